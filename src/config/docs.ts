@@ -1,0 +1,72 @@
+import type { AnyFactory } from '../pipeline/component.ts';
+import type { FactoryRegistry } from './load.ts';
+import type { FieldDoc } from './schema.ts';
+import { serviceSchema, pipelineSchema } from './vigilConfig.ts';
+
+function fmtDefault(v: unknown): string {
+  if (v === undefined) return '';
+  return `\`${JSON.stringify(v)}\``;
+}
+
+function rows(doc: FieldDoc, prefix: string, out: string[]): void {
+  for (const [key, f] of Object.entries(doc.fields ?? {})) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    const req = f.required ? 'yes' : '';
+    out.push(`| \`${path}\` | ${f.type.replace(/\|/g, 'or')} | ${req} | ${fmtDefault(f.default)} | ${(f.doc ?? '').replace(/\|/g, '\\|')} |`);
+    if (f.fields) rows(f, path, out);
+    if (f.values?.fields) rows(f.values, `${path}.<name>`, out);
+    if (f.items?.fields) rows(f.items, `${path}[]`, out);
+  }
+}
+
+function table(doc: FieldDoc, prefix: string): string {
+  const out = ['| key | type | required | default | meaning |', '|---|---|---|---|---|'];
+  rows(doc, prefix, out);
+  return out.join('\n');
+}
+
+function section(title: string, factories: readonly AnyFactory[], key: string): string {
+  return factories
+    .map((f) => `##### \`${key}.${f.type}\` — ${f.description}\n\nSignals: ${f.signals.join(', ')}.\n\n${table(f.configSchema.describe(), `${key}.${f.type}`)}\n`)
+    .join('\n');
+}
+
+/** The configuration reference, generated from the same schemas that validate the config. */
+export function renderConfigReference(registry: FactoryRegistry, extra: { title: string; key: string; doc: FieldDoc }[] = []): string {
+  const parts = [
+    'Generated from Vigil\'s config schema by `npm run docs`; do not edit by hand.',
+    'Values may use `${env:NAME}`, `${env:NAME:-default}` and `${file:PATH}`; `$$` is a literal `$`.',
+    'Durations take `ms`, `s`, `m`, `h`, `d` (`"1m30s"`); sizes take `KiB`, `MiB`, `GiB` (`"20MiB"`).',
+    '',
+    '#### Receivers',
+    '',
+    section('Receivers', registry.receivers, 'receivers'),
+    '#### Processors',
+    '',
+    registry.processors.length ? section('Processors', registry.processors, 'processors') : '_none yet_\n',
+    '#### Exporters',
+    '',
+    section('Exporters', registry.exporters, 'exporters'),
+    ...extra.flatMap((e) => [`#### ${e.title}`, '', table(e.doc, e.key), '']),
+    '#### Service',
+    '',
+    table(serviceSchema.describe(), 'service'),
+    '',
+    '##### Each pipeline (`service.pipelines.<signal>[/<name>]`)',
+    '',
+    table(pipelineSchema.describe(), 'service.pipelines.<name>'),
+    '',
+  ];
+  return parts.join('\n');
+}
+
+const START = '<!-- config-reference:start -->';
+const END = '<!-- config-reference:end -->';
+
+/** Replaces the generated block of a Markdown document (the README) with `reference`. */
+export function spliceReference(doc: string, reference: string): string {
+  const a = doc.indexOf(START);
+  const b = doc.indexOf(END);
+  if (a === -1 || b < a) throw new Error(`the document has no ${START} … ${END} block`);
+  return `${doc.slice(0, a + START.length)}\n${reference}\n${doc.slice(b)}`;
+}

@@ -1,0 +1,63 @@
+import { any, duration, endpoint, int, list, literalUnion, obj, optional, record, str, type ConfigIssue, type Infer } from './schema.ts';
+
+const componentId = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
+
+export const pipelineSchema = obj({
+  receivers: list(str(), { default: [], doc: 'Receiver ids feeding this pipeline (none for an `incidents` pipeline, which the correlation engine feeds).' }),
+  processors: list(str(), { default: [], doc: 'Processor ids, applied in order.' }),
+  exporters: list(str(), { minItems: 1, doc: 'Exporter ids; each gets every batch that leaves the processors.' }),
+  queue_size: int({ default: 100_000, min: 1, doc: 'Records the pipeline queue holds before receivers get 429 / RESOURCE_EXHAUSTED.' }),
+});
+
+export const PIPELINE_NAME = /^(logs|metrics|traces|incidents)(\/[A-Za-z0-9_.-]+)?$/;
+
+export const serviceSchema = obj({
+  pipelines: record(pipelineSchema, {
+    keyPattern: PIPELINE_NAME,
+    doc: 'Named pipelines: `logs`, `metrics`, `traces` or `incidents`, optionally `/name`.',
+  }),
+  telemetry: obj({
+    metrics: obj({
+      endpoint: endpoint({ default: '127.0.0.1:8080', doc: 'Admin listener: `/metrics`, `/healthz`, `/readyz`.' }),
+    }),
+    logs: obj({
+      level: literalUnion(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], { default: 'info', doc: 'Log level of Vigil\'s own structured logs (stderr).' }),
+    }),
+  }),
+  memory_limiter: obj(
+    {
+      limit_mib: int({ default: 0, min: 0, doc: 'Hard memory ceiling in MiB (heap); 0 derives it as 85 % of the V8 heap limit.' }),
+      spike_limit_mib: int({ default: 0, min: 0, doc: 'Receivers refuse data above limit − spike; 0 means 20 % of the limit.' }),
+      check_interval: duration({ default: '1s', doc: 'How often memory is sampled.' }),
+    },
+    { doc: 'Refuse data (429 / RESOURCE_EXHAUSTED with Retry-After) instead of growing past a memory ceiling.' },
+  ),
+  shutdown_timeout: duration({ default: '30s', doc: 'On SIGTERM, how long queues may take to drain before Vigil exits anyway.' }),
+  data_dir: optional(str({ doc: 'Where Vigil keeps files (embedded ClickHouse, spools, outbox). `--data-dir` overrides it. Default `./data`.' })),
+});
+
+export const vigilConfigSchema = obj({
+  receivers: record(any(), { keyPattern: componentId, doc: 'Receiver instances by id (`type` or `type/name`).' }),
+  processors: record(any(), { keyPattern: componentId, doc: 'Processor instances by id.' }),
+  exporters: record(any(), { keyPattern: componentId, doc: 'Exporter instances by id.' }),
+  service: serviceSchema,
+});
+
+export type PipelineConfig = Infer<typeof pipelineSchema>;
+export type ServiceConfig = Infer<typeof serviceSchema>;
+
+export interface ComponentConfig {
+  id: string;
+  type: string;
+  config: unknown;
+}
+
+/** The validated configuration: components parsed by their factories' schemas. */
+export interface VigilConfig {
+  receivers: Record<string, ComponentConfig>;
+  processors: Record<string, ComponentConfig>;
+  exporters: Record<string, ComponentConfig>;
+  service: ServiceConfig;
+}
+
+export type { ConfigIssue };

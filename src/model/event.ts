@@ -1,0 +1,118 @@
+import type { AttrValue, Attributes } from './attributes.ts';
+
+export type EventType = 'up' | 'down' | 'neutral';
+export const EVENT_TYPES: readonly EventType[] = ['up', 'down', 'neutral'];
+
+export interface InstrumentationScope {
+  name: string;
+  version: string;
+  attributes: Attributes;
+}
+
+/**
+ * Vigil's one canonical event. Every source (OTLP log records, error spans, syslog lines,
+ * JSON events) becomes this shape: the OTel log record fields, plus the correlation fields
+ * the engine and ticket exporters work on.
+ */
+export interface VigilEvent {
+  /** Unique per event (ULID-like, time-sortable); links incidents to their events. */
+  id: string;
+  /** When it happened, ns since the epoch (the source's clock). 0n when the source gave none. */
+  timeUnixNano: bigint;
+  /** When Vigil (or the first collector) saw it, ns since the epoch. */
+  observedTimeUnixNano: bigint;
+  severityNumber: number;
+  severityText: string;
+  body: AttrValue;
+  attributes: Attributes;
+  resource: Attributes;
+  scope?: InstrumentationScope;
+  /** Hex, lowercase; '' when absent. */
+  traceId: string;
+  spanId: string;
+  flags: number;
+
+  /** What the event is about: a host, device, pod, URL... */
+  asset: string;
+  /** A short human title; defaults to the first line of the body. */
+  title: string;
+  type: EventType;
+  service: string;
+  tenant: string;
+  /** Identity for dedup; filled by the pipeline from configured fields, '' until then. */
+  fingerprint: string;
+  /** The receiver that produced it: "otlp", "syslog", "json"... */
+  source: string;
+}
+
+export function newEvent(fields: Partial<VigilEvent> & { source: string }, now: bigint = nowNanos()): VigilEvent {
+  return {
+    id: fields.id ?? newEventId(),
+    timeUnixNano: fields.timeUnixNano ?? 0n,
+    observedTimeUnixNano: fields.observedTimeUnixNano ?? now,
+    severityNumber: fields.severityNumber ?? 0,
+    severityText: fields.severityText ?? '',
+    body: fields.body ?? '',
+    attributes: fields.attributes ?? {},
+    resource: fields.resource ?? {},
+    scope: fields.scope,
+    traceId: fields.traceId ?? '',
+    spanId: fields.spanId ?? '',
+    flags: fields.flags ?? 0,
+    asset: fields.asset ?? '',
+    title: fields.title ?? '',
+    type: fields.type ?? 'neutral',
+    service: fields.service ?? '',
+    tenant: fields.tenant ?? '',
+    fingerprint: fields.fingerprint ?? '',
+    source: fields.source,
+  };
+}
+
+/** The event's own time, or its observed time when the source gave none, in ms. */
+export function eventTimeMs(e: VigilEvent): number {
+  return Number((e.timeUnixNano === 0n ? e.observedTimeUnixNano : e.timeUnixNano) / 1_000_000n);
+}
+
+export function nowNanos(): bigint {
+  // performance.timeOrigin + now() gives sub-ms resolution without Date's 1 ms granularity.
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+let lastMs = 0;
+let seq = 0;
+const RANDOM = new Uint8Array(4096);
+let randomPos = RANDOM.length;
+
+/**
+ * 26-char ULID-style id: 48-bit ms time + 80 bits where the low part is a per-process
+ * sequence, so ids from one process sort by creation. Random bytes come from a refilled
+ * pool because crypto.getRandomValues per id costs more than the rest of the event.
+ */
+export function newEventId(nowMs: number = Date.now()): string {
+  if (nowMs === lastMs) seq++;
+  else {
+    lastMs = nowMs;
+    seq = 0;
+  }
+  if (randomPos + 6 > RANDOM.length) {
+    crypto.getRandomValues(RANDOM);
+    randomPos = 0;
+  }
+  let t = nowMs;
+  const timeChars: string[] = new Array(10);
+  for (let i = 9; i >= 0; i--) {
+    timeChars[i] = CROCKFORD[t % 32]!;
+    t = Math.floor(t / 32);
+  }
+  let out = timeChars.join('');
+  for (let i = 0; i < 10; i++) out += CROCKFORD[RANDOM[randomPos++]! & 31];
+  let s = seq;
+  const seqChars: string[] = new Array(6);
+  for (let i = 5; i >= 0; i--) {
+    seqChars[i] = CROCKFORD[s & 31]!;
+    s >>>= 5;
+  }
+  return out + seqChars.join('');
+}

@@ -1,0 +1,63 @@
+import type { EventType } from './event.ts';
+
+export type IncidentStatus = 'open' | 'acknowledged' | 'resolved';
+
+export type IncidentChangeKind = 'opened' | 'updated' | 'escalated' | 'suppressed' | 'unsuppressed' | 'acknowledged' | 'resolved' | 'reopened';
+
+/** One entry of an incident's audit trail. */
+export interface IncidentAuditEntry {
+  atMs: number;
+  kind: IncidentChangeKind;
+  reason: string;
+}
+
+/**
+ * An incident: one real problem, identified by its rule and group values. `key` is the
+ * canonical form (`<rule>{<label>="<value>",...}`, labels sorted) that every ticket and
+ * webhook carries, so a second instance or a restart finds the same ticket.
+ */
+export interface Incident {
+  key: string;
+  /** Stable id derived from the key and the opening time (a reopened incident keeps its id). */
+  id: string;
+  rule: string;
+  ruleKind: string;
+  labels: Record<string, string>;
+  title: string;
+  status: IncidentStatus;
+  /** OTel SeverityNumber, the highest seen. */
+  severityNumber: number;
+  severityText: string;
+  suppressed: boolean;
+  suppressedBy: string;
+  openedAtMs: number;
+  updatedAtMs: number;
+  resolvedAtMs: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  eventCount: number;
+  /** A bounded sample of event ids, oldest first. */
+  sampleEventIds: string[];
+  lastEventType: EventType;
+  tenant: string;
+  asset: string;
+  service: string;
+  /** Monotonic version; storage keeps one row per version. */
+  version: number;
+  audit: IncidentAuditEntry[];
+}
+
+/**
+ * What the correlation engine emits. Storage writes every change; ticket exporters turn them
+ * into tickets, follow-ups and solutions. `notify` is false while group_wait holds a new
+ * incident back or a suppressed incident changes; storage still records it.
+ */
+export interface IncidentChange {
+  kind: IncidentChangeKind;
+  reason: string;
+  atMs: number;
+  incident: Incident;
+  notify: boolean;
+  /** Ids of the events that caused this change (bounded). */
+  eventIds: string[];
+}

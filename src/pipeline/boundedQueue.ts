@@ -1,0 +1,77 @@
+import { QueueFullError } from '../errors.ts';
+
+interface Entry<T> {
+  items: T[];
+}
+
+/**
+ * A FIFO of batches bounded by the number of items it holds. `push` never waits: it either
+ * accepts at once or throws QueueFullError, so receivers can answer 429 immediately instead
+ * of holding sockets open. A batch larger than the whole capacity is still accepted into an
+ * empty queue, otherwise a large request could never get through.
+ */
+export class BoundedQueue<T> {
+  readonly name: string;
+  readonly capacity: number;
+  private readonly entries: Entry<T>[] = [];
+  private head = 0;
+  private size_ = 0;
+  private waiter: (() => void) | undefined;
+
+  constructor(name: string, capacity: number) {
+    this.name = name;
+    this.capacity = capacity;
+  }
+
+  get size(): number {
+    return this.size_;
+  }
+
+  get batches(): number {
+    return this.entries.length - this.head;
+  }
+
+  hasRoomFor(n: number): boolean {
+    return this.size_ === 0 || this.size_ + n <= this.capacity;
+  }
+
+  push(items: T[]): void {
+    if (!this.hasRoomFor(items.length)) throw new QueueFullError(this.name, this.capacity);
+    this.entries.push({ items });
+    this.size_ += items.length;
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w();
+    }
+  }
+
+  /** Takes the oldest batch, or undefined when empty. */
+  shift(): T[] | undefined {
+    if (this.head >= this.entries.length) return undefined;
+    const e = this.entries[this.head]!;
+    this.entries[this.head] = undefined as unknown as Entry<T>;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries.splice(0, this.head);
+      this.head = 0;
+    }
+    this.size_ -= e.items.length;
+    return e.items;
+  }
+
+  /** Resolves when a batch is available (immediately if one already is). */
+  whenNotEmpty(): Promise<void> {
+    if (this.batches > 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  /** Wakes a pending whenNotEmpty() so a stopping worker can exit. */
+  wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+}

@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify';
+import type { Endpoint } from '../config/schema.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
+import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+
+/** What a component may ask of the running service during start(). */
+export interface Host {
+  logger: Logger;
+  metrics: SelfMetrics;
+  dataDir: string;
+  /**
+   * The shared HTTP server for an endpoint, so the JSON and OTLP/HTTP receivers can both serve
+   * port 4318 as one listener. Register routes during start(); the service listens after every
+   * receiver has started.
+   */
+  httpListener(endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance;
+  /** Adds a named readiness check to /readyz. */
+  addReadinessCheck(name: string, check: () => boolean): void;
+}

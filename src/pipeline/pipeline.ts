@@ -1,0 +1,155 @@
+import { QueueFullError, ShuttingDownError } from '../errors.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
+import { BoundedQueue } from './boundedQueue.ts';
+import type { Processor } from './component.ts';
+import type { MemoryGuard } from './memoryGuard.ts';
+import type { Consumer, Signal } from './signals.ts';
+
+export interface PipelineSink<T> {
+  id: string;
+  consume(batch: T[]): Promise<void>;
+}
+
+export interface PipelineOptions<T> {
+  name: string;
+  signal: Signal;
+  queueSize: number;
+  processors: { id: string; processor: Processor<T> }[];
+  sinks: PipelineSink<T>[];
+  memory: MemoryGuard;
+  logger: Logger;
+  metrics: SelfMetrics;
+}
+
+/**
+ * One `service.pipelines` entry at run time: a bounded queue in front, processors in order,
+ * then every exporter of the pipeline. consume() acknowledges once the batch is queued; one
+ * worker drains the queue in order, so exporters see batches in arrival order.
+ */
+export class Pipeline<T> implements Consumer<T> {
+  readonly name: string;
+  readonly signal: Signal;
+  readonly queue: BoundedQueue<T>;
+  private readonly opts: PipelineOptions<T>;
+  private accepting = true;
+  private worker: Promise<void> | undefined;
+  private stopping = false;
+  private readonly idleWaiters: (() => void)[] = [];
+  private busy = false;
+
+  constructor(opts: PipelineOptions<T>) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.signal = opts.signal;
+    this.queue = new BoundedQueue<T>(opts.name, opts.queueSize);
+    opts.metrics.queueCapacity.set({ pipeline: opts.name }, opts.queueSize);
+    opts.metrics.queueSize.set({ pipeline: opts.name }, 0);
+  }
+
+  /** Throws the error consume() would throw, without queueing; lets a fan-out check all targets first. */
+  admit(n: number): void {
+    if (!this.accepting) throw new ShuttingDownError();
+    this.opts.memory.admit();
+    if (!this.queue.hasRoomFor(n)) throw new QueueFullError(this.name, this.queue.capacity);
+  }
+
+  consume(batch: T[]): Promise<void> {
+    if (batch.length === 0) return Promise.resolve();
+    try {
+      this.admit(batch.length);
+      this.queue.push(batch);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.opts.metrics.queueSize.set({ pipeline: this.name }, this.queue.size);
+    return Promise.resolve();
+  }
+
+  start(): void {
+    this.worker = this.run();
+  }
+
+  private async run(): Promise<void> {
+    const { metrics } = this.opts;
+    while (true) {
+      await this.queue.whenNotEmpty();
+      const batch = this.queue.shift();
+      if (batch === undefined) {
+        if (this.stopping) return;
+        continue;
+      }
+      this.busy = true;
+      metrics.queueSize.set({ pipeline: this.name }, this.queue.size);
+      await this.process(batch);
+      this.busy = false;
+      if (this.queue.batches === 0) {
+        for (const w of this.idleWaiters.splice(0)) w();
+        if (this.stopping) return;
+      }
+    }
+  }
+
+  private async process(input: T[]): Promise<void> {
+    const { processors, sinks, logger, metrics } = this.opts;
+    let batch = input;
+    for (const { id, processor } of processors) {
+      const before = batch.length;
+      try {
+        batch = await processor.process(batch);
+      } catch (err) {
+        // A processor bug must not lose the batch: pass it on unprocessed and say so loudly.
+        logger.error({ err, processor: id, pipeline: this.name }, 'processor failed; batch passed on unprocessed');
+        continue;
+      }
+      if (batch.length < before) metrics.processorDropped.inc({ processor: id, pipeline: this.name }, before - batch.length);
+      if (batch.length === 0) return;
+    }
+    if (sinks.length === 1) {
+      await this.deliver(sinks[0]!, batch);
+      return;
+    }
+    await Promise.all(sinks.map((s) => this.deliver(s, batch)));
+  }
+
+  private async deliver(sink: PipelineSink<T>, batch: T[]): Promise<void> {
+    try {
+      await sink.consume(batch);
+    } catch (err) {
+      // Exporters own their retries and spools; what reaches here is final for this batch.
+      this.opts.logger.error({ err, exporter: sink.id, pipeline: this.name, records: batch.length }, 'exporter failed to take a batch');
+    }
+  }
+
+  /** Stops accepting, then resolves once everything queued has been handed to the exporters. */
+  async drain(): Promise<void> {
+    this.accepting = false;
+    if (this.queue.batches > 0 || this.busy) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+    this.stopping = true;
+    this.queue.wake();
+    await this.worker;
+  }
+}
+
+/**
+ * A receiver feeding several pipelines of one signal: every pipeline is checked first, so a
+ * refusal refuses the whole batch and a sender's retry never duplicates into the pipelines
+ * that had room.
+ */
+export class FanOut<T> implements Consumer<T> {
+  private readonly targets: Pipeline<T>[];
+  constructor(targets: Pipeline<T>[]) {
+    this.targets = targets;
+  }
+  consume(batch: T[]): Promise<void> {
+    if (this.targets.length === 1) return this.targets[0]!.consume(batch);
+    try {
+      for (const t of this.targets) t.admit(batch.length);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.all(this.targets.map((t) => t.consume(batch))).then(() => undefined);
+  }
+}

@@ -1,0 +1,22 @@
+import type { IncidentChange, MetricPoint, Span, VigilEvent } from '../model/index.ts';
+
+export type Signal = 'logs' | 'metrics' | 'traces' | 'incidents';
+export const SIGNALS: readonly Signal[] = ['logs', 'metrics', 'traces', 'incidents'];
+
+export interface SignalItem {
+  logs: VigilEvent;
+  metrics: MetricPoint;
+  traces: Span;
+  incidents: IncidentChange;
+}
+
+/**
+ * The one interface between stages. The promise resolves when the batch is accepted (queued
+ * or written); it rejects with a RefusedError when the next stage is full, which is how
+ * back-pressure reaches receivers.
+ */
+export interface Consumer<T> {
+  consume(batch: T[]): Promise<void>;
+}
+
+export type Consumers = { [S in Signal]?: Consumer<SignalItem[S]> };

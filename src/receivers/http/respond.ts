@@ -1,0 +1,27 @@
+import type { FastifyReply } from 'fastify';
+import { InvalidInputError, RefusedError, VigilError } from '../../errors.ts';
+import { PayloadTooLargeError, UnsupportedEncodingError } from './requestBody.ts';
+
+export interface HttpErrorAnswer {
+  status: number;
+  code: string;
+  message: string;
+  retryAfterSeconds?: number;
+}
+
+/** Maps Vigil errors to the HTTP answer a sender can act on (OTLP/HTTP's retry table). */
+export function httpAnswerFor(err: unknown): HttpErrorAnswer {
+  if (err instanceof RefusedError) {
+    return { status: err.reason === 'exhausted' ? 429 : 503, code: err.code, message: err.message, retryAfterSeconds: err.retryAfterSeconds };
+  }
+  if (err instanceof PayloadTooLargeError) return { status: 413, code: err.code, message: err.message };
+  if (err instanceof UnsupportedEncodingError) return { status: 415, code: err.code, message: err.message };
+  if (err instanceof InvalidInputError) return { status: 400, code: err.code, message: err.message };
+  if (err instanceof VigilError) return { status: 500, code: err.code, message: err.message };
+  return { status: 500, code: 'VIGIL_INTERNAL', message: 'internal error; see the Vigil logs' };
+}
+
+export function sendJsonError(reply: FastifyReply, answer: HttpErrorAnswer, extra: Record<string, unknown> = {}): FastifyReply {
+  if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
+  return reply.code(answer.status).type('application/json').send({ error: answer.message, code: answer.code, ...extra });
+}

@@ -1,0 +1,131 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { InvalidInputError } from '../../errors.ts';
+import type { VigilEvent } from '../../model/event.ts';
+import { nowNanos } from '../../model/event.ts';
+import type { CreateSettings, Receiver } from '../../pipeline/component.ts';
+import type { Host } from '../../pipeline/host.ts';
+import type { Consumer } from '../../pipeline/signals.ts';
+import { readRequestBody } from '../http/requestBody.ts';
+import { httpAnswerFor, sendJsonError } from '../http/respond.ts';
+import type { JsonReceiverConfig } from './config.ts';
+import { JsonEventMapper } from './mapping.ts';
+
+export interface Rejection {
+  index: number;
+  line?: number;
+  reason: string;
+}
+
+export interface ParsedBody {
+  records: { index: number; line?: number; value: unknown }[];
+  rejected: Rejection[];
+}
+
+/**
+ * One object, an array of objects, or NDJSON. NDJSON is recognised by its content type or,
+ * failing that, when the body is not one JSON document but has several lines, so `curl -d @file`
+ * of an .ndjson file works without the right header. A bad NDJSON line is rejected alone.
+ */
+export function parseJsonBody(text: string, contentType: string): ParsedBody {
+  const ndjsonType = /ndjson|jsonl|json-seq|jsonlines/.test(contentType);
+  if (!ndjsonType) {
+    try {
+      const doc: unknown = JSON.parse(text);
+      if (Array.isArray(doc)) return { records: doc.map((value, index) => ({ index, value })), rejected: [] };
+      return { records: [{ index: 0, value: doc }], rejected: [] };
+    } catch (err) {
+      if (!text.trimEnd().includes('\n')) throw new InvalidInputError(`body is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const out: ParsedBody = { records: [], rejected: [] };
+  const lines = text.split('\n');
+  let index = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '') continue;
+    try {
+      out.records.push({ index, line: i + 1, value: JSON.parse(line) });
+    } catch (err) {
+      out.rejected.push({ index, line: i + 1, reason: `line ${i + 1} is not valid JSON: ${(err as Error).message}` });
+    }
+    index++;
+  }
+  return out;
+}
+
+/** `POST /v1/events` (and `/ingest`): plain JSON events, one, many or NDJSON, gzip or not. */
+export class JsonReceiver implements Receiver {
+  private readonly settings: CreateSettings;
+  private readonly config: JsonReceiverConfig;
+  private readonly consumer: Consumer<VigilEvent>;
+  private readonly mapper: JsonEventMapper;
+  private server: FastifyInstance | undefined;
+
+  constructor(settings: CreateSettings, config: JsonReceiverConfig, consumer: Consumer<VigilEvent>) {
+    this.settings = settings;
+    this.config = config;
+    this.consumer = consumer;
+    this.mapper = new JsonEventMapper(config.fields);
+  }
+
+  async start(host: Host): Promise<void> {
+    this.server = host.httpListener(this.config.endpoint, this.config.tls);
+    for (const url of this.config.paths) {
+      this.server.route({ method: 'POST', url, handler: (req, reply) => this.handle(req, reply) });
+      this.server.route({
+        method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+        url,
+        handler: (_req, reply) => reply.code(405).header('allow', 'POST').send({ error: 'method not allowed, supported: [POST]', code: 'VIGIL_METHOD_NOT_ALLOWED' }),
+      });
+    }
+  }
+
+  async shutdown(): Promise<void> {}
+
+  private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const { metrics, id } = this.settings;
+    const contentType = String(req.headers['content-type'] ?? '');
+    // curl -d sends application/x-www-form-urlencoded; a JSON body under it is still accepted.
+    if (/protobuf|multipart|octet-stream|xml/.test(contentType)) {
+      req.raw.resume();
+      metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
+      return sendJsonError(reply, { status: 415, code: 'VIGIL_UNSUPPORTED_MEDIA_TYPE', message: `Content-Type "${contentType}" is not supported; send application/json or application/x-ndjson` });
+    }
+    let parsed: ParsedBody;
+    try {
+      const body = await readRequestBody(req.raw, this.config.max_request_body_size);
+      if (body.length === 0) throw new InvalidInputError('request body is empty; send a JSON object, an array of objects or NDJSON');
+      parsed = parseJsonBody(body.toString('utf8'), contentType);
+    } catch (err) {
+      metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
+      return sendJsonError(reply, httpAnswerFor(err));
+    }
+
+    const observed = nowNanos();
+    const events: VigilEvent[] = [];
+    const rejected = parsed.rejected;
+    for (const r of parsed.records) {
+      const m = this.mapper.map(r.value, observed);
+      if (m.ok) events.push(m.event);
+      else rejected.push({ index: r.index, ...(r.line !== undefined ? { line: r.line } : {}), reason: m.reason });
+    }
+    rejected.sort((a, b) => a.index - b.index);
+    if (rejected.length) metrics.receiverRejected.inc({ receiver: id, signal: 'logs' }, rejected.length);
+
+    if (events.length === 0) {
+      metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
+      const first = rejected[0];
+      return sendJsonError(reply, { status: 400, code: 'VIGIL_INVALID_INPUT', message: first ? `no event accepted; first error: ${first.reason}` : 'no event in the request' }, { accepted: 0, rejected });
+    }
+    try {
+      await this.consumer.consume(events);
+    } catch (err) {
+      metrics.receiverRefused.inc({ receiver: id, signal: 'logs' }, events.length);
+      metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
+      return sendJsonError(reply, httpAnswerFor(err));
+    }
+    metrics.receiverAccepted.inc({ receiver: id, signal: 'logs' }, events.length);
+    metrics.receiverRequests.inc({ receiver: id, outcome: 'success' });
+    return reply.code(200).send({ accepted: events.length, rejected });
+  }
+}

@@ -1,0 +1,38 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Endpoint } from '../config/schema.ts';
+import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
+
+const startedAt = Date.now();
+
+/** The admin listener: `/metrics` for Prometheus, `/healthz` (alive), `/readyz` (able to work). */
+export class AdminServer {
+  readonly server: FastifyInstance;
+  private readonly endpoint: Endpoint;
+
+  constructor(endpoint: Endpoint, metrics: SelfMetrics, readiness: () => { ready: boolean; checks: Record<string, boolean> }) {
+    this.endpoint = endpoint;
+    this.server = Fastify({ logger: false });
+    this.server.get('/metrics', async (_req, reply) => {
+      reply.type(metrics.registry.contentType);
+      return metrics.metrics();
+    });
+    this.server.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }));
+    this.server.get('/readyz', async (_req, reply) => {
+      const r = readiness();
+      return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+    });
+  }
+
+  get address(): { host: string; port: number } | undefined {
+    const a = this.server.server.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+  }
+
+  async start(): Promise<void> {
+    await this.server.listen({ host: this.endpoint.host, port: this.endpoint.port });
+  }
+
+  async stop(): Promise<void> {
+    await this.server.close();
+  }
+}

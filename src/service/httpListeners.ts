@@ -1,0 +1,67 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Endpoint } from '../config/schema.ts';
+import { VigilError } from '../errors.ts';
+import { loadTlsOptions, type TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+
+interface Entry {
+  server: FastifyInstance;
+  tls: TlsServerConfig | undefined;
+  endpoint: Endpoint;
+}
+
+/**
+ * HTTP servers shared by receivers on the same endpoint. Request bodies are left unread
+ * (no content-type parsing) so each receiver reads, decompresses and size-limits the raw
+ * stream itself.
+ */
+export class HttpListeners {
+  private readonly entries = new Map<string, Entry>();
+
+  get(endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance {
+    const key = `${endpoint.host}:${endpoint.port}`;
+    const existing = this.entries.get(key);
+    if (existing) {
+      if (JSON.stringify(existing.tls) !== JSON.stringify(tls)) {
+        throw new VigilError('VIGIL_LISTENER_CONFLICT', `two receivers share ${key} with different tls settings; give them the same tls block or different ports`);
+      }
+      return existing.server;
+    }
+    const server = Fastify({
+      logger: false,
+      ...(tls ? { https: loadTlsOptions(tls) } : {}),
+      // Keep-alive senders (OTel SDKs) reuse connections for a long time.
+      keepAliveTimeout: 65_000,
+      forceCloseConnections: 'idle',
+      return503OnClosing: true,
+    }) as unknown as FastifyInstance;
+    server.removeAllContentTypeParsers();
+    server.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+    this.entries.set(key, { server, tls, endpoint });
+    return server;
+  }
+
+  async listenAll(): Promise<void> {
+    for (const e of this.entries.values()) {
+      await e.server.listen({ host: e.endpoint.host, port: e.endpoint.port });
+    }
+  }
+
+  /** Actual bound ports (for `:0` endpoints in tests), keyed by configured host:port. */
+  addresses(): { host: string; port: number }[] {
+    const out: { host: string; port: number }[] = [];
+    for (const e of this.entries.values()) {
+      const addr = e.server.server.address();
+      if (addr && typeof addr === 'object') out.push({ host: addr.address, port: addr.port });
+    }
+    return out;
+  }
+
+  get allListening(): boolean {
+    for (const e of this.entries.values()) if (!e.server.server.listening) return false;
+    return true;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.entries.values()].map((e) => e.server.close()));
+  }
+}

@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const CLI = resolve(import.meta.dirname, '../../cmd/vigil.ts');
+
+export interface RunningDaemon {
+  proc: ChildProcess;
+  dataDir: string;
+  /** Bound HTTP ingest addresses, in listener order. */
+  http: { host: string; port: number }[];
+  admin: { host: string; port: number };
+  logs: string[];
+  exited: Promise<number | null>;
+  url(path: string, listener?: number): string;
+  adminUrl(path: string): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts the real `vigil run` as a child process on a YAML config (ports `0` are fine: the
+ * bound ports are read from the "Vigil started" log line) and resolves once it listens.
+ */
+export async function startDaemon(configYaml: string, opts: { env?: NodeJS.ProcessEnv; dataDir?: string } = {}): Promise<RunningDaemon> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'vigil-test-'));
+  const configFile = join(dataDir, 'vigil.yaml');
+  writeFileSync(configFile, configYaml);
+  const proc = spawn(process.execPath, [CLI, 'run', '--config', configFile, '--data-dir', dataDir], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+  const started = new Promise<{ http: { host: string; port: number }[]; admin: { host: string; port: number } }>((res, rej) => {
+    let buf = '';
+    proc.stderr!.on('data', (chunk: Buffer) => {
+      buf += chunk.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        logs.push(line);
+        try {
+          const rec = JSON.parse(line) as { msg?: string; http?: { host: string; port: number }[]; admin?: { host: string; port: number } };
+          if (rec.msg === 'Vigil started') res({ http: rec.http ?? [], admin: rec.admin! });
+        } catch {
+          /* not a JSON log line */
+        }
+      }
+    });
+    void exited.then((code) => rej(new Error(`vigil exited with ${code} before starting:\n${logs.join('\n')}${buf}`)));
+  });
+  proc.stdout!.resume();
+  const { http, admin } = await started;
+  return {
+    proc,
+    dataDir,
+    http,
+    admin,
+    logs,
+    exited,
+    url: (path, i = 0) => `http://127.0.0.1:${http[i]!.port}${path}`,
+    adminUrl: (path) => `http://127.0.0.1:${admin.port}${path}`,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('exit', (code) => res({ code, stdout, stderr }));
+  });
+}
