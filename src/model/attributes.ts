@@ -23,3 +23,36 @@ export function jsonReplacer(_key: string, v: unknown): unknown {
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
   return v;
 }
+
+/** True when `v` holds a bigint or bytes anywhere, which plain JSON.stringify cannot render. */
+function needsReplacer(v: unknown): boolean {
+  if (typeof v === 'bigint') return true;
+  if (v === null || typeof v !== 'object') return false;
+  if (v instanceof Uint8Array) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (needsReplacer(v[i])) return true;
+    return false;
+  }
+  for (const k in v) if (needsReplacer((v as Record<string, unknown>)[k])) return true;
+  return false;
+}
+
+/**
+ * One model record (event, metric point, span, incident change) as a JSON line, with bigint
+ * as decimal strings and bytes as base64. Top-level bigints (the ns timestamps every record
+ * has) are converted in a shallow copy so the common case runs JSON.stringify without a
+ * replacer, which is about twice as fast.
+ */
+export function toJson(rec: object): string {
+  const copy: Record<string, unknown> = {};
+  let nested = false;
+  for (const k in rec) {
+    const v = (rec as Record<string, unknown>)[k];
+    if (typeof v === 'bigint') copy[k] = v.toString();
+    else {
+      copy[k] = v;
+      if (!nested && v !== null && typeof v === 'object' && needsReplacer(v)) nested = true;
+    }
+  }
+  return nested ? JSON.stringify(copy, jsonReplacer) : JSON.stringify(copy);
+}

@@ -80,39 +80,42 @@ export function nowNanos(): bigint {
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-let lastMs = 0;
+let lastMs = -1;
+let timePrefix = '';
 let seq = 0;
 const RANDOM = new Uint8Array(4096);
 let randomPos = RANDOM.length;
 
 /**
- * 26-char ULID-style id: 48-bit ms time + 80 bits where the low part is a per-process
- * sequence, so ids from one process sort by creation. Random bytes come from a refilled
- * pool because crypto.getRandomValues per id costs more than the rest of the event.
+ * 26-char ULID-style id: 48-bit ms time + 80 bits where the low 30 are a per-process
+ * sequence, so ids from one process sort by creation. The time prefix is cached per ms and
+ * random bytes come from a refilled pool: crypto.getRandomValues per id would cost more than
+ * the rest of the event.
  */
 export function newEventId(nowMs: number = Date.now()): string {
-  if (nowMs === lastMs) seq++;
-  else {
+  if (nowMs !== lastMs) {
     lastMs = nowMs;
     seq = 0;
-  }
-  if (randomPos + 6 > RANDOM.length) {
+    let t = nowMs;
+    let p = '';
+    for (let i = 0; i < 10; i++) {
+      p = CROCKFORD[t % 32]! + p;
+      t = Math.floor(t / 32);
+    }
+    timePrefix = p;
+  } else seq++;
+  if (randomPos + 10 > RANDOM.length) {
     crypto.getRandomValues(RANDOM);
     randomPos = 0;
   }
-  let t = nowMs;
-  const timeChars: string[] = new Array(10);
-  for (let i = 9; i >= 0; i--) {
-    timeChars[i] = CROCKFORD[t % 32]!;
-    t = Math.floor(t / 32);
-  }
-  let out = timeChars.join('');
-  for (let i = 0; i < 10; i++) out += CROCKFORD[RANDOM[randomPos++]! & 31];
-  let s = seq;
-  const seqChars: string[] = new Array(6);
-  for (let i = 5; i >= 0; i--) {
-    seqChars[i] = CROCKFORD[s & 31]!;
-    s >>>= 5;
-  }
-  return out + seqChars.join('');
+  const r = RANDOM;
+  let p = randomPos;
+  randomPos += 10;
+  const s = seq;
+  return (
+    timePrefix +
+    CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! +
+    CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p]! & 31]! +
+    CROCKFORD[(s >>> 25) & 31]! + CROCKFORD[(s >>> 20) & 31]! + CROCKFORD[(s >>> 15) & 31]! + CROCKFORD[(s >>> 10) & 31]! + CROCKFORD[(s >>> 5) & 31]! + CROCKFORD[s & 31]!
+  );
 }

@@ -25,7 +25,50 @@ function epochNumberToNs(n: number): bigint | undefined {
 
 const ISO = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:[.,](\d+))?(Z|z|[+-]\d{2}:?\d{2})?$/;
 
+const d = (s: string, i: number) => s.charCodeAt(i) - 48;
+
+/** The shape nearly every sender uses, `YYYY-MM-DDTHH:MM:SS[.fff…]Z`, without regex or Date.parse. */
+function parseIsoUtcFast(s: string): bigint | undefined {
+  const n = s.length;
+  if (n < 20 || s.charCodeAt(n - 1) !== 90 /* Z */ || s[4] !== '-' || s[7] !== '-' || s[10] !== 'T' || s[13] !== ':' || s[16] !== ':') return undefined;
+  let frac = 0;
+  let digits = 0;
+  if (n > 20) {
+    if (s[19] !== '.') return undefined;
+    for (let i = 20; i < n - 1; i++) {
+      const c = d(s, i);
+      if (c < 0 || c > 9) return undefined;
+      if (digits < 9) {
+        frac = frac * 10 + c;
+        digits++;
+      }
+    }
+    for (; digits < 9; digits++) frac *= 10;
+  }
+  const num = (i: number, len: number) => {
+    let v = 0;
+    for (let k = i; k < i + len; k++) {
+      const c = d(s, k);
+      if (c < 0 || c > 9) return NaN;
+      v = v * 10 + c;
+    }
+    return v;
+  };
+  const mo = num(5, 2);
+  const day = num(8, 2);
+  const h = num(11, 2);
+  const mi = num(14, 2);
+  const sec = num(17, 2);
+  // Date.UTC rolls 2026-13-01 over into 2027; out-of-range fields go to the strict path instead.
+  if (!(mo >= 1 && mo <= 12 && day >= 1 && day <= 31 && h <= 23 && mi <= 59 && sec <= 60)) return undefined;
+  const ms = Date.UTC(num(0, 4), mo - 1, day, h, mi, sec);
+  if (Number.isNaN(ms)) return undefined;
+  return BigInt(ms) * 1_000_000n + BigInt(frac);
+}
+
 export function parseIsoNs(s: string): bigint | undefined {
+  const fast = parseIsoUtcFast(s);
+  if (fast !== undefined) return fast;
   const m = ISO.exec(s);
   if (!m) return undefined;
   let zone = m[4] ?? 'Z';

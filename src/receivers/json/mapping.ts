@@ -51,15 +51,27 @@ export interface RejectedRecord {
 
 const TYPES: Record<string, EventType> = { up: 'up', down: 'down', neutral: 'neutral', ok: 'up', problem: 'down', resolved: 'up' };
 
+type StringField = 'asset' | 'title' | 'service' | 'tenant';
+const STRING_FIELDS: readonly StringField[] = ['asset', 'title', 'service', 'tenant'];
+const HEX_ID: Record<'trace_id' | 'span_id', RegExp> = { trace_id: /^[0-9a-fA-F]{32}$/, span_id: /^[0-9a-fA-F]{16}$/ };
+
 /**
  * Turns one JSON object into an event by the configured field mapping. Keys the mapping did
- * not consume become record attributes, so nothing a sender sent is lost.
+ * not consume become record attributes, so nothing a sender sent is lost. Written for the hot
+ * path: no closures or sets per record.
  */
 export class JsonEventMapper {
   private readonly get: Record<keyof FieldMapping, Getter>;
+  private used: string[] = [];
 
   constructor(mapping: FieldMapping) {
     this.get = Object.fromEntries(Object.entries(mapping).map(([k, paths]) => [k, firstOf(paths, k !== 'attributes' && k !== 'resource' && k !== 'body')])) as Record<keyof FieldMapping, Getter>;
+  }
+
+  private take(field: keyof FieldMapping, rec: Record<string, unknown>): { key: string; value: unknown } | undefined {
+    const hit = this.get[field](rec);
+    if (hit) this.used.push(hit.key);
+    return hit;
   }
 
   map(input: unknown, observedNs: bigint): MappedRecord | RejectedRecord {
@@ -67,23 +79,17 @@ export class JsonEventMapper {
       return { ok: false, reason: `an event must be a JSON object, got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}` };
     }
     const rec = input as Record<string, unknown>;
-    const used = new Set<string>();
-    const take = (field: keyof FieldMapping) => {
-      const hit = this.get[field](rec);
-      if (hit) used.add(hit.key);
-      return hit;
-    };
-
+    this.used = [];
     const ev = newEvent({ source: 'json', observedTimeUnixNano: observedNs });
 
-    const time = take('time');
+    const time = this.take('time', rec);
     if (time) {
       const ns = parseTimestampNs(time.value);
       if (ns === undefined) return { ok: false, reason: `field "${time.key}": not a timestamp (epoch number or ISO-8601 string): ${JSON.stringify(time.value)}` };
       ev.timeUnixNano = ns;
     }
 
-    const sev = take('severity');
+    const sev = this.take('severity', rec);
     if (sev) {
       if (typeof sev.value === 'number') {
         if (!Number.isInteger(sev.value) || sev.value < 0 || sev.value > 24) return { ok: false, reason: `field "${sev.key}": a numeric severity must be an OTel SeverityNumber 0–24, got ${sev.value}` };
@@ -94,48 +100,49 @@ export class JsonEventMapper {
       } else return { ok: false, reason: `field "${sev.key}": severity must be a string or number` };
     }
 
-    const type = take('type');
+    const type = this.take('type', rec);
     if (type) {
       const t = typeof type.value === 'string' ? TYPES[type.value.trim().toLowerCase()] : undefined;
       if (!t) return { ok: false, reason: `field "${type.key}": type must be one of up, down, neutral; got ${JSON.stringify(type.value)}` };
       ev.type = t;
     }
 
-    const body = take('body');
+    const body = this.take('body', rec);
     if (body) ev.body = toAttr(body.value);
-    const asString = (field: keyof FieldMapping): string | RejectedRecord | undefined => {
-      const hit = take(field);
-      if (!hit) return undefined;
-      if (typeof hit.value === 'string') return hit.value;
-      if (typeof hit.value === 'number' || typeof hit.value === 'boolean') return String(hit.value);
-      return { ok: false, reason: `field "${hit.key}": ${field} must be a string` };
-    };
-    for (const field of ['asset', 'title', 'service', 'tenant'] as const) {
-      const v = asString(field);
-      if (typeof v === 'object') return v;
-      if (v !== undefined) ev[field] = v;
+    for (const field of STRING_FIELDS) {
+      const hit = this.take(field, rec);
+      if (!hit) continue;
+      const v = scalarString(hit.value);
+      if (v === undefined) return { ok: false, reason: `field "${hit.key}": ${field} must be a string` };
+      ev[field] = v;
     }
-    for (const [field, target] of [['trace_id', 'traceId'], ['span_id', 'spanId']] as const) {
-      const v = asString(field);
-      if (typeof v === 'object') return v;
-      if (v === undefined) continue;
-      const want = field === 'trace_id' ? 32 : 16;
-      if (!new RegExp(`^[0-9a-fA-F]{${want}}$`).test(v)) return { ok: false, reason: `field "${field}": must be ${want} hex digits` };
-      ev[target] = v.toLowerCase();
+    for (const field of ['trace_id', 'span_id'] as const) {
+      const hit = this.take(field, rec);
+      if (!hit) continue;
+      const v = scalarString(hit.value);
+      if (v === undefined || !HEX_ID[field].test(v)) return { ok: false, reason: `field "${field}": must be ${field === 'trace_id' ? 32 : 16} hex digits` };
+      ev[field === 'trace_id' ? 'traceId' : 'spanId'] = v.toLowerCase();
     }
     for (const field of ['attributes', 'resource'] as const) {
-      const hit = take(field);
+      const hit = this.take(field, rec);
       if (!hit) continue;
       if (hit.value === null || typeof hit.value !== 'object' || Array.isArray(hit.value)) return { ok: false, reason: `field "${hit.key}": must be an object` };
       Object.assign(field === 'attributes' ? ev.attributes : ev.resource, toAttr(hit.value) as Attributes);
     }
-    for (const key of Object.keys(rec)) {
-      if (!used.has(key)) ev.attributes[key] = toAttr(rec[key]);
+    const used = this.used;
+    for (const key in rec) {
+      if (!used.includes(key)) ev.attributes[key] = toAttr(rec[key]);
     }
     if (!ev.service && typeof ev.resource['service.name'] === 'string') ev.service = ev.resource['service.name'];
     if (!ev.title) ev.title = defaultTitle(ev.body);
     return { ok: true, event: ev };
   }
+}
+
+function scalarString(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return undefined;
 }
 
 function toAttr(v: unknown): AttrValue {

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { toJson } from '../../src/model/attributes.ts';
+import { newEvent, newEventId } from '../../src/model/event.ts';
+import { parseIsoNs, parseTimestampNs } from '../../src/model/timestamp.ts';
+
+describe('model serialisation', () => {
+  it('renders ns times as decimal strings and nested bigint and bytes faithfully', () => {
+    const ev = newEvent({ source: 't', timeUnixNano: 1_700_000_000_123_456_789n, attributes: { big: 2n ** 63n - 1n, bytes: new Uint8Array([1, 2, 3]), list: [1, 'a'] } });
+    const back = JSON.parse(toJson(ev)) as Record<string, unknown>;
+    expect(back.timeUnixNano).toBe('1700000000123456789');
+    expect(back.attributes).toEqual({ big: '9223372036854775807', bytes: 'AQID', list: [1, 'a'] });
+  });
+});
+
+describe('event ids', () => {
+  it('are 26 Crockford base32 chars that sort by creation within a process', () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => newEventId(1_700_000_000_000 + Math.floor(i / 10)));
+    for (const id of ids) expect(id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    const byTime = ids.filter((_, i) => i % 10 === 0);
+    expect([...byTime].sort()).toEqual(byTime);
+  });
+});
+
+describe('timestamps', () => {
+  it('parse the common UTC form on the fast path and other ISO forms on the strict path identically', () => {
+    expect(parseIsoNs('2026-11-23T10:00:00.123456789Z')).toBe(BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n + 123_456_789n);
+    expect(parseIsoNs('2026-11-23T10:00:00Z')).toBe(BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n);
+    expect(parseIsoNs('2026-11-23T11:00:00.5+01:00')).toBe(BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n + 500_000_000n);
+    expect(parseIsoNs('2026-11-23 10:00:00z')).toBe(BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n);
+  });
+
+  it('refuses impossible dates instead of rolling them over', () => {
+    expect(parseIsoNs('2026-13-01T00:00:00Z')).toBeUndefined();
+    expect(parseIsoNs('2026-11-23T25:00:00Z')).toBeUndefined();
+    expect(parseTimestampNs('not a time')).toBeUndefined();
+    expect(parseTimestampNs(-5)).toBeUndefined();
+  });
+});
