@@ -1,0 +1,118 @@
+import type { AttrValue, Attributes } from '../../model/attributes.ts';
+import type { InstrumentationScope } from '../../model/event.ts';
+import { bytesCopy, checkEnd, MalformedProtobufError, readString, skip, subEnd, varint64, type Reader } from './wireReader.ts';
+
+/** Nested AnyValues deeper than this are refused: a tiny payload could otherwise exhaust the stack. */
+const MAX_DEPTH = 64;
+
+/** Sets a key even when it is "__proto__", which plain assignment would treat as the prototype. */
+export function setAttr(attrs: Attributes, key: string, value: AttrValue): void {
+  if (key === '__proto__') Object.defineProperty(attrs, key, { value, enumerable: true, writable: true, configurable: true });
+  else attrs[key] = value;
+}
+
+/** common.v1.AnyValue → the model's plain value; an AnyValue with no field set is null. */
+export function decodeAnyValue(r: Reader, end: number, depth: number): AttrValue {
+  if (depth > MAX_DEPTH) throw new MalformedProtobufError(`values nested deeper than ${MAX_DEPTH} levels`);
+  let v: AttrValue = null;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 10:
+        v = readString(r);
+        break;
+      case 16:
+        v = r.bool();
+        break;
+      case 24:
+        v = varint64(r, true);
+        break;
+      case 33:
+        v = r.double();
+        break;
+      case 42: {
+        const arr: AttrValue[] = [];
+        const e = subEnd(r, end);
+        while (r.pos < e) {
+          const t = r.uint32();
+          if (t === 10) arr.push(decodeAnyValue(r, subEnd(r, e), depth + 1));
+          else skip(r, t);
+        }
+        checkEnd(r, e);
+        v = arr;
+        break;
+      }
+      case 50: {
+        const map: Attributes = {};
+        decodeKeyValues(r, subEnd(r, end), map, depth + 1);
+        v = map;
+        break;
+      }
+      case 58:
+        v = bytesCopy(r, end);
+        break;
+      default:
+        skip(r, tag);
+    }
+  }
+  checkEnd(r, end);
+  return v;
+}
+
+/** One KeyValue (its length prefix already read up to `end`) into `attrs`. */
+export function decodeKeyValue(r: Reader, end: number, attrs: Attributes, depth: number): void {
+  let key = '';
+  let value: AttrValue = null;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 10) key = readString(r);
+    else if (tag === 18) value = decodeAnyValue(r, subEnd(r, end), depth);
+    else skip(r, tag);
+  }
+  checkEnd(r, end);
+  setAttr(attrs, key, value);
+}
+
+/** A KeyValueList body: repeated KeyValue values = 1. */
+function decodeKeyValues(r: Reader, end: number, attrs: Attributes, depth: number): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 10) decodeKeyValue(r, subEnd(r, end), attrs, depth);
+    else skip(r, tag);
+  }
+  checkEnd(r, end);
+}
+
+/** resource.v1.Resource → its attributes. */
+export function decodeResource(r: Reader, end: number): Attributes {
+  const attrs: Attributes = {};
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 10) decodeKeyValue(r, subEnd(r, end), attrs, 0);
+    else skip(r, tag);
+  }
+  checkEnd(r, end);
+  return attrs;
+}
+
+export function decodeScope(r: Reader, end: number): InstrumentationScope {
+  const scope: InstrumentationScope = { name: '', version: '', attributes: {} };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 10:
+        scope.name = readString(r);
+        break;
+      case 18:
+        scope.version = readString(r);
+        break;
+      case 26:
+        decodeKeyValue(r, subEnd(r, end), scope.attributes, 0);
+        break;
+      default:
+        skip(r, tag);
+    }
+  }
+  checkEnd(r, end);
+  return scope;
+}

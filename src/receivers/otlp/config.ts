@@ -1,0 +1,76 @@
+import { bytes, duration, endpoint, list, obj, record, refine, str, type ConfigIssue, type Infer, type Schema } from '../../config/schema.ts';
+import { tlsServerSchema } from '../http/tlsConfig.ts';
+import { optional } from '../../config/schema.ts';
+
+/**
+ * A protocol block as the OTel Collector reads it: absent means off, while `grpc:` with no
+ * value (YAML null) means on with every default.
+ */
+function enabledBlock<T>(inner: Schema<T>): Schema<T | undefined> {
+  return {
+    typeName: inner.typeName,
+    doc: inner.doc,
+    hasDefault: false,
+    isOptional: true,
+    parse(value: unknown, path: string, issues: ConfigIssue[]) {
+      if (value === undefined) return undefined;
+      return inner.parse(value === null ? {} : value, path, issues);
+    },
+    describe: () => ({ ...inner.describe(), required: false }),
+  };
+}
+
+const grpcSchema = obj(
+  {
+    endpoint: endpoint({ default: '127.0.0.1:4317', doc: 'gRPC listener address.' }),
+    max_recv_msg_size: bytes({ default: '4MiB', min: 1, doc: 'Largest request message accepted, after decompression (RESOURCE_EXHAUSTED above).' }),
+    tls: optional(tlsServerSchema),
+  },
+  { doc: 'OTLP/gRPC (LogsService, MetricsService, TraceService and grpc.health.v1.Health). Write `grpc:` alone to enable it with the defaults.' },
+);
+
+const corsSchema = obj(
+  {
+    allowed_origins: list(str(), { default: [], doc: 'Origins allowed to send from a browser; `*` wildcards match within the origin (`https://*.example.com`).' }),
+    allowed_headers: list(str(), { default: [], doc: 'Request headers allowed besides the CORS-safelisted ones and Content-Type/Content-Encoding/Authorization.' }),
+    max_age: duration({ default: 0, doc: 'How long browsers may cache a preflight answer; 0 leaves it to the browser.' }),
+  },
+  { doc: 'Cross-origin requests (browser SDKs).' },
+);
+
+const httpSchema = obj(
+  {
+    endpoint: endpoint({ default: '127.0.0.1:4318', doc: 'HTTP listener address; shared with the json receiver when equal.' }),
+    max_request_body_size: bytes({ default: '20MiB', min: 1, doc: 'Largest request body accepted, after decompression (413 above).' }),
+    tls: optional(tlsServerSchema),
+    cors: optional(corsSchema),
+  },
+  { doc: 'OTLP/HTTP: POST /v1/logs, /v1/metrics, /v1/traces in protobuf or JSON. Write `http:` alone to enable it with the defaults.' },
+);
+
+const authSchema = obj(
+  {
+    bearer_tokens: refine(record(str({ nonEmpty: true }), { doc: 'Accepted bearer tokens, each mapped to the tenant its records are stamped with.' }), (tokens) => {
+      const issues: ConfigIssue[] = [];
+      for (const token of Object.keys(tokens)) {
+        if (token.includes('${')) issues.push({ path: '', message: 'references such as ${file:...} are not expanded in mapping keys; write the token itself as the key' });
+      }
+      if (Object.keys(tokens).length === 0) issues.push({ path: '', message: 'must list at least one token' });
+      return issues;
+    }),
+  },
+  { doc: 'Require `Authorization: Bearer <token>` (gRPC metadata `authorization`); other requests get 401 / UNAUTHENTICATED.' },
+);
+
+export const otlpReceiverSchema = refine(
+  obj({
+    protocols: obj({ grpc: enabledBlock(grpcSchema), http: enabledBlock(httpSchema) }, { doc: 'At least one of grpc, http.' }),
+    auth: optional(authSchema),
+  }),
+  (c) => (c.protocols.grpc || c.protocols.http ? undefined : { path: 'protocols', message: 'enable at least one of grpc, http (e.g. `grpc:` with no value for the defaults)' }),
+);
+
+export type OtlpReceiverConfig = Infer<typeof otlpReceiverSchema>;
+export type OtlpGrpcConfig = Infer<typeof grpcSchema>;
+export type OtlpHttpConfig = Infer<typeof httpSchema>;
+export type OtlpCorsConfig = Infer<typeof corsSchema>;

@@ -1,0 +1,14 @@
+import type { ReceiverFactory } from '../../pipeline/component.ts';
+import { otlpReceiverSchema, type OtlpReceiverConfig } from './config.ts';
+import { OtlpReceiver } from './receiver.ts';
+
+export const otlpReceiverFactory: ReceiverFactory<OtlpReceiverConfig> = {
+  kind: 'receiver',
+  type: 'otlp',
+  signals: ['logs', 'metrics', 'traces'],
+  description: 'OTLP over gRPC and HTTP (protobuf and JSON): logs, metrics and traces; spans with status ERROR also become events.',
+  configSchema: otlpReceiverSchema,
+  create(settings, config, consumers) {
+    return new OtlpReceiver(settings, config, consumers);
+  },
+};

@@ -1,0 +1,97 @@
+import type { MetricPoint } from '../../model/metric.ts';
+import type { Span } from '../../model/span.ts';
+import type { VigilEvent } from '../../model/event.ts';
+import type { CreateSettings, Receiver } from '../../pipeline/component.ts';
+import type { Host } from '../../pipeline/host.ts';
+import type { Consumers } from '../../pipeline/signals.ts';
+import type { OtlpReceiverConfig } from './config.ts';
+import { OtlpGrpcServer } from './grpcServer.ts';
+import { registerHttpRoutes } from './httpRoutes.ts';
+import type { Decoded } from './rejections.ts';
+import { SIGNAL_SPECS, type ExportOutcome, type OtlpItem, type SignalSpec } from './signals.ts';
+import { UnauthenticatedError } from './status.ts';
+import { errorEvents } from './traces.ts';
+
+/**
+ * The OTLP receiver: OTLP/gRPC and OTLP/HTTP (protobuf and JSON) for logs, metrics and traces.
+ * Both transports share the decode → tenant → consume path here; they differ only in framing
+ * and in how they say the outcome.
+ */
+export class OtlpReceiver implements Receiver {
+  readonly settings: CreateSettings;
+  readonly config: OtlpReceiverConfig;
+  private readonly consumers: Consumers;
+  private readonly tokens: Map<string, string> | undefined;
+  private grpc: OtlpGrpcServer | undefined;
+  /** Signals with a pipeline; the others answer 404 / UNIMPLEMENTED, as the OTel Collector does. */
+  readonly specs: SignalSpec[];
+
+  constructor(settings: CreateSettings, config: OtlpReceiverConfig, consumers: Consumers) {
+    this.settings = settings;
+    this.config = config;
+    this.consumers = consumers;
+    this.tokens = config.auth ? new Map(Object.entries(config.auth.bearer_tokens)) : undefined;
+    this.specs = Object.values(SIGNAL_SPECS).filter((s) => consumers[s.signal] !== undefined);
+  }
+
+  async start(host: Host): Promise<void> {
+    const { http, grpc } = this.config.protocols;
+    if (http) registerHttpRoutes(host.httpListener(http.endpoint, http.tls), http, this);
+    if (grpc) {
+      this.grpc = new OtlpGrpcServer(grpc, this);
+      const port = await this.grpc.start();
+      host.addReadinessCheck(`receiver:${this.settings.id}:grpc`, () => this.grpc?.serving === true);
+      this.settings.logger.info({ grpc: { host: grpc.endpoint.host, port } }, 'OTLP gRPC listening');
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    await this.grpc?.shutdown();
+  }
+
+  /** The tenant for an `authorization` header value; '' when auth is off. */
+  authenticate(authorization: string | undefined): string {
+    if (!this.tokens) return '';
+    const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+    if (!m) throw new UnauthenticatedError('missing bearer token: send "Authorization: Bearer <token>"');
+    const tenant = this.tokens.get(m[1]!);
+    if (tenant === undefined) throw new UnauthenticatedError('unknown bearer token');
+    return tenant;
+  }
+
+  countInvalid(): void {
+    this.settings.metrics.receiverRequests.inc({ receiver: this.settings.id, outcome: 'invalid' });
+  }
+
+  /**
+   * Hands decoded records to the signal's pipelines (and error spans, as events, to the logs
+   * pipelines). Resolves with what to tell the sender; rejects with RefusedError under
+   * back-pressure, in which case nothing was acknowledged and the sender retries.
+   */
+  async export(spec: SignalSpec, decoded: Decoded<OtlpItem>, tenant: string, observed: bigint): Promise<ExportOutcome> {
+    const { metrics, id } = this.settings;
+    const { items, rejected } = decoded;
+    if (tenant !== '') for (const item of items) item.tenant = tenant;
+    if (rejected.count) metrics.receiverRejected.inc({ receiver: id, signal: spec.signal }, rejected.count);
+    if (items.length) {
+      const work: Promise<void>[] = [];
+      if (spec.signal === 'logs') work.push(this.consumers.logs!.consume(items as VigilEvent[]));
+      else if (spec.signal === 'metrics') work.push(this.consumers.metrics!.consume(items as MetricPoint[]));
+      else {
+        work.push(this.consumers.traces!.consume(items as Span[]));
+        const events = this.consumers.logs ? errorEvents(items as Span[], observed) : [];
+        if (events.length) work.push(this.consumers.logs!.consume(events));
+      }
+      try {
+        await Promise.all(work);
+      } catch (err) {
+        metrics.receiverRefused.inc({ receiver: id, signal: spec.signal }, items.length);
+        metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
+        throw err;
+      }
+      metrics.receiverAccepted.inc({ receiver: id, signal: spec.signal }, items.length);
+    }
+    metrics.receiverRequests.inc({ receiver: id, outcome: 'success' });
+    return { rejected: rejected.count, errorMessage: rejected.message() };
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Records refused inside an otherwise good request. OTLP answers these with `partial_success`
+ * (the count and a message) so the sender keeps the good records and does not retry.
+ */
+export class Rejections {
+  count = 0;
+  private readonly reasons: string[] = [];
+
+  add(reason: string, count = 1): void {
+    this.count += count;
+    if (this.reasons.length < 3) this.reasons.push(reason);
+  }
+
+  message(): string {
+    if (this.count === 0) return '';
+    const more = this.count > this.reasons.length ? `; ${this.count - this.reasons.length} more` : '';
+    return `${this.count} rejected: ${this.reasons.join('; ')}${more}`;
+  }
+}
+
+export interface Decoded<T> {
+  items: T[];
+  rejected: Rejections;
+}
+
+const HEX = /^[0-9a-f]+$/;
+const ZERO = /^0+$/;
+
+/**
+ * Checks a trace or span id (lowercase hex). Returns the reason it is unusable, or undefined.
+ * All-zero ids are invalid ids in W3C trace context; `optional` ids may be empty.
+ */
+export function idProblem(field: string, hex: string, bytes: 16 | 8, optional: boolean): string | undefined {
+  if (hex.length === 0) return optional ? undefined : `${field} is required`;
+  if (hex.length !== bytes * 2 || !HEX.test(hex)) return `${field} must be ${bytes} bytes (${bytes * 2} hex digits), got ${JSON.stringify(hex.slice(0, 40))}`;
+  if (ZERO.test(hex)) return `${field} must not be all zeros`;
+  return undefined;
+}
