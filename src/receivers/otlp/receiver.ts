@@ -23,6 +23,8 @@ export class OtlpReceiver implements Receiver {
   private readonly consumers: Consumers;
   private readonly tokens: Map<string, string> | undefined;
   private grpc: OtlpGrpcServer | undefined;
+  /** The bound gRPC port (differs from the configured one for `:0`). */
+  grpcPort: number | undefined;
   /** Signals with a pipeline; the others answer 404 / UNIMPLEMENTED, as the OTel Collector does. */
   readonly specs: SignalSpec[];
 
@@ -40,6 +42,7 @@ export class OtlpReceiver implements Receiver {
     if (grpc) {
       this.grpc = new OtlpGrpcServer(grpc, this);
       const port = await this.grpc.start();
+      this.grpcPort = port;
       host.addReadinessCheck(`receiver:${this.settings.id}:grpc`, () => this.grpc?.serving === true);
       this.settings.logger.info({ grpc: { host: grpc.endpoint.host, port } }, 'OTLP gRPC listening');
     }
