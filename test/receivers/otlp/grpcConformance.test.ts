@@ -1,0 +1,76 @@
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decode, encode, grpcCall, LOGS_EXPORT, LOGS_REQ, LOGS_RES, logsRequest, startOtlp, type OtlpHarness } from './harness.ts';
+
+let h: OtlpHarness | undefined;
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+});
+
+const GRPC = 'protocols: { grpc: { endpoint: 127.0.0.1:0, max_recv_msg_size: 64KiB } }';
+const record = (body: string) => ({ timeUnixNano: '1763892000123456789', body: { stringValue: body } });
+const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
+
+describe('OTLP/gRPC answers', () => {
+  it('exports, reports partial success, and answers malformed messages with INVALID_ARGUMENT', async () => {
+    h = await startOtlp(GRPC);
+    const ok = await grpcCall(h.grpcAddress, LOGS_EXPORT, encode(LOGS_REQ, logsRequest([record('a'), { ...record('bad'), spanId: Buffer.alloc(3, 7) }])));
+    expect(ok.error).toBeNull();
+    expect(decode(LOGS_RES, ok.response!)).toEqual({ partialSuccess: { rejectedLogRecords: 1, errorMessage: expect.stringMatching(/spanId must be 8 bytes/) } });
+    expect(h.captured.logs.map((e) => e.body)).toEqual(['a']);
+
+    const bad = await grpcCall(h.grpcAddress, LOGS_EXPORT, Buffer.from([0x0a, 0x05, 0x01]));
+    expect(bad.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(bad.error?.details).toMatch(/not a valid protobuf message/);
+
+    const big = await grpcCall(h.grpcAddress, LOGS_EXPORT, encode(LOGS_REQ, logsRequest([record('x'.repeat(70 * 1024))])));
+    expect(big.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+
+    const gz = await grpcCall(h.grpcAddress, LOGS_EXPORT, encode(LOGS_REQ, logsRequest([record('gzip')])), { channelOptions: { 'grpc.default_compression_algorithm': 2 } });
+    expect(gz.error).toBeNull();
+    expect(h.captured.logs.map((e) => e.body)).toEqual(['a', 'gzip']);
+
+    // An empty request is a valid, empty export.
+    const metrics = await grpcCall(h.grpcAddress, '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export', Buffer.alloc(0));
+    expect(metrics.error).toBeNull();
+  });
+
+  it('answers RESOURCE_EXHAUSTED with RetryInfo under back-pressure', async () => {
+    h = await startOtlp(GRPC, { queueSize: 2, pipelines: ['logs'] });
+    h.hold();
+    const body = encode(LOGS_REQ, logsRequest([record('a'), record('b')]));
+    expect((await grpcCall(h.grpcAddress, LOGS_EXPORT, body)).error).toBeNull();
+    expect((await grpcCall(h.grpcAddress, LOGS_EXPORT, body)).error).toBeNull();
+    const refused = await grpcCall(h.grpcAddress, LOGS_EXPORT, body);
+    expect(refused.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    const details = refused.error!.metadata.get('grpc-status-details-bin')[0] as Buffer;
+    const status = decode('google.rpc.Status', details) as { code: number; details: { type_url: string; value: Uint8Array }[] };
+    expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(status.details[0]!.type_url).toBe('type.googleapis.com/google.rpc.RetryInfo');
+    expect(decode('google.rpc.RetryInfo', status.details[0]!.value)).toEqual({ retryDelay: { seconds: 1 } });
+
+    const unimplemented = await grpcCall(h.grpcAddress, '/opentelemetry.proto.collector.trace.v1.TraceService/Export', Buffer.alloc(0));
+    expect(unimplemented.error?.code).toBe(grpc.status.UNIMPLEMENTED);
+  });
+
+  it('serves grpc.health.v1 Check for the server and the OTLP services', async () => {
+    h = await startOtlp(GRPC, { pipelines: ['logs', 'traces'] });
+    const check = async (service: string) => {
+      const res = await grpcCall(h!.grpcAddress, HEALTH_CHECK, encode('grpc.health.v1.HealthCheckRequest', { service }));
+      return res.error ? res.error.code : decode('grpc.health.v1.HealthCheckResponse', res.response!).status;
+    };
+    expect(await check('')).toBe(1);
+    expect(await check('opentelemetry.proto.collector.logs.v1.LogsService')).toBe(1);
+    expect(await check('opentelemetry.proto.collector.metrics.v1.MetricsService')).toBe(grpc.status.NOT_FOUND);
+  });
+
+  it('requires a known bearer token in the authorization metadata when auth is on', async () => {
+    h = await startOtlp(`${GRPC}\nauth: { bearer_tokens: { tok-1: acme } }`, { pipelines: ['logs'] });
+    const body = encode(LOGS_REQ, logsRequest([record('x')]));
+    expect((await grpcCall(h.grpcAddress, LOGS_EXPORT, body)).error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect((await grpcCall(h.grpcAddress, LOGS_EXPORT, body, { metadata: { authorization: 'Bearer nope' } })).error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect((await grpcCall(h.grpcAddress, LOGS_EXPORT, body, { metadata: { authorization: 'Bearer tok-1' } })).error).toBeNull();
+    expect(h.captured.logs.map((e) => e.tenant)).toEqual(['acme']);
+  });
+});

@@ -1,0 +1,146 @@
+import * as grpc from '@grpc/grpc-js';
+import { registry } from '../../../src/components.ts';
+import { parseConfig } from '../../../src/config/load.ts';
+import { obj } from '../../../src/config/schema.ts';
+import type { MetricPoint, Span, VigilEvent } from '../../../src/model/index.ts';
+import type { ExporterFactory } from '../../../src/pipeline/component.ts';
+import { OtlpReceiver } from '../../../src/receivers/otlp/receiver.ts';
+import { protoType } from '../../../src/receivers/otlp/protos.ts';
+import { VigilService } from '../../../src/service/service.ts';
+import { createLogger } from '../../../src/telemetry/logger.ts';
+
+export interface Captured {
+  logs: VigilEvent[];
+  metrics: MetricPoint[];
+  traces: Span[];
+}
+
+/** An exporter that keeps what it gets; while `hold` is set it waits, to fill queues on purpose. */
+function captureExporter(captured: Captured, gate: { wait: Promise<void> | undefined }): ExporterFactory {
+  const take = <K extends keyof Captured>(k: K) => async (batch: Captured[K]) => {
+    if (gate.wait) await gate.wait;
+    (captured[k] as unknown[]).push(...batch);
+  };
+  return {
+    kind: 'exporter',
+    type: 'capture',
+    signals: ['logs', 'metrics', 'traces'],
+    description: 'test capture',
+    configSchema: obj({}),
+    create: () => ({ start: async () => {}, shutdown: async () => {}, consumeLogs: take('logs'), consumeMetrics: take('metrics'), consumeTraces: take('traces') }),
+  };
+}
+
+export interface OtlpHarness {
+  service: VigilService;
+  captured: Captured;
+  httpUrl(path: string): string;
+  grpcAddress: string;
+  /** Makes the exporter hold every batch until the returned function is called. */
+  hold(): () => void;
+  stop(): Promise<void>;
+}
+
+/**
+ * An in-process Vigil with the otlp receiver (both protocols on port 0) feeding a capturing
+ * exporter. `receiverYaml` is the body of `receivers.otlp`; `pipelines` picks the signals.
+ */
+export async function startOtlp(receiverYaml: string, opts: { queueSize?: number; pipelines?: ('logs' | 'metrics' | 'traces')[] } = {}): Promise<OtlpHarness> {
+  const captured: Captured = { logs: [], metrics: [], traces: [] };
+  const gate: { wait: Promise<void> | undefined } = { wait: undefined };
+  const reg = { ...registry, exporters: [...registry.exporters, captureExporter(captured, gate)] };
+  const pipelines = (opts.pipelines ?? ['logs', 'metrics', 'traces']).map((s) => `    ${s}: { receivers: [otlp], exporters: [capture], queue_size: ${opts.queueSize ?? 100000} }`).join('\n');
+  const cfg = parseConfig(
+    `
+receivers:
+  otlp:
+${receiverYaml.replace(/^/gm, '    ')}
+exporters: { capture: {} }
+service:
+  pipelines:
+${pipelines}
+  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
+`,
+    reg,
+    {},
+  );
+  const service = new VigilService(cfg, { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
+  await service.start();
+  const receiver = service.receiver('otlp') as OtlpReceiver;
+  let stopped = false;
+  let releaseGate: (() => void) | undefined;
+  return {
+    service,
+    captured,
+    httpUrl: (path) => `http://127.0.0.1:${service.httpAddresses[0]!.port}${path}`,
+    grpcAddress: `127.0.0.1:${receiver.grpcPort}`,
+    hold() {
+      let release!: () => void;
+      gate.wait = new Promise((r) => (release = r));
+      releaseGate = () => {
+        gate.wait = undefined;
+        release();
+      };
+      return releaseGate;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      releaseGate?.();
+      await service.shutdown();
+    },
+  };
+}
+
+/** Encodes an OTLP message from a protobufjs-style object (camelCase keys) with the proto/ definitions. */
+export function encode(type: string, value: Record<string, unknown>): Buffer {
+  const T = protoType(type);
+  return Buffer.from(T.encode(T.fromObject(value)).finish());
+}
+
+export function decode(type: string, body: Uint8Array): Record<string, unknown> {
+  const T = protoType(type);
+  return T.toObject(T.decode(body), { longs: Number, defaults: false }) as Record<string, unknown>;
+}
+
+export const LOGS_REQ = 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest';
+export const LOGS_RES = 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse';
+export const METRICS_REQ = 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest';
+export const TRACES_REQ = 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest';
+export const TRACES_RES = 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse';
+export const LOGS_EXPORT = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
+
+export function logsRequest(records: Record<string, unknown>[], service = 'checkout'): Record<string, unknown> {
+  return { resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeLogs: [{ scope: { name: 'test' }, logRecords: records }] }] };
+}
+
+export interface GrpcResult {
+  error: grpc.ServiceError | null;
+  response: Buffer | undefined;
+}
+
+/** One raw unary call, as an OTLP/gRPC client makes it. */
+export function grpcCall(
+  address: string,
+  path: string,
+  body: Buffer,
+  opts: { metadata?: Record<string, string>; credentials?: grpc.ChannelCredentials; channelOptions?: grpc.ChannelOptions } = {},
+): Promise<GrpcResult> {
+  const client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), opts.channelOptions);
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(opts.metadata ?? {})) md.set(k, v);
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      path,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      body,
+      md,
+      { deadline: Date.now() + 10_000 },
+      (error, response) => {
+        client.close();
+        resolve({ error: error ?? null, response });
+      },
+    );
+  });
+}
