@@ -4,7 +4,7 @@ import { parseConfig } from '../../../src/config/load.ts';
 import { obj } from '../../../src/config/schema.ts';
 import type { MetricPoint, Span, VigilEvent } from '../../../src/model/index.ts';
 import type { ExporterFactory } from '../../../src/pipeline/component.ts';
-import { OtlpReceiver } from '../../../src/receivers/otlp/receiver.ts';
+import type { OtlpReceiver } from '../../../src/receivers/otlp/receiver.ts';
 import { protoType } from '../../../src/receivers/otlp/protos.ts';
 import { VigilService } from '../../../src/service/service.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
