@@ -29,7 +29,7 @@ describe('OTLP/HTTP answers', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/x-protobuf');
     expect(decode(LOGS_RES, res.body)).toEqual({ partialSuccess: { rejectedLogRecords: 1, errorMessage: expect.stringMatching(/traceId must be 16 bytes \(32 hex digits\)/) } });
-    expect(h.captured.logs.map((e) => e.body)).toEqual(['a', 'b']);
+    await expect.poll(() => h!.captured.logs.map((e) => e.body)).toEqual(['a', 'b']);
 
     const spans = {
       resourceSpans: [
@@ -48,7 +48,7 @@ describe('OTLP/HTTP answers', () => {
     const jres = await post('/v1/traces', JSON.stringify(spans), JSON_CT);
     expect(jres.status).toBe(200);
     expect(JSON.parse(jres.body.toString())).toEqual({ partialSuccess: { rejectedSpans: '1', errorMessage: expect.stringContaining('span "base64 ids": traceId must be 16 bytes') } });
-    expect(h.captured.traces).toMatchObject([{ name: 'ok', traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', kind: 2, startTimeUnixNano: 1n, endTimeUnixNano: 2n }]);
+    await expect.poll(() => h!.captured.traces).toMatchObject([{ name: 'ok', traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', kind: 2, startTimeUnixNano: 1n, endTimeUnixNano: 2n }]);
 
     // A full success is an empty response message.
     const ok = await post('/v1/traces', JSON.stringify({ resourceSpans: [] }), JSON_CT);
@@ -87,7 +87,7 @@ describe('OTLP/HTTP answers', () => {
     expect(get.headers.get('allow')).toBe('POST');
 
     expect((await post('/v1/logs', valid, PROTO)).status).toBe(200);
-    expect(h.captured.logs).toHaveLength(1);
+    await expect.poll(() => h!.captured.logs).toHaveLength(1);
   });
 
   it('takes gzip, deflate and zstd bodies and limits the decompressed size (413), bombs included', async () => {
@@ -96,7 +96,7 @@ describe('OTLP/HTTP answers', () => {
     for (const [encoding, body] of [['gzip', gzipSync(valid)], ['deflate', deflateSync(valid)], ['zstd', zstdCompressSync(valid)]] as const) {
       expect((await post('/v1/logs', body, { ...PROTO, 'content-encoding': encoding })).status, encoding).toBe(200);
     }
-    expect(h.captured.logs).toHaveLength(3);
+    await expect.poll(() => h!.captured.logs).toHaveLength(3);
 
     const big = encode(LOGS_REQ, logsRequest([goodRecord('x'.repeat(70 * 1024))]));
     const tooBig = await post('/v1/logs', big, PROTO);
@@ -107,6 +107,7 @@ describe('OTLP/HTTP answers', () => {
     expect(bomb.length).toBeLessThan(64 * 1024);
     expect((await post('/v1/logs', bomb, { ...PROTO, 'content-encoding': 'gzip' })).status).toBe(413);
     expect((await post('/v1/logs', zstdCompressSync(Buffer.alloc(8 * 1024 * 1024)), { ...JSON_CT, 'content-encoding': 'zstd' })).status).toBe(413);
+    await h.stop();
     expect(h.captured.logs).toHaveLength(3);
   });
 
@@ -132,7 +133,7 @@ describe('OTLP/HTTP answers', () => {
     await new Promise((r) => setImmediate(r));
     expect((await post('/v1/logs', req(3), PROTO)).status).toBe(200);
     await h.stop();
-    expect(h.captured.logs).toHaveLength(9);
+    await expect.poll(() => h!.captured.logs).toHaveLength(9);
     expect(await h.service.metrics.metrics()).toMatch(/vigil_receiver_refused_records_total\{receiver="otlp",signal="logs"\} 6/);
   });
 
@@ -150,7 +151,7 @@ describe('OTLP/HTTP answers', () => {
     expect(decode(STATUS, none.body)).toMatchObject({ code: 16, message: expect.stringMatching(/missing bearer token/) });
     expect((await post('/v1/logs', body, { ...PROTO, authorization: 'Bearer wrong' })).status).toBe(401);
     expect((await post('/v1/logs', body, { ...PROTO, authorization: 'Bearer s3cret-b' })).status).toBe(200);
-    expect(h.captured.logs.map((e) => e.tenant)).toEqual(['tenant-b']);
+    await expect.poll(() => h!.captured.logs.map((e) => e.tenant)).toEqual(['tenant-b']);
   });
 
   it('answers CORS preflights for allowed origins only', async () => {
