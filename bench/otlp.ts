@@ -1,0 +1,225 @@
+/**
+ * OTLP receive throughput: log records/s and metric points/s through the real daemon
+ * (receiver → pipeline → debug exporter at `basic`, which only counts) over OTLP/HTTP protobuf,
+ * OTLP/HTTP JSON and OTLP/gRPC, 512 records a request with 10 attributes each, and the
+ * daemon's peak RSS and CPU. Baselines in the same run and process: decoding the same payloads
+ * with Vigil's decoders only, and with protobufjs's reflection decoder (message objects, no
+ * mapping). Run: `node bench/otlp.ts [--seconds 3] [--concurrency 16]`.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { protoType } from '../src/receivers/otlp/protos.ts';
+import { SIGNAL_SPECS, type OtlpSignal } from '../src/receivers/otlp/signals.ts';
+import { fmt, peakRssMiB, table } from './support.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' } } });
+const SECONDS = Number(values.seconds);
+const CONCURRENCY = Number(values.concurrency);
+const BATCH = 512;
+const root = resolve(import.meta.dirname, '..');
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+// Daemon on core 0, load generator (this process) on core 1: "per core" means the daemon's.
+const taskset = hasTaskset();
+const pin = (core: number, cmd: string[]): [string, string[]] => (taskset ? ['taskset', ['-c', String(core), ...cmd]] : [cmd[0]!, cmd.slice(1)]);
+if (taskset) execFileSync('taskset', ['-cp', '1', String(process.pid)]);
+
+const kv = (key: string, value: Record<string, unknown>) => ({ key, value });
+const resource = { attributes: [kv('service.name', { stringValue: 'checkout' }), kv('host.name', { stringValue: 'web-17' }), kv('deployment.environment', { stringValue: 'prod' }), kv('cloud.region', { stringValue: 'eu-west-1' }), kv('service.version', { stringValue: '4.2.0' })] };
+const tenAttributes = (i: number) => [
+  kv('http.request.method', { stringValue: 'POST' }),
+  kv('http.response.status_code', { intValue: 200 + (i % 5) }),
+  kv('http.route', { stringValue: '/api/v1/orders/:id' }),
+  kv('url.path', { stringValue: `/api/v1/orders/${100000 + i}` }),
+  kv('user.id', { stringValue: `u-${i % 1000}` }),
+  kv('duration.ms', { doubleValue: 12.5 + (i % 100) }),
+  kv('retry', { boolValue: i % 10 === 0 }),
+  kv('thread.id', { intValue: i % 64 }),
+  kv('code.function', { stringValue: 'OrderController.create' }),
+  kv('region', { stringValue: 'eu-west-1' }),
+];
+
+function logsRequest(): Record<string, unknown> {
+  const ts = '1763892000123456789';
+  const logRecords = Array.from({ length: BATCH }, (_, i) => ({
+    timeUnixNano: ts,
+    observedTimeUnixNano: ts,
+    severityNumber: i % 20 === 0 ? 17 : 9,
+    severityText: i % 20 === 0 ? 'ERROR' : 'INFO',
+    body: { stringValue: `order ${100000 + i} created for customer ${i % 1000}: 3 items, total 42.50 EUR, payment authorised` },
+    attributes: tenAttributes(i),
+    traceId: Buffer.alloc(16, (i % 250) + 1).toString('hex'),
+    spanId: Buffer.alloc(8, (i % 250) + 1).toString('hex'),
+    flags: 1,
+  }));
+  return { resourceLogs: [{ resource, scopeLogs: [{ scope: { name: 'orders', version: '1.0.0' }, logRecords }] }] };
+}
+
+function metricsRequest(): Record<string, unknown> {
+  const metrics = Array.from({ length: BATCH / 8 }, (_, m) => ({
+    name: `orders.requests.${m}`,
+    unit: '1',
+    sum: { aggregationTemporality: 2, isMonotonic: true, dataPoints: Array.from({ length: 8 }, (_, p) => ({ attributes: tenAttributes(m * 8 + p), startTimeUnixNano: '1763891000000000000', timeUnixNano: '1763892000000000000', asInt: String(1000 + p) })) },
+  }));
+  return { resourceMetrics: [{ resource, scopeMetrics: [{ scope: { name: 'orders' }, metrics }] }] };
+}
+
+const REQUEST_TYPES: Record<'logs' | 'metrics', string> = {
+  logs: 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest',
+  metrics: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest',
+};
+
+/** The request as OTLP/JSON (hex ids) and as protobuf (via protobufjs from proto/, bytes ids). */
+function payloads(signal: 'logs' | 'metrics'): { json: Buffer; proto: Buffer } {
+  const req = signal === 'logs' ? logsRequest() : metricsRequest();
+  const json = Buffer.from(JSON.stringify(req));
+  const forProto = JSON.parse(JSON.stringify(req), (k, v: unknown) => ((k === 'traceId' || k === 'spanId') && typeof v === 'string' ? Buffer.from(v, 'hex') : v)) as Record<string, unknown>;
+  const T = protoType(REQUEST_TYPES[signal]);
+  return { json, proto: Buffer.from(T.encode(T.fromObject(forProto)).finish()) };
+}
+
+/** Records/s of a synchronous function over one payload, on this process's core. */
+function inProcess(fn: () => void): number {
+  const warm = performance.now() + 500;
+  while (performance.now() < warm) fn();
+  const start = performance.now();
+  let n = 0;
+  while (performance.now() - start < SECONDS * 1000) {
+    fn();
+    n++;
+  }
+  return (n * BATCH) / ((performance.now() - start) / 1000);
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+}
+
+async function httpLoad(port: number, path: string, body: Buffer, contentType: string): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const deadline = performance.now() + SECONDS * 1000;
+  let records = 0;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const status = await new Promise<number>((res, rej) => {
+        const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': contentType, 'content-length': body.length } }, (r) => {
+          r.resume();
+          r.on('end', () => res(r.statusCode!));
+        });
+        req.on('error', rej);
+        req.end(body);
+      });
+      if (status === 200) records += BATCH;
+      else if (status === 429 || status === 503) await new Promise((r) => setTimeout(r, 5));
+      else throw new Error(`unexpected status ${status}`);
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  agent.destroy();
+  return records / ((performance.now() - started) / 1000);
+}
+
+async function grpcLoad(port: number, path: string, body: Buffer): Promise<number> {
+  // One channel, many calls in flight: how the OTel SDK and Collector exporters send.
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const deadline = performance.now() + SECONDS * 1000;
+  let records = 0;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const err = await new Promise<grpc.ServiceError | null>((res) => client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, body, (e) => res(e)));
+      if (!err) records += BATCH;
+      else if (err.code === grpc.status.RESOURCE_EXHAUSTED || err.code === grpc.status.UNAVAILABLE) await new Promise((r) => setTimeout(r, 5));
+      else throw err;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  client.close();
+  return records / ((performance.now() - started) / 1000);
+}
+
+/** Spawns the daemon and resolves with every log line up to "Vigil started", which names the HTTP port. */
+function spawnUntilStarted(cmd: string, args: string[]): Promise<{ proc: ChildProcess; lines: string[] }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    let buf = '';
+    proc.stderr.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        lines.push(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (lines.at(-1)!.includes('"msg":"Vigil started"')) resolve({ proc, lines });
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`vigil exited with ${code} before it started:\n${lines.join('\n')}`)));
+  });
+}
+
+type Transport = 'HTTP/protobuf' | 'HTTP/JSON' | 'gRPC';
+
+async function runDaemon(signal: 'logs' | 'metrics', transport: Transport, body: { json: Buffer; proto: Buffer }): Promise<{ rate: number; perCore: number; rss: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  writeFileSync(
+    join(dir, 'vigil.yaml'),
+    `receivers: { otlp: { protocols: { grpc: { endpoint: 127.0.0.1:0 }, http: { endpoint: 127.0.0.1:0 } } } }
+exporters: { debug: { verbosity: basic } }
+service:
+  pipelines: { ${signal}: { receivers: [otlp], exporters: [debug] } }
+  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
+`,
+  );
+  const [cmd, args] = pin(0, [process.execPath, join(root, 'cmd/vigil.ts'), 'run', '--config', join(dir, 'vigil.yaml'), '--data-dir', dir]);
+  const { proc, lines } = await spawnUntilStarted(cmd, args);
+  const grpcPort = (JSON.parse(lines.find((l) => l.includes('OTLP gRPC listening'))!) as { grpc: { port: number } }).grpc.port;
+  const httpPort = (JSON.parse(lines.at(-1)!) as { http: { port: number }[] }).http[0]!.port;
+  proc.stdout!.resume();
+  const path = SIGNAL_SPECS[signal as OtlpSignal];
+  const cpu0 = cpuSeconds(proc.pid!);
+  const t0 = performance.now();
+  const rate =
+    transport === 'gRPC'
+      ? await grpcLoad(grpcPort, `/${path.grpcService}/Export`, body.proto)
+      : await httpLoad(httpPort, path.httpPath, transport === 'HTTP/JSON' ? body.json : body.proto, transport === 'HTTP/JSON' ? 'application/json' : 'application/x-protobuf');
+  const busy = (cpuSeconds(proc.pid!) - cpu0) / ((performance.now() - t0) / 1000);
+  const rss = peakRssMiB(proc.pid!);
+  proc.kill('SIGTERM');
+  await new Promise((r) => proc.on('exit', r));
+  return { rate, perCore: rate / Math.max(busy, 0.01), rss };
+}
+
+const rows: (string | number)[][] = [];
+for (const signal of ['logs', 'metrics'] as const) {
+  const body = payloads(signal);
+  const spec = SIGNAL_SPECS[signal];
+  const T = protoType(REQUEST_TYPES[signal]);
+  const decodeProto = inProcess(() => spec.decodeProto(body.proto, 1n));
+  const decodeJson = inProcess(() => spec.decodeJson(body.json, 1n));
+  const reflection = inProcess(() => T.decode(body.proto));
+  const unit = signal === 'logs' ? 'log records' : 'metric points';
+  rows.push([`${unit}: decode only, Vigil protobuf decoder → model`, fmt(decodeProto), '', '', '']);
+  rows.push([`${unit}: decode only, protobufjs reflection → message objects`, fmt(reflection), '', '', '']);
+  rows.push([`${unit}: decode only, Vigil OTLP/JSON decoder → model`, fmt(decodeJson), '', '', '']);
+  for (const transport of ['HTTP/protobuf', 'HTTP/JSON', 'gRPC'] as const) {
+    const r = await runDaemon(signal, transport, body);
+    const baseline = transport === 'HTTP/JSON' ? decodeJson : decodeProto;
+    rows.push([`${unit}: daemon, ${transport}`, fmt(r.rate), fmt(r.perCore), (r.rate / baseline).toFixed(2), r.rss]);
+  }
+}
+process.stdout.write(`OTLP receive → pipeline → counting exporter, ${BATCH} records/request with 10 attributes, ${SECONDS}s per point, ${CONCURRENCY} requests in flight, node ${process.version}${taskset ? ', daemon pinned to one core' : ''}\n\n`);
+process.stdout.write(table(['path', 'records/s', 'records per daemon CPU-second', 'ratio to decode-only', 'daemon peak RSS MiB'], rows) + '\n');
