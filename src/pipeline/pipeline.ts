@@ -143,6 +143,10 @@ export class FanOut<T> implements Consumer<T> {
   constructor(targets: Pipeline<T>[]) {
     this.targets = targets;
   }
+  admit(n: number): void {
+    for (const t of this.targets) t.admit(n);
+  }
+
   consume(batch: T[]): Promise<void> {
     if (this.targets.length === 1) return this.targets[0]!.consume(batch);
     try {
