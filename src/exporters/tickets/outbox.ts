@@ -1,5 +1,6 @@
-import { appendFile, mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { replaceFile } from './atomicFile.ts';
 import { asDeliveryError, backoffDelay, realTimers, type BackoffPolicy, type DeliveryError, type Timers } from './delivery.ts';
 
 export interface OutboxEntry<T> {
@@ -250,16 +251,11 @@ export class Outbox<T> {
   /** Replaces the journal with the pending entries only (write, fsync, rename: never a half file). */
   private async rewriteJournal(): Promise<void> {
     await this.journal?.close();
-    const tmp = `${this.journalPath}.tmp`;
-    const handle = await open(tmp, 'w');
     const all = [...this.queues.values()].flat().sort((x, y) => x.seq - y.seq);
     // The sequence floor keeps ids unique across restarts even when the journal empties.
     let text = JSON.stringify({ n: this.nextSeq }) + '\n';
     for (const e of all) text += JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
-    await handle.write(text);
-    await handle.sync();
-    await handle.close();
-    await rename(tmp, this.journalPath);
+    await replaceFile(this.journalPath, text);
     this.journal = await open(this.journalPath, 'a');
     this.finishedInJournal = 0;
   }
