@@ -15,8 +15,11 @@ export interface Reply {
   body?: string | object;
 }
 
-/** A fault to answer instead of the real behaviour: a status (429, 503…) or no answer at all. */
-export type Fault = (Reply & { hang?: false }) | { hang: true };
+/**
+ * A fault to answer instead of the real behaviour: a status (429, 503…), or no answer at all
+ * (`hang`), optionally after doing the work (`processed`: the server acted, the client never heard).
+ */
+export type Fault = (Reply & { hang?: false }) | { hang: true; processed?: boolean };
 
 type Route = (req: RecordedRequest) => Reply | undefined;
 
@@ -70,6 +73,7 @@ export class FakeHttpServer {
     if (i !== -1) {
       const { fault } = this.faults.splice(i, 1)[0]!;
       if (fault.hang) {
+        if (fault.processed) this.route(rec);
         this.hanging.add(res);
         return;
       }
