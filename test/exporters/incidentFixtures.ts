@@ -2,6 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Schema } from '../../src/config/schema.ts';
+import type { Timers } from '../../src/exporters/tickets/delivery.ts';
+import { IncidentExporter, type IncidentExporterConfig, type TicketDriver } from '../../src/exporters/tickets/incidentExporter.ts';
 import type { Incident, IncidentChange, IncidentChangeKind } from '../../src/model/incident.ts';
 import type { CreateSettings } from '../../src/pipeline/component.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
@@ -68,4 +70,24 @@ export function parseWith<T>(schema: Schema<T>, raw: unknown): T {
   const out = schema.parse(raw, '', issues);
   if (issues.length) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
   return out!;
+}
+
+/** Starts an exporter on a driver the way its factory does, with test timers; registers its stop in `cleanup`. */
+export async function startIncidentExporter(
+  id: string,
+  config: IncidentExporterConfig,
+  driver: TicketDriver,
+  opts: { timers?: Timers; dataDir?: string },
+  cleanup: (() => Promise<void>)[],
+) {
+  const settings = testSettings(id, opts.dataDir);
+  const exp = new IncidentExporter(settings, config, driver, { timers: opts.timers, random: () => 0.5 });
+  await exp.start();
+  let stopped = false;
+  const stop = async () => {
+    if (!stopped) await exp.shutdown();
+    stopped = true;
+  };
+  cleanup.push(stop);
+  return { exp, stop, dataDir: settings.dataDir };
 }

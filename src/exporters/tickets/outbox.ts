@@ -48,8 +48,9 @@ export class Outbox<T> {
   private readonly opts: OutboxOptions<T>;
   private readonly timers: Timers;
   private readonly random: () => number;
-  private readonly journalPath: string;
-  private readonly parkedPath: string;
+  readonly journalPath: string;
+  /** Given-up entries, one JSON line each with the reason: for operators to inspect or replay. */
+  readonly parkedPath: string;
   private journal: FileHandle | undefined;
   private readonly queues = new Map<string, OutboxEntry<T>[]>();
   private readonly notBefore = new Map<string, number>();

@@ -3,12 +3,11 @@ import { registry } from '../../../src/components.ts';
 import { parseConfig } from '../../../src/config/load.ts';
 import { glpiExporterSchema } from '../../../src/exporters/glpi/config.ts';
 import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
-import { IncidentExporter } from '../../../src/exporters/tickets/incidentExporter.ts';
 import { VigilService } from '../../../src/service/service.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { FakeGlpi } from '../../support/fakes/glpi.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
-import { IncidentStory, parseWith, testSettings } from '../incidentFixtures.ts';
+import { IncidentStory, parseWith, startIncidentExporter, testSettings } from '../incidentFixtures.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -23,16 +22,7 @@ async function glpiFake(opts?: ConstructorParameters<typeof FakeGlpi>[0]) {
 
 async function exporter(glpi: FakeGlpi, extra: Record<string, unknown> = {}, opts: { timers?: ManualTimers; dataDir?: string } = {}) {
   const config = parseWith(glpiExporterSchema, { url: glpi.apiUrl, app_token: 'app-token-1', user_token: 'user-token-1', ...extra });
-  const settings = testSettings('glpi', opts.dataDir);
-  const exp = new IncidentExporter(settings, config, new GlpiDriver(config), { timers: opts.timers, random: () => 0.5 });
-  await exp.start();
-  let stopped = false;
-  const stop = async () => {
-    if (!stopped) await exp.shutdown();
-    stopped = true;
-  };
-  cleanup.push(stop);
-  return { exp, stop, dataDir: settings.dataDir };
+  return startIncidentExporter('glpi', config, new GlpiDriver(config), opts, cleanup);
 }
 
 describe('GLPI exporter', () => {

@@ -2,11 +2,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { webhookExporterSchema } from '../../../src/exporters/webhook/config.ts';
 import { WebhookDriver } from '../../../src/exporters/webhook/driver.ts';
 import { signWebhook } from '../../../src/exporters/webhook/signature.ts';
-import { IncidentExporter } from '../../../src/exporters/tickets/incidentExporter.ts';
 import { FakeSlack } from '../../support/fakes/slack.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
 import { FakeWebhookReceiver } from '../../support/fakes/webhookReceiver.ts';
-import { IncidentStory, parseWith, testSettings } from '../incidentFixtures.ts';
+import { IncidentStory, parseWith, startIncidentExporter } from '../incidentFixtures.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -15,11 +14,7 @@ afterEach(async () => {
 
 async function exporter(raw: Record<string, unknown>, timers?: ManualTimers) {
   const config = parseWith(webhookExporterSchema, raw);
-  const settings = testSettings('webhook/test');
-  const exp = new IncidentExporter(settings, config, new WebhookDriver(config), { timers, random: () => 0.5 });
-  await exp.start();
-  cleanup.push(() => exp.shutdown());
-  return { exp, settings };
+  return startIncidentExporter('webhook/test', config, new WebhookDriver(config), { timers }, cleanup);
 }
 
 async function fake<T extends { listen(): Promise<T>; close(): Promise<void> }>(f: T): Promise<T> {
