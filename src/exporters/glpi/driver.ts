@@ -162,6 +162,7 @@ export class GlpiDriver implements TicketDriver {
     if (!this.session) return;
     const token = this.session;
     this.session = undefined;
-    await send({ method: 'GET', url: `${this.base}/killSession`, headers: { ...this.appHeaders(), 'Session-Token': token }, timeoutMs: this.config.delivery.timeout });
+    // Shutdown should not wait long on a tracker that is down; GLPI expires the session anyway.
+    await send({ method: 'GET', url: `${this.base}/killSession`, headers: { ...this.appHeaders(), 'Session-Token': token }, timeoutMs: Math.min(this.config.delivery.timeout, 2000) });
   }
 }

@@ -195,10 +195,6 @@ export class IncidentExporter implements Exporter {
     await this.outbox.append(items);
   }
 
-  ready(): boolean {
-    return true;
-  }
-
   async shutdown(): Promise<void> {
     outboxMetrics(this.settings.metrics.registry).sources.delete(this.settings.id);
     await this.outbox.close();
