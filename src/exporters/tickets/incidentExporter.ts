@@ -94,9 +94,9 @@ export function templateContext(change: IncidentChange, marker: string): object 
   };
 }
 
-/** Files may be named after an exporter id such as `jira/ops`. */
+/** A directory name for an exporter id such as `jira/ops`; reversible, so two ids never share one. */
 function safeName(id: string): string {
-  return id.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return encodeURIComponent(id);
 }
 
 interface OutboxMetrics {
@@ -112,12 +112,18 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
   if (m) return m;
   const sources: OutboxMetrics['sources'] = new Map();
   const registers = [registry];
-  new Gauge({ name: 'vigil_exporter_outbox_depth', help: 'Incident changes waiting in the exporter outbox.', labelNames: ['exporter'], registers, collect() {
-    for (const [id, read] of sources) this.set({ exporter: id }, read().depth);
-  } });
-  new Gauge({ name: 'vigil_exporter_outbox_oldest_age_seconds', help: 'Age of the oldest undelivered incident change.', labelNames: ['exporter'], registers, collect() {
-    for (const [id, read] of sources) this.set({ exporter: id }, read().ageSeconds);
-  } });
+  const perExporter = (name: string, help: string, read: (v: { depth: number; ageSeconds: number }) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['exporter'],
+      registers,
+      collect() {
+        for (const [id, get] of sources) this.set({ exporter: id }, read(get()));
+      },
+    });
+  perExporter('vigil_exporter_outbox_depth', 'Incident changes waiting in the exporter outbox.', (v) => v.depth);
+  perExporter('vigil_exporter_outbox_oldest_age_seconds', 'Age of the oldest undelivered incident change.', (v) => v.ageSeconds);
   const parked = new Counter({ name: 'vigil_exporter_outbox_parked_total', help: 'Incident changes given up on and parked in parked.ndjson.', labelNames: ['exporter'], registers });
   m = { sources, parked };
   outboxMetricsByRegistry.set(registry, m);

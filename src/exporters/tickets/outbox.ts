@@ -63,6 +63,7 @@ export class Outbox<T> {
   private running = false;
   private idleWaiters: (() => void)[] = [];
   private parkedTotal = 0;
+  private journalDamaged = false;
 
   constructor(opts: OutboxOptions<T>) {
     this.opts = opts;
@@ -160,8 +161,24 @@ export class Outbox<T> {
     else this.queues.set(e.key, [e]);
   }
 
+  /**
+   * Runs journal writes one at a time. A failed write (disk full) may leave a torn line that
+   * the next append would glue onto, hiding it from replay; so after a failure the journal is
+   * rewritten from memory before anything else is written.
+   */
   private serialised(fn: () => Promise<void>): Promise<void> {
-    const next = this.writes.then(fn);
+    const next = this.writes.then(async () => {
+      if (this.journalDamaged) {
+        await this.rewriteJournal();
+        this.journalDamaged = false;
+      }
+      try {
+        await fn();
+      } catch (err) {
+        this.journalDamaged = true;
+        throw err;
+      }
+    });
     this.writes = next.catch(() => undefined);
     return next;
   }

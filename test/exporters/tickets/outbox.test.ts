@@ -139,4 +139,23 @@ describe('outbox', () => {
     const second = await outbox(dir, async () => {});
     expect(second.depth).toBe(1);
   });
+
+  it('keeps later appends replayable after a failed write left a torn line (disk full)', async () => {
+    const dir = tmp();
+    const box = await outbox(dir, async () => {});
+    const journal = (box as unknown as { journal: { write(t: string): Promise<unknown> } }).journal;
+    const write = journal.write.bind(journal);
+    journal.write = async (text: string) => {
+      await write(text.slice(0, 10));
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    };
+    await expect(box.append([{ key: 'a', payload: { n: 1 } }])).rejects.toThrow('ENOSPC');
+    journal.write = write;
+    await box.append([{ key: 'a', payload: { n: 2 } }]);
+    const seen: number[] = [];
+    const restarted = await outbox(dir, async (e) => void seen.push(e.payload.n));
+    restarted.start();
+    await restarted.whenIdle();
+    expect(seen).toEqual([2]);
+  });
 });
