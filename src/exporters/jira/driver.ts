@@ -23,6 +23,9 @@ export class JiraDriver implements TicketDriver {
     this.auth = config.token ? `Bearer ${config.token}` : `Basic ${Buffer.from(`${config.email}:${config.api_token}`).toString('base64')}`;
   }
 
+  /** v2 bodies are wiki markup, where `{host="a"}` would be read as a macro: inserted values are escaped. */
+  escapeBody = (text: string): string => (this.config.api_version === '2' ? text.replace(/[\\{}[\]*_|!~^+#-]/g, '\\$&') : text);
+
   private rich(text: string): object | string {
     return this.config.api_version === '3' ? textToAdf(text) : text;
   }

@@ -53,7 +53,8 @@ describe('Jira exporter', () => {
     expect(exp.outbox.parked).toBe(0);
     const issue = jira.issues.get('OPS-1')!;
     expect(jira.issues.size).toBe(1);
-    expect(typeof issue.fields.description).toBe('string');
+    // wiki markup: the incident key's braces must not read as a macro
+    expect(issue.fields.description).toContain('Incident: disk\\-full\\{host="db\\-1"\\}');
     expect(issue.fields.status.name).toBe('Done');
     expect(jira.count('POST', /\/transitions$/)).toBe(3);
     expect(jira.requests.every((r) => r.headers.authorization === 'Bearer pat-1')).toBe(true);
