@@ -73,9 +73,9 @@ describe('GLPI exporter', () => {
     glpi.failNext({ status: 429, headers: { 'retry-after': '120' }, body: ['ERROR', 'Too many requests'] }, isCreate);
     glpi.failNext({ status: 503, body: 'Service Unavailable' }, isCreate);
     await exp.consumeIncidents([new IncidentStory().next('opened')]);
-    await vi.waitFor(() => expect(timers.delays).toEqual([120_000]));
+    await vi.waitFor(() => expect(timers.delays).toEqual([120_000]), { timeout: 5000 });
     timers.advance(120_000);
-    await vi.waitFor(() => expect(timers.delays).toHaveLength(2));
+    await vi.waitFor(() => expect(timers.delays).toHaveLength(2), { timeout: 5000 });
     timers.advance(timers.delays[1]!);
     await exp.outbox.whenIdle();
     expect(glpi.count('POST', 'Ticket')).toBe(3);
@@ -85,12 +85,12 @@ describe('GLPI exporter', () => {
   it('finds the ticket it created when the answer was lost and the exporter restarted: no twin', async () => {
     const glpi = await glpiFake();
     const timers = new ManualTimers();
-    const first = await exporter(glpi, { delivery: { timeout: '300ms' } }, { timers });
+    const first = await exporter(glpi, { delivery: { timeout: '1s' } }, { timers });
     // GLPI creates the ticket but the answer never arrives; the exporter is then stopped mid-retry.
     glpi.failNext({ hang: true, processed: true }, (r) => r.method === 'POST' && r.path.endsWith('/Ticket'));
     const story = new IncidentStory();
     await first.exp.consumeIncidents([story.next('opened')]);
-    await vi.waitFor(() => expect(timers.delays).toHaveLength(1));
+    await vi.waitFor(() => expect(timers.delays).toHaveLength(1), { timeout: 5000 });
     await first.stop();
     expect(glpi.tickets.size).toBe(1);
 
@@ -124,7 +124,7 @@ describe('GLPI exporter', () => {
     const timers = new ManualTimers();
     const { exp } = await exporter(glpi, { user_token: 'revoked' }, { timers });
     await exp.consumeIncidents([new IncidentStory().next('opened')]);
-    await vi.waitFor(() => expect(timers.delays).toHaveLength(1));
+    await vi.waitFor(() => expect(timers.delays).toHaveLength(1), { timeout: 5000 });
     expect(exp.outbox.depth).toBe(1);
     expect(exp.outbox.parked).toBe(0);
     expect(glpi.tickets.size).toBe(0);
@@ -153,7 +153,7 @@ service:
     cleanup.push(() => service.shutdown());
     const story = new IncidentStory();
     await service.incidentsConsumer!.consume([story.next('opened'), new IncidentStory('low', { severityNumber: 9, severityText: 'INFO' }).next('opened')]);
-    await vi.waitFor(() => expect(glpi.tickets.size).toBe(1));
+    await vi.waitFor(() => expect(glpi.tickets.size).toBe(1), { timeout: 5000 });
     const metrics = await (await fetch(`http://127.0.0.1:${service.adminAddress!.port}/metrics`)).text();
     expect(metrics).toMatch(/vigil_exporter_outbox_depth\{exporter="glpi\/ops"\} [01]/);
   });

@@ -67,7 +67,7 @@ describe('Jira exporter', () => {
     jira.failNext({ status: 429, headers: { 'retry-after': '42' }, body: { errorMessages: ['Rate limit exceeded.'], errors: {} } }, (r) => r.path.endsWith('/comment'));
     const story = new IncidentStory();
     await exp.consumeIncidents([story.next('opened'), story.next('updated')]);
-    await vi.waitFor(() => expect(timers.delays).toEqual([42_000]));
+    await vi.waitFor(() => expect(timers.delays).toEqual([42_000]), { timeout: 5000 });
     timers.advance(42_000);
     await exp.outbox.whenIdle();
     expect(jira.issues.get('OPS-1')!.comments).toHaveLength(1);
@@ -76,11 +76,11 @@ describe('Jira exporter', () => {
   it('finds its issue by the marker label after a lost answer and a restart: no twin', async () => {
     const jira = await jiraFake('cloud');
     const timers = new ManualTimers();
-    const first = await exporter(jira, { ...CLOUD_AUTH, delivery: { timeout: '300ms' } }, { timers });
+    const first = await exporter(jira, { ...CLOUD_AUTH, delivery: { timeout: '1s' } }, { timers });
     jira.failNext({ hang: true, processed: true }, (r) => r.method === 'POST' && r.path.endsWith('/issue'));
     const story = new IncidentStory();
     await first.exp.consumeIncidents([story.next('opened')]);
-    await vi.waitFor(() => expect(timers.delays).toHaveLength(1));
+    await vi.waitFor(() => expect(timers.delays).toHaveLength(1), { timeout: 5000 });
     await first.stop();
 
     const second = await exporter(jira, CLOUD_AUTH, { dataDir: first.dataDir });

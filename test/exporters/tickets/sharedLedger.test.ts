@@ -32,9 +32,9 @@ describe('two exporters sharing one ledger (as two instances share a store)', ()
     const opened = story.next('opened');
     await Promise.all(instances.map((e) => e.consumeIncidents([opened])));
     // one instance claims and creates; the other is told to come back
-    await vi.waitFor(() => expect(timers.delays).toHaveLength(1));
-    await vi.waitFor(() => expect(glpi.tickets.size).toBe(1));
-    await vi.waitFor(() => expect(instances.map((e) => e.outbox.depth).sort()).toEqual([0, 1]));
+    await vi.waitFor(() => expect(timers.delays).toHaveLength(1), { timeout: 5000 });
+    await vi.waitFor(() => expect(glpi.tickets.size).toBe(1), { timeout: 5000 });
+    await vi.waitFor(() => expect(instances.map((e) => e.outbox.depth).sort()).toEqual([0, 1]), { timeout: 5000 });
     timers.advance(timers.delays[0]!);
     await Promise.all(instances.map((e) => e.outbox.whenIdle()));
     expect(glpi.tickets.size).toBe(1);

@@ -64,10 +64,10 @@ describe('webhook exporter', () => {
     slack.failNext({ status: 500, body: 'rollup_error' });
     const story = new IncidentStory();
     await exp.consumeIncidents([story.next('opened')]);
-    await vi.waitFor(() => expect(timers.delays).toEqual([7000]));
+    await vi.waitFor(() => expect(timers.delays).toEqual([7000]), { timeout: 5000 });
     timers.advance(7000);
     // the 500 falls back to the exponential schedule: attempt 2 → 0.75 × 2 s
-    await vi.waitFor(() => expect(timers.delays).toEqual([7000, 3000]));
+    await vi.waitFor(() => expect(timers.delays).toEqual([7000, 3000]), { timeout: 5000 });
     timers.advance(3000);
     await exp.consumeIncidents([story.next('resolved')]);
     await exp.outbox.whenIdle();
@@ -95,10 +95,10 @@ describe('webhook exporter', () => {
   it('retries a request that times out and delivers it once', async () => {
     const receiver = await fake(new FakeWebhookReceiver());
     const timers = new ManualTimers();
-    const { exp } = await exporter({ url: receiver.url, delivery: { timeout: '200ms' } }, timers);
+    const { exp } = await exporter({ url: receiver.url, delivery: { timeout: '1s' } }, timers);
     receiver.failNext({ hang: true });
     await exp.consumeIncidents([new IncidentStory().next('opened')]);
-    await vi.waitFor(() => expect(timers.delays).toHaveLength(1));
+    await vi.waitFor(() => expect(timers.delays).toHaveLength(1), { timeout: 5000 });
     timers.advance(timers.delays[0]!);
     await exp.outbox.whenIdle();
     expect(receiver.requests).toHaveLength(2);
