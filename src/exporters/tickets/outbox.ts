@@ -149,10 +149,14 @@ export class Outbox<T> {
     return oldest;
   }
 
-  /** Resolves when nothing is waiting for delivery (parked entries do not count). */
+  /** Resolves when nothing is waiting for delivery and every attempt has finished its bookkeeping (parked entries do not count). */
   whenIdle(): Promise<void> {
-    if (this.depth === 0) return Promise.resolve();
+    if (this.idle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private idle(): boolean {
+    return this.depth === 0 && this.inFlight.size === 0;
   }
 
   private enqueue(e: OutboxEntry<T>): void {
@@ -234,7 +238,7 @@ export class Outbox<T> {
       }
     } finally {
       this.inFlight.delete(entry.key);
-      if (this.depth === 0) for (const w of this.idleWaiters.splice(0)) w();
+      if (this.idle()) for (const w of this.idleWaiters.splice(0)) w();
       this.pump();
     }
   }
