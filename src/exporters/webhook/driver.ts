@@ -1,7 +1,7 @@
 import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
 import { httpFailure, redact, send } from '../tickets/http.ts';
 import type { WebhookExporterConfig } from './config.ts';
-import { alertmanagerPayload, escapeMrkdwn, jsonPayload, slackPayload } from './formats.ts';
+import { alertmanagerPayload, escapeMrkdwn, jsonPayload, pagerDutyPayload, slackPayload } from './formats.ts';
 import { signWebhook } from './signature.ts';
 
 /**
@@ -38,6 +38,8 @@ export class WebhookDriver implements TicketDriver {
         return slackPayload(n);
       case 'alertmanager':
         return alertmanagerPayload(n, { receiver: this.config.receiver, externalUrl: this.config.external_url });
+      case 'pagerduty':
+        return pagerDutyPayload(n, { routingKey: this.config.routing_key!, externalUrl: this.config.external_url });
       default:
         return jsonPayload(n);
     }

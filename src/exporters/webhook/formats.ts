@@ -1,6 +1,7 @@
+import { severityName } from '../../model/severity.ts';
 import type { Notice } from '../tickets/incidentExporter.ts';
 
-export type WebhookFormat = 'json' | 'slack' | 'alertmanager';
+export type WebhookFormat = 'json' | 'slack' | 'alertmanager' | 'pagerduty';
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
@@ -93,4 +94,32 @@ export function alertmanagerPayload(n: Notice, opts: { receiver: string; externa
       },
     ],
   };
+}
+
+const PD_SEVERITY: Record<string, string> = { FATAL: 'critical', ERROR: 'error', WARN: 'warning' };
+
+/**
+ * A PagerDuty Events API v2 event: trigger (open and every update, which refreshes the alert),
+ * acknowledge, or resolve, all on one `dedup_key` so the incident stays one PagerDuty alert.
+ */
+export function pagerDutyPayload(n: Notice, opts: { routingKey: string; externalUrl: string }): object {
+  const { change } = n;
+  const inc = change.incident;
+  const action = change.kind === 'resolved' ? 'resolve' : change.kind === 'acknowledged' ? 'acknowledge' : 'trigger';
+  const event: Record<string, unknown> = { routing_key: opts.routingKey, event_action: action, dedup_key: n.marker };
+  if (action === 'trigger') {
+    event.payload = {
+      summary: n.title.slice(0, 1024),
+      source: inc.asset || inc.service || 'vigil',
+      severity: PD_SEVERITY[severityName(inc.severityNumber)] ?? 'info',
+      timestamp: iso(change.atMs),
+      component: inc.service || undefined,
+      group: inc.tenant || undefined,
+      class: inc.rule,
+      custom_details: { incident_key: inc.key, change: change.kind, reason: change.reason, labels: inc.labels, events: inc.eventCount, details: n.body },
+    };
+    event.client = 'Vigil';
+    if (opts.externalUrl) event.client_url = opts.externalUrl;
+  }
+  return event;
 }

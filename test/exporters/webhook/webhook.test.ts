@@ -2,6 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { webhookExporterSchema } from '../../../src/exporters/webhook/config.ts';
 import { WebhookDriver } from '../../../src/exporters/webhook/driver.ts';
 import { signWebhook } from '../../../src/exporters/webhook/signature.ts';
+import { incidentMarker } from '../../../src/exporters/tickets/incidentExporter.ts';
+import { FakePagerDuty } from '../../support/fakes/pagerduty.ts';
 import { FakeSlack } from '../../support/fakes/slack.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
 import { FakeWebhookReceiver } from '../../support/fakes/webhookReceiver.ts';
@@ -123,5 +125,26 @@ describe('webhook exporter', () => {
     expect(() => parseWith(webhookExporterSchema, { url: 'http://x', routes: [{ matchers: ['env ~ prod'] }] })).toThrow('routes[0].matchers[0]: must look like name = "value"');
     expect(() => parseWith(webhookExporterSchema, { url: 'http://x', routes: [{ matchers: ['host >= db'] }] })).toThrow('>= only compares severity');
     expect(() => parseWith(webhookExporterSchema, { url: 'http://x', title: '{{#labels}}x' })).toThrow('title: is not a valid template: {{#labels}} is never closed');
+  });
+
+  it('keeps an incident as one PagerDuty alert: triggers on open and updates, acknowledge, resolve', async () => {
+    const routingKey = 'R0UT1NGKEY0123456789abcdefABCDEF';
+    const pd = await fake(new FakePagerDuty(routingKey));
+    const { exp } = await exporter({ url: pd.enqueueUrl, format: 'pagerduty', routing_key: routingKey });
+    const story = new IncidentStory();
+    await exp.consumeIncidents([story.next('opened'), story.next('updated'), story.next('acknowledged'), story.next('resolved')]);
+    await exp.outbox.whenIdle();
+    expect(exp.outbox.parked).toBe(0);
+    expect(pd.alerts).toEqual([{ dedupKey: incidentMarker('disk-full{host="db-1"}'), status: 'resolved', summary: '[ERROR] Disk full on db-1', severity: 'error', triggers: 2 }]);
+  });
+
+  it('parks PagerDuty events the API calls invalid, and requires a routing key for the format', async () => {
+    const pd = await fake(new FakePagerDuty('R0UT1NGKEY0123456789abcdefABCDEF'));
+    const { exp } = await exporter({ url: pd.enqueueUrl, format: 'pagerduty', routing_key: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
+    await exp.consumeIncidents([new IncidentStory().next('opened')]);
+    await exp.outbox.whenIdle();
+    expect(exp.outbox.parked).toBe(1);
+    expect(pd.alerts).toHaveLength(0);
+    expect(() => parseWith(webhookExporterSchema, { url: pd.enqueueUrl, format: 'pagerduty' })).toThrow('routing_key: is required with format: pagerduty');
   });
 });
