@@ -1,6 +1,9 @@
 import type { FactoryRegistry } from './config/load.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
+import { glpiExporterFactory } from './exporters/glpi/factory.ts';
+import { jiraExporterFactory } from './exporters/jira/factory.ts';
+import { webhookExporterFactory } from './exporters/webhook/factory.ts';
 import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
 import { jsonReceiverFactory } from './receivers/json/factory.ts';
 import { otlpReceiverFactory } from './receivers/otlp/factory.ts';
@@ -8,7 +11,7 @@ import { otlpReceiverFactory } from './receivers/otlp/factory.ts';
 /** Every component Vigil knows, by kind. A new component is one line here. */
 export const receiverFactories: ReceiverFactory[] = [jsonReceiverFactory as ReceiverFactory, otlpReceiverFactory as ReceiverFactory];
 export const processorFactories: ProcessorFactory[] = [];
-export const exporterFactories: ExporterFactory[] = [fileExporterFactory as ExporterFactory, debugExporterFactory as ExporterFactory];
+export const exporterFactories: ExporterFactory[] = [fileExporterFactory as ExporterFactory, debugExporterFactory as ExporterFactory, glpiExporterFactory as ExporterFactory, jiraExporterFactory as ExporterFactory, webhookExporterFactory as ExporterFactory];
 
 export const registry: FactoryRegistry = {
   receivers: receiverFactories,
