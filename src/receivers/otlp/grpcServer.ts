@@ -96,6 +96,7 @@ export class OtlpGrpcServer {
     try {
       const auth = call.metadata.get('authorization')[0];
       const tenant = this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
+      this.receiver.admit(spec);
       const decoded = spec.decodeProto(call.request, observed);
       const outcome = await this.receiver.export(spec, decoded, tenant, observed);
       cb(null, encodeResponseProto(spec, outcome));

@@ -82,10 +82,12 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
     try {
       if (!format) throw new UnsupportedMediaTypeError(contentType);
       tenant = receiver.authenticate(req.headers.authorization);
+      receiver.admit(spec);
       body = await readRequestBody(req.raw, config.max_request_body_size);
     } catch (err) {
       req.raw.resume();
-      receiver.countInvalid();
+      // Refusals were counted by admit(); everything else here is the sender's mistake.
+      if (failureFor(err).retryAfterSeconds === undefined) receiver.countInvalid();
       return fail(reply, format ?? 'json', err);
     }
     const observed = nowNanos();

@@ -5,7 +5,7 @@ import { decodeAnyValue, decodeKeyValue } from './attributesProto.ts';
 import { walkJsonRequest, walkProtoRequest, type ScopeSink } from './requestWalk.ts';
 import { jsonAnyValue, jsonAttributes, jsonEnum, jsonId, jsonInt32, jsonMessage, jsonString, jsonTime } from './jsonValues.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
-import { idProblem, Rejections, type Decoded } from './rejections.ts';
+import { idProblem, isZeroId, Rejections, type Decoded } from './rejections.ts';
 import { checkEnd, fixed64, hexBytes, readString, skip, subEnd, type Reader } from './wireReader.ts';
 
 function blankEvent(observed: bigint): VigilEvent {
@@ -17,8 +17,8 @@ function blankEvent(observed: bigint): VigilEvent {
  * after the records, and validates the record. Returns the reason to reject it, if any.
  */
 function finishLog(ev: VigilEvent, resource: Attributes, scope: InstrumentationScope | undefined, observed: bigint): string | undefined {
-  if (ev.traceId !== '' && /^0+$/.test(ev.traceId)) ev.traceId = '';
-  if (ev.spanId !== '' && /^0+$/.test(ev.spanId)) ev.spanId = '';
+  if (isZeroId(ev.traceId)) ev.traceId = '';
+  if (isZeroId(ev.spanId)) ev.spanId = '';
   const bad = idProblem('traceId', ev.traceId, 16, true) ?? idProblem('spanId', ev.spanId, 8, true);
   if (bad) return bad;
   if (ev.severityNumber < 0 || ev.severityNumber > 24) return `severityNumber must be 0–24, got ${ev.severityNumber}`;

@@ -62,6 +62,20 @@ export class OtlpReceiver implements Receiver {
     return tenant;
   }
 
+  /**
+   * Throws the RefusedError a consume would meet now, so that a saturated pipeline refuses a
+   * request before its body is read and decoded (that wasted work is what sinks a daemon under
+   * overload).
+   */
+  admit(spec: SignalSpec): void {
+    try {
+      this.consumers[spec.signal]?.admit?.(1);
+    } catch (err) {
+      this.settings.metrics.receiverRequests.inc({ receiver: this.settings.id, outcome: 'refused' });
+      throw err;
+    }
+  }
+
   countInvalid(): void {
     this.settings.metrics.receiverRequests.inc({ receiver: this.settings.id, outcome: 'invalid' });
   }

@@ -24,7 +24,12 @@ export interface Decoded<T> {
 }
 
 const HEX = /^[0-9a-f]+$/;
-const ZERO = /^0+$/;
+const ZERO_ID: Record<number, string> = { 16: '0'.repeat(32), 8: '0'.repeat(16) };
+
+/** True for an all-zero id, which W3C trace context defines as "no id". */
+export function isZeroId(hex: string): boolean {
+  return hex === ZERO_ID[hex.length / 2];
+}
 
 /**
  * Checks a trace or span id (lowercase hex). Returns the reason it is unusable, or undefined.
@@ -33,6 +38,6 @@ const ZERO = /^0+$/;
 export function idProblem(field: string, hex: string, bytes: 16 | 8, optional: boolean): string | undefined {
   if (hex.length === 0) return optional ? undefined : `${field} is required`;
   if (hex.length !== bytes * 2 || !HEX.test(hex)) return `${field} must be ${bytes} bytes (${bytes * 2} hex digits), got ${JSON.stringify(hex.slice(0, 40))}`;
-  if (ZERO.test(hex)) return `${field} must not be all zeros`;
+  if (hex === ZERO_ID[bytes]) return `${field} must not be all zeros`;
   return undefined;
 }

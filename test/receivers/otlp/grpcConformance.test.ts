@@ -37,7 +37,7 @@ describe('OTLP/gRPC answers', () => {
   });
 
   it('answers RESOURCE_EXHAUSTED with RetryInfo under back-pressure', async () => {
-    h = await startOtlp(GRPC, { queueSize: 2, pipelines: ['logs'] });
+    h = await startOtlp(GRPC, { queueSize: 2, acknowledge: 'queued', pipelines: ['logs'] });
     h.hold();
     const body = encode(LOGS_REQ, logsRequest([record('a'), record('b')]));
     expect((await grpcCall(h.grpcAddress, LOGS_EXPORT, body)).error).toBeNull();

@@ -45,11 +45,11 @@ export interface OtlpHarness {
  * An in-process Vigil with the otlp receiver (both protocols on port 0) feeding a capturing
  * exporter. `receiverYaml` is the body of `receivers.otlp`; `pipelines` picks the signals.
  */
-export async function startOtlp(receiverYaml: string, opts: { queueSize?: number; pipelines?: ('logs' | 'metrics' | 'traces')[] } = {}): Promise<OtlpHarness> {
+export async function startOtlp(receiverYaml: string, opts: { queueSize?: number; acknowledge?: 'queued' | 'exported'; pipelines?: ('logs' | 'metrics' | 'traces')[] } = {}): Promise<OtlpHarness> {
   const captured: Captured = { logs: [], metrics: [], traces: [] };
   const gate: { wait: Promise<void> | undefined } = { wait: undefined };
   const reg = { ...registry, exporters: [...registry.exporters, captureExporter(captured, gate)] };
-  const pipelines = (opts.pipelines ?? ['logs', 'metrics', 'traces']).map((s) => `    ${s}: { receivers: [otlp], exporters: [capture], queue_size: ${opts.queueSize ?? 100000} }`).join('\n');
+  const pipelines = (opts.pipelines ?? ['logs', 'metrics', 'traces']).map((s) => `    ${s}: { receivers: [otlp], exporters: [capture], queue_size: ${opts.queueSize ?? 100000}, acknowledge: ${opts.acknowledge ?? 'exported'} }`).join('\n');
   const cfg = parseConfig(
     `
 receivers:

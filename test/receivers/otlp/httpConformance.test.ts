@@ -112,7 +112,7 @@ describe('OTLP/HTTP answers', () => {
   });
 
   it('answers 429 with Retry-After and RetryInfo when the pipeline is full, then recovers', async () => {
-    h = await startOtlp(HTTP, { queueSize: 4, pipelines: ['logs'] });
+    h = await startOtlp(HTTP, { queueSize: 4, acknowledge: 'queued', pipelines: ['logs'] });
     const release = h.hold();
     const req = (n: number) => encode(LOGS_REQ, logsRequest(Array.from({ length: n }, (_, i) => goodRecord(`r${i}`))));
     expect((await post('/v1/logs', req(3), PROTO)).status).toBe(200); // taken by the worker, held
