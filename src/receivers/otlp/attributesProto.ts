@@ -1,6 +1,6 @@
 import type { AttrValue, Attributes } from '../../model/attributes.ts';
 import type { InstrumentationScope } from '../../model/event.ts';
-import { bytesCopy, checkEnd, MalformedProtobufError, readString, skip, subEnd, varint64, type Reader } from './wireReader.ts';
+import { bytesCopy, checkEnd, MalformedProtobufError, readKey, readString, skip, subEnd, varint64, type Reader } from './wireReader.ts';
 
 /** Nested AnyValues deeper than this are refused: a tiny payload could otherwise exhaust the stack. */
 const MAX_DEPTH = 64;
@@ -65,7 +65,7 @@ export function decodeKeyValue(r: Reader, end: number, attrs: Attributes, depth:
   let value: AttrValue = null;
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === 10) key = readString(r);
+    if (tag === 10) key = readKey(r);
     else if (tag === 18) value = decodeAnyValue(r, subEnd(r, end), depth);
     else skip(r, tag);
   }

@@ -58,6 +58,47 @@ export function readString(r: Reader): string {
   return b.latin1Slice(start, end);
 }
 
+const KEY_SLOTS = 1024;
+const keyBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(KEY_SLOTS);
+const keyStrings: string[] = new Array<string>(KEY_SLOTS).fill('');
+
+/**
+ * An attribute key. Keys repeat in every record of a batch, so the last string made for each
+ * byte sequence is kept and handed out again: no new string per record, and V8 sees the same
+ * (internalised) key string every time, which keeps attribute objects on one shape.
+ */
+export function readKey(r: Reader): string {
+  const len = r.uint32();
+  const start = r.pos;
+  const end = start + len;
+  if (end > r.len) throw new MalformedProtobufError(`string of ${len} bytes at offset ${start} runs past the end of the message`);
+  r.pos = end;
+  const b = r.buf as FastSliceBuffer;
+  if (len > 64) return b.utf8Slice(start, end);
+  let h = len;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c > 0x7f) return b.utf8Slice(start, end);
+    h = (Math.imul(h, 31) + c) | 0;
+  }
+  const slot = h & (KEY_SLOTS - 1);
+  const known = keyBytes[slot];
+  if (known !== undefined && known.length === len) {
+    let same = true;
+    for (let i = 0; i < len; i++) {
+      if (known[i] !== b[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return keyStrings[slot]!;
+  }
+  const s = b.latin1Slice(start, end);
+  keyBytes[slot] = b.slice(start, end);
+  keyStrings[slot] = s;
+  return s;
+}
+
 /** fixed64 times in ns need all 64 bits, so they come back as bigint. */
 export function fixed64(r: Reader): bigint {
   const p = r.pos;

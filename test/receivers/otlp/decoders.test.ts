@@ -125,6 +125,15 @@ describe('protobuf decoding', () => {
     expect(Object.getPrototypeOf(ev.attributes)).toBe(Object.prototype);
   });
 
+  it('keeps attribute keys exact through the key cache, across slot collisions and non-ASCII keys', () => {
+    const attributes = Array.from({ length: 3000 }, (_, i) => kv(i % 3 === 0 ? `clé.${i}` : `k${i}`, { intValue: i }));
+    for (let round = 0; round < 2; round++) {
+      const ev = logs.decodeProto(encode(LOGS_REQ, logsRequest([{ attributes }])), 1n).items[0] as { attributes: Record<string, unknown> };
+      expect(Object.keys(ev.attributes)).toHaveLength(3000);
+      for (let i = 0; i < 3000; i++) expect(ev.attributes[i % 3 === 0 ? `clé.${i}` : `k${i}`]).toBe(i);
+    }
+  });
+
   it('accepts the resource after its records, as the wire format allows', () => {
     const resourceLast = Buffer.concat([
       encode('opentelemetry.proto.logs.v1.ResourceLogs', { scopeLogs: [{ logRecords: [{ body: { stringValue: 'x' } }] }] }),
