@@ -40,7 +40,7 @@ export function skip(r: Reader, tag: number): void {
 }
 
 /** Node's Buffer slice methods that skip toString's argument handling (long-standing, untyped). */
-type FastSliceBuffer = Buffer & { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string };
+type FastSliceBuffer = Buffer & { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string; hexSlice(start: number, end: number): string };
 
 /**
  * A string field. ASCII strings (attribute keys, most values) are read with latin1Slice after
@@ -161,14 +161,14 @@ export function varint64(r: Reader, signed: boolean): number | bigint {
   throw new MalformedProtobufError('varint longer than 10 bytes');
 }
 
-const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
-/** A bytes field (trace/span id) as lowercase hex; ids are 8 or 16 bytes, cheaper in JS than a native call. */
+/**
+ * A bytes field (trace/span id) as lowercase hex. Native hexSlice gives a flat string: building
+ * it in JS makes a rope that every later comparison or serialisation must flatten, which
+ * measured 2–3× slower in total.
+ */
 export function hexBytes(r: Reader, parentEnd: number): string {
   const end = subEnd(r, parentEnd);
-  const b = r.buf;
-  let s = '';
-  for (let i = r.pos; i < end; i++) s += HEX_PAIRS[b[i]!]!;
+  const s = (r.buf as FastSliceBuffer).hexSlice(r.pos, end);
   r.pos = end;
   return s;
 }
