@@ -1,6 +1,5 @@
-import { bytes, duration, endpoint, list, obj, record, refine, str, type ConfigIssue, type Infer, type Schema } from '../../config/schema.ts';
+import { bytes, duration, endpoint, list, obj, optional, record, refine, str, type ConfigIssue, type Infer, type Schema } from '../../config/schema.ts';
 import { tlsServerSchema } from '../http/tlsConfig.ts';
-import { optional } from '../../config/schema.ts';
 
 /**
  * A protocol block as the OTel Collector reads it: absent means off, while `grpc:` with no
