@@ -3,8 +3,8 @@ import { InvalidInputError } from '../../errors.ts';
 
 /**
  * Helpers around protobufjs's Reader for the hand-written OTLP decoders. The decoders walk
- * the wire format straight into Vigil's model (no intermediate message objects), which
- * measured faster than protobufjs's reflection decode followed by a mapping pass
+ * the wire format straight into Vigil's model (no intermediate message objects): 1.4–1.7×
+ * faster than protobufjs's reflection decode alone, before the mapping pass it would still need
  * (docs/benchmarks.md, OTLP). Every length is checked against its enclosing message, so a
  * truncated or lying payload fails as invalid input instead of reading a neighbour's bytes.
  */
