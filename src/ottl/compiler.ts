@@ -1,3 +1,4 @@
+import type { AttrValue, Attributes } from '../model/attributes.ts';
 import { CONVERTERS, type CompiledValue, type ValueType } from './converters.ts';
 import { OttlError } from './errors.ts';
 import { parseCondition, parseValueExpression, type BoolNode, type CompareOp, type ValueNode } from './parser.ts';
@@ -275,6 +276,12 @@ class Compiler<C extends OttlContext> {
   }
 }
 
+/** Assigns an own key; `__proto__` as a plain assignment would replace the map's prototype instead. */
+export function setOwn(map: Attributes, key: string, value: AttrValue): void {
+  if (key === '__proto__') Object.defineProperty(map, key, { value, writable: true, enumerable: true, configurable: true });
+  else map[key] = value;
+}
+
 /** Writes `map["a"]["b"]`, creating the inner maps on the way; nil deletes the key. */
 function keyedSetter<T>(container: Getter<T>, keys: string[]): Setter<T> {
   const last = keys[keys.length - 1]!;
@@ -286,13 +293,13 @@ function keyedSetter<T>(container: Getter<T>, keys: string[]): Setter<T> {
       let next: Value = Object.hasOwn(map, k) ? map[k] : undefined;
       if (next === undefined || next === null) {
         next = {};
-        map[k] = next;
+        setOwn(map, k, next);
       }
       if (!isMap(next)) return false;
       map = next;
     }
     if (value === undefined || value === null) delete map[last];
-    else map[last] = value;
+    else setOwn(map, last, value);
     return true;
   };
 }

@@ -42,6 +42,8 @@ describe('compilePath getters and setters', () => {
     const e = newEvent({ source: 'test' });
     compilePath('attributes["__proto__"]["polluted"]', 'event').set!(e, 'yes');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(e.attributes)).toBe(Object.prototype);
+    expect(compilePath('attributes["__proto__"]["polluted"]', 'event').get(e)).toBe('yes');
   });
 
   it('has no setter for read-only fields', () => {
