@@ -1,0 +1,215 @@
+import type { Register, StateDelta, StateStore, StateValue } from './stateStore.ts';
+
+interface CounterEntry {
+  kind: 'count';
+  /** Parallel arrays, buckets ascending: windows hold few buckets, and arrays cost less than a Map each. */
+  buckets: number[];
+  counts: number[];
+  /** Per bucket, so a window's old buckets go while its key lives on. */
+  expires: number[];
+  /** The latest of `expires`: the whole entry goes then. */
+  expiresAtMs: number;
+}
+
+interface MaxEntry {
+  kind: 'max';
+  value: number;
+  expiresAtMs: number;
+}
+
+interface RegisterEntry {
+  kind: 'register';
+  register: Register;
+  /** A deleted register stays as a tombstone until it expires, so an older write cannot revive it. */
+  deleted: boolean;
+  expiresAtMs: number;
+}
+
+type Entry = CounterEntry | MaxEntry | RegisterEntry;
+
+/**
+ * Orders two writes to one register: later version wins, then the greater writer id. A writer's
+ * own rewrite at the same version wins too: one agent's writes reach others in the order made.
+ */
+export function isNewer(version: number, writer: string, than: Register): boolean {
+  return version > than.version || (version === than.version && writer >= than.writer);
+}
+
+/** The state of one agent, in its own memory. Also the local half of a shared store. */
+export class MemoryStateStore implements StateStore {
+  readonly writer: string;
+  private readonly entries = new Map<string, Entry>();
+  private listeners: ((delta: StateDelta) => void)[] = [];
+
+  constructor(writer = 'local') {
+    this.writer = writer;
+  }
+
+  addCount(key: string, bucket: number, delta: number, expiresAtMs: number): number {
+    const value = this.applyCount(key, bucket, delta, expiresAtMs);
+    if (this.listeners.length > 0) this.emit({ kind: 'count', key, bucket, delta, expiresAtMs });
+    return value;
+  }
+
+  sumCounts(key: string, fromBucket: number, toBucket: number): number {
+    const entry = this.entries.get(key);
+    if (entry?.kind !== 'count') return 0;
+    let sum = 0;
+    const { buckets, counts } = entry;
+    for (let i = 0; i < buckets.length; i++) {
+      const b = buckets[i]!;
+      if (b >= fromBucket && b <= toBucket) sum += counts[i]!;
+    }
+    return sum;
+  }
+
+  raise(key: string, value: number, expiresAtMs: number): number {
+    const mark = this.applyMax(key, value, expiresAtMs);
+    if (this.listeners.length > 0) this.emit({ kind: 'max', key, value, expiresAtMs });
+    return mark;
+  }
+
+  readMax(key: string): number | undefined {
+    const entry = this.entries.get(key);
+    return entry?.kind === 'max' ? entry.value : undefined;
+  }
+
+  write(key: string, value: StateValue, version: number, expiresAtMs: number): boolean {
+    const register: Register = { value, version, writer: this.writer };
+    const won = this.applyRegister(key, register, false, expiresAtMs);
+    if (won && this.listeners.length > 0) this.emit({ kind: 'register', key, register, expiresAtMs });
+    return won;
+  }
+
+  read(key: string): Register | undefined {
+    const entry = this.entries.get(key);
+    return entry?.kind === 'register' && !entry.deleted ? entry.register : undefined;
+  }
+
+  delete(key: string, version: number): void {
+    if (this.applyDelete(key, version, this.writer) && this.listeners.length > 0) {
+      this.emit({ kind: 'delete', key, version, writer: this.writer });
+    }
+  }
+
+  *keys(prefix: string): IterableIterator<string> {
+    for (const [key, entry] of this.entries) {
+      if (key.startsWith(prefix) && !(entry.kind === 'register' && entry.deleted)) yield key;
+    }
+  }
+
+  sweep(nowMs: number): number {
+    let removed = 0;
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAtMs <= nowMs) {
+        this.entries.delete(key);
+        removed++;
+      } else if (entry.kind === 'count') {
+        removed += this.dropExpiredBuckets(entry, nowMs);
+      }
+    }
+    return removed;
+  }
+
+  merge(delta: StateDelta): void {
+    switch (delta.kind) {
+      case 'count':
+        this.applyCount(delta.key, delta.bucket, delta.delta, delta.expiresAtMs);
+        return;
+      case 'max':
+        this.applyMax(delta.key, delta.value, delta.expiresAtMs);
+        return;
+      case 'register':
+        this.applyRegister(delta.key, delta.register, false, delta.expiresAtMs);
+        return;
+      case 'delete':
+        this.applyDelete(delta.key, delta.version, delta.writer);
+        return;
+    }
+  }
+
+  onDelta(listener: (delta: StateDelta) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  size(): number {
+    return this.entries.size;
+  }
+
+  private emit(delta: StateDelta): void {
+    for (const listener of this.listeners) listener(delta);
+  }
+
+  private applyCount(key: string, bucket: number, delta: number, expiresAtMs: number): number {
+    let entry = this.entries.get(key);
+    if (entry === undefined || entry.kind !== 'count') {
+      entry = { kind: 'count', buckets: [bucket], counts: [delta], expires: [expiresAtMs], expiresAtMs };
+      this.entries.set(key, entry);
+      return delta;
+    }
+    if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
+    const { buckets, counts, expires } = entry;
+    // Writes land almost always in the newest bucket, so search from the end.
+    let i = buckets.length - 1;
+    while (i >= 0 && buckets[i]! > bucket) i--;
+    if (i >= 0 && buckets[i] === bucket) {
+      counts[i]! += delta;
+      if (expiresAtMs > expires[i]!) expires[i] = expiresAtMs;
+      return counts[i]!;
+    }
+    buckets.splice(i + 1, 0, bucket);
+    counts.splice(i + 1, 0, delta);
+    expires.splice(i + 1, 0, expiresAtMs);
+    return delta;
+  }
+
+  private dropExpiredBuckets(entry: CounterEntry, nowMs: number): number {
+    const { buckets, counts, expires } = entry;
+    let kept = 0;
+    for (let i = 0; i < buckets.length; i++) {
+      if (expires[i]! > nowMs) {
+        buckets[kept] = buckets[i]!;
+        counts[kept] = counts[i]!;
+        expires[kept] = expires[i]!;
+        kept++;
+      }
+    }
+    const removed = buckets.length - kept;
+    buckets.length = kept;
+    counts.length = kept;
+    expires.length = kept;
+    return removed;
+  }
+
+  private applyMax(key: string, value: number, expiresAtMs: number): number {
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.kind !== 'max') {
+      this.entries.set(key, { kind: 'max', value, expiresAtMs });
+      return value;
+    }
+    if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
+    if (value > entry.value) entry.value = value;
+    return entry.value;
+  }
+
+  private applyRegister(key: string, register: Register, deleted: boolean, expiresAtMs: number): boolean {
+    const entry = this.entries.get(key);
+    if (entry?.kind === 'register' && !isNewer(register.version, register.writer, entry.register)) return false;
+    this.entries.set(key, { kind: 'register', register, deleted, expiresAtMs });
+    return true;
+  }
+
+  private applyDelete(key: string, version: number, writer: string): boolean {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return false;
+    if (entry.kind === 'register') {
+      return this.applyRegister(key, { value: null, version, writer }, true, entry.expiresAtMs);
+    }
+    // Counters and marks merge without order, so a deletion of one simply forgets it.
+    this.entries.delete(key);
+    return true;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Correlation state, kept as values that merge without coordination, so that several agents can
+ * share it: counters merge by addition, high-water marks by maximum, registers by last writer
+ * (ordered by version, then writer). The correlation core is pure and synchronous, so the store
+ * is too: a store that shares state with other agents records each local write as a delta that a
+ * replicator drains and ships, and applies what other agents wrote between engine steps.
+ *
+ * Times are milliseconds on the engine's clock. Every entry carries the time after which it may
+ * be forgotten, derived by the caller from its window, so no store grows without bound.
+ */
+export type StateValue = string | number | boolean | null | StateValue[] | { [key: string]: StateValue };
+
+export interface Register {
+  value: StateValue;
+  /** Orders concurrent writes: usually the event time of the write. */
+  version: number;
+  /** Breaks version ties; the agent that wrote it. */
+  writer: string;
+}
+
+export type StateDelta =
+  | { kind: 'count'; key: string; bucket: number; delta: number; expiresAtMs: number }
+  | { kind: 'max'; key: string; value: number; expiresAtMs: number }
+  | { kind: 'register'; key: string; register: Register; expiresAtMs: number }
+  /** A deletion is a register write of a tombstone, so it orders with writes. */
+  | { kind: 'delete'; key: string; version: number; writer: string };
+
+export interface StateStore {
+  /** The agent id that this store stamps on register writes. */
+  readonly writer: string;
+
+  /** Adds `delta` to the counter cell (key, bucket) and returns the cell's value as this agent sees it. */
+  addCount(key: string, bucket: number, delta: number, expiresAtMs: number): number;
+  /** Sum of the counter cells of `key` from `fromBucket` to `toBucket`, both included. */
+  sumCounts(key: string, fromBucket: number, toBucket: number): number;
+
+  /** Raises the high-water mark `key` to `value` if greater; returns the mark. */
+  raise(key: string, value: number, expiresAtMs: number): number;
+  readMax(key: string): number | undefined;
+
+  /** Writes a register if (version, writer) is not older than the current one; returns whether it won. */
+  write(key: string, value: StateValue, version: number, expiresAtMs: number): boolean;
+  read(key: string): Register | undefined;
+  /** Removes a register, counter or mark; ordered with register writes by `version`. */
+  delete(key: string, version: number): void;
+
+  /** Keys (of every kind) that start with `prefix`: how timers find the groups of one rule. */
+  keys(prefix: string): IterableIterator<string>;
+
+  /** Forgets every entry whose expiry is at or before `nowMs`; returns how many went. */
+  sweep(nowMs: number): number;
+
+  /** Applies a write made by another agent. */
+  merge(delta: StateDelta): void;
+
+  /** Subscribes to local writes (a replicator ships them); returns the unsubscribe function. */
+  onDelta(listener: (delta: StateDelta) => void): () => void;
+
+  /** Entries held, for /metrics and the memory benchmark. */
+  size(): number;
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryStateStore } from '../../src/state/memoryStore.ts';
+import type { StateDelta } from '../../src/state/stateStore.ts';
+
+describe('MemoryStateStore', () => {
+  it('sums counter buckets inside a window and forgets expired buckets', () => {
+    const store = new MemoryStateStore();
+    store.addCount('errors', 10, 2, 1_000);
+    store.addCount('errors', 12, 3, 1_200);
+    expect(store.addCount('errors', 11, 1, 1_100)).toBe(1);
+    expect(store.sumCounts('errors', 10, 12)).toBe(6);
+    expect(store.sumCounts('errors', 11, 12)).toBe(4);
+    expect(store.sumCounts('other', 0, 100)).toBe(0);
+    store.sweep(1_100);
+    expect(store.sumCounts('errors', 0, 100)).toBe(3);
+    store.sweep(1_200);
+    expect(store.size()).toBe(0);
+  });
+
+  it('keeps the highest mark', () => {
+    const store = new MemoryStateStore();
+    store.raise('seen', 5, 100);
+    expect(store.raise('seen', 3, 100)).toBe(5);
+    expect(store.readMax('seen')).toBe(5);
+  });
+
+  it('orders register writes by version then writer, and deletions with them', () => {
+    const a = new MemoryStateStore('agent-a');
+    const b = new MemoryStateStore('agent-b');
+    const shipped: StateDelta[] = [];
+    a.onDelta((d) => shipped.push(d));
+    b.onDelta((d) => shipped.push(d));
+    expect(a.write('pair', 'down', 10, 1_000)).toBe(true);
+    expect(b.write('pair', 'up', 10, 1_000)).toBe(true);
+    for (const d of shipped.splice(0)) {
+      a.merge(d);
+      b.merge(d);
+    }
+    // Same version: the greater writer id wins on both sides, so the agents agree.
+    expect(a.read('pair')?.value).toBe('up');
+    expect(b.read('pair')?.value).toBe('up');
+    a.delete('pair', 11);
+    expect(a.read('pair')).toBeUndefined();
+    expect(a.write('pair', 'down', 10, 1_000)).toBe(false);
+    expect(a.write('pair', 'down', 12, 1_000)).toBe(true);
+    a.delete('pair', 12);
+    for (const d of shipped.splice(0)) b.merge(d);
+    expect(b.read('pair')).toBeUndefined();
+    expect([...b.keys('pa')]).toEqual([]);
+  });
+
+  it('converges whatever order deltas arrive in', () => {
+    const source = new MemoryStateStore('src');
+    const deltas: StateDelta[] = [];
+    source.onDelta((d) => deltas.push(d));
+    for (let i = 0; i < 50; i++) {
+      source.addCount(`c${i % 3}`, i % 5, 1, 10_000);
+      source.raise(`m${i % 4}`, (i * 7) % 13, 10_000);
+      source.write(`r${i % 2}`, i, i, 10_000);
+    }
+    const forward = new MemoryStateStore('x');
+    const backward = new MemoryStateStore('y');
+    for (const d of deltas) forward.merge(d);
+    for (const d of [...deltas].reverse()) backward.merge(d);
+    for (const key of ['c0', 'c1', 'c2']) expect(backward.sumCounts(key, 0, 4)).toBe(forward.sumCounts(key, 0, 4));
+    for (const key of ['m0', 'm1', 'm2', 'm3']) expect(backward.readMax(key)).toBe(forward.readMax(key));
+    for (const key of ['r0', 'r1']) expect(backward.read(key)).toEqual(forward.read(key));
+    expect(forward.sumCounts('c0', 0, 4)).toBe(17);
+  });
+});
