@@ -51,13 +51,16 @@ function unary<T>(a: ConverterArgs<T>, fn: (v: Value) => Value): (item: T) => Va
   return (item) => fn(g(item));
 }
 
+const INT_TEXT = /^\s*[-+]?\d+\s*$/;
+
 function toInt(v: Value): Value {
   if (typeof v === 'bigint') return v;
   if (typeof v === 'number') return Number.isFinite(v) ? Math.trunc(v) : undefined;
   if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'string' && /^\s*[-+]?\d+\s*$/.test(v)) {
-    const big = BigInt(v.trim());
-    return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+  if (typeof v === 'string' && INT_TEXT.test(v)) {
+    const n = Number(v);
+    // Only beyond 2^53 is the slower exact bigint parse needed.
+    return Number.isSafeInteger(n) ? n : BigInt(v.trim());
   }
   return undefined;
 }

@@ -30,6 +30,7 @@ const cases: [string, boolean][] = [
   ['attributes["retries"] == 3', false],
   ['attributes["retries"] != 3', true],
   ['Int(attributes["retries"]) == 3', true],
+  ['Int("9007199254740993") == 9007199254740993 and Int(" -7 ") == -7 and Int("1.5") == nil', true],
   ['Double("2.5") > 2', true],
   ['String(attributes["http.status_code"]) == "503"', true],
   ['attributes["missing"] == nil', true],
