@@ -16,7 +16,6 @@ export interface CompiledValue<T> {
 /** What a converter gets at compile time: its argument nodes and a way to compile them. */
 export interface ConverterArgs<T> {
   source: string;
-  call: ValueNode & { kind: 'call' };
   args: ValueNode[];
   value(node: ValueNode): CompiledValue<T>;
 }
@@ -45,7 +44,7 @@ function compileRegex<T>(a: ConverterArgs<T>, index: number): RegExp {
   }
 }
 
-/** Applies a one-argument function; folds it when the argument is constant. */
+/** A converter of one argument; the compiler folds it to a constant when the argument is one. */
 function unary<T>(a: ConverterArgs<T>, fn: (v: Value) => Value): (item: T) => Value {
   const g = a.value(a.args[0]!).get;
   return (item) => fn(g(item));
