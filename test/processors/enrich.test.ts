@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -92,6 +92,27 @@ describe('enrich processor: lookup table', () => {
     expect((await run([ev({ asset: 'web-9' })]))[0]!.attributes.owner).toBe('team-nine');
     expect(await counterValue(settings, 'vigil_enrich_table_reloads_total', { outcome: 'ok' })).toBe(1);
     expect(await counterValue(settings, 'vigil_enrich_table_reloads_total', { outcome: 'error' })).toBe(1);
+  });
+
+  it('reloads a table mounted from a Kubernetes ConfigMap, whose update swaps a ..data symlink', async () => {
+    const settings = testSettings('enrich/cmdb');
+    const dir = join(settings.dataDir, 'tables');
+    mkdirSync(join(dir, '..v1'), { recursive: true });
+    writeFileSync(join(dir, '..v1', 'cmdb.csv'), 'host,owner\nweb-1,team-old\n');
+    symlinkSync('..v1', join(dir, '..data'));
+    symlinkSync(join('..data', 'cmdb.csv'), join(dir, 'cmdb.csv'));
+    const p = new EnrichProcessor(settings, parseProcessorConfig(enrichProcessorFactory, { table: { path: 'tables/cmdb.csv', key_field: 'host' } }));
+    await p.start();
+    started.push({ stop: () => p.shutdown() });
+    expect((await p.process([ev({ asset: 'web-1' })]))[0]!.attributes.owner).toBe('team-old');
+
+    const reloaded = once(p.table!, 'reload');
+    mkdirSync(join(dir, '..v2'));
+    writeFileSync(join(dir, '..v2', 'cmdb.csv'), 'host,owner\nweb-1,team-new\n');
+    symlinkSync('..v2', join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    await reloaded;
+    expect((await p.process([ev({ asset: 'web-1' })]))[0]!.attributes.owner).toBe('team-new');
   });
 
   it('refuses to start on a missing table, naming the file', async () => {

@@ -10,6 +10,7 @@ export const enrichSchema = refine(
         path: str({ nonEmpty: true, doc: 'CSV file with a header row, or YAML file (a mapping of key → fields, or a list of rows). Relative paths are under the data dir. Reloaded when it changes; a file that fails to parse keeps the previous table.' }),
         format: literalUnion(['auto', 'csv', 'yaml'], { default: 'auto', doc: '`auto` picks by extension: `.csv`, otherwise YAML.' }),
         key_field: str({ default: 'key', nonEmpty: true, doc: 'The column (CSV) or field (YAML list) holding the key.' }),
+        check_interval: duration({ default: '30s', doc: 'Besides change events, the file\'s mtime is checked this often, for file systems that send none (NFS, some container mounts).' }),
       }, { doc: 'A local lookup table.' }),
     ),
     http: optional(

@@ -37,7 +37,7 @@ export class EnrichProcessor implements Processor<VigilEvent> {
     this.reloads = processorCounter(settings.metrics, 'vigil_enrich_table_reloads_total', 'Lookup table reloads after a file change, by outcome (ok, error: the previous table stays).', ['processor', 'outcome']);
     if (config.table) {
       const path = isAbsolute(config.table.path) ? config.table.path : join(settings.dataDir, config.table.path);
-      this.table = new LookupTable(path, config.table.format, config.table.key_field);
+      this.table = new LookupTable(path, config.table.format, config.table.key_field, config.table.check_interval);
       this.table.on('reload', (rows) => {
         this.reloads.inc({ processor: settings.id, outcome: 'ok' });
         settings.logger.info({ processor: settings.id, table: path, rows }, 'lookup table reloaded');
