@@ -122,6 +122,10 @@ describe('enrich processor: lookup table', () => {
   it('needs a table or an http lookup', () => {
     expect(configIssues(enrichProcessorFactory, {}, 'enrich/cmdb')).toEqual(['processors.enrich/cmdb: an enrich processor needs a table, an http lookup, or both']);
     expect(configIssues(enrichProcessorFactory, { key: 'attributes[', table: { path: 'x.csv' } }, 'enrich/cmdb')[0]).toMatch(/^processors\.enrich\/cmdb\.key: column 12: expected a value/);
+    expect(configIssues(enrichProcessorFactory, { http: { url: 'cmdb.local/{{ asset }}' } }, 'enrich/cmdb')).toEqual([
+      'processors.enrich/cmdb.http.url: must start with http:// or https:// and a host, e.g. "http://cmdb.local/api/assets/{{ asset }}"; got "cmdb.local/{{ asset }}"',
+    ]);
+    expect(configIssues(enrichProcessorFactory, { http: { url: 'http://cmdb/{{ asset' } }, 'enrich/cmdb')).toEqual(['processors.enrich/cmdb.http.url: column 13: expected "}}" to close this "{{"']);
   });
 });
 

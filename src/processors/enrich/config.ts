@@ -27,7 +27,11 @@ export const enrichSchema = refine(
     attributes: record(str({ nonEmpty: true }), { doc: 'Attribute to set → field of the row, e.g. `owner: owner_team`. Empty: every field of the row except the key, under its own name.' }),
     overwrite: bool({ default: false, doc: 'Replace attributes the event already has.' }),
   }),
-  (c) => (c.table || c.http ? undefined : { path: '', message: 'an enrich processor needs a table, an http lookup, or both' }),
+  (c) => {
+    if (!c.table && !c.http) return { path: '', message: 'an enrich processor needs a table, an http lookup, or both' };
+    if (c.http && !/^https?:\/\/[^/{]/.test(c.http.url)) return { path: 'http.url', message: `must start with http:// or https:// and a host, e.g. "http://cmdb.local/api/assets/{{ asset }}"; got ${JSON.stringify(c.http.url)}` };
+    return undefined;
+  },
 );
 
 export type EnrichConfig = Infer<typeof enrichSchema>;
