@@ -74,6 +74,14 @@ describe('enrich processor: lookup table', () => {
     expect(out[1]!.attributes).toEqual({});
   });
 
+  it('gives each event its own copy of a nested row value', async () => {
+    const { run } = await enrich({ table: { path: 'cmdb.yaml' } }, { files: { 'cmdb.yaml': 'web-1: { contacts: { oncall: alice } }\n' } });
+    const [first] = await run([ev({ asset: 'web-1' })]);
+    (first!.attributes.contacts as Record<string, string>).oncall = 'changed downstream';
+    const [second] = await run([ev({ asset: 'web-1' })]);
+    expect(second!.attributes.contacts).toEqual({ oncall: 'alice' });
+  });
+
   it('reloads the table when the file changes, and keeps the previous table when the new file is broken', async () => {
     const { p, run, settings } = await enrich({ table: { path: 'cmdb.csv', key_field: 'host' } }, { files: { 'cmdb.csv': CMDB_CSV } });
     const path = join(settings.dataDir, 'cmdb.csv');

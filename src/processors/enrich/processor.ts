@@ -2,7 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import type { Counter } from 'prom-client';
 import type { Attributes } from '../../model/attributes.ts';
 import type { VigilEvent } from '../../model/event.ts';
-import { compileCondition, compileValue, setOwn, stringLike, type Getter, type Predicate } from '../../ottl/index.ts';
+import { compileCondition, compileValue, copyValue, setOwn, stringLike, type Getter, type Predicate } from '../../ottl/index.ts';
 import type { CreateSettings, Processor } from '../../pipeline/component.ts';
 import { processorCounter } from '../selfMetrics.ts';
 import type { EnrichConfig } from './config.ts';
@@ -110,13 +110,13 @@ export class EnrichProcessor implements Processor<VigilEvent> {
     if (this.mapping) {
       for (const [attr, field] of this.mapping) {
         if (!Object.hasOwn(row, field)) continue;
-        if (overwrite || !Object.hasOwn(attrs, attr)) setOwn(attrs, attr, row[field]!);
+        if (overwrite || !Object.hasOwn(attrs, attr)) setOwn(attrs, attr, copyValue(row[field]!));
       }
       return;
     }
     for (const field of Object.keys(row)) {
       if (field === this.keyField) continue;
-      if (overwrite || !Object.hasOwn(attrs, field)) setOwn(attrs, field, row[field]!);
+      if (overwrite || !Object.hasOwn(attrs, field)) setOwn(attrs, field, copyValue(row[field]!));
     }
   }
 }
