@@ -1,4 +1,5 @@
 import type { FactoryRegistry } from './config/load.ts';
+import { clickhouseExporterFactory } from './exporters/clickhouse/factory.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
@@ -7,7 +8,7 @@ import { jsonReceiverFactory } from './receivers/json/factory.ts';
 /** Every component Vigil knows, by kind. A new component is one line here. */
 export const receiverFactories: ReceiverFactory[] = [jsonReceiverFactory as ReceiverFactory];
 export const processorFactories: ProcessorFactory[] = [];
-export const exporterFactories: ExporterFactory[] = [fileExporterFactory as ExporterFactory, debugExporterFactory as ExporterFactory];
+export const exporterFactories: ExporterFactory[] = [fileExporterFactory as ExporterFactory, debugExporterFactory as ExporterFactory, clickhouseExporterFactory as ExporterFactory];
 
 export const registry: FactoryRegistry = {
   receivers: receiverFactories,
