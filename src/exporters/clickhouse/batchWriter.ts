@@ -63,7 +63,12 @@ export class BatchWriter {
 
   /** False once the spool is full: writes wait until ClickHouse takes some of it. */
   get hasRoom(): boolean {
-    return this.o.spool.bytes < this.o.spoolMaxBytes;
+    return this.roomWaiters.length === 0 && this.o.spool.bytes < this.o.spoolMaxBytes;
+  }
+
+  /** Writes waiting for spool room right now. */
+  get waitingWrites(): number {
+    return this.roomWaiters.length;
   }
 
   /** True while the last insert attempt failed (ClickHouse away or refusing). */

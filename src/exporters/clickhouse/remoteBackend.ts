@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { createClient, ClickHouseError as ClientError, type ClickHouseClient } from '@clickhouse/client';
+import { createClient, ClickHouseError as ClientError, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { ClickHouseError, type ClickHouseBackend } from './backend.ts';
 
 export interface RemoteOptions {
@@ -49,6 +49,8 @@ export class RemoteBackend implements ClickHouseBackend {
       compression: { request: o.compression, response: o.compression },
       keep_alive: { enabled: true },
       application: 'vigil',
+      // Failures reach the exporter, which logs them once with context; the client's own log would repeat them.
+      log: { level: ClickHouseLogLevel.OFF },
       ...(tls ? { tls } : {}),
     });
   }
