@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Session } from 'chdb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startDaemon, type RunningDaemon } from '../../support/daemon.ts';
+
+let daemon: RunningDaemon | undefined;
+afterEach(async () => {
+  await daemon?.stop('SIGKILL');
+  daemon = undefined;
+});
+
+describe('vigil run with config/vigil.yaml: JSON events into embedded ClickHouse', () => {
+  it('stores posted events as otel_logs rows under the data dir', async () => {
+    // The shipped default config, with ports moved to 0 so parallel runs never collide.
+    const shipped = readFileSync(resolve(import.meta.dirname, '../../../config/vigil.yaml'), 'utf8');
+    daemon = await startDaemon(shipped, { env: { VIGIL_HTTP_ENDPOINT: '127.0.0.1:0', VIGIL_ADMIN_ENDPOINT: '127.0.0.1:0' } });
+    const events = [
+      { asset: 'db-1', type: 'down', severity: 'critical', message: 'replication lag 300s', service: 'orders', tenant: 'acme' },
+      { asset: 'db-1', type: 'up', severity: 'info', message: 'replication caught up', service: 'orders', tenant: 'acme' },
+      { asset: 'web-7', severity: 'warning', message: 'slow response', attributes: { path: '/cart' } },
+    ];
+    const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+    expect(await res.json()).toEqual({ accepted: 3, rejected: [] });
+    expect(await daemon.stop()).toBe(0);
+
+    const session = new Session(join(daemon.dataDir, 'clickhouse'));
+    try {
+      const rows = (await session.queryAsync('SELECT Asset, EventType, SeverityText, SeverityNumber, Body, ServiceName, Tenant, Source, LogAttributes FROM otel.otel_logs ORDER BY Timestamp, Body', { format: 'JSONEachRow' }))
+        .text()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(rows).toHaveLength(3);
+      expect(rows).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ Asset: 'db-1', EventType: 'down', SeverityNumber: 18, Body: 'replication lag 300s', ServiceName: 'orders', Tenant: 'acme', Source: 'json' }),
+          expect.objectContaining({ Asset: 'db-1', EventType: 'up', SeverityNumber: 9, Body: 'replication caught up' }),
+          expect.objectContaining({ Asset: 'web-7', SeverityNumber: 13, Body: 'slow response', LogAttributes: { path: '/cart' } }),
+        ]),
+      );
+    } finally {
+      session.close();
+    }
+  });
+});
