@@ -15,7 +15,7 @@ export interface ClickHouseBackend {
   /**
    * Inserts JSONEachRow bytes into `database.table` (both plain identifiers). `dedupToken`
    * goes out as `insert_deduplication_token`, so a retry of a batch ClickHouse already stored
-   * is a no-op.
+   * is a no-op; '' sends none.
    */
   insert(database: string, table: string, rows: Buffer, dedupToken: string): Promise<void>;
   /** A SELECT with `{name:Type}` placeholders bound server-side; rows as objects. */
@@ -40,6 +40,24 @@ export class ClickHouseAuthError extends VigilError {
       `ClickHouse at ${where} refused user "${username}": ${serverMessage.trim()}. Check ${configPath}.username and ${configPath}.password (for example password: \${file:/run/secrets/clickhouse})`,
     );
   }
+}
+
+/**
+ * The oldest server Vigil writes to: insert_deduplication_token (what makes retries safe)
+ * arrived in 22.2; DateTime64 and Map, which the OTel tables use, are older.
+ */
+export const MIN_SERVER_VERSION = [22, 2] as const;
+
+export class ClickHouseTooOldError extends VigilError {
+  constructor(where: string, version: string) {
+    super('VIGIL_CLICKHOUSE_TOO_OLD', `ClickHouse at ${where} is version ${version}; Vigil needs ${MIN_SERVER_VERSION.join('.')} or newer (insert_deduplication_token, DateTime64, Map). Upgrade the server or leave endpoint unset to use embedded ClickHouse`);
+  }
+}
+
+/** Compares ClickHouse's `major.minor.patch.build` version string with `major.minor`. */
+export function versionAtLeast(version: string, major: number, minor: number): boolean {
+  const [ma = 0, mi = 0] = version.split('.').map(Number);
+  return ma > major || (ma === major && mi >= minor);
 }
 
 /** chdb is an optional dependency; this says how to get it. */

@@ -1,7 +1,7 @@
 import { ShuttingDownError } from '../../errors.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
-import { AUTH_CODES, ClickHouseError, isBadData, type ClickHouseBackend } from './backend.ts';
+import { AUTH_CODES, ClickHouseError, ClickHouseTooOldError, isBadData, type ClickHouseBackend } from './backend.ts';
 import type { Segment, Spool } from './spool.ts';
 
 export interface BatchWriterOptions {
@@ -180,8 +180,9 @@ export class BatchWriter {
           this.o.logger.warn({ err, exporter: this.o.id, batches: this.sealed.length }, 'ClickHouse unavailable at shutdown; batches stay spooled for the next start');
           return;
         }
-        const auth = err instanceof ClickHouseError && AUTH_CODES.has(err.clickhouseCode);
-        this.o.logger[auth ? 'error' : 'warn']({ err, exporter: this.o.id, retryInMs: backoff, spooledBytes: this.o.spool.bytes }, 'ClickHouse insert failed; retrying, rows stay spooled');
+        // Wrong credentials or an old server will not fix themselves: say so loudly, keep the rows.
+        const needsOperator = (err instanceof ClickHouseError && AUTH_CODES.has(err.clickhouseCode)) || err instanceof ClickHouseTooOldError;
+        this.o.logger[needsOperator ? 'error' : 'warn']({ err, exporter: this.o.id, retryInMs: backoff, spooledBytes: this.o.spool.bytes }, 'ClickHouse insert failed; retrying, rows stay spooled');
         this.o.metrics.exporterRetries.inc({ exporter: this.o.id });
         await this.sleep(backoff * (0.8 + Math.random() * 0.4));
         backoff = Math.min(backoff * 2, this.o.retryMaxMs);

@@ -1,7 +1,7 @@
 import { isAbsolute, join } from 'node:path';
 import type { IncidentChange, MetricKind, MetricPoint, Span, VigilEvent } from '../../model/index.ts';
 import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
-import { AUTH_CODES, ClickHouseAuthError, ClickHouseError, type ClickHouseBackend } from './backend.ts';
+import { AUTH_CODES, ClickHouseAuthError, ClickHouseError, ClickHouseTooOldError, MIN_SERVER_VERSION, versionAtLeast, type ClickHouseBackend } from './backend.ts';
 import { BatchWriter } from './batchWriter.ts';
 import type { ClickHouseExporterConfig, TableNames } from './config.ts';
 import { EmbeddedBackend } from './embeddedBackend.ts';
@@ -96,7 +96,10 @@ export class ClickHouseExporter implements Exporter {
         await this.backend_.close();
         throw new ClickHouseAuthError(this.backend_.description, config.username, err.message, this.configPath);
       }
-      if (!config.endpoint) throw err;
+      if (!config.endpoint || err instanceof ClickHouseTooOldError) {
+        await this.backend_.close();
+        throw err;
+      }
       // A server that is down at start is an outage like any other: rows spool until it is back.
       settings.logger.warn({ err, exporter: settings.id, endpoint: config.endpoint }, 'ClickHouse unreachable at start; spooling until it answers');
     }
@@ -105,16 +108,20 @@ export class ClickHouseExporter implements Exporter {
   }
 
   private async ensureSchema(): Promise<void> {
-    if (this.schemaReady || !this.config.create_schema) return;
+    if (this.schemaReady) return;
     const b = this.backend;
-    const statements = schemaStatements({
-      database: this.config.database,
-      tables: this.config.tables,
-      cluster: this.config.cluster,
-      ttlMs: this.config.ttl,
-      textIndexes: supportsTextIndexes(await b.version()),
-    });
-    for (const sql of statements) await b.command(sql);
+    const version = await b.version();
+    if (!versionAtLeast(version, ...MIN_SERVER_VERSION)) throw new ClickHouseTooOldError(b.description, version);
+    if (this.config.create_schema) {
+      const statements = schemaStatements({
+        database: this.config.database,
+        tables: this.config.tables,
+        cluster: this.config.cluster,
+        ttlMs: this.config.ttl,
+        textIndexes: supportsTextIndexes(version),
+      });
+      for (const sql of statements) await b.command(sql);
+    }
     this.schemaReady = true;
   }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { createClient, ClickHouseError as ClientError, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
-import { ClickHouseError, type ClickHouseBackend } from './backend.ts';
+import { ClickHouseError, clickhouseErrorFromText, type ClickHouseBackend } from './backend.ts';
 
 export interface RemoteOptions {
   url: string;
@@ -14,9 +14,14 @@ export interface RemoteOptions {
   tls?: { ca_file?: string; cert_file?: string; key_file?: string };
 }
 
-/** Turns the client's error (which carries ClickHouse's code as a string) into ours; network errors pass through. */
+/**
+ * Turns the client's error (which carries ClickHouse's code as a string) into ours; network
+ * errors pass through. Servers before ~19.x write `Code: 193, e.displayText() = ...`, which the
+ * client does not recognise and hands back as a plain Error with that text.
+ */
 function translate(err: unknown): unknown {
   if (err instanceof ClientError) return new ClickHouseError(Number(err.code) || 0, err.message, { cause: err });
+  if (err instanceof Error && /^Code: \d+/.test(err.message)) return clickhouseErrorFromText(err.message, 0, err);
   return err;
 }
 
@@ -73,7 +78,7 @@ export class RemoteBackend implements ClickHouseBackend {
       const res = await this.client.exec({
         query: `INSERT INTO \`${database}\`.\`${table}\` FORMAT JSONEachRow`,
         values: Readable.from([rows]),
-        clickhouse_settings: { insert_deduplication_token: dedupToken, insert_deduplicate: 1 },
+        clickhouse_settings: dedupToken ? { insert_deduplication_token: dedupToken, insert_deduplicate: 1 } : {},
       });
       // The body is empty on success, but the socket only returns to the pool once it is read.
       for await (const _ of res.stream);

@@ -1,3 +1,4 @@
+import { versionAtLeast } from './backend.ts';
 import type { TableNames } from './config.ts';
 
 export interface SchemaOptions {
@@ -22,10 +23,9 @@ export function ttlClause(field: string, ttlMs: number): string {
   return `TTL ${field} + toInterval${unit}(${n})`;
 }
 
-/** ClickHouse's `major.minor` check for the text-index feature. */
+/** The OTel exporter renders `text` indexes from ClickHouse 26.2 on. */
 export function supportsTextIndexes(version: string): boolean {
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  return major > 26 || (major === 26 && minor >= 2);
+  return versionAtLeast(version, 26, 2);
 }
 
 /**

@@ -1,10 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseAuthError } from '../../../src/exporters/clickhouse/backend.ts';
 import { startChdbHttpServer, type ChdbHttpServer } from '../../support/chdbHttpServer.ts';
-import { newExporter, sampleEvents, T0_NS, waitFor } from './harness.ts';
+import { newExporter, sampleEvents, sampleSpan, T0_NS, waitFor } from './harness.ts';
 
 /*
  * The @clickhouse/client path over real HTTP, against ClickHouse's HTTP interface served by
@@ -134,5 +134,25 @@ describe('clickhouse exporter over HTTP (@clickhouse/client)', () => {
     );
     expect(err).toBeInstanceOf(ClickHouseAuthError);
     expect((err as Error).message).toMatch(/refused user "vigil": .*Authentication failed: password is incorrect.*Check exporters\.clickhouse\.username and exporters\.clickhouse\.password/s);
+  });
+
+  it('sets aside a batch the server can never parse, so the batches after it still flow', async () => {
+    await server.session.queryAsync('CREATE DATABASE IF NOT EXISTS baddata');
+    // A hand-made table whose Body is a number: every row Vigil sends is unparseable here.
+    await server.session.queryAsync('CREATE TABLE IF NOT EXISTS baddata.otel_logs (Timestamp DateTime64(9), Body UInt32) ENGINE = MergeTree ORDER BY Timestamp');
+    await server.session.queryAsync('CREATE TABLE IF NOT EXISTS baddata.otel_traces (Timestamp DateTime64(9), SpanName String) ENGINE = MergeTree ORDER BY Timestamp');
+    const { exporter, metrics, dataDir } = remote('baddata', { create_schema: false, batch: { max_delay: '20ms' } });
+    await exporter.start();
+    try {
+      await exporter.consumeLogs(sampleEvents(5));
+      await exporter.consumeTraces([sampleSpan()]);
+      await waitFor(() => exporter.writer.pendingBatches === 0, 'both batches handled');
+      expect(readdirSync(join(dataDir, 'clickhouse-spool', 'clickhouse', 'rejected'))).toEqual([expect.stringMatching(/^\d{12}\.otel_logs\.[0-9a-f]+\.jsonl$/)]);
+      expect(await metrics.metrics()).toContain('vigil_exporter_send_failed_records_total{exporter="clickhouse",signal="logs"} 5');
+      const spans = await exporter.backend.select<{ SpanName: string }>('SELECT SpanName FROM baddata.otel_traces', {});
+      expect(spans).toEqual([{ SpanName: 'GET /api' }]);
+    } finally {
+      await exporter.shutdown();
+    }
   });
 });
