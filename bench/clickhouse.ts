@@ -16,7 +16,10 @@ import { spawnSync } from 'node:child_process';
 import { createClient } from '@clickhouse/client';
 import { clickhouseExporterSchema } from '../src/exporters/clickhouse/config.ts';
 import { ClickHouseExporter } from '../src/exporters/clickhouse/exporter.ts';
+import type { ClickHouseBackend } from '../src/exporters/clickhouse/backend.ts';
+import { BatchWriter } from '../src/exporters/clickhouse/batchWriter.ts';
 import { logRow } from '../src/exporters/clickhouse/rows.ts';
+import { Spool } from '../src/exporters/clickhouse/spool.ts';
 import { logsTable } from '../src/exporters/clickhouse/schema.ts';
 import type { ConfigIssue } from '../src/config/schema.ts';
 import { newEvent, type VigilEvent } from '../src/model/index.ts';
@@ -121,6 +124,35 @@ async function embeddedPhase(): Promise<Record<string, number>> {
   return { bareRate, vigilRate, replayRate, rss: peakRssMiB(process.pid) };
 }
 
+/**
+ * Vigil's own share: rows → JSONEachRow → spool → sealed batch read back, with a backend that
+ * takes every insert at once. This is the exporter's ceiling on one core, whatever the server.
+ */
+async function cpuPhase(): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-ch-'));
+  const events = makeEvents(ROWS);
+  const discard: ClickHouseBackend = { description: 'discard', version: async () => '26.7', command: async () => {}, insert: async () => {}, select: async () => [], close: async () => {} };
+  const writer = new BatchWriter({
+    id: 'bench', backend: discard, database: 'otel', spool: new Spool(join(dir, 'spool'), false), maxRows: INSERT_ROWS, maxBytes: 16 * 1024 * 1024, maxDelayMs: 1000,
+    spoolMaxBytes: 1024 ** 3, retryInitialMs: 500, retryMaxMs: 30_000, prepare: async () => {}, signalOf: () => 'logs', logger: createLogger('warn'), metrics: new SelfMetrics(),
+  });
+  await writer.start();
+  let best = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const started = performance.now();
+    for (let i = 0; i < events.length; i += PIPELINE_BATCH) {
+      let text = '';
+      for (let j = i; j < Math.min(i + PIPELINE_BATCH, events.length); j++) text += logRow(events[j]!);
+      await writer.write('otel_logs', Buffer.from(text), Math.min(PIPELINE_BATCH, events.length - i));
+    }
+    await writer.flush();
+    while (writer.pendingBatches > 0) await new Promise((r) => setTimeout(r, 2));
+    best = Math.max(best, events.length / ((performance.now() - started) / 1000));
+  }
+  await writer.close();
+  return { cpuRate: best, rss: peakRssMiB(process.pid) };
+}
+
 async function remotePhase(): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-ch-'));
   const { proc, line } = await spawnUntil(process.execPath, [import.meta.filename, '--serve', join(dir, 'server')], /^listening \d+/);
@@ -154,7 +186,7 @@ if (values.serve) {
   const server = await startChdbHttpServer({ path: values.serve });
   console.log(`listening ${server.port}`);
 } else if (values.phase) {
-  const result = values.phase === 'embedded' ? await embeddedPhase() : await remotePhase();
+  const result = values.phase === 'embedded' ? await embeddedPhase() : values.phase === 'cpu' ? await cpuPhase() : await remotePhase();
   console.log(JSON.stringify(result));
   // The "crashed" exporter of the replay measurement still holds a timer and a file, as a crashed run would.
   process.exit(0);
@@ -165,6 +197,7 @@ if (values.serve) {
   };
   const embedded = run('embedded');
   const remote = run('remote');
+  const cpu = run('cpu');
   console.log(`${fmt(ROWS)} log rows ×${ROUNDS} rounds (best of each), pipeline batches of ${PIPELINE_BATCH}, exporter defaults (max_rows 50,000, spool on, fsync off); baseline = bare INSERT ... FORMAT JSONEachRow of the same rows in 50,000-row inserts.\n`);
   console.log(
     table(
@@ -172,7 +205,8 @@ if (values.serve) {
       [
         ['embedded chdb', fmt(embedded.vigilRate!), fmt(embedded.bareRate!), (embedded.vigilRate! / embedded.bareRate!).toFixed(2), embedded.rss!],
         ['remote HTTP (gzip) → chdb HTTP fixture', fmt(remote.vigilRate!), fmt(remote.bareRate!), (remote.vigilRate! / remote.bareRate!).toFixed(2), remote.rss!],
-        ['spool replay after a crash (embedded)', fmt(embedded.replayRate!), '', '', ''],
+        ['spool restart + replay after a crash (embedded)', fmt(embedded.replayRate!), '', '', ''],
+        ['exporter alone: serialise + spool, backend discarding', fmt(cpu.cpuRate!), '', '', cpu.rss!],
       ],
     ),
   );
