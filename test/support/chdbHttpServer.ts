@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server, Socket } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Session } from 'chdb';
 
@@ -76,7 +77,8 @@ function credentials(req: IncomingMessage, params: URLSearchParams): { user: str
 
 const INSERT = /^\s*INSERT\s+INTO\s+`?(\w+)`?\.`?(\w+)`?\s*(?:\(([^)]*)\)\s*)?FORMAT\s+(\w+)\s*$/i;
 
-export async function startChdbHttpServer(opts: { path: string; users?: Record<string, string> }): Promise<ChdbHttpServer> {
+/** `tls` (PEM cert and key) serves HTTPS, as ClickHouse's https_port does. */
+export async function startChdbHttpServer(opts: { path: string; users?: Record<string, string>; tls?: { cert: Buffer; key: Buffer } }): Promise<ChdbHttpServer> {
   const session = new Session(opts.path);
   const users = opts.users ?? { default: '' };
   const version = (await session.queryAsync('SELECT version()', { format: 'TabSeparated' })).text().trim();
@@ -176,27 +178,28 @@ export async function startChdbHttpServer(opts: { path: string; users?: Record<s
   }
 
   function makeServer(): Server {
-    const s = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       fixture.inFlight++;
       handle(req, res)
         .catch((err: Error) => {
           if (!res.headersSent) fail(res, 1002, err.message, false);
         })
         .finally(() => fixture.inFlight--);
-    });
+    };
+    const s = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : createServer(onRequest);
     // ClickHouse closes idle keep-alive connections after 3 s (keep_alive_timeout); the client expects that.
     s.keepAliveTimeout = 3000;
-    s.on('connection', (sock: Socket) => {
+    s.on(opts.tls ? 'secureConnection' : 'connection', (sock: Socket) => {
       sockets.add(sock);
       sock.on('close', () => sockets.delete(sock));
     });
-    return s;
+    return s as Server;
   }
 
   server = makeServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as { port: number }).port;
   fixture.port = port;
-  fixture.url = `http://127.0.0.1:${port}`;
+  fixture.url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   return fixture;
 }

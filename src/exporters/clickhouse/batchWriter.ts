@@ -159,20 +159,30 @@ export class BatchWriter {
         this.wakeLoop = undefined;
         continue;
       }
+      let stage: 'prepare' | 'insert' | 'cleanup' = 'prepare';
       try {
+        if (!this.prepared) {
+          await this.o.prepare();
+          this.prepared = true;
+        }
+        stage = 'insert';
         await this.insert(seg);
+        stage = 'cleanup';
         this.sealed.shift();
         await this.o.spool.remove(seg);
         this.failing_ = false;
         backoff = this.o.retryInitialMs;
         for (const w of this.roomWaiters.splice(0)) w();
       } catch (err) {
-        if (isBadData(err)) {
+        if (stage === 'cleanup') {
+          // Stored, but its file lingers; a replay of it after a restart is deduplicated by its token.
+          this.o.logger.error({ err, exporter: this.o.id, table: seg.table }, 'could not delete an inserted batch from the spool');
+          continue;
+        }
+        // Only the insert's own verdict says the rows are bad; a failing schema statement does not.
+        if (stage === 'insert' && isBadData(err)) {
           this.sealed.shift();
-          const kept = await this.o.spool.setAside(seg);
-          this.o.metrics.exporterFailed.inc({ exporter: this.o.id, signal: this.o.signalOf(seg.table) }, Math.max(seg.rows, 0));
-          this.o.logger.error({ err, exporter: this.o.id, table: seg.table, file: kept }, 'ClickHouse cannot take this batch as it is; set aside for inspection');
-          for (const w of this.roomWaiters.splice(0)) w();
+          await this.setAside(seg, err);
           continue;
         }
         this.failing_ = true;
@@ -190,11 +200,18 @@ export class BatchWriter {
     }
   }
 
-  private async insert(seg: Segment): Promise<void> {
-    if (!this.prepared) {
-      await this.o.prepare();
-      this.prepared = true;
+  private async setAside(seg: Segment, cause: unknown): Promise<void> {
+    try {
+      const kept = await this.o.spool.setAside(seg);
+      this.o.logger.error({ err: cause, exporter: this.o.id, table: seg.table, file: kept }, 'ClickHouse cannot take this batch as it is; set aside for inspection');
+    } catch (err) {
+      this.o.logger.error({ err, cause, exporter: this.o.id, table: seg.table }, 'ClickHouse cannot take this batch and it could not be moved aside; dropped from the replay order');
     }
+    this.o.metrics.exporterFailed.inc({ exporter: this.o.id, signal: this.o.signalOf(seg.table) }, Math.max(seg.rows, 0));
+    for (const w of this.roomWaiters.splice(0)) w();
+  }
+
+  private async insert(seg: Segment): Promise<void> {
     const started = performance.now();
     const data = await this.o.spool.read(seg);
     if (seg.rows < 0) seg.rows = countLines(data);

@@ -1,5 +1,6 @@
 import { isAbsolute, join } from 'node:path';
 import type { IncidentChange, MetricKind, MetricPoint, Span, VigilEvent } from '../../model/index.ts';
+import { VigilError } from '../../errors.ts';
 import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
 import { AUTH_CODES, ClickHouseAuthError, ClickHouseError, ClickHouseTooOldError, MIN_SERVER_VERSION, versionAtLeast, type ClickHouseBackend } from './backend.ts';
 import { BatchWriter } from './batchWriter.ts';
@@ -10,6 +11,9 @@ import { RemoteBackend } from './remoteBackend.ts';
 import { incidentEventRows, incidentRow, logRow, metricRow, spanRow } from './rows.ts';
 import { schemaStatements, supportsTextIndexes } from './schema.ts';
 import { Spool } from './spool.ts';
+
+/** Node's codes for a server certificate it cannot trust: a config problem, not an outage. */
+const TLS_VERIFY_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']);
 
 const METRIC_TABLE: Record<MetricKind, keyof TableNames> = {
   gauge: 'metrics_gauge',
@@ -95,6 +99,14 @@ export class ClickHouseExporter implements Exporter {
       if (err instanceof ClickHouseError && AUTH_CODES.has(err.clickhouseCode)) {
         await this.backend_.close();
         throw new ClickHouseAuthError(this.backend_.description, config.username, err.message, this.configPath);
+      }
+      if (TLS_VERIFY_CODES.has((err as { code?: string }).code ?? '')) {
+        await this.backend_.close();
+        throw new VigilError(
+          'VIGIL_CLICKHOUSE_TLS',
+          `cannot verify the TLS certificate of ${config.endpoint}: ${(err as Error).message}. Set ${this.configPath}.tls.ca_file to the CA that signed it`,
+          { cause: err },
+        );
       }
       if (!config.endpoint || err instanceof ClickHouseTooOldError) {
         await this.backend_.close();

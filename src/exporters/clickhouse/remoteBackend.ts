@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { createClient, ClickHouseError as ClientError, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { ClickHouseError, clickhouseErrorFromText, type ClickHouseBackend } from './backend.ts';
 
@@ -38,8 +39,9 @@ export class RemoteBackend implements ClickHouseBackend {
   constructor(o: RemoteOptions) {
     this.description = o.url;
     let tls: { ca_cert: Buffer; cert?: Buffer; key?: Buffer } | undefined;
-    if (o.tls?.ca_file) {
-      tls = { ca_cert: readFileSync(o.tls.ca_file) };
+    if (o.tls && (o.tls.ca_file || o.tls.cert_file)) {
+      // The client takes a client certificate only together with a CA; without ca_file that is Node's bundled set.
+      tls = { ca_cert: o.tls.ca_file ? readFileSync(o.tls.ca_file) : Buffer.from(rootCertificates.join('\n')) };
       if (o.tls.cert_file) Object.assign(tls, { cert: readFileSync(o.tls.cert_file), key: readFileSync(o.tls.key_file!) });
     }
     this.client = createClient({
