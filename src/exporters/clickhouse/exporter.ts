@@ -11,6 +11,7 @@ import { RemoteBackend } from './remoteBackend.ts';
 import { incidentEventRows, incidentRow, logRow, metricRow, spanRow } from './rows.ts';
 import { schemaStatements, supportsTextIndexes } from './schema.ts';
 import { Spool } from './spool.ts';
+import { registerSpoolGauges } from './spoolMetrics.ts';
 
 /** Node's codes for a server certificate it cannot trust: a config problem, not an outage. */
 const TLS_VERIFY_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']);
@@ -52,6 +53,7 @@ export class ClickHouseExporter implements Exporter {
   private backend_: ClickHouseBackend | undefined;
   private writer_: BatchWriter | undefined;
   private schemaReady = false;
+  private unregisterGauges: (() => void) | undefined;
 
   constructor(settings: CreateSettings, config: ClickHouseExporterConfig) {
     this.settings = settings;
@@ -116,6 +118,7 @@ export class ClickHouseExporter implements Exporter {
       settings.logger.warn({ err, exporter: settings.id, endpoint: config.endpoint }, 'ClickHouse unreachable at start; spooling until it answers');
     }
     await this.writer_.start();
+    this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, this.writer_);
     settings.logger.info({ exporter: settings.id, clickhouse: this.backend_.description, database: config.database, spool: spoolDir }, 'ClickHouse exporter started');
   }
 
@@ -178,6 +181,7 @@ export class ClickHouseExporter implements Exporter {
   }
 
   async shutdown(): Promise<void> {
+    this.unregisterGauges?.();
     await this.writer_?.close();
     await this.backend_?.close();
   }

@@ -80,7 +80,9 @@ export class RemoteBackend implements ClickHouseBackend {
       const res = await this.client.exec({
         query: `INSERT INTO \`${database}\`.\`${table}\` FORMAT JSONEachRow`,
         values: Readable.from([rows]),
-        clickhouse_settings: dedupToken ? { insert_deduplication_token: dedupToken, insert_deduplicate: 1 } : {},
+        // Synchronous inserts: the answer then means stored, and the token dedups this very batch
+        // even where a user profile turns async_insert on.
+        clickhouse_settings: dedupToken ? { insert_deduplication_token: dedupToken, insert_deduplicate: 1, async_insert: 0 } : {},
       });
       // The body is empty on success, but the socket only returns to the pool once it is read.
       for await (const _ of res.stream);

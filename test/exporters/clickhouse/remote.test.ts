@@ -67,7 +67,7 @@ describe('clickhouse exporter over HTTP (@clickhouse/client)', () => {
   });
 
   it('spools while the server is down mid-stream and replays on recovery: count in = count stored, no duplicates', async () => {
-    const { exporter } = remote('outage', { batch: { max_rows: 30, max_delay: '20ms' } });
+    const { exporter, metrics } = remote('outage', { batch: { max_rows: 30, max_delay: '20ms' } });
     await exporter.start();
     const sent: string[] = [];
     try {
@@ -84,11 +84,13 @@ describe('clickhouse exporter over HTTP (@clickhouse/client)', () => {
       }
       await waitFor(() => exporter.writer.failing, 'an insert to fail');
       expect(exporter.writer.spooledBytes).toBeGreaterThan(0);
+      expect(await metrics.metrics()).toMatch(/vigil_exporter_spool_bytes\{exporter="clickhouse"\} [1-9]\d*/);
       await server.up();
       await waitFor(() => exporter.writer.pendingBatches === 0, 'the spool replayed');
       const stored = await storedIds(exporter, 'outage');
       expect(stored).toHaveLength(sent.length);
       expect(stored).toEqual([...sent].sort());
+      expect(await metrics.metrics()).toContain('vigil_exporter_spool_bytes{exporter="clickhouse"} 0');
     } finally {
       await exporter.shutdown();
     }
