@@ -46,8 +46,6 @@ export class BatchWriter {
   private closing = false;
   private stopped = false;
   private failing_ = false;
-  /** Rows inserted since start (for tests, benchmarks and the replay rate). */
-  insertedRows = 0;
 
   constructor(o: BatchWriterOptions) {
     this.o = o;
@@ -127,7 +125,11 @@ export class BatchWriter {
   private async waitForRoom(n: number): Promise<void> {
     while (this.o.spool.bytes > 0 && this.o.spool.bytes + n > this.o.spoolMaxBytes) {
       if (this.closing) throw new ShuttingDownError();
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      const wait = new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      // Open batches count against the spool too; sealing them now lets the loop free room
+      // instead of waiting for max_delay.
+      if (this.open.size > 0) void this.flush().catch((err) => this.o.logger.error({ err, exporter: this.o.id }, 'sealing ClickHouse batches failed'));
+      await wait;
     }
     if (this.closing) throw new ShuttingDownError();
   }
@@ -217,7 +219,6 @@ export class BatchWriter {
     if (seg.rows < 0) seg.rows = countLines(data);
     await this.o.backend.insert(this.o.database, seg.table, data, seg.token);
     const signal = this.o.signalOf(seg.table);
-    this.insertedRows += seg.rows;
     this.o.metrics.exporterSent.inc({ exporter: this.o.id, signal }, seg.rows);
     this.o.metrics.exporterLatency.observe({ exporter: this.o.id, signal }, (performance.now() - started) / 1000);
   }

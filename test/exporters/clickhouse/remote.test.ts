@@ -157,4 +157,22 @@ describe('clickhouse exporter over HTTP (@clickhouse/client)', () => {
       await exporter.shutdown();
     }
   });
+
+  it('seals open batches when the spool is full, rather than waiting out max_delay', async () => {
+    const { exporter } = remote('fullopen', { batch: { max_delay: '1h', max_rows: 100_000 }, spool: { max_bytes: '8KiB' } });
+    await exporter.start();
+    try {
+      const all: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const b = sampleEvents(10, i * 10);
+        all.push(...b.map((e) => e.id));
+        await exporter.consumeLogs(b);
+      }
+      await exporter.writer.flush();
+      await waitFor(() => exporter.writer.pendingBatches === 0, 'the spool drained');
+      expect(await storedIds(exporter, 'fullopen')).toEqual(all.sort());
+    } finally {
+      await exporter.shutdown();
+    }
+  });
 });
