@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -42,5 +43,43 @@ describe('vigil run with config/vigil.yaml: JSON events into embedded ClickHouse
     } finally {
       session.close();
     }
+  });
+
+  it('answers 429 once ClickHouse is unreachable and the spool is full, and reports not ready', async () => {
+    const port = await new Promise<number>((res) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => res(p));
+      });
+    });
+    daemon = await startDaemon(`
+receivers:
+  json: { endpoint: 127.0.0.1:0 }
+exporters:
+  clickhouse:
+    endpoint: http://127.0.0.1:${port}
+    spool: { max_bytes: 4KiB }
+    retry: { initial_interval: 50ms, max_interval: 200ms }
+service:
+  pipelines:
+    logs: { receivers: [json], exporters: [clickhouse], queue_size: 20 }
+  telemetry:
+    metrics: { endpoint: 127.0.0.1:0 }
+    logs: { level: info }
+`);
+    const statuses: number[] = [];
+    for (let i = 0; i < 200 && !statuses.includes(429); i++) {
+      const body = JSON.stringify(Array.from({ length: 5 }, (_, k) => ({ asset: `web-${k}`, message: `event ${i}.${k} `.padEnd(200, 'x') })));
+      const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      statuses.push(res.status);
+      await res.arrayBuffer();
+    }
+    expect(statuses[0]).toBe(200);
+    expect(statuses).toContain(429);
+    const ready = await fetch(daemon.adminUrl('/readyz'));
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toMatch(/exporter:clickhouse["']?\s*:\s*false/);
+    const metrics = await (await fetch(daemon.adminUrl('/metrics'))).text();
+    expect(metrics).toMatch(/vigil_exporter_spool_bytes\{exporter="clickhouse"\} [1-9]/);
   });
 });

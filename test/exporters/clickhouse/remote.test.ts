@@ -19,8 +19,8 @@ afterAll(async () => {
   await server.close();
 });
 
-const remote = (database: string, extra: Record<string, unknown> = {}) =>
-  newExporter({ endpoint: server.url, database, username: 'vigil', password: 's3cret pass', retry: { initial_interval: '20ms', max_interval: '100ms' }, ...extra });
+const remote = (database: string, extra: Record<string, unknown> = {}, dataDir?: string) =>
+  newExporter({ endpoint: server.url, database, username: 'vigil', password: 's3cret pass', retry: { initial_interval: '20ms', max_interval: '100ms' }, ...extra }, dataDir);
 
 async function storedIds(ex: ReturnType<typeof remote>['exporter'], database: string): Promise<string[]> {
   const rows = await ex.backend.select<{ EventId: string }>(`SELECT EventId FROM \`${database}\`.otel_logs ORDER BY EventId`, {});
@@ -173,6 +173,28 @@ describe('clickhouse exporter over HTTP (@clickhouse/client)', () => {
       expect(await storedIds(exporter, 'fullopen')).toEqual(all.sort());
     } finally {
       await exporter.shutdown();
+    }
+  });
+
+  it('keeps what it could not insert at shutdown during an outage and inserts it after the next start', async () => {
+    const first = remote('restart', { batch: { max_delay: '20ms' } });
+    await first.exporter.start();
+    await server.down();
+    const events = sampleEvents(25, 5000);
+    try {
+      await first.exporter.consumeLogs(events);
+      await waitFor(() => first.exporter.writer.failing, 'an insert to fail');
+    } finally {
+      await first.exporter.shutdown();
+      await server.up();
+    }
+    const second = remote('restart', {}, first.dataDir);
+    await second.exporter.start();
+    try {
+      await waitFor(() => second.exporter.writer.pendingBatches === 0, 'the spool replayed');
+      expect(await storedIds(second.exporter, 'restart')).toEqual(events.map((e) => e.id).sort());
+    } finally {
+      await second.exporter.shutdown();
     }
   });
 });
