@@ -16,6 +16,9 @@ import { registerSpoolGauges } from './spoolMetrics.ts';
 /** Node's codes for a server certificate it cannot trust: a config problem, not an outage. */
 const TLS_VERIFY_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']);
 
+/** Server errors that pass by themselves (timeouts, overload, Keeper away): an outage, not a refusal. */
+const TRANSIENT_CODES = new Set([159, 202, 209, 210, 241, 242, 425, 999]);
+
 const METRIC_TABLE: Record<MetricKind, keyof TableNames> = {
   gauge: 'metrics_gauge',
   sum: 'metrics_sum',
@@ -113,6 +116,11 @@ export class ClickHouseExporter implements Exporter {
       if (!config.endpoint || err instanceof ClickHouseTooOldError) {
         await this.backend_.close();
         throw err;
+      }
+      if (err instanceof ClickHouseError && !TRANSIENT_CODES.has(err.clickhouseCode)) {
+        // The server answered and refused: retrying the same DDL would fail the same way.
+        await this.backend_.close();
+        throw new VigilError('VIGIL_CLICKHOUSE_SCHEMA', `ClickHouse at ${config.endpoint} refused Vigil's schema: ${err.message}. Fix the server side, or set ${this.configPath}.create_schema: false and create the tables yourself`, { cause: err });
       }
       // A server that is down at start is an outage like any other: rows spool until it is back.
       settings.logger.warn({ err, exporter: settings.id, endpoint: config.endpoint }, 'ClickHouse unreachable at start; spooling until it answers');

@@ -6,6 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChdbHttpServer, type ChdbHttpServer } from '../../support/chdbHttpServer.ts';
 import { newExporter, sampleEvents, waitFor } from './harness.ts';
 
+/*
+ * The HTTPS fixture of this file also serves the schema-refusal case: chdb holds one engine
+ * per process, so each fixture-backed file has exactly one server.
+ */
 let server: ChdbHttpServer;
 let certFile = '';
 beforeAll(async () => {
@@ -37,5 +41,13 @@ describe('clickhouse exporter over HTTPS', () => {
   it('refuses to start when the certificate cannot be verified, pointing at tls.ca_file', async () => {
     const { exporter } = newExporter({ endpoint: server.url, username: 'vigil', password: 'pw' });
     await expect(exporter.start()).rejects.toThrow(/cannot verify the TLS certificate of https:\/\/127\.0\.0\.1:\d+\/?: .*self[- ]signed.*Set exporters\.clickhouse\.tls\.ca_file/i);
+  });
+});
+
+describe('clickhouse exporter schema refusal', () => {
+  it('fails start with the server message when the server refuses the DDL, rather than spooling forever', async () => {
+    // ON CLUSTER needs a cluster the server knows; this one does not exist.
+    const { exporter } = newExporter({ endpoint: server.url, username: 'vigil', password: 'pw', tls: { ca_file: certFile }, cluster: 'nowhere' });
+    await expect(exporter.start()).rejects.toThrow(/refused Vigil's schema: .*nowhere.*create_schema: false/s);
   });
 });
