@@ -1,4 +1,5 @@
 import type { FactoryRegistry } from './config/load.ts';
+import { clickhouseExporterFactory } from './exporters/clickhouse/factory.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import { glpiExporterFactory } from './exporters/glpi/factory.ts';
@@ -27,6 +28,7 @@ export const exporterFactories: ExporterFactory[] = [
   glpiExporterFactory as ExporterFactory,
   jiraExporterFactory as ExporterFactory,
   webhookExporterFactory as ExporterFactory,
+  clickhouseExporterFactory as ExporterFactory,
 ];
 
 export const registry: FactoryRegistry = {
