@@ -68,11 +68,17 @@ export function incidentId(key: string, openedAtMs: number): string {
   return createHash('sha256').update(`${key}\n${openedAtMs}`).digest('hex').slice(0, 32);
 }
 
+/** A duration as config spells it: 90_000 → "1m30s", 3_600_000 → "1h". */
 export function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
+  if (ms === 0) return '0s';
+  let out = '';
+  let rest = ms;
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return out;
 }
 
 /**
@@ -144,7 +150,8 @@ export class IncidentBook {
       tenant: e?.tenant ?? '',
       asset: e?.asset ?? req.labels.asset ?? '',
       service: e?.service ?? req.labels.service ?? '',
-      version: 0,
+      // The register of a resolved predecessor holds a higher version; the new one must win over it.
+      version: existing?.incident.version ?? 0,
       audit: [],
     };
     const rec: IncidentRecord = { incident, notifiedAtMs: -1, pending: 0, parent: req.parent ?? (e ? this.parentOf(e) : ''), members: {}, lastDown: '', flapping: false, escalated: false, mark: 0 };
