@@ -30,8 +30,8 @@ export interface CompiledRuleBase {
   readonly keys: KeyBuilder;
   /** Timers on one open incident of this rule; `evalMs` is the clock less the allowed lateness. */
   onOpenIncident?(rec: IncidentRecord, evalMs: number, ctx: RuleContext): void;
-  /** Timers on the rule's groups that have no incident yet (absence). */
-  onTick?(evalMs: number, ctx: RuleContext): void;
+  /** Timers on the rule's groups (absence): `marks` are its `a:` state keys, gathered in one scan for all rules. */
+  onTick?(evalMs: number, ctx: RuleContext, marks: readonly string[]): void;
 }
 
 export interface EventRule extends CompiledRuleBase {

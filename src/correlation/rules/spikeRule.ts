@@ -29,10 +29,13 @@ export class SpikeRule extends RuleCore implements EventRule {
   }
 
   onEvent(e: VigilEvent, tMs: number, ctx: RuleContext): void {
-    const key = this.keys.key(e);
-    const counter = 'c:' + key;
+    const counter = this.keys.key(e, 'c:');
     const w = Math.floor(tMs / this.windowMs);
-    ctx.store.addCount(counter, w, 1, (w + 3) * this.windowMs + this.latenessMs);
+    const cur = ctx.store.addCount(counter, w, 1, (w + 3) * this.windowMs + this.latenessMs);
+    // Events attach to a spike incident while their window holds min_count or more; quieter
+    // windows skip the incident lookup.
+    if (cur < this.minCount) return;
+    const key = counter.slice(2);
     const rec = ctx.book.get(key);
     const open = isOpen(rec);
     if (open && w <= rec.mark) {

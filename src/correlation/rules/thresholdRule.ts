@@ -35,19 +35,23 @@ export class ThresholdRule extends RuleCore implements EventRule {
     const { store, book } = ctx;
     const { bucketMs, threshold } = this.p;
     const nb = this.buckets;
-    const key = this.keys.key(e);
-    const counter = 'c:' + key;
+    const counter = this.keys.key(e, 'c:');
     const b = Math.floor(tMs / bucketMs);
     store.addCount(counter, b, this.p.sum ? this.p.sum(e) : 1, (b + nb + 1) * bucketMs + this.latenessMs);
-    const rec = book.get(key);
-    if (isOpen(rec)) {
-      book.attach(rec, this.policy, e, tMs, 1, ctx.out);
-      return;
+    const now = store.sumCounts(counter, b - nb + 1, b);
+    // An open incident implies a window at resolve_below or more (the timer resolves it below):
+    // most events skip the incident lookup, the costliest step of this path.
+    if (now >= this.p.resolveBelow) {
+      const rec = book.get(counter.slice(2));
+      if (isOpen(rec)) {
+        book.attach(rec, this.policy, e, tMs, 1, ctx.out);
+        return;
+      }
     }
     // A late event also completes the windows that end after it, up to the clock.
     const last = Math.max(b, Math.min(b + nb - 1, Math.floor(ctx.nowMs / bucketMs)));
     for (let end = b; end <= last; end++) {
-      const total = store.sumCounts(counter, end - nb + 1, end);
+      const total = end === b ? now : store.sumCounts(counter, end - nb + 1, end);
       if (total >= threshold) {
         let first = end - nb + 1;
         while (first < end && store.sumCounts(counter, first, first) === 0) first++;
@@ -55,7 +59,7 @@ export class ThresholdRule extends RuleCore implements EventRule {
         book.open(
           {
             policy: this.policy,
-            key,
+            key: counter.slice(2),
             labels: this.keys.labels(e),
             atMs: tMs,
             count: this.p.sum ? 1 : total,
