@@ -84,3 +84,21 @@ export abstract class RuleCore {
     this.keys = s.keys;
   }
 }
+
+/**
+ * Window rules keep a "may have an open incident" mark in their own counter, at bucket -1 (no
+ * window reaches it): the group's counter is looked up anyway, so most events skip the incident
+ * lookup, the costliest step of the event path. +1 on open, -1 on resolve; as a counter it
+ * merges across agents, and a race only ever leaves it too high, which costs a lookup, never a
+ * missed attach. Refreshed on every attach so a long incident keeps it.
+ */
+const OPEN_MARK_BUCKET = -1;
+const OPEN_MARK_TTL_MS = 86_400_000;
+
+export function markOpen(store: StateStore, counter: string, delta: 1 | -1 | 0, atMs: number): void {
+  store.addCount(counter, OPEN_MARK_BUCKET, delta, atMs + OPEN_MARK_TTL_MS);
+}
+
+export function mayBeOpen(store: StateStore, counter: string): boolean {
+  return store.sumCounts(counter, OPEN_MARK_BUCKET, OPEN_MARK_BUCKET) > 0;
+}

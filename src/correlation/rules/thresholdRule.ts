@@ -1,6 +1,6 @@
 import type { VigilEvent } from '../../model/event.ts';
 import { formatDuration, type IncidentRecord } from '../incidentBook.ts';
-import { RuleCore, autoResolve, isOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
+import { RuleCore, autoResolve, isOpen, markOpen, mayBeOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
 
 export interface ThresholdParams {
   windowMs: number;
@@ -38,12 +38,10 @@ export class ThresholdRule extends RuleCore implements EventRule {
     const counter = this.keys.key(e, 'c:');
     const b = Math.floor(tMs / bucketMs);
     store.addCount(counter, b, this.p.sum ? this.p.sum(e) : 1, (b + nb + 1) * bucketMs + this.latenessMs);
-    const now = store.sumCounts(counter, b - nb + 1, b);
-    // An open incident implies a window at resolve_below or more (the timer resolves it below):
-    // most events skip the incident lookup, the costliest step of this path.
-    if (now >= this.p.resolveBelow) {
+    if (mayBeOpen(store, counter)) {
       const rec = book.get(counter.slice(2));
       if (isOpen(rec)) {
+        markOpen(store, counter, 0, tMs);
         book.attach(rec, this.policy, e, tMs, 1, ctx.out);
         return;
       }
@@ -51,11 +49,12 @@ export class ThresholdRule extends RuleCore implements EventRule {
     // A late event also completes the windows that end after it, up to the clock.
     const last = Math.max(b, Math.min(b + nb - 1, Math.floor(ctx.nowMs / bucketMs)));
     for (let end = b; end <= last; end++) {
-      const total = end === b ? now : store.sumCounts(counter, end - nb + 1, end);
+      const total = store.sumCounts(counter, end - nb + 1, end);
       if (total >= threshold) {
         let first = end - nb + 1;
         while (first < end && store.sumCounts(counter, first, first) === 0) first++;
         const what = this.p.sum ? 'sum' : 'count';
+        markOpen(store, counter, 1, tMs);
         book.open(
           {
             policy: this.policy,
@@ -79,7 +78,8 @@ export class ThresholdRule extends RuleCore implements EventRule {
     if (evalMs < rec.incident.lastSeenMs) return;
     const end = Math.floor(evalMs / this.p.bucketMs);
     const total = ctx.store.sumCounts('c:' + rec.incident.key, end - this.buckets + 1, end);
-    if (total < this.p.resolveBelow) {
+    if (total < this.p.resolveBelow && this.policy.resolve !== 'never') {
+      markOpen(ctx.store, 'c:' + rec.incident.key, -1, evalMs);
       autoResolve(this, rec, evalMs, `${this.p.sum ? 'sum' : 'count'} ${total} < ${this.p.resolveBelow} within ${formatDuration(this.p.windowMs)}`, undefined, ctx);
     }
   }
