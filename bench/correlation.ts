@@ -106,9 +106,14 @@ function engineRun(): { seconds: number; bytesPerGroup: number; changes: number;
   const start = performance.now();
   for (let p = 0; p < PASSES; p++) pass();
   const seconds = (performance.now() - start) / 1000;
-  const tickStart = performance.now();
-  changes += engine.tick(nowMs).length;
-  process.stderr.write(`one tick over ${fmt(engine.store.size())} state entries: ${(performance.now() - tickStart).toFixed(0)} ms\n`);
+  // The timer's cost at this size: the first tick also sweeps the store, later ones do not.
+  const tickMs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const tickStart = performance.now();
+    changes += engine.tick(nowMs + i * 1000).length;
+    tickMs.push(performance.now() - tickStart);
+  }
+  process.stdout.write(`ticks over ${fmt(engine.store.size())} state entries: ${tickMs.map((t) => `${t.toFixed(0)} ms`).join(', ')}\n`);
   return { seconds, bytesPerGroup, changes, entries: engine.store.size() };
 }
 
