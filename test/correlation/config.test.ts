@@ -13,6 +13,13 @@ exporters:
   correlation: {}
 `;
 
+const badRules = `  rules:
+    - { kind: pair, name: p, down: 'type ==' }
+    - { kind: absence, name: a, interval: 1m, group_by: ['attributes[k]'] }
+  inhibit:
+    - { source: ['rule=host_down'], target: ['rule="x"'] }
+`;
+
 function issues(yaml: string): string[] {
   try {
     parseConfig(yaml, registry);
@@ -60,12 +67,7 @@ correlation:
     const second = issues(`${pipelines}
 correlation:
   defaults: { reopen_window: 2d }
-  rules:
-    - { kind: pair, name: p, down: 'type ==' }
-    - { kind: absence, name: a, interval: 1m, group_by: ['attributes[k]'] }
-  inhibit:
-    - { source: ['rule=host_down'], target: ['rule="x"'] }
-  silences:
+${badRules}  silences:
     - { name: s, matchers: ['rule="x"'], starts_at: tomorrow, ends_at: '2026-11-23T00:00:00Z' }
   maintenance:
     - { name: m, start: '23:00', duration: 1h, timezone: Mars/Olympus }
@@ -77,12 +79,7 @@ correlation:
     ]));
     const third = issues(`${pipelines}
 correlation:
-  rules:
-    - { kind: pair, name: p, down: 'type ==' }
-    - { kind: absence, name: a, interval: 1m, group_by: ['attributes[k]'] }
-  inhibit:
-    - { source: ['rule=host_down'], target: ['rule="x"'] }
-`);
+${badRules}`);
     expect(third).toHaveLength(3);
     expect(third[0]).toMatch(/^correlation\.rules\[0\]\.down: /);
     expect(third[1]).toMatch(/^correlation\.rules\[1\]\.group_by\[0\]: unknown field "attributes\[k\]"/);
