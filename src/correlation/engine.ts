@@ -4,7 +4,7 @@ import type { MetricPoint } from '../model/metric.ts';
 import type { StateStore } from '../state/stateStore.ts';
 import { ruleOfKey } from './fieldPath.ts';
 import { IncidentBook, type IncidentRecord } from './incidentBook.ts';
-import type { CompiledRule, EventRule, PointRule, RuleContext } from './rules/rule.ts';
+import { MARKED_KINDS, markOpen, type CompiledRule, type EventRule, type PointRule, type RuleContext } from './rules/rule.ts';
 import type { Suppressor } from './suppression.ts';
 
 export interface TimePolicy {
@@ -250,6 +250,8 @@ export class CorrelationEngine {
       for (const rec of this.openIncidents()) {
         const rule = this.byName.get(rec.incident.rule);
         if (rule && removed.has(rule.name)) this.book.resolve(rec, rule.policy, nowMs, `rule ${rule.name} was removed from the configuration`, undefined, out);
+        // The fresh counter of a changed rule must still say its open incident exists, so events keep attaching.
+        else if (rule && reset.has(rule.name) && MARKED_KINDS.has(next.get(rule.name)!.kind)) markOpen(this.store, 'c:' + rec.incident.key, 1, nowMs);
       }
     }
     this.install(set);

@@ -32,6 +32,20 @@ rules:
     expect(tl2.send([ev(5000, { service: 'api' })])).toEqual([]);
     expect(brief(tl2.send([ev(6000, { service: 'api' })]))).toEqual(['opened! errors{service="api"}']);
   });
+  it('keeps attaching to the open incident of a changed window rule', () => {
+    const engine = engineFrom(yaml(2));
+    const tl = new Timeline(engine);
+    tl.send([ev(0, { service: 'api' }), ev(1000, { service: 'api' })]);
+    expect(engine.reload(rulesFrom(yaml(3)), 1500)).toEqual([]);
+    tl.send([ev(2000, { service: 'api' })]);
+    expect(engine.book.get('errors{service="api"}')!.incident.eventCount).toBe(3);
+    // Its window restarted with one event: below the new threshold of 3, so it resolves.
+    tl.advance(70_000);
+    expect(brief(tl.changes)).toEqual(['opened! errors{service="api"}', 'resolved! errors{service="api"}']);
+    // The mark did not go below zero: the next storm reopens it (within the default reopen_window).
+    for (let t = 80_000; t < 83_000; t += 1000) tl.send([ev(t, { service: 'api' })]);
+    expect(brief(tl.changes).at(-1)).toBe('reopened! errors{service="api"}');
+  });
 });
 
 describe('time policy', () => {

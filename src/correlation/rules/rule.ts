@@ -96,8 +96,13 @@ const OPEN_MARK_BUCKET = -1;
 const OPEN_MARK_TTL_MS = 86_400_000;
 
 export function markOpen(store: StateStore, counter: string, delta: 1 | -1 | 0, atMs: number): void {
+  // Never below zero: a mark reset by a reload must not hide the next incident.
+  if (delta === -1 && !mayBeOpen(store, counter)) return;
   store.addCount(counter, OPEN_MARK_BUCKET, delta, atMs + OPEN_MARK_TTL_MS);
 }
+
+/** Kinds whose counters carry the open mark. */
+export const MARKED_KINDS: ReadonlySet<string> = new Set(['threshold', 'spike']);
 
 export function mayBeOpen(store: StateStore, counter: string): boolean {
   return store.sumCounts(counter, OPEN_MARK_BUCKET, OPEN_MARK_BUCKET) > 0;
