@@ -1,4 +1,5 @@
 import type { FactoryRegistry } from './config/load.ts';
+import { correlationExporterFactory } from './correlation/exporter.ts';
 import { clickhouseExporterFactory } from './exporters/clickhouse/factory.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
@@ -29,6 +30,7 @@ export const exporterFactories: ExporterFactory[] = [
   jiraExporterFactory as ExporterFactory,
   webhookExporterFactory as ExporterFactory,
   clickhouseExporterFactory as ExporterFactory,
+  correlationExporterFactory as ExporterFactory,
 ];
 
 export const registry: FactoryRegistry = {
