@@ -35,7 +35,7 @@ export function readPri(line: string): number {
   for (; i < 5; i++) {
     const c = line.charCodeAt(i);
     if (c === 62 /* > */) break;
-    if (c < 48 || c > 57) return -1;
+    if (!(c >= 48 && c <= 57)) return -1;
     pri = pri * 10 + (c - 48);
   }
   const digits = i - 1;

@@ -10,7 +10,7 @@ function digits(s: string, at: number, n: number): number {
   let v = 0;
   for (let i = at; i < at + n; i++) {
     const c = s.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
+    if (!(c >= 0 && c <= 9)) return -1; // NaN past the end too
     v = v * 10 + c;
   }
   return v;
@@ -92,7 +92,7 @@ export function readClock(s: string, at: number): boolean {
     i++;
     for (;;) {
       const c = s.charCodeAt(i) - 48;
-      if (c < 0 || c > 9) break;
+      if (!(c >= 0 && c <= 9)) break;
       if (scale >= 1) frac += c * scale;
       scale /= 10;
       n++;
