@@ -14,6 +14,17 @@ function isDigit(c: number): boolean {
 }
 
 /**
+ * End of a frame without its trailing LF (or CRLF): senders such as rsyslog's
+ * RSYSLOG_SyslogProtocol23Format put one inside octet-counted frames, and it is no part of
+ * the message.
+ */
+function trimTrailingNewline(buf: Buffer, start: number, end: number): number {
+  if (end > start && buf[end - 1] === LF) end--;
+  if (end > start && buf[end - 1] === CR) end--;
+  return end;
+}
+
+/**
  * Splits a syslog TCP stream into messages, RFC 6587 style. Each frame is read by its first
  * byte: a digit starts octet counting (`LEN SP MSG`), anything else runs to LF (a CR before it
  * is dropped). Deciding per frame rather than per connection is what rsyslog does, and it
@@ -67,7 +78,7 @@ export class SyslogFramer {
           const start = d + 1;
           if (count <= max) {
             if (start + count > len) break;
-            out.push({ text: buf.toString('utf8', start, start + count), truncated: false });
+            out.push({ text: buf.toString('utf8', start, trimTrailingNewline(buf, start, start + count)), truncated: false });
             pos = start + count;
           } else {
             if (start + max > len) break;

@@ -29,6 +29,10 @@ describe('TCP framing (RFC 6587)', () => {
     expect(texts(frame([octet('<13>1 - h a - - - two\nlines') + octet('<14>x')]))).toEqual(['<13>1 - h a - - - two\nlines', '<14>x']);
   });
 
+  it('drops the LF (or CRLF) some senders put at the end of an octet-counted frame', () => {
+    expect(texts(frame([octet('<13>a\n') + octet('<13>b\r\n') + octet('<13>c\n\n')]))).toEqual(['<13>a', '<13>b', '<13>c\n']);
+  });
+
   it('counts octets, not characters, for UTF-8 messages', () => {
     expect(texts(frame([octet('<13>héllo ✓') + octet('<13>next')]))).toEqual(['<13>héllo ✓', '<13>next']);
   });
