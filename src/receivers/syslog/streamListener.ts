@@ -9,8 +9,9 @@ import type { SyslogIngest } from './ingest.ts';
 import type { Origin } from './mapping.ts';
 import { RateLimitedWarn } from './rateLimitedLog.ts';
 
-const RETRY_FIRST_MS = 20;
-const RETRY_MAX_MS = 1000;
+const RETRY_FIRST_MS = 5;
+// Short: a queue frees up as fast as exporters write, and a paused sender is idle throughput.
+const RETRY_MAX_MS = 100;
 /** A client that has not finished its TLS handshake by then is holding a slot for nothing. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 

@@ -4,6 +4,8 @@ import type { SyslogUdpConfig } from './config.ts';
 import type { SyslogIngest } from './ingest.ts';
 import type { Origin } from './mapping.ts';
 
+const MAX_BATCH = 1024;
+
 /** One message per datagram (RFC 5426); a trailing LF, CR or NUL some senders add is not part of it. */
 function datagramText(msg: Buffer): string {
   let end = msg.length;
@@ -55,9 +57,15 @@ export class SyslogUdpListener {
     if (msg.length === 0) return;
     this.lines.push(datagramText(msg));
     this.peers.push(rinfo.address);
-    if (!this.flushScheduled) {
+    // Under a flood libuv keeps delivering datagrams without yielding to setImmediate: flush by
+    // size too, or the batch (and memory) would grow until the flood stops.
+    if (this.lines.length >= MAX_BATCH) this.flush();
+    else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
     }
   }
 
@@ -72,7 +80,6 @@ export class SyslogUdpListener {
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     const lines = this.lines;
     const peers = this.peers;
     this.lines = [];
