@@ -248,6 +248,20 @@ action(type="omfwd" target="127.0.0.1" port="${tls.port}" protocol="tcp" templat
     expect(daemon.proc.exitCode).toBeNull();
   });
 
+  it('stops cleanly on SIGTERM with a connection open, delivering its unterminated last line', async () => {
+    daemon = await startDaemon(config());
+    const { tcp } = syslogAddresses(daemon);
+    const s = await new Promise<ReturnType<typeof netConnect>>((resolve, reject) => {
+      const sock = netConnect(tcp.port, '127.0.0.1', () => resolve(sock));
+      sock.once('error', reject);
+    });
+    s.on('error', () => undefined);
+    s.write('<13>Nov 23 10:00:00 h app: complete\n<13>Nov 23 10:00:01 h app: no newline yet');
+    await eventsWhen(daemon, 1);
+    expect(await daemon.stop('SIGTERM')).toBe(0);
+    expect(readNdjson<StoredEvent>(join(daemon.dataDir, 'events.ndjson')).map((e) => e.body)).toEqual(['complete', 'no newline yet']);
+  });
+
   it('refuses a TLS client without a certificate when client_ca_file is set, and counts it', async () => {
     daemon = await startDaemon(config());
     const { tls } = syslogAddresses(daemon);
