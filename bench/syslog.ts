@@ -104,7 +104,7 @@ async function sendTcp(port: number, make: (i: number) => string, total: number,
             pump();
           });
           s.on('close', () => res());
-          s.on('error', rej);
+          s.on('error', (err) => rej(new Error(`sending to port ${port}: ${err.message}`, { cause: err })));
         }),
     ),
   );
@@ -295,6 +295,7 @@ const scenarios: [string, 'tcp' | 'udp', (i: number) => string, number, number][
   ['UDP, RFC 5424', 'udp', line5424, N_UDP, 1],
 ];
 for (const [name, transport, make, total, conns] of scenarios) {
+  process.stderr.write(`${name}: bare, counting sink, Vigil, rsyslog\n`);
   const base = await countingServer([join(import.meta.dirname, 'baselines/bareSyslogServer.ts')], transport, make, total, conns);
   const sink = await countingServer([import.meta.filename, '--counting-sink'], transport, make, total, conns);
   const v = await vigil(transport, make, total, conns);

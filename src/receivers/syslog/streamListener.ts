@@ -12,6 +12,8 @@ import { RateLimitedWarn } from './rateLimitedLog.ts';
 const RETRY_FIRST_MS = 5;
 // Short: a queue frees up as fast as exporters write, and a paused sender is idle throughput.
 const RETRY_MAX_MS = 100;
+/** Largest batch offered again after a refusal. */
+const MAX_SLICE = 1024;
 /** A client that has not finished its TLS handshake by then is holding a slot for nothing. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -27,7 +29,11 @@ class SyslogConnection {
   private readonly framer: SyslogFramer;
   private readonly origin: Origin;
   private readonly idleMs: number;
+  /** Batches refused by the pipeline, and anything read after, in order. */
   private held: VigilEvent[] | undefined;
+  /** From a refusal until a retry is taken: reading is paused and sends queue in `held`. */
+  private blocked = false;
+  private sliceSize = MAX_SLICE;
   private retryMs = RETRY_FIRST_MS;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -69,7 +75,7 @@ class SyslogConnection {
     const frames: Frame[] = [];
     this.framer.end(frames);
     if (frames.length) this.send(this.toEvents(frames));
-    if (!this.held) this.socket.end();
+    if (!this.blocked) this.socket.end();
   }
 
   private toEvents(frames: Frame[]): VigilEvent[] {
@@ -82,8 +88,9 @@ class SyslogConnection {
   }
 
   private send(events: VigilEvent[]): void {
-    if (this.held) {
-      for (const e of events) this.held.push(e);
+    if (this.blocked) {
+      const held = (this.held ??= []);
+      for (const e of events) held.push(e);
       return;
     }
     this.ingest.deliver(events).catch((err: unknown) => this.onRefused(events, err));
@@ -95,8 +102,11 @@ class SyslogConnection {
       this.ingest.metrics.dropped.inc({ receiver: this.ingest.id, transport: this.origin.transport, reason: 'error' }, events.length);
       return;
     }
-    // Anything that slipped in while the refusal was on its way queues behind this batch.
-    this.held = this.held ? events.concat(this.held) : events;
+    // A resumed stream emits several chunks in one tick, so several batches may be refused in
+    // a row; their refusals arrive in send order, before anything read after the block.
+    this.held = this.held ? this.held.concat(events) : events;
+    if (this.blocked) return;
+    this.blocked = true;
     this.ingest.metrics.paused.inc({ receiver: this.ingest.id, transport: this.origin.transport });
     if (!this.closed) this.socket.pause();
     // Not reading is our choice, not the client's idleness.
@@ -109,16 +119,27 @@ class SyslogConnection {
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 
+  /**
+   * Offers the held events again, a slice at a time: a batch larger than the whole queue would
+   * otherwise be refused forever. The slice halves on each refusal and grows back on success.
+   * Reading stays paused until everything held is taken.
+   */
   private retry(): void {
-    const batch = this.held!;
-    // Non-empty `held` keeps send() queuing behind this batch while the retry is in flight.
-    this.held = [];
-    this.ingest.deliver(batch).then(
+    const held = this.held ?? [];
+    const n = Math.min(held.length, this.sliceSize);
+    const batch = n === held.length ? held : held.slice(0, n);
+    this.held = n === held.length ? undefined : held.slice(n);
+    const delivered = batch.length ? this.ingest.deliver(batch) : Promise.resolve();
+    delivered.then(
       () => {
-        const rest = this.held ?? [];
-        this.held = undefined;
+        this.sliceSize = Math.min(this.sliceSize * 2, MAX_SLICE);
         this.retryMs = RETRY_FIRST_MS;
-        if (rest.length) this.send(rest);
+        if (this.held?.length) {
+          this.retry();
+          return;
+        }
+        this.held = undefined;
+        this.blocked = false;
         if (this.closed) {
           this.maybeDone();
           return;
@@ -129,15 +150,19 @@ class SyslogConnection {
       },
       (err: unknown) => {
         this.held = this.held ? batch.concat(this.held) : batch;
+        this.sliceSize = Math.max(1, this.sliceSize >> 1);
         if (err instanceof RefusedError && !this.shutDown) this.scheduleRetry();
-        else this.dropHeld('error');
+        else {
+          this.blocked = false;
+          this.dropHeld('error');
+        }
       },
     );
   }
 
   /** Closed and owing nothing: the listener may forget this connection. */
   private maybeDone(): void {
-    if (this.closed && !this.held) this.onDone();
+    if (this.closed && !this.blocked && !this.held) this.onDone();
   }
 
   private dropHeld(reason: string): void {
@@ -155,6 +180,7 @@ class SyslogConnection {
     this.framer.end(frames);
     let events = this.held ?? [];
     this.held = undefined;
+    this.blocked = false;
     if (frames.length) events = events.concat(this.toEvents(frames));
     if (events.length) {
       await this.ingest.deliver(events).catch(() => {

@@ -87,6 +87,39 @@ describe('syslog listeners: limits and back-pressure', () => {
     s.destroy();
   });
 
+  it('TCP through a queue that fills and drains over and over delivers everything, in order', async () => {
+    // Like the pipeline: accepts while there is room, refuses otherwise, and drains on a timer.
+    // Its capacity is below what one 64 KiB read holds, so a held batch must be offered in slices.
+    const accepted: VigilEvent[] = [];
+    let queued = 0;
+    let refusals = 0;
+    const queue: Consumer<VigilEvent> = {
+      consume(batch) {
+        if (queued + batch.length > 2000) {
+          refusals++;
+          return Promise.reject(new QueueFullError('logs', 2000));
+        }
+        queued += batch.length;
+        for (const e of batch) accepted.push(e);
+        return Promise.resolve();
+      },
+    };
+    const drain = setInterval(() => (queued = Math.max(0, queued - 1500)), 2);
+    try {
+      const { receiver: r } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0' } }, queue);
+      const total = 60_000;
+      const s = await open(r.addresses.tcp!.port);
+      let payload = '';
+      for (let i = 0; i < total; i++) payload += `<13>Nov 23 10:00:00 h app: ${i}\n`;
+      s.end(payload);
+      await until(() => accepted.length === total, 'every message through the filling queue', 20_000);
+      expect(refusals).toBeGreaterThan(1);
+      expect(accepted.map((e) => Number(e.body))).toEqual(Array.from({ length: total }, (_, i) => i));
+    } finally {
+      clearInterval(drain);
+    }
+  });
+
   it('UDP cannot push back: refused datagrams are dropped and counted', async () => {
     const consumer = new SwitchableConsumer();
     const { receiver: r, metrics } = await startReceiver({ udp: { endpoint: '127.0.0.1:0' } }, consumer);
