@@ -67,8 +67,8 @@ class FileLineCounter {
  * `stallMs` (lost UDP datagrams); returns the count and when the last message landed.
  */
 async function waitForCount(count: () => number | Promise<number>, target: number, sending: Promise<void>, stallMs = 1500): Promise<{ n: number; at: number }> {
-  let sent = false;
-  void sending.then(() => (sent = true));
+  let sentAt = Infinity;
+  void sending.then(() => (sentAt = performance.now()));
   let last = -1;
   let lastChange = performance.now();
   for (;;) {
@@ -79,7 +79,8 @@ async function waitForCount(count: () => number | Promise<number>, target: numbe
       lastChange = now;
     }
     if (n >= target) return { n, at: now };
-    if (sent && now - lastChange > stallMs) return { n, at: lastChange };
+    // A server busy with a flood may report late: the stall is timed from the end of sending too.
+    if (now - Math.max(lastChange, sentAt) > stallMs) return { n, at: lastChange };
     await new Promise((r) => setTimeout(r, 20));
   }
 }
