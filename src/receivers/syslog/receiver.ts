@@ -1,3 +1,4 @@
+import { VigilError } from '../../errors.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { CreateSettings, Receiver } from '../../pipeline/component.ts';
 import type { Consumer } from '../../pipeline/signals.ts';
@@ -36,21 +37,26 @@ export class SyslogReceiver implements Receiver {
       self: settings.metrics,
       logger: settings.logger,
     });
+    let current = '';
     try {
       if (config.udp) {
+        current = 'udp';
         this.udp = new SyslogUdpListener(config.udp, ingest);
         this.addresses.udp = await this.udp.start();
       }
       for (const transport of ['tcp', 'tls'] as const) {
         const c = config[transport];
         if (!c) continue;
+        current = transport;
         const listener = new SyslogStreamListener(c, ingest, transport);
         this.streams.push(listener);
         this.addresses[transport] = await listener.start();
       }
     } catch (err) {
       await this.shutdown();
-      throw err;
+      const endpoint = config[current as 'udp' | 'tcp' | 'tls']!.endpoint;
+      const hint = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process listens there; pick another port' : current === 'tls' ? 'check cert_file, key_file and client_ca_file' : 'check the address';
+      throw new VigilError('VIGIL_LISTEN_FAILED', `receivers.${settings.id}.${current} (${endpoint.host}:${endpoint.port}): ${(err as Error).message}; ${hint}`, { cause: err });
     }
     // Tests and operators read bound ports (port 0) from this line.
     settings.logger.info({ syslog: this.addresses }, 'syslog receiver listening');

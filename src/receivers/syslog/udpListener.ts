@@ -3,6 +3,7 @@ import { nowNanos, type VigilEvent } from '../../model/event.ts';
 import type { SyslogUdpConfig } from './config.ts';
 import type { SyslogIngest } from './ingest.ts';
 import type { Origin } from './mapping.ts';
+import { RateLimitedWarn } from './rateLimitedLog.ts';
 
 const MAX_BATCH = 1024;
 
@@ -30,10 +31,12 @@ export class SyslogUdpListener {
   private peers: string[] = [];
   private flushScheduled = false;
   private readonly origins = new Map<string, Origin>();
+  private readonly dropWarn: RateLimitedWarn;
 
   constructor(config: SyslogUdpConfig, ingest: SyslogIngest) {
     this.config = config;
     this.ingest = ingest;
+    this.dropWarn = new RateLimitedWarn(ingest.logger);
   }
 
   async start(): Promise<{ host: string; port: number }> {
@@ -90,8 +93,9 @@ export class SyslogUdpListener {
     const observed = nowNanos();
     const events: VigilEvent[] = new Array(lines.length);
     for (let i = 0; i < lines.length; i++) events[i] = ingest.toEvent(lines[i]!, false, this.origin(peers[i]!), observed);
-    ingest.deliver(events).catch(() => {
+    ingest.deliver(events).catch((err: unknown) => {
       ingest.metrics.dropped.inc({ receiver: ingest.id, transport: 'udp', reason: 'refused' }, events.length);
+      this.dropWarn.warn({ dropped: events.length, reason: (err as Error).message }, 'syslog UDP messages dropped: the pipeline refused them and UDP cannot ask the sender to wait');
     });
   }
 

@@ -187,6 +187,19 @@ describe('syslog listeners: limits and back-pressure', () => {
     expect(consumer.accepted.map((e) => e.body)).toEqual(['one', 'two']);
   });
 
+  it('fails to start with the listener and the reason when a port is taken or a TLS file is missing', async () => {
+    const consumer = new SwitchableConsumer();
+    const { receiver: first } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0' } }, consumer);
+    const taken = first.addresses.tcp!.port;
+    const issues: ConfigIssue[] = [];
+    const settings = { id: 'syslog/b', logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir: '/nonexistent' };
+    const clash = new SyslogReceiver(settings, syslogReceiverSchema.parse({ tcp: { endpoint: `127.0.0.1:${taken}` } }, '', issues)!, consumer);
+    await expect(clash.start()).rejects.toThrow(`receivers.syslog/b.tcp (127.0.0.1:${taken}): listen EADDRINUSE`);
+    const noCert = new SyslogReceiver(settings, syslogReceiverSchema.parse({ tls: { endpoint: '127.0.0.1:0', cert_file: '/nonexistent/cert.pem', key_file: '/nonexistent/key.pem' } }, '', issues)!, consumer);
+    await expect(noCert.start()).rejects.toThrow(/receivers\.syslog\/b\.tls \(127\.0\.0\.1:0\): ENOENT.*check cert_file, key_file and client_ca_file/);
+    expect(issues).toEqual([]);
+  });
+
   it('names the config path at fault', () => {
     const issues: ConfigIssue[] = [];
     syslogReceiverSchema.parse({ location: 'Mars/Olympus', tcp: { max_message_size: '10B' } }, 'receivers.syslog', issues);
