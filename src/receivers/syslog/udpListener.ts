@@ -1,35 +1,26 @@
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { Worker } from 'node:worker_threads';
 import { nowNanos, type VigilEvent } from '../../model/event.ts';
 import type { SyslogUdpConfig } from './config.ts';
 import type { SyslogIngest } from './ingest.ts';
 import type { Origin } from './mapping.ts';
 import { RateLimitedWarn } from './rateLimitedLog.ts';
+import type { UdpReaderCommand, UdpReaderMessage, UdpReaderOptions } from './udpReader.ts';
 
-const MAX_BATCH = 1024;
-
-/** One message per datagram (RFC 5426); a trailing LF, CR or NUL some senders add is not part of it. */
-function datagramText(msg: Buffer): string {
-  let end = msg.length;
-  while (end > 0) {
-    const c = msg[end - 1];
-    if (c !== 10 && c !== 13 && c !== 0) break;
-    end--;
-  }
-  return msg.toString('utf8', 0, end);
-}
+/** Messages read but not yet processed by the main thread; about 30 MiB of 300-byte lines. */
+const MAX_PENDING = 100_000;
 
 /**
- * Syslog over UDP. Datagrams that arrive in one event-loop turn go to the pipeline as one
- * batch. UDP cannot push back: when the pipeline refuses, the batch is dropped and counted
- * (`vigil_syslog_dropped_messages_total{reason="refused"}`).
+ * Syslog over UDP. A worker thread reads the socket (see udpReader.ts) and hands over batches;
+ * here they are parsed and given to the pipeline. UDP cannot push back: what the pipeline
+ * refuses, or what overflows the worker's hand-over, is dropped and counted
+ * (`vigil_syslog_dropped_messages_total{reason="refused"|"overflow"}`).
  */
 export class SyslogUdpListener {
   private readonly config: SyslogUdpConfig;
   private readonly ingest: SyslogIngest;
-  private socket: Socket | undefined;
-  private lines: string[] = [];
-  private peers: string[] = [];
-  private flushScheduled = false;
+  private worker: Worker | undefined;
+  private closed: Promise<void> | undefined;
+  private resolveClosed: (() => void) | undefined;
   private readonly origins = new Map<string, Origin>();
   private readonly dropWarn: RateLimitedWarn;
 
@@ -41,35 +32,42 @@ export class SyslogUdpListener {
 
   async start(): Promise<{ host: string; port: number }> {
     const { host, port } = this.config.endpoint;
-    const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: this.config.receive_buffer_size });
-    this.socket = socket;
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    socket.on('error', (err) => this.ingest.logger.error({ err }, 'syslog UDP socket error'));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(port, host, () => {
-        socket.off('error', reject);
-        resolve();
-      });
+    const workerData: UdpReaderOptions = { host, port, recvBufferSize: this.config.receive_buffer_size, maxPending: MAX_PENDING };
+    const worker = new Worker(new URL('./udpReader.ts', import.meta.url), { workerData });
+    this.worker = worker;
+    worker.on('error', (err) => this.ingest.logger.error({ err }, 'syslog UDP reader thread failed'));
+    this.closed = new Promise<void>((resolve) => {
+      this.resolveClosed = resolve;
+      worker.once('exit', () => resolve());
     });
-    const addr = socket.address();
-    return { host: addr.address, port: addr.port };
-  }
-
-  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
-    if (msg.length === 0) return;
-    this.lines.push(datagramText(msg));
-    this.peers.push(rinfo.address);
-    // Under a flood libuv keeps delivering datagrams without yielding to setImmediate: flush by
-    // size too, or the batch (and memory) would grow until the flood stops.
-    if (this.lines.length >= MAX_BATCH) this.flush();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        this.flush();
+    let listening = false;
+    return new Promise((resolve, reject) => {
+      worker.on('message', (m: UdpReaderMessage) => {
+        switch (m.type) {
+          case 'listening':
+            listening = true;
+            resolve({ host: m.host, port: m.port });
+            break;
+          case 'failed':
+            if (listening) this.ingest.logger.error({ err: m.message, code: m.code }, 'syslog UDP socket error');
+            else {
+              reject(Object.assign(new Error(m.message), { code: m.code }));
+              void worker.terminate();
+            }
+            break;
+          case 'lines':
+            this.process(m.lines, m.peers);
+            break;
+          case 'overflow':
+            this.drop(m.dropped, 'overflow', 'the main thread fell behind the UDP reader');
+            break;
+          case 'closed':
+            this.resolveClosed?.();
+            break;
+        }
       });
-    }
+      worker.once('exit', (code) => reject(new Error(`syslog UDP reader thread exited with ${code} before listening`)));
+    });
   }
 
   private origin(peer: string): Origin {
@@ -82,28 +80,28 @@ export class SyslogUdpListener {
     return o;
   }
 
-  private flush(): void {
-    const lines = this.lines;
-    const peers = this.peers;
-    this.lines = [];
-    this.peers = [];
-    if (lines.length === 0) return;
+  private drop(n: number, reason: 'refused' | 'overflow', why: string): void {
+    this.ingest.metrics.dropped.inc({ receiver: this.ingest.id, transport: 'udp', reason }, n);
+    this.dropWarn.warn({ dropped: n, reason }, `syslog UDP messages dropped: ${why}, and UDP cannot ask the sender to wait`);
+  }
+
+  private process(lines: string[], peers: string[]): void {
     const { ingest } = this;
     ingest.beginBatch();
     const observed = nowNanos();
     const events: VigilEvent[] = new Array(lines.length);
     for (let i = 0; i < lines.length; i++) events[i] = ingest.toEvent(lines[i]!, false, this.origin(peers[i]!), observed);
-    ingest.deliver(events).catch((err: unknown) => {
-      ingest.metrics.dropped.inc({ receiver: ingest.id, transport: 'udp', reason: 'refused' }, events.length);
-      this.dropWarn.warn({ dropped: events.length, reason: (err as Error).message }, 'syslog UDP messages dropped: the pipeline refused them and UDP cannot ask the sender to wait');
-    });
+    this.worker?.postMessage({ type: 'ack', n: lines.length } satisfies UdpReaderCommand);
+    ingest.deliver(events).catch(() => this.drop(events.length, 'refused', 'the pipeline refused them'));
   }
 
+  /** Closes the socket, processes what the reader still held, and ends the thread. */
   async close(): Promise<void> {
-    const socket = this.socket;
-    this.socket = undefined;
-    if (!socket) return;
-    await new Promise<void>((resolve) => socket.close(() => resolve()));
-    this.flush();
+    const worker = this.worker;
+    this.worker = undefined;
+    if (!worker) return;
+    worker.postMessage({ type: 'close' } satisfies UdpReaderCommand);
+    await this.closed;
+    await worker.terminate();
   }
 }
