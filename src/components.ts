@@ -12,10 +12,12 @@ import { extractProcessorFactory } from './processors/extract/factory.ts';
 import { filterProcessorFactory } from './processors/filter/factory.ts';
 import { tagProcessorFactory } from './processors/tag/factory.ts';
 import { jsonReceiverFactory } from './receivers/json/factory.ts';
+import { syslogReceiverFactory } from './receivers/syslog/factory.ts';
 
 /** Every component Vigil knows, by kind. A new component is one line here. */
 export const receiverFactories: ReceiverFactory[] = [
   jsonReceiverFactory as ReceiverFactory,
+  syslogReceiverFactory as ReceiverFactory,
 ];
 export const processorFactories: ProcessorFactory[] = [
   extractProcessorFactory as ProcessorFactory,

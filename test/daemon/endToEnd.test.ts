@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { EPHEMERAL_PORTS, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
 
 let daemon: RunningDaemon | undefined;
@@ -46,7 +46,7 @@ describe('the shipped config, end to end: events → correlation → ClickHouse 
     config.exporters.glpi = { url: glpi.apiUrl, app_token: 'app-token-1', user_token: 'user-token-1' };
     config.service.pipelines.incidents.exporters.push('glpi');
     config.correlation.defaults.group_wait = '0s';
-    daemon = await startDaemon(stringify(config), { env: { VIGIL_HTTP_ENDPOINT: '127.0.0.1:0', VIGIL_ADMIN_ENDPOINT: '127.0.0.1:0', VIGIL_LOG_LEVEL: 'info' } });
+    daemon = await startDaemon(stringify(config), { env: { ...EPHEMERAL_PORTS, VIGIL_LOG_LEVEL: 'info' } });
 
     const post = async (events: object[]) => {
       const res = await fetch(daemon!.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDaemon, type RunningDaemon } from '../../support/daemon.ts';
+import { EPHEMERAL_PORTS, startDaemon, type RunningDaemon } from '../../support/daemon.ts';
 import { waitFor } from './harness.ts';
 
 let daemon: RunningDaemon | undefined;
@@ -16,7 +16,7 @@ describe('vigil run with config/vigil.yaml: JSON events into embedded ClickHouse
   it('stores posted events as otel_logs rows under the data dir', async () => {
     // The shipped default config, with ports moved to 0 so parallel runs never collide.
     const shipped = readFileSync(resolve(import.meta.dirname, '../../../config/vigil.yaml'), 'utf8');
-    daemon = await startDaemon(shipped, { env: { VIGIL_HTTP_ENDPOINT: '127.0.0.1:0', VIGIL_ADMIN_ENDPOINT: '127.0.0.1:0' } });
+    daemon = await startDaemon(shipped, { env: EPHEMERAL_PORTS });
     const events = [
       { asset: 'db-1', type: 'down', severity: 'critical', message: 'replication lag 300s', service: 'orders', tenant: 'acme' },
       { asset: 'db-1', type: 'up', severity: 'info', message: 'replication caught up', service: 'orders', tenant: 'acme' },

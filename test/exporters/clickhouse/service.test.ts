@@ -8,11 +8,12 @@ import type { ClickHouseExporter } from '../../../src/exporters/clickhouse/expor
 import { VigilService } from '../../../src/service/service.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { incidentChange, waitFor } from './harness.ts';
+import { EPHEMERAL_PORTS } from '../../support/daemon.ts';
 
 describe('the shipped config inside a running service', () => {
   it('stores incident changes from the incidents pipeline in vigil_incidents and vigil_incident_events', async () => {
     const shipped = readFileSync(resolve(import.meta.dirname, '../../../config/vigil.yaml'), 'utf8');
-    const cfg = parseConfig(shipped, registry, { VIGIL_HTTP_ENDPOINT: '127.0.0.1:0', VIGIL_ADMIN_ENDPOINT: '127.0.0.1:0', VIGIL_LOG_LEVEL: 'silent' });
+    const cfg = parseConfig(shipped, registry, { ...EPHEMERAL_PORTS, VIGIL_LOG_LEVEL: 'silent' });
     const dataDir = mkdtempSync(join(tmpdir(), 'vigil-ch-service-'));
     const service = new VigilService(cfg, { dataDir, registry, logger: createLogger('silent') });
     await service.start();
