@@ -20,8 +20,8 @@ export interface Span {
   spanId: string;
   parentSpanId: string;
   traceState: string;
-  /** W3C trace flags (low 8 bits) and the is-remote bits, as OTLP Span.flags carries them. */
-  flags: number;
+  /** W3C trace flags (low 8 bits) and the is-remote bits, as OTLP Span.flags carries them; absent when the source has none. */
+  flags?: number;
   name: string;
   kind: number;
   startTimeUnixNano: bigint;

@@ -89,7 +89,7 @@ export function errorEventFromSpan(s: Span, observed: bigint): VigilEvent {
       scope: s.scope,
       traceId: s.traceId,
       spanId: s.spanId,
-      flags: s.flags & 0xff,
+      flags: (s.flags ?? 0) & 0xff,
       asset: assetOf(s.resource),
       service: s.service,
       tenant: s.tenant,
