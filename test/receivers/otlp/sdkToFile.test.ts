@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 /** The bound gRPC port, from the receiver's start-up log line. */
-export function grpcPort(d: RunningDaemon): number {
+function grpcPort(d: RunningDaemon): number {
   for (const line of d.logs) {
     const rec = JSON.parse(line) as { msg?: string; grpc?: { port: number } };
     if (rec.msg === 'OTLP gRPC listening') return rec.grpc!.port;
@@ -109,5 +109,37 @@ describe('OTel JS SDK → Vigil daemon → file exporter', () => {
       expect((child.events as Rec[]).map((e) => e.name)).toEqual(['attempt', 'exception']);
       expect(spanError).toMatchObject({ traceId: child.traceId, spanId: child.spanId });
     }
+  });
+});
+
+describe('OTLP/HTTP next to the json receiver', () => {
+  it('shares one HTTP port: /v1/events and /v1/logs both land in the logs pipeline', async () => {
+    daemon = await startDaemon(`
+receivers:
+  json: { endpoint: 127.0.0.1:0 }
+  otlp: { protocols: { http: { endpoint: 127.0.0.1:0 } } }
+exporters:
+  file/events: { path: events.ndjson }
+service:
+  pipelines:
+    logs: { receivers: [json, otlp], exporters: [file/events] }
+  telemetry: { metrics: { endpoint: 127.0.0.1:0 } }
+`);
+    expect(daemon.http).toHaveLength(1);
+    const json = await fetch(daemon.url('/v1/events'), { method: 'POST', body: JSON.stringify({ asset: 'web-1', message: 'from json' }), headers: { 'content-type': 'application/json' } });
+    expect(json.status).toBe(200);
+    const otlp = await fetch(daemon.url('/v1/logs'), {
+      method: 'POST',
+      body: JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 'from otlp' } }] }] }] }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(otlp.status).toBe(200);
+    expect(await otlp.json()).toEqual({});
+    expect(await daemon.stop()).toBe(0);
+    const events = readNdjson<Rec>(join(daemon.dataDir, 'events.ndjson'));
+    expect(events.map((e) => [e.source, e.body])).toEqual([
+      ['json', 'from json'],
+      ['otlp', 'from otlp'],
+    ]);
   });
 });
