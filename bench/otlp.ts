@@ -5,7 +5,7 @@
  * daemon's peak RSS and CPU. Baselines in the same run and process: decoding the same payloads
  * with Vigil's decoders only, and with protobufjs's reflection decoder (message objects, no
  * mapping). Rates per CPU-second (the daemon's, or this process's for the baselines) are what
- * "per core" means here, and hold up on a machine shared with other work. Run: `node bench/otlp.ts [--seconds 3] [--concurrency 16]`.
+ * "per core" means here, and hold up on a machine shared with other work. Run: `node bench/otlp.ts [--seconds 2] [--concurrency 16]` (about 45 s at the defaults).
  */
 import * as grpc from '@grpc/grpc-js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -18,7 +18,7 @@ import { protoType } from '../src/receivers/otlp/protos.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../src/receivers/otlp/signals.ts';
 import { fmt, peakRssMiB, table } from './support.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, concurrency: { type: 'string', default: '16' } } });
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const BATCH = 512;
