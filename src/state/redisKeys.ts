@@ -1,0 +1,64 @@
+/**
+ * How state keys map to Redis keys. An engine key reads `<rule>:<rest>`; everything before the
+ * first `:` (or brace) becomes the hash tag, so all keys of one rule live in one Redis Cluster
+ * slot and one Lua script can update them together with the rule's sequence counter.
+ *
+ *   engine key   errors:svc-a:eu      →  redis key  vigil:{=errors}:svc-a:eu
+ *   rule sequence                      →  vigil:{=errors}#seq
+ *
+ * The `=` keeps the tag non-empty (Redis hashes the whole key when braces hold nothing), and the
+ * tag never holds `}`, so a Redis key decodes back to its engine key without ambiguity.
+ */
+export class RedisKeys {
+  readonly prefix: string;
+  /** Pub/sub channel that carries state changes between agents. */
+  readonly channel: string;
+  /** SCAN pattern matching every state key (and the sequence keys, which `decode` skips). */
+  readonly statePattern: string;
+  private readonly stateStart: string;
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+    this.channel = `${prefix}:state`;
+    this.stateStart = `${prefix}:{=`;
+    this.statePattern = `${this.stateStart}*`;
+  }
+
+  /** The hash tag of an engine key: its text before the first `:`, `{` or `}`. */
+  tagOf(key: string): string {
+    let i = 0;
+    while (i < key.length) {
+      const c = key.charCodeAt(i);
+      if (c === 58 /* : */ || c === 123 /* { */ || c === 125 /* } */) break;
+      i++;
+    }
+    return key.slice(0, i);
+  }
+
+  stateKey(key: string, tag = this.tagOf(key)): string {
+    return `${this.stateStart}${tag}}${key.slice(tag.length)}`;
+  }
+
+  sequenceKey(tag: string): string {
+    return `${this.stateStart}${tag}}#seq`;
+  }
+
+  /** The engine key of a Redis state key; undefined for other keys under the prefix. */
+  decode(redisKey: string): string | undefined {
+    if (!redisKey.startsWith(this.stateStart)) return undefined;
+    const close = redisKey.indexOf('}', this.stateStart.length);
+    if (close === -1) return undefined;
+    const rest = redisKey.slice(close + 1);
+    if (rest.startsWith('#')) return undefined;
+    return redisKey.slice(this.stateStart.length, close) + rest;
+  }
+
+  /** A lease and its fencing counter share a slot, so one script moves both. */
+  leaseKeys(name: string): [lease: string, fence: string] {
+    return [`${this.prefix}:lease:{${name}}`, `${this.prefix}:lease:{${name}}#fence`];
+  }
+
+  ticketKey(incidentKey: string): string {
+    return `${this.prefix}:ticket:{${incidentKey}}`;
+  }
+}

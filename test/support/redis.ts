@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  /** Kills the server (SIGKILL: an outage, not a shutdown). Its data is gone: it keeps none on disk. */
+  kill(): Promise<void>;
+  /** Starts a fresh, empty server on the same port, as after a crash with persistence off. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A free TCP port on 127.0.0.1: redis-server refuses `--port 0`, so the port is found by binding
+ * a socket first. Another process could take it before redis binds it; `startRedis` retries then.
+ */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function launch(port: number): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) resolve(proc);
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.once('error', reject);
+    proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code} before accepting connections:\n${out}`)));
+  });
+}
+
+function exited(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => proc.once('exit', () => resolve()));
+}
+
+/** Starts a real, empty redis-server bound to 127.0.0.1 on a free port, without persistence. */
+export async function startRedis(): Promise<RedisServer> {
+  let proc: ChildProcess | undefined;
+  let port = 0;
+  for (let attempt = 0; proc === undefined; attempt++) {
+    port = await freePort();
+    try {
+      proc = await launch(port);
+    } catch (err) {
+      if (attempt >= 4) throw err;
+    }
+  }
+  let current: ChildProcess | undefined = proc;
+  const kill = async () => {
+    if (!current) return;
+    const p = current;
+    current = undefined;
+    p.kill('SIGKILL');
+    await exited(p);
+  };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    kill,
+    async restart() {
+      await kill();
+      current = await launch(port);
+    },
+    stop: kill,
+  };
+}
+
+/** Polls `check` until it holds: for effects that cross processes and have no event to await. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
