@@ -1,0 +1,93 @@
+import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { TicketLedger, TicketRecord } from './ledger.ts';
+
+/** Rewrite the file once it holds this many superseded lines. */
+const COMPACT_AFTER = 1000;
+
+/**
+ * A TicketLedger for one instance, in an append-only NDJSON file under the data dir: each
+ * put() is written and fsynced before it resolves, so a restart finds every ticket id that
+ * was stored. Claims live in memory: after a crash nobody else can hold one, and the window
+ * between "ticket created" and "id stored" is covered by the exporter's search for its marker.
+ */
+export class FileTicketLedger implements TicketLedger {
+  private readonly path: string;
+  private readonly records = new Map<string, TicketRecord>();
+  private readonly claims = new Set<string>();
+  private handle: FileHandle | undefined;
+  private writes: Promise<void> = Promise.resolve();
+  private superseded = 0;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  async open(): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+    let text = '';
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      try {
+        const rec = JSON.parse(line) as { k: string; v: TicketRecord };
+        this.records.set(rec.k, rec.v);
+      } catch {
+        // a torn last line from a crash mid-write: that put() never resolved
+      }
+    }
+    await this.compact();
+  }
+
+  async get(key: string): Promise<TicketRecord | undefined> {
+    return this.records.get(key);
+  }
+
+  async claim(key: string): Promise<boolean> {
+    if (this.claims.has(key)) return false;
+    this.claims.add(key);
+    return true;
+  }
+
+  put(key: string, record: TicketRecord): Promise<void> {
+    const line = JSON.stringify({ k: key, v: record }) + '\n';
+    const next = this.writes.then(async () => {
+      await this.handle!.write(line);
+      await this.handle!.sync();
+      if (this.records.has(key)) this.superseded++;
+      this.records.set(key, record);
+      this.claims.delete(key);
+      if (this.superseded >= COMPACT_AFTER) await this.compact();
+    });
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+
+  async release(key: string): Promise<void> {
+    this.claims.delete(key);
+  }
+
+  async close(): Promise<void> {
+    await this.writes;
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+
+  private async compact(): Promise<void> {
+    await this.handle?.close();
+    const tmp = `${this.path}.tmp`;
+    const h = await open(tmp, 'w');
+    let text = '';
+    for (const [k, v] of this.records) text += JSON.stringify({ k, v }) + '\n';
+    await h.write(text);
+    await h.sync();
+    await h.close();
+    await rename(tmp, this.path);
+    this.handle = await open(this.path, 'a');
+    this.superseded = 0;
+  }
+}

@@ -1,0 +1,266 @@
+import { appendFile, mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { asDeliveryError, backoffDelay, realTimers, type BackoffPolicy, type DeliveryError, type Timers } from './delivery.ts';
+
+export interface OutboxEntry<T> {
+  /** Position in the journal; also the idempotency id of this change. */
+  seq: number;
+  /** Entries with the same key are delivered one at a time, in append order. */
+  key: string;
+  payload: T;
+  enqueuedAtMs: number;
+  /** Attempts made in this process (restarts begin again at 0). */
+  attempts: number;
+}
+
+export interface OutboxOptions<T> {
+  dir: string;
+  /** fsync every append: an acknowledged change then survives power loss, not only a crash. */
+  fsync: boolean;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  /** Keys delivered at the same time; one key never has two attempts in flight. */
+  concurrency: number;
+  deliver(entry: OutboxEntry<T>): Promise<void>;
+  timers?: Timers;
+  random?: () => number;
+  onDelivered?(entry: OutboxEntry<T>): void;
+  onRetry?(entry: OutboxEntry<T>, err: DeliveryError, delayMs: number): void;
+  onPark?(entry: OutboxEntry<T>, reason: string): void;
+  onJournalError?(err: unknown): void;
+}
+
+/** Journal records, one JSON line each: an added entry, a delivered one, a parked one. */
+type JournalRecord<T> = { a: number; k: string; t: number; p: T } | { d: number } | { x: number } | { n: number };
+
+/** Rewrite the journal once this many finished entries sit in it. */
+const COMPACT_AFTER = 1000;
+
+/**
+ * A durable, per-key ordered delivery queue on disk. append() resolves only once the entries
+ * are written to the journal, so whoever acknowledges upstream after it can crash without
+ * losing them; open() replays the journal after a restart. Failed deliveries are retried with
+ * backoff (or after the server's Retry-After); an entry that keeps failing, or fails for a
+ * reason retrying cannot fix, is parked into `parked.ndjson` with the reason so the key moves on.
+ */
+export class Outbox<T> {
+  private readonly opts: OutboxOptions<T>;
+  private readonly timers: Timers;
+  private readonly random: () => number;
+  private readonly journalPath: string;
+  private readonly parkedPath: string;
+  private journal: FileHandle | undefined;
+  private readonly queues = new Map<string, OutboxEntry<T>[]>();
+  private readonly notBefore = new Map<string, number>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private nextSeq = 1;
+  private finishedInJournal = 0;
+  private writes: Promise<void> = Promise.resolve();
+  private timer: unknown;
+  private timerAt = Infinity;
+  private running = false;
+  private idleWaiters: (() => void)[] = [];
+  private parkedTotal = 0;
+
+  constructor(opts: OutboxOptions<T>) {
+    this.opts = opts;
+    this.timers = opts.timers ?? realTimers;
+    this.random = opts.random ?? Math.random;
+    this.journalPath = join(opts.dir, 'outbox.ndjson');
+    this.parkedPath = join(opts.dir, 'parked.ndjson');
+  }
+
+  /** Loads what a previous run left undelivered and compacts the journal. */
+  async open(): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true });
+    let text = '';
+    try {
+      text = await readFile(this.journalPath, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const pending = new Map<number, OutboxEntry<T>>();
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      let rec: JournalRecord<T>;
+      try {
+        rec = JSON.parse(line) as JournalRecord<T>;
+      } catch {
+        // Only the last line can be torn (a crash mid-append); it was never acknowledged.
+        continue;
+      }
+      if ('a' in rec) {
+        pending.set(rec.a, { seq: rec.a, key: rec.k, payload: rec.p, enqueuedAtMs: rec.t, attempts: 0 });
+        this.nextSeq = Math.max(this.nextSeq, rec.a + 1);
+      } else if ('n' in rec) this.nextSeq = Math.max(this.nextSeq, rec.n);
+      else pending.delete('d' in rec ? rec.d : rec.x);
+    }
+    for (const e of [...pending.values()].sort((x, y) => x.seq - y.seq)) this.enqueue(e);
+    await this.rewriteJournal();
+  }
+
+  /** Persists the entries; resolves once they are on disk (and fsynced when configured). */
+  append(items: readonly { key: string; payload: T }[]): Promise<void> {
+    if (items.length === 0) return Promise.resolve();
+    const now = this.timers.now();
+    const entries = items.map((i) => ({ seq: this.nextSeq++, key: i.key, payload: i.payload, enqueuedAtMs: now, attempts: 0 }));
+    let text = '';
+    for (const e of entries) text += JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
+    return this.serialised(async () => {
+      await this.journal!.write(text);
+      if (this.opts.fsync) await this.journal!.sync();
+      for (const e of entries) this.enqueue(e);
+      this.pump();
+    });
+  }
+
+  start(): void {
+    this.running = true;
+    this.pump();
+  }
+
+  /** Stops starting attempts, waits for those in flight, and closes the journal. */
+  async close(): Promise<void> {
+    this.running = false;
+    this.clearTimer();
+    await Promise.allSettled([...this.inFlight.values()]);
+    await this.writes;
+    await this.journal?.close();
+    this.journal = undefined;
+  }
+
+  /** Entries waiting or in flight. */
+  get depth(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.length;
+    return n;
+  }
+
+  get parked(): number {
+    return this.parkedTotal;
+  }
+
+  oldestEnqueuedAtMs(): number | undefined {
+    let oldest: number | undefined;
+    for (const q of this.queues.values()) if (q.length && (oldest === undefined || q[0]!.enqueuedAtMs < oldest)) oldest = q[0]!.enqueuedAtMs;
+    return oldest;
+  }
+
+  /** Resolves when nothing is waiting for delivery (parked entries do not count). */
+  whenIdle(): Promise<void> {
+    if (this.depth === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private enqueue(e: OutboxEntry<T>): void {
+    const q = this.queues.get(e.key);
+    if (q) q.push(e);
+    else this.queues.set(e.key, [e]);
+  }
+
+  private serialised(fn: () => Promise<void>): Promise<void> {
+    const next = this.writes.then(fn);
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+
+  private pump(): void {
+    if (!this.running) return;
+    const now = this.timers.now();
+    let earliest = Infinity;
+    for (const [key, q] of this.queues) {
+      if (this.inFlight.size >= this.opts.concurrency) break;
+      if (this.inFlight.has(key) || q.length === 0) continue;
+      const at = this.notBefore.get(key) ?? 0;
+      if (at > now) {
+        earliest = Math.min(earliest, at);
+        continue;
+      }
+      const entry = q[0]!;
+      // Started on a later tick so the attempt's own bookkeeping never runs before this set.
+      this.inFlight.set(key, Promise.resolve().then(() => this.attempt(entry)));
+    }
+    if (earliest < this.timerAt) {
+      this.clearTimer();
+      this.timerAt = earliest;
+      this.timer = this.timers.setTimeout(() => {
+        this.timerAt = Infinity;
+        this.timer = undefined;
+        this.pump();
+      }, earliest - now);
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  private async attempt(entry: OutboxEntry<T>): Promise<void> {
+    entry.attempts++;
+    try {
+      await this.opts.deliver(entry);
+      await this.finish(entry, { d: entry.seq });
+      this.opts.onDelivered?.(entry);
+    } catch (raw) {
+      const err = asDeliveryError(raw);
+      if (!err.retryable || entry.attempts >= this.opts.maxAttempts) {
+        const reason = err.retryable ? `gave up after ${entry.attempts} attempts: ${err.message}` : err.message;
+        await this.park(entry, reason);
+      } else {
+        const delay = err.retryAfterMs ?? backoffDelay(entry.attempts, this.opts.backoff, this.random);
+        this.notBefore.set(entry.key, this.timers.now() + delay);
+        this.opts.onRetry?.(entry, err, delay);
+      }
+    } finally {
+      this.inFlight.delete(entry.key);
+      if (this.depth === 0) for (const w of this.idleWaiters.splice(0)) w();
+      this.pump();
+    }
+  }
+
+  private async park(entry: OutboxEntry<T>, reason: string): Promise<void> {
+    try {
+      await appendFile(this.parkedPath, JSON.stringify({ parkedAtMs: this.timers.now(), reason, key: entry.key, seq: entry.seq, attempts: entry.attempts, payload: entry.payload }) + '\n');
+    } catch (err) {
+      this.opts.onJournalError?.(err);
+    }
+    await this.finish(entry, { x: entry.seq });
+    this.parkedTotal++;
+    this.opts.onPark?.(entry, reason);
+  }
+
+  private async finish(entry: OutboxEntry<T>, rec: JournalRecord<T>): Promise<void> {
+    const q = this.queues.get(entry.key)!;
+    q.shift();
+    if (q.length === 0) this.queues.delete(entry.key);
+    this.notBefore.delete(entry.key);
+    try {
+      await this.serialised(async () => {
+        // A lost "done" line only means one more delivery after a crash, so no fsync here.
+        await this.journal!.write(JSON.stringify(rec) + '\n');
+        if (++this.finishedInJournal >= COMPACT_AFTER) await this.rewriteJournal();
+      });
+    } catch (err) {
+      this.opts.onJournalError?.(err);
+    }
+  }
+
+  /** Replaces the journal with the pending entries only (write, fsync, rename: never a half file). */
+  private async rewriteJournal(): Promise<void> {
+    await this.journal?.close();
+    const tmp = `${this.journalPath}.tmp`;
+    const handle = await open(tmp, 'w');
+    const all = [...this.queues.values()].flat().sort((x, y) => x.seq - y.seq);
+    // The sequence floor keeps ids unique across restarts even when the journal empties.
+    let text = JSON.stringify({ n: this.nextSeq }) + '\n';
+    for (const e of all) text += JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
+    await handle.write(text);
+    await handle.sync();
+    await handle.close();
+    await rename(tmp, this.journalPath);
+    this.journal = await open(this.journalPath, 'a');
+    this.finishedInJournal = 0;
+  }
+}

@@ -1,0 +1,142 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DeliveryError } from '../../../src/exporters/tickets/delivery.ts';
+import { Outbox, type OutboxEntry, type OutboxOptions } from '../../../src/exporters/tickets/outbox.ts';
+import { ManualTimers } from '../../support/fakes/timers.ts';
+
+type Payload = { n: number };
+const open: Outbox<Payload>[] = [];
+
+async function outbox(dir: string, deliver: (e: OutboxEntry<Payload>) => Promise<void>, extra: Partial<OutboxOptions<Payload>> = {}) {
+  const box = new Outbox<Payload>({ dir, fsync: true, maxAttempts: 5, backoff: { initialMs: 1000, maxMs: 60_000 }, concurrency: 4, deliver, random: () => 0.5, ...extra });
+  await box.open();
+  open.push(box);
+  return box;
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'vigil-outbox-'));
+
+afterEach(async () => {
+  for (const b of open.splice(0)) await b.close();
+});
+
+describe('outbox', () => {
+  it('has the entries on disk when append resolves, and a restart delivers them', async () => {
+    const dir = tmp();
+    const first = await outbox(dir, async () => {});
+    await first.append([{ key: 'k1', payload: { n: 1 } }, { key: 'k2', payload: { n: 2 } }]);
+    expect(readFileSync(join(dir, 'outbox.ndjson'), 'utf8')).toContain('"p":{"n":2}');
+    // no close(): the process "dies" here with nothing delivered (afterEach closes its file)
+    const seen: number[] = [];
+    const second = await outbox(dir, async (e) => void seen.push(e.payload.n));
+    expect(second.depth).toBe(2);
+    second.start();
+    await second.whenIdle();
+    expect(seen.sort()).toEqual([1, 2]);
+    await second.close();
+    const third = await outbox(dir, async () => {});
+    expect(third.depth).toBe(0);
+  });
+
+  it('delivers one key in order, one attempt at a time, while other keys go on', async () => {
+    const timers = new ManualTimers();
+    const log: string[] = [];
+    let failFirst = true;
+    const box = await outbox(tmp(), async (e) => {
+      log.push(`${e.key}:${e.payload.n}`);
+      if (e.key === 'a' && failFirst) {
+        failFirst = false;
+        throw new DeliveryError('503 from tracker', { retryable: true, status: 503 });
+      }
+    }, { timers });
+    box.start();
+    await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'a', payload: { n: 2 } }, { key: 'b', payload: { n: 3 } }]);
+    await vi.waitFor(() => expect(log).toEqual(['a:1', 'b:3']));
+    expect(box.depth).toBe(2);
+    timers.advance(timers.delays.at(-1)!);
+    await box.whenIdle();
+    expect(log).toEqual(['a:1', 'b:3', 'a:1', 'a:2']);
+  });
+
+  it('waits exactly the Retry-After the server asked for, and backs off exponentially without one', async () => {
+    const timers = new ManualTimers();
+    const errors = [
+      new DeliveryError('429', { retryable: true, status: 429, retryAfterMs: 30_000 }),
+      new DeliveryError('timeout', { retryable: true }),
+      new DeliveryError('timeout', { retryable: true }),
+    ];
+    let attempts = 0;
+    const box = await outbox(tmp(), async () => {
+      attempts++;
+      const err = errors.shift();
+      if (err) throw err;
+    }, { timers });
+    box.start();
+    await box.append([{ key: 'a', payload: { n: 1 } }]);
+    await vi.waitFor(() => expect(timers.delays).toEqual([30_000]));
+    timers.advance(29_999);
+    await new Promise((r) => setImmediate(r));
+    expect(attempts).toBe(1);
+    timers.advance(1);
+    // random() = 0.5 → three quarters of 1 s · 2^(attempt-1)
+    await vi.waitFor(() => expect(timers.delays).toEqual([30_000, 1500]));
+    timers.advance(1500);
+    await vi.waitFor(() => expect(timers.delays).toEqual([30_000, 1500, 3000]));
+    timers.advance(3000);
+    await box.whenIdle();
+    expect(attempts).toBe(4);
+  });
+
+  it('parks an entry with its reason after max attempts, or at once when retrying cannot help, and moves on', async () => {
+    const timers = new ManualTimers();
+    const dir = tmp();
+    const delivered: number[] = [];
+    const parkedReasons: string[] = [];
+    const box = await outbox(dir, async (e) => {
+      if (e.payload.n === 1) throw new DeliveryError('HTTP 502', { retryable: true, status: 502 });
+      if (e.payload.n === 3) throw new DeliveryError('HTTP 400: project OPS does not exist', { retryable: false, status: 400 });
+      delivered.push(e.payload.n);
+    }, { timers, maxAttempts: 3, onPark: (_e, reason) => parkedReasons.push(reason) });
+    box.start();
+    await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'a', payload: { n: 2 } }, { key: 'b', payload: { n: 3 } }]);
+    for (let i = 0; i < 2; i++) {
+      await vi.waitFor(() => expect(timers.delays.length).toBe(i + 1));
+      timers.advance(timers.delays[i]!);
+    }
+    await box.whenIdle();
+    expect(delivered).toEqual([2]);
+    expect(parkedReasons.sort()).toEqual(['HTTP 400: project OPS does not exist', 'gave up after 3 attempts: HTTP 502']);
+    const parked = readFileSync(join(dir, 'parked.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string; payload: Payload });
+    expect(parked.map((p) => p.payload.n).sort()).toEqual([1, 3]);
+    await box.close();
+    expect((await outbox(dir, async () => {})).depth).toBe(0);
+  });
+
+  it('never reuses a sequence number after a restart, even with an empty journal', async () => {
+    const dir = tmp();
+    const seqs: number[] = [];
+    const first = await outbox(dir, async (e) => void seqs.push(e.seq));
+    first.start();
+    await first.append([{ key: 'a', payload: { n: 1 } }]);
+    await first.whenIdle();
+    await first.close();
+    const second = await outbox(dir, async (e) => void seqs.push(e.seq));
+    second.start();
+    await second.append([{ key: 'a', payload: { n: 2 } }]);
+    await second.whenIdle();
+    expect(seqs).toEqual([1, 2]);
+  });
+
+  it('skips a torn last line left by a crash mid-append', async () => {
+    const dir = tmp();
+    const first = await outbox(dir, async () => {});
+    await first.append([{ key: 'a', payload: { n: 1 } }]);
+    await first.close();
+    const { appendFileSync } = await import('node:fs');
+    appendFileSync(join(dir, 'outbox.ndjson'), '{"a":9,"k":"a","t":1,"p":{"n"');
+    const second = await outbox(dir, async () => {});
+    expect(second.depth).toBe(1);
+  });
+});
