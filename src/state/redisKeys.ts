@@ -58,7 +58,9 @@ export class RedisKeys {
     return [`${this.prefix}:lease:{${name}}`, `${this.prefix}:lease:{${name}}#fence`];
   }
 
-  ticketKey(incidentKey: string): string {
-    return `${this.prefix}:ticket:{${incidentKey}}`;
+  /** An incident's ticket record, its creation lease and fence, all in one slot. */
+  ticketKeys(incidentKey: string): [lease: string, fence: string, record: string] {
+    const tag = `{ticket:${incidentKey}}`;
+    return [`${this.prefix}:lease:${tag}`, `${this.prefix}:lease:${tag}#fence`, `${this.prefix}:ticket:${tag}`];
   }
 }

@@ -10,10 +10,10 @@ export class RedisLease {
   readonly owner: string;
   readonly ttlMs: number;
   private readonly client: RedisClient;
-  private readonly keys: [string, string];
+  private readonly keys: string[];
   private fenceHeld: number | undefined;
 
-  constructor(client: RedisClient, keys: [lease: string, fence: string], owner: string, ttlMs: number) {
+  constructor(client: RedisClient, keys: [lease: string, fence: string] | [lease: string, fence: string, openTicket: string], owner: string, ttlMs: number) {
     this.client = client;
     this.keys = keys;
     this.owner = owner;
@@ -35,7 +35,7 @@ export class RedisLease {
   /** Extends the term; false when it was lost (expired, and maybe taken by another owner). */
   async renew(): Promise<boolean> {
     if (this.fenceHeld === undefined) return false;
-    const ok = Number(await runScript(this.client, 'vigilLeaseRenew', this.keys, [this.owner, this.ttlMs, this.fenceHeld])) === 1;
+    const ok = Number(await runScript(this.client, 'vigilLeaseRenew', this.keys.slice(0, 2), [this.owner, this.ttlMs, this.fenceHeld])) === 1;
     if (!ok) this.fenceHeld = undefined;
     return ok;
   }
@@ -45,7 +45,7 @@ export class RedisLease {
     if (this.fenceHeld === undefined) return;
     const fence = this.fenceHeld;
     this.fenceHeld = undefined;
-    await runScript(this.client, 'vigilLeaseRelease', this.keys, [this.owner, fence]);
+    await runScript(this.client, 'vigilLeaseRelease', this.keys.slice(0, 2), [this.owner, fence]);
   }
 }
 

@@ -199,8 +199,13 @@ end
 return cjson.encode({ r = rev, s = results })
 `;
 
-/** KEYS[1] lease, KEYS[2] fence. ARGV[1] owner token, ARGV[2] ttl (ms). Returns the fence, or 0 when another owner holds it. */
+/**
+ * KEYS[1] lease, KEYS[2] fence, optional KEYS[3] a ticket record hash. ARGV[1] owner token,
+ * ARGV[2] ttl (ms). Returns the fence, or 0 when another owner holds it, or when KEYS[3] records
+ * an open ticket (someone created it between our read and our claim).
+ */
 export const LEASE_ACQUIRE_SCRIPT = `
+if KEYS[3] and redis.call('HGET', KEYS[3], 'resolved') == '0' then return 0 end
 -- The fence outlives every term by far, yet does not stay forever for a one-off lease.
 local fenceTtl = tonumber(ARGV[2]) * 10
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
