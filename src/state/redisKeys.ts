@@ -1,13 +1,14 @@
 /**
- * How state keys map to Redis keys. An engine key reads `<rule>:<rest>`; everything before the
- * first `:` (or brace) becomes the hash tag, so all keys of one rule live in one Redis Cluster
- * slot and one Lua script can update them together with the rule's sequence counter.
+ * How state keys map to Redis keys. The engine names its keys `<kind>:<rule>{labels}…`; the rule
+ * name becomes the hash tag, so all keys of one rule live in one Redis Cluster slot and one Lua
+ * script can update them together with the rule's sequence counter, while different rules
+ * spread over the cluster.
  *
- *   engine key   errors:svc-a:eu      →  redis key  vigil:{=errors}:svc-a:eu
+ *   engine key   c:errors{svc="a"}#12  →  redis key  vigil:{=errors}:c:errors{svc="a"}#12
  *   rule sequence                      →  vigil:{=errors}#seq
  *
- * The `=` keeps the tag non-empty (Redis hashes the whole key when braces hold nothing), and the
- * tag never holds `}`, so a Redis key decodes back to its engine key without ambiguity.
+ * The `=` keeps the tag non-empty (Redis hashes the whole key when the braces hold nothing), and
+ * a tag never holds `}`, so a Redis key decodes back to its engine key without ambiguity.
  */
 export class RedisKeys {
   readonly prefix: string;
@@ -24,19 +25,20 @@ export class RedisKeys {
     this.statePattern = `${this.stateStart}*`;
   }
 
-  /** The hash tag of an engine key: its text before the first `:`, `{` or `}`. */
+  /** The hash tag of an engine key: its rule, the text after the first `:` up to a brace or colon. */
   tagOf(key: string): string {
-    let i = 0;
+    const colon = key.indexOf(':');
+    let i = colon + 1;
     while (i < key.length) {
       const c = key.charCodeAt(i);
       if (c === 58 /* : */ || c === 123 /* { */ || c === 125 /* } */) break;
       i++;
     }
-    return key.slice(0, i);
+    return key.slice(colon + 1, i);
   }
 
   stateKey(key: string, tag = this.tagOf(key)): string {
-    return `${this.stateStart}${tag}}${key.slice(tag.length)}`;
+    return `${this.stateStart}${tag}}:${key}`;
   }
 
   sequenceKey(tag: string): string {
@@ -47,10 +49,8 @@ export class RedisKeys {
   decode(redisKey: string): string | undefined {
     if (!redisKey.startsWith(this.stateStart)) return undefined;
     const close = redisKey.indexOf('}', this.stateStart.length);
-    if (close === -1) return undefined;
-    const rest = redisKey.slice(close + 1);
-    if (rest.startsWith('#')) return undefined;
-    return redisKey.slice(this.stateStart.length, close) + rest;
+    if (close === -1 || redisKey.charCodeAt(close + 1) !== 58) return undefined;
+    return redisKey.slice(close + 2);
   }
 
   /** A lease and its fencing counter share a slot, so one script moves both. */

@@ -96,12 +96,12 @@ describe('RedisStateStore', () => {
     const [a] = await agents(1);
     const exp = Date.now() + HOUR;
     await look.config('RESETSTAT');
-    for (let i = 0; i < 1_000; i++) a!.addCount(`errors:g${i % 10}`, 1, 1, exp);
+    for (let i = 0; i < 1_000; i++) a!.addCount(`c:rule{g="${i % 10}"}`, 1, 1, exp);
     expect(a!.pendingKeys()).toBe(10);
     await a!.flush();
     const stats = await look.info('commandstats');
     const evalsha = /cmdstat_evalsha:calls=(\d+)/.exec(stats);
-    // One script call for the rule "errors", whatever the number of writes.
+    // One script call per rule, whatever the number of writes.
     expect(Number(evalsha?.[1] ?? 0) + Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0)).toBe(1);
     expect(a!.pendingKeys()).toBe(0);
   });
@@ -113,8 +113,8 @@ describe('RedisStateStore', () => {
     a!.addCount('errors:ttl', 1, 1, now + 120_000);
     a!.write('incident:ttl', 'open', 1, now + 10_000);
     await a!.flush();
-    const counterTtl = await look.pttl(`${prefix}:{=errors}:ttl`);
-    const registerTtl = await look.pttl(`${prefix}:{=incident}:ttl`);
+    const counterTtl = await look.pttl(`${prefix}:{=ttl}:errors:ttl`);
+    const registerTtl = await look.pttl(`${prefix}:{=ttl}:incident:ttl`);
     // 2 min of window + 1 min of grace; 10 s + 1 min (less the time the test took).
     expect(counterTtl).toBeGreaterThan(170_000);
     expect(counterTtl).toBeLessThanOrEqual(180_000);
@@ -157,7 +157,7 @@ describe('RedisStateStore', () => {
     }
     expect(await gauge(stores[1]!.metrics, 'vigil_state_store_degraded')).toBe(0);
     const fresh = inspector(redis.url);
-    const cells = await fresh.hgetall(`${prefix}:{=errors}:outage`);
+    const cells = await fresh.hgetall(`${prefix}:{=outage}:errors:outage`);
     fresh.disconnect();
     const total = Object.entries(cells).filter(([f]) => !f.startsWith('#')).reduce((n, [, v]) => n + Number(v), 0);
     expect(total).toBe(900);
