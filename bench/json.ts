@@ -1,7 +1,8 @@
 /**
  * JSON events/s through receiver → pipeline → file exporter, on one core, at batch sizes 1,
  * 100 and 1000, with the server's peak RSS; next to a bare node:http baseline doing the same
- * parse-and-append work in the same run. Run: `node bench/json.ts [--seconds 3]`.
+ * parse-and-append work in the same run. Run: `node bench/json.ts [--seconds 3] [--batch N]
+ * [--profile DIR]` (the last writes a CPU profile of the Vigil process into DIR).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -11,8 +12,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fmt, peakRssMiB, spawnUntil, table } from './support.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' }, batch: { type: 'string' }, queue: { type: 'string' }, profile: { type: 'string' } } });
 const SECONDS = Number(values.seconds);
+const QUEUE = values.queue === undefined ? "" : `, queue_size: ${values.queue}`;
 const CONCURRENCY = Number(values.concurrency);
 const root = resolve(import.meta.dirname, '..');
 
@@ -78,11 +80,12 @@ async function runVigil(batch: number): Promise<{ rate: number; rss: number }> {
     `receivers: { json: { endpoint: 127.0.0.1:0 } }
 exporters: { file: { path: ${join(dir, 'events.ndjson')}, rotation: { max_megabytes: 0 } } }
 service:
-  pipelines: { logs: { receivers: [json], exporters: [file] } }
+  pipelines: { logs: { receivers: [json], exporters: [file]${QUEUE} } }
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
 `,
   );
-  const [cmd, args] = pin(0, [process.execPath, join(root, 'cmd/vigil.ts'), 'run', '--config', join(dir, 'vigil.yaml'), '--data-dir', dir]);
+  const profile = values.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values.profile}`];
+  const [cmd, args] = pin(0, [process.execPath, ...profile, join(root, 'cmd/vigil.ts'), 'run', '--config', join(dir, 'vigil.yaml'), '--data-dir', dir]);
   const { proc, line } = await spawnUntil(cmd, [...args], /Vigil started/);
   const port = (JSON.parse(line) as { http: { port: number }[] }).http[0]!.port;
   const rate = await load(port, batch);
@@ -105,7 +108,7 @@ async function runBaseline(batch: number): Promise<{ rate: number; rss: number }
 }
 
 const rows: (string | number)[][] = [];
-for (const batch of [1, 100, 1000]) {
+for (const batch of values.batch === undefined ? [1, 100, 1000] : [Number(values.batch)]) {
   const base = await runBaseline(batch);
   const vigil = await runVigil(batch);
   rows.push([batch, fmt(vigil.rate), fmt(base.rate), (vigil.rate / base.rate).toFixed(2), vigil.rss, base.rss]);

@@ -2,11 +2,20 @@ import type { FactoryRegistry } from './config/load.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
+import { enrichProcessorFactory } from './processors/enrich/factory.ts';
+import { extractProcessorFactory } from './processors/extract/factory.ts';
+import { filterProcessorFactory } from './processors/filter/factory.ts';
+import { tagProcessorFactory } from './processors/tag/factory.ts';
 import { jsonReceiverFactory } from './receivers/json/factory.ts';
 
 /** Every component Vigil knows, by kind. A new component is one line here. */
 export const receiverFactories: ReceiverFactory[] = [jsonReceiverFactory as ReceiverFactory];
-export const processorFactories: ProcessorFactory[] = [];
+export const processorFactories: ProcessorFactory[] = [
+  extractProcessorFactory as ProcessorFactory,
+  enrichProcessorFactory as ProcessorFactory,
+  tagProcessorFactory as ProcessorFactory,
+  filterProcessorFactory as ProcessorFactory,
+];
 export const exporterFactories: ExporterFactory[] = [fileExporterFactory as ExporterFactory, debugExporterFactory as ExporterFactory];
 
 export const registry: FactoryRegistry = {

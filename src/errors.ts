@@ -53,6 +53,14 @@ export class ShuttingDownError extends RefusedError {
   }
 }
 
+/** An exporter could not take a batch that a sender waits on (`acknowledge: exported`): retry. */
+export class ExportFailedError extends RefusedError {
+  constructor(exporter: string, cause: unknown) {
+    super('VIGIL_EXPORT_FAILED', `exporter "${exporter}" could not store the data (${cause instanceof Error ? cause.message : String(cause)}); retry later`, 'unavailable', 5);
+    this.cause = cause;
+  }
+}
+
 /** Input from a sender that can never be accepted as it is (HTTP 400, gRPC INVALID_ARGUMENT). */
 export class InvalidInputError extends VigilError {
   constructor(message: string, options?: ErrorOptions) {

@@ -6,7 +6,11 @@ export const pipelineSchema = obj({
   receivers: list(str(), { default: [], doc: 'Receiver ids feeding this pipeline (none for an `incidents` pipeline, which the correlation engine feeds).' }),
   processors: list(str(), { default: [], doc: 'Processor ids, applied in order.' }),
   exporters: list(str(), { minItems: 1, doc: 'Exporter ids; each gets every batch that leaves the processors.' }),
-  queue_size: int({ default: 100_000, min: 1, doc: 'Records the pipeline queue holds before receivers get 429 / RESOURCE_EXHAUSTED.' }),
+  queue_size: int({ default: 20_000, min: 1, doc: 'Records the pipeline queue holds before receivers get 429 / RESOURCE_EXHAUSTED. Larger absorbs longer bursts but costs memory and no throughput (docs/benchmarks.md).' }),
+  acknowledge: literalUnion(['queued', 'exported'], {
+    default: 'exported',
+    doc: 'When a sender is told its data is safe: `exported` once every exporter of the pipeline took it (written, inserted or spooled to disk), so a crash loses nothing acknowledged; `queued` as soon as it is in the in-memory queue (lower latency; a crash loses the queue). An exporter failure under `exported` answers 503 / UNAVAILABLE so the sender retries.',
+  }),
 });
 
 export const PIPELINE_NAME = /^(logs|metrics|traces|incidents)(\/[A-Za-z0-9_.-]+)?$/;

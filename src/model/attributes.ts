@@ -25,7 +25,7 @@ export function jsonReplacer(_key: string, v: unknown): unknown {
 }
 
 /** True when `v` holds a bigint or bytes anywhere, which plain JSON.stringify cannot render. */
-function needsReplacer(v: unknown): boolean {
+export function needsReplacer(v: unknown): boolean {
   if (typeof v === 'bigint') return true;
   if (v === null || typeof v !== 'object') return false;
   if (v instanceof Uint8Array) return true;

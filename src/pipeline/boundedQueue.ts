@@ -1,7 +1,9 @@
 import { QueueFullError } from '../errors.ts';
 
-interface Entry<T> {
+export interface QueuedBatch<T> {
   items: T[];
+  /** Called once the batch has left the pipeline (with the error if it failed), when the sender waits for that. */
+  settled?: (err?: unknown) => void;
 }
 
 /**
@@ -13,7 +15,7 @@ interface Entry<T> {
 export class BoundedQueue<T> {
   readonly name: string;
   readonly capacity: number;
-  private readonly entries: Entry<T>[] = [];
+  private readonly entries: QueuedBatch<T>[] = [];
   private head = 0;
   private size_ = 0;
   private waiter: (() => void) | undefined;
@@ -35,9 +37,9 @@ export class BoundedQueue<T> {
     return this.size_ === 0 || this.size_ + n <= this.capacity;
   }
 
-  push(items: T[]): void {
+  push(items: T[], settled?: (err?: unknown) => void): void {
     if (!this.hasRoomFor(items.length)) throw new QueueFullError(this.name, this.capacity);
-    this.entries.push({ items });
+    this.entries.push(settled === undefined ? { items } : { items, settled });
     this.size_ += items.length;
     const w = this.waiter;
     if (w) {
@@ -47,17 +49,17 @@ export class BoundedQueue<T> {
   }
 
   /** Takes the oldest batch, or undefined when empty. */
-  shift(): T[] | undefined {
+  shift(): QueuedBatch<T> | undefined {
     if (this.head >= this.entries.length) return undefined;
     const e = this.entries[this.head]!;
-    this.entries[this.head] = undefined as unknown as Entry<T>;
+    this.entries[this.head] = undefined as unknown as QueuedBatch<T>;
     this.head++;
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries.splice(0, this.head);
       this.head = 0;
     }
     this.size_ -= e.items.length;
-    return e.items;
+    return e;
   }
 
   /** Resolves when a batch is available (immediately if one already is). */

@@ -1,4 +1,4 @@
-import { QueueFullError, ShuttingDownError } from '../errors.ts';
+import { ExportFailedError, QueueFullError, ShuttingDownError } from '../errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { BoundedQueue } from './boundedQueue.ts';
@@ -15,6 +15,8 @@ export interface PipelineOptions<T> {
   name: string;
   signal: Signal;
   queueSize: number;
+  /** `queued`: consume() resolves once the batch is queued. `exported`: once every exporter took it. */
+  acknowledge: 'queued' | 'exported';
   processors: { id: string; processor: Processor<T> }[];
   sinks: PipelineSink<T>[];
   memory: MemoryGuard;
@@ -24,8 +26,10 @@ export interface PipelineOptions<T> {
 
 /**
  * One `service.pipelines` entry at run time: a bounded queue in front, processors in order,
- * then every exporter of the pipeline. consume() acknowledges once the batch is queued; one
- * worker drains the queue in order, so exporters see batches in arrival order.
+ * then every exporter of the pipeline. One worker drains the queue in order, so exporters see
+ * batches in arrival order. consume() acknowledges when the batch is queued, or, with
+ * `acknowledge: exported`, once every exporter has taken it (written, inserted or spooled), so
+ * a crash can only lose what no sender was told is safe.
  */
 export class Pipeline<T> implements Consumer<T> {
   readonly name: string;
@@ -58,12 +62,18 @@ export class Pipeline<T> implements Consumer<T> {
     if (batch.length === 0) return Promise.resolve();
     try {
       this.admit(batch.length);
-      this.queue.push(batch);
     } catch (err) {
       return Promise.reject(err);
     }
-    this.opts.metrics.queueSize.set({ pipeline: this.name }, this.queue.size);
-    return Promise.resolve();
+    if (this.opts.acknowledge === 'queued') {
+      this.queue.push(batch);
+      this.opts.metrics.queueSize.set({ pipeline: this.name }, this.queue.size);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push(batch, (err) => (err === undefined ? resolve() : reject(err)));
+      this.opts.metrics.queueSize.set({ pipeline: this.name }, this.queue.size);
+    });
   }
 
   start(): void {
@@ -74,14 +84,15 @@ export class Pipeline<T> implements Consumer<T> {
     const { metrics } = this.opts;
     while (true) {
       await this.queue.whenNotEmpty();
-      const batch = this.queue.shift();
-      if (batch === undefined) {
+      const entry = this.queue.shift();
+      if (entry === undefined) {
         if (this.stopping) return;
         continue;
       }
       this.busy = true;
       metrics.queueSize.set({ pipeline: this.name }, this.queue.size);
-      await this.process(batch);
+      const failure = await this.process(entry.items);
+      entry.settled?.(failure);
       this.busy = false;
       if (this.queue.batches === 0) {
         for (const w of this.idleWaiters.splice(0)) w();
@@ -90,7 +101,8 @@ export class Pipeline<T> implements Consumer<T> {
     }
   }
 
-  private async process(input: T[]): Promise<void> {
+  /** Resolves with the first exporter failure, if any: the waiting sender is told to retry. */
+  private async process(input: T[]): Promise<unknown> {
     const { processors, sinks, logger, metrics } = this.opts;
     let batch = input;
     for (const { id, processor } of processors) {
@@ -103,21 +115,21 @@ export class Pipeline<T> implements Consumer<T> {
         continue;
       }
       if (batch.length < before) metrics.processorDropped.inc({ processor: id, pipeline: this.name }, before - batch.length);
-      if (batch.length === 0) return;
+      if (batch.length === 0) return undefined;
     }
-    if (sinks.length === 1) {
-      await this.deliver(sinks[0]!, batch);
-      return;
-    }
-    await Promise.all(sinks.map((s) => this.deliver(s, batch)));
+    if (sinks.length === 1) return this.deliver(sinks[0]!, batch);
+    const failures = await Promise.all(sinks.map((s) => this.deliver(s, batch)));
+    return failures.find((f) => f !== undefined);
   }
 
-  private async deliver(sink: PipelineSink<T>, batch: T[]): Promise<void> {
+  private async deliver(sink: PipelineSink<T>, batch: T[]): Promise<unknown> {
     try {
       await sink.consume(batch);
+      return undefined;
     } catch (err) {
       // Exporters own their retries and spools; what reaches here is final for this batch.
       this.opts.logger.error({ err, exporter: sink.id, pipeline: this.name, records: batch.length }, 'exporter failed to take a batch');
+      return new ExportFailedError(sink.id, err);
     }
   }
 
@@ -143,6 +155,10 @@ export class FanOut<T> implements Consumer<T> {
   constructor(targets: Pipeline<T>[]) {
     this.targets = targets;
   }
+  admit(n: number): void {
+    for (const t of this.targets) t.admit(n);
+  }
+
   consume(batch: T[]): Promise<void> {
     if (this.targets.length === 1) return this.targets[0]!.consume(batch);
     try {

@@ -17,6 +17,12 @@ export interface SignalItem {
  */
 export interface Consumer<T> {
   consume(batch: T[]): Promise<void>;
+  /**
+   * Throws the RefusedError that consume() of `n` records would reject with now. Receivers ask
+   * before reading a request, so a saturated daemon refuses in microseconds instead of parsing
+   * and mapping a body it will throw away: under overload that wasted work is what sinks it.
+   */
+  admit?(n: number): void;
 }
 
 export type Consumers = { [S in Signal]?: Consumer<SignalItem[S]> };

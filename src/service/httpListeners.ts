@@ -62,6 +62,18 @@ export class HttpListeners {
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...this.entries.values()].map((e) => e.server.close()));
+    await Promise.all(
+      [...this.entries.values()].map(async (e) => {
+        const closing = e.server.close();
+        // close() drops only the keep-alive connections idle at that moment; one busy then turns
+        // idle once its response is out and would hold shutdown until the keep-alive timeout.
+        const sweeper = setInterval(() => e.server.server.closeIdleConnections(), 20);
+        try {
+          await closing;
+        } finally {
+          clearInterval(sweeper);
+        }
+      }),
+    );
   }
 }

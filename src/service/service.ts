@@ -109,7 +109,7 @@ export class VigilService {
         if (!method) throw new Error(`exporter ${eid} has no ${CONSUME_METHOD[signal]}`);
         return { id: eid, consume: (b) => method.call(exporter, b as never) };
       });
-      const pipeline = new Pipeline<unknown>({ name, signal, queueSize: p.queue_size, processors, sinks, memory: this.memory, logger: this.logger, metrics: this.metrics });
+      const pipeline = new Pipeline<unknown>({ name, signal, queueSize: p.queue_size, acknowledge: p.acknowledge, processors, sinks, memory: this.memory, logger: this.logger, metrics: this.metrics });
       this.pipelines.push(pipeline);
       if (!bySignal.has(signal)) bySignal.set(signal, new Map());
       bySignal.get(signal)!.set(name, pipeline);

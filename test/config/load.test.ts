@@ -35,7 +35,7 @@ describe('config loading', () => {
     expect(json.max_request_body_size).toBe(20 * 1024 * 1024);
     expect(json.paths).toEqual(['/v1/events', '/ingest']);
     expect(cfg.service.telemetry.metrics.endpoint).toEqual({ host: '127.0.0.1', port: 8080 });
-    expect(cfg.service.pipelines.logs!.queue_size).toBe(100_000);
+    expect(cfg.service.pipelines.logs!.queue_size).toBe(20_000);
     expect(cfg.service.shutdown_timeout).toBe(30_000);
   });
 

@@ -138,7 +138,7 @@ describe('vigil run: JSON events to the file exporter', () => {
     expect(text).toMatch(/^vigil_receiver_accepted_records_total\{receiver="json",signal="logs"\} 1$/m);
     expect(text).toMatch(/^vigil_receiver_rejected_records_total\{receiver="json",signal="logs"\} 1$/m);
     expect(text).toMatch(/^vigil_exporter_sent_records_total\{exporter="file\/events",signal="logs"\} 1$/m);
-    expect(text).toMatch(/^vigil_pipeline_queue_capacity\{pipeline="logs"\} 100000$/m);
+    expect(text).toMatch(/^vigil_pipeline_queue_capacity\{pipeline="logs"\} 20000$/m);
     expect(text).toMatch(/^vigil_process_nodejs_eventloop_lag_seconds /m);
     const file = join(daemon.dataDir, 'metrics.txt');
     writeFileSync(file, text);

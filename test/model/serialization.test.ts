@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { toJson } from '../../src/model/attributes.ts';
 import { newEvent, newEventId } from '../../src/model/event.ts';
+import { eventToJson } from '../../src/model/eventJson.ts';
 import { parseIsoNs, parseTimestampNs } from '../../src/model/timestamp.ts';
 
 describe('model serialisation', () => {
@@ -9,6 +10,12 @@ describe('model serialisation', () => {
     const back = JSON.parse(toJson(ev)) as Record<string, unknown>;
     expect(back.timeUnixNano).toBe('1700000000123456789');
     expect(back.attributes).toEqual({ big: '9223372036854775807', bytes: 'AQID', list: [1, 'a'] });
+  });
+
+  it('writes events by hand exactly as the generic serialiser does', () => {
+    const plain = newEvent({ source: 'json', body: 'line "quoted"\n', asset: 'web-1', type: 'down', attributes: { a: 1, b: { c: [true, null] } } });
+    const odd = newEvent({ source: 'otlp', body: { k: 5n }, resource: { r: new Uint8Array([255]) }, scope: { name: 's', version: '1', attributes: {} } });
+    for (const ev of [plain, odd]) expect(eventToJson(ev)).toBe(toJson(ev));
   });
 });
 

@@ -7,10 +7,12 @@ import { VigilService } from '../../src/service/service.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 
 /** An exporter that holds every batch until released, to fill the pipeline queue on purpose. */
-function gatedExporter() {
+function gatedExporter(failWith?: Error) {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const received: unknown[] = [];
+  let entered!: () => void;
+  const reached = new Promise<void>((r) => (entered = r));
   const factory: ExporterFactory = {
     kind: 'exporter',
     type: 'gated',
@@ -21,12 +23,14 @@ function gatedExporter() {
       start: async () => {},
       shutdown: async () => {},
       consumeLogs: async (batch) => {
+        entered();
         await gate;
+        if (failWith) throw failWith;
         received.push(...batch);
       },
     }),
   };
-  return { factory, release, received };
+  return { factory, release, received, reached };
 }
 
 let service: VigilService | undefined;
@@ -44,7 +48,7 @@ describe('back-pressure', () => {
 receivers: { json: { endpoint: 127.0.0.1:0 } }
 exporters: { gated: {} }
 service:
-  pipelines: { logs: { receivers: [json], exporters: [gated], queue_size: 10 } }
+  pipelines: { logs: { receivers: [json], exporters: [gated], queue_size: 10, acknowledge: queued } }
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
 `,
       reg,
@@ -70,6 +74,43 @@ service:
     await service.shutdown();
     service = undefined;
     expect(gated.received).toHaveLength(18);
+  });
+
+  it('with acknowledge: exported, answers only once the exporter took the batch, and 503 when it failed', async () => {
+    const config = (exporter: string) => `
+receivers: { json: { endpoint: 127.0.0.1:0 } }
+exporters: { ${exporter}: {} }
+service:
+  pipelines: { logs: { receivers: [json], exporters: [${exporter}] } }
+  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
+`;
+    const gated = gatedExporter();
+    let reg = { ...registry, exporters: [...registry.exporters, gated.factory] };
+    service = new VigilService(parseConfig(config('gated'), reg, {}), { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
+    await service.start();
+    let answered = false;
+    const pending = fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '[{"asset":"a"},{"asset":"b"}]' }).then((r) => {
+      answered = true;
+      return r;
+    });
+    // The batch is in the exporter, held at the gate: the sender has no answer yet.
+    await gated.reached;
+    await new Promise((r) => setImmediate(r));
+    expect(answered).toBe(false);
+    gated.release();
+    expect((await pending).status).toBe(200);
+    expect(gated.received).toHaveLength(2);
+    await service.shutdown();
+
+    const failing = gatedExporter(new Error('disk full'));
+    failing.release();
+    reg = { ...registry, exporters: [...registry.exporters, failing.factory] };
+    service = new VigilService(parseConfig(config('gated'), reg, {}), { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
+    await service.start();
+    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '{"asset":"a"}' });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(await res.json()).toMatchObject({ code: 'VIGIL_EXPORT_FAILED', error: expect.stringContaining('disk full') });
   });
 
   it('refuses with 429 while memory is above the soft limit', async () => {

@@ -1,6 +1,8 @@
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { toJson } from '../../model/attributes.ts';
+import type { VigilEvent } from '../../model/event.ts';
+import { eventToJson } from '../../model/eventJson.ts';
 import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
 import type { Signal } from '../../pipeline/signals.ts';
 import type { FileExporterConfig } from './config.ts';
@@ -46,7 +48,8 @@ export class FileExporter implements Exporter {
     const { metrics, id } = this.settings;
     const started = performance.now();
     let text = '';
-    for (const rec of batch) text += toJson(rec as object) + '\n';
+    if (signal === 'logs') for (const rec of batch) text += eventToJson(rec as VigilEvent) + '\n';
+    else for (const rec of batch) text += toJson(rec as object) + '\n';
     const buf = Buffer.from(text, 'utf8');
     try {
       const maxBytes = this.config.rotation.max_megabytes * 1024 * 1024;

@@ -91,6 +91,12 @@ export class JsonReceiver implements Receiver {
       metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
       return sendJsonError(reply, { status: 415, code: 'VIGIL_UNSUPPORTED_MEDIA_TYPE', message: `Content-Type "${contentType}" is not supported; send application/json or application/x-ndjson` });
     }
+    try {
+      this.consumer.admit?.(1);
+    } catch (err) {
+      req.raw.resume();
+      return this.refuse(reply, err, 0);
+    }
     let parsed: ParsedBody;
     try {
       const body = await readRequestBody(req.raw, this.config.max_request_body_size);
@@ -120,12 +126,18 @@ export class JsonReceiver implements Receiver {
     try {
       await this.consumer.consume(events);
     } catch (err) {
-      metrics.receiverRefused.inc({ receiver: id, signal: 'logs' }, events.length);
-      metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
-      return sendJsonError(reply, httpAnswerFor(err));
+      return this.refuse(reply, err, events.length);
     }
     metrics.receiverAccepted.inc({ receiver: id, signal: 'logs' }, events.length);
     metrics.receiverRequests.inc({ receiver: id, outcome: 'success' });
     return reply.code(200).send({ accepted: events.length, rejected });
+  }
+
+  private refuse(reply: FastifyReply, err: unknown, records: number): FastifyReply {
+    const { metrics, id } = this.settings;
+    // Refused before reading, the record count is unknown: the request still counts.
+    if (records > 0) metrics.receiverRefused.inc({ receiver: id, signal: 'logs' }, records);
+    metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
+    return sendJsonError(reply, httpAnswerFor(err));
   }
 }

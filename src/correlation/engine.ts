@@ -1,0 +1,241 @@
+import { eventTimeMs, type VigilEvent } from '../model/event.ts';
+import type { IncidentChange } from '../model/incident.ts';
+import type { MetricPoint } from '../model/metric.ts';
+import type { StateStore } from '../state/stateStore.ts';
+import { ruleOfKey } from './fieldPath.ts';
+import { IncidentBook, type IncidentRecord } from './incidentBook.ts';
+import type { CompiledRule, EventRule, PointRule, RuleContext } from './rules/rule.ts';
+import type { Suppressor } from './suppression.ts';
+
+export interface TimePolicy {
+  lateEvents: 'drop' | 'arrival';
+  maxFutureSkewMs: number;
+  futureEvents: 'drop' | 'arrival';
+}
+
+/** Counters for /metrics and `vigil rules test`. */
+export interface EngineStats {
+  events: number;
+  points: number;
+  late: number;
+  future: number;
+  dropped: number;
+  ignored: number;
+}
+
+/** A rule set with what the engine needs besides the rules. */
+export interface RuleSet {
+  rules: CompiledRule[];
+  suppressor: Suppressor;
+  time: TimePolicy;
+  /** The parent asset of an event (topology); '' when unknown or topology is off. */
+  parentOf: (e: VigilEvent) => string;
+}
+
+const SWEEP_EVERY_MS = 30_000;
+
+/** Per-rule state key prefixes: window counters, marks and registers, not the incidents. */
+const STATE_TAGS = ['c', 'a', 'p', 'f', 'd', 'ms', 'mn', 'mx', 'ml', 'mp', 'mr', 'mf'];
+
+/**
+ * The correlation core: events and metric points in, incident changes out, with the clock
+ * passed in. It holds no timers and does no I/O; all state lives in the StateStore so that
+ * several agents can share it.
+ */
+export class CorrelationEngine {
+  readonly store: StateStore;
+  readonly book: IncidentBook;
+  readonly stats: EngineStats = { events: 0, points: 0, late: 0, future: 0, dropped: 0, ignored: 0 };
+  private set!: RuleSet;
+  private eventRules: EventRule[] = [];
+  private pointRules: PointRule[] = [];
+  private byName = new Map<string, CompiledRule>();
+  private lastSweepMs = 0;
+  private readonly ctx: RuleContext;
+
+  constructor(set: RuleSet, store: StateStore) {
+    this.store = store;
+    this.book = new IncidentBook(store);
+    this.ctx = { store, book: this.book, out: [], nowMs: 0, ignored: 0 };
+    this.install(set);
+  }
+
+  get rules(): readonly CompiledRule[] {
+    return this.set.rules;
+  }
+
+  private install(set: RuleSet): void {
+    this.set = set;
+    this.eventRules = set.rules.filter((r): r is EventRule => r.signal === 'logs');
+    this.pointRules = set.rules.filter((r): r is PointRule => r.signal === 'metrics');
+    this.byName = new Map(set.rules.map((r) => [r.name, r]));
+    this.book.parentOf = set.parentOf;
+    const suppressor = set.suppressor;
+    this.book.suppressor = (rec) => suppressor.suppressionOf(rec, this.ctx.nowMs);
+  }
+
+  private begin(nowMs: number): IncidentChange[] {
+    const out: IncidentChange[] = [];
+    this.ctx.out = out;
+    this.ctx.nowMs = nowMs;
+    this.ctx.ignored = 0;
+    return out;
+  }
+
+  private end(out: IncidentChange[]): IncidentChange[] {
+    this.stats.ignored += this.ctx.ignored;
+    for (const c of out) {
+      if (c.kind === 'opened' || c.kind === 'reopened' || c.kind === 'resolved') {
+        const rec = this.book.get(c.incident.key);
+        if (rec) this.set.suppressor.note(rec, rec.incident.status !== 'resolved');
+      }
+    }
+    return out;
+  }
+
+  /** The time an item counts at under a rule's time policy, or undefined when the late/future policy drops it. */
+  private timeOf(itemMs: number, rule: CompiledRule, nowMs: number, flags: { late: boolean; future: boolean }): number | undefined {
+    if (rule.time === 'arrival') return nowMs;
+    if (itemMs < nowMs - rule.latenessMs) {
+      flags.late = true;
+      return this.set.time.lateEvents === 'drop' ? undefined : nowMs;
+    }
+    if (itemMs > nowMs + this.set.time.maxFutureSkewMs) {
+      flags.future = true;
+      return this.set.time.futureEvents === 'drop' ? undefined : nowMs;
+    }
+    return itemMs;
+  }
+
+  process(events: readonly VigilEvent[], nowMs: number): IncidentChange[] {
+    const out = this.begin(nowMs);
+    const rules = this.eventRules;
+    const flags = { late: false, future: false };
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      let eventMs = -1;
+      flags.late = flags.future = false;
+      let dropped = false;
+      for (let r = 0; r < rules.length; r++) {
+        const rule = rules[r]!;
+        if (!rule.match(e)) continue;
+        if (eventMs < 0) eventMs = eventTimeMs(e);
+        const t = this.timeOf(eventMs, rule, nowMs, flags);
+        if (t === undefined) {
+          dropped = true;
+          continue;
+        }
+        rule.onEvent(e, t, this.ctx);
+      }
+      if (flags.late) this.stats.late++;
+      if (flags.future) this.stats.future++;
+      if (dropped) this.stats.dropped++;
+    }
+    this.stats.events += events.length;
+    return this.end(out);
+  }
+
+  processPoints(points: readonly MetricPoint[], nowMs: number): IncidentChange[] {
+    const out = this.begin(nowMs);
+    const rules = this.pointRules;
+    const flags = { late: false, future: false };
+    for (const p of points) {
+      flags.late = flags.future = false;
+      let dropped = false;
+      for (const rule of rules) {
+        if (p.name !== rule.metric || !rule.match(p)) continue;
+        const t = this.timeOf(Number(p.timeUnixNano / 1_000_000n), rule, nowMs, flags);
+        if (t === undefined) {
+          dropped = true;
+          continue;
+        }
+        rule.onPoint(p, t, this.ctx);
+      }
+      if (flags.late) this.stats.late++;
+      if (flags.future) this.stats.future++;
+      if (dropped) this.stats.dropped++;
+    }
+    this.stats.points += points.length;
+    return this.end(out);
+  }
+
+  private evalMs(rule: CompiledRule, nowMs: number): number {
+    return rule.time === 'arrival' ? nowMs : nowMs - rule.latenessMs;
+  }
+
+  /** Everything time alone decides: silences, deadlines, hysteresis, notification timers, suppression. */
+  tick(nowMs: number): IncidentChange[] {
+    const out = this.begin(nowMs);
+    for (const rule of this.set.rules) rule.onTick?.(this.evalMs(rule, nowMs), this.ctx);
+    const open = this.openIncidents();
+    this.set.suppressor.rebuild(open);
+    for (const rec of open) {
+      const rule = this.byName.get(rec.incident.rule);
+      if (!rule) continue;
+      rule.onOpenIncident?.(rec, this.evalMs(rule, nowMs), this.ctx);
+      if (rec.incident.status === 'resolved') this.set.suppressor.note(rec, false);
+    }
+    for (const rec of open) {
+      const rule = this.byName.get(rec.incident.rule);
+      if (!rule || rec.incident.status === 'resolved') continue;
+      this.book.setSuppression(rec, this.set.suppressor.suppressionOf(rec, nowMs), nowMs, out);
+      this.book.notifyDue(rec, rule.policy, nowMs, out);
+    }
+    if (nowMs - this.lastSweepMs >= SWEEP_EVERY_MS) {
+      this.lastSweepMs = nowMs;
+      this.store.sweep(nowMs);
+    }
+    return this.end(out);
+  }
+
+  /** Open incidents in the store, this agent's and others'. */
+  openIncidents(): IncidentRecord[] {
+    const open: IncidentRecord[] = [];
+    for (const key of [...this.store.keys('i:')]) {
+      const rec = this.book.get(key.slice(2));
+      if (rec && rec.incident.status !== 'resolved') open.push(rec);
+    }
+    return open;
+  }
+
+  /** Every incident the store still holds, resolved ones included. */
+  incidents(): IncidentRecord[] {
+    const all: IncidentRecord[] = [];
+    for (const key of [...this.store.keys('i:')]) {
+      const rec = this.book.get(key.slice(2));
+      if (rec) all.push(rec);
+    }
+    return all;
+  }
+
+  /**
+   * Swaps the rule set. Rules whose configuration did not change keep their windows, marks and
+   * incidents; a changed rule starts its windows afresh (its open incidents stay and keep
+   * attaching); a removed rule's open incidents resolve.
+   */
+  reload(set: RuleSet, nowMs: number): IncidentChange[] {
+    const out = this.begin(nowMs);
+    const next = new Map(set.rules.map((r) => [r.name, r]));
+    const reset = new Set<string>();
+    const removed = new Set<string>();
+    for (const old of this.set.rules) {
+      const now = next.get(old.name);
+      if (!now) removed.add(old.name);
+      else if (now.identity !== old.identity) reset.add(old.name);
+    }
+    if (reset.size > 0 || removed.size > 0) {
+      for (const key of [...this.store.keys('')]) {
+        const colon = key.indexOf(':');
+        const tag = key.slice(0, colon);
+        const rule = ruleOfKey(key.slice(colon + 1));
+        if ((reset.has(rule) || removed.has(rule)) && STATE_TAGS.includes(tag)) this.store.delete(key, nowMs);
+      }
+      for (const rec of this.openIncidents()) {
+        const rule = this.byName.get(rec.incident.rule);
+        if (rule && removed.has(rule.name)) this.book.resolve(rec, rule.policy, nowMs, `rule ${rule.name} was removed from the configuration`, undefined, out);
+      }
+    }
+    this.install(set);
+    return this.end(out);
+  }
+}

@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+import type { VigilEvent } from '../model/event.ts';
+import type { Incident, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
+import { SeverityNumber } from '../model/severity.ts';
+import type { StateStore, StateValue } from '../state/stateStore.ts';
+
+export type ResolvePolicy = 'first' | 'last' | 'all' | 'never';
+
+/** Notification and lifecycle settings of one rule, defaults applied. */
+export interface IncidentPolicy {
+  rule: string;
+  kind: string;
+  title: string | undefined;
+  groupWaitMs: number;
+  groupIntervalMs: number;
+  repeatIntervalMs: number;
+  reopenWindowMs: number;
+  sampleSize: number;
+  resolve: ResolvePolicy;
+}
+
+/**
+ * An incident with the engine's bookkeeping, stored as one register (`i:<key>`), so an agent
+ * that takes over finds the notification state with the incident.
+ */
+export interface IncidentRecord {
+  incident: Incident;
+  /** Clock time of the last notification; -1 until the first. */
+  notifiedAtMs: number;
+  /** Events attached since the last notification. */
+  pending: number;
+  /** The asset's parent (topology), from the event that opened it. */
+  parent: string;
+  /** Member → last state, for `member_by` rules. */
+  members: Record<string, 'down' | 'up'>;
+  /** The member that went down last (resolve policy `last`). */
+  lastDown: string;
+  flapping: boolean;
+  /** The deadline escalation was sent. */
+  escalated: boolean;
+  /** Rule-specific: the spike's window index. */
+  mark: number;
+}
+
+/** Open incidents never expire; resolved ones are kept a day, which bounds `reopen_window`. */
+const RESOLVED_RETENTION_MS = 86_400_000;
+export const NEVER = Number.MAX_SAFE_INTEGER;
+const AUDIT_LIMIT = 100;
+const CHANGE_EVENT_IDS = 20;
+
+export interface OpenRequest {
+  policy: IncidentPolicy;
+  key: string;
+  labels: Record<string, string>;
+  /** Event time of the opening: with the key, it makes the incident id. */
+  atMs: number;
+  reason: string;
+  /** Events folded in at opening (a threshold's window). */
+  count: number;
+  event?: VigilEvent;
+  /** When the folded-in events began (a window's first bucket); default `atMs`. */
+  firstSeenMs?: number;
+  parent?: string;
+  title?: string;
+}
+
+export function incidentId(key: string, openedAtMs: number): string {
+  return createHash('sha256').update(`${key}\n${openedAtMs}`).digest('hex').slice(0, 32);
+}
+
+/** A duration as config spells it: 90_000 → "1m30s", 3_600_000 → "1h". */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  let out = '';
+  let rest = ms;
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return out;
+}
+
+/**
+ * Incident lifecycle on top of the state store: open, attach, escalate, resolve, reopen,
+ * suppress, and the Alertmanager-style notification timing (group_wait, group_interval,
+ * repeat_interval). Every change is appended to the incident's audit trail and returned as an
+ * IncidentChange.
+ */
+export class IncidentBook {
+  private readonly store: StateStore;
+  /** Says what suppresses an incident ('' for nothing), consulted before its first notification. */
+  suppressor: (rec: IncidentRecord) => string = () => '';
+  /** The parent asset of an event's asset (topology), '' when unknown. */
+  parentOf: (e: VigilEvent) => string = () => '';
+
+  constructor(store: StateStore) {
+    this.store = store;
+  }
+
+  get(key: string): IncidentRecord | undefined {
+    return this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined;
+  }
+
+  /** Opens an incident, reopens a recently resolved one, or attaches to the open one. */
+  open(req: OpenRequest, out: IncidentChange[]): IncidentRecord {
+    const { policy, atMs } = req;
+    const existing = this.get(req.key);
+    if (existing && existing.incident.status !== 'resolved') {
+      this.attach(existing, policy, req.event, atMs, req.count, out);
+      return existing;
+    }
+    if (existing && atMs - existing.incident.resolvedAtMs <= policy.reopenWindowMs && atMs >= existing.incident.resolvedAtMs) {
+      const inc = existing.incident;
+      inc.status = 'open';
+      inc.resolvedAtMs = 0;
+      existing.pending = 0;
+      existing.escalated = false;
+      this.fold(existing, policy, req.event, atMs, req.count);
+      const by = this.suppressor(existing);
+      inc.suppressed = by !== '';
+      inc.suppressedBy = by;
+      // A reopened incident was notified as resolved; it is news again at once.
+      const notify = !inc.suppressed && existing.notifiedAtMs >= 0;
+      if (notify) existing.notifiedAtMs = atMs;
+      this.emit(existing, 'reopened', `${req.reason}; reopened within reopen_window ${formatDuration(policy.reopenWindowMs)}`, atMs, notify, req.event, out);
+      return existing;
+    }
+    const e = req.event;
+    const incident: Incident = {
+      key: req.key,
+      id: incidentId(req.key, atMs),
+      rule: policy.rule,
+      ruleKind: policy.kind,
+      labels: req.labels,
+      title: req.title ?? policy.title ?? (e?.title || `${policy.kind} ${req.key}`),
+      status: 'open',
+      severityNumber: e && e.severityNumber > 0 ? e.severityNumber : SeverityNumber.ERROR,
+      severityText: e && e.severityNumber > 0 ? e.severityText || 'ERROR' : 'ERROR',
+      suppressed: false,
+      suppressedBy: '',
+      openedAtMs: atMs,
+      updatedAtMs: atMs,
+      resolvedAtMs: 0,
+      firstSeenMs: Math.min(req.firstSeenMs ?? atMs, atMs),
+      lastSeenMs: atMs,
+      eventCount: req.count,
+      sampleEventIds: e && policy.sampleSize > 0 ? [e.id] : [],
+      lastEventType: e?.type ?? 'neutral',
+      tenant: e?.tenant ?? '',
+      asset: e?.asset ?? req.labels.asset ?? '',
+      service: e?.service ?? req.labels.service ?? '',
+      // The register of a resolved predecessor holds a higher version; the new one must win over it.
+      version: existing?.incident.version ?? 0,
+      audit: [],
+    };
+    const rec: IncidentRecord = { incident, notifiedAtMs: -1, pending: 0, parent: req.parent ?? (e ? this.parentOf(e) : ''), members: {}, lastDown: '', flapping: false, escalated: false, mark: 0 };
+    const by = this.suppressor(rec);
+    incident.suppressed = by !== '';
+    incident.suppressedBy = by;
+    const notify = policy.groupWaitMs === 0 && !incident.suppressed;
+    if (notify) rec.notifiedAtMs = atMs;
+    const held = by ? `; suppressed by ${by}` : notify ? '' : `; first notification after group_wait ${formatDuration(policy.groupWaitMs)}`;
+    this.emit(rec, 'opened', req.reason + held, atMs, notify, e, out);
+    return rec;
+  }
+
+  /** Folds a matching event into an open incident; a higher severity escalates it at once. */
+  attach(rec: IncidentRecord, policy: IncidentPolicy, event: VigilEvent | undefined, atMs: number, count: number, out: IncidentChange[]): void {
+    const inc = rec.incident;
+    const before = inc.severityNumber;
+    this.fold(rec, policy, event, atMs, count);
+    rec.pending += count;
+    if (event && event.severityNumber > before) {
+      inc.severityNumber = event.severityNumber;
+      inc.severityText = event.severityText || inc.severityText;
+      const notify = !inc.suppressed && rec.notifiedAtMs >= 0;
+      this.emit(rec, 'escalated', `severity raised to ${inc.severityText} (${inc.severityNumber})`, atMs, notify, event, out);
+      return;
+    }
+    this.save(rec);
+  }
+
+  private fold(rec: IncidentRecord, policy: IncidentPolicy, event: VigilEvent | undefined, atMs: number, count: number): void {
+    const inc = rec.incident;
+    inc.eventCount += count;
+    if (atMs > inc.lastSeenMs) inc.lastSeenMs = atMs;
+    if (atMs < inc.firstSeenMs) inc.firstSeenMs = atMs;
+    if (!event) return;
+    inc.lastEventType = event.type;
+    if (event.asset && !inc.asset) inc.asset = event.asset;
+    if (inc.sampleEventIds.length < policy.sampleSize) inc.sampleEventIds.push(event.id);
+  }
+
+  resolve(rec: IncidentRecord, policy: IncidentPolicy, atMs: number, reason: string, event: VigilEvent | undefined, out: IncidentChange[]): void {
+    const inc = rec.incident;
+    if (inc.status === 'resolved') return;
+    inc.status = 'resolved';
+    inc.resolvedAtMs = atMs;
+    if (event) this.fold(rec, policy, event, atMs, 1);
+    // Only an incident someone was told about needs its resolution told.
+    const notify = rec.notifiedAtMs >= 0 && !inc.suppressed;
+    this.emit(rec, 'resolved', notify ? reason : `${reason} (never notified)`, atMs, notify, event, out);
+  }
+
+  /** An `updated` or `escalated` change outside the notification timers (flapping, deadline). */
+  announce(rec: IncidentRecord, kind: 'updated' | 'escalated', reason: string, atMs: number, out: IncidentChange[]): void {
+    const notify = !rec.incident.suppressed && rec.notifiedAtMs >= 0;
+    if (notify) {
+      rec.notifiedAtMs = atMs;
+      rec.pending = 0;
+    }
+    this.emit(rec, kind, reason, atMs, notify, undefined, out);
+  }
+
+  setSuppression(rec: IncidentRecord, by: string, atMs: number, out: IncidentChange[]): void {
+    const inc = rec.incident;
+    if (inc.suppressedBy === by) return;
+    if (by) {
+      inc.suppressed = true;
+      inc.suppressedBy = by;
+      this.emit(rec, 'suppressed', `suppressed by ${by}`, atMs, false, undefined, out);
+    } else {
+      const was = inc.suppressedBy;
+      inc.suppressed = false;
+      inc.suppressedBy = '';
+      // Unsuppressed and already past group_wait: this is its first notification.
+      const notify = rec.notifiedAtMs >= 0;
+      this.emit(rec, 'unsuppressed', `${was} no longer applies`, atMs, notify, undefined, out);
+    }
+  }
+
+  /** Sends what the notification timers owe: the first notification, batched updates, repeats. */
+  notifyDue(rec: IncidentRecord, policy: IncidentPolicy, nowMs: number, out: IncidentChange[]): void {
+    const inc = rec.incident;
+    if (inc.status === 'resolved' || inc.suppressed) return;
+    if (rec.notifiedAtMs < 0) {
+      if (nowMs >= inc.openedAtMs + policy.groupWaitMs) {
+        rec.notifiedAtMs = nowMs;
+        rec.pending = 0;
+        this.emit(rec, 'opened', `group_wait ${formatDuration(policy.groupWaitMs)} elapsed: first notification (${inc.eventCount} event(s))`, nowMs, true, undefined, out);
+      }
+      return;
+    }
+    if (rec.pending > 0 && nowMs >= rec.notifiedAtMs + policy.groupIntervalMs) {
+      const n = rec.pending;
+      rec.notifiedAtMs = nowMs;
+      rec.pending = 0;
+      this.emit(rec, 'updated', `group_interval ${formatDuration(policy.groupIntervalMs)}: ${n} new event(s), ${inc.eventCount} in all`, nowMs, true, undefined, out);
+      return;
+    }
+    if (nowMs >= rec.notifiedAtMs + policy.repeatIntervalMs) {
+      rec.notifiedAtMs = nowMs;
+      this.emit(rec, 'updated', `repeat_interval ${formatDuration(policy.repeatIntervalMs)}: still open`, nowMs, true, undefined, out);
+    }
+  }
+
+  private emit(rec: IncidentRecord, kind: IncidentChangeKind, reason: string, atMs: number, notify: boolean, event: VigilEvent | undefined, out: IncidentChange[]): void {
+    const inc = rec.incident;
+    inc.updatedAtMs = atMs;
+    inc.audit.push({ atMs, kind, reason });
+    if (inc.audit.length > AUDIT_LIMIT) inc.audit.splice(0, inc.audit.length - AUDIT_LIMIT);
+    this.save(rec);
+    out.push({
+      kind,
+      reason,
+      atMs,
+      notify,
+      incident: { ...inc, labels: { ...inc.labels }, sampleEventIds: inc.sampleEventIds.slice(), audit: inc.audit.slice() },
+      eventIds: event ? [event.id] : inc.sampleEventIds.slice(-CHANGE_EVENT_IDS),
+    });
+  }
+
+  /** Writes a record back after the caller changed its bookkeeping (members, flapping). */
+  save(rec: IncidentRecord): void {
+    const inc = rec.incident;
+    inc.version++;
+    const expires = inc.status === 'resolved' ? inc.resolvedAtMs + RESOLVED_RETENTION_MS : NEVER;
+    this.store.write('i:' + inc.key, rec as unknown as StateValue, inc.version, expires);
+  }
+}

@@ -1,0 +1,123 @@
+import type { VigilEvent } from '../../model/event.ts';
+import type { KeyBuilder } from '../fieldPath.ts';
+import { formatDuration, type IncidentRecord } from '../incidentBook.ts';
+import { RuleCore, autoResolve, isOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
+
+export interface PairParams {
+  isDown: (e: VigilEvent) => boolean;
+  isUp: (e: VigilEvent) => boolean;
+  /** Names the member inside a group; undefined when each group is its own only member. */
+  members: KeyBuilder | undefined;
+  deadlineMs: number | undefined;
+  flapping: { transitions: number; windowMs: number; bucketMs: number } | undefined;
+}
+
+/** How long a member's last state is remembered after its last event. */
+const STATE_TTL_MS = 7 * 86_400_000;
+
+/**
+ * Down opens, up resolves. Each member's last state is a register versioned by event time, so
+ * an event older than the state already known (out of order) cannot undo it, and an up that
+ * arrives first is remembered: the down it recovers from, arriving late, then changes nothing.
+ * Transitions are counted per group; enough of them in a window turn the incident into one
+ * flapping incident that no further transition opens or resolves.
+ */
+export class PairRule extends RuleCore implements EventRule {
+  readonly signal = 'logs';
+  readonly kind = 'pair';
+  readonly match: (e: VigilEvent) => boolean;
+  private readonly p: PairParams;
+
+  constructor(s: RuleSettings, match: (e: VigilEvent) => boolean, params: PairParams) {
+    super(s);
+    this.match = match;
+    this.p = params;
+  }
+
+  onEvent(e: VigilEvent, tMs: number, ctx: RuleContext): void {
+    const down = this.p.isDown(e);
+    if (!down && !this.p.isUp(e)) return;
+    const { store, book } = ctx;
+    const key = this.keys.key(e);
+    const member = this.p.members ? this.p.members.key(e) : '';
+    const stateKey = 'p:' + key + member;
+    const prev = store.read(stateKey);
+    if (prev !== undefined && prev.version > tMs) {
+      ctx.ignored++;
+      return;
+    }
+    const state = down ? 'down' : 'up';
+    const transition = prev === undefined ? down : prev.value !== state;
+    store.write(stateKey, state, tMs, tMs + STATE_TTL_MS);
+    let flappingNow = false;
+    const f = this.p.flapping;
+    if (transition && f) {
+      const b = Math.floor(tMs / f.bucketMs);
+      const nb = Math.ceil(f.windowMs / f.bucketMs);
+      store.addCount('f:' + key, b, 1, (b + nb + 1) * f.bucketMs + this.latenessMs);
+      flappingNow = store.sumCounts('f:' + key, b - nb + 1, b) >= f.transitions;
+    }
+    let rec = book.get(key);
+    if (flappingNow && !(rec?.flapping && isOpen(rec))) {
+      rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, event: e, reason: `${state} event` }, ctx.out);
+      rec.members[member] = state;
+      rec.flapping = true;
+      book.announce(rec, 'updated', `flapping: ${f!.transitions} transitions within ${formatDuration(f!.windowMs)}; one incident until it settles`, tMs, ctx.out);
+      return;
+    }
+    if (down) {
+      rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, event: e, reason: 'down event' }, ctx.out);
+      rec.members[member] = 'down';
+      rec.lastDown = member;
+      book.save(rec);
+      return;
+    }
+    if (!isOpen(rec) || rec.members[member] === undefined) {
+      // Up with no known down: nothing to resolve.
+      if (!isOpen(rec)) ctx.ignored++;
+      return;
+    }
+    rec.members[member] = 'up';
+    if (rec.flapping || !this.recovered(rec, member)) {
+      book.attach(rec, this.policy, e, tMs, 1, ctx.out);
+      return;
+    }
+    autoResolve(this, rec, tMs, this.p.members ? `up event (${this.policy.resolve} recovered)` : 'up event', e, ctx);
+    if (isOpen(rec)) book.attach(rec, this.policy, e, tMs, 1, ctx.out);
+  }
+
+  private recovered(rec: IncidentRecord, member: string): boolean {
+    switch (this.policy.resolve) {
+      case 'first':
+        return true;
+      case 'last':
+        return member === rec.lastDown;
+      default:
+        return Object.values(rec.members).every((s) => s === 'up');
+    }
+  }
+
+  onOpenIncident(rec: IncidentRecord, evalMs: number, ctx: RuleContext): void {
+    const inc = rec.incident;
+    const f = this.p.flapping;
+    if (rec.flapping && f) {
+      if (evalMs < inc.lastSeenMs) return;
+      const end = Math.floor(evalMs / f.bucketMs);
+      const n = ctx.store.sumCounts('f:' + inc.key, end - Math.ceil(f.windowMs / f.bucketMs) + 1, end);
+      if (n >= f.transitions) return;
+      rec.flapping = false;
+      const allUp = Object.values(rec.members).every((s) => s === 'up');
+      if (allUp && this.policy.resolve !== 'never') {
+        ctx.book.resolve(rec, this.policy, evalMs, `stopped flapping and is up (${n} transition(s) within ${formatDuration(f.windowMs)})`, undefined, ctx.out);
+      } else {
+        ctx.book.announce(rec, 'updated', `stopped flapping (${n} transition(s) within ${formatDuration(f.windowMs)}); ${allUp ? 'up' : 'still down'}`, evalMs, ctx.out);
+      }
+      return;
+    }
+    const d = this.p.deadlineMs;
+    if (d !== undefined && !rec.escalated && evalMs >= inc.openedAtMs + d) {
+      rec.escalated = true;
+      ctx.book.announce(rec, 'escalated', `not recovered within ${formatDuration(d)}`, evalMs, ctx.out);
+    }
+  }
+}

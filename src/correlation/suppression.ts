@@ -1,0 +1,139 @@
+import type { IncidentRecord } from './incidentBook.ts';
+import { matchesAll, type LabelMatcher } from './labelMatchers.ts';
+
+export interface InhibitRule {
+  source: LabelMatcher[];
+  target: LabelMatcher[];
+  equal: string[];
+}
+
+export interface Silence {
+  name: string;
+  matchers: LabelMatcher[];
+  startsAtMs: number;
+  endsAtMs: number;
+}
+
+export interface MaintenanceWindow {
+  name: string;
+  matchers: LabelMatcher[];
+  /** 0 = Sunday … 6 = Saturday, as Date.getUTCDay. */
+  days: Set<number>;
+  startMinute: number;
+  durationMs: number;
+  timezone: string;
+}
+
+export interface SuppressionConfig {
+  inhibit: InhibitRule[];
+  /** Rules whose open incidents mark their asset down; undefined when topology is off. */
+  topologyDownRules: Set<string> | undefined;
+  silences: Silence[];
+  maintenance: MaintenanceWindow[];
+}
+
+const DAY_MS = 86_400_000;
+
+/** The labels matchers see: the group labels plus `rule` and `severity` (lower case). */
+export function matchLabels(rec: IncidentRecord): Record<string, string> {
+  const inc = rec.incident;
+  return { ...inc.labels, rule: inc.rule, severity: inc.severityText.toLowerCase() };
+}
+
+function tupleOf(labels: Record<string, string>, equal: string[]): string {
+  let t = '';
+  for (const l of equal) t += (labels[l] ?? '') + '\u0000';
+  return t;
+}
+
+/** Offset of `timezone` from UTC at `atMs`, in ms. */
+function zoneOffsetMs(timezone: string, atMs: number): number {
+  if (timezone === 'UTC') return 0;
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone: timezone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(atMs);
+  const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
+  return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - Math.floor(atMs / 1000) * 1000;
+}
+
+/** Whether a recurring window is on at `nowMs` (the zone's offset at `nowMs` is used throughout). */
+export function maintenanceActive(w: MaintenanceWindow, nowMs: number): boolean {
+  const local = nowMs + zoneOffsetMs(w.timezone, nowMs);
+  const today = Math.floor(local / DAY_MS) * DAY_MS;
+  for (let k = 0; k <= Math.ceil(w.durationMs / DAY_MS); k++) {
+    const start = today - k * DAY_MS + w.startMinute * 60_000;
+    if (w.days.has(new Date(start).getUTCDay()) && local >= start && local < start + w.durationMs) return true;
+  }
+  return false;
+}
+
+/**
+ * Decides what suppresses an incident: a silence, a maintenance window, an inhibiting source
+ * incident, or a down parent asset. The open incidents it looks at are indexed on each tick
+ * from the store (so other agents' incidents count) and kept current between ticks with this
+ * agent's own openings and resolutions.
+ */
+export class Suppressor {
+  readonly config: SuppressionConfig;
+  /** Per inhibit rule: equal-label tuple → source incident key. */
+  private sources: Map<string, string>[] = [];
+  /** Asset → key of an open incident saying it is down. */
+  private downAssets = new Map<string, string>();
+
+  constructor(config: SuppressionConfig) {
+    this.config = config;
+    this.sources = config.inhibit.map(() => new Map());
+  }
+
+  get active(): boolean {
+    const c = this.config;
+    return c.inhibit.length > 0 || c.topologyDownRules !== undefined || c.silences.length > 0 || c.maintenance.length > 0;
+  }
+
+  rebuild(open: IncidentRecord[]): void {
+    this.sources = this.config.inhibit.map(() => new Map());
+    this.downAssets = new Map();
+    for (const rec of open) this.note(rec, true);
+  }
+
+  /** Keeps the index current as this agent opens (`open`) or resolves incidents. */
+  note(rec: IncidentRecord, open: boolean): void {
+    const inc = rec.incident;
+    const { inhibit, topologyDownRules } = this.config;
+    if (inhibit.length > 0) {
+      const labels = matchLabels(rec);
+      inhibit.forEach((r, i) => {
+        if (!matchesAll(r.source, labels)) return;
+        const t = tupleOf(labels, r.equal);
+        if (open) this.sources[i]!.set(t, inc.key);
+        else if (this.sources[i]!.get(t) === inc.key) this.sources[i]!.delete(t);
+      });
+    }
+    if (topologyDownRules?.has(inc.rule) && inc.asset) {
+      if (open) this.downAssets.set(inc.asset, inc.key);
+      else if (this.downAssets.get(inc.asset) === inc.key) this.downAssets.delete(inc.asset);
+    }
+  }
+
+  /** What suppresses the incident now: `silence:<name>`, `maintenance:<name>`, `inhibit:<key>`, `topology:<key>`, or ''. */
+  suppressionOf(rec: IncidentRecord, nowMs: number): string {
+    if (!this.active) return '';
+    const labels = matchLabels(rec);
+    for (const s of this.config.silences) {
+      if (nowMs >= s.startsAtMs && nowMs < s.endsAtMs && matchesAll(s.matchers, labels)) return `silence:${s.name}`;
+    }
+    for (const w of this.config.maintenance) {
+      if (matchesAll(w.matchers, labels) && maintenanceActive(w, nowMs)) return `maintenance:${w.name}`;
+    }
+    const key = rec.incident.key;
+    for (let i = 0; i < this.config.inhibit.length; i++) {
+      const r = this.config.inhibit[i]!;
+      if (!matchesAll(r.target, labels)) continue;
+      const source = this.sources[i]!.get(tupleOf(labels, r.equal));
+      if (source !== undefined && source !== key) return `inhibit:${source}`;
+    }
+    if (rec.parent) {
+      const parent = this.downAssets.get(rec.parent);
+      if (parent !== undefined && parent !== key) return `topology:${parent}`;
+    }
+    return '';
+  }
+}

@@ -1,0 +1,43 @@
+import { compileCondition, type OttlContext, type Predicate } from '../../ottl/index.ts';
+import type { Processor, ProcessorFactory } from '../../pipeline/component.ts';
+import { filterSchema, type FilterConfig } from './config.ts';
+
+const CONTEXT = { logs: 'event', metrics: 'datapoint', traces: 'span' } as const satisfies Record<string, OttlContext>;
+
+function anyOf<T>(predicates: Predicate<T>[]): Predicate<T> {
+  if (predicates.length === 1) return predicates[0]!;
+  return (item) => {
+    for (let i = 0; i < predicates.length; i++) if (predicates[i]!(item)) return true;
+    return false;
+  };
+}
+
+/** Keeps what `drop` rejects; the batch itself is returned untouched when nothing matches. */
+export function dropMatching<T>(batch: T[], drop: Predicate<T>): T[] {
+  for (let i = 0; i < batch.length; i++) {
+    if (!drop(batch[i]!)) continue;
+    const kept = batch.slice(0, i);
+    for (let j = i + 1; j < batch.length; j++) if (!drop(batch[j]!)) kept.push(batch[j]!);
+    return kept;
+  }
+  return batch;
+}
+
+export const filterProcessorFactory: ProcessorFactory<FilterConfig> = {
+  kind: 'processor',
+  type: 'filter',
+  signals: ['logs', 'metrics', 'traces'],
+  description: 'Drops events, data points or spans matching any of its conditions; drops are counted in vigil_processor_dropped_records_total.',
+  configSchema: filterSchema,
+  create(settings, config) {
+    const signal = settings.signal as keyof typeof CONTEXT;
+    const sources = config[signal];
+    if (sources.length === 0) {
+      settings.logger.warn({ processor: settings.id, pipeline: settings.pipeline }, `filter has no ${signal} conditions; it passes every record of this pipeline`);
+      return { process: (batch) => batch };
+    }
+    const drop = anyOf(sources.map((s) => compileCondition(s, CONTEXT[signal]) as Predicate<unknown>));
+    const processor: Processor<unknown> = { process: (batch) => dropMatching(batch, drop) };
+    return processor as never;
+  },
+};

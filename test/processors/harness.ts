@@ -1,0 +1,38 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ConfigIssue } from '../../src/config/schema.ts';
+import { newEvent, type VigilEvent } from '../../src/model/index.ts';
+import type { CreateSettings, ProcessorFactory } from '../../src/pipeline/component.ts';
+import type { Signal } from '../../src/pipeline/signals.ts';
+import { createLogger } from '../../src/telemetry/logger.ts';
+import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
+
+export function testSettings(id: string, signal: Signal = 'logs', dataDir = mkdtempSync(join(tmpdir(), 'vigil-proc-'))): CreateSettings & { signal: Signal; pipeline: string } {
+  return { id, logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir, signal, pipeline: signal };
+}
+
+/** Validates raw config through the factory's schema as the loader does; throws listing the issues. */
+export function parseProcessorConfig<C>(factory: ProcessorFactory<C>, raw: unknown, id = factory.type): C {
+  const issues: ConfigIssue[] = [];
+  const parsed = factory.configSchema.parse(raw, `processors.${id}`, issues);
+  if (issues.length) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+  return parsed!;
+}
+
+export function configIssues<C>(factory: ProcessorFactory<C>, raw: unknown, id = factory.type): string[] {
+  const issues: ConfigIssue[] = [];
+  factory.configSchema.parse(raw, `processors.${id}`, issues);
+  return issues.map((i) => `${i.path}: ${i.message}`);
+}
+
+export function ev(fields: Partial<VigilEvent> = {}): VigilEvent {
+  return newEvent({ source: 'test', ...fields });
+}
+
+export async function counterValue(settings: CreateSettings, name: string, labels: Record<string, string>): Promise<number> {
+  const metric = settings.metrics.registry.getSingleMetric(name);
+  if (!metric) return 0;
+  const { values } = await metric.get();
+  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
+}

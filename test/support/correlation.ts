@@ -1,0 +1,102 @@
+import { parse } from 'yaml';
+import { checkCorrelation, correlationSchema } from '../../src/correlation/config.ts';
+import { compileRuleSet, type ConditionCompiler } from '../../src/correlation/compile.ts';
+import { CorrelationEngine } from '../../src/correlation/engine.ts';
+import { compileField } from '../../src/correlation/fieldPath.ts';
+import { newEvent, type VigilEvent } from '../../src/model/event.ts';
+import type { IncidentChange } from '../../src/model/incident.ts';
+import type { GaugePoint } from '../../src/model/metric.ts';
+import { MemoryStateStore } from '../../src/state/memoryStore.ts';
+
+/**
+ * Stand-in for OTTL in engine tests: `path == "v"`, `path != "v"` joined by `and`, so rule
+ * tests do not depend on the full language.
+ */
+export const testConditions: ConditionCompiler = (source) => {
+  const parts = source.split(/\s+and\s+/).map((clause) => {
+    const m = /^(.+?)\s*(==|!=)\s*"([^"]*)"$/.exec(clause.trim());
+    if (!m) throw new Error(`test conditions support path == "v" only, got ${clause}`);
+    const f = compileField(m[1]!);
+    if (typeof f === 'string') throw new Error(f);
+    const want = m[2] === '==';
+    return (item: VigilEvent) => (f.get(item) === m[3]) === want;
+  });
+  return ((item: VigilEvent) => parts.every((p) => p(item))) as (item: never) => boolean;
+};
+
+export function engineFrom(yaml: string, store = new MemoryStateStore()): CorrelationEngine {
+  const issues: { path: string; message: string }[] = [];
+  const cfg = correlationSchema.parse(parse(yaml), 'correlation', issues);
+  if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
+  const extra = checkCorrelation(cfg);
+  const { set, issues: compileIssues } = compileRuleSet(cfg, testConditions);
+  if (extra.length || compileIssues.length) throw new Error(JSON.stringify([...extra, ...compileIssues]));
+  return new CorrelationEngine(set, store);
+}
+
+export function rulesFrom(yaml: string) {
+  const issues: { path: string; message: string }[] = [];
+  const cfg = correlationSchema.parse(parse(yaml), 'correlation', issues)!;
+  return compileRuleSet(cfg, testConditions).set;
+}
+
+let seq = 0;
+/** An event at `t` ms (event time); fields as in the model. */
+export function ev(t: number, fields: Partial<VigilEvent> = {}): VigilEvent {
+  return newEvent({ source: 'test', id: `e${++seq}`, timeUnixNano: BigInt(t) * 1_000_000n, observedTimeUnixNano: BigInt(t) * 1_000_000n, ...fields });
+}
+
+export function point(t: number, name: string, value: number, attributes: Record<string, string> = {}): GaugePoint {
+  return { kind: 'gauge', name, description: '', unit: '', resource: {}, attributes, startTimeUnixNano: 0n, timeUnixNano: BigInt(t) * 1_000_000n, flags: 0, exemplars: [], service: '', tenant: '', value };
+}
+
+/** A compact line per change: `<kind> <key> <notify?>` for timeline assertions. */
+export function brief(changes: IncidentChange[]): string[] {
+  return changes.map((c) => `${c.kind}${c.notify ? '!' : ''} ${c.incident.key}`);
+}
+
+/**
+ * Drives an engine on a virtual clock: events arrive at their own time unless `at` says
+ * otherwise, and the timer ticks every `tickMs` in between, as the daemon's does.
+ */
+export class Timeline {
+  readonly engine: CorrelationEngine;
+  readonly changes: IncidentChange[] = [];
+  nowMs: number;
+  private readonly tickMs: number;
+
+  constructor(engine: CorrelationEngine, startMs = 0, tickMs = 1000) {
+    this.engine = engine;
+    this.nowMs = startMs;
+    this.tickMs = tickMs;
+  }
+
+  /** Advances the clock to `ms`, ticking on the way; returns the changes the timers made. */
+  advance(ms: number): IncidentChange[] {
+    const out: IncidentChange[] = [];
+    let next = Math.floor(this.nowMs / this.tickMs) * this.tickMs + this.tickMs;
+    while (next <= ms) {
+      out.push(...this.engine.tick(next));
+      next += this.tickMs;
+    }
+    this.nowMs = Math.max(this.nowMs, ms);
+    this.changes.push(...out);
+    return out;
+  }
+
+  send(events: VigilEvent[], at?: number): IncidentChange[] {
+    const arrival = at ?? Math.max(...events.map((e) => Number(e.timeUnixNano / 1_000_000n)));
+    const out = this.advance(arrival);
+    const now = this.engine.process(events, this.nowMs);
+    this.changes.push(...now);
+    return [...out, ...now];
+  }
+
+  sendPoints(points: GaugePoint[], at?: number): IncidentChange[] {
+    const arrival = at ?? Math.max(...points.map((p) => Number(p.timeUnixNano / 1_000_000n)));
+    const out = this.advance(arrival);
+    const now = this.engine.processPoints(points, this.nowMs);
+    this.changes.push(...now);
+    return [...out, ...now];
+  }
+}
