@@ -95,15 +95,17 @@ local function extend(k, ttl)
 end
 
 -- Drops buckets whose window has passed; run when a bucket is added, so a counter that never
--- goes idle still holds only its window's buckets.
-local function prune(k)
+-- goes idle still holds only its window's buckets. The buckets just written always stay: the
+-- writer's clock may run behind the one that set 'now'.
+local function prune(k, written)
   local all = redis.call('HGETALL', k)
   local dead = {}
   local any = false
   for i = 1, #all, 2 do
     local f = all[i]
-    if string.sub(f, 1, 2) == '#e' and tonumber(all[i + 1]) <= now then
-      dead[string.sub(f, 3)] = true
+    local b = string.sub(f, 3)
+    if string.sub(f, 1, 2) == '#e' and not written[b] and tonumber(all[i + 1]) <= now then
+      dead[b] = true
       any = true
     end
   end
@@ -129,8 +131,10 @@ for i, op in ipairs(ops) do
   if op.t == 'c' then
     if kind ~= nil and kind ~= 'c' then redis.call('DEL', k) end
     local added = false
+    local written = {}
     for _, cell in ipairs(op.c) do
       local b, total, e = cell[1], cell[2], cell[3]
+      written[b] = true
       local ek = '#e' .. b
       local ce = redis.call('HGET', k, ek)
       if not ce then
@@ -145,7 +149,7 @@ for i, op in ipairs(ops) do
         did = true
       end
     end
-    if added then prune(k) end
+    if added then prune(k, written) end
   elseif op.t == 'm' then
     if kind ~= nil and kind ~= 'm' then redis.call('DEL', k); kind = nil end
     local cur = kind and redis.call('HMGET', k, '#m', '#x')

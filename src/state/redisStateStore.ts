@@ -153,6 +153,11 @@ export class RedisStateStore implements StateStore {
     this.subscriber.disconnect();
   }
 
+  /** The command connection, for leases and the ticket ledger to share. */
+  get redis(): RedisClient {
+    return this.client;
+  }
+
   get connected(): boolean {
     return this.client.status === 'ready';
   }
