@@ -14,19 +14,64 @@
  * Numbers travel as strings so no digit is lost to Lua's number formatting.
  */
 
-const COMMON = `
-local function kindOf(k)
-  local t = redis.call('TYPE', k).ok
-  if t == 'none' then return nil end
-  if t ~= 'hash' then return 'other' end
-  if redis.call('HEXISTS', k, '#m') == 1 then return 'm' end
-  if redis.call('HEXISTS', k, '#ver') == 1 then return 'r' end
-  return 'c'
+/**
+ * KEYS[1] the rule's sequence key, KEYS[i+1] the Redis key of op i.
+ * ARGV[1] engine time now (ms), ARGV[2] channel ('' = do not publish), ARGV[3] this process's
+ * incarnation id, ARGV[4] JSON list of ops, ARGV[5] time-to-live of the sequence key (ms).
+ * Ops: {t='c', k, c={{bucket, total, expiry}...}, ttl} | {t='m', k, v, x, ttl} |
+ * {t='r', k, v, ver, w, x, ttl} | {t='d', k, ver, w, x, ttl} | {t='s', k} (read only).
+ *
+ * Replies {r=sequence, s=states}: for writes, only the states the caller does not already hold
+ * (a counter others also count, a mark or register it lost to); for reads, every state. The
+ * message published on ARGV[2] carries every state that changed, prefixed by the incarnation so
+ * receivers skip their own without parsing it.
+ */
+export const APPLY_SCRIPT = `
+local now = tonumber(ARGV[1])
+local me = ARGV[3]
+local ops = cjson.decode(ARGV[4])
+
+-- One read tells the kind and holds what merging needs: {mark, version, writer, expiry}, or
+-- false for a key that is not one of ours. Counters and absent keys both read all nil.
+local function head(k)
+  local ok, h = pcall(redis.call, 'HMGET', k, '#m', '#ver', '#w', '#x')
+  if not ok then return false end
+  return h
 end
 
-local function counterSnapshot(k, key)
+local function kindOf(h, k)
+  if not h then return 'other' end
+  if h[1] then return 'm' end
+  if h[2] then return 'r' end
+  if redis.call('EXISTS', k) == 1 then return 'c' end
+  return nil
+end
+
+-- JS compares writer ids by code unit; byte order agrees for any id, unlike Lua's locale-aware '<'.
+local function bytesAtLeast(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a >= #b
+end
+
+local function newer(ver, w, h)
+  local cver = tonumber(h[2])
+  if ver ~= cver then return ver > cver end
+  return bytesAtLeast(w, h[3])
+end
+
+local function extend(k, ttl)
+  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+end
+
+-- Returns the counter's state and whether another incarnation counts in it.
+local function counterState(k, key)
   local all = redis.call('HGETALL', k)
   local cells = {}
+  local shared = false
   for i = 1, #all, 2 do
     local f, v = all[i], all[i + 1]
     local b, w
@@ -41,57 +86,25 @@ local function counterSnapshot(k, key)
         cell = { e = '0', w = {} }
         cells[b] = cell
       end
-      if w then cell.w[w] = v else cell.e = v end
+      if w then
+        cell.w[w] = v
+        if w ~= me then shared = true end
+      else
+        cell.e = v
+      end
     end
   end
-  return { k = key, t = 'c', c = cells }
+  return { k = key, t = 'c', c = cells }, shared
 end
 
-local function snapshot(k, key, kind)
-  if kind == 'c' then return counterSnapshot(k, key) end
-  if kind == 'm' then
-    local m = redis.call('HMGET', k, '#m', '#x')
-    return { k = key, t = 'm', v = m[1], x = m[2] }
-  end
-  if kind == 'r' then
-    local r = redis.call('HMGET', k, '#v', '#ver', '#w', '#d', '#x')
-    return { k = key, t = 'r', v = r[1], ver = r[2], w = r[3], d = r[4], x = r[5] }
-  end
-  return { k = key, t = 'n' }
-end
-`;
-
-/**
- * KEYS[1] the rule's sequence key, KEYS[i+1] the Redis key of op i.
- * ARGV[1] engine time now (ms), ARGV[2] channel ('' = do not publish), ARGV[3] this process's
- * incarnation id, ARGV[4] JSON list of ops, ARGV[5] time-to-live of the sequence key (ms).
- * Ops: {t='c', k, c={{bucket, total, expiry}...}, ttl} | {t='m', k, v, x, ttl} |
- * {t='r', k, v, ver, w, x, ttl} | {t='d', k, ver, w, x, ttl} | {t='s', k} (read only).
- */
-export const APPLY_SCRIPT = `${COMMON}
-local now = tonumber(ARGV[1])
-local me = ARGV[3]
-local ops = cjson.decode(ARGV[4])
-
--- JS compares writer ids by code unit; byte order agrees for any id, unlike Lua's locale-aware '<'.
-local function bytesAtLeast(a, b)
-  local n = math.min(#a, #b)
-  for i = 1, n do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x > y end
-  end
-  return #a >= #b
+local function markState(k, key)
+  local m = redis.call('HMGET', k, '#m', '#x')
+  return { k = key, t = 'm', v = m[1], x = m[2] }
 end
 
-local function newer(ver, w, k)
-  local cur = redis.call('HMGET', k, '#ver', '#w')
-  local cver = tonumber(cur[1])
-  if ver ~= cver then return ver > cver end
-  return bytesAtLeast(w, cur[2])
-end
-
-local function extend(k, ttl)
-  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+local function registerState(k, key)
+  local r = redis.call('HMGET', k, '#v', '#ver', '#w', '#d', '#x')
+  return { k = key, t = 'r', v = r[1], ver = r[2], w = r[3], d = r[4], x = r[5] }
 end
 
 -- Drops buckets whose window has passed; run when a bucket is added, so a counter that never
@@ -119,75 +132,98 @@ local function prune(k, written)
 end
 
 local changed = {}
-local results = {}
+local replies = {}
 local maxTtl = 0
 for i, op in ipairs(ops) do
   local k = KEYS[i + 1]
-  local kind = kindOf(k)
+  local h = head(k)
   local ttl = tonumber(op.ttl or '0')
   if ttl > maxTtl then maxTtl = ttl end
   local did = false
-  local gone = false
+  local state
+  local tell = false
   if op.t == 'c' then
-    if kind ~= nil and kind ~= 'c' then redis.call('DEL', k) end
+    if not h or h[1] or h[2] then redis.call('DEL', k) end
     local added = false
     local written = {}
+    local set = {}
     for _, cell in ipairs(op.c) do
       local b, total, e = cell[1], cell[2], cell[3]
       written[b] = true
       local ek = '#e' .. b
-      local ce = redis.call('HGET', k, ek)
-      if not ce then
-        added = true
-        redis.call('HSET', k, ek, e)
-      elseif tonumber(ce) < tonumber(e) then
-        redis.call('HSET', k, ek, e)
-      end
       local f = b .. '|' .. me
-      if redis.call('HGET', k, f) ~= total then
-        redis.call('HSET', k, f, total)
+      local cur = redis.call('HMGET', k, ek, f)
+      if not cur[1] then added = true end
+      if not cur[1] or tonumber(cur[1]) < tonumber(e) then
+        set[#set + 1] = ek
+        set[#set + 1] = e
+      end
+      if cur[2] ~= total then
+        set[#set + 1] = f
+        set[#set + 1] = total
         did = true
       end
     end
+    if #set > 0 then redis.call('HSET', k, unpack(set)) end
     if added then prune(k, written) end
+    extend(k, ttl)
+    state, tell = counterState(k, op.k)
   elseif op.t == 'm' then
-    if kind ~= nil and kind ~= 'm' then redis.call('DEL', k); kind = nil end
-    local cur = kind and redis.call('HMGET', k, '#m', '#x')
-    if not cur or tonumber(op.v) > tonumber(cur[1]) then
+    if not h or h[2] or (not h[1] and redis.call('EXISTS', k) == 1) then redis.call('DEL', k); h = {} end
+    local v = tonumber(op.v)
+    local cur = tonumber(h[1])
+    if not cur or v > cur then
       redis.call('HSET', k, '#m', op.v)
       did = true
+    elseif v < cur then
+      tell = true
     end
-    if not cur or tonumber(op.x) > tonumber(cur[2]) then redis.call('HSET', k, '#x', op.x) end
+    if not h[4] or tonumber(op.x) > tonumber(h[4]) then redis.call('HSET', k, '#x', op.x) end
+    extend(k, ttl)
+    state = markState(k, op.k)
   elseif op.t == 'r' then
-    if kind ~= nil and kind ~= 'r' then redis.call('DEL', k); kind = nil end
-    if kind == nil or newer(tonumber(op.ver), op.w, k) then
+    local isReg = h and h[2]
+    if not h or (not isReg and (h[1] or redis.call('EXISTS', k) == 1)) then redis.call('DEL', k) end
+    if not isReg or newer(tonumber(op.ver), op.w, h) then
       local x = op.x
-      if kind then
-        local cur = redis.call('HMGET', k, '#x', '#ver', '#w')
-        -- The same write sent again (after a reconnect) keeps the longer life it already had.
-        if cur[2] == op.ver and cur[3] == op.w and tonumber(cur[1]) > tonumber(x) then x = cur[1] end
-      end
+      -- The same write sent again (after a reconnect) keeps the longer life it already had.
+      if isReg and h[2] == op.ver and h[3] == op.w and tonumber(h[4]) > tonumber(x) then x = h[4] end
       redis.call('HSET', k, '#v', op.v, '#ver', op.ver, '#w', op.w, '#d', '0', '#x', x)
       did = true
+    else
+      tell = true
     end
+    extend(k, ttl)
+    state = registerState(k, op.k)
   elseif op.t == 'd' then
+    local kind = kindOf(h, k)
     if kind == 'c' or kind == 'm' or kind == 'other' then
       -- Counters and marks merge without order: deleting one forgets it.
       redis.call('DEL', k)
       did = true
-      gone = true
-    elseif kind == nil or newer(tonumber(op.ver), op.w, k) then
-      -- A tombstone, so a write older than the deletion cannot bring the register back.
-      if kind == nil then redis.call('HSET', k, '#x', op.x) end
-      redis.call('HSET', k, '#v', 'null', '#ver', op.ver, '#w', op.w, '#d', '1')
-      did = true
+      state = { k = op.k, t = 'x' }
+    else
+      if kind == nil or newer(tonumber(op.ver), op.w, h) then
+        -- A tombstone, so a write older than the deletion cannot bring the register back.
+        if kind == nil then redis.call('HSET', k, '#x', op.x) end
+        redis.call('HSET', k, '#v', 'null', '#ver', op.ver, '#w', op.w, '#d', '1')
+        did = true
+      else
+        tell = true
+      end
+      extend(k, ttl)
+      state = registerState(k, op.k)
     end
+  else
+    local kind = kindOf(h, k)
+    tell = true
+    if kind == 'c' then state = counterState(k, op.k)
+    elseif kind == 'm' then state = markState(k, op.k)
+    elseif kind == 'r' then state = registerState(k, op.k)
+    else state = { k = op.k, t = 'n' } end
   end
-  if not gone and op.t ~= 's' then extend(k, ttl) end
-  local snap
-  if gone then snap = { k = op.k, t = 'x' } else snap = snapshot(k, op.k, kindOf(k)) end
-  results[i] = snap
-  if did then changed[#changed + 1] = snap end
+  if tell then replies[#replies + 1] = state end
+  if did then changed[#changed + 1] = state end
 end
 
 local rev
@@ -195,12 +231,12 @@ if #changed > 0 then
   rev = redis.call('INCR', KEYS[1])
   extend(KEYS[1], math.max(maxTtl, tonumber(ARGV[5])))
   if ARGV[2] ~= '' then
-    redis.call('PUBLISH', ARGV[2], cjson.encode({ r = rev, f = me, s = changed }))
+    redis.call('PUBLISH', ARGV[2], me .. '\\n' .. cjson.encode({ r = rev, s = changed }))
   end
 else
   rev = tonumber(redis.call('GET', KEYS[1]) or '0')
 end
-return cjson.encode({ r = rev, s = results })
+return cjson.encode({ r = rev, s = replies })
 `;
 
 /**

@@ -370,7 +370,8 @@ export class RedisStateStore implements StateStore {
       JSON.stringify(ops),
       seqTtl,
     ])) as string;
-    const { r, s } = JSON.parse(reply) as { r: number; s: Snapshot[] };
+    const { r, s } = JSON.parse(reply) as { r: number; s: Snapshot[] | Record<string, never> };
+    if (!Array.isArray(s)) return; // Lua's empty table: nothing we do not already hold
     // A key may appear twice in one call (a deletion, then writes): its last state is what counts.
     const last = new Map<string, Snapshot>();
     for (const snap of s) last.set(snap.k, snap);
@@ -378,14 +379,17 @@ export class RedisStateStore implements StateStore {
   }
 
   private receive(message: string): void {
-    let parsed: { r: number; f: string; s: Snapshot[] };
+    const nl = message.indexOf('\n');
+    // Our own write: its reply already told us what we did not know.
+    if (nl === this.incarnation.length && message.startsWith(this.incarnation)) return;
+    let parsed: { r: number; s: Snapshot[] };
     try {
-      parsed = JSON.parse(message) as typeof parsed;
+      parsed = JSON.parse(message.slice(nl + 1)) as typeof parsed;
+      if (!Array.isArray(parsed.s)) throw new Error('no list of states');
     } catch (err) {
       this.logger.warn({ err }, 'ignoring a malformed state message');
       return;
     }
-    if (parsed.f === this.incarnation) return; // our own write: its reply already applied it
     for (const snap of parsed.s) this.apply(snap, parsed.r, false);
     this.metrics?.remoteUpdates.inc(parsed.s.length);
   }

@@ -6,7 +6,8 @@ import { freshPrefix } from './redisHelpers.ts';
 
 interface Reply {
   r: number;
-  s: Record<string, unknown>[];
+  /** A list, or `{}` when empty (Lua cannot tell an empty list from an empty table). */
+  s: Record<string, unknown>[] & Record<string, never>;
 }
 
 describe('state merge scripts', () => {
@@ -32,7 +33,8 @@ describe('state merge scripts', () => {
   it('sums counter cells over incarnations, and a repeated write counts once', async () => {
     const p = freshPrefix();
     const op = (total: number) => ({ t: 'c', k: 'r:c', c: [['5', String(total), '1000']], ttl: '60000' });
-    await apply(p, 'a#1', [op(3)]);
+    // Alone in the counter: the reply has nothing a does not know.
+    expect((await apply(p, 'a#1', [op(3)])).s).toEqual({});
     await apply(p, 'a#1', [op(3)]); // the same flush again, after a lost reply
     const reply = await apply(p, 'b#1', [op(4)]);
     expect(reply.s[0]).toEqual({ k: 'r:c', t: 'c', c: { '5': { e: '1000', w: { 'a#1': '3', 'b#1': '4' } } } });
@@ -44,7 +46,7 @@ describe('state merge scripts', () => {
   it('drops buckets whose window has passed when a new bucket arrives', async () => {
     const p = freshPrefix();
     await apply(p, 'a#1', [{ t: 'c', k: 'r:c', c: [['1', '2', '100'], ['2', '2', '200']], ttl: '60000' }]);
-    const reply = await apply(p, 'a#1', [{ t: 'c', k: 'r:c', c: [['3', '1', '300']], ttl: '60000' }], { now: 150 });
+    const reply = await apply(p, 'b#1', [{ t: 'c', k: 'r:c', c: [['3', '1', '300']], ttl: '60000' }], { now: 150 });
     expect(Object.keys((reply.s[0] as { c: Record<string, unknown> }).c).sort()).toEqual(['2', '3']);
     expect(await client.hlen(`${p}:{=r}:c`)).toBe(4);
   });
@@ -54,27 +56,33 @@ describe('state merge scripts', () => {
     await apply(p, 'a#1', [{ t: 'm', k: 'r:m', v: '7', x: '100', ttl: '60000' }]);
     const reply = await apply(p, 'b#1', [{ t: 'm', k: 'r:m', v: '5', x: '200', ttl: '60000' }]);
     expect(reply.s[0]).toEqual({ k: 'r:m', t: 'm', v: '7', x: '200' });
+    // Raising it: b's mark won, nothing to tell b.
+    expect((await apply(p, 'b#1', [{ t: 'm', k: 'r:m', v: '9', x: '200', ttl: '60000' }])).s).toEqual({});
+    const read = await apply(p, 'c#1', [{ t: 's', k: 'r:m' }]);
+    expect(read.s[0]).toEqual({ k: 'r:m', t: 'm', v: '9', x: '200' });
   });
 
   it('orders register writes by version, then writer bytes, with tombstones among them', async () => {
     const p = freshPrefix();
     const write = (v: string, ver: number, w: string) => ({ t: 'r', k: 'r:x', v: JSON.stringify(v), ver: String(ver), w, x: '1000', ttl: '60000' });
+    const read = async () => (await apply(p, 'r#1', [{ t: 's', k: 'r:x' }])).s[0];
     await apply(p, 'a#1', [write('down', 10, 'agent-a')]);
     let reply = await apply(p, 'b#1', [write('up', 10, 'agent-b')]);
-    expect(reply.s[0]).toMatchObject({ v: '"up"', w: 'agent-b', d: '0' });
-    reply = await apply(p, 'a#1', [write('down', 10, 'agent-a')]); // loses the tie
+    expect(reply.s).toEqual({}); // won: nothing to tell
+    expect(await read()).toMatchObject({ v: '"up"', w: 'agent-b', d: '0' });
+    reply = await apply(p, 'a#1', [write('down', 10, 'agent-a')]); // loses the tie, and is told
     expect(reply.s[0]).toMatchObject({ v: '"up"', w: 'agent-b' });
     reply = await apply(p, 'a#1', [write('older', 9, 'zzz')]);
     expect(reply.s[0]).toMatchObject({ v: '"up"' });
-    reply = await apply(p, 'a#1', [{ t: 'd', k: 'r:x', ver: '11', w: 'agent-a', x: '0', ttl: '60000' }]);
-    expect(reply.s[0]).toMatchObject({ t: 'r', d: '1', ver: '11' });
+    await apply(p, 'a#1', [{ t: 'd', k: 'r:x', ver: '11', w: 'agent-a', x: '0', ttl: '60000' }]);
+    expect(await read()).toMatchObject({ t: 'r', d: '1', ver: '11' });
     reply = await apply(p, 'b#1', [write('revived?', 10, 'agent-z')]);
     expect(reply.s[0]).toMatchObject({ d: '1', ver: '11' });
-    reply = await apply(p, 'b#1', [write('reopened', 12, 'agent-b')]);
-    expect(reply.s[0]).toMatchObject({ v: '"reopened"', d: '0' });
+    await apply(p, 'b#1', [write('reopened', 12, 'agent-b')]);
+    expect(await read()).toMatchObject({ v: '"reopened"', d: '0' });
     // Multi-byte writer ids compare by bytes, as JS compares these strings.
-    reply = await apply(p, 'b#1', [write('é', 12, 'agent-é')]);
-    expect(reply.s[0]).toMatchObject({ v: '"é"' });
+    await apply(p, 'b#1', [write('é', 12, 'agent-é')]);
+    expect(await read()).toMatchObject({ v: '"é"' });
   });
 
   it('a deletion forgets a counter, and a later write starts it from scratch', async () => {
@@ -84,7 +92,8 @@ describe('state merge scripts', () => {
       { t: 'd', k: 'r:c', ver: '0', w: 'a', x: '0', ttl: '60000' },
       { t: 'c', k: 'r:c', c: [['1', '2', '1000']], ttl: '60000' },
     ]);
-    expect(reply.s.map((s) => s.t)).toEqual(['x', 'c']);
+    // The deletion is news to nobody who made it; the fresh counter has only a's share.
+    expect(reply.s).toEqual({});
     expect(await client.hget(`${p}:{=r}:c`, '1|a#1')).toBe('2');
   });
 
@@ -92,7 +101,10 @@ describe('state merge scripts', () => {
     const p = freshPrefix();
     const sub = new Redis(redis.url);
     const got: { r: number; f: string; s: { k: string }[] }[] = [];
-    sub.on('message', (_c: string, m: string) => got.push(JSON.parse(m) as (typeof got)[number]));
+    sub.on('message', (_c: string, m: string) => {
+      const nl = m.indexOf('\n');
+      got.push({ f: m.slice(0, nl), ...(JSON.parse(m.slice(nl + 1)) as { r: number; s: { k: string }[] }) });
+    });
     await sub.subscribe(`${p}:state`);
     const channel = { channel: `${p}:state` };
     const first = await apply(p, 'a#1', [{ t: 'm', k: 'r:m', v: '7', x: '100', ttl: '60000' }], channel);
