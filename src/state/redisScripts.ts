@@ -47,6 +47,10 @@ local function kindOf(h, k)
   return nil
 end
 
+local function mergesUnordered(kind)
+  return kind == 'c' or kind == 'm' or kind == 'other'
+end
+
 -- JS compares writer ids by code unit; byte order agrees for any id, unlike Lua's locale-aware '<'.
 local function bytesAtLeast(a, b)
   local n = math.min(#a, #b)
@@ -181,39 +185,27 @@ for i, op in ipairs(ops) do
     if not h[4] or tonumber(op.x) > tonumber(h[4]) then redis.call('HSET', k, '#x', op.x) end
     extend(k, ttl)
     state = markState(k, op.k)
-  elseif op.t == 'r' then
+  elseif op.t == 'd' and mergesUnordered(kindOf(h, k)) then
+    -- Counters and marks merge without order: deleting one forgets it.
+    redis.call('DEL', k)
+    did = true
+    state = { k = op.k, t = 'x' }
+  elseif op.t == 'r' or op.t == 'd' then
+    -- A deletion of a register is a write of a tombstone, so a write older than it stays dead.
     local isReg = h and h[2]
     if not h or (not isReg and (h[1] or redis.call('EXISTS', k) == 1)) then redis.call('DEL', k) end
     if not isReg or newer(tonumber(op.ver), op.w, h) then
       local x = op.x
-      -- The same write sent again (after a reconnect) keeps the longer life it already had.
-      if isReg and h[2] == op.ver and h[3] == op.w and tonumber(h[4]) > tonumber(x) then x = h[4] end
-      redis.call('HSET', k, '#v', op.v, '#ver', op.ver, '#w', op.w, '#d', '0', '#x', x)
+      -- A tombstone keeps the register's life; the same write sent again (after a reconnect) keeps the longer one.
+      if isReg and (op.t == 'd' or (h[2] == op.ver and h[3] == op.w and tonumber(h[4]) > tonumber(x))) then x = h[4] end
+      local deleted = op.t == 'd'
+      redis.call('HSET', k, '#v', deleted and 'null' or op.v, '#ver', op.ver, '#w', op.w, '#d', deleted and '1' or '0', '#x', x)
       did = true
     else
       tell = true
     end
     extend(k, ttl)
     state = registerState(k, op.k)
-  elseif op.t == 'd' then
-    local kind = kindOf(h, k)
-    if kind == 'c' or kind == 'm' or kind == 'other' then
-      -- Counters and marks merge without order: deleting one forgets it.
-      redis.call('DEL', k)
-      did = true
-      state = { k = op.k, t = 'x' }
-    else
-      if kind == nil or newer(tonumber(op.ver), op.w, h) then
-        -- A tombstone, so a write older than the deletion cannot bring the register back.
-        if kind == nil then redis.call('HSET', k, '#x', op.x) end
-        redis.call('HSET', k, '#v', 'null', '#ver', op.ver, '#w', op.w, '#d', '1')
-        did = true
-      else
-        tell = true
-      end
-      extend(k, ttl)
-      state = registerState(k, op.k)
-    end
   else
     local kind = kindOf(h, k)
     tell = true
