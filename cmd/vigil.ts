@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, watch, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { registry } from '../src/components.ts';
@@ -7,10 +7,17 @@ import { renderConfigReference, spliceReference } from '../src/config/docs.ts';
 import { loadConfigFile } from '../src/config/load.ts';
 import { ConfigError } from '../src/errors.ts';
 import { VigilService } from '../src/service/service.ts';
+import { lintRules } from '../src/correlation/lint.ts';
+import { formatTimeline, replay } from '../src/correlation/replay.ts';
+import { parseDuration } from '../src/config/schema.ts';
+import { toJson } from '../src/model/attributes.ts';
 
 const USAGE = `Usage:
   vigil run [--config FILE] [--data-dir DIR]   run the daemon (default config: config/vigil.yaml)
   vigil validate --config FILE                 check a config; exit 1 listing every error
+  vigil rules test --config FILE --events EVENTS.ndjson [--format table|json] [--after 10m]
+                                               replay events through the correlation rules on a virtual clock
+  vigil rules lint --config FILE               check the correlation rules and warn about likely mistakes
   vigil config-docs [--write README.md]        print the configuration reference (Markdown), or refresh it in a file
   vigil version                                print the version`;
 
@@ -37,6 +44,28 @@ async function run(args: string[]): Promise<number> {
       },
     );
   };
+  // Rules reload on SIGHUP or when the file changes; the rest of the config needs a restart.
+  let reloading = Promise.resolve();
+  const reload = (why: string) => {
+    reloading = reloading.then(async () => {
+      try {
+        const next = loadConfigFile(file, registry);
+        await service.reloadCorrelation(next.correlation);
+      } catch (err) {
+        service.logger.error({ err: err instanceof ConfigError ? err.message : err, why }, 'config reload failed; keeping the rules in force');
+      }
+    });
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  let debounce: NodeJS.Timeout | undefined;
+  const watcher = config.correlation
+    ? watch(file, () => {
+        clearTimeout(debounce);
+        // Editors write a file in several steps; reload once they are done.
+        debounce = setTimeout(() => reload('file changed'), 200);
+      })
+    : undefined;
+  watcher?.on('error', (err) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   try {
@@ -47,6 +76,36 @@ async function run(args: string[]): Promise<number> {
     return 1;
   }
   return new Promise<number>(() => undefined); // runs until a signal stops it
+}
+
+function rules(argv: string[]): number {
+  const [sub, ...args] = argv;
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, events: { type: 'string' }, format: { type: 'string', default: 'table' }, after: { type: 'string', default: '10m' } } });
+  if ((sub !== 'test' && sub !== 'lint') || !values.config) {
+    process.stderr.write(`vigil rules: use "rules test --config FILE --events EVENTS.ndjson" or "rules lint --config FILE"\n${USAGE}\n`);
+    return 2;
+  }
+  const config = loadConfigFile(values.config, registry);
+  if (!config.correlation) {
+    process.stderr.write(`${values.config}: has no correlation: section\n`);
+    return 1;
+  }
+  if (sub === 'lint') {
+    const { summary, warnings } = lintRules(config.correlation);
+    process.stdout.write([...summary, ...warnings.map((w) => `warning: ${w}`), `${values.config}: ${summary.length} rule(s) valid, ${warnings.length} warning(s)`].join('\n') + '\n');
+    return 0;
+  }
+  const after = parseDuration(values.after);
+  if (!values.events || after === undefined || (values.format !== 'table' && values.format !== 'json')) {
+    process.stderr.write('vigil rules test: needs --events FILE, --format table|json and --after as a duration such as 10m\n');
+    return 2;
+  }
+  const result = replay(config.correlation, readFileSync(values.events, 'utf8'), after);
+  if (values.format === 'json') {
+    for (const c of result.changes) process.stdout.write(toJson(c) + '\n');
+    for (const r of result.rejected) process.stderr.write(`${values.events}:${r.line}: ${r.reason}\n`);
+  } else process.stdout.write(formatTimeline(result));
+  return result.rejected.length ? 1 : 0;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -65,6 +124,8 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${values.config}: configuration is valid\n`);
         return 0;
       }
+      case 'rules':
+        return rules(rest);
       case 'config-docs': {
         const { values } = parseArgs({ args: rest, options: { write: { type: 'string' } } });
         const reference = renderConfigReference(registry);

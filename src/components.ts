@@ -1,4 +1,5 @@
 import type { FactoryRegistry } from './config/load.ts';
+import { correlationExporterFactory } from './correlation/exporter.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
@@ -16,7 +17,7 @@ export const processorFactories: ProcessorFactory[] = [
   tagProcessorFactory as ProcessorFactory,
   filterProcessorFactory as ProcessorFactory,
 ];
-export const exporterFactories: ExporterFactory[] = [fileExporterFactory as ExporterFactory, debugExporterFactory as ExporterFactory];
+export const exporterFactories: ExporterFactory[] = [fileExporterFactory as ExporterFactory, debugExporterFactory as ExporterFactory, correlationExporterFactory as ExporterFactory];
 
 export const registry: FactoryRegistry = {
   receivers: receiverFactories,

@@ -1,6 +1,7 @@
 import type { AnyFactory } from '../pipeline/component.ts';
 import type { FactoryRegistry } from './load.ts';
 import type { FieldDoc } from './schema.ts';
+import { correlationSchema } from '../correlation/config.ts';
 import { serviceSchema, pipelineSchema } from './vigilConfig.ts';
 
 function fmtDefault(v: unknown): string {
@@ -48,6 +49,10 @@ export function renderConfigReference(registry: FactoryRegistry, extra: { title:
     '',
     section('Exporters', registry.exporters, 'exporters'),
     ...extra.flatMap((e) => [`#### ${e.title}`, '', table(e.doc, e.key), '']),
+    '#### Correlation (`correlation:`, see docs/correlation.md)',
+    '',
+    table(correlationSchema.describe(), 'correlation'),
+    '',
     '#### Service',
     '',
     table(serviceSchema.describe(), 'service'),

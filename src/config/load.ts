@@ -5,6 +5,7 @@ import type { AnyFactory } from '../pipeline/component.ts';
 import { componentType } from '../pipeline/component.ts';
 import type { Signal } from '../pipeline/signals.ts';
 import { expandRefs } from './expand.ts';
+import { parseCorrelationSection } from '../correlation/configSection.ts';
 import type { ConfigIssue } from './schema.ts';
 import { PIPELINE_NAME, pipelineSchema, vigilConfigSchema, type ComponentConfig, type PipelineConfig, type VigilConfig } from './vigilConfig.ts';
 
@@ -53,8 +54,9 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
     exporters: shape.exporters.parse(rawObj.exporters, 'exporters', issues) ?? {},
   };
   const service = shape.service.parse(rawObj.service, 'service', issues);
+  const correlation = parseCorrelationSection(rawObj.correlation, issues);
 
-  const out: VigilConfig = { receivers: {}, processors: {}, exporters: {}, service: service! };
+  const out: VigilConfig = { receivers: {}, processors: {}, exporters: {}, service: service!, correlation };
   for (const section of ['receivers', 'processors', 'exporters'] as const) {
     for (const [id, rawCfg] of Object.entries(sections[section])) {
       const parsed = parseComponent(section, id, rawCfg, registry[section], issues);
@@ -62,6 +64,11 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
     }
   }
   validatePipelines(service?.pipelines ?? pipelinesOf(rawObj.service), sections, registry, issues);
+  for (const id of Object.keys(sections.exporters)) {
+    if (componentType(id) === 'correlation' && (rawObj.correlation === undefined || rawObj.correlation === null)) {
+      issues.push({ path: `exporters.${id}`, message: 'the correlation exporter needs a top-level correlation: section with rules' });
+    }
+  }
   const reported = issues.filter((issue, i) => i < expansionCount || !expansionFailures.has(issue.path));
   if (reported.length) throw new ConfigError(reported);
   return out;

@@ -1,3 +1,4 @@
+import { correlationSchema, type CorrelationConfig } from '../correlation/config.ts';
 import { any, duration, endpoint, int, list, literalUnion, obj, optional, record, str, type ConfigIssue, type Infer } from './schema.ts';
 
 const componentId = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
@@ -45,6 +46,7 @@ export const vigilConfigSchema = obj({
   processors: record(any(), { keyPattern: componentId, doc: 'Processor instances by id.' }),
   exporters: record(any(), { keyPattern: componentId, doc: 'Exporter instances by id.' }),
   service: serviceSchema,
+  correlation: optional(correlationSchema),
 });
 
 export type PipelineConfig = Infer<typeof pipelineSchema>;
@@ -62,6 +64,8 @@ export interface VigilConfig {
   processors: Record<string, ComponentConfig>;
   exporters: Record<string, ComponentConfig>;
   service: ServiceConfig;
+  /** The correlation rules, when the config has a `correlation:` section. */
+  correlation?: CorrelationConfig;
 }
 
 export type { ConfigIssue };

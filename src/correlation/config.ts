@@ -10,7 +10,7 @@ const overridable = {
   group_interval: optional(duration({ doc: 'Minimum time between notifications of updates to one incident.' })),
   repeat_interval: optional(duration({ doc: 'Re-notify an incident still open after this long without a notification.' })),
   reopen_window: optional(duration({ doc: 'A group that fires again within this long after its incident resolved reopens it instead of opening a twin.' })),
-  resolve: optional(literalUnion(['first', 'last', 'all', 'never'], { doc: 'When an incident of several members (`member_by`) resolves: on the `first` recovery, when the `last` transition is a recovery, when `all` members recovered; `never` leaves it to a person.' })),
+  resolve: optional(literalUnion(['first', 'last', 'all', 'never'], { doc: 'When an incident of several members (`member_by`) resolves: on the `first` recovery, when the member that went down `last` recovers, when `all` members recovered; `never` leaves it to a person.' })),
   sample_size: optional(int({ min: 0, max: 1000, doc: 'Event ids kept on the incident as a sample.' })),
 };
 

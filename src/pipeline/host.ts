@@ -3,6 +3,7 @@ import type { Endpoint } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+import type { CorrelationRuntime } from '../correlation/runtime.ts';
 
 /** What a component may ask of the running service during start(). */
 export interface Host {
@@ -17,4 +18,6 @@ export interface Host {
   httpListener(endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance;
   /** Adds a named readiness check to /readyz. */
   addReadinessCheck(name: string, check: () => boolean): void;
+  /** The correlation engine's runtime, when the config has a `correlation:` section. */
+  correlation?: CorrelationRuntime;
 }

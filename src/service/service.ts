@@ -10,6 +10,8 @@ import type { Consumer, Consumers, Signal, SignalItem } from '../pipeline/signal
 import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { SelfMetrics } from '../telemetry/selfMetrics.ts';
+import { CorrelationRuntime } from '../correlation/runtime.ts';
+import type { CorrelationConfig } from '../correlation/config.ts';
 import { AdminServer } from './adminServer.ts';
 import { HttpListeners } from './httpListeners.ts';
 
@@ -47,6 +49,8 @@ export class VigilService {
   private readonly readinessChecks = new Map<string, () => boolean>();
   private admin: AdminServer | undefined;
   private incidents: Consumer<SignalItem['incidents']> | undefined;
+  /** The correlation engine's shell, when the config has a `correlation:` section. */
+  readonly correlation: CorrelationRuntime | undefined;
   private started = false;
 
   constructor(config: VigilConfig, opts: ServiceOptions) {
@@ -55,6 +59,7 @@ export class VigilService {
     this.dataDir = opts.dataDir;
     this.logger = opts.logger ?? createLogger(config.service.telemetry.logs.level);
     this.memory = new MemoryGuard(config.service.memory_limiter, this.metrics);
+    this.correlation = config.correlation && new CorrelationRuntime(config.correlation, { logger: this.logger.child({ component: 'correlation' }), metrics: this.metrics, output: () => this.incidents });
   }
 
   private settings(id: string): CreateSettings {
@@ -68,6 +73,7 @@ export class VigilService {
       dataDir: this.dataDir,
       httpListener: (endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance => this.listeners.get(endpoint, tls),
       addReadinessCheck: (name, check) => this.readinessChecks.set(name, check),
+      correlation: this.correlation,
     };
   }
 
@@ -118,6 +124,7 @@ export class VigilService {
     for (const p of this.pipelines) p.start();
     const incidentPipelines = [...(bySignal.get('incidents')?.values() ?? [])];
     if (incidentPipelines.length) this.incidents = new FanOut(incidentPipelines) as Consumer<SignalItem['incidents']>;
+    this.correlation?.start();
 
     for (const [id, c] of Object.entries(config.receivers)) {
       const used = pipelinesUsing('receivers', id);
@@ -168,6 +175,15 @@ export class VigilService {
     return this.exporters.get(id);
   }
 
+  /** Swaps in the `correlation:` section of a reloaded config; rules that did not change keep their state. */
+  async reloadCorrelation(config: CorrelationConfig | undefined): Promise<void> {
+    if (!this.correlation || !config) {
+      this.logger.warn('adding or removing the correlation: section needs a restart; rules not reloaded');
+      return;
+    }
+    await this.correlation.reload(config);
+  }
+
   /**
    * Orderly stop: refuse new work, drain every queue into the exporters, then close them.
    * Anything acknowledged to a sender before this call reaches the exporters.
@@ -178,7 +194,10 @@ export class VigilService {
     await this.listeners.closeAll();
     for (const [id, r] of this.receivers) await r.shutdown().catch((err) => this.logger.error({ err, receiver: id }, 'receiver shutdown failed'));
     const timeout = this.config.service.shutdown_timeout;
-    const drained = Promise.all(this.pipelines.map((p) => p.drain()));
+    // Incidents pipelines drain last: draining the others still feeds the correlation engine.
+    const drained = Promise.all(this.pipelines.filter((p) => p.signal !== 'incidents').map((p) => p.drain()))
+      .then(() => this.correlation?.stop())
+      .then(() => Promise.all(this.pipelines.filter((p) => p.signal === 'incidents').map((p) => p.drain())));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       drained.then(() => false),

@@ -2,34 +2,21 @@ import { parse } from 'yaml';
 import { checkCorrelation, correlationSchema } from '../../src/correlation/config.ts';
 import { compileRuleSet, type ConditionCompiler } from '../../src/correlation/compile.ts';
 import { CorrelationEngine } from '../../src/correlation/engine.ts';
-import { compileField } from '../../src/correlation/fieldPath.ts';
+import { compileCondition } from '../../src/ottl/index.ts';
 import { newEvent, type VigilEvent } from '../../src/model/event.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import type { GaugePoint } from '../../src/model/metric.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 
-/**
- * Stand-in for OTTL in engine tests: `path == "v"`, `path != "v"` joined by `and`, so rule
- * tests do not depend on the full language.
- */
-export const testConditions: ConditionCompiler = (source) => {
-  const parts = source.split(/\s+and\s+/).map((clause) => {
-    const m = /^(.+?)\s*(==|!=)\s*"([^"]*)"$/.exec(clause.trim());
-    if (!m) throw new Error(`test conditions support path == "v" only, got ${clause}`);
-    const f = compileField(m[1]!);
-    if (typeof f === 'string') throw new Error(f);
-    const want = m[2] === '==';
-    return (item: VigilEvent) => (f.get(item) === m[3]) === want;
-  });
-  return ((item: VigilEvent) => parts.every((p) => p(item))) as (item: never) => boolean;
-};
+/** Rule conditions compile with the real OTTL subset, as in the daemon. */
+export const ruleConditions: ConditionCompiler = (source, context) => compileCondition(source, context) as (item: never) => boolean;
 
 export function engineFrom(yaml: string, store = new MemoryStateStore()): CorrelationEngine {
   const issues: { path: string; message: string }[] = [];
   const cfg = correlationSchema.parse(parse(yaml), 'correlation', issues);
   if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
   const extra = checkCorrelation(cfg);
-  const { set, issues: compileIssues } = compileRuleSet(cfg, testConditions);
+  const { set, issues: compileIssues } = compileRuleSet(cfg, ruleConditions);
   if (extra.length || compileIssues.length) throw new Error(JSON.stringify([...extra, ...compileIssues]));
   return new CorrelationEngine(set, store);
 }
@@ -37,7 +24,7 @@ export function engineFrom(yaml: string, store = new MemoryStateStore()): Correl
 export function rulesFrom(yaml: string) {
   const issues: { path: string; message: string }[] = [];
   const cfg = correlationSchema.parse(parse(yaml), 'correlation', issues)!;
-  return compileRuleSet(cfg, testConditions).set;
+  return compileRuleSet(cfg, ruleConditions).set;
 }
 
 let seq = 0;

@@ -1,0 +1,139 @@
+import { Counter, Gauge } from 'prom-client';
+import type { IncidentChange } from '../model/incident.ts';
+import type { MetricPoint } from '../model/metric.ts';
+import type { VigilEvent } from '../model/event.ts';
+import type { Consumer } from '../pipeline/signals.ts';
+import { MemoryStateStore } from '../state/memoryStore.ts';
+import type { StateStore } from '../state/stateStore.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
+import type { CorrelationConfig } from './config.ts';
+import { ruleSetOf } from './configSection.ts';
+import { CorrelationEngine, type EngineStats } from './engine.ts';
+
+export interface RuntimeOptions {
+  logger: Logger;
+  metrics: SelfMetrics;
+  /** The incidents pipelines; undefined while none exists. */
+  output: () => Consumer<IncidentChange> | undefined;
+  clock?: () => number;
+}
+
+/** Changes kept for the incidents pipelines while they refuse (back-pressure), beyond which the oldest go. */
+const BACKLOG_LIMIT = 100_000;
+
+/** The store a `state.store` tag names. */
+function storeFor(cfg: CorrelationConfig): StateStore {
+  switch (cfg.state.store) {
+    case 'memory':
+      return new MemoryStateStore();
+  }
+}
+
+/**
+ * The imperative shell around the engine in the daemon: feeds it what the `correlation`
+ * exporter receives with the wall clock, drives its timers, hands its changes to the
+ * `incidents` pipelines (holding them while those refuse), reloads rules and reports metrics.
+ */
+export class CorrelationRuntime {
+  readonly engine: CorrelationEngine;
+  private config: CorrelationConfig;
+  private readonly opts: RuntimeOptions;
+  private readonly clock: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private backlog: IncidentChange[] = [];
+  private warnedNoOutput = false;
+  private reported: EngineStats = { events: 0, points: 0, late: 0, future: 0, dropped: 0, ignored: 0 };
+  private readonly records: Counter<'signal'>;
+  private readonly lateEvents: Counter;
+  private readonly futureEvents: Counter;
+  private readonly droppedEvents: Counter;
+  private readonly changes: Counter<'kind'>;
+
+  constructor(config: CorrelationConfig, opts: RuntimeOptions) {
+    this.config = config;
+    this.opts = opts;
+    this.clock = opts.clock ?? Date.now;
+    this.engine = new CorrelationEngine(ruleSetOf(config), storeFor(config));
+    const r = [opts.metrics.registry];
+    this.records = new Counter({ name: 'vigil_correlation_records_total', help: 'Events and data points the correlation engine looked at.', labelNames: ['signal'], registers: r });
+    this.lateEvents = new Counter({ name: 'vigil_correlation_late_events_total', help: 'Events later than allowed_lateness (dropped or counted at arrival, per late_events).', registers: r });
+    this.futureEvents = new Counter({ name: 'vigil_correlation_future_events_total', help: 'Events further ahead of the clock than max_future_skew (per future_events).', registers: r });
+    this.droppedEvents = new Counter({ name: 'vigil_correlation_dropped_events_total', help: 'Late or far-future events that no rule counted.', registers: r });
+    this.changes = new Counter({ name: 'vigil_correlation_incident_changes_total', help: 'Incident changes emitted, by kind.', labelNames: ['kind'], registers: r });
+    const engine = this.engine;
+    new Gauge({ name: 'vigil_correlation_open_incidents', help: 'Incidents open now.', registers: r, collect() { this.set(engine.openIncidents().length); } });
+    new Gauge({ name: 'vigil_correlation_state_entries', help: 'Entries in the correlation state store.', registers: r, collect() { this.set(engine.store.size()); } });
+    new Gauge({ name: 'vigil_correlation_rules', help: 'Correlation rules loaded.', registers: r, collect() { this.set(engine.rules.length); } });
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.config.tick_interval);
+  }
+
+  consumeLogs(batch: VigilEvent[]): Promise<void> {
+    return this.deliver(this.engine.process(batch, this.clock()));
+  }
+
+  consumeMetrics(batch: MetricPoint[]): Promise<void> {
+    return this.deliver(this.engine.processPoints(batch, this.clock()));
+  }
+
+  tick(): Promise<void> {
+    return this.deliver(this.engine.tick(this.clock()));
+  }
+
+  /** Swaps in a new `correlation:` section; state of unchanged rules stays. */
+  reload(config: CorrelationConfig): Promise<void> {
+    const changes = this.engine.reload(ruleSetOf(config), this.clock());
+    const intervalChanged = config.tick_interval !== this.config.tick_interval;
+    this.config = config;
+    if (this.timer && intervalChanged) {
+      clearInterval(this.timer);
+      this.start();
+    }
+    this.opts.logger.info({ rules: this.engine.rules.map((r) => r.name) }, 'correlation rules reloaded');
+    return this.deliver(changes);
+  }
+
+  /** Stops the timer and hands over what is still held. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.deliver([]);
+  }
+
+  private countStats(): void {
+    const s = this.engine.stats;
+    const r = this.reported;
+    if (s.events > r.events) this.records.inc({ signal: 'logs' }, s.events - r.events);
+    if (s.points > r.points) this.records.inc({ signal: 'metrics' }, s.points - r.points);
+    if (s.late > r.late) this.lateEvents.inc(s.late - r.late);
+    if (s.future > r.future) this.futureEvents.inc(s.future - r.future);
+    if (s.dropped > r.dropped) this.droppedEvents.inc(s.dropped - r.dropped);
+    this.reported = { ...s };
+  }
+
+  private async deliver(changes: IncidentChange[]): Promise<void> {
+    this.countStats();
+    for (const c of changes) this.changes.inc({ kind: c.kind });
+    if (changes.length === 0 && this.backlog.length === 0) return;
+    const out = this.opts.output();
+    if (!out) {
+      if (!this.warnedNoOutput) this.opts.logger.warn('correlation produced incident changes but no incidents pipeline is configured; they are not delivered');
+      this.warnedNoOutput = true;
+      return;
+    }
+    const batch = this.backlog.length ? this.backlog.concat(changes) : changes;
+    this.backlog = [];
+    try {
+      await out.consume(batch);
+    } catch (err) {
+      // The engine has moved on; its changes wait for the next tick rather than vanish.
+      const dropped = Math.max(0, batch.length - BACKLOG_LIMIT);
+      this.backlog = dropped ? batch.slice(dropped) : batch;
+      if (dropped) this.opts.logger.error({ dropped }, 'incidents pipeline kept refusing; oldest incident changes dropped');
+      else this.opts.logger.warn({ err, held: this.backlog.length }, 'incidents pipeline refused incident changes; holding them for the next tick');
+    }
+  }
+}
