@@ -21,8 +21,10 @@ describe('RedisTicketLedger', () => {
     await redis.stop();
   });
 
+  let keyPrefix = '';
   async function agents(n: number, claimTtlMs = 10_000): Promise<{ ledgers: RedisTicketLedger[]; clients: Redis[] }> {
-    const keys = new RedisKeys(freshPrefix());
+    keyPrefix = freshPrefix();
+    const keys = new RedisKeys(keyPrefix);
     const made: RedisTicketLedger[] = [];
     const own: Redis[] = [];
     for (let i = 0; i < n; i++) {
@@ -62,10 +64,16 @@ describe('RedisTicketLedger', () => {
   });
 
   it('keeps a claim alive while its holder works, and frees it when the holder dies', async () => {
-    const { ledgers: [a, b], clients: [clientA] } = await agents(2, 150);
+    const ttl = 600;
+    const { ledgers: [a, b], clients: [clientA, clientB] } = await agents(2, ttl);
+    const claimedAt = Date.now();
     expect(await a!.claim('svc-z')).toBe(true);
-    // Several terms pass: renewals keep b out.
-    await new Promise((r) => setTimeout(r, 500));
+    // Redis keeps real time: let two terms pass, the lease held all along.
+    const lease = new RedisKeys(keyPrefix).ticketKeys('svc-z')[0];
+    await waitFor(async () => {
+      expect(await clientB!.exists(lease)).toBe(1);
+      return Date.now() - claimedAt > 2 * ttl;
+    }, 'two terms');
     expect(await b!.claim('svc-z')).toBe(false);
     clientA!.disconnect(); // a dies mid-creation
     await waitFor(() => b!.claim('svc-z'), 'the dead holder\'s claim to lapse');

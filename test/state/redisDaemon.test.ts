@@ -1,0 +1,99 @@
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { IncidentChange } from '../../src/model/incident.ts';
+import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { readNdjson } from '../support/ndjson.ts';
+import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
+import { freshPrefix } from './redisHelpers.ts';
+
+const config = (url: string, prefix: string, agent: string) => `
+receivers:
+  json:
+    endpoint: 127.0.0.1:0
+exporters:
+  file/incidents:
+    path: incidents.ndjson
+  correlation: {}
+correlation:
+  tick_interval: 50ms
+  defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
+  rules:
+    - kind: threshold
+      name: service_errors
+      match: severity_number >= SEVERITY_NUMBER_ERROR
+      group_by: [service]
+      window: 60s
+      threshold: 4
+  state:
+    store: redis
+    url: ${url}
+    prefix: ${prefix}
+    agent_id: ${agent}
+    flush_interval: 20ms
+    lease_ttl: 1s
+service:
+  pipelines:
+    logs: { receivers: [json], exporters: [correlation] }
+    incidents: { exporters: [file/incidents] }
+  telemetry:
+    metrics: { endpoint: 127.0.0.1:0 }
+`;
+
+async function send(d: RunningDaemon, events: object[]): Promise<void> {
+  const res = await fetch(d.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+  expect(await res.json()).toEqual({ accepted: events.length, rejected: [] });
+}
+
+const opened = (d: RunningDaemon) => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')).filter((c) => c.kind === 'opened').map((c) => c.incident.key);
+const error = (service: string) => ({ service, title: `${service} failed`, level: 'error' });
+
+describe('vigil run with correlation.state.store: redis', () => {
+  let redis: RedisServer;
+  const daemons: RunningDaemon[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterEach(async () => {
+    await Promise.all(daemons.splice(0).map((d) => d.stop('SIGKILL')));
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it('correlates events two agents saw separately, and stays ready on local state while Redis is down', async () => {
+    const prefix = freshPrefix();
+    const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a')), startDaemon(config(redis.url, prefix, 'node-b'))]);
+    daemons.push(a!, b!);
+    // Two errors on each node: only together do they reach the threshold of 4.
+    await send(a!, [error('billing'), error('billing')]);
+    await send(b!, [error('billing')]);
+    await waitFor(async () => (await (await fetch(a!.adminUrl('/metrics'))).text()).match(/^vigil_state_store_remote_updates_total [1-9]/m) !== null, 'b\'s count to reach a');
+    await send(b!, [error('billing')]);
+    await waitFor(() => opened(b!).length === 1, 'the incident on b');
+    expect(opened(b!)).toEqual(['service_errors{service="billing"}']);
+    expect(opened(a!)).toEqual([]);
+
+    await redis.kill();
+    for (const d of [a!, b!]) {
+      await waitFor(async () => (await (await fetch(d.adminUrl('/metrics'))).text()).includes('vigil_state_store_degraded 1'), 'the degraded gauge');
+      const ready = await fetch(d.adminUrl('/readyz'));
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: 'degraded', checks: { correlation_state: 'degraded' } });
+    }
+    // Ingestion goes on: a correlates its own events alone meanwhile.
+    await send(a!, [error('web'), error('web'), error('web'), error('web')]);
+    await waitFor(() => opened(a!).length === 1, 'a local incident during the outage');
+
+    await redis.restart();
+    for (const d of [a!, b!]) {
+      await waitFor(async () => (await (await fetch(d.adminUrl('/readyz'))).json() as { status: string }).status === 'ready', 'readiness back to ready');
+    }
+    // Both agents wrote their state back: the incident a opened while alone is shared again.
+    const client = new Redis(redis.url);
+    const keys = await client.keys(`${prefix}:*`);
+    client.disconnect();
+    expect(keys).toContain(`${prefix}:{=service_errors}:i:service_errors{service="web"}`);
+    expect(keys).toContain(`${prefix}:{=service_errors}:i:service_errors{service="billing"}`);
+  }, 60_000);
+});
