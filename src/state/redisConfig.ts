@@ -19,13 +19,13 @@ export const redisStateSchema = refine(
       store: literalUnion(['memory', 'redis'], { default: 'memory', doc: '`memory`: each agent correlates alone. `redis`: agents sharing one Redis correlate as one.' }),
       url: url({ protocols: ['redis:', 'rediss:'], default: 'redis://127.0.0.1:6379', doc: 'Standalone Redis: `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.' }),
       prefix: str({ default: 'vigil', pattern: /^[A-Za-z0-9_.:-]+$/, patternHint: 'letters, digits and _ . : - (no braces: they delimit hash tags)', doc: 'Prefix of every key and channel: one per deployment sharing a Redis.' }),
-      agent_id: optional(str({ nonEmpty: true, doc: 'Names this agent in shared state (last-writer ties, leases). Default: the host name.' })),
+      agent_id: optional(str({ doc: 'Names this agent in shared state (last-writer ties, leases). Default (or empty): the host name.' })),
       flush_interval: duration({ default: '100ms', doc: 'How often local writes, pre-aggregated, are flushed to Redis in one pipeline.' }),
       ttl_grace: duration({ default: '1m', doc: 'Added to every key\'s time-to-live beyond its window, so agents with skewed clocks still find it.' }),
       lease_ttl: duration({ default: '10s', doc: 'Leadership lease (once-only timers) and ticket-claim leases: how long a dead agent holds them.' }),
       connect_timeout: duration({ default: '5s', doc: 'Time to establish a connection before retrying.' }),
-      username: optional(str({ doc: 'ACL user name (Redis 6+); overrides the url\'s.' })),
-      password: optional(str({ doc: 'Password; overrides the url\'s. Use `${env:REDIS_PASSWORD}`.' })),
+      username: optional(str({ doc: 'ACL user name (Redis 6+); overrides the url\'s unless empty.' })),
+      password: optional(str({ doc: 'Password; overrides the url\'s unless empty. Use `${env:REDIS_PASSWORD}`.' })),
       tls: optional(redisTlsSchema),
       sentinel: optional(
         obj(

@@ -35,8 +35,9 @@ function tlsOptions(cfg: RedisStateConfig, urlWantsTls: boolean): ConnectionOpti
  */
 function baseOptions(cfg: RedisStateConfig): RedisOptions {
   const u = new URL(cfg.url);
-  const username = cfg.username ?? (u.username ? decodeURIComponent(u.username) : undefined);
-  const password = cfg.password ?? (u.password ? decodeURIComponent(u.password) : undefined);
+  // An empty value (an unset environment variable) leaves the url's credentials in force.
+  const username = cfg.username || (u.username ? decodeURIComponent(u.username) : undefined);
+  const password = cfg.password || (u.password ? decodeURIComponent(u.password) : undefined);
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined;
   return {
     username,

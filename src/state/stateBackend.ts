@@ -58,7 +58,7 @@ class RedisBackend implements StateBackend {
   constructor(cfg: RedisStateConfig, opts: StateBackendOptions) {
     this.cfg = cfg;
     this.clock = opts.clock;
-    this.writer = cfg.agent_id ?? hostname();
+    this.writer = cfg.agent_id || hostname();
     const logger = opts.logger.child({ state: 'redis' });
     this.store = new RedisStateStore({
       client: createRedisClient(cfg),
