@@ -252,27 +252,33 @@ export class RedisStateStore implements StateStore {
     return cell;
   }
 
+  /** Runs on every engine write: folds it into the key's pending op in place, allocating as little as it can. */
   private recordLocal(d: StateDelta): void {
+    if (d.kind === 'delete') {
+      // A deleted counter starts again from zero, for this agent's own share too.
+      const book = this.books.get(d.key);
+      if (book) book.cells.clear();
+      this.pending.set(d.key, { del: { version: d.version, writer: d.writer } });
+      return;
+    }
+    let p = this.pending.get(d.key);
+    if (!p) this.pending.set(d.key, (p = {}));
     switch (d.kind) {
       case 'count':
         this.cell(d.key, d.bucket, d.expiresAtMs).own += d.delta;
-        this.owe(d.key, { buckets: new Set([d.bucket]) });
+        (p.buckets ??= new Set()).add(d.bucket);
         return;
       case 'max':
-        this.keepExpiry(d.key, d.expiresAtMs);
-        this.owe(d.key, { mark: { value: d.value, expiresAtMs: d.expiresAtMs } });
+        if (!p.mark) p.mark = { value: d.value, expiresAtMs: d.expiresAtMs };
+        else {
+          if (d.value > p.mark.value) p.mark.value = d.value;
+          if (d.expiresAtMs > p.mark.expiresAtMs) p.mark.expiresAtMs = d.expiresAtMs;
+        }
         return;
       case 'register':
-        this.keepExpiry(d.key, d.expiresAtMs);
-        this.owe(d.key, { register: { register: d.register, expiresAtMs: d.expiresAtMs } });
+        // The store only emits writes that won locally, so the latest is the newest.
+        p.register = { register: d.register, expiresAtMs: d.expiresAtMs };
         return;
-      case 'delete': {
-        // A deleted counter starts again from zero, for this agent's own share too.
-        const book = this.books.get(d.key);
-        if (book) book.cells.clear();
-        this.owe(d.key, { del: { version: d.version, writer: d.writer } });
-        return;
-      }
     }
   }
 
@@ -353,9 +359,13 @@ export class RedisStateStore implements StateStore {
       }
       if (cells.length) ops.push({ t: 'c', k: key, c: cells, ttl: ttl(latest) });
     }
-    if (p.mark) ops.push({ t: 'm', k: key, v: String(p.mark.value), x: String(p.mark.expiresAtMs), ttl: ttl(p.mark.expiresAtMs) });
+    if (p.mark) {
+      this.keepExpiry(key, p.mark.expiresAtMs);
+      ops.push({ t: 'm', k: key, v: String(p.mark.value), x: String(p.mark.expiresAtMs), ttl: ttl(p.mark.expiresAtMs) });
+    }
     if (p.register) {
       const { register, expiresAtMs } = p.register;
+      this.keepExpiry(key, expiresAtMs);
       ops.push({ t: 'r', k: key, v: JSON.stringify(register.value), ver: String(register.version), w: register.writer, x: String(expiresAtMs), ttl: ttl(expiresAtMs) });
     }
     return ops;
@@ -492,6 +502,7 @@ export class RedisStateStore implements StateStore {
       if (owned.length) this.owe(key, { buckets: new Set(owned) });
     }
     for (const key of this.local.keys('')) {
+      if (this.pending.has(key)) continue; // its latest write is on its way already
       const expiresAtMs = this.expiries.get(key) ?? this.engineNow() + this.ttlGraceMs;
       const mark = this.local.readMax(key);
       if (mark !== undefined) this.owe(key, { mark: { value: mark, expiresAtMs } });
