@@ -58,11 +58,13 @@ function baseOptions(cfg: RedisStateConfig): RedisOptions {
 export function createRedisClient(cfg: RedisStateConfig): RedisClient {
   const options = baseOptions(cfg);
   if (cfg.cluster) {
-    const { retryStrategy: _retry, enableOfflineQueue: _queue, db: _db, ...redisOptions } = options;
+    const { retryStrategy: _retry, enableOfflineQueue: _queue, db: _db, enableAutoPipelining: _auto, ...redisOptions } = options;
     const clusterOptions: ClusterOptions = {
       redisOptions,
       enableOfflineQueue: false,
-      enableAutoPipelining: true,
+      // ioredis refuses an automatic pipeline whose keys span slots of one node; commands issued
+      // together still leave back to back on each node's connection without waiting for replies.
+      enableAutoPipelining: false,
       lazyConnect: true,
       maxRedirections: 16,
       clusterRetryStrategy: reconnectDelay,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { MemoryStateStore } from './memoryStore.ts';
-import { createSubscriber, runScript, type RedisClient } from './redisConnection.ts';
+import { createSubscriber, reconnectDelay, runScript, type RedisClient } from './redisConnection.ts';
 import { RedisKeys } from './redisKeys.ts';
 import { combinePending, type Pending } from './redisPending.ts';
 import type { RedisStoreMetrics } from './redisStoreMetrics.ts';
@@ -115,8 +115,11 @@ export class RedisStateStore implements StateStore {
   async start(): Promise<void> {
     this.client.on('error', (err: Error) => this.logger.debug({ err }, 'redis connection error'));
     this.subscriber.on('error', (err: Error) => this.logger.debug({ err }, 'redis subscriber error'));
+    let connectedOnce = false;
     this.client.on('ready', () => {
-      if (this.wasDown) this.logger.info('redis reachable again: merging local state back');
+      if (connectedOnce) this.logger.info('redis reachable again: merging local state back');
+      else this.logger.info({ prefix: this.redisKeys.prefix }, 'connected to redis: sharing correlation state');
+      connectedOnce = true;
       this.wasDown = false;
       this.metrics?.degraded.set(0);
       void this.resync();
@@ -137,8 +140,8 @@ export class RedisStateStore implements StateStore {
     this.wasDown = true;
     void this.subscriber.subscribe(this.redisKeys.channel).catch((err: unknown) => this.logger.debug({ err }, 'subscribe failed; retried on reconnect'));
     await this.client.connect().catch((err: unknown) => this.logger.warn({ err }, 'redis unreachable at start: correlating on local state until it is up'));
-    // `ready` fired during connect() started the first reconciliation; let start() include it.
-    if (this.resyncing) await this.resyncing;
+    // Let start() include the first reconciliation, whether `ready` has been emitted yet or not.
+    if (this.connected) await (this.resyncing ?? this.resync());
     this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
     this.timer.unref();
   }
@@ -478,16 +481,20 @@ export class RedisStateStore implements StateStore {
       return this.resyncing;
     }
     this.resyncing = (async () => {
-      do {
+      for (let attempt = 0; ; attempt++) {
         this.resyncAgain = false;
         try {
           await this.reconcile();
           this.metrics?.resyncs.inc();
         } catch (err) {
-          // The connection dropped again; its next `ready` starts over.
-          this.logger.debug({ err }, 'reconciliation with redis interrupted');
+          // A node went away mid-way (a cluster settling its topology, a failover): try again
+          // while connected; once disconnected, the next `ready` starts over.
+          this.logger.debug({ err, attempt }, 'reconciliation with redis interrupted');
+          this.resyncAgain = true;
+          await new Promise((r) => setTimeout(r, reconnectDelay(attempt)).unref());
         }
-      } while (this.resyncAgain && this.connected);
+        if (!this.resyncAgain || !this.connected || this.closed) break;
+      }
     })().finally(() => {
       this.resyncing = undefined;
     });
@@ -536,6 +543,8 @@ export class RedisStateStore implements StateStore {
     const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
     const found: string[] = [];
     for (const node of nodes) {
+      // A cluster connects to each node on its first command; scanning is the first here.
+      if (node.status === 'wait') await node.connect();
       let cursor = '0';
       do {
         const [next, batch] = await node.scan(cursor, 'MATCH', this.redisKeys.statePattern, 'COUNT', 1000);

@@ -1,5 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 export interface RedisServer {
   port: number;
@@ -26,9 +30,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function launch(port: number): Promise<ChildProcess> {
+function launch(port: number, extra: string[] = []): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const onData = (d: Buffer) => {
       out += d.toString();
@@ -75,6 +79,47 @@ export async function startRedis(): Promise<RedisServer> {
       current = await launch(port);
     },
     stop: kill,
+  };
+}
+
+export interface RedisCluster {
+  /** `host:port` of every node, as `correlation.state.cluster.nodes` takes them. */
+  nodes: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real Redis Cluster of `size` masters (no replicas) on free ports, with cluster bus
+ * ports of their own (`--cluster-port`), and resolves once every slot is served.
+ */
+export async function startRedisCluster(size = 3): Promise<RedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-redis-cluster-'));
+  const procs: ChildProcess[] = [];
+  const nodes: string[] = [];
+  try {
+    for (let i = 0; i < size; i++) {
+      const [port, bus] = [await freePort(), await freePort()];
+      procs.push(await launch(port, ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]));
+      nodes.push(`127.0.0.1:${port}`);
+    }
+    const run = promisify(execFile);
+    await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-yes']);
+    await waitFor(async () => {
+      const infos = await Promise.all(nodes.map((n) => run('redis-cli', ['-h', '127.0.0.1', '-p', n.split(':')[1]!, 'cluster', 'info'])));
+      return infos.every((i) => i.stdout.includes('cluster_state:ok'));
+    }, 'the cluster to serve every slot');
+  } catch (err) {
+    for (const p of procs) p.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    nodes,
+    async stop() {
+      await Promise.all(procs.map((p) => {
+        p.kill('SIGKILL');
+        return exited(p);
+      }));
+    },
   };
 }
 
