@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,13 +30,13 @@ function freePort(): Promise<number> {
   });
 }
 
-function launch(port: number, extra: string[] = []): Promise<ChildProcess> {
+function launch(port: number, extra: string[] = [], ready = 'Ready to accept connections', config: string[] = []): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn('redis-server', [...config, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const onData = (d: Buffer) => {
       out += d.toString();
-      if (out.includes('Ready to accept connections')) resolve(proc);
+      if (out.includes(ready)) resolve(proc);
     };
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', onData);
@@ -119,6 +119,29 @@ export async function startRedisCluster(size = 3): Promise<RedisCluster> {
         p.kill('SIGKILL');
         return exited(p);
       }));
+    },
+  };
+}
+
+export interface RedisSentinel {
+  /** `host:port` of the sentinel, as `correlation.state.sentinel.nodes` takes it. */
+  node: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a Redis Sentinel (on a free port) that monitors `master` under the name `name`. */
+export async function startRedisSentinel(master: RedisServer, name: string): Promise<RedisSentinel> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-redis-sentinel-'));
+  const file = join(dir, 'sentinel.conf');
+  // Sentinel rewrites its config file, so it needs one of its own.
+  writeFileSync(file, `sentinel monitor ${name} 127.0.0.1 ${master.port} 1\n`);
+  const port = await freePort();
+  const proc = await launch(port, ['--sentinel', '--dir', dir], '+monitor master', [file]);
+  return {
+    node: `127.0.0.1:${port}`,
+    async stop() {
+      proc.kill('SIGKILL');
+      await exited(proc);
     },
   };
 }
