@@ -146,6 +146,38 @@ export async function startRedisSentinel(master: RedisServer, name: string): Pro
   };
 }
 
+export interface RedisTlsServer {
+  url: string;
+  /** PEM file of the CA that signed the server certificate. */
+  caFile: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a redis-server that speaks only TLS (a throwaway CA and a certificate for 127.0.0.1,
+ * made with openssl) and requires the ACL user `vigil` with password `s3cret`.
+ */
+export async function startRedisTls(): Promise<RedisTlsServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-redis-tls-'));
+  const run = promisify(execFile);
+  const f = (name: string) => join(dir, name);
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=vigil-test-ca']);
+  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
+  writeFileSync(f('ext'), 'subjectAltName=IP:127.0.0.1\n');
+  await run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.crt'), '-days', '1', '-extfile', f('ext')]);
+  const port = await freePort();
+  // --port 0 turns plain TCP off: only TLS is served.
+  const proc = await launch(0, ['--tls-port', String(port), '--tls-cert-file', f('server.crt'), '--tls-key-file', f('server.key'), '--tls-ca-cert-file', f('ca.crt'), '--tls-auth-clients', 'no', '--user', 'vigil', 'on', '>s3cret', '~*', '&*', '+@all']);
+  return {
+    url: `rediss://127.0.0.1:${port}`,
+    caFile: f('ca.crt'),
+    async stop() {
+      proc.kill('SIGKILL');
+      await exited(proc);
+    },
+  };
+}
+
 /** Polls `check` until it holds: for effects that cross processes and have no event to await. */
 export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
