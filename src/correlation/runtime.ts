@@ -115,7 +115,8 @@ export class CorrelationRuntime {
     this.reported = { ...s };
   }
 
-  private async deliver(changes: IncidentChange[]): Promise<void> {
+  private async deliver(produced: IncidentChange[]): Promise<void> {
+    const changes = await this.state.admit(produced);
     this.countStats();
     for (const c of changes) this.changes.inc({ kind: c.kind });
     if (changes.length === 0 && this.backlog.length === 0) return;

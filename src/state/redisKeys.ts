@@ -58,6 +58,11 @@ export class RedisKeys {
     return [`${this.prefix}:lease:{${name}}`, `${this.prefix}:lease:{${name}}#fence`];
   }
 
+  /** Who opened an incident, held briefly so a twin opening by another agent is dropped. */
+  openerKey(incidentKey: string): string {
+    return `${this.prefix}:opener:{${incidentKey}}`;
+  }
+
   /** An incident's ticket record, its creation lease and fence, all in one slot. */
   ticketKeys(incidentKey: string): [lease: string, fence: string, record: string] {
     const tag = `{ticket:${incidentKey}}`;

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { Counter } from 'prom-client';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
+import type { IncidentChange } from '../model/incident.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { MemoryStateStore } from './memoryStore.ts';
@@ -26,6 +28,12 @@ export interface StateBackend {
   leads(): boolean;
   /** For /readyz: `degraded` while shared state is unreachable. The agent stays ready: it keeps ingesting and correlating on local state. */
   health(): true | 'degraded';
+  /**
+   * Drops an `opened` change when another agent opened the same incident moments before (both
+   * saw the problem before their writes met): one owner per incident. Never waits on an
+   * unreachable Redis: then every change goes through.
+   */
+  admit(changes: IncidentChange[]): Promise<IncidentChange[]>;
   /** The incident → ticket ledger all agents share, when state is shared; otherwise each exporter keeps its own. */
   ticketLedger(): TicketLedger | undefined;
   stop(): Promise<void>;
@@ -41,7 +49,7 @@ export interface StateBackendOptions {
 export function openStateBackend(cfg: RedisStateConfig, opts: StateBackendOptions): StateBackend {
   if (cfg.store === 'memory') {
     const store = new MemoryStateStore();
-    return { store, start: async () => undefined, leads: () => true, health: () => true, ticketLedger: () => undefined, stop: async () => undefined };
+    return { store, start: async () => undefined, leads: () => true, health: () => true, admit: async (c) => c, ticketLedger: () => undefined, stop: async () => undefined };
   }
   return new RedisBackend(cfg, opts);
 }
@@ -54,6 +62,7 @@ class RedisBackend implements StateBackend {
   private readonly clock: () => number;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly ledgers: RedisTicketLedger[] = [];
+  private readonly duplicateOpens: Counter;
 
   constructor(cfg: RedisStateConfig, opts: StateBackendOptions) {
     this.cfg = cfg;
@@ -70,6 +79,9 @@ class RedisBackend implements StateBackend {
       logger,
       metrics: new RedisStoreMetrics(opts.metrics.registry),
     });
+    const registry = opts.metrics.registry;
+    const name = 'vigil_state_store_duplicate_opens_total';
+    this.duplicateOpens = (registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help: 'Incident openings dropped because another agent opened the same incident first.', registers: [registry] });
     const owner = `${this.writer}#${randomBytes(4).toString('hex')}`;
     this.election = new LeaderElection({
       lease: new RedisLease(this.store.redis, this.store.redisKeys.leaseKeys('timers'), owner, cfg.lease_ttl),
@@ -92,6 +104,31 @@ class RedisBackend implements StateBackend {
 
   health(): true | 'degraded' {
     return this.store.connected ? true : 'degraded';
+  }
+
+  async admit(changes: IncidentChange[]): Promise<IncidentChange[]> {
+    if (!this.store.connected || !changes.some((c) => c.kind === 'opened' || c.kind === 'resolved')) return changes;
+    const client = this.store.redis;
+    const out: IncidentChange[] = [];
+    for (const c of changes) {
+      const key = this.store.redisKeys.openerKey(c.incident.key);
+      try {
+        if (c.kind === 'opened') {
+          // Held for one lease term: long past the moment the agents' writes meet.
+          const won = await client.set(key, this.writer, 'PX', this.cfg.lease_ttl, 'NX');
+          if (won === null) {
+            this.duplicateOpens.inc();
+            continue;
+          }
+        } else if (c.kind === 'resolved') {
+          await client.del(key); // a new incident on this key may open at once
+        }
+      } catch {
+        // Redis went away: deliver, as an agent alone would.
+      }
+      out.push(c);
+    }
+    return out;
   }
 
   ticketLedger(): TicketLedger {
