@@ -149,7 +149,7 @@ export class RedisStateStore implements StateStore {
   /** Flushes what is pending, then closes both connections. */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    if (this.connected) await this.flush();
+    await this.drain();
     this.closed = true;
     await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
     this.client.disconnect();
@@ -293,6 +293,11 @@ export class RedisStateStore implements StateStore {
   private owe(key: string, p: Pending): void {
     const current = this.pending.get(key);
     this.pending.set(key, current ? combinePending(current, p) : p);
+  }
+
+  /** Flushes until nothing is pending: a flush already running holds only part of it; a failing one leaves it pending. */
+  private async drain(): Promise<void> {
+    for (let attempt = 0; attempt < 3 && this.pending.size > 0 && this.connected; attempt++) await this.flush();
   }
 
   /** Writes everything pending to Redis; on failure it stays pending, merged with newer writes. */
@@ -516,8 +521,7 @@ export class RedisStateStore implements StateStore {
       const register = this.local.read(key);
       if (register !== undefined) this.owe(key, { register: { register, expiresAtMs } });
     }
-    // A flush already running holds only part of it; a failing one leaves it pending.
-    for (let attempt = 0; attempt < 3 && this.pending.size > 0 && this.connected; attempt++) await this.flush();
+    await this.drain();
     if (this.pending.size > 0) throw new Error('could not write local state back to redis');
     const keys = await this.scanStateKeys();
     const byTag = new Map<string, string[]>();
