@@ -2,6 +2,9 @@ import type { FactoryRegistry } from './config/load.ts';
 import { correlationExporterFactory } from './correlation/exporter.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
+import { glpiExporterFactory } from './exporters/glpi/factory.ts';
+import { jiraExporterFactory } from './exporters/jira/factory.ts';
+import { webhookExporterFactory } from './exporters/webhook/factory.ts';
 import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
 import { enrichProcessorFactory } from './processors/enrich/factory.ts';
 import { extractProcessorFactory } from './processors/extract/factory.ts';
@@ -10,14 +13,23 @@ import { tagProcessorFactory } from './processors/tag/factory.ts';
 import { jsonReceiverFactory } from './receivers/json/factory.ts';
 
 /** Every component Vigil knows, by kind. A new component is one line here. */
-export const receiverFactories: ReceiverFactory[] = [jsonReceiverFactory as ReceiverFactory];
+export const receiverFactories: ReceiverFactory[] = [
+  jsonReceiverFactory as ReceiverFactory,
+];
 export const processorFactories: ProcessorFactory[] = [
   extractProcessorFactory as ProcessorFactory,
   enrichProcessorFactory as ProcessorFactory,
   tagProcessorFactory as ProcessorFactory,
   filterProcessorFactory as ProcessorFactory,
 ];
-export const exporterFactories: ExporterFactory[] = [fileExporterFactory as ExporterFactory, debugExporterFactory as ExporterFactory, correlationExporterFactory as ExporterFactory];
+export const exporterFactories: ExporterFactory[] = [
+  fileExporterFactory as ExporterFactory,
+  debugExporterFactory as ExporterFactory,
+  glpiExporterFactory as ExporterFactory,
+  jiraExporterFactory as ExporterFactory,
+  webhookExporterFactory as ExporterFactory,
+  correlationExporterFactory as ExporterFactory,
+];
 
 export const registry: FactoryRegistry = {
   receivers: receiverFactories,

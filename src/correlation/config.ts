@@ -142,13 +142,18 @@ export type MetricThresholdRuleConfig = Infer<typeof metricThresholdRuleSchema>;
 export type SpikeRuleConfig = Infer<typeof spikeRuleSchema>;
 export type RuleConfig = DedupRuleConfig | ThresholdRuleConfig | PairRuleConfig | AbsenceRuleConfig | MetricThresholdRuleConfig | SpikeRuleConfig;
 
+/** Resolved incidents stay in the store a day (incidentBook.ts), which bounds reopening. */
+const MAX_REOPEN_WINDOW_MS = 86_400_000;
+
 /** Cross-rule checks the schema cannot express per field. */
 export function checkCorrelation(cfg: CorrelationConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const rules = cfg.rules as RuleConfig[];
   rules.forEach((r, i) => {
     if (rules.findIndex((o) => o.name === r.name) !== i) issues.push({ path: `rules[${i}].name`, message: `"${r.name}" is already the name of another rule` });
+    if (r.reopen_window !== undefined && r.reopen_window > MAX_REOPEN_WINDOW_MS) issues.push({ path: `rules[${i}].reopen_window`, message: 'must be at most 1d (resolved incidents are kept a day)' });
   });
+  if (cfg.defaults.reopen_window > MAX_REOPEN_WINDOW_MS) issues.push({ path: 'defaults.reopen_window', message: 'must be at most 1d (resolved incidents are kept a day)' });
   cfg.silences.forEach((s, i) => {
     for (const f of ['starts_at', 'ends_at'] as const) {
       if (Number.isNaN(Date.parse(s[f]))) issues.push({ path: `silences[${i}].${f}`, message: `must be an RFC 3339 time such as "2026-11-23T02:00:00Z", got ${JSON.stringify(s[f])}` });

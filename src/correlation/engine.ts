@@ -1,10 +1,10 @@
-import { eventTimeMs, type VigilEvent } from '../model/event.ts';
+import type { VigilEvent } from '../model/event.ts';
 import type { IncidentChange } from '../model/incident.ts';
 import type { MetricPoint } from '../model/metric.ts';
 import type { StateStore } from '../state/stateStore.ts';
 import { ruleOfKey } from './fieldPath.ts';
 import { IncidentBook, type IncidentRecord } from './incidentBook.ts';
-import type { CompiledRule, EventRule, PointRule, RuleContext } from './rules/rule.ts';
+import { MARKED_KINDS, markOpen, type CompiledRule, type EventRule, type PointRule, type RuleContext } from './rules/rule.ts';
 import type { Suppressor } from './suppression.ts';
 
 export interface TimePolicy {
@@ -33,6 +33,14 @@ export interface RuleSet {
 }
 
 const SWEEP_EVERY_MS = 30_000;
+
+/**
+ * The event's time in ms (its observed time when it has none). Through a double rather than
+ * bigint division, which allocates: a double holds ns since 1970 to within 256 ns, far below a ms.
+ */
+function timeMs(e: VigilEvent): number {
+  return Math.floor(Number(e.timeUnixNano === 0n ? e.observedTimeUnixNano : e.timeUnixNano) / 1e6);
+}
 
 /** Per-rule state key prefixes: window counters, marks and registers, not the incidents. */
 const STATE_TAGS = ['c', 'a', 'p', 'f', 'd', 'ms', 'mn', 'mx', 'ml', 'mp', 'mr', 'mf'];
@@ -119,7 +127,7 @@ export class CorrelationEngine {
       for (let r = 0; r < rules.length; r++) {
         const rule = rules[r]!;
         if (!rule.match(e)) continue;
-        if (eventMs < 0) eventMs = eventTimeMs(e);
+        if (eventMs < 0) eventMs = timeMs(e);
         const t = this.timeOf(eventMs, rule, nowMs, flags);
         if (t === undefined) {
           dropped = true;
@@ -166,7 +174,16 @@ export class CorrelationEngine {
   /** Everything time alone decides: silences, deadlines, hysteresis, notification timers, suppression. */
   tick(nowMs: number): IncidentChange[] {
     const out = this.begin(nowMs);
-    for (const rule of this.set.rules) rule.onTick?.(this.evalMs(rule, nowMs), this.ctx);
+    const marks = new Map<string, string[]>();
+    if (this.set.rules.some((r) => r.onTick)) {
+      for (const key of this.store.keys('a:')) {
+        const rule = ruleOfKey(key.slice(2));
+        const list = marks.get(rule);
+        if (list) list.push(key);
+        else marks.set(rule, [key]);
+      }
+    }
+    for (const rule of this.set.rules) rule.onTick?.(this.evalMs(rule, nowMs), this.ctx, marks.get(rule.name) ?? []);
     const open = this.openIncidents();
     this.set.suppressor.rebuild(open);
     for (const rec of open) {
@@ -233,6 +250,8 @@ export class CorrelationEngine {
       for (const rec of this.openIncidents()) {
         const rule = this.byName.get(rec.incident.rule);
         if (rule && removed.has(rule.name)) this.book.resolve(rec, rule.policy, nowMs, `rule ${rule.name} was removed from the configuration`, undefined, out);
+        // The fresh counter of a changed rule must still say its open incident exists, so events keep attaching.
+        else if (rule && reset.has(rule.name) && MARKED_KINDS.has(next.get(rule.name)!.kind)) markOpen(this.store, 'c:' + rec.incident.key, 1, nowMs);
       }
     }
     this.install(set);

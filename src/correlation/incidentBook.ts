@@ -148,8 +148,8 @@ export class IncidentBook {
       sampleEventIds: e && policy.sampleSize > 0 ? [e.id] : [],
       lastEventType: e?.type ?? 'neutral',
       tenant: e?.tenant ?? '',
-      asset: e?.asset ?? req.labels.asset ?? '',
-      service: e?.service ?? req.labels.service ?? '',
+      asset: e?.asset || req.labels.asset || '',
+      service: e?.service || req.labels.service || '',
       // The register of a resolved predecessor holds a higher version; the new one must win over it.
       version: existing?.incident.version ?? 0,
       audit: [],

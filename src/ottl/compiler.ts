@@ -206,7 +206,6 @@ class Compiler<C extends OttlContext> {
     let dependsOnItem = false;
     const get = spec.compile<ContextItem[C]>({
       source: this.source,
-      call: node,
       args: node.args,
       value: (n) => {
         const v = this.value(n);

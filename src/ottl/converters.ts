@@ -16,7 +16,6 @@ export interface CompiledValue<T> {
 /** What a converter gets at compile time: its argument nodes and a way to compile them. */
 export interface ConverterArgs<T> {
   source: string;
-  call: ValueNode & { kind: 'call' };
   args: ValueNode[];
   value(node: ValueNode): CompiledValue<T>;
 }
@@ -45,19 +44,22 @@ function compileRegex<T>(a: ConverterArgs<T>, index: number): RegExp {
   }
 }
 
-/** Applies a one-argument function; folds it when the argument is constant. */
+/** A converter of one argument; the compiler folds it to a constant when the argument is one. */
 function unary<T>(a: ConverterArgs<T>, fn: (v: Value) => Value): (item: T) => Value {
   const g = a.value(a.args[0]!).get;
   return (item) => fn(g(item));
 }
 
+const INT_TEXT = /^\s*[-+]?\d+\s*$/;
+
 function toInt(v: Value): Value {
   if (typeof v === 'bigint') return v;
   if (typeof v === 'number') return Number.isFinite(v) ? Math.trunc(v) : undefined;
   if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'string' && /^\s*[-+]?\d+\s*$/.test(v)) {
-    const big = BigInt(v.trim());
-    return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+  if (typeof v === 'string' && INT_TEXT.test(v)) {
+    const n = Number(v);
+    // Only beyond 2^53 is the slower exact bigint parse needed.
+    return Number.isSafeInteger(n) ? n : BigInt(v.trim());
   }
   return undefined;
 }

@@ -7,6 +7,6 @@ export { compileCondition, compilePath, compileValue, ENUMS, setOwn, type Compil
 export { CONVERTERS } from './converters.ts';
 export { OttlError } from './errors.ts';
 export { pathNames, type ContextItem, type Getter, type OttlContext, type Setter } from './paths.ts';
-export { compareValues, stringLike, type Value } from './values.ts';
+export { compareValues, copyValue, stringLike, type Value } from './values.ts';
 export { ottlCondition, ottlPath, ottlTemplate, ottlValue } from './schema.ts';
 export { compileTemplate, expandShorthand, type CompiledTemplate } from './template.ts';

@@ -94,3 +94,11 @@ export function stringLike(v: Value): string | undefined {
   if (Array.isArray(v) || isMap(v)) return JSON.stringify(v, jsonReplacer);
   return undefined;
 }
+
+/**
+ * The value to store into another item: maps and lists are copied, as OTTL's `set` copies, so
+ * a later write into one event's map never shows in another event or in a lookup table row.
+ */
+export function copyValue<V extends Value>(v: V): V {
+  return typeof v === 'object' && v !== null ? structuredClone(v) : v;
+}

@@ -31,7 +31,7 @@ processors:
         set: { severity: warning, 'attributes["used_pct"]': '{{ Int(attributes["used_pct"]) }}' }
   enrich/cmdb:
     table: { path: cmdb.csv, key_field: host }
-    http: { url: '${cmdbUrl}/api/assets/{{ asset }}', timeout: 2s }
+    http: { url: '${cmdbUrl}/api/assets/{{ asset }}', timeout: 10s }
   tag:
     rules:
       - { where: 'attributes["state"] == "down"', type: down, severity: critical }

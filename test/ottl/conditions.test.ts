@@ -12,7 +12,7 @@ const web500 = event({
   service: 'shop',
   severityNumber: 17,
   severityText: 'ERROR',
-  attributes: { 'http.status_code': 503, 'http.route': '/cart', retries: '3', tags: ['a', 'b'], nested: { k: 'v' }, big: 9007199254740993n },
+  attributes: { 'http.status_code': 503, 'http.route': '/cart', retries: '3', tags: ['a', 'b'], nested: { k: 'v' }, big: 9007199254740993n, ok: true },
   resource: { 'k8s.namespace.name': 'prod' },
 });
 
@@ -30,6 +30,7 @@ const cases: [string, boolean][] = [
   ['attributes["retries"] == 3', false],
   ['attributes["retries"] != 3', true],
   ['Int(attributes["retries"]) == 3', true],
+  ['Int("9007199254740993") == 9007199254740993 and Int(" -7 ") == -7 and Int("1.5") == nil', true],
   ['Double("2.5") > 2', true],
   ['String(attributes["http.status_code"]) == "503"', true],
   ['attributes["missing"] == nil', true],
@@ -52,6 +53,7 @@ const cases: [string, boolean][] = [
   ['log.body == body and event.asset == asset', true],
   ['attributes["http.status_code"] == 503.0', true],
   ['true', true],
+  ['attributes["ok"] and not attributes["nested"] and not attributes["missing"]', true],
   ['not true or false', false],
   ['"a" < "b" and 1 < 2.5 and false < true', true],
   ['attributes["constructor"] == nil', true],

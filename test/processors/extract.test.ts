@@ -69,6 +69,13 @@ describe('extract processor', () => {
     expect(out[1]!.attributes.code).toBeUndefined();
   });
 
+  it('copies maps it sets, so a later write into the copy leaves the source alone', async () => {
+    const { out } = await run({ rules: [{ set: { 'attributes["copy"]': '{{ attributes["labels"] }}', 'attributes["copy"]["team"]': 'ops' } }] }, [
+      ev({ attributes: { labels: { team: 'dev' } } }),
+    ]);
+    expect(out[0]!.attributes).toEqual({ labels: { team: 'dev' }, copy: { team: 'ops' } });
+  });
+
   it('counts values that do not fit their target and leaves the field unchanged', async () => {
     const { out, settings } = await run({ rules: [{ set: { type: '{{ attributes["state"] }}', severity: 'loud' } }] }, [
       ev({ attributes: { state: 'sideways' }, severityNumber: 9 }),

@@ -23,17 +23,20 @@ export class AbsenceRule extends RuleCore implements EventRule {
   }
 
   onEvent(e: VigilEvent, tMs: number, ctx: RuleContext): void {
-    const key = this.keys.key(e);
-    ctx.store.raise('a:' + key, tMs, tMs + this.forgetAfterMs);
-    const rec = ctx.book.get(key);
+    const mark = this.keys.key(e, 'a:');
+    const last = ctx.store.readMax(mark);
+    ctx.store.raise(mark, tMs, tMs + this.forgetAfterMs);
+    // Only a silence of at least `interval` can have opened an incident: a group heard from
+    // recently skips the incident lookup.
+    if (last !== undefined && tMs - last < this.intervalMs) return;
+    const rec = ctx.book.get(mark.slice(2));
     if (isOpen(rec) && tMs >= rec.incident.openedAtMs - this.intervalMs) {
       autoResolve(this, rec, tMs, `event received after ${formatDuration(tMs - (rec.incident.openedAtMs - this.intervalMs))} of silence`, e, ctx);
     }
   }
 
-  onTick(evalMs: number, ctx: RuleContext): void {
-    const prefix = 'a:' + this.name + '{';
-    for (const stateKey of [...ctx.store.keys(prefix)]) {
+  onTick(evalMs: number, ctx: RuleContext, marks: readonly string[]): void {
+    for (const stateKey of marks) {
       const lastSeen = ctx.store.readMax(stateKey);
       if (lastSeen === undefined || evalMs - lastSeen < this.intervalMs) continue;
       const key = stateKey.slice(2);

@@ -30,8 +30,8 @@ export interface CompiledRuleBase {
   readonly keys: KeyBuilder;
   /** Timers on one open incident of this rule; `evalMs` is the clock less the allowed lateness. */
   onOpenIncident?(rec: IncidentRecord, evalMs: number, ctx: RuleContext): void;
-  /** Timers on the rule's groups that have no incident yet (absence). */
-  onTick?(evalMs: number, ctx: RuleContext): void;
+  /** Timers on the rule's groups (absence): `marks` are its `a:` state keys, gathered in one scan for all rules. */
+  onTick?(evalMs: number, ctx: RuleContext, marks: readonly string[]): void;
 }
 
 export interface EventRule extends CompiledRuleBase {
@@ -83,4 +83,27 @@ export abstract class RuleCore {
     this.identity = s.identity;
     this.keys = s.keys;
   }
+}
+
+/**
+ * Window rules keep a "may have an open incident" mark in their own counter, at bucket -1 (no
+ * window reaches it): the group's counter is looked up anyway, so most events skip the incident
+ * lookup, the costliest step of the event path. +1 on open, -1 on resolve; as a counter it
+ * merges across agents, and a race only ever leaves it too high, which costs a lookup, never a
+ * missed attach. Refreshed on every attach so a long incident keeps it.
+ */
+const OPEN_MARK_BUCKET = -1;
+const OPEN_MARK_TTL_MS = 86_400_000;
+
+export function markOpen(store: StateStore, counter: string, delta: 1 | -1 | 0, atMs: number): void {
+  // Never below zero: a mark reset by a reload must not hide the next incident.
+  if (delta === -1 && !mayBeOpen(store, counter)) return;
+  store.addCount(counter, OPEN_MARK_BUCKET, delta, atMs + OPEN_MARK_TTL_MS);
+}
+
+/** Kinds whose counters carry the open mark. */
+export const MARKED_KINDS: ReadonlySet<string> = new Set(['threshold', 'spike']);
+
+export function mayBeOpen(store: StateStore, counter: string): boolean {
+  return store.sumCounts(counter, OPEN_MARK_BUCKET, OPEN_MARK_BUCKET) > 0;
 }

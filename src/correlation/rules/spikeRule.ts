@@ -1,6 +1,6 @@
 import type { VigilEvent } from '../../model/event.ts';
 import { formatDuration, type IncidentRecord } from '../incidentBook.ts';
-import { RuleCore, autoResolve, isOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
+import { RuleCore, autoResolve, isOpen, markOpen, mayBeOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
 
 /**
  * Counts per group in windows aligned to multiples of `window`, the current against the one
@@ -29,12 +29,13 @@ export class SpikeRule extends RuleCore implements EventRule {
   }
 
   onEvent(e: VigilEvent, tMs: number, ctx: RuleContext): void {
-    const key = this.keys.key(e);
-    const counter = 'c:' + key;
+    const counter = this.keys.key(e, 'c:');
     const w = Math.floor(tMs / this.windowMs);
     ctx.store.addCount(counter, w, 1, (w + 3) * this.windowMs + this.latenessMs);
-    const rec = ctx.book.get(key);
+    const key = counter.slice(2);
+    const rec = mayBeOpen(ctx.store, counter) ? ctx.book.get(key) : undefined;
     const open = isOpen(rec);
+    if (open) markOpen(ctx.store, counter, 0, tMs);
     if (open && w <= rec.mark) {
       ctx.book.attach(rec, this.policy, e, tMs, 1, ctx.out);
       return;
@@ -46,6 +47,7 @@ export class SpikeRule extends RuleCore implements EventRule {
       return;
     }
     if (!s) return;
+    markOpen(ctx.store, counter, 1, tMs);
     const opened = ctx.book.open(
       { policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: s.cur, event: e, reason: `${s.cur} events in ${formatDuration(this.windowMs)} vs ${s.prev} in the window before (ratio ≥ ${this.ratio})` },
       ctx.out,
@@ -62,6 +64,7 @@ export class SpikeRule extends RuleCore implements EventRule {
       ctx.book.save(rec);
       return;
     }
+    if (this.policy.resolve !== 'never') markOpen(ctx.store, 'c:' + rec.incident.key, -1, evalMs);
     autoResolve(this, rec, evalMs, `no spike in the window ending ${new Date((done + 1) * this.windowMs).toISOString()}`, undefined, ctx);
   }
 }

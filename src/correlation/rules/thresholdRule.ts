@@ -1,6 +1,6 @@
 import type { VigilEvent } from '../../model/event.ts';
 import { formatDuration, type IncidentRecord } from '../incidentBook.ts';
-import { RuleCore, autoResolve, isOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
+import { RuleCore, autoResolve, isOpen, markOpen, mayBeOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
 
 export interface ThresholdParams {
   windowMs: number;
@@ -35,14 +35,16 @@ export class ThresholdRule extends RuleCore implements EventRule {
     const { store, book } = ctx;
     const { bucketMs, threshold } = this.p;
     const nb = this.buckets;
-    const key = this.keys.key(e);
-    const counter = 'c:' + key;
+    const counter = this.keys.key(e, 'c:');
     const b = Math.floor(tMs / bucketMs);
     store.addCount(counter, b, this.p.sum ? this.p.sum(e) : 1, (b + nb + 1) * bucketMs + this.latenessMs);
-    const rec = book.get(key);
-    if (isOpen(rec)) {
-      book.attach(rec, this.policy, e, tMs, 1, ctx.out);
-      return;
+    if (mayBeOpen(store, counter)) {
+      const rec = book.get(counter.slice(2));
+      if (isOpen(rec)) {
+        markOpen(store, counter, 0, tMs);
+        book.attach(rec, this.policy, e, tMs, 1, ctx.out);
+        return;
+      }
     }
     // A late event also completes the windows that end after it, up to the clock.
     const last = Math.max(b, Math.min(b + nb - 1, Math.floor(ctx.nowMs / bucketMs)));
@@ -52,10 +54,11 @@ export class ThresholdRule extends RuleCore implements EventRule {
         let first = end - nb + 1;
         while (first < end && store.sumCounts(counter, first, first) === 0) first++;
         const what = this.p.sum ? 'sum' : 'count';
+        markOpen(store, counter, 1, tMs);
         book.open(
           {
             policy: this.policy,
-            key,
+            key: counter.slice(2),
             labels: this.keys.labels(e),
             atMs: tMs,
             count: this.p.sum ? 1 : total,
@@ -75,7 +78,8 @@ export class ThresholdRule extends RuleCore implements EventRule {
     if (evalMs < rec.incident.lastSeenMs) return;
     const end = Math.floor(evalMs / this.p.bucketMs);
     const total = ctx.store.sumCounts('c:' + rec.incident.key, end - this.buckets + 1, end);
-    if (total < this.p.resolveBelow) {
+    if (total < this.p.resolveBelow && this.policy.resolve !== 'never') {
+      markOpen(ctx.store, 'c:' + rec.incident.key, -1, evalMs);
       autoResolve(this, rec, evalMs, `${this.p.sum ? 'sum' : 'count'} ${total} < ${this.p.resolveBelow} within ${formatDuration(this.p.windowMs)}`, undefined, ctx);
     }
   }

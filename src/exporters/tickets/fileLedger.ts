@@ -1,5 +1,6 @@
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { replaceFile } from './atomicFile.ts';
 import type { TicketLedger, TicketRecord } from './ledger.ts';
 
 /** Rewrite the file once it holds this many superseded lines. */
@@ -79,14 +80,9 @@ export class FileTicketLedger implements TicketLedger {
 
   private async compact(): Promise<void> {
     await this.handle?.close();
-    const tmp = `${this.path}.tmp`;
-    const h = await open(tmp, 'w');
     let text = '';
     for (const [k, v] of this.records) text += JSON.stringify({ k, v }) + '\n';
-    await h.write(text);
-    await h.sync();
-    await h.close();
-    await rename(tmp, this.path);
+    await replaceFile(this.path, text);
     this.handle = await open(this.path, 'a');
     this.superseded = 0;
   }

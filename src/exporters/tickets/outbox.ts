@@ -1,5 +1,6 @@
-import { appendFile, mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { replaceFile } from './atomicFile.ts';
 import { asDeliveryError, backoffDelay, realTimers, type BackoffPolicy, type DeliveryError, type Timers } from './delivery.ts';
 
 export interface OutboxEntry<T> {
@@ -47,8 +48,9 @@ export class Outbox<T> {
   private readonly opts: OutboxOptions<T>;
   private readonly timers: Timers;
   private readonly random: () => number;
-  private readonly journalPath: string;
-  private readonly parkedPath: string;
+  readonly journalPath: string;
+  /** Given-up entries, one JSON line each with the reason: for operators to inspect or replay. */
+  readonly parkedPath: string;
   private journal: FileHandle | undefined;
   private readonly queues = new Map<string, OutboxEntry<T>[]>();
   private readonly notBefore = new Map<string, number>();
@@ -61,6 +63,7 @@ export class Outbox<T> {
   private running = false;
   private idleWaiters: (() => void)[] = [];
   private parkedTotal = 0;
+  private journalDamaged = false;
 
   constructor(opts: OutboxOptions<T>) {
     this.opts = opts;
@@ -146,10 +149,14 @@ export class Outbox<T> {
     return oldest;
   }
 
-  /** Resolves when nothing is waiting for delivery (parked entries do not count). */
+  /** Resolves when nothing is waiting for delivery and every attempt has finished its bookkeeping (parked entries do not count). */
   whenIdle(): Promise<void> {
-    if (this.depth === 0) return Promise.resolve();
+    if (this.idle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private idle(): boolean {
+    return this.depth === 0 && this.inFlight.size === 0;
   }
 
   private enqueue(e: OutboxEntry<T>): void {
@@ -158,8 +165,24 @@ export class Outbox<T> {
     else this.queues.set(e.key, [e]);
   }
 
+  /**
+   * Runs journal writes one at a time. A failed write (disk full) may leave a torn line that
+   * the next append would glue onto, hiding it from replay; so after a failure the journal is
+   * rewritten from memory before anything else is written.
+   */
   private serialised(fn: () => Promise<void>): Promise<void> {
-    const next = this.writes.then(fn);
+    const next = this.writes.then(async () => {
+      if (this.journalDamaged) {
+        await this.rewriteJournal();
+        this.journalDamaged = false;
+      }
+      try {
+        await fn();
+      } catch (err) {
+        this.journalDamaged = true;
+        throw err;
+      }
+    });
     this.writes = next.catch(() => undefined);
     return next;
   }
@@ -215,7 +238,7 @@ export class Outbox<T> {
       }
     } finally {
       this.inFlight.delete(entry.key);
-      if (this.depth === 0) for (const w of this.idleWaiters.splice(0)) w();
+      if (this.idle()) for (const w of this.idleWaiters.splice(0)) w();
       this.pump();
     }
   }
@@ -250,16 +273,11 @@ export class Outbox<T> {
   /** Replaces the journal with the pending entries only (write, fsync, rename: never a half file). */
   private async rewriteJournal(): Promise<void> {
     await this.journal?.close();
-    const tmp = `${this.journalPath}.tmp`;
-    const handle = await open(tmp, 'w');
     const all = [...this.queues.values()].flat().sort((x, y) => x.seq - y.seq);
     // The sequence floor keeps ids unique across restarts even when the journal empties.
     let text = JSON.stringify({ n: this.nextSeq }) + '\n';
     for (const e of all) text += JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
-    await handle.write(text);
-    await handle.sync();
-    await handle.close();
-    await rename(tmp, this.journalPath);
+    await replaceFile(this.journalPath, text);
     this.journal = await open(this.journalPath, 'a');
     this.finishedInJournal = 0;
   }

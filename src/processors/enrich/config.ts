@@ -10,6 +10,7 @@ export const enrichSchema = refine(
         path: str({ nonEmpty: true, doc: 'CSV file with a header row, or YAML file (a mapping of key → fields, or a list of rows). Relative paths are under the data dir. Reloaded when it changes; a file that fails to parse keeps the previous table.' }),
         format: literalUnion(['auto', 'csv', 'yaml'], { default: 'auto', doc: '`auto` picks by extension: `.csv`, otherwise YAML.' }),
         key_field: str({ default: 'key', nonEmpty: true, doc: 'The column (CSV) or field (YAML list) holding the key.' }),
+        check_interval: duration({ default: '30s', doc: 'Besides change events, the file\'s mtime is checked this often, for file systems that send none (NFS, some container mounts).' }),
       }, { doc: 'A local lookup table.' }),
     ),
     http: optional(
@@ -26,7 +27,11 @@ export const enrichSchema = refine(
     attributes: record(str({ nonEmpty: true }), { doc: 'Attribute to set → field of the row, e.g. `owner: owner_team`. Empty: every field of the row except the key, under its own name.' }),
     overwrite: bool({ default: false, doc: 'Replace attributes the event already has.' }),
   }),
-  (c) => (c.table || c.http ? undefined : { path: '', message: 'an enrich processor needs a table, an http lookup, or both' }),
+  (c) => {
+    if (!c.table && !c.http) return { path: '', message: 'an enrich processor needs a table, an http lookup, or both' };
+    if (c.http && !/^https?:\/\/[^/{]/.test(c.http.url)) return { path: 'http.url', message: `must start with http:// or https:// and a host, e.g. "http://cmdb.local/api/assets/{{ asset }}"; got ${JSON.stringify(c.http.url)}` };
+    return undefined;
+  },
 );
 
 export type EnrichConfig = Infer<typeof enrichSchema>;

@@ -2,7 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import type { Counter } from 'prom-client';
 import type { Attributes } from '../../model/attributes.ts';
 import type { VigilEvent } from '../../model/event.ts';
-import { compileCondition, compileValue, setOwn, stringLike, type Getter, type Predicate } from '../../ottl/index.ts';
+import { compileCondition, compileValue, copyValue, setOwn, stringLike, type Getter, type Predicate } from '../../ottl/index.ts';
 import type { CreateSettings, Processor } from '../../pipeline/component.ts';
 import { processorCounter } from '../selfMetrics.ts';
 import type { EnrichConfig } from './config.ts';
@@ -37,7 +37,7 @@ export class EnrichProcessor implements Processor<VigilEvent> {
     this.reloads = processorCounter(settings.metrics, 'vigil_enrich_table_reloads_total', 'Lookup table reloads after a file change, by outcome (ok, error: the previous table stays).', ['processor', 'outcome']);
     if (config.table) {
       const path = isAbsolute(config.table.path) ? config.table.path : join(settings.dataDir, config.table.path);
-      this.table = new LookupTable(path, config.table.format, config.table.key_field);
+      this.table = new LookupTable(path, config.table.format, config.table.key_field, config.table.check_interval);
       this.table.on('reload', (rows) => {
         this.reloads.inc({ processor: settings.id, outcome: 'ok' });
         settings.logger.info({ processor: settings.id, table: path, rows }, 'lookup table reloaded');
@@ -110,13 +110,13 @@ export class EnrichProcessor implements Processor<VigilEvent> {
     if (this.mapping) {
       for (const [attr, field] of this.mapping) {
         if (!Object.hasOwn(row, field)) continue;
-        if (overwrite || !Object.hasOwn(attrs, attr)) setOwn(attrs, attr, row[field]!);
+        if (overwrite || !Object.hasOwn(attrs, attr)) setOwn(attrs, attr, copyValue(row[field]!));
       }
       return;
     }
     for (const field of Object.keys(row)) {
       if (field === this.keyField) continue;
-      if (overwrite || !Object.hasOwn(attrs, field)) setOwn(attrs, field, row[field]!);
+      if (overwrite || !Object.hasOwn(attrs, field)) setOwn(attrs, field, copyValue(row[field]!));
     }
   }
 }

@@ -20,7 +20,7 @@ const ruleSchema = refine(
     where: optional(ottlCondition('event', { doc: 'Apply the rule only to events matching this condition.' })),
     regex: optional(
       obj({
-        from: ottlValue('event', { default: 'body', doc: 'What the pattern runs on: a path such as `attributes["msg"]`, or any value expression.' }),
+        from: ottlValue('event', { default: 'body', doc: 'What the pattern runs on: a path such as `attributes["msg"]`, or any value expression. When it is not a string the rule is skipped.' }),
         pattern: str({ nonEmpty: true, doc: 'JavaScript regex with named groups. A group named asset, title, type, service, tenant or severity sets that field; every other group sets the attribute of its name. No match: the rule is skipped.' }),
       }, { doc: 'Extract named groups from the body or another value.' }),
     ),

@@ -1,5 +1,5 @@
 import type { VigilEvent } from '../../model/event.ts';
-import { compilePath, compileCondition, compileTemplate, compileValue, expandShorthand, setOwn, type CompiledTemplate, type Getter, type Predicate, type Value } from '../../ottl/index.ts';
+import { compilePath, compileCondition, compileTemplate, compileValue, copyValue, expandShorthand, setOwn, type CompiledTemplate, type Getter, type Predicate, type Value } from '../../ottl/index.ts';
 import { parseSeverity, setSeverity } from '../severity.ts';
 import { FIELD_TARGETS, type ExtractRuleConfig } from './config.ts';
 
@@ -75,6 +75,6 @@ export function applyRule(rule: CompiledRule, e: VigilEvent, rejected: (target: 
   for (const s of rule.sets) {
     const v = s.template.value(e);
     if (v === undefined || v === null) continue;
-    if (!s.assign(e, v)) rejected(s.target);
+    if (!s.assign(e, copyValue(v))) rejected(s.target);
   }
 }

@@ -53,7 +53,7 @@ describe('outbox', () => {
     }, { timers });
     box.start();
     await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'a', payload: { n: 2 } }, { key: 'b', payload: { n: 3 } }]);
-    await vi.waitFor(() => expect(log).toEqual(['a:1', 'b:3']));
+    await vi.waitFor(() => expect(log).toEqual(['a:1', 'b:3']), { timeout: 5000 });
     expect(box.depth).toBe(2);
     timers.advance(timers.delays.at(-1)!);
     await box.whenIdle();
@@ -75,15 +75,15 @@ describe('outbox', () => {
     }, { timers });
     box.start();
     await box.append([{ key: 'a', payload: { n: 1 } }]);
-    await vi.waitFor(() => expect(timers.delays).toEqual([30_000]));
+    await vi.waitFor(() => expect(timers.delays).toEqual([30_000]), { timeout: 5000 });
     timers.advance(29_999);
     await new Promise((r) => setImmediate(r));
     expect(attempts).toBe(1);
     timers.advance(1);
     // random() = 0.5 → three quarters of 1 s · 2^(attempt-1)
-    await vi.waitFor(() => expect(timers.delays).toEqual([30_000, 1500]));
+    await vi.waitFor(() => expect(timers.delays).toEqual([30_000, 1500]), { timeout: 5000 });
     timers.advance(1500);
-    await vi.waitFor(() => expect(timers.delays).toEqual([30_000, 1500, 3000]));
+    await vi.waitFor(() => expect(timers.delays).toEqual([30_000, 1500, 3000]), { timeout: 5000 });
     timers.advance(3000);
     await box.whenIdle();
     expect(attempts).toBe(4);
@@ -102,7 +102,7 @@ describe('outbox', () => {
     box.start();
     await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'a', payload: { n: 2 } }, { key: 'b', payload: { n: 3 } }]);
     for (let i = 0; i < 2; i++) {
-      await vi.waitFor(() => expect(timers.delays.length).toBe(i + 1));
+      await vi.waitFor(() => expect(timers.delays.length).toBe(i + 1), { timeout: 5000 });
       timers.advance(timers.delays[i]!);
     }
     await box.whenIdle();
@@ -138,5 +138,24 @@ describe('outbox', () => {
     appendFileSync(join(dir, 'outbox.ndjson'), '{"a":9,"k":"a","t":1,"p":{"n"');
     const second = await outbox(dir, async () => {});
     expect(second.depth).toBe(1);
+  });
+
+  it('keeps later appends replayable after a failed write left a torn line (disk full)', async () => {
+    const dir = tmp();
+    const box = await outbox(dir, async () => {});
+    const journal = (box as unknown as { journal: { write(t: string): Promise<unknown> } }).journal;
+    const write = journal.write.bind(journal);
+    journal.write = async (text: string) => {
+      await write(text.slice(0, 10));
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    };
+    await expect(box.append([{ key: 'a', payload: { n: 1 } }])).rejects.toThrow('ENOSPC');
+    journal.write = write;
+    await box.append([{ key: 'a', payload: { n: 2 } }]);
+    const seen: number[] = [];
+    const restarted = await outbox(dir, async (e) => void seen.push(e.payload.n));
+    restarted.start();
+    await restarted.whenIdle();
+    expect(seen).toEqual([2]);
   });
 });

@@ -1,0 +1,168 @@
+import { severityName } from '../../model/severity.ts';
+import { DeliveryError } from '../tickets/delivery.ts';
+import { httpFailure, parseJson, send, type HttpResult } from '../tickets/http.ts';
+import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
+import type { GlpiExporterConfig } from './config.ts';
+
+/** GLPI's 2-element error body: `["ERROR_CODE", "message"]` (the message is localised; match on the code). */
+function errorCode(res: HttpResult): string | undefined {
+  try {
+    const body = JSON.parse(res.text) as unknown;
+    return Array.isArray(body) && typeof body[0] === 'string' ? body[0] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** GLPI 10+ stores rich text as HTML: one paragraph per line of the rendered template. */
+function toHtml(body: string): string {
+  return body
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => `<p>${l}</p>`)
+    .join('');
+}
+
+const SOLVED = 5;
+
+/** Speaks GLPI's legacy REST API (apirest.php): session, Ticket, ITILFollowup, ITILSolution, search. */
+export class GlpiDriver implements TicketDriver {
+  private readonly config: GlpiExporterConfig;
+  private readonly base: string;
+  private session: string | undefined;
+  private sessionPromise: Promise<string> | undefined;
+
+  constructor(config: GlpiExporterConfig) {
+    this.config = config;
+    this.base = config.url.replace(/\/+$/, '');
+  }
+
+  escapeBody = escapeHtml;
+
+  private appHeaders(): Record<string, string> {
+    return this.config.app_token ? { 'App-Token': this.config.app_token } : {};
+  }
+
+  private authorization(): string {
+    const c = this.config;
+    if (c.user_token) return `user_token ${c.user_token}`;
+    return `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
+  }
+
+  /** One initSession at a time, shared by every concurrent delivery. */
+  private sessionToken(): Promise<string> {
+    if (this.session) return Promise.resolve(this.session);
+    this.sessionPromise ??= this.initSession().finally(() => (this.sessionPromise = undefined));
+    return this.sessionPromise;
+  }
+
+  private async initSession(): Promise<string> {
+    const res = await send({ method: 'GET', url: `${this.base}/initSession`, headers: { ...this.appHeaders(), Authorization: this.authorization() }, timeoutMs: this.config.delivery.timeout });
+    if (res.status !== 200) {
+      // Bad tokens or a disabled API stay failures until an operator fixes them: keep the changes and retry slowly.
+      const err = httpFailure('GLPI initSession', res);
+      throw new DeliveryError(`${err.message} (check url, app_token and user_token)`, { retryable: true, retryAfterMs: err.retryAfterMs, status: res.status });
+    }
+    const token = parseJson<{ session_token?: string }>('GLPI initSession', res).session_token;
+    if (!token) throw new DeliveryError('GLPI initSession answered without a session_token', { retryable: true });
+    this.session = token;
+    return token;
+  }
+
+  /** A call with the session; a session GLPI forgot (expiry, restart) is renewed once. */
+  private async call(method: string, path: string, body?: object): Promise<HttpResult> {
+    for (let renewed = false; ; renewed = true) {
+      const token = await this.sessionToken();
+      const res = await send({
+        method,
+        url: `${this.base}/${path}`,
+        headers: { ...this.appHeaders(), 'Session-Token': token, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+        timeoutMs: this.config.delivery.timeout,
+      });
+      if (res.status === 401 && errorCode(res) === 'ERROR_SESSION_TOKEN_INVALID' && !renewed) {
+        if (this.session === token) this.session = undefined;
+        continue;
+      }
+      return res;
+    }
+  }
+
+  async find(n: Notice): Promise<string | undefined> {
+    const q = new URLSearchParams({
+      'criteria[0][field]': '21',
+      'criteria[0][searchtype]': 'contains',
+      'criteria[0][value]': n.marker,
+      'criteria[1][link]': 'AND',
+      'criteria[1][field]': '12',
+      'criteria[1][searchtype]': 'equals',
+      'criteria[1][value]': 'notold',
+      'forcedisplay[0]': '2',
+      range: '0-0',
+    });
+    const res = await this.call('GET', `search/Ticket?${q}`);
+    if (res.status !== 200 && res.status !== 206) throw httpFailure('GLPI search/Ticket', res);
+    // No `data` key at all when nothing matched.
+    const found = parseJson<{ data?: Record<string, unknown>[] }>('GLPI search/Ticket', res).data?.[0]?.['2'];
+    return found === undefined ? undefined : String(found);
+  }
+
+  async create(n: Notice): Promise<string> {
+    const c = this.config;
+    const sev = severityName(n.change.incident.severityNumber);
+    const input: Record<string, unknown> = {
+      name: n.title,
+      // The marker is what find() searches for after a crash; plain [a-z0-9-] survives GLPI's HTML escaping.
+      content: `${toHtml(n.body)}<p>${n.marker}</p>`,
+      type: c.ticket_type,
+      urgency: c.urgency[sev] ?? 3,
+      impact: c.impact[sev] ?? 3,
+    };
+    if (c.entity_id !== undefined) input.entities_id = c.entity_id;
+    if (c.category_id !== undefined) input.itilcategories_id = c.category_id;
+    if (c.requester_id !== undefined) input._users_id_requester = c.requester_id;
+    if (c.assign_group_id !== undefined) input._groups_id_assign = c.assign_group_id;
+    const res = await this.call('POST', 'Ticket', { input });
+    if (res.status !== 201) throw httpFailure('GLPI Ticket create', res);
+    const id = parseJson<{ id?: number | false }>('GLPI Ticket create', res).id;
+    if (typeof id !== 'number') throw new DeliveryError(`GLPI did not create the ticket: ${res.text.slice(0, 200)} (check the API user's rights)`, { retryable: false });
+    return String(id);
+  }
+
+  async update(ref: string, n: Notice): Promise<void> {
+    const res = await this.call('POST', 'ITILFollowup', { input: { itemtype: 'Ticket', items_id: Number(ref), content: toHtml(n.body), is_private: 0 } });
+    if (res.status !== 201) throw httpFailure(`GLPI ITILFollowup on ticket ${ref}`, res);
+  }
+
+  async resolve(ref: string, n: Notice): Promise<void> {
+    const res = await this.call('POST', 'ITILSolution', { input: { itemtype: 'Ticket', items_id: Number(ref), content: toHtml(n.body), solutiontypes_id: this.config.solution_type_id } });
+    if (res.status === 201) return;
+    // GLPI refuses a second solution; if someone solved the ticket already, the goal is met.
+    if (res.status === 400 && errorCode(res) === 'ERROR_GLPI_ADD' && (await this.status(ref)) >= SOLVED) return;
+    throw httpFailure(`GLPI ITILSolution on ticket ${ref}`, res);
+  }
+
+  async reopen(ref: string, n: Notice): Promise<void> {
+    const res = await this.call('PUT', `Ticket/${ref}`, { input: { status: this.config.reopen_status } });
+    if (res.status !== 200) throw httpFailure(`GLPI reopening ticket ${ref}`, res);
+    await this.update(ref, n);
+  }
+
+  private async status(ref: string): Promise<number> {
+    const res = await this.call('GET', `Ticket/${ref}`);
+    if (res.status !== 200) throw httpFailure(`GLPI reading ticket ${ref}`, res);
+    return Number(parseJson<{ status?: number }>(`GLPI ticket ${ref}`, res).status);
+  }
+
+  async close(): Promise<void> {
+    if (!this.session) return;
+    const token = this.session;
+    this.session = undefined;
+    // Shutdown should not wait long on a tracker that is down; GLPI expires the session anyway.
+    await send({ method: 'GET', url: `${this.base}/killSession`, headers: { ...this.appHeaders(), 'Session-Token': token }, timeoutMs: Math.min(this.config.delivery.timeout, 2000) });
+  }
+}

@@ -1,0 +1,72 @@
+import { bool, duration, int, list, obj, str, type ConfigIssue, type Schema } from '../../config/schema.ts';
+import { parseMatcher, type Matcher } from './routing.ts';
+import { compileTemplate, TemplateError, type Template } from './template.ts';
+
+function fromString<T>(base: Schema<string>, convert: (s: string) => T | string): Schema<T> {
+  return {
+    ...(base as unknown as Schema<T>),
+    defaultValue: undefined,
+    parse(value: unknown, path: string, issues: ConfigIssue[]) {
+      const s = base.parse(value, path, issues);
+      if (s === undefined) return undefined;
+      const out = convert(s);
+      if (typeof out === 'string') {
+        issues.push({ path, message: out });
+        return undefined;
+      }
+      return out;
+    },
+    describe: () => base.describe(),
+  };
+}
+
+export function matcher(): Schema<Matcher> {
+  return fromString(str(), parseMatcher);
+}
+
+/** A template string, compiled when the config is read so syntax errors name their YAML path. */
+export function template(opts: { default: string; doc: string }): Schema<Template> {
+  return fromString(str(opts), (s) => {
+    try {
+      return compileTemplate(s);
+    } catch (err) {
+      if (err instanceof TemplateError) return `is not a valid template: ${err.message}`;
+      throw err;
+    }
+  });
+}
+
+export const routesSchema = list(
+  obj({
+    matchers: list(matcher(), { minItems: 1, doc: 'All must match, e.g. `severity >= error`, `env = "prod"`, `rule =~ "disk-.*"`, `service != "batch"`. Names are `rule`, `severity`, `service`, `tenant`, `asset`, `kind` (the change kind) or an incident label.' }),
+  }),
+  { default: [], doc: 'Which incidents this exporter takes: any route whose matchers all match. None: every incident.' },
+);
+
+export const deliverySchema = obj({
+  max_attempts: int({ default: 15, min: 1, doc: 'Attempts before a change is parked in `parked.ndjson` with the last error.' }),
+  initial_backoff: duration({ default: '2s', doc: 'First retry delay; doubles per attempt (with jitter) up to `max_backoff`. A server\'s Retry-After wins.' }),
+  max_backoff: duration({ default: '10m', doc: 'Longest retry delay.' }),
+  concurrency: int({ default: 4, min: 1, doc: 'Incidents delivered at the same time (changes of one incident always go one at a time, in order).' }),
+  fsync: bool({ default: true, doc: 'fsync the outbox on every append, so an accepted change survives power loss.' }),
+  timeout: duration({ default: '15s', doc: 'Time limit of one HTTP request; a timeout is retried.' }),
+});
+
+/** Fields every incident exporter shares: routing, templates, delivery. */
+export function incidentExporterFields(defaults: { title: string; description: string }) {
+  return {
+    routes: routesSchema,
+    title: template({ default: defaults.title, doc: 'Ticket title / message headline template (see "Templates").' }),
+    description: template({ default: defaults.description, doc: 'Ticket body / comment template (see "Templates").' }),
+    delivery: deliverySchema,
+  };
+}
+
+export const DEFAULT_TITLE = '[{{incident.severity}}] {{incident.title}}';
+export const DEFAULT_DESCRIPTION = [
+  '{{change.kind}}: {{change.reason}}',
+  'Incident: {{incident.key}}',
+  'Rule: {{incident.rule}} · Service: {{incident.service}} · Asset: {{incident.asset}}',
+  'Events: {{incident.event_count}} (first {{incident.first_seen}}, last {{incident.last_seen}})',
+  '{{#labels}}{{name}}={{value}} {{/labels}}',
+].join('\n');

@@ -1,0 +1,61 @@
+import { DeliveryError, parseRetryAfter } from './delivery.ts';
+
+export interface HttpResult {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+export interface HttpRequest {
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs: number;
+}
+
+/** One HTTP exchange; a network failure or a timeout becomes a retryable DeliveryError. */
+export async function send(req: HttpRequest): Promise<HttpResult> {
+  let res: Response;
+  try {
+    res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, signal: AbortSignal.timeout(req.timeoutMs), redirect: 'manual' });
+  } catch (err) {
+    const timedOut = (err as Error).name === 'TimeoutError';
+    throw new DeliveryError(timedOut ? `${req.method} ${redact(req.url)} timed out after ${req.timeoutMs} ms` : `${req.method} ${redact(req.url)} failed: ${(err as Error).message}`, { retryable: true, cause: err });
+  }
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw new DeliveryError(`${req.method} ${redact(req.url)}: reading the response failed: ${(err as Error).message}`, { retryable: true, cause: err });
+  }
+  return { status: res.status, headers: res.headers, text };
+}
+
+/** Webhook URLs (Slack's) carry their secret in the path: logs and parked reasons show only the origin. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname.split('/').slice(0, 3).join('/')}…`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/**
+ * The error for an unexpected answer: 408, 429 and 5xx are retried (after Retry-After when
+ * given); other statuses mean the request itself is wrong, so retrying cannot help.
+ */
+export function httpFailure(what: string, res: HttpResult): DeliveryError {
+  const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
+  const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), Date.now());
+  return new DeliveryError(`${what}: HTTP ${res.status} ${res.text.slice(0, 300)}`.trim(), { retryable, retryAfterMs, status: res.status });
+}
+
+export function parseJson<T>(what: string, res: HttpResult): T {
+  try {
+    return JSON.parse(res.text) as T;
+  } catch {
+    throw new DeliveryError(`${what}: HTTP ${res.status} with a body that is not JSON: ${res.text.slice(0, 200)}`, { retryable: true, status: res.status });
+  }
+}

@@ -1,0 +1,257 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { IncidentChange } from '../../model/incident.ts';
+import { severityName } from '../../model/severity.ts';
+import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
+import type { Infer } from '../../config/schema.ts';
+import type { deliverySchema } from './config.ts';
+import { DeliveryError, type Timers } from './delivery.ts';
+import { FileTicketLedger } from './fileLedger.ts';
+import type { TicketLedger } from './ledger.ts';
+import { Outbox, type OutboxEntry } from './outbox.ts';
+import { routed, type Matcher } from './routing.ts';
+import type { Template } from './template.ts';
+
+/** One change, rendered for a destination. */
+export interface Notice {
+  change: IncidentChange;
+  title: string;
+  body: string;
+  /** `vigil-<hex>` from the incident key: searchable in every tracker, the same on every instance. */
+  marker: string;
+  /** Unique per change and stable across retries and restarts: an idempotency key for receivers. */
+  id: string;
+}
+
+/**
+ * What a destination must do. The exporter decides which call a change needs from the
+ * ledger; drivers only speak their protocol and throw DeliveryError on failure.
+ */
+export interface TicketDriver {
+  /** Escapes inserted values for the body's markup (HTML, mrkdwn); identity for plain text. */
+  escapeBody?(text: string): string;
+  /** A still-open ticket carrying the marker, made by a run that crashed before storing its id. */
+  find(notice: Notice): Promise<string | undefined>;
+  create(notice: Notice): Promise<string>;
+  update(ref: string, notice: Notice): Promise<void>;
+  resolve(ref: string, notice: Notice): Promise<void>;
+  reopen(ref: string, notice: Notice): Promise<void>;
+  close?(): Promise<void>;
+}
+
+export interface IncidentExporterConfig {
+  routes: { matchers: Matcher[] }[];
+  title: Template;
+  description: Template;
+  delivery: Infer<typeof deliverySchema>;
+}
+
+export interface IncidentExporterOptions {
+  timers?: Timers;
+  random?: () => number;
+  /** Another ledger (a shared store); defaults to a file under the data dir. */
+  ledger?: TicketLedger;
+}
+
+export function incidentMarker(key: string): string {
+  return `vigil-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+}
+
+function iso(ms: number): string {
+  return ms > 0 ? new Date(ms).toISOString() : '';
+}
+
+/** What templates see; documented in the README's "Templates" section. */
+export function templateContext(change: IncidentChange, marker: string): object {
+  const inc = change.incident;
+  return {
+    change: { kind: change.kind, reason: change.reason, at: iso(change.atMs), events: change.eventIds },
+    incident: {
+      key: inc.key,
+      id: inc.id,
+      rule: inc.rule,
+      title: inc.title,
+      status: inc.status,
+      severity: inc.severityText || severityName(inc.severityNumber),
+      severity_number: inc.severityNumber,
+      service: inc.service,
+      asset: inc.asset,
+      tenant: inc.tenant,
+      event_count: inc.eventCount,
+      opened_at: iso(inc.openedAtMs),
+      resolved_at: iso(inc.resolvedAtMs),
+      first_seen: iso(inc.firstSeenMs),
+      last_seen: iso(inc.lastSeenMs),
+      sample_events: inc.sampleEventIds,
+      version: inc.version,
+    },
+    label: inc.labels,
+    labels: Object.keys(inc.labels)
+      .sort()
+      .map((name) => ({ name, value: inc.labels[name] })),
+    marker,
+  };
+}
+
+/** A directory name for an exporter id such as `jira/ops`; reversible, so two ids never share one. */
+function safeName(id: string): string {
+  return encodeURIComponent(id);
+}
+
+interface OutboxMetrics {
+  sources: Map<string, () => { depth: number; ageSeconds: number }>;
+  parked: Counter<'exporter'>;
+}
+
+const outboxMetricsByRegistry = new WeakMap<Registry, OutboxMetrics>();
+
+/** Outbox gauges, read from every exporter of a service at scrape time. */
+function outboxMetrics(registry: Registry): OutboxMetrics {
+  let m = outboxMetricsByRegistry.get(registry);
+  if (m) return m;
+  const sources: OutboxMetrics['sources'] = new Map();
+  const registers = [registry];
+  const perExporter = (name: string, help: string, read: (v: { depth: number; ageSeconds: number }) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['exporter'],
+      registers,
+      collect() {
+        for (const [id, get] of sources) this.set({ exporter: id }, read(get()));
+      },
+    });
+  perExporter('vigil_exporter_outbox_depth', 'Incident changes waiting in the exporter outbox.', (v) => v.depth);
+  perExporter('vigil_exporter_outbox_oldest_age_seconds', 'Age of the oldest undelivered incident change.', (v) => v.ageSeconds);
+  const parked = new Counter({ name: 'vigil_exporter_outbox_parked_total', help: 'Incident changes given up on and parked in parked.ndjson.', labelNames: ['exporter'], registers });
+  m = { sources, parked };
+  outboxMetricsByRegistry.set(registry, m);
+  return m;
+}
+
+/**
+ * The part every incident exporter shares: routing, the durable outbox, the ticket ledger,
+ * and turning each change into create / update / resolve / reopen calls so that an incident
+ * gets exactly one ticket however often a change is retried or the process restarts.
+ */
+export class IncidentExporter implements Exporter {
+  readonly outbox: Outbox<IncidentChange>;
+  readonly ledger: TicketLedger;
+  private readonly settings: CreateSettings;
+  private readonly config: IncidentExporterConfig;
+  private readonly driver: TicketDriver;
+  private readonly fileLedger: FileTicketLedger | undefined;
+  private readonly parkedCounter: Counter<'exporter'>;
+  private readonly timers: Timers | undefined;
+
+  constructor(settings: CreateSettings, config: IncidentExporterConfig, driver: TicketDriver, opts: IncidentExporterOptions = {}) {
+    this.settings = settings;
+    this.config = config;
+    this.driver = driver;
+    this.timers = opts.timers;
+    const dir = join(settings.dataDir, 'incident-exporters', safeName(settings.id));
+    if (opts.ledger) this.ledger = opts.ledger;
+    else this.ledger = this.fileLedger = new FileTicketLedger(join(dir, 'ledger.ndjson'));
+    const d = config.delivery;
+    const { metrics, id, logger } = settings;
+    this.outbox = new Outbox<IncidentChange>({
+      dir,
+      fsync: d.fsync,
+      maxAttempts: d.max_attempts,
+      backoff: { initialMs: d.initial_backoff, maxMs: d.max_backoff },
+      concurrency: d.concurrency,
+      timers: opts.timers,
+      random: opts.random,
+      deliver: (e) => this.deliver(e),
+      onDelivered: () => metrics.exporterSent.inc({ exporter: id, signal: 'incidents' }),
+      onRetry: (e, err, delayMs) => {
+        metrics.exporterRetries.inc({ exporter: id });
+        logger.warn({ incident: e.key, kind: e.payload.kind, attempt: e.attempts, retryInMs: delayMs, err: err.message }, 'incident delivery failed; will retry');
+      },
+      onPark: (e, reason) => {
+        metrics.exporterFailed.inc({ exporter: id, signal: 'incidents' });
+        this.parkedCounter.inc({ exporter: id });
+        logger.error({ incident: e.key, kind: e.payload.kind, attempts: e.attempts, reason }, 'incident change parked in parked.ndjson; it will not be retried');
+      },
+      onJournalError: (err) => logger.error({ err }, 'incident outbox journal write failed'),
+    });
+    this.parkedCounter = outboxMetrics(metrics.registry).parked;
+    outboxMetrics(metrics.registry).sources.set(id, () => {
+      const oldest = this.outbox.oldestEnqueuedAtMs();
+      return { depth: this.outbox.depth, ageSeconds: oldest === undefined ? 0 : ((this.timers ?? Date).now() - oldest) / 1000 };
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.fileLedger?.open();
+    await this.outbox.open();
+    this.outbox.start();
+  }
+
+  /** Resolves once every routed change is in the outbox on disk: the pipeline may forget them. */
+  async consumeIncidents(batch: IncidentChange[]): Promise<void> {
+    const items: { key: string; payload: IncidentChange }[] = [];
+    for (const change of batch) {
+      // A resolve goes through even when not notifying, so a ticket never stays open; it is a no-op if no ticket exists.
+      if (!change.notify && change.kind !== 'resolved') continue;
+      if (!routed(this.config.routes, change)) continue;
+      items.push({ key: change.incident.key, payload: change });
+    }
+    await this.outbox.append(items);
+  }
+
+  async shutdown(): Promise<void> {
+    outboxMetrics(this.settings.metrics.registry).sources.delete(this.settings.id);
+    await this.outbox.close();
+    await this.driver.close?.().catch((err: unknown) => this.settings.logger.warn({ err }, 'closing the tracker session failed'));
+    await this.ledger.close();
+  }
+
+  private notice(entry: OutboxEntry<IncidentChange>): Notice {
+    const change = entry.payload;
+    const marker = incidentMarker(change.incident.key);
+    const ctx = templateContext(change, marker);
+    return {
+      change,
+      marker,
+      id: `${marker}-${change.incident.version}-${change.kind}-${entry.seq}`,
+      title: this.config.title.render(ctx).replace(/\s+/g, ' ').trim(),
+      body: this.config.description.render(ctx, this.driver.escapeBody),
+    };
+  }
+
+  private async deliver(entry: OutboxEntry<IncidentChange>): Promise<void> {
+    const notice = this.notice(entry);
+    const { incident, kind } = notice.change;
+    const key = incident.key;
+    let rec = await this.ledger.get(key);
+    // A resolved ticket of an earlier incident on the same key stays closed; the new incident gets its own.
+    if (rec && rec.resolved && rec.incidentId !== incident.id) rec = undefined;
+    if (kind === 'resolved') {
+      if (!rec || rec.resolved) return;
+      await this.driver.resolve(rec.ref, notice);
+      await this.ledger.put(key, { ...rec, resolved: true });
+    } else if (!rec) {
+      await this.createOnce(key, notice);
+    } else if (rec.resolved) {
+      await this.driver.reopen(rec.ref, notice);
+      await this.ledger.put(key, { ...rec, resolved: false });
+    } else {
+      await this.driver.update(rec.ref, notice);
+    }
+  }
+
+  private async createOnce(key: string, notice: Notice): Promise<void> {
+    if (!(await this.ledger.claim(key))) {
+      throw new DeliveryError(`another instance is creating the ticket for ${key}; retrying once it has stored it`, { retryable: true });
+    }
+    try {
+      const ref = (await this.driver.find(notice)) ?? (await this.driver.create(notice));
+      await this.ledger.put(key, { ref, incidentId: notice.change.incident.id, resolved: false });
+    } catch (err) {
+      await this.ledger.release(key);
+      throw err;
+    }
+  }
+}

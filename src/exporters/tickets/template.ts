@@ -1,0 +1,81 @@
+/**
+ * A logic-less template language, a subset of Mustache: `{{path.to.value}}` inserts a value
+ * (escaped for the target: HTML for GLPI, mrkdwn for Slack), `{{#list}}…{{/list}}` repeats a
+ * block for each item of a list (or once for a present, non-empty value), `{{^name}}…{{/name}}`
+ * renders a block when the value is missing, empty or false, and `{{.}}` is the current item.
+ * Names are looked up from the innermost block outwards. No code ever runs from config.
+ */
+
+type Node = string | { tag: 'var'; path: string[] } | { tag: 'section' | 'inverted'; path: string[]; children: Node[] };
+
+export interface Template {
+  readonly source: string;
+  render(context: object, escape?: (text: string) => string): string;
+}
+
+export class TemplateError extends Error {}
+
+const TAG = /\{\{\s*([#^/]?)\s*([^}]*?)\s*\}\}/g;
+const NAME = /^(\.|[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*)$/;
+
+export function compileTemplate(source: string): Template {
+  const root: Node[] = [];
+  const stack: { name: string; children: Node[] }[] = [{ name: '', children: root }];
+  let last = 0;
+  for (const m of source.matchAll(TAG)) {
+    const [whole, sigil, name] = m as unknown as [string, string, string];
+    const top = stack.at(-1)!;
+    if (m.index > last) top.children.push(source.slice(last, m.index));
+    last = m.index + whole.length;
+    if (!NAME.test(name)) throw new TemplateError(`"${whole}" is not a valid tag: names are letters, digits, _ and -, joined by dots`);
+    const path = name === '.' ? [] : name.split('.');
+    if (sigil === '') top.children.push({ tag: 'var', path });
+    else if (sigil === '/') {
+      if (top.name !== name) throw new TemplateError(top.name ? `"${whole}" closes nothing open; expected {{/${top.name}}}` : `"${whole}" closes a block that was never opened`);
+      stack.pop();
+    } else {
+      const node: Node = { tag: sigil === '#' ? 'section' : 'inverted', path, children: [] };
+      top.children.push(node);
+      stack.push({ name, children: node.children });
+    }
+  }
+  if (stack.length > 1) throw new TemplateError(`{{#${stack.at(-1)!.name}}} is never closed`);
+  if (last < source.length) root.push(source.slice(last));
+  return { source, render: (context, escape = (s) => s) => renderNodes(root, [context], escape) };
+}
+
+function lookup(stack: unknown[], path: string[]): unknown {
+  if (path.length === 0) return stack.at(-1);
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const frame = stack[i];
+    if (frame !== null && typeof frame === 'object' && path[0]! in frame) {
+      let v: unknown = frame;
+      for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
+      return v;
+    }
+  }
+  return undefined;
+}
+
+function isEmpty(v: unknown): boolean {
+  return v === undefined || v === null || v === false || v === '' || (Array.isArray(v) && v.length === 0);
+}
+
+function renderNodes(nodes: Node[], stack: unknown[], escape: (text: string) => string): string {
+  let out = '';
+  for (const n of nodes) {
+    if (typeof n === 'string') out += n;
+    else if (n.tag === 'var') {
+      const v = lookup(stack, n.path);
+      if (!isEmpty(v)) out += escape(typeof v === 'object' ? JSON.stringify(v) : String(v));
+    } else {
+      const v = lookup(stack, n.path);
+      if (n.tag === 'inverted') {
+        if (isEmpty(v)) out += renderNodes(n.children, stack, escape);
+      } else if (Array.isArray(v)) {
+        for (const item of v) out += renderNodes(n.children, [...stack, item], escape);
+      } else if (!isEmpty(v)) out += renderNodes(n.children, [...stack, v], escape);
+    }
+  }
+  return out;
+}

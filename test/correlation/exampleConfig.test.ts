@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { registry } from '../../src/components.ts';
+import { loadConfigFile } from '../../src/config/load.ts';
+import { replay } from '../../src/correlation/replay.ts';
+
+describe('config/examples/correlation.yaml', () => {
+  it('is valid and plays the seed scenarios', () => {
+    const config = loadConfigFile('config/examples/correlation.yaml', registry, { VIGIL_HTTP_ENDPOINT: '127.0.0.1:0', VIGIL_ADMIN_ENDPOINT: '127.0.0.1:0' });
+    const at = (s: number) => new Date(Date.UTC(2026, 10, 23, 10, 0, s)).toISOString();
+    const lines = [
+      { ts: at(0), asset: 'web-1', type: 'down', title: 'web-1 unreachable' },
+      { ts: at(60), asset: 'web-1', type: 'up' },
+      ...Array.from({ length: 8 }, (_, i) => ({ ts: at(100 + i), service: 'checkout', level: 'error', host: 'app-1' })),
+      { ts: at(120), asset: 'db-1', check: 'heartbeat' },
+      { ts: at(600), asset: 'db-1', check: 'heartbeat' },
+      { ts: at(700), asset: 'app-2', type: 'down' },
+      ...Array.from({ length: 6 }, (_, i) => ({ ts: at(710 + i), service: 'search', level: 'error', host: 'app-2' })),
+    ];
+    const result = replay(config.correlation!, lines.map((l) => JSON.stringify(l)).join('\n'), 10_000);
+    expect(result.rejected).toEqual([]);
+    expect(result.changes.filter((c) => c.notify || c.incident.suppressed).map((c) => `${c.kind} ${c.incident.key}${c.incident.suppressed ? ' (suppressed)' : ''}`)).toEqual([
+      'opened asset_down{asset="web-1"}',
+      'resolved asset_down{asset="web-1"}',
+      'opened service_errors{asset="app-1",service="checkout"}',
+      // The storm is over a minute later (resolve_below: 2).
+      'resolved service_errors{asset="app-1",service="checkout"}',
+      'opened host_silent{asset="db-1"}',
+      'resolved host_silent{asset="db-1"}',
+      'opened asset_down{asset="app-2"}',
+      'opened service_errors{asset="app-2",service="search"} (suppressed)',
+    ]);
+  });
+});

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { correlationSchema } from '../../src/correlation/config.ts';
+import { CorrelationRuntime } from '../../src/correlation/runtime.ts';
+import { QueueFullError } from '../../src/errors.ts';
+import type { IncidentChange } from '../../src/model/incident.ts';
+import { createLogger } from '../../src/telemetry/logger.ts';
+import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
+import { ev } from '../support/correlation.ts';
+
+const config = correlationSchema.parse(parse(`
+defaults: { group_wait: 0s, allowed_lateness: 1m }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+`), 'correlation', [])!;
+
+/** An incidents pipeline that refuses while `full` is set, as a full queue does. */
+class IncidentsPipeline {
+  full = false;
+  readonly taken: IncidentChange[] = [];
+  consume(batch: IncidentChange[]): Promise<void> {
+    if (this.full) return Promise.reject(new QueueFullError('incidents', 1));
+    this.taken.push(...batch);
+    return Promise.resolve();
+  }
+}
+
+describe('correlation runtime', () => {
+  it('holds incident changes the incidents pipeline refused and hands them over with the next delivery', async () => {
+    const incidents = new IncidentsPipeline();
+    let now = 10_000;
+    const metrics = new SelfMetrics();
+    const runtime = new CorrelationRuntime(config, { logger: createLogger('silent'), metrics, output: () => incidents, clock: () => now });
+    incidents.full = true;
+    await runtime.consumeLogs([ev(9000, { asset: 'sw-1', type: 'down' })]);
+    expect(incidents.taken).toEqual([]);
+    incidents.full = false;
+    now = 11_000;
+    await runtime.consumeLogs([ev(10_500, { asset: 'sw-1', type: 'up' })]);
+    expect(incidents.taken.map((c) => c.kind)).toEqual(['opened', 'resolved']);
+    const text = await metrics.metrics();
+    expect(text).toMatch(/^vigil_correlation_records_total\{signal="logs"\} 2$/m);
+    expect(text).toMatch(/^vigil_correlation_incident_changes_total\{kind="opened"\} 1$/m);
+    expect(text).toMatch(/^vigil_correlation_open_incidents 0$/m);
+    await runtime.stop();
+  });
+});

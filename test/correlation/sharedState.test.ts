@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { incidentId } from '../../src/correlation/incidentBook.ts';
+import { MemoryStateStore } from '../../src/state/memoryStore.ts';
+import { engineFrom, ev } from '../support/correlation.ts';
+
+const rules = `
+defaults: { group_wait: 0s, allowed_lateness: 1m }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 1m, threshold: 6 }
+`;
+
+/** Two agents whose stores ship every write to each other, copied as if over the wire. */
+function twoAgents() {
+  const a = new MemoryStateStore('agent-a');
+  const b = new MemoryStateStore('agent-b');
+  a.onDelta((d) => b.merge(structuredClone(d)));
+  b.onDelta((d) => a.merge(structuredClone(d)));
+  return [engineFrom(rules, a), engineFrom(rules, b)] as const;
+}
+
+describe('two agents sharing state', () => {
+  it('fold their events into one incident with one id', () => {
+    const [a, b] = twoAgents();
+    const first = a.process([ev(5000, { asset: 'sw-1', type: 'down' })], 5000);
+    const second = b.process([ev(6000, { asset: 'sw-1', type: 'down' })], 6000);
+    expect(first.map((c) => c.kind)).toEqual(['opened']);
+    expect(second).toEqual([]);
+    for (const engine of [a, b]) {
+      expect(engine.book.get('link{asset="sw-1"}')!.incident).toMatchObject({ id: incidentId('link{asset="sw-1"}', 5000), eventCount: 2, status: 'open' });
+    }
+    expect(b.process([ev(7000, { asset: 'sw-1', type: 'up' })], 7000).map((c) => c.kind)).toEqual(['resolved']);
+    expect(a.book.get('link{asset="sw-1"}')!.incident.status).toBe('resolved');
+  });
+
+  it('add up their window counts: three errors on each open one incident', () => {
+    const [a, b] = twoAgents();
+    const err = (t: number) => ev(t, { service: 'api', severityText: 'ERROR', severityNumber: 17 });
+    const changes = [...a.process([err(1000), err(2000), err(3000)], 3000), ...b.process([err(1500), err(2500)], 3000)];
+    expect(changes).toEqual([]);
+    const opened = b.process([err(3500)], 3500);
+    expect(opened.map((c) => [c.kind, c.incident.eventCount, c.reason])).toEqual([['opened', 6, 'count 6 ≥ 6 within 1m']]);
+    // The other agent attaches to it rather than opening a twin.
+    expect(a.process([err(4000)], 4000)).toEqual([]);
+    expect(b.book.get('errors{service="api"}')!.incident.eventCount).toBe(7);
+  });
+});

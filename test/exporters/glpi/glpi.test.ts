@@ -1,0 +1,164 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { registry } from '../../../src/components.ts';
+import { parseConfig } from '../../../src/config/load.ts';
+import { glpiExporterSchema } from '../../../src/exporters/glpi/config.ts';
+import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
+import { VigilService } from '../../../src/service/service.ts';
+import { createLogger } from '../../../src/telemetry/logger.ts';
+import { FakeGlpi } from '../../support/fakes/glpi.ts';
+import { ManualTimers } from '../../support/fakes/timers.ts';
+import { IncidentStory, parseWith, startIncidentExporter, testSettings } from '../incidentFixtures.ts';
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function glpiFake(opts?: ConstructorParameters<typeof FakeGlpi>[0]) {
+  const glpi = await new FakeGlpi(opts).listen();
+  cleanup.push(() => glpi.close());
+  return glpi;
+}
+
+async function exporter(glpi: FakeGlpi, extra: Record<string, unknown> = {}, opts: { timers?: ManualTimers; dataDir?: string } = {}) {
+  const config = parseWith(glpiExporterSchema, { url: glpi.apiUrl, app_token: 'app-token-1', user_token: 'user-token-1', ...extra });
+  return startIncidentExporter('glpi', config, new GlpiDriver(config), opts, cleanup);
+}
+
+describe('GLPI exporter', () => {
+  it('opens one ticket, adds a follow-up per update and a solution on resolve', async () => {
+    const glpi = await glpiFake();
+    const { exp, stop } = await exporter(glpi, { category_id: 12, entity_id: 3 });
+    const story = new IncidentStory('disk-full{host="db-1"}', { title: 'Disk <full> on db-1' });
+    await exp.consumeIncidents([story.next('opened'), story.next('updated')]);
+    await exp.consumeIncidents([story.next('escalated'), story.next('resolved')]);
+    await exp.outbox.whenIdle();
+    await stop();
+
+    expect(glpi.count('POST', 'Ticket')).toBe(1);
+    expect(glpi.count('POST', 'ITILFollowup')).toBe(2);
+    expect(glpi.count('POST', 'ITILSolution')).toBe(1);
+    const [ticket] = [...glpi.tickets.values()];
+    expect(ticket).toMatchObject({ name: '[ERROR] Disk <full> on db-1', status: 5, urgency: 4, impact: 3, type: 1, itilcategories_id: 12, entities_id: 3 });
+    // values are HTML-escaped by Vigil, then stored escaped again by GLPI
+    expect(ticket!.content).toContain('&#60;p&#62;opened: opened by test&#60;/p&#62;');
+    expect(glpi.followups.map((f) => f.items_id)).toEqual([ticket!.id, ticket!.id]);
+    expect(glpi.solutions[0]!.content).toContain('resolved by test');
+    expect(glpi.count('GET', 'initSession')).toBe(1);
+    expect(glpi.requests.find((r) => r.path.endsWith('initSession'))!.headers.authorization).toBe('user_token user-token-1');
+    expect(glpi.count('GET', 'killSession')).toBe(1);
+    expect(glpi.sessions.size).toBe(0);
+  });
+
+  it('renews an expired session once and carries on without a retry', async () => {
+    const glpi = await glpiFake({ login: 'vigil', password: 'pw' });
+    const timers = new ManualTimers();
+    const { exp } = await exporter(glpi, { user_token: undefined, username: 'vigil', password: 'pw' }, { timers });
+    const story = new IncidentStory();
+    await exp.consumeIncidents([story.next('opened')]);
+    await exp.outbox.whenIdle();
+    glpi.expireSessions();
+    await exp.consumeIncidents([story.next('updated')]);
+    await exp.outbox.whenIdle();
+    expect(glpi.count('GET', 'initSession')).toBe(2);
+    expect(glpi.followups).toHaveLength(1);
+    expect(timers.delays).toEqual([]);
+  });
+
+  it('waits out 429 Retry-After and 503, then still creates exactly one ticket', async () => {
+    const glpi = await glpiFake();
+    const timers = new ManualTimers();
+    const { exp } = await exporter(glpi, {}, { timers });
+    const isCreate = (r: { method: string; path: string }) => r.method === 'POST' && r.path.endsWith('/Ticket');
+    glpi.failNext({ status: 429, headers: { 'retry-after': '120' }, body: ['ERROR', 'Too many requests'] }, isCreate);
+    glpi.failNext({ status: 503, body: 'Service Unavailable' }, isCreate);
+    await exp.consumeIncidents([new IncidentStory().next('opened')]);
+    await vi.waitFor(() => expect(timers.delays).toEqual([120_000]), { timeout: 5000 });
+    timers.advance(120_000);
+    await vi.waitFor(() => expect(timers.delays).toHaveLength(2), { timeout: 5000 });
+    timers.advance(timers.delays[1]!);
+    await exp.outbox.whenIdle();
+    expect(glpi.count('POST', 'Ticket')).toBe(3);
+    expect(glpi.tickets.size).toBe(1);
+  });
+
+  it('finds the ticket it created when the answer was lost and the exporter restarted: no twin', async () => {
+    const glpi = await glpiFake();
+    const timers = new ManualTimers();
+    const first = await exporter(glpi, { delivery: { timeout: '1s' } }, { timers });
+    // GLPI creates the ticket but the answer never arrives; the exporter is then stopped mid-retry.
+    glpi.failNext({ hang: true, processed: true }, (r) => r.method === 'POST' && r.path.endsWith('/Ticket'));
+    const story = new IncidentStory();
+    await first.exp.consumeIncidents([story.next('opened')]);
+    await vi.waitFor(() => expect(timers.delays).toHaveLength(1), { timeout: 5000 });
+    await first.stop();
+    expect(glpi.tickets.size).toBe(1);
+
+    const second = await exporter(glpi, {}, { dataDir: first.dataDir });
+    await second.exp.consumeIncidents([story.next('resolved')]);
+    await second.exp.outbox.whenIdle();
+    expect(glpi.tickets.size).toBe(1);
+    expect(glpi.count('POST', 'Ticket')).toBe(1);
+    expect([...glpi.tickets.values()][0]!.status).toBe(5);
+  });
+
+  it('reopens a solved ticket when the incident comes back, and accepts a ticket someone else solved', async () => {
+    const glpi = await glpiFake();
+    const { exp } = await exporter(glpi);
+    const story = new IncidentStory();
+    await exp.consumeIncidents([story.next('opened'), story.next('resolved'), story.next('reopened')]);
+    await exp.outbox.whenIdle();
+    const ticket = [...glpi.tickets.values()][0]!;
+    expect(glpi.tickets.size).toBe(1);
+    expect(ticket.status).toBe(2);
+    expect(glpi.followups).toHaveLength(1);
+    ticket.status = 5; // a technician solved it by hand
+    await exp.consumeIncidents([story.next('resolved')]);
+    await exp.outbox.whenIdle();
+    expect(exp.outbox.parked).toBe(0);
+    expect(glpi.solutions).toHaveLength(1);
+  });
+
+  it('keeps changes while credentials are wrong, instead of dropping them', async () => {
+    const glpi = await glpiFake();
+    const timers = new ManualTimers();
+    const { exp } = await exporter(glpi, { user_token: 'revoked' }, { timers });
+    await exp.consumeIncidents([new IncidentStory().next('opened')]);
+    await vi.waitFor(() => expect(timers.delays).toHaveLength(1), { timeout: 5000 });
+    expect(exp.outbox.depth).toBe(1);
+    expect(exp.outbox.parked).toBe(0);
+    expect(glpi.tickets.size).toBe(0);
+  });
+
+  it('runs from config in a real service: incidents pipeline → outbox → ticket', async () => {
+    const glpi = await glpiFake();
+    const cfg = parseConfig(
+      `
+exporters:
+  glpi/ops:
+    url: ${glpi.apiUrl}
+    app_token: app-token-1
+    user_token: \${env:GLPI_USER_TOKEN}
+    routes: [{ matchers: ['severity >= error'] }]
+service:
+  pipelines: { incidents: { exporters: [glpi/ops] } }
+  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
+`,
+      registry,
+      { GLPI_USER_TOKEN: 'user-token-1' },
+    );
+    const settings = testSettings('unused');
+    const service = new VigilService(cfg, { dataDir: settings.dataDir, registry, logger: createLogger('silent') });
+    await service.start();
+    cleanup.push(() => service.shutdown());
+    const story = new IncidentStory();
+    await service.incidentsConsumer!.consume([story.next('opened'), new IncidentStory('low', { severityNumber: 9, severityText: 'INFO' }).next('opened')]);
+    await vi.waitFor(() => expect(glpi.tickets.size).toBe(1), { timeout: 5000 });
+    const metrics = await (await fetch(`http://127.0.0.1:${service.adminAddress!.port}/metrics`)).text();
+    expect(metrics).toMatch(/vigil_exporter_outbox_depth\{exporter="glpi\/ops"\} [01]/);
+  });
+
+  it('requires a user token or a login', () => {
+    expect(() => parseWith(glpiExporterSchema, { url: 'https://glpi.example/apirest.php' })).toThrow('user_token: set user_token, or username and password');
+  });
+});

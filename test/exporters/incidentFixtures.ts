@@ -1,0 +1,93 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Schema } from '../../src/config/schema.ts';
+import type { Timers } from '../../src/exporters/tickets/delivery.ts';
+import { IncidentExporter, type IncidentExporterConfig, type TicketDriver } from '../../src/exporters/tickets/incidentExporter.ts';
+import type { Incident, IncidentChange, IncidentChangeKind } from '../../src/model/incident.ts';
+import type { CreateSettings } from '../../src/pipeline/component.ts';
+import { createLogger } from '../../src/telemetry/logger.ts';
+import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
+
+const T0 = Date.parse('2026-11-23T10:00:00Z');
+
+/** The changes the correlation engine emits over one incident's life, in order. */
+export class IncidentStory {
+  private incident: Incident;
+  constructor(key = 'disk-full{host="db-1"}', over: Partial<Incident> = {}) {
+    this.incident = {
+      key,
+      id: `inc-${key.length}-${T0}`,
+      rule: 'disk-full',
+      ruleKind: 'threshold',
+      labels: { host: 'db-1', env: 'prod' },
+      title: 'Disk full on db-1',
+      status: 'open',
+      severityNumber: 17,
+      severityText: 'ERROR',
+      suppressed: false,
+      suppressedBy: '',
+      openedAtMs: T0,
+      updatedAtMs: T0,
+      resolvedAtMs: 0,
+      firstSeenMs: T0,
+      lastSeenMs: T0,
+      eventCount: 1,
+      sampleEventIds: ['e1'],
+      lastEventType: 'down',
+      tenant: 'acme',
+      asset: 'db-1',
+      service: 'postgres',
+      version: 1,
+      audit: [],
+      ...over,
+    };
+  }
+
+  next(kind: IncidentChangeKind, opts: { notify?: boolean; reason?: string } = {}): IncidentChange {
+    const prev = this.incident;
+    const at = prev.updatedAtMs + 60_000;
+    this.incident = {
+      ...prev,
+      version: kind === 'opened' ? prev.version : prev.version + 1,
+      updatedAtMs: at,
+      lastSeenMs: kind === 'resolved' ? prev.lastSeenMs : at,
+      eventCount: kind === 'opened' ? prev.eventCount : prev.eventCount + 1,
+      status: kind === 'resolved' ? 'resolved' : 'open',
+      resolvedAtMs: kind === 'resolved' ? at : 0,
+    };
+    return { kind, reason: opts.reason ?? `${kind} by test`, atMs: at, incident: structuredClone(this.incident), notify: opts.notify ?? true, eventIds: [`e${this.incident.version}`] };
+  }
+}
+
+export function testSettings(id: string, dataDir = mkdtempSync(join(tmpdir(), 'vigil-tickets-'))): CreateSettings {
+  return { id, logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir };
+}
+
+/** Validates a config the way the loader does; throws with the issues when invalid. */
+export function parseWith<T>(schema: Schema<T>, raw: unknown): T {
+  const issues: { path: string; message: string }[] = [];
+  const out = schema.parse(raw, '', issues);
+  if (issues.length) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+  return out!;
+}
+
+/** Starts an exporter on a driver the way its factory does, with test timers; registers its stop in `cleanup`. */
+export async function startIncidentExporter(
+  id: string,
+  config: IncidentExporterConfig,
+  driver: TicketDriver,
+  opts: { timers?: Timers; dataDir?: string },
+  cleanup: (() => Promise<void>)[],
+) {
+  const settings = testSettings(id, opts.dataDir);
+  const exp = new IncidentExporter(settings, config, driver, { timers: opts.timers, random: () => 0.5 });
+  await exp.start();
+  let stopped = false;
+  const stop = async () => {
+    if (!stopped) await exp.shutdown();
+    stopped = true;
+  };
+  cleanup.push(stop);
+  return { exp, stop, dataDir: settings.dataDir };
+}
