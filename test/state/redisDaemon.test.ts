@@ -3,18 +3,23 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { readNdjson } from '../support/ndjson.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
-const config = (url: string, prefix: string, agent: string) => `
+const config = (url: string, prefix: string, agent: string, glpiUrl?: string) => `
 receivers:
   json:
     endpoint: 127.0.0.1:0
 exporters:
   file/incidents:
     path: incidents.ndjson
-  correlation: {}
+  correlation: {}${glpiUrl ? `
+  glpi:
+    url: ${glpiUrl}
+    app_token: app-token-1
+    user_token: user-token-1` : ''}
 correlation:
   tick_interval: 50ms
   defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
@@ -35,7 +40,7 @@ correlation:
 service:
   pipelines:
     logs: { receivers: [json], exporters: [correlation] }
-    incidents: { exporters: [file/incidents] }
+    incidents: { exporters: [file/incidents${glpiUrl ? ', glpi' : ''}] }
   telemetry:
     metrics: { endpoint: 127.0.0.1:0 }
 `;
@@ -95,5 +100,26 @@ describe('vigil run with correlation.state.store: redis', () => {
     client.disconnect();
     expect(keys).toContain(`${prefix}:{=service_errors}:i:service_errors{service="web"}`);
     expect(keys).toContain(`${prefix}:{=service_errors}:i:service_errors{service="billing"}`);
+  }, 60_000);
+
+  it('opens one incident and one GLPI ticket when two agents see the same problem at the same moment', async () => {
+    const glpi = await new FakeGlpi().listen();
+    try {
+      const prefix = freshPrefix();
+      const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a', glpi.apiUrl)), startDaemon(config(redis.url, prefix, 'node-b', glpi.apiUrl))]);
+      daemons.push(a!, b!);
+      // Each agent alone reaches the threshold, before either hears of the other.
+      await Promise.all([send(a!, Array.from({ length: 4 }, () => error('billing'))), send(b!, Array.from({ length: 4 }, () => error('billing')))]);
+      await waitFor(() => glpi.tickets.size === 1, 'the ticket');
+      // Give a second opening or ticket every chance to show up: both agents flush every 20 ms.
+      await waitFor(async () => {
+        const metrics = await Promise.all([a!, b!].map(async (d) => (await fetch(d.adminUrl('/metrics'))).text()));
+        return metrics.every((m) => /^vigil_state_store_pending_keys 0/m.test(m)) && metrics.every((m) => /^vigil_exporter_outbox_depth\{exporter="glpi"\} 0$/m.test(m));
+      }, 'both agents to settle');
+      expect(opened(a!).length + opened(b!).length).toBe(1);
+      expect(glpi.count('POST', 'Ticket')).toBe(1);
+    } finally {
+      await glpi.close();
+    }
   }, 60_000);
 });
