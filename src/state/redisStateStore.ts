@@ -393,7 +393,7 @@ export class RedisStateStore implements StateStore {
     // A key may appear twice in one call (a deletion, then writes): its last state is what counts.
     const last = new Map<string, Snapshot>();
     for (const snap of s) last.set(snap.k, snap);
-    for (const snap of last.values()) this.apply(snap, r, true);
+    for (const snap of last.values()) this.applySafely(snap, r, true);
   }
 
   private receive(message: string): void {
@@ -408,8 +408,17 @@ export class RedisStateStore implements StateStore {
       this.logger.warn({ err }, 'ignoring a malformed state message');
       return;
     }
-    for (const snap of parsed.s) this.apply(snap, parsed.r, false);
+    for (const snap of parsed.s) this.applySafely(snap, parsed.r, false);
     this.metrics?.remoteUpdates.inc(parsed.s.length);
+  }
+
+  /** A key's state that does not parse (written under our prefix by something else) is skipped, never fatal. */
+  private applySafely(snap: Snapshot, rev: number, ownReply: boolean): void {
+    try {
+      this.apply(snap, rev, ownReply);
+    } catch (err) {
+      this.logger.warn({ err, key: (snap as { k?: unknown }).k }, 'ignoring a malformed state entry from redis');
+    }
   }
 
   /** Brings the local view of one key to the Redis state `snap`, as of the rule's sequence number `rev`. */

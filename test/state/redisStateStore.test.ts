@@ -106,6 +106,19 @@ describe('RedisStateStore', () => {
     expect(a!.pendingKeys()).toBe(0);
   });
 
+  it('ignores malformed messages and entries under its prefix, and keeps replicating', async () => {
+    const prefix = freshPrefix();
+    const [a, b] = await agents(2, prefix);
+    await look.publish(`${prefix}:state`, 'not json at all');
+    await look.publish(`${prefix}:state`, 'x#1\n{"r":1,"s":[{"k":"i:r","t":"r","v":"{broken","ver":"1","w":"x","d":"0","x":"0"},{"t":"c"}]}');
+    await look.hset(`${prefix}:{=r}:i:r{a="1"}`, '#v', '{broken', '#ver', '1', '#w', 'x', '#d', '0', '#x', '0');
+    const [late] = await agents(1, prefix); // reads the broken entry at start
+    a!.addCount('c:r{a="1"}', 1, 2, Date.now() + HOUR);
+    await a!.flush();
+    await waitFor(() => b!.sumCounts('c:r{a="1"}', 1, 1) === 2 && late!.sumCounts('c:r{a="1"}', 1, 1) === 2, 'replication after the garbage');
+    expect(b!.read('i:r')).toBeUndefined();
+  });
+
   it('sets each key\'s time-to-live from its expiry plus the grace period', async () => {
     const prefix = freshPrefix();
     const [a] = await agents(1, prefix);
