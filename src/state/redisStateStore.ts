@@ -462,12 +462,15 @@ export class RedisStateStore implements StateStore {
     }
     book.rev = rev;
     const seen = new Set<number>();
+    const now = this.engineNowMs ?? Number.NEGATIVE_INFINITY;
     for (const [bucketText, remote] of Object.entries(cells)) {
       const bucket = Number(bucketText);
       let others = 0;
       for (const [incarnation, total] of Object.entries(remote.w)) if (incarnation !== this.incarnation) others += Number(total);
       const expiresAtMs = Number(remote.e);
       seen.add(bucket);
+      // Redis prunes a counter's old buckets only when a new one arrives: one already swept here must not come back.
+      if (expiresAtMs <= now) continue;
       const existing = book.cells.get(bucket);
       if (!existing && others === 0) continue;
       const cell = existing ?? this.cell(key, bucket, expiresAtMs);
