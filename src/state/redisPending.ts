@@ -3,13 +3,14 @@ import type { Register } from './stateStore.ts';
 
 /**
  * What one key still owes Redis, pre-aggregated: many engine writes between two flushes become
- * one op. Counters carry only the buckets touched (their totals are read at flush time, since an
- * agent writes its absolute totals); marks their highest value; registers their newest write. A
- * deletion is sent first, so writes after it apply to an empty key.
+ * one op. A counter only says that some of its cells changed (the cells carry a dirty flag, and
+ * their totals are read at flush time, since an agent writes its absolute totals); a mark its
+ * highest value; a register its newest write. A deletion is sent first, so writes after it
+ * apply to an empty key.
  */
 export interface Pending {
   del?: { version: number; writer: string };
-  buckets?: Set<number>;
+  counter?: true;
   mark?: { value: number; expiresAtMs: number };
   register?: { register: Register; expiresAtMs: number };
 }
@@ -17,10 +18,7 @@ export interface Pending {
 /** Folds `later` into `earlier` (mutating it): the pending state of both, in that order. */
 export function combinePending(earlier: Pending, later: Pending): Pending {
   if (later.del) return later;
-  if (later.buckets) {
-    if (!earlier.buckets) earlier.buckets = later.buckets;
-    else for (const b of later.buckets) earlier.buckets.add(b);
-  }
+  if (later.counter) earlier.counter = true;
   if (later.mark) {
     const m = earlier.mark;
     if (!m) earlier.mark = later.mark;

@@ -28,6 +28,8 @@ interface Cell {
   own: number;
   others: number;
   expiresAtMs: number;
+  /** Its own total changed since it was last sent. */
+  dirty: boolean;
 }
 
 /** A counter key's cells, and the rule sequence number of the latest Redis state applied to it. */
@@ -247,7 +249,7 @@ export class RedisStateStore implements StateStore {
     }
     let cell = book.cells.get(bucket);
     if (!cell) {
-      cell = { own: 0, others: 0, expiresAtMs };
+      cell = { own: 0, others: 0, expiresAtMs, dirty: false };
       book.cells.set(bucket, cell);
     } else if (expiresAtMs > cell.expiresAtMs) {
       cell.expiresAtMs = expiresAtMs;
@@ -257,6 +259,18 @@ export class RedisStateStore implements StateStore {
 
   /** Runs on every engine write: folds it into the key's pending op in place, allocating as little as it can. */
   private recordLocal(d: StateDelta): void {
+    if (d.kind === 'count') {
+      const cell = this.cell(d.key, d.bucket, d.expiresAtMs);
+      cell.own += d.delta;
+      // Only a cell's first write between two flushes touches the pending map.
+      if (!cell.dirty) {
+        cell.dirty = true;
+        const p = this.pending.get(d.key);
+        if (p) p.counter = true;
+        else this.pending.set(d.key, { counter: true });
+      }
+      return;
+    }
     if (d.kind === 'delete') {
       // A deleted counter starts again from zero, for this agent's own share too.
       const book = this.books.get(d.key);
@@ -266,22 +280,15 @@ export class RedisStateStore implements StateStore {
     }
     let p = this.pending.get(d.key);
     if (!p) this.pending.set(d.key, (p = {}));
-    switch (d.kind) {
-      case 'count':
-        this.cell(d.key, d.bucket, d.expiresAtMs).own += d.delta;
-        (p.buckets ??= new Set()).add(d.bucket);
-        return;
-      case 'max':
-        if (!p.mark) p.mark = { value: d.value, expiresAtMs: d.expiresAtMs };
-        else {
-          if (d.value > p.mark.value) p.mark.value = d.value;
-          if (d.expiresAtMs > p.mark.expiresAtMs) p.mark.expiresAtMs = d.expiresAtMs;
-        }
-        return;
-      case 'register':
-        // The store only emits writes that won locally, so the latest is the newest.
-        p.register = { register: d.register, expiresAtMs: d.expiresAtMs };
-        return;
+    if (d.kind === 'max') {
+      if (!p.mark) p.mark = { value: d.value, expiresAtMs: d.expiresAtMs };
+      else {
+        if (d.value > p.mark.value) p.mark.value = d.value;
+        if (d.expiresAtMs > p.mark.expiresAtMs) p.mark.expiresAtMs = d.expiresAtMs;
+      }
+    } else {
+      // The store only emits writes that won locally, so the latest is the newest.
+      p.register = { register: d.register, expiresAtMs: d.expiresAtMs };
     }
   }
 
@@ -314,15 +321,15 @@ export class RedisStateStore implements StateStore {
   private async doFlush(): Promise<void> {
     const taken = this.pending;
     this.pending = new Map();
-    const byTag = new Map<string, { keys: string[]; ops: Op[]; owed: string[] }>();
+    const byTag = new Map<string, { keys: string[]; ops: Op[] }>();
+    const sent: Cell[] = [];
     const now = this.engineNow();
     for (const [key, p] of taken) {
       const tag = this.redisKeys.tagOf(key);
       let batch = byTag.get(tag);
-      if (!batch) byTag.set(tag, (batch = { keys: [], ops: [], owed: [] }));
-      batch.owed.push(key);
+      if (!batch) byTag.set(tag, (batch = { keys: [], ops: [] }));
       const redisKey = this.redisKeys.stateKey(key, tag);
-      for (const op of this.opsFor(key, p, now)) {
+      for (const op of this.opsFor(key, p, now, sent)) {
         batch.keys.push(redisKey);
         batch.ops.push(op);
       }
@@ -342,6 +349,7 @@ export class RedisStateStore implements StateStore {
         const newer = this.pending.get(key);
         this.pending.set(key, newer ? combinePending(p, newer) : p);
       }
+      for (const cell of sent) cell.dirty = true;
       const err = outcomes.find((o) => o.status === 'rejected')?.reason as unknown;
       this.logger.debug({ err }, 'flush to redis failed; kept pending');
       this.metrics?.flushes.inc({ outcome: 'failed' });
@@ -351,17 +359,20 @@ export class RedisStateStore implements StateStore {
     this.metrics?.flushedOps.inc(taken.size);
   }
 
-  private opsFor(key: string, p: Pending, now: number): Op[] {
+  /** The ops that bring Redis up to `p`; counter cells sent go into `sent` (to be marked dirty again should the flush fail). */
+  private opsFor(key: string, p: Pending, now: number, sent: Cell[]): Op[] {
     const ops: Op[] = [];
     const ttl = (expiresAtMs: number) => String(Math.max(Math.ceil(expiresAtMs - now), 0) + this.ttlGraceMs);
     if (p.del) ops.push({ t: 'd', k: key, ver: String(p.del.version), w: p.del.writer, x: String(now), ttl: ttl(now) });
-    if (p.buckets) {
-      const book = this.books.get(key);
+    const book = p.counter ? this.books.get(key) : undefined;
+    if (book) {
       const cells: [string, string, string][] = [];
       let latest = 0;
-      for (const b of p.buckets) {
-        const cell = book?.cells.get(b);
-        if (!cell) continue; // swept or deleted since: nothing left to say about it
+      // Cells swept or deleted since their write are gone from the book: nothing left to say.
+      for (const [b, cell] of book.cells) {
+        if (!cell.dirty) continue;
+        cell.dirty = false;
+        sent.push(cell);
         cells.push([String(b), String(cell.own), String(cell.expiresAtMs)]);
         if (cell.expiresAtMs > latest) latest = cell.expiresAtMs;
       }
@@ -522,8 +533,13 @@ export class RedisStateStore implements StateStore {
     // Sequence numbers restart if Redis lost its data, so forget the ones seen so far.
     for (const book of this.books.values()) book.rev = -1;
     for (const [key, book] of this.books) {
-      const owned = [...book.cells].filter(([, c]) => c.own !== 0).map(([b]) => b);
-      if (owned.length) this.owe(key, { buckets: new Set(owned) });
+      let owned = false;
+      for (const cell of book.cells.values()) {
+        if (cell.own === 0) continue;
+        cell.dirty = true;
+        owned = true;
+      }
+      if (owned) this.owe(key, { counter: true });
     }
     for (const key of this.local.keys('')) {
       if (this.pending.has(key)) continue; // its latest write is on its way already
