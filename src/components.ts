@@ -1,5 +1,6 @@
 import type { FactoryRegistry } from './config/load.ts';
 import { correlationExporterFactory } from './correlation/exporter.ts';
+import { clickhouseExporterFactory } from './exporters/clickhouse/factory.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import { glpiExporterFactory } from './exporters/glpi/factory.ts';
@@ -11,10 +12,12 @@ import { extractProcessorFactory } from './processors/extract/factory.ts';
 import { filterProcessorFactory } from './processors/filter/factory.ts';
 import { tagProcessorFactory } from './processors/tag/factory.ts';
 import { jsonReceiverFactory } from './receivers/json/factory.ts';
+import { syslogReceiverFactory } from './receivers/syslog/factory.ts';
 
 /** Every component Vigil knows, by kind. A new component is one line here. */
 export const receiverFactories: ReceiverFactory[] = [
   jsonReceiverFactory as ReceiverFactory,
+  syslogReceiverFactory as ReceiverFactory,
 ];
 export const processorFactories: ProcessorFactory[] = [
   extractProcessorFactory as ProcessorFactory,
@@ -28,6 +31,7 @@ export const exporterFactories: ExporterFactory[] = [
   glpiExporterFactory as ExporterFactory,
   jiraExporterFactory as ExporterFactory,
   webhookExporterFactory as ExporterFactory,
+  clickhouseExporterFactory as ExporterFactory,
   correlationExporterFactory as ExporterFactory,
 ];
 

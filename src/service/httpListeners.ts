@@ -61,6 +61,11 @@ export class HttpListeners {
     return true;
   }
 
+  /** Drops every connection, busy or not: the last step of a shutdown that ran out of time. */
+  forceCloseAll(): void {
+    for (const e of this.entries.values()) e.server.server.closeAllConnections();
+  }
+
   async closeAll(): Promise<void> {
     await Promise.all(
       [...this.entries.values()].map(async (e) => {

@@ -196,13 +196,17 @@ export class VigilService {
   async shutdown(): Promise<void> {
     this.started = false;
     this.logger.info('shutting down: closing receivers, draining queues');
-    await this.listeners.closeAll();
-    for (const [id, r] of this.receivers) await r.shutdown().catch((err) => this.logger.error({ err, receiver: id }, 'receiver shutdown failed'));
     const timeout = this.config.service.shutdown_timeout;
-    // Incidents pipelines drain last: draining the others still feeds the correlation engine.
-    const drained = Promise.all(this.pipelines.filter((p) => p.signal !== 'incidents').map((p) => p.drain()))
-      .then(() => this.correlation?.stop())
-      .then(() => Promise.all(this.pipelines.filter((p) => p.signal === 'incidents').map((p) => p.drain())));
+    // Senders waiting on an exporter (acknowledge: exported) keep their requests open, so closing
+    // the listeners counts against the same deadline as draining the queues. Incidents pipelines
+    // drain last: draining the others still feeds the correlation engine.
+    const drained = (async () => {
+      await this.listeners.closeAll();
+      for (const [id, r] of this.receivers) await r.shutdown().catch((err) => this.logger.error({ err, receiver: id }, 'receiver shutdown failed'));
+      await Promise.all(this.pipelines.filter((p) => p.signal !== 'incidents').map((p) => p.drain()));
+      await this.correlation?.stop();
+      await Promise.all(this.pipelines.filter((p) => p.signal === 'incidents').map((p) => p.drain()));
+    })();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       drained.then(() => false),
@@ -211,7 +215,11 @@ export class VigilService {
       }),
     ]);
     clearTimeout(timer);
-    if (timedOut) this.logger.error({ timeoutMs: timeout, queued: this.pipelines.reduce((n, p) => n + p.queue.size, 0) }, 'queues did not drain before shutdown_timeout; exiting anyway');
+    if (timedOut) {
+      this.logger.error({ timeoutMs: timeout, queued: this.pipelines.reduce((n, p) => n + p.queue.size, 0) }, 'queues did not drain before shutdown_timeout; exiting anyway');
+      // Whoever still waits was never told its data is safe: dropping the connection makes it retry elsewhere.
+      this.listeners.forceCloseAll();
+    }
     for (const p of this.processors) await p.shutdown?.().catch((err) => this.logger.error({ err }, 'processor shutdown failed'));
     for (const [id, e] of this.exporters) await e.shutdown().catch((err) => this.logger.error({ err, exporter: id }, 'exporter shutdown failed'));
     this.memory.stop();

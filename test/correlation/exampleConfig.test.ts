@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { registry } from '../../src/components.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { replay } from '../../src/correlation/replay.ts';
+import { EPHEMERAL_PORTS } from '../support/daemon.ts';
 
 describe('config/examples/correlation.yaml', () => {
   it('is valid and plays the seed scenarios', () => {
-    const config = loadConfigFile('config/examples/correlation.yaml', registry, { VIGIL_HTTP_ENDPOINT: '127.0.0.1:0', VIGIL_ADMIN_ENDPOINT: '127.0.0.1:0' });
+    const config = loadConfigFile('config/examples/correlation.yaml', registry, EPHEMERAL_PORTS);
     const at = (s: number) => new Date(Date.UTC(2026, 10, 23, 10, 0, s)).toISOString();
     const lines = [
       { ts: at(0), asset: 'web-1', type: 'down', title: 'web-1 unreachable' },

@@ -22,6 +22,18 @@ export interface RunningDaemon {
  * Starts the real `vigil run` as a child process on a YAML config (ports `0` are fine: the
  * bound ports are read from the "Vigil started" log line) and resolves once it listens.
  */
+/**
+ * Environment that moves every listener of config/vigil.yaml (and the examples) to a free port,
+ * so tests using the shipped config run in parallel without colliding.
+ */
+export const EPHEMERAL_PORTS: Readonly<Record<string, string>> = {
+  VIGIL_HTTP_ENDPOINT: '127.0.0.1:0',
+  VIGIL_GRPC_ENDPOINT: '127.0.0.1:0',
+  VIGIL_ADMIN_ENDPOINT: '127.0.0.1:0',
+  VIGIL_SYSLOG_UDP_ENDPOINT: '127.0.0.1:0',
+  VIGIL_SYSLOG_TCP_ENDPOINT: '127.0.0.1:0',
+};
+
 export async function startDaemon(configYaml: string, opts: { env?: NodeJS.ProcessEnv; dataDir?: string } = {}): Promise<RunningDaemon> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'vigil-test-'));
   const configFile = join(dataDir, 'vigil.yaml');

@@ -1,0 +1,265 @@
+import { ShuttingDownError } from '../../errors.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
+import { AUTH_CODES, ClickHouseError, ClickHouseTooOldError, isBadData, type ClickHouseBackend } from './backend.ts';
+import type { Segment, Spool } from './spool.ts';
+
+export interface BatchWriterOptions {
+  id: string;
+  backend: ClickHouseBackend;
+  database: string;
+  spool: Spool;
+  maxRows: number;
+  maxBytes: number;
+  maxDelayMs: number;
+  spoolMaxBytes: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  /** Runs before the first insert and again after a failure until it succeeds (schema creation). */
+  prepare: () => Promise<void>;
+  /** The pipeline signal a table belongs to, for self-metrics labels. */
+  signalOf: (table: string) => string;
+  logger: Logger;
+  metrics: SelfMetrics;
+}
+
+type OpenBatch = Awaited<ReturnType<Spool['create']>> & { timer?: NodeJS.Timeout; chain: Promise<void>; sealing: boolean };
+
+/**
+ * Batches rows per table and inserts them in order, through the spool. write() resolves once
+ * the rows are in the spool file, so what it acknowledges survives a crash; a background loop
+ * inserts sealed batches oldest first, retrying with backoff (each attempt carries the
+ * batch's dedup token) and keeping them on disk while ClickHouse is away. Memory holds only
+ * the batch being inserted, whatever the outage length; the spool ceiling is what makes
+ * write() wait, and that wait is the back-pressure the pipeline passes on to receivers.
+ */
+export class BatchWriter {
+  private readonly o: BatchWriterOptions;
+  private readonly open = new Map<string, OpenBatch>();
+  private readonly creating = new Map<string, Promise<OpenBatch>>();
+  private readonly sealed: Segment[] = [];
+  private loop: Promise<void> | undefined;
+  private wakeLoop: (() => void) | undefined;
+  private roomWaiters: (() => void)[] = [];
+  private prepared = false;
+  private sealing = 0;
+  private closing = false;
+  private stopped = false;
+  private failing_ = false;
+
+  constructor(o: BatchWriterOptions) {
+    this.o = o;
+  }
+
+  /** Queues what a previous run left, then starts inserting. */
+  async start(): Promise<void> {
+    const left = await this.o.spool.recover();
+    if (left.length) this.o.logger.info({ exporter: this.o.id, batches: left.length, bytes: this.o.spool.bytes }, 'replaying spooled ClickHouse batches from a previous run');
+    this.sealed.push(...left);
+    this.loop = this.run();
+  }
+
+  /** False once the spool is full: writes wait until ClickHouse takes some of it. */
+  get hasRoom(): boolean {
+    return this.roomWaiters.length === 0 && this.o.spool.bytes < this.o.spoolMaxBytes;
+  }
+
+  /** Writes waiting for spool room right now. */
+  get waitingWrites(): number {
+    return this.roomWaiters.length;
+  }
+
+  /** True while the last insert attempt failed (ClickHouse away or refusing). */
+  get failing(): boolean {
+    return this.failing_;
+  }
+
+  get pendingBatches(): number {
+    return this.sealed.length + this.open.size + this.creating.size + this.sealing;
+  }
+
+  get spooledBytes(): number {
+    return this.o.spool.bytes;
+  }
+
+  /** Appends rows (JSONEachRow, `rows` lines) for `table`; resolves once they are on disk. */
+  async write(table: string, data: Buffer, rows: number): Promise<void> {
+    if (rows === 0) return;
+    await this.waitForRoom(data.length);
+    let batch: OpenBatch;
+    let done: Promise<void>;
+    while (true) {
+      batch = await this.openBatch(table);
+      if (batch.sealing) continue;
+      // Several pipelines may write one table at once; appends to a file go one after another.
+      done = batch.chain.then(() => this.o.spool.append(batch, data, rows));
+      batch.chain = done.catch(() => undefined);
+      break;
+    }
+    await done;
+    if (batch.sealing) return;
+    if (batch.rows >= this.o.maxRows || batch.bytes >= this.o.maxBytes) await this.seal(table, batch);
+    else if (!batch.timer) {
+      batch.timer = setTimeout(() => void this.seal(table, batch).catch((err) => this.o.logger.error({ err, exporter: this.o.id }, 'sealing a ClickHouse batch failed')), this.o.maxDelayMs);
+    }
+  }
+
+  private async openBatch(table: string): Promise<OpenBatch> {
+    while (true) {
+      const b = this.open.get(table);
+      if (b) return b;
+      let c = this.creating.get(table);
+      if (!c) {
+        c = this.o.spool.create(table).then((seg) => {
+          const created = Object.assign(seg, { chain: Promise.resolve(), sealing: false }) as OpenBatch;
+          this.open.set(table, created);
+          this.creating.delete(table);
+          return created;
+        });
+        this.creating.set(table, c);
+      }
+      await c;
+    }
+  }
+
+  private async waitForRoom(n: number): Promise<void> {
+    while (this.o.spool.bytes > 0 && this.o.spool.bytes + n > this.o.spoolMaxBytes) {
+      if (this.closing) throw new ShuttingDownError();
+      const wait = new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      // Open batches count against the spool too; sealing them now lets the loop free room
+      // instead of waiting for max_delay.
+      if (this.open.size > 0) void this.flush().catch((err) => this.o.logger.error({ err, exporter: this.o.id }, 'sealing ClickHouse batches failed'));
+      await wait;
+    }
+    if (this.closing) throw new ShuttingDownError();
+  }
+
+  private async seal(table: string, batch: OpenBatch): Promise<void> {
+    // Marked synchronously so a write that picked this batch up a moment ago goes to a new one.
+    if (batch.sealing) return;
+    batch.sealing = true;
+    if (this.open.get(table) === batch) this.open.delete(table);
+    clearTimeout(batch.timer);
+    this.sealing++;
+    try {
+      await batch.chain;
+      this.sealed.push(await this.o.spool.seal(batch));
+    } finally {
+      this.sealing--;
+    }
+    this.sealed.sort((a, b) => a.seq - b.seq);
+    this.wakeLoop?.();
+  }
+
+  private async run(): Promise<void> {
+    let backoff = this.o.retryInitialMs;
+    while (true) {
+      const seg = this.sealed[0];
+      if (!seg) {
+        if (this.closing) return;
+        await new Promise<void>((resolve) => (this.wakeLoop = resolve));
+        this.wakeLoop = undefined;
+        continue;
+      }
+      let stage: 'prepare' | 'insert' | 'cleanup' = 'prepare';
+      try {
+        if (!this.prepared) {
+          await this.o.prepare();
+          this.prepared = true;
+        }
+        stage = 'insert';
+        await this.insert(seg);
+        stage = 'cleanup';
+        this.sealed.shift();
+        await this.o.spool.remove(seg);
+        this.failing_ = false;
+        backoff = this.o.retryInitialMs;
+        for (const w of this.roomWaiters.splice(0)) w();
+      } catch (err) {
+        if (stage === 'cleanup') {
+          // Stored, but its file lingers; a replay of it after a restart is deduplicated by its token.
+          this.o.logger.error({ err, exporter: this.o.id, table: seg.table }, 'could not delete an inserted batch from the spool');
+          continue;
+        }
+        // Only the insert's own verdict says the rows are bad; a failing schema statement does not.
+        if (stage === 'insert' && isBadData(err)) {
+          this.sealed.shift();
+          await this.setAside(seg, err);
+          continue;
+        }
+        this.failing_ = true;
+        if (this.closing) {
+          this.o.logger.warn({ err, exporter: this.o.id, batches: this.sealed.length }, 'ClickHouse unavailable at shutdown; batches stay spooled for the next start');
+          return;
+        }
+        // Wrong credentials or an old server will not fix themselves: say so loudly, keep the rows.
+        const needsOperator = (err instanceof ClickHouseError && AUTH_CODES.has(err.clickhouseCode)) || err instanceof ClickHouseTooOldError;
+        this.o.logger[needsOperator ? 'error' : 'warn']({ err, exporter: this.o.id, retryInMs: backoff, spooledBytes: this.o.spool.bytes }, 'ClickHouse insert failed; retrying, rows stay spooled');
+        this.o.metrics.exporterRetries.inc({ exporter: this.o.id });
+        await this.sleep(backoff * (0.8 + Math.random() * 0.4));
+        backoff = Math.min(backoff * 2, this.o.retryMaxMs);
+      }
+    }
+  }
+
+  private async setAside(seg: Segment, cause: unknown): Promise<void> {
+    try {
+      const kept = await this.o.spool.setAside(seg);
+      this.o.logger.error({ err: cause, exporter: this.o.id, table: seg.table, file: kept }, 'ClickHouse cannot take this batch as it is; set aside for inspection');
+    } catch (err) {
+      this.o.logger.error({ err, cause, exporter: this.o.id, table: seg.table }, 'ClickHouse cannot take this batch and it could not be moved aside; dropped from the replay order');
+    }
+    this.o.metrics.exporterFailed.inc({ exporter: this.o.id, signal: this.o.signalOf(seg.table) }, Math.max(seg.rows, 0));
+    for (const w of this.roomWaiters.splice(0)) w();
+  }
+
+  private async insert(seg: Segment): Promise<void> {
+    const started = performance.now();
+    const data = await this.o.spool.read(seg);
+    if (seg.rows < 0) seg.rows = countLines(data);
+    await this.o.backend.insert(this.o.database, seg.table, data, seg.token);
+    const signal = this.o.signalOf(seg.table);
+    this.o.metrics.exporterSent.inc({ exporter: this.o.id, signal }, seg.rows);
+    this.o.metrics.exporterLatency.observe({ exporter: this.o.id, signal }, (performance.now() - started) / 1000);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeLoop = undefined;
+        resolve();
+      }, ms);
+      // Shutdown cuts a backoff short so the last attempt happens at once.
+      this.wakeLoop = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  /** Seals every open batch and inserts the ready ones now (no wait for max_delay). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.creating.values()]);
+    for (const [table, b] of [...this.open]) await this.seal(table, b);
+  }
+
+  /**
+   * Stops taking rows, seals what is open and makes one more pass over the spool; whatever
+   * ClickHouse does not take stays on disk for the next start.
+   */
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    this.closing = true;
+    for (const w of this.roomWaiters.splice(0)) w();
+    await this.flush();
+    this.wakeLoop?.();
+    await this.loop;
+    this.stopped = true;
+  }
+}
+
+function countLines(b: Buffer): number {
+  let n = 0;
+  for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) n++;
+  return n;
+}

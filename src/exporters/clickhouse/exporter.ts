@@ -1,0 +1,207 @@
+import { isAbsolute, join } from 'node:path';
+import type { IncidentChange, MetricKind, MetricPoint, Span, VigilEvent } from '../../model/index.ts';
+import { VigilError } from '../../errors.ts';
+import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
+import { AUTH_CODES, ClickHouseAuthError, ClickHouseError, ClickHouseTooOldError, MIN_SERVER_VERSION, versionAtLeast, type ClickHouseBackend } from './backend.ts';
+import { BatchWriter } from './batchWriter.ts';
+import type { ClickHouseExporterConfig, TableNames } from './config.ts';
+import { EmbeddedBackend } from './embeddedBackend.ts';
+import { ClickHouseQueries } from './query.ts';
+import { RemoteBackend } from './remoteBackend.ts';
+import { incidentEventRows, incidentRow, logRow, metricRow, spanRow } from './rows.ts';
+import { schemaStatements, supportsTextIndexes } from './schema.ts';
+import { Spool } from './spool.ts';
+import { registerSpoolGauges } from './spoolMetrics.ts';
+
+/** Node's codes for a server certificate it cannot trust: a config problem, not an outage. */
+const TLS_VERIFY_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']);
+
+/** Server errors that pass by themselves (timeouts, overload, Keeper away): an outage, not a refusal. */
+const TRANSIENT_CODES = new Set([159, 202, 209, 210, 241, 242, 425, 999]);
+
+const METRIC_TABLE: Record<MetricKind, keyof TableNames> = {
+  gauge: 'metrics_gauge',
+  sum: 'metrics_sum',
+  histogram: 'metrics_histogram',
+  exponential_histogram: 'metrics_exponential_histogram',
+  summary: 'metrics_summary',
+};
+
+/** Opens the backend a config asks for: a server when `endpoint` is set, else embedded chdb under the data dir. */
+export async function openBackend(config: ClickHouseExporterConfig, dataDir: string, configPath: string): Promise<ClickHouseBackend> {
+  if (config.endpoint) {
+    return new RemoteBackend({
+      url: config.endpoint,
+      database: config.database,
+      username: config.username,
+      password: config.password,
+      compression: config.compression,
+      timeoutMs: config.timeout,
+      maxOpenConnections: config.max_open_connections,
+      tls: config.tls,
+    });
+  }
+  return EmbeddedBackend.open(isAbsolute(config.path) ? config.path : join(dataDir, config.path), configPath);
+}
+
+/**
+ * Stores events, metric points, spans and incident changes in ClickHouse tables shaped like
+ * the OTel Collector exporter's. consume*() resolves once the rows are in the exporter's spool
+ * on disk; ClickHouse gets them in batches from there (see BatchWriter).
+ */
+export class ClickHouseExporter implements Exporter {
+  private readonly settings: CreateSettings;
+  private readonly config: ClickHouseExporterConfig;
+  private readonly configPath: string;
+  private backend_: ClickHouseBackend | undefined;
+  private writer_: BatchWriter | undefined;
+  private schemaReady = false;
+  private unregisterGauges: (() => void) | undefined;
+
+  constructor(settings: CreateSettings, config: ClickHouseExporterConfig) {
+    this.settings = settings;
+    this.config = config;
+    this.configPath = `exporters.${settings.id}`;
+  }
+
+  get backend(): ClickHouseBackend {
+    return this.backend_!;
+  }
+
+  get writer(): BatchWriter {
+    return this.writer_!;
+  }
+
+  /** Bound-parameter queries over this exporter's tables. */
+  queries(): ClickHouseQueries {
+    return new ClickHouseQueries(this.backend, this.config.database, this.config.tables);
+  }
+
+  async start(): Promise<void> {
+    const { config, settings } = this;
+    this.backend_ = await openBackend(config, settings.dataDir, this.configPath);
+    const spoolDir = config.spool.dir ? (isAbsolute(config.spool.dir) ? config.spool.dir : join(settings.dataDir, config.spool.dir)) : join(settings.dataDir, 'clickhouse-spool', settings.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    const signalOf = signalByTable(config.tables);
+    this.writer_ = new BatchWriter({
+      id: settings.id,
+      backend: this.backend_,
+      database: config.database,
+      spool: new Spool(spoolDir, config.spool.fsync),
+      maxRows: config.batch.max_rows,
+      maxBytes: config.batch.max_bytes,
+      maxDelayMs: config.batch.max_delay,
+      spoolMaxBytes: config.spool.max_bytes,
+      retryInitialMs: config.retry.initial_interval,
+      retryMaxMs: config.retry.max_interval,
+      prepare: () => this.ensureSchema(),
+      signalOf: (t) => signalOf.get(t) ?? 'logs',
+      logger: settings.logger,
+      metrics: settings.metrics,
+    });
+    try {
+      await this.ensureSchema();
+    } catch (err) {
+      if (err instanceof ClickHouseError && AUTH_CODES.has(err.clickhouseCode)) {
+        await this.backend_.close();
+        throw new ClickHouseAuthError(this.backend_.description, config.username, err.message, this.configPath);
+      }
+      if (TLS_VERIFY_CODES.has((err as { code?: string }).code ?? '')) {
+        await this.backend_.close();
+        throw new VigilError(
+          'VIGIL_CLICKHOUSE_TLS',
+          `cannot verify the TLS certificate of ${config.endpoint}: ${(err as Error).message}. Set ${this.configPath}.tls.ca_file to the CA that signed it`,
+          { cause: err },
+        );
+      }
+      if (!config.endpoint || err instanceof ClickHouseTooOldError) {
+        await this.backend_.close();
+        throw err;
+      }
+      if (err instanceof ClickHouseError && !TRANSIENT_CODES.has(err.clickhouseCode)) {
+        // The server answered and refused: retrying the same DDL would fail the same way.
+        await this.backend_.close();
+        throw new VigilError('VIGIL_CLICKHOUSE_SCHEMA', `ClickHouse at ${config.endpoint} refused Vigil's schema: ${err.message}. Fix the server side, or set ${this.configPath}.create_schema: false and create the tables yourself`, { cause: err });
+      }
+      // A server that is down at start is an outage like any other: rows spool until it is back.
+      settings.logger.warn({ err, exporter: settings.id, endpoint: config.endpoint }, 'ClickHouse unreachable at start; spooling until it answers');
+    }
+    await this.writer_.start();
+    this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, this.writer_);
+    settings.logger.info({ exporter: settings.id, clickhouse: this.backend_.description, database: config.database, spool: spoolDir }, 'ClickHouse exporter started');
+  }
+
+  private async ensureSchema(): Promise<void> {
+    if (this.schemaReady) return;
+    const b = this.backend;
+    const version = await b.version();
+    if (!versionAtLeast(version, ...MIN_SERVER_VERSION)) throw new ClickHouseTooOldError(b.description, version);
+    if (this.config.create_schema) {
+      const statements = schemaStatements({
+        database: this.config.database,
+        tables: this.config.tables,
+        cluster: this.config.cluster,
+        ttlMs: this.config.ttl,
+        textIndexes: supportsTextIndexes(version),
+      });
+      for (const sql of statements) await b.command(sql);
+    }
+    this.schemaReady = true;
+  }
+
+  consumeLogs = (batch: VigilEvent[]): Promise<void> => {
+    let text = '';
+    for (const e of batch) text += logRow(e);
+    return this.writer.write(this.config.tables.logs, Buffer.from(text), batch.length);
+  };
+
+  consumeTraces = (batch: Span[]): Promise<void> => {
+    let text = '';
+    for (const s of batch) text += spanRow(s);
+    return this.writer.write(this.config.tables.traces, Buffer.from(text), batch.length);
+  };
+
+  consumeMetrics = async (batch: MetricPoint[]): Promise<void> => {
+    const byKind = new Map<MetricKind, { text: string; rows: number }>();
+    for (const p of batch) {
+      const acc = byKind.get(p.kind) ?? { text: '', rows: 0 };
+      acc.text += metricRow(p);
+      acc.rows++;
+      byKind.set(p.kind, acc);
+    }
+    for (const [kind, { text, rows }] of byKind) await this.writer.write(this.config.tables[METRIC_TABLE[kind]], Buffer.from(text), rows);
+  };
+
+  consumeIncidents = async (batch: IncidentChange[]): Promise<void> => {
+    let incidents = '';
+    let links = '';
+    let linkRows = 0;
+    for (const c of batch) {
+      incidents += incidentRow(c);
+      links += incidentEventRows(c);
+      linkRows += Math.max(c.eventIds.length, 1);
+    }
+    await this.writer.write(this.config.tables.incidents, Buffer.from(incidents), batch.length);
+    await this.writer.write(this.config.tables.incident_events, Buffer.from(links), linkRows);
+  };
+
+  ready(): boolean {
+    return this.writer_?.hasRoom ?? false;
+  }
+
+  async shutdown(): Promise<void> {
+    this.unregisterGauges?.();
+    await this.writer_?.close();
+    await this.backend_?.close();
+  }
+}
+
+function signalByTable(t: TableNames): Map<string, string> {
+  const m = new Map<string, string>([
+    [t.logs, 'logs'],
+    [t.traces, 'traces'],
+    [t.incidents, 'incidents'],
+    [t.incident_events, 'incidents'],
+  ]);
+  for (const k of Object.values(METRIC_TABLE)) m.set(t[k], 'metrics');
+  return m;
+}

@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** One batch on disk: the rows of one table, in JSONEachRow, waiting for ClickHouse. */
+export interface Segment {
+  readonly seq: number;
+  readonly table: string;
+  /** Sent as insert_deduplication_token on every attempt, across restarts too. */
+  readonly token: string;
+  bytes: number;
+  rows: number;
+}
+
+interface OpenSegment extends Segment {
+  handle: FileHandle;
+}
+
+const NAME = /^(\d{12})\.([A-Za-z0-9_]+)\.([0-9a-f]+)\.(jsonl|open)$/;
+
+/**
+ * The exporter's ordered on-disk log of accepted rows. A batch is appended to an `.open` file
+ * as it arrives (so an acknowledged row survives a crash), renamed `.jsonl` when sealed, and
+ * deleted once ClickHouse has it. Segment numbers give the replay order; the token in the
+ * name lets a replay after a crash be deduplicated by ClickHouse if the insert had landed.
+ */
+export class Spool {
+  readonly dir: string;
+  private readonly fsync: boolean;
+  private nextSeq = 1;
+  private total = 0;
+
+  constructor(dir: string, fsync: boolean) {
+    this.dir = dir;
+    this.fsync = fsync;
+  }
+
+  /** Bytes on disk, open and sealed segments alike. */
+  get bytes(): number {
+    return this.total;
+  }
+
+  /**
+   * Opens the directory and returns what a previous run left, oldest first, all sealed. An
+   * `.open` file is cut back to its last complete line: a crash mid-write leaves at most one
+   * partial row, which was never acknowledged.
+   */
+  async recover(): Promise<Segment[]> {
+    await mkdir(join(this.dir, 'rejected'), { recursive: true });
+    const found: Segment[] = [];
+    for (const name of (await readdir(this.dir)).sort()) {
+      const m = NAME.exec(name);
+      if (!m) continue;
+      let file = join(this.dir, name);
+      let size = (await stat(file)).size;
+      if (m[4] === 'open') {
+        const text = await readFile(file);
+        size = text.lastIndexOf(0x0a) + 1;
+        await truncate(file, size);
+        const sealed = file.replace(/\.open$/, '.jsonl');
+        await rename(file, sealed);
+        file = sealed;
+      }
+      const seg: Segment = { seq: Number(m[1]), table: m[2]!, token: m[3]!, bytes: size, rows: -1 };
+      this.nextSeq = Math.max(this.nextSeq, seg.seq + 1);
+      if (size === 0) {
+        await rm(file, { force: true });
+        continue;
+      }
+      this.total += size;
+      found.push(seg);
+    }
+    return found;
+  }
+
+  private path(seg: Segment, state: 'open' | 'jsonl'): string {
+    return join(this.dir, `${String(seg.seq).padStart(12, '0')}.${seg.table}.${seg.token}.${state}`);
+  }
+
+  async create(table: string): Promise<OpenSegment> {
+    const seg = { seq: this.nextSeq++, table, token: randomBytes(12).toString('hex'), bytes: 0, rows: 0 } as OpenSegment;
+    seg.handle = await open(this.path(seg, 'open'), 'a');
+    return seg;
+  }
+
+  async append(seg: OpenSegment, data: Buffer, rows: number): Promise<void> {
+    await seg.handle.write(data);
+    if (this.fsync) await seg.handle.datasync();
+    seg.bytes += data.length;
+    seg.rows += rows;
+    this.total += data.length;
+  }
+
+  async seal(seg: OpenSegment): Promise<Segment> {
+    await seg.handle.close();
+    await rename(this.path(seg, 'open'), this.path(seg, 'jsonl'));
+    return { seq: seg.seq, table: seg.table, token: seg.token, bytes: seg.bytes, rows: seg.rows };
+  }
+
+  read(seg: Segment): Promise<Buffer> {
+    return readFile(this.path(seg, 'jsonl'));
+  }
+
+  async remove(seg: Segment): Promise<void> {
+    await rm(this.path(seg, 'jsonl'), { force: true });
+    this.total -= seg.bytes;
+  }
+
+  /** Moves a batch ClickHouse can never take out of the replay order, keeping it for inspection. */
+  async setAside(seg: Segment): Promise<string> {
+    const to = join(this.dir, 'rejected', `${String(seg.seq).padStart(12, '0')}.${seg.table}.${seg.token}.jsonl`);
+    await rename(this.path(seg, 'jsonl'), to);
+    this.total -= seg.bytes;
+    return to;
+  }
+}

@@ -1,0 +1,67 @@
+import { bytes, duration, endpoint, int, literalUnion, obj, optional, refine, str, type Infer } from '../../config/schema.ts';
+import { tlsServerSchema } from '../http/tlsConfig.ts';
+
+const udpSchema = obj(
+  {
+    endpoint: endpoint({ default: '127.0.0.1:5514', doc: 'UDP address to listen on (`[::]:5514` for IPv6; 514 needs root or NET_BIND_SERVICE).' }),
+    receive_buffer_size: bytes({ default: '4MiB', min: 65536, doc: 'Kernel receive buffer asked for the socket (capped by net.core.rmem_max); absorbs bursts while a batch is processed.' }),
+  },
+  { doc: 'Listen on UDP: one message per datagram. Omit to not listen on UDP.' },
+);
+
+/** What every stream listener (plain TCP and TLS) shares: framing limits and abuse guards. */
+const streamFields = {
+  max_connections: int({ default: 1000, min: 1, doc: 'Connections served at once; further ones are closed on accept and counted.' }),
+  idle_timeout: duration({ default: '5m', doc: 'A connection that sends nothing for this long is closed; 0 never closes.' }),
+  max_message_size: bytes({ default: '64KiB', min: 480, doc: 'Largest message kept whole; longer ones are truncated to this size, flagged `syslog.truncated` and counted.' }),
+};
+
+const tcpSchema = obj(
+  {
+    endpoint: endpoint({ default: '127.0.0.1:5514', doc: 'TCP address to listen on.' }),
+    ...streamFields,
+  },
+  { doc: 'Listen on TCP: octet-counted (RFC 6587) or LF-delimited framing, detected per message. Omit to not listen on TCP.' },
+);
+
+const tlsSchema = obj(
+  {
+    endpoint: endpoint({ default: '127.0.0.1:6514', doc: 'TLS address to listen on (6514 is the RFC 5425 port).' }),
+    ...tlsServerSchema.shape,
+    ...streamFields,
+  },
+  { doc: 'Listen on TLS (RFC 5425), with client certificates when `client_ca_file` is set; framing as for TCP. Omit to not listen on TLS.' },
+);
+
+function validTimeZone(zone: string): boolean {
+  if (zone === 'Local') return true;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const syslogReceiverSchema = refine(
+  obj({
+    protocol: literalUnion(['auto', 'rfc5424', 'rfc3164'], { default: 'auto', doc: '`auto` tells RFC 5424 from RFC 3164 per message (by the version digit after PRI).' }),
+    location: str({ default: 'Local', doc: 'Time zone of RFC 3164 timestamps that carry none: `Local` (the host zone), `UTC` or an IANA name such as `Europe/Paris`.' }),
+    udp: optional(udpSchema),
+    tcp: optional(tcpSchema),
+    tls: optional(tlsSchema),
+  }),
+  (c) => {
+    const issues = [];
+    if (!validTimeZone(c.location)) issues.push({ path: 'location', message: `unknown time zone ${JSON.stringify(c.location)}; use Local, UTC or an IANA name such as Europe/Paris` });
+    if (!c.udp && !c.tcp && !c.tls) issues.push({ path: '', message: 'needs at least one of udp, tcp, tls; e.g. `udp: {endpoint: 127.0.0.1:5514}`' });
+    return issues;
+  },
+);
+
+export type SyslogReceiverConfig = Infer<typeof syslogReceiverSchema>;
+export type SyslogUdpConfig = Infer<typeof udpSchema>;
+export type SyslogTcpConfig = Infer<typeof tcpSchema>;
+export type SyslogTlsConfig = Infer<typeof tlsSchema>;
+/** The settings a stream listener needs, whether plain TCP or TLS. */
+export type SyslogStreamConfig = SyslogTcpConfig | SyslogTlsConfig;

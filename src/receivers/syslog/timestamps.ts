@@ -1,0 +1,171 @@
+/**
+ * Timestamp readers for syslog headers, written with charCodeAt rather than regular
+ * expressions: they run once per message on the receiver's hot path.
+ */
+
+/** Where the last successful read ended (an index into the line). */
+export let readEnd = 0;
+
+function digits(s: string, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (!(c >= 0 && c <= 9)) return -1; // NaN past the end too
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+export interface WallTime {
+  year: number;
+  month: number; // 1–12
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  /** Fraction of a second in ns. */
+  fracNs: number;
+}
+
+/** Scratch result, reused between calls to avoid an allocation per message. */
+export const wall: WallTime = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, fracNs: 0 };
+
+/** Sentinel for "no zone in the text": the caller applies its configured location. */
+export const NO_ZONE = 1e9;
+
+/**
+ * Reads an RFC 3339 timestamp (`2003-10-11T22:14:15.003Z`, `…+02:00`) at `at`. With
+ * `zoneOptional`, a missing zone (as in ISO timestamps some RFC 3164 senders write) returns
+ * NO_ZONE; a space instead of `T` is accepted then too. Fills `wall` and returns the zone offset
+ * in minutes, or -1e9 when the text is not such a timestamp. `readEnd` is set past it.
+ */
+export function readRfc3339(s: string, at: number, zoneOptional: boolean): number {
+  const year = digits(s, at, 4);
+  if (year < 0 || s.charCodeAt(at + 4) !== 45 /* - */) return -1e9;
+  const month = digits(s, at + 5, 2);
+  if (month < 1 || month > 12 || s.charCodeAt(at + 7) !== 45) return -1e9;
+  const day = digits(s, at + 8, 2);
+  const t = s.charCodeAt(at + 10);
+  if (day < 1 || day > 31 || !(t === 84 /* T */ || t === 116 /* t */ || (zoneOptional && t === 32))) return -1e9;
+  if (!readClock(s, at + 11)) return -1e9;
+  wall.year = year;
+  wall.month = month;
+  wall.day = day;
+  let i = readEnd;
+  const z = s.charCodeAt(i);
+  if (z === 90 /* Z */ || z === 122 /* z */) {
+    readEnd = i + 1;
+    return 0;
+  }
+  if (z === 43 /* + */ || z === 45 /* - */) {
+    const hh = digits(s, i + 1, 2);
+    let mm: number;
+    if (s.charCodeAt(i + 3) === 58 /* : */) {
+      mm = digits(s, i + 4, 2);
+      i += 6;
+    } else {
+      mm = digits(s, i + 3, 2);
+      i += 5;
+    }
+    if (hh < 0 || hh > 23 || mm < 0 || mm > 59) return -1e9;
+    readEnd = i;
+    return z === 43 ? hh * 60 + mm : -(hh * 60 + mm);
+  }
+  return zoneOptional ? NO_ZONE : -1e9;
+}
+
+/** Reads `hh:mm:ss[.fraction]` into `wall`; sets readEnd. */
+export function readClock(s: string, at: number): boolean {
+  const hour = digits(s, at, 2);
+  const minute = digits(s, at + 3, 2);
+  const second = digits(s, at + 6, 2);
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return false;
+  if (s.charCodeAt(at + 2) !== 58 || s.charCodeAt(at + 5) !== 58) return false;
+  wall.hour = hour;
+  wall.minute = minute;
+  wall.second = second;
+  let i = at + 8;
+  let frac = 0;
+  if (s.charCodeAt(i) === 46 /* . */ || s.charCodeAt(i) === 44 /* , */) {
+    let scale = 100_000_000;
+    let n = 0;
+    i++;
+    for (;;) {
+      const c = s.charCodeAt(i) - 48;
+      if (!(c >= 0 && c <= 9)) break;
+      if (scale >= 1) frac += c * scale;
+      scale /= 10;
+      n++;
+      i++;
+    }
+    if (n === 0) return false;
+    frac = Math.round(frac);
+  }
+  wall.fracNs = frac;
+  readEnd = i;
+  return true;
+}
+
+/** `wall` read with an explicit UTC offset (minutes), as ns since the epoch; 0n if out of range. */
+export function wallToNs(offsetMinutes: number): bigint {
+  const ms = Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute, wall.second) - offsetMinutes * 60_000;
+  if (!Number.isFinite(ms) || ms < 0) return 0n;
+  return BigInt(ms) * 1_000_000n + BigInt(wall.fracNs);
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * Turns wall-clock times of one time zone into UTC. Offsets come from Intl (DST-aware) and are
+ * cached per wall-clock hour, since Intl costs microseconds and a busy receiver sees the same
+ * hour millions of times.
+ */
+export class ZoneClock {
+  readonly zone: string;
+  private readonly format: Intl.DateTimeFormat | undefined;
+  private readonly cache = new Map<number, number>();
+  private yearKey = -1;
+  private year = 0;
+
+  constructor(zone: string) {
+    this.zone = zone;
+    const utc = zone === 'UTC' || zone === 'Etc/UTC' || zone === 'GMT';
+    this.format = utc
+      ? undefined
+      : new Intl.DateTimeFormat('en-US', { timeZone: zone === 'Local' ? undefined : zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+  }
+
+  /** Offset (ms) of this zone at the UTC instant `utcMs`. */
+  private offsetAt(utcMs: number): number {
+    const parts = this.format!.formatToParts(new Date(utcMs));
+    const get = (type: string) => Number(parts.find((p) => p.type === type)!.value);
+    const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+    return asUtc - Math.floor(utcMs / 1000) * 1000;
+  }
+
+  /** UTC ms for a wall-clock time in this zone given as if it were UTC. */
+  toUtcMs(wallAsUtcMs: number): number {
+    if (!this.format) return wallAsUtcMs;
+    const key = Math.floor(wallAsUtcMs / HOUR);
+    let offset = this.cache.get(key);
+    if (offset === undefined) {
+      // Two steps settle the offset across a DST change.
+      offset = this.offsetAt(wallAsUtcMs);
+      offset = this.offsetAt(wallAsUtcMs - offset);
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(key, offset);
+    }
+    return wallAsUtcMs - offset;
+  }
+
+  /** The year as seen on a wall clock in this zone at `utcMs`. */
+  yearAt(utcMs: number): number {
+    if (!this.format) return new Date(utcMs).getUTCFullYear();
+    const key = Math.floor(utcMs / HOUR);
+    if (key !== this.yearKey) {
+      this.yearKey = key;
+      this.year = Number(this.format.formatToParts(new Date(utcMs)).find((p) => p.type === 'year')!.value);
+    }
+    return this.year;
+  }
+}

@@ -1,0 +1,107 @@
+import { Worker } from 'node:worker_threads';
+import { nowNanos, type VigilEvent } from '../../model/event.ts';
+import type { SyslogUdpConfig } from './config.ts';
+import type { SyslogIngest } from './ingest.ts';
+import type { Origin } from './mapping.ts';
+import { RateLimitedWarn } from './rateLimitedLog.ts';
+import type { UdpReaderCommand, UdpReaderMessage, UdpReaderOptions } from './udpReader.ts';
+
+/** Messages read but not yet processed by the main thread; about 30 MiB of 300-byte lines. */
+const MAX_PENDING = 100_000;
+
+/**
+ * Syslog over UDP. A worker thread reads the socket (see udpReader.ts) and hands over batches;
+ * here they are parsed and given to the pipeline. UDP cannot push back: what the pipeline
+ * refuses, or what overflows the worker's hand-over, is dropped and counted
+ * (`vigil_syslog_dropped_messages_total{reason="refused"|"overflow"}`).
+ */
+export class SyslogUdpListener {
+  private readonly config: SyslogUdpConfig;
+  private readonly ingest: SyslogIngest;
+  private worker: Worker | undefined;
+  private closed: Promise<void> | undefined;
+  private resolveClosed: (() => void) | undefined;
+  private readonly origins = new Map<string, Origin>();
+  private readonly dropWarn: RateLimitedWarn;
+
+  constructor(config: SyslogUdpConfig, ingest: SyslogIngest) {
+    this.config = config;
+    this.ingest = ingest;
+    this.dropWarn = new RateLimitedWarn(ingest.logger);
+  }
+
+  async start(): Promise<{ host: string; port: number }> {
+    const { host, port } = this.config.endpoint;
+    const workerData: UdpReaderOptions = { host, port, recvBufferSize: this.config.receive_buffer_size, maxPending: MAX_PENDING };
+    const worker = new Worker(new URL('./udpReader.ts', import.meta.url), { workerData });
+    this.worker = worker;
+    worker.on('error', (err) => this.ingest.logger.error({ err }, 'syslog UDP reader thread failed'));
+    this.closed = new Promise<void>((resolve) => {
+      this.resolveClosed = resolve;
+      worker.once('exit', () => resolve());
+    });
+    let listening = false;
+    return new Promise((resolve, reject) => {
+      worker.on('message', (m: UdpReaderMessage) => {
+        switch (m.type) {
+          case 'listening':
+            listening = true;
+            resolve({ host: m.host, port: m.port });
+            break;
+          case 'failed':
+            if (listening) this.ingest.logger.error({ err: m.message, code: m.code }, 'syslog UDP socket error');
+            else {
+              reject(Object.assign(new Error(m.message), { code: m.code }));
+              void worker.terminate();
+            }
+            break;
+          case 'lines':
+            this.process(m.lines, m.peers);
+            break;
+          case 'overflow':
+            this.drop(m.dropped, 'overflow', 'the main thread fell behind the UDP reader');
+            break;
+          case 'closed':
+            this.resolveClosed?.();
+            break;
+        }
+      });
+      worker.once('exit', (code) => reject(new Error(`syslog UDP reader thread exited with ${code} before listening`)));
+    });
+  }
+
+  private origin(peer: string): Origin {
+    let o = this.origins.get(peer);
+    if (!o) {
+      if (this.origins.size > 10_000) this.origins.clear();
+      o = { peerAddress: peer, transport: 'udp' };
+      this.origins.set(peer, o);
+    }
+    return o;
+  }
+
+  private drop(n: number, reason: 'refused' | 'overflow', why: string): void {
+    this.ingest.metrics.dropped.inc({ receiver: this.ingest.id, transport: 'udp', reason }, n);
+    this.dropWarn.warn({ dropped: n, reason }, `syslog UDP messages dropped: ${why}, and UDP cannot ask the sender to wait`);
+  }
+
+  private process(lines: string[], peers: string[]): void {
+    const { ingest } = this;
+    ingest.beginBatch();
+    const observed = nowNanos();
+    const events: VigilEvent[] = new Array(lines.length);
+    for (let i = 0; i < lines.length; i++) events[i] = ingest.toEvent(lines[i]!, false, this.origin(peers[i]!), observed);
+    this.worker?.postMessage({ type: 'ack', n: lines.length } satisfies UdpReaderCommand);
+    ingest.deliver(events).catch(() => this.drop(events.length, 'refused', 'the pipeline refused them'));
+  }
+
+  /** Closes the socket, processes what the reader still held, and ends the thread. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (!worker) return;
+    worker.postMessage({ type: 'close' } satisfies UdpReaderCommand);
+    await this.closed;
+    await worker.terminate();
+  }
+}

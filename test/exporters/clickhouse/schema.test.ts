@@ -1,0 +1,78 @@
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { schemaStatements, ttlClause } from '../../../src/exporters/clickhouse/schema.ts';
+import { Spool } from '../../../src/exporters/clickhouse/spool.ts';
+import { clickhouseExporterSchema } from '../../../src/exporters/clickhouse/config.ts';
+import type { ConfigIssue } from '../../../src/config/schema.ts';
+import { exporterConfig } from './harness.ts';
+
+describe('clickhouse DDL', () => {
+  const tables = exporterConfig({}).tables;
+
+  it('renders TTL as the OTel exporter does: whole days, else the largest whole unit', () => {
+    expect(ttlClause('toDateTime(Timestamp)', 72 * 3600_000)).toBe('TTL toDateTime(Timestamp) + toIntervalDay(3)');
+    expect(ttlClause('toDateTime(Timestamp)', 90 * 60_000)).toBe('TTL toDateTime(Timestamp) + toIntervalMinute(90)');
+    expect(ttlClause('toDateTime(Timestamp)', 0)).toBe('');
+  });
+
+  it('uses ON CLUSTER and Replicated engines under a cluster, and plain dedup-window tables otherwise', () => {
+    const clustered = schemaStatements({ database: 'otel', tables, cluster: 'main', ttlMs: 0, textIndexes: false });
+    expect(clustered[0]).toBe('CREATE DATABASE IF NOT EXISTS `otel` ON CLUSTER `main`');
+    for (const sql of clustered.slice(1)) {
+      expect(sql).toMatch(/^CREATE TABLE IF NOT EXISTS `otel`\.`\w+` ON CLUSTER `main` \(/);
+      expect(sql).toMatch(/ENGINE = Replicated(Replacing)?MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\{table\}', '\{replica\}'/);
+      expect(sql).not.toContain('non_replicated_deduplication_window');
+    }
+    expect(clustered.find((s) => s.includes('`vigil_incidents`'))).toContain("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', Version)");
+
+    const single = schemaStatements({ database: 'otel', tables, ttlMs: 0, textIndexes: true });
+    for (const sql of single.slice(1)) expect(sql).toContain('non_replicated_deduplication_window = 1000');
+    expect(single.find((s) => s.includes('`otel_logs`'))).toContain("INDEX idx_lower_body lower(Body) TYPE text(tokenizer = 'splitByNonAlpha')");
+    const old = schemaStatements({ database: 'otel', tables, ttlMs: 0, textIndexes: false });
+    expect(old.find((s) => s.includes('`otel_logs`'))).toContain('INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8');
+  });
+});
+
+describe('clickhouse exporter config', () => {
+  const parse = (raw: Record<string, unknown>) => {
+    const issues: ConfigIssue[] = [];
+    clickhouseExporterSchema.parse(raw, 'exporters.clickhouse', issues);
+    return issues;
+  };
+  it('names the key at fault', () => {
+    expect(parse({ database: 'otel; DROP TABLE x' })).toEqual([{ path: 'exporters.clickhouse.database', message: expect.stringMatching(/plain identifier/) }]);
+    expect(parse({ tables: { logs: 'my-logs' } })[0]!.path).toBe('exporters.clickhouse.tables.logs');
+    expect(parse({ endpoint: 'tcp://ch:9000' })[0]!.path).toBe('exporters.clickhouse.endpoint');
+    expect(parse({ endpoint: 'http://ch:8123', tls: { ca_file: '/ca.pem' } })).toEqual([{ path: 'exporters.clickhouse.tls', message: 'needs an https:// endpoint' }]);
+    expect(parse({ endpoint: 'https://ch:8443', tls: { cert_file: '/c.pem' } })).toEqual([{ path: 'exporters.clickhouse.tls', message: 'cert_file and key_file go together' }]);
+  });
+});
+
+describe('clickhouse spool recovery', () => {
+  it('keeps complete rows of a batch a crash left open, drops the torn last line, and continues numbering', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-spool-'));
+    const first = new Spool(dir, false);
+    await first.recover();
+    const a = await first.create('otel_logs');
+    await first.append(a, Buffer.from('{"n":1}\n{"n":2}\n'), 2);
+    await first.seal(a);
+    const b = await first.create('otel_traces');
+    await first.append(b, Buffer.from('{"n":3}\n'), 1);
+    // A crash in the middle of a write leaves a partial row behind.
+    const openFile = readdirSync(dir).find((f) => f.endsWith('.open'))!;
+    writeFileSync(join(dir, openFile), '{"n":3}\n{"n":', { flag: 'w' });
+
+    const second = new Spool(dir, false);
+    const left = await second.recover();
+    expect(left.map((s) => [s.seq, s.table, s.token])).toEqual([
+      [1, 'otel_logs', a.token],
+      [2, 'otel_traces', b.token],
+    ]);
+    expect((await second.read(left[1]!)).toString()).toBe('{"n":3}\n');
+    expect(second.bytes).toBe(16 + 8);
+    expect((await second.create('otel_logs')).seq).toBe(3);
+    expect(readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('000000000001'))!), 'utf8')).toBe('{"n":1}\n{"n":2}\n');
+  });
+});
