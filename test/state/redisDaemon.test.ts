@@ -30,6 +30,12 @@ correlation:
       group_by: [service]
       window: 60s
       threshold: 4
+    - kind: absence
+      name: host_silent
+      match: attributes["check"] == "heartbeat"
+      group_by: [asset]
+      time: arrival
+      interval: 1s
   state:
     store: redis
     url: ${url}
@@ -100,6 +106,22 @@ describe('vigil run with correlation.state.store: redis', () => {
     client.disconnect();
     expect(keys).toContain(`${prefix}:{=service_errors}:i:service_errors{service="web"}`);
     expect(keys).toContain(`${prefix}:{=service_errors}:i:service_errors{service="billing"}`);
+  }, 60_000);
+
+  it('runs the timers on one agent: a silent host opens one absence incident, not one per agent', async () => {
+    const prefix = freshPrefix();
+    const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a')), startDaemon(config(redis.url, prefix, 'node-b'))]);
+    daemons.push(a!, b!);
+    await send(a!, [{ asset: 'db-1', title: 'heartbeat', attributes: { check: 'heartbeat' } }]);
+    await send(b!, [{ asset: 'db-2', title: 'heartbeat', attributes: { check: 'heartbeat' } }]);
+    const all = () => [...opened(a!), ...opened(b!)].sort();
+    await waitFor(() => all().length === 2, 'both silences');
+    // Ticks run every 50 ms: a second opener would have shown up within a few of them.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(all()).toEqual(['host_silent{asset="db-1"}', 'host_silent{asset="db-2"}']);
+    // One agent ran both checks, whichever saw the heartbeat; the other never tried (no twin opening was dropped).
+    expect([opened(a!).length, opened(b!).length].sort()).toEqual([0, 2]);
+    for (const d of [a!, b!]) expect(await (await fetch(d.adminUrl('/metrics'))).text()).toMatch(/^vigil_state_store_duplicate_opens_total 0$/m);
   }, 60_000);
 
   it('opens one incident and one GLPI ticket when two agents see the same problem at the same moment', async () => {
