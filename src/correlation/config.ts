@@ -1,3 +1,4 @@
+import { redisStateSchema } from '../state/redisConfig.ts';
 import { duration, int, list, literalUnion, num, obj, optional, refine, str, tagged, type ConfigIssue, type Infer, type Schema } from '../config/schema.ts';
 
 const RULE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
@@ -129,9 +130,7 @@ export const correlationSchema = obj({
     duration: duration({ doc: 'Window length.' }),
     timezone: str({ default: 'UTC', doc: 'IANA time zone of `start` and `days`.' }),
   }), { default: [], doc: 'Recurring maintenance windows: matching incidents are suppressed while one is on.' }),
-  state: obj({
-    store: literalUnion(['memory'], { default: 'memory', doc: 'Where correlation state lives: `memory` (this process).' }),
-  }, { doc: 'The correlation state store.' }),
+  state: redisStateSchema,
 });
 
 export type CorrelationConfig = Infer<typeof correlationSchema>;

@@ -3,8 +3,7 @@ import type { IncidentChange } from '../model/incident.ts';
 import type { MetricPoint } from '../model/metric.ts';
 import type { VigilEvent } from '../model/event.ts';
 import type { Consumer } from '../pipeline/signals.ts';
-import { MemoryStateStore } from '../state/memoryStore.ts';
-import type { StateStore } from '../state/stateStore.ts';
+import { openStateBackend, type StateBackend } from '../state/stateBackend.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import type { CorrelationConfig } from './config.ts';
@@ -22,14 +21,6 @@ export interface RuntimeOptions {
 /** Changes kept for the incidents pipelines while they refuse (back-pressure), beyond which the oldest go. */
 const BACKLOG_LIMIT = 100_000;
 
-/** The store a `state.store` tag names. */
-function storeFor(cfg: CorrelationConfig): StateStore {
-  switch (cfg.state.store) {
-    case 'memory':
-      return new MemoryStateStore();
-  }
-}
-
 /**
  * The imperative shell around the engine in the daemon: feeds it what the `correlation`
  * exporter receives with the wall clock, drives its timers, hands its changes to the
@@ -37,6 +28,8 @@ function storeFor(cfg: CorrelationConfig): StateStore {
  */
 export class CorrelationRuntime {
   readonly engine: CorrelationEngine;
+  /** Where state lives (`correlation.state`), and whether this agent runs the timers. */
+  readonly state: StateBackend;
   private config: CorrelationConfig;
   private readonly opts: RuntimeOptions;
   private readonly clock: () => number;
@@ -54,7 +47,8 @@ export class CorrelationRuntime {
     this.config = config;
     this.opts = opts;
     this.clock = opts.clock ?? Date.now;
-    this.engine = new CorrelationEngine(ruleSetOf(config), storeFor(config));
+    this.state = openStateBackend(config.state, { logger: opts.logger, metrics: opts.metrics, clock: this.clock });
+    this.engine = new CorrelationEngine(ruleSetOf(config), this.state.store);
     const r = [opts.metrics.registry];
     this.records = new Counter({ name: 'vigil_correlation_records_total', help: 'Events and data points the correlation engine looked at.', labelNames: ['signal'], registers: r });
     this.lateEvents = new Counter({ name: 'vigil_correlation_late_events_total', help: 'Events later than allowed_lateness (dropped or counted at arrival, per late_events).', registers: r });
@@ -67,7 +61,12 @@ export class CorrelationRuntime {
     new Gauge({ name: 'vigil_correlation_rules', help: 'Correlation rules loaded.', registers: r, collect() { this.set(engine.rules.length); } });
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    await this.state.start();
+    this.schedule();
+  }
+
+  private schedule(): void {
     this.timer = setInterval(() => void this.tick(), this.config.tick_interval);
   }
 
@@ -79,8 +78,9 @@ export class CorrelationRuntime {
     return this.deliver(this.engine.processPoints(batch, this.clock()));
   }
 
+  /** Runs the timers, on one agent only when state is shared (the others' held changes still go out). */
   tick(): Promise<void> {
-    return this.deliver(this.engine.tick(this.clock()));
+    return this.deliver(this.state.leads() ? this.engine.tick(this.clock()) : []);
   }
 
   /** Swaps in a new `correlation:` section; state of unchanged rules stays. */
@@ -90,7 +90,7 @@ export class CorrelationRuntime {
     this.config = config;
     if (this.timer && intervalChanged) {
       clearInterval(this.timer);
-      this.start();
+      this.schedule();
     }
     this.opts.logger.info({ rules: this.engine.rules.map((r) => r.name) }, 'correlation rules reloaded');
     return this.deliver(changes);
@@ -101,6 +101,7 @@ export class CorrelationRuntime {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.deliver([]);
+    await this.state.stop();
   }
 
   private countStats(): void {
@@ -114,7 +115,8 @@ export class CorrelationRuntime {
     this.reported = { ...s };
   }
 
-  private async deliver(changes: IncidentChange[]): Promise<void> {
+  private async deliver(produced: IncidentChange[]): Promise<void> {
+    const changes = await this.state.admit(produced);
     this.countStats();
     for (const c of changes) this.changes.inc({ kind: c.kind });
     if (changes.length === 0 && this.backlog.length === 0) return;

@@ -9,7 +9,7 @@ export class AdminServer {
   readonly server: FastifyInstance;
   private readonly endpoint: Endpoint;
 
-  constructor(endpoint: Endpoint, metrics: SelfMetrics, readiness: () => { ready: boolean; checks: Record<string, boolean> }) {
+  constructor(endpoint: Endpoint, metrics: SelfMetrics, readiness: () => { ready: boolean; checks: Record<string, boolean | 'degraded'> }) {
     this.endpoint = endpoint;
     this.server = Fastify({ logger: false });
     this.server.get('/metrics', async (_req, reply) => {
@@ -19,7 +19,8 @@ export class AdminServer {
     this.server.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }));
     this.server.get('/readyz', async (_req, reply) => {
       const r = readiness();
-      return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+      const status = !r.ready ? 'not ready' : Object.values(r.checks).includes('degraded') ? 'degraded' : 'ready';
+      return reply.code(r.ready ? 200 : 503).send({ status, checks: r.checks });
     });
   }
 

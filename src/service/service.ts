@@ -46,7 +46,7 @@ export class VigilService {
   private readonly receivers = new Map<string, Receiver>();
   private readonly processors: Processor[] = [];
   private readonly pipelines: Pipeline<unknown>[] = [];
-  private readonly readinessChecks = new Map<string, () => boolean>();
+  private readonly readinessChecks = new Map<string, () => boolean | 'degraded'>();
   private admin: AdminServer | undefined;
   private incidents: Consumer<SignalItem['incidents']> | undefined;
   /** The correlation engine's shell, when the config has a `correlation:` section. */
@@ -124,7 +124,11 @@ export class VigilService {
     for (const p of this.pipelines) p.start();
     const incidentPipelines = [...(bySignal.get('incidents')?.values() ?? [])];
     if (incidentPipelines.length) this.incidents = new FanOut(incidentPipelines) as Consumer<SignalItem['incidents']>;
-    this.correlation?.start();
+    if (this.correlation) {
+      await this.correlation.start();
+      const state = this.correlation.state;
+      this.readinessChecks.set('correlation_state', () => state.health());
+    }
 
     for (const [id, c] of Object.entries(config.receivers)) {
       const used = pipelinesUsing('receivers', id);
@@ -152,11 +156,12 @@ export class VigilService {
   }
 
   /** For /readyz: every listener bound, every exporter able to write, every extra check true. */
-  readiness(): { ready: boolean; checks: Record<string, boolean> } {
-    const checks: Record<string, boolean> = { started: this.started, listeners: this.listeners.allListening };
+  readiness(): { ready: boolean; checks: Record<string, boolean | 'degraded'> } {
+    const checks: Record<string, boolean | 'degraded'> = { started: this.started, listeners: this.listeners.allListening };
     for (const [id, e] of this.exporters) if (e.ready) checks[`exporter:${id}`] = e.ready();
     for (const [name, check] of this.readinessChecks) checks[name] = check();
-    return { ready: Object.values(checks).every(Boolean), checks };
+    // A degraded check (say, shared state unreachable) leaves the agent ready: it still does its work.
+    return { ready: Object.values(checks).every((c) => c !== false), checks };
   }
 
   get httpAddresses(): { host: string; port: number }[] {

@@ -96,14 +96,19 @@ describe('vigil run: JSON events to the file exporter', () => {
     daemon = await startDaemon(config);
     const acked: string[] = [];
     let stopAt = 0;
+    let inFlight = 0;
+    let inFlightAtStop = 0;
     const senders = Array.from({ length: 8 }, async (_, s) => {
       for (let i = 0; ; i++) {
         const batch = Array.from({ length: 50 }, (_, j) => ({ asset: `s${s}-r${i}-e${j}` }));
         let res: Response;
+        inFlight++;
         try {
           res = await fetch(daemon!.url('/v1/events'), { method: 'POST', body: JSON.stringify(batch), headers: { 'content-type': 'application/json' } });
         } catch {
           return; // listener closed
+        } finally {
+          inFlight--;
         }
         if (res.status === 200) acked.push(...batch.map((b) => b.asset));
         else {
@@ -112,6 +117,7 @@ describe('vigil run: JSON events to the file exporter', () => {
         }
         if (i === 20 && s === 0) {
           stopAt = acked.length;
+          inFlightAtStop = inFlight;
           daemon!.proc.kill('SIGTERM');
         }
       }
@@ -121,7 +127,8 @@ describe('vigil run: JSON events to the file exporter', () => {
     expect(stopAt).toBeGreaterThan(0);
     const stored = new Set(readNdjson<{ asset: string }>(join(daemon.dataDir, 'events.ndjson')).map((e) => e.asset));
     const lost = acked.filter((a) => !stored.has(a));
-    expect(acked.length).toBeGreaterThan(stopAt);
+    // Under load: other senders' requests were on the wire when the signal went out.
+    expect(inFlightAtStop).toBeGreaterThan(0);
     expect(lost).toEqual([]);
   });
 

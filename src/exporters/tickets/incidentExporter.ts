@@ -9,6 +9,7 @@ import type { deliverySchema } from './config.ts';
 import { DeliveryError, type Timers } from './delivery.ts';
 import { FileTicketLedger } from './fileLedger.ts';
 import type { TicketLedger } from './ledger.ts';
+import type { Host } from '../../pipeline/host.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { routed, type Matcher } from './routing.ts';
 import type { Template } from './template.ts';
@@ -137,11 +138,11 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
  */
 export class IncidentExporter implements Exporter {
   readonly outbox: Outbox<IncidentChange>;
-  readonly ledger: TicketLedger;
+  ledger: TicketLedger;
   private readonly settings: CreateSettings;
   private readonly config: IncidentExporterConfig;
   private readonly driver: TicketDriver;
-  private readonly fileLedger: FileTicketLedger | undefined;
+  private fileLedger: FileTicketLedger | undefined;
   private readonly parkedCounter: Counter<'exporter'>;
   private readonly timers: Timers | undefined;
 
@@ -183,7 +184,13 @@ export class IncidentExporter implements Exporter {
     });
   }
 
-  async start(): Promise<void> {
+  async start(host?: Host): Promise<void> {
+    // Agents sharing correlation state share the ticket ledger too: one ticket per incident among them.
+    const shared = this.fileLedger && host?.correlation?.state.ticketLedger();
+    if (shared) {
+      this.ledger = shared;
+      this.fileLedger = undefined;
+    }
     await this.fileLedger?.open();
     await this.outbox.open();
     this.outbox.start();

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisStateConfig } from './redisConfig.ts';
+import { APPLY_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_RELEASE_SCRIPT, LEASE_RENEW_SCRIPT } from './redisScripts.ts';
+
+export type RedisClient = Redis | Cluster;
+
+/** Reconnect after 50 ms, doubling up to 2 s: an outage costs little, a recovery is noticed soon. */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 6), 2_000);
+}
+
+function splitHostPort(text: string): { host: string; port: number } {
+  const colon = text.lastIndexOf(':');
+  return { host: text.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(text.slice(colon + 1)) };
+}
+
+function tlsOptions(cfg: RedisStateConfig, urlWantsTls: boolean): ConnectionOptions | undefined {
+  const t = cfg.tls;
+  if (!t && !urlWantsTls) return undefined;
+  return {
+    ca: t?.ca_file ? readFileSync(t.ca_file) : undefined,
+    cert: t?.cert_file ? readFileSync(t.cert_file) : undefined,
+    key: t?.key_file ? readFileSync(t.key_file) : undefined,
+    servername: t?.server_name,
+    rejectUnauthorized: !(t?.insecure_skip_verify ?? false),
+  };
+}
+
+/**
+ * Options shared by every connection. Commands fail at once while disconnected (no offline queue)
+ * and are never resent after a reconnect, so a flush either lands or is known to have failed and
+ * is retried by the store; commands issued in one tick go out as one pipeline.
+ */
+function baseOptions(cfg: RedisStateConfig): RedisOptions {
+  const u = new URL(cfg.url);
+  // An empty value (an unset environment variable) leaves the url's credentials in force.
+  const username = cfg.username || (u.username ? decodeURIComponent(u.username) : undefined);
+  const password = cfg.password || (u.password ? decodeURIComponent(u.password) : undefined);
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined;
+  return {
+    username,
+    password,
+    db: Number.isInteger(db) ? db : undefined,
+    tls: tlsOptions(cfg, u.protocol === 'rediss:'),
+    connectTimeout: cfg.connect_timeout,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    enableAutoPipelining: true,
+    lazyConnect: true,
+    retryStrategy: reconnectDelay,
+  };
+}
+
+/** A client for the configured topology: standalone `url`, `sentinel` or `cluster`. Not yet connected. */
+export function createRedisClient(cfg: RedisStateConfig): RedisClient {
+  const options = baseOptions(cfg);
+  if (cfg.cluster) {
+    const { retryStrategy: _retry, enableOfflineQueue: _queue, db: _db, enableAutoPipelining: _auto, ...redisOptions } = options;
+    const clusterOptions: ClusterOptions = {
+      redisOptions,
+      enableOfflineQueue: false,
+      // ioredis refuses an automatic pipeline whose keys span slots of one node; commands issued
+      // together still leave back to back on each node's connection without waiting for replies.
+      enableAutoPipelining: false,
+      lazyConnect: true,
+      maxRedirections: 16,
+      clusterRetryStrategy: reconnectDelay,
+    };
+    return new Cluster(cfg.cluster.nodes.map(splitHostPort), clusterOptions);
+  }
+  if (cfg.sentinel) {
+    return new Redis({
+      ...options,
+      sentinels: cfg.sentinel.nodes.map(splitHostPort),
+      name: cfg.sentinel.name,
+      sentinelUsername: cfg.sentinel.username,
+      sentinelPassword: cfg.sentinel.password,
+      enableTLSForSentinelMode: options.tls !== undefined,
+      sentinelRetryStrategy: reconnectDelay,
+    });
+  }
+  const u = new URL(cfg.url);
+  return new Redis({ ...options, host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 6379 });
+}
+
+/**
+ * A second connection for pub/sub (a subscribed connection can issue nothing else). It queues its
+ * SUBSCRIBE until connected and resubscribes by itself after every reconnect.
+ */
+export function createSubscriber(client: RedisClient): RedisClient {
+  if (client instanceof Cluster) return client.duplicate(undefined, { enableOfflineQueue: true, enableAutoPipelining: false });
+  return client.duplicate({ enableOfflineQueue: true, enableAutoPipelining: false });
+}
+
+const SCRIPTS = {
+  vigilStateApply: APPLY_SCRIPT,
+  vigilLeaseAcquire: LEASE_ACQUIRE_SCRIPT,
+  vigilLeaseRenew: LEASE_RENEW_SCRIPT,
+  vigilLeaseRelease: LEASE_RELEASE_SCRIPT,
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+const defined = new WeakSet<RedisClient>();
+
+/**
+ * Runs one of Vigil's Lua scripts by its SHA1, loading it on NOSCRIPT (after a Redis restart, or
+ * on a cluster node that has not seen it yet). Calls issued in one tick share a pipeline.
+ */
+export function runScript(client: RedisClient, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  if (!defined.has(client)) {
+    for (const [n, lua] of Object.entries(SCRIPTS)) client.defineCommand(n, { lua });
+    defined.add(client);
+  }
+  const call = (client as unknown as Record<ScriptName, (...a: (string | number)[]) => Promise<unknown>>)[name];
+  return call.call(client, keys.length, ...keys, ...args);
+}

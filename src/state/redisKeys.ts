@@ -1,0 +1,71 @@
+/**
+ * How state keys map to Redis keys. The engine names its keys `<kind>:<rule>{labels}…`; the rule
+ * name becomes the hash tag, so all keys of one rule live in one Redis Cluster slot and one Lua
+ * script can update them together with the rule's sequence counter, while different rules
+ * spread over the cluster.
+ *
+ *   engine key   c:errors{svc="a"}#12  →  redis key  vigil:{=errors}:c:errors{svc="a"}#12
+ *   rule sequence                      →  vigil:{=errors}#seq
+ *
+ * The `=` keeps the tag non-empty (Redis hashes the whole key when the braces hold nothing), and
+ * a tag never holds `}`, so a Redis key decodes back to its engine key without ambiguity.
+ */
+export class RedisKeys {
+  readonly prefix: string;
+  /** Pub/sub channel that carries state changes between agents. */
+  readonly channel: string;
+  /** SCAN pattern matching every state key (and the sequence keys, which `decode` skips). */
+  readonly statePattern: string;
+  private readonly stateStart: string;
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+    this.channel = `${prefix}:state`;
+    this.stateStart = `${prefix}:{=`;
+    this.statePattern = `${this.stateStart}*`;
+  }
+
+  /** The hash tag of an engine key: its rule, the text after the first `:` up to a brace or colon. */
+  tagOf(key: string): string {
+    const colon = key.indexOf(':');
+    let i = colon + 1;
+    while (i < key.length) {
+      const c = key.charCodeAt(i);
+      if (c === 58 /* : */ || c === 123 /* { */ || c === 125 /* } */) break;
+      i++;
+    }
+    return key.slice(colon + 1, i);
+  }
+
+  stateKey(key: string, tag = this.tagOf(key)): string {
+    return `${this.stateStart}${tag}}:${key}`;
+  }
+
+  sequenceKey(tag: string): string {
+    return `${this.stateStart}${tag}}#seq`;
+  }
+
+  /** The engine key of a Redis state key; undefined for other keys under the prefix. */
+  decode(redisKey: string): string | undefined {
+    if (!redisKey.startsWith(this.stateStart)) return undefined;
+    const close = redisKey.indexOf('}', this.stateStart.length);
+    if (close === -1 || redisKey.charCodeAt(close + 1) !== 58) return undefined;
+    return redisKey.slice(close + 2);
+  }
+
+  /** A lease and its fencing counter share a slot, so one script moves both. */
+  leaseKeys(name: string): [lease: string, fence: string] {
+    return [`${this.prefix}:lease:{${name}}`, `${this.prefix}:lease:{${name}}#fence`];
+  }
+
+  /** Who opened an incident, held briefly so a twin opening by another agent is dropped. */
+  openerKey(incidentKey: string): string {
+    return `${this.prefix}:opener:{${incidentKey}}`;
+  }
+
+  /** An incident's ticket record, its creation lease and fence, all in one slot. */
+  ticketKeys(incidentKey: string): [lease: string, fence: string, record: string] {
+    const tag = `{ticket:${incidentKey}}`;
+    return [`${this.prefix}:lease:${tag}`, `${this.prefix}:lease:${tag}#fence`, `${this.prefix}:ticket:${tag}`];
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * Lua scripts that merge state in Redis atomically. One `apply` call carries every pending write
+ * of one rule (one hash tag, so one Cluster slot) and answers with the merged state of each key,
+ * stamped with the rule's sequence number, which it also publishes so other agents converge.
+ *
+ * Layout (all hashes; fields starting with `#` are metadata, so they never collide with cells):
+ * - counter: `<bucket>|<incarnation>` = that agent process's own total for the bucket, and
+ *   `#e<bucket>` = the bucket's expiry. An agent writes its absolute total, never an increment,
+ *   so a flush retried after a lost reply cannot count twice, and after Redis loses its data
+ *   every agent can write its totals back. The cell's value is the sum over incarnations.
+ * - mark: `#m` value, `#x` expiry.
+ * - register: `#v` JSON value, `#ver` version, `#w` writer, `#d` "1" when a tombstone, `#x` expiry.
+ *
+ * Numbers travel as strings so no digit is lost to Lua's number formatting.
+ */
+
+/**
+ * KEYS[1] the rule's sequence key, KEYS[i+1] the Redis key of op i.
+ * ARGV[1] engine time now (ms), ARGV[2] channel ('' = do not publish), ARGV[3] this process's
+ * incarnation id, ARGV[4] JSON list of ops, ARGV[5] time-to-live of the sequence key (ms).
+ * Ops: {t='c', k, c={{bucket, total, expiry}...}, ttl} | {t='m', k, v, x, ttl} |
+ * {t='r', k, v, ver, w, x, ttl} | {t='d', k, ver, w, x, ttl} | {t='s', k} (read only).
+ *
+ * Replies {r=sequence, s=states}: for writes, only the states the caller does not already hold
+ * (a counter others also count, a mark or register it lost to); for reads, every state. The
+ * message published on ARGV[2] carries every state that changed, prefixed by the incarnation so
+ * receivers skip their own without parsing it.
+ */
+export const APPLY_SCRIPT = `
+local now = tonumber(ARGV[1])
+local me = ARGV[3]
+local ops = cjson.decode(ARGV[4])
+
+-- One read tells the kind and holds what merging needs: {mark, version, writer, expiry}, or
+-- false for a key that is not one of ours. Counters and absent keys both read all nil.
+local function head(k)
+  local ok, h = pcall(redis.call, 'HMGET', k, '#m', '#ver', '#w', '#x')
+  if not ok then return false end
+  return h
+end
+
+local function kindOf(h, k)
+  if not h then return 'other' end
+  if h[1] then return 'm' end
+  if h[2] then return 'r' end
+  if redis.call('EXISTS', k) == 1 then return 'c' end
+  return nil
+end
+
+local function mergesUnordered(kind)
+  return kind == 'c' or kind == 'm' or kind == 'other'
+end
+
+-- JS compares writer ids by code unit; byte order agrees for any id, unlike Lua's locale-aware '<'.
+local function bytesAtLeast(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a >= #b
+end
+
+local function newer(ver, w, h)
+  local cver = tonumber(h[2])
+  if ver ~= cver then return ver > cver end
+  return bytesAtLeast(w, h[3])
+end
+
+local function extend(k, ttl)
+  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+end
+
+-- Returns the counter's state and whether another incarnation counts in it.
+local function counterState(k, key)
+  local all = redis.call('HGETALL', k)
+  local cells = {}
+  local shared = false
+  for i = 1, #all, 2 do
+    local f, v = all[i], all[i + 1]
+    local b, w
+    if string.sub(f, 1, 2) == '#e' then
+      b = string.sub(f, 3)
+    else
+      b, w = string.match(f, '^(.-)|(.*)$')
+    end
+    if b then
+      local cell = cells[b]
+      if not cell then
+        cell = { e = '0', w = {} }
+        cells[b] = cell
+      end
+      if w then
+        cell.w[w] = v
+        if w ~= me then shared = true end
+      else
+        cell.e = v
+      end
+    end
+  end
+  return { k = key, t = 'c', c = cells }, shared
+end
+
+local function markState(k, key)
+  local m = redis.call('HMGET', k, '#m', '#x')
+  return { k = key, t = 'm', v = m[1], x = m[2] }
+end
+
+local function registerState(k, key)
+  local r = redis.call('HMGET', k, '#v', '#ver', '#w', '#d', '#x')
+  return { k = key, t = 'r', v = r[1], ver = r[2], w = r[3], d = r[4], x = r[5] }
+end
+
+-- Drops buckets whose window has passed; run when a bucket is added, so a counter that never
+-- goes idle still holds only its window's buckets. The buckets just written always stay: the
+-- writer's clock may run behind the one that set 'now'.
+local function prune(k, written)
+  local all = redis.call('HGETALL', k)
+  local dead = {}
+  local any = false
+  for i = 1, #all, 2 do
+    local f = all[i]
+    local b = string.sub(f, 3)
+    if string.sub(f, 1, 2) == '#e' and not written[b] and tonumber(all[i + 1]) <= now then
+      dead[b] = true
+      any = true
+    end
+  end
+  if not any then return end
+  for i = 1, #all, 2 do
+    local f = all[i]
+    local b
+    if string.sub(f, 1, 2) == '#e' then b = string.sub(f, 3) else b = string.match(f, '^(.-)|') end
+    if b and dead[b] then redis.call('HDEL', k, f) end
+  end
+end
+
+local changed = {}
+local replies = {}
+local maxTtl = 0
+for i, op in ipairs(ops) do
+  local k = KEYS[i + 1]
+  local h = head(k)
+  local ttl = tonumber(op.ttl or '0')
+  if ttl > maxTtl then maxTtl = ttl end
+  local did = false
+  local state
+  local tell = false
+  if op.t == 'c' then
+    if not h or h[1] or h[2] then redis.call('DEL', k) end
+    local added = false
+    local written = {}
+    local set = {}
+    for _, cell in ipairs(op.c) do
+      local b, total, e = cell[1], cell[2], cell[3]
+      written[b] = true
+      local ek = '#e' .. b
+      local f = b .. '|' .. me
+      local cur = redis.call('HMGET', k, ek, f)
+      if not cur[1] then added = true end
+      if not cur[1] or tonumber(cur[1]) < tonumber(e) then
+        set[#set + 1] = ek
+        set[#set + 1] = e
+      end
+      if cur[2] ~= total then
+        set[#set + 1] = f
+        set[#set + 1] = total
+        did = true
+      end
+    end
+    if #set > 0 then redis.call('HSET', k, unpack(set)) end
+    if added then prune(k, written) end
+    extend(k, ttl)
+    state, tell = counterState(k, op.k)
+  elseif op.t == 'm' then
+    if not h or h[2] or (not h[1] and redis.call('EXISTS', k) == 1) then redis.call('DEL', k); h = {} end
+    local v = tonumber(op.v)
+    local cur = tonumber(h[1])
+    if not cur or v > cur then
+      redis.call('HSET', k, '#m', op.v)
+      did = true
+    elseif v < cur then
+      tell = true
+    end
+    if not h[4] or tonumber(op.x) > tonumber(h[4]) then redis.call('HSET', k, '#x', op.x) end
+    extend(k, ttl)
+    state = markState(k, op.k)
+  elseif op.t == 'd' and mergesUnordered(kindOf(h, k)) then
+    -- Counters and marks merge without order: deleting one forgets it.
+    redis.call('DEL', k)
+    did = true
+    state = { k = op.k, t = 'x' }
+  elseif op.t == 'r' or op.t == 'd' then
+    -- A deletion of a register is a write of a tombstone, so a write older than it stays dead.
+    local isReg = h and h[2]
+    if not h or (not isReg and (h[1] or redis.call('EXISTS', k) == 1)) then redis.call('DEL', k) end
+    if not isReg or newer(tonumber(op.ver), op.w, h) then
+      local x = op.x
+      -- A tombstone keeps the register's life; the same write sent again (after a reconnect) keeps the longer one.
+      if isReg and (op.t == 'd' or (h[2] == op.ver and h[3] == op.w and tonumber(h[4]) > tonumber(x))) then x = h[4] end
+      local deleted = op.t == 'd'
+      redis.call('HSET', k, '#v', deleted and 'null' or op.v, '#ver', op.ver, '#w', op.w, '#d', deleted and '1' or '0', '#x', x)
+      did = true
+    else
+      tell = true
+    end
+    extend(k, ttl)
+    state = registerState(k, op.k)
+  else
+    local kind = kindOf(h, k)
+    tell = true
+    if kind == 'c' then state = counterState(k, op.k)
+    elseif kind == 'm' then state = markState(k, op.k)
+    elseif kind == 'r' then state = registerState(k, op.k)
+    else state = { k = op.k, t = 'n' } end
+  end
+  if tell then replies[#replies + 1] = state end
+  if did then changed[#changed + 1] = state end
+end
+
+local rev
+if #changed > 0 then
+  rev = redis.call('INCR', KEYS[1])
+  extend(KEYS[1], math.max(maxTtl, tonumber(ARGV[5])))
+  if ARGV[2] ~= '' then
+    redis.call('PUBLISH', ARGV[2], me .. '\\n' .. cjson.encode({ r = rev, s = changed }))
+  end
+else
+  rev = tonumber(redis.call('GET', KEYS[1]) or '0')
+end
+return cjson.encode({ r = rev, s = replies })
+`;
+
+/**
+ * KEYS[1] lease, KEYS[2] fence, optional KEYS[3] a ticket record hash. ARGV[1] owner token,
+ * ARGV[2] ttl (ms). Returns the fence, or 0 when another owner holds it, or when KEYS[3] records
+ * an open ticket (someone created it between our read and our claim).
+ */
+export const LEASE_ACQUIRE_SCRIPT = `
+if KEYS[3] and redis.call('HGET', KEYS[3], 'resolved') == '0' then return 0 end
+-- The fence outlives every term by far, yet does not stay forever for a one-off lease.
+local fenceTtl = tonumber(ARGV[2]) * 10
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local fence = redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], fenceTtl)
+  return fence
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], fenceTtl)
+  return tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+return 0
+`;
+
+/**
+ * KEYS[1] lease, KEYS[2] fence. ARGV[1] owner token, ARGV[2] ttl (ms), ARGV[3] the fence the owner
+ * holds. Renews only when both still match: an owner whose lease lapsed and was taken (even by
+ * itself, later) is told so instead of extending someone else's term.
+ */
+export const LEASE_RENEW_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[3] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 10)
+  return 1
+end
+return 0
+`;
+
+/** KEYS[1] lease, KEYS[2] fence. ARGV[1] owner token, ARGV[2] fence. */
+export const LEASE_RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;

@@ -1,0 +1,589 @@
+import { randomBytes } from 'node:crypto';
+import { Cluster } from 'ioredis';
+import { createLogger, type Logger } from '../telemetry/logger.ts';
+import { MemoryStateStore } from './memoryStore.ts';
+import { createSubscriber, reconnectDelay, runScript, type RedisClient } from './redisConnection.ts';
+import { RedisKeys } from './redisKeys.ts';
+import { combinePending, type Pending } from './redisPending.ts';
+import type { RedisStoreMetrics } from './redisStoreMetrics.ts';
+import type { StateDelta, StateStore, StateValue } from './stateStore.ts';
+
+export interface RedisStateStoreOptions {
+  /** The command connection, not yet connected; the store connects, reconnects and closes it. */
+  client: RedisClient;
+  prefix: string;
+  /** Agent id stamped on register writes. */
+  writer: string;
+  flushIntervalMs?: number;
+  /** Added to every key's time-to-live beyond its expiry. */
+  ttlGraceMs?: number;
+  /** The engine's clock until the engine's first `sweep` tells the store its time. */
+  now?: () => number;
+  logger?: Logger;
+  metrics?: RedisStoreMetrics;
+}
+
+/** One counter cell as this agent accounts for it: its own total and everyone else's. */
+interface Cell {
+  own: number;
+  others: number;
+  expiresAtMs: number;
+  /** Its own total changed since it was last sent. */
+  dirty: boolean;
+}
+
+/** A counter key's cells, and the rule sequence number of the latest Redis state applied to it. */
+interface Book {
+  cells: Map<number, Cell>;
+  rev: number;
+}
+
+type Snapshot =
+  | { k: string; t: 'c'; c: Record<string, { e: string; w: Record<string, string> }> }
+  | { k: string; t: 'm'; v: string; x: string }
+  | { k: string; t: 'r'; v: string; ver: string; w: string; d: string; x: string }
+  | { k: string; t: 'x' }
+  | { k: string; t: 'n' };
+
+type Op =
+  | { t: 'c'; k: string; c: [string, string, string][]; ttl: string }
+  | { t: 'm'; k: string; v: string; x: string; ttl: string }
+  | { t: 'r'; k: string; v: string; ver: string; w: string; x: string; ttl: string }
+  | { t: 'd'; k: string; ver: string; w: string; x: string; ttl: string }
+  | { t: 's'; k: string };
+
+/** Ops per script call: one call runs atomically, so a huge one would stall Redis for everyone. */
+const OPS_PER_CALL = 256;
+
+/**
+ * Correlation state shared through Redis, with the synchronous surface the engine needs: every
+ * read and write hits a local MemoryStateStore; a replicator ships local writes to Redis and
+ * brings other agents' writes in.
+ *
+ * - Local writes are pre-aggregated per key and flushed every `flushIntervalMs`; the writes of
+ *   one rule go in one Lua call (one hash tag), all calls of a flush in one pipeline.
+ * - Redis answers each call with the merged state of its keys, and publishes it; every agent
+ *   applies what others publish. A counter cell's local value is this agent's own total plus the
+ *   others' totals from the newest Redis state seen (ordered by the rule's sequence number), so
+ *   a late or repeated message cannot count twice.
+ * - While Redis is unreachable the engine keeps running on local state; writes stay pending.
+ *   After every (re)connect the store writes its whole state back, then reads everything under
+ *   the prefix, so agents converge again even if Redis lost its data.
+ */
+export class RedisStateStore implements StateStore {
+  readonly writer: string;
+  /** This process's id in counter cells; a restarted agent gets a new one, so it never overwrites its past totals. */
+  readonly incarnation: string;
+  readonly redisKeys: RedisKeys;
+  private readonly local: MemoryStateStore;
+  private readonly client: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly flushIntervalMs: number;
+  private readonly ttlGraceMs: number;
+  private readonly clock: () => number;
+  private readonly logger: Logger;
+  private readonly metrics: RedisStoreMetrics | undefined;
+  private readonly books = new Map<string, Book>();
+  /** Expiry of each mark and register, so a write-back after a Redis loss keeps it. */
+  private readonly expiries = new Map<string, number>();
+  private pending = new Map<string, Pending>();
+  private engineNowMs: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private resyncing: Promise<void> | undefined;
+  private resyncAgain = false;
+  private closed = false;
+  private wasDown = false;
+
+  constructor(opts: RedisStateStoreOptions) {
+    this.writer = opts.writer;
+    this.incarnation = `${opts.writer}#${randomBytes(4).toString('hex')}`;
+    this.redisKeys = new RedisKeys(opts.prefix);
+    this.local = new MemoryStateStore(opts.writer);
+    this.client = opts.client;
+    this.subscriber = createSubscriber(opts.client);
+    this.flushIntervalMs = opts.flushIntervalMs ?? 100;
+    this.ttlGraceMs = opts.ttlGraceMs ?? 60_000;
+    this.clock = opts.now ?? Date.now;
+    this.logger = opts.logger ?? createLogger('silent');
+    this.metrics = opts.metrics;
+    this.local.onDelta((d) => this.recordLocal(d));
+  }
+
+  /**
+   * Connects and reconciles with Redis. Never fails for want of Redis: the store then starts
+   * degraded, on local state, and reconciles when the connection comes up.
+   */
+  async start(): Promise<void> {
+    this.client.on('error', (err: Error) => this.logger.debug({ err }, 'redis connection error'));
+    this.subscriber.on('error', (err: Error) => this.logger.debug({ err }, 'redis subscriber error'));
+    let connectedOnce = false;
+    this.client.on('ready', () => {
+      if (connectedOnce) this.logger.info('redis reachable again: merging local state back');
+      else this.logger.info({ prefix: this.redisKeys.prefix }, 'connected to redis: sharing correlation state');
+      connectedOnce = true;
+      this.wasDown = false;
+      this.metrics?.degraded.set(0);
+      void this.resync();
+    });
+    this.client.on('close', () => {
+      if (!this.wasDown && !this.closed) this.logger.warn('redis unreachable: correlating on local state until it is back');
+      this.wasDown = true;
+      this.metrics?.degraded.set(1);
+    });
+    // Messages published while the subscriber was away are lost: reconcile after it is back.
+    let subscribedOnce = false;
+    this.subscriber.on('ready', () => {
+      if (subscribedOnce && this.connected) void this.resync();
+      subscribedOnce = true;
+    });
+    this.subscriber.on('message', (_channel: string, message: string) => this.receive(message));
+    this.metrics?.degraded.set(1);
+    this.wasDown = true;
+    void this.subscriber.subscribe(this.redisKeys.channel).catch((err: unknown) => this.logger.debug({ err }, 'subscribe failed; retried on reconnect'));
+    await this.client.connect().catch((err: unknown) => this.logger.warn({ err }, 'redis unreachable at start: correlating on local state until it is up'));
+    // Let start() include the first reconciliation, whether `ready` has been emitted yet or not.
+    if (this.connected) await (this.resyncing ?? this.resync());
+    this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Flushes what is pending, then closes both connections. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.drain();
+    this.closed = true;
+    await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
+    this.client.disconnect();
+    this.subscriber.disconnect();
+  }
+
+  /** The command connection, for leases and the ticket ledger to share. */
+  get redis(): RedisClient {
+    return this.client;
+  }
+
+  get connected(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  /** Keys written locally and not yet in Redis. */
+  pendingKeys(): number {
+    return this.pending.size;
+  }
+
+  // ---- StateStore: every call is local and synchronous ----
+
+  addCount(key: string, bucket: number, delta: number, expiresAtMs: number): number {
+    return this.local.addCount(key, bucket, delta, expiresAtMs);
+  }
+
+  sumCounts(key: string, fromBucket: number, toBucket: number): number {
+    return this.local.sumCounts(key, fromBucket, toBucket);
+  }
+
+  raise(key: string, value: number, expiresAtMs: number): number {
+    return this.local.raise(key, value, expiresAtMs);
+  }
+
+  readMax(key: string): number | undefined {
+    return this.local.readMax(key);
+  }
+
+  write(key: string, value: StateValue, version: number, expiresAtMs: number): boolean {
+    return this.local.write(key, value, version, expiresAtMs);
+  }
+
+  read(key: string) {
+    return this.local.read(key);
+  }
+
+  delete(key: string, version: number): void {
+    this.local.delete(key, version);
+  }
+
+  keys(prefix: string): IterableIterator<string> {
+    return this.local.keys(prefix);
+  }
+
+  sweep(nowMs: number): number {
+    if (this.engineNowMs === undefined || nowMs > this.engineNowMs) this.engineNowMs = nowMs;
+    for (const [key, book] of this.books) {
+      for (const [b, cell] of book.cells) if (cell.expiresAtMs <= nowMs) book.cells.delete(b);
+      if (book.cells.size === 0) this.books.delete(key);
+    }
+    for (const [key, expiresAtMs] of this.expiries) if (expiresAtMs <= nowMs) this.expiries.delete(key);
+    return this.local.sweep(nowMs);
+  }
+
+  /** Applies a write made elsewhere to the local view only: Redis brings other agents' writes by itself. */
+  merge(delta: StateDelta): void {
+    if (delta.kind === 'count') {
+      const cell = this.cell(delta.key, delta.bucket, delta.expiresAtMs);
+      cell.others += delta.delta;
+    } else if (delta.kind === 'delete') {
+      this.books.delete(delta.key);
+    }
+    this.local.merge(delta);
+  }
+
+  onDelta(listener: (delta: StateDelta) => void): () => void {
+    return this.local.onDelta(listener);
+  }
+
+  size(): number {
+    return this.local.size();
+  }
+
+  // ---- replication ----
+
+  private engineNow(): number {
+    return this.engineNowMs ?? this.clock();
+  }
+
+  private cell(key: string, bucket: number, expiresAtMs: number): Cell {
+    let book = this.books.get(key);
+    if (!book) {
+      book = { cells: new Map(), rev: -1 };
+      this.books.set(key, book);
+    }
+    let cell = book.cells.get(bucket);
+    if (!cell) {
+      cell = { own: 0, others: 0, expiresAtMs, dirty: false };
+      book.cells.set(bucket, cell);
+    } else if (expiresAtMs > cell.expiresAtMs) {
+      cell.expiresAtMs = expiresAtMs;
+    }
+    return cell;
+  }
+
+  /** Runs on every engine write: folds it into the key's pending op in place, allocating as little as it can. */
+  private recordLocal(d: StateDelta): void {
+    if (d.kind === 'count') {
+      const cell = this.cell(d.key, d.bucket, d.expiresAtMs);
+      cell.own += d.delta;
+      // Only a cell's first write between two flushes touches the pending map.
+      if (!cell.dirty) {
+        cell.dirty = true;
+        const p = this.pending.get(d.key);
+        if (p) p.counter = true;
+        else this.pending.set(d.key, { counter: true });
+      }
+      return;
+    }
+    if (d.kind === 'delete') {
+      // A deleted counter starts again from zero, for this agent's own share too.
+      const book = this.books.get(d.key);
+      if (book) book.cells.clear();
+      this.pending.set(d.key, { del: { version: d.version, writer: d.writer } });
+      return;
+    }
+    let p = this.pending.get(d.key);
+    if (!p) this.pending.set(d.key, (p = {}));
+    if (d.kind === 'max') {
+      if (!p.mark) p.mark = { value: d.value, expiresAtMs: d.expiresAtMs };
+      else {
+        if (d.value > p.mark.value) p.mark.value = d.value;
+        if (d.expiresAtMs > p.mark.expiresAtMs) p.mark.expiresAtMs = d.expiresAtMs;
+      }
+    } else {
+      // The store only emits writes that won locally, so the latest is the newest.
+      p.register = { register: d.register, expiresAtMs: d.expiresAtMs };
+    }
+  }
+
+  private keepExpiry(key: string, expiresAtMs: number): void {
+    const known = this.expiries.get(key);
+    if (known === undefined || expiresAtMs > known) this.expiries.set(key, expiresAtMs);
+  }
+
+  private owe(key: string, p: Pending): void {
+    const current = this.pending.get(key);
+    this.pending.set(key, current ? combinePending(current, p) : p);
+  }
+
+  /** Flushes until nothing is pending: a flush already running holds only part of it; a failing one leaves it pending. */
+  private async drain(): Promise<void> {
+    for (let attempt = 0; attempt < 3 && this.pending.size > 0 && this.connected; attempt++) await this.flush();
+  }
+
+  /** Writes everything pending to Redis; on failure it stays pending, merged with newer writes. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.pending.size === 0 || !this.connected) return Promise.resolve();
+    this.flushing = this.doFlush().finally(() => {
+      this.flushing = undefined;
+      this.metrics?.pendingKeys.set(this.pending.size);
+    });
+    return this.flushing;
+  }
+
+  private async doFlush(): Promise<void> {
+    const taken = this.pending;
+    this.pending = new Map();
+    const byTag = new Map<string, { keys: string[]; ops: Op[] }>();
+    const sent: Cell[] = [];
+    const now = this.engineNow();
+    for (const [key, p] of taken) {
+      const tag = this.redisKeys.tagOf(key);
+      let batch = byTag.get(tag);
+      if (!batch) byTag.set(tag, (batch = { keys: [], ops: [] }));
+      const redisKey = this.redisKeys.stateKey(key, tag);
+      for (const op of this.opsFor(key, p, now, sent)) {
+        batch.keys.push(redisKey);
+        batch.ops.push(op);
+      }
+    }
+    const calls: Promise<void>[] = [];
+    for (const [tag, batch] of byTag) {
+      for (let i = 0; i < batch.ops.length; i += OPS_PER_CALL) {
+        calls.push(this.call(tag, batch.keys.slice(i, i + OPS_PER_CALL), batch.ops.slice(i, i + OPS_PER_CALL), true));
+      }
+    }
+    const outcomes = await Promise.allSettled(calls);
+    const failed = outcomes.some((o) => o.status === 'rejected');
+    if (failed) {
+      // Which calls landed is unknown, but resending is harmless: every op is idempotent. Keys
+      // of calls that did land go again too; that costs a little, and keeps this simple.
+      for (const [key, p] of taken) {
+        const newer = this.pending.get(key);
+        this.pending.set(key, newer ? combinePending(p, newer) : p);
+      }
+      for (const cell of sent) cell.dirty = true;
+      const err = outcomes.find((o) => o.status === 'rejected')?.reason as unknown;
+      this.logger.debug({ err }, 'flush to redis failed; kept pending');
+      this.metrics?.flushes.inc({ outcome: 'failed' });
+      return;
+    }
+    this.metrics?.flushes.inc({ outcome: 'ok' });
+    this.metrics?.flushedOps.inc(taken.size);
+  }
+
+  /** The ops that bring Redis up to `p`; counter cells sent go into `sent` (to be marked dirty again should the flush fail). */
+  private opsFor(key: string, p: Pending, now: number, sent: Cell[]): Op[] {
+    const ops: Op[] = [];
+    const ttl = (expiresAtMs: number) => String(Math.max(Math.ceil(expiresAtMs - now), 0) + this.ttlGraceMs);
+    if (p.del) ops.push({ t: 'd', k: key, ver: String(p.del.version), w: p.del.writer, x: String(now), ttl: ttl(now) });
+    const book = p.counter ? this.books.get(key) : undefined;
+    if (book) {
+      const cells: [string, string, string][] = [];
+      let latest = 0;
+      // Cells swept or deleted since their write are gone from the book: nothing left to say.
+      for (const [b, cell] of book.cells) {
+        if (!cell.dirty) continue;
+        cell.dirty = false;
+        sent.push(cell);
+        cells.push([String(b), String(cell.own), String(cell.expiresAtMs)]);
+        if (cell.expiresAtMs > latest) latest = cell.expiresAtMs;
+      }
+      if (cells.length) ops.push({ t: 'c', k: key, c: cells, ttl: ttl(latest) });
+    }
+    if (p.mark) {
+      this.keepExpiry(key, p.mark.expiresAtMs);
+      ops.push({ t: 'm', k: key, v: String(p.mark.value), x: String(p.mark.expiresAtMs), ttl: ttl(p.mark.expiresAtMs) });
+    }
+    if (p.register) {
+      const { register, expiresAtMs } = p.register;
+      this.keepExpiry(key, expiresAtMs);
+      ops.push({ t: 'r', k: key, v: JSON.stringify(register.value), ver: String(register.version), w: register.writer, x: String(expiresAtMs), ttl: ttl(expiresAtMs) });
+    }
+    return ops;
+  }
+
+  private async call(tag: string, keys: string[], ops: Op[], publish: boolean): Promise<void> {
+    const seqTtl = String(this.ttlGraceMs);
+    const reply = (await runScript(this.client, 'vigilStateApply', [this.redisKeys.sequenceKey(tag), ...keys], [
+      String(this.engineNow()),
+      publish ? this.redisKeys.channel : '',
+      this.incarnation,
+      JSON.stringify(ops),
+      seqTtl,
+    ])) as string;
+    const { r, s } = JSON.parse(reply) as { r: number; s: Snapshot[] | Record<string, never> };
+    if (!Array.isArray(s)) return; // Lua's empty table: nothing we do not already hold
+    // A key may appear twice in one call (a deletion, then writes): its last state is what counts.
+    const last = new Map<string, Snapshot>();
+    for (const snap of s) last.set(snap.k, snap);
+    for (const snap of last.values()) this.applySafely(snap, r, true);
+  }
+
+  private receive(message: string): void {
+    const nl = message.indexOf('\n');
+    // Our own write: its reply already told us what we did not know.
+    if (nl === this.incarnation.length && message.startsWith(this.incarnation)) return;
+    let parsed: { r: number; s: Snapshot[] };
+    try {
+      parsed = JSON.parse(message.slice(nl + 1)) as typeof parsed;
+      if (!Array.isArray(parsed.s)) throw new Error('no list of states');
+    } catch (err) {
+      this.logger.warn({ err }, 'ignoring a malformed state message');
+      return;
+    }
+    for (const snap of parsed.s) this.applySafely(snap, parsed.r, false);
+    this.metrics?.remoteUpdates.inc(parsed.s.length);
+  }
+
+  /** A key's state that does not parse (written under our prefix by something else) is skipped, never fatal. */
+  private applySafely(snap: Snapshot, rev: number, ownReply: boolean): void {
+    try {
+      this.apply(snap, rev, ownReply);
+    } catch (err) {
+      this.logger.warn({ err, key: (snap as { k?: unknown }).k }, 'ignoring a malformed state entry from redis');
+    }
+  }
+
+  /** Brings the local view of one key to the Redis state `snap`, as of the rule's sequence number `rev`. */
+  private apply(snap: Snapshot, rev: number, ownReply: boolean): void {
+    const key = snap.k;
+    switch (snap.t) {
+      case 'm':
+        this.keepExpiry(key, Number(snap.x));
+        this.local.merge({ kind: 'max', key, value: Number(snap.v), expiresAtMs: Number(snap.x) });
+        return;
+      case 'r': {
+        this.keepExpiry(key, Number(snap.x));
+        const version = Number(snap.ver);
+        if (snap.d === '1') this.local.merge({ kind: 'delete', key, version, writer: snap.w });
+        else this.local.merge({ kind: 'register', key, register: { value: JSON.parse(snap.v) as StateValue, version, writer: snap.w }, expiresAtMs: Number(snap.x) });
+        return;
+      }
+      case 'x': {
+        // Our own deletion was applied locally when made, and writes after it must stay.
+        if (ownReply) return;
+        const book = this.books.get(key);
+        if (book && rev < book.rev) return;
+        this.books.set(key, { cells: new Map(), rev });
+        this.local.merge({ kind: 'delete', key, version: Number.MIN_SAFE_INTEGER, writer: '' });
+        return;
+      }
+      case 'c':
+      case 'n':
+        this.applyCounter(key, snap.t === 'c' ? snap.c : {}, rev, snap.t === 'n');
+        return;
+    }
+  }
+
+  private applyCounter(key: string, cells: Record<string, { e: string; w: Record<string, string> }>, rev: number, absent: boolean): void {
+    let book = this.books.get(key);
+    if (book && rev < book.rev) return;
+    if (!book) {
+      if (absent) return;
+      book = { cells: new Map(), rev };
+      this.books.set(key, book);
+    }
+    book.rev = rev;
+    const seen = new Set<number>();
+    const now = this.engineNowMs ?? Number.NEGATIVE_INFINITY;
+    for (const [bucketText, remote] of Object.entries(cells)) {
+      const bucket = Number(bucketText);
+      let others = 0;
+      for (const [incarnation, total] of Object.entries(remote.w)) if (incarnation !== this.incarnation) others += Number(total);
+      const expiresAtMs = Number(remote.e);
+      seen.add(bucket);
+      // Redis prunes a counter's old buckets only when a new one arrives: one already swept here must not come back.
+      if (expiresAtMs <= now) continue;
+      const existing = book.cells.get(bucket);
+      if (!existing && others === 0) continue;
+      const cell = existing ?? this.cell(key, bucket, expiresAtMs);
+      if (expiresAtMs > cell.expiresAtMs) cell.expiresAtMs = expiresAtMs;
+      if (others !== cell.others) {
+        this.local.merge({ kind: 'count', key, bucket, delta: others - cell.others, expiresAtMs: cell.expiresAtMs });
+        cell.others = others;
+      }
+    }
+    // Cells Redis no longer holds (pruned, expired, or lost with its data): others count nothing there.
+    for (const [bucket, cell] of book.cells) {
+      if (seen.has(bucket) || cell.others === 0) continue;
+      this.local.merge({ kind: 'count', key, bucket, delta: -cell.others, expiresAtMs: cell.expiresAtMs });
+      cell.others = 0;
+    }
+  }
+
+  /**
+   * Reconciles with Redis after every (re)connect: writes the whole local state back (Redis may
+   * have lost it, and every op is idempotent), then reads every key under the prefix.
+   */
+  resync(): Promise<void> {
+    if (this.resyncing) {
+      this.resyncAgain = true;
+      return this.resyncing;
+    }
+    this.resyncing = (async () => {
+      for (let attempt = 0; ; attempt++) {
+        this.resyncAgain = false;
+        try {
+          await this.reconcile();
+          this.metrics?.resyncs.inc();
+        } catch (err) {
+          // A node went away mid-way (a cluster settling its topology, a failover): try again
+          // while connected; once disconnected, the next `ready` starts over.
+          this.logger.debug({ err, attempt }, 'reconciliation with redis interrupted');
+          this.resyncAgain = true;
+          await new Promise((r) => setTimeout(r, reconnectDelay(attempt)).unref());
+        }
+        if (!this.resyncAgain || !this.connected || this.closed) break;
+      }
+    })().finally(() => {
+      this.resyncing = undefined;
+    });
+    return this.resyncing;
+  }
+
+  private async reconcile(): Promise<void> {
+    // Sequence numbers restart if Redis lost its data, so forget the ones seen so far.
+    for (const book of this.books.values()) book.rev = -1;
+    for (const [key, book] of this.books) {
+      let owned = false;
+      for (const cell of book.cells.values()) {
+        if (cell.own === 0) continue;
+        cell.dirty = true;
+        owned = true;
+      }
+      if (owned) this.owe(key, { counter: true });
+    }
+    for (const key of this.local.keys('')) {
+      if (this.pending.has(key)) continue; // its latest write is on its way already
+      const expiresAtMs = this.expiries.get(key) ?? this.engineNow() + this.ttlGraceMs;
+      const mark = this.local.readMax(key);
+      if (mark !== undefined) this.owe(key, { mark: { value: mark, expiresAtMs } });
+      const register = this.local.read(key);
+      if (register !== undefined) this.owe(key, { register: { register, expiresAtMs } });
+    }
+    await this.drain();
+    if (this.pending.size > 0) throw new Error('could not write local state back to redis');
+    const keys = await this.scanStateKeys();
+    const byTag = new Map<string, string[]>();
+    for (const redisKey of keys) {
+      const key = this.redisKeys.decode(redisKey);
+      if (key === undefined) continue;
+      const tag = this.redisKeys.tagOf(key);
+      let list = byTag.get(tag);
+      if (!list) byTag.set(tag, (list = []));
+      list.push(key);
+    }
+    const calls: Promise<void>[] = [];
+    for (const [tag, list] of byTag) {
+      for (let i = 0; i < list.length; i += OPS_PER_CALL) {
+        const chunk = list.slice(i, i + OPS_PER_CALL);
+        calls.push(this.call(tag, chunk.map((k) => this.redisKeys.stateKey(k, tag)), chunk.map((k) => ({ t: 's', k })), false));
+      }
+    }
+    await Promise.all(calls);
+  }
+
+  private async scanStateKeys(): Promise<string[]> {
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    const found: string[] = [];
+    for (const node of nodes) {
+      // A cluster connects to each node on its first command; scanning is the first here.
+      if (node.status === 'wait') await node.connect();
+      let cursor = '0';
+      do {
+        const [next, batch] = await node.scan(cursor, 'MATCH', this.redisKeys.statePattern, 'COUNT', 1000);
+        cursor = next;
+        found.push(...batch);
+      } while (cursor !== '0');
+    }
+    return found;
+  }
+}

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Counter } from 'prom-client';
+import type { TicketLedger } from '../exporters/tickets/ledger.ts';
+import type { IncidentChange } from '../model/incident.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
+import { MemoryStateStore } from './memoryStore.ts';
+import type { RedisStateConfig } from './redisConfig.ts';
+import { createRedisClient } from './redisConnection.ts';
+import { LeaderElection, RedisLease } from './redisLease.ts';
+import { RedisStateStore } from './redisStateStore.ts';
+import { RedisStoreMetrics } from './redisStoreMetrics.ts';
+import { RedisTicketLedger } from './redisTicketLedger.ts';
+import type { StateStore } from './stateStore.ts';
+
+/** How long ticket records stay in Redis after their last change. */
+const TICKET_RECORD_TTL_MS = 30 * 86_400_000;
+
+/** Non-leaders never tick, so they forget expired local state on this schedule instead. */
+const LOCAL_SWEEP_MS = 30_000;
+
+/** Where correlation state lives, and who runs the engine's timers. */
+export interface StateBackend {
+  readonly store: StateStore;
+  start(): Promise<void>;
+  /** Whether this agent runs the timers (absence, deadlines, notifications) now: always alone, only the leader when shared. */
+  leads(): boolean;
+  /** For /readyz: `degraded` while shared state is unreachable. The agent stays ready: it keeps ingesting and correlating on local state. */
+  health(): true | 'degraded';
+  /**
+   * Drops an `opened` change when another agent opened the same incident moments before (both
+   * saw the problem before their writes met): one owner per incident. Never waits on an
+   * unreachable Redis: then every change goes through.
+   */
+  admit(changes: IncidentChange[]): Promise<IncidentChange[]>;
+  /** The incident → ticket ledger all agents share, when state is shared; otherwise each exporter keeps its own. */
+  ticketLedger(): TicketLedger | undefined;
+  stop(): Promise<void>;
+}
+
+export interface StateBackendOptions {
+  logger: Logger;
+  metrics: SelfMetrics;
+  /** The engine's clock. */
+  clock: () => number;
+}
+
+export function openStateBackend(cfg: RedisStateConfig, opts: StateBackendOptions): StateBackend {
+  if (cfg.store === 'memory') {
+    const store = new MemoryStateStore();
+    return { store, start: async () => undefined, leads: () => true, health: () => true, admit: async (c) => c, ticketLedger: () => undefined, stop: async () => undefined };
+  }
+  return new RedisBackend(cfg, opts);
+}
+
+class RedisBackend implements StateBackend {
+  readonly store: RedisStateStore;
+  private readonly election: LeaderElection;
+  private readonly cfg: RedisStateConfig;
+  private readonly writer: string;
+  private readonly clock: () => number;
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly ledgers: RedisTicketLedger[] = [];
+  private readonly duplicateOpens: Counter;
+
+  constructor(cfg: RedisStateConfig, opts: StateBackendOptions) {
+    this.cfg = cfg;
+    this.clock = opts.clock;
+    this.writer = cfg.agent_id || hostname();
+    const logger = opts.logger.child({ state: 'redis' });
+    this.store = new RedisStateStore({
+      client: createRedisClient(cfg),
+      prefix: cfg.prefix,
+      writer: this.writer,
+      flushIntervalMs: cfg.flush_interval,
+      ttlGraceMs: cfg.ttl_grace,
+      now: opts.clock,
+      logger,
+      metrics: new RedisStoreMetrics(opts.metrics.registry),
+    });
+    const registry = opts.metrics.registry;
+    const name = 'vigil_state_store_duplicate_opens_total';
+    this.duplicateOpens = (registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help: 'Incident openings dropped because another agent opened the same incident first.', registers: [registry] });
+    const owner = `${this.writer}#${randomBytes(4).toString('hex')}`;
+    this.election = new LeaderElection({
+      lease: new RedisLease(this.store.redis, this.store.redisKeys.leaseKeys('timers'), owner, cfg.lease_ttl),
+      onChange: (leader) => logger.info({ owner }, leader ? 'this agent now runs the correlation timers' : 'this agent no longer runs the correlation timers'),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.store.start();
+    this.election.start();
+    this.sweeper = setInterval(() => {
+      if (!this.election.isLeader) this.store.sweep(this.clock());
+    }, LOCAL_SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  leads(): boolean {
+    return this.election.isLeader;
+  }
+
+  health(): true | 'degraded' {
+    return this.store.connected ? true : 'degraded';
+  }
+
+  async admit(changes: IncidentChange[]): Promise<IncidentChange[]> {
+    if (!this.store.connected || !changes.some((c) => c.kind === 'opened' || c.kind === 'resolved')) return changes;
+    const client = this.store.redis;
+    const out: IncidentChange[] = [];
+    for (const c of changes) {
+      const key = this.store.redisKeys.openerKey(c.incident.key);
+      try {
+        if (c.kind === 'opened') {
+          // Held for one lease term: long past the moment the agents' writes meet.
+          const won = await client.set(key, this.writer, 'PX', this.cfg.lease_ttl, 'NX');
+          if (won === null) {
+            this.duplicateOpens.inc();
+            continue;
+          }
+        } else if (c.kind === 'resolved') {
+          await client.del(key); // a new incident on this key may open at once
+        }
+      } catch {
+        // Redis went away: deliver, as an agent alone would.
+      }
+      out.push(c);
+    }
+    return out;
+  }
+
+  ticketLedger(): TicketLedger {
+    const ledger = new RedisTicketLedger({ client: this.store.redis, keys: this.store.redisKeys, owner: this.writer, claimTtlMs: this.cfg.lease_ttl, recordTtlMs: TICKET_RECORD_TTL_MS });
+    this.ledgers.push(ledger);
+    return ledger;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await Promise.allSettled(this.ledgers.map((l) => l.close()));
+    await this.election.stop();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,47 @@
+import type { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisClient } from '../../src/state/redisConnection.ts';
+import { RedisStateStore } from '../../src/state/redisStateStore.ts';
+import { startRedisCluster, waitFor, type RedisCluster } from '../support/redis.ts';
+import { freshPrefix, stateConfig } from './redisHelpers.ts';
+
+describe('RedisStateStore on Redis Cluster', () => {
+  let cluster: RedisCluster;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('converges agents whose rules live on different nodes, and gives a late joiner every node\'s keys', async () => {
+    const prefix = freshPrefix();
+    const open = (writer: string) => new RedisStateStore({ client: createRedisClient(stateConfig({ prefix, cluster: { nodes: cluster.nodes } })), prefix, writer, flushIntervalMs: 60_000 });
+    const [a, b] = [open('agent-a'), open('agent-b')];
+    await Promise.all([a.start(), b.start()]);
+    expect(a.connected && b.connected).toBe(true);
+    const exp = Date.now() + 3_600_000;
+    // Twenty rules: their hash tags spread over the three masters.
+    const rules = Array.from({ length: 20 }, (_, i) => `rule${i}`);
+    for (const r of rules) {
+      a.addCount(`c:${r}{svc="x"}`, 1, 2, exp);
+      b.addCount(`c:${r}{svc="x"}`, 1, 3, exp);
+      b.write(`i:${r}{svc="x"}`, { status: 'open' }, 1, exp);
+    }
+    await Promise.all([a.flush(), b.flush()]);
+    await waitFor(() => rules.every((r) => a.sumCounts(`c:${r}{svc="x"}`, 1, 1) === 5 && b.sumCounts(`c:${r}{svc="x"}`, 1, 1) === 5 && a.read(`i:${r}{svc="x"}`) !== undefined), 'agents to converge');
+
+    // The rules' hash tags spread their keys over every master.
+    const sizes = await Promise.all((a.redis as Cluster).nodes('master').map((n) => n.dbsize()));
+    expect(sizes).toHaveLength(3);
+    for (const n of sizes) expect(n).toBeGreaterThan(0);
+
+    const late = open('agent-c');
+    await late.start();
+    for (const r of rules) {
+      expect(late.sumCounts(`c:${r}{svc="x"}`, 1, 1)).toBe(5);
+      expect(late.read(`i:${r}{svc="x"}`)?.value).toEqual({ status: 'open' });
+    }
+    await Promise.all([a.close(), b.close(), late.close()]);
+  });
+});

@@ -1,0 +1,147 @@
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { IncidentChange } from '../../src/model/incident.ts';
+import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { FakeGlpi } from '../support/fakes/glpi.ts';
+import { readNdjson } from '../support/ndjson.ts';
+import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
+import { freshPrefix } from './redisHelpers.ts';
+
+const config = (url: string, prefix: string, agent: string, glpiUrl?: string) => `
+receivers:
+  json:
+    endpoint: 127.0.0.1:0
+exporters:
+  file/incidents:
+    path: incidents.ndjson
+  correlation: {}${glpiUrl ? `
+  glpi:
+    url: ${glpiUrl}
+    app_token: app-token-1
+    user_token: user-token-1` : ''}
+correlation:
+  tick_interval: 50ms
+  defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
+  rules:
+    - kind: threshold
+      name: service_errors
+      match: severity_number >= SEVERITY_NUMBER_ERROR
+      group_by: [service]
+      window: 60s
+      threshold: 4
+    - kind: absence
+      name: host_silent
+      match: attributes["check"] == "heartbeat"
+      group_by: [asset]
+      time: arrival
+      interval: 1s
+  state:
+    store: redis
+    url: ${url}
+    prefix: ${prefix}
+    agent_id: ${agent}
+    flush_interval: 20ms
+    lease_ttl: 1s
+service:
+  pipelines:
+    logs: { receivers: [json], exporters: [correlation] }
+    incidents: { exporters: [file/incidents${glpiUrl ? ', glpi' : ''}] }
+  telemetry:
+    metrics: { endpoint: 127.0.0.1:0 }
+`;
+
+async function send(d: RunningDaemon, events: object[]): Promise<void> {
+  const res = await fetch(d.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+  expect(await res.json()).toEqual({ accepted: events.length, rejected: [] });
+}
+
+const opened = (d: RunningDaemon) => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')).filter((c) => c.kind === 'opened').map((c) => c.incident.key);
+const error = (service: string) => ({ service, title: `${service} failed`, level: 'error' });
+
+describe('vigil run with correlation.state.store: redis', () => {
+  let redis: RedisServer;
+  const daemons: RunningDaemon[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterEach(async () => {
+    await Promise.all(daemons.splice(0).map((d) => d.stop('SIGKILL')));
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it('correlates events two agents saw separately, and stays ready on local state while Redis is down', async () => {
+    const prefix = freshPrefix();
+    const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a')), startDaemon(config(redis.url, prefix, 'node-b'))]);
+    daemons.push(a!, b!);
+    // Two errors on each node: only together do they reach the threshold of 4.
+    await send(a!, [error('billing'), error('billing')]);
+    await send(b!, [error('billing')]);
+    await waitFor(async () => (await (await fetch(a!.adminUrl('/metrics'))).text()).match(/^vigil_state_store_remote_updates_total [1-9]/m) !== null, 'b\'s count to reach a');
+    await send(b!, [error('billing')]);
+    await waitFor(() => opened(b!).length === 1, 'the incident on b');
+    expect(opened(b!)).toEqual(['service_errors{service="billing"}']);
+    expect(opened(a!)).toEqual([]);
+
+    await redis.kill();
+    for (const d of [a!, b!]) {
+      await waitFor(async () => (await (await fetch(d.adminUrl('/metrics'))).text()).includes('vigil_state_store_degraded 1'), 'the degraded gauge');
+      const ready = await fetch(d.adminUrl('/readyz'));
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: 'degraded', checks: { correlation_state: 'degraded' } });
+    }
+    // Ingestion goes on: a correlates its own events alone meanwhile.
+    await send(a!, [error('web'), error('web'), error('web'), error('web')]);
+    await waitFor(() => opened(a!).length === 1, 'a local incident during the outage');
+
+    await redis.restart();
+    for (const d of [a!, b!]) {
+      await waitFor(async () => (await (await fetch(d.adminUrl('/readyz'))).json() as { status: string }).status === 'ready', 'readiness back to ready');
+    }
+    // Both agents wrote their state back: the incident a opened while alone is shared again.
+    const client = new Redis(redis.url);
+    const keys = await client.keys(`${prefix}:*`);
+    client.disconnect();
+    expect(keys).toContain(`${prefix}:{=service_errors}:i:service_errors{service="web"}`);
+    expect(keys).toContain(`${prefix}:{=service_errors}:i:service_errors{service="billing"}`);
+  }, 60_000);
+
+  it('runs the timers on one agent: a silent host opens one absence incident, not one per agent', async () => {
+    const prefix = freshPrefix();
+    const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a')), startDaemon(config(redis.url, prefix, 'node-b'))]);
+    daemons.push(a!, b!);
+    await send(a!, [{ asset: 'db-1', title: 'heartbeat', attributes: { check: 'heartbeat' } }]);
+    await send(b!, [{ asset: 'db-2', title: 'heartbeat', attributes: { check: 'heartbeat' } }]);
+    const all = () => [...opened(a!), ...opened(b!)].sort();
+    await waitFor(() => all().length === 2, 'both silences');
+    // Ticks run every 50 ms: a second opener would have shown up within a few of them.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(all()).toEqual(['host_silent{asset="db-1"}', 'host_silent{asset="db-2"}']);
+    // One agent ran both checks, whichever saw the heartbeat; the other never tried (no twin opening was dropped).
+    expect([opened(a!).length, opened(b!).length].sort()).toEqual([0, 2]);
+    for (const d of [a!, b!]) expect(await (await fetch(d.adminUrl('/metrics'))).text()).toMatch(/^vigil_state_store_duplicate_opens_total 0$/m);
+  }, 60_000);
+
+  it('opens one incident and one GLPI ticket when two agents see the same problem at the same moment', async () => {
+    const glpi = await new FakeGlpi().listen();
+    try {
+      const prefix = freshPrefix();
+      const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a', glpi.apiUrl)), startDaemon(config(redis.url, prefix, 'node-b', glpi.apiUrl))]);
+      daemons.push(a!, b!);
+      // Each agent alone reaches the threshold, before either hears of the other.
+      await Promise.all([send(a!, Array.from({ length: 4 }, () => error('billing'))), send(b!, Array.from({ length: 4 }, () => error('billing')))]);
+      await waitFor(() => glpi.tickets.size === 1, 'the ticket');
+      // Give a second opening or ticket every chance to show up: both agents flush every 20 ms.
+      await waitFor(async () => {
+        const metrics = await Promise.all([a!, b!].map(async (d) => (await fetch(d.adminUrl('/metrics'))).text()));
+        return metrics.every((m) => /^vigil_state_store_pending_keys 0/m.test(m)) && metrics.every((m) => /^vigil_exporter_outbox_depth\{exporter="glpi"\} 0$/m.test(m));
+      }, 'both agents to settle');
+      expect(opened(a!).length + opened(b!).length).toBe(1);
+      expect(glpi.count('POST', 'Ticket')).toBe(1);
+    } finally {
+      await glpi.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,82 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisKeys } from '../../src/state/redisKeys.ts';
+import { RedisTicketLedger } from '../../src/state/redisTicketLedger.ts';
+import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
+import { freshPrefix } from './redisHelpers.ts';
+
+describe('RedisTicketLedger', () => {
+  let redis: RedisServer;
+  const clients: Redis[] = [];
+  const ledgers: RedisTicketLedger[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterEach(async () => {
+    await Promise.all(ledgers.splice(0).map((l) => l.close()));
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  let keyPrefix = '';
+  async function agents(n: number, claimTtlMs = 10_000): Promise<{ ledgers: RedisTicketLedger[]; clients: Redis[] }> {
+    keyPrefix = freshPrefix();
+    const keys = new RedisKeys(keyPrefix);
+    const made: RedisTicketLedger[] = [];
+    const own: Redis[] = [];
+    for (let i = 0; i < n; i++) {
+      const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+      client.on('error', () => undefined);
+      await client.connect();
+      clients.push(client);
+      own.push(client);
+      made.push(new RedisTicketLedger({ client, keys, owner: `agent-${i}`, claimTtlMs, recordTtlMs: 86_400_000 }));
+    }
+    ledgers.push(...made);
+    return { ledgers: made, clients: own };
+  }
+
+  it('lets exactly one of several agents claim an incident, and none once its ticket is stored', async () => {
+    const { ledgers: [a, b, c] } = await agents(3);
+    const claims = await Promise.all([a, b, c].map((l) => l!.claim('svc-x')));
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    const winner = [a, b, c][claims.indexOf(true)]!;
+    expect(await winner.claim('svc-x')).toBe(false); // one claim per key, even for its holder
+    await winner.put('svc-x', { ref: 'GLPI-17', incidentId: 'inc-1', resolved: false });
+    for (const l of [a, b, c]) {
+      expect(await l!.get('svc-x')).toEqual({ ref: 'GLPI-17', incidentId: 'inc-1', resolved: false });
+      // The claim is free again, but an open ticket is on record: no second creation.
+      expect(await l!.claim('svc-x')).toBe(false);
+    }
+  });
+
+  it('allows a new claim once the recorded ticket is resolved (a new incident on the same key)', async () => {
+    const { ledgers: [a, b] } = await agents(2);
+    expect(await a!.claim('svc-y')).toBe(true);
+    await a!.put('svc-y', { ref: 'J-1', incidentId: 'inc-1', resolved: false });
+    await b!.put('svc-y', { ref: 'J-1', incidentId: 'inc-1', resolved: true });
+    expect(await b!.claim('svc-y')).toBe(true);
+    await b!.release('svc-y');
+    expect(await a!.claim('svc-y')).toBe(true);
+  });
+
+  it('keeps a claim alive while its holder works, and frees it when the holder dies', async () => {
+    const ttl = 600;
+    const { ledgers: [a, b], clients: [clientA, clientB] } = await agents(2, ttl);
+    const claimedAt = Date.now();
+    expect(await a!.claim('svc-z')).toBe(true);
+    // Redis keeps real time: let two terms pass, the lease held all along.
+    const lease = new RedisKeys(keyPrefix).ticketKeys('svc-z')[0];
+    await waitFor(async () => {
+      expect(await clientB!.exists(lease)).toBe(1);
+      return Date.now() - claimedAt > 2 * ttl;
+    }, 'two terms');
+    expect(await b!.claim('svc-z')).toBe(false);
+    clientA!.disconnect(); // a dies mid-creation
+    await waitFor(() => b!.claim('svc-z'), 'the dead holder\'s claim to lapse');
+    expect(await b!.get('svc-z')).toBeUndefined();
+  });
+});

@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IncidentChange } from '../../src/model/incident.ts';
+import { openStateBackend, type StateBackend } from '../../src/state/stateBackend.ts';
+import { createLogger } from '../../src/telemetry/logger.ts';
+import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
+import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
+import { freshPrefix, gauge, stateConfig } from './redisHelpers.ts';
+
+const change = (kind: IncidentChange['kind'], key: string, id: string) => ({ kind, incident: { key, id } }) as IncidentChange;
+
+describe('state backends', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it('in memory: this agent runs the timers and every change goes out', async () => {
+    const backend = openStateBackend(stateConfig({ store: 'memory' }), { logger: createLogger('silent'), metrics: new SelfMetrics(), clock: Date.now });
+    await backend.start();
+    expect(backend.leads()).toBe(true);
+    expect(backend.health()).toBe(true);
+    expect(backend.ticketLedger()).toBeUndefined();
+    const changes = [change('opened', 'k', '1'), change('opened', 'k', '2')];
+    expect(await backend.admit(changes)).toEqual(changes);
+    await backend.stop();
+  });
+
+  it('shared: two agents opening one incident at once deliver one opening; its resolution frees the key', async () => {
+    const prefix = freshPrefix();
+    const metrics = [new SelfMetrics(), new SelfMetrics()];
+    const [a, b] = metrics.map((m, i) => openStateBackend(stateConfig({ url: redis.url, prefix, agent_id: `agent-${i}`, lease_ttl: '1m' }), { logger: createLogger('silent'), metrics: m, clock: Date.now })) as [StateBackend, StateBackend];
+    await Promise.all([a.start(), b.start()]);
+    await waitFor(() => a.leads() !== b.leads(), 'one leader');
+
+    const [fromA, fromB] = await Promise.all([a.admit([change('opened', 'svc{a="1"}', 'x')]), b.admit([change('opened', 'svc{a="1"}', 'y'), change('updated', 'svc{a="1"}', 'y')])]);
+    expect(fromA.length + fromB.length).toBe(2); // one opening, and b's update
+    expect(fromB.map((c) => c.kind)).toContain('updated');
+    const dropped = (await gauge(metrics[0]!, 'vigil_state_store_duplicate_opens_total'))! + (await gauge(metrics[1]!, 'vigil_state_store_duplicate_opens_total'))!;
+    expect(dropped).toBe(1);
+
+    // Resolved on whichever agent; a new incident on the key opens at once, wherever.
+    expect(await a.admit([change('resolved', 'svc{a="1"}', 'x')])).toHaveLength(1);
+    expect(await b.admit([change('opened', 'svc{a="1"}', 'z')])).toHaveLength(1);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+});
