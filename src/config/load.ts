@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.ts';
 import type { AnyFactory } from '../pipeline/component.ts';
 import { componentType } from '../pipeline/component.ts';
 import type { Signal } from '../pipeline/signals.ts';
-import { expandRefs } from './expand.ts';
+import { expandRefs, unexpandPath } from './expand.ts';
 import { parseCorrelationSection } from '../correlation/configSection.ts';
 import type { ConfigIssue } from './schema.ts';
 import { PIPELINE_NAME, pipelineSchema, vigilConfigSchema, type ComponentConfig, type PipelineConfig, type VigilConfig } from './vigilConfig.ts';
@@ -38,7 +38,8 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
     issues.push({ path: `(yaml line ${pos.line}, column ${pos.col})`, message: e.message.split('\n')[0]! });
   }
   if (issues.length) throw new ConfigError(issues);
-  const raw = expandRefs(doc.toJS({ maxAliasCount: 100 }) ?? {}, '', issues, env);
+  const renamed = new Map<string, string>();
+  const raw = expandRefs(doc.toJS({ maxAliasCount: 100 }) ?? {}, '', issues, env, renamed);
   // A failed ${env:}/${file:} already explains its path; the schema's complaint about the empty value would only echo it.
   const expansionFailures = new Set(issues.map((i) => i.path));
   const expansionCount = issues.length;
@@ -70,7 +71,7 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
     }
   }
   const reported = issues.filter((issue, i) => i < expansionCount || !expansionFailures.has(issue.path));
-  if (reported.length) throw new ConfigError(reported);
+  if (reported.length) throw new ConfigError(renamed.size === 0 ? reported : reported.map((i) => ({ ...i, path: unexpandPath(i.path, renamed) })));
   return out;
 }
 

@@ -98,6 +98,28 @@ service:
     expect((cfg.exporters.file!.config as { path: string }).path).toBe('events-from-file.ndjson');
   });
 
+  it('expands references in mapping keys (tokens read from files) without printing them in errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-cfg-'));
+    const token = join(dir, 'token');
+    writeFileSync(token, 's3cret-token\n');
+    const yaml = (tenant: string) => `
+receivers:
+  otlp:
+    protocols: { http: }
+    auth: { bearer_tokens: { "\${file:${token}}": ${tenant} } }
+exporters:
+  file: { path: out.ndjson }
+service:
+  pipelines:
+    logs: { receivers: [otlp], exporters: [file] }
+`;
+    const cfg = parseConfig(yaml('team-a'), registry, {});
+    expect((cfg.receivers.otlp!.config as { auth: { bearer_tokens: Record<string, string> } }).auth.bearer_tokens).toEqual({ 's3cret-token': 'team-a' });
+    const missing = issuesOf(yaml('team-a').replace(token, join(dir, 'absent')));
+    expect(missing).toEqual([{ path: expect.stringContaining('${file:'), message: expect.stringMatching(/cannot read file/) }]);
+    expect(JSON.stringify(issuesOf(yaml('""')))).not.toContain('s3cret-token');
+  });
+
   it('says which environment variable is missing', () => {
     const issues = issuesOf(minimal.replace('path: out.ndjson', 'path: "${env:OUT_PATH}"'));
     expect(issues).toEqual([{ path: 'exporters.file.path', message: expect.stringMatching(/environment variable OUT_PATH is not set/) }]);
