@@ -10,6 +10,9 @@ FROM node:24-bookworm-slim
 # Inside a container every listener binds all interfaces (config/vigil.yaml reads these).
 ENV NODE_ENV=production \
     VIGIL_HTTP_ENDPOINT=0.0.0.0:4318 \
+    VIGIL_GRPC_ENDPOINT=0.0.0.0:4317 \
+    VIGIL_SYSLOG_UDP_ENDPOINT=0.0.0.0:5514 \
+    VIGIL_SYSLOG_TCP_ENDPOINT=0.0.0.0:5514 \
     VIGIL_ADMIN_ENDPOINT=0.0.0.0:8080
 RUN groupadd --system --gid 10001 vigil \
  && useradd --system --uid 10001 --gid vigil --home-dir /var/lib/vigil --shell /usr/sbin/nologin vigil \
@@ -22,8 +25,8 @@ COPY src ./src
 COPY proto ./proto
 COPY config/vigil.yaml /etc/vigil/vigil.yaml
 USER vigil
-# OTLP gRPC, OTLP/HTTP + JSON events, syslog (UDP and TCP), syslog over TLS, admin (/metrics, /healthz, /readyz).
-EXPOSE 4317 4318 5514/udp 5514 6514 8080
+# OTLP gRPC, OTLP/HTTP + JSON events, syslog (UDP and TCP), admin (/metrics, /healthz, /readyz).
+EXPOSE 4317 4318 5514/udp 5514 8080
 VOLUME ["/var/lib/vigil"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "/app/cmd/vigil.ts"]

@@ -57,7 +57,7 @@ describe('helm chart', () => {
     expect(c.args).toEqual(['run', '--config', '/etc/vigil/vigil.yaml', '--data-dir', '/var/lib/vigil']);
     expect(c.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'admin' } });
     expect(c.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'admin' } });
-    expect(c.ports.map((p) => p.containerPort).sort()).toEqual([4317, 4318, 8080]);
+    expect(c.ports.map((p) => p.containerPort).sort()).toEqual([4317, 4318, 5514, 5514, 8080]);
     const [svc] = byKind(objs, 'Service');
     expect(svc!.spec).toMatchObject({ internalTrafficPolicy: 'Local' });
     await vigilAccepts(objs);
