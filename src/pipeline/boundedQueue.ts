@@ -48,6 +48,11 @@ export class BoundedQueue<T> {
     }
   }
 
+  /** The oldest batch, left in the queue; undefined when empty. */
+  peek(): QueuedBatch<T> | undefined {
+    return this.head < this.entries.length ? this.entries[this.head] : undefined;
+  }
+
   /** Takes the oldest batch, or undefined when empty. */
   shift(): QueuedBatch<T> | undefined {
     if (this.head >= this.entries.length) return undefined;

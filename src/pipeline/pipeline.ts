@@ -6,6 +6,9 @@ import type { Processor } from './component.ts';
 import type { MemoryGuard } from './memoryGuard.ts';
 import type { Consumer, Signal } from './signals.ts';
 
+/** Records the worker hands the processors and exporters at once, at most, when merging queued batches. */
+const COALESCE_UP_TO = 8192;
+
 export interface PipelineSink<T> {
   id: string;
   consume(batch: T[]): Promise<void>;
@@ -90,9 +93,23 @@ export class Pipeline<T> implements Consumer<T> {
         continue;
       }
       this.busy = true;
+      // Small batches that queued up while the exporters were busy leave as one: one file write
+      // or insert instead of one per sender request (bench/json.ts at one event per request).
+      let items = entry.items;
+      const settle = entry.settled === undefined ? [] : [entry.settled];
+      if (this.queue.batches > 0 && items.length < COALESCE_UP_TO) {
+        items = items.slice();
+        let next = this.queue.peek();
+        while (next !== undefined && items.length + next.items.length <= COALESCE_UP_TO) {
+          this.queue.shift();
+          for (const it of next.items) items.push(it);
+          if (next.settled !== undefined) settle.push(next.settled);
+          next = this.queue.peek();
+        }
+      }
       metrics.queueSize.set({ pipeline: this.name }, this.queue.size);
-      const failure = await this.process(entry.items);
-      entry.settled?.(failure);
+      const failure = await this.process(items);
+      for (const s of settle) s(failure);
       this.busy = false;
       if (this.queue.batches === 0) {
         for (const w of this.idleWaiters.splice(0)) w();

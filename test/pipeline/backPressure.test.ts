@@ -11,6 +11,7 @@ function gatedExporter(failWith?: Error) {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const received: unknown[] = [];
+  const batchSizes: number[] = [];
   let entered!: () => void;
   const reached = new Promise<void>((r) => (entered = r));
   const factory: ExporterFactory = {
@@ -27,10 +28,11 @@ function gatedExporter(failWith?: Error) {
         await gate;
         if (failWith) throw failWith;
         received.push(...batch);
+        batchSizes.push(batch.length);
       },
     }),
   };
-  return { factory, release, received, reached };
+  return { factory, release, received, reached, batchSizes };
 }
 
 let service: VigilService | undefined;
@@ -111,6 +113,37 @@ service:
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
     expect(await res.json()).toMatchObject({ code: 'VIGIL_EXPORT_FAILED', error: expect.stringContaining('disk full') });
+  });
+
+  it('hands the exporter the batches that queued up behind a busy one as one batch, and answers every sender', async () => {
+    const gated = gatedExporter();
+    const reg = { ...registry, exporters: [...registry.exporters, gated.factory] };
+    const cfg = parseConfig(
+      `
+receivers: { json: { endpoint: 127.0.0.1:0 } }
+exporters: { gated: {} }
+service:
+  pipelines: { logs: { receivers: [json], exporters: [gated] } }
+  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
+`,
+      reg,
+      {},
+    );
+    service = new VigilService(cfg, { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
+    await service.start();
+    const url = `http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`;
+    const send = (asset: string) => fetch(url, { method: 'POST', body: JSON.stringify({ asset }) });
+    const first = send('first');
+    await gated.reached; // the worker holds "first" at the gate
+    const queued = ['a', 'b', 'c', 'd'].map(send);
+    while (!/vigil_pipeline_queue_size\{pipeline="logs"\} 4\b/.test(await service.metrics.metrics())) await new Promise((r) => setImmediate(r));
+    gated.release();
+    const answers = await Promise.all([first, ...queued]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(gated.batchSizes).toEqual([1, 4]);
+    const assets = (gated.received as { asset: string }[]).map((e) => e.asset);
+    expect(assets[0]).toBe('first');
+    expect(assets.slice(1).sort()).toEqual(['a', 'b', 'c', 'd']);
   });
 
   it('refuses with 429 while memory is above the soft limit', async () => {
