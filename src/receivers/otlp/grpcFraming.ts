@@ -81,6 +81,10 @@ export function readUnaryMessage(stream: ServerHttp2Stream, limit: number): Prom
     stream.on('error', (err) => {
       if (!failed) reject(err);
     });
+    // A call the client cancels (RST_STREAM) closes without 'end'; settle so nothing waits on it.
+    stream.on('close', () => {
+      if (!failed && !stream.readableEnded) reject(new GrpcProtocolError(GrpcCode.CANCELLED, 'the client cancelled the call'));
+    });
   });
 }
 

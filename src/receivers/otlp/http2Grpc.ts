@@ -121,6 +121,8 @@ export class OtlpGrpcServer {
       const outcome = await this.receiver.export(spec, decoded, tenant, observed);
       respond(stream, encodeResponseProto(spec, outcome));
     } catch (err) {
+      // The client is gone (cancelled, or its deadline passed): there is no one to answer.
+      if (stream.closed) return;
       const f = grpcFailure(err);
       if (f.grpc === GrpcCode.INVALID_ARGUMENT || f.grpc === GrpcCode.UNAUTHENTICATED || err instanceof GrpcProtocolError) this.receiver.countInvalid();
       else if (f.grpc === GrpcCode.INTERNAL) this.receiver.settings.logger.error({ err }, 'OTLP/gRPC export failed');

@@ -1,4 +1,4 @@
-import { connect, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { connect, constants, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { percentEncode } from '../../../src/receivers/otlp/grpcFraming.ts';
@@ -105,6 +105,16 @@ describe('OTLP/gRPC message framing and encodings', () => {
       expect(res.grpcMessage, name).toMatch(message);
     }
     expect(h.captured.logs).toEqual([]);
+
+    // A client that cancels halfway through its message.
+    const session = connect(`http://${h.grpcAddress}`);
+    const cancelled = session.request({ ':method': 'POST', ':path': LOGS_EXPORT, 'content-type': 'application/grpc' });
+    cancelled.write(prefixed(good).subarray(0, 10));
+    await new Promise<void>((resolve) => {
+      cancelled.on('close', () => resolve());
+      cancelled.close(constants.NGHTTP2_CANCEL);
+    });
+    session.close();
 
     const notGrpc = await rawCall(h.grpcAddress, prefixed(good), { 'content-type': 'application/json' });
     expect(notGrpc.httpStatus).toBe(415);
