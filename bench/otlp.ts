@@ -1,19 +1,20 @@
 /**
  * OTLP receive throughput: log records/s and metric points/s through the real daemon
  * (receiver → pipeline → debug exporter at `basic`, which only counts) over OTLP/HTTP protobuf,
- * OTLP/HTTP JSON and OTLP/gRPC, 512 records a request with 10 attributes each, and the
+ * OTLP/HTTP JSON and OTLP/gRPC (plain and zstd), 512 records a request with 10 attributes each, and the
  * daemon's peak RSS and CPU. Baselines in the same run and process: decoding the same payloads
  * with Vigil's decoders only, and with protobufjs's reflection decoder (message objects, no
  * mapping). Rates per CPU-second (the daemon's, or this process's for the baselines) are what
- * "per core" means here, and hold up on a machine shared with other work. Run: `node bench/otlp.ts [--seconds 2] [--concurrency 16]` (about 45 s at the defaults).
+ * "per core" means here, and hold up on a machine shared with other work. Run: `node bench/otlp.ts [--seconds 2] [--concurrency 16]` (about 50 s at the defaults).
  */
-import * as grpc from '@grpc/grpc-js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { zstdCompressSync } from 'node:zlib';
 import { protoType } from '../src/receivers/otlp/protos.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../src/receivers/otlp/signals.ts';
 import { fmt, peakRssMiB, table } from './support.ts';
@@ -139,22 +140,47 @@ async function httpLoad(port: number, path: string, body: Buffer, contentType: s
   return records / ((performance.now() - started) / 1000);
 }
 
-async function grpcLoad(port: number, path: string, body: Buffer): Promise<number> {
-  // One channel, many calls in flight: how the OTel SDK and Collector exporters send.
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+/** A gRPC length-prefixed message; flag 1 when the bytes are compressed. */
+function grpcFrame(message: Buffer, compressed: boolean): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = compressed ? 1 : 0;
+  head.writeUInt32BE(message.length, 1);
+  return Buffer.concat([head, message]);
+}
+
+/**
+ * Unary calls on one HTTP/2 connection, many in flight, as the OTel SDK and Collector exporters
+ * send. Written on node:http2 rather than a gRPC library so that the load generator is not what
+ * limits the wall-clock rate, and so that it can send zstd.
+ */
+async function grpcLoad(port: number, path: string, message: Buffer, encoding: 'identity' | 'zstd'): Promise<number> {
+  const session = connect(`http://127.0.0.1:${port}`);
+  const body = grpcFrame(message, encoding !== 'identity');
+  const headers = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-encoding': encoding };
   const deadline = performance.now() + SECONDS * 1000;
   let records = 0;
+  const call = () =>
+    new Promise<number>((res, rej) => {
+      const req = session.request(headers);
+      let status = '';
+      req.on('response', (h) => (status = String(h['grpc-status'] ?? '')));
+      req.on('trailers', (t) => (status = String(t['grpc-status'] ?? status)));
+      req.on('error', rej);
+      req.on('close', () => res(Number(status)));
+      req.resume();
+      req.end(body);
+    });
   const worker = async () => {
     while (performance.now() < deadline) {
-      const err = await new Promise<grpc.ServiceError | null>((res) => client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, body, (e) => res(e)));
-      if (!err) records += BATCH;
-      else if (err.code === grpc.status.RESOURCE_EXHAUSTED || err.code === grpc.status.UNAVAILABLE) await new Promise((r) => setTimeout(r, 5));
-      else throw err;
+      const status = await call();
+      if (status === 0) records += BATCH;
+      else if (status === 8 || status === 14) await new Promise((r) => setTimeout(r, 5)); // RESOURCE_EXHAUSTED, UNAVAILABLE
+      else throw new Error(`unexpected grpc-status ${status}`);
     }
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  client.close();
+  session.close();
   return records / ((performance.now() - started) / 1000);
 }
 
@@ -177,7 +203,7 @@ function spawnUntilStarted(cmd: string, args: string[]): Promise<{ proc: ChildPr
   });
 }
 
-type Transport = 'HTTP/protobuf' | 'HTTP/JSON' | 'gRPC';
+type Transport = 'HTTP/protobuf' | 'HTTP/JSON' | 'gRPC' | 'gRPC zstd';
 
 async function runDaemon(signal: 'logs' | 'metrics', transport: Transport, body: { json: Buffer; proto: Buffer }): Promise<{ rate: number; perCore: number; rss: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
@@ -199,8 +225,8 @@ service:
   const cpu0 = cpuSeconds(proc.pid!);
   const t0 = performance.now();
   const rate =
-    transport === 'gRPC'
-      ? await grpcLoad(grpcPort, `/${path.grpcService}/Export`, body.proto)
+    transport === 'gRPC' || transport === 'gRPC zstd'
+      ? await grpcLoad(grpcPort, `/${path.grpcService}/Export`, transport === 'gRPC' ? body.proto : zstdCompressSync(body.proto), transport === 'gRPC' ? 'identity' : 'zstd')
       : await httpLoad(httpPort, path.httpPath, transport === 'HTTP/JSON' ? body.json : body.proto, transport === 'HTTP/JSON' ? 'application/json' : 'application/x-protobuf');
   const busy = (cpuSeconds(proc.pid!) - cpu0) / ((performance.now() - t0) / 1000);
   const rss = peakRssMiB(proc.pid!);
@@ -221,7 +247,7 @@ for (const signal of ['logs', 'metrics'] as const) {
   rows.push([`${unit}: decode only, Vigil protobuf decoder → model`, '', fmt(decodeProto), '', '']);
   rows.push([`${unit}: decode only, protobufjs reflection → message objects`, '', fmt(reflection), '', '']);
   rows.push([`${unit}: decode only, Vigil OTLP/JSON decoder → model`, '', fmt(decodeJson), '', '']);
-  for (const transport of ['HTTP/protobuf', 'HTTP/JSON', 'gRPC'] as const) {
+  for (const transport of ['HTTP/protobuf', 'HTTP/JSON', 'gRPC', 'gRPC zstd'] as const) {
     const r = await runDaemon(signal, transport, body);
     const baseline = transport === 'HTTP/JSON' ? decodeJson : decodeProto;
     rows.push([`${unit}: daemon, ${transport}`, fmt(r.rate), fmt(r.perCore), (r.perCore / baseline).toFixed(2), r.rss]);

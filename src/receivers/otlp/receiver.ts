@@ -5,7 +5,7 @@ import type { CreateSettings, Receiver } from '../../pipeline/component.ts';
 import type { Host } from '../../pipeline/host.ts';
 import type { Consumers } from '../../pipeline/signals.ts';
 import type { OtlpReceiverConfig } from './config.ts';
-import { OtlpGrpcServer } from './grpcServer.ts';
+import { OtlpGrpcServer } from './http2Grpc.ts';
 import { registerHttpRoutes } from './httpRoutes.ts';
 import type { Decoded } from './rejections.ts';
 import { SIGNAL_SPECS, type ExportOutcome, type OtlpItem, type SignalSpec } from './signals.ts';

@@ -5,6 +5,7 @@ import { protoType } from './protos.ts';
 /** gRPC status codes OTLP uses (grpc/grpc doc/statuscodes.md). */
 export const GrpcCode = {
   OK: 0,
+  CANCELLED: 1,
   INVALID_ARGUMENT: 3,
   NOT_FOUND: 5,
   RESOURCE_EXHAUSTED: 8,

@@ -65,6 +65,18 @@ describe('OTLP/gRPC answers', () => {
     expect(await check('opentelemetry.proto.collector.metrics.v1.MetricsService')).toBe(grpc.status.NOT_FOUND);
   });
 
+  it('streams health over grpc.health.v1 Watch until the server shuts down', async () => {
+    h = await startOtlp(GRPC, { pipelines: ['logs'] });
+    const client = new grpc.Client(h.grpcAddress, grpc.credentials.createInsecure());
+    const call = client.makeServerStreamRequest('/grpc.health.v1.Health/Watch', (b: Buffer) => b, (b: Buffer) => b, encode('grpc.health.v1.HealthCheckRequest', { service: 'nope' }));
+    const first = await new Promise<Buffer>((resolve) => call.once('data', resolve));
+    expect(decode('grpc.health.v1.HealthCheckResponse', first).status).toBe(3); // SERVICE_UNKNOWN
+    const ended = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+    await h.stop();
+    expect((await ended).code).toBe(grpc.status.OK);
+    client.close();
+  });
+
   it('requires a known bearer token in the authorization metadata when auth is on', async () => {
     h = await startOtlp(`${GRPC}\nauth: { bearer_tokens: { tok-1: acme } }`, { pipelines: ['logs'] });
     const body = encode(LOGS_REQ, logsRequest([record('x')]));

@@ -1,0 +1,125 @@
+import { inflate, inflateRaw, gunzip, zstdDecompress } from 'node:zlib';
+import type { ServerHttp2Stream } from 'node:http2';
+import { VigilError } from '../../errors.ts';
+import { PayloadTooLargeError } from '../http/requestBody.ts';
+import { GrpcCode } from './status.ts';
+
+/**
+ * gRPC over HTTP/2 framing ("Length-Prefixed-Message" in the gRPC HTTP/2 protocol document):
+ * a 1-byte compressed flag, a 4-byte big-endian length, then the message.
+ */
+export const PREFIX_BYTES = 5;
+
+/** Message encodings this server decompresses, in `grpc-accept-encoding` form. */
+export const ACCEPT_ENCODING = 'identity,deflate,gzip,zstd';
+const SUPPORTED = new Set(['identity', 'deflate', 'gzip', 'zstd']);
+
+/** A request the gRPC protocol itself refuses (framing, encoding), with the status to answer. */
+export class GrpcProtocolError extends VigilError {
+  readonly grpcCode: number;
+  constructor(grpcCode: number, message: string) {
+    super('VIGIL_GRPC_PROTOCOL', message);
+    this.grpcCode = grpcCode;
+  }
+}
+
+/** The request's `grpc-encoding`, checked; unknown ones are UNIMPLEMENTED, as the protocol says. */
+export function messageEncoding(header: string | string[] | undefined): string {
+  const encoding = (typeof header === 'string' ? header : 'identity').trim().toLowerCase();
+  if (!SUPPORTED.has(encoding)) throw new GrpcProtocolError(GrpcCode.UNIMPLEMENTED, `grpc-encoding "${encoding}" is not supported; use one of ${ACCEPT_ENCODING}`);
+  return encoding;
+}
+
+/** One length-prefixed message, uncompressed. */
+export function frame(message: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  message.copy(out, PREFIX_BYTES);
+  return out;
+}
+
+export interface RawMessage {
+  compressed: boolean;
+  payload: Buffer;
+}
+
+/**
+ * Reads the single message of a unary request. The prefix is checked as soon as it arrives, so
+ * a length past `limit` is refused before the body is buffered.
+ */
+export function readUnaryMessage(stream: ServerHttp2Stream, limit: number): Promise<RawMessage> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let expected = -1;
+    let failed = false;
+    const fail = (err: GrpcProtocolError | PayloadTooLargeError) => {
+      failed = true;
+      stream.removeListener('data', onData);
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (expected < 0 && size >= PREFIX_BYTES) {
+        const head = chunks.length === 1 ? chunk : Buffer.concat(chunks, size);
+        if (head[0]! > 1) return fail(new GrpcProtocolError(GrpcCode.INTERNAL, `invalid gRPC message prefix: compressed flag ${head[0]} (must be 0 or 1)`));
+        expected = head.readUInt32BE(1);
+        if (expected > limit) return fail(new PayloadTooLargeError(limit));
+      }
+      if (expected >= 0 && size > PREFIX_BYTES + expected) fail(new GrpcProtocolError(GrpcCode.INTERNAL, 'more than one request message in a unary call'));
+    };
+    stream.on('data', onData);
+    stream.on('end', () => {
+      if (failed) return;
+      if (size === 0) return reject(new GrpcProtocolError(GrpcCode.INTERNAL, 'the request carried no message'));
+      if (expected < 0 || size < PREFIX_BYTES + expected) return reject(new GrpcProtocolError(GrpcCode.INTERNAL, `the request ended inside a message (${size} of ${expected < 0 ? PREFIX_BYTES : PREFIX_BYTES + expected} bytes)`));
+      const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      resolve({ compressed: all[0] === 1, payload: all.subarray(PREFIX_BYTES) });
+    });
+    stream.on('error', (err) => {
+      if (!failed) reject(err);
+    });
+    // A call the client cancels (RST_STREAM) closes without 'end'; settle so nothing waits on it.
+    stream.on('close', () => {
+      if (!failed && !stream.readableEnded) reject(new GrpcProtocolError(GrpcCode.CANCELLED, 'the client cancelled the call'));
+    });
+  });
+}
+
+type Inflater = (buf: Buffer, opts: { maxOutputLength: number }, cb: (err: Error | null, out: Buffer) => void) => void;
+
+const INFLATERS: Record<string, Inflater> = {
+  gzip: gunzip,
+  // gRPC's "deflate" is zlib-wrapped (RFC 1950); some clients send raw deflate, which has no 0x78 header.
+  deflate: (buf, opts, cb) => (buf[0] === 0x78 ? inflate : inflateRaw)(buf, opts, cb),
+  zstd: zstdDecompress,
+};
+
+/**
+ * The message bytes: decompressed off the main thread, stopped at `limit` bytes so that a
+ * small compressed bomb cannot inflate past it.
+ */
+export function decodeMessage(raw: RawMessage, encoding: string, limit: number): Promise<Buffer> {
+  if (!raw.compressed) return Promise.resolve(raw.payload);
+  const inflater = INFLATERS[encoding];
+  // A compressed flag without a grpc-encoding is a protocol error, per the gRPC HTTP/2 document.
+  if (!inflater) return Promise.reject(new GrpcProtocolError(GrpcCode.INTERNAL, 'compressed message without a grpc-encoding'));
+  return new Promise((resolve, reject) => {
+    inflater(raw.payload, { maxOutputLength: limit }, (err, out) => {
+      if (!err) return resolve(out);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return reject(new PayloadTooLargeError(limit));
+      reject(new GrpcProtocolError(GrpcCode.INTERNAL, `the ${encoding} message could not be decompressed: ${err.message}`));
+    });
+  });
+}
+
+/** grpc-message is percent-encoded UTF-8 outside printable ASCII (and '%' itself). */
+export function percentEncode(message: string): string {
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}

@@ -1,0 +1,206 @@
+import { createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { nowNanos } from '../../model/event.ts';
+import { loadTlsOptions } from '../http/tlsConfig.ts';
+import type { OtlpGrpcConfig } from './config.ts';
+import { ACCEPT_ENCODING, decodeMessage, frame, GrpcProtocolError, messageEncoding, percentEncode, readUnaryMessage } from './grpcFraming.ts';
+import { protoType } from './protos.ts';
+import type { OtlpReceiver } from './receiver.ts';
+import { encodeResponseProto, type SignalSpec } from './signals.ts';
+import { encodeStatusProto, failureFor, GrpcCode, type OtlpFailure } from './status.ts';
+
+const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
+const HEALTH_WATCH = '/grpc.health.v1.Health/Watch';
+const ServingStatus = { SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const;
+// Collector and SDK clients keep one connection for hours; a ping now and then finds dead peers.
+const KEEPALIVE_MS = 2 * 60 * 60 * 1000;
+const PING_TIMEOUT_MS = 20_000;
+const SHUTDOWN_GRACE_MS = 5000;
+// Larger than HTTP/2's 64 KiB default so that a 200 KB export is not sent in window-sized steps.
+const WINDOW_BYTES = 4 * 1024 * 1024;
+
+const RESPONSE_HEADERS: OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': ACCEPT_ENCODING };
+
+/**
+ * OTLP/gRPC on node:http2: the three Export services plus grpc.health.v1.Health for
+ * Kubernetes gRPC probes. The server speaks only what those unary calls (and Watch) need, which
+ * makes it cheaper per request than a general gRPC server, and decompresses every message
+ * encoding OTLP clients send (gzip, deflate, zstd).
+ */
+export class OtlpGrpcServer {
+  private readonly config: OtlpGrpcConfig;
+  private readonly receiver: OtlpReceiver;
+  private readonly server: Http2Server;
+  private readonly exports = new Map<string, SignalSpec>();
+  private readonly sessions = new Set<Http2Session>();
+  private readonly watchers = new Set<ServerHttp2Stream>();
+  serving = false;
+
+  constructor(config: OtlpGrpcConfig, receiver: OtlpReceiver) {
+    this.config = config;
+    this.receiver = receiver;
+    for (const spec of receiver.specs) this.exports.set(`/${spec.grpcService}/Export`, spec);
+    const options = { settings: { initialWindowSize: WINDOW_BYTES } };
+    this.server = config.tls ? createSecureServer({ ...options, ...loadTlsOptions(config.tls), ALPNProtocols: ['h2'] }) : createServer(options);
+    this.server.on('session', (session) => this.track(session));
+    this.server.on('stream', (stream, headers) => this.route(stream, headers));
+    // A peer that is not speaking HTTP/2 (or fails the TLS handshake) only loses its connection.
+    this.server.on('sessionError', () => {});
+  }
+
+  start(): Promise<number> {
+    const { host, port } = this.config.endpoint;
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.removeListener('error', reject);
+        this.serving = true;
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  async shutdown(): Promise<void> {
+    this.serving = false;
+    for (const w of this.watchers) endStream(w, GrpcCode.OK, '');
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // GOAWAY: calls in flight finish, new ones go elsewhere.
+    for (const s of this.sessions) s.close();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)));
+    await Promise.race([closed, grace]);
+    clearTimeout(timer);
+    for (const s of this.sessions) s.destroy();
+    await closed;
+  }
+
+  private track(session: Http2Session): void {
+    this.sessions.add(session);
+    session.setLocalWindowSize(WINDOW_BYTES);
+    const keepalive = setInterval(() => {
+      const dead = setTimeout(() => session.destroy(), PING_TIMEOUT_MS);
+      session.ping((err) => (err ? session.destroy() : clearTimeout(dead)));
+    }, KEEPALIVE_MS);
+    keepalive.unref();
+    session.on('error', () => {});
+    session.on('close', () => {
+      clearInterval(keepalive);
+      this.sessions.delete(session);
+    });
+  }
+
+  private route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', () => {});
+    const path = headers[':path'] ?? '';
+    const contentType = headers['content-type'] ?? '';
+    if (headers[':method'] !== 'POST' || !/^application\/grpc(?:[+;]|$)/.test(contentType)) {
+      // Not gRPC: an HTTP status other HTTP/2 clients understand, the gRPC one for gRPC clients.
+      const status = headers[':method'] !== 'POST' ? 405 : 415;
+      return trailersOnly(stream, { grpc: GrpcCode.INTERNAL, message: `gRPC requires POST with content-type application/grpc, got ${headers[':method']} ${JSON.stringify(contentType)}`, http: status }, status);
+    }
+    const spec = this.exports.get(path);
+    if (spec) return void this.export(spec, stream, headers);
+    if (path === HEALTH_CHECK || path === HEALTH_WATCH) return void this.health(stream, headers, path === HEALTH_WATCH);
+    trailersOnly(stream, { grpc: GrpcCode.UNIMPLEMENTED, message: `unknown method ${path}`, http: 404 });
+  }
+
+  private async readRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<Buffer> {
+    const encoding = messageEncoding(headers['grpc-encoding']);
+    const limit = this.config.max_recv_msg_size;
+    return decodeMessage(await readUnaryMessage(stream, limit), encoding, limit);
+  }
+
+  private async export(spec: SignalSpec, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    const observed = nowNanos();
+    try {
+      const auth = headers.authorization;
+      const tenant = this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
+      this.receiver.admit(spec);
+      const request = await this.readRequest(stream, headers);
+      const decoded = spec.decodeProto(request, observed);
+      const outcome = await this.receiver.export(spec, decoded, tenant, observed);
+      respond(stream, encodeResponseProto(spec, outcome));
+    } catch (err) {
+      // The client is gone (cancelled, or its deadline passed): there is no one to answer.
+      if (stream.closed) return;
+      const f = grpcFailure(err);
+      if (f.grpc === GrpcCode.INVALID_ARGUMENT || f.grpc === GrpcCode.UNAUTHENTICATED || err instanceof GrpcProtocolError) this.receiver.countInvalid();
+      else if (f.grpc === GrpcCode.INTERNAL) this.receiver.settings.logger.error({ err }, 'OTLP/gRPC export failed');
+      trailersOnly(stream, f);
+    }
+  }
+
+  private async health(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, watch: boolean): Promise<void> {
+    let status: number | undefined;
+    try {
+      const request = await this.readRequest(stream, headers);
+      try {
+        status = this.healthStatus(request);
+      } catch {
+        throw new GrpcProtocolError(GrpcCode.INVALID_ARGUMENT, 'malformed HealthCheckRequest');
+      }
+    } catch (err) {
+      return trailersOnly(stream, grpcFailure(err));
+    }
+    if (!watch) {
+      if (status === undefined) return trailersOnly(stream, { grpc: GrpcCode.NOT_FOUND, message: 'unknown service', http: 404 });
+      return respond(stream, encodeHealth(status));
+    }
+    // Watch reports SERVICE_UNKNOWN rather than failing, per the health-checking protocol.
+    if (stream.closed) return;
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    stream.write(frame(encodeHealth(status ?? ServingStatus.SERVICE_UNKNOWN)));
+    this.watchers.add(stream);
+    stream.on('close', () => this.watchers.delete(stream));
+  }
+
+  private healthStatus(request: Buffer): number | undefined {
+    const req = protoType('grpc.health.v1.HealthCheckRequest').decode(request) as unknown as { service: string };
+    const known = req.service === '' || this.receiver.specs.some((s) => s.grpcService === req.service);
+    if (!known) return undefined;
+    return this.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+  }
+}
+
+function grpcFailure(err: unknown): OtlpFailure {
+  if (err instanceof GrpcProtocolError) return { grpc: err.grpcCode, message: err.message, http: 400 };
+  return failureFor(err);
+}
+
+function statusTrailers(code: number, message: string): OutgoingHttpHeaders {
+  return message === '' ? { 'grpc-status': String(code) } : { 'grpc-status': String(code), 'grpc-message': percentEncode(message) };
+}
+
+/** A successful unary answer: headers, the one message, then grpc-status 0 in trailers. */
+function respond(stream: ServerHttp2Stream, message: Buffer): void {
+  if (stream.closed || stream.headersSent) return;
+  stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+  stream.end(frame(message));
+}
+
+/** Ends a streaming answer whose headers are out. */
+function endStream(stream: ServerHttp2Stream, code: number, message: string): void {
+  if (stream.closed) return;
+  stream.once('wantTrailers', () => stream.sendTrailers(statusTrailers(code, message)));
+  stream.end();
+}
+
+/**
+ * A failure as gRPC's Trailers-Only response: status and message in the only HEADERS frame.
+ * RetryInfo in grpc-status-details-bin makes RESOURCE_EXHAUSTED retryable for OTLP clients
+ * (specification, "Failures").
+ */
+function trailersOnly(stream: ServerHttp2Stream, f: OtlpFailure, httpStatus = 200): void {
+  // Drained, not reset: the answer is complete and the client may still be sending.
+  if (!stream.readableEnded) stream.resume();
+  if (stream.closed || stream.headersSent) return;
+  const headers: OutgoingHttpHeaders = { ...RESPONSE_HEADERS, ':status': httpStatus, ...statusTrailers(f.grpc, f.message) };
+  if (f.retryAfterSeconds !== undefined) headers['grpc-status-details-bin'] = encodeStatusProto(f).toString('base64').replace(/=+$/, '');
+  stream.respond(headers, { endStream: true });
+}
+
+function encodeHealth(status: number): Buffer {
+  const T = protoType('grpc.health.v1.HealthCheckResponse');
+  return Buffer.from(T.encode(T.fromObject({ status })).finish());
+}

@@ -1,0 +1,132 @@
+import { connect, constants, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { percentEncode } from '../../../src/receivers/otlp/grpcFraming.ts';
+import { GrpcCode } from '../../../src/receivers/otlp/status.ts';
+import { decode, encode, grpcCall, LOGS_EXPORT, LOGS_REQ, LOGS_RES, logsRequest, startOtlp, type OtlpHarness } from './harness.ts';
+
+let h: OtlpHarness | undefined;
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+});
+
+const GRPC = 'protocols: { grpc: { endpoint: 127.0.0.1:0, max_recv_msg_size: 64KiB } }';
+const logs = (body: string) => encode(LOGS_REQ, logsRequest([{ timeUnixNano: '1763892000123456789', body: { stringValue: body } }]));
+
+/** A gRPC length-prefixed message with any flag and declared length. */
+function prefixed(message: Buffer, flag = 0, length = message.length): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = flag;
+  head.writeUInt32BE(length, 1);
+  return Buffer.concat([head, message]);
+}
+
+interface RawAnswer {
+  httpStatus: number;
+  headers: IncomingHttpHeaders;
+  grpcStatus: number;
+  grpcMessage: string;
+  body: Buffer;
+}
+
+/**
+ * One call on a bare HTTP/2 client, so that the test controls every byte a gRPC library would
+ * write for it (and can send what no gRPC client sends).
+ */
+function rawCall(address: string, body: Buffer, headers: OutgoingHttpHeaders = {}): Promise<RawAnswer> {
+  const session = connect(`http://${address}`);
+  return new Promise((resolve, reject) => {
+    session.on('error', reject);
+    const req = session.request({ ':method': 'POST', ':path': LOGS_EXPORT, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+    let head: IncomingHttpHeaders = {};
+    let trailers: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => (head = h));
+    req.on('trailers', (t) => (trailers = t));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', reject);
+    req.on('close', () => {
+      session.close();
+      const status = trailers['grpc-status'] ?? head['grpc-status'];
+      const message = String(trailers['grpc-message'] ?? head['grpc-message'] ?? '');
+      resolve({ httpStatus: Number(head[':status']), headers: head, grpcStatus: Number(status), grpcMessage: decodeURIComponent(message), body: Buffer.concat(chunks) });
+    });
+    req.end(body);
+  });
+}
+
+describe('OTLP/gRPC message framing and encodings', () => {
+  it('decompresses zstd, gzip and deflate messages and says so in grpc-accept-encoding', async () => {
+    h = await startOtlp(GRPC, { pipelines: ['logs'] });
+    const encodings: [string, (b: Buffer) => Buffer][] = [
+      ['zstd', zstdCompressSync],
+      ['gzip', gzipSync],
+      ['deflate', deflateSync],
+    ];
+    for (const [name, compress] of encodings) {
+      const res = await rawCall(h.grpcAddress, prefixed(compress(logs(`via ${name}`)), 1), { 'grpc-encoding': name });
+      expect(res.grpcStatus, res.grpcMessage).toBe(GrpcCode.OK);
+      expect(res.headers['grpc-accept-encoding']).toMatch(/zstd/);
+      // An empty response message: five prefix bytes with flag 0 and length 0.
+      expect(res.body).toEqual(prefixed(Buffer.alloc(0)));
+    }
+    await expect.poll(() => h!.captured.logs.map((e) => e.body)).toEqual(['via zstd', 'via gzip', 'via deflate']);
+  });
+
+  it('refuses a compressed message that inflates past max_recv_msg_size', async () => {
+    h = await startOtlp(GRPC, { pipelines: ['logs'] });
+    const bomb = zstdCompressSync(logs('x'.repeat(200 * 1024)));
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    const res = await rawCall(h.grpcAddress, prefixed(bomb, 1), { 'grpc-encoding': 'zstd' });
+    expect(res.grpcStatus).toBe(GrpcCode.RESOURCE_EXHAUSTED);
+    expect(res.grpcMessage).toMatch(/limit of 65536 bytes/);
+    expect(h.captured.logs).toEqual([]);
+  });
+
+  it('answers malformed frames with a gRPC status and keeps serving the connection and the next calls', async () => {
+    h = await startOtlp(GRPC, { pipelines: ['logs'] });
+    const good = logs('good');
+    const cases: [string, Buffer, OutgoingHttpHeaders, number, RegExp][] = [
+      ['truncated prefix', Buffer.from([0, 0, 0]), {}, GrpcCode.INTERNAL, /ended inside a message \(3 of 5 bytes\)/],
+      ['truncated message', prefixed(good).subarray(0, 20), {}, GrpcCode.INTERNAL, /ended inside a message/],
+      ['no message at all', Buffer.alloc(0), {}, GrpcCode.INTERNAL, /no message/],
+      ['length past the maximum', prefixed(good, 0, 1 << 30), {}, GrpcCode.RESOURCE_EXHAUSTED, /limit of 65536 bytes/],
+      ['bad compressed flag', prefixed(good, 2), {}, GrpcCode.INTERNAL, /compressed flag 2/],
+      ['compressed flag without grpc-encoding', prefixed(good, 1), {}, GrpcCode.INTERNAL, /without a grpc-encoding/],
+      ['corrupt zstd', prefixed(good, 1), { 'grpc-encoding': 'zstd' }, GrpcCode.INTERNAL, /could not be decompressed/],
+      ['two messages in a unary call', Buffer.concat([prefixed(good), prefixed(good)]), {}, GrpcCode.INTERNAL, /more than one request message/],
+      ['unknown grpc-encoding', prefixed(good), { 'grpc-encoding': 'snappy' }, GrpcCode.UNIMPLEMENTED, /"snappy" is not supported/],
+      ['unknown method', prefixed(good), { ':path': '/opentelemetry.proto.collector.logs.v1.LogsService/Nope' }, GrpcCode.UNIMPLEMENTED, /unknown method/],
+    ];
+    for (const [name, body, headers, code, message] of cases) {
+      const res = await rawCall(h.grpcAddress, body, headers);
+      expect(res.grpcStatus, name).toBe(code);
+      expect(res.grpcMessage, name).toMatch(message);
+    }
+    expect(h.captured.logs).toEqual([]);
+
+    // A client that cancels halfway through its message.
+    const session = connect(`http://${h.grpcAddress}`);
+    const cancelled = session.request({ ':method': 'POST', ':path': LOGS_EXPORT, 'content-type': 'application/grpc' });
+    cancelled.write(prefixed(good).subarray(0, 10));
+    await new Promise<void>((resolve) => {
+      cancelled.on('close', () => resolve());
+      cancelled.close(constants.NGHTTP2_CANCEL);
+    });
+    session.close();
+
+    const notGrpc = await rawCall(h.grpcAddress, prefixed(good), { 'content-type': 'application/json' });
+    expect(notGrpc.httpStatus).toBe(415);
+    expect(notGrpc.grpcStatus).toBe(GrpcCode.INTERNAL);
+
+    const after = await grpcCall(h.grpcAddress, LOGS_EXPORT, good);
+    expect(after.error).toBeNull();
+    expect(decode(LOGS_RES, after.response!)).toEqual({});
+    await expect.poll(() => h!.captured.logs.map((e) => e.body)).toEqual(['good']);
+  });
+
+  it('percent-encodes grpc-message outside printable ASCII', () => {
+    expect(percentEncode('100% sûr\n')).toBe('100%25 s%C3%BBr%0A');
+  });
+});
