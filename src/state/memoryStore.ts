@@ -35,10 +35,21 @@ export function isNewer(version: number, writer: string, than: Register): boolea
   return version > than.version || (version === than.version && writer >= than.writer);
 }
 
+/** The kind tag of a key, up to and including its first `:`; undefined for a key without one. */
+function tagOf(key: string): string | undefined {
+  const colon = key.indexOf(':');
+  return colon === -1 ? undefined : key.slice(0, colon + 1);
+}
+
 /** The state of one agent, in its own memory. Also the local half of a shared store. */
 export class MemoryStateStore implements StateStore {
   readonly writer: string;
   private readonly entries = new Map<string, Entry>();
+  /**
+   * The live keys (tombstones left out) of each kind tag (`a:`, `i:`, ...): the engine's timer
+   * lists one kind per tick, and a scan of every entry would cost it the whole store instead.
+   */
+  private readonly byTag = new Map<string, Set<string>>();
   private listeners: ((delta: StateDelta) => void)[] = [];
 
   constructor(writer = 'local') {
@@ -93,6 +104,15 @@ export class MemoryStateStore implements StateStore {
   }
 
   *keys(prefix: string): IterableIterator<string> {
+    const tag = tagOf(prefix);
+    if (tag !== undefined) {
+      // Every key that starts with the prefix shares its tag, so only that tag's keys can match.
+      const live = this.byTag.get(tag);
+      if (live === undefined) return;
+      if (tag.length === prefix.length) yield* live;
+      else for (const key of live) if (key.startsWith(prefix)) yield key;
+      return;
+    }
     for (const [key, entry] of this.entries) {
       if (key.startsWith(prefix) && !(entry.kind === 'register' && entry.deleted)) yield key;
     }
@@ -102,7 +122,7 @@ export class MemoryStateStore implements StateStore {
     let removed = 0;
     for (const [key, entry] of this.entries) {
       if (entry.expiresAtMs <= nowMs) {
-        this.entries.delete(key);
+        this.forget(key);
         removed++;
       } else if (entry.kind === 'count') {
         removed += this.dropExpiredBuckets(entry, nowMs);
@@ -139,6 +159,28 @@ export class MemoryStateStore implements StateStore {
     return this.entries.size;
   }
 
+  private put(key: string, entry: Entry): void {
+    this.entries.set(key, entry);
+    const tag = tagOf(key);
+    if (tag === undefined) return;
+    let live = this.byTag.get(tag);
+    if (entry.kind === 'register' && entry.deleted) {
+      live?.delete(key);
+      if (live?.size === 0) this.byTag.delete(tag);
+      return;
+    }
+    if (live === undefined) this.byTag.set(tag, (live = new Set()));
+    live.add(key);
+  }
+
+  private forget(key: string): void {
+    this.entries.delete(key);
+    const tag = tagOf(key);
+    if (tag === undefined) return;
+    const live = this.byTag.get(tag);
+    if (live?.delete(key) && live.size === 0) this.byTag.delete(tag);
+  }
+
   private emit(delta: StateDelta): void {
     for (const listener of this.listeners) listener(delta);
   }
@@ -147,7 +189,7 @@ export class MemoryStateStore implements StateStore {
     let entry = this.entries.get(key);
     if (entry === undefined || entry.kind !== 'count') {
       entry = { kind: 'count', buckets: [bucket], counts: [delta], expires: [expiresAtMs], expiresAtMs };
-      this.entries.set(key, entry);
+      this.put(key, entry);
       return delta;
     }
     if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
@@ -187,7 +229,7 @@ export class MemoryStateStore implements StateStore {
   private applyMax(key: string, value: number, expiresAtMs: number): number {
     const entry = this.entries.get(key);
     if (entry === undefined || entry.kind !== 'max') {
-      this.entries.set(key, { kind: 'max', value, expiresAtMs });
+      this.put(key, { kind: 'max', value, expiresAtMs });
       return value;
     }
     if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
@@ -198,7 +240,7 @@ export class MemoryStateStore implements StateStore {
   private applyRegister(key: string, register: Register, deleted: boolean, expiresAtMs: number): boolean {
     const entry = this.entries.get(key);
     if (entry?.kind === 'register' && !isNewer(register.version, register.writer, entry.register)) return false;
-    this.entries.set(key, { kind: 'register', register, deleted, expiresAtMs });
+    this.put(key, { kind: 'register', register, deleted, expiresAtMs });
     return true;
   }
 
@@ -209,7 +251,7 @@ export class MemoryStateStore implements StateStore {
       return this.applyRegister(key, { value: null, version, writer }, true, entry.expiresAtMs);
     }
     // Counters and marks merge without order, so a deletion of one simply forgets it.
-    this.entries.delete(key);
+    this.forget(key);
     return true;
   }
 }
