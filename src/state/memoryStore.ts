@@ -35,6 +35,48 @@ export function isNewer(version: number, writer: string, than: Register): boolea
   return version > than.version || (version === than.version && writer >= than.writer);
 }
 
+/**
+ * Sweeps look at entries by the second they next need a look, so a sweep costs what is due rather
+ * than the whole store (the engine sweeps every 30 s, in the tick that blocks the event loop).
+ */
+const SLOT_MS = 1000;
+
+/** When an entry next needs a sweep: its expiry, or a counter's earliest bucket expiry. */
+function dueOf(entry: Entry): number {
+  if (entry.kind !== 'count') return entry.expiresAtMs;
+  let due = entry.expiresAtMs;
+  for (const e of entry.expires) if (e < due) due = e;
+  return due;
+}
+
+function heapPush(heap: number[], value: number): void {
+  let i = heap.push(value) - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent]! <= value) break;
+    heap[i] = heap[parent]!;
+    i = parent;
+  }
+  heap[i] = value;
+}
+
+function heapPop(heap: number[]): number {
+  const top = heap[0]!;
+  const last = heap.pop()!;
+  if (heap.length === 0) return top;
+  let i = 0;
+  for (;;) {
+    const left = 2 * i + 1;
+    if (left >= heap.length) break;
+    const child = left + 1 < heap.length && heap[left + 1]! < heap[left]! ? left + 1 : left;
+    if (heap[child]! >= last) break;
+    heap[i] = heap[child]!;
+    i = child;
+  }
+  heap[i] = last;
+  return top;
+}
+
 /** The kind tag of a key, up to and including its first `:`; undefined for a key without one. */
 function tagOf(key: string): string | undefined {
   const colon = key.indexOf(':');
@@ -50,6 +92,15 @@ export class MemoryStateStore implements StateStore {
    * lists one kind per tick, and a scan of every entry would cost it the whole store instead.
    */
   private readonly byTag = new Map<string, Set<string>>();
+  /**
+   * Keys by the slot (second) of a time at or before their entry's next due time. Filing is lazy:
+   * a write that only postpones an entry leaves its filing, and the sweep that finds it early files
+   * it again, so the write path seldom touches this. A key may sit in several slots; all but its
+   * latest are stale and cost one look.
+   */
+  private readonly dueSlots = new Map<number, Set<string>>();
+  /** The slots of `dueSlots`, each once, earliest on top. */
+  private readonly slotHeap: number[] = [];
   private listeners: ((delta: StateDelta) => void)[] = [];
 
   constructor(writer = 'local') {
@@ -119,15 +170,35 @@ export class MemoryStateStore implements StateStore {
   }
 
   sweep(nowMs: number): number {
+    const nowSlot = Math.floor(nowMs / SLOT_MS);
+    const heap = this.slotHeap;
+    // Slots that still hold keys due later in their second, put back once this sweep is done.
+    const partial: number[] = [];
     let removed = 0;
-    for (const [key, entry] of this.entries) {
-      if (entry.expiresAtMs <= nowMs) {
-        this.forget(key);
-        removed++;
-      } else if (entry.kind === 'count') {
-        removed += this.dropExpiredBuckets(entry, nowMs);
+    while (heap.length > 0 && heap[0]! <= nowSlot) {
+      const slot = heapPop(heap);
+      const keys = this.dueSlots.get(slot)!;
+      for (const key of keys) {
+        const entry = this.entries.get(key);
+        if (entry === undefined) {
+          keys.delete(key);
+        } else if (entry.expiresAtMs <= nowMs) {
+          this.forget(key);
+          keys.delete(key);
+          removed++;
+        } else {
+          if (entry.kind === 'count') removed += this.dropExpiredBuckets(entry, nowMs);
+          const due = dueOf(entry);
+          if (Math.floor(due / SLOT_MS) !== slot) {
+            keys.delete(key);
+            this.file(key, due);
+          }
+        }
       }
+      if (keys.size === 0) this.dueSlots.delete(slot);
+      else partial.push(slot);
     }
+    for (const slot of partial) heapPush(heap, slot);
     return removed;
   }
 
@@ -159,8 +230,21 @@ export class MemoryStateStore implements StateStore {
     return this.entries.size;
   }
 
+  private file(key: string, dueMs: number): void {
+    const slot = Math.floor(dueMs / SLOT_MS);
+    // Nothing is due at NaN (the full scan never swept it either), and it would block the heap.
+    if (Number.isNaN(slot)) return;
+    let keys = this.dueSlots.get(slot);
+    if (keys === undefined) {
+      this.dueSlots.set(slot, (keys = new Set()));
+      heapPush(this.slotHeap, slot);
+    }
+    keys.add(key);
+  }
+
   private put(key: string, entry: Entry): void {
     this.entries.set(key, entry);
+    this.file(key, dueOf(entry));
     const tag = tagOf(key);
     if (tag === undefined) return;
     let live = this.byTag.get(tag);
@@ -202,6 +286,8 @@ export class MemoryStateStore implements StateStore {
       if (expiresAtMs > expires[i]!) expires[i] = expiresAtMs;
       return counts[i]!;
     }
+    // A new bucket that expires before every other one brings the entry's due time forward.
+    if (expiresAtMs < dueOf(entry)) this.file(key, expiresAtMs);
     buckets.splice(i + 1, 0, bucket);
     counts.splice(i + 1, 0, delta);
     expires.splice(i + 1, 0, expiresAtMs);

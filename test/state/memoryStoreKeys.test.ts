@@ -8,7 +8,7 @@ function expected(live: Map<string, 'live' | 'tombstone'>, prefix: string): stri
   return [...live].filter(([k, state]) => state === 'live' && k.startsWith(prefix)).map(([k]) => k).sort();
 }
 
-describe('MemoryStateStore.keys', () => {
+describe('MemoryStateStore keys and sweep', () => {
   it('lists the keys of a kind tag, of a rule inside it, and keys without a tag', () => {
     const store = new MemoryStateStore();
     store.addCount('c:t1{asset="a"}', 1, 1, 1_000);
@@ -56,27 +56,46 @@ describe('MemoryStateStore.keys', () => {
     expect(b.size()).toBe(0);
   });
 
-  it('stays exact over a long random mix of writes, merges, deletions and sweeps', () => {
+  it('sweeps a counter bucket that expires before the ones written earlier', () => {
+    const store = new MemoryStateStore();
+    store.addCount('c:r{}', 5, 2, 10_000);
+    store.addCount('c:r{}', 4, 1, 3_000);
+    expect(store.sweep(2_999)).toBe(0);
+    expect(store.sweep(3_000)).toBe(1);
+    expect(store.sumCounts('c:r{}', 0, 9)).toBe(2);
+    expect(store.sweep(10_000)).toBe(1);
+    expect(store.size()).toBe(0);
+  });
+
+  it('keeps keys(), sweep() and counters exact over a long random mix of writes, merges, deletions and sweeps', () => {
     const names = ['c:t1{asset="a"}', 'c:t1{asset="b"}', 'c:t2{}', 'a:t1{asset="a"}', 'i:t1{asset="a"}', 'i:t2{}', 'ms:x{}', 'm', 'plain', 'i:', 'c:t1'];
     const prefixes = ['', 'c:', 'c:t1', 'c:t1{', 'a:', 'i:', 'i:t1{asset="a"}', 'm', 'ms:', 'p', 'x:', 'i'];
     const store = new MemoryStateStore('self');
     // The reference: what each key is, by the same rules, without the store's index.
-    const model = new Map<string, { state: 'live' | 'tombstone'; kind: string; expiresAtMs: number; version: number; writer: string }>();
+    type Cells = Map<number, { count: number; expiresAtMs: number }>;
+    const model = new Map<string, { state: 'live' | 'tombstone'; kind: string; expiresAtMs: number; version: number; writer: string; cells?: Cells }>();
     let seed = 42;
     const rand = (n: number) => {
       seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
-      return seed % n;
+      // The high bits: the low bits of this generator repeat with short periods.
+      return Math.floor((seed / 2_147_483_648) * n);
     };
     let now = 0;
     for (let step = 0; step < 2_000; step++) {
       const key = names[rand(names.length)]!;
-      const expiresAtMs = now + 1 + rand(50);
+      // Expiries spread over seconds, so entries fall due in different sweeps.
+      const expiresAtMs = now + 1 + rand(20_000);
       const cur = model.get(key);
       const op = rand(7);
       if (op === 0) {
-        store.addCount(key, rand(4), 1, expiresAtMs);
-        if (cur?.kind === 'count') cur.expiresAtMs = Math.max(cur.expiresAtMs, expiresAtMs);
-        else model.set(key, { state: 'live', kind: 'count', expiresAtMs, version: 0, writer: '' });
+        const bucket = rand(4);
+        store.addCount(key, bucket, 1, expiresAtMs);
+        let counter = cur;
+        if (counter?.kind === 'count') counter.expiresAtMs = Math.max(counter.expiresAtMs, expiresAtMs);
+        else model.set(key, (counter = { state: 'live', kind: 'count', expiresAtMs, version: 0, writer: '', cells: new Map() }));
+        const cell = counter.cells!.get(bucket);
+        if (cell) Object.assign(cell, { count: cell.count + 1, expiresAtMs: Math.max(cell.expiresAtMs, expiresAtMs) });
+        else counter.cells!.set(bucket, { count: 1, expiresAtMs });
       } else if (op === 1) {
         store.raise(key, rand(10), expiresAtMs);
         if (cur?.kind === 'max') cur.expiresAtMs = Math.max(cur.expiresAtMs, expiresAtMs);
@@ -98,9 +117,26 @@ describe('MemoryStateStore.keys', () => {
           if (version > cur.version || (version === cur.version && writer >= cur.writer)) Object.assign(cur, { state: 'tombstone', version, writer });
         } else if (cur) model.delete(key);
       } else {
-        now += rand(10);
-        store.sweep(now);
-        for (const [k, v] of model) if (v.expiresAtMs <= now) model.delete(k);
+        // Mostly forward, sometimes an earlier clock reading: a sweep must still be exact.
+        const at = rand(8) === 0 ? now - rand(2_000) : (now += rand(800));
+        let removed = 0;
+        for (const [k, v] of model) {
+          if (v.expiresAtMs <= at) {
+            model.delete(k);
+            removed++;
+          } else if (v.cells) {
+            for (const [b, c] of v.cells) {
+              if (c.expiresAtMs <= at) {
+                v.cells.delete(b);
+                removed++;
+              }
+            }
+          }
+        }
+        expect(store.sweep(at), `sweep at step ${step}`).toBe(removed);
+      }
+      for (const [k, v] of model) {
+        if (v.cells) expect(store.sumCounts(k, 0, 3), `counter ${k} at step ${step}`).toBe([...v.cells.values()].reduce((sum, c) => sum + c.count, 0));
       }
       const states = new Map([...model].map(([k, v]) => [k, v.state]));
       for (const prefix of prefixes) expect(sorted(store.keys(prefix)), `step ${step}, prefix "${prefix}"`).toEqual(expected(states, prefix));
