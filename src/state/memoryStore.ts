@@ -243,8 +243,12 @@ export class MemoryStateStore implements StateStore {
   }
 
   private put(key: string, entry: Entry): void {
+    const previous = this.entries.get(key);
     this.entries.set(key, entry);
-    this.file(key, dueOf(entry));
+    // A rewrite that does not bring the due time forward keeps the filing it has: refiling every
+    // write of a busy register would leave a stale filing per second until its old due time.
+    const due = dueOf(entry);
+    if (previous === undefined || due < dueOf(previous)) this.file(key, due);
     const tag = tagOf(key);
     if (tag === undefined) return;
     let live = this.byTag.get(tag);
