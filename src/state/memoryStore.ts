@@ -35,10 +35,72 @@ export function isNewer(version: number, writer: string, than: Register): boolea
   return version > than.version || (version === than.version && writer >= than.writer);
 }
 
+/**
+ * Sweeps look at entries by the second they next need a look, so a sweep costs what is due rather
+ * than the whole store (the engine sweeps every 30 s, in the tick that blocks the event loop).
+ */
+const SLOT_MS = 1000;
+
+/** When an entry next needs a sweep: its expiry, or a counter's earliest bucket expiry. */
+function dueOf(entry: Entry): number {
+  if (entry.kind !== 'count') return entry.expiresAtMs;
+  let due = entry.expiresAtMs;
+  for (const e of entry.expires) if (e < due) due = e;
+  return due;
+}
+
+function heapPush(heap: number[], value: number): void {
+  let i = heap.push(value) - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent]! <= value) break;
+    heap[i] = heap[parent]!;
+    i = parent;
+  }
+  heap[i] = value;
+}
+
+function heapPop(heap: number[]): number {
+  const top = heap[0]!;
+  const last = heap.pop()!;
+  if (heap.length === 0) return top;
+  let i = 0;
+  for (;;) {
+    const left = 2 * i + 1;
+    if (left >= heap.length) break;
+    const child = left + 1 < heap.length && heap[left + 1]! < heap[left]! ? left + 1 : left;
+    if (heap[child]! >= last) break;
+    heap[i] = heap[child]!;
+    i = child;
+  }
+  heap[i] = last;
+  return top;
+}
+
+/** The kind tag of a key, up to and including its first `:`; undefined for a key without one. */
+function tagOf(key: string): string | undefined {
+  const colon = key.indexOf(':');
+  return colon === -1 ? undefined : key.slice(0, colon + 1);
+}
+
 /** The state of one agent, in its own memory. Also the local half of a shared store. */
 export class MemoryStateStore implements StateStore {
   readonly writer: string;
   private readonly entries = new Map<string, Entry>();
+  /**
+   * The live keys (tombstones left out) of each kind tag (`a:`, `i:`, ...): the engine's timer
+   * lists one kind per tick, and a scan of every entry would cost it the whole store instead.
+   */
+  private readonly byTag = new Map<string, Set<string>>();
+  /**
+   * Keys by the slot (second) of a time at or before their entry's next due time. Filing is lazy:
+   * a write that only postpones an entry leaves its filing, and the sweep that finds it early files
+   * it again, so the write path seldom touches this. A key may sit in several slots; all but its
+   * latest are stale and cost one look.
+   */
+  private readonly dueSlots = new Map<number, Set<string>>();
+  /** The slots of `dueSlots`, each once, earliest on top. */
+  private readonly slotHeap: number[] = [];
   private listeners: ((delta: StateDelta) => void)[] = [];
 
   constructor(writer = 'local') {
@@ -93,21 +155,50 @@ export class MemoryStateStore implements StateStore {
   }
 
   *keys(prefix: string): IterableIterator<string> {
+    const tag = tagOf(prefix);
+    if (tag !== undefined) {
+      // Every key that starts with the prefix shares its tag, so only that tag's keys can match.
+      const live = this.byTag.get(tag);
+      if (live === undefined) return;
+      if (tag.length === prefix.length) yield* live;
+      else for (const key of live) if (key.startsWith(prefix)) yield key;
+      return;
+    }
     for (const [key, entry] of this.entries) {
       if (key.startsWith(prefix) && !(entry.kind === 'register' && entry.deleted)) yield key;
     }
   }
 
   sweep(nowMs: number): number {
+    const nowSlot = Math.floor(nowMs / SLOT_MS);
+    const heap = this.slotHeap;
+    // Slots that still hold keys due later in their second, put back once this sweep is done.
+    const partial: number[] = [];
     let removed = 0;
-    for (const [key, entry] of this.entries) {
-      if (entry.expiresAtMs <= nowMs) {
-        this.entries.delete(key);
-        removed++;
-      } else if (entry.kind === 'count') {
-        removed += this.dropExpiredBuckets(entry, nowMs);
+    while (heap.length > 0 && heap[0]! <= nowSlot) {
+      const slot = heapPop(heap);
+      const keys = this.dueSlots.get(slot)!;
+      for (const key of keys) {
+        const entry = this.entries.get(key);
+        if (entry === undefined) {
+          keys.delete(key);
+        } else if (entry.expiresAtMs <= nowMs) {
+          this.forget(key);
+          keys.delete(key);
+          removed++;
+        } else {
+          if (entry.kind === 'count') removed += this.dropExpiredBuckets(entry, nowMs);
+          const due = dueOf(entry);
+          if (Math.floor(due / SLOT_MS) !== slot) {
+            keys.delete(key);
+            this.file(key, due);
+          }
+        }
       }
+      if (keys.size === 0) this.dueSlots.delete(slot);
+      else partial.push(slot);
     }
+    for (const slot of partial) heapPush(heap, slot);
     return removed;
   }
 
@@ -139,6 +230,45 @@ export class MemoryStateStore implements StateStore {
     return this.entries.size;
   }
 
+  private file(key: string, dueMs: number): void {
+    const slot = Math.floor(dueMs / SLOT_MS);
+    // Nothing is due at NaN (the full scan never swept it either), and it would block the heap.
+    if (Number.isNaN(slot)) return;
+    let keys = this.dueSlots.get(slot);
+    if (keys === undefined) {
+      this.dueSlots.set(slot, (keys = new Set()));
+      heapPush(this.slotHeap, slot);
+    }
+    keys.add(key);
+  }
+
+  private put(key: string, entry: Entry): void {
+    const previous = this.entries.get(key);
+    this.entries.set(key, entry);
+    // A rewrite that does not bring the due time forward keeps the filing it has: refiling every
+    // write of a busy register would leave a stale filing per second until its old due time.
+    const due = dueOf(entry);
+    if (previous === undefined || due < dueOf(previous)) this.file(key, due);
+    const tag = tagOf(key);
+    if (tag === undefined) return;
+    let live = this.byTag.get(tag);
+    if (entry.kind === 'register' && entry.deleted) {
+      live?.delete(key);
+      if (live?.size === 0) this.byTag.delete(tag);
+      return;
+    }
+    if (live === undefined) this.byTag.set(tag, (live = new Set()));
+    live.add(key);
+  }
+
+  private forget(key: string): void {
+    this.entries.delete(key);
+    const tag = tagOf(key);
+    if (tag === undefined) return;
+    const live = this.byTag.get(tag);
+    if (live?.delete(key) && live.size === 0) this.byTag.delete(tag);
+  }
+
   private emit(delta: StateDelta): void {
     for (const listener of this.listeners) listener(delta);
   }
@@ -147,7 +277,7 @@ export class MemoryStateStore implements StateStore {
     let entry = this.entries.get(key);
     if (entry === undefined || entry.kind !== 'count') {
       entry = { kind: 'count', buckets: [bucket], counts: [delta], expires: [expiresAtMs], expiresAtMs };
-      this.entries.set(key, entry);
+      this.put(key, entry);
       return delta;
     }
     if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
@@ -160,6 +290,8 @@ export class MemoryStateStore implements StateStore {
       if (expiresAtMs > expires[i]!) expires[i] = expiresAtMs;
       return counts[i]!;
     }
+    // A new bucket that expires before every other one brings the entry's due time forward.
+    if (expiresAtMs < dueOf(entry)) this.file(key, expiresAtMs);
     buckets.splice(i + 1, 0, bucket);
     counts.splice(i + 1, 0, delta);
     expires.splice(i + 1, 0, expiresAtMs);
@@ -187,7 +319,7 @@ export class MemoryStateStore implements StateStore {
   private applyMax(key: string, value: number, expiresAtMs: number): number {
     const entry = this.entries.get(key);
     if (entry === undefined || entry.kind !== 'max') {
-      this.entries.set(key, { kind: 'max', value, expiresAtMs });
+      this.put(key, { kind: 'max', value, expiresAtMs });
       return value;
     }
     if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
@@ -198,7 +330,7 @@ export class MemoryStateStore implements StateStore {
   private applyRegister(key: string, register: Register, deleted: boolean, expiresAtMs: number): boolean {
     const entry = this.entries.get(key);
     if (entry?.kind === 'register' && !isNewer(register.version, register.writer, entry.register)) return false;
-    this.entries.set(key, { kind: 'register', register, deleted, expiresAtMs });
+    this.put(key, { kind: 'register', register, deleted, expiresAtMs });
     return true;
   }
 
@@ -209,7 +341,7 @@ export class MemoryStateStore implements StateStore {
       return this.applyRegister(key, { value: null, version, writer }, true, entry.expiresAtMs);
     }
     // Counters and marks merge without order, so a deletion of one simply forgets it.
-    this.entries.delete(key);
+    this.forget(key);
     return true;
   }
 }
