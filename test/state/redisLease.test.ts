@@ -77,8 +77,10 @@ describe('leases and leader election', () => {
 
   it('tells a holder whose term lapsed and was taken that it lost, instead of extending the new term', async () => {
     const keys = new RedisKeys(freshPrefix()).leaseKeys('ticket:svc-x');
-    const a = new RedisLease(await client(), keys, 'agent-a', 150);
-    const b = new RedisLease(await client(), keys, 'agent-b', 150);
+    // Redis expires the term in real time: long enough that a loaded machine cannot lapse it
+    // between two steps, short enough to wait out.
+    const a = new RedisLease(await client(), keys, 'agent-a', 1_000);
+    const b = new RedisLease(await client(), keys, 'agent-b', 1_000);
     const fenceA = await a.acquire();
     expect(fenceA).toBe(1);
     expect(await b.acquire()).toBeUndefined();
