@@ -4,31 +4,19 @@
  * parse-and-append work in the same run. Run: `node bench/json.ts [--seconds 3] [--batch N]
  * [--profile DIR]` (the last writes a CPU profile of the Vigil process into DIR).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fmt, peakRssMiB, spawnUntil, table } from './support.ts';
+import { fmt, peakRssMiB, pin, pinSelfToLoadCore, spawnUntil, table } from './support.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' }, batch: { type: 'string' }, queue: { type: 'string' }, profile: { type: 'string' } } });
 const SECONDS = Number(values.seconds);
 const QUEUE = values.queue === undefined ? "" : `, queue_size: ${values.queue}`;
 const CONCURRENCY = Number(values.concurrency);
 const root = resolve(import.meta.dirname, '..');
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-}
-// Server on core 0, load generator on core 1: "one core" means the server's.
-const pin = hasTaskset() ? (core: number, cmd: string[]) => ['taskset', ['-c', String(core), ...cmd]] as const : (_c: number, cmd: string[]) => [cmd[0]!, cmd.slice(1)] as const;
-if (hasTaskset()) execFileSync('taskset', ['-cp', '1', String(process.pid)]);
+pinSelfToLoadCore();
 
 function makeBody(batch: number): Buffer {
   const events = Array.from({ length: batch }, (_, i) => ({

@@ -7,7 +7,7 @@
  * mapping). Rates per CPU-second (the daemon's, or this process's for the baselines) are what
  * "per core" means here, and hold up on a machine shared with other work. Run: `node bench/otlp.ts [--seconds 2] [--concurrency 16]` (about 50 s at the defaults).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:http2';
@@ -17,26 +17,14 @@ import { parseArgs } from 'node:util';
 import { zstdCompressSync } from 'node:zlib';
 import { protoType } from '../src/receivers/otlp/protos.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../src/receivers/otlp/signals.ts';
-import { fmt, peakRssMiB, table } from './support.ts';
+import { fmt, peakRssMiB, pin, pinned, pinSelfToLoadCore, table } from './support.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, concurrency: { type: 'string', default: '16' } } });
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const BATCH = 512;
 const root = resolve(import.meta.dirname, '..');
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-}
-// Daemon on core 0, load generator (this process) on core 1: "per core" means the daemon's.
-const taskset = hasTaskset();
-const pin = (core: number, cmd: string[]): [string, string[]] => (taskset ? ['taskset', ['-c', String(core), ...cmd]] : [cmd[0]!, cmd.slice(1)]);
-if (taskset) execFileSync('taskset', ['-cp', '1', String(process.pid)]);
+pinSelfToLoadCore();
 
 const kv = (key: string, value: Record<string, unknown>) => ({ key, value });
 const resource = { attributes: [kv('service.name', { stringValue: 'checkout' }), kv('host.name', { stringValue: 'web-17' }), kv('deployment.environment', { stringValue: 'prod' }), kv('cloud.region', { stringValue: 'eu-west-1' }), kv('service.version', { stringValue: '4.2.0' })] };
@@ -253,5 +241,5 @@ for (const signal of ['logs', 'metrics'] as const) {
     rows.push([`${unit}: daemon, ${transport}`, fmt(r.rate), fmt(r.perCore), (r.perCore / baseline).toFixed(2), r.rss]);
   }
 }
-process.stdout.write(`OTLP receive → pipeline → counting exporter, ${BATCH} records/request with 10 attributes, ${SECONDS}s per point, ${CONCURRENCY} requests in flight, node ${process.version}${taskset ? ', daemon pinned to one core' : ''}\n\n`);
+process.stdout.write(`OTLP receive → pipeline → counting exporter, ${BATCH} records/request with 10 attributes, ${SECONDS}s per point, ${CONCURRENCY} requests in flight, node ${process.version}${pinned ? ', daemon pinned to one core' : ''}\n\n`);
 process.stdout.write(table(['path', 'records/s (wall clock)', 'records per CPU-second', 'ratio to decode-only, per CPU-second', 'daemon peak RSS MiB'], rows) + '\n');

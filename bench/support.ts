@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 
 /** Peak resident set size (VmHWM) of a live process, in MiB; Linux only. */
 export function peakRssMiB(pid: number): number {
@@ -33,4 +33,26 @@ export function fmt(n: number): string {
 export function table(header: string[], rows: (string | number)[][]): string {
   const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function tasksetWorks(): boolean {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether taskset can pin processes: the server to core 0, the load generator to core 1. */
+export const pinned = tasksetWorks();
+
+/** Moves the calling process (the load generator) to core 1, off the server's core. */
+export function pinSelfToLoadCore(): void {
+  if (pinned) execFileSync('taskset', ['-cp', '1', String(process.pid)]);
+}
+
+/** The command and arguments that run `cmd` on `core` ("one core" means the server's), or as is without taskset. */
+export function pin(core: number, cmd: string[]): [string, string[]] {
+  return pinned ? ['taskset', ['-c', String(core), ...cmd]] : [cmd[0]!, cmd.slice(1)];
 }
