@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { EPHEMERAL_PORTS, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
+import { waitFor } from '../support/waitFor.ts';
 
 let daemon: RunningDaemon | undefined;
 let glpi: FakeGlpi | undefined;
@@ -14,14 +15,6 @@ afterEach(async () => {
   daemon = undefined;
   glpi = undefined;
 });
-
-async function until(what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function query(dataDir: string, sql: string): Record<string, unknown>[] {
   const session = new Session(join(dataDir, 'clickhouse'));
@@ -56,9 +49,9 @@ describe('the shipped config, end to end: events → correlation → ClickHouse 
       { asset_unique_id: 'web-1', event_title: 'web-1 unreachable', event_type: 'down', event_level: 'CRITICAL' },
       { asset_unique_id: 'web-1', event_title: 'web-1 unreachable', event_type: 'down', event_level: 'CRITICAL' },
     ]);
-    await until('the GLPI ticket', () => glpi!.tickets.size === 1);
+    await waitFor(() => glpi!.tickets.size === 1, 'the GLPI ticket');
     await post([{ asset_unique_id: 'web-1', event_title: 'web-1 reachable again', event_type: 'up', event_level: 'INFO' }]);
-    await until('the GLPI solution', () => glpi!.solutions.length === 1);
+    await waitFor(() => glpi!.solutions.length === 1, 'the GLPI solution');
 
     expect(glpi.tickets.size).toBe(1);
     const [ticket] = [...glpi.tickets.values()];

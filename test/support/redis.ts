@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { waitFor } from './waitFor.ts';
 
 export interface RedisServer {
   port: number;
@@ -178,11 +179,4 @@ export async function startRedisTls(): Promise<RedisTlsServer> {
   };
 }
 
-/** Polls `check` until it holds: for effects that cross processes and have no event to await. */
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { waitFor };

@@ -21,15 +21,6 @@ export function newExporter(raw: Record<string, unknown>, dataDir = mkdtempSync(
   return { exporter, metrics, dataDir };
 }
 
-/** Polls until `check` returns true; the exporter's clock is real time, so this waits on its work, not on a guess. */
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 const T0 = 1_790_000_000_000_000_000n;
 
 export function sampleEvents(n: number, offset = 0): VigilEvent[] {
@@ -133,3 +124,5 @@ export function incidentChange(kind: IncidentChange['kind'], version: number, st
     },
   };
 }
+
+export { waitFor } from '../../support/waitFor.ts';

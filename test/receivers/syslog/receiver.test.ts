@@ -9,6 +9,7 @@ import { syslogReceiverSchema } from '../../../src/receivers/syslog/config.ts';
 import { SyslogReceiver } from '../../../src/receivers/syslog/receiver.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
+import { waitFor } from '../../support/waitFor.ts';
 
 /** A pipeline stand-in that refuses (as a full queue does) while `full` is set. */
 class SwitchableConsumer implements Consumer<VigilEvent> {
@@ -48,14 +49,6 @@ async function metricValue(metrics: SelfMetrics, name: string, labels: Record<st
   return v?.value ?? 0;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function open(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1', () => resolve(s));
@@ -74,14 +67,14 @@ describe('syslog listeners: limits and back-pressure', () => {
     let payload = '';
     for (let i = 0; i < total; i++) payload += `<13>Nov 23 10:00:00 h app: ${i} ${filler}\n`;
     s.write(payload);
-    await until(() => consumer.refusals >= 4, 'the pipeline to refuse a few retries');
+    await waitFor(() => consumer.refusals >= 4, 'the pipeline to refuse a few retries');
     expect(consumer.accepted).toEqual([]);
     // The receiver is not reading: the sender's own buffer holds what the kernel could not take.
     expect(s.writableLength).toBeGreaterThan(0);
     expect(await metricValue(metrics, 'vigil_syslog_backpressure_pauses_total', { transport: 'tcp' })).toBeGreaterThanOrEqual(1);
 
     consumer.full = false;
-    await until(() => consumer.accepted.length === total, 'every message once the pipeline has room');
+    await waitFor(() => consumer.accepted.length === total, 'every message once the pipeline has room');
     expect(consumer.accepted.map((e) => Number((e.body as string).split(' ')[0]))).toEqual(Array.from({ length: total }, (_, i) => i));
     expect(await metricValue(metrics, 'vigil_syslog_dropped_messages_total', {})).toBe(0);
     s.destroy();
@@ -112,7 +105,7 @@ describe('syslog listeners: limits and back-pressure', () => {
       let payload = '';
       for (let i = 0; i < total; i++) payload += `<13>Nov 23 10:00:00 h app: ${i}\n`;
       s.end(payload);
-      await until(() => accepted.length === total, 'every message through the filling queue', 20_000);
+      await waitFor(() => accepted.length === total, 'every message through the filling queue', 20_000);
       expect(refusals).toBeGreaterThan(1);
       expect(accepted.map((e) => Number(e.body))).toEqual(Array.from({ length: total }, (_, i) => i));
     } finally {
@@ -127,10 +120,10 @@ describe('syslog listeners: limits and back-pressure', () => {
     const send = (msg: string) => new Promise<void>((res, rej) => client.send(msg, r.addresses.udp!.port, '127.0.0.1', (err) => (err ? rej(err) : res())));
     consumer.full = true;
     for (let i = 0; i < 10; i++) await send(`<13>Nov 23 10:00:00 h app: lost ${i}`);
-    await until(async () => (await metricValue(metrics, 'vigil_syslog_dropped_messages_total', { transport: 'udp', reason: 'refused' })) === 10, '10 counted drops');
+    await waitFor(async () => (await metricValue(metrics, 'vigil_syslog_dropped_messages_total', { transport: 'udp', reason: 'refused' })) === 10, '10 counted drops');
     consumer.full = false;
     await send('<13>Nov 23 10:00:00 h app: kept\n');
-    await until(() => consumer.accepted.length === 1, 'the next datagram');
+    await waitFor(() => consumer.accepted.length === 1, 'the next datagram');
     expect(consumer.accepted[0]!.body).toBe('kept');
     expect(await metricValue(metrics, 'vigil_receiver_refused_records_total', { receiver: 'syslog' })).toBe(10);
     client.close();
@@ -141,7 +134,7 @@ describe('syslog listeners: limits and back-pressure', () => {
     const { receiver: r } = await startReceiver({ udp: { endpoint: '[::1]:0' } }, consumer);
     const client = createSocket('udp6');
     await new Promise<void>((res, rej) => client.send('<14>1 - v6host app - - - over v6', r.addresses.udp!.port, '::1', (err) => (err ? rej(err) : res())));
-    await until(() => consumer.accepted.length === 1, 'the IPv6 datagram');
+    await waitFor(() => consumer.accepted.length === 1, 'the IPv6 datagram');
     expect(consumer.accepted[0]).toMatchObject({ body: 'over v6', asset: 'v6host', attributes: { 'network.peer.address': '::1' } });
     client.close();
   });
@@ -152,18 +145,18 @@ describe('syslog listeners: limits and back-pressure', () => {
     const port = r.addresses.tcp!.port;
     const a = await open(port);
     const b = await open(port);
-    await until(async () => (await metricValue(metrics, 'vigil_syslog_connections', { transport: 'tcp' })) === 2, 'two open connections');
+    await waitFor(async () => (await metricValue(metrics, 'vigil_syslog_connections', { transport: 'tcp' })) === 2, 'two open connections');
     const c = await open(port);
     await new Promise((res) => c.once('close', res));
     expect(await metricValue(metrics, 'vigil_syslog_connections_rejected_total', { transport: 'tcp', reason: 'limit' })).toBe(1);
     a.write('<13>Nov 23 10:00:00 h app: from a\n');
     b.write('<13>Nov 23 10:00:00 h app: from b\n');
-    await until(() => consumer.accepted.length === 2, 'both messages');
+    await waitFor(() => consumer.accepted.length === 2, 'both messages');
     a.destroy();
-    await until(async () => (await metricValue(metrics, 'vigil_syslog_connections', { transport: 'tcp' })) === 1, 'a slot to free up');
+    await waitFor(async () => (await metricValue(metrics, 'vigil_syslog_connections', { transport: 'tcp' })) === 1, 'a slot to free up');
     const d = await open(port);
     d.write('<13>Nov 23 10:00:00 h app: from d\n');
-    await until(() => consumer.accepted.length === 3, 'the message on the freed slot');
+    await waitFor(() => consumer.accepted.length === 3, 'the message on the freed slot');
     b.destroy();
     d.destroy();
   });
@@ -183,7 +176,7 @@ describe('syslog listeners: limits and back-pressure', () => {
     const { receiver: r } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0' } }, consumer);
     const s = await open(r.addresses.tcp!.port);
     s.end('<13>Nov 23 10:00:00 h app: one\n<13>Nov 23 10:00:00 h app: two');
-    await until(() => consumer.accepted.length === 2, 'both lines');
+    await waitFor(() => consumer.accepted.length === 2, 'both lines');
     expect(consumer.accepted.map((e) => e.body)).toEqual(['one', 'two']);
   });
 
