@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: later modules must load into a process whose objects have no __proto__ accessor.
+import '../src/service/hardening.ts';
 import { readFileSync, watch, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -45,6 +45,12 @@ export function compileField(spec: string): LabelField | string {
   if (!m) return `unknown field "${path}"; use one of ${EVENT_FIELDS.join(', ')}, attributes["key"] or resource.attributes["key"]`;
   const key = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!;
   const label = eq?.[1] ?? key;
+  // A key such as "constructor" must read the event's own value, never what objects inherit.
+  if (key in Object.prototype) {
+    const own = (map: Attributes) => (Object.hasOwn(map, key) ? map[key] : undefined);
+    if (m[1]) return { label, get: (item) => attrToString(own(item.resource as Attributes)) };
+    return { label, get: (item) => attrToString(own(item.attributes)) };
+  }
   if (m[1]) return { label, get: (item) => attrToString((item.resource as Attributes)[key]) };
   return { label, get: (item) => attrToString(item.attributes[key]) };
 }

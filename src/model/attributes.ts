@@ -8,6 +8,21 @@ export interface Attributes {
   [key: string]: AttrValue;
 }
 
+/**
+ * Sets a key that came from the wire. Plain assignment of "__proto__" would replace the object's
+ * prototype instead of adding a key (and, with an inherited setter gone, still must not): names
+ * from the wire are data, so this one key is defined, not assigned.
+ */
+export function setAttr(attrs: Attributes, key: string, value: AttrValue): void {
+  if (key === '__proto__') Object.defineProperty(attrs, key, { value, enumerable: true, writable: true, configurable: true });
+  else attrs[key] = value;
+}
+
+/** Copies a decoded JSON object's own keys into `into`, hostile names included, as setAttr does. */
+export function assignAttrs(into: Attributes, from: Record<string, unknown>): void {
+  for (const key of Object.keys(from)) setAttr(into, key, from[key] as AttrValue);
+}
+
 /** Renders an attribute value as the string ClickHouse's Map(String, String) columns and templates use. */
 export function attrToString(v: AttrValue | undefined): string {
   if (v === undefined || v === null) return '';

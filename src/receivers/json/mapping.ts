@@ -1,4 +1,4 @@
-import type { AttrValue, Attributes } from '../../model/attributes.ts';
+import { assignAttrs, setAttr, type AttrValue } from '../../model/attributes.ts';
 import { newEvent, type EventType, type VigilEvent } from '../../model/event.ts';
 import { severityFromText } from '../../model/severity.ts';
 import { parseTimestampNs } from '../../model/timestamp.ts';
@@ -127,11 +127,11 @@ export class JsonEventMapper {
       const hit = this.take(field, rec);
       if (!hit) continue;
       if (hit.value === null || typeof hit.value !== 'object' || Array.isArray(hit.value)) return { ok: false, reason: `field "${hit.key}": must be an object` };
-      Object.assign(field === 'attributes' ? ev.attributes : ev.resource, toAttr(hit.value) as Attributes);
+      assignAttrs(field === 'attributes' ? ev.attributes : ev.resource, hit.value as Record<string, unknown>);
     }
     const used = this.used;
-    for (const key in rec) {
-      if (!used.includes(key)) ev.attributes[key] = toAttr(rec[key]);
+    for (const key of Object.keys(rec)) {
+      if (!used.includes(key)) setAttr(ev.attributes, key, toAttr(rec[key]));
     }
     if (!ev.service && typeof ev.resource['service.name'] === 'string') ev.service = ev.resource['service.name'];
     if (!ev.title) ev.title = defaultTitle(ev.body);

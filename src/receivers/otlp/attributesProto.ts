@@ -1,15 +1,9 @@
-import type { AttrValue, Attributes } from '../../model/attributes.ts';
+import { setAttr, type AttrValue, type Attributes } from '../../model/attributes.ts';
 import type { InstrumentationScope } from '../../model/event.ts';
 import { bytesCopy, checkEnd, MalformedProtobufError, readKey, readString, skip, subEnd, varint64, type Reader } from './wireReader.ts';
 
 /** Nested AnyValues deeper than this are refused: a tiny payload could otherwise exhaust the stack. */
 const MAX_DEPTH = 64;
-
-/** Sets a key even when it is "__proto__", which plain assignment would treat as the prototype. */
-export function setAttr(attrs: Attributes, key: string, value: AttrValue): void {
-  if (key === '__proto__') Object.defineProperty(attrs, key, { value, enumerable: true, writable: true, configurable: true });
-  else attrs[key] = value;
-}
 
 /** common.v1.AnyValue → the model's plain value; an AnyValue with no field set is null. */
 export function decodeAnyValue(r: Reader, end: number, depth: number): AttrValue {

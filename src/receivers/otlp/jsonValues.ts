@@ -1,7 +1,6 @@
-import type { AttrValue, Attributes } from '../../model/attributes.ts';
+import { setAttr, type AttrValue, type Attributes } from '../../model/attributes.ts';
 import type { InstrumentationScope } from '../../model/event.ts';
 import { InvalidInputError } from '../../errors.ts';
-import { setAttr } from './attributesProto.ts';
 import { int64Value } from './wireReader.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { Attributes } from '../../model/attributes.ts';
+import { setAttr, type Attributes } from '../../model/attributes.ts';
 import { newEvent, type VigilEvent } from '../../model/event.ts';
 import { defaultTitle } from '../json/mapping.ts';
 import { readPri, type SyslogMessage } from './message.ts';
@@ -52,15 +52,12 @@ export function syslogToEvent(m: SyslogMessage, origin: Origin, observedNs: bigi
   if (m.msgId) attrs['syslog.msgid'] = m.msgId;
   if (m.sequence) attrs['syslog.sequence'] = m.sequence;
   if (m.structuredData) {
-    for (const id in m.structuredData) {
+    for (const id of Object.keys(m.structuredData)) {
       const params = m.structuredData[id]!;
-      let any = false;
-      for (const name in params) {
-        attrs[`syslog.sd.${id}.${name}`] = params[name]!;
-        any = true;
-      }
+      const names = Object.keys(params);
+      for (const name of names) setAttr(attrs, `syslog.sd.${id}.${name}`, params[name]!);
       // An element without parameters ([exampleSDID@32473]) still says something.
-      if (!any) attrs[`syslog.sd.${id}`] = true;
+      if (names.length === 0) setAttr(attrs, `syslog.sd.${id}`, true);
     }
   }
   if (m.hostname) {

@@ -33,7 +33,9 @@ function readStructuredData(line: string, at: number, out: Record<string, Record
       return -1;
     }
     const id = line.slice(i, j);
-    const params: Record<string, string> = out[id] ?? {};
+    // SD-IDs and names are the sender's: maps without a prototype keep "__proto__" or
+    // "constructor" plain keys instead of reaching Object.prototype.
+    const params: Record<string, string> = Object.hasOwn(out, id) ? out[id]! : Object.create(null);
     i = j;
     while (line.charCodeAt(i) === 32) {
       i++;
@@ -127,7 +129,7 @@ export function parseRfc5424(line: string): ParseResult {
   const c = line.charCodeAt(i);
   if (c === 45 /* - */ && (i + 1 === line.length || line.charCodeAt(i + 1) === 32)) i += 2;
   else if (c === 91 /* [ */) {
-    const sd: Record<string, Record<string, string>> = {};
+    const sd: Record<string, Record<string, string>> = Object.create(null);
     const end = readStructuredData(line, i, sd);
     if (end === -1) return `RFC 5424 ${sdError}`;
     msg.structuredData = sd;

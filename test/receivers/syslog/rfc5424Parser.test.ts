@@ -108,3 +108,16 @@ describe('RFC 5424 parser', () => {
     });
   }
 });
+
+describe('parseRfc5424: names from the wire', () => {
+  it('keeps "__proto__" and "constructor" as plain SD-IDs and parameter names, leaving Object.prototype alone', () => {
+    const m = parseRfc5424('<13>1 - h a - - [__proto__ x="1"][constructor keys="2" __proto__="3"] m');
+    if (typeof m === 'string') throw new Error(m);
+    expect(Object.keys(m.structuredData!)).toEqual(['__proto__', 'constructor']);
+    expect(m.structuredData!.__proto__!.x).toBe('1');
+    expect((m.structuredData!['constructor'] as Record<string, string>).keys).toBe('2');
+    expect(Object.hasOwn(m.structuredData!['constructor']!, '__proto__')).toBe(true);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+    expect(typeof Object.keys).toBe('function');
+  });
+});
