@@ -170,7 +170,7 @@ export class BatchWriter {
         stage = 'insert';
         await this.insert(seg);
         stage = 'cleanup';
-        this.sealed.shift();
+        this.dequeue(seg);
         await this.o.spool.remove(seg);
         this.failing_ = false;
         backoff = this.o.retryInitialMs;
@@ -183,7 +183,7 @@ export class BatchWriter {
         }
         // Only the insert's own verdict says the rows are bad; a failing schema statement does not.
         if (stage === 'insert' && isBadData(err)) {
-          this.sealed.shift();
+          this.dequeue(seg);
           await this.setAside(seg, err);
           continue;
         }
@@ -200,6 +200,15 @@ export class BatchWriter {
         backoff = Math.min(backoff * 2, this.o.retryMaxMs);
       }
     }
+  }
+
+  /**
+   * Takes a segment the loop is done with out of the order by identity, not position: while it
+   * was being inserted, seal() may have sorted a batch with a lower number in front of it.
+   */
+  private dequeue(seg: Segment): void {
+    const i = this.sealed.indexOf(seg);
+    if (i !== -1) this.sealed.splice(i, 1);
   }
 
   private async setAside(seg: Segment, cause: unknown): Promise<void> {
