@@ -39,7 +39,10 @@ export class BatchWriter {
   private readonly creating = new Map<string, Promise<OpenBatch>>();
   private readonly sealed: Segment[] = [];
   private loop: Promise<void> | undefined;
-  private wakeLoop: (() => void) | undefined;
+  /** Wakes the loop while it waits for a sealed batch (seal and close call it). */
+  private wakeIdle: (() => void) | undefined;
+  /** Cuts a retry backoff short: only close() does, so new batches never shorten a backoff. */
+  private cutBackoff: (() => void) | undefined;
   private roomWaiters: (() => void)[] = [];
   private prepared = false;
   private sealing = 0;
@@ -148,17 +151,20 @@ export class BatchWriter {
       this.sealing--;
     }
     this.sealed.sort((a, b) => a.seq - b.seq);
-    this.wakeLoop?.();
+    this.wakeIdle?.();
   }
 
   private async run(): Promise<void> {
     let backoff = this.o.retryInitialMs;
+    /** Failed attempts since the last success, and the last error said, so an outage logs a few lines, not one per try. */
+    let failures = 0;
+    let lastError = '';
     while (true) {
       const seg = this.sealed[0];
       if (!seg) {
         if (this.closing) return;
-        await new Promise<void>((resolve) => (this.wakeLoop = resolve));
-        this.wakeLoop = undefined;
+        await new Promise<void>((resolve) => (this.wakeIdle = resolve));
+        this.wakeIdle = undefined;
         continue;
       }
       let stage: 'prepare' | 'insert' | 'cleanup' = 'prepare';
@@ -172,6 +178,9 @@ export class BatchWriter {
         stage = 'cleanup';
         this.dequeue(seg);
         await this.o.spool.remove(seg);
+        if (failures > 0) this.o.logger.info({ exporter: this.o.id, failedAttempts: failures }, 'ClickHouse takes inserts again');
+        failures = 0;
+        lastError = '';
         this.failing_ = false;
         backoff = this.o.retryInitialMs;
         for (const w of this.roomWaiters.splice(0)) w();
@@ -194,7 +203,13 @@ export class BatchWriter {
         }
         // Wrong credentials or an old server will not fix themselves: say so loudly, keep the rows.
         const needsOperator = (err instanceof ClickHouseError && AUTH_CODES.has(err.clickhouseCode)) || err instanceof ClickHouseTooOldError;
-        this.o.logger[needsOperator ? 'error' : 'warn']({ err, exporter: this.o.id, retryInMs: backoff, spooledBytes: this.o.spool.bytes }, 'ClickHouse insert failed; retrying, rows stay spooled');
+        failures++;
+        const said = err instanceof Error ? err.message : String(err);
+        // The first failure, a new error, then attempts 2, 4, 8...: a long outage stays readable.
+        if (said !== lastError || (failures & (failures - 1)) === 0) {
+          this.o.logger[needsOperator ? 'error' : 'warn']({ err, exporter: this.o.id, failedAttempts: failures, retryInMs: backoff, spooledBytes: this.o.spool.bytes }, 'ClickHouse insert failed; retrying, rows stay spooled');
+        }
+        lastError = said;
         this.o.metrics.exporterRetries.inc({ exporter: this.o.id });
         await this.sleep(backoff * (0.8 + Math.random() * 0.4));
         backoff = Math.min(backoff * 2, this.o.retryMaxMs);
@@ -235,11 +250,11 @@ export class BatchWriter {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {
-        this.wakeLoop = undefined;
+        this.cutBackoff = undefined;
         resolve();
       }, ms);
       // Shutdown cuts a backoff short so the last attempt happens at once.
-      this.wakeLoop = () => {
+      this.cutBackoff = () => {
         clearTimeout(t);
         resolve();
       };
@@ -261,7 +276,8 @@ export class BatchWriter {
     this.closing = true;
     for (const w of this.roomWaiters.splice(0)) w();
     await this.flush();
-    this.wakeLoop?.();
+    this.wakeIdle?.();
+    this.cutBackoff?.();
     await this.loop;
     this.stopped = true;
   }

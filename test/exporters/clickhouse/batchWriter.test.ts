@@ -55,7 +55,7 @@ afterEach(async () => {
   await Promise.all(writers.splice(0).map((w) => w.close()));
 });
 
-function makeWriter(backend: ClickHouseBackend, opts: { maxRows?: number; maxDelayMs?: number } = {}): { writer: BatchWriter; dir: string; logs: string[] } {
+function makeWriter(backend: ClickHouseBackend, opts: { maxRows?: number; maxDelayMs?: number; retryMs?: number } = {}): { writer: BatchWriter; dir: string; logs: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-batchwriter-'));
   const logs: string[] = [];
   const logger = createLogger('warn', { write: (s: string) => logs.push(s) } as unknown as NodeJS.WritableStream);
@@ -68,8 +68,8 @@ function makeWriter(backend: ClickHouseBackend, opts: { maxRows?: number; maxDel
     maxBytes: 1 << 20,
     maxDelayMs: opts.maxDelayMs ?? 3_600_000,
     spoolMaxBytes: 1 << 30,
-    retryInitialMs: 5,
-    retryMaxMs: 20,
+    retryInitialMs: opts.retryMs ?? 5,
+    retryMaxMs: opts.retryMs ?? 20,
     prepare: async () => {},
     signalOf: () => 'logs',
     logger,
@@ -130,6 +130,37 @@ describe('BatchWriter: the spool never stalls, whatever order batches seal in', 
       expect(backend.rows).toHaveLength(expected.size);
       expect(new Set(backend.rows), `seed ${seed}`).toEqual(expected);
     }
+  });
+});
+
+describe('BatchWriter: a failing ClickHouse', () => {
+  it('keeps its backoff while new batches keep sealing, and logs an outage in a few lines', async () => {
+    const backend = new FakeBackend();
+    let attempts = 0;
+    let down = true;
+    const insert = backend.insert.bind(backend);
+    backend.insert = async (...args) => {
+      attempts++;
+      if (down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
+      return insert(...args);
+    };
+    const { writer, dir, logs } = makeWriter(backend, { maxRows: 1, retryMs: 100 });
+    await writer.start();
+    // ~300 batches sealed over ~1.5 s: each used to wake the sleeping loop for another try.
+    const started = Date.now();
+    let n = 0;
+    while (Date.now() - started < 1_500) {
+      await writer.write('t1', row(`r${n++}`), 1);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // A 100 ms backoff (±20 % jitter) allows at most ~19 tries in 1.5 s; a wake per seal made hundreds.
+    expect(attempts).toBeLessThan(40);
+    const warned = logs.filter((l) => l.includes('ClickHouse insert failed'));
+    expect(warned.length).toBeLessThanOrEqual(Math.log2(attempts) + 1);
+    expect(JSON.parse(warned.at(-1)!).failedAttempts).toBeGreaterThan(1);
+
+    down = false;
+    await waitFor(() => backend.rows.length === n && spooledFiles(dir).length === 0, 'the spooled rows stored once ClickHouse is back', 10_000);
   });
 });
 
