@@ -57,7 +57,15 @@ describe('OTel JS SDK → Vigil daemon → file exporter', () => {
       const mine = events.filter((e) => e.service === service);
       // Two log records plus one event for the span whose status is ERROR.
       expect(mine, service).toHaveLength(3);
-      const [first, second, spanError] = mine as [Rec, Rec, Rec];
+      // Each export is its own request, so the file promises no order between them: pick by content.
+      const pick = (what: string, test: (e: Rec) => boolean) => {
+        const found = mine.filter(test);
+        expect(found, `${service}: ${what}`).toHaveLength(1);
+        return found[0]!;
+      };
+      const first = pick('the error log record', (e) => typeof e.body === 'string' && e.body.startsWith('payment gateway'));
+      const second = pick('the structured log record', (e) => e.severityNumber === 9);
+      const spanError = pick('the error span event', (e) => e.body === 'charge card: card declined');
       expect(first, service).toMatchObject({
         source: 'otlp',
         timeUnixNano: TIME_NS,
