@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Endpoint } from '../config/schema.ts';
-import { VigilError } from '../errors.ts';
+import { ShuttingDownError, VigilError } from '../errors.ts';
+import { httpAnswerFor, sendJsonError } from '../receivers/http/respond.ts';
 import { loadTlsOptions, type TlsServerConfig } from '../receivers/http/tlsConfig.ts';
 
 interface Entry {
@@ -16,6 +17,7 @@ interface Entry {
  */
 export class HttpListeners {
   private readonly entries = new Map<string, Entry>();
+  private closing = false;
 
   get(endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance {
     const key = `${endpoint.host}:${endpoint.port}`;
@@ -32,8 +34,16 @@ export class HttpListeners {
       // Keep-alive senders (OTel SDKs) reuse connections for a long time.
       keepAliveTimeout: 65_000,
       forceCloseConnections: 'idle',
-      return503OnClosing: true,
+      // Fastify's own closing answer has no Retry-After; the hook below gives Vigil's.
+      return503OnClosing: false,
     }) as unknown as FastifyInstance;
+    // A request that arrives on a keep-alive connection while shutting down is told when to
+    // retry (and that the connection closes), so SDKs retry elsewhere instead of giving up.
+    server.addHook('onRequest', async (_req, reply) => {
+      if (!this.closing) return;
+      reply.header('connection', 'close');
+      return sendJsonError(reply, httpAnswerFor(new ShuttingDownError()));
+    });
     server.removeAllContentTypeParsers();
     server.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
     this.entries.set(key, { server, tls, endpoint });
@@ -67,6 +77,7 @@ export class HttpListeners {
   }
 
   async closeAll(): Promise<void> {
+    this.closing = true;
     await Promise.all(
       [...this.entries.values()].map(async (e) => {
         const closing = e.server.close();
