@@ -77,11 +77,24 @@ export const AUTH_CODES = new Set([192, 193, 194, 516]);
 /**
  * Codes meaning this batch can never be inserted as it is (bad data, unknown column, wrong
  * type): retrying would block the spool forever, so such a batch is set aside instead.
+ * A code of the server's state (memory, timeouts, too many parts) never belongs here: those
+ * rows were acknowledged and must be retried, never set aside.
  */
-const BAD_DATA_CODES = new Set([6, 16, 26, 27, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 241]);
+const BAD_DATA_CODES = new Set([6, 16, 26, 27, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131]);
+
+/**
+ * Server errors that pass by themselves: timeouts (159 TIMEOUT_EXCEEDED, 209 SOCKET_TIMEOUT,
+ * 425 SYSTEM_ERROR), overload (202 TOO_MANY_SIMULTANEOUS_QUERIES, 241 MEMORY_LIMIT_EXCEEDED,
+ * 242 TABLE_IS_READ_ONLY while Keeper is away), 210 NETWORK_ERROR, 999 KEEPER_EXCEPTION.
+ */
+const TRANSIENT_CODES = new Set([159, 202, 209, 210, 241, 242, 425, 999]);
 
 export function isBadData(err: unknown): boolean {
   return err instanceof ClickHouseError && BAD_DATA_CODES.has(err.clickhouseCode);
+}
+
+export function isTransient(err: unknown): boolean {
+  return err instanceof ClickHouseError && TRANSIENT_CODES.has(err.clickhouseCode);
 }
 
 /** Parses ClickHouse's "Code: N. DB::Exception: ..." text into a ClickHouseError. */

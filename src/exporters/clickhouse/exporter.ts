@@ -2,7 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import type { IncidentChange, MetricKind, MetricPoint, Span, VigilEvent } from '../../model/index.ts';
 import { VigilError } from '../../errors.ts';
 import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
-import { AUTH_CODES, ClickHouseAuthError, ClickHouseError, ClickHouseTooOldError, MIN_SERVER_VERSION, versionAtLeast, type ClickHouseBackend } from './backend.ts';
+import { AUTH_CODES, ClickHouseAuthError, ClickHouseError, ClickHouseTooOldError, isTransient, MIN_SERVER_VERSION, versionAtLeast, type ClickHouseBackend } from './backend.ts';
 import { BatchWriter } from './batchWriter.ts';
 import type { ClickHouseExporterConfig, TableNames } from './config.ts';
 import { EmbeddedBackend } from './embeddedBackend.ts';
@@ -16,8 +16,6 @@ import { registerSpoolGauges } from './spoolMetrics.ts';
 /** Node's codes for a server certificate it cannot trust: a config problem, not an outage. */
 const TLS_VERIFY_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']);
 
-/** Server errors that pass by themselves (timeouts, overload, Keeper away): an outage, not a refusal. */
-const TRANSIENT_CODES = new Set([159, 202, 209, 210, 241, 242, 425, 999]);
 
 const METRIC_TABLE: Record<MetricKind, keyof TableNames> = {
   gauge: 'metrics_gauge',
@@ -117,7 +115,7 @@ export class ClickHouseExporter implements Exporter {
         await this.backend_.close();
         throw err;
       }
-      if (err instanceof ClickHouseError && !TRANSIENT_CODES.has(err.clickhouseCode)) {
+      if (err instanceof ClickHouseError && !isTransient(err)) {
         // The server answered and refused: retrying the same DDL would fail the same way.
         await this.backend_.close();
         throw new VigilError('VIGIL_CLICKHOUSE_SCHEMA', `ClickHouse at ${config.endpoint} refused Vigil's schema: ${err.message}. Fix the server side, or set ${this.configPath}.create_schema: false and create the tables yourself`, { cause: err });

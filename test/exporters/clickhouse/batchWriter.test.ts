@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ClickHouseBackend } from '../../../src/exporters/clickhouse/backend.ts';
+import { ClickHouseError, type ClickHouseBackend } from '../../../src/exporters/clickhouse/backend.ts';
 import { BatchWriter } from '../../../src/exporters/clickhouse/batchWriter.ts';
 import { Spool } from '../../../src/exporters/clickhouse/spool.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
@@ -134,6 +134,26 @@ describe('BatchWriter: the spool never stalls, whatever order batches seal in', 
 });
 
 describe('BatchWriter: a failing ClickHouse', () => {
+  it('retries a batch refused for the server\'s memory (code 241) and sets aside only a batch of bad data (code 27)', async () => {
+    const backend = new FakeBackend();
+    const answers: Record<string, number[]> = { t1: [241, 241], t2: [27] };
+    const insert = backend.insert.bind(backend);
+    backend.insert = async (db, table, data, token) => {
+      const code = answers[table]?.shift();
+      if (code !== undefined) throw new ClickHouseError(code, `Code: ${code}. DB::Exception: refused`);
+      return insert(db, table, data, token);
+    };
+    const { writer, dir } = makeWriter(backend, { maxRows: 1 });
+    await writer.start();
+    await writer.write('t1', row('kept'), 1);
+    await writer.write('t2', row('bad'), 1);
+    await waitFor(() => backend.rows.length === 1 && spooledFiles(dir).length === 0, 'the t1 row stored and the t2 batch moved aside', 5_000);
+    expect(backend.rows).toEqual(['t1:{"v":"kept"}']);
+    expect(readdirSync(join(dir, 'rejected'))).toHaveLength(1);
+    expect(readdirSync(join(dir, 'rejected'))[0]).toMatch(/\.t2\./);
+  });
+
+
   it('keeps its backoff while new batches keep sealing, and logs an outage in a few lines', async () => {
     const backend = new FakeBackend();
     let attempts = 0;
