@@ -3,6 +3,7 @@ import type { CorrelationEngine } from '../../src/correlation/engine.ts';
 import type { VigilEvent } from '../../src/model/event.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { engineFrom, ev } from '../support/correlation.ts';
+import { mulberry32 } from '../support/seededRandom.ts';
 
 const LATENESS = 10_000;
 const rules = `
@@ -14,20 +15,8 @@ rules:
 // Window counts and silences are order-free; pair, spike and dedup are left out by design: they
 // follow transitions and gaps in arrival order (docs/correlation.md, "Time").
 
-/** Mulberry32: a small seeded generator, so a failing seed replays exactly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function scenario(seed: number): VigilEvent[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const events: VigilEvent[] = [];
   const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
   let t = 0;
@@ -74,7 +63,7 @@ describe('event order within the allowed lateness', () => {
       const time = events.map((e) => Number(e.timeUnixNano / 1_000_000n));
       const inOrder = engineFrom(rules);
       run(inOrder, events, time);
-      const r = rng(seed * 7919);
+      const r = mulberry32(seed * 7919);
       // Each event is delayed by up to the lateness, which reorders neighbours.
       const shuffled = engineFrom(rules);
       run(shuffled, events, time.map((t) => t + Math.floor(r() * LATENESS)));
