@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // First: later modules must load into a process whose objects have no __proto__ accessor.
 import '../src/service/hardening.ts';
-import { readFileSync, watch, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { registry } from '../src/components.ts';
 import { renderConfigReference, spliceReference } from '../src/config/docs.ts';
-import { loadConfigFile } from '../src/config/load.ts';
+import { loadConfigFile, parseConfig } from '../src/config/load.ts';
 import { ConfigError } from '../src/errors.ts';
+import { ConfigWatcher } from '../src/service/configWatcher.ts';
 import { VigilService } from '../src/service/service.ts';
 import { lintRules } from '../src/correlation/lint.ts';
 import { formatTimeline, replay } from '../src/correlation/replay.ts';
@@ -46,28 +47,19 @@ async function run(args: string[]): Promise<number> {
       },
     );
   };
-  // Rules reload on SIGHUP or when the file changes; the rest of the config needs a restart.
-  let reloading = Promise.resolve();
-  const reload = (why: string) => {
-    reloading = reloading.then(async () => {
+  // Rules reload on SIGHUP or when the file's content changes; the rest of the config needs a restart.
+  const watcher = new ConfigWatcher(file, {
+    onChange: async (text, why) => {
       try {
-        const next = loadConfigFile(file, registry);
-        await service.reloadCorrelation(next.correlation);
+        await service.reloadCorrelation(parseConfig(text, registry).correlation);
       } catch (err) {
         service.logger.error({ err: err instanceof ConfigError ? err.message : err, why }, 'config reload failed; keeping the rules in force');
       }
-    });
-  };
-  process.on('SIGHUP', () => reload('SIGHUP'));
-  let debounce: NodeJS.Timeout | undefined;
-  const watcher = config.correlation
-    ? watch(file, () => {
-        clearTimeout(debounce);
-        // Editors write a file in several steps; reload once they are done.
-        debounce = setTimeout(() => reload('file changed'), 200);
-      })
-    : undefined;
-  watcher?.on('error', (err) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'));
+    },
+    onError: (err) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'),
+  });
+  process.on('SIGHUP', () => void watcher.check('SIGHUP', true));
+  if (config.correlation) await watcher.start().catch((err: Error) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   try {

@@ -4,6 +4,7 @@ import type { MetricPoint } from '../model/metric.ts';
 import type { StateStore } from '../state/stateStore.ts';
 import { ruleOfKey } from './fieldPath.ts';
 import { IncidentBook, type IncidentRecord } from './incidentBook.ts';
+import { describeRuleChange, regroupedReason, type RuleReset } from './ruleChange.ts';
 import { MARKED_KINDS, markOpen, type CompiledRule, type EventRule, type PointRule, type RuleContext } from './rules/rule.ts';
 import type { Suppressor } from './suppression.ts';
 
@@ -30,6 +31,12 @@ export interface RuleSet {
   time: TimePolicy;
   /** The parent asset of an event (topology); '' when unknown or topology is off. */
   parentOf: (e: VigilEvent) => string;
+}
+
+/** What a reload did: the changes it made (removed rules' incidents resolved) and the rules it started afresh. */
+export interface ReloadResult {
+  changes: IncidentChange[];
+  reset: RuleReset[];
 }
 
 const SWEEP_EVERY_MS = 30_000;
@@ -228,17 +235,18 @@ export class CorrelationEngine {
   /**
    * Swaps the rule set. Rules whose configuration did not change keep their windows, marks and
    * incidents; a changed rule starts its windows afresh (its open incidents stay and keep
-   * attaching); a removed rule's open incidents resolve.
+   * attaching, unless its `group_by` changed: no event can reach them then, so they resolve);
+   * a removed rule's open incidents resolve. Says which rules started afresh, and why.
    */
-  reload(set: RuleSet, nowMs: number): IncidentChange[] {
+  reload(set: RuleSet, nowMs: number): ReloadResult {
     const out = this.begin(nowMs);
     const next = new Map(set.rules.map((r) => [r.name, r]));
-    const reset = new Set<string>();
+    const reset = new Map<string, RuleReset>();
     const removed = new Set<string>();
     for (const old of this.set.rules) {
       const now = next.get(old.name);
       if (!now) removed.add(old.name);
-      else if (now.identity !== old.identity) reset.add(old.name);
+      else if (now.identity !== old.identity) reset.set(old.name, describeRuleChange(old.name, old.identity, now.identity));
     }
     if (reset.size > 0 || removed.size > 0) {
       for (const key of [...this.store.keys('')]) {
@@ -249,12 +257,14 @@ export class CorrelationEngine {
       }
       for (const rec of this.openIncidents()) {
         const rule = this.byName.get(rec.incident.rule);
+        const change = rule && reset.get(rule.name);
         if (rule && removed.has(rule.name)) this.book.resolve(rec, rule.policy, nowMs, `rule ${rule.name} was removed from the configuration`, undefined, out);
+        else if (rule && change?.regrouped) this.book.resolve(rec, rule.policy, nowMs, regroupedReason(rule.name, rule.identity, next.get(rule.name)!.identity), undefined, out);
         // The fresh counter of a changed rule must still say its open incident exists, so events keep attaching.
-        else if (rule && reset.has(rule.name) && MARKED_KINDS.has(next.get(rule.name)!.kind)) markOpen(this.store, 'c:' + rec.incident.key, 1, nowMs);
+        else if (rule && change && MARKED_KINDS.has(next.get(rule.name)!.kind)) markOpen(this.store, 'c:' + rec.incident.key, 1, nowMs);
       }
     }
     this.install(set);
-    return this.end(out);
+    return { changes: this.end(out), reset: [...reset.values()] };
   }
 }

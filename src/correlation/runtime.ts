@@ -9,6 +9,7 @@ import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import type { CorrelationConfig } from './config.ts';
 import { ruleSetOf } from './configSection.ts';
 import { CorrelationEngine, type EngineStats } from './engine.ts';
+import type { RuleReset } from './ruleChange.ts';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -83,9 +84,9 @@ export class CorrelationRuntime {
     return this.deliver(this.state.leads() ? this.engine.tick(this.clock()) : []);
   }
 
-  /** Swaps in a new `correlation:` section; state of unchanged rules stays. */
-  reload(config: CorrelationConfig): Promise<void> {
-    const changes = this.engine.reload(ruleSetOf(config), this.clock());
+  /** Swaps in a new `correlation:` section; state of unchanged rules stays. Says which rules started afresh. */
+  async reload(config: CorrelationConfig): Promise<RuleReset[]> {
+    const { changes, reset } = this.engine.reload(ruleSetOf(config), this.clock());
     const intervalChanged = config.tick_interval !== this.config.tick_interval;
     this.config = config;
     if (this.timer && intervalChanged) {
@@ -93,7 +94,8 @@ export class CorrelationRuntime {
       this.schedule();
     }
     this.opts.logger.info({ rules: this.engine.rules.map((r) => r.name) }, 'correlation rules reloaded');
-    return this.deliver(changes);
+    await this.deliver(changes);
+    return reset;
   }
 
   /** Stops the timer and hands over what is still held. */

@@ -180,13 +180,21 @@ export class VigilService {
     return this.exporters.get(id);
   }
 
-  /** Swaps in the `correlation:` section of a reloaded config; rules that did not change keep their state. */
+  /**
+   * Swaps in the `correlation:` section of a reloaded config; rules that did not change keep their
+   * state, and each rule that starts afresh is logged with what changed.
+   */
   async reloadCorrelation(config: CorrelationConfig | undefined): Promise<void> {
     if (!this.correlation || !config) {
       this.logger.warn('adding or removing the correlation: section needs a restart; rules not reloaded');
       return;
     }
-    await this.correlation.reload(config);
+    const reset = await this.correlation.reload(config);
+    for (const { rule, reason, regrouped } of reset) {
+      // A regrouping resolved the rule's open incidents: worth an operator's notice.
+      if (regrouped) this.logger.warn({ rule, reason }, 'correlation rule regrouped: its windows start afresh and its open incidents resolved');
+      else this.logger.info({ rule, reason }, 'correlation rule changed: its windows start afresh');
+    }
   }
 
   /**

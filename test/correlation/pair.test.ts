@@ -94,7 +94,7 @@ describe('pair rule', () => {
     const engine = engineFrom(link());
     const tl = new Timeline(engine);
     tl.send([down(0)]);
-    expect(engine.reload(rulesFrom(link()), 1000)).toEqual([]);
+    expect(engine.reload(rulesFrom(link()), 1000)).toEqual({ changes: [], reset: [] });
     expect(brief(tl.send([up(2000)]))).toEqual(['resolved! link{asset="sw-1"}']);
   });
 });

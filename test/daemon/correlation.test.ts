@@ -121,6 +121,8 @@ describe('vigil run: JSON events → correlation → incidents file', () => {
     const file = join(daemon.dataDir, 'vigil.yaml');
     writeFileSync(file, readFileSync(file, 'utf8').replace('threshold: 6', 'threshold: 3'));
     await until(() => reloads() >= 1);
+    const resets = daemon.logs.map((l) => JSON.parse(l) as { level: number; msg: string; rule?: string; reason?: string }).filter((l) => l.msg.startsWith('correlation rule changed'));
+    expect(resets.map(({ level, rule, reason }) => ({ level, rule, reason }))).toEqual([{ level: 30, rule: 'service_errors', reason: 'rule configuration changed: threshold' }]);
     await send(Array.from({ length: 2 }, () => ({ service: 'cart', level: 'error', attributes: { host: 'h' } })));
     // SIGHUP with the same file: nothing restarts, the two errors since the edit stay counted.
     const before = reloads();

@@ -34,10 +34,17 @@ export const EPHEMERAL_PORTS: Readonly<Record<string, string>> = {
   VIGIL_SYSLOG_TCP_ENDPOINT: '127.0.0.1:0',
 };
 
-export async function startDaemon(configYaml: string, opts: { env?: NodeJS.ProcessEnv; dataDir?: string } = {}): Promise<RunningDaemon> {
+export interface DaemonOptions {
+  env?: NodeJS.ProcessEnv;
+  dataDir?: string;
+  /** Lays the config out in `dataDir` and returns the path for `--config`; default: a plain `vigil.yaml`. */
+  writeConfig?: (dataDir: string, configYaml: string) => string;
+}
+
+export async function startDaemon(configYaml: string, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'vigil-test-'));
-  const configFile = join(dataDir, 'vigil.yaml');
-  writeFileSync(configFile, configYaml);
+  const configFile = opts.writeConfig?.(dataDir, configYaml) ?? join(dataDir, 'vigil.yaml');
+  if (!opts.writeConfig) writeFileSync(configFile, configYaml);
   const proc = spawn(process.execPath, [CLI, 'run', '--config', configFile, '--data-dir', dataDir], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
