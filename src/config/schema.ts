@@ -146,13 +146,17 @@ export function parseDuration(text: string): number | undefined {
 }
 
 /** A duration: "250ms", "10s", "5m", "1h"; a bare number means milliseconds. Parsed to ms. */
-export function duration(opts: BaseOpts<string | number> = {}): Schema<number> {
+export function duration(opts: BaseOpts<string | number> & { unit?: 'required'; positive?: boolean } = {}): Schema<number> {
   const def = opts.default === undefined ? undefined : typeof opts.default === 'number' ? opts.default : parseDuration(opts.default);
   const s = scalar<number>('duration', { doc: opts.doc, default: def }, (v, path, issues) => {
-    if (typeof v === 'number' && v >= 0) return v;
-    if (typeof v === 'string') {
-      const ms = parseDuration(v.trim());
-      if (ms !== undefined) return ms;
+    const bare = typeof v === 'number' || (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v.trim()));
+    if (bare && opts.unit === 'required') return fail(issues, path, `${String(v).trim()} has no unit; write ${String(v).trim()}s or ${String(v).trim()}ms`);
+    let ms: number | undefined;
+    if (typeof v === 'number' && v >= 0) ms = v;
+    else if (typeof v === 'string') ms = parseDuration(v.trim());
+    if (ms !== undefined) {
+      if (opts.positive && ms === 0) return fail(issues, path, 'must be longer than 0s');
+      return ms;
     }
     return fail(issues, path, `must be a duration such as "500ms", "10s", "5m" or "1h", got ${describeValue(v)}`);
   });

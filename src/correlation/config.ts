@@ -1,7 +1,12 @@
 import { redisStateSchema } from '../state/redisConfig.ts';
-import { duration, int, list, literalUnion, num, obj, optional, refine, str, tagged, type ConfigIssue, type Infer, type Schema } from '../config/schema.ts';
+import { duration as anyDuration, int, list, literalUnion, num, obj, optional, refine, str, tagged, type ConfigIssue, type Infer, type Schema } from '../config/schema.ts';
 
 const RULE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+
+/** Correlation durations need a unit: a bare `window: 60` would silently mean 60 ms. */
+const duration = (opts: Parameters<typeof anyDuration>[0] = {}) => anyDuration({ ...opts, unit: 'required' });
+/** A window, interval or bucket of length 0 holds nothing and would fire (or never settle) at once. */
+const span = (opts: Parameters<typeof anyDuration>[0] = {}) => duration({ ...opts, positive: true });
 
 /** Settings every rule may override; unset ones come from `correlation.defaults`. */
 const overridable = {
@@ -28,19 +33,27 @@ function ruleBase<K extends string>(kind: K, kindDoc: string) {
 
 export const dedupRuleSchema = obj({
   ...ruleBase('dedup', 'Events with the same fingerprint (`group_by`, or the event\'s `fingerprint`) within `dedup_window` fold into one incident counting repeats.'),
-  dedup_window: duration({ default: '5m', doc: 'Repeats this close together fold into one incident; it resolves after this long without a repeat.' }),
+  dedup_window: span({ default: '5m', doc: 'Repeats this close together fold into one incident; it resolves after this long without a repeat.' }),
 });
 
 export const thresholdRuleSchema = refine(
   obj({
     ...ruleBase('threshold', 'Opens when at least `threshold` events (or the sum of a field) fall within a sliding `window` per group.'),
-    window: duration({ doc: 'Sliding window length.' }),
-    threshold: num({ min: 0, doc: 'Opens when the count (or sum) in the window reaches this value.' }),
-    resolve_below: optional(num({ min: 0, doc: 'Hysteresis: resolves once the window falls below this (default: `threshold`).' })),
+    window: span({ doc: 'Sliding window length.' }),
+    threshold: num({ doc: 'Opens when the count (or sum) in the window reaches this value; at least 1 when counting, above 0 when summing.' }),
+    resolve_below: optional(num({ doc: 'Hysteresis: resolves once the window falls below this (default: `threshold`); at least 1 when counting, above 0 when summing, at most `threshold`.' })),
     sum: optional(str({ doc: 'Sum this numeric field instead of counting events.' })),
-    bucket: optional(duration({ doc: 'Window resolution (default: window / 10): events count by the bucket their time falls in.' })),
+    bucket: optional(span({ doc: 'Window resolution (default: window / 10): events count by the bucket their time falls in.' })),
   }),
-  (r) => (r.resolve_below !== undefined && r.resolve_below > r.threshold ? { path: 'resolve_below', message: `must not exceed threshold (${r.threshold})` } : undefined),
+  (r) => {
+    // A count below 1 is 0: a threshold under it would open on nothing, a resolve_below under it never resolves.
+    const least = r.sum === undefined ? 1 : Number.MIN_VALUE;
+    const what = r.sum === undefined ? 'at least 1 (it is compared with a count of events)' : 'greater than 0';
+    if (r.threshold < least) return { path: 'threshold', message: `must be ${what}, got ${r.threshold}` };
+    if (r.resolve_below === undefined) return undefined;
+    if (r.resolve_below < least) return { path: 'resolve_below', message: `must be ${what}, got ${r.resolve_below}: a window with no events must resolve the incident` };
+    return r.resolve_below > r.threshold ? { path: 'resolve_below', message: `must not exceed threshold (${r.threshold})` } : undefined;
+  },
 );
 
 export const pairRuleSchema = obj({
@@ -48,16 +61,16 @@ export const pairRuleSchema = obj({
   down: optional(str({ doc: 'OTTL condition for a problem event (default: the event\'s type is `down`).' })),
   up: optional(str({ doc: 'OTTL condition for a recovery event (default: the event\'s type is `up`).' })),
   member_by: list(str(), { default: [], doc: 'Fields naming the members of one incident (e.g. `asset` under `group_by: [site]`); `resolve` says which recoveries resolve it.' }),
-  deadline: optional(duration({ doc: 'Escalates an incident not recovered within this long ("not recovered within T").' })),
+  deadline: optional(span({ doc: 'Escalates an incident not recovered within this long ("not recovered within T").' })),
   flapping: optional(obj({
     transitions: int({ min: 2, doc: 'Down/up transitions within `window` that make the group flapping.' }),
-    window: duration({ doc: 'Window the transitions are counted in; the incident resolves once a window passes without flapping and the group is up.' }),
+    window: span({ doc: 'Window the transitions are counted in; the incident resolves once a window passes without flapping and the group is up.' }),
   }, { doc: 'One flapping incident instead of one per transition.' })),
 });
 
 export const absenceRuleSchema = obj({
   ...ruleBase('absence', 'Opens when a group that sent matching events goes quiet for `interval`; its return resolves it.'),
-  interval: duration({ doc: 'Silence longer than this opens an incident.' }),
+  interval: span({ doc: 'Silence longer than this opens an incident.' }),
   forget_after: duration({ default: '7d', doc: 'A group silent for this long is forgotten (its incident stays until resolved).' }),
 });
 
@@ -65,16 +78,16 @@ export const metricThresholdRuleSchema = obj({
   ...ruleBase('metric_threshold', 'Compares an aggregation of a metric series over a window with a value, for a `for` duration.'),
   metric: str({ nonEmpty: true, doc: 'Metric name.' }),
   aggregation: literalUnion(['avg', 'max', 'min', 'last', 'rate'], { default: 'avg', doc: 'How the window\'s points reduce to one value; `rate` is the per-second increase (cumulative sums) or per-second sum (deltas, gauges).' }),
-  window: duration({ default: '5m', doc: 'Window the aggregation runs over.' }),
+  window: span({ default: '5m', doc: 'Window the aggregation runs over.' }),
   op: literalUnion(['>', '>=', '<', '<='], { default: '>', doc: 'Comparison with `value`.' }),
   value: num({ doc: 'The threshold.' }),
   for: duration({ default: 0, doc: 'The condition must hold this long before the incident opens.' }),
-  bucket: optional(duration({ doc: 'Window resolution (default: window / 10).' })),
+  bucket: optional(span({ doc: 'Window resolution (default: window / 10).' })),
 });
 
 export const spikeRuleSchema = obj({
   ...ruleBase('spike', 'Opens when the count in the current window exceeds the previous window\'s by `ratio`.'),
-  window: duration({ doc: 'Length of the compared windows (aligned to multiples of it).' }),
+  window: span({ doc: 'Length of the compared windows (aligned to multiples of it).' }),
   ratio: num({ min: 1, doc: 'Current / previous count (previous taken as at least 1) that makes a spike.' }),
   min_count: int({ default: 10, min: 1, doc: 'A window with fewer events is never a spike.' }),
 });
@@ -104,7 +117,7 @@ export const correlationSchema = obj({
   late_events: literalUnion(['drop', 'arrival'], { default: 'drop', doc: 'An event later than `allowed_lateness` is dropped (`drop`) or counted at its arrival time (`arrival`); either way it is counted in `vigil_correlation_late_events_total`.' }),
   max_future_skew: duration({ default: '5m', doc: 'An event time further ahead of the clock than this is far-future.' }),
   future_events: literalUnion(['drop', 'arrival'], { default: 'arrival', doc: 'Far-future events are dropped or counted at their arrival time; counted in `vigil_correlation_future_events_total`.' }),
-  tick_interval: duration({ default: '1s', doc: 'How often timers (absence, deadlines, group_wait, hysteresis, windows) are evaluated.' }),
+  tick_interval: span({ default: '1s', doc: 'How often timers (absence, deadlines, group_wait, hysteresis, windows) are evaluated.' }),
   rules: list(ruleSchema, { default: [], doc: 'Correlation rules.' }),
   inhibit: list(obj({
     source: matchers,

@@ -5,7 +5,7 @@ import type { StateStore } from '../state/stateStore.ts';
 import { ruleOfKey } from './fieldPath.ts';
 import { IncidentBook, type IncidentRecord } from './incidentBook.ts';
 import { describeRuleChange, regroupedReason, type RuleReset } from './ruleChange.ts';
-import { MARKED_KINDS, markOpen, type CompiledRule, type EventRule, type PointRule, type RuleContext } from './rules/rule.ts';
+import { MARKED_KINDS, markOpen, type CompiledRule, type EventRule, type IgnoredReason, type PointRule, type RuleContext } from './rules/rule.ts';
 import type { Suppressor } from './suppression.ts';
 
 export interface TimePolicy {
@@ -21,7 +21,15 @@ export interface EngineStats {
   late: number;
   future: number;
   dropped: number;
-  ignored: number;
+  /** Events a rule looked at and could do nothing with: rule → reason → count. */
+  ignored: Map<string, Map<IgnoredReason, number>>;
+}
+
+/** All ignored events, whatever the rule and reason. */
+export function ignoredTotal(stats: EngineStats): number {
+  let n = 0;
+  for (const byReason of stats.ignored.values()) for (const c of byReason.values()) n += c;
+  return n;
 }
 
 /** A rule set with what the engine needs besides the rules. */
@@ -42,11 +50,18 @@ export interface ReloadResult {
 const SWEEP_EVERY_MS = 30_000;
 
 /**
- * The event's time in ms (its observed time when it has none). Through a double rather than
- * bigint division, which allocates: a double holds ns since 1970 to within 256 ns, far below a ms.
+ * Whole ms in a count of ns since 1970, exactly. Through a double the division rounds (ns since
+ * 1970 need 61 bits), so ...04.346000000 came out as ...04.345 and, with no allowed lateness, about
+ * one event in eight was dropped as late. One bigint division measured as fast as the double's
+ * (about 50 ns) and faster than splitting the bigint into 32-bit halves (about 100 ns).
  */
+export function nsToMs(ns: bigint): number {
+  return Number(ns / 1_000_000n);
+}
+
+/** The event's time in ms (its observed time when it has none). */
 function timeMs(e: VigilEvent): number {
-  return Math.floor(Number(e.timeUnixNano === 0n ? e.observedTimeUnixNano : e.timeUnixNano) / 1e6);
+  return nsToMs(e.timeUnixNano === 0n ? e.observedTimeUnixNano : e.timeUnixNano);
 }
 
 /** Per-rule state key prefixes: window counters, marks and registers, not the incidents. */
@@ -60,7 +75,7 @@ const STATE_TAGS = ['c', 'a', 'p', 'f', 'd', 'ms', 'mn', 'mx', 'ml', 'mp', 'mr',
 export class CorrelationEngine {
   readonly store: StateStore;
   readonly book: IncidentBook;
-  readonly stats: EngineStats = { events: 0, points: 0, late: 0, future: 0, dropped: 0, ignored: 0 };
+  readonly stats: EngineStats = { events: 0, points: 0, late: 0, future: 0, dropped: 0, ignored: new Map() };
   private set!: RuleSet;
   private eventRules: EventRule[] = [];
   private pointRules: PointRule[] = [];
@@ -71,7 +86,18 @@ export class CorrelationEngine {
   constructor(set: RuleSet, store: StateStore) {
     this.store = store;
     this.book = new IncidentBook(store);
-    this.ctx = { store, book: this.book, out: [], nowMs: 0, ignored: 0 };
+    const ignored = this.stats.ignored;
+    this.ctx = {
+      store,
+      book: this.book,
+      out: [],
+      nowMs: 0,
+      ignore(rule, reason) {
+        let byReason = ignored.get(rule);
+        if (!byReason) ignored.set(rule, (byReason = new Map()));
+        byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+      },
+    };
     this.install(set);
   }
 
@@ -93,12 +119,10 @@ export class CorrelationEngine {
     const out: IncidentChange[] = [];
     this.ctx.out = out;
     this.ctx.nowMs = nowMs;
-    this.ctx.ignored = 0;
     return out;
   }
 
   private end(out: IncidentChange[]): IncidentChange[] {
-    this.stats.ignored += this.ctx.ignored;
     for (const c of out) {
       if (c.kind === 'opened' || c.kind === 'reopened' || c.kind === 'resolved') {
         const rec = this.book.get(c.incident.key);
@@ -159,7 +183,7 @@ export class CorrelationEngine {
       let dropped = false;
       for (const rule of rules) {
         if (p.name !== rule.metric || !rule.match(p)) continue;
-        const t = this.timeOf(Number(p.timeUnixNano / 1_000_000n), rule, nowMs, flags);
+        const t = this.timeOf(nsToMs(p.timeUnixNano), rule, nowMs, flags);
         if (t === undefined) {
           dropped = true;
           continue;

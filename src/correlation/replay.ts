@@ -95,7 +95,8 @@ export function formatTimeline(result: ReplayResult): string {
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   const s = result.stats;
   const summary = `${s.events} event(s), ${s.points} point(s); ${s.late} late, ${s.future} far-future, ${s.dropped} dropped; ${result.changes.length} incident change(s)`;
+  const ignored = [...s.ignored].flatMap(([rule, byReason]) => [...byReason].map(([reason, n]) => `${rule} ${reason} ${n}`));
   const rejected = result.rejected.map((r) => `line ${r.line}: ${r.reason}`);
-  return [line(header), ...rows.map(line), '', summary, ...rejected].join('\n') + '\n';
+  return [line(header), ...rows.map(line), '', summary, ...(ignored.length ? [`ignored: ${ignored.join(', ')}`] : []), ...rejected].join('\n') + '\n';
 }
 

@@ -37,11 +37,14 @@ export class CorrelationRuntime {
   private timer: NodeJS.Timeout | undefined;
   private backlog: IncidentChange[] = [];
   private warnedNoOutput = false;
-  private reported: EngineStats = { events: 0, points: 0, late: 0, future: 0, dropped: 0, ignored: 0 };
+  private reported: Omit<EngineStats, 'ignored'> = { events: 0, points: 0, late: 0, future: 0, dropped: 0 };
+  /** `rule\nreason` → ignored events already counted. */
+  private readonly reportedIgnored = new Map<string, number>();
   private readonly records: Counter<'signal'>;
   private readonly lateEvents: Counter;
   private readonly futureEvents: Counter;
   private readonly droppedEvents: Counter;
+  private readonly ignoredEvents: Counter<'rule' | 'reason'>;
   private readonly changes: Counter<'kind'>;
 
   constructor(config: CorrelationConfig, opts: RuntimeOptions) {
@@ -55,6 +58,7 @@ export class CorrelationRuntime {
     this.lateEvents = new Counter({ name: 'vigil_correlation_late_events_total', help: 'Events later than allowed_lateness (dropped or counted at arrival, per late_events).', registers: r });
     this.futureEvents = new Counter({ name: 'vigil_correlation_future_events_total', help: 'Events further ahead of the clock than max_future_skew (per future_events).', registers: r });
     this.droppedEvents = new Counter({ name: 'vigil_correlation_dropped_events_total', help: 'Late or far-future events that no rule counted.', registers: r });
+    this.ignoredEvents = new Counter({ name: 'vigil_correlation_ignored_events_total', help: 'Events a rule looked at and could do nothing with (an up with no known down, an event older than the known state), by rule and reason.', labelNames: ['rule', 'reason'], registers: r });
     this.changes = new Counter({ name: 'vigil_correlation_incident_changes_total', help: 'Incident changes emitted, by kind.', labelNames: ['kind'], registers: r });
     const engine = this.engine;
     new Gauge({ name: 'vigil_correlation_open_incidents', help: 'Incidents open now.', registers: r, collect() { this.set(engine.openIncidents().length); } });
@@ -114,6 +118,13 @@ export class CorrelationRuntime {
     if (s.late > r.late) this.lateEvents.inc(s.late - r.late);
     if (s.future > r.future) this.futureEvents.inc(s.future - r.future);
     if (s.dropped > r.dropped) this.droppedEvents.inc(s.dropped - r.dropped);
+    for (const [rule, byReason] of s.ignored) {
+      for (const [reason, n] of byReason) {
+        const done = this.reportedIgnored.get(`${rule}\n${reason}`) ?? 0;
+        if (n > done) this.ignoredEvents.inc({ rule, reason }, n - done);
+        this.reportedIgnored.set(`${rule}\n${reason}`, n);
+      }
+    }
     this.reported = { ...s };
   }
 

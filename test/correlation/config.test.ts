@@ -86,6 +86,33 @@ ${badRules}`);
     expect(third[2]).toBe('correlation.inhibit[0].source[0]: must be a matcher such as rule="host_down" or service=~"api|web", got "rule=host_down"');
   });
 
+  it('refuses zero and unit-less durations, and thresholds that cannot open or resolve', () => {
+    expect(issues(`${pipelines}
+correlation:
+  rules:
+    - { kind: threshold, name: t0, window: 60, threshold: 0 }
+    - { kind: threshold, name: t1, window: 0s, threshold: 5, resolve_below: 0 }
+    - { kind: pair, name: p, flapping: { transitions: 3, window: 0s } }
+    - { kind: absence, name: a, interval: 0s }
+    - { kind: threshold, name: t2, window: 1m, threshold: 2, resolve_below: 3 }
+`)).toEqual([
+      'correlation.rules[0].window: 60 has no unit; write 60s or 60ms',
+      'correlation.rules[1].window: must be longer than 0s',
+      'correlation.rules[2].flapping.window: must be longer than 0s',
+      'correlation.rules[3].interval: must be longer than 0s',
+      'correlation.rules[4].resolve_below: must not exceed threshold (2)',
+    ]);
+    expect(issues(`${pipelines}
+correlation:
+  rules:
+    - { kind: threshold, name: t0, window: 60s, threshold: 0 }
+    - { kind: threshold, name: t1, window: 60s, threshold: 5, resolve_below: 0 }
+`)).toEqual([
+      'correlation.rules[0].threshold: must be at least 1 (it is compared with a count of events), got 0',
+      'correlation.rules[1].resolve_below: must be at least 1 (it is compared with a count of events), got 0: a window with no events must resolve the incident',
+    ]);
+  });
+
   it('requires the section when the correlation exporter is configured', () => {
     expect(issues(pipelines)).toEqual(['exporters.correlation: the correlation exporter needs a top-level correlation: section with rules']);
   });

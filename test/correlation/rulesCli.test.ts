@@ -44,7 +44,8 @@ describe('vigil rules', () => {
       '2026-11-23T10:00:30.000Z | opened | yes | link{asset="sw-1"}',
       '2026-11-23T10:00:52.000Z | opened | yes | errors{}',
       // 6 s buckets: the errors' bucket leaves the minute at 10:01:18, decided 10 s later.
-      '2026-11-23T10:01:18.000Z | resolved | yes | errors{}',
+      // Bucket 6 s: the errors fall in 10:00:18–24; the window 10:00:24–10:01:24 is the first without them.
+      '2026-11-23T10:01:24.000Z | resolved | yes | errors{}',
       '2026-11-23T10:05:00.000Z | escalated | yes | link{asset="sw-1"}',
       '2026-11-23T10:07:00.000Z | resolved | yes | link{asset="sw-1"}',
     ]);

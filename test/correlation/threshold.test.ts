@@ -70,8 +70,8 @@ describe('threshold rule', () => {
     tl.advance(400_000);
     expect(brief(tl.changes)).toEqual(['opened! errors{service="api"}', 'resolved! errors{service="api"}']);
     const resolved = tl.changes[1]!;
-    // Events at 180 s and 200 s: from 240 s on the window holds only the last one (< 2).
-    expect(resolved.atMs).toBe(240_000);
+    // Events at 180 s and 200 s (1 s buckets): the window 181 s..241 s is the first to hold only the last one (< 2).
+    expect(resolved.atMs).toBe(241_000);
     expect(resolved.reason).toBe('count 1 < 2 within 1m');
   });
 

@@ -43,9 +43,12 @@ export class PairRule extends RuleCore implements EventRule {
     const stateKey = 'p:' + key + member;
     const prev = store.read(stateKey);
     if (prev !== undefined && prev.version > tMs) {
-      ctx.ignored++;
+      ctx.ignore(this.name, 'older_than_state');
       return;
     }
+    let rec = book.get(key);
+    // A deadline that passed before this event was due first, whether a tick or this event settles it.
+    if (isOpen(rec)) this.settleDeadline(rec, tMs, ctx);
     const state = down ? 'down' : 'up';
     const transition = prev === undefined ? down : prev.value !== state;
     store.write(stateKey, state, tMs, tMs + STATE_TTL_MS);
@@ -57,7 +60,6 @@ export class PairRule extends RuleCore implements EventRule {
       store.addCount('f:' + key, b, 1, (b + nb + 1) * f.bucketMs + this.latenessMs);
       flappingNow = store.sumCounts('f:' + key, b - nb + 1, b) >= f.transitions;
     }
-    let rec = book.get(key);
     if (flappingNow && !(rec?.flapping && isOpen(rec))) {
       rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, event: e, reason: `${state} event` }, ctx.out);
       rec.members[member] = state;
@@ -74,7 +76,7 @@ export class PairRule extends RuleCore implements EventRule {
     }
     if (!isOpen(rec) || rec.members[member] === undefined) {
       // Up with no known down: nothing to resolve.
-      if (!isOpen(rec)) ctx.ignored++;
+      ctx.ignore(this.name, 'up_without_down');
       return;
     }
     rec.members[member] = 'up';
@@ -114,10 +116,16 @@ export class PairRule extends RuleCore implements EventRule {
       }
       return;
     }
+    this.settleDeadline(rec, evalMs, ctx);
+  }
+
+  /** Escalates an open incident not recovered by `atMs`, dated at its deadline. */
+  private settleDeadline(rec: IncidentRecord, atMs: number, ctx: RuleContext): void {
     const d = this.p.deadlineMs;
-    if (d !== undefined && !rec.escalated && evalMs >= inc.openedAtMs + d) {
-      rec.escalated = true;
-      ctx.book.announce(rec, 'escalated', `not recovered within ${formatDuration(d)}`, evalMs, ctx.out);
-    }
+    if (d === undefined || rec.escalated || rec.flapping) return;
+    const due = rec.incident.openedAtMs + d;
+    if (atMs < due) return;
+    rec.escalated = true;
+    ctx.book.announce(rec, 'escalated', `not recovered within ${formatDuration(d)}`, due, ctx.out);
   }
 }

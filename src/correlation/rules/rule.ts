@@ -15,9 +15,12 @@ export interface RuleContext {
   out: IncidentChange[];
   /** The engine clock reading of this step. */
   nowMs: number;
-  /** Up events with no known down, and events older than the group's known state. */
-  ignored: number;
+  /** Counts an event a rule looked at and could do nothing with (an up with no known down, ...). */
+  ignore(rule: string, reason: IgnoredReason): void;
 }
+
+/** Why a rule ignored an event, as `vigil_correlation_ignored_events_total{reason}` says it. */
+export type IgnoredReason = 'up_without_down' | 'older_than_state';
 
 export interface CompiledRuleBase {
   readonly name: string;

@@ -14,8 +14,9 @@ export interface ThresholdParams {
 /**
  * Count (or sum) of matching events per group in a sliding window, kept as per-bucket counters
  * in the store (they merge by addition across agents). Opens when a window reaches
- * `threshold`; resolves, on the timer, once a window ending after the last event falls below
- * `resolve_below`: the gap between the two is the hysteresis that keeps a storm one incident.
+ * `threshold`; resolves at the end of the first window ending after the last event that holds
+ * less than `resolve_below` (settled by the group's next event or by the timer): the gap between
+ * the two is the hysteresis that keeps a storm one incident.
  */
 export class ThresholdRule extends RuleCore implements EventRule {
   readonly signal = 'logs';
@@ -40,7 +41,9 @@ export class ThresholdRule extends RuleCore implements EventRule {
     store.addCount(counter, b, this.p.sum ? this.p.sum(e) : 1, (b + nb + 1) * bucketMs + this.latenessMs);
     if (mayBeOpen(store, counter)) {
       const rec = book.get(counter.slice(2));
-      if (isOpen(rec)) {
+      // A window that closed between the last event and this one may have ended the storm: it
+      // resolves first, dated at its end, and this event then counts towards a fresh incident.
+      if (isOpen(rec) && !this.settleQuiet(rec, b - 1, ctx)) {
         markOpen(store, counter, 0, tMs);
         book.attach(rec, this.policy, e, tMs, 1, ctx.out);
         return;
@@ -74,13 +77,36 @@ export class ThresholdRule extends RuleCore implements EventRule {
   }
 
   onOpenIncident(rec: IncidentRecord, evalMs: number, ctx: RuleContext): void {
-    // Only a window that ends after the last event can say the storm is over.
-    if (evalMs < rec.incident.lastSeenMs) return;
-    const end = Math.floor(evalMs / this.p.bucketMs);
-    const total = ctx.store.sumCounts('c:' + rec.incident.key, end - this.buckets + 1, end);
-    if (total < this.p.resolveBelow && this.policy.resolve !== 'never') {
-      markOpen(ctx.store, 'c:' + rec.incident.key, -1, evalMs);
-      autoResolve(this, rec, evalMs, `${this.p.sum ? 'sum' : 'count'} ${total} < ${this.p.resolveBelow} within ${formatDuration(this.p.windowMs)}`, undefined, ctx);
+    // Only windows whose last bucket is over: a later event in that bucket still counts in them.
+    this.settleQuiet(rec, Math.floor(evalMs / this.p.bucketMs) - 1, ctx);
+  }
+
+  /**
+   * Resolves an open incident at the end of the first window that ends after its last event, in
+   * a bucket up to `lastBucket`, and holds less than `resolve_below`; true when it did. The
+   * decision and its time depend only on the events, never on whether a tick or the group's next
+   * event asked. A window of buckets none of which is newer than the last event holds nothing, so
+   * the scan stops after one window's worth of buckets.
+   */
+  private settleQuiet(rec: IncidentRecord, lastBucket: number, ctx: RuleContext): boolean {
+    if (this.policy.resolve === 'never') return false;
+    const { bucketMs, resolveBelow } = this.p;
+    const nb = this.buckets;
+    const counter = 'c:' + rec.incident.key;
+    const first = Math.floor(rec.incident.lastSeenMs / bucketMs);
+    const last = Math.min(lastBucket, first + nb);
+    if (last < first) return false;
+    const store = ctx.store;
+    let total = store.sumCounts(counter, first - nb + 1, first);
+    for (let end = first; ; end++) {
+      if (total < resolveBelow) {
+        const atMs = (end + 1) * bucketMs;
+        markOpen(store, counter, -1, atMs);
+        autoResolve(this, rec, atMs, `${this.p.sum ? 'sum' : 'count'} ${total} < ${resolveBelow} within ${formatDuration(this.p.windowMs)}`, undefined, ctx);
+        return true;
+      }
+      if (end === last) return false;
+      total += store.sumCounts(counter, end + 1, end + 1) - store.sumCounts(counter, end - nb + 1, end - nb + 1);
     }
   }
 }
