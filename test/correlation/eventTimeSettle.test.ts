@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IncidentChange } from '../../src/model/incident.ts';
+import { newEvent } from '../../src/model/event.ts';
 import { engineFrom, ev, Timeline } from '../support/correlation.ts';
 
 /** `<kind> <key> @<atMs>`: the decision, not when the clock emitted it. */
@@ -100,4 +101,20 @@ describe('boundaries: exactly at the interval or deadline decides; 1 ms before d
       expect(next(66_001)).toEqual(['opened errors{service="api"} @5000', 'resolved errors{service="api"} @66000', 'opened errors{service="api"} @66006', 'resolved errors{service="api"} @132000']);
     });
   }
+});
+
+describe('event times in whole milliseconds', () => {
+  it('never floors a timestamp below its millisecond, so lateness 0s drops no event arriving on time', () => {
+    const engine = engineFrom(`
+defaults: { group_wait: 0s, allowed_lateness: 0s }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+`);
+    // 1763632804346 ms: as a double of ns, 1763632804346000000 / 1e6 floors to ...345.
+    const ns = 1_763_632_804_346_000_000n;
+    const nowMs = 1_763_632_804_346;
+    const changes = engine.process([newEvent({ source: 'test', asset: 'sw-1', type: 'down', timeUnixNano: ns, observedTimeUnixNano: ns })], nowMs);
+    expect(engine.stats.late).toBe(0);
+    expect(changes.map((c) => [c.kind, c.atMs])).toEqual([['opened', nowMs]]);
+  });
 });
