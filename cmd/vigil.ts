@@ -10,7 +10,7 @@ import { loadConfigFile } from '../src/config/load.ts';
 import { ConfigError } from '../src/errors.ts';
 import { VigilService } from '../src/service/service.ts';
 import { lintRules } from '../src/correlation/lint.ts';
-import { formatTimeline, replay } from '../src/correlation/replay.ts';
+import { formatTimeline, replay } from '../src/connectors/correlation/replay.ts';
 import { parseDuration } from '../src/config/schema.ts';
 import { toJson } from '../src/model/attributes.ts';
 
@@ -52,7 +52,7 @@ async function run(args: string[]): Promise<number> {
     reloading = reloading.then(async () => {
       try {
         const next = loadConfigFile(file, registry);
-        await service.reloadCorrelation(next.correlation);
+        await service.reload(next);
       } catch (err) {
         service.logger.error({ err: err instanceof ConfigError ? err.message : err, why }, 'config reload failed; keeping the rules in force');
       }
@@ -60,7 +60,7 @@ async function run(args: string[]): Promise<number> {
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
   let debounce: NodeJS.Timeout | undefined;
-  const watcher = config.correlation
+  const watcher = Object.keys(config.connectors).length
     ? watch(file, () => {
         clearTimeout(debounce);
         // Editors write a file in several steps; reload once they are done.
