@@ -178,10 +178,12 @@ export class VigilService {
     this.started = true;
     this.logger.info({ receivers: [...this.receivers.keys()], exporters: [...this.exporters.keys()], connectors: [...this.connectors.keys()], pipelines: [...this.pipelines.keys()], http: this.listeners.addresses(), admin: this.admin.address }, 'Vigil started');
   }
+
   /** For /readyz: every listener bound, every exporter able to write, every extra check true. */
   readiness(): { ready: boolean; checks: Record<string, boolean | 'degraded'> } {
     const checks: Record<string, boolean | 'degraded'> = { started: this.started, listeners: this.listeners.allListening };
     for (const [id, e] of this.exporters) if (e.ready) checks[`exporter:${id}`] = e.ready();
+    for (const [id, c] of this.connectors) if (c.ready) checks[`connector:${id}`] = c.ready();
     for (const [name, check] of this.readinessChecks) checks[name] = check();
     // A degraded check (say, shared state unreachable) leaves the agent ready: it still does its work.
     return { ready: Object.values(checks).every((c) => c !== false), checks };
