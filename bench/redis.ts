@@ -15,7 +15,7 @@ import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { redisStateSchema } from '../src/state/redisConfig.ts';
 import { createRedisClient } from '../src/state/redisConnection.ts';
 import { RedisStateStore } from '../src/state/redisStateStore.ts';
-import type { StateStore } from '../src/state/stateStore.ts';
+import type { StateStore } from '../src/correlation/stateStore.ts';
 import { startRedis } from '../test/support/redis.ts';
 import { fmt, table } from './support.ts';
 

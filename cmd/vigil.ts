@@ -11,7 +11,7 @@ import { ConfigError } from '../src/errors.ts';
 import { ConfigWatcher } from '../src/service/configWatcher.ts';
 import { VigilService } from '../src/service/service.ts';
 import { lintRules } from '../src/correlation/lint.ts';
-import { formatTimeline, replay } from '../src/correlation/replay.ts';
+import { formatTimeline, replay } from '../src/connectors/correlation/replay.ts';
 import { parseDuration } from '../src/config/schema.ts';
 import { toJson } from '../src/model/attributes.ts';
 
@@ -51,7 +51,7 @@ async function run(args: string[]): Promise<number> {
   const watcher = new ConfigWatcher(file, {
     onChange: async (text, why) => {
       try {
-        await service.reloadCorrelation(parseConfig(text, registry).correlation);
+        await service.reload(parseConfig(text, registry));
       } catch (err) {
         service.logger.error({ err: err instanceof ConfigError ? err.message : err, why }, 'config reload failed; keeping the rules in force');
       }
@@ -59,7 +59,7 @@ async function run(args: string[]): Promise<number> {
     onError: (err) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'),
   });
   process.on('SIGHUP', () => void watcher.check('SIGHUP', true));
-  if (config.correlation) await watcher.start().catch((err: Error) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'));
+  if (Object.keys(config.connectors).length) await watcher.start().catch((err: Error) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   try {

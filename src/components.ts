@@ -1,12 +1,12 @@
 import type { FactoryRegistry } from './config/load.ts';
-import { correlationExporterFactory } from './correlation/exporter.ts';
+import { correlationConnectorFactory } from './connectors/correlation/connector.ts';
 import { clickhouseExporterFactory } from './exporters/clickhouse/factory.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import { glpiExporterFactory } from './exporters/glpi/factory.ts';
 import { jiraExporterFactory } from './exporters/jira/factory.ts';
 import { webhookExporterFactory } from './exporters/webhook/factory.ts';
-import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
+import type { ConnectorFactory, ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
 import { enrichProcessorFactory } from './processors/enrich/factory.ts';
 import { extractProcessorFactory } from './processors/extract/factory.ts';
 import { filterProcessorFactory } from './processors/filter/factory.ts';
@@ -34,11 +34,14 @@ export const exporterFactories: ExporterFactory[] = [
   jiraExporterFactory as ExporterFactory,
   webhookExporterFactory as ExporterFactory,
   clickhouseExporterFactory as ExporterFactory,
-  correlationExporterFactory as ExporterFactory,
+];
+export const connectorFactories: ConnectorFactory[] = [
+  correlationConnectorFactory as ConnectorFactory,
 ];
 
 export const registry: FactoryRegistry = {
   receivers: receiverFactories,
   processors: processorFactories,
   exporters: exporterFactories,
+  connectors: connectorFactories,
 };

@@ -1,7 +1,6 @@
-import type { AnyFactory } from '../pipeline/component.ts';
+import type { AnyFactory, ConnectorFactory } from '../pipeline/component.ts';
 import type { FactoryRegistry } from './load.ts';
 import type { FieldDoc } from './schema.ts';
-import { correlationSchema } from '../correlation/config.ts';
 import { serviceSchema, pipelineSchema } from './vigilConfig.ts';
 
 function fmtDefault(v: unknown): string {
@@ -32,6 +31,18 @@ function section(title: string, factories: readonly AnyFactory[], key: string): 
     .join('\n');
 }
 
+/** A connector with a shorthand section has its keys documented once, under that section. */
+function connectors(factories: readonly ConnectorFactory[]): string {
+  return factories
+    .map((f) => {
+      const head = `##### \`connectors.${f.type}\` — ${f.description}\n\nTakes ${f.signals.join(', ')} (as an exporter of pipelines); emits ${f.emits.join(', ')} (as a receiver of pipelines).\n\n`;
+      if (!f.shorthand) return `${head}${table(f.configSchema.describe(), `connectors.${f.type}`)}\n`;
+      const s = f.shorthand.section;
+      return `${head}Its keys are those of the top-level \`${s}:\` section below, which is shorthand for it; write them in one place or the other.\n`;
+    })
+    .join('\n');
+}
+
 /** The configuration reference, generated from the same schemas that validate the config. */
 export function renderConfigReference(registry: FactoryRegistry, extra: { title: string; key: string; doc: FieldDoc }[] = []): string {
   const parts = [
@@ -48,11 +59,11 @@ export function renderConfigReference(registry: FactoryRegistry, extra: { title:
     '#### Exporters',
     '',
     section('Exporters', registry.exporters, 'exporters'),
+    '#### Connectors',
+    '',
+    connectors(registry.connectors),
     ...extra.flatMap((e) => [`#### ${e.title}`, '', table(e.doc, e.key), '']),
-    '#### Correlation (`correlation:`, see docs/correlation.md)',
-    '',
-    table(correlationSchema.describe(), 'correlation'),
-    '',
+    ...registry.connectors.flatMap((f) => (f.shorthand ? [`#### ${f.shorthand.title}`, '', table(f.configSchema.describe(), f.shorthand.section), ''] : [])),
     '#### Service',
     '',
     table(serviceSchema.describe(), 'service'),

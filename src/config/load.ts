@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../errors.ts';
-import type { AnyFactory } from '../pipeline/component.ts';
+import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
+import type { AnyFactory, ConnectorFactory } from '../pipeline/component.ts';
 import { componentType } from '../pipeline/component.ts';
+import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Signal } from '../pipeline/signals.ts';
 import { expandRefs, unexpandPath } from './expand.ts';
-import { parseCorrelationSection } from '../correlation/configSection.ts';
 import type { ConfigIssue } from './schema.ts';
 import { PIPELINE_NAME, pipelineSchema, vigilConfigSchema, type ComponentConfig, type PipelineConfig, type VigilConfig } from './vigilConfig.ts';
 
@@ -13,9 +14,11 @@ export interface FactoryRegistry {
   receivers: readonly AnyFactory[];
   processors: readonly AnyFactory[];
   exporters: readonly AnyFactory[];
+  connectors: readonly ConnectorFactory[];
 }
 
-type Section = 'receivers' | 'processors' | 'exporters';
+type Section = 'receivers' | 'processors' | 'exporters' | 'connectors';
+type Sections = Record<Section, Record<string, unknown>>;
 
 /** Reads, expands and validates a YAML config file; throws ConfigError listing every issue. */
 export function loadConfigFile(file: string, registry: FactoryRegistry, env: NodeJS.ProcessEnv = process.env): VigilConfig {
@@ -46,46 +49,100 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
   // Each top-level section is parsed on its own so one bad section does not hide the others' errors.
   const shape = vigilConfigSchema.shape;
   const rawObj = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+  const allowed = [...Object.keys(shape), ...registry.connectors.flatMap((f) => (f.shorthand ? [f.shorthand.section] : []))];
   for (const key of Object.keys(rawObj)) {
-    if (!(key in shape)) issues.push({ path: key, message: `unknown key; allowed keys here: ${Object.keys(shape).join(', ')}` });
+    if (!allowed.includes(key)) issues.push({ path: key, message: `unknown key; allowed keys here: ${allowed.join(', ')}` });
   }
-  const sections = {
+  const sections: Sections = {
     receivers: shape.receivers.parse(rawObj.receivers, 'receivers', issues) ?? {},
     processors: shape.processors.parse(rawObj.processors, 'processors', issues) ?? {},
     exporters: shape.exporters.parse(rawObj.exporters, 'exporters', issues) ?? {},
+    connectors: shape.connectors.parse(rawObj.connectors, 'connectors', issues) ?? {},
   };
   const service = shape.service.parse(rawObj.service, 'service', issues);
-  const correlation = parseCorrelationSection(rawObj.correlation, issues);
+  const pipelines = service?.pipelines ?? pipelinesOf(rawObj.service);
+  const { connectorPaths, reported: shorthandMistakes } = expandShorthands(rawObj, sections, pipelines, registry, issues);
 
-  const out: VigilConfig = { receivers: {}, processors: {}, exporters: {}, service: service!, correlation };
-  for (const section of ['receivers', 'processors', 'exporters'] as const) {
+  const out: VigilConfig = { receivers: {}, processors: {}, exporters: {}, connectors: {}, service: service! };
+  for (const section of ['receivers', 'processors', 'exporters', 'connectors'] as const) {
     for (const [id, rawCfg] of Object.entries(sections[section])) {
-      const parsed = parseComponent(section, id, rawCfg, registry[section], issues);
+      const parsed = parseComponent(section, id, rawCfg, registry[section], issues, connectorPaths.get(id));
       if (parsed) out[section][id] = parsed;
     }
   }
-  validatePipelines(service?.pipelines ?? pipelinesOf(rawObj.service), sections, registry, issues);
-  for (const id of Object.keys(sections.exporters)) {
-    if (componentType(id) === 'correlation' && (rawObj.correlation === undefined || rawObj.correlation === null)) {
-      issues.push({ path: `exporters.${id}`, message: 'the correlation exporter needs a top-level correlation: section with rules' });
-    }
+  for (const id of Object.keys(sections.connectors)) {
+    if (id in sections.exporters) issues.push({ path: `connectors.${id}`, message: `"${id}" is also defined under exporters:; give the connector another name so pipelines can tell them apart` });
   }
+  validatePipelines(pipelines, sections, registry, issues, shorthandMistakes);
+  // `vigil rules` and reload read the rules from here, whichever form the config used.
+  out.correlation = out.connectors.correlation?.config as CorrelationConnectorConfig | undefined;
   const reported = issues.filter((issue, i) => i < expansionCount || !expansionFailures.has(issue.path));
   if (reported.length) throw new ConfigError(renamed.size === 0 ? reported : reported.map((i) => ({ ...i, path: unexpandPath(i.path, renamed) })));
   return out;
 }
 
-function parseComponent(section: Section, id: string, raw: unknown, factories: readonly AnyFactory[], issues: ConfigIssue[]): ComponentConfig | undefined {
+/**
+ * A connector's shorthand (`correlation:` at the top level, `exporters: { correlation: {} }`,
+ * an `incidents` pipeline without receivers) becomes the connector form it stands for, so
+ * configs written before connectors existed keep working. Returns the YAML path of each
+ * connector config that came from a top-level section, for error messages, and the ids whose
+ * mistake is already reported, so pipelines naming them do not echo it.
+ */
+function expandShorthands(rawObj: Record<string, unknown>, sections: Sections, pipelines: Record<string, PipelineConfig>, registry: FactoryRegistry, issues: ConfigIssue[]): { connectorPaths: Map<string, string>; reported: Set<string> } {
+  const paths = new Map<string, string>();
+  const reported = new Set<string>();
+  for (const factory of registry.connectors) {
+    if (!factory.shorthand) continue;
+    const { section, whenSectionMissing } = factory.shorthand;
+    const id = factory.type;
+    const asExporters = registry.exporters.some((f) => f.type === id) ? [] : Object.keys(sections.exporters).filter((e) => componentType(e) === id);
+    for (const e of asExporters) {
+      if (!isEmpty(sections.exporters[e])) issues.push({ path: `exporters.${e}`, message: `takes no settings; they go in the top-level ${section}: section` });
+      delete sections.exporters[e];
+    }
+    const body = rawObj[section];
+    const hasSection = body !== undefined && body !== null;
+    if (!hasSection && !(id in sections.connectors)) {
+      for (const e of asExporters) {
+        issues.push({ path: `exporters.${e}`, message: whenSectionMissing });
+        reported.add(e);
+      }
+      continue;
+    }
+    if (hasSection && !isEmpty(sections.connectors[id])) {
+      issues.push({ path: `connectors.${id}`, message: `is also configured by the top-level ${section}: section; keep one of them` });
+      continue;
+    }
+    if (hasSection) {
+      sections.connectors[id] = body;
+      paths.set(id, section);
+    }
+    for (const p of Object.values(pipelines)) p.exporters = [...new Set(p.exporters.map((e) => (asExporters.includes(e) ? id : e)))];
+    if (!hasSection || !Object.values(pipelines).some((p) => p.exporters.includes(id))) continue;
+    for (const [name, p] of Object.entries(pipelines)) {
+      if (p.receivers.length === 0 && factory.emits.includes(componentType(name) as Signal)) p.receivers = [id];
+    }
+  }
+  return { connectorPaths: paths, reported };
+}
+
+function isEmpty(body: unknown): boolean {
+  return body === undefined || body === null || (typeof body === 'object' && Object.keys(body).length === 0);
+}
+
+function parseComponent(section: Section, id: string, raw: unknown, factories: readonly AnyFactory[], issues: ConfigIssue[], at = `${section}.${id}`): ComponentConfig | undefined {
   const type = componentType(id);
   const factory = factories.find((f) => f.type === type);
   if (!factory) {
-    issues.push({ path: `${section}.${id}`, message: `unknown ${section.slice(0, -1)} type "${type}"; known types: ${factories.map((f) => f.type).join(', ')}` });
+    issues.push({ path: at, message: `unknown ${section.slice(0, -1)} type "${type}"; known types: ${factories.map((f) => f.type).join(', ')}` });
     return undefined;
   }
   const before = issues.length;
-  const config = factory.configSchema.parse(raw ?? undefined, `${section}.${id}`, issues);
+  const config = factory.configSchema.parse(raw ?? undefined, at, issues);
   if (issues.length > before) return undefined;
-  return { id, type, config };
+  const more = factory.kind === 'connector' ? (factory.validate?.(config, at) ?? []) : [];
+  issues.push(...more);
+  return more.length ? undefined : { id, type, config };
 }
 
 /** The pipelines that parse on their own when the service section as a whole did not, so their references still get checked. */
@@ -101,14 +158,21 @@ function pipelinesOf(rawService: unknown): Record<string, PipelineConfig> {
   return out;
 }
 
-function validatePipelines(pipelines: Record<string, PipelineConfig>, base: { receivers: object; processors: object; exporters: object }, registry: FactoryRegistry, issues: ConfigIssue[]): void {
+function validatePipelines(pipelines: Record<string, PipelineConfig>, base: Sections, registry: FactoryRegistry, issues: ConfigIssue[], reported: ReadonlySet<string>): void {
+  const connectors = new Set(Object.keys(base.connectors));
+  const graph = pipelineGraph(pipelines, connectors);
   for (const [name, p] of Object.entries(pipelines)) {
     const signal = componentType(name) as Signal;
-    const check = (section: Section, ids: string[]) => {
+    const check = (section: Exclude<Section, 'connectors'>, ids: string[]) => {
       ids.forEach((id, i) => {
         const path = `service.pipelines.${name}.${section}[${i}]`;
+        if (reported.has(id)) return;
+        if (section !== 'processors' && connectors.has(id)) {
+          checkConnector(id, section, signal, path, graph.feeders, registry, issues);
+          return;
+        }
         if (!(id in base[section])) {
-          issues.push({ path, message: `"${id}" is not defined under ${section}:` });
+          issues.push({ path, message: `"${id}" is not defined under ${section}:${section === 'processors' ? '' : ' or connectors:'}` });
           return;
         }
         const factory = registry[section].find((f) => f.type === componentType(id));
@@ -122,11 +186,25 @@ function validatePipelines(pipelines: Record<string, PipelineConfig>, base: { re
     check('receivers', p.receivers);
     check('processors', p.processors);
     check('exporters', p.exporters);
+    // An incidents pipeline may stand without receivers, as before connectors: a test or an
+    // embedding program feeds it.
     if (signal !== 'incidents' && p.receivers.length === 0) {
       issues.push({ path: `service.pipelines.${name}.receivers`, message: 'must list at least one receiver' });
     }
-    if (signal === 'incidents' && p.receivers.length > 0) {
-      issues.push({ path: `service.pipelines.${name}.receivers`, message: 'an incidents pipeline is fed by the correlation engine; list no receivers' });
-    }
+  }
+  if (graph.cyclic.length) {
+    issues.push({ path: 'service.pipelines', message: `${graph.cyclic.join(', ')} feed each other through connectors in a loop; a connector must lead to other pipelines than the ones feeding it` });
+  }
+}
+
+function checkConnector(id: string, end: 'receivers' | 'exporters', signal: Signal, path: string, feeders: ReadonlyMap<string, string[]>, registry: FactoryRegistry, issues: ConfigIssue[]): void {
+  const factory = registry.connectors.find((f) => f.type === componentType(id));
+  if (!factory) return; // already reported as an unknown type
+  if (end === 'exporters' && !factory.signals.includes(signal)) {
+    issues.push({ path, message: `connector "${id}" does not take ${signal}; it takes ${factory.signals.join(', ')}` });
+  } else if (end === 'receivers' && !factory.emits.includes(signal)) {
+    issues.push({ path, message: `connector "${id}" does not emit ${signal}; it emits ${factory.emits.join(', ')}` });
+  } else if (end === 'receivers' && !feeders.has(id)) {
+    issues.push({ path, message: `connector "${id}" is not fed by any pipeline, so this pipeline would never get data; list "${id}" under exporters: of a ${factory.signals.join(' or ')} pipeline` });
   }
 }

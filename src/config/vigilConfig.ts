@@ -1,12 +1,12 @@
-import { correlationSchema, type CorrelationConfig } from '../correlation/config.ts';
+import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
 import { any, duration, endpoint, int, list, literalUnion, obj, optional, record, str, type ConfigIssue, type Infer } from './schema.ts';
 
 const componentId = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
 
 export const pipelineSchema = obj({
-  receivers: list(str(), { default: [], doc: 'Receiver ids feeding this pipeline (none for an `incidents` pipeline, which the correlation engine feeds).' }),
+  receivers: list(str(), { default: [], doc: 'Receiver or connector ids feeding this pipeline. An `incidents` pipeline lists `correlation` (none: with a top-level `correlation:` section it gets it).' }),
   processors: list(str(), { default: [], doc: 'Processor ids, applied in order.' }),
-  exporters: list(str(), { minItems: 1, doc: 'Exporter ids; each gets every batch that leaves the processors.' }),
+  exporters: list(str(), { minItems: 1, doc: 'Exporter or connector ids; each gets every batch that leaves the processors.' }),
   queue_size: int({ default: 20_000, min: 1, doc: 'Records the pipeline queue holds before receivers get 429 / RESOURCE_EXHAUSTED. Larger absorbs longer bursts but costs memory and no throughput (docs/benchmarks.md).' }),
   acknowledge: literalUnion(['queued', 'exported'], {
     default: 'exported',
@@ -45,8 +45,8 @@ export const vigilConfigSchema = obj({
   receivers: record(any(), { keyPattern: componentId, doc: 'Receiver instances by id (`type` or `type/name`).' }),
   processors: record(any(), { keyPattern: componentId, doc: 'Processor instances by id.' }),
   exporters: record(any(), { keyPattern: componentId, doc: 'Exporter instances by id.' }),
+  connectors: record(any(), { keyPattern: componentId, doc: 'Connector instances by id: each is an exporter of some pipelines and the receiver of others.' }),
   service: serviceSchema,
-  correlation: optional(correlationSchema),
 });
 
 export type PipelineConfig = Infer<typeof pipelineSchema>;
@@ -63,9 +63,11 @@ export interface VigilConfig {
   receivers: Record<string, ComponentConfig>;
   processors: Record<string, ComponentConfig>;
   exporters: Record<string, ComponentConfig>;
+  /** Connectors, including those a shorthand stands for (a top-level `correlation:` section). */
+  connectors: Record<string, ComponentConfig>;
   service: ServiceConfig;
-  /** The correlation rules, when the config has a `correlation:` section. */
-  correlation?: CorrelationConfig;
+  /** The `correlation` connector's config (rules and state), whichever form the config used. */
+  correlation?: CorrelationConnectorConfig;
 }
 
 export type { ConfigIssue };

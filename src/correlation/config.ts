@@ -1,4 +1,3 @@
-import { redisStateSchema } from '../state/redisConfig.ts';
 import { duration as anyDuration, int, list, literalUnion, num, obj, optional, refine, str, tagged, type ConfigIssue, type Infer, type Schema } from '../config/schema.ts';
 
 const RULE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
@@ -143,7 +142,6 @@ export const correlationSchema = obj({
     duration: duration({ doc: 'Window length.' }),
     timezone: str({ default: 'UTC', doc: 'IANA time zone of `start` and `days`.' }),
   }), { default: [], doc: 'Recurring maintenance windows: matching incidents are suppressed while one is on.' }),
-  state: redisStateSchema,
 });
 
 export type CorrelationConfig = Infer<typeof correlationSchema>;

@@ -1,7 +1,7 @@
 import type { VigilEvent } from '../model/event.ts';
 import type { IncidentChange } from '../model/incident.ts';
 import type { MetricPoint } from '../model/metric.ts';
-import type { StateStore } from '../state/stateStore.ts';
+import type { StateStore } from './stateStore.ts';
 import { ruleOfKey } from './fieldPath.ts';
 import { IncidentBook, type IncidentRecord } from './incidentBook.ts';
 import { describeRuleChange, regroupedReason, type RuleReset } from './ruleChange.ts';

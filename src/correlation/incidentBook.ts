@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { VigilEvent } from '../model/event.ts';
 import type { Incident, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
 import { SeverityNumber } from '../model/severity.ts';
-import type { StateStore, StateValue } from '../state/stateStore.ts';
+import type { StateStore, StateValue } from './stateStore.ts';
 
 export type ResolvePolicy = 'first' | 'last' | 'all' | 'never';
 

@@ -1,4 +1,5 @@
-import type { Schema } from '../config/schema.ts';
+import type { ConfigIssue, Schema } from '../config/schema.ts';
+import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import type { Consumers, Signal, SignalItem } from './signals.ts';
@@ -35,9 +36,26 @@ export interface Exporter extends Component {
   ready?(): boolean;
 }
 
+/**
+ * The exporter end of one pipeline and the receiver end of others, as in the Collector
+ * (`connector/connector.go`): the correlation connector takes logs and metrics and emits
+ * incident changes into the `incidents` pipelines that list it as their receiver.
+ */
+export interface Connector extends Exporter {
+  /** Swaps in the config of a reloaded file, keeping what it can; without it, a change needs a restart. */
+  reload?(config: unknown): Promise<void>;
+  /**
+   * The incident → ticket ledger of state shared with other agents, so ticket exporters make
+   * one ticket per incident among them; undefined while state is local. (Until shared state
+   * becomes an extension that both look up.)
+   */
+  ticketLedger?(): TicketLedger | undefined;
+}
+
 interface FactoryBase<C> {
   /** The config key before any `/name`: `otlp`, `file`, `filter`. */
   type: string;
+  /** For a connector, the signals it takes as an exporter of pipelines. */
   signals: readonly Signal[];
   configSchema: Schema<C>;
   /** One line for the generated reference docs. */
@@ -59,7 +77,29 @@ export interface ExporterFactory<C = unknown> extends FactoryBase<C> {
   create(settings: CreateSettings, config: C): Exporter;
 }
 
-export type AnyFactory = ReceiverFactory | ProcessorFactory | ExporterFactory;
+export interface ConnectorFactory<C = unknown> extends FactoryBase<C> {
+  kind: 'connector';
+  /** The signals it emits, as the receiver of pipelines. */
+  emits: readonly Signal[];
+  /** Checks a schema-valid config further (say, compiling rules); issue paths start with `path`. */
+  validate?(config: C, path: string): ConfigIssue[];
+  /**
+   * A top-level config section that is shorthand for this connector (`correlation:`): the
+   * section is the config of the connector `type`, an exporter id of this type in a pipeline
+   * names it, and pipelines of the emitted signals with no receivers get it as their receiver.
+   */
+  shorthand?: {
+    section: string;
+    /** Heading of the section's table in the generated reference. */
+    title: string;
+    /** The error for an exporter id of this type when the section is missing. */
+    whenSectionMissing: string;
+  };
+  /** `consumers` are the pipelines that list it as a receiver, by signal. */
+  create(settings: CreateSettings, config: C, consumers: Consumers): Connector;
+}
+
+export type AnyFactory = ReceiverFactory | ProcessorFactory | ExporterFactory | ConnectorFactory;
 
 /** Splits `filter/noisy` into its type `filter`. */
 export function componentType(id: string): string {

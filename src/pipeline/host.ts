@@ -3,7 +3,7 @@ import type { Endpoint } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
-import type { CorrelationRuntime } from '../correlation/runtime.ts';
+import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 
 /** What a component may ask of the running service during start(). */
 export interface Host {
@@ -17,7 +17,7 @@ export interface Host {
    */
   httpListener(endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance;
   /** Adds a named readiness check to /readyz. */
-  addReadinessCheck(name: string, check: () => boolean): void;
-  /** The correlation engine's runtime, when the config has a `correlation:` section. */
-  correlation?: CorrelationRuntime;
+  addReadinessCheck(name: string, check: () => boolean | 'degraded'): void;
+  /** The ticket ledger agents sharing correlation state share, when a connector's state is shared. */
+  sharedTicketLedger?(): TicketLedger | undefined;
 }

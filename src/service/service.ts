@@ -2,16 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import type { Endpoint } from '../config/schema.ts';
 import type { FactoryRegistry } from '../config/load.ts';
 import type { VigilConfig } from '../config/vigilConfig.ts';
-import { componentType, type CreateSettings, type Exporter, type Processor, type ProcessorFactory, type Receiver, type ReceiverFactory, type ExporterFactory } from '../pipeline/component.ts';
+import { componentType, type Connector, type ConnectorFactory, type CreateSettings, type Exporter, type Processor, type ProcessorFactory, type Receiver, type ReceiverFactory, type ExporterFactory } from '../pipeline/component.ts';
+import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Host } from '../pipeline/host.ts';
 import { MemoryGuard } from '../pipeline/memoryGuard.ts';
 import { FanOut, Pipeline, type PipelineSink } from '../pipeline/pipeline.ts';
-import type { Consumer, Consumers, Signal, SignalItem } from '../pipeline/signals.ts';
+import { SIGNALS, type Consumer, type Consumers, type Signal, type SignalItem } from '../pipeline/signals.ts';
 import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { SelfMetrics } from '../telemetry/selfMetrics.ts';
-import { CorrelationRuntime } from '../correlation/runtime.ts';
-import type { CorrelationConfig } from '../correlation/config.ts';
 import { AdminServer } from './adminServer.ts';
 import { HttpListeners } from './httpListeners.ts';
 
@@ -29,10 +28,11 @@ const CONSUME_METHOD = {
 } as const satisfies Record<Signal, keyof Exporter>;
 
 /**
- * The running graph: builds every component from config, wires `service.pipelines`, and
- * owns the start and orderly-stop sequence. Start order is exporters → pipelines →
- * receivers → listeners, so nothing is accepted before it can be delivered; stop order is
- * the reverse, and every queue drains before exporters close.
+ * The running graph: builds every component from config, wires `service.pipelines` through
+ * the connectors between them, and owns the start and orderly-stop sequence. Pipelines start
+ * downstream first (each with its exporters and connectors before it), then receivers, then
+ * listeners, so nothing is accepted before it can be delivered; stop drains upstream first,
+ * and a connector stops once every pipeline feeding it has drained.
  */
 export class VigilService {
   readonly config: VigilConfig;
@@ -43,14 +43,16 @@ export class VigilService {
   private readonly registry: FactoryRegistry;
   private readonly listeners = new HttpListeners();
   private readonly exporters = new Map<string, Exporter>();
+  private readonly connectors = new Map<string, Connector>();
+  /** Exporters and connectors whose start() has run, so shutdown leaves the others alone. */
+  private readonly startedSinks = new Set<string>();
   private readonly receivers = new Map<string, Receiver>();
-  private readonly processors: Processor[] = [];
-  private readonly pipelines: Pipeline<unknown>[] = [];
+  private readonly processors = new Map<string, Processor[]>();
+  /** Upstream first, by stage (see pipelineGraph). */
+  private readonly stages: Pipeline<unknown>[][] = [];
+  private readonly pipelines = new Map<string, Pipeline<unknown>>();
   private readonly readinessChecks = new Map<string, () => boolean | 'degraded'>();
   private admin: AdminServer | undefined;
-  private incidents: Consumer<SignalItem['incidents']> | undefined;
-  /** The correlation engine's shell, when the config has a `correlation:` section. */
-  readonly correlation: CorrelationRuntime | undefined;
   private started = false;
 
   constructor(config: VigilConfig, opts: ServiceOptions) {
@@ -59,7 +61,6 @@ export class VigilService {
     this.dataDir = opts.dataDir;
     this.logger = opts.logger ?? createLogger(config.service.telemetry.logs.level);
     this.memory = new MemoryGuard(config.service.memory_limiter, this.metrics);
-    this.correlation = config.correlation && new CorrelationRuntime(config.correlation, { logger: this.logger.child({ component: 'correlation' }), metrics: this.metrics, output: () => this.incidents });
   }
 
   private settings(id: string): CreateSettings {
@@ -73,13 +74,32 @@ export class VigilService {
       dataDir: this.dataDir,
       httpListener: (endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance => this.listeners.get(endpoint, tls),
       addReadinessCheck: (name, check) => this.readinessChecks.set(name, check),
-      correlation: this.correlation,
+      sharedTicketLedger: () => {
+        for (const c of this.connectors.values()) {
+          const ledger = c.ticketLedger?.();
+          if (ledger) return ledger;
+        }
+        return undefined;
+      },
     };
   }
 
-  /** The consumer feeding every `incidents` pipeline; the correlation engine emits into it. */
+  /** What feeds every `incidents` pipeline at once, as a connector would: for tests and embedding programs. */
   get incidentsConsumer(): Consumer<SignalItem['incidents']> | undefined {
-    return this.incidents;
+    const targets = [...this.pipelines.values()].filter((p) => p.signal === 'incidents');
+    return targets.length ? (new FanOut(targets) as Consumer<SignalItem['incidents']>) : undefined;
+  }
+
+  /** The pipelines that list `id` (a receiver or connector) as a receiver, by signal. */
+  private consumersOf(id: string): Consumers {
+    const consumers: Consumers = {};
+    for (const signal of SIGNALS) {
+      const targets = Object.entries(this.config.service.pipelines)
+        .filter(([name, p]) => componentType(name) === signal && p.receivers.includes(id))
+        .map(([name]) => this.pipelines.get(name)!);
+      if (targets.length) (consumers as Record<string, Consumer<unknown>>)[signal] = new FanOut(targets);
+    }
+    return consumers;
   }
 
   async start(): Promise<void> {
@@ -87,6 +107,8 @@ export class VigilService {
     const host = this.host();
     const pipelinesUsing = (section: 'receivers' | 'exporters', id: string) =>
       Object.entries(config.service.pipelines).filter(([, p]) => p[section].includes(id));
+    const graph = pipelineGraph(config.service.pipelines, new Set(Object.keys(config.connectors)));
+    const downstreamFirst = graph.stages.toReversed().flat();
 
     for (const [id, c] of Object.entries(config.exporters)) {
       if (pipelinesUsing('exporters', id).length === 0) {
@@ -94,55 +116,57 @@ export class VigilService {
         continue;
       }
       const factory = this.registry.exporters.find((f) => f.type === c.type) as ExporterFactory;
-      const exporter = factory.create(this.settings(id), c.config);
-      await exporter.start(host);
-      this.exporters.set(id, exporter);
+      this.exporters.set(id, factory.create(this.settings(id), c.config));
+    }
+    for (const id of Object.keys(config.connectors)) {
+      if (!graph.feeders.has(id)) this.logger.warn({ connector: id }, 'connector is not an exporter of any pipeline; not started');
     }
 
-    const bySignal = new Map<Signal, Map<string, Pipeline<unknown>>>();
-    for (const [name, p] of Object.entries(config.service.pipelines)) {
+    // Built downstream first: a connector's consumers are the pipelines after it, which exist by then.
+    // Everything is created before anything starts, so a ticket exporter finds the shared ledger.
+    for (const name of downstreamFirst) {
+      const p = config.service.pipelines[name]!;
       const signal = componentType(name) as Signal;
+      for (const eid of p.exporters) {
+        const c = config.connectors[eid];
+        if (!c || this.connectors.has(eid)) continue;
+        const factory = this.registry.connectors.find((f) => f.type === c.type) as ConnectorFactory;
+        this.connectors.set(eid, factory.create(this.settings(eid), c.config, this.consumersOf(eid)));
+      }
       const processors = p.processors.map((pid) => {
         const c = config.processors[pid]!;
         const factory = this.registry.processors.find((f) => f.type === c.type) as ProcessorFactory;
         const processor = factory.create({ ...this.settings(pid), signal, pipeline: name }, c.config) as Processor<unknown>;
-        this.processors.push(processor);
         return { id: pid, processor };
       });
+      this.processors.set(name, processors.map((p) => p.processor));
       const sinks: PipelineSink<unknown>[] = p.exporters.map((eid) => {
-        const exporter = this.exporters.get(eid)!;
+        const exporter = this.exporters.get(eid) ?? this.connectors.get(eid)!;
         const method = exporter[CONSUME_METHOD[signal]] as ((b: unknown[]) => Promise<void>) | undefined;
         if (!method) throw new Error(`exporter ${eid} has no ${CONSUME_METHOD[signal]}`);
         return { id: eid, consume: (b) => method.call(exporter, b as never) };
       });
-      const pipeline = new Pipeline<unknown>({ name, signal, queueSize: p.queue_size, acknowledge: p.acknowledge, processors, sinks, memory: this.memory, logger: this.logger, metrics: this.metrics });
-      this.pipelines.push(pipeline);
-      if (!bySignal.has(signal)) bySignal.set(signal, new Map());
-      bySignal.get(signal)!.set(name, pipeline);
+      this.pipelines.set(name, new Pipeline<unknown>({ name, signal, queueSize: p.queue_size, acknowledge: p.acknowledge, processors, sinks, memory: this.memory, logger: this.logger, metrics: this.metrics }));
     }
-    for (const p of this.processors) await p.start?.(host);
-    for (const p of this.pipelines) p.start();
-    const incidentPipelines = [...(bySignal.get('incidents')?.values() ?? [])];
-    if (incidentPipelines.length) this.incidents = new FanOut(incidentPipelines) as Consumer<SignalItem['incidents']>;
-    if (this.correlation) {
-      await this.correlation.start();
-      const state = this.correlation.state;
-      this.readinessChecks.set('correlation_state', () => state.health());
+    for (const stage of graph.stages) this.stages.push(stage.map((name) => this.pipelines.get(name)!));
+
+    for (const name of downstreamFirst) {
+      for (const eid of config.service.pipelines[name]!.exporters) {
+        if (this.startedSinks.has(eid)) continue;
+        await (this.exporters.get(eid) ?? this.connectors.get(eid)!).start(host);
+        this.startedSinks.add(eid);
+      }
+      for (const p of this.processors.get(name)!) await p.start?.(host);
+      this.pipelines.get(name)!.start();
     }
 
     for (const [id, c] of Object.entries(config.receivers)) {
-      const used = pipelinesUsing('receivers', id);
-      if (used.length === 0) {
+      if (pipelinesUsing('receivers', id).length === 0) {
         this.logger.warn({ receiver: id }, 'receiver is not used by any pipeline; not started');
         continue;
       }
-      const consumers: Consumers = {};
-      for (const signal of ['logs', 'metrics', 'traces'] as const) {
-        const targets = used.filter(([name]) => componentType(name) === signal).map(([name]) => bySignal.get(signal)!.get(name)!);
-        if (targets.length) (consumers as Record<string, Consumer<unknown>>)[signal] = new FanOut(targets);
-      }
       const factory = this.registry.receivers.find((f) => f.type === c.type) as ReceiverFactory;
-      const receiver = factory.create(this.settings(id), c.config, consumers);
+      const receiver = factory.create(this.settings(id), c.config, this.consumersOf(id));
       await receiver.start(host);
       this.receivers.set(id, receiver);
     }
@@ -152,13 +176,14 @@ export class VigilService {
     this.admin = new AdminServer(config.service.telemetry.metrics.endpoint, this.metrics, () => this.readiness());
     await this.admin.start();
     this.started = true;
-    this.logger.info({ receivers: [...this.receivers.keys()], exporters: [...this.exporters.keys()], pipelines: this.pipelines.map((p) => p.name), http: this.listeners.addresses(), admin: this.admin.address }, 'Vigil started');
+    this.logger.info({ receivers: [...this.receivers.keys()], exporters: [...this.exporters.keys()], connectors: [...this.connectors.keys()], pipelines: [...this.pipelines.keys()], http: this.listeners.addresses(), admin: this.admin.address }, 'Vigil started');
   }
 
   /** For /readyz: every listener bound, every exporter able to write, every extra check true. */
   readiness(): { ready: boolean; checks: Record<string, boolean | 'degraded'> } {
     const checks: Record<string, boolean | 'degraded'> = { started: this.started, listeners: this.listeners.allListening };
     for (const [id, e] of this.exporters) if (e.ready) checks[`exporter:${id}`] = e.ready();
+    for (const [id, c] of this.connectors) if (c.ready) checks[`connector:${id}`] = c.ready();
     for (const [name, check] of this.readinessChecks) checks[name] = check();
     // A degraded check (say, shared state unreachable) leaves the agent ready: it still does its work.
     return { ready: Object.values(checks).every((c) => c !== false), checks };
@@ -181,19 +206,17 @@ export class VigilService {
   }
 
   /**
-   * Swaps in the `correlation:` section of a reloaded config; rules that did not change keep their
-   * state, and each rule that starts afresh is logged with what changed.
+   * Swaps in the connector configs of a reloaded file (the correlation rules); rules that did
+   * not change keep their state. The rest of the config needs a restart.
    */
-  async reloadCorrelation(config: CorrelationConfig | undefined): Promise<void> {
-    if (!this.correlation || !config) {
-      this.logger.warn('adding or removing the correlation: section needs a restart; rules not reloaded');
-      return;
+  async reload(next: VigilConfig): Promise<void> {
+    for (const id of Object.keys(next.connectors)) {
+      if (!this.connectors.has(id)) this.logger.warn({ connector: id }, 'adding a connector (or the correlation: section) needs a restart; not reloaded');
     }
-    const reset = await this.correlation.reload(config);
-    for (const { rule, reason, regrouped } of reset) {
-      // A regrouping resolved the rule's open incidents: worth an operator's notice.
-      if (regrouped) this.logger.warn({ rule, reason }, 'correlation rule regrouped: its windows start afresh and its open incidents resolved');
-      else this.logger.info({ rule, reason }, 'correlation rule changed: its windows start afresh');
+    for (const [id, connector] of this.connectors) {
+      const c = next.connectors[id];
+      if (!c) this.logger.warn({ connector: id }, 'removing a connector (or the correlation: section) needs a restart; not reloaded');
+      else if (connector.reload) await connector.reload(c.config);
     }
   }
 
@@ -206,14 +229,22 @@ export class VigilService {
     this.logger.info('shutting down: closing receivers, draining queues');
     const timeout = this.config.service.shutdown_timeout;
     // Senders waiting on an exporter (acknowledge: exported) keep their requests open, so closing
-    // the listeners counts against the same deadline as draining the queues. Incidents pipelines
-    // drain last: draining the others still feeds the correlation engine.
+    // the listeners counts against the same deadline as draining the queues. Pipelines drain
+    // upstream first: draining one still feeds the connectors it exports to, and a connector
+    // stops, handing over what it holds, once nothing feeds it any more.
     const drained = (async () => {
       await this.listeners.closeAll();
       for (const [id, r] of this.receivers) await r.shutdown().catch((err) => this.logger.error({ err, receiver: id }, 'receiver shutdown failed'));
-      await Promise.all(this.pipelines.filter((p) => p.signal !== 'incidents').map((p) => p.drain()));
-      await this.correlation?.stop();
-      await Promise.all(this.pipelines.filter((p) => p.signal === 'incidents').map((p) => p.drain()));
+      const laterStages = [...this.stages];
+      for (const stage of this.stages) {
+        await Promise.all(stage.map((p) => p.drain()));
+        laterStages.shift();
+        for (const [id, c] of this.connectors) {
+          const stillFed = laterStages.some((later) => later.some((p) => this.config.service.pipelines[p.name]!.exporters.includes(id)));
+          if (stillFed || !this.startedSinks.delete(id)) continue;
+          await c.shutdown().catch((err) => this.logger.error({ err, connector: id }, 'connector shutdown failed'));
+        }
+      }
     })();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -224,12 +255,14 @@ export class VigilService {
     ]);
     clearTimeout(timer);
     if (timedOut) {
-      this.logger.error({ timeoutMs: timeout, queued: this.pipelines.reduce((n, p) => n + p.queue.size, 0) }, 'queues did not drain before shutdown_timeout; exiting anyway');
+      this.logger.error({ timeoutMs: timeout, queued: [...this.pipelines.values()].reduce((n, p) => n + p.queue.size, 0) }, 'queues did not drain before shutdown_timeout; exiting anyway');
       // Whoever still waits was never told its data is safe: dropping the connection makes it retry elsewhere.
       this.listeners.forceCloseAll();
     }
-    for (const p of this.processors) await p.shutdown?.().catch((err) => this.logger.error({ err }, 'processor shutdown failed'));
-    for (const [id, e] of this.exporters) await e.shutdown().catch((err) => this.logger.error({ err, exporter: id }, 'exporter shutdown failed'));
+    for (const p of [...this.processors.values()].flat()) await p.shutdown?.().catch((err) => this.logger.error({ err }, 'processor shutdown failed'));
+    for (const [id, e] of this.exporters) {
+      if (this.startedSinks.has(id)) await e.shutdown().catch((err) => this.logger.error({ err, exporter: id }, 'exporter shutdown failed'));
+    }
     this.memory.stop();
     await this.admin?.stop();
     this.logger.info('Vigil stopped');

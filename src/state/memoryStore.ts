@@ -1,4 +1,4 @@
-import type { Register, StateDelta, StateStore, StateValue } from './stateStore.ts';
+import type { Register, StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
 
 interface CounterEntry {
   kind: 'count';

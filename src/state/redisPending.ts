@@ -1,5 +1,5 @@
 import { isNewer } from './memoryStore.ts';
-import type { Register } from './stateStore.ts';
+import type { Register } from '../correlation/stateStore.ts';
 
 /**
  * What one key still owes Redis, pre-aggregated: many engine writes between two flushes become

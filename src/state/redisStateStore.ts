@@ -6,7 +6,7 @@ import { createSubscriber, reconnectDelay, runScript, type RedisClient } from '.
 import { RedisKeys } from './redisKeys.ts';
 import { combinePending, type Pending } from './redisPending.ts';
 import type { RedisStoreMetrics } from './redisStoreMetrics.ts';
-import type { StateDelta, StateStore, StateValue } from './stateStore.ts';
+import type { StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
 
 export interface RedisStateStoreOptions {
   /** The command connection, not yet connected; the store connects, reconnects and closes it. */

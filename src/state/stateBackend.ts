@@ -12,7 +12,7 @@ import { LeaderElection, RedisLease } from './redisLease.ts';
 import { RedisStateStore } from './redisStateStore.ts';
 import { RedisStoreMetrics } from './redisStoreMetrics.ts';
 import { RedisTicketLedger } from './redisTicketLedger.ts';
-import type { StateStore } from './stateStore.ts';
+import type { StateStore } from '../correlation/stateStore.ts';
 
 /** How long ticket records stay in Redis after their last change. */
 const TICKET_RECORD_TTL_MS = 30 * 86_400_000;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../src/components.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
-import { replay } from '../../src/correlation/replay.ts';
+import { replay } from '../../src/connectors/correlation/replay.ts';
 import { EPHEMERAL_PORTS } from '../support/daemon.ts';
 
 describe('config/examples/correlation.yaml', () => {

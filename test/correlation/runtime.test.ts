@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { correlationSchema } from '../../src/correlation/config.ts';
-import { CorrelationRuntime } from '../../src/correlation/runtime.ts';
+import { CorrelationRuntime } from '../../src/connectors/correlation/runtime.ts';
 import { QueueFullError } from '../../src/errors.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';

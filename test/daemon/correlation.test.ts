@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { readNdjson } from '../support/ndjson.ts';
+import { waitFor } from '../support/waitFor.ts';
 
 const rules = (threshold = 6) => `
 correlation:
@@ -134,6 +135,61 @@ describe('vigil run: JSON events → correlation → incidents file', () => {
     const opened = changes().find((c) => c.kind === 'opened' && c.incident.rule === 'service_errors')!;
     expect(opened.reason).toBe('count 3 ≥ 3 within 1m');
     expect(lines.filter((l) => l.startsWith('opened'))).toHaveLength(2);
+    expect(await daemon.stop()).toBe(0);
+  });
+});
+
+/** The Collector's shape: the connector is an exporter of the logs pipeline and the receiver of the incidents pipelines. */
+const connectorConfig = `
+receivers:
+  json:
+    endpoint: 127.0.0.1:0
+exporters:
+  file/incidents:
+    path: incidents.ndjson
+  file/audit:
+    path: audit.ndjson
+connectors:
+  correlation:
+    tick_interval: 50ms
+    defaults: { group_wait: 0s, allowed_lateness: 5s }
+    rules:
+      - { kind: pair, name: asset_down, group_by: [asset] }
+      - { kind: threshold, name: service_errors, match: 'severity_number >= SEVERITY_NUMBER_ERROR', group_by: [service], window: 60s, threshold: 6 }
+service:
+  pipelines:
+    logs: { receivers: [json], exporters: [correlation] }
+    incidents: { receivers: [correlation], exporters: [file/incidents] }
+    incidents/audit: { receivers: [correlation], exporters: [file/audit] }
+  telemetry:
+    metrics: { endpoint: 127.0.0.1:0 }
+`;
+
+describe('vigil run with the correlation connector written out (connectors:)', () => {
+  it('feeds every incidents pipeline that lists it as a receiver, reports its state and reloads on SIGHUP', async () => {
+    daemon = await startDaemon(connectorConfig);
+    await send([{ asset: 'web-1', type: 'down', title: 'web-1 unreachable', level: 'critical' }]);
+    await until((l) => l.includes('opened asset_down{asset="web-1"}'));
+    await send([{ asset: 'web-1', type: 'up' }]);
+    await until((l) => l.includes('resolved asset_down{asset="web-1"}'));
+    const audit = () => readNdjson<IncidentChange>(join(daemon!.dataDir, 'audit.ndjson')).map((c) => `${c.kind} ${c.incident.key}`);
+    await waitFor(() => audit().length === 2, 'both changes in the second incidents pipeline too');
+    expect(audit()).toEqual(['opened asset_down{asset="web-1"}', 'resolved asset_down{asset="web-1"}']);
+
+    const ready = await fetch(daemon.adminUrl('/readyz'));
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ checks: { correlation_state: true } });
+    const metrics = await (await fetch(daemon.adminUrl('/metrics'))).text();
+    expect(metrics).toMatch(/^vigil_correlation_records_total\{signal="logs"\} 2$/m);
+    expect(metrics).toMatch(/^vigil_correlation_rules 2$/m);
+
+    // Rules written under connectors: reload as the top-level section's do.
+    const file = join(daemon.dataDir, 'vigil.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('threshold: 6', 'threshold: 2'));
+    daemon.proc.kill('SIGHUP');
+    await waitFor(() => daemon!.logs.some((l) => l.includes('correlation rules reloaded')), 'the rules reloaded');
+    await send([{ service: 'cart', level: 'error' }, { service: 'cart', level: 'error' }]);
+    await until((l) => l.includes('opened service_errors{service="cart"}'));
     expect(await daemon.stop()).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
-import type { StateDelta } from '../../src/state/stateStore.ts';
+import type { StateDelta } from '../../src/correlation/stateStore.ts';
 
 describe('MemoryStateStore', () => {
   it('sums counter buckets inside a window and forgets expired buckets', () => {

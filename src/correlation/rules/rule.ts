@@ -1,7 +1,7 @@
 import type { MetricPoint } from '../../model/metric.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { IncidentChange } from '../../model/incident.ts';
-import type { StateStore } from '../../state/stateStore.ts';
+import type { StateStore } from '../stateStore.ts';
 import type { KeyBuilder } from '../fieldPath.ts';
 import type { IncidentBook, IncidentPolicy, IncidentRecord } from '../incidentBook.ts';
 

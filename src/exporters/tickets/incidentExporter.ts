@@ -186,7 +186,7 @@ export class IncidentExporter implements Exporter {
 
   async start(host?: Host): Promise<void> {
     // Agents sharing correlation state share the ticket ledger too: one ticket per incident among them.
-    const shared = this.fileLedger && host?.correlation?.state.ticketLedger();
+    const shared = this.fileLedger && host?.sharedTicketLedger?.();
     if (shared) {
       this.ledger = shared;
       this.fileLedger = undefined;

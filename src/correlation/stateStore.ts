@@ -1,6 +1,7 @@
 /**
- * Correlation state, kept as values that merge without coordination, so that several agents can
- * share it: counters merge by addition, high-water marks by maximum, registers by last writer
+ * The correlation core's port for its state: declared here, implemented in `src/state/` (memory,
+ * Redis), so the engine never knows which. State is kept as values that merge without
+ * coordination, so that several agents can share it: counters merge by addition, high-water marks by maximum, registers by last writer
  * (ordered by version, then writer). The correlation core is pure and synchronous, so the store
  * is too: a store that shares state with other agents records each local write as a delta that a
  * replicator drains and ships, and applies what other agents wrote between engine steps.

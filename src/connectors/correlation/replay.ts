@@ -1,13 +1,13 @@
-import type { IncidentChange } from '../model/incident.ts';
-import type { GaugePoint } from '../model/metric.ts';
-import { parseTimestampNs } from '../model/timestamp.ts';
-import type { VigilEvent } from '../model/event.ts';
-import { fieldMappingSchema } from '../receivers/json/config.ts';
-import { JsonEventMapper } from '../receivers/json/mapping.ts';
-import { MemoryStateStore } from '../state/memoryStore.ts';
-import type { CorrelationConfig } from './config.ts';
-import { ruleSetOf } from './configSection.ts';
-import { CorrelationEngine, type EngineStats } from './engine.ts';
+import type { CorrelationConfig } from '../../correlation/config.ts';
+import { ruleSetOf } from '../../correlation/configSection.ts';
+import { CorrelationEngine, type EngineStats } from '../../correlation/engine.ts';
+import type { IncidentChange } from '../../model/incident.ts';
+import type { GaugePoint } from '../../model/metric.ts';
+import { parseTimestampNs } from '../../model/timestamp.ts';
+import type { VigilEvent } from '../../model/event.ts';
+import { fieldMappingSchema } from '../../receivers/json/config.ts';
+import { JsonEventMapper } from '../../receivers/json/mapping.ts';
+import { MemoryStateStore } from '../../state/memoryStore.ts';
 
 export interface ReplayResult {
   changes: IncidentChange[];

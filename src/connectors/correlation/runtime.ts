@@ -1,15 +1,16 @@
 import { Counter, Gauge } from 'prom-client';
-import type { IncidentChange } from '../model/incident.ts';
-import type { MetricPoint } from '../model/metric.ts';
-import type { VigilEvent } from '../model/event.ts';
-import type { Consumer } from '../pipeline/signals.ts';
-import { openStateBackend, type StateBackend } from '../state/stateBackend.ts';
-import type { Logger } from '../telemetry/logger.ts';
-import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
-import type { CorrelationConfig } from './config.ts';
-import { ruleSetOf } from './configSection.ts';
-import { CorrelationEngine, type EngineStats } from './engine.ts';
-import type { RuleReset } from './ruleChange.ts';
+import type { CorrelationConfig } from '../../correlation/config.ts';
+import { ruleSetOf } from '../../correlation/configSection.ts';
+import { CorrelationEngine, type EngineStats } from '../../correlation/engine.ts';
+import type { IncidentChange } from '../../model/incident.ts';
+import type { MetricPoint } from '../../model/metric.ts';
+import type { VigilEvent } from '../../model/event.ts';
+import type { Consumer } from '../../pipeline/signals.ts';
+import { redisStateSchema, type RedisStateConfig } from '../../state/redisConfig.ts';
+import { openStateBackend, type StateBackend } from '../../state/stateBackend.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
+import type { RuleReset } from '../../correlation/ruleChange.ts';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -19,19 +20,22 @@ export interface RuntimeOptions {
   clock?: () => number;
 }
 
+/** The rules, and where their state lives (default: in this agent's memory). */
+export type RuntimeConfig = CorrelationConfig & { state?: RedisStateConfig };
+
 /** Changes kept for the incidents pipelines while they refuse (back-pressure), beyond which the oldest go. */
 const BACKLOG_LIMIT = 100_000;
 
 /**
  * The imperative shell around the engine in the daemon: feeds it what the `correlation`
- * exporter receives with the wall clock, drives its timers, hands its changes to the
+ * connector receives with the wall clock, drives its timers, hands its changes to the
  * `incidents` pipelines (holding them while those refuse), reloads rules and reports metrics.
  */
 export class CorrelationRuntime {
   readonly engine: CorrelationEngine;
   /** Where state lives (`correlation.state`), and whether this agent runs the timers. */
   readonly state: StateBackend;
-  private config: CorrelationConfig;
+  private config: RuntimeConfig;
   private readonly opts: RuntimeOptions;
   private readonly clock: () => number;
   private timer: NodeJS.Timeout | undefined;
@@ -47,11 +51,11 @@ export class CorrelationRuntime {
   private readonly ignoredEvents: Counter<'rule' | 'reason'>;
   private readonly changes: Counter<'kind'>;
 
-  constructor(config: CorrelationConfig, opts: RuntimeOptions) {
+  constructor(config: RuntimeConfig, opts: RuntimeOptions) {
     this.config = config;
     this.opts = opts;
     this.clock = opts.clock ?? Date.now;
-    this.state = openStateBackend(config.state, { logger: opts.logger, metrics: opts.metrics, clock: this.clock });
+    this.state = openStateBackend(config.state ?? redisStateSchema.parse(undefined, 'state', [])!, { logger: opts.logger, metrics: opts.metrics, clock: this.clock });
     this.engine = new CorrelationEngine(ruleSetOf(config), this.state.store);
     const r = [opts.metrics.registry];
     this.records = new Counter({ name: 'vigil_correlation_records_total', help: 'Events and data points the correlation engine looked at.', labelNames: ['signal'], registers: r });
@@ -88,8 +92,8 @@ export class CorrelationRuntime {
     return this.deliver(this.state.leads() ? this.engine.tick(this.clock()) : []);
   }
 
-  /** Swaps in a new `correlation:` section; state of unchanged rules stays. Says which rules started afresh. */
-  async reload(config: CorrelationConfig): Promise<RuleReset[]> {
+  /** Swaps in new rules; state of unchanged rules stays (a changed `state:` needs a restart). Logs each rule that starts afresh. */
+  async reload(config: RuntimeConfig): Promise<void> {
     const { changes, reset } = this.engine.reload(ruleSetOf(config), this.clock());
     const intervalChanged = config.tick_interval !== this.config.tick_interval;
     this.config = config;
@@ -98,8 +102,16 @@ export class CorrelationRuntime {
       this.schedule();
     }
     this.opts.logger.info({ rules: this.engine.rules.map((r) => r.name) }, 'correlation rules reloaded');
+    this.logResets(reset);
     await this.deliver(changes);
-    return reset;
+  }
+
+  private logResets(reset: readonly RuleReset[]): void {
+    for (const { rule, reason, regrouped } of reset) {
+      // A regrouping resolved the rule's open incidents: worth an operator's notice.
+      if (regrouped) this.opts.logger.warn({ rule, reason }, 'correlation rule regrouped: its windows start afresh and its open incidents resolved');
+      else this.opts.logger.info({ rule, reason }, 'correlation rule changed: its windows start afresh');
+    }
   }
 
   /** Stops the timer and hands over what is still held. */

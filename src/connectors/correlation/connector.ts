@@ -1,0 +1,68 @@
+import { validateCorrelation } from '../../correlation/configSection.ts';
+import type { TicketLedger } from '../../exporters/tickets/ledger.ts';
+import type { MetricPoint } from '../../model/metric.ts';
+import type { VigilEvent } from '../../model/event.ts';
+import type { Connector, ConnectorFactory, CreateSettings } from '../../pipeline/component.ts';
+import type { Host } from '../../pipeline/host.ts';
+import type { Consumers } from '../../pipeline/signals.ts';
+import { correlationConnectorSchema, type CorrelationConnectorConfig } from './config.ts';
+import { CorrelationRuntime } from './runtime.ts';
+
+/**
+ * The `correlation` connector: the exporter end of logs and metrics pipelines, whose records go
+ * through the rules, and the receiver end of the `incidents` pipelines, which get the changes.
+ */
+class CorrelationConnector implements Connector {
+  private readonly runtime: CorrelationRuntime;
+  private readonly readinessCheck: string;
+
+  constructor(settings: CreateSettings, config: CorrelationConnectorConfig, consumers: Consumers) {
+    this.runtime = new CorrelationRuntime(config, { logger: settings.logger, metrics: settings.metrics, output: () => consumers.incidents });
+    // `correlation_state` is the name /readyz has always shown; a second connector gets its own.
+    const slash = settings.id.indexOf('/');
+    this.readinessCheck = slash === -1 ? 'correlation_state' : `correlation_state${settings.id.slice(slash)}`;
+  }
+
+  async start(host: Host): Promise<void> {
+    await this.runtime.start();
+    const state = this.runtime.state;
+    host.addReadinessCheck(this.readinessCheck, () => state.health());
+  }
+
+  consumeLogs(batch: VigilEvent[]): Promise<void> {
+    return this.runtime.consumeLogs(batch);
+  }
+
+  consumeMetrics(batch: MetricPoint[]): Promise<void> {
+    return this.runtime.consumeMetrics(batch);
+  }
+
+  reload(config: unknown): Promise<void> {
+    return this.runtime.reload(config as CorrelationConnectorConfig);
+  }
+
+  ticketLedger(): TicketLedger | undefined {
+    return this.runtime.state.ticketLedger();
+  }
+
+  /** Called once every pipeline feeding it has drained: hands over what it still holds. */
+  shutdown(): Promise<void> {
+    return this.runtime.stop();
+  }
+}
+
+export const correlationConnectorFactory: ConnectorFactory<CorrelationConnectorConfig> = {
+  kind: 'connector',
+  type: 'correlation',
+  signals: ['logs', 'metrics'],
+  emits: ['incidents'],
+  description: 'Runs events and metric points through the correlation rules; the incident changes go to the `incidents` pipelines that list it as a receiver.',
+  configSchema: correlationConnectorSchema,
+  validate: validateCorrelation,
+  shorthand: {
+    section: 'correlation',
+    title: 'Correlation (`correlation:`, or `connectors.correlation`; see docs/correlation.md)',
+    whenSectionMissing: 'the correlation exporter needs a top-level correlation: section with rules',
+  },
+  create: (settings, config, consumers) => new CorrelationConnector(settings, config, consumers),
+};
