@@ -59,7 +59,7 @@ export class VigilService {
     this.dataDir = opts.dataDir;
     this.logger = opts.logger ?? createLogger(config.service.telemetry.logs.level);
     this.memory = new MemoryGuard(config.service.memory_limiter, this.metrics);
-    this.correlation = config.correlation && new CorrelationRuntime(config.correlation, { logger: this.logger.child({ component: 'correlation' }), metrics: this.metrics, output: () => this.incidents });
+    this.correlation = config.correlation && new CorrelationRuntime(config.correlation, { logger: this.logger.child({ component: 'correlation' }), metrics: this.metrics, output: () => this.incidents, dataDir: opts.dataDir });
   }
 
   private settings(id: string): CreateSettings {
