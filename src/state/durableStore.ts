@@ -87,6 +87,24 @@ function encodeDelta(d: StateDelta): EncodedDelta {
   }
 }
 
+/** JSON of a number as `enc` gives it. */
+const num = (n: number): string => (Number.isFinite(n) ? String(n) : `"${n}"`);
+
+/**
+ * The JSON of `encodeDelta(d)`, built as a string: the log's hot path (one delta per counted
+ * event), where this measured about twice as fast as `JSON.stringify` of the array.
+ */
+function deltaJson(d: StateDelta): string {
+  switch (d.kind) {
+    case 'count':
+      return `[0,${JSON.stringify(d.key)},${num(d.bucket)},${num(d.delta)},${num(d.expiresAtMs)}]`;
+    case 'max':
+      return `[1,${JSON.stringify(d.key)},${num(d.value)},${num(d.expiresAtMs)}]`;
+    default:
+      return JSON.stringify(encodeDelta(d));
+  }
+}
+
 function decodeDelta(e: EncodedDelta): StateDelta {
   switch (e[0]) {
     case 0:
@@ -295,6 +313,12 @@ export class DurableStateStore extends MemoryStateStore {
     return next;
   }
 
+  /** Folds the log into a new snapshot now, with the next commit: restarts then read one file. */
+  snapshotNow(): Promise<void> {
+    this.needsSnapshot = true;
+    return this.commit();
+  }
+
   /** Commits what is left and closes the log. */
   async close(): Promise<void> {
     try {
@@ -328,14 +352,20 @@ export class DurableStateStore extends MemoryStateStore {
   private async flush(): Promise<void> {
     if (this.needsSnapshot || this.logBytes >= this.compactBytes) return this.compact();
     if (!this.hasPending()) return;
-    const rec: LogRecord = {};
-    if (this.pending.length) rec.d = this.pending.map(encodeDelta);
-    if (this.pendingOutbox.length) rec.o = this.pendingOutbox;
-    if (this.pendingAcks.length) rec.a = this.pendingAcks;
+    // A LogRecord: {"d":[deltas],"o":[[seq, change]],"a":[seqs]}.
+    const parts: string[] = [];
+    if (this.pending.length) {
+      const deltas = this.pending;
+      let d = '"d":[';
+      for (let i = 0; i < deltas.length; i++) d += (i ? ',' : '') + deltaJson(deltas[i]!);
+      parts.push(d + ']');
+    }
+    if (this.pendingOutbox.length) parts.push(`"o":${JSON.stringify(this.pendingOutbox)}`);
+    if (this.pendingAcks.length) parts.push(`"a":${JSON.stringify(this.pendingAcks)}`);
     this.pending = [];
     this.pendingOutbox = [];
     this.pendingAcks = [];
-    const buf = frame(JSON.stringify(rec));
+    const buf = frame(`{${parts.join(',')}}`);
     try {
       await this.log!.write(buf, 0, buf.length, this.logBytes);
       await this.log!.datasync();
