@@ -77,4 +77,32 @@ describe('correlation runtime', () => {
     expect(incidents.taken).toHaveLength(2);
     await third.stop();
   });
+
+  it('handles the time that passed while it was down: a heartbeat that stopped opens its incident, an expired group_wait notifies once', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'vigil-runtime-'));
+    const timed = correlationSchema.parse(parse(`
+defaults: { group_wait: 10s, allowed_lateness: 1m }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+  - { kind: absence, name: silent, match: 'attributes["check"] == "heartbeat"', group_by: [asset], time: arrival, interval: 30s }
+`), 'correlation', [])!;
+    const incidents = new IncidentsPipeline();
+    let now = 100_000;
+    const opts = { logger: createLogger('silent'), output: () => incidents, clock: () => now, dataDir };
+    const first = new CorrelationRuntime(timed, { ...opts, metrics: new SelfMetrics() });
+    await first.state.start();
+    await first.consumeLogs([ev(99_000, { asset: 'db-1', attributes: { check: 'heartbeat' } }), ev(99_500, { asset: 'sw-1', type: 'down' })]);
+    await first.tick();
+    expect(incidents.taken.filter((c) => c.notify)).toEqual([]);
+    // Killed here; back two minutes later.
+
+    now = 220_000;
+    const second = new CorrelationRuntime(timed, { ...opts, metrics: new SelfMetrics() });
+    await second.start();
+    await second.tick();
+    await second.tick();
+    const told = incidents.taken.filter((c) => c.notify).map((c) => `${c.kind} ${c.incident.key}`);
+    expect(told.sort()).toEqual(['opened link{asset="sw-1"}', 'opened silent{asset="db-1"}']);
+    await second.stop();
+  });
 });
