@@ -10,13 +10,9 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { parse } from 'yaml';
-import { compileRuleSet } from '../src/correlation/compile.ts';
-import { correlationSchema } from '../src/correlation/config.ts';
-import { ottlConditions } from '../src/correlation/configSection.ts';
-import { CorrelationEngine } from '../src/correlation/engine.ts';
-import { newEvent, type VigilEvent } from '../src/model/event.ts';
+import type { CorrelationEngine } from '../src/correlation/engine.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
+import { BASE_MS, buildEngine, GROUPS, makeEvents, RULES } from './correlationWorkload.ts';
 import { fmt, table } from './support.ts';
 
 if (typeof globalThis.gc !== 'function') {
@@ -36,22 +32,6 @@ const gc = globalThis.gc as () => void;
 const { values } = parseArgs({ options: { passes: { type: 'string', default: '8' }, ticks: { type: 'string', default: '20' } } });
 const PASSES = Number(values.passes);
 const TICKS = Number(values.ticks);
-const RULES = 50;
-const GROUPS = 100_000;
-const BASE_MS = Date.UTC(2026, 10, 23, 10, 0, 0);
-
-/** 30 threshold, 10 spike and 10 absence rules, each on its own slice of the events. */
-function rulesYaml(): string {
-  const rules: string[] = [];
-  for (let i = 0; i < RULES; i++) {
-    const match = `attributes["check"] == "c${i}"`;
-    if (i < 30) rules.push(`  - { kind: threshold, name: t${i}, match: '${match}', group_by: [asset], window: 5m, threshold: 1000000 }`);
-    else if (i < 40) rules.push(`  - { kind: spike, name: s${i}, match: '${match}', group_by: [asset], window: 5m, ratio: 1000, min_count: 1000000 }`);
-    else rules.push(`  - { kind: absence, name: a${i}, match: '${match}', group_by: [asset], interval: 1h }`);
-  }
-  return `defaults: { allowed_lateness: 10m }\nrules:\n${rules.join('\n')}\n`;
-}
-
 /** The store as it was before its kind index and due-time slots: `keys()` and `sweep()` walk every entry. */
 class ScanningStateStore extends MemoryStateStore {
   override *keys(prefix: string): IterableIterator<string> {
@@ -63,25 +43,6 @@ class ScanningStateStore extends MemoryStateStore {
     for (const key of super.keys('')) if (key === '') break;
     return super.sweep(nowMs);
   }
-}
-
-function buildEngine(store: MemoryStateStore = new MemoryStateStore()): CorrelationEngine {
-  const issues: { path: string; message: string }[] = [];
-  const cfg = correlationSchema.parse(parse(rulesYaml()), 'correlation', issues);
-  if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
-  const { set, issues: compileIssues } = compileRuleSet(cfg, ottlConditions);
-  if (compileIssues.length) throw new Error(JSON.stringify(compileIssues));
-  return new CorrelationEngine(set, store);
-}
-
-/** One event per group: group g is asset host-g under rule g mod 50, so 100,000 (rule, asset) groups. */
-function makeEvents(): VigilEvent[] {
-  const events: VigilEvent[] = [];
-  for (let g = 0; g < GROUPS; g++) {
-    const t = BigInt(BASE_MS + (g % 60_000)) * 1_000_000n;
-    events.push(newEvent({ source: 'bench', asset: `host-${g}`, service: 'billing', severityNumber: 17, severityText: 'ERROR', title: 'CPU high', timeUnixNano: t, observedTimeUnixNano: t, attributes: { check: `c${g % RULES}`, region: 'eu-west-1' } }));
-  }
-  return events;
 }
 
 const events = makeEvents();

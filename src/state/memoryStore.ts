@@ -27,6 +27,9 @@ interface RegisterEntry {
 
 type Entry = CounterEntry | MaxEntry | RegisterEntry;
 
+/** One entry as `exportEntries()` gives it and `load()` takes it back: plain data, so it serialises. */
+export type StoredEntry = Entry;
+
 /**
  * Orders two writes to one register: later version wins, then the greater writer id. A writer's
  * own rewrite at the same version wins too: one agent's writes reach others in the order made.
@@ -228,6 +231,26 @@ export class MemoryStateStore implements StateStore {
 
   size(): number {
     return this.entries.size;
+  }
+
+  /**
+   * Every entry, tombstones included, as stored: what a snapshot needs to give `load()` the same
+   * store back. The entries are live; a caller serialises them before the store changes again.
+   */
+  exportEntries(): IterableIterator<[string, Readonly<StoredEntry>]> {
+    return this.entries.entries();
+  }
+
+  /** Puts back an entry that `exportEntries()` gave, replacing what the key held; emits no delta. */
+  load(key: string, entry: StoredEntry): void {
+    const copy: Entry =
+      entry.kind === 'count'
+        ? { kind: 'count', buckets: entry.buckets.slice(), counts: entry.counts.slice(), expires: entry.expires.slice(), expiresAtMs: entry.expiresAtMs }
+        : entry.kind === 'max'
+          ? { kind: 'max', value: entry.value, expiresAtMs: entry.expiresAtMs }
+          : { kind: 'register', register: { ...entry.register }, deleted: entry.deleted, expiresAtMs: entry.expiresAtMs };
+    this.forget(key);
+    this.put(key, copy);
   }
 
   private file(key: string, dueMs: number): void {

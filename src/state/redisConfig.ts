@@ -16,7 +16,7 @@ const redisTlsSchema = obj(
 export const redisStateSchema = refine(
   obj(
     {
-      store: literalUnion(['memory', 'redis'], { default: 'memory', doc: '`memory`: each agent correlates alone. `redis`: agents sharing one Redis correlate as one.' }),
+      store: literalUnion(['memory', 'redis'], { default: 'memory', doc: '`memory`: each agent correlates alone, its state kept on disk in `<data dir>/correlation/` across restarts. `redis`: agents sharing one Redis correlate as one.' }),
       url: url({ protocols: ['redis:', 'rediss:'], default: 'redis://127.0.0.1:6379', doc: 'Standalone Redis: `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.' }),
       prefix: str({ default: 'vigil', pattern: /^[A-Za-z0-9_.:-]+$/, patternHint: 'letters, digits and _ . : - (no braces: they delimit hash tags)', doc: 'Prefix of every key and channel: one per deployment sharing a Redis.' }),
       agent_id: optional(str({ doc: 'Names this agent in shared state (last-writer ties, leases). Default (or empty): the host name.' })),

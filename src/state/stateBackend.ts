@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { Counter } from 'prom-client';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { IncidentChange } from '../model/incident.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
+import { DurableStateStore, type RestoreReport } from './durableStore.ts';
 import { MemoryStateStore } from './memoryStore.ts';
 import type { RedisStateConfig } from './redisConfig.ts';
 import { createRedisClient } from './redisConnection.ts';
@@ -37,6 +39,17 @@ export interface StateBackend {
   /** The incident → ticket ledger all agents share, when state is shared; otherwise each exporter keeps its own. */
   ticketLedger(): TicketLedger | undefined;
   stop(): Promise<void>;
+  /**
+   * Durable state only. `journal` records incident changes about to be handed on (an outbox),
+   * `commit` makes every state write and journal record since the last commit durable, and
+   * `delivered` marks journaled changes as accepted downstream. `undelivered` gives, after
+   * `start()`, the changes a crash kept from being delivered; `restored` what `start()` loaded.
+   */
+  journal?(changes: readonly IncidentChange[]): void;
+  commit?(): Promise<void>;
+  delivered?(changes: readonly IncidentChange[]): void;
+  undelivered?(): IncidentChange[];
+  readonly restored?: RestoreReport;
 }
 
 export interface StateBackendOptions {
@@ -44,14 +57,71 @@ export interface StateBackendOptions {
   metrics: SelfMetrics;
   /** The engine's clock. */
   clock: () => number;
+  /** The daemon's data directory: with the memory store, state is kept in `<dataDir>/correlation/`. */
+  dataDir?: string;
 }
 
 export function openStateBackend(cfg: RedisStateConfig, opts: StateBackendOptions): StateBackend {
+  if (cfg.store === 'memory' && opts.dataDir !== undefined) return new DurableBackend(join(opts.dataDir, 'correlation'), opts);
   if (cfg.store === 'memory') {
     const store = new MemoryStateStore();
     return { store, start: async () => undefined, leads: () => true, health: () => true, admit: async (c) => c, ticketLedger: () => undefined, stop: async () => undefined };
   }
   return new RedisBackend(cfg, opts);
+}
+
+/** One agent alone, its state in memory and on local disk, so a restart or a crash forgets nothing. */
+class DurableBackend implements StateBackend {
+  readonly store: DurableStateStore;
+  restored: RestoreReport | undefined;
+  private readonly clock: () => number;
+
+  constructor(dir: string, opts: StateBackendOptions) {
+    this.store = new DurableStateStore({ dir, logger: opts.logger.child({ state: 'durable' }), registry: opts.metrics.registry });
+    this.clock = opts.clock;
+  }
+
+  async start(): Promise<void> {
+    this.restored = await this.store.open();
+    // Windows restored from disk may hold buckets that expired while the daemon was down.
+    this.store.sweep(this.clock());
+  }
+
+  leads(): boolean {
+    return true;
+  }
+
+  health(): true {
+    return true;
+  }
+
+  async admit(changes: IncidentChange[]): Promise<IncidentChange[]> {
+    return changes;
+  }
+
+  ticketLedger(): undefined {
+    return undefined;
+  }
+
+  journal(changes: readonly IncidentChange[]): void {
+    this.store.journal(changes);
+  }
+
+  commit(): Promise<void> {
+    return this.store.commit();
+  }
+
+  delivered(changes: readonly IncidentChange[]): void {
+    this.store.delivered(changes);
+  }
+
+  undelivered(): IncidentChange[] {
+    return this.store.undelivered();
+  }
+
+  stop(): Promise<void> {
+    return this.store.close();
+  }
 }
 
 class RedisBackend implements StateBackend {

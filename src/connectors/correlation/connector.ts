@@ -17,7 +17,7 @@ class CorrelationConnector implements Connector {
   private readonly readinessCheck: string;
 
   constructor(settings: CreateSettings, config: CorrelationConnectorConfig, consumers: Consumers) {
-    this.runtime = new CorrelationRuntime(config, { logger: settings.logger, metrics: settings.metrics, output: () => consumers.incidents });
+    this.runtime = new CorrelationRuntime(config, { logger: settings.logger, metrics: settings.metrics, output: () => consumers.incidents, dataDir: settings.dataDir });
     // `correlation_state` is the name /readyz has always shown; a second connector gets its own.
     const slash = settings.id.indexOf('/');
     this.readinessCheck = slash === -1 ? 'correlation_state' : `correlation_state${settings.id.slice(slash)}`;

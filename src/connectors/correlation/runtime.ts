@@ -18,6 +18,8 @@ export interface RuntimeOptions {
   /** The incidents pipelines; undefined while none exists. */
   output: () => Consumer<IncidentChange> | undefined;
   clock?: () => number;
+  /** The daemon's data directory: state survives restarts there (memory store); none keeps it in memory only. */
+  dataDir?: string;
 }
 
 /** The rules, and where their state lives (default: in this agent's memory). */
@@ -55,7 +57,7 @@ export class CorrelationRuntime {
     this.config = config;
     this.opts = opts;
     this.clock = opts.clock ?? Date.now;
-    this.state = openStateBackend(config.state ?? redisStateSchema.parse(undefined, 'state', [])!, { logger: opts.logger, metrics: opts.metrics, clock: this.clock });
+    this.state = openStateBackend(config.state ?? redisStateSchema.parse(undefined, 'state', [])!, { logger: opts.logger, metrics: opts.metrics, clock: this.clock, dataDir: opts.dataDir });
     this.engine = new CorrelationEngine(ruleSetOf(config), this.state.store);
     const r = [opts.metrics.registry];
     this.records = new Counter({ name: 'vigil_correlation_records_total', help: 'Events and data points the correlation engine looked at.', labelNames: ['signal'], registers: r });
@@ -72,6 +74,9 @@ export class CorrelationRuntime {
 
   async start(): Promise<void> {
     await this.state.start();
+    // Durable state: what a crash kept from the incidents pipelines goes out first.
+    this.backlog = this.state.undelivered?.() ?? [];
+    if (this.state.restored) this.opts.logger.info({ ...this.state.restored, openIncidents: this.engine.openIncidents().length, backlog: this.backlog.length }, 'correlation state restored');
     this.schedule();
   }
 
@@ -140,25 +145,40 @@ export class CorrelationRuntime {
     this.reported = { ...s };
   }
 
+  private async commitState(): Promise<void> {
+    try {
+      await this.state.commit?.();
+    } catch (err) {
+      // Losing state on a crash is better than withholding incidents: they still go out, and the store retries with a snapshot.
+      this.opts.logger.error({ err }, 'correlation state could not be written to disk; incident changes are delivered anyway');
+    }
+  }
+
   private async deliver(produced: IncidentChange[]): Promise<void> {
     const changes = await this.state.admit(produced);
     this.countStats();
     for (const c of changes) this.changes.inc({ kind: c.kind });
+    // Durable state: the state that produced these changes, and the changes, are on disk before anyone hears of them.
+    this.state.journal?.(changes);
+    await this.commitState();
     if (changes.length === 0 && this.backlog.length === 0) return;
     const out = this.opts.output();
     if (!out) {
       if (!this.warnedNoOutput) this.opts.logger.warn('correlation produced incident changes but no incidents pipeline is configured; they are not delivered');
       this.warnedNoOutput = true;
+      this.state.delivered?.(changes);
       return;
     }
     const batch = this.backlog.length ? this.backlog.concat(changes) : changes;
     this.backlog = [];
     try {
       await out.consume(batch);
+      this.state.delivered?.(batch);
     } catch (err) {
       // The engine has moved on; its changes wait for the next tick rather than vanish.
       const dropped = Math.max(0, batch.length - BACKLOG_LIMIT);
       this.backlog = dropped ? batch.slice(dropped) : batch;
+      if (dropped) this.state.delivered?.(batch.slice(0, dropped));
       if (dropped) this.opts.logger.error({ dropped }, 'incidents pipeline kept refusing; oldest incident changes dropped');
       else this.opts.logger.warn({ err, held: this.backlog.length }, 'incidents pipeline refused incident changes; holding them for the next tick');
     }
