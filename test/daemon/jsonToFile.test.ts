@@ -153,4 +153,19 @@ describe('vigil run: JSON events to the file exporter', () => {
     const out = execFileSync('sh', ['-c', `promtool check metrics < ${file} 2>&1; echo "exit=$?"`]).toString();
     expect(out.trim().split('\n').at(-1)).toBe('exit=0');
   });
+
+  it('rejects a record nested 20,000 deep alone, with its reason, and stores the records beside it', async () => {
+    daemon = await startDaemon(config);
+    const deep = '{"asset":"deep","x":' + '['.repeat(20_000) + ']'.repeat(20_000) + '}';
+    const body = `[{"asset":"good-1"},${deep},{"asset":"good-2"}]`;
+    const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ accepted: 2, rejected: [{ index: 1, reason: 'values nested deeper than 64 levels; flatten the event' }] });
+    // The next request is served as usual: nothing downstream is stuck retrying the deep record.
+    const next = await fetch(daemon.url('/v1/events'), { method: 'POST', body: '{"asset":"good-3"}', headers: { 'content-type': 'application/json' } });
+    expect(next.status).toBe(200);
+    expect(await daemon.stop()).toBe(0);
+    const events = readNdjson<{ asset: string }>(join(daemon.dataDir, 'events.ndjson'));
+    expect(events.map((e) => e.asset)).toEqual(['good-1', 'good-2', 'good-3']);
+  });
 });

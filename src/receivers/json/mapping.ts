@@ -79,6 +79,7 @@ export class JsonEventMapper {
       return { ok: false, reason: `an event must be a JSON object, got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}` };
     }
     const rec = input as Record<string, unknown>;
+    if (nestedDeeperThan(rec, MAX_DEPTH)) return { ok: false, reason: `values nested deeper than ${MAX_DEPTH} levels; flatten the event` };
     this.used = [];
     const ev = newEvent({ source: 'json', observedTimeUnixNano: observedNs });
 
@@ -137,6 +138,28 @@ export class JsonEventMapper {
     if (!ev.title) ev.title = defaultTitle(ev.body);
     return { ok: true, event: ev };
   }
+}
+
+/**
+ * How deep an event's values may nest, as for OTLP AnyValues: every stage after the receiver
+ * (templates, exporters, JSON.stringify) recurses, so a tiny record nested 20,000 deep would
+ * throw there, in a batch shared with other senders' records, instead of here, alone.
+ */
+const MAX_DEPTH = 64;
+
+/** Whether objects and arrays nest more than `max` levels below `root`; iterative, so it cannot overflow the stack itself. */
+function nestedDeeperThan(root: object, max: number): boolean {
+  const stack: [object, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    const values = Array.isArray(node) ? node : Object.values(node);
+    for (const v of values) {
+      if (v === null || typeof v !== 'object') continue;
+      if (depth + 1 > max) return true;
+      stack.push([v as object, depth + 1]);
+    }
+  }
+  return false;
 }
 
 function scalarString(v: unknown): string | undefined {
