@@ -168,4 +168,24 @@ describe('vigil run: JSON events to the file exporter', () => {
     const events = readNdjson<{ asset: string }>(join(daemon.dataDir, 'events.ndjson'));
     expect(events.map((e) => e.asset)).toEqual(['good-1', 'good-2', 'good-3']);
   });
+
+  it('takes only JSON media types, and nothing a web page could post without a CORS preflight', async () => {
+    daemon = await startDaemon(config);
+    const body = '{"asset":"csrf"}';
+    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', '']) {
+      const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body, headers: contentType ? { 'content-type': contentType } : {} });
+      // fetch gives a string body text/plain when no type is set: the bare case is refused as text/plain.
+      expect(res.status, contentType || '(none)').toBe(415);
+      expect(((await res.json()) as { error: string }).error).toMatch(/send application\/json or application\/x-ndjson/);
+    }
+    const fromPage = await fetch(daemon.url('/v1/events'), { method: 'POST', body, headers: { 'content-type': 'application/json', origin: 'https://evil.example' } });
+    expect(fromPage.status).toBe(403);
+    expect(((await fromPage.json()) as { code: string }).code).toBe('VIGIL_CROSS_ORIGIN');
+    for (const contentType of ['application/json; charset=utf-8', 'application/vnd.vigil+json', 'application/x-ndjson']) {
+      const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body: '{"asset":"ok"}', headers: { 'content-type': contentType } });
+      expect(res.status, contentType).toBe(200);
+    }
+    expect(await daemon.stop()).toBe(0);
+    expect(readNdjson<{ asset: string }>(join(daemon.dataDir, 'events.ndjson')).map((e) => e.asset)).toEqual(['ok', 'ok', 'ok']);
+  });
 });

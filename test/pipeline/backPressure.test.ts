@@ -59,7 +59,7 @@ service:
     service = new VigilService(cfg, { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
     await service.start();
     const url = `http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`;
-    const send = (n: number) => fetch(url, { method: 'POST', body: JSON.stringify(Array.from({ length: n }, (_, i) => ({ asset: `a${i}` }))) });
+    const send = (n: number) => fetch(url, { method: 'POST', body: JSON.stringify(Array.from({ length: n }, (_, i) => ({ asset: `a${i}` }))), headers: { 'content-type': 'application/json' } });
 
     expect((await send(6)).status).toBe(200); // taken by the worker, held at the gate
     expect((await send(6)).status).toBe(200); // queued: 6 of 10
@@ -91,7 +91,7 @@ service:
     service = new VigilService(parseConfig(config('gated'), reg, {}), { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
     await service.start();
     let answered = false;
-    const pending = fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '[{"asset":"a"},{"asset":"b"}]' }).then((r) => {
+    const pending = fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '[{"asset":"a"},{"asset":"b"}]', headers: { 'content-type': 'application/json' } }).then((r) => {
       answered = true;
       return r;
     });
@@ -109,7 +109,7 @@ service:
     reg = { ...registry, exporters: [...registry.exporters, failing.factory] };
     service = new VigilService(parseConfig(config('gated'), reg, {}), { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
     await service.start();
-    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '{"asset":"a"}' });
+    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '{"asset":"a"}', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
     expect(await res.json()).toMatchObject({ code: 'VIGIL_EXPORT_FAILED', error: expect.stringContaining('disk full') });
@@ -132,7 +132,7 @@ service:
     service = new VigilService(cfg, { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
     await service.start();
     const url = `http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`;
-    const send = (asset: string) => fetch(url, { method: 'POST', body: JSON.stringify({ asset }) });
+    const send = (asset: string) => fetch(url, { method: 'POST', body: JSON.stringify({ asset }), headers: { 'content-type': 'application/json' } });
     const first = send('first');
     await gated.reached; // the worker holds "first" at the gate
     const queued = ['a', 'b', 'c', 'd'].map(send);
@@ -162,7 +162,7 @@ service:
     service = new VigilService(cfg, { dataDir: '/nonexistent', registry, logger: createLogger('silent') });
     await service.start();
     service.memory.check(); // any real heap is above a 1 MiB limit
-    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '{"asset":"x"}' });
+    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '{"asset":"x"}', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('1');
     expect(await res.json()).toMatchObject({ code: 'VIGIL_MEMORY_LIMIT' });

@@ -53,6 +53,9 @@ export function parseJsonBody(text: string, contentType: string): ParsedBody {
   return out;
 }
 
+/** application/json, application/<x>+json and the NDJSON family (x-ndjson, ndjson, jsonl, json-seq, jsonlines), parameters allowed. */
+const JSON_MEDIA_TYPE = /^\s*application\/(?:json|[\w.+-]*\+json|x-ndjson|ndjson|x-jsonlines|jsonlines|jsonl|json-seq)\s*(?:;.*)?$/i;
+
 /** `POST /v1/events` (and `/ingest`): plain JSON events, one, many or NDJSON, gzip or not. */
 export class JsonReceiver implements Receiver {
   private readonly settings: CreateSettings;
@@ -85,11 +88,19 @@ export class JsonReceiver implements Receiver {
   private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const { metrics, id } = this.settings;
     const contentType = String(req.headers['content-type'] ?? '');
-    // curl -d sends application/x-www-form-urlencoded; a JSON body under it is still accepted.
-    if (/protobuf|multipart|octet-stream|xml/.test(contentType)) {
+    // Only JSON media types: text/plain and form bodies are what a web page may post to any
+    // address without a CORS preflight, so any page an operator opens could inject events.
+    if (!JSON_MEDIA_TYPE.test(contentType)) {
       req.raw.resume();
       metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
-      return sendJsonError(reply, { status: 415, code: 'VIGIL_UNSUPPORTED_MEDIA_TYPE', message: `Content-Type "${contentType}" is not supported; send application/json or application/x-ndjson` });
+      const said = contentType ? `Content-Type "${contentType}" is not supported` : 'the request has no Content-Type';
+      return sendJsonError(reply, { status: 415, code: 'VIGIL_UNSUPPORTED_MEDIA_TYPE', message: `${said}; send application/json or application/x-ndjson (curl: -H 'content-type: application/json')` });
+    }
+    // Browsers name the page that sends; the JSON receiver serves no page, so a request from one is refused.
+    if (req.headers.origin !== undefined) {
+      req.raw.resume();
+      metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
+      return sendJsonError(reply, { status: 403, code: 'VIGIL_CROSS_ORIGIN', message: `requests from web pages (Origin ${JSON.stringify(req.headers.origin)}) are not accepted on the JSON receiver` });
     }
     try {
       this.consumer.admit?.(1);
