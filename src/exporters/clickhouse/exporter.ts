@@ -12,6 +12,7 @@ import { incidentEventRows, incidentRow, logRow, metricRow, spanRow } from './ro
 import { schemaStatements, supportsTextIndexes } from './schema.ts';
 import { Spool } from './spool.ts';
 import { registerSpoolGauges } from './spoolMetrics.ts';
+import { redactUrl } from '../../telemetry/redact.ts';
 
 /** Node's codes for a server certificate it cannot trust: a config problem, not an outage. */
 const TLS_VERIFY_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']);
@@ -107,7 +108,7 @@ export class ClickHouseExporter implements Exporter {
         await this.backend_.close();
         throw new VigilError(
           'VIGIL_CLICKHOUSE_TLS',
-          `cannot verify the TLS certificate of ${config.endpoint}: ${(err as Error).message}. Set ${this.configPath}.tls.ca_file to the CA that signed it`,
+          `cannot verify the TLS certificate of ${redactUrl(config.endpoint ?? '')}: ${(err as Error).message}. Set ${this.configPath}.tls.ca_file to the CA that signed it`,
           { cause: err },
         );
       }
@@ -118,10 +119,10 @@ export class ClickHouseExporter implements Exporter {
       if (err instanceof ClickHouseError && !isTransient(err)) {
         // The server answered and refused: retrying the same DDL would fail the same way.
         await this.backend_.close();
-        throw new VigilError('VIGIL_CLICKHOUSE_SCHEMA', `ClickHouse at ${config.endpoint} refused Vigil's schema: ${err.message}. Fix the server side, or set ${this.configPath}.create_schema: false and create the tables yourself`, { cause: err });
+        throw new VigilError('VIGIL_CLICKHOUSE_SCHEMA', `ClickHouse at ${redactUrl(config.endpoint)} refused Vigil's schema: ${err.message}. Fix the server side, or set ${this.configPath}.create_schema: false and create the tables yourself`, { cause: err });
       }
       // A server that is down at start is an outage like any other: rows spool until it is back.
-      settings.logger.warn({ err, exporter: settings.id, endpoint: config.endpoint }, 'ClickHouse unreachable at start; spooling until it answers');
+      settings.logger.warn({ err, exporter: settings.id, endpoint: redactUrl(config.endpoint) }, 'ClickHouse unreachable at start; spooling until it answers');
     }
     await this.writer_.start();
     this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, this.writer_);

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { createClient, ClickHouseError as ClientError, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { ClickHouseError, clickhouseErrorFromText, type ClickHouseBackend } from './backend.ts';
+import { redactUrl } from '../../telemetry/redact.ts';
 
 export interface RemoteOptions {
   url: string;
@@ -37,7 +38,7 @@ export class RemoteBackend implements ClickHouseBackend {
   private readonly client: ClickHouseClient;
 
   constructor(o: RemoteOptions) {
-    this.description = o.url;
+    this.description = redactUrl(o.url);
     let tls: { ca_cert: Buffer; cert?: Buffer; key?: Buffer } | undefined;
     if (o.tls && (o.tls.ca_file || o.tls.cert_file)) {
       // The client takes a client certificate only together with a CA; without ca_file that is Node's bundled set.
