@@ -24,7 +24,7 @@ export class JiraDriver implements TicketDriver {
   }
 
   /** v2 bodies are wiki markup, where `{host="a"}` would be read as a macro: inserted values are escaped. */
-  escapeBody = (text: string): string => (this.config.api_version === '2' ? text.replace(/[\\{}[\]*_|!~^+#-]/g, '\\$&') : text);
+  escapeBody = (text: string): string => (this.config.api_version === '2' ? escapeWiki(text) : text);
 
   private rich(text: string): object | string {
     return this.config.api_version === '3' ? textToAdf(text) : text;
@@ -103,4 +103,16 @@ export class JiraDriver implements TicketDriver {
     if (status?.name?.toLowerCase() === want || (toDone && status?.statusCategory?.key === 'done')) return;
     throw new DeliveryError(`Jira issue ${ref} (status ${status?.name ?? '?'}) has no transition "${name}"; available: ${list.map((x) => x.name).join(', ') || 'none'}`, { retryable: false });
   }
+}
+
+/**
+ * An inserted value in Jira's wiki markup (Data Center, API v2): markup characters escaped, and
+ * kept on one line with no line-start markup (`h1.`, `bq.`), so a value cannot start a heading,
+ * a quote or a list, or lay out a link, wherever the template puts it.
+ */
+export function escapeWiki(text: string): string {
+  return text
+    .replace(/\s*[\r\n]+\s*/g, ' ')
+    .replace(/[\\{}[\]*_|!~^+#-]/g, '\\$&')
+    .replace(/^(\s*)(h[1-6]|bq)\./i, '$1$2\\.');
 }

@@ -57,6 +57,17 @@ function lookup(stack: unknown[], path: string[]): unknown {
   return undefined;
 }
 
+/**
+ * Control characters (but tab and newline), DEL, C1 controls, zero-width and bidirectional
+ * overrides: invisible in a ticket, they can make an inserted value read as something else.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+export function stripControls(text: string): string {
+  return text.replace(CONTROLS, '');
+}
+
 function isEmpty(v: unknown): boolean {
   return v === undefined || v === null || v === false || v === '' || (Array.isArray(v) && v.length === 0);
 }
@@ -67,7 +78,7 @@ function renderNodes(nodes: Node[], stack: unknown[], escape: (text: string) => 
     if (typeof n === 'string') out += n;
     else if (n.tag === 'var') {
       const v = lookup(stack, n.path);
-      if (!isEmpty(v)) out += escape(typeof v === 'object' ? JSON.stringify(v) : String(v));
+      if (!isEmpty(v)) out += escape(stripControls(typeof v === 'object' ? JSON.stringify(v) : String(v)));
     } else {
       const v = lookup(stack, n.path);
       if (n.tag === 'inverted') {

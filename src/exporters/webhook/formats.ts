@@ -32,12 +32,15 @@ function cap(text: string, max: number): string {
 export function slackPayload(n: Notice): object {
   const { change } = n;
   const state = change.kind === 'resolved' ? 'RESOLVED' : change.kind === 'opened' ? 'OPEN' : change.kind.toUpperCase();
+  // `text` and the context are mrkdwn: a title like "<!channel>" or "<https://x|y>" would ping
+  // everyone or hide a link, so values there are escaped (the body is escaped as it is rendered).
+  const inc = change.incident;
   return {
-    text: cap(`[${state}] ${n.title}`, 3000),
+    text: cap(`[${state}] ${escapeMrkdwn(n.title)}`, 3000),
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: cap(`[${state}] ${n.title}`, 150) } },
-      { type: 'section', text: { type: 'mrkdwn', text: cap(n.body || n.title, 3000) } },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: cap(`${change.incident.severityText} · ${change.incident.rule} · ${n.marker}`, 3000) }] },
+      { type: 'section', text: { type: 'mrkdwn', text: cap(n.body || escapeMrkdwn(n.title), 3000) } },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: cap(escapeMrkdwn(`${inc.severityText} · ${inc.rule} · ${n.marker}`), 3000) }] },
     ],
   };
 }

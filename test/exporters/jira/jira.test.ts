@@ -60,6 +60,19 @@ describe('Jira exporter', () => {
     expect(jira.requests.every((r) => r.headers.authorization === 'Bearer pat-1')).toBe(true);
   });
 
+  it('Data Center v2: an inserted value cannot start a heading, a quote or a link on a line of its own', async () => {
+    const jira = await jiraFake('dc');
+    const { exp } = await exporter(jira, { token: 'pat-1', description: '{{incident.title}}\nRule: {{incident.rule}}' });
+    const story = new IncidentStory('disk-full{host="db-1"}', { title: 'h1. Pay here\n[click|https://evil.example]\nbq. quoted' });
+    await exp.consumeIncidents([story.next('opened')]);
+    await exp.outbox.whenIdle();
+    const description = jira.issues.get('OPS-1')!.fields.description as string;
+    const lines = description.split('\n');
+    expect(lines[0]).toBe('h1\\. Pay here \\[click\\|https://evil.example\\] bq. quoted');
+    expect(lines[1]).toBe('Rule: disk\\-full');
+    expect(lines).toHaveLength(2);
+  });
+
   it('honours 429 Retry-After on a comment and adds it exactly once', async () => {
     const jira = await jiraFake('cloud');
     const timers = new ManualTimers();

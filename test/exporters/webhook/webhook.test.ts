@@ -77,6 +77,24 @@ describe('webhook exporter', () => {
     expect(slack.messages.map((m) => m.blocks![0]!.text!.text)).toEqual(['[OPEN] [ERROR] Disk full on db-1', '[RESOLVED] [ERROR] Disk full on db-1']);
   });
 
+  it('escapes Slack control sequences and strips invisible characters in every inserted value', async () => {
+    const slack = await fake(new FakeSlack());
+    const { exp } = await exporter({ url: slack.webhookUrl, format: 'slack' });
+    const hostile = '<!channel> <https://evil.example|your bank> & co\u202eevil\u0007';
+    const story = new IncidentStory('disk-full{host="db-1"}', { title: hostile, severityText: '<!here>' });
+    await exp.consumeIncidents([story.next('opened')]);
+    await exp.outbox.whenIdle();
+    const [m] = slack.messages;
+    const context = (m!.blocks![2] as unknown as { elements: { text: string }[] }).elements;
+    const mrkdwn = [m!.text!, m!.blocks![1]!.text!.text, ...context.map((e) => e.text)];
+    for (const t of mrkdwn) {
+      expect(t).not.toMatch(/<!|<https?:/);
+      expect(t.includes('\u0007') || t.includes('\u202e')).toBe(false);
+    }
+    expect(m!.text).toContain('&lt;!channel&gt; &lt;https://evil.example|your bank&gt; &amp; co');
+    expect(context[0]!.text).toContain('&lt;!here&gt;');
+  });
+
   it('sends the Alertmanager v4 payload: firing, then resolved with endsAt, one fingerprint', async () => {
     const receiver = await fake(new FakeWebhookReceiver());
     const { exp } = await exporter({ url: receiver.url, format: 'alertmanager', receiver: 'ops', external_url: 'https://vigil.example' });
