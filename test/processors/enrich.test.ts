@@ -228,4 +228,35 @@ describe('enrich processor: HTTP lookup', () => {
     expect((await run([ev({ asset: 'x' })]))[0]!.attributes).toEqual({});
     expect(await counterValue(settings, 'vigil_enrich_lookups_total', { source: 'http', outcome: 'error' })).toBe(1);
   });
+
+  it('keeps event data from choosing the endpoint: no dot segments, no redirect to another origin, capped answers, a rate limit', async () => {
+    const other = await lookupService((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ owner: 'attacker', saw: req.headers['x-api-key'] ?? '' })));
+    const svc = await lookupService((req, res) => {
+      if (req.url === '/assets/moved') return void res.writeHead(302, { location: '/assets/web-1' }).end();
+      if (req.url === '/assets/away') return void res.writeHead(302, { location: `${other.base}/steal` }).end();
+      if (req.url === '/assets/huge') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ owner: 'x'.repeat(200_000) }));
+      cmdb(req, res);
+    });
+    let now = 5_000_000;
+    const { run, settings } = await enrich({ http: { url: `${svc.base}/assets/{{ asset }}`, timeout: SLOW_MACHINE_TIMEOUT, headers: { 'x-api-key': 'k-123' }, max_requests_per_second: 5 } }, { now: () => now });
+    const outcome = (o: string) => counterValue(settings, 'vigil_enrich_lookups_total', { source: 'http', outcome: o });
+
+    const out = await run([ev({ asset: '..' }), ev({ asset: '.' }), ev({ asset: 'moved' }), ev({ asset: 'away' }), ev({ asset: 'huge' })]);
+    expect(out.map((e) => e.attributes.owner)).toEqual([undefined, undefined, 'team-shop', undefined, undefined]);
+    // The dot segments were never asked for; the same-origin redirect was followed, the other one not.
+    expect(svc.requests.sort()).toEqual(['/assets/away', '/assets/huge', '/assets/moved', '/assets/web-1']);
+    expect(other.requests).toEqual([]);
+    expect(await outcome('skipped')).toBe(2);
+    expect(await outcome('error')).toBe(2);
+
+    // Five lookups a second: the sixth distinct key in the same second is skipped, not asked.
+    now += 1_000;
+    await run(['k1', 'k2', 'k3', 'k4', 'k5', 'k6'].map((asset) => ev({ asset })));
+    expect(svc.requests.filter((r) => /\/assets\/k\d$/.test(r))).toHaveLength(5);
+    expect(await outcome('skipped')).toBe(3);
+    // Skipped is not remembered: the key is asked for in the next second.
+    now += 1_000;
+    await run([ev({ asset: 'k6' })]);
+    expect(svc.requests.filter((r) => /\/assets\/k\d$/.test(r))).toHaveLength(6);
+  });
 });

@@ -1,4 +1,4 @@
-import { bool, duration, int, literalUnion, obj, optional, record, refine, str, type Infer } from '../../config/schema.ts';
+import { bool, bytes, duration, int, literalUnion, obj, optional, record, refine, str, type Infer } from '../../config/schema.ts';
 import { ottlCondition, ottlTemplate, ottlValue } from '../../ottl/index.ts';
 
 export const enrichSchema = refine(
@@ -21,6 +21,8 @@ export const enrichSchema = refine(
         error_ttl: duration({ default: '30s', doc: 'How long a failed lookup is remembered, and how long lookups pause after 3 failures in a row, so a down service is not asked for every event.' }),
         cache_size: int({ default: 10_000, min: 1, doc: 'Answers kept (least recently used evicted).' }),
         max_concurrency: int({ default: 16, min: 1, doc: 'Requests in flight at once.' }),
+        max_requests_per_second: int({ default: 100, min: 1, doc: 'Lookups started per second; past it, events go on un-enriched (counted as `skipped`) rather than flood the service with one request per distinct key.' }),
+        max_response_size: bytes({ default: '64KiB', min: 2, doc: 'Largest answer read; a longer one counts as an error.' }),
         headers: record(str(), { doc: 'Extra request headers, e.g. `authorization: "Bearer ${env:CMDB_TOKEN}"`.' }),
       }, { doc: 'A lookup service (CMDB, inventory API) asked per key, with an LRU cache.' }),
     ),

@@ -9,6 +9,16 @@ export type LookupOutcome = 'found' | 'not_found' | 'error' | 'skipped';
 /** A cached "no row" (404 or failure); lru-cache cannot hold undefined. */
 const NO_ROW: Attributes = Object.freeze({}) as Attributes;
 const FAILURES_BEFORE_PAUSE = 3;
+/** Same-origin redirects followed per lookup; a redirect to another origin is never followed. */
+const MAX_REDIRECTS = 3;
+
+/** A value that would be a dot segment (`.`, `..`) in the path: URL parsers resolve those, so event data could pick another endpoint. */
+class DotSegmentError extends Error {}
+
+function encodeSegment(value: string): string {
+  if (value === '.' || value === '..') throw new DotSegmentError(`${JSON.stringify(value)} would be a dot segment of the lookup URL`);
+  return encodeURIComponent(value);
+}
 
 export interface HttpLookupOptions {
   now?: () => number;
@@ -28,6 +38,11 @@ export class HttpLookup {
   private readonly inFlight = new Map<string, Promise<Attributes>>();
   private readonly now: () => number;
   private readonly onOutcome: (outcome: LookupOutcome, err?: unknown) => void;
+  /** Where lookups may go: the configured URL's origin, so a redirect elsewhere never gets the headers. */
+  private readonly origin: string;
+  /** Lookups started in the current second, against `max_requests_per_second`. */
+  private windowStart = 0;
+  private windowCount = 0;
   private consecutiveFailures = 0;
   private pausedUntil = 0;
   private active = 0;
@@ -35,15 +50,25 @@ export class HttpLookup {
 
   constructor(config: HttpLookupConfig, opts: HttpLookupOptions = {}) {
     this.config = config;
-    this.template = compileTemplate(config.url, 'event', { encode: encodeURIComponent });
+    this.template = compileTemplate(config.url, 'event', { encode: encodeSegment });
+    this.origin = new URL(config.url.replace(/\{\{[^}]*\}\}/g, 'x')).origin;
     this.now = opts.now ?? Date.now;
     this.onOutcome = opts.onOutcome ?? (() => {});
     // The cache's TTLs run on the injected clock, so tests advance time instead of sleeping.
     this.cache = new LRUCache<string, Attributes>({ max: config.cache_size, ttl: config.ttl, ttlResolution: 0, perf: { now: () => this.now() } });
   }
 
-  url(e: VigilEvent): string {
-    return this.template.render(e);
+  /** The lookup URL for an event; undefined when the event's values cannot make a safe one (a dot segment). */
+  url(e: VigilEvent): string | undefined {
+    try {
+      return this.template.render(e);
+    } catch (err) {
+      if (err instanceof DotSegmentError) {
+        this.onOutcome('skipped', err);
+        return undefined;
+      }
+      throw err;
+    }
   }
 
   /** The cached answer for a URL: a row, null for a known "no row", undefined when not cached. */
@@ -70,13 +95,13 @@ export class HttpLookup {
   }
 
   private async fetchRow(url: string): Promise<Attributes> {
-    if (this.now() < this.pausedUntil) {
+    if (this.now() < this.pausedUntil || !this.withinRate()) {
       this.onOutcome('skipped');
       return NO_ROW;
     }
     await this.slot();
     try {
-      const res = await fetch(url, { headers: { accept: 'application/json', ...this.config.headers }, signal: AbortSignal.timeout(this.config.timeout) });
+      const res = await this.fetchSameOrigin(url);
       if (res.status === 404) {
         await res.body?.cancel();
         this.succeeded();
@@ -88,7 +113,7 @@ export class HttpLookup {
         await res.body?.cancel();
         throw new Error(`HTTP ${res.status} from ${url}`);
       }
-      const body = (await res.json()) as unknown;
+      const body = JSON.parse(await readCapped(res, this.config.max_response_size, url)) as unknown;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error(`expected a JSON object from ${url}, got ${Array.isArray(body) ? 'an array' : typeof body}`);
       this.succeeded();
       this.onOutcome('found');
@@ -103,6 +128,33 @@ export class HttpLookup {
     } finally {
       this.release();
     }
+  }
+
+  /** Follows redirects by hand: within the configured origin only, so credentials never leave it. */
+  private async fetchSameOrigin(url: string): Promise<Response> {
+    const signal = AbortSignal.timeout(this.config.timeout);
+    let target = url;
+    for (let hop = 0; ; hop++) {
+      const res = await fetch(target, { headers: { accept: 'application/json', ...this.config.headers }, signal, redirect: 'manual' });
+      if (res.status < 300 || res.status > 399 || res.status === 304) return res;
+      await res.body?.cancel();
+      const location = res.headers.get('location');
+      if (!location) throw new Error(`HTTP ${res.status} without a Location from ${target}`);
+      const next = new URL(location, target);
+      if (next.origin !== this.origin) throw new Error(`${target} redirects to another origin (${next.origin}); not followed, so the lookup's headers stay with ${this.origin}`);
+      if (hop >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects from ${url}`);
+      target = next.toString();
+    }
+  }
+
+  /** A fixed one-second window: past the limit, lookups are skipped (not cached) until the next second. */
+  private withinRate(): boolean {
+    const now = this.now();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowCount = 0;
+    }
+    return ++this.windowCount <= this.config.max_requests_per_second;
   }
 
   private succeeded(): void {
@@ -129,4 +181,22 @@ export class HttpLookup {
     if (next) next();
     else this.active--;
   }
+}
+
+/** The body as text, refusing one longer than `max` bytes without reading past it. */
+async function readCapped(res: Response, max: number, url: string): Promise<string> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > max) {
+    await res.body?.cancel();
+    throw new Error(`the answer from ${url} is ${declared} bytes, over max_response_size (${max})`);
+  }
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.byteLength;
+    if (size > max) throw new Error(`the answer from ${url} is over max_response_size (${max} bytes)`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

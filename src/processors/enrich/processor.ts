@@ -87,6 +87,7 @@ export class EnrichProcessor implements Processor<VigilEvent> {
       }
       if (this.http) {
         const url = this.http.url(e);
+        if (url === undefined) continue;
         const cached = this.http.cached(url);
         if (cached) this.apply(e, cached);
         else if (cached === undefined) (misses ??= []).push({ e, url });
