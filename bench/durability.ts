@@ -6,9 +6,12 @@
  * then what a restart costs: ms to load the state of those 100,000 groups (from the log, and
  * from a snapshot), bytes on disk per group, and a real `vigil run` from start to ready with
  * 100,000 open incidents restored, next to the same daemon on an empty data dir.
- * Run: `node bench/durability.ts [--passes 8]`.
+ * The machine these run on is shared, so the three stores are measured in alternating rounds
+ * (`--rounds`) and each durable figure is a ratio to the memory store of its own round; a bare
+ * write + fdatasync loop of one commit's size shows what the disk alone allows.
+ * Run: `node bench/durability.ts [--passes 8] [--rounds 3]`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,8 +29,9 @@ import { createLogger } from '../src/telemetry/logger.ts';
 import { BASE_MS, buildEngine, GROUPS, makeEvents, RULES } from './correlationWorkload.ts';
 import { fmt, pin, spawnUntil, table } from './support.ts';
 
-const { values } = parseArgs({ options: { passes: { type: 'string', default: '8' } } });
+const { values } = parseArgs({ options: { passes: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' } } });
 const PASSES = Number(values.passes);
+const ROUNDS = Number(values.rounds);
 const BATCH = 1000;
 const events = makeEvents();
 const nowMs = BASE_MS + 61_000;
@@ -53,26 +57,56 @@ async function rate(store: StateStore & { commit?: () => Promise<void> }, commit
   return (events.length * PASSES) / ((performance.now() - start) / 1000);
 }
 
-const memRate = await rate(new MemoryStateStore(), 'none');
-const awaitedStore = durable(join(root, 'awaited'));
-await awaitedStore.open();
-const awaitedRate = await rate(awaitedStore, 'awaited');
-const logBytes = awaitedStore.diskBytes();
-await awaitedStore.close();
-const pipelinedStore = durable(join(root, 'pipelined'));
-await pipelinedStore.open();
-const pipelinedRate = await rate(pipelinedStore, 'pipelined');
-await pipelinedStore.close();
+const rounds: { mem: number; awaited: number; pipelined: number }[] = [];
+let logBytes = 0;
+for (let r = 0; r < ROUNDS; r++) {
+  const mem = await rate(new MemoryStateStore(), 'none');
+  const awaitedStore = durable(join(root, `awaited-${r}`));
+  await awaitedStore.open();
+  const awaited = await rate(awaitedStore, 'awaited');
+  logBytes = awaitedStore.diskBytes();
+  await awaitedStore.close();
+  const pipelinedStore = durable(join(root, `pipelined-${r}`));
+  await pipelinedStore.open();
+  const pipelined = await rate(pipelinedStore, 'pipelined');
+  await pipelinedStore.close();
+  rounds.push({ mem, awaited, pipelined });
+}
 
+/** ms per commit-sized append made durable, by fdatasync after the write and by an O_DSYNC write. */
+function bareSyncMs(bytes: number, dsync: boolean): number {
+  const fd = openSync(join(root, 'bare-sync'), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (dsync ? (constants.O_DSYNC ?? 0) : 0));
+  const buf = Buffer.alloc(bytes, 0x5b);
+  const n = 300;
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    writeSync(fd, buf);
+    if (!dsync) fdatasyncSync(fd);
+  }
+  const ms = (performance.now() - start) / n;
+  closeSync(fd);
+  return ms;
+}
+const commitBytes = Math.round(logBytes / ((PASSES + 1) * (events.length / BATCH)));
+const syncMs = [bareSyncMs(commitBytes, false), bareSyncMs(commitBytes, false), bareSyncMs(commitBytes, false)];
+const dsyncMs = [bareSyncMs(commitBytes, true), bareSyncMs(commitBytes, true), bareSyncMs(commitBytes, true)];
+
+const range = (xs: number[], f: (x: number) => string) => {
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  return lo === hi ? f(lo) : `${f(lo)}–${f(hi)}`;
+};
+const ratio = (x: number) => x.toFixed(2);
 process.stdout.write(
   table(
-    ['run', 'events/s', 'vs memory'],
+    ['run', 'events/s', 'vs memory (same round)'],
     [
-      [`memory store: ${RULES} rules, ${fmt(GROUPS)} groups`, fmt(memRate), '1.00'],
-      ['durable store, commit (fdatasync) awaited after each batch of 1000', fmt(awaitedRate), (awaitedRate / memRate).toFixed(2)],
-      ['durable store, commits pipelined (group commit)', fmt(pipelinedRate), (pipelinedRate / memRate).toFixed(2)],
+      [`memory store: ${RULES} rules, ${fmt(GROUPS)} groups`, range(rounds.map((r) => r.mem), fmt), '1.00'],
+      ['durable store, commit awaited after each batch of 1000', range(rounds.map((r) => r.awaited), fmt), range(rounds.map((r) => r.awaited / r.mem), ratio)],
+      ['durable store, commits pipelined (group commit)', range(rounds.map((r) => r.pipelined), fmt), range(rounds.map((r) => r.pipelined / r.mem), ratio)],
     ],
-  ) + '\n',
+  ) +
+    `\n\n${ROUNDS} rounds. Bare append of one commit (${fmt(commitBytes)} bytes) made durable on this disk: write + fdatasync ${range(syncMs, (x) => x.toFixed(3))} ms, O_DSYNC write ${range(dsyncMs, (x) => x.toFixed(3))} ms; the memory store spends ${range(rounds.map((r) => (BATCH / r.mem) * 1000), (x) => x.toFixed(2))} ms on a batch of ${BATCH}.\n`,
 );
 
 async function timedOpen(dir: string): Promise<{ ms: number; entries: number }> {
@@ -85,13 +119,13 @@ async function timedOpen(dir: string): Promise<{ ms: number; entries: number }> 
   return { ms, entries: report.entries };
 }
 
-const fromLog = await timedOpen(join(root, 'awaited'));
-const compacting = durable(join(root, 'awaited'));
+const fromLog = await timedOpen(join(root, `awaited-${ROUNDS - 1}`));
+const compacting = durable(join(root, `awaited-${ROUNDS - 1}`));
 await compacting.open();
 await compacting.snapshotNow();
 const snapshotBytes = compacting.diskBytes();
 await compacting.close();
-const fromSnapshot = await timedOpen(join(root, 'awaited'));
+const fromSnapshot = await timedOpen(join(root, `awaited-${ROUNDS - 1}`));
 
 /** 100,000 open incidents of a pair rule, written through the engine into a daemon's data dir. */
 const PAIR_RULES = `
@@ -135,8 +169,13 @@ async function daemonReadyMs(dataDir: string): Promise<number> {
 const emptyDir = mkdtempSync(join(root, 'empty-'));
 const fullDir = mkdtempSync(join(root, 'full-'));
 const incidentBytes = await openIncidents(fullDir);
-const emptyMs = await daemonReadyMs(emptyDir);
-const fullMs = await daemonReadyMs(fullDir);
+const emptyRuns: number[] = [];
+const fullRuns: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  emptyRuns.push(await daemonReadyMs(emptyDir));
+  fullRuns.push(await daemonReadyMs(fullDir));
+}
+const diffs = fullRuns.map((f, i) => f - emptyRuns[i]!);
 
 const ms = (t: number) => t.toFixed(0);
 process.stdout.write(
@@ -146,8 +185,9 @@ process.stdout.write(
       [
         [`load ${fmt(GROUPS)} groups from the log (${PASSES + 1} passes of commits)`, ms(fromLog.ms), fmt(fromLog.entries), fmt(logBytes), fmt(logBytes / GROUPS)],
         [`load ${fmt(GROUPS)} groups from a snapshot`, ms(fromSnapshot.ms), fmt(fromSnapshot.entries), fmt(snapshotBytes), fmt(snapshotBytes / GROUPS)],
-        ['`vigil run` start to ready, empty data dir', ms(emptyMs), '0', '0', '—'],
-        [`\`vigil run\` start to ready, ${fmt(GROUPS)} open incidents`, ms(fullMs), fmt(GROUPS), fmt(incidentBytes), fmt(incidentBytes / GROUPS)],
+        ['`vigil run` start to ready, empty data dir', range(emptyRuns, ms), '0', '0', '—'],
+        [`\`vigil run\` start to ready, ${fmt(GROUPS)} open incidents`, range(fullRuns, ms), fmt(GROUPS), fmt(incidentBytes), fmt(incidentBytes / GROUPS)],
+        ['difference (same round): the restore', range(diffs, ms), '', '', ''],
       ],
     ) +
     '\n',

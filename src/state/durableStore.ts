@@ -6,7 +6,7 @@ import { VigilError } from '../errors.ts';
 import type { IncidentChange } from '../model/incident.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { MemoryStateStore, type StoredEntry } from './memoryStore.ts';
-import { FILE_MODE, frame, fsyncDir, readRecords, writeFileAtomic } from './stateLog.ts';
+import { FILE_MODE, forEachRecord, frame, fsyncDir, writeFileAtomic } from './stateLog.ts';
 import type { Register, StateDelta, StateValue } from '../correlation/stateStore.ts';
 
 /** The log is folded into a new snapshot once it grows past this. */
@@ -17,6 +17,8 @@ const FORMAT = 1;
 const SNAPSHOT = 'snapshot';
 const LOG_NAME = /^log-(\d+)$/;
 const RESOLVED: Promise<void> = Promise.resolve();
+/** At an orderly stop the log is folded into a snapshot once it is this fraction of the snapshot or more. */
+const STOP_SNAPSHOT_RATIO = 0.25;
 
 export interface DurableStoreOptions {
   /** The directory holding the snapshot and the log (created 0700 if missing). */
@@ -129,15 +131,15 @@ function encodeEntry(key: string, e: Readonly<StoredEntry>): EncodedEntry {
   }
 }
 
-function decodeEntry(e: EncodedEntry): [string, StoredEntry] {
+function decodeEntry(e: EncodedEntry): StoredEntry {
   switch (e[0]) {
     case 0:
-      return [e[1], { kind: 'count', buckets: e[2], counts: e[3], expires: e[4], expiresAtMs: dec(e[5]) }];
+      return { kind: 'count', buckets: e[2], counts: e[3], expires: e[4], expiresAtMs: dec(e[5]) };
     case 1:
-      return [e[1], { kind: 'max', value: dec(e[2]), expiresAtMs: dec(e[3]) }];
+      return { kind: 'max', value: dec(e[2]), expiresAtMs: dec(e[3]) };
     case 2: {
       const register: Register = { value: e[2], version: dec(e[3]), writer: e[4] };
-      return [e[1], { kind: 'register', register, deleted: e[5] === 1, expiresAtMs: dec(e[6]) }];
+      return { kind: 'register', register, deleted: e[5] === 1, expiresAtMs: dec(e[6]) };
     }
   }
 }
@@ -169,7 +171,10 @@ export class DurableStateStore extends MemoryStateStore {
   private readonly compactBytes: number;
   private readonly corruptTotal: Counter;
   private readonly tornTotal: Counter;
-  private pending: StateDelta[] = [];
+  /** Deltas since the last commit; a register write that a later one of the same key supersedes is left undefined. */
+  private pending: (StateDelta | undefined)[] = [];
+  /** Key → index in `pending` of its last register write, while no deletion of the key followed it. */
+  private pendingRegisters = new Map<string, number>();
   private pendingOutbox: [number, IncidentChange][] = [];
   private pendingAcks: number[] = [];
   /** Journaled changes not yet accepted downstream, by sequence number. */
@@ -179,6 +184,9 @@ export class DurableStateStore extends MemoryStateStore {
   private gen = 0;
   private log: FileHandle | undefined;
   private logBytes = 0;
+  /** Bytes of the log's header: a log no longer than this holds nothing since the snapshot. */
+  private logHeadBytes = 0;
+  private snapshotBytes = 0;
   /** A write failed part-way: the next commit writes a whole snapshot rather than trust the log's end. */
   private needsSnapshot = false;
   private inFlight: Promise<void> | undefined;
@@ -211,13 +219,15 @@ export class DurableStateStore extends MemoryStateStore {
     let gen = -1;
     if (snap) {
       report.bytes += snap.length;
-      const r = readRecords(snap);
-      const [head, ...rest] = r.records;
-      if (isHeader(head, 'snapshot')) {
-        gen = head.gen;
-        this.nextSeq = Math.max(this.nextSeq, head.seq ?? 1);
-      }
-      for (const rec of isHeader(head, 'snapshot') ? rest : r.records) this.applySnapshotRecord(rec as SnapshotRecord);
+      this.snapshotBytes = snap.length;
+      const r = forEachRecord(snap, (rec, i) => {
+        if (i === 0 && isHeader(rec, 'snapshot')) {
+          gen = rec.gen;
+          this.nextSeq = Math.max(this.nextSeq, rec.seq ?? 1);
+        } else {
+          this.applySnapshotRecord(rec as SnapshotRecord);
+        }
+      });
       // A snapshot is written whole and renamed into place: any flaw in it is damage, not a crash.
       if (r.corrupt || r.tornTail || gen < 0) damaged.push({ file: SNAPSHOT, corruptRecords: r.corrupt + (r.tornTail ? 1 : 0) + (gen < 0 ? 1 : 0) });
     }
@@ -231,14 +241,16 @@ export class DurableStateStore extends MemoryStateStore {
     let keepLogBytes = 0;
     if (logBuf) {
       report.bytes += logBuf.length;
-      const r = readRecords(logBuf);
-      const [head, ...rest] = r.records;
-      for (const rec of isHeader(head, 'log') ? rest : r.records) this.applyLogRecord(rec as LogRecord);
+      let headed = false;
+      const r = forEachRecord(logBuf, (rec, i) => {
+        if (i === 0 && isHeader(rec, 'log')) headed = true;
+        else this.applyLogRecord(rec as LogRecord);
+      });
       if (r.tornTail) {
         report.tornRecords++;
         this.tornTotal.inc();
       }
-      if (r.corrupt || !isHeader(head, 'log')) damaged.push({ file: `log-${gen}`, corruptRecords: r.corrupt + (isHeader(head, 'log') ? 0 : 1) });
+      if (r.corrupt || !headed) damaged.push({ file: `log-${gen}`, corruptRecords: r.corrupt + (headed ? 0 : 1) });
       else keepLogBytes = r.validBytes;
     }
     this.gen = gen;
@@ -261,7 +273,7 @@ export class DurableStateStore extends MemoryStateStore {
       await this.openLog(gen, keepLogBytes);
     }
     if (report.tornRecords) this.logger.info({ file: logPath, keptBytes: keepLogBytes }, 'cut off an incomplete last record of the correlation state log (a crash mid-write)');
-    this.unsubscribe = this.onDelta((d) => this.pending.push(d));
+    this.unsubscribe = this.onDelta((d) => this.note(d));
     report.ms = Math.round(performance.now() - started);
     return report;
   }
@@ -319,6 +331,17 @@ export class DurableStateStore extends MemoryStateStore {
     return this.commit();
   }
 
+  /**
+   * For an orderly stop, before `close()`: folds the log into a new snapshot when the log has grown
+   * to a quarter of the snapshot or more, so the next start reads one file rather than replaying a
+   * long log (a log replays at about the snapshot's cost per byte, and holds many writes per key).
+   */
+  snapshotIfWorthIt(): Promise<void> {
+    const logged = this.logBytes - this.logHeadBytes;
+    if (!this.log || (logged <= 0 && !this.hasPending()) || logged < this.snapshotBytes * STOP_SNAPSHOT_RATIO) return this.commit();
+    return this.snapshotNow();
+  }
+
   /** Commits what is left and closes the log. */
   async close(): Promise<void> {
     try {
@@ -345,6 +368,30 @@ export class DurableStateStore extends MemoryStateStore {
     if (this.inFlight === p) this.inFlight = undefined;
   }
 
+  /**
+   * Keeps a local write for the next commit. Only the last write of a register between two commits
+   * is kept: it wins over the earlier ones on replay as it did live (each won when made), and the
+   * incident register is rewritten, audit trail and all, on every event attached to it. A
+   * deletion ends the run, so a tombstone is replayed after the write it followed.
+   */
+  private note(d: StateDelta): void {
+    if (d.kind === 'register') {
+      const at = this.pendingRegisters.get(d.key);
+      if (at !== undefined) this.pending[at] = undefined;
+      this.pendingRegisters.set(d.key, this.pending.length);
+    } else if (d.kind === 'delete') {
+      this.pendingRegisters.delete(d.key);
+    }
+    this.pending.push(d);
+  }
+
+  private clearPending(): void {
+    this.pending = [];
+    this.pendingRegisters = new Map();
+    this.pendingOutbox = [];
+    this.pendingAcks = [];
+  }
+
   private hasPending(): boolean {
     return this.needsSnapshot || this.pending.length > 0 || this.pendingOutbox.length > 0 || this.pendingAcks.length > 0;
   }
@@ -357,14 +404,17 @@ export class DurableStateStore extends MemoryStateStore {
     if (this.pending.length) {
       const deltas = this.pending;
       let d = '"d":[';
-      for (let i = 0; i < deltas.length; i++) d += (i ? ',' : '') + deltaJson(deltas[i]!);
+      let first = true;
+      for (const delta of deltas) {
+        if (delta === undefined) continue;
+        d += (first ? '' : ',') + deltaJson(delta);
+        first = false;
+      }
       parts.push(d + ']');
     }
     if (this.pendingOutbox.length) parts.push(`"o":${JSON.stringify(this.pendingOutbox)}`);
     if (this.pendingAcks.length) parts.push(`"a":${JSON.stringify(this.pendingAcks)}`);
-    this.pending = [];
-    this.pendingOutbox = [];
-    this.pendingAcks = [];
+    this.clearPending();
     const buf = frame(`{${parts.join(',')}}`);
     try {
       await this.log!.write(buf, 0, buf.length, this.logBytes);
@@ -393,16 +443,14 @@ export class DurableStateStore extends MemoryStateStore {
     }
     if (batch.length) chunks.push(frame(JSON.stringify({ e: batch } satisfies SnapshotRecord)));
     if (this.outbox.size) chunks.push(frame(JSON.stringify({ o: [...this.outbox] } satisfies SnapshotRecord)));
-    this.pending = [];
-    this.pendingOutbox = [];
-    this.pendingAcks = [];
+    this.clearPending();
     this.needsSnapshot = true;
     const old = this.gen;
     const oldLog = this.log;
     // The empty log-(G+1) exists before snapshot G+1 replaces G (the rename is the commit point),
     // so either pair stands after a crash; a log without its snapshot is stale and removed at open.
     await this.openLog(next, 0);
-    await writeFileAtomic(join(this.dir, SNAPSHOT), chunks);
+    this.snapshotBytes = await writeFileAtomic(join(this.dir, SNAPSHOT), chunks);
     this.needsSnapshot = false;
     await oldLog?.close().catch(() => undefined);
     if (old !== next) {
@@ -428,6 +476,7 @@ export class DurableStateStore extends MemoryStateStore {
       fsyncDir(this.dir);
       this.logBytes = head.length;
     }
+    this.logHeadBytes = keepBytes > 0 ? 0 : this.logBytes;
     this.log = fh;
     this.gen = gen;
   }
@@ -467,10 +516,8 @@ export class DurableStateStore extends MemoryStateStore {
   }
 
   private applySnapshotRecord(rec: SnapshotRecord): void {
-    for (const e of rec.e ?? []) {
-      const [key, entry] = decodeEntry(e);
-      this.load(key, entry);
-    }
+    // Decoded entries are fresh objects that nothing else holds: adopted without load()'s copy.
+    for (const e of rec.e ?? []) this.adopt(e[1], decodeEntry(e));
     for (const [seq, change] of rec.o ?? []) this.noteJournaled(seq, change);
   }
 

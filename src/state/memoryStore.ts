@@ -253,6 +253,15 @@ export class MemoryStateStore implements StateStore {
     this.put(key, copy);
   }
 
+  /**
+   * `load()` for an entry that nothing else holds (freshly decoded from a snapshot): kept as is,
+   * without the copy, and without the tidy-up of a key the store does not hold yet.
+   */
+  protected adopt(key: string, entry: StoredEntry): void {
+    if (this.entries.has(key)) this.forget(key);
+    this.put(key, entry);
+  }
+
   private file(key: string, dueMs: number): void {
     const slot = Math.floor(dueMs / SLOT_MS);
     // Nothing is due at NaN (the full scan never swept it either), and it would block the heap.

@@ -211,4 +211,43 @@ describe('DurableStateStore', () => {
     const { store } = openStore(dir);
     await expect(store.open()).rejects.toThrow(/move it aside .*mv /);
   });
+  it('logs only the last write of a register between two commits, and replays a deletion after it', async () => {
+    const dir = freshDir();
+    const { store: a } = openStore(dir);
+    await a.open();
+    for (let v = 1; v <= 100; v++) a.write('i:hot', { n: v, audit: 'x'.repeat(200) }, v, Number.MAX_SAFE_INTEGER);
+    a.write('i:gone', 1, 1, Number.MAX_SAFE_INTEGER);
+    a.delete('i:gone', 2);
+    a.write('i:gone', 3, 3, Number.MAX_SAFE_INTEGER);
+    a.delete('i:gone', 4);
+    await a.commit();
+    const expected = dump(a);
+    await a.close();
+    expect(statSync(join(dir, 'log-0')).size).toBeLessThan(1000);
+    const { store: b } = openStore(dir);
+    await b.open();
+    expect(dump(b)).toEqual(expected);
+    expect(b.read('i:hot')?.value).toMatchObject({ n: 100 });
+    expect(b.read('i:gone')).toBeUndefined();
+    await b.close();
+  });
+
+  it('folds a long log into a snapshot at an orderly stop, and not a short one', async () => {
+    const dir = freshDir();
+    const { store: a } = openStore(dir);
+    await a.open();
+    writeMix(a, 7, 2000);
+    await a.commit();
+    const expected = dump(a);
+    await a.snapshotIfWorthIt();
+    await a.close();
+    expect(readdirSync(dir).sort()).toEqual(['log-1', 'snapshot']);
+    const { store: b } = openStore(dir);
+    await b.open();
+    expect(dump(b)).toEqual(expected);
+    b.addCount('c:one', 1, 1, 50_000);
+    await b.snapshotIfWorthIt();
+    await b.close();
+    expect(readdirSync(dir).sort()).toEqual(['log-1', 'snapshot']);
+  });
 });
