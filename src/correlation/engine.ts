@@ -49,6 +49,8 @@ export interface ReloadResult {
 
 const SWEEP_EVERY_MS = 30_000;
 
+const removedReason = (rule: string) => `rule ${rule} was removed from the configuration`;
+
 /**
  * Whole ms in a count of ns since 1970, exactly. Through a double the division rounds (ns since
  * 1970 need 61 bits), so ...04.346000000 came out as ...04.345 and, with no allowed lateness, about
@@ -64,7 +66,11 @@ function timeMs(e: VigilEvent): number {
   return nsToMs(e.timeUnixNano === 0n ? e.observedTimeUnixNano : e.timeUnixNano);
 }
 
-/** Per-rule state key prefixes: window counters, marks and registers, not the incidents. */
+/**
+ * Per-rule state key prefixes: window counters, marks and registers, not the incidents. Nor `h:`,
+ * the index of held resolutions: it is incidents' notification state, which a changed rule keeps
+ * and which a removed or regrouped rule's incidents tell at once (see `reload`).
+ */
 const STATE_TAGS = ['c', 'a', 'p', 'f', 'd', 'ms', 'mn', 'mx', 'ml', 'mp', 'mr', 'mf'];
 
 /**
@@ -229,6 +235,7 @@ export class CorrelationEngine {
       this.book.setSuppression(rec, this.set.suppressor.suppressionOf(rec, nowMs), nowMs, out);
       this.book.notifyDue(rec, rule.policy, nowMs, out);
     }
+    this.book.notifyHeldResolves(nowMs, out);
     if (nowMs - this.lastSweepMs >= SWEEP_EVERY_MS) {
       this.lastSweepMs = nowMs;
       this.store.sweep(nowMs);
@@ -282,10 +289,18 @@ export class CorrelationEngine {
       for (const rec of this.openIncidents()) {
         const rule = this.byName.get(rec.incident.rule);
         const change = rule && reset.get(rule.name);
-        if (rule && removed.has(rule.name)) this.book.resolve(rec, rule.policy, nowMs, `rule ${rule.name} was removed from the configuration`, undefined, out);
-        else if (rule && change?.regrouped) this.book.resolve(rec, rule.policy, nowMs, regroupedReason(rule.name, rule.identity, next.get(rule.name)!.identity), undefined, out);
+        // Neither can reopen (no rule, or no event reaching its key): no reason to hold their notification.
+        if (rule && removed.has(rule.name)) this.book.resolve(rec, { ...rule.policy, reopenWindowMs: 0 }, nowMs, removedReason(rule.name), undefined, out);
+        else if (rule && change?.regrouped) this.book.resolve(rec, { ...rule.policy, reopenWindowMs: 0 }, nowMs, regroupedReason(rule.name, rule.identity, next.get(rule.name)!.identity), undefined, out);
         // The fresh counter of a changed rule must still say its open incident exists, so events keep attaching.
         else if (rule && change && MARKED_KINDS.has(next.get(rule.name)!.kind)) markOpen(this.store, 'c:' + rec.incident.key, 1, nowMs);
+      }
+      // For the same reason, resolutions already held back for such a rule are told now.
+      for (const key of this.book.heldKeys()) {
+        const name = ruleOfKey(key);
+        const why = removed.has(name) ? removedReason(name) : reset.get(name)?.regrouped ? regroupedReason(name, this.byName.get(name)!.identity, next.get(name)!.identity) : undefined;
+        const rec = why === undefined ? undefined : this.book.get(key);
+        if (rec) this.book.notifyHeld(rec, nowMs, `${why}: it can no longer reopen, so its held resolution is told`, out);
       }
     }
     this.install(set);

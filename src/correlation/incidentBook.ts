@@ -40,12 +40,23 @@ export interface IncidentRecord {
   escalated: boolean;
   /** Rule-specific: the spike's window index. */
   mark: number;
+  /**
+   * When the held notification of its resolution is due (0: none held). Absent in records
+   * written before resolutions could be held.
+   */
+  resolveHeldUntilMs?: number;
 }
 
 /** Open incidents never expire; resolved ones are kept a day, which bounds `reopen_window`. */
 const RESOLVED_RETENTION_MS = 86_400_000;
 export const NEVER = Number.MAX_SAFE_INTEGER;
 const AUDIT_LIMIT = 100;
+/**
+ * Index of the incidents whose resolution waits to be notified: `h:<key>` → when it is due, so
+ * ticks need not read every incident. Incident state, not rule state: a rule change keeps it.
+ */
+const HELD = 'h:';
+const STILL_RESOLVED = 'did not reopen: its held resolution is told';
 const CHANGE_EVENT_IDS = 20;
 
 export interface OpenRequest {
@@ -83,7 +94,8 @@ export function formatDuration(ms: number): string {
 
 /**
  * Incident lifecycle on top of the state store: open, attach, escalate, resolve, reopen,
- * suppress, and the Alertmanager-style notification timing (group_wait, group_interval,
+ * suppress, and the notification timers (group_wait; group_interval, the least gap between two
+ * notifications of one incident, which also holds back a resolve that may still reopen;
  * repeat_interval). Every change is appended to the incident's audit trail and returned as an
  * IncidentChange.
  */
@@ -110,7 +122,12 @@ export class IncidentBook {
       this.attach(existing, policy, req.event, atMs, req.count, out);
       return existing;
     }
-    if (existing && atMs - existing.incident.resolvedAtMs <= policy.reopenWindowMs && atMs >= existing.incident.resolvedAtMs) {
+    const reopens = existing !== undefined && atMs - existing.incident.resolvedAtMs <= policy.reopenWindowMs && atMs >= existing.incident.resolvedAtMs;
+    // A held resolution this event comes after, or that a new incident would overwrite, is told
+    // first, dated when it fell due, as the tick would have told it (timers settle on event time).
+    const heldUntilMs = existing?.resolveHeldUntilMs ?? 0;
+    if (existing && heldUntilMs > 0 && (!reopens || atMs >= heldUntilMs)) this.notifyHeld(existing, atMs, STILL_RESOLVED, out);
+    if (existing && reopens) {
       const inc = existing.incident;
       inc.status = 'open';
       inc.resolvedAtMs = 0;
@@ -120,10 +137,14 @@ export class IncidentBook {
       const by = this.suppressor(existing);
       inc.suppressed = by !== '';
       inc.suppressedBy = by;
-      // A reopened incident was notified as resolved; it is news again at once.
-      const notify = !inc.suppressed && existing.notifiedAtMs >= 0;
+      // Whoever was told of the resolution must hear of the reopening at once; whoever was not
+      // still believes it open, so a flap within group_interval stays silent.
+      const held = (existing.resolveHeldUntilMs ?? 0) > 0;
+      if (held) this.releaseHold(existing, existing.incident.version + 1);
+      const notify = !inc.suppressed && existing.notifiedAtMs >= 0 && !held;
       if (notify) existing.notifiedAtMs = atMs;
-      this.emit(existing, 'reopened', `${req.reason}; reopened within reopen_window ${formatDuration(policy.reopenWindowMs)}`, atMs, notify, req.event, out);
+      const within = `reopened within reopen_window ${formatDuration(policy.reopenWindowMs)}`;
+      this.emit(existing, 'reopened', `${req.reason}; ${held ? `${within}, before its resolution was notified` : within}`, atMs, notify, req.event, out);
       return existing;
     }
     const e = req.event;
@@ -154,7 +175,7 @@ export class IncidentBook {
       version: existing?.incident.version ?? 0,
       audit: [],
     };
-    const rec: IncidentRecord = { incident, notifiedAtMs: -1, pending: 0, parent: req.parent ?? (e ? this.parentOf(e) : ''), members: {}, lastDown: '', flapping: false, escalated: false, mark: 0 };
+    const rec: IncidentRecord = { incident, notifiedAtMs: -1, pending: 0, parent: req.parent ?? (e ? this.parentOf(e) : ''), members: {}, lastDown: '', flapping: false, escalated: false, mark: 0, resolveHeldUntilMs: 0 };
     const by = this.suppressor(rec);
     incident.suppressed = by !== '';
     incident.suppressedBy = by;
@@ -199,8 +220,68 @@ export class IncidentBook {
     inc.resolvedAtMs = atMs;
     if (event) this.fold(rec, policy, event, atMs, 1);
     // Only an incident someone was told about needs its resolution told.
-    const notify = rec.notifiedAtMs >= 0 && !inc.suppressed;
-    this.emit(rec, 'resolved', notify ? reason : `${reason} (never notified)`, atMs, notify, event, out);
+    if (rec.notifiedAtMs < 0 || inc.suppressed) {
+      this.emit(rec, 'resolved', `${reason} (never notified)`, atMs, false, event, out);
+      return;
+    }
+    // group_interval is the least gap between two notifications of one incident. A resolution
+    // that comes sooner waits for it while the incident may still reopen, so a flap does not
+    // notify a resolve and a reopen; with no reopen possible there is nothing to wait for.
+    const byGroupInterval = rec.notifiedAtMs + policy.groupIntervalMs;
+    const byReopenWindow = atMs + policy.reopenWindowMs;
+    const dueMs = Math.min(byGroupInterval, byReopenWindow);
+    if (atMs >= dueMs) {
+      rec.notifiedAtMs = atMs;
+      this.emit(rec, 'resolved', reason, atMs, true, event, out);
+      return;
+    }
+    rec.resolveHeldUntilMs = dueMs;
+    // Versioned as the save in `emit` below will be, so a later release (a higher version) deletes it.
+    this.store.write(HELD + inc.key, dueMs, inc.version + 1, inc.resolvedAtMs + RESOLVED_RETENTION_MS);
+    const until =
+      byGroupInterval <= byReopenWindow
+        ? `until group_interval ${formatDuration(policy.groupIntervalMs)} after the last one`
+        : `until reopen_window ${formatDuration(policy.reopenWindowMs)} has passed`;
+    this.emit(rec, 'resolved', `${reason}; notification held ${until}, in case it reopens`, atMs, false, event, out, true);
+  }
+
+  /** Keys of the incidents whose resolution is held back, this agent's and others'. */
+  heldKeys(): string[] {
+    return [...this.store.keys(HELD)].map((k) => k.slice(HELD.length));
+  }
+
+  /** Tells the resolutions held back by `resolve` whose time has come; drops index entries of those that reopened. */
+  notifyHeldResolves(nowMs: number, out: IncidentChange[]): void {
+    for (const key of this.heldKeys()) {
+      // A record gone from the store took its resolution with it; the index entry expires with it.
+      const rec = this.get(key);
+      if (!rec) continue;
+      const dueMs = rec.resolveHeldUntilMs ?? 0;
+      if (dueMs === 0 || rec.incident.status !== 'resolved') {
+        // Reopened (perhaps by another agent) or released already: only the index entry is stale.
+        this.store.delete(HELD + key, rec.incident.version + 1);
+        continue;
+      }
+      if (nowMs >= dueMs) this.notifyHeld(rec, nowMs, STILL_RESOLVED, out);
+    }
+  }
+
+  /**
+   * Tells the held resolution of `rec` now: dated when it fell due, or at `atMs` if that is
+   * sooner (a rule removed on reload), and never before the resolution itself.
+   */
+  notifyHeld(rec: IncidentRecord, atMs: number, reason: string, out: IncidentChange[]): void {
+    const dueMs = rec.resolveHeldUntilMs ?? 0;
+    if (dueMs === 0 || rec.incident.status !== 'resolved') return;
+    const at = Math.max(rec.incident.resolvedAtMs, Math.min(dueMs, atMs));
+    this.releaseHold(rec, rec.incident.version + 1);
+    rec.notifiedAtMs = at;
+    this.emit(rec, 'resolved', `${reason} (resolved at ${new Date(rec.incident.resolvedAtMs).toISOString()})`, at, true, undefined, out);
+  }
+
+  private releaseHold(rec: IncidentRecord, version: number): void {
+    rec.resolveHeldUntilMs = 0;
+    this.store.delete(HELD + rec.incident.key, version);
   }
 
   /** An `updated` or `escalated` change outside the notification timers (flapping, deadline). */
@@ -255,7 +336,7 @@ export class IncidentBook {
     }
   }
 
-  private emit(rec: IncidentRecord, kind: IncidentChangeKind, reason: string, atMs: number, notify: boolean, event: VigilEvent | undefined, out: IncidentChange[]): void {
+  private emit(rec: IncidentRecord, kind: IncidentChangeKind, reason: string, atMs: number, notify: boolean, event: VigilEvent | undefined, out: IncidentChange[], held = false): void {
     const inc = rec.incident;
     inc.updatedAtMs = atMs;
     inc.audit.push({ atMs, kind, reason });
@@ -266,6 +347,7 @@ export class IncidentBook {
       reason,
       atMs,
       notify,
+      ...(held ? { held: true as const } : {}),
       incident: { ...inc, labels: { ...inc.labels }, sampleEventIds: inc.sampleEventIds.slice(), audit: inc.audit.slice() },
       eventIds: event ? [event.id] : inc.sampleEventIds.slice(-CHANGE_EVENT_IDS),
     });

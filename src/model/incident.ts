@@ -50,7 +50,8 @@ export interface Incident {
 /**
  * What the correlation engine emits. Storage writes every change; ticket exporters turn them
  * into tickets, follow-ups and solutions. `notify` is false while group_wait holds a new
- * incident back or a suppressed incident changes; storage still records it.
+ * incident back, while a resolution is held (`held`), or when a suppressed incident changes;
+ * storage still records it.
  */
 export interface IncidentChange {
   kind: IncidentChangeKind;
@@ -58,6 +59,14 @@ export interface IncidentChange {
   atMs: number;
   incident: Incident;
   notify: boolean;
+  /**
+   * Set on a `resolved` change whose notification is held back: it came within group_interval
+   * of the last notification while the incident may still reopen. Whoever is notified still
+   * believes the incident open, so a ticket must stay open; a reopen before the hold ends is
+   * silent, and otherwise a `resolved` change with `notify` follows once group_interval (or
+   * reopen_window) has passed.
+   */
+  held?: true;
   /** Ids of the events that caused this change (bounded). */
   eventIds: string[];
 }

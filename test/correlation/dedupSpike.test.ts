@@ -4,7 +4,7 @@ import { brief, engineFrom, ev, Timeline } from '../support/correlation.ts';
 describe('dedup rule', () => {
   it('folds repeats of one fingerprint into one incident and resolves after a quiet window', () => {
     const tl = new Timeline(engineFrom(`
-defaults: { group_wait: 0s, allowed_lateness: 0s }
+defaults: { group_wait: 0s, allowed_lateness: 0s, reopen_window: 0s } # resolves are told at once (no hold), so the test sees the rule's own decisions
 rules:
   - { kind: dedup, name: disk, dedup_window: 1m }
 `));
@@ -25,7 +25,7 @@ rules:
 
 describe('spike rule', () => {
   const rules = `
-defaults: { group_wait: 0s, allowed_lateness: 0s }
+defaults: { group_wait: 0s, allowed_lateness: 0s, reopen_window: 0s } # resolves are told at once (no hold), so the test sees the rule's own decisions
 rules:
   - { kind: spike, name: login_fail, group_by: [service], window: 1m, ratio: 3, min_count: 5 }
 `;

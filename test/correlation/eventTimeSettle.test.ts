@@ -13,8 +13,9 @@ rules:
 `;
 const beat = (t: number) => ev(t, { asset: 'db-1' });
 
+// reopen_window 0s: resolves are told at once, with no held notification following them.
 const pair = (lateness: string) => `
-defaults: { group_wait: 0s, allowed_lateness: ${lateness} }
+defaults: { group_wait: 0s, allowed_lateness: ${lateness}, reopen_window: 0s }
 rules:
   - { kind: pair, name: link, group_by: [asset], deadline: 2m }
 `;

@@ -3,7 +3,7 @@ import type { SumPoint } from '../../src/model/metric.ts';
 import { brief, engineFrom, point, Timeline } from '../support/correlation.ts';
 
 const rule = (agg: string, extra = '') => `
-defaults: { group_wait: 0s, allowed_lateness: 0s }
+defaults: { group_wait: 0s, allowed_lateness: 0s, reopen_window: 0s } # resolves are told at once (no hold), so the test sees the rule's own decisions
 rules:
   - { kind: metric_threshold, name: cpu, metric: system.cpu.utilization, group_by: ['host=attributes["host"]'], aggregation: ${agg}, window: 1m, bucket: 10s, op: '>', value: 0.9 ${extra} }
 `;
@@ -40,7 +40,7 @@ describe('metric_threshold rule', () => {
 
   it('rate of a cumulative counter, surviving a counter reset', () => {
     const tl = new Timeline(engineFrom(`
-defaults: { group_wait: 0s, allowed_lateness: 0s }
+defaults: { group_wait: 0s, allowed_lateness: 0s, reopen_window: 0s } # resolves are told at once (no hold), so the test sees the rule's own decisions
 rules:
   - { kind: metric_threshold, name: errs, metric: http.errors, aggregation: rate, window: 1m, op: '>=', value: 2.1 }
 `));

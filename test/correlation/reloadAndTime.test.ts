@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { brief, engineFrom, ev, rulesFrom, Timeline } from '../support/correlation.ts';
 
 const yaml = (threshold: number, extra = '') => `
-defaults: { group_wait: 0s, allowed_lateness: 5s }
+defaults: { group_wait: 0s, allowed_lateness: 5s, group_interval: 1m }
 rules:
   - { kind: threshold, name: errors, group_by: [service], window: 1m, threshold: ${threshold} }
   - { kind: pair, name: link, group_by: [asset] }
@@ -40,9 +40,11 @@ rules:
     expect(engine.reload(rulesFrom(yaml(3)), 1500)).toEqual({ changes: [], reset: [{ rule: 'errors', reason: 'rule configuration changed: threshold', regrouped: false }] });
     tl.send([ev(2000, { service: 'api' })]);
     expect(engine.book.get('errors{service="api"}')!.incident.eventCount).toBe(3);
-    // Its window restarted with one event: below the new threshold of 3, so it resolves.
+    // Its window restarted with one event: below the new threshold of 3, so it resolves, 5 s after
+    // its notification: told once group_interval (1m) has passed without a reopen.
     tl.advance(70_000);
-    expect(brief(tl.changes)).toEqual(['opened! errors{service="api"}', 'resolved! errors{service="api"}']);
+    expect(brief(tl.changes)).toEqual(['opened! errors{service="api"}', 'resolved errors{service="api"}', 'resolved! errors{service="api"}']);
+    expect(tl.changes.map((c) => [c.atMs, c.held])).toEqual([[1000, undefined], [6000, true], [61_000, undefined]]);
     // The mark did not go below zero: the next storm reopens it (within the default reopen_window).
     for (let t = 80_000; t < 83_000; t += 1000) tl.send([ev(t, { service: 'api' })]);
     expect(brief(tl.changes).at(-1)).toBe('reopened! errors{service="api"}');

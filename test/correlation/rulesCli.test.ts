@@ -45,19 +45,29 @@ describe('vigil rules', () => {
       '2026-11-23T10:00:52.000Z | opened | yes | errors{}',
       // 6 s buckets: the errors' bucket leaves the minute at 10:01:18, decided 10 s later.
       // Bucket 6 s: the errors fall in 10:00:18–24; the window 10:00:24–10:01:24 is the first without them.
-      '2026-11-23T10:01:24.000Z | resolved | yes | errors{}',
+      // Within group_interval (5m) of its notification and it may still reopen: its all-clear is
+      // held until 10:05:52, and so is the link's until 5m after its escalation.
+      '2026-11-23T10:01:24.000Z | resolved | held | errors{}',
       '2026-11-23T10:05:00.000Z | escalated | yes | link{asset="sw-1"}',
-      '2026-11-23T10:07:00.000Z | resolved | yes | link{asset="sw-1"}',
+      '2026-11-23T10:05:52.000Z | resolved | yes | errors{}',
+      '2026-11-23T10:07:00.000Z | resolved | held | link{asset="sw-1"}',
+      '2026-11-23T10:10:00.000Z | resolved | yes | link{asset="sw-1"}',
     ]);
-    expect(r.stdout).toContain('5 event(s), 0 point(s); 0 late, 0 far-future, 0 dropped; 7 incident change(s)');
+    expect(r.stdout).toContain('5 event(s), 0 point(s); 0 late, 0 far-future, 0 dropped; 9 incident change(s)');
     expect(r.stdout).toContain('line 6: not JSON');
     expect(r.code).toBe(1);
   });
 
   it('test --format json prints one incident change per line', async () => {
     const r = await runCli(['rules', 'test', '--config', config, '--events', events, '--format', 'json', '--after', '1m']);
-    const changes = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; incident: { key: string; eventCount: number } });
-    expect(changes.map((c) => c.kind)).toEqual(['opened', 'opened', 'opened', 'opened', 'resolved', 'escalated', 'resolved']);
+    const changes = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; notify: boolean; held?: true; incident: { key: string; eventCount: number } });
+    // One minute on, the link's all-clear (held until 10:10) is still to come.
+    expect(changes.map((c) => c.kind)).toEqual(['opened', 'opened', 'opened', 'opened', 'resolved', 'escalated', 'resolved', 'resolved']);
+    expect(changes.filter((c) => c.kind === 'resolved').map((c) => [c.incident.key, c.notify, c.held])).toEqual([
+      ['errors{}', false, true],
+      ['errors{}', true, undefined],
+      ['link{asset="sw-1"}', false, true],
+    ]);
     expect(changes.find((c) => c.incident.key === 'errors{}')!.incident.eventCount).toBe(3);
     expect(r.stderr).toContain('events.ndjson:6: not JSON');
   });

@@ -27,7 +27,9 @@ inhibit:
       'opened! host_down{asset="h1"}',
       'opened svc_errors{asset="h1",service="api"} by inhibit:host_down{asset="h1"}',
       'opened! svc_errors{asset="h2",service="api"}',
-      'resolved! host_down{asset="h1"}',
+      // Its all-clear is held for group_interval in case it reopens, but the inhibition lifts at
+      // once, as in Alertmanager: the target is paged now, not group_interval later.
+      'resolved host_down{asset="h1"}',
       // Never notified while suppressed: its first notification follows.
       'unsuppressed svc_errors{asset="h1",service="api"}',
       'opened! svc_errors{asset="h1",service="api"}',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { brief, engineFrom, ev, Timeline } from '../support/correlation.ts';
 
 const rules = (extra = '') => `
-defaults: { group_wait: 0s, allowed_lateness: 5s }
+defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s } # resolves are told at once (no hold), so the test sees the rule's own decisions
 rules:
   - kind: threshold
     name: errors

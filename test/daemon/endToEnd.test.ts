@@ -29,8 +29,9 @@ function query(dataDir: string, sql: string): Record<string, unknown>[] {
 describe('the shipped config, end to end: events → correlation → ClickHouse and one GLPI ticket', () => {
   it('opens one ticket for a down asset, however often it says so, and solves it on up', async () => {
     glpi = await new FakeGlpi().listen();
-    // config/vigil.yaml as shipped, plus a GLPI exporter on its incidents pipeline, ports at 0
-    // and no hold-down, so the test need not wait out group_wait.
+    // config/vigil.yaml as shipped, plus a GLPI exporter on its incidents pipeline, ports at 0,
+    // no hold-down and a group_interval of 1s, so the test need not wait out group_wait nor the
+    // resolve held back until group_interval after the page.
     const config = parse(readFileSync(resolve(import.meta.dirname, '../../config/vigil.yaml'), 'utf8')) as {
       exporters: Record<string, unknown>;
       service: { pipelines: { incidents: { exporters: string[] } } };
@@ -39,6 +40,7 @@ describe('the shipped config, end to end: events → correlation → ClickHouse 
     config.exporters.glpi = { url: glpi.apiUrl, app_token: 'app-token-1', user_token: 'user-token-1' };
     config.service.pipelines.incidents.exporters.push('glpi');
     config.correlation.defaults.group_wait = '0s';
+    config.correlation.defaults.group_interval = '1s';
     daemon = await startDaemon(stringify(config), { env: { ...EPHEMERAL_PORTS, VIGIL_LOG_LEVEL: 'info' } });
 
     const post = async (events: object[]) => {

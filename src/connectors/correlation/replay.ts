@@ -89,7 +89,7 @@ export function replay(cfg: CorrelationConfig, text: string, afterMs: number): R
 
 /** The incident timeline as an aligned text table. */
 export function formatTimeline(result: ReplayResult): string {
-  const rows = result.changes.map((c) => [new Date(c.atMs).toISOString(), c.kind, c.notify ? 'yes' : 'no', c.incident.key, `${c.incident.eventCount}`, c.reason]);
+  const rows = result.changes.map((c) => [new Date(c.atMs).toISOString(), c.kind, c.notify ? 'yes' : c.held ? 'held' : 'no', c.incident.key, `${c.incident.eventCount}`, c.reason]);
   const header = ['time', 'change', 'notify', 'incident', 'events', 'reason'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');

@@ -201,7 +201,8 @@ export class IncidentExporter implements Exporter {
     const items: { key: string; payload: IncidentChange }[] = [];
     for (const change of batch) {
       // A resolve goes through even when not notifying, so a ticket never stays open; it is a no-op if no ticket exists.
-      if (!change.notify && change.kind !== 'resolved') continue;
+      // A held one does not: the incident may reopen silently, and a notifying resolve follows if it does not.
+      if (!change.notify && (change.kind !== 'resolved' || change.held)) continue;
       if (!routed(this.config.routes, change)) continue;
       items.push({ key: change.incident.key, payload: change });
     }

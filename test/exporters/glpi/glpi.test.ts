@@ -5,6 +5,7 @@ import { glpiExporterSchema } from '../../../src/exporters/glpi/config.ts';
 import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
 import { VigilService } from '../../../src/service/service.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
+import { engineFrom, ev, Timeline } from '../../support/correlation.ts';
 import { FakeGlpi } from '../../support/fakes/glpi.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
 import { IncidentStory, parseWith, startIncidentExporter, testSettings } from '../incidentFixtures.ts';
@@ -117,6 +118,34 @@ describe('GLPI exporter', () => {
     await exp.outbox.whenIdle();
     expect(exp.outbox.parked).toBe(0);
     expect(glpi.solutions).toHaveLength(1);
+  });
+
+  it('keeps the ticket open through a flap within group_interval and solves it once, on the held resolve', async () => {
+    const glpi = await glpiFake();
+    const { exp } = await exporter(glpi);
+    // A link down at 0 s, up at 10 s, down at 20 s, up at 30 s; group_interval 1m after the page.
+    const tl = new Timeline(engineFrom(`
+defaults: { group_wait: 0s, group_interval: 1m, reopen_window: 5m, allowed_lateness: 0s }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+`));
+    const link = (t: number, type: 'down' | 'up') => ev(t, { asset: 'sw-1', type, severityNumber: 17, severityText: 'ERROR' });
+    for (const [t, type] of [[0, 'down'], [10_000, 'up'], [20_000, 'down'], [30_000, 'up']] as const) await exp.consumeIncidents(tl.send([link(t, type)]));
+    await exp.consumeIncidents(tl.advance(59_000));
+    await exp.outbox.whenIdle();
+    expect(tl.changes.map((c) => `${c.kind}${c.notify ? '!' : c.held ? ' (held)' : ''}`)).toEqual(['opened!', 'resolved (held)', 'reopened', 'resolved (held)']);
+    expect(glpi.tickets.size).toBe(1);
+    expect([...glpi.tickets.values()][0]!.status).toBeLessThan(5);
+    expect(glpi.solutions).toHaveLength(0);
+
+    // Still up once group_interval has passed: the held resolution is told, and solves the ticket.
+    await exp.consumeIncidents(tl.advance(120_000));
+    await exp.outbox.whenIdle();
+    expect(tl.changes.at(-1)).toMatchObject({ kind: 'resolved', notify: true, atMs: 60_000 });
+    expect([...glpi.tickets.values()][0]!.status).toBe(5);
+    expect(glpi.solutions).toHaveLength(1);
+    expect(glpi.followups).toHaveLength(0);
+    expect(glpi.count('POST', 'Ticket')).toBe(1);
   });
 
   it('keeps changes while credentials are wrong, instead of dropping them', async () => {
