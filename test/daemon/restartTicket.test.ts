@@ -24,6 +24,8 @@ function shippedWithGlpi(apiUrl: string): string {
   config.exporters.glpi = { url: apiUrl, app_token: 'app-token-1', user_token: 'user-token-1' };
   config.service.pipelines.incidents.exporters.push('glpi');
   config.correlation.defaults.group_wait = '0s';
+  // A resolve within group_interval of the last notification is held that long (it may reopen).
+  config.correlation.defaults.group_interval = '1s';
   return stringify(config);
 }
 
