@@ -5,7 +5,7 @@ import type { StateStore } from './stateStore.ts';
 import { ruleOfKey } from './fieldPath.ts';
 import { IncidentBook, type IncidentRecord } from './incidentBook.ts';
 import { describeRuleChange, regroupedReason, type RuleReset } from './ruleChange.ts';
-import { MARKED_KINDS, markOpen, type CompiledRule, type EventRule, type IgnoredReason, type PointRule, type RuleContext } from './rules/rule.ts';
+import { MARKED_KINDS, markOpen, watermarkOf, type CompiledRule, type EventRule, type IgnoredReason, type PointRule, type RuleContext } from './rules/rule.ts';
 import type { Suppressor } from './suppression.ts';
 
 export interface TimePolicy {
@@ -71,7 +71,7 @@ function timeMs(e: VigilEvent): number {
  * the index of held resolutions: it is incidents' notification state, which a changed rule keeps
  * and which a removed or regrouped rule's incidents tell at once (see `reload`).
  */
-const STATE_TAGS = ['c', 'a', 'p', 'f', 'd', 'ms', 'mn', 'mx', 'ml', 'mp', 'mr', 'mf'];
+const STATE_TAGS = ['c', 'a', 'ag', 'p', 'f', 'd', 'ms', 'mn', 'mx', 'ml', 'mp', 'mr', 'mf'];
 
 /**
  * The correlation core: events and metric points in, incident changes out, with the clock
@@ -204,10 +204,6 @@ export class CorrelationEngine {
     return this.end(out);
   }
 
-  private evalMs(rule: CompiledRule, nowMs: number): number {
-    return rule.time === 'arrival' ? nowMs : nowMs - rule.latenessMs;
-  }
-
   /** Everything time alone decides: silences, deadlines, hysteresis, notification timers, suppression. */
   tick(nowMs: number): IncidentChange[] {
     const out = this.begin(nowMs);
@@ -220,13 +216,13 @@ export class CorrelationEngine {
         else marks.set(rule, [key]);
       }
     }
-    for (const rule of this.set.rules) rule.onTick?.(this.evalMs(rule, nowMs), this.ctx, marks.get(rule.name) ?? []);
+    for (const rule of this.set.rules) rule.onTick?.(watermarkOf(rule, nowMs), this.ctx, marks.get(rule.name) ?? []);
     const open = this.openIncidents();
     this.set.suppressor.rebuild(open);
     for (const rec of open) {
       const rule = this.byName.get(rec.incident.rule);
       if (!rule) continue;
-      rule.onOpenIncident?.(rec, this.evalMs(rule, nowMs), this.ctx);
+      rule.onOpenIncident?.(rec, watermarkOf(rule, nowMs), this.ctx);
       if (rec.incident.status === 'resolved') this.set.suppressor.note(rec, false);
     }
     for (const rec of open) {

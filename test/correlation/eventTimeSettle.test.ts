@@ -44,6 +44,8 @@ describe('timers follow the events\' own times, whatever the allowed lateness', 
     for (const lateness of ['0s', '10s', '30s']) {
       const tl = new Timeline(engineFrom(absence(lateness)));
       for (const e of beats) tl.send([e]);
+      // The return at 75 s resolves once the watermark (clock less lateness) has passed it.
+      tl.advance(95_000 + Number(lateness.slice(0, -1)) * 1000);
       expect(decisions(tl.changes), `allowed_lateness ${lateness}`).toEqual(expected);
     }
   });
@@ -79,6 +81,8 @@ describe('boundaries: exactly at the interval or deadline decides; 1 ms before d
         const tl = new Timeline(engineFrom(absence(lateness)));
         tl.send([beat(1000)]);
         tl.send([beat(1000 + g)]);
+        // The heartbeat that ends the gap resolves once the watermark has passed it (the next tick after the lateness).
+        tl.advance(tl.nowMs + Number(lateness.slice(0, -1)) * 1000 + 1000);
         return decisions(tl.changes);
       };
       expect(gap(29_999)).toEqual([]);

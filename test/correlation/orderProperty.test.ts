@@ -101,3 +101,48 @@ describe('allowed_lateness', () => {
     }
   });
 });
+
+/** Heartbeats with gaps around the interval, and outages whose down and up are further apart than the lateness. */
+function timedScenario(seed: number, count: number, latenessMs: number): VigilEvent[] {
+  const r = mulberry32(seed);
+  const events: VigilEvent[] = [];
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
+  let t = 0;
+  for (let i = 0; i < count; i++) {
+    t += Math.floor(r() * 6000);
+    if (r() < 0.5) events.push(ev(t, { service: pick(['api', 'web']), severityText: 'ERROR', severityNumber: 17 }));
+    else events.push(ev(t, { asset: pick(['h1', 'h2', 'h3']), attributes: { kind: 'beat' } }));
+  }
+  // One down and one up per outage; each transition further than the lateness from the next, so
+  // no shuffle within the lateness swaps them (pair transitions follow arrival order by design).
+  for (const asset of ['sw-1', 'sw-2']) {
+    for (let at = Math.floor(r() * 20_000); at < t; ) {
+      const upAt = at + latenessMs + 1 + Math.floor(r() * 40_000);
+      events.push(ev(at, { asset, type: 'down' }), ev(upAt, { asset, type: 'up' }));
+      at = upAt + latenessMs + 1 + Math.floor(r() * 30_000);
+    }
+  }
+  return events.sort((a, b) => Number(a.timeUnixNano - b.timeUnixNano));
+}
+
+describe('event order within the allowed lateness', () => {
+  it('does not change absence and pair deadline decisions (400 events, 60 seeds)', () => {
+    const latenessMs = 30_000;
+    let decided = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const events = timedScenario(seed, 400, latenessMs);
+      const time = events.map((e) => Number(e.timeUnixNano / 1_000_000n));
+      const inOrder = engineFrom(timed('30s'));
+      run(inOrder, events, time);
+      // Each event is delayed by up to the lateness, so none arrives more than the lateness after a later one.
+      const r = mulberry32(seed * 104_729);
+      const shuffled = engineFrom(timed('30s'));
+      run(shuffled, events, time.map((t) => t + Math.floor(r() * (latenessMs + 1))));
+      const timers = (engine: CorrelationEngine) => decisions(engine).filter((d) => !d.includes('errors{'));
+      expect(timers(shuffled), `seed ${seed}`).toEqual(timers(inOrder));
+      expect(shuffled.stats.late, `seed ${seed}`).toBe(0);
+      decided += decisions(inOrder).length;
+    }
+    expect(decided).toBeGreaterThan(1000);
+  });
+});

@@ -1,13 +1,23 @@
 import type { VigilEvent } from '../../model/event.ts';
 import { parseIncidentKey } from '../fieldPath.ts';
-import { formatDuration, type IncidentRecord } from '../incidentBook.ts';
-import { RuleCore, autoResolve, isOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
+import { formatDuration } from '../incidentBook.ts';
+import { RuleCore, autoResolve, isOpen, watermarkOf, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
+
+/** Stands for "no event known before" in the gap list: the group's first event may still get an older one. */
+const BEFORE_FIRST = Number.MIN_SAFE_INTEGER;
 
 /**
- * "Silence is deadly": each group's last event time is a high-water mark (merges by max across
- * agents). A silence of at least `interval` opens an incident dated `last + interval`, settled
- * by the group's next event or, for a group that stays silent, by the timer; that next event
- * resolves it.
+ * "Silence is deadly": a gap of at least `interval` between two of a group's events (in event
+ * time) opens an incident dated `last + interval`, and the event that ends the gap resolves it
+ * at its own time; a group that stays silent opens it too.
+ *
+ * Decisions wait for the watermark (the clock less the allowed lateness), so that an event
+ * arriving late but inside a gap still splits it: the opening once the watermark passes
+ * `last + interval`, the resolution once it passes the event that ends the gap. The group's last
+ * event time is a high-water mark (merges by max across agents); the gaps of at least `interval`
+ * seen but not yet settled are kept as `ag:` candidates, so only an event that lands inside one
+ * does more than raise the mark (and a group's first event, while an older one could still leave
+ * a gap before it).
  */
 export class AbsenceRule extends RuleCore implements EventRule {
   readonly signal = 'logs';
@@ -27,19 +37,39 @@ export class AbsenceRule extends RuleCore implements EventRule {
     const mark = this.keys.key(e, 'a:');
     const last = ctx.store.readMax(mark);
     ctx.store.raise(mark, tMs, tMs + this.forgetAfterMs);
-    // Only a silence of at least `interval` can have opened an incident: a group heard from
-    // recently skips the incident lookup.
-    if (last === undefined || tMs - last < this.intervalMs) return;
+    const w = watermarkOf(this, ctx.nowMs);
+    // A group heard from recently, in order, is the common case: nothing but the mark. So is a
+    // group's first event, unless one older than it can still arrive and leave a gap before it.
+    if (last === undefined ? tMs - w < this.intervalMs : tMs >= last && tMs - last < this.intervalMs) return;
     const key = mark.slice(2);
-    // The silence this event ends was due before it: settle it first, as the timer would have
-    // once the lateness passed, so the decision does not depend on which of the two comes first.
-    const rec = this.settleSilence(key, last, ctx, this.keys.labels(e)) ?? ctx.book.get(key);
-    if (isOpen(rec) && tMs >= rec.incident.openedAtMs - this.intervalMs) {
-      autoResolve(this, rec, tMs, `event received after ${formatDuration(tMs - (rec.incident.openedAtMs - this.intervalMs))} of silence`, e, ctx);
+    const gapKey = 'ag:' + key;
+    const gaps = (ctx.store.read(gapKey)?.value as number[] | undefined)?.slice() ?? [];
+    if (last === undefined) {
+      gaps.push(BEFORE_FIRST, tMs);
+    } else if (tMs >= last) {
+      gaps.push(last, tMs);
+    } else {
+      // Older than the newest event: it matters only inside a gap not yet settled, which it splits.
+      let i = 0;
+      while (i < gaps.length && !(gaps[i]! < tMs && tMs < gaps[i + 1]!)) i += 2;
+      if (i === gaps.length) return;
+      const from = gaps[i]!;
+      const to = gaps[i + 1]!;
+      const parts: number[] = [];
+      if (from === BEFORE_FIRST || tMs - from >= this.intervalMs) parts.push(from, tMs);
+      if (to - tMs >= this.intervalMs) parts.push(tMs, to);
+      gaps.splice(i, 2, ...parts);
     }
+    this.saveGaps(gapKey, gaps, ctx);
+    this.settle(key, w, ctx, gaps, this.keys.labels(e), e, tMs);
   }
 
   onTick(evalMs: number, ctx: RuleContext, marks: readonly string[]): void {
+    const prefix = 'ag:' + this.name + '{';
+    for (const gapKey of [...ctx.store.keys(prefix)]) {
+      const gaps = (ctx.store.read(gapKey)?.value as number[] | undefined)?.slice();
+      if (gaps && gaps.length > 0 && evalMs - gaps[0]! >= this.intervalMs) this.settle(gapKey.slice(3), evalMs, ctx, gaps);
+    }
     for (const stateKey of marks) {
       const lastSeen = ctx.store.readMax(stateKey);
       if (lastSeen === undefined || evalMs - lastSeen < this.intervalMs) continue;
@@ -48,15 +78,48 @@ export class AbsenceRule extends RuleCore implements EventRule {
   }
 
   /**
+   * Settles, in event-time order, the group's gaps that the watermark `w` has passed: a gap opens
+   * once `w` reaches `from + interval` (no event inside it can still arrive) and resolves once
+   * `w` reaches its end (no earlier event can still end it). `e` is the event that arrived at
+   * `tMs`, folded into the resolution it makes.
+   */
+  private settle(key: string, w: number, ctx: RuleContext, gaps: number[], labels?: Record<string, string>, e?: VigilEvent, tMs?: number): void {
+    let settled = 0;
+    while (settled < gaps.length && w - gaps[settled]! >= this.intervalMs) {
+      const from = gaps[settled]!;
+      const to = gaps[settled + 1]!;
+      if (from === BEFORE_FIRST) {
+        // Once the watermark reaches the group's first event, no older one can come.
+        if (w < to) break;
+        settled += 2;
+        continue;
+      }
+      this.settleSilence(key, from, ctx, labels);
+      if (w < to) break;
+      const rec = ctx.book.get(key);
+      if (isOpen(rec) && to >= rec.incident.openedAtMs - this.intervalMs) {
+        autoResolve(this, rec, to, `event received after ${formatDuration(to - from)} of silence`, to === tMs ? e : undefined, ctx);
+      }
+      settled += 2;
+    }
+    if (settled > 0) this.saveGaps('ag:' + key, gaps.slice(settled), ctx);
+  }
+
+  private saveGaps(gapKey: string, gaps: number[], ctx: RuleContext): void {
+    if (gaps.length === 0) ctx.store.delete(gapKey, ctx.nowMs);
+    else ctx.store.write(gapKey, gaps, ctx.nowMs, gaps[gaps.length - 1]! + this.forgetAfterMs);
+  }
+
+  /**
    * Opens the incident of a silence of at least `interval` after `lastSeen`, dated when it
    * reached `interval`, unless it is open already or was resolved after `lastSeen` (by a person,
-   * or at a reload: that silence was handled). Returns the incident it opened.
+   * or at a reload: that silence was handled).
    */
-  private settleSilence(key: string, lastSeen: number, ctx: RuleContext, labels?: Record<string, string>): IncidentRecord | undefined {
+  private settleSilence(key: string, lastSeen: number, ctx: RuleContext, labels?: Record<string, string>): void {
     const rec = ctx.book.get(key);
-    if (rec && (rec.incident.status !== 'resolved' || rec.incident.resolvedAtMs > lastSeen)) return undefined;
+    if (rec && (rec.incident.status !== 'resolved' || rec.incident.resolvedAtMs > lastSeen)) return;
     const l = labels ?? parseIncidentKey(key)?.labels ?? {};
-    return ctx.book.open(
+    ctx.book.open(
       {
         policy: this.policy,
         key,

@@ -58,6 +58,15 @@ export function autoResolve(rule: CompiledRuleBase, rec: IncidentRecord, atMs: n
   ctx.book.resolve(rec, rule.policy, atMs, reason, event, ctx.out);
 }
 
+/**
+ * The time up to which every event a rule will still count has arrived: the clock less the
+ * allowed lateness under event time, the clock under arrival time. A decision about a moment
+ * before it cannot be changed by an event still to come.
+ */
+export function watermarkOf(rule: CompiledRuleBase, nowMs: number): number {
+  return rule.time === 'arrival' ? nowMs : nowMs - rule.latenessMs;
+}
+
 export const isOpen = (rec: IncidentRecord | undefined): rec is IncidentRecord => rec !== undefined && rec.incident.status !== 'resolved';
 
 /** What every compiled rule is built from: its name, timing and incident policy. */
