@@ -67,3 +67,18 @@ export class InvalidInputError extends VigilError {
     super('VIGIL_INVALID_INPUT', message, options);
   }
 }
+
+/**
+ * A request or batch with more records than Vigil takes at once. Permanent, not back-pressure:
+ * the same request is refused again however long the sender waits, so it is answered 413 /
+ * RESOURCE_EXHAUSTED without a retry delay (OTLP retries RESOURCE_EXHAUSTED only with RetryInfo).
+ */
+export class TooManyRecordsError extends VigilError {
+  readonly records: number;
+  readonly limit: number;
+  constructor(message: string, records: number, limit: number) {
+    super('VIGIL_TOO_MANY_RECORDS', message);
+    this.records = records;
+    this.limit = limit;
+  }
+}

@@ -1,4 +1,4 @@
-import { QueueFullError } from '../errors.ts';
+import { QueueFullError, TooManyRecordsError } from '../errors.ts';
 
 export interface QueuedBatch<T> {
   items: T[];
@@ -9,8 +9,9 @@ export interface QueuedBatch<T> {
 /**
  * A FIFO of batches bounded by the number of items it holds. `push` never waits: it either
  * accepts at once or throws QueueFullError, so receivers can answer 429 immediately instead
- * of holding sockets open. A batch larger than the whole capacity is still accepted into an
- * empty queue, otherwise a large request could never get through.
+ * of holding sockets open. A batch larger than the whole capacity is refused for good (it
+ * could never fit): accepting it into an empty queue let one request of tiny records hold any
+ * number of them in memory.
  */
 export class BoundedQueue<T> {
   readonly name: string;
@@ -34,10 +35,11 @@ export class BoundedQueue<T> {
   }
 
   hasRoomFor(n: number): boolean {
-    return this.size_ === 0 || this.size_ + n <= this.capacity;
+    return this.size_ + n <= this.capacity;
   }
 
   push(items: T[], settled?: (err?: unknown) => void): void {
+    if (items.length > this.capacity) throw new TooManyRecordsError(`${items.length} records in one batch, over the capacity of queue "${this.name}" (${this.capacity})`, items.length, this.capacity);
     if (!this.hasRoomFor(items.length)) throw new QueueFullError(this.name, this.capacity);
     this.entries.push(settled === undefined ? { items } : { items, settled });
     this.size_ += items.length;

@@ -57,6 +57,15 @@ export class MemoryGuard {
     return this.limited;
   }
 
+  /**
+   * Samples memory, then admits. For decode loops: the periodic check cannot run while one
+   * request is decoded synchronously, so a large request would otherwise read a stale answer.
+   */
+  admitNow(): void {
+    this.check();
+    this.admit();
+  }
+
   /** Throws MemoryLimitError while above the soft limit. */
   admit(): void {
     if (!this.limited) return;

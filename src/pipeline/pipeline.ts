@@ -1,4 +1,4 @@
-import { ExportFailedError, QueueFullError, ShuttingDownError } from '../errors.ts';
+import { ExportFailedError, QueueFullError, ShuttingDownError, TooManyRecordsError } from '../errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { BoundedQueue } from './boundedQueue.ts';
@@ -57,8 +57,20 @@ export class Pipeline<T> implements Consumer<T> {
   /** Throws the error consume() would throw, without queueing; lets a fan-out check all targets first. */
   admit(n: number): void {
     if (!this.accepting) throw new ShuttingDownError();
+    const capacity = this.queue.capacity;
+    if (n > capacity) {
+      throw new TooManyRecordsError(
+        `${n} records in one request, over the queue_size (${capacity}) of pipeline "${this.name}"; send smaller batches or raise service.pipelines.${this.name}.queue_size`,
+        n,
+        capacity,
+      );
+    }
     this.opts.memory.admit();
-    if (!this.queue.hasRoomFor(n)) throw new QueueFullError(this.name, this.queue.capacity);
+    if (!this.queue.hasRoomFor(n)) throw new QueueFullError(this.name, capacity);
+  }
+
+  checkMemory(): void {
+    this.opts.memory.admitNow();
   }
 
   consume(batch: T[]): Promise<void> {
@@ -174,6 +186,11 @@ export class FanOut<T> implements Consumer<T> {
   }
   admit(n: number): void {
     for (const t of this.targets) t.admit(n);
+  }
+
+  checkMemory(): void {
+    // One guard serves every pipeline: asking the first is asking them all.
+    this.targets[0]?.checkMemory();
   }
 
   consume(batch: T[]): Promise<void> {

@@ -23,6 +23,11 @@ export interface Consumer<T> {
    * and mapping a body it will throw away: under overload that wasted work is what sinks it.
    */
   admit?(n: number): void;
+  /**
+   * Samples memory now and throws MemoryLimitError above the soft limit. Receivers call it every
+   * few thousand records while decoding one request, which the periodic check cannot interrupt.
+   */
+  checkMemory?(): void;
 }
 
 export type Consumers = { [S in Signal]?: Consumer<SignalItem[S]> };

@@ -70,9 +70,16 @@ service:
     const metrics = await service.metrics.metrics();
     expect(metrics).toMatch(/vigil_receiver_refused_records_total\{receiver="json",signal="logs"\} 6/);
 
+    // Larger than the whole queue: refused for good (no Retry-After), even into an empty queue.
+    const tooBig = await send(11);
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.headers.get('retry-after')).toBeNull();
+    expect(await tooBig.json()).toMatchObject({ code: 'VIGIL_TOO_MANY_RECORDS', error: '11 records in one request, over the queue_size (10) of pipeline "logs"; send smaller batches or raise service.pipelines.logs.queue_size' });
+
     gated.release();
     await new Promise((r) => setImmediate(r));
     expect((await send(6)).status).toBe(200);
+    expect((await send(11)).status).toBe(413);
     await service.shutdown();
     service = undefined;
     expect(gated.received).toHaveLength(18);

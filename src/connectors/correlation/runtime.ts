@@ -2,6 +2,7 @@ import { Counter, Gauge } from 'prom-client';
 import type { CorrelationConfig } from '../../correlation/config.ts';
 import { ruleSetOf } from '../../correlation/configSection.ts';
 import { CorrelationEngine, type EngineStats } from '../../correlation/engine.ts';
+import { TooManyRecordsError } from '../../errors.ts';
 import type { IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { VigilEvent } from '../../model/event.ts';
@@ -169,11 +170,24 @@ export class CorrelationRuntime {
       this.state.delivered?.(changes);
       return;
     }
-    const batch = this.backlog.length ? this.backlog.concat(changes) : changes;
+    let batch = this.backlog.length ? this.backlog.concat(changes) : changes;
     this.backlog = [];
+    // A backlog can outgrow the incidents queue, which refuses a batch larger than itself for
+    // good: it goes in slices of the queue's size.
+    let slice = batch.length;
     try {
-      await out.consume(batch);
-      this.state.delivered?.(batch);
+      while (batch.length > 0) {
+        const part = slice >= batch.length ? batch : batch.slice(0, slice);
+        try {
+          await out.consume(part);
+        } catch (err) {
+          if (!(err instanceof TooManyRecordsError) || err.limit >= slice) throw err;
+          slice = err.limit;
+          continue;
+        }
+        this.state.delivered?.(part);
+        batch = part === batch ? [] : batch.slice(part.length);
+      }
     } catch (err) {
       // The engine has moved on; its changes wait for the next tick rather than vanish.
       const dropped = Math.max(0, batch.length - BACKLOG_LIMIT);

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { InvalidInputError, RefusedError, VigilError } from '../../errors.ts';
+import { InvalidInputError, RefusedError, TooManyRecordsError, VigilError } from '../../errors.ts';
 import { PayloadTooLargeError, UnsupportedEncodingError } from './requestBody.ts';
 
 export interface HttpErrorAnswer {
@@ -14,7 +14,7 @@ export function httpAnswerFor(err: unknown): HttpErrorAnswer {
   if (err instanceof RefusedError) {
     return { status: err.reason === 'exhausted' ? 429 : 503, code: err.code, message: err.message, retryAfterSeconds: err.retryAfterSeconds };
   }
-  if (err instanceof PayloadTooLargeError) return { status: 413, code: err.code, message: err.message };
+  if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError) return { status: 413, code: err.code, message: err.message };
   if (err instanceof UnsupportedEncodingError) return { status: 415, code: err.code, message: err.message };
   if (err instanceof InvalidInputError) return { status: 400, code: err.code, message: err.message };
   if (err instanceof VigilError) return { status: 500, code: err.code, message: err.message };

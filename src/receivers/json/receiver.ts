@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidInputError } from '../../errors.ts';
+import { InvalidInputError, TooManyRecordsError } from '../../errors.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import { nowNanos } from '../../model/event.ts';
 import type { CreateSettings, Receiver } from '../../pipeline/component.ts';
@@ -8,7 +8,9 @@ import type { Consumer } from '../../pipeline/signals.ts';
 import { readRequestBody } from '../http/requestBody.ts';
 import { httpAnswerFor, sendJsonError } from '../http/respond.ts';
 import type { JsonReceiverConfig } from './config.ts';
+import { CHECKPOINT_EVERY, tooManyRecords } from '../recordLimit.ts';
 import { JsonEventMapper } from './mapping.ts';
+import { countJsonValues, countNdjsonLines } from './recordCount.ts';
 
 export interface Rejection {
   index: number;
@@ -21,14 +23,22 @@ export interface ParsedBody {
   rejected: Rejection[];
 }
 
+function isNdjsonType(contentType: string): boolean {
+  return /ndjson|jsonl|json-seq|jsonlines/.test(contentType);
+}
+
+/** The events parseJsonBody would find, counted from the bytes before anything is parsed. */
+export function countBodyRecords(body: Uint8Array, contentType: string): number {
+  return isNdjsonType(contentType) ? countNdjsonLines(body) : countJsonValues(body);
+}
+
 /**
  * One object, an array of objects, or NDJSON. NDJSON is recognised by its content type or,
  * failing that, when the body is not one JSON document but has several lines, so `curl -d @file`
  * of an .ndjson file works without the right header. A bad NDJSON line is rejected alone.
  */
 export function parseJsonBody(text: string, contentType: string): ParsedBody {
-  const ndjsonType = /ndjson|jsonl|json-seq|jsonlines/.test(contentType);
-  if (!ndjsonType) {
+  if (!isNdjsonType(contentType)) {
     try {
       const doc: unknown = JSON.parse(text);
       if (Array.isArray(doc)) return { records: doc.map((value, index) => ({ index, value })), rejected: [] };
@@ -112,8 +122,18 @@ export class JsonReceiver implements Receiver {
     try {
       const body = await readRequestBody(req.raw, this.config.max_request_body_size);
       if (body.length === 0) throw new InvalidInputError('request body is empty; send a JSON object, an array of objects or NDJSON');
+      const records = countBodyRecords(body, contentType);
+      const max = this.config.max_records_per_request;
+      if (records > max) throw tooManyRecords(records, max, `receivers.${id}.max_records_per_request`);
+      try {
+        this.consumer.admit?.(records);
+      } catch (err) {
+        if (err instanceof TooManyRecordsError) throw err;
+        return this.refuse(reply, err, records);
+      }
       parsed = parseJsonBody(body.toString('utf8'), contentType);
     } catch (err) {
+      if (err instanceof TooManyRecordsError) metrics.receiverRejected.inc({ receiver: id, signal: 'logs' }, err.records);
       metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
       return sendJsonError(reply, httpAnswerFor(err));
     }
@@ -121,7 +141,16 @@ export class JsonReceiver implements Receiver {
     const observed = nowNanos();
     const events: VigilEvent[] = [];
     const rejected = parsed.rejected;
+    let untilCheck = CHECKPOINT_EVERY;
     for (const r of parsed.records) {
+      if (--untilCheck === 0) {
+        untilCheck = CHECKPOINT_EVERY;
+        try {
+          this.consumer.checkMemory?.();
+        } catch (err) {
+          return this.refuse(reply, err, parsed.records.length);
+        }
+      }
       const m = this.mapper.map(r.value, observed);
       if (m.ok) events.push(m.event);
       else rejected.push({ index: r.index, ...(r.line !== undefined ? { line: r.line } : {}), reason: m.reason });

@@ -1,5 +1,6 @@
 import { bytes, duration, endpoint, list, obj, optional, record, refine, str, type ConfigIssue, type Infer, type Schema } from '../../config/schema.ts';
 import { tlsServerSchema } from '../http/tlsConfig.ts';
+import { maxRecordsPerRequest } from '../recordLimit.ts';
 
 /**
  * A protocol block as the OTel Collector reads it: absent means off, while `grpc:` with no
@@ -23,6 +24,7 @@ const grpcSchema = obj(
   {
     endpoint: endpoint({ default: '127.0.0.1:4317', doc: 'gRPC listener address.' }),
     max_recv_msg_size: bytes({ default: '4MiB', min: 1, doc: 'Largest request message accepted, after decompression (RESOURCE_EXHAUSTED above).' }),
+    max_records_per_request: maxRecordsPerRequest(),
     tls: optional(tlsServerSchema),
   },
   { doc: 'OTLP/gRPC (LogsService, MetricsService, TraceService and grpc.health.v1.Health). Write `grpc:` alone to enable it with the defaults.' },
@@ -41,6 +43,7 @@ const httpSchema = obj(
   {
     endpoint: endpoint({ default: '127.0.0.1:4318', doc: 'HTTP listener address; shared with the json receiver when equal.' }),
     max_request_body_size: bytes({ default: '20MiB', min: 1, doc: 'Largest request body accepted, after decompression (413 above).' }),
+    max_records_per_request: maxRecordsPerRequest(),
     tls: optional(tlsServerSchema),
     cors: optional(corsSchema),
   },

@@ -1,5 +1,6 @@
 import { createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { TooManyRecordsError } from '../../errors.ts';
 import { nowNanos } from '../../model/event.ts';
 import { loadTlsOptions } from '../http/tlsConfig.ts';
 import type { OtlpGrpcConfig } from './config.ts';
@@ -117,14 +118,14 @@ export class OtlpGrpcServer {
       const tenant = this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
       this.receiver.admit(spec);
       const request = await this.readRequest(stream, headers);
-      const decoded = spec.decodeProto(request, observed);
+      const decoded = spec.decodeProto(request, observed, this.receiver.decodeGuard(spec, 'grpc', this.config.max_records_per_request));
       const outcome = await this.receiver.export(spec, decoded, tenant, observed);
       respond(stream, encodeResponseProto(spec, outcome));
     } catch (err) {
       // The client is gone (cancelled, or its deadline passed): there is no one to answer.
       if (stream.closed) return;
       const f = grpcFailure(err);
-      if (f.grpc === GrpcCode.INVALID_ARGUMENT || f.grpc === GrpcCode.UNAUTHENTICATED || err instanceof GrpcProtocolError) this.receiver.countInvalid();
+      if (f.grpc === GrpcCode.INVALID_ARGUMENT || f.grpc === GrpcCode.UNAUTHENTICATED || err instanceof GrpcProtocolError || err instanceof TooManyRecordsError) this.receiver.countInvalid();
       else if (f.grpc === GrpcCode.INTERNAL) this.receiver.settings.logger.error({ err }, 'OTLP/gRPC export failed');
       trailersOnly(stream, f);
     }

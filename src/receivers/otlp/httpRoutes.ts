@@ -92,13 +92,14 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
     }
     const observed = nowNanos();
     try {
-      const decoded = format === 'proto' ? spec.decodeProto(body, observed) : spec.decodeJson(body, observed);
+      const guard = receiver.decodeGuard(spec, 'http', config.max_records_per_request);
+      const decoded = format === 'proto' ? spec.decodeProto(body, observed, guard) : spec.decodeJson(body, observed, guard);
       const outcome = await receiver.export(spec, decoded, tenant, observed);
       if (format === 'proto') return reply.code(200).type(PROTOBUF).send(encodeResponseProto(spec, outcome));
       return reply.code(200).type(JSON_TYPE).send(responseJson(spec, outcome));
     } catch (err) {
       const f = failureFor(err);
-      if (f.http === 400) receiver.countInvalid();
+      if (f.http === 400 || f.http === 413) receiver.countInvalid();
       if (f.http === 500) receiver.settings.logger.error({ err }, 'OTLP/HTTP export failed');
       return fail(reply, format, err);
     }

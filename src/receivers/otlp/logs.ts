@@ -2,7 +2,7 @@ import type { Attributes } from '../../model/attributes.ts';
 import { newEvent, type InstrumentationScope, type VigilEvent } from '../../model/event.ts';
 import { defaultTitle } from '../json/mapping.ts';
 import { decodeAnyValue, decodeKeyValue } from './attributesProto.ts';
-import { walkJsonRequest, walkProtoRequest, type ScopeSink } from './requestWalk.ts';
+import { walkJsonRequest, walkProtoRequest, type Checkpoint, type ScopeSink } from './requestWalk.ts';
 import { jsonAnyValue, jsonAttributes, jsonEnum, jsonId, jsonInt32, jsonMessage, jsonString, jsonTime } from './jsonValues.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
 import { idProblem, isZeroId, Rejections, type Decoded } from './rejections.ts';
@@ -95,10 +95,10 @@ function decodeLogRecord(r: Reader, end: number, observed: bigint): VigilEvent {
 }
 
 /** collector.logs.v1.ExportLogsServiceRequest (protobuf) → events. */
-export function decodeLogsProto(r: Reader, observed: bigint): Decoded<VigilEvent> {
+export function decodeLogsProto(r: Reader, observed: bigint, checkpoint?: Checkpoint): Decoded<VigilEvent> {
   const items: VigilEvent[] = [];
   const rejected = new Rejections();
-  walkProtoRequest<VigilEvent>(r, (rd, end, out) => out.push(decodeLogRecord(rd, end, observed)), acceptLogs(items, rejected, observed, 'log record'));
+  walkProtoRequest<VigilEvent>(r, (rd, end, out) => out.push(decodeLogRecord(rd, end, observed)), acceptLogs(items, rejected, observed, 'log record'), checkpoint);
   return { items, rejected };
 }
 
@@ -121,9 +121,9 @@ function jsonLogRecord(v: unknown, field: string, observed: bigint): VigilEvent 
 }
 
 /** ExportLogsServiceRequest in OTLP/JSON → events. */
-export function decodeLogsJson(doc: Record<string, unknown>, observed: bigint): Decoded<VigilEvent> {
+export function decodeLogsJson(doc: Record<string, unknown>, observed: bigint, checkpoint?: Checkpoint): Decoded<VigilEvent> {
   const items: VigilEvent[] = [];
   const rejected = new Rejections();
-  walkJsonRequest<VigilEvent>(doc, ['resourceLogs', 'scopeLogs', 'logRecords'], (v, field, out) => out.push(jsonLogRecord(v, field, observed)), acceptLogs(items, rejected, observed, 'log record'), rejected);
+  walkJsonRequest<VigilEvent>(doc, ['resourceLogs', 'scopeLogs', 'logRecords'], (v, field, out) => out.push(jsonLogRecord(v, field, observed)), acceptLogs(items, rejected, observed, 'log record'), rejected, checkpoint);
   return { items, rejected };
 }

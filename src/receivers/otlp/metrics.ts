@@ -2,7 +2,7 @@ import type { Attributes } from '../../model/attributes.ts';
 import type { InstrumentationScope } from '../../model/event.ts';
 import type { Exemplar, ExponentialHistogramPoint, HistogramPoint, MetricPoint, SummaryPoint, Temporality } from '../../model/metric.ts';
 import { decodeKeyValue } from './attributesProto.ts';
-import { walkJsonRequest, walkProtoRequest, type ScopeSink } from './requestWalk.ts';
+import { walkJsonRequest, walkProtoRequest, type Checkpoint, type ScopeSink } from './requestWalk.ts';
 import { jsonAttributes, jsonBool, jsonCount, jsonDouble, jsonEnum, jsonId, jsonInt32, jsonInt64, jsonList, jsonMessage, jsonString, jsonTime, RecordError } from './jsonValues.ts';
 import { serviceOf } from './modelFields.ts';
 import { idProblem, Rejections, type Decoded } from './rejections.ts';
@@ -300,10 +300,10 @@ function decodeMetric(r: Reader, end: number, out: MetricPoint[], rejected: Reje
 }
 
 /** collector.metrics.v1.ExportMetricsServiceRequest (protobuf) → metric points. */
-export function decodeMetricsProto(r: Reader): Decoded<MetricPoint> {
+export function decodeMetricsProto(r: Reader, checkpoint?: Checkpoint): Decoded<MetricPoint> {
   const items: MetricPoint[] = [];
   const rejected = new Rejections();
-  walkProtoRequest<MetricPoint>(r, (rd, end, out) => decodeMetric(rd, end, out, rejected), acceptPoints(items, rejected));
+  walkProtoRequest<MetricPoint>(r, (rd, end, out) => decodeMetric(rd, end, out, rejected), acceptPoints(items, rejected), checkpoint);
   return { items, rejected };
 }
 
@@ -402,9 +402,9 @@ function jsonMetric(v: unknown, field: string, out: MetricPoint[], rejected: Rej
 }
 
 /** ExportMetricsServiceRequest in OTLP/JSON → metric points. */
-export function decodeMetricsJson(doc: Record<string, unknown>): Decoded<MetricPoint> {
+export function decodeMetricsJson(doc: Record<string, unknown>, checkpoint?: Checkpoint): Decoded<MetricPoint> {
   const items: MetricPoint[] = [];
   const rejected = new Rejections();
-  walkJsonRequest<MetricPoint>(doc, ['resourceMetrics', 'scopeMetrics', 'metrics'], (v, field, out) => jsonMetric(v, field, out, rejected), acceptPoints(items, rejected), rejected);
+  walkJsonRequest<MetricPoint>(doc, ['resourceMetrics', 'scopeMetrics', 'metrics'], (v, field, out) => jsonMetric(v, field, out, rejected), acceptPoints(items, rejected), rejected, checkpoint);
   return { items, rejected };
 }

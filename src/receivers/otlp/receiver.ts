@@ -1,3 +1,4 @@
+import { RefusedError, TooManyRecordsError } from '../../errors.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { Span } from '../../model/span.ts';
 import type { VigilEvent } from '../../model/event.ts';
@@ -8,7 +9,8 @@ import type { OtlpReceiverConfig } from './config.ts';
 import { OtlpGrpcServer } from './http2Grpc.ts';
 import { registerHttpRoutes } from './httpRoutes.ts';
 import type { Decoded } from './rejections.ts';
-import { SIGNAL_SPECS, type ExportOutcome, type OtlpItem, type SignalSpec } from './signals.ts';
+import { tooManyRecords } from '../recordLimit.ts';
+import { SIGNAL_SPECS, type DecodeGuard, type ExportOutcome, type OtlpItem, type SignalSpec } from './signals.ts';
 import { UnauthenticatedError } from './status.ts';
 import { errorEvents } from './traces.ts';
 
@@ -74,6 +76,39 @@ export class OtlpReceiver implements Receiver {
       this.settings.metrics.receiverRequests.inc({ receiver: this.settings.id, outcome: 'refused' });
       throw err;
     }
+  }
+
+  /**
+   * The checks while one request is decoded: its record count against `maxRecords` (the
+   * `protocol` block's max_records_per_request) and the pipeline queue before any record is
+   * allocated, then memory every few thousand records.
+   */
+  decodeGuard(spec: SignalSpec, protocol: 'grpc' | 'http', maxRecords: number): DecodeGuard {
+    const { metrics, id } = this.settings;
+    const consumer = this.consumers[spec.signal];
+    return {
+      admit: (records) => {
+        try {
+          if (records > maxRecords) throw tooManyRecords(records, maxRecords, `receivers.${id}.protocols.${protocol}.max_records_per_request`);
+          consumer?.admit?.(records);
+        } catch (err) {
+          if (err instanceof TooManyRecordsError) metrics.receiverRejected.inc({ receiver: id, signal: spec.signal }, records);
+          else if (err instanceof RefusedError) {
+            metrics.receiverRefused.inc({ receiver: id, signal: spec.signal }, records);
+            metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
+          }
+          throw err;
+        }
+      },
+      checkpoint: () => {
+        try {
+          consumer?.checkMemory?.();
+        } catch (err) {
+          metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
+          throw err;
+        }
+      },
+    };
   }
 
   countInvalid(): void {

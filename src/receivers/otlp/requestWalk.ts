@@ -2,19 +2,24 @@ import type { Attributes } from '../../model/attributes.ts';
 import type { InstrumentationScope } from '../../model/event.ts';
 import { decodeResource, decodeScope } from './attributesProto.ts';
 import { jsonList, jsonMessage, jsonResource, jsonScope, RecordError } from './jsonValues.ts';
+import { CHECKPOINT_EVERY } from '../recordLimit.ts';
 import type { Rejections } from './rejections.ts';
 import { checkEnd, skip, subEnd, type Reader } from './wireReader.ts';
 
 /** Called once per scope block with its items, after the whole resource block is read. */
 export type ScopeSink<T> = (items: T[], resource: Attributes, scope: InstrumentationScope | undefined) => void;
 
+/** Called every CHECKPOINT_EVERY items; throws to stop decoding (memory short). */
+export type Checkpoint = () => void;
+
 /**
  * The layout every Export*ServiceRequest shares: repeated Resource* = 1 { Resource resource = 1;
  * repeated Scope* = 2 { InstrumentationScope scope = 1; repeated <item> = 2 } }. Resource and
  * scope may follow their items on the wire, so items are handed over at the end of the block.
  */
-export function walkProtoRequest<T>(r: Reader, decodeItem: (r: Reader, end: number, out: T[]) => void, sink: ScopeSink<T>): void {
+export function walkProtoRequest<T>(r: Reader, decodeItem: (r: Reader, end: number, out: T[]) => void, sink: ScopeSink<T>, checkpoint?: Checkpoint): void {
   const end = r.len;
+  let untilCheck = CHECKPOINT_EVERY;
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag !== 10) {
@@ -32,8 +37,13 @@ export function walkProtoRequest<T>(r: Reader, decodeItem: (r: Reader, end: numb
         const group: { scope: InstrumentationScope | undefined; items: T[] } = { scope: undefined, items: [] };
         while (r.pos < scopeEnd) {
           const st = r.uint32();
-          if (st === 18) decodeItem(r, subEnd(r, scopeEnd), group.items);
-          else if (st === 10) group.scope = decodeScope(r, subEnd(r, scopeEnd));
+          if (st === 18) {
+            decodeItem(r, subEnd(r, scopeEnd), group.items);
+            if (--untilCheck === 0 && checkpoint) {
+              untilCheck = CHECKPOINT_EVERY;
+              checkpoint();
+            }
+          } else if (st === 10) group.scope = decodeScope(r, subEnd(r, scopeEnd));
           else skip(r, st);
         }
         checkEnd(r, scopeEnd);
@@ -55,8 +65,10 @@ export function walkJsonRequest<T>(
   decodeItem: (v: unknown, field: string, out: T[]) => void,
   sink: ScopeSink<T>,
   rejected: Rejections,
+  checkpoint?: Checkpoint,
 ): void {
   const [resourceKey, scopeKey, itemKey] = keys;
+  let untilCheck = CHECKPOINT_EVERY;
   const resources = jsonList(doc[resourceKey], resourceKey, true);
   for (let i = 0; i < resources.length; i++) {
     const rf = `${resourceKey}[${i}]`;
@@ -70,6 +82,10 @@ export function walkJsonRequest<T>(
       const list = jsonList(sb[itemKey], `${sf}.${itemKey}`, true);
       const items: T[] = [];
       for (let k = 0; k < list.length; k++) {
+        if (--untilCheck === 0 && checkpoint) {
+          untilCheck = CHECKPOINT_EVERY;
+          checkpoint();
+        }
         try {
           decodeItem(list[k], `${sf}.${itemKey}[${k}]`, items);
         } catch (err) {

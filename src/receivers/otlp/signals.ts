@@ -4,7 +4,9 @@ import type { VigilEvent } from '../../model/event.ts';
 import { decodeLogsJson, decodeLogsProto } from './logs.ts';
 import { decodeMetricsJson, decodeMetricsProto } from './metrics.ts';
 import { protoType } from './protos.ts';
+import { countJsonRecords, countProtoRecords } from './recordCount.ts';
 import type { Decoded } from './rejections.ts';
+import type { Checkpoint } from './requestWalk.ts';
 import { decodeTracesJson, decodeTracesProto } from './traces.ts';
 import { createReader, MalformedProtobufError } from './wireReader.ts';
 import { parseJsonRequest } from './jsonValues.ts';
@@ -12,6 +14,14 @@ import { VigilError } from '../../errors.ts';
 
 export type OtlpSignal = 'logs' | 'metrics' | 'traces';
 export type OtlpItem = VigilEvent | MetricPoint | Span;
+
+/** What the receiver checks while one request is decoded; each call throws to refuse it. */
+export interface DecodeGuard {
+  /** The request's record count, taken before any record is allocated. */
+  admit(records: number): void;
+  /** Every few thousand records decoded (memory). */
+  checkpoint: Checkpoint;
+}
 
 export interface SignalSpec {
   signal: OtlpSignal;
@@ -21,20 +31,35 @@ export interface SignalSpec {
   responseType: string;
   /** The Export*PartialSuccess field counting rejected items. */
   rejectedField: string;
-  decodeProto(body: Buffer, observed: bigint): Decoded<OtlpItem>;
-  decodeJson(body: Buffer, observed: bigint): Decoded<OtlpItem>;
+  decodeProto(body: Buffer, observed: bigint, guard?: DecodeGuard): Decoded<OtlpItem>;
+  decodeJson(body: Buffer, observed: bigint, guard?: DecodeGuard): Decoded<OtlpItem>;
 }
 
-/** Runs a protobuf decoder; protobufjs's own range errors become invalid input too. */
-function viaReader<T>(decode: (r: ReturnType<typeof createReader>) => Decoded<T>): (body: Buffer) => Decoded<T> {
-  return (body) => {
+/**
+ * Runs a protobuf decoder, after the guard has seen the record count; protobufjs's own range
+ * errors become invalid input too.
+ */
+function viaReader<T>(decode: (r: ReturnType<typeof createReader>) => Decoded<T>): (body: Buffer, guard: DecodeGuard | undefined, metrics: boolean) => Decoded<T> {
+  return (body, guard, metrics) => {
     try {
+      if (guard) guard.admit(countProtoRecords(body, metrics));
       return decode(createReader(body));
     } catch (err) {
       if (err instanceof VigilError) throw err;
       throw new MalformedProtobufError((err as Error).message);
     }
   };
+}
+
+const LOGS_KEYS = ['resourceLogs', 'scopeLogs', 'logRecords'] as const;
+const METRICS_KEYS = ['resourceMetrics', 'scopeMetrics', 'metrics'] as const;
+const TRACES_KEYS = ['resourceSpans', 'scopeSpans', 'spans'] as const;
+
+/** An OTLP/JSON request parsed, its record count shown to the guard before any record is mapped. */
+function parsedJson(body: Buffer, keys: readonly [string, string, string], metrics: boolean, guard: DecodeGuard | undefined): Record<string, unknown> {
+  const doc = parseJsonRequest(body);
+  if (guard) guard.admit(countJsonRecords(doc, keys, metrics));
+  return doc;
 }
 
 export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
@@ -44,8 +69,8 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     grpcService: 'opentelemetry.proto.collector.logs.v1.LogsService',
     responseType: 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse',
     rejectedField: 'rejectedLogRecords',
-    decodeProto: (body, observed) => viaReader((r) => decodeLogsProto(r, observed))(body),
-    decodeJson: (body, observed) => decodeLogsJson(parseJsonRequest(body), observed),
+    decodeProto: (body, observed, guard) => viaReader((r) => decodeLogsProto(r, observed, guard?.checkpoint))(body, guard, false),
+    decodeJson: (body, observed, guard) => decodeLogsJson(parsedJson(body, LOGS_KEYS, false, guard), observed, guard?.checkpoint),
   },
   metrics: {
     signal: 'metrics',
@@ -53,8 +78,8 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     grpcService: 'opentelemetry.proto.collector.metrics.v1.MetricsService',
     responseType: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse',
     rejectedField: 'rejectedDataPoints',
-    decodeProto: (body) => viaReader(decodeMetricsProto)(body),
-    decodeJson: (body) => decodeMetricsJson(parseJsonRequest(body)),
+    decodeProto: (body, _observed, guard) => viaReader((r) => decodeMetricsProto(r, guard?.checkpoint))(body, guard, true),
+    decodeJson: (body, _observed, guard) => decodeMetricsJson(parsedJson(body, METRICS_KEYS, true, guard), guard?.checkpoint),
   },
   traces: {
     signal: 'traces',
@@ -62,8 +87,8 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     grpcService: 'opentelemetry.proto.collector.trace.v1.TraceService',
     responseType: 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse',
     rejectedField: 'rejectedSpans',
-    decodeProto: (body) => viaReader(decodeTracesProto)(body),
-    decodeJson: (body) => decodeTracesJson(parseJsonRequest(body)),
+    decodeProto: (body, _observed, guard) => viaReader((r) => decodeTracesProto(r, guard?.checkpoint))(body, guard, false),
+    decodeJson: (body, _observed, guard) => decodeTracesJson(parsedJson(body, TRACES_KEYS, false, guard), guard?.checkpoint),
   },
 };
 

@@ -1,4 +1,4 @@
-import { InvalidInputError, RefusedError, VigilError } from '../../errors.ts';
+import { InvalidInputError, RefusedError, TooManyRecordsError, VigilError } from '../../errors.ts';
 import { PayloadTooLargeError, UnsupportedEncodingError } from '../http/requestBody.ts';
 import { protoType } from './protos.ts';
 
@@ -45,7 +45,7 @@ export function failureFor(err: unknown): OtlpFailure {
     return { http: exhausted ? 429 : 503, grpc: exhausted ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.UNAVAILABLE, message: err.message, retryAfterSeconds: err.retryAfterSeconds };
   }
   if (err instanceof UnauthenticatedError) return { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: err.message };
-  if (err instanceof PayloadTooLargeError) return { http: 413, grpc: GrpcCode.RESOURCE_EXHAUSTED, message: err.message };
+  if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError) return { http: 413, grpc: GrpcCode.RESOURCE_EXHAUSTED, message: err.message };
   if (err instanceof UnsupportedEncodingError || err instanceof UnsupportedMediaTypeError) return { http: 415, grpc: GrpcCode.UNIMPLEMENTED, message: err.message };
   if (err instanceof InvalidInputError) return { http: 400, grpc: GrpcCode.INVALID_ARGUMENT, message: err.message };
   return { http: 500, grpc: GrpcCode.INTERNAL, message: err instanceof VigilError ? err.message : 'internal error; see the Vigil logs' };

@@ -4,7 +4,7 @@ import { SeverityNumber } from '../../model/severity.ts';
 import { SpanStatusCode, type Span, type SpanEvent, type SpanLink } from '../../model/span.ts';
 import { defaultTitle } from '../json/mapping.ts';
 import { decodeKeyValue } from './attributesProto.ts';
-import { walkJsonRequest, walkProtoRequest, type ScopeSink } from './requestWalk.ts';
+import { walkJsonRequest, walkProtoRequest, type Checkpoint, type ScopeSink } from './requestWalk.ts';
 import { jsonAttributes, jsonEnum, jsonId, jsonInt32, jsonList, jsonMessage, jsonString, jsonTime } from './jsonValues.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
 import { idProblem, Rejections, type Decoded } from './rejections.ts';
@@ -194,10 +194,10 @@ function decodeSpan(r: Reader, end: number): Span {
 }
 
 /** collector.trace.v1.ExportTraceServiceRequest (protobuf) → spans. */
-export function decodeTracesProto(r: Reader): Decoded<Span> {
+export function decodeTracesProto(r: Reader, checkpoint?: Checkpoint): Decoded<Span> {
   const items: Span[] = [];
   const rejected = new Rejections();
-  walkProtoRequest<Span>(r, (rd, end, out) => out.push(decodeSpan(rd, end)), acceptSpans(items, rejected));
+  walkProtoRequest<Span>(r, (rd, end, out) => out.push(decodeSpan(rd, end)), acceptSpans(items, rejected), checkpoint);
   return { items, rejected };
 }
 
@@ -233,9 +233,9 @@ function jsonSpan(v: unknown, field: string): Span {
 }
 
 /** ExportTraceServiceRequest in OTLP/JSON → spans. */
-export function decodeTracesJson(doc: Record<string, unknown>): Decoded<Span> {
+export function decodeTracesJson(doc: Record<string, unknown>, checkpoint?: Checkpoint): Decoded<Span> {
   const items: Span[] = [];
   const rejected = new Rejections();
-  walkJsonRequest<Span>(doc, ['resourceSpans', 'scopeSpans', 'spans'], (v, field, out) => out.push(jsonSpan(v, field)), acceptSpans(items, rejected), rejected);
+  walkJsonRequest<Span>(doc, ['resourceSpans', 'scopeSpans', 'spans'], (v, field, out) => out.push(jsonSpan(v, field)), acceptSpans(items, rejected), rejected, checkpoint);
   return { items, rejected };
 }

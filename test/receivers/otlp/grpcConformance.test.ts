@@ -39,6 +39,12 @@ describe('OTLP/gRPC answers', () => {
   it('answers RESOURCE_EXHAUSTED with RetryInfo under back-pressure', async () => {
     h = await startOtlp(GRPC, { queueSize: 2, acknowledge: 'queued', pipelines: ['logs'] });
     h.hold();
+    // More records than the queue holds: permanent, so RESOURCE_EXHAUSTED without RetryInfo.
+    const tooBig = await grpcCall(h.grpcAddress, LOGS_EXPORT, encode(LOGS_REQ, logsRequest([record('a'), record('b'), record('c')])));
+    expect(tooBig.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(tooBig.error?.details).toBe('3 records in one request, over the queue_size (2) of pipeline "logs"; send smaller batches or raise service.pipelines.logs.queue_size');
+    expect(tooBig.error!.metadata.get('grpc-status-details-bin')).toEqual([]);
+
     const body = encode(LOGS_REQ, logsRequest([record('a'), record('b')]));
     expect((await grpcCall(h.grpcAddress, LOGS_EXPORT, body)).error).toBeNull();
     expect((await grpcCall(h.grpcAddress, LOGS_EXPORT, body)).error).toBeNull();

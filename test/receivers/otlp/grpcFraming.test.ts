@@ -1,9 +1,9 @@
-import { connect, constants, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { connect, constants, type OutgoingHttpHeaders } from 'node:http2';
 import { deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { percentEncode } from '../../../src/receivers/otlp/grpcFraming.ts';
 import { GrpcCode } from '../../../src/receivers/otlp/status.ts';
-import { decode, encode, grpcCall, LOGS_EXPORT, LOGS_REQ, LOGS_RES, logsRequest, startOtlp, type OtlpHarness } from './harness.ts';
+import { decode, encode, grpcCall, LOGS_EXPORT, LOGS_REQ, LOGS_RES, logsRequest, prefixed, rawCall, startOtlp, type OtlpHarness } from './harness.ts';
 
 let h: OtlpHarness | undefined;
 afterEach(async () => {
@@ -13,48 +13,6 @@ afterEach(async () => {
 
 const GRPC = 'protocols: { grpc: { endpoint: 127.0.0.1:0, max_recv_msg_size: 64KiB } }';
 const logs = (body: string) => encode(LOGS_REQ, logsRequest([{ timeUnixNano: '1763892000123456789', body: { stringValue: body } }]));
-
-/** A gRPC length-prefixed message with any flag and declared length. */
-function prefixed(message: Buffer, flag = 0, length = message.length): Buffer {
-  const head = Buffer.alloc(5);
-  head[0] = flag;
-  head.writeUInt32BE(length, 1);
-  return Buffer.concat([head, message]);
-}
-
-interface RawAnswer {
-  httpStatus: number;
-  headers: IncomingHttpHeaders;
-  grpcStatus: number;
-  grpcMessage: string;
-  body: Buffer;
-}
-
-/**
- * One call on a bare HTTP/2 client, so that the test controls every byte a gRPC library would
- * write for it (and can send what no gRPC client sends).
- */
-function rawCall(address: string, body: Buffer, headers: OutgoingHttpHeaders = {}): Promise<RawAnswer> {
-  const session = connect(`http://${address}`);
-  return new Promise((resolve, reject) => {
-    session.on('error', reject);
-    const req = session.request({ ':method': 'POST', ':path': LOGS_EXPORT, 'content-type': 'application/grpc', te: 'trailers', ...headers });
-    let head: IncomingHttpHeaders = {};
-    let trailers: IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    req.on('response', (h) => (head = h));
-    req.on('trailers', (t) => (trailers = t));
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('error', reject);
-    req.on('close', () => {
-      session.close();
-      const status = trailers['grpc-status'] ?? head['grpc-status'];
-      const message = String(trailers['grpc-message'] ?? head['grpc-message'] ?? '');
-      resolve({ httpStatus: Number(head[':status']), headers: head, grpcStatus: Number(status), grpcMessage: decodeURIComponent(message), body: Buffer.concat(chunks) });
-    });
-    req.end(body);
-  });
-}
 
 describe('OTLP/gRPC message framing and encodings', () => {
   it('decompresses zstd, gzip and deflate messages and says so in grpc-accept-encoding', async () => {

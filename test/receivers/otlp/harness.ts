@@ -1,3 +1,4 @@
+import { connect, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { registry } from '../../../src/components.ts';
 import { parseConfig } from '../../../src/config/load.ts';
@@ -143,4 +144,60 @@ export function grpcCall(
       },
     );
   });
+}
+
+/** A gRPC length-prefixed message with any flag and declared length. */
+export function prefixed(message: Buffer, flag = 0, length = message.length): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = flag;
+  head.writeUInt32BE(length, 1);
+  return Buffer.concat([head, message]);
+}
+
+export interface RawAnswer {
+  httpStatus: number;
+  headers: IncomingHttpHeaders;
+  grpcStatus: number;
+  grpcMessage: string;
+  body: Buffer;
+}
+
+/**
+ * One call on a bare HTTP/2 client, so that the test controls every byte a gRPC library would
+ * write for it (and can send what no gRPC client sends).
+ */
+export function rawCall(address: string, body: Buffer, headers: OutgoingHttpHeaders = {}): Promise<RawAnswer> {
+  const session = connect(`http://${address}`);
+  return new Promise((resolve, reject) => {
+    session.on('error', reject);
+    const req = session.request({ ':method': 'POST', ':path': LOGS_EXPORT, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+    let head: IncomingHttpHeaders = {};
+    let trailers: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => (head = h));
+    req.on('trailers', (t) => (trailers = t));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', reject);
+    req.on('close', () => {
+      session.close();
+      const status = trailers['grpc-status'] ?? head['grpc-status'];
+      const message = String(trailers['grpc-message'] ?? head['grpc-message'] ?? '');
+      resolve({ httpStatus: Number(head[':status']), headers: head, grpcStatus: Number(status), grpcMessage: decodeURIComponent(message), body: Buffer.concat(chunks) });
+    });
+    req.end(body);
+  });
+}
+
+/** Hand-built ExportLogsServiceRequest of `n` empty log records (`0x12 0x00` each) in one ScopeLogs. */
+export function emptyLogRecords(n: number): Buffer {
+  const varint = (v: number) => {
+    const out: number[] = [];
+    for (; v > 0x7f; v >>>= 7) out.push((v & 0x7f) | 0x80);
+    out.push(v);
+    return Buffer.from(out);
+  };
+  const records = Buffer.alloc(2 * n);
+  for (let i = 0; i < n; i++) records[2 * i] = 0x12;
+  const scope = Buffer.concat([Buffer.from([0x12]), varint(records.length), records]);
+  return Buffer.concat([Buffer.from([0x0a]), varint(scope.length), scope]);
 }

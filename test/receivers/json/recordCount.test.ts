@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { countBodyRecords, parseJsonBody } from '../../../src/receivers/json/receiver.ts';
+
+const count = (text: string, contentType = 'application/json') => countBodyRecords(Buffer.from(text), contentType);
+
+describe('JSON receiver record count from the bytes', () => {
+  it('counts what parseJsonBody finds in valid bodies', () => {
+    const bodies: [string, string][] = [
+      ['{"a": 1}', 'application/json'],
+      ['{\n  "a": [1, 2, {"b": "}]"}],\n  "c": "x\\"y"\n}\n', 'application/json'],
+      ['[]', 'application/json'],
+      ['[{}, {}, {"a": [1, 2, 3]}]', 'application/json'],
+      [' [ "s" , 1, true, null, [2, 3] ] ', 'application/json'],
+      ['{"a":1}\n{"a":2}\n\n{"a":[3,4]}\n', 'application/json'],
+      ['{"a":1}\n\n  \n{"a":2}', 'application/x-ndjson'],
+      ['{"a":"é,]}"}\n{"b":2}\n', 'application/x-ndjson'],
+      ['{"a":1}\n{oops\n{"a":3}', 'application/x-ndjson'],
+    ];
+    for (const [text, type] of bodies) {
+      const parsed = parseJsonBody(text, type);
+      expect(count(text, type), text).toBe(parsed.records.length + parsed.rejected.length);
+    }
+  });
+
+  it('counts many records without parsing them', () => {
+    expect(count(`[${'{},'.repeat(99_999)}{}]`)).toBe(100_000);
+    expect(count('{}\n'.repeat(50_000), 'application/x-ndjson')).toBe(50_000);
+    expect(count('{}{}{}')).toBe(3);
+  });
+
+  it('gives some count for broken bodies, which the parse then refuses', () => {
+    expect(count('[{"a": ')).toBe(1);
+    expect(count('"unterminated')).toBe(1);
+    expect(count('')).toBe(0);
+  });
+});
