@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { FakeHttpServer, parseJsonBody } from '../support/fakes/server.ts';
+import { freePort } from '../support/redis.ts';
 import { waitFor } from '../support/waitFor.ts';
 
 /**
@@ -26,17 +26,6 @@ const REPEAT_INTERVAL = '10s';
 interface Notification {
   key: string;
   status: string;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A webhook receiver that keeps each Alertmanager-format payload as `alertname/asset` and status. */

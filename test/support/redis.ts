@@ -20,7 +20,7 @@ export interface RedisServer {
  * A free TCP port on 127.0.0.1: redis-server refuses `--port 0`, so the port is found by binding
  * a socket first. Another process could take it before redis binds it; `startRedis` retries then.
  */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
