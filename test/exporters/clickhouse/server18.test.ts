@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseAuthError, ClickHouseTooOldError } from '../../../src/exporters/clickhouse/backend.ts';
 import { RemoteBackend } from '../../../src/exporters/clickhouse/remoteBackend.ts';
+import { freePort } from '../../support/redis.ts';
 import { newExporter, waitFor } from './harness.ts';
 
 /*
@@ -16,15 +16,6 @@ import { newExporter, waitFor } from './harness.ts';
  * that the exporter refuses it with a clear message; schema and dedup are covered on chdb.
  */
 const BINARY = '/usr/sbin/clickhouse-server';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let proc: ChildProcess | undefined;
 let url = '';
