@@ -15,14 +15,65 @@ import { formatTimeline, replay } from '../src/connectors/correlation/replay.ts'
 import { parseDuration } from '../src/config/schema.ts';
 import { toJson } from '../src/model/attributes.ts';
 
-const USAGE = `Usage:
-  vigil run [--config FILE] [--data-dir DIR]   run the daemon (default config: config/vigil.yaml)
-  vigil validate --config FILE                 check a config; exit 1 listing every error
-  vigil rules test --config FILE --events EVENTS.ndjson [--format table|json] [--after 10m]
-                                               replay events through the correlation rules on a virtual clock
-  vigil rules lint --config FILE               check the correlation rules and warn about likely mistakes
-  vigil config-docs [--write README.md]        print the configuration reference (Markdown), or refresh it in a file
-  vigil version                                print the version`;
+const USAGE = `Usage: vigil <command> [options]
+
+Commands:
+  run           run the daemon (default config: config/vigil.yaml)
+  validate      check a config; exit 1 listing every error
+  rules test    replay events through the correlation rules on a virtual clock
+  rules lint    check the correlation rules and warn about likely mistakes
+  config-docs   print the configuration reference (Markdown), or refresh it in a file
+  version       print the version
+
+Every command answers --help. --debug prints a stack trace with an error.`;
+
+/** Help per command, on stdout with examples; `vigil <command> --help` prints it. */
+const HELP: Record<string, string> = {
+  run: `Usage: vigil run [--config FILE] [--data-dir DIR]
+
+Runs the daemon until SIGTERM or SIGINT, which drain every queue before exit; SIGHUP (or a change
+of the file) reloads the correlation rules.
+
+Options:
+  -c, --config FILE    the configuration (default: config/vigil.yaml)
+      --data-dir DIR   where files, spools, state and embedded ClickHouse live (default: ./data)
+
+Examples:
+  vigil run
+  vigil run --config /etc/vigil/vigil.yaml --data-dir /var/lib/vigil`,
+  validate: `Usage: vigil validate --config FILE
+
+Checks a configuration and exits 1 listing every error with its YAML path.
+
+Example:
+  vigil validate --config config/vigil.yaml`,
+  rules: `Usage: vigil rules test --config FILE --events EVENTS.ndjson [--format table|json] [--after 10m]
+       vigil rules lint --config FILE
+
+  test   replays events (NDJSON, one JSON event per line) through the correlation rules on a
+         virtual clock and prints the incident timeline; --after runs the clock on past the last
+         event (a duration such as 90s or 10m) so timers fire
+  lint   checks the rules, summarises them and warns about likely mistakes
+
+Examples:
+  vigil rules test --config config/vigil.yaml --events events.ndjson
+  vigil rules test --config config/vigil.yaml --events events.ndjson --format json --after 1h
+  vigil rules lint --config config/vigil.yaml`,
+  'config-docs': `Usage: vigil config-docs [--write FILE]
+
+Prints the configuration reference (Markdown), generated from the schema; --write replaces the
+reference section of FILE.
+
+Examples:
+  vigil config-docs > reference.md
+  vigil config-docs --write README.md`,
+  version: `Usage: vigil version
+
+Prints the version.`,
+};
+
+/** A mistake in how a command was called: one line on stderr, exit status 2. */
+class UsageError extends Error {}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -74,11 +125,9 @@ async function run(args: string[]): Promise<number> {
 
 function rules(argv: string[]): number {
   const [sub, ...args] = argv;
+  if (sub !== 'test' && sub !== 'lint') throw new UsageError(sub === undefined ? 'needs "test" or "lint"' : `unknown rules command "${sub}"; use "rules test" or "rules lint"`);
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, events: { type: 'string' }, format: { type: 'string', default: 'table' }, after: { type: 'string', default: '10m' } } });
-  if ((sub !== 'test' && sub !== 'lint') || !values.config) {
-    process.stderr.write(`vigil rules: use "rules test --config FILE --events EVENTS.ndjson" or "rules lint --config FILE"\n${USAGE}\n`);
-    return 2;
-  }
+  if (!values.config) throw new UsageError(`${sub} needs --config FILE`);
   const config = loadConfigFile(values.config, registry);
   if (!config.correlation) {
     process.stderr.write(`${values.config}: has no correlation: section\n`);
@@ -89,12 +138,13 @@ function rules(argv: string[]): number {
     process.stdout.write([...summary, ...warnings.map((w) => `warning: ${w}`), `${values.config}: ${summary.length} rule(s) valid, ${warnings.length} warning(s)`].join('\n') + '\n');
     return 0;
   }
+  if (!values.events) throw new UsageError('test needs --events FILE (NDJSON, one event per line)');
   const after = parseDuration(values.after);
-  if (!values.events || after === undefined || (values.format !== 'table' && values.format !== 'json')) {
-    process.stderr.write('vigil rules test: needs --events FILE, --format table|json and --after as a duration such as 10m\n');
-    return 2;
-  }
-  const result = replay(config.correlation, readFileSync(values.events, 'utf8'), after);
+  if (after === undefined || after < 0) throw new UsageError(`--after ${JSON.stringify(values.after)} is not a duration; use e.g. 90s, 10m or 1h`);
+  if (values.format !== 'table' && values.format !== 'json') throw new UsageError(`--format ${JSON.stringify(values.format)}: use table or json`);
+  // A BOM (editors on Windows add one) is not part of the first event.
+  const text = readFileSync(values.events, 'utf8').replace(/^\ufeff/, '');
+  const result = replay(config.correlation, text, after);
   if (values.format === 'json') {
     for (const c of result.changes) process.stdout.write(toJson(c) + '\n');
     for (const r of result.rejected) process.stderr.write(`${values.events}:${r.line}: ${r.reason}\n`);
@@ -102,46 +152,90 @@ function rules(argv: string[]): number {
   return result.rejected.length ? 1 : 0;
 }
 
+/** The help a `--help` anywhere in argv asks for: the command's, or the overview. */
+function helpFor(command: string | undefined): string {
+  return (command && HELP[command]) || USAGE;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  try {
-    switch (command) {
-      case 'run':
-        return await run(rest);
-      case 'validate': {
-        const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
-        if (!values.config) {
-          process.stderr.write('vigil validate: --config FILE is required\n');
-          return 2;
-        }
-        loadConfigFile(values.config, registry);
-        process.stdout.write(`${values.config}: configuration is valid\n`);
-        return 0;
-      }
-      case 'rules':
-        return rules(rest);
-      case 'config-docs': {
-        const { values } = parseArgs({ args: rest, options: { write: { type: 'string' } } });
-        const reference = renderConfigReference(registry);
-        if (!values.write) process.stdout.write(reference);
-        else writeFileSync(values.write, spliceReference(readFileSync(values.write, 'utf8'), reference));
-        return 0;
-      }
-      case 'version':
-      case '--version':
-        process.stdout.write(`vigil ${version()}\n`);
-        return 0;
-      default:
-        process.stderr.write(`${command ? `unknown command "${command}"\n` : ''}${USAGE}\n`);
-        return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+  if (argv.includes('--help') || argv.includes('-h') || command === 'help') {
+    process.stdout.write(helpFor(command === 'help' ? rest[0] : command) + '\n');
+    return 0;
+  }
+  switch (command) {
+    case 'run':
+      return await run(rest);
+    case 'validate': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+      if (!values.config) throw new UsageError('needs --config FILE');
+      loadConfigFile(values.config, registry);
+      process.stdout.write(`${values.config}: configuration is valid\n`);
+      return 0;
     }
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return 1;
+    case 'rules':
+      return rules(rest);
+    case 'config-docs': {
+      const { values } = parseArgs({ args: rest, options: { write: { type: 'string' } } });
+      const reference = renderConfigReference(registry);
+      if (!values.write) process.stdout.write(reference);
+      else writeFileSync(values.write, spliceReference(readFileSync(values.write, 'utf8'), reference));
+      return 0;
     }
-    throw err;
+    case 'version':
+    case '--version':
+      parseArgs({ args: rest, options: {} });
+      process.stdout.write(`vigil ${version()}\n`);
+      return 0;
+    case undefined:
+      process.stderr.write(USAGE + '\n');
+      return 2;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+/** Errors a user can fix by changing how they call Vigil or which file they name: one line, no stack. */
+function userError(err: unknown): { message: string; code: number } | undefined {
+  if (err instanceof UsageError) return { message: err.message, code: 2 };
+  if (err instanceof ConfigError) return { message: err.message, code: 1 };
+  const code = (err as { code?: unknown }).code;
+  // node:util parseArgs: unknown option, missing value, an option value that looks like an option (--after -5m).
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+    const first = (err as Error).message.split('\n')[0]!.replace(/\. To specify.*$/, '');
+    const hint = code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && /ambiguous/.test(first) ? '; a value may not start with "-" (durations are positive, e.g. 5m)' : '';
+    return { message: first.replace(/\.$/, '') + hint, code: 2 };
+  }
+  const path = (err as { path?: unknown }).path;
+  if (typeof path === 'string' && (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR')) {
+    const what = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory, not a file' : 'a parent is not a directory';
+    return { message: `${path}: ${what}`, code: 1 };
+  }
+  return undefined;
+}
+
+// `vigil rules test … | head -1`: a reader that goes away ends the output, not with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
+async function cli(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  const args = argv.filter((a) => a !== '--debug');
+  try {
+    return await main(args);
+  } catch (err) {
+    const known = userError(err);
+    const command = args[0] && HELP[args[0]] ? ` ${args[0]}` : '';
+    if (known) {
+      process.stderr.write(`vigil${command}: ${known.message}${known.code === 2 ? ` (see vigil${command} --help)` : ''}\n`);
+      if (debug) process.stderr.write(`${(err as Error).stack}\n`);
+      return known.code;
+    }
+    process.stderr.write(debug ? `${(err as Error).stack ?? String(err)}\n` : `vigil${command}: ${(err as Error).message ?? String(err)} (run with --debug for details)\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await cli(process.argv.slice(2));
