@@ -1,8 +1,9 @@
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Endpoint } from '../config/schema.ts';
 import { ShuttingDownError, VigilError } from '../errors.ts';
 import { httpAnswerFor, sendJsonError } from '../receivers/http/respond.ts';
-import { loadTlsOptions, type TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+import { hardenTlsServer, loadTlsOptions, type TlsServerConfig } from '../receivers/http/tlsConfig.ts';
 
 interface Entry {
   server: FastifyInstance;
@@ -44,6 +45,7 @@ export class HttpListeners {
       reply.header('connection', 'close');
       return sendJsonError(reply, httpAnswerFor(new ShuttingDownError()));
     });
+    if (tls) hardenTlsServer(server.server as unknown as TlsServer, tls);
     server.removeAllContentTypeParsers();
     server.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
     this.entries.set(key, { server, tls, endpoint });

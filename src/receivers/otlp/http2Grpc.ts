@@ -2,7 +2,7 @@ import { createSecureServer, createServer, type Http2Server, type Http2Session, 
 import type { AddressInfo } from 'node:net';
 import { TooManyRecordsError } from '../../errors.ts';
 import { nowNanos } from '../../model/event.ts';
-import { loadTlsOptions } from '../http/tlsConfig.ts';
+import { hardenTlsServer, loadTlsOptions } from '../http/tlsConfig.ts';
 import type { OtlpGrpcConfig } from './config.ts';
 import { ACCEPT_ENCODING, decodeMessage, frame, GrpcProtocolError, messageEncoding, percentEncode, readUnaryMessage } from './grpcFraming.ts';
 import { protoType } from './protos.ts';
@@ -42,7 +42,11 @@ export class OtlpGrpcServer {
     this.receiver = receiver;
     for (const spec of receiver.specs) this.exports.set(`/${spec.grpcService}/Export`, spec);
     const options = { settings: { initialWindowSize: WINDOW_BYTES } };
-    this.server = config.tls ? createSecureServer({ ...options, ...loadTlsOptions(config.tls), ALPNProtocols: ['h2'] }) : createServer(options);
+    if (config.tls) {
+      const secure = createSecureServer({ ...options, ...loadTlsOptions(config.tls), ALPNProtocols: ['h2'] });
+      hardenTlsServer(secure, config.tls);
+      this.server = secure;
+    } else this.server = createServer(options);
     this.server.on('session', (session) => this.track(session));
     this.server.on('stream', (stream, headers) => this.route(stream, headers));
     // A peer that is not speaking HTTP/2 (or fails the TLS handshake) only loses its connection.

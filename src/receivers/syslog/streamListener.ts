@@ -2,7 +2,7 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { RefusedError } from '../../errors.ts';
 import { nowNanos, type VigilEvent } from '../../model/event.ts';
-import { loadTlsOptions } from '../http/tlsConfig.ts';
+import { hardenTlsServer, loadTlsOptions } from '../http/tlsConfig.ts';
 import type { SyslogStreamConfig, SyslogTlsConfig } from './config.ts';
 import { SyslogFramer, type Frame } from './framing.ts';
 import type { SyslogIngest } from './ingest.ts';
@@ -14,8 +14,6 @@ const RETRY_FIRST_MS = 5;
 const RETRY_MAX_MS = 100;
 /** Largest batch offered again after a refusal. */
 const MAX_SLICE = 1024;
-/** A client that has not finished its TLS handshake by then is holding a slot for nothing. */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
  * One syslog stream. Back-pressure is TCP's own: when the pipeline refuses a batch the socket
@@ -218,7 +216,8 @@ export class SyslogStreamListener {
     ingest.metrics.connections.set(labels, 0);
     let server: Server;
     if (transport === 'tls') {
-      const tls = createTlsServer({ ...loadTlsOptions(this.config as SyslogTlsConfig), handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+      const tls = createTlsServer(loadTlsOptions(this.config as SyslogTlsConfig));
+      hardenTlsServer(tls, this.config as SyslogTlsConfig);
       tls.on('secureConnection', (socket: TLSSocket) => this.serve(socket));
       tls.on('tlsClientError', (err, socket) => {
         ingest.metrics.connectionsRejected.inc({ ...labels, reason: 'tls' });
