@@ -79,7 +79,7 @@ export class Spool {
 
   async create(table: string): Promise<OpenSegment> {
     const seg = { seq: this.nextSeq++, table, token: randomBytes(12).toString('hex'), bytes: 0, rows: 0 } as OpenSegment;
-    seg.handle = await open(this.path(seg, 'open'), 'a');
+    seg.handle = await open(this.path(seg, 'open'), 'a', 0o600);
     return seg;
   }
 

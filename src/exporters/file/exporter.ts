@@ -28,7 +28,8 @@ export class FileExporter implements Exporter {
   }
 
   private async openFile(): Promise<void> {
-    this.handle = await open(this.path, 'a');
+    // 0640: a log shipper's group may read what Vigil writes, nobody else.
+    this.handle = await open(this.path, 'a', 0o640);
     this.size = (await stat(this.path)).size;
   }
 

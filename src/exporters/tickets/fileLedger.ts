@@ -83,7 +83,7 @@ export class FileTicketLedger implements TicketLedger {
     let text = '';
     for (const [k, v] of this.records) text += JSON.stringify({ k, v }) + '\n';
     await replaceFile(this.path, text);
-    this.handle = await open(this.path, 'a');
+    this.handle = await open(this.path, 'a', 0o600);
     this.superseded = 0;
   }
 }

@@ -245,7 +245,7 @@ export class Outbox<T> {
 
   private async park(entry: OutboxEntry<T>, reason: string): Promise<void> {
     try {
-      await appendFile(this.parkedPath, JSON.stringify({ parkedAtMs: this.timers.now(), reason, key: entry.key, seq: entry.seq, attempts: entry.attempts, payload: entry.payload }) + '\n');
+      await appendFile(this.parkedPath, JSON.stringify({ parkedAtMs: this.timers.now(), reason, key: entry.key, seq: entry.seq, attempts: entry.attempts, payload: entry.payload }) + '\n', { mode: 0o600 });
     } catch (err) {
       this.opts.onJournalError?.(err);
     }
@@ -278,7 +278,7 @@ export class Outbox<T> {
     let text = JSON.stringify({ n: this.nextSeq }) + '\n';
     for (const e of all) text += JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
     await replaceFile(this.journalPath, text);
-    this.journal = await open(this.journalPath, 'a');
+    this.journal = await open(this.journalPath, 'a', 0o600);
     this.finishedInJournal = 0;
   }
 }
