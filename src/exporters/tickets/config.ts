@@ -1,6 +1,6 @@
 import { bool, duration, int, list, obj, str, type ConfigIssue, type Schema } from '../../config/schema.ts';
 import { parseMatcher, type Matcher } from './routing.ts';
-import { compileTemplate, TemplateError, type Template } from './template.ts';
+import { compileTemplate, TemplateError, type Template, type TemplateShape } from './template.ts';
 
 function fromString<T>(base: Schema<string>, convert: (s: string) => T | string): Schema<T> {
   return {
@@ -24,11 +24,23 @@ export function matcher(): Schema<Matcher> {
   return fromString(str(), parseMatcher);
 }
 
-/** A template string, compiled when the config is read so syntax errors name their YAML path. */
+/** What templates of incident notifications may name: the context `templateContext()` builds (a test keeps them equal). */
+export const INCIDENT_TEMPLATE_SHAPE: TemplateShape = {
+  change: { kind: 'leaf', reason: 'leaf', at: 'leaf', events: { list: 'leaf' } },
+  incident: {
+    key: 'leaf', id: 'leaf', rule: 'leaf', title: 'leaf', status: 'leaf', severity: 'leaf', severity_number: 'leaf', service: 'leaf', asset: 'leaf', tenant: 'leaf',
+    event_count: 'leaf', opened_at: 'leaf', resolved_at: 'leaf', first_seen: 'leaf', last_seen: 'leaf', sample_events: { list: 'leaf' }, version: 'leaf',
+  },
+  label: 'any',
+  labels: { list: { name: 'leaf', value: 'leaf' } },
+  marker: 'leaf',
+};
+
+/** A template string, compiled when the config is read so syntax errors and unknown names point at their YAML path. */
 export function template(opts: { default: string; doc: string }): Schema<Template> {
   return fromString(str(opts), (s) => {
     try {
-      return compileTemplate(s);
+      return compileTemplate(s, INCIDENT_TEMPLATE_SHAPE);
     } catch (err) {
       if (err instanceof TemplateError) return `is not a valid template: ${err.message}`;
       throw err;

@@ -18,7 +18,45 @@ export class TemplateError extends Error {}
 const TAG = /\{\{\s*([#^/]?)\s*([^}]*?)\s*\}\}/g;
 const NAME = /^(\.|[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*)$/;
 
-export function compileTemplate(source: string): Template {
+/**
+ * What a template may name: nested fields, `'leaf'` for a value, `'any'` for a map whose keys
+ * come from data (incident labels), and `{ list: … }` for a list a section repeats over.
+ */
+export type TemplateShape = { readonly [name: string]: TemplateShape | 'leaf' | 'any' | { readonly list: TemplateShape | 'leaf' } };
+
+type Frame = TemplateShape | 'leaf' | 'any';
+
+function isList(v: unknown): v is { list: TemplateShape | 'leaf' } {
+  return typeof v === 'object' && v !== null && 'list' in v && Object.keys(v).length === 1;
+}
+
+/** Names in `nodes` that `frames` (innermost last) do not have, as the template spells them. */
+function unknownNames(nodes: Node[], frames: Frame[]): string[] {
+  const out: string[] = [];
+  for (const n of nodes) {
+    if (typeof n === 'string') continue;
+    const name = n.path.join('.') || '.';
+    let found: Frame | { list: TemplateShape | 'leaf' } | undefined;
+    if (n.path.length === 0) found = frames.at(-1);
+    else {
+      for (let i = frames.length - 1; i >= 0 && found === undefined; i--) {
+        const f = frames[i]!;
+        if (f === 'any') found = 'leaf';
+        else if (f !== 'leaf' && Object.hasOwn(f, n.path[0]!)) found = f[n.path[0]!];
+      }
+      for (const p of n.path.slice(1)) {
+        if (found === undefined || found === 'leaf' || isList(found)) found = undefined;
+        else if (found === 'any') found = 'leaf';
+        else found = Object.hasOwn(found, p) ? found[p] : undefined;
+      }
+    }
+    if (found === undefined) out.push(name);
+    if (n.tag !== 'var') out.push(...unknownNames(n.children, [...frames, isList(found) ? found.list : (found ?? 'any')]));
+  }
+  return out;
+}
+
+export function compileTemplate(source: string, shape?: TemplateShape): Template {
   const root: Node[] = [];
   const stack: { name: string; children: Node[] }[] = [{ name: '', children: root }];
   let last = 0;
@@ -41,6 +79,10 @@ export function compileTemplate(source: string): Template {
   }
   if (stack.length > 1) throw new TemplateError(`{{#${stack.at(-1)!.name}}} is never closed`);
   if (last < source.length) root.push(source.slice(last));
+  if (shape) {
+    const unknown = [...new Set(unknownNames(root, [shape]))];
+    if (unknown.length) throw new TemplateError(`${unknown.map((u) => `{{${u}}}`).join(', ')} ${unknown.length === 1 ? 'names nothing' : 'name nothing'} a notification has; use ${describeShape(shape)}`);
+  }
   return { source, render: (context, escape = (s) => s) => renderNodes(root, [context], escape) };
 }
 
@@ -89,4 +131,16 @@ function renderNodes(nodes: Node[], stack: unknown[], escape: (text: string) => 
     }
   }
   return out;
+}
+
+/** The names a shape offers, for an error message: `incident.title`, `label.<name>`, `labels` (a list)... */
+function describeShape(shape: TemplateShape, prefix = ''): string {
+  const names: string[] = [];
+  for (const [k, v] of Object.entries(shape)) {
+    if (v === 'leaf') names.push(prefix + k);
+    else if (v === 'any') names.push(`${prefix}${k}.<name>`);
+    else if (isList(v)) names.push(`${prefix}${k} (a list)`);
+    else names.push(describeShape(v, `${prefix}${k}.`));
+  }
+  return names.join(', ');
 }
