@@ -1,5 +1,5 @@
 import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
-import { any, duration, endpoint, int, list, literalUnion, obj, optional, record, str, type ConfigIssue, type Infer } from './schema.ts';
+import { any, bytes, duration, endpoint, int, list, literalUnion, obj, optional, record, str, type ConfigIssue, type Infer } from './schema.ts';
 
 const componentId = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
 
@@ -34,6 +34,7 @@ export const serviceSchema = obj({
       limit_mib: int({ default: 0, min: 0, doc: 'Hard memory ceiling in MiB (heap); 0 derives it as 85 % of the V8 heap limit.' }),
       spike_limit_mib: int({ default: 0, min: 0, doc: 'Receivers refuse data above limit − spike; 0 means 20 % of the limit.' }),
       check_interval: duration({ default: '1s', doc: 'How often memory is sampled.' }),
+      max_receive_buffer_size: bytes({ default: '256MiB', min: 1, doc: 'Bytes all receivers together may hold for requests still arriving (bodies being read, decompressed output, gRPC messages being assembled); past it new requests get 429 / RESOURCE_EXHAUSTED with Retry-After before their body is read. Counted in the memory used against the limits above.' }),
     },
     { doc: 'Refuse data (429 / RESOURCE_EXHAUSTED with Retry-After) instead of growing past a memory ceiling.' },
   ),

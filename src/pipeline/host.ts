@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Endpoint } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
+import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
 import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+import type { ReceiveBuffers } from './receiveBuffers.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 
 /** What a component may ask of the running service during start(). */
@@ -15,7 +17,9 @@ export interface Host {
    * port 4318 as one listener. Register routes during start(); the service listens after every
    * receiver has started.
    */
-  httpListener(endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance;
+  httpListener(endpoint: Endpoint, tls?: TlsServerConfig, limits?: HttpServerLimits): FastifyInstance;
+  /** The one budget for bytes held by requests still arriving, across every listener. */
+  receiveBuffers: ReceiveBuffers;
   /** Adds a named readiness check to /readyz. */
   addReadinessCheck(name: string, check: () => boolean | 'degraded'): void;
   /** The ticket ledger agents sharing correlation state share, when a connector's state is shared. */

@@ -1,6 +1,8 @@
 import { getHeapStatistics } from 'node:v8';
 import { MemoryLimitError } from '../errors.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
+import { ReceiveBuffers } from './receiveBuffers.ts';
 
 export interface MemoryGuardConfig {
   /** Hard ceiling in MiB; 0 derives it from V8's heap limit. */
@@ -8,6 +10,8 @@ export interface MemoryGuardConfig {
   /** Headroom below the ceiling where refusals start, in MiB; 0 means 20 % of the limit. */
   spike_limit_mib: number;
   check_interval: number;
+  /** Budget for bytes held by requests still arriving; absent means unlimited. */
+  max_receive_buffer_size?: number;
 }
 
 /**
@@ -24,8 +28,17 @@ export class MemoryGuard {
   private readonly metrics: SelfMetrics | undefined;
   private readonly intervalMs: number;
   private readonly readHeap: () => number;
+  private readonly logger: Logger | undefined;
+  private lastUsed = 0;
+  private failing = false;
+  /** Bytes of request bodies being received: outside the V8 heap, so counted here. */
+  readonly receiveBuffers: ReceiveBuffers;
 
-  constructor(cfg: MemoryGuardConfig, metrics?: SelfMetrics, readHeap: () => number = () => process.memoryUsage().heapUsed) {
+  // The V8 heap figure alone: process.memoryUsage() also reads /proc for the RSS, which fails
+  // (EMFILE) exactly when a flood of connections has filled the descriptor table.
+  constructor(cfg: MemoryGuardConfig, metrics?: SelfMetrics, logger?: Logger, readHeap: () => number = () => getHeapStatistics().used_heap_size) {
+    this.logger = logger;
+    this.receiveBuffers = new ReceiveBuffers(cfg.max_receive_buffer_size ?? Number.POSITIVE_INFINITY);
     const heapLimit = getHeapStatistics().heap_size_limit;
     this.limitBytes = cfg.limit_mib > 0 ? cfg.limit_mib * 1024 * 1024 : Math.floor(heapLimit * 0.85);
     const spike = cfg.spike_limit_mib > 0 ? cfg.spike_limit_mib * 1024 * 1024 : this.limitBytes * 0.2;
@@ -47,7 +60,17 @@ export class MemoryGuard {
 
   /** Samples memory now; returns whether data is being refused. */
   check(): boolean {
-    const used = this.readHeap();
+    let used: number;
+    try {
+      used = this.readHeap() + this.receiveBuffers.bytes;
+      this.failing = false;
+    } catch (err) {
+      // A timer that throws ends the process; keep the last answer until a reading succeeds.
+      if (!this.failing) this.logger?.warn({ err: (err as Error).message }, 'memory could not be sampled; keeping the last reading');
+      this.failing = true;
+      return this.limited;
+    }
+    this.lastUsed = used;
     this.limited = used > this.softLimitBytes;
     this.metrics?.memoryLimited.set(this.limited ? 1 : 0);
     return this.limited;
@@ -70,6 +93,6 @@ export class MemoryGuard {
   admit(): void {
     if (!this.limited) return;
     this.metrics?.memoryRefusals.inc();
-    throw new MemoryLimitError(Math.round(this.readHeap() / 1048576), Math.round(this.softLimitBytes / 1048576));
+    throw new MemoryLimitError(Math.round(this.lastUsed / 1048576), Math.round(this.softLimitBytes / 1048576));
   }
 }

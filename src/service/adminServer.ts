@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Endpoint } from '../config/schema.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 
 const startedAt = Date.now();
@@ -29,7 +30,9 @@ export class AdminServer {
     return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
   }
 
-  async start(): Promise<void> {
+  async start(logger?: Logger): Promise<void> {
+    // accept() fails with EMFILE when the descriptor table is full: that scrape is lost, not the daemon.
+    this.server.server.on('error', (err: NodeJS.ErrnoException) => logger?.warn({ err: err.message }, 'admin listener error (connection not accepted)'));
     await this.server.listen({ host: this.endpoint.host, port: this.endpoint.port });
   }
 

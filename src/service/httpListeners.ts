@@ -1,14 +1,45 @@
 import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { createServer as createHttpServer, type RequestListener, type Server, type ServerOptions } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Endpoint } from '../config/schema.ts';
 import { ShuttingDownError, VigilError } from '../errors.ts';
 import { httpAnswerFor, sendJsonError } from '../receivers/http/respond.ts';
+import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
 import { hardenTlsServer, loadTlsOptions, type TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { RateLimitedWarn } from '../receivers/syslog/rateLimitedLog.ts';
+
+/** Defaults for listeners built without receiver settings (tests, embedding). */
+const DEFAULT_LIMITS: HttpServerLimits = { read_timeout: 30_000, read_header_timeout: 10_000, idle_timeout: 65_000, max_connections: 1000 };
+// How often Node looks for requests past their header or request timeout (its default is 30 s).
+const TIMEOUT_CHECK_MS = 250;
 
 interface Entry {
   server: FastifyInstance;
   tls: TlsServerConfig | undefined;
+  limits: HttpServerLimits;
   endpoint: Endpoint;
+}
+
+/**
+ * The Node server under Fastify, with the limits Fastify does not pass through. Node's own
+ * request timeout backs up the receivers' body deadline (routes that never read the body), a
+ * little later so that the receivers' 408 with an error body is what senders normally see.
+ */
+function nodeServer(limits: HttpServerLimits, tls: TlsServerConfig | undefined, handler: RequestListener): Server {
+  const requestTimeout = limits.read_timeout > 0 ? limits.read_timeout + 1000 : 0;
+  const options: ServerOptions = {
+    connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+    // Node refuses a header timeout longer than the request timeout.
+    headersTimeout: requestTimeout > 0 && limits.read_header_timeout > 0 ? Math.min(limits.read_header_timeout, requestTimeout) : limits.read_header_timeout || requestTimeout,
+    requestTimeout,
+    // Keep-alive senders (OTel SDKs) reuse connections for a long time.
+    keepAliveTimeout: limits.idle_timeout,
+  };
+  const server = tls ? createHttpsServer({ ...options, ...loadTlsOptions(tls) }, handler) : createHttpServer(options, handler);
+  server.maxConnections = limits.max_connections;
+  return server;
 }
 
 /**
@@ -19,21 +50,28 @@ interface Entry {
 export class HttpListeners {
   private readonly entries = new Map<string, Entry>();
   private closing = false;
+  private readonly warn: RateLimitedWarn | undefined;
 
-  get(endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance {
+  constructor(logger?: Logger) {
+    this.warn = logger ? new RateLimitedWarn(logger) : undefined;
+  }
+
+  get(endpoint: Endpoint, tls?: TlsServerConfig, limits: HttpServerLimits = DEFAULT_LIMITS): FastifyInstance {
     const key = `${endpoint.host}:${endpoint.port}`;
     const existing = this.entries.get(key);
     if (existing) {
       if (JSON.stringify(existing.tls) !== JSON.stringify(tls)) {
         throw new VigilError('VIGIL_LISTENER_CONFLICT', `two receivers share ${key} with different tls settings; give them the same tls block or different ports`);
       }
+      if (JSON.stringify(existing.limits) !== JSON.stringify(limits)) {
+        throw new VigilError('VIGIL_LISTENER_CONFLICT', `two receivers share ${key} with different read_timeout, read_header_timeout, idle_timeout or max_connections; give them the same values or different ports`);
+      }
       return existing.server;
     }
     const server = Fastify({
       logger: false,
-      ...(tls ? { https: loadTlsOptions(tls) } : {}),
-      // Keep-alive senders (OTel SDKs) reuse connections for a long time.
-      keepAliveTimeout: 65_000,
+      serverFactory: (handler) => nodeServer(limits, tls, handler),
+      keepAliveTimeout: limits.idle_timeout,
       forceCloseConnections: 'idle',
       // Fastify's own closing answer has no Retry-After; the hook below gives Vigil's.
       return503OnClosing: false,
@@ -48,7 +86,10 @@ export class HttpListeners {
     if (tls) hardenTlsServer(server.server as unknown as TlsServer, tls);
     server.removeAllContentTypeParsers();
     server.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
-    this.entries.set(key, { server, tls, endpoint });
+    // accept() fails with EMFILE when the descriptor table is full; that connection is lost, not the daemon.
+    server.server.on('error', (err: NodeJS.ErrnoException) => this.warn?.warn({ err: err.message, listener: key }, 'HTTP listener error (connection not accepted)'));
+    server.server.on('drop', () => this.warn?.warn({ listener: key, max_connections: limits.max_connections }, 'HTTP connection refused: max_connections reached'));
+    this.entries.set(key, { server, tls, limits, endpoint });
     return server;
   }
 

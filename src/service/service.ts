@@ -8,6 +8,7 @@ import type { Host } from '../pipeline/host.ts';
 import { MemoryGuard } from '../pipeline/memoryGuard.ts';
 import { FanOut, Pipeline, type PipelineSink } from '../pipeline/pipeline.ts';
 import { SIGNALS, type Consumer, type Consumers, type Signal, type SignalItem } from '../pipeline/signals.ts';
+import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
 import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { SelfMetrics } from '../telemetry/selfMetrics.ts';
@@ -41,7 +42,7 @@ export class VigilService {
   readonly memory: MemoryGuard;
   readonly dataDir: string;
   private readonly registry: FactoryRegistry;
-  private readonly listeners = new HttpListeners();
+  private readonly listeners: HttpListeners;
   private readonly exporters = new Map<string, Exporter>();
   private readonly connectors = new Map<string, Connector>();
   /** Exporters and connectors whose start() has run, so shutdown leaves the others alone. */
@@ -60,7 +61,8 @@ export class VigilService {
     this.registry = opts.registry;
     this.dataDir = opts.dataDir;
     this.logger = opts.logger ?? createLogger(config.service.telemetry.logs.level);
-    this.memory = new MemoryGuard(config.service.memory_limiter, this.metrics);
+    this.memory = new MemoryGuard(config.service.memory_limiter, this.metrics, this.logger);
+    this.listeners = new HttpListeners(this.logger);
   }
 
   private settings(id: string): CreateSettings {
@@ -72,7 +74,8 @@ export class VigilService {
       logger: this.logger,
       metrics: this.metrics,
       dataDir: this.dataDir,
-      httpListener: (endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance => this.listeners.get(endpoint, tls),
+      httpListener: (endpoint: Endpoint, tls?: TlsServerConfig, limits?: HttpServerLimits): FastifyInstance => this.listeners.get(endpoint, tls, limits),
+      receiveBuffers: this.memory.receiveBuffers,
       addReadinessCheck: (name, check) => this.readinessChecks.set(name, check),
       sharedTicketLedger: () => {
         for (const c of this.connectors.values()) {
@@ -174,7 +177,7 @@ export class VigilService {
     this.memory.start();
     await this.listeners.listenAll();
     this.admin = new AdminServer(config.service.telemetry.metrics.endpoint, this.metrics, () => this.readiness());
-    await this.admin.start();
+    await this.admin.start(this.logger);
     this.started = true;
     this.logger.info({ receivers: [...this.receivers.keys()], exporters: [...this.exporters.keys()], connectors: [...this.connectors.keys()], pipelines: [...this.pipelines.keys()], http: this.listeners.addresses(), admin: this.admin.address }, 'Vigil started');
   }

@@ -39,13 +39,17 @@ export interface DaemonOptions {
   dataDir?: string;
   /** Lays the config out in `dataDir` and returns the path for `--config`; default: a plain `vigil.yaml`. */
   writeConfig?: (dataDir: string, configYaml: string) => string;
+  /** Starts the daemon under `ulimit -n <fdLimit>`, to see how it lives with a full descriptor table. */
+  fdLimit?: number;
 }
 
 export async function startDaemon(configYaml: string, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'vigil-test-'));
   const configFile = opts.writeConfig?.(dataDir, configYaml) ?? join(dataDir, 'vigil.yaml');
   if (!opts.writeConfig) writeFileSync(configFile, configYaml);
-  const proc = spawn(process.execPath, [CLI, 'run', '--config', configFile, '--data-dir', dataDir], {
+  const args = [CLI, 'run', '--config', configFile, '--data-dir', dataDir];
+  const [command, argv] = opts.fdLimit === undefined ? [process.execPath, args] : ['bash', ['-c', `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, process.execPath, ...args]];
+  const proc = spawn(command, argv, {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,12 +1,13 @@
-import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw, createZstdDecompress } from 'node:zlib';
+import { createGunzip, createInflate, createInflateRaw, createZstdDecompress } from 'node:zlib';
 import type { IncomingMessage } from 'node:http';
-import type { Readable, Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 import { InvalidInputError, VigilError } from '../../errors.ts';
+import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 
 export class PayloadTooLargeError extends VigilError {
   readonly limit: number;
   constructor(limit: number) {
-    super('VIGIL_PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes (after decompression)`);
+    super('VIGIL_PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes (compressed or after decompression)`);
     this.limit = limit;
   }
 }
@@ -17,91 +18,114 @@ export class UnsupportedEncodingError extends VigilError {
   }
 }
 
-function decoderFor(encoding: string): Transform | null {
-  switch (encoding) {
-    case '':
-    case 'identity':
-      return null;
-    case 'gzip':
-    case 'x-gzip':
-      return createGunzip();
-    case 'deflate':
-    case 'zlib':
-      // Real clients send both zlib-wrapped and raw deflate under this name; sniff per request.
-      return createInflate();
-    case 'deflate-raw':
-      return createInflateRaw();
-    case 'zstd':
-      return createZstdDecompress();
-    case 'br':
-      return createBrotliDecompress();
-    default:
-      throw new UnsupportedEncodingError(encoding);
+/** The body did not arrive within `read_timeout` (HTTP 408; the connection is closed). */
+export class RequestTimeoutError extends VigilError {
+  constructor(timeoutMs: number) {
+    super('VIGIL_REQUEST_TIMEOUT', `the request body did not arrive within ${timeoutMs} ms (read_timeout); send it faster or raise read_timeout`);
   }
+}
+
+/** Decoder factories by Content-Encoding; `deflate` picks zlib or raw from the first byte. */
+const DECODERS: Record<string, ((first: number) => Transform) | null> = {
+  '': null,
+  identity: null,
+  gzip: () => createGunzip(),
+  // RFC 9110 asks recipients to read x-gzip as gzip.
+  'x-gzip': () => createGunzip(),
+  // Real clients send both zlib-wrapped (RFC 1950, first byte 0x78) and raw deflate under this name.
+  deflate: (first) => (first === 0x78 ? createInflate() : createInflateRaw()),
+  zstd: () => createZstdDecompress(),
+};
+
+export interface ReadBodyOptions {
+  /** Largest body, compressed and after decompression. */
+  limit: number;
+  /** Time from the call until the whole body is in; 0 waits forever. */
+  timeoutMs?: number;
+  /** Where the bytes held are counted (the service's receive-buffer budget). */
+  lease?: ReceiveLease;
 }
 
 /**
- * Reads a request body, decompressing by Content-Encoding, and enforces `limit` on the
- * decompressed bytes so a small compressed bomb cannot inflate past it.
+ * Reads a request body, decompressing by Content-Encoding as it streams. `limit` caps both the
+ * bytes on the wire (so gigabytes of zstd skippable frames are refused) and the decompressed
+ * bytes (so a small compressed bomb cannot inflate past it); every byte held is counted in the
+ * lease, which refuses past the shared budget. On any failure the request is left paused:
+ * the caller answers and closes the connection.
  */
-export async function readRequestBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Promise<Buffer> {
+  const { limit } = opts;
+  const lease = opts.lease ?? UNLIMITED_RECEIVE_BUFFERS.lease();
   const encoding = String(req.headers['content-encoding'] ?? '').trim().toLowerCase();
+  const makeDecoder = DECODERS[encoding];
+  if (makeDecoder === undefined) return Promise.reject(new UnsupportedEncodingError(encoding));
   const declared = Number(req.headers['content-length']);
-  if (encoding === '' && Number.isFinite(declared) && declared > limit) {
-    req.resume();
-    throw new PayloadTooLargeError(limit);
-  }
-  let decoder = decoderFor(encoding);
-  if (decoder && (encoding === 'deflate' || encoding === 'zlib')) {
-    const raw = await collect(req, limit * 4 + 1024);
-    // zlib streams start with 0x78; anything else is raw deflate.
-    decoder = raw[0] === 0x78 ? createInflate() : createInflateRaw();
-    return inflate(raw, decoder, limit);
-  }
-  if (!decoder) return collect(req, limit);
-  const source: Readable = req;
-  source.pipe(decoder);
-  source.on('error', (err) => decoder.destroy(err));
-  try {
-    return await collect(decoder, limit);
-  } catch (err) {
-    source.unpipe(decoder);
-    source.resume();
-    throw err;
-  }
-}
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new PayloadTooLargeError(limit));
 
-function inflate(raw: Buffer, decoder: Transform, limit: number): Promise<Buffer> {
-  const p = collect(decoder, limit);
-  decoder.end(raw);
-  return p;
-}
-
-function collect(stream: Readable, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let done = false;
-    stream.on('data', (chunk: Buffer) => {
-      if (done) return;
+    let wire = 0;
+    let decoder: Transform | null = null;
+    let settled = false;
+    const timer = opts.timeoutMs ? setTimeout(() => fail(new RequestTimeoutError(opts.timeoutMs!)), opts.timeoutMs) : undefined;
+
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.off('data', onWire);
+      req.pause();
+      decoder?.destroy();
+      reject(err instanceof VigilError ? err : new InvalidInputError(`request body could not be read or decompressed: ${(err as Error).message}`));
+    };
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const keep = (chunk: Buffer) => {
+      if (settled) return;
       size += chunk.length;
-      if (size > limit) {
-        done = true;
-        stream.destroy();
-        reject(new PayloadTooLargeError(limit));
-        return;
+      if (size > limit) return fail(new PayloadTooLargeError(limit));
+      try {
+        lease.reserve(chunk.length);
+      } catch (err) {
+        return fail(err);
       }
       chunks.push(chunk);
+    };
+    const onWire = (chunk: Buffer) => {
+      wire += chunk.length;
+      if (wire > limit) return fail(new PayloadTooLargeError(limit));
+      if (!makeDecoder) return keep(chunk);
+      if (!decoder) {
+        decoder = makeDecoder(chunk[0] ?? 0x78);
+        decoder.on('data', keep);
+        decoder.on('end', finish);
+        decoder.on('error', fail);
+        decoder.on('drain', () => req.resume());
+      }
+      try {
+        // The compressed bytes sit in the decoder until it has inflated them.
+        lease.reserve(chunk.length);
+      } catch (err) {
+        return fail(err);
+      }
+      if (!decoder.write(chunk)) req.pause();
+    };
+    req.on('data', onWire);
+    req.on('end', () => {
+      if (settled) return;
+      if (!makeDecoder) return finish();
+      // An empty compressed body is the decoder's to judge, as for any other.
+      if (!decoder) onWire(Buffer.alloc(0));
+      decoder!.end();
     });
-    stream.on('end', () => {
-      if (done) return;
-      done = true;
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    });
-    stream.on('error', (err) => {
-      if (done) return;
-      done = true;
-      reject(err instanceof VigilError ? err : new InvalidInputError(`request body could not be read or decompressed: ${err.message}`));
+    req.on('error', fail);
+    req.on('close', () => {
+      if (!req.complete) fail(new InvalidInputError('the client closed the connection before the body was complete'));
     });
   });
 }

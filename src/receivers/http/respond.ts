@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { InvalidInputError, RefusedError, TooManyRecordsError, VigilError } from '../../errors.ts';
-import { PayloadTooLargeError, UnsupportedEncodingError } from './requestBody.ts';
+import type { IncomingMessage } from 'node:http';
+import { PayloadTooLargeError, RequestTimeoutError, UnsupportedEncodingError } from './requestBody.ts';
 
 export interface HttpErrorAnswer {
   status: number;
@@ -15,6 +16,7 @@ export function httpAnswerFor(err: unknown): HttpErrorAnswer {
     return { status: err.reason === 'exhausted' ? 429 : 503, code: err.code, message: err.message, retryAfterSeconds: err.retryAfterSeconds };
   }
   if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError) return { status: 413, code: err.code, message: err.message };
+  if (err instanceof RequestTimeoutError) return { status: 408, code: err.code, message: err.message };
   if (err instanceof UnsupportedEncodingError) return { status: 415, code: err.code, message: err.message };
   if (err instanceof InvalidInputError) return { status: 400, code: err.code, message: err.message };
   if (err instanceof VigilError) return { status: 500, code: err.code, message: err.message };
@@ -24,4 +26,13 @@ export function httpAnswerFor(err: unknown): HttpErrorAnswer {
 export function sendJsonError(reply: FastifyReply, answer: HttpErrorAnswer, extra: Record<string, unknown> = {}): FastifyReply {
   if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
   return reply.code(answer.status).type('application/json').send({ error: answer.message, code: answer.code, ...extra });
+}
+
+/**
+ * An answer given before the body was read whole closes the connection: the rest of the body
+ * is not worth reading (a stalled sender would hold the socket), and HTTP/1.1 cannot tell
+ * where the next request would start.
+ */
+export function closeIfBodyUnread(req: IncomingMessage, reply: FastifyReply): void {
+  if (!req.complete) reply.header('connection', 'close');
 }

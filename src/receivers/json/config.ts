@@ -1,4 +1,5 @@
 import { bytes, endpoint, list, obj, optional, str, type Infer } from '../../config/schema.ts';
+import { httpServerLimitFields } from '../http/serverConfig.ts';
 import { tlsServerSchema } from '../http/tlsConfig.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
 
@@ -30,6 +31,7 @@ export const jsonReceiverSchema = obj({
   paths: list(str({ pattern: /^\//, patternHint: 'a path starting with /' }), { default: ['/v1/events', '/ingest'], minItems: 1, doc: 'URL paths that take events (POST).' }),
   max_request_body_size: bytes({ default: '20MiB', min: 1, doc: 'Largest body accepted, after decompression (413 above).' }),
   max_records_per_request: maxRecordsPerRequest(),
+  ...httpServerLimitFields,
   fields: fieldMappingSchema,
 });
 

@@ -1,12 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidInputError, TooManyRecordsError } from '../../errors.ts';
+import { InvalidInputError, RefusedError, TooManyRecordsError } from '../../errors.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import { nowNanos } from '../../model/event.ts';
 import type { CreateSettings, Receiver } from '../../pipeline/component.ts';
 import type { Host } from '../../pipeline/host.ts';
+import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
+import { httpServerLimits } from '../http/serverConfig.ts';
 import type { Consumer } from '../../pipeline/signals.ts';
 import { readRequestBody } from '../http/requestBody.ts';
-import { httpAnswerFor, sendJsonError } from '../http/respond.ts';
+import { closeIfBodyUnread, httpAnswerFor, sendJsonError } from '../http/respond.ts';
 import type { JsonReceiverConfig } from './config.ts';
 import { CHECKPOINT_EVERY, tooManyRecords } from '../recordLimit.ts';
 import { JsonEventMapper } from './mapping.ts';
@@ -73,6 +75,7 @@ export class JsonReceiver implements Receiver {
   private readonly consumer: Consumer<VigilEvent>;
   private readonly mapper: JsonEventMapper;
   private server: FastifyInstance | undefined;
+  private receiveBuffers: ReceiveBuffers = UNLIMITED_RECEIVE_BUFFERS;
 
   constructor(settings: CreateSettings, config: JsonReceiverConfig, consumer: Consumer<VigilEvent>) {
     this.settings = settings;
@@ -82,7 +85,8 @@ export class JsonReceiver implements Receiver {
   }
 
   async start(host: Host): Promise<void> {
-    this.server = host.httpListener(this.config.endpoint, this.config.tls);
+    this.server = host.httpListener(this.config.endpoint, this.config.tls, httpServerLimits(this.config));
+    this.receiveBuffers = host.receiveBuffers;
     for (const url of this.config.paths) {
       this.server.route({ method: 'POST', url, handler: (req, reply) => this.handle(req, reply) });
       this.server.route({
@@ -96,6 +100,15 @@ export class JsonReceiver implements Receiver {
   async shutdown(): Promise<void> {}
 
   private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const lease = this.receiveBuffers.lease();
+    try {
+      return await this.handleLeased(req, reply, lease);
+    } finally {
+      lease.release();
+    }
+  }
+
+  private async handleLeased(req: FastifyRequest, reply: FastifyReply, lease: ReceiveLease): Promise<FastifyReply> {
     const { metrics, id } = this.settings;
     const contentType = String(req.headers['content-type'] ?? '');
     // Only JSON media types: text/plain and form bodies are what a web page may post to any
@@ -114,13 +127,14 @@ export class JsonReceiver implements Receiver {
     }
     try {
       this.consumer.admit?.(1);
+      this.receiveBuffers.admit();
     } catch (err) {
-      req.raw.resume();
+      closeIfBodyUnread(req.raw, reply);
       return this.refuse(reply, err, 0);
     }
     let parsed: ParsedBody;
     try {
-      const body = await readRequestBody(req.raw, this.config.max_request_body_size);
+      const body = await readRequestBody(req.raw, { limit: this.config.max_request_body_size, timeoutMs: this.config.read_timeout, lease });
       if (body.length === 0) throw new InvalidInputError('request body is empty; send a JSON object, an array of objects or NDJSON');
       const records = countBodyRecords(body, contentType);
       const max = this.config.max_records_per_request;
@@ -133,6 +147,8 @@ export class JsonReceiver implements Receiver {
       }
       parsed = parseJsonBody(body.toString('utf8'), contentType);
     } catch (err) {
+      closeIfBodyUnread(req.raw, reply);
+      if (err instanceof RefusedError) return this.refuse(reply, err, 0);
       if (err instanceof TooManyRecordsError) metrics.receiverRejected.inc({ receiver: id, signal: 'logs' }, err.records);
       metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
       return sendJsonError(reply, httpAnswerFor(err));

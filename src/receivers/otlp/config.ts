@@ -1,4 +1,5 @@
-import { bytes, duration, endpoint, list, obj, optional, record, refine, str, type ConfigIssue, type Infer, type Schema } from '../../config/schema.ts';
+import { bytes, duration, endpoint, int, list, obj, optional, record, refine, str, type ConfigIssue, type Infer, type Schema } from '../../config/schema.ts';
+import { httpServerLimitFields } from '../http/serverConfig.ts';
 import { tlsServerSchema } from '../http/tlsConfig.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
 
@@ -25,6 +26,17 @@ const grpcSchema = obj(
     endpoint: endpoint({ default: '127.0.0.1:4317', doc: 'gRPC listener address.' }),
     max_recv_msg_size: bytes({ default: '4MiB', min: 1, doc: 'Largest request message accepted, after decompression (RESOURCE_EXHAUSTED above).' }),
     max_records_per_request: maxRecordsPerRequest(),
+    max_concurrent_streams: int({ default: 100, min: 1, doc: 'Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue the rest.' }),
+    max_connections: int({ default: 1000, min: 1, doc: 'Connections the listener holds at once; further ones are closed on accept.' }),
+    read_timeout: duration({ default: '30s', doc: 'Time a call may take to deliver its request message; a slower call is answered DEADLINE_EXCEEDED and reset. 0 waits forever.' }),
+    keepalive: obj(
+      {
+        server_parameters: obj({
+          max_connection_idle: duration({ default: '5m', doc: 'A connection with no call open for this long is closed (GOAWAY); 0 never closes. Clients reconnect when they next send.' }),
+        }),
+      },
+      { doc: 'Connection management, as the Collector\'s configgrpc names it.' },
+    ),
     tls: optional(tlsServerSchema),
   },
   { doc: 'OTLP/gRPC (LogsService, MetricsService, TraceService and grpc.health.v1.Health). Write `grpc:` alone to enable it with the defaults.' },
@@ -44,6 +56,7 @@ const httpSchema = obj(
     endpoint: endpoint({ default: '127.0.0.1:4318', doc: 'HTTP listener address; shared with the json receiver when equal.' }),
     max_request_body_size: bytes({ default: '20MiB', min: 1, doc: 'Largest request body accepted, after decompression (413 above).' }),
     max_records_per_request: maxRecordsPerRequest(),
+    ...httpServerLimitFields,
     tls: optional(tlsServerSchema),
     cors: optional(corsSchema),
   },

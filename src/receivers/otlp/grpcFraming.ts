@@ -2,6 +2,7 @@ import { inflate, inflateRaw, gunzip, zstdDecompress } from 'node:zlib';
 import type { ServerHttp2Stream } from 'node:http2';
 import { VigilError } from '../../errors.ts';
 import { PayloadTooLargeError } from '../http/requestBody.ts';
+import type { ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import { GrpcCode } from './status.ts';
 
 /**
@@ -48,18 +49,25 @@ export interface RawMessage {
  * Reads the single message of a unary request. The prefix is checked as soon as it arrives, so
  * a length past `limit` is refused before the body is buffered.
  */
-export function readUnaryMessage(stream: ServerHttp2Stream, limit: number): Promise<RawMessage> {
+export function readUnaryMessage(stream: ServerHttp2Stream, limit: number, opts: { timeoutMs?: number; lease?: ReceiveLease } = {}): Promise<RawMessage> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let expected = -1;
     let failed = false;
-    const fail = (err: GrpcProtocolError | PayloadTooLargeError) => {
+    const timer = opts.timeoutMs ? setTimeout(() => fail(new GrpcProtocolError(GrpcCode.DEADLINE_EXCEEDED, `the request message did not arrive within ${opts.timeoutMs} ms (read_timeout)`)), opts.timeoutMs) : undefined;
+    const fail = (err: unknown) => {
       failed = true;
+      clearTimeout(timer);
       stream.removeListener('data', onData);
       reject(err);
     };
     const onData = (chunk: Buffer) => {
+      try {
+        opts.lease?.reserve(chunk.length);
+      } catch (err) {
+        return fail(err);
+      }
       chunks.push(chunk);
       size += chunk.length;
       if (expected < 0 && size >= PREFIX_BYTES) {
@@ -72,6 +80,7 @@ export function readUnaryMessage(stream: ServerHttp2Stream, limit: number): Prom
     };
     stream.on('data', onData);
     stream.on('end', () => {
+      clearTimeout(timer);
       if (failed) return;
       if (size === 0) return reject(new GrpcProtocolError(GrpcCode.INTERNAL, 'the request carried no message'));
       if (expected < 0 || size < PREFIX_BYTES + expected) return reject(new GrpcProtocolError(GrpcCode.INTERNAL, `the request ended inside a message (${size} of ${expected < 0 ? PREFIX_BYTES : PREFIX_BYTES + expected} bytes)`));
@@ -79,10 +88,12 @@ export function readUnaryMessage(stream: ServerHttp2Stream, limit: number): Prom
       resolve({ compressed: all[0] === 1, payload: all.subarray(PREFIX_BYTES) });
     });
     stream.on('error', (err) => {
+      clearTimeout(timer);
       if (!failed) reject(err);
     });
     // A call the client cancels (RST_STREAM) closes without 'end'; settle so nothing waits on it.
     stream.on('close', () => {
+      clearTimeout(timer);
       if (!failed && !stream.readableEnded) reject(new GrpcProtocolError(GrpcCode.CANCELLED, 'the client cancelled the call'));
     });
   });
@@ -101,14 +112,21 @@ const INFLATERS: Record<string, Inflater> = {
  * The message bytes: decompressed off the main thread, stopped at `limit` bytes so that a
  * small compressed bomb cannot inflate past it.
  */
-export function decodeMessage(raw: RawMessage, encoding: string, limit: number): Promise<Buffer> {
+export function decodeMessage(raw: RawMessage, encoding: string, limit: number, lease?: ReceiveLease): Promise<Buffer> {
   if (!raw.compressed) return Promise.resolve(raw.payload);
   const inflater = INFLATERS[encoding];
   // A compressed flag without a grpc-encoding is a protocol error, per the gRPC HTTP/2 document.
   if (!inflater) return Promise.reject(new GrpcProtocolError(GrpcCode.INTERNAL, 'compressed message without a grpc-encoding'));
   return new Promise((resolve, reject) => {
     inflater(raw.payload, { maxOutputLength: limit }, (err, out) => {
-      if (!err) return resolve(out);
+      if (!err) {
+        try {
+          lease?.reserve(out.length);
+        } catch (refused) {
+          return reject(refused);
+        }
+        return resolve(out);
+      }
       if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return reject(new PayloadTooLargeError(limit));
       reject(new GrpcProtocolError(GrpcCode.INTERNAL, `the ${encoding} message could not be decompressed: ${err.message}`));
     });

@@ -1,8 +1,10 @@
-import { createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { constants as http2Constants, createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
 import { TooManyRecordsError } from '../../errors.ts';
 import { nowNanos } from '../../model/event.ts';
+import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import { hardenTlsServer, loadTlsOptions } from '../http/tlsConfig.ts';
+import { RateLimitedWarn } from '../syslog/rateLimitedLog.ts';
 import type { OtlpGrpcConfig } from './config.ts';
 import { ACCEPT_ENCODING, decodeMessage, frame, GrpcProtocolError, messageEncoding, percentEncode, readUnaryMessage } from './grpcFraming.ts';
 import { protoType } from './protos.ts';
@@ -17,6 +19,7 @@ const ServingStatus = { SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as cons
 const KEEPALIVE_MS = 2 * 60 * 60 * 1000;
 const PING_TIMEOUT_MS = 20_000;
 const SHUTDOWN_GRACE_MS = 5000;
+const IDLE_CLOSE_GRACE_MS = 1000;
 // Larger than HTTP/2's 64 KiB default so that a 200 KB export is not sent in window-sized steps.
 const WINDOW_BYTES = 4 * 1024 * 1024;
 
@@ -36,21 +39,29 @@ export class OtlpGrpcServer {
   private readonly sessions = new Set<Http2Session>();
   private readonly watchers = new Set<ServerHttp2Stream>();
   serving = false;
+  private readonly warn: RateLimitedWarn;
+  private acceptedSocket: Socket | undefined;
 
   constructor(config: OtlpGrpcConfig, receiver: OtlpReceiver) {
     this.config = config;
     this.receiver = receiver;
     for (const spec of receiver.specs) this.exports.set(`/${spec.grpcService}/Export`, spec);
-    const options = { settings: { initialWindowSize: WINDOW_BYTES } };
+    const options = { settings: { initialWindowSize: WINDOW_BYTES, maxConcurrentStreams: config.max_concurrent_streams } };
     if (config.tls) {
       const secure = createSecureServer({ ...options, ...loadTlsOptions(config.tls), ALPNProtocols: ['h2'] });
       hardenTlsServer(secure, config.tls);
       this.server = secure;
     } else this.server = createServer(options);
-    this.server.on('session', (session) => this.track(session));
+    // The raw socket of the session about to be created: http2 unbinds session.socket on close(),
+    // and destroying a session whose peer never spoke HTTP/2 leaves its socket open.
+    this.server.prependListener('connection', (socket: Socket) => (this.acceptedSocket = socket));
+    this.server.on('session', (session) => this.track(session, this.acceptedSocket));
     this.server.on('stream', (stream, headers) => this.route(stream, headers));
     // A peer that is not speaking HTTP/2 (or fails the TLS handshake) only loses its connection.
     this.server.on('sessionError', () => {});
+    this.server.maxConnections = config.max_connections;
+    this.warn = new RateLimitedWarn(receiver.settings.logger);
+    this.server.on('drop', () => this.warn.warn({ max_connections: config.max_connections }, 'OTLP/gRPC connection refused: max_connections reached'));
   }
 
   start(): Promise<number> {
@@ -59,6 +70,8 @@ export class OtlpGrpcServer {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
         this.server.removeListener('error', reject);
+        // accept() fails with EMFILE when the descriptor table is full; that connection is lost, not the daemon.
+        this.server.on('error', (err: Error) => this.warn.warn({ err: err.message }, 'OTLP/gRPC listener error (connection not accepted)'));
         this.serving = true;
         resolve((this.server.address() as AddressInfo).port);
       });
@@ -79,7 +92,7 @@ export class OtlpGrpcServer {
     await closed;
   }
 
-  private track(session: Http2Session): void {
+  private track(session: Http2Session, socket: Socket | undefined): void {
     this.sessions.add(session);
     session.setLocalWindowSize(WINDOW_BYTES);
     const keepalive = setInterval(() => {
@@ -88,7 +101,31 @@ export class OtlpGrpcServer {
     }, KEEPALIVE_MS);
     keepalive.unref();
     session.on('error', () => {});
+    // Idle means no call open, not no frames: a slow call is read_timeout's business.
+    const idleMs = this.config.keepalive.server_parameters.max_connection_idle;
+    let open = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      if (idleMs <= 0) return;
+      idle = setTimeout(() => {
+        // GOAWAY first; a peer that never answers (or never spoke HTTP/2) is dropped after a grace.
+        session.close();
+        setTimeout(() => {
+          session.destroy();
+          socket?.destroy();
+        }, IDLE_CLOSE_GRACE_MS).unref();
+      }, idleMs);
+    };
+    armIdle();
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      open++;
+      clearTimeout(idle);
+      stream.once('close', () => {
+        if (--open === 0 && !session.closed) armIdle();
+      });
+    });
     session.on('close', () => {
+      clearTimeout(idle);
       clearInterval(keepalive);
       this.sessions.delete(session);
     });
@@ -109,19 +146,20 @@ export class OtlpGrpcServer {
     trailersOnly(stream, { grpc: GrpcCode.UNIMPLEMENTED, message: `unknown method ${path}`, http: 404 });
   }
 
-  private async readRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<Buffer> {
+  private async readRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, lease: ReceiveLease): Promise<Buffer> {
     const encoding = messageEncoding(headers['grpc-encoding']);
     const limit = this.config.max_recv_msg_size;
-    return decodeMessage(await readUnaryMessage(stream, limit), encoding, limit);
+    return decodeMessage(await readUnaryMessage(stream, limit, { timeoutMs: this.config.read_timeout, lease }), encoding, limit, lease);
   }
 
   private async export(spec: SignalSpec, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
     const observed = nowNanos();
+    const lease = this.receiver.receiveBuffers.lease();
     try {
       const auth = headers.authorization;
       const tenant = this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
       this.receiver.admit(spec);
-      const request = await this.readRequest(stream, headers);
+      const request = await this.readRequest(stream, headers, lease);
       const decoded = spec.decodeProto(request, observed, this.receiver.decodeGuard(spec, 'grpc', this.config.max_records_per_request));
       const outcome = await this.receiver.export(spec, decoded, tenant, observed);
       respond(stream, encodeResponseProto(spec, outcome));
@@ -132,13 +170,18 @@ export class OtlpGrpcServer {
       if (f.grpc === GrpcCode.INVALID_ARGUMENT || f.grpc === GrpcCode.UNAUTHENTICATED || err instanceof GrpcProtocolError || err instanceof TooManyRecordsError) this.receiver.countInvalid();
       else if (f.grpc === GrpcCode.INTERNAL) this.receiver.settings.logger.error({ err }, 'OTLP/gRPC export failed');
       trailersOnly(stream, f);
+      // A sender past its deadline is not drained: the stream is reset so it stops holding a slot.
+      if (f.grpc === GrpcCode.DEADLINE_EXCEEDED) stream.close(http2Constants.NGHTTP2_CANCEL);
+    } finally {
+      lease.release();
     }
   }
 
   private async health(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, watch: boolean): Promise<void> {
     let status: number | undefined;
     try {
-      const request = await this.readRequest(stream, headers);
+      // Probes are tiny and must answer even while the budget refuses exports.
+      const request = await this.readRequest(stream, headers, UNLIMITED_RECEIVE_BUFFERS.lease());
       try {
         status = this.healthStatus(request);
       } catch {

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { nowNanos } from '../../model/event.ts';
+import type { ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import { readRequestBody } from '../http/requestBody.ts';
+import { closeIfBodyUnread } from '../http/respond.ts';
 import type { OtlpCorsConfig, OtlpHttpConfig } from './config.ts';
 import type { OtlpReceiver } from './receiver.ts';
 import { encodeResponseProto, responseJson, type SignalSpec } from './signals.ts';
@@ -77,15 +79,24 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
   async function handle(spec: SignalSpec, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const contentType = String(req.headers['content-type'] ?? '');
     const format = formatOf(contentType);
+    const lease = receiver.receiveBuffers.lease();
+    try {
+      return await handleLeased(spec, req, reply, format, contentType, lease);
+    } finally {
+      lease.release();
+    }
+  }
+
+  async function handleLeased(spec: SignalSpec, req: FastifyRequest, reply: FastifyReply, format: Format | undefined, contentType: string, lease: ReceiveLease): Promise<FastifyReply> {
     let body: Buffer;
     let tenant: string;
     try {
       if (!format) throw new UnsupportedMediaTypeError(contentType);
       tenant = receiver.authenticate(req.headers.authorization);
       receiver.admit(spec);
-      body = await readRequestBody(req.raw, config.max_request_body_size);
+      body = await readRequestBody(req.raw, { limit: config.max_request_body_size, timeoutMs: config.read_timeout, lease });
     } catch (err) {
-      req.raw.resume();
+      closeIfBodyUnread(req.raw, reply);
       // Refusals were counted by admit(); everything else here is the sender's mistake.
       if (failureFor(err).retryAfterSeconds === undefined) receiver.countInvalid();
       return fail(reply, format ?? 'json', err);

@@ -4,6 +4,8 @@ import type { Span } from '../../model/span.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { CreateSettings, Receiver } from '../../pipeline/component.ts';
 import type { Host } from '../../pipeline/host.ts';
+import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers } from '../../pipeline/receiveBuffers.ts';
+import { httpServerLimits } from '../http/serverConfig.ts';
 import type { Consumers } from '../../pipeline/signals.ts';
 import type { OtlpReceiverConfig } from './config.ts';
 import { OtlpGrpcServer } from './http2Grpc.ts';
@@ -29,6 +31,8 @@ export class OtlpReceiver implements Receiver {
   grpcPort: number | undefined;
   /** Signals with a pipeline; the others answer 404 / UNIMPLEMENTED, as the OTel Collector does. */
   readonly specs: SignalSpec[];
+  /** The service's budget for bytes of requests still arriving; set by start(). */
+  receiveBuffers: ReceiveBuffers = UNLIMITED_RECEIVE_BUFFERS;
 
   constructor(settings: CreateSettings, config: OtlpReceiverConfig, consumers: Consumers) {
     this.settings = settings;
@@ -40,7 +44,8 @@ export class OtlpReceiver implements Receiver {
 
   async start(host: Host): Promise<void> {
     const { http, grpc } = this.config.protocols;
-    if (http) registerHttpRoutes(host.httpListener(http.endpoint, http.tls), http, this);
+    this.receiveBuffers = host.receiveBuffers;
+    if (http) registerHttpRoutes(host.httpListener(http.endpoint, http.tls, httpServerLimits(http)), http, this);
     if (grpc) {
       this.grpc = new OtlpGrpcServer(grpc, this);
       const port = await this.grpc.start();
@@ -72,6 +77,7 @@ export class OtlpReceiver implements Receiver {
   admit(spec: SignalSpec): void {
     try {
       this.consumers[spec.signal]?.admit?.(1);
+      this.receiveBuffers.admit();
     } catch (err) {
       this.settings.metrics.receiverRequests.inc({ receiver: this.settings.id, outcome: 'refused' });
       throw err;

@@ -1,5 +1,5 @@
 import { InvalidInputError, RefusedError, TooManyRecordsError, VigilError } from '../../errors.ts';
-import { PayloadTooLargeError, UnsupportedEncodingError } from '../http/requestBody.ts';
+import { PayloadTooLargeError, RequestTimeoutError, UnsupportedEncodingError } from '../http/requestBody.ts';
 import { protoType } from './protos.ts';
 
 /** gRPC status codes OTLP uses (grpc/grpc doc/statuscodes.md). */
@@ -7,6 +7,7 @@ export const GrpcCode = {
   OK: 0,
   CANCELLED: 1,
   INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
@@ -46,6 +47,7 @@ export function failureFor(err: unknown): OtlpFailure {
   }
   if (err instanceof UnauthenticatedError) return { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: err.message };
   if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError) return { http: 413, grpc: GrpcCode.RESOURCE_EXHAUSTED, message: err.message };
+  if (err instanceof RequestTimeoutError) return { http: 408, grpc: GrpcCode.DEADLINE_EXCEEDED, message: err.message };
   if (err instanceof UnsupportedEncodingError || err instanceof UnsupportedMediaTypeError) return { http: 415, grpc: GrpcCode.UNIMPLEMENTED, message: err.message };
   if (err instanceof InvalidInputError) return { http: 400, grpc: GrpcCode.INVALID_ARGUMENT, message: err.message };
   return { http: 500, grpc: GrpcCode.INTERNAL, message: err instanceof VigilError ? err.message : 'internal error; see the Vigil logs' };

@@ -12,6 +12,7 @@ const udpSchema = obj(
 /** What every stream listener (plain TCP and TLS) shares: framing limits and abuse guards. */
 const streamFields = {
   max_connections: int({ default: 1000, min: 1, doc: 'Connections served at once; further ones are closed on accept and counted.' }),
+  max_connections_per_peer: optional(int({ min: 1, doc: 'Connections one peer address may hold at once, so that one sender cannot take every slot; further ones from it are closed on accept and counted. Default: a quarter of max_connections (at least 1).' })),
   idle_timeout: duration({ default: '5m', doc: 'A connection that sends nothing for this long is closed; 0 never closes.' }),
   max_message_size: bytes({ default: '64KiB', min: 480, doc: 'Largest message kept whole; longer ones are truncated to this size, flagged `syslog.truncated` and counted.' }),
 };

@@ -201,6 +201,7 @@ export class SyslogStreamListener {
   private server: Server | undefined;
   private readonly connections = new Set<SyslogConnection>();
   private readonly sockets = new Set<Socket>();
+  private readonly perPeer = new Map<string, number>();
   private readonly tlsWarn: RateLimitedWarn;
 
   constructor(config: SyslogStreamConfig, ingest: SyslogIngest, transport: 'tcp' | 'tls') {
@@ -227,18 +228,26 @@ export class SyslogStreamListener {
     } else {
       server = createNetServer((socket) => this.serve(socket));
     }
+    const perPeer = this.config.max_connections_per_peer ?? Math.max(1, Math.floor(this.config.max_connections / 4));
     // 'connection' fires for the raw socket, before any TLS handshake.
     server.prependListener('connection', (socket: Socket) => {
-      if (this.sockets.size >= this.config.max_connections) {
-        ingest.metrics.connectionsRejected.inc({ ...labels, reason: 'limit' });
-        this.tlsWarn.warn({ peer: socket.remoteAddress, max_connections: this.config.max_connections }, 'syslog connection refused: max_connections reached');
+      const peer = socket.remoteAddress ?? '';
+      const fromPeer = this.perPeer.get(peer) ?? 0;
+      if (this.sockets.size >= this.config.max_connections || fromPeer >= perPeer) {
+        const total = this.sockets.size >= this.config.max_connections;
+        ingest.metrics.connectionsRejected.inc({ ...labels, reason: total ? 'limit' : 'peer_limit' });
+        this.tlsWarn.warn(total ? { peer, max_connections: this.config.max_connections } : { peer, max_connections_per_peer: perPeer }, `syslog connection refused: ${total ? 'max_connections' : 'max_connections_per_peer'} reached`);
         socket.destroy();
         return;
       }
       this.sockets.add(socket);
+      this.perPeer.set(peer, fromPeer + 1);
       ingest.metrics.connections.inc(labels);
       socket.once('close', () => {
         this.sockets.delete(socket);
+        const left = this.perPeer.get(peer)! - 1;
+        if (left > 0) this.perPeer.set(peer, left);
+        else this.perPeer.delete(peer);
         ingest.metrics.connections.dec(labels);
       });
     });
@@ -251,7 +260,8 @@ export class SyslogStreamListener {
         resolve();
       });
     });
-    server.on('error', (err) => ingest.logger.error({ err }, `syslog ${transport} listener error`));
+    // Includes accept() failing with EMFILE when the descriptor table is full: logged, not fatal.
+    server.on('error', (err) => this.tlsWarn.warn({ err: err.message }, `syslog ${transport} listener error`));
     const addr = server.address() as { address: string; port: number };
     return { host: addr.address, port: addr.port };
   }

@@ -141,7 +141,7 @@ describe('syslog listeners: limits and back-pressure', () => {
 
   it('closes connections over max_connections on accept and counts them; the others keep working', async () => {
     const consumer = new SwitchableConsumer();
-    const { receiver: r, metrics } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0', max_connections: 2 } }, consumer);
+    const { receiver: r, metrics } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0', max_connections: 2, max_connections_per_peer: 2 } }, consumer);
     const port = r.addresses.tcp!.port;
     const a = await open(port);
     const b = await open(port);
