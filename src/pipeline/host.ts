@@ -16,8 +16,6 @@ export interface Host {
    * receiver has started.
    */
   httpListener(endpoint: Endpoint, tls?: TlsServerConfig): FastifyInstance;
-  /** Adds a named readiness check to /readyz. */
-  addReadinessCheck(name: string, check: () => boolean | 'degraded'): void;
   /** The ticket ledger agents sharing correlation state share, when a connector's state is shared. */
   sharedTicketLedger?(): TicketLedger | undefined;
 }
