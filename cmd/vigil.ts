@@ -75,6 +75,12 @@ Prints the version.`,
 /** A mistake in how a command was called: one line on stderr, exit status 2. */
 class UsageError extends Error {}
 
+/**
+ * How long a daemon that failed to start may spend releasing what it had opened (spool files,
+ * the embedded database's lock) before it exits anyway: nothing was ever ready, so nothing waits.
+ */
+const FAILED_START_CLEANUP_MS = 5000;
+
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -109,6 +115,7 @@ async function run(args: string[]): Promise<number> {
     },
     onError: (err) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'),
   });
+  // Watched from before the start, so an edit made the moment it reports started is not missed.
   process.on('SIGHUP', () => void watcher.check('SIGHUP', true));
   if (Object.keys(config.connectors).length) await watcher.start().catch((err: Error) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -116,9 +123,16 @@ async function run(args: string[]): Promise<number> {
   try {
     await service.start();
   } catch (err) {
-    service.logger.fatal({ err }, 'Vigil failed to start');
-    await service.shutdown().catch(() => undefined);
-    return 1;
+    watcher.stop();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([service.shutdown().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, FAILED_START_CLEANUP_MS)))]);
+    clearTimeout(timer);
+    // The last line, and the only one about the cause: the message says what failed (a port in
+    // use, a locked database, a refused schema); a stack trace would only bury it.
+    const e = err as Error & { code?: unknown };
+    service.logger.fatal({ ...(typeof e.code === 'string' ? { code: e.code } : {}) }, `Vigil failed to start: ${e instanceof Error ? e.message : String(err)}`);
+    // Whatever start() left behind (a reconnecting client, a timer) must not keep a failed daemon alive.
+    process.exit(1);
   }
   return new Promise<number>(() => undefined); // runs until a signal stops it
 }

@@ -53,6 +53,13 @@ export class ShuttingDownError extends RefusedError {
   }
 }
 
+/** A component called after its shutdown(): said plainly, instead of a TypeError from a closed handle. */
+export class ComponentShutDownError extends VigilError {
+  constructor(kind: string, id: string) {
+    super('VIGIL_COMPONENT_SHUT_DOWN', `${kind} "${id}" is shut down and takes no more records; whatever still calls it outlived the service`);
+  }
+}
+
 /** An exporter could not take a batch that a sender waits on (`acknowledge: exported`): retry. */
 export class ExportFailedError extends RefusedError {
   constructor(exporter: string, cause: unknown) {

@@ -28,6 +28,14 @@ export const serviceSchema = obj({
     logs: obj({
       level: literalUnion(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], { default: 'info', doc: 'Log level of Vigil\'s own structured logs (stderr).' }),
     }),
+ 
+    health: obj(
+      {
+        failing_after: duration({ default: '30s', positive: true, doc: 'How long a destination (ClickHouse, a ticket tracker, a webhook) may fail, or the ClickHouse spool may go without a batch leaving it, before its exporter counts as failing and `/readyz` answers 503; until then it is `degraded` and the agent stays ready.' }),
+        check_interval: duration({ default: '5s', positive: true, doc: 'How often an exporter probes a remote ClickHouse that has no rows to insert, so an outage shows in `/readyz` without traffic.' }),
+      },
+      { doc: 'What `/readyz` and `vigil_component_healthy` count as failing.' },
+    ),
   }),
   memory_limiter: obj(
     {

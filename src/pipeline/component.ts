@@ -3,6 +3,7 @@ import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import type { Consumers, Signal, SignalItem } from './signals.ts';
+import type { ComponentHealth, HealthSettings } from './health.ts';
 import type { Host } from './host.ts';
 
 /** Start/Shutdown lifecycle shared by every component, as in the OTel Collector. */
@@ -10,6 +11,11 @@ export interface Component {
   start(host: Host): Promise<void>;
   /** Stops taking work and releases resources; for exporters, after flushing what they hold. */
   shutdown(): Promise<void>;
+  /**
+   * For /readyz and `vigil_component_healthy`, read at every request and scrape: cheap, no I/O.
+   * Without it the component counts as ok.
+   */
+  health?(): ComponentHealth;
 }
 
 export interface CreateSettings {
@@ -18,6 +24,8 @@ export interface CreateSettings {
   logger: Logger;
   metrics: SelfMetrics;
   dataDir: string;
+  /** `service.telemetry.health`; DEFAULT_HEALTH_SETTINGS when absent (components built by tests). */
+  health?: HealthSettings;
 }
 
 export type Receiver = Component;
@@ -32,8 +40,6 @@ export interface Exporter extends Component {
   consumeMetrics?(batch: SignalItem['metrics'][]): Promise<void>;
   consumeTraces?(batch: SignalItem['traces'][]): Promise<void>;
   consumeIncidents?(batch: SignalItem['incidents'][]): Promise<void>;
-  /** For /readyz: false while the exporter cannot write (e.g. its database is down and the spool is full). */
-  ready?(): boolean;
 }
 
 /**

@@ -20,8 +20,6 @@ export interface Host {
   httpListener(endpoint: Endpoint, tls?: TlsServerConfig, limits?: HttpServerLimits): FastifyInstance;
   /** The one budget for bytes held by requests still arriving, across every listener. */
   receiveBuffers: ReceiveBuffers;
-  /** Adds a named readiness check to /readyz. */
-  addReadinessCheck(name: string, check: () => boolean | 'degraded'): void;
   /** The ticket ledger agents sharing correlation state share, when a connector's state is shared. */
   sharedTicketLedger?(): TicketLedger | undefined;
 }

@@ -2,15 +2,19 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Endpoint } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
+import type { ReadinessReport } from './readiness.ts';
 
 const startedAt = Date.now();
 
-/** The admin listener: `/metrics` for Prometheus, `/healthz` (alive), `/readyz` (able to work). */
+/**
+ * The admin listener: `/metrics` for Prometheus, `/healthz` (alive), `/readyz` (able to work:
+ * every component's state and reason, 503 while one is failing).
+ */
 export class AdminServer {
   readonly server: FastifyInstance;
   private readonly endpoint: Endpoint;
 
-  constructor(endpoint: Endpoint, metrics: SelfMetrics, readiness: () => { ready: boolean; checks: Record<string, boolean | 'degraded'> }) {
+  constructor(endpoint: Endpoint, metrics: SelfMetrics, readiness: () => ReadinessReport) {
     this.endpoint = endpoint;
     this.server = Fastify({ logger: false });
     this.server.get('/metrics', async (_req, reply) => {
@@ -19,9 +23,8 @@ export class AdminServer {
     });
     this.server.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }));
     this.server.get('/readyz', async (_req, reply) => {
-      const r = readiness();
-      const status = !r.ready ? 'not ready' : Object.values(r.checks).includes('degraded') ? 'degraded' : 'ready';
-      return reply.code(r.ready ? 200 : 503).send({ status, checks: r.checks });
+      const { ready, status, components } = readiness();
+      return reply.code(ready ? 200 : 503).send({ status, components });
     });
   }
 

@@ -87,7 +87,10 @@ export class HttpListeners {
     server.removeAllContentTypeParsers();
     server.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
     // accept() fails with EMFILE when the descriptor table is full; that connection is lost, not the daemon.
-    server.server.on('error', (err: NodeJS.ErrnoException) => this.warn?.warn({ err: err.message, listener: key }, 'HTTP listener error (connection not accepted)'));
+    server.server.on('error', (err: NodeJS.ErrnoException) => {
+      // Before it listens, an error (EADDRINUSE) fails the start, which says so itself.
+      if (server.server.listening) this.warn?.warn({ err: err.message, listener: key }, 'HTTP listener error (connection not accepted)');
+    });
     server.server.on('drop', () => this.warn?.warn({ listener: key, max_connections: limits.max_connections }, 'HTTP connection refused: max_connections reached'));
     this.entries.set(key, { server, tls, limits, endpoint });
     return server;

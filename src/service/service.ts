@@ -5,6 +5,7 @@ import type { VigilConfig } from '../config/vigilConfig.ts';
 import { componentType, type Connector, type ConnectorFactory, type CreateSettings, type Exporter, type Processor, type ProcessorFactory, type Receiver, type ReceiverFactory, type ExporterFactory } from '../pipeline/component.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Host } from '../pipeline/host.ts';
+import { HEALTHY, type HealthSettings } from '../pipeline/health.ts';
 import { MemoryGuard } from '../pipeline/memoryGuard.ts';
 import { FanOut, Pipeline, type PipelineSink } from '../pipeline/pipeline.ts';
 import { SIGNALS, type Consumer, type Consumers, type Signal, type SignalItem } from '../pipeline/signals.ts';
@@ -14,6 +15,7 @@ import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { AdminServer } from './adminServer.ts';
 import { HttpListeners } from './httpListeners.ts';
+import { readinessReport, registerHealthGauge, type ComponentHealthEntry, type ReadinessReport } from './readiness.ts';
 
 export interface ServiceOptions {
   dataDir: string;
@@ -52,9 +54,10 @@ export class VigilService {
   /** Upstream first, by stage (see pipelineGraph). */
   private readonly stages: Pipeline<unknown>[][] = [];
   private readonly pipelines = new Map<string, Pipeline<unknown>>();
-  private readonly readinessChecks = new Map<string, () => boolean | 'degraded'>();
+  private readonly healthSettings: HealthSettings;
   private admin: AdminServer | undefined;
   private started = false;
+  private stopping = false;
 
   constructor(config: VigilConfig, opts: ServiceOptions) {
     this.config = config;
@@ -63,10 +66,13 @@ export class VigilService {
     this.logger = opts.logger ?? createLogger(config.service.telemetry.logs.level);
     this.memory = new MemoryGuard(config.service.memory_limiter, this.metrics, this.logger);
     this.listeners = new HttpListeners(this.logger);
+    const { failing_after, check_interval } = config.service.telemetry.health;
+    this.healthSettings = { failingAfterMs: failing_after, checkIntervalMs: check_interval };
+    registerHealthGauge(this.metrics.registry, () => this.componentHealth());
   }
 
   private settings(id: string): CreateSettings {
-    return { id, logger: this.logger.child({ component: id }), metrics: this.metrics, dataDir: this.dataDir };
+    return { id, logger: this.logger.child({ component: id }), metrics: this.metrics, dataDir: this.dataDir, health: this.healthSettings };
   }
 
   private host(): Host {
@@ -76,7 +82,6 @@ export class VigilService {
       dataDir: this.dataDir,
       httpListener: (endpoint: Endpoint, tls?: TlsServerConfig, limits?: HttpServerLimits): FastifyInstance => this.listeners.get(endpoint, tls, limits),
       receiveBuffers: this.memory.receiveBuffers,
-      addReadinessCheck: (name, check) => this.readinessChecks.set(name, check),
       sharedTicketLedger: () => {
         for (const c of this.connectors.values()) {
           const ledger = c.ticketLedger?.();
@@ -182,14 +187,26 @@ export class VigilService {
     this.logger.info({ receivers: [...this.receivers.keys()], exporters: [...this.exporters.keys()], connectors: [...this.connectors.keys()], pipelines: [...this.pipelines.keys()], http: this.listeners.addresses(), admin: this.admin.address }, 'Vigil started');
   }
 
-  /** For /readyz: every listener bound, every exporter able to write, every extra check true. */
-  readiness(): { ready: boolean; checks: Record<string, boolean | 'degraded'> } {
-    const checks: Record<string, boolean | 'degraded'> = { started: this.started, listeners: this.listeners.allListening };
-    for (const [id, e] of this.exporters) if (e.ready) checks[`exporter:${id}`] = e.ready();
-    for (const [id, c] of this.connectors) if (c.ready) checks[`connector:${id}`] = c.ready();
-    for (const [name, check] of this.readinessChecks) checks[name] = check();
-    // A degraded check (say, shared state unreachable) leaves the agent ready: it still does its work.
-    return { ready: Object.values(checks).every((c) => c !== false), checks };
+  /** Every component's own account of its health, and the service's: what /readyz and the gauge show. */
+  componentHealth(): ComponentHealthEntry[] {
+    const lifecycle = this.started ? HEALTHY : { status: 'failing' as const, reason: this.stopping ? 'shutting down' : 'starting' };
+    const entries: ComponentHealthEntry[] = [
+      { kind: 'service', id: 'lifecycle', health: lifecycle },
+      { kind: 'service', id: 'listeners', health: this.listeners.allListening ? HEALTHY : { status: 'failing', reason: 'not every HTTP listener is bound' } },
+      { kind: 'service', id: 'memory_limiter', health: this.memory.isLimited ? { status: 'degraded', reason: 'memory use above the soft limit: receivers refuse data until it falls' } : HEALTHY },
+    ];
+    const add = (kind: string, components: Map<string, Receiver | Exporter | Connector>) => {
+      for (const [id, c] of components) entries.push({ kind, id, health: c.health?.() ?? HEALTHY });
+    };
+    add('receiver', this.receivers);
+    add('exporter', this.exporters);
+    add('connector', this.connectors);
+    return entries;
+  }
+
+  /** For /readyz: ready unless a component is failing; a degraded one (say, shared state unreachable) still does its work. */
+  readiness(): ReadinessReport {
+    return readinessReport(this.componentHealth());
   }
 
   get httpAddresses(): { host: string; port: number }[] {
@@ -229,6 +246,7 @@ export class VigilService {
    */
   async shutdown(): Promise<void> {
     this.started = false;
+    this.stopping = true;
     this.logger.info('shutting down: closing receivers, draining queues');
     const timeout = this.config.service.shutdown_timeout;
     // Senders waiting on an exporter (acknowledge: exported) keep their requests open, so closing

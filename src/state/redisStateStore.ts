@@ -94,6 +94,7 @@ export class RedisStateStore implements StateStore {
   private resyncAgain = false;
   private closed = false;
   private wasDown = false;
+  private downSince: number | undefined;
 
   constructor(opts: RedisStateStoreOptions) {
     this.writer = opts.writer;
@@ -123,12 +124,14 @@ export class RedisStateStore implements StateStore {
       else this.logger.info({ prefix: this.redisKeys.prefix }, 'connected to redis: sharing correlation state');
       connectedOnce = true;
       this.wasDown = false;
+      this.downSince = undefined;
       this.metrics?.degraded.set(0);
       void this.resync();
     });
     this.client.on('close', () => {
       if (!this.wasDown && !this.closed) this.logger.warn('redis unreachable: correlating on local state until it is back');
       this.wasDown = true;
+      this.downSince ??= Date.now();
       this.metrics?.degraded.set(1);
     });
     // Messages published while the subscriber was away are lost: reconcile after it is back.
@@ -140,6 +143,7 @@ export class RedisStateStore implements StateStore {
     this.subscriber.on('message', (_channel: string, message: string) => this.receive(message));
     this.metrics?.degraded.set(1);
     this.wasDown = true;
+    this.downSince = Date.now();
     void this.subscriber.subscribe(this.redisKeys.channel).catch((err: unknown) => this.logger.debug({ err }, 'subscribe failed; retried on reconnect'));
     await this.client.connect().catch((err: unknown) => this.logger.warn({ err }, 'redis unreachable at start: correlating on local state until it is up'));
     // Let start() include the first reconciliation, whether `ready` has been emitted yet or not.
@@ -165,6 +169,11 @@ export class RedisStateStore implements StateStore {
 
   get connected(): boolean {
     return this.client.status === 'ready';
+  }
+
+  /** Wall-clock ms since when Redis has been out of reach; undefined while connected. */
+  get unreachableSince(): number | undefined {
+    return this.connected ? undefined : this.downSince;
   }
 
   /** Keys written locally and not yet in Redis. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Counter } from 'prom-client';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { IncidentChange } from '../model/incident.ts';
+import { HEALTHY, type ComponentHealth } from '../pipeline/health.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { DurableStateStore, type RestoreReport } from './durableStore.ts';
@@ -29,7 +30,7 @@ export interface StateBackend {
   /** Whether this agent runs the timers (absence, deadlines, notifications) now: always alone, only the leader when shared. */
   leads(): boolean;
   /** For /readyz: `degraded` while shared state is unreachable. The agent stays ready: it keeps ingesting and correlating on local state. */
-  health(): true | 'degraded';
+  health(): ComponentHealth;
   /**
    * Drops an `opened` change when another agent opened the same incident moments before (both
    * saw the problem before their writes met): one owner per incident. Never waits on an
@@ -65,7 +66,7 @@ export function openStateBackend(cfg: RedisStateConfig, opts: StateBackendOption
   if (cfg.store === 'memory' && opts.dataDir !== undefined) return new DurableBackend(join(opts.dataDir, 'correlation'), opts);
   if (cfg.store === 'memory') {
     const store = new MemoryStateStore();
-    return { store, start: async () => undefined, leads: () => true, health: () => true, admit: async (c) => c, ticketLedger: () => undefined, stop: async () => undefined };
+    return { store, start: async () => undefined, leads: () => true, health: () => HEALTHY, admit: async (c) => c, ticketLedger: () => undefined, stop: async () => undefined };
   }
   return new RedisBackend(cfg, opts);
 }
@@ -93,8 +94,8 @@ class DurableBackend implements StateBackend {
     return true;
   }
 
-  health(): true {
-    return true;
+  health(): ComponentHealth {
+    return HEALTHY;
   }
 
   async admit(changes: IncidentChange[]): Promise<IncidentChange[]> {
@@ -180,8 +181,13 @@ class RedisBackend implements StateBackend {
     return this.election.isLeader;
   }
 
-  health(): true | 'degraded' {
-    return this.store.connected ? true : 'degraded';
+  health(): ComponentHealth {
+    if (this.store.connected) return HEALTHY;
+    return {
+      status: 'degraded',
+      reason: 'Redis unreachable: correlating on local state, not shared with the other agents, until it is back',
+      ...(this.store.unreachableSince !== undefined ? { since: this.store.unreachableSince } : {}),
+    };
   }
 
   async admit(changes: IncidentChange[]): Promise<IncidentChange[]> {

@@ -11,17 +11,22 @@ import { waitFor } from '../support/waitFor.ts';
 /**
  * Vigil's notification timing next to Debian's Alertmanager 0.25 on one schedule, in real time:
  * both get the same downs and ups at the same moments (Alertmanager as alerts, Vigil as events)
- * and notify one webhook fake each. Timers are group_wait 2 s, group_interval 4 s,
- * repeat_interval 10 s (not a multiple of group_interval: Alertmanager's repeat check at an exact
- * multiple is decided by milliseconds between its log entry and its tick), and every checkpoint
- * sits at least 1 s from any send either side is due to make, so scheduling jitter (under 0.3 s
- * here) cannot move a notification across one. They agree on everything but repeat_interval,
+ * and notify one webhook fake each. Timers are group_wait 2, group_interval 4 and
+ * repeat_interval 10 units (not a multiple of group_interval: Alertmanager's repeat check at an
+ * exact multiple is decided by milliseconds between its log entry and its tick), and every
+ * checkpoint sits at least one unit from any send either side is due to make, so scheduling
+ * jitter cannot move a notification across one. Times in comments are in units. They agree on everything but repeat_interval,
  * which Vigil counts from the last notification and Alertmanager rounds up to its next
  * group_interval tick (docs/correlation.md, "Vigil and Alertmanager").
  */
-const GROUP_WAIT = '2s';
-const GROUP_INTERVAL = '4s';
-const REPEAT_INTERVAL = '10s';
+/**
+ * Every time in this test is in units of UNIT seconds: 2 keeps each checkpoint 2 s away from any
+ * send, which holds while the rest of the suite loads both cores (at 1 s it once did not).
+ */
+const UNIT = 2;
+const GROUP_WAIT = `${2 * UNIT}s`;
+const GROUP_INTERVAL = `${4 * UNIT}s`;
+const REPEAT_INTERVAL = `${10 * UNIT}s`;
 
 interface Notification {
   key: string;
@@ -132,7 +137,7 @@ async function send(changes: Sent[]): Promise<void> {
   expect(v.status).toBe(200);
 }
 
-const at = (t0: number, s: number) => new Promise((r) => setTimeout(r, Math.max(0, t0 + s * 1000 - Date.now())));
+const at = (t0: number, units: number) => new Promise((r) => setTimeout(r, Math.max(0, t0 + units * UNIT * 1000 - Date.now())));
 
 describe('notification timing next to Alertmanager 0.25', () => {
   it('agrees on group_wait, held resolutions, inhibition and late joiners, and differs only where documented (repeat_interval)', async () => {
@@ -165,14 +170,14 @@ describe('notification timing next to Alertmanager 0.25', () => {
       expect(sink.count('asset_down/web-2')).toBe(0);
       expect(sink.count('svc_down/web-4')).toBe(0);
     }
-    // web-5 came up 1 s after its first notification: both hold the resolution back, Alertmanager
+    // web-5 came up 1 after its first notification: both hold the resolution back, Alertmanager
     // until the group's next group_interval tick, Vigil until group_interval after the last
-    // notification (it could still reopen): t = 6 s either way.
+    // notification (it could still reopen): t = 6 either way.
     for (const sink of [amSink, vigilSink]) expect(sink.statuses('asset_down/web-5')).toEqual(['firing']);
 
     await at(t0, 8);
     for (const sink of [amSink, vigilSink]) {
-      // The late joiner is sent at the next group_interval after the first notification (t = 6 s),
+      // The late joiner is sent at the next group_interval after the first notification (t = 6),
       // and so is web-5's resolution.
       expect(sink.count('asset_down/web-3')).toBe(2);
       expect(sink.statuses('asset_down/web-5')).toEqual(['firing', 'resolved']);
@@ -180,8 +185,8 @@ describe('notification timing next to Alertmanager 0.25', () => {
     }
 
     await at(t0, 13);
-    // repeat_interval: Vigil re-notifies exactly 10 s after the last notification (t = 12 s);
-    // Alertmanager at the first group_interval tick after that (t = 14 s), as its docs say
+    // repeat_interval: Vigil re-notifies exactly 10 after the last notification (t = 12);
+    // Alertmanager at the first group_interval tick after that (t = 14), as its docs say
     // ("rounded up to a multiple of group_interval").
     expect(vigilSink.count('asset_down/web-1')).toBe(2);
     expect(vigilSink.count('asset_down/web-4')).toBe(2);
@@ -192,10 +197,10 @@ describe('notification timing next to Alertmanager 0.25', () => {
     for (const [name, sink] of [['alertmanager', amSink], ['vigil', vigilSink]] as const) {
       expect(sink.count('asset_down/web-1'), name).toBe(2);
       expect(sink.count('asset_down/web-4'), name).toBe(2);
-      // web-3 was last notified at 6 s: its repeat is due at 16 s (Vigil) and 18 s (Alertmanager).
+      // web-3 was last notified at 6: its repeat is due at 16 (Vigil) and 18 (Alertmanager).
       expect(sink.count('asset_down/web-3'), name).toBe(2);
       expect(sink.count('asset_down/web-2'), name).toBe(0);
       expect(sink.count('svc_down/web-4'), name).toBe(0);
     }
-  }, 60_000);
+  }, 90_000);
 });

@@ -178,7 +178,7 @@ describe('vigil run with the correlation connector written out (connectors:)', (
 
     const ready = await fetch(daemon.adminUrl('/readyz'));
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ checks: { correlation_state: true } });
+    expect(await ready.json()).toMatchObject({ status: 'ready', components: { 'connector:correlation': { status: 'ok' } } });
     const metrics = await (await fetch(daemon.adminUrl('/metrics'))).text();
     expect(metrics).toMatch(/^vigil_correlation_records_total\{signal="logs"\} 2$/m);
     expect(metrics).toMatch(/^vigil_correlation_rules 2$/m);

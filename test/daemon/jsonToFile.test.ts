@@ -139,7 +139,7 @@ describe('vigil run: JSON events to the file exporter', () => {
     expect((await fetch(daemon.adminUrl('/healthz'))).status).toBe(200);
     const ready = await fetch(daemon.adminUrl('/readyz'));
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { listeners: true } });
+    expect(await ready.json()).toMatchObject({ status: 'ready', components: { 'service:listeners': { status: 'ok' }, 'exporter:file/events': { status: 'ok' } } });
 
     const text = await (await fetch(daemon.adminUrl('/metrics'))).text();
     expect(text).toMatch(/^vigil_receiver_accepted_records_total\{receiver="json",signal="logs"\} 1$/m);

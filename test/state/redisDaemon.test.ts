@@ -90,7 +90,7 @@ describe('vigil run with correlation.state.store: redis', () => {
       await waitFor(async () => (await (await fetch(d.adminUrl('/metrics'))).text()).includes('vigil_state_store_degraded 1'), 'the degraded gauge');
       const ready = await fetch(d.adminUrl('/readyz'));
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toMatchObject({ status: 'degraded', checks: { correlation_state: 'degraded' } });
+      expect(await ready.json()).toMatchObject({ status: 'degraded', components: { 'connector:correlation': { status: 'degraded', reason: expect.stringContaining('Redis unreachable') } } });
     }
     // Ingestion goes on: a correlates its own events alone meanwhile.
     await send(a!, [error('web'), error('web'), error('web'), error('web')]);

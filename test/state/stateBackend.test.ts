@@ -21,7 +21,7 @@ describe('state backends', () => {
     const backend = openStateBackend(stateConfig({ store: 'memory' }), { logger: createLogger('silent'), metrics: new SelfMetrics(), clock: Date.now });
     await backend.start();
     expect(backend.leads()).toBe(true);
-    expect(backend.health()).toBe(true);
+    expect(backend.health()).toEqual({ status: 'ok' });
     expect(backend.ticketLedger()).toBeUndefined();
     const changes = [change('opened', 'k', '1'), change('opened', 'k', '2')];
     expect(await backend.admit(changes)).toEqual(changes);

@@ -3,7 +3,7 @@ import type { TicketLedger } from '../../exporters/tickets/ledger.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { Connector, ConnectorFactory, CreateSettings } from '../../pipeline/component.ts';
-import type { Host } from '../../pipeline/host.ts';
+import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Consumers } from '../../pipeline/signals.ts';
 import { correlationConnectorSchema, type CorrelationConnectorConfig } from './config.ts';
 import { CorrelationRuntime } from './runtime.ts';
@@ -14,19 +14,20 @@ import { CorrelationRuntime } from './runtime.ts';
  */
 class CorrelationConnector implements Connector {
   private readonly runtime: CorrelationRuntime;
-  private readonly readinessCheck: string;
+  private started = false;
 
   constructor(settings: CreateSettings, config: CorrelationConnectorConfig, consumers: Consumers) {
     this.runtime = new CorrelationRuntime(config, { logger: settings.logger, metrics: settings.metrics, output: () => consumers.incidents, dataDir: settings.dataDir });
-    // `correlation_state` is the name /readyz has always shown; a second connector gets its own.
-    const slash = settings.id.indexOf('/');
-    this.readinessCheck = slash === -1 ? 'correlation_state' : `correlation_state${settings.id.slice(slash)}`;
   }
 
-  async start(host: Host): Promise<void> {
+  async start(): Promise<void> {
     await this.runtime.start();
-    const state = this.runtime.state;
-    host.addReadinessCheck(this.readinessCheck, () => state.health());
+    this.started = true;
+  }
+
+  /** The state store's: shared state out of reach leaves the connector degraded, correlating on local state. */
+  health(): ComponentHealth {
+    return this.started ? this.runtime.state.health() : HEALTHY;
   }
 
   consumeLogs(batch: VigilEvent[]): Promise<void> {

@@ -41,7 +41,10 @@ export class BatchWriter {
   private loop: Promise<void> | undefined;
   /** Wakes the loop while it waits for a sealed batch (seal and close call it). */
   private wakeIdle: (() => void) | undefined;
-  /** Cuts a retry backoff short: only close() does, so new batches never shorten a backoff. */
+  /**
+   * Cuts a retry backoff short: close() does, and retryNow() once ClickHouse answers again; new
+   * batches never do, so a flood of them cannot shorten a backoff.
+   */
   private cutBackoff: (() => void) | undefined;
   private roomWaiters: (() => void)[] = [];
   private prepared = false;
@@ -49,6 +52,10 @@ export class BatchWriter {
   private closing = false;
   private stopped = false;
   private failing_ = false;
+  private failingSince_: number | undefined;
+  private lastError_ = '';
+  private waitingSince_: number | undefined;
+  private lastInsertAt_: number | undefined;
 
   constructor(o: BatchWriterOptions) {
     this.o = o;
@@ -59,6 +66,7 @@ export class BatchWriter {
     const left = await this.o.spool.recover();
     if (left.length) this.o.logger.info({ exporter: this.o.id, batches: left.length, bytes: this.o.spool.bytes }, 'replaying spooled ClickHouse batches from a previous run');
     this.sealed.push(...left);
+    if (left.length) this.waitingSince_ = Date.now();
     this.loop = this.run();
   }
 
@@ -75,6 +83,41 @@ export class BatchWriter {
   /** True while the last insert attempt failed (ClickHouse away or refusing). */
   get failing(): boolean {
     return this.failing_;
+  }
+
+  /** Since when inserts have failed without one succeeding (wall-clock ms); undefined while they succeed. */
+  get failingSince(): number | undefined {
+    return this.failingSince_;
+  }
+
+  /** When ClickHouse last took a batch (wall-clock ms). */
+  get lastInsertAt(): number | undefined {
+    return this.lastInsertAt_;
+  }
+
+  /** What the last failed attempt said. */
+  get lastError(): string {
+    return this.lastError_;
+  }
+
+  /**
+   * Since when sealed batches have waited without one leaving the spool (the later of the last
+   * batch to leave and the moment one started waiting); undefined while none waits.
+   */
+  get waitingSince(): number | undefined {
+    return this.waitingSince_;
+  }
+
+  /** When the oldest row still waiting, sealed or in a batch being filled, was written. */
+  oldestBatchCreatedAtMs(): number | undefined {
+    let oldest: number | undefined;
+    for (const s of [...this.sealed, ...this.open.values()]) if (oldest === undefined || s.createdAtMs < oldest) oldest = s.createdAtMs;
+    return oldest;
+  }
+
+  /** Ends a retry backoff now: for when something else (a probe) found ClickHouse answering again. */
+  retryNow(): void {
+    this.cutBackoff?.();
   }
 
   get pendingBatches(): number {
@@ -146,6 +189,7 @@ export class BatchWriter {
     this.sealing++;
     try {
       await batch.chain;
+      if (this.sealed.length === 0) this.waitingSince_ = Date.now();
       this.sealed.push(await this.o.spool.seal(batch));
     } finally {
       this.sealing--;
@@ -182,6 +226,9 @@ export class BatchWriter {
         failures = 0;
         lastError = '';
         this.failing_ = false;
+        this.failingSince_ = undefined;
+        this.lastInsertAt_ = Date.now();
+        this.waitingSince_ = this.sealed.length ? this.lastInsertAt_ : undefined;
         backoff = this.o.retryInitialMs;
         for (const w of this.roomWaiters.splice(0)) w();
       } catch (err) {
@@ -197,6 +244,8 @@ export class BatchWriter {
           continue;
         }
         this.failing_ = true;
+        this.failingSince_ ??= Date.now();
+        this.lastError_ = err instanceof Error ? err.message : String(err);
         if (this.closing) {
           this.o.logger.warn({ err, exporter: this.o.id, batches: this.sealed.length }, 'ClickHouse unavailable at shutdown; batches stay spooled for the next start');
           return;
@@ -234,6 +283,7 @@ export class BatchWriter {
       this.o.logger.error({ err, cause, exporter: this.o.id, table: seg.table }, 'ClickHouse cannot take this batch and it could not be moved aside; dropped from the replay order');
     }
     this.o.metrics.exporterFailed.inc({ exporter: this.o.id, signal: this.o.signalOf(seg.table) }, Math.max(seg.rows, 0));
+    this.waitingSince_ = this.sealed.length ? Date.now() : undefined;
     for (const w of this.roomWaiters.splice(0)) w();
   }
 

@@ -2,6 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import type { IncidentChange, MetricKind, MetricPoint, Span, VigilEvent } from '../../model/index.ts';
 import { VigilError } from '../../errors.ts';
 import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
+import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, type ComponentHealth, type HealthSettings } from '../../pipeline/health.ts';
 import { AUTH_CODES, ClickHouseAuthError, ClickHouseError, ClickHouseTooOldError, isTransient, MIN_SERVER_VERSION, versionAtLeast, type ClickHouseBackend } from './backend.ts';
 import { BatchWriter } from './batchWriter.ts';
 import type { ClickHouseExporterConfig, TableNames } from './config.ts';
@@ -56,11 +57,18 @@ export class ClickHouseExporter implements Exporter {
   private writer_: BatchWriter | undefined;
   private schemaReady = false;
   private unregisterGauges: (() => void) | undefined;
+  private readonly healthSettings: HealthSettings;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  /** Since when a probe of a remote ClickHouse has gone unanswered, and what it met. */
+  private unreachableSince: number | undefined;
+  private probeError = '';
 
   constructor(settings: CreateSettings, config: ClickHouseExporterConfig) {
     this.settings = settings;
     this.config = config;
     this.configPath = `exporters.${settings.id}`;
+    this.healthSettings = settings.health ?? DEFAULT_HEALTH_SETTINGS;
   }
 
   get backend(): ClickHouseBackend {
@@ -122,10 +130,17 @@ export class ClickHouseExporter implements Exporter {
         throw new VigilError('VIGIL_CLICKHOUSE_SCHEMA', `ClickHouse at ${redactUrl(config.endpoint)} refused Vigil's schema: ${err.message}. Fix the server side, or set ${this.configPath}.create_schema: false and create the tables yourself`, { cause: err });
       }
       // A server that is down at start is an outage like any other: rows spool until it is back.
+      this.unreachableSince = Date.now();
+      this.probeError = (err as Error).message;
       settings.logger.warn({ err, exporter: settings.id, endpoint: redactUrl(config.endpoint) }, 'ClickHouse unreachable at start; spooling until it answers');
     }
     await this.writer_.start();
     this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, this.writer_);
+    if (config.endpoint) {
+      // Inserts only tell about the server while there are rows; the probe tells in between.
+      this.probeTimer = setInterval(() => void this.probe(), this.healthSettings.checkIntervalMs);
+      this.probeTimer.unref();
+    }
     settings.logger.info({ exporter: settings.id, clickhouse: this.backend_.description, database: config.database, spool: spoolDir }, 'ClickHouse exporter started');
   }
 
@@ -183,11 +198,57 @@ export class ClickHouseExporter implements Exporter {
     await this.writer.write(this.config.tables.incident_events, Buffer.from(links), linkRows);
   };
 
-  ready(): boolean {
-    return this.writer_?.hasRoom ?? false;
+  private async probe(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      await this.backend.version();
+      if (this.unreachableSince !== undefined) {
+        this.unreachableSince = undefined;
+        // Back: the spool need not wait out the rest of a long retry backoff.
+        if (this.writer.failing) this.writer.retryNow();
+      }
+    } catch (err) {
+      this.unreachableSince ??= Date.now();
+      this.probeError = err instanceof Error ? err.message : String(err);
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  /**
+   * Failing while the spool is full (writes wait, receivers refuse data), while ClickHouse has
+   * failed inserts or probes for `failing_after` (degraded before that), or while no batch has
+   * left the spool for that long; the spool's backlog and oldest batch age in every state.
+   */
+  health(): ComponentHealth {
+    const w = this.writer_;
+    if (!w) return { status: 'failing', reason: 'not started' };
+    const now = Date.now();
+    const oldest = w.oldestBatchCreatedAtMs();
+    const oldestAgeMs = oldest === undefined ? 0 : Math.max(0, now - oldest);
+    const details = { spooledBytes: w.spooledBytes, spoolMaxBytes: this.config.spool.max_bytes, pendingBatches: w.pendingBatches, oldestBatchAgeSeconds: Math.round(oldestAgeMs / 100) / 10 };
+    const backlog = w.pendingBatches === 0 ? 'nothing spooled' : `${w.pendingBatches} batch(es), ${w.spooledBytes} bytes spooled, the oldest written ${formatAge(oldestAgeMs)} ago`;
+    if (!w.hasRoom) {
+      return { status: 'failing', reason: `spool full (${w.spooledBytes} of ${this.configPath}.spool.max_bytes ${this.config.spool.max_bytes} bytes): writes wait and receivers refuse data until ClickHouse takes some; ${backlog}`, details };
+    }
+    const where = this.backend_?.description ?? 'ClickHouse';
+    const faults: { since: number; what: string }[] = [];
+    if (w.failingSince !== undefined) faults.push({ since: w.failingSince, what: `inserts into ClickHouse at ${where} fail: ${w.lastError}` });
+    // An insert that went through since the probe last failed says more than that probe did.
+    if (this.unreachableSince !== undefined && (w.lastInsertAt ?? 0) < this.unreachableSince) faults.push({ since: this.unreachableSince, what: `ClickHouse at ${where} does not answer: ${this.probeError}` });
+    if (faults.length) {
+      const since = Math.min(...faults.map((f) => f.since));
+      return outage(since, now, this.healthSettings, `${faults.map((f) => f.what).join('; ')}; rows spool on disk meanwhile, ${backlog}`, details);
+    }
+    if (w.waitingSince !== undefined && now - w.waitingSince >= this.healthSettings.failingAfterMs) {
+      return { status: 'failing', reason: `spool stalled: no batch has left it for ${formatAge(now - w.waitingSince)}; ${backlog}`, since: w.waitingSince, details };
+    }
+    return { status: 'ok', details };
   }
 
   async shutdown(): Promise<void> {
+    clearInterval(this.probeTimer);
     this.unregisterGauges?.();
     await this.writer_?.close();
     await this.backend_?.close();

@@ -10,6 +10,8 @@ export interface Segment {
   readonly token: string;
   bytes: number;
   rows: number;
+  /** When its first row was written (for one a previous run left, its file's last change): how long rows have waited. */
+  readonly createdAtMs: number;
 }
 
 interface OpenSegment extends Segment {
@@ -52,7 +54,8 @@ export class Spool {
       const m = NAME.exec(name);
       if (!m) continue;
       let file = join(this.dir, name);
-      let size = (await stat(file)).size;
+      const st = await stat(file);
+      let size = st.size;
       if (m[4] === 'open') {
         const text = await readFile(file);
         size = text.lastIndexOf(0x0a) + 1;
@@ -61,7 +64,7 @@ export class Spool {
         await rename(file, sealed);
         file = sealed;
       }
-      const seg: Segment = { seq: Number(m[1]), table: m[2]!, token: m[3]!, bytes: size, rows: -1 };
+      const seg: Segment = { seq: Number(m[1]), table: m[2]!, token: m[3]!, bytes: size, rows: -1, createdAtMs: st.mtimeMs };
       this.nextSeq = Math.max(this.nextSeq, seg.seq + 1);
       if (size === 0) {
         await rm(file, { force: true });
@@ -78,7 +81,7 @@ export class Spool {
   }
 
   async create(table: string): Promise<OpenSegment> {
-    const seg = { seq: this.nextSeq++, table, token: randomBytes(12).toString('hex'), bytes: 0, rows: 0 } as OpenSegment;
+    const seg = { seq: this.nextSeq++, table, token: randomBytes(12).toString('hex'), bytes: 0, rows: 0, createdAtMs: Date.now() } as OpenSegment;
     seg.handle = await open(this.path(seg, 'open'), 'a', 0o600);
     return seg;
   }
@@ -94,7 +97,7 @@ export class Spool {
   async seal(seg: OpenSegment): Promise<Segment> {
     await seg.handle.close();
     await rename(this.path(seg, 'open'), this.path(seg, 'jsonl'));
-    return { seq: seg.seq, table: seg.table, token: seg.token, bytes: seg.bytes, rows: seg.rows };
+    return { seq: seg.seq, table: seg.table, token: seg.token, bytes: seg.bytes, rows: seg.rows, createdAtMs: seg.createdAtMs };
   }
 
   read(seg: Segment): Promise<Buffer> {

@@ -1,5 +1,6 @@
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
+import { ComponentShutDownError } from '../../errors.ts';
 import { toJson } from '../../model/attributes.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import { eventToJson } from '../../model/eventJson.ts';
@@ -15,6 +16,7 @@ export class FileExporter implements Exporter {
   private handle: FileHandle | undefined;
   private size = 0;
   private chain: Promise<void> = Promise.resolve();
+  private shutDown = false;
 
   constructor(settings: CreateSettings, config: FileExporterConfig) {
     this.settings = settings;
@@ -47,6 +49,7 @@ export class FileExporter implements Exporter {
 
   private async writeNow(signal: Signal, batch: unknown[]): Promise<void> {
     const { metrics, id } = this.settings;
+    if (this.shutDown) throw new ComponentShutDownError('exporter', id);
     const started = performance.now();
     let text = '';
     if (signal === 'logs') for (const rec of batch) text += eventToJson(rec as VigilEvent) + '\n';
@@ -79,7 +82,9 @@ export class FileExporter implements Exporter {
   }
 
   async shutdown(): Promise<void> {
+    // What was handed over before this call is written; anything later is refused.
     await this.chain;
+    this.shutDown = true;
     await this.handle?.sync().catch(() => undefined);
     await this.handle?.close();
     this.handle = undefined;

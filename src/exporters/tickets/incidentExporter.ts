@@ -4,6 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { IncidentChange } from '../../model/incident.ts';
 import { severityName } from '../../model/severity.ts';
 import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
+import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Infer } from '../../config/schema.ts';
 import type { deliverySchema } from './config.ts';
 import { DeliveryError, type Timers } from './delivery.ts';
@@ -145,6 +146,10 @@ export class IncidentExporter implements Exporter {
   private fileLedger: FileTicketLedger | undefined;
   private readonly parkedCounter: Counter<'exporter'>;
   private readonly timers: Timers | undefined;
+  /** Since when deliveries have failed without one succeeding, and what the last failure said. */
+  private failingSince: number | undefined;
+  private lastFailure = '';
+  private lastParkReason = '';
 
   constructor(settings: CreateSettings, config: IncidentExporterConfig, driver: TicketDriver, opts: IncidentExporterOptions = {}) {
     this.settings = settings;
@@ -165,12 +170,18 @@ export class IncidentExporter implements Exporter {
       timers: opts.timers,
       random: opts.random,
       deliver: (e) => this.deliver(e),
-      onDelivered: () => metrics.exporterSent.inc({ exporter: id, signal: 'incidents' }),
+      onDelivered: () => {
+        this.failingSince = undefined;
+        metrics.exporterSent.inc({ exporter: id, signal: 'incidents' });
+      },
       onRetry: (e, err, delayMs) => {
+        this.failed(err.message);
         metrics.exporterRetries.inc({ exporter: id });
         logger.warn({ incident: e.key, kind: e.payload.kind, attempt: e.attempts, retryInMs: delayMs, err: err.message }, 'incident delivery failed; will retry');
       },
       onPark: (e, reason) => {
+        this.failed(reason);
+        this.lastParkReason = reason;
         metrics.exporterFailed.inc({ exporter: id, signal: 'incidents' });
         this.parkedCounter.inc({ exporter: id });
         logger.error({ incident: e.key, kind: e.payload.kind, attempts: e.attempts, reason }, 'incident change parked in parked.ndjson; it will not be retried');
@@ -214,6 +225,26 @@ export class IncidentExporter implements Exporter {
     await this.outbox.close();
     await this.driver.close?.().catch((err: unknown) => this.settings.logger.warn({ err }, 'closing the tracker session failed'));
     await this.ledger.close();
+  }
+
+  private failed(what: string): void {
+    this.failingSince ??= (this.timers ?? Date).now();
+    this.lastFailure = what;
+  }
+
+  /**
+   * Degraded once a delivery fails, failing when none has succeeded for `failing_after`; the
+   * outbox backlog and the changes parked meanwhile in the reason. A success clears it.
+   */
+  health(): ComponentHealth {
+    const now = (this.timers ?? Date).now();
+    const oldest = this.outbox.oldestEnqueuedAtMs();
+    const oldestAgeMs = oldest === undefined ? 0 : Math.max(0, now - oldest);
+    const details = { waiting: this.outbox.depth, oldestAgeSeconds: Math.round(oldestAgeMs / 100) / 10, parked: this.outbox.parked };
+    if (this.failingSince === undefined) return { status: 'ok', details };
+    const waiting = this.outbox.depth ? `${this.outbox.depth} change(s) waiting, the oldest for ${formatAge(oldestAgeMs)}` : 'no change waiting';
+    const parked = this.outbox.parked ? `; ${this.outbox.parked} change(s) parked in ${this.outbox.parkedPath} (last: ${this.lastParkReason})` : '';
+    return outage(this.failingSince, now, this.settings.health ?? DEFAULT_HEALTH_SETTINGS, `deliveries fail: ${this.lastFailure}; ${waiting}${parked}`, details);
   }
 
   private notice(entry: OutboxEntry<IncidentChange>): Notice {

@@ -3,6 +3,7 @@ import type { MetricPoint } from '../../model/metric.ts';
 import type { Span } from '../../model/span.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { CreateSettings, Receiver } from '../../pipeline/component.ts';
+import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Host } from '../../pipeline/host.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers } from '../../pipeline/receiveBuffers.ts';
 import { httpServerLimits } from '../http/serverConfig.ts';
@@ -50,13 +51,17 @@ export class OtlpReceiver implements Receiver {
       this.grpc = new OtlpGrpcServer(grpc, this);
       const port = await this.grpc.start();
       this.grpcPort = port;
-      host.addReadinessCheck(`receiver:${this.settings.id}:grpc`, () => this.grpc?.serving === true);
       this.settings.logger.info({ grpc: { host: grpc.endpoint.host, port } }, 'OTLP gRPC listening');
     }
   }
 
   async shutdown(): Promise<void> {
     await this.grpc?.shutdown();
+  }
+
+  health(): ComponentHealth {
+    if (!this.grpc || this.grpc.serving) return HEALTHY;
+    return { status: 'failing', reason: 'the OTLP gRPC server is not serving' };
   }
 
   /** The tenant for an `authorization` header value; '' when auth is off. */

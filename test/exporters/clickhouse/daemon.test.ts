@@ -86,7 +86,7 @@ service:
     expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
     const ready = await fetch(daemon.adminUrl('/readyz'));
     expect(ready.status).toBe(503);
-    expect(await ready.text()).toMatch(/exporter:clickhouse["']?\s*:\s*false/);
+    expect(await ready.json()).toMatchObject({ status: 'not ready', components: { 'exporter:clickhouse': { status: 'failing', reason: expect.stringContaining('spool full') } } });
     const metrics = await (await fetch(daemon.adminUrl('/metrics'))).text();
     expect(metrics).toMatch(/vigil_exporter_spool_bytes\{exporter="clickhouse"\} [1-9]/);
     await daemon.stop();
