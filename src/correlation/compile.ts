@@ -91,6 +91,7 @@ function compileRule(c: Compiler, cfg: CorrelationConfig, r: RuleConfig, path: s
     reopenWindowMs: r.reopen_window ?? d.reopen_window,
     sampleSize: r.sample_size ?? d.sample_size,
     resolve: r.resolve ?? d.resolve,
+    maxOpenIncidents: r.max_open_incidents ?? d.max_open_incidents,
   };
   let groupBy = c.fields(r.group_by, `${path}.group_by`);
   if (r.kind === 'dedup' && groupBy.length === 0) groupBy = [compileField('fingerprint') as LabelField];

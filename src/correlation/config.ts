@@ -17,6 +17,7 @@ const overridable = {
   reopen_window: optional(duration({ doc: 'A group that fires again within this long after its incident resolved reopens it instead of opening a twin.' })),
   resolve: optional(literalUnion(['first', 'last', 'all', 'never'], { doc: 'When an incident of several members (`member_by`) resolves: on the `first` recovery, when the member that went down `last` recovers, when `all` members recovered; `never` leaves it to a person.' })),
   sample_size: optional(int({ min: 0, max: 1000, doc: 'Event ids kept on the incident as a sample.' })),
+  max_open_incidents: optional(int({ min: 0, doc: 'Most incidents of this rule open at once (0: no limit); past it, new groups are held back and counted on one overflow incident.' })),
 };
 
 function ruleBase<K extends string>(kind: K, kindDoc: string) {
@@ -112,6 +113,7 @@ export const correlationSchema = obj({
     reopen_window: duration({ default: '5m', doc: 'Default window in which a resolved incident reopens.' }),
     resolve: literalUnion(['first', 'last', 'all', 'never'], { default: 'all', doc: 'Default resolve policy.' }),
     sample_size: int({ default: 10, min: 0, max: 1000, doc: 'Default number of event ids kept per incident.' }),
+    max_open_incidents: int({ default: 1000, min: 0, doc: 'Default most incidents of one rule open at once (0: no limit). Past it, a new group opens no incident: one overflow incident `<rule>{overflow="true"}` counts the groups held back, and resolves once the rule is back under the limit.' }),
   }),
   late_events: literalUnion(['drop', 'arrival'], { default: 'drop', doc: 'An event later than `allowed_lateness` is dropped (`drop`) or counted at its arrival time (`arrival`); either way it is counted in `vigil_correlation_late_events_total`.' }),
   max_future_skew: duration({ default: '5m', doc: 'An event time further ahead of the clock than this is far-future.' }),

@@ -3,7 +3,7 @@ import type { IncidentChange } from '../model/incident.ts';
 import type { MetricPoint } from '../model/metric.ts';
 import type { StateStore } from './stateStore.ts';
 import { ruleOfKey } from './fieldPath.ts';
-import { IncidentBook, type IncidentRecord } from './incidentBook.ts';
+import { IncidentBook, isOverflow, type IncidentRecord } from './incidentBook.ts';
 import { describeRuleChange, regroupedReason, type RuleReset } from './ruleChange.ts';
 import { MARKED_KINDS, markOpen, watermarkOf, type CompiledRule, type EventRule, type IgnoredReason, type PointRule, type RuleContext } from './rules/rule.ts';
 import type { Suppressor } from './suppression.ts';
@@ -104,6 +104,7 @@ export class CorrelationEngine {
         byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
       },
     };
+    this.book.onHeldBack = (rule) => this.ctx.ignore(rule, 'max_open_incidents');
     this.install(set);
   }
 
@@ -222,7 +223,9 @@ export class CorrelationEngine {
     for (const rec of open) {
       const rule = this.byName.get(rec.incident.rule);
       if (!rule) continue;
-      rule.onOpenIncident?.(rec, watermarkOf(rule, nowMs), this.ctx);
+      // The overflow incident stands for no group of the rule: only the open count settles it.
+      if (isOverflow(rec.incident)) this.book.settleOverflow(rec, rule.policy, nowMs, out);
+      else rule.onOpenIncident?.(rec, watermarkOf(rule, nowMs), this.ctx);
       if (rec.incident.status === 'resolved') this.set.suppressor.note(rec, false);
     }
     for (const rec of open) {

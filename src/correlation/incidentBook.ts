@@ -17,6 +17,8 @@ export interface IncidentPolicy {
   reopenWindowMs: number;
   sampleSize: number;
   resolve: ResolvePolicy;
+  /** Most incidents of the rule open at once; 0: no limit. */
+  maxOpenIncidents: number;
 }
 
 /**
@@ -57,6 +59,24 @@ const AUDIT_LIMIT = 100;
  */
 const HELD = 'h:';
 const STILL_RESOLVED = 'did not reopen: its held resolution is told';
+/**
+ * `max_open_incidents` bookkeeping, in the store so that it survives a restart and is shared by
+ * agents: `no:<rule>` counts the rule's open incidents (+1 on open and reopen, -1 on resolve; a
+ * counter, so concurrent agents' opens add up), `ov:<key>` marks a group held back and
+ * `ovn:<rule>` counts those marks. Incident state, not rule state: a rule change keeps them.
+ */
+const OPEN_COUNT = 'no:';
+const HELD_GROUP = 'ov:';
+const HELD_GROUPS = 'ovn:';
+
+/** The key of the one incident that stands for the groups of `rule` held back by max_open_incidents. */
+export function overflowKey(rule: string): string {
+  return `${rule}{overflow="true"}`;
+}
+
+export function isOverflow(inc: Incident): boolean {
+  return inc.key === overflowKey(inc.rule);
+}
 const CHANGE_EVENT_IDS = 20;
 
 export interface OpenRequest {
@@ -105,6 +125,8 @@ export class IncidentBook {
   suppressor: (rec: IncidentRecord) => string = () => '';
   /** The parent asset of an event's asset (topology), '' when unknown. */
   parentOf: (e: VigilEvent) => string = () => '';
+  /** Counts an event whose group opened no incident because its rule was at max_open_incidents. */
+  onHeldBack: (rule: string) => void = () => {};
 
   constructor(store: StateStore) {
     this.store = store;
@@ -114,8 +136,12 @@ export class IncidentBook {
     return this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined;
   }
 
-  /** Opens an incident, reopens a recently resolved one, or attaches to the open one. */
-  open(req: OpenRequest, out: IncidentChange[]): IncidentRecord {
+  /**
+   * Opens an incident, reopens a recently resolved one, or attaches to the open one. Undefined
+   * when the rule is at `max_open_incidents`: the group is held back and counted on the rule's
+   * overflow incident instead.
+   */
+  open(req: OpenRequest, out: IncidentChange[]): IncidentRecord | undefined {
     const { policy, atMs } = req;
     const existing = this.get(req.key);
     if (existing && existing.incident.status !== 'resolved') {
@@ -127,6 +153,12 @@ export class IncidentBook {
     // first, dated when it fell due, as the tick would have told it (timers settle on event time).
     const heldUntilMs = existing?.resolveHeldUntilMs ?? 0;
     if (existing && heldUntilMs > 0 && (!reopens || atMs >= heldUntilMs)) this.notifyHeld(existing, atMs, STILL_RESOLVED, out);
+    const counted = req.key !== overflowKey(policy.rule);
+    if (counted && policy.maxOpenIncidents > 0 && this.openCount(policy.rule) >= policy.maxOpenIncidents) {
+      this.holdBack(req, out);
+      return undefined;
+    }
+    if (counted) this.store.addCount(OPEN_COUNT + policy.rule, 0, 1, NEVER);
     if (existing && reopens) {
       const inc = existing.incident;
       inc.status = 'open';
@@ -216,6 +248,8 @@ export class IncidentBook {
   resolve(rec: IncidentRecord, policy: IncidentPolicy, atMs: number, reason: string, event: VigilEvent | undefined, out: IncidentChange[]): void {
     const inc = rec.incident;
     if (inc.status === 'resolved') return;
+    // Never below zero: incidents opened before the count existed resolve too.
+    if (!isOverflow(inc) && this.openCount(inc.rule) > 0) this.store.addCount(OPEN_COUNT + inc.rule, 0, -1, NEVER);
     inc.status = 'resolved';
     inc.resolvedAtMs = atMs;
     if (event) this.fold(rec, policy, event, atMs, 1);
@@ -243,6 +277,48 @@ export class IncidentBook {
         ? `until group_interval ${formatDuration(policy.groupIntervalMs)} after the last one`
         : `until reopen_window ${formatDuration(policy.reopenWindowMs)} has passed`;
     this.emit(rec, 'resolved', `${reason}; notification held ${until}, in case it reopens`, atMs, false, event, out, true);
+  }
+
+  /** Open incidents of `rule` as counted for max_open_incidents (its overflow incident aside). */
+  openCount(rule: string): number {
+    return this.store.sumCounts(OPEN_COUNT + rule, 0, 0);
+  }
+
+  /**
+   * A group of a rule at max_open_incidents: no incident of its own, and no notification per
+   * group. The rule's one overflow incident counts the events and, in its title, the distinct
+   * groups held back; its updates go out once per group_interval like any other incident's.
+   */
+  private holdBack(req: OpenRequest, out: IncidentChange[]): void {
+    const { policy, atMs } = req;
+    const rule = policy.rule;
+    this.onHeldBack(rule);
+    let groups = this.store.sumCounts(HELD_GROUPS + rule, 0, 0);
+    if (this.store.read(HELD_GROUP + req.key) === undefined) {
+      this.store.write(HELD_GROUP + req.key, atMs, atMs, NEVER);
+      groups = this.store.addCount(HELD_GROUPS + rule, 0, 1, NEVER);
+    }
+    const title = `${groups} incidents of rule ${rule} held back: max_open_incidents ${policy.maxOpenIncidents} reached`;
+    const key = overflowKey(rule);
+    const rec = this.get(key);
+    // No event of one held-back group speaks for the overflow incident: neither its asset nor its topology parent.
+    if (rec && rec.incident.status !== 'resolved') {
+      rec.incident.title = title;
+      this.attach(rec, policy, undefined, atMs, 1, out);
+      return;
+    }
+    this.open({ policy, key, labels: { overflow: 'true' }, atMs, count: 1, title, reason: `max_open_incidents ${policy.maxOpenIncidents} reached: ${req.key} and any further new group held back` }, out);
+  }
+
+  /** Resolves the overflow incident once its rule is back under max_open_incidents, and forgets the groups it held back. */
+  settleOverflow(rec: IncidentRecord, policy: IncidentPolicy, nowMs: number, out: IncidentChange[]): void {
+    const rule = rec.incident.rule;
+    const open = this.openCount(rule);
+    if (policy.maxOpenIncidents > 0 && open >= policy.maxOpenIncidents) return;
+    const groups = this.store.sumCounts(HELD_GROUPS + rule, 0, 0);
+    this.resolve(rec, policy, nowMs, `rule ${rule} is back under max_open_incidents ${policy.maxOpenIncidents} (${open} open); ${groups} group(s) were held back`, undefined, out);
+    for (const k of [...this.store.keys(HELD_GROUP + rule + '{')]) this.store.delete(k, nowMs);
+    this.store.delete(HELD_GROUPS + rule, nowMs);
   }
 
   /** Keys of the incidents whose resolution is held back, this agent's and others'. */

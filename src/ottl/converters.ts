@@ -1,6 +1,7 @@
 import type { AttrValue, Attributes } from '../model/attributes.ts';
 import { OttlError } from './errors.ts';
 import type { ValueNode } from './parser.ts';
+import { compileLinearRegex, type LinearRegex } from './regex.ts';
 import { isMap, isNumeric, stringLike, valuesEqual, type Value } from './values.ts';
 
 /** What the compiler knows of a value's type before run time; `any` for paths. */
@@ -35,13 +36,10 @@ function literalString<T>(a: ConverterArgs<T>, index: number, what: string): str
   return node.value;
 }
 
-function compileRegex<T>(a: ConverterArgs<T>, index: number): RegExp {
-  const pattern = literalString(a, index, 'the regular expression');
-  try {
-    return new RegExp(pattern);
-  } catch (err) {
-    throw new OttlError(a.source, a.args[index]!.col, `invalid regular expression: ${(err as Error).message}`);
-  }
+function compileRegex<T>(a: ConverterArgs<T>, index: number): LinearRegex {
+  const re = compileLinearRegex(literalString(a, index, 'the regular expression'));
+  if (typeof re === 'string') throw new OttlError(a.source, a.args[index]!.col, `invalid regular expression: ${re}`);
+  return re;
 }
 
 /** A converter of one argument; the compiler folds it to a constant when the argument is one. */
@@ -133,14 +131,11 @@ export const CONVERTERS: Record<string, ConverterSpec> = {
     compile(a) {
       const target = a.value(a.args[0]!).get;
       const re = compileRegex(a, 1);
-      if (!/\(\?<[A-Za-z_]/.test(re.source)) throw new OttlError(a.source, a.args[1]!.col, 'expected at least one named group such as (?<host>\\S+) in the pattern');
+      if (re.groupNames.length === 0) throw new OttlError(a.source, a.args[1]!.col, 'expected at least one named group such as (?<host>\\S+) in the pattern');
       return (item) => {
         const s = stringLike(target(item));
         if (s === undefined) return undefined;
-        const m = re.exec(s);
-        if (!m?.groups) return {};
-        const out: Attributes = {};
-        for (const [k, v] of Object.entries(m.groups)) if (v !== undefined) out[k] = v;
+        const out: Attributes = re.groups(s) ?? {};
         return out;
       };
     },

@@ -6,6 +6,7 @@
 export { compileCondition, compilePath, compileValue, ENUMS, setOwn, type CompiledPath, type Predicate } from './compiler.ts';
 export { CONVERTERS } from './converters.ts';
 export { OttlError } from './errors.ts';
+export { compileLinearRegex, RE2_HINT, type LinearRegex } from './regex.ts';
 export { pathNames, type ContextItem, type Getter, type OttlContext, type Setter } from './paths.ts';
 export { compareValues, copyValue, stringLike, type Value } from './values.ts';
 export { ottlCondition, ottlPath, ottlTemplate, ottlValue } from './schema.ts';

@@ -86,6 +86,14 @@ ${badRules}`);
     expect(third[2]).toBe('correlation.inhibit[0].source[0]: must be a matcher such as rule="host_down" or service=~"api|web", got "rule=host_down"');
   });
 
+  it('refuses a rule condition whose regex RE2 cannot compile (a backreference), naming its path', () => {
+    expect(issues(`${pipelines}
+correlation:
+  rules:
+    - { kind: pair, name: links, match: 'IsMatch(body, "(\\\\w)\\\\1")', group_by: [asset] }
+`)).toEqual([expect.stringMatching(/^correlation\.rules\[0\]\.match: column 15: invalid regular expression: invalid escape sequence: `\\1`; patterns use RE2 syntax/)]);
+  });
+
   it('refuses zero and unit-less durations, and thresholds that cannot open or resolve', () => {
     expect(issues(`${pipelines}
 correlation:

@@ -62,6 +62,7 @@ export class PairRule extends RuleCore implements EventRule {
     }
     if (flappingNow && !(rec?.flapping && isOpen(rec))) {
       rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, event: e, reason: `${state} event` }, ctx.out);
+      if (!rec) return;
       rec.members[member] = state;
       rec.flapping = true;
       book.announce(rec, 'updated', `flapping: ${f!.transitions} transitions within ${formatDuration(f!.windowMs)}; one incident until it settles`, tMs, ctx.out);
@@ -69,6 +70,7 @@ export class PairRule extends RuleCore implements EventRule {
     }
     if (down) {
       rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, event: e, reason: 'down event' }, ctx.out);
+      if (!rec) return;
       rec.members[member] = 'down';
       rec.lastDown = member;
       book.save(rec);

@@ -20,7 +20,7 @@ export interface RuleContext {
 }
 
 /** Why a rule ignored an event, as `vigil_correlation_ignored_events_total{reason}` says it. */
-export type IgnoredReason = 'up_without_down' | 'older_than_state';
+export type IgnoredReason = 'up_without_down' | 'older_than_state' | 'max_open_incidents';
 
 export interface CompiledRuleBase {
   readonly name: string;

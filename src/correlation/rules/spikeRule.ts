@@ -47,11 +47,13 @@ export class SpikeRule extends RuleCore implements EventRule {
       return;
     }
     if (!s) return;
-    markOpen(ctx.store, counter, 1, tMs);
     const opened = ctx.book.open(
       { policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: s.cur, event: e, reason: `${s.cur} events in ${formatDuration(this.windowMs)} vs ${s.prev} in the window before (ratio ≥ ${this.ratio})` },
       ctx.out,
     );
+    // Held back by max_open_incidents: no open mark for an incident that does not exist.
+    if (!opened) return;
+    markOpen(ctx.store, counter, 1, tMs);
     opened.mark = w;
     ctx.book.save(opened);
   }

@@ -57,8 +57,7 @@ export class ThresholdRule extends RuleCore implements EventRule {
         let first = end - nb + 1;
         while (first < end && store.sumCounts(counter, first, first) === 0) first++;
         const what = this.p.sum ? 'sum' : 'count';
-        markOpen(store, counter, 1, tMs);
-        book.open(
+        const opened = book.open(
           {
             policy: this.policy,
             key: counter.slice(2),
@@ -71,6 +70,8 @@ export class ThresholdRule extends RuleCore implements EventRule {
           },
           ctx.out,
         );
+        // Held back by max_open_incidents: no open mark for an incident that does not exist.
+        if (opened) markOpen(store, counter, 1, tMs);
         return;
       }
     }

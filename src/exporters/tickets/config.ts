@@ -60,6 +60,7 @@ export const deliverySchema = obj({
   initial_backoff: duration({ default: '2s', doc: 'First retry delay; doubles per attempt (with jitter) up to `max_backoff`. A server\'s Retry-After wins.' }),
   max_backoff: duration({ default: '10m', doc: 'Longest retry delay.' }),
   concurrency: int({ default: 4, min: 1, doc: 'Incidents delivered at the same time (changes of one incident always go one at a time, in order).' }),
+  max_notifications_per_minute: int({ default: 120, min: 0, doc: 'Most requests (notifications and their retries) this exporter starts in any minute (0: no limit). Past it, changes wait in the outbox, in order, and are never dropped; each one that waits is counted in `vigil_exporter_throttled_changes_total`.' }),
   fsync: bool({ default: true, doc: 'fsync the outbox on every append, so an accepted change survives power loss.' }),
   timeout: duration({ default: '15s', doc: 'Time limit of one HTTP request; a timeout is retried.' }),
 });

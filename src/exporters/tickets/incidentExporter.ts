@@ -104,6 +104,7 @@ function safeName(id: string): string {
 interface OutboxMetrics {
   sources: Map<string, () => { depth: number; ageSeconds: number }>;
   parked: Counter<'exporter'>;
+  throttled: Counter<'exporter'>;
 }
 
 const outboxMetricsByRegistry = new WeakMap<Registry, OutboxMetrics>();
@@ -127,7 +128,8 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
   perExporter('vigil_exporter_outbox_depth', 'Incident changes waiting in the exporter outbox.', (v) => v.depth);
   perExporter('vigil_exporter_outbox_oldest_age_seconds', 'Age of the oldest undelivered incident change.', (v) => v.ageSeconds);
   const parked = new Counter({ name: 'vigil_exporter_outbox_parked_total', help: 'Incident changes given up on and parked in parked.ndjson.', labelNames: ['exporter'], registers });
-  m = { sources, parked };
+  const throttled = new Counter({ name: 'vigil_exporter_throttled_changes_total', help: 'Incident changes that waited in the outbox for delivery.max_notifications_per_minute.', labelNames: ['exporter'], registers });
+  m = { sources, parked, throttled };
   outboxMetricsByRegistry.set(registry, m);
   return m;
 }
@@ -167,6 +169,7 @@ export class IncidentExporter implements Exporter {
       maxAttempts: d.max_attempts,
       backoff: { initialMs: d.initial_backoff, maxMs: d.max_backoff },
       concurrency: d.concurrency,
+      maxPerMinute: d.max_notifications_per_minute,
       timers: opts.timers,
       random: opts.random,
       deliver: (e) => this.deliver(e),
@@ -187,6 +190,11 @@ export class IncidentExporter implements Exporter {
         logger.error({ incident: e.key, kind: e.payload.kind, attempts: e.attempts, reason }, 'incident change parked in parked.ndjson; it will not be retried');
       },
       onJournalError: (err) => logger.error({ err }, 'incident outbox journal write failed'),
+      onThrottled: (e, waiting) => {
+        outboxMetrics(metrics.registry).throttled.inc({ exporter: id });
+        // Once per episode: the first change to wait since none was waiting.
+        if (waiting === 1) logger.warn({ incident: e.key, kind: e.payload.kind, limit: d.max_notifications_per_minute, depth: this.outbox.depth }, 'notification rate limit reached (delivery.max_notifications_per_minute); changes wait in the outbox');
+      },
     });
     this.parkedCounter = outboxMetrics(metrics.registry).parked;
     outboxMetrics(metrics.registry).sources.set(id, () => {

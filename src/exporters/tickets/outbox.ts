@@ -22,6 +22,8 @@ export interface OutboxOptions<T> {
   backoff: BackoffPolicy;
   /** Keys delivered at the same time; one key never has two attempts in flight. */
   concurrency: number;
+  /** Most attempts started in any 60 s (0: no limit); the others wait in the journal, never dropped. */
+  maxPerMinute?: number;
   deliver(entry: OutboxEntry<T>): Promise<void>;
   timers?: Timers;
   random?: () => number;
@@ -29,10 +31,14 @@ export interface OutboxOptions<T> {
   onRetry?(entry: OutboxEntry<T>, err: DeliveryError, delayMs: number): void;
   onPark?(entry: OutboxEntry<T>, reason: string): void;
   onJournalError?(err: unknown): void;
+  /** An entry ready for delivery waits for the rate limit (once per entry); `waiting` counts such entries now. */
+  onThrottled?(entry: OutboxEntry<T>, waiting: number): void;
 }
 
 /** Journal records, one JSON line each: an added entry, a delivered one, a parked one. */
 type JournalRecord<T> = { a: number; k: string; t: number; p: T } | { d: number } | { x: number } | { n: number };
+
+const RATE_WINDOW_MS = 60_000;
 
 /** Rewrite the journal once this many finished entries sit in it. */
 const COMPACT_AFTER = 1000;
@@ -64,6 +70,10 @@ export class Outbox<T> {
   private idleWaiters: (() => void)[] = [];
   private parkedTotal = 0;
   private journalDamaged = false;
+  /** Start times of the attempts of the last minute, oldest first (the rate limit's sliding window). */
+  private readonly starts: number[] = [];
+  /** Entries that were ready but waited for the rate limit, by seq. */
+  private readonly throttled = new Set<number>();
 
   constructor(opts: OutboxOptions<T>) {
     this.opts = opts;
@@ -200,6 +210,14 @@ export class Outbox<T> {
         continue;
       }
       const entry = q[0]!;
+      const slotAt = this.nextSlotAt(now);
+      if (slotAt > now) {
+        earliest = Math.min(earliest, slotAt);
+        this.noteThrottled(entry);
+        continue;
+      }
+      this.throttled.delete(entry.seq);
+      if (this.opts.maxPerMinute) this.starts.push(now);
       // Started on a later tick so the attempt's own bookkeeping never runs before this set.
       this.inFlight.set(key, Promise.resolve().then(() => this.attempt(entry)));
     }
@@ -212,6 +230,20 @@ export class Outbox<T> {
         this.pump();
       }, earliest - now);
     }
+  }
+
+  /** When the next attempt may start under `maxPerMinute`: now, or when the oldest start of the window leaves it. */
+  private nextSlotAt(now: number): number {
+    const limit = this.opts.maxPerMinute;
+    if (!limit) return now;
+    while (this.starts.length > 0 && this.starts[0]! <= now - RATE_WINDOW_MS) this.starts.shift();
+    return this.starts.length < limit ? now : this.starts[0]! + RATE_WINDOW_MS;
+  }
+
+  private noteThrottled(entry: OutboxEntry<T>): void {
+    if (this.throttled.has(entry.seq)) return;
+    this.throttled.add(entry.seq);
+    this.opts.onThrottled?.(entry, this.throttled.size);
   }
 
   private clearTimer(): void {

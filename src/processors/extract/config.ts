@@ -1,5 +1,5 @@
 import { list, obj, optional, record, refine, str, type ConfigIssue, type Infer } from '../../config/schema.ts';
-import { compilePath, expandShorthand, OttlError, ottlCondition, ottlTemplate, ottlValue } from '../../ottl/index.ts';
+import { compileLinearRegex, compilePath, expandShorthand, OttlError, ottlCondition, ottlTemplate, ottlValue } from '../../ottl/index.ts';
 
 /** Fields a `set` key or a regex group may name directly; anything else is an OTTL path. */
 export const FIELD_TARGETS = ['asset', 'title', 'type', 'service', 'tenant', 'severity'] as const;
@@ -21,7 +21,7 @@ const ruleSchema = refine(
     regex: optional(
       obj({
         from: ottlValue('event', { default: 'body', doc: 'What the pattern runs on: a path such as `attributes["msg"]`, or any value expression. When it is not a string the rule is skipped.' }),
-        pattern: str({ nonEmpty: true, doc: 'JavaScript regex with named groups. A group named asset, title, type, service, tenant or severity sets that field; every other group sets the attribute of its name. No match: the rule is skipped.' }),
+        pattern: str({ nonEmpty: true, doc: 'RE2 regex (linear-time; no backreferences or lookaround) with named groups `(?<name>...)` or `(?P<name>...)`. A group named asset, title, type, service, tenant or severity sets that field; every other group sets the attribute of its name. No match: the rule is skipped.' }),
       }, { doc: 'Extract named groups from the body or another value.' }),
     ),
     set: record(ottlTemplate('event'), {
@@ -31,12 +31,9 @@ const ruleSchema = refine(
   (rule) => {
     const issues: ConfigIssue[] = [];
     if (rule.regex) {
-      try {
-        const re = new RegExp(rule.regex.pattern);
-        if (!/\(\?<[A-Za-z_]/.test(re.source)) issues.push({ path: 'regex.pattern', message: 'needs at least one named group such as (?<asset>\\S+); its name says which field it sets' });
-      } catch (err) {
-        issues.push({ path: 'regex.pattern', message: `is not a valid regular expression: ${(err as Error).message}` });
-      }
+      const re = compileLinearRegex(rule.regex.pattern);
+      if (typeof re === 'string') issues.push({ path: 'regex.pattern', message: `is not a valid regular expression: ${re}` });
+      else if (re.groupNames.length === 0) issues.push({ path: 'regex.pattern', message: 'needs at least one named group such as (?<asset>\\S+); its name says which field it sets' });
     }
     for (const target of Object.keys(rule.set)) {
       const problem = checkTarget(target);

@@ -1,5 +1,5 @@
 import type { VigilEvent } from '../../model/event.ts';
-import { compilePath, compileCondition, compileTemplate, compileValue, copyValue, expandShorthand, setOwn, type CompiledTemplate, type Getter, type Predicate, type Value } from '../../ottl/index.ts';
+import { compileLinearRegex, compilePath, compileCondition, compileTemplate, compileValue, copyValue, expandShorthand, setOwn, type CompiledTemplate, type Getter, type LinearRegex, type Predicate, type Value } from '../../ottl/index.ts';
 import { parseSeverity, setSeverity } from '../severity.ts';
 import { FIELD_TARGETS, type ExtractRuleConfig } from './config.ts';
 
@@ -13,7 +13,7 @@ interface TargetAssign {
 interface CompiledRule {
   where?: Predicate<VigilEvent>;
   from?: Getter<VigilEvent>;
-  regex?: RegExp;
+  regex?: LinearRegex;
   groups: TargetAssign[];
   sets: (TargetAssign & { template: CompiledTemplate<VigilEvent> })[];
 }
@@ -38,16 +38,15 @@ function groupAssign(name: string): Assign {
   };
 }
 
-const GROUP_NAME = /\(\?<([A-Za-z_$][\w$]*)>/g;
-
 /** One `extract` rule compiled: the guard, the regex and the ordered assignments. */
 export function compileRule(rule: ExtractRuleConfig): CompiledRule {
   const compiled: CompiledRule = { groups: [], sets: [] };
   if (rule.where) compiled.where = compileCondition(rule.where, 'event');
   if (rule.regex) {
     compiled.from = compileValue(rule.regex.from, 'event');
-    compiled.regex = new RegExp(rule.regex.pattern);
-    for (const m of rule.regex.pattern.matchAll(GROUP_NAME)) compiled.groups.push({ target: m[1]!, assign: groupAssign(m[1]!) });
+    // The config schema refused a pattern RE2 cannot compile.
+    compiled.regex = compileLinearRegex(rule.regex.pattern) as LinearRegex;
+    for (const name of compiled.regex.groupNames) compiled.groups.push({ target: name, assign: groupAssign(name) });
   }
   for (const [target, template] of Object.entries(rule.set)) {
     compiled.sets.push({ target, template: compileTemplate(template, 'event'), assign: fieldAssign(target) });
@@ -64,9 +63,8 @@ export function applyRule(rule: CompiledRule, e: VigilEvent, rejected: (target: 
   if (rule.regex) {
     const input = rule.from!(e);
     if (typeof input !== 'string') return;
-    const m = rule.regex.exec(input);
-    if (!m) return;
-    const groups = m.groups!;
+    const groups = rule.regex.groups(input);
+    if (!groups) return;
     for (const g of rule.groups) {
       const v = groups[g.target];
       if (v !== undefined && !g.assign(e, v)) rejected(g.target);

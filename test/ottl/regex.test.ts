@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { compileCondition, compileValue, OttlError } from '../../src/ottl/index.ts';
+import { extractProcessorFactory } from '../../src/processors/extract/factory.ts';
+import { filterProcessorFactory } from '../../src/processors/filter/factory.ts';
+import { configIssues, ev, parseProcessorConfig, testSettings } from '../processors/harness.ts';
+
+const CATASTROPHIC = String.raw`^(\\w+\\s?)+$`;
+
+describe('regular expressions have RE2 semantics (linear time)', () => {
+  // A backtracking engine takes minutes on these: each extra word character doubles the work.
+  const body31 = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!';
+  const body10k = 'ab '.repeat(3413) + '!';
+
+  it('IsMatch with a catastrophic pattern completes on a 31-byte and a 10 KB body', () => {
+    expect(body31).toHaveLength(31);
+    expect(body10k.length).toBeGreaterThanOrEqual(10_240);
+    const cond = compileCondition(`IsMatch(body, "${CATASTROPHIC}")`, 'event');
+    expect(cond(ev({ body: body31 }))).toBe(false);
+    expect(cond(ev({ body: body10k }))).toBe(false);
+    expect(cond(ev({ body: 'all words here' }))).toBe(true);
+  });
+
+  it('ExtractPatterns with a catastrophic pattern completes and still returns named groups', () => {
+    const get = compileValue(String.raw`ExtractPatterns(body, "^(?<words>(\\w+\\s?)+)$")`, 'event');
+    expect(get(ev({ body: body31 }))).toEqual({});
+    expect(get(ev({ body: body10k }))).toEqual({});
+    expect(get(ev({ body: 'two words' }))).toEqual({ words: 'two words' });
+  });
+
+  it('extract.regex with a catastrophic pattern completes; named groups in both spellings set fields', async () => {
+    const raw = { rules: [{ regex: { pattern: String.raw`^(?<title>(\w+\s?)+)$` } }, { regex: { pattern: String.raw`host=(?P<asset>\S+)` } }] };
+    const p = extractProcessorFactory.create(testSettings('extract'), parseProcessorConfig(extractProcessorFactory, raw));
+    const events = [ev({ body: body31 }), ev({ body: body10k }), ev({ body: 'host=db-7' })];
+    await p.process(events);
+    expect(events.map((e) => [e.title, e.asset])).toEqual([['', ''], ['', ''], ['', 'db-7']]);
+  });
+
+  it('accepts RE2 syntax JavaScript lacks: a bare (?i) flag', () => {
+    expect(compileCondition('IsMatch(body, "(?i)LINK down")', 'event')(ev({ body: 'link DOWN' }))).toBe(true);
+  });
+
+  it('refuses a backreference or lookaround in IsMatch at its column, saying RE2 syntax applies', () => {
+    for (const pattern of [String.raw`(a)\\1`, '(?=a)b', '(?!a)b', '(?<=a)b']) {
+      let caught: unknown;
+      try {
+        compileCondition(`IsMatch(body, "${pattern}")`, 'event');
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, pattern).toBeInstanceOf(OttlError);
+      expect((caught as OttlError).column).toBe(15);
+      expect((caught as OttlError).detail).toMatch(/^invalid regular expression: .*RE2 syntax.*no backreferences/);
+    }
+  });
+
+  it('refuses a backreference at config load, naming its YAML path', () => {
+    expect(configIssues(extractProcessorFactory, { rules: [{ regex: { pattern: String.raw`(?<a>\w)\1` } }] })[0]).toMatch(
+      /^processors\.extract\.rules\[0\]\.regex\.pattern: is not a valid regular expression: invalid escape sequence: `\\1`; patterns use RE2 syntax/,
+    );
+    expect(configIssues(filterProcessorFactory, { logs: ['IsMatch(body, "(?=x)y")'] })[0]).toMatch(
+      /^processors\.filter\.logs\[0\]: column 15: invalid regular expression: invalid or unsupported Perl syntax: `\(\?=`; patterns use RE2 syntax/,
+    );
+  });
+});
