@@ -62,3 +62,25 @@ describe('regular expressions have RE2 semantics (linear time)', () => {
     );
   });
 });
+
+describe('one regex, two engines: JavaScript where it reads a pattern as RE2 does, re2js elsewhere', () => {
+  it('gives RE2\'s answers on both paths, also for syntax only RE2 has', () => {
+    const cases: [string, string, boolean][] = [
+      [String.raw`\Ahost-\d+\z`, 'host-12', true], // \A and \z: re2js only
+      [String.raw`\Ahost-\d+\z`, 'host-12\n', false],
+      ['[[:alpha:]]+-[[:digit:]]', 'web-1', true], // POSIX classes: re2js only
+      ['[[:alpha:]]+-[[:digit:]]', '::-1', false],
+      ['(?i)LINK (down|up)', 'link UP', true], // leading flag, translated
+      [String.raw`(?P<host>\S+) down`, 'db-1 down', true], // Python-style group, translated
+      ['a.b', 'a\nb', false], // . never matches a newline without (?s), in both
+      ['(?s)a.b', 'a\nb', true],
+      ['^x$', 'x\n', false], // $ is the end of the text, not before a final newline
+    ];
+    for (const [pattern, input, want] of cases) {
+      const cond = compileCondition(`IsMatch(body, ${JSON.stringify(pattern)})`, 'event');
+      expect(cond(ev({ body: input })), `${pattern} on ${JSON.stringify(input)}`).toBe(want);
+    }
+    const get = compileValue(String.raw`ExtractPatterns(body, "(?P<host>\\S+) (?<state>down|up)")`, 'event');
+    expect(get(ev({ body: 'db-1 down' }))).toEqual({ host: 'db-1', state: 'down' });
+  });
+});
