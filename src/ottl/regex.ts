@@ -52,6 +52,19 @@ function asJavaScript(pattern: string): RegExp | undefined {
   }
 }
 
+type Match = { groups?: Record<string, string | undefined> };
+
+/** The named groups of a match that took part in it; undefined when nothing matched. */
+function namedGroups(m: Match | null, names: readonly string[]): Record<string, string> | undefined {
+  if (m === null) return undefined;
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const v = m.groups?.[name];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
+
 /**
  * Compiles `pattern` with RE2 syntax. Returns the reason when RE2 cannot compile it
  * (backreferences and lookaround have no linear-time match, so RE2 refuses them).
@@ -72,31 +85,13 @@ export function compileLinearRegex(pattern: string): LinearRegex | string {
       source: pattern,
       groupNames,
       test: (input) => js.test(input),
-      groups(input) {
-        const m = js.exec(input);
-        if (m === null) return undefined;
-        const out: Record<string, string> = {};
-        for (const name of groupNames) {
-          const v = m.groups?.[name];
-          if (v !== undefined) out[name] = v;
-        }
-        return out;
-      },
+      groups: (input) => namedGroups(js.exec(input), groupNames),
     };
   }
   return {
     source: pattern,
     groupNames,
     test: (input) => re.test(input),
-    groups(input) {
-      const m = re.exec(input) as (string[] & { groups?: Record<string, string | undefined> }) | null;
-      if (m === null) return undefined;
-      const out: Record<string, string> = {};
-      for (const name of groupNames) {
-        const v = m.groups?.[name];
-        if (v !== undefined) out[name] = v;
-      }
-      return out;
-    },
+    groups: (input) => namedGroups(re.exec(input) as Match | null, groupNames),
   };
 }
