@@ -13,9 +13,30 @@ export class RecordError extends Error {}
 const MAX_DEPTH = 64;
 const DIGITS = /^-?\d+$/;
 
+/**
+ * A short preview of a wrong value for an error message. It walks at most a few levels and
+ * items: JSON.stringify of the whole value overflowed the stack on deeply nested input (found
+ * by the fuzz target) and would copy megabytes to keep 60 characters.
+ */
 function show(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
+  const s = preview(v, 0);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function preview(v: unknown, depth: number): string {
+  if (Array.isArray(v)) {
+    if (depth > 3) return '[...]';
+    const items = v.slice(0, 8).map((x: unknown) => preview(x, depth + 1));
+    return `[${items.join(',')}${v.length > 8 ? ',...' : ''}]`;
+  }
+  if (isObject(v)) {
+    if (depth > 3) return '{...}';
+    const keys = Object.keys(v);
+    const entries = keys.slice(0, 8).map((k) => `${JSON.stringify(k)}:${preview(v[k], depth + 1)}`);
+    return `{${entries.join(',')}${keys.length > 8 ? ',...' : ''}}`;
+  }
+  if (typeof v === 'string' && v.length > 64) return `${JSON.stringify(v.slice(0, 64))}...`;
+  return JSON.stringify(v) ?? String(v);
 }
 
 export function isObject(v: unknown): v is Record<string, unknown> {

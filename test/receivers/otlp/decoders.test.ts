@@ -65,6 +65,13 @@ describe('OTLP/JSON rules', () => {
     expect(() => metrics.decodeJson(json({ resourceMetrics: [{ scopeMetrics: 3 }] }), 1n)).toThrow('resourceMetrics[0].scopeMetrics must be an array, got 3');
   });
 
+  it('names a deeply nested wrong value in the error without overflowing the stack (found by the fuzz target)', () => {
+    // 20,000 levels of arrays where an attribute's value object belongs: describing it used to JSON.stringify it whole.
+    const deep = `${'['.repeat(20_000)}1${']'.repeat(20_000)}`;
+    const body = Buffer.from(`{"resourceLogs":[{"resource":{"attributes":[{"key":"k","value":${deep}}]}}]}`);
+    expect(() => logs.decodeJson(body, 1n)).toThrow(/must be an object, got \[\[\[\[\[\.\.\.\]\]\]\]\]$/);
+  });
+
   it('maps every metric kind with temporality and exemplars, from JSON and from protobuf alike', () => {
     const exemplar = { timeUnixNano: '7', asInt: '3', spanId: 'eee19b7ec3c1b174', traceId: '5b8efff798038103d269b633813fc60c', filteredAttributes: [kv('k', { stringValue: 'v' })] };
     const base = { attributes: [kv('host', { stringValue: 'h1' })], startTimeUnixNano: '1', timeUnixNano: '2' };
