@@ -7,8 +7,9 @@ import { fuzz, Sender, type Target } from '../support/fuzz/send.ts';
 import { readNdjson } from '../support/ndjson.ts';
 import { waitFor } from '../support/waitFor.ts';
 
-// A fresh seed per run widens coverage over many CI runs; VIGIL_FUZZ_SEED replays a failing one.
-const SEED = Number(process.env.VIGIL_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+// A fixed seed: CI runs the same inputs (a prefix of one sequence, as long as the time budget
+// allows), so a failure is the code's, not the draw's. VIGIL_FUZZ_SEED=<n> explores others.
+const SEED = Number(process.env.VIGIL_FUZZ_SEED ?? 20);
 const BUDGET_MS = Number(process.env.VIGIL_FUZZ_MS ?? 4000);
 const DEADLINE_MS = 10_000;
 
