@@ -230,6 +230,16 @@ service:
     expect(again.exp.outbox.parked).toBe(0);
   });
 
+  it('cuts ticket names to the 255 characters of GLPI\'s name column', async () => {
+    const glpi = await glpiFake();
+    const { exp } = await exporter(glpi, { title: '{{incident.title}}' });
+    await exp.consumeIncidents([new IncidentStory('long', { title: `${'x'.repeat(253)}😀😀 and more` }).next('opened')]);
+    await exp.outbox.whenIdle();
+    const name = [...glpi.tickets.values()][0]!.name;
+    expect([...name]).toHaveLength(255);
+    expect(name).toBe(`${'x'.repeat(253)}😀…`);
+  });
+
   it('requires a user token or a login', () => {
     expect(() => parseWith(glpiExporterSchema, { url: 'https://glpi.example/apirest.php' })).toThrow('user_token: set user_token, or username and password');
   });
