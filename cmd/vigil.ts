@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // First: later modules must load into a process whose objects have no __proto__ accessor.
 import '../src/service/hardening.ts';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { registry } from '../src/components.ts';
@@ -14,6 +14,9 @@ import { lintRules } from '../src/correlation/lint.ts';
 import { formatTimeline, replay } from '../src/connectors/correlation/replay.ts';
 import { parseDuration } from '../src/config/schema.ts';
 import { toJson } from '../src/model/attributes.ts';
+import { INCIDENT_EXPORTERS_DIR, incidentExporterDir } from '../src/exporters/tickets/incidentExporter.ts';
+import { readStuckEntries, requestRetry, type StuckEntry } from '../src/exporters/tickets/outboxJournal.ts';
+import type { IncidentChange } from '../src/model/incident.ts';
 
 const USAGE = `Usage: vigil <command> [options]
 
@@ -22,6 +25,8 @@ Commands:
   validate      check a config; exit 1 listing every error
   rules test    replay events through the correlation rules on a virtual clock
   rules lint    check the correlation rules and warn about likely mistakes
+  tickets list  show the incident changes parked in the ticket outboxes and those waiting behind them
+  tickets retry move parked changes back into delivery (safe while the daemon runs)
   config-docs   print the configuration reference (Markdown), or refresh it in a file
   version       print the version
 
@@ -59,6 +64,31 @@ Examples:
   vigil rules test --config config/vigil.yaml --events events.ndjson
   vigil rules test --config config/vigil.yaml --events events.ndjson --format json --after 1h
   vigil rules lint --config config/vigil.yaml`,
+  tickets: `Usage: vigil tickets list [--config FILE] [--data-dir DIR] [--exporter ID]
+       vigil tickets retry (--id ID | --all) [--config FILE] [--data-dir DIR] [--exporter ID]
+
+A change a tracker refused (HTTP 400) or that kept failing for delivery.max_attempts is parked;
+the later changes of its incident wait behind it, in order, so a ticket is never updated or
+solved before it exists.
+
+  list    prints the parked and waiting changes of every GLPI, Jira and webhook exporter (or
+          one): exporter, id, incident key, kind, attempts, when parked, last error. It only
+          reads the outbox files, so it is safe while the daemon runs.
+  retry   asks for parked changes to be delivered again, the waiting ones after them. The
+          request goes to a file in the outbox directory: a running daemon takes it within
+          2 s; a stopped one at its next start. Fix the cause first (e.g. the tracker config).
+
+Options:
+  -c, --config FILE    read the data dir from this config (default: config/vigil.yaml)
+      --data-dir DIR   the daemon's data dir (overrides the config's service.data_dir)
+      --exporter ID    only this exporter, e.g. glpi or jira/ops
+      --id ID          retry the parked change with this id (from tickets list)
+      --all            retry every parked change
+
+Examples:
+  vigil tickets list --data-dir /var/lib/vigil
+  vigil tickets retry --exporter glpi --id 42
+  vigil tickets retry --all --config /etc/vigil/vigil.yaml`,
   'config-docs': `Usage: vigil config-docs [--write FILE]
 
 Prints the configuration reference (Markdown), generated from the schema; --write replaces the
@@ -74,6 +104,9 @@ Prints the version.`,
 
 /** A mistake in how a command was called: one line on stderr, exit status 2. */
 class UsageError extends Error {}
+
+/** A command that cannot do what was asked with what it found (no such outbox, no such parked change): one line, exit status 1. */
+class CommandFailure extends Error {}
 
 /**
  * How long a daemon that failed to start may spend releasing what it had opened (spool files,
@@ -166,6 +199,77 @@ function rules(argv: string[]): number {
   return result.rejected.length ? 1 : 0;
 }
 
+const TICKETS_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  'data-dir': { type: 'string' },
+  exporter: { type: 'string' },
+  id: { type: 'string' },
+  all: { type: 'boolean' },
+} as const;
+
+/** The outbox directory of every incident exporter under the data dir (or the one asked for), by id. */
+function outboxDirs(values: { config?: string; 'data-dir'?: string; exporter?: string }): Map<string, string> {
+  const dataDir = resolve(values['data-dir'] ?? loadConfigFile(values.config ?? resolve(import.meta.dirname, '../config/vigil.yaml'), registry).service.data_dir ?? 'data');
+  let ids: string[];
+  try {
+    ids = readdirSync(resolve(dataDir, INCIDENT_EXPORTERS_DIR)).map((name) => decodeURIComponent(name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    throw new CommandFailure(`${dataDir}: no ticket outbox here (no GLPI, Jira or webhook exporter has run with this data dir; see --data-dir)`);
+  }
+  if (values.exporter !== undefined && !ids.includes(values.exporter)) {
+    throw new CommandFailure(`no outbox for exporter "${values.exporter}" in ${dataDir} (there are: ${ids.sort().join(', ') || 'none'})`);
+  }
+  const dirs = new Map<string, string>();
+  for (const id of ids.sort()) if (values.exporter === undefined || id === values.exporter) dirs.set(id, incidentExporterDir(dataDir, id));
+  return dirs;
+}
+
+function stuckRow(exporter: string, e: StuckEntry<IncidentChange>): string[] {
+  const state = e.parked ? [String(e.parked.attempts), new Date(e.parked.atMs).toISOString(), e.parked.reason.replace(/\s+/g, ' ')] : ['-', '-', `waiting on ${e.waitsOn}`];
+  return [exporter, String(e.seq), e.key, e.payload.kind, ...state];
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
+async function tickets(argv: string[]): Promise<number> {
+  const [sub, ...args] = argv;
+  if (sub !== 'list' && sub !== 'retry') throw new UsageError(sub === undefined ? 'needs "list" or "retry"' : `unknown tickets command "${sub}"; use "tickets list" or "tickets retry"`);
+  const { values } = parseArgs({ args, options: TICKETS_OPTIONS });
+  if (sub === 'list' && (values.id !== undefined || values.all)) throw new UsageError('list takes no --id or --all');
+  if (sub === 'retry' && (values.id === undefined) === !values.all) throw new UsageError('retry needs --id ID or --all (one of them)');
+  const seq = values.id === undefined ? undefined : Number(values.id);
+  if (seq !== undefined && !(Number.isInteger(seq) && seq > 0)) throw new UsageError(`--id ${JSON.stringify(values.id)}: use an id from "vigil tickets list" (a positive integer)`);
+  const stuck = new Map<string, { dir: string; entries: StuckEntry<IncidentChange>[] }>();
+  for (const [id, dir] of outboxDirs(values)) stuck.set(id, { dir, entries: await readStuckEntries<IncidentChange>(dir) });
+  if (sub === 'list') {
+    const rows = [...stuck].flatMap(([id, s]) => s.entries.map((e) => stuckRow(id, e)));
+    if (rows.length === 0) process.stdout.write('no parked or waiting incident changes\n');
+    else process.stdout.write(table([['exporter', 'id', 'incident', 'kind', 'attempts', 'parked at', 'last error'], ...rows]));
+    return 0;
+  }
+  const targets = [...stuck].filter(([, s]) => s.entries.some((e) => e.parked && (seq === undefined || e.seq === seq)));
+  if (seq !== undefined && targets.length === 0) {
+    const waiting = [...stuck.values()].flatMap((s) => s.entries).find((e) => e.seq === seq);
+    throw new CommandFailure(waiting ? `change ${seq} is not parked: it waits behind parked change ${waiting.waitsOn}; retry that one` : `no parked change with id ${seq} (see vigil tickets list)`);
+  }
+  if (seq !== undefined && targets.length > 1) throw new UsageError(`id ${seq} is parked in ${targets.map(([id]) => id).join(' and ')}; name one with --exporter`);
+  if (targets.length === 0) {
+    process.stdout.write('no parked incident changes to retry\n');
+    return 0;
+  }
+  for (const [id, s] of targets) {
+    const parked = s.entries.filter((e) => e.parked && (seq === undefined || e.seq === seq));
+    const behind = s.entries.filter((e) => parked.some((p) => p.seq === e.waitsOn)).length;
+    await requestRetry(s.dir, seq === undefined ? [{ all: true }] : [{ seq }]);
+    process.stdout.write(`${id}: retry requested for ${parked.length} parked change(s) and the ${behind} waiting behind them; a running daemon sends them within 2 s, a stopped one at its next start\n`);
+  }
+  return 0;
+}
+
 /** The help a `--help` anywhere in argv asks for: the command's, or the overview. */
 function helpFor(command: string | undefined): string {
   return (command && HELP[command]) || USAGE;
@@ -189,6 +293,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'rules':
       return rules(rest);
+    case 'tickets':
+      return await tickets(rest);
     case 'config-docs': {
       const { values } = parseArgs({ args: rest, options: { write: { type: 'string' } } });
       const reference = renderConfigReference(registry);
@@ -212,7 +318,7 @@ async function main(argv: string[]): Promise<number> {
 /** Errors a user can fix by changing how they call Vigil or which file they name: one line, no stack. */
 function userError(err: unknown): { message: string; code: number } | undefined {
   if (err instanceof UsageError) return { message: err.message, code: 2 };
-  if (err instanceof ConfigError) return { message: err.message, code: 1 };
+  if (err instanceof ConfigError || err instanceof CommandFailure) return { message: err.message, code: 1 };
   const code = (err as { code?: unknown }).code;
   // node:util parseArgs: unknown option, missing value, an option value that looks like an option (--after -5m).
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {

@@ -139,8 +139,8 @@ ${telemetry}
     const parked = await readyzUntil((r) => r.code === 503, 'not ready with the webhook failing');
     expect(parked.components['exporter:webhook/pager']).toMatchObject({
       status: 'failing',
-      reason: expect.stringMatching(/^deliveries fail: .*500.*; no change waiting; 1 change\(s\) parked in .*parked\.ndjson \(last: gave up after 2 attempts: .*500/),
-      details: { parked: 1, waiting: 0 },
+      reason: expect.stringMatching(/^deliveries fail: .*500.*; no change waiting; 1 change\(s\) parked, 0 waiting behind them \(last: gave up after 2 attempts: .*500/),
+      details: { parked: 1, waiting: 0, waitingOnParked: 0 },
     });
     expect(webhook.requests).toHaveLength(2);
     expect(await healthyGauge('exporter', 'webhook/pager')).toBe('0');

@@ -29,6 +29,15 @@ function toHtml(body: string): string {
 
 const SOLVED = 5;
 
+/** GLPI's `glpi_tickets.name` is a VARCHAR(255) of characters: a longer name is refused or cut by the database. */
+const NAME_MAX = 255;
+
+/** Cut by code points, so a name never ends in half a surrogate pair. */
+export function ticketName(title: string): string {
+  const chars = [...title];
+  return chars.length <= NAME_MAX ? title : `${chars.slice(0, NAME_MAX - 1).join('')}…`;
+}
+
 /** Speaks GLPI's legacy REST API (apirest.php): session, Ticket, ITILFollowup, ITILSolution, search. */
 export class GlpiDriver implements TicketDriver {
   private readonly config: GlpiExporterConfig;
@@ -115,7 +124,7 @@ export class GlpiDriver implements TicketDriver {
     const c = this.config;
     const sev = severityName(n.change.incident.severityNumber);
     const input: Record<string, unknown> = {
-      name: n.title,
+      name: ticketName(n.title),
       // The marker is what find() searches for after a crash; plain [a-z0-9-] survives GLPI's HTML escaping.
       content: `${toHtml(n.body)}<p>${n.marker}</p>`,
       type: c.ticket_type,

@@ -21,7 +21,7 @@ export async function send(req: HttpRequest): Promise<HttpResult> {
     res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, signal: AbortSignal.timeout(req.timeoutMs), redirect: 'manual' });
   } catch (err) {
     const timedOut = (err as Error).name === 'TimeoutError';
-    throw new DeliveryError(timedOut ? `${req.method} ${redact(req.url)} timed out after ${req.timeoutMs} ms` : `${req.method} ${redact(req.url)} failed: ${(err as Error).message}`, { retryable: true, cause: err });
+    throw new DeliveryError(timedOut ? `${req.method} ${redact(req.url)} timed out after ${req.timeoutMs} ms` : `${req.method} ${redact(req.url)} failed: ${fetchFailure(err)}`, { retryable: true, cause: err });
   }
   let text: string;
   try {
@@ -30,6 +30,21 @@ export async function send(req: HttpRequest): Promise<HttpResult> {
     throw new DeliveryError(`${req.method} ${redact(req.url)}: reading the response failed: ${(err as Error).message}`, { retryable: true, cause: err });
   }
   return { status: res.status, headers: res.headers, text };
+}
+
+/**
+ * undici says only "fetch failed"; why (refused, DNS, a certificate) is in `cause`, sometimes an
+ * AggregateError of one error per address tried. The message carries it so logs and parked reasons say what to fix.
+ */
+export function fetchFailure(err: unknown): string {
+  const e = err as Error & { cause?: unknown };
+  const cause = e.cause as (Error & { code?: unknown; errors?: unknown }) | undefined;
+  if (!cause || typeof cause !== 'object') return e.message;
+  const first = Array.isArray(cause.errors) ? (cause.errors[0] as Error & { code?: unknown } | undefined) : undefined;
+  const code = typeof cause.code === 'string' ? cause.code : typeof first?.code === 'string' ? first.code : undefined;
+  const message = cause.message || first?.message || '';
+  const detail = code && !message.includes(code) ? `${code} ${message}`.trim() : message;
+  return detail ? `${e.message} (${detail})` : e.message;
 }
 
 /** Webhook URLs (Slack's) carry their secret in the path: logs and parked reasons show only the origin. */

@@ -101,6 +101,16 @@ function safeName(id: string): string {
   return encodeURIComponent(id);
 }
 
+/** Where an exporter keeps its outbox and ledger: `vigil tickets` finds them here too. */
+export function incidentExporterDir(dataDir: string, id: string): string {
+  return join(dataDir, INCIDENT_EXPORTERS_DIR, safeName(id));
+}
+
+export const INCIDENT_EXPORTERS_DIR = 'incident-exporters';
+
+/** How soon a running daemon acts on `vigil tickets retry`. */
+const RETRY_REQUEST_POLL_MS = 2000;
+
 interface OutboxMetrics {
   sources: Map<string, () => { depth: number; ageSeconds: number }>;
   parked: Counter<'exporter'>;
@@ -158,7 +168,7 @@ export class IncidentExporter implements Exporter {
     this.config = config;
     this.driver = driver;
     this.timers = opts.timers;
-    const dir = join(settings.dataDir, 'incident-exporters', safeName(settings.id));
+    const dir = incidentExporterDir(settings.dataDir, settings.id);
     if (opts.ledger) this.ledger = opts.ledger;
     else this.ledger = this.fileLedger = new FileTicketLedger(join(dir, 'ledger.ndjson'));
     const d = config.delivery;
@@ -173,6 +183,7 @@ export class IncidentExporter implements Exporter {
       timers: opts.timers,
       random: opts.random,
       deliver: (e) => this.deliver(e),
+      retryRequestPollMs: RETRY_REQUEST_POLL_MS,
       onDelivered: () => {
         this.failingSince = undefined;
         metrics.exporterSent.inc({ exporter: id, signal: 'incidents' });
@@ -187,8 +198,9 @@ export class IncidentExporter implements Exporter {
         this.lastParkReason = reason;
         metrics.exporterFailed.inc({ exporter: id, signal: 'incidents' });
         this.parkedCounter.inc({ exporter: id });
-        logger.error({ incident: e.key, kind: e.payload.kind, attempts: e.attempts, reason }, 'incident change parked in parked.ndjson; it will not be retried');
+        logger.error({ incident: e.key, kind: e.payload.kind, attempts: e.attempts, seq: e.seq, reason }, 'incident change parked; later changes of the incident wait behind it until `vigil tickets retry`');
       },
+      onRetryRequested: (e) => logger.info({ incident: e.key, kind: e.payload.kind, seq: e.seq }, 'parked incident change moved back into delivery'),
       onJournalError: (err) => logger.error({ err }, 'incident outbox journal write failed'),
       onThrottled: (e, waiting) => {
         outboxMetrics(metrics.registry).throttled.inc({ exporter: id });
@@ -248,10 +260,10 @@ export class IncidentExporter implements Exporter {
     const now = (this.timers ?? Date).now();
     const oldest = this.outbox.oldestEnqueuedAtMs();
     const oldestAgeMs = oldest === undefined ? 0 : Math.max(0, now - oldest);
-    const details = { waiting: this.outbox.depth, oldestAgeSeconds: Math.round(oldestAgeMs / 100) / 10, parked: this.outbox.parked };
+    const details = { waiting: this.outbox.depth, oldestAgeSeconds: Math.round(oldestAgeMs / 100) / 10, parked: this.outbox.parked, waitingOnParked: this.outbox.waitingOnParked };
     if (this.failingSince === undefined) return { status: 'ok', details };
     const waiting = this.outbox.depth ? `${this.outbox.depth} change(s) waiting, the oldest for ${formatAge(oldestAgeMs)}` : 'no change waiting';
-    const parked = this.outbox.parked ? `; ${this.outbox.parked} change(s) parked in ${this.outbox.parkedPath} (last: ${this.lastParkReason})` : '';
+    const parked = this.outbox.parked ? `; ${this.outbox.parked} change(s) parked, ${this.outbox.waitingOnParked} waiting behind them (last: ${this.lastParkReason}; see vigil tickets list)` : '';
     return outage(this.failingSince, now, this.settings.health ?? DEFAULT_HEALTH_SETTINGS, `deliveries fail: ${this.lastFailure}; ${waiting}${parked}`, details);
   }
 

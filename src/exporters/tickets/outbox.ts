@@ -2,6 +2,7 @@ import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/prom
 import { join } from 'node:path';
 import { replaceFile } from './atomicFile.ts';
 import { asDeliveryError, backoffDelay, realTimers, type BackoffPolicy, type DeliveryError, type Timers } from './delivery.ts';
+import { entryRecords, JOURNAL_FILE, replayJournal, takeRetryRequests, type JournalRecord, type ParkInfo, type RetryRequest } from './outboxJournal.ts';
 
 export interface OutboxEntry<T> {
   /** Position in the journal; also the idempotency id of this change. */
@@ -12,6 +13,8 @@ export interface OutboxEntry<T> {
   enqueuedAtMs: number;
   /** Attempts made in this process (restarts begin again at 0). */
   attempts: number;
+  /** Set while the entry is parked: it and the later entries of its key wait for a retry request. */
+  parked?: ParkInfo;
 }
 
 export interface OutboxOptions<T> {
@@ -33,10 +36,11 @@ export interface OutboxOptions<T> {
   onJournalError?(err: unknown): void;
   /** An entry ready for delivery waits for the rate limit (once per entry); `waiting` counts such entries now. */
   onThrottled?(entry: OutboxEntry<T>, waiting: number): void;
+  /** A parked entry was moved back into delivery by a retry request. */
+  onRetryRequested?(entry: OutboxEntry<T>): void;
+  /** How often a running outbox looks for `vigil tickets retry` requests (real time; 0 or absent: only at open()). */
+  retryRequestPollMs?: number;
 }
-
-/** Journal records, one JSON line each: an added entry, a delivered one, a parked one. */
-type JournalRecord<T> = { a: number; k: string; t: number; p: T } | { d: number } | { x: number } | { n: number };
 
 const RATE_WINDOW_MS = 60_000;
 
@@ -47,15 +51,19 @@ const COMPACT_AFTER = 1000;
  * A durable, per-key ordered delivery queue on disk. append() resolves only once the entries
  * are written to the journal, so whoever acknowledges upstream after it can crash without
  * losing them; open() replays the journal after a restart. Failed deliveries are retried with
- * backoff (or after the server's Retry-After); an entry that keeps failing, or fails for a
- * reason retrying cannot fix, is parked into `parked.ndjson` with the reason so the key moves on.
+ * backoff (or after the server's Retry-After). An entry that keeps failing, or fails for a
+ * reason retrying cannot fix, is parked: it stays in the journal with the reason, and the later
+ * entries of its key wait behind it rather than go out without it (an update or resolve of a
+ * ticket that was never created would be lost). A retry request (`vigil tickets retry`, taken
+ * from a file in the directory so it is safe while the daemon runs) moves it back into delivery.
+ * `parked.ndjson` keeps a history of every parking for operators.
  */
 export class Outbox<T> {
   private readonly opts: OutboxOptions<T>;
   private readonly timers: Timers;
   private readonly random: () => number;
   readonly journalPath: string;
-  /** Given-up entries, one JSON line each with the reason: for operators to inspect or replay. */
+  /** Every parking, one JSON line each with the reason: a history for operators (the journal holds the state). */
   readonly parkedPath: string;
   private journal: FileHandle | undefined;
   private readonly queues = new Map<string, OutboxEntry<T>[]>();
@@ -68,7 +76,8 @@ export class Outbox<T> {
   private timerAt = Infinity;
   private running = false;
   private idleWaiters: (() => void)[] = [];
-  private parkedTotal = 0;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private checkingRequests: Promise<void> | undefined;
   private journalDamaged = false;
   /** Start times of the attempts of the last minute, oldest first (the rate limit's sliding window). */
   private readonly starts: number[] = [];
@@ -79,7 +88,7 @@ export class Outbox<T> {
     this.opts = opts;
     this.timers = opts.timers ?? realTimers;
     this.random = opts.random ?? Math.random;
-    this.journalPath = join(opts.dir, 'outbox.ndjson');
+    this.journalPath = join(opts.dir, JOURNAL_FILE);
     this.parkedPath = join(opts.dir, 'parked.ndjson');
   }
 
@@ -92,24 +101,14 @@ export class Outbox<T> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    const pending = new Map<number, OutboxEntry<T>>();
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      let rec: JournalRecord<T>;
-      try {
-        rec = JSON.parse(line) as JournalRecord<T>;
-      } catch {
-        // Only the last line can be torn (a crash mid-append); it was never acknowledged.
-        continue;
-      }
-      if ('a' in rec) {
-        pending.set(rec.a, { seq: rec.a, key: rec.k, payload: rec.p, enqueuedAtMs: rec.t, attempts: 0 });
-        this.nextSeq = Math.max(this.nextSeq, rec.a + 1);
-      } else if ('n' in rec) this.nextSeq = Math.max(this.nextSeq, rec.n);
-      else pending.delete('d' in rec ? rec.d : rec.x);
-    }
-    for (const e of [...pending.values()].sort((x, y) => x.seq - y.seq)) this.enqueue(e);
+    const replayed = replayJournal<T>(text);
+    this.nextSeq = replayed.nextSeq;
+    for (const e of replayed.entries) this.enqueue({ ...e, attempts: 0 });
+    // Requests made while the daemon was stopped: applied in memory, then written by the rewrite.
+    const taken = await takeRetryRequests(this.opts.dir, this.timers.now());
+    this.applyRetryRequests(taken.requests);
     await this.rewriteJournal();
+    await taken.done();
   }
 
   /** Persists the entries; resolves once they are on disk (and fsynced when configured). */
@@ -129,33 +128,80 @@ export class Outbox<T> {
 
   start(): void {
     this.running = true;
+    const every = this.opts.retryRequestPollMs;
+    if (every) {
+      this.pollTimer = setInterval(() => void this.checkRetryRequests().catch((err: unknown) => this.opts.onJournalError?.(err)), every);
+      this.pollTimer.unref();
+    }
     this.pump();
+  }
+
+  /** Applies the retry requests written since the last check (`vigil tickets retry`); the journal records them first. */
+  checkRetryRequests(): Promise<void> {
+    this.checkingRequests ??= (async () => {
+      const taken = await takeRetryRequests(this.opts.dir, this.timers.now());
+      if (taken.requests.length === 0) return taken.done();
+      const moved = this.applyRetryRequests(taken.requests);
+      if (moved.length) await this.serialised(async () => void (await this.journal!.write(moved.map((e) => JSON.stringify({ retry: e.seq }) + '\n').join(''))));
+      await taken.done();
+      this.pump();
+    })().finally(() => (this.checkingRequests = undefined));
+    return this.checkingRequests;
+  }
+
+  /** Un-parks the entries the requests name; returns those it moved back into delivery. */
+  private applyRetryRequests(requests: readonly RetryRequest[]): OutboxEntry<T>[] {
+    const moved: OutboxEntry<T>[] = [];
+    const all = requests.some((r) => 'all' in r);
+    const seqs = new Set(requests.flatMap((r) => ('seq' in r ? [r.seq] : [])));
+    for (const q of this.queues.values()) {
+      const head = q[0]!;
+      if (!head.parked || (!all && !seqs.has(head.seq))) continue;
+      delete head.parked;
+      head.attempts = 0;
+      this.notBefore.delete(head.key);
+      moved.push(head);
+      this.opts.onRetryRequested?.(head);
+    }
+    return moved;
   }
 
   /** Stops starting attempts, waits for those in flight, and closes the journal. */
   async close(): Promise<void> {
     this.running = false;
     this.clearTimer();
+    clearInterval(this.pollTimer);
+    await this.checkingRequests?.catch(() => undefined);
     await Promise.allSettled([...this.inFlight.values()]);
     await this.writes;
     await this.journal?.close();
     this.journal = undefined;
   }
 
-  /** Entries waiting or in flight. */
+  /** Entries waiting for delivery or in flight (not those parked or waiting behind a parked one). */
   get depth(): number {
     let n = 0;
-    for (const q of this.queues.values()) n += q.length;
+    for (const q of this.queues.values()) if (!q[0]!.parked) n += q.length;
     return n;
   }
 
+  /** Entries parked now. */
   get parked(): number {
-    return this.parkedTotal;
+    let n = 0;
+    for (const q of this.queues.values()) if (q[0]!.parked) n++;
+    return n;
+  }
+
+  /** Entries waiting behind a parked entry of their key. */
+  get waitingOnParked(): number {
+    let n = 0;
+    for (const q of this.queues.values()) if (q[0]!.parked) n += q.length - 1;
+    return n;
   }
 
   oldestEnqueuedAtMs(): number | undefined {
     let oldest: number | undefined;
-    for (const q of this.queues.values()) if (q.length && (oldest === undefined || q[0]!.enqueuedAtMs < oldest)) oldest = q[0]!.enqueuedAtMs;
+    for (const q of this.queues.values()) if (!q[0]!.parked && (oldest === undefined || q[0]!.enqueuedAtMs < oldest)) oldest = q[0]!.enqueuedAtMs;
     return oldest;
   }
 
@@ -203,7 +249,7 @@ export class Outbox<T> {
     let earliest = Infinity;
     for (const [key, q] of this.queues) {
       if (this.inFlight.size >= this.opts.concurrency) break;
-      if (this.inFlight.has(key) || q.length === 0) continue;
+      if (this.inFlight.has(key) || q.length === 0 || q[0]!.parked) continue;
       const at = this.notBefore.get(key) ?? 0;
       if (at > now) {
         earliest = Math.min(earliest, at);
@@ -276,16 +322,24 @@ export class Outbox<T> {
   }
 
   private async park(entry: OutboxEntry<T>, reason: string): Promise<void> {
+    const atMs = this.timers.now();
+    entry.parked = { atMs, reason, attempts: entry.attempts };
+    this.notBefore.delete(entry.key);
     try {
-      await appendFile(this.parkedPath, JSON.stringify({ parkedAtMs: this.timers.now(), reason, key: entry.key, seq: entry.seq, attempts: entry.attempts, payload: entry.payload }) + '\n', { mode: 0o600 });
+      await appendFile(this.parkedPath, JSON.stringify({ parkedAtMs: atMs, reason, key: entry.key, seq: entry.seq, attempts: entry.attempts, payload: entry.payload }) + '\n', { mode: 0o600 });
     } catch (err) {
       this.opts.onJournalError?.(err);
     }
-    await this.finish(entry, { x: entry.seq });
-    this.parkedTotal++;
+    try {
+      // Written before the key's later entries could be taken as free to go: they wait behind this one.
+      await this.serialised(async () => void (await this.journal!.write(JSON.stringify({ park: entry.seq, at: atMs, why: reason, tries: entry.attempts }) + '\n')));
+    } catch (err) {
+      this.opts.onJournalError?.(err);
+    }
     this.opts.onPark?.(entry, reason);
   }
 
+  /** Removes a delivered entry. */
   private async finish(entry: OutboxEntry<T>, rec: JournalRecord<T>): Promise<void> {
     const q = this.queues.get(entry.key)!;
     q.shift();
@@ -308,7 +362,7 @@ export class Outbox<T> {
     const all = [...this.queues.values()].flat().sort((x, y) => x.seq - y.seq);
     // The sequence floor keeps ids unique across restarts even when the journal empties.
     let text = JSON.stringify({ n: this.nextSeq }) + '\n';
-    for (const e of all) text += JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
+    for (const e of all) text += entryRecords(e);
     await replaceFile(this.journalPath, text);
     this.journal = await open(this.journalPath, 'a', 0o600);
     this.finishedInJournal = 0;

@@ -3,6 +3,8 @@ import { registry } from '../../../src/components.ts';
 import { parseConfig } from '../../../src/config/load.ts';
 import { glpiExporterSchema } from '../../../src/exporters/glpi/config.ts';
 import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
+import { incidentExporterDir } from '../../../src/exporters/tickets/incidentExporter.ts';
+import { readStuckEntries, requestRetry } from '../../../src/exporters/tickets/outboxJournal.ts';
 import { VigilService } from '../../../src/service/service.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { engineFrom, ev, Timeline } from '../../support/correlation.ts';
@@ -185,6 +187,57 @@ service:
     await vi.waitFor(() => expect(glpi.tickets.size).toBe(1), { timeout: 5000 });
     const metrics = await (await fetch(`http://127.0.0.1:${service.adminAddress!.port}/metrics`)).text();
     expect(metrics).toMatch(/vigil_exporter_outbox_depth\{exporter="glpi\/ops"\} [01]/);
+  });
+
+  it('holds the later changes of an incident behind its parked create, and sends them in order once it is retried', async () => {
+    const glpi = await glpiFake();
+    const { exp, stop, dataDir } = await exporter(glpi);
+    const dir = incidentExporterDir(dataDir, 'glpi');
+    glpi.failNext({ status: 400, body: ['ERROR_GLPI_ADD', 'Mandatory field itilcategories_id is missing'] }, (r) => r.method === 'POST' && r.path.endsWith('/Ticket'));
+    const story = new IncidentStory();
+    await exp.consumeIncidents([story.next('opened')]);
+    await exp.outbox.whenIdle();
+    await exp.consumeIncidents([story.next('updated')]);
+    await exp.consumeIncidents([story.next('resolved')]);
+    await exp.outbox.whenIdle();
+    expect(exp.outbox.parked).toBe(1);
+    expect(exp.outbox.waitingOnParked).toBe(2);
+    // Neither the follow-up nor the solution was attempted, nor silently dropped.
+    expect(glpi.count('POST', 'Ticket')).toBe(1);
+    expect(glpi.count('POST', 'ITILFollowup') + glpi.count('POST', 'ITILSolution')).toBe(0);
+    const stuck = await readStuckEntries<{ kind: string }>(dir);
+    expect(stuck.map((e) => [e.payload.kind, e.parked?.reason.includes('ERROR_GLPI_ADD') ?? false, e.waitsOn])).toEqual([
+      ['opened', true, undefined],
+      ['updated', false, stuck[0]!.seq],
+      ['resolved', false, stuck[0]!.seq],
+    ]);
+
+    // A restart keeps them parked and waiting.
+    await stop();
+    const again = await exporter(glpi, {}, { dataDir });
+    expect([again.exp.outbox.parked, again.exp.outbox.waitingOnParked]).toEqual([1, 2]);
+    await requestRetry(dir, [{ seq: stuck[0]!.seq }]);
+    await again.exp.outbox.checkRetryRequests();
+    await again.exp.outbox.whenIdle();
+    expect(glpi.tickets.size).toBe(1);
+    const ticket = [...glpi.tickets.values()][0]!;
+    expect(ticket.status).toBe(5);
+    expect(glpi.followups.map((f) => f.items_id)).toEqual([ticket.id]);
+    expect(glpi.solutions.map((f) => f.items_id)).toEqual([ticket.id]);
+    const order = glpi.requests.filter((r) => r.method === 'POST').map((r) => r.path.split('/').pop());
+    expect(order).toEqual(['Ticket', 'Ticket', 'ITILFollowup', 'ITILSolution']);
+    expect(await readStuckEntries(dir)).toEqual([]);
+    expect(again.exp.outbox.parked).toBe(0);
+  });
+
+  it('cuts ticket names to the 255 characters of GLPI\'s name column', async () => {
+    const glpi = await glpiFake();
+    const { exp } = await exporter(glpi, { title: '{{incident.title}}' });
+    await exp.consumeIncidents([new IncidentStory('long', { title: `${'x'.repeat(253)}😀😀 and more` }).next('opened')]);
+    await exp.outbox.whenIdle();
+    const name = [...glpi.tickets.values()][0]!.name;
+    expect([...name]).toHaveLength(255);
+    expect(name).toBe(`${'x'.repeat(253)}😀…`);
   });
 
   it('requires a user token or a login', () => {

@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DeliveryError } from '../../../src/exporters/tickets/delivery.ts';
 import { Outbox, type OutboxEntry, type OutboxOptions } from '../../../src/exporters/tickets/outbox.ts';
+import { replayJournal, requestRetry } from '../../../src/exporters/tickets/outboxJournal.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
 
 type Payload = { n: number };
@@ -89,29 +90,71 @@ describe('outbox', () => {
     expect(attempts).toBe(4);
   });
 
-  it('parks an entry with its reason after max attempts, or at once when retrying cannot help, and moves on', async () => {
+  it('parks an entry with its reason after max attempts, or at once when retrying cannot help, and holds its key behind it', async () => {
     const timers = new ManualTimers();
     const dir = tmp();
     const delivered: number[] = [];
     const parkedReasons: string[] = [];
+    let broken = true;
     const box = await outbox(dir, async (e) => {
-      if (e.payload.n === 1) throw new DeliveryError('HTTP 502', { retryable: true, status: 502 });
-      if (e.payload.n === 3) throw new DeliveryError('HTTP 400: project OPS does not exist', { retryable: false, status: 400 });
+      if (broken && e.payload.n === 1) throw new DeliveryError('HTTP 502', { retryable: true, status: 502 });
+      if (broken && e.payload.n === 3) throw new DeliveryError('HTTP 400: project OPS does not exist', { retryable: false, status: 400 });
       delivered.push(e.payload.n);
     }, { timers, maxAttempts: 3, onPark: (_e, reason) => parkedReasons.push(reason) });
     box.start();
-    await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'a', payload: { n: 2 } }, { key: 'b', payload: { n: 3 } }]);
+    await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'a', payload: { n: 2 } }, { key: 'b', payload: { n: 3 } }, { key: 'c', payload: { n: 4 } }]);
     for (let i = 0; i < 2; i++) {
       await vi.waitFor(() => expect(timers.delays.length).toBe(i + 1), { timeout: 5000 });
       timers.advance(timers.delays[i]!);
     }
     await box.whenIdle();
-    expect(delivered).toEqual([2]);
+    // Other keys go on; the key of a parked entry waits behind it.
+    expect(delivered).toEqual([4]);
+    expect([box.depth, box.parked, box.waitingOnParked]).toEqual([0, 2, 1]);
     expect(parkedReasons.sort()).toEqual(['HTTP 400: project OPS does not exist', 'gave up after 3 attempts: HTTP 502']);
     const parked = readFileSync(join(dir, 'parked.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string; payload: Payload });
     expect(parked.map((p) => p.payload.n).sort()).toEqual([1, 3]);
     await box.close();
-    expect((await outbox(dir, async () => {})).depth).toBe(0);
+
+    // Still parked after a restart; a retry request for one entry moves that key only.
+    broken = false;
+    const again = await outbox(dir, async (e) => void delivered.push(e.payload.n));
+    expect([again.depth, again.parked, again.waitingOnParked]).toEqual([0, 2, 1]);
+    await requestRetry(dir, [{ seq: 1 }]);
+    again.start();
+    await again.checkRetryRequests();
+    await again.whenIdle();
+    expect(delivered).toEqual([4, 1, 2]);
+    expect(again.parked).toBe(1);
+    await requestRetry(dir, [{ all: true }]);
+    await again.close();
+    // A request made while stopped is taken at the next open.
+    const third = await outbox(dir, async (e) => void delivered.push(e.payload.n));
+    expect([third.depth, third.parked]).toEqual([1, 0]);
+    third.start();
+    await third.whenIdle();
+    expect(delivered).toEqual([4, 1, 2, 3]);
+    expect(readdirSync(dir).filter((n) => n.startsWith('retry-requests'))).toEqual([]);
+  });
+
+  it('reads the parked and waiting entries of a journal written in any order, and the legacy parked-and-dropped record', () => {
+    const text = [
+      '{"n":1}',
+      '{"a":1,"k":"a","t":5,"p":{"n":1}}',
+      '{"a":2,"k":"a","t":6,"p":{"n":2}}',
+      '{"a":3,"k":"b","t":7,"p":{"n":3}}',
+      '{"x":3}',
+      '{"park":1,"at":9,"why":"HTTP 400","tries":1}',
+      '{"retry":1}',
+      '{"park":1,"at":10,"why":"HTTP 500","tries":4}',
+      '{"a":4,"k":"a","t":1',
+    ].join('\n');
+    const { entries, nextSeq } = replayJournal<Payload>(text);
+    expect(nextSeq).toBe(4);
+    expect(entries).toEqual([
+      { seq: 1, key: 'a', payload: { n: 1 }, enqueuedAtMs: 5, parked: { atMs: 10, reason: 'HTTP 500', attempts: 4 } },
+      { seq: 2, key: 'a', payload: { n: 2 }, enqueuedAtMs: 6 },
+    ]);
   });
 
   it('never reuses a sequence number after a restart, even with an empty journal', async () => {
