@@ -16,7 +16,9 @@ function modes(dir: string): Map<string, number> {
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
     if (!entry.isFile()) continue;
     const path = join(entry.parentPath, entry.name);
-    out.set(path.slice(dir.length + 1), statSync(path).mode & 0o777);
+    // A spool segment is renamed when sealed (.open → .jsonl): it may be gone between listing and stat.
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st) out.set(path.slice(dir.length + 1), st.mode & 0o777);
   }
   return out;
 }
