@@ -8,7 +8,7 @@ import { httpAnswerFor, sendJsonError } from '../receivers/http/respond.ts';
 import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
 import { hardenTlsServer, loadTlsOptions, type TlsServerConfig } from '../receivers/http/tlsConfig.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { RateLimitedWarn } from '../receivers/syslog/rateLimitedLog.ts';
+import { RateLimitedWarn } from '../telemetry/rateLimitedLog.ts';
 
 /** Defaults for listeners built without receiver settings (tests, embedding). */
 const DEFAULT_LIMITS: HttpServerLimits = { read_timeout: 30_000, read_header_timeout: 10_000, idle_timeout: 65_000, max_connections: 1000 };

@@ -4,7 +4,7 @@ import { TooManyRecordsError } from '../../errors.ts';
 import { nowNanos } from '../../model/event.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import { hardenTlsServer, loadTlsOptions } from '../http/tlsConfig.ts';
-import { RateLimitedWarn } from '../syslog/rateLimitedLog.ts';
+import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import type { OtlpGrpcConfig } from './config.ts';
 import { ACCEPT_ENCODING, decodeMessage, frame, GrpcProtocolError, messageEncoding, percentEncode, readUnaryMessage } from './grpcFraming.ts';
 import { protoType } from './protos.ts';

@@ -5,7 +5,7 @@ import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
 import { syslogToEvent, unparsedToEvent, type Origin } from './mapping.ts';
 import type { SyslogMetrics } from './metrics.ts';
 import type { SyslogParser } from './parser.ts';
-import { RateLimitedWarn } from './rateLimitedLog.ts';
+import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 
 const MAX_LOGGED_LINE = 200;
 

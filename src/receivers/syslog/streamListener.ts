@@ -7,7 +7,7 @@ import type { SyslogStreamConfig, SyslogTlsConfig } from './config.ts';
 import { SyslogFramer, type Frame } from './framing.ts';
 import type { SyslogIngest } from './ingest.ts';
 import type { Origin } from './mapping.ts';
-import { RateLimitedWarn } from './rateLimitedLog.ts';
+import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 
 const RETRY_FIRST_MS = 5;
 // Short: a queue frees up as fast as exporters write, and a paused sender is idle throughput.

@@ -3,7 +3,7 @@ import { nowNanos, type VigilEvent } from '../../model/event.ts';
 import type { SyslogUdpConfig } from './config.ts';
 import type { SyslogIngest } from './ingest.ts';
 import type { Origin } from './mapping.ts';
-import { RateLimitedWarn } from './rateLimitedLog.ts';
+import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import type { UdpReaderCommand, UdpReaderMessage, UdpReaderOptions } from './udpReader.ts';
 
 /** Messages read but not yet processed by the main thread; about 30 MiB of 300-byte lines. */

@@ -1,4 +1,4 @@
-import type { Logger } from '../../telemetry/logger.ts';
+import type { Logger } from './logger.ts';
 
 /**
  * Warns at most `burst` times per `intervalMs`, then once with how many were held back: a
