@@ -130,6 +130,12 @@ export class CorrelationEngine {
   }
 
   private end(out: IncidentChange[]): IncidentChange[] {
+    this.book.drainMerges(this.ctx.nowMs, out);
+    for (const key of this.book.takeRevisits()) {
+      const rec = this.book.get(key);
+      const rule = rec && this.byName.get(rec.incident.rule);
+      if (rec && rec.incident.status === 'resolved') rule?.onResolvedElsewhere?.(rec, this.ctx);
+    }
     for (const c of out) {
       if (c.kind === 'opened' || c.kind === 'reopened' || c.kind === 'resolved') {
         const rec = this.book.get(c.incident.key);
@@ -240,6 +246,14 @@ export class CorrelationEngine {
       this.store.sweep(nowMs);
     }
     return this.end(out);
+  }
+
+  /**
+   * What an agent that runs no timers still owes at a tick: the merges of its incidents into
+   * other agents' twins, for storage. The leader's `tick` does this too.
+   */
+  settle(nowMs: number): IncidentChange[] {
+    return this.end(this.begin(nowMs));
   }
 
   /** Open incidents in the store, this agent's and others'. */

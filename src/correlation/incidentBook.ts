@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { VigilEvent } from '../model/event.ts';
 import type { Incident, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
 import { SeverityNumber } from '../model/severity.ts';
+import { AUDIT_LIMIT, canonical, joinIncidentRecords } from './incidentJoin.ts';
 import type { StateStore, StateValue } from './stateStore.ts';
 
 export type ResolvePolicy = 'first' | 'last' | 'all' | 'never';
@@ -29,8 +30,18 @@ export interface IncidentRecord {
   incident: Incident;
   /** Clock time of the last notification; -1 until the first. */
   notifiedAtMs: number;
-  /** Events attached since the last notification. */
+  /** Events attached since the last notification: `incident.eventCount - notifiedCount`, kept for readers. */
   pending: number;
+  /** `eventCount` when last notified. Absent in records written before it existed (then derived from `pending`). */
+  notifiedCount?: number;
+  /**
+   * For rules that count their groups' events in the store (`n:<key>`, shared by agents): that
+   * count less this incident's events. The incident's count is then the shared count less this,
+   * exact once agents have flushed, whichever agent saw which event.
+   */
+  baseline?: number;
+  /** Event time of the last status change (opened, reopened, resolved): the latest wins when agents' records merge. */
+  statusAtMs?: number;
   /** The asset's parent (topology), from the event that opened it. */
   parent: string;
   /** Member → last state, for `member_by` rules. */
@@ -51,8 +62,10 @@ export interface IncidentRecord {
 
 /** Open incidents never expire; resolved ones are kept a day, which bounds `reopen_window`. */
 const RESOLVED_RETENTION_MS = 86_400_000;
+const expiryOf = (inc: Incident): number => (inc.status === 'resolved' ? inc.resolvedAtMs + RESOLVED_RETENTION_MS : NEVER);
 export const NEVER = Number.MAX_SAFE_INTEGER;
-const AUDIT_LIMIT = 100;
+/** `n:<key>`: a counter (bucket 0) of the events a counting rule saw for the group, by every agent. */
+const GROUP_EVENTS = 'n:';
 /**
  * Index of the incidents whose resolution waits to be notified: `h:<key>` → when it is due, so
  * ticks need not read every incident. Incident state, not rule state: a rule change keeps it.
@@ -91,6 +104,8 @@ export interface OpenRequest {
   event?: VigilEvent;
   /** When the folded-in events began (a window's first bucket); default `atMs`. */
   firstSeenMs?: number;
+  /** The rule counts the group's events with `countEvent` (this one's included): the incident's count follows that shared count. */
+  counted?: boolean;
   parent?: string;
   title?: string;
 }
@@ -128,12 +143,56 @@ export class IncidentBook {
   /** Counts an event whose group opened no incident because its rule was at max_open_incidents. */
   onHeldBack: (rule: string) => void = () => {};
 
+  /** This agent's incidents that merged into another agent's, still to be told (see `drainMerges`). */
+  private merges: { lost: IncidentRecord; into: string }[] = [];
+  /**
+   * Keys of incidents this agent attached events to after another agent had resolved them (it had
+   * not heard yet): the merge keeps the resolution, and the rule looks again at what came after.
+   */
+  private revisits = new Set<string>();
+
   constructor(store: StateStore) {
     this.store = store;
+    store.joinRegisters('i:', {
+      join: (mine, theirs, version) => {
+        const m = mine as unknown as IncidentRecord;
+        const joined = joinIncidentRecords(m, theirs as unknown as IncidentRecord, version);
+        if (joined.incident.mergedIds?.includes(m.incident.id) && !(m.incident.mergedIds ?? []).includes(m.incident.id)) this.merges.push({ lost: structuredClone(m), into: joined.incident.id });
+        const ji = joined.incident;
+        if (ji.status === 'resolved' && m.incident.status !== 'resolved' && m.incident.lastSeenMs > ji.resolvedAtMs) this.revisits.add(ji.key);
+        return joined as unknown as StateValue;
+      },
+      same: (a, b) => canonical(a as unknown as IncidentRecord) === canonical(b as unknown as IncidentRecord),
+      expiresAt: (value) => expiryOf((value as unknown as IncidentRecord).incident),
+    });
   }
 
   get(key: string): IncidentRecord | undefined {
-    return this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined;
+    const rec = this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined;
+    if (rec) this.materialize(rec);
+    return rec;
+  }
+
+  /**
+   * Brings the derived fields of a record up to date: the count of a counting rule's incident
+   * from the shared group count (other agents' events included), and `pending` from it.
+   */
+  private materialize(rec: IncidentRecord): void {
+    const inc = rec.incident;
+    rec.notifiedCount ??= inc.eventCount - rec.pending;
+    if (rec.baseline !== undefined && inc.status !== 'resolved') {
+      const n = this.store.sumCounts(GROUP_EVENTS + inc.key, 0, 0) - rec.baseline;
+      if (n > inc.eventCount) inc.eventCount = n;
+    }
+    rec.pending = Math.max(0, inc.eventCount - rec.notifiedCount);
+  }
+
+  /**
+   * Counts an event of a group in the shared group count: rules whose incidents count their
+   * group's events (`counted` in `open`) call it for every such event, before opening or attaching.
+   */
+  countEvent(key: string, atMs: number, n = 1): void {
+    this.store.addCount(GROUP_EVENTS + key, 0, n, atMs + RESOLVED_RETENTION_MS);
   }
 
   /**
@@ -163,9 +222,14 @@ export class IncidentBook {
       const inc = existing.incident;
       inc.status = 'open';
       inc.resolvedAtMs = 0;
-      existing.pending = 0;
+      existing.statusAtMs = atMs;
       existing.escalated = false;
+      // The reopening's events count on top of the earlier ones; the shared count takes over after.
+      delete existing.baseline;
       this.fold(existing, policy, req.event, atMs, req.count);
+      this.rebase(existing, req);
+      existing.notifiedCount = inc.eventCount;
+      existing.pending = 0;
       const by = this.suppressor(existing);
       inc.suppressed = by !== '';
       inc.suppressedBy = by;
@@ -207,7 +271,8 @@ export class IncidentBook {
       version: existing?.incident.version ?? 0,
       audit: [],
     };
-    const rec: IncidentRecord = { incident, notifiedAtMs: -1, pending: 0, parent: req.parent ?? (e ? this.parentOf(e) : ''), members: {}, lastDown: '', flapping: false, escalated: false, mark: 0, resolveHeldUntilMs: 0 };
+    const rec: IncidentRecord = { incident, notifiedAtMs: -1, pending: 0, notifiedCount: req.count, statusAtMs: atMs, parent: req.parent ?? (e ? this.parentOf(e) : ''), members: {}, lastDown: '', flapping: false, escalated: false, mark: 0, resolveHeldUntilMs: 0 };
+    this.rebase(rec, req);
     const by = this.suppressor(rec);
     incident.suppressed = by !== '';
     incident.suppressedBy = by;
@@ -215,6 +280,7 @@ export class IncidentBook {
     if (notify) rec.notifiedAtMs = atMs;
     const held = by ? `; suppressed by ${by}` : notify ? '' : `; first notification after group_wait ${formatDuration(policy.groupWaitMs)}`;
     this.emit(rec, 'opened', req.reason + held, atMs, notify, e, out);
+    out[out.length - 1]!.created = true;
     return rec;
   }
 
@@ -223,7 +289,6 @@ export class IncidentBook {
     const inc = rec.incident;
     const before = inc.severityNumber;
     this.fold(rec, policy, event, atMs, count);
-    rec.pending += count;
     if (event && event.severityNumber > before) {
       inc.severityNumber = event.severityNumber;
       inc.severityText = event.severityText || inc.severityText;
@@ -234,9 +299,17 @@ export class IncidentBook {
     this.save(rec);
   }
 
+  /** A counting rule's incident (re)opened with `eventCount` events: its count follows the shared group count from here. */
+  private rebase(rec: IncidentRecord, req: OpenRequest): void {
+    if (req.counted) rec.baseline = this.store.sumCounts(GROUP_EVENTS + req.key, 0, 0) - rec.incident.eventCount;
+  }
+
   private fold(rec: IncidentRecord, policy: IncidentPolicy, event: VigilEvent | undefined, atMs: number, count: number): void {
     const inc = rec.incident;
-    inc.eventCount += count;
+    // A counting rule's events are in the shared count already, with those of other agents that
+    // had not heard of the incident yet.
+    if (rec.baseline === undefined) inc.eventCount += count;
+    this.materialize(rec);
     if (atMs > inc.lastSeenMs) inc.lastSeenMs = atMs;
     if (atMs < inc.firstSeenMs) inc.firstSeenMs = atMs;
     if (!event) return;
@@ -250,9 +323,11 @@ export class IncidentBook {
     if (inc.status === 'resolved') return;
     // Never below zero: incidents opened before the count existed resolve too.
     if (!isOverflow(inc) && this.openCount(inc.rule) > 0) this.store.addCount(OPEN_COUNT + inc.rule, 0, -1, NEVER);
+    if (event) this.fold(rec, policy, event, atMs, 1);
+    else this.materialize(rec);
     inc.status = 'resolved';
     inc.resolvedAtMs = atMs;
-    if (event) this.fold(rec, policy, event, atMs, 1);
+    rec.statusAtMs = atMs;
     // Only an incident someone was told about needs its resolution told.
     if (rec.notifiedAtMs < 0 || inc.suppressed) {
       this.emit(rec, 'resolved', `${reason} (never notified)`, atMs, false, event, out);
@@ -365,6 +440,7 @@ export class IncidentBook {
     const notify = !rec.incident.suppressed && rec.notifiedAtMs >= 0;
     if (notify) {
       rec.notifiedAtMs = atMs;
+      rec.notifiedCount = rec.incident.eventCount;
       rec.pending = 0;
     }
     this.emit(rec, kind, reason, atMs, notify, undefined, out);
@@ -394,6 +470,7 @@ export class IncidentBook {
     if (rec.notifiedAtMs < 0) {
       if (nowMs >= inc.openedAtMs + policy.groupWaitMs) {
         rec.notifiedAtMs = nowMs;
+        rec.notifiedCount = inc.eventCount;
         rec.pending = 0;
         this.emit(rec, 'opened', `group_wait ${formatDuration(policy.groupWaitMs)} elapsed: first notification (${inc.eventCount} event(s))`, nowMs, true, undefined, out);
       }
@@ -402,6 +479,7 @@ export class IncidentBook {
     if (rec.pending > 0 && nowMs >= rec.notifiedAtMs + policy.groupIntervalMs) {
       const n = rec.pending;
       rec.notifiedAtMs = nowMs;
+      rec.notifiedCount = inc.eventCount;
       rec.pending = 0;
       this.emit(rec, 'updated', `group_interval ${formatDuration(policy.groupIntervalMs)}: ${n} new event(s), ${inc.eventCount} in all`, nowMs, true, undefined, out);
       return;
@@ -424,16 +502,58 @@ export class IncidentBook {
       atMs,
       notify,
       ...(held ? { held: true as const } : {}),
-      incident: { ...inc, labels: { ...inc.labels }, sampleEventIds: inc.sampleEventIds.slice(), audit: inc.audit.slice() },
+      incident: { ...inc, labels: { ...inc.labels }, sampleEventIds: inc.sampleEventIds.slice(), audit: inc.audit.slice(), ...(inc.mergedIds ? { mergedIds: inc.mergedIds.slice() } : {}) },
       eventIds: event ? [event.id] : inc.sampleEventIds.slice(-CHANGE_EVENT_IDS),
     });
+  }
+
+  /**
+   * Tells storage of this agent's incidents that merged into another agent's twin: the merged
+   * one's last change (`mergedInto`, status resolved, so no query keeps a dead id open) and the
+   * survivor as it now stands (`mergedIds`). Neither notifies: whoever was told holds the
+   * survivor's key, which every later notification carries. Returns the pairs it told.
+   */
+  drainMerges(nowMs: number, out: IncidentChange[]): { lost: string; into: string }[] {
+    if (this.merges.length === 0) return [];
+    const told: { lost: string; into: string }[] = [];
+    for (const { lost, into } of this.merges.splice(0)) {
+      const rec = this.get(lost.incident.key);
+      const survivor = rec && rec.incident.id === into ? rec.incident : undefined;
+      // The ids merged into the lost one earlier go with it: every dead id points at the living one.
+      for (const id of [lost.incident.id, ...(lost.incident.mergedIds ?? [])]) {
+        const dead = structuredClone(lost.incident);
+        const reason = `merged into incident ${into}, which another agent opened for the same key`;
+        dead.id = id;
+        delete dead.mergedIds;
+        dead.version = Math.max(dead.version, survivor?.version ?? 0) + 1;
+        dead.status = 'resolved';
+        dead.resolvedAtMs = nowMs;
+        dead.updatedAtMs = nowMs;
+        dead.mergedInto = into;
+        dead.audit.push({ atMs: nowMs, kind: 'resolved', reason });
+        if (dead.audit.length > AUDIT_LIMIT) dead.audit.splice(0, dead.audit.length - AUDIT_LIMIT);
+        out.push({ kind: 'resolved', reason, atMs: nowMs, notify: false, incident: dead, eventIds: [] });
+        told.push({ lost: id, into });
+      }
+      if (survivor) {
+        out.push({ kind: 'updated', reason: `merged incident ${lost.incident.id} into this one`, atMs: nowMs, notify: false, incident: { ...survivor, labels: { ...survivor.labels }, sampleEventIds: survivor.sampleEventIds.slice(), audit: survivor.audit.slice(), mergedIds: (survivor.mergedIds ?? []).slice() }, eventIds: [] });
+      }
+    }
+    return told;
+  }
+
+  /** Keys to look at again (see `revisits`), each once. */
+  takeRevisits(): string[] {
+    if (this.revisits.size === 0) return [];
+    const keys = [...this.revisits];
+    this.revisits.clear();
+    return keys;
   }
 
   /** Writes a record back after the caller changed its bookkeeping (members, flapping). */
   save(rec: IncidentRecord): void {
     const inc = rec.incident;
     inc.version++;
-    const expires = inc.status === 'resolved' ? inc.resolvedAtMs + RESOLVED_RETENTION_MS : NEVER;
-    this.store.write('i:' + inc.key, rec as unknown as StateValue, inc.version, expires);
+    this.store.write('i:' + inc.key, rec as unknown as StateValue, inc.version, expiryOf(inc));
   }
 }

@@ -26,6 +26,20 @@ export type StateDelta =
   /** A deletion is a register write of a tombstone, so it orders with writes. */
   | { kind: 'delete'; key: string; version: number; writer: string };
 
+/**
+ * How two values of one register written concurrently merge, where last-writer-wins would lose
+ * one of them (an incident two agents each updated). It must be a join: the same result in any
+ * order, and joining a value with itself changes nothing. `version` is the version the result is
+ * written at, for values that carry their own.
+ */
+export interface RegisterJoin {
+  join(mine: StateValue, theirs: StateValue, version: number): StateValue;
+  /** Whether two values hold the same (version and derived fields aside). */
+  same(a: StateValue, b: StateValue): boolean;
+  /** When a merged value may be forgotten. */
+  expiresAt(value: StateValue): number;
+}
+
 export interface StateStore {
   /** The agent id that this store stamps on register writes. */
   readonly writer: string;
@@ -51,8 +65,15 @@ export interface StateStore {
   /** Forgets every entry whose expiry is at or before `nowMs`; returns how many went. */
   sweep(nowMs: number): number;
 
-  /** Applies a write made by another agent. */
+  /**
+   * Applies a write made by another agent. A register under a prefix given to `joinRegisters`
+   * merges with the local value instead; when the result holds something the other agent's
+   * lacks, the store writes it as a local write (so it travels back) at a higher version.
+   */
   merge(delta: StateDelta): void;
+
+  /** Registers whose keys start with `tag` (a kind tag such as `i:`) merge by `join` instead of the last writer winning. */
+  joinRegisters(tag: string, join: RegisterJoin): void;
 
   /** Subscribes to local writes (a replicator ships them); returns the unsubscribe function. */
   onDelta(listener: (delta: StateDelta) => void): () => void;

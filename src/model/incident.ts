@@ -44,6 +44,13 @@ export interface Incident {
   service: string;
   /** Monotonic version; storage keeps one row per version. */
   version: number;
+  /**
+   * Ids of incidents on this key that other agents opened before they heard of this one (or while
+   * they could not reach the shared state), merged into it. Absent when none.
+   */
+  mergedIds?: string[];
+  /** Set on the last change of an incident merged into another: the id that carries on. */
+  mergedInto?: string;
   audit: IncidentAuditEntry[];
 }
 
@@ -67,6 +74,8 @@ export interface IncidentChange {
    * reopen_window) has passed.
    */
   held?: true;
+  /** Set on the `opened` change that created the incident (not on the first notification after group_wait). */
+  created?: true;
   /** Ids of the events that caused this change (bounded). */
   eventIds: string[];
 }

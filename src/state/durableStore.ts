@@ -522,7 +522,7 @@ export class DurableStateStore extends MemoryStateStore {
   }
 
   private applyLogRecord(rec: LogRecord): void {
-    for (const d of rec.d ?? []) this.merge(decodeDelta(d));
+    for (const d of rec.d ?? []) this.replay(decodeDelta(d));
     for (const [seq, change] of rec.o ?? []) this.noteJournaled(seq, change);
     for (const seq of rec.a ?? []) this.outbox.delete(seq);
   }

@@ -1,4 +1,4 @@
-import type { Register, StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
+import type { Register, RegisterJoin, StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
 
 interface CounterEntry {
   kind: 'count';
@@ -105,6 +105,8 @@ export class MemoryStateStore implements StateStore {
   /** The slots of `dueSlots`, each once, earliest on top. */
   private readonly slotHeap: number[] = [];
   private listeners: ((delta: StateDelta) => void)[] = [];
+  /** Kind tag → how its registers merge when another agent wrote them too. */
+  private readonly joins = new Map<string, RegisterJoin>();
 
   constructor(writer = 'local') {
     this.writer = writer;
@@ -206,6 +208,18 @@ export class MemoryStateStore implements StateStore {
   }
 
   merge(delta: StateDelta): void {
+    this.mergeDelta(delta, true);
+  }
+
+  /**
+   * Applies a delta this store itself wrote earlier (a log replayed at start): exactly as it was
+   * applied then, the last writer winning, with no join (which would rewrite what it merges).
+   */
+  protected replay(delta: StateDelta): void {
+    this.mergeDelta(delta, false);
+  }
+
+  private mergeDelta(delta: StateDelta, join: boolean): void {
     switch (delta.kind) {
       case 'count':
         this.applyCount(delta.key, delta.bucket, delta.delta, delta.expiresAtMs);
@@ -214,12 +228,45 @@ export class MemoryStateStore implements StateStore {
         this.applyMax(delta.key, delta.value, delta.expiresAtMs);
         return;
       case 'register':
-        this.applyRegister(delta.key, delta.register, false, delta.expiresAtMs);
+        if (!join || !this.joinRegister(delta.key, delta.register, delta.expiresAtMs)) this.applyRegister(delta.key, delta.register, false, delta.expiresAtMs);
         return;
       case 'delete':
         this.applyDelete(delta.key, delta.version, delta.writer);
         return;
     }
+  }
+
+  joinRegisters(tag: string, join: RegisterJoin): void {
+    this.joins.set(tag, join);
+  }
+
+  /**
+   * Merges another agent's write into a live local register of a joined kind; false when the key
+   * is not one (then the last writer wins). Taking theirs as it is when it holds all of ours keeps
+   * two agents from answering each other's merges for ever.
+   */
+  private joinRegister(key: string, theirs: Register, expiresAtMs: number): boolean {
+    if (this.joins.size === 0) return false;
+    const tag = tagOf(key);
+    const join = tag === undefined ? undefined : this.joins.get(tag);
+    const entry = this.entries.get(key);
+    if (join === undefined || entry?.kind !== 'register' || entry.deleted || theirs.value === null) return false;
+    const mine = entry.register;
+    if (mine.value === null) return false;
+    const version = Math.max(mine.version, theirs.version) + 1;
+    const joined = join.join(mine.value, theirs.value, version);
+    const holdsTheirs = join.same(joined, theirs.value);
+    if (holdsTheirs && join.same(joined, mine.value)) {
+      // Nothing new either way; a higher version of the same content is still worth keeping, so our next write goes above it.
+      if (isNewer(theirs.version, theirs.writer, mine)) this.applyRegister(key, theirs, false, Math.max(expiresAtMs, entry.expiresAtMs));
+      return true;
+    }
+    if (holdsTheirs && isNewer(theirs.version, theirs.writer, mine)) {
+      this.applyRegister(key, theirs, false, expiresAtMs);
+      return true;
+    }
+    this.write(key, joined, version, join.expiresAt(joined));
+    return true;
   }
 
   onDelta(listener: (delta: StateDelta) => void): () => void {

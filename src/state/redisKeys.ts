@@ -14,6 +14,8 @@ export class RedisKeys {
   readonly prefix: string;
   /** Pub/sub channel that carries state changes between agents. */
   readonly channel: string;
+  /** Names the shared state's lifetime: gone or replaced when Redis lost its data. */
+  readonly epochKey: string;
   /** SCAN pattern matching every state key (and the sequence keys, which `decode` skips). */
   readonly statePattern: string;
   private readonly stateStart: string;
@@ -21,6 +23,7 @@ export class RedisKeys {
   constructor(prefix: string) {
     this.prefix = prefix;
     this.channel = `${prefix}:state`;
+    this.epochKey = `${prefix}:epoch`;
     this.stateStart = `${prefix}:{=`;
     this.statePattern = `${this.stateStart}*`;
   }

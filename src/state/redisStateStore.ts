@@ -6,7 +6,7 @@ import { createSubscriber, reconnectDelay, runScript, type RedisClient } from '.
 import { RedisKeys } from './redisKeys.ts';
 import { combinePending, type Pending } from './redisPending.ts';
 import type { RedisStoreMetrics } from './redisStoreMetrics.ts';
-import type { StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
+import type { RegisterJoin, StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
 
 export interface RedisStateStoreOptions {
   /** The command connection, not yet connected; the store connects, reconnects and closes it. */
@@ -52,6 +52,9 @@ type Op =
   | { t: 'd'; k: string; ver: string; w: string; x: string; ttl: string }
   | { t: 's'; k: string };
 
+/** How often an agent checks that Redis still holds the shared state (its epoch key). */
+const EPOCH_CHECK_MS = 1000;
+
 /** Ops per script call: one call runs atomically, so a huge one would stall Redis for everyone. */
 const OPS_PER_CALL = 256;
 
@@ -87,6 +90,15 @@ export class RedisStateStore implements StateStore {
   /** Expiry of each mark and register, so a write-back after a Redis loss keeps it. */
   private readonly expiries = new Map<string, number>();
   private pending = new Map<string, Pending>();
+  /** Wall-clock ms of the oldest write in `pending`. */
+  private pendingSince: number | undefined;
+  /**
+   * The epoch key's value as of this agent's last reconciliation. Redis without its data (a
+   * restart without persistence, a failover to a replica that missed writes, a FLUSHALL) has
+   * another epoch or none: the agent then writes its state back, as after a reconnect.
+   */
+  private epoch: string | undefined;
+  private epochTimer: NodeJS.Timeout | undefined;
   private engineNowMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
@@ -150,11 +162,29 @@ export class RedisStateStore implements StateStore {
     if (this.connected) await (this.resyncing ?? this.resync());
     this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
     this.timer.unref();
+    this.epochTimer = setInterval(() => void this.checkEpoch(), EPOCH_CHECK_MS);
+    this.epochTimer.unref();
+  }
+
+  /** Reconciles when Redis no longer holds the epoch this agent reconciled with: its data is gone. */
+  private async checkEpoch(): Promise<void> {
+    if (!this.connected || this.resyncing || this.epoch === undefined) return;
+    let now: string | null;
+    try {
+      now = await this.client.get(this.redisKeys.epochKey);
+    } catch {
+      return; // unreachable: the reconnect reconciles
+    }
+    if (now === this.epoch || this.resyncing) return;
+    this.logger.warn({ was: this.epoch, now }, 'redis lost the shared correlation state (its epoch changed): writing this agent\'s state back');
+    this.metrics?.epochChanges.inc();
+    await this.resync();
   }
 
   /** Flushes what is pending, then closes both connections. */
   async close(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.epochTimer);
     await this.drain();
     this.closed = true;
     await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
@@ -236,6 +266,10 @@ export class RedisStateStore implements StateStore {
     this.local.merge(delta);
   }
 
+  joinRegisters(tag: string, join: RegisterJoin): void {
+    this.local.joinRegisters(tag, join);
+  }
+
   onDelta(listener: (delta: StateDelta) => void): () => void {
     return this.local.onDelta(listener);
   }
@@ -268,6 +302,7 @@ export class RedisStateStore implements StateStore {
 
   /** Runs on every engine write: folds it into the key's pending op in place, allocating as little as it can. */
   private recordLocal(d: StateDelta): void {
+    this.pendingSince ??= Date.now();
     if (d.kind === 'count') {
       const cell = this.cell(d.key, d.bucket, d.expiresAtMs);
       cell.own += d.delta;
@@ -309,6 +344,7 @@ export class RedisStateStore implements StateStore {
   private owe(key: string, p: Pending): void {
     const current = this.pending.get(key);
     this.pending.set(key, current ? combinePending(current, p) : p);
+    this.pendingSince ??= Date.now();
   }
 
   /** Flushes until nothing is pending: a flush already running holds only part of it; a failing one leaves it pending. */
@@ -329,7 +365,9 @@ export class RedisStateStore implements StateStore {
 
   private async doFlush(): Promise<void> {
     const taken = this.pending;
+    const since = this.pendingSince;
     this.pending = new Map();
+    this.pendingSince = undefined;
     const byTag = new Map<string, { keys: string[]; ops: Op[] }>();
     const sent: Cell[] = [];
     const now = this.engineNow();
@@ -359,12 +397,14 @@ export class RedisStateStore implements StateStore {
         this.pending.set(key, newer ? combinePending(p, newer) : p);
       }
       for (const cell of sent) cell.dirty = true;
+      if (since !== undefined && (this.pendingSince === undefined || since < this.pendingSince)) this.pendingSince = since;
       const err = outcomes.find((o) => o.status === 'rejected')?.reason as unknown;
       this.logger.debug({ err }, 'flush to redis failed; kept pending');
       this.metrics?.flushes.inc({ outcome: 'failed' });
       return;
     }
     this.metrics?.flushes.inc({ outcome: 'ok' });
+    if (since !== undefined) this.metrics?.flushLag.observe((Date.now() - since) / 1000);
     this.metrics?.flushedOps.inc(taken.size);
   }
 
@@ -578,6 +618,10 @@ export class RedisStateStore implements StateStore {
       }
     }
     await Promise.all(calls);
+    // The first agent to reconcile with an empty Redis names its epoch; the others take it up.
+    const key = this.redisKeys.epochKey;
+    await this.client.set(key, randomBytes(8).toString('hex'), 'NX');
+    this.epoch = (await this.client.get(key)) ?? undefined;
   }
 
   private async scanStateKeys(): Promise<string[]> {

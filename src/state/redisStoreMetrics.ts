@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** The shared store's health in /metrics. Registered once per registry, however many stores use it. */
 export class RedisStoreMetrics {
@@ -8,6 +8,9 @@ export class RedisStoreMetrics {
   readonly flushedOps: Counter;
   readonly remoteUpdates: Counter;
   readonly resyncs: Counter;
+  readonly epochChanges: Counter;
+  readonly flushLag: Histogram;
+  readonly leaseChanges: Counter<'lease' | 'leader'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -19,6 +22,16 @@ export class RedisStoreMetrics {
     this.flushes = counter('vigil_state_store_flushes_total', 'Flushes of local writes to Redis, by outcome (ok, failed).', ['outcome']);
     this.flushedOps = counter('vigil_state_store_flushed_ops_total', 'Pre-aggregated key updates written to Redis.');
     this.remoteUpdates = counter('vigil_state_store_remote_updates_total', 'Key states received from other agents.');
-    this.resyncs = counter('vigil_state_store_resyncs_total', 'Full reconciliations with Redis (at start and after every reconnect).');
+    this.resyncs = counter('vigil_state_store_resyncs_total', 'Full reconciliations with Redis (at start, after every reconnect, and when Redis lost its data).');
+    this.epochChanges = counter('vigil_state_store_epoch_changes_total', 'Times this agent found that Redis had lost the shared state (its epoch key gone or replaced: a restart without persistence, a failover to a replica that missed writes, a FLUSHALL) and wrote its own state back.');
+    this.leaseChanges = counter('vigil_state_store_lease_changes_total', 'Times this agent took (leader="true") or lost (leader="false") a lease, by lease.', ['lease', 'leader']);
+    this.flushLag =
+      (registry.getSingleMetric('vigil_state_store_flush_lag_seconds') as Histogram | undefined) ??
+      new Histogram({
+        name: 'vigil_state_store_flush_lag_seconds',
+        help: 'From a local write to the flush that put it in Redis (the oldest write of each flush): how far behind other agents see this one.',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+        registers,
+      });
   }
 }

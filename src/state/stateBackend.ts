@@ -32,9 +32,11 @@ export interface StateBackend {
   /** For /readyz: `degraded` while shared state is unreachable. The agent stays ready: it keeps ingesting and correlating on local state. */
   health(): ComponentHealth;
   /**
-   * Drops an `opened` change when another agent opened the same incident moments before (both
-   * saw the problem before their writes met): one owner per incident. Never waits on an
-   * unreachable Redis: then every change goes through.
+   * Keeps the creation of an incident that another agent created moments before (both saw the
+   * problem before their writes met) from notifying twice: the later one is stored, not notified,
+   * and the two merge into one as soon as their records meet. Only the creation is guarded, never
+   * a later notification of the incident. Never waits on an unreachable Redis: then every change
+   * goes through.
    */
   admit(changes: IncidentChange[]): Promise<IncidentChange[]>;
   /** The incident → ticket ledger all agents share, when state is shared; otherwise each exporter keeps its own. */
@@ -148,6 +150,7 @@ class RedisBackend implements StateBackend {
     this.clock = opts.clock;
     this.writer = cfg.agent_id || hostname();
     const logger = opts.logger.child({ state: 'redis' });
+    const storeMetrics = new RedisStoreMetrics(opts.metrics.registry);
     this.store = new RedisStateStore({
       client: createRedisClient(cfg),
       prefix: cfg.prefix,
@@ -156,7 +159,7 @@ class RedisBackend implements StateBackend {
       ttlGraceMs: cfg.ttl_grace,
       now: opts.clock,
       logger,
-      metrics: new RedisStoreMetrics(opts.metrics.registry),
+      metrics: storeMetrics,
     });
     const registry = opts.metrics.registry;
     const name = 'vigil_state_store_duplicate_opens_total';
@@ -164,7 +167,10 @@ class RedisBackend implements StateBackend {
     const owner = `${this.writer}#${randomBytes(4).toString('hex')}`;
     this.election = new LeaderElection({
       lease: new RedisLease(this.store.redis, this.store.redisKeys.leaseKeys('timers'), owner, cfg.lease_ttl),
-      onChange: (leader) => logger.info({ owner }, leader ? 'this agent now runs the correlation timers' : 'this agent no longer runs the correlation timers'),
+      onChange: (leader) => {
+        storeMetrics.leaseChanges.inc({ lease: 'timers', leader: String(leader) });
+        logger.info({ owner }, leader ? 'this agent now runs the correlation timers' : 'this agent no longer runs the correlation timers');
+      },
     });
   }
 
@@ -191,20 +197,25 @@ class RedisBackend implements StateBackend {
   }
 
   async admit(changes: IncidentChange[]): Promise<IncidentChange[]> {
-    if (!this.store.connected || !changes.some((c) => c.kind === 'opened' || c.kind === 'resolved')) return changes;
+    if (!this.store.connected || !changes.some((c) => c.created || (c.kind === 'resolved' && c.incident.mergedInto === undefined))) return changes;
     const client = this.store.redis;
     const out: IncidentChange[] = [];
     for (const c of changes) {
       const key = this.store.redisKeys.openerKey(c.incident.key);
       try {
-        if (c.kind === 'opened') {
-          // Held for one lease term: long past the moment the agents' writes meet.
-          const won = await client.set(key, this.writer, 'PX', this.cfg.lease_ttl, 'NX');
-          if (won === null) {
+        if (c.created) {
+          // Held for one lease term: long past the moment the agents' writes meet. Two agents
+          // crossing a threshold in the same millisecond make the same id: the agent tells them apart.
+          const owner = `${this.writer}\n${c.incident.id}`;
+          const won = await client.set(key, owner, 'PX', this.cfg.lease_ttl, 'NX');
+          if (won === null && (await client.get(key)) !== owner) {
             this.duplicateOpens.inc();
-            continue;
+            if (c.notify) {
+              out.push({ ...c, notify: false, reason: `${c.reason}; another agent opened it moments before and notified it` });
+              continue;
+            }
           }
-        } else if (c.kind === 'resolved') {
+        } else if (c.kind === 'resolved' && c.incident.mergedInto === undefined) {
           await client.del(key); // a new incident on this key may open at once
         }
       } catch {

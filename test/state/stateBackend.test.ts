@@ -6,7 +6,9 @@ import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { freshPrefix, gauge, stateConfig } from './redisHelpers.ts';
 
-const change = (kind: IncidentChange['kind'], key: string, id: string) => ({ kind, incident: { key, id } }) as IncidentChange;
+const change = (kind: IncidentChange['kind'], key: string, id: string, extra: Partial<IncidentChange> = {}) => ({ kind, notify: true, reason: kind, incident: { key, id }, ...extra }) as IncidentChange;
+/** The change that creates an incident, notified at once (group_wait 0). */
+const creation = (key: string, id: string) => change('opened', key, id, { created: true });
 
 describe('state backends', () => {
   let redis: RedisServer;
@@ -28,22 +30,29 @@ describe('state backends', () => {
     await backend.stop();
   });
 
-  it('shared: two agents opening one incident at once deliver one opening; its resolution frees the key', async () => {
+  it('shared: of two agents creating one incident at once, one notifies it; the first notification after group_wait is never held back; a resolution frees the key', async () => {
     const prefix = freshPrefix();
     const metrics = [new SelfMetrics(), new SelfMetrics()];
     const [a, b] = metrics.map((m, i) => openStateBackend(stateConfig({ url: redis.url, prefix, agent_id: `agent-${i}`, lease_ttl: '1m' }), { logger: createLogger('silent'), metrics: m, clock: Date.now })) as [StateBackend, StateBackend];
     await Promise.all([a.start(), b.start()]);
     await waitFor(() => a.leads() !== b.leads(), 'one leader');
 
-    const [fromA, fromB] = await Promise.all([a.admit([change('opened', 'svc{a="1"}', 'x')]), b.admit([change('opened', 'svc{a="1"}', 'y'), change('updated', 'svc{a="1"}', 'y')])]);
-    expect(fromA.length + fromB.length).toBe(2); // one opening, and b's update
+    const [fromA, fromB] = await Promise.all([a.admit([creation('svc{a="1"}', 'x')]), b.admit([creation('svc{a="1"}', 'y'), change('updated', 'svc{a="1"}', 'y')])]);
+    // Both are stored (they merge once their records meet); only one of them notifies.
+    expect(fromA.length + fromB.length).toBe(3);
+    expect([...fromA, ...fromB].filter((c) => c.kind === 'opened' && c.notify)).toHaveLength(1);
     expect(fromB.map((c) => c.kind)).toContain('updated');
-    const dropped = (await gauge(metrics[0]!, 'vigil_state_store_duplicate_opens_total'))! + (await gauge(metrics[1]!, 'vigil_state_store_duplicate_opens_total'))!;
-    expect(dropped).toBe(1);
+    const twins = (await gauge(metrics[0]!, 'vigil_state_store_duplicate_opens_total'))! + (await gauge(metrics[1]!, 'vigil_state_store_duplicate_opens_total'))!;
+    expect(twins).toBe(1);
+    // The same creation again (a retry) and the group_wait notification of the incident go through as they are.
+    const winner = fromA.some((c) => c.notify) ? 'x' : 'y';
+    const [who, other] = winner === 'x' ? [a, b] : [b, a];
+    expect((await who.admit([creation('svc{a="1"}', winner)]))[0]!.notify).toBe(true);
+    expect((await other.admit([change('opened', 'svc{a="1"}', winner)]))[0]!.notify).toBe(true);
 
     // Resolved on whichever agent; a new incident on the key opens at once, wherever.
     expect(await a.admit([change('resolved', 'svc{a="1"}', 'x')])).toHaveLength(1);
-    expect(await b.admit([change('opened', 'svc{a="1"}', 'z')])).toHaveLength(1);
+    expect((await b.admit([creation('svc{a="1"}', 'z')]))[0]!.notify).toBe(true);
     await Promise.all([a.stop(), b.stop()]);
   });
 });

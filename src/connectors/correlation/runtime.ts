@@ -53,6 +53,7 @@ export class CorrelationRuntime {
   private readonly droppedEvents: Counter;
   private readonly ignoredEvents: Counter<'rule' | 'reason'>;
   private readonly changes: Counter<'kind'>;
+  private readonly merged: Counter;
 
   constructor(config: RuntimeConfig, opts: RuntimeOptions) {
     this.config = config;
@@ -67,6 +68,7 @@ export class CorrelationRuntime {
     this.droppedEvents = new Counter({ name: 'vigil_correlation_dropped_events_total', help: 'Late or far-future events that no rule counted.', registers: r });
     this.ignoredEvents = new Counter({ name: 'vigil_correlation_ignored_events_total', help: 'Events a rule looked at and could do nothing with (an up with no known down, an event older than the known state), by rule and reason.', labelNames: ['rule', 'reason'], registers: r });
     this.changes = new Counter({ name: 'vigil_correlation_incident_changes_total', help: 'Incident changes emitted, by kind.', labelNames: ['kind'], registers: r });
+    this.merged = new Counter({ name: 'vigil_correlation_merged_incidents_total', help: 'Incidents this agent opened that merged into another agent\'s incident on the same key (opened before they heard of each other, or while shared state was out of reach).', registers: r });
     const engine = this.engine;
     new Gauge({ name: 'vigil_correlation_open_incidents', help: 'Incidents open now.', registers: r, collect() { this.set(engine.openIncidents().length); } });
     new Gauge({ name: 'vigil_correlation_state_entries', help: 'Entries in the correlation state store.', registers: r, collect() { this.set(engine.store.size()); } });
@@ -95,7 +97,7 @@ export class CorrelationRuntime {
 
   /** Runs the timers, on one agent only when state is shared (the others' held changes still go out). */
   tick(): Promise<void> {
-    return this.deliver(this.state.leads() ? this.engine.tick(this.clock()) : []);
+    return this.deliver(this.state.leads() ? this.engine.tick(this.clock()) : this.engine.settle(this.clock()));
   }
 
   /** Swaps in new rules; state of unchanged rules stays (a changed `state:` needs a restart). Logs each rule that starts afresh. */
@@ -156,6 +158,11 @@ export class CorrelationRuntime {
   }
 
   private async deliver(produced: IncidentChange[]): Promise<void> {
+    for (const c of produced) {
+      if (c.incident.mergedInto === undefined) continue;
+      this.merged.inc();
+      this.opts.logger.info({ key: c.incident.key, merged: c.incident.id, into: c.incident.mergedInto }, 'incident merged into the one another agent opened for the same key');
+    }
     const changes = await this.state.admit(produced);
     this.countStats();
     for (const c of changes) this.changes.inc({ kind: c.kind });

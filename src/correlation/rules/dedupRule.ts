@@ -22,12 +22,13 @@ export class DedupRule extends RuleCore implements EventRule {
     const key = this.keys.key(e);
     const last = ctx.store.readMax('d:' + key);
     ctx.store.raise('d:' + key, tMs, tMs + this.windowMs + this.latenessMs);
+    ctx.book.countEvent(key, tMs);
     const rec = ctx.book.get(key);
     if (isOpen(rec) && (last === undefined || tMs - last < this.windowMs || tMs < last)) {
       ctx.book.attach(rec, this.policy, e, tMs, 1, ctx.out);
       return;
     }
-    ctx.book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, event: e, reason: 'first occurrence' }, ctx.out);
+    ctx.book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, counted: true, event: e, reason: 'first occurrence' }, ctx.out);
   }
 
   onOpenIncident(rec: IncidentRecord, evalMs: number, ctx: RuleContext): void {

@@ -46,6 +46,7 @@ export class PairRule extends RuleCore implements EventRule {
       ctx.ignore(this.name, 'older_than_state');
       return;
     }
+    book.countEvent(key, tMs);
     let rec = book.get(key);
     // A deadline that passed before this event was due first, whether a tick or this event settles it.
     if (isOpen(rec)) this.settleDeadline(rec, tMs, ctx);
@@ -61,7 +62,7 @@ export class PairRule extends RuleCore implements EventRule {
       flappingNow = store.sumCounts('f:' + key, b - nb + 1, b) >= f.transitions;
     }
     if (flappingNow && !(rec?.flapping && isOpen(rec))) {
-      rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, event: e, reason: `${state} event` }, ctx.out);
+      rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, counted: true, event: e, reason: `${state} event` }, ctx.out);
       if (!rec) return;
       rec.members[member] = state;
       rec.flapping = true;
@@ -69,7 +70,7 @@ export class PairRule extends RuleCore implements EventRule {
       return;
     }
     if (down) {
-      rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, event: e, reason: 'down event' }, ctx.out);
+      rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, counted: true, event: e, reason: 'down event' }, ctx.out);
       if (!rec) return;
       rec.members[member] = 'down';
       rec.lastDown = member;
@@ -104,6 +105,7 @@ export class PairRule extends RuleCore implements EventRule {
   onOpenIncident(rec: IncidentRecord, evalMs: number, ctx: RuleContext): void {
     const inc = rec.incident;
     const f = this.p.flapping;
+    if (!rec.flapping && this.settleRemoteUps(rec, ctx)) return;
     if (rec.flapping && f) {
       if (evalMs < inc.lastSeenMs) return;
       const end = Math.floor(evalMs / f.bucketMs);
@@ -119,6 +121,59 @@ export class PairRule extends RuleCore implements EventRule {
       return;
     }
     this.settleDeadline(rec, evalMs, ctx);
+  }
+
+  /**
+   * Resolves an incident whose members another agent saw come back up: that agent had no incident
+   * to resolve (its up came before it heard of the down, or while the agents could not share
+   * state), but the member's state register, versioned by event time, holds the up. Dated at the
+   * up that completed the recovery. True when it resolved.
+   */
+  private settleRemoteUps(rec: IncidentRecord, ctx: RuleContext): boolean {
+    const key = rec.incident.key;
+    const members = this.p.members ? Object.keys(rec.members) : [''];
+    let upAtMs = -1;
+    let recoveredBy = '';
+    for (const member of members) {
+      const reg = ctx.store.read('p:' + key + member);
+      if (reg === undefined || reg.value !== 'up' || rec.members[member] === 'up') continue;
+      rec.members[member] = 'up';
+      if (reg.version > upAtMs) {
+        upAtMs = reg.version;
+        recoveredBy = member;
+      }
+    }
+    if (upAtMs < 0) return false;
+    if (!this.recovered(rec, recoveredBy) || this.policy.resolve === 'never') {
+      ctx.book.save(rec);
+      return false;
+    }
+    autoResolve(this, rec, Math.max(upAtMs, rec.incident.openedAtMs), this.p.members ? `up event (${this.policy.resolve} recovered; seen by another agent)` : 'up event (seen by another agent)', undefined, ctx);
+    return true;
+  }
+
+  /**
+   * Opens the next incident when a member's latest state, by event time, is a down that came
+   * after the resolution: this agent attached that down to the incident it still thought open.
+   */
+  onResolvedElsewhere(rec: IncidentRecord, ctx: RuleContext): void {
+    if (rec.flapping) return;
+    const inc = rec.incident;
+    let downAtMs = -1;
+    let downMember = '';
+    for (const member of this.p.members ? Object.keys(rec.members) : ['']) {
+      const reg = ctx.store.read('p:' + inc.key + member);
+      if (reg?.value === 'down' && reg.version > inc.resolvedAtMs && reg.version > downAtMs) {
+        downAtMs = reg.version;
+        downMember = member;
+      }
+    }
+    if (downAtMs < 0) return;
+    const next = ctx.book.open({ policy: this.policy, key: inc.key, labels: inc.labels, atMs: downAtMs, count: 1, counted: true, reason: 'down event after the resolution (the agent that saw it had not heard of the resolution yet)' }, ctx.out);
+    if (!next) return;
+    next.members[downMember] = 'down';
+    next.lastDown = downMember;
+    ctx.book.save(next);
   }
 
   /** Escalates an open incident not recovered by `atMs`, dated at its deadline. */

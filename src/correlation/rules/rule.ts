@@ -33,6 +33,12 @@ export interface CompiledRuleBase {
   readonly keys: KeyBuilder;
   /** Timers on one open incident of this rule; `evalMs` is the clock less the allowed lateness. */
   onOpenIncident?(rec: IncidentRecord, evalMs: number, ctx: RuleContext): void;
+  /**
+   * An incident of the rule that this agent kept attaching events to after another agent had
+   * resolved it (the two had not heard of each other yet): what came after the resolution may
+   * open the next incident.
+   */
+  onResolvedElsewhere?(rec: IncidentRecord, ctx: RuleContext): void;
   /** Timers on the rule's groups (absence): `marks` are its `a:` state keys, gathered in one scan for all rules. */
   onTick?(evalMs: number, ctx: RuleContext, marks: readonly string[]): void;
 }

@@ -39,6 +39,7 @@ export class ThresholdRule extends RuleCore implements EventRule {
     const counter = this.keys.key(e, 'c:');
     const b = Math.floor(tMs / bucketMs);
     store.addCount(counter, b, this.p.sum ? this.p.sum(e) : 1, (b + nb + 1) * bucketMs + this.latenessMs);
+    book.countEvent(counter.slice(2), tMs);
     if (mayBeOpen(store, counter)) {
       const rec = book.get(counter.slice(2));
       // A window that closed between the last event and this one may have ended the storm: it
@@ -64,6 +65,7 @@ export class ThresholdRule extends RuleCore implements EventRule {
             labels: this.keys.labels(e),
             atMs: tMs,
             count: this.p.sum ? 1 : total,
+            counted: true,
             firstSeenMs: first * bucketMs,
             event: e,
             reason: `${what} ${total} ≥ ${threshold} within ${formatDuration(this.p.windowMs)}`,

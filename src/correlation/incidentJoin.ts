@@ -1,0 +1,149 @@
+import type { IncidentAuditEntry } from '../model/incident.ts';
+import type { IncidentRecord } from './incidentBook.ts';
+
+/** The most audit entries a record keeps. */
+export const AUDIT_LIMIT = 100;
+
+/**
+ * When the incident's status last changed, on event time: its opening (or reopening) while
+ * open, its resolution once resolved. Records written before the field existed fall back on the
+ * times they do hold.
+ */
+export function statusAtOf(rec: IncidentRecord): number {
+  if (rec.statusAtMs !== undefined) return rec.statusAtMs;
+  return rec.incident.status === 'resolved' ? rec.incident.resolvedAtMs : rec.incident.openedAtMs;
+}
+
+/**
+ * Orders records of one key by their latest lifecycle event (an opening or a resolution) by event
+ * time, a resolution first at the same moment, then by id, then by version (later writes of one
+ * incident carry the rule's latest bookkeeping), then by content. A merge never goes down this
+ * order, so agents exchanging merges settle after a round or two.
+ */
+function outranks(a: IncidentRecord, b: IncidentRecord): boolean {
+  const ta = statusAtOf(a);
+  const tb = statusAtOf(b);
+  if (ta !== tb) return ta > tb;
+  const ra = a.incident.status === 'resolved';
+  if (ra !== (b.incident.status === 'resolved')) return ra;
+  if (a.incident.id !== b.incident.id) return a.incident.id > b.incident.id;
+  if (a.incident.version !== b.incident.version) return a.incident.version > b.incident.version;
+  return canonical(a) >= canonical(b);
+}
+
+function auditKey(e: IncidentAuditEntry): string {
+  return `${e.atMs}\u0000${e.kind}\u0000${e.reason}`;
+}
+
+/** Both trails in one: the one that holds the other as it is, or else every entry in time order. */
+function unionAudit(base: IncidentAuditEntry[], other: IncidentAuditEntry[], extra: IncidentAuditEntry[]): IncidentAuditEntry[] {
+  const keys = new Set(base.map(auditKey));
+  if (extra.length === 0 && other.every((e) => keys.has(auditKey(e)))) return base.slice();
+  const otherKeys = new Set(other.map(auditKey));
+  if (extra.length === 0 && base.every((e) => otherKeys.has(auditKey(e)))) return other.slice();
+  const all = new Map<string, IncidentAuditEntry>();
+  for (const e of [...base, ...other, ...extra]) all.set(auditKey(e), e);
+  const sorted = [...all.values()].sort((x, y) => x.atMs - y.atMs || (auditKey(x) < auditKey(y) ? -1 : 1));
+  return sorted.length > AUDIT_LIMIT ? sorted.slice(sorted.length - AUDIT_LIMIT) : sorted;
+}
+
+/** The most sample ids a merge keeps: `sample_size` allows up to this many. */
+const SAMPLE_LIMIT = 1000;
+
+/** Both samples in one: the one that holds the other as it is, or else the union in id order (the same subset on every agent). */
+function unionSample(base: string[], other: string[]): string[] {
+  const set = new Set(base);
+  if (other.every((id) => set.has(id))) return base.slice();
+  const otherSet = new Set(other);
+  if (base.every((id) => otherSet.has(id))) return other.slice();
+  for (const id of other) set.add(id);
+  return [...set].sort().slice(0, SAMPLE_LIMIT);
+}
+
+function sortedUnion(...lists: (readonly string[] | undefined)[]): string[] {
+  const set = new Set<string>();
+  for (const l of lists) for (const x of l ?? []) set.add(x);
+  return [...set].sort();
+}
+
+/**
+ * One incident record that holds what two agents wrote for one key, each not knowing the other's
+ * latest write: the merge that lets several agents share incidents without losing an event, a
+ * resolution or a notification. The same result whichever agent merges, in whichever order.
+ *
+ * The record whose latest lifecycle event came later (by event time) decides the status: a down
+ * on one agent and the up on another resolve the incident, whatever order the writes met in.
+ * - An incident opened after the other was resolved is the next incident on the key: it wins
+ *   whole, and the other stays what it was, a past incident.
+ * - Otherwise the two are one problem: the same incident (counts, times and severity take the
+ *   greater; samples, audit trails and merged ids unite; a sent escalation stays sent), or twins
+ *   that two agents opened before hearing of each other (or while Redis was out of reach), which
+ *   become one: the other's id goes into `mergedIds`, so nothing points at a dead id.
+ *
+ * `version` is the version the result is written at.
+ */
+export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, version: number): IncidentRecord {
+  const [win, lose] = outranks(a, b) ? [a, b] : [b, a];
+  const iw = win.incident;
+  const il = lose.incident;
+  const twins = iw.id !== il.id;
+  if (twins && il.status === 'resolved' && statusAtOf(win) >= il.resolvedAtMs) return withVersion(win, version);
+  const out = structuredClone(win);
+  const inc = out.incident;
+  if (twins) inc.openedAtMs = Math.min(iw.openedAtMs, il.openedAtMs);
+  inc.firstSeenMs = Math.min(iw.firstSeenMs, il.firstSeenMs);
+  inc.lastSeenMs = Math.max(iw.lastSeenMs, il.lastSeenMs);
+  inc.lastEventType = (iw.lastSeenMs >= il.lastSeenMs ? iw : il).lastEventType;
+  inc.updatedAtMs = Math.max(iw.updatedAtMs, il.updatedAtMs);
+  const severe = iw.severityNumber >= il.severityNumber ? iw : il;
+  inc.severityNumber = severe.severityNumber;
+  inc.severityText = severe.severityText;
+  inc.eventCount = Math.max(iw.eventCount, il.eventCount);
+  inc.asset ||= il.asset;
+  inc.service ||= il.service;
+  inc.sampleEventIds = unionSample(iw.sampleEventIds, il.sampleEventIds);
+  // Dated and worded by the merged incident alone, so twins merged in any order leave the same trail.
+  const extra: IncidentAuditEntry[] = twins ? [{ atMs: il.openedAtMs, kind: 'updated', reason: `merged incident ${il.id}, opened ${new Date(il.openedAtMs).toISOString()} by another agent` }] : [];
+  inc.audit = unionAudit(iw.audit, il.audit, extra);
+  const merged = sortedUnion(iw.mergedIds, il.mergedIds, twins ? [il.id] : []).filter((id) => id !== iw.id);
+  if (merged.length > 0) inc.mergedIds = merged;
+  else delete inc.mergedIds;
+  out.notifiedAtMs = Math.max(win.notifiedAtMs, lose.notifiedAtMs);
+  out.notifiedCount = Math.max(win.notifiedCount ?? 0, lose.notifiedCount ?? 0);
+  out.escalated = win.escalated || lose.escalated;
+  out.mark = Math.max(win.mark, lose.mark);
+  // Twins count from the earlier start; records of one incident differ only in when it last (re)opened, which the winner has.
+  if (twins || statusAtOf(win) === statusAtOf(lose)) {
+    const baselines = [win.baseline, lose.baseline].filter((x): x is number => x !== undefined);
+    if (baselines.length > 0) out.baseline = Math.min(...baselines);
+  }
+  inc.version = version;
+  return out;
+}
+
+function withVersion(rec: IncidentRecord, version: number): IncidentRecord {
+  const out = structuredClone(rec);
+  out.incident.version = version;
+  return out;
+}
+
+/**
+ * A record as text, with its keys sorted and its version and derived fields left out, and its
+ * sample and audit trail as sets (merges may order them differently): equal text, equal content.
+ */
+export function canonical(rec: IncidentRecord): string {
+  const inc = rec.incident;
+  const audit = inc.audit.map(auditKey).sort();
+  return stableStringify({ ...rec, pending: 0, incident: { ...inc, version: 0, sampleEventIds: inc.sampleEventIds.slice().sort(), audit } });
+}
+
+function stableStringify(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
+    .join(',')}}`;
+}
