@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { TicketLedger, TicketRecord } from '../exporters/tickets/ledger.ts';
+import { TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from '../exporters/tickets/ledger.ts';
 import type { RedisClient } from './redisConnection.ts';
 import type { RedisKeys } from './redisKeys.ts';
 import { RedisLease } from './redisLease.ts';
@@ -17,10 +17,36 @@ export interface RedisTicketLedgerOptions {
 }
 
 /**
+ * Whether a failed command means Redis could not serve it now, rather than refused it. The client
+ * fails at once while disconnected ("Stream isn't writeable", "Connection is closed"); among the
+ * replies, only those of a server that is starting, failing over or busy are worth waiting for.
+ */
+function unreachable(err: unknown): boolean {
+  // A bug is no outage: waiting would hide it.
+  if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return false;
+  if (err.name !== 'ReplyError') return true;
+  return /^(LOADING|READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY)\b/.test(err.message);
+}
+
+/** Runs a ledger command; a Redis out of reach becomes TicketLedgerUnavailableError. */
+async function reaching<T>(what: string, command: () => Promise<T>): Promise<T> {
+  try {
+    return await command();
+  } catch (err) {
+    if (!unreachable(err)) throw err;
+    throw new TicketLedgerUnavailableError(`shared ticket ledger unreachable (Redis) while ${what}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
  * The incident → ticket map shared by every agent, so each incident gets one ticket whichever
  * agent delivers it. A claim is a lease on the incident key, renewed while its holder creates the
  * ticket; it is refused while an open ticket is recorded, so an agent that read "no ticket" just
  * before another stored one cannot create a second.
+ *
+ * While Redis is unreachable every call throws TicketLedgerUnavailableError: nothing is known,
+ * so callers wait. A claim taken before an outage is lost with a Redis that restarts empty; the
+ * exporter keeps the ticket it created meanwhile in its outbox, and stores it once Redis answers.
  */
 export class RedisTicketLedger implements TicketLedger {
   private readonly client: RedisClient;
@@ -39,7 +65,7 @@ export class RedisTicketLedger implements TicketLedger {
   }
 
   async get(key: string): Promise<TicketRecord | undefined> {
-    const h = await this.client.hgetall(this.keys.ticketKeys(key)[2]);
+    const h = await reaching('reading a ticket', () => this.client.hgetall(this.keys.ticketKeys(key)[2]));
     if (h.ref === undefined) return undefined;
     return { ref: h.ref, incidentId: h.incidentId ?? '', resolved: h.resolved === '1' };
   }
@@ -47,7 +73,7 @@ export class RedisTicketLedger implements TicketLedger {
   async claim(key: string): Promise<boolean> {
     if (this.held.has(key)) return false;
     const lease = new RedisLease(this.client, this.keys.ticketKeys(key), this.owner, this.claimTtlMs);
-    if ((await lease.acquire()) === undefined) return false;
+    if ((await reaching('claiming an incident', () => lease.acquire())) === undefined) return false;
     // Creating a ticket may take several tracker round trips and retries: keep the claim alive.
     const timer = setInterval(() => {
       lease.renew().catch(() => undefined);
@@ -59,11 +85,16 @@ export class RedisTicketLedger implements TicketLedger {
 
   async put(key: string, record: TicketRecord): Promise<void> {
     const recordKey = this.keys.ticketKeys(key)[2];
-    await this.client
-      .multi()
-      .hset(recordKey, 'ref', record.ref, 'incidentId', record.incidentId, 'resolved', record.resolved ? '1' : '0')
-      .pexpire(recordKey, this.recordTtlMs)
-      .exec();
+    const replies = await reaching('storing a ticket', () =>
+      this.client
+        .multi()
+        .hset(recordKey, 'ref', record.ref, 'incidentId', record.incidentId, 'resolved', record.resolved ? '1' : '0')
+        .pexpire(recordKey, this.recordTtlMs)
+        .exec(),
+    );
+    // A command of a transaction fails in its reply, not in exec().
+    const failed = replies?.find(([err]) => err)?.[0];
+    if (failed) throw failed;
     await this.release(key);
   }
 
@@ -72,7 +103,7 @@ export class RedisTicketLedger implements TicketLedger {
     if (!h) return;
     this.held.delete(key);
     clearInterval(h.timer);
-    await h.lease.release();
+    await reaching('releasing a claim', () => h.lease.release());
   }
 
   async close(): Promise<void> {

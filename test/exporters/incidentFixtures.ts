@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Schema } from '../../src/config/schema.ts';
 import type { Timers } from '../../src/exporters/tickets/delivery.ts';
 import { IncidentExporter, type IncidentExporterConfig, type TicketDriver } from '../../src/exporters/tickets/incidentExporter.ts';
+import type { TicketLedger } from '../../src/exporters/tickets/ledger.ts';
 import type { Incident, IncidentChange, IncidentChangeKind } from '../../src/model/incident.ts';
 import type { CreateSettings } from '../../src/pipeline/component.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
@@ -77,11 +78,11 @@ export async function startIncidentExporter(
   id: string,
   config: IncidentExporterConfig,
   driver: TicketDriver,
-  opts: { timers?: Timers; dataDir?: string },
+  opts: { timers?: Timers; dataDir?: string; ledger?: TicketLedger },
   cleanup: (() => Promise<void>)[],
 ) {
   const settings = testSettings(id, opts.dataDir);
-  const exp = new IncidentExporter(settings, config, driver, { timers: opts.timers, random: () => 0.5 });
+  const exp = new IncidentExporter(settings, config, driver, { timers: opts.timers, random: () => 0.5, ledger: opts.ledger });
   await exp.start();
   let stopped = false;
   const stop = async () => {

@@ -2,24 +2,39 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentChange } from '../../src/model/incident.ts';
-import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { runCli, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
+import { FakeWebhookReceiver } from '../support/fakes/webhookReceiver.ts';
 import { readNdjson } from '../support/ndjson.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
-const config = (url: string, prefix: string, agent: string, glpiUrl?: string) => `
+/** A ticket exporter for the incidents pipeline: its id and its YAML under `exporters:`. */
+interface TicketExporter {
+  id: string;
+  yaml: string;
+}
+
+const glpiExporter = (url: string): TicketExporter => ({ id: 'glpi', yaml: `
+  glpi:
+    url: ${url}
+    app_token: app-token-1
+    user_token: user-token-1` });
+
+/** Gives up after two attempts, quickly: a change that waits for Redis must never count them. */
+const webhookExporter = (url: string): TicketExporter => ({ id: 'webhook', yaml: `
+  webhook:
+    url: ${url}
+    delivery: { max_attempts: 2, initial_backoff: 50ms, max_backoff: 100ms }` });
+
+const config = (url: string, prefix: string, agent: string, tickets?: TicketExporter) => `
 receivers:
   json:
     endpoint: 127.0.0.1:0
 exporters:
   file/incidents:
     path: incidents.ndjson
-  correlation: {}${glpiUrl ? `
-  glpi:
-    url: ${glpiUrl}
-    app_token: app-token-1
-    user_token: user-token-1` : ''}
+  correlation: {}${tickets?.yaml ?? ''}
 correlation:
   tick_interval: 50ms
   defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
@@ -46,7 +61,7 @@ correlation:
 service:
   pipelines:
     logs: { receivers: [json], exporters: [correlation] }
-    incidents: { exporters: [file/incidents${glpiUrl ? ', glpi' : ''}] }
+    incidents: { exporters: [file/incidents${tickets ? `, ${tickets.id}` : ''}] }
   telemetry:
     metrics: { endpoint: 127.0.0.1:0 }
 `;
@@ -58,6 +73,17 @@ async function send(d: RunningDaemon, events: object[]): Promise<void> {
 
 const opened = (d: RunningDaemon) => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')).filter((c) => c.kind === 'opened').map((c) => c.incident.key);
 const error = (service: string) => ({ service, title: `${service} failed`, level: 'error' });
+
+/** A sample's value in the daemon's `/metrics` (`name` with its labels), 0 when absent. */
+async function metric(d: RunningDaemon, sample: string): Promise<number> {
+  const text = await (await fetch(d.adminUrl('/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+}
+
+async function readiness(d: RunningDaemon): Promise<{ status: string; components: Record<string, { status: string; reason?: string }> }> {
+  return (await (await fetch(d.adminUrl('/readyz'))).json()) as { status: string; components: Record<string, { status: string; reason?: string }> };
+}
 
 describe('vigil run with correlation.state.store: redis', () => {
   let redis: RedisServer;
@@ -128,7 +154,7 @@ describe('vigil run with correlation.state.store: redis', () => {
     const glpi = await new FakeGlpi().listen();
     try {
       const prefix = freshPrefix();
-      const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a', glpi.apiUrl)), startDaemon(config(redis.url, prefix, 'node-b', glpi.apiUrl))]);
+      const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a', glpiExporter(glpi.apiUrl))), startDaemon(config(redis.url, prefix, 'node-b', glpiExporter(glpi.apiUrl)))]);
       daemons.push(a!, b!);
       // Each agent alone reaches the threshold, before either hears of the other.
       await Promise.all([send(a!, Array.from({ length: 4 }, () => error('billing'))), send(b!, Array.from({ length: 4 }, () => error('billing')))]);
@@ -151,6 +177,39 @@ describe('vigil run with correlation.state.store: redis', () => {
       expect(glpi.count('POST', 'Ticket')).toBe(1);
     } finally {
       await glpi.close();
+    }
+  }, 60_000);
+
+  it('holds a webhook change while Redis is down, without spending its attempts, and sends it once when Redis is back', async () => {
+    const receiver = await new FakeWebhookReceiver().listen();
+    try {
+      const prefix = freshPrefix();
+      const hook = webhookExporter(`${receiver.url}/hooks/vigil`);
+      const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a', hook)), startDaemon(config(redis.url, prefix, 'node-b', hook))]);
+      daemons.push(a!, b!);
+
+      await redis.kill();
+      await send(a!, Array.from({ length: 4 }, () => error('billing')));
+      await waitFor(() => opened(a!).length === 1, 'the incident a opens alone');
+      // Twice as many tries as delivery.max_attempts allows, or the change given up on: whichever comes first.
+      await waitFor(async () => (await metric(a!, 'vigil_exporter_ledger_waits_total{exporter="webhook"}')) >= 4 || (await metric(a!, 'vigil_exporter_outbox_parked_total{exporter="webhook"}')) > 0, 'the change to wait for the ledger');
+      expect(await metric(a!, 'vigil_exporter_outbox_parked_total{exporter="webhook"}')).toBe(0);
+      expect((await readiness(a!)).components['exporter:webhook']).toMatchObject({ status: 'degraded', reason: expect.stringContaining('shared ticket ledger') });
+      expect(receiver.accepted).toEqual([]);
+
+      await redis.restart();
+      await waitFor(() => receiver.accepted.length > 0, 'the held change to go out');
+      for (const d of [a!, b!]) {
+        await waitFor(async () => (await metric(d, 'vigil_exporter_outbox_depth{exporter="webhook"}')) === 0 && (await readiness(d)).status === 'ready', 'every agent to settle');
+      }
+      expect(receiver.accepted.map((p) => (p as { type: string }).type)).toEqual(['incident.opened']);
+      for (const d of [a!, b!]) {
+        expect(await metric(d, 'vigil_exporter_outbox_parked_total{exporter="webhook"}')).toBe(0);
+        const list = await runCli(['tickets', 'list', '--data-dir', d.dataDir]);
+        expect(list.stdout).toBe('no parked or waiting incident changes\n');
+      }
+    } finally {
+      await receiver.close();
     }
   }, 60_000);
 });

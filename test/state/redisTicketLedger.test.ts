@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TicketLedgerUnavailableError } from '../../src/exporters/tickets/ledger.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { RedisTicketLedger } from '../../src/state/redisTicketLedger.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
@@ -78,5 +79,24 @@ describe('RedisTicketLedger', () => {
     clientA!.disconnect(); // a dies mid-creation
     await waitFor(() => b!.claim('svc-z'), 'the dead holder\'s claim to lapse');
     expect(await b!.get('svc-z')).toBeUndefined();
+  });
+
+  it('tells an unreachable Redis (worth waiting for) from a command Redis refused', async () => {
+    const { ledgers: [a], clients: [client] } = await agents(1);
+    await client!.set(new RedisKeys(keyPrefix).ticketKeys('svc-w')[2], 'not a hash');
+    const refused = await a!.put('svc-w', { ref: 'J-2', incidentId: 'inc-2', resolved: false }).catch((err: unknown) => err);
+    expect(refused).toMatchObject({ message: expect.stringContaining('WRONGTYPE') });
+    expect(refused).not.toBeInstanceOf(TicketLedgerUnavailableError);
+
+    expect(await a!.claim('svc-v')).toBe(true);
+    await redis.kill();
+    try {
+      const calls = [a!.get('svc-v'), a!.claim('svc-u'), a!.put('svc-v', { ref: 'J-3', incidentId: 'inc-3', resolved: false }), a!.release('svc-v')];
+      for (const result of await Promise.allSettled(calls)) {
+        expect(result).toMatchObject({ status: 'rejected', reason: expect.any(TicketLedgerUnavailableError) });
+      }
+    } finally {
+      await redis.restart();
+    }
   });
 });

@@ -56,7 +56,7 @@ export const routesSchema = list(
 );
 
 export const deliverySchema = obj({
-  max_attempts: int({ default: 15, min: 1, doc: 'Attempts before a change is parked with its last error: it and the later changes of its incident wait (`vigil tickets list`) until `vigil tickets retry`.' }),
+  max_attempts: int({ default: 15, min: 1, doc: 'Attempts before a change is parked with its last error: it and the later changes of its incident wait (`vigil tickets list`) until `vigil tickets retry`. Time spent waiting for the shared ticket ledger (Redis unreachable) is not an attempt.' }),
   initial_backoff: duration({ default: '2s', doc: 'First retry delay; doubles per attempt (with jitter) up to `max_backoff`. A server\'s Retry-After wins.' }),
   max_backoff: duration({ default: '10m', doc: 'Longest retry delay.' }),
   concurrency: int({ default: 4, min: 1, doc: 'Incidents delivered at the same time (changes of one incident always go one at a time, in order).' }),

@@ -4,12 +4,12 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { IncidentChange } from '../../model/incident.ts';
 import { severityName } from '../../model/severity.ts';
 import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
-import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, type ComponentHealth } from '../../pipeline/health.ts';
+import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, worse, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Infer } from '../../config/schema.ts';
 import type { deliverySchema } from './config.ts';
-import { DeliveryError, type Timers } from './delivery.ts';
+import { DeliveryDeferredError, type Timers } from './delivery.ts';
 import { FileTicketLedger } from './fileLedger.ts';
-import type { TicketLedger } from './ledger.ts';
+import { TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from './ledger.ts';
 import type { Host } from '../../pipeline/host.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { routed, type Matcher } from './routing.ts';
@@ -33,7 +33,7 @@ export interface Notice {
 export interface TicketDriver {
   /** Escapes inserted values for the body's markup (HTML, mrkdwn); identity for plain text. */
   escapeBody?(text: string): string;
-  /** A still-open ticket carrying the marker, made by a run that crashed before storing its id. */
+  /** A still-open ticket carrying the marker: made by a run that crashed before storing its id, or one a shared ledger lost. */
   find(notice: Notice): Promise<string | undefined>;
   create(notice: Notice): Promise<string>;
   update(ref: string, notice: Notice): Promise<void>;
@@ -111,10 +111,17 @@ export const INCIDENT_EXPORTERS_DIR = 'incident-exporters';
 /** How soon a running daemon acts on `vigil tickets retry`. */
 const RETRY_REQUEST_POLL_MS = 2000;
 
+/**
+ * How often changes waiting for the shared ticket ledger try again. The Redis client reconnects
+ * within 2 s of Redis coming back, and a try while it is away fails at once without a request.
+ */
+const LEDGER_WAIT_MS = 1000;
+
 interface OutboxMetrics {
   sources: Map<string, () => { depth: number; ageSeconds: number }>;
   parked: Counter<'exporter'>;
   throttled: Counter<'exporter'>;
+  ledgerWaits: Counter<'exporter'>;
 }
 
 const outboxMetricsByRegistry = new WeakMap<Registry, OutboxMetrics>();
@@ -139,7 +146,8 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
   perExporter('vigil_exporter_outbox_oldest_age_seconds', 'Age of the oldest undelivered incident change.', (v) => v.ageSeconds);
   const parked = new Counter({ name: 'vigil_exporter_outbox_parked_total', help: 'Incident changes given up on and parked in parked.ndjson.', labelNames: ['exporter'], registers });
   const throttled = new Counter({ name: 'vigil_exporter_throttled_changes_total', help: 'Incident changes that waited in the outbox for delivery.max_notifications_per_minute.', labelNames: ['exporter'], registers });
-  m = { sources, parked, throttled };
+  const ledgerWaits = new Counter({ name: 'vigil_exporter_ledger_waits_total', help: 'Delivery attempts put off, without spending one of delivery.max_attempts, because the shared ticket ledger was unreachable or another agent held the incident\'s claim.', labelNames: ['exporter'], registers });
+  m = { sources, parked, throttled, ledgerWaits };
   outboxMetricsByRegistry.set(registry, m);
   return m;
 }
@@ -150,7 +158,8 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
  * gets exactly one ticket however often a change is retried or the process restarts.
  */
 export class IncidentExporter implements Exporter {
-  readonly outbox: Outbox<IncidentChange>;
+  /** Its entries' progress is the ledger record a tracker call made that the ledger could not yet take. */
+  readonly outbox: Outbox<IncidentChange, TicketRecord>;
   ledger: TicketLedger;
   private readonly settings: CreateSettings;
   private readonly config: IncidentExporterConfig;
@@ -162,6 +171,9 @@ export class IncidentExporter implements Exporter {
   private failingSince: number | undefined;
   private lastFailure = '';
   private lastParkReason = '';
+  /** Since when changes wait for the shared ticket ledger, unreachable, and what it last said. */
+  private ledgerDownSince: number | undefined;
+  private ledgerDownReason = '';
 
   constructor(settings: CreateSettings, config: IncidentExporterConfig, driver: TicketDriver, opts: IncidentExporterOptions = {}) {
     this.settings = settings;
@@ -173,7 +185,7 @@ export class IncidentExporter implements Exporter {
     else this.ledger = this.fileLedger = new FileTicketLedger(join(dir, 'ledger.ndjson'));
     const d = config.delivery;
     const { metrics, id, logger } = settings;
-    this.outbox = new Outbox<IncidentChange>({
+    this.outbox = new Outbox<IncidentChange, TicketRecord>({
       dir,
       fsync: d.fsync,
       maxAttempts: d.max_attempts,
@@ -186,19 +198,30 @@ export class IncidentExporter implements Exporter {
       retryRequestPollMs: RETRY_REQUEST_POLL_MS,
       onDelivered: () => {
         this.failingSince = undefined;
+        this.ledgerAnswered();
         metrics.exporterSent.inc({ exporter: id, signal: 'incidents' });
       },
       onRetry: (e, err, delayMs) => {
+        this.ledgerAnswered();
         this.failed(err.message);
         metrics.exporterRetries.inc({ exporter: id });
         logger.warn({ incident: e.key, kind: e.payload.kind, attempt: e.attempts, retryInMs: delayMs, err: err.message }, 'incident delivery failed; will retry');
       },
       onPark: (e, reason) => {
+        this.ledgerAnswered();
         this.failed(reason);
         this.lastParkReason = reason;
         metrics.exporterFailed.inc({ exporter: id, signal: 'incidents' });
         this.parkedCounter.inc({ exporter: id });
         logger.error({ incident: e.key, kind: e.payload.kind, attempts: e.attempts, seq: e.seq, reason }, 'incident change parked; later changes of the incident wait behind it until `vigil tickets retry`');
+      },
+      onDeferred: (e, err) => {
+        outboxMetrics(metrics.registry).ledgerWaits.inc({ exporter: id });
+        // Only an unreachable ledger holds every key; a claim another agent holds is an answer.
+        if (!err.allKeys) return this.ledgerAnswered();
+        if (this.ledgerDownSince === undefined) logger.warn({ incident: e.key, kind: e.payload.kind, err: err.message, depth: this.outbox.depth }, 'shared ticket ledger unreachable; incident changes wait in the outbox until it answers, spending no attempt');
+        this.ledgerDownSince ??= (this.timers ?? Date).now();
+        this.ledgerDownReason = err.message;
       },
       onRetryRequested: (e) => logger.info({ incident: e.key, kind: e.payload.kind, seq: e.seq }, 'parked incident change moved back into delivery'),
       onJournalError: (err) => logger.error({ err }, 'incident outbox journal write failed'),
@@ -247,6 +270,13 @@ export class IncidentExporter implements Exporter {
     await this.ledger.close();
   }
 
+  /** Any outcome but a deferral for an unreachable ledger means the ledger answered this attempt. */
+  private ledgerAnswered(): void {
+    if (this.ledgerDownSince === undefined) return;
+    this.ledgerDownSince = undefined;
+    this.settings.logger.info({ depth: this.outbox.depth }, 'shared ticket ledger reachable again; delivering the changes that waited for it');
+  }
+
   private failed(what: string): void {
     this.failingSince ??= (this.timers ?? Date).now();
     this.lastFailure = what;
@@ -254,17 +284,27 @@ export class IncidentExporter implements Exporter {
 
   /**
    * Degraded once a delivery fails, failing when none has succeeded for `failing_after`; the
-   * outbox backlog and the changes parked meanwhile in the reason. A success clears it.
+   * outbox backlog and the changes parked meanwhile in the reason. A success clears it. Waiting
+   * for an unreachable shared ledger is degraded only, however long: the tracker is not at
+   * fault, nothing is lost, and the state store already reports the outage.
    */
   health(): ComponentHealth {
     const now = (this.timers ?? Date).now();
     const oldest = this.outbox.oldestEnqueuedAtMs();
     const oldestAgeMs = oldest === undefined ? 0 : Math.max(0, now - oldest);
     const details = { waiting: this.outbox.depth, oldestAgeSeconds: Math.round(oldestAgeMs / 100) / 10, parked: this.outbox.parked, waitingOnParked: this.outbox.waitingOnParked };
-    if (this.failingSince === undefined) return { status: 'ok', details };
+    if (this.failingSince === undefined && this.ledgerDownSince === undefined) return { status: 'ok', details };
     const waiting = this.outbox.depth ? `${this.outbox.depth} change(s) waiting, the oldest for ${formatAge(oldestAgeMs)}` : 'no change waiting';
-    const parked = this.outbox.parked ? `; ${this.outbox.parked} change(s) parked, ${this.outbox.waitingOnParked} waiting behind them (last: ${this.lastParkReason}; see vigil tickets list)` : '';
-    return outage(this.failingSince, now, this.settings.health ?? DEFAULT_HEALTH_SETTINGS, `deliveries fail: ${this.lastFailure}; ${waiting}${parked}`, details);
+    let health: ComponentHealth = { status: 'ok', details };
+    if (this.failingSince !== undefined) {
+      const parked = this.outbox.parked ? `; ${this.outbox.parked} change(s) parked, ${this.outbox.waitingOnParked} waiting behind them (last: ${this.lastParkReason}; see vigil tickets list)` : '';
+      health = outage(this.failingSince, now, this.settings.health ?? DEFAULT_HEALTH_SETTINGS, `deliveries fail: ${this.lastFailure}; ${waiting}${parked}`, details);
+    }
+    if (this.ledgerDownSince !== undefined) {
+      const reason = `waiting for the shared ticket ledger (${this.ledgerDownReason}); ${waiting}, none given up on: they go out once it answers (for ${formatAge(now - this.ledgerDownSince)})`;
+      health = worse(health, { status: 'degraded', reason, since: this.ledgerDownSince, details });
+    }
+    return health;
   }
 
   private notice(entry: OutboxEntry<IncidentChange>): Notice {
@@ -280,37 +320,97 @@ export class IncidentExporter implements Exporter {
     };
   }
 
-  private async deliver(entry: OutboxEntry<IncidentChange>): Promise<void> {
+  private async deliver(entry: OutboxEntry<IncidentChange, TicketRecord>): Promise<void> {
+    try {
+      await this.deliverChange(entry);
+    } catch (err) {
+      if (err instanceof TicketLedgerUnavailableError) throw new DeliveryDeferredError(err.message, { retryAfterMs: LEDGER_WAIT_MS, allKeys: true, cause: err });
+      throw err;
+    }
+  }
+
+  private async deliverChange(entry: OutboxEntry<IncidentChange, TicketRecord>): Promise<void> {
     const notice = this.notice(entry);
     const { incident, kind } = notice.change;
     const key = incident.key;
+    // The tracker call was made by an earlier attempt; only the ledger has yet to hear of it.
+    if (entry.progress) return this.storeMade(key, entry.progress);
     let rec = await this.ledger.get(key);
     // A resolved ticket of an earlier incident on the same key stays closed; the new incident gets its own.
     if (rec && rec.resolved && rec.incidentId !== incident.id) rec = undefined;
     if (kind === 'resolved') {
-      if (!rec || rec.resolved) return;
-      await this.driver.resolve(rec.ref, notice);
-      await this.ledger.put(key, { ...rec, resolved: true });
+      if (rec?.resolved) return;
+      // A shared ledger can lose its records with Redis: ask the tracker before leaving a ticket open.
+      const ref = rec?.ref ?? (this.fileLedger ? undefined : await this.driver.find(notice));
+      if (ref === undefined) return;
+      await this.driver.resolve(ref, notice);
+      await this.store(entry, key, { ref, incidentId: rec?.incidentId ?? incident.id, resolved: true });
     } else if (!rec) {
-      await this.createOnce(key, notice);
+      await this.createOnce(entry, key, notice);
     } else if (rec.resolved) {
       await this.driver.reopen(rec.ref, notice);
-      await this.ledger.put(key, { ...rec, resolved: false });
+      await this.store(entry, key, { ...rec, resolved: false });
     } else {
       await this.driver.update(rec.ref, notice);
     }
   }
 
-  private async createOnce(key: string, notice: Notice): Promise<void> {
+  private async createOnce(entry: OutboxEntry<IncidentChange, TicketRecord>, key: string, notice: Notice): Promise<void> {
     if (!(await this.ledger.claim(key))) {
-      throw new DeliveryError(`another instance is creating the ticket for ${key}; retrying once it has stored it`, { retryable: true });
+      // Another agent is creating it: waiting for it is not a failure of the tracker, and costs no attempt.
+      throw new DeliveryDeferredError(`another instance is creating the ticket for ${key}; retrying once it has stored it`, { retryAfterMs: LEDGER_WAIT_MS, allKeys: false });
     }
+    let ref: string;
     try {
-      const ref = (await this.driver.find(notice)) ?? (await this.driver.create(notice));
-      await this.ledger.put(key, { ref, incidentId: notice.change.incident.id, resolved: false });
+      const found = await this.driver.find(notice);
+      ref = found ?? (await this.driver.create(notice));
+      // Found after the ledger lost its record (Redis restarted empty): this change must still reach the ticket.
+      if (found !== undefined && notice.change.kind !== 'opened') await this.driver.update(found, notice);
     } catch (err) {
-      await this.ledger.release(key);
+      await this.releaseClaim(key);
       throw err;
     }
+    await this.store(entry, key, { ref, incidentId: notice.change.incident.id, resolved: false });
+  }
+
+  /**
+   * Records what a tracker call did. When the ledger cannot take it (Redis went away after the
+   * call), the outbox journals it, so the retry stores it instead of calling the tracker again.
+   */
+  private async store(entry: OutboxEntry<IncidentChange, TicketRecord>, key: string, rec: TicketRecord): Promise<void> {
+    try {
+      await this.ledger.put(key, rec);
+    } catch (err) {
+      await this.releaseClaim(key);
+      try {
+        await this.outbox.recordProgress(entry, rec);
+      } catch (journalErr) {
+        // Not kept: the retry repeats the call, and a creation finds its ticket by the marker.
+        this.settings.logger.error({ err: journalErr, incident: key }, 'could not journal the ticket made for an incident before storing it');
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Stores a record an earlier attempt made, unless the ledger meanwhile holds another open
+   * ticket, which stays: a later incident's, when ours resolved an older one; otherwise another
+   * agent created a second while ours waited (the ledger lost our claim with Redis, and the
+   * tracker's search did not show ours yet).
+   */
+  private async storeMade(key: string, rec: TicketRecord): Promise<void> {
+    const current = await this.ledger.get(key);
+    if (current && !current.resolved && (current.ref !== rec.ref || current.incidentId !== rec.incidentId)) {
+      if (!rec.resolved) this.settings.logger.warn({ incident: key, ours: rec.ref, recorded: current.ref }, 'another agent recorded another ticket for this incident while ours waited for the ledger; keeping the recorded one, ours is a duplicate');
+      return;
+    }
+    await this.ledger.put(key, rec);
+  }
+
+  /** A claim not given back (the ledger unreachable) lapses with its time to live. */
+  private async releaseClaim(key: string): Promise<void> {
+    await this.ledger.release(key).catch((err: unknown) => {
+      if (!(err instanceof TicketLedgerUnavailableError)) throw err;
+    });
   }
 }

@@ -1,10 +1,10 @@
 import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceFile } from './atomicFile.ts';
-import { asDeliveryError, backoffDelay, realTimers, type BackoffPolicy, type DeliveryError, type Timers } from './delivery.ts';
+import { asDeliveryError, backoffDelay, DeliveryDeferredError, realTimers, type BackoffPolicy, type DeliveryError, type Timers } from './delivery.ts';
 import { entryRecords, JOURNAL_FILE, replayJournal, takeRetryRequests, type JournalRecord, type ParkInfo, type RetryRequest } from './outboxJournal.ts';
 
-export interface OutboxEntry<T> {
+export interface OutboxEntry<T, P = unknown> {
   /** Position in the journal; also the idempotency id of this change. */
   seq: number;
   /** Entries with the same key are delivered one at a time, in append order. */
@@ -15,9 +15,11 @@ export interface OutboxEntry<T> {
   attempts: number;
   /** Set while the entry is parked: it and the later entries of its key wait for a retry request. */
   parked?: ParkInfo;
+  /** What an earlier attempt achieved before failing (recordProgress()), kept across restarts. */
+  progress?: P;
 }
 
-export interface OutboxOptions<T> {
+export interface OutboxOptions<T, P = unknown> {
   dir: string;
   /** fsync every append: an acknowledged change then survives power loss, not only a crash. */
   fsync: boolean;
@@ -27,12 +29,14 @@ export interface OutboxOptions<T> {
   concurrency: number;
   /** Most attempts started in any 60 s (0: no limit); the others wait in the journal, never dropped. */
   maxPerMinute?: number;
-  deliver(entry: OutboxEntry<T>): Promise<void>;
+  deliver(entry: OutboxEntry<T, P>): Promise<void>;
   timers?: Timers;
   random?: () => number;
   onDelivered?(entry: OutboxEntry<T>): void;
   onRetry?(entry: OutboxEntry<T>, err: DeliveryError, delayMs: number): void;
   onPark?(entry: OutboxEntry<T>, reason: string): void;
+  /** An attempt was deferred (DeliveryDeferredError): no attempt spent, tried again after the error's delay. */
+  onDeferred?(entry: OutboxEntry<T>, err: DeliveryDeferredError): void;
   onJournalError?(err: unknown): void;
   /** An entry ready for delivery waits for the rate limit (once per entry); `waiting` counts such entries now. */
   onThrottled?(entry: OutboxEntry<T>, waiting: number): void;
@@ -56,18 +60,22 @@ const COMPACT_AFTER = 1000;
  * entries of its key wait behind it rather than go out without it (an update or resolve of a
  * ticket that was never created would be lost). A retry request (`vigil tickets retry`, taken
  * from a file in the directory so it is safe while the daemon runs) moves it back into delivery.
- * `parked.ndjson` keeps a history of every parking for operators.
+ * `parked.ndjson` keeps a history of every parking for operators. A deferred attempt (the
+ * delivery's own dependency cannot answer, see DeliveryDeferredError) is neither a failure nor
+ * a rate-limited request: it waits, and is never parked for it.
  */
-export class Outbox<T> {
-  private readonly opts: OutboxOptions<T>;
+export class Outbox<T, P = unknown> {
+  private readonly opts: OutboxOptions<T, P>;
   private readonly timers: Timers;
   private readonly random: () => number;
   readonly journalPath: string;
   /** Every parking, one JSON line each with the reason: a history for operators (the journal holds the state). */
   readonly parkedPath: string;
   private journal: FileHandle | undefined;
-  private readonly queues = new Map<string, OutboxEntry<T>[]>();
+  private readonly queues = new Map<string, OutboxEntry<T, P>[]>();
   private readonly notBefore = new Map<string, number>();
+  /** No attempt of any key starts before this time: a deferral that holds for every delivery. */
+  private heldUntil = 0;
   private readonly inFlight = new Map<string, Promise<void>>();
   private nextSeq = 1;
   private finishedInJournal = 0;
@@ -84,7 +92,7 @@ export class Outbox<T> {
   /** Entries that were ready but waited for the rate limit, by seq. */
   private readonly throttled = new Set<number>();
 
-  constructor(opts: OutboxOptions<T>) {
+  constructor(opts: OutboxOptions<T, P>) {
     this.opts = opts;
     this.timers = opts.timers ?? realTimers;
     this.random = opts.random ?? Math.random;
@@ -101,7 +109,7 @@ export class Outbox<T> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    const replayed = replayJournal<T>(text);
+    const replayed = replayJournal<T, P>(text);
     this.nextSeq = replayed.nextSeq;
     for (const e of replayed.entries) this.enqueue({ ...e, attempts: 0 });
     // Requests made while the daemon was stopped: applied in memory, then written by the rewrite.
@@ -150,8 +158,8 @@ export class Outbox<T> {
   }
 
   /** Un-parks the entries the requests name; returns those it moved back into delivery. */
-  private applyRetryRequests(requests: readonly RetryRequest[]): OutboxEntry<T>[] {
-    const moved: OutboxEntry<T>[] = [];
+  private applyRetryRequests(requests: readonly RetryRequest[]): OutboxEntry<T, P>[] {
+    const moved: OutboxEntry<T, P>[] = [];
     const all = requests.some((r) => 'all' in r);
     const seqs = new Set(requests.flatMap((r) => ('seq' in r ? [r.seq] : [])));
     for (const q of this.queues.values()) {
@@ -164,6 +172,19 @@ export class Outbox<T> {
       this.opts.onRetryRequested?.(head);
     }
     return moved;
+  }
+
+  /**
+   * Journals what an attempt of `entry` achieved before it failed (a ticket created whose id
+   * could not be stored), so the next attempt, in this process or after a restart, finishes the
+   * job instead of doing it again. Durable like append(): resolves once written (and fsynced).
+   */
+  recordProgress(entry: OutboxEntry<T, P>, progress: P): Promise<void> {
+    return this.serialised(async () => {
+      await this.journal!.write(JSON.stringify({ progress: entry.seq, v: progress }) + '\n');
+      if (this.opts.fsync) await this.journal!.sync();
+      entry.progress = progress;
+    });
   }
 
   /** Stops starting attempts, waits for those in flight, and closes the journal. */
@@ -215,7 +236,7 @@ export class Outbox<T> {
     return this.depth === 0 && this.inFlight.size === 0;
   }
 
-  private enqueue(e: OutboxEntry<T>): void {
+  private enqueue(e: OutboxEntry<T, P>): void {
     const q = this.queues.get(e.key);
     if (q) q.push(e);
     else this.queues.set(e.key, [e]);
@@ -247,7 +268,8 @@ export class Outbox<T> {
     if (!this.running) return;
     const now = this.timers.now();
     let earliest = Infinity;
-    for (const [key, q] of this.queues) {
+    if (this.heldUntil > now) earliest = this.heldUntil;
+    else for (const [key, q] of this.queues) {
       if (this.inFlight.size >= this.opts.concurrency) break;
       if (this.inFlight.has(key) || q.length === 0 || q[0]!.parked) continue;
       const at = this.notBefore.get(key) ?? 0;
@@ -265,7 +287,7 @@ export class Outbox<T> {
       this.throttled.delete(entry.seq);
       if (this.opts.maxPerMinute) this.starts.push(now);
       // Started on a later tick so the attempt's own bookkeeping never runs before this set.
-      this.inFlight.set(key, Promise.resolve().then(() => this.attempt(entry)));
+      this.inFlight.set(key, Promise.resolve().then(() => this.attempt(entry, now)));
     }
     if (earliest < this.timerAt) {
       this.clearTimer();
@@ -286,7 +308,7 @@ export class Outbox<T> {
     return this.starts.length < limit ? now : this.starts[0]! + RATE_WINDOW_MS;
   }
 
-  private noteThrottled(entry: OutboxEntry<T>): void {
+  private noteThrottled(entry: OutboxEntry<T, P>): void {
     if (this.throttled.has(entry.seq)) return;
     this.throttled.add(entry.seq);
     this.opts.onThrottled?.(entry, this.throttled.size);
@@ -298,13 +320,17 @@ export class Outbox<T> {
     this.timerAt = Infinity;
   }
 
-  private async attempt(entry: OutboxEntry<T>): Promise<void> {
+  private async attempt(entry: OutboxEntry<T, P>, startedAt: number): Promise<void> {
     entry.attempts++;
     try {
       await this.opts.deliver(entry);
       await this.finish(entry, { d: entry.seq });
       this.opts.onDelivered?.(entry);
     } catch (raw) {
+      if (raw instanceof DeliveryDeferredError) {
+        this.defer(entry, raw, startedAt);
+        return;
+      }
       const err = asDeliveryError(raw);
       if (!err.retryable || entry.attempts >= this.opts.maxAttempts) {
         const reason = err.retryable ? `gave up after ${entry.attempts} attempts: ${err.message}` : err.message;
@@ -321,7 +347,22 @@ export class Outbox<T> {
     }
   }
 
-  private async park(entry: OutboxEntry<T>, reason: string): Promise<void> {
+  /**
+   * Tries the entry again later as if this attempt had not been made: no attempt spent, its
+   * rate-limit slot given back. A deferral comes before any request to the destination, but for
+   * one per change at most: a ticket made whose id could not be stored.
+   */
+  private defer(entry: OutboxEntry<T, P>, err: DeliveryDeferredError, startedAt: number): void {
+    entry.attempts--;
+    const slot = this.starts.indexOf(startedAt);
+    if (slot >= 0) this.starts.splice(slot, 1);
+    const until = this.timers.now() + err.retryAfterMs;
+    if (err.allKeys) this.heldUntil = Math.max(this.heldUntil, until);
+    else this.notBefore.set(entry.key, until);
+    this.opts.onDeferred?.(entry, err);
+  }
+
+  private async park(entry: OutboxEntry<T, P>, reason: string): Promise<void> {
     const atMs = this.timers.now();
     entry.parked = { atMs, reason, attempts: entry.attempts };
     this.notBefore.delete(entry.key);
@@ -340,7 +381,7 @@ export class Outbox<T> {
   }
 
   /** Removes a delivered entry. */
-  private async finish(entry: OutboxEntry<T>, rec: JournalRecord<T>): Promise<void> {
+  private async finish(entry: OutboxEntry<T, P>, rec: JournalRecord<T, P>): Promise<void> {
     const q = this.queues.get(entry.key)!;
     q.shift();
     if (q.length === 0) this.queues.delete(entry.key);

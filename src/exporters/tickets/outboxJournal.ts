@@ -11,23 +11,27 @@ export interface ParkInfo {
 
 /**
  * Journal records, one JSON line each: an added entry, a delivered one, a parked one (kept, with
- * why), one moved back into delivery, and the sequence floor. `x` is how versions before parked
- * entries were kept wrote "parked and dropped"; it still removes the entry.
+ * why), one moved back into delivery, what an attempt already did (the latest wins), and the
+ * sequence floor. `x` is how versions before parked entries were kept wrote "parked and dropped";
+ * it still removes the entry.
  */
-export type JournalRecord<T> =
+export type JournalRecord<T, P = unknown> =
   | { a: number; k: string; t: number; p: T }
   | { d: number }
   | { x: number }
   | { park: number; at: number; why: string; tries: number }
   | { retry: number }
+  | { progress: number; v: P }
   | { n: number };
 
-export interface JournalEntry<T> {
+export interface JournalEntry<T, P = unknown> {
   seq: number;
   key: string;
   payload: T;
   enqueuedAtMs: number;
   parked?: ParkInfo;
+  /** What an earlier attempt achieved before it failed, so that no retry repeats it (see Outbox.recordProgress). */
+  progress?: P;
 }
 
 export const JOURNAL_FILE = 'outbox.ndjson';
@@ -39,14 +43,14 @@ const TAKEN_SUFFIX = '.taken';
 export type RetryRequest = { all: true } | { seq: number };
 
 /** The entries a journal's text leaves undelivered, in append order, and the next free sequence number. */
-export function replayJournal<T>(text: string): { entries: JournalEntry<T>[]; nextSeq: number } {
-  const pending = new Map<number, JournalEntry<T>>();
+export function replayJournal<T, P = unknown>(text: string): { entries: JournalEntry<T, P>[]; nextSeq: number } {
+  const pending = new Map<number, JournalEntry<T, P>>();
   let nextSeq = 1;
   for (const line of text.split('\n')) {
     if (!line) continue;
-    let rec: JournalRecord<T>;
+    let rec: JournalRecord<T, P>;
     try {
-      rec = JSON.parse(line) as JournalRecord<T>;
+      rec = JSON.parse(line) as JournalRecord<T, P>;
     } catch {
       // Only the last line can be torn (a crash mid-append); it was never acknowledged.
       continue;
@@ -61,14 +65,18 @@ export function replayJournal<T>(text: string): { entries: JournalEntry<T>[]; ne
     } else if ('retry' in rec) {
       const e = pending.get(rec.retry);
       if (e) delete e.parked;
+    } else if ('progress' in rec) {
+      const e = pending.get(rec.progress);
+      if (e) e.progress = rec.v;
     } else pending.delete('d' in rec ? rec.d : rec.x);
   }
   return { entries: [...pending.values()].sort((x, y) => x.seq - y.seq), nextSeq };
 }
 
-export function entryRecords<T>(e: JournalEntry<T>): string {
+export function entryRecords<T, P>(e: JournalEntry<T, P>): string {
   let text = JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
   if (e.parked) text += JSON.stringify({ park: e.seq, at: e.parked.atMs, why: e.parked.reason, tries: e.parked.attempts }) + '\n';
+  if (e.progress !== undefined) text += JSON.stringify({ progress: e.seq, v: e.progress }) + '\n';
   return text;
 }
 

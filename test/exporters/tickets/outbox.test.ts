@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DeliveryError } from '../../../src/exporters/tickets/delivery.ts';
+import { DeliveryDeferredError, DeliveryError } from '../../../src/exporters/tickets/delivery.ts';
 import { Outbox, type OutboxEntry, type OutboxOptions } from '../../../src/exporters/tickets/outbox.ts';
 import { replayJournal, requestRetry } from '../../../src/exporters/tickets/outboxJournal.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
@@ -200,5 +200,74 @@ describe('outbox', () => {
     restarted.start();
     await restarted.whenIdle();
     expect(seen).toEqual([2]);
+  });
+
+  it('holds every key while a deferral says all deliveries must wait, spending neither attempts nor rate-limit slots, and never parks', async () => {
+    const timers = new ManualTimers();
+    let reachable = false;
+    const tried: string[] = [];
+    const box = await outbox(tmp(), async (e) => {
+      tried.push(e.key);
+      if (!reachable) throw new DeliveryDeferredError('ledger unreachable', { retryAfterMs: 1000, allKeys: true });
+    }, { timers, maxAttempts: 2, maxPerMinute: 2 });
+    box.start();
+    await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'b', payload: { n: 2 } }]);
+    await vi.waitFor(() => expect(timers.delays).toContain(1000), { timeout: 5000 });
+    for (let i = 0; i < 5; i++) {
+      const asked = timers.delays.length;
+      timers.advance(1000);
+      await vi.waitFor(() => expect(timers.delays.length).toBeGreaterThan(asked), { timeout: 5000 });
+    }
+    expect(box.parked).toBe(0);
+    expect(box.depth).toBe(2);
+    // One round of tries per wait (the two keys start together), with max_per_minute 2 never reached.
+    expect(tried).toHaveLength(2 * 6);
+    reachable = true;
+    timers.advance(1000);
+    await box.whenIdle();
+    expect(box.depth).toBe(0);
+  });
+
+  it('waits on one key only for a deferral of that key, while the others go on', async () => {
+    const timers = new ManualTimers();
+    const delivered: string[] = [];
+    let claimed = false;
+    const box = await outbox(tmp(), async (e) => {
+      if (e.key === 'a' && !claimed) throw new DeliveryDeferredError('another instance holds the claim', { retryAfterMs: 1000, allKeys: false });
+      delivered.push(e.key);
+    }, { timers, maxAttempts: 1 });
+    box.start();
+    await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'b', payload: { n: 2 } }]);
+    await vi.waitFor(() => expect(delivered).toEqual(['b']), { timeout: 5000 });
+    expect(box.parked).toBe(0);
+    claimed = true;
+    timers.advance(1000);
+    await box.whenIdle();
+    expect(delivered).toEqual(['b', 'a']);
+  });
+
+  it('gives the next attempt what an earlier one recorded as done, across a restart and a compaction', async () => {
+    const dir = tmp();
+    const first = new Outbox<Payload, { ref: string }>({ dir, fsync: true, maxAttempts: 5, backoff: { initialMs: 1000, maxMs: 60_000 }, concurrency: 4, random: () => 0.5, timers: new ManualTimers(), deliver: async (e) => {
+      await first.recordProgress(e, { ref: 'T-1' });
+      throw new DeliveryError('could not store the ticket id', { retryable: true });
+    } });
+    await first.open();
+    first.start();
+    await first.append([{ key: 'a', payload: { n: 1 } }]);
+    await vi.waitFor(() => expect(readFileSync(join(dir, 'outbox.ndjson'), 'utf8')).toContain('"progress":1'), { timeout: 5000 });
+    await first.close();
+    const seen: ({ ref: string } | undefined)[] = [];
+    // open() rewrites the journal from memory: the progress must survive that too.
+    for (let i = 0; i < 2; i++) {
+      const again = new Outbox<Payload, { ref: string }>({ dir, fsync: true, maxAttempts: 5, backoff: { initialMs: 1000, maxMs: 60_000 }, concurrency: 4, deliver: async (e) => void seen.push(e.progress) });
+      await again.open();
+      if (i === 1) {
+        again.start();
+        await again.whenIdle();
+      }
+      await again.close();
+    }
+    expect(seen).toEqual([{ ref: 'T-1' }]);
   });
 });
