@@ -1,134 +1,225 @@
 /**
- * Correlation events/s with the Redis state store against the in-memory store, in one run: the
- * same engine, rules and events, the memory store first as the baseline. Also the Redis commands
- * the store issues per 1,000 events (INFO commandstats) and Redis memory per active group
- * (INFO memory). Run: `node bench/redis.ts [--events 200000] [--groups 2000] [--flush 100]`.
+ * Shared correlation through Redis against the in-memory store, in one run, per group count:
+ *
+ * 1. The baseline: one engine on the memory store fed the whole stream, in a process of its own.
+ * 2. AGENTS agents on one local redis-server, each a forked process (its own event loop, heap and
+ *    CPU account) running the same engine and rules on the Redis store over its share of the
+ *    stream (event i goes to agent i mod AGENTS), all started together. Every agent sees every
+ *    group, and counts what the others count through Redis.
+ *
+ * Per agent: events/s (wall clock, until its last write is in Redis), events per CPU-second of
+ * that process (process.cpuUsage: user + system, every thread) and its peak RSS (maxRSS, which
+ * includes its share of the pre-built stream). The ratios divide by the memory engine's figures
+ * from the same run. On a machine with fewer cores than agents + Redis, the agents queue for CPU,
+ * so events per CPU-second is the figure that compares the work; events/s shows the wait too.
+ *
+ * Redis: its CPU (INFO cpu) over the agents' run, its memory (INFO used_memory after the run
+ * minus before, divided by the (rule, group) pairs the stream touches), `MEMORY USAGE` of a few
+ * keys of each kind, and the commands per 1,000 events (INFO commandstats).
+ *
+ * Flush lag: the time from a write on one agent until another agent's engine can read it. Every
+ * agent writes a probe register of its own at most every 50 ms (between batches, under the full
+ * load), through the same store and path as the engine's writes: pending until the next flush,
+ * the Lua script, PUBLISH, the other agents' subscriber, applied to their local state. The value
+ * holds the wall-clock stamps of the agent's last 256 probe writes (all processes read one clock),
+ * so a write that a flush folded into a later one still counts from its own stamp. Every other
+ * agent looks after each batch, which is when its engine could first see it: the lag includes
+ * waiting for the flush timer (0 to --flush ms), the flush round trip with everything else
+ * pending, Redis running the calls queued before it, delivery, and the receiver finishing its
+ * batch. Only agents still feeding write and read probes.
+ *
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3]`.
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { compileRuleSet } from '../src/correlation/compile.ts';
-import { correlationSchema } from '../src/correlation/config.ts';
-import { CorrelationEngine } from '../src/correlation/engine.ts';
-import { newEvent, type VigilEvent } from '../src/model/event.ts';
-import { compileCondition } from '../src/ottl/compiler.ts';
-import { MemoryStateStore } from '../src/state/memoryStore.ts';
-import { redisStateSchema } from '../src/state/redisConfig.ts';
-import { createRedisClient } from '../src/state/redisConnection.ts';
-import { RedisStateStore } from '../src/state/redisStateStore.ts';
-import type { StateStore } from '../src/correlation/stateStore.ts';
+import { RedisKeys } from '../src/state/redisKeys.ts';
 import { startRedis } from '../test/support/redis.ts';
+import type { AgentMessage, AgentResult } from './redisAgent.ts';
+import { activeGroups, BATCH, RULE_COUNT } from './redisWorkload.ts';
 import { fmt, table } from './support.ts';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, groups: { type: 'string', default: '2000' }, flush: { type: 'string', default: '100' } } });
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '300000' },
+    groups: { type: 'string', default: '2000,100000' },
+    flush: { type: 'string', default: '100' },
+    agents: { type: 'string', default: '3' },
+  },
+});
 const EVENTS = Number(values.events);
-const GROUPS = Number(values.groups);
+const SIZES = values.groups.split(',').map(Number);
 const FLUSH_MS = Number(values.flush);
-const BATCH = 500;
-/** Virtual event rate: the stream spans EVENTS / RATE seconds of event time, ticked every second. */
-const RATE = 2_000;
+const AGENTS = Number(values.agents);
+const PREFIX = 'bench';
+/** Keys of each kind whose MEMORY USAGE is sampled. */
+const SAMPLED_PER_KIND = 20;
 
-const RULES = {
-  defaults: { group_wait: '0s', allowed_lateness: '5s' },
-  rules: [
-    { kind: 'threshold', name: 'errors', match: 'severity_text == "ERROR"', group_by: ['service'], window: '60s', bucket: '5s', threshold: 50 },
-    { kind: 'pair', name: 'link', match: 'attributes["check"] == "link"', group_by: ['asset'] },
-    { kind: 'dedup', name: 'disk', match: 'attributes["check"] == "disk"', group_by: ['asset'] },
-  ],
-};
-
-function ruleSet() {
-  const issues: { path: string; message: string }[] = [];
-  const cfg = correlationSchema.parse(RULES, 'correlation', issues);
-  if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
-  return compileRuleSet(cfg, (source, context) => compileCondition(source, context) as (item: never) => boolean).set;
+interface Agent {
+  proc: ChildProcess;
+  next(type: AgentMessage['type']): Promise<AgentMessage>;
 }
 
-/** Errors of GROUPS services, link flaps and disk alerts of GROUPS assets, in time order. */
-function stream(): VigilEvent[] {
-  const out: VigilEvent[] = [];
-  for (let i = 0; i < EVENTS; i++) {
-    const t = BigInt(Math.floor((i * 1000) / RATE)) * 1_000_000n;
-    const g = (i * 7919) % GROUPS;
-    const base = { source: 'bench', id: `e${i}`, timeUnixNano: t, observedTimeUnixNano: t };
-    if (i % 3 === 0) out.push(newEvent({ ...base, service: `svc-${g}`, severityText: 'ERROR', severityNumber: 17 }));
-    else if (i % 3 === 1) out.push(newEvent({ ...base, asset: `sw-${g}`, type: i % 2 ? 'down' : 'up', attributes: { check: 'link' } }));
-    else out.push(newEvent({ ...base, asset: `host-${g}`, title: 'disk full', attributes: { check: 'disk' } }));
+function startAgent(store: 'memory' | 'redis', agent: number, agents: number, groups: number, url = ''): Agent {
+  const proc = fork(join(import.meta.dirname, 'redisAgent.ts'), [store, String(agent), String(agents), String(EVENTS), String(groups), String(FLUSH_MS), url], { stdio: 'inherit' });
+  const inbox: AgentMessage[] = [];
+  const waiting: ((m: AgentMessage) => void)[] = [];
+  proc.on('message', (m: AgentMessage) => {
+    const w = waiting.shift();
+    if (w) w(m);
+    else inbox.push(m);
+  });
+  // An agent that dies fails whatever waits for it, so the run stops and Redis is stopped with it.
+  const died = new Promise<never>((_, reject) => proc.on('exit', (code) => reject(new Error(`agent ${agent} exited with ${code}`))));
+  died.catch(() => {});
+  return {
+    proc,
+    async next(type) {
+      const m = inbox.shift() ?? (await Promise.race([new Promise<AgentMessage>((r) => waiting.push(r)), died]));
+      if (m.type !== type) throw new Error(`agent ${agent} said ${m.type}, expected ${type}`);
+      return m;
+    },
+  };
+}
+
+/** Starts the agents, lets them go together once all are ready, and collects their figures. */
+async function runAgents(agents: Agent[]): Promise<{ results: AgentResult[]; seconds: number; localEntries: number[] }> {
+  await Promise.all(agents.map((a) => a.next('ready')));
+  const started = performance.now();
+  for (const a of agents) a.proc.send({ type: 'go' });
+  const done = await Promise.all(agents.map((a) => a.next('done')));
+  const seconds = (performance.now() - started) / 1000;
+  // Messages of the last flushes may still be on their way to the other agents.
+  await new Promise((r) => setTimeout(r, 200));
+  for (const a of agents) a.proc.send({ type: 'exit' });
+  const closed = await Promise.all(agents.map((a) => a.next('closed')));
+  return {
+    results: done.map((m) => (m as { result: AgentResult }).result),
+    seconds,
+    localEntries: closed.map((m) => (m as { localEntries: number }).localEntries),
+  };
+}
+
+function infoField(info: string, field: string): number {
+  const m = new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info);
+  if (!m) throw new Error(`INFO has no ${field}`);
+  return Number(m[1]);
+}
+
+function redisCpuSeconds(info: string): number {
+  return infoField(info, 'used_cpu_user') + infoField(info, 'used_cpu_sys');
+}
+
+/** Calls and µs spent (wall clock inside Redis) per command. */
+function commandStats(info: string): Map<string, { calls: number; usec: number }> {
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  return stats;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]! : NaN;
+}
+
+/** Keys by kind (`c:errors`: the engine key's kind tag and rule), with MEMORY USAGE of a few of each. */
+async function keyKinds(admin: Redis): Promise<{ kind: string; keys: number; bytes: number }[]> {
+  const redisKeys = new RedisKeys(PREFIX);
+  const kinds = new Map<string, { keys: number; sampled: string[] }>();
+  let cursor = '0';
+  do {
+    const [next, batch] = await admin.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    for (const redisKey of batch) {
+      const key = redisKeys.decode(redisKey);
+      const kind = key === undefined ? 'sequence' : `${key.slice(0, key.indexOf(':'))}:${redisKeys.tagOf(key)}`;
+      let k = kinds.get(kind);
+      if (!k) kinds.set(kind, (k = { keys: 0, sampled: [] }));
+      k.keys++;
+      if (k.sampled.length < SAMPLED_PER_KIND) k.sampled.push(redisKey);
+    }
+  } while (cursor !== '0');
+  const out: { kind: string; keys: number; bytes: number }[] = [];
+  for (const [kind, k] of [...kinds].sort(([a], [b]) => a.localeCompare(b))) {
+    let bytes = 0;
+    for (const key of k.sampled) bytes += Number(await admin.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+    out.push({ kind, keys: k.keys, bytes: bytes / k.sampled.length });
   }
   return out;
 }
 
-/** The engine's clock, which the Redis store reads too. */
-const clock = { ms: 0 };
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
-/** Feeds the whole stream; yields to the event loop between batches so a replicator can flush. */
-async function run(store: StateStore, events: VigilEvent[], settle?: () => Promise<void>): Promise<number> {
-  const engine = new CorrelationEngine(ruleSet(), store);
-  const started = performance.now();
-  let nextTick = 1000;
-  for (let i = 0; i < events.length; i += BATCH) {
-    const batch = events.slice(i, i + BATCH);
-    const nowMs = Number(batch[batch.length - 1]!.timeUnixNano / 1_000_000n);
-    clock.ms = nowMs;
-    while (nextTick <= nowMs) engine.tick((nextTick += 1000) - 1000);
-    engine.process(batch, nowMs);
-    if (settle) await new Promise((r) => setImmediate(r));
+async function benchSize(groups: number, admin: Redis, url: string): Promise<void> {
+  const touched = activeGroups(EVENTS, groups);
+  const loadBefore = load();
+
+  const memory = (await runAgents([startAgent('memory', 0, 1, groups)])).results[0]!;
+  const memoryRate = memory.events / memory.seconds;
+  const memoryPerCpu = memory.events / memory.cpuSeconds;
+
+  await admin.flushall();
+  await admin.config('RESETSTAT');
+  const memBefore = infoField(await admin.info('memory'), 'used_memory');
+  const cpuBefore = redisCpuSeconds(await admin.info('cpu'));
+  const agents: Agent[] = [];
+  for (let a = 0; a < AGENTS; a++) agents.push(startAgent('redis', a, AGENTS, groups, url));
+  const run = await runAgents(agents);
+  const memInfo = await admin.info('memory');
+  const redisCpu = redisCpuSeconds(await admin.info('cpu')) - cpuBefore;
+  const stats = commandStats(await admin.info('commandstats'));
+  const net = await admin.info('stats');
+  const memAfter = infoField(memInfo, 'used_memory');
+  const dbKeys = await admin.dbsize();
+  const kinds = await keyKinds(admin);
+  const loadAfter = load();
+
+  process.stdout.write(
+    `### ${fmt(groups)} groups per rule\n\n${fmt(EVENTS)} events over ${fmt(groups)} groups per rule × ${RULE_COUNT} rules (threshold, pair, dedup; ${fmt(touched)} (rule, group) pairs touched), ` +
+      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
+  );
+  const rows: (string | number)[][] = [['memory, one engine, all events', fmt(memory.events), fmt(memoryRate), '1.00', fmt(memoryPerCpu), '1.00', fmt(memory.maxRssMiB)]];
+  for (const r of run.results) {
+    const rate = r.events / r.seconds;
+    const perCpu = r.events / r.cpuSeconds;
+    rows.push([`redis, agent ${r.agent}`, fmt(r.events), fmt(rate), (rate / memoryRate).toFixed(2), fmt(perCpu), (perCpu / memoryPerCpu).toFixed(2), fmt(r.maxRssMiB)]);
   }
-  if (settle) await settle();
-  return events.length / ((performance.now() - started) / 1000);
-}
+  const totalEvents = run.results.reduce((n, r) => n + r.events, 0);
+  rows.push([`redis, all ${AGENTS} agents together`, fmt(totalEvents), fmt(totalEvents / run.seconds), (totalEvents / run.seconds / memoryRate).toFixed(2), '', '', '']);
+  process.stdout.write(table(['store', 'events', 'events/s', '× memory', 'events per CPU-second', '× memory', 'peak RSS MiB'], rows) + '\n\n');
 
-function commandCalls(info: string): Map<string, number> {
-  const calls = new Map<string, number>();
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1]!, Number(m[2]));
-  return calls;
+  const lags = run.results.flatMap((r) => r.lagsMs).sort((a, b) => a - b);
+  const lost = run.results.reduce((n, r) => n + r.lagsLost, 0);
+  const fromClient = ['evalsha', 'eval', 'script', 'scan', 'subscribe', 'quit'].reduce((n, c) => n + (stats.get(c)?.calls ?? 0), 0);
+  const all = [...stats].filter(([c]) => c !== 'info' && c !== 'config' && c !== 'flushall').reduce((n, [, v]) => n + v.calls, 0);
+  const scripts = stats.get('evalsha') ?? { calls: 0, usec: 0 };
+  process.stdout.write(
+    table(
+      ['Redis figure', 'value'],
+      [
+        ['redis-server CPU over the agents\' run (s; cores busy)', `${redisCpu.toFixed(2)}; ${(redisCpu / run.seconds).toFixed(2)}`],
+        ['used_memory growth; peak; RSS (MiB)', `${mib(memAfter - memBefore)}; ${mib(infoField(memInfo, 'used_memory_peak'))}; ${mib(infoField(memInfo, 'used_memory_rss'))}`],
+        ['bytes per touched (rule, group) pair (used_memory growth / pairs)', fmt((memAfter - memBefore) / touched)],
+        ['keys held at the end', fmt(dbKeys)],
+        ['script calls; ms each, wall clock inside Redis (INFO commandstats)', `${fmt(scripts.calls)}; ${(scripts.usec / scripts.calls / 1000).toFixed(1)}`],
+        ['bytes into / out of Redis per event', `${fmt(infoField(net, 'total_net_input_bytes') / totalEvents)} / ${fmt(infoField(net, 'total_net_output_bytes') / totalEvents)}`],
+        ['flush lag p50 / p90 / p99 / max (ms)', [0.5, 0.9, 0.99, 1].map((p) => percentile(lags, p).toFixed(0)).join(' / ')],
+        ['flush lag samples (lost)', `${fmt(lags.length)} (${lost})`],
+        ['commands sent per 1,000 events (script calls, scans, subscribe)', ((fromClient / totalEvents) * 1000).toFixed(1)],
+        ['commands run per 1,000 events (including those inside scripts)', ((all / totalEvents) * 1000).toFixed(0)],
+        ['local state entries per agent at the end', run.localEntries.map(fmt).join(', ')],
+      ],
+    ) + '\n\n',
+  );
+  process.stdout.write(table(['key kind', 'keys', `MEMORY USAGE, mean of ≤ ${SAMPLED_PER_KIND} (bytes)`], kinds.map((k) => [k.kind, fmt(k.keys), fmt(k.bytes)])) + '\n\n');
 }
 
 const server = await startRedis();
 const admin = new Redis(server.url);
 try {
-  const events = stream();
-  await run(new MemoryStateStore(), events.slice(0, 20_000)); // JIT warm-up
-  const memoryRate = await run(new MemoryStateStore(), events);
-
-  await admin.flushall();
-  const before = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
-  await admin.config('RESETSTAT');
-  const issues: { path: string; message: string }[] = [];
-  const cfg = redisStateSchema.parse({ store: 'redis', url: server.url, prefix: 'bench' }, 'state', issues)!;
-  const store = new RedisStateStore({ client: createRedisClient(cfg), prefix: 'bench', writer: 'bench', flushIntervalMs: FLUSH_MS, now: () => clock.ms });
-  await store.start();
-  const redisRate = await run(store, events, async () => {
-    while (store.pendingKeys() > 0) await store.flush();
-  });
-  const calls = commandCalls(await admin.info('commandstats'));
-  await store.close();
-  const after = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
-  const keys = await admin.dbsize();
-
-  const fromClient = ['evalsha', 'eval', 'script', 'scan', 'subscribe', 'quit'].reduce((n, c) => n + (calls.get(c) ?? 0), 0);
-  const all = [...calls].filter(([c]) => c !== 'info' && c !== 'config').reduce((n, [, v]) => n + v, 0);
-  const activeGroups = GROUPS * RULES.rules.length;
-  process.stdout.write(`${fmt(EVENTS)} events over ${fmt(GROUPS)} groups per rule × ${RULES.rules.length} rules (threshold, pair, dedup), batches of ${BATCH}, flush every ${FLUSH_MS} ms, one agent, node ${process.version}\n\n`);
-  process.stdout.write(
-    table(
-      ['store', 'events/s', 'ratio to memory'],
-      [
-        ['memory', fmt(memoryRate), '1.00'],
-        ['redis', fmt(redisRate), (redisRate / memoryRate).toFixed(2)],
-      ],
-    ) + '\n\n',
-  );
-  process.stdout.write(
-    table(
-      ['Redis figure', 'value'],
-      [
-        ['commands sent per 1,000 events (script calls, scans, subscribe)', ((fromClient / EVENTS) * 1000).toFixed(1)],
-        ['commands run per 1,000 events (including those inside scripts)', ((all / EVENTS) * 1000).toFixed(0)],
-        ['keys held at the end', fmt(keys)],
-        ['memory per active group (bytes)', fmt((after - before) / activeGroups)],
-      ],
-    ) + '\n',
-  );
+  for (const groups of SIZES) await benchSize(groups, admin, server.url);
 } finally {
   admin.disconnect();
   await server.stop();

@@ -71,9 +71,25 @@ local function extend(k, ttl)
   if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
 end
 
--- Returns the counter's state and whether another incarnation counts in it.
-local function counterState(k, key)
+-- Returns the counter's state and whether another incarnation counts in it. With 'written' (the
+-- buckets just written), first drops the buckets whose window has passed, from the same read: run
+-- when a bucket is added, so a counter that never goes idle still holds only its window's buckets.
+-- The buckets just written always stay: the writer's clock may run behind the one that set 'now'.
+local function counterState(k, key, written)
   local all = redis.call('HGETALL', k)
+  local dead
+  if written then
+    for i = 1, #all, 2 do
+      local f = all[i]
+      if string.sub(f, 1, 2) == '#e' then
+        local b = string.sub(f, 3)
+        if not written[b] and tonumber(all[i + 1]) <= now then
+          dead = dead or {}
+          dead[b] = true
+        end
+      end
+    end
+  end
   local cells = {}
   local shared = false
   for i = 1, #all, 2 do
@@ -84,7 +100,9 @@ local function counterState(k, key)
     else
       b, w = string.match(f, '^(.-)|(.*)$')
     end
-    if b then
+    if b and dead and dead[b] then
+      redis.call('HDEL', k, f)
+    elseif b then
       local cell = cells[b]
       if not cell then
         cell = { e = '0', w = {} }
@@ -109,30 +127,6 @@ end
 local function registerState(k, key)
   local r = redis.call('HMGET', k, '#v', '#ver', '#w', '#d', '#x')
   return { k = key, t = 'r', v = r[1], ver = r[2], w = r[3], d = r[4], x = r[5] }
-end
-
--- Drops buckets whose window has passed; run when a bucket is added, so a counter that never
--- goes idle still holds only its window's buckets. The buckets just written always stay: the
--- writer's clock may run behind the one that set 'now'.
-local function prune(k, written)
-  local all = redis.call('HGETALL', k)
-  local dead = {}
-  local any = false
-  for i = 1, #all, 2 do
-    local f = all[i]
-    local b = string.sub(f, 3)
-    if string.sub(f, 1, 2) == '#e' and not written[b] and tonumber(all[i + 1]) <= now then
-      dead[b] = true
-      any = true
-    end
-  end
-  if not any then return end
-  for i = 1, #all, 2 do
-    local f = all[i]
-    local b
-    if string.sub(f, 1, 2) == '#e' then b = string.sub(f, 3) else b = string.match(f, '^(.-)|') end
-    if b and dead[b] then redis.call('HDEL', k, f) end
-  end
 end
 
 local changed = {}
@@ -169,9 +163,8 @@ for i, op in ipairs(ops) do
       end
     end
     if #set > 0 then redis.call('HSET', k, unpack(set)) end
-    if added then prune(k, written) end
     extend(k, ttl)
-    state, tell = counterState(k, op.k)
+    state, tell = counterState(k, op.k, added and written)
   elseif op.t == 'm' then
     if not h or h[2] or (not h[1] and redis.call('EXISTS', k) == 1) then redis.call('DEL', k); h = {} end
     local v = tonumber(op.v)

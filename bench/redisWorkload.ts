@@ -1,0 +1,71 @@
+/**
+ * The Redis benchmark's workload, shared by its parent (bench/redis.ts) and its agents
+ * (bench/redisAgent.ts): three rules (threshold, pair, dedup) over `groups` groups each, and a
+ * stream in time order that agents split round robin.
+ */
+import { compileRuleSet } from '../src/correlation/compile.ts';
+import { correlationSchema } from '../src/correlation/config.ts';
+import type { RuleSet } from '../src/correlation/engine.ts';
+import { newEvent, type VigilEvent } from '../src/model/event.ts';
+import { compileCondition } from '../src/ottl/compiler.ts';
+
+export const BATCH = 500;
+/** Virtual event rate: the stream spans events / RATE seconds of event time, ticked every second. */
+export const RATE = 2_000;
+
+const RULES = {
+  defaults: { group_wait: '0s', allowed_lateness: '5s' },
+  rules: [
+    { kind: 'threshold', name: 'errors', match: 'severity_text == "ERROR"', group_by: ['service'], window: '60s', bucket: '5s', threshold: 50 },
+    { kind: 'pair', name: 'link', match: 'attributes["check"] == "link"', group_by: ['asset'] },
+    { kind: 'dedup', name: 'disk', match: 'attributes["check"] == "disk"', group_by: ['asset'] },
+  ],
+};
+
+export const RULE_COUNT = RULES.rules.length;
+
+export function ruleSet(): RuleSet {
+  const issues: { path: string; message: string }[] = [];
+  const cfg = correlationSchema.parse(RULES, 'correlation', issues);
+  if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
+  return compileRuleSet(cfg, (source, context) => compileCondition(source, context) as (item: never) => boolean).set;
+}
+
+/**
+ * Event `i` goes to a rule picked by a hash of i (i mod 3 would hand each rule to one agent of
+ * three, as the agents split the stream round robin), in group (i × 7919) mod groups, so that
+ * consecutive events hit different groups.
+ */
+function ruleOf(i: number): number {
+  return (Math.imul(i, 0x9e3779b1) >>> 16) % 3;
+}
+
+function groupOf(i: number, groups: number): number {
+  return (i * 7919) % groups;
+}
+
+/**
+ * Errors of `groups` services, link flaps (a link goes down and up on alternate visits) and disk
+ * alerts of `groups` assets, in time order: the events `i < events` with i mod agents = agent
+ * (agent 0 of 1 takes them all).
+ */
+export function streamShare(events: number, groups: number, agent: number, agents: number): VigilEvent[] {
+  const out: VigilEvent[] = [];
+  for (let i = agent; i < events; i += agents) {
+    const t = BigInt(Math.floor((i * 1000) / RATE)) * 1_000_000n;
+    const g = groupOf(i, groups);
+    const base = { source: 'bench', id: `e${i}`, timeUnixNano: t, observedTimeUnixNano: t };
+    const rule = ruleOf(i);
+    if (rule === 0) out.push(newEvent({ ...base, service: `svc-${g}`, severityText: 'ERROR', severityNumber: 17 }));
+    else if (rule === 1) out.push(newEvent({ ...base, asset: `sw-${g}`, type: Math.floor(i / groups) % 2 ? 'up' : 'down', attributes: { check: 'link' } }));
+    else out.push(newEvent({ ...base, asset: `host-${g}`, title: 'disk full', attributes: { check: 'disk' } }));
+  }
+  return out;
+}
+
+/** The (rule, group) pairs the whole stream touches: fewer than rules × groups when events are few. */
+export function activeGroups(events: number, groups: number): number {
+  const seen = [new Set<number>(), new Set<number>(), new Set<number>()];
+  for (let i = 0; i < events; i++) seen[ruleOf(i)]!.add(groupOf(i, groups));
+  return seen.reduce((n, s) => n + s.size, 0);
+}
