@@ -207,6 +207,8 @@ export function incidentRow(c: IncidentChange): string {
       'Audit.At': i.audit.map((a) => a.atMs),
       'Audit.Kind': i.audit.map((a) => a.kind),
       'Audit.Reason': i.audit.map((a) => a.reason),
+      MergedIds: i.mergedIds ?? [],
+      MergedInto: i.mergedInto ?? '',
     }) + '\n'
   );
 }

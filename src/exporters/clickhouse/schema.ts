@@ -255,6 +255,7 @@ export function incidentsTable(o: SchemaOptions): string {
       'ChangeKind LowCardinality(String)',
       'ChangeReason String',
       'Audit Nested(At DateTime64(3), Kind LowCardinality(String), Reason String)',
+      ...INCIDENT_MERGE_COLUMNS,
     ],
     { family: 'ReplacingMergeTree', engineArgs: 'Version', order: '(Tenant, Key, Id)', ttlField: 'toDateTime(UpdatedAt)' },
   );
@@ -281,7 +282,19 @@ export function incidentEventsTable(o: SchemaOptions): string {
   );
 }
 
+/**
+ * Incidents two agents opened for one key merge into one: the survivor lists the others' ids,
+ * and an id that merged away names the survivor in its last row. Added after the first release,
+ * so tables created before get them with ALTER.
+ */
+const INCIDENT_MERGE_COLUMNS = ['MergedIds Array(String)', 'MergedInto String'];
+
+/** Columns added to a table after it was first shipped: a table created by an older Vigil gets them here. */
+function addedColumns(o: SchemaOptions): string[] {
+  return INCIDENT_MERGE_COLUMNS.map((c) => `ALTER TABLE ${q(o.database)}.${q(o.tables.incidents)}${onCluster(o)} ADD COLUMN IF NOT EXISTS ${c}`);
+}
+
 /** Every statement create_schema runs, in order. */
 export function schemaStatements(o: SchemaOptions): string[] {
-  return [`CREATE DATABASE IF NOT EXISTS ${q(o.database)}${onCluster(o)}`, logsTable(o), tracesTable(o), ...metricsTables(o), incidentsTable(o), incidentEventsTable(o)];
+  return [`CREATE DATABASE IF NOT EXISTS ${q(o.database)}${onCluster(o)}`, logsTable(o), tracesTable(o), ...metricsTables(o), incidentsTable(o), incidentEventsTable(o), ...addedColumns(o)];
 }

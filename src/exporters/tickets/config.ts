@@ -29,7 +29,7 @@ export const INCIDENT_TEMPLATE_SHAPE: TemplateShape = {
   change: { kind: 'leaf', reason: 'leaf', at: 'leaf', events: { list: 'leaf' } },
   incident: {
     key: 'leaf', id: 'leaf', rule: 'leaf', title: 'leaf', status: 'leaf', severity: 'leaf', severity_number: 'leaf', service: 'leaf', asset: 'leaf', tenant: 'leaf',
-    event_count: 'leaf', opened_at: 'leaf', resolved_at: 'leaf', first_seen: 'leaf', last_seen: 'leaf', sample_events: { list: 'leaf' }, version: 'leaf',
+    event_count: 'leaf', opened_at: 'leaf', resolved_at: 'leaf', first_seen: 'leaf', last_seen: 'leaf', sample_events: { list: 'leaf' }, merged_ids: { list: 'leaf' }, version: 'leaf',
   },
   label: 'any',
   labels: { list: { name: 'leaf', value: 'leaf' } },

@@ -86,6 +86,7 @@ export function templateContext(change: IncidentChange, marker: string): object 
       first_seen: iso(inc.firstSeenMs),
       last_seen: iso(inc.lastSeenMs),
       sample_events: inc.sampleEventIds,
+      merged_ids: inc.mergedIds ?? [],
       version: inc.version,
     },
     label: inc.labels,

@@ -121,6 +121,39 @@ describe('clickhouse exporter on embedded ClickHouse (chdb)', () => {
     }
   });
 
+  it('adds the merge columns to an incidents table an older Vigil created, and stores which id merged into which', async () => {
+    const old = newExporter({ database: 'before_merges', batch: { max_delay: '50ms' } });
+    await old.exporter.start();
+    const b = old.exporter.backend;
+    // The table as shipped before incidents could merge: every column but the two merge ones.
+    await b.command('DROP TABLE before_merges.vigil_incidents');
+    await b.command(
+      "CREATE TABLE before_merges.vigil_incidents (Key String, Id String, Version UInt64, Rule LowCardinality(String), RuleKind LowCardinality(String), Labels Map(LowCardinality(String), String), Title String, Status LowCardinality(String), SeverityNumber UInt8, SeverityText LowCardinality(String), Suppressed Bool, SuppressedBy String, OpenedAt DateTime64(3), UpdatedAt DateTime64(3), ResolvedAt DateTime64(3), FirstSeen DateTime64(3), LastSeen DateTime64(3), EventCount UInt64, SampleEventIds Array(String), LastEventType LowCardinality(String), Tenant LowCardinality(String), Asset LowCardinality(String), Service LowCardinality(String), ChangeKind LowCardinality(String), ChangeReason String, Audit Nested(At DateTime64(3), Kind LowCardinality(String), Reason String)) ENGINE = ReplacingMergeTree(Version) ORDER BY (Tenant, Key, Id)",
+    );
+    await old.exporter.shutdown();
+
+    const upgraded = newExporter({ database: 'before_merges', batch: { max_delay: '50ms' } }, old.dataDir);
+    await upgraded.exporter.start();
+    try {
+      const survivor = incidentChange('updated', 5, 'open', 1_790_000_060_000, []);
+      survivor.incident = { ...survivor.incident, mergedIds: ['inc-0'] };
+      const merged = incidentChange('resolved', 4, 'resolved', 1_790_000_060_000, []);
+      merged.incident = { ...merged.incident, id: 'inc-0', mergedInto: 'inc-1' };
+      await upgraded.exporter.consumeIncidents([survivor, merged]);
+      await waitFor(() => upgraded.exporter.writer.pendingBatches === 0, 'the incident rows inserted');
+      const rows = await upgraded.exporter.backend.select<{ Id: string; Status: string; MergedIds: string[]; MergedInto: string }>(
+        'SELECT Id, Status, MergedIds, MergedInto FROM before_merges.vigil_incidents FINAL ORDER BY Id',
+        {},
+      );
+      expect(rows).toEqual([
+        { Id: 'inc-0', Status: 'resolved', MergedIds: [], MergedInto: 'inc-1' },
+        { Id: 'inc-1', Status: 'open', MergedIds: ['inc-0'], MergedInto: '' },
+      ]);
+    } finally {
+      await upgraded.exporter.shutdown();
+    }
+  });
+
   it('inserts after a restart what a crashed run had acknowledged but not yet inserted', async () => {
     const first = newExporter({ batch: { max_delay: '1h' } });
     await first.exporter.start();
@@ -139,4 +172,5 @@ describe('clickhouse exporter on embedded ClickHouse (chdb)', () => {
       await second.exporter.shutdown();
     }
   });
+
 });
