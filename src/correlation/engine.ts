@@ -131,6 +131,7 @@ export class CorrelationEngine {
 
   private end(out: IncidentChange[]): IncidentChange[] {
     this.book.drainMerges(this.ctx.nowMs, out);
+    this.book.tellUntoldResolutions(out);
     for (const key of this.book.takeRevisits()) {
       const rec = this.book.get(key);
       const rule = rec && this.byName.get(rec.incident.rule);

@@ -58,6 +58,12 @@ export interface IncidentRecord {
    * written before resolutions could be held.
    */
   resolveHeldUntilMs?: number;
+  /**
+   * The resolution time of the last resolution that was notified. An agent that resolved the
+   * incident before it heard that another had notified it did not tell the resolution: the
+   * merge of the two shows it untold, and it is told then.
+   */
+  resolutionToldMs?: number;
 }
 
 /** Open incidents never expire; resolved ones are kept a day, which bounds `reopen_window`. */
@@ -81,6 +87,18 @@ const STILL_RESOLVED = 'did not reopen: its held resolution is told';
 const OPEN_COUNT = 'no:';
 const HELD_GROUP = 'ov:';
 const HELD_GROUPS = 'ovn:';
+
+/**
+ * A resolved incident that someone was told of, whose resolution nobody was told (and none is
+ * held back to be told later).
+ */
+function resolutionUntold(rec: IncidentRecord): boolean {
+  const inc = rec.incident;
+  if (inc.status !== 'resolved' || inc.suppressed || rec.notifiedAtMs < 0 || (rec.resolveHeldUntilMs ?? 0) > 0) return false;
+  // Records from before the field: a notified resolution moved notifiedAtMs to it.
+  const told = rec.resolutionToldMs ?? (rec.notifiedAtMs >= inc.resolvedAtMs ? inc.resolvedAtMs : -1);
+  return told < inc.resolvedAtMs;
+}
 
 /** The key of the one incident that stands for the groups of `rule` held back by max_open_incidents. */
 export function overflowKey(rule: string): string {
@@ -150,6 +168,8 @@ export class IncidentBook {
    * not heard yet): the merge keeps the resolution, and the rule looks again at what came after.
    */
   private revisits = new Set<string>();
+  /** Keys of incidents whose merge shows a resolution nobody told of, though the incident was notified. */
+  private untold = new Set<string>();
 
   constructor(store: StateStore) {
     this.store = store;
@@ -160,6 +180,7 @@ export class IncidentBook {
         if (joined.incident.mergedIds?.includes(m.incident.id) && !(m.incident.mergedIds ?? []).includes(m.incident.id)) this.merges.push({ lost: structuredClone(m), into: joined.incident.id });
         const ji = joined.incident;
         if (ji.status === 'resolved' && m.incident.status !== 'resolved' && m.incident.lastSeenMs > ji.resolvedAtMs) this.revisits.add(ji.key);
+        if (resolutionUntold(joined)) this.untold.add(ji.key);
         return joined as unknown as StateValue;
       },
       same: (a, b) => canonical(a as unknown as IncidentRecord) === canonical(b as unknown as IncidentRecord),
@@ -493,6 +514,7 @@ export class IncidentBook {
   private emit(rec: IncidentRecord, kind: IncidentChangeKind, reason: string, atMs: number, notify: boolean, event: VigilEvent | undefined, out: IncidentChange[], held = false): void {
     const inc = rec.incident;
     inc.updatedAtMs = atMs;
+    if (kind === 'resolved' && notify) rec.resolutionToldMs = inc.resolvedAtMs;
     inc.audit.push({ atMs, kind, reason });
     if (inc.audit.length > AUDIT_LIMIT) inc.audit.splice(0, inc.audit.length - AUDIT_LIMIT);
     this.save(rec);
@@ -540,6 +562,21 @@ export class IncidentBook {
       }
     }
     return told;
+  }
+
+  /**
+   * Tells the resolutions that merges showed untold (see `resolutionToldMs`), dated when they
+   * happened. Another agent may tell the same one; the shared state lets only one notification out.
+   */
+  tellUntoldResolutions(out: IncidentChange[]): void {
+    if (this.untold.size === 0) return;
+    for (const key of this.untold) {
+      const rec = this.get(key);
+      if (!rec || !resolutionUntold(rec)) continue;
+      rec.notifiedAtMs = Math.max(rec.notifiedAtMs, rec.incident.resolvedAtMs);
+      this.emit(rec, 'resolved', `resolved at ${new Date(rec.incident.resolvedAtMs).toISOString()} by an agent that had not yet heard it was notified: told now`, rec.incident.resolvedAtMs, true, undefined, out);
+    }
+    this.untold.clear();
   }
 
   /** Keys to look at again (see `revisits`), each once. */

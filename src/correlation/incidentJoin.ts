@@ -111,6 +111,8 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
   out.notifiedAtMs = Math.max(win.notifiedAtMs, lose.notifiedAtMs);
   out.notifiedCount = Math.max(win.notifiedCount ?? 0, lose.notifiedCount ?? 0);
   out.escalated = win.escalated || lose.escalated;
+  const told = Math.max(win.resolutionToldMs ?? -1, lose.resolutionToldMs ?? -1);
+  if (told >= 0) out.resolutionToldMs = told;
   out.mark = Math.max(win.mark, lose.mark);
   // Twins count from the earlier start; records of one incident differ only in when it last (re)opened, which the winner has.
   if (twins || statusAtOf(win) === statusAtOf(lose)) {

@@ -66,6 +66,11 @@ export class RedisKeys {
     return `${this.prefix}:opener:{${incidentKey}}`;
   }
 
+  /** Marks one notification of an incident as sent (`what`: id, kind and moment). */
+  notifiedKey(incidentKey: string, what: string): string {
+    return `${this.prefix}:told:{${incidentKey}}:${what}`;
+  }
+
   /** An incident's ticket record, its creation lease and fence, all in one slot. */
   ticketKeys(incidentKey: string): [lease: string, fence: string, record: string] {
     const tag = `{ticket:${incidentKey}}`;

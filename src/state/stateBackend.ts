@@ -20,6 +20,9 @@ import type { StateStore } from '../correlation/stateStore.ts';
 /** How long ticket records stay in Redis after their last change. */
 const TICKET_RECORD_TTL_MS = 30 * 86_400_000;
 
+/** How long a sent notification is remembered, so no agent sends it again. */
+const NOTIFIED_TTL_MS = 86_400_000;
+
 /** Non-leaders never tick, so they forget expired local state on this schedule instead. */
 const LOCAL_SWEEP_MS = 30_000;
 
@@ -144,6 +147,7 @@ class RedisBackend implements StateBackend {
   private sweeper: NodeJS.Timeout | undefined;
   private readonly ledgers: RedisTicketLedger[] = [];
   private readonly duplicateOpens: Counter;
+  private readonly duplicateNotifications: Counter<'kind'>;
 
   constructor(cfg: RedisStateConfig, opts: StateBackendOptions) {
     this.cfg = cfg;
@@ -163,7 +167,9 @@ class RedisBackend implements StateBackend {
     });
     const registry = opts.metrics.registry;
     const name = 'vigil_state_store_duplicate_opens_total';
-    this.duplicateOpens = (registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help: 'Incident openings dropped because another agent opened the same incident first.', registers: [registry] });
+    this.duplicateOpens = (registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help: 'Incident creations not notified because another agent created the same incident moments before and notified it.', registers: [registry] });
+    const dn = 'vigil_state_store_duplicate_notifications_total';
+    this.duplicateNotifications = (registry.getSingleMetric(dn) as Counter<'kind'> | undefined) ?? new Counter({ name: dn, help: 'Notifications not sent because another agent had sent the same one (a timer leader taking over before it saw the last one\'s state), by change kind.', labelNames: ['kind'], registers: [registry] });
     const owner = `${this.writer}#${randomBytes(4).toString('hex')}`;
     this.election = new LeaderElection({
       lease: new RedisLease(this.store.redis, this.store.redisKeys.leaseKeys('timers'), owner, cfg.lease_ttl),
@@ -197,15 +203,15 @@ class RedisBackend implements StateBackend {
   }
 
   async admit(changes: IncidentChange[]): Promise<IncidentChange[]> {
-    if (!this.store.connected || !changes.some((c) => c.created || (c.kind === 'resolved' && c.incident.mergedInto === undefined))) return changes;
+    if (!this.store.connected || !changes.some((c) => c.created || c.notify || c.kind === 'resolved')) return changes;
     const client = this.store.redis;
     const out: IncidentChange[] = [];
     for (const c of changes) {
-      const key = this.store.redisKeys.openerKey(c.incident.key);
       try {
         if (c.created) {
           // Held for one lease term: long past the moment the agents' writes meet. Two agents
           // crossing a threshold in the same millisecond make the same id: the agent tells them apart.
+          const key = this.store.redisKeys.openerKey(c.incident.key);
           const owner = `${this.writer}\n${c.incident.id}`;
           const won = await client.set(key, owner, 'PX', this.cfg.lease_ttl, 'NX');
           if (won === null && (await client.get(key)) !== owner) {
@@ -215,15 +221,33 @@ class RedisBackend implements StateBackend {
               continue;
             }
           }
-        } else if (c.kind === 'resolved' && c.incident.mergedInto === undefined) {
-          await client.del(key); // a new incident on this key may open at once
+        } else if (c.notify && !(await this.claimNotification(c))) {
+          this.duplicateNotifications.inc({ kind: c.kind });
+          out.push({ ...c, notify: false, reason: `${c.reason}; another agent already notified it` });
+          continue;
         }
+        if (c.kind === 'resolved' && c.incident.mergedInto === undefined) await client.del(this.store.redisKeys.openerKey(c.incident.key)); // a new incident on this key may open at once
       } catch {
         // Redis went away: deliver, as an agent alone would.
       }
       out.push(c);
     }
     return out;
+  }
+
+  /**
+   * Claims the right to send one notification: the first notification of an incident, its
+   * resolution, reopening or escalation, each once. Timers run on the leader; a leader that
+   * takes over may not yet have the state the last one wrote when it notified (a handover, a
+   * replication lag), and would tell it again. An agent's own retry goes through.
+   */
+  private async claimNotification(c: IncidentChange): Promise<boolean> {
+    const inc = c.incident;
+    const moment = c.kind === 'opened' ? inc.openedAtMs : c.kind === 'resolved' ? inc.resolvedAtMs : c.atMs;
+    if (c.kind !== 'opened' && c.kind !== 'resolved' && c.kind !== 'reopened' && c.kind !== 'escalated') return true;
+    const key = this.store.redisKeys.notifiedKey(inc.key, `${inc.id}:${c.kind}:${moment}`);
+    const won = await this.store.redis.set(key, this.writer, 'PX', NOTIFIED_TTL_MS, 'NX');
+    return won !== null || (await this.store.redis.get(key)) === this.writer;
   }
 
   ticketLedger(): TicketLedger {

@@ -39,17 +39,19 @@ export class ThresholdRule extends RuleCore implements EventRule {
     const counter = this.keys.key(e, 'c:');
     const b = Math.floor(tMs / bucketMs);
     store.addCount(counter, b, this.p.sum ? this.p.sum(e) : 1, (b + nb + 1) * bucketMs + this.latenessMs);
-    book.countEvent(counter.slice(2), tMs);
     if (mayBeOpen(store, counter)) {
       const rec = book.get(counter.slice(2));
       // A window that closed between the last event and this one may have ended the storm: it
-      // resolves first, dated at its end, and this event then counts towards a fresh incident.
+      // resolves first, dated at its end (its count without this event), and this event then
+      // counts towards a fresh incident.
       if (isOpen(rec) && !this.settleQuiet(rec, b - 1, ctx)) {
+        book.countEvent(counter.slice(2), tMs);
         markOpen(store, counter, 0, tMs);
         book.attach(rec, this.policy, e, tMs, 1, ctx.out);
         return;
       }
     }
+    book.countEvent(counter.slice(2), tMs);
     // A late event also completes the windows that end after it, up to the clock.
     const last = Math.max(b, Math.min(b + nb - 1, Math.floor(ctx.nowMs / bucketMs)));
     for (let end = b; end <= last; end++) {
