@@ -5,7 +5,9 @@
  * 2. AGENTS agents on one local redis-server, each a forked process (its own event loop, heap and
  *    CPU account) running the same engine and rules on the Redis store over its share of the
  *    stream (event i goes to agent i mod AGENTS), all started together. Every agent sees every
- *    group, and counts what the others count through Redis.
+ *    group, and counts what the others count through Redis. As in the daemon, where one elected
+ *    agent runs the engine's timers, agent 0 ticks every virtual second and the others only
+ *    `settle` (and sweep their local state every 30 virtual seconds).
  *
  * Per agent: events/s (wall clock, until its last write is in Redis), events per CPU-second of
  * that process (process.cpuUsage: user + system, every thread) and its peak RSS (maxRSS, which

@@ -37,6 +37,8 @@ const PROBE_MS = 50;
 /** Stamps a probe value carries: the writes a flush may have folded into the one it sends (12.8 s of them). */
 const PROBE_RING = 256;
 const PROBE_EXPIRES_MS = 86_400_000;
+/** How often (virtual ms) an agent that does not run the timers sweeps its local state. */
+const LOCAL_SWEEP_MS = 30_000;
 
 /** The engine's clock, which the Redis store reads too. */
 const clock = { ms: 0 };
@@ -98,15 +100,24 @@ async function makeStore(): Promise<StateStore> {
   return store;
 }
 
-/** Feeds the events in batches, ticking every virtual second; yields to the event loop between batches so the replicator can flush and receive. */
-async function feed(store: StateStore, events: VigilEvent[], probes?: Probes): Promise<void> {
+/**
+ * Feeds the events in batches, at every virtual second running the timers (`tick`) when `leads`,
+ * else only `settle`, as the daemon does (one elected agent runs the timers of shared state);
+ * yields to the event loop between batches so the replicator can flush and receive.
+ */
+async function feed(store: StateStore, events: VigilEvent[], leads: boolean, probes?: Probes): Promise<void> {
   const engine = new CorrelationEngine(ruleSet(), store);
   let nextTick = 1000;
   for (let i = 0; i < events.length; i += BATCH) {
     const batch = events.slice(i, i + BATCH);
     const nowMs = Number(batch[batch.length - 1]!.timeUnixNano / 1_000_000n);
     clock.ms = nowMs;
-    while (nextTick <= nowMs) engine.tick((nextTick += 1000) - 1000);
+    for (; nextTick <= nowMs; nextTick += 1000) {
+      if (leads) engine.tick(nextTick);
+      else engine.settle(nextTick);
+      // The daemon sweeps a follower's local state on a timer of its own, as often as the leader's tick does.
+      if (!leads && nextTick % LOCAL_SWEEP_MS === 0) store.sweep(nextTick);
+    }
     engine.process(batch, nowMs);
     if (store instanceof RedisStateStore) {
       probes?.step(true);
@@ -124,7 +135,7 @@ function nextMessage(): Promise<{ type: string }> {
 }
 
 const events = streamShare(Number(eventsText), Number(groupsText), AGENT, AGENTS);
-await feed(new MemoryStateStore(), events.slice(0, 20_000)); // JIT warm-up
+await feed(new MemoryStateStore(), events.slice(0, 20_000), true); // JIT warm-up
 clock.ms = 0;
 const store = await makeStore();
 const probes = store instanceof RedisStateStore ? new Probes(store) : undefined;
@@ -133,7 +144,8 @@ await nextMessage();
 
 const cpuBefore = process.cpuUsage();
 const started = performance.now();
-await feed(store, events, probes);
+// Agent 0 stands for the elected leader: it alone runs the timers.
+await feed(store, events, AGENT === 0, probes);
 if (store instanceof RedisStateStore) while (store.pendingKeys() > 0) await store.flush();
 const seconds = (performance.now() - started) / 1000;
 const cpu = process.cpuUsage(cpuBefore);
