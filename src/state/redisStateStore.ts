@@ -59,6 +59,15 @@ const EPOCH_CHECK_MS = 1000;
 const OPS_PER_CALL = 256;
 
 /**
+ * Pending keys beyond which `backpressure()` holds the engine until Redis has taken them. A
+ * flush carries everything pending, and its calls queue in Redis behind the other agents': an
+ * engine fed faster than flushes drain made them, and so the lag, grow without bound. (Holding
+ * back on the age of the oldest pending write instead did worse in bench/redis.ts: the lag is
+ * then mostly the receivers', and the wait only stretched the run.)
+ */
+const PENDING_KEYS_LIMIT = 8 * OPS_PER_CALL;
+
+/**
  * Correlation state shared through Redis, with the synchronous surface the engine needs: every
  * read and write hits a local MemoryStateStore; a replicator ships local writes to Redis and
  * brings other agents' writes in.
@@ -217,6 +226,17 @@ export class RedisStateStore implements StateStore {
   /** Keys written locally and not yet in Redis. */
   pendingKeys(): number {
     return this.pending.size;
+  }
+
+  /**
+   * While more keys are pending than a flush should carry, the flush that takes them (the one
+   * running, else one started now): the caller awaits it before feeding the engine more, which
+   * keeps the flush lag bounded under full load. Undefined otherwise, and while Redis is out of
+   * reach, when the engine goes on on local state.
+   */
+  backpressure(): Promise<void> | undefined {
+    if (this.pending.size < PENDING_KEYS_LIMIT || !this.connected) return undefined;
+    return this.flush();
   }
 
   // ---- StateStore: every call is local and synchronous ----
