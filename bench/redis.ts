@@ -5,7 +5,9 @@
  * 2. AGENTS agents on one local redis-server, each a forked process (its own event loop, heap and
  *    CPU account) running the same engine and rules on the Redis store over its share of the
  *    stream (event i goes to agent i mod AGENTS), all started together. Every agent sees every
- *    group, and counts what the others count through Redis.
+ *    group, and counts what the others count through Redis. As in the daemon, where one elected
+ *    agent runs the engine's timers, agent 0 ticks every virtual second and the others only
+ *    `settle` (and sweep their local state every 30 virtual seconds).
  *
  * Per agent: events/s (wall clock, until its last write is in Redis), events per CPU-second of
  * that process (process.cpuUsage: user + system, every thread) and its peak RSS (maxRSS, which
@@ -28,7 +30,11 @@
  * pending, Redis running the calls queued before it, delivery, and the receiver finishing its
  * batch. Only agents still feeding write and read probes.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3]`.
+ * Agents feed as fast as they take events, waiting only while their store holds back
+ * (`backpressure`, as the daemon's correlation connector does); with `--rate R` each agent is
+ * fed R events per second of wall time instead, to measure flush lag below saturation.
+ *
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -47,12 +53,15 @@ const { values } = parseArgs({
     groups: { type: 'string', default: '2000,100000' },
     flush: { type: 'string', default: '100' },
     agents: { type: 'string', default: '3' },
+    rate: { type: 'string', default: '0' },
   },
 });
 const EVENTS = Number(values.events);
 const SIZES = values.groups.split(',').map(Number);
 const FLUSH_MS = Number(values.flush);
 const AGENTS = Number(values.agents);
+/** Events per second each Redis agent is fed at; 0: as fast as it takes them. */
+const RATE = Number(values.rate);
 const PREFIX = 'bench';
 /** Keys of each kind whose MEMORY USAGE is sampled. */
 const SAMPLED_PER_KIND = 20;
@@ -63,7 +72,7 @@ interface Agent {
 }
 
 function startAgent(store: 'memory' | 'redis', agent: number, agents: number, groups: number, url = ''): Agent {
-  const proc = fork(join(import.meta.dirname, 'redisAgent.ts'), [store, String(agent), String(agents), String(EVENTS), String(groups), String(FLUSH_MS), url], { stdio: 'inherit' });
+  const proc = fork(join(import.meta.dirname, 'redisAgent.ts'), [store, String(agent), String(agents), String(EVENTS), String(groups), String(FLUSH_MS), String(store === 'redis' ? RATE : 0), url], { stdio: 'inherit' });
   const inbox: AgentMessage[] = [];
   const waiting: ((m: AgentMessage) => void)[] = [];
   proc.on('message', (m: AgentMessage) => {
@@ -178,7 +187,7 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
 
   process.stdout.write(
     `### ${fmt(groups)} groups per rule\n\n${fmt(EVENTS)} events over ${fmt(groups)} groups per rule × ${RULE_COUNT} rules (threshold, pair, dedup; ${fmt(touched)} (rule, group) pairs touched), ` +
-      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
+      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
   );
   const rows: (string | number)[][] = [['memory, one engine, all events', fmt(memory.events), fmt(memoryRate), '1.00', fmt(memoryPerCpu), '1.00', fmt(memory.maxRssMiB)]];
   for (const r of run.results) {

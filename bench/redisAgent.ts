@@ -2,7 +2,7 @@
  * One agent of bench/redis.ts, in a process of its own (its own event loop, heap and CPU
  * account): builds its share of the stream, warms the engine up, says `ready`, feeds its share
  * on `go` and answers `done` with its figures, then on `exit` closes its store and says `closed`.
- * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis AGENT AGENTS EVENTS GROUPS FLUSH_MS [REDIS_URL]
+ * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL]
  */
 import { CorrelationEngine } from '../src/correlation/engine.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
@@ -28,15 +28,19 @@ export interface AgentResult {
 /** `closed` tells the entries of the agent's local state once every agent is done: all should hold the same. */
 export type AgentMessage = { type: 'ready' } | { type: 'done'; result: AgentResult } | { type: 'closed'; localEntries: number };
 
-const [mode, agentText, agentsText, eventsText, groupsText, flushText, url] = process.argv.slice(2);
+const [mode, agentText, agentsText, eventsText, groupsText, flushText, rateText, url] = process.argv.slice(2);
 const AGENT = Number(agentText);
 const AGENTS = Number(agentsText);
 const FLUSH_MS = Number(flushText);
+/** Events per second of wall time this agent is fed at; 0: as fast as it takes them. */
+const RATE = Number(rateText);
 /** A probe write every PROBE_MS of wall time at most: enough samples, at a cost lost in the flush. */
 const PROBE_MS = 50;
 /** Stamps a probe value carries: the writes a flush may have folded into the one it sends (12.8 s of them). */
 const PROBE_RING = 256;
 const PROBE_EXPIRES_MS = 86_400_000;
+/** How often (virtual ms) an agent that does not run the timers sweeps its local state. */
+const LOCAL_SWEEP_MS = 30_000;
 
 /** The engine's clock, which the Redis store reads too. */
 const clock = { ms: 0 };
@@ -98,19 +102,34 @@ async function makeStore(): Promise<StateStore> {
   return store;
 }
 
-/** Feeds the events in batches, ticking every virtual second; yields to the event loop between batches so the replicator can flush and receive. */
-async function feed(store: StateStore, events: VigilEvent[], probes?: Probes): Promise<void> {
+/**
+ * Feeds the events in batches, at every virtual second running the timers (`tick`) when `leads`,
+ * else only `settle`, as the daemon does (one elected agent runs the timers of shared state);
+ * on the Redis store, yields to the event loop between batches so the replicator can flush and
+ * receive, waits while the store holds back (`backpressure`), and keeps to RATE events/s if set.
+ */
+async function feed(store: StateStore, events: VigilEvent[], leads: boolean, probes?: Probes): Promise<void> {
   const engine = new CorrelationEngine(ruleSet(), store);
+  const started = performance.now();
   let nextTick = 1000;
   for (let i = 0; i < events.length; i += BATCH) {
     const batch = events.slice(i, i + BATCH);
     const nowMs = Number(batch[batch.length - 1]!.timeUnixNano / 1_000_000n);
     clock.ms = nowMs;
-    while (nextTick <= nowMs) engine.tick((nextTick += 1000) - 1000);
+    for (; nextTick <= nowMs; nextTick += 1000) {
+      if (leads) engine.tick(nextTick);
+      else engine.settle(nextTick);
+      // The daemon sweeps a follower's local state on a timer of its own, as often as the leader's tick does.
+      if (!leads && nextTick % LOCAL_SWEEP_MS === 0) store.sweep(nextTick);
+    }
     engine.process(batch, nowMs);
     if (store instanceof RedisStateStore) {
       probes?.step(true);
-      await new Promise((r) => setImmediate(r));
+      // As the daemon's correlation connector does before it takes the next batch.
+      const waiting = store.backpressure();
+      if (waiting) await waiting;
+      const due = RATE > 0 ? started + ((i + BATCH) / RATE) * 1000 - performance.now() : 0;
+      await new Promise((r) => (due > 1 ? setTimeout(r, due) : setImmediate(r)));
     }
   }
 }
@@ -124,7 +143,7 @@ function nextMessage(): Promise<{ type: string }> {
 }
 
 const events = streamShare(Number(eventsText), Number(groupsText), AGENT, AGENTS);
-await feed(new MemoryStateStore(), events.slice(0, 20_000)); // JIT warm-up
+await feed(new MemoryStateStore(), events.slice(0, 20_000), true); // JIT warm-up
 clock.ms = 0;
 const store = await makeStore();
 const probes = store instanceof RedisStateStore ? new Probes(store) : undefined;
@@ -133,7 +152,8 @@ await nextMessage();
 
 const cpuBefore = process.cpuUsage();
 const started = performance.now();
-await feed(store, events, probes);
+// Agent 0 stands for the elected leader: it alone runs the timers.
+await feed(store, events, AGENT === 0, probes);
 if (store instanceof RedisStateStore) while (store.pendingKeys() > 0) await store.flush();
 const seconds = (performance.now() - started) / 1000;
 const cpu = process.cpuUsage(cpuBefore);

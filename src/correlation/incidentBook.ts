@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { VigilEvent } from '../model/event.ts';
 import type { Incident, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
 import { SeverityNumber } from '../model/severity.ts';
-import { AUDIT_LIMIT, canonical, joinIncidentRecords } from './incidentJoin.ts';
+import { AUDIT_LIMIT, joinIncidentRecords, sameRecord } from './incidentJoin.ts';
 import type { StateStore, StateValue } from './stateStore.ts';
 
 export type ResolvePolicy = 'first' | 'last' | 'all' | 'never';
@@ -183,7 +183,7 @@ export class IncidentBook {
         if (resolutionUntold(joined)) this.untold.add(ji.key);
         return joined as unknown as StateValue;
       },
-      same: (a, b) => canonical(a as unknown as IncidentRecord) === canonical(b as unknown as IncidentRecord),
+      same: (a, b) => sameRecord(a as unknown as IncidentRecord, b as unknown as IncidentRecord),
       expiresAt: (value) => expiryOf((value as unknown as IncidentRecord).incident),
     });
   }

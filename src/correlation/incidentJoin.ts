@@ -139,6 +139,62 @@ export function canonical(rec: IncidentRecord): string {
   return stableStringify({ ...rec, pending: 0, incident: { ...inc, version: 0, sampleEventIds: inc.sampleEventIds.slice().sort(), audit } });
 }
 
+const SKIP_RECORD = new Set(['pending', 'incident']);
+const SKIP_INCIDENT = new Set(['version', 'sampleEventIds', 'audit']);
+const SKIP_NONE = new Set<string>();
+
+/**
+ * Whether two records hold the same: `canonical(a) === canonical(b)`, without building either
+ * text. Agents sharing state ask this twice per incident write they merge, and the answer is
+ * mostly "no" early on, where the texts cost two sorted serialisations of the whole record.
+ */
+export function sameRecord(a: IncidentRecord, b: IncidentRecord): boolean {
+  const ia = a.incident;
+  const ib = b.incident;
+  if (!sameFields(a as unknown as Record<string, unknown>, b as unknown as Record<string, unknown>, SKIP_RECORD)) return false;
+  if (!sameFields(ia as unknown as Record<string, unknown>, ib as unknown as Record<string, unknown>, SKIP_INCIDENT)) return false;
+  if (!sameAsSets(ia.sampleEventIds, ib.sampleEventIds)) return false;
+  if (ia.audit.length !== ib.audit.length) return false;
+  return sameAsSets(ia.audit.map(auditKey), ib.audit.map(auditKey));
+}
+
+/** Two lists equal once sorted. */
+function sameAsSets(x: readonly string[], y: readonly string[]): boolean {
+  if (x.length !== y.length) return false;
+  let i = 0;
+  while (i < x.length && x[i] === y[i]) i++;
+  if (i === x.length) return true;
+  const xs = x.slice(i).sort();
+  const ys = y.slice(i).sort();
+  for (let j = 0; j < xs.length; j++) if (xs[j] !== ys[j]) return false;
+  return true;
+}
+
+/** `stableStringify(x) === stableStringify(y)`, by walking both. */
+function sameJson(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  if (x === null || y === null || typeof x !== 'object' || typeof y !== 'object') return (JSON.stringify(x) ?? 'null') === (JSON.stringify(y) ?? 'null');
+  if (Array.isArray(x)) {
+    if (!Array.isArray(y) || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!sameJson(x[i], y[i])) return false;
+    return true;
+  }
+  return !Array.isArray(y) && sameFields(x as Record<string, unknown>, y as Record<string, unknown>, SKIP_NONE);
+}
+
+/** The fields of two objects with a value (`undefined` counts as absent), `skip` left out, pairwise `sameJson`. */
+function sameFields(x: Record<string, unknown>, y: Record<string, unknown>, skip: ReadonlySet<string>): boolean {
+  let n = 0;
+  for (const k of Object.keys(x)) {
+    const v = x[k];
+    if (v === undefined || skip.has(k)) continue;
+    if (!Object.hasOwn(y, k) || !sameJson(v, y[k])) return false;
+    n++;
+  }
+  for (const k of Object.keys(y)) if (y[k] !== undefined && !skip.has(k)) n--;
+  return n === 0;
+}
+
 function stableStringify(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;

@@ -21,10 +21,13 @@
  * Ops: {t='c', k, c={{bucket, total, expiry}...}, ttl} | {t='m', k, v, x, ttl} |
  * {t='r', k, v, ver, w, x, ttl} | {t='d', k, ver, w, x, ttl} | {t='s', k} (read only).
  *
- * Replies {r=sequence, s=states}: for writes, only the states the caller does not already hold
- * (a counter others also count, a mark or register it lost to); for reads, every state. The
- * message published on ARGV[2] carries every state that changed, prefixed by the incarnation so
- * receivers skip their own without parsing it.
+ * Replies {r=sequence, s=states} (or the bare sequence number when there is nothing to tell): the
+ * state of every key read, and of every register the caller's
+ * write lost to. Counters and marks tell the writer nothing: what it lacks (another incarnation's
+ * count, a higher mark) was published by the call that wrote it and reaches the writer as a
+ * message, and they merge the same in any order. The message published on ARGV[2]
+ * carries every state that changed, prefixed by the incarnation so receivers skip their own
+ * without parsing it.
  */
 export const APPLY_SCRIPT = `
 local now = tonumber(ARGV[1])
@@ -71,7 +74,7 @@ local function extend(k, ttl)
   if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
 end
 
--- Returns the counter's state and whether another incarnation counts in it. With 'written' (the
+-- Returns the counter's state. With 'written' (the
 -- buckets just written), first drops the buckets whose window has passed, from the same read: run
 -- when a bucket is added, so a counter that never goes idle still holds only its window's buckets.
 -- The buckets just written always stay: the writer's clock may run behind the one that set 'now'.
@@ -91,7 +94,6 @@ local function counterState(k, key, written)
     end
   end
   local cells = {}
-  local shared = false
   for i = 1, #all, 2 do
     local f, v = all[i], all[i + 1]
     local b, w
@@ -110,13 +112,12 @@ local function counterState(k, key, written)
       end
       if w then
         cell.w[w] = v
-        if w ~= me then shared = true end
       else
         cell.e = v
       end
     end
   end
-  return { k = key, t = 'c', c = cells }, shared
+  return { k = key, t = 'c', c = cells }
 end
 
 local function markState(k, key)
@@ -139,7 +140,6 @@ for i, op in ipairs(ops) do
   if ttl > maxTtl then maxTtl = ttl end
   local did = false
   local state
-  local tell = false
   if op.t == 'c' then
     if not h or h[1] or h[2] then redis.call('DEL', k) end
     local added = false
@@ -164,7 +164,7 @@ for i, op in ipairs(ops) do
     end
     if #set > 0 then redis.call('HSET', k, unpack(set)) end
     extend(k, ttl)
-    state, tell = counterState(k, op.k, added and written)
+    if added or did then state = counterState(k, op.k, added and written) end
   elseif op.t == 'm' then
     if not h or h[2] or (not h[1] and redis.call('EXISTS', k) == 1) then redis.call('DEL', k); h = {} end
     local v = tonumber(op.v)
@@ -172,12 +172,10 @@ for i, op in ipairs(ops) do
     if not cur or v > cur then
       redis.call('HSET', k, '#m', op.v)
       did = true
-    elseif v < cur then
-      tell = true
     end
     if not h[4] or tonumber(op.x) > tonumber(h[4]) then redis.call('HSET', k, '#x', op.x) end
     extend(k, ttl)
-    state = markState(k, op.k)
+    if did then state = markState(k, op.k) end
   elseif op.t == 'd' and mergesUnordered(kindOf(h, k)) then
     -- Counters and marks merge without order: deleting one forgets it.
     redis.call('DEL', k)
@@ -194,20 +192,20 @@ for i, op in ipairs(ops) do
       local deleted = op.t == 'd'
       redis.call('HSET', k, '#v', deleted and 'null' or op.v, '#ver', op.ver, '#w', op.w, '#d', deleted and '1' or '0', '#x', x)
       did = true
+      state = { k = op.k, t = 'r', v = deleted and 'null' or op.v, ver = op.ver, w = op.w, d = deleted and '1' or '0', x = x }
     else
-      tell = true
+      -- Lost: the writer hears of the winner now, before it writes again on top of what it holds.
+      replies[#replies + 1] = registerState(k, op.k)
     end
     extend(k, ttl)
-    state = registerState(k, op.k)
   else
     local kind = kindOf(h, k)
-    tell = true
     if kind == 'c' then state = counterState(k, op.k)
     elseif kind == 'm' then state = markState(k, op.k)
     elseif kind == 'r' then state = registerState(k, op.k)
     else state = { k = op.k, t = 'n' } end
+    replies[#replies + 1] = state
   end
-  if tell then replies[#replies + 1] = state end
   if did then changed[#changed + 1] = state end
 end
 
@@ -221,6 +219,8 @@ if #changed > 0 then
 else
   rev = tonumber(redis.call('GET', KEYS[1]) or '0')
 end
+-- Mostly nothing to tell: the bare sequence number spares both sides the JSON.
+if #replies == 0 then return rev end
 return cjson.encode({ r = rev, s = replies })
 `;
 

@@ -59,14 +59,24 @@ const EPOCH_CHECK_MS = 1000;
 const OPS_PER_CALL = 256;
 
 /**
+ * Pending keys beyond which `backpressure()` holds the engine until Redis has taken them. A
+ * flush carries everything pending, and its calls queue in Redis behind the other agents': an
+ * engine fed faster than flushes drain made them, and so the lag, grow without bound. (Holding
+ * back on the age of the oldest pending write instead did worse in bench/redis.ts: the lag is
+ * then mostly the receivers', and the wait only stretched the run.)
+ */
+const PENDING_KEYS_LIMIT = 8 * OPS_PER_CALL;
+
+/**
  * Correlation state shared through Redis, with the synchronous surface the engine needs: every
  * read and write hits a local MemoryStateStore; a replicator ships local writes to Redis and
  * brings other agents' writes in.
  *
  * - Local writes are pre-aggregated per key and flushed every `flushIntervalMs`; the writes of
  *   one rule go in one Lua call (one hash tag), all calls of a flush in one pipeline.
- * - Redis answers each call with the merged state of its keys, and publishes it; every agent
- *   applies what others publish. A counter cell's local value is this agent's own total plus the
+ * - Redis publishes the merged state of the keys each call changed, and answers with the
+ *   registers the call lost to; every agent applies what others publish (and reads every key
+ *   after a reconnect). A counter cell's local value is this agent's own total plus the
  *   others' totals from the newest Redis state seen (ordered by the rule's sequence number), so
  *   a late or repeated message cannot count twice.
  * - While Redis is unreachable the engine keeps running on local state; writes stay pending.
@@ -156,7 +166,14 @@ export class RedisStateStore implements StateStore {
     this.metrics?.degraded.set(1);
     this.wasDown = true;
     this.downSince = Date.now();
-    void this.subscriber.subscribe(this.redisKeys.channel).catch((err: unknown) => this.logger.debug({ err }, 'subscribe failed; retried on reconnect'));
+    // Writes learn others' states only from their messages: should the subscription land after the
+    // first reconciliation read Redis, what was published in between is read again.
+    void this.subscriber.subscribe(this.redisKeys.channel).then(
+      () => {
+        if (this.epoch !== undefined && this.connected) void this.resync();
+      },
+      (err: unknown) => this.logger.debug({ err }, 'subscribe failed; retried on reconnect'),
+    );
     await this.client.connect().catch((err: unknown) => this.logger.warn({ err }, 'redis unreachable at start: correlating on local state until it is up'));
     // Let start() include the first reconciliation, whether `ready` has been emitted yet or not.
     if (this.connected) await (this.resyncing ?? this.resync());
@@ -209,6 +226,17 @@ export class RedisStateStore implements StateStore {
   /** Keys written locally and not yet in Redis. */
   pendingKeys(): number {
     return this.pending.size;
+  }
+
+  /**
+   * While more keys are pending than a flush should carry, the flush that takes them (the one
+   * running, else one started now): the caller awaits it before feeding the engine more, which
+   * keeps the flush lag bounded under full load. Undefined otherwise, and while Redis is out of
+   * reach, when the engine goes on on local state.
+   */
+  backpressure(): Promise<void> | undefined {
+    if (this.pending.size < PENDING_KEYS_LIMIT || !this.connected) return undefined;
+    return this.flush();
   }
 
   // ---- StateStore: every call is local and synchronous ----
@@ -447,18 +475,19 @@ export class RedisStateStore implements StateStore {
       this.incarnation,
       JSON.stringify(ops),
       seqTtl,
-    ])) as string;
-    const { r, s } = JSON.parse(reply) as { r: number; s: Snapshot[] | Record<string, never> };
-    if (!Array.isArray(s)) return; // Lua's empty table: nothing we do not already hold
+    ])) as string | number;
+    // A write's reply holds only the registers it lost to; of the rest, the other writers' messages tell.
+    if (typeof reply === 'number') return;
+    const { r, s } = JSON.parse(reply) as { r: number; s: Snapshot[] };
     // A key may appear twice in one call (a deletion, then writes): its last state is what counts.
     const last = new Map<string, Snapshot>();
     for (const snap of s) last.set(snap.k, snap);
-    for (const snap of last.values()) this.applySafely(snap, r, true);
+    for (const snap of last.values()) this.applySafely(snap, r);
   }
 
   private receive(message: string): void {
     const nl = message.indexOf('\n');
-    // Our own write: its reply already told us what we did not know.
+    // Our own write: applied here when it was made.
     if (nl === this.incarnation.length && message.startsWith(this.incarnation)) return;
     let parsed: { r: number; s: Snapshot[] };
     try {
@@ -468,21 +497,21 @@ export class RedisStateStore implements StateStore {
       this.logger.warn({ err }, 'ignoring a malformed state message');
       return;
     }
-    for (const snap of parsed.s) this.applySafely(snap, parsed.r, false);
+    for (const snap of parsed.s) this.applySafely(snap, parsed.r);
     this.metrics?.remoteUpdates.inc(parsed.s.length);
   }
 
   /** A key's state that does not parse (written under our prefix by something else) is skipped, never fatal. */
-  private applySafely(snap: Snapshot, rev: number, ownReply: boolean): void {
+  private applySafely(snap: Snapshot, rev: number): void {
     try {
-      this.apply(snap, rev, ownReply);
+      this.apply(snap, rev);
     } catch (err) {
       this.logger.warn({ err, key: (snap as { k?: unknown }).k }, 'ignoring a malformed state entry from redis');
     }
   }
 
   /** Brings the local view of one key to the Redis state `snap`, as of the rule's sequence number `rev`. */
-  private apply(snap: Snapshot, rev: number, ownReply: boolean): void {
+  private apply(snap: Snapshot, rev: number): void {
     const key = snap.k;
     switch (snap.t) {
       case 'm':
@@ -497,8 +526,7 @@ export class RedisStateStore implements StateStore {
         return;
       }
       case 'x': {
-        // Our own deletion was applied locally when made, and writes after it must stay.
-        if (ownReply) return;
+        // Only other agents' deletions arrive here (own messages are skipped): writes made here after ours must stay.
         const book = this.books.get(key);
         if (book && rev < book.rev) return;
         this.books.set(key, { cells: new Map(), rev });

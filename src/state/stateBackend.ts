@@ -44,6 +44,11 @@ export interface StateBackend {
   admit(changes: IncidentChange[]): Promise<IncidentChange[]>;
   /** The incident → ticket ledger all agents share, when state is shared; otherwise each exporter keeps its own. */
   ticketLedger(): TicketLedger | undefined;
+  /**
+   * Shared state only: a promise to await before the engine takes more records, while more
+   * writes wait for Redis than one flush should carry; undefined when the engine may go on.
+   */
+  backpressure?(): Promise<void> | undefined;
   stop(): Promise<void>;
   /**
    * Durable state only. `journal` records incident changes about to be handed on (an outbox),
@@ -191,6 +196,10 @@ class RedisBackend implements StateBackend {
 
   leads(): boolean {
     return this.election.isLeader;
+  }
+
+  backpressure(): Promise<void> | undefined {
+    return this.store.backpressure();
   }
 
   health(): ComponentHealth {

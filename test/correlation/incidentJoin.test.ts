@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IncidentRecord } from '../../src/correlation/incidentBook.ts';
-import { canonical, joinIncidentRecords } from '../../src/correlation/incidentJoin.ts';
+import { canonical, joinIncidentRecords, sameRecord } from '../../src/correlation/incidentJoin.ts';
 import type { IncidentAuditEntry, IncidentChange } from '../../src/model/incident.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 import type { StateDelta } from '../../src/correlation/stateStore.ts';
@@ -92,6 +92,33 @@ describe('joining incident records two agents wrote', () => {
         }
       }
       for (const x of agents) expect(canonical(x), `agree, seed ${seed}`).toBe(canonical(agents[0]!));
+    }
+  });
+
+  it('tells two records the same exactly when their canonical texts are equal (500 seeded cases)', () => {
+    /** A copy that differs from `x` in what canonical ignores, or in one field it does not. */
+    const variant = (r: () => number, x: IncidentRecord): IncidentRecord => {
+      const v = structuredClone(x);
+      switch (Math.floor(r() * 9)) {
+        case 0: v.pending += 3; v.incident.version += 1; break;
+        case 1: v.incident.sampleEventIds.reverse(); v.incident.audit.reverse(); break;
+        case 2: v.incident.eventCount += 1; break;
+        case 3: v.incident.sampleEventIds.push('e9'); break;
+        case 4: v.incident.audit[0] = { ...v.incident.audit[0]!, reason: 'other' }; break;
+        case 5: v.members = { ...v.members, b: 'up' }; break;
+        case 6: (v as { baseline?: number }).baseline = undefined; v.incident.mergedIds = undefined; break;
+        case 7: v.incident.labels = Object.fromEntries(Object.entries(v.incident.labels).reverse()); break;
+        default: v.incident.audit[0] = { ...v.incident.audit[0]!, suppressedBy: 'x' } as IncidentAuditEntry; break;
+      }
+      return v;
+    };
+    for (let seed = 1; seed <= 500; seed++) {
+      const r = rng(seed);
+      const [a, b] = [randomRecord(r), randomRecord(r)];
+      for (const [x, y] of [[a, b], [a, variant(r, a)], [j(a, b), variant(r, j(b, a))], [variant(r, b), variant(r, b)]] as const) {
+        expect(sameRecord(x, y), `seed ${seed}`).toBe(canonical(x) === canonical(y));
+        expect(sameRecord(y, x), `seed ${seed}`).toBe(canonical(x) === canonical(y));
+      }
     }
   });
 

@@ -87,11 +87,15 @@ export class CorrelationRuntime {
     this.timer = setInterval(() => void this.tick(), this.config.tick_interval);
   }
 
-  consumeLogs(batch: VigilEvent[]): Promise<void> {
+  async consumeLogs(batch: VigilEvent[]): Promise<void> {
+    const waiting = this.state.backpressure?.();
+    if (waiting) await waiting;
     return this.deliver(this.engine.process(batch, this.clock()));
   }
 
-  consumeMetrics(batch: MetricPoint[]): Promise<void> {
+  async consumeMetrics(batch: MetricPoint[]): Promise<void> {
+    const waiting = this.state.backpressure?.();
+    if (waiting) await waiting;
     return this.deliver(this.engine.processPoints(batch, this.clock()));
   }
 
