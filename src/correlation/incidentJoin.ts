@@ -141,18 +141,27 @@ export function canonical(rec: IncidentRecord): string {
 
 const SKIP_RECORD = new Set(['pending', 'incident']);
 const SKIP_INCIDENT = new Set(['version', 'sampleEventIds', 'audit']);
+/**
+ * An open incident that counts its group's events takes its count from the shared counter each
+ * time it is read, so two agents' copies differ there by what each has read: no reason to write
+ * a merge back (which the other agent would answer in turn, for every update of a busy incident).
+ */
+const SKIP_INCIDENT_COUNTED = new Set([...SKIP_INCIDENT, 'eventCount']);
 const SKIP_NONE = new Set<string>();
 
 /**
  * Whether two records hold the same: `canonical(a) === canonical(b)`, without building either
- * text. Agents sharing state ask this twice per incident write they merge, and the answer is
- * mostly "no" early on, where the texts cost two sorted serialisations of the whole record.
+ * text, except that two open counting incidents' counts are not compared (see
+ * SKIP_INCIDENT_COUNTED). Agents sharing state ask this twice per incident write they merge, and
+ * the answer is mostly "no" early on, where the texts cost two sorted serialisations of the
+ * whole record.
  */
 export function sameRecord(a: IncidentRecord, b: IncidentRecord): boolean {
   const ia = a.incident;
   const ib = b.incident;
   if (!sameFields(a as unknown as Record<string, unknown>, b as unknown as Record<string, unknown>, SKIP_RECORD)) return false;
-  if (!sameFields(ia as unknown as Record<string, unknown>, ib as unknown as Record<string, unknown>, SKIP_INCIDENT)) return false;
+  const counted = a.baseline !== undefined && b.baseline !== undefined && ia.status !== 'resolved' && ib.status !== 'resolved';
+  if (!sameFields(ia as unknown as Record<string, unknown>, ib as unknown as Record<string, unknown>, counted ? SKIP_INCIDENT_COUNTED : SKIP_INCIDENT)) return false;
   if (!sameAsSets(ia.sampleEventIds, ib.sampleEventIds)) return false;
   if (ia.audit.length !== ib.audit.length) return false;
   return sameAsSets(ia.audit.map(auditKey), ib.audit.map(auditKey));
