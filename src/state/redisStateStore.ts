@@ -153,6 +153,17 @@ export class RedisStateStore implements StateStore {
       subscribedOnce = true;
     });
     this.subscriber.on('message', (_channel: string, message: string) => this.receive(message));
+    // A cluster stays `ready` while one master dies, and the replica promoted in its place may
+    // lack its last writes (replication is asynchronous); the epoch key, on one node only, does
+    // not tell. Losing a node is then treated as a reconnect: the write-back retries until the
+    // node's slots are served again, which is by the promoted replica.
+    if (this.client instanceof Cluster) {
+      this.client.on('-node', () => {
+        if (!this.connected || this.closed) return;
+        this.logger.warn('a redis cluster node went away: writing this agent\'s state back once its slots are served again');
+        void this.resync();
+      });
+    }
     this.metrics?.degraded.set(1);
     this.wasDown = true;
     this.downSince = Date.now();
