@@ -183,8 +183,15 @@ class RedisBackend implements StateBackend {
     this.sweeper.unref();
   }
 
+  /**
+   * Only while Redis is reachable: what a leader's timers decide while cut off (a notification,
+   * an absence opening) stays in its pending writes, out of sight of the agent that takes the
+   * lease over once this term runs out, which would decide it again. Cut off, the timers wait
+   * for this agent's reconnect or for the next leader: late, never twice.
+   */
   leads(): boolean {
-    return this.election.isLeader;
+    const leader = this.election.isLeader;
+    return leader && this.store.connected;
   }
 
   health(): ComponentHealth {
