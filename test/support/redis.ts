@@ -286,9 +286,10 @@ export async function startRedisSentinels(name: string, acl: RedisAcl): Promise<
   };
   try {
     const masterPort = await freePort();
-    data.set(`127.0.0.1:${masterPort}`, await launch(masterPort, aclArgs(acl)));
+    // A replica keeps the RDB of its first sync in its --dir: not the working directory.
+    data.set(`127.0.0.1:${masterPort}`, await launch(masterPort, [...aclArgs(acl), '--dir', dir]));
     const replicaPort = await freePort();
-    data.set(`127.0.0.1:${replicaPort}`, await launch(replicaPort, [...aclArgs(acl), '--replicaof', '127.0.0.1', String(masterPort)]));
+    data.set(`127.0.0.1:${replicaPort}`, await launch(replicaPort, [...aclArgs(acl), '--dir', dir, '--dbfilename', 'replica.rdb', '--replicaof', '127.0.0.1', String(masterPort)]));
     await waitFor(async () => (await ask(`127.0.0.1:${replicaPort}`, ['info', 'replication'], acl)).includes('master_link_status:up'), 'the replica to sync');
     for (let i = 0; i < 3; i++) {
       const file = join(dir, `sentinel-${i}.conf`);
