@@ -107,6 +107,10 @@ export class RedisStateStore implements StateStore {
   private closed = false;
   private wasDown = false;
   private downSince: number | undefined;
+  /** A cluster node went away and no reconciliation has completed since. */
+  private nodeLost = false;
+  /** The last flush failed: some writes are known not to have reached Redis. */
+  private flushFailing = false;
 
   constructor(opts: RedisStateStoreOptions) {
     this.writer = opts.writer;
@@ -160,7 +164,9 @@ export class RedisStateStore implements StateStore {
     if (this.client instanceof Cluster) {
       this.client.on('-node', () => {
         if (!this.connected || this.closed) return;
-        this.logger.warn('a redis cluster node went away: writing this agent\'s state back once its slots are served again');
+        // The client retries a dead node until the cluster fails it over, losing it again each time: say it once.
+        if (!this.nodeLost) this.logger.warn('a redis cluster node went away: writing this agent\'s state back once its slots are served again');
+        this.nodeLost = true;
         void this.resync();
       });
     }
@@ -210,6 +216,14 @@ export class RedisStateStore implements StateStore {
 
   get connected(): boolean {
     return this.client.status === 'ready';
+  }
+
+  /**
+   * Whether what this agent writes now reaches the other agents: connected, and the last flush
+   * landed. A cluster stays connected while one node is down; writes for its slots then fail.
+   */
+  get sharing(): boolean {
+    return this.connected && !this.flushFailing;
   }
 
   /** Wall-clock ms since when Redis has been out of reach; undefined while connected. */
@@ -412,8 +426,10 @@ export class RedisStateStore implements StateStore {
       const err = outcomes.find((o) => o.status === 'rejected')?.reason as unknown;
       this.logger.debug({ err }, 'flush to redis failed; kept pending');
       this.metrics?.flushes.inc({ outcome: 'failed' });
+      this.flushFailing = true;
       return;
     }
+    this.flushFailing = false;
     this.metrics?.flushes.inc({ outcome: 'ok' });
     if (since !== undefined) this.metrics?.flushLag.observe((Date.now() - since) / 1000);
     this.metrics?.flushedOps.inc(taken.size);
@@ -573,6 +589,7 @@ export class RedisStateStore implements StateStore {
         this.resyncAgain = false;
         try {
           await this.reconcile();
+          this.nodeLost = false;
           this.metrics?.resyncs.inc();
         } catch (err) {
           // A node went away mid-way (a cluster settling its topology, a failover): try again

@@ -184,14 +184,15 @@ class RedisBackend implements StateBackend {
   }
 
   /**
-   * Only while Redis is reachable: what a leader's timers decide while cut off (a notification,
-   * an absence opening) stays in its pending writes, out of sight of the agent that takes the
-   * lease over once this term runs out, which would decide it again. Cut off, the timers wait
-   * for this agent's reconnect or for the next leader: late, never twice.
+   * Only while this agent's writes reach Redis: what a leader's timers decide while cut off (a
+   * notification, an absence opening) stays in its pending writes, out of sight of the agent
+   * that takes the lease over once this term runs out, which would decide it again. Cut off
+   * (Redis unreachable, or the cluster node of some rule down), the timers wait for the writes
+   * to land or for the next leader: late, never twice.
    */
   leads(): boolean {
     const leader = this.election.isLeader;
-    return leader && this.store.connected;
+    return leader && this.store.sharing;
   }
 
   health(): ComponentHealth {
