@@ -117,6 +117,10 @@ export class RedisStateStore implements StateStore {
   private closed = false;
   private wasDown = false;
   private downSince: number | undefined;
+  /** A cluster node went away and no reconciliation has completed since. */
+  private nodeLost = false;
+  /** The last flush failed: some writes are known not to have reached Redis. */
+  private flushFailing = false;
 
   constructor(opts: RedisStateStoreOptions) {
     this.writer = opts.writer;
@@ -163,6 +167,19 @@ export class RedisStateStore implements StateStore {
       subscribedOnce = true;
     });
     this.subscriber.on('message', (_channel: string, message: string) => this.receive(message));
+    // A cluster stays `ready` while one master dies, and the replica promoted in its place may
+    // lack its last writes (replication is asynchronous); the epoch key, on one node only, does
+    // not tell. Losing a node is then treated as a reconnect: the write-back retries until the
+    // node's slots are served again, which is by the promoted replica.
+    if (this.client instanceof Cluster) {
+      this.client.on('-node', () => {
+        if (!this.connected || this.closed) return;
+        // The client retries a dead node until the cluster fails it over, losing it again each time: say it once.
+        if (!this.nodeLost) this.logger.warn('a redis cluster node went away: writing this agent\'s state back once its slots are served again');
+        this.nodeLost = true;
+        void this.resync();
+      });
+    }
     this.metrics?.degraded.set(1);
     this.wasDown = true;
     this.downSince = Date.now();
@@ -216,6 +233,14 @@ export class RedisStateStore implements StateStore {
 
   get connected(): boolean {
     return this.client.status === 'ready';
+  }
+
+  /**
+   * Whether what this agent writes now reaches the other agents: connected, and the last flush
+   * landed. A cluster stays connected while one node is down; writes for its slots then fail.
+   */
+  get sharing(): boolean {
+    return this.connected && !this.flushFailing;
   }
 
   /** Wall-clock ms since when Redis has been out of reach; undefined while connected. */
@@ -429,8 +454,10 @@ export class RedisStateStore implements StateStore {
       const err = outcomes.find((o) => o.status === 'rejected')?.reason as unknown;
       this.logger.debug({ err }, 'flush to redis failed; kept pending');
       this.metrics?.flushes.inc({ outcome: 'failed' });
+      this.flushFailing = true;
       return;
     }
+    this.flushFailing = false;
     this.metrics?.flushes.inc({ outcome: 'ok' });
     if (since !== undefined) this.metrics?.flushLag.observe((Date.now() - since) / 1000);
     this.metrics?.flushedOps.inc(taken.size);
@@ -590,6 +617,7 @@ export class RedisStateStore implements StateStore {
         this.resyncAgain = false;
         try {
           await this.reconcile();
+          this.nodeLost = false;
           this.metrics?.resyncs.inc();
         } catch (err) {
           // A node went away mid-way (a cluster settling its topology, a failover): try again

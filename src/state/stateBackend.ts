@@ -194,8 +194,16 @@ class RedisBackend implements StateBackend {
     this.sweeper.unref();
   }
 
+  /**
+   * Only while this agent's writes reach Redis: what a leader's timers decide while cut off (a
+   * notification, an absence opening) stays in its pending writes, out of sight of the agent
+   * that takes the lease over once this term runs out, which would decide it again. Cut off
+   * (Redis unreachable, or the cluster node of some rule down), the timers wait for the writes
+   * to land or for the next leader: late, never twice.
+   */
   leads(): boolean {
-    return this.election.isLeader;
+    const leader = this.election.isLeader;
+    return leader && this.store.sharing;
   }
 
   backpressure(): Promise<void> | undefined {

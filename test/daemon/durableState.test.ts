@@ -6,20 +6,12 @@ import type { IncidentRecord } from '../../src/correlation/incidentBook.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { DurableStateStore } from '../../src/state/durableStore.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
-import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { readNdjson } from '../support/ndjson.ts';
 import { waitFor } from '../support/waitFor.ts';
 
 /** Event-time rules only (pair and threshold), with a lateness that keeps every timer clear of the events: the outcome follows from the events alone. */
-const config = `
-receivers:
-  json:
-    endpoint: 127.0.0.1:0
-exporters:
-  file/incidents:
-    path: incidents.ndjson
-  correlation: {}
-correlation:
+const config = correlatingConfig(`
   tick_interval: 50ms
   defaults: { group_wait: 0s, allowed_lateness: 2h, reopen_window: 0s }
   rules:
@@ -32,13 +24,7 @@ correlation:
       group_by: [service, asset]
       window: 60s
       threshold: 4
-service:
-  pipelines:
-    logs: { receivers: [json], exporters: [correlation] }
-    incidents: { exporters: [file/incidents] }
-  telemetry:
-    metrics: { endpoint: 127.0.0.1:0 }
-`;
+`);
 
 const running: RunningDaemon[] = [];
 afterEach(async () => {

@@ -2,31 +2,17 @@ import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IncidentChange } from '../../src/model/incident.ts';
-import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { readNdjson } from '../support/ndjson.ts';
 import { waitFor } from '../support/waitFor.ts';
 
 /** Revision `n` of the config: one pair rule named after it, so the rules in force are visible. */
-const config = (n: number) => `
-receivers:
-  json:
-    endpoint: 127.0.0.1:0
-exporters:
-  file/incidents:
-    path: incidents.ndjson
-  correlation: {}
-correlation:
+const config = (n: number) => correlatingConfig(`
   tick_interval: 50ms
   defaults: { group_wait: 0s, reopen_window: 0s }
   rules:
     - { kind: pair, name: link_r${n}, group_by: [asset] }
-service:
-  pipelines:
-    logs: { receivers: [json], exporters: [correlation] }
-    incidents: { exporters: [file/incidents] }
-  telemetry:
-    metrics: { endpoint: 127.0.0.1:0 }
-`;
+`);
 
 let daemon: RunningDaemon | undefined;
 afterEach(async () => {

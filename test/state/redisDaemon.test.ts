@@ -7,6 +7,7 @@ import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { FakeWebhookReceiver } from '../support/fakes/webhookReceiver.ts';
 import { readNdjson } from '../support/ndjson.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
+import { metric, send } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
 /** A ticket exporter for the incidents pipeline: its id and its YAML under `exporters:`. */
@@ -66,20 +67,8 @@ service:
     metrics: { endpoint: 127.0.0.1:0 }
 `;
 
-async function send(d: RunningDaemon, events: object[]): Promise<void> {
-  const res = await fetch(d.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
-  expect(await res.json()).toEqual({ accepted: events.length, rejected: [] });
-}
-
 const opened = (d: RunningDaemon) => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')).filter((c) => c.kind === 'opened').map((c) => c.incident.key);
 const error = (service: string) => ({ service, title: `${service} failed`, level: 'error' });
-
-/** A sample's value in the daemon's `/metrics` (`name` with its labels), 0 when absent. */
-async function metric(d: RunningDaemon, sample: string): Promise<number> {
-  const text = await (await fetch(d.adminUrl('/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
-}
 
 async function readiness(d: RunningDaemon): Promise<{ status: string; components: Record<string, { status: string; reason?: string }> }> {
   return (await (await fetch(d.adminUrl('/readyz'))).json()) as { status: string; components: Record<string, { status: string; reason?: string }> };

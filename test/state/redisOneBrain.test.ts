@@ -1,11 +1,10 @@
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentRecord } from '../../src/correlation/incidentBook.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
-import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
-import { readNdjson } from '../support/ndjson.ts';
+import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
+import { allChanges, changesOf, metricsOf, send, standingIds } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
 /**
@@ -20,15 +19,7 @@ interface Timing {
   flush?: string;
 }
 
-const config = (url: string, prefix: string, agent: string, t: Timing) => `
-receivers:
-  json:
-    endpoint: 127.0.0.1:0
-exporters:
-  file/incidents:
-    path: incidents.ndjson
-  correlation: {}
-correlation:
+const config = (url: string, prefix: string, agent: string, t: Timing) => correlatingConfig(`
   tick_interval: 50ms
   defaults: { group_wait: ${t.groupWait}, group_interval: 1s, allowed_lateness: 5s, reopen_window: 0s }
   rules:
@@ -48,22 +39,8 @@ correlation:
     agent_id: ${agent}
     flush_interval: ${t.flush ?? '20ms'}
     lease_ttl: ${t.leaseTtl}
-service:
-  pipelines:
-    logs: { receivers: [json], exporters: [correlation] }
-    incidents: { exporters: [file/incidents] }
-  telemetry:
-    metrics: { endpoint: 127.0.0.1:0 }
-`;
+`);
 
-async function send(d: RunningDaemon, events: object[]): Promise<void> {
-  const res = await fetch(d.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
-  expect(await res.json()).toEqual({ accepted: events.length, rejected: [] });
-}
-
-const changesOf = (d: RunningDaemon) => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson'));
-const allChanges = (ds: RunningDaemon[]) => ds.flatMap(changesOf);
-const metricsOf = async (d: RunningDaemon) => (await fetch(d.adminUrl('/metrics'))).text();
 const error = (service: string) => ({ service, title: `${service} failed`, level: 'error' });
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -76,13 +53,6 @@ async function recordInRedis(url: string, prefix: string, rule: string, key: str
   } finally {
     client.disconnect();
   }
-}
-
-/** Ids of incidents still standing for `key`: every id any agent stored, less those merged into another. */
-function standingIds(changes: IncidentChange[], key: string): Set<string> {
-  const ofKey = changes.filter((c) => c.incident.key === key);
-  const merged = new Set(ofKey.filter((c) => c.incident.mergedInto !== undefined).map((c) => c.incident.id));
-  return new Set(ofKey.map((c) => c.incident.id).filter((id) => !merged.has(id)));
 }
 
 describe('three agents sharing Redis behave as one', () => {

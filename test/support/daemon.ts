@@ -107,3 +107,26 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs?: 
     });
   });
 }
+
+/**
+ * The config of an agent that takes JSON events on an ephemeral port, correlates them with
+ * `correlation` (the block's lines, indented under `correlation:`) and writes the incident
+ * changes to `incidents.ndjson` in its data directory; its admin listener is ephemeral too.
+ */
+export const correlatingConfig = (correlation: string) => `
+receivers:
+  json:
+    endpoint: 127.0.0.1:0
+exporters:
+  file/incidents:
+    path: incidents.ndjson
+  correlation: {}
+correlation:
+${correlation.replace(/^\n/, '').trimEnd()}
+service:
+  pipelines:
+    logs: { receivers: [json], exporters: [correlation] }
+    incidents: { exporters: [file/incidents] }
+  telemetry:
+    metrics: { endpoint: 127.0.0.1:0 }
+`;

@@ -86,37 +86,136 @@ export async function startRedis(): Promise<RedisServer> {
 export interface RedisCluster {
   /** `host:port` of every node, as `correlation.state.cluster.nodes` takes them. */
   nodes: string[];
+  /** Makes the replica of the master serving `key`'s slot miss every write from now on (see `stallReplication`). */
+  stallReplicaOf(key: string): Promise<void>;
+  /** Kills (SIGKILL) the master serving `key`'s slot, lets a stalled replica run on, and resolves once a replica serves the slot instead. Returns the dead node. */
+  killMasterOf(key: string): Promise<string>;
   stop(): Promise<void>;
 }
 
+export interface RedisClusterOptions {
+  /** Replicas per master, each failing over within about a second of its master's death (`cluster-node-timeout` 1s). */
+  replicas?: number;
+}
+
+const run = promisify(execFile);
+
+/** An ACL user every client (and replica, and sentinel) must log in as. */
+export interface RedisAcl {
+  username: string;
+  password: string;
+}
+
+/** One node's reply to a command, through redis-cli. */
+async function ask(node: string, args: string[], acl?: RedisAcl): Promise<string> {
+  const auth = acl ? ['--user', acl.username, '--pass', acl.password, '--no-auth-warning'] : [];
+  const colon = node.lastIndexOf(':');
+  return (await run('redis-cli', ['-h', node.slice(0, colon), '-p', node.slice(colon + 1), ...auth, ...args])).stdout;
+}
+
+interface ClusterNode {
+  id: string;
+  node: string;
+  /** `master`, `slave`, `fail`, `myself`… */
+  flags: string[];
+  /** The master's id, for a replica. */
+  masterId: string;
+  slots: [number, number][];
+}
+
+/** The cluster as `node` sees it (CLUSTER NODES). */
+async function clusterNodes(node: string): Promise<ClusterNode[]> {
+  // Lines: <id> <host:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slot ranges>...
+  return (await ask(node, ['cluster', 'nodes']))
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f.length >= 8)
+    .map((f) => ({
+      id: f[0]!,
+      node: f[1]!.split('@')[0]!,
+      flags: f[2]!.split(','),
+      masterId: f[3]!,
+      slots: f.slice(8).filter((r) => !r.startsWith('[')).map((r) => {
+        const [from, to] = r.split('-').map(Number);
+        return [from!, to ?? from!] as [number, number];
+      }),
+    }));
+}
+
+/** The live master serving `slot`, as `node` sees it. */
+async function masterOfSlot(node: string, slot: number): Promise<ClusterNode | undefined> {
+  return (await clusterNodes(node)).find((n) => n.flags.includes('master') && !n.flags.some((f) => f.startsWith('fail')) && n.slots.some(([from, to]) => from <= slot && slot <= to));
+}
+
 /**
- * Starts a real Redis Cluster of `size` masters (no replicas) on free ports, with cluster bus
- * ports of their own (`--cluster-port`), and resolves once every slot is served.
+ * Makes `replica` miss the writes its master takes from now on, as a lagging replica does: it is
+ * stopped (SIGSTOP), and a 32 MB value written through the master fills the replication link's
+ * socket buffers, so later writes wait in the master's output buffer, which dies with it (the
+ * partial value is dropped by the replica). Returns what lets the replica run on.
  */
-export async function startRedisCluster(size = 3): Promise<RedisCluster> {
+async function stallReplication(master: string, replica: ChildProcess, fillerKey: string, acl?: RedisAcl): Promise<() => void> {
+  replica.kill('SIGSTOP');
+  await ask(master, ['eval', "redis.call('SET', KEYS[1], string.rep('x', 33554432))", '1', fillerKey], acl);
+  return () => replica.kill('SIGCONT');
+}
+
+/**
+ * Starts a real Redis Cluster of `size` masters (and `replicas` replicas each) on free ports, with
+ * cluster bus ports of their own (`--cluster-port`), and resolves once every slot is served and
+ * every replica is attached.
+ */
+export async function startRedisCluster(size = 3, opts: RedisClusterOptions = {}): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-redis-cluster-'));
-  const procs: ChildProcess[] = [];
+  const replicas = opts.replicas ?? 0;
+  const procs = new Map<string, ChildProcess>();
   const nodes: string[] = [];
+  const resumes: (() => void)[] = [];
+  const serving = async () => {
+    const live = nodes.filter((n) => procs.get(n)!.exitCode === null && procs.get(n)!.signalCode === null);
+    const infos = await Promise.all(live.map((n) => ask(n, ['cluster', 'info'])));
+    return infos.every((i) => i.includes('cluster_state:ok'));
+  };
   try {
-    for (let i = 0; i < size; i++) {
+    for (let i = 0; i < size * (1 + replicas); i++) {
       const [port, bus] = [await freePort(), await freePort()];
-      procs.push(await launch(port, ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]));
+      const proc = await launch(port, ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-node-timeout', '1000', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]);
       nodes.push(`127.0.0.1:${port}`);
+      procs.set(nodes.at(-1)!, proc);
     }
-    const run = promisify(execFile);
-    await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-yes']);
-    await waitFor(async () => {
-      const infos = await Promise.all(nodes.map((n) => run('redis-cli', ['-h', '127.0.0.1', '-p', n.split(':')[1]!, 'cluster', 'info'])));
-      return infos.every((i) => i.stdout.includes('cluster_state:ok'));
-    }, 'the cluster to serve every slot');
+    await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', String(replicas), '--cluster-yes']);
+    await waitFor(serving, 'the cluster to serve every slot');
+    // A replica that has not finished its first sync cannot take over: wait until each has.
+    await waitFor(async () => (await ask(nodes[0]!, ['cluster', 'nodes'])).split('\n').filter((l) => l.includes('slave') && l.includes(' connected')).length === size * replicas, 'every replica to attach');
+    await waitFor(async () => (await Promise.all(nodes.map((n) => ask(n, ['info', 'replication'])))).every((i) => !i.includes('role:slave') || i.includes('master_link_status:up')), 'every replica to sync');
   } catch (err) {
-    for (const p of procs) p.kill('SIGKILL');
+    for (const p of procs.values()) p.kill('SIGKILL');
     throw err;
   }
   return {
     nodes,
+    async stallReplicaOf(key) {
+      const slot = Number(await ask(nodes[0]!, ['cluster', 'keyslot', key]));
+      const master = await masterOfSlot(nodes[0]!, slot);
+      const replica = (await clusterNodes(nodes[0]!)).find((n) => n.masterId === master?.id);
+      if (!master || !replica) throw new Error(`no master with a replica serves slot ${slot}`);
+      // A key of the same slot (the hash tag is what counts) that no agent reads.
+      const tag = /\{([^}]+)\}/.exec(key)?.[1] ?? key;
+      resumes.push(await stallReplication(master.node, procs.get(replica.node)!, `filler{${tag}}`));
+    },
+    async killMasterOf(key) {
+      const slot = Number(await ask(nodes[0]!, ['cluster', 'keyslot', key]));
+      const dead = (await masterOfSlot(nodes[0]!, slot))?.node;
+      if (!dead) throw new Error(`no master serves slot ${slot}`);
+      const proc = procs.get(dead)!;
+      proc.kill('SIGKILL');
+      await exited(proc);
+      for (const resume of resumes.splice(0)) resume();
+      const survivor = nodes.find((n) => n !== dead)!;
+      await waitFor(async () => (await masterOfSlot(survivor, slot)) !== undefined && (await serving()), 'a replica to take over the dead master\'s slots', 30_000);
+      return dead;
+    },
     async stop() {
-      await Promise.all(procs.map((p) => {
+      await Promise.all([...procs.values()].map((p) => {
         p.kill('SIGKILL');
         return exited(p);
       }));
@@ -147,6 +246,102 @@ export async function startRedisSentinel(master: RedisServer, name: string): Pro
   };
 }
 
+export interface RedisSentinelGroup {
+  /** The monitored master's name, as `correlation.state.sentinel.name` takes it. */
+  name: string;
+  /** `host:port` of every sentinel, as `correlation.state.sentinel.nodes` takes them. */
+  sentinels: string[];
+  /** Makes the replica miss every write from now on (see `stallReplication`). */
+  stallReplica(): Promise<void>;
+  /** Kills (SIGKILL) the master, lets a stalled replica run on, and resolves with the replica's `host:port` once the sentinels have promoted it and it takes writes. */
+  killMaster(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Server arguments that turn the default user off and let only `acl` in, replicas included. */
+const aclArgs = (acl: RedisAcl) => ['--user', 'default', 'off', '--user', acl.username, 'on', `>${acl.password}`, '~*', '&*', '+@all', '--masteruser', acl.username, '--masterauth', acl.password];
+
+/** Field `name` of a flat key/value reply printed by redis-cli (one item a line). */
+function field(reply: string, name: string): string | undefined {
+  const lines = reply.split('\n');
+  const at = lines.indexOf(name);
+  return at === -1 ? undefined : lines[at + 1];
+}
+
+/**
+ * Starts a master and one replica, both requiring the ACL user `acl`, watched by three sentinels
+ * (quorum 2) that call the master down after 1s and fail over to the replica. Resolves once every
+ * sentinel knows the replica and the other sentinels: before that, a failover cannot happen.
+ */
+export async function startRedisSentinels(name: string, acl: RedisAcl): Promise<RedisSentinelGroup> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-redis-sentinels-'));
+  const data = new Map<string, ChildProcess>();
+  const sentinels: ChildProcess[] = [];
+  const nodes: string[] = [];
+  const stop = async () => {
+    await Promise.all([...data.values(), ...sentinels].map((p) => {
+      p.kill('SIGKILL');
+      return exited(p);
+    }));
+  };
+  try {
+    const masterPort = await freePort();
+    // A replica keeps the RDB of its first sync in its --dir: not the working directory.
+    data.set(`127.0.0.1:${masterPort}`, await launch(masterPort, [...aclArgs(acl), '--dir', dir]));
+    const replicaPort = await freePort();
+    data.set(`127.0.0.1:${replicaPort}`, await launch(replicaPort, [...aclArgs(acl), '--dir', dir, '--dbfilename', 'replica.rdb', '--replicaof', '127.0.0.1', String(masterPort)]));
+    await waitFor(async () => (await ask(`127.0.0.1:${replicaPort}`, ['info', 'replication'], acl)).includes('master_link_status:up'), 'the replica to sync');
+    for (let i = 0; i < 3; i++) {
+      const file = join(dir, `sentinel-${i}.conf`);
+      // Sentinel rewrites its config file, so each needs one of its own.
+      writeFileSync(file, [
+        `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 5000`,
+        `sentinel auth-user ${name} ${acl.username}`,
+        `sentinel auth-pass ${name} ${acl.password}`,
+        '',
+      ].join('\n'));
+      const port = await freePort();
+      sentinels.push(await launch(port, ['--sentinel', '--dir', dir], '+monitor master', [file]));
+      nodes.push(`127.0.0.1:${port}`);
+    }
+    await waitFor(async () => {
+      const views = await Promise.all(nodes.map((n) => ask(n, ['sentinel', 'master', name])));
+      return views.every((v) => field(v, 'num-other-sentinels') === '2' && field(v, 'num-slaves') === '1');
+    }, 'the sentinels to know each other and the replica', 30_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const resumes: (() => void)[] = [];
+  const masterOf = async (sentinel: string) => (await ask(sentinel, ['sentinel', 'get-master-addr-by-name', name])).trim().split('\n').join(':');
+  return {
+    name,
+    sentinels: nodes,
+    async stallReplica() {
+      const master = await masterOf(nodes[0]!);
+      const [replica] = [...data].filter(([n]) => n !== master);
+      resumes.push(await stallReplication(master, replica![1], 'vigil-test-filler', acl));
+    },
+    async killMaster() {
+      const dead = await masterOf(nodes[0]!);
+      const proc = data.get(dead)!;
+      proc.kill('SIGKILL');
+      await exited(proc);
+      for (const resume of resumes.splice(0)) resume();
+      let promoted = dead;
+      await waitFor(async () => {
+        const named = [...new Set(await Promise.all(nodes.map(masterOf)))];
+        promoted = named[0]!;
+        return named.length === 1 && promoted !== dead && (await ask(promoted, ['info', 'replication'], acl)).includes('role:master');
+      }, 'the sentinels to promote the replica', 30_000);
+      return promoted;
+    },
+    stop,
+  };
+}
+
 export interface RedisTlsServer {
   url: string;
   /** PEM file of the CA that signed the server certificate. */
@@ -160,7 +355,6 @@ export interface RedisTlsServer {
  */
 export async function startRedisTls(): Promise<RedisTlsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-redis-tls-'));
-  const run = promisify(execFile);
   const f = (name: string) => join(dir, name);
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=vigil-test-ca']);
   await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);

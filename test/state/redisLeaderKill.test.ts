@@ -1,0 +1,109 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { startRedisTls, waitFor, type RedisTlsServer } from '../support/redis.ts';
+import { allChanges, changesOf, metric, send } from './redisAgents.ts';
+import { freshPrefix } from './redisHelpers.ts';
+
+/**
+ * The agent running the correlation timers dies (kill -9, no lease released) while a host falls
+ * silent: another agent takes the timers over within a lease term, and the silence opens one
+ * incident, neither twice nor never, though it became due while no agent led. Over TLS, as the ACL user, as a production Redis would be.
+ */
+const LEASE_TTL_MS = 3000;
+/** Shorter than the lease: the silence becomes due while nobody runs the timers. */
+const INTERVAL_MS = 1000;
+
+const config = (redis: RedisTlsServer, prefix: string, agent: string) => correlatingConfig(`
+  tick_interval: 50ms
+  defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
+  rules:
+    - kind: absence
+      name: host_silent
+      match: attributes["check"] == "heartbeat"
+      group_by: [asset]
+      time: arrival
+      interval: ${INTERVAL_MS}ms
+  state:
+    store: redis
+    url: ${redis.url}
+    username: vigil
+    password: s3cret
+    tls: { ca_file: ${JSON.stringify(redis.caFile)} }
+    prefix: ${prefix}
+    agent_id: ${agent}
+    flush_interval: 20ms
+    lease_ttl: ${LEASE_TTL_MS}ms
+`);
+
+/** Whether the agent runs the timers now: it took the lease once more than it lost it. */
+async function leads(d: RunningDaemon): Promise<boolean> {
+  const took = await metric(d, 'vigil_state_store_lease_changes_total{lease="timers",leader="true"}');
+  const lost = await metric(d, 'vigil_state_store_lease_changes_total{lease="timers",leader="false"}');
+  return took - lost === 1;
+}
+
+const heartbeat = { asset: 'db-1', title: 'heartbeat', attributes: { check: 'heartbeat' } };
+const KEY = 'host_silent{asset="db-1"}';
+
+describe('the timers\' leader killed while a host falls silent (TLS, ACL user)', () => {
+  let redis: RedisTlsServer;
+  const daemons: RunningDaemon[] = [];
+  beforeAll(async () => {
+    redis = await startRedisTls();
+  });
+  afterEach(async () => {
+    await Promise.all(daemons.splice(0).map((d) => d.stop('SIGKILL')));
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('hands the timers to a survivor within a lease term, and opens the absence incident exactly once', async () => {
+    const prefix = freshPrefix();
+    const ds = await Promise.all(['node-a', 'node-b', 'node-c'].map((agent) => startDaemon(config(redis, prefix, agent))));
+    daemons.push(...ds);
+    let leader: RunningDaemon | undefined;
+    await waitFor(async () => {
+      const flags = await Promise.all(ds.map(leads));
+      leader = flags.filter(Boolean).length === 1 ? ds[flags.indexOf(true)] : undefined;
+      return leader !== undefined;
+    }, 'exactly one leader');
+    const survivors = ds.filter((d) => d !== leader);
+
+    // Heartbeats on every agent, well within the interval; the last ones reach the survivors, so
+    // that the leader dies holding none that the others have not seen.
+    for (let i = 0; i < 9; i++) {
+      await send(ds[i % 3]!, [heartbeat]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await send(survivors[0]!, [heartbeat]);
+    const lastBeatAt = Date.now();
+    for (const d of ds) await waitFor(async () => (await metric(d, 'vigil_state_store_pending_keys')) === 0, 'every agent to flush');
+
+    leader!.proc.kill('SIGKILL');
+    const killedAt = Date.now();
+    await leader!.exited;
+    let takenOverAt = 0;
+    await waitFor(async () => {
+      const flags = await Promise.all(survivors.map(leads));
+      takenOverAt = Date.now();
+      return flags.filter(Boolean).length === 1;
+    }, 'a survivor to take the timers over', 10_000);
+    // The dead leader's term runs out within lease_ttl; the survivors ask every lease_ttl / 3.
+    const takeoverMs = takenOverAt - killedAt;
+    expect(takeoverMs).toBeLessThan(LEASE_TTL_MS + LEASE_TTL_MS / 3 + 500);
+
+    await waitFor(() => allChanges(survivors).some((c) => c.incident.key === KEY && c.kind === 'opened'), 'the absence incident', 15_000);
+    // Every survivor ticks every 50 ms and flushes every 20 ms: a second opening would show within a second.
+    await new Promise((r) => setTimeout(r, 1000));
+    const openings = allChanges(survivors).filter((c) => c.incident.key === KEY && c.kind === 'opened');
+    const figures = { takeoverMs, openings: openings.length, openedAfterSilenceMs: openings[0]!.incident.openedAtMs - lastBeatAt, diedLeaderOpenings: changesOf(leader!).length };
+    console.log(`leader kill: ${JSON.stringify(figures)}`);
+    expect(openings).toHaveLength(1);
+    expect(openings[0]!.notify).toBe(true);
+    // Not before the silence lasted its interval; the dead leader never got that far.
+    expect(openings[0]!.incident.openedAtMs).toBeGreaterThanOrEqual(lastBeatAt + INTERVAL_MS - 100);
+    expect(changesOf(leader!)).toEqual([]);
+    for (const d of survivors) expect(await metric(d, 'vigil_state_store_duplicate_opens_total')).toBe(0);
+  }, 60_000);
+});
