@@ -88,6 +88,8 @@ export class CorrelationEngine {
   private byName = new Map<string, CompiledRule>();
   private lastSweepMs = 0;
   private readonly ctx: RuleContext;
+  /** Window counters other agents' writes raised since the last tick. */
+  private readonly mergedCounts = new Set<string>();
 
   constructor(set: RuleSet, store: StateStore) {
     this.store = store;
@@ -105,6 +107,7 @@ export class CorrelationEngine {
       },
     };
     this.book.onHeldBack = (rule) => this.ctx.ignore(rule, 'max_open_incidents');
+    store.onMergedCount('c:', (key) => this.mergedCounts.add(key));
     this.install(set);
   }
 
@@ -225,6 +228,8 @@ export class CorrelationEngine {
       }
     }
     for (const rule of this.set.rules) rule.onTick?.(watermarkOf(rule, nowMs), this.ctx, marks.get(rule.name) ?? []);
+    for (const counter of this.mergedCounts) this.byName.get(ruleOfKey(counter.slice(2)))?.onMergedCount?.(counter, this.ctx);
+    this.mergedCounts.clear();
     const open = this.openIncidents();
     this.set.suppressor.rebuild(open);
     for (const rec of open) {
@@ -254,6 +259,8 @@ export class CorrelationEngine {
    * other agents' twins, for storage. The leader's `tick` does this too.
    */
   settle(nowMs: number): IncidentChange[] {
+    // The leader looks at windows other agents raised; this agent does not run timers.
+    this.mergedCounts.clear();
     return this.end(this.begin(nowMs));
   }
 

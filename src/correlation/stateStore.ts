@@ -75,6 +75,12 @@ export interface StateStore {
   /** Registers whose keys start with `tag` (a kind tag such as `i:`) merge by `join` instead of the last writer winning. */
   joinRegisters(tag: string, join: RegisterJoin): void;
 
+  /**
+   * Calls `listener` with the key of every counter under `tag` that another agent's write
+   * changed: a window that no agent's own events brought to its threshold may reach it so.
+   */
+  onMergedCount(tag: string, listener: (key: string) => void): void;
+
   /** Subscribes to local writes (a replicator ships them); returns the unsubscribe function. */
   onDelta(listener: (delta: StateDelta) => void): () => void;
 

@@ -107,6 +107,8 @@ export class MemoryStateStore implements StateStore {
   private listeners: ((delta: StateDelta) => void)[] = [];
   /** Kind tag → how its registers merge when another agent wrote them too. */
   private readonly joins = new Map<string, RegisterJoin>();
+  /** Kind tag → who hears of counters another agent changed. */
+  private readonly countWatchers = new Map<string, (key: string) => void>();
 
   constructor(writer = 'local') {
     this.writer = writer;
@@ -223,6 +225,10 @@ export class MemoryStateStore implements StateStore {
     switch (delta.kind) {
       case 'count':
         this.applyCount(delta.key, delta.bucket, delta.delta, delta.expiresAtMs);
+        if (join && delta.delta > 0 && this.countWatchers.size > 0) {
+          const tag = tagOf(delta.key);
+          if (tag !== undefined) this.countWatchers.get(tag)?.(delta.key);
+        }
         return;
       case 'max':
         this.applyMax(delta.key, delta.value, delta.expiresAtMs);
@@ -238,6 +244,10 @@ export class MemoryStateStore implements StateStore {
 
   joinRegisters(tag: string, join: RegisterJoin): void {
     this.joins.set(tag, join);
+  }
+
+  onMergedCount(tag: string, listener: (key: string) => void): void {
+    this.countWatchers.set(tag, listener);
   }
 
   /**

@@ -323,6 +323,10 @@ export class RedisStateStore implements StateStore {
     this.local.joinRegisters(tag, join);
   }
 
+  onMergedCount(tag: string, listener: (key: string) => void): void {
+    this.local.onMergedCount(tag, listener);
+  }
+
   onDelta(listener: (delta: StateDelta) => void): () => void {
     return this.local.onDelta(listener);
   }

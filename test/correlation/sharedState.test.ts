@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { incidentId } from '../../src/correlation/incidentBook.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
+import type { StateDelta } from '../../src/correlation/stateStore.ts';
 import { engineFrom, ev } from '../support/correlation.ts';
 
 const rules = `
@@ -43,5 +44,29 @@ describe('two agents sharing state', () => {
     // The other agent attaches to it rather than opening a twin.
     expect(a.process([err(4000)], 4000)).toEqual([]);
     expect(b.book.get('errors{service="api"}')!.incident.eventCount).toBe(7);
+  });
+});
+
+describe('a window only all agents together bring to the threshold', () => {
+  it('opens on the leader\'s tick, once the agents\' counts have met', () => {
+    // Each agent's writes reach the other only when delivered: the errors of both are in flight when each sees its own.
+    const a = new MemoryStateStore('agent-a');
+    const b = new MemoryStateStore('agent-b');
+    const aOut: StateDelta[] = [];
+    const bOut: StateDelta[] = [];
+    a.onDelta((d) => aOut.push(structuredClone(d)));
+    b.onDelta((d) => bOut.push(structuredClone(d)));
+    const [leader, other] = [engineFrom(rules, a), engineFrom(rules, b)];
+    const err = (t: number) => ev(t, { service: 'api', severityText: 'ERROR', severityNumber: 17 });
+    // Three errors on each: six in the window, the threshold, but neither saw more than three.
+    expect([...leader.process([err(1000), err(2000), err(3000)], 3000), ...other.process([err(1500), err(2500), err(3500)], 3500)]).toEqual([]);
+    for (const d of bOut.splice(0)) a.merge(d);
+    for (const d of aOut.splice(0)) b.merge(d);
+    expect(other.settle(4000)).toEqual([]);
+    const opened = leader.tick(4000);
+    expect(opened.map((c) => [c.kind, c.incident.key, c.incident.eventCount])).toEqual([['opened', 'errors{service="api"}', 6]]);
+    expect(opened[0]!.incident.openedAtMs).toBeLessThanOrEqual(4000);
+    // A second tick with nothing new opens nothing more.
+    expect(leader.tick(4100)).toEqual([]);
   });
 });

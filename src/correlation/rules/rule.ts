@@ -39,6 +39,11 @@ export interface CompiledRuleBase {
    * open the next incident.
    */
   onResolvedElsewhere?(rec: IncidentRecord, ctx: RuleContext): void;
+  /**
+   * A window counter of the rule (`c:<key>`) that other agents' events raised: the timers see
+   * whether the window, with every agent's events in it, now holds what none saw alone.
+   */
+  onMergedCount?(counter: string, ctx: RuleContext): void;
   /** Timers on the rule's groups (absence): `marks` are its `a:` state keys, gathered in one scan for all rules. */
   onTick?(evalMs: number, ctx: RuleContext, marks: readonly string[]): void;
 }

@@ -1,4 +1,5 @@
 import type { VigilEvent } from '../../model/event.ts';
+import { parseIncidentKey } from '../fieldPath.ts';
 import { formatDuration, type IncidentRecord } from '../incidentBook.ts';
 import { RuleCore, autoResolve, isOpen, markOpen, mayBeOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
 
@@ -78,6 +79,37 @@ export class ThresholdRule extends RuleCore implements EventRule {
         if (opened) markOpen(store, counter, 1, tMs);
         return;
       }
+    }
+  }
+
+  /**
+   * Opens the incident of a window that reached the threshold only with other agents' events,
+   * the last of which came to different agents within one flush: none saw the whole count.
+   * Dated at the end of the first such window's last bucket (or now), the best the shared
+   * counts can say. Windows that ended before the group's last incident was resolved are past.
+   */
+  onMergedCount(counter: string, ctx: RuleContext): void {
+    if (this.p.sum) return;
+    const { store, book } = ctx;
+    const key = counter.slice(2);
+    const rec = book.get(key);
+    const resolvedAtMs = rec ? rec.incident.resolvedAtMs : Number.NEGATIVE_INFINITY;
+    // Open already, or known open elsewhere though its record has not come yet.
+    if (isOpen(rec) || (mayBeOpen(store, counter) && rec === undefined)) return;
+    const { bucketMs, threshold } = this.p;
+    const nb = this.buckets;
+    const nowB = Math.floor(ctx.nowMs / bucketMs);
+    for (let end = nowB - nb + 1; end <= nowB; end++) {
+      const endMs = Math.min(ctx.nowMs, (end + 1) * bucketMs - 1);
+      if (endMs <= resolvedAtMs) continue;
+      const total = store.sumCounts(counter, end - nb + 1, end);
+      if (total < threshold) continue;
+      let first = end - nb + 1;
+      while (first < end && store.sumCounts(counter, first, first) === 0) first++;
+      const labels = parseIncidentKey(key)?.labels ?? {};
+      const opened = book.open({ policy: this.policy, key, labels, atMs: endMs, count: total, counted: true, firstSeenMs: first * bucketMs, reason: `count ${total} ≥ ${threshold} within ${formatDuration(this.p.windowMs)}, with other agents' events` }, ctx.out);
+      if (opened) markOpen(store, counter, 1, endMs);
+      return;
     }
   }
 
