@@ -71,7 +71,7 @@ function timeMs(e: VigilEvent): number {
  * the index of held resolutions: it is incidents' notification state, which a changed rule keeps
  * and which a removed or regrouped rule's incidents tell at once (see `reload`).
  */
-const STATE_TAGS = ['c', 'a', 'ag', 'p', 'f', 'd', 'ms', 'mn', 'mx', 'ml', 'mp', 'mr', 'mf'];
+const STATE_TAGS = ['c', 'a', 'ag', 'ah', 'p', 'f', 'd', 'ms', 'mn', 'mx', 'ml', 'mp', 'mr', 'mf'];
 
 /**
  * The correlation core: events and metric points in, incident changes out, with the clock

@@ -47,26 +47,56 @@ describe('two agents sharing state', () => {
   });
 });
 
+/**
+ * Two agents whose writes reach each other only when `exchange()` delivers them, as a flush
+ * interval and a message would: what each does in between, the other does not know yet.
+ */
+function lateAgents(yaml: string) {
+  const a = new MemoryStateStore('agent-a');
+  const b = new MemoryStateStore('agent-b');
+  const aOut: StateDelta[] = [];
+  const bOut: StateDelta[] = [];
+  a.onDelta((d) => aOut.push(structuredClone(d)));
+  b.onDelta((d) => bOut.push(structuredClone(d)));
+  const exchange = () => {
+    for (const d of bOut.splice(0)) a.merge(d);
+    for (const d of aOut.splice(0)) b.merge(d);
+  };
+  return { leader: engineFrom(yaml, a), other: engineFrom(yaml, b), exchange };
+}
+
 describe('a window only all agents together bring to the threshold', () => {
   it('opens on the leader\'s tick, once the agents\' counts have met', () => {
-    // Each agent's writes reach the other only when delivered: the errors of both are in flight when each sees its own.
-    const a = new MemoryStateStore('agent-a');
-    const b = new MemoryStateStore('agent-b');
-    const aOut: StateDelta[] = [];
-    const bOut: StateDelta[] = [];
-    a.onDelta((d) => aOut.push(structuredClone(d)));
-    b.onDelta((d) => bOut.push(structuredClone(d)));
-    const [leader, other] = [engineFrom(rules, a), engineFrom(rules, b)];
+    // The errors of both are in flight when each sees its own.
+    const { leader, other, exchange } = lateAgents(rules);
     const err = (t: number) => ev(t, { service: 'api', severityText: 'ERROR', severityNumber: 17 });
     // Three errors on each: six in the window, the threshold, but neither saw more than three.
     expect([...leader.process([err(1000), err(2000), err(3000)], 3000), ...other.process([err(1500), err(2500), err(3500)], 3500)]).toEqual([]);
-    for (const d of bOut.splice(0)) a.merge(d);
-    for (const d of aOut.splice(0)) b.merge(d);
+    exchange();
     expect(other.settle(4000)).toEqual([]);
     const opened = leader.tick(4000);
     expect(opened.map((c) => [c.kind, c.incident.key, c.incident.eventCount])).toEqual([['opened', 'errors{service="api"}', 6]]);
     expect(opened[0]!.incident.openedAtMs).toBeLessThanOrEqual(4000);
     // A second tick with nothing new opens nothing more.
     expect(leader.tick(4100)).toEqual([]);
+  });
+});
+
+describe('a silence one agent sees in its share of a group\'s events', () => {
+  it('is no silence when another agent heard from the group within it', () => {
+    const yaml = `
+defaults: { group_wait: 0s, allowed_lateness: 5s }
+rules:
+  - { kind: absence, name: silent, match: 'attributes["check"] == "heartbeat"', group_by: [asset], interval: 2s }
+`;
+    const { leader, other, exchange } = lateAgents(yaml);
+    const beat = (t: number) => ev(t, { asset: 'db-1', attributes: { check: 'heartbeat' } });
+    // Heartbeats every 500 ms; the agents share state late: a sees 0 and 3000, b everything between.
+    expect(leader.process([beat(0)], 0)).toEqual([]);
+    expect(other.process([beat(500), beat(1000), beat(1500), beat(2000), beat(2500)], 2500)).toEqual([]);
+    expect(leader.process([beat(3000)], 3000)).toEqual([]);
+    exchange();
+    // Well past the watermark of every beat: one agent alone would have opened nothing.
+    expect([...leader.tick(9000), ...other.settle(9000), ...leader.process([beat(9000)], 9000)].filter((c) => c.kind === 'opened' && c.incident.openedAtMs < 5000)).toEqual([]);
   });
 });

@@ -233,7 +233,7 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
     }
   }, 150_000);
 
-  it('count every error storm the same when Redis is down for 6 s mid-stream', async () => {
+  it('count every error storm and every silence the same when Redis is down for 6 s mid-stream', async () => {
     const glpiOne = await new FakeGlpi().listen();
     const glpiThree = await new FakeGlpi().listen();
     let phase = 0;
@@ -251,7 +251,9 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
       expect(phase).toBe(2);
       // The agents correlated alone during the outage; once Redis is back their storms merge:
       // the same incidents, statuses and counts as one agent, no event lost, no resolution missed.
-      const storms = (changes: IncidentChange[], base: number) => stories(changes, base).filter((s) => s.key.startsWith('errors{'));
+      // The heartbeats sent while Redis restarted arrive late (within allowed_lateness) and on
+      // different agents: no silence comes of it. Links are left out: see the README's limits.
+      const storms = (changes: IncidentChange[], base: number) => stories(changes, base).filter((s) => !s.key.startsWith('link{'));
       const a = storms(one.changes, one.base);
       const b = storms(three.changes, three.base);
       expect(b.map((s) => `${s.key} ${s.status} ${s.count}`)).toEqual(a.map((s) => `${s.key} ${s.status} ${s.count}`));

@@ -6,6 +6,9 @@ import { RuleCore, autoResolve, isOpen, watermarkOf, type EventRule, type RuleCo
 /** Stands for "no event known before" in the gap list: the group's first event may still get an older one. */
 const BEFORE_FIRST = Number.MIN_SAFE_INTEGER;
 
+/** Buckets per interval of the `ah:` counter that tells whether any agent heard from a group within a gap. */
+const HEARD_BUCKETS_PER_INTERVAL = 8;
+
 /**
  * "Silence is deadly": a gap of at least `interval` between two of a group's events (in event
  * time) opens an incident dated `last + interval`, and the event that ends the gap resolves it
@@ -37,6 +40,8 @@ export class AbsenceRule extends RuleCore implements EventRule {
     const mark = this.keys.key(e, 'a:');
     const last = ctx.store.readMax(mark);
     ctx.store.raise(mark, tMs, tMs + this.forgetAfterMs);
+    const q = this.heardBucketMs();
+    ctx.store.addCount('ah:' + mark.slice(2), Math.floor(tMs / q), 1, tMs + 2 * this.intervalMs + this.latenessMs + q);
     const w = watermarkOf(this, ctx.nowMs);
     // A group heard from recently, in order, is the common case: nothing but the mark. So is a
     // group's first event, unless one older than it can still arrive and leave a gap before it.
@@ -94,7 +99,9 @@ export class AbsenceRule extends RuleCore implements EventRule {
         settled += 2;
         continue;
       }
-      this.settleSilence(key, from, ctx, labels);
+      // The gap is this agent's view; another agent may have had an event inside it that this
+      // one has not seen (only the highest event time travels in the mark): then there was no silence.
+      if (from === BEFORE_FIRST || !this.heardWithin(key, from, ctx)) this.settleSilence(key, from, ctx, labels);
       if (w < to) break;
       const rec = ctx.book.get(key);
       if (isOpen(rec) && to >= rec.incident.openedAtMs - this.intervalMs) {
@@ -103,6 +110,22 @@ export class AbsenceRule extends RuleCore implements EventRule {
       settled += 2;
     }
     if (settled > 0) this.saveGaps('ag:' + key, gaps.slice(settled), ctx);
+  }
+
+  private heardBucketMs(): number {
+    return Math.max(1, Math.floor(this.intervalMs / HEARD_BUCKETS_PER_INTERVAL));
+  }
+
+  /**
+   * Whether any agent counted an event of the group in a bucket wholly inside (from, from +
+   * interval): the silence after `from` was broken. Buckets that straddle an edge are left out,
+   * so an event within a bucket's width of either edge is missed, never made up.
+   */
+  private heardWithin(key: string, from: number, ctx: RuleContext): boolean {
+    const q = this.heardBucketMs();
+    const first = Math.floor(from / q) + 1;
+    const last = Math.floor((from + this.intervalMs) / q) - 1;
+    return last >= first && ctx.store.sumCounts('ah:' + key, first, last) > 0;
   }
 
   private saveGaps(gapKey: string, gaps: number[], ctx: RuleContext): void {
