@@ -1,4 +1,4 @@
-import { checkEnd, createReader, skip, subEnd, type Reader } from './wireReader.ts';
+import { createReader, eachField } from './wireReader.ts';
 
 /**
  * Record counts taken before any record is allocated. An empty log record is 2 bytes on the
@@ -9,30 +9,11 @@ import { checkEnd, createReader, skip, subEnd, type Reader } from './wireReader.
 
 /** ExportMetricsServiceRequest nests points one level deeper: Metric → Gauge/Sum/… → data_points = 1. */
 const METRIC_DATA_TAGS = new Set([42, 58, 74, 82, 90]);
-
-function countDataPoints(r: Reader, end: number): number {
-  let n = 0;
-  while (r.pos < end) {
-    const tag = r.uint32();
-    if (tag === 10) {
-      r.pos = subEnd(r, end);
-      n++;
-    } else skip(r, tag);
-  }
-  checkEnd(r, end);
-  return n;
-}
-
-function countMetricPoints(r: Reader, end: number): number {
-  let n = 0;
-  while (r.pos < end) {
-    const tag = r.uint32();
-    if (METRIC_DATA_TAGS.has(tag)) n += countDataPoints(r, subEnd(r, end));
-    else skip(r, tag);
-  }
-  checkEnd(r, end);
-  return n;
-}
+const isTag = (t: number) => (tag: number) => tag === t;
+/** Field 1 (length-delimited): a resource block in the request, a data point in a Gauge/Sum/…. */
+const FIELD_1 = isTag(10);
+/** Field 2 (length-delimited): a scope block in a resource block, an item in a scope block. */
+const FIELD_2 = isTag(18);
 
 /**
  * Log records, spans or metric data points in an Export*ServiceRequest (protobuf), by the
@@ -41,39 +22,11 @@ function countMetricPoints(r: Reader, end: number): number {
  */
 export function countProtoRecords(body: Buffer, metrics: boolean): number {
   const r = createReader(body);
-  const end = r.len;
   let n = 0;
-  while (r.pos < end) {
-    const tag = r.uint32();
-    if (tag !== 10) {
-      skip(r, tag);
-      continue;
-    }
-    const resourceEnd = subEnd(r, end);
-    while (r.pos < resourceEnd) {
-      const t = r.uint32();
-      if (t !== 18) {
-        skip(r, t);
-        continue;
-      }
-      const scopeEnd = subEnd(r, resourceEnd);
-      while (r.pos < scopeEnd) {
-        const st = r.uint32();
-        if (st !== 18) {
-          skip(r, st);
-          continue;
-        }
-        const itemEnd = subEnd(r, scopeEnd);
-        if (metrics) n += countMetricPoints(r, itemEnd);
-        else {
-          r.pos = itemEnd;
-          n++;
-        }
-      }
-      checkEnd(r, scopeEnd);
-    }
-    checkEnd(r, resourceEnd);
-  }
+  const countItem = metrics
+    ? (itemEnd: number) => eachField(r, itemEnd, (t) => METRIC_DATA_TAGS.has(t), (dataEnd) => eachField(r, dataEnd, FIELD_1, (pointEnd) => ((r.pos = pointEnd), n++)))
+    : (itemEnd: number) => ((r.pos = itemEnd), n++);
+  eachField(r, r.len, FIELD_1, (resourceEnd) => eachField(r, resourceEnd, FIELD_2, (scopeEnd) => eachField(r, scopeEnd, FIELD_2, countItem)));
   return n;
 }
 

@@ -32,6 +32,20 @@ export function checkEnd(r: Reader, end: number): void {
   if (r.pos !== end) throw new MalformedProtobufError(`message ends at offset ${r.pos}, expected ${end}`);
 }
 
+/**
+ * Walks the fields of a message up to `end`: each length-delimited field whose tag `wanted`
+ * accepts goes to `each` with its end (where `each` must leave the reader), the others are
+ * skipped; then checks the message ended where its length said.
+ */
+export function eachField(r: Reader, end: number, wanted: (tag: number) => boolean, each: (fieldEnd: number) => void): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (wanted(tag)) each(subEnd(r, end));
+    else skip(r, tag);
+  }
+  checkEnd(r, end);
+}
+
 /** Skips a field of an unknown number, as proto3 requires; rejects invalid wire types. */
 export function skip(r: Reader, tag: number): void {
   const wireType = tag & 7;
