@@ -100,6 +100,23 @@ function resolutionUntold(rec: IncidentRecord): boolean {
   return told < inc.resolvedAtMs;
 }
 
+/** Nothing attached since the last notification: every event counted so far was told of. */
+function caughtUp(rec: IncidentRecord): void {
+  rec.notifiedCount = rec.incident.eventCount;
+  rec.pending = 0;
+}
+
+/** The incident was told of at `atMs`, with every event counted so far. */
+function notified(rec: IncidentRecord, atMs: number): void {
+  rec.notifiedAtMs = atMs;
+  caughtUp(rec);
+}
+
+/** A copy of the incident as it stands, for a change: later writes to the record do not reach it. */
+function snapshot(inc: Incident): Incident {
+  return { ...inc, labels: { ...inc.labels }, sampleEventIds: inc.sampleEventIds.slice(), audit: inc.audit.slice(), ...(inc.mergedIds ? { mergedIds: inc.mergedIds.slice() } : {}) };
+}
+
 /** The key of the one incident that stands for the groups of `rule` held back by max_open_incidents. */
 export function overflowKey(rule: string): string {
   return `${rule}{overflow="true"}`;
@@ -249,8 +266,7 @@ export class IncidentBook {
       delete existing.baseline;
       this.fold(existing, policy, req.event, atMs, req.count);
       this.rebase(existing, req);
-      existing.notifiedCount = inc.eventCount;
-      existing.pending = 0;
+      caughtUp(existing);
       const by = this.suppressor(existing);
       inc.suppressed = by !== '';
       inc.suppressedBy = by;
@@ -459,11 +475,7 @@ export class IncidentBook {
   /** An `updated` or `escalated` change outside the notification timers (flapping, deadline). */
   announce(rec: IncidentRecord, kind: 'updated' | 'escalated', reason: string, atMs: number, out: IncidentChange[]): void {
     const notify = !rec.incident.suppressed && rec.notifiedAtMs >= 0;
-    if (notify) {
-      rec.notifiedAtMs = atMs;
-      rec.notifiedCount = rec.incident.eventCount;
-      rec.pending = 0;
-    }
+    if (notify) notified(rec, atMs);
     this.emit(rec, kind, reason, atMs, notify, undefined, out);
   }
 
@@ -490,18 +502,14 @@ export class IncidentBook {
     if (inc.status === 'resolved' || inc.suppressed) return;
     if (rec.notifiedAtMs < 0) {
       if (nowMs >= inc.openedAtMs + policy.groupWaitMs) {
-        rec.notifiedAtMs = nowMs;
-        rec.notifiedCount = inc.eventCount;
-        rec.pending = 0;
+        notified(rec, nowMs);
         this.emit(rec, 'opened', `group_wait ${formatDuration(policy.groupWaitMs)} elapsed: first notification (${inc.eventCount} event(s))`, nowMs, true, undefined, out);
       }
       return;
     }
     if (rec.pending > 0 && nowMs >= rec.notifiedAtMs + policy.groupIntervalMs) {
       const n = rec.pending;
-      rec.notifiedAtMs = nowMs;
-      rec.notifiedCount = inc.eventCount;
-      rec.pending = 0;
+      notified(rec, nowMs);
       this.emit(rec, 'updated', `group_interval ${formatDuration(policy.groupIntervalMs)}: ${n} new event(s), ${inc.eventCount} in all`, nowMs, true, undefined, out);
       return;
     }
@@ -524,7 +532,7 @@ export class IncidentBook {
       atMs,
       notify,
       ...(held ? { held: true as const } : {}),
-      incident: { ...inc, labels: { ...inc.labels }, sampleEventIds: inc.sampleEventIds.slice(), audit: inc.audit.slice(), ...(inc.mergedIds ? { mergedIds: inc.mergedIds.slice() } : {}) },
+      incident: snapshot(inc),
       eventIds: event ? [event.id] : inc.sampleEventIds.slice(-CHANGE_EVENT_IDS),
     });
   }
@@ -558,7 +566,7 @@ export class IncidentBook {
         told.push({ lost: id, into });
       }
       if (survivor) {
-        out.push({ kind: 'updated', reason: `merged incident ${lost.incident.id} into this one`, atMs: nowMs, notify: false, incident: { ...survivor, labels: { ...survivor.labels }, sampleEventIds: survivor.sampleEventIds.slice(), audit: survivor.audit.slice(), mergedIds: (survivor.mergedIds ?? []).slice() }, eventIds: [] });
+        out.push({ kind: 'updated', reason: `merged incident ${lost.incident.id} into this one`, atMs: nowMs, notify: false, incident: snapshot(survivor), eventIds: [] });
       }
     }
     return told;

@@ -11,6 +11,8 @@ export class RedisStoreMetrics {
   readonly epochChanges: Counter;
   readonly flushLag: Histogram;
   readonly leaseChanges: Counter<'lease' | 'leader'>;
+  readonly duplicateOpens: Counter;
+  readonly duplicateNotifications: Counter<'kind'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -24,6 +26,8 @@ export class RedisStoreMetrics {
     this.remoteUpdates = counter('vigil_state_store_remote_updates_total', 'Key states received from other agents.');
     this.resyncs = counter('vigil_state_store_resyncs_total', 'Full reconciliations with Redis (at start, after every reconnect, and when Redis lost its data).');
     this.epochChanges = counter('vigil_state_store_epoch_changes_total', 'Times this agent found that Redis had lost the shared state (its epoch key gone or replaced: a restart without persistence, a failover to a replica that missed writes, a FLUSHALL) and wrote its own state back.');
+    this.duplicateOpens = counter('vigil_state_store_duplicate_opens_total', 'Incident creations not notified because another agent created the same incident moments before and notified it.');
+    this.duplicateNotifications = counter('vigil_state_store_duplicate_notifications_total', "Notifications not sent because another agent had sent the same one (a timer leader taking over before it saw the last one's state), by change kind.", ['kind']);
     this.leaseChanges = counter('vigil_state_store_lease_changes_total', 'Times this agent took (leader="true") or lost (leader="false") a lease, by lease.', ['lease', 'leader']);
     this.flushLag =
       (registry.getSingleMetric('vigil_state_store_flush_lag_seconds') as Histogram | undefined) ??

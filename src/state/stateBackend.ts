@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Counter } from 'prom-client';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { IncidentChange } from '../model/incident.ts';
 import { HEALTHY, type ComponentHealth } from '../pipeline/health.ts';
@@ -151,15 +150,14 @@ class RedisBackend implements StateBackend {
   private readonly clock: () => number;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly ledgers: RedisTicketLedger[] = [];
-  private readonly duplicateOpens: Counter;
-  private readonly duplicateNotifications: Counter<'kind'>;
+  private readonly metrics: RedisStoreMetrics;
 
   constructor(cfg: RedisStateConfig, opts: StateBackendOptions) {
     this.cfg = cfg;
     this.clock = opts.clock;
     this.writer = cfg.agent_id || hostname();
     const logger = opts.logger.child({ state: 'redis' });
-    const storeMetrics = new RedisStoreMetrics(opts.metrics.registry);
+    this.metrics = new RedisStoreMetrics(opts.metrics.registry);
     this.store = new RedisStateStore({
       client: createRedisClient(cfg),
       prefix: cfg.prefix,
@@ -168,18 +166,13 @@ class RedisBackend implements StateBackend {
       ttlGraceMs: cfg.ttl_grace,
       now: opts.clock,
       logger,
-      metrics: storeMetrics,
+      metrics: this.metrics,
     });
-    const registry = opts.metrics.registry;
-    const name = 'vigil_state_store_duplicate_opens_total';
-    this.duplicateOpens = (registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help: 'Incident creations not notified because another agent created the same incident moments before and notified it.', registers: [registry] });
-    const dn = 'vigil_state_store_duplicate_notifications_total';
-    this.duplicateNotifications = (registry.getSingleMetric(dn) as Counter<'kind'> | undefined) ?? new Counter({ name: dn, help: 'Notifications not sent because another agent had sent the same one (a timer leader taking over before it saw the last one\'s state), by change kind.', labelNames: ['kind'], registers: [registry] });
     const owner = `${this.writer}#${randomBytes(4).toString('hex')}`;
     this.election = new LeaderElection({
       lease: new RedisLease(this.store.redis, this.store.redisKeys.leaseKeys('timers'), owner, cfg.lease_ttl),
       onChange: (leader) => {
-        storeMetrics.leaseChanges.inc({ lease: 'timers', leader: String(leader) });
+        this.metrics.leaseChanges.inc({ lease: 'timers', leader: String(leader) });
         logger.info({ owner }, leader ? 'this agent now runs the correlation timers' : 'this agent no longer runs the correlation timers');
       },
     });
@@ -229,17 +222,15 @@ class RedisBackend implements StateBackend {
           // Held for one lease term: long past the moment the agents' writes meet. Two agents
           // crossing a threshold in the same millisecond make the same id: the agent tells them apart.
           const key = this.store.redisKeys.openerKey(c.incident.key);
-          const owner = `${this.writer}\n${c.incident.id}`;
-          const won = await client.set(key, owner, 'PX', this.cfg.lease_ttl, 'NX');
-          if (won === null && (await client.get(key)) !== owner) {
-            this.duplicateOpens.inc();
+          if (!(await this.claimOnce(key, `${this.writer}\n${c.incident.id}`, this.cfg.lease_ttl))) {
+            this.metrics.duplicateOpens.inc();
             if (c.notify) {
               out.push({ ...c, notify: false, reason: `${c.reason}; another agent opened it moments before and notified it` });
               continue;
             }
           }
         } else if (c.notify && !(await this.claimNotification(c))) {
-          this.duplicateNotifications.inc({ kind: c.kind });
+          this.metrics.duplicateNotifications.inc({ kind: c.kind });
           out.push({ ...c, notify: false, reason: `${c.reason}; another agent already notified it` });
           continue;
         }
@@ -259,12 +250,16 @@ class RedisBackend implements StateBackend {
    * replication lag), and would tell it again. An agent's own retry goes through.
    */
   private async claimNotification(c: IncidentChange): Promise<boolean> {
+    if (c.kind !== 'opened' && c.kind !== 'resolved' && c.kind !== 'reopened' && c.kind !== 'escalated') return true;
     const inc = c.incident;
     const moment = c.kind === 'opened' ? inc.openedAtMs : c.kind === 'resolved' ? inc.resolvedAtMs : c.atMs;
-    if (c.kind !== 'opened' && c.kind !== 'resolved' && c.kind !== 'reopened' && c.kind !== 'escalated') return true;
-    const key = this.store.redisKeys.notifiedKey(inc.key, `${inc.id}:${c.kind}:${moment}`);
-    const won = await this.store.redis.set(key, this.writer, 'PX', NOTIFIED_TTL_MS, 'NX');
-    return won !== null || (await this.store.redis.get(key)) === this.writer;
+    return this.claimOnce(this.store.redisKeys.notifiedKey(inc.key, `${inc.id}:${c.kind}:${moment}`), this.writer, NOTIFIED_TTL_MS);
+  }
+
+  /** Takes `key` for `owner` for `ttlMs` unless another owner holds it; true when `owner` holds it (now, or already: a retry). */
+  private async claimOnce(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    const won = await this.store.redis.set(key, owner, 'PX', ttlMs, 'NX');
+    return won !== null || (await this.store.redis.get(key)) === owner;
   }
 
   ticketLedger(): TicketLedger {

@@ -1,20 +1,11 @@
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { IncidentChange } from '../../src/model/incident.ts';
-import { runCli, startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { correlatingConfig, runCli, startDaemon, type RunningDaemon, type TicketExporter } from '../support/daemon.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { FakeWebhookReceiver } from '../support/fakes/webhookReceiver.ts';
-import { readNdjson } from '../support/ndjson.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
-import { metric, send } from './redisAgents.ts';
+import { allChanges, changesOf, metric, send } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
-
-/** A ticket exporter for the incidents pipeline: its id and its YAML under `exporters:`. */
-interface TicketExporter {
-  id: string;
-  yaml: string;
-}
 
 const glpiExporter = (url: string): TicketExporter => ({ id: 'glpi', yaml: `
   glpi:
@@ -28,15 +19,9 @@ const webhookExporter = (url: string): TicketExporter => ({ id: 'webhook', yaml:
     url: ${url}
     delivery: { max_attempts: 2, initial_backoff: 50ms, max_backoff: 100ms }` });
 
-const config = (url: string, prefix: string, agent: string, tickets?: TicketExporter) => `
-receivers:
-  json:
-    endpoint: 127.0.0.1:0
-exporters:
-  file/incidents:
-    path: incidents.ndjson
-  correlation: {}${tickets?.yaml ?? ''}
-correlation:
+const config = (url: string, prefix: string, agent: string, tickets?: TicketExporter) =>
+  correlatingConfig(
+    `
   tick_interval: 50ms
   defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
   rules:
@@ -59,15 +44,11 @@ correlation:
     agent_id: ${agent}
     flush_interval: 20ms
     lease_ttl: 1s
-service:
-  pipelines:
-    logs: { receivers: [json], exporters: [correlation] }
-    incidents: { exporters: [file/incidents${tickets ? `, ${tickets.id}` : ''}] }
-  telemetry:
-    metrics: { endpoint: 127.0.0.1:0 }
-`;
+`,
+    tickets,
+  );
 
-const opened = (d: RunningDaemon) => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')).filter((c) => c.kind === 'opened').map((c) => c.incident.key);
+const opened = (d: RunningDaemon) => changesOf(d).filter((c) => c.kind === 'opened').map((c) => c.incident.key);
 const error = (service: string) => ({ service, title: `${service} failed`, level: 'error' });
 
 async function readiness(d: RunningDaemon): Promise<{ status: string; components: Record<string, { status: string; reason?: string }> }> {
@@ -155,10 +136,10 @@ describe('vigil run with correlation.state.store: redis', () => {
       }, 'both agents to settle');
       // Each may have created its own incident before hearing of the other's: one notified it,
       // and the two merged into one, the other id recorded as merged into the survivor.
-      const changes = [a!, b!].flatMap((d) => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')));
+      const changes = allChanges([a!, b!]);
       expect(changes.filter((c) => c.kind === 'opened' && c.notify)).toHaveLength(1);
       await waitFor(() => {
-        const all = [a!, b!].flatMap((d) => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')));
+        const all = allChanges([a!, b!]);
         const ids = new Set(all.map((c) => c.incident.id));
         const dead = new Set(all.filter((c) => c.incident.mergedInto !== undefined).map((c) => c.incident.id));
         return ids.size - dead.size === 1;

@@ -1,11 +1,10 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentChange } from '../../src/model/incident.ts';
-import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
-import { readNdjson } from '../support/ndjson.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { mulberry32 } from '../support/seededRandom.ts';
+import { allChanges, send } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
 /**
@@ -22,20 +21,9 @@ const FLUSH_MS = 100;
  */
 const TIME_TOLERANCE_MS = 600;
 
-const config = (state: string, glpiUrl: string) => `
-receivers:
-  json:
-    endpoint: 127.0.0.1:0
-exporters:
-  file/incidents:
-    path: incidents.ndjson
-  correlation: {}
-  glpi:
-    url: ${glpiUrl}
-    app_token: app-token-1
-    user_token: user-token-1
-    delivery: { max_notifications_per_minute: 0 }
-correlation:
+const config = (state: string, glpiUrl: string) =>
+  correlatingConfig(
+    `
   tick_interval: 50ms
   defaults: { group_wait: 1s, group_interval: 5s, repeat_interval: 1h, allowed_lateness: 5s, reopen_window: 0s }
   rules:
@@ -57,13 +45,17 @@ correlation:
       group_by: [asset]
       interval: 2s
 ${state}
-service:
-  pipelines:
-    logs: { receivers: [json], exporters: [correlation] }
-    incidents: { exporters: [file/incidents, glpi] }
-  telemetry:
-    metrics: { endpoint: 127.0.0.1:0 }
-`;
+`,
+    {
+      id: 'glpi',
+      yaml: `
+  glpi:
+    url: ${glpiUrl}
+    app_token: app-token-1
+    user_token: user-token-1
+    delivery: { max_notifications_per_minute: 0 }`,
+    },
+  );
 
 /** Hosts sending heartbeats: each falls silent when the stream ends, two of them once before. */
 const HOSTS = 20;
@@ -130,11 +122,7 @@ async function play(agents: RunningDaemon[], events: Scheduled[], at?: (offsetMs
     const due: Record<string, unknown>[][] = agents.map(() => []);
     for (; i < events.length && events[i]!.atMs <= now; i++) due[i % agents.length]!.push({ ...events[i]!.event, time: base + events[i]!.atMs });
     await Promise.all(
-      due.map(async (batch, k) => {
-        if (batch.length === 0) return;
-        const res = await fetch(agents[k]!.url('/v1/events'), { method: 'POST', body: JSON.stringify(batch), headers: { 'content-type': 'application/json' } });
-        expect(res.status).toBe(200);
-      }),
+      due.map((batch, k) => (batch.length === 0 ? undefined : send(agents[k]!, batch))),
     );
     if (i < events.length) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(10, events[i]!.atMs - (Date.now() - base)))));
   }
@@ -189,7 +177,7 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
     try {
       const events = stream(7);
       const base = await play(ds, events, fault);
-      const changesOf = () => ds.flatMap((d) => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')));
+      const changesOf = () => allChanges(ds);
       // The end of the story: every host fell silent (two of them twice), every storm is over,
       // and every notification is delivered.
       await waitFor(() => {

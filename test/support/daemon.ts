@@ -108,25 +108,32 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs?: 
   });
 }
 
+/** A ticket exporter for the incidents pipeline: its id and its YAML under `exporters:`. */
+export interface TicketExporter {
+  id: string;
+  yaml: string;
+}
+
 /**
  * The config of an agent that takes JSON events on an ephemeral port, correlates them with
  * `correlation` (the block's lines, indented under `correlation:`) and writes the incident
- * changes to `incidents.ndjson` in its data directory; its admin listener is ephemeral too.
+ * changes to `incidents.ndjson` in its data directory (and to `tickets`, when given); its admin
+ * listener is ephemeral too.
  */
-export const correlatingConfig = (correlation: string) => `
+export const correlatingConfig = (correlation: string, tickets?: TicketExporter) => `
 receivers:
   json:
     endpoint: 127.0.0.1:0
 exporters:
   file/incidents:
     path: incidents.ndjson
-  correlation: {}
+  correlation: {}${tickets?.yaml ?? ''}
 correlation:
 ${correlation.replace(/^\n/, '').trimEnd()}
 service:
   pipelines:
     logs: { receivers: [json], exporters: [correlation] }
-    incidents: { exporters: [file/incidents] }
+    incidents: { exporters: [file/incidents${tickets ? `, ${tickets.id}` : ''}] }
   telemetry:
     metrics: { endpoint: 127.0.0.1:0 }
 `;
