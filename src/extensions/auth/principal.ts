@@ -1,0 +1,43 @@
+import { VigilError } from '../../errors.ts';
+
+/** What a caller may do: viewer reads; operator also acknowledges, resolves, comments and silences; admin also manages API keys and reloads rules. */
+export type Role = 'viewer' | 'operator' | 'admin';
+
+export const roles: readonly Role[] = ['viewer', 'operator', 'admin'];
+
+/** Who is calling, as an authenticator established it. The tenant comes from here, never from a request body. */
+export interface Principal {
+  /** `sub` of a token, the name of an API key, or `anonymous`. */
+  subject: string;
+  role: Role;
+  /** Absent when authentication names no tenant (single-tenant installs): the default tenant applies. */
+  tenant?: string;
+  method: 'jwt' | 'apikey' | 'token' | 'none';
+}
+
+/**
+ * The authenticator extension every HTTP/gRPC receiver and the operators' API use. It receives
+ * the raw `Authorization` header (or gRPC `authorization` metadata) and resolves the caller, or
+ * rejects with `AuthenticationError` (HTTP 401 / gRPC UNAUTHENTICATED).
+ */
+export interface Authenticator {
+  readonly id: string;
+  authenticate(authorization: string | undefined): Promise<Principal>;
+}
+
+export class AuthenticationError extends VigilError {
+  constructor(message: string) {
+    super('VIGIL_UNAUTHENTICATED', message);
+  }
+}
+
+/** The caller is known but its role does not allow the action (HTTP 403 / gRPC PERMISSION_DENIED). */
+export class ForbiddenError extends VigilError {
+  constructor(need: Role, have: Role) {
+    super('VIGIL_FORBIDDEN', `this action needs the ${need} role; the caller has ${have}`);
+  }
+}
+
+export function roleAllows(have: Role, need: Role): boolean {
+  return roles.indexOf(have) >= roles.indexOf(need);
+}
