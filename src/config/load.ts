@@ -6,6 +6,7 @@ import type { AnyFactory, ConnectorFactory } from '../pipeline/component.ts';
 import { componentType } from '../pipeline/component.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Signal } from '../pipeline/signals.ts';
+import { apiSchema } from '../api/config.ts';
 import { expandRefs, unexpandPath } from './expand.ts';
 import type { ConfigIssue } from './schema.ts';
 import { PIPELINE_NAME, pipelineSchema, vigilConfigSchema, type ComponentConfig, type PipelineConfig, type VigilConfig } from './vigilConfig.ts';
@@ -49,7 +50,7 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
   // Each top-level section is parsed on its own so one bad section does not hide the others' errors.
   const shape = vigilConfigSchema.shape;
   const rawObj = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
-  const allowed = [...Object.keys(shape), ...registry.connectors.flatMap((f) => (f.shorthand ? [f.shorthand.section] : []))];
+  const allowed = [...Object.keys(shape), 'api', ...registry.connectors.flatMap((f) => (f.shorthand ? [f.shorthand.section] : []))];
   for (const key of Object.keys(rawObj)) {
     if (!allowed.includes(key)) issues.push({ path: key, message: `unknown key; allowed keys here: ${allowed.join(', ')}` });
   }
@@ -74,6 +75,8 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
     if (id in sections.exporters) issues.push({ path: `connectors.${id}`, message: `"${id}" is also defined under exporters:; give the connector another name so pipelines can tell them apart` });
   }
   validatePipelines(pipelines, sections, registry, issues, shorthandMistakes);
+  // Present, even empty (`api:`), is on.
+  if ('api' in rawObj) out.api = apiSchema.parse(rawObj.api ?? undefined, 'api', issues);
   // `vigil rules` and reload read the rules from here, whichever form the config used.
   out.correlation = out.connectors.correlation?.config as CorrelationConnectorConfig | undefined;
   const reported = issues.filter((issue, i) => i < expansionCount || !expansionFailures.has(issue.path));

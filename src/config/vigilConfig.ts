@@ -1,3 +1,4 @@
+import type { ApiConfig } from '../api/config.ts';
 import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
 import { any, bytes, duration, endpoint, int, list, literalUnion, obj, optional, record, str, type ConfigIssue, type Infer } from './schema.ts';
 
@@ -77,6 +78,8 @@ export interface VigilConfig {
   service: ServiceConfig;
   /** The `correlation` connector's config (rules and state), whichever form the config used. */
   correlation?: CorrelationConnectorConfig;
+  /** The operators' API (`api:`); absent: not served. */
+  api?: ApiConfig;
 }
 
 export type { ConfigIssue };

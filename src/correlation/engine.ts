@@ -3,7 +3,8 @@ import type { IncidentChange } from '../model/incident.ts';
 import type { MetricPoint } from '../model/metric.ts';
 import type { StateStore } from './stateStore.ts';
 import { ruleOfKey } from './fieldPath.ts';
-import { IncidentBook, isOverflow, type IncidentRecord } from './incidentBook.ts';
+import { applyAction, type ActionOutcome, type IncidentAction } from './incidentActions.ts';
+import { IncidentBook, isOverflow, type IncidentPolicy, type IncidentRecord } from './incidentBook.ts';
 import { describeRuleChange, regroupedReason, type RuleReset } from './ruleChange.ts';
 import { MARKED_KINDS, markOpen, watermarkOf, type CompiledRule, type EventRule, type IgnoredReason, type PointRule, type RuleContext } from './rules/rule.ts';
 import type { Suppressor } from './suppression.ts';
@@ -48,6 +49,12 @@ export interface ReloadResult {
 }
 
 const SWEEP_EVERY_MS = 30_000;
+
+/** The policy a resolution by hand reads when the incident's rule is gone: tell it at once. */
+function standInPolicy(rec: IncidentRecord): IncidentPolicy {
+  const inc = rec.incident;
+  return { rule: inc.rule, kind: inc.ruleKind, title: undefined, groupWaitMs: 0, groupIntervalMs: 0, repeatIntervalMs: 0, reopenWindowMs: 0, sampleSize: 0, resolve: 'first', maxOpenIncidents: 0 };
+}
 
 const removedReason = (rule: string) => `rule ${rule} was removed from the configuration`;
 
@@ -272,6 +279,28 @@ export class CorrelationEngine {
       if (rec && rec.incident.status !== 'resolved') open.push(rec);
     }
     return open;
+  }
+
+  /** The incident the store holds under this id, if any (a merged-away or forgotten id has none). */
+  incidentById(id: string): IncidentRecord | undefined {
+    for (const key of this.store.keys('i:')) {
+      const rec = this.book.get(key.slice(2));
+      if (rec && rec.incident.id === id) return rec;
+    }
+    return undefined;
+  }
+
+  /**
+   * A person's action on the incident `id` (acknowledge, resolve, reopen, comment, assign),
+   * made an IncidentChange with its actor, or refused with the reason.
+   */
+  act(id: string, actor: string, action: IncidentAction, nowMs: number): ActionOutcome {
+    const rec = this.incidentById(id);
+    if (!rec) return { ok: false, refusal: 'not_found', message: `no incident has id ${id}` };
+    const out = this.begin(nowMs);
+    const outcome = applyAction(this.book, rec, this.byName.get(rec.incident.rule)?.policy ?? standInPolicy(rec), actor, action, nowMs, out);
+    if (outcome.ok) this.end(out);
+    return outcome;
   }
 
   /** Every incident the store still holds, resolved ones included. */

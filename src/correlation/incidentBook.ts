@@ -64,6 +64,8 @@ export interface IncidentRecord {
    * merge of the two shows it untold, and it is told then.
    */
   resolutionToldMs?: number;
+  /** When the assignee was last set (by the clock): the latest assignment wins when agents' records merge. */
+  assignedAtMs?: number;
 }
 
 /** Open incidents never expire; resolved ones are kept a day, which bounds `reopen_window`. */
@@ -110,6 +112,16 @@ function caughtUp(rec: IncidentRecord): void {
 function notified(rec: IncidentRecord, atMs: number): void {
   rec.notifiedAtMs = atMs;
   caughtUp(rec);
+}
+
+/** Open again (by a rule's event or by hand): no longer resolved, nor acknowledged by whoever saw it before. */
+function reopened(rec: IncidentRecord, atMs: number): void {
+  const inc = rec.incident;
+  inc.status = 'open';
+  inc.resolvedAtMs = 0;
+  delete inc.acknowledgedAtMs;
+  delete inc.acknowledgedBy;
+  rec.statusAtMs = atMs;
 }
 
 /** A copy of the incident as it stands, for a change: later writes to the record do not reach it. */
@@ -258,9 +270,7 @@ export class IncidentBook {
     if (counted) this.store.addCount(OPEN_COUNT + policy.rule, 0, 1, NEVER);
     if (existing && reopens) {
       const inc = existing.incident;
-      inc.status = 'open';
-      inc.resolvedAtMs = 0;
-      existing.statusAtMs = atMs;
+      reopened(existing, atMs);
       existing.escalated = false;
       // The reopening's events count on top of the earlier ones; the shared count takes over after.
       delete existing.baseline;
@@ -355,7 +365,7 @@ export class IncidentBook {
     if (inc.sampleEventIds.length < policy.sampleSize) inc.sampleEventIds.push(event.id);
   }
 
-  resolve(rec: IncidentRecord, policy: IncidentPolicy, atMs: number, reason: string, event: VigilEvent | undefined, out: IncidentChange[]): void {
+  resolve(rec: IncidentRecord, policy: IncidentPolicy, atMs: number, reason: string, event: VigilEvent | undefined, out: IncidentChange[], actor?: string): void {
     const inc = rec.incident;
     if (inc.status === 'resolved') return;
     // Never below zero: incidents opened before the count existed resolve too.
@@ -367,7 +377,7 @@ export class IncidentBook {
     rec.statusAtMs = atMs;
     // Only an incident someone was told about needs its resolution told.
     if (rec.notifiedAtMs < 0 || inc.suppressed) {
-      this.emit(rec, 'resolved', `${reason} (never notified)`, atMs, false, event, out);
+      this.emit(rec, 'resolved', `${reason} (never notified)`, atMs, false, event, out, false, actor);
       return;
     }
     // group_interval is the least gap between two notifications of one incident. A resolution
@@ -378,7 +388,7 @@ export class IncidentBook {
     const dueMs = Math.min(byGroupInterval, byReopenWindow);
     if (atMs >= dueMs) {
       rec.notifiedAtMs = atMs;
-      this.emit(rec, 'resolved', reason, atMs, true, event, out);
+      this.emit(rec, 'resolved', reason, atMs, true, event, out, false, actor);
       return;
     }
     rec.resolveHeldUntilMs = dueMs;
@@ -513,17 +523,18 @@ export class IncidentBook {
       this.emit(rec, 'updated', `group_interval ${formatDuration(policy.groupIntervalMs)}: ${n} new event(s), ${inc.eventCount} in all`, nowMs, true, undefined, out);
       return;
     }
-    if (nowMs >= rec.notifiedAtMs + policy.repeatIntervalMs) {
+    // Someone works on it: no reminder that it is still open.
+    if (inc.status !== 'acknowledged' && nowMs >= rec.notifiedAtMs + policy.repeatIntervalMs) {
       rec.notifiedAtMs = nowMs;
       this.emit(rec, 'updated', `repeat_interval ${formatDuration(policy.repeatIntervalMs)}: still open`, nowMs, true, undefined, out);
     }
   }
 
-  private emit(rec: IncidentRecord, kind: IncidentChangeKind, reason: string, atMs: number, notify: boolean, event: VigilEvent | undefined, out: IncidentChange[], held = false): void {
+  private emit(rec: IncidentRecord, kind: IncidentChangeKind, reason: string, atMs: number, notify: boolean, event: VigilEvent | undefined, out: IncidentChange[], held = false, actor?: string): void {
     const inc = rec.incident;
     inc.updatedAtMs = atMs;
     if (kind === 'resolved' && notify) rec.resolutionToldMs = inc.resolvedAtMs;
-    inc.audit.push({ atMs, kind, reason });
+    inc.audit.push(actor === undefined ? { atMs, kind, reason } : { atMs, kind, reason, actor });
     if (inc.audit.length > AUDIT_LIMIT) inc.audit.splice(0, inc.audit.length - AUDIT_LIMIT);
     this.save(rec);
     out.push({
@@ -534,6 +545,7 @@ export class IncidentBook {
       ...(held ? { held: true as const } : {}),
       incident: snapshot(inc),
       eventIds: event ? [event.id] : inc.sampleEventIds.slice(-CHANGE_EVENT_IDS),
+      ...(actor === undefined ? {} : { actor }),
     });
   }
 
@@ -593,6 +605,61 @@ export class IncidentBook {
     const keys = [...this.revisits];
     this.revisits.clear();
     return keys;
+  }
+
+  /**
+   * A person acknowledged the incident: someone works on it. It stays open to its rule (events
+   * attach, escalate and resolve it as before); only the repeat_interval reminders stop. Told to
+   * whoever was told of the incident.
+   */
+  acknowledge(rec: IncidentRecord, actor: string, reason: string, atMs: number, out: IncidentChange[]): void {
+    const inc = rec.incident;
+    inc.status = 'acknowledged';
+    inc.acknowledgedAtMs = atMs;
+    inc.acknowledgedBy = actor;
+    this.emit(rec, 'acknowledged', reason, atMs, this.told(rec), undefined, out, false, actor);
+  }
+
+  /** A person's comment, kept in the audit trail and told to whoever was told of the incident. */
+  comment(rec: IncidentRecord, actor: string, text: string, atMs: number, out: IncidentChange[]): void {
+    this.emit(rec, 'commented', text, atMs, this.told(rec), undefined, out, false, actor);
+  }
+
+  /** Who works on it ('' for nobody). */
+  assign(rec: IncidentRecord, actor: string, assignee: string, reason: string, atMs: number, out: IncidentChange[]): void {
+    rec.incident.assignee = assignee;
+    rec.assignedAtMs = atMs;
+    this.emit(rec, 'assigned', reason, atMs, this.told(rec), undefined, out, false, actor);
+  }
+
+  /**
+   * Resolved by a person. Told at once (no hold for a reopen: a person decided); the rule's next
+   * matching event reopens it within reopen_window, as after any resolution.
+   */
+  resolveByHand(rec: IncidentRecord, policy: IncidentPolicy, actor: string, reason: string, atMs: number, out: IncidentChange[]): void {
+    this.resolve(rec, { ...policy, reopenWindowMs: 0 }, atMs, reason, undefined, out, actor);
+  }
+
+  /**
+   * Reopened by a person. Whoever was told of the resolution hears of it; a resolution still
+   * held back was never told, so the reopening is not either. The incident is then open to its
+   * rule like any other: the rule resolves it again when its own condition says so.
+   */
+  reopenByHand(rec: IncidentRecord, actor: string, reason: string, atMs: number, out: IncidentChange[]): void {
+    const inc = rec.incident;
+    if (!isOverflow(inc)) this.store.addCount(OPEN_COUNT + inc.rule, 0, 1, NEVER);
+    reopened(rec, atMs);
+    rec.escalated = false;
+    const held = (rec.resolveHeldUntilMs ?? 0) > 0;
+    if (held) this.releaseHold(rec, inc.version + 1);
+    const notify = this.told(rec) && !held;
+    if (notify) rec.notifiedAtMs = atMs;
+    this.emit(rec, 'reopened', reason, atMs, notify, undefined, out, false, actor);
+  }
+
+  /** Whether anyone was told of the incident (and it is not suppressed): a person's change is then told too. */
+  private told(rec: IncidentRecord): boolean {
+    return !rec.incident.suppressed && rec.notifiedAtMs >= 0;
   }
 
   /** Writes a record back after the caller changed its bookkeeping (members, flapping). */

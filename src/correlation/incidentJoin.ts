@@ -32,7 +32,31 @@ function outranks(a: IncidentRecord, b: IncidentRecord): boolean {
 }
 
 function auditKey(e: IncidentAuditEntry): string {
-  return `${e.atMs}\u0000${e.kind}\u0000${e.reason}`;
+  const key = `${e.atMs}\u0000${e.kind}\u0000${e.reason}`;
+  return e.actor === undefined ? key : `${key}\u0000${e.actor}`;
+}
+
+/**
+ * What people did on either agent's copy holds whichever copy wins: an acknowledgement made
+ * since the winner's last opening (one from before a reopening is over), and the latest
+ * assignment. Ties go to the greater name, so every agent merges alike.
+ */
+function joinOperatorFields(out: IncidentRecord, win: IncidentRecord, lose: IncidentRecord): void {
+  const inc = out.incident;
+  const since = statusAtOf(win);
+  const acks = [win.incident, lose.incident].filter((i) => i.acknowledgedAtMs !== undefined && i.acknowledgedAtMs >= since);
+  const ack = acks.sort((x, y) => y.acknowledgedAtMs! - x.acknowledgedAtMs! || ((y.acknowledgedBy ?? '') > (x.acknowledgedBy ?? '') ? 1 : -1))[0];
+  if (ack && inc.status !== 'resolved') {
+    inc.status = 'acknowledged';
+    inc.acknowledgedAtMs = ack.acknowledgedAtMs;
+    inc.acknowledgedBy = ack.acknowledgedBy;
+  }
+  const la = lose.assignedAtMs ?? -1;
+  const wa = win.assignedAtMs ?? -1;
+  if (la > wa || (la === wa && la >= 0 && (lose.incident.assignee ?? '') > (win.incident.assignee ?? ''))) {
+    inc.assignee = lose.incident.assignee;
+    out.assignedAtMs = la;
+  }
 }
 
 /** Both trails in one: the one that holds the other as it is, or else every entry in time order. */
@@ -105,6 +129,7 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
   // Dated and worded by the merged incident alone, so twins merged in any order leave the same trail.
   const extra: IncidentAuditEntry[] = twins ? [{ atMs: il.openedAtMs, kind: 'updated', reason: `merged incident ${il.id}, opened ${new Date(il.openedAtMs).toISOString()} by another agent` }] : [];
   inc.audit = unionAudit(iw.audit, il.audit, extra);
+  joinOperatorFields(out, win, lose);
   const merged = sortedUnion(iw.mergedIds, il.mergedIds, twins ? [il.id] : []).filter((id) => id !== iw.id);
   if (merged.length > 0) inc.mergedIds = merged;
   else delete inc.mergedIds;

@@ -2,13 +2,18 @@ import type { EventType } from './event.ts';
 
 export type IncidentStatus = 'open' | 'acknowledged' | 'resolved';
 
-export type IncidentChangeKind = 'opened' | 'updated' | 'escalated' | 'suppressed' | 'unsuppressed' | 'acknowledged' | 'resolved' | 'reopened';
+export type IncidentChangeKind = 'opened' | 'updated' | 'escalated' | 'suppressed' | 'unsuppressed' | 'acknowledged' | 'resolved' | 'reopened' | 'commented' | 'assigned';
+
+/** Changes a person makes (through the API) that only add to an incident: trackers get them as a follow-up, never as a new ticket. */
+export const OPERATOR_UPDATE_KINDS: ReadonlySet<IncidentChangeKind> = new Set(['acknowledged', 'commented', 'assigned']);
 
 /** One entry of an incident's audit trail. */
 export interface IncidentAuditEntry {
   atMs: number;
   kind: IncidentChangeKind;
   reason: string;
+  /** Who made the change, when a person did (the API's principal); absent for the rules' own changes. */
+  actor?: string;
 }
 
 /**
@@ -51,6 +56,11 @@ export interface Incident {
   mergedIds?: string[];
   /** Set on the last change of an incident merged into another: the id that carries on. */
   mergedInto?: string;
+  /** When a person acknowledged it, and who (the `acknowledged` status); absent until then, and again once it reopens. */
+  acknowledgedAtMs?: number;
+  acknowledgedBy?: string;
+  /** Who works on it; absent or '' when nobody. */
+  assignee?: string;
   audit: IncidentAuditEntry[];
 }
 
@@ -78,4 +88,6 @@ export interface IncidentChange {
   created?: true;
   /** Ids of the events that caused this change (bounded). */
   eventIds: string[];
+  /** Who made the change, when a person did (acknowledge, resolve or reopen by hand, comment, assign). */
+  actor?: string;
 }

@@ -1,4 +1,5 @@
 import type { ConfigIssue, Schema } from '../config/schema.ts';
+import type { IncidentDesk } from '../correlation/incidentActions.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
@@ -40,6 +41,18 @@ export interface Exporter extends Component {
   consumeMetrics?(batch: SignalItem['metrics'][]): Promise<void>;
   consumeTraces?(batch: SignalItem['traces'][]): Promise<void>;
   consumeIncidents?(batch: SignalItem['incidents'][]): Promise<void>;
+  /** A ticket exporter's ticket for this incident, when it made one: the operators' API links it. */
+  ticketOf?(incident: { key: string; id: string }): Promise<TicketLink | undefined>;
+}
+
+/** A ticket (or notification) made for an incident, as the API shows it. */
+export interface TicketLink {
+  exporter: string;
+  /** The tracker's id: GLPI ticket id, Jira issue key. */
+  ref: string;
+  /** Where a person opens it, when the tracker has a page for it. */
+  url?: string;
+  resolved: boolean;
 }
 
 /**
@@ -56,6 +69,8 @@ export interface Connector extends Exporter {
    * becomes an extension that both look up.)
    */
   ticketLedger?(): TicketLedger | undefined;
+  /** The incidents it holds and a person's actions on them, for the operators' API. */
+  incidentDesk?(): IncidentDesk;
 }
 
 interface FactoryBase<C> {

@@ -27,7 +27,7 @@ interface Entry {
  * request timeout backs up the receivers' body deadline (routes that never read the body), a
  * little later so that the receivers' 408 with an error body is what senders normally see.
  */
-function nodeServer(limits: HttpServerLimits, tls: TlsServerConfig | undefined, handler: RequestListener): Server {
+export function nodeServer(limits: HttpServerLimits, tls: TlsServerConfig | undefined, handler: RequestListener): Server {
   const requestTimeout = limits.read_timeout > 0 ? limits.read_timeout + 1000 : 0;
   const options: ServerOptions = {
     connectionsCheckingInterval: TIMEOUT_CHECK_MS,

@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify';
+import { ApiServer } from '../api/server.ts';
+import type { IncidentDesk } from '../correlation/incidentActions.ts';
+import type { Incident } from '../model/incident.ts';
 import type { Endpoint } from '../config/schema.ts';
 import type { FactoryRegistry } from '../config/load.ts';
 import type { VigilConfig } from '../config/vigilConfig.ts';
-import { componentType, type Connector, type ConnectorFactory, type CreateSettings, type Exporter, type Processor, type ProcessorFactory, type Receiver, type ReceiverFactory, type ExporterFactory } from '../pipeline/component.ts';
+import { componentType, type TicketLink, type Connector, type ConnectorFactory, type CreateSettings, type Exporter, type Processor, type ProcessorFactory, type Receiver, type ReceiverFactory, type ExporterFactory } from '../pipeline/component.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Host } from '../pipeline/host.ts';
 import { HEALTHY, type HealthSettings } from '../pipeline/health.ts';
@@ -56,6 +59,7 @@ export class VigilService {
   private readonly pipelines = new Map<string, Pipeline<unknown>>();
   private readonly healthSettings: HealthSettings;
   private admin: AdminServer | undefined;
+  private api: ApiServer | undefined;
   private started = false;
   private stopping = false;
 
@@ -183,8 +187,13 @@ export class VigilService {
     await this.listeners.listenAll();
     this.admin = new AdminServer(config.service.telemetry.metrics.endpoint, this.metrics, () => this.readiness());
     await this.admin.start(this.logger);
+    if (config.api) {
+      // No authenticator extension yet: requests are anonymous with api.anonymous_role.
+      this.api = new ApiServer({ config: config.api, desk: () => this.incidentDesk(), ticketsOf: (i) => this.ticketsOf(i), logger: this.logger.child({ component: 'api' }) });
+      await this.api.start(this.logger);
+    }
     this.started = true;
-    this.logger.info({ receivers: [...this.receivers.keys()], exporters: [...this.exporters.keys()], connectors: [...this.connectors.keys()], pipelines: [...this.pipelines.keys()], http: this.listeners.addresses(), admin: this.admin.address }, 'Vigil started');
+    this.logger.info({ receivers: [...this.receivers.keys()], exporters: [...this.exporters.keys()], connectors: [...this.connectors.keys()], pipelines: [...this.pipelines.keys()], http: this.listeners.addresses(), admin: this.admin.address, ...(this.api ? { api: this.api.address } : {}) }, 'Vigil started');
   }
 
   /** Every component's own account of its health, and the service's: what /readyz and the gauge show. */
@@ -215,6 +224,32 @@ export class VigilService {
 
   get adminAddress(): { host: string; port: number } | undefined {
     return this.admin?.address;
+  }
+
+  get apiAddress(): { host: string; port: number } | undefined {
+    return this.api?.address;
+  }
+
+  /** The correlation connector's incidents, for the operators' API. */
+  incidentDesk(): IncidentDesk | undefined {
+    for (const c of this.connectors.values()) {
+      const desk = c.incidentDesk?.();
+      if (desk) return desk;
+    }
+    return undefined;
+  }
+
+  /** The tickets the running ticket exporters made for an incident; an exporter whose ledger cannot answer now is left out. */
+  private async ticketsOf(incident: Incident): Promise<TicketLink[]> {
+    const found = await Promise.all(
+      [...this.exporters.values()].map((e) =>
+        e.ticketOf?.(incident).catch((err: unknown) => {
+          this.logger.warn({ err, incident: incident.key }, 'ticket ledger did not answer for the operators\' API');
+          return undefined;
+        }),
+      ),
+    );
+    return found.filter((t): t is TicketLink => t !== undefined);
   }
 
   receiver(id: string): Receiver | undefined {
@@ -254,6 +289,8 @@ export class VigilService {
     // upstream first: draining one still feeds the connectors it exports to, and a connector
     // stops, handing over what it holds, once nothing feeds it any more.
     const drained = (async () => {
+      // People's actions are changes too: none may start once the pipelines drain.
+      await this.api?.stop();
       await this.listeners.closeAll();
       for (const [id, r] of this.receivers) await r.shutdown().catch((err) => this.logger.error({ err, receiver: id }, 'receiver shutdown failed'));
       const laterStages = [...this.stages];

@@ -11,10 +11,13 @@ export interface RunningDaemon {
   /** Bound HTTP ingest addresses, in listener order. */
   http: { host: string; port: number }[];
   admin: { host: string; port: number };
+  /** The operators' API, when `api:` is configured. */
+  api?: { host: string; port: number };
   logs: string[];
   exited: Promise<number | null>;
   url(path: string, listener?: number): string;
   adminUrl(path: string): string;
+  apiUrl(path: string): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -32,6 +35,7 @@ export const EPHEMERAL_PORTS: Readonly<Record<string, string>> = {
   VIGIL_ADMIN_ENDPOINT: '127.0.0.1:0',
   VIGIL_SYSLOG_UDP_ENDPOINT: '127.0.0.1:0',
   VIGIL_SYSLOG_TCP_ENDPOINT: '127.0.0.1:0',
+  VIGIL_API_ENDPOINT: '127.0.0.1:0',
 };
 
 export interface DaemonOptions {
@@ -55,7 +59,8 @@ export async function startDaemon(configYaml: string, opts: DaemonOptions = {}):
   });
   const logs: string[] = [];
   const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
-  const started = new Promise<{ http: { host: string; port: number }[]; admin: { host: string; port: number } }>((res, rej) => {
+  type Address = { host: string; port: number };
+  const started = new Promise<{ http: Address[]; admin: Address; api?: Address }>((res, rej) => {
     let buf = '';
     proc.stderr!.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
@@ -65,8 +70,8 @@ export async function startDaemon(configYaml: string, opts: DaemonOptions = {}):
         buf = buf.slice(nl + 1);
         logs.push(line);
         try {
-          const rec = JSON.parse(line) as { msg?: string; http?: { host: string; port: number }[]; admin?: { host: string; port: number } };
-          if (rec.msg === 'Vigil started') res({ http: rec.http ?? [], admin: rec.admin! });
+          const rec = JSON.parse(line) as { msg?: string; http?: Address[]; admin?: Address; api?: Address };
+          if (rec.msg === 'Vigil started') res({ http: rec.http ?? [], admin: rec.admin!, api: rec.api });
         } catch {
           /* not a JSON log line */
         }
@@ -75,16 +80,21 @@ export async function startDaemon(configYaml: string, opts: DaemonOptions = {}):
     void exited.then((code) => rej(new Error(`vigil exited with ${code} before starting:\n${logs.join('\n')}${buf}`)));
   });
   proc.stdout!.resume();
-  const { http, admin } = await started;
+  const { http, admin, api } = await started;
   return {
     proc,
     dataDir,
     http,
     admin,
+    api,
     logs,
     exited,
     url: (path, i = 0) => `http://127.0.0.1:${http[i]!.port}${path}`,
     adminUrl: (path) => `http://127.0.0.1:${admin.port}${path}`,
+    apiUrl: (path) => {
+      if (!api) throw new Error('the daemon serves no operators\' API (no api: section)');
+      return `http://127.0.0.1:${api.port}${path}`;
+    },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null) proc.kill(signal);
       return exited;

@@ -1,4 +1,5 @@
 import { validateCorrelation } from '../../correlation/configSection.ts';
+import type { IncidentDesk } from '../../correlation/incidentActions.ts';
 import type { TicketLedger } from '../../exporters/tickets/ledger.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { VigilEvent } from '../../model/event.ts';
@@ -40,6 +41,10 @@ class CorrelationConnector implements Connector {
 
   reload(config: unknown): Promise<void> {
     return this.runtime.reload(config as CorrelationConnectorConfig);
+  }
+
+  incidentDesk(): IncidentDesk {
+    return this.runtime;
   }
 
   ticketLedger(): TicketLedger | undefined {

@@ -2,8 +2,9 @@ import { Counter, Gauge } from 'prom-client';
 import type { CorrelationConfig } from '../../correlation/config.ts';
 import { ruleSetOf } from '../../correlation/configSection.ts';
 import { CorrelationEngine, type EngineStats } from '../../correlation/engine.ts';
+import type { ActionOutcome, IncidentAction, IncidentDesk } from '../../correlation/incidentActions.ts';
 import { TooManyRecordsError } from '../../errors.ts';
-import type { IncidentChange } from '../../model/incident.ts';
+import type { Incident, IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { Consumer } from '../../pipeline/signals.ts';
@@ -34,7 +35,7 @@ const BACKLOG_LIMIT = 100_000;
  * connector receives with the wall clock, drives its timers, hands its changes to the
  * `incidents` pipelines (holding them while those refuse), reloads rules and reports metrics.
  */
-export class CorrelationRuntime {
+export class CorrelationRuntime implements IncidentDesk {
   readonly engine: CorrelationEngine;
   /** Where state lives (`correlation.state`), and whether this agent runs the timers. */
   readonly state: StateBackend;
@@ -97,6 +98,25 @@ export class CorrelationRuntime {
     const waiting = this.state.backpressure?.();
     if (waiting) await waiting;
     return this.deliver(this.engine.processPoints(batch, this.clock()));
+  }
+
+  *incidents(): Iterable<Incident> {
+    for (const rec of this.engine.incidents()) yield rec.incident;
+  }
+
+  incident(id: string): Incident | undefined {
+    return this.engine.incidentById(id)?.incident;
+  }
+
+  /** A person's action, made a change like the rules' own: delivered to storage and tickets, and journaled, before it resolves. */
+  async act(id: string, actor: string, action: IncidentAction): Promise<ActionOutcome> {
+    const waiting = this.state.backpressure?.();
+    if (waiting) await waiting;
+    const outcome = this.engine.act(id, actor, action, this.clock());
+    if (!outcome.ok) return outcome;
+    await this.deliver(outcome.changes);
+    // The record lives on in the store; the answer is the incident as this action left it.
+    return { ...outcome, incident: outcome.changes.at(-1)?.incident ?? outcome.incident };
   }
 
   /** Runs the timers, on one agent only when state is shared (the others' held changes still go out). */

@@ -52,6 +52,11 @@ export class GlpiDriver implements TicketDriver {
 
   escapeBody = escapeHtml;
 
+  /** GLPI's ticket page sits beside its REST endpoint (`…/apirest.php` → `…/front/ticket.form.php`). */
+  ticketUrl(ref: string): string {
+    return `${this.base.replace(/\/apirest\.php$/, '')}/front/ticket.form.php?id=${encodeURIComponent(ref)}`;
+  }
+
   private appHeaders(): Record<string, string> {
     return this.config.app_token ? { 'App-Token': this.config.app_token } : {};
   }

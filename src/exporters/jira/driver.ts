@@ -23,6 +23,10 @@ export class JiraDriver implements TicketDriver {
     this.auth = config.token ? `Bearer ${config.token}` : `Basic ${Buffer.from(`${config.email}:${config.api_token}`).toString('base64')}`;
   }
 
+  ticketUrl(ref: string): string {
+    return `${this.config.url.replace(/\/+$/, '')}/browse/${encodeURIComponent(ref)}`;
+  }
+
   /** v2 bodies are wiki markup, where `{host="a"}` would be read as a macro: inserted values are escaped. */
   escapeBody = (text: string): string => (this.config.api_version === '2' ? escapeWiki(text) : text);
 

@@ -26,9 +26,9 @@ export function matcher(): Schema<Matcher> {
 
 /** What templates of incident notifications may name: the context `templateContext()` builds (a test keeps them equal). */
 export const INCIDENT_TEMPLATE_SHAPE: TemplateShape = {
-  change: { kind: 'leaf', reason: 'leaf', at: 'leaf', events: { list: 'leaf' } },
+  change: { kind: 'leaf', reason: 'leaf', at: 'leaf', events: { list: 'leaf' }, actor: 'leaf' },
   incident: {
-    key: 'leaf', id: 'leaf', rule: 'leaf', title: 'leaf', status: 'leaf', severity: 'leaf', severity_number: 'leaf', service: 'leaf', asset: 'leaf', tenant: 'leaf',
+    key: 'leaf', id: 'leaf', rule: 'leaf', title: 'leaf', status: 'leaf', assignee: 'leaf', acknowledged_by: 'leaf', severity: 'leaf', severity_number: 'leaf', service: 'leaf', asset: 'leaf', tenant: 'leaf',
     event_count: 'leaf', opened_at: 'leaf', resolved_at: 'leaf', first_seen: 'leaf', last_seen: 'leaf', sample_events: { list: 'leaf' }, merged_ids: { list: 'leaf' }, version: 'leaf',
   },
   label: 'any',

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { IncidentChange } from '../../model/incident.ts';
+import { OPERATOR_UPDATE_KINDS, type IncidentChange } from '../../model/incident.ts';
 import { severityName } from '../../model/severity.ts';
-import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
+import type { CreateSettings, Exporter, TicketLink } from '../../pipeline/component.ts';
 import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, worse, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Infer } from '../../config/schema.ts';
 import type { deliverySchema } from './config.ts';
@@ -39,6 +39,8 @@ export interface TicketDriver {
   update(ref: string, notice: Notice): Promise<void>;
   resolve(ref: string, notice: Notice): Promise<void>;
   reopen(ref: string, notice: Notice): Promise<void>;
+  /** The tracker's page for a ticket, for the operators' API. */
+  ticketUrl?(ref: string): string;
   close?(): Promise<void>;
 }
 
@@ -68,13 +70,15 @@ function iso(ms: number): string {
 export function templateContext(change: IncidentChange, marker: string): object {
   const inc = change.incident;
   return {
-    change: { kind: change.kind, reason: change.reason, at: iso(change.atMs), events: change.eventIds },
+    change: { kind: change.kind, reason: change.reason, at: iso(change.atMs), events: change.eventIds, actor: change.actor ?? '' },
     incident: {
       key: inc.key,
       id: inc.id,
       rule: inc.rule,
       title: inc.title,
       status: inc.status,
+      assignee: inc.assignee ?? '',
+      acknowledged_by: inc.acknowledgedBy ?? '',
       severity: inc.severityText || severityName(inc.severityNumber),
       severity_number: inc.severityNumber,
       service: inc.service,
@@ -264,6 +268,13 @@ export class IncidentExporter implements Exporter {
     await this.outbox.append(items);
   }
 
+  /** The ticket this exporter made for the incident, if the ledger knows one (a notification without a ticket is none). */
+  async ticketOf(incident: { key: string; id: string }): Promise<TicketLink | undefined> {
+    const rec = await this.ledger.get(incident.key);
+    if (!rec || rec.incidentId !== incident.id || !this.driver.ticketUrl) return undefined;
+    return { exporter: this.settings.id, ref: rec.ref, url: this.driver.ticketUrl(rec.ref), resolved: rec.resolved };
+  }
+
   async shutdown(): Promise<void> {
     outboxMetrics(this.settings.metrics.registry).sources.delete(this.settings.id);
     await this.outbox.close();
@@ -339,6 +350,11 @@ export class IncidentExporter implements Exporter {
     let rec = await this.ledger.get(key);
     // A resolved ticket of an earlier incident on the same key stays closed; the new incident gets its own.
     if (rec && rec.resolved && rec.incidentId !== incident.id) rec = undefined;
+    if (OPERATOR_UPDATE_KINDS.has(kind)) {
+      // A person's acknowledgement, comment or assignment follows up on the open ticket; it never opens (or reopens) one.
+      if (rec && !rec.resolved) await this.driver.update(rec.ref, notice);
+      return;
+    }
     if (kind === 'resolved') {
       if (rec?.resolved) return;
       // A shared ledger can lose its records with Redis: ask the tracker before leaving a ticket open.

@@ -17,7 +17,7 @@ export function jsonPayload(n: Notice): object {
       title: n.title,
       body: n.body,
       marker: n.marker,
-      change: { kind: change.kind, reason: change.reason, atMs: change.atMs, eventIds: change.eventIds },
+      change: { kind: change.kind, reason: change.reason, atMs: change.atMs, eventIds: change.eventIds, ...(change.actor === undefined ? {} : { actor: change.actor }) },
       incident: change.incident,
     },
   };

@@ -53,6 +53,24 @@ describe('GLPI exporter', () => {
     expect(glpi.sessions.size).toBe(0);
   });
 
+  it('adds a person\'s acknowledgement, comment and assignment to the open ticket as follow-ups, and never opens or reopens one for them', async () => {
+    const glpi = await glpiFake();
+    const { exp } = await exporter(glpi);
+    // No ticket yet: an acknowledgement alone opens none.
+    const early = new IncidentStory('disk-full{host="db-2"}');
+    await exp.consumeIncidents([early.next('acknowledged', { reason: 'acknowledged by alice' }), early.next('commented', { reason: 'looking' })]);
+    await exp.outbox.whenIdle();
+    expect(glpi.count('POST', 'Ticket')).toBe(0);
+    const story = new IncidentStory();
+    await exp.consumeIncidents([story.next('opened'), story.next('acknowledged', { reason: 'acknowledged by alice: on it' }), story.next('commented', { reason: 'the disk is a spare' }), story.next('assigned', { reason: 'assigned to bob by alice' })]);
+    await exp.consumeIncidents([story.next('resolved'), story.next('commented', { reason: 'post-mortem: log rotation was off' })]);
+    await exp.outbox.whenIdle();
+    expect(glpi.count('POST', 'Ticket')).toBe(1);
+    expect(glpi.followups.map((f) => /<p>(\w+: [^<]*)<\/p>/.exec(String(f.content).replaceAll('&#60;', '<').replaceAll('&#62;', '>'))?.[1])).toEqual(['acknowledged: acknowledged by alice: on it', 'commented: the disk is a spare', 'assigned: assigned to bob by alice']);
+    expect(glpi.solutions).toHaveLength(1);
+    expect([...glpi.tickets.values()][0]!.status).toBe(5);
+  });
+
   it('renews an expired session once and carries on without a retry', async () => {
     const glpi = await glpiFake({ login: 'vigil', password: 'pw' });
     const timers = new ManualTimers();

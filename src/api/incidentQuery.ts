@@ -1,0 +1,117 @@
+import type { Incident, IncidentStatus } from '../model/incident.ts';
+import { ApiProblem } from './problem.ts';
+
+export const SORTS = ['opened_at', '-opened_at', 'updated_at', '-updated_at', 'severity', '-severity'] as const;
+export type Sort = (typeof SORTS)[number];
+
+/** A list request, validated: every filter present must hold. */
+export interface IncidentQuery {
+  states?: ReadonlySet<IncidentStatus>;
+  minSeverity?: number;
+  rules?: ReadonlySet<string>;
+  labels?: readonly (readonly [string, string])[];
+  tenant?: string;
+  assignee?: string;
+  /** Incidents open at some moment of [sinceMs, untilMs]. */
+  sinceMs?: number;
+  untilMs?: number;
+  /** Lower case; found in the title, key, id, asset or service. */
+  text?: string;
+  sort: Sort;
+  limit: number;
+  /** From the previous page's cursor. */
+  after?: Cursor;
+}
+
+/** Where a page ended: the sort it was for, and the last incident's sort value and id. */
+export interface Cursor {
+  sort: Sort;
+  value: number;
+  id: string;
+}
+
+function sortValue(inc: Incident, sort: Sort): number {
+  switch (sort) {
+    case 'opened_at':
+    case '-opened_at':
+      return inc.openedAtMs;
+    case 'updated_at':
+    case '-updated_at':
+      return inc.updatedAtMs;
+    case 'severity':
+    case '-severity':
+      return inc.severityNumber;
+  }
+}
+
+/** Orders by the sort value, then by id, so that every incident has one place: pages never repeat or skip one that did not change. */
+function comparator(sort: Sort): (a: { value: number; id: string }, b: { value: number; id: string }) => number {
+  const sign = sort.startsWith('-') ? -1 : 1;
+  return (a, b) => sign * (a.value - b.value || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.sort, c.value, c.id])).toString('base64url');
+}
+
+/** The cursor a previous page gave, for the same sort; anything else is refused, never guessed at. */
+export function decodeCursor(text: string, sort: Sort): Cursor {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 3 || !(SORTS as readonly unknown[]).includes(parsed[0]) || typeof parsed[1] !== 'number' || !Number.isFinite(parsed[1]) || typeof parsed[2] !== 'string') {
+    throw new ApiProblem('VIGIL_INVALID_CURSOR', 'cursor is not one this API gave; pass next_cursor from the previous page unchanged');
+  }
+  if (parsed[0] !== sort) throw new ApiProblem('VIGIL_INVALID_CURSOR', `cursor was given for sort=${parsed[0]}, not sort=${sort}; keep the sort while paging`);
+  return { sort, value: parsed[1], id: parsed[2] };
+}
+
+function matches(inc: Incident, q: IncidentQuery, scopeTenant: string | undefined): boolean {
+  if (scopeTenant !== undefined && inc.tenant !== scopeTenant) return false;
+  if (q.tenant !== undefined && inc.tenant !== q.tenant) return false;
+  if (q.states && !q.states.has(inc.status)) return false;
+  if (q.minSeverity !== undefined && inc.severityNumber < q.minSeverity) return false;
+  if (q.rules && !q.rules.has(inc.rule)) return false;
+  if (q.assignee !== undefined && (inc.assignee ?? '') !== q.assignee) return false;
+  if (q.labels) for (const [name, value] of q.labels) if (inc.labels[name] !== value) return false;
+  if (q.untilMs !== undefined && inc.openedAtMs > q.untilMs) return false;
+  if (q.sinceMs !== undefined && inc.status === 'resolved' && inc.resolvedAtMs < q.sinceMs) return false;
+  if (q.text !== undefined) {
+    const t = q.text;
+    if (!inc.title.toLowerCase().includes(t) && !inc.key.toLowerCase().includes(t) && !inc.id.includes(t) && !inc.asset.toLowerCase().includes(t) && !inc.service.toLowerCase().includes(t)) return false;
+  }
+  return true;
+}
+
+/**
+ * One page of the incidents that match, in the query's order, after its cursor. Keyset paging:
+ * the cursor is a place in the order, not an offset, so incidents opened or changed meanwhile
+ * neither shift a page nor repeat one; an incident whose sort value changed shows where it now
+ * sorts. Keeps only the best `limit + 1` while scanning, so a page costs one pass whatever the total.
+ */
+export function pageOfIncidents(all: Iterable<Incident>, q: IncidentQuery, scopeTenant: string | undefined): { items: Incident[]; next?: Cursor } {
+  const cmp = comparator(q.sort);
+  const keep = q.limit + 1;
+  const best: { value: number; id: string; inc: Incident }[] = [];
+  for (const inc of all) {
+    if (!matches(inc, q, scopeTenant)) continue;
+    const entry = { value: sortValue(inc, q.sort), id: inc.id, inc };
+    if (q.after && cmp(entry, q.after) <= 0) continue;
+    if (best.length === keep && cmp(entry, best[keep - 1]!) >= 0) continue;
+    let lo = 0;
+    let hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cmp(best[mid]!, entry) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    best.splice(lo, 0, entry);
+    if (best.length > keep) best.pop();
+  }
+  const page = best.slice(0, q.limit);
+  const last = page.at(-1);
+  return { items: page.map((e) => e.inc), ...(best.length > q.limit && last ? { next: { sort: q.sort, value: last.value, id: last.id } } : {}) };
+}

@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { registry } from '../../src/components.ts';
+import { parseConfig } from '../../src/config/load.ts';
+
+const base = `
+receivers: { json: { endpoint: 127.0.0.1:0 } }
+exporters: { debug: {} }
+service: { pipelines: { logs: { receivers: [json], exporters: [debug] } } }
+`;
+
+describe('the api: section', () => {
+  it('is off when absent, and on with its defaults when present, even empty', () => {
+    expect(parseConfig(base, registry).api).toBeUndefined();
+    for (const section of ['api:', 'api: {}']) {
+      expect(parseConfig(`${base}\n${section}\n`, registry).api).toMatchObject({ endpoint: { host: '127.0.0.1', port: 8081 }, anonymous_role: 'viewer', read_timeout: 30_000, max_connections: 1000 });
+    }
+  });
+
+  it('refuses unknown keys and roles, naming the path', () => {
+    const refused = () => parseConfig(`${base}\napi: { anonymous_role: root, port: 1 }\n`, registry);
+    expect(refused).toThrow(/api\.port: unknown key/);
+    expect(refused).toThrow(/api\.anonymous_role: must be one of viewer, operator, admin; got "root"/);
+  });
+
+  it('is served by the shipped config on loopback, and the example is valid', () => {
+    expect(parseConfig(readFileSync('config/vigil.yaml', 'utf8'), registry, {}).api).toMatchObject({ endpoint: { host: '127.0.0.1', port: 8081 }, anonymous_role: 'viewer' });
+    const example = parseConfig(readFileSync('config/examples/api.yaml', 'utf8'), registry, {}).api!;
+    expect(example).toMatchObject({ endpoint: { host: '0.0.0.0', port: 8443 }, anonymous_role: 'operator', tls: { client_ca_file: '/etc/vigil/tls/operators-ca.crt' }, max_connections: 200 });
+  });
+});
