@@ -178,10 +178,10 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
     async (req) => detail(visible(req, req.params.id)),
   );
 
-  const actionRoute = (path: string, operationId: string, summary: string, description: string, toAction: (body: Record<string, string | null | undefined>) => IncidentAction, body: object) =>
+  const actionRoute = (path: string, operationId: string, summary: string, description: string, toAction: (body: Record<string, string | null | undefined>) => IncidentAction, body: { type: 'object'; required?: readonly string[]; properties: object; additionalProperties: false }) =>
     app.post<{ Params: { id: string }; Body: Record<string, string | null | undefined> }>(
       `/api/v1/incidents/:id/${path}`,
-      { config: operator, schema: { operationId, tags: ['incidents'], summary, description, params: idParams, body, response: { 200: detailAnswer, ...problems(400, 401, 403, 404, 409, 413, 415, 503) } } },
+      { config: body.required ? { role: 'operator' } : operator, schema: { operationId, tags: ['incidents'], summary, description, params: idParams, body, response: { 200: detailAnswer, ...problems(400, 401, 403, 404, 409, 413, 415, 503) } } },
       async (req) => act(req, toAction(req.body)),
     );
 

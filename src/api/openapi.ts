@@ -61,8 +61,11 @@ function withoutDescription(schema: JsonSchema): JsonSchema {
  */
 export class OpenApiCollector {
   readonly document: OpenApiDocument;
+  /** Whether an authenticator checks credentials: without one, operations declare no security (they take none). */
+  private readonly authenticated: boolean;
 
-  constructor(info: OpenApiDocument['info']) {
+  constructor(info: OpenApiDocument['info'], authenticated: boolean) {
+    this.authenticated = authenticated;
     this.document = {
       openapi: '3.1.0',
       info,
@@ -98,10 +101,21 @@ export class OpenApiCollector {
         parameters,
         ...(schema.body ? { requestBody: { required: !doc.optionalBody, content: { 'application/json': { schema: schema.body } } } } : {}),
         responses,
-        security: doc.role ? [{ bearer: [] }] : [],
+        security: doc.role && this.authenticated ? [{ bearer: [] }] : [],
         ...(doc.role ? { 'x-vigil-role': doc.role } : {}),
       };
       (this.document.paths[openApiPath(route.url)] ??= {})[method.toLowerCase()] = op;
     }
+  }
+
+  /** The methods a path takes (HEAD with GET, as fastify answers it), for a 405's Allow header; [] for a path no route has. */
+  methodsOf(path: string): string[] {
+    for (const [template, ops] of Object.entries(this.document.paths)) {
+      const pattern = new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`);
+      if (!pattern.test(path)) continue;
+      const methods = Object.keys(ops).map((m) => m.toUpperCase());
+      return methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+    }
+    return [];
   }
 }

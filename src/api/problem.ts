@@ -23,6 +23,7 @@ export const PROBLEMS = {
   VIGIL_UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
   VIGIL_FORBIDDEN: { status: 403, title: 'The caller\'s role does not allow this' },
   VIGIL_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
+  VIGIL_METHOD_NOT_ALLOWED: { status: 405, title: 'The route does not take this method' },
   VIGIL_INCIDENT_NOT_FOUND: { status: 404, title: 'No such incident' },
   VIGIL_INCIDENT_RESOLVED: { status: 409, title: 'The incident is resolved' },
   VIGIL_INCIDENT_NOT_RESOLVED: { status: 409, title: 'The incident is not resolved' },

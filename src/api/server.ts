@@ -50,6 +50,21 @@ function fastifyProblem(err: FastifyError): Problem {
   return problemOf(code, code === 'VIGIL_INTERNAL' ? 'internal error; see the Vigil logs' : err.message);
 }
 
+type QuerySchema = { properties?: Record<string, { type?: string }> };
+
+/**
+ * A query string's values are text: an integer parameter is read as a number when it is one,
+ * and a list parameter given once as a list of one. Anything else is left for validation to refuse.
+ */
+function coerceQuery(schema: QuerySchema, query: Record<string, unknown>): void {
+  for (const [name, p] of Object.entries(schema.properties ?? {})) {
+    const v = query[name];
+    if (v === undefined) continue;
+    if (p.type === 'integer' && typeof v === 'string' && /^-?[0-9]+$/.test(v)) query[name] = Number(v);
+    else if (p.type === 'array' && !Array.isArray(v)) query[name] = [v];
+  }
+}
+
 function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   if (problem.status === 401) reply.header('www-authenticate', 'Bearer');
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
@@ -78,8 +93,12 @@ export class ApiServer {
       keepAliveTimeout: config.idle_timeout,
       forceCloseConnections: 'idle',
       return503OnClosing: false,
-      // Unknown fields are refused, not dropped: a misspelt `reason` should not vanish.
-      ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+      // Ids longer than the schema allows get its 400, not the router's 414.
+      routerOptions: { maxParamLength: 1000 },
+      frameworkErrors: (err, _req, reply) => sendProblem(reply, problemOf('VIGIL_INVALID_REQUEST', err.message)),
+      // Unknown fields are refused, not dropped: a misspelt `reason` should not vanish. No
+      // coercion either: a body's `"reason": 1` is a mistake; query strings are coerced below.
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
     }) as unknown as FastifyInstance;
     this.app = app;
     if (config.tls) hardenTlsServer(app.server as unknown as TlsServer, config.tls);
@@ -87,7 +106,7 @@ export class ApiServer {
       title: 'Vigil operators\' API',
       version: '1',
       description: 'Incidents over REST: list, read, acknowledge, resolve, reopen, comment and assign. Errors are RFC 9457 problem documents with a stable `code`. See docs/api.md.',
-    });
+    }, opts.authenticator !== undefined);
     app.addHook('onRoute', (route) => this.openapi.add(route));
     app.decorateRequest('principal', undefined as unknown as Principal);
     const resolve = principalResolver(opts.authenticator, config.anonymous_role);
@@ -97,13 +116,21 @@ export class ApiServer {
         reply.header('connection', 'close').header('retry-after', '5');
         return sendProblem(reply, problemOf('VIGIL_SHUTTING_DOWN', 'Vigil is shutting down; retry against another instance or later'));
       }
+      if (req.is404) {
+        const allowed = this.openapi.methodsOf(req.url.split('?')[0]!);
+        if (allowed.length === 0) return;
+        reply.header('allow', allowed.join(', '));
+        return sendProblem(reply, problemOf('VIGIL_METHOD_NOT_ALLOWED', `${req.url.split('?')[0]} takes ${allowed.join(', ')}, not ${req.method}`));
+      }
       const need = (req.routeOptions.config as RouteDoc | undefined)?.role;
       if (need === undefined) return;
       req.principal = await resolve(req.headers.authorization);
       if (!roleAllows(req.principal.role, need)) throw new ForbiddenError(need, req.principal.role);
     });
     app.addHook('preValidation', async (req) => {
-      if ((req.routeOptions.config as RouteDoc | undefined)?.optionalBody && (req.body === undefined || req.body === null)) req.body = {};
+      if ((req.routeOptions.config as RouteDoc | undefined)?.optionalBody && req.body === undefined) req.body = {};
+      const query = (req.routeOptions.schema as { querystring?: QuerySchema } | undefined)?.querystring;
+      if (query) coerceQuery(query, req.query as Record<string, unknown>);
     });
     app.setErrorHandler((err: FastifyError, _req, reply) => {
       if (err instanceof ApiProblem) return sendProblem(reply, problemOf(err.code as ProblemCode, err.message, err.errors));

@@ -281,12 +281,21 @@ export class CorrelationEngine {
     return open;
   }
 
-  /** The incident the store holds under this id, if any (a merged-away or forgotten id has none). */
-  incidentById(id: string): IncidentRecord | undefined {
+  /**
+   * Every incident the store holds, one at a time and without copying the key list: for readers
+   * (the operators' API) that scan them all on each request. Nothing may change the store while
+   * it runs.
+   */
+  *eachIncident(): IterableIterator<IncidentRecord> {
     for (const key of this.store.keys('i:')) {
       const rec = this.book.get(key.slice(2));
-      if (rec && rec.incident.id === id) return rec;
+      if (rec) yield rec;
     }
+  }
+
+  /** The incident the store holds under this id, if any (a merged-away or forgotten id has none). */
+  incidentById(id: string): IncidentRecord | undefined {
+    for (const rec of this.eachIncident()) if (rec.incident.id === id) return rec;
     return undefined;
   }
 

@@ -19,7 +19,7 @@ const addFormats = fromFastify('ajv-formats') as (ajv: unknown) => void;
 export function engineDesk(engine: CorrelationEngine, clock: () => number, delivered: IncidentChange[] = []): IncidentDesk {
   return {
     *incidents() {
-      for (const rec of engine.incidents()) yield rec.incident;
+      for (const rec of engine.eachIncident()) yield rec.incident;
     },
     incident: (id) => engine.incidentById(id)?.incident,
     act: async (id, actor, action) => {

@@ -187,11 +187,20 @@ describe('operators\' API: incidents', () => {
     expect((await bad('GET', LIST, { query: 'cursor=bm9wZQ' }, 'VIGIL_INVALID_CURSOR')).detail).toMatch(/next_cursor/);
     expect((await bad('POST', `${INCIDENT}/comments`, { body: {} }, 'VIGIL_INVALID_REQUEST')).errors![0]!.path).toBe('body');
     expect((await bad('POST', `${INCIDENT}/acknowledge`, { body: { reson: 'typo' } }, 'VIGIL_INVALID_REQUEST')).detail).toMatch(/additional properties/);
+    // Not coerced: a number where text belongs is a mistake.
+    expect((await bad('POST', `${INCIDENT}/comments`, { body: { text: 42 } }, 'VIGIL_INVALID_REQUEST')).errors).toEqual([{ path: 'body/text', message: 'must be string' }]);
+    await bad('PUT', `${INCIDENT}/assignee`, { body: { assignee: false } }, 'VIGIL_INVALID_REQUEST');
+    await bad('GET', LIST, { query: 'limit=1.5' }, 'VIGIL_INVALID_REQUEST');
     await bad('POST', `${INCIDENT}/acknowledge`, { raw: '{"reason":', headers: { 'content-type': 'application/json' } }, 'VIGIL_INVALID_REQUEST');
+    // No body is an empty one; a JSON null is not an object.
+    await bad('POST', `${INCIDENT}/acknowledge`, { raw: 'null', headers: { 'content-type': 'application/json' } }, 'VIGIL_INVALID_REQUEST');
     await bad('POST', `${INCIDENT}/acknowledge`, { raw: 'reason=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 'VIGIL_UNSUPPORTED_MEDIA_TYPE', 415);
     await bad('POST', `${INCIDENT}/comments`, { body: { text: 'x'.repeat(70_000) } }, 'VIGIL_PAYLOAD_TOO_LARGE', 413);
     expect((await bad('GET', '/api/v1/nothing', {}, 'VIGIL_ROUTE_NOT_FOUND', 404)).detail).toBe('no route GET /api/v1/nothing; see /docs');
-    await bad('DELETE', INCIDENT, {}, 'VIGIL_ROUTE_NOT_FOUND', 404);
+    expect((await bad('DELETE', INCIDENT, {}, 'VIGIL_METHOD_NOT_ALLOWED', 405)).detail).toBe(`/api/v1/incidents/${id} takes GET, HEAD, not DELETE`);
+    expect((await world.api.call('GET', `/api/v1/incidents/${id}/acknowledge`, { as: 'op' })).headers.get('allow')).toBe('POST');
+    // Ids longer than the schema allows are refused by it, however long.
+    expect((await world.api.call('GET', `/api/v1/incidents/${'0'.repeat(600)}`, { as: 'op' })).body).toMatchObject({ status: 400, code: 'VIGIL_INVALID_REQUEST' });
     expect(world.delivered).toEqual([]);
   });
 

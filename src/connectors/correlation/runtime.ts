@@ -101,7 +101,7 @@ export class CorrelationRuntime implements IncidentDesk {
   }
 
   *incidents(): Iterable<Incident> {
-    for (const rec of this.engine.incidents()) yield rec.incident;
+    for (const rec of this.engine.eachIncident()) yield rec.incident;
   }
 
   incident(id: string): Incident | undefined {
