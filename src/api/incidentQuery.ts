@@ -44,10 +44,12 @@ function sortValue(inc: Incident, sort: Sort): number {
   }
 }
 
-/** Orders by the sort value, then by id, so that every incident has one place: pages never repeat or skip one that did not change. */
-function comparator(sort: Sort): (a: { value: number; id: string }, b: { value: number; id: string }) => number {
-  const sign = sort.startsWith('-') ? -1 : 1;
-  return (a, b) => sign * (a.value - b.value || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+/**
+ * Orders by the sort value, then by id, so that every incident has one place: pages never repeat
+ * or skip one that did not change. Negative when (value, id) comes before `b`.
+ */
+function compare(sign: number, value: number, id: string, b: { value: number; id: string }): number {
+  return sign * (value - b.value || (id < b.id ? -1 : id > b.id ? 1 : 0));
 }
 
 export function encodeCursor(c: Cursor): string {
@@ -93,22 +95,23 @@ function matches(inc: Incident, q: IncidentQuery, scopeTenant: string | undefine
  * sorts. Keeps only the best `limit + 1` while scanning, so a page costs one pass whatever the total.
  */
 export function pageOfIncidents(all: Iterable<Incident>, q: IncidentQuery, scopeTenant: string | undefined): { items: Incident[]; next?: Cursor } {
-  const cmp = comparator(q.sort);
+  const sign = q.sort.startsWith('-') ? -1 : 1;
   const keep = q.limit + 1;
   const best: { value: number; id: string; inc: Incident }[] = [];
   for (const inc of all) {
     if (!matches(inc, q, scopeTenant)) continue;
-    const entry = { value: sortValue(inc, q.sort), id: inc.id, inc };
-    if (q.after && cmp(entry, q.after) <= 0) continue;
-    if (best.length === keep && cmp(entry, best[keep - 1]!) >= 0) continue;
+    // Compared before anything is allocated: most incidents of a large set fall outside the page.
+    const value = sortValue(inc, q.sort);
+    if (q.after && compare(sign, value, inc.id, q.after) <= 0) continue;
+    if (best.length === keep && compare(sign, value, inc.id, best[keep - 1]!) >= 0) continue;
     let lo = 0;
     let hi = best.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (cmp(best[mid]!, entry) < 0) lo = mid + 1;
+      if (compare(sign, value, inc.id, best[mid]!) > 0) lo = mid + 1;
       else hi = mid;
     }
-    best.splice(lo, 0, entry);
+    best.splice(lo, 0, { value, id: inc.id, inc });
     if (best.length > keep) best.pop();
   }
   const page = best.slice(0, q.limit);

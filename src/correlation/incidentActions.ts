@@ -24,8 +24,13 @@ export type ActionOutcome = { ok: true; incident: Incident; changes: IncidentCha
  * pipelines (storage, tickets) and the durable state.
  */
 export interface IncidentDesk {
-  /** Every incident held now: open ones, and resolved ones for a day. Read-only views. */
+  /**
+   * Every incident held now, open ones and resolved ones for a day, as stored: read-only views
+   * to scan and filter, whose event count may lag for rules that count their group's events.
+   */
   incidents(): Iterable<Incident>;
+  /** The incident on this key as it stands (counts brought up to date). */
+  current(key: string): Incident | undefined;
   incident(id: string): Incident | undefined;
   act(id: string, actor: string, action: IncidentAction): Promise<ActionOutcome>;
 }
@@ -73,7 +78,8 @@ export function applyAction(book: IncidentBook, rec: IncidentRecord, policy: Inc
       book.reopenByHand(rec, actor, worded('reopened', actor, action.reason), nowMs, out);
       break;
     case 'comment':
-      book.comment(rec, actor, action.text, nowMs, out);
+      // The actor in the text too, so that storage without an actor column (ClickHouse's audit) still says who.
+      book.comment(rec, actor, worded('comment', actor, action.text), nowMs, out);
       break;
     case 'assign':
       book.assign(rec, actor, action.assignee, worded(action.assignee ? `assigned to ${action.assignee}` : 'unassigned', actor, action.reason), nowMs, out);

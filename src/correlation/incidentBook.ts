@@ -218,7 +218,12 @@ export class IncidentBook {
   }
 
   get(key: string): IncidentRecord | undefined {
-    const rec = this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined;
+    return this.recordAt('i:' + key);
+  }
+
+  /** The record under its store key (`i:<key>`), brought up to date: for scans over `keys('i:')`. */
+  recordAt(storeKey: string): IncidentRecord | undefined {
+    const rec = this.store.read(storeKey)?.value as unknown as IncidentRecord | undefined;
     if (rec) this.materialize(rec);
     return rec;
   }

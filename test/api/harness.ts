@@ -19,8 +19,9 @@ const addFormats = fromFastify('ajv-formats') as (ajv: unknown) => void;
 export function engineDesk(engine: CorrelationEngine, clock: () => number, delivered: IncidentChange[] = []): IncidentDesk {
   return {
     *incidents() {
-      for (const rec of engine.eachIncident()) yield rec.incident;
+      for (const rec of engine.eachIncident(false)) yield rec.incident;
     },
+    current: (key) => engine.book.get(key)?.incident,
     incident: (id) => engine.incidentById(id)?.incident,
     act: async (id, actor, action) => {
       const out = engine.act(id, actor, action, clock());

@@ -82,7 +82,8 @@ describe('operators\' API: incidents', () => {
 
     const ack = await checked('POST', `${INCIDENT}/acknowledge`, { id: a! }, { as: 'op', body: { reason: 'on it' } });
     expect(ack.body).toMatchObject({ status: 'acknowledged', acknowledged_by: 'alice', audit: [{ kind: 'opened' }, { kind: 'acknowledged', actor: 'alice', reason: 'acknowledged by alice: on it' }] });
-    await checked('POST', `${INCIDENT}/comments`, { id: a! }, { as: 'op', body: { text: 'cable replaced' } });
+    const commented = await checked('POST', `${INCIDENT}/comments`, { id: a! }, { as: 'op', body: { text: 'cable replaced' } });
+    expect((commented.body as { audit: unknown[] }).audit.at(-1)).toEqual({ at: expect.any(String), kind: 'commented', reason: 'comment by alice: cable replaced', actor: 'alice' });
     const assigned = await checked('PUT', `${INCIDENT}/assignee`, { id: a! }, { as: 'op', body: { assignee: 'bob' } });
     expect(assigned.body).toMatchObject({ assignee: 'bob' });
     // No body at all is an empty one for the actions whose fields are all optional.

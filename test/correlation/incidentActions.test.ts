@@ -70,7 +70,7 @@ describe('a person acts on an incident through the core', () => {
   it('tells nobody of a change to an incident nobody was told of (still in group_wait), but records it', () => {
     const { tl, id } = openIncident('group_wait: 1m');
     const out = tl.engine.act(id, 'alice', { kind: 'comment', text: 'seen it' }, 1_000);
-    expect(out.ok && out.changes.map((c) => [c.kind, c.notify, c.reason, c.actor])).toEqual([['commented', false, 'seen it', 'alice']]);
+    expect(out.ok && out.changes.map((c) => [c.kind, c.notify, c.reason, c.actor])).toEqual([['commented', false, 'comment by alice: seen it', 'alice']]);
   });
 
   it('assigns and unassigns', () => {

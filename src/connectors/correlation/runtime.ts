@@ -101,7 +101,11 @@ export class CorrelationRuntime implements IncidentDesk {
   }
 
   *incidents(): Iterable<Incident> {
-    for (const rec of this.engine.eachIncident()) yield rec.incident;
+    for (const rec of this.engine.eachIncident(false)) yield rec.incident;
+  }
+
+  current(key: string): Incident | undefined {
+    return this.engine.book.get(key)?.incident;
   }
 
   incident(id: string): Incident | undefined {
