@@ -7,12 +7,9 @@ import { readNdjson } from '../support/ndjson.ts';
 import { waitFor } from '../support/waitFor.ts';
 import { callApi, SpecChecker } from './harness.ts';
 
-const running: RunningDaemon[] = [];
-let glpi: FakeGlpi | undefined;
+const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
-  for (const d of running.splice(0)) await d.stop('SIGKILL');
-  await glpi?.close();
-  glpi = undefined;
+  for (const f of cleanup.splice(0).reverse()) await f();
 });
 
 /** A daemon that correlates down/up events, opens GLPI tickets, and serves the API on loopback to anonymous operators. */
@@ -31,7 +28,7 @@ function config(glpiUrl: string): string {
 
 async function start(yaml: string, dataDir?: string): Promise<RunningDaemon> {
   const d = await startDaemon(yaml, { dataDir });
-  running.push(d);
+  cleanup.push(() => d.stop('SIGKILL'));
   return d;
 }
 
@@ -44,13 +41,14 @@ type Detail = { id: string; status: string; acknowledged_by: string | null; audi
 
 describe('the operators\' API in a running daemon', () => {
   it('acknowledges an incident that events opened: the GLPI ticket gets a follow-up, storage the change with its actor, and it stays acknowledged across a crash', async () => {
-    glpi = await new FakeGlpi().listen();
+    const glpi = await new FakeGlpi().listen();
+    cleanup.push(() => glpi.close());
     const yaml = config(glpi.apiUrl);
     const first = await start(yaml);
     const base = first.apiUrl('');
     const spec = await SpecChecker.load(base);
     await post(first, [{ asset: 'web-1', type: 'down', title: 'web-1 unreachable', severity: 'CRITICAL' }]);
-    await waitFor(() => glpi!.tickets.size === 1, 'the GLPI ticket');
+    await waitFor(() => glpi.tickets.size === 1, 'the GLPI ticket');
     const ticket = [...glpi.tickets.values()][0]!;
 
     const list = await callApi(base, 'GET', '/api/v1/incidents?state=open');
@@ -66,7 +64,7 @@ describe('the operators\' API in a running daemon', () => {
     spec.check('POST', '/api/v1/incidents/{id}/acknowledge', ack);
     expect(ack.body).toMatchObject({ status: 'acknowledged', acknowledged_by: 'anonymous' });
     // The ticket hears of it as a follow-up; no second ticket.
-    await waitFor(() => glpi!.followups.length === 1, 'the GLPI follow-up');
+    await waitFor(() => glpi.followups.length === 1, 'the GLPI follow-up');
     expect(glpi.followups[0]).toMatchObject({ items_id: ticket.id, content: expect.stringContaining('acknowledged by anonymous: rebooting the switch') });
     expect(glpi.tickets.size).toBe(1);
     // Storage has the change, with who made it.
@@ -86,7 +84,7 @@ describe('the operators\' API in a running daemon', () => {
     // Resolved by hand after the restart: the same ticket is solved.
     const resolved = await callApi(base2, 'POST', `/api/v1/incidents/${id}/resolve`, { body: { reason: 'switch replaced' } });
     expect(resolved.body).toMatchObject({ status: 'resolved' });
-    await waitFor(() => glpi!.solutions.length === 1, 'the GLPI solution');
+    await waitFor(() => glpi.solutions.length === 1, 'the GLPI solution');
     expect(glpi.solutions[0]).toMatchObject({ items_id: ticket.id, content: expect.stringContaining('resolved by anonymous: switch replaced') });
     expect(glpi.tickets.size).toBe(1);
     expect(await second.stop()).toBe(0);

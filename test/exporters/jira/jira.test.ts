@@ -44,6 +44,20 @@ describe('Jira exporter', () => {
     expect(jira.count('POST', /\/transitions$/)).toBe(1);
   });
 
+  it('comments a person\'s acknowledgement on the open issue, and links the issue it made for the incident', async () => {
+    const jira = await jiraFake('cloud');
+    const { exp } = await exporter(jira, CLOUD_AUTH);
+    const story = new IncidentStory();
+    const opened = story.next('opened');
+    await exp.consumeIncidents([opened, story.next('acknowledged', { reason: 'acknowledged by alice: on it' })]);
+    await exp.outbox.whenIdle();
+    expect(jira.issues.size).toBe(1);
+    expect(JSON.stringify(jira.issues.get('OPS-1')!.comments)).toContain('acknowledged by alice: on it');
+    expect(await exp.ticketOf(opened.incident)).toEqual({ exporter: 'jira/ops', ref: 'OPS-1', url: `${jira.url}/browse/OPS-1`, resolved: false });
+    // Another incident on the key (an older one's id) has no ticket of this one's.
+    expect(await exp.ticketOf({ key: opened.incident.key, id: 'another' })).toBeUndefined();
+  });
+
   it('Data Center v2: Bearer PAT, text bodies, reopen through a transition found by its target status', async () => {
     const jira = await jiraFake('dc');
     const { exp } = await exporter(jira, { token: 'pat-1', reopen_transition: 'To Do' });
