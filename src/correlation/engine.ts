@@ -297,7 +297,7 @@ export class CorrelationEngine {
 
   /** The incident the store holds under this id, if any (a merged-away or forgotten id has none). */
   incidentById(id: string): IncidentRecord | undefined {
-    for (const rec of this.eachIncident()) if (rec.incident.id === id) return rec;
+    for (const rec of this.eachIncident(false)) if (rec.incident.id === id) return this.book.get(rec.incident.key);
     return undefined;
   }
 
