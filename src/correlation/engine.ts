@@ -257,6 +257,7 @@ export class CorrelationEngine {
     if (nowMs - this.lastSweepMs >= SWEEP_EVERY_MS) {
       this.lastSweepMs = nowMs;
       this.store.sweep(nowMs);
+      this.book.pruneIds();
     }
     return this.end(out);
   }
@@ -297,8 +298,7 @@ export class CorrelationEngine {
 
   /** The incident the store holds under this id, if any (a merged-away or forgotten id has none). */
   incidentById(id: string): IncidentRecord | undefined {
-    for (const rec of this.eachIncident(false)) if (rec.incident.id === id) return this.book.get(rec.incident.key);
-    return undefined;
+    return this.book.byId(id);
   }
 
   /**

@@ -199,6 +199,8 @@ export class IncidentBook {
   private revisits = new Set<string>();
   /** Keys of incidents whose merge shows a resolution nobody told of, though the incident was notified. */
   private untold = new Set<string>();
+  /** Incident id → key, for the ids this agent wrote or looked up: finding one by id needs no scan. */
+  private readonly keyOfId = new Map<string, string>();
 
   constructor(store: StateStore) {
     this.store = store;
@@ -667,9 +669,35 @@ export class IncidentBook {
     return !rec.incident.suppressed && rec.notifiedAtMs >= 0;
   }
 
+  /**
+   * The incident the store holds under this id. Ids this agent wrote are found at once; others
+   * (written only by other agents) by a scan, which then remembers them.
+   */
+  byId(id: string): IncidentRecord | undefined {
+    const known = this.keyOfId.get(id);
+    const rec = known === undefined ? undefined : this.get(known);
+    if (rec && rec.incident.id === id) return rec;
+    for (const key of this.store.keys('i:')) {
+      const stored = this.store.read(key)?.value as unknown as IncidentRecord | undefined;
+      if (stored?.incident.id !== id) continue;
+      this.keyOfId.set(id, stored.incident.key);
+      return this.get(stored.incident.key);
+    }
+    if (known !== undefined) this.keyOfId.delete(id);
+    return undefined;
+  }
+
+  /** Forgets the ids whose incident the store no longer holds under them (expired, or a later incident on the key). */
+  pruneIds(): void {
+    for (const [id, key] of this.keyOfId) {
+      if ((this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined)?.incident.id !== id) this.keyOfId.delete(id);
+    }
+  }
+
   /** Writes a record back after the caller changed its bookkeeping (members, flapping). */
   save(rec: IncidentRecord): void {
     const inc = rec.incident;
+    if (!this.keyOfId.has(inc.id)) this.keyOfId.set(inc.id, inc.key);
     inc.version++;
     this.store.write('i:' + inc.key, rec as unknown as StateValue, inc.version, expiryOf(inc));
   }

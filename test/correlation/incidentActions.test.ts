@@ -73,6 +73,23 @@ describe('a person acts on an incident through the core', () => {
     expect(out.ok && out.changes.map((c) => [c.kind, c.notify, c.reason, c.actor])).toEqual([['commented', false, 'comment by alice: seen it', 'alice']]);
   });
 
+  it('finds an incident by id whoever wrote it, and not a past incident on the same key', () => {
+    const { tl, id } = openIncident('group_wait: 0s, reopen_window: 1m');
+    tl.send([up(10_000)]);
+    // The next incident on the key, opened after reopen_window: the old id names nothing the store holds.
+    tl.send([down(600_000)]);
+    const next = tl.changes.at(-1)!.incident;
+    expect(next.id).not.toBe(id);
+    expect(tl.engine.act(id, 'alice', { kind: 'comment', text: 'x' }, 600_001)).toMatchObject({ ok: false, refusal: 'not_found' });
+    expect(tl.engine.incidentById(next.id)?.incident.key).toBe(next.key);
+    // A record this engine never wrote (another agent's, as shared state brings it) is found too.
+    const other = engineFrom(rules('group_wait: 0s'));
+    const store = tl.engine.store;
+    const raw = store.read('i:' + next.key)!;
+    other.store.write('i:' + next.key, structuredClone(raw.value), raw.version, Number.MAX_SAFE_INTEGER);
+    expect(other.act(next.id, 'bob', { kind: 'acknowledge', reason: '' }, 600_002)).toMatchObject({ ok: true, incident: { id: next.id, status: 'acknowledged' } });
+  });
+
   it('assigns and unassigns', () => {
     const { tl, id } = openIncident();
     const a = tl.engine.act(id, 'alice', { kind: 'assign', assignee: 'carol', reason: 'on call' }, 1_000);
