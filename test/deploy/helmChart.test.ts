@@ -72,7 +72,7 @@ async function vigilAccepts(objs: K8sObject[]): Promise<string> {
 }
 
 /** What an operator turns on, per mode; each set renders, validates strictly and lints. */
-const everything = ['podDisruptionBudget.enabled=true', 'serviceMonitor.enabled=true', 'prometheusRule.enabled=true', 'networkPolicy.enabled=true', 'presets.redis.enabled=true', 'presets.redis.url=redis://vigil-redis:6379'];
+const everything = ['grafanaDashboards.enabled=true', 'podDisruptionBudget.enabled=true', 'serviceMonitor.enabled=true', 'prometheusRule.enabled=true', 'networkPolicy.enabled=true', 'presets.redis.enabled=true', 'presets.redis.url=redis://vigil-redis:6379'];
 const valueSets: Record<string, string[]> = {
   'daemonset (defaults)': [],
   'daemonset, everything on, hostPath persistence': ['persistence.enabled=true', ...everything],
@@ -199,6 +199,13 @@ describe('helm chart', () => {
     const res = helm(['template', 'vigil', CHART, '--set', 'presets.redis.enabled=true']);
     expect(res.code).not.toBe(0);
     expect(res.out).toMatch(/presets\.redis\.enabled needs presets\.redis\.url or presets\.redis\.existingSecret/);
+  });
+
+  it('ships the Grafana dashboards in a ConfigMap for the dashboard sidecar, byte for byte', () => {
+    const [cm] = byKind(render('grafanaDashboards.enabled=true'), 'ConfigMap').filter((o) => o.metadata.name === 'vigil-dashboards');
+    expect((cm!.metadata as { labels?: Record<string, string> }).labels).toMatchObject({ grafana_dashboard: '1' });
+    expect(Object.keys(cm!.data!).sort()).toEqual(['vigil-data.json', 'vigil-self.json']);
+    for (const [name, text] of Object.entries(cm!.data!)) expect(text.trimEnd()).toBe(readFileSync(join(CHART, 'dashboards', name), 'utf8').trimEnd());
   });
 
   it('refuses unknown and mistyped values instead of ignoring them', () => {
