@@ -14,8 +14,11 @@ import { exporterConfig } from './harness.ts';
  * and the materialized view that fills it must exist, as the OTel exporter creates them, or the
  * plugin's trace view finds nothing.
  */
+// chdb holds one data directory per process: both suites share it.
+const session = new Session(join(mkdtempSync(join(tmpdir(), 'vigil-traceid-')), 'ch'));
+afterAll(() => session.cleanup());
+
 describe('trace lookup by id (otel_traces_trace_id_ts)', () => {
-  const session = new Session(join(mkdtempSync(join(tmpdir(), 'vigil-traceid-')), 'ch'));
   const T0 = BigInt(Date.UTC(2026, 11, 1, 10, 0, 0)) * 1_000_000n;
   const span = (traceId: string, spanId: string, parent: string, offsetMs: number, durationMs: number): Span => ({
     traceId, spanId, parentSpanId: parent, traceState: '', name: `op-${spanId}`, kind: 2,
@@ -46,8 +49,6 @@ LIMIT 1000`;
     for (const batch of [first, second]) await session.insert({ table: 'otel.otel_traces', values: Buffer.from(batch.map(spanRow).join('')), format: 'JSONEachRow' });
   });
 
-  afterAll(() => session.cleanup());
-
   it('the view records each trace start and end as spans arrive', () => {
     const rows = (JSON.parse(session.query(`SELECT TraceId, min(Start) AS s, max(End) AS e FROM otel.otel_traces_trace_id_ts GROUP BY TraceId ORDER BY TraceId`, 'JSON')) as { data: { TraceId: string; s: string; e: string }[] }).data;
     expect(rows).toEqual([
@@ -61,5 +62,25 @@ LIMIT 1000`;
     expect(rows.map((r) => r.spanID).sort()).toEqual(['a1', 'b2', 'd4']);
     expect(rows.find((r) => r.spanID === 'b2')).toMatchObject({ parentSpanID: 'a1', serviceName: 'checkout', tags: [{ key: 'http.route', value: '/pay' }] });
     expect((JSON.parse(session.query(pluginTraceQuery('ffffffffffffffffffffffffffffffff'), 'JSON')) as { data: unknown[] }).data).toEqual([]);
+  });
+});
+
+/**
+ * No cluster can run here (ClickHouse servers with Keeper), so the clustered DDL is checked by
+ * ClickHouse's own parser: `formatQuery` parses a statement without running it.
+ */
+describe('clustered DDL parses as ClickHouse SQL', () => {
+  it.each([
+    ['cluster', { cluster: 'main' }],
+    ['cluster, distributed', { cluster: 'main', distributed: true }],
+  ])('%s', (_name, extra) => {
+    const statements = schemaStatements({ database: 'otel', tables: exporterConfig({}).tables, ttlMs: 30 * 86_400_000, textIndexes: true, ...extra });
+    for (const sql of statements) {
+      const quoted = `'${sql.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+      const formatted = (JSON.parse(session.query(`SELECT formatQuery(${quoted}) AS f`, 'JSON')) as { data: { f: string }[] }).data[0]!.f;
+      expect(formatted.length, sql).toBeGreaterThan(0);
+    }
+    // The parser is strict enough to notice a broken statement.
+    expect(() => session.query(`SELECT formatQuery('CREATE TABLE t ENGINE = Distributed(')`)).toThrow(/Syntax error/);
   });
 });
