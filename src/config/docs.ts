@@ -1,6 +1,7 @@
 import type { AnyFactory, ConnectorFactory } from '../pipeline/component.ts';
 import type { FactoryRegistry } from './load.ts';
 import type { FieldDoc } from './schema.ts';
+import { routingSchema } from '../exporters/tickets/routingTree.ts';
 import { serviceSchema, pipelineSchema } from './vigilConfig.ts';
 
 function fmtDefault(v: unknown): string {
@@ -64,6 +65,10 @@ export function renderConfigReference(registry: FactoryRegistry, extra: { title:
     connectors(registry.connectors),
     ...extra.flatMap((e) => [`#### ${e.title}`, '', table(e.doc, e.key), '']),
     ...registry.connectors.flatMap((f) => (f.shorthand ? [`#### ${f.shorthand.title}`, '', table(f.configSchema.describe(), f.shorthand.section), ''] : [])),
+    '#### Routing tree (`routing:`)',
+    '',
+    table(routingSchema.describe(), 'routing'),
+    '',
     '#### Service',
     '',
     table(serviceSchema.describe(), 'service'),

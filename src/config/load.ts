@@ -6,6 +6,7 @@ import type { AnyFactory, ConnectorFactory } from '../pipeline/component.ts';
 import { componentType } from '../pipeline/component.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Signal } from '../pipeline/signals.ts';
+import { RoutingTree, routingSchema } from '../exporters/tickets/routingTree.ts';
 import { expandRefs, unexpandPath } from './expand.ts';
 import type { ConfigIssue } from './schema.ts';
 import { PIPELINE_NAME, pipelineSchema, vigilConfigSchema, type ComponentConfig, type PipelineConfig, type VigilConfig } from './vigilConfig.ts';
@@ -74,6 +75,11 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
     if (id in sections.exporters) issues.push({ path: `connectors.${id}`, message: `"${id}" is also defined under exporters:; give the connector another name so pipelines can tell them apart` });
   }
   validatePipelines(pipelines, sections, registry, issues, shorthandMistakes);
+  if (rawObj.routing !== undefined && rawObj.routing !== null) {
+    const routing = routingSchema.parse(rawObj.routing, 'routing', issues);
+    const incidentExporters = new Set(Object.entries(pipelines).flatMap(([name, p]) => (componentType(name) === 'incidents' ? p.exporters.filter((e) => e in sections.exporters) : [])));
+    if (routing) out.routing = RoutingTree.compile(routing, 'routing', incidentExporters, issues);
+  }
   // `vigil rules` and reload read the rules from here, whichever form the config used.
   out.correlation = out.connectors.correlation?.config as CorrelationConnectorConfig | undefined;
   const reported = issues.filter((issue, i) => i < expansionCount || !expansionFailures.has(issue.path));

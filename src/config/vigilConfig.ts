@@ -1,4 +1,5 @@
 import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
+import type { RoutingTree } from '../exporters/tickets/routingTree.ts';
 import { any, bytes, duration, endpoint, int, list, literalUnion, obj, optional, record, str, type ConfigIssue, type Infer } from './schema.ts';
 
 const componentId = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
@@ -55,6 +56,7 @@ export const vigilConfigSchema = obj({
   processors: record(any(), { keyPattern: componentId, doc: 'Processor instances by id.' }),
   exporters: record(any(), { keyPattern: componentId, doc: 'Exporter instances by id.' }),
   connectors: record(any(), { keyPattern: componentId, doc: 'Connector instances by id: each is an exporter of some pipelines and the receiver of others.' }),
+  routing: optional(any({ doc: 'An Alertmanager-style routing tree for incident changes (see "Routing tree").' })),
   service: serviceSchema,
 });
 
@@ -77,6 +79,8 @@ export interface VigilConfig {
   service: ServiceConfig;
   /** The `correlation` connector's config (rules and state), whichever form the config used. */
   correlation?: CorrelationConnectorConfig;
+  /** The top-level `routing:` tree, checked against the incident exporters. */
+  routing?: RoutingTree;
 }
 
 export type { ConfigIssue };

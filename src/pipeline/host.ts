@@ -6,6 +6,7 @@ import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
 import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
 import type { ReceiveBuffers } from './receiveBuffers.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
+import type { RoutingTree } from '../exporters/tickets/routingTree.ts';
 
 /** What a component may ask of the running service during start(). */
 export interface Host {
@@ -22,4 +23,6 @@ export interface Host {
   receiveBuffers: ReceiveBuffers;
   /** The ticket ledger agents sharing correlation state share, when a connector's state is shared. */
   sharedTicketLedger?(): TicketLedger | undefined;
+  /** The top-level routing tree, when the config has one: incident exporters it names follow it. */
+  routingTree?: RoutingTree;
 }

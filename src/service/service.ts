@@ -82,6 +82,7 @@ export class VigilService {
       dataDir: this.dataDir,
       httpListener: (endpoint: Endpoint, tls?: TlsServerConfig, limits?: HttpServerLimits): FastifyInstance => this.listeners.get(endpoint, tls, limits),
       receiveBuffers: this.memory.receiveBuffers,
+      ...(this.config.routing ? { routingTree: this.config.routing } : {}),
       sharedTicketLedger: () => {
         for (const c of this.connectors.values()) {
           const ledger = c.ticketLedger?.();
