@@ -13,6 +13,7 @@ import { filterProcessorFactory } from './processors/filter/factory.ts';
 import { tagProcessorFactory } from './processors/tag/factory.ts';
 import { jsonReceiverFactory } from './receivers/json/factory.ts';
 import { otlpReceiverFactory } from './receivers/otlp/factory.ts';
+import { snmpTrapReceiverFactory } from './receivers/snmp/factory.ts';
 import { syslogReceiverFactory } from './receivers/syslog/factory.ts';
 
 /** Every component Vigil knows, by kind. A new component is one line here. */
@@ -20,6 +21,7 @@ export const receiverFactories: ReceiverFactory[] = [
   jsonReceiverFactory as ReceiverFactory,
   syslogReceiverFactory as ReceiverFactory,
   otlpReceiverFactory as ReceiverFactory,
+  snmpTrapReceiverFactory as ReceiverFactory,
 ];
 export const processorFactories: ProcessorFactory[] = [
   extractProcessorFactory as ProcessorFactory,

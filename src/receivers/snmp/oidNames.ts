@@ -1,0 +1,134 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import snmp from 'net-snmp';
+
+/** Modules net-snmp's ModuleStore loads before any file (its "base" modules). */
+const BUILT_IN = ['RFC1155-SMI', 'RFC1158-MIB', 'RFC-1212', 'RFC1213-MIB', 'RFC-1215', 'SNMPv2-SMI', 'SNMPv2-CONF', 'SNMPv2-TC', 'SNMPv2-MIB'];
+
+/** Most OIDs whose names are remembered; traps repeat a handful of varbind OIDs. */
+const MAX_CACHED = 10_000;
+
+interface MibFile {
+  path: string;
+  defines: string[];
+  imports: string[];
+}
+
+interface ModuleStore {
+  loadFromFile(path: string): void;
+  getModules(includeBase: boolean): Record<string, Record<string, { OID?: string; ObjectName?: string }>>;
+}
+
+export interface MibLoadResult {
+  names: OidNames;
+  loaded: string[];
+  /** Files not loaded, with why: an import no file defines, or the parser's error. */
+  skipped: { file: string; reason: string }[];
+}
+
+/** Reads a MIB file's module names and the modules it imports, without parsing it. */
+function scan(path: string): MibFile {
+  const text = readFileSync(path, 'latin1').replace(/--.*$/gm, '');
+  const defines = [...text.matchAll(/([A-Za-z][\w-]*)\s+DEFINITIONS\s*(?:[A-Z\s]*)::=\s*BEGIN/g)].map((m) => m[1]!);
+  const imports = new Set<string>();
+  for (const section of text.matchAll(/\bIMPORTS\b([\s\S]*?);/g)) {
+    for (const m of section[1]!.matchAll(/\bFROM\s+([A-Za-z][\w-]*)/g)) imports.add(m[1]!);
+  }
+  return { path, defines, imports: [...imports] };
+}
+
+/**
+ * The parser net-snmp uses keeps whatever a failed file left half-defined, and every later
+ * load then fails too; it also prints its complaints to stdout. So files are loaded in the
+ * order of their IMPORTS, a file whose imports no file provides is skipped up front, and a
+ * file the parser rejects makes the store be rebuilt from the files that loaded.
+ */
+function buildStore(files: string[]): ModuleStore {
+  const store = snmp.createModuleStore() as ModuleStore;
+  for (const f of files) store.loadFromFile(f);
+  return store;
+}
+
+function quietly<T>(fn: () => T): T {
+  const { log, warn } = console;
+  console.log = () => {};
+  console.warn = () => {};
+  try {
+    return fn();
+  } finally {
+    console.log = log;
+    console.warn = warn;
+  }
+}
+
+/** Loads every MIB file in `dir` (not recursing) that its imports allow. */
+export function loadMibDir(dir: string): MibLoadResult {
+  const files = readdirSync(dir)
+    .filter((f) => !f.startsWith('.'))
+    .map((f) => join(dir, f))
+    .filter((p) => statSync(p).isFile())
+    .sort()
+    .map(scan)
+    .filter((f) => f.defines.length > 0);
+  const skipped: { file: string; reason: string }[] = [];
+  const available = new Set(BUILT_IN);
+  const loaded: string[] = [];
+  let store = quietly(() => buildStore([]));
+  let pending = files;
+  for (;;) {
+    const ready = pending.filter((f) => f.imports.every((m) => available.has(m) || f.defines.includes(m)));
+    if (ready.length === 0) break;
+    pending = pending.filter((f) => !ready.includes(f));
+    for (const f of ready) {
+      try {
+        quietly(() => store.loadFromFile(f.path));
+        loaded.push(f.path);
+        for (const m of f.defines) available.add(m);
+      } catch (err) {
+        skipped.push({ file: f.path, reason: `parse error: ${(err as Error).message}` });
+        store = quietly(() => buildStore(loaded));
+      }
+    }
+  }
+  for (const f of pending) skipped.push({ file: f.path, reason: `imports ${f.imports.filter((m) => !available.has(m)).join(', ')}, which no loaded file defines` });
+  return { names: OidNames.fromStore(store), loaded, skipped };
+}
+
+/** Numeric OID → `MODULE::name` with the instance suffix kept: `IF-MIB::ifIndex.3`. */
+export class OidNames {
+  private readonly byOid: Map<string, string>;
+  private readonly cache = new Map<string, string | undefined>();
+
+  constructor(byOid: Map<string, string>) {
+    this.byOid = byOid;
+  }
+
+  static fromStore(store: ModuleStore): OidNames {
+    const byOid = new Map<string, string>();
+    const modules = store.getModules(true);
+    // Base modules first, so a loaded module (IF-MIB) names what an older one (RFC1213-MIB) also defines.
+    const order = [...BUILT_IN.filter((m) => m in modules), ...Object.keys(modules).filter((m) => !BUILT_IN.includes(m))];
+    for (const module of order) {
+      for (const entry of Object.values(modules[module]!)) {
+        if (entry.OID && entry.ObjectName) byOid.set(entry.OID, `${module}::${entry.ObjectName}`);
+      }
+    }
+    return new OidNames(byOid);
+  }
+
+  /** The name of the longest known prefix of `oid`, with the rest as a suffix; undefined when none is known. */
+  name(oid: string): string | undefined {
+    if (this.cache.has(oid)) return this.cache.get(oid);
+    let name: string | undefined;
+    for (let end = oid.length; end > 0; end = oid.lastIndexOf('.', end - 1)) {
+      const known = this.byOid.get(end === oid.length ? oid : oid.slice(0, end));
+      if (known !== undefined) {
+        name = known + oid.slice(end);
+        break;
+      }
+    }
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(oid, name);
+    return name;
+  }
+}
