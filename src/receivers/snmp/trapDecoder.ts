@@ -77,6 +77,7 @@ export class TrapDecoder {
   private readonly receiver: NetSnmpReceiver;
   private outcome: Decoded | undefined;
   private decoded = 0;
+  private readonly userNames: ReadonlySet<string>;
 
   constructor(opts: { communities: readonly string[]; users: readonly SnmpUserConfig[] }) {
     this.receiver = snmp.createReceiver(
@@ -88,6 +89,7 @@ export class TrapDecoder {
     const authorizer = this.receiver.getAuthorizer();
     for (const c of opts.communities) authorizer.addCommunity(c);
     for (const u of opts.users) authorizer.addUser(userEntry(u));
+    this.userNames = new Set(opts.users.map((u) => u.name));
   }
 
   /** Decodes one datagram; `socket` is where the library sends inform acknowledgements and reports. */
@@ -101,7 +103,11 @@ export class TrapDecoder {
     }
     // The library's callback set it during onMsg (TypeScript cannot see that and narrows it to undefined).
     const outcome: Decoded = (this.outcome as Decoded | undefined) ?? { kind: 'answered' };
-    if (outcome.kind === 'notification') outcome.version = versionOf(outcome.pdu);
+    if (outcome.kind !== 'notification') return outcome;
+    outcome.version = versionOf(outcome.pdu);
+    // net-snmp lets a noAuthNoPriv v3 message with an empty user name through as an anonymous
+    // user: no community, no key. Only configured users may send.
+    if (outcome.version === '3' && !this.userNames.has(outcome.pdu.user!)) return rejected('unknown_user', 'SNMPv3 message without authentication from a user not in users');
     return outcome;
   }
 }

@@ -169,6 +169,14 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
     expect(byName['IF-MIB::linkUp']).toMatchObject({ type: 'up', attributes: expect.objectContaining({ 'snmp.pdu': 'inform', 'snmp.if_index': 7 }) });
   });
 
+  it('an SNMPv3 inform: the sender discovers the receiver\'s engine ID, and the inform is acknowledged', async () => {
+    const c = new CollectingConsumer();
+    const { target } = await start(c);
+    await sent(snmpinform([...v3('priv-aes', 'authPriv', ['SHA', AUTH], ['AES', PRIV], null), '-r', '0', '-t', '5', target, '', '1.3.6.1.6.3.1.1.5.3', '1.3.6.1.2.1.2.2.1.1.6', 'i', '6']));
+    await waitFor(() => c.accepted.length === 1, 'the v3 inform');
+    expect(c.accepted[0]).toMatchObject({ type: 'down', attributes: expect.objectContaining({ 'snmp.version': '3', 'snmp.pdu': 'inform', 'snmp.user': 'priv-aes', 'snmp.if_index': 6 }) });
+  });
+
   it.each(authUsers)('SNMPv3 authNoPriv with $auth_protocol', async (u) => {
     const c = new CollectingConsumer();
     const { target } = await start(c);
@@ -189,7 +197,7 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
 describe('snmp_trap receiver: refusals are counted and nothing gets through', () => {
   it('a wrong community, an unknown user, a wrong auth key, a wrong priv key and a lower security level', async () => {
     const c = new CollectingConsumer();
-    const { target, metrics } = await start(c);
+    const { target, port, metrics } = await start(c);
     const trap = (marker: string) => [target, '', '1.3.6.1.6.3.1.1.5.3', MARK, 's', marker];
     await sent(snmptrap(['-v', '2c', '-c', 'private', ...trap('bad-community')]));
     await sent(snmptrap(['-v', '1', '-c', 'private', target, '1.3.6.1.4.1.32473', '', '2', '0', '', MARK, 's', 'bad-community-v1']));
@@ -199,8 +207,10 @@ describe('snmp_trap receiver: refusals are counted and nothing gets through', ()
     await sent(snmptrap([...v3('priv-aes', 'authPriv', ['SHA', AUTH], ['AES', 'not-the-priv-key']), ...trap('bad-priv')]));
     await sent(snmptrap([...v3('priv-aes', 'authNoPriv', ['SHA', AUTH]), ...trap('no-priv')]));
     await sent(snmptrap([...v3('auth-sha', 'noAuthNoPriv'), ...trap('no-auth')]));
+    // A well-formed noAuthNoPriv v3 trap with an empty user name, which net-snmp takes for anonymous.
+    await sendDatagram(port, v3Header({ flags: 0x00, user: '', tail: scopedPdu(V2C_COLD_START) }));
     await waitFor(async () => (await rejected(metrics, 'unknown_community')) === 2, 'the two wrong communities counted');
-    await waitFor(async () => (await rejected(metrics, 'unknown_user')) === 1, 'the unknown user counted');
+    await waitFor(async () => (await rejected(metrics, 'unknown_user')) === 2, 'the unknown and the empty user counted');
     await waitFor(async () => (await rejected(metrics, 'authentication_failed')) === 2, 'the wrong auth key and protocol counted');
     await waitFor(async () => (await rejected(metrics, 'decryption_failed')) === 1, 'the wrong priv key counted');
     await waitFor(async () => (await rejected(metrics, 'wrong_security_level')) === 2, 'the two lower security levels counted');
@@ -213,8 +223,6 @@ describe('snmp_trap receiver: refusals are counted and nothing gets through', ()
   it('malformed datagrams are counted and dropped, the receiver lives on and takes the next trap', async () => {
     const c = new CollectingConsumer();
     const { target, port, metrics } = await start(c);
-    // A coldStart as `snmptrap -v 2c -c public HOST 100 1.3.6.1.6.3.1.1.5.1` sends it.
-    const v2cTrap = Buffer.from('304302010104067075626c6963a7360204303ef31c0201000201003028300d06082b060102010103004301643017060a2b06010603010104010006092b0601060301010501', 'hex');
     const malformed: Buffer[] = [
       Buffer.from('not snmp at all'),
       Buffer.from([0x30]),
@@ -224,7 +232,7 @@ describe('snmp_trap receiver: refusals are counted and nothing gets through', ()
       Buffer.from([0x30, 0x85, 0x01, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01, 0xff]),
       // SNMPv3, noAuthNoPriv, an empty user and a scoped PDU that is not a sequence.
       v3Header({ flags: 0x04, user: '', tail: Buffer.from([0x04, 0x01, 0x00]) }),
-      v2cTrap.subarray(0, v2cTrap.length - 5),
+      V2C_COLD_START.subarray(0, V2C_COLD_START.length - 5),
     ];
     const send = (d: Buffer) => new Promise<void>((res) => sock.send(d, port, '127.0.0.1', () => res()));
     const sock = createSocket('udp4');
@@ -349,6 +357,24 @@ describe('snmp_trap receiver config', () => {
     expect(snmpTrapReceiverSchema.parse({ communities: ['public'] }, 'r', issues)).toMatchObject({ endpoint: { host: '127.0.0.1', port: 1162 }, users: [] });
   });
 });
+
+/** A coldStart as `snmptrap -v 2c -c public HOST 100 1.3.6.1.6.3.1.1.5.1` sends it. */
+const V2C_COLD_START = Buffer.from('304302010104067075626c6963a7360204303ef31c0201000201003028300d06082b060102010103004301643017060a2b06010603010104010006092b0601060301010501', 'hex');
+
+function sendDatagram(port: number, d: Buffer): Promise<void> {
+  const sock = createSocket('udp4');
+  return new Promise<void>((res) => sock.send(d, port, '127.0.0.1', () => {
+    sock.close();
+    res();
+  }));
+}
+
+/** A v2c message's PDU (after version and community) in an SNMPv3 scoped PDU with an empty context. */
+function scopedPdu(v2c: Buffer): Buffer {
+  const pdu = v2c.subarray(v2c.indexOf(0xa7));
+  const body = Buffer.concat([Buffer.from([0x04, 0x00, 0x04, 0x00]), pdu]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+}
 
 /** An SNMPv3 message header (RFC 3412) with the given flags and user, followed by `tail` as its data. */
 function v3Header(o: { flags: number; user: string; tail: Buffer }): Buffer {
