@@ -6,12 +6,21 @@ export const PRIV_PROTOCOLS = ['des', 'aes', 'aes256b', 'aes256r'] as const;
 /** RFC 3414 (section 11.2) asks for passphrases of at least 8 characters; Net-SNMP's tools refuse shorter ones. */
 const MIN_KEY_LENGTH = 8;
 
+/** SnmpEngineID is an OCTET STRING (SIZE(5..32)) (RFC 3411). */
+const ENGINE_ID = /^(0x)?([0-9a-fA-F]{2}){5,32}$/;
+
+/** An engine ID as config gives it, as readUsmHeader reports it: lowercase hex without `0x`. */
+export function normalizeEngineId(id: string): string {
+  return id.replace(/^0x/, '').toLowerCase();
+}
+
 const userSchema = obj({
   name: str({ nonEmpty: true, doc: 'USM user (security) name the devices send.' }),
   auth_protocol: literalUnion(AUTH_PROTOCOLS, { doc: 'HMAC of the user: `md5`, `sha` (SHA-1), `sha224`, `sha256`, `sha384` or `sha512` (RFC 7860).' }),
   auth_key: str({ doc: 'Authentication passphrase (at least 8 characters); keep it out of the file with `${file:...}` or `${env:...}`.' }),
   priv_protocol: optional(literalUnion(PRIV_PROTOCOLS, { doc: 'Encryption of the user (authPriv): `des` (CBC-DES; needs Node started with `--openssl-legacy-provider`), `aes` (CFB-AES-128), `aes256b` or `aes256r` (AES-256 with Blumenthal or Reeder key localization; Cisco uses Reeder). Omit for authNoPriv.' })),
   priv_key: optional(str({ doc: 'Privacy passphrase (at least 8 characters), with priv_protocol.' })),
+  engine_ids: optional(list(str({ pattern: ENGINE_ID, patternHint: 'an engine ID in hex, 5 to 32 bytes, such as 0x80001f8804736f6d65' }), { minItems: 1, doc: 'Engine IDs (hex, the devices\' snmpEngineID, as `snmptrap -e` takes them) this user\'s traps may come from, as snmptrapd\'s `createUser -e`; others are refused before any key is computed. Set it where the receiver is reachable from untrusted networks: each new engine ID costs a key localization (hashing 1 MiB). Omit to accept any engine ID. Informs to Vigil\'s own engine ID are always accepted.' })),
 });
 
 export const snmpTrapReceiverSchema = refine(

@@ -13,7 +13,7 @@ export class SnmpMetrics {
     this.rejected = sharedCounter(
       registry,
       'vigil_snmp_rejected_messages_total',
-      'SNMP datagrams dropped before they became events: a community or v3 user not configured, a wrong v3 key or security level, a PDU that is not a notification, or bytes that are not SNMP (reason malformed).',
+      'SNMP datagrams dropped before they became events: a community, v3 user or v3 engine ID not configured, a wrong v3 key or security level, a PDU that is not a notification, or bytes that are not SNMP (reason malformed).',
       ['receiver', 'reason'],
     );
     this.dropped = sharedCounter(registry, 'vigil_snmp_dropped_traps_total', 'Valid traps lost because the pipeline refused them (reason refused): UDP cannot ask the sender to wait.', ['receiver', 'reason']);

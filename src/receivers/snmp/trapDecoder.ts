@@ -1,6 +1,7 @@
 import type { Socket, RemoteInfo } from 'node:dgram';
 import snmp from 'net-snmp';
-import type { SnmpUserConfig } from './config.ts';
+import { normalizeEngineId, type SnmpUserConfig } from './config.ts';
+import { readUsmHeader } from './usmHeader.ts';
 
 /** A varbind as net-snmp decodes it: Counter64, OctetString and Opaque values are Buffers. */
 export interface SnmpVarbind {
@@ -26,7 +27,7 @@ export interface TrapPdu {
 }
 
 /** Why a datagram was dropped, as the `reason` label of `vigil_snmp_rejected_messages_total`. */
-export type RejectReason = 'unknown_community' | 'unknown_user' | 'wrong_security_level' | 'authentication_failed' | 'decryption_failed' | 'unsupported_pdu' | 'malformed';
+export type RejectReason = 'unknown_community' | 'unknown_user' | 'unknown_engine_id' | 'wrong_security_level' | 'authentication_failed' | 'decryption_failed' | 'unsupported_pdu' | 'malformed';
 
 export type Decoded =
   | { kind: 'notification'; pdu: TrapPdu; version: '1' | '2c' | '3' }
@@ -39,6 +40,7 @@ export const PDU_INFORM = 166;
 
 /** The part of net-snmp's Receiver this decoder drives; its own socket handling is not used. */
 interface NetSnmpReceiver {
+  engine: { engineID: Buffer };
   getAuthorizer(): { addCommunity(c: string): void; addUser(u: object): void };
   onMsg(socket: Socket, buffer: Buffer, rinfo: RemoteInfo): void;
 }
@@ -78,6 +80,8 @@ export class TrapDecoder {
   private outcome: Decoded | undefined;
   private decoded = 0;
   private readonly userNames: ReadonlySet<string>;
+  /** Engine IDs each user with `engine_ids` may send from, Vigil's own (informs) included. */
+  private readonly engineIds = new Map<string, Set<string>>();
 
   constructor(opts: { communities: readonly string[]; users: readonly SnmpUserConfig[] }) {
     this.receiver = snmp.createReceiver(
@@ -90,11 +94,18 @@ export class TrapDecoder {
     for (const c of opts.communities) authorizer.addCommunity(c);
     for (const u of opts.users) authorizer.addUser(userEntry(u));
     this.userNames = new Set(opts.users.map((u) => u.name));
+    const own = this.receiver.engine.engineID.toString('hex');
+    for (const u of opts.users) if (u.engine_ids) this.engineIds.set(u.name, new Set([own, ...u.engine_ids.map(normalizeEngineId)]));
   }
 
   /** Decodes one datagram; `socket` is where the library sends inform acknowledgements and reports. */
   decode(buffer: Buffer, rinfo: RemoteInfo, socket: Socket): Decoded {
     this.outcome = undefined;
+    if (this.engineIds.size > 0) {
+      const header = readUsmHeader(buffer);
+      const allowed = header && this.engineIds.get(header.user);
+      if (allowed && !allowed.has(header.engineId)) return rejected('unknown_engine_id', `SNMPv3 message from engine ID ${header.engineId}, not in the engine_ids of user ${header.user}`);
+    }
     if (++this.decoded % CACHE_CHECK_EVERY === 0) boundKeyCache();
     try {
       this.receiver.onMsg(socket, buffer, rinfo);

@@ -13,6 +13,7 @@ import { SnmpTrapReceiver } from '../../../src/receivers/snmp/receiver.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
 import { waitFor } from '../../support/waitFor.ts';
+import { scopedPdu, sendDatagram, V2C_COLD_START, v3Header } from './datagrams.ts';
 import { snmpinform, snmptrap, v3 } from './snmptrap.ts';
 
 /** A pipeline stand-in that keeps what it accepts, and refuses (as a full queue does) while `full` is set. */
@@ -256,6 +257,31 @@ describe('snmp_trap receiver: refusals are counted and nothing gets through', ()
   });
 });
 
+describe('snmp_trap receiver: engine IDs', () => {
+  it('a user with engine_ids takes traps from those engines only, and informs to Vigil\'s own', async () => {
+    const c = new CollectingConsumer();
+    const pinned = { name: 'pinned', auth_protocol: 'sha256', auth_key: AUTH, priv_protocol: 'aes', priv_key: PRIV, engine_ids: ['0x80001F8804766967696C', '8000000001020304aa'] };
+    const { target, metrics } = await start(c, { users: [pinned, authUsers[0]] });
+    const link = (marker: string) => [target, '', '1.3.6.1.6.3.1.1.5.3', MARK, 's', marker];
+    const pinnedArgs = (engineId: string | null) => v3('pinned', 'authPriv', ['SHA-256', AUTH], ['AES', PRIV], engineId);
+    await sent(snmptrap([...pinnedArgs('0x80001f8804766967696c'), ...link('listed')]));
+    await sent(snmptrap([...pinnedArgs('0x8000000001020304aa'), ...link('listed too')]));
+    await sent(snmptrap([...pinnedArgs('0x8000000001020304bb'), ...link('other engine')]));
+    // A user without engine_ids takes any.
+    await sent(snmptrap([...v3(authUsers[0]!.name, 'authNoPriv', [AUTH_FLAG[authUsers[0]!.auth_protocol], AUTH], undefined, '0x8000000001020304cc'), ...link('any engine')]));
+    await sent(snmpinform([...pinnedArgs(null), '-r', '0', '-t', '5', ...link('inform')]));
+    await waitFor(async () => (await rejected(metrics, 'unknown_engine_id')) === 1, 'the other engine refused');
+    await waitFor(() => c.accepted.length === 4, 'the four others');
+    expect(c.accepted.map((e) => e.attributes[`snmp.varbind.${MARK}`]).sort()).toEqual(['any engine', 'inform', 'listed', 'listed too']);
+  });
+
+  it('engine IDs must be hex of 5 to 32 bytes', () => {
+    const issues: ConfigIssue[] = [];
+    snmpTrapReceiverSchema.parse({ users: [{ name: 'a', auth_protocol: 'sha', auth_key: AUTH, engine_ids: ['0x8000', 'zz00000000'] }] }, 'r', issues);
+    expect(issues.map((i) => i.path)).toEqual(['r.users[0].engine_ids[0]', 'r.users[0].engine_ids[1]']);
+  });
+});
+
 describe('snmp_trap receiver: back-pressure', () => {
   it('traps the pipeline refuses are dropped and counted; later ones arrive', async () => {
     const c = new CollectingConsumer();
@@ -357,31 +383,3 @@ describe('snmp_trap receiver config', () => {
     expect(snmpTrapReceiverSchema.parse({ communities: ['public'] }, 'r', issues)).toMatchObject({ endpoint: { host: '127.0.0.1', port: 1162 }, users: [] });
   });
 });
-
-/** A coldStart as `snmptrap -v 2c -c public HOST 100 1.3.6.1.6.3.1.1.5.1` sends it. */
-const V2C_COLD_START = Buffer.from('304302010104067075626c6963a7360204303ef31c0201000201003028300d06082b060102010103004301643017060a2b06010603010104010006092b0601060301010501', 'hex');
-
-function sendDatagram(port: number, d: Buffer): Promise<void> {
-  const sock = createSocket('udp4');
-  return new Promise<void>((res) => sock.send(d, port, '127.0.0.1', () => {
-    sock.close();
-    res();
-  }));
-}
-
-/** A v2c message's PDU (after version and community) in an SNMPv3 scoped PDU with an empty context. */
-function scopedPdu(v2c: Buffer): Buffer {
-  const pdu = v2c.subarray(v2c.indexOf(0xa7));
-  const body = Buffer.concat([Buffer.from([0x04, 0x00, 0x04, 0x00]), pdu]);
-  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
-}
-
-/** An SNMPv3 message header (RFC 3412) with the given flags and user, followed by `tail` as its data. */
-function v3Header(o: { flags: number; user: string; tail: Buffer }): Buffer {
-  const tlv = (tag: number, body: Buffer) => Buffer.concat([Buffer.from([tag, body.length]), body]);
-  const int = (n: number) => tlv(0x02, Buffer.from([n]));
-  const str = (s: Buffer | string) => tlv(0x04, Buffer.isBuffer(s) ? s : Buffer.from(s));
-  const global = tlv(0x30, Buffer.concat([int(1), tlv(0x02, Buffer.from([0x00, 0xff, 0xe3])), str(Buffer.from([o.flags])), int(3)]));
-  const usm = tlv(0x30, Buffer.concat([str(Buffer.from('80001f8804766967696c', 'hex')), int(1), int(1), str(o.user), str(Buffer.alloc(o.flags & 1 ? 12 : 0)), str(Buffer.alloc(o.flags & 2 ? 8 : 0))]));
-  return tlv(0x30, Buffer.concat([int(3), global, str(usm), o.tail]));
-}
