@@ -13,6 +13,12 @@ const IF_INDEX = '1.3.6.1.2.1.2.2.1.1.';
 /** ifEntry columns whose instance suffix is the ifIndex, for link traps that omit ifIndex itself. */
 const IF_ENTRY = '1.3.6.1.2.1.2.2.1.';
 
+/**
+ * Varbinds kept per trap. Devices send a handful; a 64 KiB datagram can hold ~9,000 empty ones,
+ * each an attribute of ~100 bytes in memory, so one datagram could become a megabyte event.
+ */
+export const MAX_VARBINDS = 256;
+
 const SEVERITY_INFO = 9;
 const SEVERITY_WARN = 13;
 
@@ -150,6 +156,7 @@ export function trapToEvent(pdu: TrapPdu, origin: TrapOrigin, names: OidNames | 
     attrs['snmp.specific_trap'] = pdu.specific ?? 0;
   }
   const rest: string[] = [];
+  let dropped = 0;
   for (const vb of pdu.varbinds) {
     switch (vb.oid) {
       case SYS_UPTIME:
@@ -164,6 +171,10 @@ export function trapToEvent(pdu: TrapPdu, origin: TrapOrigin, names: OidNames | 
       case SNMP_TRAP_ADDRESS:
         if (typeof vb.value === 'string') agent = vb.value;
         continue;
+    }
+    if (rest.length === MAX_VARBINDS) {
+      dropped++;
+      continue;
     }
     const key = names?.name(vb.oid) ?? vb.oid;
     const value = renderValue(vb);
@@ -180,6 +191,7 @@ export function trapToEvent(pdu: TrapPdu, origin: TrapOrigin, names: OidNames | 
   if (pdu.user !== undefined) attrs['snmp.user'] = pdu.user;
   if (pdu.contextEngineID) attrs['snmp.context.engine_id'] = pdu.contextEngineID;
   if (pdu.contextName) attrs['snmp.context.name'] = pdu.contextName;
+  if (dropped) attrs['snmp.varbinds_dropped'] = dropped;
   let ifIndex: number | undefined;
   if (standard?.link) {
     ifIndex = ifIndexOf(pdu.varbinds);
