@@ -27,3 +27,15 @@ export function v3Header(o: { flags: number; user: string; tail: Buffer }): Buff
   const usm = tlv(0x30, Buffer.concat([str(Buffer.from('80001f8804766967696c', 'hex')), int(1), int(1), str(o.user), str(Buffer.alloc(o.flags & 1 ? 12 : 0)), str(Buffer.alloc(o.flags & 2 ? 8 : 0))]));
   return tlv(0x30, Buffer.concat([int(3), global, str(usm), o.tail]));
 }
+
+/** The datagram a Net-SNMP tool sends for `send(target)`, caught on a socket of our own. */
+export async function capture(send: (target: string) => Promise<{ code: number; stderr: string }>): Promise<Buffer> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((res) => sock.bind(0, '127.0.0.1', () => res()));
+  const got = new Promise<Buffer>((res) => sock.once('message', res));
+  const r = await send(`127.0.0.1:${sock.address().port}`);
+  const b = await got;
+  sock.close();
+  if (r.code !== 0 && !r.stderr.includes('Timeout')) throw new Error(`could not capture a datagram: ${r.stderr}`);
+  return b;
+}

@@ -1,20 +1,10 @@
-import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import { readUsmHeader } from '../../../src/receivers/snmp/usmHeader.ts';
-import { V2C_COLD_START, v3Header } from './datagrams.ts';
+import { capture, V2C_COLD_START, v3Header } from './datagrams.ts';
 import { snmptrap, v3 } from './snmptrap.ts';
 
-/** The datagram snmptrap sends for `args` (its target is filled in). */
-async function captured(args: string[]): Promise<Buffer> {
-  const sock = createSocket('udp4');
-  await new Promise<void>((res) => sock.bind(0, '127.0.0.1', () => res()));
-  const got = new Promise<Buffer>((res) => sock.once('message', res));
-  const r = await snmptrap([...args, `127.0.0.1:${sock.address().port}`, '', '1.3.6.1.6.3.1.1.5.1']);
-  expect(r.code, r.stderr).toBe(0);
-  const b = await got;
-  sock.close();
-  return b;
-}
+/** The datagram snmptrap sends for `args`. */
+const captured = (args: string[]) => capture((target) => snmptrap([...args, target, '', '1.3.6.1.6.3.1.1.5.1']));
 
 describe('readUsmHeader', () => {
   it('reads the engine ID and user of what snmptrap sends, encrypted or not', async () => {
