@@ -101,9 +101,13 @@ export class TrapDecoder {
   /** Decodes one datagram; `socket` is where the library sends inform acknowledgements and reports. */
   decode(buffer: Buffer, rinfo: RemoteInfo, socket: Socket): Decoded {
     this.outcome = undefined;
-    if (this.engineIds.size > 0) {
-      const header = readUsmHeader(buffer);
-      const allowed = header && this.engineIds.get(header.user);
+    const header = readUsmHeader(buffer);
+    if (header) {
+      // Refused here, the library neither localizes keys for them nor answers them with a report
+      // (which a spoofed source address would turn on a third party). The empty user is engine
+      // ID discovery, which informs need.
+      if (header.user !== '' && !this.userNames.has(header.user)) return rejected('unknown_user', 'SNMPv3 user not in users');
+      const allowed = this.engineIds.get(header.user);
       if (allowed && !allowed.has(header.engineId)) return rejected('unknown_engine_id', `SNMPv3 message from engine ID ${header.engineId}, not in the engine_ids of user ${header.user}`);
     }
     if (++this.decoded % CACHE_CHECK_EVERY === 0) boundKeyCache();

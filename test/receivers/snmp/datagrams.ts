@@ -11,9 +11,14 @@ export function sendDatagram(port: number, d: Buffer): Promise<void> {
   }));
 }
 
-/** A v2c message's PDU (after version and community) in an SNMPv3 scoped PDU with an empty context. */
-export function scopedPdu(v2c: Buffer): Buffer {
-  const pdu = v2c.subarray(v2c.indexOf(0xa7));
+/** Its trap PDU, after version and community. */
+export const COLD_START_PDU = V2C_COLD_START.subarray(V2C_COLD_START.indexOf(0xa7));
+
+/** A GetRequest PDU for no variables: what an SNMPv3 engine ID discovery carries. */
+export const DISCOVERY_PDU = Buffer.from('a00b0201010201000201003000', 'hex');
+
+/** A PDU in an SNMPv3 scoped PDU with an empty context. */
+export function scopedPdu(pdu: Buffer): Buffer {
   const body = Buffer.concat([Buffer.from([0x04, 0x00, 0x04, 0x00]), pdu]);
   return Buffer.concat([Buffer.from([0x30, body.length]), body]);
 }

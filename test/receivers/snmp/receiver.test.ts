@@ -13,7 +13,7 @@ import { SnmpTrapReceiver } from '../../../src/receivers/snmp/receiver.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
 import { waitFor } from '../../support/waitFor.ts';
-import { scopedPdu, sendDatagram, V2C_COLD_START, v3Header } from './datagrams.ts';
+import { COLD_START_PDU, DISCOVERY_PDU, scopedPdu, sendDatagram, V2C_COLD_START, v3Header } from './datagrams.ts';
 import { snmpinform, snmptrap, v3 } from './snmptrap.ts';
 
 /** A pipeline stand-in that keeps what it accepts, and refuses (as a full queue does) while `full` is set. */
@@ -209,7 +209,7 @@ describe('snmp_trap receiver: refusals are counted and nothing gets through', ()
     await sent(snmptrap([...v3('priv-aes', 'authNoPriv', ['SHA', AUTH]), ...trap('no-priv')]));
     await sent(snmptrap([...v3('auth-sha', 'noAuthNoPriv'), ...trap('no-auth')]));
     // A well-formed noAuthNoPriv v3 trap with an empty user name, which net-snmp takes for anonymous.
-    await sendDatagram(port, v3Header({ flags: 0x00, user: '', tail: scopedPdu(V2C_COLD_START) }));
+    await sendDatagram(port, v3Header({ flags: 0x00, user: '', tail: scopedPdu(COLD_START_PDU) }));
     await waitFor(async () => (await rejected(metrics, 'unknown_community')) === 2, 'the two wrong communities counted');
     await waitFor(async () => (await rejected(metrics, 'unknown_user')) === 2, 'the unknown and the empty user counted');
     await waitFor(async () => (await rejected(metrics, 'authentication_failed')) === 2, 'the wrong auth key and protocol counted');
@@ -242,13 +242,18 @@ describe('snmp_trap receiver: refusals are counted and nothing gets through', ()
     await send(v3Header({ flags: 0x03, user: 'priv-aes', tail: Buffer.from([0x04, 0x03, 1, 2, 3]) }));
     // A v2c GetRequest is SNMP, but not a notification.
     await send(Buffer.from('302602010104067075626c6963a019020101020100020100300e300c06082b060102010101000500', 'hex'));
-    // SNMPv3 with the reportable flag, privacy, an unknown user and no PDU at all: the library
-    // answers with a report (RFC 3414 section 3.2), from the PDU-less message.
-    const report = new Promise<Buffer>((res) => sock.once('message', res));
+    // SNMPv3 with the reportable flag, privacy, an unknown user and no PDU at all: refused
+    // without the report the library would send (to whatever source address the datagram names).
+    const replies: Buffer[] = [];
+    sock.on('message', (b) => replies.push(b));
     await send(v3Header({ flags: 0x07, user: 'nobody', tail: Buffer.alloc(0) }));
-    expect((await report)[0]).toBe(0x30);
-    sock.close();
+    // An engine ID discovery (empty user, reportable, a GetRequest for nothing) is answered.
+    await send(v3Header({ flags: 0x04, user: '', tail: scopedPdu(DISCOVERY_PDU) }));
+    await waitFor(() => replies.length > 0, 'the discovery report');
     await waitFor(async () => (await rejected(metrics, 'malformed')) === malformed.length, 'every malformed datagram counted');
+    expect(await rejected(metrics, 'unknown_user')).toBe(1);
+    sock.close();
+    expect(replies).toHaveLength(1);
     expect(await rejected(metrics, 'decryption_failed')).toBe(1);
     expect(await rejected(metrics, 'unsupported_pdu')).toBe(1);
     await sent(snmptrap(['-v', '2c', '-c', 'public', target, '', '1.3.6.1.6.3.1.1.5.1', MARK, 's', 'after-garbage']));
