@@ -23,6 +23,7 @@ const MINIMAL: Record<string, unknown> = {
   'receivers/syslog': { udp: { endpoint: '127.0.0.1:0' }, tcp: { endpoint: '127.0.0.1:0' } },
   'receivers/otlp': { protocols: { grpc: { endpoint: '127.0.0.1:0' }, http: { endpoint: '127.0.0.1:0' } } },
   'receivers/json': { endpoint: '127.0.0.1:0' },
+  'receivers/snmp_trap': { endpoint: '127.0.0.1:0', communities: ['public'] },
   'processors/extract': { rules: [{ regex: { pattern: 'disk (?<mount>\\S+) full' }, set: { severity: 'warning' } }] },
   'processors/enrich': { key: 'asset', table: { path: 'cmdb.csv', key_field: 'host' } },
   'processors/tag': { rules: [{ where: 'body == "down"', type: 'down' }] },
