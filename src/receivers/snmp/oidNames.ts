@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import snmp from 'net-snmp';
 
 /** Modules net-snmp's ModuleStore loads before any file (its "base" modules). */
@@ -14,9 +14,15 @@ interface MibFile {
   imports: string[];
 }
 
-interface ModuleStore {
-  loadFromFile(path: string): void;
-  getModules(includeBase: boolean): Record<string, Record<string, { OID?: string; ObjectName?: string }>>;
+type Modules = Record<string, Record<string, { OID?: string; ObjectName?: string }>>;
+
+/** The MIB parser inside net-snmp's ModuleStore (`store.parser`), driven here file by file. */
+interface MibParser {
+  Import(path: string): void;
+  Serialize(): void;
+  Modules: Modules;
+  SymbolBuffer: Record<string, unknown>;
+  CharBuffer: { Table: Record<string, unknown>; ModuleName: Record<string, string> };
 }
 
 export interface MibLoadResult {
@@ -37,18 +43,6 @@ function scan(path: string): MibFile {
   return { path, defines, imports: [...imports] };
 }
 
-/**
- * The parser net-snmp uses keeps whatever a failed file left half-defined, and every later
- * load then fails too; it also prints its complaints to stdout. So files are loaded in the
- * order of their IMPORTS, a file whose imports no file provides is skipped up front, and a
- * file the parser rejects makes the store be rebuilt from the files that loaded.
- */
-function buildStore(files: string[]): ModuleStore {
-  const store = snmp.createModuleStore() as ModuleStore;
-  for (const f of files) store.loadFromFile(f);
-  return store;
-}
-
 function quietly<T>(fn: () => T): T {
   const { log, warn } = console;
   console.log = () => {};
@@ -58,6 +52,66 @@ function quietly<T>(fn: () => T): T {
   } finally {
     console.log = log;
     console.warn = warn;
+  }
+}
+
+/**
+ * net-snmp's MIB parser keeps every file it was given and re-resolves all of them on each
+ * Serialize: its ModuleStore.loadFromFile, one Serialize per file, takes quadratic time (300
+ * small files: minutes). A file it fails on stays in its tables and fails every later
+ * Serialize; and it prints its complaints to stdout. So files are given in rounds, in the order
+ * their IMPORTS need, with one Serialize per round; a file it rejects is taken out of its tables
+ * again (it keys them by file name without extension, as Import does).
+ */
+class MibLoader {
+  readonly parser: MibParser;
+
+  constructor() {
+    this.parser = (snmp.createModuleStore() as { parser: MibParser }).parser;
+  }
+
+  forget(f: MibFile): void {
+    const key = basename(f.path, extname(f.path));
+    const { CharBuffer, SymbolBuffer, Modules } = this.parser;
+    const module = CharBuffer.ModuleName[key];
+    delete CharBuffer.Table[key];
+    delete CharBuffer.ModuleName[key];
+    for (const m of module ? [module, ...f.defines] : f.defines) {
+      delete SymbolBuffer[m];
+      delete Modules[m];
+    }
+  }
+
+  /** Imports then resolves `files`; returns those the parser rejected, with why, having forgotten them. */
+  load(files: MibFile[]): { file: MibFile; reason: string }[] {
+    const failed: { file: MibFile; reason: string }[] = [];
+    const imported = files.filter((f) => {
+      try {
+        this.parser.Import(f.path);
+        return true;
+      } catch (err) {
+        this.forget(f);
+        failed.push({ file: f, reason: (err as Error).message });
+        return false;
+      }
+    });
+    try {
+      this.parser.Serialize();
+      return failed;
+    } catch {
+      // One of them spoils the round: take them all out, then in again one by one.
+      for (const f of imported) this.forget(f);
+    }
+    for (const f of imported) {
+      try {
+        this.parser.Import(f.path);
+        this.parser.Serialize();
+      } catch (err) {
+        this.forget(f);
+        failed.push({ file: f, reason: (err as Error).message });
+      }
+    }
+    return failed;
   }
 }
 
@@ -73,25 +127,22 @@ export function loadMibDir(dir: string): MibLoadResult {
   const skipped: { file: string; reason: string }[] = [];
   const available = new Set(BUILT_IN);
   const loaded: string[] = [];
-  let store = quietly(() => buildStore([]));
+  const loader = quietly(() => new MibLoader());
   let pending = files;
   for (;;) {
     const ready = pending.filter((f) => f.imports.every((m) => available.has(m) || f.defines.includes(m)));
     if (ready.length === 0) break;
     pending = pending.filter((f) => !ready.includes(f));
+    const failed = quietly(() => loader.load(ready));
+    for (const { file, reason } of failed) skipped.push({ file: file.path, reason: `parse error: ${reason}` });
     for (const f of ready) {
-      try {
-        quietly(() => store.loadFromFile(f.path));
-        loaded.push(f.path);
-        for (const m of f.defines) available.add(m);
-      } catch (err) {
-        skipped.push({ file: f.path, reason: `parse error: ${(err as Error).message}` });
-        store = quietly(() => buildStore(loaded));
-      }
+      if (failed.some((x) => x.file === f)) continue;
+      loaded.push(f.path);
+      for (const m of f.defines) available.add(m);
     }
   }
   for (const f of pending) skipped.push({ file: f.path, reason: `imports ${f.imports.filter((m) => !available.has(m)).join(', ')}, which no loaded file defines` });
-  return { names: OidNames.fromStore(store), loaded, skipped };
+  return { names: OidNames.fromModules(loader.parser.Modules), loaded, skipped };
 }
 
 /** Numeric OID → `MODULE::name` with the instance suffix kept: `IF-MIB::ifIndex.3`. */
@@ -103,9 +154,8 @@ export class OidNames {
     this.byOid = byOid;
   }
 
-  static fromStore(store: ModuleStore): OidNames {
+  static fromModules(modules: Modules): OidNames {
     const byOid = new Map<string, string>();
-    const modules = store.getModules(true);
     // Base modules first, so a loaded module (IF-MIB) names what an older one (RFC1213-MIB) also defines.
     const order = [...BUILT_IN.filter((m) => m in modules), ...Object.keys(modules).filter((m) => !BUILT_IN.includes(m))];
     for (const module of order) {
