@@ -14,7 +14,7 @@ interface MibFile {
   imports: string[];
 }
 
-type Modules = Record<string, Record<string, { OID?: string; ObjectName?: string }>>;
+type Modules = Record<string, Record<string, { OID?: string; ObjectName?: string; MACRO?: string; ENTERPRISE?: unknown; VALUE?: unknown }>>;
 
 /** The MIB parser inside net-snmp's ModuleStore (`store.parser`), driven here file by file. */
 interface MibParser {
@@ -158,9 +158,21 @@ export class OidNames {
     const byOid = new Map<string, string>();
     // Base modules first, so a loaded module (IF-MIB) names what an older one (RFC1213-MIB) also defines.
     const order = [...BUILT_IN.filter((m) => m in modules), ...Object.keys(modules).filter((m) => !BUILT_IN.includes(m))];
+    const oidOf = new Map<string, string>();
     for (const module of order) {
       for (const entry of Object.values(modules[module]!)) {
-        if (entry.OID && entry.ObjectName) byOid.set(entry.OID, `${module}::${entry.ObjectName}`);
+        if (!entry.OID || !entry.ObjectName) continue;
+        byOid.set(entry.OID, `${module}::${entry.ObjectName}`);
+        oidOf.set(entry.ObjectName, entry.OID);
+      }
+    }
+    // An SMIv1 TRAP-TYPE has no OID of its own: it is trap VALUE of its ENTERPRISE, which
+    // RFC 3584 (section 3.1) identifies as <enterprise>.0.<VALUE>.
+    for (const module of order) {
+      for (const entry of Object.values(modules[module]!)) {
+        if (entry.MACRO !== 'TRAP-TYPE' || !entry.ObjectName || typeof entry.ENTERPRISE !== 'string' || entry.VALUE === undefined) continue;
+        const enterprise = modules[module]![entry.ENTERPRISE]?.OID ?? oidOf.get(entry.ENTERPRISE);
+        if (enterprise) byOid.set(`${enterprise}.0.${entry.VALUE}`, `${module}::${entry.ObjectName}`);
       }
     }
     return new OidNames(byOid);

@@ -325,7 +325,11 @@ describe('snmp_trap receiver: names from a MIB directory', () => {
     const { target } = await start(c, { mib_dir: dir });
     await sent(snmptrap(['-v', '2c', '-c', 'public', target, '', '1.3.6.1.4.1.32473.0.1', '1.3.6.1.4.1.32473.1.1.0', 'i', '2', '1.3.6.1.4.1.32473.1.2.0', 's', 'stopped', '1.3.6.1.4.1.32473.5.1', 'i', '1']));
     await sent(snmptrap(['-v', '2c', '-c', 'public', target, '', '1.3.6.1.6.3.1.1.5.3', '1.3.6.1.2.1.2.2.1.1.4', 'i', '4', '1.3.6.1.2.1.2.2.1.8.4', 'i', '2']));
-    await waitFor(() => c.accepted.length === 2, 'both traps');
+    await sent(snmptrap(['-v', '1', '-c', 'public', target, '1.3.6.1.4.1.32473.50', '', '6', '5', '', '1.3.6.1.4.1.32473.50.7.0', 'i', '71']));
+    await waitFor(() => c.accepted.length === 3, 'the three traps');
+    const hot = c.accepted.find((e) => e.attributes['snmp.trap.oid'] === '1.3.6.1.4.1.32473.50.0.5')!;
+    // An SMIv1 TRAP-TYPE names the v1 trap by its enterprise and specific-trap number.
+    expect(hot.attributes).toMatchObject({ 'snmp.trap.name': 'VIGIL-TEST-V1-MIB::vigilV1TooHot', 'snmp.varbind.VIGIL-TEST-V1-MIB::vigilV1Temperature.0': 71 });
     const fan = c.accepted.find((e) => e.attributes['snmp.trap.oid'] === '1.3.6.1.4.1.32473.0.1')!;
     expect(fan.title).toBe('vigilFanFailed from 127.0.0.1');
     expect(fan.attributes).toMatchObject({
