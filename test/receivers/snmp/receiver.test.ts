@@ -178,6 +178,14 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
     expect(c.accepted[0]).toMatchObject({ type: 'down', attributes: expect.objectContaining({ 'snmp.version': '3', 'snmp.pdu': 'inform', 'snmp.user': 'priv-aes', 'snmp.if_index': 6 }) });
   });
 
+  it('listens on IPv6 too', async () => {
+    const c = new CollectingConsumer();
+    await start(c, { endpoint: '[::1]:0' });
+    await sent(snmptrap(['-v', '2c', '-c', 'public', `udp6:[::1]:${receiver!.address!.port}`, '', '1.3.6.1.6.3.1.1.5.1']));
+    await waitFor(() => c.accepted.length === 1, 'the trap over IPv6');
+    expect(c.accepted[0]).toMatchObject({ asset: '::1', type: 'up', attributes: expect.objectContaining({ 'network.peer.address': '::1' }) });
+  });
+
   it.each(authUsers)('SNMPv3 authNoPriv with $auth_protocol', async (u) => {
     const c = new CollectingConsumer();
     const { target } = await start(c);
