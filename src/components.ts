@@ -5,6 +5,7 @@ import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import { glpiExporterFactory } from './exporters/glpi/factory.ts';
 import { jiraExporterFactory } from './exporters/jira/factory.ts';
+import { serviceNowExporterFactory } from './exporters/servicenow/factory.ts';
 import { webhookExporterFactory } from './exporters/webhook/factory.ts';
 import type { ConnectorFactory, ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
 import { enrichProcessorFactory } from './processors/enrich/factory.ts';
@@ -33,6 +34,7 @@ export const exporterFactories: ExporterFactory[] = [
   glpiExporterFactory as ExporterFactory,
   jiraExporterFactory as ExporterFactory,
   webhookExporterFactory as ExporterFactory,
+  serviceNowExporterFactory as ExporterFactory,
   clickhouseExporterFactory as ExporterFactory,
 ];
 export const connectorFactories: ConnectorFactory[] = [
