@@ -2,6 +2,7 @@ import type { FactoryRegistry } from './config/load.ts';
 import { correlationConnectorFactory } from './connectors/correlation/connector.ts';
 import { clickhouseExporterFactory } from './exporters/clickhouse/factory.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
+import { emailExporterFactory } from './exporters/email/factory.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import { glpiExporterFactory } from './exporters/glpi/factory.ts';
 import { jiraExporterFactory } from './exporters/jira/factory.ts';
@@ -35,6 +36,7 @@ export const exporterFactories: ExporterFactory[] = [
   jiraExporterFactory as ExporterFactory,
   webhookExporterFactory as ExporterFactory,
   serviceNowExporterFactory as ExporterFactory,
+  emailExporterFactory as ExporterFactory,
   clickhouseExporterFactory as ExporterFactory,
 ];
 export const connectorFactories: ConnectorFactory[] = [
