@@ -7,6 +7,7 @@ import { fileExporterFactory } from './exporters/file/factory.ts';
 import { glpiExporterFactory } from './exporters/glpi/factory.ts';
 import { jiraExporterFactory } from './exporters/jira/factory.ts';
 import { serviceNowExporterFactory } from './exporters/servicenow/factory.ts';
+import { smsExporterFactory } from './exporters/sms/factory.ts';
 import { webhookExporterFactory } from './exporters/webhook/factory.ts';
 import type { ConnectorFactory, ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
 import { enrichProcessorFactory } from './processors/enrich/factory.ts';
@@ -37,6 +38,7 @@ export const exporterFactories: ExporterFactory[] = [
   webhookExporterFactory as ExporterFactory,
   serviceNowExporterFactory as ExporterFactory,
   emailExporterFactory as ExporterFactory,
+  smsExporterFactory as ExporterFactory,
   clickhouseExporterFactory as ExporterFactory,
 ];
 export const connectorFactories: ConnectorFactory[] = [

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { waitFor } from './waitFor.ts';
 
 const CLI = resolve(import.meta.dirname, '../../cmd/vigil.ts');
 
@@ -154,15 +155,25 @@ export const DOWN_UP_CORRELATION = `
 `;
 
 /**
- * The life of one incident across a crash: a Down for `asset`, `afterDown` awaited, the daemon
- * killed (SIGKILL) and started again on the same data dir, the Up, `afterUp` awaited. Every
- * daemon started is pushed to `running`; the second is returned still running.
+ * The life of one incident across a crash: a Down for `asset`, `afterDown` awaited and its
+ * delivery recorded by the exporter's outbox, the daemon killed (SIGKILL) and started again on the same data dir,
+ * the Up, `afterUp` awaited. The kill waits for the outbox to record the delivery: a kill between
+ * the destination's answer and that record repeats the delivery (at least once), which is not
+ * what these tests are about. Every daemon started is pushed to `running`; the second is
+ * returned still running.
  */
-export async function downKillUp(config: string, asset: string, waits: { afterDown: (d: RunningDaemon) => Promise<void>; afterUp: () => Promise<void> }, running: RunningDaemon[], opts: DaemonOptions = {}): Promise<RunningDaemon> {
+export async function downKillUp(
+  config: string,
+  asset: string,
+  waits: { exporter: string; afterDown: () => Promise<void>; afterUp: () => Promise<void> },
+  running: RunningDaemon[],
+  opts: DaemonOptions = {},
+): Promise<RunningDaemon> {
   const first = await startDaemon(config, opts);
   running.push(first);
   await postEvents(first, [{ asset, type: 'down', title: `${asset} unreachable`, level: 'critical' }]);
-  await waits.afterDown(first);
+  await waits.afterDown();
+  await waitFor(async () => (await incidentsSent(first, waits.exporter)) >= 1, `the outbox of ${waits.exporter} to record the delivery`);
   await first.stop('SIGKILL');
   const second = await startDaemon(config, { ...opts, dataDir: first.dataDir });
   running.push(second);
@@ -171,10 +182,9 @@ export async function downKillUp(config: string, asset: string, waits: { afterDo
   return second;
 }
 
-/** Incident changes an exporter's outbox holds, from the daemon's /metrics. */
-export async function outboxDepth(d: RunningDaemon, exporter: string): Promise<number> {
+/** Incident changes an exporter has delivered and recorded as delivered in its outbox, from the daemon's /metrics. */
+export async function incidentsSent(d: RunningDaemon, exporter: string): Promise<number> {
   const text = await (await fetch(d.adminUrl('/metrics'))).text();
-  const m = new RegExp(`^vigil_exporter_outbox_depth\\{exporter="${exporter.replace(/[/.]/g, '\\$&')}"\\} (\\d+)$`, 'm').exec(text);
-  if (!m) throw new Error(`no vigil_exporter_outbox_depth for ${exporter} in /metrics`);
-  return Number(m[1]);
+  const m = new RegExp(`^vigil_exporter_sent_records_total\\{exporter="${exporter.replace(/[/.]/g, '\\$&')}",signal="incidents"\\} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
 }

@@ -27,6 +27,7 @@ describe('vigil run with a servicenow exporter', () => {
       config,
       'sw-1',
       {
+        exporter: 'servicenow/ops',
         afterDown: () => waitFor(() => sn.incidents.size === 1, 'the ServiceNow incident'),
         afterUp: () => waitFor(() => [...sn.incidents.values()][0]!.state === '6', 'the incident resolved'),
       },
