@@ -92,9 +92,10 @@ export class ServiceNowDriver implements TicketDriver {
         body: body ? JSON.stringify(body) : undefined,
         timeoutMs: this.config.delivery.timeout,
       });
-      if (res.status === 401 && this.config.client_id && !renewed) {
+      if (res.status === 401 && this.config.client_id) {
+        // A token ServiceNow refuses is never used again, even when the renewed one is refused too.
         if (this.token && `Bearer ${this.token.value}` === auth) this.token = undefined;
-        continue;
+        if (!renewed) continue;
       }
       if (res.status >= 200 && res.status < 300) return res;
       throw credentialsFailure(httpFailure(`ServiceNow ${what}`, { ...res, text: errorText(res) }), "check the credentials and the account's roles (itil or sn_incident_write)");

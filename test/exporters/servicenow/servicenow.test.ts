@@ -107,6 +107,24 @@ describe('ServiceNow exporter', () => {
     expect(only(sn).state).toBe('6');
   });
 
+  it('renews a refused token once per attempt: a second 401 is a failure that waits for the next attempt', async () => {
+    const sn = await snFake();
+    const timers = new ManualTimers();
+    const { exp } = await exporter(sn, OAUTH, { timers });
+    const unauthorized = { status: 401, body: { error: { message: 'User Not Authenticated', detail: 'Required to provide Auth information' }, status: 'failure' } };
+    const isApi = (r: { path: string }) => r.path.startsWith('/api/');
+    sn.failNext(unauthorized, isApi);
+    sn.failNext(unauthorized, isApi);
+    await exp.consumeIncidents([new IncidentStory().next('opened')]);
+    await vi.waitFor(() => expect(timers.delays).toHaveLength(1), { timeout: 5000 });
+    expect(sn.count('POST', /^\/oauth_token\.do$/)).toBe(2);
+    expect(exp.health().reason).toContain('HTTP 401 User Not Authenticated: Required to provide Auth information (check the credentials');
+    timers.advance(timers.delays[0]!);
+    await exp.outbox.whenIdle();
+    expect(sn.count('POST', /^\/oauth_token\.do$/)).toBe(3);
+    expect(sn.incidents.size).toBe(1);
+  });
+
   it('keeps changes while the OAuth client or the account\'s roles are wrong, and parks them after max_attempts with the reason', async () => {
     const sn = await snFake();
     const timers = new ManualTimers();
