@@ -2,9 +2,12 @@ import type { FactoryRegistry } from './config/load.ts';
 import { correlationConnectorFactory } from './connectors/correlation/connector.ts';
 import { clickhouseExporterFactory } from './exporters/clickhouse/factory.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';
+import { emailExporterFactory } from './exporters/email/factory.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import { glpiExporterFactory } from './exporters/glpi/factory.ts';
 import { jiraExporterFactory } from './exporters/jira/factory.ts';
+import { serviceNowExporterFactory } from './exporters/servicenow/factory.ts';
+import { smsExporterFactory } from './exporters/sms/factory.ts';
 import { webhookExporterFactory } from './exporters/webhook/factory.ts';
 import type { ConnectorFactory, ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
 import { enrichProcessorFactory } from './processors/enrich/factory.ts';
@@ -33,6 +36,9 @@ export const exporterFactories: ExporterFactory[] = [
   glpiExporterFactory as ExporterFactory,
   jiraExporterFactory as ExporterFactory,
   webhookExporterFactory as ExporterFactory,
+  serviceNowExporterFactory as ExporterFactory,
+  emailExporterFactory as ExporterFactory,
+  smsExporterFactory as ExporterFactory,
   clickhouseExporterFactory as ExporterFactory,
 ];
 export const connectorFactories: ConnectorFactory[] = [
