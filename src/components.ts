@@ -14,6 +14,7 @@ import { enrichProcessorFactory } from './processors/enrich/factory.ts';
 import { extractProcessorFactory } from './processors/extract/factory.ts';
 import { filterProcessorFactory } from './processors/filter/factory.ts';
 import { tagProcessorFactory } from './processors/tag/factory.ts';
+import { alertmanagerReceiverFactory } from './receivers/alertmanager/factory.ts';
 import { jsonReceiverFactory } from './receivers/json/factory.ts';
 import { otlpReceiverFactory } from './receivers/otlp/factory.ts';
 import { syslogReceiverFactory } from './receivers/syslog/factory.ts';
@@ -23,6 +24,7 @@ export const receiverFactories: ReceiverFactory[] = [
   jsonReceiverFactory as ReceiverFactory,
   syslogReceiverFactory as ReceiverFactory,
   otlpReceiverFactory as ReceiverFactory,
+  alertmanagerReceiverFactory as ReceiverFactory,
 ];
 export const processorFactories: ProcessorFactory[] = [
   extractProcessorFactory as ProcessorFactory,

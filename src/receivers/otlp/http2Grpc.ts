@@ -29,7 +29,7 @@ const RESPONSE_HEADERS: OutgoingHttpHeaders = { ':status': 200, 'content-type': 
  * OTLP/gRPC on node:http2: the three Export services plus grpc.health.v1.Health for
  * Kubernetes gRPC probes. The server speaks only what those unary calls (and Watch) need, which
  * makes it cheaper per request than a general gRPC server, and decompresses every message
- * encoding OTLP clients send (gzip, deflate, zstd).
+ * encoding OTLP clients send (gzip, deflate, zstd, snappy).
  */
 export class OtlpGrpcServer {
   private readonly config: OtlpGrpcConfig;
