@@ -8,7 +8,8 @@ import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers, type ReceiveLease } fro
 import { httpServerLimits } from '../http/serverConfig.ts';
 import type { Consumer } from '../../pipeline/signals.ts';
 import { readRequestBody } from '../http/requestBody.ts';
-import { closeIfBodyUnread, httpAnswerFor, sendJsonError } from '../http/respond.ts';
+import { closeIfBodyUnread, httpAnswerFor, sendJsonError, sendUnauthenticated } from '../http/respond.ts';
+import { AuthenticationError, type Authenticator } from '../../extensions/auth/principal.ts';
 import type { JsonReceiverConfig } from './config.ts';
 import { CHECKPOINT_EVERY, tooManyRecords } from '../recordLimit.ts';
 import { JsonEventMapper } from './mapping.ts';
@@ -76,6 +77,7 @@ export class JsonReceiver implements Receiver {
   private readonly mapper: JsonEventMapper;
   private server: FastifyInstance | undefined;
   private receiveBuffers: ReceiveBuffers = UNLIMITED_RECEIVE_BUFFERS;
+  private authenticator: Authenticator | undefined;
 
   constructor(settings: CreateSettings, config: JsonReceiverConfig, consumer: Consumer<VigilEvent>) {
     this.settings = settings;
@@ -87,6 +89,7 @@ export class JsonReceiver implements Receiver {
   async start(host: Host): Promise<void> {
     this.server = host.httpListener(this.config.endpoint, this.config.tls, httpServerLimits(this.config));
     this.receiveBuffers = host.receiveBuffers;
+    if (this.config.auth) this.authenticator = host.authenticator(this.config.auth.authenticator);
     for (const url of this.config.paths) {
       this.server.route({ method: 'POST', url, handler: (req, reply) => this.handle(req, reply) });
       this.server.route({
@@ -125,12 +128,17 @@ export class JsonReceiver implements Receiver {
       metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
       return sendJsonError(reply, { status: 403, code: 'VIGIL_CROSS_ORIGIN', message: `requests from web pages (Origin ${JSON.stringify(req.headers.origin)}) are not accepted on the JSON receiver` });
     }
+    // Who sends is settled before the body is read: an unknown caller costs no buffer.
+    let tenant: string | undefined;
     try {
+      tenant = this.authenticator ? (await this.authenticator.authenticate(req.headers.authorization)).tenant : undefined;
       this.consumer.admit?.(1);
       this.receiveBuffers.admit();
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);
-      return this.refuse(reply, err, 0);
+      if (!(err instanceof AuthenticationError)) return this.refuse(reply, err, 0);
+      metrics.receiverRequests.inc({ receiver: id, outcome: 'unauthenticated' });
+      return sendUnauthenticated(reply, err);
     }
     let parsed: ParsedBody;
     try {
@@ -168,6 +176,8 @@ export class JsonReceiver implements Receiver {
         }
       }
       const m = this.mapper.map(r.value, observed);
+      // The authenticated tenant wins over whatever the body claims.
+      if (m.ok && tenant !== undefined) m.event.tenant = tenant;
       if (m.ok) events.push(m.event);
       else rejected.push({ index: r.index, ...(r.line !== undefined ? { line: r.line } : {}), reason: m.reason });
     }
