@@ -137,7 +137,7 @@ export class JsonReceiver implements Receiver {
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);
       if (!(err instanceof AuthenticationError)) return this.refuse(reply, err, 0);
-      metrics.receiverRequests.inc({ receiver: id, outcome: 'unauthenticated' });
+      metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
       return sendUnauthenticated(reply, err);
     }
     let parsed: ParsedBody;

@@ -1,4 +1,4 @@
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { FakeHttpServer } from './server.ts';
 
 export interface SigningKey {
@@ -64,4 +64,27 @@ export class FakeOidcProvider {
   async close(): Promise<void> {
     await this.server.close();
   }
+}
+
+/**
+ * Tokens a verifier configured for `idp` (audience `vigil`) must refuse, each with the reason
+ * it should count: every one carries `claims` so that only its one defect is wrong.
+ */
+export async function tokensToRefuse(idp: FakeOidcProvider, key: SigningKey, claims: JWTPayload = {}): Promise<[token: string, reason: string][]> {
+  const now = Math.floor(Date.now() / 1000);
+  const other = await newSigningKey(key.kid, key.alg);
+  const forged = { sub: 'mallory', iss: idp.issuer, aud: 'vigil', exp: now + 600, ...claims };
+  // The HS/RS confusion: HMAC-signed with the provider's public key, which anyone can download, as the secret.
+  const hsWithPublicKey = await new SignJWT(forged).setProtectedHeader({ alg: 'HS256', kid: key.kid }).sign(new TextEncoder().encode(key.publicPem));
+  return [
+    [await idp.sign(key, { ...claims, exp: now - 120 }), 'expired'],
+    [await idp.sign(key, { ...claims, nbf: now + 600 }), 'not_yet_valid'],
+    [await idp.sign(key, claims, { audience: 'someone-else' }), 'wrong_audience'],
+    [await idp.sign(key, { ...claims, iss: 'https://evil.example.com' }), 'wrong_issuer'],
+    [await idp.sign(other, claims), 'bad_signature'],
+    [new UnsecuredJWT(forged).encode(), 'algorithm_not_allowed'],
+    [hsWithPublicKey, 'algorithm_not_allowed'],
+    [await idp.sign(key, { ...claims, exp: undefined }), 'invalid_claims'],
+    ['not-a-jwt', 'malformed'],
+  ];
 }
