@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { registry } from '../src/components.ts';
 import { loadConfigFile } from '../src/config/load.ts';
-import { API_KEY_NAME, apiKeysPath, generateApiKey, hashApiKey, readKeysFile, writeKeysFile, type ApiKeyEntry } from '../src/extensions/auth/apiKeys.ts';
+import { API_KEY_NAME, apiKeysPath, generateApiKey, hashApiKey, KeysFileError, readKeysFile, updateKeysFile, type ApiKeyEntry } from '../src/extensions/auth/apiKeys.ts';
 import type { AuthenticatorConfig } from '../src/extensions/auth/config.ts';
 import { roles, type Role } from '../src/extensions/auth/principal.ts';
 import { CommandFailure, table, UsageError } from './cliSupport.ts';
@@ -68,6 +68,16 @@ function requireName(values: Values, sub: string): string {
 }
 
 export async function apikey(argv: string[]): Promise<number> {
+  try {
+    return await apikeyCommand(argv);
+  } catch (err) {
+    // A damaged or locked keys file is something to fix by hand, said in one line.
+    if (err instanceof KeysFileError) throw new CommandFailure(err.message);
+    throw err;
+  }
+}
+
+async function apikeyCommand(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
   if (sub !== 'create' && sub !== 'list' && sub !== 'revoke') throw new UsageError(sub === undefined ? 'needs "create", "list" or "revoke"' : `unknown apikey command "${sub}"; use create, list or revoke`);
   const { values } = parseArgs({ args, options: OPTIONS });
@@ -82,26 +92,30 @@ export async function apikey(argv: string[]): Promise<number> {
     if (values.tenant !== undefined && values.tenant.trim() === '') throw new UsageError('--tenant must not be empty (leave it out for no tenant)');
   }
   const file = keysFile(values);
-  const entries = await readKeysFile(file);
 
   if (sub === 'list') {
+    const entries = await readKeysFile(file);
     if (entries.length === 0) process.stdout.write(`no API keys in ${file}\n`);
     else process.stdout.write(table([['name', 'role', 'tenant', 'key', 'created', 'revoked'], ...entries.map((e) => [e.name, e.role, e.tenant ?? '-', `${e.hint}…`, e.created_at, e.revoked_at ?? '-'])]));
     return 0;
   }
-  const live = entries.find((e) => e.name === name && !e.revoked_at);
   if (sub === 'revoke') {
-    if (!live) throw new CommandFailure(entries.some((e) => e.name === name) ? `API key "${name}" is already revoked` : `no API key named "${name}" in ${file} (see vigil apikey list)`);
-    live.revoked_at = new Date().toISOString();
-    await writeKeysFile(file, entries);
+    await updateKeysFile(file, (entries) => {
+      const live = entries.find((e) => e.name === name && !e.revoked_at);
+      if (!live) throw new CommandFailure(entries.some((e) => e.name === name) ? `API key "${name}" is already revoked` : `no API key named "${name}" in ${file} (see vigil apikey list)`);
+      live.revoked_at = new Date().toISOString();
+      return { entries, result: undefined };
+    });
     process.stdout.write(`API key "${name}" revoked; a running daemon refuses it from now on\n`);
     return 0;
   }
-  if (live) throw new CommandFailure(`an API key named "${name}" exists; revoke it first or choose another name`);
   const key = generateApiKey();
-  const entry: ApiKeyEntry = { name: name!, role: role!, ...(values.tenant !== undefined ? { tenant: values.tenant } : {}), hash: hashApiKey(key), hint: key.slice(0, 8), created_at: new Date().toISOString() };
-  // A revoked key of the same name makes way: its name is free again.
-  await writeKeysFile(file, [...entries.filter((e) => e.name !== name), entry]);
+  await updateKeysFile(file, (entries) => {
+    if (entries.some((e) => e.name === name && !e.revoked_at)) throw new CommandFailure(`an API key named "${name}" exists; revoke it first or choose another name`);
+    const entry: ApiKeyEntry = { name: name!, role: role!, ...(values.tenant !== undefined ? { tenant: values.tenant } : {}), hash: hashApiKey(key), hint: key.slice(0, 8), created_at: new Date().toISOString() };
+    // A revoked key of the same name makes way: its name is free again.
+    return { entries: [...entries.filter((e) => e.name !== name), entry], result: undefined };
+  });
   process.stdout.write(`${key}\n`);
   process.stderr.write(`API key "${name}" (${role}${values.tenant !== undefined ? `, tenant ${values.tenant}` : ''}) stored as a hash in ${file}; this is the only time it is shown\n`);
   return 0;

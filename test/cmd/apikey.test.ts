@@ -28,8 +28,9 @@ function setup(config = CONFIG): { dir: string; config: string; args: string[] }
   return { dir, config: file, args: ['--config', file, '--data-dir', dir] };
 }
 
+// Each case spawns the CLI as a user would, a second or more each on a loaded 2-core machine.
 describe('vigil apikey', () => {
-  it('creates a key shown once and stored as a hash, lists it, and revokes it so the authenticator refuses it', async () => {
+  it('creates a key shown once and stored as a hash, lists it, and revokes it so the authenticator refuses it', { timeout: 90_000 }, async () => {
     const { dir, args } = setup();
     const created = await runCli(['apikey', 'create', '--name', 'ci-deploy', '--role', 'operator', '--tenant', 'team-a', ...args]);
     expect(created.code, created.stderr).toBe(0);
@@ -69,7 +70,19 @@ describe('vigil apikey', () => {
     expect(await auth.authenticate(`Bearer ${rotated.stdout.trim()}`)).toMatchObject({ subject: 'ci-deploy', role: 'viewer' });
   });
 
-  it('answers --help and says what is wrong with a call, without a stack trace', async () => {
+  it('keeps every key when several are created at once, and says so when the keys file is damaged', { timeout: 90_000 }, async () => {
+    const { dir, args } = setup();
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const runs = await Promise.all(names.map((n) => runCli(['apikey', 'create', '--name', n, '--role', 'viewer', ...args])));
+    expect(runs.map((r) => r.code)).toEqual(names.map(() => 0));
+    const listed = (await runCli(['apikey', 'list', ...args])).stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]);
+    expect(listed.sort()).toEqual(names);
+    writeFileSync(join(dir, 'apikeys.json'), '{"keys": [{"name": "x"}]}');
+    const damaged = await runCli(['apikey', 'list', ...args]);
+    expect([damaged.code, damaged.stderr]).toEqual([1, `vigil apikey: ${join(dir, 'apikeys.json')}: keys[0] is not a valid entry (name, role, hash); it is written by "vigil apikey" (restore it from a backup, or move it away and create the keys again)\n`]);
+  });
+
+  it('answers --help and says what is wrong with a call, without a stack trace', { timeout: 90_000 }, async () => {
     const { args } = setup();
     const help = await runCli(['apikey', 'create', '--help']);
     expect(help.code).toBe(0);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { VigilError } from '../../errors.ts';
 import { replaceFile } from '../../exporters/tickets/atomicFile.ts';
@@ -99,4 +99,31 @@ export async function readKeysFile(file: string): Promise<ApiKeyEntry[]> {
 export async function writeKeysFile(file: string, entries: readonly ApiKeyEntry[]): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   await replaceFile(file, JSON.stringify({ version: 1, keys: entries }, null, 2) + '\n');
+}
+
+/**
+ * Reads, changes and writes the keys file under a lock file, so two `vigil apikey` runs at once
+ * cannot lose each other's key. Returns what `change` returned.
+ */
+export async function updateKeysFile<T>(file: string, change: (entries: ApiKeyEntry[]) => { entries: ApiKeyEntry[]; result: T }, waitMs = 5000): Promise<T> {
+  await mkdir(dirname(file), { recursive: true });
+  const lock = `${file}.lock`;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await (await open(lock, 'wx', 0o600)).close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (Date.now() > deadline) throw new KeysFileError(file, `is locked by another "vigil apikey" (if none runs, remove ${lock})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  try {
+    const { entries, result } = change(await readKeysFile(file));
+    await writeKeysFile(file, entries);
+    return result;
+  } finally {
+    await unlink(lock).catch(() => undefined);
+  }
 }

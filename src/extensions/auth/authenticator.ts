@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { Counter, type Registry } from 'prom-client';
 import type { CreateSettings, Extension } from '../../pipeline/component.ts';
+import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import { apiKeysPath, findApiKey, looksLikeApiKey, readKeysFile, type ApiKeyEntry } from './apiKeys.ts';
 import type { AuthenticatorConfig } from './config.ts';
@@ -40,6 +41,8 @@ export class AuthenticatorExtension implements Extension, Authenticator {
   private keysLoading: Promise<void> | undefined;
   private readonly counters: ReturnType<typeof authCounters>;
   private readonly warn: RateLimitedWarn;
+  /** Since when, and why, the identity provider's keys could not be fetched; cleared by the next verified token. */
+  private keysDown: { since: number; reason: string } | undefined;
 
   constructor(settings: CreateSettings, config: AuthenticatorConfig, opts: JwtVerifierOptions = {}) {
     this.id = settings.id;
@@ -58,6 +61,12 @@ export class AuthenticatorExtension implements Extension, Authenticator {
 
   async shutdown(): Promise<void> {}
 
+  /** Degraded, not failing, while tokens cannot be checked: another instance would meet the same provider, and API keys still work. */
+  health(): ComponentHealth {
+    if (!this.keysDown) return HEALTHY;
+    return { status: 'degraded', reason: `JWTs cannot be checked (${this.keysDown.reason}); callers with tokens get 503 / UNAVAILABLE and retry, API keys still work`, since: this.keysDown.since };
+  }
+
   authenticator(): Authenticator {
     return this;
   }
@@ -72,9 +81,11 @@ export class AuthenticatorExtension implements Extension, Authenticator {
       method = looksLikeApiKey(credential) ? 'apikey' : 'jwt';
       const principal = method === 'apikey' ? await this.apiKey(credential) : await this.token(credential);
       this.counters.successes.inc({ authenticator: this.id, method });
+      if (method === 'jwt') this.keysDown = undefined;
       return principal;
     } catch (err) {
       const reason = err instanceof AuthenticationError ? err.reason : err instanceof AuthenticationUnavailableError ? 'keys_unavailable' : 'internal';
+      if (reason === 'keys_unavailable') this.keysDown ??= { since: Date.now(), reason: (err as Error).message };
       this.counters.failures.inc({ authenticator: this.id, reason });
       // The credential is never logged: only what kind it was and why it failed.
       this.warn.warn({ authenticator: this.id, method, reason }, `authentication failed: ${(err as Error).message}`);

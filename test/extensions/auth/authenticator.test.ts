@@ -163,14 +163,24 @@ describe('authenticator: configured keys and clock', () => {
     expect(empty).toEqual([{ path: 'extensions.authenticator', message: 'configure jwt, api_keys or both' }]);
   });
 
-  it('answers 503-style unavailability, not 401, while the provider cannot be reached', async () => {
-    const idp = await new FakeOidcProvider().start(await newSigningKey('k'));
-    const issuer = idp.issuer;
-    await idp.close();
-    const { auth, metrics } = await build({ jwt: { issuer, audience: ['vigil'], fetch_timeout: '2s' } });
-    const err = await auth.authenticate(bearer('eyJhbGciOiJSUzI1NiJ9.e30.c2ln')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AuthenticationUnavailableError);
-    expect((await failures(metrics)).keys_unavailable).toBe(1);
+  it('answers 503-style unavailability, not 401, while the provider cannot be reached, and is degraded until a token verifies', async () => {
+    const key = await newSigningKey('k');
+    const idp = await new FakeOidcProvider().start(key);
+    try {
+      const { auth, metrics } = await build({ jwt: { issuer: idp.issuer, audience: ['vigil'], default_role: 'viewer', jwks_refresh_cooldown: 0 } });
+      idp.server.failNext({ status: 503 });
+      const err = await auth.authenticate(bearer(await idp.sign(key))).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthenticationUnavailableError);
+      expect((await failures(metrics)).keys_unavailable).toBe(1);
+      expect(auth.health()).toMatchObject({ status: 'degraded', reason: expect.stringMatching(/^JWTs cannot be checked \(OIDC discovery at http:\/\/127\.0\.0\.1:\d+\/\.well-known\/openid-configuration failed: HTTP 503/) });
+      idp.server.failNext({ status: 500 }, (r) => r.path === '/jwks');
+      await expect(auth.authenticate(bearer(await idp.sign(key)))).rejects.toBeInstanceOf(AuthenticationUnavailableError);
+      expect(auth.health().status).toBe('degraded');
+      expect((await auth.authenticate(bearer(await idp.sign(key)))).role).toBe('viewer');
+      expect(auth.health()).toEqual({ status: 'ok' });
+    } finally {
+      await idp.close();
+    }
   });
 });
 
