@@ -40,7 +40,7 @@ const jwtSchema = refine(
       jwks_url: keySourceUrl('Where the JWK Set is fetched, instead of OIDC discovery (https; http only to localhost).'),
       algorithms: list(literalUnion(SIGNATURE_ALGORITHMS), { default: ['RS256', 'PS256', 'ES256', 'EdDSA'], minItems: 1, doc: 'Signature algorithms accepted (asymmetric only: `none` and HMAC HS* are never accepted, so a token signed with the public key as an HMAC secret is refused).' }),
       clock_skew: duration({ default: '30s', doc: 'Tolerance on `exp` and `nbf` for clocks that disagree.' }),
-      jwks_cache_max_age: duration({ default: '10m', positive: true, doc: 'How long fetched keys are used before they are fetched again.' }),
+      jwks_cache_max_age: duration({ default: '10m', positive: true, doc: 'How long fetched keys are used before they are fetched again. When that fetch fails, they keep verifying tokens, and the provider is asked again after `jwks_refresh_cooldown`.' }),
       jwks_refresh_cooldown: duration({ default: '30s', doc: 'A token signed by an unknown key (`kid`) makes the key set be fetched again, at most once per this interval, so rotated keys are taken without a restart and forged `kid`s cannot flood the identity provider.' }),
       fetch_timeout: duration({ default: '5s', positive: true, doc: 'Timeout of each discovery and JWK Set request; meanwhile requests wait, then get 503 / UNAVAILABLE.' }),
       roles_claim: str({ default: 'vigil_role', nonEmpty: true, doc: 'Claim holding the role: a string or a list of strings; a dotted path reaches into objects (`realm_access.roles`). With several values, the highest role wins.' }),

@@ -53,9 +53,31 @@ export class JwtVerifier {
     };
   }
 
+  /**
+   * jose's remote key set, made to ride out a provider outage: when a refresh fails, the keys
+   * fetched last keep verifying (jose alone would refuse every token once the cache aged), and
+   * the provider is asked again at most once per cooldown (jose alone would ask at every request).
+   */
   private remoteKeySet(url: string): JWTVerifyGetKey {
     const { jwks_cache_max_age, jwks_refresh_cooldown, fetch_timeout } = this.config;
-    return createRemoteJWKSet(new URL(url), { cacheMaxAge: jwks_cache_max_age, cooldownDuration: jwks_refresh_cooldown, timeoutDuration: fetch_timeout });
+    const remote = createRemoteJWKSet(new URL(url), { cacheMaxAge: jwks_cache_max_age, cooldownDuration: jwks_refresh_cooldown, timeoutDuration: fetch_timeout });
+    let failedAt = -Infinity;
+    let stale: JWTVerifyGetKey | undefined;
+    return async (header, token) => {
+      if (stale && Date.now() - failedAt < jwks_refresh_cooldown) return stale(header, token);
+      try {
+        const key = await remote(header, token);
+        stale = undefined;
+        return key;
+      } catch (err) {
+        if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported) throw err;
+        failedAt = Date.now();
+        const jwks = remote.jwks();
+        stale = jwks ? createLocalJWKSet(jwks) : undefined;
+        if (stale) return stale(header, token);
+        throw err;
+      }
+    };
   }
 
   /**

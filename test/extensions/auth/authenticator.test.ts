@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { base64url, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../../src/config/load.ts';
 import { obj } from '../../../src/config/schema.ts';
 import type { ExtensionFactory } from '../../../src/pipeline/component.ts';
@@ -123,6 +123,35 @@ describe('authenticator: key rotation', () => {
       expect(await auth.authenticate(bearer(await idp.sign(next, { sub: 'bob' })))).toMatchObject({ subject: 'bob', role: 'viewer' });
       idp.publish(next);
       await auth.authenticate(bearer(await idp.sign(next)));
+    } finally {
+      await idp.close();
+    }
+  });
+});
+
+describe('authenticator: provider outage', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('keeps verifying with the keys fetched last when a refresh fails, and asks the provider again only after the cooldown', async () => {
+    const key = await newSigningKey('steady');
+    const idp = await new FakeOidcProvider().start(key);
+    try {
+      const { auth } = await build({ jwt: { issuer: idp.issuer, audience: ['vigil'], jwks_url: `${idp.issuer}/jwks`, jwks_cache_max_age: '1m', jwks_refresh_cooldown: '5m', default_role: 'viewer' } });
+      await auth.authenticate(bearer(await idp.sign(key)));
+      expect(idp.jwksFetches()).toBe(1);
+      // Only Date moves (jose's cache ages by it); sockets and timers stay real.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 2 * 60_000);
+      idp.server.failNext({ status: 503 }, (r) => r.path === '/jwks');
+      const token = await idp.sign(key, { sub: 'during-outage' }, { now: Math.floor(Date.now() / 1000) });
+      expect((await auth.authenticate(bearer(token))).subject).toBe('during-outage');
+      expect(idp.jwksFetches()).toBe(2);
+      await auth.authenticate(bearer(token));
+      expect(idp.jwksFetches()).toBe(2);
+      vi.setSystemTime(Date.now() + 6 * 60_000);
+      const later = await idp.sign(key, {}, { now: Math.floor(Date.now() / 1000) });
+      await auth.authenticate(bearer(later));
+      expect(idp.jwksFetches()).toBe(3);
     } finally {
       await idp.close();
     }
