@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Endpoint } from '../config/schema.ts';
 import type { FactoryRegistry } from '../config/load.ts';
 import type { VigilConfig } from '../config/vigilConfig.ts';
-import { componentType, type Connector, type ConnectorFactory, type CreateSettings, type Exporter, type Extension, type Processor, type ProcessorFactory, type Receiver, type ReceiverFactory, type ExporterFactory } from '../pipeline/component.ts';
+import { componentType, type Connector, type ConnectorFactory, type CreateSettings, type Exporter, type Processor, type ProcessorFactory, type Receiver, type ReceiverFactory, type ExporterFactory } from '../pipeline/component.ts';
+import type { Extension } from '../pipeline/component.ts';
 import type { Authenticator } from '../extensions/auth/principal.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Host } from '../pipeline/host.ts';
@@ -135,6 +136,7 @@ export class VigilService {
       await extension.start(host);
       this.extensions.set(id, extension);
     }
+    if (this.extensions.size) this.logger.info({ extensions: [...this.extensions.keys()] }, 'extensions started');
 
     for (const [id, c] of Object.entries(config.exporters)) {
       if (pipelinesUsing('exporters', id).length === 0) {
@@ -202,7 +204,7 @@ export class VigilService {
     this.admin = new AdminServer(config.service.telemetry.metrics.endpoint, this.metrics, () => this.readiness());
     await this.admin.start(this.logger);
     this.started = true;
-    this.logger.info({ receivers: [...this.receivers.keys()], exporters: [...this.exporters.keys()], connectors: [...this.connectors.keys()], extensions: [...this.extensions.keys()], pipelines: [...this.pipelines.keys()], http: this.listeners.addresses(), admin: this.admin.address }, 'Vigil started');
+    this.logger.info({ receivers: [...this.receivers.keys()], exporters: [...this.exporters.keys()], connectors: [...this.connectors.keys()], pipelines: [...this.pipelines.keys()], http: this.listeners.addresses(), admin: this.admin.address }, 'Vigil started');
   }
 
   /** Every component's own account of its health, and the service's: what /readyz and the gauge show. */
