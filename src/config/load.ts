@@ -83,8 +83,7 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
     const incidentExporters = new Set(Object.entries(pipelines).flatMap(([name, p]) => (componentType(name) === 'incidents' ? p.exporters.filter((e) => e in sections.exporters) : [])));
     if (routing) out.routing = RoutingTree.compile(routing, 'routing', incidentExporters, issues);
   }
-  const started = service?.extensions ?? [];
-  validateExtensions(started, sections, out, registry, issues, connectorPaths);
+  validateExtensions(service?.extensions, sections, out, registry, issues, connectorPaths);
   // `vigil rules` and reload read the rules from here, whichever form the config used.
   out.correlation = out.connectors.correlation?.config as CorrelationConnectorConfig | undefined;
   const reported = issues.filter((issue, i) => i < expansionCount || !expansionFailures.has(issue.path));
@@ -161,8 +160,9 @@ function parseComponent(section: Section, id: string, raw: unknown, factories: r
  * to an extension (say, a receiver's `auth.authenticator`) names a started one that provides
  * what the component needs: a typo fails here, with its YAML path, not at the first request.
  */
-function validateExtensions(started: readonly string[], base: Sections, parsed: VigilConfig, registry: FactoryRegistry, issues: ConfigIssue[], paths: ReadonlyMap<string, string>): void {
-  started.forEach((id, i) => {
+function validateExtensions(started: readonly string[] | undefined, base: Sections, parsed: VigilConfig, registry: FactoryRegistry, issues: ConfigIssue[], paths: ReadonlyMap<string, string>): void {
+  // Without a valid service section, which extensions start is unknown; its own errors say why.
+  started?.forEach((id, i) => {
     if (!(id in base.extensions)) issues.push({ path: `service.extensions[${i}]`, message: `"${id}" is not defined under extensions:` });
     else if (started.indexOf(id) !== i) issues.push({ path: `service.extensions[${i}]`, message: `"${id}" is listed twice` });
   });
@@ -177,7 +177,7 @@ function validateExtensions(started: readonly string[], base: Sections, parsed: 
           issues.push({ path, message: `extension "${ref.id}" is not defined under extensions:${defined.length ? ` (defined: ${defined.join(', ')})` : ''}` });
         } else if (provider && !provider.provides.includes(ref.capability)) {
           issues.push({ path, message: `extension "${ref.id}" is a ${provider.type}, not an ${ref.capability}` });
-        } else if (!started.includes(ref.id)) {
+        } else if (started && !started.includes(ref.id)) {
           issues.push({ path, message: `extension "${ref.id}" is not started; list it under service.extensions` });
         }
       }

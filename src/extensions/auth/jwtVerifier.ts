@@ -1,4 +1,4 @@
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions, type KeyObject } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions, type KeyObject } from 'jose';
 import { keySourceProblem, type JwtConfig } from './config.ts';
 import { AuthenticationError, AuthenticationUnavailableError, roles, type Principal, type Role } from './principal.ts';
 import { parseVerificationKeys } from './verificationKeys.ts';
@@ -29,6 +29,12 @@ export class JwtVerifier {
   }
 
   async verify(token: string): Promise<Principal> {
+    // Garbage is refused as such before any key is fetched: it must not wait on, or count against, the provider.
+    try {
+      decodeProtectedHeader(token);
+    } catch {
+      throw new AuthenticationError('token is not a valid signed JWT', 'malformed');
+    }
     const keys = this.keySet ?? (await this.discover());
     const { config } = this;
     const options: JWTVerifyOptions = {

@@ -198,6 +198,7 @@ describe('authenticator: configured keys and clock', () => {
     try {
       const { auth, metrics } = await build({ jwt: { issuer: idp.issuer, audience: ['vigil'], default_role: 'viewer', jwks_refresh_cooldown: 0 } });
       idp.server.failNext({ status: 503 });
+      expect((await refusal(auth, bearer('not-a-jwt'))).reason).toBe('malformed');
       const err = await auth.authenticate(bearer(await idp.sign(key))).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AuthenticationUnavailableError);
       expect((await failures(metrics)).keys_unavailable).toBe(1);
