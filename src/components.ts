@@ -9,7 +9,8 @@ import { jiraExporterFactory } from './exporters/jira/factory.ts';
 import { serviceNowExporterFactory } from './exporters/servicenow/factory.ts';
 import { smsExporterFactory } from './exporters/sms/factory.ts';
 import { webhookExporterFactory } from './exporters/webhook/factory.ts';
-import type { ConnectorFactory, ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
+import { authenticatorExtensionFactory } from './extensions/auth/factory.ts';
+import type { ConnectorFactory, ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
 import { enrichProcessorFactory } from './processors/enrich/factory.ts';
 import { extractProcessorFactory } from './processors/extract/factory.ts';
 import { filterProcessorFactory } from './processors/filter/factory.ts';
@@ -47,9 +48,14 @@ export const connectorFactories: ConnectorFactory[] = [
   correlationConnectorFactory as ConnectorFactory,
 ];
 
+export const extensionFactories: ExtensionFactory[] = [
+  authenticatorExtensionFactory as ExtensionFactory,
+];
+
 export const registry: FactoryRegistry = {
   receivers: receiverFactories,
   processors: processorFactories,
   exporters: exporterFactories,
   connectors: connectorFactories,
+  extensions: extensionFactories,
 };

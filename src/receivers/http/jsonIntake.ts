@@ -6,7 +6,8 @@ import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers, type ReceiveLease } fro
 import type { Consumer } from '../../pipeline/signals.ts';
 import { CHECKPOINT_EVERY, tooManyRecords } from '../recordLimit.ts';
 import { readRequestBody } from './requestBody.ts';
-import { closeIfBodyUnread, httpAnswerFor, sendJsonError } from './respond.ts';
+import { closeIfBodyUnread, httpAnswerFor, sendJsonError, sendUnauthenticated } from './respond.ts';
+import { AuthenticationError, type Authenticator } from '../../extensions/auth/principal.ts';
 
 export interface JsonIntakeOptions {
   /** The JSON media types taken; anything else is answered 415. */
@@ -26,6 +27,8 @@ export interface JsonIntakeOptions {
 export interface AdmittedBody {
   body: Buffer;
   contentType: string;
+  /** The tenant authentication named, which wins over any the records claim. */
+  tenant?: string;
 }
 
 export interface MapOutcome {
@@ -48,6 +51,8 @@ export class JsonIntake {
   private readonly consumer: Consumer<VigilEvent>;
   private readonly opts: JsonIntakeOptions;
   private receiveBuffers: ReceiveBuffers = UNLIMITED_RECEIVE_BUFFERS;
+  /** Set by a receiver configured with `auth`: callers are known before their body is read. */
+  authenticator: Authenticator | undefined;
 
   constructor(settings: CreateSettings, consumer: Consumer<VigilEvent>, opts: JsonIntakeOptions) {
     this.settings = settings;
@@ -98,12 +103,17 @@ export class JsonIntake {
       metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
       return sendJsonError(reply, { status: 403, code: 'VIGIL_CROSS_ORIGIN', message: `requests from web pages (Origin ${JSON.stringify(req.headers.origin)}) are not accepted on the ${id} receiver` });
     }
+    // Who sends is settled before the body is read: an unknown caller costs no buffer.
+    let tenant: string | undefined;
     try {
+      tenant = this.authenticator ? (await this.authenticator.authenticate(req.headers.authorization)).tenant : undefined;
       this.consumer.admit?.(1);
       this.receiveBuffers.admit();
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);
-      return this.refuse(reply, err, 0);
+      if (!(err instanceof AuthenticationError)) return this.refuse(reply, err, 0);
+      metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
+      return sendUnauthenticated(reply, err);
     }
     try {
       const body = await readRequestBody(req.raw, { limit: this.opts.max_request_body_size, timeoutMs: this.opts.read_timeout, lease });
@@ -117,7 +127,7 @@ export class JsonIntake {
         if (err instanceof TooManyRecordsError) throw err;
         return this.refuse(reply, err, records);
       }
-      return { body, contentType };
+      return { body, contentType, ...(tenant !== undefined ? { tenant } : {}) };
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);
       if (err instanceof RefusedError) return this.refuse(reply, err, 0);

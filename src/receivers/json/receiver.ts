@@ -88,12 +88,13 @@ export class JsonReceiver implements Receiver {
 
   async start(host: Host): Promise<void> {
     const server = host.httpListener(this.config.endpoint, this.config.tls, httpServerLimits(this.config));
+    if (this.config.auth) this.intake.authenticator = host.authenticator(this.config.auth.authenticator);
     for (const url of this.config.paths) this.intake.route(server, host.receiveBuffers, url, (_req, reply, body) => this.handle(reply, body));
   }
 
   async shutdown(): Promise<void> {}
 
-  private async handle(reply: FastifyReply, { body, contentType }: AdmittedBody): Promise<FastifyReply> {
+  private async handle(reply: FastifyReply, { body, contentType, tenant }: AdmittedBody): Promise<FastifyReply> {
     const intake = this.intake;
     let parsed: ParsedBody;
     try {
@@ -105,7 +106,13 @@ export class JsonReceiver implements Receiver {
     const observed = nowNanos();
     const rejected = parsed.rejected;
     const unparsed = rejected.length;
-    const events = intake.mapAll(reply, parsed.records, (r) => this.mapper.map(r.value, observed), (r, reason) => rejected.push({ index: r.index, ...(r.line !== undefined ? { line: r.line } : {}), reason }));
+    const map = (r: (typeof parsed.records)[number]) => {
+      const m = this.mapper.map(r.value, observed);
+      // The authenticated tenant wins over whatever the body claims.
+      if (m.ok && tenant !== undefined) m.event.tenant = tenant;
+      return m;
+    };
+    const events = intake.mapAll(reply, parsed.records, map, (r, reason) => rejected.push({ index: r.index, ...(r.line !== undefined ? { line: r.line } : {}), reason }));
     if (!Array.isArray(events)) return events;
     intake.countRejected(unparsed);
     rejected.sort((a, b) => a.index - b.index);

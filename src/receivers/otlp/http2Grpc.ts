@@ -157,7 +157,7 @@ export class OtlpGrpcServer {
     const lease = this.receiver.receiveBuffers.lease();
     try {
       const auth = headers.authorization;
-      const tenant = this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
+      const tenant = await this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
       this.receiver.admit(spec);
       const request = await this.readRequest(stream, headers, lease);
       const decoded = spec.decodeProto(request, observed, this.receiver.decodeGuard(spec, 'grpc', this.config.max_records_per_request));
