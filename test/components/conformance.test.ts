@@ -31,16 +31,29 @@ const MINIMAL: Record<string, unknown> = {
   'exporters/glpi': { url: 'http://127.0.0.1:9/apirest.php', app_token: 'a', user_token: 'u' },
   'exporters/jira': { url: 'http://127.0.0.1:9', email: 'bot@example.com', api_token: 't', project: 'OPS' },
   'exporters/webhook': { url: 'http://127.0.0.1:9/hook' },
+  'exporters/servicenow': { url: 'http://127.0.0.1:9', username: 'vigil', password: 'pw' },
+  'exporters/email': { host: '127.0.0.1', port: 9, tls: 'none', from: 'vigil@example.com', to: ['noc@example.com'] },
+  'exporters/sms': { provider: 'twilio', url: 'http://127.0.0.1:9', account_sid: 'AC0123456789abcdef0123456789abcdef', auth_token: 't', from: '+14155550100', to: ['+14155550101'] },
   'connectors/correlation': { rules: [{ kind: 'pair', name: 'down', group_by: ['asset'] }] },
+  'extensions/authenticator': { api_keys: {} },
 };
 
-type Kind = 'receivers' | 'processors' | 'exporters' | 'connectors';
+type Kind = 'receivers' | 'processors' | 'exporters' | 'connectors' | 'extensions';
 const dataDir = mkdtempSync(join(tmpdir(), 'vigil-conformance-'));
 copyFileSync(join(import.meta.dirname, '../../config/examples/cmdb.csv'), join(dataDir, 'cmdb.csv'));
 const metrics = new SelfMetrics();
 const logger = createLogger('silent');
 const listeners = new HttpListeners();
-const host: Host = { logger, metrics, dataDir, receiveBuffers: new ReceiveBuffers(64 * 1024 * 1024), httpListener: (endpoint, tls, limits) => listeners.get(endpoint, tls, limits) };
+const host: Host = {
+  logger,
+  metrics,
+  dataDir,
+  receiveBuffers: new ReceiveBuffers(64 * 1024 * 1024),
+  httpListener: (endpoint, tls, limits) => listeners.get(endpoint, tls, limits),
+  authenticator: (id) => {
+    throw new Error(`no extension "${id}" in this test`);
+  },
+};
 const sink: Consumer<unknown> = { consume: async () => undefined };
 const consumers = { logs: sink, metrics: sink, traces: sink, incidents: sink } as unknown as Consumers;
 
@@ -64,16 +77,19 @@ function create(kind: Kind, f: AnyFactory, config: unknown, n: number): Partial<
       return f.create(settings, config);
     case 'connector':
       return f.create(settings, config, consumers);
+    case 'extension':
+      return f.create(settings, config);
   }
   throw new Error(`${kind}: unknown factory kind`);
 }
 
-const table = (['receivers', 'processors', 'exporters', 'connectors'] as const).flatMap((kind) => registry[kind].map((f) => [`${kind.slice(0, -1)} ${f.type}`, kind, f] as const));
+const table = (['receivers', 'processors', 'exporters', 'connectors', 'extensions'] as const).flatMap((kind) => registry[kind].map((f) => [`${kind.slice(0, -1)} ${f.type}`, kind, f] as const));
 
 describe.each(table)('%s', (_name, kind, factory) => {
   it('has a description and signals, and its default config parses or names the keys it needs', () => {
     expect(factory.description.length).toBeGreaterThan(10);
-    expect(factory.signals.length).toBeGreaterThan(0);
+    // Extensions sit outside the pipelines: no signals.
+    expect(factory.signals.length > 0).toBe(factory.kind !== 'extension');
     const issues: ConfigIssue[] = [];
     const config = factory.configSchema.parse(undefined, `${kind}.${factory.type}`, issues);
     if (issues.length === 0) expect(config).toBeDefined();
