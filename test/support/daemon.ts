@@ -102,7 +102,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs?: 
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('exit', (code) => {
+    // 'close', not 'exit': the process may exit before its stdout and stderr pipes are drained,
+    // which on a loaded machine left the last output unread.
+    p.on('close', (code) => {
       clearTimeout(timer);
       res({ code, stdout, stderr });
     });
