@@ -5,6 +5,7 @@ import { debugExporterFactory } from './exporters/debug/exporter.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import { glpiExporterFactory } from './exporters/glpi/factory.ts';
 import { jiraExporterFactory } from './exporters/jira/factory.ts';
+import { otlpGrpcExporterFactory, otlpHttpExporterFactory } from './exporters/otlp/factory.ts';
 import { webhookExporterFactory } from './exporters/webhook/factory.ts';
 import type { ConnectorFactory, ExporterFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
 import { enrichProcessorFactory } from './processors/enrich/factory.ts';
@@ -34,6 +35,8 @@ export const exporterFactories: ExporterFactory[] = [
   jiraExporterFactory as ExporterFactory,
   webhookExporterFactory as ExporterFactory,
   clickhouseExporterFactory as ExporterFactory,
+  otlpGrpcExporterFactory as ExporterFactory,
+  otlpHttpExporterFactory as ExporterFactory,
 ];
 export const connectorFactories: ConnectorFactory[] = [
   correlationConnectorFactory as ConnectorFactory,
