@@ -1,50 +1,17 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDaemon, type RunningDaemon } from '../../support/daemon.ts';
+import type { RunningDaemon } from '../../support/daemon.ts';
 import { readNdjson } from '../../support/ndjson.ts';
 import { waitFor } from '../../support/waitFor.ts';
-import { grpcPort, otlpToFilesConfig, sendEverything, type Endpoints } from '../../receivers/otlp/sdkClients.ts';
+import { grpcPort, otlpToFilesConfig, sendEverything } from '../../receivers/otlp/sdkClients.ts';
+import { agentConfig, agentEndpoints, Daemons, metricValue, postEvents, type Ports } from './agent.ts';
 
 type Rec = Record<string, unknown>;
 
 const gatewayConfig = (grpc: number, http: number) => otlpToFilesConfig(`127.0.0.1:${grpc}`, `127.0.0.1:${http}`);
 
-/** An agent: JSON events and OTLP in, each pipeline to a local file (what it accepted) and to the gateway. */
-const agentConfig = (kind: string, exporter: string) =>
-  otlpToFilesConfig()
-    .replace('receivers:\n', 'receivers:\n  json: { endpoint: 127.0.0.1:0 }\n')
-    .replace('exporters:\n', `exporters:\n${exporter}\n`)
-    .replace('receivers: [otlp], exporters: [file/events]', `receivers: [json, otlp], exporters: [file/events, ${kind}/gateway]`)
-    .replace('exporters: [file/metrics]', `exporters: [file/metrics, ${kind}/gateway]`)
-    .replace('exporters: [file/spans]', `exporters: [file/spans, ${kind}/gateway]`);
-
-const retry = `
-    retry_on_failure: { initial_interval: 100ms, max_interval: 500ms }`;
-const exporters = {
-  otlp_grpc: (gw: Ports) => `  otlp_grpc/gateway:
-    endpoint: 127.0.0.1:${gw.grpc}
-    tls: { insecure: true }
-    compression: gzip${retry}`,
-  otlp_http: (gw: Ports) => `  otlp_http/gateway:
-    endpoint: http://127.0.0.1:${gw.http}
-    compression: zstd${retry}`,
-};
-
-interface Ports {
-  grpc: number;
-  http: number;
-}
-
-/** The agent's listeners: the JSON and OTLP/HTTP receivers share one listener, as their endpoints are equal. */
-function agentEndpoints(d: RunningDaemon): Endpoints & { json: string } {
-  return { grpc: `http://127.0.0.1:${grpcPort(d)}`, http: `http://127.0.0.1:${d.http[0]!.port}`, json: d.url('/v1/events', 0) };
-}
-
-async function postEvents(d: RunningDaemon, tag: string, n: number): Promise<void> {
-  const body = Array.from({ length: n }, (_, i) => ({ message: `${tag}-${i}`, asset: `host-${i % 3}`, severity: 'error', attempt: i }));
-  const res = await fetch(agentEndpoints(d).json, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  expect(res.status, await res.text()).toBeLessThan(300);
-}
+const daemons = new Daemons();
+afterEach(() => daemons.stopAll());
 
 /** What identifies a record across the hop: the fields OTLP carries, not Vigil's per-hop id. */
 const eventKey = (e: Rec) => JSON.stringify([e.body, e.timeUnixNano, e.traceId, e.spanId, e.severityNumber, (e.resource as Rec)['service.name'] ?? '', e.attributes]);
@@ -86,31 +53,15 @@ function atGateway(gatewayDir: string): Snapshot {
 
 const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
-async function metricValue(d: RunningDaemon, name: string): Promise<number> {
-  const text = await (await fetch(d.adminUrl('/metrics'))).text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return sum;
-}
 
-let running: RunningDaemon[] = [];
-afterEach(async () => {
-  await Promise.all(running.map((d) => d.stop('SIGKILL')));
-  running = [];
-});
 
-async function start(config: string, dataDir?: string): Promise<RunningDaemon> {
-  const d = await startDaemon(config, { dataDir });
-  running.push(d);
-  return d;
-}
 
 describe.each(['otlp_grpc', 'otlp_http'] as const)('Vigil agent → %s → Vigil gateway', (kind) => {
   it('delivers JSON events and SDK logs, metrics and spans; a gateway outage and an agent restart lose and duplicate nothing', { timeout: 180_000 }, async () => {
-    let gateway = await start(gatewayConfig(0, 0));
+    const gateway = await daemons.start(gatewayConfig(0, 0));
     const gw: Ports = { grpc: grpcPort(gateway), http: gateway.http[0]!.port };
     const gatewayDir = gateway.dataDir;
-    let agent = await start(agentConfig(kind, exporters[kind](gw)));
+    let agent = await daemons.start(agentConfig(kind, gw));
     const agentDir = agent.dataDir;
 
     // 1. Both up: everything the agent accepted reaches the gateway.
@@ -123,22 +74,20 @@ describe.each(['otlp_grpc', 'otlp_http'] as const)('Vigil agent → %s → Vigil
     expect(total(atGateway(gatewayDir).events)).toBeGreaterThan(50);
 
     // 2. The gateway goes away; the agent keeps accepting, retries, and is itself restarted meanwhile.
-    expect(await gateway.stop()).toBe(0);
-    running = running.filter((d) => d !== gateway);
+    expect(await daemons.stop(gateway)).toBe(0);
     await postEvents(agent, 'outage-a', 40);
     await sendEverything('http/protobuf', agentEndpoints(agent), 'svc-outage-a');
     const retriesBefore = await metricValue(agent, 'vigil_exporter_retries_total');
     await waitFor(async () => (await metricValue(agent, 'vigil_exporter_retries_total')) >= retriesBefore + 4, 'several retry rounds while the gateway is away', 30_000);
-    expect(await agent.stop()).toBe(0);
-    running = running.filter((d) => d !== agent);
-    agent = await start(agentConfig(kind, exporters[kind](gw)), agentDir);
+    expect(await daemons.stop(agent)).toBe(0);
+    agent = await daemons.start(agentConfig(kind, gw), agentDir);
     await postEvents(agent, 'outage-b', 30);
     await sendEverything('grpc', agentEndpoints(agent), 'svc-outage-b');
     await waitFor(async () => (await metricValue(agent, 'vigil_exporter_retries_total')) >= 3, 'the restarted agent retrying too', 30_000);
     expect(total(atGateway(gatewayDir).events)).toBeLessThan(total(expectedAtGateway(agentDir).events));
 
     // 3. The gateway returns on the same ports: every record arrives, exactly once.
-    gateway = await start(gatewayConfig(gw.grpc, gw.http), gatewayDir);
+    await daemons.start(gatewayConfig(gw.grpc, gw.http), gatewayDir);
     const want = expectedAtGateway(agentDir);
     await waitFor(() => {
       const got = atGateway(gatewayDir);
