@@ -32,7 +32,7 @@ function commonFields<E>(endpoint: Schema<E>) {
     sending_queue: obj(
       {
         dir: optional(str({ doc: 'Where accepted batches wait to be sent. Default: `otlp-queue/<exporter id>` under the data dir.' })),
-        max_bytes: bytes({ default: '256MiB', min: 1024, doc: 'Ceiling of the queue on disk (uncompressed protobuf); when full, the pipeline stops taking data and receivers answer 429 / RESOURCE_EXHAUSTED.' }),
+        max_bytes: bytes({ default: '1GiB', min: 1024, doc: 'Ceiling of the queue on disk (uncompressed protobuf); when full, the pipeline stops taking data and receivers answer 429 / RESOURCE_EXHAUSTED.' }),
         max_request_bytes: bytes({ default: '4MiB', min: 1024, doc: 'Queued batches of one signal are merged into requests up to this size (before compression); the gRPC default limit of a receiver is 4 MiB.' }),
         fsync: bool({ default: false, doc: 'fsync every accepted batch: survives power loss as well as a crash, at a throughput cost.' }),
       },

@@ -31,7 +31,7 @@ export class DiskQueue {
   private readonly inFlight = new Set<QueuedBatch>();
   private nextSeq = 1;
   private total = 0;
-  private roomWaiters: { need: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private roomWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private workWaiter: (() => void) | undefined;
   private closed = false;
 
@@ -93,7 +93,7 @@ export class DiskQueue {
   async put(signal: OtlpSignal, data: Buffer, records: number): Promise<void> {
     while (this.total > 0 && this.total + data.length > this.maxBytes) {
       if (this.closed) throw new ShuttingDownError();
-      await new Promise<void>((resolve, reject) => this.roomWaiters.push({ need: data.length, resolve, reject }));
+      await new Promise<void>((resolve, reject) => this.roomWaiters.push({ resolve, reject }));
     }
     if (this.closed) throw new ShuttingDownError();
     this.total += data.length;

@@ -10,6 +10,7 @@ import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
 import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, type ComponentHealth, type HealthSettings } from '../../pipeline/health.ts';
 import type { OtlpSignal } from '../../receivers/otlp/signals.ts';
 import { redactUrl } from '../../telemetry/redact.ts';
+import { registerSpoolGauges } from '../clickhouse/spoolMetrics.ts';
 import { realTimers, type Timers } from '../tickets/delivery.ts';
 import type { OtlpClient } from './client.ts';
 import type { OtlpExporterConfig } from './config.ts';
@@ -46,6 +47,7 @@ export class OtlpExporter implements Exporter {
   private failingSince: number | undefined;
   private lastError = '';
   private lastSentAt: number | undefined;
+  private unregisterGauges: (() => void) | undefined;
 
   constructor(settings: CreateSettings, config: OtlpExporterConfig, newClient: () => OtlpClient, opts: OtlpExporterOptions = {}) {
     this.settings = settings;
@@ -68,6 +70,15 @@ export class OtlpExporter implements Exporter {
     this.queue_ = new DiskQueue(dir, q.max_bytes, q.fsync);
     const left = await this.queue_.open();
     if (left.length) settings.logger.info({ exporter: settings.id, batches: left.length, bytes: this.queue_.bytes }, 'resending OTLP batches queued by a previous run');
+    const queue = this.queue_;
+    this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, {
+      get spooledBytes() {
+        return queue.bytes;
+      },
+      get pendingBatches() {
+        return queue.length;
+      },
+    });
     this.client = this.newClient();
     this.loop = this.run();
     settings.logger.info({ exporter: settings.id, endpoint: redactUrl(config.endpoint), queue: dir }, 'OTLP exporter started');
@@ -100,7 +111,18 @@ export class OtlpExporter implements Exporter {
         if (this.closing) return;
         continue;
       }
-      const delivered = await this.deliver(batches);
+      let delivered: boolean;
+      try {
+        delivered = await this.deliver(batches);
+      } catch (err) {
+        // Not the server's answer but a local fault (a queue file gone or unreadable): retrying
+        // would meet it again, so the batches leave the queue, counted and logged.
+        const records = batches.reduce((n, b) => n + b.records, 0);
+        this.settings.metrics.exporterFailed.inc({ exporter: this.settings.id, signal: batches[0]!.signal }, records);
+        this.settings.logger.error({ err, exporter: this.settings.id, records }, 'could not send queued OTLP batches; dropped');
+        await this.queue.remove(batches).catch(() => undefined);
+        continue;
+      }
       if (!delivered) {
         // Shutting down with the server away: what was not sent stays on disk for the next start.
         q.release(batches);
@@ -201,6 +223,7 @@ export class OtlpExporter implements Exporter {
    */
   async shutdown(): Promise<void> {
     this.closing = true;
+    this.unregisterGauges?.();
     this.queue_?.close();
     this.cutWait?.();
     await this.loop;

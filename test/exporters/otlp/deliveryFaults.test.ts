@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -149,10 +149,13 @@ describe.each(['grpc', 'http'] as const)('OTLP exporter (%s) against a faulty se
     await waitFor(() => h.timers.delays.length === 1, 'the first retry wait');
     expect(secondDone).toBe(false);
     expect(h.exporter.health()).toMatchObject({ status: 'failing', reason: expect.stringContaining('queue full') });
+    expect(await h.metrics.registry.getSingleMetricAsString('vigil_exporter_spool_bytes')).toMatch(/vigil_exporter_spool_bytes\{exporter="otlp_(grpc|http)\/test"\} [1-9]/);
     h.timers.advance(h.timers.delays[0]!);
     await second;
     await waitFor(async () => (await counter(h, 'vigil_exporter_sent_records_total')) === 2, 'both batches sent');
+    await waitFor(() => h.exporter.queue.length === 0, 'the queue to empty');
     expect(h.exporter.health().status).toBe('ok');
+    expect(await h.metrics.registry.getSingleMetricAsString('vigil_exporter_spool_bytes')).toMatch(/\} 0$/m);
   });
 });
 
@@ -204,5 +207,22 @@ describe('OTLP exporter TLS and headers', () => {
     await waitFor(() => h.timers.delays.length === 1, 'a retry wait');
     expect(server.received).toHaveLength(0);
     expect(h.exporter.health().reason).toMatch(/certificate/i);
+  });
+});
+
+describe('OTLP exporter queue on disk', () => {
+  it('drops, counts and logs a queued batch whose file is gone, and goes on with the next', async () => {
+    const server = new FakeOtlpServer('http');
+    const h = await harness('http', { server, faults: [UNAVAILABLE.http] });
+    await h.exporter.consumeLogs(events('lost', 2));
+    await waitFor(() => h.timers.delays.length === 1, 'the first retry wait');
+    // The batch is in flight (its body read); the next one's file disappears before it is read.
+    await h.exporter.consumeLogs(events('gone', 3));
+    for (const f of readdirSync(h.exporter.queue.dir)) if (f.startsWith('000000000002.')) rmSync(join(h.exporter.queue.dir, f));
+    h.timers.advance(h.timers.delays[0]!);
+    await waitFor(async () => (await counter(h, 'vigil_exporter_send_failed_records_total')) === 3, 'the missing batch counted');
+    await h.exporter.consumeLogs(events('after', 1));
+    await waitFor(async () => (await counter(h, 'vigil_exporter_sent_records_total')) === 3, 'the other batches sent');
+    expect(h.logs.join('')).toContain('could not send queued OTLP batches');
   });
 });
