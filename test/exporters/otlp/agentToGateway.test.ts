@@ -85,6 +85,10 @@ describe.each(['otlp_grpc', 'otlp_http'] as const)('Vigil agent → %s → Vigil
     await sendEverything('grpc', agentEndpoints(agent), 'svc-outage-b');
     await waitFor(async () => (await metricValue(agent, 'vigil_exporter_retries_total')) >= 3, 'the restarted agent retrying too', 30_000);
     expect(total(atGateway(gatewayDir).events)).toBeLessThan(total(expectedAtGateway(agentDir).events));
+    const ready = (await (await fetch(agent.adminUrl('/readyz'))).json()) as { components: Record<string, { status: string; reason?: string }> };
+    const health = Object.entries(ready.components).find(([id]) => id.includes(`${kind}/gateway`))?.[1];
+    expect(health?.status).toMatch(/degraded|failing/);
+    expect(health?.reason).toContain('batches wait on disk');
 
     // 3. The gateway returns on the same ports: every record arrives, exactly once.
     await daemons.start(gatewayConfig(gw.grpc, gw.http), gatewayDir);
