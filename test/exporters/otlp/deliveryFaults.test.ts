@@ -211,6 +211,28 @@ describe('OTLP exporter TLS and headers', () => {
 });
 
 describe('OTLP exporter queue on disk', () => {
+  it('merges batches that queued up during an outage into fewer requests, each record once', async () => {
+    const h = await harness('grpc', { faults: [UNAVAILABLE.grpc] });
+    await h.exporter.consumeLogs(events('first', 2));
+    await waitFor(() => h.timers.delays.length === 1, 'the first retry wait');
+    for (let i = 0; i < 6; i++) await h.exporter.consumeLogs(events(`queued${i}`, 3));
+    h.timers.advance(h.timers.delays[0]!);
+    await waitFor(async () => (await counter(h, 'vigil_exporter_sent_records_total')) === 20, 'every record sent');
+    // The failed attempt, its retry, then the six queued batches in one request.
+    expect(h.server.received.map((r) => r.items.length)).toEqual([2, 2, 18]);
+    expect(bodies(h.server.records.slice(2))).toEqual(bodies([...events('first', 2), ...Array.from({ length: 6 }, (_, i) => events(`queued${i}`, 3)).flat()]));
+  });
+
+  it('splits a batch whose request would pass max_request_bytes', async () => {
+    const h = await harness('http', { config: { sending_queue: { max_request_bytes: 2048 } } });
+    const batch = Array.from({ length: 20 }, (_, i) => newEvent({ source: 'json', body: `${i}:${'y'.repeat(300)}` }));
+    await h.exporter.consumeLogs(batch);
+    await waitFor(async () => (await counter(h, 'vigil_exporter_sent_records_total')) === 20, 'every record sent');
+    expect(h.server.received.length).toBeGreaterThan(1);
+    for (const r of h.server.received) expect(r.items.length).toBeLessThanOrEqual(6);
+    expect(bodies(h.server.records)).toEqual(bodies(batch));
+  });
+
   it('drops, counts and logs a queued batch whose file is gone, and goes on with the next', async () => {
     const server = new FakeOtlpServer('http');
     const h = await harness('http', { server, faults: [UNAVAILABLE.http] });
