@@ -18,6 +18,8 @@ import { INCIDENT_EXPORTERS_DIR, incidentExporterDir } from '../src/exporters/ti
 import { readStuckEntries, requestRetry, type StuckEntry } from '../src/exporters/tickets/outboxJournal.ts';
 import type { IncidentChange } from '../src/model/incident.ts';
 import { severityFromText } from '../src/model/severity.ts';
+import { apikey, APIKEY_HELP } from './apikey.ts';
+import { CommandFailure, table, UsageError } from './cliSupport.ts';
 
 const USAGE = `Usage: vigil <command> [options]
 
@@ -29,6 +31,7 @@ Commands:
   routes test   show which routes and receivers an incident with these labels reaches
   tickets list  show the incident changes parked in the ticket outboxes and those waiting behind them
   tickets retry move parked changes back into delivery (safe while the daemon runs)
+  apikey        create, list and revoke API keys for machines (the authenticator extension)
   config-docs   print the configuration reference (Markdown), or refresh it in a file
   version       print the version
 
@@ -109,6 +112,7 @@ Examples:
   vigil tickets list --data-dir /var/lib/vigil
   vigil tickets retry --exporter glpi --id 42
   vigil tickets retry --all --config /etc/vigil/vigil.yaml`,
+  apikey: APIKEY_HELP,
   'config-docs': `Usage: vigil config-docs [--write FILE]
 
 Prints the configuration reference (Markdown), generated from the schema; --write replaces the
@@ -122,11 +126,6 @@ Examples:
 Prints the version.`,
 };
 
-/** A mistake in how a command was called: one line on stderr, exit status 2. */
-class UsageError extends Error {}
-
-/** A command that cannot do what was asked with what it found (no such outbox, no such parked change): one line, exit status 1. */
-class CommandFailure extends Error {}
 
 /**
  * How long a daemon that failed to start may spend releasing what it had opened (spool files,
@@ -289,10 +288,6 @@ function stuckRow(exporter: string, e: StuckEntry<IncidentChange>): string[] {
   return [exporter, String(e.seq), e.key, e.payload.kind, ...state];
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
-}
 
 async function tickets(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
@@ -356,6 +351,8 @@ async function main(argv: string[]): Promise<number> {
       return await tickets(rest);
     case 'routes':
       return routes(rest);
+    case 'apikey':
+      return await apikey(rest);
     case 'config-docs': {
       const { values } = parseArgs({ args: rest, options: { write: { type: 'string' } } });
       const reference = renderConfigReference(registry);

@@ -18,6 +18,7 @@ export const pipelineSchema = obj({
 export const PIPELINE_NAME = /^(logs|metrics|traces|incidents)(\/[A-Za-z0-9_.-]+)?$/;
 
 export const serviceSchema = obj({
+  extensions: list(str(), { default: [], doc: 'Extension ids to start (before every pipeline; shut down after them). An extension defined under `extensions:` but not listed here is not started, and a component referring to it is refused.' }),
   pipelines: record(pipelineSchema, {
     keyPattern: PIPELINE_NAME,
     doc: 'Named pipelines: `logs`, `metrics`, `traces` or `incidents`, optionally `/name`.',
@@ -57,6 +58,7 @@ export const vigilConfigSchema = obj({
   exporters: record(any(), { keyPattern: componentId, doc: 'Exporter instances by id.' }),
   connectors: record(any(), { keyPattern: componentId, doc: 'Connector instances by id: each is an exporter of some pipelines and the receiver of others.' }),
   routing: optional(any({ doc: 'An Alertmanager-style routing tree for incident changes (see "Routing tree").' })),
+  extensions: record(any(), { keyPattern: componentId, doc: 'Extension instances by id: shared resources (the authenticator) that components look up by id.' }),
   service: serviceSchema,
 });
 
@@ -76,6 +78,8 @@ export interface VigilConfig {
   exporters: Record<string, ComponentConfig>;
   /** Connectors, including those a shorthand stands for (a top-level `correlation:` section). */
   connectors: Record<string, ComponentConfig>;
+  /** Extensions by id; those listed in `service.extensions` are started. */
+  extensions: Record<string, ComponentConfig>;
   service: ServiceConfig;
   /** The `correlation` connector's config (rules and state), whichever form the config used. */
   correlation?: CorrelationConnectorConfig;

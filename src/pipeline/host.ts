@@ -7,6 +7,7 @@ import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
 import type { ReceiveBuffers } from './receiveBuffers.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { RoutingTree } from '../exporters/tickets/routingTree.ts';
+import type { Authenticator } from '../extensions/auth/principal.ts';
 
 /** What a component may ask of the running service during start(). */
 export interface Host {
@@ -25,4 +26,10 @@ export interface Host {
   sharedTicketLedger?(): TicketLedger | undefined;
   /** The top-level routing tree, when the config has one: incident exporters it names follow it. */
   routingTree?: RoutingTree;
+  /**
+   * The started extension `id` as an authenticator. The config loader has already checked that
+   * every id a component refers to names a started authenticator, so this throws only on a
+   * component that skipped declaring its references (`extensionRefs`).
+   */
+  authenticator(id: string): Authenticator;
 }
