@@ -6,6 +6,7 @@ import { emailExporterFactory } from './exporters/email/factory.ts';
 import { fileExporterFactory } from './exporters/file/factory.ts';
 import { glpiExporterFactory } from './exporters/glpi/factory.ts';
 import { jiraExporterFactory } from './exporters/jira/factory.ts';
+import { otlpGrpcExporterFactory, otlpHttpExporterFactory } from './exporters/otlp/factory.ts';
 import { serviceNowExporterFactory } from './exporters/servicenow/factory.ts';
 import { smsExporterFactory } from './exporters/sms/factory.ts';
 import { webhookExporterFactory } from './exporters/webhook/factory.ts';
@@ -45,6 +46,8 @@ export const exporterFactories: ExporterFactory[] = [
   emailExporterFactory as ExporterFactory,
   smsExporterFactory as ExporterFactory,
   clickhouseExporterFactory as ExporterFactory,
+  otlpGrpcExporterFactory as ExporterFactory,
+  otlpHttpExporterFactory as ExporterFactory,
 ];
 export const connectorFactories: ConnectorFactory[] = [
   correlationConnectorFactory as ConnectorFactory,
