@@ -31,6 +31,8 @@ const MINIMAL: Record<string, unknown> = {
   'exporters/glpi': { url: 'http://127.0.0.1:9/apirest.php', app_token: 'a', user_token: 'u' },
   'exporters/jira': { url: 'http://127.0.0.1:9', email: 'bot@example.com', api_token: 't', project: 'OPS' },
   'exporters/webhook': { url: 'http://127.0.0.1:9/hook' },
+  'exporters/otlp_grpc': { endpoint: '127.0.0.1:9', tls: { insecure: true } },
+  'exporters/otlp_http': { endpoint: 'http://127.0.0.1:9' },
   'exporters/servicenow': { url: 'http://127.0.0.1:9', username: 'vigil', password: 'pw' },
   'exporters/email': { host: '127.0.0.1', port: 9, tls: 'none', from: 'vigil@example.com', to: ['noc@example.com'] },
   'exporters/sms': { provider: 'twilio', url: 'http://127.0.0.1:9', account_sid: 'AC0123456789abcdef0123456789abcdef', auth_token: 't', from: '+14155550100', to: ['+14155550101'] },
