@@ -17,6 +17,9 @@ import { toJson } from '../src/model/attributes.ts';
 import { INCIDENT_EXPORTERS_DIR, incidentExporterDir } from '../src/exporters/tickets/incidentExporter.ts';
 import { readStuckEntries, requestRetry, type StuckEntry } from '../src/exporters/tickets/outboxJournal.ts';
 import type { IncidentChange } from '../src/model/incident.ts';
+import { severityFromText } from '../src/model/severity.ts';
+import { apikey, APIKEY_HELP } from './apikey.ts';
+import { CommandFailure, table, UsageError } from './cliSupport.ts';
 
 const USAGE = `Usage: vigil <command> [options]
 
@@ -25,8 +28,10 @@ Commands:
   validate      check a config; exit 1 listing every error
   rules test    replay events through the correlation rules on a virtual clock
   rules lint    check the correlation rules and warn about likely mistakes
+  routes test   show which routes and receivers an incident with these labels reaches
   tickets list  show the incident changes parked in the ticket outboxes and those waiting behind them
   tickets retry move parked changes back into delivery (safe while the daemon runs)
+  apikey        create, list and revoke API keys for machines (the authenticator extension)
   config-docs   print the configuration reference (Markdown), or refresh it in a file
   version       print the version
 
@@ -34,6 +39,24 @@ Every command answers --help. --debug prints a stack trace with an error.`;
 
 /** Help per command, on stdout with examples; `vigil <command> --help` prints it. */
 const HELP: Record<string, string> = {
+  routes: `Usage: vigil routes test --config FILE [--at TIME] [--verify-receivers R1,R2] [name=value ...]
+
+Walks the config's routing tree (routing:) with an incident of these fields and labels, as
+Alertmanager's "amtool config routes test" does: prints each matched route (its path of
+matchers), its receiver and exporters and whether a time interval mutes it at --at (default
+now), then the receivers on one line. Names severity, rule, service, asset, tenant and kind (the
+change kind, default opened) set incident fields; any other name is a label. severity defaults
+to error.
+
+Options:
+  -c, --config FILE           the configuration with a routing: section
+      --at TIME               evaluate time intervals at this time (ISO 8601)
+      --verify-receivers LIST exit 1 unless the receivers are exactly LIST (comma-separated)
+
+Examples:
+  vigil routes test --config vigil.yaml severity=critical service=billing
+  vigil routes test --config vigil.yaml --at 2026-12-05T23:00:00+01:00 rule=asset_down site=paris
+  vigil routes test --config vigil.yaml --verify-receivers oncall,default severity=error`,
   run: `Usage: vigil run [--config FILE] [--data-dir DIR]
 
 Runs the daemon until SIGTERM or SIGINT, which drain every queue before exit; SIGHUP (or a change
@@ -89,6 +112,7 @@ Examples:
   vigil tickets list --data-dir /var/lib/vigil
   vigil tickets retry --exporter glpi --id 42
   vigil tickets retry --all --config /etc/vigil/vigil.yaml`,
+  apikey: APIKEY_HELP,
   'config-docs': `Usage: vigil config-docs [--write FILE]
 
 Prints the configuration reference (Markdown), generated from the schema; --write replaces the
@@ -102,11 +126,6 @@ Examples:
 Prints the version.`,
 };
 
-/** A mistake in how a command was called: one line on stderr, exit status 2. */
-class UsageError extends Error {}
-
-/** A command that cannot do what was asked with what it found (no such outbox, no such parked change): one line, exit status 1. */
-class CommandFailure extends Error {}
 
 /**
  * How long a daemon that failed to start may spend releasing what it had opened (spool files,
@@ -199,6 +218,45 @@ function rules(argv: string[]): number {
   return result.rejected.length ? 1 : 0;
 }
 
+/** A change for `routes test`: incident fields by name (`severity`, `rule`, `service`, `asset`, `tenant`, `kind`), other names as labels. */
+function changeFromLabels(pairs: string[], atMs: number): IncidentChange {
+  const labels: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new UsageError(`"${p}" is not a label; write name=value, e.g. severity=error service=billing`);
+    labels[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  const { severity = 'error', rule = '', service = '', asset = '', tenant = '', kind = 'opened', ...rest } = labels;
+  const severityNumber = /^\d+$/.test(severity) ? Number(severity) : severityFromText(severity);
+  if (severityNumber === 0) throw new UsageError(`severity=${severity}: use a level (trace, debug, info, warn, error, fatal) or a number 1–24`);
+  const incident: IncidentChange['incident'] = {
+    key: '', id: '', rule, ruleKind: '', labels: rest, title: '', status: 'open', severityNumber, severityText: severity.toUpperCase(), suppressed: false, suppressedBy: '',
+    openedAtMs: atMs, updatedAtMs: atMs, resolvedAtMs: 0, firstSeenMs: atMs, lastSeenMs: atMs, eventCount: 1, sampleEventIds: [], lastEventType: 'neutral', tenant, asset, service, version: 1, audit: [],
+  };
+  return { kind: kind as IncidentChange['kind'], reason: '', atMs, incident, notify: true, eventIds: [] };
+}
+
+function routes(argv: string[]): number {
+  const [sub, ...args] = argv;
+  if (sub !== 'test') throw new UsageError(sub === undefined ? 'needs "test"' : `unknown routes command "${sub}"; use "routes test"`);
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, at: { type: 'string' }, 'verify-receivers': { type: 'string' } } });
+  if (!values.config) throw new UsageError('test needs --config FILE');
+  const atMs = values.at === undefined ? Date.now() : Date.parse(values.at);
+  if (Number.isNaN(atMs)) throw new UsageError(`--at ${JSON.stringify(values.at)} is not a time; use ISO 8601, e.g. 2026-12-05T22:30:00+01:00`);
+  const config = loadConfigFile(values.config, registry);
+  if (!config.routing) throw new CommandFailure(`${values.config}: has no routing: section (each exporter's own routes decide)`);
+  const matched = config.routing.match(changeFromLabels(positionals, atMs), atMs);
+  for (const m of matched) {
+    process.stdout.write(`${m.path.join(' > ')}\n  receiver ${m.receiver}: ${m.exporters.join(', ') || '(no exporters)'}${m.muted ? ' (muted now; resolutions still go out)' : ''}\n`);
+  }
+  const receivers = matched.map((m) => m.receiver).join(',');
+  process.stdout.write(`${receivers}\n`);
+  if (values['verify-receivers'] !== undefined && values['verify-receivers'] !== receivers) {
+    throw new CommandFailure(`receivers "${receivers}" are not the expected "${values['verify-receivers']}"`);
+  }
+  return 0;
+}
+
 const TICKETS_OPTIONS = {
   config: { type: 'string', short: 'c' },
   'data-dir': { type: 'string' },
@@ -230,10 +288,6 @@ function stuckRow(exporter: string, e: StuckEntry<IncidentChange>): string[] {
   return [exporter, String(e.seq), e.key, e.payload.kind, ...state];
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
-}
 
 async function tickets(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
@@ -295,6 +349,10 @@ async function main(argv: string[]): Promise<number> {
       return rules(rest);
     case 'tickets':
       return await tickets(rest);
+    case 'routes':
+      return routes(rest);
+    case 'apikey':
+      return await apikey(rest);
     case 'config-docs': {
       const { values } = parseArgs({ args: rest, options: { write: { type: 'string' } } });
       const reference = renderConfigReference(registry);

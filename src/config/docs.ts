@@ -2,6 +2,7 @@ import type { AnyFactory, ConnectorFactory } from '../pipeline/component.ts';
 import type { FactoryRegistry } from './load.ts';
 import type { FieldDoc } from './schema.ts';
 import { apiSchema } from '../api/config.ts';
+import { routingSchema } from '../exporters/tickets/routingTree.ts';
 import { serviceSchema, pipelineSchema } from './vigilConfig.ts';
 
 function fmtDefault(v: unknown): string {
@@ -63,8 +64,15 @@ export function renderConfigReference(registry: FactoryRegistry, extra: { title:
     '#### Connectors',
     '',
     connectors(registry.connectors),
+    '#### Extensions',
+    '',
+    registry.extensions.map((f) => `##### \`extensions.${f.type}\` — ${f.description}\n\nProvides: ${f.provides.join(', ')}. Start it by listing its id in \`service.extensions\`.\n\n${table(f.configSchema.describe(), `extensions.${f.type}`)}\n`).join('\n'),
     ...extra.flatMap((e) => [`#### ${e.title}`, '', table(e.doc, e.key), '']),
     ...registry.connectors.flatMap((f) => (f.shorthand ? [`#### ${f.shorthand.title}`, '', table(f.configSchema.describe(), f.shorthand.section), ''] : [])),
+    '#### Routing tree (`routing:`)',
+    '',
+    table(routingSchema.describe(), 'routing'),
+    '',
     '#### Operators\' API (`api:`; see docs/api.md)',
     '',
     table(apiSchema.describe(), 'api'),

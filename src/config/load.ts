@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
-import type { AnyFactory, ConnectorFactory } from '../pipeline/component.ts';
+import type { AnyFactory, ConnectorFactory, ExtensionFactory } from '../pipeline/component.ts';
 import { componentType } from '../pipeline/component.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Signal } from '../pipeline/signals.ts';
 import { apiSchema } from '../api/config.ts';
+import { RoutingTree, routingSchema } from '../exporters/tickets/routingTree.ts';
 import { expandRefs, unexpandPath } from './expand.ts';
 import type { ConfigIssue } from './schema.ts';
 import { PIPELINE_NAME, pipelineSchema, vigilConfigSchema, type ComponentConfig, type PipelineConfig, type VigilConfig } from './vigilConfig.ts';
@@ -16,9 +17,11 @@ export interface FactoryRegistry {
   processors: readonly AnyFactory[];
   exporters: readonly AnyFactory[];
   connectors: readonly ConnectorFactory[];
+  extensions: readonly ExtensionFactory[];
 }
 
-type Section = 'receivers' | 'processors' | 'exporters' | 'connectors';
+type Section = 'receivers' | 'processors' | 'exporters' | 'connectors' | 'extensions';
+const SECTIONS = ['receivers', 'processors', 'exporters', 'connectors', 'extensions'] as const;
 type Sections = Record<Section, Record<string, unknown>>;
 
 /** Reads, expands and validates a YAML config file; throws ConfigError listing every issue. */
@@ -59,13 +62,14 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
     processors: shape.processors.parse(rawObj.processors, 'processors', issues) ?? {},
     exporters: shape.exporters.parse(rawObj.exporters, 'exporters', issues) ?? {},
     connectors: shape.connectors.parse(rawObj.connectors, 'connectors', issues) ?? {},
+    extensions: shape.extensions.parse(rawObj.extensions, 'extensions', issues) ?? {},
   };
   const service = shape.service.parse(rawObj.service, 'service', issues);
   const pipelines = service?.pipelines ?? pipelinesOf(rawObj.service);
   const { connectorPaths, reported: shorthandMistakes } = expandShorthands(rawObj, sections, pipelines, registry, issues);
 
-  const out: VigilConfig = { receivers: {}, processors: {}, exporters: {}, connectors: {}, service: service! };
-  for (const section of ['receivers', 'processors', 'exporters', 'connectors'] as const) {
+  const out: VigilConfig = { receivers: {}, processors: {}, exporters: {}, connectors: {}, extensions: {}, service: service! };
+  for (const section of SECTIONS) {
     for (const [id, rawCfg] of Object.entries(sections[section])) {
       const parsed = parseComponent(section, id, rawCfg, registry[section], issues, connectorPaths.get(id));
       if (parsed) out[section][id] = parsed;
@@ -77,6 +81,12 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
   validatePipelines(pipelines, sections, registry, issues, shorthandMistakes);
   // Present, even empty (`api:`), is on.
   if ('api' in rawObj) out.api = apiSchema.parse(rawObj.api ?? undefined, 'api', issues);
+  if (rawObj.routing !== undefined && rawObj.routing !== null) {
+    const routing = routingSchema.parse(rawObj.routing, 'routing', issues);
+    const incidentExporters = new Set(Object.entries(pipelines).flatMap(([name, p]) => (componentType(name) === 'incidents' ? p.exporters.filter((e) => e in sections.exporters) : [])));
+    if (routing) out.routing = RoutingTree.compile(routing, 'routing', incidentExporters, issues);
+  }
+  validateExtensions(service?.extensions, sections, out, registry, issues, connectorPaths);
   // `vigil rules` and reload read the rules from here, whichever form the config used.
   out.correlation = out.connectors.correlation?.config as CorrelationConnectorConfig | undefined;
   const reported = issues.filter((issue, i) => i < expansionCount || !expansionFailures.has(issue.path));
@@ -148,6 +158,36 @@ function parseComponent(section: Section, id: string, raw: unknown, factories: r
   return more.length ? undefined : { id, type, config };
 }
 
+/**
+ * `service.extensions` names defined extensions, and every reference a component's config makes
+ * to an extension (say, a receiver's `auth.authenticator`) names a started one that provides
+ * what the component needs: a typo fails here, with its YAML path, not at the first request.
+ */
+function validateExtensions(started: readonly string[] | undefined, base: Sections, parsed: VigilConfig, registry: FactoryRegistry, issues: ConfigIssue[], paths: ReadonlyMap<string, string>): void {
+  // Without a valid service section, which extensions start is unknown; its own errors say why.
+  started?.forEach((id, i) => {
+    if (!(id in base.extensions)) issues.push({ path: `service.extensions[${i}]`, message: `"${id}" is not defined under extensions:` });
+    else if (started.indexOf(id) !== i) issues.push({ path: `service.extensions[${i}]`, message: `"${id}" is listed twice` });
+  });
+  for (const section of SECTIONS) {
+    for (const c of Object.values(parsed[section])) {
+      const factory = registry[section].find((f) => f.type === c.type) as AnyFactory | undefined;
+      for (const ref of factory?.extensionRefs?.(c.config as never) ?? []) {
+        const path = `${paths.get(c.id) ?? `${section}.${c.id}`}.${ref.path}`;
+        const provider = registry.extensions.find((f) => f.type === componentType(ref.id));
+        if (!(ref.id in base.extensions)) {
+          const defined = Object.keys(base.extensions);
+          issues.push({ path, message: `extension "${ref.id}" is not defined under extensions:${defined.length ? ` (defined: ${defined.join(', ')})` : ''}` });
+        } else if (provider && !provider.provides.includes(ref.capability)) {
+          issues.push({ path, message: `extension "${ref.id}" is a ${provider.type}, not an ${ref.capability}` });
+        } else if (started && !started.includes(ref.id)) {
+          issues.push({ path, message: `extension "${ref.id}" is not started; list it under service.extensions` });
+        }
+      }
+    }
+  }
+}
+
 /** The pipelines that parse on their own when the service section as a whole did not, so their references still get checked. */
 function pipelinesOf(rawService: unknown): Record<string, PipelineConfig> {
   const raw = (rawService as { pipelines?: unknown } | undefined)?.pipelines;
@@ -166,7 +206,7 @@ function validatePipelines(pipelines: Record<string, PipelineConfig>, base: Sect
   const graph = pipelineGraph(pipelines, connectors);
   for (const [name, p] of Object.entries(pipelines)) {
     const signal = componentType(name) as Signal;
-    const check = (section: Exclude<Section, 'connectors'>, ids: string[]) => {
+    const check = (section: 'receivers' | 'processors' | 'exporters', ids: string[]) => {
       ids.forEach((id, i) => {
         const path = `service.pipelines.${name}.${section}[${i}]`;
         if (reported.has(id)) return;

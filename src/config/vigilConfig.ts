@@ -1,5 +1,6 @@
 import type { ApiConfig } from '../api/config.ts';
 import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
+import type { RoutingTree } from '../exporters/tickets/routingTree.ts';
 import { any, bytes, duration, endpoint, int, list, literalUnion, obj, optional, record, str, type ConfigIssue, type Infer } from './schema.ts';
 
 const componentId = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
@@ -18,6 +19,7 @@ export const pipelineSchema = obj({
 export const PIPELINE_NAME = /^(logs|metrics|traces|incidents)(\/[A-Za-z0-9_.-]+)?$/;
 
 export const serviceSchema = obj({
+  extensions: list(str(), { default: [], doc: 'Extension ids to start (before every pipeline; shut down after them). An extension defined under `extensions:` but not listed here is not started, and a component referring to it is refused.' }),
   pipelines: record(pipelineSchema, {
     keyPattern: PIPELINE_NAME,
     doc: 'Named pipelines: `logs`, `metrics`, `traces` or `incidents`, optionally `/name`.',
@@ -56,6 +58,8 @@ export const vigilConfigSchema = obj({
   processors: record(any(), { keyPattern: componentId, doc: 'Processor instances by id.' }),
   exporters: record(any(), { keyPattern: componentId, doc: 'Exporter instances by id.' }),
   connectors: record(any(), { keyPattern: componentId, doc: 'Connector instances by id: each is an exporter of some pipelines and the receiver of others.' }),
+  routing: optional(any({ doc: 'An Alertmanager-style routing tree for incident changes (see "Routing tree").' })),
+  extensions: record(any(), { keyPattern: componentId, doc: 'Extension instances by id: shared resources (the authenticator) that components look up by id.' }),
   service: serviceSchema,
 });
 
@@ -75,9 +79,13 @@ export interface VigilConfig {
   exporters: Record<string, ComponentConfig>;
   /** Connectors, including those a shorthand stands for (a top-level `correlation:` section). */
   connectors: Record<string, ComponentConfig>;
+  /** Extensions by id; those listed in `service.extensions` are started. */
+  extensions: Record<string, ComponentConfig>;
   service: ServiceConfig;
   /** The `correlation` connector's config (rules and state), whichever form the config used. */
   correlation?: CorrelationConnectorConfig;
+  /** The top-level `routing:` tree, checked against the incident exporters. */
+  routing?: RoutingTree;
   /** The operators' API (`api:`); absent: not served. */
   api?: ApiConfig;
 }

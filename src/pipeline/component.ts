@@ -1,6 +1,7 @@
 import type { ConfigIssue, Schema } from '../config/schema.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
+import type { Authenticator } from '../extensions/auth/principal.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import type { Consumers, Signal, SignalItem } from './signals.ts';
@@ -73,6 +74,19 @@ export interface Connector extends Exporter {
   incidentDesk?(): IncidentDesk;
 }
 
+/** What an extension offers the components that look it up by id. */
+export type ExtensionCapability = 'authenticator';
+
+/** A reference from a component's config to an extension, checked when the config is loaded. */
+export interface ExtensionRef {
+  /** The id as written, e.g. `authenticator/ops`. */
+  id: string;
+  /** What the referring component needs the extension to be. */
+  capability: ExtensionCapability;
+  /** The YAML path of the reference below the component, e.g. `auth.authenticator`. */
+  path: string;
+}
+
 interface FactoryBase<C> {
   /** The config key before any `/name`: `otlp`, `file`, `filter`. */
   type: string;
@@ -81,6 +95,8 @@ interface FactoryBase<C> {
   configSchema: Schema<C>;
   /** One line for the generated reference docs. */
   description: string;
+  /** The extensions a parsed config refers to, so a wrong id fails at load with its YAML path. */
+  extensionRefs?(config: C): ExtensionRef[];
 }
 
 export interface ReceiverFactory<C = unknown> extends FactoryBase<C> {
@@ -120,7 +136,23 @@ export interface ConnectorFactory<C = unknown> extends FactoryBase<C> {
   create(settings: CreateSettings, config: C, consumers: Consumers): Connector;
 }
 
-export type AnyFactory = ReceiverFactory | ProcessorFactory | ExporterFactory | ConnectorFactory;
+/**
+ * A shared resource outside the pipelines, looked up by id through `Host` (the Collector's
+ * `extensions:`): started before every pipeline and shut down after them.
+ */
+export interface Extension extends Component {
+  /** Present on an extension whose factory provides `authenticator`. */
+  authenticator?(): Authenticator;
+}
+
+export interface ExtensionFactory<C = unknown> extends FactoryBase<C> {
+  kind: 'extension';
+  /** What the extension can be looked up as. */
+  provides: readonly ExtensionCapability[];
+  create(settings: CreateSettings, config: C): Extension;
+}
+
+export type AnyFactory = ReceiverFactory | ProcessorFactory | ExporterFactory | ConnectorFactory | ExtensionFactory;
 
 /** Splits `filter/noisy` into its type `filter`. */
 export function componentType(id: string): string {

@@ -6,6 +6,8 @@ import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
 import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
 import type { ReceiveBuffers } from './receiveBuffers.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
+import type { RoutingTree } from '../exporters/tickets/routingTree.ts';
+import type { Authenticator } from '../extensions/auth/principal.ts';
 
 /** What a component may ask of the running service during start(). */
 export interface Host {
@@ -22,4 +24,12 @@ export interface Host {
   receiveBuffers: ReceiveBuffers;
   /** The ticket ledger agents sharing correlation state share, when a connector's state is shared. */
   sharedTicketLedger?(): TicketLedger | undefined;
+  /** The top-level routing tree, when the config has one: incident exporters it names follow it. */
+  routingTree?: RoutingTree;
+  /**
+   * The started extension `id` as an authenticator. The config loader has already checked that
+   * every id a component refers to names a started authenticator, so this throws only on a
+   * component that skipped declaring its references (`extensionRefs`).
+   */
+  authenticator(id: string): Authenticator;
 }

@@ -6,6 +6,8 @@ import type { Endpoint } from '../config/schema.ts';
 import type { FactoryRegistry } from '../config/load.ts';
 import type { VigilConfig } from '../config/vigilConfig.ts';
 import { componentType, type TicketLink, type Connector, type ConnectorFactory, type CreateSettings, type Exporter, type Processor, type ProcessorFactory, type Receiver, type ReceiverFactory, type ExporterFactory } from '../pipeline/component.ts';
+import type { Extension } from '../pipeline/component.ts';
+import type { Authenticator } from '../extensions/auth/principal.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Host } from '../pipeline/host.ts';
 import { HEALTHY, type HealthSettings } from '../pipeline/health.ts';
@@ -53,6 +55,8 @@ export class VigilService {
   /** Exporters and connectors whose start() has run, so shutdown leaves the others alone. */
   private readonly startedSinks = new Set<string>();
   private readonly receivers = new Map<string, Receiver>();
+  /** Started extensions, in start order. */
+  private readonly extensions = new Map<string, Extension>();
   private readonly processors = new Map<string, Processor[]>();
   /** Upstream first, by stage (see pipelineGraph). */
   private readonly stages: Pipeline<unknown>[][] = [];
@@ -86,12 +90,18 @@ export class VigilService {
       dataDir: this.dataDir,
       httpListener: (endpoint: Endpoint, tls?: TlsServerConfig, limits?: HttpServerLimits): FastifyInstance => this.listeners.get(endpoint, tls, limits),
       receiveBuffers: this.memory.receiveBuffers,
+      ...(this.config.routing ? { routingTree: this.config.routing } : {}),
       sharedTicketLedger: () => {
         for (const c of this.connectors.values()) {
           const ledger = c.ticketLedger?.();
           if (ledger) return ledger;
         }
         return undefined;
+      },
+      authenticator: (id: string): Authenticator => {
+        const auth = this.extensions.get(id)?.authenticator?.();
+        if (!auth) throw new Error(`extension "${id}" is not a started authenticator; list it under extensions: and service.extensions`);
+        return auth;
       },
     };
   }
@@ -121,6 +131,16 @@ export class VigilService {
       Object.entries(config.service.pipelines).filter(([, p]) => p[section].includes(id));
     const graph = pipelineGraph(config.service.pipelines, new Set(Object.keys(config.connectors)));
     const downstreamFirst = graph.stages.toReversed().flat();
+
+    // Extensions first: receivers and exporters look them up during their own start().
+    for (const id of config.service.extensions) {
+      const c = config.extensions[id]!;
+      const factory = this.registry.extensions.find((f) => f.type === c.type)!;
+      const extension = factory.create(this.settings(id), c.config);
+      await extension.start(host);
+      this.extensions.set(id, extension);
+    }
+    if (this.extensions.size) this.logger.info({ extensions: [...this.extensions.keys()] }, 'extensions started');
 
     for (const [id, c] of Object.entries(config.exporters)) {
       if (pipelinesUsing('exporters', id).length === 0) {
@@ -204,12 +224,13 @@ export class VigilService {
       { kind: 'service', id: 'listeners', health: this.listeners.allListening ? HEALTHY : { status: 'failing', reason: 'not every HTTP listener is bound' } },
       { kind: 'service', id: 'memory_limiter', health: this.memory.isLimited ? { status: 'degraded', reason: 'memory use above the soft limit: receivers refuse data until it falls' } : HEALTHY },
     ];
-    const add = (kind: string, components: Map<string, Receiver | Exporter | Connector>) => {
+    const add = (kind: string, components: Map<string, Receiver | Exporter | Connector | Extension>) => {
       for (const [id, c] of components) entries.push({ kind, id, health: c.health?.() ?? HEALTHY });
     };
     add('receiver', this.receivers);
     add('exporter', this.exporters);
     add('connector', this.connectors);
+    add('extension', this.extensions);
     return entries;
   }
 
@@ -321,6 +342,7 @@ export class VigilService {
     for (const [id, e] of this.exporters) {
       if (this.startedSinks.has(id)) await e.shutdown().catch((err) => this.logger.error({ err, exporter: id }, 'exporter shutdown failed'));
     }
+    for (const [id, x] of [...this.extensions].toReversed()) await x.shutdown().catch((err) => this.logger.error({ err, extension: id }, 'extension shutdown failed'));
     this.memory.stop();
     await this.admin?.stop();
     this.logger.info('Vigil stopped');

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const vigilVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /**
  * Vigil's own Prometheus metrics. One registry per running service (not prom-client's global
@@ -24,18 +27,16 @@ export class SelfMetrics {
 
   constructor() {
     const r = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'vigil_process_', eventLoopMonitoringPrecision: 20 });
+    // Unprefixed `process_*` and `nodejs_*`, the names stock Node.js dashboards and alerts expect.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
     // prom-client names these gauges `*_total`, which Prometheus reserves for counters (promtool
-    // flags them); they are replaced by one correctly named gauge.
-    for (const name of ['active_handles', 'active_requests', 'active_resources']) this.registry.removeSingleMetric(`vigil_process_nodejs_${name}_total`);
-    new Gauge({
-      name: 'vigil_process_active_resources',
-      help: 'Libuv handles and requests keeping the event loop alive.',
-      registers: r,
-      collect() {
-        this.set(process.getActiveResourcesInfo().length);
-      },
-    });
+    // flags them); `nodejs_active_handles`, `nodejs_active_requests` and `nodejs_active_resources`
+    // carry the same figures by type.
+    for (const name of ['active_handles', 'active_requests', 'active_resources']) this.registry.removeSingleMetric(`nodejs_${name}_total`);
+    new Gauge({ name: 'vigil_build_info', help: 'Always 1: the running Vigil version and Node.js version, as labels.', labelNames: ['version', 'node'], registers: r }).set(
+      { version: vigilVersion, node: process.versions.node },
+      1,
+    );
     this.receiverAccepted = new Counter({ name: 'vigil_receiver_accepted_records_total', help: 'Records successfully pushed into the pipeline.', labelNames: ['receiver', 'signal'], registers: r });
     this.receiverRefused = new Counter({ name: 'vigil_receiver_refused_records_total', help: 'Records refused by the pipeline (back-pressure); the sender was told to retry.', labelNames: ['receiver', 'signal'], registers: r });
     this.receiverRejected = new Counter({ name: 'vigil_receiver_rejected_records_total', help: 'Records rejected as invalid input; the sender was told why.', labelNames: ['receiver', 'signal'], registers: r });

@@ -64,8 +64,10 @@ describe(`fuzz targets, one per listener (VIGIL_FUZZ_SEED=${SEED})`, () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(otlp.status).toBe(200);
+    const alert = await fetch(daemon.url('/api/v2/alerts'), { method: 'POST', body: JSON.stringify([{ labels: { alertname: 'ok', instance: `${marker}-alertmanager` } }]), headers: { 'content-type': 'application/json' } });
+    expect(alert.status).toBe(200);
     const file = join(daemon.dataDir, 'events.ndjson');
-    const assets = ['udp', 'json', 'otlp'].map((t) => `${marker}-${t}`);
+    const assets = ['udp', 'json', 'otlp', 'alertmanager'].map((t) => `${marker}-${t}`);
     const stored = () => new Set(readNdjson<{ asset?: string }>(file).map((e) => e.asset));
     await waitFor(() => assets.every((a) => stored().has(a)), `the well-formed records ${assets.join(', ')} to be stored`, 30_000);
     await healthy();

@@ -146,7 +146,11 @@ describe('vigil run: JSON events to the file exporter', () => {
     expect(text).toMatch(/^vigil_receiver_rejected_records_total\{receiver="json",signal="logs"\} 1$/m);
     expect(text).toMatch(/^vigil_exporter_sent_records_total\{exporter="file\/events",signal="logs"\} 1$/m);
     expect(text).toMatch(/^vigil_pipeline_queue_capacity\{pipeline="logs"\} 20000$/m);
-    expect(text).toMatch(/^vigil_process_nodejs_eventloop_lag_seconds /m);
+    // Process and runtime metrics under the names stock Node.js dashboards expect, and who is running.
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    expect(text).toMatch(/^process_resident_memory_bytes /m);
+    expect(text).not.toMatch(/^vigil_process_/m);
+    expect(text).toContain(`vigil_build_info{version="0.1.0",node="${process.versions.node}"} 1`);
     const file = join(daemon.dataDir, 'metrics.txt');
     writeFileSync(file, text);
     // promtool (Debian's prometheus package) is the reference parser for the exposition format.

@@ -30,7 +30,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* The pod template shared by the DaemonSet and the Deployment. */}}
+{{/* The pod template shared by the DaemonSet, the Deployment and the StatefulSet. */}}
 {{- define "vigil.podTemplate" -}}
 metadata:
   labels:
@@ -54,8 +54,31 @@ spec:
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+  {{- if .Values.hostNetwork }}
+  hostNetwork: true
+  # Cluster DNS names (ClickHouse, Redis, ticket systems) still resolve on the host network.
+  dnsPolicy: ClusterFirstWithHostNet
+  {{- end }}
   securityContext:
     {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  {{- if and .Values.persistence.enabled (eq .Values.mode "daemonset") .Values.persistence.fixPermissions }}
+  initContainers:
+    # The kubelet creates a missing hostPath directory as root, 0755: hand it to Vigil's user
+    # (only the directory itself, never what is already inside).
+    - name: data-permissions
+      image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      command: ["chown", "{{ .Values.podSecurityContext.runAsUser }}:{{ .Values.podSecurityContext.runAsGroup }}", "/var/lib/vigil"]
+      securityContext:
+        runAsUser: 0
+        runAsNonRoot: false
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities: { drop: [ALL], add: [CHOWN] }
+      volumeMounts:
+        - name: data
+          mountPath: /var/lib/vigil
+  {{- end }}
   containers:
     - name: vigil
       image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
@@ -67,6 +90,14 @@ spec:
           valueFrom: { fieldRef: { fieldPath: metadata.name } }
         - name: VIGIL_NODE_NAME
           valueFrom: { fieldRef: { fieldPath: spec.nodeName } }
+        {{- if .Values.presets.redis.enabled }}
+        - name: VIGIL_REDIS_URL
+          {{- if .Values.presets.redis.existingSecret }}
+          valueFrom: { secretKeyRef: { name: {{ .Values.presets.redis.existingSecret }}, key: url } }
+          {{- else }}
+          value: {{ .Values.presets.redis.url | quote }}
+          {{- end }}
+        {{- end }}
         {{- if .Values.maxHeapMiB }}
         - name: NODE_OPTIONS
           value: "--max-old-space-size={{ .Values.maxHeapMiB }}"
@@ -79,21 +110,22 @@ spec:
         - name: {{ $name }}
           containerPort: {{ $p.containerPort }}
           protocol: {{ $p.protocol | default "TCP" }}
-          {{- if and $p.hostPort (eq $.Values.mode "daemonset") }}
+          {{- if and $p.hostPort (eq $.Values.mode "daemonset") (not $.Values.hostNetwork) }}
           hostPort: {{ $p.hostPort }}
           {{- end }}
         {{- end }}
+      {{- with .Values.probes.liveness }}
       livenessProbe:
-        httpGet: { path: /healthz, port: admin }
-        periodSeconds: 10
-        failureThreshold: 6
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .Values.probes.readiness }}
       readinessProbe:
-        httpGet: { path: /readyz, port: admin }
-        periodSeconds: 5
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .Values.probes.startup }}
       startupProbe:
-        httpGet: { path: /healthz, port: admin }
-        periodSeconds: 2
-        failureThreshold: 60
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       resources:
         {{- toYaml .Values.resources | nindent 8 }}
       securityContext:
@@ -112,6 +144,9 @@ spec:
           mountPath: {{ .mountPath }}
           readOnly: true
         {{- end }}
+        {{- with .Values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -127,6 +162,8 @@ spec:
     - name: data
       persistentVolumeClaim:
         claimName: {{ include "vigil.fullname" . }}
+    {{- else if and .Values.persistence.enabled (eq .Values.mode "statefulset") }}
+    {{- /* the StatefulSet's volumeClaimTemplates provide "data", one claim per replica */}}
     {{- else }}
     - name: data
       emptyDir: {}
@@ -136,6 +173,13 @@ spec:
       secret:
         secretName: {{ .secretName }}
     {{- end }}
+    {{- with .Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   {{- with .Values.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}

@@ -1,4 +1,3 @@
-import { Counter, Gauge } from 'prom-client';
 import type { CorrelationConfig } from '../../correlation/config.ts';
 import { ruleSetOf } from '../../correlation/configSection.ts';
 import { CorrelationEngine, type EngineStats } from '../../correlation/engine.ts';
@@ -13,6 +12,7 @@ import { openStateBackend, type StateBackend } from '../../state/stateBackend.ts
 import type { Logger } from '../../telemetry/logger.ts';
 import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
 import type { RuleReset } from '../../correlation/ruleChange.ts';
+import { correlationMetrics, type CorrelationMetrics } from './metrics.ts';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -48,13 +48,7 @@ export class CorrelationRuntime implements IncidentDesk {
   private reported: Omit<EngineStats, 'ignored'> = { events: 0, points: 0, late: 0, future: 0, dropped: 0 };
   /** `rule\nreason` → ignored events already counted. */
   private readonly reportedIgnored = new Map<string, number>();
-  private readonly records: Counter<'signal'>;
-  private readonly lateEvents: Counter;
-  private readonly futureEvents: Counter;
-  private readonly droppedEvents: Counter;
-  private readonly ignoredEvents: Counter<'rule' | 'reason'>;
-  private readonly changes: Counter<'kind'>;
-  private readonly merged: Counter;
+  private readonly metrics: CorrelationMetrics;
 
   constructor(config: RuntimeConfig, opts: RuntimeOptions) {
     this.config = config;
@@ -62,18 +56,8 @@ export class CorrelationRuntime implements IncidentDesk {
     this.clock = opts.clock ?? Date.now;
     this.state = openStateBackend(config.state ?? redisStateSchema.parse(undefined, 'state', [])!, { logger: opts.logger, metrics: opts.metrics, clock: this.clock, dataDir: opts.dataDir });
     this.engine = new CorrelationEngine(ruleSetOf(config), this.state.store);
-    const r = [opts.metrics.registry];
-    this.records = new Counter({ name: 'vigil_correlation_records_total', help: 'Events and data points the correlation engine looked at.', labelNames: ['signal'], registers: r });
-    this.lateEvents = new Counter({ name: 'vigil_correlation_late_events_total', help: 'Events later than allowed_lateness (dropped or counted at arrival, per late_events).', registers: r });
-    this.futureEvents = new Counter({ name: 'vigil_correlation_future_events_total', help: 'Events further ahead of the clock than max_future_skew (per future_events).', registers: r });
-    this.droppedEvents = new Counter({ name: 'vigil_correlation_dropped_events_total', help: 'Late or far-future events that no rule counted.', registers: r });
-    this.ignoredEvents = new Counter({ name: 'vigil_correlation_ignored_events_total', help: 'Events a rule looked at and could do nothing with (an up with no known down, an event older than the known state), by rule and reason.', labelNames: ['rule', 'reason'], registers: r });
-    this.changes = new Counter({ name: 'vigil_correlation_incident_changes_total', help: 'Incident changes emitted, by kind.', labelNames: ['kind'], registers: r });
-    this.merged = new Counter({ name: 'vigil_correlation_merged_incidents_total', help: 'Incidents this agent opened that merged into another agent\'s incident on the same key (opened before they heard of each other, or while shared state was out of reach).', registers: r });
-    const engine = this.engine;
-    new Gauge({ name: 'vigil_correlation_open_incidents', help: 'Incidents open now.', registers: r, collect() { this.set(engine.openIncidents().length); } });
-    new Gauge({ name: 'vigil_correlation_state_entries', help: 'Entries in the correlation state store.', registers: r, collect() { this.set(engine.store.size()); } });
-    new Gauge({ name: 'vigil_correlation_rules', help: 'Correlation rules loaded.', registers: r, collect() { this.set(engine.rules.length); } });
+    this.metrics = correlationMetrics(opts.metrics.registry);
+    this.metrics.engines.add(this.engine);
   }
 
   async start(): Promise<void> {
@@ -154,6 +138,7 @@ export class CorrelationRuntime implements IncidentDesk {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.metrics.engines.delete(this.engine);
     await this.deliver([]);
     await this.state.stop();
   }
@@ -161,15 +146,15 @@ export class CorrelationRuntime implements IncidentDesk {
   private countStats(): void {
     const s = this.engine.stats;
     const r = this.reported;
-    if (s.events > r.events) this.records.inc({ signal: 'logs' }, s.events - r.events);
-    if (s.points > r.points) this.records.inc({ signal: 'metrics' }, s.points - r.points);
-    if (s.late > r.late) this.lateEvents.inc(s.late - r.late);
-    if (s.future > r.future) this.futureEvents.inc(s.future - r.future);
-    if (s.dropped > r.dropped) this.droppedEvents.inc(s.dropped - r.dropped);
+    if (s.events > r.events) this.metrics.records.inc({ signal: 'logs' }, s.events - r.events);
+    if (s.points > r.points) this.metrics.records.inc({ signal: 'metrics' }, s.points - r.points);
+    if (s.late > r.late) this.metrics.lateEvents.inc(s.late - r.late);
+    if (s.future > r.future) this.metrics.futureEvents.inc(s.future - r.future);
+    if (s.dropped > r.dropped) this.metrics.droppedEvents.inc(s.dropped - r.dropped);
     for (const [rule, byReason] of s.ignored) {
       for (const [reason, n] of byReason) {
         const done = this.reportedIgnored.get(`${rule}\n${reason}`) ?? 0;
-        if (n > done) this.ignoredEvents.inc({ rule, reason }, n - done);
+        if (n > done) this.metrics.ignoredEvents.inc({ rule, reason }, n - done);
         this.reportedIgnored.set(`${rule}\n${reason}`, n);
       }
     }
@@ -188,12 +173,12 @@ export class CorrelationRuntime implements IncidentDesk {
   private async deliver(produced: IncidentChange[]): Promise<void> {
     for (const c of produced) {
       if (c.incident.mergedInto === undefined) continue;
-      this.merged.inc();
+      this.metrics.merged.inc();
       this.opts.logger.info({ key: c.incident.key, merged: c.incident.id, into: c.incident.mergedInto }, 'incident merged into the one another agent opened for the same key');
     }
     const changes = await this.state.admit(produced);
     this.countStats();
-    for (const c of changes) this.changes.inc({ kind: c.kind });
+    for (const c of changes) this.metrics.changes.inc({ kind: c.kind });
     // Durable state: the state that produced these changes, and the changes, are on disk before anyone hears of them.
     this.state.journal?.(changes);
     await this.commitState();

@@ -25,6 +25,10 @@ export const clickhouseExporterSchema = refine(
     max_open_connections: int({ default: 4, min: 1, doc: 'Keep-alive sockets to the server (remote only).' }),
     create_schema: bool({ default: true, doc: 'Create the database and tables at start (CREATE ... IF NOT EXISTS). Turn off when DDL is managed elsewhere.' }),
     cluster: optional(str({ pattern: /^[A-Za-z0-9_.-]+$/, patternHint: 'a cluster name', doc: 'Adds `ON CLUSTER <name>` to the DDL and uses Replicated* engines.' })),
+    distributed: bool({
+      default: false,
+      doc: 'With `cluster`: rows live in `<table>_local` on every server, behind a `Distributed` table `<table>` over the shards that Vigil inserts into and queries read (incidents shard by key, so `FINAL` sees every version).',
+    }),
     ttl: duration({ default: 0, doc: 'Rows older than this are dropped (TTL clause); 0 keeps everything.' }),
     tables: obj({
       logs: ident('otel_logs', 'Events (logs pipeline).'),
@@ -53,6 +57,7 @@ export const clickhouseExporterSchema = refine(
     }),
   }),
   (c) => {
+    if (c.distributed && !c.cluster) return { path: 'distributed', message: 'needs cluster: a Distributed table spreads over the shards of a named cluster' };
     if (c.tls && (c.tls.cert_file === undefined) !== (c.tls.key_file === undefined)) return { path: 'tls', message: 'cert_file and key_file go together' };
     if (c.tls && c.endpoint && !c.endpoint.startsWith('https:')) return { path: 'tls', message: 'needs an https:// endpoint' };
     return undefined;

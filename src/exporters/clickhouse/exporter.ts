@@ -154,6 +154,7 @@ export class ClickHouseExporter implements Exporter {
         database: this.config.database,
         tables: this.config.tables,
         cluster: this.config.cluster,
+        distributed: this.config.distributed,
         ttlMs: this.config.ttl,
         textIndexes: supportsTextIndexes(version),
       });

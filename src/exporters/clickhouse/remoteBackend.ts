@@ -82,8 +82,10 @@ export class RemoteBackend implements ClickHouseBackend {
         query: `INSERT INTO \`${database}\`.\`${table}\` FORMAT JSONEachRow`,
         values: Readable.from([rows]),
         // Synchronous inserts: the answer then means stored, and the token dedups this very batch
-        // even where a user profile turns async_insert on.
-        clickhouse_settings: dedupToken ? { insert_deduplication_token: dedupToken, insert_deduplicate: 1, async_insert: 0 } : {},
+        // even where a user profile turns async_insert on. Into a Distributed table
+        // (`distributed: true`) too: insert_distributed_sync waits for the shards, which dedup by
+        // the token, instead of queueing the batch on this server's disk.
+        clickhouse_settings: dedupToken ? { insert_deduplication_token: dedupToken, insert_deduplicate: 1, async_insert: 0, insert_distributed_sync: 1 } : {},
       });
       // The body is empty on success, but the socket only returns to the pool once it is read.
       for await (const _ of res.stream);

@@ -5,6 +5,11 @@ export interface SchemaOptions {
   database: string;
   tables: TableNames;
   cluster?: string;
+  /**
+   * With `cluster`: every table is `<name>_local` on each server (Replicated engine) with a
+   * `Distributed` table `<name>` over the cluster's shards in front, which inserts and queries use.
+   */
+  distributed?: boolean;
   ttlMs: number;
   /** ClickHouse ≥ 26.2 has `text` indexes; older servers get bloom/tokenbf ones, as the OTel exporter does. */
   textIndexes: boolean;
@@ -40,10 +45,15 @@ function engine(o: SchemaOptions, family: 'MergeTree' | 'ReplacingMergeTree', ar
   return { engine: `${family}(${args})`, settings: `, non_replicated_deduplication_window = ${DEDUP_WINDOW}` };
 }
 
+/** Where a table's rows live: the table itself, or its `_local` table on every server behind a Distributed one. */
+export function storedName(o: SchemaOptions, name: string): string {
+  return o.cluster && o.distributed ? `${name}_local` : name;
+}
+
 function table(o: SchemaOptions, name: string, columns: string[], clauses: { family?: 'MergeTree' | 'ReplacingMergeTree'; engineArgs?: string; partition?: string; order: string; ttlField: string; extraSettings?: string }): string {
   const e = engine(o, clauses.family ?? 'MergeTree', clauses.engineArgs);
   return [
-    `CREATE TABLE IF NOT EXISTS ${q(o.database)}.${q(name)}${onCluster(o)} (`,
+    `CREATE TABLE IF NOT EXISTS ${q(o.database)}.${q(storedName(o, name))}${onCluster(o)} (`,
     columns.map((c) => `  ${c}`).join(',\n'),
     `) ENGINE = ${e.engine}`,
     clauses.partition ? `PARTITION BY ${clauses.partition}` : '',
@@ -146,6 +156,36 @@ export function tracesTable(o: SchemaOptions): string {
     ],
     { partition: 'toDate(Timestamp)', order: '(ServiceName, SpanName, toDateTime(Timestamp))', ttlField: 'toDateTime(Timestamp)', extraSettings: ', ttl_only_drop_parts = 1' },
   );
+}
+
+/** The traces table's name for trace start and end by id, as the OTel exporter names it. */
+export const traceIdTsName = (o: SchemaOptions) => `${o.tables.traces}_trace_id_ts`;
+
+/**
+ * Each trace's first and last span time by id, filled by a materialized view on the traces table,
+ * as the OTel exporter creates it: Grafana's ClickHouse plugin reads it to find a trace by id
+ * without scanning every partition of the traces table.
+ */
+export function traceIdTsTable(o: SchemaOptions): string {
+  return table(
+    o,
+    traceIdTsName(o),
+    ['TraceId String CODEC(ZSTD(1))', 'Start DateTime CODEC(Delta, ZSTD(1))', 'End DateTime CODEC(Delta, ZSTD(1))', bloom('idx_trace_id', 'TraceId')],
+    { partition: 'toDate(Start)', order: '(TraceId, Start)', ttlField: 'Start', extraSettings: ', ttl_only_drop_parts = 1' },
+  );
+}
+
+/** Runs on every insert into the (local) traces table, so it sits next to the rows on each server. */
+export function traceIdTsView(o: SchemaOptions): string {
+  const db = q(o.database);
+  return [
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${q(`${storedName(o, traceIdTsName(o))}_mv`)}${onCluster(o)}`,
+    `TO ${db}.${q(storedName(o, traceIdTsName(o)))}`,
+    'AS SELECT TraceId, min(Timestamp) AS Start, max(Timestamp) AS End',
+    `FROM ${db}.${q(storedName(o, o.tables.traces))}`,
+    "WHERE TraceId != ''",
+    'GROUP BY TraceId',
+  ].join('\n');
 }
 
 /** The head every metrics table shares (post-#49438 form: DateTime seconds, LowCardinality MetricName). */
@@ -289,12 +329,51 @@ export function incidentEventsTable(o: SchemaOptions): string {
  */
 const INCIDENT_MERGE_COLUMNS = ['MergedIds Array(String)', 'MergedInto String'];
 
-/** Columns added to a table after it was first shipped: a table created by an older Vigil gets them here. */
+/** Columns added to a table after it was first shipped: a table created by an older Vigil gets them here (the Distributed table too). */
 function addedColumns(o: SchemaOptions): string[] {
-  return INCIDENT_MERGE_COLUMNS.map((c) => `ALTER TABLE ${q(o.database)}.${q(o.tables.incidents)}${onCluster(o)} ADD COLUMN IF NOT EXISTS ${c}`);
+  const names = o.cluster && o.distributed ? [storedName(o, o.tables.incidents), o.tables.incidents] : [o.tables.incidents];
+  return names.flatMap((name) => INCIDENT_MERGE_COLUMNS.map((c) => `ALTER TABLE ${q(o.database)}.${q(name)}${onCluster(o)} ADD COLUMN IF NOT EXISTS ${c}`));
+}
+
+/**
+ * The Distributed tables in front of the `_local` ones. The sharding key keeps what must meet on
+ * one shard together: every version of an incident (so `FINAL` sees them all), every change of
+ * an incident, every span time of a trace; events, spans and points spread at random.
+ */
+function distributedTables(o: SchemaOptions): string[] {
+  if (!o.cluster || !o.distributed) return [];
+  const t = o.tables;
+  const keyed: [string, string][] = [
+    [t.logs, 'rand()'],
+    [t.traces, 'cityHash64(TraceId)'],
+    [traceIdTsName(o), 'cityHash64(TraceId)'],
+    [t.metrics_gauge, 'rand()'],
+    [t.metrics_sum, 'rand()'],
+    [t.metrics_histogram, 'rand()'],
+    [t.metrics_exponential_histogram, 'rand()'],
+    [t.metrics_summary, 'rand()'],
+    [t.incidents, 'cityHash64(Key)'],
+    [t.incident_events, 'cityHash64(IncidentKey)'],
+  ];
+  const db = q(o.database);
+  const cluster = o.cluster.replaceAll("'", '');
+  return keyed.map(
+    ([name, key]) => `CREATE TABLE IF NOT EXISTS ${db}.${q(name)}${onCluster(o)} AS ${db}.${q(storedName(o, name))} ENGINE = Distributed('${cluster}', '${o.database}', '${storedName(o, name)}', ${key})`,
+  );
 }
 
 /** Every statement create_schema runs, in order. */
 export function schemaStatements(o: SchemaOptions): string[] {
-  return [`CREATE DATABASE IF NOT EXISTS ${q(o.database)}${onCluster(o)}`, logsTable(o), tracesTable(o), ...metricsTables(o), incidentsTable(o), incidentEventsTable(o), ...addedColumns(o)];
+  return [
+    `CREATE DATABASE IF NOT EXISTS ${q(o.database)}${onCluster(o)}`,
+    logsTable(o),
+    tracesTable(o),
+    traceIdTsTable(o),
+    traceIdTsView(o),
+    ...metricsTables(o),
+    incidentsTable(o),
+    incidentEventsTable(o),
+    ...distributedTables(o),
+    ...addedColumns(o),
+  ];
 }

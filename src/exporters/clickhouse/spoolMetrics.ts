@@ -1,23 +1,29 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
-import type { BatchWriter } from './batchWriter.ts';
 
-const writersByRegistry = new WeakMap<Registry, Map<string, BatchWriter>>();
+/** What waits on disk in one exporter: ClickHouse's BatchWriter, the OTLP exporters' queue. */
+export interface SpoolBacklog {
+  readonly spooledBytes: number;
+  readonly pendingBatches: number;
+}
+
+const writersByRegistry = new WeakMap<Registry, Map<string, SpoolBacklog>>();
 
 /**
- * `vigil_exporter_spool_bytes` and `vigil_exporter_spool_batches` per ClickHouse exporter: how
- * much accepted data waits on disk for ClickHouse, the figure to alert on during an outage.
+ * `vigil_exporter_spool_bytes` and `vigil_exporter_spool_batches` per exporter with a spool
+ * (ClickHouse, OTLP): how much accepted data waits on disk for the destination, the figure to
+ * alert on during an outage.
  */
-export function registerSpoolGauges(metrics: SelfMetrics, id: string, writer: BatchWriter): () => void {
+export function registerSpoolGauges(metrics: SelfMetrics, id: string, writer: SpoolBacklog): () => void {
   const registry = metrics.registry;
   let writers = writersByRegistry.get(registry);
   if (!writers) {
-    const live = new Map<string, BatchWriter>();
+    const live = new Map<string, SpoolBacklog>();
     writers = live;
     writersByRegistry.set(registry, live);
     new Gauge({
       name: 'vigil_exporter_spool_bytes',
-      help: 'Bytes of accepted rows waiting on disk for ClickHouse.',
+      help: 'Bytes of accepted data waiting on disk for the destination (ClickHouse, an OTLP server).',
       labelNames: ['exporter'],
       registers: [registry],
       collect() {
@@ -27,7 +33,7 @@ export function registerSpoolGauges(metrics: SelfMetrics, id: string, writer: Ba
     });
     new Gauge({
       name: 'vigil_exporter_spool_batches',
-      help: 'Batches waiting for ClickHouse, including the ones still being filled.',
+      help: 'Batches waiting for the destination, including the ones still being filled or sent.',
       labelNames: ['exporter'],
       registers: [registry],
       collect() {

@@ -2,6 +2,7 @@ import { severityName } from '../../model/severity.ts';
 import { DeliveryError } from '../tickets/delivery.ts';
 import { httpFailure, parseJson, send, type HttpResult } from '../tickets/http.ts';
 import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
+import { escapeHtml } from '../tickets/template.ts';
 import type { GlpiExporterConfig } from './config.ts';
 
 /** GLPI's 2-element error body: `["ERROR_CODE", "message"]` (the message is localised; match on the code). */
@@ -12,10 +13,6 @@ function errorCode(res: HttpResult): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-export function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 /** GLPI 10+ stores rich text as HTML: one paragraph per line of the rendered template. */

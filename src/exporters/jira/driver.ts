@@ -1,6 +1,6 @@
 import { severityName } from '../../model/severity.ts';
 import { DeliveryError } from '../tickets/delivery.ts';
-import { httpFailure, parseJson, send, type HttpResult } from '../tickets/http.ts';
+import { credentialsFailure, httpFailure, parseJson, send, type HttpResult } from '../tickets/http.ts';
 import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
 import { textToAdf } from './adf.ts';
 import type { JiraExporterConfig } from './config.ts';
@@ -43,10 +43,7 @@ export class JiraDriver implements TicketDriver {
       timeoutMs: this.config.delivery.timeout,
     });
     if (res.status >= 200 && res.status < 300) return res;
-    const err = httpFailure(`Jira ${what}`, res);
-    // A revoked token or missing permission lasts until someone fixes it: keep the change and retry slowly.
-    if (res.status === 401 || res.status === 403) throw new DeliveryError(`${err.message} (check the credentials and the account's project permissions)`, { retryable: true, status: res.status });
-    throw err;
+    throw credentialsFailure(httpFailure(`Jira ${what}`, res), "check the credentials and the account's project permissions");
   }
 
   async find(n: Notice): Promise<string | undefined> {

@@ -38,9 +38,14 @@ export const INCIDENT_TEMPLATE_SHAPE: TemplateShape = {
 
 /** A template string, compiled when the config is read so syntax errors and unknown names point at their YAML path. */
 export function template(opts: { default: string; doc: string }): Schema<Template> {
+  return shapedTemplate(INCIDENT_TEMPLATE_SHAPE, opts);
+}
+
+/** A template over another context than a notification's (e.g. an SMS request body). */
+export function shapedTemplate(shape: TemplateShape, opts: { default?: string; doc: string }): Schema<Template> {
   return fromString(str(opts), (s) => {
     try {
-      return compileTemplate(s, INCIDENT_TEMPLATE_SHAPE);
+      return compileTemplate(s, shape);
     } catch (err) {
       if (err instanceof TemplateError) return `is not a valid template: ${err.message}`;
       throw err;

@@ -74,3 +74,13 @@ export function parseJson<T>(what: string, res: HttpResult): T {
     throw new DeliveryError(`${what}: HTTP ${res.status} with a body that is not JSON: ${res.text.slice(0, 200)}`, { retryable: true, status: res.status });
   }
 }
+
+/**
+ * Refused credentials or a missing permission (401, 403; any status of a login request with
+ * `login: true`) last until an operator fixes them: the change is kept and retried, slowly, and
+ * parked after `delivery.max_attempts`, with `hint` saying what to check.
+ */
+export function credentialsFailure(err: DeliveryError, hint: string, opts: { login?: boolean } = {}): DeliveryError {
+  if (!opts.login && err.status !== 401 && err.status !== 403) return err;
+  return new DeliveryError(`${err.message} (${hint})`, { retryable: true, retryAfterMs: err.retryAfterMs, status: err.status });
+}

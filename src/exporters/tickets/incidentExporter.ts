@@ -13,6 +13,7 @@ import { TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } fr
 import type { Host } from '../../pipeline/host.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { routed, type Matcher } from './routing.ts';
+import type { RoutingTree } from './routingTree.ts';
 import type { Template } from './template.ts';
 
 /** One change, rendered for a destination. */
@@ -172,6 +173,8 @@ export class IncidentExporter implements Exporter {
   private fileLedger: FileTicketLedger | undefined;
   private readonly parkedCounter: Counter<'exporter'>;
   private readonly timers: Timers | undefined;
+  /** The config's routing tree: when it names this exporter, it decides instead of `routes`. */
+  private tree: RoutingTree | undefined;
   /** Since when deliveries have failed without one succeeding, and what the last failure said. */
   private failingSince: number | undefined;
   private lastFailure = '';
@@ -244,6 +247,7 @@ export class IncidentExporter implements Exporter {
   }
 
   async start(host?: Host): Promise<void> {
+    this.tree = host?.routingTree;
     // Agents sharing correlation state share the ticket ledger too: one ticket per incident among them.
     const shared = this.fileLedger && host?.sharedTicketLedger?.();
     if (shared) {
@@ -262,7 +266,7 @@ export class IncidentExporter implements Exporter {
       // A resolve goes through even when not notifying, so a ticket never stays open; it is a no-op if no ticket exists.
       // A held one does not: the incident may reopen silently, and a notifying resolve follows if it does not.
       if (!change.notify && (change.kind !== 'resolved' || change.held)) continue;
-      if (!routed(this.config.routes, change)) continue;
+      if (this.tree?.exporters.has(this.settings.id) ? !this.tree.takes(this.settings.id, change, change.atMs) : !routed(this.config.routes, change)) continue;
       items.push({ key: change.incident.key, payload: change });
     }
     await this.outbox.append(items);

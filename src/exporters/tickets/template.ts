@@ -110,6 +110,11 @@ export function stripControls(text: string): string {
   return text.replace(CONTROLS, '');
 }
 
+/** An inserted value in HTML text or a double-quoted attribute (GLPI content, email HTML bodies). */
+export function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
 function isEmpty(v: unknown): boolean {
   return v === undefined || v === null || v === false || v === '' || (Array.isArray(v) && v.length === 0);
 }

@@ -1,4 +1,4 @@
-import { VigilError } from '../../errors.ts';
+import { RefusedError, VigilError } from '../../errors.ts';
 
 /** What a caller may do: viewer reads; operator also acknowledges, resolves, comments and silences; admin also manages API keys and reloads rules. */
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -26,8 +26,21 @@ export interface Authenticator {
 }
 
 export class AuthenticationError extends VigilError {
-  constructor(message: string) {
+  /** Why, as one word for the `vigil_auth_failures_total` metric: `expired`, `wrong_audience`, `missing`... */
+  readonly reason: string;
+  constructor(message: string, reason = 'invalid') {
     super('VIGIL_UNAUTHENTICATED', message);
+    this.reason = reason;
+  }
+}
+
+/**
+ * The credential could not be checked right now (the identity provider's keys are unreachable):
+ * not the caller's fault, so it is retryable (HTTP 503 / gRPC UNAVAILABLE), never a 401.
+ */
+export class AuthenticationUnavailableError extends RefusedError {
+  constructor(message: string) {
+    super('VIGIL_AUTH_UNAVAILABLE', message, 'unavailable', 5);
   }
 }
 

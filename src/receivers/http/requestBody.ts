@@ -1,8 +1,9 @@
 import { createGunzip, createInflate, createInflateRaw, createZstdDecompress } from 'node:zlib';
 import type { IncomingMessage } from 'node:http';
-import type { Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { InvalidInputError, VigilError } from '../../errors.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
+import { decodeSnappy } from './snappy.ts';
 
 export class PayloadTooLargeError extends VigilError {
   readonly limit: number;
@@ -14,7 +15,7 @@ export class PayloadTooLargeError extends VigilError {
 
 export class UnsupportedEncodingError extends VigilError {
   constructor(encoding: string) {
-    super('VIGIL_UNSUPPORTED_ENCODING', `Content-Encoding "${encoding}" is not supported; use gzip, deflate, zstd or none`);
+    super('VIGIL_UNSUPPORTED_ENCODING', `Content-Encoding "${encoding}" is not supported; use gzip, deflate, zstd, snappy, x-snappy-framed or none`);
   }
 }
 
@@ -25,8 +26,31 @@ export class RequestTimeoutError extends VigilError {
   }
 }
 
+/**
+ * Snappy has no streaming form in the block format, and the framed one is decoded as it
+ * arrived whole too: the compressed body is held (within `limit`, and counted as any other),
+ * then decoded, its stated length checked against `limit` first.
+ */
+function snappyDecoder(encoding: 'snappy' | 'x-snappy-framed', limit: number): Transform {
+  const held: Buffer[] = [];
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      held.push(chunk);
+      done();
+    },
+    flush(done) {
+      try {
+        for (const data of decodeSnappy(Buffer.concat(held), encoding, limit, () => new PayloadTooLargeError(limit))) this.push(data);
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  });
+}
+
 /** Decoder factories by Content-Encoding; `deflate` picks zlib or raw from the first byte. */
-const DECODERS: Record<string, ((first: number) => Transform) | null> = {
+const DECODERS: Record<string, ((first: number, limit: number) => Transform) | null> = {
   '': null,
   identity: null,
   gzip: () => createGunzip(),
@@ -35,6 +59,8 @@ const DECODERS: Record<string, ((first: number) => Transform) | null> = {
   // Real clients send both zlib-wrapped (RFC 1950, first byte 0x78) and raw deflate under this name.
   deflate: (first) => (first === 0x78 ? createInflate() : createInflateRaw()),
   zstd: () => createZstdDecompress(),
+  snappy: (_first, limit) => snappyDecoder('snappy', limit),
+  'x-snappy-framed': (_first, limit) => snappyDecoder('x-snappy-framed', limit),
 };
 
 export interface ReadBodyOptions {
@@ -57,7 +83,8 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
   const { limit } = opts;
   const lease = opts.lease ?? UNLIMITED_RECEIVE_BUFFERS.lease();
   const encoding = String(req.headers['content-encoding'] ?? '').trim().toLowerCase();
-  const makeDecoder = DECODERS[encoding];
+  // Own keys only: `constructor` and the like are not encodings.
+  const makeDecoder = Object.hasOwn(DECODERS, encoding) ? DECODERS[encoding] : undefined;
   if (makeDecoder === undefined) return Promise.reject(new UnsupportedEncodingError(encoding));
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(new PayloadTooLargeError(limit));
@@ -101,7 +128,7 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
       if (wire > limit) return fail(new PayloadTooLargeError(limit));
       if (!makeDecoder) return keep(chunk);
       if (!decoder) {
-        decoder = makeDecoder(chunk[0] ?? 0x78);
+        decoder = makeDecoder(chunk[0] ?? 0x78, limit);
         decoder.on('data', keep);
         decoder.on('end', finish);
         decoder.on('error', fail);

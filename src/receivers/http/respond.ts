@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { InvalidInputError, RefusedError, TooManyRecordsError, VigilError } from '../../errors.ts';
 import type { IncomingMessage } from 'node:http';
+import type { AuthenticationError } from '../../extensions/auth/principal.ts';
 import { PayloadTooLargeError, RequestTimeoutError, UnsupportedEncodingError } from './requestBody.ts';
 
 export interface HttpErrorAnswer {
@@ -26,6 +27,18 @@ export function httpAnswerFor(err: unknown): HttpErrorAnswer {
 export function sendJsonError(reply: FastifyReply, answer: HttpErrorAnswer, extra: Record<string, unknown> = {}): FastifyReply {
   if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
   return reply.code(answer.status).type('application/json').send({ error: answer.message, code: answer.code, ...extra });
+}
+
+/**
+ * 401 as RFC 9457 problem details, with the RFC 6750 challenge, so a client can tell "who are
+ * you" from every other refusal by status alone.
+ */
+export function sendUnauthenticated(reply: FastifyReply, err: AuthenticationError): FastifyReply {
+  return reply
+    .code(401)
+    .header('www-authenticate', 'Bearer realm="vigil"')
+    .type('application/problem+json')
+    .send({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: err.message, code: err.code });
 }
 
 /**

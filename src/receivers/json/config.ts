@@ -33,6 +33,12 @@ export const jsonReceiverSchema = obj({
   max_records_per_request: maxRecordsPerRequest(),
   ...httpServerLimitFields,
   fields: fieldMappingSchema,
+  auth: optional(obj(
+    {
+      authenticator: str({ nonEmpty: true, doc: 'Id of an authenticator extension (listed in service.extensions). Any authenticated caller may send, whatever its role; when its token or API key names a tenant, every event is stamped with it and the body\'s tenant field is ignored.' }),
+    },
+    { doc: 'Require `Authorization: Bearer <token or API key>`; other requests get 401 (problem details). Without it the receiver accepts anyone who can reach it.' },
+  )),
 });
 
 export type JsonReceiverConfig = Infer<typeof jsonReceiverSchema>;

@@ -1,16 +1,14 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidInputError, RefusedError, TooManyRecordsError } from '../../errors.ts';
+import type { FastifyReply } from 'fastify';
+import { InvalidInputError } from '../../errors.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import { nowNanos } from '../../model/event.ts';
 import type { CreateSettings, Receiver } from '../../pipeline/component.ts';
 import type { Host } from '../../pipeline/host.ts';
-import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import { httpServerLimits } from '../http/serverConfig.ts';
 import type { Consumer } from '../../pipeline/signals.ts';
-import { readRequestBody } from '../http/requestBody.ts';
-import { closeIfBodyUnread, httpAnswerFor, sendJsonError } from '../http/respond.ts';
+import { JsonIntake, type AdmittedBody } from '../http/jsonIntake.ts';
+import { httpAnswerFor, sendJsonError } from '../http/respond.ts';
 import type { JsonReceiverConfig } from './config.ts';
-import { CHECKPOINT_EVERY, tooManyRecords } from '../recordLimit.ts';
 import { JsonEventMapper } from './mapping.ts';
 import { countJsonValues, countNdjsonLines } from './recordCount.ts';
 
@@ -70,130 +68,60 @@ const JSON_MEDIA_TYPE = /^\s*application\/(?:json|[\w.+-]*\+json|x-ndjson|ndjson
 
 /** `POST /v1/events` (and `/ingest`): plain JSON events, one, many or NDJSON, gzip or not. */
 export class JsonReceiver implements Receiver {
-  private readonly settings: CreateSettings;
   private readonly config: JsonReceiverConfig;
-  private readonly consumer: Consumer<VigilEvent>;
   private readonly mapper: JsonEventMapper;
-  private server: FastifyInstance | undefined;
-  private receiveBuffers: ReceiveBuffers = UNLIMITED_RECEIVE_BUFFERS;
+  private readonly intake: JsonIntake;
 
   constructor(settings: CreateSettings, config: JsonReceiverConfig, consumer: Consumer<VigilEvent>) {
-    this.settings = settings;
     this.config = config;
-    this.consumer = consumer;
     this.mapper = new JsonEventMapper(config.fields);
+    this.intake = new JsonIntake(settings, consumer, {
+      mediaType: JSON_MEDIA_TYPE,
+      mediaHint: 'application/json or application/x-ndjson',
+      emptyBody: 'a JSON object, an array of objects or NDJSON',
+      countRecords: countBodyRecords,
+      max_request_body_size: config.max_request_body_size,
+      max_records_per_request: config.max_records_per_request,
+      read_timeout: config.read_timeout,
+    });
   }
 
   async start(host: Host): Promise<void> {
-    this.server = host.httpListener(this.config.endpoint, this.config.tls, httpServerLimits(this.config));
-    this.receiveBuffers = host.receiveBuffers;
-    for (const url of this.config.paths) {
-      this.server.route({ method: 'POST', url, handler: (req, reply) => this.handle(req, reply) });
-      this.server.route({
-        method: ['GET', 'PUT', 'DELETE', 'PATCH'],
-        url,
-        handler: (_req, reply) => reply.code(405).header('allow', 'POST').send({ error: 'method not allowed, supported: [POST]', code: 'VIGIL_METHOD_NOT_ALLOWED' }),
-      });
-    }
+    const server = host.httpListener(this.config.endpoint, this.config.tls, httpServerLimits(this.config));
+    if (this.config.auth) this.intake.authenticator = host.authenticator(this.config.auth.authenticator);
+    for (const url of this.config.paths) this.intake.route(server, host.receiveBuffers, url, (_req, reply, body) => this.handle(reply, body));
   }
 
   async shutdown(): Promise<void> {}
 
-  private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const lease = this.receiveBuffers.lease();
-    try {
-      return await this.handleLeased(req, reply, lease);
-    } finally {
-      lease.release();
-    }
-  }
-
-  private async handleLeased(req: FastifyRequest, reply: FastifyReply, lease: ReceiveLease): Promise<FastifyReply> {
-    const { metrics, id } = this.settings;
-    const contentType = String(req.headers['content-type'] ?? '');
-    // Only JSON media types: text/plain and form bodies are what a web page may post to any
-    // address without a CORS preflight, so any page an operator opens could inject events.
-    if (!JSON_MEDIA_TYPE.test(contentType)) {
-      req.raw.resume();
-      metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
-      const said = contentType ? `Content-Type "${contentType}" is not supported` : 'the request has no Content-Type';
-      return sendJsonError(reply, { status: 415, code: 'VIGIL_UNSUPPORTED_MEDIA_TYPE', message: `${said}; send application/json or application/x-ndjson (curl: -H 'content-type: application/json')` });
-    }
-    // Browsers name the page that sends; the JSON receiver serves no page, so a request from one is refused.
-    if (req.headers.origin !== undefined) {
-      req.raw.resume();
-      metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
-      return sendJsonError(reply, { status: 403, code: 'VIGIL_CROSS_ORIGIN', message: `requests from web pages (Origin ${JSON.stringify(req.headers.origin)}) are not accepted on the JSON receiver` });
-    }
-    try {
-      this.consumer.admit?.(1);
-      this.receiveBuffers.admit();
-    } catch (err) {
-      closeIfBodyUnread(req.raw, reply);
-      return this.refuse(reply, err, 0);
-    }
+  private async handle(reply: FastifyReply, { body, contentType, tenant }: AdmittedBody): Promise<FastifyReply> {
+    const intake = this.intake;
     let parsed: ParsedBody;
     try {
-      const body = await readRequestBody(req.raw, { limit: this.config.max_request_body_size, timeoutMs: this.config.read_timeout, lease });
-      if (body.length === 0) throw new InvalidInputError('request body is empty; send a JSON object, an array of objects or NDJSON');
-      const records = countBodyRecords(body, contentType);
-      const max = this.config.max_records_per_request;
-      if (records > max) throw tooManyRecords(records, max, `receivers.${id}.max_records_per_request`);
-      try {
-        this.consumer.admit?.(records);
-      } catch (err) {
-        if (err instanceof TooManyRecordsError) throw err;
-        return this.refuse(reply, err, records);
-      }
       parsed = parseJsonBody(body.toString('utf8'), contentType);
     } catch (err) {
-      closeIfBodyUnread(req.raw, reply);
-      if (err instanceof RefusedError) return this.refuse(reply, err, 0);
-      if (err instanceof TooManyRecordsError) metrics.receiverRejected.inc({ receiver: id, signal: 'logs' }, err.records);
-      metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
+      intake.countInvalid();
       return sendJsonError(reply, httpAnswerFor(err));
     }
-
     const observed = nowNanos();
-    const events: VigilEvent[] = [];
     const rejected = parsed.rejected;
-    let untilCheck = CHECKPOINT_EVERY;
-    for (const r of parsed.records) {
-      if (--untilCheck === 0) {
-        untilCheck = CHECKPOINT_EVERY;
-        try {
-          this.consumer.checkMemory?.();
-        } catch (err) {
-          return this.refuse(reply, err, parsed.records.length);
-        }
-      }
+    const unparsed = rejected.length;
+    const map = (r: (typeof parsed.records)[number]) => {
       const m = this.mapper.map(r.value, observed);
-      if (m.ok) events.push(m.event);
-      else rejected.push({ index: r.index, ...(r.line !== undefined ? { line: r.line } : {}), reason: m.reason });
-    }
+      // The authenticated tenant wins over whatever the body claims.
+      if (m.ok && tenant !== undefined) m.event.tenant = tenant;
+      return m;
+    };
+    const events = intake.mapAll(reply, parsed.records, map, (r, reason) => rejected.push({ index: r.index, ...(r.line !== undefined ? { line: r.line } : {}), reason }));
+    if (!Array.isArray(events)) return events;
+    intake.countRejected(unparsed);
     rejected.sort((a, b) => a.index - b.index);
-    if (rejected.length) metrics.receiverRejected.inc({ receiver: id, signal: 'logs' }, rejected.length);
 
     if (events.length === 0) {
-      metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
+      intake.countInvalid();
       const first = rejected[0];
       return sendJsonError(reply, { status: 400, code: 'VIGIL_INVALID_INPUT', message: first ? `no event accepted; first error: ${first.reason}` : 'no event in the request' }, { accepted: 0, rejected });
     }
-    try {
-      await this.consumer.consume(events);
-    } catch (err) {
-      return this.refuse(reply, err, events.length);
-    }
-    metrics.receiverAccepted.inc({ receiver: id, signal: 'logs' }, events.length);
-    metrics.receiverRequests.inc({ receiver: id, outcome: 'success' });
-    return reply.code(200).send({ accepted: events.length, rejected });
-  }
-
-  private refuse(reply: FastifyReply, err: unknown, records: number): FastifyReply {
-    const { metrics, id } = this.settings;
-    // Refused before reading, the record count is unknown: the request still counts.
-    if (records > 0) metrics.receiverRefused.inc({ receiver: id, signal: 'logs' }, records);
-    metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
-    return sendJsonError(reply, httpAnswerFor(err));
+    return (await intake.deliver(reply, events)) ?? reply.code(200).send({ accepted: events.length, rejected });
   }
 }

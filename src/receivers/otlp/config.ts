@@ -63,14 +63,18 @@ const httpSchema = obj(
   { doc: 'OTLP/HTTP: POST /v1/logs, /v1/metrics, /v1/traces in protobuf or JSON. Write `http:` alone to enable it with the defaults.' },
 );
 
-const authSchema = obj(
-  {
-    bearer_tokens: refine(
-      record(str({ nonEmpty: true }), { doc: 'Accepted bearer tokens, each mapped to the tenant its records are stamped with. Keep tokens out of the file: a key may be a reference, `"${file:/run/secrets/token-a}": team-a`.' }),
-      (tokens) => (Object.keys(tokens).length === 0 ? [{ path: '', message: 'must list at least one token' }] : []),
-    ),
-  },
-  { doc: 'Require `Authorization: Bearer <token>` (gRPC metadata `authorization`); other requests get 401 / UNAUTHENTICATED.' },
+const authSchema = refine(
+  obj(
+    {
+      authenticator: optional(str({ nonEmpty: true, doc: 'Id of an authenticator extension (listed in service.extensions): JWTs and API keys, each naming the tenant its records are stamped with. Any authenticated caller may send, whatever its role.' })),
+      bearer_tokens: optional(refine(
+        record(str({ nonEmpty: true }), { doc: 'Accepted static bearer tokens, each mapped to the tenant its records are stamped with. Keep tokens out of the file: a key may be a reference, `"${file:/run/secrets/token-a}": team-a`.' }),
+        (tokens) => (Object.keys(tokens).length === 0 ? [{ path: '', message: 'must list at least one token' }] : []),
+      )),
+    },
+    { doc: 'Require `Authorization: Bearer <credential>` (gRPC metadata `authorization`), checked by an authenticator extension or against static tokens (one of the two); other requests get 401 / UNAUTHENTICATED.' },
+  ),
+  (a) => (a.authenticator === undefined) === (a.bearer_tokens === undefined) ? { path: '', message: 'give authenticator or bearer_tokens (one of them)' } : undefined,
 );
 
 export const otlpReceiverSchema = refine(

@@ -2,6 +2,7 @@ import { inflate, inflateRaw, gunzip, zstdDecompress } from 'node:zlib';
 import type { ServerHttp2Stream } from 'node:http2';
 import { VigilError } from '../../errors.ts';
 import { PayloadTooLargeError } from '../http/requestBody.ts';
+import { decodeSnappy } from '../http/snappy.ts';
 import type { ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import { GrpcCode } from './status.ts';
 
@@ -12,8 +13,8 @@ import { GrpcCode } from './status.ts';
 export const PREFIX_BYTES = 5;
 
 /** Message encodings this server decompresses, in `grpc-accept-encoding` form. */
-export const ACCEPT_ENCODING = 'identity,deflate,gzip,zstd';
-const SUPPORTED = new Set(['identity', 'deflate', 'gzip', 'zstd']);
+export const ACCEPT_ENCODING = 'identity,deflate,gzip,zstd,snappy';
+const SUPPORTED = new Set(['identity', 'deflate', 'gzip', 'zstd', 'snappy']);
 
 /** A request the gRPC protocol itself refuses (framing, encoding), with the status to answer. */
 export class GrpcProtocolError extends VigilError {
@@ -106,6 +107,15 @@ const INFLATERS: Record<string, Inflater> = {
   // gRPC's "deflate" is zlib-wrapped (RFC 1950); some clients send raw deflate, which has no 0x78 header.
   deflate: (buf, opts, cb) => (buf[0] === 0x78 ? inflate : inflateRaw)(buf, opts, cb),
   zstd: zstdDecompress,
+  // The Collector's gRPC snappy is the framing format; a block is taken too, as for HTTP.
+  snappy: (buf, opts, cb) => {
+    try {
+      const chunks = decodeSnappy(buf, 'snappy', opts.maxOutputLength, () => new PayloadTooLargeError(opts.maxOutputLength));
+      cb(null, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    } catch (err) {
+      cb(err as Error, Buffer.alloc(0));
+    }
+  },
 };
 
 /**
@@ -127,7 +137,7 @@ export function decodeMessage(raw: RawMessage, encoding: string, limit: number, 
         }
         return resolve(out);
       }
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return reject(new PayloadTooLargeError(limit));
+      if (err instanceof PayloadTooLargeError || (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return reject(new PayloadTooLargeError(limit));
       reject(new GrpcProtocolError(GrpcCode.INTERNAL, `the ${encoding} message could not be decompressed: ${err.message}`));
     });
   });

@@ -29,7 +29,7 @@ const RESPONSE_HEADERS: OutgoingHttpHeaders = { ':status': 200, 'content-type': 
  * OTLP/gRPC on node:http2: the three Export services plus grpc.health.v1.Health for
  * Kubernetes gRPC probes. The server speaks only what those unary calls (and Watch) need, which
  * makes it cheaper per request than a general gRPC server, and decompresses every message
- * encoding OTLP clients send (gzip, deflate, zstd).
+ * encoding OTLP clients send (gzip, deflate, zstd, snappy).
  */
 export class OtlpGrpcServer {
   private readonly config: OtlpGrpcConfig;
@@ -157,7 +157,7 @@ export class OtlpGrpcServer {
     const lease = this.receiver.receiveBuffers.lease();
     try {
       const auth = headers.authorization;
-      const tenant = this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
+      const tenant = await this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
       this.receiver.admit(spec);
       const request = await this.readRequest(stream, headers, lease);
       const decoded = spec.decodeProto(request, observed, this.receiver.decodeGuard(spec, 'grpc', this.config.max_records_per_request));

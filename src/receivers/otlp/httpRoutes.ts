@@ -92,7 +92,7 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
     let tenant: string;
     try {
       if (!format) throw new UnsupportedMediaTypeError(contentType);
-      tenant = receiver.authenticate(req.headers.authorization);
+      tenant = await receiver.authenticate(req.headers.authorization);
       receiver.admit(spec);
       body = await readRequestBody(req.raw, { limit: config.max_request_body_size, timeoutMs: config.read_timeout, lease });
     } catch (err) {

@@ -14,7 +14,7 @@ import { registerHttpRoutes } from './httpRoutes.ts';
 import type { Decoded } from './rejections.ts';
 import { tooManyRecords } from '../recordLimit.ts';
 import { SIGNAL_SPECS, type DecodeGuard, type ExportOutcome, type OtlpItem, type SignalSpec } from './signals.ts';
-import { UnauthenticatedError } from './status.ts';
+import { AuthenticationError, type Authenticator } from '../../extensions/auth/principal.ts';
 import { errorEvents } from './traces.ts';
 
 /**
@@ -27,6 +27,7 @@ export class OtlpReceiver implements Receiver {
   readonly config: OtlpReceiverConfig;
   private readonly consumers: Consumers;
   private readonly tokens: Map<string, string> | undefined;
+  private authenticator: Authenticator | undefined;
   private grpc: OtlpGrpcServer | undefined;
   /** The bound gRPC port (differs from the configured one for `:0`). */
   grpcPort: number | undefined;
@@ -39,13 +40,14 @@ export class OtlpReceiver implements Receiver {
     this.settings = settings;
     this.config = config;
     this.consumers = consumers;
-    this.tokens = config.auth ? new Map(Object.entries(config.auth.bearer_tokens)) : undefined;
+    this.tokens = config.auth?.bearer_tokens ? new Map(Object.entries(config.auth.bearer_tokens)) : undefined;
     this.specs = Object.values(SIGNAL_SPECS).filter((s) => consumers[s.signal] !== undefined);
   }
 
   async start(host: Host): Promise<void> {
     const { http, grpc } = this.config.protocols;
     this.receiveBuffers = host.receiveBuffers;
+    if (this.config.auth?.authenticator) this.authenticator = host.authenticator(this.config.auth.authenticator);
     if (http) registerHttpRoutes(host.httpListener(http.endpoint, http.tls, httpServerLimits(http)), http, this);
     if (grpc) {
       this.grpc = new OtlpGrpcServer(grpc, this);
@@ -64,13 +66,17 @@ export class OtlpReceiver implements Receiver {
     return { status: 'failing', reason: 'the OTLP gRPC server is not serving' };
   }
 
-  /** The tenant for an `authorization` header value; '' when auth is off. */
-  authenticate(authorization: string | undefined): string {
+  /**
+   * The tenant for an `authorization` header value: the authenticator's principal's (any role
+   * may send), or a static token's; '' when auth is off or the principal names no tenant.
+   */
+  async authenticate(authorization: string | undefined): Promise<string> {
+    if (this.authenticator) return (await this.authenticator.authenticate(authorization)).tenant ?? '';
     if (!this.tokens) return '';
     const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-    if (!m) throw new UnauthenticatedError('missing bearer token: send "Authorization: Bearer <token>"');
+    if (!m) throw new AuthenticationError('missing bearer token: send "Authorization: Bearer <token>"', 'missing');
     const tenant = this.tokens.get(m[1]!);
-    if (tenant === undefined) throw new UnauthenticatedError('unknown bearer token');
+    if (tenant === undefined) throw new AuthenticationError('unknown bearer token', 'unknown_token');
     return tenant;
   }
 

@@ -1,6 +1,7 @@
 import { InvalidInputError, RefusedError, TooManyRecordsError, VigilError } from '../../errors.ts';
 import { PayloadTooLargeError, RequestTimeoutError, UnsupportedEncodingError } from '../http/requestBody.ts';
 import { protoType } from './protos.ts';
+import { AuthenticationError } from '../../extensions/auth/principal.ts';
 
 /** gRPC status codes OTLP uses (grpc/grpc doc/statuscodes.md). */
 export const GrpcCode = {
@@ -15,12 +16,6 @@ export const GrpcCode = {
   UNAVAILABLE: 14,
   UNAUTHENTICATED: 16,
 } as const;
-
-export class UnauthenticatedError extends VigilError {
-  constructor(message: string) {
-    super('VIGIL_UNAUTHENTICATED', message);
-  }
-}
 
 export class UnsupportedMediaTypeError extends VigilError {
   constructor(contentType: string) {
@@ -45,7 +40,7 @@ export function failureFor(err: unknown): OtlpFailure {
     const exhausted = err.reason === 'exhausted';
     return { http: exhausted ? 429 : 503, grpc: exhausted ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.UNAVAILABLE, message: err.message, retryAfterSeconds: err.retryAfterSeconds };
   }
-  if (err instanceof UnauthenticatedError) return { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: err.message };
+  if (err instanceof AuthenticationError) return { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: err.message };
   if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError) return { http: 413, grpc: GrpcCode.RESOURCE_EXHAUSTED, message: err.message };
   if (err instanceof RequestTimeoutError) return { http: 408, grpc: GrpcCode.DEADLINE_EXCEEDED, message: err.message };
   if (err instanceof UnsupportedEncodingError || err instanceof UnsupportedMediaTypeError) return { http: 415, grpc: GrpcCode.UNIMPLEMENTED, message: err.message };

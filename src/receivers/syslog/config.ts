@@ -47,6 +47,10 @@ function validTimeZone(zone: string): boolean {
 export const syslogReceiverSchema = refine(
   obj({
     protocol: literalUnion(['auto', 'rfc5424', 'rfc3164'], { default: 'auto', doc: '`auto` tells RFC 5424 from RFC 3164 per message (by the version digit after PRI).' }),
+    attribute_names: literalUnion(['vigil', 'collector'], {
+      default: 'vigil',
+      doc: 'Names of the syslog attributes. `vigil`: `syslog.priority`, `syslog.facility`, `syslog.appname`, `syslog.procid`, `syslog.msgid`, `syslog.version`, structured data as flat `syslog.sd.<SD-ID>.<param>`, the message as body. `collector`: the names of the OpenTelemetry Collector\'s syslog receiver, `priority`, `facility`, `appname`, `hostname`, `proc_id`, `msg_id`, `version`, `message`, `structured_data` (a map of maps), and the line as received as body, so dashboards built on the Collector\'s output work.',
+    }),
     location: str({ default: 'Local', doc: 'Time zone of RFC 3164 timestamps that carry none: `Local` (the host zone), `UTC` or an IANA name such as `Europe/Paris`.' }),
     udp: optional(udpSchema),
     tcp: optional(tcpSchema),

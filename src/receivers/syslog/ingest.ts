@@ -2,7 +2,7 @@ import type { VigilEvent } from '../../model/event.ts';
 import type { Consumer } from '../../pipeline/signals.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
-import { syslogToEvent, unparsedToEvent, type Origin } from './mapping.ts';
+import { syslogToEvent, unparsedToEvent, type Origin, type SyslogAttributeNames } from './mapping.ts';
 import type { SyslogMetrics } from './metrics.ts';
 import type { SyslogParser } from './parser.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
@@ -20,11 +20,13 @@ export class SyslogIngest {
   readonly self: SelfMetrics;
   readonly logger: Logger;
   private readonly parser: SyslogParser;
+  private readonly attributeNames: SyslogAttributeNames;
   private readonly parseWarn: RateLimitedWarn;
 
-  constructor(opts: { id: string; parser: SyslogParser; consumer: Consumer<VigilEvent>; metrics: SyslogMetrics; self: SelfMetrics; logger: Logger }) {
+  constructor(opts: { id: string; parser: SyslogParser; attributeNames?: SyslogAttributeNames; consumer: Consumer<VigilEvent>; metrics: SyslogMetrics; self: SelfMetrics; logger: Logger }) {
     this.id = opts.id;
     this.parser = opts.parser;
+    this.attributeNames = opts.attributeNames ?? 'vigil';
     this.consumer = opts.consumer;
     this.metrics = opts.metrics;
     this.self = opts.self;
@@ -39,13 +41,13 @@ export class SyslogIngest {
   toEvent(line: string, truncated: boolean, origin: Origin, observedNs: bigint): VigilEvent {
     if (truncated) this.metrics.truncated.inc({ receiver: this.id, transport: origin.transport });
     const parsed = this.parser.parse(line);
-    if (typeof parsed !== 'string') return syslogToEvent(parsed, origin, observedNs, truncated);
+    if (typeof parsed !== 'string') return syslogToEvent(parsed, origin, observedNs, truncated, this.attributeNames, line);
     this.metrics.parseErrors.inc({ receiver: this.id, transport: origin.transport });
     this.parseWarn.warn(
       { peer: origin.peerAddress, transport: origin.transport, error: parsed, line: line.length > MAX_LOGGED_LINE ? `${line.slice(0, MAX_LOGGED_LINE)}…` : line },
       'syslog message could not be parsed; kept as a raw event with attribute syslog.parse_error',
     );
-    return unparsedToEvent(line, parsed, origin, observedNs, truncated);
+    return unparsedToEvent(line, parsed, origin, observedNs, truncated, this.attributeNames);
   }
 
   /** Hands a batch to the pipeline; rejects (RefusedError) under back-pressure, having counted it. */

@@ -17,13 +17,42 @@ export interface Origin {
   transport: 'udp' | 'tcp' | 'tls';
 }
 
-function setPriority(ev: VigilEvent, pri: number): void {
+/**
+ * The attribute names the syslog fields get: Vigil's (`syslog.*`, structured data flat as
+ * `syslog.sd.<SD-ID>.<param>`), or those of the Collector's syslog receiver (its stanza syslog
+ * parser: `appname`, `proc_id`, `structured_data` as a map of maps…), so that dashboards and
+ * queries built on the Collector's output read Vigil's unchanged.
+ */
+export type SyslogAttributeNames = 'vigil' | 'collector';
+
+interface FieldNames {
+  priority: string;
+  facility: string;
+  version: string;
+  appname: string;
+  procId: string;
+  msgId: string;
+  /** Undefined where the field has no attribute of its own (Vigil: host.name and the body carry them). */
+  hostname: string | undefined;
+  message: string | undefined;
+  /** Structured data as one nested map under this name; undefined: flat `syslog.sd.*` keys. */
+  structuredData: string | undefined;
+  /** The body: the message alone, or the whole line as received, as the Collector keeps it. */
+  wholeLineBody: boolean;
+}
+
+const FIELD_NAMES: Record<SyslogAttributeNames, FieldNames> = {
+  vigil: { priority: 'syslog.priority', facility: 'syslog.facility', version: 'syslog.version', appname: 'syslog.appname', procId: 'syslog.procid', msgId: 'syslog.msgid', hostname: undefined, message: undefined, structuredData: undefined, wholeLineBody: false },
+  collector: { priority: 'priority', facility: 'facility', version: 'version', appname: 'appname', procId: 'proc_id', msgId: 'msg_id', hostname: 'hostname', message: 'message', structuredData: 'structured_data', wholeLineBody: true },
+};
+
+function setPriority(ev: VigilEvent, pri: number, names: FieldNames): void {
   const severity = pri & 7;
   const facility = pri >> 3;
   ev.severityNumber = SEVERITY_NUMBER[severity]!;
   ev.severityText = SEVERITY_TEXT[severity]!;
-  ev.attributes['syslog.priority'] = pri;
-  ev.attributes['syslog.facility'] = facility;
+  ev.attributes[names.priority] = pri;
+  ev.attributes[names.facility] = facility;
   ev.attributes['syslog.facility.name'] = FACILITY_NAME[facility]!;
 }
 
@@ -33,51 +62,71 @@ function originAttributes(origin: Origin): Attributes {
 
 /**
  * A parsed message as an event, following the OTel conventions for syslog: severity from
- * PRI, the hostname as `host.name` and asset, the app-name as `service.name`, and each
- * structured-data parameter as a `syslog.sd.<SD-ID>.<name>` attribute, flat so it lands in the
- * attribute map columns as is.
+ * PRI, the hostname as `host.name` and asset, the app-name as `service.name`, and the header
+ * fields and structured data as attributes named by `attributeNames`. `line` is the message
+ * as received, the body under the Collector's names.
  */
-export function syslogToEvent(m: SyslogMessage, origin: Origin, observedNs: bigint, truncated: boolean): VigilEvent {
-  const ev = newEvent({ source: 'syslog', observedTimeUnixNano: observedNs, timeUnixNano: m.timeNs, body: m.message, attributes: originAttributes(origin) });
+export function syslogToEvent(m: SyslogMessage, origin: Origin, observedNs: bigint, truncated: boolean, attributeNames: SyslogAttributeNames = 'vigil', line = ''): VigilEvent {
+  const names = FIELD_NAMES[attributeNames];
+  const ev = newEvent({ source: 'syslog', observedTimeUnixNano: observedNs, timeUnixNano: m.timeNs, body: names.wholeLineBody ? line : m.message, attributes: originAttributes(origin) });
   const attrs = ev.attributes;
   attrs['syslog.format'] = m.format;
-  setPriority(ev, m.priority);
-  if (m.version) attrs['syslog.version'] = m.version;
+  setPriority(ev, m.priority, names);
+  if (m.version) attrs[names.version] = m.version;
   if (m.appname) {
     ev.service = m.appname;
     ev.resource['service.name'] = m.appname;
-    attrs['syslog.appname'] = m.appname;
+    attrs[names.appname] = m.appname;
   }
-  if (m.procId) attrs['syslog.procid'] = m.procId;
-  if (m.msgId) attrs['syslog.msgid'] = m.msgId;
+  if (m.procId) attrs[names.procId] = m.procId;
+  if (m.msgId) attrs[names.msgId] = m.msgId;
   if (m.sequence) attrs['syslog.sequence'] = m.sequence;
+  if (names.message !== undefined) attrs[names.message] = m.message;
   if (m.structuredData) {
-    for (const id of Object.keys(m.structuredData)) {
-      const params = m.structuredData[id]!;
-      const names = Object.keys(params);
-      for (const name of names) setAttr(attrs, `syslog.sd.${id}.${name}`, params[name]!);
-      // An element without parameters ([exampleSDID@32473]) still says something.
-      if (names.length === 0) setAttr(attrs, `syslog.sd.${id}`, true);
-    }
+    if (names.structuredData !== undefined) attrs[names.structuredData] = structuredDataMap(m.structuredData);
+    else flattenStructuredData(attrs, m.structuredData);
   }
   if (m.hostname) {
     ev.resource['host.name'] = m.hostname;
     ev.asset = m.hostname;
+    if (names.hostname !== undefined) attrs[names.hostname] = m.hostname;
   } else ev.asset = origin.peerAddress;
   if (truncated) attrs['syslog.truncated'] = true;
-  ev.title = defaultTitle(ev.body);
+  ev.title = defaultTitle(m.message);
   return ev;
+}
+
+function flattenStructuredData(attrs: Attributes, sd: Record<string, Record<string, string>>): void {
+  for (const id of Object.keys(sd)) {
+    const params = sd[id]!;
+    const names = Object.keys(params);
+    for (const name of names) setAttr(attrs, `syslog.sd.${id}.${name}`, params[name]!);
+    // An element without parameters ([exampleSDID@32473]) still says something.
+    if (names.length === 0) setAttr(attrs, `syslog.sd.${id}`, true);
+  }
+}
+
+/** SD-ID → {param: value}, as the Collector nests it; an element without parameters is an empty map. */
+function structuredDataMap(sd: Record<string, Record<string, string>>): Attributes {
+  const out: Attributes = {};
+  for (const id of Object.keys(sd)) {
+    const params: Attributes = {};
+    const given = sd[id]!;
+    for (const name of Object.keys(given)) setAttr(params, name, given[name]!);
+    setAttr(out, id, params);
+  }
+  return out;
 }
 
 /**
  * A line no rule could read, kept whole as the body and flagged with why, so nothing a device
  * sent is lost and the reason is searchable. Its PRI still gives the severity when readable.
  */
-export function unparsedToEvent(line: string, error: string, origin: Origin, observedNs: bigint, truncated: boolean): VigilEvent {
+export function unparsedToEvent(line: string, error: string, origin: Origin, observedNs: bigint, truncated: boolean, attributeNames: SyslogAttributeNames = 'vigil'): VigilEvent {
   const ev = newEvent({ source: 'syslog', observedTimeUnixNano: observedNs, body: line, attributes: originAttributes(origin) });
   ev.attributes['syslog.parse_error'] = error;
   const pri = readPri(line);
-  if (pri >= 0) setPriority(ev, pri);
+  if (pri >= 0) setPriority(ev, pri, FIELD_NAMES[attributeNames]);
   ev.asset = origin.peerAddress;
   if (truncated) ev.attributes['syslog.truncated'] = true;
   ev.title = defaultTitle(line);

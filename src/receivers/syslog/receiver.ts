@@ -32,6 +32,7 @@ export class SyslogReceiver implements Receiver {
     const ingest = new SyslogIngest({
       id: settings.id,
       parser: new SyslogParser(config.protocol, config.location),
+      attributeNames: config.attribute_names,
       consumer: this.consumer,
       metrics: new SyslogMetrics(settings.metrics.registry),
       self: settings.metrics,

@@ -39,6 +39,8 @@ describe('clickhouse exporter on embedded ClickHouse (chdb)', () => {
         'otel_metrics_sum',
         'otel_metrics_summary',
         'otel_traces',
+        'otel_traces_trace_id_ts',
+        'otel_traces_trace_id_ts_mv',
         'vigil_incident_events',
         'vigil_incidents',
       ]);

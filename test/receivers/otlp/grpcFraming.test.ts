@@ -54,7 +54,7 @@ describe('OTLP/gRPC message framing and encodings', () => {
       ['compressed flag without grpc-encoding', prefixed(good, 1), {}, GrpcCode.INTERNAL, /without a grpc-encoding/],
       ['corrupt zstd', prefixed(good, 1), { 'grpc-encoding': 'zstd' }, GrpcCode.INTERNAL, /could not be decompressed/],
       ['two messages in a unary call', Buffer.concat([prefixed(good), prefixed(good)]), {}, GrpcCode.INTERNAL, /more than one request message/],
-      ['unknown grpc-encoding', prefixed(good), { 'grpc-encoding': 'snappy' }, GrpcCode.UNIMPLEMENTED, /"snappy" is not supported/],
+      ['unknown grpc-encoding', prefixed(good), { 'grpc-encoding': 'br' }, GrpcCode.UNIMPLEMENTED, /"br" is not supported/],
       ['unknown method', prefixed(good), { ':path': '/opentelemetry.proto.collector.logs.v1.LogsService/Nope' }, GrpcCode.UNIMPLEMENTED, /unknown method/],
     ];
     for (const [name, body, headers, code, message] of cases) {

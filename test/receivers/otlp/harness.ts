@@ -2,35 +2,11 @@ import { connect, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'nod
 import * as grpc from '@grpc/grpc-js';
 import { registry } from '../../../src/components.ts';
 import { parseConfig } from '../../../src/config/load.ts';
-import { obj } from '../../../src/config/schema.ts';
-import type { MetricPoint, Span, VigilEvent } from '../../../src/model/index.ts';
-import type { ExporterFactory } from '../../../src/pipeline/component.ts';
 import type { OtlpReceiver } from '../../../src/receivers/otlp/receiver.ts';
 import { protoType } from '../../../src/receivers/otlp/protos.ts';
 import { VigilService } from '../../../src/service/service.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
-
-export interface Captured {
-  logs: VigilEvent[];
-  metrics: MetricPoint[];
-  traces: Span[];
-}
-
-/** An exporter that keeps what it gets; while `hold` is set it waits, to fill queues on purpose. */
-function captureExporter(captured: Captured, gate: { wait: Promise<void> | undefined }): ExporterFactory {
-  const take = <K extends keyof Captured>(k: K) => async (batch: Captured[K]) => {
-    if (gate.wait) await gate.wait;
-    (captured[k] as unknown[]).push(...batch);
-  };
-  return {
-    kind: 'exporter',
-    type: 'capture',
-    signals: ['logs', 'metrics', 'traces'],
-    description: 'test capture',
-    configSchema: obj({}),
-    create: () => ({ start: async () => {}, shutdown: async () => {}, consumeLogs: take('logs'), consumeMetrics: take('metrics'), consumeTraces: take('traces') }),
-  };
-}
+import { captureExporter, type Captured } from '../../support/captureExporter.ts';
 
 export interface OtlpHarness {
   service: VigilService;

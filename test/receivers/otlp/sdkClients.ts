@@ -15,6 +15,8 @@ import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-log
 import { AggregationType, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 
+import type { RunningDaemon } from '../../support/daemon.ts';
+
 export type Protocol = 'grpc' | 'http/json' | 'http/protobuf';
 export const PROTOCOLS: readonly Protocol[] = ['grpc', 'http/json', 'http/protobuf'];
 
@@ -92,4 +94,37 @@ export async function sendEverything(protocol: Protocol, ep: Endpoints, service:
   parent.end();
   await tracer.forceFlush();
   await tracer.shutdown();
+}
+
+/**
+ * A daemon config with the otlp receiver on the given addresses (ephemeral by default) and
+ * each pipeline writing to its file: events.ndjson, metrics.ndjson, spans.ndjson.
+ */
+export function otlpToFilesConfig(grpc = '127.0.0.1:0', http = '127.0.0.1:0'): string {
+  return `
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: ${grpc} }
+      http: { endpoint: ${http} }
+exporters:
+  file/events: { path: events.ndjson }
+  file/metrics: { path: metrics.ndjson }
+  file/spans: { path: spans.ndjson }
+service:
+  pipelines:
+    logs: { receivers: [otlp], exporters: [file/events] }
+    metrics: { receivers: [otlp], exporters: [file/metrics] }
+    traces: { receivers: [otlp], exporters: [file/spans] }
+  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
+`;
+}
+
+/** The bound gRPC port, from the receiver's start-up log line. */
+export function grpcPort(d: RunningDaemon): number {
+  for (const line of d.logs) {
+    const rec = JSON.parse(line) as { msg?: string; grpc?: { port: number } };
+    if (rec.msg === 'OTLP gRPC listening') return rec.grpc!.port;
+  }
+  throw new Error('no "OTLP gRPC listening" line in the daemon log');
 }

@@ -2,40 +2,15 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../../support/daemon.ts';
 import { readNdjson } from '../../support/ndjson.ts';
-import { PROTOCOLS, sendEverything, SPAN_ID, TIME_NS, TRACE_ID, type Endpoints } from './sdkClients.ts';
+import { grpcPort, otlpToFilesConfig, PROTOCOLS, sendEverything, SPAN_ID, TIME_NS, TRACE_ID, type Endpoints } from './sdkClients.ts';
 
-const config = `
-receivers:
-  otlp:
-    protocols:
-      grpc: { endpoint: 127.0.0.1:0 }
-      http: { endpoint: 127.0.0.1:0 }
-exporters:
-  file/events: { path: events.ndjson }
-  file/metrics: { path: metrics.ndjson }
-  file/spans: { path: spans.ndjson }
-service:
-  pipelines:
-    logs: { receivers: [otlp], exporters: [file/events] }
-    metrics: { receivers: [otlp], exporters: [file/metrics] }
-    traces: { receivers: [otlp], exporters: [file/spans] }
-  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
-`;
+const config = otlpToFilesConfig();
 
 let daemon: RunningDaemon | undefined;
 afterEach(async () => {
   await daemon?.stop('SIGKILL');
   daemon = undefined;
 });
-
-/** The bound gRPC port, from the receiver's start-up log line. */
-function grpcPort(d: RunningDaemon): number {
-  for (const line of d.logs) {
-    const rec = JSON.parse(line) as { msg?: string; grpc?: { port: number } };
-    if (rec.msg === 'OTLP gRPC listening') return rec.grpc!.port;
-  }
-  throw new Error('no "OTLP gRPC listening" line in the daemon log');
-}
 
 type Rec = Record<string, unknown>;
 

@@ -5,12 +5,13 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemon, type RunningDaemon } from '../../support/daemon.ts';
+import { runCli, startDaemon, type RunningDaemon } from '../../support/daemon.ts';
 import { readNdjson } from '../../support/ndjson.ts';
 import { makeTestPki, type TestPki } from './tlsCerts.ts';
 
 interface StoredEvent {
   body: string;
+  title: string;
   severityNumber: number;
   severityText: string;
   asset: string;
@@ -39,11 +40,11 @@ afterEach(async () => {
   daemon = undefined;
 });
 
-function config(): string {
+function config(attributeNames?: string): string {
   return `
 receivers:
   syslog:
-    location: UTC
+    location: UTC${attributeNames ? `\n    attribute_names: ${attributeNames}` : ''}
     udp: { endpoint: 127.0.0.1:0 }
     tcp: { endpoint: 127.0.0.1:0, max_message_size: 2KiB }
     tls:
@@ -276,5 +277,50 @@ action(type="omfwd" target="127.0.0.1" port="${tls.port}" protocol="tcp" templat
     const metrics = await (await fetch(daemon.adminUrl('/metrics'))).text();
     expect(metrics).toMatch(/^vigil_syslog_connections_rejected_total\{receiver="syslog",transport="tls",reason="tls"\} 1$/m);
     expect(readNdjson(join(daemon.dataDir, 'events.ndjson'))).toEqual([]);
+  });
+});
+
+/** Sends with util-linux logger: RFC 5424 with a msgid and structured data over TCP (octet counting), RFC 3164 over UDP. */
+async function sendBoth(addr: { udp: Address; tcp: Address }): Promise<StoredEvent[]> {
+  execFileSync('logger', ['--server', '127.0.0.1', '--tcp', '--port', String(addr.tcp.port), '--rfc5424', '--octet-count', '--msgid', 'DEPLOY', '--sd-id', 'release@32473', '--sd-param', 'version="4.2"', '-t', 'deployer', '--id=4242', '-p', 'local3.err', 'rollout started']);
+  execFileSync('logger', ['--server', '127.0.0.1', '--udp', '--port', String(addr.udp.port), '--rfc3164', '-t', 'cron', '--id=77', '-p', 'auth.warning', 'job finished']);
+  return eventsWhen(daemon!, 2);
+}
+
+const COLLECTOR_NAMES = ['appname', 'hostname', 'proc_id', 'msg_id', 'message', 'priority', 'facility', 'version', 'structured_data'];
+const VIGIL_NAMES = ['syslog.appname', 'syslog.procid', 'syslog.msgid', 'syslog.priority', 'syslog.facility', 'syslog.version'];
+
+describe('syslog receiver: attribute_names', () => {
+  it('names the fields the Collector\'s syslog receiver way with `collector`: the line as body, structured data as a map', async () => {
+    daemon = await startDaemon(config('collector'));
+    const events = await sendBoth(syslogAddresses(daemon));
+    const rfc5424 = events.find((e) => e.attributes.message === 'rollout started')!;
+    expect(rfc5424.body).toMatch(/^<155>1 \S+ \S+ deployer 4242 DEPLOY \[.*release@32473 version="4\.2".*\] rollout started$/);
+    expect(rfc5424).toMatchObject({ title: 'rollout started', service: 'deployer', severityText: 'err' });
+    expect(rfc5424.attributes).toMatchObject({ appname: 'deployer', proc_id: '4242', msg_id: 'DEPLOY', priority: 155, facility: 19, version: 1, hostname: expect.any(String) });
+    expect(rfc5424.attributes.structured_data).toMatchObject({ 'release@32473': { version: '4.2' } });
+
+    const rfc3164 = events.find((e) => e.attributes.message === 'job finished')!;
+    expect(rfc3164.body).toMatch(/^<36>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ cron\[77\]: job finished$/);
+    expect(rfc3164.attributes).toMatchObject({ appname: 'cron', proc_id: '77', priority: 36, facility: 4, hostname: expect.any(String) });
+    for (const name of ['msg_id', 'version', 'structured_data']) expect(rfc3164.attributes, name).not.toHaveProperty([name]);
+
+    for (const e of events) for (const name of [...VIGIL_NAMES, 'syslog.sd.release@32473.version']) expect(e.attributes, name).not.toHaveProperty([name]);
+  });
+
+  it('keeps Vigil\'s names by default: syslog.*, flat structured data, the message as body', async () => {
+    daemon = await startDaemon(config());
+    const events = await sendBoth(syslogAddresses(daemon));
+    const rfc5424 = events.find((e) => e.body === 'rollout started')!;
+    expect(rfc5424.attributes).toMatchObject({ 'syslog.appname': 'deployer', 'syslog.procid': '4242', 'syslog.msgid': 'DEPLOY', 'syslog.priority': 155, 'syslog.facility': 19, 'syslog.version': 1, 'syslog.sd.release@32473.version': '4.2' });
+    const rfc3164 = events.find((e) => e.body === 'job finished')!;
+    expect(rfc3164.attributes).toMatchObject({ 'syslog.appname': 'cron', 'syslog.procid': '77', 'syslog.priority': 36 });
+    for (const e of events) for (const name of COLLECTOR_NAMES) expect(e.attributes, name).not.toHaveProperty([name]);
+  });
+
+  it('is set in config/examples/collector-compatible.yaml, which is valid', async () => {
+    const { code, stdout } = await runCli(['validate', '--config', 'config/examples/collector-compatible.yaml']);
+    expect(stdout).toContain('configuration is valid');
+    expect(code).toBe(0);
   });
 });

@@ -57,4 +57,28 @@ describe('syslog → event mapping', () => {
     expect(noPri).toMatchObject({ body: 'hello', severityNumber: 0, attributes: { 'syslog.parse_error': 'no PRI' } });
     expect(noPri.attributes['syslog.priority']).toBeUndefined();
   });
+
+  it('names the fields as the Collector\'s syslog receiver does with attribute_names: collector', () => {
+    const line = '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 99 ID47 [exampleSDID@32473 iut="3" eventSource="Application"][flag@1] An application event';
+    const ev = syslogToEvent(parseRfc5424(line) as SyslogMessage, origin, 5n, false, 'collector', line);
+    expect(ev).toMatchObject({ body: line, title: 'An application event', asset: 'mymachine.example.com', service: 'evntslog', severityNumber: 10, severityText: 'notice' });
+    expect(ev.attributes).toEqual({
+      'network.transport': 'tcp',
+      'network.peer.address': '192.0.2.7',
+      'syslog.format': 'rfc5424',
+      'syslog.facility.name': 'local4',
+      version: 1,
+      priority: 165,
+      facility: 20,
+      appname: 'evntslog',
+      hostname: 'mymachine.example.com',
+      proc_id: '99',
+      msg_id: 'ID47',
+      message: 'An application event',
+      structured_data: { 'exampleSDID@32473': { iut: '3', eventSource: 'Application' }, 'flag@1': {} },
+    });
+    const unparsed = unparsedToEvent('<11>1 broken', 'bad', origin, 1n, false, 'collector');
+    expect(unparsed.attributes).toMatchObject({ priority: 11, facility: 1, 'syslog.parse_error': 'bad' });
+    expect(unparsed.attributes['syslog.priority']).toBeUndefined();
+  });
 });

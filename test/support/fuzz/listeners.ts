@@ -1,3 +1,4 @@
+import { alertmanagerRequest } from './alertmanager.ts';
 import type { FuzzInput } from './inputs.ts';
 import { jsonEventsRequest } from './jsonEvents.ts';
 import { Mutator } from './mutator.ts';
@@ -6,7 +7,7 @@ import { otlpHttpJsonRequest, otlpHttpProtobufRequest } from './otlpHttp.ts';
 import { inputSeed, type Target } from './send.ts';
 import { syslogDatagram, syslogStream } from './syslog.ts';
 
-export type ListenerName = 'syslog-udp' | 'syslog-tcp' | 'json-events' | 'otlp-http-protobuf' | 'otlp-http-json' | 'otlp-grpc';
+export type ListenerName = 'syslog-udp' | 'syslog-tcp' | 'json-events' | 'alertmanager' | 'otlp-http-protobuf' | 'otlp-http-json' | 'otlp-grpc';
 
 /** Which daemon port each listener's inputs go to. */
 export type Port = 'syslogUdp' | 'syslogTcp' | 'json' | 'otlpHttp' | 'otlpGrpc';
@@ -21,6 +22,8 @@ export const LISTENERS: readonly FuzzListener[] = [
   { name: 'syslog-udp', port: 'syslogUdp', make: syslogDatagram },
   { name: 'syslog-tcp', port: 'syslogTcp', make: syslogStream },
   { name: 'json-events', port: 'json', make: jsonEventsRequest },
+  // On the JSON receiver's listener: both are on 127.0.0.1:0, so they share one.
+  { name: 'alertmanager', port: 'json', make: alertmanagerRequest },
   { name: 'otlp-http-protobuf', port: 'otlpHttp', make: otlpHttpProtobufRequest },
   { name: 'otlp-http-json', port: 'otlpHttp', make: otlpHttpJsonRequest },
   { name: 'otlp-grpc', port: 'otlpGrpc', make: otlpGrpcRequest },
@@ -35,6 +38,7 @@ export function generator(listener: FuzzListener, seed: number): (index: number)
 export const FUZZ_CONFIG = `
 receivers:
   json: { endpoint: 127.0.0.1:0 }
+  alertmanager: { endpoint: 127.0.0.1:0 }
   syslog:
     udp: { endpoint: 127.0.0.1:0 }
     tcp: { endpoint: 127.0.0.1:0 }
@@ -48,7 +52,7 @@ exporters:
   file/traces: { path: traces.ndjson }
 service:
   pipelines:
-    logs: { receivers: [json, syslog, otlp], exporters: [file/events] }
+    logs: { receivers: [json, alertmanager, syslog, otlp], exporters: [file/events] }
     metrics: { receivers: [otlp], exporters: [file/metrics] }
     traces: { receivers: [otlp], exporters: [file/traces] }
   telemetry:

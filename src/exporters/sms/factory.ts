@@ -1,0 +1,19 @@
+import type { ExporterFactory } from '../../pipeline/component.ts';
+import { IncidentExporter } from '../tickets/incidentExporter.ts';
+import { smsExporterSchema, type SmsExporterConfig } from './config.ts';
+import { SmsDriver } from './driver.ts';
+
+/** An SMS has one text: it is both the headline and the body the incident exporter renders. */
+export function smsIncidentConfig(config: SmsExporterConfig) {
+  return { ...config, title: config.message, description: config.message };
+}
+
+export const smsExporterFactory: ExporterFactory<SmsExporterConfig> = {
+  kind: 'exporter',
+  type: 'sms',
+  signals: ['incidents'],
+  description: 'Texts every incident change to phones through Twilio or any HTTP SMS gateway, cut to a segment budget and rate-limited per recipient.',
+  configSchema: smsExporterSchema,
+  create: (settings, config) =>
+    new IncidentExporter(settings, smsIncidentConfig(config), new SmsDriver(config, { exporterId: settings.id, registry: settings.metrics.registry })),
+};

@@ -1,0 +1,15 @@
+import type { ReceiverFactory } from '../../pipeline/component.ts';
+import { snmpTrapReceiverSchema, type SnmpTrapReceiverConfig } from './config.ts';
+import { SnmpTrapReceiver } from './receiver.ts';
+
+export const snmpTrapReceiverFactory: ReceiverFactory<SnmpTrapReceiverConfig> = {
+  kind: 'receiver',
+  type: 'snmp_trap',
+  signals: ['logs'],
+  description: 'SNMP traps and informs over UDP: v1, v2c (communities) and v3 (USM users with authentication and privacy); names from a MIB directory.',
+  configSchema: snmpTrapReceiverSchema,
+  create(settings, config, consumers) {
+    if (!consumers.logs) throw new Error('snmp_trap receiver needs a logs pipeline');
+    return new SnmpTrapReceiver(settings, config, consumers.logs);
+  },
+};

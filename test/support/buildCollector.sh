@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds an OpenTelemetry Collector (otlp receiver, debug exporter) with the Collector's own
+# builder, once: the Vigil → Collector tests run it as a real OTLP gateway. Prints the binary path.
+# The debug exporter, not contrib's file exporter: `go mod tidy` of the latter needs
+# otlpencodingextension v0.165.0, which the Go module proxy does not serve.
+set -euo pipefail
+version=v0.165.0
+# The stable modules (confmap providers) are numbered 1.x alongside the 0.x components.
+stable=v1.71.0
+dir="${VIGIL_OTELCOL_DIR:-$HOME/.cache/vigil-otelcol}/$version"
+bin="$dir/otelcol-vigil"
+if [ -x "$bin" ]; then
+  echo "$bin"
+  exit 0
+fi
+export PATH="$(go env GOPATH)/bin:$PATH"
+command -v builder >/dev/null && builder version 2>/dev/null | grep -q "$version" || go install "go.opentelemetry.io/collector/cmd/builder@$version" >&2
+mkdir -p "$dir"
+cat >"$dir/manifest.yaml" <<MANIFEST
+dist:
+  name: otelcol-vigil
+  description: OpenTelemetry Collector for Vigil's interoperability tests
+  output_path: $dir/build
+receivers:
+  - gomod: go.opentelemetry.io/collector/receiver/otlpreceiver $version
+exporters:
+  - gomod: go.opentelemetry.io/collector/exporter/debugexporter $version
+providers:
+  - gomod: go.opentelemetry.io/collector/confmap/provider/fileprovider $stable
+  - gomod: go.opentelemetry.io/collector/confmap/provider/envprovider $stable
+  - gomod: go.opentelemetry.io/collector/confmap/provider/yamlprovider $stable
+MANIFEST
+builder --config "$dir/manifest.yaml" >&2
+mv "$dir/build/otelcol-vigil" "$bin"
+rm -rf "$dir/build"
+echo "$bin"
