@@ -1,4 +1,4 @@
-import { endpoint, literalUnion, obj, optional, type Infer } from '../config/schema.ts';
+import { endpoint, literalUnion, obj, optional, str, type Infer } from '../config/schema.ts';
 import { httpServerLimitFields } from '../receivers/http/serverConfig.ts';
 import { tlsServerSchema } from '../receivers/http/tlsConfig.ts';
 
@@ -6,9 +6,17 @@ export const apiSchema = obj(
   {
     endpoint: endpoint({ default: '127.0.0.1:8081', doc: 'Where the operators\' API listens (`/api/v1/…`, `/openapi.json`, `/docs`). Its own listener: never shared with receivers.' }),
     tls: optional(tlsServerSchema),
+    auth: optional(
+      obj(
+        {
+          authenticator: str({ nonEmpty: true, doc: 'Id of an authenticator extension (listed in service.extensions). Its token or API key gives the caller\'s role and tenant.' }),
+        },
+        { doc: 'Require `Authorization: Bearer <token or API key>` on every `/api/` route (401 otherwise). Without it every caller is anonymous with `anonymous_role`.' },
+      ),
+    ),
     anonymous_role: literalUnion(['viewer', 'operator', 'admin'], {
       default: 'viewer',
-      doc: 'The role of every request while no authenticator is configured: `viewer` reads, `operator` also acknowledges, resolves, reopens, comments and assigns, `admin` also manages. Keep the listener on loopback unless an authenticator guards it.',
+      doc: 'The role of every request when `auth` is not set: `viewer` reads, `operator` also acknowledges, resolves, reopens, comments and assigns, `admin` also manages. Keep such a listener on loopback (or behind mTLS).',
     }),
     ...httpServerLimitFields,
   },

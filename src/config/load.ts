@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
-import type { AnyFactory, ConnectorFactory, ExtensionFactory } from '../pipeline/component.ts';
+import type { AnyFactory, ConnectorFactory, ExtensionCapability, ExtensionFactory } from '../pipeline/component.ts';
 import { componentType } from '../pipeline/component.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Signal } from '../pipeline/signals.ts';
@@ -169,23 +169,24 @@ function validateExtensions(started: readonly string[] | undefined, base: Sectio
     if (!(id in base.extensions)) issues.push({ path: `service.extensions[${i}]`, message: `"${id}" is not defined under extensions:` });
     else if (started.indexOf(id) !== i) issues.push({ path: `service.extensions[${i}]`, message: `"${id}" is listed twice` });
   });
+  const check = (ref: { id: string; capability: ExtensionCapability }, path: string) => {
+    const provider = registry.extensions.find((f) => f.type === componentType(ref.id));
+    if (!(ref.id in base.extensions)) {
+      const defined = Object.keys(base.extensions);
+      issues.push({ path, message: `extension "${ref.id}" is not defined under extensions:${defined.length ? ` (defined: ${defined.join(', ')})` : ''}` });
+    } else if (provider && !provider.provides.includes(ref.capability)) {
+      issues.push({ path, message: `extension "${ref.id}" is a ${provider.type}, not an ${ref.capability}` });
+    } else if (started && !started.includes(ref.id)) {
+      issues.push({ path, message: `extension "${ref.id}" is not started; list it under service.extensions` });
+    }
+  };
   for (const section of SECTIONS) {
     for (const c of Object.values(parsed[section])) {
       const factory = registry[section].find((f) => f.type === c.type) as AnyFactory | undefined;
-      for (const ref of factory?.extensionRefs?.(c.config as never) ?? []) {
-        const path = `${paths.get(c.id) ?? `${section}.${c.id}`}.${ref.path}`;
-        const provider = registry.extensions.find((f) => f.type === componentType(ref.id));
-        if (!(ref.id in base.extensions)) {
-          const defined = Object.keys(base.extensions);
-          issues.push({ path, message: `extension "${ref.id}" is not defined under extensions:${defined.length ? ` (defined: ${defined.join(', ')})` : ''}` });
-        } else if (provider && !provider.provides.includes(ref.capability)) {
-          issues.push({ path, message: `extension "${ref.id}" is a ${provider.type}, not an ${ref.capability}` });
-        } else if (started && !started.includes(ref.id)) {
-          issues.push({ path, message: `extension "${ref.id}" is not started; list it under service.extensions` });
-        }
-      }
+      for (const ref of factory?.extensionRefs?.(c.config as never) ?? []) check(ref, `${paths.get(c.id) ?? `${section}.${c.id}`}.${ref.path}`);
     }
   }
+  if (parsed.api?.auth) check({ id: parsed.api.auth.authenticator, capability: 'authenticator' }, 'api.auth.authenticator');
 }
 
 /** The pipelines that parse on their own when the service section as a whole did not, so their references still get checked. */

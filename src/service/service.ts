@@ -208,8 +208,8 @@ export class VigilService {
     this.admin = new AdminServer(config.service.telemetry.metrics.endpoint, this.metrics, () => this.readiness());
     await this.admin.start(this.logger);
     if (config.api) {
-      // No authenticator extension yet: requests are anonymous with api.anonymous_role.
-      this.api = new ApiServer({ config: config.api, desk: () => this.incidentDesk(), ticketsOf: (i) => this.ticketsOf(i), logger: this.logger.child({ component: 'api' }) });
+      const authenticator = config.api.auth ? host.authenticator(config.api.auth.authenticator) : undefined;
+      this.api = new ApiServer({ config: config.api, desk: () => this.incidentDesk(), ticketsOf: (i) => this.ticketsOf(i), authenticator, logger: this.logger.child({ component: 'api' }) });
       await this.api.start(this.logger);
     }
     this.started = true;

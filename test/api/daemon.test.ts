@@ -1,7 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IncidentChange } from '../../src/model/incident.ts';
-import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { correlatingConfig, runCli, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { readNdjson } from '../support/ndjson.ts';
 import { waitFor } from '../support/waitFor.ts';
@@ -88,5 +90,52 @@ describe('the operators\' API in a running daemon', () => {
     expect(glpi.solutions[0]).toMatchObject({ items_id: ticket.id, content: expect.stringContaining('resolved by anonymous: switch replaced') });
     expect(glpi.tickets.size).toBe(1);
     expect(await second.stop()).toBe(0);
+  });
+
+  it('authenticates through the authenticator extension when api.auth names it: API keys give the role and the tenant', async () => {
+    const yaml = `${correlatingConfig(`
+  defaults: { group_wait: 0s, allowed_lateness: 1h }
+  rules:
+    - { kind: pair, name: asset_down, group_by: [tenant, asset] }
+`).replace('service:\n', 'extensions:\n  authenticator:\n    api_keys: {}\nservice:\n  extensions: [authenticator]\n')}
+api:
+  endpoint: 127.0.0.1:0
+  anonymous_role: operator
+  auth: { authenticator: authenticator }
+`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'vigil-api-auth-'));
+    const configFile = join(dataDir, 'vigil.yaml');
+    writeFileSync(configFile, yaml);
+    const key = async (name: string, role: string, tenant: string) => {
+      const created = await runCli(['apikey', 'create', '--name', name, '--role', role, '--tenant', tenant, '--config', configFile, '--data-dir', dataDir]);
+      expect(created.code, created.stderr).toBe(0);
+      return created.stdout.trim();
+    };
+    const acmeOperator = await key('acme-ops', 'operator', 'acme');
+    const acmeViewer = await key('acme-dash', 'viewer', 'acme');
+    const globexOperator = await key('globex-ops', 'operator', 'globex');
+    const d = await start(yaml, dataDir);
+    await post(d, [
+      { asset: 'web-1', type: 'down', title: 'web-1 unreachable', severity: 'ERROR', tenant: 'acme' },
+      { asset: 'web-1', type: 'down', title: 'web-1 unreachable', severity: 'ERROR', tenant: 'globex' },
+    ]);
+    const base = d.apiUrl('');
+    const spec = await SpecChecker.load(base);
+    const list = async (as?: string) => callApi(base, 'GET', '/api/v1/incidents', { as });
+    await waitFor(async () => ((await list(acmeViewer)).body as { items: unknown[] }).items.length === 1, 'the acme incident');
+    // anonymous_role no longer applies: no key, no answer.
+    const anonymous = await list();
+    spec.check('GET', '/api/v1/incidents', anonymous);
+    expect(anonymous.body).toMatchObject({ status: 401, code: 'VIGIL_UNAUTHENTICATED' });
+    const [acme] = ((await list(acmeViewer)).body as { items: { id: string; tenant: string }[] }).items;
+    expect(acme).toMatchObject({ tenant: 'acme' });
+    expect((await callApi(base, 'POST', `/api/v1/incidents/${acme!.id}/acknowledge`, { as: acmeViewer })).body).toMatchObject({ status: 403, code: 'VIGIL_FORBIDDEN' });
+    expect((await callApi(base, 'POST', `/api/v1/incidents/${acme!.id}/acknowledge`, { as: globexOperator })).body).toMatchObject({ status: 404, code: 'VIGIL_INCIDENT_NOT_FOUND' });
+    const ack = await callApi(base, 'POST', `/api/v1/incidents/${acme!.id}/acknowledge`, { as: acmeOperator });
+    spec.check('POST', '/api/v1/incidents/{id}/acknowledge', ack);
+    expect(ack.body).toMatchObject({ status: 'acknowledged', acknowledged_by: 'acme-ops' });
+    // The document says so: every /api/ operation takes a bearer token.
+    const doc = (await callApi(base, 'GET', '/openapi.json')).body as { paths: Record<string, Record<string, { security: unknown[] }>> };
+    expect(doc.paths['/api/v1/incidents']!.get!.security).toEqual([{ bearer: [] }]);
   });
 });
