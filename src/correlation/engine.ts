@@ -8,6 +8,7 @@ import { IncidentBook, isOverflow, type IncidentPolicy, type IncidentRecord } fr
 import { describeRuleChange, regroupedReason, type RuleReset } from './ruleChange.ts';
 import { MARKED_KINDS, markOpen, watermarkOf, type CompiledRule, type EventRule, type IgnoredReason, type PointRule, type RuleContext } from './rules/rule.ts';
 import type { Suppressor } from './suppression.ts';
+import { compileSilenceMatchers, SilenceBook, type SilenceRecord } from './silences.ts';
 
 export interface TimePolicy {
   lateEvents: 'drop' | 'arrival';
@@ -88,6 +89,7 @@ const STATE_TAGS = ['c', 'a', 'ag', 'ah', 'p', 'f', 'd', 'ms', 'mn', 'mx', 'ml',
 export class CorrelationEngine {
   readonly store: StateStore;
   readonly book: IncidentBook;
+  readonly silences: SilenceBook;
   readonly stats: EngineStats = { events: 0, points: 0, late: 0, future: 0, dropped: 0, ignored: new Map() };
   private set!: RuleSet;
   private eventRules: EventRule[] = [];
@@ -101,6 +103,8 @@ export class CorrelationEngine {
   constructor(set: RuleSet, store: StateStore) {
     this.store = store;
     this.book = new IncidentBook(store);
+    this.silences = new SilenceBook(store);
+    this.silences.refresh(0);
     const ignored = this.stats.ignored;
     this.ctx = {
       store,
@@ -129,6 +133,7 @@ export class CorrelationEngine {
     this.byName = new Map(set.rules.map((r) => [r.name, r]));
     this.book.parentOf = set.parentOf;
     const suppressor = set.suppressor;
+    suppressor.live = this.silences.live;
     this.book.suppressor = (rec) => suppressor.suppressionOf(rec, this.ctx.nowMs);
   }
 
@@ -237,6 +242,7 @@ export class CorrelationEngine {
     for (const rule of this.set.rules) rule.onTick?.(watermarkOf(rule, nowMs), this.ctx, marks.get(rule.name) ?? []);
     for (const counter of this.mergedCounts) this.byName.get(ruleOfKey(counter.slice(2)))?.onMergedCount?.(counter, this.ctx);
     this.mergedCounts.clear();
+    this.refreshSilences(nowMs);
     const open = this.openIncidents();
     this.set.suppressor.rebuild(open);
     for (const rec of open) {
@@ -247,12 +253,7 @@ export class CorrelationEngine {
       else rule.onOpenIncident?.(rec, watermarkOf(rule, nowMs), this.ctx);
       if (rec.incident.status === 'resolved') this.set.suppressor.note(rec, false);
     }
-    for (const rec of open) {
-      const rule = this.byName.get(rec.incident.rule);
-      if (!rule || rec.incident.status === 'resolved') continue;
-      this.book.setSuppression(rec, this.set.suppressor.suppressionOf(rec, nowMs), nowMs, out);
-      this.book.notifyDue(rec, rule.policy, nowMs, out);
-    }
+    this.settleSuppression(open, nowMs, out);
     this.book.notifyHeldResolves(nowMs, out);
     if (nowMs - this.lastSweepMs >= SWEEP_EVERY_MS) {
       this.lastSweepMs = nowMs;
@@ -269,7 +270,38 @@ export class CorrelationEngine {
   settle(nowMs: number): IncidentChange[] {
     // The leader looks at windows other agents raised; this agent does not run timers.
     this.mergedCounts.clear();
+    this.refreshSilences(nowMs);
     return this.end(this.begin(nowMs));
+  }
+
+  private refreshSilences(nowMs: number): void {
+    this.silences.refresh(nowMs);
+    this.set.suppressor.live = this.silences.live;
+  }
+
+  /**
+   * Writes a silence made or changed through the API, and applies it (or its end) to the open
+   * incidents at once: those it now covers are suppressed; those it stops covering are
+   * unsuppressed, and notified if their group_wait has passed. The matchers must compile
+   * (`compileSilenceMatchers`): a silence that cannot match is refused before it gets here.
+   */
+  putSilence(silence: SilenceRecord, nowMs: number): IncidentChange[] {
+    if (typeof compileSilenceMatchers(silence.matchers) === 'string') throw new Error(`silence ${silence.id} has an invalid matcher`);
+    const out = this.begin(nowMs);
+    this.silences.put(silence, nowMs);
+    this.refreshSilences(nowMs);
+    this.settleSuppression(this.openIncidents(), nowMs, out);
+    return this.end(out);
+  }
+
+  /** Suppresses or unsuppresses each open incident as things stand, and sends what its notification timers owe. */
+  private settleSuppression(open: IncidentRecord[], nowMs: number, out: IncidentChange[]): void {
+    for (const rec of open) {
+      const rule = this.byName.get(rec.incident.rule);
+      if (!rule || rec.incident.status === 'resolved') continue;
+      this.book.setSuppression(rec, this.set.suppressor.suppressionOf(rec, nowMs), nowMs, out);
+      this.book.notifyDue(rec, rule.policy, nowMs, out);
+    }
   }
 
   /** Open incidents in the store, this agent's and others'. */

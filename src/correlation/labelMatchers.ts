@@ -11,7 +11,13 @@ export function parseMatcher(text: string): LabelMatcher | string {
   const m = MATCHER.exec(text);
   if (!m) return `must be a matcher such as rule="host_down" or service=~"api|web", got ${JSON.stringify(text)}`;
   const [, label, op, raw] = m as unknown as [string, string, string, string];
-  const value = raw.replace(/\\(.)/g, '$1');
+  return matcherOf(label, op as MatchOp, raw.replace(/\\(.)/g, '$1'), text);
+}
+
+export type MatchOp = '=' | '!=' | '=~' | '!~';
+
+/** A matcher from its parts (as Alertmanager's API sends them); an error message when the regular expression is invalid. */
+export function matcherOf(label: string, op: MatchOp, value: string, text = `${label}${op}${JSON.stringify(value)}`): LabelMatcher | string {
   if (op === '=' || op === '!=') {
     const eq = op === '=';
     return { label, test: (v) => (v === value) === eq };

@@ -1,5 +1,6 @@
 import type { IncidentRecord } from './incidentBook.ts';
 import { matchesAll, type LabelMatcher } from './labelMatchers.ts';
+import type { ActiveSilence } from './silences.ts';
 
 export interface InhibitRule {
   source: LabelMatcher[];
@@ -40,6 +41,12 @@ export function matchLabels(rec: IncidentRecord): Record<string, string> {
   return { ...inc.labels, rule: inc.rule, severity: inc.severityText.toLowerCase() };
 }
 
+/** What silences match on: the incident's `service`, `asset` and `tenant` too (a group label of that name wins). */
+export function silenceLabels(rec: IncidentRecord): Record<string, string> {
+  const inc = rec.incident;
+  return { service: inc.service, asset: inc.asset, tenant: inc.tenant, ...matchLabels(rec) };
+}
+
 function tupleOf(labels: Record<string, string>, equal: string[]): string {
   let t = '';
   for (const l of equal) t += (labels[l] ?? '') + '\u0000';
@@ -77,6 +84,8 @@ export class Suppressor {
   private sources: Map<string, string>[] = [];
   /** Asset → key of an open incident saying it is down. */
   private downAssets = new Map<string, string>();
+  /** The silences made through the API, not yet expired (kept current by the engine). */
+  live: readonly ActiveSilence[] = [];
 
   constructor(config: SuppressionConfig) {
     this.config = config;
@@ -85,7 +94,7 @@ export class Suppressor {
 
   get active(): boolean {
     const c = this.config;
-    return c.inhibit.length > 0 || c.topologyDownRules !== undefined || c.silences.length > 0 || c.maintenance.length > 0;
+    return c.inhibit.length > 0 || this.live.length > 0 || c.topologyDownRules !== undefined || c.silences.length > 0 || c.maintenance.length > 0;
   }
 
   rebuild(open: IncidentRecord[]): void {
@@ -113,12 +122,19 @@ export class Suppressor {
     }
   }
 
-  /** What suppresses the incident now: `silence:<name>`, `maintenance:<name>`, `inhibit:<key>`, `topology:<key>`, or ''. */
+  /** What suppresses the incident now: `silence:<name or id>`, `maintenance:<name>`, `inhibit:<key>`, `topology:<key>`, or ''. */
   suppressionOf(rec: IncidentRecord, nowMs: number): string {
     if (!this.active) return '';
     const labels = matchLabels(rec);
-    for (const s of this.config.silences) {
-      if (nowMs >= s.startsAtMs && nowMs < s.endsAtMs && matchesAll(s.matchers, labels)) return `silence:${s.name}`;
+    if (this.config.silences.length > 0 || this.live.length > 0) {
+      const fields = silenceLabels(rec);
+      for (const s of this.config.silences) {
+        if (nowMs >= s.startsAtMs && nowMs < s.endsAtMs && matchesAll(s.matchers, fields)) return `silence:${s.name}`;
+      }
+      const tenant = rec.incident.tenant;
+      for (const s of this.live) {
+        if (nowMs >= s.startsAtMs && nowMs < s.endsAtMs && (s.tenant === '' || s.tenant === tenant) && matchesAll(s.matchers, fields)) return `silence:${s.id}`;
+      }
     }
     for (const w of this.config.maintenance) {
       if (matchesAll(w.matchers, labels) && maintenanceActive(w, nowMs)) return `maintenance:${w.name}`;
