@@ -58,6 +58,10 @@ const desk: IncidentDesk = {
   current: (key) => engine.book.get(key)?.incident,
   incident: (id) => engine.incidentById(id)?.incident,
   act: async (id, actor, action) => engine.act(id, actor, action, (clock += 1)),
+  nowMs: () => clock,
+  silences: () => engine.silences.list(),
+  silence: (id) => engine.silences.get(id),
+  putSilence: async (s) => void engine.putSilence(s, clock),
 };
 const server = new ApiServer({ config: apiSchema.parse({ endpoint: '127.0.0.1:0', anonymous_role: 'operator' }, 'api', [])!, desk: () => desk });
 await server.start();

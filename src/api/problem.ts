@@ -28,6 +28,8 @@ export const PROBLEMS = {
   VIGIL_INCIDENT_RESOLVED: { status: 409, title: 'The incident is resolved' },
   VIGIL_INCIDENT_NOT_RESOLVED: { status: 409, title: 'The incident is not resolved' },
   VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED: { status: 409, title: 'The incident is acknowledged already' },
+  VIGIL_SILENCE_NOT_FOUND: { status: 404, title: 'No such silence' },
+  VIGIL_SILENCES_UNAVAILABLE: { status: 503, title: 'No correlation runs, so there is nothing to silence' },
   VIGIL_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   VIGIL_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body\'s content type is not supported' },
   VIGIL_SHUTTING_DOWN: { status: 503, title: 'Vigil is shutting down' },

@@ -11,6 +11,7 @@ import { principalResolver } from './auth.ts';
 import type { ApiConfig } from './config.ts';
 import { renderDocsPage } from './docsPage.ts';
 import { registerIncidentRoutes } from './incidentRoutes.ts';
+import { registerSilenceRoutes } from './silenceRoutes.ts';
 import { OpenApiCollector, type RouteDoc } from './openapi.ts';
 import { ApiProblem, PROBLEM_CONTENT_TYPE, problemOf, type Problem, type ProblemCode } from './problem.ts';
 
@@ -105,7 +106,7 @@ export class ApiServer {
     this.openapi = new OpenApiCollector({
       title: 'Vigil operators\' API',
       version: '1',
-      description: 'Incidents over REST: list, read, acknowledge, resolve, reopen, comment and assign. Errors are RFC 9457 problem documents with a stable `code`. See docs/api.md.',
+      description: 'Incidents over REST: list, read, acknowledge, resolve, reopen, comment and assign; silences as Alertmanager\'s API v2 (amtool works against it). Errors are RFC 9457 problem documents with a stable `code`. See docs/api.md.',
     }, opts.authenticator !== undefined);
     app.addHook('onRoute', (route) => this.openapi.add(route));
     app.decorateRequest('principal', undefined as unknown as Principal);
@@ -143,6 +144,7 @@ export class ApiServer {
     app.setNotFoundHandler((req, reply) => sendProblem(reply, problemOf('VIGIL_ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}; see /docs`)));
 
     registerIncidentRoutes(app, { desk: opts.desk, ticketsOf: opts.ticketsOf ?? (() => Promise.resolve([])) });
+    registerSilenceRoutes(app, { desk: opts.desk });
     app.get('/openapi.json', { schema: { operationId: 'openapi', summary: 'This API\'s OpenAPI 3.1 document', response: { 200: { description: 'The document', type: 'object', additionalProperties: true } } } }, async (_req, reply) => {
       reply.type('application/json');
       return JSON.stringify(this.openapi.document);

@@ -1,5 +1,6 @@
 import type { Incident, IncidentChange } from '../model/incident.ts';
 import type { IncidentBook, IncidentPolicy, IncidentRecord } from './incidentBook.ts';
+import type { SilenceDesk } from './silences.ts';
 
 /** What a person may do to an incident (through the operators' API). */
 export type IncidentAction =
@@ -21,9 +22,9 @@ export type ActionOutcome = { ok: true; incident: Incident; changes: IncidentCha
 /**
  * The incidents as the core holds them, and a person's actions on them: what the operators' API
  * needs of the correlation runtime. Actions resolve once their changes went to the incidents
- * pipelines (storage, tickets) and the durable state.
+ * pipelines (storage, tickets) and the durable state. Silences too.
  */
-export interface IncidentDesk {
+export interface IncidentDesk extends SilenceDesk {
   /**
    * Every incident held now, open ones and resolved ones for a day, as stored: read-only views
    * to scan and filter, whose event count may lag for rules that count their group's events.

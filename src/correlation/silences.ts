@@ -104,3 +104,66 @@ export class SilenceBook {
     this.compiled = live;
   }
 }
+
+/** A silence as a client posts it (Alertmanager's postableSilence): `id` names one to change. */
+export interface SilenceDraft {
+  id?: string;
+  matchers: SilenceMatcher[];
+  startsAtMs: number;
+  endsAtMs: number;
+  createdBy: string;
+  comment: string;
+}
+
+export type SilenceAdmission = { ok: true; silence: SilenceRecord } | { ok: false; refusal: 'invalid' | 'not_found'; message: string };
+
+/**
+ * The silence a post makes, with Alertmanager's rules: a start in the past starts now; the end
+ * must be after the start and not past; at least one matcher must not match the empty value
+ * (else it would silence everything lacking a label). Changing a silence keeps its id, unless it
+ * has expired: then a new one is made. `existing` is the silence `draft.id` names, if the
+ * caller may see it; `tenant` the caller's.
+ */
+export function admitSilence(draft: SilenceDraft, existing: SilenceRecord | undefined, tenant: string, nowMs: number, newId: () => string): SilenceAdmission {
+  if (draft.id !== undefined && !existing) return { ok: false, refusal: 'not_found', message: `no silence has id ${draft.id}` };
+  const matchers = compileSilenceMatchers(draft.matchers);
+  if (typeof matchers === 'string') return { ok: false, refusal: 'invalid', message: matchers };
+  if (matchers.every((m) => m.test(''))) return { ok: false, refusal: 'invalid', message: 'at least one matcher must not match the empty value (a silence of every incident lacking a label is refused)' };
+  const startsAtMs = Math.max(draft.startsAtMs, nowMs);
+  if (draft.endsAtMs <= nowMs) return { ok: false, refusal: 'invalid', message: 'endsAt must be in the future' };
+  if (draft.endsAtMs < startsAtMs) return { ok: false, refusal: 'invalid', message: 'endsAt must not be before startsAt' };
+  const keep = existing && silenceState(existing, nowMs) !== 'expired';
+  return { ok: true, silence: { id: keep ? existing.id : newId(), matchers: draft.matchers, startsAtMs, endsAtMs: draft.endsAtMs, createdBy: draft.createdBy, comment: draft.comment, tenant, updatedAtMs: nowMs } };
+}
+
+/** The silence ended now: a pending one never starts; an expired one stays as it is. */
+export function expiredNow(s: SilenceRecord, nowMs: number): SilenceRecord {
+  switch (silenceState(s, nowMs)) {
+    case 'expired':
+      return s;
+    case 'pending':
+      return { ...s, startsAtMs: nowMs, endsAtMs: nowMs, updatedAtMs: nowMs };
+    case 'active':
+      return { ...s, endsAtMs: nowMs, updatedAtMs: nowMs };
+  }
+}
+
+/**
+ * Whether a silence passes a list filter, as Alertmanager decides: the labels its equality
+ * matchers name must satisfy every filter matcher.
+ */
+export function silenceMatchesFilter(s: SilenceRecord, filter: readonly LabelMatcher[]): boolean {
+  const labels: Record<string, string> = {};
+  for (const m of s.matchers) if (m.isEqual && !m.isRegex) labels[m.name] = m.value;
+  return filter.every((f) => f.test(labels[f.label] ?? ''));
+}
+
+/** The silences as the operators' API needs them of the correlation runtime. */
+export interface SilenceDesk {
+  /** The core's clock. */
+  nowMs(): number;
+  silences(): SilenceRecord[];
+  silence(id: string): SilenceRecord | undefined;
+  /** Writes a silence (admitted by `admitSilence` or `expiredNow`) and delivers what it changed in the incidents. */
+  putSilence(silence: SilenceRecord): Promise<void>;
+}

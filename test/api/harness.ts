@@ -28,6 +28,12 @@ export function engineDesk(engine: CorrelationEngine, clock: () => number, deliv
       if (out.ok) delivered.push(...out.changes);
       return out.ok ? { ...out, incident: structuredClone(out.incident) } : out;
     },
+    nowMs: clock,
+    silences: () => engine.silences.list(),
+    silence: (id) => engine.silences.get(id),
+    putSilence: async (s) => {
+      delivered.push(...engine.putSilence(s, clock()));
+    },
   };
 }
 

@@ -94,6 +94,18 @@ describe('operators\' API: incidents', () => {
     // Each action went out as a change with its actor, as the rules' changes do.
     expect(world.delivered.map((ch) => [ch.kind, ch.actor])).toEqual([['acknowledged', 'alice'], ['commented', 'alice'], ['assigned', 'alice'], ['resolved', 'alice'], ['reopened', 'alice']]);
 
+    // Silences, as Alertmanager's API v2 shapes them.
+    const window = { startsAt: new Date(world.clock.now).toISOString(), endsAt: new Date(world.clock.now + 3_600_000).toISOString() };
+    const posted = await checked('POST', '/api/v2/silences', {}, { as: 'op', body: { matchers: [{ name: 'asset', value: 'sw-9', isRegex: false }], ...window, createdBy: 'alice', comment: 'switch swap' } });
+    const silenceID = (posted.body as { silenceID: string }).silenceID;
+    expect((await checked('GET', '/api/v2/silences', {}, { as: 'viewer' })).body).toEqual([
+      { id: silenceID, status: { state: 'active' }, updatedAt: window.startsAt, matchers: [{ name: 'asset', value: 'sw-9', isRegex: false, isEqual: true }], ...window, createdBy: 'alice', comment: 'switch swap' },
+    ]);
+    expect((await checked('GET', INCIDENT, { id: c! }, { as: 'viewer' })).body).toMatchObject({ suppressed: true, suppressed_by: `silence:${silenceID}` });
+    await checked('DELETE', '/api/v2/silence/{silenceID}', { silenceID }, { as: 'op' });
+    expect((await checked('GET', '/api/v2/silence/{silenceID}', { silenceID }, { as: 'viewer' })).body).toMatchObject({ id: silenceID, status: { state: 'expired' } });
+    expect((await checked('GET', '/api/v2/status', {}, { as: 'viewer' })).body).toMatchObject({ cluster: { status: 'disabled' }, versionInfo: { version: expect.any(String) } });
+
     const spec = await world.api.call('GET', '/openapi.json');
     expect(spec.body).toMatchObject({ openapi: '3.1.0' });
     world.spec.check('GET', '/openapi.json', spec);
@@ -124,7 +136,7 @@ describe('operators\' API: incidents', () => {
   it('answers 403 to a viewer on every mutating operation, before looking at its body, and changes nothing', async () => {
     const [id] = open(world.engine, [{ tenant: 'acme', asset: 'sw-1' }]);
     const mutating = world.spec.operations().filter((o) => o.method !== 'get');
-    expect(mutating.map((o) => o.path).sort()).toEqual(['acknowledge', 'assignee', 'comments', 'reopen', 'resolve'].map((p) => `${INCIDENT}/${p}`));
+    expect(mutating.map((o) => o.path).sort()).toEqual([...['acknowledge', 'assignee', 'comments', 'reopen', 'resolve'].map((p) => `${INCIDENT}/${p}`), '/api/v2/silence/{silenceID}', '/api/v2/silences']);
     for (const { method, path } of mutating) {
       for (const [as, body] of [['viewer', {}], ['acme-viewer', { nonsense: true }]] as const) {
         const answer = await checked(method.toUpperCase(), path, { id: id! }, { as, body });

@@ -12,6 +12,7 @@ import { openStateBackend, type StateBackend } from '../../state/stateBackend.ts
 import type { Logger } from '../../telemetry/logger.ts';
 import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
 import type { RuleReset } from '../../correlation/ruleChange.ts';
+import type { SilenceRecord } from '../../correlation/silences.ts';
 import { correlationMetrics, type CorrelationMetrics } from './metrics.ts';
 
 export interface RuntimeOptions {
@@ -105,6 +106,25 @@ export class CorrelationRuntime implements IncidentDesk {
     await this.deliver(outcome.changes);
     // The record lives on in the store; the answer is the incident as this action left it.
     return { ...outcome, incident: outcome.changes.at(-1)?.incident ?? outcome.incident };
+  }
+
+  nowMs(): number {
+    return this.clock();
+  }
+
+  silences(): SilenceRecord[] {
+    return this.engine.silences.list();
+  }
+
+  silence(id: string): SilenceRecord | undefined {
+    return this.engine.silences.get(id);
+  }
+
+  /** Writes a silence, journaled with the incidents it suppresses or releases before it resolves. */
+  async putSilence(silence: SilenceRecord): Promise<void> {
+    const waiting = this.state.backpressure?.();
+    if (waiting) await waiting;
+    await this.deliver(this.engine.putSilence(silence, this.clock()));
   }
 
   /** Runs the timers, on one agent only when state is shared (the others' held changes still go out). */
