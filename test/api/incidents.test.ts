@@ -255,3 +255,81 @@ describe('operators\' API: incidents', () => {
     expect(await list('sort=-opened_at')).toEqual([3, 2, 1, 0]);
   });
 });
+
+describe('operators\' API: silences (Alertmanager API v2)', () => {
+  beforeEach(async () => {
+    world = await start();
+  });
+  const SILENCES = '/api/v2/silences';
+  const SILENCE = '/api/v2/silence/{silenceID}';
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const body = (matchers: object[], extra: object = {}) => ({ matchers, startsAt: iso(world.clock.now), endsAt: iso(world.clock.now + 3_600_000), createdBy: 'ann', comment: 'maintenance', ...extra });
+  const asset = (value: string) => ({ name: 'asset', value, isRegex: false });
+  const post = async (as: string, b: object) => checked('POST', SILENCES, {}, { as, body: b });
+
+  it('keeps each tenant\'s silences to itself: another tenant\'s answers 404 like an unknown id, is not listed, and silences nothing of other tenants', async () => {
+    const [acme, globex] = open(world.engine, [{ tenant: 'acme', asset: 'sw-1' }, { tenant: 'globex', asset: 'sw-1' }]);
+    const { silenceID } = (await post('acme-op', body([asset('sw-1')]))).body as { silenceID: string };
+    expect(world.engine.incidentById(acme!)!.incident).toMatchObject({ suppressed: true, suppressedBy: `silence:${silenceID}` });
+    expect(world.engine.incidentById(globex!)!.incident.suppressed).toBe(false);
+    const unknown = await checked('GET', SILENCE, { silenceID: 'f'.repeat(36) }, { as: 'globex-op' });
+    expect(unknown.status).toBe(404);
+    for (const [method, as] of [['GET', 'globex-op'], ['DELETE', 'globex-op']] as const) {
+      const answer = await checked(method, SILENCE, { silenceID }, { as });
+      expect(answer.body).toEqual({ ...(unknown.body as object), detail: `no silence has id ${silenceID}` });
+    }
+    expect((await post('globex-op', body([asset('sw-1')], { id: silenceID }))).status).toBe(404);
+    expect((await checked('GET', SILENCES, {}, { as: 'globex-op' })).body).toEqual([]);
+    expect((await checked('GET', SILENCES, {}, { as: 'acme-viewer' })).body).toMatchObject([{ id: silenceID }]);
+    // Still active: globex's attempts changed nothing.
+    expect((await checked('GET', SILENCE, { silenceID }, { as: 'acme-viewer' })).body).toMatchObject({ status: { state: 'active' } });
+  });
+
+  it('changes a silence in place by id, makes a new one when it had expired, and filters the list as Alertmanager does', async () => {
+    const first = ((await post('op', body([asset('sw-1')]))).body as { silenceID: string }).silenceID;
+    const second = ((await post('op', body([asset('db-1'), { name: 'rule', value: 'link_.*', isRegex: true }]))).body as { silenceID: string }).silenceID;
+    expect((await post('op', body([asset('sw-2')], { id: first, comment: 'extended' }))).body).toEqual({ silenceID: first });
+    expect((await checked('GET', SILENCE, { silenceID: first }, { as: 'viewer' })).body).toMatchObject({ comment: 'extended', matchers: [{ name: 'asset', value: 'sw-2' }] });
+    const filtered = async (query: string) => ((await checked('GET', SILENCES, {}, { as: 'viewer', query })).body as { id: string }[]).map((s) => s.id);
+    expect(await filtered('filter=asset%3D%22sw-2%22')).toEqual([first]);
+    expect(await filtered('filter=asset%3Ddb-1')).toEqual([second]);
+    // Regex matchers are not the silence's labels: a filter on them finds nothing.
+    expect(await filtered('filter=rule%3Dlink_down')).toEqual([]);
+    expect((await checked('GET', SILENCES, {}, { as: 'viewer', query: 'filter=%3D%3D' })).status).toBe(400);
+
+    await checked('DELETE', SILENCE, { silenceID: first }, { as: 'op' });
+    const renewed = ((await post('op', body([asset('sw-2')], { id: first }))).body as { silenceID: string }).silenceID;
+    expect(renewed).not.toBe(first);
+    expect((await checked('GET', SILENCE, { silenceID: first }, { as: 'viewer' })).body).toMatchObject({ status: { state: 'expired' } });
+    // A pending silence expired never starts.
+    const later = ((await post('op', body([asset('sw-3')], { startsAt: iso(world.clock.now + 60_000) }))).body as { silenceID: string }).silenceID;
+    expect((await checked('GET', SILENCE, { silenceID: later }, { as: 'viewer' })).body).toMatchObject({ status: { state: 'pending' } });
+    await checked('DELETE', SILENCE, { silenceID: later }, { as: 'op' });
+    expect((await checked('GET', SILENCE, { silenceID: later }, { as: 'viewer' })).body).toMatchObject({ status: { state: 'expired' }, startsAt: iso(world.clock.now), endsAt: iso(world.clock.now) });
+  });
+
+  it('refuses silences Alertmanager refuses: ended, ending before they start, matching everything, with a broken regex', async () => {
+    const refused = async (b: object, detail: RegExp) => {
+      const answer = await post('op', b);
+      expect(answer.status).toBe(400);
+      expect((answer.body as { detail: string }).detail).toMatch(detail);
+    };
+    await refused(body([asset('sw-1')], { endsAt: iso(world.clock.now - 1000) }), /endsAt must be in the future/);
+    await refused(body([asset('sw-1')], { startsAt: iso(world.clock.now + 7_200_000) }), /endsAt must not be before startsAt/);
+    await refused(body([{ name: 'asset', value: '.*', isRegex: true }]), /must not match the empty value/);
+    await refused(body([{ name: 'asset', value: '(', isRegex: true }]), /invalid regular expression/);
+    await refused(body([]), /matchers/);
+    await refused({ ...body([asset('sw-1')]), severity: 'x' }, /additional properties/);
+    expect((await checked('GET', SILENCES, {}, { as: 'viewer' })).body).toEqual([]);
+  });
+
+  it('answers 503 to a silence when no correlation runs, and lists none', async () => {
+    const api = await startApi({ desk: () => undefined, anonymousRole: 'operator' });
+    cleanup.push(() => api.close());
+    const spec = await SpecChecker.load(api.base);
+    const answer = await api.call('POST', SILENCES, { body: body([asset('sw-1')]) });
+    spec.check('POST', SILENCES, answer);
+    expect(answer.body).toMatchObject({ status: 503, code: 'VIGIL_SILENCES_UNAVAILABLE' });
+    expect((await api.call('GET', SILENCES)).body).toEqual([]);
+  });
+});
