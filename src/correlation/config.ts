@@ -131,11 +131,11 @@ export const correlationSchema = obj({
   }, { doc: 'An incident whose asset\'s parent has an open "down" incident is suppressed.' })),
   silences: list(obj({
     name: str({ nonEmpty: true, doc: 'Shown as `silence:<name>` on suppressed incidents.' }),
-    matchers: list(str(), { minItems: 1, doc: 'Label matchers, as for `inhibit`.' }),
+    matchers: list(str(), { minItems: 1, doc: 'Label matchers, as for `inhibit`; they also see the incident\'s `service`, `asset` and `tenant`.' }),
     starts_at: str({ doc: 'RFC 3339 start time.' }),
     ends_at: str({ doc: 'RFC 3339 end time.' }),
     comment: str({ default: '', doc: 'Why.' }),
-  }), { default: [], doc: 'Silences: matching incidents are suppressed between `starts_at` and `ends_at`.' }),
+  }), { default: [], doc: 'Silences: matching incidents are suppressed between `starts_at` and `ends_at`. Silences can also be made at run time through the operators\' API (Alertmanager API v2, amtool; docs/api.md).' }),
   maintenance: list(obj({
     name: str({ nonEmpty: true, doc: 'Shown as `maintenance:<name>` on suppressed incidents.' }),
     matchers: list(str(), { default: [], doc: 'Label matchers (none: every incident).' }),

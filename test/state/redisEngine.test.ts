@@ -152,4 +152,26 @@ describe('three agents sharing one Redis', () => {
     await Promise.all(elections.map((e) => e.stop()));
     await Promise.all(stores.map((s) => s.close()));
   }, 60_000);
+
+  it('share silences: one made on one agent silences the incidents another opens, and its expiry there releases them', async () => {
+    const prefix = freshPrefix();
+    let nowMs = 10_000;
+    const [a, b] = [await openStore(redis.url, prefix, 'node-1', { now: () => nowMs }), await openStore(redis.url, prefix, 'node-2', { now: () => nowMs })];
+    const rules = 'defaults: { group_wait: 0s, allowed_lateness: 5s }\nrules:\n  - { kind: pair, name: link, group_by: [asset] }';
+    const [ea, eb] = [engineFrom(rules, a!.store as never), engineFrom(rules, b!.store as never)];
+    const silence = { id: 's1', matchers: [{ name: 'asset', value: 'sw-1', isRegex: false, isEqual: true }], startsAtMs: nowMs, endsAtMs: nowMs + 3_600_000, createdBy: 'ann', comment: 'swap', tenant: '', updatedAtMs: nowMs };
+    ea.putSilence(silence, nowMs);
+    await a!.store.flush();
+    await waitFor(() => eb.silences.get('s1') !== undefined, 'the silence on the other agent');
+    // The other agent reads the shared silences at its next tick.
+    eb.settle(nowMs);
+    const opened = eb.process([ev(nowMs, { asset: 'sw-1', type: 'down' })], nowMs);
+    expect(opened.map((c) => [c.kind, c.notify, c.incident.suppressedBy])).toEqual([['opened', false, 'silence:s1']]);
+    await b!.store.flush();
+    await waitFor(() => ea.openIncidents().length === 1, 'the incident on the first agent');
+    nowMs += 1000;
+    const released = ea.putSilence({ ...silence, endsAtMs: nowMs, updatedAtMs: nowMs }, nowMs);
+    expect(released.map((c) => [c.kind, c.notify])).toEqual([['unsuppressed', false], ['opened', true]]);
+    await Promise.all([a!.store.close(), b!.store.close()]);
+  }, 60_000);
 });
