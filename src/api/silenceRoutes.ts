@@ -139,7 +139,7 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
         tags,
         summary: 'List silences (Alertmanager API v2)',
         description: 'The caller\'s tenant\'s silences, pending, active and expired ones (kept 120h after they end). `filter` keeps those whose equality matchers satisfy every filter matcher, as Alertmanager does.',
-        querystring: { type: 'object', properties: { filter: { type: 'array', items: { type: 'string', maxLength: 1000 }, maxItems: 50, description: 'Matchers such as `asset="web-1"`; repeat for several.' } }, additionalProperties: false },
+        querystring: { type: 'object', properties: { filter: { type: 'array', items: { type: 'string', maxLength: 100 }, maxItems: 10, description: 'Matchers such as `asset="web-1"`; repeat for several.' } }, additionalProperties: false },
         response: { 200: { description: 'The silences', type: 'array', items: gettableSilence }, ...problems(400, 401, 403) },
       },
     },

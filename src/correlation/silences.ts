@@ -153,7 +153,7 @@ export function expiredNow(s: SilenceRecord, nowMs: number): SilenceRecord {
  * matchers name must satisfy every filter matcher.
  */
 export function silenceMatchesFilter(s: SilenceRecord, filter: readonly LabelMatcher[]): boolean {
-  const labels: Record<string, string> = {};
+  const labels: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const m of s.matchers) if (m.isEqual && !m.isRegex) labels[m.name] = m.value;
   return filter.every((f) => f.test(labels[f.label] ?? ''));
 }
