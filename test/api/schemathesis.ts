@@ -36,7 +36,8 @@ try {
   const run = spawnSync(
     schemathesis,
     ['--config-file', new URL('schemathesis.toml', import.meta.url).pathname, 'run', daemon.apiUrl('/openapi.json'), '--checks', 'all', '--max-examples', examples, '--seed', '16', '--workers', '1', '--generation-database', 'none', '--no-color', '--report-dir', `${daemon.dataDir}/schemathesis`],
-    { stdio: 'inherit' },
+    // Its cache (.schemathesis/) goes to the working directory: the daemon's, not the checkout.
+    { stdio: 'inherit', cwd: daemon.dataDir },
   );
   if (run.error) throw run.error;
   code = run.status ?? 1;
