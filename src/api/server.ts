@@ -6,6 +6,8 @@ import type { Incident } from '../model/incident.ts';
 import type { TicketLink } from '../pipeline/component.ts';
 import { hardenTlsServer } from '../receivers/http/tlsConfig.ts';
 import { nodeServer } from '../service/httpListeners.ts';
+
+const MAX_HEADER_BYTES = 256 * 1024;
 import type { Logger } from '../telemetry/logger.ts';
 import { principalResolver } from './auth.ts';
 import type { ApiConfig } from './config.ts';
@@ -90,7 +92,9 @@ export class ApiServer {
     const app = Fastify({
       logger: false,
       bodyLimit: BODY_LIMIT,
-      serverFactory: (handler) => nodeServer(limits, config.tls, handler),
+      // Room for the longest request the route schemas allow (a full list query, percent-encoded):
+      // past Node's default 16 KiB such a request would get a bare 431 instead of its answer.
+      serverFactory: (handler) => nodeServer(limits, config.tls, handler, MAX_HEADER_BYTES),
       keepAliveTimeout: config.idle_timeout,
       forceCloseConnections: 'idle',
       return503OnClosing: false,

@@ -27,7 +27,7 @@ interface Entry {
  * request timeout backs up the receivers' body deadline (routes that never read the body), a
  * little later so that the receivers' 408 with an error body is what senders normally see.
  */
-export function nodeServer(limits: HttpServerLimits, tls: TlsServerConfig | undefined, handler: RequestListener): Server {
+export function nodeServer(limits: HttpServerLimits, tls: TlsServerConfig | undefined, handler: RequestListener, maxHeaderSize?: number): Server {
   const requestTimeout = limits.read_timeout > 0 ? limits.read_timeout + 1000 : 0;
   const options: ServerOptions = {
     connectionsCheckingInterval: TIMEOUT_CHECK_MS,
@@ -36,6 +36,7 @@ export function nodeServer(limits: HttpServerLimits, tls: TlsServerConfig | unde
     requestTimeout,
     // Keep-alive senders (OTel SDKs) reuse connections for a long time.
     keepAliveTimeout: limits.idle_timeout,
+    ...(maxHeaderSize !== undefined ? { maxHeaderSize } : {}),
   };
   const server = tls ? createHttpsServer({ ...options, ...loadTlsOptions(tls) }, handler) : createHttpServer(options, handler);
   server.maxConnections = limits.max_connections;
