@@ -11,7 +11,8 @@ import { ConfigError } from '../src/errors.ts';
 import { ConfigWatcher } from '../src/service/configWatcher.ts';
 import { VigilService } from '../src/service/service.ts';
 import { lintRules } from '../src/correlation/lint.ts';
-import { formatTimeline, replay } from '../src/connectors/correlation/replay.ts';
+import { formatTimeline } from '../src/connectors/correlation/replay.ts';
+import { replayAsDaemon } from '../src/service/rulesReplay.ts';
 import { parseDuration } from '../src/config/schema.ts';
 import { toJson } from '../src/model/attributes.ts';
 import { INCIDENT_EXPORTERS_DIR, incidentExporterDir } from '../src/exporters/tickets/incidentExporter.ts';
@@ -75,12 +76,15 @@ Checks a configuration and exits 1 listing every error with its YAML path.
 
 Example:
   vigil validate --config config/vigil.yaml`,
-  rules: `Usage: vigil rules test --config FILE --events EVENTS.ndjson [--format table|json] [--after 10m]
+  rules: `Usage: vigil rules test --config FILE --events EVENTS.ndjson [--format table|json] [--after 10m] [--data-dir DIR]
        vigil rules lint --config FILE
 
   test   replays events (NDJSON, one JSON event per line) through the correlation rules on a
-         virtual clock and prints the incident timeline; --after runs the clock on past the last
-         event (a duration such as 90s or 10m) so timers fire
+         virtual clock and prints the incident timeline, as the daemon would decide: each line
+         is mapped as the logs pipeline's JSON receiver maps it and passes that pipeline's
+         processors (extract, enrich, tag, filter) first; --after runs the clock on past the last
+         event (a duration such as 90s or 10m) so timers fire; --data-dir is where relative
+         lookup tables are (default: the config's data_dir, else ./data)
   lint   checks the rules, summarises them and warns about likely mistakes
 
 Examples:
@@ -189,10 +193,10 @@ async function run(args: string[]): Promise<number> {
   return new Promise<number>(() => undefined); // runs until a signal stops it
 }
 
-function rules(argv: string[]): number {
+async function rules(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
   if (sub !== 'test' && sub !== 'lint') throw new UsageError(sub === undefined ? 'needs "test" or "lint"' : `unknown rules command "${sub}"; use "rules test" or "rules lint"`);
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, events: { type: 'string' }, format: { type: 'string', default: 'table' }, after: { type: 'string', default: '10m' } } });
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, events: { type: 'string' }, format: { type: 'string', default: 'table' }, after: { type: 'string', default: '10m' }, 'data-dir': { type: 'string' } } });
   if (!values.config) throw new UsageError(`${sub} needs --config FILE`);
   const config = loadConfigFile(values.config, registry);
   if (!config.correlation) {
@@ -210,7 +214,10 @@ function rules(argv: string[]): number {
   if (values.format !== 'table' && values.format !== 'json') throw new UsageError(`--format ${JSON.stringify(values.format)}: use table or json`);
   // A BOM (editors on Windows add one) is not part of the first event.
   const text = readFileSync(values.events, 'utf8').replace(/^\ufeff/, '');
-  const result = replay(config.correlation, text, after);
+  // Relative lookup tables (enrich) resolve against the data dir, as in the daemon.
+  const dataDir = resolve(values['data-dir'] ?? config.service.data_dir ?? 'data');
+  const result = await replayAsDaemon(config, registry, text, after, dataDir);
+  if (values.format === 'table' && result.path.processors.length) process.stdout.write(`through ${result.path.pipeline}: ${result.path.receiver ? `${result.path.receiver} mapping, ` : ''}processors ${result.path.processors.join(', ')}\n`);
   if (values.format === 'json') {
     for (const c of result.changes) process.stdout.write(toJson(c) + '\n');
     for (const r of result.rejected) process.stderr.write(`${values.events}:${r.line}: ${r.reason}\n`);
@@ -346,7 +353,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'rules':
-      return rules(rest);
+      return await rules(rest);
     case 'tickets':
       return await tickets(rest);
     case 'routes':

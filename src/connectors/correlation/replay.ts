@@ -5,7 +5,7 @@ import type { IncidentChange } from '../../model/incident.ts';
 import type { GaugePoint } from '../../model/metric.ts';
 import { parseTimestampNs } from '../../model/timestamp.ts';
 import type { VigilEvent } from '../../model/event.ts';
-import { fieldMappingSchema } from '../../receivers/json/config.ts';
+import { fieldMappingSchema, type FieldMapping } from '../../receivers/json/config.ts';
 import { JsonEventMapper } from '../../receivers/json/mapping.ts';
 import { MemoryStateStore } from '../../state/memoryStore.ts';
 
@@ -53,14 +53,20 @@ function parseLine(text: string, mapper: JsonEventMapper): Arrival | string {
   return { atMs: Number(e.observedTimeUnixNano / 1_000_000n), event: e };
 }
 
+/** A parsed NDJSON file: what arrives when, and the lines that could not be read. */
+export interface Arrivals {
+  arrivals: Arrival[];
+  rejected: ReplayResult['rejected'];
+}
+
+export type { Arrival };
+
 /**
- * Replays NDJSON events through the rules on a virtual clock: the clock jumps to each line's
- * arrival, the timer ticks every `tick_interval` on the way, and after the last line time runs
- * on for `afterMs` so silences, deadlines and notification timers play out.
+ * Reads NDJSON lines as the JSON receiver maps them (`mapping`: its `fields`, default mapping
+ * when absent), in arrival order.
  */
-export function replay(cfg: CorrelationConfig, text: string, afterMs: number): ReplayResult {
-  const engine = new CorrelationEngine(ruleSetOf(cfg), new MemoryStateStore());
-  const mapper = new JsonEventMapper(fieldMappingSchema.parse(undefined, '', [])!);
+export function parseArrivals(text: string, mapping: FieldMapping = fieldMappingSchema.parse(undefined, '', [])!): Arrivals {
+  const mapper = new JsonEventMapper(mapping);
   const rejected: ReplayResult['rejected'] = [];
   const arrivals: Arrival[] = [];
   text.split('\n').forEach((line, i) => {
@@ -71,6 +77,16 @@ export function replay(cfg: CorrelationConfig, text: string, afterMs: number): R
   });
   // A stable sort keeps the file's order among simultaneous arrivals.
   arrivals.sort((a, b) => a.atMs - b.atMs);
+  return { arrivals, rejected };
+}
+
+/**
+ * Runs arrivals through the rules on a virtual clock: the clock jumps to each arrival, the timer
+ * ticks every `tick_interval` on the way, and after the last one time runs on for `afterMs` so
+ * silences, deadlines and notification timers play out.
+ */
+export function runArrivals(cfg: CorrelationConfig, { arrivals, rejected }: Arrivals, afterMs: number): ReplayResult {
+  const engine = new CorrelationEngine(ruleSetOf(cfg), new MemoryStateStore());
   const changes: IncidentChange[] = [];
   if (arrivals.length === 0) return { changes, stats: engine.stats, rejected };
   const tick = cfg.tick_interval;
@@ -85,6 +101,11 @@ export function replay(cfg: CorrelationConfig, text: string, afterMs: number): R
   }
   tickUntil(arrivals.at(-1)!.atMs + afterMs);
   return { changes, stats: engine.stats, rejected };
+}
+
+/** Replays NDJSON events (default JSON mapping, no processors) through the rules on a virtual clock. */
+export function replay(cfg: CorrelationConfig, text: string, afterMs: number): ReplayResult {
+  return runArrivals(cfg, parseArrivals(text), afterMs);
 }
 
 /** The incident timeline as an aligned text table. */
