@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { RefusedError, TooManyRecordsError } from '../../errors.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { Span } from '../../model/span.ts';
@@ -26,7 +27,8 @@ export class OtlpReceiver implements Receiver {
   readonly settings: CreateSettings;
   readonly config: OtlpReceiverConfig;
   private readonly consumers: Consumers;
-  private readonly tokens: Map<string, string> | undefined;
+  /** Static tokens by their SHA-256, so a lookup compares digests and never the secret itself. */
+  private readonly tokens: { digest: Buffer; tenant: string }[] | undefined;
   private authenticator: Authenticator | undefined;
   private grpc: OtlpGrpcServer | undefined;
   /** The bound gRPC port (differs from the configured one for `:0`). */
@@ -40,7 +42,7 @@ export class OtlpReceiver implements Receiver {
     this.settings = settings;
     this.config = config;
     this.consumers = consumers;
-    this.tokens = config.auth?.bearer_tokens ? new Map(Object.entries(config.auth.bearer_tokens)) : undefined;
+    this.tokens = config.auth?.bearer_tokens ? Object.entries(config.auth.bearer_tokens).map(([token, tenant]) => ({ digest: sha256(token), tenant })) : undefined;
     this.specs = Object.values(SIGNAL_SPECS).filter((s) => consumers[s.signal] !== undefined);
   }
 
@@ -75,7 +77,10 @@ export class OtlpReceiver implements Receiver {
     if (!this.tokens) return '';
     const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
     if (!m) throw new AuthenticationError('missing bearer token: send "Authorization: Bearer <token>"', 'missing');
-    const tenant = this.tokens.get(m[1]!);
+    // Every token is compared, in constant time: how long a refusal takes tells nothing of how close a guess came.
+    const presented = sha256(m[1]!);
+    let tenant: string | undefined;
+    for (const t of this.tokens) if (timingSafeEqual(t.digest, presented) && tenant === undefined) tenant = t.tenant;
     if (tenant === undefined) throw new AuthenticationError('unknown bearer token', 'unknown_token');
     return tenant;
   }
@@ -163,4 +168,8 @@ export class OtlpReceiver implements Receiver {
     metrics.receiverRequests.inc({ receiver: id, outcome: 'success' });
     return { rejected: rejected.count, errorMessage: rejected.message() };
   }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
 }
