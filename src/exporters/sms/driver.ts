@@ -1,7 +1,8 @@
 import { Counter, Registry } from 'prom-client';
 import { DeliveryError, realTimers, type Timers } from '../tickets/delivery.ts';
 import { credentialsFailure, httpFailure, redact, send, type HttpResult } from '../tickets/http.ts';
-import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
+import type { Notice } from '../tickets/incidentExporter.ts';
+import { MessageDriver } from '../tickets/messageDriver.ts';
 import { compileTemplate, type Template } from '../tickets/template.ts';
 import type { SmsExporterConfig } from './config.ts';
 import { SMS_BODY_SHAPE } from './config.ts';
@@ -61,7 +62,7 @@ export interface SmsDriverOptions {
  * Each recipient gets at most `rate_limit.messages` per `rate_limit.per`; a recipient the
  * provider refuses is skipped (and counted) so the others still hear of the incident.
  */
-export class SmsDriver implements TicketDriver {
+export class SmsDriver extends MessageDriver {
   private readonly config: SmsExporterConfig;
   private readonly timers: Timers;
   private readonly exporterId: string;
@@ -75,6 +76,7 @@ export class SmsDriver implements TicketDriver {
   private readonly handled = new Map<string, Set<string>>();
 
   constructor(config: SmsExporterConfig, opts: SmsDriverOptions) {
+    super();
     this.config = config;
     this.timers = opts.timers ?? realTimers;
     this.exporterId = opts.exporterId;
@@ -82,20 +84,8 @@ export class SmsDriver implements TicketDriver {
     this.body = config.body ?? compileTemplate(DEFAULT_BODY[config.content_type], SMS_BODY_SHAPE);
   }
 
-  async find(): Promise<undefined> {
-    return undefined;
-  }
 
-  async create(n: Notice): Promise<string> {
-    await this.notify(n);
-    return 'sent';
-  }
-
-  update = (_ref: string, n: Notice): Promise<void> => this.notify(n);
-  resolve = (_ref: string, n: Notice): Promise<void> => this.notify(n);
-  reopen = (_ref: string, n: Notice): Promise<void> => this.notify(n);
-
-  private async notify(n: Notice): Promise<void> {
+  protected async deliver(n: Notice): Promise<void> {
     const handled = this.handled.get(n.id) ?? new Set<string>();
     this.handled.set(n.id, handled);
     const refusals: string[] = [];

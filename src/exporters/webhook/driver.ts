@@ -1,36 +1,23 @@
-import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
+import type { Notice } from '../tickets/incidentExporter.ts';
+import { MessageDriver } from '../tickets/messageDriver.ts';
 import { httpFailure, redact, send } from '../tickets/http.ts';
 import type { WebhookExporterConfig } from './config.ts';
 import { alertmanagerPayload, escapeMrkdwn, jsonPayload, pagerDutyPayload, slackPayload } from './formats.ts';
 import { signWebhook } from './signature.ts';
 
-/**
- * Posts every change as one request. Nothing to look up or create: the ledger only records
- * that the incident was announced, so a resolve is sent only for incidents people heard of.
- */
-export class WebhookDriver implements TicketDriver {
+/** Posts every change as one request, in the configured format (signed when a secret is set). */
+export class WebhookDriver extends MessageDriver {
   private readonly config: WebhookExporterConfig;
   private readonly now: () => number;
 
   constructor(config: WebhookExporterConfig, now: () => number = Date.now) {
+    super();
     this.config = config;
     this.now = now;
   }
 
   escapeBody = (text: string): string => (this.config.format === 'slack' ? escapeMrkdwn(text) : text);
 
-  async find(): Promise<undefined> {
-    return undefined;
-  }
-
-  async create(n: Notice): Promise<string> {
-    await this.post(n);
-    return 'sent';
-  }
-
-  update = (_ref: string, n: Notice): Promise<void> => this.post(n);
-  resolve = (_ref: string, n: Notice): Promise<void> => this.post(n);
-  reopen = (_ref: string, n: Notice): Promise<void> => this.post(n);
 
   private payload(n: Notice): object {
     switch (this.config.format) {
@@ -45,7 +32,7 @@ export class WebhookDriver implements TicketDriver {
     }
   }
 
-  private async post(n: Notice): Promise<void> {
+  protected async deliver(n: Notice): Promise<void> {
     const body = JSON.stringify(this.payload(n));
     const ts = Math.floor(this.now() / 1000);
     const headers: Record<string, string> = { ...this.config.headers, 'content-type': 'application/json', 'user-agent': 'Vigil', 'idempotency-key': n.id, 'webhook-id': n.id, 'webhook-timestamp': String(ts) };
