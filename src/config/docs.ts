@@ -45,6 +45,11 @@ function connectors(factories: readonly ConnectorFactory[]): string {
     .join('\n');
 }
 
+/** A `####` section of the reference: its heading and its table of keys under `key`. */
+function block(title: string, doc: FieldDoc, key: string): string[] {
+  return [`#### ${title}`, '', table(doc, key), ''];
+}
+
 /** The configuration reference, generated from the same schemas that validate the config. */
 export function renderConfigReference(registry: FactoryRegistry, extra: { title: string; key: string; doc: FieldDoc }[] = []): string {
   const parts = [
@@ -67,20 +72,11 @@ export function renderConfigReference(registry: FactoryRegistry, extra: { title:
     '#### Extensions',
     '',
     registry.extensions.map((f) => `##### \`extensions.${f.type}\` — ${f.description}\n\nProvides: ${f.provides.join(', ')}. Start it by listing its id in \`service.extensions\`.\n\n${table(f.configSchema.describe(), `extensions.${f.type}`)}\n`).join('\n'),
-    ...extra.flatMap((e) => [`#### ${e.title}`, '', table(e.doc, e.key), '']),
-    ...registry.connectors.flatMap((f) => (f.shorthand ? [`#### ${f.shorthand.title}`, '', table(f.configSchema.describe(), f.shorthand.section), ''] : [])),
-    '#### Routing tree (`routing:`)',
-    '',
-    table(routingSchema.describe(), 'routing'),
-    '',
-    '#### Operators\' API (`api:`; see docs/api.md)',
-    '',
-    table(apiSchema.describe(), 'api'),
-    '',
-    '#### Service',
-    '',
-    table(serviceSchema.describe(), 'service'),
-    '',
+    ...extra.flatMap((e) => block(e.title, e.doc, e.key)),
+    ...registry.connectors.flatMap((f) => (f.shorthand ? block(f.shorthand.title, f.configSchema.describe(), f.shorthand.section) : [])),
+    ...block('Routing tree (`routing:`)', routingSchema.describe(), 'routing'),
+    ...block('Operators\' API (`api:`; see docs/api.md)', apiSchema.describe(), 'api'),
+    ...block('Service', serviceSchema.describe(), 'service'),
     '##### Each pipeline (`service.pipelines.<signal>[/<name>]`)',
     '',
     table(pipelineSchema.describe(), 'service.pipelines.<name>'),

@@ -93,6 +93,7 @@ export class RoutingTree {
   private readonly receivers: ReadonlyMap<string, string[]>;
   /** Every exporter some receiver names: the tree decides for these. */
   readonly exporters: ReadonlySet<string>;
+  private readonly matched = new WeakMap<IncidentChange, { nowMs: number; routes: RouteMatch[] }>();
 
   private constructor(root: CompiledRoute, receivers: ReadonlyMap<string, string[]>) {
     this.root = root;
@@ -178,7 +179,13 @@ export class RoutingTree {
    * even while muted, so a ticket opened before a mute window never stays open.
    */
   takes(exporterId: string, change: IncidentChange, nowMs: number): boolean {
-    return this.match(change, nowMs).some((m) => m.exporters.includes(exporterId) && (!m.muted || change.kind === 'resolved'));
+    // Every exporter the tree names asks about the same change objects: walk the tree once for each.
+    let known = this.matched.get(change);
+    if (known?.nowMs !== nowMs) {
+      known = { nowMs, routes: this.match(change, nowMs) };
+      this.matched.set(change, known);
+    }
+    return known.routes.some((m) => m.exporters.includes(exporterId) && (!m.muted || change.kind === 'resolved'));
   }
 }
 
