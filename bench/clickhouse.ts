@@ -28,7 +28,9 @@ import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
 import { startChdbHttpServer } from '../test/support/chdbHttpServer.ts';
 import { fmt, peakRssMiB, spawnUntil, table } from './support.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '50000' }, phase: { type: 'string' }, serve: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { rows: { type: 'string', default: '50000' }, phase: { type: 'string' }, serve: { type: 'string' } },
+});
 const ROWS = Number(values.rows);
 const ROUNDS = 2;
 const PIPELINE_BATCH = 512;
@@ -58,7 +60,10 @@ function exporterFor(raw: Record<string, unknown>, dataDir: string): ClickHouseE
   const issues: ConfigIssue[] = [];
   const config = clickhouseExporterSchema.parse(raw, 'exporters.clickhouse', issues)!;
   if (issues.length) throw new Error(JSON.stringify(issues));
-  return new ClickHouseExporter({ id: 'clickhouse', logger: createLogger('warn'), metrics: new SelfMetrics(), dataDir }, config);
+  return new ClickHouseExporter(
+    { id: 'clickhouse', logger: createLogger('warn'), metrics: new SelfMetrics(), dataDir },
+    config,
+  );
 }
 
 /** The baseline's table: the same otel_logs DDL under another name. */
@@ -110,10 +115,14 @@ async function embeddedPhase(): Promise<Record<string, number>> {
 
   // Spool replay: a run that accepted rows and crashed before inserting them; the next start replays them.
   const crashedSpool = { dir: join(dir, 'crashed-spool') };
-  const crashed = exporterFor({ spool: crashedSpool, batch: { max_delay: '1h', max_rows: 1_000_000, max_bytes: '1GiB' } }, dir);
+  const crashed = exporterFor(
+    { spool: crashedSpool, batch: { max_delay: '1h', max_rows: 1_000_000, max_bytes: '1GiB' } },
+    dir,
+  );
   await crashed.start();
   const replayEvents = makeEvents(ROWS);
-  for (let i = 0; i < replayEvents.length; i += PIPELINE_BATCH) await crashed.consumeLogs(replayEvents.slice(i, i + PIPELINE_BATCH));
+  for (let i = 0; i < replayEvents.length; i += PIPELINE_BATCH)
+    await crashed.consumeLogs(replayEvents.slice(i, i + PIPELINE_BATCH));
   const restarted = exporterFor({ spool: crashedSpool }, dir);
   const started = performance.now();
   await restarted.start();
@@ -131,10 +140,29 @@ async function embeddedPhase(): Promise<Record<string, number>> {
 async function cpuPhase(): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-ch-'));
   const events = makeEvents(ROWS);
-  const discard: ClickHouseBackend = { description: 'discard', version: async () => '26.7', command: async () => {}, insert: async () => {}, select: async () => [], close: async () => {} };
+  const discard: ClickHouseBackend = {
+    description: 'discard',
+    version: async () => '26.7',
+    command: async () => {},
+    insert: async () => {},
+    select: async () => [],
+    close: async () => {},
+  };
   const writer = new BatchWriter({
-    id: 'bench', backend: discard, database: 'otel', spool: new Spool(join(dir, 'spool'), false), maxRows: INSERT_ROWS, maxBytes: 16 * 1024 * 1024, maxDelayMs: 1000,
-    spoolMaxBytes: 1024 ** 3, retryInitialMs: 500, retryMaxMs: 30_000, prepare: async () => {}, signalOf: () => 'logs', logger: createLogger('warn'), metrics: new SelfMetrics(),
+    id: 'bench',
+    backend: discard,
+    database: 'otel',
+    spool: new Spool(join(dir, 'spool'), false),
+    maxRows: INSERT_ROWS,
+    maxBytes: 16 * 1024 * 1024,
+    maxDelayMs: 1000,
+    spoolMaxBytes: 1024 ** 3,
+    retryInitialMs: 500,
+    retryMaxMs: 30_000,
+    prepare: async () => {},
+    signalOf: () => 'logs',
+    logger: createLogger('warn'),
+    metrics: new SelfMetrics(),
   });
   await writer.start();
   let best = 0;
@@ -155,7 +183,11 @@ async function cpuPhase(): Promise<Record<string, number>> {
 
 async function remotePhase(): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-ch-'));
-  const { proc, line } = await spawnUntil(process.execPath, [import.meta.filename, '--serve', join(dir, 'server')], /^listening \d+/);
+  const { proc, line } = await spawnUntil(
+    process.execPath,
+    [import.meta.filename, '--serve', join(dir, 'server')],
+    /^listening \d+/,
+  );
   const url = `http://127.0.0.1:${line.split(' ')[1]}`;
   try {
     const events = makeEvents(ROWS);
@@ -165,7 +197,11 @@ async function remotePhase(): Promise<Record<string, number>> {
     const client = createClient({ url, compression: { request: true, response: true } });
     let token = 0;
     const insert = async (buf: Buffer) => {
-      const res = await client.exec({ query: 'INSERT INTO otel.bare_logs FORMAT JSONEachRow', values: Readable.from([buf]), clickhouse_settings: { insert_deduplication_token: `bare-${token++}` } });
+      const res = await client.exec({
+        query: 'INSERT INTO otel.bare_logs FORMAT JSONEachRow',
+        values: Readable.from([buf]),
+        clickhouse_settings: { insert_deduplication_token: `bare-${token++}` },
+      });
       for await (const _ of res.stream);
     };
     let bareRate = 0;
@@ -186,25 +222,47 @@ if (values.serve) {
   const server = await startChdbHttpServer({ path: values.serve });
   console.log(`listening ${server.port}`);
 } else if (values.phase) {
-  const result = values.phase === 'embedded' ? await embeddedPhase() : values.phase === 'cpu' ? await cpuPhase() : await remotePhase();
+  const result =
+    values.phase === 'embedded'
+      ? await embeddedPhase()
+      : values.phase === 'cpu'
+        ? await cpuPhase()
+        : await remotePhase();
   console.log(JSON.stringify(result));
   // The "crashed" exporter of the replay measurement still holds a timer and a file, as a crashed run would.
   process.exit(0);
 } else {
   const run = (phase: string) => {
-    const r = spawnSync(process.execPath, [import.meta.filename, '--phase', phase, '--rows', String(ROWS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const r = spawnSync(process.execPath, [import.meta.filename, '--phase', phase, '--rows', String(ROWS)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
   };
   const embedded = run('embedded');
   const remote = run('remote');
   const cpu = run('cpu');
-  console.log(`${fmt(ROWS)} log rows ×${ROUNDS} rounds (best of each), pipeline batches of ${PIPELINE_BATCH}, exporter defaults (max_rows 50,000, spool on, fsync off); baseline = bare INSERT ... FORMAT JSONEachRow of the same rows in 50,000-row inserts.\n`);
+  console.log(
+    `${fmt(ROWS)} log rows ×${ROUNDS} rounds (best of each), pipeline batches of ${PIPELINE_BATCH}, exporter defaults (max_rows 50,000, spool on, fsync off); baseline = bare INSERT ... FORMAT JSONEachRow of the same rows in 50,000-row inserts.\n`,
+  );
   console.log(
     table(
       ['path', 'Vigil rows/s', 'bare INSERT rows/s', 'ratio', 'peak RSS (MiB)'],
       [
-        ['embedded chdb', fmt(embedded.vigilRate!), fmt(embedded.bareRate!), (embedded.vigilRate! / embedded.bareRate!).toFixed(2), embedded.rss!],
-        ['remote HTTP (gzip) → chdb HTTP fixture', fmt(remote.vigilRate!), fmt(remote.bareRate!), (remote.vigilRate! / remote.bareRate!).toFixed(2), remote.rss!],
+        [
+          'embedded chdb',
+          fmt(embedded.vigilRate!),
+          fmt(embedded.bareRate!),
+          (embedded.vigilRate! / embedded.bareRate!).toFixed(2),
+          embedded.rss!,
+        ],
+        [
+          'remote HTTP (gzip) → chdb HTTP fixture',
+          fmt(remote.vigilRate!),
+          fmt(remote.bareRate!),
+          (remote.vigilRate! / remote.bareRate!).toFixed(2),
+          remote.rss!,
+        ],
         ['spool restart + replay after a crash (embedded)', fmt(embedded.replayRate!), '', '', ''],
         ['exporter alone: serialise + spool, backend discarding', fmt(cpu.cpuRate!), '', '', cpu.rss!],
       ],

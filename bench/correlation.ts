@@ -29,7 +29,9 @@ if (typeof globalThis.gc !== 'function') {
 }
 const gc = globalThis.gc as () => void;
 
-const { values } = parseArgs({ options: { passes: { type: 'string', default: '8' }, ticks: { type: 'string', default: '20' } } });
+const { values } = parseArgs({
+  options: { passes: { type: 'string', default: '8' }, ticks: { type: 'string', default: '20' } },
+});
 const PASSES = Number(values.passes);
 const TICKS = Number(values.ticks);
 /** The store as it was before its kind index and due-time slots: `keys()` and `sweep()` walk every entry. */
@@ -101,7 +103,8 @@ function timeTicks(engine: CorrelationEngine): TickTimes {
   const ms: number[] = [];
   for (let i = 0; i <= TICKS; i++) {
     const tickStart = performance.now();
-    if (engine.tick(nowMs + i * 1000).length > 0) throw new Error('the benchmark expects no incident changes from the timer');
+    if (engine.tick(nowMs + i * 1000).length > 0)
+      throw new Error('the benchmark expects no incident changes from the timer');
     ms.push(performance.now() - tickStart);
   }
   const rest = ms.slice(1).sort((a, b) => a - b);
@@ -129,7 +132,13 @@ process.stdout.write(
     ['run', 'events/s', 'vs baseline', 'bytes per active group', 'incident changes'],
     [
       [`baseline: group key + Map increment`, fmt(baseRate), '1.00', fmt(base.bytesPerGroup), '—'],
-      [`engine: ${RULES} rules, ${fmt(GROUPS)} groups, StateStore (memory)`, fmt(engRate), (engRate / baseRate).toFixed(2), fmt(eng.bytesPerGroup), String(eng.changes)],
+      [
+        `engine: ${RULES} rules, ${fmt(GROUPS)} groups, StateStore (memory)`,
+        fmt(engRate),
+        (engRate / baseRate).toFixed(2),
+        fmt(eng.bytesPerGroup),
+        String(eng.changes),
+      ],
     ],
   ) + '\n',
 );
@@ -139,10 +148,26 @@ process.stdout.write(
     table(
       ['tick', 'median ms', 'worst ms', 'vs baseline (median)', 'first tick (sweeps) ms', 'sweep() alone ms'],
       [
-        ['baseline: keys() and sweep() walk every entry', ms(scan.medianMs), ms(scan.maxMs), '1.00', ms(scan.sweepMs), ms(scan.bareSweepMs)],
-        ['kind index and due-time slots', ms(eng.ticks.medianMs), ms(eng.ticks.maxMs), (eng.ticks.medianMs / scan.medianMs).toFixed(2), ms(eng.ticks.sweepMs), ms(eng.ticks.bareSweepMs)],
+        [
+          'baseline: keys() and sweep() walk every entry',
+          ms(scan.medianMs),
+          ms(scan.maxMs),
+          '1.00',
+          ms(scan.sweepMs),
+          ms(scan.bareSweepMs),
+        ],
+        [
+          'kind index and due-time slots',
+          ms(eng.ticks.medianMs),
+          ms(eng.ticks.maxMs),
+          (eng.ticks.medianMs / scan.medianMs).toFixed(2),
+          ms(eng.ticks.sweepMs),
+          ms(eng.ticks.bareSweepMs),
+        ],
       ],
     ) +
     '\n',
 );
-process.stdout.write(`\n${fmt(total)} events per run (${PASSES} passes over ${fmt(GROUPS)} events in batches of ${BATCH}); ${fmt(eng.entries)} state entries; ${TICKS} ticks after one sweeping tick; node ${process.version}\n`);
+process.stdout.write(
+  `\n${fmt(total)} events per run (${PASSES} passes over ${fmt(GROUPS)} events in batches of ${BATCH}); ${fmt(eng.entries)} state entries; ${TICKS} ticks after one sweeping tick; node ${process.version}\n`,
+);

@@ -21,8 +21,14 @@ export function rulesYaml(): string {
   const rules: string[] = [];
   for (let i = 0; i < RULES; i++) {
     const match = `attributes["check"] == "c${i}"`;
-    if (i < 30) rules.push(`  - { kind: threshold, name: t${i}, match: '${match}', group_by: [asset], window: 5m, threshold: 1000000 }`);
-    else if (i < 40) rules.push(`  - { kind: spike, name: s${i}, match: '${match}', group_by: [asset], window: 5m, ratio: 1000, min_count: 1000000 }`);
+    if (i < 30)
+      rules.push(
+        `  - { kind: threshold, name: t${i}, match: '${match}', group_by: [asset], window: 5m, threshold: 1000000 }`,
+      );
+    else if (i < 40)
+      rules.push(
+        `  - { kind: spike, name: s${i}, match: '${match}', group_by: [asset], window: 5m, ratio: 1000, min_count: 1000000 }`,
+      );
     else rules.push(`  - { kind: absence, name: a${i}, match: '${match}', group_by: [asset], interval: 1h }`);
   }
   return `defaults: { allowed_lateness: 10m }\nrules:\n${rules.join('\n')}\n`;
@@ -42,8 +48,19 @@ export function makeEvents(): VigilEvent[] {
   const events: VigilEvent[] = [];
   for (let g = 0; g < GROUPS; g++) {
     const t = BigInt(BASE_MS + (g % 60_000)) * 1_000_000n;
-    events.push(newEvent({ source: 'bench', asset: `host-${g}`, service: 'billing', severityNumber: 17, severityText: 'ERROR', title: 'CPU high', timeUnixNano: t, observedTimeUnixNano: t, attributes: { check: `c${g % RULES}`, region: 'eu-west-1' } }));
+    events.push(
+      newEvent({
+        source: 'bench',
+        asset: `host-${g}`,
+        service: 'billing',
+        severityNumber: 17,
+        severityText: 'ERROR',
+        title: 'CPU high',
+        timeUnixNano: t,
+        observedTimeUnixNano: t,
+        attributes: { check: `c${g % RULES}`, region: 'eu-west-1' },
+      }),
+    );
   }
   return events;
 }
-

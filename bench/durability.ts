@@ -29,7 +29,9 @@ import { createLogger } from '../src/telemetry/logger.ts';
 import { BASE_MS, buildEngine, GROUPS, makeEvents, RULES } from './correlationWorkload.ts';
 import { fmt, pin, spawnUntil, table } from './support.ts';
 
-const { values } = parseArgs({ options: { passes: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { passes: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' } },
+});
 const PASSES = Number(values.passes);
 const ROUNDS = Number(values.rounds);
 const BATCH = 1000;
@@ -37,7 +39,8 @@ const events = makeEvents();
 const nowMs = BASE_MS + 61_000;
 const root = mkdtempSync(join(tmpdir(), 'vigil-bench-durable-'));
 
-const durable = (dir: string) => new DurableStateStore({ dir, logger: createLogger('silent'), registry: new Registry() });
+const durable = (dir: string) =>
+  new DurableStateStore({ dir, logger: createLogger('silent'), registry: new Registry() });
 
 type Commit = 'none' | 'awaited' | 'pipelined';
 
@@ -75,7 +78,10 @@ for (let r = 0; r < ROUNDS; r++) {
 
 /** ms per commit-sized append made durable, by fdatasync after the write and by an O_DSYNC write. */
 function bareSyncMs(bytes: number, dsync: boolean): number {
-  const fd = openSync(join(root, 'bare-sync'), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (dsync ? (constants.O_DSYNC ?? 0) : 0));
+  const fd = openSync(
+    join(root, 'bare-sync'),
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (dsync ? (constants.O_DSYNC ?? 0) : 0),
+  );
   const buf = Buffer.alloc(bytes, 0x5b);
   const n = 300;
   const start = performance.now();
@@ -101,12 +107,42 @@ process.stdout.write(
   table(
     ['run', 'events/s', 'vs memory (same round)'],
     [
-      [`memory store: ${RULES} rules, ${fmt(GROUPS)} groups`, range(rounds.map((r) => r.mem), fmt), '1.00'],
-      ['durable store, commit awaited after each batch of 1000', range(rounds.map((r) => r.awaited), fmt), range(rounds.map((r) => r.awaited / r.mem), ratio)],
-      ['durable store, commits pipelined (group commit)', range(rounds.map((r) => r.pipelined), fmt), range(rounds.map((r) => r.pipelined / r.mem), ratio)],
+      [
+        `memory store: ${RULES} rules, ${fmt(GROUPS)} groups`,
+        range(
+          rounds.map((r) => r.mem),
+          fmt,
+        ),
+        '1.00',
+      ],
+      [
+        'durable store, commit awaited after each batch of 1000',
+        range(
+          rounds.map((r) => r.awaited),
+          fmt,
+        ),
+        range(
+          rounds.map((r) => r.awaited / r.mem),
+          ratio,
+        ),
+      ],
+      [
+        'durable store, commits pipelined (group commit)',
+        range(
+          rounds.map((r) => r.pipelined),
+          fmt,
+        ),
+        range(
+          rounds.map((r) => r.pipelined / r.mem),
+          ratio,
+        ),
+      ],
     ],
   ) +
-    `\n\n${ROUNDS} rounds. Bare append of one commit (${fmt(commitBytes)} bytes) made durable on this disk: write + fdatasync ${range(syncMs, (x) => x.toFixed(3))} ms, O_DSYNC write ${range(dsyncMs, (x) => x.toFixed(3))} ms; the memory store spends ${range(rounds.map((r) => (BATCH / r.mem) * 1000), (x) => x.toFixed(2))} ms on a batch of ${BATCH}.\n`,
+    `\n\n${ROUNDS} rounds. Bare append of one commit (${fmt(commitBytes)} bytes) made durable on this disk: write + fdatasync ${range(syncMs, (x) => x.toFixed(3))} ms, O_DSYNC write ${range(dsyncMs, (x) => x.toFixed(3))} ms; the memory store spends ${range(
+      rounds.map((r) => (BATCH / r.mem) * 1000),
+      (x) => x.toFixed(2),
+    )} ms on a batch of ${BATCH}.\n`,
 );
 
 async function timedOpen(dir: string): Promise<{ ms: number; entries: number }> {
@@ -143,7 +179,16 @@ async function openIncidents(dataDir: string): Promise<number> {
     const batch = [];
     for (let g = i; g < i + BATCH; g++) {
       const t = BigInt(now - 60_000 + (g % 60_000)) * 1_000_000n;
-      batch.push(newEvent({ source: 'bench', asset: `host-${g}`, type: 'down', title: 'down', timeUnixNano: t, observedTimeUnixNano: t }));
+      batch.push(
+        newEvent({
+          source: 'bench',
+          asset: `host-${g}`,
+          type: 'down',
+          title: 'down',
+          timeUnixNano: t,
+          observedTimeUnixNano: t,
+        }),
+      );
     }
     engine.process(batch, now);
     await store.commit();
@@ -157,7 +202,10 @@ async function openIncidents(dataDir: string): Promise<number> {
 const CLI = resolve(import.meta.dirname, '../cmd/vigil.ts');
 async function daemonReadyMs(dataDir: string): Promise<number> {
   const configFile = join(dataDir, 'vigil.yaml');
-  writeFileSync(configFile, `receivers:\n  json: { endpoint: 127.0.0.1:0 }\nexporters:\n  correlation: {}\ncorrelation:${PAIR_RULES}service:\n  pipelines:\n    logs: { receivers: [json], exporters: [correlation] }\n  telemetry:\n    metrics: { endpoint: 127.0.0.1:0 }\n`);
+  writeFileSync(
+    configFile,
+    `receivers:\n  json: { endpoint: 127.0.0.1:0 }\nexporters:\n  correlation: {}\ncorrelation:${PAIR_RULES}service:\n  pipelines:\n    logs: { receivers: [json], exporters: [correlation] }\n  telemetry:\n    metrics: { endpoint: 127.0.0.1:0 }\n`,
+  );
   const [cmd, args] = pin(0, [process.execPath, CLI, 'run', '--config', configFile, '--data-dir', dataDir]);
   const start = performance.now();
   const { proc } = await spawnUntil(cmd, args, /"msg":"Vigil started"/);
@@ -183,14 +231,34 @@ process.stdout.write(
     table(
       ['restart', 'ms', 'entries', 'bytes on disk', 'bytes per group'],
       [
-        [`load ${fmt(GROUPS)} groups from the log (${PASSES + 1} passes of commits)`, ms(fromLog.ms), fmt(fromLog.entries), fmt(logBytes), fmt(logBytes / GROUPS)],
-        [`load ${fmt(GROUPS)} groups from a snapshot`, ms(fromSnapshot.ms), fmt(fromSnapshot.entries), fmt(snapshotBytes), fmt(snapshotBytes / GROUPS)],
+        [
+          `load ${fmt(GROUPS)} groups from the log (${PASSES + 1} passes of commits)`,
+          ms(fromLog.ms),
+          fmt(fromLog.entries),
+          fmt(logBytes),
+          fmt(logBytes / GROUPS),
+        ],
+        [
+          `load ${fmt(GROUPS)} groups from a snapshot`,
+          ms(fromSnapshot.ms),
+          fmt(fromSnapshot.entries),
+          fmt(snapshotBytes),
+          fmt(snapshotBytes / GROUPS),
+        ],
         ['`vigil run` start to ready, empty data dir', range(emptyRuns, ms), '0', '0', '—'],
-        [`\`vigil run\` start to ready, ${fmt(GROUPS)} open incidents`, range(fullRuns, ms), fmt(GROUPS), fmt(incidentBytes), fmt(incidentBytes / GROUPS)],
+        [
+          `\`vigil run\` start to ready, ${fmt(GROUPS)} open incidents`,
+          range(fullRuns, ms),
+          fmt(GROUPS),
+          fmt(incidentBytes),
+          fmt(incidentBytes / GROUPS),
+        ],
         ['difference (same round): the restore', range(diffs, ms), '', '', ''],
       ],
     ) +
     '\n',
 );
-process.stdout.write(`\n${fmt(events.length * PASSES)} events per run (${PASSES} passes in batches of ${BATCH}); state in ${tmpdir()}; node ${process.version}\n`);
+process.stdout.write(
+  `\n${fmt(events.length * PASSES)} events per run (${PASSES} passes in batches of ${BATCH}); state in ${tmpdir()}; node ${process.version}\n`,
+);
 rmSync(root, { recursive: true, force: true });

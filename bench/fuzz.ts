@@ -10,7 +10,14 @@ import { generator, FUZZ_CONFIG, LISTENERS, listenerPorts } from '../test/suppor
 import { fuzz, Sender } from '../test/support/fuzz/send.ts';
 import { fmt, peakRssMiB, table } from './support.ts';
 
-const { values } = parseArgs({ options: { inputs: { type: 'string', default: '1000000' }, seed: { type: 'string', default: '20' }, 'deadline-ms': { type: 'string', default: '10000' }, only: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    inputs: { type: 'string', default: '1000000' },
+    seed: { type: 'string', default: '20' },
+    'deadline-ms': { type: 'string', default: '10000' },
+    only: { type: 'string' },
+  },
+});
 const N = Number(values.inputs);
 const SEED = Number(values.seed);
 
@@ -21,7 +28,15 @@ let failed = false;
 try {
   for (const listener of LISTENERS.filter((l) => !values.only || l.name === values.only)) {
     const sender = new Sender(ports[listener.port], Number(values['deadline-ms']));
-    const stats = await fuzz({ seed: SEED, generate: generator(listener, SEED), sender, maxInputs: N, until: Infinity, concurrency: 8, alive: () => daemon.proc.exitCode === null });
+    const stats = await fuzz({
+      seed: SEED,
+      generate: generator(listener, SEED),
+      sender,
+      maxInputs: N,
+      until: Infinity,
+      concurrency: 8,
+      alive: () => daemon.proc.exitCode === null,
+    });
     sender.close();
     const health = daemon.proc.exitCode === null ? (await fetch(daemon.adminUrl('/healthz'))).status : 0;
     const crashes = daemon.proc.exitCode === null && health === 200 ? 0 : 1;
@@ -30,12 +45,35 @@ try {
       .map(([cls, n]) => `${cls}: ${fmt(n)}`)
       .join(', ');
     if (crashes || stats.hangs || stats.bad.length) failed = true;
-    rows.push([listener.name, fmt(stats.inputs), crashes, stats.hangs, stats.bad.length ? stats.bad.join('; ') : 'none', answers, peakRssMiB(daemon.proc.pid!), fmt((stats.inputs / stats.ms) * 1000)]);
+    rows.push([
+      listener.name,
+      fmt(stats.inputs),
+      crashes,
+      stats.hangs,
+      stats.bad.length ? stats.bad.join('; ') : 'none',
+      answers,
+      peakRssMiB(daemon.proc.pid!),
+      fmt((stats.inputs / stats.ms) * 1000),
+    ]);
     if (crashes) break;
   }
 } finally {
   await daemon.stop('SIGKILL');
 }
 console.log(`Seed ${SEED}, ${fmt(N)} inputs per listener, concurrency 8, one daemon for all listeners.\n`);
-console.log(table(['listener', 'inputs', 'crashes', 'hangs', 'against the contract', 'answers by class', 'daemon peak RSS (MiB)', 'inputs/s'], rows));
+console.log(
+  table(
+    [
+      'listener',
+      'inputs',
+      'crashes',
+      'hangs',
+      'against the contract',
+      'answers by class',
+      'daemon peak RSS (MiB)',
+      'inputs/s',
+    ],
+    rows,
+  ),
+);
 process.exitCode = failed ? 1 : 0;

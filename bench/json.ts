@@ -11,9 +11,17 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fmt, peakRssMiB, pin, pinSelfToLoadCore, spawnUntil, table } from './support.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '16' }, batch: { type: 'string' }, queue: { type: 'string' }, profile: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '16' },
+    batch: { type: 'string' },
+    queue: { type: 'string' },
+    profile: { type: 'string' },
+  },
+});
 const SECONDS = Number(values.seconds);
-const QUEUE = values.queue === undefined ? "" : `, queue_size: ${values.queue}`;
+const QUEUE = values.queue === undefined ? '' : `, queue_size: ${values.queue}`;
 const CONCURRENCY = Number(values.concurrency);
 const root = resolve(import.meta.dirname, '..');
 pinSelfToLoadCore();
@@ -42,10 +50,20 @@ async function load(port: number, batch: number): Promise<number> {
   const worker = async () => {
     while (performance.now() < deadline) {
       const status = await new Promise<number>((res, rej) => {
-        const req = request({ host: '127.0.0.1', port, path: '/v1/events', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (r) => {
-          r.resume();
-          r.on('end', () => res(r.statusCode!));
-        });
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/v1/events',
+            method: 'POST',
+            agent,
+            headers: { 'content-type': 'application/json', 'content-length': body.length },
+          },
+          (r) => {
+            r.resume();
+            r.on('end', () => res(r.statusCode!));
+          },
+        );
         req.on('error', rej);
         req.end(body);
       });
@@ -73,7 +91,16 @@ service:
 `,
   );
   const profile = values.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values.profile}`];
-  const [cmd, args] = pin(0, [process.execPath, ...profile, join(root, 'cmd/vigil.ts'), 'run', '--config', join(dir, 'vigil.yaml'), '--data-dir', dir]);
+  const [cmd, args] = pin(0, [
+    process.execPath,
+    ...profile,
+    join(root, 'cmd/vigil.ts'),
+    'run',
+    '--config',
+    join(dir, 'vigil.yaml'),
+    '--data-dir',
+    dir,
+  ]);
   const { proc, line } = await spawnUntil(cmd, [...args], /Vigil started/);
   const port = (JSON.parse(line) as { http: { port: number }[] }).http[0]!.port;
   const rate = await load(port, batch);
@@ -85,7 +112,11 @@ service:
 
 async function runBaseline(batch: number): Promise<{ rate: number; rss: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
-  const [cmd, args] = pin(0, [process.execPath, join(import.meta.dirname, 'baselines/bareJsonServer.ts'), join(dir, 'events.ndjson')]);
+  const [cmd, args] = pin(0, [
+    process.execPath,
+    join(import.meta.dirname, 'baselines/bareJsonServer.ts'),
+    join(dir, 'events.ndjson'),
+  ]);
   const { proc, line } = await spawnUntil(cmd, [...args], /^listening \d+/);
   const port = Number(line.split(' ')[1]);
   const rate = await load(port, batch);
@@ -101,5 +132,12 @@ for (const batch of values.batch === undefined ? [1, 100, 1000] : [Number(values
   const vigil = await runVigil(batch);
   rows.push([batch, fmt(vigil.rate), fmt(base.rate), (vigil.rate / base.rate).toFixed(2), vigil.rss, base.rss]);
 }
-process.stdout.write(`JSON events → file exporter, ${SECONDS}s per point, ${CONCURRENCY} connections, node ${process.version}\n\n`);
-process.stdout.write(table(['events/request', 'Vigil events/s', 'bare node:http events/s', 'ratio', 'Vigil peak RSS MiB', 'bare peak RSS MiB'], rows) + '\n');
+process.stdout.write(
+  `JSON events → file exporter, ${SECONDS}s per point, ${CONCURRENCY} connections, node ${process.version}\n\n`,
+);
+process.stdout.write(
+  table(
+    ['events/request', 'Vigil events/s', 'bare node:http events/s', 'ratio', 'Vigil peak RSS MiB', 'bare peak RSS MiB'],
+    rows,
+  ) + '\n',
+);

@@ -19,7 +19,9 @@ import { protoType } from '../src/receivers/otlp/protos.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../src/receivers/otlp/signals.ts';
 import { fmt, peakRssMiB, pin, pinned, pinSelfToLoadCore, table } from './support.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, concurrency: { type: 'string', default: '16' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '2' }, concurrency: { type: 'string', default: '16' } },
+});
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const BATCH = 512;
@@ -27,7 +29,15 @@ const root = resolve(import.meta.dirname, '..');
 pinSelfToLoadCore();
 
 const kv = (key: string, value: Record<string, unknown>) => ({ key, value });
-const resource = { attributes: [kv('service.name', { stringValue: 'checkout' }), kv('host.name', { stringValue: 'web-17' }), kv('deployment.environment', { stringValue: 'prod' }), kv('cloud.region', { stringValue: 'eu-west-1' }), kv('service.version', { stringValue: '4.2.0' })] };
+const resource = {
+  attributes: [
+    kv('service.name', { stringValue: 'checkout' }),
+    kv('host.name', { stringValue: 'web-17' }),
+    kv('deployment.environment', { stringValue: 'prod' }),
+    kv('cloud.region', { stringValue: 'eu-west-1' }),
+    kv('service.version', { stringValue: '4.2.0' }),
+  ],
+};
 const tenAttributes = (i: number) => [
   kv('http.request.method', { stringValue: 'POST' }),
   kv('http.response.status_code', { intValue: 200 + (i % 5) }),
@@ -48,7 +58,9 @@ function logsRequest(): Record<string, unknown> {
     observedTimeUnixNano: ts,
     severityNumber: i % 20 === 0 ? 17 : 9,
     severityText: i % 20 === 0 ? 'ERROR' : 'INFO',
-    body: { stringValue: `order ${100000 + i} created for customer ${i % 1000}: 3 items, total 42.50 EUR, payment authorised` },
+    body: {
+      stringValue: `order ${100000 + i} created for customer ${i % 1000}: 3 items, total 42.50 EUR, payment authorised`,
+    },
     attributes: tenAttributes(i),
     traceId: Buffer.alloc(16, (i % 250) + 1).toString('hex'),
     spanId: Buffer.alloc(8, (i % 250) + 1).toString('hex'),
@@ -61,7 +73,16 @@ function metricsRequest(): Record<string, unknown> {
   const metrics = Array.from({ length: BATCH / 8 }, (_, m) => ({
     name: `orders.requests.${m}`,
     unit: '1',
-    sum: { aggregationTemporality: 2, isMonotonic: true, dataPoints: Array.from({ length: 8 }, (_, p) => ({ attributes: tenAttributes(m * 8 + p), startTimeUnixNano: '1763891000000000000', timeUnixNano: '1763892000000000000', asInt: String(1000 + p) })) },
+    sum: {
+      aggregationTemporality: 2,
+      isMonotonic: true,
+      dataPoints: Array.from({ length: 8 }, (_, p) => ({
+        attributes: tenAttributes(m * 8 + p),
+        startTimeUnixNano: '1763891000000000000',
+        timeUnixNano: '1763892000000000000',
+        asInt: String(1000 + p),
+      })),
+    },
   }));
   return { resourceMetrics: [{ resource, scopeMetrics: [{ scope: { name: 'orders' }, metrics }] }] };
 }
@@ -75,7 +96,9 @@ const REQUEST_TYPES: Record<'logs' | 'metrics', string> = {
 function payloads(signal: 'logs' | 'metrics'): { json: Buffer; proto: Buffer } {
   const req = signal === 'logs' ? logsRequest() : metricsRequest();
   const json = Buffer.from(JSON.stringify(req));
-  const forProto = JSON.parse(JSON.stringify(req), (k, v: unknown) => ((k === 'traceId' || k === 'spanId') && typeof v === 'string' ? Buffer.from(v, 'hex') : v)) as Record<string, unknown>;
+  const forProto = JSON.parse(JSON.stringify(req), (k, v: unknown) =>
+    (k === 'traceId' || k === 'spanId') && typeof v === 'string' ? Buffer.from(v, 'hex') : v,
+  ) as Record<string, unknown>;
   const T = protoType(REQUEST_TYPES[signal]);
   return { json, proto: Buffer.from(T.encode(T.fromObject(forProto)).finish()) };
 }
@@ -110,10 +133,20 @@ async function httpLoad(port: number, path: string, body: Buffer, contentType: s
   const worker = async () => {
     while (performance.now() < deadline) {
       const status = await new Promise<number>((res, rej) => {
-        const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': contentType, 'content-length': body.length } }, (r) => {
-          r.resume();
-          r.on('end', () => res(r.statusCode!));
-        });
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path,
+            method: 'POST',
+            agent,
+            headers: { 'content-type': contentType, 'content-length': body.length },
+          },
+          (r) => {
+            r.resume();
+            r.on('end', () => res(r.statusCode!));
+          },
+        );
         req.on('error', rej);
         req.end(body);
       });
@@ -144,7 +177,13 @@ function grpcFrame(message: Buffer, compressed: boolean): Buffer {
 async function grpcLoad(port: number, path: string, message: Buffer, encoding: 'identity' | 'zstd'): Promise<number> {
   const session = connect(`http://127.0.0.1:${port}`);
   const body = grpcFrame(message, encoding !== 'identity');
-  const headers = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-encoding': encoding };
+  const headers = {
+    ':method': 'POST',
+    ':path': path,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    'grpc-encoding': encoding,
+  };
   const deadline = performance.now() + SECONDS * 1000;
   let records = 0;
   const call = () =>
@@ -162,7 +201,8 @@ async function grpcLoad(port: number, path: string, message: Buffer, encoding: '
     while (performance.now() < deadline) {
       const status = await call();
       if (status === 0) records += BATCH;
-      else if (status === 8 || status === 14) await new Promise((r) => setTimeout(r, 5)); // RESOURCE_EXHAUSTED, UNAVAILABLE
+      else if (status === 8 || status === 14)
+        await new Promise((r) => setTimeout(r, 5)); // RESOURCE_EXHAUSTED, UNAVAILABLE
       else throw new Error(`unexpected grpc-status ${status}`);
     }
   };
@@ -193,7 +233,11 @@ function spawnUntilStarted(cmd: string, args: string[]): Promise<{ proc: ChildPr
 
 type Transport = 'HTTP/protobuf' | 'HTTP/JSON' | 'gRPC' | 'gRPC zstd';
 
-async function runDaemon(signal: 'logs' | 'metrics', transport: Transport, body: { json: Buffer; proto: Buffer }): Promise<{ rate: number; perCore: number; rss: number }> {
+async function runDaemon(
+  signal: 'logs' | 'metrics',
+  transport: Transport,
+  body: { json: Buffer; proto: Buffer },
+): Promise<{ rate: number; perCore: number; rss: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
   writeFileSync(
     join(dir, 'vigil.yaml'),
@@ -204,9 +248,18 @@ service:
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
 `,
   );
-  const [cmd, args] = pin(0, [process.execPath, join(root, 'cmd/vigil.ts'), 'run', '--config', join(dir, 'vigil.yaml'), '--data-dir', dir]);
+  const [cmd, args] = pin(0, [
+    process.execPath,
+    join(root, 'cmd/vigil.ts'),
+    'run',
+    '--config',
+    join(dir, 'vigil.yaml'),
+    '--data-dir',
+    dir,
+  ]);
   const { proc, lines } = await spawnUntilStarted(cmd, args);
-  const grpcPort = (JSON.parse(lines.find((l) => l.includes('OTLP gRPC listening'))!) as { grpc: { port: number } }).grpc.port;
+  const grpcPort = (JSON.parse(lines.find((l) => l.includes('OTLP gRPC listening'))!) as { grpc: { port: number } })
+    .grpc.port;
   const httpPort = (JSON.parse(lines.at(-1)!) as { http: { port: number }[] }).http[0]!.port;
   proc.stdout!.resume();
   const path = SIGNAL_SPECS[signal as OtlpSignal];
@@ -214,8 +267,18 @@ service:
   const t0 = performance.now();
   const rate =
     transport === 'gRPC' || transport === 'gRPC zstd'
-      ? await grpcLoad(grpcPort, `/${path.grpcService}/Export`, transport === 'gRPC' ? body.proto : zstdCompressSync(body.proto), transport === 'gRPC' ? 'identity' : 'zstd')
-      : await httpLoad(httpPort, path.httpPath, transport === 'HTTP/JSON' ? body.json : body.proto, transport === 'HTTP/JSON' ? 'application/json' : 'application/x-protobuf');
+      ? await grpcLoad(
+          grpcPort,
+          `/${path.grpcService}/Export`,
+          transport === 'gRPC' ? body.proto : zstdCompressSync(body.proto),
+          transport === 'gRPC' ? 'identity' : 'zstd',
+        )
+      : await httpLoad(
+          httpPort,
+          path.httpPath,
+          transport === 'HTTP/JSON' ? body.json : body.proto,
+          transport === 'HTTP/JSON' ? 'application/json' : 'application/x-protobuf',
+        );
   const busy = (cpuSeconds(proc.pid!) - cpu0) / ((performance.now() - t0) / 1000);
   const rss = peakRssMiB(proc.pid!);
   proc.kill('SIGTERM');
@@ -241,5 +304,18 @@ for (const signal of ['logs', 'metrics'] as const) {
     rows.push([`${unit}: daemon, ${transport}`, fmt(r.rate), fmt(r.perCore), (r.perCore / baseline).toFixed(2), r.rss]);
   }
 }
-process.stdout.write(`OTLP receive → pipeline → counting exporter, ${BATCH} records/request with 10 attributes, ${SECONDS}s per point, ${CONCURRENCY} requests in flight, node ${process.version}${pinned ? ', daemon pinned to one core' : ''}\n\n`);
-process.stdout.write(table(['path', 'records/s (wall clock)', 'records per CPU-second', 'ratio to decode-only, per CPU-second', 'daemon peak RSS MiB'], rows) + '\n');
+process.stdout.write(
+  `OTLP receive → pipeline → counting exporter, ${BATCH} records/request with 10 attributes, ${SECONDS}s per point, ${CONCURRENCY} requests in flight, node ${process.version}${pinned ? ', daemon pinned to one core' : ''}\n\n`,
+);
+process.stdout.write(
+  table(
+    [
+      'path',
+      'records/s (wall clock)',
+      'records per CPU-second',
+      'ratio to decode-only, per CPU-second',
+      'daemon peak RSS MiB',
+    ],
+    rows,
+  ) + '\n',
+);

@@ -26,7 +26,14 @@ const { values } = parseArgs({ options: { seconds: { type: 'string', default: '0
 const SECONDS = Number(values.seconds);
 const ROUNDS = 5;
 
-const BODIES = ['GET /cart 200', 'Interface Gi0/1 link down', 'GET /healthcheck 200', 'disk /var 97% full on db-7', 'Interface Gi0/2 link up', 'payment declined'];
+const BODIES = [
+  'GET /cart 200',
+  'Interface Gi0/1 link down',
+  'GET /healthcheck 200',
+  'disk /var 97% full on db-7',
+  'Interface Gi0/2 link up',
+  'payment declined',
+];
 
 function makeEvent(i: number): VigilEvent {
   return newEvent({
@@ -35,7 +42,12 @@ function makeEvent(i: number): VigilEvent {
     asset: `host-${i % 500}`,
     service: i % 3 === 0 ? 'shop' : 'billing',
     severityNumber: [9, 13, 17, 18][i % 4]!,
-    attributes: { 'http.status_code': [200, 404, 500, 503][i % 4]!, 'http.route': '/cart', code: String([200, 502][i % 2]), region: 'eu-west-1' },
+    attributes: {
+      'http.status_code': [200, 404, 500, 503][i % 4]!,
+      'http.route': '/cart',
+      code: String([200, 502][i % 2]),
+      region: 'eu-west-1',
+    },
     resource: { 'k8s.namespace.name': i % 2 ? 'prod' : 'dev', 'service.name': 'shop' },
   });
 }
@@ -86,7 +98,10 @@ const conditions: { name: string; ottl: string; js: (e: VigilEvent) => boolean }
   {
     name: 'severity, asset/service, not IsMatch',
     ottl: 'severity_number >= SEVERITY_NUMBER_ERROR and (asset == "host-7" or service == "shop") and not IsMatch(body, "healthcheck")',
-    js: (e) => e.severityNumber >= 17 && (e.asset === 'host-7' || e.service === 'shop') && !(typeof e.body === 'string' && healthRe.test(e.body)),
+    js: (e) =>
+      e.severityNumber >= 17 &&
+      (e.asset === 'host-7' || e.service === 'shop') &&
+      !(typeof e.body === 'string' && healthRe.test(e.body)),
   },
   {
     name: 'Int(attributes["code"]) >= 500',
@@ -118,19 +133,37 @@ for (const c of conditions) {
 // ---- processor chain ----
 
 const dataDir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
-writeFileSync(join(dataDir, 'cmdb.csv'), ['host,owner,site,criticality,parent', ...Array.from({ length: 500 }, (_, i) => `host-${i},team-${i % 7},site-${i % 3},high,sw-${i % 20}`)].join('\n'));
+writeFileSync(
+  join(dataDir, 'cmdb.csv'),
+  [
+    'host,owner,site,criticality,parent',
+    ...Array.from({ length: 500 }, (_, i) => `host-${i},team-${i % 7},site-${i % 3},high,sw-${i % 20}`),
+  ].join('\n'),
+);
 
 function create<C>(factory: ProcessorFactory<C>, raw: unknown): Processor<VigilEvent> {
   const issues: ConfigIssue[] = [];
   const config = factory.configSchema.parse(raw, factory.type, issues);
   if (issues.length) throw new Error(JSON.stringify(issues));
-  const settings = { id: factory.type, logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir, signal: 'logs' as const, pipeline: 'logs' };
+  const settings = {
+    id: factory.type,
+    logger: createLogger('silent'),
+    metrics: new SelfMetrics(),
+    dataDir,
+    signal: 'logs' as const,
+    pipeline: 'logs',
+  };
   return factory.create(settings, config!) as Processor<VigilEvent>;
 }
 
 const chain = [
   create(extractProcessorFactory, {
-    rules: [{ regex: { pattern: String.raw`Interface (?<interface>\S+) link (?<state>down|up)` }, set: { title: '{{ attributes.interface }} {{ attributes.state }} on {{ asset }}' } }],
+    rules: [
+      {
+        regex: { pattern: String.raw`Interface (?<interface>\S+) link (?<state>down|up)` },
+        set: { title: '{{ attributes.interface }} {{ attributes.state }} on {{ asset }}' },
+      },
+    ],
   }),
   create(enrichProcessorFactory, { table: { path: 'cmdb.csv', key_field: 'host' } }),
   create(tagProcessorFactory, {
@@ -139,12 +172,15 @@ const chain = [
       { where: 'attributes["state"] == "up"', type: 'up', severity: 'info' },
     ],
   }),
-  create(filterProcessorFactory, { logs: ['IsMatch(body, "healthcheck")', 'severity_number < SEVERITY_NUMBER_WARN and type == "neutral"'] }),
+  create(filterProcessorFactory, {
+    logs: ['IsMatch(body, "healthcheck")', 'severity_number < SEVERITY_NUMBER_WARN and type == "neutral"'],
+  }),
 ];
 for (const p of chain) await p.start?.({} as never);
 
 const cmdb = new Map<string, Record<string, string>>();
-for (let i = 0; i < 500; i++) cmdb.set(`host-${i}`, { owner: `team-${i % 7}`, site: `site-${i % 3}`, criticality: 'high', parent: `sw-${i % 20}` });
+for (let i = 0; i < 500; i++)
+  cmdb.set(`host-${i}`, { owner: `team-${i % 7}`, site: `site-${i % 3}`, criticality: 'high', parent: `sw-${i % 20}` });
 const ifaceRe = /Interface (?<interface>\S+) link (?<state>down|up)/;
 
 /** The same four steps written by hand for these events: the baseline. */
@@ -183,7 +219,9 @@ async function vigilChain(batch: VigilEvent[]): Promise<VigilEvent[]> {
 }
 
 /** Fresh events per batch (processors change them), made outside the timed part. */
-async function chainRate(run: (b: VigilEvent[]) => VigilEvent[] | Promise<VigilEvent[]>): Promise<{ perSecond: number; kept: number }> {
+async function chainRate(
+  run: (b: VigilEvent[]) => VigilEvent[] | Promise<VigilEvent[]>,
+): Promise<{ perSecond: number; kept: number }> {
   let timed = 0;
   let processed = 0;
   let kept = 0;
@@ -202,7 +240,8 @@ let bestHand = 0;
 for (let round = 0; round < ROUNDS; round++) {
   const hand = await chainRate(handWritten);
   const vigil = await chainRate(vigilChain);
-  if (Math.abs(hand.kept - vigil.kept) > 1e-9) throw new Error(`the chain and the baseline keep different shares (${vigil.kept} vs ${hand.kept})`);
+  if (Math.abs(hand.kept - vigil.kept) > 1e-9)
+    throw new Error(`the chain and the baseline keep different shares (${vigil.kept} vs ${hand.kept})`);
   bestHand = Math.max(bestHand, hand.perSecond);
   bestChain = Math.max(bestChain, vigil.perSecond);
 }

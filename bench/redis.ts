@@ -72,7 +72,20 @@ interface Agent {
 }
 
 function startAgent(store: 'memory' | 'redis', agent: number, agents: number, groups: number, url = ''): Agent {
-  const proc = fork(join(import.meta.dirname, 'redisAgent.ts'), [store, String(agent), String(agents), String(EVENTS), String(groups), String(FLUSH_MS), String(store === 'redis' ? RATE : 0), url], { stdio: 'inherit' });
+  const proc = fork(
+    join(import.meta.dirname, 'redisAgent.ts'),
+    [
+      store,
+      String(agent),
+      String(agents),
+      String(EVENTS),
+      String(groups),
+      String(FLUSH_MS),
+      String(store === 'redis' ? RATE : 0),
+      url,
+    ],
+    { stdio: 'inherit' },
+  );
   const inbox: AgentMessage[] = [];
   const waiting: ((m: AgentMessage) => void)[] = [];
   proc.on('message', (m: AgentMessage) => {
@@ -81,7 +94,9 @@ function startAgent(store: 'memory' | 'redis', agent: number, agents: number, gr
     else inbox.push(m);
   });
   // An agent that dies fails whatever waits for it, so the run stops and Redis is stopped with it.
-  const died = new Promise<never>((_, reject) => proc.on('exit', (code) => reject(new Error(`agent ${agent} exited with ${code}`))));
+  const died = new Promise<never>((_, reject) =>
+    proc.on('exit', (code) => reject(new Error(`agent ${agent} exited with ${code}`))),
+  );
   died.catch(() => {});
   return {
     proc,
@@ -94,7 +109,9 @@ function startAgent(store: 'memory' | 'redis', agent: number, agents: number, gr
 }
 
 /** Starts the agents, lets them go together once all are ready, and collects their figures. */
-async function runAgents(agents: Agent[]): Promise<{ results: AgentResult[]; seconds: number; localEntries: number[] }> {
+async function runAgents(
+  agents: Agent[],
+): Promise<{ results: AgentResult[]; seconds: number; localEntries: number[] }> {
   await Promise.all(agents.map((a) => a.next('ready')));
   const started = performance.now();
   for (const a of agents) a.proc.send({ type: 'go' });
@@ -124,7 +141,8 @@ function redisCpuSeconds(info: string): number {
 /** Calls and µs spent (wall clock inside Redis) per command. */
 function commandStats(info: string): Map<string, { calls: number; usec: number }> {
   const stats = new Map<string, { calls: number; usec: number }>();
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
+    stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
   return stats;
 }
 
@@ -159,7 +177,10 @@ async function keyKinds(admin: Redis): Promise<{ kind: string; keys: number; byt
 }
 
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 async function benchSize(groups: number, admin: Redis, url: string): Promise<void> {
   const touched = activeGroups(EVENTS, groups);
@@ -189,40 +210,97 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
     `### ${fmt(groups)} groups per rule\n\n${fmt(EVENTS)} events over ${fmt(groups)} groups per rule × ${RULE_COUNT} rules (threshold, pair, dedup; ${fmt(touched)} (rule, group) pairs touched), ` +
       `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
   );
-  const rows: (string | number)[][] = [['memory, one engine, all events', fmt(memory.events), fmt(memoryRate), '1.00', fmt(memoryPerCpu), '1.00', fmt(memory.maxRssMiB)]];
+  const rows: (string | number)[][] = [
+    [
+      'memory, one engine, all events',
+      fmt(memory.events),
+      fmt(memoryRate),
+      '1.00',
+      fmt(memoryPerCpu),
+      '1.00',
+      fmt(memory.maxRssMiB),
+    ],
+  ];
   for (const r of run.results) {
     const rate = r.events / r.seconds;
     const perCpu = r.events / r.cpuSeconds;
-    rows.push([`redis, agent ${r.agent}`, fmt(r.events), fmt(rate), (rate / memoryRate).toFixed(2), fmt(perCpu), (perCpu / memoryPerCpu).toFixed(2), fmt(r.maxRssMiB)]);
+    rows.push([
+      `redis, agent ${r.agent}`,
+      fmt(r.events),
+      fmt(rate),
+      (rate / memoryRate).toFixed(2),
+      fmt(perCpu),
+      (perCpu / memoryPerCpu).toFixed(2),
+      fmt(r.maxRssMiB),
+    ]);
   }
   const totalEvents = run.results.reduce((n, r) => n + r.events, 0);
-  rows.push([`redis, all ${AGENTS} agents together`, fmt(totalEvents), fmt(totalEvents / run.seconds), (totalEvents / run.seconds / memoryRate).toFixed(2), '', '', '']);
-  process.stdout.write(table(['store', 'events', 'events/s', '× memory', 'events per CPU-second', '× memory', 'peak RSS MiB'], rows) + '\n\n');
+  rows.push([
+    `redis, all ${AGENTS} agents together`,
+    fmt(totalEvents),
+    fmt(totalEvents / run.seconds),
+    (totalEvents / run.seconds / memoryRate).toFixed(2),
+    '',
+    '',
+    '',
+  ]);
+  process.stdout.write(
+    table(['store', 'events', 'events/s', '× memory', 'events per CPU-second', '× memory', 'peak RSS MiB'], rows) +
+      '\n\n',
+  );
 
   const lags = run.results.flatMap((r) => r.lagsMs).sort((a, b) => a - b);
   const lost = run.results.reduce((n, r) => n + r.lagsLost, 0);
-  const fromClient = ['evalsha', 'eval', 'script', 'scan', 'subscribe', 'quit'].reduce((n, c) => n + (stats.get(c)?.calls ?? 0), 0);
-  const all = [...stats].filter(([c]) => c !== 'info' && c !== 'config' && c !== 'flushall').reduce((n, [, v]) => n + v.calls, 0);
+  const fromClient = ['evalsha', 'eval', 'script', 'scan', 'subscribe', 'quit'].reduce(
+    (n, c) => n + (stats.get(c)?.calls ?? 0),
+    0,
+  );
+  const all = [...stats]
+    .filter(([c]) => c !== 'info' && c !== 'config' && c !== 'flushall')
+    .reduce((n, [, v]) => n + v.calls, 0);
   const scripts = stats.get('evalsha') ?? { calls: 0, usec: 0 };
   process.stdout.write(
     table(
       ['Redis figure', 'value'],
       [
-        ['redis-server CPU over the agents\' run (s; cores busy)', `${redisCpu.toFixed(2)}; ${(redisCpu / run.seconds).toFixed(2)}`],
-        ['used_memory growth; peak; RSS (MiB)', `${mib(memAfter - memBefore)}; ${mib(infoField(memInfo, 'used_memory_peak'))}; ${mib(infoField(memInfo, 'used_memory_rss'))}`],
+        [
+          "redis-server CPU over the agents' run (s; cores busy)",
+          `${redisCpu.toFixed(2)}; ${(redisCpu / run.seconds).toFixed(2)}`,
+        ],
+        [
+          'used_memory growth; peak; RSS (MiB)',
+          `${mib(memAfter - memBefore)}; ${mib(infoField(memInfo, 'used_memory_peak'))}; ${mib(infoField(memInfo, 'used_memory_rss'))}`,
+        ],
         ['bytes per touched (rule, group) pair (used_memory growth / pairs)', fmt((memAfter - memBefore) / touched)],
         ['keys held at the end', fmt(dbKeys)],
-        ['script calls; ms each, wall clock inside Redis (INFO commandstats)', `${fmt(scripts.calls)}; ${(scripts.usec / scripts.calls / 1000).toFixed(1)}`],
-        ['bytes into / out of Redis per event', `${fmt(infoField(net, 'total_net_input_bytes') / totalEvents)} / ${fmt(infoField(net, 'total_net_output_bytes') / totalEvents)}`],
-        ['flush lag p50 / p90 / p99 / max (ms)', [0.5, 0.9, 0.99, 1].map((p) => percentile(lags, p).toFixed(0)).join(' / ')],
+        [
+          'script calls; ms each, wall clock inside Redis (INFO commandstats)',
+          `${fmt(scripts.calls)}; ${(scripts.usec / scripts.calls / 1000).toFixed(1)}`,
+        ],
+        [
+          'bytes into / out of Redis per event',
+          `${fmt(infoField(net, 'total_net_input_bytes') / totalEvents)} / ${fmt(infoField(net, 'total_net_output_bytes') / totalEvents)}`,
+        ],
+        [
+          'flush lag p50 / p90 / p99 / max (ms)',
+          [0.5, 0.9, 0.99, 1].map((p) => percentile(lags, p).toFixed(0)).join(' / '),
+        ],
         ['flush lag samples (lost)', `${fmt(lags.length)} (${lost})`],
-        ['commands sent per 1,000 events (script calls, scans, subscribe)', ((fromClient / totalEvents) * 1000).toFixed(1)],
+        [
+          'commands sent per 1,000 events (script calls, scans, subscribe)',
+          ((fromClient / totalEvents) * 1000).toFixed(1),
+        ],
         ['commands run per 1,000 events (including those inside scripts)', ((all / totalEvents) * 1000).toFixed(0)],
         ['local state entries per agent at the end', run.localEntries.map(fmt).join(', ')],
       ],
     ) + '\n\n',
   );
-  process.stdout.write(table(['key kind', 'keys', `MEMORY USAGE, mean of ≤ ${SAMPLED_PER_KIND} (bytes)`], kinds.map((k) => [k.kind, fmt(k.keys), fmt(k.bytes)])) + '\n\n');
+  process.stdout.write(
+    table(
+      ['key kind', 'keys', `MEMORY USAGE, mean of ≤ ${SAMPLED_PER_KIND} (bytes)`],
+      kinds.map((k) => [k.kind, fmt(k.keys), fmt(k.bytes)]),
+    ) + '\n\n',
+  );
 }
 
 const server = await startRedis();

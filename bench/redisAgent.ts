@@ -26,7 +26,8 @@ export interface AgentResult {
 }
 
 /** `closed` tells the entries of the agent's local state once every agent is done: all should hold the same. */
-export type AgentMessage = { type: 'ready' } | { type: 'done'; result: AgentResult } | { type: 'closed'; localEntries: number };
+export type AgentMessage =
+  { type: 'ready' } | { type: 'done'; result: AgentResult } | { type: 'closed'; localEntries: number };
 
 const [mode, agentText, agentsText, eventsText, groupsText, flushText, rateText, url] = process.argv.slice(2);
 const AGENT = Number(agentText);
@@ -97,7 +98,13 @@ async function makeStore(): Promise<StateStore> {
   const issues: { path: string; message: string }[] = [];
   const cfg = redisStateSchema.parse({ store: 'redis', url, prefix: 'bench' }, 'state', issues);
   if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
-  const store = new RedisStateStore({ client: createRedisClient(cfg), prefix: 'bench', writer: `agent-${AGENT}`, flushIntervalMs: FLUSH_MS, now: () => clock.ms });
+  const store = new RedisStateStore({
+    client: createRedisClient(cfg),
+    prefix: 'bench',
+    writer: `agent-${AGENT}`,
+    flushIntervalMs: FLUSH_MS,
+    now: () => clock.ms,
+  });
   await store.start();
   return store;
 }

@@ -16,7 +16,15 @@ export const RATE = 2_000;
 const RULES = {
   defaults: { group_wait: '0s', allowed_lateness: '5s' },
   rules: [
-    { kind: 'threshold', name: 'errors', match: 'severity_text == "ERROR"', group_by: ['service'], window: '60s', bucket: '5s', threshold: 50 },
+    {
+      kind: 'threshold',
+      name: 'errors',
+      match: 'severity_text == "ERROR"',
+      group_by: ['service'],
+      window: '60s',
+      bucket: '5s',
+      threshold: 50,
+    },
     { kind: 'pair', name: 'link', match: 'attributes["check"] == "link"', group_by: ['asset'] },
     { kind: 'dedup', name: 'disk', match: 'attributes["check"] == "disk"', group_by: ['asset'] },
   ],
@@ -57,7 +65,15 @@ export function streamShare(events: number, groups: number, agent: number, agent
     const base = { source: 'bench', id: `e${i}`, timeUnixNano: t, observedTimeUnixNano: t };
     const rule = ruleOf(i);
     if (rule === 0) out.push(newEvent({ ...base, service: `svc-${g}`, severityText: 'ERROR', severityNumber: 17 }));
-    else if (rule === 1) out.push(newEvent({ ...base, asset: `sw-${g}`, type: Math.floor(i / groups) % 2 ? 'up' : 'down', attributes: { check: 'link' } }));
+    else if (rule === 1)
+      out.push(
+        newEvent({
+          ...base,
+          asset: `sw-${g}`,
+          type: Math.floor(i / groups) % 2 ? 'up' : 'down',
+          attributes: { check: 'link' },
+        }),
+      );
     else out.push(newEvent({ ...base, asset: `host-${g}`, title: 'disk full', attributes: { check: 'disk' } }));
   }
   return out;

@@ -6,7 +6,19 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-const ALL = ['json', 'otlp', 'syslog', 'ottl', 'correlation', 'durability', 'redis', 'clickhouse', 'tickets', 'api', 'fuzz'];
+const ALL = [
+  'json',
+  'otlp',
+  'syslog',
+  'ottl',
+  'correlation',
+  'durability',
+  'redis',
+  'clickhouse',
+  'tickets',
+  'api',
+  'fuzz',
+];
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = (wanted.length ? wanted : ALL).filter((n) => existsSync(join(import.meta.dirname, `${n}.ts`)));
 let failed = 0;

@@ -9,7 +9,12 @@ export function peakRssMiB(pid: number): number {
 }
 
 /** Starts a child process and resolves when a stderr/stdout line matches `ready`. */
-export function spawnUntil(cmd: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ proc: ChildProcess; line: string }> {
+export function spawnUntil(
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ proc: ChildProcess; line: string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';

@@ -22,12 +22,20 @@ import { createLogger } from '../src/telemetry/logger.ts';
 import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
 import { fmt, peakRssMiB, spawnUntil, table } from './support.ts';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { messages: { type: 'string', default: '200000' }, 'udp-messages': { type: 'string', default: '100000' }, 'counting-sink': { type: 'boolean', default: false } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    messages: { type: 'string', default: '200000' },
+    'udp-messages': { type: 'string', default: '100000' },
+    'counting-sink': { type: 'boolean', default: false },
+  },
+});
 const N = Number(values.messages);
 const N_UDP = Number(values['udp-messages']);
 const root = resolve(import.meta.dirname, '..');
 
-const line5424 = (i: number) => `<134>1 2026-11-23T10:00:00.123456Z web-${i % 50} billing 4242 PAY [req@32473 id="${i}" user="u${i % 1000}"] payment ${i} processed in 23 ms`;
+const line5424 = (i: number) =>
+  `<134>1 2026-11-23T10:00:00.123456Z web-${i % 50} billing 4242 PAY [req@32473 id="${i}" user="u${i % 1000}"] payment ${i} processed in 23 ms`;
 const line3164 = (i: number) => `<134>Nov 23 10:00:00 web-${i % 50} billing[4242]: payment ${i} processed in 23 ms`;
 
 function payload(make: (i: number) => string, from: number, to: number): Buffer {
@@ -66,7 +74,12 @@ class FileLineCounter {
  * Waits until `count()` reaches `target`, or, once the sender is done, stops growing for
  * `stallMs` (lost UDP datagrams); returns the count and when the last message landed.
  */
-async function waitForCount(count: () => number | Promise<number>, target: number, sending: Promise<void>, stallMs = 1500): Promise<{ n: number; at: number }> {
+async function waitForCount(
+  count: () => number | Promise<number>,
+  target: number,
+  sending: Promise<void>,
+  stallMs = 1500,
+): Promise<{ n: number; at: number }> {
   let sentAt = Infinity;
   void sending.then(() => (sentAt = performance.now()));
   let last = -1;
@@ -115,7 +128,12 @@ async function sendUdp(port: number, make: (i: number) => string, total: number)
   const s = createSocket('udp4');
   const msgs = Array.from({ length: 1000 }, (_, i) => Buffer.from(make(i)));
   for (let i = 0; i < total; i += 500) {
-    await Promise.all(Array.from({ length: Math.min(500, total - i) }, (_, j) => new Promise<void>((res) => s.send(msgs[(i + j) % 1000]!, port, '127.0.0.1', () => res()))));
+    await Promise.all(
+      Array.from(
+        { length: Math.min(500, total - i) },
+        (_, j) => new Promise<void>((res) => s.send(msgs[(i + j) % 1000]!, port, '127.0.0.1', () => res())),
+      ),
+    );
   }
   s.close();
 }
@@ -132,7 +150,12 @@ async function stop(proc: ChildProcess): Promise<void> {
   await new Promise((r) => proc.once('exit', r));
 }
 
-async function vigil(transport: 'tcp' | 'udp', make: (i: number) => string, total: number, connections = 1): Promise<Result> {
+async function vigil(
+  transport: 'tcp' | 'udp',
+  make: (i: number) => string,
+  total: number,
+  connections = 1,
+): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
   const out = join(dir, 'events.ndjson');
   writeFileSync(
@@ -145,11 +168,17 @@ service:
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
 `,
   );
-  const { proc, line } = await spawnUntil(process.execPath, [join(root, 'cmd/vigil.ts'), 'run', '--config', join(dir, 'vigil.yaml'), '--data-dir', dir], /syslog receiver listening/, {});
+  const { proc, line } = await spawnUntil(
+    process.execPath,
+    [join(root, 'cmd/vigil.ts'), 'run', '--config', join(dir, 'vigil.yaml'), '--data-dir', dir],
+    /syslog receiver listening/,
+    {},
+  );
   const ports = (JSON.parse(line) as { syslog: { tcp: { port: number }; udp: { port: number } } }).syslog;
   const counter = new FileLineCounter(out);
   const started = performance.now();
-  const sending = transport === 'tcp' ? sendTcp(ports.tcp.port, make, total, connections) : sendUdp(ports.udp.port, make, total);
+  const sending =
+    transport === 'tcp' ? sendTcp(ports.tcp.port, make, total, connections) : sendUdp(ports.udp.port, make, total);
   const done = await waitForCount(() => counter.count(), total, sending);
   await sending;
   const rss = peakRssMiB(proc.pid!);
@@ -162,7 +191,13 @@ service:
  * SIGUSR2 and once `total` arrived): the bare split-and-count server, or Vigil's receiver alone
  * feeding a counting sink.
  */
-async function countingServer(args: string[], transport: 'tcp' | 'udp', make: (i: number) => string, total: number, connections = 1): Promise<Result> {
+async function countingServer(
+  args: string[],
+  transport: 'tcp' | 'udp',
+  make: (i: number) => string,
+  total: number,
+  connections = 1,
+): Promise<Result> {
   const { proc, line } = await spawnUntil(process.execPath, [...args, transport, String(total)], /^listening \d+/);
   const port = Number(line.split(' ')[1]);
   let latest = 0;
@@ -194,7 +229,12 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-async function rsyslog(transport: 'tcp' | 'udp', make: (i: number) => string, total: number, connections = 1): Promise<Result | undefined> {
+async function rsyslog(
+  transport: 'tcp' | 'udp',
+  make: (i: number) => string,
+  total: number,
+  connections = 1,
+): Promise<Result | undefined> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-rsyslog-'));
   const out = join(dir, 'out.log');
   const udpPort = await freeUdpPort();
@@ -210,14 +250,17 @@ action(type="omfile" file="${out}")
   );
   let proc: ChildProcess;
   try {
-    proc = spawn('rsyslogd', ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], { stdio: 'ignore' });
+    proc = spawn('rsyslogd', ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], {
+      stdio: 'ignore',
+    });
   } catch {
     return undefined;
   }
   const failed = new Promise<undefined>((r) => proc.once('error', () => r(undefined)));
   const portFile = join(dir, 'tcp.port');
   const ready = (async () => {
-    while (!existsSync(portFile) || readFileSync(portFile, 'utf8').trim() === '') await new Promise((r) => setTimeout(r, 20));
+    while (!existsSync(portFile) || readFileSync(portFile, 'utf8').trim() === '')
+      await new Promise((r) => setTimeout(r, 20));
     return Number(readFileSync(portFile, 'utf8').trim());
   })();
   const tcpPort = await Promise.race([ready, failed]);
@@ -276,8 +319,19 @@ async function runCountingSink(transport: 'tcp' | 'udp', expected: number): Prom
       return Promise.resolve();
     },
   };
-  const config = syslogReceiverSchema.parse({ location: 'UTC', [transport]: { endpoint: '127.0.0.1:0', ...(transport === 'udp' ? { receive_buffer_size: '8MiB' } : {}) } }, '', [])!;
-  const receiver = new SyslogReceiver({ id: 'syslog', logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir: tmpdir() }, config, sink);
+  const config = syslogReceiverSchema.parse(
+    {
+      location: 'UTC',
+      [transport]: { endpoint: '127.0.0.1:0', ...(transport === 'udp' ? { receive_buffer_size: '8MiB' } : {}) },
+    },
+    '',
+    [],
+  )!;
+  const receiver = new SyslogReceiver(
+    { id: 'syslog', logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir: tmpdir() },
+    config,
+    sink,
+  );
   await receiver.start();
   process.stderr.write(`listening ${receiver.addresses[transport]!.port}\n`);
   process.on('SIGTERM', () => void receiver.shutdown().then(() => process.exit(0)));
@@ -288,45 +342,74 @@ if (values['counting-sink']) {
 } else await main();
 
 async function main(): Promise<void> {
-const rows: (string | number)[][] = [];
-const scenarios: [string, 'tcp' | 'udp', (i: number) => string, number, number][] = [
-  ['TCP, 1 connection, RFC 5424', 'tcp', line5424, N, 1],
-  ['TCP, 1 connection, RFC 3164', 'tcp', line3164, N, 1],
-  ['TCP, 50 connections, RFC 5424', 'tcp', line5424, N, 50],
-  ['UDP, RFC 5424', 'udp', line5424, N_UDP, 1],
-];
-for (const [name, transport, make, total, conns] of scenarios) {
-  process.stderr.write(`${name}: bare, counting sink, Vigil, rsyslog\n`);
-  const base = await countingServer([join(import.meta.dirname, 'baselines/bareSyslogServer.ts')], transport, make, total, conns);
-  const sink = await countingServer([import.meta.filename, '--counting-sink'], transport, make, total, conns);
-  const v = await vigil(transport, make, total, conns);
-  const r = await rsyslog(transport, make, total, conns);
-  const loss = (res: Result) => (transport === 'udp' ? ` (${(100 * (1 - res.received / total)).toFixed(2)} % lost)` : res.received < total ? ` (${total - res.received} missing)` : '');
-  rows.push([
-    name,
-    `${fmt(base.rate)}${loss(base)}`,
-    `${fmt(sink.rate)}${loss(sink)}`,
-    (sink.rate / base.rate).toFixed(2),
-    `${fmt(v.rate)}${loss(v)}`,
-    (v.rate / base.rate).toFixed(2),
-    r ? `${fmt(r.rate)}${loss(r)}` : 'n/a',
-    r ? (v.rate / r.rate).toFixed(2) : 'n/a',
-    v.rss,
-    r ? r.rss : 'n/a',
-  ]);
-}
-const p5424 = parseOnly(line5424);
-const p3164 = parseOnly(line3164);
+  const rows: (string | number)[][] = [];
+  const scenarios: [string, 'tcp' | 'udp', (i: number) => string, number, number][] = [
+    ['TCP, 1 connection, RFC 5424', 'tcp', line5424, N, 1],
+    ['TCP, 1 connection, RFC 3164', 'tcp', line3164, N, 1],
+    ['TCP, 50 connections, RFC 5424', 'tcp', line5424, N, 50],
+    ['UDP, RFC 5424', 'udp', line5424, N_UDP, 1],
+  ];
+  for (const [name, transport, make, total, conns] of scenarios) {
+    process.stderr.write(`${name}: bare, counting sink, Vigil, rsyslog\n`);
+    const base = await countingServer(
+      [join(import.meta.dirname, 'baselines/bareSyslogServer.ts')],
+      transport,
+      make,
+      total,
+      conns,
+    );
+    const sink = await countingServer([import.meta.filename, '--counting-sink'], transport, make, total, conns);
+    const v = await vigil(transport, make, total, conns);
+    const r = await rsyslog(transport, make, total, conns);
+    const loss = (res: Result) =>
+      transport === 'udp'
+        ? ` (${(100 * (1 - res.received / total)).toFixed(2)} % lost)`
+        : res.received < total
+          ? ` (${total - res.received} missing)`
+          : '';
+    rows.push([
+      name,
+      `${fmt(base.rate)}${loss(base)}`,
+      `${fmt(sink.rate)}${loss(sink)}`,
+      (sink.rate / base.rate).toFixed(2),
+      `${fmt(v.rate)}${loss(v)}`,
+      (v.rate / base.rate).toFixed(2),
+      r ? `${fmt(r.rate)}${loss(r)}` : 'n/a',
+      r ? (v.rate / r.rate).toFixed(2) : 'n/a',
+      v.rss,
+      r ? r.rss : 'n/a',
+    ]);
+  }
+  const p5424 = parseOnly(line5424);
+  const p3164 = parseOnly(line3164);
 
-process.stdout.write(`Syslog → file, ${fmt(N)} TCP / ${fmt(N_UDP)} UDP messages per point (~120 B), node ${process.version}, no CPU pinning (2 cores shared by sender and server)\n\n`);
-process.stdout.write(table(['scenario', 'bare split-and-count msg/s', 'Vigil receiver → counting sink msg/s', 'sink / bare', 'Vigil → file exporter msg/s', 'file / bare', 'rsyslog → omfile msg/s', 'Vigil / rsyslog', 'Vigil peak RSS MiB', 'rsyslog peak RSS MiB'], rows) + '\n\n');
-process.stdout.write(
-  table(
-    ['in-process, one core', 'Vigil parse + map msg/s', 'one-regex header split msg/s', 'ratio'],
-    [
-      ['RFC 5424', fmt(p5424.vigil), fmt(p5424.regex), (p5424.vigil / p5424.regex).toFixed(2)],
-      ['RFC 3164', fmt(p3164.vigil), fmt(p3164.regex), (p3164.vigil / p3164.regex).toFixed(2)],
-    ],
-  ) + '\n',
-);
+  process.stdout.write(
+    `Syslog → file, ${fmt(N)} TCP / ${fmt(N_UDP)} UDP messages per point (~120 B), node ${process.version}, no CPU pinning (2 cores shared by sender and server)\n\n`,
+  );
+  process.stdout.write(
+    table(
+      [
+        'scenario',
+        'bare split-and-count msg/s',
+        'Vigil receiver → counting sink msg/s',
+        'sink / bare',
+        'Vigil → file exporter msg/s',
+        'file / bare',
+        'rsyslog → omfile msg/s',
+        'Vigil / rsyslog',
+        'Vigil peak RSS MiB',
+        'rsyslog peak RSS MiB',
+      ],
+      rows,
+    ) + '\n\n',
+  );
+  process.stdout.write(
+    table(
+      ['in-process, one core', 'Vigil parse + map msg/s', 'one-regex header split msg/s', 'ratio'],
+      [
+        ['RFC 5424', fmt(p5424.vigil), fmt(p5424.regex), (p5424.vigil / p5424.regex).toFixed(2)],
+        ['RFC 3164', fmt(p3164.vigil), fmt(p3164.regex), (p3164.vigil / p3164.regex).toFixed(2)],
+      ],
+    ) + '\n',
+  );
 }

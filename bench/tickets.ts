@@ -14,7 +14,9 @@ import { Outbox } from '../src/exporters/tickets/outbox.ts';
 import type { IncidentChange } from '../src/model/incident.ts';
 import { fmt, table } from './support.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '0.5' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '0.5' }, rounds: { type: 'string', default: '3' } },
+});
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 
@@ -27,9 +29,30 @@ function change(i: number): IncidentChange {
     notify: true,
     eventIds: [`e${i}`],
     incident: {
-      key, id: `inc-${i % 500}`, rule: 'disk-full', ruleKind: 'threshold', labels: { host: `db-${i % 500}`, env: 'prod' }, title: 'Disk full', status: 'open',
-      severityNumber: 17, severityText: 'ERROR', suppressed: false, suppressedBy: '', openedAtMs: 1, updatedAtMs: 2, resolvedAtMs: 0, firstSeenMs: 1, lastSeenMs: 2,
-      eventCount: i, sampleEventIds: ['e1', 'e2', 'e3'], lastEventType: 'down', tenant: 'acme', asset: `db-${i % 500}`, service: 'postgres', version: i, audit: [],
+      key,
+      id: `inc-${i % 500}`,
+      rule: 'disk-full',
+      ruleKind: 'threshold',
+      labels: { host: `db-${i % 500}`, env: 'prod' },
+      title: 'Disk full',
+      status: 'open',
+      severityNumber: 17,
+      severityText: 'ERROR',
+      suppressed: false,
+      suppressedBy: '',
+      openedAtMs: 1,
+      updatedAtMs: 2,
+      resolvedAtMs: 0,
+      firstSeenMs: 1,
+      lastSeenMs: 2,
+      eventCount: i,
+      sampleEventIds: ['e1', 'e2', 'e3'],
+      lastEventType: 'down',
+      tenant: 'acme',
+      asset: `db-${i % 500}`,
+      service: 'postgres',
+      version: i,
+      audit: [],
     },
   };
 }
@@ -44,7 +67,14 @@ async function timed(fn: (i: number) => Promise<number>): Promise<number> {
 
 async function outboxRate(fsync: boolean, batch: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-outbox-'));
-  const box = new Outbox<IncidentChange>({ dir, fsync, maxAttempts: 1, backoff: { initialMs: 1000, maxMs: 1000 }, concurrency: 1, deliver: async () => {} });
+  const box = new Outbox<IncidentChange>({
+    dir,
+    fsync,
+    maxAttempts: 1,
+    backoff: { initialMs: 1000, maxMs: 1000 },
+    concurrency: 1,
+    deliver: async () => {},
+  });
   await box.open();
   const rate = await timed(async (i) => {
     const items = Array.from({ length: batch }, (_, j) => {

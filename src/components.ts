@@ -11,7 +11,13 @@ import { serviceNowExporterFactory } from './exporters/servicenow/factory.ts';
 import { smsExporterFactory } from './exporters/sms/factory.ts';
 import { webhookExporterFactory } from './exporters/webhook/factory.ts';
 import { authenticatorExtensionFactory } from './extensions/auth/factory.ts';
-import type { ConnectorFactory, ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory } from './pipeline/component.ts';
+import type {
+  ConnectorFactory,
+  ExporterFactory,
+  ExtensionFactory,
+  ProcessorFactory,
+  ReceiverFactory,
+} from './pipeline/component.ts';
 import { enrichProcessorFactory } from './processors/enrich/factory.ts';
 import { extractProcessorFactory } from './processors/extract/factory.ts';
 import { filterProcessorFactory } from './processors/filter/factory.ts';
@@ -49,13 +55,9 @@ export const exporterFactories: ExporterFactory[] = [
   otlpGrpcExporterFactory as ExporterFactory,
   otlpHttpExporterFactory as ExporterFactory,
 ];
-export const connectorFactories: ConnectorFactory[] = [
-  correlationConnectorFactory as ConnectorFactory,
-];
+export const connectorFactories: ConnectorFactory[] = [correlationConnectorFactory as ConnectorFactory];
 
-export const extensionFactories: ExtensionFactory[] = [
-  authenticatorExtensionFactory as ExtensionFactory,
-];
+export const extensionFactories: ExtensionFactory[] = [authenticatorExtensionFactory as ExtensionFactory];
 
 export const registry: FactoryRegistry = {
   receivers: receiverFactories,

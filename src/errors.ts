@@ -14,7 +14,10 @@ export class VigilError extends Error {
 export class ConfigError extends VigilError {
   readonly issues: readonly { path: string; message: string }[];
   constructor(issues: readonly { path: string; message: string }[]) {
-    super('VIGIL_CONFIG_INVALID', `invalid configuration:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+    super(
+      'VIGIL_CONFIG_INVALID',
+      `invalid configuration:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`,
+    );
     this.issues = issues;
   }
 }
@@ -43,7 +46,11 @@ export class QueueFullError extends RefusedError {
 
 export class MemoryLimitError extends RefusedError {
   constructor(usedMiB: number, limitMiB: number) {
-    super('VIGIL_MEMORY_LIMIT', `data refused due to high memory usage (${usedMiB} MiB used, soft limit ${limitMiB} MiB); retry later`, 'exhausted');
+    super(
+      'VIGIL_MEMORY_LIMIT',
+      `data refused due to high memory usage (${usedMiB} MiB used, soft limit ${limitMiB} MiB); retry later`,
+      'exhausted',
+    );
   }
 }
 
@@ -56,14 +63,22 @@ export class ShuttingDownError extends RefusedError {
 /** A component called after its shutdown(): said plainly, instead of a TypeError from a closed handle. */
 export class ComponentShutDownError extends VigilError {
   constructor(kind: string, id: string) {
-    super('VIGIL_COMPONENT_SHUT_DOWN', `${kind} "${id}" is shut down and takes no more records; whatever still calls it outlived the service`);
+    super(
+      'VIGIL_COMPONENT_SHUT_DOWN',
+      `${kind} "${id}" is shut down and takes no more records; whatever still calls it outlived the service`,
+    );
   }
 }
 
 /** An exporter could not take a batch that a sender waits on (`acknowledge: exported`): retry. */
 export class ExportFailedError extends RefusedError {
   constructor(exporter: string, cause: unknown) {
-    super('VIGIL_EXPORT_FAILED', `exporter "${exporter}" could not store the data (${cause instanceof Error ? cause.message : String(cause)}); retry later`, 'unavailable', 5);
+    super(
+      'VIGIL_EXPORT_FAILED',
+      `exporter "${exporter}" could not store the data (${cause instanceof Error ? cause.message : String(cause)}); retry later`,
+      'unavailable',
+      5,
+    );
     this.cause = cause;
   }
 }

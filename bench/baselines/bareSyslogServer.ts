@@ -39,5 +39,7 @@ if (transport === 'udp') {
       check();
     });
   });
-  server.listen(0, '127.0.0.1', () => process.stderr.write(`listening ${(server.address() as { port: number }).port}\n`));
+  server.listen(0, '127.0.0.1', () =>
+    process.stderr.write(`listening ${(server.address() as { port: number }).port}\n`),
+  );
 }

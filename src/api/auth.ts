@@ -5,7 +5,10 @@ import { type Authenticator, type Principal, type Role } from '../extensions/aut
  * decides from the Authorization header and may refuse (401); without one every request is
  * anonymous with the configured role, and any Authorization header is ignored.
  */
-export function principalResolver(authenticator: Authenticator | undefined, anonymousRole: Role): (authorization: string | undefined) => Promise<Principal> {
+export function principalResolver(
+  authenticator: Authenticator | undefined,
+  anonymousRole: Role,
+): (authorization: string | undefined) => Promise<Principal> {
   if (authenticator) return (authorization) => authenticator.authenticate(authorization);
   const anonymous: Principal = Object.freeze({ subject: 'anonymous', role: anonymousRole, method: 'none' });
   return () => Promise.resolve(anonymous);

@@ -4,14 +4,22 @@ import { tlsServerSchema } from '../receivers/http/tlsConfig.ts';
 
 export const apiSchema = obj(
   {
-    endpoint: endpoint({ default: '127.0.0.1:8081', doc: 'Where the operators\' API listens (`/api/v1/…`, `/openapi.json`, `/docs`). Its own listener: never shared with receivers.' }),
+    endpoint: endpoint({
+      default: '127.0.0.1:8081',
+      doc: "Where the operators' API listens (`/api/v1/…`, `/openapi.json`, `/docs`). Its own listener: never shared with receivers.",
+    }),
     tls: optional(tlsServerSchema),
     auth: optional(
       obj(
         {
-          authenticator: str({ nonEmpty: true, doc: 'Id of an authenticator extension (listed in service.extensions). Its token or API key gives the caller\'s role and tenant.' }),
+          authenticator: str({
+            nonEmpty: true,
+            doc: "Id of an authenticator extension (listed in service.extensions). Its token or API key gives the caller's role and tenant.",
+          }),
         },
-        { doc: 'Require `Authorization: Bearer <token or API key>` on every `/api/` route (401 otherwise). Without it every caller is anonymous with `anonymous_role`.' },
+        {
+          doc: 'Require `Authorization: Bearer <token or API key>` on every `/api/` route (401 otherwise). Without it every caller is anonymous with `anonymous_role`.',
+        },
       ),
     ),
     anonymous_role: literalUnion(['viewer', 'operator', 'admin'], {
@@ -20,7 +28,9 @@ export const apiSchema = obj(
     }),
     ...httpServerLimitFields,
   },
-  { doc: 'The operators\' API (docs/api.md): incidents over REST, with OpenAPI. Served only when this section is present (`api: {}` takes the defaults).' },
+  {
+    doc: "The operators' API (docs/api.md): incidents over REST, with OpenAPI. Served only when this section is present (`api: {}` takes the defaults).",
+  },
 );
 
 export type ApiConfig = Infer<typeof apiSchema>;

@@ -64,10 +64,24 @@ export function decodeCursor(text: string, sort: Sort): Cursor {
   } catch {
     parsed = undefined;
   }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || !(SORTS as readonly unknown[]).includes(parsed[0]) || typeof parsed[1] !== 'number' || !Number.isFinite(parsed[1]) || typeof parsed[2] !== 'string') {
-    throw new ApiProblem('VIGIL_INVALID_CURSOR', 'cursor is not one this API gave; pass next_cursor from the previous page unchanged');
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 3 ||
+    !(SORTS as readonly unknown[]).includes(parsed[0]) ||
+    typeof parsed[1] !== 'number' ||
+    !Number.isFinite(parsed[1]) ||
+    typeof parsed[2] !== 'string'
+  ) {
+    throw new ApiProblem(
+      'VIGIL_INVALID_CURSOR',
+      'cursor is not one this API gave; pass next_cursor from the previous page unchanged',
+    );
   }
-  if (parsed[0] !== sort) throw new ApiProblem('VIGIL_INVALID_CURSOR', `cursor was given for sort=${parsed[0]}, not sort=${sort}; keep the sort while paging`);
+  if (parsed[0] !== sort)
+    throw new ApiProblem(
+      'VIGIL_INVALID_CURSOR',
+      `cursor was given for sort=${parsed[0]}, not sort=${sort}; keep the sort while paging`,
+    );
   return { sort, value: parsed[1], id: parsed[2] };
 }
 
@@ -83,7 +97,14 @@ function matches(inc: Incident, q: IncidentQuery, scopeTenant: string | undefine
   if (q.sinceMs !== undefined && inc.status === 'resolved' && inc.resolvedAtMs < q.sinceMs) return false;
   if (q.text !== undefined) {
     const t = q.text;
-    if (!inc.title.toLowerCase().includes(t) && !inc.key.toLowerCase().includes(t) && !inc.id.includes(t) && !inc.asset.toLowerCase().includes(t) && !inc.service.toLowerCase().includes(t)) return false;
+    if (
+      !inc.title.toLowerCase().includes(t) &&
+      !inc.key.toLowerCase().includes(t) &&
+      !inc.id.includes(t) &&
+      !inc.asset.toLowerCase().includes(t) &&
+      !inc.service.toLowerCase().includes(t)
+    )
+      return false;
   }
   return true;
 }
@@ -94,7 +115,11 @@ function matches(inc: Incident, q: IncidentQuery, scopeTenant: string | undefine
  * neither shift a page nor repeat one; an incident whose sort value changed shows where it now
  * sorts. Keeps only the best `limit + 1` while scanning, so a page costs one pass whatever the total.
  */
-export function pageOfIncidents(all: Iterable<Incident>, q: IncidentQuery, scopeTenant: string | undefined): { items: Incident[]; next?: Cursor } {
+export function pageOfIncidents(
+  all: Iterable<Incident>,
+  q: IncidentQuery,
+  scopeTenant: string | undefined,
+): { items: Incident[]; next?: Cursor } {
   const sign = q.sort.startsWith('-') ? -1 : 1;
   const keep = q.limit + 1;
   const best: { value: number; id: string; inc: Incident }[] = [];
@@ -116,5 +141,8 @@ export function pageOfIncidents(all: Iterable<Incident>, q: IncidentQuery, scope
   }
   const page = best.slice(0, q.limit);
   const last = page.at(-1);
-  return { items: page.map((e) => e.inc), ...(best.length > q.limit && last ? { next: { sort: q.sort, value: last.value, id: last.id } } : {}) };
+  return {
+    items: page.map((e) => e.inc),
+    ...(best.length > q.limit && last ? { next: { sort: q.sort, value: last.value, id: last.id } } : {}),
+  };
 }

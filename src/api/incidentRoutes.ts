@@ -20,13 +20,14 @@ const MAX_PAGE = 1000;
 const STATES: IncidentStatus[] = ['open', 'acknowledged', 'resolved'];
 const SEVERITIES = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
-const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, { ...problemSchema, description: PROBLEM_DESCRIPTIONS[s] }]));
+const problems = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [s, { ...problemSchema, description: PROBLEM_DESCRIPTIONS[s] }]));
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400: 'The request is not valid (VIGIL_INVALID_REQUEST, VIGIL_INVALID_CURSOR)',
   401: 'The authenticator refused the credentials (VIGIL_UNAUTHENTICATED)',
-  403: 'The caller\'s role does not allow this (VIGIL_FORBIDDEN)',
-  404: 'No such incident, or not the caller\'s tenant\'s (VIGIL_INCIDENT_NOT_FOUND)',
-  409: 'The incident\'s state forbids the action (VIGIL_INCIDENT_RESOLVED, VIGIL_INCIDENT_NOT_RESOLVED, VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED)',
+  403: "The caller's role does not allow this (VIGIL_FORBIDDEN)",
+  404: "No such incident, or not the caller's tenant's (VIGIL_INCIDENT_NOT_FOUND)",
+  409: "The incident's state forbids the action (VIGIL_INCIDENT_RESOLVED, VIGIL_INCIDENT_NOT_RESOLVED, VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED)",
   413: 'The body is larger than 64 KiB (VIGIL_PAYLOAD_TOO_LARGE)',
   415: 'The body is not JSON (VIGIL_UNSUPPORTED_MEDIA_TYPE)',
   503: 'Vigil is shutting down (VIGIL_SHUTTING_DOWN)',
@@ -42,18 +43,50 @@ const idParams = {
 const listQuery = {
   type: 'object',
   properties: {
-    state: { type: 'string', pattern: `^(${STATES.join('|')})(,(${STATES.join('|')}))*$`, description: 'Statuses, comma-separated: `open,acknowledged`.' },
+    state: {
+      type: 'string',
+      pattern: `^(${STATES.join('|')})(,(${STATES.join('|')}))*$`,
+      description: 'Statuses, comma-separated: `open,acknowledged`.',
+    },
     severity: { type: 'string', enum: SEVERITIES, description: 'At least this severity.' },
     rule: { type: 'string', minLength: 1, maxLength: 512, description: 'Rule names, comma-separated.' },
-    label: { type: 'array', items: { type: 'string', pattern: '^[^=]+=.*$', maxLength: 512 }, maxItems: 20, description: 'A group label `name=value`; repeat for several (all must hold).' },
-    tenant: { type: 'string', maxLength: 256, description: 'Only this tenant\'s (a caller whose credentials name a tenant sees only that one\'s anyway).' },
-    assignee: { type: 'string', maxLength: 256, description: 'Only incidents assigned to this person; empty for unassigned ones.' },
+    label: {
+      type: 'array',
+      items: { type: 'string', pattern: '^[^=]+=.*$', maxLength: 512 },
+      maxItems: 20,
+      description: 'A group label `name=value`; repeat for several (all must hold).',
+    },
+    tenant: {
+      type: 'string',
+      maxLength: 256,
+      description: "Only this tenant's (a caller whose credentials name a tenant sees only that one's anyway).",
+    },
+    assignee: {
+      type: 'string',
+      maxLength: 256,
+      description: 'Only incidents assigned to this person; empty for unassigned ones.',
+    },
     since: { type: 'string', format: 'date-time', description: 'Only incidents still open at or after this time.' },
     until: { type: 'string', format: 'date-time', description: 'Only incidents opened at or before this time.' },
-    q: { type: 'string', minLength: 1, maxLength: 200, description: 'Text found (ignoring case) in the title, key, id, asset or service.' },
-    sort: { type: 'string', enum: SORTS, default: '-opened_at', description: 'Order; `-` for descending. Ties go by id.' },
+    q: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      description: 'Text found (ignoring case) in the title, key, id, asset or service.',
+    },
+    sort: {
+      type: 'string',
+      enum: SORTS,
+      default: '-opened_at',
+      description: 'Order; `-` for descending. Ties go by id.',
+    },
     limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 100, description: 'Incidents per page.' },
-    cursor: { type: 'string', minLength: 1, maxLength: 1000, description: '`next_cursor` of the previous page, to read the next one (with the same filters and sort).' },
+    cursor: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 1000,
+      description: '`next_cursor` of the previous page, to read the next one (with the same filters and sort).',
+    },
   },
   additionalProperties: false,
 } as const;
@@ -76,7 +109,13 @@ interface ListQuery {
 const reasonBody = (what: string) =>
   ({
     type: 'object',
-    properties: { reason: { type: 'string', maxLength: 2000, description: `Why ${what}; kept in the audit trail and told to the ticket.` } },
+    properties: {
+      reason: {
+        type: 'string',
+        maxLength: 2000,
+        description: `Why ${what}; kept in the audit trail and told to the ticket.`,
+      },
+    },
     additionalProperties: false,
   }) as const;
 
@@ -93,7 +132,12 @@ const REFUSALS: Record<ActionRefusal, ProblemCode> = {
 function parseTime(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
   const ms = Date.parse(text);
-  if (!Number.isFinite(ms)) throw new ApiProblem('VIGIL_INVALID_REQUEST', `${name} must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z`, [{ path: `querystring/${name}`, message: 'must be a date-time' }]);
+  if (!Number.isFinite(ms))
+    throw new ApiProblem(
+      'VIGIL_INVALID_REQUEST',
+      `${name} must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z`,
+      [{ path: `querystring/${name}`, message: 'must be a date-time' }],
+    );
   return ms;
 }
 
@@ -147,14 +191,21 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
         operationId: 'listIncidents',
         tags: ['incidents'],
         summary: 'List incidents',
-        description: 'The incidents Vigil holds (open ones, and resolved ones for a day after their resolution), filtered, sorted and paged by cursor.',
+        description:
+          'The incidents Vigil holds (open ones, and resolved ones for a day after their resolution), filtered, sorted and paged by cursor.',
         querystring: listQuery,
         response: {
           200: {
             description: 'One page of incidents',
             type: 'object',
             required: ['items', 'next_cursor'],
-            properties: { items: { type: 'array', items: incidentSummarySchema }, next_cursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last.' } },
+            properties: {
+              items: { type: 'array', items: incidentSummarySchema },
+              next_cursor: {
+                type: ['string', 'null'],
+                description: 'Pass as `cursor` for the next page; null on the last.',
+              },
+            },
             additionalProperties: false,
           },
           ...problems(400, 401, 403),
@@ -167,7 +218,10 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
       if (!desk) return { items: [], next_cursor: null };
       const page = pageOfIncidents(desk.incidents(), query, req.principal.tenant);
       // Scanned as stored; the page's few incidents are shown as they stand.
-      return { items: page.items.map((i) => incidentSummary(desk.current(i.key) ?? i)), next_cursor: page.next ? encodeCursor(page.next) : null };
+      return {
+        items: page.items.map((i) => incidentSummary(desk.current(i.key) ?? i)),
+        next_cursor: page.next ? encodeCursor(page.next) : null,
+      };
     },
   );
 
@@ -175,28 +229,79 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
     '/api/v1/incidents/:id',
     {
       config: viewer,
-      schema: { operationId: 'getIncident', tags: ['incidents'], summary: 'Get one incident', description: 'With its audit trail, a sample of its event ids and its tickets.', params: idParams, response: { 200: { ...incidentDetailSchema, description: 'The incident' }, ...problems(400, 401, 403, 404) } },
+      schema: {
+        operationId: 'getIncident',
+        tags: ['incidents'],
+        summary: 'Get one incident',
+        description: 'With its audit trail, a sample of its event ids and its tickets.',
+        params: idParams,
+        response: { 200: { ...incidentDetailSchema, description: 'The incident' }, ...problems(400, 401, 403, 404) },
+      },
     },
     async (req) => detail(visible(req, req.params.id)),
   );
 
-  const actionRoute = (path: string, operationId: string, summary: string, description: string, toAction: (body: Record<string, string | null | undefined>) => IncidentAction, body: { type: 'object'; required?: readonly string[]; properties: object; additionalProperties: false }) =>
+  const actionRoute = (
+    path: string,
+    operationId: string,
+    summary: string,
+    description: string,
+    toAction: (body: Record<string, string | null | undefined>) => IncidentAction,
+    body: { type: 'object'; required?: readonly string[]; properties: object; additionalProperties: false },
+  ) =>
     app.post<{ Params: { id: string }; Body: Record<string, string | null | undefined> }>(
       `/api/v1/incidents/:id/${path}`,
-      { config: body.required ? { role: 'operator' } : operator, schema: { operationId, tags: ['incidents'], summary, description, params: idParams, body, response: { 200: detailAnswer, ...problems(400, 401, 403, 404, 409, 413, 415, 503) } } },
+      {
+        config: body.required ? { role: 'operator' } : operator,
+        schema: {
+          operationId,
+          tags: ['incidents'],
+          summary,
+          description,
+          params: idParams,
+          body,
+          response: { 200: detailAnswer, ...problems(400, 401, 403, 404, 409, 413, 415, 503) },
+        },
+      },
       async (req) => act(req, toAction(req.body)),
     );
 
-  actionRoute('acknowledge', 'acknowledgeIncident', 'Acknowledge an incident', 'Someone works on it: its status becomes `acknowledged`, its tickets get a follow-up, and repeat_interval reminders stop. Events still attach to it and its rule still resolves it. 409 when it is resolved or acknowledged already.', (b) => ({ kind: 'acknowledge', reason: b.reason ?? '' }), reasonBody('it is acknowledged'));
-  actionRoute('resolve', 'resolveIncident', 'Resolve an incident by hand', 'Resolved now, told at once (its tickets are solved); a matching event within the rule\'s reopen_window reopens it. 409 when it is resolved already.', (b) => ({ kind: 'resolve', reason: b.reason ?? '' }), reasonBody('it is resolved'));
-  actionRoute('reopen', 'reopenIncident', 'Reopen a resolved incident', 'Open again under the same id; its rule resolves it again when its own condition holds. 409 when it is not resolved.', (b) => ({ kind: 'reopen', reason: b.reason ?? '' }), reasonBody('it is reopened'));
+  actionRoute(
+    'acknowledge',
+    'acknowledgeIncident',
+    'Acknowledge an incident',
+    'Someone works on it: its status becomes `acknowledged`, its tickets get a follow-up, and repeat_interval reminders stop. Events still attach to it and its rule still resolves it. 409 when it is resolved or acknowledged already.',
+    (b) => ({ kind: 'acknowledge', reason: b.reason ?? '' }),
+    reasonBody('it is acknowledged'),
+  );
+  actionRoute(
+    'resolve',
+    'resolveIncident',
+    'Resolve an incident by hand',
+    "Resolved now, told at once (its tickets are solved); a matching event within the rule's reopen_window reopens it. 409 when it is resolved already.",
+    (b) => ({ kind: 'resolve', reason: b.reason ?? '' }),
+    reasonBody('it is resolved'),
+  );
+  actionRoute(
+    'reopen',
+    'reopenIncident',
+    'Reopen a resolved incident',
+    'Open again under the same id; its rule resolves it again when its own condition holds. 409 when it is not resolved.',
+    (b) => ({ kind: 'reopen', reason: b.reason ?? '' }),
+    reasonBody('it is reopened'),
+  );
   actionRoute(
     'comments',
     'commentIncident',
     'Comment on an incident',
     'Kept in the audit trail and added to its tickets; allowed on resolved incidents too (a post-mortem note).',
     (b) => ({ kind: 'comment', text: b.text ?? '' }),
-    { type: 'object', required: ['text'], properties: { text: { type: 'string', minLength: 1, maxLength: 10_000, description: 'The comment.' } }, additionalProperties: false },
+    {
+      type: 'object',
+      required: ['text'],
+      properties: { text: { type: 'string', minLength: 1, maxLength: 10_000, description: 'The comment.' } },
+      additionalProperties: false,
+    },
   );
 
   app.put<{ Params: { id: string }; Body: { assignee: string | null; reason?: string } }>(
@@ -212,7 +317,10 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
         body: {
           type: 'object',
           required: ['assignee'],
-          properties: { assignee: { type: ['string', 'null'], maxLength: 200, description: 'Who works on it; null for nobody.' }, reason: reasonBody('it is assigned').properties.reason },
+          properties: {
+            assignee: { type: ['string', 'null'], maxLength: 200, description: 'Who works on it; null for nobody.' },
+            reason: reasonBody('it is assigned').properties.reason,
+          },
           additionalProperties: false,
         },
         response: { 200: detailAnswer, ...problems(400, 401, 403, 404, 409, 413, 415, 503) },

@@ -11,7 +11,33 @@ const nullableString = { type: ['string', 'null'] } as const;
 /** An incident as the list shows it: what tells it apart, without its trail. */
 export const incidentSummarySchema = {
   type: 'object',
-  required: ['id', 'key', 'rule', 'rule_kind', 'labels', 'title', 'status', 'severity', 'severity_number', 'suppressed', 'suppressed_by', 'opened_at', 'updated_at', 'resolved_at', 'first_seen', 'last_seen', 'event_count', 'tenant', 'asset', 'service', 'assignee', 'acknowledged_at', 'acknowledged_by', 'merged_ids', 'version'],
+  required: [
+    'id',
+    'key',
+    'rule',
+    'rule_kind',
+    'labels',
+    'title',
+    'status',
+    'severity',
+    'severity_number',
+    'suppressed',
+    'suppressed_by',
+    'opened_at',
+    'updated_at',
+    'resolved_at',
+    'first_seen',
+    'last_seen',
+    'event_count',
+    'tenant',
+    'asset',
+    'service',
+    'assignee',
+    'acknowledged_at',
+    'acknowledged_by',
+    'merged_ids',
+    'version',
+  ],
   properties: {
     id: { type: 'string', description: 'Stable id: from the key and the opening time; a reopened incident keeps it.' },
     key: { type: 'string', description: 'The rule and its group labels: `<rule>{<label>="<value>",...}`.' },
@@ -36,7 +62,11 @@ export const incidentSummarySchema = {
     assignee: nullableString,
     acknowledged_at: nullableTimestamp,
     acknowledged_by: nullableString,
-    merged_ids: { type: 'array', items: { type: 'string' }, description: 'Ids of incidents other agents opened for the same key, merged into this one.' },
+    merged_ids: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'Ids of incidents other agents opened for the same key, merged into this one.',
+    },
     version: { type: 'integer', minimum: 0 },
   },
   additionalProperties: false,
@@ -47,9 +77,23 @@ const auditEntrySchema = {
   required: ['at', 'kind', 'reason', 'actor'],
   properties: {
     at: timestamp,
-    kind: { type: 'string', enum: ['opened', 'updated', 'escalated', 'suppressed', 'unsuppressed', 'acknowledged', 'resolved', 'reopened', 'commented', 'assigned'] },
+    kind: {
+      type: 'string',
+      enum: [
+        'opened',
+        'updated',
+        'escalated',
+        'suppressed',
+        'unsuppressed',
+        'acknowledged',
+        'resolved',
+        'reopened',
+        'commented',
+        'assigned',
+      ],
+    },
     reason: { type: 'string', description: 'Why; for a comment, its text.' },
-    actor: { ...nullableString, description: 'Who, for a person\'s change; null for the rules\' own.' },
+    actor: { ...nullableString, description: "Who, for a person's change; null for the rules' own." },
   },
   additionalProperties: false,
 } as const;
@@ -58,8 +102,8 @@ const ticketSchema = {
   type: 'object',
   required: ['exporter', 'ref', 'url', 'resolved'],
   properties: {
-    exporter: { type: 'string', description: 'The ticket exporter\'s id (`glpi`, `jira/ops`).' },
-    ref: { type: 'string', description: 'The tracker\'s id: GLPI ticket id, Jira issue key.' },
+    exporter: { type: 'string', description: "The ticket exporter's id (`glpi`, `jira/ops`)." },
+    ref: { type: 'string', description: "The tracker's id: GLPI ticket id, Jira issue key." },
     url: nullableString,
     resolved: { type: 'boolean' },
   },
@@ -73,8 +117,16 @@ export const incidentDetailSchema = {
   properties: {
     ...incidentSummarySchema.properties,
     audit: { type: 'array', items: auditEntrySchema, description: 'The latest changes, oldest first (at most 100).' },
-    sample_event_ids: { type: 'array', items: { type: 'string' }, description: 'A bounded sample of the ids of its events, oldest first.' },
-    tickets: { type: 'array', items: ticketSchema, description: 'The tickets the ticket exporters made for it, as their ledgers know them.' },
+    sample_event_ids: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'A bounded sample of the ids of its events, oldest first.',
+    },
+    tickets: {
+      type: 'array',
+      items: ticketSchema,
+      description: 'The tickets the ticket exporters made for it, as their ledgers know them.',
+    },
   },
 } as const;
 

@@ -70,27 +70,57 @@ export class OpenApiCollector {
       openapi: '3.1.0',
       info,
       paths: {},
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token or API key the configured authenticator accepts; without an authenticator, requests are anonymous with `api.anonymous_role`.' } } },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'A token or API key the configured authenticator accepts; without an authenticator, requests are anonymous with `api.anonymous_role`.',
+          },
+        },
+      },
     };
   }
 
   add(route: RouteOptions): void {
     const doc = (route.config ?? {}) as RouteDoc;
     if (doc.hidden || !route.schema) return;
-    const schema = route.schema as { summary?: string; description?: string; tags?: string[]; operationId?: string; params?: JsonSchema; querystring?: JsonSchema; body?: JsonSchema; response?: Record<string, JsonSchema> };
+    const schema = route.schema as {
+      summary?: string;
+      description?: string;
+      tags?: string[];
+      operationId?: string;
+      params?: JsonSchema;
+      querystring?: JsonSchema;
+      body?: JsonSchema;
+      response?: Record<string, JsonSchema>;
+    };
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
     const parameters: Operation['parameters'] = [];
-    for (const [where, s] of [['path', schema.params], ['query', schema.querystring]] as const) {
+    for (const [where, s] of [
+      ['path', schema.params],
+      ['query', schema.querystring],
+    ] as const) {
       const props = (s?.properties ?? {}) as Record<string, JsonSchema>;
       const required = new Set((s?.required ?? []) as string[]);
       for (const [name, p] of Object.entries(props)) {
-        parameters.push({ name, in: where, required: where === 'path' || required.has(name), ...(p.description ? { description: p.description as string } : {}), schema: withoutDescription(p) });
+        parameters.push({
+          name,
+          in: where,
+          required: where === 'path' || required.has(name),
+          ...(p.description ? { description: p.description as string } : {}),
+          schema: withoutDescription(p),
+        });
       }
     }
     const responses: Operation['responses'] = {};
     for (const [status, s] of Object.entries(schema.response ?? {})) {
       const type = Number(status) >= 400 ? PROBLEM_CONTENT_TYPE : (doc.produces ?? 'application/json');
-      responses[status] = { description: (s.description as string | undefined) ?? status, content: { [type]: { schema: withoutDescription(s) } } };
+      responses[status] = {
+        description: (s.description as string | undefined) ?? status,
+        content: { [type]: { schema: withoutDescription(s) } },
+      };
     }
     for (const method of methods) {
       const op: Operation = {
@@ -99,7 +129,9 @@ export class OpenApiCollector {
         ...(schema.description ? { description: schema.description } : {}),
         ...(schema.tags ? { tags: schema.tags } : {}),
         parameters,
-        ...(schema.body ? { requestBody: { required: !doc.optionalBody, content: { 'application/json': { schema: schema.body } } } } : {}),
+        ...(schema.body
+          ? { requestBody: { required: !doc.optionalBody, content: { 'application/json': { schema: schema.body } } } }
+          : {}),
         responses,
         security: doc.role && this.authenticated ? [{ bearer: [] }] : [],
         ...(doc.role ? { 'x-vigil-role': doc.role } : {}),

@@ -1,7 +1,14 @@
 import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
-import { AuthenticationError, ForbiddenError, roleAllows, type Authenticator, type Principal, type Role } from '../extensions/auth/principal.ts';
+import {
+  AuthenticationError,
+  ForbiddenError,
+  roleAllows,
+  type Authenticator,
+  type Principal,
+  type Role,
+} from '../extensions/auth/principal.ts';
 import type { Incident } from '../model/incident.ts';
 import type { TicketLink } from '../pipeline/component.ts';
 import { hardenTlsServer } from '../receivers/http/tlsConfig.ts';
@@ -45,11 +52,25 @@ const BODY_LIMIT = 64 * 1024;
 /** Fastify's own errors (body parsing, limits) as Vigil's codes. */
 function fastifyProblem(err: FastifyError): Problem {
   if (err.validation) {
-    const errors = err.validation.map((v) => ({ path: `${err.validationContext ?? ''}${v.instancePath}`, message: v.message ?? 'is not valid' }));
-    return problemOf('VIGIL_INVALID_REQUEST', `${errors[0]!.path || err.validationContext || 'request'} ${errors[0]!.message}`, errors);
+    const errors = err.validation.map((v) => ({
+      path: `${err.validationContext ?? ''}${v.instancePath}`,
+      message: v.message ?? 'is not valid',
+    }));
+    return problemOf(
+      'VIGIL_INVALID_REQUEST',
+      `${errors[0]!.path || err.validationContext || 'request'} ${errors[0]!.message}`,
+      errors,
+    );
   }
   const status = err.statusCode ?? 500;
-  const code: ProblemCode = status === 413 ? 'VIGIL_PAYLOAD_TOO_LARGE' : status === 415 ? 'VIGIL_UNSUPPORTED_MEDIA_TYPE' : status >= 400 && status < 500 ? 'VIGIL_INVALID_REQUEST' : 'VIGIL_INTERNAL';
+  const code: ProblemCode =
+    status === 413
+      ? 'VIGIL_PAYLOAD_TOO_LARGE'
+      : status === 415
+        ? 'VIGIL_UNSUPPORTED_MEDIA_TYPE'
+        : status >= 400 && status < 500
+          ? 'VIGIL_INVALID_REQUEST'
+          : 'VIGIL_INTERNAL';
   return problemOf(code, code === 'VIGIL_INTERNAL' ? 'internal error; see the Vigil logs' : err.message);
 }
 
@@ -88,7 +109,12 @@ export class ApiServer {
   constructor(opts: ApiServerOptions) {
     const { config } = opts;
     this.config = config;
-    const limits = { read_timeout: config.read_timeout, read_header_timeout: config.read_header_timeout, idle_timeout: config.idle_timeout, max_connections: config.max_connections };
+    const limits = {
+      read_timeout: config.read_timeout,
+      read_header_timeout: config.read_header_timeout,
+      idle_timeout: config.idle_timeout,
+      max_connections: config.max_connections,
+    };
     const app = Fastify({
       logger: false,
       bodyLimit: BODY_LIMIT,
@@ -107,11 +133,15 @@ export class ApiServer {
     }) as unknown as FastifyInstance;
     this.app = app;
     if (config.tls) hardenTlsServer(app.server as unknown as TlsServer, config.tls);
-    this.openapi = new OpenApiCollector({
-      title: 'Vigil operators\' API',
-      version: '1',
-      description: 'Incidents over REST: list, read, acknowledge, resolve, reopen, comment and assign; silences as Alertmanager\'s API v2 (amtool works against it). Errors are RFC 9457 problem documents with a stable `code`. See docs/api.md.',
-    }, opts.authenticator !== undefined);
+    this.openapi = new OpenApiCollector(
+      {
+        title: "Vigil operators' API",
+        version: '1',
+        description:
+          "Incidents over REST: list, read, acknowledge, resolve, reopen, comment and assign; silences as Alertmanager's API v2 (amtool works against it). Errors are RFC 9457 problem documents with a stable `code`. See docs/api.md.",
+      },
+      opts.authenticator !== undefined,
+    );
     app.addHook('onRoute', (route) => this.openapi.add(route));
     app.decorateRequest('principal', undefined as unknown as Principal);
     const resolve = principalResolver(opts.authenticator, config.anonymous_role);
@@ -119,13 +149,22 @@ export class ApiServer {
     app.addHook('onRequest', async (req, reply) => {
       if (this.closing) {
         reply.header('connection', 'close').header('retry-after', '5');
-        return sendProblem(reply, problemOf('VIGIL_SHUTTING_DOWN', 'Vigil is shutting down; retry against another instance or later'));
+        return sendProblem(
+          reply,
+          problemOf('VIGIL_SHUTTING_DOWN', 'Vigil is shutting down; retry against another instance or later'),
+        );
       }
       if (req.is404) {
         const allowed = this.openapi.methodsOf(req.url.split('?')[0]!);
         if (allowed.length === 0) return;
         reply.header('allow', allowed.join(', '));
-        return sendProblem(reply, problemOf('VIGIL_METHOD_NOT_ALLOWED', `${req.url.split('?')[0]} takes ${allowed.join(', ')}, not ${req.method}`));
+        return sendProblem(
+          reply,
+          problemOf(
+            'VIGIL_METHOD_NOT_ALLOWED',
+            `${req.url.split('?')[0]} takes ${allowed.join(', ')}, not ${req.method}`,
+          ),
+        );
       }
       const need = (req.routeOptions.config as RouteDoc | undefined)?.role;
       if (need === undefined) return;
@@ -138,25 +177,53 @@ export class ApiServer {
       if (query) coerceQuery(query, req.query as Record<string, unknown>);
     });
     app.setErrorHandler((err: FastifyError, _req, reply) => {
-      if (err instanceof ApiProblem) return sendProblem(reply, problemOf(err.code as ProblemCode, err.message, err.errors));
-      if (err instanceof AuthenticationError) return sendProblem(reply, problemOf('VIGIL_UNAUTHENTICATED', err.message));
+      if (err instanceof ApiProblem)
+        return sendProblem(reply, problemOf(err.code as ProblemCode, err.message, err.errors));
+      if (err instanceof AuthenticationError)
+        return sendProblem(reply, problemOf('VIGIL_UNAUTHENTICATED', err.message));
       if (err instanceof ForbiddenError) return sendProblem(reply, problemOf('VIGIL_FORBIDDEN', err.message));
       const problem = fastifyProblem(err);
-      if (problem.status >= 500) opts.logger?.error({ err }, 'operators\' API request failed');
+      if (problem.status >= 500) opts.logger?.error({ err }, "operators' API request failed");
       return sendProblem(reply, problem);
     });
-    app.setNotFoundHandler((req, reply) => sendProblem(reply, problemOf('VIGIL_ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}; see /docs`)));
+    app.setNotFoundHandler((req, reply) =>
+      sendProblem(
+        reply,
+        problemOf('VIGIL_ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}; see /docs`),
+      ),
+    );
 
     registerIncidentRoutes(app, { desk: opts.desk, ticketsOf: opts.ticketsOf ?? (() => Promise.resolve([])) });
     registerSilenceRoutes(app, { desk: opts.desk });
-    app.get('/openapi.json', { schema: { operationId: 'openapi', summary: 'This API\'s OpenAPI 3.1 document', response: { 200: { description: 'The document', type: 'object', additionalProperties: true } } } }, async (_req, reply) => {
-      reply.type('application/json');
-      return JSON.stringify(this.openapi.document);
-    });
-    app.get('/docs', { config: { produces: 'text/html' }, schema: { operationId: 'docs', summary: 'This API\'s reference as a page', response: { 200: { description: 'An HTML page', type: 'string' } } } }, async (_req, reply) => {
-      reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'");
-      return renderDocsPage(this.openapi.document);
-    });
+    app.get(
+      '/openapi.json',
+      {
+        schema: {
+          operationId: 'openapi',
+          summary: "This API's OpenAPI 3.1 document",
+          response: { 200: { description: 'The document', type: 'object', additionalProperties: true } },
+        },
+      },
+      async (_req, reply) => {
+        reply.type('application/json');
+        return JSON.stringify(this.openapi.document);
+      },
+    );
+    app.get(
+      '/docs',
+      {
+        config: { produces: 'text/html' },
+        schema: {
+          operationId: 'docs',
+          summary: "This API's reference as a page",
+          response: { 200: { description: 'An HTML page', type: 'string' } },
+        },
+      },
+      async (_req, reply) => {
+        reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'");
+        return renderDocsPage(this.openapi.document);
+      },
+    );
   }
 
   get address(): { host: string; port: number } | undefined {
@@ -166,7 +233,8 @@ export class ApiServer {
 
   async start(logger?: Logger): Promise<void> {
     this.app.server.on('error', (err: NodeJS.ErrnoException) => {
-      if (this.app.server.listening) logger?.warn({ err: err.message }, 'operators\' API listener error (connection not accepted)');
+      if (this.app.server.listening)
+        logger?.warn({ err: err.message }, "operators' API listener error (connection not accepted)");
     });
     await this.app.listen({ host: this.config.endpoint.host, port: this.config.endpoint.port });
   }

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
 import { parseMatcher, type LabelMatcher } from '../correlation/labelMatchers.ts';
-import { admitSilence, expiredNow, silenceMatchesFilter, silenceState, type SilenceMatcher, type SilenceRecord } from '../correlation/silences.ts';
+import {
+  admitSilence,
+  expiredNow,
+  silenceMatchesFilter,
+  silenceState,
+  type SilenceMatcher,
+  type SilenceRecord,
+} from '../correlation/silences.ts';
 import { visibleTo } from './auth.ts';
 import { vigilVersion } from '../telemetry/selfMetrics.ts';
 import type { RouteDoc } from './openapi.ts';
@@ -15,20 +22,26 @@ export interface SilenceRoutesOptions {
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400: 'The request is not valid (VIGIL_INVALID_REQUEST)',
   401: 'The authenticator refused the credentials (VIGIL_UNAUTHENTICATED)',
-  403: 'The caller\'s role does not allow this (VIGIL_FORBIDDEN)',
-  404: 'No such silence, or not the caller\'s tenant\'s (VIGIL_SILENCE_NOT_FOUND)',
+  403: "The caller's role does not allow this (VIGIL_FORBIDDEN)",
+  404: "No such silence, or not the caller's tenant's (VIGIL_SILENCE_NOT_FOUND)",
   413: 'The body is larger than 64 KiB (VIGIL_PAYLOAD_TOO_LARGE)',
   415: 'The body is not JSON (VIGIL_UNSUPPORTED_MEDIA_TYPE)',
   503: 'No correlation runs, so there is nothing to silence (VIGIL_SILENCES_UNAVAILABLE), or Vigil is shutting down (VIGIL_SHUTTING_DOWN)',
 };
-const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, { ...problemSchema, description: PROBLEM_DESCRIPTIONS[s] }]));
+const problems = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [s, { ...problemSchema, description: PROBLEM_DESCRIPTIONS[s] }]));
 
 // The schemas of Alertmanager's API v2 (api/v2/openapi.yaml), which amtool and other clients speak.
 const matcherSchema = {
   type: 'object',
   required: ['name', 'value', 'isRegex'],
   properties: {
-    name: { type: 'string', minLength: 1, maxLength: 200, description: 'An incident field (`rule`, `severity`, `service`, `asset`, `tenant`) or group label.' },
+    name: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      description: 'An incident field (`rule`, `severity`, `service`, `asset`, `tenant`) or group label.',
+    },
     value: { type: 'string', maxLength: 1000 },
     isRegex: { type: 'boolean', description: 'A regular expression matching the whole value.' },
     isEqual: { type: 'boolean', default: true, description: 'false negates (`!=`, `!~`).' },
@@ -49,7 +62,12 @@ const gettableSilence = {
   required: ['id', 'status', 'updatedAt', 'matchers', 'startsAt', 'endsAt', 'createdBy', 'comment'],
   properties: {
     id: { type: 'string' },
-    status: { type: 'object', required: ['state'], properties: { state: { type: 'string', enum: ['active', 'pending', 'expired'] } }, additionalProperties: false },
+    status: {
+      type: 'object',
+      required: ['state'],
+      properties: { state: { type: 'string', enum: ['active', 'pending', 'expired'] } },
+      additionalProperties: false,
+    },
     updatedAt: { type: 'string', format: 'date-time' },
     ...silenceFields,
     matchers: { type: 'array', items: { ...matcherSchema, required: ['name', 'value', 'isRegex', 'isEqual'] } },
@@ -60,7 +78,10 @@ const gettableSilence = {
 const postableSilence = {
   type: 'object',
   required: ['matchers', 'startsAt', 'endsAt', 'createdBy', 'comment'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 128, description: 'The silence to change; absent to create one.' }, ...silenceFields },
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 128, description: 'The silence to change; absent to create one.' },
+    ...silenceFields,
+  },
   additionalProperties: false,
 } as const;
 
@@ -102,13 +123,17 @@ function filterMatcher(text: string): LabelMatcher {
     const bare = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$/.exec(text);
     if (bare) m = parseMatcher(`${bare[1]}${bare[2]}${JSON.stringify(bare[3])}`);
   }
-  if (typeof m === 'string') throw new ApiProblem('VIGIL_INVALID_REQUEST', `filter ${m}`, [{ path: 'querystring/filter', message: m }]);
+  if (typeof m === 'string')
+    throw new ApiProblem('VIGIL_INVALID_REQUEST', `filter ${m}`, [{ path: 'querystring/filter', message: m }]);
   return m;
 }
 
 function timeOf(text: string, name: string): number {
   const ms = Date.parse(text);
-  if (!Number.isFinite(ms)) throw new ApiProblem('VIGIL_INVALID_REQUEST', `${name} must be an RFC 3339 date-time`, [{ path: `body/${name}`, message: 'must be a date-time' }]);
+  if (!Number.isFinite(ms))
+    throw new ApiProblem('VIGIL_INVALID_REQUEST', `${name} must be an RFC 3339 date-time`, [
+      { path: `body/${name}`, message: 'must be a date-time' },
+    ]);
   return ms;
 }
 
@@ -125,7 +150,11 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
   };
   const deskFor = (): IncidentDesk => {
     const desk = opts.desk();
-    if (!desk) throw new ApiProblem('VIGIL_SILENCES_UNAVAILABLE', 'no correlation runs in this Vigil, so there are no incidents to silence; configure the correlation connector');
+    if (!desk)
+      throw new ApiProblem(
+        'VIGIL_SILENCES_UNAVAILABLE',
+        'no correlation runs in this Vigil, so there are no incidents to silence; configure the correlation connector',
+      );
     return desk;
   };
   const tags = ['silences'];
@@ -138,9 +167,24 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
         operationId: 'getSilences',
         tags,
         summary: 'List silences (Alertmanager API v2)',
-        description: 'The caller\'s tenant\'s silences, pending, active and expired ones (kept 120h after they end). `filter` keeps those whose equality matchers satisfy every filter matcher, as Alertmanager does.',
-        querystring: { type: 'object', properties: { filter: { type: 'array', items: { type: 'string', maxLength: 100 }, maxItems: 10, description: 'Matchers such as `asset="web-1"`; repeat for several.' } }, additionalProperties: false },
-        response: { 200: { description: 'The silences', type: 'array', items: gettableSilence }, ...problems(400, 401, 403) },
+        description:
+          "The caller's tenant's silences, pending, active and expired ones (kept 120h after they end). `filter` keeps those whose equality matchers satisfy every filter matcher, as Alertmanager does.",
+        querystring: {
+          type: 'object',
+          properties: {
+            filter: {
+              type: 'array',
+              items: { type: 'string', maxLength: 100 },
+              maxItems: 10,
+              description: 'Matchers such as `asset="web-1"`; repeat for several.',
+            },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: { description: 'The silences', type: 'array', items: gettableSilence },
+          ...problems(400, 401, 403),
+        },
       },
     },
     async (req) => {
@@ -164,10 +208,17 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
         operationId: 'postSilences',
         tags,
         summary: 'Create or change a silence (Alertmanager API v2)',
-        description: 'Without `id`, creates a silence; with one, changes it (an expired silence is not changed: a new one is made, with a new id). A start in the past starts now; the end must be in the future; at least one matcher must not match the empty value. Incidents it matches are suppressed (`suppressed_by: silence:<id>`) and not notified while it is active; when it ends, those still open are notified.',
+        description:
+          'Without `id`, creates a silence; with one, changes it (an expired silence is not changed: a new one is made, with a new id). A start in the past starts now; the end must be in the future; at least one matcher must not match the empty value. Incidents it matches are suppressed (`suppressed_by: silence:<id>`) and not notified while it is active; when it ends, those still open are notified.',
         body: postableSilence,
         response: {
-          200: { description: 'The silence\'s id', type: 'object', required: ['silenceID'], properties: { silenceID: { type: 'string' } }, additionalProperties: false },
+          200: {
+            description: "The silence's id",
+            type: 'object',
+            required: ['silenceID'],
+            properties: { silenceID: { type: 'string' } },
+            additionalProperties: false,
+          },
           ...problems(400, 401, 403, 404, 413, 415, 503),
         },
       },
@@ -175,11 +226,34 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
     async (req) => {
       const desk = deskFor();
       const b = req.body;
-      const matchers: SilenceMatcher[] = b.matchers.map((m) => ({ name: m.name, value: m.value, isRegex: m.isRegex, isEqual: m.isEqual }));
-      const draft = { id: b.id, matchers, startsAtMs: timeOf(b.startsAt, 'startsAt'), endsAtMs: timeOf(b.endsAt, 'endsAt'), createdBy: b.createdBy, comment: b.comment };
+      const matchers: SilenceMatcher[] = b.matchers.map((m) => ({
+        name: m.name,
+        value: m.value,
+        isRegex: m.isRegex,
+        isEqual: m.isEqual,
+      }));
+      const draft = {
+        id: b.id,
+        matchers,
+        startsAtMs: timeOf(b.startsAt, 'startsAt'),
+        endsAtMs: timeOf(b.endsAt, 'endsAt'),
+        createdBy: b.createdBy,
+        comment: b.comment,
+      };
       const existing = b.id === undefined ? undefined : visible(req, b.id);
-      const admitted = admitSilence(draft, existing, req.principal.tenant ?? existing?.tenant ?? '', desk.nowMs(), randomUUID);
-      if (!admitted.ok) throw admitted.refusal === 'not_found' ? notFound(b.id!) : new ApiProblem('VIGIL_INVALID_REQUEST', admitted.message, [{ path: 'body/matchers', message: admitted.message }]);
+      const admitted = admitSilence(
+        draft,
+        existing,
+        req.principal.tenant ?? existing?.tenant ?? '',
+        desk.nowMs(),
+        randomUUID,
+      );
+      if (!admitted.ok)
+        throw admitted.refusal === 'not_found'
+          ? notFound(b.id!)
+          : new ApiProblem('VIGIL_INVALID_REQUEST', admitted.message, [
+              { path: 'body/matchers', message: admitted.message },
+            ]);
       await desk.putSilence(admitted.silence);
       return { silenceID: admitted.silence.id };
     },
@@ -189,7 +263,13 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
     '/api/v2/silence/:silenceID',
     {
       config: { role: 'viewer' } satisfies RouteDoc,
-      schema: { operationId: 'getSilence', tags, summary: 'Get one silence (Alertmanager API v2)', params: silenceIdParams, response: { 200: { ...gettableSilence, description: 'The silence' }, ...problems(400, 401, 403, 404) } },
+      schema: {
+        operationId: 'getSilence',
+        tags,
+        summary: 'Get one silence (Alertmanager API v2)',
+        params: silenceIdParams,
+        response: { 200: { ...gettableSilence, description: 'The silence' }, ...problems(400, 401, 403, 404) },
+      },
     },
     async (req) => {
       const s = visible(req, req.params.silenceID);
@@ -206,9 +286,13 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
         operationId: 'deleteSilence',
         tags,
         summary: 'Expire a silence (Alertmanager API v2)',
-        description: 'Ends it now (a pending one never starts); the incidents it suppressed that are still open are notified. Expiring an expired silence changes nothing.',
+        description:
+          'Ends it now (a pending one never starts); the incidents it suppressed that are still open are notified. Expiring an expired silence changes nothing.',
         params: silenceIdParams,
-        response: { 200: { description: 'Expired', type: 'object', additionalProperties: false }, ...problems(400, 401, 403, 404, 503) },
+        response: {
+          200: { description: 'Expired', type: 'object', additionalProperties: false },
+          ...problems(400, 401, 403, 404, 503),
+        },
       },
     },
     async (req) => {
@@ -231,16 +315,43 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
         operationId: 'getStatus',
         tags,
         summary: 'Status (Alertmanager API v2)',
-        description: 'Enough of Alertmanager\'s status for its clients: Vigil\'s version, no cluster (`disabled`), no Alertmanager configuration.',
+        description:
+          "Enough of Alertmanager's status for its clients: Vigil's version, no cluster (`disabled`), no Alertmanager configuration.",
         response: {
           200: {
             description: 'The status',
             type: 'object',
             required: ['cluster', 'versionInfo', 'config', 'uptime'],
             properties: {
-              cluster: { type: 'object', required: ['status'], properties: { name: str, status: { type: 'string', enum: ['ready', 'settling', 'disabled'] }, peers: { type: 'array', items: { type: 'object' } } }, additionalProperties: false },
-              versionInfo: { type: 'object', required: ['branch', 'buildDate', 'buildUser', 'goVersion', 'revision', 'version'], properties: { branch: str, buildDate: str, buildUser: str, goVersion: str, revision: str, version: str }, additionalProperties: false },
-              config: { type: 'object', required: ['original'], properties: { original: str }, additionalProperties: false },
+              cluster: {
+                type: 'object',
+                required: ['status'],
+                properties: {
+                  name: str,
+                  status: { type: 'string', enum: ['ready', 'settling', 'disabled'] },
+                  peers: { type: 'array', items: { type: 'object' } },
+                },
+                additionalProperties: false,
+              },
+              versionInfo: {
+                type: 'object',
+                required: ['branch', 'buildDate', 'buildUser', 'goVersion', 'revision', 'version'],
+                properties: {
+                  branch: str,
+                  buildDate: str,
+                  buildUser: str,
+                  goVersion: str,
+                  revision: str,
+                  version: str,
+                },
+                additionalProperties: false,
+              },
+              config: {
+                type: 'object',
+                required: ['original'],
+                properties: { original: str },
+                additionalProperties: false,
+              },
               uptime: { type: 'string', format: 'date-time' },
             },
             additionalProperties: false,
@@ -251,7 +362,14 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
     },
     async () => ({
       cluster: { status: 'disabled', peers: [] },
-      versionInfo: { branch: '', buildDate: '', buildUser: '', goVersion: process.version, revision: '', version: vigilVersion },
+      versionInfo: {
+        branch: '',
+        buildDate: '',
+        buildUser: '',
+        goVersion: process.version,
+        revision: '',
+        version: vigilVersion,
+      },
       config: { original: '' },
       uptime: iso(startedAtMs),
     }),

@@ -14,7 +14,9 @@ function rows(doc: FieldDoc, prefix: string, out: string[]): void {
   for (const [key, f] of Object.entries(doc.fields ?? {})) {
     const path = prefix ? `${prefix}.${key}` : key;
     const req = f.required ? 'yes' : '';
-    out.push(`| \`${path}\` | ${f.type.replace(/\|/g, 'or')} | ${req} | ${fmtDefault(f.default)} | ${(f.doc ?? '').replace(/\|/g, '\\|')} |`);
+    out.push(
+      `| \`${path}\` | ${f.type.replace(/\|/g, 'or')} | ${req} | ${fmtDefault(f.default)} | ${(f.doc ?? '').replace(/\|/g, '\\|')} |`,
+    );
     if (f.fields) rows(f, path, out);
     if (f.values?.fields) rows(f.values, `${path}.<name>`, out);
     if (f.items?.fields) rows(f.items, `${path}[]`, out);
@@ -29,7 +31,10 @@ function table(doc: FieldDoc, prefix: string): string {
 
 function section(title: string, factories: readonly AnyFactory[], key: string): string {
   return factories
-    .map((f) => `##### \`${key}.${f.type}\` — ${f.description}\n\nSignals: ${f.signals.join(', ')}.\n\n${table(f.configSchema.describe(), `${key}.${f.type}`)}\n`)
+    .map(
+      (f) =>
+        `##### \`${key}.${f.type}\` — ${f.description}\n\nSignals: ${f.signals.join(', ')}.\n\n${table(f.configSchema.describe(), `${key}.${f.type}`)}\n`,
+    )
     .join('\n');
 }
 
@@ -51,9 +56,12 @@ function block(title: string, doc: FieldDoc, key: string): string[] {
 }
 
 /** The configuration reference, generated from the same schemas that validate the config. */
-export function renderConfigReference(registry: FactoryRegistry, extra: { title: string; key: string; doc: FieldDoc }[] = []): string {
+export function renderConfigReference(
+  registry: FactoryRegistry,
+  extra: { title: string; key: string; doc: FieldDoc }[] = [],
+): string {
   const parts = [
-    'Generated from Vigil\'s config schema by `npm run docs`; do not edit by hand.',
+    "Generated from Vigil's config schema by `npm run docs`; do not edit by hand.",
     'Values may use `${env:NAME}`, `${env:NAME:-default}` and `${file:PATH}`; `$$` is a literal `$`.',
     'Durations take `ms`, `s`, `m`, `h`, `d` (`"1m30s"`); sizes take `KiB`, `MiB`, `GiB` (`"20MiB"`).',
     '',
@@ -71,11 +79,18 @@ export function renderConfigReference(registry: FactoryRegistry, extra: { title:
     connectors(registry.connectors),
     '#### Extensions',
     '',
-    registry.extensions.map((f) => `##### \`extensions.${f.type}\` — ${f.description}\n\nProvides: ${f.provides.join(', ')}. Start it by listing its id in \`service.extensions\`.\n\n${table(f.configSchema.describe(), `extensions.${f.type}`)}\n`).join('\n'),
+    registry.extensions
+      .map(
+        (f) =>
+          `##### \`extensions.${f.type}\` — ${f.description}\n\nProvides: ${f.provides.join(', ')}. Start it by listing its id in \`service.extensions\`.\n\n${table(f.configSchema.describe(), `extensions.${f.type}`)}\n`,
+      )
+      .join('\n'),
     ...extra.flatMap((e) => block(e.title, e.doc, e.key)),
-    ...registry.connectors.flatMap((f) => (f.shorthand ? block(f.shorthand.title, f.configSchema.describe(), f.shorthand.section) : [])),
+    ...registry.connectors.flatMap((f) =>
+      f.shorthand ? block(f.shorthand.title, f.configSchema.describe(), f.shorthand.section) : [],
+    ),
     ...block('Routing tree (`routing:`)', routingSchema.describe(), 'routing'),
-    ...block('Operators\' API (`api:`; see docs/api.md)', apiSchema.describe(), 'api'),
+    ...block("Operators' API (`api:`; see docs/api.md)", apiSchema.describe(), 'api'),
     ...block('Service', serviceSchema.describe(), 'service'),
     '##### Each pipeline (`service.pipelines.<signal>[/<name>]`)',
     '',

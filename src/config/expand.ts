@@ -11,7 +11,13 @@ const REF = /\$\{(env|file):([^}:]+)(?::-([^}]*))?\}|\$\$/g;
  * expand too (a bearer token read from a file is a key), but error paths keep the key as
  * written, so a secret never reaches a message.
  */
-export function expandRefs(value: unknown, path: string, issues: ConfigIssue[], env: NodeJS.ProcessEnv = process.env, renamed?: Map<string, string>): unknown {
+export function expandRefs(
+  value: unknown,
+  path: string,
+  issues: ConfigIssue[],
+  env: NodeJS.ProcessEnv = process.env,
+  renamed?: Map<string, string>,
+): unknown {
   if (typeof value === 'string') return expandString(value, path, issues, env);
   if (Array.isArray(value)) return value.map((v, i) => expandRefs(v, `${path}[${i}]`, issues, env, renamed));
   if (value && typeof value === 'object') {
@@ -33,23 +39,29 @@ export function expandRefs(value: unknown, path: string, issues: ConfigIssue[], 
 function expandString(text: string, path: string, issues: ConfigIssue[], env: NodeJS.ProcessEnv): unknown {
   if (!text.includes('$')) return text;
   let whole = false;
-  const out = text.replace(REF, (match, kind: string | undefined, name: string | undefined, fallback: string | undefined, offset: number) => {
-    if (match === '$$') return '$';
-    whole = offset === 0 && match.length === text.length;
-    if (kind === 'env') {
-      const v = env[name!];
-      if (v !== undefined && v !== '') return v;
-      if (fallback !== undefined) return fallback;
-      issues.push({ path, message: `environment variable ${name} is not set (use \${env:${name}:-default} for a default)` });
-      return '';
-    }
-    try {
-      return readFileSync(name!, 'utf8').replace(/\r?\n$/, '');
-    } catch (err) {
-      issues.push({ path, message: `cannot read file ${name}: ${(err as Error).message}` });
-      return '';
-    }
-  });
+  const out = text.replace(
+    REF,
+    (match, kind: string | undefined, name: string | undefined, fallback: string | undefined, offset: number) => {
+      if (match === '$$') return '$';
+      whole = offset === 0 && match.length === text.length;
+      if (kind === 'env') {
+        const v = env[name!];
+        if (v !== undefined && v !== '') return v;
+        if (fallback !== undefined) return fallback;
+        issues.push({
+          path,
+          message: `environment variable ${name} is not set (use \${env:${name}:-default} for a default)`,
+        });
+        return '';
+      }
+      try {
+        return readFileSync(name!, 'utf8').replace(/\r?\n$/, '');
+      } catch (err) {
+        issues.push({ path, message: `cannot read file ${name}: ${(err as Error).message}` });
+        return '';
+      }
+    },
+  );
   if (whole) {
     if (/^-?\d+(\.\d+)?$/.test(out)) return Number(out);
     if (out === 'true' || out === 'false') return out === 'true';
@@ -60,7 +72,8 @@ function expandString(text: string, path: string, issues: ConfigIssue[], env: No
 /** Puts back the key as written wherever an issue path runs through an expanded key. */
 export function unexpandPath(path: string, renamed: ReadonlyMap<string, string>): string {
   for (const [expanded, written] of renamed) {
-    if (path === expanded || path.startsWith(`${expanded}.`) || path.startsWith(`${expanded}[`)) return written + path.slice(expanded.length);
+    if (path === expanded || path.startsWith(`${expanded}.`) || path.startsWith(`${expanded}[`))
+      return written + path.slice(expanded.length);
   }
   return path;
 }

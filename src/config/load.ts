@@ -10,7 +10,14 @@ import { apiSchema } from '../api/config.ts';
 import { RoutingTree, routingSchema } from '../exporters/tickets/routingTree.ts';
 import { expandRefs, unexpandPath } from './expand.ts';
 import type { ConfigIssue } from './schema.ts';
-import { PIPELINE_NAME, pipelineSchema, vigilConfigSchema, type ComponentConfig, type PipelineConfig, type VigilConfig } from './vigilConfig.ts';
+import {
+  PIPELINE_NAME,
+  pipelineSchema,
+  vigilConfigSchema,
+  type ComponentConfig,
+  type PipelineConfig,
+  type VigilConfig,
+} from './vigilConfig.ts';
 
 export interface FactoryRegistry {
   receivers: readonly AnyFactory[];
@@ -25,7 +32,11 @@ const SECTIONS = ['receivers', 'processors', 'exporters', 'connectors', 'extensi
 type Sections = Record<Section, Record<string, unknown>>;
 
 /** Reads, expands and validates a YAML config file; throws ConfigError listing every issue. */
-export function loadConfigFile(file: string, registry: FactoryRegistry, env: NodeJS.ProcessEnv = process.env): VigilConfig {
+export function loadConfigFile(
+  file: string,
+  registry: FactoryRegistry,
+  env: NodeJS.ProcessEnv = process.env,
+): VigilConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -35,7 +46,11 @@ export function loadConfigFile(file: string, registry: FactoryRegistry, env: Nod
   return parseConfig(text, registry, env);
 }
 
-export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS.ProcessEnv = process.env): VigilConfig {
+export function parseConfig(
+  text: string,
+  registry: FactoryRegistry,
+  env: NodeJS.ProcessEnv = process.env,
+): VigilConfig {
   const issues: ConfigIssue[] = [];
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
@@ -53,9 +68,14 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
   // Each top-level section is parsed on its own so one bad section does not hide the others' errors.
   const shape = vigilConfigSchema.shape;
   const rawObj = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
-  const allowed = [...Object.keys(shape), 'api', ...registry.connectors.flatMap((f) => (f.shorthand ? [f.shorthand.section] : []))];
+  const allowed = [
+    ...Object.keys(shape),
+    'api',
+    ...registry.connectors.flatMap((f) => (f.shorthand ? [f.shorthand.section] : [])),
+  ];
   for (const key of Object.keys(rawObj)) {
-    if (!allowed.includes(key)) issues.push({ path: key, message: `unknown key; allowed keys here: ${allowed.join(', ')}` });
+    if (!allowed.includes(key))
+      issues.push({ path: key, message: `unknown key; allowed keys here: ${allowed.join(', ')}` });
   }
   const sections: Sections = {
     receivers: shape.receivers.parse(rawObj.receivers, 'receivers', issues) ?? {},
@@ -66,9 +86,22 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
   };
   const service = shape.service.parse(rawObj.service, 'service', issues);
   const pipelines = service?.pipelines ?? pipelinesOf(rawObj.service);
-  const { connectorPaths, reported: shorthandMistakes } = expandShorthands(rawObj, sections, pipelines, registry, issues);
+  const { connectorPaths, reported: shorthandMistakes } = expandShorthands(
+    rawObj,
+    sections,
+    pipelines,
+    registry,
+    issues,
+  );
 
-  const out: VigilConfig = { receivers: {}, processors: {}, exporters: {}, connectors: {}, extensions: {}, service: service! };
+  const out: VigilConfig = {
+    receivers: {},
+    processors: {},
+    exporters: {},
+    connectors: {},
+    extensions: {},
+    service: service!,
+  };
   for (const section of SECTIONS) {
     for (const [id, rawCfg] of Object.entries(sections[section])) {
       const parsed = parseComponent(section, id, rawCfg, registry[section], issues, connectorPaths.get(id));
@@ -76,21 +109,32 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
     }
   }
   for (const id of Object.keys(sections.connectors)) {
-    if (id in sections.exporters) issues.push({ path: `connectors.${id}`, message: `"${id}" is also defined under exporters:; give the connector another name so pipelines can tell them apart` });
+    if (id in sections.exporters)
+      issues.push({
+        path: `connectors.${id}`,
+        message: `"${id}" is also defined under exporters:; give the connector another name so pipelines can tell them apart`,
+      });
   }
   validatePipelines(pipelines, sections, registry, issues, shorthandMistakes);
   // Present, even empty (`api:`), is on.
   if ('api' in rawObj) out.api = apiSchema.parse(rawObj.api ?? undefined, 'api', issues);
   if (rawObj.routing !== undefined && rawObj.routing !== null) {
     const routing = routingSchema.parse(rawObj.routing, 'routing', issues);
-    const incidentExporters = new Set(Object.entries(pipelines).flatMap(([name, p]) => (componentType(name) === 'incidents' ? p.exporters.filter((e) => e in sections.exporters) : [])));
+    const incidentExporters = new Set(
+      Object.entries(pipelines).flatMap(([name, p]) =>
+        componentType(name) === 'incidents' ? p.exporters.filter((e) => e in sections.exporters) : [],
+      ),
+    );
     if (routing) out.routing = RoutingTree.compile(routing, 'routing', incidentExporters, issues);
   }
   validateExtensions(service?.extensions, sections, out, registry, issues, connectorPaths);
   // `vigil rules` and reload read the rules from here, whichever form the config used.
   out.correlation = out.connectors.correlation?.config as CorrelationConnectorConfig | undefined;
   const reported = issues.filter((issue, i) => i < expansionCount || !expansionFailures.has(issue.path));
-  if (reported.length) throw new ConfigError(renamed.size === 0 ? reported : reported.map((i) => ({ ...i, path: unexpandPath(i.path, renamed) })));
+  if (reported.length)
+    throw new ConfigError(
+      renamed.size === 0 ? reported : reported.map((i) => ({ ...i, path: unexpandPath(i.path, renamed) })),
+    );
   return out;
 }
 
@@ -101,16 +145,28 @@ export function parseConfig(text: string, registry: FactoryRegistry, env: NodeJS
  * connector config that came from a top-level section, for error messages, and the ids whose
  * mistake is already reported, so pipelines naming them do not echo it.
  */
-function expandShorthands(rawObj: Record<string, unknown>, sections: Sections, pipelines: Record<string, PipelineConfig>, registry: FactoryRegistry, issues: ConfigIssue[]): { connectorPaths: Map<string, string>; reported: Set<string> } {
+function expandShorthands(
+  rawObj: Record<string, unknown>,
+  sections: Sections,
+  pipelines: Record<string, PipelineConfig>,
+  registry: FactoryRegistry,
+  issues: ConfigIssue[],
+): { connectorPaths: Map<string, string>; reported: Set<string> } {
   const paths = new Map<string, string>();
   const reported = new Set<string>();
   for (const factory of registry.connectors) {
     if (!factory.shorthand) continue;
     const { section, whenSectionMissing } = factory.shorthand;
     const id = factory.type;
-    const asExporters = registry.exporters.some((f) => f.type === id) ? [] : Object.keys(sections.exporters).filter((e) => componentType(e) === id);
+    const asExporters = registry.exporters.some((f) => f.type === id)
+      ? []
+      : Object.keys(sections.exporters).filter((e) => componentType(e) === id);
     for (const e of asExporters) {
-      if (!isEmpty(sections.exporters[e])) issues.push({ path: `exporters.${e}`, message: `takes no settings; they go in the top-level ${section}: section` });
+      if (!isEmpty(sections.exporters[e]))
+        issues.push({
+          path: `exporters.${e}`,
+          message: `takes no settings; they go in the top-level ${section}: section`,
+        });
       delete sections.exporters[e];
     }
     const body = rawObj[section];
@@ -123,14 +179,18 @@ function expandShorthands(rawObj: Record<string, unknown>, sections: Sections, p
       continue;
     }
     if (hasSection && !isEmpty(sections.connectors[id])) {
-      issues.push({ path: `connectors.${id}`, message: `is also configured by the top-level ${section}: section; keep one of them` });
+      issues.push({
+        path: `connectors.${id}`,
+        message: `is also configured by the top-level ${section}: section; keep one of them`,
+      });
       continue;
     }
     if (hasSection) {
       sections.connectors[id] = body;
       paths.set(id, section);
     }
-    for (const p of Object.values(pipelines)) p.exporters = [...new Set(p.exporters.map((e) => (asExporters.includes(e) ? id : e)))];
+    for (const p of Object.values(pipelines))
+      p.exporters = [...new Set(p.exporters.map((e) => (asExporters.includes(e) ? id : e)))];
     if (!hasSection || !Object.values(pipelines).some((p) => p.exporters.includes(id))) continue;
     for (const [name, p] of Object.entries(pipelines)) {
       if (p.receivers.length === 0 && factory.emits.includes(componentType(name) as Signal)) p.receivers = [id];
@@ -143,11 +203,21 @@ function isEmpty(body: unknown): boolean {
   return body === undefined || body === null || (typeof body === 'object' && Object.keys(body).length === 0);
 }
 
-function parseComponent(section: Section, id: string, raw: unknown, factories: readonly AnyFactory[], issues: ConfigIssue[], at = `${section}.${id}`): ComponentConfig | undefined {
+function parseComponent(
+  section: Section,
+  id: string,
+  raw: unknown,
+  factories: readonly AnyFactory[],
+  issues: ConfigIssue[],
+  at = `${section}.${id}`,
+): ComponentConfig | undefined {
   const type = componentType(id);
   const factory = factories.find((f) => f.type === type);
   if (!factory) {
-    issues.push({ path: at, message: `unknown ${section.slice(0, -1)} type "${type}"; known types: ${factories.map((f) => f.type).join(', ')}` });
+    issues.push({
+      path: at,
+      message: `unknown ${section.slice(0, -1)} type "${type}"; known types: ${factories.map((f) => f.type).join(', ')}`,
+    });
     return undefined;
   }
   const before = issues.length;
@@ -163,17 +233,29 @@ function parseComponent(section: Section, id: string, raw: unknown, factories: r
  * to an extension (say, a receiver's `auth.authenticator`) names a started one that provides
  * what the component needs: a typo fails here, with its YAML path, not at the first request.
  */
-function validateExtensions(started: readonly string[] | undefined, base: Sections, parsed: VigilConfig, registry: FactoryRegistry, issues: ConfigIssue[], paths: ReadonlyMap<string, string>): void {
+function validateExtensions(
+  started: readonly string[] | undefined,
+  base: Sections,
+  parsed: VigilConfig,
+  registry: FactoryRegistry,
+  issues: ConfigIssue[],
+  paths: ReadonlyMap<string, string>,
+): void {
   // Without a valid service section, which extensions start is unknown; its own errors say why.
   started?.forEach((id, i) => {
-    if (!(id in base.extensions)) issues.push({ path: `service.extensions[${i}]`, message: `"${id}" is not defined under extensions:` });
-    else if (started.indexOf(id) !== i) issues.push({ path: `service.extensions[${i}]`, message: `"${id}" is listed twice` });
+    if (!(id in base.extensions))
+      issues.push({ path: `service.extensions[${i}]`, message: `"${id}" is not defined under extensions:` });
+    else if (started.indexOf(id) !== i)
+      issues.push({ path: `service.extensions[${i}]`, message: `"${id}" is listed twice` });
   });
   const check = (ref: { id: string; capability: ExtensionCapability }, path: string) => {
     const provider = registry.extensions.find((f) => f.type === componentType(ref.id));
     if (!(ref.id in base.extensions)) {
       const defined = Object.keys(base.extensions);
-      issues.push({ path, message: `extension "${ref.id}" is not defined under extensions:${defined.length ? ` (defined: ${defined.join(', ')})` : ''}` });
+      issues.push({
+        path,
+        message: `extension "${ref.id}" is not defined under extensions:${defined.length ? ` (defined: ${defined.join(', ')})` : ''}`,
+      });
     } else if (provider && !provider.provides.includes(ref.capability)) {
       issues.push({ path, message: `extension "${ref.id}" is a ${provider.type}, not an ${ref.capability}` });
     } else if (started && !started.includes(ref.id)) {
@@ -183,10 +265,12 @@ function validateExtensions(started: readonly string[] | undefined, base: Sectio
   for (const section of SECTIONS) {
     for (const c of Object.values(parsed[section])) {
       const factory = registry[section].find((f) => f.type === c.type) as AnyFactory | undefined;
-      for (const ref of factory?.extensionRefs?.(c.config as never) ?? []) check(ref, `${paths.get(c.id) ?? `${section}.${c.id}`}.${ref.path}`);
+      for (const ref of factory?.extensionRefs?.(c.config as never) ?? [])
+        check(ref, `${paths.get(c.id) ?? `${section}.${c.id}`}.${ref.path}`);
     }
   }
-  if (parsed.api?.auth) check({ id: parsed.api.auth.authenticator, capability: 'authenticator' }, 'api.auth.authenticator');
+  if (parsed.api?.auth)
+    check({ id: parsed.api.auth.authenticator, capability: 'authenticator' }, 'api.auth.authenticator');
 }
 
 /** The pipelines that parse on their own when the service section as a whole did not, so their references still get checked. */
@@ -202,7 +286,13 @@ function pipelinesOf(rawService: unknown): Record<string, PipelineConfig> {
   return out;
 }
 
-function validatePipelines(pipelines: Record<string, PipelineConfig>, base: Sections, registry: FactoryRegistry, issues: ConfigIssue[], reported: ReadonlySet<string>): void {
+function validatePipelines(
+  pipelines: Record<string, PipelineConfig>,
+  base: Sections,
+  registry: FactoryRegistry,
+  issues: ConfigIssue[],
+  reported: ReadonlySet<string>,
+): void {
   const connectors = new Set(Object.keys(base.connectors));
   const graph = pipelineGraph(pipelines, connectors);
   for (const [name, p] of Object.entries(pipelines)) {
@@ -216,12 +306,18 @@ function validatePipelines(pipelines: Record<string, PipelineConfig>, base: Sect
           return;
         }
         if (!(id in base[section])) {
-          issues.push({ path, message: `"${id}" is not defined under ${section}:${section === 'processors' ? '' : ' or connectors:'}` });
+          issues.push({
+            path,
+            message: `"${id}" is not defined under ${section}:${section === 'processors' ? '' : ' or connectors:'}`,
+          });
           return;
         }
         const factory = registry[section].find((f) => f.type === componentType(id));
         if (factory && !factory.signals.includes(signal)) {
-          issues.push({ path, message: `${section.slice(0, -1)} "${id}" does not support ${signal}; it supports ${factory.signals.join(', ')}` });
+          issues.push({
+            path,
+            message: `${section.slice(0, -1)} "${id}" does not support ${signal}; it supports ${factory.signals.join(', ')}`,
+          });
         }
       });
       const dup = ids.find((id, i) => ids.indexOf(id) !== i);
@@ -237,11 +333,22 @@ function validatePipelines(pipelines: Record<string, PipelineConfig>, base: Sect
     }
   }
   if (graph.cyclic.length) {
-    issues.push({ path: 'service.pipelines', message: `${graph.cyclic.join(', ')} feed each other through connectors in a loop; a connector must lead to other pipelines than the ones feeding it` });
+    issues.push({
+      path: 'service.pipelines',
+      message: `${graph.cyclic.join(', ')} feed each other through connectors in a loop; a connector must lead to other pipelines than the ones feeding it`,
+    });
   }
 }
 
-function checkConnector(id: string, end: 'receivers' | 'exporters', signal: Signal, path: string, feeders: ReadonlyMap<string, string[]>, registry: FactoryRegistry, issues: ConfigIssue[]): void {
+function checkConnector(
+  id: string,
+  end: 'receivers' | 'exporters',
+  signal: Signal,
+  path: string,
+  feeders: ReadonlyMap<string, string[]>,
+  registry: FactoryRegistry,
+  issues: ConfigIssue[],
+): void {
   const factory = registry.connectors.find((f) => f.type === componentType(id));
   if (!factory) return; // already reported as an unknown type
   if (end === 'exporters' && !factory.signals.includes(signal)) {
@@ -249,6 +356,9 @@ function checkConnector(id: string, end: 'receivers' | 'exporters', signal: Sign
   } else if (end === 'receivers' && !factory.emits.includes(signal)) {
     issues.push({ path, message: `connector "${id}" does not emit ${signal}; it emits ${factory.emits.join(', ')}` });
   } else if (end === 'receivers' && !feeders.has(id)) {
-    issues.push({ path, message: `connector "${id}" is not fed by any pipeline, so this pipeline would never get data; list "${id}" under exporters: of a ${factory.signals.join(' or ')} pipeline` });
+    issues.push({
+      path,
+      message: `connector "${id}" is not fed by any pipeline, so this pipeline would never get data; list "${id}" under exporters: of a ${factory.signals.join(' or ')} pipeline`,
+    });
   }
 }

@@ -74,38 +74,66 @@ function scalar<T>(
   };
 }
 
-export function str(opts: BaseOpts<string> & { enum?: readonly string[]; pattern?: RegExp; patternHint?: string; nonEmpty?: boolean } = {}): Schema<string> {
+export function str(
+  opts: BaseOpts<string> & {
+    enum?: readonly string[];
+    pattern?: RegExp;
+    patternHint?: string;
+    nonEmpty?: boolean;
+  } = {},
+): Schema<string> {
   const typeName = opts.enum ? opts.enum.map((e) => JSON.stringify(e)).join(' | ') : 'string';
   return scalar(typeName, opts, (v, path, issues) => {
     if (typeof v === 'number' || typeof v === 'boolean') v = String(v);
     if (typeof v !== 'string') return fail(issues, path, `must be a string, got ${describeValue(v)}`);
-    if (opts.enum && !opts.enum.includes(v)) return fail(issues, path, `must be one of ${opts.enum.join(', ')}; got ${JSON.stringify(v)}`);
+    if (opts.enum && !opts.enum.includes(v))
+      return fail(issues, path, `must be one of ${opts.enum.join(', ')}; got ${JSON.stringify(v)}`);
     if (opts.nonEmpty && v.length === 0) return fail(issues, path, 'must not be empty');
-    if (opts.pattern && !opts.pattern.test(v)) return fail(issues, path, `must be ${opts.patternHint ?? `a string matching ${opts.pattern}`}; got ${JSON.stringify(v)}`);
+    if (opts.pattern && !opts.pattern.test(v))
+      return fail(
+        issues,
+        path,
+        `must be ${opts.patternHint ?? `a string matching ${opts.pattern}`}; got ${JSON.stringify(v)}`,
+      );
     return v;
   });
 }
 
-export function literalUnion<const T extends readonly string[]>(values: T, opts: BaseOpts<T[number]> = {}): Schema<T[number]> {
+export function literalUnion<const T extends readonly string[]>(
+  values: T,
+  opts: BaseOpts<T[number]> = {},
+): Schema<T[number]> {
   return str({ ...opts, enum: values }) as Schema<T[number]>;
 }
 
 export function int(opts: BaseOpts<number> & { min?: number; max?: number } = {}): Schema<number> {
   const range = rangeDoc(opts.min, opts.max);
-  return scalar('integer', opts, (v, path, issues) => {
-    const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n)) return fail(issues, path, `must be an integer, got ${describeValue(v)}`);
-    return checkRange(n, opts.min, opts.max, path, issues);
-  }, range);
+  return scalar(
+    'integer',
+    opts,
+    (v, path, issues) => {
+      const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isInteger(n))
+        return fail(issues, path, `must be an integer, got ${describeValue(v)}`);
+      return checkRange(n, opts.min, opts.max, path, issues);
+    },
+    range,
+  );
 }
 
 export function num(opts: BaseOpts<number> & { min?: number; max?: number } = {}): Schema<number> {
   const range = rangeDoc(opts.min, opts.max);
-  return scalar('number', opts, (v, path, issues) => {
-    const n = typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isFinite(n)) return fail(issues, path, `must be a number, got ${describeValue(v)}`);
-    return checkRange(n, opts.min, opts.max, path, issues);
-  }, range);
+  return scalar(
+    'number',
+    opts,
+    (v, path, issues) => {
+      const n = typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isFinite(n))
+        return fail(issues, path, `must be a number, got ${describeValue(v)}`);
+      return checkRange(n, opts.min, opts.max, path, issues);
+    },
+    range,
+  );
 }
 
 function rangeDoc(min?: number, max?: number): string | undefined {
@@ -115,7 +143,13 @@ function rangeDoc(min?: number, max?: number): string | undefined {
   return undefined;
 }
 
-function checkRange(n: number, min: number | undefined, max: number | undefined, path: string, issues: ConfigIssue[]): number | undefined {
+function checkRange(
+  n: number,
+  min: number | undefined,
+  max: number | undefined,
+  path: string,
+  issues: ConfigIssue[],
+): number | undefined {
   if (min !== undefined && n < min) return fail(issues, path, `must be at least ${min}, got ${n}`);
   if (max !== undefined && n > max) return fail(issues, path, `must be at most ${max}, got ${n}`);
   return n;
@@ -146,11 +180,19 @@ export function parseDuration(text: string): number | undefined {
 }
 
 /** A duration: "250ms", "10s", "5m", "1h"; a bare number means milliseconds. Parsed to ms. */
-export function duration(opts: BaseOpts<string | number> & { unit?: 'required'; positive?: boolean } = {}): Schema<number> {
-  const def = opts.default === undefined ? undefined : typeof opts.default === 'number' ? opts.default : parseDuration(opts.default);
+export function duration(
+  opts: BaseOpts<string | number> & { unit?: 'required'; positive?: boolean } = {},
+): Schema<number> {
+  const def =
+    opts.default === undefined
+      ? undefined
+      : typeof opts.default === 'number'
+        ? opts.default
+        : parseDuration(opts.default);
   const s = scalar<number>('duration', { doc: opts.doc, default: def }, (v, path, issues) => {
     const bare = typeof v === 'number' || (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v.trim()));
-    if (bare && opts.unit === 'required') return fail(issues, path, `${String(v).trim()} has no unit; write ${String(v).trim()}s or ${String(v).trim()}ms`);
+    if (bare && opts.unit === 'required')
+      return fail(issues, path, `${String(v).trim()} has no unit; write ${String(v).trim()}s or ${String(v).trim()}ms`);
     let ms: number | undefined;
     if (typeof v === 'number' && v >= 0) ms = v;
     else if (typeof v === 'string') ms = parseDuration(v.trim());
@@ -160,10 +202,21 @@ export function duration(opts: BaseOpts<string | number> & { unit?: 'required'; 
     }
     return fail(issues, path, `must be a duration such as "500ms", "10s", "5m" or "1h", got ${describeValue(v)}`);
   });
-  return { ...s, describe: () => ({ type: 'duration', doc: s.doc, default: opts.default, required: def === undefined }) };
+  return {
+    ...s,
+    describe: () => ({ type: 'duration', doc: s.doc, default: opts.default, required: def === undefined }),
+  };
 }
 
-const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+const BYTE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
 
 export function parseBytes(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?$/i.exec(text.trim());
@@ -173,10 +226,12 @@ export function parseBytes(text: string): number | undefined {
 
 /** A size: 4194304, "4MiB", "512KiB", "1GB". Parsed to bytes. */
 export function bytes(opts: BaseOpts<string | number> & { min?: number } = {}): Schema<number> {
-  const def = opts.default === undefined ? undefined : typeof opts.default === 'number' ? opts.default : parseBytes(opts.default);
+  const def =
+    opts.default === undefined ? undefined : typeof opts.default === 'number' ? opts.default : parseBytes(opts.default);
   const s = scalar<number>('size', { doc: opts.doc, default: def }, (v, path, issues) => {
     const n = typeof v === 'number' ? v : typeof v === 'string' ? parseBytes(v) : undefined;
-    if (n === undefined || !Number.isFinite(n) || n < 0) return fail(issues, path, `must be a size such as 4194304, "512KiB" or "20MiB", got ${describeValue(v)}`);
+    if (n === undefined || !Number.isFinite(n) || n < 0)
+      return fail(issues, path, `must be a size such as 4194304, "512KiB" or "20MiB", got ${describeValue(v)}`);
     if (opts.min !== undefined && n < opts.min) return fail(issues, path, `must be at least ${opts.min} bytes`);
     return n;
   });
@@ -201,10 +256,18 @@ export function endpoint(opts: BaseOpts<string> = {}): Schema<Endpoint> {
   const def = opts.default === undefined ? undefined : parseEndpoint(opts.default);
   const s = scalar<Endpoint>('host:port', { doc: opts.doc, default: def }, (v, path, issues) => {
     const e = typeof v === 'string' ? parseEndpoint(v) : undefined;
-    if (!e) return fail(issues, path, `must be host:port such as "127.0.0.1:4318" or "0.0.0.0:4318", got ${describeValue(v)}`);
+    if (!e)
+      return fail(
+        issues,
+        path,
+        `must be host:port such as "127.0.0.1:4318" or "0.0.0.0:4318", got ${describeValue(v)}`,
+      );
     return e;
   });
-  return { ...s, describe: () => ({ type: 'host:port', doc: s.doc, default: opts.default, required: def === undefined }) };
+  return {
+    ...s,
+    describe: () => ({ type: 'host:port', doc: s.doc, default: opts.default, required: def === undefined }),
+  };
 }
 
 export function url(opts: BaseOpts<string> & { protocols?: readonly string[] } = {}): Schema<string> {
@@ -217,7 +280,12 @@ export function url(opts: BaseOpts<string> & { protocols?: readonly string[] } =
     } catch {
       return fail(issues, path, `must be a URL, got ${JSON.stringify(v)}`);
     }
-    if (!protocols.includes(u.protocol)) return fail(issues, path, `must be a ${protocols.map((p) => p.replace(':', '')).join(' or ')} URL, got ${JSON.stringify(v)}`);
+    if (!protocols.includes(u.protocol))
+      return fail(
+        issues,
+        path,
+        `must be a ${protocols.map((p) => p.replace(':', '')).join(' or ')} URL, got ${JSON.stringify(v)}`,
+      );
     return v;
   });
 }
@@ -256,7 +324,8 @@ export function list<T>(item: Schema<T>, opts: BaseOpts<T[]> & { minItems?: numb
         return fail(issues, path, 'is required');
       }
       if (!Array.isArray(value)) return fail(issues, path, `must be a list, got ${describeValue(value)}`);
-      if (opts.minItems !== undefined && value.length < opts.minItems) return fail(issues, path, `must have at least ${opts.minItems} item(s)`);
+      if (opts.minItems !== undefined && value.length < opts.minItems)
+        return fail(issues, path, `must have at least ${opts.minItems} item(s)`);
       const out: T[] = [];
       let ok = true;
       value.forEach((v, i) => {
@@ -268,15 +337,25 @@ export function list<T>(item: Schema<T>, opts: BaseOpts<T[]> & { minItems?: numb
       return ok ? out : undefined;
     },
     describe() {
-      return { type: this.typeName, doc: opts.doc, default: opts.default, required: opts.default === undefined, items: item.describe() };
+      return {
+        type: this.typeName,
+        doc: opts.doc,
+        default: opts.default,
+        required: opts.default === undefined,
+        items: item.describe(),
+      };
     },
   };
 }
 
 type Shape = Record<string, Schema<unknown>>;
-type OptionalKeys<S extends Shape> = { [K in keyof S]: S[K] extends Schema<infer T> ? (undefined extends T ? K : never) : never }[keyof S];
+type OptionalKeys<S extends Shape> = {
+  [K in keyof S]: S[K] extends Schema<infer T> ? (undefined extends T ? K : never) : never;
+}[keyof S];
 type RequiredKeys<S extends Shape> = Exclude<keyof S, OptionalKeys<S>>;
-export type InferShape<S extends Shape> = { [K in RequiredKeys<S>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> };
+export type InferShape<S extends Shape> = { [K in RequiredKeys<S>]: Infer<S[K]> } & {
+  [K in OptionalKeys<S>]?: Infer<S[K]>;
+};
 
 export interface ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
   readonly shape: S;
@@ -299,12 +378,14 @@ export function obj<S extends Shape>(shape: S, opts: { doc?: string; optional?: 
         if (!allDefaulted) return fail(issues, path, 'is required');
         value = {};
       }
-      if (typeof value !== 'object' || Array.isArray(value)) return fail(issues, path, `must be a mapping, got ${describeValue(value)}`);
+      if (typeof value !== 'object' || Array.isArray(value))
+        return fail(issues, path, `must be a mapping, got ${describeValue(value)}`);
       const input = value as Record<string, unknown>;
       const out: Record<string, unknown> = {};
       const before = issues.length;
       for (const key of Object.keys(input)) {
-        if (!(key in shape)) fail(issues, join(path, key), `unknown key; allowed keys here: ${Object.keys(shape).join(', ')}`);
+        if (!(key in shape))
+          fail(issues, join(path, key), `unknown key; allowed keys here: ${Object.keys(shape).join(', ')}`);
       }
       for (const [key, field] of Object.entries(shape)) {
         const parsed = field.parse(input[key], join(path, key), issues);
@@ -321,7 +402,10 @@ export function obj<S extends Shape>(shape: S, opts: { doc?: string; optional?: 
 }
 
 /** A mapping from free names to values of one schema (e.g. named rules, lookup tables). */
-export function record<T>(values: Schema<T>, opts: BaseOpts<Record<string, T>> & { keyPattern?: RegExp } = {}): Schema<Record<string, T>> {
+export function record<T>(
+  values: Schema<T>,
+  opts: BaseOpts<Record<string, T>> & { keyPattern?: RegExp } = {},
+): Schema<Record<string, T>> {
   return {
     typeName: `mapping of name → ${values.typeName}`,
     doc: opts.doc,
@@ -330,7 +414,8 @@ export function record<T>(values: Schema<T>, opts: BaseOpts<Record<string, T>> &
     isOptional: false,
     parse(value, path, issues) {
       if (value === undefined || value === null) return structuredClone(opts.default ?? {});
-      if (typeof value !== 'object' || Array.isArray(value)) return fail(issues, path, `must be a mapping, got ${describeValue(value)}`);
+      if (typeof value !== 'object' || Array.isArray(value))
+        return fail(issues, path, `must be a mapping, got ${describeValue(value)}`);
       const out: Record<string, T> = {};
       const before = issues.length;
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
@@ -358,10 +443,16 @@ export function tagged<T>(tagKey: string, variants: Record<string, Schema<T>>, o
     isOptional: false,
     parse(value, path, issues) {
       if (value === undefined || value === null) return fail(issues, path, 'is required');
-      if (typeof value !== 'object' || Array.isArray(value)) return fail(issues, path, `must be a mapping, got ${describeValue(value)}`);
+      if (typeof value !== 'object' || Array.isArray(value))
+        return fail(issues, path, `must be a mapping, got ${describeValue(value)}`);
       const tag = (value as Record<string, unknown>)[tagKey];
       const variant = typeof tag === 'string' ? variants[tag] : undefined;
-      if (!variant) return fail(issues, join(path, tagKey), `must be one of ${Object.keys(variants).join(', ')}; got ${describeValue(tag)}`);
+      if (!variant)
+        return fail(
+          issues,
+          join(path, tagKey),
+          `must be one of ${Object.keys(variants).join(', ')}; got ${describeValue(tag)}`,
+        );
       return variant.parse(value, path, issues);
     },
     describe() {

@@ -1,15 +1,39 @@
 import type { ApiConfig } from '../api/config.ts';
 import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
 import type { RoutingTree } from '../exporters/tickets/routingTree.ts';
-import { any, bytes, duration, endpoint, int, list, literalUnion, obj, optional, record, str, type ConfigIssue, type Infer } from './schema.ts';
+import {
+  any,
+  bytes,
+  duration,
+  endpoint,
+  int,
+  list,
+  literalUnion,
+  obj,
+  optional,
+  record,
+  str,
+  type ConfigIssue,
+  type Infer,
+} from './schema.ts';
 
 const componentId = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
 
 export const pipelineSchema = obj({
-  receivers: list(str(), { default: [], doc: 'Receiver or connector ids feeding this pipeline. An `incidents` pipeline lists `correlation` (none: with a top-level `correlation:` section it gets it).' }),
+  receivers: list(str(), {
+    default: [],
+    doc: 'Receiver or connector ids feeding this pipeline. An `incidents` pipeline lists `correlation` (none: with a top-level `correlation:` section it gets it).',
+  }),
   processors: list(str(), { default: [], doc: 'Processor ids, applied in order.' }),
-  exporters: list(str(), { minItems: 1, doc: 'Exporter or connector ids; each gets every batch that leaves the processors.' }),
-  queue_size: int({ default: 20_000, min: 1, doc: 'Records the pipeline queue holds before receivers get 429 / RESOURCE_EXHAUSTED. Larger absorbs longer bursts but costs memory and no throughput (docs/benchmarks.md).' }),
+  exporters: list(str(), {
+    minItems: 1,
+    doc: 'Exporter or connector ids; each gets every batch that leaves the processors.',
+  }),
+  queue_size: int({
+    default: 20_000,
+    min: 1,
+    doc: 'Records the pipeline queue holds before receivers get 429 / RESOURCE_EXHAUSTED. Larger absorbs longer bursts but costs memory and no throughput (docs/benchmarks.md).',
+  }),
   acknowledge: literalUnion(['queued', 'exported'], {
     default: 'exported',
     doc: 'When a sender is told its data is safe: `exported` once every exporter of the pipeline took it (written, inserted or spooled to disk), so a crash loses nothing acknowledged; `queued` as soon as it is in the in-memory queue (lower latency; a crash loses the queue). An exporter failure under `exported` answers 503 / UNAVAILABLE so the sender retries.',
@@ -19,7 +43,10 @@ export const pipelineSchema = obj({
 export const PIPELINE_NAME = /^(logs|metrics|traces|incidents)(\/[A-Za-z0-9_.-]+)?$/;
 
 export const serviceSchema = obj({
-  extensions: list(str(), { default: [], doc: 'Extension ids to start (before every pipeline; shut down after them). An extension defined under `extensions:` but not listed here is not started, and a component referring to it is refused.' }),
+  extensions: list(str(), {
+    default: [],
+    doc: 'Extension ids to start (before every pipeline; shut down after them). An extension defined under `extensions:` but not listed here is not started, and a component referring to it is refused.',
+  }),
   pipelines: record(pipelineSchema, {
     keyPattern: PIPELINE_NAME,
     doc: 'Named pipelines: `logs`, `metrics`, `traces` or `incidents`, optionally `/name`.',
@@ -29,37 +56,73 @@ export const serviceSchema = obj({
       endpoint: endpoint({ default: '127.0.0.1:8080', doc: 'Admin listener: `/metrics`, `/healthz`, `/readyz`.' }),
     }),
     logs: obj({
-      level: literalUnion(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], { default: 'info', doc: 'Log level of Vigil\'s own structured logs (stderr).' }),
+      level: literalUnion(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
+        default: 'info',
+        doc: "Log level of Vigil's own structured logs (stderr).",
+      }),
     }),
- 
+
     health: obj(
       {
-        failing_after: duration({ default: '30s', positive: true, doc: 'How long a destination (ClickHouse, a ticket tracker, a webhook) may fail, or the ClickHouse spool may go without a batch leaving it, before its exporter counts as failing and `/readyz` answers 503; until then it is `degraded` and the agent stays ready.' }),
-        check_interval: duration({ default: '5s', positive: true, doc: 'How often an exporter probes a remote ClickHouse that has no rows to insert, so an outage shows in `/readyz` without traffic.' }),
+        failing_after: duration({
+          default: '30s',
+          positive: true,
+          doc: 'How long a destination (ClickHouse, a ticket tracker, a webhook) may fail, or the ClickHouse spool may go without a batch leaving it, before its exporter counts as failing and `/readyz` answers 503; until then it is `degraded` and the agent stays ready.',
+        }),
+        check_interval: duration({
+          default: '5s',
+          positive: true,
+          doc: 'How often an exporter probes a remote ClickHouse that has no rows to insert, so an outage shows in `/readyz` without traffic.',
+        }),
       },
       { doc: 'What `/readyz` and `vigil_component_healthy` count as failing.' },
     ),
   }),
   memory_limiter: obj(
     {
-      limit_mib: int({ default: 0, min: 0, doc: 'Hard memory ceiling in MiB (heap); 0 derives it as 85 % of the V8 heap limit.' }),
-      spike_limit_mib: int({ default: 0, min: 0, doc: 'Receivers refuse data above limit − spike; 0 means 20 % of the limit.' }),
+      limit_mib: int({
+        default: 0,
+        min: 0,
+        doc: 'Hard memory ceiling in MiB (heap); 0 derives it as 85 % of the V8 heap limit.',
+      }),
+      spike_limit_mib: int({
+        default: 0,
+        min: 0,
+        doc: 'Receivers refuse data above limit − spike; 0 means 20 % of the limit.',
+      }),
       check_interval: duration({ default: '1s', doc: 'How often memory is sampled.' }),
-      max_receive_buffer_size: bytes({ default: '256MiB', min: 1, doc: 'Bytes all receivers together may hold for requests still arriving (bodies being read, decompressed output, gRPC messages being assembled); past it new requests get 429 / RESOURCE_EXHAUSTED with Retry-After before their body is read. Counted in the memory used against the limits above.' }),
+      max_receive_buffer_size: bytes({
+        default: '256MiB',
+        min: 1,
+        doc: 'Bytes all receivers together may hold for requests still arriving (bodies being read, decompressed output, gRPC messages being assembled); past it new requests get 429 / RESOURCE_EXHAUSTED with Retry-After before their body is read. Counted in the memory used against the limits above.',
+      }),
     },
     { doc: 'Refuse data (429 / RESOURCE_EXHAUSTED with Retry-After) instead of growing past a memory ceiling.' },
   ),
-  shutdown_timeout: duration({ default: '30s', doc: 'On SIGTERM, how long queues may take to drain before Vigil exits anyway.' }),
-  data_dir: optional(str({ doc: 'Where Vigil keeps files (embedded ClickHouse, spools, outbox). `--data-dir` overrides it. Default `./data`.' })),
+  shutdown_timeout: duration({
+    default: '30s',
+    doc: 'On SIGTERM, how long queues may take to drain before Vigil exits anyway.',
+  }),
+  data_dir: optional(
+    str({
+      doc: 'Where Vigil keeps files (embedded ClickHouse, spools, outbox). `--data-dir` overrides it. Default `./data`.',
+    }),
+  ),
 });
 
 export const vigilConfigSchema = obj({
   receivers: record(any(), { keyPattern: componentId, doc: 'Receiver instances by id (`type` or `type/name`).' }),
   processors: record(any(), { keyPattern: componentId, doc: 'Processor instances by id.' }),
   exporters: record(any(), { keyPattern: componentId, doc: 'Exporter instances by id.' }),
-  connectors: record(any(), { keyPattern: componentId, doc: 'Connector instances by id: each is an exporter of some pipelines and the receiver of others.' }),
+  connectors: record(any(), {
+    keyPattern: componentId,
+    doc: 'Connector instances by id: each is an exporter of some pipelines and the receiver of others.',
+  }),
   routing: optional(any({ doc: 'An Alertmanager-style routing tree for incident changes (see "Routing tree").' })),
-  extensions: record(any(), { keyPattern: componentId, doc: 'Extension instances by id: shared resources (the authenticator) that components look up by id.' }),
+  extensions: record(any(), {
+    keyPattern: componentId,
+    doc: 'Extension instances by id: shared resources (the authenticator) that components look up by id.',
+  }),
   service: serviceSchema,
 });
 

@@ -49,7 +49,8 @@ class Compiler {
     specs.forEach((spec, i) => {
       const f = compileField(spec);
       if (typeof f === 'string') this.issue(`${path}[${i}]`, f);
-      else if (out.some((o) => o.label === f.label)) this.issue(`${path}[${i}]`, `label "${f.label}" appears twice; name one with label=path`);
+      else if (out.some((o) => o.label === f.label))
+        this.issue(`${path}[${i}]`, `label "${f.label}" appears twice; name one with label=path`);
       else out.push(f);
     });
     return out;
@@ -105,7 +106,15 @@ function compileRule(c: Compiler, cfg: CorrelationConfig, r: RuleConfig, path: s
   };
   if (r.kind === 'metric_threshold') {
     const match = c.condition<MetricPoint>(r.match, 'datapoint', `${path}.match`);
-    return new MetricThresholdRule(s, match, { metric: r.metric, aggregation: r.aggregation, windowMs: r.window, bucketMs: bucketOf(r.window, r.bucket), op: r.op, value: r.value, forMs: r.for });
+    return new MetricThresholdRule(s, match, {
+      metric: r.metric,
+      aggregation: r.aggregation,
+      windowMs: r.window,
+      bucketMs: bucketOf(r.window, r.bucket),
+      op: r.op,
+      value: r.value,
+      forMs: r.for,
+    });
   }
   const match = c.condition<VigilEvent>(r.match, 'event', `${path}.match`);
   switch (r.kind) {
@@ -113,16 +122,27 @@ function compileRule(c: Compiler, cfg: CorrelationConfig, r: RuleConfig, path: s
       return new DedupRule(s, match, r.dedup_window);
     case 'threshold': {
       const sum = r.sum === undefined ? undefined : c.field(r.sum, `${path}.sum`);
-      return new ThresholdRule(s, match, { windowMs: r.window, bucketMs: bucketOf(r.window, r.bucket), threshold: r.threshold, resolveBelow: r.resolve_below ?? r.threshold, sum: sum && numericField(sum) });
+      return new ThresholdRule(s, match, {
+        windowMs: r.window,
+        bucketMs: bucketOf(r.window, r.bucket),
+        threshold: r.threshold,
+        resolveBelow: r.resolve_below ?? r.threshold,
+        sum: sum && numericField(sum),
+      });
     }
     case 'pair': {
       const members = c.fields(r.member_by, `${path}.member_by`);
       return new PairRule(s, match, {
-        isDown: r.down === undefined ? (e) => e.type === 'down' : c.condition<VigilEvent>(r.down, 'event', `${path}.down`),
+        isDown:
+          r.down === undefined ? (e) => e.type === 'down' : c.condition<VigilEvent>(r.down, 'event', `${path}.down`),
         isUp: r.up === undefined ? (e) => e.type === 'up' : c.condition<VigilEvent>(r.up, 'event', `${path}.up`),
         members: members.length ? new KeyBuilder('', members) : undefined,
         deadlineMs: r.deadline,
-        flapping: r.flapping && { transitions: r.flapping.transitions, windowMs: r.flapping.window, bucketMs: bucketOf(r.flapping.window, undefined) },
+        flapping: r.flapping && {
+          transitions: r.flapping.transitions,
+          windowMs: r.flapping.window,
+          bucketMs: bucketOf(r.flapping.window, undefined),
+        },
       });
     }
     case 'absence':
@@ -136,7 +156,11 @@ function compileRule(c: Compiler, cfg: CorrelationConfig, r: RuleConfig, path: s
  * Turns the validated `correlation:` section into compiled rules and suppression, compiling
  * every condition once. Problems come back as issues with their YAML path.
  */
-export function compileRuleSet(cfg: CorrelationConfig, compileCondition: ConditionCompiler, base = 'correlation'): { set: RuleSet; issues: ConfigIssue[] } {
+export function compileRuleSet(
+  cfg: CorrelationConfig,
+  compileCondition: ConditionCompiler,
+  base = 'correlation',
+): { set: RuleSet; issues: ConfigIssue[] } {
   const c = new Compiler(compileCondition, base);
   const rules = (cfg.rules as RuleConfig[]).map((r, i) => compileRule(c, cfg, r, `rules[${i}]`));
   const known = new Set(rules.map((r) => r.name));
@@ -145,23 +169,46 @@ export function compileRuleSet(cfg: CorrelationConfig, compileCondition: Conditi
   if (cfg.topology) {
     const parent = c.field(cfg.topology.parent, 'topology.parent');
     if (parent) parentOf = parent.get;
-    const down = cfg.topology.down_rules ?? rules.filter((r) => r.kind === 'pair' || r.kind === 'absence').map((r) => r.name);
+    const down =
+      cfg.topology.down_rules ?? rules.filter((r) => r.kind === 'pair' || r.kind === 'absence').map((r) => r.name);
     cfg.topology.down_rules?.forEach((n, i) => {
-      if (!known.has(n)) c.issues.push({ path: `${base}.topology.down_rules[${i}]`, message: `no rule is named "${n}"` });
+      if (!known.has(n))
+        c.issues.push({ path: `${base}.topology.down_rules[${i}]`, message: `no rule is named "${n}"` });
     });
     topologyDownRules = new Set(down);
   }
   const suppressor = new Suppressor({
-    inhibit: cfg.inhibit.map((r, i) => ({ source: c.matchers(r.source, `inhibit[${i}].source`), target: c.matchers(r.target, `inhibit[${i}].target`), equal: r.equal })),
+    inhibit: cfg.inhibit.map((r, i) => ({
+      source: c.matchers(r.source, `inhibit[${i}].source`),
+      target: c.matchers(r.target, `inhibit[${i}].target`),
+      equal: r.equal,
+    })),
     topologyDownRules,
-    silences: cfg.silences.map((s, i) => ({ name: s.name, matchers: c.matchers(s.matchers, `silences[${i}].matchers`), startsAtMs: Date.parse(s.starts_at), endsAtMs: Date.parse(s.ends_at) })),
+    silences: cfg.silences.map((s, i) => ({
+      name: s.name,
+      matchers: c.matchers(s.matchers, `silences[${i}].matchers`),
+      startsAtMs: Date.parse(s.starts_at),
+      endsAtMs: Date.parse(s.ends_at),
+    })),
     maintenance: cfg.maintenance.map((m, i): MaintenanceWindow => {
       const [h, min] = m.start.split(':').map(Number) as [number, number];
-      return { name: m.name, matchers: c.matchers(m.matchers, `maintenance[${i}].matchers`), days: new Set(m.days.map((day) => DAYS.indexOf(day))), startMinute: h * 60 + min, durationMs: m.duration, timezone: m.timezone };
+      return {
+        name: m.name,
+        matchers: c.matchers(m.matchers, `maintenance[${i}].matchers`),
+        days: new Set(m.days.map((day) => DAYS.indexOf(day))),
+        startMinute: h * 60 + min,
+        durationMs: m.duration,
+        timezone: m.timezone,
+      };
     }),
   });
   return {
-    set: { rules, suppressor, parentOf, time: { lateEvents: cfg.late_events, maxFutureSkewMs: cfg.max_future_skew, futureEvents: cfg.future_events } },
+    set: {
+      rules,
+      suppressor,
+      parentOf,
+      time: { lateEvents: cfg.late_events, maxFutureSkewMs: cfg.max_future_skew, futureEvents: cfg.future_events },
+    },
     issues: c.issues,
   };
 }

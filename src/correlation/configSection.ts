@@ -5,14 +5,18 @@ import { checkCorrelation, type CorrelationConfig } from './config.ts';
 import type { RuleSet } from './engine.ts';
 
 /** Rule conditions compile with Vigil's OTTL subset: `event` context for events, `datapoint` for metric rules. */
-export const ottlConditions: ConditionCompiler = (source, context) => compileCondition(source, context) as (item: never) => boolean;
+export const ottlConditions: ConditionCompiler = (source, context) =>
+  compileCondition(source, context) as (item: never) => boolean;
 
 /**
  * The checks a schema-valid rule config still needs: cross-rule checks, and every rule compiled so
  * a bad condition fails at load. `path` is where the config sits in the YAML (`correlation`).
  */
 export function validateCorrelation(cfg: CorrelationConfig, path: string): ConfigIssue[] {
-  return [...checkCorrelation(cfg).map((i) => ({ path: `${path}.${i.path}`, message: i.message })), ...compileRuleSet(cfg, ottlConditions, path).issues];
+  return [
+    ...checkCorrelation(cfg).map((i) => ({ path: `${path}.${i.path}`, message: i.message })),
+    ...compileRuleSet(cfg, ottlConditions, path).issues,
+  ];
 }
 
 /** Compiles an already validated section. */

@@ -6,7 +6,16 @@ import { ruleOfKey } from './fieldPath.ts';
 import { applyAction, type ActionOutcome, type IncidentAction } from './incidentActions.ts';
 import { IncidentBook, isOverflow, type IncidentPolicy, type IncidentRecord } from './incidentBook.ts';
 import { describeRuleChange, regroupedReason, type RuleReset } from './ruleChange.ts';
-import { MARKED_KINDS, markOpen, watermarkOf, type CompiledRule, type EventRule, type IgnoredReason, type PointRule, type RuleContext } from './rules/rule.ts';
+import {
+  MARKED_KINDS,
+  markOpen,
+  watermarkOf,
+  type CompiledRule,
+  type EventRule,
+  type IgnoredReason,
+  type PointRule,
+  type RuleContext,
+} from './rules/rule.ts';
 import type { Suppressor } from './suppression.ts';
 import { compileSilenceMatchers, SilenceBook, type SilenceRecord } from './silences.ts';
 
@@ -54,7 +63,18 @@ const SWEEP_EVERY_MS = 30_000;
 /** The policy a resolution by hand reads when the incident's rule is gone: tell it at once. */
 function standInPolicy(rec: IncidentRecord): IncidentPolicy {
   const inc = rec.incident;
-  return { rule: inc.rule, kind: inc.ruleKind, title: undefined, groupWaitMs: 0, groupIntervalMs: 0, repeatIntervalMs: 0, reopenWindowMs: 0, sampleSize: 0, resolve: 'first', maxOpenIncidents: 0 };
+  return {
+    rule: inc.rule,
+    kind: inc.ruleKind,
+    title: undefined,
+    groupWaitMs: 0,
+    groupIntervalMs: 0,
+    repeatIntervalMs: 0,
+    reopenWindowMs: 0,
+    sampleSize: 0,
+    resolve: 'first',
+    maxOpenIncidents: 0,
+  };
 }
 
 const removedReason = (rule: string) => `rule ${rule} was removed from the configuration`;
@@ -162,7 +182,12 @@ export class CorrelationEngine {
   }
 
   /** The time an item counts at under a rule's time policy, or undefined when the late/future policy drops it. */
-  private timeOf(itemMs: number, rule: CompiledRule, nowMs: number, flags: { late: boolean; future: boolean }): number | undefined {
+  private timeOf(
+    itemMs: number,
+    rule: CompiledRule,
+    nowMs: number,
+    flags: { late: boolean; future: boolean },
+  ): number | undefined {
     if (rule.time === 'arrival') return nowMs;
     if (itemMs < nowMs - rule.latenessMs) {
       flags.late = true;
@@ -240,7 +265,8 @@ export class CorrelationEngine {
       }
     }
     for (const rule of this.set.rules) rule.onTick?.(watermarkOf(rule, nowMs), this.ctx, marks.get(rule.name) ?? []);
-    for (const counter of this.mergedCounts) this.byName.get(ruleOfKey(counter.slice(2)))?.onMergedCount?.(counter, this.ctx);
+    for (const counter of this.mergedCounts)
+      this.byName.get(ruleOfKey(counter.slice(2)))?.onMergedCount?.(counter, this.ctx);
     this.mergedCounts.clear();
     this.refreshSilences(nowMs);
     const open = this.openIncidents();
@@ -286,7 +312,8 @@ export class CorrelationEngine {
    * (`compileSilenceMatchers`): a silence that cannot match is refused before it gets here.
    */
   putSilence(silence: SilenceRecord, nowMs: number): IncidentChange[] {
-    if (typeof compileSilenceMatchers(silence.matchers) === 'string') throw new Error(`silence ${silence.id} has an invalid matcher`);
+    if (typeof compileSilenceMatchers(silence.matchers) === 'string')
+      throw new Error(`silence ${silence.id} has an invalid matcher`);
     const out = this.begin(nowMs);
     this.silences.put(silence, nowMs);
     this.refreshSilences(nowMs);
@@ -323,7 +350,9 @@ export class CorrelationEngine {
    */
   *eachIncident(current = true): IterableIterator<IncidentRecord> {
     for (const key of this.store.keys('i:')) {
-      const rec = current ? this.book.recordAt(key) : (this.store.read(key)?.value as unknown as IncidentRecord | undefined);
+      const rec = current
+        ? this.book.recordAt(key)
+        : (this.store.read(key)?.value as unknown as IncidentRecord | undefined);
       if (rec) yield rec;
     }
   }
@@ -341,7 +370,15 @@ export class CorrelationEngine {
     const rec = this.incidentById(id);
     if (!rec) return { ok: false, refusal: 'not_found', message: `no incident has id ${id}` };
     const out = this.begin(nowMs);
-    const outcome = applyAction(this.book, rec, this.byName.get(rec.incident.rule)?.policy ?? standInPolicy(rec), actor, action, nowMs, out);
+    const outcome = applyAction(
+      this.book,
+      rec,
+      this.byName.get(rec.incident.rule)?.policy ?? standInPolicy(rec),
+      actor,
+      action,
+      nowMs,
+      out,
+    );
     if (outcome.ok) this.end(out);
     return outcome;
   }
@@ -370,7 +407,8 @@ export class CorrelationEngine {
     for (const old of this.set.rules) {
       const now = next.get(old.name);
       if (!now) removed.add(old.name);
-      else if (now.identity !== old.identity) reset.set(old.name, describeRuleChange(old.name, old.identity, now.identity));
+      else if (now.identity !== old.identity)
+        reset.set(old.name, describeRuleChange(old.name, old.identity, now.identity));
     }
     if (reset.size > 0 || removed.size > 0) {
       for (const key of [...this.store.keys('')]) {
@@ -383,17 +421,39 @@ export class CorrelationEngine {
         const rule = this.byName.get(rec.incident.rule);
         const change = rule && reset.get(rule.name);
         // Neither can reopen (no rule, or no event reaching its key): no reason to hold their notification.
-        if (rule && removed.has(rule.name)) this.book.resolve(rec, { ...rule.policy, reopenWindowMs: 0 }, nowMs, removedReason(rule.name), undefined, out);
-        else if (rule && change?.regrouped) this.book.resolve(rec, { ...rule.policy, reopenWindowMs: 0 }, nowMs, regroupedReason(rule.name, rule.identity, next.get(rule.name)!.identity), undefined, out);
+        if (rule && removed.has(rule.name))
+          this.book.resolve(
+            rec,
+            { ...rule.policy, reopenWindowMs: 0 },
+            nowMs,
+            removedReason(rule.name),
+            undefined,
+            out,
+          );
+        else if (rule && change?.regrouped)
+          this.book.resolve(
+            rec,
+            { ...rule.policy, reopenWindowMs: 0 },
+            nowMs,
+            regroupedReason(rule.name, rule.identity, next.get(rule.name)!.identity),
+            undefined,
+            out,
+          );
         // The fresh counter of a changed rule must still say its open incident exists, so events keep attaching.
-        else if (rule && change && MARKED_KINDS.has(next.get(rule.name)!.kind)) markOpen(this.store, 'c:' + rec.incident.key, 1, nowMs);
+        else if (rule && change && MARKED_KINDS.has(next.get(rule.name)!.kind))
+          markOpen(this.store, 'c:' + rec.incident.key, 1, nowMs);
       }
       // For the same reason, resolutions already held back for such a rule are told now.
       for (const key of this.book.heldKeys()) {
         const name = ruleOfKey(key);
-        const why = removed.has(name) ? removedReason(name) : reset.get(name)?.regrouped ? regroupedReason(name, this.byName.get(name)!.identity, next.get(name)!.identity) : undefined;
+        const why = removed.has(name)
+          ? removedReason(name)
+          : reset.get(name)?.regrouped
+            ? regroupedReason(name, this.byName.get(name)!.identity, next.get(name)!.identity)
+            : undefined;
         const rec = why === undefined ? undefined : this.book.get(key);
-        if (rec) this.book.notifyHeld(rec, nowMs, `${why}: it can no longer reopen, so its held resolution is told`, out);
+        if (rec)
+          this.book.notifyHeld(rec, nowMs, `${why}: it can no longer reopen, so its held resolution is told`, out);
       }
     }
     this.install(set);

@@ -11,7 +11,19 @@ export interface LabelField {
   get: FieldGetter;
 }
 
-const EVENT_FIELDS = ['asset', 'service', 'tenant', 'title', 'type', 'source', 'fingerprint', 'severity_text', 'severity_number', 'body', 'name'] as const;
+const EVENT_FIELDS = [
+  'asset',
+  'service',
+  'tenant',
+  'title',
+  'type',
+  'source',
+  'fingerprint',
+  'severity_text',
+  'severity_number',
+  'body',
+  'name',
+] as const;
 const FIELD_PROP: Record<(typeof EVENT_FIELDS)[number], string> = {
   asset: 'asset',
   service: 'service',
@@ -39,10 +51,14 @@ export function compileField(spec: string): LabelField | string {
   const path = (eq ? eq[2]! : spec).trim();
   if ((EVENT_FIELDS as readonly string[]).includes(path)) {
     const prop = FIELD_PROP[path as (typeof EVENT_FIELDS)[number]];
-    return { label: eq?.[1] ?? path, get: (item) => attrToString((item as unknown as Record<string, AttrValue>)[prop]) };
+    return {
+      label: eq?.[1] ?? path,
+      get: (item) => attrToString((item as unknown as Record<string, AttrValue>)[prop]),
+    };
   }
   const m = ATTR_PATH.exec(path);
-  if (!m) return `unknown field "${path}"; use one of ${EVENT_FIELDS.join(', ')}, attributes["key"] or resource.attributes["key"]`;
+  if (!m)
+    return `unknown field "${path}"; use one of ${EVENT_FIELDS.join(', ')}, attributes["key"] or resource.attributes["key"]`;
   const key = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!;
   const label = eq?.[1] ?? key;
   // A key such as "constructor" must read the event's own value, never what objects inherit.

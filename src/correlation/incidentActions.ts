@@ -17,7 +17,8 @@ export type IncidentAction =
  */
 export type ActionRefusal = 'not_found' | 'resolved' | 'not_resolved' | 'already_acknowledged';
 
-export type ActionOutcome = { ok: true; incident: Incident; changes: IncidentChange[] } | { ok: false; refusal: ActionRefusal; message: string };
+export type ActionOutcome =
+  { ok: true; incident: Incident; changes: IncidentChange[] } | { ok: false; refusal: ActionRefusal; message: string };
 
 /**
  * The incidents as the core holds them, and a person's actions on them: what the operators' API
@@ -41,14 +42,29 @@ function refusalOf(inc: Incident, action: IncidentAction): { refusal: ActionRefu
   const resolved = inc.status === 'resolved';
   switch (action.kind) {
     case 'acknowledge':
-      if (resolved) return { refusal: 'resolved', message: `incident ${inc.id} is resolved; reopen it before acknowledging it` };
-      if (inc.status === 'acknowledged') return { refusal: 'already_acknowledged', message: `incident ${inc.id} was already acknowledged by ${inc.acknowledgedBy ?? 'someone'}` };
+      if (resolved)
+        return { refusal: 'resolved', message: `incident ${inc.id} is resolved; reopen it before acknowledging it` };
+      if (inc.status === 'acknowledged')
+        return {
+          refusal: 'already_acknowledged',
+          message: `incident ${inc.id} was already acknowledged by ${inc.acknowledgedBy ?? 'someone'}`,
+        };
       return undefined;
     case 'resolve':
     case 'assign':
-      return resolved ? { refusal: 'resolved', message: `incident ${inc.id} is resolved already${action.kind === 'assign' ? '; reopen it before assigning it' : ''}` } : undefined;
+      return resolved
+        ? {
+            refusal: 'resolved',
+            message: `incident ${inc.id} is resolved already${action.kind === 'assign' ? '; reopen it before assigning it' : ''}`,
+          }
+        : undefined;
     case 'reopen':
-      return resolved ? undefined : { refusal: 'not_resolved', message: `incident ${inc.id} is ${inc.status}, not resolved: there is nothing to reopen` };
+      return resolved
+        ? undefined
+        : {
+            refusal: 'not_resolved',
+            message: `incident ${inc.id} is ${inc.status}, not resolved: there is nothing to reopen`,
+          };
     case 'comment':
       // A comment on a resolved incident is a post-mortem note: welcome.
       return undefined;
@@ -65,7 +81,15 @@ function worded(what: string, actor: string, why: string): string {
  * IncidentChange with its actor like any rule's change. `policy` is the incident's rule's (or a
  * stand-in when the rule is gone: only a resolution reads it).
  */
-export function applyAction(book: IncidentBook, rec: IncidentRecord, policy: IncidentPolicy, actor: string, action: IncidentAction, nowMs: number, out: IncidentChange[]): ActionOutcome {
+export function applyAction(
+  book: IncidentBook,
+  rec: IncidentRecord,
+  policy: IncidentPolicy,
+  actor: string,
+  action: IncidentAction,
+  nowMs: number,
+  out: IncidentChange[],
+): ActionOutcome {
   const refused = refusalOf(rec.incident, action);
   if (refused) return { ok: false, ...refused };
   switch (action.kind) {
@@ -83,7 +107,14 @@ export function applyAction(book: IncidentBook, rec: IncidentRecord, policy: Inc
       book.comment(rec, actor, worded('comment', actor, action.text), nowMs, out);
       break;
     case 'assign':
-      book.assign(rec, actor, action.assignee, worded(action.assignee ? `assigned to ${action.assignee}` : 'unassigned', actor, action.reason), nowMs, out);
+      book.assign(
+        rec,
+        actor,
+        action.assignee,
+        worded(action.assignee ? `assigned to ${action.assignee}` : 'unassigned', actor, action.reason),
+        nowMs,
+        out,
+      );
       break;
   }
   return { ok: true, incident: rec.incident, changes: out };

@@ -70,7 +70,8 @@ export interface IncidentRecord {
 
 /** Open incidents never expire; resolved ones are kept a day, which bounds `reopen_window`. */
 const RESOLVED_RETENTION_MS = 86_400_000;
-const expiryOf = (inc: Incident): number => (inc.status === 'resolved' ? inc.resolvedAtMs + RESOLVED_RETENTION_MS : NEVER);
+const expiryOf = (inc: Incident): number =>
+  inc.status === 'resolved' ? inc.resolvedAtMs + RESOLVED_RETENTION_MS : NEVER;
 export const NEVER = Number.MAX_SAFE_INTEGER;
 /** `n:<key>`: a counter (bucket 0) of the events a counting rule saw for the group, by every agent. */
 const GROUP_EVENTS = 'n:';
@@ -96,7 +97,8 @@ const HELD_GROUPS = 'ovn:';
  */
 function resolutionUntold(rec: IncidentRecord): boolean {
   const inc = rec.incident;
-  if (inc.status !== 'resolved' || inc.suppressed || rec.notifiedAtMs < 0 || (rec.resolveHeldUntilMs ?? 0) > 0) return false;
+  if (inc.status !== 'resolved' || inc.suppressed || rec.notifiedAtMs < 0 || (rec.resolveHeldUntilMs ?? 0) > 0)
+    return false;
   // Records from before the field: a notified resolution moved notifiedAtMs to it.
   const told = rec.resolutionToldMs ?? (rec.notifiedAtMs >= inc.resolvedAtMs ? inc.resolvedAtMs : -1);
   return told < inc.resolvedAtMs;
@@ -126,7 +128,13 @@ function reopened(rec: IncidentRecord, atMs: number): void {
 
 /** A copy of the incident as it stands, for a change: later writes to the record do not reach it. */
 function snapshot(inc: Incident): Incident {
-  return { ...inc, labels: { ...inc.labels }, sampleEventIds: inc.sampleEventIds.slice(), audit: inc.audit.slice(), ...(inc.mergedIds ? { mergedIds: inc.mergedIds.slice() } : {}) };
+  return {
+    ...inc,
+    labels: { ...inc.labels },
+    sampleEventIds: inc.sampleEventIds.slice(),
+    audit: inc.audit.slice(),
+    ...(inc.mergedIds ? { mergedIds: inc.mergedIds.slice() } : {}),
+  };
 }
 
 /** The key of the one incident that stands for the groups of `rule` held back by max_open_incidents. */
@@ -166,7 +174,13 @@ export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';
   let out = '';
   let rest = ms;
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+    ['ms', 1],
+  ] as const) {
     const n = Math.floor(rest / size);
     if (n > 0) out += `${n}${unit}`;
     rest -= n * size;
@@ -208,9 +222,11 @@ export class IncidentBook {
       join: (mine, theirs, version) => {
         const m = mine as unknown as IncidentRecord;
         const joined = joinIncidentRecords(m, theirs as unknown as IncidentRecord, version);
-        if (joined.incident.mergedIds?.includes(m.incident.id) && !(m.incident.mergedIds ?? []).includes(m.incident.id)) this.merges.push({ lost: structuredClone(m), into: joined.incident.id });
+        if (joined.incident.mergedIds?.includes(m.incident.id) && !(m.incident.mergedIds ?? []).includes(m.incident.id))
+          this.merges.push({ lost: structuredClone(m), into: joined.incident.id });
         const ji = joined.incident;
-        if (ji.status === 'resolved' && m.incident.status !== 'resolved' && m.incident.lastSeenMs > ji.resolvedAtMs) this.revisits.add(ji.key);
+        if (ji.status === 'resolved' && m.incident.status !== 'resolved' && m.incident.lastSeenMs > ji.resolvedAtMs)
+          this.revisits.add(ji.key);
         if (resolutionUntold(joined)) this.untold.add(ji.key);
         return joined as unknown as StateValue;
       },
@@ -264,11 +280,15 @@ export class IncidentBook {
       this.attach(existing, policy, req.event, atMs, req.count, out);
       return existing;
     }
-    const reopens = existing !== undefined && atMs - existing.incident.resolvedAtMs <= policy.reopenWindowMs && atMs >= existing.incident.resolvedAtMs;
+    const reopens =
+      existing !== undefined &&
+      atMs - existing.incident.resolvedAtMs <= policy.reopenWindowMs &&
+      atMs >= existing.incident.resolvedAtMs;
     // A held resolution this event comes after, or that a new incident would overwrite, is told
     // first, dated when it fell due, as the tick would have told it (timers settle on event time).
     const heldUntilMs = existing?.resolveHeldUntilMs ?? 0;
-    if (existing && heldUntilMs > 0 && (!reopens || atMs >= heldUntilMs)) this.notifyHeld(existing, atMs, STILL_RESOLVED, out);
+    if (existing && heldUntilMs > 0 && (!reopens || atMs >= heldUntilMs))
+      this.notifyHeld(existing, atMs, STILL_RESOLVED, out);
     const counted = req.key !== overflowKey(policy.rule);
     if (counted && policy.maxOpenIncidents > 0 && this.openCount(policy.rule) >= policy.maxOpenIncidents) {
       this.holdBack(req, out);
@@ -294,7 +314,15 @@ export class IncidentBook {
       const notify = !inc.suppressed && existing.notifiedAtMs >= 0 && !held;
       if (notify) existing.notifiedAtMs = atMs;
       const within = `reopened within reopen_window ${formatDuration(policy.reopenWindowMs)}`;
-      this.emit(existing, 'reopened', `${req.reason}; ${held ? `${within}, before its resolution was notified` : within}`, atMs, notify, req.event, out);
+      this.emit(
+        existing,
+        'reopened',
+        `${req.reason}; ${held ? `${within}, before its resolution was notified` : within}`,
+        atMs,
+        notify,
+        req.event,
+        out,
+      );
       return existing;
     }
     const e = req.event;
@@ -325,21 +353,45 @@ export class IncidentBook {
       version: existing?.incident.version ?? 0,
       audit: [],
     };
-    const rec: IncidentRecord = { incident, notifiedAtMs: -1, pending: 0, notifiedCount: req.count, statusAtMs: atMs, parent: req.parent ?? (e ? this.parentOf(e) : ''), members: {}, lastDown: '', flapping: false, escalated: false, mark: 0, resolveHeldUntilMs: 0 };
+    const rec: IncidentRecord = {
+      incident,
+      notifiedAtMs: -1,
+      pending: 0,
+      notifiedCount: req.count,
+      statusAtMs: atMs,
+      parent: req.parent ?? (e ? this.parentOf(e) : ''),
+      members: {},
+      lastDown: '',
+      flapping: false,
+      escalated: false,
+      mark: 0,
+      resolveHeldUntilMs: 0,
+    };
     this.rebase(rec, req);
     const by = this.suppressor(rec);
     incident.suppressed = by !== '';
     incident.suppressedBy = by;
     const notify = policy.groupWaitMs === 0 && !incident.suppressed;
     if (notify) rec.notifiedAtMs = atMs;
-    const held = by ? `; suppressed by ${by}` : notify ? '' : `; first notification after group_wait ${formatDuration(policy.groupWaitMs)}`;
+    const held = by
+      ? `; suppressed by ${by}`
+      : notify
+        ? ''
+        : `; first notification after group_wait ${formatDuration(policy.groupWaitMs)}`;
     this.emit(rec, 'opened', req.reason + held, atMs, notify, e, out);
     out[out.length - 1]!.created = true;
     return rec;
   }
 
   /** Folds a matching event into an open incident; a higher severity escalates it at once. */
-  attach(rec: IncidentRecord, policy: IncidentPolicy, event: VigilEvent | undefined, atMs: number, count: number, out: IncidentChange[]): void {
+  attach(
+    rec: IncidentRecord,
+    policy: IncidentPolicy,
+    event: VigilEvent | undefined,
+    atMs: number,
+    count: number,
+    out: IncidentChange[],
+  ): void {
     const inc = rec.incident;
     const before = inc.severityNumber;
     this.fold(rec, policy, event, atMs, count);
@@ -347,7 +399,15 @@ export class IncidentBook {
       inc.severityNumber = event.severityNumber;
       inc.severityText = event.severityText || inc.severityText;
       const notify = !inc.suppressed && rec.notifiedAtMs >= 0;
-      this.emit(rec, 'escalated', `severity raised to ${inc.severityText} (${inc.severityNumber})`, atMs, notify, event, out);
+      this.emit(
+        rec,
+        'escalated',
+        `severity raised to ${inc.severityText} (${inc.severityNumber})`,
+        atMs,
+        notify,
+        event,
+        out,
+      );
       return;
     }
     this.save(rec);
@@ -358,7 +418,13 @@ export class IncidentBook {
     if (req.counted) rec.baseline = this.store.sumCounts(GROUP_EVENTS + req.key, 0, 0) - rec.incident.eventCount;
   }
 
-  private fold(rec: IncidentRecord, policy: IncidentPolicy, event: VigilEvent | undefined, atMs: number, count: number): void {
+  private fold(
+    rec: IncidentRecord,
+    policy: IncidentPolicy,
+    event: VigilEvent | undefined,
+    atMs: number,
+    count: number,
+  ): void {
     const inc = rec.incident;
     // A counting rule's events are in the shared count already, with those of other agents that
     // had not heard of the incident yet.
@@ -372,7 +438,15 @@ export class IncidentBook {
     if (inc.sampleEventIds.length < policy.sampleSize) inc.sampleEventIds.push(event.id);
   }
 
-  resolve(rec: IncidentRecord, policy: IncidentPolicy, atMs: number, reason: string, event: VigilEvent | undefined, out: IncidentChange[], actor?: string): void {
+  resolve(
+    rec: IncidentRecord,
+    policy: IncidentPolicy,
+    atMs: number,
+    reason: string,
+    event: VigilEvent | undefined,
+    out: IncidentChange[],
+    actor?: string,
+  ): void {
     const inc = rec.incident;
     if (inc.status === 'resolved') return;
     // Never below zero: incidents opened before the count existed resolve too.
@@ -405,7 +479,16 @@ export class IncidentBook {
       byGroupInterval <= byReopenWindow
         ? `until group_interval ${formatDuration(policy.groupIntervalMs)} after the last one`
         : `until reopen_window ${formatDuration(policy.reopenWindowMs)} has passed`;
-    this.emit(rec, 'resolved', `${reason}; notification held ${until}, in case it reopens`, atMs, false, event, out, true);
+    this.emit(
+      rec,
+      'resolved',
+      `${reason}; notification held ${until}, in case it reopens`,
+      atMs,
+      false,
+      event,
+      out,
+      true,
+    );
   }
 
   /** Open incidents of `rule` as counted for max_open_incidents (its overflow incident aside). */
@@ -436,7 +519,18 @@ export class IncidentBook {
       this.attach(rec, policy, undefined, atMs, 1, out);
       return;
     }
-    this.open({ policy, key, labels: { overflow: 'true' }, atMs, count: 1, title, reason: `max_open_incidents ${policy.maxOpenIncidents} reached: ${req.key} and any further new group held back` }, out);
+    this.open(
+      {
+        policy,
+        key,
+        labels: { overflow: 'true' },
+        atMs,
+        count: 1,
+        title,
+        reason: `max_open_incidents ${policy.maxOpenIncidents} reached: ${req.key} and any further new group held back`,
+      },
+      out,
+    );
   }
 
   /** Resolves the overflow incident once its rule is back under max_open_incidents, and forgets the groups it held back. */
@@ -445,7 +539,14 @@ export class IncidentBook {
     const open = this.openCount(rule);
     if (policy.maxOpenIncidents > 0 && open >= policy.maxOpenIncidents) return;
     const groups = this.store.sumCounts(HELD_GROUPS + rule, 0, 0);
-    this.resolve(rec, policy, nowMs, `rule ${rule} is back under max_open_incidents ${policy.maxOpenIncidents} (${open} open); ${groups} group(s) were held back`, undefined, out);
+    this.resolve(
+      rec,
+      policy,
+      nowMs,
+      `rule ${rule} is back under max_open_incidents ${policy.maxOpenIncidents} (${open} open); ${groups} group(s) were held back`,
+      undefined,
+      out,
+    );
     for (const k of [...this.store.keys(HELD_GROUP + rule + '{')]) this.store.delete(k, nowMs);
     this.store.delete(HELD_GROUPS + rule, nowMs);
   }
@@ -481,7 +582,15 @@ export class IncidentBook {
     const at = Math.max(rec.incident.resolvedAtMs, Math.min(dueMs, atMs));
     this.releaseHold(rec, rec.incident.version + 1);
     rec.notifiedAtMs = at;
-    this.emit(rec, 'resolved', `${reason} (resolved at ${new Date(rec.incident.resolvedAtMs).toISOString()})`, at, true, undefined, out);
+    this.emit(
+      rec,
+      'resolved',
+      `${reason} (resolved at ${new Date(rec.incident.resolvedAtMs).toISOString()})`,
+      at,
+      true,
+      undefined,
+      out,
+    );
   }
 
   private releaseHold(rec: IncidentRecord, version: number): void {
@@ -490,7 +599,13 @@ export class IncidentBook {
   }
 
   /** An `updated` or `escalated` change outside the notification timers (flapping, deadline). */
-  announce(rec: IncidentRecord, kind: 'updated' | 'escalated', reason: string, atMs: number, out: IncidentChange[]): void {
+  announce(
+    rec: IncidentRecord,
+    kind: 'updated' | 'escalated',
+    reason: string,
+    atMs: number,
+    out: IncidentChange[],
+  ): void {
     const notify = !rec.incident.suppressed && rec.notifiedAtMs >= 0;
     if (notify) notified(rec, atMs);
     this.emit(rec, kind, reason, atMs, notify, undefined, out);
@@ -520,24 +635,58 @@ export class IncidentBook {
     if (rec.notifiedAtMs < 0) {
       if (nowMs >= inc.openedAtMs + policy.groupWaitMs) {
         notified(rec, nowMs);
-        this.emit(rec, 'opened', `group_wait ${formatDuration(policy.groupWaitMs)} elapsed: first notification (${inc.eventCount} event(s))`, nowMs, true, undefined, out);
+        this.emit(
+          rec,
+          'opened',
+          `group_wait ${formatDuration(policy.groupWaitMs)} elapsed: first notification (${inc.eventCount} event(s))`,
+          nowMs,
+          true,
+          undefined,
+          out,
+        );
       }
       return;
     }
     if (rec.pending > 0 && nowMs >= rec.notifiedAtMs + policy.groupIntervalMs) {
       const n = rec.pending;
       notified(rec, nowMs);
-      this.emit(rec, 'updated', `group_interval ${formatDuration(policy.groupIntervalMs)}: ${n} new event(s), ${inc.eventCount} in all`, nowMs, true, undefined, out);
+      this.emit(
+        rec,
+        'updated',
+        `group_interval ${formatDuration(policy.groupIntervalMs)}: ${n} new event(s), ${inc.eventCount} in all`,
+        nowMs,
+        true,
+        undefined,
+        out,
+      );
       return;
     }
     // Someone works on it: no reminder that it is still open.
     if (inc.status !== 'acknowledged' && nowMs >= rec.notifiedAtMs + policy.repeatIntervalMs) {
       rec.notifiedAtMs = nowMs;
-      this.emit(rec, 'updated', `repeat_interval ${formatDuration(policy.repeatIntervalMs)}: still open`, nowMs, true, undefined, out);
+      this.emit(
+        rec,
+        'updated',
+        `repeat_interval ${formatDuration(policy.repeatIntervalMs)}: still open`,
+        nowMs,
+        true,
+        undefined,
+        out,
+      );
     }
   }
 
-  private emit(rec: IncidentRecord, kind: IncidentChangeKind, reason: string, atMs: number, notify: boolean, event: VigilEvent | undefined, out: IncidentChange[], held = false, actor?: string): void {
+  private emit(
+    rec: IncidentRecord,
+    kind: IncidentChangeKind,
+    reason: string,
+    atMs: number,
+    notify: boolean,
+    event: VigilEvent | undefined,
+    out: IncidentChange[],
+    held = false,
+    actor?: string,
+  ): void {
     const inc = rec.incident;
     inc.updatedAtMs = atMs;
     if (kind === 'resolved' && notify) rec.resolutionToldMs = inc.resolvedAtMs;
@@ -585,7 +734,14 @@ export class IncidentBook {
         told.push({ lost: id, into });
       }
       if (survivor) {
-        out.push({ kind: 'updated', reason: `merged incident ${lost.incident.id} into this one`, atMs: nowMs, notify: false, incident: snapshot(survivor), eventIds: [] });
+        out.push({
+          kind: 'updated',
+          reason: `merged incident ${lost.incident.id} into this one`,
+          atMs: nowMs,
+          notify: false,
+          incident: snapshot(survivor),
+          eventIds: [],
+        });
       }
     }
     return told;
@@ -601,7 +757,15 @@ export class IncidentBook {
       const rec = this.get(key);
       if (!rec || !resolutionUntold(rec)) continue;
       rec.notifiedAtMs = Math.max(rec.notifiedAtMs, rec.incident.resolvedAtMs);
-      this.emit(rec, 'resolved', `resolved at ${new Date(rec.incident.resolvedAtMs).toISOString()} by an agent that had not yet heard it was notified: told now`, rec.incident.resolvedAtMs, true, undefined, out);
+      this.emit(
+        rec,
+        'resolved',
+        `resolved at ${new Date(rec.incident.resolvedAtMs).toISOString()} by an agent that had not yet heard it was notified: told now`,
+        rec.incident.resolvedAtMs,
+        true,
+        undefined,
+        out,
+      );
     }
     this.untold.clear();
   }
@@ -633,7 +797,14 @@ export class IncidentBook {
   }
 
   /** Who works on it ('' for nobody). */
-  assign(rec: IncidentRecord, actor: string, assignee: string, reason: string, atMs: number, out: IncidentChange[]): void {
+  assign(
+    rec: IncidentRecord,
+    actor: string,
+    assignee: string,
+    reason: string,
+    atMs: number,
+    out: IncidentChange[],
+  ): void {
     rec.incident.assignee = assignee;
     rec.assignedAtMs = atMs;
     this.emit(rec, 'assigned', reason, atMs, this.told(rec), undefined, out, false, actor);
@@ -643,7 +814,14 @@ export class IncidentBook {
    * Resolved by a person. Told at once (no hold for a reopen: a person decided); the rule's next
    * matching event reopens it within reopen_window, as after any resolution.
    */
-  resolveByHand(rec: IncidentRecord, policy: IncidentPolicy, actor: string, reason: string, atMs: number, out: IncidentChange[]): void {
+  resolveByHand(
+    rec: IncidentRecord,
+    policy: IncidentPolicy,
+    actor: string,
+    reason: string,
+    atMs: number,
+    out: IncidentChange[],
+  ): void {
     this.resolve(rec, { ...policy, reopenWindowMs: 0 }, atMs, reason, undefined, out, actor);
   }
 
@@ -690,7 +868,8 @@ export class IncidentBook {
   /** Forgets the ids whose incident the store no longer holds under them (expired, or a later incident on the key). */
   pruneIds(): void {
     for (const [id, key] of this.keyOfId) {
-      if ((this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined)?.incident.id !== id) this.keyOfId.delete(id);
+      if ((this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined)?.incident.id !== id)
+        this.keyOfId.delete(id);
     }
   }
 

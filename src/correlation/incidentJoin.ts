@@ -44,8 +44,13 @@ function auditKey(e: IncidentAuditEntry): string {
 function joinOperatorFields(out: IncidentRecord, win: IncidentRecord, lose: IncidentRecord): void {
   const inc = out.incident;
   const since = statusAtOf(win);
-  const acks = [win.incident, lose.incident].filter((i) => i.acknowledgedAtMs !== undefined && i.acknowledgedAtMs >= since);
-  const ack = acks.sort((x, y) => y.acknowledgedAtMs! - x.acknowledgedAtMs! || ((y.acknowledgedBy ?? '') > (x.acknowledgedBy ?? '') ? 1 : -1))[0];
+  const acks = [win.incident, lose.incident].filter(
+    (i) => i.acknowledgedAtMs !== undefined && i.acknowledgedAtMs >= since,
+  );
+  const ack = acks.sort(
+    (x, y) =>
+      y.acknowledgedAtMs! - x.acknowledgedAtMs! || ((y.acknowledgedBy ?? '') > (x.acknowledgedBy ?? '') ? 1 : -1),
+  )[0];
   if (ack && inc.status !== 'resolved') {
     inc.status = 'acknowledged';
     inc.acknowledgedAtMs = ack.acknowledgedAtMs;
@@ -60,7 +65,11 @@ function joinOperatorFields(out: IncidentRecord, win: IncidentRecord, lose: Inci
 }
 
 /** Both trails in one: the one that holds the other as it is, or else every entry in time order. */
-function unionAudit(base: IncidentAuditEntry[], other: IncidentAuditEntry[], extra: IncidentAuditEntry[]): IncidentAuditEntry[] {
+function unionAudit(
+  base: IncidentAuditEntry[],
+  other: IncidentAuditEntry[],
+  extra: IncidentAuditEntry[],
+): IncidentAuditEntry[] {
   const keys = new Set(base.map(auditKey));
   if (extra.length === 0 && other.every((e) => keys.has(auditKey(e)))) return base.slice();
   const otherKeys = new Set(other.map(auditKey));
@@ -127,7 +136,15 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
   inc.service ||= il.service;
   inc.sampleEventIds = unionSample(iw.sampleEventIds, il.sampleEventIds);
   // Dated and worded by the merged incident alone, so twins merged in any order leave the same trail.
-  const extra: IncidentAuditEntry[] = twins ? [{ atMs: il.openedAtMs, kind: 'updated', reason: `merged incident ${il.id}, opened ${new Date(il.openedAtMs).toISOString()} by another agent` }] : [];
+  const extra: IncidentAuditEntry[] = twins
+    ? [
+        {
+          atMs: il.openedAtMs,
+          kind: 'updated',
+          reason: `merged incident ${il.id}, opened ${new Date(il.openedAtMs).toISOString()} by another agent`,
+        },
+      ]
+    : [];
   inc.audit = unionAudit(iw.audit, il.audit, extra);
   joinOperatorFields(out, win, lose);
   const merged = sortedUnion(iw.mergedIds, il.mergedIds, twins ? [il.id] : []).filter((id) => id !== iw.id);
@@ -161,7 +178,11 @@ function withVersion(rec: IncidentRecord, version: number): IncidentRecord {
 export function canonical(rec: IncidentRecord): string {
   const inc = rec.incident;
   const audit = inc.audit.map(auditKey).sort();
-  return stableStringify({ ...rec, pending: 0, incident: { ...inc, version: 0, sampleEventIds: inc.sampleEventIds.slice().sort(), audit } });
+  return stableStringify({
+    ...rec,
+    pending: 0,
+    incident: { ...inc, version: 0, sampleEventIds: inc.sampleEventIds.slice().sort(), audit },
+  });
 }
 
 const SKIP_RECORD = new Set(['pending', 'incident']);
@@ -184,9 +205,18 @@ const SKIP_NONE = new Set<string>();
 export function sameRecord(a: IncidentRecord, b: IncidentRecord): boolean {
   const ia = a.incident;
   const ib = b.incident;
-  if (!sameFields(a as unknown as Record<string, unknown>, b as unknown as Record<string, unknown>, SKIP_RECORD)) return false;
-  const counted = a.baseline !== undefined && b.baseline !== undefined && ia.status !== 'resolved' && ib.status !== 'resolved';
-  if (!sameFields(ia as unknown as Record<string, unknown>, ib as unknown as Record<string, unknown>, counted ? SKIP_INCIDENT_COUNTED : SKIP_INCIDENT)) return false;
+  if (!sameFields(a as unknown as Record<string, unknown>, b as unknown as Record<string, unknown>, SKIP_RECORD))
+    return false;
+  const counted =
+    a.baseline !== undefined && b.baseline !== undefined && ia.status !== 'resolved' && ib.status !== 'resolved';
+  if (
+    !sameFields(
+      ia as unknown as Record<string, unknown>,
+      ib as unknown as Record<string, unknown>,
+      counted ? SKIP_INCIDENT_COUNTED : SKIP_INCIDENT,
+    )
+  )
+    return false;
   if (!sameAsSets(ia.sampleEventIds, ib.sampleEventIds)) return false;
   if (ia.audit.length !== ib.audit.length) return false;
   return sameAsSets(ia.audit.map(auditKey), ib.audit.map(auditKey));
@@ -207,7 +237,8 @@ function sameAsSets(x: readonly string[], y: readonly string[]): boolean {
 /** `stableStringify(x) === stableStringify(y)`, by walking both. */
 function sameJson(x: unknown, y: unknown): boolean {
   if (x === y) return true;
-  if (x === null || y === null || typeof x !== 'object' || typeof y !== 'object') return (JSON.stringify(x) ?? 'null') === (JSON.stringify(y) ?? 'null');
+  if (x === null || y === null || typeof x !== 'object' || typeof y !== 'object')
+    return (JSON.stringify(x) ?? 'null') === (JSON.stringify(y) ?? 'null');
   if (Array.isArray(x)) {
     if (!Array.isArray(y) || x.length !== y.length) return false;
     for (let i = 0; i < x.length; i++) if (!sameJson(x[i], y[i])) return false;

@@ -17,7 +17,12 @@ export function parseMatcher(text: string): LabelMatcher | string {
 export type MatchOp = '=' | '!=' | '=~' | '!~';
 
 /** A matcher from its parts (as Alertmanager's API sends them); an error message when the regular expression is invalid. */
-export function matcherOf(label: string, op: MatchOp, value: string, text = `${label}${op}${JSON.stringify(value)}`): LabelMatcher | string {
+export function matcherOf(
+  label: string,
+  op: MatchOp,
+  value: string,
+  text = `${label}${op}${JSON.stringify(value)}`,
+): LabelMatcher | string {
   if (op === '=' || op === '!=') {
     const eq = op === '=';
     return { label, test: (v) => (v === value) === eq };

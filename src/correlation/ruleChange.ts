@@ -9,7 +9,8 @@ export interface RuleReset {
 
 const listOf = (fields: string[]): string => `[${fields.join(', ')}]`;
 const groupByOf = (identity: string): string[] => (JSON.parse(identity) as { group_by?: string[] }).group_by ?? [];
-const sameSet = (a: string[], b: string[]): boolean => a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
+const sameSet = (a: string[], b: string[]): boolean =>
+  a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
 
 /**
  * Compares two versions of one rule by their configuration as written (a compiled rule's
@@ -21,8 +22,14 @@ export function describeRuleChange(rule: string, before: string, after: string):
   const now = JSON.parse(after) as Record<string, unknown>;
   const groupsWere = groupByOf(before);
   const groupsNow = groupByOf(after);
-  if (was.kind !== now.kind) return { rule, reason: `kind changed from ${String(was.kind)} to ${String(now.kind)}`, regrouped: !sameSet(groupsWere, groupsNow) };
-  if (!sameSet(groupsWere, groupsNow)) return { rule, reason: `group_by changed from ${listOf(groupsWere)} to ${listOf(groupsNow)}`, regrouped: true };
+  if (was.kind !== now.kind)
+    return {
+      rule,
+      reason: `kind changed from ${String(was.kind)} to ${String(now.kind)}`,
+      regrouped: !sameSet(groupsWere, groupsNow),
+    };
+  if (!sameSet(groupsWere, groupsNow))
+    return { rule, reason: `group_by changed from ${listOf(groupsWere)} to ${listOf(groupsNow)}`, regrouped: true };
   const changed = [...new Set([...Object.keys(was), ...Object.keys(now)])]
     .filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]))
     .map((k) => (k === 'group_by' ? 'group_by order' : k))

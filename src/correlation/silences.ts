@@ -99,7 +99,8 @@ export class SilenceBook {
     for (const s of this.list()) {
       if (silenceState(s, nowMs) === 'expired') continue;
       const matchers = compileSilenceMatchers(s.matchers);
-      if (typeof matchers !== 'string') live.push({ id: s.id, tenant: s.tenant, matchers, startsAtMs: s.startsAtMs, endsAtMs: s.endsAtMs });
+      if (typeof matchers !== 'string')
+        live.push({ id: s.id, tenant: s.tenant, matchers, startsAtMs: s.startsAtMs, endsAtMs: s.endsAtMs });
     }
     this.compiled = live;
   }
@@ -115,7 +116,8 @@ export interface SilenceDraft {
   comment: string;
 }
 
-export type SilenceAdmission = { ok: true; silence: SilenceRecord } | { ok: false; refusal: 'invalid' | 'not_found'; message: string };
+export type SilenceAdmission =
+  { ok: true; silence: SilenceRecord } | { ok: false; refusal: 'invalid' | 'not_found'; message: string };
 
 /**
  * The silence a post makes, with Alertmanager's rules: a start in the past starts now; the end
@@ -124,16 +126,42 @@ export type SilenceAdmission = { ok: true; silence: SilenceRecord } | { ok: fals
  * has expired: then a new one is made. `existing` is the silence `draft.id` names, if the
  * caller may see it; `tenant` the caller's.
  */
-export function admitSilence(draft: SilenceDraft, existing: SilenceRecord | undefined, tenant: string, nowMs: number, newId: () => string): SilenceAdmission {
-  if (draft.id !== undefined && !existing) return { ok: false, refusal: 'not_found', message: `no silence has id ${draft.id}` };
+export function admitSilence(
+  draft: SilenceDraft,
+  existing: SilenceRecord | undefined,
+  tenant: string,
+  nowMs: number,
+  newId: () => string,
+): SilenceAdmission {
+  if (draft.id !== undefined && !existing)
+    return { ok: false, refusal: 'not_found', message: `no silence has id ${draft.id}` };
   const matchers = compileSilenceMatchers(draft.matchers);
   if (typeof matchers === 'string') return { ok: false, refusal: 'invalid', message: matchers };
-  if (matchers.every((m) => m.test(''))) return { ok: false, refusal: 'invalid', message: 'at least one matcher must not match the empty value (a silence of every incident lacking a label is refused)' };
+  if (matchers.every((m) => m.test('')))
+    return {
+      ok: false,
+      refusal: 'invalid',
+      message:
+        'at least one matcher must not match the empty value (a silence of every incident lacking a label is refused)',
+    };
   const startsAtMs = Math.max(draft.startsAtMs, nowMs);
   if (draft.endsAtMs <= nowMs) return { ok: false, refusal: 'invalid', message: 'endsAt must be in the future' };
-  if (draft.endsAtMs < startsAtMs) return { ok: false, refusal: 'invalid', message: 'endsAt must not be before startsAt' };
+  if (draft.endsAtMs < startsAtMs)
+    return { ok: false, refusal: 'invalid', message: 'endsAt must not be before startsAt' };
   const keep = existing && silenceState(existing, nowMs) !== 'expired';
-  return { ok: true, silence: { id: keep ? existing.id : newId(), matchers: draft.matchers, startsAtMs, endsAtMs: draft.endsAtMs, createdBy: draft.createdBy, comment: draft.comment, tenant, updatedAtMs: nowMs } };
+  return {
+    ok: true,
+    silence: {
+      id: keep ? existing.id : newId(),
+      matchers: draft.matchers,
+      startsAtMs,
+      endsAtMs: draft.endsAtMs,
+      createdBy: draft.createdBy,
+      comment: draft.comment,
+      tenant,
+      updatedAtMs: nowMs,
+    },
+  };
 }
 
 /** The silence ended now: a pending one never starts; an expired one stays as it is. */

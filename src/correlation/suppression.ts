@@ -56,9 +56,21 @@ function tupleOf(labels: Record<string, string>, equal: string[]): string {
 /** Offset of `timezone` from UTC at `atMs`, in ms. */
 function zoneOffsetMs(timezone: string, atMs: number): number {
   if (timezone === 'UTC') return 0;
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone: timezone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(atMs);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone: timezone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  }).formatToParts(atMs);
   const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
-  return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - Math.floor(atMs / 1000) * 1000;
+  return (
+    Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) -
+    Math.floor(atMs / 1000) * 1000
+  );
 }
 
 /** Whether a recurring window is on at `nowMs` (the zone's offset at `nowMs` is used throughout). */
@@ -94,7 +106,13 @@ export class Suppressor {
 
   get active(): boolean {
     const c = this.config;
-    return c.inhibit.length > 0 || this.live.length > 0 || c.topologyDownRules !== undefined || c.silences.length > 0 || c.maintenance.length > 0;
+    return (
+      c.inhibit.length > 0 ||
+      this.live.length > 0 ||
+      c.topologyDownRules !== undefined ||
+      c.silences.length > 0 ||
+      c.maintenance.length > 0
+    );
   }
 
   rebuild(open: IncidentRecord[]): void {
@@ -133,7 +151,13 @@ export class Suppressor {
       }
       const tenant = rec.incident.tenant;
       for (const s of this.live) {
-        if (nowMs >= s.startsAtMs && nowMs < s.endsAtMs && (s.tenant === '' || s.tenant === tenant) && matchesAll(s.matchers, fields)) return `silence:${s.id}`;
+        if (
+          nowMs >= s.startsAtMs &&
+          nowMs < s.endsAtMs &&
+          (s.tenant === '' || s.tenant === tenant) &&
+          matchesAll(s.matchers, fields)
+        )
+          return `silence:${s.id}`;
       }
     }
     for (const w of this.config.maintenance) {

@@ -14,7 +14,8 @@ export interface Attributes {
  * from the wire are data, so this one key is defined, not assigned.
  */
 export function setAttr(attrs: Attributes, key: string, value: AttrValue): void {
-  if (key === '__proto__') Object.defineProperty(attrs, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(attrs, key, { value, enumerable: true, writable: true, configurable: true });
   else attrs[key] = value;
 }
 

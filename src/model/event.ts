@@ -114,8 +114,21 @@ export function newEventId(nowMs: number = Date.now()): string {
   const s = seq;
   return (
     timePrefix +
-    CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! +
-    CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p++]! & 31]! + CROCKFORD[r[p]! & 31]! +
-    CROCKFORD[(s >>> 25) & 31]! + CROCKFORD[(s >>> 20) & 31]! + CROCKFORD[(s >>> 15) & 31]! + CROCKFORD[(s >>> 10) & 31]! + CROCKFORD[(s >>> 5) & 31]! + CROCKFORD[s & 31]!
+    CROCKFORD[r[p++]! & 31]! +
+    CROCKFORD[r[p++]! & 31]! +
+    CROCKFORD[r[p++]! & 31]! +
+    CROCKFORD[r[p++]! & 31]! +
+    CROCKFORD[r[p++]! & 31]! +
+    CROCKFORD[r[p++]! & 31]! +
+    CROCKFORD[r[p++]! & 31]! +
+    CROCKFORD[r[p++]! & 31]! +
+    CROCKFORD[r[p++]! & 31]! +
+    CROCKFORD[r[p]! & 31]! +
+    CROCKFORD[(s >>> 25) & 31]! +
+    CROCKFORD[(s >>> 20) & 31]! +
+    CROCKFORD[(s >>> 15) & 31]! +
+    CROCKFORD[(s >>> 10) & 31]! +
+    CROCKFORD[(s >>> 5) & 31]! +
+    CROCKFORD[s & 31]!
   );
 }

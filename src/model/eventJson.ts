@@ -13,25 +13,43 @@ function value(v: unknown): string {
  */
 export function eventToJson(e: VigilEvent): string {
   return (
-    '{"id":' + JSON.stringify(e.id) +
-    ',"timeUnixNano":"' + e.timeUnixNano.toString() +
-    '","observedTimeUnixNano":"' + e.observedTimeUnixNano.toString() +
-    '","severityNumber":' + e.severityNumber +
-    ',"severityText":' + JSON.stringify(e.severityText) +
-    ',"body":' + value(e.body) +
-    ',"attributes":' + value(e.attributes) +
-    ',"resource":' + value(e.resource) +
+    '{"id":' +
+    JSON.stringify(e.id) +
+    ',"timeUnixNano":"' +
+    e.timeUnixNano.toString() +
+    '","observedTimeUnixNano":"' +
+    e.observedTimeUnixNano.toString() +
+    '","severityNumber":' +
+    e.severityNumber +
+    ',"severityText":' +
+    JSON.stringify(e.severityText) +
+    ',"body":' +
+    value(e.body) +
+    ',"attributes":' +
+    value(e.attributes) +
+    ',"resource":' +
+    value(e.resource) +
     (e.scope === undefined ? '' : ',"scope":' + value(e.scope)) +
-    ',"traceId":' + JSON.stringify(e.traceId) +
-    ',"spanId":' + JSON.stringify(e.spanId) +
-    ',"flags":' + e.flags +
-    ',"asset":' + JSON.stringify(e.asset) +
-    ',"title":' + JSON.stringify(e.title) +
-    ',"type":' + JSON.stringify(e.type) +
-    ',"service":' + JSON.stringify(e.service) +
-    ',"tenant":' + JSON.stringify(e.tenant) +
-    ',"fingerprint":' + JSON.stringify(e.fingerprint) +
-    ',"source":' + JSON.stringify(e.source) +
+    ',"traceId":' +
+    JSON.stringify(e.traceId) +
+    ',"spanId":' +
+    JSON.stringify(e.spanId) +
+    ',"flags":' +
+    e.flags +
+    ',"asset":' +
+    JSON.stringify(e.asset) +
+    ',"title":' +
+    JSON.stringify(e.title) +
+    ',"type":' +
+    JSON.stringify(e.type) +
+    ',"service":' +
+    JSON.stringify(e.service) +
+    ',"tenant":' +
+    JSON.stringify(e.tenant) +
+    ',"fingerprint":' +
+    JSON.stringify(e.fingerprint) +
+    ',"source":' +
+    JSON.stringify(e.source) +
     '}'
   );
 }

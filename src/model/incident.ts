@@ -2,10 +2,24 @@ import type { EventType } from './event.ts';
 
 export type IncidentStatus = 'open' | 'acknowledged' | 'resolved';
 
-export type IncidentChangeKind = 'opened' | 'updated' | 'escalated' | 'suppressed' | 'unsuppressed' | 'acknowledged' | 'resolved' | 'reopened' | 'commented' | 'assigned';
+export type IncidentChangeKind =
+  | 'opened'
+  | 'updated'
+  | 'escalated'
+  | 'suppressed'
+  | 'unsuppressed'
+  | 'acknowledged'
+  | 'resolved'
+  | 'reopened'
+  | 'commented'
+  | 'assigned';
 
 /** Changes a person makes (through the API) that only add to an incident: trackers get them as a follow-up, never as a new ticket. */
-export const OPERATOR_UPDATE_KINDS: ReadonlySet<IncidentChangeKind> = new Set(['acknowledged', 'commented', 'assigned']);
+export const OPERATOR_UPDATE_KINDS: ReadonlySet<IncidentChangeKind> = new Set([
+  'acknowledged',
+  'commented',
+  'assigned',
+]);
 
 /** One entry of an incident's audit trail. */
 export interface IncidentAuditEntry {

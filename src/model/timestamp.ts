@@ -30,7 +30,16 @@ const d = (s: string, i: number) => s.charCodeAt(i) - 48;
 /** The shape nearly every sender uses, `YYYY-MM-DDTHH:MM:SS[.fff…]Z`, without regex or Date.parse. */
 function parseIsoUtcFast(s: string): bigint | undefined {
   const n = s.length;
-  if (n < 20 || s.charCodeAt(n - 1) !== 90 /* Z */ || s[4] !== '-' || s[7] !== '-' || s[10] !== 'T' || s[13] !== ':' || s[16] !== ':') return undefined;
+  if (
+    n < 20 ||
+    s.charCodeAt(n - 1) !== 90 /* Z */ ||
+    s[4] !== '-' ||
+    s[7] !== '-' ||
+    s[10] !== 'T' ||
+    s[13] !== ':' ||
+    s[16] !== ':'
+  )
+    return undefined;
   let frac = 0;
   let digits = 0;
   if (n > 20) {

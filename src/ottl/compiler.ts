@@ -2,7 +2,16 @@ import type { AttrValue, Attributes } from '../model/attributes.ts';
 import { CONVERTERS, type CompiledValue, type ValueType } from './converters.ts';
 import { OttlError } from './errors.ts';
 import { parseCondition, parseValueExpression, type BoolNode, type CompareOp, type ValueNode } from './parser.ts';
-import { indexValue, mapKeyGetter, pathNames, resolveField, type ContextItem, type Getter, type OttlContext, type Setter } from './paths.ts';
+import {
+  indexValue,
+  mapKeyGetter,
+  pathNames,
+  resolveField,
+  type ContextItem,
+  type Getter,
+  type OttlContext,
+  type Setter,
+} from './paths.ts';
 import { compareValues, isMap, type Value } from './values.ts';
 
 export type Predicate<T> = (item: T) => boolean;
@@ -23,7 +32,9 @@ export const ENUMS: Readonly<Record<string, number>> = (() => {
     for (let n = 2; n <= 4; n++) out[`SEVERITY_NUMBER_${name}${n}`] = i * 4 + n;
   });
   Object.assign(out, { STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 });
-  ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'].forEach((k, i) => (out[`SPAN_KIND_${k}`] = i));
+  ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'].forEach(
+    (k, i) => (out[`SPAN_KIND_${k}`] = i),
+  );
   return out;
 })();
 
@@ -135,7 +146,10 @@ class Compiler<C extends OttlContext> {
       case 'value': {
         const v = this.value(node.value);
         if (v.type !== 'bool' && v.type !== 'any') {
-          this.fail(node.col, `expected a condition (a comparison, true/false, or a converter that returns a boolean such as IsMatch), found ${describeNode(node.value)}`);
+          this.fail(
+            node.col,
+            `expected a condition (a comparison, true/false, or a converter that returns a boolean such as IsMatch), found ${describeNode(node.value)}`,
+          );
         }
         if (v.constant) {
           const b = v.constant.value === true;
@@ -153,8 +167,12 @@ class Compiler<C extends OttlContext> {
     const left = this.value(leftNode);
     const right = this.value(rightNode);
     if (op !== '==' && op !== '!=') {
-      for (const [v, n] of [[left, leftNode], [right, rightNode]] as const) {
-        if (v.type === 'map' || v.type === 'list') this.fail(n.col, `"${op}" cannot order ${v.type === 'map' ? 'maps' : 'lists'}; only == and != compare them`);
+      for (const [v, n] of [
+        [left, leftNode],
+        [right, rightNode],
+      ] as const) {
+        if (v.type === 'map' || v.type === 'list')
+          this.fail(n.col, `"${op}" cannot order ${v.type === 'map' ? 'maps' : 'lists'}; only == and != compare them`);
       }
     }
     if (left.constant && right.constant) {
@@ -176,7 +194,10 @@ class Compiler<C extends OttlContext> {
       }
       case 'enum': {
         if (!Object.hasOwn(ENUMS, node.name)) {
-          this.fail(node.col, `unknown name "${node.name}"; converters are called with parentheses (${node.name}(...)), and the known enums are SEVERITY_NUMBER_*, STATUS_CODE_* and SPAN_KIND_*`);
+          this.fail(
+            node.col,
+            `unknown name "${node.name}"; converters are called with parentheses (${node.name}(...)), and the known enums are SEVERITY_NUMBER_*, STATUS_CODE_* and SPAN_KIND_*`,
+          );
         }
         const value = ENUMS[node.name]!;
         return { get: () => value, type: 'int', constant: { value } };
@@ -199,9 +220,13 @@ class Compiler<C extends OttlContext> {
 
   private call(node: ValueNode & { kind: 'call' }): CompiledValue<ContextItem[C]> {
     const spec = Object.hasOwn(CONVERTERS, node.name) ? CONVERTERS[node.name] : undefined;
-    if (!spec) this.fail(node.col, `unknown converter "${node.name}"; supported: ${Object.keys(CONVERTERS).join(', ')}`);
+    if (!spec)
+      this.fail(node.col, `unknown converter "${node.name}"; supported: ${Object.keys(CONVERTERS).join(', ')}`);
     if (node.args.length !== spec.params.length) {
-      this.fail(node.col, `${node.name} takes ${spec.params.length} argument(s) (${spec.params.join(', ')}), got ${node.args.length}`);
+      this.fail(
+        node.col,
+        `${node.name} takes ${spec.params.length} argument(s) (${spec.params.join(', ')}), got ${node.args.length}`,
+      );
     }
     let dependsOnItem = false;
     const get = spec.compile<ContextItem[C]>({
@@ -241,7 +266,8 @@ class Compiler<C extends OttlContext> {
 
   private key(node: ValueNode): CompiledValue<ContextItem[C]> {
     const k = this.value(node);
-    if (k.type !== 'string' && k.type !== 'int' && k.type !== 'any') this.fail(node.col, `expected a string key (["name"]) or a list index ([0]), found ${describeNode(node)}`);
+    if (k.type !== 'string' && k.type !== 'int' && k.type !== 'any')
+      this.fail(node.col, `expected a string key (["name"]) or a list index ([0]), found ${describeNode(node)}`);
     return k;
   }
 
@@ -250,7 +276,8 @@ class Compiler<C extends OttlContext> {
     const field = resolveField(this.context, node.names);
     if (!field) this.fail(node.col, this.unknownPath(node.names, node.keys.length > 0));
     if (node.keys.length === 0) return { get: field.get, set: field.set, type: field.map ? 'map' : 'any' };
-    if (!field.map && !field.indexable) this.fail(node.keys[0]!.col, `${name} cannot be indexed with [...]; only maps such as attributes["key"] can`);
+    if (!field.map && !field.indexable)
+      this.fail(node.keys[0]!.col, `${name} cannot be indexed with [...]; only maps such as attributes["key"] can`);
 
     const first = this.key(node.keys[0]!);
     const firstKey = first.constant?.value;
@@ -260,7 +287,9 @@ class Compiler<C extends OttlContext> {
         : this.indexed(field.get, node.keys.slice(0, 1));
     if (node.keys.length > 1) get = this.indexed(get, node.keys.slice(1));
 
-    const literalKeys = node.keys.map((k) => (k.kind === 'literal' && typeof k.value === 'string' ? k.value : undefined));
+    const literalKeys = node.keys.map((k) =>
+      k.kind === 'literal' && typeof k.value === 'string' ? k.value : undefined,
+    );
     if (!field.set || literalKeys.some((k) => k === undefined)) return { get, type: 'any' };
     return { get, set: keyedSetter(field.get, literalKeys as string[]), type: 'any' };
   }
@@ -268,8 +297,10 @@ class Compiler<C extends OttlContext> {
   private unknownPath(names: string[], keyed: boolean): string {
     const name = names.join('.');
     const known = `paths in the ${this.context} context: ${pathNames(this.context).join(', ')}`;
-    if (names[0] === 'resource' && (names.length === 1 || keyed)) return `unknown path "${name}": resource attributes are resource.attributes["key"]`;
-    if (names[0] === 'attributes' && names.length > 1) return `unknown path "${name}": an attribute whose key has dots is attributes["${names.slice(1).join('.')}"]`;
+    if (names[0] === 'resource' && (names.length === 1 || keyed))
+      return `unknown path "${name}": resource attributes are resource.attributes["key"]`;
+    if (names[0] === 'attributes' && names.length > 1)
+      return `unknown path "${name}": an attribute whose key has dots is attributes["${names.slice(1).join('.')}"]`;
     if (name === 'severity') return 'unknown path "severity": use severity_number (1–24) or severity_text';
     return `unknown path "${name}"; ${known}`;
   }
@@ -277,7 +308,8 @@ class Compiler<C extends OttlContext> {
 
 /** Assigns an own key; `__proto__` as a plain assignment would replace the map's prototype instead. */
 export function setOwn(map: Attributes, key: string, value: AttrValue): void {
-  if (key === '__proto__') Object.defineProperty(map, key, { value, writable: true, enumerable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(map, key, { value, writable: true, enumerable: true, configurable: true });
   else map[key] = value;
 }
 
@@ -315,7 +347,12 @@ export function compileCondition<C extends OttlContext>(source: string, context:
 /** Compiles a path (`attributes["host"]`, `severity_text`) into a getter, and a setter when writable. */
 export function compilePath<C extends OttlContext>(source: string, context: C): CompiledPath<ContextItem[C]> {
   const node = parseValueExpression(source);
-  if (node.kind !== 'path') throw new OttlError(source, node.col, `expected a path such as attributes["key"] or body, found ${describeNode(node)}`);
+  if (node.kind !== 'path')
+    throw new OttlError(
+      source,
+      node.col,
+      `expected a path such as attributes["key"] or body, found ${describeNode(node)}`,
+    );
   const { get, set } = new Compiler(source, context).path(node);
   return set ? { get, set } : { get };
 }

@@ -131,7 +131,12 @@ export const CONVERTERS: Record<string, ConverterSpec> = {
     compile(a) {
       const target = a.value(a.args[0]!).get;
       const re = compileRegex(a, 1);
-      if (re.groupNames.length === 0) throw new OttlError(a.source, a.args[1]!.col, 'expected at least one named group such as (?<host>\\S+) in the pattern');
+      if (re.groupNames.length === 0)
+        throw new OttlError(
+          a.source,
+          a.args[1]!.col,
+          'expected at least one named group such as (?<host>\\S+) in the pattern',
+        );
       return (item) => {
         const s = stringLike(target(item));
         if (s === undefined) return undefined;
@@ -145,7 +150,12 @@ export const CONVERTERS: Record<string, ConverterSpec> = {
     returns: 'string',
     compile(a) {
       const list = a.args[0]!;
-      if (list.kind !== 'list') throw new OttlError(a.source, list.col, 'expected a list such as [attributes["a"], "-", body] as the first argument of Concat');
+      if (list.kind !== 'list')
+        throw new OttlError(
+          a.source,
+          list.col,
+          'expected a list such as [attributes["a"], "-", body] as the first argument of Concat',
+        );
       const parts = list.items.map((n) => a.value(n).get);
       const delimiter = literalString(a, 1, 'the delimiter');
       return (item) => {
@@ -162,12 +172,28 @@ export const CONVERTERS: Record<string, ConverterSpec> = {
   Double: { params: ['value'], returns: 'any', compile: (a) => unary(a, toDouble) },
   String: { params: ['value'], returns: 'any', compile: (a) => unary(a, stringLike) },
   Len: { params: ['target'], returns: 'any', compile: (a) => unary(a, length) },
-  ToLowerCase: { params: ['target'], returns: 'any', compile: (a) => unary(a, (v) => (typeof v === 'string' ? v.toLowerCase() : undefined)) },
-  ToUpperCase: { params: ['target'], returns: 'any', compile: (a) => unary(a, (v) => (typeof v === 'string' ? v.toUpperCase() : undefined)) },
+  ToLowerCase: {
+    params: ['target'],
+    returns: 'any',
+    compile: (a) => unary(a, (v) => (typeof v === 'string' ? v.toLowerCase() : undefined)),
+  },
+  ToUpperCase: {
+    params: ['target'],
+    returns: 'any',
+    compile: (a) => unary(a, (v) => (typeof v === 'string' ? v.toUpperCase() : undefined)),
+  },
   IsString: { params: ['value'], returns: 'bool', compile: (a) => unary(a, (v) => typeof v === 'string') },
   IsBool: { params: ['value'], returns: 'bool', compile: (a) => unary(a, (v) => typeof v === 'boolean') },
-  IsInt: { params: ['value'], returns: 'bool', compile: (a) => unary(a, (v) => typeof v === 'bigint' || Number.isInteger(v)) },
-  IsDouble: { params: ['value'], returns: 'bool', compile: (a) => unary(a, (v) => typeof v === 'number' && !Number.isInteger(v)) },
+  IsInt: {
+    params: ['value'],
+    returns: 'bool',
+    compile: (a) => unary(a, (v) => typeof v === 'bigint' || Number.isInteger(v)),
+  },
+  IsDouble: {
+    params: ['value'],
+    returns: 'bool',
+    compile: (a) => unary(a, (v) => typeof v === 'number' && !Number.isInteger(v)),
+  },
   IsMap: { params: ['value'], returns: 'bool', compile: (a) => unary(a, isMap) },
   IsList: { params: ['value'], returns: 'bool', compile: (a) => unary(a, (v) => Array.isArray(v)) },
   HasPrefix: { params: ['target', 'prefix'], returns: 'bool', compile: stringArg((s, p) => s.startsWith(p)) },

@@ -3,7 +3,15 @@
  * compiled once, at config load, into plain closures (no eval), and every compile error says
  * at which column of the source it lies. See docs/ottl.md for what is supported.
  */
-export { compileCondition, compilePath, compileValue, ENUMS, setOwn, type CompiledPath, type Predicate } from './compiler.ts';
+export {
+  compileCondition,
+  compilePath,
+  compileValue,
+  ENUMS,
+  setOwn,
+  type CompiledPath,
+  type Predicate,
+} from './compiler.ts';
 export { CONVERTERS } from './converters.ts';
 export { OttlError } from './errors.ts';
 export { compileLinearRegex, RE2_HINT, type LinearRegex } from './regex.ts';

@@ -47,12 +47,14 @@ export function tokenize(source: string): Token[] {
       let j = i + 2;
       while (j < n && /[0-9a-fA-F]/.test(source[j]!)) j++;
       const hex = source.slice(i + 2, j);
-      if (hex.length === 0 || hex.length % 2 !== 0) throw new OttlError(source, col, `expected an even number of hex digits after 0x in a byte literal`);
+      if (hex.length === 0 || hex.length % 2 !== 0)
+        throw new OttlError(source, col, `expected an even number of hex digits after 0x in a byte literal`);
       tokens.push({ kind: 'bytes', text: hex, col });
       i = j;
       continue;
     }
-    const signed = (c === '-' || c === '+') && (isDigit(source[i + 1]) || (source[i + 1] === '.' && isDigit(source[i + 2])));
+    const signed =
+      (c === '-' || c === '+') && (isDigit(source[i + 1]) || (source[i + 1] === '.' && isDigit(source[i + 2])));
     if (isDigit(c) || signed || (c === '.' && isDigit(source[i + 1]))) {
       let j = signed ? i + 1 : i;
       while (isDigit(source[j])) j++;
@@ -73,7 +75,12 @@ export function tokenize(source: string): Token[] {
           j = k;
         }
       }
-      if (isIdentStart(source[j])) throw new OttlError(source, j + 1, `expected an operator or separator after the number ${source.slice(i, j)}, found "${source[j]}"`);
+      if (isIdentStart(source[j]))
+        throw new OttlError(
+          source,
+          j + 1,
+          `expected an operator or separator after the number ${source.slice(i, j)}, found "${source[j]}"`,
+        );
       tokens.push({ kind, text: source.slice(i, j), col });
       i = j;
       continue;
@@ -98,8 +105,10 @@ export function tokenize(source: string): Token[] {
       continue;
     }
     if (c === '=') throw new OttlError(source, col, 'expected "==" for equality ("=" alone is not an operator)');
-    if (c === "'") throw new OttlError(source, col, 'expected a double-quoted string: OTTL strings use "..." not \'...\'');
-    if (c === '&' || c === '|' || c === '!') throw new OttlError(source, col, `expected "and", "or" or "not" instead of "${c}"`);
+    if (c === "'")
+      throw new OttlError(source, col, 'expected a double-quoted string: OTTL strings use "..." not \'...\'');
+    if (c === '&' || c === '|' || c === '!')
+      throw new OttlError(source, col, `expected "and", "or" or "not" instead of "${c}"`);
     throw new OttlError(source, col, `unexpected character "${c}"`);
   }
   tokens.push({ kind: 'eof', text: '', col: n + 1 });
@@ -124,7 +133,8 @@ function readString(source: string, start: number): { value: string; end: number
         continue;
       }
       const mapped = e === undefined ? undefined : ESCAPES[e];
-      if (mapped === undefined) throw new OttlError(source, i + 1, `expected an escape such as \\" \\\\ \\n \\t, found "\\${e ?? ''}"`);
+      if (mapped === undefined)
+        throw new OttlError(source, i + 1, `expected an escape such as \\" \\\\ \\n \\t, found "\\${e ?? ''}"`);
       out += mapped;
       i += 2;
       continue;

@@ -117,7 +117,8 @@ class Parser {
   private parseBoolean(): BoolNode {
     if (this.isPunct('(')) {
       const open = this.next();
-      if (this.peek().kind === 'eof' || this.isPunct(')')) this.fail(this.peek(), `expected a condition after "(", found ${describe(this.peek())}`);
+      if (this.peek().kind === 'eof' || this.isPunct(')'))
+        this.fail(this.peek(), `expected a condition after "(", found ${describe(this.peek())}`);
       const inner = this.parseOr();
       const close = this.peek();
       if (close.kind !== 'punct' || close.text !== ')') {
@@ -146,7 +147,8 @@ class Parser {
         this.next();
         const big = BigInt(t.text);
         // int64 beyond 2^53 stays a bigint so it is never rounded, as in the event model.
-        const value = big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+        const value =
+          big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
         return { kind: 'literal', value, col: t.col };
       }
       case 'float':
@@ -157,12 +159,22 @@ class Parser {
         return { kind: 'literal', value: Uint8Array.from(Buffer.from(t.text, 'hex')), col: t.col };
       case 'punct':
         if (t.text === '[') return this.parseList();
-        if (t.text === '(') this.fail(t, 'expected a value, found "(" (parentheses group conditions, not values; math expressions are not supported)');
-        return this.fail(t, `expected a value (string, number, true/false, nil, path or converter), found ${describe(t)}`);
+        if (t.text === '(')
+          this.fail(
+            t,
+            'expected a value, found "(" (parentheses group conditions, not values; math expressions are not supported)',
+          );
+        return this.fail(
+          t,
+          `expected a value (string, number, true/false, nil, path or converter), found ${describe(t)}`,
+        );
       case 'ident':
         return this.parseIdentValue();
       default:
-        return this.fail(t, `expected a value (string, number, true/false, nil, path or converter), found ${describe(t)}`);
+        return this.fail(
+          t,
+          `expected a value (string, number, true/false, nil, path or converter), found ${describe(t)}`,
+        );
     }
   }
 
@@ -191,7 +203,11 @@ class Parser {
     if (KEYWORDS.has(word)) this.fail(t, `expected a value before "${word}"`);
     const upper = word[0]! >= 'A' && word[0]! <= 'Z';
     if (this.isPunct('(')) {
-      if (!upper) this.fail(t, `"${word}(...)" is an editor; only converters (names starting with an uppercase letter) can be used here`);
+      if (!upper)
+        this.fail(
+          t,
+          `"${word}(...)" is an editor; only converters (names starting with an uppercase letter) can be used here`,
+        );
       return this.parseCall(t);
     }
     if (upper) return { kind: 'enum', name: word, col: t.col };
@@ -199,7 +215,8 @@ class Parser {
     while (this.isPunct('.')) {
       this.next();
       const part = this.peek();
-      if (part.kind !== 'ident') this.fail(part, `expected a field name after "${names.join('.')}.", found ${describe(part)}`);
+      if (part.kind !== 'ident')
+        this.fail(part, `expected a field name after "${names.join('.')}.", found ${describe(part)}`);
       this.next();
       names.push(part.text);
     }

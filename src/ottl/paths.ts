@@ -59,7 +59,11 @@ function attributesField<T extends WithAttributes>(): FieldSpec<T> {
  * between the data points or spans of a batch, so a write there would leak into its siblings.
  */
 function resourceField<T extends WithAttributes>(writable: boolean): FieldSpec<T> {
-  const field: FieldSpec<T> = { get: (item) => item.resource, map: (item) => item.resource, mapKey: (k) => (item) => item.resource[k] };
+  const field: FieldSpec<T> = {
+    get: (item) => item.resource,
+    map: (item) => item.resource,
+    mapKey: (k) => (item) => item.resource[k],
+  };
   if (writable) field.set = (item, v) => (isMap(v) ? ((item.resource = v), true) : false);
   return field;
 }
@@ -101,7 +105,10 @@ const EVENT_FIELDS: Record<string, FieldSpec<VigilEvent>> = {
       return true;
     },
   },
-  severity_text: stringField((e) => e.severityText, (e, v) => (e.severityText = v)),
+  severity_text: stringField(
+    (e) => e.severityText,
+    (e, v) => (e.severityText = v),
+  ),
   time_unix_nano: {
     get: (e) => e.timeUnixNano,
     set: (e, v) => {
@@ -112,15 +119,36 @@ const EVENT_FIELDS: Record<string, FieldSpec<VigilEvent>> = {
     },
   },
   observed_time_unix_nano: { get: (e) => e.observedTimeUnixNano },
-  trace_id: stringField((e) => e.traceId, (e, v) => (e.traceId = v.toLowerCase())),
-  span_id: stringField((e) => e.spanId, (e, v) => (e.spanId = v.toLowerCase())),
+  trace_id: stringField(
+    (e) => e.traceId,
+    (e, v) => (e.traceId = v.toLowerCase()),
+  ),
+  span_id: stringField(
+    (e) => e.spanId,
+    (e, v) => (e.spanId = v.toLowerCase()),
+  ),
   flags: { get: (e) => e.flags },
   id: { get: (e) => e.id },
-  asset: stringField((e) => e.asset, (e, v) => (e.asset = v)),
-  title: stringField((e) => e.title, (e, v) => (e.title = v)),
-  service: stringField((e) => e.service, (e, v) => (e.service = v)),
-  tenant: stringField((e) => e.tenant, (e, v) => (e.tenant = v)),
-  fingerprint: stringField((e) => e.fingerprint, (e, v) => (e.fingerprint = v)),
+  asset: stringField(
+    (e) => e.asset,
+    (e, v) => (e.asset = v),
+  ),
+  title: stringField(
+    (e) => e.title,
+    (e, v) => (e.title = v),
+  ),
+  service: stringField(
+    (e) => e.service,
+    (e, v) => (e.service = v),
+  ),
+  tenant: stringField(
+    (e) => e.tenant,
+    (e, v) => (e.tenant = v),
+  ),
+  fingerprint: stringField(
+    (e) => e.fingerprint,
+    (e, v) => (e.fingerprint = v),
+  ),
   source: { get: (e) => e.source },
   type: {
     get: (e) => e.type,
@@ -157,7 +185,10 @@ const DATAPOINT_FIELDS: Record<string, FieldSpec<MetricPoint>> = {
 };
 
 const SPAN_FIELDS: Record<string, FieldSpec<Span>> = {
-  name: stringField((s) => s.name, (s, v) => (s.name = v)),
+  name: stringField(
+    (s) => s.name,
+    (s, v) => (s.name = v),
+  ),
   kind: { get: (s) => s.kind },
   trace_id: { get: (s) => s.traceId },
   span_id: { get: (s) => s.spanId },
@@ -173,10 +204,18 @@ const SPAN_FIELDS: Record<string, FieldSpec<Span>> = {
   tenant: { get: (s) => s.tenant },
 };
 
-const FIELDS: { [C in OttlContext]: Record<string, FieldSpec<ContextItem[C]>> } = { event: EVENT_FIELDS, datapoint: DATAPOINT_FIELDS, span: SPAN_FIELDS };
+const FIELDS: { [C in OttlContext]: Record<string, FieldSpec<ContextItem[C]>> } = {
+  event: EVENT_FIELDS,
+  datapoint: DATAPOINT_FIELDS,
+  span: SPAN_FIELDS,
+};
 
 /** OTTL's context-qualified spelling (`log.body`, `span.name`) is accepted as well as the bare path. */
-const CONTEXT_PREFIXES: { [C in OttlContext]: readonly string[] } = { event: ['log.', 'event.'], datapoint: ['datapoint.'], span: ['span.'] };
+const CONTEXT_PREFIXES: { [C in OttlContext]: readonly string[] } = {
+  event: ['log.', 'event.'],
+  datapoint: ['datapoint.'],
+  span: ['span.'],
+};
 
 /** The path names a context knows, for error messages and docs. */
 export function pathNames(context: OttlContext): string[] {
@@ -184,12 +223,16 @@ export function pathNames(context: OttlContext): string[] {
 }
 
 /** `log.body` and `body` mean the same in the event context, as with OTTL's context-qualified paths. */
-export function resolveField<C extends OttlContext>(context: C, names: readonly string[]): FieldSpec<ContextItem[C]> | undefined {
+export function resolveField<C extends OttlContext>(
+  context: C,
+  names: readonly string[],
+): FieldSpec<ContextItem[C]> | undefined {
   const fields = FIELDS[context] as Record<string, FieldSpec<ContextItem[C]>>;
   const full = names.join('.');
   if (Object.hasOwn(fields, full)) return fields[full];
   for (const prefix of CONTEXT_PREFIXES[context]) {
-    if (full.startsWith(prefix) && Object.hasOwn(fields, full.slice(prefix.length))) return fields[full.slice(prefix.length)];
+    if (full.startsWith(prefix) && Object.hasOwn(fields, full.slice(prefix.length)))
+      return fields[full.slice(prefix.length)];
   }
   return undefined;
 }

@@ -18,7 +18,8 @@ export interface LinearRegex {
 }
 
 /** What RE2 leaves out of JavaScript's syntax, for the message of a refused pattern. */
-export const RE2_HINT = 'patterns use RE2 syntax (as in the Collector\'s OTTL): no backreferences such as \\1 and no lookaround such as (?=...), (?!...), (?<=...)';
+export const RE2_HINT =
+  "patterns use RE2 syntax (as in the Collector's OTTL): no backreferences such as \\1 and no lookaround such as (?=...), (?!...), (?<=...)";
 
 /**
  * V8's own answer to catastrophic backtracking: a regex that backtracks too much is re-run on its

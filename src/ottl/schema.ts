@@ -6,7 +6,11 @@ import type { OttlContext } from './paths.ts';
 
 type Check = (source: string) => void;
 
-function ottlString(what: string, check: Check, opts: { doc?: string; default?: string; allowEmpty?: boolean }): Schema<string> {
+function ottlString(
+  what: string,
+  check: Check,
+  opts: { doc?: string; default?: string; allowEmpty?: boolean },
+): Schema<string> {
   const inner = str({ doc: opts.doc, default: opts.default, nonEmpty: !opts.allowEmpty });
   return {
     ...inner,
@@ -37,11 +41,19 @@ export function ottlCondition(context: OttlContext, opts: { doc?: string; defaul
 }
 
 /** An OTTL path in config; `writable` also requires that it can be set. */
-export function ottlPath(context: OttlContext, opts: { doc?: string; default?: string; writable?: boolean } = {}): Schema<string> {
-  return ottlString('OTTL path', (s) => {
-    const p = compilePath(s, context);
-    if (opts.writable && !p.set) throw new OttlError(s, 1, `${s} is read-only; writable paths are marked ✎ in docs/ottl.md`);
-  }, opts);
+export function ottlPath(
+  context: OttlContext,
+  opts: { doc?: string; default?: string; writable?: boolean } = {},
+): Schema<string> {
+  return ottlString(
+    'OTTL path',
+    (s) => {
+      const p = compilePath(s, context);
+      if (opts.writable && !p.set)
+        throw new OttlError(s, 1, `${s} is read-only; writable paths are marked ✎ in docs/ottl.md`);
+    },
+    opts,
+  );
 }
 
 /** An OTTL value expression in config: a path, a literal or a converter call. */

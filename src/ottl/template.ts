@@ -39,7 +39,11 @@ function findClose(source: string, from: number): number {
  * value expressions between `{{` and `}}`. `encode` is applied to each substituted value
  * (URL templates encode them). Errors carry the column within the whole template.
  */
-export function compileTemplate<C extends OttlContext>(source: string, context: C, opts: { encode?: (s: string) => string } = {}): CompiledTemplate<ContextItem[C]> {
+export function compileTemplate<C extends OttlContext>(
+  source: string,
+  context: C,
+  opts: { encode?: (s: string) => string } = {},
+): CompiledTemplate<ContextItem[C]> {
   const literals: string[] = [];
   const getters: Getter<ContextItem[C]>[] = [];
   let pos = 0;
@@ -55,7 +59,8 @@ export function compileTemplate<C extends OttlContext>(source: string, context: 
     const raw = source.slice(open + 2, close);
     const lead = raw.length - raw.trimStart().length;
     const expr = raw.trim();
-    if (expr === '') throw new OttlError(source, open + 1, 'expected an expression such as attributes.host inside "{{ }}"');
+    if (expr === '')
+      throw new OttlError(source, open + 1, 'expected an expression such as attributes.host inside "{{ }}"');
     try {
       getters.push(compileValue(expandShorthand(expr), context));
     } catch (err) {

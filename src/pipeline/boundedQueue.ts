@@ -39,7 +39,12 @@ export class BoundedQueue<T> {
   }
 
   push(items: T[], settled?: (err?: unknown) => void): void {
-    if (items.length > this.capacity) throw new TooManyRecordsError(`${items.length} records in one batch, over the capacity of queue "${this.name}" (${this.capacity})`, items.length, this.capacity);
+    if (items.length > this.capacity)
+      throw new TooManyRecordsError(
+        `${items.length} records in one batch, over the capacity of queue "${this.name}" (${this.capacity})`,
+        items.length,
+        this.capacity,
+      );
     if (!this.hasRoomFor(items.length)) throw new QueueFullError(this.name, this.capacity);
     this.entries.push(settled === undefined ? { items } : { items, settled });
     this.size_ += items.length;

@@ -106,7 +106,10 @@ export interface ReceiverFactory<C = unknown> extends FactoryBase<C> {
 
 export interface ProcessorFactory<C = unknown> extends FactoryBase<C> {
   kind: 'processor';
-  create<S extends Signal>(settings: CreateSettings & { signal: S; pipeline: string }, config: C): Processor<SignalItem[S]>;
+  create<S extends Signal>(
+    settings: CreateSettings & { signal: S; pipeline: string },
+    config: C,
+  ): Processor<SignalItem[S]>;
 }
 
 export interface ExporterFactory<C = unknown> extends FactoryBase<C> {

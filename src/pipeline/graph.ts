@@ -20,7 +20,10 @@ export interface PipelineGraph {
 }
 
 /** Orders `service.pipelines` through the connectors between them (Collector: `service/internal/graph`). */
-export function pipelineGraph(pipelines: Readonly<Record<string, PipelineEnds>>, connectors: ReadonlySet<string>): PipelineGraph {
+export function pipelineGraph(
+  pipelines: Readonly<Record<string, PipelineEnds>>,
+  connectors: ReadonlySet<string>,
+): PipelineGraph {
   const feeders = new Map<string, string[]>();
   for (const [name, p] of Object.entries(pipelines)) {
     for (const id of p.exporters) if (connectors.has(id)) feeders.set(id, [...(feeders.get(id) ?? []), name]);
@@ -32,7 +35,9 @@ export function pipelineGraph(pipelines: Readonly<Record<string, PipelineEnds>>,
   const stages: string[][] = [];
   const placed = new Set<string>();
   for (;;) {
-    const stage = [...upstream].filter(([name, from]) => !placed.has(name) && [...from].every((f) => placed.has(f))).map(([name]) => name);
+    const stage = [...upstream]
+      .filter(([name, from]) => !placed.has(name) && [...from].every((f) => placed.has(f)))
+      .map(([name]) => name);
     if (stage.length === 0) break;
     stages.push(stage);
     for (const name of stage) placed.add(name);

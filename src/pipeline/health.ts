@@ -35,7 +35,13 @@ export const HEALTHY: ComponentHealth = { status: 'ok' };
  * A fault that began at `since` and lasts: degraded while retries may still absorb it (a restart
  * of the destination, a blip), failing once it has lasted `failing_after`.
  */
-export function outage(since: number, now: number, settings: HealthSettings, reason: string, details?: ComponentHealth['details']): ComponentHealth {
+export function outage(
+  since: number,
+  now: number,
+  settings: HealthSettings,
+  reason: string,
+  details?: ComponentHealth['details'],
+): ComponentHealth {
   const status = now - since >= settings.failingAfterMs ? 'failing' : 'degraded';
   return { status, reason: `${reason} (for ${formatAge(now - since)})`, since, ...(details ? { details } : {}) };
 }

@@ -36,7 +36,12 @@ export class MemoryGuard {
 
   // The V8 heap figure alone: process.memoryUsage() also reads /proc for the RSS, which fails
   // (EMFILE) exactly when a flood of connections has filled the descriptor table.
-  constructor(cfg: MemoryGuardConfig, metrics?: SelfMetrics, logger?: Logger, readHeap: () => number = () => getHeapStatistics().used_heap_size) {
+  constructor(
+    cfg: MemoryGuardConfig,
+    metrics?: SelfMetrics,
+    logger?: Logger,
+    readHeap: () => number = () => getHeapStatistics().used_heap_size,
+  ) {
     this.logger = logger;
     this.receiveBuffers = new ReceiveBuffers(cfg.max_receive_buffer_size ?? Number.POSITIVE_INFINITY);
     const heapLimit = getHeapStatistics().heap_size_limit;
@@ -66,7 +71,8 @@ export class MemoryGuard {
       this.failing = false;
     } catch (err) {
       // A timer that throws ends the process; keep the last answer until a reading succeeds.
-      if (!this.failing) this.logger?.warn({ err: (err as Error).message }, 'memory could not be sampled; keeping the last reading');
+      if (!this.failing)
+        this.logger?.warn({ err: (err as Error).message }, 'memory could not be sampled; keeping the last reading');
       this.failing = true;
       return this.limited;
     }

@@ -143,7 +143,8 @@ export class Pipeline<T> implements Consumer<T> {
         logger.error({ err, processor: id, pipeline: this.name }, 'processor failed; batch passed on unprocessed');
         continue;
       }
-      if (batch.length < before) metrics.processorDropped.inc({ processor: id, pipeline: this.name }, before - batch.length);
+      if (batch.length < before)
+        metrics.processorDropped.inc({ processor: id, pipeline: this.name }, before - batch.length);
       if (batch.length === 0) return undefined;
     }
     if (sinks.length === 1) return this.deliver(sinks[0]!, batch);
@@ -157,7 +158,10 @@ export class Pipeline<T> implements Consumer<T> {
       return undefined;
     } catch (err) {
       // Exporters own their retries and spools; what reaches here is final for this batch.
-      this.opts.logger.error({ err, exporter: sink.id, pipeline: this.name, records: batch.length }, 'exporter failed to take a batch');
+      this.opts.logger.error(
+        { err, exporter: sink.id, pipeline: this.name, records: batch.length },
+        'exporter failed to take a batch',
+      );
       return new ExportFailedError(sink.id, err);
     }
   }

@@ -2,7 +2,11 @@ import { RefusedError } from '../errors.ts';
 
 export class ReceiveBuffersFullError extends RefusedError {
   constructor(limit: number) {
-    super('VIGIL_RECEIVE_BUFFERS_FULL', `request bodies being received already hold ${Math.round(limit / 1048576)} MiB (service.memory_limiter.max_receive_buffer_size); retry later`, 'exhausted');
+    super(
+      'VIGIL_RECEIVE_BUFFERS_FULL',
+      `request bodies being received already hold ${Math.round(limit / 1048576)} MiB (service.memory_limiter.max_receive_buffer_size); retry later`,
+      'exhausted',
+    );
   }
 }
 

@@ -14,7 +14,8 @@ export interface Severity {
  */
 export function parseSeverity(v: Value): Severity | undefined {
   if (typeof v === 'string' && /^\s*\d+\s*$/.test(v)) v = Number(v);
-  if (typeof v === 'number') return Number.isInteger(v) && v >= 1 && v <= 24 ? { number: v, text: severityName(v) } : undefined;
+  if (typeof v === 'number')
+    return Number.isInteger(v) && v >= 1 && v <= 24 ? { number: v, text: severityName(v) } : undefined;
   if (typeof v !== 'string') return undefined;
   const n = severityFromText(v);
   return n === 0 ? undefined : { number: n, text: v.trim() };

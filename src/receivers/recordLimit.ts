@@ -25,5 +25,9 @@ export function maxRecordsPerRequest(): Schema<number> {
 
 /** The refusal for a request over the cap; `configPath` names the key to raise. */
 export function tooManyRecords(records: number, limit: number, configPath: string): TooManyRecordsError {
-  return new TooManyRecordsError(`${records} records in one request, over max_records_per_request (${limit}); send smaller batches or raise ${configPath}`, records, limit);
+  return new TooManyRecordsError(
+    `${records} records in one request, over max_records_per_request (${limit}); send smaller batches or raise ${configPath}`,
+    records,
+    limit,
+  );
 }

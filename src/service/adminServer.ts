@@ -21,7 +21,10 @@ export class AdminServer {
       reply.type(metrics.registry.contentType);
       return metrics.metrics();
     });
-    this.server.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }));
+    this.server.get('/healthz', async () => ({
+      status: 'ok',
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+    }));
     this.server.get('/readyz', async (_req, reply) => {
       const { ready, status, components } = readiness();
       return reply.code(ready ? 200 : 503).send({ status, components });
@@ -35,7 +38,9 @@ export class AdminServer {
 
   async start(logger?: Logger): Promise<void> {
     // accept() fails with EMFILE when the descriptor table is full: that scrape is lost, not the daemon.
-    this.server.server.on('error', (err: NodeJS.ErrnoException) => logger?.warn({ err: err.message }, 'admin listener error (connection not accepted)'));
+    this.server.server.on('error', (err: NodeJS.ErrnoException) =>
+      logger?.warn({ err: err.message }, 'admin listener error (connection not accepted)'),
+    );
     await this.server.listen({ host: this.endpoint.host, port: this.endpoint.port });
   }
 

@@ -65,21 +65,23 @@ export class ConfigWatcher {
    * with `force` (SIGHUP). Serialised, so two events never race two reads.
    */
   check(why = 'file changed', force = false): Promise<void> {
-    this.checking = this.checking.then(async () => {
-      let text: string;
-      try {
-        text = await readFile(this.path, 'utf8');
-      } catch (err) {
-        // Mid-replace the file may be briefly absent; the event that brings it back checks again.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.onError(err as Error);
-        return;
-      }
-      await this.followRealPath();
-      const hash = sha256(text);
-      if (hash === this.hash && !force) return;
-      this.hash = hash;
-      await this.opts.onChange(text, why);
-    }).catch((err: unknown) => this.opts.onError(err as Error));
+    this.checking = this.checking
+      .then(async () => {
+        let text: string;
+        try {
+          text = await readFile(this.path, 'utf8');
+        } catch (err) {
+          // Mid-replace the file may be briefly absent; the event that brings it back checks again.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.onError(err as Error);
+          return;
+        }
+        await this.followRealPath();
+        const hash = sha256(text);
+        if (hash === this.hash && !force) return;
+        this.hash = hash;
+        await this.opts.onChange(text, why);
+      })
+      .catch((err: unknown) => this.opts.onError(err as Error));
     return this.checking;
   }
 

@@ -11,7 +11,12 @@ import type { Logger } from '../telemetry/logger.ts';
 import { RateLimitedWarn } from '../telemetry/rateLimitedLog.ts';
 
 /** Defaults for listeners built without receiver settings (tests, embedding). */
-const DEFAULT_LIMITS: HttpServerLimits = { read_timeout: 30_000, read_header_timeout: 10_000, idle_timeout: 65_000, max_connections: 1000 };
+const DEFAULT_LIMITS: HttpServerLimits = {
+  read_timeout: 30_000,
+  read_header_timeout: 10_000,
+  idle_timeout: 65_000,
+  max_connections: 1000,
+};
 // How often Node looks for requests past their header or request timeout (its default is 30 s).
 const TIMEOUT_CHECK_MS = 250;
 
@@ -27,18 +32,28 @@ interface Entry {
  * request timeout backs up the receivers' body deadline (routes that never read the body), a
  * little later so that the receivers' 408 with an error body is what senders normally see.
  */
-export function nodeServer(limits: HttpServerLimits, tls: TlsServerConfig | undefined, handler: RequestListener, maxHeaderSize?: number): Server {
+export function nodeServer(
+  limits: HttpServerLimits,
+  tls: TlsServerConfig | undefined,
+  handler: RequestListener,
+  maxHeaderSize?: number,
+): Server {
   const requestTimeout = limits.read_timeout > 0 ? limits.read_timeout + 1000 : 0;
   const options: ServerOptions = {
     connectionsCheckingInterval: TIMEOUT_CHECK_MS,
     // Node refuses a header timeout longer than the request timeout.
-    headersTimeout: requestTimeout > 0 && limits.read_header_timeout > 0 ? Math.min(limits.read_header_timeout, requestTimeout) : limits.read_header_timeout || requestTimeout,
+    headersTimeout:
+      requestTimeout > 0 && limits.read_header_timeout > 0
+        ? Math.min(limits.read_header_timeout, requestTimeout)
+        : limits.read_header_timeout || requestTimeout,
     requestTimeout,
     // Keep-alive senders (OTel SDKs) reuse connections for a long time.
     keepAliveTimeout: limits.idle_timeout,
     ...(maxHeaderSize !== undefined ? { maxHeaderSize } : {}),
   };
-  const server = tls ? createHttpsServer({ ...options, ...loadTlsOptions(tls) }, handler) : createHttpServer(options, handler);
+  const server = tls
+    ? createHttpsServer({ ...options, ...loadTlsOptions(tls) }, handler)
+    : createHttpServer(options, handler);
   server.maxConnections = limits.max_connections;
   return server;
 }
@@ -62,10 +77,16 @@ export class HttpListeners {
     const existing = this.entries.get(key);
     if (existing) {
       if (JSON.stringify(existing.tls) !== JSON.stringify(tls)) {
-        throw new VigilError('VIGIL_LISTENER_CONFLICT', `two receivers share ${key} with different tls settings; give them the same tls block or different ports`);
+        throw new VigilError(
+          'VIGIL_LISTENER_CONFLICT',
+          `two receivers share ${key} with different tls settings; give them the same tls block or different ports`,
+        );
       }
       if (JSON.stringify(existing.limits) !== JSON.stringify(limits)) {
-        throw new VigilError('VIGIL_LISTENER_CONFLICT', `two receivers share ${key} with different read_timeout, read_header_timeout, idle_timeout or max_connections; give them the same values or different ports`);
+        throw new VigilError(
+          'VIGIL_LISTENER_CONFLICT',
+          `two receivers share ${key} with different read_timeout, read_header_timeout, idle_timeout or max_connections; give them the same values or different ports`,
+        );
       }
       return existing.server;
     }
@@ -90,9 +111,15 @@ export class HttpListeners {
     // accept() fails with EMFILE when the descriptor table is full; that connection is lost, not the daemon.
     server.server.on('error', (err: NodeJS.ErrnoException) => {
       // Before it listens, an error (EADDRINUSE) fails the start, which says so itself.
-      if (server.server.listening) this.warn?.warn({ err: err.message, listener: key }, 'HTTP listener error (connection not accepted)');
+      if (server.server.listening)
+        this.warn?.warn({ err: err.message, listener: key }, 'HTTP listener error (connection not accepted)');
     });
-    server.server.on('drop', () => this.warn?.warn({ listener: key, max_connections: limits.max_connections }, 'HTTP connection refused: max_connections reached'));
+    server.server.on('drop', () =>
+      this.warn?.warn(
+        { listener: key, max_connections: limits.max_connections },
+        'HTTP connection refused: max_connections reached',
+      ),
+    );
     this.entries.set(key, { server, tls, limits, endpoint });
     return server;
   }

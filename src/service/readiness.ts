@@ -13,7 +13,17 @@ export interface ReadinessReport {
   status: 'ready' | 'degraded' | 'not ready';
   ready: boolean;
   /** By `<kind>:<id>`, e.g. `exporter:clickhouse`. */
-  components: Record<string, { kind: string; id: string; status: HealthStatus; reason?: string; since?: string; details?: Record<string, number | string> }>;
+  components: Record<
+    string,
+    {
+      kind: string;
+      id: string;
+      status: HealthStatus;
+      reason?: string;
+      since?: string;
+      details?: Record<string, number | string>;
+    }
+  >;
 }
 
 /** The /readyz body: every component with its state and reason, worst first deciding the status. */

@@ -22,8 +22,17 @@ export interface ReplayPath {
  * order, then the rules. The pipeline is the first `logs` pipeline that exports to the
  * correlation connector.
  */
-export async function replayAsDaemon(config: VigilConfig, registry: FactoryRegistry, text: string, afterMs: number, dataDir: string): Promise<ReplayResult & { path: ReplayPath }> {
-  const [name, pipeline] = Object.entries(config.service.pipelines).find(([n, p]) => componentType(n) === 'logs' && p.exporters.some((e) => config.connectors[e]?.type === 'correlation')) ?? [];
+export async function replayAsDaemon(
+  config: VigilConfig,
+  registry: FactoryRegistry,
+  text: string,
+  afterMs: number,
+  dataDir: string,
+): Promise<ReplayResult & { path: ReplayPath }> {
+  const [name, pipeline] =
+    Object.entries(config.service.pipelines).find(
+      ([n, p]) => componentType(n) === 'logs' && p.exporters.some((e) => config.connectors[e]?.type === 'correlation'),
+    ) ?? [];
   const receiver = pipeline?.receivers.find((r) => config.receivers[r]?.type === 'json');
   const mapping = receiver ? (config.receivers[receiver]!.config as JsonReceiverConfig).fields : undefined;
   const parsed = parseArrivals(text, mapping);
@@ -48,7 +57,10 @@ export async function replayAsDaemon(config: VigilConfig, registry: FactoryRegis
   const processors: Processor<VigilEvent>[] = ids.map((id) => {
     const c = config.processors[id]!;
     const factory = registry.processors.find((f) => f.type === c.type) as ProcessorFactory;
-    return factory.create({ id, logger, metrics, dataDir, signal: 'logs', pipeline: name! }, c.config) as Processor<VigilEvent>;
+    return factory.create(
+      { id, logger, metrics, dataDir, signal: 'logs', pipeline: name! },
+      c.config,
+    ) as Processor<VigilEvent>;
   });
   try {
     for (const p of processors) await p.start?.(host);

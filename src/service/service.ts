@@ -5,7 +5,19 @@ import type { Incident } from '../model/incident.ts';
 import type { Endpoint } from '../config/schema.ts';
 import type { FactoryRegistry } from '../config/load.ts';
 import type { VigilConfig } from '../config/vigilConfig.ts';
-import { componentType, type TicketLink, type Connector, type ConnectorFactory, type CreateSettings, type Exporter, type Processor, type ProcessorFactory, type Receiver, type ReceiverFactory, type ExporterFactory } from '../pipeline/component.ts';
+import {
+  componentType,
+  type TicketLink,
+  type Connector,
+  type ConnectorFactory,
+  type CreateSettings,
+  type Exporter,
+  type Processor,
+  type ProcessorFactory,
+  type Receiver,
+  type ReceiverFactory,
+  type ExporterFactory,
+} from '../pipeline/component.ts';
 import type { Extension } from '../pipeline/component.ts';
 import type { Authenticator } from '../extensions/auth/principal.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
@@ -80,7 +92,13 @@ export class VigilService {
   }
 
   private settings(id: string): CreateSettings {
-    return { id, logger: this.logger.child({ component: id }), metrics: this.metrics, dataDir: this.dataDir, health: this.healthSettings };
+    return {
+      id,
+      logger: this.logger.child({ component: id }),
+      metrics: this.metrics,
+      dataDir: this.dataDir,
+      health: this.healthSettings,
+    };
   }
 
   private host(): Host {
@@ -88,7 +106,8 @@ export class VigilService {
       logger: this.logger,
       metrics: this.metrics,
       dataDir: this.dataDir,
-      httpListener: (endpoint: Endpoint, tls?: TlsServerConfig, limits?: HttpServerLimits): FastifyInstance => this.listeners.get(endpoint, tls, limits),
+      httpListener: (endpoint: Endpoint, tls?: TlsServerConfig, limits?: HttpServerLimits): FastifyInstance =>
+        this.listeners.get(endpoint, tls, limits),
       receiveBuffers: this.memory.receiveBuffers,
       ...(this.config.routing ? { routingTree: this.config.routing } : {}),
       sharedTicketLedger: () => {
@@ -100,7 +119,10 @@ export class VigilService {
       },
       authenticator: (id: string): Authenticator => {
         const auth = this.extensions.get(id)?.authenticator?.();
-        if (!auth) throw new Error(`extension "${id}" is not a started authenticator; list it under extensions: and service.extensions`);
+        if (!auth)
+          throw new Error(
+            `extension "${id}" is not a started authenticator; list it under extensions: and service.extensions`,
+          );
         return auth;
       },
     };
@@ -151,7 +173,8 @@ export class VigilService {
       this.exporters.set(id, factory.create(this.settings(id), c.config));
     }
     for (const id of Object.keys(config.connectors)) {
-      if (!graph.feeders.has(id)) this.logger.warn({ connector: id }, 'connector is not an exporter of any pipeline; not started');
+      if (!graph.feeders.has(id))
+        this.logger.warn({ connector: id }, 'connector is not an exporter of any pipeline; not started');
     }
 
     // Built downstream first: a connector's consumers are the pipelines after it, which exist by then.
@@ -168,17 +191,36 @@ export class VigilService {
       const processors = p.processors.map((pid) => {
         const c = config.processors[pid]!;
         const factory = this.registry.processors.find((f) => f.type === c.type) as ProcessorFactory;
-        const processor = factory.create({ ...this.settings(pid), signal, pipeline: name }, c.config) as Processor<unknown>;
+        const processor = factory.create(
+          { ...this.settings(pid), signal, pipeline: name },
+          c.config,
+        ) as Processor<unknown>;
         return { id: pid, processor };
       });
-      this.processors.set(name, processors.map((p) => p.processor));
+      this.processors.set(
+        name,
+        processors.map((p) => p.processor),
+      );
       const sinks: PipelineSink<unknown>[] = p.exporters.map((eid) => {
         const exporter = this.exporters.get(eid) ?? this.connectors.get(eid)!;
         const method = exporter[CONSUME_METHOD[signal]] as ((b: unknown[]) => Promise<void>) | undefined;
         if (!method) throw new Error(`exporter ${eid} has no ${CONSUME_METHOD[signal]}`);
         return { id: eid, consume: (b) => method.call(exporter, b as never) };
       });
-      this.pipelines.set(name, new Pipeline<unknown>({ name, signal, queueSize: p.queue_size, acknowledge: p.acknowledge, processors, sinks, memory: this.memory, logger: this.logger, metrics: this.metrics }));
+      this.pipelines.set(
+        name,
+        new Pipeline<unknown>({
+          name,
+          signal,
+          queueSize: p.queue_size,
+          acknowledge: p.acknowledge,
+          processors,
+          sinks,
+          memory: this.memory,
+          logger: this.logger,
+          metrics: this.metrics,
+        }),
+      );
     }
     for (const stage of graph.stages) this.stages.push(stage.map((name) => this.pipelines.get(name)!));
 
@@ -209,20 +251,51 @@ export class VigilService {
     await this.admin.start(this.logger);
     if (config.api) {
       const authenticator = config.api.auth ? host.authenticator(config.api.auth.authenticator) : undefined;
-      this.api = new ApiServer({ config: config.api, desk: () => this.incidentDesk(), ticketsOf: (i) => this.ticketsOf(i), authenticator, logger: this.logger.child({ component: 'api' }) });
+      this.api = new ApiServer({
+        config: config.api,
+        desk: () => this.incidentDesk(),
+        ticketsOf: (i) => this.ticketsOf(i),
+        authenticator,
+        logger: this.logger.child({ component: 'api' }),
+      });
       await this.api.start(this.logger);
     }
     this.started = true;
-    this.logger.info({ receivers: [...this.receivers.keys()], exporters: [...this.exporters.keys()], connectors: [...this.connectors.keys()], pipelines: [...this.pipelines.keys()], http: this.listeners.addresses(), admin: this.admin.address, ...(this.api ? { api: this.api.address } : {}) }, 'Vigil started');
+    this.logger.info(
+      {
+        receivers: [...this.receivers.keys()],
+        exporters: [...this.exporters.keys()],
+        connectors: [...this.connectors.keys()],
+        pipelines: [...this.pipelines.keys()],
+        http: this.listeners.addresses(),
+        admin: this.admin.address,
+        ...(this.api ? { api: this.api.address } : {}),
+      },
+      'Vigil started',
+    );
   }
 
   /** Every component's own account of its health, and the service's: what /readyz and the gauge show. */
   componentHealth(): ComponentHealthEntry[] {
-    const lifecycle = this.started ? HEALTHY : { status: 'failing' as const, reason: this.stopping ? 'shutting down' : 'starting' };
+    const lifecycle = this.started
+      ? HEALTHY
+      : { status: 'failing' as const, reason: this.stopping ? 'shutting down' : 'starting' };
     const entries: ComponentHealthEntry[] = [
       { kind: 'service', id: 'lifecycle', health: lifecycle },
-      { kind: 'service', id: 'listeners', health: this.listeners.allListening ? HEALTHY : { status: 'failing', reason: 'not every HTTP listener is bound' } },
-      { kind: 'service', id: 'memory_limiter', health: this.memory.isLimited ? { status: 'degraded', reason: 'memory use above the soft limit: receivers refuse data until it falls' } : HEALTHY },
+      {
+        kind: 'service',
+        id: 'listeners',
+        health: this.listeners.allListening
+          ? HEALTHY
+          : { status: 'failing', reason: 'not every HTTP listener is bound' },
+      },
+      {
+        kind: 'service',
+        id: 'memory_limiter',
+        health: this.memory.isLimited
+          ? { status: 'degraded', reason: 'memory use above the soft limit: receivers refuse data until it falls' }
+          : HEALTHY,
+      },
     ];
     const add = (kind: string, components: Map<string, Receiver | Exporter | Connector | Extension>) => {
       for (const [id, c] of components) entries.push({ kind, id, health: c.health?.() ?? HEALTHY });
@@ -265,7 +338,7 @@ export class VigilService {
     const found = await Promise.all(
       [...this.exporters.values()].map((e) =>
         e.ticketOf?.(incident).catch((err: unknown) => {
-          this.logger.warn({ err, incident: incident.key }, 'ticket ledger did not answer for the operators\' API');
+          this.logger.warn({ err, incident: incident.key }, "ticket ledger did not answer for the operators' API");
           return undefined;
         }),
       ),
@@ -287,11 +360,19 @@ export class VigilService {
    */
   async reload(next: VigilConfig): Promise<void> {
     for (const id of Object.keys(next.connectors)) {
-      if (!this.connectors.has(id)) this.logger.warn({ connector: id }, 'adding a connector (or the correlation: section) needs a restart; not reloaded');
+      if (!this.connectors.has(id))
+        this.logger.warn(
+          { connector: id },
+          'adding a connector (or the correlation: section) needs a restart; not reloaded',
+        );
     }
     for (const [id, connector] of this.connectors) {
       const c = next.connectors[id];
-      if (!c) this.logger.warn({ connector: id }, 'removing a connector (or the correlation: section) needs a restart; not reloaded');
+      if (!c)
+        this.logger.warn(
+          { connector: id },
+          'removing a connector (or the correlation: section) needs a restart; not reloaded',
+        );
       else if (connector.reload) await connector.reload(c.config);
     }
   }
@@ -313,13 +394,16 @@ export class VigilService {
       // People's actions are changes too: none may start once the pipelines drain.
       await this.api?.stop();
       await this.listeners.closeAll();
-      for (const [id, r] of this.receivers) await r.shutdown().catch((err) => this.logger.error({ err, receiver: id }, 'receiver shutdown failed'));
+      for (const [id, r] of this.receivers)
+        await r.shutdown().catch((err) => this.logger.error({ err, receiver: id }, 'receiver shutdown failed'));
       const laterStages = [...this.stages];
       for (const stage of this.stages) {
         await Promise.all(stage.map((p) => p.drain()));
         laterStages.shift();
         for (const [id, c] of this.connectors) {
-          const stillFed = laterStages.some((later) => later.some((p) => this.config.service.pipelines[p.name]!.exporters.includes(id)));
+          const stillFed = laterStages.some((later) =>
+            later.some((p) => this.config.service.pipelines[p.name]!.exporters.includes(id)),
+          );
           if (stillFed || !this.startedSinks.delete(id)) continue;
           await c.shutdown().catch((err) => this.logger.error({ err, connector: id }, 'connector shutdown failed'));
         }
@@ -334,15 +418,21 @@ export class VigilService {
     ]);
     clearTimeout(timer);
     if (timedOut) {
-      this.logger.error({ timeoutMs: timeout, queued: [...this.pipelines.values()].reduce((n, p) => n + p.queue.size, 0) }, 'queues did not drain before shutdown_timeout; exiting anyway');
+      this.logger.error(
+        { timeoutMs: timeout, queued: [...this.pipelines.values()].reduce((n, p) => n + p.queue.size, 0) },
+        'queues did not drain before shutdown_timeout; exiting anyway',
+      );
       // Whoever still waits was never told its data is safe: dropping the connection makes it retry elsewhere.
       this.listeners.forceCloseAll();
     }
-    for (const p of [...this.processors.values()].flat()) await p.shutdown?.().catch((err) => this.logger.error({ err }, 'processor shutdown failed'));
+    for (const p of [...this.processors.values()].flat())
+      await p.shutdown?.().catch((err) => this.logger.error({ err }, 'processor shutdown failed'));
     for (const [id, e] of this.exporters) {
-      if (this.startedSinks.has(id)) await e.shutdown().catch((err) => this.logger.error({ err, exporter: id }, 'exporter shutdown failed'));
+      if (this.startedSinks.has(id))
+        await e.shutdown().catch((err) => this.logger.error({ err, exporter: id }, 'exporter shutdown failed'));
     }
-    for (const [id, x] of [...this.extensions].toReversed()) await x.shutdown().catch((err) => this.logger.error({ err, extension: id }, 'extension shutdown failed'));
+    for (const [id, x] of [...this.extensions].toReversed())
+      await x.shutdown().catch((err) => this.logger.error({ err, extension: id }, 'extension shutdown failed'));
     this.memory.stop();
     await this.admin?.stop();
     this.logger.info('Vigil stopped');

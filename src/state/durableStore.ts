@@ -114,7 +114,12 @@ function decodeDelta(e: EncodedDelta): StateDelta {
     case 1:
       return { kind: 'max', key: e[1], value: dec(e[2]), expiresAtMs: dec(e[3]) };
     case 2:
-      return { kind: 'register', key: e[1], register: { value: e[2], version: dec(e[3]), writer: e[4] }, expiresAtMs: dec(e[5]) };
+      return {
+        kind: 'register',
+        key: e[1],
+        register: { value: e[2], version: dec(e[3]), writer: e[4] },
+        expiresAtMs: dec(e[5]),
+      };
     case 3:
       return { kind: 'delete', key: e[1], version: dec(e[2]), writer: e[3] };
   }
@@ -127,7 +132,15 @@ function encodeEntry(key: string, e: Readonly<StoredEntry>): EncodedEntry {
     case 'max':
       return [1, key, enc(e.value), enc(e.expiresAtMs)];
     case 'register':
-      return [2, key, e.register.value, enc(e.register.version), e.register.writer, e.deleted ? 1 : 0, enc(e.expiresAtMs)];
+      return [
+        2,
+        key,
+        e.register.value,
+        enc(e.register.version),
+        e.register.writer,
+        e.deleted ? 1 : 0,
+        enc(e.expiresAtMs),
+      ];
   }
 }
 
@@ -198,9 +211,17 @@ export class DurableStateStore extends MemoryStateStore {
     this.dir = opts.dir;
     this.logger = opts.logger;
     this.compactBytes = opts.compactBytes ?? DEFAULT_COMPACT_BYTES;
-    const counter = (name: string, help: string) => (opts.registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help, registers: [opts.registry] });
-    this.corruptTotal = counter('vigil_correlation_state_corrupt_total', 'Correlation state files found damaged at start and moved aside (see the log for where).');
-    this.tornTotal = counter('vigil_correlation_state_torn_records_total', 'Incomplete last log records (a crash mid-write) cut off at start.');
+    const counter = (name: string, help: string) =>
+      (opts.registry.getSingleMetric(name) as Counter | undefined) ??
+      new Counter({ name, help, registers: [opts.registry] });
+    this.corruptTotal = counter(
+      'vigil_correlation_state_corrupt_total',
+      'Correlation state files found damaged at start and moved aside (see the log for where).',
+    );
+    this.tornTotal = counter(
+      'vigil_correlation_state_torn_records_total',
+      'Incomplete last log records (a crash mid-write) cut off at start.',
+    );
   }
 
   /** Loads the snapshot and replays the log, then journals from there. Call once, before any write. */
@@ -229,7 +250,8 @@ export class DurableStateStore extends MemoryStateStore {
         }
       });
       // A snapshot is written whole and renamed into place: any flaw in it is damage, not a crash.
-      if (r.corrupt || r.tornTail || gen < 0) damaged.push({ file: SNAPSHOT, corruptRecords: r.corrupt + (r.tornTail ? 1 : 0) + (gen < 0 ? 1 : 0) });
+      if (r.corrupt || r.tornTail || gen < 0)
+        damaged.push({ file: SNAPSHOT, corruptRecords: r.corrupt + (r.tornTail ? 1 : 0) + (gen < 0 ? 1 : 0) });
     }
 
     const logs = this.listLogs();
@@ -263,16 +285,27 @@ export class DurableStateStore extends MemoryStateStore {
       for (const d of damaged) {
         renameSync(join(this.dir, d.file), join(aside, d.file));
         this.corruptTotal.inc();
-        report.setAside.push({ file: join(this.dir, d.file), movedTo: join(aside, d.file), corruptRecords: d.corruptRecords });
+        report.setAside.push({
+          file: join(this.dir, d.file),
+          movedTo: join(aside, d.file),
+          corruptRecords: d.corruptRecords,
+        });
       }
       fsyncDir(this.dir);
-      this.logger.warn({ setAside: report.setAside, keptEntries: report.entries }, 'damaged correlation state files moved aside; starting from what could be read');
+      this.logger.warn(
+        { setAside: report.setAside, keptEntries: report.entries },
+        'damaged correlation state files moved aside; starting from what could be read',
+      );
       // What was read becomes the new snapshot, so the next start does not meet the damage again.
       await this.compact();
     } else {
       await this.openLog(gen, keepLogBytes);
     }
-    if (report.tornRecords) this.logger.info({ file: logPath, keptBytes: keepLogBytes }, 'cut off an incomplete last record of the correlation state log (a crash mid-write)');
+    if (report.tornRecords)
+      this.logger.info(
+        { file: logPath, keptBytes: keepLogBytes },
+        'cut off an incomplete last record of the correlation state log (a crash mid-write)',
+      );
     this.unsubscribe = this.onDelta((d) => this.note(d));
     report.ms = Math.round(performance.now() - started);
     return report;
@@ -338,7 +371,8 @@ export class DurableStateStore extends MemoryStateStore {
    */
   snapshotIfWorthIt(): Promise<void> {
     const logged = this.logBytes - this.logHeadBytes;
-    if (!this.log || (logged <= 0 && !this.hasPending()) || logged < this.snapshotBytes * STOP_SNAPSHOT_RATIO) return this.commit();
+    if (!this.log || (logged <= 0 && !this.hasPending()) || logged < this.snapshotBytes * STOP_SNAPSHOT_RATIO)
+      return this.commit();
     return this.snapshotNow();
   }
 
@@ -393,7 +427,9 @@ export class DurableStateStore extends MemoryStateStore {
   }
 
   private hasPending(): boolean {
-    return this.needsSnapshot || this.pending.length > 0 || this.pendingOutbox.length > 0 || this.pendingAcks.length > 0;
+    return (
+      this.needsSnapshot || this.pending.length > 0 || this.pendingOutbox.length > 0 || this.pendingAcks.length > 0
+    );
   }
 
   private async flush(): Promise<void> {
@@ -432,7 +468,9 @@ export class DurableStateStore extends MemoryStateStore {
     // Serialised in one synchronous step, so the snapshot is the store at one instant; every
     // pending delta is in it, and writes made while it is written go to the next log.
     const next = this.gen + 1;
-    const chunks = [frame(JSON.stringify({ v: FORMAT, kind: 'snapshot', gen: next, seq: this.nextSeq } satisfies FileHeader))];
+    const chunks = [
+      frame(JSON.stringify({ v: FORMAT, kind: 'snapshot', gen: next, seq: this.nextSeq } satisfies FileHeader)),
+    ];
     let batch: EncodedEntry[] = [];
     for (const [key, entry] of this.exportEntries()) {
       batch.push(encodeEntry(key, entry));

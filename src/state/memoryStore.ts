@@ -234,7 +234,8 @@ export class MemoryStateStore implements StateStore {
         this.applyMax(delta.key, delta.value, delta.expiresAtMs);
         return;
       case 'register':
-        if (!join || !this.joinRegister(delta.key, delta.register, delta.expiresAtMs)) this.applyRegister(delta.key, delta.register, false, delta.expiresAtMs);
+        if (!join || !this.joinRegister(delta.key, delta.register, delta.expiresAtMs))
+          this.applyRegister(delta.key, delta.register, false, delta.expiresAtMs);
         return;
       case 'delete':
         this.applyDelete(delta.key, delta.version, delta.writer);
@@ -268,7 +269,8 @@ export class MemoryStateStore implements StateStore {
     const holdsTheirs = join.same(joined, theirs.value);
     if (holdsTheirs && join.same(joined, mine.value)) {
       // Nothing new either way; a higher version of the same content is still worth keeping, so our next write goes above it.
-      if (isNewer(theirs.version, theirs.writer, mine)) this.applyRegister(key, theirs, false, Math.max(expiresAtMs, entry.expiresAtMs));
+      if (isNewer(theirs.version, theirs.writer, mine))
+        this.applyRegister(key, theirs, false, Math.max(expiresAtMs, entry.expiresAtMs));
       return true;
     }
     if (holdsTheirs && isNewer(theirs.version, theirs.writer, mine)) {
@@ -302,10 +304,21 @@ export class MemoryStateStore implements StateStore {
   load(key: string, entry: StoredEntry): void {
     const copy: Entry =
       entry.kind === 'count'
-        ? { kind: 'count', buckets: entry.buckets.slice(), counts: entry.counts.slice(), expires: entry.expires.slice(), expiresAtMs: entry.expiresAtMs }
+        ? {
+            kind: 'count',
+            buckets: entry.buckets.slice(),
+            counts: entry.counts.slice(),
+            expires: entry.expires.slice(),
+            expiresAtMs: entry.expiresAtMs,
+          }
         : entry.kind === 'max'
           ? { kind: 'max', value: entry.value, expiresAtMs: entry.expiresAtMs }
-          : { kind: 'register', register: { ...entry.register }, deleted: entry.deleted, expiresAtMs: entry.expiresAtMs };
+          : {
+              kind: 'register',
+              register: { ...entry.register },
+              deleted: entry.deleted,
+              expiresAtMs: entry.expiresAtMs,
+            };
     this.forget(key);
     this.put(key, copy);
   }

@@ -58,7 +58,13 @@ function baseOptions(cfg: RedisStateConfig): RedisOptions {
 export function createRedisClient(cfg: RedisStateConfig): RedisClient {
   const options = baseOptions(cfg);
   if (cfg.cluster) {
-    const { retryStrategy: _retry, enableOfflineQueue: _queue, db: _db, enableAutoPipelining: _auto, ...redisOptions } = options;
+    const {
+      retryStrategy: _retry,
+      enableOfflineQueue: _queue,
+      db: _db,
+      enableAutoPipelining: _auto,
+      ...redisOptions
+    } = options;
     const clusterOptions: ClusterOptions = {
       redisOptions,
       enableOfflineQueue: false,
@@ -91,7 +97,8 @@ export function createRedisClient(cfg: RedisStateConfig): RedisClient {
  * SUBSCRIBE until connected and resubscribes by itself after every reconnect.
  */
 export function createSubscriber(client: RedisClient): RedisClient {
-  if (client instanceof Cluster) return client.duplicate(undefined, { enableOfflineQueue: true, enableAutoPipelining: false });
+  if (client instanceof Cluster)
+    return client.duplicate(undefined, { enableOfflineQueue: true, enableAutoPipelining: false });
   return client.duplicate({ enableOfflineQueue: true, enableAutoPipelining: false });
 }
 
@@ -109,7 +116,12 @@ const defined = new WeakSet<RedisClient>();
  * Runs one of Vigil's Lua scripts by its SHA1, loading it on NOSCRIPT (after a Redis restart, or
  * on a cluster node that has not seen it yet). Calls issued in one tick share a pipeline.
  */
-export function runScript(client: RedisClient, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export function runScript(
+  client: RedisClient,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): Promise<unknown> {
   if (!defined.has(client)) {
     for (const [n, lua] of Object.entries(SCRIPTS)) client.defineCommand(n, { lua });
     defined.add(client);

@@ -13,7 +13,12 @@ export class RedisLease {
   private readonly keys: string[];
   private fenceHeld: number | undefined;
 
-  constructor(client: RedisClient, keys: [lease: string, fence: string] | [lease: string, fence: string, openTicket: string], owner: string, ttlMs: number) {
+  constructor(
+    client: RedisClient,
+    keys: [lease: string, fence: string] | [lease: string, fence: string, openTicket: string],
+    owner: string,
+    ttlMs: number,
+  ) {
     this.client = client;
     this.keys = keys;
     this.owner = owner;
@@ -35,7 +40,14 @@ export class RedisLease {
   /** Extends the term; false when it was lost (expired, and maybe taken by another owner). */
   async renew(): Promise<boolean> {
     if (this.fenceHeld === undefined) return false;
-    const ok = Number(await runScript(this.client, 'vigilLeaseRenew', this.keys.slice(0, 2), [this.owner, this.ttlMs, this.fenceHeld])) === 1;
+    const ok =
+      Number(
+        await runScript(this.client, 'vigilLeaseRenew', this.keys.slice(0, 2), [
+          this.owner,
+          this.ttlMs,
+          this.fenceHeld,
+        ]),
+      ) === 1;
     if (!ok) this.fenceHeld = undefined;
     return ok;
   }
@@ -138,7 +150,8 @@ export class LeaderElection {
     const term = this.lease.ttlMs - Math.max(this.lease.ttlMs / 10, 50);
     try {
       // A term that lapsed (say, across an outage) may still be free: ask for a new one at once.
-      const held = (this.lease.fence !== undefined && (await this.lease.renew())) || (await this.lease.acquire()) !== undefined;
+      const held =
+        (this.lease.fence !== undefined && (await this.lease.renew())) || (await this.lease.acquire()) !== undefined;
       this.leaderUntil = held ? startedAt + term : 0;
     } catch {
       // Unreachable: keep the term already confirmed; `isLeader` lets it run out.

@@ -29,7 +29,8 @@ export function combinePending(earlier: Pending, later: Pending): Pending {
   }
   if (later.register) {
     const r = earlier.register;
-    if (!r || isNewer(later.register.register.version, later.register.register.writer, r.register)) earlier.register = later.register;
+    if (!r || isNewer(later.register.register.version, later.register.register.writer, r.register))
+      earlier.register = later.register;
   }
   return earlier;
 }

@@ -155,7 +155,8 @@ export class RedisStateStore implements StateStore {
       void this.resync();
     });
     this.client.on('close', () => {
-      if (!this.wasDown && !this.closed) this.logger.warn('redis unreachable: correlating on local state until it is back');
+      if (!this.wasDown && !this.closed)
+        this.logger.warn('redis unreachable: correlating on local state until it is back');
       this.wasDown = true;
       this.downSince ??= Date.now();
       this.metrics?.degraded.set(1);
@@ -175,7 +176,10 @@ export class RedisStateStore implements StateStore {
       this.client.on('-node', () => {
         if (!this.connected || this.closed) return;
         // The client retries a dead node until the cluster fails it over, losing it again each time: say it once.
-        if (!this.nodeLost) this.logger.warn('a redis cluster node went away: writing this agent\'s state back once its slots are served again');
+        if (!this.nodeLost)
+          this.logger.warn(
+            "a redis cluster node went away: writing this agent's state back once its slots are served again",
+          );
         this.nodeLost = true;
         void this.resync();
       });
@@ -191,7 +195,11 @@ export class RedisStateStore implements StateStore {
       },
       (err: unknown) => this.logger.debug({ err }, 'subscribe failed; retried on reconnect'),
     );
-    await this.client.connect().catch((err: unknown) => this.logger.warn({ err }, 'redis unreachable at start: correlating on local state until it is up'));
+    await this.client
+      .connect()
+      .catch((err: unknown) =>
+        this.logger.warn({ err }, 'redis unreachable at start: correlating on local state until it is up'),
+      );
     // Let start() include the first reconciliation, whether `ready` has been emitted yet or not.
     if (this.connected) await (this.resyncing ?? this.resync());
     this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
@@ -210,7 +218,10 @@ export class RedisStateStore implements StateStore {
       return; // unreachable: the reconnect reconciles
     }
     if (now === this.epoch || this.resyncing) return;
-    this.logger.warn({ was: this.epoch, now }, 'redis lost the shared correlation state (its epoch changed): writing this agent\'s state back');
+    this.logger.warn(
+      { was: this.epoch, now },
+      "redis lost the shared correlation state (its epoch changed): writing this agent's state back",
+    );
     this.metrics?.epochChanges.inc();
     await this.resync();
   }
@@ -454,7 +465,8 @@ export class RedisStateStore implements StateStore {
         this.pending.set(key, newer ? combinePending(p, newer) : p);
       }
       for (const cell of sent) cell.dirty = true;
-      if (since !== undefined && (this.pendingSince === undefined || since < this.pendingSince)) this.pendingSince = since;
+      if (since !== undefined && (this.pendingSince === undefined || since < this.pendingSince))
+        this.pendingSince = since;
       const err = outcomes.find((o) => o.status === 'rejected')?.reason as unknown;
       this.logger.debug({ err }, 'flush to redis failed; kept pending');
       this.metrics?.flushes.inc({ outcome: 'failed' });
@@ -488,25 +500,38 @@ export class RedisStateStore implements StateStore {
     }
     if (p.mark) {
       this.keepExpiry(key, p.mark.expiresAtMs);
-      ops.push({ t: 'm', k: key, v: String(p.mark.value), x: String(p.mark.expiresAtMs), ttl: ttl(p.mark.expiresAtMs) });
+      ops.push({
+        t: 'm',
+        k: key,
+        v: String(p.mark.value),
+        x: String(p.mark.expiresAtMs),
+        ttl: ttl(p.mark.expiresAtMs),
+      });
     }
     if (p.register) {
       const { register, expiresAtMs } = p.register;
       this.keepExpiry(key, expiresAtMs);
-      ops.push({ t: 'r', k: key, v: JSON.stringify(register.value), ver: String(register.version), w: register.writer, x: String(expiresAtMs), ttl: ttl(expiresAtMs) });
+      ops.push({
+        t: 'r',
+        k: key,
+        v: JSON.stringify(register.value),
+        ver: String(register.version),
+        w: register.writer,
+        x: String(expiresAtMs),
+        ttl: ttl(expiresAtMs),
+      });
     }
     return ops;
   }
 
   private async call(tag: string, keys: string[], ops: Op[], publish: boolean): Promise<void> {
     const seqTtl = String(this.ttlGraceMs);
-    const reply = (await runScript(this.client, 'vigilStateApply', [this.redisKeys.sequenceKey(tag), ...keys], [
-      String(this.engineNow()),
-      publish ? this.redisKeys.channel : '',
-      this.incarnation,
-      JSON.stringify(ops),
-      seqTtl,
-    ])) as string | number;
+    const reply = (await runScript(
+      this.client,
+      'vigilStateApply',
+      [this.redisKeys.sequenceKey(tag), ...keys],
+      [String(this.engineNow()), publish ? this.redisKeys.channel : '', this.incarnation, JSON.stringify(ops), seqTtl],
+    )) as string | number;
     // A write's reply holds only the registers it lost to; of the rest, the other writers' messages tell.
     if (typeof reply === 'number') return;
     const { r, s } = JSON.parse(reply) as { r: number; s: Snapshot[] };
@@ -553,7 +578,13 @@ export class RedisStateStore implements StateStore {
         this.keepExpiry(key, Number(snap.x));
         const version = Number(snap.ver);
         if (snap.d === '1') this.local.merge({ kind: 'delete', key, version, writer: snap.w });
-        else this.local.merge({ kind: 'register', key, register: { value: JSON.parse(snap.v) as StateValue, version, writer: snap.w }, expiresAtMs: Number(snap.x) });
+        else
+          this.local.merge({
+            kind: 'register',
+            key,
+            register: { value: JSON.parse(snap.v) as StateValue, version, writer: snap.w },
+            expiresAtMs: Number(snap.x),
+          });
         return;
       }
       case 'x': {
@@ -571,7 +602,12 @@ export class RedisStateStore implements StateStore {
     }
   }
 
-  private applyCounter(key: string, cells: Record<string, { e: string; w: Record<string, string> }>, rev: number, absent: boolean): void {
+  private applyCounter(
+    key: string,
+    cells: Record<string, { e: string; w: Record<string, string> }>,
+    rev: number,
+    absent: boolean,
+  ): void {
     let book = this.books.get(key);
     if (book && rev < book.rev) return;
     if (!book) {
@@ -585,7 +621,8 @@ export class RedisStateStore implements StateStore {
     for (const [bucketText, remote] of Object.entries(cells)) {
       const bucket = Number(bucketText);
       let others = 0;
-      for (const [incarnation, total] of Object.entries(remote.w)) if (incarnation !== this.incarnation) others += Number(total);
+      for (const [incarnation, total] of Object.entries(remote.w))
+        if (incarnation !== this.incarnation) others += Number(total);
       const expiresAtMs = Number(remote.e);
       seen.add(bucket);
       // Redis prunes a counter's old buckets only when a new one arrives: one already swept here must not come back.
@@ -674,7 +711,14 @@ export class RedisStateStore implements StateStore {
     for (const [tag, list] of byTag) {
       for (let i = 0; i < list.length; i += OPS_PER_CALL) {
         const chunk = list.slice(i, i + OPS_PER_CALL);
-        calls.push(this.call(tag, chunk.map((k) => this.redisKeys.stateKey(k, tag)), chunk.map((k) => ({ t: 's', k })), false));
+        calls.push(
+          this.call(
+            tag,
+            chunk.map((k) => this.redisKeys.stateKey(k, tag)),
+            chunk.map((k) => ({ t: 's', k })),
+            false,
+          ),
+        );
       }
     }
     await Promise.all(calls);

@@ -16,19 +16,44 @@ export class RedisStoreMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    const gauge = (name: string, help: string) => (registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers });
+    const gauge = (name: string, help: string) =>
+      (registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers });
     const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
       (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter({ name, help, labelNames, registers });
-    this.degraded = gauge('vigil_state_store_degraded', '1 while Redis is unreachable: this agent correlates on its local state alone and merges it back on reconnect.');
+    this.degraded = gauge(
+      'vigil_state_store_degraded',
+      '1 while Redis is unreachable: this agent correlates on its local state alone and merges it back on reconnect.',
+    );
     this.pendingKeys = gauge('vigil_state_store_pending_keys', 'Keys written locally and not yet flushed to Redis.');
-    this.flushes = counter('vigil_state_store_flushes_total', 'Flushes of local writes to Redis, by outcome (ok, failed).', ['outcome']);
+    this.flushes = counter(
+      'vigil_state_store_flushes_total',
+      'Flushes of local writes to Redis, by outcome (ok, failed).',
+      ['outcome'],
+    );
     this.flushedOps = counter('vigil_state_store_flushed_ops_total', 'Pre-aggregated key updates written to Redis.');
     this.remoteUpdates = counter('vigil_state_store_remote_updates_total', 'Key states received from other agents.');
-    this.resyncs = counter('vigil_state_store_resyncs_total', 'Full reconciliations with Redis (at start, after every reconnect, and when Redis lost its data).');
-    this.epochChanges = counter('vigil_state_store_epoch_changes_total', 'Times this agent found that Redis had lost the shared state (its epoch key gone or replaced: a restart without persistence, a failover to a replica that missed writes, a FLUSHALL) and wrote its own state back.');
-    this.duplicateOpens = counter('vigil_state_store_duplicate_opens_total', 'Incident creations not notified because another agent created the same incident moments before and notified it.');
-    this.duplicateNotifications = counter('vigil_state_store_duplicate_notifications_total', "Notifications not sent because another agent had sent the same one (a timer leader taking over before it saw the last one's state), by change kind.", ['kind']);
-    this.leaseChanges = counter('vigil_state_store_lease_changes_total', 'Times this agent took (leader="true") or lost (leader="false") a lease, by lease.', ['lease', 'leader']);
+    this.resyncs = counter(
+      'vigil_state_store_resyncs_total',
+      'Full reconciliations with Redis (at start, after every reconnect, and when Redis lost its data).',
+    );
+    this.epochChanges = counter(
+      'vigil_state_store_epoch_changes_total',
+      'Times this agent found that Redis had lost the shared state (its epoch key gone or replaced: a restart without persistence, a failover to a replica that missed writes, a FLUSHALL) and wrote its own state back.',
+    );
+    this.duplicateOpens = counter(
+      'vigil_state_store_duplicate_opens_total',
+      'Incident creations not notified because another agent created the same incident moments before and notified it.',
+    );
+    this.duplicateNotifications = counter(
+      'vigil_state_store_duplicate_notifications_total',
+      "Notifications not sent because another agent had sent the same one (a timer leader taking over before it saw the last one's state), by change kind.",
+      ['kind'],
+    );
+    this.leaseChanges = counter(
+      'vigil_state_store_lease_changes_total',
+      'Times this agent took (leader="true") or lost (leader="false") a lease, by lease.',
+      ['lease', 'leader'],
+    );
     this.flushLag =
       (registry.getSingleMetric('vigil_state_store_flush_lag_seconds') as Histogram | undefined) ??
       new Histogram({

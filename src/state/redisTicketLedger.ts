@@ -23,7 +23,8 @@ export interface RedisTicketLedgerOptions {
  */
 function unreachable(err: unknown): boolean {
   // A bug is no outage: waiting would hide it.
-  if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return false;
+  if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError)
+    return false;
   if (err.name !== 'ReplyError') return true;
   return /^(LOADING|READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY)\b/.test(err.message);
 }
@@ -34,7 +35,10 @@ async function reaching<T>(what: string, command: () => Promise<T>): Promise<T> 
     return await command();
   } catch (err) {
     if (!unreachable(err)) throw err;
-    throw new TicketLedgerUnavailableError(`shared ticket ledger unreachable (Redis) while ${what}: ${(err as Error).message}`, { cause: err });
+    throw new TicketLedgerUnavailableError(
+      `shared ticket ledger unreachable (Redis) while ${what}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -75,9 +79,12 @@ export class RedisTicketLedger implements TicketLedger {
     const lease = new RedisLease(this.client, this.keys.ticketKeys(key), this.owner, this.claimTtlMs);
     if ((await reaching('claiming an incident', () => lease.acquire())) === undefined) return false;
     // Creating a ticket may take several tracker round trips and retries: keep the claim alive.
-    const timer = setInterval(() => {
-      lease.renew().catch(() => undefined);
-    }, Math.max(this.claimTtlMs / 3, 10));
+    const timer = setInterval(
+      () => {
+        lease.renew().catch(() => undefined);
+      },
+      Math.max(this.claimTtlMs / 3, 10),
+    );
     timer.unref();
     this.held.set(key, { lease, timer });
     return true;

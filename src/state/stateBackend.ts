@@ -72,10 +72,19 @@ export interface StateBackendOptions {
 }
 
 export function openStateBackend(cfg: RedisStateConfig, opts: StateBackendOptions): StateBackend {
-  if (cfg.store === 'memory' && opts.dataDir !== undefined) return new DurableBackend(join(opts.dataDir, 'correlation'), opts);
+  if (cfg.store === 'memory' && opts.dataDir !== undefined)
+    return new DurableBackend(join(opts.dataDir, 'correlation'), opts);
   if (cfg.store === 'memory') {
     const store = new MemoryStateStore();
-    return { store, start: async () => undefined, leads: () => true, health: () => HEALTHY, admit: async (c) => c, ticketLedger: () => undefined, stop: async () => undefined };
+    return {
+      store,
+      start: async () => undefined,
+      leads: () => true,
+      health: () => HEALTHY,
+      admit: async (c) => c,
+      ticketLedger: () => undefined,
+      stop: async () => undefined,
+    };
   }
   return new RedisBackend(cfg, opts);
 }
@@ -173,7 +182,10 @@ class RedisBackend implements StateBackend {
       lease: new RedisLease(this.store.redis, this.store.redisKeys.leaseKeys('timers'), owner, cfg.lease_ttl),
       onChange: (leader) => {
         this.metrics.leaseChanges.inc({ lease: 'timers', leader: String(leader) });
-        logger.info({ owner }, leader ? 'this agent now runs the correlation timers' : 'this agent no longer runs the correlation timers');
+        logger.info(
+          { owner },
+          leader ? 'this agent now runs the correlation timers' : 'this agent no longer runs the correlation timers',
+        );
       },
     });
   }
@@ -225,7 +237,11 @@ class RedisBackend implements StateBackend {
           if (!(await this.claimOnce(key, `${this.writer}\n${c.incident.id}`, this.cfg.lease_ttl))) {
             this.metrics.duplicateOpens.inc();
             if (c.notify) {
-              out.push({ ...c, notify: false, reason: `${c.reason}; another agent opened it moments before and notified it` });
+              out.push({
+                ...c,
+                notify: false,
+                reason: `${c.reason}; another agent opened it moments before and notified it`,
+              });
               continue;
             }
           }
@@ -234,7 +250,8 @@ class RedisBackend implements StateBackend {
           out.push({ ...c, notify: false, reason: `${c.reason}; another agent already notified it` });
           continue;
         }
-        if (c.kind === 'resolved' && c.incident.mergedInto === undefined) await client.del(this.store.redisKeys.openerKey(c.incident.key)); // a new incident on this key may open at once
+        if (c.kind === 'resolved' && c.incident.mergedInto === undefined)
+          await client.del(this.store.redisKeys.openerKey(c.incident.key)); // a new incident on this key may open at once
       } catch {
         // Redis went away: deliver, as an agent alone would.
       }
@@ -253,7 +270,11 @@ class RedisBackend implements StateBackend {
     if (c.kind !== 'opened' && c.kind !== 'resolved' && c.kind !== 'reopened' && c.kind !== 'escalated') return true;
     const inc = c.incident;
     const moment = c.kind === 'opened' ? inc.openedAtMs : c.kind === 'resolved' ? inc.resolvedAtMs : c.atMs;
-    return this.claimOnce(this.store.redisKeys.notifiedKey(inc.key, `${inc.id}:${c.kind}:${moment}`), this.writer, NOTIFIED_TTL_MS);
+    return this.claimOnce(
+      this.store.redisKeys.notifiedKey(inc.key, `${inc.id}:${c.kind}:${moment}`),
+      this.writer,
+      NOTIFIED_TTL_MS,
+    );
   }
 
   /** Takes `key` for `owner` for `ttlMs` unless another owner holds it; true when `owner` holds it (now, or already: a retry). */
@@ -263,7 +284,13 @@ class RedisBackend implements StateBackend {
   }
 
   ticketLedger(): TicketLedger {
-    const ledger = new RedisTicketLedger({ client: this.store.redis, keys: this.store.redisKeys, owner: this.writer, claimTtlMs: this.cfg.lease_ttl, recordTtlMs: TICKET_RECORD_TTL_MS });
+    const ledger = new RedisTicketLedger({
+      client: this.store.redis,
+      keys: this.store.redisKeys,
+      owner: this.writer,
+      claimTtlMs: this.cfg.lease_ttl,
+      recordTtlMs: TICKET_RECORD_TTL_MS,
+    });
     this.ledgers.push(ledger);
     return ledger;
   }

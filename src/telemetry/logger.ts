@@ -11,5 +11,13 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
  */
 export function createLogger(level: LogLevel, destination: NodeJS.WritableStream | number = 2): Logger {
   const dest = typeof destination === 'number' ? pino.destination({ fd: destination, sync: true }) : destination;
-  return pino({ level, base: { service: 'vigil' }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: REDACT_PATHS, censor: REDACTED } }, dest);
+  return pino(
+    {
+      level,
+      base: { service: 'vigil' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: REDACTED },
+    },
+    dest,
+  );
 }

@@ -23,7 +23,11 @@ export class RateLimitedWarn {
   warn(fields: Record<string, unknown>, msg: string): void {
     const now = this.now();
     if (now - this.windowStart >= this.intervalMs) {
-      if (this.suppressed > 0) this.logger.warn({ suppressed: this.suppressed }, `${msg} (and ${this.suppressed} more like it in the last ${Math.round(this.intervalMs / 1000)} s, not logged)`);
+      if (this.suppressed > 0)
+        this.logger.warn(
+          { suppressed: this.suppressed },
+          `${msg} (and ${this.suppressed} more like it in the last ${Math.round(this.intervalMs / 1000)} s, not logged)`,
+        );
       this.windowStart = now;
       this.inWindow = 0;
       this.suppressed = 0;

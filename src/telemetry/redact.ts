@@ -19,6 +19,17 @@ export function redactUrl(url: string): string {
 }
 
 /** Field names whose values pino masks at the top level and one level down (`err.config.password`...). */
-const SECRET_KEYS = ['password', 'token', 'secret', 'authorization', 'app_token', 'user_token', 'api_token', 'routing_key', 'apiKey', 'api_key'];
+const SECRET_KEYS = [
+  'password',
+  'token',
+  'secret',
+  'authorization',
+  'app_token',
+  'user_token',
+  'api_token',
+  'routing_key',
+  'apiKey',
+  'api_key',
+];
 
 export const REDACT_PATHS: string[] = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.headers.${k}`, `headers.${k}`]);

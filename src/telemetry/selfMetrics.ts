@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export const vigilVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const vigilVersion = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /**
  * Vigil's own Prometheus metrics. One registry per running service (not prom-client's global
@@ -32,24 +34,91 @@ export class SelfMetrics {
     // prom-client names these gauges `*_total`, which Prometheus reserves for counters (promtool
     // flags them); `nodejs_active_handles`, `nodejs_active_requests` and `nodejs_active_resources`
     // carry the same figures by type.
-    for (const name of ['active_handles', 'active_requests', 'active_resources']) this.registry.removeSingleMetric(`nodejs_${name}_total`);
-    new Gauge({ name: 'vigil_build_info', help: 'Always 1: the running Vigil version and Node.js version, as labels.', labelNames: ['version', 'node'], registers: r }).set(
-      { version: vigilVersion, node: process.versions.node },
-      1,
-    );
-    this.receiverAccepted = new Counter({ name: 'vigil_receiver_accepted_records_total', help: 'Records successfully pushed into the pipeline.', labelNames: ['receiver', 'signal'], registers: r });
-    this.receiverRefused = new Counter({ name: 'vigil_receiver_refused_records_total', help: 'Records refused by the pipeline (back-pressure); the sender was told to retry.', labelNames: ['receiver', 'signal'], registers: r });
-    this.receiverRejected = new Counter({ name: 'vigil_receiver_rejected_records_total', help: 'Records rejected as invalid input; the sender was told why.', labelNames: ['receiver', 'signal'], registers: r });
-    this.receiverRequests = new Counter({ name: 'vigil_receiver_requests_total', help: 'Requests (or datagrams/connections) handled by receivers, by outcome.', labelNames: ['receiver', 'outcome'], registers: r });
-    this.queueSize = new Gauge({ name: 'vigil_pipeline_queue_size', help: 'Records waiting in the pipeline queue.', labelNames: ['pipeline'], registers: r });
-    this.queueCapacity = new Gauge({ name: 'vigil_pipeline_queue_capacity', help: 'Capacity of the pipeline queue, in records.', labelNames: ['pipeline'], registers: r });
-    this.processorDropped = new Counter({ name: 'vigil_processor_dropped_records_total', help: 'Records dropped on purpose by processors (filters).', labelNames: ['processor', 'pipeline'], registers: r });
-    this.exporterSent = new Counter({ name: 'vigil_exporter_sent_records_total', help: 'Records successfully handed to the destination.', labelNames: ['exporter', 'signal'], registers: r });
-    this.exporterFailed = new Counter({ name: 'vigil_exporter_send_failed_records_total', help: 'Records the exporter failed to hand over.', labelNames: ['exporter', 'signal'], registers: r });
-    this.exporterRetries = new Counter({ name: 'vigil_exporter_retries_total', help: 'Send attempts retried by exporters.', labelNames: ['exporter'], registers: r });
-    this.exporterLatency = new Histogram({ name: 'vigil_exporter_send_duration_seconds', help: 'Time to hand one batch to the destination.', labelNames: ['exporter', 'signal'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: r });
-    this.memoryLimited = new Gauge({ name: 'vigil_memory_limiter_active', help: '1 while memory use is above the soft limit and receivers refuse data.', registers: r });
-    this.memoryRefusals = new Counter({ name: 'vigil_memory_limiter_refusals_total', help: 'Batches refused because memory use was above the soft limit.', registers: r });
+    for (const name of ['active_handles', 'active_requests', 'active_resources'])
+      this.registry.removeSingleMetric(`nodejs_${name}_total`);
+    new Gauge({
+      name: 'vigil_build_info',
+      help: 'Always 1: the running Vigil version and Node.js version, as labels.',
+      labelNames: ['version', 'node'],
+      registers: r,
+    }).set({ version: vigilVersion, node: process.versions.node }, 1);
+    this.receiverAccepted = new Counter({
+      name: 'vigil_receiver_accepted_records_total',
+      help: 'Records successfully pushed into the pipeline.',
+      labelNames: ['receiver', 'signal'],
+      registers: r,
+    });
+    this.receiverRefused = new Counter({
+      name: 'vigil_receiver_refused_records_total',
+      help: 'Records refused by the pipeline (back-pressure); the sender was told to retry.',
+      labelNames: ['receiver', 'signal'],
+      registers: r,
+    });
+    this.receiverRejected = new Counter({
+      name: 'vigil_receiver_rejected_records_total',
+      help: 'Records rejected as invalid input; the sender was told why.',
+      labelNames: ['receiver', 'signal'],
+      registers: r,
+    });
+    this.receiverRequests = new Counter({
+      name: 'vigil_receiver_requests_total',
+      help: 'Requests (or datagrams/connections) handled by receivers, by outcome.',
+      labelNames: ['receiver', 'outcome'],
+      registers: r,
+    });
+    this.queueSize = new Gauge({
+      name: 'vigil_pipeline_queue_size',
+      help: 'Records waiting in the pipeline queue.',
+      labelNames: ['pipeline'],
+      registers: r,
+    });
+    this.queueCapacity = new Gauge({
+      name: 'vigil_pipeline_queue_capacity',
+      help: 'Capacity of the pipeline queue, in records.',
+      labelNames: ['pipeline'],
+      registers: r,
+    });
+    this.processorDropped = new Counter({
+      name: 'vigil_processor_dropped_records_total',
+      help: 'Records dropped on purpose by processors (filters).',
+      labelNames: ['processor', 'pipeline'],
+      registers: r,
+    });
+    this.exporterSent = new Counter({
+      name: 'vigil_exporter_sent_records_total',
+      help: 'Records successfully handed to the destination.',
+      labelNames: ['exporter', 'signal'],
+      registers: r,
+    });
+    this.exporterFailed = new Counter({
+      name: 'vigil_exporter_send_failed_records_total',
+      help: 'Records the exporter failed to hand over.',
+      labelNames: ['exporter', 'signal'],
+      registers: r,
+    });
+    this.exporterRetries = new Counter({
+      name: 'vigil_exporter_retries_total',
+      help: 'Send attempts retried by exporters.',
+      labelNames: ['exporter'],
+      registers: r,
+    });
+    this.exporterLatency = new Histogram({
+      name: 'vigil_exporter_send_duration_seconds',
+      help: 'Time to hand one batch to the destination.',
+      labelNames: ['exporter', 'signal'],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: r,
+    });
+    this.memoryLimited = new Gauge({
+      name: 'vigil_memory_limiter_active',
+      help: '1 while memory use is above the soft limit and receivers refuse data.',
+      registers: r,
+    });
+    this.memoryRefusals = new Counter({
+      name: 'vigil_memory_limiter_refusals_total',
+      help: 'Batches refused because memory use was above the soft limit.',
+      registers: r,
+    });
   }
 
   metrics(): Promise<string> {

@@ -25,7 +25,7 @@ interface GettableSilence {
   comment: string;
 }
 
-describe('amtool against Vigil\'s Alertmanager API v2 silences', () => {
+describe("amtool against Vigil's Alertmanager API v2 silences", () => {
   it('adds, queries and expires a silence; the silenced incident is stored suppressed, not ticketed, and ticketed once the silence is expired', async () => {
     const glpi = await new FakeGlpi().listen();
     cleanup.push(() => glpi.close());
@@ -36,18 +36,35 @@ describe('amtool against Vigil\'s Alertmanager API v2 silences', () => {
   rules:
     - { kind: pair, name: asset_down, group_by: [asset] }
 `,
-      { id: 'glpi', yaml: `\n  glpi:\n    url: ${glpi.apiUrl}\n    app_token: app-token-1\n    user_token: user-token-1` },
+      {
+        id: 'glpi',
+        yaml: `\n  glpi:\n    url: ${glpi.apiUrl}\n    app_token: app-token-1\n    user_token: user-token-1`,
+      },
     );
     const d = await startDaemon(`${yaml}\napi:\n  endpoint: 127.0.0.1:0\n  anonymous_role: operator\n`);
     cleanup.push(() => d.stop('SIGKILL'));
-    const amtool = async (...args: string[]) => (await run(AMTOOL, [`--alertmanager.url=${d.apiUrl('')}`, ...args], { timeout: 30_000 })).stdout.trim();
+    const amtool = async (...args: string[]) =>
+      (await run(AMTOOL, [`--alertmanager.url=${d.apiUrl('')}`, ...args], { timeout: 30_000 })).stdout.trim();
 
-    const id = await amtool('silence', 'add', 'rule=asset_down', 'asset=web-1', '--comment=switch swap', '--author=alice', '--duration=2h');
+    const id = await amtool(
+      'silence',
+      'add',
+      'rule=asset_down',
+      'asset=web-1',
+      '--comment=switch swap',
+      '--author=alice',
+      '--duration=2h',
+    );
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     const [listed, ...others] = JSON.parse(await amtool('silence', 'query', '-o', 'json')) as GettableSilence[];
     expect(others).toEqual([]);
     expect(listed).toMatchObject({ id, status: { state: 'active' }, createdBy: 'alice', comment: 'switch swap' });
-    expect(listed!.matchers).toEqual(expect.arrayContaining([{ name: 'rule', value: 'asset_down', isRegex: false, isEqual: true }, { name: 'asset', value: 'web-1', isRegex: false, isEqual: true }]));
+    expect(listed!.matchers).toEqual(
+      expect.arrayContaining([
+        { name: 'rule', value: 'asset_down', isRegex: false, isEqual: true },
+        { name: 'asset', value: 'web-1', isRegex: false, isEqual: true },
+      ]),
+    );
     expect(JSON.parse(await amtool('silence', 'query', '-o', 'json', 'asset=web-1'))).toHaveLength(1);
     expect(JSON.parse(await amtool('silence', 'query', '-o', 'json', 'asset=db-1'))).toEqual([]);
 
@@ -56,18 +73,34 @@ describe('amtool against Vigil\'s Alertmanager API v2 silences', () => {
       { asset: 'db-1', type: 'down', title: 'db-1 unreachable', severity: 'CRITICAL' },
     ]);
     const stored = () => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson'));
-    await waitFor(() => stored().some((c) => c.incident.asset === 'web-1' && c.kind === 'opened'), 'the silenced incident in storage');
-    expect(stored().find((c) => c.incident.asset === 'web-1')).toMatchObject({ kind: 'opened', notify: false, incident: { suppressed: true, suppressedBy: `silence:${id}` } });
+    await waitFor(
+      () => stored().some((c) => c.incident.asset === 'web-1' && c.kind === 'opened'),
+      'the silenced incident in storage',
+    );
+    expect(stored().find((c) => c.incident.asset === 'web-1')).toMatchObject({
+      kind: 'opened',
+      notify: false,
+      incident: { suppressed: true, suppressedBy: `silence:${id}` },
+    });
     // Both opened in one batch: once db-1's ticket exists, the GLPI exporter has seen web-1's opening too.
-    await waitFor(() => glpi.tickets.size >= 1, 'the unsilenced incident\'s ticket');
+    await waitFor(() => glpi.tickets.size >= 1, "the unsilenced incident's ticket");
     expect([...glpi.tickets.values()].map((t) => t.name)).toEqual([expect.stringContaining('db-1')]);
 
     await amtool('silence', 'expire', id);
     await waitFor(() => glpi.tickets.size >= 2, 'the ticket of the incident the silence held back');
-    expect([...glpi.tickets.values()].map((t) => t.name).sort()).toEqual([expect.stringContaining('db-1'), expect.stringContaining('web-1')]);
-    expect(stored().filter((c) => c.incident.asset === 'web-1').map((c) => `${c.kind}${c.notify ? '!' : ''}`)).toEqual(['opened', 'unsuppressed', 'opened!']);
+    expect([...glpi.tickets.values()].map((t) => t.name).sort()).toEqual([
+      expect.stringContaining('db-1'),
+      expect.stringContaining('web-1'),
+    ]);
+    expect(
+      stored()
+        .filter((c) => c.incident.asset === 'web-1')
+        .map((c) => `${c.kind}${c.notify ? '!' : ''}`),
+    ).toEqual(['opened', 'unsuppressed', 'opened!']);
     // amtool lists only unexpired silences unless asked.
     expect(JSON.parse(await amtool('silence', 'query', '-o', 'json'))).toEqual([]);
-    expect(JSON.parse(await amtool('silence', 'query', '-o', 'json', '--expired'))).toMatchObject([{ id, status: { state: 'expired' } }]);
+    expect(JSON.parse(await amtool('silence', 'query', '-o', 'json', '--expired'))).toMatchObject([
+      { id, status: { state: 'expired' } },
+    ]);
   }, 60_000);
 });

@@ -13,7 +13,12 @@ describe('the api: section', () => {
   it('is off when absent, and on with its defaults when present, even empty', () => {
     expect(parseConfig(base, registry).api).toBeUndefined();
     for (const section of ['api:', 'api: {}']) {
-      expect(parseConfig(`${base}\n${section}\n`, registry).api).toMatchObject({ endpoint: { host: '127.0.0.1', port: 8081 }, anonymous_role: 'viewer', read_timeout: 30_000, max_connections: 1000 });
+      expect(parseConfig(`${base}\n${section}\n`, registry).api).toMatchObject({
+        endpoint: { host: '127.0.0.1', port: 8081 },
+        anonymous_role: 'viewer',
+        read_timeout: 30_000,
+        max_connections: 1000,
+      });
     }
   });
 
@@ -24,9 +29,18 @@ describe('the api: section', () => {
   });
 
   it('is served by the shipped config on loopback, and the example is valid', () => {
-    expect(parseConfig(readFileSync('config/vigil.yaml', 'utf8'), registry, {}).api).toMatchObject({ endpoint: { host: '127.0.0.1', port: 8081 }, anonymous_role: 'viewer' });
+    expect(parseConfig(readFileSync('config/vigil.yaml', 'utf8'), registry, {}).api).toMatchObject({
+      endpoint: { host: '127.0.0.1', port: 8081 },
+      anonymous_role: 'viewer',
+    });
     const example = parseConfig(readFileSync('config/examples/api.yaml', 'utf8'), registry, {}).api!;
-    expect(example).toMatchObject({ endpoint: { host: '0.0.0.0', port: 8443 }, auth: { authenticator: 'authenticator' }, anonymous_role: 'viewer', tls: { client_ca_file: '/etc/vigil/tls/operators-ca.crt' }, max_connections: 200 });
+    expect(example).toMatchObject({
+      endpoint: { host: '0.0.0.0', port: 8443 },
+      auth: { authenticator: 'authenticator' },
+      anonymous_role: 'viewer',
+      tls: { client_ca_file: '/etc/vigil/tls/operators-ca.crt' },
+      max_connections: 200,
+    });
   });
 });
 
@@ -42,8 +56,14 @@ api: { auth: { authenticator: authenticator } }
 `;
 
   it('names a started authenticator extension, or the config is refused at its path', () => {
-    expect(parseConfig(withAuth('{ authenticator: { api_keys: {} } }', '[authenticator]'), registry).api?.auth).toEqual({ authenticator: 'authenticator' });
-    expect(() => parseConfig(withAuth('{}', '[]'), registry)).toThrow(/api\.auth\.authenticator: extension "authenticator" is not defined under extensions:/);
-    expect(() => parseConfig(withAuth('{ authenticator: { api_keys: {} } }', '[]'), registry)).toThrow(/api\.auth\.authenticator: extension "authenticator" is not started; list it under service\.extensions/);
+    expect(parseConfig(withAuth('{ authenticator: { api_keys: {} } }', '[authenticator]'), registry).api?.auth).toEqual(
+      { authenticator: 'authenticator' },
+    );
+    expect(() => parseConfig(withAuth('{}', '[]'), registry)).toThrow(
+      /api\.auth\.authenticator: extension "authenticator" is not defined under extensions:/,
+    );
+    expect(() => parseConfig(withAuth('{ authenticator: { api_keys: {} } }', '[]'), registry)).toThrow(
+      /api\.auth\.authenticator: extension "authenticator" is not started; list it under service\.extensions/,
+    );
   });
 });

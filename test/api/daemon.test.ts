@@ -35,13 +35,23 @@ async function start(yaml: string, dataDir?: string): Promise<RunningDaemon> {
 }
 
 async function post(d: RunningDaemon, events: object[]): Promise<void> {
-  const res = await fetch(d.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(d.url('/v1/events'), {
+    method: 'POST',
+    body: JSON.stringify(events),
+    headers: { 'content-type': 'application/json' },
+  });
   expect(await res.json()).toEqual({ accepted: events.length, rejected: [] });
 }
 
-type Detail = { id: string; status: string; acknowledged_by: string | null; audit: { kind: string; actor: string | null; reason: string }[]; tickets: { exporter: string; ref: string; url: string | null; resolved: boolean }[] };
+type Detail = {
+  id: string;
+  status: string;
+  acknowledged_by: string | null;
+  audit: { kind: string; actor: string | null; reason: string }[];
+  tickets: { exporter: string; ref: string; url: string | null; resolved: boolean }[];
+};
 
-describe('the operators\' API in a running daemon', () => {
+describe("the operators' API in a running daemon", () => {
   it('acknowledges an incident that events opened: the GLPI ticket gets a follow-up, storage the change with its actor, and it stays acknowledged across a crash', async () => {
     const glpi = await new FakeGlpi().listen();
     cleanup.push(() => glpi.close());
@@ -60,19 +70,35 @@ describe('the operators\' API in a running daemon', () => {
     const id = summary!.id;
     const detail = await callApi(base, 'GET', `/api/v1/incidents/${id}`);
     spec.check('GET', '/api/v1/incidents/{id}', detail);
-    expect((detail.body as Detail).tickets).toEqual([{ exporter: 'glpi', ref: String(ticket.id), url: `${glpi.url}/front/ticket.form.php?id=${ticket.id}`, resolved: false }]);
+    expect((detail.body as Detail).tickets).toEqual([
+      {
+        exporter: 'glpi',
+        ref: String(ticket.id),
+        url: `${glpi.url}/front/ticket.form.php?id=${ticket.id}`,
+        resolved: false,
+      },
+    ]);
 
-    const ack = await callApi(base, 'POST', `/api/v1/incidents/${id}/acknowledge`, { body: { reason: 'rebooting the switch' } });
+    const ack = await callApi(base, 'POST', `/api/v1/incidents/${id}/acknowledge`, {
+      body: { reason: 'rebooting the switch' },
+    });
     spec.check('POST', '/api/v1/incidents/{id}/acknowledge', ack);
     expect(ack.body).toMatchObject({ status: 'acknowledged', acknowledged_by: 'anonymous' });
     // The ticket hears of it as a follow-up; no second ticket.
     await waitFor(() => glpi.followups.length === 1, 'the GLPI follow-up');
-    expect(glpi.followups[0]).toMatchObject({ items_id: ticket.id, content: expect.stringContaining('acknowledged by anonymous: rebooting the switch') });
+    expect(glpi.followups[0]).toMatchObject({
+      items_id: ticket.id,
+      content: expect.stringContaining('acknowledged by anonymous: rebooting the switch'),
+    });
     expect(glpi.tickets.size).toBe(1);
     // Storage has the change, with who made it.
     const stored = () => readNdjson<IncidentChange>(join(first.dataDir, 'incidents.ndjson'));
     await waitFor(() => stored().some((c) => c.kind === 'acknowledged'), 'the acknowledged change in storage');
-    expect(stored().find((c) => c.kind === 'acknowledged')).toMatchObject({ actor: 'anonymous', notify: true, incident: { id, status: 'acknowledged', acknowledgedBy: 'anonymous' } });
+    expect(stored().find((c) => c.kind === 'acknowledged')).toMatchObject({
+      actor: 'anonymous',
+      notify: true,
+      incident: { id, status: 'acknowledged', acknowledgedBy: 'anonymous' },
+    });
 
     // A crash: the core's durable state brings the acknowledgement back.
     await first.stop('SIGKILL');
@@ -81,13 +107,21 @@ describe('the operators\' API in a running daemon', () => {
     const after = await callApi(base2, 'GET', `/api/v1/incidents/${id}`);
     spec.check('GET', '/api/v1/incidents/{id}', after);
     expect(after.body).toMatchObject({ id, status: 'acknowledged', acknowledged_by: 'anonymous' });
-    expect((after.body as Detail).audit.map((a) => [a.kind, a.actor])).toEqual([['opened', null], ['acknowledged', 'anonymous']]);
+    expect((after.body as Detail).audit.map((a) => [a.kind, a.actor])).toEqual([
+      ['opened', null],
+      ['acknowledged', 'anonymous'],
+    ]);
 
     // Resolved by hand after the restart: the same ticket is solved.
-    const resolved = await callApi(base2, 'POST', `/api/v1/incidents/${id}/resolve`, { body: { reason: 'switch replaced' } });
+    const resolved = await callApi(base2, 'POST', `/api/v1/incidents/${id}/resolve`, {
+      body: { reason: 'switch replaced' },
+    });
     expect(resolved.body).toMatchObject({ status: 'resolved' });
     await waitFor(() => glpi.solutions.length === 1, 'the GLPI solution');
-    expect(glpi.solutions[0]).toMatchObject({ items_id: ticket.id, content: expect.stringContaining('resolved by anonymous: switch replaced') });
+    expect(glpi.solutions[0]).toMatchObject({
+      items_id: ticket.id,
+      content: expect.stringContaining('resolved by anonymous: switch replaced'),
+    });
     expect(glpi.tickets.size).toBe(1);
     expect(await second.stop()).toBe(0);
   });
@@ -107,7 +141,20 @@ api:
     const configFile = join(dataDir, 'vigil.yaml');
     writeFileSync(configFile, yaml);
     const key = async (name: string, role: string, tenant: string) => {
-      const created = await runCli(['apikey', 'create', '--name', name, '--role', role, '--tenant', tenant, '--config', configFile, '--data-dir', dataDir]);
+      const created = await runCli([
+        'apikey',
+        'create',
+        '--name',
+        name,
+        '--role',
+        role,
+        '--tenant',
+        tenant,
+        '--config',
+        configFile,
+        '--data-dir',
+        dataDir,
+      ]);
       expect(created.code, created.stderr).toBe(0);
       return created.stdout.trim();
     };
@@ -122,20 +169,29 @@ api:
     const base = d.apiUrl('');
     const spec = await SpecChecker.load(base);
     const list = async (as?: string) => callApi(base, 'GET', '/api/v1/incidents', { as });
-    await waitFor(async () => ((await list(acmeViewer)).body as { items: unknown[] }).items.length === 1, 'the acme incident');
+    await waitFor(
+      async () => ((await list(acmeViewer)).body as { items: unknown[] }).items.length === 1,
+      'the acme incident',
+    );
     // anonymous_role no longer applies: no key, no answer.
     const anonymous = await list();
     spec.check('GET', '/api/v1/incidents', anonymous);
     expect(anonymous.body).toMatchObject({ status: 401, code: 'VIGIL_UNAUTHENTICATED' });
     const [acme] = ((await list(acmeViewer)).body as { items: { id: string; tenant: string }[] }).items;
     expect(acme).toMatchObject({ tenant: 'acme' });
-    expect((await callApi(base, 'POST', `/api/v1/incidents/${acme!.id}/acknowledge`, { as: acmeViewer })).body).toMatchObject({ status: 403, code: 'VIGIL_FORBIDDEN' });
-    expect((await callApi(base, 'POST', `/api/v1/incidents/${acme!.id}/acknowledge`, { as: globexOperator })).body).toMatchObject({ status: 404, code: 'VIGIL_INCIDENT_NOT_FOUND' });
+    expect(
+      (await callApi(base, 'POST', `/api/v1/incidents/${acme!.id}/acknowledge`, { as: acmeViewer })).body,
+    ).toMatchObject({ status: 403, code: 'VIGIL_FORBIDDEN' });
+    expect(
+      (await callApi(base, 'POST', `/api/v1/incidents/${acme!.id}/acknowledge`, { as: globexOperator })).body,
+    ).toMatchObject({ status: 404, code: 'VIGIL_INCIDENT_NOT_FOUND' });
     const ack = await callApi(base, 'POST', `/api/v1/incidents/${acme!.id}/acknowledge`, { as: acmeOperator });
     spec.check('POST', '/api/v1/incidents/{id}/acknowledge', ack);
     expect(ack.body).toMatchObject({ status: 'acknowledged', acknowledged_by: 'acme-ops' });
     // The document says so: every /api/ operation takes a bearer token.
-    const doc = (await callApi(base, 'GET', '/openapi.json')).body as { paths: Record<string, Record<string, { security: unknown[] }>> };
+    const doc = (await callApi(base, 'GET', '/openapi.json')).body as {
+      paths: Record<string, Record<string, { security: unknown[] }>>;
+    };
     expect(doc.paths['/api/v1/incidents']!.get!.security).toEqual([{ bearer: [] }]);
   });
 });

@@ -12,11 +12,17 @@ import type { TicketLink } from '../../src/pipeline/component.ts';
 // the top-level `ajv` is an older major that a lint tool pulls in.
 const fromFastify = createRequire(createRequire(import.meta.url).resolve('@fastify/ajv-compiler'));
 type Validator = ((value: unknown) => boolean) & { errors?: unknown };
-const { Ajv2020 } = fromFastify('ajv/dist/2020') as { Ajv2020: new (opts: object) => { compile(schema: object): Validator; errorsText(errors: unknown): string } };
+const { Ajv2020 } = fromFastify('ajv/dist/2020') as {
+  Ajv2020: new (opts: object) => { compile(schema: object): Validator; errorsText(errors: unknown): string };
+};
 const addFormats = fromFastify('ajv-formats') as (ajv: unknown) => void;
 
 /** The core's incidents and actions on a virtual clock, as the runtime offers them in the daemon; `delivered` gets every change an action made. */
-export function engineDesk(engine: CorrelationEngine, clock: () => number, delivered: IncidentChange[] = []): IncidentDesk {
+export function engineDesk(
+  engine: CorrelationEngine,
+  clock: () => number,
+  delivered: IncidentChange[] = [],
+): IncidentDesk {
   return {
     *incidents() {
       for (const rec of engine.eachIncident(false)) yield rec.incident;
@@ -60,13 +66,31 @@ export interface RunningApi {
   base: string;
   server: ApiServer;
   /** JSON request; `as` is the bearer token. */
-  call(method: string, path: string, opts?: { as?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: unknown; contentType: string; headers: Headers }>;
+  call(
+    method: string,
+    path: string,
+    opts?: { as?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: unknown; contentType: string; headers: Headers }>;
   close(): Promise<void>;
 }
 
-export async function startApi(opts: { desk: () => IncidentDesk | undefined; authenticator?: Authenticator; anonymousRole?: string; ticketsOf?: (i: Incident) => Promise<TicketLink[]> }): Promise<RunningApi> {
-  const config = apiSchema.parse({ endpoint: '127.0.0.1:0', ...(opts.anonymousRole ? { anonymous_role: opts.anonymousRole } : {}) }, 'api', [])!;
-  const server = new ApiServer({ config, desk: opts.desk, authenticator: opts.authenticator, ticketsOf: opts.ticketsOf });
+export async function startApi(opts: {
+  desk: () => IncidentDesk | undefined;
+  authenticator?: Authenticator;
+  anonymousRole?: string;
+  ticketsOf?: (i: Incident) => Promise<TicketLink[]>;
+}): Promise<RunningApi> {
+  const config = apiSchema.parse(
+    { endpoint: '127.0.0.1:0', ...(opts.anonymousRole ? { anonymous_role: opts.anonymousRole } : {}) },
+    'api',
+    [],
+  )!;
+  const server = new ApiServer({
+    config,
+    desk: opts.desk,
+    authenticator: opts.authenticator,
+    ticketsOf: opts.ticketsOf,
+  });
   await server.start();
   const base = `http://127.0.0.1:${server.address!.port}`;
   return {
@@ -77,15 +101,35 @@ export async function startApi(opts: { desk: () => IncidentDesk | undefined; aut
   };
 }
 
-export async function callApi(base: string, method: string, path: string, o: { as?: string; body?: unknown; headers?: Record<string, string> } = {}) {
-  const headers: Record<string, string> = { ...(o.as ? { authorization: `Bearer ${o.as}` } : {}), ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}), ...o.headers };
-  const res = await fetch(base + path, { method, headers, body: o.body === undefined ? undefined : JSON.stringify(o.body) });
+export async function callApi(
+  base: string,
+  method: string,
+  path: string,
+  o: { as?: string; body?: unknown; headers?: Record<string, string> } = {},
+) {
+  const headers: Record<string, string> = {
+    ...(o.as ? { authorization: `Bearer ${o.as}` } : {}),
+    ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
+    ...o.headers,
+  };
+  const res = await fetch(base + path, {
+    method,
+    headers,
+    body: o.body === undefined ? undefined : JSON.stringify(o.body),
+  });
   const text = await res.text();
   const contentType = res.headers.get('content-type') ?? '';
-  return { status: res.status, body: contentType.includes('json') ? JSON.parse(text) : text, contentType, headers: res.headers };
+  return {
+    status: res.status,
+    body: contentType.includes('json') ? JSON.parse(text) : text,
+    contentType,
+    headers: res.headers,
+  };
 }
 
-type OpenApi = { paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: object }> }> }>> };
+type OpenApi = {
+  paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: object }> }> }>>;
+};
 
 /**
  * Checks answers against the document the server serves: the status is declared for the
@@ -108,7 +152,9 @@ export class SpecChecker {
   }
 
   operations(): { method: string; path: string }[] {
-    return Object.entries(this.spec.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => ({ method, path })));
+    return Object.entries(this.spec.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => ({ method, path })),
+    );
   }
 
   /** `template` is the document's path (`/api/v1/incidents/{id}`). */
@@ -116,7 +162,10 @@ export class SpecChecker {
     const op = this.spec.paths[template]?.[method.toLowerCase()];
     expect(op, `${method} ${template} is in the document`).toBeDefined();
     const declared = op!.responses[String(answer.status)];
-    expect(declared, `${method} ${template} declares status ${answer.status} (got ${JSON.stringify(answer.body)})`).toBeDefined();
+    expect(
+      declared,
+      `${method} ${template} declares status ${answer.status} (got ${JSON.stringify(answer.body)})`,
+    ).toBeDefined();
     const [mediaType, { schema }] = Object.entries(declared!.content)[0]!;
     expect(answer.contentType.split(';')[0]).toBe(mediaType);
     const key = `${method} ${template} ${answer.status}`;

@@ -34,10 +34,17 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function start(engine = engineFrom(RULES), opts: { authenticator?: FakeAuthenticator | undefined; anonymousRole?: string } = { authenticator: auth }): Promise<World> {
+async function start(
+  engine = engineFrom(RULES),
+  opts: { authenticator?: FakeAuthenticator | undefined; anonymousRole?: string } = { authenticator: auth },
+): Promise<World> {
   const clock = { now: T0 + 3_600_000 };
   const delivered: IncidentChange[] = [];
-  const api = await startApi({ desk: () => engineDesk(engine, () => clock.now, delivered), authenticator: opts.authenticator, anonymousRole: opts.anonymousRole });
+  const api = await startApi({
+    desk: () => engineDesk(engine, () => clock.now, delivered),
+    authenticator: opts.authenticator,
+    anonymousRole: opts.anonymousRole,
+  });
   cleanup.push(() => api.close());
   return { engine, api, spec: await SpecChecker.load(api.base), delivered, clock };
 }
@@ -46,15 +53,36 @@ async function start(engine = engineFrom(RULES), opts: { authenticator?: FakeAut
 function open(engine: CorrelationEngine, groups: { tenant: string; asset: string; severity?: number }[]): string[] {
   return groups.map((g, i) => {
     const t = T0 + i * 60_000;
-    const out = engine.process([ev(t, { tenant: g.tenant, asset: g.asset, type: 'down', severityNumber: g.severity ?? 17, severityText: g.severity === 21 ? 'FATAL' : 'ERROR', title: `${g.asset} down`, service: `svc-${g.asset}`, attributes: {} })], t);
+    const out = engine.process(
+      [
+        ev(t, {
+          tenant: g.tenant,
+          asset: g.asset,
+          type: 'down',
+          severityNumber: g.severity ?? 17,
+          severityText: g.severity === 21 ? 'FATAL' : 'ERROR',
+          title: `${g.asset} down`,
+          service: `svc-${g.asset}`,
+          attributes: {},
+        }),
+      ],
+      t,
+    );
     const opened = out.find((c) => c.kind === 'opened')!;
     return opened.incident.id;
   });
 }
 
 /** Calls and checks the answer against the served document. */
-async function checked(method: string, template: string, params: Record<string, string>, opts: { as?: string; body?: unknown; query?: string } = {}) {
-  const path = template.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params[k]!)) + (opts.query ? `?${opts.query}` : '');
+async function checked(
+  method: string,
+  template: string,
+  params: Record<string, string>,
+  opts: { as?: string; body?: unknown; query?: string } = {},
+) {
+  const path =
+    template.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params[k]!)) +
+    (opts.query ? `?${opts.query}` : '');
   const answer = await world.api.call(method, path, opts);
   world.spec.check(method, template, answer);
   return answer;
@@ -63,7 +91,7 @@ async function checked(method: string, template: string, params: Record<string, 
 const INCIDENT = '/api/v1/incidents/{id}';
 const LIST = '/api/v1/incidents';
 
-describe('operators\' API: incidents', () => {
+describe("operators' API: incidents", () => {
   beforeEach(async () => {
     world = await start();
   });
@@ -77,34 +105,99 @@ describe('operators\' API: incidents', () => {
     const list = await checked('GET', LIST, {}, { as: 'viewer' });
     expect((list.body as { items: { id: string }[] }).items.map((i) => i.id).sort()).toEqual([a, b, c].sort());
     const one = await checked('GET', INCIDENT, { id: a! }, { as: 'viewer' });
-    expect(one.body).toMatchObject({ id: a, status: 'open', tenant: 'acme', asset: 'sw-1', audit: [{ kind: 'opened', actor: null }], tickets: [] });
+    expect(one.body).toMatchObject({
+      id: a,
+      status: 'open',
+      tenant: 'acme',
+      asset: 'sw-1',
+      audit: [{ kind: 'opened', actor: null }],
+      tickets: [],
+    });
     expect((one.body as { sample_event_ids: string[] }).sample_event_ids).toHaveLength(1);
 
     const ack = await checked('POST', `${INCIDENT}/acknowledge`, { id: a! }, { as: 'op', body: { reason: 'on it' } });
-    expect(ack.body).toMatchObject({ status: 'acknowledged', acknowledged_by: 'alice', audit: [{ kind: 'opened' }, { kind: 'acknowledged', actor: 'alice', reason: 'acknowledged by alice: on it' }] });
-    const commented = await checked('POST', `${INCIDENT}/comments`, { id: a! }, { as: 'op', body: { text: 'cable replaced' } });
-    expect((commented.body as { audit: unknown[] }).audit.at(-1)).toEqual({ at: expect.any(String), kind: 'commented', reason: 'comment by alice: cable replaced', actor: 'alice' });
+    expect(ack.body).toMatchObject({
+      status: 'acknowledged',
+      acknowledged_by: 'alice',
+      audit: [{ kind: 'opened' }, { kind: 'acknowledged', actor: 'alice', reason: 'acknowledged by alice: on it' }],
+    });
+    const commented = await checked(
+      'POST',
+      `${INCIDENT}/comments`,
+      { id: a! },
+      { as: 'op', body: { text: 'cable replaced' } },
+    );
+    expect((commented.body as { audit: unknown[] }).audit.at(-1)).toEqual({
+      at: expect.any(String),
+      kind: 'commented',
+      reason: 'comment by alice: cable replaced',
+      actor: 'alice',
+    });
     const assigned = await checked('PUT', `${INCIDENT}/assignee`, { id: a! }, { as: 'op', body: { assignee: 'bob' } });
     expect(assigned.body).toMatchObject({ assignee: 'bob' });
     // No body at all is an empty one for the actions whose fields are all optional.
     const resolved = await checked('POST', `${INCIDENT}/resolve`, { id: a! }, { as: 'op' });
     expect(resolved.body).toMatchObject({ status: 'resolved', resolved_at: expect.any(String) });
-    const reopened = await checked('POST', `${INCIDENT}/reopen`, { id: a! }, { as: 'op', body: { reason: 'not fixed' } });
+    const reopened = await checked(
+      'POST',
+      `${INCIDENT}/reopen`,
+      { id: a! },
+      { as: 'op', body: { reason: 'not fixed' } },
+    );
     expect(reopened.body).toMatchObject({ status: 'open', resolved_at: null, acknowledged_by: null, assignee: 'bob' });
     // Each action went out as a change with its actor, as the rules' changes do.
-    expect(world.delivered.map((ch) => [ch.kind, ch.actor])).toEqual([['acknowledged', 'alice'], ['commented', 'alice'], ['assigned', 'alice'], ['resolved', 'alice'], ['reopened', 'alice']]);
+    expect(world.delivered.map((ch) => [ch.kind, ch.actor])).toEqual([
+      ['acknowledged', 'alice'],
+      ['commented', 'alice'],
+      ['assigned', 'alice'],
+      ['resolved', 'alice'],
+      ['reopened', 'alice'],
+    ]);
 
     // Silences, as Alertmanager's API v2 shapes them.
-    const window = { startsAt: new Date(world.clock.now).toISOString(), endsAt: new Date(world.clock.now + 3_600_000).toISOString() };
-    const posted = await checked('POST', '/api/v2/silences', {}, { as: 'op', body: { matchers: [{ name: 'asset', value: 'sw-9', isRegex: false }], ...window, createdBy: 'alice', comment: 'switch swap' } });
+    const window = {
+      startsAt: new Date(world.clock.now).toISOString(),
+      endsAt: new Date(world.clock.now + 3_600_000).toISOString(),
+    };
+    const posted = await checked(
+      'POST',
+      '/api/v2/silences',
+      {},
+      {
+        as: 'op',
+        body: {
+          matchers: [{ name: 'asset', value: 'sw-9', isRegex: false }],
+          ...window,
+          createdBy: 'alice',
+          comment: 'switch swap',
+        },
+      },
+    );
     const silenceID = (posted.body as { silenceID: string }).silenceID;
     expect((await checked('GET', '/api/v2/silences', {}, { as: 'viewer' })).body).toEqual([
-      { id: silenceID, status: { state: 'active' }, updatedAt: window.startsAt, matchers: [{ name: 'asset', value: 'sw-9', isRegex: false, isEqual: true }], ...window, createdBy: 'alice', comment: 'switch swap' },
+      {
+        id: silenceID,
+        status: { state: 'active' },
+        updatedAt: window.startsAt,
+        matchers: [{ name: 'asset', value: 'sw-9', isRegex: false, isEqual: true }],
+        ...window,
+        createdBy: 'alice',
+        comment: 'switch swap',
+      },
     ]);
-    expect((await checked('GET', INCIDENT, { id: c! }, { as: 'viewer' })).body).toMatchObject({ suppressed: true, suppressed_by: `silence:${silenceID}` });
+    expect((await checked('GET', INCIDENT, { id: c! }, { as: 'viewer' })).body).toMatchObject({
+      suppressed: true,
+      suppressed_by: `silence:${silenceID}`,
+    });
     await checked('DELETE', '/api/v2/silence/{silenceID}', { silenceID }, { as: 'op' });
-    expect((await checked('GET', '/api/v2/silence/{silenceID}', { silenceID }, { as: 'viewer' })).body).toMatchObject({ id: silenceID, status: { state: 'expired' } });
-    expect((await checked('GET', '/api/v2/status', {}, { as: 'viewer' })).body).toMatchObject({ cluster: { status: 'disabled' }, versionInfo: { version: expect.any(String) } });
+    expect((await checked('GET', '/api/v2/silence/{silenceID}', { silenceID }, { as: 'viewer' })).body).toMatchObject({
+      id: silenceID,
+      status: { state: 'expired' },
+    });
+    expect((await checked('GET', '/api/v2/status', {}, { as: 'viewer' })).body).toMatchObject({
+      cluster: { status: 'disabled' },
+      versionInfo: { version: expect.any(String) },
+    });
 
     const spec = await world.api.call('GET', '/openapi.json');
     expect(spec.body).toMatchObject({ openapi: '3.1.0' });
@@ -115,7 +208,12 @@ describe('operators\' API: incidents', () => {
     expect(docs.body).not.toMatch(/<script|<style|https?:\/\/(?!127)/);
     for (const op of world.spec.operations()) expect(docs.body).toContain(`${op.method.toUpperCase()} ${op.path}`);
     // Every operation in the document was called and answered 200.
-    expect(world.spec.operations().map((o) => `${o.method} ${o.path} 200`).filter((k) => !world.spec.seen.has(k))).toEqual([]);
+    expect(
+      world.spec
+        .operations()
+        .map((o) => `${o.method} ${o.path} 200`)
+        .filter((k) => !world.spec.seen.has(k)),
+    ).toEqual([]);
   });
 
   it('answers 401 with a problem for every authenticated operation when the authenticator refuses', async () => {
@@ -124,9 +222,18 @@ describe('operators\' API: incidents', () => {
     expect(ops.length).toBeGreaterThanOrEqual(7);
     for (const { method, path } of ops) {
       for (const as of [undefined, 'stolen']) {
-        const answer = await checked(method.toUpperCase(), path, { id: id! }, { as, body: method === 'get' ? undefined : { text: 'x', assignee: 'x' } });
+        const answer = await checked(
+          method.toUpperCase(),
+          path,
+          { id: id! },
+          { as, body: method === 'get' ? undefined : { text: 'x', assignee: 'x' } },
+        );
         expect(answer.status, `${method} ${path}`).toBe(401);
-        expect(answer.body).toMatchObject({ code: 'VIGIL_UNAUTHENTICATED', type: 'urn:vigil:problem:VIGIL_UNAUTHENTICATED', status: 401 });
+        expect(answer.body).toMatchObject({
+          code: 'VIGIL_UNAUTHENTICATED',
+          type: 'urn:vigil:problem:VIGIL_UNAUTHENTICATED',
+          status: 401,
+        });
         expect(answer.headers.get('www-authenticate')).toBe('Bearer');
       }
     }
@@ -136,12 +243,22 @@ describe('operators\' API: incidents', () => {
   it('answers 403 to a viewer on every mutating operation, before looking at its body, and changes nothing', async () => {
     const [id] = open(world.engine, [{ tenant: 'acme', asset: 'sw-1' }]);
     const mutating = world.spec.operations().filter((o) => o.method !== 'get');
-    expect(mutating.map((o) => o.path).sort()).toEqual([...['acknowledge', 'assignee', 'comments', 'reopen', 'resolve'].map((p) => `${INCIDENT}/${p}`), '/api/v2/silence/{silenceID}', '/api/v2/silences']);
+    expect(mutating.map((o) => o.path).sort()).toEqual([
+      ...['acknowledge', 'assignee', 'comments', 'reopen', 'resolve'].map((p) => `${INCIDENT}/${p}`),
+      '/api/v2/silence/{silenceID}',
+      '/api/v2/silences',
+    ]);
     for (const { method, path } of mutating) {
-      for (const [as, body] of [['viewer', {}], ['acme-viewer', { nonsense: true }]] as const) {
+      for (const [as, body] of [
+        ['viewer', {}],
+        ['acme-viewer', { nonsense: true }],
+      ] as const) {
         const answer = await checked(method.toUpperCase(), path, { id: id! }, { as, body });
         expect(answer.status, `${method} ${path} as ${as}`).toBe(403);
-        expect(answer.body).toMatchObject({ code: 'VIGIL_FORBIDDEN', detail: 'this action needs the operator role; the caller has viewer' });
+        expect(answer.body).toMatchObject({
+          code: 'VIGIL_FORBIDDEN',
+          detail: 'this action needs the operator role; the caller has viewer',
+        });
       }
       // An admin may do what an operator may.
     }
@@ -149,11 +266,21 @@ describe('operators\' API: incidents', () => {
     expect((await checked('POST', `${INCIDENT}/acknowledge`, { id: id! }, { as: 'admin' })).status).toBe(200);
   });
 
-  it('hides another tenant\'s incident as if it did not exist: 404 for reads and every action, the same answer as an unknown id', async () => {
-    const [acme, globex] = open(world.engine, [{ tenant: 'acme', asset: 'sw-1' }, { tenant: 'globex', asset: 'sw-1' }]);
+  it("hides another tenant's incident as if it did not exist: 404 for reads and every action, the same answer as an unknown id", async () => {
+    const [acme, globex] = open(world.engine, [
+      { tenant: 'acme', asset: 'sw-1' },
+      { tenant: 'globex', asset: 'sw-1' },
+    ]);
     const unknown = await checked('GET', INCIDENT, { id: 'f'.repeat(32) }, { as: 'acme-op' });
     expect(unknown.status).toBe(404);
-    for (const [method, path, body] of [['GET', INCIDENT, undefined], ['POST', `${INCIDENT}/acknowledge`, {}], ['POST', `${INCIDENT}/resolve`, {}], ['POST', `${INCIDENT}/reopen`, {}], ['POST', `${INCIDENT}/comments`, { text: 'hi' }], ['PUT', `${INCIDENT}/assignee`, { assignee: 'ann' }]] as const) {
+    for (const [method, path, body] of [
+      ['GET', INCIDENT, undefined],
+      ['POST', `${INCIDENT}/acknowledge`, {}],
+      ['POST', `${INCIDENT}/resolve`, {}],
+      ['POST', `${INCIDENT}/reopen`, {}],
+      ['POST', `${INCIDENT}/comments`, { text: 'hi' }],
+      ['PUT', `${INCIDENT}/assignee`, { assignee: 'ann' }],
+    ] as const) {
       const answer = await checked(method, path, { id: globex! }, { as: 'acme-op', body });
       expect(answer.status, `${method} ${path}`).toBe(404);
       expect(answer.body).toEqual({ ...(unknown.body as object), detail: `no incident has id ${globex}` });
@@ -163,61 +290,136 @@ describe('operators\' API: incidents', () => {
     expect((await checked('GET', LIST, {}, { as: 'acme-op' })).body).toMatchObject({ items: [{ id: acme }] });
     expect(world.delivered).toEqual([]);
     // A principal without a tenant sees both and may pick one.
-    expect((await checked('GET', LIST, {}, { as: 'viewer', query: 'tenant=globex' })).body).toMatchObject({ items: [{ id: globex }] });
+    expect((await checked('GET', LIST, {}, { as: 'viewer', query: 'tenant=globex' })).body).toMatchObject({
+      items: [{ id: globex }],
+    });
   });
 
-  it('answers what the incident\'s state forbids with 409 and a stable code, and an unknown id with 404', async () => {
+  it("answers what the incident's state forbids with 409 and a stable code, and an unknown id with 404", async () => {
     const [id] = open(world.engine, [{ tenant: 'acme', asset: 'sw-1' }]);
-    const act = (path: string, body: unknown = {}) => checked('POST', `${INCIDENT}/${path}`, { id: id! }, { as: 'op', body });
+    const act = (path: string, body: unknown = {}) =>
+      checked('POST', `${INCIDENT}/${path}`, { id: id! }, { as: 'op', body });
     expect((await act('reopen')).body).toMatchObject({ status: 409, code: 'VIGIL_INCIDENT_NOT_RESOLVED' });
     await act('acknowledge');
-    expect((await act('acknowledge')).body).toMatchObject({ status: 409, code: 'VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED', detail: expect.stringContaining('alice') });
+    expect((await act('acknowledge')).body).toMatchObject({
+      status: 409,
+      code: 'VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED',
+      detail: expect.stringContaining('alice'),
+    });
     await act('resolve');
-    for (const path of ['resolve', 'acknowledge']) expect((await act(path)).body).toMatchObject({ status: 409, code: 'VIGIL_INCIDENT_RESOLVED' });
-    expect((await checked('PUT', `${INCIDENT}/assignee`, { id: id! }, { as: 'op', body: { assignee: 'bob' } })).body).toMatchObject({ status: 409, code: 'VIGIL_INCIDENT_RESOLVED' });
+    for (const path of ['resolve', 'acknowledge'])
+      expect((await act(path)).body).toMatchObject({ status: 409, code: 'VIGIL_INCIDENT_RESOLVED' });
+    expect(
+      (await checked('PUT', `${INCIDENT}/assignee`, { id: id! }, { as: 'op', body: { assignee: 'bob' } })).body,
+    ).toMatchObject({ status: 409, code: 'VIGIL_INCIDENT_RESOLVED' });
     expect((await act('comments', { text: 'post-mortem' })).status).toBe(200);
-    expect((await checked('POST', `${INCIDENT}/acknowledge`, { id: 'nope' }, { as: 'op' })).body).toMatchObject({ status: 404, code: 'VIGIL_INCIDENT_NOT_FOUND' });
+    expect((await checked('POST', `${INCIDENT}/acknowledge`, { id: 'nope' }, { as: 'op' })).body).toMatchObject({
+      status: 404,
+      code: 'VIGIL_INCIDENT_NOT_FOUND',
+    });
   });
 
   it('answers every malformed request with a problem document: validation, unknown fields, bad JSON, other media types, unknown routes', async () => {
     const [id] = open(world.engine, [{ tenant: 'acme', asset: 'sw-1' }]);
-    const bad = async (method: string, template: string, opts: { body?: unknown; query?: string; headers?: Record<string, string>; raw?: string }, code: string, status = 400) => {
+    const bad = async (
+      method: string,
+      template: string,
+      opts: { body?: unknown; query?: string; headers?: Record<string, string>; raw?: string },
+      code: string,
+      status = 400,
+    ) => {
       const path = template.replace('{id}', id!) + (opts.query ? `?${opts.query}` : '');
       const answer =
         opts.raw === undefined
           ? await world.api.call(method, path, { as: 'op', body: opts.body, headers: opts.headers })
-          : await fetch(world.api.base + path, { method, headers: { authorization: 'Bearer op', ...opts.headers }, body: opts.raw }).then(async (r) => ({ status: r.status, contentType: r.headers.get('content-type') ?? '', body: JSON.parse(await r.text()) }));
+          : await fetch(world.api.base + path, {
+              method,
+              headers: { authorization: 'Bearer op', ...opts.headers },
+              body: opts.raw,
+            }).then(async (r) => ({
+              status: r.status,
+              contentType: r.headers.get('content-type') ?? '',
+              body: JSON.parse(await r.text()),
+            }));
       expect(answer.contentType).toMatch(/^application\/problem\+json(;|$)/);
-      expect(answer.body).toMatchObject({ status, code, type: `urn:vigil:problem:${code}`, title: expect.any(String), detail: expect.any(String) });
-      if (template.startsWith('/api/') && world.spec.operations().some((o) => o.path === template && o.method === method.toLowerCase())) world.spec.check(method, template, answer as never);
+      expect(answer.body).toMatchObject({
+        status,
+        code,
+        type: `urn:vigil:problem:${code}`,
+        title: expect.any(String),
+        detail: expect.any(String),
+      });
+      if (
+        template.startsWith('/api/') &&
+        world.spec.operations().some((o) => o.path === template && o.method === method.toLowerCase())
+      )
+        world.spec.check(method, template, answer as never);
       return answer.body as { detail: string; errors?: { path: string }[] };
     };
-    expect((await bad('GET', LIST, { query: 'limit=0' }, 'VIGIL_INVALID_REQUEST')).errors).toEqual([{ path: 'querystring/limit', message: 'must be >= 1' }]);
+    expect((await bad('GET', LIST, { query: 'limit=0' }, 'VIGIL_INVALID_REQUEST')).errors).toEqual([
+      { path: 'querystring/limit', message: 'must be >= 1' },
+    ]);
     await bad('GET', LIST, { query: 'state=closed' }, 'VIGIL_INVALID_REQUEST');
     await bad('GET', LIST, { query: 'sort=title' }, 'VIGIL_INVALID_REQUEST');
     await bad('GET', LIST, { query: 'since=yesterday' }, 'VIGIL_INVALID_REQUEST');
     await bad('GET', LIST, { query: 'colour=red' }, 'VIGIL_INVALID_REQUEST');
     expect((await bad('GET', LIST, { query: 'cursor=bm9wZQ' }, 'VIGIL_INVALID_CURSOR')).detail).toMatch(/next_cursor/);
     // A query far past Node's default 16 KiB of headers still gets its answer (here, too many labels), not a bare 431.
-    const long = Array.from({ length: 40 }, (_, i) => `label=${encodeURIComponent(`k${i}=${'\u{1F600}'.repeat(120)}`)}`).join('&');
+    const long = Array.from(
+      { length: 40 },
+      (_, i) => `label=${encodeURIComponent(`k${i}=${'\u{1F600}'.repeat(120)}`)}`,
+    ).join('&');
     expect(long.length).toBeGreaterThan(16 * 1024);
-    expect((await bad('GET', LIST, { query: long }, 'VIGIL_INVALID_REQUEST')).errors).toEqual([{ path: 'querystring/label', message: 'must NOT have more than 20 items' }]);
-    expect((await bad('POST', `${INCIDENT}/comments`, { body: {} }, 'VIGIL_INVALID_REQUEST')).errors![0]!.path).toBe('body');
-    expect((await bad('POST', `${INCIDENT}/acknowledge`, { body: { reson: 'typo' } }, 'VIGIL_INVALID_REQUEST')).detail).toMatch(/additional properties/);
+    expect((await bad('GET', LIST, { query: long }, 'VIGIL_INVALID_REQUEST')).errors).toEqual([
+      { path: 'querystring/label', message: 'must NOT have more than 20 items' },
+    ]);
+    expect((await bad('POST', `${INCIDENT}/comments`, { body: {} }, 'VIGIL_INVALID_REQUEST')).errors![0]!.path).toBe(
+      'body',
+    );
+    expect(
+      (await bad('POST', `${INCIDENT}/acknowledge`, { body: { reson: 'typo' } }, 'VIGIL_INVALID_REQUEST')).detail,
+    ).toMatch(/additional properties/);
     // Not coerced: a number where text belongs is a mistake.
-    expect((await bad('POST', `${INCIDENT}/comments`, { body: { text: 42 } }, 'VIGIL_INVALID_REQUEST')).errors).toEqual([{ path: 'body/text', message: 'must be string' }]);
+    expect((await bad('POST', `${INCIDENT}/comments`, { body: { text: 42 } }, 'VIGIL_INVALID_REQUEST')).errors).toEqual(
+      [{ path: 'body/text', message: 'must be string' }],
+    );
     await bad('PUT', `${INCIDENT}/assignee`, { body: { assignee: false } }, 'VIGIL_INVALID_REQUEST');
     await bad('GET', LIST, { query: 'limit=1.5' }, 'VIGIL_INVALID_REQUEST');
-    await bad('POST', `${INCIDENT}/acknowledge`, { raw: '{"reason":', headers: { 'content-type': 'application/json' } }, 'VIGIL_INVALID_REQUEST');
+    await bad(
+      'POST',
+      `${INCIDENT}/acknowledge`,
+      { raw: '{"reason":', headers: { 'content-type': 'application/json' } },
+      'VIGIL_INVALID_REQUEST',
+    );
     // No body is an empty one; a JSON null is not an object.
-    await bad('POST', `${INCIDENT}/acknowledge`, { raw: 'null', headers: { 'content-type': 'application/json' } }, 'VIGIL_INVALID_REQUEST');
-    await bad('POST', `${INCIDENT}/acknowledge`, { raw: 'reason=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 'VIGIL_UNSUPPORTED_MEDIA_TYPE', 415);
+    await bad(
+      'POST',
+      `${INCIDENT}/acknowledge`,
+      { raw: 'null', headers: { 'content-type': 'application/json' } },
+      'VIGIL_INVALID_REQUEST',
+    );
+    await bad(
+      'POST',
+      `${INCIDENT}/acknowledge`,
+      { raw: 'reason=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+      'VIGIL_UNSUPPORTED_MEDIA_TYPE',
+      415,
+    );
     await bad('POST', `${INCIDENT}/comments`, { body: { text: 'x'.repeat(70_000) } }, 'VIGIL_PAYLOAD_TOO_LARGE', 413);
-    expect((await bad('GET', '/api/v1/nothing', {}, 'VIGIL_ROUTE_NOT_FOUND', 404)).detail).toBe('no route GET /api/v1/nothing; see /docs');
-    expect((await bad('DELETE', INCIDENT, {}, 'VIGIL_METHOD_NOT_ALLOWED', 405)).detail).toBe(`/api/v1/incidents/${id} takes GET, HEAD, not DELETE`);
-    expect((await world.api.call('GET', `/api/v1/incidents/${id}/acknowledge`, { as: 'op' })).headers.get('allow')).toBe('POST');
+    expect((await bad('GET', '/api/v1/nothing', {}, 'VIGIL_ROUTE_NOT_FOUND', 404)).detail).toBe(
+      'no route GET /api/v1/nothing; see /docs',
+    );
+    expect((await bad('DELETE', INCIDENT, {}, 'VIGIL_METHOD_NOT_ALLOWED', 405)).detail).toBe(
+      `/api/v1/incidents/${id} takes GET, HEAD, not DELETE`,
+    );
+    expect(
+      (await world.api.call('GET', `/api/v1/incidents/${id}/acknowledge`, { as: 'op' })).headers.get('allow'),
+    ).toBe('POST');
     // Ids longer than the schema allows are refused by it, however long.
-    expect((await world.api.call('GET', `/api/v1/incidents/${'0'.repeat(600)}`, { as: 'op' })).body).toMatchObject({ status: 400, code: 'VIGIL_INVALID_REQUEST' });
+    expect((await world.api.call('GET', `/api/v1/incidents/${'0'.repeat(600)}`, { as: 'op' })).body).toMatchObject({
+      status: 400,
+      code: 'VIGIL_INVALID_REQUEST',
+    });
     expect(world.delivered).toEqual([]);
   });
 
@@ -260,25 +462,41 @@ describe('operators\' API: incidents', () => {
   });
 });
 
-describe('operators\' API: silences (Alertmanager API v2)', () => {
+describe("operators' API: silences (Alertmanager API v2)", () => {
   beforeEach(async () => {
     world = await start();
   });
   const SILENCES = '/api/v2/silences';
   const SILENCE = '/api/v2/silence/{silenceID}';
   const iso = (ms: number) => new Date(ms).toISOString();
-  const body = (matchers: object[], extra: object = {}) => ({ matchers, startsAt: iso(world.clock.now), endsAt: iso(world.clock.now + 3_600_000), createdBy: 'ann', comment: 'maintenance', ...extra });
+  const body = (matchers: object[], extra: object = {}) => ({
+    matchers,
+    startsAt: iso(world.clock.now),
+    endsAt: iso(world.clock.now + 3_600_000),
+    createdBy: 'ann',
+    comment: 'maintenance',
+    ...extra,
+  });
   const asset = (value: string) => ({ name: 'asset', value, isRegex: false });
   const post = async (as: string, b: object) => checked('POST', SILENCES, {}, { as, body: b });
 
-  it('keeps each tenant\'s silences to itself: another tenant\'s answers 404 like an unknown id, is not listed, and silences nothing of other tenants', async () => {
-    const [acme, globex] = open(world.engine, [{ tenant: 'acme', asset: 'sw-1' }, { tenant: 'globex', asset: 'sw-1' }]);
+  it("keeps each tenant's silences to itself: another tenant's answers 404 like an unknown id, is not listed, and silences nothing of other tenants", async () => {
+    const [acme, globex] = open(world.engine, [
+      { tenant: 'acme', asset: 'sw-1' },
+      { tenant: 'globex', asset: 'sw-1' },
+    ]);
     const { silenceID } = (await post('acme-op', body([asset('sw-1')]))).body as { silenceID: string };
-    expect(world.engine.incidentById(acme!)!.incident).toMatchObject({ suppressed: true, suppressedBy: `silence:${silenceID}` });
+    expect(world.engine.incidentById(acme!)!.incident).toMatchObject({
+      suppressed: true,
+      suppressedBy: `silence:${silenceID}`,
+    });
     expect(world.engine.incidentById(globex!)!.incident.suppressed).toBe(false);
     const unknown = await checked('GET', SILENCE, { silenceID: 'f'.repeat(36) }, { as: 'globex-op' });
     expect(unknown.status).toBe(404);
-    for (const [method, as] of [['GET', 'globex-op'], ['DELETE', 'globex-op']] as const) {
+    for (const [method, as] of [
+      ['GET', 'globex-op'],
+      ['DELETE', 'globex-op'],
+    ] as const) {
       const answer = await checked(method, SILENCE, { silenceID }, { as });
       expect(answer.body).toEqual({ ...(unknown.body as object), detail: `no silence has id ${silenceID}` });
     }
@@ -286,15 +504,27 @@ describe('operators\' API: silences (Alertmanager API v2)', () => {
     expect((await checked('GET', SILENCES, {}, { as: 'globex-op' })).body).toEqual([]);
     expect((await checked('GET', SILENCES, {}, { as: 'acme-viewer' })).body).toMatchObject([{ id: silenceID }]);
     // Still active: globex's attempts changed nothing.
-    expect((await checked('GET', SILENCE, { silenceID }, { as: 'acme-viewer' })).body).toMatchObject({ status: { state: 'active' } });
+    expect((await checked('GET', SILENCE, { silenceID }, { as: 'acme-viewer' })).body).toMatchObject({
+      status: { state: 'active' },
+    });
   });
 
   it('changes a silence in place by id, makes a new one when it had expired, and filters the list as Alertmanager does', async () => {
     const first = ((await post('op', body([asset('sw-1')]))).body as { silenceID: string }).silenceID;
-    const second = ((await post('op', body([asset('db-1'), { name: 'rule', value: 'link_.*', isRegex: true }]))).body as { silenceID: string }).silenceID;
-    expect((await post('op', body([asset('sw-2')], { id: first, comment: 'extended' }))).body).toEqual({ silenceID: first });
-    expect((await checked('GET', SILENCE, { silenceID: first }, { as: 'viewer' })).body).toMatchObject({ comment: 'extended', matchers: [{ name: 'asset', value: 'sw-2' }] });
-    const filtered = async (query: string) => ((await checked('GET', SILENCES, {}, { as: 'viewer', query })).body as { id: string }[]).map((s) => s.id);
+    const second = (
+      (await post('op', body([asset('db-1'), { name: 'rule', value: 'link_.*', isRegex: true }]))).body as {
+        silenceID: string;
+      }
+    ).silenceID;
+    expect((await post('op', body([asset('sw-2')], { id: first, comment: 'extended' }))).body).toEqual({
+      silenceID: first,
+    });
+    expect((await checked('GET', SILENCE, { silenceID: first }, { as: 'viewer' })).body).toMatchObject({
+      comment: 'extended',
+      matchers: [{ name: 'asset', value: 'sw-2' }],
+    });
+    const filtered = async (query: string) =>
+      ((await checked('GET', SILENCES, {}, { as: 'viewer', query })).body as { id: string }[]).map((s) => s.id);
     expect(await filtered('filter=asset%3D%22sw-2%22')).toEqual([first]);
     expect(await filtered('filter=asset%3Ddb-1')).toEqual([second]);
     // Regex matchers are not the silence's labels: a filter on them finds nothing.
@@ -304,12 +534,24 @@ describe('operators\' API: silences (Alertmanager API v2)', () => {
     await checked('DELETE', SILENCE, { silenceID: first }, { as: 'op' });
     const renewed = ((await post('op', body([asset('sw-2')], { id: first }))).body as { silenceID: string }).silenceID;
     expect(renewed).not.toBe(first);
-    expect((await checked('GET', SILENCE, { silenceID: first }, { as: 'viewer' })).body).toMatchObject({ status: { state: 'expired' } });
+    expect((await checked('GET', SILENCE, { silenceID: first }, { as: 'viewer' })).body).toMatchObject({
+      status: { state: 'expired' },
+    });
     // A pending silence expired never starts.
-    const later = ((await post('op', body([asset('sw-3')], { startsAt: iso(world.clock.now + 60_000) }))).body as { silenceID: string }).silenceID;
-    expect((await checked('GET', SILENCE, { silenceID: later }, { as: 'viewer' })).body).toMatchObject({ status: { state: 'pending' } });
+    const later = (
+      (await post('op', body([asset('sw-3')], { startsAt: iso(world.clock.now + 60_000) }))).body as {
+        silenceID: string;
+      }
+    ).silenceID;
+    expect((await checked('GET', SILENCE, { silenceID: later }, { as: 'viewer' })).body).toMatchObject({
+      status: { state: 'pending' },
+    });
     await checked('DELETE', SILENCE, { silenceID: later }, { as: 'op' });
-    expect((await checked('GET', SILENCE, { silenceID: later }, { as: 'viewer' })).body).toMatchObject({ status: { state: 'expired' }, startsAt: iso(world.clock.now), endsAt: iso(world.clock.now) });
+    expect((await checked('GET', SILENCE, { silenceID: later }, { as: 'viewer' })).body).toMatchObject({
+      status: { state: 'expired' },
+      startsAt: iso(world.clock.now),
+      endsAt: iso(world.clock.now),
+    });
   });
 
   it('refuses silences Alertmanager refuses: ended, ending before they start, matching everything, with a broken regex', async () => {
@@ -319,7 +561,10 @@ describe('operators\' API: silences (Alertmanager API v2)', () => {
       expect((answer.body as { detail: string }).detail).toMatch(detail);
     };
     await refused(body([asset('sw-1')], { endsAt: iso(world.clock.now - 1000) }), /endsAt must be in the future/);
-    await refused(body([asset('sw-1')], { startsAt: iso(world.clock.now + 7_200_000) }), /endsAt must not be before startsAt/);
+    await refused(
+      body([asset('sw-1')], { startsAt: iso(world.clock.now + 7_200_000) }),
+      /endsAt must not be before startsAt/,
+    );
     await refused(body([{ name: 'asset', value: '.*', isRegex: true }]), /must not match the empty value/);
     await refused(body([{ name: 'asset', value: '(', isRegex: true }]), /invalid regular expression/);
     await refused(body([]), /matchers/);

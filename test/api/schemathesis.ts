@@ -31,11 +31,33 @@ try {
     { asset: 'sw-1', type: 'down', title: 'sw-1 unreachable', severity: 'WARN', tenant: 'globex' },
     { asset: 'sw-1', type: 'up', title: 'sw-1 back', severity: 'INFO', tenant: 'globex' },
   ];
-  const res = await fetch(daemon.url('/v1/events'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+  const res = await fetch(daemon.url('/v1/events'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(events),
+  });
   if (res.status !== 200) throw new Error(`seeding events: ${res.status} ${await res.text()}`);
   const run = spawnSync(
     schemathesis,
-    ['--config-file', new URL('schemathesis.toml', import.meta.url).pathname, 'run', daemon.apiUrl('/openapi.json'), '--checks', 'all', '--max-examples', examples, '--seed', '16', '--workers', '1', '--generation-database', 'none', '--no-color', '--report-dir', `${daemon.dataDir}/schemathesis`],
+    [
+      '--config-file',
+      new URL('schemathesis.toml', import.meta.url).pathname,
+      'run',
+      daemon.apiUrl('/openapi.json'),
+      '--checks',
+      'all',
+      '--max-examples',
+      examples,
+      '--seed',
+      '16',
+      '--workers',
+      '1',
+      '--generation-database',
+      'none',
+      '--no-color',
+      '--report-dir',
+      `${daemon.dataDir}/schemathesis`,
+    ],
     // Its cache (.schemathesis/) goes to the working directory: the daemon's, not the checkout.
     { stdio: 'inherit', cwd: daemon.dataDir },
   );

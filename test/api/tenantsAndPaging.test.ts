@@ -16,7 +16,11 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function serve(engine: CorrelationEngine, authenticator?: FakeAuthenticator, anonymousRole?: string): Promise<RunningApi> {
+async function serve(
+  engine: CorrelationEngine,
+  authenticator?: FakeAuthenticator,
+  anonymousRole?: string,
+): Promise<RunningApi> {
   const api = await startApi({ desk: () => engineDesk(engine, () => T0 + 86_400_000), authenticator, anonymousRole });
   cleanup.push(() => api.close());
   return api;
@@ -25,11 +29,21 @@ async function serve(engine: CorrelationEngine, authenticator?: FakeAuthenticato
 type Page = { items: { id: string; tenant: string; opened_at: string }[]; next_cursor: string | null };
 
 /** Every page of a query, following next_cursor; `between` runs after each page (to change the data meanwhile). */
-async function allPages(api: RunningApi, spec: SpecChecker, query: string, as: string | undefined, between: (page: number) => void = () => {}): Promise<Page['items']> {
+async function allPages(
+  api: RunningApi,
+  spec: SpecChecker,
+  query: string,
+  as: string | undefined,
+  between: (page: number) => void = () => {},
+): Promise<Page['items']> {
   const out: Page['items'] = [];
   let cursor: string | null = null;
   for (let n = 0; n < 1000; n++) {
-    const answer = await api.call('GET', `/api/v1/incidents?${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { as });
+    const answer = await api.call(
+      'GET',
+      `/api/v1/incidents?${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      { as },
+    );
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
     spec.check('GET', '/api/v1/incidents', answer);
     const page = answer.body as Page;
@@ -48,14 +62,17 @@ function openOne(engine: CorrelationEngine, tenant: string, atMs: number): strin
 }
 
 describe('tenants and paging', () => {
-  it('never shows a tenant another tenant\'s incidents, and shows it all of its own, over random tenants, filters and page sizes', async () => {
+  it("never shows a tenant another tenant's incidents, and shows it all of its own, over random tenants, filters and page sizes", async () => {
     for (const seed of [16, 42, 977]) await tenantRound(seed);
   });
 
   async function tenantRound(seed: number): Promise<void> {
     const random = mulberry32(seed);
     const engine = engineFrom(RULES);
-    const tenants = Array.from({ length: 2 + Math.floor(random() * 4) }, (_, i) => `t${i}-${Math.floor(random() * 1e6)}`);
+    const tenants = Array.from(
+      { length: 2 + Math.floor(random() * 4) },
+      (_, i) => `t${i}-${Math.floor(random() * 1e6)}`,
+    );
     const auth = new FakeAuthenticator().add('global', { subject: 'g', role: 'viewer' });
     for (const t of tenants) auth.add(`tok-${t}`, { subject: `s-${t}`, role: 'operator', tenant: t });
     const owner = new Map<string, string>();
@@ -73,15 +90,27 @@ describe('tenants and paging', () => {
     }
     for (let round = 0; round < 12; round++) {
       const tenant = tenants[Math.floor(random() * tenants.length)]!;
-      const sort = ['opened_at', '-opened_at', 'updated_at', '-updated_at', 'severity', '-severity'][Math.floor(random() * 6)]!;
+      const sort = ['opened_at', '-opened_at', 'updated_at', '-updated_at', 'severity', '-severity'][
+        Math.floor(random() * 6)
+      ]!;
       const state = ['open', 'resolved', 'open,resolved', undefined][Math.floor(random() * 4)];
       // Asking for another tenant by name changes nothing.
       const asked = random() < 0.3 ? tenants[Math.floor(random() * tenants.length)] : undefined;
       const limit = 1 + Math.floor(random() * 40);
-      const query = [`sort=${sort}`, `limit=${limit}`, state && `state=${state}`, asked && `tenant=${asked}`].filter(Boolean).join('&');
+      const query = [`sort=${sort}`, `limit=${limit}`, state && `state=${state}`, asked && `tenant=${asked}`]
+        .filter(Boolean)
+        .join('&');
       const seen = await allPages(api, spec, query, `tok-${tenant}`);
-      const want = ids.filter((id) => owner.get(id) === tenant && (asked === undefined || asked === tenant) && (state === undefined || state.split(',').includes(ids.indexOf(id) < 30 ? 'resolved' : 'open')));
-      expect(seen.every((i) => i.tenant === tenant), `seed ${seed} round ${round}: ${query}`).toBe(true);
+      const want = ids.filter(
+        (id) =>
+          owner.get(id) === tenant &&
+          (asked === undefined || asked === tenant) &&
+          (state === undefined || state.split(',').includes(ids.indexOf(id) < 30 ? 'resolved' : 'open')),
+      );
+      expect(
+        seen.every((i) => i.tenant === tenant),
+        `seed ${seed} round ${round}: ${query}`,
+      ).toBe(true);
       expect(seen.map((i) => i.id).sort(), `seed ${seed} round ${round}: ${query}`).toEqual(want.sort());
       // And every id it was not shown is a 404 to it.
       const foreign = ids.find((id) => owner.get(id) !== tenant)!;
@@ -117,9 +146,17 @@ describe('tenants and paging', () => {
     const engine = engineFrom(RULES);
     const id = openOne(engine, 'acme', T0);
     const viewerOnly = await serve(engine);
-    expect((await viewerOnly.call('GET', '/api/v1/incidents', { headers: { authorization: 'Bearer whatever' } })).body).toMatchObject({ items: [{ id }] });
-    expect((await viewerOnly.call('POST', `/api/v1/incidents/${id}/acknowledge`)).body).toMatchObject({ status: 403, code: 'VIGIL_FORBIDDEN' });
+    expect(
+      (await viewerOnly.call('GET', '/api/v1/incidents', { headers: { authorization: 'Bearer whatever' } })).body,
+    ).toMatchObject({ items: [{ id }] });
+    expect((await viewerOnly.call('POST', `/api/v1/incidents/${id}/acknowledge`)).body).toMatchObject({
+      status: 403,
+      code: 'VIGIL_FORBIDDEN',
+    });
     const operator = await serve(engine, undefined, 'operator');
-    expect((await operator.call('POST', `/api/v1/incidents/${id}/acknowledge`)).body).toMatchObject({ status: 'acknowledged', acknowledged_by: 'anonymous' });
+    expect((await operator.call('POST', `/api/v1/incidents/${id}/acknowledge`)).body).toMatchObject({
+      status: 'acknowledged',
+      acknowledged_by: 'anonymous',
+    });
   });
 });

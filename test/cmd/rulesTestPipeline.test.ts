@@ -46,10 +46,31 @@ describe('vigil rules test through the pipeline', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-rules-pipeline-'));
     writeFileSync(join(dir, 'vigil.yaml'), CONFIG);
     writeFileSync(join(dir, 'events.ndjson'), EVENTS.map((e) => JSON.stringify(e)).join('\n'));
-    const res = await runCli(['rules', 'test', '--config', join(dir, 'vigil.yaml'), '--events', join(dir, 'events.ndjson'), '--format', 'json', '--after', '1m']);
+    const res = await runCli([
+      'rules',
+      'test',
+      '--config',
+      join(dir, 'vigil.yaml'),
+      '--events',
+      join(dir, 'events.ndjson'),
+      '--format',
+      'json',
+      '--after',
+      '1m',
+    ]);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
-    const changes = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; atMs: number; incident: { key: string; eventCount: number; severityText: string } });
+    const changes = res.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            kind: string;
+            atMs: number;
+            incident: { key: string; eventCount: number; severityText: string };
+          },
+      );
     // Opened by the down at 10:00:00, resolved by the real up at 10:01:00: the healthcheck line at 10:00:30 was filtered out.
     // (Two `opened` changes: the creation, then the first notification after group_wait.)
     expect(changes.map((c) => [c.kind, c.incident.key])).toEqual([
@@ -61,7 +82,14 @@ describe('vigil rules test through the pipeline', () => {
     expect(new Date(resolved.atMs).toISOString()).toBe('2026-12-01T10:01:00.000Z');
     expect(resolved.incident).toMatchObject({ eventCount: 2, severityText: 'critical' }); // the severity the tag processor set
 
-    const table = await runCli(['rules', 'test', '--config', join(dir, 'vigil.yaml'), '--events', join(dir, 'events.ndjson')]);
+    const table = await runCli([
+      'rules',
+      'test',
+      '--config',
+      join(dir, 'vigil.yaml'),
+      '--events',
+      join(dir, 'events.ndjson'),
+    ]);
     expect(table.stdout.split('\n')[0]).toBe('through logs: json mapping, processors extract, tag, filter/noise');
   });
 });

@@ -35,7 +35,14 @@ const MINIMAL: Record<string, unknown> = {
   'exporters/otlp_http': { endpoint: 'http://127.0.0.1:9' },
   'exporters/servicenow': { url: 'http://127.0.0.1:9', username: 'vigil', password: 'pw' },
   'exporters/email': { host: '127.0.0.1', port: 9, tls: 'none', from: 'vigil@example.com', to: ['noc@example.com'] },
-  'exporters/sms': { provider: 'twilio', url: 'http://127.0.0.1:9', account_sid: 'AC0123456789abcdef0123456789abcdef', auth_token: 't', from: '+14155550100', to: ['+14155550101'] },
+  'exporters/sms': {
+    provider: 'twilio',
+    url: 'http://127.0.0.1:9',
+    account_sid: 'AC0123456789abcdef0123456789abcdef',
+    auth_token: 't',
+    from: '+14155550100',
+    to: ['+14155550101'],
+  },
   'connectors/correlation': { rules: [{ kind: 'pair', name: 'down', group_by: ['asset'] }] },
   'extensions/authenticator': { api_keys: {} },
 };
@@ -85,7 +92,9 @@ function create(kind: Kind, f: AnyFactory, config: unknown, n: number): Partial<
   throw new Error(`${kind}: unknown factory kind`);
 }
 
-const table = (['receivers', 'processors', 'exporters', 'connectors', 'extensions'] as const).flatMap((kind) => registry[kind].map((f) => [`${kind.slice(0, -1)} ${f.type}`, kind, f] as const));
+const table = (['receivers', 'processors', 'exporters', 'connectors', 'extensions'] as const).flatMap((kind) =>
+  registry[kind].map((f) => [`${kind.slice(0, -1)} ${f.type}`, kind, f] as const),
+);
 
 describe.each(table)('%s', (_name, kind, factory) => {
   it('has a description and signals, and its default config parses or names the keys it needs', () => {
@@ -97,7 +106,10 @@ describe.each(table)('%s', (_name, kind, factory) => {
     if (issues.length === 0) expect(config).toBeDefined();
     else {
       for (const i of issues) expect(i.path.startsWith(`${kind}.${factory.type}`), i.path).toBe(true);
-      expect(MINIMAL[`${kind}/${factory.type}`], `${kind}/${factory.type} needs a minimal config in this table`).toBeDefined();
+      expect(
+        MINIMAL[`${kind}/${factory.type}`],
+        `${kind}/${factory.type} needs a minimal config in this table`,
+      ).toBeDefined();
     }
     const { issues: minimal } = parse(kind, factory);
     expect(minimal).toEqual([]);

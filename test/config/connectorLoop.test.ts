@@ -20,18 +20,24 @@ describe('pipelines joined by connectors', () => {
   it('refuses a loop, naming the pipelines in it', () => {
     let issues: string[] = [];
     try {
-      parseConfig(`
+      parseConfig(
+        `
 receivers: { json: {} }
 connectors: { forward/a: {}, forward/b: {} }
 service:
   pipelines:
     logs: { receivers: [json, forward/b], exporters: [forward/a] }
     logs/2: { receivers: [forward/a], exporters: [forward/b] }
-`, { ...registry, connectors: [...registry.connectors, forward] }, {});
+`,
+        { ...registry, connectors: [...registry.connectors, forward] },
+        {},
+      );
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       issues = err.issues.map((i) => `${i.path}: ${i.message}`);
     }
-    expect(issues).toEqual(['service.pipelines: logs, logs/2 feed each other through connectors in a loop; a connector must lead to other pipelines than the ones feeding it']);
+    expect(issues).toEqual([
+      'service.pipelines: logs, logs/2 feed each other through connectors in a loop; a connector must lead to other pipelines than the ones feeding it',
+    ]);
   });
 });

@@ -30,7 +30,11 @@ service:
 describe('config loading', () => {
   it('applies defaults to a minimal config', () => {
     const cfg = parseConfig(minimal, registry, {});
-    const json = cfg.receivers.json!.config as { endpoint: { host: string; port: number }; max_request_body_size: number; paths: string[] };
+    const json = cfg.receivers.json!.config as {
+      endpoint: { host: string; port: number };
+      max_request_body_size: number;
+      paths: string[];
+    };
     expect(json.endpoint).toEqual({ host: '127.0.0.1', port: 4318 });
     expect(json.max_request_body_size).toBe(20 * 1024 * 1024);
     expect(json.paths).toEqual(['/v1/events', '/ingest']);
@@ -71,9 +75,15 @@ service:
         'service.telemetry.logs.level',
       ]),
     );
-    expect(issues.find((i) => i.path === 'receivers.otlpp')!.message).toMatch(/unknown receiver type "otlpp"; known types: json/);
-    expect(issues.find((i) => i.path === 'service.pipelines.logs.receivers[1]')!.message).toMatch(/"syslog" is not defined under receivers/);
-    expect(issues.find((i) => i.path === 'service.telemetry.logs.level')!.message).toMatch(/must be one of trace, debug, info/);
+    expect(issues.find((i) => i.path === 'receivers.otlpp')!.message).toMatch(
+      /unknown receiver type "otlpp"; known types: json/,
+    );
+    expect(issues.find((i) => i.path === 'service.pipelines.logs.receivers[1]')!.message).toMatch(
+      /"syslog" is not defined under receivers/,
+    );
+    expect(issues.find((i) => i.path === 'service.telemetry.logs.level')!.message).toMatch(
+      /must be one of trace, debug, info/,
+    );
   });
 
   it('expands ${env:...}, defaults and ${file:...}, keeping numbers typed', () => {
@@ -114,15 +124,21 @@ service:
     logs: { receivers: [otlp], exporters: [file] }
 `;
     const cfg = parseConfig(yaml('team-a'), registry, {});
-    expect((cfg.receivers.otlp!.config as { auth: { bearer_tokens: Record<string, string> } }).auth.bearer_tokens).toEqual({ 's3cret-token': 'team-a' });
+    expect(
+      (cfg.receivers.otlp!.config as { auth: { bearer_tokens: Record<string, string> } }).auth.bearer_tokens,
+    ).toEqual({ 's3cret-token': 'team-a' });
     const missing = issuesOf(yaml('team-a').replace(token, join(dir, 'absent')));
-    expect(missing).toEqual([{ path: expect.stringContaining('${file:'), message: expect.stringMatching(/cannot read file/) }]);
+    expect(missing).toEqual([
+      { path: expect.stringContaining('${file:'), message: expect.stringMatching(/cannot read file/) },
+    ]);
     expect(JSON.stringify(issuesOf(yaml('""')))).not.toContain('s3cret-token');
   });
 
   it('says which environment variable is missing', () => {
     const issues = issuesOf(minimal.replace('path: out.ndjson', 'path: "${env:OUT_PATH}"'));
-    expect(issues).toEqual([{ path: 'exporters.file.path', message: expect.stringMatching(/environment variable OUT_PATH is not set/) }]);
+    expect(issues).toEqual([
+      { path: 'exporters.file.path', message: expect.stringMatching(/environment variable OUT_PATH is not set/) },
+    ]);
   });
 
   it('rejects a pipeline that uses a component for a signal it does not carry', () => {
@@ -135,7 +151,12 @@ service:
   pipelines:
     metrics: { receivers: [json], exporters: [file] }
 `);
-    expect(issues).toEqual([{ path: 'service.pipelines.metrics.receivers[0]', message: 'receiver "json" does not support metrics; it supports logs' }]);
+    expect(issues).toEqual([
+      {
+        path: 'service.pipelines.metrics.receivers[0]',
+        message: 'receiver "json" does not support metrics; it supports logs',
+      },
+    ]);
   });
 
   it('points at the line of a YAML syntax error', () => {

@@ -18,7 +18,12 @@ describe('absence rule', () => {
     expect(brief(tl.changes)).toEqual(['opened! heartbeat{asset="db-1"}']);
     const opened = tl.changes[0]!;
     expect(opened).toMatchObject({ atMs: 180_000, reason: 'no event for 1m (last at 1970-01-01T00:02:00.000Z)' });
-    expect(opened.incident).toMatchObject({ openedAtMs: 180_000, labels: { asset: 'db-1' }, title: 'No events from db-1 for 1m', asset: 'db-1' });
+    expect(opened.incident).toMatchObject({
+      openedAtMs: 180_000,
+      labels: { asset: 'db-1' },
+      title: 'No events from db-1 for 1m',
+      asset: 'db-1',
+    });
     tl.advance(600_000);
     // One incident per silent host: db-2 fell silent after 300 s.
     expect(brief(tl.changes)).toEqual(['opened! heartbeat{asset="db-1"}', 'opened! heartbeat{asset="db-2"}']);
@@ -36,7 +41,11 @@ describe('absence rule', () => {
     tl.advance(70_000);
     tl.send([beat(80_000)]);
     tl.advance(200_000);
-    expect(brief(tl.changes)).toEqual(['opened! heartbeat{asset="db-1"}', 'resolved! heartbeat{asset="db-1"}', 'opened! heartbeat{asset="db-1"}']);
+    expect(brief(tl.changes)).toEqual([
+      'opened! heartbeat{asset="db-1"}',
+      'resolved! heartbeat{asset="db-1"}',
+      'opened! heartbeat{asset="db-1"}',
+    ]);
   });
 
   it('does not open while a late heartbeat is still allowed to arrive', () => {

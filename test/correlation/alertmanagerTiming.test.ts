@@ -86,8 +86,20 @@ inhibit_rules:
   const port = await freePort();
   amUrl = `http://127.0.0.1:${port}`;
   // No cluster: a lone instance would otherwise wait for gossip peers before sending.
-  am = spawn('prometheus-alertmanager', [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${dir}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='], { stdio: 'ignore' });
-  await waitFor(async () => (await fetch(`${amUrl}/-/ready`).catch(() => undefined))?.status === 200, 'Alertmanager to be ready');
+  am = spawn(
+    'prometheus-alertmanager',
+    [
+      `--config.file=${join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${dir}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+    ],
+    { stdio: 'ignore' },
+  );
+  await waitFor(
+    async () => (await fetch(`${amUrl}/-/ready`).catch(() => undefined))?.status === 200,
+    'Alertmanager to be ready',
+  );
 
   daemon = await startDaemon(`
 receivers:
@@ -127,17 +139,30 @@ type Sent = { alertname: 'asset_down' | 'svc_down'; asset: string; service: stri
 /** Sends the same changes to both at once: Alertmanager alerts (an up ends the alert now) and Vigil events. */
 async function send(changes: Sent[]): Promise<void> {
   const now = new Date().toISOString();
-  const alerts = changes.map((c) => ({ labels: { alertname: c.alertname, asset: c.asset, service: c.service }, startsAt: now, ...(c.type === 'up' ? { endsAt: now } : {}) }));
+  const alerts = changes.map((c) => ({
+    labels: { alertname: c.alertname, asset: c.asset, service: c.service },
+    startsAt: now,
+    ...(c.type === 'up' ? { endsAt: now } : {}),
+  }));
   const events = changes.map((c) => ({ ...c, ts: now }));
   const [a, v] = await Promise.all([
-    fetch(`${amUrl}/api/v2/alerts`, { method: 'POST', body: JSON.stringify(alerts), headers: { 'content-type': 'application/json' } }),
-    fetch(daemon!.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } }),
+    fetch(`${amUrl}/api/v2/alerts`, {
+      method: 'POST',
+      body: JSON.stringify(alerts),
+      headers: { 'content-type': 'application/json' },
+    }),
+    fetch(daemon!.url('/v1/events'), {
+      method: 'POST',
+      body: JSON.stringify(events),
+      headers: { 'content-type': 'application/json' },
+    }),
   ]);
   expect(a.status).toBe(200);
   expect(v.status).toBe(200);
 }
 
-const at = (t0: number, units: number) => new Promise((r) => setTimeout(r, Math.max(0, t0 + units * UNIT * 1000 - Date.now())));
+const at = (t0: number, units: number) =>
+  new Promise((r) => setTimeout(r, Math.max(0, t0 + units * UNIT * 1000 - Date.now())));
 
 describe('notification timing next to Alertmanager 0.25', () => {
   it('agrees on group_wait, held resolutions, inhibition and late joiners, and differs only where documented (repeat_interval)', async () => {
@@ -194,7 +219,10 @@ describe('notification timing next to Alertmanager 0.25', () => {
     expect(amSink.count('asset_down/web-4')).toBe(1);
 
     await at(t0, 15);
-    for (const [name, sink] of [['alertmanager', amSink], ['vigil', vigilSink]] as const) {
+    for (const [name, sink] of [
+      ['alertmanager', amSink],
+      ['vigil', vigilSink],
+    ] as const) {
       expect(sink.count('asset_down/web-1'), name).toBe(2);
       expect(sink.count('asset_down/web-4'), name).toBe(2);
       // web-3 was last notified at 6: its repeat is due at 16 (Vigil) and 18 (Alertmanager).

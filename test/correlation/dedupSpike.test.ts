@@ -3,16 +3,22 @@ import { brief, engineFrom, ev, Timeline } from '../support/correlation.ts';
 
 describe('dedup rule', () => {
   it('folds repeats of one fingerprint into one incident and resolves after a quiet window', () => {
-    const tl = new Timeline(engineFrom(`
+    const tl = new Timeline(
+      engineFrom(`
 defaults: { group_wait: 0s, allowed_lateness: 0s, reopen_window: 0s } # resolves are told at once (no hold), so the test sees the rule's own decisions
 rules:
   - { kind: dedup, name: disk, dedup_window: 1m }
-`));
+`),
+    );
     const e = (t: number, fp: string) => ev(t, { fingerprint: fp, title: `disk ${fp}` });
     tl.send([e(0, 'full:/var'), e(0, 'full:/tmp')]);
     for (let t = 10_000; t <= 100_000; t += 10_000) tl.send([e(t, 'full:/var')]);
     // /tmp was seen once: it resolves a minute later; /var keeps repeating.
-    expect(brief(tl.changes)).toEqual(['opened! disk{fingerprint="full:/var"}', 'opened! disk{fingerprint="full:/tmp"}', 'resolved! disk{fingerprint="full:/tmp"}']);
+    expect(brief(tl.changes)).toEqual([
+      'opened! disk{fingerprint="full:/var"}',
+      'opened! disk{fingerprint="full:/tmp"}',
+      'resolved! disk{fingerprint="full:/tmp"}',
+    ]);
     expect(tl.changes[2]!.atMs).toBe(60_000);
     tl.advance(170_000);
     expect(brief(tl.changes.slice(3))).toEqual(['resolved! disk{fingerprint="full:/var"}']);

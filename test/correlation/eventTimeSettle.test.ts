@@ -37,7 +37,7 @@ function run(yaml: string, events: ReturnType<typeof ev>[]): string[] {
   return decisions(tl.changes);
 }
 
-describe('timers follow the events\' own times, whatever the allowed lateness', () => {
+describe("timers follow the events' own times, whatever the allowed lateness", () => {
   it('absence: one 45 s gap in 10 s heartbeats opens and resolves an incident', () => {
     const beats = [0, 10_000, 20_000, 30_000, 75_000, 85_000, 95_000].map(beat);
     const expected = ['opened beat{asset="db-1"} @60000', 'resolved beat{asset="db-1"} @75000'];
@@ -93,17 +93,36 @@ describe('boundaries: exactly at the interval or deadline decides; 1 ms before d
     it(`pair deadline at allowed_lateness ${lateness}`, () => {
       const after = (d: number) => run(pair(lateness), [down(1000), up(1000 + d)]);
       expect(after(119_999)).toEqual(['opened link{asset="sw-1"} @1000', 'resolved link{asset="sw-1"} @120999']);
-      expect(after(120_000)).toEqual(['opened link{asset="sw-1"} @1000', 'escalated link{asset="sw-1"} @121000', 'resolved link{asset="sw-1"} @121000']);
-      expect(after(120_001)).toEqual(['opened link{asset="sw-1"} @1000', 'escalated link{asset="sw-1"} @121000', 'resolved link{asset="sw-1"} @121001']);
+      expect(after(120_000)).toEqual([
+        'opened link{asset="sw-1"} @1000',
+        'escalated link{asset="sw-1"} @121000',
+        'resolved link{asset="sw-1"} @121000',
+      ]);
+      expect(after(120_001)).toEqual([
+        'opened link{asset="sw-1"} @1000',
+        'escalated link{asset="sw-1"} @121000',
+        'resolved link{asset="sw-1"} @121001',
+      ]);
     });
 
     it(`threshold window end at allowed_lateness ${lateness}`, () => {
       // Six errors in bucket 0 (0..6 s): the window 6 s..66 s is the first without them.
       const storm = Array.from({ length: 6 }, (_, i) => err(i * 1000));
-      const next = (t: number) => run(threshold(lateness), [...storm, ...Array.from({ length: 6 }, (_, i) => err(t + i))]);
+      const next = (t: number) =>
+        run(threshold(lateness), [...storm, ...Array.from({ length: 6 }, (_, i) => err(t + i))]);
       expect(next(65_999)).toEqual(['opened errors{service="api"} @5000', 'resolved errors{service="api"} @132000']);
-      expect(next(66_000)).toEqual(['opened errors{service="api"} @5000', 'resolved errors{service="api"} @66000', 'opened errors{service="api"} @66005', 'resolved errors{service="api"} @132000']);
-      expect(next(66_001)).toEqual(['opened errors{service="api"} @5000', 'resolved errors{service="api"} @66000', 'opened errors{service="api"} @66006', 'resolved errors{service="api"} @132000']);
+      expect(next(66_000)).toEqual([
+        'opened errors{service="api"} @5000',
+        'resolved errors{service="api"} @66000',
+        'opened errors{service="api"} @66005',
+        'resolved errors{service="api"} @132000',
+      ]);
+      expect(next(66_001)).toEqual([
+        'opened errors{service="api"} @5000',
+        'resolved errors{service="api"} @66000',
+        'opened errors{service="api"} @66006',
+        'resolved errors{service="api"} @132000',
+      ]);
     });
   }
 });
@@ -118,7 +137,10 @@ rules:
     // 1763632804346 ms: as a double of ns, 1763632804346000000 / 1e6 floors to ...345.
     const ns = 1_763_632_804_346_000_000n;
     const nowMs = 1_763_632_804_346;
-    const changes = engine.process([newEvent({ source: 'test', asset: 'sw-1', type: 'down', timeUnixNano: ns, observedTimeUnixNano: ns })], nowMs);
+    const changes = engine.process(
+      [newEvent({ source: 'test', asset: 'sw-1', type: 'down', timeUnixNano: ns, observedTimeUnixNano: ns })],
+      nowMs,
+    );
     expect(engine.stats.late).toBe(0);
     expect(changes.map((c) => [c.kind, c.atMs])).toEqual([['opened', nowMs]]);
   });

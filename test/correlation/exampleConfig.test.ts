@@ -19,7 +19,11 @@ describe('config/examples/correlation.yaml', () => {
     ];
     const result = replay(config.correlation!, lines.map((l) => JSON.stringify(l)).join('\n'), 10_000);
     expect(result.rejected).toEqual([]);
-    expect(result.changes.filter((c) => c.notify || c.incident.suppressed).map((c) => `${c.kind} ${c.incident.key}${c.incident.suppressed ? ' (suppressed)' : ''}`)).toEqual([
+    expect(
+      result.changes
+        .filter((c) => c.notify || c.incident.suppressed)
+        .map((c) => `${c.kind} ${c.incident.key}${c.incident.suppressed ? ' (suppressed)' : ''}`),
+    ).toEqual([
       'opened asset_down{asset="web-1"}',
       'opened service_errors{asset="app-1",service="checkout"}',
       'opened host_silent{asset="db-1"}',

@@ -50,8 +50,14 @@ describe('held resolutions', () => {
     };
     // A changed rule (a deadline added) can still reopen its incident: the hold stays.
     const changed = held();
-    const kept = changed.engine.reload(rulesFrom(yaml('  - { kind: pair, name: link, group_by: [asset], deadline: 10m }')), 20_000);
-    expect(kept).toEqual({ changes: [], reset: [{ rule: 'link', reason: 'rule configuration changed: deadline', regrouped: false }] });
+    const kept = changed.engine.reload(
+      rulesFrom(yaml('  - { kind: pair, name: link, group_by: [asset], deadline: 10m }')),
+      20_000,
+    );
+    expect(kept).toEqual({
+      changes: [],
+      reset: [{ rule: 'link', reason: 'rule configuration changed: deadline', regrouped: false }],
+    });
     expect(changed.engine.book.heldKeys()).toEqual(['link{asset="sw-1"}']);
     changed.send([down(30_000)]);
     expect(brief(changed.changes.slice(2))).toEqual(['reopened link{asset="sw-1"}']);
@@ -59,19 +65,27 @@ describe('held resolutions', () => {
     const removed = held();
     const gone = removed.engine.reload(rulesFrom(yaml('  - { kind: pair, name: other, group_by: [asset] }')), 20_000);
     expect(gone.changes.map((c) => [c.kind, c.notify, c.atMs, c.reason])).toEqual([
-      ['resolved', true, 20_000, 'rule link was removed from the configuration: it can no longer reopen, so its held resolution is told (resolved at 1970-01-01T00:00:10.000Z)'],
+      [
+        'resolved',
+        true,
+        20_000,
+        'rule link was removed from the configuration: it can no longer reopen, so its held resolution is told (resolved at 1970-01-01T00:00:10.000Z)',
+      ],
     ]);
     expect(removed.engine.book.heldKeys()).toEqual([]);
     removed.advance(600_000);
     expect(removed.changes).toHaveLength(2);
 
     const regrouped = held();
-    const moved = regrouped.engine.reload(rulesFrom(yaml('  - { kind: pair, name: link, group_by: [asset, service] }')), 20_000);
+    const moved = regrouped.engine.reload(
+      rulesFrom(yaml('  - { kind: pair, name: link, group_by: [asset, service] }')),
+      20_000,
+    );
     expect(moved.changes.map((c) => [c.kind, c.notify, c.atMs])).toEqual([['resolved', true, 20_000]]);
     expect(moved.reset[0]!.regrouped).toBe(true);
   });
 
-  it('tell the resolve of a removed rule\'s open incident at once, even within group_interval', () => {
+  it("tell the resolve of a removed rule's open incident at once, even within group_interval", () => {
     const tl = new Timeline(engineFrom(yaml(link)));
     tl.send([down(0)]);
     const { changes } = tl.engine.reload(rulesFrom(yaml('  - { kind: pair, name: other, group_by: [asset] }')), 10_000);

@@ -9,12 +9,18 @@ const CORE = join(SRC, 'correlation');
 const ALLOWED = [/^correlation\//, /^model\//, /^ottl\//, /^config\/schema\.ts$/, /^errors\.ts$/];
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** Every module specifier of static imports, re-exports and dynamic imports. */
 function specifiers(text: string): string[] {
-  return [...text.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?\sfrom\s+['"]([^'"]+)['"]|(?:^|[\s;])import\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm)].map((m) => (m[1] ?? m[2] ?? m[3])!);
+  return [
+    ...text.matchAll(
+      /(?:^|[\s;])(?:import|export)\s[^'"]*?\sfrom\s+['"]([^'"]+)['"]|(?:^|[\s;])import\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm,
+    ),
+  ].map((m) => (m[1] ?? m[2] ?? m[3])!);
 }
 
 describe('the correlation core (src/correlation/)', () => {
@@ -25,7 +31,11 @@ describe('the correlation core (src/correlation/)', () => {
     for (const file of files) {
       for (const spec of specifiers(readFileSync(file, 'utf8'))) {
         if (spec.startsWith('node:')) continue;
-        const target = spec.startsWith('.') ? relative(SRC, resolve(file, '..', spec)).split('\\').join('/') : `package ${spec}`;
+        const target = spec.startsWith('.')
+          ? relative(SRC, resolve(file, '..', spec))
+              .split('\\')
+              .join('/')
+          : `package ${spec}`;
         if (!ALLOWED.some((a) => a.test(target))) leaks.push(`${relative(SRC, file)} imports ${spec}`);
       }
     }
@@ -33,6 +43,10 @@ describe('the correlation core (src/correlation/)', () => {
   });
 
   it('sees every import form the check relies on', () => {
-    expect(specifiers(`import type { A } from '../state/x.ts';\nexport { b } from "./b.ts";\nimport './side.ts';\nconst m = await import('../pipeline/p.ts');\nimport {\n  c,\n} from 'prom-client';`)).toEqual(['../state/x.ts', './b.ts', './side.ts', '../pipeline/p.ts', 'prom-client']);
+    expect(
+      specifiers(
+        `import type { A } from '../state/x.ts';\nexport { b } from "./b.ts";\nimport './side.ts';\nconst m = await import('../pipeline/p.ts');\nimport {\n  c,\n} from 'prom-client';`,
+      ),
+    ).toEqual(['../state/x.ts', './b.ts', './side.ts', '../pipeline/p.ts', 'prom-client']);
   });
 });

@@ -100,22 +100,48 @@ describe('joining incident records two agents wrote', () => {
     const variant = (r: () => number, x: IncidentRecord): IncidentRecord => {
       const v = structuredClone(x);
       switch (Math.floor(r() * 9)) {
-        case 0: v.pending += 3; v.incident.version += 1; break;
-        case 1: v.incident.sampleEventIds.reverse(); v.incident.audit.reverse(); break;
-        case 2: v.incident.eventCount += 1; break;
-        case 3: v.incident.sampleEventIds.push('e9'); break;
-        case 4: v.incident.audit[0] = { ...v.incident.audit[0]!, reason: 'other' }; break;
-        case 5: v.members = { ...v.members, b: 'up' }; break;
-        case 6: (v as { baseline?: number }).baseline = undefined; v.incident.mergedIds = undefined; break;
-        case 7: v.incident.labels = Object.fromEntries(Object.entries(v.incident.labels).reverse()); break;
-        default: v.incident.audit[0] = { ...v.incident.audit[0]!, suppressedBy: 'x' } as IncidentAuditEntry; break;
+        case 0:
+          v.pending += 3;
+          v.incident.version += 1;
+          break;
+        case 1:
+          v.incident.sampleEventIds.reverse();
+          v.incident.audit.reverse();
+          break;
+        case 2:
+          v.incident.eventCount += 1;
+          break;
+        case 3:
+          v.incident.sampleEventIds.push('e9');
+          break;
+        case 4:
+          v.incident.audit[0] = { ...v.incident.audit[0]!, reason: 'other' };
+          break;
+        case 5:
+          v.members = { ...v.members, b: 'up' };
+          break;
+        case 6:
+          (v as { baseline?: number }).baseline = undefined;
+          v.incident.mergedIds = undefined;
+          break;
+        case 7:
+          v.incident.labels = Object.fromEntries(Object.entries(v.incident.labels).reverse());
+          break;
+        default:
+          v.incident.audit[0] = { ...v.incident.audit[0]!, suppressedBy: 'x' } as IncidentAuditEntry;
+          break;
       }
       return v;
     };
     for (let seed = 1; seed <= 500; seed++) {
       const r = rng(seed);
       const [a, b] = [randomRecord(r), randomRecord(r)];
-      for (const [x, y] of [[a, b], [a, variant(r, a)], [j(a, b), variant(r, j(b, a))], [variant(r, b), variant(r, b)]] as const) {
+      for (const [x, y] of [
+        [a, b],
+        [a, variant(r, a)],
+        [j(a, b), variant(r, j(b, a))],
+        [variant(r, b), variant(r, b)],
+      ] as const) {
         expect(sameRecord(x, y), `seed ${seed}`).toBe(canonical(x) === canonical(y));
         expect(sameRecord(y, x), `seed ${seed}`).toBe(canonical(x) === canonical(y));
       }
@@ -140,7 +166,14 @@ describe('joining incident records two agents wrote', () => {
   it('makes one incident of two that two agents opened each, dated at the earlier opening, the other id named as merged', () => {
     const r = rng(11);
     const early = randomRecord(r);
-    early.incident = { ...early.incident, id: 'early', openedAtMs: 1000, status: 'open', resolvedAtMs: 0, eventCount: 3 };
+    early.incident = {
+      ...early.incident,
+      id: 'early',
+      openedAtMs: 1000,
+      status: 'open',
+      resolvedAtMs: 0,
+      eventCount: 3,
+    };
     early.statusAtMs = 1000;
     early.notifiedAtMs = -1;
     const told = structuredClone(early);
@@ -205,7 +238,7 @@ rules:
     const deliver = (all = false) => {
       // Merges answer merges only while a value grows: a network that never quiets is a bug.
       for (let round = 0; ; round++) {
-        if (round > 100_000) throw new Error('the agents never stopped answering each other\'s merges');
+        if (round > 100_000) throw new Error("the agents never stopped answering each other's merges");
         send();
         if (inFlight.length === 0 || (!all && (partitioned || r() < 0.3))) return;
         const [m] = inFlight.splice(Math.floor(r() * inFlight.length), 1);
@@ -241,7 +274,12 @@ rules:
    * next incident with it; docs/correlation.md says so.
    */
   function summary(records: IncidentRecord[]) {
-    return records.map((rec) => `${rec.incident.key} ${rec.incident.status}${rec.incident.rule === 'link' ? '' : ` ${rec.incident.eventCount}`}`).sort();
+    return records
+      .map(
+        (rec) =>
+          `${rec.incident.key} ${rec.incident.status}${rec.incident.rule === 'link' ? '' : ` ${rec.incident.eventCount}`}`,
+      )
+      .sort();
   }
 
   for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) {

@@ -9,32 +9,48 @@ defaults: { allowed_lateness: 1m, ${defaults} }
 rules:
   - { kind: pair, name: link, group_by: [asset] }
 `;
-const down = (t: number, sev = 13, text = 'WARN') => ev(t, { asset: 'sw-1', type: 'down', severityNumber: sev, severityText: text });
+const down = (t: number, sev = 13, text = 'WARN') =>
+  ev(t, { asset: 'sw-1', type: 'down', severityNumber: sev, severityText: text });
 const up = (t: number) => ev(t, { asset: 'sw-1', type: 'up' });
 
 describe('incident notifications', () => {
   it('holds the first notification for group_wait, batches updates by group_interval, repeats by repeat_interval', () => {
     const tl = new Timeline(engineFrom(rules('group_wait: 30s, group_interval: 5m, repeat_interval: 1h')));
     tl.send([down(0)]);
-    expect(tl.changes.map((c) => [c.kind, c.notify, c.reason])).toEqual([['opened', false, 'down event; first notification after group_wait 30s']]);
+    expect(tl.changes.map((c) => [c.kind, c.notify, c.reason])).toEqual([
+      ['opened', false, 'down event; first notification after group_wait 30s'],
+    ]);
     tl.send([down(10_000), down(20_000)]);
     tl.advance(30_000);
-    expect(tl.changes.slice(1).map((c) => [c.kind, c.notify, c.atMs, c.reason])).toEqual([['opened', true, 30_000, 'group_wait 30s elapsed: first notification (3 event(s))']]);
+    expect(tl.changes.slice(1).map((c) => [c.kind, c.notify, c.atMs, c.reason])).toEqual([
+      ['opened', true, 30_000, 'group_wait 30s elapsed: first notification (3 event(s))'],
+    ]);
     // Updates within group_interval wait for it, then go out together.
     tl.send([down(60_000), down(120_000)]);
     tl.advance(329_000);
     expect(tl.changes).toHaveLength(2);
     tl.advance(330_000);
-    expect(tl.changes.slice(2).map((c) => [c.kind, c.notify, c.reason])).toEqual([['updated', true, 'group_interval 5m: 2 new event(s), 5 in all']]);
+    expect(tl.changes.slice(2).map((c) => [c.kind, c.notify, c.reason])).toEqual([
+      ['updated', true, 'group_interval 5m: 2 new event(s), 5 in all'],
+    ]);
     // Nothing new: the next notification is the repeat, an hour after the last one.
     tl.advance(330_000 + 3_600_000);
-    expect(tl.changes.slice(3).map((c) => [c.kind, c.atMs, c.reason])).toEqual([['updated', 3_930_000, 'repeat_interval 1h: still open']]);
+    expect(tl.changes.slice(3).map((c) => [c.kind, c.atMs, c.reason])).toEqual([
+      ['updated', 3_930_000, 'repeat_interval 1h: still open'],
+    ]);
     // A resolve within group_interval of the repeat waits for it, in case it reopens.
     tl.send([up(4_000_000)]);
     expect(tl.changes.at(-1)).toMatchObject({ kind: 'resolved', notify: false });
     tl.advance(4_230_000);
     expect(tl.changes.at(-1)).toMatchObject({ kind: 'resolved', notify: true, atMs: 4_230_000 });
-    expect(tl.changes.at(-1)!.incident.audit.map((a) => a.kind)).toEqual(['opened', 'opened', 'updated', 'updated', 'resolved', 'resolved']);
+    expect(tl.changes.at(-1)!.incident.audit.map((a) => a.kind)).toEqual([
+      'opened',
+      'opened',
+      'updated',
+      'updated',
+      'resolved',
+      'resolved',
+    ]);
   });
 
   it('coalesces a flapping incident: resolves within group_interval of the last notification wait, and a reopen cancels them', () => {
@@ -45,19 +61,41 @@ describe('incident notifications', () => {
     expect(tl.changes.filter((c) => c.notify).map((c) => [c.kind, c.atMs])).toEqual([['opened', 0]]);
     expect(tl.changes.map((c) => [c.kind, c.atMs, c.reason])).toEqual([
       ['opened', 0, 'down event'],
-      ['resolved', 10_000, 'up event; notification held until group_interval 1m after the last one, in case it reopens'],
+      [
+        'resolved',
+        10_000,
+        'up event; notification held until group_interval 1m after the last one, in case it reopens',
+      ],
       ['reopened', 20_000, 'down event; reopened within reopen_window 5m, before its resolution was notified'],
-      ['resolved', 30_000, 'up event; notification held until group_interval 1m after the last one, in case it reopens'],
+      [
+        'resolved',
+        30_000,
+        'up event; notification held until group_interval 1m after the last one, in case it reopens',
+      ],
       ['reopened', 40_000, 'down event; reopened within reopen_window 5m, before its resolution was notified'],
-      ['resolved', 50_000, 'up event; notification held until group_interval 1m after the last one, in case it reopens'],
+      [
+        'resolved',
+        50_000,
+        'up event; notification held until group_interval 1m after the last one, in case it reopens',
+      ],
     ]);
     // It stayed up: the resolution goes out once group_interval has passed, and only once.
     tl.advance(60_000);
-    expect(tl.changes.slice(6).map((c) => [c.kind, c.notify, c.atMs, c.reason])).toEqual([['resolved', true, 60_000, 'did not reopen: its held resolution is told (resolved at 1970-01-01T00:00:50.000Z)']]);
+    expect(tl.changes.slice(6).map((c) => [c.kind, c.notify, c.atMs, c.reason])).toEqual([
+      ['resolved', true, 60_000, 'did not reopen: its held resolution is told (resolved at 1970-01-01T00:00:50.000Z)'],
+    ]);
     tl.advance(600_000);
     expect(tl.changes).toHaveLength(7);
     const inc = tl.changes.at(-1)!.incident;
-    expect(inc.audit.map((a) => a.kind)).toEqual(['opened', 'resolved', 'reopened', 'resolved', 'reopened', 'resolved', 'resolved']);
+    expect(inc.audit.map((a) => a.kind)).toEqual([
+      'opened',
+      'resolved',
+      'reopened',
+      'resolved',
+      'reopened',
+      'resolved',
+      'resolved',
+    ]);
     expect(inc).toMatchObject({ status: 'resolved', resolvedAtMs: 50_000 });
   });
 
@@ -95,8 +133,20 @@ describe('incident notifications', () => {
     tl.send([up(10_000)]);
     tl.advance(40_000);
     expect(tl.changes.slice(1).map((c) => [c.kind, c.notify, c.held, c.atMs, c.reason])).toEqual([
-      ['resolved', false, true, 10_000, 'up event; notification held until reopen_window 30s has passed, in case it reopens'],
-      ['resolved', true, undefined, 40_000, 'did not reopen: its held resolution is told (resolved at 1970-01-01T00:00:10.000Z)'],
+      [
+        'resolved',
+        false,
+        true,
+        10_000,
+        'up event; notification held until reopen_window 30s has passed, in case it reopens',
+      ],
+      [
+        'resolved',
+        true,
+        undefined,
+        40_000,
+        'did not reopen: its held resolution is told (resolved at 1970-01-01T00:00:10.000Z)',
+      ],
     ]);
   });
 
@@ -104,7 +154,12 @@ describe('incident notifications', () => {
     // No tick between the events: the event itself settles the hold first, dated when it fell due.
     const engine = engineFrom(rules('group_wait: 0s, group_interval: 1m, reopen_window: 5m'));
     const got: IncidentChange[] = [];
-    for (const [e, t] of [[down(0), 0], [up(10_000), 10_000], [down(70_000), 70_000]] as const) got.push(...engine.process([e], t));
+    for (const [e, t] of [
+      [down(0), 0],
+      [up(10_000), 10_000],
+      [down(70_000), 70_000],
+    ] as const)
+      got.push(...engine.process([e], t));
     expect(got.map((c) => [c.kind, c.notify, c.atMs])).toEqual([
       ['opened', true, 0],
       ['resolved', false, 10_000],
@@ -115,7 +170,12 @@ describe('incident notifications', () => {
     // Beyond reopen_window a new incident takes the key: the old one's resolution is told first.
     const other = engineFrom(rules('group_wait: 0s, group_interval: 1m, reopen_window: 30s'));
     const changes: IncidentChange[] = [];
-    for (const [e, t] of [[down(0), 0], [up(10_000), 10_000], [down(100_000), 100_000]] as const) changes.push(...other.process([e], t));
+    for (const [e, t] of [
+      [down(0), 0],
+      [up(10_000), 10_000],
+      [down(100_000), 100_000],
+    ] as const)
+      changes.push(...other.process([e], t));
     expect(changes.map((c) => [c.kind, c.notify, c.atMs])).toEqual([
       ['opened', true, 0],
       ['resolved', false, 10_000],
@@ -140,7 +200,10 @@ describe('incident notifications', () => {
         if (endsDown) tl.send([down(16_000)]);
         tl.advance(3_600_000);
         const firstMs = groupWait === '0s' ? 0 : 2000;
-        expect(tl.changes.filter((c) => c.notify).map((c) => [c.kind, c.atMs])).toEqual([['opened', firstMs], ...(endsDown ? [] : [['resolved', firstMs + 300_000]])]);
+        expect(tl.changes.filter((c) => c.notify).map((c) => [c.kind, c.atMs])).toEqual([
+          ['opened', firstMs],
+          ...(endsDown ? [] : [['resolved', firstMs + 300_000]]),
+        ]);
         // Every transition is still a change, recorded in the audit trail.
         const transitions = tl.changes.filter((c) => c.kind !== 'opened' || c.atMs === 0);
         expect(transitions.map((c) => c.kind)).toEqual([
@@ -150,7 +213,9 @@ describe('incident notifications', () => {
         expect(tl.changes.at(-1)!.incident.audit).toHaveLength(tl.changes.length);
         expect(new Set(tl.changes.map((c) => c.incident.id)).size).toBe(1);
         // Only the silent resolves after the page are held; a ticket closes on the notified one alone.
-        expect(tl.changes.filter((c) => c.held).every((c) => c.kind === 'resolved' && !c.notify && c.atMs >= firstMs)).toBe(true);
+        expect(
+          tl.changes.filter((c) => c.held).every((c) => c.kind === 'resolved' && !c.notify && c.atMs >= firstMs),
+        ).toBe(true);
         expect(tl.engine.book.heldKeys()).toEqual([]);
       });
     }

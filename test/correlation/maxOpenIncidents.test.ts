@@ -15,7 +15,12 @@ describe('max_open_incidents', () => {
   it('opens at most the limit, then one overflow incident counting the groups held back', () => {
     const tl = new Timeline(engineFrom(rules(', max_open_incidents: 3')));
     tl.send([down(0, 'a'), down(0, 'b'), down(0, 'c'), down(0, 'd'), down(0, 'e'), down(0, 'd')]);
-    expect(brief(tl.changes)).toEqual(['opened! link{asset="a"}', 'opened! link{asset="b"}', 'opened! link{asset="c"}', `opened! ${OVERFLOW}`]);
+    expect(brief(tl.changes)).toEqual([
+      'opened! link{asset="a"}',
+      'opened! link{asset="b"}',
+      'opened! link{asset="c"}',
+      `opened! ${OVERFLOW}`,
+    ]);
     const overflow = tl.engine.book.get(OVERFLOW)!.incident;
     expect(overflow.labels).toEqual({ overflow: 'true' });
     expect(overflow.title).toBe('2 incidents of rule link held back: max_open_incidents 3 reached');
@@ -23,17 +28,30 @@ describe('max_open_incidents', () => {
     expect(tl.engine.stats.ignored.get('link')?.get('max_open_incidents')).toBe(3);
     // More groups arrive: the count on the overflow incident follows, told once per group_interval.
     tl.send([down(10_000, 'f')]);
-    expect(tl.engine.book.get(OVERFLOW)!.incident.title).toBe('3 incidents of rule link held back: max_open_incidents 3 reached');
+    expect(tl.engine.book.get(OVERFLOW)!.incident.title).toBe(
+      '3 incidents of rule link held back: max_open_incidents 3 reached',
+    );
     tl.advance(60_000);
-    expect(tl.changes.at(-1)).toMatchObject({ kind: 'updated', notify: true, incident: { key: OVERFLOW, title: '3 incidents of rule link held back: max_open_incidents 3 reached' } });
+    expect(tl.changes.at(-1)).toMatchObject({
+      kind: 'updated',
+      notify: true,
+      incident: { key: OVERFLOW, title: '3 incidents of rule link held back: max_open_incidents 3 reached' },
+    });
     // Back under the limit: the overflow incident resolves, and a held-back group may open again.
     tl.send([up(70_000, 'a')]);
     tl.advance(71_000);
     expect(brief(tl.changes.slice(-2))).toEqual(['resolved! link{asset="a"}', `resolved! ${OVERFLOW}`]);
-    expect(tl.changes.at(-1)!.reason).toBe('rule link is back under max_open_incidents 3 (2 open); 3 group(s) were held back');
+    expect(tl.changes.at(-1)!.reason).toBe(
+      'rule link is back under max_open_incidents 3 (2 open); 3 group(s) were held back',
+    );
     tl.send([down(80_000, 'd')]);
     expect(brief(tl.changes.slice(-1))).toEqual(['opened! link{asset="d"}']);
-    expect(tl.engine.openIncidents().map((r) => r.incident.key).sort()).toEqual(['link{asset="b"}', 'link{asset="c"}', 'link{asset="d"}']);
+    expect(
+      tl.engine
+        .openIncidents()
+        .map((r) => r.incident.key)
+        .sort(),
+    ).toEqual(['link{asset="b"}', 'link{asset="c"}', 'link{asset="d"}']);
   });
 
   it('5,000 distinct downs in 0.31 s open the default 1,000 incidents and one overflow incident', () => {
@@ -43,7 +61,9 @@ describe('max_open_incidents', () => {
     const opened = tl.changes.filter((c) => c.kind === 'opened');
     expect(opened).toHaveLength(1001);
     expect(opened.at(-1)!.incident.key).toBe(OVERFLOW);
-    expect(tl.engine.book.get(OVERFLOW)!.incident.title).toBe('4000 incidents of rule link held back: max_open_incidents 1000 reached');
+    expect(tl.engine.book.get(OVERFLOW)!.incident.title).toBe(
+      '4000 incidents of rule link held back: max_open_incidents 1000 reached',
+    );
     expect(tl.engine.stats.ignored.get('link')?.get('max_open_incidents')).toBe(4000);
   });
 
@@ -54,17 +74,26 @@ describe('max_open_incidents', () => {
     const second = new Timeline(engineFrom(rules(', max_open_incidents: 2'), store), 1000);
     second.send([down(1000, 'd')]);
     expect(brief(second.changes)).toEqual([]);
-    expect(second.engine.book.get(OVERFLOW)!.incident.title).toBe('2 incidents of rule link held back: max_open_incidents 2 reached');
+    expect(second.engine.book.get(OVERFLOW)!.incident.title).toBe(
+      '2 incidents of rule link held back: max_open_incidents 2 reached',
+    );
   });
 
   it('takes the limit from defaults, and 0 means no limit', () => {
-    const tl = new Timeline(engineFrom(`
+    const tl = new Timeline(
+      engineFrom(`
 defaults: { group_wait: 0s, max_open_incidents: 1 }
 rules:
   - { kind: pair, name: link, group_by: [asset] }
   - { kind: pair, name: free, group_by: [asset], max_open_incidents: 0 }
-`));
+`),
+    );
     tl.send([down(0, 'a'), down(0, 'b')]);
-    expect(brief(tl.changes)).toEqual(['opened! link{asset="a"}', 'opened! free{asset="a"}', `opened! ${OVERFLOW}`, 'opened! free{asset="b"}']);
+    expect(brief(tl.changes)).toEqual([
+      'opened! link{asset="a"}',
+      'opened! free{asset="a"}',
+      `opened! ${OVERFLOW}`,
+      'opened! free{asset="b"}',
+    ]);
   });
 });

@@ -19,7 +19,10 @@ describe('metric_threshold rule', () => {
     for (let t = 60_000; t <= 80_000; t += 10_000) tl.sendPoints([cpu(t, 1)]);
     // Holding since 50 s; 30 s later it opens.
     expect(brief(tl.changes)).toEqual(['opened! cpu{host="h1"}']);
-    expect(tl.changes[0]).toMatchObject({ atMs: 80_000, reason: 'avg(system.cpu.utilization) over 1m = 1 > 0.9 for 30s' });
+    expect(tl.changes[0]).toMatchObject({
+      atMs: 80_000,
+      reason: 'avg(system.cpu.utilization) over 1m = 1 > 0.9 for 30s',
+    });
     for (let t = 90_000; t <= 140_000; t += 10_000) tl.sendPoints([cpu(t, 0.2)]);
     expect(brief(tl.changes)).toEqual(['opened! cpu{host="h1"}', 'resolved! cpu{host="h1"}']);
     // At 90 s the window [40 s, 100 s) averages (5 × 1 + 0.2) / 6 = 0.867.
@@ -39,12 +42,19 @@ describe('metric_threshold rule', () => {
   });
 
   it('rate of a cumulative counter, surviving a counter reset', () => {
-    const tl = new Timeline(engineFrom(`
+    const tl = new Timeline(
+      engineFrom(`
 defaults: { group_wait: 0s, allowed_lateness: 0s, reopen_window: 0s } # resolves are told at once (no hold), so the test sees the rule's own decisions
 rules:
   - { kind: metric_threshold, name: errs, metric: http.errors, aggregation: rate, window: 1m, op: '>=', value: 2.1 }
-`));
-    const c = (t: number, v: number): SumPoint => ({ ...point(t, 'http.errors', v), kind: 'sum', temporality: 2, isMonotonic: true });
+`),
+    );
+    const c = (t: number, v: number): SumPoint => ({
+      ...point(t, 'http.errors', v),
+      kind: 'sum',
+      temporality: 2,
+      isMonotonic: true,
+    });
     // +30 per 10 s up to 40 s (2/s over the minute); then the process restarts and counts from 0.
     [0, 30, 60, 90, 120].forEach((v, i) => tl.sendPoints([c(i * 10_000, v)] as never));
     expect(tl.changes).toEqual([]);

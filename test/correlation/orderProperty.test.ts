@@ -23,7 +23,8 @@ function scenario(seed: number, count = 300, maxStepMs = 3000): VigilEvent[] {
   for (let i = 0; i < count; i++) {
     t += Math.floor(r() * maxStepMs);
     const kind = r();
-    if (kind < 0.4) events.push(ev(t, { service: pick(['api', 'web', 'db']), severityText: 'ERROR', severityNumber: 17 }));
+    if (kind < 0.4)
+      events.push(ev(t, { service: pick(['api', 'web', 'db']), severityText: 'ERROR', severityNumber: 17 }));
     else if (kind < 0.6) events.push(ev(t, { asset: pick(['sw-1', 'sw-2']), type: r() < 0.5 ? 'down' : 'up' }));
     else events.push(ev(t, { asset: pick(['h1', 'h2', 'h3']), attributes: { kind: 'beat' } }));
   }
@@ -51,7 +52,9 @@ function run(engine: CorrelationEngine, events: VigilEvent[], arrival: number[])
  * order can split it in two (docs/correlation.md, "Time").
  */
 const summary = (engine: CorrelationEngine) => {
-  const opened = new Set((changes.get(engine) ?? []).filter((c) => c.kind === 'opened').map((c) => `${c.incident.key} opened`));
+  const opened = new Set(
+    (changes.get(engine) ?? []).filter((c) => c.kind === 'opened').map((c) => `${c.incident.key} opened`),
+  );
   return [...opened, ...engine.incidents().map((r) => `${r.incident.key} ${r.incident.status}`)].sort();
 };
 const changes = new Map<CorrelationEngine, IncidentChange[]>();
@@ -66,7 +69,11 @@ describe('event order within the allowed lateness', () => {
       const r = mulberry32(seed * 7919);
       // Each event is delayed by up to the lateness, which reorders neighbours.
       const shuffled = engineFrom(rules);
-      run(shuffled, events, time.map((t) => t + Math.floor(r() * LATENESS)));
+      run(
+        shuffled,
+        events,
+        time.map((t) => t + Math.floor(r() * LATENESS)),
+      );
       expect(summary(shuffled), `seed ${seed}`).toEqual(summary(inOrder));
       expect(summary(inOrder).length).toBeGreaterThan(0);
     }
@@ -116,7 +123,7 @@ function timedScenario(seed: number, count: number, latenessMs: number): VigilEv
   // One down and one up per outage; each transition further than the lateness from the next, so
   // no shuffle within the lateness swaps them (pair transitions follow arrival order by design).
   for (const asset of ['sw-1', 'sw-2']) {
-    for (let at = Math.floor(r() * 20_000); at < t; ) {
+    for (let at = Math.floor(r() * 20_000); at < t;) {
       const upAt = at + latenessMs + 1 + Math.floor(r() * 40_000);
       events.push(ev(at, { asset, type: 'down' }), ev(upAt, { asset, type: 'up' }));
       at = upAt + latenessMs + 1 + Math.floor(r() * 30_000);
@@ -137,7 +144,11 @@ describe('event order within the allowed lateness', () => {
       // Each event is delayed by up to the lateness, so none arrives more than the lateness after a later one.
       const r = mulberry32(seed * 104_729);
       const shuffled = engineFrom(timed('30s'));
-      run(shuffled, events, time.map((t) => t + Math.floor(r() * (latenessMs + 1))));
+      run(
+        shuffled,
+        events,
+        time.map((t) => t + Math.floor(r() * (latenessMs + 1))),
+      );
       const timers = (engine: CorrelationEngine) => decisions(engine).filter((d) => !d.includes('errors{'));
       expect(timers(shuffled), `seed ${seed}`).toEqual(timers(inOrder));
       expect(shuffled.stats.late, `seed ${seed}`).toBe(0);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { brief, engineFrom, ev, rulesFrom, Timeline } from '../support/correlation.ts';
 
-const down = (t: number, asset = 'sw-1', extra = {}) => ev(t, { asset, type: 'down', title: `${asset} link down`, severityText: 'ERROR', severityNumber: 17, ...extra });
+const down = (t: number, asset = 'sw-1', extra = {}) =>
+  ev(t, { asset, type: 'down', title: `${asset} link down`, severityText: 'ERROR', severityNumber: 17, ...extra });
 const up = (t: number, asset = 'sw-1', extra = {}) => ev(t, { asset, type: 'up', title: `${asset} link up`, ...extra });
 
 const link = (extra = '') => `
@@ -20,7 +21,14 @@ describe('pair rule', () => {
     expect(tl.send([down(2000)])).toEqual([]);
     const resolved = tl.send([up(5000)]);
     expect(brief(resolved)).toEqual(['resolved! link{asset="sw-1"}']);
-    expect(resolved[0]!.incident).toMatchObject({ status: 'resolved', eventCount: 3, openedAtMs: 1000, resolvedAtMs: 5000, title: 'sw-1 link down', lastEventType: 'up' });
+    expect(resolved[0]!.incident).toMatchObject({
+      status: 'resolved',
+      eventCount: 3,
+      openedAtMs: 1000,
+      resolvedAtMs: 5000,
+      title: 'sw-1 link down',
+      lastEventType: 'up',
+    });
     expect(resolved[0]!.incident.audit.map((a) => a.kind)).toEqual(['opened', 'resolved']);
   });
 
@@ -30,7 +38,17 @@ describe('pair rule', () => {
     expect(tl.send([up(1000)])).toEqual([]);
     // Arrives after the up but happened before it: the asset is up now.
     expect(tl.send([down(500)], 2000)).toEqual([]);
-    expect(engine.stats.ignored).toEqual(new Map([['link', new Map([['up_without_down', 1], ['older_than_state', 1]])]]));
+    expect(engine.stats.ignored).toEqual(
+      new Map([
+        [
+          'link',
+          new Map([
+            ['up_without_down', 1],
+            ['older_than_state', 1],
+          ]),
+        ],
+      ]),
+    );
     expect(brief(tl.send([down(3000)]))).toEqual(['opened! link{asset="sw-1"}']);
   });
 
@@ -67,14 +85,25 @@ describe('pair rule', () => {
     tl.send([up(50_000)]);
     tl.send([down(200_000)]);
     // The first resolve is held within group_interval and the reopen cancels it; the second is told once it can no longer reopen.
-    expect(brief(tl.changes)).toEqual(['opened! link{asset="sw-1"}', 'resolved link{asset="sw-1"}', 'reopened link{asset="sw-1"}', 'resolved link{asset="sw-1"}', 'resolved! link{asset="sw-1"}', 'opened! link{asset="sw-1"}']);
+    expect(brief(tl.changes)).toEqual([
+      'opened! link{asset="sw-1"}',
+      'resolved link{asset="sw-1"}',
+      'reopened link{asset="sw-1"}',
+      'resolved link{asset="sw-1"}',
+      'resolved! link{asset="sw-1"}',
+      'opened! link{asset="sw-1"}',
+    ]);
     expect(tl.changes[4]!.atMs).toBe(110_000);
     expect(tl.changes[2]!.incident.id).toBe(tl.changes[0]!.incident.id);
     expect(tl.changes[5]!.incident.id).not.toBe(tl.changes[0]!.incident.id);
   });
 
   it('applies the resolve policy to the members of a group', () => {
-    const site = (resolve: string) => link(`member_by: ['host=attributes["host"]']\n    resolve: ${resolve}`).replace('group_by: [asset]', `group_by: ['site=attributes["site"]']`);
+    const site = (resolve: string) =>
+      link(`member_by: ['host=attributes["host"]']\n    resolve: ${resolve}`).replace(
+        'group_by: [asset]',
+        `group_by: ['site=attributes["site"]']`,
+      );
     const d = (t: number, host: string) => down(t, host, { attributes: { site: 'par', host } });
     const u = (t: number, host: string) => up(t, host, { attributes: { site: 'par', host } });
     const run = (resolve: string) => {

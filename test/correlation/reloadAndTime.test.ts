@@ -23,12 +23,17 @@ describe('rule reload', () => {
     for (let i = 0; i < 4; i++) tl2.send([ev(i * 1000, { service: 'api' })]);
     tl2.send([ev(4000, { asset: 'sw', type: 'down' })]);
     // errors changed: its window restarts; link was removed: its incident resolves.
-    const { changes, reset } = other.reload(rulesFrom(`
+    const { changes, reset } = other.reload(
+      rulesFrom(`
 defaults: { group_wait: 0s, allowed_lateness: 5s }
 rules:
   - { kind: threshold, name: errors, group_by: [service], window: 1m, threshold: 2 }
-`), 4500);
-    expect(changes.map((c) => [c.kind, c.incident.key, c.reason])).toEqual([['resolved', 'link{asset="sw"}', 'rule link was removed from the configuration']]);
+`),
+      4500,
+    );
+    expect(changes.map((c) => [c.kind, c.incident.key, c.reason])).toEqual([
+      ['resolved', 'link{asset="sw"}', 'rule link was removed from the configuration'],
+    ]);
     expect(reset).toEqual([{ rule: 'errors', reason: 'rule configuration changed: threshold', regrouped: false }]);
     expect(tl2.send([ev(5000, { service: 'api' })])).toEqual([]);
     expect(brief(tl2.send([ev(6000, { service: 'api' })]))).toEqual(['opened! errors{service="api"}']);
@@ -37,14 +42,25 @@ rules:
     const engine = engineFrom(yaml(2));
     const tl = new Timeline(engine);
     tl.send([ev(0, { service: 'api' }), ev(1000, { service: 'api' })]);
-    expect(engine.reload(rulesFrom(yaml(3)), 1500)).toEqual({ changes: [], reset: [{ rule: 'errors', reason: 'rule configuration changed: threshold', regrouped: false }] });
+    expect(engine.reload(rulesFrom(yaml(3)), 1500)).toEqual({
+      changes: [],
+      reset: [{ rule: 'errors', reason: 'rule configuration changed: threshold', regrouped: false }],
+    });
     tl.send([ev(2000, { service: 'api' })]);
     expect(engine.book.get('errors{service="api"}')!.incident.eventCount).toBe(3);
     // Its window restarted with one event: below the new threshold of 3, so it resolves, 5 s after
     // its notification: told once group_interval (1m) has passed without a reopen.
     tl.advance(70_000);
-    expect(brief(tl.changes)).toEqual(['opened! errors{service="api"}', 'resolved errors{service="api"}', 'resolved! errors{service="api"}']);
-    expect(tl.changes.map((c) => [c.atMs, c.held])).toEqual([[1000, undefined], [6000, true], [61_000, undefined]]);
+    expect(brief(tl.changes)).toEqual([
+      'opened! errors{service="api"}',
+      'resolved errors{service="api"}',
+      'resolved! errors{service="api"}',
+    ]);
+    expect(tl.changes.map((c) => [c.atMs, c.held])).toEqual([
+      [1000, undefined],
+      [6000, true],
+      [61_000, undefined],
+    ]);
     // The mark did not go below zero: the next storm reopens it (within the default reopen_window).
     for (let t = 80_000; t < 83_000; t += 1000) tl.send([ev(t, { service: 'api' })]);
     expect(brief(tl.changes).at(-1)).toBe('reopened! errors{service="api"}');
@@ -53,7 +69,11 @@ rules:
   it('starts a rule whose group_by changed clean: its windows restart and its incidents under the old grouping resolve', () => {
     const engine = engineFrom(yaml(3));
     const tl = new Timeline(engine);
-    tl.send([ev(0, { service: 'api', asset: 'h1' }), ev(1000, { service: 'api', asset: 'h1' }), ev(2000, { service: 'api', asset: 'h1' })]);
+    tl.send([
+      ev(0, { service: 'api', asset: 'h1' }),
+      ev(1000, { service: 'api', asset: 'h1' }),
+      ev(2000, { service: 'api', asset: 'h1' }),
+    ]);
     tl.send([ev(2500, { service: 'web', asset: 'h2' }), ev(2600, { service: 'web', asset: 'h2' })]);
     tl.send([ev(2700, { asset: 'sw', type: 'down' })]);
     const regrouped = yaml(3).replace('group_by: [service], window', 'group_by: [asset], window');
@@ -61,12 +81,18 @@ rules:
     expect(reset).toEqual([{ rule: 'errors', reason: 'group_by changed from [service] to [asset]', regrouped: true }]);
     // Nothing would ever match errors{service="api"} again, so nothing would resolve it.
     expect(changes.map((c) => [c.kind, c.incident.key, c.reason])).toEqual([
-      ['resolved', 'errors{service="api"}', 'rule errors now groups by [asset]; incidents grouped by [service] can no longer match'],
+      [
+        'resolved',
+        'errors{service="api"}',
+        'rule errors now groups by [asset]; incidents grouped by [service] can no longer match',
+      ],
     ]);
     // The two web errors counted under the old grouping are gone; the unchanged pair rule kept its incident.
     expect(tl.send([ev(4000, { service: 'web', asset: 'h2' })])).toEqual([]);
     expect(engine.book.get('link{asset="sw"}')!.incident.status).toBe('open');
-    expect(brief(tl.send([ev(4100, { asset: 'h2' }), ev(4200, { asset: 'h2' })]))).toEqual(['opened! errors{asset="h2"}']);
+    expect(brief(tl.send([ev(4100, { asset: 'h2' }), ev(4200, { asset: 'h2' })]))).toEqual([
+      'opened! errors{asset="h2"}',
+    ]);
   });
 
   it('says which settings of a changed rule moved, and does not call a reordered group_by a regrouping', () => {
@@ -74,11 +100,16 @@ rules:
 rules:
   - { kind: threshold, name: errors, group_by: [service, asset], window: 1m, threshold: 5 }
 `);
-    const { reset } = engine.reload(rulesFrom(`
+    const { reset } = engine.reload(
+      rulesFrom(`
 rules:
   - { kind: threshold, name: errors, group_by: [asset, service], window: 2m, threshold: 5, resolve_below: 2 }
-`), 0);
-    expect(reset).toEqual([{ rule: 'errors', reason: 'rule configuration changed: group_by order, resolve_below, window', regrouped: false }]);
+`),
+      0,
+    );
+    expect(reset).toEqual([
+      { rule: 'errors', reason: 'rule configuration changed: group_by order, resolve_below, window', regrouped: false },
+    ]);
   });
 });
 
@@ -102,7 +133,9 @@ describe('time policy', () => {
     const tl = new Timeline(engine, 0);
     tl.send([ev(100_000, { service: 'api' })]);
     // An hour late: counted now, so it lands in the current window with the first.
-    expect(brief(tl.send([ev(100_000 - 3_600_000, { service: 'api' })], 100_000))).toEqual(['opened! errors{service="api"}']);
+    expect(brief(tl.send([ev(100_000 - 3_600_000, { service: 'api' })], 100_000))).toEqual([
+      'opened! errors{service="api"}',
+    ]);
     expect(engine.stats).toMatchObject({ late: 1, dropped: 0 });
   });
 

@@ -36,7 +36,12 @@ describe('vigil rules', () => {
     const r = await runCli(['rules', 'test', '--config', config, '--events', events]);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(/^time\s+change\s+notify\s+incident\s+events\s+reason$/);
-    const rows = lines.slice(1, lines.indexOf('')).map((l) => l.split(/\s{2,}/).slice(0, 4).join(' | '));
+    const rows = lines.slice(1, lines.indexOf('')).map((l) =>
+      l
+        .split(/\s{2,}/)
+        .slice(0, 4)
+        .join(' | '),
+    );
     expect(rows).toEqual([
       '2026-11-23T10:00:00.000Z | opened | no | link{asset="sw-1"}',
       // The third error, 5 s late, completes the window.
@@ -59,10 +64,41 @@ describe('vigil rules', () => {
   });
 
   it('test --format json prints one incident change per line', async () => {
-    const r = await runCli(['rules', 'test', '--config', config, '--events', events, '--format', 'json', '--after', '1m']);
-    const changes = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; notify: boolean; held?: true; incident: { key: string; eventCount: number } });
+    const r = await runCli([
+      'rules',
+      'test',
+      '--config',
+      config,
+      '--events',
+      events,
+      '--format',
+      'json',
+      '--after',
+      '1m',
+    ]);
+    const changes = r.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            kind: string;
+            notify: boolean;
+            held?: true;
+            incident: { key: string; eventCount: number };
+          },
+      );
     // One minute on, the link's all-clear (held until 10:10) is still to come.
-    expect(changes.map((c) => c.kind)).toEqual(['opened', 'opened', 'opened', 'opened', 'resolved', 'escalated', 'resolved', 'resolved']);
+    expect(changes.map((c) => c.kind)).toEqual([
+      'opened',
+      'opened',
+      'opened',
+      'opened',
+      'resolved',
+      'escalated',
+      'resolved',
+      'resolved',
+    ]);
     expect(changes.filter((c) => c.kind === 'resolved').map((c) => [c.incident.key, c.notify, c.held])).toEqual([
       ['errors{}', false, true],
       ['errors{}', true, undefined],
@@ -76,13 +112,18 @@ describe('vigil rules', () => {
     const r = await runCli(['rules', 'lint', '--config', config]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('link: pair — down opens, up resolves by asset, escalates after 5m');
-    expect(r.stdout).toContain('warning: correlation.rules[1] (errors): no group_by: every matching event lands in one incident');
+    expect(r.stdout).toContain(
+      'warning: correlation.rules[1] (errors): no group_by: every matching event lands in one incident',
+    );
     expect(r.stdout).toContain('2 rule(s) valid, 1 warning(s)');
   });
 
   it('lint reports a bad condition with its YAML path', async () => {
     const bad = join(dir, 'bad.yaml');
-    writeFileSync(bad, `correlation:\n  rules:\n    - { kind: threshold, name: x, match: 'severity_number >>= 3', window: 1m, threshold: 2 }\n    - { kind: absence, name: x, interval: 1m, group_by: ['nope'] }\n`);
+    writeFileSync(
+      bad,
+      `correlation:\n  rules:\n    - { kind: threshold, name: x, match: 'severity_number >>= 3', window: 1m, threshold: 2 }\n    - { kind: absence, name: x, interval: 1m, group_by: ['nope'] }\n`,
+    );
     const r = await runCli(['rules', 'lint', '--config', bad]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('correlation.rules[0].match:');

@@ -11,11 +11,15 @@ import { createLogger } from '../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 import { ev } from '../support/correlation.ts';
 
-const config = correlationSchema.parse(parse(`
+const config = correlationSchema.parse(
+  parse(`
 defaults: { group_wait: 0s, allowed_lateness: 1m }
 rules:
   - { kind: pair, name: link, group_by: [asset] }
-`), 'correlation', [])!;
+`),
+  'correlation',
+  [],
+)!;
 
 /** An incidents pipeline that refuses while `full` is set, as a full queue does. */
 class IncidentsPipeline {
@@ -33,7 +37,12 @@ describe('correlation runtime', () => {
     const incidents = new IncidentsPipeline();
     let now = 10_000;
     const metrics = new SelfMetrics();
-    const runtime = new CorrelationRuntime(config, { logger: createLogger('silent'), metrics, output: () => incidents, clock: () => now });
+    const runtime = new CorrelationRuntime(config, {
+      logger: createLogger('silent'),
+      metrics,
+      output: () => incidents,
+      clock: () => now,
+    });
     incidents.full = true;
     await runtime.consumeLogs([ev(9000, { asset: 'sw-1', type: 'down' })]);
     expect(incidents.taken).toEqual([]);
@@ -67,7 +76,10 @@ describe('correlation runtime', () => {
     expect(incidents.taken.map((c) => c.kind)).toEqual(['opened']);
     now = 11_000;
     await second.consumeLogs([ev(10_500, { asset: 'sw-1', type: 'up' })]);
-    expect(incidents.taken.map((c) => `${c.kind} ${c.incident.id}`)).toEqual([`opened ${incidents.taken[0]!.incident.id}`, `resolved ${incidents.taken[0]!.incident.id}`]);
+    expect(incidents.taken.map((c) => `${c.kind} ${c.incident.id}`)).toEqual([
+      `opened ${incidents.taken[0]!.incident.id}`,
+      `resolved ${incidents.taken[0]!.incident.id}`,
+    ]);
     await second.stop();
 
     // Delivered once is delivered: a third start has nothing to send again.
@@ -80,18 +92,25 @@ describe('correlation runtime', () => {
 
   it('handles the time that passed while it was down: a heartbeat that stopped opens its incident, an expired group_wait notifies once', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'vigil-runtime-'));
-    const timed = correlationSchema.parse(parse(`
+    const timed = correlationSchema.parse(
+      parse(`
 defaults: { group_wait: 10s, allowed_lateness: 1m }
 rules:
   - { kind: pair, name: link, group_by: [asset] }
   - { kind: absence, name: silent, match: 'attributes["check"] == "heartbeat"', group_by: [asset], time: arrival, interval: 30s }
-`), 'correlation', [])!;
+`),
+      'correlation',
+      [],
+    )!;
     const incidents = new IncidentsPipeline();
     let now = 100_000;
     const opts = { logger: createLogger('silent'), output: () => incidents, clock: () => now, dataDir };
     const first = new CorrelationRuntime(timed, { ...opts, metrics: new SelfMetrics() });
     await first.state.start();
-    await first.consumeLogs([ev(99_000, { asset: 'db-1', attributes: { check: 'heartbeat' } }), ev(99_500, { asset: 'sw-1', type: 'down' })]);
+    await first.consumeLogs([
+      ev(99_000, { asset: 'db-1', attributes: { check: 'heartbeat' } }),
+      ev(99_500, { asset: 'sw-1', type: 'down' }),
+    ]);
     await first.tick();
     expect(incidents.taken.filter((c) => c.notify)).toEqual([]);
     // Killed here; back two minutes later.

@@ -148,7 +148,10 @@ function note(starts: Map<string, number[]>, key: string, sec: number): void {
 function runVigil(events: StreamEvent[]): Run & { openAt: (key: string, sec: number) => boolean } {
   const tl = new Timeline(engineFrom(vigilRules), START_SEC * 1000);
   for (const e of events) {
-    const fields = e.type === 'error' ? { service: e.name, severityText: 'ERROR', severityNumber: 17 } : { asset: e.name, type: e.type };
+    const fields =
+      e.type === 'error'
+        ? { service: e.name, severityText: 'ERROR', severityNumber: 17 }
+        : { asset: e.name, type: e.type };
     tl.send([ev(e.sec * 1000, fields)]);
   }
   tl.advance((events.at(-1)!.sec + RUN_ON_SEC) * 1000);
@@ -166,7 +169,8 @@ function runVigil(events: StreamEvent[]): Run & { openAt: (key: string, sec: num
     } else if (c.kind === 'resolved') {
       bump(counts, `${rule} resolved`);
       // SEC's PairWithWindow only reports an up within its window: a recovery before the deadline.
-      if (rule === 'asset_deadline' && !c.incident.audit.some((a) => a.kind === 'escalated')) bump(counts, `${rule} recovered`);
+      if (rule === 'asset_deadline' && !c.incident.audit.some((a) => a.kind === 'escalated'))
+        bump(counts, `${rule} recovered`);
       spans.get(key)!.at(-1)![1] = sec;
     } else if (c.kind === 'escalated') bump(counts, `${rule} escalated`);
   }
@@ -188,7 +192,14 @@ async function runSec(events: StreamEvent[]): Promise<Run> {
   const collect = (at: number) => {
     for (const line of sec.output.splice(0)) {
       const [verb, rule, name] = line.split(' ') as [string, string, string];
-      const what = { OPENED: 'opened', RESOLVED: 'resolved', RECOVERED: 'recovered', ESCALATED: 'escalated', STORM: 'opened', CALM: 'resolved' }[verb];
+      const what = {
+        OPENED: 'opened',
+        RESOLVED: 'resolved',
+        RECOVERED: 'recovered',
+        ESCALATED: 'escalated',
+        STORM: 'opened',
+        CALM: 'resolved',
+      }[verb];
       if (!what) throw new Error(`unexpected output from sec: ${line}`);
       bump(counts, `${rule} ${what}`);
       if (verb === 'STORM' || verb === 'OPENED') note(starts, `${rule} ${name}`, at);
@@ -255,7 +266,11 @@ function deadlineOperations(events: StreamEvent[]) {
 }
 
 /** The firings of `rule` that the other side has not at the same second, per `<rule> <name>`. */
-function unmatched(rule: string, of: Map<string, number[]>, against: Map<string, number[]>): { key: string; sec: number }[] {
+function unmatched(
+  rule: string,
+  of: Map<string, number[]>,
+  against: Map<string, number[]>,
+): { key: string; sec: number }[] {
   const out: { key: string; sec: number }[] = [];
   for (const [key, secs] of of) {
     if (!key.startsWith(rule + ' ')) continue;
@@ -276,7 +291,10 @@ interface Expected {
   calmStorms: { onlyVigil: number; onlySec: number };
 }
 
-const pairCounts = (opened: number, resolved: number) => ({ 'asset_down opened': opened, 'asset_down resolved': resolved });
+const pairCounts = (opened: number, resolved: number) => ({
+  'asset_down opened': opened,
+  'asset_down resolved': resolved,
+});
 const vigilDeadline = (opened: number, resolved: number, escalated: number, recovered: number) => ({
   'asset_deadline opened': opened,
   'asset_deadline resolved': resolved,
@@ -287,22 +305,64 @@ const vigilDeadline = (opened: number, resolved: number, escalated: number, reco
 /* The numbers of docs/correlation.md, "Vigil and SEC": every difference is one of its causes. */
 const EXPECTED: Record<number, Expected> = {
   1: {
-    vigil: { ...pairCounts(300, 283), ...vigilDeadline(300, 283, 200, 100), 'error_storm opened': 76, 'error_storm resolved': 76, 'error_storm_calm opened': 39, 'error_storm_calm resolved': 39 },
-    sec: { ...pairCounts(300, 283), 'asset_deadline escalated': 282, 'asset_deadline recovered': 133, 'error_storm opened': 46, 'error_storm_calm opened': 39, 'error_storm_calm resolved': 39 },
+    vigil: {
+      ...pairCounts(300, 283),
+      ...vigilDeadline(300, 283, 200, 100),
+      'error_storm opened': 76,
+      'error_storm resolved': 76,
+      'error_storm_calm opened': 39,
+      'error_storm_calm resolved': 39,
+    },
+    sec: {
+      ...pairCounts(300, 283),
+      'asset_deadline escalated': 282,
+      'asset_deadline recovered': 133,
+      'error_storm opened': 46,
+      'error_storm_calm opened': 39,
+      'error_storm_calm resolved': 39,
+    },
     rearmed: { escalated: 82, recovered: 33 },
     storms: { onlyVigil: 31, onlySec: 1 },
     calmStorms: { onlyVigil: 1, onlySec: 1 },
   },
   2: {
-    vigil: { ...pairCounts(292, 274), ...vigilDeadline(292, 274, 187, 105), 'error_storm opened': 102, 'error_storm resolved': 102, 'error_storm_calm opened': 50, 'error_storm_calm resolved': 50 },
-    sec: { ...pairCounts(292, 274), 'asset_deadline escalated': 252, 'asset_deadline recovered': 140, 'error_storm opened': 77, 'error_storm_calm opened': 51, 'error_storm_calm resolved': 51 },
+    vigil: {
+      ...pairCounts(292, 274),
+      ...vigilDeadline(292, 274, 187, 105),
+      'error_storm opened': 102,
+      'error_storm resolved': 102,
+      'error_storm_calm opened': 50,
+      'error_storm_calm resolved': 50,
+    },
+    sec: {
+      ...pairCounts(292, 274),
+      'asset_deadline escalated': 252,
+      'asset_deadline recovered': 140,
+      'error_storm opened': 77,
+      'error_storm_calm opened': 51,
+      'error_storm_calm resolved': 51,
+    },
     rearmed: { escalated: 65, recovered: 35 },
     storms: { onlyVigil: 36, onlySec: 11 },
     calmStorms: { onlyVigil: 2, onlySec: 3 },
   },
   3: {
-    vigil: { ...pairCounts(335, 316), ...vigilDeadline(335, 316, 211, 124), 'error_storm opened': 84, 'error_storm resolved': 84, 'error_storm_calm opened': 45, 'error_storm_calm resolved': 45 },
-    sec: { ...pairCounts(335, 316), 'asset_deadline escalated': 261, 'asset_deadline recovered': 153, 'error_storm opened': 55, 'error_storm_calm opened': 46, 'error_storm_calm resolved': 46 },
+    vigil: {
+      ...pairCounts(335, 316),
+      ...vigilDeadline(335, 316, 211, 124),
+      'error_storm opened': 84,
+      'error_storm resolved': 84,
+      'error_storm_calm opened': 45,
+      'error_storm_calm resolved': 45,
+    },
+    sec: {
+      ...pairCounts(335, 316),
+      'asset_deadline escalated': 261,
+      'asset_deadline recovered': 153,
+      'error_storm opened': 55,
+      'error_storm_calm opened': 46,
+      'error_storm_calm resolved': 46,
+    },
     rearmed: { escalated: 50, recovered: 29 },
     storms: { onlyVigil: 35, onlySec: 6 },
     calmStorms: { onlyVigil: 2, onlySec: 3 },
@@ -337,7 +397,10 @@ describe('SEC as an oracle for pair, deadline and threshold rules', () => {
 
       // Deadline: SEC's extra escalations and recoveries are exactly its re-armed operations.
       const ops = deadlineOperations(events);
-      expect(ops).toMatchObject({ escalated: sec.counts['asset_deadline escalated'], recovered: sec.counts['asset_deadline recovered'] });
+      expect(ops).toMatchObject({
+        escalated: sec.counts['asset_deadline escalated'],
+        recovered: sec.counts['asset_deadline recovered'],
+      });
       expect({ escalated: ops.rearmedEscalated, recovered: ops.rearmedRecovered }).toEqual(want.rearmed);
       expect(vigil.counts['asset_deadline escalated']).toBe(ops.escalated - ops.rearmedEscalated);
       expect(vigil.counts['asset_deadline recovered']).toBe(ops.recovered - ops.rearmedRecovered);
@@ -346,13 +409,18 @@ describe('SEC as an oracle for pair, deadline and threshold rules', () => {
       // the storms only one side starts come from what happens after the threshold is reached.
       const onlySec = unmatched('error_storm', sec.starts, vigil.starts);
       expect(onlySec.filter(({ key, sec: at }) => !vigil.openAt(key, at))).toEqual([]);
-      expect({ onlyVigil: unmatched('error_storm', vigil.starts, sec.starts).length, onlySec: onlySec.length }).toEqual(want.storms);
+      expect({ onlyVigil: unmatched('error_storm', vigil.starts, sec.starts).length, onlySec: onlySec.length }).toEqual(
+        want.storms,
+      );
 
       // Hysteresis: the same storms but where SEC's first calm window (from the firing, at most
       // thresh2 events) ends a storm early or late; an extra SEC storm falls in a Vigil incident.
       const calmOnlySec = unmatched('error_storm_calm', sec.starts, vigil.starts);
       expect(calmOnlySec.filter(({ key, sec: at }) => !vigil.openAt(key, at))).toEqual([]);
-      expect({ onlyVigil: unmatched('error_storm_calm', vigil.starts, sec.starts).length, onlySec: calmOnlySec.length }).toEqual(want.calmStorms);
+      expect({
+        onlyVigil: unmatched('error_storm_calm', vigil.starts, sec.starts).length,
+        onlySec: calmOnlySec.length,
+      }).toEqual(want.calmStorms);
     });
   }
 });

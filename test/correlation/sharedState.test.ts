@@ -28,7 +28,11 @@ describe('two agents sharing state', () => {
     expect(first.map((c) => c.kind)).toEqual(['opened']);
     expect(second).toEqual([]);
     for (const engine of [a, b]) {
-      expect(engine.book.get('link{asset="sw-1"}')!.incident).toMatchObject({ id: incidentId('link{asset="sw-1"}', 5000), eventCount: 2, status: 'open' });
+      expect(engine.book.get('link{asset="sw-1"}')!.incident).toMatchObject({
+        id: incidentId('link{asset="sw-1"}', 5000),
+        eventCount: 2,
+        status: 'open',
+      });
     }
     expect(b.process([ev(7000, { asset: 'sw-1', type: 'up' })], 7000).map((c) => c.kind)).toEqual(['resolved']);
     expect(a.book.get('link{asset="sw-1"}')!.incident.status).toBe('resolved');
@@ -40,7 +44,9 @@ describe('two agents sharing state', () => {
     const changes = [...a.process([err(1000), err(2000), err(3000)], 3000), ...b.process([err(1500), err(2500)], 3000)];
     expect(changes).toEqual([]);
     const opened = b.process([err(3500)], 3500);
-    expect(opened.map((c) => [c.kind, c.incident.eventCount, c.reason])).toEqual([['opened', 6, 'count 6 ≥ 6 within 1m']]);
+    expect(opened.map((c) => [c.kind, c.incident.eventCount, c.reason])).toEqual([
+      ['opened', 6, 'count 6 ≥ 6 within 1m'],
+    ]);
     // The other agent attaches to it rather than opening a twin.
     expect(a.process([err(4000)], 4000)).toEqual([]);
     expect(b.book.get('errors{service="api"}')!.incident.eventCount).toBe(7);
@@ -66,23 +72,28 @@ function lateAgents(yaml: string) {
 }
 
 describe('a window only all agents together bring to the threshold', () => {
-  it('opens on the leader\'s tick, once the agents\' counts have met', () => {
+  it("opens on the leader's tick, once the agents' counts have met", () => {
     // The errors of both are in flight when each sees its own.
     const { leader, other, exchange } = lateAgents(rules);
     const err = (t: number) => ev(t, { service: 'api', severityText: 'ERROR', severityNumber: 17 });
     // Three errors on each: six in the window, the threshold, but neither saw more than three.
-    expect([...leader.process([err(1000), err(2000), err(3000)], 3000), ...other.process([err(1500), err(2500), err(3500)], 3500)]).toEqual([]);
+    expect([
+      ...leader.process([err(1000), err(2000), err(3000)], 3000),
+      ...other.process([err(1500), err(2500), err(3500)], 3500),
+    ]).toEqual([]);
     exchange();
     expect(other.settle(4000)).toEqual([]);
     const opened = leader.tick(4000);
-    expect(opened.map((c) => [c.kind, c.incident.key, c.incident.eventCount])).toEqual([['opened', 'errors{service="api"}', 6]]);
+    expect(opened.map((c) => [c.kind, c.incident.key, c.incident.eventCount])).toEqual([
+      ['opened', 'errors{service="api"}', 6],
+    ]);
     expect(opened[0]!.incident.openedAtMs).toBeLessThanOrEqual(4000);
     // A second tick with nothing new opens nothing more.
     expect(leader.tick(4100)).toEqual([]);
   });
 });
 
-describe('a silence one agent sees in its share of a group\'s events', () => {
+describe("a silence one agent sees in its share of a group's events", () => {
   it('is no silence when another agent heard from the group within it', () => {
     const yaml = `
 defaults: { group_wait: 0s, allowed_lateness: 5s }
@@ -97,6 +108,10 @@ rules:
     expect(leader.process([beat(3000)], 3000)).toEqual([]);
     exchange();
     // Well past the watermark of every beat: one agent alone would have opened nothing.
-    expect([...leader.tick(9000), ...other.settle(9000), ...leader.process([beat(9000)], 9000)].filter((c) => c.kind === 'opened' && c.incident.openedAtMs < 5000)).toEqual([]);
+    expect(
+      [...leader.tick(9000), ...other.settle(9000), ...leader.process([beat(9000)], 9000)].filter(
+        (c) => c.kind === 'opened' && c.incident.openedAtMs < 5000,
+      ),
+    ).toEqual([]);
   });
 });

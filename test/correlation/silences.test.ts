@@ -14,15 +14,35 @@ defaults: { group_wait: 0s, allowed_lateness: 0s }
 rules:
   - { kind: pair, name: asset_down, group_by: [asset] }
 `;
-const down = (t: number, asset: string, fields: Parameters<typeof ev>[1] = {}) => ev(t, { asset, type: 'down', ...fields });
+const down = (t: number, asset: string, fields: Parameters<typeof ev>[1] = {}) =>
+  ev(t, { asset, type: 'down', ...fields });
 const up = (t: number, asset: string) => ev(t, { asset, type: 'up' });
 const eq = (name: string, value: string): SilenceMatcher => ({ name, value, isRegex: false, isEqual: true });
 
-function silence(id: string, matchers: SilenceMatcher[], startsAtMs: number, endsAtMs: number, tenant = ''): SilenceRecord {
-  return { id, matchers, startsAtMs, endsAtMs, createdBy: 'ops', comment: 'switch upgrade', tenant, updatedAtMs: startsAtMs };
+function silence(
+  id: string,
+  matchers: SilenceMatcher[],
+  startsAtMs: number,
+  endsAtMs: number,
+  tenant = '',
+): SilenceRecord {
+  return {
+    id,
+    matchers,
+    startsAtMs,
+    endsAtMs,
+    createdBy: 'ops',
+    comment: 'switch upgrade',
+    tenant,
+    updatedAtMs: startsAtMs,
+  };
 }
 
-const timeline = (tl: Timeline) => tl.changes.map((c) => `${c.kind}${c.notify ? '!' : ''} ${c.incident.asset}${c.incident.suppressedBy ? ` by ${c.incident.suppressedBy}` : ''}`);
+const timeline = (tl: Timeline) =>
+  tl.changes.map(
+    (c) =>
+      `${c.kind}${c.notify ? '!' : ''} ${c.incident.asset}${c.incident.suppressedBy ? ` by ${c.incident.suppressedBy}` : ''}`,
+  );
 
 /** Puts a silence at the timeline's clock, as the API does, keeping its changes in the timeline. */
 function put(tl: Timeline, s: SilenceRecord): void {
@@ -32,18 +52,44 @@ function put(tl: Timeline, s: SilenceRecord): void {
 describe('silences made through the API', () => {
   it('suppress the incidents they match, on rule, asset, service, tenant and labels, and no others', () => {
     const tl = new Timeline(engineFrom(rules));
-    put(tl, silence('s1', [eq('rule', 'asset_down'), { name: 'asset', value: 'web-[0-9]+', isRegex: true, isEqual: true }, { name: 'service', value: 'db', isRegex: false, isEqual: false }], 0, 60_000));
-    tl.send([down(1000, 'web-1', { service: 'shop' }), down(1000, 'web-2', { service: 'db' }), down(1000, 'db-1', { service: 'shop' })]);
+    put(
+      tl,
+      silence(
+        's1',
+        [
+          eq('rule', 'asset_down'),
+          { name: 'asset', value: 'web-[0-9]+', isRegex: true, isEqual: true },
+          { name: 'service', value: 'db', isRegex: false, isEqual: false },
+        ],
+        0,
+        60_000,
+      ),
+    );
+    tl.send([
+      down(1000, 'web-1', { service: 'shop' }),
+      down(1000, 'web-2', { service: 'db' }),
+      down(1000, 'db-1', { service: 'shop' }),
+    ]);
     expect(timeline(tl).sort()).toEqual(['opened web-1 by silence:s1', 'opened! db-1', 'opened! web-2'].sort());
-    expect(tl.engine.book.get('asset_down{asset="web-1"}')!.incident).toMatchObject({ status: 'open', suppressed: true, suppressedBy: 'silence:s1' });
+    expect(tl.engine.book.get('asset_down{asset="web-1"}')!.incident).toMatchObject({
+      status: 'open',
+      suppressed: true,
+      suppressedBy: 'silence:s1',
+    });
   });
 
-  it('only silence their own tenant\'s incidents; one without a tenant silences every tenant\'s', () => {
+  it("only silence their own tenant's incidents; one without a tenant silences every tenant's", () => {
     const tl = new Timeline(engineFrom(rules.replace('group_by: [asset]', 'group_by: [tenant, asset]')));
     put(tl, silence('acme', [eq('asset', 'web-1')], 0, 60_000, 'acme'));
     put(tl, silence('all', [eq('asset', 'web-2')], 0, 60_000));
-    tl.send([down(1000, 'web-1', { tenant: 'acme' }), down(1000, 'web-1', { tenant: 'globex' }), down(1000, 'web-2', { tenant: 'globex' })]);
-    const byTenant = tl.changes.map((c) => `${c.incident.tenant}/${c.incident.asset} ${c.incident.suppressedBy || 'notified'}`).sort();
+    tl.send([
+      down(1000, 'web-1', { tenant: 'acme' }),
+      down(1000, 'web-1', { tenant: 'globex' }),
+      down(1000, 'web-2', { tenant: 'globex' }),
+    ]);
+    const byTenant = tl.changes
+      .map((c) => `${c.incident.tenant}/${c.incident.asset} ${c.incident.suppressedBy || 'notified'}`)
+      .sort();
     expect(byTenant).toEqual(['acme/web-1 silence:acme', 'globex/web-1 notified', 'globex/web-2 silence:all']);
   });
 
@@ -69,7 +115,11 @@ describe('silences made through the API', () => {
     tl.advance(29_000);
     expect(timeline(tl).filter((l) => l.includes('web-1'))).toEqual(['opened web-1 by silence:s']);
     tl.advance(31_000);
-    expect(timeline(tl).filter((l) => l.includes('web-1'))).toEqual(['opened web-1 by silence:s', 'unsuppressed web-1', 'opened! web-1']);
+    expect(timeline(tl).filter((l) => l.includes('web-1'))).toEqual([
+      'opened web-1 by silence:s',
+      'unsuppressed web-1',
+      'opened! web-1',
+    ]);
   });
 
   it('never notify an incident that opened and resolved during the silence', () => {
@@ -98,7 +148,12 @@ describe('silences made through the API', () => {
     put(tl, silence('b', [eq('rule', 'asset_down')], 5000, 20_000));
     tl.send([down(1000, 'web-1')]);
     tl.advance(25_000);
-    expect(timeline(tl)).toEqual(['opened web-1 by silence:a', 'suppressed web-1 by silence:b', 'unsuppressed web-1', 'opened! web-1']);
+    expect(timeline(tl)).toEqual([
+      'opened web-1 by silence:a',
+      'suppressed web-1 by silence:b',
+      'unsuppressed web-1',
+      'opened! web-1',
+    ]);
   });
 
   it('are kept in the durable state, across a restart', async () => {

@@ -10,15 +10,22 @@ rules:
 `;
 const hostDown = (t: number, asset: string) => ev(t, { asset, type: 'down' });
 const hostUp = (t: number, asset: string) => ev(t, { asset, type: 'up' });
-const svcErr = (t: number, service: string, host: string, parent = '') => ev(t, { service, severityText: 'ERROR', severityNumber: 17, attributes: { host, ...(parent ? { parent } : {}) } });
-const timeline = (tl: Timeline) => tl.changes.map((c) => `${c.kind}${c.notify ? '!' : ''} ${c.incident.key}${c.incident.suppressedBy ? ` by ${c.incident.suppressedBy}` : ''}`);
+const svcErr = (t: number, service: string, host: string, parent = '') =>
+  ev(t, { service, severityText: 'ERROR', severityNumber: 17, attributes: { host, ...(parent ? { parent } : {}) } });
+const timeline = (tl: Timeline) =>
+  tl.changes.map(
+    (c) =>
+      `${c.kind}${c.notify ? '!' : ''} ${c.incident.key}${c.incident.suppressedBy ? ` by ${c.incident.suppressedBy}` : ''}`,
+  );
 
 describe('suppression', () => {
   it('inhibition: an open source incident suppresses targets with equal labels, until it resolves', () => {
-    const tl = new Timeline(engineFrom(`${base}
+    const tl = new Timeline(
+      engineFrom(`${base}
 inhibit:
   - { source: ['rule="host_down"'], target: ['rule="svc_errors"'], equal: [asset] }
-`));
+`),
+    );
     tl.send([hostDown(0, 'h1')]);
     for (let i = 0; i < 3; i++) tl.send([svcErr(1000 + i, 'api', 'h1'), svcErr(1000 + i, 'api', 'h2')]);
     tl.send([hostUp(10_000, 'h1')]);
@@ -37,29 +44,52 @@ inhibit:
   });
 
   it('topology: a child whose parent asset is down is suppressed', () => {
-    const tl = new Timeline(engineFrom(`${base}
+    const tl = new Timeline(
+      engineFrom(`${base}
 topology: { parent: 'attributes["parent"]' }
-`));
+`),
+    );
     tl.send([hostDown(0, 'rack-7')]);
     for (let i = 0; i < 3; i++) tl.send([svcErr(1000 + i, 'db', 'db-3', 'rack-7')]);
-    expect(timeline(tl)).toEqual(['opened! host_down{asset="rack-7"}', 'opened svc_errors{asset="db-3",service="db"} by topology:host_down{asset="rack-7"}']);
+    expect(timeline(tl)).toEqual([
+      'opened! host_down{asset="rack-7"}',
+      'opened svc_errors{asset="db-3",service="db"} by topology:host_down{asset="rack-7"}',
+    ]);
     // Suppressed incidents stay visible and keep counting.
     tl.send([svcErr(2000, 'db', 'db-3', 'rack-7')]);
-    expect(tl.engine.book.get('svc_errors{asset="db-3",service="db"}')!.incident).toMatchObject({ status: 'open', suppressed: true, eventCount: 4 });
+    expect(tl.engine.book.get('svc_errors{asset="db-3",service="db"}')!.incident).toMatchObject({
+      status: 'open',
+      suppressed: true,
+      eventCount: 4,
+    });
   });
 
   it('silences: matching incidents are suppressed between starts_at and ends_at', () => {
-    const tl = new Timeline(engineFrom(`${base}
+    const tl = new Timeline(
+      engineFrom(`${base}
 silences:
   - { name: upgrade, matchers: ['asset=~"h[0-9]+"', 'rule="host_down"'], starts_at: '1970-01-01T00:00:00Z', ends_at: '1970-01-01T00:01:00Z', comment: switch upgrade }
-`));
+`),
+    );
     tl.send([hostDown(0, 'h1'), hostDown(0, 'web')]);
     tl.advance(61_000);
-    expect(timeline(tl)).toEqual(['opened host_down{asset="h1"} by silence:upgrade', 'opened! host_down{asset="web"}', 'unsuppressed host_down{asset="h1"}', 'opened! host_down{asset="h1"}']);
+    expect(timeline(tl)).toEqual([
+      'opened host_down{asset="h1"} by silence:upgrade',
+      'opened! host_down{asset="web"}',
+      'unsuppressed host_down{asset="h1"}',
+      'opened! host_down{asset="h1"}',
+    ]);
   });
 
   it('maintenance windows recur on their days, in their time zone', () => {
-    const w = { name: 'sunday-night', matchers: [], days: new Set([0]), startMinute: 23 * 60, durationMs: 2 * 3_600_000, timezone: 'Europe/Paris' };
+    const w = {
+      name: 'sunday-night',
+      matchers: [],
+      days: new Set([0]),
+      startMinute: 23 * 60,
+      durationMs: 2 * 3_600_000,
+      timezone: 'Europe/Paris',
+    };
     // Sunday 2026-11-22 23:30 in Paris is 22:30 UTC; the window runs into Monday 01:00 Paris.
     expect(maintenanceActive(w, Date.parse('2026-11-22T22:30:00Z'))).toBe(true);
     expect(maintenanceActive(w, Date.parse('2026-11-22T23:59:00Z'))).toBe(true);
@@ -71,12 +101,19 @@ silences:
 
   it('maintenance from config suppresses while on', () => {
     const start = Date.parse('2026-11-22T23:00:00Z');
-    const tl = new Timeline(engineFrom(`${base}
+    const tl = new Timeline(
+      engineFrom(`${base}
 maintenance:
   - { name: nightly, matchers: ['rule="host_down"'], start: '23:00', duration: 30m }
-`), start - 60_000);
+`),
+      start - 60_000,
+    );
     tl.send([hostDown(start + 1000, 'h1')]);
     tl.advance(start + 31 * 60_000);
-    expect(timeline(tl)).toEqual(['opened host_down{asset="h1"} by maintenance:nightly', 'unsuppressed host_down{asset="h1"}', 'opened! host_down{asset="h1"}']);
+    expect(timeline(tl)).toEqual([
+      'opened host_down{asset="h1"} by maintenance:nightly',
+      'unsuppressed host_down{asset="h1"}',
+      'opened! host_down{asset="h1"}',
+    ]);
   });
 });

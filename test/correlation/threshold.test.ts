@@ -23,7 +23,15 @@ describe('threshold rule', () => {
     expect(brief(tl.send([err(5000)]))).toEqual(['opened! errors{service="api"}']);
     for (let i = 6; i < 20; i++) expect(tl.send([err(i * 1000)])).toEqual([]);
     const inc = tl.engine.book.get('errors{service="api"}')!.incident;
-    expect(inc).toMatchObject({ status: 'open', eventCount: 20, firstSeenMs: 0, lastSeenMs: 19_000, rule: 'errors', ruleKind: 'threshold', labels: { service: 'api' } });
+    expect(inc).toMatchObject({
+      status: 'open',
+      eventCount: 20,
+      firstSeenMs: 0,
+      lastSeenMs: 19_000,
+      rule: 'errors',
+      ruleKind: 'threshold',
+      labels: { service: 'api' },
+    });
     expect(inc.sampleEventIds).toHaveLength(10);
   });
 
@@ -76,15 +84,19 @@ describe('threshold rule', () => {
   });
 
   it('sums a field instead of counting', () => {
-    const tl = new Timeline(engineFrom(`
+    const tl = new Timeline(
+      engineFrom(`
 defaults: { group_wait: 0s }
 rules:
   - { kind: threshold, name: bytes, group_by: [asset], window: 10s, threshold: 1000, sum: 'attributes["bytes"]' }
-`));
+`),
+    );
     tl.send([ev(0, { asset: 'a', attributes: { bytes: 600 } })]);
     expect(tl.changes).toEqual([]);
     tl.send([ev(1000, { asset: 'a', attributes: { bytes: 'x' } })]);
     expect(tl.changes).toEqual([]);
-    expect(tl.send([ev(2000, { asset: 'a', attributes: { bytes: 400 } })])[0]!.reason).toBe('sum 1000 ≥ 1000 within 10s');
+    expect(tl.send([ev(2000, { asset: 'a', attributes: { bytes: 400 } })])[0]!.reason).toBe(
+      'sum 1000 ≥ 1000 within 10s',
+    );
   });
 });

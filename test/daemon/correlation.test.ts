@@ -56,12 +56,19 @@ afterEach(async () => {
 });
 
 async function send(events: object[]): Promise<void> {
-  const res = await fetch(daemon!.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(daemon!.url('/v1/events'), {
+    method: 'POST',
+    body: JSON.stringify(events),
+    headers: { 'content-type': 'application/json' },
+  });
   expect(await res.json()).toEqual({ accepted: events.length, rejected: [] });
 }
 
 const changes = () => readNdjson<IncidentChange>(join(daemon!.dataDir, 'incidents.ndjson'));
-const timeline = () => changes().map((c) => `${c.kind} ${c.incident.key}${c.incident.suppressed ? ` (suppressed by ${c.incident.suppressedBy})` : ''}`);
+const timeline = () =>
+  changes().map(
+    (c) => `${c.kind} ${c.incident.key}${c.incident.suppressed ? ` (suppressed by ${c.incident.suppressedBy})` : ''}`,
+  );
 
 /** Polls the incidents file until `done` holds: the daemon runs on the wall clock. */
 async function until(done: (lines: string[]) => boolean, timeoutMs = 10_000): Promise<string[]> {
@@ -84,7 +91,14 @@ describe('vigil run: JSON events → correlation → incidents file', () => {
     await until((l) => l.includes('resolved asset_down{asset="web-1"}'));
 
     // More than 5 errors in 60 s for a service open one incident, not one per error.
-    await send(Array.from({ length: 12 }, (_, i) => ({ service: 'checkout', level: 'error', message: `payment failed #${i}`, attributes: { host: 'app-1' } })));
+    await send(
+      Array.from({ length: 12 }, (_, i) => ({
+        service: 'checkout',
+        level: 'error',
+        message: `payment failed #${i}`,
+        attributes: { host: 'app-1' },
+      })),
+    );
     await until((l) => l.includes('opened service_errors{asset="app-1",service="checkout"}'));
 
     // A host that goes quiet opens an incident; its return resolves it.
@@ -100,11 +114,17 @@ describe('vigil run: JSON events → correlation → incidents file', () => {
     const lines = await until((l) => l.some((x) => x.startsWith('opened service_errors{asset="app-2"')));
 
     expect(lines.filter((l) => l.startsWith('opened service_errors{asset="app-1"'))).toHaveLength(1);
-    expect(lines).toContain('opened service_errors{asset="app-2",service="search"} (suppressed by inhibit:asset_down{asset="app-2"})');
+    expect(lines).toContain(
+      'opened service_errors{asset="app-2",service="search"} (suppressed by inhibit:asset_down{asset="app-2"})',
+    );
     const suppressed = changes().find((c) => c.incident.key === 'service_errors{asset="app-2",service="search"}')!;
     expect(suppressed.notify).toBe(false);
     const checkout = changes().find((c) => c.incident.key === 'service_errors{asset="app-1",service="checkout"}')!;
-    expect(checkout).toMatchObject({ notify: true, reason: 'count 6 ≥ 6 within 1m', incident: { status: 'open', severityText: 'error', title: 'payment failed #5' } });
+    expect(checkout).toMatchObject({
+      notify: true,
+      reason: 'count 6 ≥ 6 within 1m',
+      incident: { status: 'open', severityText: 'error', title: 'payment failed #5' },
+    });
 
     const metrics = await (await fetch(daemon.adminUrl('/metrics'))).text();
     expect(metrics).toMatch(/^vigil_correlation_records_total\{signal="logs"\} 23$/m);
@@ -122,8 +142,12 @@ describe('vigil run: JSON events → correlation → incidents file', () => {
     const file = join(daemon.dataDir, 'vigil.yaml');
     writeFileSync(file, readFileSync(file, 'utf8').replace('threshold: 6', 'threshold: 3'));
     await until(() => reloads() >= 1);
-    const resets = daemon.logs.map((l) => JSON.parse(l) as { level: number; msg: string; rule?: string; reason?: string }).filter((l) => l.msg.startsWith('correlation rule changed'));
-    expect(resets.map(({ level, rule, reason }) => ({ level, rule, reason }))).toEqual([{ level: 30, rule: 'service_errors', reason: 'rule configuration changed: threshold' }]);
+    const resets = daemon.logs
+      .map((l) => JSON.parse(l) as { level: number; msg: string; rule?: string; reason?: string })
+      .filter((l) => l.msg.startsWith('correlation rule changed'));
+    expect(resets.map(({ level, rule, reason }) => ({ level, rule, reason }))).toEqual([
+      { level: 30, rule: 'service_errors', reason: 'rule configuration changed: threshold' },
+    ]);
     await send(Array.from({ length: 2 }, () => ({ service: 'cart', level: 'error', attributes: { host: 'h' } })));
     // SIGHUP with the same file: nothing restarts, the two errors since the edit stay counted.
     const before = reloads();
@@ -131,7 +155,9 @@ describe('vigil run: JSON events → correlation → incidents file', () => {
     await until(() => reloads() > before);
     await send([{ service: 'cart', level: 'error', attributes: { host: 'h' } }]);
     await send([{ asset: 'web-9', type: 'up' }]);
-    const lines = await until((l) => l.includes('resolved asset_down{asset="web-9"}') && l.some((x) => x.startsWith('opened service_errors')));
+    const lines = await until(
+      (l) => l.includes('resolved asset_down{asset="web-9"}') && l.some((x) => x.startsWith('opened service_errors')),
+    );
     const opened = changes().find((c) => c.kind === 'opened' && c.incident.rule === 'service_errors')!;
     expect(opened.reason).toBe('count 3 ≥ 3 within 1m');
     expect(lines.filter((l) => l.startsWith('opened'))).toHaveLength(2);
@@ -172,13 +198,17 @@ describe('vigil run with the correlation connector written out (connectors:)', (
     await until((l) => l.includes('opened asset_down{asset="web-1"}'));
     await send([{ asset: 'web-1', type: 'up' }]);
     await until((l) => l.includes('resolved asset_down{asset="web-1"}'));
-    const audit = () => readNdjson<IncidentChange>(join(daemon!.dataDir, 'audit.ndjson')).map((c) => `${c.kind} ${c.incident.key}`);
+    const audit = () =>
+      readNdjson<IncidentChange>(join(daemon!.dataDir, 'audit.ndjson')).map((c) => `${c.kind} ${c.incident.key}`);
     await waitFor(() => audit().length === 2, 'both changes in the second incidents pipeline too');
     expect(audit()).toEqual(['opened asset_down{asset="web-1"}', 'resolved asset_down{asset="web-1"}']);
 
     const ready = await fetch(daemon.adminUrl('/readyz'));
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', components: { 'connector:correlation': { status: 'ok' } } });
+    expect(await ready.json()).toMatchObject({
+      status: 'ready',
+      components: { 'connector:correlation': { status: 'ok' } },
+    });
     const metrics = await (await fetch(daemon.adminUrl('/metrics'))).text();
     expect(metrics).toMatch(/^vigil_correlation_records_total\{signal="logs"\} 2$/m);
     expect(metrics).toMatch(/^vigil_correlation_rules 2$/m);
@@ -188,7 +218,10 @@ describe('vigil run with the correlation connector written out (connectors:)', (
     writeFileSync(file, readFileSync(file, 'utf8').replace('threshold: 6', 'threshold: 2'));
     daemon.proc.kill('SIGHUP');
     await waitFor(() => daemon!.logs.some((l) => l.includes('correlation rules reloaded')), 'the rules reloaded');
-    await send([{ service: 'cart', level: 'error' }, { service: 'cart', level: 'error' }]);
+    await send([
+      { service: 'cart', level: 'error' },
+      { service: 'cart', level: 'error' },
+    ]);
     await until((l) => l.includes('opened service_errors{service="cart"}'));
     expect(await daemon.stop()).toBe(0);
   });

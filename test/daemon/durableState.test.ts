@@ -38,7 +38,11 @@ async function start(dataDir?: string): Promise<RunningDaemon> {
 }
 
 async function send(d: RunningDaemon, events: object[]): Promise<void> {
-  const res = await fetch(d.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(d.url('/v1/events'), {
+    method: 'POST',
+    body: JSON.stringify(events),
+    headers: { 'content-type': 'application/json' },
+  });
   expect(await res.json()).toEqual({ accepted: events.length, rejected: [] });
 }
 
@@ -46,7 +50,10 @@ const changesIn = (dataDir: string) => readNdjson<IncidentChange>(join(dataDir, 
 
 async function changeFor(dataDir: string, kind: IncidentChange['kind'], key: string): Promise<IncidentChange> {
   let found: IncidentChange | undefined;
-  await waitFor(() => (found = changesIn(dataDir).find((c) => c.kind === kind && c.incident.key === key)) !== undefined, `${kind} ${key} in incidents.ndjson`);
+  await waitFor(
+    () => (found = changesIn(dataDir).find((c) => c.kind === kind && c.incident.key === key)) !== undefined,
+    `${kind} ${key} in incidents.ndjson`,
+  );
   return found!;
 }
 
@@ -61,14 +68,20 @@ describe('vigil run: correlation state survives a restart', () => {
       expect(code).toBe(signal === 'SIGTERM' ? 0 : null);
 
       const second = await start(dataDir);
-      const restored = second.logs.map((l) => JSON.parse(l) as { msg?: string; openIncidents?: number; entries?: number; bytes?: number; ms?: number }).find((l) => l.msg === 'correlation state restored');
+      const restored = second.logs
+        .map(
+          (l) =>
+            JSON.parse(l) as { msg?: string; openIncidents?: number; entries?: number; bytes?: number; ms?: number },
+        )
+        .find((l) => l.msg === 'correlation state restored');
       expect(restored).toMatchObject({ openIncidents: 1 });
       expect(restored!.entries).toBeGreaterThan(0);
       await send(second, [{ asset: 'web-1', type: 'up', title: 'web-1 reachable' }]);
       const resolved = await changeFor(dataDir, 'resolved', 'asset_down{asset="web-1"}');
       expect(resolved.incident.id).toBe(opened.incident.id);
       expect(resolved.notify).toBe(true);
-      for (const f of readdirSync(join(dataDir, 'correlation'))) expect(statSync(join(dataDir, 'correlation', f)).mode & 0o777).toBe(0o600);
+      for (const f of readdirSync(join(dataDir, 'correlation')))
+        expect(statSync(join(dataDir, 'correlation', f)).mode & 0o777).toBe(0o600);
       expect(await second.stop()).toBe(0);
     });
   }
@@ -78,7 +91,13 @@ describe('vigil run: correlation state survives a restart', () => {
  * A seeded stream of downs, ups and error storms over a few hundred assets, event times explicit.
  * Events in chunks that `uncertain` picks go to a separate pool of assets (`flaky-*`).
  */
-function eventStream(n: number, baseMs: number, seed: number, chunk: number, uncertain: (chunk: number) => boolean): object[] {
+function eventStream(
+  n: number,
+  baseMs: number,
+  seed: number,
+  chunk: number,
+  uncertain: (chunk: number) => boolean,
+): object[] {
   let x = seed;
   const rnd = (m: number) => {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
@@ -111,18 +130,28 @@ function finalIncidents(dataDir: string): Map<string, Final> {
     if (!prev || c.incident.version >= prev.incident.version) byId.set(c.incident.id, c);
   }
   const out = new Map<string, Final>();
-  for (const [id, c] of byId) out.set(id, { key: c.incident.key, id, status: c.incident.status, eventCount: c.incident.eventCount });
+  for (const [id, c] of byId)
+    out.set(id, { key: c.incident.key, id, status: c.incident.status, eventCount: c.incident.eventCount });
   return out;
 }
 
 /** Every incident the engine holds, read from the state a stopped daemon left on disk: eventCount is exact there. */
 async function storedIncidents(dataDir: string): Promise<Map<string, Final>> {
-  const store = new DurableStateStore({ dir: join(dataDir, 'correlation'), logger: createLogger('silent'), registry: new Registry() });
+  const store = new DurableStateStore({
+    dir: join(dataDir, 'correlation'),
+    logger: createLogger('silent'),
+    registry: new Registry(),
+  });
   await store.open();
   const out = new Map<string, Final>();
   for (const key of store.keys('i:')) {
     const { incident } = store.read(key)!.value as unknown as IncidentRecord;
-    out.set(incident.id, { key: incident.key, id: incident.id, status: incident.status, eventCount: incident.eventCount });
+    out.set(incident.id, {
+      key: incident.key,
+      id: incident.id,
+      status: incident.status,
+      eventCount: incident.eventCount,
+    });
   }
   await store.close();
   return out;
@@ -167,7 +196,11 @@ describe('vigil run: kill -9 at random points loses no acknowledged event and no
         await send(daemon, chunks[i]!);
         continue;
       }
-      const req = fetch(daemon.url('/v1/events'), { method: 'POST', body: JSON.stringify(chunks[i]), headers: { 'content-type': 'application/json' } }).then(
+      const req = fetch(daemon.url('/v1/events'), {
+        method: 'POST',
+        body: JSON.stringify(chunks[i]),
+        headers: { 'content-type': 'application/json' },
+      }).then(
         async (r) => r.ok && ((await r.json()) as { accepted: number }).accepted === chunks[i]!.length,
         () => false,
       );
@@ -201,7 +234,8 @@ describe('vigil run: kill -9 at random points loses no acknowledged event and no
     // The uncertain assets still end in the same state under the pair rule: their last Down or Up decides.
     const pairState = (m: Map<string, Final>) => {
       const open = new Map<string, boolean>();
-      for (const f of m.values()) if (f.key.startsWith('asset_down')) open.set(f.key, (open.get(f.key) ?? false) || f.status !== 'resolved');
+      for (const f of m.values())
+        if (f.key.startsWith('asset_down')) open.set(f.key, (open.get(f.key) ?? false) || f.status !== 'resolved');
       return [...open].sort();
     };
     expect(pairState(got)).toEqual(pairState(expected));

@@ -44,7 +44,11 @@ describe('the shipped config, end to end: events → correlation → ClickHouse 
     daemon = await startDaemon(stringify(config), { env: { ...EPHEMERAL_PORTS, VIGIL_LOG_LEVEL: 'info' } });
 
     const post = async (events: object[]) => {
-      const res = await fetch(daemon!.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+      const res = await fetch(daemon!.url('/v1/events'), {
+        method: 'POST',
+        body: JSON.stringify(events),
+        headers: { 'content-type': 'application/json' },
+      });
       expect(await res.json()).toEqual({ accepted: events.length, rejected: [] });
     };
     await post([
@@ -52,7 +56,9 @@ describe('the shipped config, end to end: events → correlation → ClickHouse 
       { asset_unique_id: 'web-1', event_title: 'web-1 unreachable', event_type: 'down', event_level: 'CRITICAL' },
     ]);
     await waitFor(() => glpi!.tickets.size === 1, 'the GLPI ticket');
-    await post([{ asset_unique_id: 'web-1', event_title: 'web-1 reachable again', event_type: 'up', event_level: 'INFO' }]);
+    await post([
+      { asset_unique_id: 'web-1', event_title: 'web-1 reachable again', event_type: 'up', event_level: 'INFO' },
+    ]);
     await waitFor(() => glpi!.solutions.length === 1, 'the GLPI solution');
 
     expect(glpi.tickets.size).toBe(1);

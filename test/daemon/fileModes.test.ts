@@ -45,11 +45,23 @@ service:
   telemetry:
     metrics: { endpoint: 127.0.0.1:0 }
 `);
-    const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body: '{"asset":"web-1","type":"down"}', headers: { 'content-type': 'application/json' } });
+    const res = await fetch(daemon.url('/v1/events'), {
+      method: 'POST',
+      body: '{"asset":"web-1","type":"down"}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(200);
     const dir = daemon.dataDir;
     const has = (re: RegExp) => [...modes(dir).keys()].some((f) => re.test(f));
-    await waitFor(() => has(/^events\.ndjson$/) && has(/clickhouse-spool\/.*\.(jsonl|open)$/) && has(/webhook\/outbox\.ndjson$/) && has(/webhook\/ledger\.ndjson$/) && has(/^correlation\/log-/), 'the event file, a spool segment, the outbox journal, the ticket ledger and the state log');
+    await waitFor(
+      () =>
+        has(/^events\.ndjson$/) &&
+        has(/clickhouse-spool\/.*\.(jsonl|open)$/) &&
+        has(/webhook\/outbox\.ndjson$/) &&
+        has(/webhook\/ledger\.ndjson$/) &&
+        has(/^correlation\/log-/),
+      'the event file, a spool segment, the outbox journal, the ticket ledger and the state log',
+    );
     for (const [file, mode] of modes(dir)) {
       if (file === 'vigil.yaml') continue; // the test's own config
       const want = file === 'events.ndjson' ? 0o640 : 0o600;

@@ -32,44 +32,77 @@ async function healthy(): Promise<void> {
 
 describe(`fuzz targets, one per listener (VIGIL_FUZZ_SEED=${SEED})`, () => {
   for (const listener of LISTENERS) {
-    it(`${listener.name} answers every input within the contract (seed ${SEED})`, { timeout: BUDGET_MS + DEADLINE_MS + 20_000 }, async () => {
-      const sender = new Sender(ports[listener.port], DEADLINE_MS);
-      const stats = await fuzz({
-        seed: SEED,
-        generate: generator(listener, SEED),
-        sender,
-        maxInputs: Infinity,
-        until: performance.now() + BUDGET_MS,
-        concurrency: 8,
-        alive: () => daemon.proc.exitCode === null,
-      });
-      sender.close();
-      console.log(`fuzz ${listener.name} seed ${SEED}: ${stats.inputs} inputs in ${Math.round(stats.ms)} ms`, stats.answers);
-      expect(stats.bad, `answers against the contract; replay with VIGIL_FUZZ_SEED=${SEED} and the input index`).toEqual([]);
-      expect(stats.inputs).toBeGreaterThan(0);
-      await healthy();
-    });
+    it(
+      `${listener.name} answers every input within the contract (seed ${SEED})`,
+      { timeout: BUDGET_MS + DEADLINE_MS + 20_000 },
+      async () => {
+        const sender = new Sender(ports[listener.port], DEADLINE_MS);
+        const stats = await fuzz({
+          seed: SEED,
+          generate: generator(listener, SEED),
+          sender,
+          maxInputs: Infinity,
+          until: performance.now() + BUDGET_MS,
+          concurrency: 8,
+          alive: () => daemon.proc.exitCode === null,
+        });
+        sender.close();
+        console.log(
+          `fuzz ${listener.name} seed ${SEED}: ${stats.inputs} inputs in ${Math.round(stats.ms)} ms`,
+          stats.answers,
+        );
+        expect(
+          stats.bad,
+          `answers against the contract; replay with VIGIL_FUZZ_SEED=${SEED} and the input index`,
+        ).toEqual([]);
+        expect(stats.inputs).toBeGreaterThan(0);
+        await healthy();
+      },
+    );
   }
 
   it('still stores a well-formed record from every listener after the fuzzing', async () => {
     const marker = `after-fuzz-${SEED}`;
     const udp = createSocket('udp4');
-    await new Promise<void>((res, rej) => udp.send(`<13>1 - ${marker}-udp app - - - ok`, ports.syslogUdp.port, ports.syslogUdp.host, (err) => (err ? rej(err) : res())));
+    await new Promise<void>((res, rej) =>
+      udp.send(`<13>1 - ${marker}-udp app - - - ok`, ports.syslogUdp.port, ports.syslogUdp.host, (err) =>
+        err ? rej(err) : res(),
+      ),
+    );
     udp.close();
-    const json = await fetch(daemon.url('/v1/events'), { method: 'POST', body: JSON.stringify({ asset: `${marker}-json`, body: 'ok' }), headers: { 'content-type': 'application/json' } });
+    const json = await fetch(daemon.url('/v1/events'), {
+      method: 'POST',
+      body: JSON.stringify({ asset: `${marker}-json`, body: 'ok' }),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(json.status).toBe(200);
     const otlp = await fetch(daemon.url('/v1/logs'), {
       method: 'POST',
-      body: JSON.stringify({ resourceLogs: [{ resource: { attributes: [{ key: 'host.name', value: { stringValue: `${marker}-otlp` } }] }, scopeLogs: [{ logRecords: [{ body: { stringValue: 'ok' } }] }] }] }),
+      body: JSON.stringify({
+        resourceLogs: [
+          {
+            resource: { attributes: [{ key: 'host.name', value: { stringValue: `${marker}-otlp` } }] },
+            scopeLogs: [{ logRecords: [{ body: { stringValue: 'ok' } }] }],
+          },
+        ],
+      }),
       headers: { 'content-type': 'application/json' },
     });
     expect(otlp.status).toBe(200);
-    const alert = await fetch(daemon.url('/api/v2/alerts'), { method: 'POST', body: JSON.stringify([{ labels: { alertname: 'ok', instance: `${marker}-alertmanager` } }]), headers: { 'content-type': 'application/json' } });
+    const alert = await fetch(daemon.url('/api/v2/alerts'), {
+      method: 'POST',
+      body: JSON.stringify([{ labels: { alertname: 'ok', instance: `${marker}-alertmanager` } }]),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(alert.status).toBe(200);
     const file = join(daemon.dataDir, 'events.ndjson');
     const assets = ['udp', 'json', 'otlp', 'alertmanager'].map((t) => `${marker}-${t}`);
     const stored = () => new Set(readNdjson<{ asset?: string }>(file).map((e) => e.asset));
-    await waitFor(() => assets.every((a) => stored().has(a)), `the well-formed records ${assets.join(', ')} to be stored`, 30_000);
+    await waitFor(
+      () => assets.every((a) => stored().has(a)),
+      `the well-formed records ${assets.join(', ')} to be stored`,
+      30_000,
+    );
     await healthy();
   });
 });

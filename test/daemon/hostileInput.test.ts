@@ -48,7 +48,8 @@ function grpcPort(d: RunningDaemon): number {
 
 function syslogTcpPort(d: RunningDaemon): number {
   for (const line of d.logs) {
-    if (line.includes('syslog receiver listening')) return (JSON.parse(line) as { syslog: { tcp: { port: number } } }).syslog.tcp.port;
+    if (line.includes('syslog receiver listening'))
+      return (JSON.parse(line) as { syslog: { tcp: { port: number } } }).syslog.tcp.port;
   }
   throw new Error('the daemon did not log its syslog addresses');
 }
@@ -86,7 +87,9 @@ describe('hostile HTTP senders', () => {
     const stalled: RawClient[] = [];
     for (let i = 0; i < 20; i++) {
       const c = await rawClient(port);
-      c.socket.write(`POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{"body":"`);
+      c.socket.write(
+        `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{"body":"`,
+      );
       stalled.push(c);
     }
     const ok = await postEvent(daemon);
@@ -97,7 +100,9 @@ describe('hostile HTTP senders', () => {
   });
 
   it('refuses with 429 and Retry-After once bodies in flight fill the receive budget, and RSS stays bounded', async () => {
-    daemon = await startDaemon(config({ json: 'max_request_body_size: 8MiB, read_timeout: 20s', memory: 'max_receive_buffer_size: 16MiB' }));
+    daemon = await startDaemon(
+      config({ json: 'max_request_body_size: 8MiB, read_timeout: 20s', memory: 'max_receive_buffer_size: 16MiB' }),
+    );
     const { port } = daemon.http[0]!;
     const before = rssMiB(daemon);
     let peak = before;
@@ -106,16 +111,23 @@ describe('hostile HTTP senders', () => {
     // 40 senders each push 6 MiB of an 8 MiB body and stall: 240 MiB if all were held.
     for (let i = 0; i < 40; i++) {
       const c = await rawClient(port);
-      c.socket.write(`POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n`);
+      c.socket.write(
+        `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n`,
+      );
       c.socket.write(chunk);
       clients.push(c);
       peak = Math.max(peak, rssMiB(daemon));
     }
-    await waitFor(() => {
-      peak = Math.max(peak, rssMiB(daemon!));
-      return clients.filter((c) => c.answer.startsWith('HTTP/1.1 429')).length >= 30;
-    }, 'most stalled senders to be refused 429', 15_000);
-    for (const c of clients.filter((c) => c.answer.startsWith('HTTP/1.1 429'))) expect(c.answer).toMatch(/\r\nretry-after: \d+\r\n/i);
+    await waitFor(
+      () => {
+        peak = Math.max(peak, rssMiB(daemon!));
+        return clients.filter((c) => c.answer.startsWith('HTTP/1.1 429')).length >= 30;
+      },
+      'most stalled senders to be refused 429',
+      15_000,
+    );
+    for (const c of clients.filter((c) => c.answer.startsWith('HTTP/1.1 429')))
+      expect(c.answer).toMatch(/\r\nretry-after: \d+\r\n/i);
     // A new request that would take the budget past its limit is refused. The two senders let in
     // hold up to 12 MiB of the 16 (less while the kernel still has some of it), so a body of 7 MiB
     // does not fit whichever way the reads went.
@@ -125,7 +137,11 @@ describe('hostile HTTP senders', () => {
     expect(peak - before).toBeLessThan(150);
     // The stalled ones that were let in still hold their share; once they go the budget is free.
     for (const c of clients) c.socket.destroy();
-    await waitFor(async () => (await postEvent(daemon!)).status === 200, 'the budget to free up once the senders are gone', 10_000);
+    await waitFor(
+      async () => (await postEvent(daemon!)).status === 200,
+      'the budget to free up once the senders are gone',
+      10_000,
+    );
   });
 
   it('streams deflate: bodies far past the limit are refused 413 without being buffered', async () => {
@@ -138,16 +154,22 @@ describe('hostile HTTP senders', () => {
     const clients: RawClient[] = [];
     for (let i = 0; i < 8; i++) {
       const c = await rawClient(port);
-      c.socket.write('POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n');
+      c.socket.write(
+        'POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n',
+      );
       c.socket.write(`${body.length.toString(16)}\r\n`);
       c.socket.write(body);
       c.socket.write('\r\n0\r\n\r\n');
       clients.push(c);
     }
-    await waitFor(() => {
-      peak = Math.max(peak, rssMiB(daemon!));
-      return clients.every((c) => c.answer.length > 0);
-    }, 'every deflate request to be answered', 30_000);
+    await waitFor(
+      () => {
+        peak = Math.max(peak, rssMiB(daemon!));
+        return clients.every((c) => c.answer.length > 0);
+      },
+      'every deflate request to be answered',
+      30_000,
+    );
     for (const c of clients) expect(c.answer).toMatch(/^HTTP\/1\.1 (413|429) /);
     expect(clients.some((c) => c.answer.startsWith('HTTP/1.1 413'))).toBe(true);
     expect(peak - before).toBeLessThan(400);
@@ -155,7 +177,11 @@ describe('hostile HTTP senders', () => {
 
   it('answers an unknown Content-Encoding 415', async () => {
     daemon = await startDaemon(config());
-    const res = await fetch(daemon.url('/v1/events'), { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'br' }, body: EVENT });
+    const res = await fetch(daemon.url('/v1/events'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'br' },
+      body: EVENT,
+    });
     expect(res.status).toBe(415);
   });
 });
@@ -164,12 +190,19 @@ const LOGS_EXPORT = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 
 describe('hostile gRPC senders', () => {
   it('ends a stalled call with DEADLINE_EXCEEDED and closes the connection once idle', async () => {
-    daemon = await startDaemon(config({ otlp: 'read_timeout: 300ms, keepalive: { server_parameters: { max_connection_idle: 500ms } }' }));
+    daemon = await startDaemon(
+      config({ otlp: 'read_timeout: 300ms, keepalive: { server_parameters: { max_connection_idle: 500ms } }' }),
+    );
     const session: ClientHttp2Session = http2Connect(`http://127.0.0.1:${grpcPort(daemon)}`);
     session.on('error', () => {});
     let sessionClosed = false;
     session.on('close', () => (sessionClosed = true));
-    const stream = session.request({ ':method': 'POST', ':path': LOGS_EXPORT, 'content-type': 'application/grpc', te: 'trailers' });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': LOGS_EXPORT,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
     stream.on('error', () => {});
     let status: string | undefined;
     let streamClosed = false;
@@ -185,24 +218,38 @@ describe('hostile gRPC senders', () => {
     await waitFor(() => sessionClosed, 'the idle connection to be closed', 10_000);
   });
 
-  it('survives idle gRPC connections past its descriptor limit and serves once they are gone', { timeout: 60_000 }, async () => {
-    daemon = await startDaemon(config({ otlp: 'keepalive: { server_parameters: { max_connection_idle: 3s } }' }), { fdLimit: 256 });
-    const port = grpcPort(daemon);
-    const closed = new Set<Socket>();
-    for (let i = 0; i < 400; i++) {
-      const s = connect(port, '127.0.0.1');
-      s.on('error', () => {});
-      s.on('close', () => closed.add(s));
-      s.resume();
-      sockets.push(s);
-    }
-    // Past the descriptor limit connections are dropped on accept; the others are closed once idle.
-    // Meanwhile the memory guard ran dozens of times.
-    await waitFor(() => closed.size === 400 || daemon!.proc.exitCode !== null, 'every connection to be dropped, or closed once idle', 30_000);
-    expect(daemon.proc.exitCode).toBeNull();
-    await waitFor(async () => (await postEvent(daemon!).catch(() => undefined))?.status === 200, 'an export once the idle connections are gone', 15_000);
-    expect(daemon.proc.exitCode).toBeNull();
-  });
+  it(
+    'survives idle gRPC connections past its descriptor limit and serves once they are gone',
+    { timeout: 60_000 },
+    async () => {
+      daemon = await startDaemon(config({ otlp: 'keepalive: { server_parameters: { max_connection_idle: 3s } }' }), {
+        fdLimit: 256,
+      });
+      const port = grpcPort(daemon);
+      const closed = new Set<Socket>();
+      for (let i = 0; i < 400; i++) {
+        const s = connect(port, '127.0.0.1');
+        s.on('error', () => {});
+        s.on('close', () => closed.add(s));
+        s.resume();
+        sockets.push(s);
+      }
+      // Past the descriptor limit connections are dropped on accept; the others are closed once idle.
+      // Meanwhile the memory guard ran dozens of times.
+      await waitFor(
+        () => closed.size === 400 || daemon!.proc.exitCode !== null,
+        'every connection to be dropped, or closed once idle',
+        30_000,
+      );
+      expect(daemon.proc.exitCode).toBeNull();
+      await waitFor(
+        async () => (await postEvent(daemon!).catch(() => undefined))?.status === 200,
+        'an export once the idle connections are gone',
+        15_000,
+      );
+      expect(daemon.proc.exitCode).toBeNull();
+    },
+  );
 });
 
 describe('hostile syslog peers', () => {
@@ -212,12 +259,20 @@ describe('hostile syslog peers', () => {
     const greedy: RawClient[] = [];
     for (let i = 0; i < 4; i++) greedy.push(await rawClient(port));
     // The default share is a quarter of max_connections: two from 127.0.0.1 stay, the rest are closed.
-    await waitFor(() => greedy.filter((c) => c.closed).length === 2, 'the greedy peer\'s extra connections to be closed', 10_000);
+    await waitFor(
+      () => greedy.filter((c) => c.closed).length === 2,
+      "the greedy peer's extra connections to be closed",
+      10_000,
+    );
     expect(greedy.slice(0, 2).every((c) => !c.closed)).toBe(true);
     const other = await rawClient(port, { localAddress: '127.0.0.2' });
     other.socket.write('<13>Nov 23 10:00:00 h2 app: from another peer\n');
     const file = join(daemon.dataDir, 'events.ndjson');
-    await waitFor(() => readNdjson<{ body: string }>(file).some((e) => e.body === 'from another peer'), 'the other peer\'s message', 10_000);
+    await waitFor(
+      () => readNdjson<{ body: string }>(file).some((e) => e.body === 'from another peer'),
+      "the other peer's message",
+      10_000,
+    );
     expect(other.closed).toBe(false);
   });
 });

@@ -8,7 +8,15 @@ import { readNdjson } from '../support/ndjson.ts';
 import { waitFor } from '../support/waitFor.ts';
 
 /** Names that mean something to a plain JavaScript object: from the wire they are only data. */
-const HOSTILE = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__'] as const;
+const HOSTILE = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  '__defineGetter__',
+] as const;
 
 const config = `
 receivers:
@@ -64,7 +72,8 @@ function logged<T>(d: RunningDaemon, msg: string, pick: (rec: Record<string, unk
 
 async function sendUdp(to: Address, lines: string[]): Promise<void> {
   const sock = createSocket('udp4');
-  for (const l of lines) await new Promise<void>((res, rej) => sock.send(l, to.port, to.host, (err) => (err ? rej(err) : res())));
+  for (const l of lines)
+    await new Promise<void>((res, rej) => sock.send(l, to.port, to.host, (err) => (err ? rej(err) : res())));
   sock.close();
 }
 
@@ -98,11 +107,22 @@ describe('names from the wire are data, never object internals', () => {
 
     // JSON events: hostile top-level keys (kept as attributes, with the same value as the
     // "constructor" attribute the rule groups by) and keys inside attributes and resource.
-    const jsonEvents = HOSTILE.map((n) => ({ asset: `json-${n}`, type: 'down', [n]: n, attributes: { [n]: 'attr', constructor: n }, resource: { [n]: 'res' } }));
+    const jsonEvents = HOSTILE.map((n) => ({
+      asset: `json-${n}`,
+      type: 'down',
+      [n]: n,
+      attributes: { [n]: 'attr', constructor: n },
+      resource: { [n]: 'res' },
+    }));
     const jsonBody = JSON.stringify(jsonEvents);
     // A "__proto__" key in a literal would set the prototype, not a key; this one is written by hand.
-    const protoJson = '{"asset":"json-raw","type":"down","__proto__":{"polluted":"yes"},"attributes":{"__proto__":{"polluted":"yes"},"constructor":"raw"}}';
-    const jsonRes = await fetch(daemon.url('/v1/events'), { method: 'POST', body: `${jsonBody.slice(0, -1)},${protoJson}]`, headers: { 'content-type': 'application/json' } });
+    const protoJson =
+      '{"asset":"json-raw","type":"down","__proto__":{"polluted":"yes"},"attributes":{"__proto__":{"polluted":"yes"},"constructor":"raw"}}';
+    const jsonRes = await fetch(daemon.url('/v1/events'), {
+      method: 'POST',
+      body: `${jsonBody.slice(0, -1)},${protoJson}]`,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(jsonRes.status).toBe(200);
     expect(await jsonRes.json()).toEqual({ accepted: HOSTILE.length + 1, rejected: [] });
 
@@ -112,15 +132,32 @@ describe('names from the wire are data, never object internals', () => {
       resourceLogs: [
         {
           resource: { attributes: [{ key: 'host.name', value: { stringValue: `otlp-${transport}` } }, ...kv('res')] },
-          scopeLogs: [{ logRecords: [{ body: { stringValue: 'hostile' }, attributes: [...kv('attr'), { key: 'nested', value: { kvlistValue: { values: kv('nested') } } }] }] }],
+          scopeLogs: [
+            {
+              logRecords: [
+                {
+                  body: { stringValue: 'hostile' },
+                  attributes: [...kv('attr'), { key: 'nested', value: { kvlistValue: { values: kv('nested') } } }],
+                },
+              ],
+            },
+          ],
         },
       ],
     });
-    const jsonOtlp = await fetch(`${otlpHttp}/v1/logs`, { method: 'POST', body: JSON.stringify(otlpLogs('json')), headers: { 'content-type': 'application/json' } });
+    const jsonOtlp = await fetch(`${otlpHttp}/v1/logs`, {
+      method: 'POST',
+      body: JSON.stringify(otlpLogs('json')),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(jsonOtlp.status).toBe(200);
     const T = protoType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
     const proto = Buffer.from(T.encode(T.fromObject(otlpLogs('proto'))).finish());
-    const protoOtlp = await fetch(`${otlpHttp}/v1/logs`, { method: 'POST', body: proto, headers: { 'content-type': 'application/x-protobuf' } });
+    const protoOtlp = await fetch(`${otlpHttp}/v1/logs`, {
+      method: 'POST',
+      body: proto,
+      headers: { 'content-type': 'application/x-protobuf' },
+    });
     expect(protoOtlp.status).toBe(200);
 
     const file = join(daemon.dataDir, 'events.ndjson');
@@ -151,10 +188,18 @@ describe('names from the wire are data, never object internals', () => {
     expect(Object.keys(raw.attributes).sort()).toEqual(['__proto__', 'constructor']);
 
     // Grouping by attributes["constructor"] sees the event's value, never Object's constructor function.
-    const opened = () => readNdjson<{ kind: string; incident: { key: string } }>(join(daemon!.dataDir, 'incidents.ndjson')).filter((c) => c.kind === 'opened');
+    const opened = () =>
+      readNdjson<{ kind: string; incident: { key: string } }>(join(daemon!.dataDir, 'incidents.ndjson')).filter(
+        (c) => c.kind === 'opened',
+      );
     await waitFor(() => opened().length >= HOSTILE.length + 1, 'the incidents grouped by attributes["constructor"]');
     const incidents = opened();
-    expect(new Set(incidents.map((c) => c.incident.key))).toEqual(new Set([...HOSTILE.map((n) => `down_by_name{asset="json-${n}",kind="${n}"}`), 'down_by_name{asset="json-raw",kind="raw"}']));
+    expect(new Set(incidents.map((c) => c.incident.key))).toEqual(
+      new Set([
+        ...HOSTILE.map((n) => `down_by_name{asset="json-${n}",kind="${n}"}`),
+        'down_by_name{asset="json-raw",kind="raw"}',
+      ]),
+    );
     await stillServing(daemon);
   });
 });

@@ -28,7 +28,11 @@ afterEach(async () => {
   daemon = undefined;
 });
 
-async function post(path: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }) {
+async function post(
+  path: string,
+  body: string | Buffer,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+) {
   const res = await fetch(daemon!.url(path), { method: 'POST', body, headers });
   return { status: res.status, headers: res.headers, json: (await res.json()) as Record<string, unknown> };
 }
@@ -36,11 +40,21 @@ async function post(path: string, body: string | Buffer, headers: Record<string,
 describe('vigil run: JSON events to the file exporter', () => {
   it('stores posted events (object, array, NDJSON, gzip) and says so in /metrics', async () => {
     daemon = await startDaemon(config);
-    expect((await post('/v1/events', JSON.stringify({ asset: 'web-1', type: 'down', message: 'HTTP 500 on /' }))).json).toEqual({ accepted: 1, rejected: [] });
-    expect((await post('/ingest', JSON.stringify([{ asset: 'web-2' }, { asset: 'web-3' }]))).json).toEqual({ accepted: 2, rejected: [] });
-    expect((await post('/v1/events', '{"asset":"web-4"}\n{"asset":"web-5"}\n', { 'content-type': 'application/x-ndjson' })).json).toEqual({ accepted: 2, rejected: [] });
+    expect(
+      (await post('/v1/events', JSON.stringify({ asset: 'web-1', type: 'down', message: 'HTTP 500 on /' }))).json,
+    ).toEqual({ accepted: 1, rejected: [] });
+    expect((await post('/ingest', JSON.stringify([{ asset: 'web-2' }, { asset: 'web-3' }]))).json).toEqual({
+      accepted: 2,
+      rejected: [],
+    });
+    expect(
+      (await post('/v1/events', '{"asset":"web-4"}\n{"asset":"web-5"}\n', { 'content-type': 'application/x-ndjson' }))
+        .json,
+    ).toEqual({ accepted: 2, rejected: [] });
     const gz = gzipSync(JSON.stringify({ asset: 'web-6' }));
-    expect((await post('/v1/events', gz, { 'content-type': 'application/json', 'content-encoding': 'gzip' })).json).toEqual({ accepted: 1, rejected: [] });
+    expect(
+      (await post('/v1/events', gz, { 'content-type': 'application/json', 'content-encoding': 'gzip' })).json,
+    ).toEqual({ accepted: 1, rejected: [] });
 
     expect(await daemon.stop()).toBe(0);
     const events = readNdjson<{ asset: string; type: string; title: string }>(join(daemon.dataDir, 'events.ndjson'));
@@ -61,9 +75,15 @@ describe('vigil run: JSON events to the file exporter', () => {
       { index: 1, reason: 'an event must be a JSON object, got number' },
     ]);
 
-    const mixed = await post('/v1/events', JSON.stringify([{ asset: 'good-1' }, { asset: 'bad', ts: 'soon' }, { asset: 'good-2' }]));
+    const mixed = await post(
+      '/v1/events',
+      JSON.stringify([{ asset: 'good-1' }, { asset: 'bad', ts: 'soon' }, { asset: 'good-2' }]),
+    );
     expect(mixed.status).toBe(200);
-    expect(mixed.json).toEqual({ accepted: 2, rejected: [{ index: 1, reason: expect.stringContaining('field "ts": not a timestamp') }] });
+    expect(mixed.json).toEqual({
+      accepted: 2,
+      rejected: [{ index: 1, reason: expect.stringContaining('field "ts": not a timestamp') }],
+    });
 
     const empty = await post('/v1/events', '');
     expect(empty.status).toBe(400);
@@ -79,7 +99,10 @@ describe('vigil run: JSON events to the file exporter', () => {
     const proto = await post('/v1/events', 'x', { 'content-type': 'application/x-protobuf' });
     expect(proto.status).toBe(415);
 
-    const badGzip = await post('/v1/events', Buffer.from('not gzip at all'), { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    const badGzip = await post('/v1/events', Buffer.from('not gzip at all'), {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
     expect(badGzip.status).toBe(400);
 
     const get = await fetch(daemon.url('/v1/events'));
@@ -104,7 +127,11 @@ describe('vigil run: JSON events to the file exporter', () => {
         let res: Response;
         inFlight++;
         try {
-          res = await fetch(daemon!.url('/v1/events'), { method: 'POST', body: JSON.stringify(batch), headers: { 'content-type': 'application/json' } });
+          res = await fetch(daemon!.url('/v1/events'), {
+            method: 'POST',
+            body: JSON.stringify(batch),
+            headers: { 'content-type': 'application/json' },
+          });
         } catch {
           return; // listener closed
         } finally {
@@ -139,7 +166,10 @@ describe('vigil run: JSON events to the file exporter', () => {
     expect((await fetch(daemon.adminUrl('/healthz'))).status).toBe(200);
     const ready = await fetch(daemon.adminUrl('/readyz'));
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', components: { 'service:listeners': { status: 'ok' }, 'exporter:file/events': { status: 'ok' } } });
+    expect(await ready.json()).toMatchObject({
+      status: 'ready',
+      components: { 'service:listeners': { status: 'ok' }, 'exporter:file/events': { status: 'ok' } },
+    });
 
     const text = await (await fetch(daemon.adminUrl('/metrics'))).text();
     expect(text).toMatch(/^vigil_receiver_accepted_records_total\{receiver="json",signal="logs"\} 1$/m);
@@ -162,11 +192,22 @@ describe('vigil run: JSON events to the file exporter', () => {
     daemon = await startDaemon(config);
     const deep = '{"asset":"deep","x":' + '['.repeat(20_000) + ']'.repeat(20_000) + '}';
     const body = `[{"asset":"good-1"},${deep},{"asset":"good-2"}]`;
-    const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const res = await fetch(daemon.url('/v1/events'), {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ accepted: 2, rejected: [{ index: 1, reason: 'values nested deeper than 64 levels; flatten the event' }] });
+    expect(await res.json()).toEqual({
+      accepted: 2,
+      rejected: [{ index: 1, reason: 'values nested deeper than 64 levels; flatten the event' }],
+    });
     // The next request is served as usual: nothing downstream is stuck retrying the deep record.
-    const next = await fetch(daemon.url('/v1/events'), { method: 'POST', body: '{"asset":"good-3"}', headers: { 'content-type': 'application/json' } });
+    const next = await fetch(daemon.url('/v1/events'), {
+      method: 'POST',
+      body: '{"asset":"good-3"}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(next.status).toBe(200);
     expect(await daemon.stop()).toBe(0);
     const events = readNdjson<{ asset: string }>(join(daemon.dataDir, 'events.ndjson'));
@@ -176,20 +217,47 @@ describe('vigil run: JSON events to the file exporter', () => {
   it('takes only JSON media types, and nothing a web page could post without a CORS preflight', async () => {
     daemon = await startDaemon(config);
     const body = '{"asset":"csrf"}';
-    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', '']) {
-      const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body, headers: contentType ? { 'content-type': contentType } : {} });
+    for (const contentType of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      '',
+    ]) {
+      const res = await fetch(daemon.url('/v1/events'), {
+        method: 'POST',
+        body,
+        headers: contentType ? { 'content-type': contentType } : {},
+      });
       // fetch gives a string body text/plain when no type is set: the bare case is refused as text/plain.
       expect(res.status, contentType || '(none)').toBe(415);
-      expect(((await res.json()) as { error: string }).error).toMatch(/send application\/json or application\/x-ndjson/);
+      expect(((await res.json()) as { error: string }).error).toMatch(
+        /send application\/json or application\/x-ndjson/,
+      );
     }
-    const fromPage = await fetch(daemon.url('/v1/events'), { method: 'POST', body, headers: { 'content-type': 'application/json', origin: 'https://evil.example' } });
+    const fromPage = await fetch(daemon.url('/v1/events'), {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', origin: 'https://evil.example' },
+    });
     expect(fromPage.status).toBe(403);
     expect(((await fromPage.json()) as { code: string }).code).toBe('VIGIL_CROSS_ORIGIN');
-    for (const contentType of ['application/json; charset=utf-8', 'application/vnd.vigil+json', 'application/x-ndjson']) {
-      const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body: '{"asset":"ok"}', headers: { 'content-type': contentType } });
+    for (const contentType of [
+      'application/json; charset=utf-8',
+      'application/vnd.vigil+json',
+      'application/x-ndjson',
+    ]) {
+      const res = await fetch(daemon.url('/v1/events'), {
+        method: 'POST',
+        body: '{"asset":"ok"}',
+        headers: { 'content-type': contentType },
+      });
       expect(res.status, contentType).toBe(200);
     }
     expect(await daemon.stop()).toBe(0);
-    expect(readNdjson<{ asset: string }>(join(daemon.dataDir, 'events.ndjson')).map((e) => e.asset)).toEqual(['ok', 'ok', 'ok']);
+    expect(readNdjson<{ asset: string }>(join(daemon.dataDir, 'events.ndjson')).map((e) => e.asset)).toEqual([
+      'ok',
+      'ok',
+      'ok',
+    ]);
   });
 });

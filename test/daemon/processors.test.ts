@@ -67,12 +67,17 @@ describe('vigil run: JSON events through extract, enrich, tag and filter', () =>
     cmdb = createServer((req, res) => {
       asked.push(req.url!);
       const found = req.url === '/api/assets/db-7';
-      res.writeHead(found ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(found ? { owner: 'team-data', site: 'lyon', criticality: 'critical' } : {}));
+      res
+        .writeHead(found ? 200 : 404, { 'content-type': 'application/json' })
+        .end(JSON.stringify(found ? { owner: 'team-data', site: 'lyon', criticality: 'critical' } : {}));
     });
     cmdb.listen(0, '127.0.0.1');
     await once(cmdb, 'listening');
     const dataDir = mkdtempSync(join(tmpdir(), 'vigil-test-'));
-    writeFileSync(join(dataDir, 'cmdb.csv'), 'host,owner,site,criticality,parent\nsw-paris-1,team-network,paris,high,core-paris\n');
+    writeFileSync(
+      join(dataDir, 'cmdb.csv'),
+      'host,owner,site,criticality,parent\nsw-paris-1,team-network,paris,high,core-paris\n',
+    );
     daemon = await startDaemon(config(`http://127.0.0.1:${(cmdb.address() as AddressInfo).port}`), { dataDir });
 
     const events = [
@@ -82,10 +87,17 @@ describe('vigil run: JSON events through extract, enrich, tag and filter', () =>
       { message: 'disk /var 97% full on db-7' },
       { host: 'web-1', message: 'debug chatter', level: 'debug' },
     ];
-    const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+    const res = await fetch(daemon.url('/v1/events'), {
+      method: 'POST',
+      body: JSON.stringify(events),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(await res.json()).toEqual({ accepted: 5, rejected: [] });
 
-    const metrics = await waitForMetric(daemon, /vigil_processor_dropped_records_total\{processor="filter\/noise",pipeline="logs"\} 2/);
+    const metrics = await waitForMetric(
+      daemon,
+      /vigil_processor_dropped_records_total\{processor="filter\/noise",pipeline="logs"\} 2/,
+    );
     expect(metrics).toMatch(/vigil_enrich_lookups_total\{processor="enrich\/cmdb",source="table",outcome="found"\} 2/);
     expect(metrics).toMatch(/vigil_enrich_lookups_total\{processor="enrich\/cmdb",source="http",outcome="found"\} 1/);
     // Stopping drains the pipeline into the file before the process exits.
@@ -99,10 +111,29 @@ describe('vigil run: JSON events through extract, enrich, tag and filter', () =>
       type: 'down',
       severityNumber: 18,
       severityText: 'critical',
-      attributes: { interface: 'Gi0/1', state: 'down', owner: 'team-network', site: 'paris', criticality: 'high', parent: 'core-paris' },
+      attributes: {
+        interface: 'Gi0/1',
+        state: 'down',
+        owner: 'team-network',
+        site: 'paris',
+        criticality: 'high',
+        parent: 'core-paris',
+      },
     });
-    expect(stored[1]).toMatchObject({ asset: 'sw-paris-1', title: 'Gi0/1 up on sw-paris-1', type: 'up', severityNumber: 9, severityText: 'info' });
-    expect(stored[2]).toMatchObject({ asset: 'db-7', type: 'neutral', severityNumber: 13, severityText: 'warning', attributes: { mount: '/var', used_pct: 97, owner: 'team-data', site: 'lyon', criticality: 'critical' } });
+    expect(stored[1]).toMatchObject({
+      asset: 'sw-paris-1',
+      title: 'Gi0/1 up on sw-paris-1',
+      type: 'up',
+      severityNumber: 9,
+      severityText: 'info',
+    });
+    expect(stored[2]).toMatchObject({
+      asset: 'db-7',
+      type: 'neutral',
+      severityNumber: 13,
+      severityText: 'warning',
+      attributes: { mount: '/var', used_pct: 97, owner: 'team-data', site: 'lyon', criticality: 'critical' },
+    });
     // sw-paris-1 came from the table, web-1's events were dropped after its (404) lookup.
     expect(asked.sort()).toEqual(['/api/assets/db-7', '/api/assets/web-1']);
   });
@@ -110,10 +141,15 @@ describe('vigil run: JSON events through extract, enrich, tag and filter', () =>
   it('refuses a config whose condition does not compile, naming the YAML path and column', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-test-'));
     const file = join(dir, 'bad.yaml');
-    writeFileSync(file, config('http://127.0.0.1:1').replace(`'IsMatch(body, "healthcheck")'`, `'IsMatch(body, "healthcheck") && true'`));
+    writeFileSync(
+      file,
+      config('http://127.0.0.1:1').replace(`'IsMatch(body, "healthcheck")'`, `'IsMatch(body, "healthcheck") && true'`),
+    );
     const { code, stderr } = await runCli(['validate', '--config', file]);
     expect(code).not.toBe(0);
-    expect(stderr).toContain('processors.filter/noise.logs[0]: column 30: expected "and", "or" or "not" instead of "&"');
+    expect(stderr).toContain(
+      'processors.filter/noise.logs[0]: column 30: expected "and", "or" or "not" instead of "&"',
+    );
   });
 
   it('accepts the example config in config/examples/processors.yaml', async () => {
@@ -129,7 +165,13 @@ async function waitForMetric(d: RunningDaemon, pattern: RegExp): Promise<string>
   for (;;) {
     const text = await (await fetch(d.adminUrl('/metrics'))).text();
     if (pattern.test(text)) return text;
-    if (Date.now() > deadline) throw new Error(`/metrics never matched ${pattern}:\n${text.split('\n').filter((l) => l.startsWith('vigil_processor') || l.startsWith('vigil_enrich')).join('\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `/metrics never matched ${pattern}:\n${text
+          .split('\n')
+          .filter((l) => l.startsWith('vigil_processor') || l.startsWith('vigil_enrich'))
+          .join('\n')}`,
+      );
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -28,7 +28,8 @@ function rssMiB(pid: number): number {
   return Number(m![1]) / 1024;
 }
 
-const CAP_REASON = /^\d+ records in one request, over max_records_per_request \(10000\); send smaller batches or raise receivers\.(otlp\.protocols\.(grpc|http)|json)\.max_records_per_request$/;
+const CAP_REASON =
+  /^\d+ records in one request, over max_records_per_request \(10000\); send smaller batches or raise receivers\.(otlp\.protocols\.(grpc|http)|json)\.max_records_per_request$/;
 
 let daemon: RunningDaemon;
 let grpcAddress: string;
@@ -36,7 +37,9 @@ let baseline: number;
 
 beforeAll(async () => {
   daemon = await startDaemon(config, { env: { NODE_OPTIONS: `--max-old-space-size=${HEAP_MIB}` } });
-  const line = daemon.logs.map((l) => JSON.parse(l) as { msg?: string; grpc?: { port: number } }).find((l) => l.msg === 'OTLP gRPC listening');
+  const line = daemon.logs
+    .map((l) => JSON.parse(l) as { msg?: string; grpc?: { port: number } })
+    .find((l) => l.msg === 'OTLP gRPC listening');
   grpcAddress = `127.0.0.1:${line!.grpc!.port}`;
   await normalRequestsAccepted();
   baseline = rssMiB(daemon.proc.pid!);
@@ -49,7 +52,11 @@ afterAll(async () => {
 async function normalRequestsAccepted(): Promise<void> {
   const ok = await rawCall(grpcAddress, prefixed(encode(LOGS_REQ, logsRequest([{ body: { stringValue: 'normal' } }]))));
   expect(ok.grpcStatus, ok.grpcMessage).toBe(0);
-  const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body: JSON.stringify({ asset: 'normal' }), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(daemon.url('/v1/events'), {
+    method: 'POST',
+    body: JSON.stringify({ asset: 'normal' }),
+    headers: { 'content-type': 'application/json' },
+  });
   expect(res.status).toBe(200);
 }
 
@@ -83,7 +90,11 @@ describe('record-count amplification through the real listeners', () => {
   });
 
   it('refuses the same over OTLP/HTTP protobuf with 413', async () => {
-    const res = await fetch(daemon.url('/v1/logs'), { method: 'POST', body: gzipSync(emptyLogRecords(2_000_000)), headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' } });
+    const res = await fetch(daemon.url('/v1/logs'), {
+      method: 'POST',
+      body: gzipSync(emptyLogRecords(2_000_000)),
+      headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' },
+    });
     expect(res.status).toBe(413);
     expect(res.headers.get('retry-after')).toBeNull();
     await res.arrayBuffer();
@@ -98,7 +109,11 @@ describe('record-count amplification through the real listeners', () => {
     ];
     for (const [contentType, body] of bodies) {
       expect(body.length).toBeLessThan(25_000);
-      const res = await fetch(daemon.url('/v1/events'), { method: 'POST', body, headers: { 'content-type': contentType, 'content-encoding': 'gzip' } });
+      const res = await fetch(daemon.url('/v1/events'), {
+        method: 'POST',
+        body,
+        headers: { 'content-type': contentType, 'content-encoding': 'gzip' },
+      });
       expect(res.status).toBe(413);
       expect(res.headers.get('retry-after')).toBeNull();
       const answer = (await res.json()) as { error: string; code: string };

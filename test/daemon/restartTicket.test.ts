@@ -36,7 +36,11 @@ async function start(yaml: string, dataDir?: string): Promise<RunningDaemon> {
 }
 
 async function post(d: RunningDaemon, events: object[]): Promise<void> {
-  const res = await fetch(d.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(d.url('/v1/events'), {
+    method: 'POST',
+    body: JSON.stringify(events),
+    headers: { 'content-type': 'application/json' },
+  });
   expect(await res.json()).toEqual({ accepted: events.length, rejected: [] });
 }
 

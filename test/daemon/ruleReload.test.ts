@@ -7,7 +7,8 @@ import { readNdjson } from '../support/ndjson.ts';
 import { waitFor } from '../support/waitFor.ts';
 
 /** Revision `n` of the config: one pair rule named after it, so the rules in force are visible. */
-const config = (n: number) => correlatingConfig(`
+const config = (n: number) =>
+  correlatingConfig(`
   tick_interval: 50ms
   defaults: { group_wait: 0s, reopen_window: 0s }
   rules:
@@ -31,11 +32,24 @@ function reloadedRules(d: RunningDaemon): string[][] {
 
 /** Waits until revision `n` is in force: logged as reloaded, and a down event opens an incident of its rule. */
 async function expectRevision(d: RunningDaemon, n: number): Promise<void> {
-  await waitFor(() => reloadedRules(d).some((rules) => rules.includes(`link_r${n}`)), `rules of revision ${n} to be reloaded`);
-  const res = await fetch(d.url('/v1/events'), { method: 'POST', body: JSON.stringify([{ asset: `sw-${n}`, type: 'down' }]), headers: { 'content-type': 'application/json' } });
+  await waitFor(
+    () => reloadedRules(d).some((rules) => rules.includes(`link_r${n}`)),
+    `rules of revision ${n} to be reloaded`,
+  );
+  const res = await fetch(d.url('/v1/events'), {
+    method: 'POST',
+    body: JSON.stringify([{ asset: `sw-${n}`, type: 'down' }]),
+    headers: { 'content-type': 'application/json' },
+  });
   expect(await res.json()).toEqual({ accepted: 1, rejected: [] });
   const key = `link_r${n}{asset="sw-${n}"}`;
-  await waitFor(() => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')).some((c) => c.kind === 'opened' && c.incident.key === key), `${key} to open`);
+  await waitFor(
+    () =>
+      readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')).some(
+        (c) => c.kind === 'opened' && c.incident.key === key,
+      ),
+    `${key} to open`,
+  );
 }
 
 describe('vigil run: rule reload from a watched config file', () => {
@@ -75,5 +89,4 @@ describe('vigil run: rule reload from a watched config file', () => {
     }
     expect(reloadedRules(daemon)).toEqual([['link_r2'], ['link_r3']]);
   });
-
 });

@@ -21,9 +21,25 @@ import { exporterConfig } from '../exporters/clickhouse/harness.ts';
  */
 const DASHBOARDS = resolve(import.meta.dirname, '../../helm/vigil/dashboards');
 
-interface Target { refId: string; expr?: string; rawSql?: string }
-interface Panel { id: number; title: string; type: string; datasource: { type: string; uid: string }; gridPos: { x: number; y: number; w: number; h: number }; targets: Target[] }
-interface Dashboard { uid: string; title: string; panels: Panel[]; templating: { list: { name: string; type: string; query: unknown }[] } }
+interface Target {
+  refId: string;
+  expr?: string;
+  rawSql?: string;
+}
+interface Panel {
+  id: number;
+  title: string;
+  type: string;
+  datasource: { type: string; uid: string };
+  gridPos: { x: number; y: number; w: number; h: number };
+  targets: Target[];
+}
+interface Dashboard {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  templating: { list: { name: string; type: string; query: unknown }[] };
+}
 
 const load = (name: string) => JSON.parse(readFileSync(join(DASHBOARDS, name), 'utf8')) as Dashboard;
 
@@ -56,35 +72,107 @@ describe('ClickHouse dashboard (events and incidents)', () => {
   function expand(sql: string, tenants: string[] | 'all'): string {
     return sql
       .replaceAll('${database}', 'otel')
-      .replace(/\$__conditionalAll\(((?:[^()]|\([^()]*\))*), \$tenant\)/g, (_m, cond: string) => (tenants === 'all' ? '1=1' : cond.replaceAll('${tenant:singlequote}', tenants.map((t) => `'${t}'`).join(','))))
+      .replace(/\$__conditionalAll\(((?:[^()]|\([^()]*\))*), \$tenant\)/g, (_m, cond: string) =>
+        tenants === 'all' ? '1=1' : cond.replaceAll('${tenant:singlequote}', tenants.map((t) => `'${t}'`).join(',')),
+      )
       .replace(/\$__timeFilter\((\w+)\)/g, `$1 >= toDateTime(${from}) AND $1 <= toDateTime(${to})`)
       .replace(/\$__timeInterval\((\w+)\)/g, 'toStartOfInterval(toDateTime($1), INTERVAL 60 second)');
   }
   const run = (sql: string) => JSON.parse(session.query(sql, 'JSON')) as { data: Record<string, unknown>[] };
-  const panelSql = (title: string, tenants: string[] | 'all' = 'all') => expand(dashboard.panels.find((p) => p.title === title)!.targets[0]!.rawSql!, tenants);
+  const panelSql = (title: string, tenants: string[] | 'all' = 'all') =>
+    expand(dashboard.panels.find((p) => p.title === title)!.targets[0]!.rawSql!, tenants);
 
   beforeAll(async () => {
-    const version = (run('SELECT version() AS v').data[0]!.v as string);
-    for (const sql of schemaStatements({ database: 'otel', tables: exporterConfig({}).tables, ttlMs: 0, textIndexes: supportsTextIndexes(version) })) session.query(sql);
+    const version = run('SELECT version() AS v').data[0]!.v as string;
+    for (const sql of schemaStatements({
+      database: 'otel',
+      tables: exporterConfig({}).tables,
+      ttlMs: 0,
+      textIndexes: supportsTextIndexes(version),
+    }))
+      session.query(sql);
     // Events: 3 checkout errors and 1 info on billing in tenant a; 2 errors in tenant b.
     const events = [
-      ...[0, 1, 2].map((i) => ev(T0 + i * 1000, { service: 'checkout', asset: 'web-1', severityNumber: 17, severityText: 'ERROR', tenant: 'a', body: `fail ${i}` })),
+      ...[0, 1, 2].map((i) =>
+        ev(T0 + i * 1000, {
+          service: 'checkout',
+          asset: 'web-1',
+          severityNumber: 17,
+          severityText: 'ERROR',
+          tenant: 'a',
+          body: `fail ${i}`,
+        }),
+      ),
       ev(T0 + 5000, { service: 'billing', asset: 'db-1', severityNumber: 9, severityText: 'INFO', tenant: 'a' }),
-      ...[0, 1].map((i) => ev(T0 + 120_000 + i, { service: 'checkout', asset: 'web-9', severityNumber: 17, severityText: 'ERROR', tenant: 'b' })),
+      ...[0, 1].map((i) =>
+        ev(T0 + 120_000 + i, {
+          service: 'checkout',
+          asset: 'web-9',
+          severityNumber: 17,
+          severityText: 'ERROR',
+          tenant: 'b',
+        }),
+      ),
     ];
-    await session.insert({ table: 'otel.otel_logs', values: Buffer.from(events.map(logRow).join('')), format: 'JSONEachRow' });
+    await session.insert({
+      table: 'otel.otel_logs',
+      values: Buffer.from(events.map(logRow).join('')),
+      format: 'JSONEachRow',
+    });
     // Incidents from the real engine: asset_down opens on down, resolves on up 10 minutes later.
     const engine = engineFrom('rules:\n  - { kind: pair, name: asset_down, group_by: [asset] }\n');
     const changes: IncidentChange[] = [
-      ...engine.process([ev(T0, { asset: 'web-1', service: 'checkout', type: 'down', severityNumber: 17, severityText: 'ERROR', tenant: 'a' })], T0),
-      ...engine.process([ev(T0 + 600_000, { asset: 'web-1', service: 'checkout', type: 'up', tenant: 'a' })], T0 + 600_000),
-      ...engine.process([ev(T0, { asset: 'db-1', service: 'billing', type: 'down', severityNumber: 13, severityText: 'WARN', tenant: 'a' })], T0),
+      ...engine.process(
+        [
+          ev(T0, {
+            asset: 'web-1',
+            service: 'checkout',
+            type: 'down',
+            severityNumber: 17,
+            severityText: 'ERROR',
+            tenant: 'a',
+          }),
+        ],
+        T0,
+      ),
+      ...engine.process(
+        [ev(T0 + 600_000, { asset: 'web-1', service: 'checkout', type: 'up', tenant: 'a' })],
+        T0 + 600_000,
+      ),
+      ...engine.process(
+        [
+          ev(T0, {
+            asset: 'db-1',
+            service: 'billing',
+            type: 'down',
+            severityNumber: 13,
+            severityText: 'WARN',
+            tenant: 'a',
+          }),
+        ],
+        T0,
+      ),
     ];
     // An operator acknowledged db-1's incident 2 minutes after it opened.
     const open = changes.filter((c) => c.incident.asset === 'db-1').at(-1)!;
     const ackAt = open.incident.openedAtMs + 120_000;
-    changes.push({ ...open, kind: 'acknowledged', atMs: ackAt, incident: { ...open.incident, status: 'acknowledged', version: open.incident.version + 1, updatedAtMs: ackAt, audit: [...open.incident.audit, { atMs: ackAt, kind: 'acknowledged', reason: 'by alice' }] } });
-    await session.insert({ table: 'otel.vigil_incidents', values: Buffer.from(changes.map(incidentRow).join('')), format: 'JSONEachRow' });
+    changes.push({
+      ...open,
+      kind: 'acknowledged',
+      atMs: ackAt,
+      incident: {
+        ...open.incident,
+        status: 'acknowledged',
+        version: open.incident.version + 1,
+        updatedAtMs: ackAt,
+        audit: [...open.incident.audit, { atMs: ackAt, kind: 'acknowledged', reason: 'by alice' }],
+      },
+    });
+    await session.insert({
+      table: 'otel.vigil_incidents',
+      values: Buffer.from(changes.map(incidentRow).join('')),
+      format: 'JSONEachRow',
+    });
   });
 
   afterAll(() => session.cleanup());
@@ -99,18 +187,33 @@ describe('ClickHouse dashboard (events and incidents)', () => {
       }
     }
     const tenantVar = dashboard.templating.list.find((v) => v.name === 'tenant')!;
-    expect(run(expand(tenantVar.query as string, 'all')).data.map((r) => r.Tenant).sort()).toEqual(['a']);
+    expect(
+      run(expand(tenantVar.query as string, 'all'))
+        .data.map((r) => r.Tenant)
+        .sort(),
+    ).toEqual(['a']);
   });
 
   it('counts events by service and severity as they were stored, per tenant', () => {
-    const byService = run(panelSql('Events per minute by service', ['a'])).data.map((r) => [r.ServiceName, Number(r.events)]);
-    expect(byService.sort()).toEqual([['billing', 1], ['checkout', 3]]);
-    const all = run(panelSql('Events per minute by severity')).data.reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.severity as string]: (acc[r.severity as string] ?? 0) + Number(r.events) }), {});
+    const byService = run(panelSql('Events per minute by service', ['a'])).data.map((r) => [
+      r.ServiceName,
+      Number(r.events),
+    ]);
+    expect(byService.sort()).toEqual([
+      ['billing', 1],
+      ['checkout', 3],
+    ]);
+    const all = run(panelSql('Events per minute by severity')).data.reduce<Record<string, number>>(
+      (acc, r) => ({ ...acc, [r.severity as string]: (acc[r.severity as string] ?? 0) + Number(r.events) }),
+      {},
+    );
     expect(all).toEqual({ ERROR: 5, INFO: 1 });
   });
 
   it('shows open incidents from the latest version and time to acknowledge and resolve per rule', () => {
-    expect(run(panelSql('Open incidents by severity and service')).data).toEqual([{ Service: 'billing', severity: 'WARN', open: 1 }]);
+    expect(run(panelSql('Open incidents by severity and service')).data).toEqual([
+      { Service: 'billing', severity: 'WARN', open: 1 },
+    ]);
     const [row] = run(panelSql('Mean time to acknowledge and to resolve, per rule')).data;
     expect(row).toMatchObject({ Rule: 'asset_down', incidents: 2, mtta_seconds: 120, mttr_seconds: 600 });
   });
@@ -134,16 +237,37 @@ service:
   telemetry:
     metrics: { endpoint: 127.0.0.1:0 }
 `);
-    await fetch(daemon.url('/v1/events'), { method: 'POST', body: '{"asset":"a"}', headers: { 'content-type': 'application/json' } });
+    await fetch(daemon.url('/v1/events'), {
+      method: 'POST',
+      body: '{"asset":"a"}',
+      headers: { 'content-type': 'application/json' },
+    });
     const dir = mkdtempSync(join(tmpdir(), 'vigil-prom-'));
     const port = await freePort();
-    writeFileSync(join(dir, 'prometheus.yml'), `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: vigil\n    static_configs: [{ targets: ['127.0.0.1:${daemon.admin.port}'] }]\n`);
-    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: vigil\n    static_configs: [{ targets: ['127.0.0.1:${daemon.admin.port}'] }]\n`,
+    );
+    prometheus = spawn(
+      'prometheus',
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
+      { stdio: 'ignore' },
+    );
     promUrl = `http://127.0.0.1:${port}`;
-    await waitFor(async () => {
-      const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('vigil_build_info')}`).catch(() => undefined);
-      return res?.ok === true && ((await res.json()) as { data: { result: unknown[] } }).data.result.length > 0;
-    }, 'Prometheus scraped Vigil', 60_000);
+    await waitFor(
+      async () => {
+        const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('vigil_build_info')}`).catch(
+          () => undefined,
+        );
+        return res?.ok === true && ((await res.json()) as { data: { result: unknown[] } }).data.result.length > 0;
+      },
+      'Prometheus scraped Vigil',
+      60_000,
+    );
   }, 90_000);
 
   afterAll(async () => {
@@ -163,7 +287,12 @@ service:
     };
     for (const p of dashboard.panels) for (const t of p.targets) await query(t.expr!);
     // Series the panels read exist under these names once Vigil is scraped.
-    for (const expr of ['vigil_receiver_accepted_records_total{job=~"$job"}', 'process_resident_memory_bytes{job=~"$job"}', 'nodejs_eventloop_lag_p99_seconds{job=~"$job"}', 'vigil_pipeline_queue_capacity{job=~"$job"}']) {
+    for (const expr of [
+      'vigil_receiver_accepted_records_total{job=~"$job"}',
+      'process_resident_memory_bytes{job=~"$job"}',
+      'nodejs_eventloop_lag_p99_seconds{job=~"$job"}',
+      'vigil_pipeline_queue_capacity{job=~"$job"}',
+    ]) {
       expect((await query(expr)).length, expr).toBeGreaterThan(0);
     }
     const job = dashboard.templating.list.find((v) => v.name === 'job')!;

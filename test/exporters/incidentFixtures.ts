@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Schema } from '../../src/config/schema.ts';
 import type { Timers } from '../../src/exporters/tickets/delivery.ts';
-import { IncidentExporter, type IncidentExporterConfig, type TicketDriver } from '../../src/exporters/tickets/incidentExporter.ts';
+import {
+  IncidentExporter,
+  type IncidentExporterConfig,
+  type TicketDriver,
+} from '../../src/exporters/tickets/incidentExporter.ts';
 import type { TicketLedger } from '../../src/exporters/tickets/ledger.ts';
 import type { Incident, IncidentChange, IncidentChangeKind } from '../../src/model/incident.ts';
 import type { CreateSettings } from '../../src/pipeline/component.ts';
@@ -57,7 +61,14 @@ export class IncidentStory {
       status: kind === 'resolved' ? 'resolved' : 'open',
       resolvedAtMs: kind === 'resolved' ? at : 0,
     };
-    return { kind, reason: opts.reason ?? `${kind} by test`, atMs: at, incident: structuredClone(this.incident), notify: opts.notify ?? true, eventIds: [`e${this.incident.version}`] };
+    return {
+      kind,
+      reason: opts.reason ?? `${kind} by test`,
+      atMs: at,
+      incident: structuredClone(this.incident),
+      notify: opts.notify ?? true,
+      eventIds: [`e${this.incident.version}`],
+    };
   }
 }
 
@@ -82,7 +93,11 @@ export async function startIncidentExporter(
   cleanup: (() => Promise<void>)[],
 ) {
   const settings = testSettings(id, opts.dataDir);
-  const exp = new IncidentExporter(settings, config, driver, { timers: opts.timers, random: () => 0.5, ledger: opts.ledger });
+  const exp = new IncidentExporter(settings, config, driver, {
+    timers: opts.timers,
+    random: () => 0.5,
+    ledger: opts.ledger,
+  });
   await exp.start();
   let stopped = false;
   const stop = async () => {

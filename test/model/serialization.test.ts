@@ -6,15 +6,30 @@ import { parseIsoNs, parseTimestampNs } from '../../src/model/timestamp.ts';
 
 describe('model serialisation', () => {
   it('renders ns times as decimal strings and nested bigint and bytes faithfully', () => {
-    const ev = newEvent({ source: 't', timeUnixNano: 1_700_000_000_123_456_789n, attributes: { big: 2n ** 63n - 1n, bytes: new Uint8Array([1, 2, 3]), list: [1, 'a'] } });
+    const ev = newEvent({
+      source: 't',
+      timeUnixNano: 1_700_000_000_123_456_789n,
+      attributes: { big: 2n ** 63n - 1n, bytes: new Uint8Array([1, 2, 3]), list: [1, 'a'] },
+    });
     const back = JSON.parse(toJson(ev)) as Record<string, unknown>;
     expect(back.timeUnixNano).toBe('1700000000123456789');
     expect(back.attributes).toEqual({ big: '9223372036854775807', bytes: 'AQID', list: [1, 'a'] });
   });
 
   it('writes events by hand exactly as the generic serialiser does', () => {
-    const plain = newEvent({ source: 'json', body: 'line "quoted"\n', asset: 'web-1', type: 'down', attributes: { a: 1, b: { c: [true, null] } } });
-    const odd = newEvent({ source: 'otlp', body: { k: 5n }, resource: { r: new Uint8Array([255]) }, scope: { name: 's', version: '1', attributes: {} } });
+    const plain = newEvent({
+      source: 'json',
+      body: 'line "quoted"\n',
+      asset: 'web-1',
+      type: 'down',
+      attributes: { a: 1, b: { c: [true, null] } },
+    });
+    const odd = newEvent({
+      source: 'otlp',
+      body: { k: 5n },
+      resource: { r: new Uint8Array([255]) },
+      scope: { name: 's', version: '1', attributes: {} },
+    });
     for (const ev of [plain, odd]) expect(eventToJson(ev)).toBe(toJson(ev));
   });
 });
@@ -31,9 +46,13 @@ describe('event ids', () => {
 
 describe('timestamps', () => {
   it('parse the common UTC form on the fast path and other ISO forms on the strict path identically', () => {
-    expect(parseIsoNs('2026-11-23T10:00:00.123456789Z')).toBe(BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n + 123_456_789n);
+    expect(parseIsoNs('2026-11-23T10:00:00.123456789Z')).toBe(
+      BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n + 123_456_789n,
+    );
     expect(parseIsoNs('2026-11-23T10:00:00Z')).toBe(BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n);
-    expect(parseIsoNs('2026-11-23T11:00:00.5+01:00')).toBe(BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n + 500_000_000n);
+    expect(parseIsoNs('2026-11-23T11:00:00.5+01:00')).toBe(
+      BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n + 500_000_000n,
+    );
     expect(parseIsoNs('2026-11-23 10:00:00z')).toBe(BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n);
   });
 

@@ -12,7 +12,15 @@ const web500 = event({
   service: 'shop',
   severityNumber: 17,
   severityText: 'ERROR',
-  attributes: { 'http.status_code': 503, 'http.route': '/cart', retries: '3', tags: ['a', 'b'], nested: { k: 'v' }, big: 9007199254740993n, ok: true },
+  attributes: {
+    'http.status_code': 503,
+    'http.route': '/cart',
+    retries: '3',
+    tags: ['a', 'b'],
+    nested: { k: 'v' },
+    big: 9007199254740993n,
+    ok: true,
+  },
   resource: { 'k8s.namespace.name': 'prod' },
 });
 
@@ -121,14 +129,21 @@ describe('compileCondition on data points and spans', () => {
 
   it('reads datapoint name, value and attributes', () => {
     expect(compileCondition('name == "system.cpu.utilization" and value > 0.9', 'datapoint')(point)).toBe(true);
-    expect(compileCondition('metric.name == "system.cpu.utilization" and resource.attributes["host.name"] == "db-1"', 'datapoint')(point)).toBe(true);
+    expect(
+      compileCondition(
+        'metric.name == "system.cpu.utilization" and resource.attributes["host.name"] == "db-1"',
+        'datapoint',
+      )(point),
+    ).toBe(true);
     expect(compileCondition('value > 0.95', 'datapoint')(point)).toBe(false);
     expect(compileCondition('kind == "gauge" and attributes["cpu"] == "0"', 'datapoint')(point)).toBe(true);
   });
 
   it('reads span status, kind and name with OTTL enums', () => {
     expect(compileCondition('status.code == STATUS_CODE_ERROR and kind == SPAN_KIND_SERVER', 'span')(span)).toBe(true);
-    expect(compileCondition('span.name == "GET /cart" and end_time_unix_nano > start_time_unix_nano', 'span')(span)).toBe(true);
+    expect(
+      compileCondition('span.name == "GET /cart" and end_time_unix_nano > start_time_unix_nano', 'span')(span),
+    ).toBe(true);
     expect(compileCondition('attributes["http.response.status_code"] < 500', 'span')(span)).toBe(false);
   });
 });

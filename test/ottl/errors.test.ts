@@ -33,7 +33,11 @@ describe('compile errors point at the column at fault', () => {
     ['asset == "a" and Lookup(asset)', 18, 'unknown converter "Lookup"; supported: IsMatch'],
     ['asset == "a" or set(asset, "b")', 17, '"set(...)" is an editor'],
     ['severity_number >= SEVERITY_ERROR', 20, 'unknown name "SEVERITY_ERROR"'],
-    ['Concat([asset], "-")', 1, 'expected a condition (a comparison, true/false, or a converter that returns a boolean such as IsMatch), found Concat(...)'],
+    [
+      'Concat([asset], "-")',
+      1,
+      'expected a condition (a comparison, true/false, or a converter that returns a boolean such as IsMatch), found Concat(...)',
+    ],
     ['"down"', 1, 'expected a condition'],
     ['attributes["a"] > attributes', 19, '">" cannot order maps'],
     ['["x"] <= attributes["a"]', 1, '"<=" cannot order lists'],
@@ -52,13 +56,19 @@ describe('compile errors point at the column at fault', () => {
 
   it('knows the span context has status.code but not body', () => {
     expect(() => compileCondition('status.code == 2', 'span')).not.toThrow();
-    expect(compileError('body == "x"', 'span').detail).toMatch(/^unknown path "body"; paths in the span context: name, kind/);
+    expect(compileError('body == "x"', 'span').detail).toMatch(
+      /^unknown path "body"; paths in the span context: name, kind/,
+    );
   });
 });
 
 describe('compilePath', () => {
   it('refuses what is not a path, pointing at it', () => {
-    expect(() => compilePath('Concat([body], "")', 'event')).toThrow(/column 1: expected a path such as attributes\["key"\] or body, found Concat/);
-    expect(() => compilePath('attributes["a"] extra', 'event')).toThrow(/column 17: expected the end of the expression/);
+    expect(() => compilePath('Concat([body], "")', 'event')).toThrow(
+      /column 1: expected a path such as attributes\["key"\] or body, found Concat/,
+    );
+    expect(() => compilePath('attributes["a"] extra', 'event')).toThrow(
+      /column 17: expected the end of the expression/,
+    );
   });
 });

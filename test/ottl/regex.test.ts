@@ -28,11 +28,23 @@ describe('regular expressions have RE2 semantics (linear time)', () => {
   });
 
   it('extract.regex with a catastrophic pattern completes; named groups in both spellings set fields', async () => {
-    const raw = { rules: [{ regex: { pattern: String.raw`^(?<title>(\w+\s?)+)$` } }, { regex: { pattern: String.raw`host=(?P<asset>\S+)` } }] };
-    const p = extractProcessorFactory.create(testSettings('extract'), parseProcessorConfig(extractProcessorFactory, raw));
+    const raw = {
+      rules: [
+        { regex: { pattern: String.raw`^(?<title>(\w+\s?)+)$` } },
+        { regex: { pattern: String.raw`host=(?P<asset>\S+)` } },
+      ],
+    };
+    const p = extractProcessorFactory.create(
+      testSettings('extract'),
+      parseProcessorConfig(extractProcessorFactory, raw),
+    );
     const events = [ev({ body: body31 }), ev({ body: body10k }), ev({ body: 'host=db-7' })];
     await p.process(events);
-    expect(events.map((e) => [e.title, e.asset])).toEqual([['', ''], ['', ''], ['', 'db-7']]);
+    expect(events.map((e) => [e.title, e.asset])).toEqual([
+      ['', ''],
+      ['', ''],
+      ['', 'db-7'],
+    ]);
   });
 
   it('accepts RE2 syntax JavaScript lacks: a bare (?i) flag', () => {
@@ -54,7 +66,9 @@ describe('regular expressions have RE2 semantics (linear time)', () => {
   });
 
   it('refuses a backreference at config load, naming its YAML path', () => {
-    expect(configIssues(extractProcessorFactory, { rules: [{ regex: { pattern: String.raw`(?<a>\w)\1` } }] })[0]).toMatch(
+    expect(
+      configIssues(extractProcessorFactory, { rules: [{ regex: { pattern: String.raw`(?<a>\w)\1` } }] })[0],
+    ).toMatch(
       /^processors\.extract\.rules\[0\]\.regex\.pattern: is not a valid regular expression: invalid escape sequence: `\\1`; patterns use RE2 syntax/,
     );
     expect(configIssues(filterProcessorFactory, { logs: ['IsMatch(body, "(?=x)y")'] })[0]).toMatch(
@@ -64,7 +78,7 @@ describe('regular expressions have RE2 semantics (linear time)', () => {
 });
 
 describe('one regex, two engines: JavaScript where it reads a pattern as RE2 does, re2js elsewhere', () => {
-  it('gives RE2\'s answers on both paths, also for syntax only RE2 has', () => {
+  it("gives RE2's answers on both paths, also for syntax only RE2 has", () => {
     const cases: [string, string, boolean][] = [
       [String.raw`\Ahost-\d+\z`, 'host-12', true], // \A and \z: re2js only
       [String.raw`\Ahost-\d+\z`, 'host-12\n', false],

@@ -2,13 +2,25 @@ import { describe, expect, it } from 'vitest';
 import { newEvent } from '../../src/model/index.ts';
 import { compileTemplate, OttlError } from '../../src/ottl/index.ts';
 
-const e = newEvent({ source: 'test', asset: 'web-1', severityNumber: 17, attributes: { host: 'h1', 'host.name': 'h1.example', code: 503 }, resource: { 'k8s.pod.name': 'pod-7' } });
+const e = newEvent({
+  source: 'test',
+  asset: 'web-1',
+  severityNumber: 17,
+  attributes: { host: 'h1', 'host.name': 'h1.example', code: 503 },
+  resource: { 'k8s.pod.name': 'pod-7' },
+});
 
 describe('compileTemplate', () => {
   it('substitutes OTTL values and the attributes.key shorthand', () => {
     expect(compileTemplate('{{ attributes.host }} down', 'event').render(e)).toBe('h1 down');
-    expect(compileTemplate('{{attributes.host.name}} on {{ resource.attributes.k8s.pod.name }}', 'event').render(e)).toBe('h1.example on pod-7');
-    expect(compileTemplate('{{ asset }}: HTTP {{ attributes["code"] }} ({{ Concat([asset, "x"], "-") }})', 'event').render(e)).toBe('web-1: HTTP 503 (web-1-x)');
+    expect(
+      compileTemplate('{{attributes.host.name}} on {{ resource.attributes.k8s.pod.name }}', 'event').render(e),
+    ).toBe('h1.example on pod-7');
+    expect(
+      compileTemplate('{{ asset }}: HTTP {{ attributes["code"] }} ({{ Concat([asset, "x"], "-") }})', 'event').render(
+        e,
+      ),
+    ).toBe('web-1: HTTP 503 (web-1-x)');
     expect(compileTemplate('missing: "{{ attributes.nope }}"', 'event').render(e)).toBe('missing: ""');
     expect(compileTemplate('plain text', 'event').render(e)).toBe('plain text');
     expect(compileTemplate('literal {{ "{{" }} braces', 'event').render(e)).toBe('literal {{ braces');
@@ -21,7 +33,9 @@ describe('compileTemplate', () => {
   });
 
   it('encodes each substituted value when asked, not the literal text', () => {
-    const t = compileTemplate('http://cmdb/a/{{ attributes["host.name"] }}?q={{ Concat(["a b", "&"], "") }}', 'event', { encode: encodeURIComponent });
+    const t = compileTemplate('http://cmdb/a/{{ attributes["host.name"] }}?q={{ Concat(["a b", "&"], "") }}', 'event', {
+      encode: encodeURIComponent,
+    });
     expect(t.render(e)).toBe('http://cmdb/a/h1.example?q=a%20b%26');
   });
 

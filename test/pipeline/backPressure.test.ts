@@ -59,7 +59,12 @@ service:
     service = new VigilService(cfg, { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
     await service.start();
     const url = `http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`;
-    const send = (n: number) => fetch(url, { method: 'POST', body: JSON.stringify(Array.from({ length: n }, (_, i) => ({ asset: `a${i}` }))), headers: { 'content-type': 'application/json' } });
+    const send = (n: number) =>
+      fetch(url, {
+        method: 'POST',
+        body: JSON.stringify(Array.from({ length: n }, (_, i) => ({ asset: `a${i}` }))),
+        headers: { 'content-type': 'application/json' },
+      });
 
     expect((await send(6)).status).toBe(200); // taken by the worker, held at the gate
     expect((await send(6)).status).toBe(200); // queued: 6 of 10
@@ -74,7 +79,11 @@ service:
     const tooBig = await send(11);
     expect(tooBig.status).toBe(413);
     expect(tooBig.headers.get('retry-after')).toBeNull();
-    expect(await tooBig.json()).toMatchObject({ code: 'VIGIL_TOO_MANY_RECORDS', error: '11 records in one request, over the queue_size (10) of pipeline "logs"; send smaller batches or raise service.pipelines.logs.queue_size' });
+    expect(await tooBig.json()).toMatchObject({
+      code: 'VIGIL_TOO_MANY_RECORDS',
+      error:
+        '11 records in one request, over the queue_size (10) of pipeline "logs"; send smaller batches or raise service.pipelines.logs.queue_size',
+    });
 
     gated.release();
     await new Promise((r) => setImmediate(r));
@@ -95,10 +104,18 @@ service:
 `;
     const gated = gatedExporter();
     let reg = { ...registry, exporters: [...registry.exporters, gated.factory] };
-    service = new VigilService(parseConfig(config('gated'), reg, {}), { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
+    service = new VigilService(parseConfig(config('gated'), reg, {}), {
+      dataDir: '/nonexistent',
+      registry: reg,
+      logger: createLogger('silent'),
+    });
     await service.start();
     let answered = false;
-    const pending = fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '[{"asset":"a"},{"asset":"b"}]', headers: { 'content-type': 'application/json' } }).then((r) => {
+    const pending = fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, {
+      method: 'POST',
+      body: '[{"asset":"a"},{"asset":"b"}]',
+      headers: { 'content-type': 'application/json' },
+    }).then((r) => {
       answered = true;
       return r;
     });
@@ -114,12 +131,23 @@ service:
     const failing = gatedExporter(new Error('disk full'));
     failing.release();
     reg = { ...registry, exporters: [...registry.exporters, failing.factory] };
-    service = new VigilService(parseConfig(config('gated'), reg, {}), { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
+    service = new VigilService(parseConfig(config('gated'), reg, {}), {
+      dataDir: '/nonexistent',
+      registry: reg,
+      logger: createLogger('silent'),
+    });
     await service.start();
-    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '{"asset":"a"}', headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, {
+      method: 'POST',
+      body: '{"asset":"a"}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
-    expect(await res.json()).toMatchObject({ code: 'VIGIL_EXPORT_FAILED', error: expect.stringContaining('disk full') });
+    expect(await res.json()).toMatchObject({
+      code: 'VIGIL_EXPORT_FAILED',
+      error: expect.stringContaining('disk full'),
+    });
   });
 
   it('hands the exporter the batches that queued up behind a busy one as one batch, and answers every sender', async () => {
@@ -139,11 +167,13 @@ service:
     service = new VigilService(cfg, { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
     await service.start();
     const url = `http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`;
-    const send = (asset: string) => fetch(url, { method: 'POST', body: JSON.stringify({ asset }), headers: { 'content-type': 'application/json' } });
+    const send = (asset: string) =>
+      fetch(url, { method: 'POST', body: JSON.stringify({ asset }), headers: { 'content-type': 'application/json' } });
     const first = send('first');
     await gated.reached; // the worker holds "first" at the gate
     const queued = ['a', 'b', 'c', 'd'].map(send);
-    while (!/vigil_pipeline_queue_size\{pipeline="logs"\} 4\b/.test(await service.metrics.metrics())) await new Promise((r) => setImmediate(r));
+    while (!/vigil_pipeline_queue_size\{pipeline="logs"\} 4\b/.test(await service.metrics.metrics()))
+      await new Promise((r) => setImmediate(r));
     gated.release();
     const answers = await Promise.all([first, ...queued]);
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
@@ -169,7 +199,11 @@ service:
     service = new VigilService(cfg, { dataDir: '/nonexistent', registry, logger: createLogger('silent') });
     await service.start();
     service.memory.check(); // any real heap is above a 1 MiB limit
-    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '{"asset":"x"}', headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, {
+      method: 'POST',
+      body: '{"asset":"x"}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('1');
     expect(await res.json()).toMatchObject({ code: 'VIGIL_MEMORY_LIMIT' });

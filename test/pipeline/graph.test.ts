@@ -15,7 +15,10 @@ describe('pipeline graph', () => {
     );
     expect(g.stages).toEqual([['logs', 'metrics', 'incidents/unfed'], ['metrics/derived'], ['incidents']]);
     expect(g.cyclic).toEqual([]);
-    expect(Object.fromEntries(g.feeders)).toEqual({ correlation: ['logs', 'metrics/derived'], spanmetrics: ['metrics'] });
+    expect(Object.fromEntries(g.feeders)).toEqual({
+      correlation: ['logs', 'metrics/derived'],
+      spanmetrics: ['metrics'],
+    });
   });
 
   it('names the pipelines of a loop through connectors, which no order can start', () => {

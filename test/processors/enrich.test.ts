@@ -10,7 +10,8 @@ import { EnrichProcessor } from '../../src/processors/enrich/processor.ts';
 import { parseCsvTable, parseYamlTable } from '../../src/processors/enrich/tableFile.ts';
 import { configIssues, counterValue, ev, parseProcessorConfig, testSettings } from './harness.ts';
 
-const CMDB_CSV = 'host,owner,site,criticality,parent\nweb-1,team-shop,paris,high,sw-paris-1\n"db-1","team ""data""","lyon, dc2",critical,\n';
+const CMDB_CSV =
+  'host,owner,site,criticality,parent\nweb-1,team-shop,paris,high,sw-paris-1\n"db-1","team ""data""","lyon, dc2",critical,\n';
 
 const started: { stop(): Promise<void> | void }[] = [];
 afterEach(async () => {
@@ -20,7 +21,9 @@ afterEach(async () => {
 async function enrich(raw: unknown, opts: { now?: () => number; files?: Record<string, string> } = {}) {
   const settings = testSettings('enrich/cmdb');
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(settings.dataDir, name), text);
-  const p = new EnrichProcessor(settings, parseProcessorConfig(enrichProcessorFactory, raw, 'enrich/cmdb'), { now: opts.now });
+  const p = new EnrichProcessor(settings, parseProcessorConfig(enrichProcessorFactory, raw, 'enrich/cmdb'), {
+    now: opts.now,
+  });
   await p.start();
   started.push({ stop: () => p.shutdown() });
   return { p, settings, run: async (events: VigilEvent[]) => p.process(events) };
@@ -35,27 +38,53 @@ describe('lookup table files', () => {
 
   it('says what is wrong with a table and on which line', () => {
     expect(() => parseCsvTable('host,owner\nweb-1,a,b\n', 'host')).toThrow('line 2 has 3 fields, the header has 2');
-    expect(() => parseCsvTable('name,owner\n', 'host')).toThrow('the header has no "host" column (key_field); columns: name, owner');
+    expect(() => parseCsvTable('name,owner\n', 'host')).toThrow(
+      'the header has no "host" column (key_field); columns: name, owner',
+    );
     expect(() => parseCsvTable('host\n"web-1\n', 'host')).toThrow('line 2: a quoted field is not closed');
     expect(() => parseYamlTable('- owner: a\n', 'host')).toThrow('item 0 has no "host" field (key_field)');
     expect(() => parseYamlTable('web-1: plain\n', 'host')).toThrow('"web-1" must be a mapping of fields');
   });
 
   it('reads YAML as a mapping of key → fields or as a list of rows', () => {
-    expect(parseYamlTable('web-1: { owner: a, tier: 1 }\n', 'host').get('web-1')).toEqual({ host: 'web-1', owner: 'a', tier: 1 });
+    expect(parseYamlTable('web-1: { owner: a, tier: 1 }\n', 'host').get('web-1')).toEqual({
+      host: 'web-1',
+      owner: 'a',
+      tier: 1,
+    });
     expect(parseYamlTable('- { host: web-2, owner: b }\n', 'host').get('web-2')).toEqual({ host: 'web-2', owner: 'b' });
   });
 });
 
 describe('enrich processor: lookup table', () => {
-  it('adds the row\'s fields to events keyed by asset, keeping attributes the event already has', async () => {
-    const { run, settings } = await enrich({ table: { path: 'cmdb.csv', key_field: 'host' } }, { files: { 'cmdb.csv': CMDB_CSV } });
-    const out = await run([ev({ asset: 'web-1', attributes: { site: 'from-event' } }), ev({ asset: 'db-1' }), ev({ asset: 'unknown' }), ev({ asset: '' })]);
-    expect(out[0]!.attributes).toEqual({ owner: 'team-shop', site: 'from-event', criticality: 'high', parent: 'sw-paris-1' });
-    expect(out[1]!.attributes).toEqual({ owner: 'team "data"', site: 'lyon, dc2', criticality: 'critical', parent: '' });
+  it("adds the row's fields to events keyed by asset, keeping attributes the event already has", async () => {
+    const { run, settings } = await enrich(
+      { table: { path: 'cmdb.csv', key_field: 'host' } },
+      { files: { 'cmdb.csv': CMDB_CSV } },
+    );
+    const out = await run([
+      ev({ asset: 'web-1', attributes: { site: 'from-event' } }),
+      ev({ asset: 'db-1' }),
+      ev({ asset: 'unknown' }),
+      ev({ asset: '' }),
+    ]);
+    expect(out[0]!.attributes).toEqual({
+      owner: 'team-shop',
+      site: 'from-event',
+      criticality: 'high',
+      parent: 'sw-paris-1',
+    });
+    expect(out[1]!.attributes).toEqual({
+      owner: 'team "data"',
+      site: 'lyon, dc2',
+      criticality: 'critical',
+      parent: '',
+    });
     expect(out[2]!.attributes).toEqual({});
     expect(await counterValue(settings, 'vigil_enrich_lookups_total', { source: 'table', outcome: 'found' })).toBe(2);
-    expect(await counterValue(settings, 'vigil_enrich_lookups_total', { source: 'table', outcome: 'not_found' })).toBe(1);
+    expect(await counterValue(settings, 'vigil_enrich_lookups_total', { source: 'table', outcome: 'not_found' })).toBe(
+      1,
+    );
   });
 
   it('maps chosen fields to attribute names, keys by any expression, overwrites when asked, and honours where', async () => {
@@ -69,13 +98,19 @@ describe('enrich processor: lookup table', () => {
       },
       { files: { 'cmdb.yaml': 'web-1: { owner: team-shop, parent: sw-1, secret: nope }\n' } },
     );
-    const out = await run([ev({ resource: { 'host.name': 'WEB-1' }, attributes: { 'owner.team': 'old' } }), ev({ type: 'up', resource: { 'host.name': 'web-1' } })]);
+    const out = await run([
+      ev({ resource: { 'host.name': 'WEB-1' }, attributes: { 'owner.team': 'old' } }),
+      ev({ type: 'up', resource: { 'host.name': 'web-1' } }),
+    ]);
     expect(out[0]!.attributes).toEqual({ 'owner.team': 'team-shop', 'topology.parent': 'sw-1' });
     expect(out[1]!.attributes).toEqual({});
   });
 
   it('gives each event its own copy of a nested row value', async () => {
-    const { run } = await enrich({ table: { path: 'cmdb.yaml' } }, { files: { 'cmdb.yaml': 'web-1: { contacts: { oncall: alice } }\n' } });
+    const { run } = await enrich(
+      { table: { path: 'cmdb.yaml' } },
+      { files: { 'cmdb.yaml': 'web-1: { contacts: { oncall: alice } }\n' } },
+    );
     const [first] = await run([ev({ asset: 'web-1' })]);
     (first!.attributes.contacts as Record<string, string>).oncall = 'changed downstream';
     const [second] = await run([ev({ asset: 'web-1' })]);
@@ -83,7 +118,10 @@ describe('enrich processor: lookup table', () => {
   });
 
   it('reloads the table when the file changes, and keeps the previous table when the new file is broken', async () => {
-    const { p, run, settings } = await enrich({ table: { path: 'cmdb.csv', key_field: 'host' } }, { files: { 'cmdb.csv': CMDB_CSV } });
+    const { p, run, settings } = await enrich(
+      { table: { path: 'cmdb.csv', key_field: 'host' } },
+      { files: { 'cmdb.csv': CMDB_CSV } },
+    );
     const path = join(settings.dataDir, 'cmdb.csv');
     const reloaded = once(p.table!, 'reload');
     // Editors save by writing a temporary file and renaming it over the old one.
@@ -109,7 +147,10 @@ describe('enrich processor: lookup table', () => {
     writeFileSync(join(dir, '..v1', 'cmdb.csv'), 'host,owner\nweb-1,team-old\n');
     symlinkSync('..v1', join(dir, '..data'));
     symlinkSync(join('..data', 'cmdb.csv'), join(dir, 'cmdb.csv'));
-    const p = new EnrichProcessor(settings, parseProcessorConfig(enrichProcessorFactory, { table: { path: 'tables/cmdb.csv', key_field: 'host' } }));
+    const p = new EnrichProcessor(
+      settings,
+      parseProcessorConfig(enrichProcessorFactory, { table: { path: 'tables/cmdb.csv', key_field: 'host' } }),
+    );
     await p.start();
     started.push({ stop: () => p.shutdown() });
     expect((await p.process([ev({ asset: 'web-1' })]))[0]!.attributes.owner).toBe('team-old');
@@ -124,16 +165,24 @@ describe('enrich processor: lookup table', () => {
   });
 
   it('refuses to start on a missing table, naming the file', async () => {
-    await expect(enrich({ table: { path: 'missing.csv' } })).rejects.toThrow(/^cannot load lookup table .*missing\.csv: ENOENT/);
+    await expect(enrich({ table: { path: 'missing.csv' } })).rejects.toThrow(
+      /^cannot load lookup table .*missing\.csv: ENOENT/,
+    );
   });
 
   it('needs a table or an http lookup', () => {
-    expect(configIssues(enrichProcessorFactory, {}, 'enrich/cmdb')).toEqual(['processors.enrich/cmdb: an enrich processor needs a table, an http lookup, or both']);
-    expect(configIssues(enrichProcessorFactory, { key: 'attributes[', table: { path: 'x.csv' } }, 'enrich/cmdb')[0]).toMatch(/^processors\.enrich\/cmdb\.key: column 12: expected a value/);
+    expect(configIssues(enrichProcessorFactory, {}, 'enrich/cmdb')).toEqual([
+      'processors.enrich/cmdb: an enrich processor needs a table, an http lookup, or both',
+    ]);
+    expect(
+      configIssues(enrichProcessorFactory, { key: 'attributes[', table: { path: 'x.csv' } }, 'enrich/cmdb')[0],
+    ).toMatch(/^processors\.enrich\/cmdb\.key: column 12: expected a value/);
     expect(configIssues(enrichProcessorFactory, { http: { url: 'cmdb.local/{{ asset }}' } }, 'enrich/cmdb')).toEqual([
       'processors.enrich/cmdb.http.url: must start with http:// or https:// and a host, e.g. "http://cmdb.local/api/assets/{{ asset }}"; got "cmdb.local/{{ asset }}"',
     ]);
-    expect(configIssues(enrichProcessorFactory, { http: { url: 'http://cmdb/{{ asset' } }, 'enrich/cmdb')).toEqual(['processors.enrich/cmdb.http.url: column 13: expected "}}" to close this "{{"']);
+    expect(configIssues(enrichProcessorFactory, { http: { url: 'http://cmdb/{{ asset' } }, 'enrich/cmdb')).toEqual([
+      'processors.enrich/cmdb.http.url: column 13: expected "}}" to close this "{{"',
+    ]);
   });
 });
 
@@ -160,21 +209,39 @@ async function lookupService(handler: (req: IncomingMessage, res: ServerResponse
 /** Where a test is not about the timeout, a loaded CI machine must not trip it. */
 const SLOW_MACHINE_TIMEOUT = '10s';
 
-const ASSETS: Record<string, object> = { 'web-1': { owner: 'team-shop', site: 'paris' }, 'db 1/a': { owner: 'team-data' } };
+const ASSETS: Record<string, object> = {
+  'web-1': { owner: 'team-shop', site: 'paris' },
+  'db 1/a': { owner: 'team-data' },
+};
 
 function cmdb(req: IncomingMessage, res: ServerResponse) {
   const key = decodeURIComponent(req.url!.slice('/assets/'.length));
   const row = ASSETS[key];
-  res.writeHead(row ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(row ?? { error: 'not found' }));
+  res
+    .writeHead(row ? 200 : 404, { 'content-type': 'application/json' })
+    .end(JSON.stringify(row ?? { error: 'not found' }));
 }
 
 describe('enrich processor: HTTP lookup', () => {
   it('looks each distinct key up once, caches answers (404 included) until their TTL, and encodes the key', async () => {
     const svc = await lookupService(cmdb);
     let now = 1_000_000;
-    const { run, settings } = await enrich({ http: { url: `${svc.base}/assets/{{ asset }}`, ttl: '1m', timeout: SLOW_MACHINE_TIMEOUT } }, { now: () => now });
-    const out = await run([ev({ asset: 'web-1' }), ev({ asset: 'web-1' }), ev({ asset: 'db 1/a' }), ev({ asset: 'nope' })]);
-    expect(out.map((e) => e.attributes)).toEqual([{ owner: 'team-shop', site: 'paris' }, { owner: 'team-shop', site: 'paris' }, { owner: 'team-data' }, {}]);
+    const { run, settings } = await enrich(
+      { http: { url: `${svc.base}/assets/{{ asset }}`, ttl: '1m', timeout: SLOW_MACHINE_TIMEOUT } },
+      { now: () => now },
+    );
+    const out = await run([
+      ev({ asset: 'web-1' }),
+      ev({ asset: 'web-1' }),
+      ev({ asset: 'db 1/a' }),
+      ev({ asset: 'nope' }),
+    ]);
+    expect(out.map((e) => e.attributes)).toEqual([
+      { owner: 'team-shop', site: 'paris' },
+      { owner: 'team-shop', site: 'paris' },
+      { owner: 'team-data' },
+      {},
+    ]);
     expect(svc.requests.sort()).toEqual(['/assets/db%201%2Fa', '/assets/nope', '/assets/web-1']);
 
     now += 59_000;
@@ -184,12 +251,20 @@ describe('enrich processor: HTTP lookup', () => {
     expect((await run([ev({ asset: 'web-1' })]))[0]!.attributes.owner).toBe('team-shop');
     expect(svc.requests).toHaveLength(4);
     expect(await counterValue(settings, 'vigil_enrich_lookups_total', { source: 'http', outcome: 'found' })).toBe(3);
-    expect(await counterValue(settings, 'vigil_enrich_lookups_total', { source: 'http', outcome: 'not_found' })).toBe(1);
+    expect(await counterValue(settings, 'vigil_enrich_lookups_total', { source: 'http', outcome: 'not_found' })).toBe(
+      1,
+    );
   });
 
   it('asks the service only for keys the table does not hold', async () => {
     const svc = await lookupService(cmdb);
-    const { run } = await enrich({ table: { path: 't.csv', key_field: 'host' }, http: { url: `${svc.base}/assets/{{ asset }}`, timeout: SLOW_MACHINE_TIMEOUT } }, { files: { 't.csv': 'host,owner\nweb-2,from-table\n' } });
+    const { run } = await enrich(
+      {
+        table: { path: 't.csv', key_field: 'host' },
+        http: { url: `${svc.base}/assets/{{ asset }}`, timeout: SLOW_MACHINE_TIMEOUT },
+      },
+      { files: { 't.csv': 'host,owner\nweb-2,from-table\n' } },
+    );
     const out = await run([ev({ asset: 'web-2' }), ev({ asset: 'web-1' })]);
     expect(out.map((e) => e.attributes.owner)).toEqual(['from-table', 'team-shop']);
     expect(svc.requests).toEqual(['/assets/web-1']);
@@ -199,7 +274,10 @@ describe('enrich processor: HTTP lookup', () => {
     // The service never answers: every request runs into the timeout.
     const svc = await lookupService(() => {});
     let now = 0;
-    const { run, settings } = await enrich({ http: { url: `${svc.base}/assets/{{ asset }}`, timeout: '100ms', error_ttl: '30s' } }, { now: () => now });
+    const { run, settings } = await enrich(
+      { http: { url: `${svc.base}/assets/{{ asset }}`, timeout: '100ms', error_ttl: '30s' } },
+      { now: () => now },
+    );
     const events = [ev({ asset: 'a' }), ev({ asset: 'b' }), ev({ asset: 'c' })];
     const out = await run(events);
     expect(out).toEqual(events);
@@ -223,25 +301,50 @@ describe('enrich processor: HTTP lookup', () => {
   });
 
   it('counts a non-JSON or non-object answer as a failure', async () => {
-    const svc = await lookupService((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('[1,2]'));
+    const svc = await lookupService((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('[1,2]'),
+    );
     const { run, settings } = await enrich({ http: { url: `${svc.base}/{{ asset }}` } });
     expect((await run([ev({ asset: 'x' })]))[0]!.attributes).toEqual({});
     expect(await counterValue(settings, 'vigil_enrich_lookups_total', { source: 'http', outcome: 'error' })).toBe(1);
   });
 
   it('keeps event data from choosing the endpoint: no dot segments, no redirect to another origin, capped answers, a rate limit', async () => {
-    const other = await lookupService((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ owner: 'attacker', saw: req.headers['x-api-key'] ?? '' })));
+    const other = await lookupService((req, res) =>
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ owner: 'attacker', saw: req.headers['x-api-key'] ?? '' })),
+    );
     const svc = await lookupService((req, res) => {
       if (req.url === '/assets/moved') return void res.writeHead(302, { location: '/assets/web-1' }).end();
       if (req.url === '/assets/away') return void res.writeHead(302, { location: `${other.base}/steal` }).end();
-      if (req.url === '/assets/huge') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ owner: 'x'.repeat(200_000) }));
+      if (req.url === '/assets/huge')
+        return void res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ owner: 'x'.repeat(200_000) }));
       cmdb(req, res);
     });
     let now = 5_000_000;
-    const { run, settings } = await enrich({ http: { url: `${svc.base}/assets/{{ asset }}`, timeout: SLOW_MACHINE_TIMEOUT, headers: { 'x-api-key': 'k-123' }, max_requests_per_second: 5 } }, { now: () => now });
+    const { run, settings } = await enrich(
+      {
+        http: {
+          url: `${svc.base}/assets/{{ asset }}`,
+          timeout: SLOW_MACHINE_TIMEOUT,
+          headers: { 'x-api-key': 'k-123' },
+          max_requests_per_second: 5,
+        },
+      },
+      { now: () => now },
+    );
     const outcome = (o: string) => counterValue(settings, 'vigil_enrich_lookups_total', { source: 'http', outcome: o });
 
-    const out = await run([ev({ asset: '..' }), ev({ asset: '.' }), ev({ asset: 'moved' }), ev({ asset: 'away' }), ev({ asset: 'huge' })]);
+    const out = await run([
+      ev({ asset: '..' }),
+      ev({ asset: '.' }),
+      ev({ asset: 'moved' }),
+      ev({ asset: 'away' }),
+      ev({ asset: 'huge' }),
+    ]);
     expect(out.map((e) => e.attributes.owner)).toEqual([undefined, undefined, 'team-shop', undefined, undefined]);
     // The dot segments were never asked for; the same-origin redirect was followed, the other one not.
     expect(svc.requests.sort()).toEqual(['/assets/away', '/assets/huge', '/assets/moved', '/assets/web-1']);

@@ -16,8 +16,13 @@ describe('extract processor', () => {
       {
         rules: [
           {
-            regex: { pattern: String.raw`^%LINK-3-UPDOWN: Interface (?<interface>\S+), changed state to (?<type>down|up)` },
-            set: { asset: '{{ resource.attributes["host.name"] }}', title: '{{ attributes.interface }} on {{ asset }} is {{ type }}' },
+            regex: {
+              pattern: String.raw`^%LINK-3-UPDOWN: Interface (?<interface>\S+), changed state to (?<type>down|up)`,
+            },
+            set: {
+              asset: '{{ resource.attributes["host.name"] }}',
+              title: '{{ attributes.interface }} on {{ asset }} is {{ type }}',
+            },
           },
         ],
       },
@@ -26,7 +31,12 @@ describe('extract processor', () => {
         ev({ body: 'unrelated line', resource: { 'host.name': 'sw-paris-2' } }),
       ],
     );
-    expect(out[0]).toMatchObject({ asset: 'sw-paris-1', type: 'down', title: 'Gi0/1 on sw-paris-1 is down', attributes: { interface: 'Gi0/1' } });
+    expect(out[0]).toMatchObject({
+      asset: 'sw-paris-1',
+      type: 'down',
+      title: 'Gi0/1 on sw-paris-1 is down',
+      attributes: { interface: 'Gi0/1' },
+    });
     // No regex match: the rule is skipped entirely, its `set` included.
     expect(out[1]).toMatchObject({ asset: '', type: 'neutral', title: '', attributes: {} });
   });
@@ -35,11 +45,20 @@ describe('extract processor', () => {
     const { out } = await run(
       {
         rules: [
-          { where: 'source == "test" and attributes["kind"] == "disk"', regex: { from: 'attributes["msg"]', pattern: String.raw`(?<mount>/\S*) is (?<pct>\d+)% full on (?<asset>\S+)` } },
+          {
+            where: 'source == "test" and attributes["kind"] == "disk"',
+            regex: {
+              from: 'attributes["msg"]',
+              pattern: String.raw`(?<mount>/\S*) is (?<pct>\d+)% full on (?<asset>\S+)`,
+            },
+          },
           { where: 'attributes["kind"] == "cpu"', set: { service: 'compute' } },
         ],
       },
-      [ev({ attributes: { kind: 'disk', msg: '/var is 97% full on db-7' } }), ev({ attributes: { kind: 'cpu', msg: '/var is 97% full on db-8' } })],
+      [
+        ev({ attributes: { kind: 'disk', msg: '/var is 97% full on db-7' } }),
+        ev({ attributes: { kind: 'cpu', msg: '/var is 97% full on db-8' } }),
+      ],
     );
     expect(out[0]).toMatchObject({ asset: 'db-7', service: '', attributes: { mount: '/var', pct: '97' } });
     expect(out[1]).toMatchObject({ asset: '', service: 'compute' });
@@ -61,7 +80,10 @@ describe('extract processor', () => {
           },
         ],
       },
-      [ev({ asset: 'keep-me', attributes: { status: '503', level: 'crit' } }), ev({ attributes: { host: 'h2', status: 'x', level: 4 } })],
+      [
+        ev({ asset: 'keep-me', attributes: { status: '503', level: 'crit' } }),
+        ev({ attributes: { host: 'h2', status: 'x', level: 4 } }),
+      ],
     );
     expect(out[0]).toMatchObject({ asset: 'keep-me', tenant: 'acme', severityNumber: 18, severityText: 'crit' });
     expect(out[0]!.attributes).toMatchObject({ code: 503, 'site.name': 'paris' });
@@ -70,9 +92,10 @@ describe('extract processor', () => {
   });
 
   it('copies maps it sets, so a later write into the copy leaves the source alone', async () => {
-    const { out } = await run({ rules: [{ set: { 'attributes["copy"]': '{{ attributes["labels"] }}', 'attributes["copy"]["team"]': 'ops' } }] }, [
-      ev({ attributes: { labels: { team: 'dev' } } }),
-    ]);
+    const { out } = await run(
+      { rules: [{ set: { 'attributes["copy"]': '{{ attributes["labels"] }}', 'attributes["copy"]["team"]': 'ops' } }] },
+      [ev({ attributes: { labels: { team: 'dev' } } })],
+    );
     expect(out[0]!.attributes).toEqual({ labels: { team: 'dev' }, copy: { team: 'ops' } });
   });
 
@@ -91,13 +114,23 @@ describe('extract processor', () => {
     expect(configIssues(extractProcessorFactory, { rules: [{ where: 'asset = "x"', set: { title: 'x' } }] })).toEqual([
       'processors.extract.rules[0].where: column 7: expected "==" for equality ("=" alone is not an operator)',
     ]);
-    expect(configIssues(extractProcessorFactory, { rules: [{ set: { title: '{{ attributes.host' } }] })).toEqual(['processors.extract.rules[0].set.title: column 1: expected "}}" to close this "{{"']);
-    expect(configIssues(extractProcessorFactory, { rules: [{ set: { title: 'x {{ attribute["h"] }}' } }] })[0]).toMatch(/^processors\.extract\.rules\[0\]\.set\.title: column 6: unknown path "attribute"/);
-    expect(configIssues(extractProcessorFactory, { rules: [{ set: { id: 'x' } }] })[0]).toMatch(/set\.id: id is read-only/);
+    expect(configIssues(extractProcessorFactory, { rules: [{ set: { title: '{{ attributes.host' } }] })).toEqual([
+      'processors.extract.rules[0].set.title: column 1: expected "}}" to close this "{{"',
+    ]);
+    expect(configIssues(extractProcessorFactory, { rules: [{ set: { title: 'x {{ attribute["h"] }}' } }] })[0]).toMatch(
+      /^processors\.extract\.rules\[0\]\.set\.title: column 6: unknown path "attribute"/,
+    );
+    expect(configIssues(extractProcessorFactory, { rules: [{ set: { id: 'x' } }] })[0]).toMatch(
+      /set\.id: id is read-only/,
+    );
     expect(configIssues(extractProcessorFactory, { rules: [{ regex: { pattern: String.raw`(\S+)` } }] })).toEqual([
       'processors.extract.rules[0].regex.pattern: needs at least one named group such as (?<asset>\\S+); its name says which field it sets',
     ]);
-    expect(configIssues(extractProcessorFactory, { rules: [{ regex: { pattern: '(?<a>' } }] })[0]).toMatch(/regex\.pattern: is not a valid regular expression/);
-    expect(configIssues(extractProcessorFactory, { rules: [{}] })).toEqual(['processors.extract.rules[0]: a rule needs a regex, a set mapping, or both']);
+    expect(configIssues(extractProcessorFactory, { rules: [{ regex: { pattern: '(?<a>' } }] })[0]).toMatch(
+      /regex\.pattern: is not a valid regular expression/,
+    );
+    expect(configIssues(extractProcessorFactory, { rules: [{}] })).toEqual([
+      'processors.extract.rules[0]: a rule needs a regex, a set mapping, or both',
+    ]);
   });
 });

@@ -10,11 +10,42 @@ const config = parseProcessorConfig(filterProcessorFactory, {
 });
 
 function point(name: string): MetricPoint {
-  return { kind: 'gauge', name, description: '', unit: '', value: 1, resource: {}, attributes: {}, startTimeUnixNano: 0n, timeUnixNano: 0n, flags: 0, exemplars: [], service: '', tenant: '' };
+  return {
+    kind: 'gauge',
+    name,
+    description: '',
+    unit: '',
+    value: 1,
+    resource: {},
+    attributes: {},
+    startTimeUnixNano: 0n,
+    timeUnixNano: 0n,
+    flags: 0,
+    exemplars: [],
+    service: '',
+    tenant: '',
+  };
 }
 
 function span(statusCode: number): Span {
-  return { traceId: '', spanId: '', parentSpanId: '', traceState: '', name: 's', kind: 1, startTimeUnixNano: 0n, endTimeUnixNano: 0n, attributes: {}, resource: {}, events: [], links: [], statusCode, statusMessage: '', service: '', tenant: '' };
+  return {
+    traceId: '',
+    spanId: '',
+    parentSpanId: '',
+    traceState: '',
+    name: 's',
+    kind: 1,
+    startTimeUnixNano: 0n,
+    endTimeUnixNano: 0n,
+    attributes: {},
+    resource: {},
+    events: [],
+    links: [],
+    statusCode,
+    statusMessage: '',
+    service: '',
+    tenant: '',
+  };
 }
 
 describe('filter processor', () => {
@@ -22,7 +53,12 @@ describe('filter processor', () => {
     const p = filterProcessorFactory.create(testSettings('filter'), config);
     const keep1 = ev({ body: 'disk full', severityNumber: 17 });
     const keep2 = ev({ body: 'link down', type: 'down' });
-    const out = (await p.process([ev({ body: 'GET /healthcheck 200', severityNumber: 17 }), keep1, ev({ body: 'debug chatter', severityNumber: 5 }), keep2])) as VigilEvent[];
+    const out = (await p.process([
+      ev({ body: 'GET /healthcheck 200', severityNumber: 17 }),
+      keep1,
+      ev({ body: 'debug chatter', severityNumber: 5 }),
+      keep2,
+    ])) as VigilEvent[];
     expect(out).toEqual([keep1, keep2]);
   });
 
@@ -34,15 +70,25 @@ describe('filter processor', () => {
 
   it('filters data points and spans with their own contexts', async () => {
     const metrics = filterProcessorFactory.create(testSettings('filter', 'metrics'), config);
-    expect(((await metrics.process([point('go.gc.count'), point('system.cpu.utilization')])) as MetricPoint[]).map((p) => p.name)).toEqual(['system.cpu.utilization']);
+    expect(
+      ((await metrics.process([point('go.gc.count'), point('system.cpu.utilization')])) as MetricPoint[]).map(
+        (p) => p.name,
+      ),
+    ).toEqual(['system.cpu.utilization']);
     const traces = filterProcessorFactory.create(testSettings('filter', 'traces'), config);
     expect(((await traces.process([span(0), span(2), span(1)])) as Span[]).map((s) => s.statusCode)).toEqual([2]);
   });
 
   it('checks each list in its own context at config load', () => {
-    expect(configIssues(filterProcessorFactory, { logs: ['status.code == 2'], traces: ['body == "x"'] }, 'filter/noisy')).toEqual([
-      expect.stringMatching(/^processors\.filter\/noisy\.logs\[0\]: column 1: unknown path "status\.code"; paths in the event context/),
-      expect.stringMatching(/^processors\.filter\/noisy\.traces\[0\]: column 1: unknown path "body"; paths in the span context/),
+    expect(
+      configIssues(filterProcessorFactory, { logs: ['status.code == 2'], traces: ['body == "x"'] }, 'filter/noisy'),
+    ).toEqual([
+      expect.stringMatching(
+        /^processors\.filter\/noisy\.logs\[0\]: column 1: unknown path "status\.code"; paths in the event context/,
+      ),
+      expect.stringMatching(
+        /^processors\.filter\/noisy\.traces\[0\]: column 1: unknown path "body"; paths in the span context/,
+      ),
     ]);
   });
 });

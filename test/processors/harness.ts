@@ -8,7 +8,11 @@ import type { Signal } from '../../src/pipeline/signals.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 
-export function testSettings(id: string, signal: Signal = 'logs', dataDir = mkdtempSync(join(tmpdir(), 'vigil-proc-'))): CreateSettings & { signal: Signal; pipeline: string } {
+export function testSettings(
+  id: string,
+  signal: Signal = 'logs',
+  dataDir = mkdtempSync(join(tmpdir(), 'vigil-proc-')),
+): CreateSettings & { signal: Signal; pipeline: string } {
   return { id, logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir, signal, pipeline: signal };
 }
 
@@ -30,9 +34,15 @@ export function ev(fields: Partial<VigilEvent> = {}): VigilEvent {
   return newEvent({ source: 'test', ...fields });
 }
 
-export async function counterValue(settings: CreateSettings, name: string, labels: Record<string, string>): Promise<number> {
+export async function counterValue(
+  settings: CreateSettings,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
   const metric = settings.metrics.registry.getSingleMetric(name);
   if (!metric) return 0;
   const { values } = await metric.get();
-  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
+  return values
+    .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+    .reduce((n, v) => n + v.value, 0);
 }

@@ -18,7 +18,12 @@ describe('tag processor', () => {
     const out = (await p.process([
       ev({ body: 'Gi0/1 changed state to down' }),
       ev({ body: 'Gi0/1 changed state to up', severityNumber: 17, severityText: 'ERROR' }),
-      ev({ body: 'Gi0/1 changed state to administratively down', type: 'down', severityNumber: 13, severityText: 'warning' }),
+      ev({
+        body: 'Gi0/1 changed state to administratively down',
+        type: 'down',
+        severityNumber: 13,
+        severityText: 'warning',
+      }),
       ev({ body: 'noise', type: 'down', severityNumber: 13, severityText: 'warning' }),
       ev({ body: 'noise', attributes: { maintenance: true }, severityNumber: 17, severityText: 'error' }),
     ])) as VigilEvent[];
@@ -33,10 +38,20 @@ describe('tag processor', () => {
   });
 
   it('rejects rules that set nothing or an unknown severity', () => {
-    expect(configIssues(tagProcessorFactory, { rules: [{ where: 'true' }] })).toEqual(['processors.tag.rules[0]: a tag rule sets type, severity, or both']);
-    expect(configIssues(tagProcessorFactory, { rules: [{ where: 'true', severity: 'loud' }] })[0]).toMatch(/^processors\.tag\.rules\[0\]\.severity: must be a severity word/);
-    expect(configIssues(tagProcessorFactory, { rules: [{ where: 'true', severity: 30 }] })[0]).toMatch(/rules\[0\]\.severity: must be a severity word .* or a number 1–24; got "30"/);
-    expect(configIssues(tagProcessorFactory, { rules: [{ where: 'true', type: 'sideways' }] })).toEqual(['processors.tag.rules[0].type: must be one of up, down, neutral; got "sideways"']);
-    expect(configIssues(tagProcessorFactory, { rules: [{ where: 'IsMatch(body, "(")', type: 'down' }] })[0]).toMatch(/rules\[0\]\.where: column 15: invalid regular expression/);
+    expect(configIssues(tagProcessorFactory, { rules: [{ where: 'true' }] })).toEqual([
+      'processors.tag.rules[0]: a tag rule sets type, severity, or both',
+    ]);
+    expect(configIssues(tagProcessorFactory, { rules: [{ where: 'true', severity: 'loud' }] })[0]).toMatch(
+      /^processors\.tag\.rules\[0\]\.severity: must be a severity word/,
+    );
+    expect(configIssues(tagProcessorFactory, { rules: [{ where: 'true', severity: 30 }] })[0]).toMatch(
+      /rules\[0\]\.severity: must be a severity word .* or a number 1–24; got "30"/,
+    );
+    expect(configIssues(tagProcessorFactory, { rules: [{ where: 'true', type: 'sideways' }] })).toEqual([
+      'processors.tag.rules[0].type: must be one of up, down, neutral; got "sideways"',
+    ]);
+    expect(configIssues(tagProcessorFactory, { rules: [{ where: 'IsMatch(body, "(")', type: 'down' }] })[0]).toMatch(
+      /rules\[0\]\.where: column 15: invalid regular expression/,
+    );
   });
 });

@@ -15,7 +15,11 @@ async function watched(text: string) {
   writeFileSync(file, text);
   const changes: [string, string][] = [];
   const errors: Error[] = [];
-  const watcher = new ConfigWatcher(file, { onChange: (t, why) => void changes.push([t, why]), onError: (err) => void errors.push(err), settleMs: 20 });
+  const watcher = new ConfigWatcher(file, {
+    onChange: (t, why) => void changes.push([t, why]),
+    onError: (err) => void errors.push(err),
+    settleMs: 20,
+  });
   watchers.push(watcher);
   await watcher.start();
   return { file, watcher, changes, errors };
@@ -32,7 +36,10 @@ describe('ConfigWatcher', () => {
     writeFileSync(file, 'a: 2\n');
     await watcher.check();
     await watcher.check();
-    expect(changes).toEqual([['a: 1\n', 'SIGHUP'], ['a: 2\n', 'file changed']]);
+    expect(changes).toEqual([
+      ['a: 1\n', 'SIGHUP'],
+      ['a: 2\n', 'file changed'],
+    ]);
   });
 
   it('sees every save that renames a new file over the watched one', async () => {

@@ -18,7 +18,15 @@ function recording(journal: string[]) {
     create: (settings) => ({
       start: async () => void journal.push(`start ${settings.id}`),
       shutdown: async () => void journal.push(`shutdown ${settings.id}`),
-      authenticator: () => ({ id: settings.id, authenticate: async () => ({ subject: 'anyone', role: 'viewer', tenant: `from-${settings.id}`, method: 'none' }) }),
+      authenticator: () => ({
+        id: settings.id,
+        authenticate: async () => ({
+          subject: 'anyone',
+          role: 'viewer',
+          tenant: `from-${settings.id}`,
+          method: 'none',
+        }),
+      }),
     }),
   };
   const exporter: ExporterFactory = {
@@ -58,10 +66,22 @@ service:
     );
     const service = new VigilService(cfg, { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
     await service.start();
-    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, { method: 'POST', body: '{"message":"hi","tenant":"body"}', headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`, {
+      method: 'POST',
+      body: '{"message":"hi","tenant":"body"}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(200);
     expect(service.readiness().components).toMatchObject({ 'extension:recorder/a': { status: 'ok' } });
     await service.shutdown();
-    expect(journal).toEqual(['start recorder/a', 'start recorder/b', 'start exporter', 'event of from-recorder/b', 'shutdown exporter', 'shutdown recorder/b', 'shutdown recorder/a']);
+    expect(journal).toEqual([
+      'start recorder/a',
+      'start recorder/b',
+      'start exporter',
+      'event of from-recorder/b',
+      'shutdown exporter',
+      'shutdown recorder/b',
+      'shutdown recorder/a',
+    ]);
   });
 });

@@ -10,7 +10,10 @@ import { waitFor } from '../support/waitFor.ts';
 interface Readiness {
   code: number;
   status: string;
-  components: Record<string, { kind: string; id: string; status: string; reason?: string; since?: string; details?: Record<string, number> }>;
+  components: Record<
+    string,
+    { kind: string; id: string; status: string; reason?: string; since?: string; details?: Record<string, number> }
+  >;
 }
 
 let daemon: RunningDaemon | undefined;
@@ -41,7 +44,11 @@ async function healthyGauge(kind: string, id: string): Promise<string | undefine
 }
 
 async function send(events: object[]): Promise<void> {
-  const res = await fetch(daemon!.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(daemon!.url('/v1/events'), {
+    method: 'POST',
+    body: JSON.stringify(events),
+    headers: { 'content-type': 'application/json' },
+  });
   expect(res.status).toBe(200);
   await res.arrayBuffer();
 }
@@ -75,26 +82,52 @@ describe('/readyz and vigil_component_healthy through a running daemon', () => {
     // A long retry backoff: only the probe can see the server come back in time.
     daemon = await startClickHouseDaemon('5s');
     const healthy = await readyz();
-    expect(healthy).toMatchObject({ code: 200, status: 'ready', components: { 'exporter:clickhouse': { kind: 'exporter', id: 'clickhouse', status: 'ok', details: { pendingBatches: 0 } }, 'receiver:json': { status: 'ok' } } });
+    expect(healthy).toMatchObject({
+      code: 200,
+      status: 'ready',
+      components: {
+        'exporter:clickhouse': { kind: 'exporter', id: 'clickhouse', status: 'ok', details: { pendingBatches: 0 } },
+        'receiver:json': { status: 'ok' },
+      },
+    });
     expect(await healthyGauge('exporter', 'clickhouse')).toBe('1');
 
     await clickhouse!.down();
     // No rows travel: the probe alone must notice.
     const down = await readyzUntil((r) => r.code === 503, 'not ready with ClickHouse down');
-    expect(down).toMatchObject({ status: 'not ready', components: { 'exporter:clickhouse': { status: 'failing', reason: expect.stringMatching(/ClickHouse at http:\/\/127\.0\.0\.1:\d+ does not answer: .*ECONNREFUSED/) } } });
+    expect(down).toMatchObject({
+      status: 'not ready',
+      components: {
+        'exporter:clickhouse': {
+          status: 'failing',
+          reason: expect.stringMatching(/ClickHouse at http:\/\/127\.0\.0\.1:\d+ does not answer: .*ECONNREFUSED/),
+        },
+      },
+    });
     expect(down.components['exporter:clickhouse']!.since).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(await healthyGauge('exporter', 'clickhouse')).toBe('0');
 
     // Rows keep spooling meanwhile, and the spool's oldest batch ages where an operator sees it.
-    await send([{ asset: 'web-1', message: 'one' }, { asset: 'web-2', message: 'two' }]);
-    const backlog = await readyzUntil((r) => (r.components['exporter:clickhouse']!.details!.oldestBatchAgeSeconds ?? 0) >= 0.5, 'the spooled batch to age');
+    await send([
+      { asset: 'web-1', message: 'one' },
+      { asset: 'web-2', message: 'two' },
+    ]);
+    const backlog = await readyzUntil(
+      (r) => (r.components['exporter:clickhouse']!.details!.oldestBatchAgeSeconds ?? 0) >= 0.5,
+      'the spooled batch to age',
+    );
     expect(backlog.components['exporter:clickhouse']!.details!.pendingBatches).toBeGreaterThanOrEqual(1);
-    expect(backlog.components['exporter:clickhouse']!.reason).toMatch(/rows spool on disk meanwhile, \d+ batch\(es\), \d+ bytes spooled, the oldest written \d+(ms|s) ago/);
+    expect(backlog.components['exporter:clickhouse']!.reason).toMatch(
+      /rows spool on disk meanwhile, \d+ batch\(es\), \d+ bytes spooled, the oldest written \d+(ms|s) ago/,
+    );
 
     // The writer sits in a 5 s backoff by now; the probe finding the server back cuts it short.
     await clickhouse!.up();
     // Degraded (a retry still in its backoff) may come first: wait for ready, not just for 200.
-    const back = await readyzUntil((r) => r.status === 'ready' && r.components['exporter:clickhouse']!.details!.pendingBatches === 0, 'ready again with the spool drained');
+    const back = await readyzUntil(
+      (r) => r.status === 'ready' && r.components['exporter:clickhouse']!.details!.pendingBatches === 0,
+      'ready again with the spool drained',
+    );
     expect(back).toMatchObject({ status: 'ready', components: { 'exporter:clickhouse': { status: 'ok' } } });
     expect(await healthyGauge('exporter', 'clickhouse')).toBe('1');
     expect(clickhouse!.inserts.reduce((n, i) => n + i.rows, 0)).toBe(2);
@@ -107,12 +140,18 @@ describe('/readyz and vigil_component_healthy through a running daemon', () => {
     clickhouse!.delayMs = 60_000;
     await send([{ asset: 'web-1', message: 'stuck' }]);
     const stalled = await readyzUntil((r) => r.code === 503, 'not ready with the spool stalled');
-    expect(stalled.components['exporter:clickhouse']).toMatchObject({ status: 'failing', reason: expect.stringMatching(/^spool stalled: no batch has left it for \d+s; 1 batch\(es\)/) });
+    expect(stalled.components['exporter:clickhouse']).toMatchObject({
+      status: 'failing',
+      reason: expect.stringMatching(/^spool stalled: no batch has left it for \d+s; 1 batch\(es\)/),
+    });
     // Cutting the hung connection makes the insert fail and retry against a prompt server.
     clickhouse!.delayMs = 0;
     await clickhouse!.down();
     await clickhouse!.up();
-    await readyzUntil((r) => r.code === 200 && r.components['exporter:clickhouse']!.details!.pendingBatches === 0, 'ready again with the batch inserted');
+    await readyzUntil(
+      (r) => r.code === 200 && r.components['exporter:clickhouse']!.details!.pendingBatches === 0,
+      'ready again with the batch inserted',
+    );
   }, 60_000);
 
   it('reports a webhook exporter whose receiver keeps failing, with the changes it parked, until a delivery succeeds', async () => {
@@ -135,19 +174,27 @@ service:
     incidents: { exporters: [webhook/pager] }
 ${telemetry}
 `);
-    expect((await readyz()).components['exporter:webhook/pager']).toMatchObject({ status: 'ok', details: { parked: 0 } });
+    expect((await readyz()).components['exporter:webhook/pager']).toMatchObject({
+      status: 'ok',
+      details: { parked: 0 },
+    });
     await send([{ asset: 'web-1', type: 'down', title: 'web-1 unreachable' }]);
     const parked = await readyzUntil((r) => r.code === 503, 'not ready with the webhook failing');
     expect(parked.components['exporter:webhook/pager']).toMatchObject({
       status: 'failing',
-      reason: expect.stringMatching(/^deliveries fail: .*500.*; no change waiting; 1 change\(s\) parked, 0 waiting behind them \(last: gave up after 2 attempts: .*500/),
+      reason: expect.stringMatching(
+        /^deliveries fail: .*500.*; no change waiting; 1 change\(s\) parked, 0 waiting behind them \(last: gave up after 2 attempts: .*500/,
+      ),
       details: { parked: 1, waiting: 0, waitingOnParked: 0 },
     });
     expect(webhook.requests).toHaveLength(2);
     expect(await healthyGauge('exporter', 'webhook/pager')).toBe('0');
 
     await send([{ asset: 'web-2', type: 'down', title: 'web-2 unreachable' }]);
-    await readyzUntil((r) => r.code === 200 && r.components['exporter:webhook/pager']!.status === 'ok', 'ready once a delivery succeeds');
+    await readyzUntil(
+      (r) => r.code === 200 && r.components['exporter:webhook/pager']!.status === 'ok',
+      'ready once a delivery succeeds',
+    );
     expect(webhook.accepted).toHaveLength(1);
     expect(await healthyGauge('exporter', 'webhook/pager')).toBe('1');
   }, 60_000);

@@ -18,7 +18,9 @@ function openStore(dir: string, compactBytes?: number): { store: DurableStateSto
 
 /** Every entry of a store, deep-copied and ordered by key: what two stores must agree on. */
 function dump(store: DurableStateStore): [string, StoredEntry][] {
-  return [...store.exportEntries()].map(([k, e]) => [k, structuredClone(e) as StoredEntry] as [string, StoredEntry]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...store.exportEntries()]
+    .map(([k, e]) => [k, structuredClone(e) as StoredEntry] as [string, StoredEntry])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** A seeded mix of every kind of write, deletions and NaN/never expiries included. */
@@ -38,7 +40,12 @@ function writeMix(store: DurableStateStore, seed: number, n: number): void {
         store.raise('a:' + key, rnd(1_000_000), rnd(10) === 0 ? NaN : 20_000);
         break;
       case 2:
-        store.write('i:' + key, { incident: { key, status: rnd(2) ? 'open' : 'resolved', n: i }, labels: { 'a\nb': 'é"\\' } }, i, Number.MAX_SAFE_INTEGER);
+        store.write(
+          'i:' + key,
+          { incident: { key, status: rnd(2) ? 'open' : 'resolved', n: i }, labels: { 'a\nb': 'é"\\' } },
+          i,
+          Number.MAX_SAFE_INTEGER,
+        );
         break;
       case 3:
         store.delete('i:' + key, i);
@@ -49,7 +56,15 @@ function writeMix(store: DurableStateStore, seed: number, n: number): void {
   }
 }
 
-const change = (key: string, n: number) => ({ kind: 'opened', atMs: n, reason: 'r', notify: true, incident: { key, id: `id-${n}` }, eventIds: [] }) as unknown as IncidentChange;
+const change = (key: string, n: number) =>
+  ({
+    kind: 'opened',
+    atMs: n,
+    reason: 'r',
+    notify: true,
+    incident: { key, id: `id-${n}` },
+    eventIds: [],
+  }) as unknown as IncidentChange;
 
 async function counter(registry: Registry, name: string): Promise<number> {
   const m = await registry.getSingleMetric(name)?.get();

@@ -5,7 +5,10 @@ const sorted = (keys: Iterable<string>) => [...keys].sort();
 
 /** What `keys(prefix)` must return: every live key (tombstones excluded) that starts with the prefix. */
 function expected(live: Map<string, 'live' | 'tombstone'>, prefix: string): string[] {
-  return [...live].filter(([k, state]) => state === 'live' && k.startsWith(prefix)).map(([k]) => k).sort();
+  return [...live]
+    .filter(([k, state]) => state === 'live' && k.startsWith(prefix))
+    .map(([k]) => k)
+    .sort();
 }
 
 describe('MemoryStateStore keys and sweep', () => {
@@ -42,9 +45,19 @@ describe('MemoryStateStore keys and sweep', () => {
     expect(sorted(b.keys('i:'))).toEqual([]);
     expect(b.size()).toBe(3);
     // An older write loses to the tombstone; a newer one brings the key back.
-    b.merge({ kind: 'register', key: 'i:r{}', register: { value: 'stale', version: 1, writer: 'z' }, expiresAtMs: 100 });
+    b.merge({
+      kind: 'register',
+      key: 'i:r{}',
+      register: { value: 'stale', version: 1, writer: 'z' },
+      expiresAtMs: 100,
+    });
     expect(sorted(b.keys('i:'))).toEqual([]);
-    b.merge({ kind: 'register', key: 'i:r{}', register: { value: 'again', version: 3, writer: 'z' }, expiresAtMs: 100 });
+    b.merge({
+      kind: 'register',
+      key: 'i:r{}',
+      register: { value: 'again', version: 3, writer: 'z' },
+      expiresAtMs: 100,
+    });
     expect(sorted(b.keys('i:'))).toEqual(['i:r{}']);
     a.delete('a:r{}', 3);
     expect(sorted(b.keys('a:'))).toEqual([]);
@@ -68,12 +81,27 @@ describe('MemoryStateStore keys and sweep', () => {
   });
 
   it('keeps keys(), sweep() and counters exact over a long random mix of writes, merges, deletions and sweeps', () => {
-    const names = ['c:t1{asset="a"}', 'c:t1{asset="b"}', 'c:t2{}', 'a:t1{asset="a"}', 'i:t1{asset="a"}', 'i:t2{}', 'ms:x{}', 'm', 'plain', 'i:', 'c:t1'];
+    const names = [
+      'c:t1{asset="a"}',
+      'c:t1{asset="b"}',
+      'c:t2{}',
+      'a:t1{asset="a"}',
+      'i:t1{asset="a"}',
+      'i:t2{}',
+      'ms:x{}',
+      'm',
+      'plain',
+      'i:',
+      'c:t1',
+    ];
     const prefixes = ['', 'c:', 'c:t1', 'c:t1{', 'a:', 'i:', 'i:t1{asset="a"}', 'm', 'ms:', 'p', 'x:', 'i'];
     const store = new MemoryStateStore('self');
     // The reference: what each key is, by the same rules, without the store's index.
     type Cells = Map<number, { count: number; expiresAtMs: number }>;
-    const model = new Map<string, { state: 'live' | 'tombstone'; kind: string; expiresAtMs: number; version: number; writer: string; cells?: Cells }>();
+    const model = new Map<
+      string,
+      { state: 'live' | 'tombstone'; kind: string; expiresAtMs: number; version: number; writer: string; cells?: Cells }
+    >();
     let seed = 42;
     const rand = (n: number) => {
       seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
@@ -92,7 +120,11 @@ describe('MemoryStateStore keys and sweep', () => {
         store.addCount(key, bucket, 1, expiresAtMs);
         let counter = cur;
         if (counter?.kind === 'count') counter.expiresAtMs = Math.max(counter.expiresAtMs, expiresAtMs);
-        else model.set(key, (counter = { state: 'live', kind: 'count', expiresAtMs, version: 0, writer: '', cells: new Map() }));
+        else
+          model.set(
+            key,
+            (counter = { state: 'live', kind: 'count', expiresAtMs, version: 0, writer: '', cells: new Map() }),
+          );
         const cell = counter.cells!.get(bucket);
         if (cell) Object.assign(cell, { count: cell.count + 1, expiresAtMs: Math.max(cell.expiresAtMs, expiresAtMs) });
         else counter.cells!.set(bucket, { count: 1, expiresAtMs });
@@ -114,7 +146,8 @@ describe('MemoryStateStore keys and sweep', () => {
         if (op === 4) store.delete(key, version);
         else store.merge({ kind: 'delete', key, version, writer });
         if (cur?.kind === 'register') {
-          if (version > cur.version || (version === cur.version && writer >= cur.writer)) Object.assign(cur, { state: 'tombstone', version, writer });
+          if (version > cur.version || (version === cur.version && writer >= cur.writer))
+            Object.assign(cur, { state: 'tombstone', version, writer });
         } else if (cur) model.delete(key);
       } else {
         // Mostly forward, sometimes an earlier clock reading: a sweep must still be exact.
@@ -136,10 +169,14 @@ describe('MemoryStateStore keys and sweep', () => {
         expect(store.sweep(at), `sweep at step ${step}`).toBe(removed);
       }
       for (const [k, v] of model) {
-        if (v.cells) expect(store.sumCounts(k, 0, 3), `counter ${k} at step ${step}`).toBe([...v.cells.values()].reduce((sum, c) => sum + c.count, 0));
+        if (v.cells)
+          expect(store.sumCounts(k, 0, 3), `counter ${k} at step ${step}`).toBe(
+            [...v.cells.values()].reduce((sum, c) => sum + c.count, 0),
+          );
       }
       const states = new Map([...model].map(([k, v]) => [k, v.state]));
-      for (const prefix of prefixes) expect(sorted(store.keys(prefix)), `step ${step}, prefix "${prefix}"`).toEqual(expected(states, prefix));
+      for (const prefix of prefixes)
+        expect(sorted(store.keys(prefix)), `step ${step}, prefix "${prefix}"`).toEqual(expected(states, prefix));
       expect(store.size()).toBe(model.size);
     }
   });

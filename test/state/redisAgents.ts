@@ -11,7 +11,11 @@ import { stateConfig } from './redisHelpers.ts';
 /** Agents driven through their HTTP ingest, their incidents file and their admin endpoints. */
 
 export async function send(d: RunningDaemon, events: object[]): Promise<void> {
-  const res = await fetch(d.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(d.url('/v1/events'), {
+    method: 'POST',
+    body: JSON.stringify(events),
+    headers: { 'content-type': 'application/json' },
+  });
   expect(await res.json()).toEqual({ accepted: events.length, rejected: [] });
 }
 
@@ -40,7 +44,11 @@ export function standingIds(changes: IncidentChange[], key: string): Set<string>
  * The incident records the agents share for `keys` (engine key `i:<key>` under the rule's hash
  * tag), read through a client of the same topology as the agents'.
  */
-export async function sharedRecords(state: Record<string, unknown>, rule: string, keys: string[]): Promise<Map<string, IncidentRecord>> {
+export async function sharedRecords(
+  state: Record<string, unknown>,
+  rule: string,
+  keys: string[],
+): Promise<Map<string, IncidentRecord>> {
   const cfg = stateConfig({ ...state, connect_timeout: '2s' });
   const client = createRedisClient(cfg);
   client.on('error', () => undefined);
@@ -83,9 +91,14 @@ export interface Expected {
   notified: string[];
 }
 
-export function faultReport(changes: IncidentChange[], records: Map<string, IncidentRecord>, expected: Expected): FaultReport {
+export function faultReport(
+  changes: IncidentChange[],
+  records: Map<string, IncidentRecord>,
+  expected: Expected,
+): FaultReport {
   let eventsLost = 0;
-  for (const [key, sent] of expected.counts) eventsLost += Math.abs(sent - (records.get(key)?.incident.eventCount ?? 0));
+  for (const [key, sent] of expected.counts)
+    eventsLost += Math.abs(sent - (records.get(key)?.incident.eventCount ?? 0));
   let incidentsDiverging = 0;
   let duplicateNotifications = 0;
   let missedNotifications = 0;
@@ -101,4 +114,10 @@ export function faultReport(changes: IncidentChange[], records: Map<string, Inci
   return { eventsLost, incidentsDiverging, duplicateNotifications, missedResolutions, missedNotifications };
 }
 
-export const NO_COST: FaultReport = { eventsLost: 0, incidentsDiverging: 0, duplicateNotifications: 0, missedResolutions: 0, missedNotifications: 0 };
+export const NO_COST: FaultReport = {
+  eventsLost: 0,
+  incidentsDiverging: 0,
+  duplicateNotifications: 0,
+  missedResolutions: 0,
+  missedNotifications: 0,
+};

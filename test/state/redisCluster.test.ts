@@ -14,9 +14,15 @@ describe('RedisStateStore on Redis Cluster', () => {
     await cluster?.stop();
   });
 
-  it('converges agents whose rules live on different nodes, and gives a late joiner every node\'s keys', async () => {
+  it("converges agents whose rules live on different nodes, and gives a late joiner every node's keys", async () => {
     const prefix = freshPrefix();
-    const open = (writer: string) => new RedisStateStore({ client: createRedisClient(stateConfig({ prefix, cluster: { nodes: cluster.nodes } })), prefix, writer, flushIntervalMs: 60_000 });
+    const open = (writer: string) =>
+      new RedisStateStore({
+        client: createRedisClient(stateConfig({ prefix, cluster: { nodes: cluster.nodes } })),
+        prefix,
+        writer,
+        flushIntervalMs: 60_000,
+      });
     const [a, b] = [open('agent-a'), open('agent-b')];
     await Promise.all([a.start(), b.start()]);
     expect(a.connected && b.connected).toBe(true);
@@ -29,7 +35,16 @@ describe('RedisStateStore on Redis Cluster', () => {
       b.write(`i:${r}{svc="x"}`, { status: 'open' }, 1, exp);
     }
     await Promise.all([a.flush(), b.flush()]);
-    await waitFor(() => rules.every((r) => a.sumCounts(`c:${r}{svc="x"}`, 1, 1) === 5 && b.sumCounts(`c:${r}{svc="x"}`, 1, 1) === 5 && a.read(`i:${r}{svc="x"}`) !== undefined), 'agents to converge');
+    await waitFor(
+      () =>
+        rules.every(
+          (r) =>
+            a.sumCounts(`c:${r}{svc="x"}`, 1, 1) === 5 &&
+            b.sumCounts(`c:${r}{svc="x"}`, 1, 1) === 5 &&
+            a.read(`i:${r}{svc="x"}`) !== undefined,
+        ),
+      'agents to converge',
+    );
 
     // The rules' hash tags spread their keys over every master.
     const sizes = await Promise.all((a.redis as Cluster).nodes('master').map((n) => n.dbsize()));

@@ -23,10 +23,18 @@ describe('correlation.state config', () => {
   });
 
   it('names the key at fault', () => {
-    expect(parse({ store: 'redis', url: 'http://redis:6379' }).issues).toEqual([{ path: 'correlation.state.url', message: 'must be a redis or rediss URL, got "http://redis:6379"' }]);
+    expect(parse({ store: 'redis', url: 'http://redis:6379' }).issues).toEqual([
+      { path: 'correlation.state.url', message: 'must be a redis or rediss URL, got "http://redis:6379"' },
+    ]);
     expect(parse({ store: 'redis', prefix: 'a{b}' }).issues[0]!.path).toBe('correlation.state.prefix');
-    expect(parse({ store: 'redis', cluster: { nodes: ['r1'] } }).issues).toEqual([{ path: 'correlation.state.cluster.nodes[0]', message: 'must be host:port; got "r1"' }]);
-    expect(parse({ store: 'redis', sentinel: { name: 'm', nodes: ['s:26379'] }, cluster: { nodes: ['r:6379'] } }).issues).toEqual([{ path: 'correlation.state.cluster', message: 'cannot be set together with sentinel; choose one topology' }]);
+    expect(parse({ store: 'redis', cluster: { nodes: ['r1'] } }).issues).toEqual([
+      { path: 'correlation.state.cluster.nodes[0]', message: 'must be host:port; got "r1"' },
+    ]);
+    expect(
+      parse({ store: 'redis', sentinel: { name: 'm', nodes: ['s:26379'] }, cluster: { nodes: ['r:6379'] } }).issues,
+    ).toEqual([
+      { path: 'correlation.state.cluster', message: 'cannot be set together with sentinel; choose one topology' },
+    ]);
   });
 
   it('accepts the shipped DaemonSet example', async () => {

@@ -7,17 +7,23 @@ import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { allChanges, changesOf, metric, send } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
-const glpiExporter = (url: string): TicketExporter => ({ id: 'glpi', yaml: `
+const glpiExporter = (url: string): TicketExporter => ({
+  id: 'glpi',
+  yaml: `
   glpi:
     url: ${url}
     app_token: app-token-1
-    user_token: user-token-1` });
+    user_token: user-token-1`,
+});
 
 /** Gives up after two attempts, quickly: a change that waits for Redis must never count them. */
-const webhookExporter = (url: string): TicketExporter => ({ id: 'webhook', yaml: `
+const webhookExporter = (url: string): TicketExporter => ({
+  id: 'webhook',
+  yaml: `
   webhook:
     url: ${url}
-    delivery: { max_attempts: 2, initial_backoff: 50ms, max_backoff: 100ms }` });
+    delivery: { max_attempts: 2, initial_backoff: 50ms, max_backoff: 100ms }`,
+});
 
 const config = (url: string, prefix: string, agent: string, tickets?: TicketExporter) =>
   correlatingConfig(
@@ -48,11 +54,19 @@ const config = (url: string, prefix: string, agent: string, tickets?: TicketExpo
     tickets,
   );
 
-const opened = (d: RunningDaemon) => changesOf(d).filter((c) => c.kind === 'opened').map((c) => c.incident.key);
+const opened = (d: RunningDaemon) =>
+  changesOf(d)
+    .filter((c) => c.kind === 'opened')
+    .map((c) => c.incident.key);
 const error = (service: string) => ({ service, title: `${service} failed`, level: 'error' });
 
-async function readiness(d: RunningDaemon): Promise<{ status: string; components: Record<string, { status: string; reason?: string }> }> {
-  return (await (await fetch(d.adminUrl('/readyz'))).json()) as { status: string; components: Record<string, { status: string; reason?: string }> };
+async function readiness(
+  d: RunningDaemon,
+): Promise<{ status: string; components: Record<string, { status: string; reason?: string }> }> {
+  return (await (await fetch(d.adminUrl('/readyz'))).json()) as {
+    status: string;
+    components: Record<string, { status: string; reason?: string }>;
+  };
 }
 
 describe('vigil run with correlation.state.store: redis', () => {
@@ -70,12 +84,21 @@ describe('vigil run with correlation.state.store: redis', () => {
 
   it('correlates events two agents saw separately, and stays ready on local state while Redis is down', async () => {
     const prefix = freshPrefix();
-    const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a')), startDaemon(config(redis.url, prefix, 'node-b'))]);
+    const [a, b] = await Promise.all([
+      startDaemon(config(redis.url, prefix, 'node-a')),
+      startDaemon(config(redis.url, prefix, 'node-b')),
+    ]);
     daemons.push(a!, b!);
     // Two errors on each node: only together do they reach the threshold of 4.
     await send(a!, [error('billing'), error('billing')]);
     await send(b!, [error('billing')]);
-    await waitFor(async () => (await (await fetch(a!.adminUrl('/metrics'))).text()).match(/^vigil_state_store_remote_updates_total [1-9]/m) !== null, 'b\'s count to reach a');
+    await waitFor(
+      async () =>
+        (await (await fetch(a!.adminUrl('/metrics'))).text()).match(
+          /^vigil_state_store_remote_updates_total [1-9]/m,
+        ) !== null,
+      "b's count to reach a",
+    );
     await send(b!, [error('billing')]);
     await waitFor(() => opened(b!).length === 1, 'the incident on b');
     expect(opened(b!)).toEqual(['service_errors{service="billing"}']);
@@ -83,10 +106,18 @@ describe('vigil run with correlation.state.store: redis', () => {
 
     await redis.kill();
     for (const d of [a!, b!]) {
-      await waitFor(async () => (await (await fetch(d.adminUrl('/metrics'))).text()).includes('vigil_state_store_degraded 1'), 'the degraded gauge');
+      await waitFor(
+        async () => (await (await fetch(d.adminUrl('/metrics'))).text()).includes('vigil_state_store_degraded 1'),
+        'the degraded gauge',
+      );
       const ready = await fetch(d.adminUrl('/readyz'));
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toMatchObject({ status: 'degraded', components: { 'connector:correlation': { status: 'degraded', reason: expect.stringContaining('Redis unreachable') } } });
+      expect(await ready.json()).toMatchObject({
+        status: 'degraded',
+        components: {
+          'connector:correlation': { status: 'degraded', reason: expect.stringContaining('Redis unreachable') },
+        },
+      });
     }
     // Ingestion goes on: a correlates its own events alone meanwhile.
     await send(a!, [error('web'), error('web'), error('web'), error('web')]);
@@ -94,7 +125,10 @@ describe('vigil run with correlation.state.store: redis', () => {
 
     await redis.restart();
     for (const d of [a!, b!]) {
-      await waitFor(async () => (await (await fetch(d.adminUrl('/readyz'))).json() as { status: string }).status === 'ready', 'readiness back to ready');
+      await waitFor(
+        async () => ((await (await fetch(d.adminUrl('/readyz'))).json()) as { status: string }).status === 'ready',
+        'readiness back to ready',
+      );
     }
     // Both agents wrote their state back: the incident a opened while alone is shared again.
     const client = new Redis(redis.url);
@@ -106,7 +140,10 @@ describe('vigil run with correlation.state.store: redis', () => {
 
   it('runs the timers on one agent: a silent host opens one absence incident, not one per agent', async () => {
     const prefix = freshPrefix();
-    const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a')), startDaemon(config(redis.url, prefix, 'node-b'))]);
+    const [a, b] = await Promise.all([
+      startDaemon(config(redis.url, prefix, 'node-a')),
+      startDaemon(config(redis.url, prefix, 'node-b')),
+    ]);
     daemons.push(a!, b!);
     await send(a!, [{ asset: 'db-1', title: 'heartbeat', attributes: { check: 'heartbeat' } }]);
     await send(b!, [{ asset: 'db-2', title: 'heartbeat', attributes: { check: 'heartbeat' } }]);
@@ -117,22 +154,40 @@ describe('vigil run with correlation.state.store: redis', () => {
     expect(all()).toEqual(['host_silent{asset="db-1"}', 'host_silent{asset="db-2"}']);
     // One agent ran both checks, whichever saw the heartbeat; the other never tried (no twin opening was dropped).
     expect([opened(a!).length, opened(b!).length].sort()).toEqual([0, 2]);
-    for (const d of [a!, b!]) expect(await (await fetch(d.adminUrl('/metrics'))).text()).toMatch(/^vigil_state_store_duplicate_opens_total 0$/m);
+    for (const d of [a!, b!])
+      expect(await (await fetch(d.adminUrl('/metrics'))).text()).toMatch(
+        /^vigil_state_store_duplicate_opens_total 0$/m,
+      );
   }, 60_000);
 
   it('opens one incident and one GLPI ticket when two agents see the same problem at the same moment', async () => {
     const glpi = await new FakeGlpi().listen();
     try {
       const prefix = freshPrefix();
-      const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a', glpiExporter(glpi.apiUrl))), startDaemon(config(redis.url, prefix, 'node-b', glpiExporter(glpi.apiUrl)))]);
+      const [a, b] = await Promise.all([
+        startDaemon(config(redis.url, prefix, 'node-a', glpiExporter(glpi.apiUrl))),
+        startDaemon(config(redis.url, prefix, 'node-b', glpiExporter(glpi.apiUrl))),
+      ]);
       daemons.push(a!, b!);
       // Each agent alone reaches the threshold, before either hears of the other.
-      await Promise.all([send(a!, Array.from({ length: 4 }, () => error('billing'))), send(b!, Array.from({ length: 4 }, () => error('billing')))]);
+      await Promise.all([
+        send(
+          a!,
+          Array.from({ length: 4 }, () => error('billing')),
+        ),
+        send(
+          b!,
+          Array.from({ length: 4 }, () => error('billing')),
+        ),
+      ]);
       await waitFor(() => glpi.tickets.size === 1, 'the ticket');
       // Give a second opening or ticket every chance to show up: both agents flush every 20 ms.
       await waitFor(async () => {
         const metrics = await Promise.all([a!, b!].map(async (d) => (await fetch(d.adminUrl('/metrics'))).text()));
-        return metrics.every((m) => /^vigil_state_store_pending_keys 0/m.test(m)) && metrics.every((m) => /^vigil_exporter_outbox_depth\{exporter="glpi"\} 0$/m.test(m));
+        return (
+          metrics.every((m) => /^vigil_state_store_pending_keys 0/m.test(m)) &&
+          metrics.every((m) => /^vigil_exporter_outbox_depth\{exporter="glpi"\} 0$/m.test(m))
+        );
       }, 'both agents to settle');
       // Each may have created its own incident before hearing of the other's: one notified it,
       // and the two merged into one, the other id recorded as merged into the survivor.
@@ -155,22 +210,41 @@ describe('vigil run with correlation.state.store: redis', () => {
     try {
       const prefix = freshPrefix();
       const hook = webhookExporter(`${receiver.url}/hooks/vigil`);
-      const [a, b] = await Promise.all([startDaemon(config(redis.url, prefix, 'node-a', hook)), startDaemon(config(redis.url, prefix, 'node-b', hook))]);
+      const [a, b] = await Promise.all([
+        startDaemon(config(redis.url, prefix, 'node-a', hook)),
+        startDaemon(config(redis.url, prefix, 'node-b', hook)),
+      ]);
       daemons.push(a!, b!);
 
       await redis.kill();
-      await send(a!, Array.from({ length: 4 }, () => error('billing')));
+      await send(
+        a!,
+        Array.from({ length: 4 }, () => error('billing')),
+      );
       await waitFor(() => opened(a!).length === 1, 'the incident a opens alone');
       // Twice as many tries as delivery.max_attempts allows, or the change given up on: whichever comes first.
-      await waitFor(async () => (await metric(a!, 'vigil_exporter_ledger_waits_total{exporter="webhook"}')) >= 4 || (await metric(a!, 'vigil_exporter_outbox_parked_total{exporter="webhook"}')) > 0, 'the change to wait for the ledger');
+      await waitFor(
+        async () =>
+          (await metric(a!, 'vigil_exporter_ledger_waits_total{exporter="webhook"}')) >= 4 ||
+          (await metric(a!, 'vigil_exporter_outbox_parked_total{exporter="webhook"}')) > 0,
+        'the change to wait for the ledger',
+      );
       expect(await metric(a!, 'vigil_exporter_outbox_parked_total{exporter="webhook"}')).toBe(0);
-      expect((await readiness(a!)).components['exporter:webhook']).toMatchObject({ status: 'degraded', reason: expect.stringContaining('shared ticket ledger') });
+      expect((await readiness(a!)).components['exporter:webhook']).toMatchObject({
+        status: 'degraded',
+        reason: expect.stringContaining('shared ticket ledger'),
+      });
       expect(receiver.accepted).toEqual([]);
 
       await redis.restart();
       await waitFor(() => receiver.accepted.length > 0, 'the held change to go out');
       for (const d of [a!, b!]) {
-        await waitFor(async () => (await metric(d, 'vigil_exporter_outbox_depth{exporter="webhook"}')) === 0 && (await readiness(d)).status === 'ready', 'every agent to settle');
+        await waitFor(
+          async () =>
+            (await metric(d, 'vigil_exporter_outbox_depth{exporter="webhook"}')) === 0 &&
+            (await readiness(d)).status === 'ready',
+          'every agent to settle',
+        );
       }
       expect(receiver.accepted.map((p) => (p as { type: string }).type)).toEqual(['incident.opened']);
       for (const d of [a!, b!]) {

@@ -30,11 +30,16 @@ function stream(): { t: number; node: number; events: VigilEvent[] }[] {
   let n = 0;
   const at = (t: number, e: Partial<VigilEvent>) => out.push({ t, node: n++ % 3, events: [ev(t, e)] });
   for (let t = 0; t <= 300_000; t += 2_000) {
-    if (t % 30_000 === 0) for (const db of ['db-1', 'db-2', 'db-3']) if (db !== 'db-2' || t < 100_000 || t > 220_000) at(t, { asset: db, attributes: { check: 'heartbeat' } });
-    if ((t >= 10_000 && t < 30_000) || (t >= 200_000 && t < 216_000)) at(t, { service: 'billing', severityText: 'ERROR', severityNumber: 17 });
+    if (t % 30_000 === 0)
+      for (const db of ['db-1', 'db-2', 'db-3'])
+        if (db !== 'db-2' || t < 100_000 || t > 220_000) at(t, { asset: db, attributes: { check: 'heartbeat' } });
+    if ((t >= 10_000 && t < 30_000) || (t >= 200_000 && t < 216_000))
+      at(t, { service: 'billing', severityText: 'ERROR', severityNumber: 17 });
     if (t % 20_000 === 0) at(t, { service: 'web', severityText: 'ERROR', severityNumber: 17 });
-    if (t === 40_000 || t === 130_000) at(t, { asset: 'sw-1', type: 'down', title: 'sw-1 link down', attributes: { check: 'link' } });
-    if (t === 90_000 || t === 150_000) at(t, { asset: 'sw-1', type: 'up', title: 'sw-1 link up', attributes: { check: 'link' } });
+    if (t === 40_000 || t === 130_000)
+      at(t, { asset: 'sw-1', type: 'down', title: 'sw-1 link down', attributes: { check: 'link' } });
+    if (t === 90_000 || t === 150_000)
+      at(t, { asset: 'sw-1', type: 'up', title: 'sw-1 link up', attributes: { check: 'link' } });
     if (t === 60_000) at(t, { asset: 'sw-2', type: 'down', title: 'sw-2 link down', attributes: { check: 'link' } });
   }
   return out;
@@ -71,8 +76,28 @@ describe('three agents sharing one Redis', () => {
     for (const node of NODES) agents.push(await openStore(redis.url, prefix, node, { now: () => nowMs }));
     const stores = agents.map((a) => a.store);
     const engines: CorrelationEngine[] = stores.map((s) => engineFrom(RULES, s as never));
-    const elections = stores.map((s, i) => new LeaderElection({ lease: new RedisLease(s.redis, [`${prefix}:lease:{leader}`, `${prefix}:lease:{leader}#fence`], NODES[i]!, 300), timers: staticClock }));
-    const ledgers = stores.map((s, i) => new RedisTicketLedger({ client: s.redis, keys: s.redisKeys, owner: NODES[i]!, claimTtlMs: 10_000, recordTtlMs: 3_600_000 }));
+    const elections = stores.map(
+      (s, i) =>
+        new LeaderElection({
+          lease: new RedisLease(
+            s.redis,
+            [`${prefix}:lease:{leader}`, `${prefix}:lease:{leader}#fence`],
+            NODES[i]!,
+            300,
+          ),
+          timers: staticClock,
+        }),
+    );
+    const ledgers = stores.map(
+      (s, i) =>
+        new RedisTicketLedger({
+          client: s.redis,
+          keys: s.redisKeys,
+          owner: NODES[i]!,
+          claimTtlMs: 10_000,
+          recordTtlMs: 3_600_000,
+        }),
+    );
     const emitted: IncidentChange[] = [];
     const claimsWon = new Map<string, number>();
 
@@ -139,7 +164,11 @@ describe('three agents sharing one Redis', () => {
     expect(brief(single.changes).length).toBeGreaterThan(5);
     expect(brief(emitted)).toEqual(brief(single.changes));
     expect(emitted.map((c) => c.incident)).toEqual(single.changes.map((c) => c.incident));
-    const incidents = (e: CorrelationEngine) => e.incidents().map((r) => r.incident).sort((a, b) => a.key.localeCompare(b.key));
+    const incidents = (e: CorrelationEngine) =>
+      e
+        .incidents()
+        .map((r) => r.incident)
+        .sort((a, b) => a.key.localeCompare(b.key));
     for (const e of engines) expect(incidents(e)).toEqual(incidents(single.engine));
     // sw-1 and billing open twice: two incidents each, so two tickets each.
     const opened = single.changes.filter((c) => c.kind === 'opened').map((c) => c.incident.id);
@@ -156,10 +185,23 @@ describe('three agents sharing one Redis', () => {
   it('share silences: one made on one agent silences the incidents another opens, and its expiry there releases them', async () => {
     const prefix = freshPrefix();
     let nowMs = 10_000;
-    const [a, b] = [await openStore(redis.url, prefix, 'node-1', { now: () => nowMs }), await openStore(redis.url, prefix, 'node-2', { now: () => nowMs })];
-    const rules = 'defaults: { group_wait: 0s, allowed_lateness: 5s }\nrules:\n  - { kind: pair, name: link, group_by: [asset] }';
+    const [a, b] = [
+      await openStore(redis.url, prefix, 'node-1', { now: () => nowMs }),
+      await openStore(redis.url, prefix, 'node-2', { now: () => nowMs }),
+    ];
+    const rules =
+      'defaults: { group_wait: 0s, allowed_lateness: 5s }\nrules:\n  - { kind: pair, name: link, group_by: [asset] }';
     const [ea, eb] = [engineFrom(rules, a!.store as never), engineFrom(rules, b!.store as never)];
-    const silence = { id: 's1', matchers: [{ name: 'asset', value: 'sw-1', isRegex: false, isEqual: true }], startsAtMs: nowMs, endsAtMs: nowMs + 3_600_000, createdBy: 'ann', comment: 'swap', tenant: '', updatedAtMs: nowMs };
+    const silence = {
+      id: 's1',
+      matchers: [{ name: 'asset', value: 'sw-1', isRegex: false, isEqual: true }],
+      startsAtMs: nowMs,
+      endsAtMs: nowMs + 3_600_000,
+      createdBy: 'ann',
+      comment: 'swap',
+      tenant: '',
+      updatedAtMs: nowMs,
+    };
     ea.putSilence(silence, nowMs);
     await a!.store.flush();
     await waitFor(() => eb.silences.get('s1') !== undefined, 'the silence on the other agent');
@@ -171,7 +213,10 @@ describe('three agents sharing one Redis', () => {
     await waitFor(() => ea.openIncidents().length === 1, 'the incident on the first agent');
     nowMs += 1000;
     const released = ea.putSilence({ ...silence, endsAtMs: nowMs, updatedAtMs: nowMs }, nowMs);
-    expect(released.map((c) => [c.kind, c.notify])).toEqual([['unsuppressed', false], ['opened', true]]);
+    expect(released.map((c) => [c.kind, c.notify])).toEqual([
+      ['unsuppressed', false],
+      ['opened', true],
+    ]);
     await Promise.all([a!.store.close(), b!.store.close()]);
   }, 60_000);
 });

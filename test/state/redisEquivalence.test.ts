@@ -81,7 +81,8 @@ function stream(seed: number): Scheduled[] {
     let t = 500 + Math.floor(r() * 2000);
     while (t < 21_000) {
       const end = t + 1500 + Math.floor(r() * 1500);
-      for (; t < end; t += 20 + Math.floor(r() * 20)) out.push({ atMs: t, event: { service: `svc-${s}`, level: 'error', title: `svc-${s} failed` } });
+      for (; t < end; t += 20 + Math.floor(r() * 20))
+        out.push({ atMs: t, event: { service: `svc-${s}`, level: 'error', title: `svc-${s} failed` } });
       t += 7000 + Math.floor(r() * 3000);
     }
   }
@@ -96,7 +97,8 @@ function stream(seed: number): Scheduled[] {
       t += 1500 + Math.floor(r() * 3500);
     }
   }
-  for (let t = 2000, down = true; t < 5000; t += 500, down = !down) out.push({ atMs: t, event: { asset: 'sw-flap', type: down ? 'down' : 'up', attributes: { check: 'link' } } });
+  for (let t = 2000, down = true; t < 5000; t += 500, down = !down)
+    out.push({ atMs: t, event: { asset: 'sw-flap', type: down ? 'down' : 'up', attributes: { check: 'link' } } });
   out.push({ atMs: 16_000, event: { asset: 'sw-flap', type: 'up', attributes: { check: 'link' } } });
   for (let h = 0; h < HOSTS; h++) {
     for (let t = 100 + h * 5; t < 23_000; t += 100) {
@@ -110,7 +112,11 @@ function stream(seed: number): Scheduled[] {
 }
 
 /** Sends the stream in real time, each event dated at its moment, round robin over the agents. */
-async function play(agents: RunningDaemon[], events: Scheduled[], at?: (offsetMs: number) => Promise<void>): Promise<number> {
+async function play(
+  agents: RunningDaemon[],
+  events: Scheduled[],
+  at?: (offsetMs: number) => Promise<void>,
+): Promise<number> {
   // Window buckets are aligned on the clock: both runs start on the same alignment, so their
   // windows end at the same moments of the stream.
   const base = Math.ceil((Date.now() + 200) / ALIGN_MS) * ALIGN_MS;
@@ -120,11 +126,11 @@ async function play(agents: RunningDaemon[], events: Scheduled[], at?: (offsetMs
     const now = Date.now() - base;
     await at?.(now);
     const due: Record<string, unknown>[][] = agents.map(() => []);
-    for (; i < events.length && events[i]!.atMs <= now; i++) due[i % agents.length]!.push({ ...events[i]!.event, time: base + events[i]!.atMs });
-    await Promise.all(
-      due.map((batch, k) => (batch.length === 0 ? undefined : send(agents[k]!, batch))),
-    );
-    if (i < events.length) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(10, events[i]!.atMs - (Date.now() - base)))));
+    for (; i < events.length && events[i]!.atMs <= now; i++)
+      due[i % agents.length]!.push({ ...events[i]!.event, time: base + events[i]!.atMs });
+    await Promise.all(due.map((batch, k) => (batch.length === 0 ? undefined : send(agents[k]!, batch))));
+    if (i < events.length)
+      await new Promise((r) => setTimeout(r, Math.max(0, Math.min(10, events[i]!.atMs - (Date.now() - base)))));
   }
   return base;
 }
@@ -147,7 +153,13 @@ function stories(changes: IncidentChange[], base: number): Story[] {
     if (!prev || c.incident.version >= prev.incident.version) latest.set(c.incident.id, c);
   }
   return [...latest.values()]
-    .map((c) => ({ key: c.incident.key, openedAt: c.incident.openedAtMs - base, resolvedAt: c.incident.status === 'resolved' ? c.incident.resolvedAtMs - base : -1, status: c.incident.status, count: c.incident.eventCount }))
+    .map((c) => ({
+      key: c.incident.key,
+      openedAt: c.incident.openedAtMs - base,
+      resolvedAt: c.incident.status === 'resolved' ? c.incident.resolvedAtMs - base : -1,
+      status: c.incident.status,
+      count: c.incident.eventCount,
+    }))
     .sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : x.openedAt - y.openedAt));
 }
 
@@ -168,31 +180,56 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
     await redis.stop();
   });
 
-  async function run(agents: number, glpi: FakeGlpi, fault?: (offsetMs: number) => Promise<void>): Promise<{ changes: IncidentChange[]; base: number; events: number }> {
+  async function run(
+    agents: number,
+    glpi: FakeGlpi,
+    fault?: (offsetMs: number) => Promise<void>,
+  ): Promise<{ changes: IncidentChange[]; base: number; events: number }> {
     const state =
       agents === 1
         ? '  state: { store: memory }'
         : `  state: { store: redis, url: ${redis.url}, prefix: ${freshPrefix()}, flush_interval: ${FLUSH_MS}ms, lease_ttl: 2s }`;
-    const ds = await Promise.all(Array.from({ length: agents }, (_, k) => startDaemon(config(agents === 1 ? state : `${state.slice(0, -2)}, agent_id: agent-${k} }`, glpi.apiUrl))));
+    const ds = await Promise.all(
+      Array.from({ length: agents }, (_, k) =>
+        startDaemon(config(agents === 1 ? state : `${state.slice(0, -2)}, agent_id: agent-${k} }`, glpi.apiUrl)),
+      ),
+    );
     try {
       const events = stream(7);
       const base = await play(ds, events, fault);
       const changesOf = () => allChanges(ds);
       // The end of the story: every host fell silent (two of them twice), every storm is over,
       // and every notification is delivered.
-      await waitFor(() => {
-        const told = stories(changesOf(), base);
-        return told.filter((s) => s.key.startsWith('silent{')).length >= HOSTS + 2 && told.every((s) => !s.key.startsWith('errors{') || s.status === 'resolved');
-      }, 'the last silences and the end of every storm', 40_000).catch((err: unknown) => {
+      await waitFor(
+        () => {
+          const told = stories(changesOf(), base);
+          return (
+            told.filter((s) => s.key.startsWith('silent{')).length >= HOSTS + 2 &&
+            told.every((s) => !s.key.startsWith('errors{') || s.status === 'resolved')
+          );
+        },
+        'the last silences and the end of every storm',
+        40_000,
+      ).catch((err: unknown) => {
         // What was missing, for whoever reads the failure.
         const told = stories(changesOf(), base);
         const open = told.filter((s) => s.key.startsWith('errors{') && s.status !== 'resolved').map((s) => s.key);
-        throw new Error(`${String(err)}: ${told.filter((s) => s.key.startsWith('silent{')).length} of ${HOSTS + 2} silences; storms still open: ${open.join(', ') || 'none'}`);
+        throw new Error(
+          `${String(err)}: ${told.filter((s) => s.key.startsWith('silent{')).length} of ${HOSTS + 2} silences; storms still open: ${open.join(', ') || 'none'}`,
+        );
       });
-      await waitFor(async () => {
-        const metrics = await Promise.all(ds.map(async (d) => (await fetch(d.adminUrl('/metrics'))).text()));
-        return metrics.every((m) => /^vigil_exporter_outbox_depth\{exporter="glpi"\} 0$/m.test(m) && !/^vigil_state_store_pending_keys [1-9]/m.test(m));
-      }, 'agents to settle', 30_000);
+      await waitFor(
+        async () => {
+          const metrics = await Promise.all(ds.map(async (d) => (await fetch(d.adminUrl('/metrics'))).text()));
+          return metrics.every(
+            (m) =>
+              /^vigil_exporter_outbox_depth\{exporter="glpi"\} 0$/m.test(m) &&
+              !/^vigil_state_store_pending_keys [1-9]/m.test(m),
+          );
+        },
+        'agents to settle',
+        30_000,
+      );
       return { changes: changesOf(), base, events: events.length };
     } finally {
       await Promise.all(ds.map((d) => d.stop()));
@@ -211,11 +248,15 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
       expect(b.map((s) => `${s.key} ${s.status} ${s.count}`)).toEqual(a.map((s) => `${s.key} ${s.status} ${s.count}`));
       for (let i = 0; i < a.length; i++) {
         expect(Math.abs(b[i]!.openedAt - a[i]!.openedAt), `${a[i]!.key} opened`).toBeLessThanOrEqual(TIME_TOLERANCE_MS);
-        expect(Math.abs(b[i]!.resolvedAt - a[i]!.resolvedAt), `${a[i]!.key} resolved`).toBeLessThanOrEqual(TIME_TOLERANCE_MS);
+        expect(Math.abs(b[i]!.resolvedAt - a[i]!.resolvedAt), `${a[i]!.key} resolved`).toBeLessThanOrEqual(
+          TIME_TOLERANCE_MS,
+        );
       }
       expect(notified(three.changes)).toEqual(notified(one.changes));
       expect(glpiThree.count('POST', 'Ticket')).toBe(glpiOne.count('POST', 'Ticket'));
-      expect(glpiOne.count('POST', 'Ticket')).toBe(new Set(one.changes.filter((c) => c.notify).map((c) => c.incident.id)).size);
+      expect(glpiOne.count('POST', 'Ticket')).toBe(
+        new Set(one.changes.filter((c) => c.notify).map((c) => c.incident.id)).size,
+      );
     } finally {
       await Promise.all([glpiOne.close(), glpiThree.close()]);
     }
@@ -241,13 +282,18 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
       // the same incidents, statuses and counts as one agent, no event lost, no resolution missed.
       // The heartbeats sent while Redis restarted arrive late (within allowed_lateness) and on
       // different agents: no silence comes of it. Links are left out: see the README's limits.
-      const storms = (changes: IncidentChange[], base: number) => stories(changes, base).filter((s) => !s.key.startsWith('link{'));
+      const storms = (changes: IncidentChange[], base: number) =>
+        stories(changes, base).filter((s) => !s.key.startsWith('link{'));
       const a = storms(one.changes, one.base);
       const b = storms(three.changes, three.base);
       expect(b.map((s) => `${s.key} ${s.status} ${s.count}`)).toEqual(a.map((s) => `${s.key} ${s.status} ${s.count}`));
-      for (let i = 0; i < a.length; i++) expect(Math.abs(b[i]!.resolvedAt - a[i]!.resolvedAt), `${a[i]!.key} resolved`).toBeLessThanOrEqual(TIME_TOLERANCE_MS);
+      for (let i = 0; i < a.length; i++)
+        expect(Math.abs(b[i]!.resolvedAt - a[i]!.resolvedAt), `${a[i]!.key} resolved`).toBeLessThanOrEqual(
+          TIME_TOLERANCE_MS,
+        );
       // One ticket per storm: ticket work waited for the shared ledger during the outage.
-      const stormTickets = (g: FakeGlpi) => [...g.tickets.values()].filter((t) => JSON.stringify(t).includes('errors{')).length;
+      const stormTickets = (g: FakeGlpi) =>
+        [...g.tickets.values()].filter((t) => JSON.stringify(t).includes('errors{')).length;
       expect(stormTickets(glpiThree)).toBe(stormTickets(glpiOne));
     } finally {
       if (phase === 1) await redis.restart();

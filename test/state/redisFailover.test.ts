@@ -2,7 +2,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { startRedisCluster, startRedisSentinels, waitFor, type RedisAcl } from '../support/redis.ts';
 import { mulberry32 } from '../support/seededRandom.ts';
-import { allChanges, faultReport, metric, NO_COST, readiness, send, sharedRecords, type Expected } from './redisAgents.ts';
+import {
+  allChanges,
+  faultReport,
+  metric,
+  NO_COST,
+  readiness,
+  send,
+  sharedRecords,
+  type Expected,
+} from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
 /**
@@ -13,7 +22,8 @@ import { freshPrefix } from './redisHelpers.ts';
  */
 const ACL: RedisAcl = { username: 'vigil', password: 's3cret' };
 
-const config = (state: Record<string, unknown>, agent: string) => correlatingConfig(`
+const config = (state: Record<string, unknown>, agent: string) =>
+  correlatingConfig(`
   tick_interval: 50ms
   defaults: { group_wait: 1s, group_interval: 1s, allowed_lateness: 30s, reopen_window: 0s }
   rules:
@@ -42,7 +52,12 @@ const serviceKey = (s: string) => `service_errors{service="${s}"}`;
 const assetKey = (a: string) => `asset_down{asset="${a}"}`;
 
 /** Outages in the stream: `down` at one position, `up` (if any) at another, the kill in between for db-1. */
-const OUTAGES: { asset: string; down: number; up?: number; /** Over within group_wait: never notified, as with one agent. */ quick?: boolean }[] = [
+const OUTAGES: {
+  asset: string;
+  down: number;
+  up?: number;
+  /** Over within group_wait: never notified, as with one agent. */ quick?: boolean;
+}[] = [
   { asset: 'db-1', down: 10, up: KILL_AT + 20 },
   { asset: 'db-2', down: 30, up: STREAM - 20 },
   { asset: 'db-3', down: KILL_AT + 40 },
@@ -61,12 +76,21 @@ function stream(seed: number): { events: object[]; expected: Expected } {
   for (let i = 0; i < STREAM; i++) {
     const outage = OUTAGES.find((o) => o.down === i || o.up === i);
     if (outage) {
-      events.push({ asset: outage.asset, type: outage.down === i ? 'down' : 'up', title: `${outage.asset} ${outage.down === i ? 'down' : 'up'}` });
+      events.push({
+        asset: outage.asset,
+        type: outage.down === i ? 'down' : 'up',
+        title: `${outage.asset} ${outage.down === i ? 'down' : 'up'}`,
+      });
       continue;
     }
     // The stalled service gets half the stall's errors: its threshold is crossed with room to spare
     // (a threshold only the agents' merged counts cross, on no event, opens nothing yet).
-    const pool = i >= KILL_AT ? [...SERVICES, LATE_SERVICE] : i >= STALL_AT ? [...SERVICES, STALLED_SERVICE, STALLED_SERVICE, STALLED_SERVICE] : SERVICES;
+    const pool =
+      i >= KILL_AT
+        ? [...SERVICES, LATE_SERVICE]
+        : i >= STALL_AT
+          ? [...SERVICES, STALLED_SERVICE, STALLED_SERVICE, STALLED_SERVICE]
+          : SERVICES;
     const service = pool[Math.floor(random() * pool.length)]!;
     counts.set(serviceKey(service), (counts.get(serviceKey(service)) ?? 0) + 1);
     events.push({ service, title: `${service} failed`, level: 'error' });
@@ -90,7 +114,10 @@ describe('agents sharing Redis while its master fails over', () => {
    * are in and kills the master (not waiting for the failover) once `KILL_AT` are. Then waits
    * until the agents agree, and returns what the fault cost.
    */
-  async function streamThrough(state: Record<string, unknown>, fault: { stall(): Promise<void>; kill(): Promise<unknown> }) {
+  async function streamThrough(
+    state: Record<string, unknown>,
+    fault: { stall(): Promise<void>; kill(): Promise<unknown> },
+  ) {
     const ds = await Promise.all(['node-a', 'node-b', 'node-c'].map((agent) => startDaemon(config(state, agent))));
     daemons.push(...ds);
     const { events, expected } = stream(0x13);
@@ -103,43 +130,70 @@ describe('agents sharing Redis while its master fails over', () => {
       await new Promise((r) => setTimeout(r, 15));
     }
     await failover;
-    for (const d of ds) await waitFor(async () => (await readiness(d)) === 'ready' && (await metric(d, 'vigil_state_store_pending_keys')) === 0, 'every agent ready and flushed', 30_000);
+    for (const d of ds)
+      await waitFor(
+        async () => (await readiness(d)) === 'ready' && (await metric(d, 'vigil_state_store_pending_keys')) === 0,
+        'every agent ready and flushed',
+        30_000,
+      );
     const rule = (key: string) => key.slice(0, key.indexOf('{'));
     const records = async () => {
       const [services, assets] = await Promise.all([
-        sharedRecords(state, 'service_errors', expected.all.filter((k) => rule(k) === 'service_errors')),
-        sharedRecords(state, 'asset_down', expected.all.filter((k) => rule(k) === 'asset_down')),
+        sharedRecords(
+          state,
+          'service_errors',
+          expected.all.filter((k) => rule(k) === 'service_errors'),
+        ),
+        sharedRecords(
+          state,
+          'asset_down',
+          expected.all.filter((k) => rule(k) === 'asset_down'),
+        ),
       ]);
       return new Map([...services, ...assets]);
     };
     // Settled: the shared records count and resolve what was sent, and every key's incident was
     // notified. Not settling in time is reported by the figures below, not by a bare timeout.
     const settled = async () => faultReport(allChanges(ds), await records(), expected);
-    await waitFor(async () => {
-      const r = await settled();
-      return r.eventsLost === 0 && r.missedResolutions === 0 && r.missedNotifications === 0 && r.incidentsDiverging === 0;
-    }, 'the agents to agree on the stream', 30_000).catch(() => undefined);
+    await waitFor(
+      async () => {
+        const r = await settled();
+        return (
+          r.eventsLost === 0 && r.missedResolutions === 0 && r.missedNotifications === 0 && r.incidentsDiverging === 0
+        );
+      },
+      'the agents to agree on the stream',
+      30_000,
+    ).catch(() => undefined);
     // Every agent flushes every 50 ms and ticks every 50 ms: a late duplicate would show within a second.
     await new Promise((r) => setTimeout(r, 1000));
     const final = await records();
     const report = faultReport(allChanges(ds), final, expected);
-    console.log(`fault cost: ${JSON.stringify(report)}; counts sent/shared: ${[...expected.counts].map(([k, n]) => `${k} ${n}/${final.get(k)?.incident.eventCount}`).join(', ')}`);
+    console.log(
+      `fault cost: ${JSON.stringify(report)}; counts sent/shared: ${[...expected.counts].map(([k, n]) => `${k} ${n}/${final.get(k)?.incident.eventCount}`).join(', ')}`,
+    );
     return report;
   }
 
   it('loses nothing when the sentinels promote the replica of a killed master (ACL user on every data node)', async () => {
     const group = await startRedisSentinels('vigil-master', ACL);
     servers.push(group);
-    const report = await streamThrough({ prefix: freshPrefix(), ...ACL, sentinel: { name: group.name, nodes: group.sentinels } }, { stall: () => group.stallReplica(), kill: () => group.killMaster() });
+    const report = await streamThrough(
+      { prefix: freshPrefix(), ...ACL, sentinel: { name: group.name, nodes: group.sentinels } },
+      { stall: () => group.stallReplica(), kill: () => group.killMaster() },
+    );
     expect(report).toEqual(NO_COST);
   }, 90_000);
 
-  it('loses nothing when a cluster replica takes over the killed master of the rules\' slot', async () => {
+  it("loses nothing when a cluster replica takes over the killed master of the rules' slot", async () => {
     const cluster = await startRedisCluster(3, { replicas: 1 });
     servers.push(cluster);
     const prefix = freshPrefix();
     const ruleKey = `${prefix}:{=service_errors}:x`;
-    const report = await streamThrough({ prefix, cluster: { nodes: cluster.nodes } }, { stall: () => cluster.stallReplicaOf(ruleKey), kill: () => cluster.killMasterOf(ruleKey) });
+    const report = await streamThrough(
+      { prefix, cluster: { nodes: cluster.nodes } },
+      { stall: () => cluster.stallReplicaOf(ruleKey), kill: () => cluster.killMasterOf(ruleKey) },
+    );
     expect(report).toEqual(NO_COST);
   }, 90_000);
 });

@@ -25,7 +25,12 @@ export interface TestStore {
 }
 
 /** A started store on its own connection. The flush timer is slow: tests flush explicitly. */
-export async function openStore(url: string, prefix: string, writer: string, opts: { flushIntervalMs?: number; now?: () => number } = {}): Promise<TestStore> {
+export async function openStore(
+  url: string,
+  prefix: string,
+  writer: string,
+  opts: { flushIntervalMs?: number; now?: () => number } = {},
+): Promise<TestStore> {
   const metrics = new SelfMetrics();
   const store = new RedisStateStore({
     client: createRedisClient(stateConfig({ url, prefix })),

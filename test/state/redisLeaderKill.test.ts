@@ -13,7 +13,8 @@ const LEASE_TTL_MS = 3000;
 /** Shorter than the lease: the silence becomes due while nobody runs the timers. */
 const INTERVAL_MS = 1000;
 
-const config = (redis: RedisTlsServer, prefix: string, agent: string) => correlatingConfig(`
+const config = (redis: RedisTlsServer, prefix: string, agent: string) =>
+  correlatingConfig(`
   tick_interval: 50ms
   defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
   rules:
@@ -45,7 +46,7 @@ async function leads(d: RunningDaemon): Promise<boolean> {
 const heartbeat = { asset: 'db-1', title: 'heartbeat', attributes: { check: 'heartbeat' } };
 const KEY = 'host_silent{asset="db-1"}';
 
-describe('the timers\' leader killed while a host falls silent (TLS, ACL user)', () => {
+describe("the timers' leader killed while a host falls silent (TLS, ACL user)", () => {
   let redis: RedisTlsServer;
   const daemons: RunningDaemon[] = [];
   beforeAll(async () => {
@@ -60,7 +61,9 @@ describe('the timers\' leader killed while a host falls silent (TLS, ACL user)',
 
   it('hands the timers to a survivor within a lease term, and opens the absence incident exactly once', async () => {
     const prefix = freshPrefix();
-    const ds = await Promise.all(['node-a', 'node-b', 'node-c'].map((agent) => startDaemon(config(redis, prefix, agent))));
+    const ds = await Promise.all(
+      ['node-a', 'node-b', 'node-c'].map((agent) => startDaemon(config(redis, prefix, agent))),
+    );
     daemons.push(...ds);
     let leader: RunningDaemon | undefined;
     await waitFor(async () => {
@@ -78,26 +81,40 @@ describe('the timers\' leader killed while a host falls silent (TLS, ACL user)',
     }
     await send(survivors[0]!, [heartbeat]);
     const lastBeatAt = Date.now();
-    for (const d of ds) await waitFor(async () => (await metric(d, 'vigil_state_store_pending_keys')) === 0, 'every agent to flush');
+    for (const d of ds)
+      await waitFor(async () => (await metric(d, 'vigil_state_store_pending_keys')) === 0, 'every agent to flush');
 
     leader!.proc.kill('SIGKILL');
     const killedAt = Date.now();
     await leader!.exited;
     let takenOverAt = 0;
-    await waitFor(async () => {
-      const flags = await Promise.all(survivors.map(leads));
-      takenOverAt = Date.now();
-      return flags.filter(Boolean).length === 1;
-    }, 'a survivor to take the timers over', 10_000);
+    await waitFor(
+      async () => {
+        const flags = await Promise.all(survivors.map(leads));
+        takenOverAt = Date.now();
+        return flags.filter(Boolean).length === 1;
+      },
+      'a survivor to take the timers over',
+      10_000,
+    );
     // The dead leader's term runs out within lease_ttl; the survivors ask every lease_ttl / 3.
     const takeoverMs = takenOverAt - killedAt;
     expect(takeoverMs).toBeLessThan(LEASE_TTL_MS + LEASE_TTL_MS / 3 + 500);
 
-    await waitFor(() => allChanges(survivors).some((c) => c.incident.key === KEY && c.kind === 'opened'), 'the absence incident', 15_000);
+    await waitFor(
+      () => allChanges(survivors).some((c) => c.incident.key === KEY && c.kind === 'opened'),
+      'the absence incident',
+      15_000,
+    );
     // Every survivor ticks every 50 ms and flushes every 20 ms: a second opening would show within a second.
     await new Promise((r) => setTimeout(r, 1000));
     const openings = allChanges(survivors).filter((c) => c.incident.key === KEY && c.kind === 'opened');
-    const figures = { takeoverMs, openings: openings.length, openedAfterSilenceMs: openings[0]!.incident.openedAtMs - lastBeatAt, diedLeaderOpenings: changesOf(leader!).length };
+    const figures = {
+      takeoverMs,
+      openings: openings.length,
+      openedAfterSilenceMs: openings[0]!.incident.openedAtMs - lastBeatAt,
+      diedLeaderOpenings: changesOf(leader!).length,
+    };
     console.log(`leader kill: ${JSON.stringify(figures)}`);
     expect(openings).toHaveLength(1);
     expect(openings[0]!.notify).toBe(true);

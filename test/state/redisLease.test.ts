@@ -33,7 +33,12 @@ describe('leases and leader election', () => {
 
   /** Connected, failing fast while the server is down: as the store's own connection behaves. */
   async function client(url = redis.url): Promise<Redis> {
-    const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 20 });
+    const c = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => 20,
+    });
     c.on('error', () => undefined);
     clients.push(c);
     await c.connect();
@@ -47,7 +52,13 @@ describe('leases and leader election', () => {
     const elections: LeaderElection[] = [];
     for (let i = 0; i < n; i++) {
       const name = `agent-${i}`;
-      elections.push(new LeaderElection({ lease: new RedisLease(await client(url), keys, name, ttlMs), timers: clock, onChange: (l) => changes.push(`${name}:${l ? 'leads' : 'follows'}`) }));
+      elections.push(
+        new LeaderElection({
+          lease: new RedisLease(await client(url), keys, name, ttlMs),
+          timers: clock,
+          onChange: (l) => changes.push(`${name}:${l ? 'leads' : 'follows'}`),
+        }),
+      );
     }
     return { elections, clock, changes };
   }

@@ -19,7 +19,8 @@ interface Timing {
   flush?: string;
 }
 
-const config = (url: string, prefix: string, agent: string, t: Timing) => correlatingConfig(`
+const config = (url: string, prefix: string, agent: string, t: Timing) =>
+  correlatingConfig(`
   tick_interval: 50ms
   defaults: { group_wait: ${t.groupWait}, group_interval: 1s, allowed_lateness: 5s, reopen_window: 0s }
   rules:
@@ -45,7 +46,12 @@ const error = (service: string) => ({ service, title: `${service} failed`, level
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The incident record Redis holds for `key` (engine key `i:<key>` under the rule's hash tag). */
-async function recordInRedis(url: string, prefix: string, rule: string, key: string): Promise<IncidentRecord | undefined> {
+async function recordInRedis(
+  url: string,
+  prefix: string,
+  rule: string,
+  key: string,
+): Promise<IncidentRecord | undefined> {
   const client = new Redis(url);
   try {
     const v = await client.hget(`${prefix}:{=${rule}}:i:${key}`, '#v');
@@ -65,7 +71,10 @@ describe('three agents sharing Redis behave as one', () => {
     await Promise.all(daemons.splice(0).map((d) => d.stop('SIGKILL')));
     // A test that failed during its outage must not leave the next one without Redis.
     const probe = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    const up = await probe.connect().then(() => true, () => false);
+    const up = await probe.connect().then(
+      () => true,
+      () => false,
+    );
     probe.disconnect();
     if (!up) await redis.restart();
   });
@@ -75,7 +84,9 @@ describe('three agents sharing Redis behave as one', () => {
 
   async function three(t: Timing): Promise<[RunningDaemon, RunningDaemon, RunningDaemon] & { prefix: string }> {
     const prefix = freshPrefix();
-    const ds = await Promise.all(['node-a', 'node-b', 'node-c'].map((agent) => startDaemon(config(redis.url, prefix, agent, t))));
+    const ds = await Promise.all(
+      ['node-a', 'node-b', 'node-c'].map((agent) => startDaemon(config(redis.url, prefix, agent, t))),
+    );
     daemons.push(...ds);
     return Object.assign(ds as [RunningDaemon, RunningDaemon, RunningDaemon], { prefix });
   }
@@ -92,7 +103,10 @@ describe('three agents sharing Redis behave as one', () => {
     await roundRobin(ds, 30, () => error('billing'), 25);
     await waitFor(() => allChanges(ds).some((c) => c.kind === 'opened' && c.notify), 'the first notification', 20_000);
     // Every agent has flushed and ticked well past it: a second notification would be there.
-    await waitFor(async () => (await Promise.all(ds.map(metricsOf))).every((m) => /^vigil_state_store_pending_keys 0$/m.test(m)), 'agents to flush');
+    await waitFor(
+      async () => (await Promise.all(ds.map(metricsOf))).every((m) => /^vigil_state_store_pending_keys 0$/m.test(m)),
+      'agents to flush',
+    );
     await pause(500);
     expect(allChanges(ds).filter((c) => c.kind === 'opened' && c.notify)).toHaveLength(1);
   }, 60_000);
@@ -103,8 +117,16 @@ describe('three agents sharing Redis behave as one', () => {
     const key = 'service_errors{service="billing"}';
     await roundRobin(ds, 30, () => error('billing'), 25);
     // The timers' next notification (group_wait, then group_interval) carries the exact count, and so does the shared record.
-    await waitFor(() => allChanges(ds).some((c) => c.incident.key === key && c.incident.eventCount === 30), 'a change with all 30 events', 20_000);
-    await waitFor(async () => (await recordInRedis(redis.url, ds.prefix, 'service_errors', key))?.incident.eventCount === 30, 'the shared record to count 30', 20_000);
+    await waitFor(
+      () => allChanges(ds).some((c) => c.incident.key === key && c.incident.eventCount === 30),
+      'a change with all 30 events',
+      20_000,
+    );
+    await waitFor(
+      async () => (await recordInRedis(redis.url, ds.prefix, 'service_errors', key))?.incident.eventCount === 30,
+      'the shared record to count 30',
+      20_000,
+    );
     expect(Math.max(...allChanges(ds).map((c) => c.incident.eventCount))).toBe(30);
     expect(standingIds(allChanges(ds), key).size).toBe(1);
   }, 60_000);
@@ -114,7 +136,12 @@ describe('three agents sharing Redis behave as one', () => {
     const [a, b] = ds;
     const key = 'asset_down{asset="db-1"}';
     await redis.kill();
-    await waitFor(async () => /^vigil_state_store_degraded 1$/m.test(await metricsOf(a)) && /^vigil_state_store_degraded 1$/m.test(await metricsOf(b)), 'both degraded');
+    await waitFor(
+      async () =>
+        /^vigil_state_store_degraded 1$/m.test(await metricsOf(a)) &&
+        /^vigil_state_store_degraded 1$/m.test(await metricsOf(b)),
+      'both degraded',
+    );
     await send(a, [{ asset: 'db-1', type: 'down', title: 'db-1 down' }]);
     await waitFor(() => changesOf(a).some((c) => c.incident.key === key && c.kind === 'opened'), 'the incident on a');
     await pause(20);
@@ -127,16 +154,33 @@ describe('three agents sharing Redis behave as one', () => {
     // Dated at the up, not at the moment the agents found out.
     expect(resolved.incident.resolvedAtMs).toBeGreaterThanOrEqual(upAt);
     expect(resolved.incident.resolvedAtMs).toBeLessThan(upAt + 1000);
-    await waitFor(async () => (await recordInRedis(redis.url, ds.prefix, 'asset_down', key))?.incident.status === 'resolved', 'the shared record resolved', 20_000);
+    await waitFor(
+      async () => (await recordInRedis(redis.url, ds.prefix, 'asset_down', key))?.incident.status === 'resolved',
+      'the shared record resolved',
+      20_000,
+    );
   }, 60_000);
 
   it('merges the incidents three agents opened alone during an outage into one, with the union of their events', async () => {
     const ds = await three({ groupWait: '0s', leaseTtl: '1s' });
     const key = 'service_errors{service="web"}';
     await redis.kill();
-    await waitFor(async () => (await Promise.all(ds.map(metricsOf))).every((m) => /^vigil_state_store_degraded 1$/m.test(m)), 'all degraded');
-    await Promise.all(ds.map((d) => send(d, Array.from({ length: 25 }, () => error('web')))));
-    await waitFor(() => ds.every((d) => changesOf(d).some((c) => c.incident.key === key && c.kind === 'opened')), 'an incident on each agent');
+    await waitFor(
+      async () => (await Promise.all(ds.map(metricsOf))).every((m) => /^vigil_state_store_degraded 1$/m.test(m)),
+      'all degraded',
+    );
+    await Promise.all(
+      ds.map((d) =>
+        send(
+          d,
+          Array.from({ length: 25 }, () => error('web')),
+        ),
+      ),
+    );
+    await waitFor(
+      () => ds.every((d) => changesOf(d).some((c) => c.incident.key === key && c.kind === 'opened')),
+      'an incident on each agent',
+    );
     // One each (two agents reaching the threshold in the same millisecond make the same id).
     const before = standingIds(allChanges(ds), key).size;
     expect(before).toBeGreaterThanOrEqual(2);
@@ -148,15 +192,27 @@ describe('three agents sharing Redis behave as one', () => {
     expect(merged.every((c) => c.incident.status === 'resolved' && !c.notify)).toBe(true);
     // A twin may first merge into another twin that merges on: the latest word on each dead id names the survivor.
     const latest = new Map<string, IncidentChange>();
-    for (const c of merged) if ((latest.get(c.incident.id)?.incident.version ?? -1) <= c.incident.version) latest.set(c.incident.id, c);
+    for (const c of merged)
+      if ((latest.get(c.incident.id)?.incident.version ?? -1) <= c.incident.version) latest.set(c.incident.id, c);
     expect(latest.size).toBe(before - 1);
     for (const c of latest.values()) expect(c.incident.mergedInto).toBe(survivor);
-    await waitFor(async () => {
-      const rec = await recordInRedis(redis.url, ds.prefix, 'service_errors', key);
-      return rec !== undefined && rec.incident.id === survivor && rec.incident.eventCount === 75 && rec.incident.mergedIds?.length === before - 1;
-    }, 'the shared record: the survivor, 75 events, the other ids merged', 20_000);
+    await waitFor(
+      async () => {
+        const rec = await recordInRedis(redis.url, ds.prefix, 'service_errors', key);
+        return (
+          rec !== undefined &&
+          rec.incident.id === survivor &&
+          rec.incident.eventCount === 75 &&
+          rec.incident.mergedIds?.length === before - 1
+        );
+      },
+      'the shared record: the survivor, 75 events, the other ids merged',
+      20_000,
+    );
     // One log line and one count per merge, on the agents whose incident merged away.
-    const count = (await Promise.all(ds.map(metricsOf))).map((m) => Number(/^vigil_correlation_merged_incidents_total (\d+)/m.exec(m)?.[1] ?? 0)).reduce((x, y) => x + y, 0);
+    const count = (await Promise.all(ds.map(metricsOf)))
+      .map((m) => Number(/^vigil_correlation_merged_incidents_total (\d+)/m.exec(m)?.[1] ?? 0))
+      .reduce((x, y) => x + y, 0);
     expect(count).toBeGreaterThanOrEqual(before - 1);
   }, 90_000);
 
@@ -165,21 +221,50 @@ describe('three agents sharing Redis behave as one', () => {
     const [a, b, c] = ds;
     await send(a, [{ asset: 'db-2', type: 'down' }]);
     await waitFor(() => changesOf(a).some((ch) => ch.incident.key === 'asset_down{asset="db-2"}'), 'db-2 down');
-    await waitFor(async () => (await recordInRedis(redis.url, ds.prefix, 'asset_down', 'asset_down{asset="db-2"}')) !== undefined, 'db-2 shared');
+    await waitFor(
+      async () => (await recordInRedis(redis.url, ds.prefix, 'asset_down', 'asset_down{asset="db-2"}')) !== undefined,
+      'db-2 shared',
+    );
     await send(b, [{ asset: 'db-2', type: 'up' }]);
     await send(c, [{ asset: 'db-3', type: 'down' }]);
-    await waitFor(async () => (await recordInRedis(redis.url, ds.prefix, 'asset_down', 'asset_down{asset="db-2"}'))?.incident.status === 'resolved', 'db-2 resolved');
-    await waitFor(async () => (await recordInRedis(redis.url, ds.prefix, 'asset_down', 'asset_down{asset="db-3"}')) !== undefined, 'db-3 shared');
+    await waitFor(
+      async () =>
+        (await recordInRedis(redis.url, ds.prefix, 'asset_down', 'asset_down{asset="db-2"}'))?.incident.status ===
+        'resolved',
+      'db-2 resolved',
+    );
+    await waitFor(
+      async () => (await recordInRedis(redis.url, ds.prefix, 'asset_down', 'asset_down{asset="db-3"}')) !== undefined,
+      'db-3 shared',
+    );
 
     const client = new Redis(redis.url);
     await client.flushall();
     client.disconnect();
-    await waitFor(async () => (await recordInRedis(redis.url, ds.prefix, 'asset_down', 'asset_down{asset="db-3"}'))?.incident.status === 'open', 'db-3 written back', 20_000);
-    await waitFor(async () => (await recordInRedis(redis.url, ds.prefix, 'asset_down', 'asset_down{asset="db-2"}'))?.incident.status === 'resolved', 'db-2 written back, still resolved', 20_000);
-    const noticed = (await Promise.all(ds.map(metricsOf))).filter((m) => /^vigil_state_store_epoch_changes_total [1-9]/m.test(m));
+    await waitFor(
+      async () =>
+        (await recordInRedis(redis.url, ds.prefix, 'asset_down', 'asset_down{asset="db-3"}'))?.incident.status ===
+        'open',
+      'db-3 written back',
+      20_000,
+    );
+    await waitFor(
+      async () =>
+        (await recordInRedis(redis.url, ds.prefix, 'asset_down', 'asset_down{asset="db-2"}'))?.incident.status ===
+        'resolved',
+      'db-2 written back, still resolved',
+      20_000,
+    );
+    const noticed = (await Promise.all(ds.map(metricsOf))).filter((m) =>
+      /^vigil_state_store_epoch_changes_total [1-9]/m.test(m),
+    );
     expect(noticed.length).toBeGreaterThanOrEqual(1);
     // Nobody reopened or resolved anything because of it.
-    expect(allChanges(ds).filter((ch) => ch.incident.key === 'asset_down{asset="db-2"}' && ch.kind === 'resolved')).toHaveLength(1);
-    expect(allChanges(ds).filter((ch) => ch.incident.key === 'asset_down{asset="db-3"}' && ch.kind !== 'opened')).toHaveLength(0);
+    expect(
+      allChanges(ds).filter((ch) => ch.incident.key === 'asset_down{asset="db-2"}' && ch.kind === 'resolved'),
+    ).toHaveLength(1);
+    expect(
+      allChanges(ds).filter((ch) => ch.incident.key === 'asset_down{asset="db-3"}' && ch.kind !== 'opened'),
+    ).toHaveLength(0);
   }, 60_000);
 });

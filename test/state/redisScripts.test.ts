@@ -24,9 +24,19 @@ describe('state merge scripts', () => {
   });
 
   /** Runs one apply call for the rule `r` of `prefix`, as incarnation `me`, at engine time `now`. */
-  async function apply(prefix: string, me: string, ops: Record<string, unknown>[], opts: { now?: number; channel?: string } = {}): Promise<Reply> {
+  async function apply(
+    prefix: string,
+    me: string,
+    ops: Record<string, unknown>[],
+    opts: { now?: number; channel?: string } = {},
+  ): Promise<Reply> {
     const keys = ops.map((op) => `${prefix}:{=r}${String(op.k).slice(1)}`);
-    const reply = await runScript(client, 'vigilStateApply', [`${prefix}:{=r}#seq`, ...keys], [String(opts.now ?? 0), opts.channel ?? '', me, JSON.stringify(ops), '60000']);
+    const reply = await runScript(
+      client,
+      'vigilStateApply',
+      [`${prefix}:{=r}#seq`, ...keys],
+      [String(opts.now ?? 0), opts.channel ?? '', me, JSON.stringify(ops), '60000'],
+    );
     // Nothing to tell: the bare sequence number.
     return typeof reply === 'number' ? ({ r: reply, s: {} } as Reply) : (JSON.parse(reply as string) as Reply);
   }
@@ -42,12 +52,25 @@ describe('state merge scripts', () => {
     expect(await read()).toEqual({ k: 'r:c', t: 'c', c: { '5': { e: '1000', w: { 'a#1': '3', 'b#1': '4' } } } });
     // A's total grows: it writes its new total, not an increment.
     await apply(p, 'a#1', [op(10)]);
-    expect(((await read()) as { c: Record<string, { w: Record<string, string> }> }).c['5']!.w).toEqual({ 'a#1': '10', 'b#1': '4' });
+    expect(((await read()) as { c: Record<string, { w: Record<string, string> }> }).c['5']!.w).toEqual({
+      'a#1': '10',
+      'b#1': '4',
+    });
   });
 
   it('drops buckets whose window has passed when a new bucket arrives', async () => {
     const p = freshPrefix();
-    await apply(p, 'a#1', [{ t: 'c', k: 'r:c', c: [['1', '2', '100'], ['2', '2', '200']], ttl: '60000' }]);
+    await apply(p, 'a#1', [
+      {
+        t: 'c',
+        k: 'r:c',
+        c: [
+          ['1', '2', '100'],
+          ['2', '2', '200'],
+        ],
+        ttl: '60000',
+      },
+    ]);
     await apply(p, 'b#1', [{ t: 'c', k: 'r:c', c: [['3', '1', '300']], ttl: '60000' }], { now: 150 });
     const read = await apply(p, 'r#1', [{ t: 's', k: 'r:c' }]);
     expect(Object.keys((read.s[0] as { c: Record<string, unknown> }).c).sort()).toEqual(['2', '3']);
@@ -66,7 +89,15 @@ describe('state merge scripts', () => {
 
   it('orders register writes by version, then writer bytes, with tombstones among them', async () => {
     const p = freshPrefix();
-    const write = (v: string, ver: number, w: string) => ({ t: 'r', k: 'r:x', v: JSON.stringify(v), ver: String(ver), w, x: '1000', ttl: '60000' });
+    const write = (v: string, ver: number, w: string) => ({
+      t: 'r',
+      k: 'r:x',
+      v: JSON.stringify(v),
+      ver: String(ver),
+      w,
+      x: '1000',
+      ttl: '60000',
+    });
     const read = async () => (await apply(p, 'r#1', [{ t: 's', k: 'r:x' }])).s[0];
     await apply(p, 'a#1', [write('down', 10, 'agent-a')]);
     expect((await apply(p, 'b#1', [write('up', 10, 'agent-b')])).s).toEqual({}); // won: nothing to tell
@@ -110,7 +141,15 @@ describe('state merge scripts', () => {
     const channel = { channel: `${p}:state` };
     const first = await apply(p, 'a#1', [{ t: 'm', k: 'r:m', v: '7', x: '100', ttl: '60000' }], channel);
     const unchanged = await apply(p, 'a#1', [{ t: 'm', k: 'r:m', v: '3', x: '100', ttl: '60000' }], channel);
-    const second = await apply(p, 'b#1', [{ t: 'm', k: 'r:m', v: '3', x: '100', ttl: '60000' }, { t: 'm', k: 'r:n', v: '1', x: '100', ttl: '60000' }], channel);
+    const second = await apply(
+      p,
+      'b#1',
+      [
+        { t: 'm', k: 'r:m', v: '3', x: '100', ttl: '60000' },
+        { t: 'm', k: 'r:n', v: '1', x: '100', ttl: '60000' },
+      ],
+      channel,
+    );
     await waitFor(() => got.length === 2, 'two messages');
     sub.disconnect();
     expect([first.r, unchanged.r, second.r]).toEqual([1, 1, 2]);

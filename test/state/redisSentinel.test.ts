@@ -19,7 +19,12 @@ describe('RedisStateStore through Redis Sentinel', () => {
   it('finds the master through the sentinel and shares state through it', async () => {
     const prefix = freshPrefix();
     const open = (writer: string) =>
-      new RedisStateStore({ client: createRedisClient(stateConfig({ prefix, sentinel: { name: 'vigil-master', nodes: [sentinel.node] } })), prefix, writer, flushIntervalMs: 60_000 });
+      new RedisStateStore({
+        client: createRedisClient(stateConfig({ prefix, sentinel: { name: 'vigil-master', nodes: [sentinel.node] } })),
+        prefix,
+        writer,
+        flushIntervalMs: 60_000,
+      });
     const [a, b] = [open('agent-a'), open('agent-b')];
     await Promise.all([a.start(), b.start()]);
     expect(a.connected && b.connected).toBe(true);
@@ -27,7 +32,10 @@ describe('RedisStateStore through Redis Sentinel', () => {
     a.addCount('c:errors{svc="x"}', 1, 2, exp);
     b.addCount('c:errors{svc="x"}', 1, 3, exp);
     await Promise.all([a.flush(), b.flush()]);
-    await waitFor(() => a.sumCounts('c:errors{svc="x"}', 1, 1) === 5 && b.sumCounts('c:errors{svc="x"}', 1, 1) === 5, 'agents to converge');
+    await waitFor(
+      () => a.sumCounts('c:errors{svc="x"}', 1, 1) === 5 && b.sumCounts('c:errors{svc="x"}', 1, 1) === 5,
+      'agents to converge',
+    );
     await Promise.all([a.close(), b.close()]);
   });
 });

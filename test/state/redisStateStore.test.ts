@@ -24,7 +24,9 @@ describe('RedisStateStore', () => {
   });
 
   async function agents(n: number, prefix = freshPrefix()): Promise<RedisStateStore[]> {
-    const made = await Promise.all(Array.from({ length: n }, (_, i) => openStore(redis.url, prefix, `agent-${String.fromCharCode(97 + i)}`)));
+    const made = await Promise.all(
+      Array.from({ length: n }, (_, i) => openStore(redis.url, prefix, `agent-${String.fromCharCode(97 + i)}`)),
+    );
     open.push(...made);
     return made.map((m) => m.store);
   }
@@ -78,11 +80,17 @@ describe('RedisStateStore', () => {
     a!.write('incident:k', 'open', 5, exp);
     a!.addCount('errors:k', 1, 4, exp);
     await a!.flush();
-    await waitFor(() => b!.read('incident:k')?.value === 'open' && b!.sumCounts('errors:k', 1, 1) === 4, 'writes to reach b');
+    await waitFor(
+      () => b!.read('incident:k')?.value === 'open' && b!.sumCounts('errors:k', 1, 1) === 4,
+      'writes to reach b',
+    );
     b!.delete('incident:k', 6);
     b!.delete('errors:k', 6);
     await b!.flush();
-    await waitFor(() => a!.read('incident:k') === undefined && a!.sumCounts('errors:k', 1, 1) === 0, 'deletions to reach a');
+    await waitFor(
+      () => a!.read('incident:k') === undefined && a!.sumCounts('errors:k', 1, 1) === 0,
+      'deletions to reach a',
+    );
     // A write older than the deletion, made by an agent that had not heard of it, stays dead.
     a!.write('incident:k', 'stale', 5, exp);
     await a!.flush();
@@ -110,16 +118,22 @@ describe('RedisStateStore', () => {
     const prefix = freshPrefix();
     const [a, b] = await agents(2, prefix);
     await look.publish(`${prefix}:state`, 'not json at all');
-    await look.publish(`${prefix}:state`, 'x#1\n{"r":1,"s":[{"k":"i:r","t":"r","v":"{broken","ver":"1","w":"x","d":"0","x":"0"},{"t":"c"}]}');
+    await look.publish(
+      `${prefix}:state`,
+      'x#1\n{"r":1,"s":[{"k":"i:r","t":"r","v":"{broken","ver":"1","w":"x","d":"0","x":"0"},{"t":"c"}]}',
+    );
     await look.hset(`${prefix}:{=r}:i:r{a="1"}`, '#v', '{broken', '#ver', '1', '#w', 'x', '#d', '0', '#x', '0');
     const [late] = await agents(1, prefix); // reads the broken entry at start
     a!.addCount('c:r{a="1"}', 1, 2, Date.now() + HOUR);
     await a!.flush();
-    await waitFor(() => b!.sumCounts('c:r{a="1"}', 1, 1) === 2 && late!.sumCounts('c:r{a="1"}', 1, 1) === 2, 'replication after the garbage');
+    await waitFor(
+      () => b!.sumCounts('c:r{a="1"}', 1, 1) === 2 && late!.sumCounts('c:r{a="1"}', 1, 1) === 2,
+      'replication after the garbage',
+    );
     expect(b!.read('i:r')).toBeUndefined();
   });
 
-  it('sets each key\'s time-to-live from its expiry plus the grace period', async () => {
+  it("sets each key's time-to-live from its expiry plus the grace period", async () => {
     const prefix = freshPrefix();
     const [a] = await agents(1, prefix);
     const now = Date.now();
@@ -137,7 +151,9 @@ describe('RedisStateStore', () => {
 
   it('keeps correlating through a Redis outage and converges after a restart with nothing lost', async () => {
     const prefix = freshPrefix();
-    const stores = await Promise.all(['agent-a', 'agent-b', 'agent-c'].map((w) => openStore(redis.url, prefix, w, { flushIntervalMs: 20 })));
+    const stores = await Promise.all(
+      ['agent-a', 'agent-b', 'agent-c'].map((w) => openStore(redis.url, prefix, w, { flushIntervalMs: 20 })),
+    );
     open.push(...stores);
     const [a, b, c] = stores.map((s) => s.store);
     const exp = Date.now() + HOUR;
@@ -155,15 +171,24 @@ describe('RedisStateStore', () => {
     await waitFor(() => [a, b, c].every((s) => s!.sumCounts('errors:outage', 0, 3) === 300), 'first part to converge');
 
     await redis.kill();
-    await waitFor(async () => (await gauge(stores[0]!.metrics, 'vigil_state_store_degraded')) === 1, 'the degraded gauge');
+    await waitFor(
+      async () => (await gauge(stores[0]!.metrics, 'vigil_state_store_degraded')) === 1,
+      'the degraded gauge',
+    );
     writeSome(300); // ingestion goes on: every write lands locally
-    expect(a!.sumCounts('errors:outage', 0, 3) + b!.sumCounts('errors:outage', 0, 3) + c!.sumCounts('errors:outage', 0, 3)).toBe(300 * 3 + 300);
+    expect(
+      a!.sumCounts('errors:outage', 0, 3) + b!.sumCounts('errors:outage', 0, 3) + c!.sumCounts('errors:outage', 0, 3),
+    ).toBe(300 * 3 + 300);
 
     // A fresh Redis, empty: the agents write their state back and read each other's.
     await redis.restart();
     await waitFor(() => [a, b, c].every((s) => s!.connected), 'reconnect', 15_000);
     writeSome(300);
-    await waitFor(() => [a, b, c].every((s) => s!.sumCounts('errors:outage', 0, 3) === 900), 'all 900 counts everywhere', 15_000);
+    await waitFor(
+      () => [a, b, c].every((s) => s!.sumCounts('errors:outage', 0, 3) === 900),
+      'all 900 counts everywhere',
+      15_000,
+    );
     for (const s of [a, b, c]) {
       expect(s!.readMax('seen:outage')).toBe(899);
       expect([0, 1, 2].map((i) => s!.read(`last:${i}`)?.value)).toEqual([897, 898, 899]);
@@ -172,7 +197,9 @@ describe('RedisStateStore', () => {
     const fresh = inspector(redis.url);
     const cells = await fresh.hgetall(`${prefix}:{=outage}:errors:outage`);
     fresh.disconnect();
-    const total = Object.entries(cells).filter(([f]) => !f.startsWith('#')).reduce((n, [, v]) => n + Number(v), 0);
+    const total = Object.entries(cells)
+      .filter(([f]) => !f.startsWith('#'))
+      .reduce((n, [, v]) => n + Number(v), 0);
     expect(total).toBe(900);
   });
 
@@ -191,7 +218,11 @@ describe('RedisStateStore', () => {
     const keys = await peek.keys('*');
     const cells = await peek.hgetall(keys.find((k) => k.endsWith(':late'))!);
     peek.disconnect();
-    expect(Object.entries(cells).filter(([f]) => !f.startsWith('#')).map(([, v]) => v)).toEqual(['3']);
+    expect(
+      Object.entries(cells)
+        .filter(([f]) => !f.startsWith('#'))
+        .map(([, v]) => v),
+    ).toEqual(['3']);
     await store.close();
     open.pop();
     await other.stop();

@@ -41,7 +41,9 @@ describe('RedisTicketLedger', () => {
   }
 
   it('lets exactly one of several agents claim an incident, and none once its ticket is stored', async () => {
-    const { ledgers: [a, b, c] } = await agents(3);
+    const {
+      ledgers: [a, b, c],
+    } = await agents(3);
     const claims = await Promise.all([a, b, c].map((l) => l!.claim('svc-x')));
     expect(claims.filter(Boolean)).toHaveLength(1);
     const winner = [a, b, c][claims.indexOf(true)]!;
@@ -55,7 +57,9 @@ describe('RedisTicketLedger', () => {
   });
 
   it('allows a new claim once the recorded ticket is resolved (a new incident on the same key)', async () => {
-    const { ledgers: [a, b] } = await agents(2);
+    const {
+      ledgers: [a, b],
+    } = await agents(2);
     expect(await a!.claim('svc-y')).toBe(true);
     await a!.put('svc-y', { ref: 'J-1', incidentId: 'inc-1', resolved: false });
     await b!.put('svc-y', { ref: 'J-1', incidentId: 'inc-1', resolved: true });
@@ -66,7 +70,10 @@ describe('RedisTicketLedger', () => {
 
   it('keeps a claim alive while its holder works, and frees it when the holder dies', async () => {
     const ttl = 600;
-    const { ledgers: [a, b], clients: [clientA, clientB] } = await agents(2, ttl);
+    const {
+      ledgers: [a, b],
+      clients: [clientA, clientB],
+    } = await agents(2, ttl);
     const claimedAt = Date.now();
     expect(await a!.claim('svc-z')).toBe(true);
     // Redis keeps real time: let two terms pass, the lease held all along.
@@ -77,21 +84,31 @@ describe('RedisTicketLedger', () => {
     }, 'two terms');
     expect(await b!.claim('svc-z')).toBe(false);
     clientA!.disconnect(); // a dies mid-creation
-    await waitFor(() => b!.claim('svc-z'), 'the dead holder\'s claim to lapse');
+    await waitFor(() => b!.claim('svc-z'), "the dead holder's claim to lapse");
     expect(await b!.get('svc-z')).toBeUndefined();
   });
 
   it('tells an unreachable Redis (worth waiting for) from a command Redis refused', async () => {
-    const { ledgers: [a], clients: [client] } = await agents(1);
+    const {
+      ledgers: [a],
+      clients: [client],
+    } = await agents(1);
     await client!.set(new RedisKeys(keyPrefix).ticketKeys('svc-w')[2], 'not a hash');
-    const refused = await a!.put('svc-w', { ref: 'J-2', incidentId: 'inc-2', resolved: false }).catch((err: unknown) => err);
+    const refused = await a!
+      .put('svc-w', { ref: 'J-2', incidentId: 'inc-2', resolved: false })
+      .catch((err: unknown) => err);
     expect(refused).toMatchObject({ message: expect.stringContaining('WRONGTYPE') });
     expect(refused).not.toBeInstanceOf(TicketLedgerUnavailableError);
 
     expect(await a!.claim('svc-v')).toBe(true);
     await redis.kill();
     try {
-      const calls = [a!.get('svc-v'), a!.claim('svc-u'), a!.put('svc-v', { ref: 'J-3', incidentId: 'inc-3', resolved: false }), a!.release('svc-v')];
+      const calls = [
+        a!.get('svc-v'),
+        a!.claim('svc-u'),
+        a!.put('svc-v', { ref: 'J-3', incidentId: 'inc-3', resolved: false }),
+        a!.release('svc-v'),
+      ];
       for (const result of await Promise.allSettled(calls)) {
         expect(result).toMatchObject({ status: 'rejected', reason: expect.any(TicketLedgerUnavailableError) });
       }

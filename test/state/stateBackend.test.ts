@@ -6,7 +6,8 @@ import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { freshPrefix, gauge, stateConfig } from './redisHelpers.ts';
 
-const change = (kind: IncidentChange['kind'], key: string, id: string, extra: Partial<IncidentChange> = {}) => ({ kind, notify: true, reason: kind, incident: { key, id }, ...extra }) as IncidentChange;
+const change = (kind: IncidentChange['kind'], key: string, id: string, extra: Partial<IncidentChange> = {}) =>
+  ({ kind, notify: true, reason: kind, incident: { key, id }, ...extra }) as IncidentChange;
 /** The change that creates an incident, notified at once (group_wait 0). */
 const creation = (key: string, id: string) => change('opened', key, id, { created: true });
 
@@ -20,7 +21,11 @@ describe('state backends', () => {
   });
 
   it('in memory: this agent runs the timers and every change goes out', async () => {
-    const backend = openStateBackend(stateConfig({ store: 'memory' }), { logger: createLogger('silent'), metrics: new SelfMetrics(), clock: Date.now });
+    const backend = openStateBackend(stateConfig({ store: 'memory' }), {
+      logger: createLogger('silent'),
+      metrics: new SelfMetrics(),
+      clock: Date.now,
+    });
     await backend.start();
     expect(backend.leads()).toBe(true);
     expect(backend.health()).toEqual({ status: 'ok' });
@@ -33,16 +38,27 @@ describe('state backends', () => {
   it('shared: of two agents creating one incident at once, one notifies it; the first notification after group_wait is never held back; a resolution frees the key', async () => {
     const prefix = freshPrefix();
     const metrics = [new SelfMetrics(), new SelfMetrics()];
-    const [a, b] = metrics.map((m, i) => openStateBackend(stateConfig({ url: redis.url, prefix, agent_id: `agent-${i}`, lease_ttl: '1m' }), { logger: createLogger('silent'), metrics: m, clock: Date.now })) as [StateBackend, StateBackend];
+    const [a, b] = metrics.map((m, i) =>
+      openStateBackend(stateConfig({ url: redis.url, prefix, agent_id: `agent-${i}`, lease_ttl: '1m' }), {
+        logger: createLogger('silent'),
+        metrics: m,
+        clock: Date.now,
+      }),
+    ) as [StateBackend, StateBackend];
     await Promise.all([a.start(), b.start()]);
     await waitFor(() => a.leads() !== b.leads(), 'one leader');
 
-    const [fromA, fromB] = await Promise.all([a.admit([creation('svc{a="1"}', 'x')]), b.admit([creation('svc{a="1"}', 'y'), change('updated', 'svc{a="1"}', 'y')])]);
+    const [fromA, fromB] = await Promise.all([
+      a.admit([creation('svc{a="1"}', 'x')]),
+      b.admit([creation('svc{a="1"}', 'y'), change('updated', 'svc{a="1"}', 'y')]),
+    ]);
     // Both are stored (they merge once their records meet); only one of them notifies.
     expect(fromA.length + fromB.length).toBe(3);
     expect([...fromA, ...fromB].filter((c) => c.kind === 'opened' && c.notify)).toHaveLength(1);
     expect(fromB.map((c) => c.kind)).toContain('updated');
-    const twins = (await gauge(metrics[0]!, 'vigil_state_store_duplicate_opens_total'))! + (await gauge(metrics[1]!, 'vigil_state_store_duplicate_opens_total'))!;
+    const twins =
+      (await gauge(metrics[0]!, 'vigil_state_store_duplicate_opens_total'))! +
+      (await gauge(metrics[1]!, 'vigil_state_store_duplicate_opens_total'))!;
     expect(twins).toBe(1);
     // The same creation again (a retry) and the group_wait notification of the incident go through as they are.
     const winner = fromA.some((c) => c.notify) ? 'x' : 'y';

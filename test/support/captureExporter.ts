@@ -10,16 +10,24 @@ export interface Captured {
 
 /** An exporter that keeps what it gets; while `hold` is set it waits, to fill queues on purpose. */
 export function captureExporter(captured: Captured, gate: { wait: Promise<void> | undefined }): ExporterFactory {
-  const take = <K extends keyof Captured>(k: K) => async (batch: Captured[K]) => {
-    if (gate.wait) await gate.wait;
-    (captured[k] as unknown[]).push(...batch);
-  };
+  const take =
+    <K extends keyof Captured>(k: K) =>
+    async (batch: Captured[K]) => {
+      if (gate.wait) await gate.wait;
+      (captured[k] as unknown[]).push(...batch);
+    };
   return {
     kind: 'exporter',
     type: 'capture',
     signals: ['logs', 'metrics', 'traces'],
     description: 'test capture',
     configSchema: obj({}),
-    create: () => ({ start: async () => {}, shutdown: async () => {}, consumeLogs: take('logs'), consumeMetrics: take('metrics'), consumeTraces: take('traces') }),
+    create: () => ({
+      start: async () => {},
+      shutdown: async () => {},
+      consumeLogs: take('logs'),
+      consumeMetrics: take('metrics'),
+      consumeTraces: take('traces'),
+    }),
   };
 }

@@ -43,7 +43,24 @@ export interface ChdbHttpServer {
   close(): Promise<void>;
 }
 
-const RESERVED = new Set(['query', 'database', 'user', 'password', 'query_id', 'default_format', 'session_id', 'session_timeout', 'session_check', 'compress', 'decompress', 'enable_http_compression', 'http_zlib_compression_level', 'wait_end_of_query', 'buffer_size', 'role']);
+const RESERVED = new Set([
+  'query',
+  'database',
+  'user',
+  'password',
+  'query_id',
+  'default_format',
+  'session_id',
+  'session_timeout',
+  'session_check',
+  'compress',
+  'decompress',
+  'enable_http_compression',
+  'http_zlib_compression_level',
+  'wait_end_of_query',
+  'buffer_size',
+  'role',
+]);
 
 /** ClickHouse's exceptionCodeToHTTPStatus, for the codes a client meets. */
 function httpStatus(code: number): number {
@@ -78,7 +95,11 @@ function credentials(req: IncomingMessage, params: URLSearchParams): { user: str
 const INSERT = /^\s*INSERT\s+INTO\s+`?(\w+)`?\.`?(\w+)`?\s*(?:\(([^)]*)\)\s*)?FORMAT\s+(\w+)\s*$/i;
 
 /** `tls` (PEM cert and key) serves HTTPS, as ClickHouse's https_port does. */
-export async function startChdbHttpServer(opts: { path: string; users?: Record<string, string>; tls?: { cert: Buffer; key: Buffer } }): Promise<ChdbHttpServer> {
+export async function startChdbHttpServer(opts: {
+  path: string;
+  users?: Record<string, string>;
+  tls?: { cert: Buffer; key: Buffer };
+}): Promise<ChdbHttpServer> {
   const session = new Session(opts.path);
   const users = opts.users ?? { default: '' };
   const version = (await session.queryAsync('SELECT version()', { format: 'TabSeparated' })).text().trim();
@@ -88,12 +109,29 @@ export async function startChdbHttpServer(opts: { path: string; users?: Record<s
 
   const fail = (res: ServerResponse, code: number, message: string, compress: boolean) => {
     const text = /^Code: \d+/.test(message) ? message : `Code: ${code}. DB::Exception: ${message}`;
-    send(res, httpStatus(code), `${text.trim()} (version ${version})\n`, { 'X-ClickHouse-Exception-Code': String(code) }, compress);
+    send(
+      res,
+      httpStatus(code),
+      `${text.trim()} (version ${version})\n`,
+      { 'X-ClickHouse-Exception-Code': String(code) },
+      compress,
+    );
   };
 
-  const send = (res: ServerResponse, status: number, body: string | Buffer, headers: Record<string, string>, compress: boolean) => {
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: string | Buffer,
+    headers: Record<string, string>,
+    compress: boolean,
+  ) => {
     let payload = typeof body === 'string' ? Buffer.from(body) : body;
-    const h: Record<string, string> = { 'Content-Type': 'text/plain; charset=UTF-8', 'X-ClickHouse-Server-Display-Name': 'chdb', 'X-ClickHouse-Timezone': 'UTC', ...headers };
+    const h: Record<string, string> = {
+      'Content-Type': 'text/plain; charset=UTF-8',
+      'X-ClickHouse-Server-Display-Name': 'chdb',
+      'X-ClickHouse-Timezone': 'UTC',
+      ...headers,
+    };
     if (compress) {
       payload = gzipSync(payload);
       h['Content-Encoding'] = 'gzip';
@@ -103,7 +141,16 @@ export async function startChdbHttpServer(opts: { path: string; users?: Record<s
   };
 
   const summary = (written: number, bytes: number, started: bigint) =>
-    JSON.stringify({ read_rows: '0', read_bytes: '0', written_rows: String(written), written_bytes: String(bytes), total_rows_to_read: '0', result_rows: String(written), result_bytes: String(bytes), elapsed_ns: String(process.hrtime.bigint() - started) });
+    JSON.stringify({
+      read_rows: '0',
+      read_bytes: '0',
+      written_rows: String(written),
+      written_bytes: String(bytes),
+      total_rows_to_read: '0',
+      result_rows: String(written),
+      result_bytes: String(bytes),
+      elapsed_ns: String(process.hrtime.bigint() - started),
+    });
 
   const fixture: ChdbHttpServer = {
     url: '',
@@ -134,14 +181,21 @@ export async function startChdbHttpServer(opts: { path: string; users?: Record<s
     const started = process.hrtime.bigint();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const params = url.searchParams;
-    const wantsGzip = params.get('enable_http_compression') === '1' && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    const wantsGzip =
+      params.get('enable_http_compression') === '1' && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
     let body = await readBody(req);
     if (fixture.delayMs > 0) await new Promise((r) => setTimeout(r, fixture.delayMs));
-    if (url.pathname === '/ping' || (req.method === 'GET' && url.pathname === '/' && !params.has('query'))) return send(res, 200, 'Ok.\n', {}, false);
+    if (url.pathname === '/ping' || (req.method === 'GET' && url.pathname === '/' && !params.has('query')))
+      return send(res, 200, 'Ok.\n', {}, false);
 
     const { user, password } = credentials(req, params);
     if (!(user in users) || users[user] !== password) {
-      return fail(res, 516, `${user}: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)`, wantsGzip);
+      return fail(
+        res,
+        516,
+        `${user}: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)`,
+        wantsGzip,
+      );
     }
     if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
     const queryId = params.get('query_id') ?? randomUUID();
@@ -156,19 +210,41 @@ export async function startChdbHttpServer(opts: { path: string; users?: Record<s
     const insert = inUrl ? INSERT.exec(inUrl) : null;
     try {
       if (insert) {
-        const rows = body.length === 0 ? 0 : body.toString('utf8').split('\n').filter((l) => l.length > 0).length;
-        await session.insert({ table: `${insert[1]}.${insert[2]}`, values: body, format: insert[4] as 'JSONEachRow', settings, ...(insert[3] ? { columns: insert[3].split(',').map((c) => c.trim().replace(/`/g, '')) } : {}) });
+        const rows =
+          body.length === 0
+            ? 0
+            : body
+                .toString('utf8')
+                .split('\n')
+                .filter((l) => l.length > 0).length;
+        await session.insert({
+          table: `${insert[1]}.${insert[2]}`,
+          values: body,
+          format: insert[4] as 'JSONEachRow',
+          settings,
+          ...(insert[3] ? { columns: insert[3].split(',').map((c) => c.trim().replace(/`/g, '')) } : {}),
+        });
         fixture.inserts.push({ table: `${insert[1]}.${insert[2]}`, token: settings.insert_deduplication_token, rows });
         if (fixture.dropResponses > 0) {
           fixture.dropResponses--;
           req.socket.destroy();
           return;
         }
-        return send(res, 200, '', { ...headers, 'X-ClickHouse-Summary': summary(rows, body.length, started) }, wantsGzip);
+        return send(
+          res,
+          200,
+          '',
+          { ...headers, 'X-ClickHouse-Summary': summary(rows, body.length, started) },
+          wantsGzip,
+        );
       }
-      const sql = [inUrl, body.length ? body.toString('utf8') : undefined].filter((s) => s !== undefined && s !== null).join('\n');
+      const sql = [inUrl, body.length ? body.toString('utf8') : undefined]
+        .filter((s) => s !== undefined && s !== null)
+        .join('\n');
       const format = params.get('default_format') ?? 'TabSeparated';
-      const result = Object.keys(bind).length ? await session.queryBindAsync(sql, bind, { format }) : await session.queryAsync(sql, { format });
+      const result = Object.keys(bind).length
+        ? await session.queryBindAsync(sql, bind, { format })
+        : await session.queryAsync(sql, { format });
       const out = Buffer.from(result.bytes());
       return send(res, 200, out, { ...headers, 'X-ClickHouse-Summary': summary(0, 0, started) }, wantsGzip);
     } catch (err) {
@@ -186,7 +262,9 @@ export async function startChdbHttpServer(opts: { path: string; users?: Record<s
         })
         .finally(() => fixture.inFlight--);
     };
-    const s = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : createServer(onRequest);
+    const s = opts.tls
+      ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest)
+      : createServer(onRequest);
     // ClickHouse closes idle keep-alive connections after 3 s (keep_alive_timeout); the client expects that.
     s.keepAliveTimeout = 3000;
     s.on(opts.tls ? 'secureConnection' : 'connection', (sock: Socket) => {

@@ -8,7 +8,10 @@ const BUILD = resolve(import.meta.dirname, 'buildCollector.sh');
  * is built on first use, which takes minutes, then cached).
  */
 export function collectorBinary(): string {
-  return execFileSync('bash', [BUILD], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+  return execFileSync('bash', [BUILD], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    .trim()
+    .split('\n')
+    .pop()!;
 }
 
 export interface RunningCollector {
@@ -60,7 +63,11 @@ service:
 /** Records the debug exporter reported, by signal: the sums of its per-batch summary lines. */
 export function collectorCounts(output: string): { logs: number; dataPoints: number; spans: number } {
   const sum = (re: RegExp) => [...output.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
-  return { logs: sum(/"log records": (\d+)/g), dataPoints: sum(/"data points": (\d+)/g), spans: sum(/"spans": (\d+)/g) };
+  return {
+    logs: sum(/"log records": (\d+)/g),
+    dataPoints: sum(/"data points": (\d+)/g),
+    spans: sum(/"spans": (\d+)/g),
+  };
 }
 
 /** Log bodies as the debug exporter prints string bodies: `Body: Str(<text, maybe several lines>)`, then the next field. */

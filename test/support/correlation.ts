@@ -9,7 +9,8 @@ import type { GaugePoint } from '../../src/model/metric.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 
 /** Rule conditions compile with the real OTTL subset, as in the daemon. */
-export const ruleConditions: ConditionCompiler = (source, context) => compileCondition(source, context) as (item: never) => boolean;
+export const ruleConditions: ConditionCompiler = (source, context) =>
+  compileCondition(source, context) as (item: never) => boolean;
 
 export function engineFrom(yaml: string, store = new MemoryStateStore()): CorrelationEngine {
   const issues: { path: string; message: string }[] = [];
@@ -30,11 +31,31 @@ export function rulesFrom(yaml: string) {
 let seq = 0;
 /** An event at `t` ms (event time); fields as in the model. */
 export function ev(t: number, fields: Partial<VigilEvent> = {}): VigilEvent {
-  return newEvent({ source: 'test', id: `e${++seq}`, timeUnixNano: BigInt(t) * 1_000_000n, observedTimeUnixNano: BigInt(t) * 1_000_000n, ...fields });
+  return newEvent({
+    source: 'test',
+    id: `e${++seq}`,
+    timeUnixNano: BigInt(t) * 1_000_000n,
+    observedTimeUnixNano: BigInt(t) * 1_000_000n,
+    ...fields,
+  });
 }
 
 export function point(t: number, name: string, value: number, attributes: Record<string, string> = {}): GaugePoint {
-  return { kind: 'gauge', name, description: '', unit: '', resource: {}, attributes, startTimeUnixNano: 0n, timeUnixNano: BigInt(t) * 1_000_000n, flags: 0, exemplars: [], service: '', tenant: '', value };
+  return {
+    kind: 'gauge',
+    name,
+    description: '',
+    unit: '',
+    resource: {},
+    attributes,
+    startTimeUnixNano: 0n,
+    timeUnixNano: BigInt(t) * 1_000_000n,
+    flags: 0,
+    exemplars: [],
+    service: '',
+    tenant: '',
+    value,
+  };
 }
 
 /** A compact line per change: `<kind> <key> <notify?>` for timeline assertions. */

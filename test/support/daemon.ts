@@ -53,7 +53,10 @@ export async function startDaemon(configYaml: string, opts: DaemonOptions = {}):
   const configFile = opts.writeConfig?.(dataDir, configYaml) ?? join(dataDir, 'vigil.yaml');
   if (!opts.writeConfig) writeFileSync(configFile, configYaml);
   const args = [CLI, 'run', '--config', configFile, '--data-dir', dataDir];
-  const [command, argv] = opts.fdLimit === undefined ? [process.execPath, args] : ['bash', ['-c', `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, process.execPath, ...args]];
+  const [command, argv] =
+    opts.fdLimit === undefined
+      ? [process.execPath, args]
+      : ['bash', ['-c', `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, process.execPath, ...args]];
   const proc = spawn(command, argv, {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -93,7 +96,7 @@ export async function startDaemon(configYaml: string, opts: DaemonOptions = {}):
     url: (path, i = 0) => `http://127.0.0.1:${http[i]!.port}${path}`,
     adminUrl: (path) => `http://127.0.0.1:${admin.port}${path}`,
     apiUrl: (path) => {
-      if (!api) throw new Error('the daemon serves no operators\' API (no api: section)');
+      if (!api) throw new Error("the daemon serves no operators' API (no api: section)");
       return `http://127.0.0.1:${api.port}${path}`;
     },
     async stop(signal = 'SIGTERM') {
@@ -104,9 +107,16 @@ export async function startDaemon(configYaml: string, opts: DaemonOptions = {}):
 }
 
 /** Runs the CLI to its exit; past `timeoutMs` it is killed and the code is null. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs?: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => p.kill('SIGKILL'), timeoutMs);
     let stdout = '';
     let stderr = '';
@@ -153,9 +163,14 @@ service:
 
 /** Posts JSON events to a daemon's `json` receiver and checks that every one was accepted. */
 export async function postEvents(d: RunningDaemon, events: object[]): Promise<void> {
-  const res = await fetch(d.url('/v1/events'), { method: 'POST', body: JSON.stringify(events), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(d.url('/v1/events'), {
+    method: 'POST',
+    body: JSON.stringify(events),
+    headers: { 'content-type': 'application/json' },
+  });
   const body = (await res.json()) as { accepted?: number; rejected?: unknown[] };
-  if (body.accepted !== events.length || body.rejected?.length) throw new Error(`events not all accepted: ${JSON.stringify(body)}`);
+  if (body.accepted !== events.length || body.rejected?.length)
+    throw new Error(`events not all accepted: ${JSON.stringify(body)}`);
 }
 
 /** A pair rule on `asset` without group_wait: a Down opens `asset_down{asset="…"}` at once, its Up resolves it. */
@@ -185,7 +200,10 @@ export async function downKillUp(
   running.push(first);
   await postEvents(first, [{ asset, type: 'down', title: `${asset} unreachable`, level: 'critical' }]);
   await waits.afterDown();
-  await waitFor(async () => (await incidentsSent(first, waits.exporter)) >= 1, `the outbox of ${waits.exporter} to record the delivery`);
+  await waitFor(
+    async () => (await incidentsSent(first, waits.exporter)) >= 1,
+    `the outbox of ${waits.exporter} to record the delivery`,
+  );
   await first.stop('SIGKILL');
   const second = await startDaemon(config, { ...opts, dataDir: first.dataDir });
   running.push(second);
@@ -197,6 +215,9 @@ export async function downKillUp(
 /** Incident changes an exporter has delivered and recorded as delivered in its outbox, from the daemon's /metrics. */
 export async function incidentsSent(d: RunningDaemon, exporter: string): Promise<number> {
   const text = await (await fetch(d.adminUrl('/metrics'))).text();
-  const m = new RegExp(`^vigil_exporter_sent_records_total\\{exporter="${exporter.replace(/[/.]/g, '\\$&')}",signal="incidents"\\} (\\d+)$`, 'm').exec(text);
+  const m = new RegExp(
+    `^vigil_exporter_sent_records_total\\{exporter="${exporter.replace(/[/.]/g, '\\$&')}",signal="incidents"\\} (\\d+)$`,
+    'm',
+  ).exec(text);
   return m ? Number(m[1]) : 0;
 }

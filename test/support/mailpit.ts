@@ -46,14 +46,27 @@ export interface Mailpit {
 export async function startMailpit(opts: MailpitOptions = {}): Promise<Mailpit> {
   for (let attempt = 1; ; attempt++) {
     const [smtpPort, httpPort] = [opts.smtpPort ?? (await freePort()), await freePort()];
-    const args = ['--smtp', `127.0.0.1:${smtpPort}`, '--listen', `127.0.0.1:${httpPort}`, '--database', ':memory:', '--disable-version-check', '--smtp-disable-rdns', '--quiet'];
+    const args = [
+      '--smtp',
+      `127.0.0.1:${smtpPort}`,
+      '--listen',
+      `127.0.0.1:${httpPort}`,
+      '--database',
+      ':memory:',
+      '--disable-version-check',
+      '--smtp-disable-rdns',
+      '--quiet',
+    ];
     if (opts.tls) args.push('--smtp-tls-cert', opts.tls.cert, '--smtp-tls-key', opts.tls.key);
     if (opts.tls?.requireTls) args.push('--smtp-require-tls');
     if (opts.tls?.requireStartTls) args.push('--smtp-require-starttls');
     if (opts.authFile) args.push('--smtp-auth-file', opts.authFile);
     if (opts.allowedRecipients) args.push('--smtp-allowed-recipients', opts.allowedRecipients);
     // `:memory:` leaves an empty marker file in the working directory: give it its own.
-    const proc: ChildProcess = spawn('mailpit', args, { cwd: mkdtempSync(join(tmpdir(), 'vigil-mailpit-')), stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc: ChildProcess = spawn('mailpit', args, {
+      cwd: mkdtempSync(join(tmpdir(), 'vigil-mailpit-')),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -62,11 +75,21 @@ export async function startMailpit(opts: MailpitOptions = {}): Promise<Mailpit> 
     proc.once('error', (err) => (spawnError = err));
     const apiUrl = `http://127.0.0.1:${httpPort}`;
     try {
-      await waitFor(async () => {
-        if (spawnError) throw new Error(`mailpit could not start (${spawnError.message}); install it with: go install github.com/axllent/mailpit@v1.33.1`);
-        if (proc.exitCode !== null) throw new Error(`mailpit exited with ${proc.exitCode}:\n${out}`);
-        return fetch(`${apiUrl}/readyz`).then((r) => r.ok, () => false);
-      }, 'mailpit to answer on /readyz', 15_000);
+      await waitFor(
+        async () => {
+          if (spawnError)
+            throw new Error(
+              `mailpit could not start (${spawnError.message}); install it with: go install github.com/axllent/mailpit@v1.33.1`,
+            );
+          if (proc.exitCode !== null) throw new Error(`mailpit exited with ${proc.exitCode}:\n${out}`);
+          return fetch(`${apiUrl}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          );
+        },
+        'mailpit to answer on /readyz',
+        15_000,
+      );
     } catch (err) {
       proc.kill('SIGKILL');
       if (attempt < 3 && !spawnError && /address already in use/.test(out)) continue;

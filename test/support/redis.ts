@@ -31,9 +31,31 @@ export function freePort(): Promise<number> {
   });
 }
 
-function launch(port: number, extra: string[] = [], ready = 'Ready to accept connections', config: string[] = []): Promise<ChildProcess> {
+function launch(
+  port: number,
+  extra: string[] = [],
+  ready = 'Ready to accept connections',
+  config: string[] = [],
+): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const proc = spawn('redis-server', [...config, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(
+      'redis-server',
+      [
+        ...config,
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--protected-mode',
+        'no',
+        ...extra,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     const onData = (d: Buffer) => {
       out += d.toString();
@@ -42,7 +64,9 @@ function launch(port: number, extra: string[] = [], ready = 'Ready to accept con
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', onData);
     proc.once('error', reject);
-    proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code} before accepting connections:\n${out}`)));
+    proc.once('exit', (code) =>
+      reject(new Error(`redis-server exited with ${code} before accepting connections:\n${out}`)),
+    );
   });
 }
 
@@ -135,16 +159,24 @@ async function clusterNodes(node: string): Promise<ClusterNode[]> {
       node: f[1]!.split('@')[0]!,
       flags: f[2]!.split(','),
       masterId: f[3]!,
-      slots: f.slice(8).filter((r) => !r.startsWith('[')).map((r) => {
-        const [from, to] = r.split('-').map(Number);
-        return [from!, to ?? from!] as [number, number];
-      }),
+      slots: f
+        .slice(8)
+        .filter((r) => !r.startsWith('['))
+        .map((r) => {
+          const [from, to] = r.split('-').map(Number);
+          return [from!, to ?? from!] as [number, number];
+        }),
     }));
 }
 
 /** The live master serving `slot`, as `node` sees it. */
 async function masterOfSlot(node: string, slot: number): Promise<ClusterNode | undefined> {
-  return (await clusterNodes(node)).find((n) => n.flags.includes('master') && !n.flags.some((f) => f.startsWith('fail')) && n.slots.some(([from, to]) => from <= slot && slot <= to));
+  return (await clusterNodes(node)).find(
+    (n) =>
+      n.flags.includes('master') &&
+      !n.flags.some((f) => f.startsWith('fail')) &&
+      n.slots.some(([from, to]) => from <= slot && slot <= to),
+  );
 }
 
 /**
@@ -153,7 +185,12 @@ async function masterOfSlot(node: string, slot: number): Promise<ClusterNode | u
  * socket buffers, so later writes wait in the master's output buffer, which dies with it (the
  * partial value is dropped by the replica). Returns what lets the replica run on.
  */
-async function stallReplication(master: string, replica: ChildProcess, fillerKey: string, acl?: RedisAcl): Promise<() => void> {
+async function stallReplication(
+  master: string,
+  replica: ChildProcess,
+  fillerKey: string,
+  acl?: RedisAcl,
+): Promise<() => void> {
   replica.kill('SIGSTOP');
   await ask(master, ['eval', "redis.call('SET', KEYS[1], string.rep('x', 33554432))", '1', fillerKey], acl);
   return () => replica.kill('SIGCONT');
@@ -178,15 +215,39 @@ export async function startRedisCluster(size = 3, opts: RedisClusterOptions = {}
   try {
     for (let i = 0; i < size * (1 + replicas); i++) {
       const [port, bus] = [await freePort(), await freePort()];
-      const proc = await launch(port, ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-node-timeout', '1000', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]);
+      const proc = await launch(port, [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-port',
+        String(bus),
+        '--cluster-node-timeout',
+        '1000',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--dir',
+        dir,
+      ]);
       nodes.push(`127.0.0.1:${port}`);
       procs.set(nodes.at(-1)!, proc);
     }
     await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', String(replicas), '--cluster-yes']);
     await waitFor(serving, 'the cluster to serve every slot');
     // A replica that has not finished its first sync cannot take over: wait until each has.
-    await waitFor(async () => (await ask(nodes[0]!, ['cluster', 'nodes'])).split('\n').filter((l) => l.includes('slave') && l.includes(' connected')).length === size * replicas, 'every replica to attach');
-    await waitFor(async () => (await Promise.all(nodes.map((n) => ask(n, ['info', 'replication'])))).every((i) => !i.includes('role:slave') || i.includes('master_link_status:up')), 'every replica to sync');
+    await waitFor(
+      async () =>
+        (await ask(nodes[0]!, ['cluster', 'nodes']))
+          .split('\n')
+          .filter((l) => l.includes('slave') && l.includes(' connected')).length ===
+        size * replicas,
+      'every replica to attach',
+    );
+    await waitFor(
+      async () =>
+        (await Promise.all(nodes.map((n) => ask(n, ['info', 'replication'])))).every(
+          (i) => !i.includes('role:slave') || i.includes('master_link_status:up'),
+        ),
+      'every replica to sync',
+    );
   } catch (err) {
     for (const p of procs.values()) p.kill('SIGKILL');
     throw err;
@@ -211,14 +272,20 @@ export async function startRedisCluster(size = 3, opts: RedisClusterOptions = {}
       await exited(proc);
       for (const resume of resumes.splice(0)) resume();
       const survivor = nodes.find((n) => n !== dead)!;
-      await waitFor(async () => (await masterOfSlot(survivor, slot)) !== undefined && (await serving()), 'a replica to take over the dead master\'s slots', 30_000);
+      await waitFor(
+        async () => (await masterOfSlot(survivor, slot)) !== undefined && (await serving()),
+        "a replica to take over the dead master's slots",
+        30_000,
+      );
       return dead;
     },
     async stop() {
-      await Promise.all([...procs.values()].map((p) => {
-        p.kill('SIGKILL');
-        return exited(p);
-      }));
+      await Promise.all(
+        [...procs.values()].map((p) => {
+          p.kill('SIGKILL');
+          return exited(p);
+        }),
+      );
     },
   };
 }
@@ -259,7 +326,22 @@ export interface RedisSentinelGroup {
 }
 
 /** Server arguments that turn the default user off and let only `acl` in, replicas included. */
-const aclArgs = (acl: RedisAcl) => ['--user', 'default', 'off', '--user', acl.username, 'on', `>${acl.password}`, '~*', '&*', '+@all', '--masteruser', acl.username, '--masterauth', acl.password];
+const aclArgs = (acl: RedisAcl) => [
+  '--user',
+  'default',
+  'off',
+  '--user',
+  acl.username,
+  'on',
+  `>${acl.password}`,
+  '~*',
+  '&*',
+  '+@all',
+  '--masteruser',
+  acl.username,
+  '--masterauth',
+  acl.password,
+];
 
 /** Field `name` of a flat key/value reply printed by redis-cli (one item a line). */
 function field(reply: string, name: string): string | undefined {
@@ -279,43 +361,69 @@ export async function startRedisSentinels(name: string, acl: RedisAcl): Promise<
   const sentinels: ChildProcess[] = [];
   const nodes: string[] = [];
   const stop = async () => {
-    await Promise.all([...data.values(), ...sentinels].map((p) => {
-      p.kill('SIGKILL');
-      return exited(p);
-    }));
+    await Promise.all(
+      [...data.values(), ...sentinels].map((p) => {
+        p.kill('SIGKILL');
+        return exited(p);
+      }),
+    );
   };
   try {
     const masterPort = await freePort();
     // A replica keeps the RDB of its first sync in its --dir: not the working directory.
     data.set(`127.0.0.1:${masterPort}`, await launch(masterPort, [...aclArgs(acl), '--dir', dir]));
     const replicaPort = await freePort();
-    data.set(`127.0.0.1:${replicaPort}`, await launch(replicaPort, [...aclArgs(acl), '--dir', dir, '--dbfilename', 'replica.rdb', '--replicaof', '127.0.0.1', String(masterPort)]));
-    await waitFor(async () => (await ask(`127.0.0.1:${replicaPort}`, ['info', 'replication'], acl)).includes('master_link_status:up'), 'the replica to sync');
+    data.set(
+      `127.0.0.1:${replicaPort}`,
+      await launch(replicaPort, [
+        ...aclArgs(acl),
+        '--dir',
+        dir,
+        '--dbfilename',
+        'replica.rdb',
+        '--replicaof',
+        '127.0.0.1',
+        String(masterPort),
+      ]),
+    );
+    await waitFor(
+      async () =>
+        (await ask(`127.0.0.1:${replicaPort}`, ['info', 'replication'], acl)).includes('master_link_status:up'),
+      'the replica to sync',
+    );
     for (let i = 0; i < 3; i++) {
       const file = join(dir, `sentinel-${i}.conf`);
       // Sentinel rewrites its config file, so each needs one of its own.
-      writeFileSync(file, [
-        `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
-        `sentinel down-after-milliseconds ${name} 1000`,
-        `sentinel failover-timeout ${name} 5000`,
-        `sentinel auth-user ${name} ${acl.username}`,
-        `sentinel auth-pass ${name} ${acl.password}`,
-        '',
-      ].join('\n'));
+      writeFileSync(
+        file,
+        [
+          `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
+          `sentinel down-after-milliseconds ${name} 1000`,
+          `sentinel failover-timeout ${name} 5000`,
+          `sentinel auth-user ${name} ${acl.username}`,
+          `sentinel auth-pass ${name} ${acl.password}`,
+          '',
+        ].join('\n'),
+      );
       const port = await freePort();
       sentinels.push(await launch(port, ['--sentinel', '--dir', dir], '+monitor master', [file]));
       nodes.push(`127.0.0.1:${port}`);
     }
-    await waitFor(async () => {
-      const views = await Promise.all(nodes.map((n) => ask(n, ['sentinel', 'master', name])));
-      return views.every((v) => field(v, 'num-other-sentinels') === '2' && field(v, 'num-slaves') === '1');
-    }, 'the sentinels to know each other and the replica', 30_000);
+    await waitFor(
+      async () => {
+        const views = await Promise.all(nodes.map((n) => ask(n, ['sentinel', 'master', name])));
+        return views.every((v) => field(v, 'num-other-sentinels') === '2' && field(v, 'num-slaves') === '1');
+      },
+      'the sentinels to know each other and the replica',
+      30_000,
+    );
   } catch (err) {
     await stop();
     throw err;
   }
   const resumes: (() => void)[] = [];
-  const masterOf = async (sentinel: string) => (await ask(sentinel, ['sentinel', 'get-master-addr-by-name', name])).trim().split('\n').join(':');
+  const masterOf = async (sentinel: string) =>
+    (await ask(sentinel, ['sentinel', 'get-master-addr-by-name', name])).trim().split('\n').join(':');
   return {
     name,
     sentinels: nodes,
@@ -331,11 +439,19 @@ export async function startRedisSentinels(name: string, acl: RedisAcl): Promise<
       await exited(proc);
       for (const resume of resumes.splice(0)) resume();
       let promoted = dead;
-      await waitFor(async () => {
-        const named = [...new Set(await Promise.all(nodes.map(masterOf)))];
-        promoted = named[0]!;
-        return named.length === 1 && promoted !== dead && (await ask(promoted, ['info', 'replication'], acl)).includes('role:master');
-      }, 'the sentinels to promote the replica', 30_000);
+      await waitFor(
+        async () => {
+          const named = [...new Set(await Promise.all(nodes.map(masterOf)))];
+          promoted = named[0]!;
+          return (
+            named.length === 1 &&
+            promoted !== dead &&
+            (await ask(promoted, ['info', 'replication'], acl)).includes('role:master')
+          );
+        },
+        'the sentinels to promote the replica',
+        30_000,
+      );
       return promoted;
     },
     stop,
@@ -356,13 +472,72 @@ export interface RedisTlsServer {
 export async function startRedisTls(): Promise<RedisTlsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-redis-tls-'));
   const f = (name: string) => join(dir, name);
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=vigil-test-ca']);
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=vigil-test-ca',
+  ]);
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    f('server.key'),
+    '-out',
+    f('server.csr'),
+    '-subj',
+    '/CN=127.0.0.1',
+  ]);
   writeFileSync(f('ext'), 'subjectAltName=IP:127.0.0.1\n');
-  await run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.crt'), '-days', '1', '-extfile', f('ext')]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.crt'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f('server.crt'),
+    '-days',
+    '1',
+    '-extfile',
+    f('ext'),
+  ]);
   const port = await freePort();
   // --port 0 turns plain TCP off: only TLS is served.
-  const proc = await launch(0, ['--tls-port', String(port), '--tls-cert-file', f('server.crt'), '--tls-key-file', f('server.key'), '--tls-ca-cert-file', f('ca.crt'), '--tls-auth-clients', 'no', '--user', 'vigil', 'on', '>s3cret', '~*', '&*', '+@all']);
+  const proc = await launch(0, [
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    f('server.crt'),
+    '--tls-key-file',
+    f('server.key'),
+    '--tls-ca-cert-file',
+    f('ca.crt'),
+    '--tls-auth-clients',
+    'no',
+    '--user',
+    'vigil',
+    'on',
+    '>s3cret',
+    '~*',
+    '&*',
+    '+@all',
+  ]);
   return {
     url: `rediss://127.0.0.1:${port}`,
     caFile: f('ca.crt'),

@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** Where Debian's libfaketime package puts the preload library. */
-export const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'].find((p) => existsSync(p));
+export const LIBFAKETIME = [
+  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/faketime/libfaketime.so.1',
+].find((p) => existsSync(p));
 
 /**
  * The rule that answers every input line with `ACK <n>`. It must come last in the rule file and
@@ -59,9 +63,26 @@ export class SecOnFakeClock {
     writeFileSync(join(this.dir, 'rules.conf'), rules + SEC_ACK_RULE);
     this.proc = spawn(
       'sec',
-      [`--conf=${join(this.dir, 'rules.conf')}`, '--input=-', '--notail', '--nointevents', '--cleantime=1', '--poll-timeout=0.001', '--bufsize=1', '--debug=3', `--log=${join(this.dir, 'sec.log')}`, `--dump=${join(this.dir, 'sec.dump')}`],
+      [
+        `--conf=${join(this.dir, 'rules.conf')}`,
+        '--input=-',
+        '--notail',
+        '--nointevents',
+        '--cleantime=1',
+        '--poll-timeout=0.001',
+        '--bufsize=1',
+        '--debug=3',
+        `--log=${join(this.dir, 'sec.log')}`,
+        `--dump=${join(this.dir, 'sec.dump')}`,
+      ],
       {
-        env: { ...process.env, TZ: 'UTC', LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: this.clockFile, FAKETIME_NO_CACHE: '1' },
+        env: {
+          ...process.env,
+          TZ: 'UTC',
+          LD_PRELOAD: LIBFAKETIME,
+          FAKETIME_TIMESTAMP_FILE: this.clockFile,
+          FAKETIME_NO_CACHE: '1',
+        },
         stdio: ['pipe', 'pipe', 'pipe'],
       },
     );
@@ -94,7 +115,10 @@ export class SecOnFakeClock {
     let n = 0;
     const text = lines.map((l) => `#${(n = ++this.seq)} ${l}\n`).join('');
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`sec did not acknowledge line ${n} within 10 s; stderr: ${this.stderr}`)), 10_000);
+      const timer = setTimeout(
+        () => reject(new Error(`sec did not acknowledge line ${n} within 10 s; stderr: ${this.stderr}`)),
+        10_000,
+      );
       this.pending = {
         n,
         resolve: () => {

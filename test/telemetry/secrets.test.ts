@@ -11,7 +11,9 @@ afterEach(async () => {
 
 describe('secrets stay out of the logs', () => {
   it('masks the password of a URL and nothing else', () => {
-    expect(redactUrl('https://vigil:s3cret@ch.example:8443/?database=otel')).toBe('https://vigil:[redacted]@ch.example:8443/?database=otel');
+    expect(redactUrl('https://vigil:s3cret@ch.example:8443/?database=otel')).toBe(
+      'https://vigil:[redacted]@ch.example:8443/?database=otel',
+    );
     expect(redactUrl('https://ch.example:8443')).toBe('https://ch.example:8443');
     expect(redactUrl('not a url')).toBe('not a url');
   });
@@ -34,8 +36,15 @@ service:
     metrics: { endpoint: 127.0.0.1:0 }
     logs: { level: debug }
 `);
-    await fetch(daemon.url('/v1/events'), { method: 'POST', body: '{"asset":"a"}', headers: { 'content-type': 'application/json' } });
-    await waitFor(() => daemon!.logs.some((l) => l.includes('ClickHouse insert failed')), 'a failed insert to be logged');
+    await fetch(daemon.url('/v1/events'), {
+      method: 'POST',
+      body: '{"asset":"a"}',
+      headers: { 'content-type': 'application/json' },
+    });
+    await waitFor(
+      () => daemon!.logs.some((l) => l.includes('ClickHouse insert failed')),
+      'a failed insert to be logged',
+    );
     await daemon.stop('SIGTERM');
     const all = daemon.logs.join('\n');
     expect(all).toContain('127.0.0.1:9');

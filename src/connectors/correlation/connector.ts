@@ -18,7 +18,12 @@ class CorrelationConnector implements Connector {
   private started = false;
 
   constructor(settings: CreateSettings, config: CorrelationConnectorConfig, consumers: Consumers) {
-    this.runtime = new CorrelationRuntime(config, { logger: settings.logger, metrics: settings.metrics, output: () => consumers.incidents, dataDir: settings.dataDir });
+    this.runtime = new CorrelationRuntime(config, {
+      logger: settings.logger,
+      metrics: settings.metrics,
+      output: () => consumers.incidents,
+      dataDir: settings.dataDir,
+    });
   }
 
   async start(): Promise<void> {
@@ -62,7 +67,8 @@ export const correlationConnectorFactory: ConnectorFactory<CorrelationConnectorC
   type: 'correlation',
   signals: ['logs', 'metrics'],
   emits: ['incidents'],
-  description: 'Runs events and metric points through the correlation rules; the incident changes go to the `incidents` pipelines that list it as a receiver.',
+  description:
+    'Runs events and metric points through the correlation rules; the incident changes go to the `incidents` pipelines that list it as a receiver.',
   configSchema: correlationConnectorSchema,
   validate: validateCorrelation,
   shorthand: {

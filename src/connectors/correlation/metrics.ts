@@ -27,18 +27,70 @@ export function correlationMetrics(registry: Registry): CorrelationMetrics {
   const engines = new Set<CorrelationEngine>();
   const sum = (f: (e: CorrelationEngine) => number) => [...engines].reduce((n, e) => n + f(e), 0);
   const m: CorrelationMetrics = {
-    records: new Counter({ name: 'vigil_correlation_records_total', help: 'Events and data points the correlation engine looked at.', labelNames: ['signal'], registers: r }),
-    lateEvents: new Counter({ name: 'vigil_correlation_late_events_total', help: 'Events later than allowed_lateness (dropped or counted at arrival, per late_events).', registers: r }),
-    futureEvents: new Counter({ name: 'vigil_correlation_future_events_total', help: 'Events further ahead of the clock than max_future_skew (per future_events).', registers: r }),
-    droppedEvents: new Counter({ name: 'vigil_correlation_dropped_events_total', help: 'Late or far-future events that no rule counted.', registers: r }),
-    ignoredEvents: new Counter({ name: 'vigil_correlation_ignored_events_total', help: 'Events a rule looked at and could do nothing with (an up with no known down, an event older than the known state), by rule and reason.', labelNames: ['rule', 'reason'], registers: r }),
-    changes: new Counter({ name: 'vigil_correlation_incident_changes_total', help: 'Incident changes emitted, by kind.', labelNames: ['kind'], registers: r }),
-    merged: new Counter({ name: 'vigil_correlation_merged_incidents_total', help: 'Incidents this agent opened that merged into another agent\'s incident on the same key (opened before they heard of each other, or while shared state was out of reach).', registers: r }),
+    records: new Counter({
+      name: 'vigil_correlation_records_total',
+      help: 'Events and data points the correlation engine looked at.',
+      labelNames: ['signal'],
+      registers: r,
+    }),
+    lateEvents: new Counter({
+      name: 'vigil_correlation_late_events_total',
+      help: 'Events later than allowed_lateness (dropped or counted at arrival, per late_events).',
+      registers: r,
+    }),
+    futureEvents: new Counter({
+      name: 'vigil_correlation_future_events_total',
+      help: 'Events further ahead of the clock than max_future_skew (per future_events).',
+      registers: r,
+    }),
+    droppedEvents: new Counter({
+      name: 'vigil_correlation_dropped_events_total',
+      help: 'Late or far-future events that no rule counted.',
+      registers: r,
+    }),
+    ignoredEvents: new Counter({
+      name: 'vigil_correlation_ignored_events_total',
+      help: 'Events a rule looked at and could do nothing with (an up with no known down, an event older than the known state), by rule and reason.',
+      labelNames: ['rule', 'reason'],
+      registers: r,
+    }),
+    changes: new Counter({
+      name: 'vigil_correlation_incident_changes_total',
+      help: 'Incident changes emitted, by kind.',
+      labelNames: ['kind'],
+      registers: r,
+    }),
+    merged: new Counter({
+      name: 'vigil_correlation_merged_incidents_total',
+      help: "Incidents this agent opened that merged into another agent's incident on the same key (opened before they heard of each other, or while shared state was out of reach).",
+      registers: r,
+    }),
     engines,
   };
-  new Gauge({ name: 'vigil_correlation_open_incidents', help: 'Incidents open now.', registers: r, collect() { this.set(sum((e) => e.openIncidents().length)); } });
-  new Gauge({ name: 'vigil_correlation_state_entries', help: 'Entries in the correlation state store.', registers: r, collect() { this.set(sum((e) => e.store.size())); } });
-  new Gauge({ name: 'vigil_correlation_rules', help: 'Correlation rules loaded.', registers: r, collect() { this.set(sum((e) => e.rules.length)); } });
+  new Gauge({
+    name: 'vigil_correlation_open_incidents',
+    help: 'Incidents open now.',
+    registers: r,
+    collect() {
+      this.set(sum((e) => e.openIncidents().length));
+    },
+  });
+  new Gauge({
+    name: 'vigil_correlation_state_entries',
+    help: 'Entries in the correlation state store.',
+    registers: r,
+    collect() {
+      this.set(sum((e) => e.store.size()));
+    },
+  });
+  new Gauge({
+    name: 'vigil_correlation_rules',
+    help: 'Correlation rules loaded.',
+    registers: r,
+    collect() {
+      this.set(sum((e) => e.rules.length));
+    },
+  });
   byRegistry.set(registry, m);
   return m;
 }

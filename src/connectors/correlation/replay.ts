@@ -36,13 +36,28 @@ function parseLine(text: string, mapper: JsonEventMapper): Arrival | string {
   if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) return 'a line must be a JSON object';
   const { arrival, ...fields } = rec as Record<string, unknown>;
   const arrivalNs = arrival === undefined ? undefined : parseTimestampNs(arrival);
-  if (arrival !== undefined && arrivalNs === undefined) return `field "arrival": not a timestamp: ${JSON.stringify(arrival)}`;
+  if (arrival !== undefined && arrivalNs === undefined)
+    return `field "arrival": not a timestamp: ${JSON.stringify(arrival)}`;
   if (typeof fields.metric === 'string') {
     const timeNs = parseTimestampNs(fields.time ?? fields.ts);
     if (timeNs === undefined) return 'a metric line needs a "time"';
     if (typeof fields.value !== 'number') return 'a metric line needs a numeric "value"';
     const attributes = (fields.attributes ?? {}) as Record<string, string>;
-    const point: GaugePoint = { kind: 'gauge', name: fields.metric, description: '', unit: '', resource: {}, attributes, startTimeUnixNano: 0n, timeUnixNano: timeNs, flags: 0, exemplars: [], service: String(fields.service ?? ''), tenant: '', value: fields.value };
+    const point: GaugePoint = {
+      kind: 'gauge',
+      name: fields.metric,
+      description: '',
+      unit: '',
+      resource: {},
+      attributes,
+      startTimeUnixNano: 0n,
+      timeUnixNano: timeNs,
+      flags: 0,
+      exemplars: [],
+      service: String(fields.service ?? ''),
+      tenant: '',
+      value: fields.value,
+    };
     return { atMs: Number((arrivalNs ?? timeNs) / 1_000_000n), point };
   }
   const mapped = mapper.map(fields, arrivalNs ?? 0n);
@@ -65,7 +80,10 @@ export type { Arrival };
  * Reads NDJSON lines as the JSON receiver maps them (`mapping`: its `fields`, default mapping
  * when absent), in arrival order.
  */
-export function parseArrivals(text: string, mapping: FieldMapping = fieldMappingSchema.parse(undefined, '', [])!): Arrivals {
+export function parseArrivals(
+  text: string,
+  mapping: FieldMapping = fieldMappingSchema.parse(undefined, '', [])!,
+): Arrivals {
   const mapper = new JsonEventMapper(mapping);
   const rejected: ReplayResult['rejected'] = [];
   const arrivals: Arrival[] = [];
@@ -110,14 +128,31 @@ export function replay(cfg: CorrelationConfig, text: string, afterMs: number): R
 
 /** The incident timeline as an aligned text table. */
 export function formatTimeline(result: ReplayResult): string {
-  const rows = result.changes.map((c) => [new Date(c.atMs).toISOString(), c.kind, c.notify ? 'yes' : c.held ? 'held' : 'no', c.incident.key, `${c.incident.eventCount}`, c.reason]);
+  const rows = result.changes.map((c) => [
+    new Date(c.atMs).toISOString(),
+    c.kind,
+    c.notify ? 'yes' : c.held ? 'held' : 'no',
+    c.incident.key,
+    `${c.incident.eventCount}`,
+    c.reason,
+  ]);
   const header = ['time', 'change', 'notify', 'incident', 'events', 'reason'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   const s = result.stats;
   const summary = `${s.events} event(s), ${s.points} point(s); ${s.late} late, ${s.future} far-future, ${s.dropped} dropped; ${result.changes.length} incident change(s)`;
-  const ignored = [...s.ignored].flatMap(([rule, byReason]) => [...byReason].map(([reason, n]) => `${rule} ${reason} ${n}`));
+  const ignored = [...s.ignored].flatMap(([rule, byReason]) =>
+    [...byReason].map(([reason, n]) => `${rule} ${reason} ${n}`),
+  );
   const rejected = result.rejected.map((r) => `line ${r.line}: ${r.reason}`);
-  return [line(header), ...rows.map(line), '', summary, ...(ignored.length ? [`ignored: ${ignored.join(', ')}`] : []), ...rejected].join('\n') + '\n';
+  return (
+    [
+      line(header),
+      ...rows.map(line),
+      '',
+      summary,
+      ...(ignored.length ? [`ignored: ${ignored.join(', ')}`] : []),
+      ...rejected,
+    ].join('\n') + '\n'
+  );
 }
-

@@ -55,7 +55,12 @@ export class CorrelationRuntime implements IncidentDesk {
     this.config = config;
     this.opts = opts;
     this.clock = opts.clock ?? Date.now;
-    this.state = openStateBackend(config.state ?? redisStateSchema.parse(undefined, 'state', [])!, { logger: opts.logger, metrics: opts.metrics, clock: this.clock, dataDir: opts.dataDir });
+    this.state = openStateBackend(config.state ?? redisStateSchema.parse(undefined, 'state', [])!, {
+      logger: opts.logger,
+      metrics: opts.metrics,
+      clock: this.clock,
+      dataDir: opts.dataDir,
+    });
     this.engine = new CorrelationEngine(ruleSetOf(config), this.state.store);
     this.metrics = correlationMetrics(opts.metrics.registry);
     this.metrics.engines.add(this.engine);
@@ -65,7 +70,11 @@ export class CorrelationRuntime implements IncidentDesk {
     await this.state.start();
     // Durable state: what a crash kept from the incidents pipelines goes out first.
     this.backlog = this.state.undelivered?.() ?? [];
-    if (this.state.restored) this.opts.logger.info({ ...this.state.restored, openIncidents: this.engine.openIncidents().length, backlog: this.backlog.length }, 'correlation state restored');
+    if (this.state.restored)
+      this.opts.logger.info(
+        { ...this.state.restored, openIncidents: this.engine.openIncidents().length, backlog: this.backlog.length },
+        'correlation state restored',
+      );
     this.schedule();
   }
 
@@ -149,7 +158,11 @@ export class CorrelationRuntime implements IncidentDesk {
   private logResets(reset: readonly RuleReset[]): void {
     for (const { rule, reason, regrouped } of reset) {
       // A regrouping resolved the rule's open incidents: worth an operator's notice.
-      if (regrouped) this.opts.logger.warn({ rule, reason }, 'correlation rule regrouped: its windows start afresh and its open incidents resolved');
+      if (regrouped)
+        this.opts.logger.warn(
+          { rule, reason },
+          'correlation rule regrouped: its windows start afresh and its open incidents resolved',
+        );
       else this.opts.logger.info({ rule, reason }, 'correlation rule changed: its windows start afresh');
     }
   }
@@ -186,7 +199,10 @@ export class CorrelationRuntime implements IncidentDesk {
       await this.state.commit?.();
     } catch (err) {
       // Losing state on a crash is better than withholding incidents: they still go out, and the store retries with a snapshot.
-      this.opts.logger.error({ err }, 'correlation state could not be written to disk; incident changes are delivered anyway');
+      this.opts.logger.error(
+        { err },
+        'correlation state could not be written to disk; incident changes are delivered anyway',
+      );
     }
   }
 
@@ -194,7 +210,10 @@ export class CorrelationRuntime implements IncidentDesk {
     for (const c of produced) {
       if (c.incident.mergedInto === undefined) continue;
       this.metrics.merged.inc();
-      this.opts.logger.info({ key: c.incident.key, merged: c.incident.id, into: c.incident.mergedInto }, 'incident merged into the one another agent opened for the same key');
+      this.opts.logger.info(
+        { key: c.incident.key, merged: c.incident.id, into: c.incident.mergedInto },
+        'incident merged into the one another agent opened for the same key',
+      );
     }
     const changes = await this.state.admit(produced);
     this.countStats();
@@ -205,7 +224,10 @@ export class CorrelationRuntime implements IncidentDesk {
     if (changes.length === 0 && this.backlog.length === 0) return;
     const out = this.opts.output();
     if (!out) {
-      if (!this.warnedNoOutput) this.opts.logger.warn('correlation produced incident changes but no incidents pipeline is configured; they are not delivered');
+      if (!this.warnedNoOutput)
+        this.opts.logger.warn(
+          'correlation produced incident changes but no incidents pipeline is configured; they are not delivered',
+        );
       this.warnedNoOutput = true;
       this.state.delivered?.(changes);
       return;
@@ -233,8 +255,13 @@ export class CorrelationRuntime implements IncidentDesk {
       const dropped = Math.max(0, batch.length - BACKLOG_LIMIT);
       this.backlog = dropped ? batch.slice(dropped) : batch;
       if (dropped) this.state.delivered?.(batch.slice(0, dropped));
-      if (dropped) this.opts.logger.error({ dropped }, 'incidents pipeline kept refusing; oldest incident changes dropped');
-      else this.opts.logger.warn({ err, held: this.backlog.length }, 'incidents pipeline refused incident changes; holding them for the next tick');
+      if (dropped)
+        this.opts.logger.error({ dropped }, 'incidents pipeline kept refusing; oldest incident changes dropped');
+      else
+        this.opts.logger.warn(
+          { err, held: this.backlog.length },
+          'incidents pipeline refused incident changes; holding them for the next tick',
+        );
     }
   }
 }

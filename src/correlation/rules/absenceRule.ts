@@ -1,7 +1,15 @@
 import type { VigilEvent } from '../../model/event.ts';
 import { parseIncidentKey } from '../fieldPath.ts';
 import { formatDuration } from '../incidentBook.ts';
-import { RuleCore, autoResolve, isOpen, watermarkOf, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
+import {
+  RuleCore,
+  autoResolve,
+  isOpen,
+  watermarkOf,
+  type EventRule,
+  type RuleContext,
+  type RuleSettings,
+} from './rule.ts';
 
 /** Stands for "no event known before" in the gap list: the group's first event may still get an older one. */
 const BEFORE_FIRST = Number.MIN_SAFE_INTEGER;
@@ -73,7 +81,8 @@ export class AbsenceRule extends RuleCore implements EventRule {
     const prefix = 'ag:' + this.name + '{';
     for (const gapKey of [...ctx.store.keys(prefix)]) {
       const gaps = (ctx.store.read(gapKey)?.value as number[] | undefined)?.slice();
-      if (gaps && gaps.length > 0 && evalMs - gaps[0]! >= this.intervalMs) this.settle(gapKey.slice(3), evalMs, ctx, gaps);
+      if (gaps && gaps.length > 0 && evalMs - gaps[0]! >= this.intervalMs)
+        this.settle(gapKey.slice(3), evalMs, ctx, gaps);
     }
     for (const stateKey of marks) {
       const lastSeen = ctx.store.readMax(stateKey);
@@ -88,7 +97,15 @@ export class AbsenceRule extends RuleCore implements EventRule {
    * `w` reaches its end (no earlier event can still end it). `e` is the event that arrived at
    * `tMs`, folded into the resolution it makes.
    */
-  private settle(key: string, w: number, ctx: RuleContext, gaps: number[], labels?: Record<string, string>, e?: VigilEvent, tMs?: number): void {
+  private settle(
+    key: string,
+    w: number,
+    ctx: RuleContext,
+    gaps: number[],
+    labels?: Record<string, string>,
+    e?: VigilEvent,
+    tMs?: number,
+  ): void {
     let settled = 0;
     while (settled < gaps.length && w - gaps[settled]! >= this.intervalMs) {
       const from = gaps[settled]!;
@@ -105,7 +122,14 @@ export class AbsenceRule extends RuleCore implements EventRule {
       if (w < to) break;
       const rec = ctx.book.get(key);
       if (isOpen(rec) && to >= rec.incident.openedAtMs - this.intervalMs) {
-        autoResolve(this, rec, to, `event received after ${formatDuration(to - from)} of silence`, to === tMs ? e : undefined, ctx);
+        autoResolve(
+          this,
+          rec,
+          to,
+          `event received after ${formatDuration(to - from)} of silence`,
+          to === tMs ? e : undefined,
+          ctx,
+        );
       }
       settled += 2;
     }
@@ -150,7 +174,9 @@ export class AbsenceRule extends RuleCore implements EventRule {
         atMs: lastSeen + this.intervalMs,
         count: 0,
         reason: `no event for ${formatDuration(this.intervalMs)} (last at ${new Date(lastSeen).toISOString()})`,
-        title: this.policy.title ?? `No events from ${Object.values(l).join(' ') || this.name} for ${formatDuration(this.intervalMs)}`,
+        title:
+          this.policy.title ??
+          `No events from ${Object.values(l).join(' ') || this.name} for ${formatDuration(this.intervalMs)}`,
       },
       ctx.out,
     );

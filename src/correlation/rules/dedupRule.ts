@@ -28,11 +28,31 @@ export class DedupRule extends RuleCore implements EventRule {
       ctx.book.attach(rec, this.policy, e, tMs, 1, ctx.out);
       return;
     }
-    ctx.book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, counted: true, event: e, reason: 'first occurrence' }, ctx.out);
+    ctx.book.open(
+      {
+        policy: this.policy,
+        key,
+        labels: this.keys.labels(e),
+        atMs: tMs,
+        count: 1,
+        counted: true,
+        event: e,
+        reason: 'first occurrence',
+      },
+      ctx.out,
+    );
   }
 
   onOpenIncident(rec: IncidentRecord, evalMs: number, ctx: RuleContext): void {
     const last = ctx.store.readMax('d:' + rec.incident.key) ?? rec.incident.lastSeenMs;
-    if (evalMs - last >= this.windowMs) autoResolve(this, rec, evalMs, `no repeat within dedup_window ${formatDuration(this.windowMs)} (${rec.incident.eventCount} occurrence(s))`, undefined, ctx);
+    if (evalMs - last >= this.windowMs)
+      autoResolve(
+        this,
+        rec,
+        evalMs,
+        `no repeat within dedup_window ${formatDuration(this.windowMs)} (${rec.incident.eventCount} occurrence(s))`,
+        undefined,
+        ctx,
+      );
   }
 }

@@ -78,7 +78,8 @@ export class MetricThresholdRule extends RuleCore implements PointRule {
     }
     const since = store.read('mf:' + key);
     const sinceMs = since === undefined ? tMs : Math.min(since.value as number, tMs);
-    if (since === undefined || sinceMs < (since.value as number)) store.write('mf:' + key, sinceMs, tMs, tMs + this.p.forMs + this.p.windowMs + this.latenessMs);
+    if (since === undefined || sinceMs < (since.value as number))
+      store.write('mf:' + key, sinceMs, tMs, tMs + this.p.forMs + this.p.windowMs + this.latenessMs);
     if (tMs - sinceMs < this.p.forMs) return;
     store.delete('mf:' + key, tMs);
     book.open(

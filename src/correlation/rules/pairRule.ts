@@ -62,15 +62,45 @@ export class PairRule extends RuleCore implements EventRule {
       flappingNow = store.sumCounts('f:' + key, b - nb + 1, b) >= f.transitions;
     }
     if (flappingNow && !(rec?.flapping && isOpen(rec))) {
-      rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, counted: true, event: e, reason: `${state} event` }, ctx.out);
+      rec = book.open(
+        {
+          policy: this.policy,
+          key,
+          labels: this.keys.labels(e),
+          atMs: tMs,
+          count: 1,
+          counted: true,
+          event: e,
+          reason: `${state} event`,
+        },
+        ctx.out,
+      );
       if (!rec) return;
       rec.members[member] = state;
       rec.flapping = true;
-      book.announce(rec, 'updated', `flapping: ${f!.transitions} transitions within ${formatDuration(f!.windowMs)}; one incident until it settles`, tMs, ctx.out);
+      book.announce(
+        rec,
+        'updated',
+        `flapping: ${f!.transitions} transitions within ${formatDuration(f!.windowMs)}; one incident until it settles`,
+        tMs,
+        ctx.out,
+      );
       return;
     }
     if (down) {
-      rec = book.open({ policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: 1, counted: true, event: e, reason: 'down event' }, ctx.out);
+      rec = book.open(
+        {
+          policy: this.policy,
+          key,
+          labels: this.keys.labels(e),
+          atMs: tMs,
+          count: 1,
+          counted: true,
+          event: e,
+          reason: 'down event',
+        },
+        ctx.out,
+      );
       if (!rec) return;
       rec.members[member] = 'down';
       rec.lastDown = member;
@@ -114,9 +144,22 @@ export class PairRule extends RuleCore implements EventRule {
       rec.flapping = false;
       const allUp = Object.values(rec.members).every((s) => s === 'up');
       if (allUp && this.policy.resolve !== 'never') {
-        ctx.book.resolve(rec, this.policy, evalMs, `stopped flapping and is up (${n} transition(s) within ${formatDuration(f.windowMs)})`, undefined, ctx.out);
+        ctx.book.resolve(
+          rec,
+          this.policy,
+          evalMs,
+          `stopped flapping and is up (${n} transition(s) within ${formatDuration(f.windowMs)})`,
+          undefined,
+          ctx.out,
+        );
       } else {
-        ctx.book.announce(rec, 'updated', `stopped flapping (${n} transition(s) within ${formatDuration(f.windowMs)}); ${allUp ? 'up' : 'still down'}`, evalMs, ctx.out);
+        ctx.book.announce(
+          rec,
+          'updated',
+          `stopped flapping (${n} transition(s) within ${formatDuration(f.windowMs)}); ${allUp ? 'up' : 'still down'}`,
+          evalMs,
+          ctx.out,
+        );
       }
       return;
     }
@@ -148,7 +191,16 @@ export class PairRule extends RuleCore implements EventRule {
       ctx.book.save(rec);
       return false;
     }
-    autoResolve(this, rec, Math.max(upAtMs, rec.incident.openedAtMs), this.p.members ? `up event (${this.policy.resolve} recovered; seen by another agent)` : 'up event (seen by another agent)', undefined, ctx);
+    autoResolve(
+      this,
+      rec,
+      Math.max(upAtMs, rec.incident.openedAtMs),
+      this.p.members
+        ? `up event (${this.policy.resolve} recovered; seen by another agent)`
+        : 'up event (seen by another agent)',
+      undefined,
+      ctx,
+    );
     return true;
   }
 
@@ -169,7 +221,18 @@ export class PairRule extends RuleCore implements EventRule {
       }
     }
     if (downAtMs < 0) return;
-    const next = ctx.book.open({ policy: this.policy, key: inc.key, labels: inc.labels, atMs: downAtMs, count: 1, counted: true, reason: 'down event after the resolution (the agent that saw it had not heard of the resolution yet)' }, ctx.out);
+    const next = ctx.book.open(
+      {
+        policy: this.policy,
+        key: inc.key,
+        labels: inc.labels,
+        atMs: downAtMs,
+        count: 1,
+        counted: true,
+        reason: 'down event after the resolution (the agent that saw it had not heard of the resolution yet)',
+      },
+      ctx.out,
+    );
     if (!next) return;
     next.members[downMember] = 'down';
     next.lastDown = downMember;

@@ -64,7 +64,14 @@ export interface PointRule extends CompiledRuleBase {
 export type CompiledRule = EventRule | PointRule;
 
 /** Auto-resolution, unless the rule leaves resolution to a person. */
-export function autoResolve(rule: CompiledRuleBase, rec: IncidentRecord, atMs: number, reason: string, event: VigilEvent | undefined, ctx: RuleContext): void {
+export function autoResolve(
+  rule: CompiledRuleBase,
+  rec: IncidentRecord,
+  atMs: number,
+  reason: string,
+  event: VigilEvent | undefined,
+  ctx: RuleContext,
+): void {
   if (rule.policy.resolve === 'never') return;
   ctx.book.resolve(rec, rule.policy, atMs, reason, event, ctx.out);
 }
@@ -78,7 +85,8 @@ export function watermarkOf(rule: CompiledRuleBase, nowMs: number): number {
   return rule.time === 'arrival' ? nowMs : nowMs - rule.latenessMs;
 }
 
-export const isOpen = (rec: IncidentRecord | undefined): rec is IncidentRecord => rec !== undefined && rec.incident.status !== 'resolved';
+export const isOpen = (rec: IncidentRecord | undefined): rec is IncidentRecord =>
+  rec !== undefined && rec.incident.status !== 'resolved';
 
 /** What every compiled rule is built from: its name, timing and incident policy. */
 export interface RuleSettings {

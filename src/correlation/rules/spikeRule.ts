@@ -1,6 +1,15 @@
 import type { VigilEvent } from '../../model/event.ts';
 import { formatDuration, type IncidentRecord } from '../incidentBook.ts';
-import { RuleCore, autoResolve, isOpen, markOpen, mayBeOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
+import {
+  RuleCore,
+  autoResolve,
+  isOpen,
+  markOpen,
+  mayBeOpen,
+  type EventRule,
+  type RuleContext,
+  type RuleSettings,
+} from './rule.ts';
 
 /**
  * Counts per group in windows aligned to multiples of `window`, the current against the one
@@ -48,7 +57,15 @@ export class SpikeRule extends RuleCore implements EventRule {
     }
     if (!s) return;
     const opened = ctx.book.open(
-      { policy: this.policy, key, labels: this.keys.labels(e), atMs: tMs, count: s.cur, event: e, reason: `${s.cur} events in ${formatDuration(this.windowMs)} vs ${s.prev} in the window before (ratio ≥ ${this.ratio})` },
+      {
+        policy: this.policy,
+        key,
+        labels: this.keys.labels(e),
+        atMs: tMs,
+        count: s.cur,
+        event: e,
+        reason: `${s.cur} events in ${formatDuration(this.windowMs)} vs ${s.prev} in the window before (ratio ≥ ${this.ratio})`,
+      },
       ctx.out,
     );
     // Held back by max_open_incidents: no open mark for an incident that does not exist.
@@ -67,6 +84,13 @@ export class SpikeRule extends RuleCore implements EventRule {
       return;
     }
     if (this.policy.resolve !== 'never') markOpen(ctx.store, 'c:' + rec.incident.key, -1, evalMs);
-    autoResolve(this, rec, evalMs, `no spike in the window ending ${new Date((done + 1) * this.windowMs).toISOString()}`, undefined, ctx);
+    autoResolve(
+      this,
+      rec,
+      evalMs,
+      `no spike in the window ending ${new Date((done + 1) * this.windowMs).toISOString()}`,
+      undefined,
+      ctx,
+    );
   }
 }

@@ -1,7 +1,16 @@
 import type { VigilEvent } from '../../model/event.ts';
 import { parseIncidentKey } from '../fieldPath.ts';
 import { formatDuration, type IncidentRecord } from '../incidentBook.ts';
-import { RuleCore, autoResolve, isOpen, markOpen, mayBeOpen, type EventRule, type RuleContext, type RuleSettings } from './rule.ts';
+import {
+  RuleCore,
+  autoResolve,
+  isOpen,
+  markOpen,
+  mayBeOpen,
+  type EventRule,
+  type RuleContext,
+  type RuleSettings,
+} from './rule.ts';
 
 export interface ThresholdParams {
   windowMs: number;
@@ -107,7 +116,19 @@ export class ThresholdRule extends RuleCore implements EventRule {
       let first = end - nb + 1;
       while (first < end && store.sumCounts(counter, first, first) === 0) first++;
       const labels = parseIncidentKey(key)?.labels ?? {};
-      const opened = book.open({ policy: this.policy, key, labels, atMs: endMs, count: total, counted: true, firstSeenMs: first * bucketMs, reason: `count ${total} ≥ ${threshold} within ${formatDuration(this.p.windowMs)}, with other agents' events` }, ctx.out);
+      const opened = book.open(
+        {
+          policy: this.policy,
+          key,
+          labels,
+          atMs: endMs,
+          count: total,
+          counted: true,
+          firstSeenMs: first * bucketMs,
+          reason: `count ${total} ≥ ${threshold} within ${formatDuration(this.p.windowMs)}, with other agents' events`,
+        },
+        ctx.out,
+      );
       if (opened) markOpen(store, counter, 1, endMs);
       return;
     }
@@ -139,7 +160,14 @@ export class ThresholdRule extends RuleCore implements EventRule {
       if (total < resolveBelow) {
         const atMs = (end + 1) * bucketMs;
         markOpen(store, counter, -1, atMs);
-        autoResolve(this, rec, atMs, `${this.p.sum ? 'sum' : 'count'} ${total} < ${resolveBelow} within ${formatDuration(this.p.windowMs)}`, undefined, ctx);
+        autoResolve(
+          this,
+          rec,
+          atMs,
+          `${this.p.sum ? 'sum' : 'count'} ${total} < ${resolveBelow} within ${formatDuration(this.p.windowMs)}`,
+          undefined,
+          ctx,
+        );
         return true;
       }
       if (end === last) return false;

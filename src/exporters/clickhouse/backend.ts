@@ -50,7 +50,10 @@ export const MIN_SERVER_VERSION = [22, 2] as const;
 
 export class ClickHouseTooOldError extends VigilError {
   constructor(where: string, version: string) {
-    super('VIGIL_CLICKHOUSE_TOO_OLD', `ClickHouse at ${where} is version ${version}; Vigil needs ${MIN_SERVER_VERSION.join('.')} or newer (insert_deduplication_token, DateTime64, Map). Upgrade the server or leave endpoint unset to use embedded ClickHouse`);
+    super(
+      'VIGIL_CLICKHOUSE_TOO_OLD',
+      `ClickHouse at ${where} is version ${version}; Vigil needs ${MIN_SERVER_VERSION.join('.')} or newer (insert_deduplication_token, DateTime64, Map). Upgrade the server or leave endpoint unset to use embedded ClickHouse`,
+    );
   }
 }
 

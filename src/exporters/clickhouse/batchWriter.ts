@@ -23,7 +23,11 @@ export interface BatchWriterOptions {
   metrics: SelfMetrics;
 }
 
-type OpenBatch = Awaited<ReturnType<Spool['create']>> & { timer?: NodeJS.Timeout; chain: Promise<void>; sealing: boolean };
+type OpenBatch = Awaited<ReturnType<Spool['create']>> & {
+  timer?: NodeJS.Timeout;
+  chain: Promise<void>;
+  sealing: boolean;
+};
 
 /**
  * Batches rows per table and inserts them in order, through the spool. write() resolves once
@@ -64,7 +68,11 @@ export class BatchWriter {
   /** Queues what a previous run left, then starts inserting. */
   async start(): Promise<void> {
     const left = await this.o.spool.recover();
-    if (left.length) this.o.logger.info({ exporter: this.o.id, batches: left.length, bytes: this.o.spool.bytes }, 'replaying spooled ClickHouse batches from a previous run');
+    if (left.length)
+      this.o.logger.info(
+        { exporter: this.o.id, batches: left.length, bytes: this.o.spool.bytes },
+        'replaying spooled ClickHouse batches from a previous run',
+      );
     this.sealed.push(...left);
     if (left.length) this.waitingSince_ = Date.now();
     this.loop = this.run();
@@ -111,7 +119,8 @@ export class BatchWriter {
   /** When the oldest row still waiting, sealed or in a batch being filled, was written. */
   oldestBatchCreatedAtMs(): number | undefined {
     let oldest: number | undefined;
-    for (const s of [...this.sealed, ...this.open.values()]) if (oldest === undefined || s.createdAtMs < oldest) oldest = s.createdAtMs;
+    for (const s of [...this.sealed, ...this.open.values()])
+      if (oldest === undefined || s.createdAtMs < oldest) oldest = s.createdAtMs;
     return oldest;
   }
 
@@ -146,7 +155,13 @@ export class BatchWriter {
     if (batch.sealing) return;
     if (batch.rows >= this.o.maxRows || batch.bytes >= this.o.maxBytes) await this.seal(table, batch);
     else if (!batch.timer) {
-      batch.timer = setTimeout(() => void this.seal(table, batch).catch((err) => this.o.logger.error({ err, exporter: this.o.id }, 'sealing a ClickHouse batch failed')), this.o.maxDelayMs);
+      batch.timer = setTimeout(
+        () =>
+          void this.seal(table, batch).catch((err) =>
+            this.o.logger.error({ err, exporter: this.o.id }, 'sealing a ClickHouse batch failed'),
+          ),
+        this.o.maxDelayMs,
+      );
     }
   }
 
@@ -174,7 +189,10 @@ export class BatchWriter {
       const wait = new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       // Open batches count against the spool too; sealing them now lets the loop free room
       // instead of waiting for max_delay.
-      if (this.open.size > 0) void this.flush().catch((err) => this.o.logger.error({ err, exporter: this.o.id }, 'sealing ClickHouse batches failed'));
+      if (this.open.size > 0)
+        void this.flush().catch((err) =>
+          this.o.logger.error({ err, exporter: this.o.id }, 'sealing ClickHouse batches failed'),
+        );
       await wait;
     }
     if (this.closing) throw new ShuttingDownError();
@@ -222,7 +240,8 @@ export class BatchWriter {
         stage = 'cleanup';
         this.dequeue(seg);
         await this.o.spool.remove(seg);
-        if (failures > 0) this.o.logger.info({ exporter: this.o.id, failedAttempts: failures }, 'ClickHouse takes inserts again');
+        if (failures > 0)
+          this.o.logger.info({ exporter: this.o.id, failedAttempts: failures }, 'ClickHouse takes inserts again');
         failures = 0;
         lastError = '';
         this.failing_ = false;
@@ -234,7 +253,10 @@ export class BatchWriter {
       } catch (err) {
         if (stage === 'cleanup') {
           // Stored, but its file lingers; a replay of it after a restart is deduplicated by its token.
-          this.o.logger.error({ err, exporter: this.o.id, table: seg.table }, 'could not delete an inserted batch from the spool');
+          this.o.logger.error(
+            { err, exporter: this.o.id, table: seg.table },
+            'could not delete an inserted batch from the spool',
+          );
           continue;
         }
         // Only the insert's own verdict says the rows are bad; a failing schema statement does not.
@@ -247,16 +269,30 @@ export class BatchWriter {
         this.failingSince_ ??= Date.now();
         this.lastError_ = err instanceof Error ? err.message : String(err);
         if (this.closing) {
-          this.o.logger.warn({ err, exporter: this.o.id, batches: this.sealed.length }, 'ClickHouse unavailable at shutdown; batches stay spooled for the next start');
+          this.o.logger.warn(
+            { err, exporter: this.o.id, batches: this.sealed.length },
+            'ClickHouse unavailable at shutdown; batches stay spooled for the next start',
+          );
           return;
         }
         // Wrong credentials or an old server will not fix themselves: say so loudly, keep the rows.
-        const needsOperator = (err instanceof ClickHouseError && AUTH_CODES.has(err.clickhouseCode)) || err instanceof ClickHouseTooOldError;
+        const needsOperator =
+          (err instanceof ClickHouseError && AUTH_CODES.has(err.clickhouseCode)) ||
+          err instanceof ClickHouseTooOldError;
         failures++;
         const said = err instanceof Error ? err.message : String(err);
         // The first failure, a new error, then attempts 2, 4, 8...: a long outage stays readable.
         if (said !== lastError || (failures & (failures - 1)) === 0) {
-          this.o.logger[needsOperator ? 'error' : 'warn']({ err, exporter: this.o.id, failedAttempts: failures, retryInMs: backoff, spooledBytes: this.o.spool.bytes }, 'ClickHouse insert failed; retrying, rows stay spooled');
+          this.o.logger[needsOperator ? 'error' : 'warn'](
+            {
+              err,
+              exporter: this.o.id,
+              failedAttempts: failures,
+              retryInMs: backoff,
+              spooledBytes: this.o.spool.bytes,
+            },
+            'ClickHouse insert failed; retrying, rows stay spooled',
+          );
         }
         lastError = said;
         this.o.metrics.exporterRetries.inc({ exporter: this.o.id });
@@ -278,11 +314,20 @@ export class BatchWriter {
   private async setAside(seg: Segment, cause: unknown): Promise<void> {
     try {
       const kept = await this.o.spool.setAside(seg);
-      this.o.logger.error({ err: cause, exporter: this.o.id, table: seg.table, file: kept }, 'ClickHouse cannot take this batch as it is; set aside for inspection');
+      this.o.logger.error(
+        { err: cause, exporter: this.o.id, table: seg.table, file: kept },
+        'ClickHouse cannot take this batch as it is; set aside for inspection',
+      );
     } catch (err) {
-      this.o.logger.error({ err, cause, exporter: this.o.id, table: seg.table }, 'ClickHouse cannot take this batch and it could not be moved aside; dropped from the replay order');
+      this.o.logger.error(
+        { err, cause, exporter: this.o.id, table: seg.table },
+        'ClickHouse cannot take this batch and it could not be moved aside; dropped from the replay order',
+      );
     }
-    this.o.metrics.exporterFailed.inc({ exporter: this.o.id, signal: this.o.signalOf(seg.table) }, Math.max(seg.rows, 0));
+    this.o.metrics.exporterFailed.inc(
+      { exporter: this.o.id, signal: this.o.signalOf(seg.table) },
+      Math.max(seg.rows, 0),
+    );
     this.waitingSince_ = this.sealed.length ? Date.now() : undefined;
     for (const w of this.roomWaiters.splice(0)) w();
   }

@@ -1,12 +1,21 @@
 import { bool, bytes, duration, int, obj, optional, refine, str, url, type Infer } from '../../config/schema.ts';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const ident = (def: string, doc: string) => str({ default: def, pattern: IDENT, patternHint: 'a plain identifier (letters, digits, _)', doc });
+const ident = (def: string, doc: string) =>
+  str({ default: def, pattern: IDENT, patternHint: 'a plain identifier (letters, digits, _)', doc });
 
 export const clickhouseExporterSchema = refine(
   obj({
-    endpoint: optional(url({ doc: 'ClickHouse HTTP(S) URL, e.g. `https://ch.example:8443`. Absent: embedded ClickHouse (chdb) under the data dir.' })),
-    path: str({ default: 'clickhouse', nonEmpty: true, doc: 'Embedded ClickHouse data directory (no endpoint). Relative paths are under the data dir.' }),
+    endpoint: optional(
+      url({
+        doc: 'ClickHouse HTTP(S) URL, e.g. `https://ch.example:8443`. Absent: embedded ClickHouse (chdb) under the data dir.',
+      }),
+    ),
+    path: str({
+      default: 'clickhouse',
+      nonEmpty: true,
+      doc: 'Embedded ClickHouse data directory (no endpoint). Relative paths are under the data dir.',
+    }),
     database: ident('otel', 'Database; created when create_schema is on.'),
     username: str({ default: 'default', doc: 'User; `${file:/run/secrets/ch_user}` works.' }),
     password: str({ default: '', doc: 'Password; use `${file:...}` or `${env:...}` rather than writing it here.' }),
@@ -23,8 +32,17 @@ export const clickhouseExporterSchema = refine(
     compression: bool({ default: true, doc: 'gzip request bodies and ask for gzip responses (remote only).' }),
     timeout: duration({ default: '30s', doc: 'Per-request timeout (remote only).' }),
     max_open_connections: int({ default: 4, min: 1, doc: 'Keep-alive sockets to the server (remote only).' }),
-    create_schema: bool({ default: true, doc: 'Create the database and tables at start (CREATE ... IF NOT EXISTS). Turn off when DDL is managed elsewhere.' }),
-    cluster: optional(str({ pattern: /^[A-Za-z0-9_.-]+$/, patternHint: 'a cluster name', doc: 'Adds `ON CLUSTER <name>` to the DDL and uses Replicated* engines.' })),
+    create_schema: bool({
+      default: true,
+      doc: 'Create the database and tables at start (CREATE ... IF NOT EXISTS). Turn off when DDL is managed elsewhere.',
+    }),
+    cluster: optional(
+      str({
+        pattern: /^[A-Za-z0-9_.-]+$/,
+        patternHint: 'a cluster name',
+        doc: 'Adds `ON CLUSTER <name>` to the DDL and uses Replicated* engines.',
+      }),
+    ),
     distributed: bool({
       default: false,
       doc: 'With `cluster`: rows live in `<table>_local` on every server, behind a `Distributed` table `<table>` over the shards that Vigil inserts into and queries read (incidents shard by key, so `FINAL` sees every version).',
@@ -42,24 +60,51 @@ export const clickhouseExporterSchema = refine(
       incident_events: ident('vigil_incident_events', 'Incident changes and the events that caused them.'),
     }),
     batch: obj({
-      max_rows: int({ default: 50_000, min: 1, doc: 'Insert once a table has this many rows waiting. ClickHouse prefers 10k–100k rows per insert.' }),
+      max_rows: int({
+        default: 50_000,
+        min: 1,
+        doc: 'Insert once a table has this many rows waiting. ClickHouse prefers 10k–100k rows per insert.',
+      }),
       max_bytes: bytes({ default: '16MiB', min: 1, doc: 'Insert once a table has this much JSON waiting.' }),
       max_delay: duration({ default: '1s', doc: 'Insert rows at most this long after the first one arrived.' }),
     }),
     retry: obj({
-      initial_interval: duration({ default: '500ms', doc: 'First wait after a failed insert; doubles up to max_interval.' }),
-      max_interval: duration({ default: '30s', doc: 'Longest wait between attempts. Failed batches stay in the spool and are retried until they succeed.' }),
+      initial_interval: duration({
+        default: '500ms',
+        doc: 'First wait after a failed insert; doubles up to max_interval.',
+      }),
+      max_interval: duration({
+        default: '30s',
+        doc: 'Longest wait between attempts. Failed batches stay in the spool and are retried until they succeed.',
+      }),
     }),
     spool: obj({
-      dir: optional(str({ doc: 'Where accepted rows wait for ClickHouse. Default: `clickhouse-spool/<exporter id>` under the data dir.' })),
-      max_bytes: bytes({ default: '1GiB', min: 1024, doc: 'Spool ceiling; when full, the pipeline stops taking data and receivers answer 429.' }),
-      fsync: bool({ default: false, doc: 'fsync every accepted batch: survives power loss as well as a crash, at a throughput cost.' }),
+      dir: optional(
+        str({
+          doc: 'Where accepted rows wait for ClickHouse. Default: `clickhouse-spool/<exporter id>` under the data dir.',
+        }),
+      ),
+      max_bytes: bytes({
+        default: '1GiB',
+        min: 1024,
+        doc: 'Spool ceiling; when full, the pipeline stops taking data and receivers answer 429.',
+      }),
+      fsync: bool({
+        default: false,
+        doc: 'fsync every accepted batch: survives power loss as well as a crash, at a throughput cost.',
+      }),
     }),
   }),
   (c) => {
-    if (c.distributed && !c.cluster) return { path: 'distributed', message: 'needs cluster: a Distributed table spreads over the shards of a named cluster' };
-    if (c.tls && (c.tls.cert_file === undefined) !== (c.tls.key_file === undefined)) return { path: 'tls', message: 'cert_file and key_file go together' };
-    if (c.tls && c.endpoint && !c.endpoint.startsWith('https:')) return { path: 'tls', message: 'needs an https:// endpoint' };
+    if (c.distributed && !c.cluster)
+      return {
+        path: 'distributed',
+        message: 'needs cluster: a Distributed table spreads over the shards of a named cluster',
+      };
+    if (c.tls && (c.tls.cert_file === undefined) !== (c.tls.key_file === undefined))
+      return { path: 'tls', message: 'cert_file and key_file go together' };
+    if (c.tls && c.endpoint && !c.endpoint.startsWith('https:'))
+      return { path: 'tls', message: 'needs an https:// endpoint' };
     return undefined;
   },
 );

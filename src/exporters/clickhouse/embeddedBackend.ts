@@ -100,7 +100,12 @@ export class EmbeddedBackend implements ClickHouseBackend {
 
   async insert(database: string, table: string, rows: Buffer, dedupToken: string): Promise<void> {
     try {
-      await this.session.insert({ table: `${database}.${table}`, values: rows, format: 'JSONEachRow', settings: dedupToken ? { insert_deduplication_token: dedupToken, insert_deduplicate: 1 } : {} });
+      await this.session.insert({
+        table: `${database}.${table}`,
+        values: rows,
+        format: 'JSONEachRow',
+        settings: dedupToken ? { insert_deduplication_token: dedupToken, insert_deduplicate: 1 } : {},
+      });
     } catch (err) {
       throw translate(err);
     }

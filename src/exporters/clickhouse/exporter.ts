@@ -2,8 +2,23 @@ import { isAbsolute, join } from 'node:path';
 import type { IncidentChange, MetricKind, MetricPoint, Span, VigilEvent } from '../../model/index.ts';
 import { VigilError } from '../../errors.ts';
 import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
-import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, type ComponentHealth, type HealthSettings } from '../../pipeline/health.ts';
-import { AUTH_CODES, ClickHouseAuthError, ClickHouseError, ClickHouseTooOldError, isTransient, MIN_SERVER_VERSION, versionAtLeast, type ClickHouseBackend } from './backend.ts';
+import {
+  DEFAULT_HEALTH_SETTINGS,
+  formatAge,
+  outage,
+  type ComponentHealth,
+  type HealthSettings,
+} from '../../pipeline/health.ts';
+import {
+  AUTH_CODES,
+  ClickHouseAuthError,
+  ClickHouseError,
+  ClickHouseTooOldError,
+  isTransient,
+  MIN_SERVER_VERSION,
+  versionAtLeast,
+  type ClickHouseBackend,
+} from './backend.ts';
 import { BatchWriter } from './batchWriter.ts';
 import type { ClickHouseExporterConfig, TableNames } from './config.ts';
 import { EmbeddedBackend } from './embeddedBackend.ts';
@@ -16,8 +31,14 @@ import { registerSpoolGauges } from './spoolMetrics.ts';
 import { redactUrl } from '../../telemetry/redact.ts';
 
 /** Node's codes for a server certificate it cannot trust: a config problem, not an outage. */
-const TLS_VERIFY_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']);
-
+const TLS_VERIFY_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+]);
 
 const METRIC_TABLE: Record<MetricKind, keyof TableNames> = {
   gauge: 'metrics_gauge',
@@ -28,7 +49,11 @@ const METRIC_TABLE: Record<MetricKind, keyof TableNames> = {
 };
 
 /** Opens the backend a config asks for: a server when `endpoint` is set, else embedded chdb under the data dir. */
-export async function openBackend(config: ClickHouseExporterConfig, dataDir: string, configPath: string): Promise<ClickHouseBackend> {
+export async function openBackend(
+  config: ClickHouseExporterConfig,
+  dataDir: string,
+  configPath: string,
+): Promise<ClickHouseBackend> {
   if (config.endpoint) {
     return new RemoteBackend({
       url: config.endpoint,
@@ -87,7 +112,11 @@ export class ClickHouseExporter implements Exporter {
   async start(): Promise<void> {
     const { config, settings } = this;
     this.backend_ = await openBackend(config, settings.dataDir, this.configPath);
-    const spoolDir = config.spool.dir ? (isAbsolute(config.spool.dir) ? config.spool.dir : join(settings.dataDir, config.spool.dir)) : join(settings.dataDir, 'clickhouse-spool', settings.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    const spoolDir = config.spool.dir
+      ? isAbsolute(config.spool.dir)
+        ? config.spool.dir
+        : join(settings.dataDir, config.spool.dir)
+      : join(settings.dataDir, 'clickhouse-spool', settings.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
     const signalOf = signalByTable(config.tables);
     this.writer_ = new BatchWriter({
       id: settings.id,
@@ -127,12 +156,19 @@ export class ClickHouseExporter implements Exporter {
       if (err instanceof ClickHouseError && !isTransient(err)) {
         // The server answered and refused: retrying the same DDL would fail the same way.
         await this.backend_.close();
-        throw new VigilError('VIGIL_CLICKHOUSE_SCHEMA', `ClickHouse at ${redactUrl(config.endpoint)} refused Vigil's schema: ${err.message}. Fix the server side, or set ${this.configPath}.create_schema: false and create the tables yourself`, { cause: err });
+        throw new VigilError(
+          'VIGIL_CLICKHOUSE_SCHEMA',
+          `ClickHouse at ${redactUrl(config.endpoint)} refused Vigil's schema: ${err.message}. Fix the server side, or set ${this.configPath}.create_schema: false and create the tables yourself`,
+          { cause: err },
+        );
       }
       // A server that is down at start is an outage like any other: rows spool until it is back.
       this.unreachableSince = Date.now();
       this.probeError = (err as Error).message;
-      settings.logger.warn({ err, exporter: settings.id, endpoint: redactUrl(config.endpoint) }, 'ClickHouse unreachable at start; spooling until it answers');
+      settings.logger.warn(
+        { err, exporter: settings.id, endpoint: redactUrl(config.endpoint) },
+        'ClickHouse unreachable at start; spooling until it answers',
+      );
     }
     await this.writer_.start();
     this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, this.writer_);
@@ -141,7 +177,10 @@ export class ClickHouseExporter implements Exporter {
       this.probeTimer = setInterval(() => void this.probe(), this.healthSettings.checkIntervalMs);
       this.probeTimer.unref();
     }
-    settings.logger.info({ exporter: settings.id, clickhouse: this.backend_.description, database: config.database, spool: spoolDir }, 'ClickHouse exporter started');
+    settings.logger.info(
+      { exporter: settings.id, clickhouse: this.backend_.description, database: config.database, spool: spoolDir },
+      'ClickHouse exporter started',
+    );
   }
 
   private async ensureSchema(): Promise<void> {
@@ -183,7 +222,8 @@ export class ClickHouseExporter implements Exporter {
       acc.rows++;
       byKind.set(p.kind, acc);
     }
-    for (const [kind, { text, rows }] of byKind) await this.writer.write(this.config.tables[METRIC_TABLE[kind]], Buffer.from(text), rows);
+    for (const [kind, { text, rows }] of byKind)
+      await this.writer.write(this.config.tables[METRIC_TABLE[kind]], Buffer.from(text), rows);
   };
 
   consumeIncidents = async (batch: IncidentChange[]): Promise<void> => {
@@ -228,22 +268,47 @@ export class ClickHouseExporter implements Exporter {
     const now = Date.now();
     const oldest = w.oldestBatchCreatedAtMs();
     const oldestAgeMs = oldest === undefined ? 0 : Math.max(0, now - oldest);
-    const details = { spooledBytes: w.spooledBytes, spoolMaxBytes: this.config.spool.max_bytes, pendingBatches: w.pendingBatches, oldestBatchAgeSeconds: Math.round(oldestAgeMs / 100) / 10 };
-    const backlog = w.pendingBatches === 0 ? 'nothing spooled' : `${w.pendingBatches} batch(es), ${w.spooledBytes} bytes spooled, the oldest written ${formatAge(oldestAgeMs)} ago`;
+    const details = {
+      spooledBytes: w.spooledBytes,
+      spoolMaxBytes: this.config.spool.max_bytes,
+      pendingBatches: w.pendingBatches,
+      oldestBatchAgeSeconds: Math.round(oldestAgeMs / 100) / 10,
+    };
+    const backlog =
+      w.pendingBatches === 0
+        ? 'nothing spooled'
+        : `${w.pendingBatches} batch(es), ${w.spooledBytes} bytes spooled, the oldest written ${formatAge(oldestAgeMs)} ago`;
     if (!w.hasRoom) {
-      return { status: 'failing', reason: `spool full (${w.spooledBytes} of ${this.configPath}.spool.max_bytes ${this.config.spool.max_bytes} bytes): writes wait and receivers refuse data until ClickHouse takes some; ${backlog}`, details };
+      return {
+        status: 'failing',
+        reason: `spool full (${w.spooledBytes} of ${this.configPath}.spool.max_bytes ${this.config.spool.max_bytes} bytes): writes wait and receivers refuse data until ClickHouse takes some; ${backlog}`,
+        details,
+      };
     }
     const where = this.backend_?.description ?? 'ClickHouse';
     const faults: { since: number; what: string }[] = [];
-    if (w.failingSince !== undefined) faults.push({ since: w.failingSince, what: `inserts into ClickHouse at ${where} fail: ${w.lastError}` });
+    if (w.failingSince !== undefined)
+      faults.push({ since: w.failingSince, what: `inserts into ClickHouse at ${where} fail: ${w.lastError}` });
     // An insert that went through since the probe last failed says more than that probe did.
-    if (this.unreachableSince !== undefined && (w.lastInsertAt ?? 0) < this.unreachableSince) faults.push({ since: this.unreachableSince, what: `ClickHouse at ${where} does not answer: ${this.probeError}` });
+    if (this.unreachableSince !== undefined && (w.lastInsertAt ?? 0) < this.unreachableSince)
+      faults.push({ since: this.unreachableSince, what: `ClickHouse at ${where} does not answer: ${this.probeError}` });
     if (faults.length) {
       const since = Math.min(...faults.map((f) => f.since));
-      return outage(since, now, this.healthSettings, `${faults.map((f) => f.what).join('; ')}; rows spool on disk meanwhile, ${backlog}`, details);
+      return outage(
+        since,
+        now,
+        this.healthSettings,
+        `${faults.map((f) => f.what).join('; ')}; rows spool on disk meanwhile, ${backlog}`,
+        details,
+      );
     }
     if (w.waitingSince !== undefined && now - w.waitingSince >= this.healthSettings.failingAfterMs) {
-      return { status: 'failing', reason: `spool stalled: no batch has left it for ${formatAge(now - w.waitingSince)}; ${backlog}`, since: w.waitingSince, details };
+      return {
+        status: 'failing',
+        reason: `spool stalled: no batch has left it for ${formatAge(now - w.waitingSince)}; ${backlog}`,
+        since: w.waitingSince,
+        details,
+      };
     }
     return { status: 'ok', details };
   }

@@ -6,7 +6,8 @@ export const clickhouseExporterFactory: ExporterFactory<ClickHouseExporterConfig
   kind: 'exporter',
   type: 'clickhouse',
   signals: ['logs', 'metrics', 'traces', 'incidents'],
-  description: 'Stores events, metrics, spans and incidents in ClickHouse tables shaped like the OTel Collector exporter\'s: a server over HTTP(S), or embedded (chdb) under the data dir.',
+  description:
+    "Stores events, metrics, spans and incidents in ClickHouse tables shaped like the OTel Collector exporter's: a server over HTTP(S), or embedded (chdb) under the data dir.",
   configSchema: clickhouseExporterSchema,
   create: (settings, config) => new ClickHouseExporter(settings, config),
 };

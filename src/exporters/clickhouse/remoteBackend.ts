@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { createClient, ClickHouseError as ClientError, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
+import {
+  createClient,
+  ClickHouseError as ClientError,
+  ClickHouseLogLevel,
+  type ClickHouseClient,
+} from '@clickhouse/client';
 import { ClickHouseError, clickhouseErrorFromText, type ClickHouseBackend } from './backend.ts';
 import { redactUrl } from '../../telemetry/redact.ts';
 
@@ -43,7 +48,8 @@ export class RemoteBackend implements ClickHouseBackend {
     if (o.tls && (o.tls.ca_file || o.tls.cert_file)) {
       // The client takes a client certificate only together with a CA; without ca_file that is Node's bundled set.
       tls = { ca_cert: o.tls.ca_file ? readFileSync(o.tls.ca_file) : Buffer.from(rootCertificates.join('\n')) };
-      if (o.tls.cert_file) Object.assign(tls, { cert: readFileSync(o.tls.cert_file), key: readFileSync(o.tls.key_file!) });
+      if (o.tls.cert_file)
+        Object.assign(tls, { cert: readFileSync(o.tls.cert_file), key: readFileSync(o.tls.key_file!) });
     }
     this.client = createClient({
       url: o.url,
@@ -85,7 +91,14 @@ export class RemoteBackend implements ClickHouseBackend {
         // even where a user profile turns async_insert on. Into a Distributed table
         // (`distributed: true`) too: insert_distributed_sync waits for the shards, which dedup by
         // the token, instead of queueing the batch on this server's disk.
-        clickhouse_settings: dedupToken ? { insert_deduplication_token: dedupToken, insert_deduplicate: 1, async_insert: 0, insert_distributed_sync: 1 } : {},
+        clickhouse_settings: dedupToken
+          ? {
+              insert_deduplication_token: dedupToken,
+              insert_deduplicate: 1,
+              async_insert: 0,
+              insert_distributed_sync: 1,
+            }
+          : {},
       });
       // The body is empty on success, but the socket only returns to the pool once it is read.
       for await (const _ of res.stream);

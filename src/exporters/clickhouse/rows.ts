@@ -147,10 +147,24 @@ export function metricRow(p: MetricPoint): string {
       body = { Value: p.value, ...exemplarColumns(p.exemplars) };
       break;
     case 'sum':
-      body = { Value: p.value, ...exemplarColumns(p.exemplars), AggregationTemporality: p.temporality, IsMonotonic: p.isMonotonic };
+      body = {
+        Value: p.value,
+        ...exemplarColumns(p.exemplars),
+        AggregationTemporality: p.temporality,
+        IsMonotonic: p.isMonotonic,
+      };
       break;
     case 'histogram':
-      body = { Count: p.count, Sum: p.sum, BucketCounts: p.bucketCounts, ExplicitBounds: p.explicitBounds, ...exemplarColumns(p.exemplars), Min: p.min ?? 0, Max: p.max ?? 0, AggregationTemporality: p.temporality };
+      body = {
+        Count: p.count,
+        Sum: p.sum,
+        BucketCounts: p.bucketCounts,
+        ExplicitBounds: p.explicitBounds,
+        ...exemplarColumns(p.exemplars),
+        Min: p.min ?? 0,
+        Max: p.max ?? 0,
+        AggregationTemporality: p.temporality,
+      };
       break;
     case 'exponential_histogram':
       body = {
@@ -169,7 +183,12 @@ export function metricRow(p: MetricPoint): string {
       };
       break;
     case 'summary':
-      body = { Count: p.count, Sum: p.sum, 'ValueAtQuantiles.Quantile': p.quantiles.map((x) => x.quantile), 'ValueAtQuantiles.Value': p.quantiles.map((x) => x.value) };
+      body = {
+        Count: p.count,
+        Sum: p.sum,
+        'ValueAtQuantiles.Quantile': p.quantiles.map((x) => x.quantile),
+        'ValueAtQuantiles.Value': p.quantiles.map((x) => x.value),
+      };
       break;
   }
   return JSON.stringify({ ...head, ...body }) + '\n';
@@ -216,7 +235,16 @@ export function incidentRow(c: IncidentChange): string {
 /** The change itself, once per causing event, so "which incidents did event X feed" is one lookup. */
 export function incidentEventRows(c: IncidentChange): string {
   const i = c.incident;
-  const base = { IncidentKey: i.key, IncidentId: i.id, Version: i.version, ChangedAt: c.atMs, ChangeKind: c.kind, Reason: c.reason, Status: i.status, Tenant: i.tenant };
+  const base = {
+    IncidentKey: i.key,
+    IncidentId: i.id,
+    Version: i.version,
+    ChangedAt: c.atMs,
+    ChangeKind: c.kind,
+    Reason: c.reason,
+    Status: i.status,
+    Tenant: i.tenant,
+  };
   if (c.eventIds.length === 0) return JSON.stringify({ ...base, EventId: '' }) + '\n';
   let out = '';
   for (const id of c.eventIds) out += JSON.stringify({ ...base, EventId: id }) + '\n';

@@ -24,7 +24,14 @@ const q = (name: string) => `\`${name}\``;
 export function ttlClause(field: string, ttlMs: number): string {
   if (ttlMs <= 0) return '';
   const s = Math.floor(ttlMs / 1000);
-  const [n, unit] = s % 86_400 === 0 ? [s / 86_400, 'Day'] : s % 3600 === 0 ? [s / 3600, 'Hour'] : s % 60 === 0 ? [s / 60, 'Minute'] : [s, 'Second'];
+  const [n, unit] =
+    s % 86_400 === 0
+      ? [s / 86_400, 'Day']
+      : s % 3600 === 0
+        ? [s / 3600, 'Hour']
+        : s % 60 === 0
+          ? [s / 60, 'Minute']
+          : [s, 'Second'];
   return `TTL ${field} + toInterval${unit}(${n})`;
 }
 
@@ -37,7 +44,11 @@ export function supportsTextIndexes(version: string): boolean {
  * Plain tables deduplicate inserts by token only with a non-zero window; Replicated ones do it
  * by default, through Keeper. Under a cluster every replica of a shard shares one path.
  */
-function engine(o: SchemaOptions, family: 'MergeTree' | 'ReplacingMergeTree', args = ''): { engine: string; settings: string } {
+function engine(
+  o: SchemaOptions,
+  family: 'MergeTree' | 'ReplacingMergeTree',
+  args = '',
+): { engine: string; settings: string } {
   if (o.cluster) {
     const replicated = `'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'${args ? `, ${args}` : ''}`;
     return { engine: `Replicated${family}(${replicated})`, settings: '' };
@@ -50,7 +61,19 @@ export function storedName(o: SchemaOptions, name: string): string {
   return o.cluster && o.distributed ? `${name}_local` : name;
 }
 
-function table(o: SchemaOptions, name: string, columns: string[], clauses: { family?: 'MergeTree' | 'ReplacingMergeTree'; engineArgs?: string; partition?: string; order: string; ttlField: string; extraSettings?: string }): string {
+function table(
+  o: SchemaOptions,
+  name: string,
+  columns: string[],
+  clauses: {
+    family?: 'MergeTree' | 'ReplacingMergeTree';
+    engineArgs?: string;
+    partition?: string;
+    order: string;
+    ttlField: string;
+    extraSettings?: string;
+  },
+): string {
   const e = engine(o, clauses.family ?? 'MergeTree', clauses.engineArgs);
   return [
     `CREATE TABLE IF NOT EXISTS ${q(o.database)}.${q(storedName(o, name))}${onCluster(o)} (`,
@@ -67,8 +90,10 @@ function table(o: SchemaOptions, name: string, columns: string[], clauses: { fam
 
 const onCluster = (o: SchemaOptions) => (o.cluster ? ` ON CLUSTER ${q(o.cluster)}` : '');
 const MAP = 'Map(LowCardinality(String), String)';
-const bloom = (name: string, expr: string, fp = '0.01') => `INDEX ${name} ${expr} TYPE bloom_filter(${fp}) GRANULARITY 1`;
-const textIdx = (name: string, expr: string, tokenizer = 'array') => `INDEX ${name} ${expr} TYPE text(tokenizer = '${tokenizer}')`;
+const bloom = (name: string, expr: string, fp = '0.01') =>
+  `INDEX ${name} ${expr} TYPE bloom_filter(${fp}) GRANULARITY 1`;
+const textIdx = (name: string, expr: string, tokenizer = 'array') =>
+  `INDEX ${name} ${expr} TYPE text(tokenizer = '${tokenizer}')`;
 
 /** Vigil's correlation fields, as columns of their own next to the OTel ones. */
 const VIGIL_LOG_COLUMNS = [
@@ -82,7 +107,16 @@ const VIGIL_LOG_COLUMNS = [
   'Source LowCardinality(String) CODEC(ZSTD(1))',
 ];
 
-const K8S_MATERIALIZED = ['k8s.cluster.name', 'k8s.container.name', 'k8s.deployment.name', 'k8s.namespace.name', 'k8s.node.name', 'k8s.pod.name', 'k8s.pod.uid', 'deployment.environment.name'];
+const K8S_MATERIALIZED = [
+  'k8s.cluster.name',
+  'k8s.container.name',
+  'k8s.deployment.name',
+  'k8s.namespace.name',
+  'k8s.node.name',
+  'k8s.pod.name',
+  'k8s.pod.uid',
+  'deployment.environment.name',
+];
 
 /** The OTel exporter's current (v0.151+) logs table, plus Vigil's columns. */
 export function logsTable(o: SchemaOptions): string {
@@ -110,17 +144,27 @@ export function logsTable(o: SchemaOptions): string {
       `ScopeAttributes ${MAP} CODEC(ZSTD(1))`,
       `LogAttributes ${MAP} CODEC(ZSTD(1))`,
       'EventName String CODEC(ZSTD(1))',
-      ...K8S_MATERIALIZED.map((k) => `${q(`__otel_materialized_${k}`)} LowCardinality(String) MATERIALIZED ResourceAttributes['${k}'] CODEC(ZSTD(1))`),
+      ...K8S_MATERIALIZED.map(
+        (k) =>
+          `${q(`__otel_materialized_${k}`)} LowCardinality(String) MATERIALIZED ResourceAttributes['${k}'] CODEC(ZSTD(1))`,
+      ),
       ...VIGIL_LOG_COLUMNS,
       o.textIndexes ? textIdx('idx_trace_id', 'TraceId') : bloom('idx_trace_id', 'TraceId', '0.001'),
       ...mapIndexes('ResourceAttributes', 'res_attr'),
       ...mapIndexes('ScopeAttributes', 'scope_attr'),
       ...mapIndexes('LogAttributes', 'log_attr'),
-      o.textIndexes ? textIdx('idx_lower_body', 'lower(Body)', 'splitByNonAlpha') : 'INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8',
+      o.textIndexes
+        ? textIdx('idx_lower_body', 'lower(Body)', 'splitByNonAlpha')
+        : 'INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8',
       bloom('idx_asset', 'Asset'),
       bloom('idx_event_id', 'EventId', '0.001'),
     ],
-    { partition: 'toDate(Timestamp)', order: '(toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp)', ttlField: 'toDateTime(Timestamp)', extraSettings: ', ttl_only_drop_parts = 1' },
+    {
+      partition: 'toDate(Timestamp)',
+      order: '(toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp)',
+      ttlField: 'toDateTime(Timestamp)',
+      extraSettings: ', ttl_only_drop_parts = 1',
+    },
   );
 }
 
@@ -154,7 +198,12 @@ export function tracesTable(o: SchemaOptions): string {
       bloom('idx_span_attr_value', 'mapValues(SpanAttributes)'),
       'INDEX idx_duration Duration TYPE minmax GRANULARITY 1',
     ],
-    { partition: 'toDate(Timestamp)', order: '(ServiceName, SpanName, toDateTime(Timestamp))', ttlField: 'toDateTime(Timestamp)', extraSettings: ', ttl_only_drop_parts = 1' },
+    {
+      partition: 'toDate(Timestamp)',
+      order: '(ServiceName, SpanName, toDateTime(Timestamp))',
+      ttlField: 'toDateTime(Timestamp)',
+      extraSettings: ', ttl_only_drop_parts = 1',
+    },
   );
 }
 
@@ -170,8 +219,18 @@ export function traceIdTsTable(o: SchemaOptions): string {
   return table(
     o,
     traceIdTsName(o),
-    ['TraceId String CODEC(ZSTD(1))', 'Start DateTime CODEC(Delta, ZSTD(1))', 'End DateTime CODEC(Delta, ZSTD(1))', bloom('idx_trace_id', 'TraceId')],
-    { partition: 'toDate(Start)', order: '(TraceId, Start)', ttlField: 'Start', extraSettings: ', ttl_only_drop_parts = 1' },
+    [
+      'TraceId String CODEC(ZSTD(1))',
+      'Start DateTime CODEC(Delta, ZSTD(1))',
+      'End DateTime CODEC(Delta, ZSTD(1))',
+      bloom('idx_trace_id', 'TraceId'),
+    ],
+    {
+      partition: 'toDate(Start)',
+      order: '(TraceId, Start)',
+      ttlField: 'Start',
+      extraSettings: ', ttl_only_drop_parts = 1',
+    },
   );
 }
 
@@ -229,7 +288,13 @@ export function metricsTables(o: SchemaOptions): string[] {
   const t = o.tables;
   return [
     metricsTable(o, t.metrics_gauge, ['Value Float64 CODEC(ZSTD(1))', 'Flags UInt32 CODEC(ZSTD(1))', EXEMPLARS]),
-    metricsTable(o, t.metrics_sum, ['Value Float64 CODEC(ZSTD(1))', 'Flags UInt32 CODEC(ZSTD(1))', EXEMPLARS, 'AggregationTemporality Int32 CODEC(ZSTD(1))', 'IsMonotonic Boolean CODEC(Delta, ZSTD(1))']),
+    metricsTable(o, t.metrics_sum, [
+      'Value Float64 CODEC(ZSTD(1))',
+      'Flags UInt32 CODEC(ZSTD(1))',
+      EXEMPLARS,
+      'AggregationTemporality Int32 CODEC(ZSTD(1))',
+      'IsMonotonic Boolean CODEC(Delta, ZSTD(1))',
+    ]),
     metricsTable(o, t.metrics_histogram, [
       'Count UInt64 CODEC(Delta, ZSTD(1))',
       'Sum Float64 CODEC(ZSTD(1))',
@@ -256,7 +321,12 @@ export function metricsTables(o: SchemaOptions): string[] {
       'Max Float64 CODEC(ZSTD(1))',
       'AggregationTemporality Int32 CODEC(ZSTD(1))',
     ]),
-    metricsTable(o, t.metrics_summary, ['Count UInt64 CODEC(Delta, ZSTD(1))', 'Sum Float64 CODEC(ZSTD(1))', 'ValueAtQuantiles Nested(Quantile Float64, Value Float64) CODEC(ZSTD(1))', 'Flags UInt32 CODEC(ZSTD(1))']),
+    metricsTable(o, t.metrics_summary, [
+      'Count UInt64 CODEC(Delta, ZSTD(1))',
+      'Sum Float64 CODEC(ZSTD(1))',
+      'ValueAtQuantiles Nested(Quantile Float64, Value Float64) CODEC(ZSTD(1))',
+      'Flags UInt32 CODEC(ZSTD(1))',
+    ]),
   ];
 }
 
@@ -297,7 +367,12 @@ export function incidentsTable(o: SchemaOptions): string {
       'Audit Nested(At DateTime64(3), Kind LowCardinality(String), Reason String)',
       ...INCIDENT_MERGE_COLUMNS,
     ],
-    { family: 'ReplacingMergeTree', engineArgs: 'Version', order: '(Tenant, Key, Id)', ttlField: 'toDateTime(UpdatedAt)' },
+    {
+      family: 'ReplacingMergeTree',
+      engineArgs: 'Version',
+      order: '(Tenant, Key, Id)',
+      ttlField: 'toDateTime(UpdatedAt)',
+    },
   );
 }
 
@@ -318,7 +393,11 @@ export function incidentEventsTable(o: SchemaOptions): string {
       'Tenant LowCardinality(String)',
       bloom('idx_event_id', 'EventId', '0.001'),
     ],
-    { partition: 'toYYYYMM(ChangedAt)', order: '(Tenant, IncidentKey, ChangedAt, Version)', ttlField: 'toDateTime(ChangedAt)' },
+    {
+      partition: 'toYYYYMM(ChangedAt)',
+      order: '(Tenant, IncidentKey, ChangedAt, Version)',
+      ttlField: 'toDateTime(ChangedAt)',
+    },
   );
 }
 
@@ -331,8 +410,13 @@ const INCIDENT_MERGE_COLUMNS = ['MergedIds Array(String)', 'MergedInto String'];
 
 /** Columns added to a table after it was first shipped: a table created by an older Vigil gets them here (the Distributed table too). */
 function addedColumns(o: SchemaOptions): string[] {
-  const names = o.cluster && o.distributed ? [storedName(o, o.tables.incidents), o.tables.incidents] : [o.tables.incidents];
-  return names.flatMap((name) => INCIDENT_MERGE_COLUMNS.map((c) => `ALTER TABLE ${q(o.database)}.${q(name)}${onCluster(o)} ADD COLUMN IF NOT EXISTS ${c}`));
+  const names =
+    o.cluster && o.distributed ? [storedName(o, o.tables.incidents), o.tables.incidents] : [o.tables.incidents];
+  return names.flatMap((name) =>
+    INCIDENT_MERGE_COLUMNS.map(
+      (c) => `ALTER TABLE ${q(o.database)}.${q(name)}${onCluster(o)} ADD COLUMN IF NOT EXISTS ${c}`,
+    ),
+  );
 }
 
 /**
@@ -358,7 +442,8 @@ function distributedTables(o: SchemaOptions): string[] {
   const db = q(o.database);
   const cluster = o.cluster.replaceAll("'", '');
   return keyed.map(
-    ([name, key]) => `CREATE TABLE IF NOT EXISTS ${db}.${q(name)}${onCluster(o)} AS ${db}.${q(storedName(o, name))} ENGINE = Distributed('${cluster}', '${o.database}', '${storedName(o, name)}', ${key})`,
+    ([name, key]) =>
+      `CREATE TABLE IF NOT EXISTS ${db}.${q(name)}${onCluster(o)} AS ${db}.${q(storedName(o, name))} ENGINE = Distributed('${cluster}', '${o.database}', '${storedName(o, name)}', ${key})`,
   );
 }
 

@@ -64,7 +64,14 @@ export class Spool {
         await rename(file, sealed);
         file = sealed;
       }
-      const seg: Segment = { seq: Number(m[1]), table: m[2]!, token: m[3]!, bytes: size, rows: -1, createdAtMs: st.mtimeMs };
+      const seg: Segment = {
+        seq: Number(m[1]),
+        table: m[2]!,
+        token: m[3]!,
+        bytes: size,
+        rows: -1,
+        createdAtMs: st.mtimeMs,
+      };
       this.nextSeq = Math.max(this.nextSeq, seg.seq + 1);
       if (size === 0) {
         await rm(file, { force: true });
@@ -81,7 +88,14 @@ export class Spool {
   }
 
   async create(table: string): Promise<OpenSegment> {
-    const seg = { seq: this.nextSeq++, table, token: randomBytes(12).toString('hex'), bytes: 0, rows: 0, createdAtMs: Date.now() } as OpenSegment;
+    const seg = {
+      seq: this.nextSeq++,
+      table,
+      token: randomBytes(12).toString('hex'),
+      bytes: 0,
+      rows: 0,
+      createdAtMs: Date.now(),
+    } as OpenSegment;
     seg.handle = await open(this.path(seg, 'open'), 'a', 0o600);
     return seg;
   }
@@ -97,7 +111,14 @@ export class Spool {
   async seal(seg: OpenSegment): Promise<Segment> {
     await seg.handle.close();
     await rename(this.path(seg, 'open'), this.path(seg, 'jsonl'));
-    return { seq: seg.seq, table: seg.table, token: seg.token, bytes: seg.bytes, rows: seg.rows, createdAtMs: seg.createdAtMs };
+    return {
+      seq: seg.seq,
+      table: seg.table,
+      token: seg.token,
+      bytes: seg.bytes,
+      rows: seg.rows,
+      createdAtMs: seg.createdAtMs,
+    };
   }
 
   read(seg: Segment): Promise<Buffer> {

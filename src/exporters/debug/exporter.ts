@@ -4,7 +4,10 @@ import type { CreateSettings, Exporter, ExporterFactory } from '../../pipeline/c
 import type { Signal } from '../../pipeline/signals.ts';
 
 export const debugExporterSchema = obj({
-  verbosity: literalUnion(['basic', 'normal', 'detailed'], { default: 'basic', doc: 'basic: one line per batch; normal: one line per record; detailed: every field.' }),
+  verbosity: literalUnion(['basic', 'normal', 'detailed'], {
+    default: 'basic',
+    doc: 'basic: one line per batch; normal: one line per record; detailed: every field.',
+  }),
 });
 export type DebugExporterConfig = Infer<typeof debugExporterSchema>;
 
@@ -32,7 +35,10 @@ export class DebugExporter implements Exporter {
     let text = `${new Date().toISOString()} ${this.settings.id} ${signal}: ${batch.length} record(s)\n`;
     if (this.config.verbosity !== 'basic') {
       for (const rec of batch) {
-        text += this.config.verbosity === 'detailed' ? `${inspect(rec, { depth: 6, colors: false, breakLength: 120 })}\n` : `  ${summary(signal, rec)}\n`;
+        text +=
+          this.config.verbosity === 'detailed'
+            ? `${inspect(rec, { depth: 6, colors: false, breakLength: 120 })}\n`
+            : `  ${summary(signal, rec)}\n`;
       }
     }
     this.out.write(text);

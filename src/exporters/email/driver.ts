@@ -26,12 +26,21 @@ export function smtpFailure(err: unknown, server: string): DeliveryError {
   const e = err as SmtpError;
   const reply = e.response ? ` (server said: ${e.response.slice(0, 200)})` : '';
   if (e.code === 'EAUTH' || (e.responseCode !== undefined && [530, 534, 535, 538].includes(e.responseCode))) {
-    return new DeliveryError(`SMTP ${server}: authentication failed${reply} (check username and password)`, { retryable: true, cause: err });
+    return new DeliveryError(`SMTP ${server}: authentication failed${reply} (check username and password)`, {
+      retryable: true,
+      cause: err,
+    });
   }
   if (e.responseCode !== undefined && e.responseCode >= 500) {
-    return new DeliveryError(`SMTP ${server} refused the message: ${e.message}${reply}`, { retryable: false, cause: err });
+    return new DeliveryError(`SMTP ${server} refused the message: ${e.message}${reply}`, {
+      retryable: false,
+      cause: err,
+    });
   }
-  const hint = e.code === 'ETLS' || /certificate|self.signed|tls|ssl/i.test(e.message) ? ' (check tls, ca_file, and that the server offers STARTTLS)' : '';
+  const hint =
+    e.code === 'ETLS' || /certificate|self.signed|tls|ssl/i.test(e.message)
+      ? ' (check tls, ca_file, and that the server offers STARTTLS)'
+      : '';
   return new DeliveryError(`SMTP ${server}: ${e.message}${hint}`, { retryable: true, cause: err });
 }
 
@@ -64,7 +73,10 @@ export class EmailDriver implements TicketDriver {
       requireTLS: config.tls === 'starttls',
       ignoreTLS: config.tls === 'none',
       auth: config.username ? { user: config.username, pass: config.password ?? '' } : undefined,
-      tls: { ca: config.ca_file ? readFileSync(config.ca_file) : undefined, rejectUnauthorized: !config.insecure_skip_verify },
+      tls: {
+        ca: config.ca_file ? readFileSync(config.ca_file) : undefined,
+        rejectUnauthorized: !config.insecure_skip_verify,
+      },
       connectionTimeout: config.delivery.timeout,
       greetingTimeout: config.delivery.timeout,
       socketTimeout: config.delivery.timeout,

@@ -7,7 +7,8 @@ export const emailExporterFactory: ExporterFactory<EmailExporterConfig> = {
   kind: 'exporter',
   type: 'email',
   signals: ['incidents'],
-  description: 'Mails every incident change over SMTP (STARTTLS, implicit TLS, AUTH), text and HTML from templates, threaded per incident under its first mail.',
+  description:
+    'Mails every incident change over SMTP (STARTTLS, implicit TLS, AUTH), text and HTML from templates, threaded per incident under its first mail.',
   configSchema: emailExporterSchema,
   create: (settings, config) => new IncidentExporter(settings, config, new EmailDriver(config)),
 };

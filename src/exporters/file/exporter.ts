@@ -75,7 +75,8 @@ export class FileExporter implements Exporter {
     if (keep === 0) await rm(this.path, { force: true });
     else {
       await rm(`${this.path}.${keep}`, { force: true });
-      for (let i = keep - 1; i >= 1; i--) await rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch(() => undefined);
+      for (let i = keep - 1; i >= 1; i--)
+        await rename(`${this.path}.${i}`, `${this.path}.${i + 1}`).catch(() => undefined);
       await rename(this.path, `${this.path}.1`);
     }
     await this.openFile();

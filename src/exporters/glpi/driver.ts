@@ -72,11 +72,20 @@ export class GlpiDriver implements TicketDriver {
   }
 
   private async initSession(): Promise<string> {
-    const res = await send({ method: 'GET', url: `${this.base}/initSession`, headers: { ...this.appHeaders(), Authorization: this.authorization() }, timeoutMs: this.config.delivery.timeout });
+    const res = await send({
+      method: 'GET',
+      url: `${this.base}/initSession`,
+      headers: { ...this.appHeaders(), Authorization: this.authorization() },
+      timeoutMs: this.config.delivery.timeout,
+    });
     if (res.status !== 200) {
       // Bad tokens or a disabled API stay failures until an operator fixes them: keep the changes and retry slowly.
       const err = httpFailure('GLPI initSession', res);
-      throw new DeliveryError(`${err.message} (check url, app_token and user_token)`, { retryable: true, retryAfterMs: err.retryAfterMs, status: res.status });
+      throw new DeliveryError(`${err.message} (check url, app_token and user_token)`, {
+        retryable: true,
+        retryAfterMs: err.retryAfterMs,
+        status: res.status,
+      });
     }
     const token = parseJson<{ session_token?: string }>('GLPI initSession', res).session_token;
     if (!token) throw new DeliveryError('GLPI initSession answered without a session_token', { retryable: true });
@@ -91,7 +100,11 @@ export class GlpiDriver implements TicketDriver {
       const res = await send({
         method,
         url: `${this.base}/${path}`,
-        headers: { ...this.appHeaders(), 'Session-Token': token, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+        headers: {
+          ...this.appHeaders(),
+          'Session-Token': token,
+          ...(body ? { 'Content-Type': 'application/json' } : {}),
+        },
         body: body ? JSON.stringify(body) : undefined,
         timeoutMs: this.config.delivery.timeout,
       });
@@ -140,17 +153,30 @@ export class GlpiDriver implements TicketDriver {
     const res = await this.call('POST', 'Ticket', { input });
     if (res.status !== 201) throw httpFailure('GLPI Ticket create', res);
     const id = parseJson<{ id?: number | false }>('GLPI Ticket create', res).id;
-    if (typeof id !== 'number') throw new DeliveryError(`GLPI did not create the ticket: ${res.text.slice(0, 200)} (check the API user's rights)`, { retryable: false });
+    if (typeof id !== 'number')
+      throw new DeliveryError(
+        `GLPI did not create the ticket: ${res.text.slice(0, 200)} (check the API user's rights)`,
+        { retryable: false },
+      );
     return String(id);
   }
 
   async update(ref: string, n: Notice): Promise<void> {
-    const res = await this.call('POST', 'ITILFollowup', { input: { itemtype: 'Ticket', items_id: Number(ref), content: toHtml(n.body), is_private: 0 } });
+    const res = await this.call('POST', 'ITILFollowup', {
+      input: { itemtype: 'Ticket', items_id: Number(ref), content: toHtml(n.body), is_private: 0 },
+    });
     if (res.status !== 201) throw httpFailure(`GLPI ITILFollowup on ticket ${ref}`, res);
   }
 
   async resolve(ref: string, n: Notice): Promise<void> {
-    const res = await this.call('POST', 'ITILSolution', { input: { itemtype: 'Ticket', items_id: Number(ref), content: toHtml(n.body), solutiontypes_id: this.config.solution_type_id } });
+    const res = await this.call('POST', 'ITILSolution', {
+      input: {
+        itemtype: 'Ticket',
+        items_id: Number(ref),
+        content: toHtml(n.body),
+        solutiontypes_id: this.config.solution_type_id,
+      },
+    });
     if (res.status === 201) return;
     // GLPI refuses a second solution; if someone solved the ticket already, the goal is met.
     if (res.status === 400 && errorCode(res) === 'ERROR_GLPI_ADD' && (await this.status(ref)) >= SOLVED) return;
@@ -174,6 +200,11 @@ export class GlpiDriver implements TicketDriver {
     const token = this.session;
     this.session = undefined;
     // Shutdown should not wait long on a tracker that is down; GLPI expires the session anyway.
-    await send({ method: 'GET', url: `${this.base}/killSession`, headers: { ...this.appHeaders(), 'Session-Token': token }, timeoutMs: Math.min(this.config.delivery.timeout, 2000) });
+    await send({
+      method: 'GET',
+      url: `${this.base}/killSession`,
+      headers: { ...this.appHeaders(), 'Session-Token': token },
+      timeoutMs: Math.min(this.config.delivery.timeout, 2000),
+    });
   }
 }

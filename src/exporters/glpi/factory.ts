@@ -7,7 +7,8 @@ export const glpiExporterFactory: ExporterFactory<GlpiExporterConfig> = {
   kind: 'exporter',
   type: 'glpi',
   signals: ['incidents'],
-  description: 'One GLPI ticket per incident: created on open, follow-ups on updates, a solution on resolve (REST apirest.php).',
+  description:
+    'One GLPI ticket per incident: created on open, follow-ups on updates, a solution on resolve (REST apirest.php).',
   configSchema: glpiExporterSchema,
   create: (settings, config) => new IncidentExporter(settings, config, new GlpiDriver(config)),
 };

@@ -4,6 +4,9 @@ export function textToAdf(text: string): object {
   return {
     type: 'doc',
     version: 1,
-    content: (lines.length ? lines : ['(no details)']).map((line) => ({ type: 'paragraph', content: [{ type: 'text', text: line }] })),
+    content: (lines.length ? lines : ['(no details)']).map((line) => ({
+      type: 'paragraph',
+      content: [{ type: 'text', text: line }],
+    })),
   };
 }

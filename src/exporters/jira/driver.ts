@@ -20,7 +20,9 @@ export class JiraDriver implements TicketDriver {
   constructor(config: JiraExporterConfig) {
     this.config = config;
     this.api = `${config.url.replace(/\/+$/, '')}/rest/api/${config.api_version}`;
-    this.auth = config.token ? `Bearer ${config.token}` : `Basic ${Buffer.from(`${config.email}:${config.api_token}`).toString('base64')}`;
+    this.auth = config.token
+      ? `Bearer ${config.token}`
+      : `Basic ${Buffer.from(`${config.email}:${config.api_token}`).toString('base64')}`;
   }
 
   ticketUrl(ref: string): string {
@@ -38,12 +40,19 @@ export class JiraDriver implements TicketDriver {
     const res = await send({
       method,
       url: `${this.api}/${path}`,
-      headers: { Authorization: this.auth, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      headers: {
+        Authorization: this.auth,
+        Accept: 'application/json',
+        ...(body ? { 'Content-Type': 'application/json' } : {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
       timeoutMs: this.config.delivery.timeout,
     });
     if (res.status >= 200 && res.status < 300) return res;
-    throw credentialsFailure(httpFailure(`Jira ${what}`, res), "check the credentials and the account's project permissions");
+    throw credentialsFailure(
+      httpFailure(`Jira ${what}`, res),
+      "check the credentials and the account's project permissions",
+    );
   }
 
   async find(n: Notice): Promise<string | undefined> {
@@ -68,12 +77,17 @@ export class JiraDriver implements TicketDriver {
     if (priority) fields.priority = { name: priority };
     const res = await this.call('POST', 'issue', 'create issue', { fields });
     const key = parseJson<{ key?: string }>('Jira create issue', res).key;
-    if (!key) throw new DeliveryError(`Jira created an issue but returned no key: ${res.text.slice(0, 200)}`, { retryable: false });
+    if (!key)
+      throw new DeliveryError(`Jira created an issue but returned no key: ${res.text.slice(0, 200)}`, {
+        retryable: false,
+      });
     return key;
   }
 
   async update(ref: string, n: Notice): Promise<void> {
-    await this.call('POST', `issue/${encodeURIComponent(ref)}/comment`, `comment on ${ref}`, { body: this.rich(n.body) });
+    await this.call('POST', `issue/${encodeURIComponent(ref)}/comment`, `comment on ${ref}`, {
+      body: this.rich(n.body),
+    });
   }
 
   /** Transition first: a retry after a failed comment then finds the issue done and only comments. */
@@ -100,9 +114,15 @@ export class JiraDriver implements TicketDriver {
     }
     // No such transition from here: fine if a person already moved the issue there.
     const issue = await this.call('GET', `issue/${key}?fields=status`, `issue ${ref}`);
-    const status = parseJson<{ fields?: { status?: { name?: string; statusCategory?: { key?: string } } } }>(`Jira issue ${ref}`, issue).fields?.status;
+    const status = parseJson<{ fields?: { status?: { name?: string; statusCategory?: { key?: string } } } }>(
+      `Jira issue ${ref}`,
+      issue,
+    ).fields?.status;
     if (status?.name?.toLowerCase() === want || (toDone && status?.statusCategory?.key === 'done')) return;
-    throw new DeliveryError(`Jira issue ${ref} (status ${status?.name ?? '?'}) has no transition "${name}"; available: ${list.map((x) => x.name).join(', ') || 'none'}`, { retryable: false });
+    throw new DeliveryError(
+      `Jira issue ${ref} (status ${status?.name ?? '?'}) has no transition "${name}"; available: ${list.map((x) => x.name).join(', ') || 'none'}`,
+      { retryable: false },
+    );
   }
 }
 

@@ -29,7 +29,13 @@ export function compress(body: Buffer, compression: Compression): Promise<Buffer
 }
 
 /** Node TLS client options from the config's `tls` block, files read once at start. */
-export function tlsClientOptions(tls: OtlpTlsClientConfig | undefined): { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string } {
+export function tlsClientOptions(tls: OtlpTlsClientConfig | undefined): {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized: boolean;
+  servername?: string;
+} {
   if (!tls) return { rejectUnauthorized: true };
   return {
     ca: tls.ca_file === undefined ? undefined : readFileSync(tls.ca_file),

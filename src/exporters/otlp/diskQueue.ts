@@ -53,7 +53,13 @@ export class DiskQueue {
       const m = NAME.exec(name);
       if (!m) continue;
       const st = await stat(join(this.dir, name));
-      const b: QueuedBatch = { seq: Number(m[1]), signal: m[2] as OtlpSignal, records: Number(m[3]), bytes: st.size, createdAtMs: st.mtimeMs };
+      const b: QueuedBatch = {
+        seq: Number(m[1]),
+        signal: m[2] as OtlpSignal,
+        records: Number(m[3]),
+        bytes: st.size,
+        createdAtMs: st.mtimeMs,
+      };
       this.nextSeq = Math.max(this.nextSeq, b.seq + 1);
       this.total += b.bytes;
       found.push(b);
@@ -78,7 +84,8 @@ export class DiskQueue {
 
   oldestCreatedAtMs(): number | undefined {
     let oldest: number | undefined;
-    for (const b of [...this.waiting, ...this.inFlight]) if (oldest === undefined || b.createdAtMs < oldest) oldest = b.createdAtMs;
+    for (const b of [...this.waiting, ...this.inFlight])
+      if (oldest === undefined || b.createdAtMs < oldest) oldest = b.createdAtMs;
     return oldest;
   }
 

@@ -7,7 +7,13 @@ import { encodeMetricsRequest } from '../../otlp/proto/metricsEncode.ts';
 import { ProtoWriter } from '../../otlp/proto/protoWriter.ts';
 import { encodeTracesRequest } from '../../otlp/proto/tracesEncode.ts';
 import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
-import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, type ComponentHealth, type HealthSettings } from '../../pipeline/health.ts';
+import {
+  DEFAULT_HEALTH_SETTINGS,
+  formatAge,
+  outage,
+  type ComponentHealth,
+  type HealthSettings,
+} from '../../pipeline/health.ts';
 import type { OtlpSignal } from '../../receivers/otlp/signals.ts';
 import { redactUrl } from '../../telemetry/redact.ts';
 import { registerSpoolGauges } from '../clickhouse/spoolMetrics.ts';
@@ -49,7 +55,12 @@ export class OtlpExporter implements Exporter {
   private lastSentAt: number | undefined;
   private unregisterGauges: (() => void) | undefined;
 
-  constructor(settings: CreateSettings, config: OtlpExporterConfig, newClient: () => OtlpClient, opts: OtlpExporterOptions = {}) {
+  constructor(
+    settings: CreateSettings,
+    config: OtlpExporterConfig,
+    newClient: () => OtlpClient,
+    opts: OtlpExporterOptions = {},
+  ) {
     this.settings = settings;
     this.config = config;
     this.configPath = `exporters.${settings.id}`;
@@ -66,10 +77,18 @@ export class OtlpExporter implements Exporter {
   async start(): Promise<void> {
     const { config, settings } = this;
     const q = config.sending_queue;
-    const dir = q.dir ? (isAbsolute(q.dir) ? q.dir : join(settings.dataDir, q.dir)) : join(settings.dataDir, 'otlp-queue', settings.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    const dir = q.dir
+      ? isAbsolute(q.dir)
+        ? q.dir
+        : join(settings.dataDir, q.dir)
+      : join(settings.dataDir, 'otlp-queue', settings.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
     this.queue_ = new DiskQueue(dir, q.max_bytes, q.fsync);
     const left = await this.queue_.open();
-    if (left.length) settings.logger.info({ exporter: settings.id, batches: left.length, bytes: this.queue_.bytes }, 'resending OTLP batches queued by a previous run');
+    if (left.length)
+      settings.logger.info(
+        { exporter: settings.id, batches: left.length, bytes: this.queue_.bytes },
+        'resending OTLP batches queued by a previous run',
+      );
     const queue = this.queue_;
     this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, {
       get spooledBytes() {
@@ -81,12 +100,18 @@ export class OtlpExporter implements Exporter {
     });
     this.client = this.newClient();
     this.loop = this.run();
-    settings.logger.info({ exporter: settings.id, endpoint: redactUrl(config.endpoint), queue: dir }, 'OTLP exporter started');
+    settings.logger.info(
+      { exporter: settings.id, endpoint: redactUrl(config.endpoint), queue: dir },
+      'OTLP exporter started',
+    );
   }
 
-  consumeLogs = (batch: VigilEvent[]): Promise<void> => this.enqueue('logs', batch, (items) => encodeLogsRequest(items, this.writer));
-  consumeMetrics = (batch: MetricPoint[]): Promise<void> => this.enqueue('metrics', batch, (items) => encodeMetricsRequest(items, this.writer));
-  consumeTraces = (batch: Span[]): Promise<void> => this.enqueue('traces', batch, (items) => encodeTracesRequest(items, this.writer));
+  consumeLogs = (batch: VigilEvent[]): Promise<void> =>
+    this.enqueue('logs', batch, (items) => encodeLogsRequest(items, this.writer));
+  consumeMetrics = (batch: MetricPoint[]): Promise<void> =>
+    this.enqueue('metrics', batch, (items) => encodeMetricsRequest(items, this.writer));
+  consumeTraces = (batch: Span[]): Promise<void> =>
+    this.enqueue('traces', batch, (items) => encodeTracesRequest(items, this.writer));
 
   /** Encodes once, splitting a batch whose request would pass max_request_bytes, and queues it. */
   private async enqueue<T>(signal: OtlpSignal, batch: T[], encode: (items: T[]) => Buffer): Promise<void> {
@@ -119,7 +144,10 @@ export class OtlpExporter implements Exporter {
         // would meet it again, so the batches leave the queue, counted and logged.
         const records = batches.reduce((n, b) => n + b.records, 0);
         this.settings.metrics.exporterFailed.inc({ exporter: this.settings.id, signal: batches[0]!.signal }, records);
-        this.settings.logger.error({ err, exporter: this.settings.id, records }, 'could not send queued OTLP batches; dropped');
+        this.settings.logger.error(
+          { err, exporter: this.settings.id, records },
+          'could not send queued OTLP batches; dropped',
+        );
         await this.queue.remove(batches).catch(() => undefined);
         continue;
       }
@@ -150,7 +178,10 @@ export class OtlpExporter implements Exporter {
         metrics.exporterLatency.observe({ exporter: id, signal }, (performance.now() - started) / 1000);
         if (rejected > 0 || result.message) {
           metrics.exporterFailed.inc({ exporter: id, signal }, rejected);
-          logger.warn({ exporter: id, signal, rejected, records, reason: result.message }, 'the OTLP server rejected part of a request (partial success); those records are dropped');
+          logger.warn(
+            { exporter: id, signal, rejected, records, reason: result.message },
+            'the OTLP server rejected part of a request (partial success); those records are dropped',
+          );
         }
         if (failures > 0) logger.info({ exporter: id, failedAttempts: failures }, 'the OTLP server takes data again');
         await this.queue.remove(batches);
@@ -160,7 +191,10 @@ export class OtlpExporter implements Exporter {
       }
       if (result.kind === 'permanent') {
         metrics.exporterFailed.inc({ exporter: id, signal }, records);
-        logger.error({ exporter: id, signal, records, reason: result.message }, 'the OTLP server refused a request for good; its records are dropped');
+        logger.error(
+          { exporter: id, signal, records, reason: result.message },
+          'the OTLP server refused a request for good; its records are dropped',
+        );
         await this.queue.remove(batches);
         this.failingSince = undefined;
         return true;
@@ -172,13 +206,27 @@ export class OtlpExporter implements Exporter {
       const maxElapsed = config.retry_on_failure.max_elapsed_time;
       if (maxElapsed > 0 && this.timers.now() - firstTry >= maxElapsed) {
         metrics.exporterFailed.inc({ exporter: id, signal }, records);
-        logger.error({ exporter: id, signal, records, failedAttempts: failures, reason: result.message }, `OTLP request still failing after ${this.configPath}.retry_on_failure.max_elapsed_time; its records are dropped`);
+        logger.error(
+          { exporter: id, signal, records, failedAttempts: failures, reason: result.message },
+          `OTLP request still failing after ${this.configPath}.retry_on_failure.max_elapsed_time; its records are dropped`,
+        );
         await this.queue.remove(batches);
         return true;
       }
       const delay = result.retryAfterMs ?? Math.round(backoff * (0.8 + this.random() * 0.4));
       // The first failure, then attempts 2, 4, 8…: a long outage stays readable in the log.
-      if ((failures & (failures - 1)) === 0) logger.warn({ exporter: id, signal, failedAttempts: failures, retryInMs: delay, queuedBytes: this.queue.bytes, reason: result.message }, 'OTLP export failed; retrying, batches stay queued on disk');
+      if ((failures & (failures - 1)) === 0)
+        logger.warn(
+          {
+            exporter: id,
+            signal,
+            failedAttempts: failures,
+            retryInMs: delay,
+            queuedBytes: this.queue.bytes,
+            reason: result.message,
+          },
+          'OTLP export failed; retrying, batches stay queued on disk',
+        );
       metrics.exporterRetries.inc({ exporter: id });
       await this.sleep(delay);
       if (this.closing) return false;
@@ -210,11 +258,34 @@ export class OtlpExporter implements Exporter {
     const now = this.timers.now();
     const oldest = q.oldestCreatedAtMs();
     const oldestAgeMs = oldest === undefined ? 0 : Math.max(0, Date.now() - oldest);
-    const details = { queuedBytes: q.bytes, queueMaxBytes: this.config.sending_queue.max_bytes, queuedBatches: q.length, oldestBatchAgeSeconds: Math.round(oldestAgeMs / 100) / 10 };
-    const backlog = q.length === 0 ? 'nothing queued' : `${q.length} batch(es), ${q.bytes} bytes queued, the oldest accepted ${formatAge(oldestAgeMs)} ago`;
-    if (!q.hasRoom) return { status: 'failing', reason: `queue full (${q.bytes} of ${this.configPath}.sending_queue.max_bytes ${this.config.sending_queue.max_bytes} bytes): receivers refuse data until the OTLP server takes some; ${backlog}`, details };
-    if (this.failingSince !== undefined) return outage(this.failingSince, now, this.healthSettings, `sending to ${redactUrl(this.config.endpoint)} fails: ${this.lastError}; batches wait on disk meanwhile, ${backlog}`, details);
-    return { status: 'ok', details: { ...details, lastSentAt: this.lastSentAt === undefined ? '' : new Date(this.lastSentAt).toISOString() } };
+    const details = {
+      queuedBytes: q.bytes,
+      queueMaxBytes: this.config.sending_queue.max_bytes,
+      queuedBatches: q.length,
+      oldestBatchAgeSeconds: Math.round(oldestAgeMs / 100) / 10,
+    };
+    const backlog =
+      q.length === 0
+        ? 'nothing queued'
+        : `${q.length} batch(es), ${q.bytes} bytes queued, the oldest accepted ${formatAge(oldestAgeMs)} ago`;
+    if (!q.hasRoom)
+      return {
+        status: 'failing',
+        reason: `queue full (${q.bytes} of ${this.configPath}.sending_queue.max_bytes ${this.config.sending_queue.max_bytes} bytes): receivers refuse data until the OTLP server takes some; ${backlog}`,
+        details,
+      };
+    if (this.failingSince !== undefined)
+      return outage(
+        this.failingSince,
+        now,
+        this.healthSettings,
+        `sending to ${redactUrl(this.config.endpoint)} fails: ${this.lastError}; batches wait on disk meanwhile, ${backlog}`,
+        details,
+      );
+    return {
+      status: 'ok',
+      details: { ...details, lastSentAt: this.lastSentAt === undefined ? '' : new Date(this.lastSentAt).toISOString() },
+    };
   }
 
   /**

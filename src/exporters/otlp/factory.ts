@@ -1,13 +1,31 @@
 import type { Schema } from '../../config/schema.ts';
 import type { ExporterFactory } from '../../pipeline/component.ts';
 import type { OtlpClient } from './client.ts';
-import { otlpGrpcExporterSchema, otlpHttpExporterSchema, type OtlpExporterConfig, type OtlpGrpcExporterConfig, type OtlpHttpExporterConfig } from './config.ts';
+import {
+  otlpGrpcExporterSchema,
+  otlpHttpExporterSchema,
+  type OtlpExporterConfig,
+  type OtlpGrpcExporterConfig,
+  type OtlpHttpExporterConfig,
+} from './config.ts';
 import { OtlpExporter } from './exporter.ts';
 import { OtlpGrpcClient } from './grpcClient.ts';
 import { OtlpHttpClient } from './httpClient.ts';
 
-function otlpExporterFactory<C extends OtlpExporterConfig>(type: string, schema: Schema<C>, description: string, client: (config: C) => OtlpClient): ExporterFactory<C> {
-  return { kind: 'exporter', type, signals: ['logs', 'metrics', 'traces'], description, configSchema: schema, create: (settings, config) => new OtlpExporter(settings, config, () => client(config)) };
+function otlpExporterFactory<C extends OtlpExporterConfig>(
+  type: string,
+  schema: Schema<C>,
+  description: string,
+  client: (config: C) => OtlpClient,
+): ExporterFactory<C> {
+  return {
+    kind: 'exporter',
+    type,
+    signals: ['logs', 'metrics', 'traces'],
+    description,
+    configSchema: schema,
+    create: (settings, config) => new OtlpExporter(settings, config, () => client(config)),
+  };
 }
 
 /** The Collector's current names (v0.165): `otlp_grpc` and `otlp_http`; the receiver stays `otlp`. */

@@ -3,7 +3,14 @@ import { promisify } from 'node:util';
 import { gunzip, zstdDecompress } from 'node:zlib';
 import { decodePartialSuccess, decodeRpcStatus } from '../../otlp/proto/responses.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../../receivers/otlp/signals.ts';
-import { compress, tlsClientOptions, USER_AGENT, type Compression, type ExportResult, type OtlpClient } from './client.ts';
+import {
+  compress,
+  tlsClientOptions,
+  USER_AGENT,
+  type Compression,
+  type ExportResult,
+  type OtlpClient,
+} from './client.ts';
 import type { OtlpGrpcExporterConfig } from './config.ts';
 
 /** gRPC status codes (grpc/grpc doc/statuscodes.md). */
@@ -27,7 +34,14 @@ export const GrpcStatus = {
  * The codes the OTLP specification (and the Collector's exporter) retries. RESOURCE_EXHAUSTED
  * is retried only when the server says when, with RetryInfo.
  */
-const RETRYABLE = new Set<number>([GrpcStatus.CANCELLED, GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.ABORTED, GrpcStatus.OUT_OF_RANGE, GrpcStatus.UNAVAILABLE, GrpcStatus.DATA_LOSS]);
+const RETRYABLE = new Set<number>([
+  GrpcStatus.CANCELLED,
+  GrpcStatus.DEADLINE_EXCEEDED,
+  GrpcStatus.ABORTED,
+  GrpcStatus.OUT_OF_RANGE,
+  GrpcStatus.UNAVAILABLE,
+  GrpcStatus.DATA_LOSS,
+]);
 
 /** An HTTP status with no grpc-status, as the gRPC HTTP/2 protocol document maps it. */
 function codeForHttpStatus(status: number): number {
@@ -64,7 +78,9 @@ export class OtlpGrpcClient implements OtlpClient {
   private session: ClientHttp2Session | undefined;
 
   constructor(config: OtlpGrpcExporterConfig) {
-    const plain = config.endpoint.startsWith('http://') || (!config.endpoint.startsWith('https://') && config.tls?.insecure === true);
+    const plain =
+      config.endpoint.startsWith('http://') ||
+      (!config.endpoint.startsWith('https://') && config.tls?.insecure === true);
     const hostPort = config.endpoint.replace(/^https?:\/\//, '').replace(/\/$/, '');
     this.authority = `${plain ? 'http' : 'https'}://${hostPort}`;
     this.tls = tlsClientOptions(config.tls);
@@ -113,7 +129,8 @@ export class OtlpGrpcClient implements OtlpClient {
     }
     const retryDelayMs = retryInfo(out.trailers['grpc-status-details-bin'] ?? out.headers['grpc-status-details-bin']);
     const said = `${path} at ${this.authority}: gRPC status ${out.status}${out.message ? ` (${out.message})` : ''}`;
-    if (RETRYABLE.has(out.status) || (out.status === GrpcStatus.RESOURCE_EXHAUSTED && retryDelayMs !== undefined)) return { kind: 'retryable', message: said, retryAfterMs: retryDelayMs };
+    if (RETRYABLE.has(out.status) || (out.status === GrpcStatus.RESOURCE_EXHAUSTED && retryDelayMs !== undefined))
+      return { kind: 'retryable', message: said, retryAfterMs: retryDelayMs };
     return { kind: 'permanent', message: said };
   }
 
@@ -159,11 +176,23 @@ export class OtlpGrpcClient implements OtlpClient {
             reject(failed ?? new Error(`stream closed without a status (HTTP/2 code ${stream.rstCode})`));
             return;
           }
-          resolve({ status: codeForHttpStatus(httpStatus), message: `HTTP ${httpStatus}`, headers: resHeaders, trailers, body: Buffer.alloc(0) });
+          resolve({
+            status: codeForHttpStatus(httpStatus),
+            message: `HTTP ${httpStatus}`,
+            headers: resHeaders,
+            trailers,
+            body: Buffer.alloc(0),
+          });
           return;
         }
         const rawMessage = trailers['grpc-message'] ?? resHeaders['grpc-message'];
-        resolve({ status: Number(raw), message: typeof rawMessage === 'string' ? safeDecode(rawMessage) : '', headers: resHeaders, trailers, body: Buffer.concat(chunks) });
+        resolve({
+          status: Number(raw),
+          message: typeof rawMessage === 'string' ? safeDecode(rawMessage) : '',
+          headers: resHeaders,
+          trailers,
+          body: Buffer.concat(chunks),
+        });
       });
       stream.end(framed);
     });

@@ -3,7 +3,14 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { parseRetryAfter } from '../tickets/delivery.ts';
 import { decodePartialSuccess, decodeRpcStatus } from '../../otlp/proto/responses.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../../receivers/otlp/signals.ts';
-import { compress, tlsClientOptions, USER_AGENT, type Compression, type ExportResult, type OtlpClient } from './client.ts';
+import {
+  compress,
+  tlsClientOptions,
+  USER_AGENT,
+  type Compression,
+  type ExportResult,
+  type OtlpClient,
+} from './client.ts';
 import type { OtlpHttpExporterConfig } from './config.ts';
 
 /** HTTP statuses the OTLP/HTTP specification marks retryable; every other failure is permanent. */
@@ -23,7 +30,9 @@ export class OtlpHttpClient implements OtlpClient {
   constructor(config: OtlpHttpExporterConfig, now: () => number = Date.now) {
     this.base = config.endpoint.replace(/\/+$/, '');
     this.https = this.base.startsWith('https:');
-    this.agent = this.https ? new HttpsAgent({ keepAlive: true, maxSockets: 4, ...tlsClientOptions(config.tls) }) : new HttpAgent({ keepAlive: true, maxSockets: 4 });
+    this.agent = this.https
+      ? new HttpsAgent({ keepAlive: true, maxSockets: 4, ...tlsClientOptions(config.tls) })
+      : new HttpAgent({ keepAlive: true, maxSockets: 4 });
     this.compression = config.compression;
     this.timeoutMs = config.timeout;
     this.now = now;
@@ -51,22 +60,40 @@ export class OtlpHttpClient implements OtlpClient {
     const said = `POST ${url}: HTTP ${res.status}${describeBody(res)}`;
     if (!RETRYABLE.has(res.status)) return { kind: 'permanent', message: said };
     const retryAfter = res.headers['retry-after'];
-    return { kind: 'retryable', message: said, retryAfterMs: parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : null, this.now()) };
+    return {
+      kind: 'retryable',
+      message: said,
+      retryAfterMs: parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : null, this.now()),
+    };
   }
 
-  private post(url: string, payload: Buffer): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
+  private post(
+    url: string,
+    payload: Buffer,
+  ): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
     return new Promise((resolve, reject) => {
       const send = this.https ? httpsRequest : httpRequest;
-      const req = send(url, { method: 'POST', agent: this.agent, headers: { ...this.headers, 'content-length': String(payload.length) }, timeout: this.timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= MAX_RESPONSE_BYTES) chunks.push(c);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
+      const req = send(
+        url,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: { ...this.headers, 'content-length': String(payload.length) },
+          timeout: this.timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size <= MAX_RESPONSE_BYTES) chunks.push(c);
+          });
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms (timeout)`)));
       req.on('error', reject);
       req.end(payload);

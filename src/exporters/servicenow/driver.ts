@@ -28,7 +28,8 @@ export function correlationId(key: string, marker: string): string {
 function errorText(res: HttpResult): string {
   try {
     const e = (JSON.parse(res.text) as { error?: { message?: unknown; detail?: unknown } }).error;
-    if (e && typeof e.message === 'string') return typeof e.detail === 'string' && e.detail ? `${e.message}: ${e.detail}` : e.message;
+    if (e && typeof e.message === 'string')
+      return typeof e.detail === 'string' && e.detail ? `${e.message}: ${e.detail}` : e.message;
   } catch {
     // not JSON: an HTML error page from a proxy, say
   }
@@ -71,13 +72,34 @@ export class ServiceNowDriver implements TicketDriver {
 
   private async requestToken(): Promise<string> {
     const c = this.config;
-    const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: c.client_id!, client_secret: c.client_secret! }).toString();
-    const res = await send({ method: 'POST', url: `${this.base}/oauth_token.do`, headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body, timeoutMs: c.delivery.timeout });
-    if (res.status !== 200) throw credentialsFailure(httpFailure('ServiceNow OAuth token', { ...res, text: errorText(res) }), 'check client_id, client_secret and that the OAuth application allows the client_credentials grant', { login: true });
+    const body = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: c.client_id!,
+      client_secret: c.client_secret!,
+    }).toString();
+    const res = await send({
+      method: 'POST',
+      url: `${this.base}/oauth_token.do`,
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body,
+      timeoutMs: c.delivery.timeout,
+    });
+    if (res.status !== 200)
+      throw credentialsFailure(
+        httpFailure('ServiceNow OAuth token', { ...res, text: errorText(res) }),
+        'check client_id, client_secret and that the OAuth application allows the client_credentials grant',
+        { login: true },
+      );
     const t = parseJson<{ access_token?: string; expires_in?: number }>('ServiceNow OAuth token', res);
-    if (!t.access_token) throw new DeliveryError('ServiceNow answered the OAuth token request without an access_token', { retryable: true });
+    if (!t.access_token)
+      throw new DeliveryError('ServiceNow answered the OAuth token request without an access_token', {
+        retryable: true,
+      });
     const lifetimeMs = (Number(t.expires_in) || 1800) * 1000;
-    this.token = { value: t.access_token, expiresAtMs: this.timers.now() + Math.max(lifetimeMs / 2, lifetimeMs - TOKEN_MARGIN_MS) };
+    this.token = {
+      value: t.access_token,
+      expiresAtMs: this.timers.now() + Math.max(lifetimeMs / 2, lifetimeMs - TOKEN_MARGIN_MS),
+    };
     return t.access_token;
   }
 
@@ -88,7 +110,11 @@ export class ServiceNowDriver implements TicketDriver {
       const res = await send({
         method,
         url: `${this.base}/api/now/table/${path}`,
-        headers: { Authorization: auth, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
+        headers: {
+          Authorization: auth,
+          Accept: 'application/json',
+          ...(body ? { 'Content-Type': 'application/json' } : {}),
+        },
         body: body ? JSON.stringify(body) : undefined,
         timeoutMs: this.config.delivery.timeout,
       });
@@ -98,7 +124,10 @@ export class ServiceNowDriver implements TicketDriver {
         if (!renewed) continue;
       }
       if (res.status >= 200 && res.status < 300) return res;
-      throw credentialsFailure(httpFailure(`ServiceNow ${what}`, { ...res, text: errorText(res) }), "check the credentials and the account's roles (itil or sn_incident_write)");
+      throw credentialsFailure(
+        httpFailure(`ServiceNow ${what}`, { ...res, text: errorText(res) }),
+        "check the credentials and the account's roles (itil or sn_incident_write)",
+      );
     }
   }
 
@@ -131,7 +160,10 @@ export class ServiceNowDriver implements TicketDriver {
     if (c.subcategory) record.subcategory = c.subcategory;
     const res = await this.call('POST', 'incident?sysparm_fields=sys_id,number', 'create incident', record);
     const id = parseJson<{ result?: { sys_id?: string } }>('ServiceNow create incident', res).result?.sys_id;
-    if (!id) throw new DeliveryError(`ServiceNow created an incident but returned no sys_id: ${res.text.slice(0, 200)}`, { retryable: false });
+    if (!id)
+      throw new DeliveryError(`ServiceNow created an incident but returned no sys_id: ${res.text.slice(0, 200)}`, {
+        retryable: false,
+      });
     return id;
   }
 
@@ -141,7 +173,11 @@ export class ServiceNowDriver implements TicketDriver {
 
   async resolve(ref: string, n: Notice): Promise<void> {
     try {
-      await this.patch(ref, 'resolve', { state: String(IncidentState.Resolved), close_code: this.config.close_code, close_notes: n.body });
+      await this.patch(ref, 'resolve', {
+        state: String(IncidentState.Resolved),
+        close_code: this.config.close_code,
+        close_notes: n.body,
+      });
     } catch (err) {
       // Refused (a data policy or an ACL on closed records): fine if someone resolved or closed it already.
       if (err instanceof DeliveryError && refused(err) && (await this.state(ref)) >= IncidentState.Resolved) return;
@@ -154,11 +190,20 @@ export class ServiceNowDriver implements TicketDriver {
   }
 
   private async patch(ref: string, what: string, fields: Record<string, string>): Promise<void> {
-    await this.call('PATCH', `incident/${encodeURIComponent(ref)}?sysparm_fields=sys_id`, `${what} on incident ${ref}`, fields);
+    await this.call(
+      'PATCH',
+      `incident/${encodeURIComponent(ref)}?sysparm_fields=sys_id`,
+      `${what} on incident ${ref}`,
+      fields,
+    );
   }
 
   private async state(ref: string): Promise<number> {
-    const res = await this.call('GET', `incident/${encodeURIComponent(ref)}?sysparm_fields=state`, `reading incident ${ref}`);
+    const res = await this.call(
+      'GET',
+      `incident/${encodeURIComponent(ref)}?sysparm_fields=state`,
+      `reading incident ${ref}`,
+    );
     return Number(parseJson<{ result?: { state?: string } }>(`ServiceNow incident ${ref}`, res).result?.state);
   }
 }

@@ -7,7 +7,8 @@ export const serviceNowExporterFactory: ExporterFactory<ServiceNowExporterConfig
   kind: 'exporter',
   type: 'servicenow',
   signals: ['incidents'],
-  description: 'One ServiceNow incident per incident (Table API): created with its correlation_id, work notes on updates, resolved with a close code and notes.',
+  description:
+    'One ServiceNow incident per incident (Table API): created with its correlation_id, work notes on updates, resolved with a close code and notes.',
   configSchema: serviceNowExporterSchema,
   create: (settings, config) => new IncidentExporter(settings, config, new ServiceNowDriver(config)),
 };

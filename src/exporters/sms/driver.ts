@@ -31,9 +31,24 @@ function smsMetrics(registry: Registry): SmsMetrics {
   if (m) return m;
   const registers = [registry];
   m = {
-    dropped: new Counter({ name: 'vigil_sms_dropped_total', help: 'SMS not sent to a recipient: reason="rate_limited" (over rate_limit) or "rejected" (the provider refused the recipient or the message).', labelNames: ['exporter', 'reason'], registers }),
-    truncated: new Counter({ name: 'vigil_sms_truncated_total', help: 'SMS texts cut to max_segments.', labelNames: ['exporter'], registers }),
-    segments: new Counter({ name: 'vigil_sms_segments_total', help: 'SMS segments sent (what providers bill).', labelNames: ['exporter'], registers }),
+    dropped: new Counter({
+      name: 'vigil_sms_dropped_total',
+      help: 'SMS not sent to a recipient: reason="rate_limited" (over rate_limit) or "rejected" (the provider refused the recipient or the message).',
+      labelNames: ['exporter', 'reason'],
+      registers,
+    }),
+    truncated: new Counter({
+      name: 'vigil_sms_truncated_total',
+      help: 'SMS texts cut to max_segments.',
+      labelNames: ['exporter'],
+      registers,
+    }),
+    segments: new Counter({
+      name: 'vigil_sms_segments_total',
+      help: 'SMS segments sent (what providers bill).',
+      labelNames: ['exporter'],
+      registers,
+    }),
   };
   metricsByRegistry.set(registry, m);
   return m;
@@ -43,7 +58,8 @@ function smsMetrics(registry: Registry): SmsMetrics {
 function twilioErrorText(res: HttpResult): string {
   try {
     const e = JSON.parse(res.text) as { code?: unknown; message?: unknown; more_info?: unknown };
-    if (typeof e.message === 'string') return `${e.code ?? ''} ${e.message}${typeof e.more_info === 'string' ? ` (${e.more_info})` : ''}`.trim();
+    if (typeof e.message === 'string')
+      return `${e.code ?? ''} ${e.message}${typeof e.more_info === 'string' ? ` (${e.more_info})` : ''}`.trim();
   } catch {
     // not JSON
   }
@@ -84,7 +100,6 @@ export class SmsDriver extends MessageDriver {
     this.body = config.body ?? compileTemplate(DEFAULT_BODY[config.content_type], SMS_BODY_SHAPE);
   }
 
-
   protected async deliver(n: Notice): Promise<void> {
     const handled = this.handled.get(n.id) ?? new Set<string>();
     this.handled.set(n.id, handled);
@@ -116,7 +131,8 @@ export class SmsDriver extends MessageDriver {
     }
     this.handled.delete(n.id);
     // One refused number must not hold the incident's later messages back; all refused is a config to fix.
-    if (refusals.length === this.config.to.length) throw new DeliveryError(`every recipient refused: ${refusals.join('; ')}`, { retryable: false });
+    if (refusals.length === this.config.to.length)
+      throw new DeliveryError(`every recipient refused: ${refusals.join('; ')}`, { retryable: false });
   }
 
   /** Takes a slot of the recipient's window, or says the window is full. */
@@ -142,21 +158,42 @@ export class SmsDriver extends MessageDriver {
     const c = this.config;
     if (c.provider === 'twilio') {
       const base = (c.url ?? TWILIO_API).replace(/\/+$/, '');
-      const form = new URLSearchParams({ To: to, [c.from.startsWith('MG') ? 'MessagingServiceSid' : 'From']: c.from, Body: message });
+      const form = new URLSearchParams({
+        To: to,
+        [c.from.startsWith('MG') ? 'MessagingServiceSid' : 'From']: c.from,
+        Body: message,
+      });
       const res = await send({
         method: 'POST',
         url: `${base}/2010-04-01/Accounts/${c.account_sid}/Messages.json`,
-        headers: { Authorization: `Basic ${Buffer.from(`${c.account_sid}:${c.auth_token}`).toString('base64')}`, 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+        headers: {
+          Authorization: `Basic ${Buffer.from(`${c.account_sid}:${c.auth_token}`).toString('base64')}`,
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Accept: 'application/json',
+        },
         body: form.toString(),
         timeoutMs: c.delivery.timeout,
       });
-      if (res.status !== 201 && res.status !== 200) throw credentialsFailure(httpFailure(`Twilio message to ${to}`, { ...res, text: twilioErrorText(res) }), 'check account_sid and auth_token');
+      if (res.status !== 201 && res.status !== 200)
+        throw credentialsFailure(
+          httpFailure(`Twilio message to ${to}`, { ...res, text: twilioErrorText(res) }),
+          'check account_sid and auth_token',
+        );
       return;
     }
-    const headers: Record<string, string> = { ...c.headers, 'Content-Type': c.content_type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded', 'Idempotency-Key': id };
-    if (c.username) headers.Authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
+    const headers: Record<string, string> = {
+      ...c.headers,
+      'Content-Type': c.content_type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
+      'Idempotency-Key': id,
+    };
+    if (c.username)
+      headers.Authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
     const body = this.body.render({ to, from: c.from, message, id, marker: n.marker }, ESCAPE[c.content_type]);
     const res = await send({ method: c.method, url: c.url!, headers, body, timeoutMs: c.delivery.timeout });
-    if (res.status < 200 || res.status >= 300) throw credentialsFailure(httpFailure(`${c.method} ${redact(c.url!)} (SMS to ${to})`, res), 'check the gateway credentials');
+    if (res.status < 200 || res.status >= 300)
+      throw credentialsFailure(
+        httpFailure(`${c.method} ${redact(c.url!)} (SMS to ${to})`, res),
+        'check the gateway credentials',
+      );
   }
 }

@@ -12,8 +12,13 @@ export const smsExporterFactory: ExporterFactory<SmsExporterConfig> = {
   kind: 'exporter',
   type: 'sms',
   signals: ['incidents'],
-  description: 'Texts every incident change to phones through Twilio or any HTTP SMS gateway, cut to a segment budget and rate-limited per recipient.',
+  description:
+    'Texts every incident change to phones through Twilio or any HTTP SMS gateway, cut to a segment budget and rate-limited per recipient.',
   configSchema: smsExporterSchema,
   create: (settings, config) =>
-    new IncidentExporter(settings, smsIncidentConfig(config), new SmsDriver(config, { exporterId: settings.id, registry: settings.metrics.registry })),
+    new IncidentExporter(
+      settings,
+      smsIncidentConfig(config),
+      new SmsDriver(config, { exporterId: settings.id, registry: settings.metrics.registry }),
+    ),
 };

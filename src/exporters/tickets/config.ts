@@ -28,8 +28,26 @@ export function matcher(): Schema<Matcher> {
 export const INCIDENT_TEMPLATE_SHAPE: TemplateShape = {
   change: { kind: 'leaf', reason: 'leaf', at: 'leaf', events: { list: 'leaf' }, actor: 'leaf' },
   incident: {
-    key: 'leaf', id: 'leaf', rule: 'leaf', title: 'leaf', status: 'leaf', assignee: 'leaf', acknowledged_by: 'leaf', severity: 'leaf', severity_number: 'leaf', service: 'leaf', asset: 'leaf', tenant: 'leaf',
-    event_count: 'leaf', opened_at: 'leaf', resolved_at: 'leaf', first_seen: 'leaf', last_seen: 'leaf', sample_events: { list: 'leaf' }, merged_ids: { list: 'leaf' }, version: 'leaf',
+    key: 'leaf',
+    id: 'leaf',
+    rule: 'leaf',
+    title: 'leaf',
+    status: 'leaf',
+    assignee: 'leaf',
+    acknowledged_by: 'leaf',
+    severity: 'leaf',
+    severity_number: 'leaf',
+    service: 'leaf',
+    asset: 'leaf',
+    tenant: 'leaf',
+    event_count: 'leaf',
+    opened_at: 'leaf',
+    resolved_at: 'leaf',
+    first_seen: 'leaf',
+    last_seen: 'leaf',
+    sample_events: { list: 'leaf' },
+    merged_ids: { list: 'leaf' },
+    version: 'leaf',
   },
   label: 'any',
   labels: { list: { name: 'leaf', value: 'leaf' } },
@@ -55,17 +73,38 @@ export function shapedTemplate(shape: TemplateShape, opts: { default?: string; d
 
 export const routesSchema = list(
   obj({
-    matchers: list(matcher(), { minItems: 1, doc: 'All must match, e.g. `severity >= error`, `env = "prod"`, `rule =~ "disk-.*"`, `service != "batch"`. Names are `rule`, `severity`, `service`, `tenant`, `asset`, `kind` (the change kind) or an incident label.' }),
+    matchers: list(matcher(), {
+      minItems: 1,
+      doc: 'All must match, e.g. `severity >= error`, `env = "prod"`, `rule =~ "disk-.*"`, `service != "batch"`. Names are `rule`, `severity`, `service`, `tenant`, `asset`, `kind` (the change kind) or an incident label.',
+    }),
   }),
-  { default: [], doc: 'Which incidents this exporter takes: any route whose matchers all match. None: every incident.' },
+  {
+    default: [],
+    doc: 'Which incidents this exporter takes: any route whose matchers all match. None: every incident.',
+  },
 );
 
 export const deliverySchema = obj({
-  max_attempts: int({ default: 15, min: 1, doc: 'Attempts before a change is parked with its last error: it and the later changes of its incident wait (`vigil tickets list`) until `vigil tickets retry`. Time spent waiting for the shared ticket ledger (Redis unreachable) is not an attempt.' }),
-  initial_backoff: duration({ default: '2s', doc: 'First retry delay; doubles per attempt (with jitter) up to `max_backoff`. A server\'s Retry-After wins.' }),
+  max_attempts: int({
+    default: 15,
+    min: 1,
+    doc: 'Attempts before a change is parked with its last error: it and the later changes of its incident wait (`vigil tickets list`) until `vigil tickets retry`. Time spent waiting for the shared ticket ledger (Redis unreachable) is not an attempt.',
+  }),
+  initial_backoff: duration({
+    default: '2s',
+    doc: "First retry delay; doubles per attempt (with jitter) up to `max_backoff`. A server's Retry-After wins.",
+  }),
   max_backoff: duration({ default: '10m', doc: 'Longest retry delay.' }),
-  concurrency: int({ default: 4, min: 1, doc: 'Incidents delivered at the same time (changes of one incident always go one at a time, in order).' }),
-  max_notifications_per_minute: int({ default: 120, min: 0, doc: 'Most requests (notifications and their retries) this exporter starts in any minute (0: no limit). Past it, changes wait in the outbox, in order, and are never dropped; each one that waits is counted in `vigil_exporter_throttled_changes_total`.' }),
+  concurrency: int({
+    default: 4,
+    min: 1,
+    doc: 'Incidents delivered at the same time (changes of one incident always go one at a time, in order).',
+  }),
+  max_notifications_per_minute: int({
+    default: 120,
+    min: 0,
+    doc: 'Most requests (notifications and their retries) this exporter starts in any minute (0: no limit). Past it, changes wait in the outbox, in order, and are never dropped; each one that waits is counted in `vigil_exporter_throttled_changes_total`.',
+  }),
   fsync: bool({ default: true, doc: 'fsync the outbox on every append, so an accepted change survives power loss.' }),
   timeout: duration({ default: '15s', doc: 'Time limit of one HTTP request; a timeout is retried.' }),
 });

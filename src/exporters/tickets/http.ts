@@ -18,16 +18,30 @@ export interface HttpRequest {
 export async function send(req: HttpRequest): Promise<HttpResult> {
   let res: Response;
   try {
-    res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, signal: AbortSignal.timeout(req.timeoutMs), redirect: 'manual' });
+    res = await fetch(req.url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      signal: AbortSignal.timeout(req.timeoutMs),
+      redirect: 'manual',
+    });
   } catch (err) {
     const timedOut = (err as Error).name === 'TimeoutError';
-    throw new DeliveryError(timedOut ? `${req.method} ${redact(req.url)} timed out after ${req.timeoutMs} ms` : `${req.method} ${redact(req.url)} failed: ${fetchFailure(err)}`, { retryable: true, cause: err });
+    throw new DeliveryError(
+      timedOut
+        ? `${req.method} ${redact(req.url)} timed out after ${req.timeoutMs} ms`
+        : `${req.method} ${redact(req.url)} failed: ${fetchFailure(err)}`,
+      { retryable: true, cause: err },
+    );
   }
   let text: string;
   try {
     text = await res.text();
   } catch (err) {
-    throw new DeliveryError(`${req.method} ${redact(req.url)}: reading the response failed: ${(err as Error).message}`, { retryable: true, cause: err });
+    throw new DeliveryError(
+      `${req.method} ${redact(req.url)}: reading the response failed: ${(err as Error).message}`,
+      { retryable: true, cause: err },
+    );
   }
   return { status: res.status, headers: res.headers, text };
 }
@@ -40,7 +54,7 @@ export function fetchFailure(err: unknown): string {
   const e = err as Error & { cause?: unknown };
   const cause = e.cause as (Error & { code?: unknown; errors?: unknown }) | undefined;
   if (!cause || typeof cause !== 'object') return e.message;
-  const first = Array.isArray(cause.errors) ? (cause.errors[0] as Error & { code?: unknown } | undefined) : undefined;
+  const first = Array.isArray(cause.errors) ? (cause.errors[0] as (Error & { code?: unknown }) | undefined) : undefined;
   const code = typeof cause.code === 'string' ? cause.code : typeof first?.code === 'string' ? first.code : undefined;
   const message = cause.message || first?.message || '';
   const detail = code && !message.includes(code) ? `${code} ${message}`.trim() : message;
@@ -64,14 +78,21 @@ export function redact(url: string): string {
 export function httpFailure(what: string, res: HttpResult): DeliveryError {
   const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
   const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), Date.now());
-  return new DeliveryError(`${what}: HTTP ${res.status} ${res.text.slice(0, 300)}`.trim(), { retryable, retryAfterMs, status: res.status });
+  return new DeliveryError(`${what}: HTTP ${res.status} ${res.text.slice(0, 300)}`.trim(), {
+    retryable,
+    retryAfterMs,
+    status: res.status,
+  });
 }
 
 export function parseJson<T>(what: string, res: HttpResult): T {
   try {
     return JSON.parse(res.text) as T;
   } catch {
-    throw new DeliveryError(`${what}: HTTP ${res.status} with a body that is not JSON: ${res.text.slice(0, 200)}`, { retryable: true, status: res.status });
+    throw new DeliveryError(`${what}: HTTP ${res.status} with a body that is not JSON: ${res.text.slice(0, 200)}`, {
+      retryable: true,
+      status: res.status,
+    });
   }
 }
 
@@ -82,5 +103,9 @@ export function parseJson<T>(what: string, res: HttpResult): T {
  */
 export function credentialsFailure(err: DeliveryError, hint: string, opts: { login?: boolean } = {}): DeliveryError {
   if (!opts.login && err.status !== 401 && err.status !== 403) return err;
-  return new DeliveryError(`${err.message} (${hint})`, { retryable: true, retryAfterMs: err.retryAfterMs, status: err.status });
+  return new DeliveryError(`${err.message} (${hint})`, {
+    retryable: true,
+    retryAfterMs: err.retryAfterMs,
+    status: err.status,
+  });
 }

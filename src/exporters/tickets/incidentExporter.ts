@@ -71,7 +71,13 @@ function iso(ms: number): string {
 export function templateContext(change: IncidentChange, marker: string): object {
   const inc = change.incident;
   return {
-    change: { kind: change.kind, reason: change.reason, at: iso(change.atMs), events: change.eventIds, actor: change.actor ?? '' },
+    change: {
+      kind: change.kind,
+      reason: change.reason,
+      at: iso(change.atMs),
+      events: change.eventIds,
+      actor: change.actor ?? '',
+    },
     incident: {
       key: inc.key,
       id: inc.id,
@@ -149,10 +155,29 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
       },
     });
   perExporter('vigil_exporter_outbox_depth', 'Incident changes waiting in the exporter outbox.', (v) => v.depth);
-  perExporter('vigil_exporter_outbox_oldest_age_seconds', 'Age of the oldest undelivered incident change.', (v) => v.ageSeconds);
-  const parked = new Counter({ name: 'vigil_exporter_outbox_parked_total', help: 'Incident changes given up on and parked in parked.ndjson.', labelNames: ['exporter'], registers });
-  const throttled = new Counter({ name: 'vigil_exporter_throttled_changes_total', help: 'Incident changes that waited in the outbox for delivery.max_notifications_per_minute.', labelNames: ['exporter'], registers });
-  const ledgerWaits = new Counter({ name: 'vigil_exporter_ledger_waits_total', help: 'Delivery attempts put off, without spending one of delivery.max_attempts, because the shared ticket ledger was unreachable or another agent held the incident\'s claim.', labelNames: ['exporter'], registers });
+  perExporter(
+    'vigil_exporter_outbox_oldest_age_seconds',
+    'Age of the oldest undelivered incident change.',
+    (v) => v.ageSeconds,
+  );
+  const parked = new Counter({
+    name: 'vigil_exporter_outbox_parked_total',
+    help: 'Incident changes given up on and parked in parked.ndjson.',
+    labelNames: ['exporter'],
+    registers,
+  });
+  const throttled = new Counter({
+    name: 'vigil_exporter_throttled_changes_total',
+    help: 'Incident changes that waited in the outbox for delivery.max_notifications_per_minute.',
+    labelNames: ['exporter'],
+    registers,
+  });
+  const ledgerWaits = new Counter({
+    name: 'vigil_exporter_ledger_waits_total',
+    help: "Delivery attempts put off, without spending one of delivery.max_attempts, because the shared ticket ledger was unreachable or another agent held the incident's claim.",
+    labelNames: ['exporter'],
+    registers,
+  });
   m = { sources, parked, throttled, ledgerWaits };
   outboxMetricsByRegistry.set(registry, m);
   return m;
@@ -183,7 +208,12 @@ export class IncidentExporter implements Exporter {
   private ledgerDownSince: number | undefined;
   private ledgerDownReason = '';
 
-  constructor(settings: CreateSettings, config: IncidentExporterConfig, driver: TicketDriver, opts: IncidentExporterOptions = {}) {
+  constructor(
+    settings: CreateSettings,
+    config: IncidentExporterConfig,
+    driver: TicketDriver,
+    opts: IncidentExporterOptions = {},
+  ) {
     this.settings = settings;
     this.config = config;
     this.driver = driver;
@@ -213,7 +243,10 @@ export class IncidentExporter implements Exporter {
         this.ledgerAnswered();
         this.failed(err.message);
         metrics.exporterRetries.inc({ exporter: id });
-        logger.warn({ incident: e.key, kind: e.payload.kind, attempt: e.attempts, retryInMs: delayMs, err: err.message }, 'incident delivery failed; will retry');
+        logger.warn(
+          { incident: e.key, kind: e.payload.kind, attempt: e.attempts, retryInMs: delayMs, err: err.message },
+          'incident delivery failed; will retry',
+        );
       },
       onPark: (e, reason) => {
         this.ledgerAnswered();
@@ -221,28 +254,46 @@ export class IncidentExporter implements Exporter {
         this.lastParkReason = reason;
         metrics.exporterFailed.inc({ exporter: id, signal: 'incidents' });
         this.parkedCounter.inc({ exporter: id });
-        logger.error({ incident: e.key, kind: e.payload.kind, attempts: e.attempts, seq: e.seq, reason }, 'incident change parked; later changes of the incident wait behind it until `vigil tickets retry`');
+        logger.error(
+          { incident: e.key, kind: e.payload.kind, attempts: e.attempts, seq: e.seq, reason },
+          'incident change parked; later changes of the incident wait behind it until `vigil tickets retry`',
+        );
       },
       onDeferred: (e, err) => {
         outboxMetrics(metrics.registry).ledgerWaits.inc({ exporter: id });
         // Only an unreachable ledger holds every key; a claim another agent holds is an answer.
         if (!err.allKeys) return this.ledgerAnswered();
-        if (this.ledgerDownSince === undefined) logger.warn({ incident: e.key, kind: e.payload.kind, err: err.message, depth: this.outbox.depth }, 'shared ticket ledger unreachable; incident changes wait in the outbox until it answers, spending no attempt');
+        if (this.ledgerDownSince === undefined)
+          logger.warn(
+            { incident: e.key, kind: e.payload.kind, err: err.message, depth: this.outbox.depth },
+            'shared ticket ledger unreachable; incident changes wait in the outbox until it answers, spending no attempt',
+          );
         this.ledgerDownSince ??= (this.timers ?? Date).now();
         this.ledgerDownReason = err.message;
       },
-      onRetryRequested: (e) => logger.info({ incident: e.key, kind: e.payload.kind, seq: e.seq }, 'parked incident change moved back into delivery'),
+      onRetryRequested: (e) =>
+        logger.info(
+          { incident: e.key, kind: e.payload.kind, seq: e.seq },
+          'parked incident change moved back into delivery',
+        ),
       onJournalError: (err) => logger.error({ err }, 'incident outbox journal write failed'),
       onThrottled: (e, waiting) => {
         outboxMetrics(metrics.registry).throttled.inc({ exporter: id });
         // Once per episode: the first change to wait since none was waiting.
-        if (waiting === 1) logger.warn({ incident: e.key, kind: e.payload.kind, limit: d.max_notifications_per_minute, depth: this.outbox.depth }, 'notification rate limit reached (delivery.max_notifications_per_minute); changes wait in the outbox');
+        if (waiting === 1)
+          logger.warn(
+            { incident: e.key, kind: e.payload.kind, limit: d.max_notifications_per_minute, depth: this.outbox.depth },
+            'notification rate limit reached (delivery.max_notifications_per_minute); changes wait in the outbox',
+          );
       },
     });
     this.parkedCounter = outboxMetrics(metrics.registry).parked;
     outboxMetrics(metrics.registry).sources.set(id, () => {
       const oldest = this.outbox.oldestEnqueuedAtMs();
-      return { depth: this.outbox.depth, ageSeconds: oldest === undefined ? 0 : ((this.timers ?? Date).now() - oldest) / 1000 };
+      return {
+        depth: this.outbox.depth,
+        ageSeconds: oldest === undefined ? 0 : ((this.timers ?? Date).now() - oldest) / 1000,
+      };
     });
   }
 
@@ -266,7 +317,12 @@ export class IncidentExporter implements Exporter {
       // A resolve goes through even when not notifying, so a ticket never stays open; it is a no-op if no ticket exists.
       // A held one does not: the incident may reopen silently, and a notifying resolve follows if it does not.
       if (!change.notify && (change.kind !== 'resolved' || change.held)) continue;
-      if (this.tree?.exporters.has(this.settings.id) ? !this.tree.takes(this.settings.id, change, change.atMs) : !routed(this.config.routes, change)) continue;
+      if (
+        this.tree?.exporters.has(this.settings.id)
+          ? !this.tree.takes(this.settings.id, change, change.atMs)
+          : !routed(this.config.routes, change)
+      )
+        continue;
       items.push({ key: change.incident.key, payload: change });
     }
     await this.outbox.append(items);
@@ -282,7 +338,9 @@ export class IncidentExporter implements Exporter {
   async shutdown(): Promise<void> {
     outboxMetrics(this.settings.metrics.registry).sources.delete(this.settings.id);
     await this.outbox.close();
-    await this.driver.close?.().catch((err: unknown) => this.settings.logger.warn({ err }, 'closing the tracker session failed'));
+    await this.driver
+      .close?.()
+      .catch((err: unknown) => this.settings.logger.warn({ err }, 'closing the tracker session failed'));
     await this.ledger.close();
   }
 
@@ -290,7 +348,10 @@ export class IncidentExporter implements Exporter {
   private ledgerAnswered(): void {
     if (this.ledgerDownSince === undefined) return;
     this.ledgerDownSince = undefined;
-    this.settings.logger.info({ depth: this.outbox.depth }, 'shared ticket ledger reachable again; delivering the changes that waited for it');
+    this.settings.logger.info(
+      { depth: this.outbox.depth },
+      'shared ticket ledger reachable again; delivering the changes that waited for it',
+    );
   }
 
   private failed(what: string): void {
@@ -308,13 +369,28 @@ export class IncidentExporter implements Exporter {
     const now = (this.timers ?? Date).now();
     const oldest = this.outbox.oldestEnqueuedAtMs();
     const oldestAgeMs = oldest === undefined ? 0 : Math.max(0, now - oldest);
-    const details = { waiting: this.outbox.depth, oldestAgeSeconds: Math.round(oldestAgeMs / 100) / 10, parked: this.outbox.parked, waitingOnParked: this.outbox.waitingOnParked };
+    const details = {
+      waiting: this.outbox.depth,
+      oldestAgeSeconds: Math.round(oldestAgeMs / 100) / 10,
+      parked: this.outbox.parked,
+      waitingOnParked: this.outbox.waitingOnParked,
+    };
     if (this.failingSince === undefined && this.ledgerDownSince === undefined) return { status: 'ok', details };
-    const waiting = this.outbox.depth ? `${this.outbox.depth} change(s) waiting, the oldest for ${formatAge(oldestAgeMs)}` : 'no change waiting';
+    const waiting = this.outbox.depth
+      ? `${this.outbox.depth} change(s) waiting, the oldest for ${formatAge(oldestAgeMs)}`
+      : 'no change waiting';
     let health: ComponentHealth = { status: 'ok', details };
     if (this.failingSince !== undefined) {
-      const parked = this.outbox.parked ? `; ${this.outbox.parked} change(s) parked, ${this.outbox.waitingOnParked} waiting behind them (last: ${this.lastParkReason}; see vigil tickets list)` : '';
-      health = outage(this.failingSince, now, this.settings.health ?? DEFAULT_HEALTH_SETTINGS, `deliveries fail: ${this.lastFailure}; ${waiting}${parked}`, details);
+      const parked = this.outbox.parked
+        ? `; ${this.outbox.parked} change(s) parked, ${this.outbox.waitingOnParked} waiting behind them (last: ${this.lastParkReason}; see vigil tickets list)`
+        : '';
+      health = outage(
+        this.failingSince,
+        now,
+        this.settings.health ?? DEFAULT_HEALTH_SETTINGS,
+        `deliveries fail: ${this.lastFailure}; ${waiting}${parked}`,
+        details,
+      );
     }
     if (this.ledgerDownSince !== undefined) {
       const reason = `waiting for the shared ticket ledger (${this.ledgerDownReason}); ${waiting}, none given up on: they go out once it answers (for ${formatAge(now - this.ledgerDownSince)})`;
@@ -340,7 +416,8 @@ export class IncidentExporter implements Exporter {
     try {
       await this.deliverChange(entry);
     } catch (err) {
-      if (err instanceof TicketLedgerUnavailableError) throw new DeliveryDeferredError(err.message, { retryAfterMs: LEDGER_WAIT_MS, allKeys: true, cause: err });
+      if (err instanceof TicketLedgerUnavailableError)
+        throw new DeliveryDeferredError(err.message, { retryAfterMs: LEDGER_WAIT_MS, allKeys: true, cause: err });
       throw err;
     }
   }
@@ -376,10 +453,17 @@ export class IncidentExporter implements Exporter {
     }
   }
 
-  private async createOnce(entry: OutboxEntry<IncidentChange, TicketRecord>, key: string, notice: Notice): Promise<void> {
+  private async createOnce(
+    entry: OutboxEntry<IncidentChange, TicketRecord>,
+    key: string,
+    notice: Notice,
+  ): Promise<void> {
     if (!(await this.ledger.claim(key))) {
       // Another agent is creating it: waiting for it is not a failure of the tracker, and costs no attempt.
-      throw new DeliveryDeferredError(`another instance is creating the ticket for ${key}; retrying once it has stored it`, { retryAfterMs: LEDGER_WAIT_MS, allKeys: false });
+      throw new DeliveryDeferredError(
+        `another instance is creating the ticket for ${key}; retrying once it has stored it`,
+        { retryAfterMs: LEDGER_WAIT_MS, allKeys: false },
+      );
     }
     let ref: string;
     try {
@@ -407,7 +491,10 @@ export class IncidentExporter implements Exporter {
         await this.outbox.recordProgress(entry, rec);
       } catch (journalErr) {
         // Not kept: the retry repeats the call, and a creation finds its ticket by the marker.
-        this.settings.logger.error({ err: journalErr, incident: key }, 'could not journal the ticket made for an incident before storing it');
+        this.settings.logger.error(
+          { err: journalErr, incident: key },
+          'could not journal the ticket made for an incident before storing it',
+        );
       }
       throw err;
     }
@@ -422,7 +509,11 @@ export class IncidentExporter implements Exporter {
   private async storeMade(key: string, rec: TicketRecord): Promise<void> {
     const current = await this.ledger.get(key);
     if (current && !current.resolved && (current.ref !== rec.ref || current.incidentId !== rec.incidentId)) {
-      if (!rec.resolved) this.settings.logger.warn({ incident: key, ours: rec.ref, recorded: current.ref }, 'another agent recorded another ticket for this incident while ours waited for the ledger; keeping the recorded one, ours is a duplicate');
+      if (!rec.resolved)
+        this.settings.logger.warn(
+          { incident: key, ours: rec.ref, recorded: current.ref },
+          'another agent recorded another ticket for this incident while ours waited for the ledger; keeping the recorded one, ours is a duplicate',
+        );
       return;
     }
     await this.ledger.put(key, rec);

@@ -1,8 +1,24 @@
 import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceFile } from './atomicFile.ts';
-import { asDeliveryError, backoffDelay, DeliveryDeferredError, realTimers, type BackoffPolicy, type DeliveryError, type Timers } from './delivery.ts';
-import { entryRecords, JOURNAL_FILE, replayJournal, takeRetryRequests, type JournalRecord, type ParkInfo, type RetryRequest } from './outboxJournal.ts';
+import {
+  asDeliveryError,
+  backoffDelay,
+  DeliveryDeferredError,
+  realTimers,
+  type BackoffPolicy,
+  type DeliveryError,
+  type Timers,
+} from './delivery.ts';
+import {
+  entryRecords,
+  JOURNAL_FILE,
+  replayJournal,
+  takeRetryRequests,
+  type JournalRecord,
+  type ParkInfo,
+  type RetryRequest,
+} from './outboxJournal.ts';
 
 export interface OutboxEntry<T, P = unknown> {
   /** Position in the journal; also the idempotency id of this change. */
@@ -123,7 +139,13 @@ export class Outbox<T, P = unknown> {
   append(items: readonly { key: string; payload: T }[]): Promise<void> {
     if (items.length === 0) return Promise.resolve();
     const now = this.timers.now();
-    const entries = items.map((i) => ({ seq: this.nextSeq++, key: i.key, payload: i.payload, enqueuedAtMs: now, attempts: 0 }));
+    const entries = items.map((i) => ({
+      seq: this.nextSeq++,
+      key: i.key,
+      payload: i.payload,
+      enqueuedAtMs: now,
+      attempts: 0,
+    }));
     let text = '';
     for (const e of entries) text += JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
     return this.serialised(async () => {
@@ -138,7 +160,10 @@ export class Outbox<T, P = unknown> {
     this.running = true;
     const every = this.opts.retryRequestPollMs;
     if (every) {
-      this.pollTimer = setInterval(() => void this.checkRetryRequests().catch((err: unknown) => this.opts.onJournalError?.(err)), every);
+      this.pollTimer = setInterval(
+        () => void this.checkRetryRequests().catch((err: unknown) => this.opts.onJournalError?.(err)),
+        every,
+      );
       this.pollTimer.unref();
     }
     this.pump();
@@ -150,7 +175,11 @@ export class Outbox<T, P = unknown> {
       const taken = await takeRetryRequests(this.opts.dir, this.timers.now());
       if (taken.requests.length === 0) return taken.done();
       const moved = this.applyRetryRequests(taken.requests);
-      if (moved.length) await this.serialised(async () => void (await this.journal!.write(moved.map((e) => JSON.stringify({ retry: e.seq }) + '\n').join(''))));
+      if (moved.length)
+        await this.serialised(
+          async () =>
+            void (await this.journal!.write(moved.map((e) => JSON.stringify({ retry: e.seq }) + '\n').join(''))),
+        );
       await taken.done();
       this.pump();
     })().finally(() => (this.checkingRequests = undefined));
@@ -222,7 +251,8 @@ export class Outbox<T, P = unknown> {
 
   oldestEnqueuedAtMs(): number | undefined {
     let oldest: number | undefined;
-    for (const q of this.queues.values()) if (!q[0]!.parked && (oldest === undefined || q[0]!.enqueuedAtMs < oldest)) oldest = q[0]!.enqueuedAtMs;
+    for (const q of this.queues.values())
+      if (!q[0]!.parked && (oldest === undefined || q[0]!.enqueuedAtMs < oldest)) oldest = q[0]!.enqueuedAtMs;
     return oldest;
   }
 
@@ -269,26 +299,30 @@ export class Outbox<T, P = unknown> {
     const now = this.timers.now();
     let earliest = Infinity;
     if (this.heldUntil > now) earliest = this.heldUntil;
-    else for (const [key, q] of this.queues) {
-      if (this.inFlight.size >= this.opts.concurrency) break;
-      if (this.inFlight.has(key) || q.length === 0 || q[0]!.parked) continue;
-      const at = this.notBefore.get(key) ?? 0;
-      if (at > now) {
-        earliest = Math.min(earliest, at);
-        continue;
+    else
+      for (const [key, q] of this.queues) {
+        if (this.inFlight.size >= this.opts.concurrency) break;
+        if (this.inFlight.has(key) || q.length === 0 || q[0]!.parked) continue;
+        const at = this.notBefore.get(key) ?? 0;
+        if (at > now) {
+          earliest = Math.min(earliest, at);
+          continue;
+        }
+        const entry = q[0]!;
+        const slotAt = this.nextSlotAt(now);
+        if (slotAt > now) {
+          earliest = Math.min(earliest, slotAt);
+          this.noteThrottled(entry);
+          continue;
+        }
+        this.throttled.delete(entry.seq);
+        if (this.opts.maxPerMinute) this.starts.push(now);
+        // Started on a later tick so the attempt's own bookkeeping never runs before this set.
+        this.inFlight.set(
+          key,
+          Promise.resolve().then(() => this.attempt(entry, now)),
+        );
       }
-      const entry = q[0]!;
-      const slotAt = this.nextSlotAt(now);
-      if (slotAt > now) {
-        earliest = Math.min(earliest, slotAt);
-        this.noteThrottled(entry);
-        continue;
-      }
-      this.throttled.delete(entry.seq);
-      if (this.opts.maxPerMinute) this.starts.push(now);
-      // Started on a later tick so the attempt's own bookkeeping never runs before this set.
-      this.inFlight.set(key, Promise.resolve().then(() => this.attempt(entry, now)));
-    }
     if (earliest < this.timerAt) {
       this.clearTimer();
       this.timerAt = earliest;
@@ -367,13 +401,29 @@ export class Outbox<T, P = unknown> {
     entry.parked = { atMs, reason, attempts: entry.attempts };
     this.notBefore.delete(entry.key);
     try {
-      await appendFile(this.parkedPath, JSON.stringify({ parkedAtMs: atMs, reason, key: entry.key, seq: entry.seq, attempts: entry.attempts, payload: entry.payload }) + '\n', { mode: 0o600 });
+      await appendFile(
+        this.parkedPath,
+        JSON.stringify({
+          parkedAtMs: atMs,
+          reason,
+          key: entry.key,
+          seq: entry.seq,
+          attempts: entry.attempts,
+          payload: entry.payload,
+        }) + '\n',
+        { mode: 0o600 },
+      );
     } catch (err) {
       this.opts.onJournalError?.(err);
     }
     try {
       // Written before the key's later entries could be taken as free to go: they wait behind this one.
-      await this.serialised(async () => void (await this.journal!.write(JSON.stringify({ park: entry.seq, at: atMs, why: reason, tries: entry.attempts }) + '\n')));
+      await this.serialised(
+        async () =>
+          void (await this.journal!.write(
+            JSON.stringify({ park: entry.seq, at: atMs, why: reason, tries: entry.attempts }) + '\n',
+          )),
+      );
     } catch (err) {
       this.opts.onJournalError?.(err);
     }

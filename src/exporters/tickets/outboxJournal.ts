@@ -75,7 +75,8 @@ export function replayJournal<T, P = unknown>(text: string): { entries: JournalE
 
 export function entryRecords<T, P>(e: JournalEntry<T, P>): string {
   let text = JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
-  if (e.parked) text += JSON.stringify({ park: e.seq, at: e.parked.atMs, why: e.parked.reason, tries: e.parked.attempts }) + '\n';
+  if (e.parked)
+    text += JSON.stringify({ park: e.seq, at: e.parked.atMs, why: e.parked.reason, tries: e.parked.attempts }) + '\n';
   if (e.progress !== undefined) text += JSON.stringify({ progress: e.seq, v: e.progress }) + '\n';
   return text;
 }
@@ -114,7 +115,9 @@ export async function readStuckEntries<T>(dir: string): Promise<StuckEntry<T>[]>
 /** Asks the outbox in `dir` (running or not) to deliver parked entries again. */
 export async function requestRetry(dir: string, requests: readonly RetryRequest[]): Promise<void> {
   // One short O_APPEND write per call: concurrent callers never interleave within a line.
-  await appendFile(join(dir, RETRY_REQUESTS_FILE), requests.map((r) => JSON.stringify(r) + '\n').join(''), { mode: 0o600 });
+  await appendFile(join(dir, RETRY_REQUESTS_FILE), requests.map((r) => JSON.stringify(r) + '\n').join(''), {
+    mode: 0o600,
+  });
 }
 
 /**
@@ -122,7 +125,10 @@ export async function requestRetry(dir: string, requests: readonly RetryRequest[
  * meanwhile starts a new one for the next pass; `done()` removes what was taken once its effect
  * is in the journal. A batch a crash left taken is taken again: applying a request twice does nothing more.
  */
-export async function takeRetryRequests(dir: string, nowMs: number): Promise<{ requests: RetryRequest[]; done(): Promise<void> }> {
+export async function takeRetryRequests(
+  dir: string,
+  nowMs: number,
+): Promise<{ requests: RetryRequest[]; done(): Promise<void> }> {
   let names = await readdir(dir).catch(() => [] as string[]);
   if (names.includes(RETRY_REQUESTS_FILE)) {
     await rename(join(dir, RETRY_REQUESTS_FILE), join(dir, `${RETRY_REQUESTS_FILE}.${nowMs}${TAKEN_SUFFIX}`));

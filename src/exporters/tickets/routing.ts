@@ -17,7 +17,8 @@ const MATCHER = /^\s*([A-Za-z_][\w.]*)\s*(=~|!~|!=|>=|<=|=|>|<)\s*(?:"((?:[^"\\]
 /** Parses a matcher or returns why it cannot be one. */
 export function parseMatcher(text: string): Matcher | string {
   const m = MATCHER.exec(text);
-  if (!m) return `must look like name = "value" (operators = != =~ !~, and >= <= > < for severity); got ${JSON.stringify(text)}`;
+  if (!m)
+    return `must look like name = "value" (operators = != =~ !~, and >= <= > < for severity); got ${JSON.stringify(text)}`;
   const [, name, op, quoted, bare] = m as unknown as [string, string, MatchOp, string | undefined, string | undefined];
   const value = quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : bare!;
   const out: Matcher = { name, op, value };
@@ -31,9 +32,11 @@ export function parseMatcher(text: string): Matcher | string {
   }
   if (name === 'severity') {
     const n = /^\d+$/.test(value) ? Number(value) : severityFromText(value);
-    if (!out.regex && n === 0) return `severity must be a level (trace, debug, info, warn, error, fatal) or a number 1–24; got ${JSON.stringify(value)}`;
+    if (!out.regex && n === 0)
+      return `severity must be a level (trace, debug, info, warn, error, fatal) or a number 1–24; got ${JSON.stringify(value)}`;
     out.severity = n;
-  } else if (op.startsWith('>') || op.startsWith('<')) return `${op} only compares severity; use = != =~ !~ for ${name}`;
+  } else if (op.startsWith('>') || op.startsWith('<'))
+    return `${op} only compares severity; use = != =~ !~ for ${name}`;
   return out;
 }
 

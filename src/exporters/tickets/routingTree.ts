@@ -17,11 +17,25 @@ import { timeIntervalsSchema, tryCompileTimeInterval, type TimeInterval } from '
  */
 
 const routeFields = {
-  matchers: list(matcher(), { default: [], doc: 'All must match (same syntax as an exporter\'s `routes`: `severity >= error`, `service = "billing"`, `rule =~ "disk-.*"`). None: every change that reached this route.' }),
-  receiver: optional(str({ nonEmpty: true, doc: 'Receiver for changes this route takes; default: the parent route\'s.' })),
-  continue: bool({ default: false, doc: 'After this route takes a change, try its next siblings too (Alertmanager `continue`).' }),
-  mute_time_intervals: list(str(), { default: [], doc: 'While one of these named intervals is active, this route notifies no one (resolutions still close tickets).' }),
-  active_time_intervals: list(str(), { default: [], doc: 'When set, this route notifies only while one of these named intervals is active.' }),
+  matchers: list(matcher(), {
+    default: [],
+    doc: 'All must match (same syntax as an exporter\'s `routes`: `severity >= error`, `service = "billing"`, `rule =~ "disk-.*"`). None: every change that reached this route.',
+  }),
+  receiver: optional(
+    str({ nonEmpty: true, doc: "Receiver for changes this route takes; default: the parent route's." }),
+  ),
+  continue: bool({
+    default: false,
+    doc: 'After this route takes a change, try its next siblings too (Alertmanager `continue`).',
+  }),
+  mute_time_intervals: list(str(), {
+    default: [],
+    doc: 'While one of these named intervals is active, this route notifies no one (resolutions still close tickets).',
+  }),
+  active_time_intervals: list(str(), {
+    default: [],
+    doc: 'When set, this route notifies only while one of these named intervals is active.',
+  }),
   routes: list(any(), { default: [], doc: 'Child routes, same shape, tried in order.' }),
 };
 const routeNode = obj(routeFields);
@@ -52,12 +66,18 @@ const routeSchema: Schema<RouteConfig> = {
 
 export const routingSchema = obj(
   {
-    receiver: str({ nonEmpty: true, doc: 'The root route\'s receiver: changes no child route takes go here.' }),
-    routes: list(routeSchema, { default: [], doc: 'Child routes of the root, tried in order (each with `matchers`, `receiver`, `continue`, `mute_time_intervals`, `active_time_intervals` and its own `routes`).' }),
+    receiver: str({ nonEmpty: true, doc: "The root route's receiver: changes no child route takes go here." }),
+    routes: list(routeSchema, {
+      default: [],
+      doc: 'Child routes of the root, tried in order (each with `matchers`, `receiver`, `continue`, `mute_time_intervals`, `active_time_intervals` and its own `routes`).',
+    }),
     receivers: list(
       obj({
         name: str({ nonEmpty: true, doc: 'Named by routes.' }),
-        exporters: list(str({ nonEmpty: true }), { default: [], doc: 'Incident exporters (ticket, chat, webhook) that get the changes routed here. None: the changes go nowhere (a "blackhole" receiver).' }),
+        exporters: list(str({ nonEmpty: true }), {
+          default: [],
+          doc: 'Incident exporters (ticket, chat, webhook) that get the changes routed here. None: the changes go nowhere (a "blackhole" receiver).',
+        }),
       }),
       { minItems: 1, doc: 'Receivers by name.' },
     ),
@@ -105,32 +125,50 @@ export class RoutingTree {
    * Checks references (receivers, time intervals, exporters) and builds the tree; issues carry
    * YAML paths under `at`. `incidentExporters` are the exporter ids that take incident changes.
    */
-  static compile(config: RoutingConfig, at: string, incidentExporters: ReadonlySet<string>, issues: ConfigIssue[]): RoutingTree | undefined {
+  static compile(
+    config: RoutingConfig,
+    at: string,
+    incidentExporters: ReadonlySet<string>,
+    issues: ConfigIssue[],
+  ): RoutingTree | undefined {
     const before = issues.length;
     const intervals = new Map<string, TimeInterval>();
     config.time_intervals.forEach((ti, i) => {
-      if (intervals.has(ti.name)) issues.push({ path: `${at}.time_intervals[${i}].name`, message: `"${ti.name}" is defined twice` });
+      if (intervals.has(ti.name))
+        issues.push({ path: `${at}.time_intervals[${i}].name`, message: `"${ti.name}" is defined twice` });
       const compiled = tryCompileTimeInterval(ti.name, ti.time_intervals);
       if (typeof compiled === 'string') issues.push({ path: `${at}.time_intervals[${i}]`, message: compiled });
       else intervals.set(ti.name, compiled);
     });
     const receivers = new Map<string, string[]>();
     config.receivers.forEach((r, i) => {
-      if (receivers.has(r.name)) issues.push({ path: `${at}.receivers[${i}].name`, message: `"${r.name}" is defined twice` });
+      if (receivers.has(r.name))
+        issues.push({ path: `${at}.receivers[${i}].name`, message: `"${r.name}" is defined twice` });
       r.exporters.forEach((e, j) => {
         if (!incidentExporters.has(e)) {
-          issues.push({ path: `${at}.receivers[${i}].exporters[${j}]`, message: `"${e}" is not an exporter of an incidents pipeline; known: ${[...incidentExporters].join(', ') || 'none'}` });
+          issues.push({
+            path: `${at}.receivers[${i}].exporters[${j}]`,
+            message: `"${e}" is not an exporter of an incidents pipeline; known: ${[...incidentExporters].join(', ') || 'none'}`,
+          });
         }
       });
       receivers.set(r.name, r.exporters);
     });
     const receiverAt = (name: string, path: string) => {
-      if (!receivers.has(name)) issues.push({ path, message: `receiver "${name}" is not defined under ${at}.receivers; defined: ${[...receivers.keys()].join(', ')}` });
+      if (!receivers.has(name))
+        issues.push({
+          path,
+          message: `receiver "${name}" is not defined under ${at}.receivers; defined: ${[...receivers.keys()].join(', ')}`,
+        });
     };
     const lookup = (names: string[], path: string) =>
       names.flatMap((n, i) => {
         const ti = intervals.get(n);
-        if (!ti) issues.push({ path: `${path}[${i}]`, message: `time interval "${n}" is not defined under ${at}.time_intervals` });
+        if (!ti)
+          issues.push({
+            path: `${path}[${i}]`,
+            message: `time interval "${n}" is not defined under ${at}.time_intervals`,
+          });
         return ti ? [ti] : [];
       });
     const build = (r: RouteConfig, parentReceiver: string, path: string): CompiledRoute => {
@@ -147,7 +185,15 @@ export class RoutingTree {
       };
     };
     receiverAt(config.receiver, `${at}.receiver`);
-    const root: CompiledRoute = { label: '{}', matchers: [], receiver: config.receiver, continue: false, mute: [], active: [], routes: config.routes.map((c, i) => build(c, config.receiver, `${at}.routes[${i}]`)) };
+    const root: CompiledRoute = {
+      label: '{}',
+      matchers: [],
+      receiver: config.receiver,
+      continue: false,
+      mute: [],
+      active: [],
+      routes: config.routes.map((c, i) => build(c, config.receiver, `${at}.routes[${i}]`)),
+    };
     return issues.length > before ? undefined : new RoutingTree(root, receivers);
   }
 
@@ -165,7 +211,8 @@ export class RoutingTree {
         }
       }
       if (!taken) {
-        const muted = r.mute.some((t) => t.active(nowMs)) || (r.active.length > 0 && !r.active.some((t) => t.active(nowMs)));
+        const muted =
+          r.mute.some((t) => t.active(nowMs)) || (r.active.length > 0 && !r.active.some((t) => t.active(nowMs)));
         out.push({ path: here, receiver: r.receiver, exporters: this.receivers.get(r.receiver) ?? [], muted });
       }
       return true;

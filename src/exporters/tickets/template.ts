@@ -22,7 +22,9 @@ const NAME = /^(\.|[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*)$/;
  * What a template may name: nested fields, `'leaf'` for a value, `'any'` for a map whose keys
  * come from data (incident labels), and `{ list: … }` for a list a section repeats over.
  */
-export type TemplateShape = { readonly [name: string]: TemplateShape | 'leaf' | 'any' | { readonly list: TemplateShape | 'leaf' } };
+export type TemplateShape = {
+  readonly [name: string]: TemplateShape | 'leaf' | 'any' | { readonly list: TemplateShape | 'leaf' };
+};
 
 type Frame = TemplateShape | 'leaf' | 'any';
 
@@ -51,7 +53,8 @@ function unknownNames(nodes: Node[], frames: Frame[]): string[] {
       }
     }
     if (found === undefined) out.push(name);
-    if (n.tag !== 'var') out.push(...unknownNames(n.children, [...frames, isList(found) ? found.list : (found ?? 'any')]));
+    if (n.tag !== 'var')
+      out.push(...unknownNames(n.children, [...frames, isList(found) ? found.list : (found ?? 'any')]));
   }
   return out;
 }
@@ -65,11 +68,17 @@ export function compileTemplate(source: string, shape?: TemplateShape): Template
     const top = stack.at(-1)!;
     if (m.index > last) top.children.push(source.slice(last, m.index));
     last = m.index + whole.length;
-    if (!NAME.test(name)) throw new TemplateError(`"${whole}" is not a valid tag: names are letters, digits, _ and -, joined by dots`);
+    if (!NAME.test(name))
+      throw new TemplateError(`"${whole}" is not a valid tag: names are letters, digits, _ and -, joined by dots`);
     const path = name === '.' ? [] : name.split('.');
     if (sigil === '') top.children.push({ tag: 'var', path });
     else if (sigil === '/') {
-      if (top.name !== name) throw new TemplateError(top.name ? `"${whole}" closes nothing open; expected {{/${top.name}}}` : `"${whole}" closes a block that was never opened`);
+      if (top.name !== name)
+        throw new TemplateError(
+          top.name
+            ? `"${whole}" closes nothing open; expected {{/${top.name}}}`
+            : `"${whole}" closes a block that was never opened`,
+        );
       stack.pop();
     } else {
       const node: Node = { tag: sigil === '#' ? 'section' : 'inverted', path, children: [] };
@@ -81,7 +90,10 @@ export function compileTemplate(source: string, shape?: TemplateShape): Template
   if (last < source.length) root.push(source.slice(last));
   if (shape) {
     const unknown = [...new Set(unknownNames(root, [shape]))];
-    if (unknown.length) throw new TemplateError(`${unknown.map((u) => `{{${u}}}`).join(', ')} ${unknown.length === 1 ? 'names nothing' : 'name nothing'} a notification has; use ${describeShape(shape)}`);
+    if (unknown.length)
+      throw new TemplateError(
+        `${unknown.map((u) => `{{${u}}}`).join(', ')} ${unknown.length === 1 ? 'names nothing' : 'name nothing'} a notification has; use ${describeShape(shape)}`,
+      );
   }
   return { source, render: (context, escape = (s) => s) => renderNodes(root, [context], escape) };
 }
@@ -103,8 +115,9 @@ function lookup(stack: unknown[], path: string[]): unknown {
  * Control characters (but tab and newline), DEL, C1 controls, zero-width and bidirectional
  * overrides: invisible in a ticket, they can make an inserted value read as something else.
  */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+const CONTROLS =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
 
 export function stripControls(text: string): string {
   return text.replace(CONTROLS, '');

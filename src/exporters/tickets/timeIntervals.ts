@@ -7,12 +7,41 @@ import { list, obj, optional, str, type Infer } from '../../config/schema.ts';
  * (an IANA time zone, so a daylight-saving change moves UTC, not the local hours).
  */
 const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
-const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+const MONTHS = [
+  'january',
+  'february',
+  'march',
+  'april',
+  'may',
+  'june',
+  'july',
+  'august',
+  'september',
+  'october',
+  'november',
+  'december',
+];
 
 const rangeList = (doc: string) => optional(list(str({ nonEmpty: true }), { doc }));
 
 export const timeIntervalSpecSchema = obj({
-  times: optional(list(obj({ start_time: str({ pattern: /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, patternHint: 'HH:MM', doc: 'Inclusive, `HH:MM`.' }), end_time: str({ pattern: /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, patternHint: 'HH:MM', doc: 'Exclusive, `HH:MM` (`24:00` for the end of the day).' }) }), { doc: 'Times of day.' })),
+  times: optional(
+    list(
+      obj({
+        start_time: str({
+          pattern: /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/,
+          patternHint: 'HH:MM',
+          doc: 'Inclusive, `HH:MM`.',
+        }),
+        end_time: str({
+          pattern: /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/,
+          patternHint: 'HH:MM',
+          doc: 'Exclusive, `HH:MM` (`24:00` for the end of the day).',
+        }),
+      }),
+      { doc: 'Times of day.' },
+    ),
+  ),
   weekdays: rangeList('Days of the week or ranges: `monday`, `monday:friday`.'),
   days_of_month: rangeList('Days of the month or ranges, negative from the end: `1`, `1:5`, `-1` (the last day).'),
   months: rangeList('Months by name or number, or ranges: `january:march`, `12`.'),
@@ -45,13 +74,20 @@ interface CompiledSpec {
 }
 
 /** Parses `a` or `a:b` where each side is a number or a name; throws a message that names the value. */
-function parseRanges(values: readonly string[] | undefined, names: readonly string[] | undefined, min: number, max: number, what: string): Range[] | undefined {
+function parseRanges(
+  values: readonly string[] | undefined,
+  names: readonly string[] | undefined,
+  min: number,
+  max: number,
+  what: string,
+): Range[] | undefined {
   if (!values) return undefined;
   const one = (text: string): number => {
     const t = text.trim().toLowerCase();
     const byName = names?.indexOf(t) ?? -1;
     const n = byName >= 0 ? byName + (names === MONTHS ? 1 : 0) : /^-?\d+$/.test(t) ? Number(t) : NaN;
-    if (!Number.isInteger(n) || n < min || n > max || (n === 0 && min < 0)) throw new Error(`${what} "${text}" is not one of ${names ? names.join(', ') + ' or ' : ''}${min}–${max}`);
+    if (!Number.isInteger(n) || n < min || n > max || (n === 0 && min < 0))
+      throw new Error(`${what} "${text}" is not one of ${names ? names.join(', ') + ' or ' : ''}${min}–${max}`);
     return n;
   };
   return values.map((v) => {
@@ -100,7 +136,16 @@ interface LocalTime {
 function localTime(ms: number, zone: string): LocalTime {
   let f = formatters.get(zone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', weekday: 'long' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      weekday: 'long',
+    });
     formatters.set(zone, f);
   }
   const parts: Record<string, string> = {};
@@ -117,7 +162,8 @@ function localTime(ms: number, zone: string): LocalTime {
   };
 }
 
-const within = (ranges: Range[] | undefined, v: number) => ranges === undefined || ranges.some((r) => v >= r.from && v <= r.to);
+const within = (ranges: Range[] | undefined, v: number) =>
+  ranges === undefined || ranges.some((r) => v >= r.from && v <= r.to);
 
 function specActive(spec: CompiledSpec, ms: number): boolean {
   const t = localTime(ms, spec.location);
@@ -152,4 +198,3 @@ export function tryCompileTimeInterval(name: string, specs: readonly TimeInterva
     return (err as Error).message;
   }
 }
-

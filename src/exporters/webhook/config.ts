@@ -3,16 +3,38 @@ import { DEFAULT_DESCRIPTION, DEFAULT_TITLE, incidentExporterFields } from '../t
 
 export const webhookExporterSchema = refine(
   obj({
-    url: url({ doc: 'Where to POST. For Slack, the incoming-webhook URL (keep it secret: `${env:SLACK_WEBHOOK_URL}`).' }),
-    format: literalUnion(['json', 'slack', 'alertmanager', 'pagerduty'], { default: 'json', doc: '`json`: Vigil\'s incident payload; `slack`: an incoming-webhook message with blocks; `alertmanager`: the Alertmanager webhook payload, version 4; `pagerduty`: PagerDuty Events API v2 (url `https://events.pagerduty.com/v2/enqueue`).' }),
-    routing_key: optional(str({ pattern: /^[A-Za-z0-9]{32}$/, patternHint: 'a 32-character integration key', doc: 'PagerDuty: the Events API v2 integration key (required with `format: pagerduty`).' })),
-    secret: optional(str({ nonEmpty: true, doc: 'Adds the Standard Webhooks `webhook-signature: v1,<HMAC-SHA256>` header (`webhook-id` and `webhook-timestamp` are always sent). `whsec_<base64>` or any string.' })),
+    url: url({
+      doc: 'Where to POST. For Slack, the incoming-webhook URL (keep it secret: `${env:SLACK_WEBHOOK_URL}`).',
+    }),
+    format: literalUnion(['json', 'slack', 'alertmanager', 'pagerduty'], {
+      default: 'json',
+      doc: "`json`: Vigil's incident payload; `slack`: an incoming-webhook message with blocks; `alertmanager`: the Alertmanager webhook payload, version 4; `pagerduty`: PagerDuty Events API v2 (url `https://events.pagerduty.com/v2/enqueue`).",
+    }),
+    routing_key: optional(
+      str({
+        pattern: /^[A-Za-z0-9]{32}$/,
+        patternHint: 'a 32-character integration key',
+        doc: 'PagerDuty: the Events API v2 integration key (required with `format: pagerduty`).',
+      }),
+    ),
+    secret: optional(
+      str({
+        nonEmpty: true,
+        doc: 'Adds the Standard Webhooks `webhook-signature: v1,<HMAC-SHA256>` header (`webhook-id` and `webhook-timestamp` are always sent). `whsec_<base64>` or any string.',
+      }),
+    ),
     headers: record(str(), { doc: 'Extra request headers, e.g. `Authorization`.' }),
     receiver: str({ default: 'vigil', doc: 'The `receiver` field of the Alertmanager payload.' }),
-    external_url: str({ default: '', doc: '`externalURL` / `generatorURL` of the Alertmanager payload, `client_url` of PagerDuty events: e.g. Vigil\'s UI.' }),
+    external_url: str({
+      default: '',
+      doc: "`externalURL` / `generatorURL` of the Alertmanager payload, `client_url` of PagerDuty events: e.g. Vigil's UI.",
+    }),
     ...incidentExporterFields({ title: DEFAULT_TITLE, description: DEFAULT_DESCRIPTION }),
   }),
-  (c) => (c.format === 'pagerduty' && !c.routing_key ? { path: 'routing_key', message: 'is required with format: pagerduty' } : undefined),
+  (c) =>
+    c.format === 'pagerduty' && !c.routing_key
+      ? { path: 'routing_key', message: 'is required with format: pagerduty' }
+      : undefined,
 );
 
 export type WebhookExporterConfig = Infer<typeof webhookExporterSchema>;

@@ -18,7 +18,6 @@ export class WebhookDriver extends MessageDriver {
 
   escapeBody = (text: string): string => (this.config.format === 'slack' ? escapeMrkdwn(text) : text);
 
-
   private payload(n: Notice): object {
     switch (this.config.format) {
       case 'slack':
@@ -35,9 +34,22 @@ export class WebhookDriver extends MessageDriver {
   protected async deliver(n: Notice): Promise<void> {
     const body = JSON.stringify(this.payload(n));
     const ts = Math.floor(this.now() / 1000);
-    const headers: Record<string, string> = { ...this.config.headers, 'content-type': 'application/json', 'user-agent': 'Vigil', 'idempotency-key': n.id, 'webhook-id': n.id, 'webhook-timestamp': String(ts) };
+    const headers: Record<string, string> = {
+      ...this.config.headers,
+      'content-type': 'application/json',
+      'user-agent': 'Vigil',
+      'idempotency-key': n.id,
+      'webhook-id': n.id,
+      'webhook-timestamp': String(ts),
+    };
     if (this.config.secret) headers['webhook-signature'] = signWebhook(this.config.secret, n.id, ts, body);
-    const res = await send({ method: 'POST', url: this.config.url, headers, body, timeoutMs: this.config.delivery.timeout });
+    const res = await send({
+      method: 'POST',
+      url: this.config.url,
+      headers,
+      body,
+      timeoutMs: this.config.delivery.timeout,
+    });
     // Standard Webhooks and Slack both count only 2xx as delivered; redirects are failures.
     if (res.status < 200 || res.status >= 300) throw httpFailure(`POST ${redact(this.config.url)}`, res);
   }

@@ -7,7 +7,8 @@ export const webhookExporterFactory: ExporterFactory<WebhookExporterConfig> = {
   kind: 'exporter',
   type: 'webhook',
   signals: ['incidents'],
-  description: 'Posts incident changes as signed JSON, Slack messages, Alertmanager (v4) webhooks or PagerDuty events, through a durable outbox.',
+  description:
+    'Posts incident changes as signed JSON, Slack messages, Alertmanager (v4) webhooks or PagerDuty events, through a durable outbox.',
   configSchema: webhookExporterSchema,
   create: (settings, config) => new IncidentExporter(settings, config, new WebhookDriver(config)),
 };

@@ -17,7 +17,13 @@ export function jsonPayload(n: Notice): object {
       title: n.title,
       body: n.body,
       marker: n.marker,
-      change: { kind: change.kind, reason: change.reason, atMs: change.atMs, eventIds: change.eventIds, ...(change.actor === undefined ? {} : { actor: change.actor }) },
+      change: {
+        kind: change.kind,
+        reason: change.reason,
+        atMs: change.atMs,
+        eventIds: change.eventIds,
+        ...(change.actor === undefined ? {} : { actor: change.actor }),
+      },
       incident: change.incident,
     },
   };
@@ -40,7 +46,12 @@ export function slackPayload(n: Notice): object {
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: cap(`[${state}] ${n.title}`, 150) } },
       { type: 'section', text: { type: 'mrkdwn', text: cap(n.body || escapeMrkdwn(n.title), 3000) } },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: cap(escapeMrkdwn(`${inc.severityText} · ${inc.rule} · ${n.marker}`), 3000) }] },
+      {
+        type: 'context',
+        elements: [
+          { type: 'mrkdwn', text: cap(escapeMrkdwn(`${inc.severityText} · ${inc.rule} · ${n.marker}`), 3000) },
+        ],
+      },
     ],
   };
 }
@@ -69,10 +80,19 @@ export function fingerprint(labels: Record<string, string>): string {
 export function alertmanagerPayload(n: Notice, opts: { receiver: string; externalUrl: string }): object {
   const inc = n.change.incident;
   const resolved = n.change.kind === 'resolved';
-  const labels: Record<string, string> = { ...inc.labels, alertname: inc.rule, severity: (inc.severityText || 'unknown').toLowerCase() };
+  const labels: Record<string, string> = {
+    ...inc.labels,
+    alertname: inc.rule,
+    severity: (inc.severityText || 'unknown').toLowerCase(),
+  };
   if (inc.service) labels.service = inc.service;
   if (inc.tenant) labels.tenant = inc.tenant;
-  const annotations = { summary: n.title, description: n.body, vigil_incident_key: inc.key, vigil_change: n.change.kind };
+  const annotations = {
+    summary: n.title,
+    description: n.body,
+    vigil_incident_key: inc.key,
+    vigil_change: n.change.kind,
+  };
   const status = resolved ? 'resolved' : 'firing';
   return {
     version: '4',
@@ -119,7 +139,14 @@ export function pagerDutyPayload(n: Notice, opts: { routingKey: string; external
       component: inc.service || undefined,
       group: inc.tenant || undefined,
       class: inc.rule,
-      custom_details: { incident_key: inc.key, change: change.kind, reason: change.reason, labels: inc.labels, events: inc.eventCount, details: n.body },
+      custom_details: {
+        incident_key: inc.key,
+        change: change.kind,
+        reason: change.reason,
+        labels: inc.labels,
+        events: inc.eventCount,
+        details: n.body,
+      },
     };
     event.client = 'Vigil';
     if (opts.externalUrl) event.client_url = opts.externalUrl;

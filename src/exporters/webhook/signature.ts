@@ -14,7 +14,13 @@ export function signWebhook(secret: string, id: string, timestampSeconds: number
  * The receiving side, for users' own receivers and for tests: true when one of the
  * space-separated `v1,` signatures matches and the timestamp is within `toleranceSeconds`.
  */
-export function verifyWebhook(secret: string, headers: { id: string; timestamp: string; signature: string }, body: string, nowSeconds: number, toleranceSeconds = 300): boolean {
+export function verifyWebhook(
+  secret: string,
+  headers: { id: string; timestamp: string; signature: string },
+  body: string,
+  nowSeconds: number,
+  toleranceSeconds = 300,
+): boolean {
   const ts = Number(headers.timestamp);
   if (!Number.isInteger(ts) || Math.abs(nowSeconds - ts) > toleranceSeconds) return false;
   const expected = Buffer.from(signWebhook(secret, headers.id, ts, body).slice(3), 'base64');

@@ -67,7 +67,10 @@ export function apiKeysPath(dataDir: string, configured: string | undefined): st
 
 export class KeysFileError extends VigilError {
   constructor(file: string, problem: string) {
-    super('VIGIL_KEYS_FILE_INVALID', `${file}: ${problem}; it is written by "vigil apikey" (restore it from a backup, or move it away and create the keys again)`);
+    super(
+      'VIGIL_KEYS_FILE_INVALID',
+      `${file}: ${problem}; it is written by "vigil apikey" (restore it from a backup, or move it away and create the keys again)`,
+    );
   }
 }
 
@@ -89,7 +92,13 @@ export async function readKeysFile(file: string): Promise<ApiKeyEntry[]> {
   const keys = (doc as { keys?: unknown }).keys;
   if (!Array.isArray(keys)) throw new KeysFileError(file, 'has no "keys" list');
   keys.forEach((k: Partial<ApiKeyEntry>, i) => {
-    const ok = k && typeof k.name === 'string' && roles.includes(k.role as Role) && typeof k.hash === 'string' && /^sha256:[0-9a-f]{64}$/.test(k.hash) && (k.tenant === undefined || typeof k.tenant === 'string');
+    const ok =
+      k &&
+      typeof k.name === 'string' &&
+      roles.includes(k.role as Role) &&
+      typeof k.hash === 'string' &&
+      /^sha256:[0-9a-f]{64}$/.test(k.hash) &&
+      (k.tenant === undefined || typeof k.tenant === 'string');
     if (!ok) throw new KeysFileError(file, `keys[${i}] is not a valid entry (name, role, hash)`);
   });
   return keys as ApiKeyEntry[];
@@ -105,7 +114,11 @@ export async function writeKeysFile(file: string, entries: readonly ApiKeyEntry[
  * Reads, changes and writes the keys file under a lock file, so two `vigil apikey` runs at once
  * cannot lose each other's key. Returns what `change` returned.
  */
-export async function updateKeysFile<T>(file: string, change: (entries: ApiKeyEntry[]) => { entries: ApiKeyEntry[]; result: T }, waitMs = 5000): Promise<T> {
+export async function updateKeysFile<T>(
+  file: string,
+  change: (entries: ApiKeyEntry[]) => { entries: ApiKeyEntry[]; result: T },
+  waitMs = 5000,
+): Promise<T> {
   await mkdir(dirname(file), { recursive: true });
   const lock = `${file}.lock`;
   const deadline = Date.now() + waitMs;
@@ -115,7 +128,8 @@ export async function updateKeysFile<T>(file: string, change: (entries: ApiKeyEn
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (Date.now() > deadline) throw new KeysFileError(file, `is locked by another "vigil apikey" (if none runs, remove ${lock})`);
+      if (Date.now() > deadline)
+        throw new KeysFileError(file, `is locked by another "vigil apikey" (if none runs, remove ${lock})`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -6,16 +6,34 @@ import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import { apiKeysPath, findApiKey, looksLikeApiKey, readKeysFile, type ApiKeyEntry } from './apiKeys.ts';
 import type { AuthenticatorConfig } from './config.ts';
 import { JwtVerifier, type JwtVerifierOptions } from './jwtVerifier.ts';
-import { AuthenticationError, AuthenticationUnavailableError, type Authenticator, type Principal } from './principal.ts';
+import {
+  AuthenticationError,
+  AuthenticationUnavailableError,
+  type Authenticator,
+  type Principal,
+} from './principal.ts';
 
 /** The failures and successes counters, shared by every authenticator of a service (one registry). */
-function authCounters(registry: Registry): { failures: Counter<'authenticator' | 'reason'>; successes: Counter<'authenticator' | 'method'> } {
+function authCounters(registry: Registry): {
+  failures: Counter<'authenticator' | 'reason'>;
+  successes: Counter<'authenticator' | 'method'>;
+} {
   const failures =
     (registry.getSingleMetric('vigil_auth_failures_total') as Counter<'authenticator' | 'reason'> | undefined) ??
-    new Counter({ name: 'vigil_auth_failures_total', help: 'Requests an authenticator refused, by reason (missing, expired, wrong_audience, bad_signature, unknown_api_key, revoked_api_key, keys_unavailable...).', labelNames: ['authenticator', 'reason'], registers: [registry] });
+    new Counter({
+      name: 'vigil_auth_failures_total',
+      help: 'Requests an authenticator refused, by reason (missing, expired, wrong_audience, bad_signature, unknown_api_key, revoked_api_key, keys_unavailable...).',
+      labelNames: ['authenticator', 'reason'],
+      registers: [registry],
+    });
   const successes =
     (registry.getSingleMetric('vigil_auth_successes_total') as Counter<'authenticator' | 'method'> | undefined) ??
-    new Counter({ name: 'vigil_auth_successes_total', help: 'Requests an authenticator accepted, by credential (jwt, apikey).', labelNames: ['authenticator', 'method'], registers: [registry] });
+    new Counter({
+      name: 'vigil_auth_successes_total',
+      help: 'Requests an authenticator accepted, by credential (jwt, apikey).',
+      labelNames: ['authenticator', 'method'],
+      registers: [registry],
+    });
   return { failures, successes };
 }
 
@@ -64,7 +82,11 @@ export class AuthenticatorExtension implements Extension, Authenticator {
   /** Degraded, not failing, while tokens cannot be checked: another instance would meet the same provider, and API keys still work. */
   health(): ComponentHealth {
     if (!this.keysDown) return HEALTHY;
-    return { status: 'degraded', reason: `JWTs cannot be checked (${this.keysDown.reason}); callers with tokens get 503 / UNAVAILABLE and retry, API keys still work`, since: this.keysDown.since };
+    return {
+      status: 'degraded',
+      reason: `JWTs cannot be checked (${this.keysDown.reason}); callers with tokens get 503 / UNAVAILABLE and retry, API keys still work`,
+      since: this.keysDown.since,
+    };
   }
 
   authenticator(): Authenticator {
@@ -74,9 +96,17 @@ export class AuthenticatorExtension implements Extension, Authenticator {
   async authenticate(authorization: string | undefined): Promise<Principal> {
     let method = 'none';
     try {
-      if (!authorization) throw new AuthenticationError('missing credentials: send "Authorization: Bearer <token or API key>"', 'missing');
+      if (!authorization)
+        throw new AuthenticationError(
+          'missing credentials: send "Authorization: Bearer <token or API key>"',
+          'missing',
+        );
       const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
-      if (!m) throw new AuthenticationError('unsupported Authorization header: send "Authorization: Bearer <token or API key>"', 'unsupported_scheme');
+      if (!m)
+        throw new AuthenticationError(
+          'unsupported Authorization header: send "Authorization: Bearer <token or API key>"',
+          'unsupported_scheme',
+        );
       const credential = m[1]!;
       method = looksLikeApiKey(credential) ? 'apikey' : 'jwt';
       const principal = method === 'apikey' ? await this.apiKey(credential) : await this.token(credential);
@@ -84,7 +114,12 @@ export class AuthenticatorExtension implements Extension, Authenticator {
       if (method === 'jwt') this.keysDown = undefined;
       return principal;
     } catch (err) {
-      const reason = err instanceof AuthenticationError ? err.reason : err instanceof AuthenticationUnavailableError ? 'keys_unavailable' : 'internal';
+      const reason =
+        err instanceof AuthenticationError
+          ? err.reason
+          : err instanceof AuthenticationUnavailableError
+            ? 'keys_unavailable'
+            : 'internal';
       if (reason === 'keys_unavailable') this.keysDown ??= { since: Date.now(), reason: (err as Error).message };
       this.counters.failures.inc({ authenticator: this.id, reason });
       // The credential is never logged: only what kind it was and why it failed.
@@ -95,7 +130,8 @@ export class AuthenticatorExtension implements Extension, Authenticator {
   }
 
   private async token(token: string): Promise<Principal> {
-    if (!this.jwt) throw new AuthenticationError('JWT bearer tokens are not accepted here; use an API key', 'jwt_disabled');
+    if (!this.jwt)
+      throw new AuthenticationError('JWT bearer tokens are not accepted here; use an API key', 'jwt_disabled');
     return this.jwt.verify(token);
   }
 
@@ -104,7 +140,12 @@ export class AuthenticatorExtension implements Extension, Authenticator {
     const entry = findApiKey(await this.currentKeys(), key);
     if (!entry) throw new AuthenticationError('unknown API key', 'unknown_api_key');
     if (entry.revoked_at) throw new AuthenticationError(`API key "${entry.name}" was revoked`, 'revoked_api_key');
-    return { subject: entry.name, role: entry.role, ...(entry.tenant ? { tenant: entry.tenant } : {}), method: 'apikey' };
+    return {
+      subject: entry.name,
+      role: entry.role,
+      ...(entry.tenant ? { tenant: entry.tenant } : {}),
+      method: 'apikey',
+    };
   }
 
   /**
@@ -120,7 +161,12 @@ export class AuthenticatorExtension implements Extension, Authenticator {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    const same = now && this.keysStamp && now.ino === this.keysStamp.ino && now.size === this.keysStamp.size && now.mtimeMs === this.keysStamp.mtimeMs;
+    const same =
+      now &&
+      this.keysStamp &&
+      now.ino === this.keysStamp.ino &&
+      now.size === this.keysStamp.size &&
+      now.mtimeMs === this.keysStamp.mtimeMs;
     if (same || (!now && !this.keysStamp)) return this.keys;
     this.keysLoading ??= readKeysFile(file)
       .then((keys) => {

@@ -7,7 +7,8 @@ export const authenticatorExtensionFactory: ExtensionFactory<AuthenticatorConfig
   type: 'authenticator',
   signals: [],
   provides: ['authenticator'],
-  description: 'Checks `Authorization: Bearer` credentials (JWTs from an identity provider, Vigil API keys) for receivers and the API; gives the caller\'s role and tenant.',
+  description:
+    "Checks `Authorization: Bearer` credentials (JWTs from an identity provider, Vigil API keys) for receivers and the API; gives the caller's role and tenant.",
   configSchema: authenticatorSchema,
   create(settings, config) {
     return new AuthenticatorExtension(settings, config);

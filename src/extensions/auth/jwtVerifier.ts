@@ -1,4 +1,14 @@
-import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions, type KeyObject } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  type KeyObject,
+} from 'jose';
 import { keySourceProblem, type JwtConfig } from './config.ts';
 import { AuthenticationError, AuthenticationUnavailableError, roles, type Principal, type Role } from './principal.ts';
 import { parseVerificationKeys } from './verificationKeys.ts';
@@ -66,7 +76,11 @@ export class JwtVerifier {
    */
   private remoteKeySet(url: string): JWTVerifyGetKey {
     const { jwks_cache_max_age, jwks_refresh_cooldown, fetch_timeout } = this.config;
-    const remote = createRemoteJWKSet(new URL(url), { cacheMaxAge: jwks_cache_max_age, cooldownDuration: jwks_refresh_cooldown, timeoutDuration: fetch_timeout });
+    const remote = createRemoteJWKSet(new URL(url), {
+      cacheMaxAge: jwks_cache_max_age,
+      cooldownDuration: jwks_refresh_cooldown,
+      timeoutDuration: fetch_timeout,
+    });
     let failedAt = -Infinity;
     let stale: JWTVerifyGetKey | undefined;
     return async (header, token) => {
@@ -76,7 +90,12 @@ export class JwtVerifier {
         stale = undefined;
         return key;
       } catch (err) {
-        if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported) throw err;
+        if (
+          err instanceof errors.JWKSNoMatchingKey ||
+          err instanceof errors.JWKSMultipleMatchingKeys ||
+          err instanceof errors.JOSENotSupported
+        )
+          throw err;
         failedAt = Date.now();
         const jwks = remote.jwks();
         stale = jwks ? createLocalJWKSet(jwks) : undefined;
@@ -94,25 +113,36 @@ export class JwtVerifier {
   private discover(): Promise<JWTVerifyGetKey> {
     if (this.discovery) return this.discovery;
     if (Date.now() - this.discoveryFailedAt < this.config.jwks_refresh_cooldown) {
-      return Promise.reject(new AuthenticationUnavailableError('the identity provider\'s OIDC discovery failed recently; retry later'));
+      return Promise.reject(
+        new AuthenticationUnavailableError("the identity provider's OIDC discovery failed recently; retry later"),
+      );
     }
     this.discovery = this.fetchDiscovery().then(
       (jwksUri) => (this.keySet = this.remoteKeySet(jwksUri)),
       (err: unknown) => {
         this.discovery = undefined;
         this.discoveryFailedAt = Date.now();
-        throw new AuthenticationUnavailableError(`OIDC discovery at ${discoveryUrl(this.config.issuer)} failed: ${(err as Error).message}; retry later`);
+        throw new AuthenticationUnavailableError(
+          `OIDC discovery at ${discoveryUrl(this.config.issuer)} failed: ${(err as Error).message}; retry later`,
+        );
       },
     );
     return this.discovery;
   }
 
   private async fetchDiscovery(): Promise<string> {
-    const res = await fetch(discoveryUrl(this.config.issuer), { redirect: 'error', signal: AbortSignal.timeout(this.config.fetch_timeout), headers: { accept: 'application/json' } });
+    const res = await fetch(discoveryUrl(this.config.issuer), {
+      redirect: 'error',
+      signal: AbortSignal.timeout(this.config.fetch_timeout),
+      headers: { accept: 'application/json' },
+    });
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
     const doc = (await res.json()) as { issuer?: unknown; jwks_uri?: unknown };
     // OpenID Connect Discovery 1.0 §4.3: the document must name the issuer it was fetched for.
-    if (doc.issuer !== this.config.issuer) throw new Error(`the document names issuer ${JSON.stringify(doc.issuer)}, not ${JSON.stringify(this.config.issuer)}`);
+    if (doc.issuer !== this.config.issuer)
+      throw new Error(
+        `the document names issuer ${JSON.stringify(doc.issuer)}, not ${JSON.stringify(this.config.issuer)}`,
+      );
     if (typeof doc.jwks_uri !== 'string') throw new Error('the document has no jwks_uri');
     const problem = keySourceProblem(doc.jwks_uri);
     if (problem) throw new Error(`its jwks_uri ${problem}`);
@@ -122,7 +152,12 @@ export class JwtVerifier {
   private roleOf(payload: JWTPayload): Role {
     const { roles_claim, role_mapping, default_role } = this.config;
     const value = claimAt(payload, roles_claim);
-    const values = typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+    const values =
+      typeof value === 'string'
+        ? [value]
+        : Array.isArray(value)
+          ? value.filter((v): v is string => typeof v === 'string')
+          : [];
     let best = -1;
     for (const v of values) {
       const role = role_mapping[v] ?? (roles.includes(v as Role) ? (v as Role) : undefined);
@@ -130,7 +165,10 @@ export class JwtVerifier {
     }
     if (best >= 0) return roles[best]!;
     if (default_role) return default_role;
-    throw new AuthenticationError(`the token's "${roles_claim}" claim names no Vigil role (and no default_role is configured)`, 'no_role');
+    throw new AuthenticationError(
+      `the token's "${roles_claim}" claim names no Vigil role (and no default_role is configured)`,
+      'no_role',
+    );
   }
 
   private tenantOf(payload: JWTPayload): { tenant?: string } {
@@ -138,7 +176,8 @@ export class JwtVerifier {
     if (!claim) return {};
     const value = claimAt(payload, claim);
     if (value === undefined) return {};
-    if (typeof value !== 'string' || value === '') throw new AuthenticationError(`the token's "${claim}" claim must be a non-empty string`, 'invalid_claims');
+    if (typeof value !== 'string' || value === '')
+      throw new AuthenticationError(`the token's "${claim}" claim must be a non-empty string`, 'invalid_claims');
     return { tenant: value };
   }
 }
@@ -162,7 +201,11 @@ function claimAt(payload: JWTPayload, path: string): unknown {
  * A key set without `kid`s may hold several keys of the token's type; jose then hands back
  * every candidate and each is tried, as its documentation advises.
  */
-async function verifyTryingEachKey(token: string, keys: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTPayload> {
+async function verifyTryingEachKey(
+  token: string,
+  keys: JWTVerifyGetKey,
+  options: JWTVerifyOptions,
+): Promise<JWTPayload> {
   try {
     return (await jwtVerify(token, keys, options)).payload;
   } catch (err) {
@@ -188,13 +231,22 @@ function failureFor(err: unknown): Error {
       iss: ['token from another issuer', 'wrong_issuer'],
       aud: ['token for another audience', 'wrong_audience'],
     };
-    const [message, reason] = byClaim[err.claim] ?? [`token claim "${err.claim}" is invalid: ${err.reason}`, 'invalid_claims'];
+    const [message, reason] = byClaim[err.claim] ?? [
+      `token claim "${err.claim}" is invalid: ${err.reason}`,
+      'invalid_claims',
+    ];
     return new AuthenticationError(message, reason);
   }
-  if (err instanceof errors.JOSEAlgNotAllowed) return new AuthenticationError('token signature algorithm not allowed', 'algorithm_not_allowed');
-  if (err instanceof errors.JWSSignatureVerificationFailed) return new AuthenticationError('token signature does not verify', 'bad_signature');
-  if (err instanceof errors.JWKSNoMatchingKey) return new AuthenticationError('token signed by an unknown key', 'unknown_key');
-  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid || err instanceof errors.JOSENotSupported) return new AuthenticationError('token is not a valid signed JWT', 'malformed');
+  if (err instanceof errors.JOSEAlgNotAllowed)
+    return new AuthenticationError('token signature algorithm not allowed', 'algorithm_not_allowed');
+  if (err instanceof errors.JWSSignatureVerificationFailed)
+    return new AuthenticationError('token signature does not verify', 'bad_signature');
+  if (err instanceof errors.JWKSNoMatchingKey)
+    return new AuthenticationError('token signed by an unknown key', 'unknown_key');
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid || err instanceof errors.JOSENotSupported)
+    return new AuthenticationError('token is not a valid signed JWT', 'malformed');
   // The key set could not be fetched (timeout, refused connection, non-200, not a JWK Set).
-  return new AuthenticationUnavailableError(`the identity provider's keys cannot be fetched: ${(err as Error).message}; retry later`);
+  return new AuthenticationUnavailableError(
+    `the identity provider's keys cannot be fetched: ${(err as Error).message}; retry later`,
+  );
 }

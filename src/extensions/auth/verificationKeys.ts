@@ -19,8 +19,12 @@ export function parseVerificationKeys(text: string): JWK[] {
     if (keys.length === 0) throw new Error('is a JWK Set without keys');
     return keys.map((k, i) => publicJwk(k, keys.length > 1 ? `key ${i + 1}: ` : ''));
   }
-  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(trimmed)) throw new Error('is a private key; give the identity provider\'s public key or certificate');
-  if (!trimmed.startsWith('-----BEGIN ')) throw new Error('must be a PEM public key or certificate ("-----BEGIN PUBLIC KEY-----"), a JWK or a JWK Set (JSON)');
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(trimmed))
+    throw new Error("is a private key; give the identity provider's public key or certificate");
+  if (!trimmed.startsWith('-----BEGIN '))
+    throw new Error(
+      'must be a PEM public key or certificate ("-----BEGIN PUBLIC KEY-----"), a JWK or a JWK Set (JSON)',
+    );
   try {
     return [createPublicKey(trimmed).export({ format: 'jwk' }) as JWK];
   } catch (err) {
@@ -29,10 +33,13 @@ export function parseVerificationKeys(text: string): JWK[] {
 }
 
 function publicJwk(value: unknown, where: string): JWK {
-  if (!value || typeof value !== 'object' || typeof (value as JWK).kty !== 'string') throw new Error(`${where}is not a JWK (no "kty")`);
+  if (!value || typeof value !== 'object' || typeof (value as JWK).kty !== 'string')
+    throw new Error(`${where}is not a JWK (no "kty")`);
   const jwk = value as JWK;
-  if (jwk.kty === 'oct') throw new Error(`${where}is a symmetric (HMAC) key; only public keys (RSA, EC, OKP) verify tokens here`);
-  if (jwk.d !== undefined) throw new Error(`${where}is a private key; give only its public part (drop "d" and the other private members)`);
+  if (jwk.kty === 'oct')
+    throw new Error(`${where}is a symmetric (HMAC) key; only public keys (RSA, EC, OKP) verify tokens here`);
+  if (jwk.d !== undefined)
+    throw new Error(`${where}is a private key; give only its public part (drop "d" and the other private members)`);
   try {
     createPublicKey({ key: jwk as NodeJwk, format: 'jwk' });
   } catch (err) {

@@ -6,7 +6,15 @@ import { WireType, type ProtoWriter } from './protoWriter.ts';
  * common.v1 and resource.v1 messages, and the Resource → Scope → item nesting every
  * Export*ServiceRequest shares. Field numbers are those of opentelemetry/proto/common/v1/common.proto.
  */
-const AnyValue = { string_value: 1, bool_value: 2, int_value: 3, double_value: 4, array_value: 5, kvlist_value: 6, bytes_value: 7 } as const;
+const AnyValue = {
+  string_value: 1,
+  bool_value: 2,
+  int_value: 3,
+  double_value: 4,
+  array_value: 5,
+  kvlist_value: 6,
+  bytes_value: 7,
+} as const;
 const KeyValue = { key: 1, value: 2 } as const;
 /** ArrayValue.values and KeyValueList.values. */
 const VALUES = 1;
@@ -99,7 +107,9 @@ interface Placed {
 
 /** A stable text for comparing attribute sets that are not the same object. */
 function attrsKey(attrs: Attributes): string {
-  return JSON.stringify(attrs, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v));
+  return JSON.stringify(attrs, (_k, v: unknown) =>
+    typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+  );
 }
 
 function scopeKey(s: InstrumentationScope | undefined): string {
@@ -122,8 +132,22 @@ export interface ResourceGroup<T> {
  */
 export function groupByResourceAndScope<T extends Placed>(items: readonly T[]): ResourceGroup<T>[] {
   const resources: ResourceGroup<T>[] = [];
-  const byObject = new Map<Attributes, { group: ResourceGroup<T>; scopes: Map<InstrumentationScope | undefined, ScopeGroup<T>>; scopeKeys: Map<string, ScopeGroup<T>> }>();
-  const byKey = new Map<string, { group: ResourceGroup<T>; scopes: Map<InstrumentationScope | undefined, ScopeGroup<T>>; scopeKeys: Map<string, ScopeGroup<T>> }>();
+  const byObject = new Map<
+    Attributes,
+    {
+      group: ResourceGroup<T>;
+      scopes: Map<InstrumentationScope | undefined, ScopeGroup<T>>;
+      scopeKeys: Map<string, ScopeGroup<T>>;
+    }
+  >();
+  const byKey = new Map<
+    string,
+    {
+      group: ResourceGroup<T>;
+      scopes: Map<InstrumentationScope | undefined, ScopeGroup<T>>;
+      scopeKeys: Map<string, ScopeGroup<T>>;
+    }
+  >();
   for (const item of items) {
     let r = byObject.get(item.resource);
     if (!r) {
@@ -157,7 +181,11 @@ export function groupByResourceAndScope<T extends Placed>(items: readonly T[]): 
  * ScopeX = 2 { InstrumentationScope scope = 1; <items> } } }, with `writeItems` writing one
  * scope's records as its repeated field(s).
  */
-export function writeRequest<T extends Placed>(w: ProtoWriter, items: readonly T[], writeItems: (w: ProtoWriter, items: T[]) => void): void {
+export function writeRequest<T extends Placed>(
+  w: ProtoWriter,
+  items: readonly T[],
+  writeItems: (w: ProtoWriter, items: T[]) => void,
+): void {
   for (const rg of groupByResourceAndScope(items)) {
     w.tag(1, WireType.LEN);
     const rMark = w.begin();

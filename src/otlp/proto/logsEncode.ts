@@ -3,7 +3,17 @@ import { writeAnyValueField, writeAttributes, writeRequest } from './commonEncod
 import { ProtoWriter, WireType } from './protoWriter.ts';
 
 /** logs.v1.LogRecord field numbers (opentelemetry/proto/logs/v1/logs.proto). */
-const LogRecord = { time_unix_nano: 1, severity_number: 2, severity_text: 3, body: 5, attributes: 6, flags: 8, trace_id: 9, span_id: 10, observed_time_unix_nano: 11 } as const;
+const LogRecord = {
+  time_unix_nano: 1,
+  severity_number: 2,
+  severity_text: 3,
+  body: 5,
+  attributes: 6,
+  flags: 8,
+  trace_id: 9,
+  span_id: 10,
+  observed_time_unix_nano: 11,
+} as const;
 /** ScopeLogs.log_records. */
 const LOG_RECORDS = 2;
 

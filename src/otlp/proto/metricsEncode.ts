@@ -3,14 +3,65 @@ import { writeAttributes, writeRequest } from './commonEncode.ts';
 import { ProtoWriter, WireType } from './protoWriter.ts';
 
 /** metrics.v1 field numbers (opentelemetry/proto/metrics/v1/metrics.proto). */
-const MetricField = { name: 1, description: 2, unit: 3, gauge: 5, sum: 7, histogram: 9, exponential_histogram: 10, summary: 11 } as const;
+const MetricField = {
+  name: 1,
+  description: 2,
+  unit: 3,
+  gauge: 5,
+  sum: 7,
+  histogram: 9,
+  exponential_histogram: 10,
+  summary: 11,
+} as const;
 /** Gauge/Sum/Histogram/ExponentialHistogram/Summary: data_points = 1, aggregation_temporality = 2, is_monotonic = 3. */
 const Data = { data_points: 1, aggregation_temporality: 2, is_monotonic: 3 } as const;
-const NumberPoint = { start_time_unix_nano: 2, time_unix_nano: 3, as_double: 4, exemplars: 5, attributes: 7, flags: 8 } as const;
-const HistogramPoint = { start_time_unix_nano: 2, time_unix_nano: 3, count: 4, sum: 5, bucket_counts: 6, explicit_bounds: 7, exemplars: 8, attributes: 9, flags: 10, min: 11, max: 12 } as const;
-const ExpHistogramPoint = { attributes: 1, start_time_unix_nano: 2, time_unix_nano: 3, count: 4, sum: 5, scale: 6, zero_count: 7, positive: 8, negative: 9, flags: 10, exemplars: 11, min: 12, max: 13, zero_threshold: 14 } as const;
+const NumberPoint = {
+  start_time_unix_nano: 2,
+  time_unix_nano: 3,
+  as_double: 4,
+  exemplars: 5,
+  attributes: 7,
+  flags: 8,
+} as const;
+const HistogramPoint = {
+  start_time_unix_nano: 2,
+  time_unix_nano: 3,
+  count: 4,
+  sum: 5,
+  bucket_counts: 6,
+  explicit_bounds: 7,
+  exemplars: 8,
+  attributes: 9,
+  flags: 10,
+  min: 11,
+  max: 12,
+} as const;
+const ExpHistogramPoint = {
+  attributes: 1,
+  start_time_unix_nano: 2,
+  time_unix_nano: 3,
+  count: 4,
+  sum: 5,
+  scale: 6,
+  zero_count: 7,
+  positive: 8,
+  negative: 9,
+  flags: 10,
+  exemplars: 11,
+  min: 12,
+  max: 13,
+  zero_threshold: 14,
+} as const;
 const Buckets = { offset: 1, bucket_counts: 2 } as const;
-const SummaryPoint = { start_time_unix_nano: 2, time_unix_nano: 3, count: 4, sum: 5, quantile_values: 6, attributes: 7, flags: 8 } as const;
+const SummaryPoint = {
+  start_time_unix_nano: 2,
+  time_unix_nano: 3,
+  count: 4,
+  sum: 5,
+  quantile_values: 6,
+  attributes: 7,
+  flags: 8,
+} as const;
 const Quantile = { quantile: 1, value: 2 } as const;
 const ExemplarField = { time_unix_nano: 2, as_double: 3, span_id: 4, trace_id: 5, filtered_attributes: 7 } as const;
 /** ScopeMetrics.metrics. */
@@ -106,7 +157,8 @@ function writePoint(w: ProtoWriter, p: MetricPoint): void {
 
 /** What makes points one Metric message: identity, kind and the kind's aggregation fields. */
 function metricKey(p: MetricPoint): string {
-  const temporality = p.kind === 'sum' || p.kind === 'histogram' || p.kind === 'exponential_histogram' ? p.temporality : 0;
+  const temporality =
+    p.kind === 'sum' || p.kind === 'histogram' || p.kind === 'exponential_histogram' ? p.temporality : 0;
   const monotonic = p.kind === 'sum' && p.isMonotonic ? 1 : 0;
   return `${p.kind}\u0000${p.name}\u0000${p.unit}\u0000${temporality}${monotonic}\u0000${p.description}`;
 }
@@ -129,7 +181,11 @@ function writeMetrics(w: ProtoWriter, points: MetricPoint[]): void {
     w.tag(DATA_FIELD[first.kind], WireType.LEN);
     const d = w.begin();
     for (const p of list) writePoint(w, p);
-    if ((first.kind === 'sum' || first.kind === 'histogram' || first.kind === 'exponential_histogram') && first.temporality !== 0) w.varintField(Data.aggregation_temporality, first.temporality);
+    if (
+      (first.kind === 'sum' || first.kind === 'histogram' || first.kind === 'exponential_histogram') &&
+      first.temporality !== 0
+    )
+      w.varintField(Data.aggregation_temporality, first.temporality);
     if (first.kind === 'sum' && first.isMonotonic) w.boolField(Data.is_monotonic, true);
     w.end(d);
     w.end(m);

@@ -103,7 +103,7 @@ export class ProtoWriter {
 
   fixed64Number(v: number): void {
     this.ensure(8);
-    this.buf.writeUInt32LE(v % 0x100000000 >>> 0, this.pos);
+    this.buf.writeUInt32LE((v % 0x100000000) >>> 0, this.pos);
     this.buf.writeUInt32LE(Math.floor(v / 0x100000000) >>> 0, this.pos + 4);
     this.pos += 8;
   }

@@ -3,7 +3,21 @@ import { writeAttributes, writeRequest } from './commonEncode.ts';
 import { ProtoWriter, WireType } from './protoWriter.ts';
 
 /** trace.v1.Span and its nested messages' field numbers (opentelemetry/proto/trace/v1/trace.proto). */
-const SpanField = { trace_id: 1, span_id: 2, trace_state: 3, parent_span_id: 4, name: 5, kind: 6, start_time_unix_nano: 7, end_time_unix_nano: 8, attributes: 9, events: 11, links: 13, status: 15, flags: 16 } as const;
+const SpanField = {
+  trace_id: 1,
+  span_id: 2,
+  trace_state: 3,
+  parent_span_id: 4,
+  name: 5,
+  kind: 6,
+  start_time_unix_nano: 7,
+  end_time_unix_nano: 8,
+  attributes: 9,
+  events: 11,
+  links: 13,
+  status: 15,
+  flags: 16,
+} as const;
 const EventField = { time_unix_nano: 1, name: 2, attributes: 3 } as const;
 const LinkField = { trace_id: 1, span_id: 2, trace_state: 3, attributes: 4 } as const;
 const StatusField = { message: 2, code: 3 } as const;

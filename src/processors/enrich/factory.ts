@@ -6,7 +6,8 @@ export const enrichProcessorFactory: ProcessorFactory<EnrichConfig> = {
   kind: 'processor',
   type: 'enrich',
   signals: ['logs'],
-  description: 'Adds attributes (owner, site, criticality, parent) to events from a CSV/YAML lookup table reloaded on change, and an optional cached HTTP lookup.',
+  description:
+    'Adds attributes (owner, site, criticality, parent) to events from a CSV/YAML lookup table reloaded on change, and an optional cached HTTP lookup.',
   configSchema: enrichSchema,
   // The loader only wires this factory into the signals it declares (logs), which the generic cannot see.
   create: (settings, config) => new EnrichProcessor(settings, config) as never,

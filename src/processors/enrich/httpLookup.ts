@@ -16,7 +16,8 @@ const MAX_REDIRECTS = 3;
 class DotSegmentError extends Error {}
 
 function encodeSegment(value: string): string {
-  if (value === '.' || value === '..') throw new DotSegmentError(`${JSON.stringify(value)} would be a dot segment of the lookup URL`);
+  if (value === '.' || value === '..')
+    throw new DotSegmentError(`${JSON.stringify(value)} would be a dot segment of the lookup URL`);
   return encodeURIComponent(value);
 }
 
@@ -55,7 +56,12 @@ export class HttpLookup {
     this.now = opts.now ?? Date.now;
     this.onOutcome = opts.onOutcome ?? (() => {});
     // The cache's TTLs run on the injected clock, so tests advance time instead of sleeping.
-    this.cache = new LRUCache<string, Attributes>({ max: config.cache_size, ttl: config.ttl, ttlResolution: 0, perf: { now: () => this.now() } });
+    this.cache = new LRUCache<string, Attributes>({
+      max: config.cache_size,
+      ttl: config.ttl,
+      ttlResolution: 0,
+      perf: { now: () => this.now() },
+    });
   }
 
   /** The lookup URL for an event; undefined when the event's values cannot make a safe one (a dot segment). */
@@ -114,7 +120,8 @@ export class HttpLookup {
         throw new Error(`HTTP ${res.status} from ${url}`);
       }
       const body = JSON.parse(await readCapped(res, this.config.max_response_size, url)) as unknown;
-      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error(`expected a JSON object from ${url}, got ${Array.isArray(body) ? 'an array' : typeof body}`);
+      if (body === null || typeof body !== 'object' || Array.isArray(body))
+        throw new Error(`expected a JSON object from ${url}, got ${Array.isArray(body) ? 'an array' : typeof body}`);
       this.succeeded();
       this.onOutcome('found');
       const row = body as Attributes;
@@ -135,13 +142,20 @@ export class HttpLookup {
     const signal = AbortSignal.timeout(this.config.timeout);
     let target = url;
     for (let hop = 0; ; hop++) {
-      const res = await fetch(target, { headers: { accept: 'application/json', ...this.config.headers }, signal, redirect: 'manual' });
+      const res = await fetch(target, {
+        headers: { accept: 'application/json', ...this.config.headers },
+        signal,
+        redirect: 'manual',
+      });
       if (res.status < 300 || res.status > 399 || res.status === 304) return res;
       await res.body?.cancel();
       const location = res.headers.get('location');
       if (!location) throw new Error(`HTTP ${res.status} without a Location from ${target}`);
       const next = new URL(location, target);
-      if (next.origin !== this.origin) throw new Error(`${target} redirects to another origin (${next.origin}); not followed, so the lookup's headers stay with ${this.origin}`);
+      if (next.origin !== this.origin)
+        throw new Error(
+          `${target} redirects to another origin (${next.origin}); not followed, so the lookup's headers stay with ${this.origin}`,
+        );
       if (hop >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects from ${url}`);
       target = next.toString();
     }

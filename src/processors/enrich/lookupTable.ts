@@ -62,7 +62,9 @@ export class LookupTable extends EventEmitter<LookupTableEvents> {
     try {
       await this.load();
     } catch (err) {
-      throw new VigilError('VIGIL_LOOKUP_TABLE', `cannot load lookup table ${this.path}: ${(err as Error).message}`, { cause: err });
+      throw new VigilError('VIGIL_LOOKUP_TABLE', `cannot load lookup table ${this.path}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const name = basename(this.path);
     this.watcher = watch(dirname(this.path), (_event, filename) => {

@@ -2,7 +2,15 @@ import { isAbsolute, join } from 'node:path';
 import type { Counter } from 'prom-client';
 import type { Attributes } from '../../model/attributes.ts';
 import type { VigilEvent } from '../../model/event.ts';
-import { compileCondition, compileValue, copyValue, setOwn, stringLike, type Getter, type Predicate } from '../../ottl/index.ts';
+import {
+  compileCondition,
+  compileValue,
+  copyValue,
+  setOwn,
+  stringLike,
+  type Getter,
+  type Predicate,
+} from '../../ottl/index.ts';
 import type { CreateSettings, Processor } from '../../pipeline/component.ts';
 import { processorCounter } from '../selfMetrics.ts';
 import type { EnrichConfig } from './config.ts';
@@ -33,8 +41,18 @@ export class EnrichProcessor implements Processor<VigilEvent> {
     const entries = Object.entries(config.attributes);
     this.mapping = entries.length ? entries : undefined;
     this.keyField = config.table?.key_field;
-    this.lookups = processorCounter(settings.metrics, 'vigil_enrich_lookups_total', 'Enrich lookups by source (table, http) and outcome (found, not_found, error, skipped while the HTTP service is paused after failures).', ['processor', 'source', 'outcome']);
-    this.reloads = processorCounter(settings.metrics, 'vigil_enrich_table_reloads_total', 'Lookup table reloads after a file change, by outcome (ok, error: the previous table stays).', ['processor', 'outcome']);
+    this.lookups = processorCounter(
+      settings.metrics,
+      'vigil_enrich_lookups_total',
+      'Enrich lookups by source (table, http) and outcome (found, not_found, error, skipped while the HTTP service is paused after failures).',
+      ['processor', 'source', 'outcome'],
+    );
+    this.reloads = processorCounter(
+      settings.metrics,
+      'vigil_enrich_table_reloads_total',
+      'Lookup table reloads after a file change, by outcome (ok, error: the previous table stays).',
+      ['processor', 'outcome'],
+    );
     if (config.table) {
       const path = isAbsolute(config.table.path) ? config.table.path : join(settings.dataDir, config.table.path);
       this.table = new LookupTable(path, config.table.format, config.table.key_field, config.table.check_interval);
@@ -44,7 +62,10 @@ export class EnrichProcessor implements Processor<VigilEvent> {
       });
       this.table.on('reloadError', (err) => {
         this.reloads.inc({ processor: settings.id, outcome: 'error' });
-        settings.logger.error({ processor: settings.id, table: path, err }, 'lookup table not reloaded; keeping the previous one');
+        settings.logger.error(
+          { processor: settings.id, table: path, err },
+          'lookup table not reloaded; keeping the previous one',
+        );
       });
     }
     if (config.http) {

@@ -57,10 +57,12 @@ export function parseCsvTable(text: string, keyField: string): Table {
   if (!header) throw new TableFormatError('the file is empty; expected a header row naming the columns');
   const columns = header.fields.map((f) => f.trim());
   const keyIndex = columns.indexOf(keyField);
-  if (keyIndex === -1) throw new TableFormatError(`the header has no "${keyField}" column (key_field); columns: ${columns.join(', ')}`);
+  if (keyIndex === -1)
+    throw new TableFormatError(`the header has no "${keyField}" column (key_field); columns: ${columns.join(', ')}`);
   const table: Table = new Map();
   for (const { fields, line } of rows) {
-    if (fields.length !== columns.length) throw new TableFormatError(`line ${line} has ${fields.length} fields, the header has ${columns.length}`);
+    if (fields.length !== columns.length)
+      throw new TableFormatError(`line ${line} has ${fields.length} fields, the header has ${columns.length}`);
     const row: Attributes = {};
     columns.forEach((c, i) => setOwn(row, c, fields[i]!));
     table.set(fields[keyIndex]!, row);
@@ -69,9 +71,11 @@ export function parseCsvTable(text: string, keyField: string): Table {
 }
 
 function toAttributes(v: unknown, where: string): Attributes {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new TableFormatError(`${where} must be a mapping of fields`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new TableFormatError(`${where} must be a mapping of fields`);
   const out: Attributes = {};
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== null && x !== undefined) out[k] = x as AttrValue;
+  for (const [k, x] of Object.entries(v as Record<string, unknown>))
+    if (x !== null && x !== undefined) out[k] = x as AttrValue;
   return out;
 }
 
@@ -95,6 +99,7 @@ export function parseYamlTable(text: string, keyField: string): Table {
     return table;
   }
   if (typeof doc !== 'object') throw new TableFormatError('expected a mapping of key → fields, or a list of rows');
-  for (const [key, v] of Object.entries(doc as Record<string, unknown>)) table.set(key, { [keyField]: key, ...toAttributes(v, `"${key}"`) });
+  for (const [key, v] of Object.entries(doc as Record<string, unknown>))
+    table.set(key, { [keyField]: key, ...toAttributes(v, `"${key}"`) });
   return table;
 }

@@ -1,5 +1,19 @@
 import type { VigilEvent } from '../../model/event.ts';
-import { compileLinearRegex, compilePath, compileCondition, compileTemplate, compileValue, copyValue, expandShorthand, setOwn, type CompiledTemplate, type Getter, type LinearRegex, type Predicate, type Value } from '../../ottl/index.ts';
+import {
+  compileLinearRegex,
+  compilePath,
+  compileCondition,
+  compileTemplate,
+  compileValue,
+  copyValue,
+  expandShorthand,
+  setOwn,
+  type CompiledTemplate,
+  type Getter,
+  type LinearRegex,
+  type Predicate,
+  type Value,
+} from '../../ottl/index.ts';
 import { parseSeverity, setSeverity } from '../severity.ts';
 import { FIELD_TARGETS, type ExtractRuleConfig } from './config.ts';
 

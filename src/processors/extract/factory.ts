@@ -8,11 +8,17 @@ export const extractProcessorFactory: ProcessorFactory<ExtractConfig> = {
   kind: 'processor',
   type: 'extract',
   signals: ['logs'],
-  description: 'Sets event fields (asset, title, type, service, severity, attributes) from paths, regexes with named groups, and templates.',
+  description:
+    'Sets event fields (asset, title, type, service, severity, attributes) from paths, regexes with named groups, and templates.',
   configSchema: extractSchema,
   create(settings, config) {
     const rules = config.rules.map(compileRule);
-    const counter = processorCounter(settings.metrics, 'vigil_extract_rejected_values_total', 'Values an extract rule produced that did not fit their target (e.g. type "sideways"); the field was left unchanged.', ['processor', 'target']);
+    const counter = processorCounter(
+      settings.metrics,
+      'vigil_extract_rejected_values_total',
+      'Values an extract rule produced that did not fit their target (e.g. type "sideways"); the field was left unchanged.',
+      ['processor', 'target'],
+    );
     const rejected = (target: string) => counter.inc({ processor: settings.id, target });
     const processor: Processor<VigilEvent> = {
       process(batch) {

@@ -27,13 +27,17 @@ export const filterProcessorFactory: ProcessorFactory<FilterConfig> = {
   kind: 'processor',
   type: 'filter',
   signals: ['logs', 'metrics', 'traces'],
-  description: 'Drops events, data points or spans matching any of its conditions; drops are counted in vigil_processor_dropped_records_total.',
+  description:
+    'Drops events, data points or spans matching any of its conditions; drops are counted in vigil_processor_dropped_records_total.',
   configSchema: filterSchema,
   create(settings, config) {
     const signal = settings.signal as keyof typeof CONTEXT;
     const sources = config[signal];
     if (sources.length === 0) {
-      settings.logger.warn({ processor: settings.id, pipeline: settings.pipeline }, `filter has no ${signal} conditions; it passes every record of this pipeline`);
+      settings.logger.warn(
+        { processor: settings.id, pipeline: settings.pipeline },
+        `filter has no ${signal} conditions; it passes every record of this pipeline`,
+      );
       return { process: (batch) => batch };
     }
     const drop = anyOf(sources.map((s) => compileCondition(s, CONTEXT[signal]) as Predicate<unknown>));

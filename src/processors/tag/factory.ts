@@ -34,7 +34,8 @@ export const tagProcessorFactory: ProcessorFactory<TagConfig> = {
   kind: 'processor',
   type: 'tag',
   signals: ['logs'],
-  description: 'Marks events down, up or neutral by ordered conditions (first match wins), optionally overriding severity.',
+  description:
+    'Marks events down, up or neutral by ordered conditions (first match wins), optionally overriding severity.',
   configSchema: tagSchema,
   create(_settings, config) {
     const rules = compileTagRules(config);

@@ -6,7 +6,8 @@ export const alertmanagerReceiverFactory: ReceiverFactory<AlertmanagerReceiverCo
   kind: 'receiver',
   type: 'alertmanager',
   signals: ['logs'],
-  description: 'Alerts from Prometheus, vmalert or Grafana through Alertmanager\'s API (POST /api/v2/alerts): firing becomes down, resolved becomes up.',
+  description:
+    "Alerts from Prometheus, vmalert or Grafana through Alertmanager's API (POST /api/v2/alerts): firing becomes down, resolved becomes up.",
   configSchema: alertmanagerReceiverSchema,
   create(settings, config, consumers) {
     if (!consumers.logs) throw new Error('alertmanager receiver needs a logs pipeline');

@@ -17,7 +17,8 @@ function checkLabelSet(v: unknown, field: string): string | undefined {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return `${field} must be an object of strings`;
   for (const [name, value] of Object.entries(v as Record<string, unknown>)) {
     if (name === '') return `${field}: a name must not be empty`;
-    if (typeof value !== 'string') return `${field}.${name} must be a string, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`;
+    if (typeof value !== 'string')
+      return `${field}.${name} must be a string, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`;
   }
   return undefined;
 }
@@ -31,7 +32,8 @@ function alertTime(v: unknown, field: string): bigint | null | string {
   if (v === undefined || v === null) return null;
   if (typeof v !== 'string') return `${field} must be an RFC 3339 date-time string`;
   const ns = parseIsoNs(v);
-  if (ns === undefined) return `${field} is not an RFC 3339 date-time: ${JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v)}`;
+  if (ns === undefined)
+    return `${field} is not an RFC 3339 date-time: ${JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v)}`;
   return ns <= 0n ? null : ns;
 }
 
@@ -49,7 +51,10 @@ function alertTime(v: unknown, field: string): bigint | null | string {
  */
 export function mapAlert(input: unknown, nowNs: bigint): MappedAlert | RejectedAlert {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    return { ok: false, reason: `an alert must be a JSON object, got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}` };
+    return {
+      ok: false,
+      reason: `an alert must be a JSON object, got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}`,
+    };
   }
   const alert = input as Record<string, unknown>;
   if (alert.labels === undefined) return { ok: false, reason: 'labels is required' };
@@ -70,10 +75,16 @@ export function mapAlert(input: unknown, nowNs: bigint): MappedAlert | RejectedA
   if (typeof startsAt === 'string') return { ok: false, reason: startsAt };
   const endsAt = alertTime(alert.endsAt, 'endsAt');
   if (typeof endsAt === 'string') return { ok: false, reason: endsAt };
-  if (startsAt !== null && endsAt !== null && endsAt < startsAt) return { ok: false, reason: 'start time must be before end time (startsAt is after endsAt)' };
+  if (startsAt !== null && endsAt !== null && endsAt < startsAt)
+    return { ok: false, reason: 'start time must be before end time (startsAt is after endsAt)' };
 
   const firing = endsAt === null || endsAt > nowNs;
-  const ev = newEvent({ source: 'alertmanager', timeUnixNano: nowNs, observedTimeUnixNano: nowNs, type: firing ? 'down' : 'up' });
+  const ev = newEvent({
+    source: 'alertmanager',
+    timeUnixNano: nowNs,
+    observedTimeUnixNano: nowNs,
+    type: firing ? 'down' : 'up',
+  });
   const attrs = ev.attributes;
   attrs['alert.status'] = firing ? 'firing' : 'resolved';
   if (startsAt !== null) attrs.startsAt = new Date(Number(startsAt / 1_000_000n)).toISOString();
@@ -93,7 +104,10 @@ export function mapAlert(input: unknown, nowNs: bigint): MappedAlert | RejectedA
   }
   const summary = annotations.summary;
   const description = annotations.description;
-  ev.body = summary !== undefined && description !== undefined ? `${summary}\n${description}` : (summary ?? description ?? ev.title);
+  ev.body =
+    summary !== undefined && description !== undefined
+      ? `${summary}\n${description}`
+      : (summary ?? description ?? ev.title);
   if (ev.title === '') ev.title = summary ?? '';
   return { ok: true, event: ev };
 }

@@ -24,7 +24,11 @@ const JSON_MEDIA_TYPE = /^\s*application\/(?:json|[\w.+-]*\+json)\s*(?:;.*)?$/i;
 function serveProbes(server: FastifyInstance): void {
   for (const url of ['/-/healthy', '/-/ready']) {
     if (server.hasRoute({ method: 'GET', url })) continue;
-    server.route({ method: ['GET', 'HEAD'], url, handler: (_req, reply) => reply.code(200).type('text/plain; charset=utf-8').send('OK') });
+    server.route({
+      method: ['GET', 'HEAD'],
+      url,
+      handler: (_req, reply) => reply.code(200).type('text/plain; charset=utf-8').send('OK'),
+    });
   }
 }
 
@@ -65,16 +69,29 @@ export class AlertmanagerReceiver implements Receiver {
       alerts = JSON.parse(body.toString('utf8'));
     } catch (err) {
       intake.countInvalid();
-      return sendJsonError(reply, { status: 400, code: 'VIGIL_INVALID_INPUT', message: `body is not valid JSON: ${(err as Error).message}` });
+      return sendJsonError(reply, {
+        status: 400,
+        code: 'VIGIL_INVALID_INPUT',
+        message: `body is not valid JSON: ${(err as Error).message}`,
+      });
     }
     if (!Array.isArray(alerts)) {
       intake.countInvalid();
-      return sendJsonError(reply, { status: 400, code: 'VIGIL_INVALID_INPUT', message: `the body must be a JSON array of alerts (Alertmanager API v2 postableAlerts), got ${alerts === null ? 'null' : typeof alerts}` });
+      return sendJsonError(reply, {
+        status: 400,
+        code: 'VIGIL_INVALID_INPUT',
+        message: `the body must be a JSON array of alerts (Alertmanager API v2 postableAlerts), got ${alerts === null ? 'null' : typeof alerts}`,
+      });
     }
     const now = nowNanos();
     const rejected: { index: number; reason: string }[] = [];
     const indexed = alerts.map((value: unknown, index) => ({ index, value }));
-    const events = intake.mapAll(reply, indexed, (a) => mapAlert(a.value, now), (a, reason) => rejected.push({ index: a.index, reason }));
+    const events = intake.mapAll(
+      reply,
+      indexed,
+      (a) => mapAlert(a.value, now),
+      (a, reason) => rejected.push({ index: a.index, reason }),
+    );
     if (!Array.isArray(events)) return events;
     if (events.length > 0) {
       const refused = await intake.deliver(reply, events);
@@ -82,7 +99,19 @@ export class AlertmanagerReceiver implements Receiver {
     }
     if (rejected.length === 0) return reply.code(200).send();
     if (events.length === 0) intake.countInvalid();
-    const reasons = rejected.slice(0, 5).map((r) => `alert ${r.index}: ${r.reason}`).join('; ') + (rejected.length > 5 ? '; …' : '');
-    return sendJsonError(reply, { status: 400, code: 'VIGIL_INVALID_INPUT', message: `${rejected.length} of ${alerts.length} alerts rejected (the others were accepted): ${reasons}` }, { accepted: events.length, rejected });
+    const reasons =
+      rejected
+        .slice(0, 5)
+        .map((r) => `alert ${r.index}: ${r.reason}`)
+        .join('; ') + (rejected.length > 5 ? '; …' : '');
+    return sendJsonError(
+      reply,
+      {
+        status: 400,
+        code: 'VIGIL_INVALID_INPUT',
+        message: `${rejected.length} of ${alerts.length} alerts rejected (the others were accepted): ${reasons}`,
+      },
+      { accepted: events.length, rejected },
+    );
   }
 }

@@ -64,7 +64,12 @@ export class JsonIntake {
    * Serves POST on `url` with `handle`, called with the admitted body, and answers 405 to the
    * other methods. `handle` runs while the body's bytes are leased from the receive budget.
    */
-  route(server: FastifyInstance, receiveBuffers: ReceiveBuffers, url: string, handle: (req: FastifyRequest, reply: FastifyReply, body: AdmittedBody) => Promise<FastifyReply>): void {
+  route(
+    server: FastifyInstance,
+    receiveBuffers: ReceiveBuffers,
+    url: string,
+    handle: (req: FastifyRequest, reply: FastifyReply, body: AdmittedBody) => Promise<FastifyReply>,
+  ): void {
     this.receiveBuffers = receiveBuffers;
     server.route({
       method: 'POST',
@@ -82,11 +87,19 @@ export class JsonIntake {
     server.route({
       method: ['GET', 'PUT', 'DELETE', 'PATCH'],
       url,
-      handler: (_req, reply) => reply.code(405).header('allow', 'POST').send({ error: 'method not allowed, supported: [POST]', code: 'VIGIL_METHOD_NOT_ALLOWED' }),
+      handler: (_req, reply) =>
+        reply
+          .code(405)
+          .header('allow', 'POST')
+          .send({ error: 'method not allowed, supported: [POST]', code: 'VIGIL_METHOD_NOT_ALLOWED' }),
     });
   }
 
-  private async read(req: FastifyRequest, reply: FastifyReply, lease: ReceiveLease): Promise<AdmittedBody | FastifyReply> {
+  private async read(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    lease: ReceiveLease,
+  ): Promise<AdmittedBody | FastifyReply> {
     const { metrics, id } = this.settings;
     const contentType = String(req.headers['content-type'] ?? '');
     // Only JSON media types: text/plain and form bodies are what a web page may post to any
@@ -95,18 +108,28 @@ export class JsonIntake {
       req.raw.resume();
       metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
       const said = contentType ? `Content-Type "${contentType}" is not supported` : 'the request has no Content-Type';
-      return sendJsonError(reply, { status: 415, code: 'VIGIL_UNSUPPORTED_MEDIA_TYPE', message: `${said}; send ${this.opts.mediaHint} (curl: -H 'content-type: application/json')` });
+      return sendJsonError(reply, {
+        status: 415,
+        code: 'VIGIL_UNSUPPORTED_MEDIA_TYPE',
+        message: `${said}; send ${this.opts.mediaHint} (curl: -H 'content-type: application/json')`,
+      });
     }
     // Browsers name the page that sends; these receivers serve no page, so a request from one is refused.
     if (req.headers.origin !== undefined) {
       req.raw.resume();
       metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
-      return sendJsonError(reply, { status: 403, code: 'VIGIL_CROSS_ORIGIN', message: `requests from web pages (Origin ${JSON.stringify(req.headers.origin)}) are not accepted on the ${id} receiver` });
+      return sendJsonError(reply, {
+        status: 403,
+        code: 'VIGIL_CROSS_ORIGIN',
+        message: `requests from web pages (Origin ${JSON.stringify(req.headers.origin)}) are not accepted on the ${id} receiver`,
+      });
     }
     // Who sends is settled before the body is read: an unknown caller costs no buffer.
     let tenant: string | undefined;
     try {
-      tenant = this.authenticator ? (await this.authenticator.authenticate(req.headers.authorization)).tenant : undefined;
+      tenant = this.authenticator
+        ? (await this.authenticator.authenticate(req.headers.authorization)).tenant
+        : undefined;
       this.consumer.admit?.(1);
       this.receiveBuffers.admit();
     } catch (err) {
@@ -116,7 +139,11 @@ export class JsonIntake {
       return sendUnauthenticated(reply, err);
     }
     try {
-      const body = await readRequestBody(req.raw, { limit: this.opts.max_request_body_size, timeoutMs: this.opts.read_timeout, lease });
+      const body = await readRequestBody(req.raw, {
+        limit: this.opts.max_request_body_size,
+        timeoutMs: this.opts.read_timeout,
+        lease,
+      });
       if (body.length === 0) throw new InvalidInputError(`request body is empty; send ${this.opts.emptyBody}`);
       const records = this.opts.countRecords(body, contentType);
       const max = this.opts.max_records_per_request;
@@ -131,7 +158,8 @@ export class JsonIntake {
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);
       if (err instanceof RefusedError) return this.refuse(reply, err, 0);
-      if (err instanceof TooManyRecordsError) metrics.receiverRejected.inc({ receiver: id, signal: 'logs' }, err.records);
+      if (err instanceof TooManyRecordsError)
+        metrics.receiverRejected.inc({ receiver: id, signal: 'logs' }, err.records);
       metrics.receiverRequests.inc({ receiver: id, outcome: 'invalid' });
       return sendJsonError(reply, httpAnswerFor(err));
     }
@@ -142,7 +170,12 @@ export class JsonIntake {
    * the request is refused and the refusal sent is returned instead of events. Rejections are
    * counted and handed to `onReject`.
    */
-  mapAll<T>(reply: FastifyReply, records: readonly T[], map: (record: T) => MapOutcome | RejectOutcome, onReject: (record: T, reason: string) => void): VigilEvent[] | FastifyReply {
+  mapAll<T>(
+    reply: FastifyReply,
+    records: readonly T[],
+    map: (record: T) => MapOutcome | RejectOutcome,
+    onReject: (record: T, reason: string) => void,
+  ): VigilEvent[] | FastifyReply {
     const events: VigilEvent[] = [];
     let rejected = 0;
     let untilCheck = CHECKPOINT_EVERY;
@@ -168,7 +201,8 @@ export class JsonIntake {
 
   /** Counts records rejected as invalid. */
   countRejected(records: number): void {
-    if (records > 0) this.settings.metrics.receiverRejected.inc({ receiver: this.settings.id, signal: 'logs' }, records);
+    if (records > 0)
+      this.settings.metrics.receiverRejected.inc({ receiver: this.settings.id, signal: 'logs' }, records);
   }
 
   /** Hands the events to the pipeline; undefined once accepted, else the refusal sent. */

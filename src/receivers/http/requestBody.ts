@@ -8,21 +8,30 @@ import { decodeSnappy } from './snappy.ts';
 export class PayloadTooLargeError extends VigilError {
   readonly limit: number;
   constructor(limit: number) {
-    super('VIGIL_PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes (compressed or after decompression)`);
+    super(
+      'VIGIL_PAYLOAD_TOO_LARGE',
+      `request body exceeds the limit of ${limit} bytes (compressed or after decompression)`,
+    );
     this.limit = limit;
   }
 }
 
 export class UnsupportedEncodingError extends VigilError {
   constructor(encoding: string) {
-    super('VIGIL_UNSUPPORTED_ENCODING', `Content-Encoding "${encoding}" is not supported; use gzip, deflate, zstd, snappy, x-snappy-framed or none`);
+    super(
+      'VIGIL_UNSUPPORTED_ENCODING',
+      `Content-Encoding "${encoding}" is not supported; use gzip, deflate, zstd, snappy, x-snappy-framed or none`,
+    );
   }
 }
 
 /** The body did not arrive within `read_timeout` (HTTP 408; the connection is closed). */
 export class RequestTimeoutError extends VigilError {
   constructor(timeoutMs: number) {
-    super('VIGIL_REQUEST_TIMEOUT', `the request body did not arrive within ${timeoutMs} ms (read_timeout); send it faster or raise read_timeout`);
+    super(
+      'VIGIL_REQUEST_TIMEOUT',
+      `the request body did not arrive within ${timeoutMs} ms (read_timeout); send it faster or raise read_timeout`,
+    );
   }
 }
 
@@ -40,7 +49,8 @@ function snappyDecoder(encoding: 'snappy' | 'x-snappy-framed', limit: number): T
     },
     flush(done) {
       try {
-        for (const data of decodeSnappy(Buffer.concat(held), encoding, limit, () => new PayloadTooLargeError(limit))) this.push(data);
+        for (const data of decodeSnappy(Buffer.concat(held), encoding, limit, () => new PayloadTooLargeError(limit)))
+          this.push(data);
         done();
       } catch (err) {
         done(err as Error);
@@ -82,7 +92,9 @@ export interface ReadBodyOptions {
 export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Promise<Buffer> {
   const { limit } = opts;
   const lease = opts.lease ?? UNLIMITED_RECEIVE_BUFFERS.lease();
-  const encoding = String(req.headers['content-encoding'] ?? '').trim().toLowerCase();
+  const encoding = String(req.headers['content-encoding'] ?? '')
+    .trim()
+    .toLowerCase();
   // Own keys only: `constructor` and the like are not encodings.
   const makeDecoder = Object.hasOwn(DECODERS, encoding) ? DECODERS[encoding] : undefined;
   if (makeDecoder === undefined) return Promise.reject(new UnsupportedEncodingError(encoding));
@@ -95,7 +107,9 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
     let wire = 0;
     let decoder: Transform | null = null;
     let settled = false;
-    const timer = opts.timeoutMs ? setTimeout(() => fail(new RequestTimeoutError(opts.timeoutMs!)), opts.timeoutMs) : undefined;
+    const timer = opts.timeoutMs
+      ? setTimeout(() => fail(new RequestTimeoutError(opts.timeoutMs!)), opts.timeoutMs)
+      : undefined;
 
     const fail = (err: unknown) => {
       if (settled) return;
@@ -104,7 +118,11 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
       req.off('data', onWire);
       req.pause();
       decoder?.destroy();
-      reject(err instanceof VigilError ? err : new InvalidInputError(`request body could not be read or decompressed: ${(err as Error).message}`));
+      reject(
+        err instanceof VigilError
+          ? err
+          : new InvalidInputError(`request body could not be read or decompressed: ${(err as Error).message}`),
+      );
     };
     const finish = () => {
       if (settled) return;

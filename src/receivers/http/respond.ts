@@ -14,9 +14,15 @@ export interface HttpErrorAnswer {
 /** Maps Vigil errors to the HTTP answer a sender can act on (OTLP/HTTP's retry table). */
 export function httpAnswerFor(err: unknown): HttpErrorAnswer {
   if (err instanceof RefusedError) {
-    return { status: err.reason === 'exhausted' ? 429 : 503, code: err.code, message: err.message, retryAfterSeconds: err.retryAfterSeconds };
+    return {
+      status: err.reason === 'exhausted' ? 429 : 503,
+      code: err.code,
+      message: err.message,
+      retryAfterSeconds: err.retryAfterSeconds,
+    };
   }
-  if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError) return { status: 413, code: err.code, message: err.message };
+  if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError)
+    return { status: 413, code: err.code, message: err.message };
   if (err instanceof RequestTimeoutError) return { status: 408, code: err.code, message: err.message };
   if (err instanceof UnsupportedEncodingError) return { status: 415, code: err.code, message: err.message };
   if (err instanceof InvalidInputError) return { status: 400, code: err.code, message: err.message };
@@ -24,9 +30,16 @@ export function httpAnswerFor(err: unknown): HttpErrorAnswer {
   return { status: 500, code: 'VIGIL_INTERNAL', message: 'internal error; see the Vigil logs' };
 }
 
-export function sendJsonError(reply: FastifyReply, answer: HttpErrorAnswer, extra: Record<string, unknown> = {}): FastifyReply {
+export function sendJsonError(
+  reply: FastifyReply,
+  answer: HttpErrorAnswer,
+  extra: Record<string, unknown> = {},
+): FastifyReply {
   if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
-  return reply.code(answer.status).type('application/json').send({ error: answer.message, code: answer.code, ...extra });
+  return reply
+    .code(answer.status)
+    .type('application/json')
+    .send({ error: answer.message, code: answer.code, ...extra });
 }
 
 /**

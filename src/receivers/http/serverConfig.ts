@@ -5,15 +5,33 @@ import { duration, int } from '../../config/schema.ts';
  * confighttp. Receivers sharing a listener must agree on them.
  */
 export const httpServerLimitFields = {
-  read_timeout: duration({ default: '30s', doc: 'Time a request may take to arrive whole, headers and body; a slower one is answered 408 and its connection closed. 0 waits forever.' }),
-  read_header_timeout: duration({ default: '10s', doc: 'Time a request may take to send its headers; the connection is closed after it. 0 waits forever.' }),
-  idle_timeout: duration({ default: '65s', doc: 'A kept-alive connection with no request for this long is closed (longer than load balancers\' 60 s, so they close first).' }),
-  max_connections: int({ default: 1000, min: 1, doc: 'Connections the listener holds at once; further ones are closed on accept.' }),
+  read_timeout: duration({
+    default: '30s',
+    doc: 'Time a request may take to arrive whole, headers and body; a slower one is answered 408 and its connection closed. 0 waits forever.',
+  }),
+  read_header_timeout: duration({
+    default: '10s',
+    doc: 'Time a request may take to send its headers; the connection is closed after it. 0 waits forever.',
+  }),
+  idle_timeout: duration({
+    default: '65s',
+    doc: "A kept-alive connection with no request for this long is closed (longer than load balancers' 60 s, so they close first).",
+  }),
+  max_connections: int({
+    default: 1000,
+    min: 1,
+    doc: 'Connections the listener holds at once; further ones are closed on accept.',
+  }),
 };
 
 /** Every limit is a number: milliseconds or a count. */
 export type HttpServerLimits = Record<keyof typeof httpServerLimitFields, number>;
 
 export function httpServerLimits(c: HttpServerLimits): HttpServerLimits {
-  return { read_timeout: c.read_timeout, read_header_timeout: c.read_header_timeout, idle_timeout: c.idle_timeout, max_connections: c.max_connections };
+  return {
+    read_timeout: c.read_timeout,
+    read_header_timeout: c.read_header_timeout,
+    idle_timeout: c.idle_timeout,
+    max_connections: c.max_connections,
+  };
 }

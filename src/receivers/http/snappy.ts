@@ -51,7 +51,13 @@ function blockLength(src: Uint8Array, start: number, end: number): { length: num
  * Decodes one block of `src[start, end)`. A block stating more than `max` bytes is refused by
  * `tooLarge()` before any is decoded.
  */
-export function decodeSnappyBlock(src: Buffer, max: number, tooLarge: (stated: number) => Error, start = 0, end = src.length): Buffer {
+export function decodeSnappyBlock(
+  src: Buffer,
+  max: number,
+  tooLarge: (stated: number) => Error,
+  start = 0,
+  end = src.length,
+): Buffer {
   const { length, next } = blockLength(src, start, end);
   if (length > max) throw tooLarge(length);
   const out = Buffer.allocUnsafe(length);
@@ -134,7 +140,8 @@ function maskedCrc(data: Uint8Array, start: number, end: number): number {
  * before the chunk that would pass it is decoded.
  */
 export function decodeSnappyFramed(src: Buffer, max: number, tooLarge: (stated: number) => Error): Buffer[] {
-  if (!isFramedSnappy(src)) throw new SnappyCorruptError('a framed stream must start with the stream identifier "sNaPpY"');
+  if (!isFramedSnappy(src))
+    throw new SnappyCorruptError('a framed stream must start with the stream identifier "sNaPpY"');
   const out: Buffer[] = [];
   let total = 0;
   let p = 0;
@@ -147,7 +154,8 @@ export function decodeSnappyFramed(src: Buffer, max: number, tooLarge: (stated: 
     if (end > src.length) throw new SnappyCorruptError(`a chunk of ${len} bytes runs past the end of the body`);
     p = end;
     if (type === 0xff) {
-      if (!src.subarray(start - 4, end).equals(STREAM_ID)) throw new SnappyCorruptError('a bad stream identifier chunk');
+      if (!src.subarray(start - 4, end).equals(STREAM_ID))
+        throw new SnappyCorruptError('a bad stream identifier chunk');
       continue;
     }
     if (type >= 0x80) continue; // skippable: reserved (0x80-0xfd) and padding (0xfe)
@@ -156,9 +164,21 @@ export function decodeSnappyFramed(src: Buffer, max: number, tooLarge: (stated: 
     const crc = src.readUInt32LE(start);
     let data: Buffer;
     if (type === 0x00) {
-      data = decodeSnappyBlock(src, Math.min(FRAME_MAX_DATA, max - total), (stated) => (stated > FRAME_MAX_DATA ? new SnappyCorruptError(`a chunk states ${stated} bytes, over the ${FRAME_MAX_DATA} the format allows`) : tooLarge(total + stated)), start + 4, end);
+      data = decodeSnappyBlock(
+        src,
+        Math.min(FRAME_MAX_DATA, max - total),
+        (stated) =>
+          stated > FRAME_MAX_DATA
+            ? new SnappyCorruptError(`a chunk states ${stated} bytes, over the ${FRAME_MAX_DATA} the format allows`)
+            : tooLarge(total + stated),
+        start + 4,
+        end,
+      );
     } else {
-      if (len - 4 > FRAME_MAX_DATA) throw new SnappyCorruptError(`an uncompressed chunk of ${len - 4} bytes, over the ${FRAME_MAX_DATA} the format allows`);
+      if (len - 4 > FRAME_MAX_DATA)
+        throw new SnappyCorruptError(
+          `an uncompressed chunk of ${len - 4} bytes, over the ${FRAME_MAX_DATA} the format allows`,
+        );
       if (total + len - 4 > max) throw tooLarge(total + len - 4);
       data = src.subarray(start + 4, end);
     }
@@ -176,7 +196,12 @@ export function decodeSnappyFramed(src: Buffer, max: number, tooLarge: (stated: 
  * never starts with the identifier in practice: its first byte would make it a block of 895
  * bytes whose data starts with a zero byte, which no OTLP or JSON body does.
  */
-export function decodeSnappy(body: Buffer, encoding: 'snappy' | 'x-snappy-framed', max: number, tooLarge: (stated: number) => Error): Buffer[] {
+export function decodeSnappy(
+  body: Buffer,
+  encoding: 'snappy' | 'x-snappy-framed',
+  max: number,
+  tooLarge: (stated: number) => Error,
+): Buffer[] {
   if (encoding === 'x-snappy-framed' || isFramedSnappy(body)) return decodeSnappyFramed(body, max, tooLarge);
   return [decodeSnappyBlock(body, max, tooLarge)];
 }

@@ -10,35 +10,74 @@ const paths = (doc: string, def: string[]) => list(str(), { default: def, doc })
  * looks up key "host.name" first, then nested host → name). The defaults understand plain
  * events and Encore-style events unchanged.
  */
-export const fieldMappingSchema = obj({
-  time: paths('Event time: epoch seconds, ms, µs or ns (by magnitude) or an ISO-8601 string.', ['time', 'timestamp', 'ts', '@timestamp', 'event_ts', 'time_unix_nano']),
-  severity: paths('Severity: an OTel SeverityNumber (1–24) or a word (debug, info, warning, error, critical, fatal...).', ['severity', 'level', 'severity_text', 'event_level', 'severity_number']),
-  body: paths('The message.', ['body', 'message', 'msg', 'event_desc', 'description']),
-  asset: paths('What the event is about (host, device, URL...).', ['asset', 'asset_unique_id', 'host', 'hostname', 'host.name']),
-  title: paths('Short title; defaults to the first line of the body.', ['title', 'event_title', 'summary']),
-  type: paths('up, down or neutral.', ['type', 'event_type']),
-  service: paths('Service name.', ['service', 'service.name', 'appl_name']),
-  tenant: paths('Tenant.', ['tenant']),
-  trace_id: paths('Trace id (hex).', ['trace_id', 'traceId']),
-  span_id: paths('Span id (hex).', ['span_id', 'spanId']),
-  attributes: paths('An object whose keys become record attributes.', ['attributes']),
-  resource: paths('An object whose keys become resource attributes.', ['resource']),
-}, { doc: 'Where each event field is read from: a list of dotted paths, first match wins. Unmapped keys become attributes.' });
+export const fieldMappingSchema = obj(
+  {
+    time: paths('Event time: epoch seconds, ms, µs or ns (by magnitude) or an ISO-8601 string.', [
+      'time',
+      'timestamp',
+      'ts',
+      '@timestamp',
+      'event_ts',
+      'time_unix_nano',
+    ]),
+    severity: paths(
+      'Severity: an OTel SeverityNumber (1–24) or a word (debug, info, warning, error, critical, fatal...).',
+      ['severity', 'level', 'severity_text', 'event_level', 'severity_number'],
+    ),
+    body: paths('The message.', ['body', 'message', 'msg', 'event_desc', 'description']),
+    asset: paths('What the event is about (host, device, URL...).', [
+      'asset',
+      'asset_unique_id',
+      'host',
+      'hostname',
+      'host.name',
+    ]),
+    title: paths('Short title; defaults to the first line of the body.', ['title', 'event_title', 'summary']),
+    type: paths('up, down or neutral.', ['type', 'event_type']),
+    service: paths('Service name.', ['service', 'service.name', 'appl_name']),
+    tenant: paths('Tenant.', ['tenant']),
+    trace_id: paths('Trace id (hex).', ['trace_id', 'traceId']),
+    span_id: paths('Span id (hex).', ['span_id', 'spanId']),
+    attributes: paths('An object whose keys become record attributes.', ['attributes']),
+    resource: paths('An object whose keys become resource attributes.', ['resource']),
+  },
+  {
+    doc: 'Where each event field is read from: a list of dotted paths, first match wins. Unmapped keys become attributes.',
+  },
+);
 
 export const jsonReceiverSchema = obj({
-  endpoint: endpoint({ default: '127.0.0.1:4318', doc: 'Listener address; shared with the OTLP/HTTP receiver when equal.' }),
+  endpoint: endpoint({
+    default: '127.0.0.1:4318',
+    doc: 'Listener address; shared with the OTLP/HTTP receiver when equal.',
+  }),
   tls: optional(tlsServerSchema),
-  paths: list(str({ pattern: /^\//, patternHint: 'a path starting with /' }), { default: ['/v1/events', '/ingest'], minItems: 1, doc: 'URL paths that take events (POST).' }),
-  max_request_body_size: bytes({ default: '20MiB', min: 1, doc: 'Largest body accepted, after decompression (413 above).' }),
+  paths: list(str({ pattern: /^\//, patternHint: 'a path starting with /' }), {
+    default: ['/v1/events', '/ingest'],
+    minItems: 1,
+    doc: 'URL paths that take events (POST).',
+  }),
+  max_request_body_size: bytes({
+    default: '20MiB',
+    min: 1,
+    doc: 'Largest body accepted, after decompression (413 above).',
+  }),
   max_records_per_request: maxRecordsPerRequest(),
   ...httpServerLimitFields,
   fields: fieldMappingSchema,
-  auth: optional(obj(
-    {
-      authenticator: str({ nonEmpty: true, doc: 'Id of an authenticator extension (listed in service.extensions). Any authenticated caller may send, whatever its role; when its token or API key names a tenant, every event is stamped with it and the body\'s tenant field is ignored.' }),
-    },
-    { doc: 'Require `Authorization: Bearer <token or API key>`; other requests get 401 (problem details). Without it the receiver accepts anyone who can reach it.' },
-  )),
+  auth: optional(
+    obj(
+      {
+        authenticator: str({
+          nonEmpty: true,
+          doc: "Id of an authenticator extension (listed in service.extensions). Any authenticated caller may send, whatever its role; when its token or API key names a tenant, every event is stamped with it and the body's tenant field is ignored.",
+        }),
+      },
+      {
+        doc: 'Require `Authorization: Bearer <token or API key>`; other requests get 401 (problem details). Without it the receiver accepts anyone who can reach it.',
+      },
+    ),
+  ),
 });
 
 export type JsonReceiverConfig = Infer<typeof jsonReceiverSchema>;

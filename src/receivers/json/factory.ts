@@ -8,7 +8,8 @@ export const jsonReceiverFactory: ReceiverFactory<JsonReceiverConfig> = {
   signals: ['logs'],
   description: 'Plain JSON events over HTTP: one object, an array, or NDJSON; gzip, deflate or zstd.',
   configSchema: jsonReceiverSchema,
-  extensionRefs: (config) => (config.auth ? [{ id: config.auth.authenticator, capability: 'authenticator', path: 'auth.authenticator' }] : []),
+  extensionRefs: (config) =>
+    config.auth ? [{ id: config.auth.authenticator, capability: 'authenticator', path: 'auth.authenticator' }] : [],
   create(settings, config, consumers) {
     if (!consumers.logs) throw new Error('json receiver needs a logs pipeline');
     return new JsonReceiver(settings, config, consumers.logs);

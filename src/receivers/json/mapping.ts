@@ -49,7 +49,14 @@ export interface RejectedRecord {
   reason: string;
 }
 
-const TYPES: Record<string, EventType> = { up: 'up', down: 'down', neutral: 'neutral', ok: 'up', problem: 'down', resolved: 'up' };
+const TYPES: Record<string, EventType> = {
+  up: 'up',
+  down: 'down',
+  neutral: 'neutral',
+  ok: 'up',
+  problem: 'down',
+  resolved: 'up',
+};
 
 type StringField = 'asset' | 'title' | 'service' | 'tenant';
 const STRING_FIELDS: readonly StringField[] = ['asset', 'title', 'service', 'tenant'];
@@ -65,7 +72,12 @@ export class JsonEventMapper {
   private used: string[] = [];
 
   constructor(mapping: FieldMapping) {
-    this.get = Object.fromEntries(Object.entries(mapping).map(([k, paths]) => [k, firstOf(paths, k !== 'attributes' && k !== 'resource' && k !== 'body')])) as Record<keyof FieldMapping, Getter>;
+    this.get = Object.fromEntries(
+      Object.entries(mapping).map(([k, paths]) => [
+        k,
+        firstOf(paths, k !== 'attributes' && k !== 'resource' && k !== 'body'),
+      ]),
+    ) as Record<keyof FieldMapping, Getter>;
   }
 
   private take(field: keyof FieldMapping, rec: Record<string, unknown>): { key: string; value: unknown } | undefined {
@@ -76,24 +88,36 @@ export class JsonEventMapper {
 
   map(input: unknown, observedNs: bigint): MappedRecord | RejectedRecord {
     if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-      return { ok: false, reason: `an event must be a JSON object, got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}` };
+      return {
+        ok: false,
+        reason: `an event must be a JSON object, got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}`,
+      };
     }
     const rec = input as Record<string, unknown>;
-    if (nestedDeeperThan(rec, MAX_DEPTH)) return { ok: false, reason: `values nested deeper than ${MAX_DEPTH} levels; flatten the event` };
+    if (nestedDeeperThan(rec, MAX_DEPTH))
+      return { ok: false, reason: `values nested deeper than ${MAX_DEPTH} levels; flatten the event` };
     this.used = [];
     const ev = newEvent({ source: 'json', observedTimeUnixNano: observedNs });
 
     const time = this.take('time', rec);
     if (time) {
       const ns = parseTimestampNs(time.value);
-      if (ns === undefined) return { ok: false, reason: `field "${time.key}": not a timestamp (epoch number or ISO-8601 string): ${JSON.stringify(time.value)}` };
+      if (ns === undefined)
+        return {
+          ok: false,
+          reason: `field "${time.key}": not a timestamp (epoch number or ISO-8601 string): ${JSON.stringify(time.value)}`,
+        };
       ev.timeUnixNano = ns;
     }
 
     const sev = this.take('severity', rec);
     if (sev) {
       if (typeof sev.value === 'number') {
-        if (!Number.isInteger(sev.value) || sev.value < 0 || sev.value > 24) return { ok: false, reason: `field "${sev.key}": a numeric severity must be an OTel SeverityNumber 0–24, got ${sev.value}` };
+        if (!Number.isInteger(sev.value) || sev.value < 0 || sev.value > 24)
+          return {
+            ok: false,
+            reason: `field "${sev.key}": a numeric severity must be an OTel SeverityNumber 0–24, got ${sev.value}`,
+          };
         ev.severityNumber = sev.value;
       } else if (typeof sev.value === 'string') {
         ev.severityText = sev.value;
@@ -104,7 +128,11 @@ export class JsonEventMapper {
     const type = this.take('type', rec);
     if (type) {
       const t = typeof type.value === 'string' ? TYPES[type.value.trim().toLowerCase()] : undefined;
-      if (!t) return { ok: false, reason: `field "${type.key}": type must be one of up, down, neutral; got ${JSON.stringify(type.value)}` };
+      if (!t)
+        return {
+          ok: false,
+          reason: `field "${type.key}": type must be one of up, down, neutral; got ${JSON.stringify(type.value)}`,
+        };
       ev.type = t;
     }
 
@@ -121,13 +149,15 @@ export class JsonEventMapper {
       const hit = this.take(field, rec);
       if (!hit) continue;
       const v = scalarString(hit.value);
-      if (v === undefined || !HEX_ID[field].test(v)) return { ok: false, reason: `field "${field}": must be ${field === 'trace_id' ? 32 : 16} hex digits` };
+      if (v === undefined || !HEX_ID[field].test(v))
+        return { ok: false, reason: `field "${field}": must be ${field === 'trace_id' ? 32 : 16} hex digits` };
       ev[field === 'trace_id' ? 'traceId' : 'spanId'] = v.toLowerCase();
     }
     for (const field of ['attributes', 'resource'] as const) {
       const hit = this.take(field, rec);
       if (!hit) continue;
-      if (hit.value === null || typeof hit.value !== 'object' || Array.isArray(hit.value)) return { ok: false, reason: `field "${hit.key}": must be an object` };
+      if (hit.value === null || typeof hit.value !== 'object' || Array.isArray(hit.value))
+        return { ok: false, reason: `field "${hit.key}": must be an object` };
       assignAttrs(field === 'attributes' ? ev.attributes : ev.resource, hit.value as Record<string, unknown>);
     }
     const used = this.used;

@@ -44,7 +44,8 @@ export function parseJsonBody(text: string, contentType: string): ParsedBody {
       if (Array.isArray(doc)) return { records: doc.map((value, index) => ({ index, value })), rejected: [] };
       return { records: [{ index: 0, value: doc }], rejected: [] };
     } catch (err) {
-      if (!text.trimEnd().includes('\n')) throw new InvalidInputError(`body is not valid JSON: ${(err as Error).message}`);
+      if (!text.trimEnd().includes('\n'))
+        throw new InvalidInputError(`body is not valid JSON: ${(err as Error).message}`);
     }
   }
   const out: ParsedBody = { records: [], rejected: [] };
@@ -64,7 +65,8 @@ export function parseJsonBody(text: string, contentType: string): ParsedBody {
 }
 
 /** application/json, application/<x>+json and the NDJSON family (x-ndjson, ndjson, jsonl, json-seq, jsonlines), parameters allowed. */
-const JSON_MEDIA_TYPE = /^\s*application\/(?:json|[\w.+-]*\+json|x-ndjson|ndjson|x-jsonlines|jsonlines|jsonl|json-seq)\s*(?:;.*)?$/i;
+const JSON_MEDIA_TYPE =
+  /^\s*application\/(?:json|[\w.+-]*\+json|x-ndjson|ndjson|x-jsonlines|jsonlines|jsonl|json-seq)\s*(?:;.*)?$/i;
 
 /** `POST /v1/events` (and `/ingest`): plain JSON events, one, many or NDJSON, gzip or not. */
 export class JsonReceiver implements Receiver {
@@ -89,7 +91,8 @@ export class JsonReceiver implements Receiver {
   async start(host: Host): Promise<void> {
     const server = host.httpListener(this.config.endpoint, this.config.tls, httpServerLimits(this.config));
     if (this.config.auth) this.intake.authenticator = host.authenticator(this.config.auth.authenticator);
-    for (const url of this.config.paths) this.intake.route(server, host.receiveBuffers, url, (_req, reply, body) => this.handle(reply, body));
+    for (const url of this.config.paths)
+      this.intake.route(server, host.receiveBuffers, url, (_req, reply, body) => this.handle(reply, body));
   }
 
   async shutdown(): Promise<void> {}
@@ -112,7 +115,9 @@ export class JsonReceiver implements Receiver {
       if (m.ok && tenant !== undefined) m.event.tenant = tenant;
       return m;
     };
-    const events = intake.mapAll(reply, parsed.records, map, (r, reason) => rejected.push({ index: r.index, ...(r.line !== undefined ? { line: r.line } : {}), reason }));
+    const events = intake.mapAll(reply, parsed.records, map, (r, reason) =>
+      rejected.push({ index: r.index, ...(r.line !== undefined ? { line: r.line } : {}), reason }),
+    );
     if (!Array.isArray(events)) return events;
     intake.countRejected(unparsed);
     rejected.sort((a, b) => a.index - b.index);
@@ -120,7 +125,15 @@ export class JsonReceiver implements Receiver {
     if (events.length === 0) {
       intake.countInvalid();
       const first = rejected[0];
-      return sendJsonError(reply, { status: 400, code: 'VIGIL_INVALID_INPUT', message: first ? `no event accepted; first error: ${first.reason}` : 'no event in the request' }, { accepted: 0, rejected });
+      return sendJsonError(
+        reply,
+        {
+          status: 400,
+          code: 'VIGIL_INVALID_INPUT',
+          message: first ? `no event accepted; first error: ${first.reason}` : 'no event in the request',
+        },
+        { accepted: 0, rejected },
+      );
     }
     return (await intake.deliver(reply, events)) ?? reply.code(200).send({ accepted: events.length, rejected });
   }

@@ -58,7 +58,15 @@ export function countJsonValues(body: Uint8Array): number {
       if (c === QUOTE) {
         for (i++; i < len && body[i] !== QUOTE; i++) if (body[i] === BACKSLASH) i++;
       } else {
-        while (i + 1 < len && !isSpace(body[i + 1]!) && body[i + 1] !== 0x2c && body[i + 1] !== 0x5d && body[i + 1] !== 0x7d && body[i + 1] !== 0x3a) i++;
+        while (
+          i + 1 < len &&
+          !isSpace(body[i + 1]!) &&
+          body[i + 1] !== 0x2c &&
+          body[i + 1] !== 0x5d &&
+          body[i + 1] !== 0x7d &&
+          body[i + 1] !== 0x3a
+        )
+          i++;
       }
       expect = depth === 0;
     }

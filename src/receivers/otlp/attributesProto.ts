@@ -1,6 +1,16 @@
 import { setAttr, type AttrValue, type Attributes } from '../../model/attributes.ts';
 import type { InstrumentationScope } from '../../model/event.ts';
-import { bytesCopy, checkEnd, MalformedProtobufError, readKey, readString, skip, subEnd, varint64, type Reader } from './wireReader.ts';
+import {
+  bytesCopy,
+  checkEnd,
+  MalformedProtobufError,
+  readKey,
+  readString,
+  skip,
+  subEnd,
+  varint64,
+  type Reader,
+} from './wireReader.ts';
 
 /** Nested AnyValues deeper than this are refused: a tiny payload could otherwise exhaust the stack. */
 const MAX_DEPTH = 64;

@@ -1,4 +1,18 @@
-import { bytes, duration, endpoint, int, list, obj, optional, record, refine, str, type ConfigIssue, type Infer, type Schema } from '../../config/schema.ts';
+import {
+  bytes,
+  duration,
+  endpoint,
+  int,
+  list,
+  obj,
+  optional,
+  record,
+  refine,
+  str,
+  type ConfigIssue,
+  type Infer,
+  type Schema,
+} from '../../config/schema.ts';
 import { httpServerLimitFields } from '../http/serverConfig.ts';
 import { tlsServerSchema } from '../http/tlsConfig.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
@@ -24,65 +38,126 @@ function enabledBlock<T>(inner: Schema<T>): Schema<T | undefined> {
 const grpcSchema = obj(
   {
     endpoint: endpoint({ default: '127.0.0.1:4317', doc: 'gRPC listener address.' }),
-    max_recv_msg_size: bytes({ default: '4MiB', min: 1, doc: 'Largest request message accepted, after decompression (RESOURCE_EXHAUSTED above).' }),
+    max_recv_msg_size: bytes({
+      default: '4MiB',
+      min: 1,
+      doc: 'Largest request message accepted, after decompression (RESOURCE_EXHAUSTED above).',
+    }),
     max_records_per_request: maxRecordsPerRequest(),
-    max_concurrent_streams: int({ default: 100, min: 1, doc: 'Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue the rest.' }),
-    max_connections: int({ default: 1000, min: 1, doc: 'Connections the listener holds at once; further ones are closed on accept.' }),
-    read_timeout: duration({ default: '30s', doc: 'Time a call may take to deliver its request message; a slower call is answered DEADLINE_EXCEEDED and reset. 0 waits forever.' }),
+    max_concurrent_streams: int({
+      default: 100,
+      min: 1,
+      doc: 'Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue the rest.',
+    }),
+    max_connections: int({
+      default: 1000,
+      min: 1,
+      doc: 'Connections the listener holds at once; further ones are closed on accept.',
+    }),
+    read_timeout: duration({
+      default: '30s',
+      doc: 'Time a call may take to deliver its request message; a slower call is answered DEADLINE_EXCEEDED and reset. 0 waits forever.',
+    }),
     keepalive: obj(
       {
         server_parameters: obj({
-          max_connection_idle: duration({ default: '5m', doc: 'A connection with no call open for this long is closed (GOAWAY); 0 never closes. Clients reconnect when they next send.' }),
+          max_connection_idle: duration({
+            default: '5m',
+            doc: 'A connection with no call open for this long is closed (GOAWAY); 0 never closes. Clients reconnect when they next send.',
+          }),
         }),
       },
-      { doc: 'Connection management, as the Collector\'s configgrpc names it.' },
+      { doc: "Connection management, as the Collector's configgrpc names it." },
     ),
     tls: optional(tlsServerSchema),
   },
-  { doc: 'OTLP/gRPC (LogsService, MetricsService, TraceService and grpc.health.v1.Health). Write `grpc:` alone to enable it with the defaults.' },
+  {
+    doc: 'OTLP/gRPC (LogsService, MetricsService, TraceService and grpc.health.v1.Health). Write `grpc:` alone to enable it with the defaults.',
+  },
 );
 
 const corsSchema = obj(
   {
-    allowed_origins: list(str(), { default: [], doc: 'Origins allowed to send from a browser; `*` wildcards match within the origin (`https://*.example.com`).' }),
-    allowed_headers: list(str(), { default: [], doc: 'Request headers allowed besides the CORS-safelisted ones and Content-Type/Content-Encoding/Authorization.' }),
-    max_age: duration({ default: 0, doc: 'How long browsers may cache a preflight answer; 0 leaves it to the browser.' }),
+    allowed_origins: list(str(), {
+      default: [],
+      doc: 'Origins allowed to send from a browser; `*` wildcards match within the origin (`https://*.example.com`).',
+    }),
+    allowed_headers: list(str(), {
+      default: [],
+      doc: 'Request headers allowed besides the CORS-safelisted ones and Content-Type/Content-Encoding/Authorization.',
+    }),
+    max_age: duration({
+      default: 0,
+      doc: 'How long browsers may cache a preflight answer; 0 leaves it to the browser.',
+    }),
   },
   { doc: 'Cross-origin requests (browser SDKs).' },
 );
 
 const httpSchema = obj(
   {
-    endpoint: endpoint({ default: '127.0.0.1:4318', doc: 'HTTP listener address; shared with the json receiver when equal.' }),
-    max_request_body_size: bytes({ default: '20MiB', min: 1, doc: 'Largest request body accepted, after decompression (413 above).' }),
+    endpoint: endpoint({
+      default: '127.0.0.1:4318',
+      doc: 'HTTP listener address; shared with the json receiver when equal.',
+    }),
+    max_request_body_size: bytes({
+      default: '20MiB',
+      min: 1,
+      doc: 'Largest request body accepted, after decompression (413 above).',
+    }),
     max_records_per_request: maxRecordsPerRequest(),
     ...httpServerLimitFields,
     tls: optional(tlsServerSchema),
     cors: optional(corsSchema),
   },
-  { doc: 'OTLP/HTTP: POST /v1/logs, /v1/metrics, /v1/traces in protobuf or JSON. Write `http:` alone to enable it with the defaults.' },
+  {
+    doc: 'OTLP/HTTP: POST /v1/logs, /v1/metrics, /v1/traces in protobuf or JSON. Write `http:` alone to enable it with the defaults.',
+  },
 );
 
 const authSchema = refine(
   obj(
     {
-      authenticator: optional(str({ nonEmpty: true, doc: 'Id of an authenticator extension (listed in service.extensions): JWTs and API keys, each naming the tenant its records are stamped with. Any authenticated caller may send, whatever its role.' })),
-      bearer_tokens: optional(refine(
-        record(str({ nonEmpty: true }), { doc: 'Accepted static bearer tokens, each mapped to the tenant its records are stamped with. Keep tokens out of the file: a key may be a reference, `"${file:/run/secrets/token-a}": team-a`.' }),
-        (tokens) => (Object.keys(tokens).length === 0 ? [{ path: '', message: 'must list at least one token' }] : []),
-      )),
+      authenticator: optional(
+        str({
+          nonEmpty: true,
+          doc: 'Id of an authenticator extension (listed in service.extensions): JWTs and API keys, each naming the tenant its records are stamped with. Any authenticated caller may send, whatever its role.',
+        }),
+      ),
+      bearer_tokens: optional(
+        refine(
+          record(str({ nonEmpty: true }), {
+            doc: 'Accepted static bearer tokens, each mapped to the tenant its records are stamped with. Keep tokens out of the file: a key may be a reference, `"${file:/run/secrets/token-a}": team-a`.',
+          }),
+          (tokens) => (Object.keys(tokens).length === 0 ? [{ path: '', message: 'must list at least one token' }] : []),
+        ),
+      ),
     },
-    { doc: 'Require `Authorization: Bearer <credential>` (gRPC metadata `authorization`), checked by an authenticator extension or against static tokens (one of the two); other requests get 401 / UNAUTHENTICATED.' },
+    {
+      doc: 'Require `Authorization: Bearer <credential>` (gRPC metadata `authorization`), checked by an authenticator extension or against static tokens (one of the two); other requests get 401 / UNAUTHENTICATED.',
+    },
   ),
-  (a) => (a.authenticator === undefined) === (a.bearer_tokens === undefined) ? { path: '', message: 'give authenticator or bearer_tokens (one of them)' } : undefined,
+  (a) =>
+    (a.authenticator === undefined) === (a.bearer_tokens === undefined)
+      ? { path: '', message: 'give authenticator or bearer_tokens (one of them)' }
+      : undefined,
 );
 
 export const otlpReceiverSchema = refine(
   obj({
-    protocols: obj({ grpc: enabledBlock(grpcSchema), http: enabledBlock(httpSchema) }, { doc: 'At least one of grpc, http.' }),
+    protocols: obj(
+      { grpc: enabledBlock(grpcSchema), http: enabledBlock(httpSchema) },
+      { doc: 'At least one of grpc, http.' },
+    ),
     auth: optional(authSchema),
   }),
-  (c) => (c.protocols.grpc || c.protocols.http ? undefined : { path: 'protocols', message: 'enable at least one of grpc, http (e.g. `grpc:` with no value for the defaults)' }),
+  (c) =>
+    c.protocols.grpc || c.protocols.http
+      ? undefined
+      : {
+          path: 'protocols',
+          message: 'enable at least one of grpc, http (e.g. `grpc:` with no value for the defaults)',
+        },
 );
 
 export type OtlpReceiverConfig = Infer<typeof otlpReceiverSchema>;

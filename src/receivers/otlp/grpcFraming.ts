@@ -28,7 +28,11 @@ export class GrpcProtocolError extends VigilError {
 /** The request's `grpc-encoding`, checked; unknown ones are UNIMPLEMENTED, as the protocol says. */
 export function messageEncoding(header: string | string[] | undefined): string {
   const encoding = (typeof header === 'string' ? header : 'identity').trim().toLowerCase();
-  if (!SUPPORTED.has(encoding)) throw new GrpcProtocolError(GrpcCode.UNIMPLEMENTED, `grpc-encoding "${encoding}" is not supported; use one of ${ACCEPT_ENCODING}`);
+  if (!SUPPORTED.has(encoding))
+    throw new GrpcProtocolError(
+      GrpcCode.UNIMPLEMENTED,
+      `grpc-encoding "${encoding}" is not supported; use one of ${ACCEPT_ENCODING}`,
+    );
   return encoding;
 }
 
@@ -50,13 +54,28 @@ export interface RawMessage {
  * Reads the single message of a unary request. The prefix is checked as soon as it arrives, so
  * a length past `limit` is refused before the body is buffered.
  */
-export function readUnaryMessage(stream: ServerHttp2Stream, limit: number, opts: { timeoutMs?: number; lease?: ReceiveLease } = {}): Promise<RawMessage> {
+export function readUnaryMessage(
+  stream: ServerHttp2Stream,
+  limit: number,
+  opts: { timeoutMs?: number; lease?: ReceiveLease } = {},
+): Promise<RawMessage> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let expected = -1;
     let failed = false;
-    const timer = opts.timeoutMs ? setTimeout(() => fail(new GrpcProtocolError(GrpcCode.DEADLINE_EXCEEDED, `the request message did not arrive within ${opts.timeoutMs} ms (read_timeout)`)), opts.timeoutMs) : undefined;
+    const timer = opts.timeoutMs
+      ? setTimeout(
+          () =>
+            fail(
+              new GrpcProtocolError(
+                GrpcCode.DEADLINE_EXCEEDED,
+                `the request message did not arrive within ${opts.timeoutMs} ms (read_timeout)`,
+              ),
+            ),
+          opts.timeoutMs,
+        )
+      : undefined;
     const fail = (err: unknown) => {
       failed = true;
       clearTimeout(timer);
@@ -73,18 +92,31 @@ export function readUnaryMessage(stream: ServerHttp2Stream, limit: number, opts:
       size += chunk.length;
       if (expected < 0 && size >= PREFIX_BYTES) {
         const head = chunks.length === 1 ? chunk : Buffer.concat(chunks, size);
-        if (head[0]! > 1) return fail(new GrpcProtocolError(GrpcCode.INTERNAL, `invalid gRPC message prefix: compressed flag ${head[0]} (must be 0 or 1)`));
+        if (head[0]! > 1)
+          return fail(
+            new GrpcProtocolError(
+              GrpcCode.INTERNAL,
+              `invalid gRPC message prefix: compressed flag ${head[0]} (must be 0 or 1)`,
+            ),
+          );
         expected = head.readUInt32BE(1);
         if (expected > limit) return fail(new PayloadTooLargeError(limit));
       }
-      if (expected >= 0 && size > PREFIX_BYTES + expected) fail(new GrpcProtocolError(GrpcCode.INTERNAL, 'more than one request message in a unary call'));
+      if (expected >= 0 && size > PREFIX_BYTES + expected)
+        fail(new GrpcProtocolError(GrpcCode.INTERNAL, 'more than one request message in a unary call'));
     };
     stream.on('data', onData);
     stream.on('end', () => {
       clearTimeout(timer);
       if (failed) return;
       if (size === 0) return reject(new GrpcProtocolError(GrpcCode.INTERNAL, 'the request carried no message'));
-      if (expected < 0 || size < PREFIX_BYTES + expected) return reject(new GrpcProtocolError(GrpcCode.INTERNAL, `the request ended inside a message (${size} of ${expected < 0 ? PREFIX_BYTES : PREFIX_BYTES + expected} bytes)`));
+      if (expected < 0 || size < PREFIX_BYTES + expected)
+        return reject(
+          new GrpcProtocolError(
+            GrpcCode.INTERNAL,
+            `the request ended inside a message (${size} of ${expected < 0 ? PREFIX_BYTES : PREFIX_BYTES + expected} bytes)`,
+          ),
+        );
       const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
       resolve({ compressed: all[0] === 1, payload: all.subarray(PREFIX_BYTES) });
     });
@@ -95,7 +127,8 @@ export function readUnaryMessage(stream: ServerHttp2Stream, limit: number, opts:
     // A call the client cancels (RST_STREAM) closes without 'end'; settle so nothing waits on it.
     stream.on('close', () => {
       clearTimeout(timer);
-      if (!failed && !stream.readableEnded) reject(new GrpcProtocolError(GrpcCode.CANCELLED, 'the client cancelled the call'));
+      if (!failed && !stream.readableEnded)
+        reject(new GrpcProtocolError(GrpcCode.CANCELLED, 'the client cancelled the call'));
     });
   });
 }
@@ -110,7 +143,12 @@ const INFLATERS: Record<string, Inflater> = {
   // The Collector's gRPC snappy is the framing format; a block is taken too, as for HTTP.
   snappy: (buf, opts, cb) => {
     try {
-      const chunks = decodeSnappy(buf, 'snappy', opts.maxOutputLength, () => new PayloadTooLargeError(opts.maxOutputLength));
+      const chunks = decodeSnappy(
+        buf,
+        'snappy',
+        opts.maxOutputLength,
+        () => new PayloadTooLargeError(opts.maxOutputLength),
+      );
       cb(null, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     } catch (err) {
       cb(err as Error, Buffer.alloc(0));
@@ -126,7 +164,8 @@ export function decodeMessage(raw: RawMessage, encoding: string, limit: number, 
   if (!raw.compressed) return Promise.resolve(raw.payload);
   const inflater = INFLATERS[encoding];
   // A compressed flag without a grpc-encoding is a protocol error, per the gRPC HTTP/2 document.
-  if (!inflater) return Promise.reject(new GrpcProtocolError(GrpcCode.INTERNAL, 'compressed message without a grpc-encoding'));
+  if (!inflater)
+    return Promise.reject(new GrpcProtocolError(GrpcCode.INTERNAL, 'compressed message without a grpc-encoding'));
   return new Promise((resolve, reject) => {
     inflater(raw.payload, { maxOutputLength: limit }, (err, out) => {
       if (!err) {
@@ -137,8 +176,11 @@ export function decodeMessage(raw: RawMessage, encoding: string, limit: number, 
         }
         return resolve(out);
       }
-      if (err instanceof PayloadTooLargeError || (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return reject(new PayloadTooLargeError(limit));
-      reject(new GrpcProtocolError(GrpcCode.INTERNAL, `the ${encoding} message could not be decompressed: ${err.message}`));
+      if (err instanceof PayloadTooLargeError || (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        return reject(new PayloadTooLargeError(limit));
+      reject(
+        new GrpcProtocolError(GrpcCode.INTERNAL, `the ${encoding} message could not be decompressed: ${err.message}`),
+      );
     });
   });
 }
@@ -147,7 +189,10 @@ export function decodeMessage(raw: RawMessage, encoding: string, limit: number, 
 export function percentEncode(message: string): string {
   let out = '';
   for (const byte of Buffer.from(message, 'utf8')) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    out +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
 }

@@ -1,4 +1,13 @@
-import { constants as http2Constants, createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import {
+  constants as http2Constants,
+  createSecureServer,
+  createServer,
+  type Http2Server,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { TooManyRecordsError } from '../../errors.ts';
 import { nowNanos } from '../../model/event.ts';
@@ -6,7 +15,15 @@ import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/rec
 import { hardenTlsServer, loadTlsOptions } from '../http/tlsConfig.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import type { OtlpGrpcConfig } from './config.ts';
-import { ACCEPT_ENCODING, decodeMessage, frame, GrpcProtocolError, messageEncoding, percentEncode, readUnaryMessage } from './grpcFraming.ts';
+import {
+  ACCEPT_ENCODING,
+  decodeMessage,
+  frame,
+  GrpcProtocolError,
+  messageEncoding,
+  percentEncode,
+  readUnaryMessage,
+} from './grpcFraming.ts';
 import { protoType } from './protos.ts';
 import type { OtlpReceiver } from './receiver.ts';
 import { encodeResponseProto, type SignalSpec } from './signals.ts';
@@ -23,7 +40,11 @@ const IDLE_CLOSE_GRACE_MS = 1000;
 // Larger than HTTP/2's 64 KiB default so that a 200 KB export is not sent in window-sized steps.
 const WINDOW_BYTES = 4 * 1024 * 1024;
 
-const RESPONSE_HEADERS: OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': ACCEPT_ENCODING };
+const RESPONSE_HEADERS: OutgoingHttpHeaders = {
+  ':status': 200,
+  'content-type': 'application/grpc',
+  'grpc-accept-encoding': ACCEPT_ENCODING,
+};
 
 /**
  * OTLP/gRPC on node:http2: the three Export services plus grpc.health.v1.Health for
@@ -46,7 +67,9 @@ export class OtlpGrpcServer {
     this.config = config;
     this.receiver = receiver;
     for (const spec of receiver.specs) this.exports.set(`/${spec.grpcService}/Export`, spec);
-    const options = { settings: { initialWindowSize: WINDOW_BYTES, maxConcurrentStreams: config.max_concurrent_streams } };
+    const options = {
+      settings: { initialWindowSize: WINDOW_BYTES, maxConcurrentStreams: config.max_concurrent_streams },
+    };
     if (config.tls) {
       const secure = createSecureServer({ ...options, ...loadTlsOptions(config.tls), ALPNProtocols: ['h2'] });
       hardenTlsServer(secure, config.tls);
@@ -61,7 +84,12 @@ export class OtlpGrpcServer {
     this.server.on('sessionError', () => {});
     this.server.maxConnections = config.max_connections;
     this.warn = new RateLimitedWarn(receiver.settings.logger);
-    this.server.on('drop', () => this.warn.warn({ max_connections: config.max_connections }, 'OTLP/gRPC connection refused: max_connections reached'));
+    this.server.on('drop', () =>
+      this.warn.warn(
+        { max_connections: config.max_connections },
+        'OTLP/gRPC connection refused: max_connections reached',
+      ),
+    );
   }
 
   start(): Promise<number> {
@@ -71,7 +99,9 @@ export class OtlpGrpcServer {
       this.server.listen(port, host, () => {
         this.server.removeListener('error', reject);
         // accept() fails with EMFILE when the descriptor table is full; that connection is lost, not the daemon.
-        this.server.on('error', (err: Error) => this.warn.warn({ err: err.message }, 'OTLP/gRPC listener error (connection not accepted)'));
+        this.server.on('error', (err: Error) =>
+          this.warn.warn({ err: err.message }, 'OTLP/gRPC listener error (connection not accepted)'),
+        );
         this.serving = true;
         resolve((this.server.address() as AddressInfo).port);
       });
@@ -138,7 +168,15 @@ export class OtlpGrpcServer {
     if (headers[':method'] !== 'POST' || !/^application\/grpc(?:[+;]|$)/.test(contentType)) {
       // Not gRPC: an HTTP status other HTTP/2 clients understand, the gRPC one for gRPC clients.
       const status = headers[':method'] !== 'POST' ? 405 : 415;
-      return trailersOnly(stream, { grpc: GrpcCode.INTERNAL, message: `gRPC requires POST with content-type application/grpc, got ${headers[':method']} ${JSON.stringify(contentType)}`, http: status }, status);
+      return trailersOnly(
+        stream,
+        {
+          grpc: GrpcCode.INTERNAL,
+          message: `gRPC requires POST with content-type application/grpc, got ${headers[':method']} ${JSON.stringify(contentType)}`,
+          http: status,
+        },
+        status,
+      );
     }
     const spec = this.exports.get(path);
     if (spec) return void this.export(spec, stream, headers);
@@ -146,10 +184,19 @@ export class OtlpGrpcServer {
     trailersOnly(stream, { grpc: GrpcCode.UNIMPLEMENTED, message: `unknown method ${path}`, http: 404 });
   }
 
-  private async readRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, lease: ReceiveLease): Promise<Buffer> {
+  private async readRequest(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    lease: ReceiveLease,
+  ): Promise<Buffer> {
     const encoding = messageEncoding(headers['grpc-encoding']);
     const limit = this.config.max_recv_msg_size;
-    return decodeMessage(await readUnaryMessage(stream, limit, { timeoutMs: this.config.read_timeout, lease }), encoding, limit, lease);
+    return decodeMessage(
+      await readUnaryMessage(stream, limit, { timeoutMs: this.config.read_timeout, lease }),
+      encoding,
+      limit,
+      lease,
+    );
   }
 
   private async export(spec: SignalSpec, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
@@ -160,14 +207,24 @@ export class OtlpGrpcServer {
       const tenant = await this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
       this.receiver.admit(spec);
       const request = await this.readRequest(stream, headers, lease);
-      const decoded = spec.decodeProto(request, observed, this.receiver.decodeGuard(spec, 'grpc', this.config.max_records_per_request));
+      const decoded = spec.decodeProto(
+        request,
+        observed,
+        this.receiver.decodeGuard(spec, 'grpc', this.config.max_records_per_request),
+      );
       const outcome = await this.receiver.export(spec, decoded, tenant, observed);
       respond(stream, encodeResponseProto(spec, outcome));
     } catch (err) {
       // The client is gone (cancelled, or its deadline passed): there is no one to answer.
       if (stream.closed) return;
       const f = grpcFailure(err);
-      if (f.grpc === GrpcCode.INVALID_ARGUMENT || f.grpc === GrpcCode.UNAUTHENTICATED || err instanceof GrpcProtocolError || err instanceof TooManyRecordsError) this.receiver.countInvalid();
+      if (
+        f.grpc === GrpcCode.INVALID_ARGUMENT ||
+        f.grpc === GrpcCode.UNAUTHENTICATED ||
+        err instanceof GrpcProtocolError ||
+        err instanceof TooManyRecordsError
+      )
+        this.receiver.countInvalid();
       else if (f.grpc === GrpcCode.INTERNAL) this.receiver.settings.logger.error({ err }, 'OTLP/gRPC export failed');
       trailersOnly(stream, f);
       // A sender past its deadline is not drained: the stream is reset so it stops holding a slot.
@@ -191,7 +248,8 @@ export class OtlpGrpcServer {
       return trailersOnly(stream, grpcFailure(err));
     }
     if (!watch) {
-      if (status === undefined) return trailersOnly(stream, { grpc: GrpcCode.NOT_FOUND, message: 'unknown service', http: 404 });
+      if (status === undefined)
+        return trailersOnly(stream, { grpc: GrpcCode.NOT_FOUND, message: 'unknown service', http: 404 });
       return respond(stream, encodeHealth(status));
     }
     // Watch reports SERVICE_UNKNOWN rather than failing, per the health-checking protocol.
@@ -216,7 +274,9 @@ function grpcFailure(err: unknown): OtlpFailure {
 }
 
 function statusTrailers(code: number, message: string): OutgoingHttpHeaders {
-  return message === '' ? { 'grpc-status': String(code) } : { 'grpc-status': String(code), 'grpc-message': percentEncode(message) };
+  return message === ''
+    ? { 'grpc-status': String(code) }
+    : { 'grpc-status': String(code), 'grpc-message': percentEncode(message) };
 }
 
 /** A successful unary answer: headers, the one message, then grpc-status 0 in trailers. */
@@ -243,8 +303,13 @@ function trailersOnly(stream: ServerHttp2Stream, f: OtlpFailure, httpStatus = 20
   // Drained, not reset: the answer is complete and the client may still be sending.
   if (!stream.readableEnded) stream.resume();
   if (stream.closed || stream.headersSent) return;
-  const headers: OutgoingHttpHeaders = { ...RESPONSE_HEADERS, ':status': httpStatus, ...statusTrailers(f.grpc, f.message) };
-  if (f.retryAfterSeconds !== undefined) headers['grpc-status-details-bin'] = encodeStatusProto(f).toString('base64').replace(/=+$/, '');
+  const headers: OutgoingHttpHeaders = {
+    ...RESPONSE_HEADERS,
+    ':status': httpStatus,
+    ...statusTrailers(f.grpc, f.message),
+  };
+  if (f.retryAfterSeconds !== undefined)
+    headers['grpc-status-details-bin'] = encodeStatusProto(f).toString('base64').replace(/=+$/, '');
   stream.respond(headers, { endStream: true });
 }
 

@@ -22,7 +22,16 @@ function formatOf(contentType: string): Format | undefined {
 
 /** Origin patterns with `*` wildcards, as the Collector's confighttp matches them. */
 function originMatcher(cors: OtlpCorsConfig): (origin: string) => boolean {
-  const patterns = cors.allowed_origins.map((o) => new RegExp(`^${o.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`, 'i'));
+  const patterns = cors.allowed_origins.map(
+    (o) =>
+      new RegExp(
+        `^${o
+          .split('*')
+          .map((p) => p.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+          .join('.*')}$`,
+        'i',
+      ),
+  );
   return (origin) => patterns.some((p) => p.test(origin));
 }
 
@@ -36,12 +45,17 @@ const BASE_CORS_HEADERS = ['content-type', 'content-encoding', 'authorization'];
 export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConfig, receiver: OtlpReceiver): void {
   const cors = config.cors;
   const allowOrigin = cors ? originMatcher(cors) : undefined;
-  const allowHeaders = cors ? [...BASE_CORS_HEADERS, ...cors.allowed_headers.map((h) => h.toLowerCase())].join(', ') : '';
+  const allowHeaders = cors
+    ? [...BASE_CORS_HEADERS, ...cors.allowed_headers.map((h) => h.toLowerCase())].join(', ')
+    : '';
 
   const corsHeaders = (req: FastifyRequest, reply: FastifyReply): boolean => {
     const origin = req.headers.origin;
     if (!allowOrigin || typeof origin !== 'string' || !allowOrigin(origin)) return false;
-    reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'Origin');
+    reply
+      .header('access-control-allow-origin', origin)
+      .header('access-control-allow-credentials', 'true')
+      .header('vary', 'Origin');
     return true;
   };
 
@@ -87,14 +101,25 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
     }
   }
 
-  async function handleLeased(spec: SignalSpec, req: FastifyRequest, reply: FastifyReply, format: Format | undefined, contentType: string, lease: ReceiveLease): Promise<FastifyReply> {
+  async function handleLeased(
+    spec: SignalSpec,
+    req: FastifyRequest,
+    reply: FastifyReply,
+    format: Format | undefined,
+    contentType: string,
+    lease: ReceiveLease,
+  ): Promise<FastifyReply> {
     let body: Buffer;
     let tenant: string;
     try {
       if (!format) throw new UnsupportedMediaTypeError(contentType);
       tenant = await receiver.authenticate(req.headers.authorization);
       receiver.admit(spec);
-      body = await readRequestBody(req.raw, { limit: config.max_request_body_size, timeoutMs: config.read_timeout, lease });
+      body = await readRequestBody(req.raw, {
+        limit: config.max_request_body_size,
+        timeoutMs: config.read_timeout,
+        lease,
+      });
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);
       // Refusals were counted by admit(); everything else here is the sender's mistake.
@@ -104,7 +129,8 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
     const observed = nowNanos();
     try {
       const guard = receiver.decodeGuard(spec, 'http', config.max_records_per_request);
-      const decoded = format === 'proto' ? spec.decodeProto(body, observed, guard) : spec.decodeJson(body, observed, guard);
+      const decoded =
+        format === 'proto' ? spec.decodeProto(body, observed, guard) : spec.decodeJson(body, observed, guard);
       const outcome = await receiver.export(spec, decoded, tenant, observed);
       if (format === 'proto') return reply.code(200).type(PROTOBUF).send(encodeResponseProto(spec, outcome));
       return reply.code(200).type(JSON_TYPE).send(responseJson(spec, outcome));

@@ -116,7 +116,9 @@ export function jsonDouble(v: unknown, field: string): number {
 export function jsonEnum(v: unknown, field: string, max: number): number {
   if (v === undefined || v === null) return 0;
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max) return v;
-  throw new RecordError(`${field} must be an integer enum value 0–${max} (OTLP/JSON encodes enums as integers), got ${show(v)}`);
+  throw new RecordError(
+    `${field} must be an integer enum value 0–${max} (OTLP/JSON encodes enums as integers), got ${show(v)}`,
+  );
 }
 
 /** Trace/span ids are hex, case-insensitive; checked later by idProblem. */
@@ -136,7 +138,9 @@ export function jsonAnyValue(v: unknown, field: string, depth = 0): AttrValue {
   if (o.doubleValue !== undefined) return jsonDouble(o.doubleValue, `${field}.doubleValue`);
   if (o.arrayValue !== undefined) {
     const arr = jsonMessage(o.arrayValue, `${field}.arrayValue`);
-    return jsonList(arr.values, `${field}.arrayValue.values`).map((x, i) => jsonAnyValue(x, `${field}.arrayValue.values[${i}]`, depth + 1));
+    return jsonList(arr.values, `${field}.arrayValue.values`).map((x, i) =>
+      jsonAnyValue(x, `${field}.arrayValue.values[${i}]`, depth + 1),
+    );
   }
   if (o.kvlistValue !== undefined) {
     const kv = jsonMessage(o.kvlistValue, `${field}.kvlistValue`);
@@ -146,7 +150,8 @@ export function jsonAnyValue(v: unknown, field: string, depth = 0): AttrValue {
   }
   if (o.bytesValue !== undefined) {
     const b = jsonString(o.bytesValue, `${field}.bytesValue`);
-    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(b)) throw new RecordError(`${field}.bytesValue must be base64, got ${show(b)}`);
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(b))
+      throw new RecordError(`${field}.bytesValue must be base64, got ${show(b)}`);
     return new Uint8Array(Buffer.from(b, 'base64'));
   }
   return null;
@@ -180,7 +185,11 @@ export function jsonScope(v: unknown, field: string): InstrumentationScope | und
   if (v === undefined || v === null) return undefined;
   return topLevel(() => {
     const o = jsonMessage(v, field);
-    return { name: jsonString(o.name, `${field}.name`), version: jsonString(o.version, `${field}.version`), attributes: jsonAttributes(o.attributes, `${field}.attributes`, {}) };
+    return {
+      name: jsonString(o.name, `${field}.name`),
+      version: jsonString(o.version, `${field}.version`),
+      attributes: jsonAttributes(o.attributes, `${field}.attributes`, {}),
+    };
   });
 }
 

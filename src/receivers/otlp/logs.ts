@@ -3,7 +3,16 @@ import { newEvent, type InstrumentationScope, type VigilEvent } from '../../mode
 import { defaultTitle } from '../json/mapping.ts';
 import { decodeAnyValue, decodeKeyValue } from './attributesProto.ts';
 import { walkJsonRequest, walkProtoRequest, type Checkpoint, type ScopeSink } from './requestWalk.ts';
-import { jsonAnyValue, jsonAttributes, jsonEnum, jsonId, jsonInt32, jsonMessage, jsonString, jsonTime } from './jsonValues.ts';
+import {
+  jsonAnyValue,
+  jsonAttributes,
+  jsonEnum,
+  jsonId,
+  jsonInt32,
+  jsonMessage,
+  jsonString,
+  jsonTime,
+} from './jsonValues.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
 import { idProblem, isZeroId, Rejections, type Decoded } from './rejections.ts';
 import { checkEnd, fixed64, hexBytes, readString, skip, subEnd, type Reader } from './wireReader.ts';
@@ -16,7 +25,12 @@ function blankEvent(observed: bigint): VigilEvent {
  * Fills what comes from the enclosing resource and scope, which protobuf allows to arrive
  * after the records, and validates the record. Returns the reason to reject it, if any.
  */
-function finishLog(ev: VigilEvent, resource: Attributes, scope: InstrumentationScope | undefined, observed: bigint): string | undefined {
+function finishLog(
+  ev: VigilEvent,
+  resource: Attributes,
+  scope: InstrumentationScope | undefined,
+  observed: bigint,
+): string | undefined {
   if (isZeroId(ev.traceId)) ev.traceId = '';
   if (isZeroId(ev.spanId)) ev.spanId = '';
   const bad = idProblem('traceId', ev.traceId, 16, true) ?? idProblem('spanId', ev.spanId, 8, true);
@@ -98,7 +112,12 @@ function decodeLogRecord(r: Reader, end: number, observed: bigint): VigilEvent {
 export function decodeLogsProto(r: Reader, observed: bigint, checkpoint?: Checkpoint): Decoded<VigilEvent> {
   const items: VigilEvent[] = [];
   const rejected = new Rejections();
-  walkProtoRequest<VigilEvent>(r, (rd, end, out) => out.push(decodeLogRecord(rd, end, observed)), acceptLogs(items, rejected, observed, 'log record'), checkpoint);
+  walkProtoRequest<VigilEvent>(
+    r,
+    (rd, end, out) => out.push(decodeLogRecord(rd, end, observed)),
+    acceptLogs(items, rejected, observed, 'log record'),
+    checkpoint,
+  );
   return { items, rejected };
 }
 
@@ -121,9 +140,20 @@ function jsonLogRecord(v: unknown, field: string, observed: bigint): VigilEvent 
 }
 
 /** ExportLogsServiceRequest in OTLP/JSON → events. */
-export function decodeLogsJson(doc: Record<string, unknown>, observed: bigint, checkpoint?: Checkpoint): Decoded<VigilEvent> {
+export function decodeLogsJson(
+  doc: Record<string, unknown>,
+  observed: bigint,
+  checkpoint?: Checkpoint,
+): Decoded<VigilEvent> {
   const items: VigilEvent[] = [];
   const rejected = new Rejections();
-  walkJsonRequest<VigilEvent>(doc, ['resourceLogs', 'scopeLogs', 'logRecords'], (v, field, out) => out.push(jsonLogRecord(v, field, observed)), acceptLogs(items, rejected, observed, 'log record'), rejected, checkpoint);
+  walkJsonRequest<VigilEvent>(
+    doc,
+    ['resourceLogs', 'scopeLogs', 'logRecords'],
+    (v, field, out) => out.push(jsonLogRecord(v, field, observed)),
+    acceptLogs(items, rejected, observed, 'log record'),
+    rejected,
+    checkpoint,
+  );
   return { items, rejected };
 }

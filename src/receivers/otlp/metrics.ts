@@ -1,12 +1,46 @@
 import type { Attributes } from '../../model/attributes.ts';
 import type { InstrumentationScope } from '../../model/event.ts';
-import type { Exemplar, ExponentialHistogramPoint, HistogramPoint, MetricPoint, SummaryPoint, Temporality } from '../../model/metric.ts';
+import type {
+  Exemplar,
+  ExponentialHistogramPoint,
+  HistogramPoint,
+  MetricPoint,
+  SummaryPoint,
+  Temporality,
+} from '../../model/metric.ts';
 import { decodeKeyValue } from './attributesProto.ts';
 import { walkJsonRequest, walkProtoRequest, type Checkpoint, type ScopeSink } from './requestWalk.ts';
-import { jsonAttributes, jsonBool, jsonCount, jsonDouble, jsonEnum, jsonId, jsonInt32, jsonInt64, jsonList, jsonMessage, jsonString, jsonTime, RecordError } from './jsonValues.ts';
+import {
+  jsonAttributes,
+  jsonBool,
+  jsonCount,
+  jsonDouble,
+  jsonEnum,
+  jsonId,
+  jsonInt32,
+  jsonInt64,
+  jsonList,
+  jsonMessage,
+  jsonString,
+  jsonTime,
+  RecordError,
+} from './jsonValues.ts';
 import { serviceOf } from './modelFields.ts';
 import { idProblem, Rejections, type Decoded } from './rejections.ts';
-import { checkEnd, fixed64, fixed64Number, hexBytes, packedDoubles, packedFixed64, packedUint64, readString, sfixed64, skip, subEnd, type Reader } from './wireReader.ts';
+import {
+  checkEnd,
+  fixed64,
+  fixed64Number,
+  hexBytes,
+  packedDoubles,
+  packedFixed64,
+  packedUint64,
+  readString,
+  sfixed64,
+  skip,
+  subEnd,
+  type Reader,
+} from './wireReader.ts';
 
 type Kind = MetricPoint['kind'];
 
@@ -35,7 +69,20 @@ function basePoint(kind: Kind): MetricPoint {
     case 'histogram':
       return { ...p, kind, count: 0, sum: 0, bucketCounts: [], explicitBounds: [], temporality: 0 };
     case 'exponential_histogram':
-      return { ...p, kind, count: 0, sum: 0, scale: 0, zeroCount: 0, zeroThreshold: 0, positiveOffset: 0, positiveBucketCounts: [], negativeOffset: 0, negativeBucketCounts: [], temporality: 0 };
+      return {
+        ...p,
+        kind,
+        count: 0,
+        sum: 0,
+        scale: 0,
+        zeroCount: 0,
+        zeroThreshold: 0,
+        positiveOffset: 0,
+        positiveBucketCounts: [],
+        negativeOffset: 0,
+        negativeBucketCounts: [],
+        temporality: 0,
+      };
     case 'summary':
       return { ...p, kind, count: 0, sum: 0, quantiles: [] };
   }
@@ -126,7 +173,15 @@ function decodeExemplar(r: Reader, end: number): Exemplar {
 }
 
 /** Fields shared by every data point kind, by their (kind-specific) tags; false when not one of them. */
-function commonField(r: Reader, tag: number, end: number, p: MetricPoint, attrsTag: number, exemplarsTag: number, flagsTag: number): boolean {
+function commonField(
+  r: Reader,
+  tag: number,
+  end: number,
+  p: MetricPoint,
+  attrsTag: number,
+  exemplarsTag: number,
+  flagsTag: number,
+): boolean {
   if (tag === attrsTag) decodeKeyValue(r, subEnd(r, end), p.attributes, 0);
   else if (tag === 17) p.startTimeUnixNano = fixed64(r);
   else if (tag === 25) p.timeUnixNano = fixed64(r);
@@ -277,7 +332,13 @@ function decodeData(r: Reader, end: number, kind: Kind, info: MetricInfo, out: M
   checkEnd(r, end);
 }
 
-const DATA_TAGS: Record<number, Kind> = { 42: 'gauge', 58: 'sum', 74: 'histogram', 82: 'exponential_histogram', 90: 'summary' };
+const DATA_TAGS: Record<number, Kind> = {
+  42: 'gauge',
+  58: 'sum',
+  74: 'histogram',
+  82: 'exponential_histogram',
+  90: 'summary',
+};
 
 function decodeMetric(r: Reader, end: number, out: MetricPoint[], rejected: Rejections): void {
   const from = out.length;
@@ -295,7 +356,8 @@ function decodeMetric(r: Reader, end: number, out: MetricPoint[], rejected: Reje
     else skip(r, tag);
   }
   checkEnd(r, end);
-  if (!hasData) rejected.add(`metric "${info.name}" has no data (gauge, sum, histogram, exponential histogram or summary)`);
+  if (!hasData)
+    rejected.add(`metric "${info.name}" has no data (gauge, sum, histogram, exponential histogram or summary)`);
   finishPoints(out, from, info);
 }
 
@@ -303,7 +365,12 @@ function decodeMetric(r: Reader, end: number, out: MetricPoint[], rejected: Reje
 export function decodeMetricsProto(r: Reader, checkpoint?: Checkpoint): Decoded<MetricPoint> {
   const items: MetricPoint[] = [];
   const rejected = new Rejections();
-  walkProtoRequest<MetricPoint>(r, (rd, end, out) => decodeMetric(rd, end, out, rejected), acceptPoints(items, rejected), checkpoint);
+  walkProtoRequest<MetricPoint>(
+    r,
+    (rd, end, out) => decodeMetric(rd, end, out, rejected),
+    acceptPoints(items, rejected),
+    checkpoint,
+  );
   return { items, rejected };
 }
 
@@ -313,7 +380,10 @@ function jsonExemplar(v: unknown, field: string): Exemplar {
   const o = jsonMessage(v, field);
   return {
     timeUnixNano: jsonTime(o.timeUnixNano, `${field}.timeUnixNano`),
-    value: o.asInt !== undefined ? Number(jsonInt64(o.asInt, `${field}.asInt`)) : jsonDouble(o.asDouble, `${field}.asDouble`),
+    value:
+      o.asInt !== undefined
+        ? Number(jsonInt64(o.asInt, `${field}.asInt`))
+        : jsonDouble(o.asDouble, `${field}.asDouble`),
     spanId: jsonId(o.spanId, `${field}.spanId`),
     traceId: jsonId(o.traceId, `${field}.traceId`),
     filteredAttributes: jsonAttributes(o.filteredAttributes, `${field}.filteredAttributes`, {}),
@@ -332,13 +402,20 @@ function jsonPoint(kind: Kind, v: unknown, field: string): MetricPoint {
   switch (p.kind) {
     case 'gauge':
     case 'sum':
-      p.value = o.asInt !== undefined ? Number(jsonInt64(o.asInt, `${field}.asInt`)) : jsonDouble(o.asDouble, `${field}.asDouble`);
+      p.value =
+        o.asInt !== undefined
+          ? Number(jsonInt64(o.asInt, `${field}.asInt`))
+          : jsonDouble(o.asDouble, `${field}.asDouble`);
       break;
     case 'histogram':
       p.count = jsonCount(o.count, `${field}.count`);
       p.sum = jsonDouble(o.sum, `${field}.sum`);
-      p.bucketCounts = jsonList(o.bucketCounts, `${field}.bucketCounts`).map((c, i) => jsonCount(c, `${field}.bucketCounts[${i}]`));
-      p.explicitBounds = jsonList(o.explicitBounds, `${field}.explicitBounds`).map((b, i) => jsonDouble(b, `${field}.explicitBounds[${i}]`));
+      p.bucketCounts = jsonList(o.bucketCounts, `${field}.bucketCounts`).map((c, i) =>
+        jsonCount(c, `${field}.bucketCounts[${i}]`),
+      );
+      p.explicitBounds = jsonList(o.explicitBounds, `${field}.explicitBounds`).map((b, i) =>
+        jsonDouble(b, `${field}.explicitBounds[${i}]`),
+      );
       p.min = optDouble(o.min, `${field}.min`);
       p.max = optDouble(o.max, `${field}.max`);
       break;
@@ -352,7 +429,9 @@ function jsonPoint(kind: Kind, v: unknown, field: string): MetricPoint {
         if (o[side] === undefined || o[side] === null) continue;
         const b = jsonMessage(o[side], `${field}.${side}`);
         p[`${side}Offset`] = jsonInt32(b.offset, `${field}.${side}.offset`);
-        p[`${side}BucketCounts`] = jsonList(b.bucketCounts, `${field}.${side}.bucketCounts`).map((c, i) => jsonCount(c, `${field}.${side}.bucketCounts[${i}]`));
+        p[`${side}BucketCounts`] = jsonList(b.bucketCounts, `${field}.${side}.bucketCounts`).map((c, i) =>
+          jsonCount(c, `${field}.${side}.bucketCounts[${i}]`),
+        );
       }
       p.min = optDouble(o.min, `${field}.min`);
       p.max = optDouble(o.max, `${field}.max`);
@@ -363,7 +442,10 @@ function jsonPoint(kind: Kind, v: unknown, field: string): MetricPoint {
       p.sum = jsonDouble(o.sum, `${field}.sum`);
       p.quantiles = jsonList(o.quantileValues, `${field}.quantileValues`).map((q, i) => {
         const qo = jsonMessage(q, `${field}.quantileValues[${i}]`);
-        return { quantile: jsonDouble(qo.quantile, `${field}.quantileValues[${i}].quantile`), value: jsonDouble(qo.value, `${field}.quantileValues[${i}].value`) };
+        return {
+          quantile: jsonDouble(qo.quantile, `${field}.quantileValues[${i}].quantile`),
+          value: jsonDouble(qo.value, `${field}.quantileValues[${i}].value`),
+        };
       });
       break;
   }
@@ -382,12 +464,26 @@ const JSON_KINDS: [string, Kind][] = [
 function jsonMetric(v: unknown, field: string, out: MetricPoint[], rejected: Rejections): void {
   const from = out.length;
   const o = jsonMessage(v, field);
-  const info: MetricInfo = { name: jsonString(o.name, `${field}.name`), description: jsonString(o.description, `${field}.description`), unit: jsonString(o.unit, `${field}.unit`), temporality: 0, isMonotonic: false };
+  const info: MetricInfo = {
+    name: jsonString(o.name, `${field}.name`),
+    description: jsonString(o.description, `${field}.description`),
+    unit: jsonString(o.unit, `${field}.unit`),
+    temporality: 0,
+    isMonotonic: false,
+  };
   const found = JSON_KINDS.find(([key]) => o[key] !== undefined && o[key] !== null);
-  if (!found) throw new RecordError(`${field}: metric "${info.name}" has no data (gauge, sum, histogram, exponentialHistogram or summary)`);
+  if (!found)
+    throw new RecordError(
+      `${field}: metric "${info.name}" has no data (gauge, sum, histogram, exponentialHistogram or summary)`,
+    );
   const [key, kind] = found;
   const data = jsonMessage(o[key], `${field}.${key}`);
-  if (kind !== 'gauge' && kind !== 'summary') info.temporality = jsonEnum(data.aggregationTemporality, `${field}.${key}.aggregationTemporality`, 2) as Temporality;
+  if (kind !== 'gauge' && kind !== 'summary')
+    info.temporality = jsonEnum(
+      data.aggregationTemporality,
+      `${field}.${key}.aggregationTemporality`,
+      2,
+    ) as Temporality;
   if (kind === 'sum') info.isMonotonic = jsonBool(data.isMonotonic, `${field}.sum.isMonotonic`);
   const points = jsonList(data.dataPoints, `${field}.${key}.dataPoints`);
   for (let i = 0; i < points.length; i++) {
@@ -405,6 +501,13 @@ function jsonMetric(v: unknown, field: string, out: MetricPoint[], rejected: Rej
 export function decodeMetricsJson(doc: Record<string, unknown>, checkpoint?: Checkpoint): Decoded<MetricPoint> {
   const items: MetricPoint[] = [];
   const rejected = new Rejections();
-  walkJsonRequest<MetricPoint>(doc, ['resourceMetrics', 'scopeMetrics', 'metrics'], (v, field, out) => jsonMetric(v, field, out, rejected), acceptPoints(items, rejected), rejected, checkpoint);
+  walkJsonRequest<MetricPoint>(
+    doc,
+    ['resourceMetrics', 'scopeMetrics', 'metrics'],
+    (v, field, out) => jsonMetric(v, field, out, rejected),
+    acceptPoints(items, rejected),
+    rejected,
+    checkpoint,
+  );
   return { items, rejected };
 }

@@ -42,7 +42,9 @@ export class OtlpReceiver implements Receiver {
     this.settings = settings;
     this.config = config;
     this.consumers = consumers;
-    this.tokens = config.auth?.bearer_tokens ? Object.entries(config.auth.bearer_tokens).map(([token, tenant]) => ({ digest: sha256(token), tenant })) : undefined;
+    this.tokens = config.auth?.bearer_tokens
+      ? Object.entries(config.auth.bearer_tokens).map(([token, tenant]) => ({ digest: sha256(token), tenant }))
+      : undefined;
     this.specs = Object.values(SIGNAL_SPECS).filter((s) => consumers[s.signal] !== undefined);
   }
 
@@ -111,10 +113,12 @@ export class OtlpReceiver implements Receiver {
     return {
       admit: (records) => {
         try {
-          if (records > maxRecords) throw tooManyRecords(records, maxRecords, `receivers.${id}.protocols.${protocol}.max_records_per_request`);
+          if (records > maxRecords)
+            throw tooManyRecords(records, maxRecords, `receivers.${id}.protocols.${protocol}.max_records_per_request`);
           consumer?.admit?.(records);
         } catch (err) {
-          if (err instanceof TooManyRecordsError) metrics.receiverRejected.inc({ receiver: id, signal: spec.signal }, records);
+          if (err instanceof TooManyRecordsError)
+            metrics.receiverRejected.inc({ receiver: id, signal: spec.signal }, records);
           else if (err instanceof RefusedError) {
             metrics.receiverRefused.inc({ receiver: id, signal: spec.signal }, records);
             metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });

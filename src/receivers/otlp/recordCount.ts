@@ -24,14 +24,23 @@ export function countProtoRecords(body: Buffer, metrics: boolean): number {
   const r = createReader(body);
   let n = 0;
   const countItem = metrics
-    ? (itemEnd: number) => eachField(r, itemEnd, (t) => METRIC_DATA_TAGS.has(t), (dataEnd) => eachField(r, dataEnd, FIELD_1, (pointEnd) => ((r.pos = pointEnd), n++)))
+    ? (itemEnd: number) =>
+        eachField(
+          r,
+          itemEnd,
+          (t) => METRIC_DATA_TAGS.has(t),
+          (dataEnd) => eachField(r, dataEnd, FIELD_1, (pointEnd) => ((r.pos = pointEnd), n++)),
+        )
     : (itemEnd: number) => ((r.pos = itemEnd), n++);
-  eachField(r, r.len, FIELD_1, (resourceEnd) => eachField(r, resourceEnd, FIELD_2, (scopeEnd) => eachField(r, scopeEnd, FIELD_2, countItem)));
+  eachField(r, r.len, FIELD_1, (resourceEnd) =>
+    eachField(r, resourceEnd, FIELD_2, (scopeEnd) => eachField(r, scopeEnd, FIELD_2, countItem)),
+  );
   return n;
 }
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const field = (v: unknown, key: string): unknown => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined);
+const field = (v: unknown, key: string): unknown =>
+  v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
 
 /** OTLP/JSON metric kinds as the JSON mapping spells them. */
 const JSON_METRIC_KINDS = ['gauge', 'sum', 'histogram', 'exponentialHistogram', 'summary'];
@@ -40,7 +49,11 @@ const JSON_METRIC_KINDS = ['gauge', 'sum', 'histogram', 'exponentialHistogram', 
  * The same count for a parsed OTLP/JSON request: list lengths only. Values of the wrong type
  * count as nothing here; the decoder reports them.
  */
-export function countJsonRecords(doc: Record<string, unknown>, keys: readonly [string, string, string], metrics: boolean): number {
+export function countJsonRecords(
+  doc: Record<string, unknown>,
+  keys: readonly [string, string, string],
+  metrics: boolean,
+): number {
   const [resourceKey, scopeKey, itemKey] = keys;
   let n = 0;
   for (const resource of list(doc[resourceKey])) {

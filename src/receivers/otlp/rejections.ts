@@ -37,7 +37,8 @@ export function isZeroId(hex: string): boolean {
  */
 export function idProblem(field: string, hex: string, bytes: 16 | 8, optional: boolean): string | undefined {
   if (hex.length === 0) return optional ? undefined : `${field} is required`;
-  if (hex.length !== bytes * 2 || !HEX.test(hex)) return `${field} must be ${bytes} bytes (${bytes * 2} hex digits), got ${JSON.stringify(hex.slice(0, 40))}`;
+  if (hex.length !== bytes * 2 || !HEX.test(hex))
+    return `${field} must be ${bytes} bytes (${bytes * 2} hex digits), got ${JSON.stringify(hex.slice(0, 40))}`;
   if (hex === ZERO_ID[bytes]) return `${field} must not be all zeros`;
   return undefined;
 }

@@ -17,7 +17,12 @@ export type Checkpoint = () => void;
  * repeated Scope* = 2 { InstrumentationScope scope = 1; repeated <item> = 2 } }. Resource and
  * scope may follow their items on the wire, so items are handed over at the end of the block.
  */
-export function walkProtoRequest<T>(r: Reader, decodeItem: (r: Reader, end: number, out: T[]) => void, sink: ScopeSink<T>, checkpoint?: Checkpoint): void {
+export function walkProtoRequest<T>(
+  r: Reader,
+  decodeItem: (r: Reader, end: number, out: T[]) => void,
+  sink: ScopeSink<T>,
+  checkpoint?: Checkpoint,
+): void {
   const end = r.len;
   let untilCheck = CHECKPOINT_EVERY;
   while (r.pos < end) {

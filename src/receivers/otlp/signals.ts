@@ -39,7 +39,9 @@ export interface SignalSpec {
  * Runs a protobuf decoder, after the guard has seen the record count; protobufjs's own range
  * errors become invalid input too.
  */
-function viaReader<T>(decode: (r: ReturnType<typeof createReader>) => Decoded<T>): (body: Buffer, guard: DecodeGuard | undefined, metrics: boolean) => Decoded<T> {
+function viaReader<T>(
+  decode: (r: ReturnType<typeof createReader>) => Decoded<T>,
+): (body: Buffer, guard: DecodeGuard | undefined, metrics: boolean) => Decoded<T> {
   return (body, guard, metrics) => {
     try {
       if (guard) guard.admit(countProtoRecords(body, metrics));
@@ -56,7 +58,12 @@ const METRICS_KEYS = ['resourceMetrics', 'scopeMetrics', 'metrics'] as const;
 const TRACES_KEYS = ['resourceSpans', 'scopeSpans', 'spans'] as const;
 
 /** An OTLP/JSON request parsed, its record count shown to the guard before any record is mapped. */
-function parsedJson(body: Buffer, keys: readonly [string, string, string], metrics: boolean, guard: DecodeGuard | undefined): Record<string, unknown> {
+function parsedJson(
+  body: Buffer,
+  keys: readonly [string, string, string],
+  metrics: boolean,
+  guard: DecodeGuard | undefined,
+): Record<string, unknown> {
   const doc = parseJsonRequest(body);
   if (guard) guard.admit(countJsonRecords(doc, keys, metrics));
   return doc;
@@ -69,8 +76,10 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     grpcService: 'opentelemetry.proto.collector.logs.v1.LogsService',
     responseType: 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse',
     rejectedField: 'rejectedLogRecords',
-    decodeProto: (body, observed, guard) => viaReader((r) => decodeLogsProto(r, observed, guard?.checkpoint))(body, guard, false),
-    decodeJson: (body, observed, guard) => decodeLogsJson(parsedJson(body, LOGS_KEYS, false, guard), observed, guard?.checkpoint),
+    decodeProto: (body, observed, guard) =>
+      viaReader((r) => decodeLogsProto(r, observed, guard?.checkpoint))(body, guard, false),
+    decodeJson: (body, observed, guard) =>
+      decodeLogsJson(parsedJson(body, LOGS_KEYS, false, guard), observed, guard?.checkpoint),
   },
   metrics: {
     signal: 'metrics',
@@ -78,8 +87,10 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     grpcService: 'opentelemetry.proto.collector.metrics.v1.MetricsService',
     responseType: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse',
     rejectedField: 'rejectedDataPoints',
-    decodeProto: (body, _observed, guard) => viaReader((r) => decodeMetricsProto(r, guard?.checkpoint))(body, guard, true),
-    decodeJson: (body, _observed, guard) => decodeMetricsJson(parsedJson(body, METRICS_KEYS, true, guard), guard?.checkpoint),
+    decodeProto: (body, _observed, guard) =>
+      viaReader((r) => decodeMetricsProto(r, guard?.checkpoint))(body, guard, true),
+    decodeJson: (body, _observed, guard) =>
+      decodeMetricsJson(parsedJson(body, METRICS_KEYS, true, guard), guard?.checkpoint),
   },
   traces: {
     signal: 'traces',
@@ -87,8 +98,10 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     grpcService: 'opentelemetry.proto.collector.trace.v1.TraceService',
     responseType: 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse',
     rejectedField: 'rejectedSpans',
-    decodeProto: (body, _observed, guard) => viaReader((r) => decodeTracesProto(r, guard?.checkpoint))(body, guard, false),
-    decodeJson: (body, _observed, guard) => decodeTracesJson(parsedJson(body, TRACES_KEYS, false, guard), guard?.checkpoint),
+    decodeProto: (body, _observed, guard) =>
+      viaReader((r) => decodeTracesProto(r, guard?.checkpoint))(body, guard, false),
+    decodeJson: (body, _observed, guard) =>
+      decodeTracesJson(parsedJson(body, TRACES_KEYS, false, guard), guard?.checkpoint),
   },
 };
 
@@ -103,7 +116,11 @@ const EMPTY = Buffer.alloc(0);
 export function encodeResponseProto(spec: SignalSpec, o: ExportOutcome): Buffer {
   if (o.rejected === 0 && o.errorMessage === '') return EMPTY;
   const T = protoType(spec.responseType);
-  return Buffer.from(T.encode(T.fromObject({ partialSuccess: { [spec.rejectedField]: o.rejected, errorMessage: o.errorMessage } })).finish());
+  return Buffer.from(
+    T.encode(
+      T.fromObject({ partialSuccess: { [spec.rejectedField]: o.rejected, errorMessage: o.errorMessage } }),
+    ).finish(),
+  );
 }
 
 /** The same in OTLP/JSON (int64 as a string, as proto3 JSON writes it). */

@@ -19,7 +19,10 @@ export const GrpcCode = {
 
 export class UnsupportedMediaTypeError extends VigilError {
   constructor(contentType: string) {
-    super('VIGIL_UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(contentType)} is not supported; send application/x-protobuf or application/json`);
+    super(
+      'VIGIL_UNSUPPORTED_MEDIA_TYPE',
+      `Content-Type ${JSON.stringify(contentType)} is not supported; send application/x-protobuf or application/json`,
+    );
   }
 }
 
@@ -38,14 +41,25 @@ export interface OtlpFailure {
 export function failureFor(err: unknown): OtlpFailure {
   if (err instanceof RefusedError) {
     const exhausted = err.reason === 'exhausted';
-    return { http: exhausted ? 429 : 503, grpc: exhausted ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.UNAVAILABLE, message: err.message, retryAfterSeconds: err.retryAfterSeconds };
+    return {
+      http: exhausted ? 429 : 503,
+      grpc: exhausted ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.UNAVAILABLE,
+      message: err.message,
+      retryAfterSeconds: err.retryAfterSeconds,
+    };
   }
   if (err instanceof AuthenticationError) return { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: err.message };
-  if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError) return { http: 413, grpc: GrpcCode.RESOURCE_EXHAUSTED, message: err.message };
+  if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError)
+    return { http: 413, grpc: GrpcCode.RESOURCE_EXHAUSTED, message: err.message };
   if (err instanceof RequestTimeoutError) return { http: 408, grpc: GrpcCode.DEADLINE_EXCEEDED, message: err.message };
-  if (err instanceof UnsupportedEncodingError || err instanceof UnsupportedMediaTypeError) return { http: 415, grpc: GrpcCode.UNIMPLEMENTED, message: err.message };
+  if (err instanceof UnsupportedEncodingError || err instanceof UnsupportedMediaTypeError)
+    return { http: 415, grpc: GrpcCode.UNIMPLEMENTED, message: err.message };
   if (err instanceof InvalidInputError) return { http: 400, grpc: GrpcCode.INVALID_ARGUMENT, message: err.message };
-  return { http: 500, grpc: GrpcCode.INTERNAL, message: err instanceof VigilError ? err.message : 'internal error; see the Vigil logs' };
+  return {
+    http: 500,
+    grpc: GrpcCode.INTERNAL,
+    message: err instanceof VigilError ? err.message : 'internal error; see the Vigil logs',
+  };
 }
 
 const RETRY_INFO_URL = 'type.googleapis.com/google.rpc.RetryInfo';
@@ -55,7 +69,10 @@ export function encodeStatusProto(f: OtlpFailure): Buffer {
   const details = [];
   if (f.retryAfterSeconds !== undefined) {
     const RetryInfo = protoType('google.rpc.RetryInfo');
-    details.push({ type_url: RETRY_INFO_URL, value: RetryInfo.encode(RetryInfo.fromObject({ retryDelay: { seconds: f.retryAfterSeconds } })).finish() });
+    details.push({
+      type_url: RETRY_INFO_URL,
+      value: RetryInfo.encode(RetryInfo.fromObject({ retryDelay: { seconds: f.retryAfterSeconds } })).finish(),
+    });
   }
   const Status = protoType('google.rpc.Status');
   return Buffer.from(Status.encode(Status.fromObject({ code: f.grpc, message: f.message, details })).finish());
@@ -63,6 +80,7 @@ export function encodeStatusProto(f: OtlpFailure): Buffer {
 
 /** google.rpc.Status in proto3 JSON form. */
 export function statusJson(f: OtlpFailure): Record<string, unknown> {
-  const details = f.retryAfterSeconds === undefined ? [] : [{ '@type': RETRY_INFO_URL, retryDelay: `${f.retryAfterSeconds}s` }];
+  const details =
+    f.retryAfterSeconds === undefined ? [] : [{ '@type': RETRY_INFO_URL, retryDelay: `${f.retryAfterSeconds}s` }];
   return { code: f.grpc, message: f.message, details };
 }

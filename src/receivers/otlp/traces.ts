@@ -5,7 +5,16 @@ import { SpanStatusCode, type Span, type SpanEvent, type SpanLink } from '../../
 import { defaultTitle } from '../json/mapping.ts';
 import { decodeKeyValue } from './attributesProto.ts';
 import { walkJsonRequest, walkProtoRequest, type Checkpoint, type ScopeSink } from './requestWalk.ts';
-import { jsonAttributes, jsonEnum, jsonId, jsonInt32, jsonList, jsonMessage, jsonString, jsonTime } from './jsonValues.ts';
+import {
+  jsonAttributes,
+  jsonEnum,
+  jsonId,
+  jsonInt32,
+  jsonList,
+  jsonMessage,
+  jsonString,
+  jsonTime,
+} from './jsonValues.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
 import { idProblem, Rejections, type Decoded } from './rejections.ts';
 import { checkEnd, fixed64, hexBytes, readString, skip, subEnd, type Reader } from './wireReader.ts';
@@ -34,7 +43,10 @@ function blankSpan(): Span {
 }
 
 function spanProblem(s: Span): string | undefined {
-  const bad = idProblem('traceId', s.traceId, 16, false) ?? idProblem('spanId', s.spanId, 8, false) ?? idProblem('parentSpanId', s.parentSpanId, 8, true);
+  const bad =
+    idProblem('traceId', s.traceId, 16, false) ??
+    idProblem('spanId', s.spanId, 8, false) ??
+    idProblem('parentSpanId', s.parentSpanId, 8, true);
   if (bad) return bad;
   if (s.kind < 0 || s.kind > 5) return `kind must be 0–5, got ${s.kind}`;
   if (s.statusCode < 0 || s.statusCode > 2) return `status.code must be 0–2, got ${s.statusCode}`;
@@ -72,8 +84,10 @@ const EXCEPTION_KEYS = ['exception.type', 'exception.message', 'exception.stackt
 export function errorEventFromSpan(s: Span, observed: bigint): VigilEvent {
   const attributes: Attributes = { ...s.attributes, 'span.name': s.name, 'span.kind': s.kind };
   const exception = s.events.find((e) => e.name === 'exception');
-  if (exception) for (const k of EXCEPTION_KEYS) if (exception.attributes[k] !== undefined) attributes[k] = exception.attributes[k];
-  const message = s.statusMessage || (typeof attributes['exception.message'] === 'string' ? attributes['exception.message'] : '');
+  if (exception)
+    for (const k of EXCEPTION_KEYS) if (exception.attributes[k] !== undefined) attributes[k] = exception.attributes[k];
+  const message =
+    s.statusMessage || (typeof attributes['exception.message'] === 'string' ? attributes['exception.message'] : '');
   const body = message ? `${s.name}: ${message}` : `${s.name} failed`;
   return newEvent(
     {
@@ -218,11 +232,20 @@ function jsonSpan(v: unknown, field: string): Span {
   jsonAttributes(o.attributes, `${field}.attributes`, s.attributes);
   s.events = jsonList(o.events, `${field}.events`).map((x, i) => {
     const e = jsonMessage(x, `${field}.events[${i}]`);
-    return { timeUnixNano: jsonTime(e.timeUnixNano, `${field}.events[${i}].timeUnixNano`), name: jsonString(e.name, `${field}.events[${i}].name`), attributes: jsonAttributes(e.attributes, `${field}.events[${i}].attributes`, {}) };
+    return {
+      timeUnixNano: jsonTime(e.timeUnixNano, `${field}.events[${i}].timeUnixNano`),
+      name: jsonString(e.name, `${field}.events[${i}].name`),
+      attributes: jsonAttributes(e.attributes, `${field}.events[${i}].attributes`, {}),
+    };
   });
   s.links = jsonList(o.links, `${field}.links`).map((x, i) => {
     const l = jsonMessage(x, `${field}.links[${i}]`);
-    return { traceId: jsonId(l.traceId, `${field}.links[${i}].traceId`), spanId: jsonId(l.spanId, `${field}.links[${i}].spanId`), traceState: jsonString(l.traceState, `${field}.links[${i}].traceState`), attributes: jsonAttributes(l.attributes, `${field}.links[${i}].attributes`, {}) };
+    return {
+      traceId: jsonId(l.traceId, `${field}.links[${i}].traceId`),
+      spanId: jsonId(l.spanId, `${field}.links[${i}].spanId`),
+      traceState: jsonString(l.traceState, `${field}.links[${i}].traceState`),
+      attributes: jsonAttributes(l.attributes, `${field}.links[${i}].attributes`, {}),
+    };
   });
   if (o.status !== undefined && o.status !== null) {
     const st = jsonMessage(o.status, `${field}.status`);
@@ -236,6 +259,13 @@ function jsonSpan(v: unknown, field: string): Span {
 export function decodeTracesJson(doc: Record<string, unknown>, checkpoint?: Checkpoint): Decoded<Span> {
   const items: Span[] = [];
   const rejected = new Rejections();
-  walkJsonRequest<Span>(doc, ['resourceSpans', 'scopeSpans', 'spans'], (v, field, out) => out.push(jsonSpan(v, field)), acceptSpans(items, rejected), rejected, checkpoint);
+  walkJsonRequest<Span>(
+    doc,
+    ['resourceSpans', 'scopeSpans', 'spans'],
+    (v, field, out) => out.push(jsonSpan(v, field)),
+    acceptSpans(items, rejected),
+    rejected,
+    checkpoint,
+  );
   return { items, rejected };
 }

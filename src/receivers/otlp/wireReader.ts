@@ -24,7 +24,8 @@ export class MalformedProtobufError extends InvalidInputError {
 export function subEnd(r: Reader, parentEnd: number): number {
   const len = r.uint32();
   const end = r.pos + len;
-  if (end > parentEnd) throw new MalformedProtobufError(`field length ${len} at offset ${r.pos} runs past its enclosing message`);
+  if (end > parentEnd)
+    throw new MalformedProtobufError(`field length ${len} at offset ${r.pos} runs past its enclosing message`);
   return end;
 }
 
@@ -37,7 +38,12 @@ export function checkEnd(r: Reader, end: number): void {
  * accepts goes to `each` with its end (where `each` must leave the reader), the others are
  * skipped; then checks the message ended where its length said.
  */
-export function eachField(r: Reader, end: number, wanted: (tag: number) => boolean, each: (fieldEnd: number) => void): void {
+export function eachField(
+  r: Reader,
+  end: number,
+  wanted: (tag: number) => boolean,
+  each: (fieldEnd: number) => void,
+): void {
   while (r.pos < end) {
     const tag = r.uint32();
     if (wanted(tag)) each(subEnd(r, end));
@@ -49,12 +55,17 @@ export function eachField(r: Reader, end: number, wanted: (tag: number) => boole
 /** Skips a field of an unknown number, as proto3 requires; rejects invalid wire types. */
 export function skip(r: Reader, tag: number): void {
   const wireType = tag & 7;
-  if (tag >>> 3 === 0 || wireType > 5 || wireType === 4) throw new MalformedProtobufError(`invalid tag ${tag} at offset ${r.pos}`);
+  if (tag >>> 3 === 0 || wireType > 5 || wireType === 4)
+    throw new MalformedProtobufError(`invalid tag ${tag} at offset ${r.pos}`);
   r.skipType(wireType);
 }
 
 /** Node's Buffer slice methods that skip toString's argument handling (long-standing, untyped). */
-type FastSliceBuffer = Buffer & { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string; hexSlice(start: number, end: number): string };
+type FastSliceBuffer = Buffer & {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+  hexSlice(start: number, end: number): string;
+};
 
 /**
  * A string field. ASCII strings (attribute keys, most values) are read with latin1Slice after
@@ -64,7 +75,8 @@ export function readString(r: Reader): string {
   const len = r.uint32();
   const start = r.pos;
   const end = start + len;
-  if (end > r.len) throw new MalformedProtobufError(`string of ${len} bytes at offset ${start} runs past the end of the message`);
+  if (end > r.len)
+    throw new MalformedProtobufError(`string of ${len} bytes at offset ${start} runs past the end of the message`);
   r.pos = end;
   const b = r.buf as FastSliceBuffer;
   if (len > 64) return b.utf8Slice(start, end);
@@ -85,7 +97,8 @@ export function readKey(r: Reader): string {
   const len = r.uint32();
   const start = r.pos;
   const end = start + len;
-  if (end > r.len) throw new MalformedProtobufError(`string of ${len} bytes at offset ${start} runs past the end of the message`);
+  if (end > r.len)
+    throw new MalformedProtobufError(`string of ${len} bytes at offset ${start} runs past the end of the message`);
   r.pos = end;
   const b = r.buf as FastSliceBuffer;
   if (len > 64) return b.utf8Slice(start, end);

@@ -17,12 +17,16 @@ export function opensslHasDes(): boolean {
  * run time. Said at start instead, with the fix. Returns the index of the first DES user and
  * the message, or undefined when DES works or no user needs it.
  */
-export function desUnavailable(users: readonly SnmpUserConfig[], hasDes: boolean = opensslHasDes()): { index: number; message: string } | undefined {
+export function desUnavailable(
+  users: readonly SnmpUserConfig[],
+  hasDes: boolean = opensslHasDes(),
+): { index: number; message: string } | undefined {
   if (hasDes) return undefined;
   const index = users.findIndex((u) => u.priv_protocol === 'des');
   if (index === -1) return undefined;
   return {
     index,
-    message: 'DES needs the OpenSSL legacy provider, which Node loads only when started with --openssl-legacy-provider (e.g. NODE_OPTIONS=--openssl-legacy-provider); better, move the device to aes',
+    message:
+      'DES needs the OpenSSL legacy provider, which Node loads only when started with --openssl-legacy-provider (e.g. NODE_OPTIONS=--openssl-legacy-provider); better, move the device to aes',
   };
 }

@@ -6,7 +6,8 @@ export const snmpTrapReceiverFactory: ReceiverFactory<SnmpTrapReceiverConfig> = 
   kind: 'receiver',
   type: 'snmp_trap',
   signals: ['logs'],
-  description: 'SNMP traps and informs over UDP: v1, v2c (communities) and v3 (USM users with authentication and privacy); names from a MIB directory.',
+  description:
+    'SNMP traps and informs over UDP: v1, v2c (communities) and v3 (USM users with authentication and privacy); names from a MIB directory.',
   configSchema: snmpTrapReceiverSchema,
   create(settings, config, consumers) {
     if (!consumers.logs) throw new Error('snmp_trap receiver needs a logs pipeline');

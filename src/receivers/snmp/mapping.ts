@@ -43,7 +43,22 @@ const STANDARD_TRAPS: Record<string, StandardTrap> = {
   [`${SNMP_TRAPS}.6`]: { name: 'RFC1213-MIB::egpNeighborLoss', type: 'neutral', severity: SEVERITY_WARN },
 };
 
-const TYPE = { Boolean: 1, Integer: 2, OctetString: 4, Null: 5, OID: 6, IpAddress: 64, Counter: 65, Gauge: 66, TimeTicks: 67, Opaque: 68, Counter64: 70, NoSuchObject: 128, NoSuchInstance: 129, EndOfMibView: 130 } as const;
+const TYPE = {
+  Boolean: 1,
+  Integer: 2,
+  OctetString: 4,
+  Null: 5,
+  OID: 6,
+  IpAddress: 64,
+  Counter: 65,
+  Gauge: 66,
+  TimeTicks: 67,
+  Opaque: 68,
+  Counter64: 70,
+  NoSuchObject: 128,
+  NoSuchInstance: 129,
+  EndOfMibView: 130,
+} as const;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -135,7 +150,12 @@ function shortName(name: string): string {
  * `snmp.varbind.<name or OID>`. The standard traps come tagged down/up, link traps with their
  * `snmp.if_index`.
  */
-export function trapToEvent(pdu: TrapPdu, origin: TrapOrigin, names: OidNames | undefined, observedNs: bigint): VigilEvent {
+export function trapToEvent(
+  pdu: TrapPdu,
+  origin: TrapOrigin,
+  names: OidNames | undefined,
+  observedNs: bigint,
+): VigilEvent {
   const attrs: Attributes = {
     'network.transport': 'udp',
     'network.peer.address': origin.peerAddress,

@@ -3,7 +3,17 @@ import { basename, extname, join } from 'node:path';
 import snmp from 'net-snmp';
 
 /** Modules net-snmp's ModuleStore loads before any file (its "base" modules). */
-const BUILT_IN = ['RFC1155-SMI', 'RFC1158-MIB', 'RFC-1212', 'RFC1213-MIB', 'RFC-1215', 'SNMPv2-SMI', 'SNMPv2-CONF', 'SNMPv2-TC', 'SNMPv2-MIB'];
+const BUILT_IN = [
+  'RFC1155-SMI',
+  'RFC1158-MIB',
+  'RFC-1212',
+  'RFC1213-MIB',
+  'RFC-1215',
+  'SNMPv2-SMI',
+  'SNMPv2-CONF',
+  'SNMPv2-TC',
+  'SNMPv2-MIB',
+];
 
 /** Most OIDs whose names are remembered; traps repeat a handful of varbind OIDs. */
 const MAX_CACHED = 10_000;
@@ -14,7 +24,10 @@ interface MibFile {
   imports: string[];
 }
 
-type Modules = Record<string, Record<string, { OID?: string; ObjectName?: string; MACRO?: string; ENTERPRISE?: unknown; VALUE?: unknown }>>;
+type Modules = Record<
+  string,
+  Record<string, { OID?: string; ObjectName?: string; MACRO?: string; ENTERPRISE?: unknown; VALUE?: unknown }>
+>;
 
 /** The MIB parser inside net-snmp's ModuleStore (`store.parser`), driven here file by file. */
 interface MibParser {
@@ -141,7 +154,11 @@ export function loadMibDir(dir: string): MibLoadResult {
       for (const m of f.defines) available.add(m);
     }
   }
-  for (const f of pending) skipped.push({ file: f.path, reason: `imports ${f.imports.filter((m) => !available.has(m)).join(', ')}, which no loaded file defines` });
+  for (const f of pending)
+    skipped.push({
+      file: f.path,
+      reason: `imports ${f.imports.filter((m) => !available.has(m)).join(', ')}, which no loaded file defines`,
+    });
   return { names: OidNames.fromModules(loader.parser.Modules), loaded, skipped };
 }
 
@@ -157,7 +174,10 @@ export class OidNames {
   static fromModules(modules: Modules): OidNames {
     const byOid = new Map<string, string>();
     // Base modules first, so a loaded module (IF-MIB) names what an older one (RFC1213-MIB) also defines.
-    const order = [...BUILT_IN.filter((m) => m in modules), ...Object.keys(modules).filter((m) => !BUILT_IN.includes(m))];
+    const order = [
+      ...BUILT_IN.filter((m) => m in modules),
+      ...Object.keys(modules).filter((m) => !BUILT_IN.includes(m)),
+    ];
     const oidOf = new Map<string, string>();
     for (const module of order) {
       for (const entry of Object.values(modules[module]!)) {
@@ -170,7 +190,13 @@ export class OidNames {
     // RFC 3584 (section 3.1) identifies as <enterprise>.0.<VALUE>.
     for (const module of order) {
       for (const entry of Object.values(modules[module]!)) {
-        if (entry.MACRO !== 'TRAP-TYPE' || !entry.ObjectName || typeof entry.ENTERPRISE !== 'string' || entry.VALUE === undefined) continue;
+        if (
+          entry.MACRO !== 'TRAP-TYPE' ||
+          !entry.ObjectName ||
+          typeof entry.ENTERPRISE !== 'string' ||
+          entry.VALUE === undefined
+        )
+          continue;
         const enterprise = modules[module]![entry.ENTERPRISE]?.OID ?? oidOf.get(entry.ENTERPRISE);
         if (enterprise) byOid.set(`${enterprise}.0.${entry.VALUE}`, `${module}::${entry.ObjectName}`);
       }

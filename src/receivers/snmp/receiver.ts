@@ -48,11 +48,18 @@ export class SnmpTrapReceiver implements Receiver {
   async start(): Promise<void> {
     const { settings, config } = this;
     const des = desUnavailable(config.users);
-    if (des) throw new VigilError('VIGIL_CONFIG_INVALID', `receivers.${settings.id}.users[${des.index}].priv_protocol: ${des.message}`);
+    if (des)
+      throw new VigilError(
+        'VIGIL_CONFIG_INVALID',
+        `receivers.${settings.id}.users[${des.index}].priv_protocol: ${des.message}`,
+      );
     if (config.mib_dir) this.names = this.loadMibs(config.mib_dir);
     this.decoder = new TrapDecoder({ communities: config.communities, users: config.users });
     const { host, port } = config.endpoint;
-    const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: config.receive_buffer_size });
+    const socket = createSocket({
+      type: host.includes(':') ? 'udp6' : 'udp4',
+      recvBufferSize: config.receive_buffer_size,
+    });
     this.socket = socket;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -65,15 +72,27 @@ export class SnmpTrapReceiver implements Receiver {
     } catch (err) {
       this.socket = undefined;
       socket.close();
-      const hint = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process listens there; pick another port' : (err as NodeJS.ErrnoException).code === 'EACCES' ? 'ports below 1024 need root or NET_BIND_SERVICE; use 1162' : 'check the address';
-      throw new VigilError('VIGIL_LISTEN_FAILED', `receivers.${settings.id}.endpoint (${host}:${port}): ${(err as Error).message}; ${hint}`, { cause: err });
+      const hint =
+        (err as NodeJS.ErrnoException).code === 'EADDRINUSE'
+          ? 'another process listens there; pick another port'
+          : (err as NodeJS.ErrnoException).code === 'EACCES'
+            ? 'ports below 1024 need root or NET_BIND_SERVICE; use 1162'
+            : 'check the address';
+      throw new VigilError(
+        'VIGIL_LISTEN_FAILED',
+        `receivers.${settings.id}.endpoint (${host}:${port}): ${(err as Error).message}; ${hint}`,
+        { cause: err },
+      );
     }
     socket.on('error', (err) => settings.logger.error({ err }, 'SNMP trap socket error'));
     socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo, socket));
     const bound = socket.address();
     this.address = { host: bound.address, port: bound.port };
     // Tests and operators read the bound port (port 0) from this line.
-    settings.logger.info({ snmp_trap: this.address, communities: config.communities.length, users: config.users.length }, 'SNMP trap receiver listening');
+    settings.logger.info(
+      { snmp_trap: this.address, communities: config.communities.length, users: config.users.length },
+      'SNMP trap receiver listening',
+    );
   }
 
   private loadMibs(dir: string): OidNames {
@@ -81,10 +100,21 @@ export class SnmpTrapReceiver implements Receiver {
     try {
       result = loadMibDir(dir);
     } catch (err) {
-      throw new VigilError('VIGIL_CONFIG_INVALID', `receivers.${this.settings.id}.mib_dir: cannot read ${dir}: ${(err as Error).message}`, { cause: err });
+      throw new VigilError(
+        'VIGIL_CONFIG_INVALID',
+        `receivers.${this.settings.id}.mib_dir: cannot read ${dir}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
-    for (const s of result.skipped) this.settings.logger.warn({ file: s.file, reason: s.reason }, 'MIB file not loaded; the OIDs it defines stay numeric');
-    this.settings.logger.info({ mib_dir: dir, loaded: result.loaded.length, skipped: result.skipped.length }, 'MIB files loaded');
+    for (const s of result.skipped)
+      this.settings.logger.warn(
+        { file: s.file, reason: s.reason },
+        'MIB file not loaded; the OIDs it defines stay numeric',
+      );
+    this.settings.logger.info(
+      { mib_dir: dir, loaded: result.loaded.length, skipped: result.skipped.length },
+      'MIB files loaded',
+    );
     return result.names;
   }
 
@@ -98,16 +128,29 @@ export class SnmpTrapReceiver implements Receiver {
     const decoded = this.decoder!.decode(msg, rinfo, socket);
     if (decoded.kind === 'rejected') {
       this.metrics.rejected.inc({ receiver: this.settings.id, reason: decoded.reason });
-      this.rejectWarn.warn({ peer: rinfo.address, reason: decoded.reason, error: decoded.message }, 'SNMP message dropped');
+      this.rejectWarn.warn(
+        { peer: rinfo.address, reason: decoded.reason, error: decoded.message },
+        'SNMP message dropped',
+      );
       return;
     }
     if (decoded.kind !== 'notification') return;
     try {
-      this.batch.push(trapToEvent(decoded.pdu, { peerAddress: rinfo.address, peerPort: rinfo.port, version: decoded.version }, this.names, nowNanos()));
+      this.batch.push(
+        trapToEvent(
+          decoded.pdu,
+          { peerAddress: rinfo.address, peerPort: rinfo.port, version: decoded.version },
+          this.names,
+          nowNanos(),
+        ),
+      );
     } catch (err) {
       // A PDU net-snmp accepted but whose fields defeat the mapping is still one bad datagram.
       this.metrics.rejected.inc({ receiver: this.settings.id, reason: 'malformed' });
-      this.rejectWarn.warn({ peer: rinfo.address, reason: 'malformed', error: (err as Error).message }, 'SNMP message dropped');
+      this.rejectWarn.warn(
+        { peer: rinfo.address, reason: 'malformed', error: (err as Error).message },
+        'SNMP message dropped',
+      );
       return;
     }
     if (this.batch.length >= MAX_BATCH) void this.flush();
@@ -136,7 +179,10 @@ export class SnmpTrapReceiver implements Receiver {
 
   private drop(n: number): void {
     this.metrics.dropped.inc({ receiver: this.settings.id, reason: 'refused' }, n);
-    this.dropWarn.warn({ dropped: n }, 'SNMP traps dropped: the pipeline refused them, and UDP cannot ask the sender to wait');
+    this.dropWarn.warn(
+      { dropped: n },
+      'SNMP traps dropped: the pipeline refused them, and UDP cannot ask the sender to wait',
+    );
   }
 
   async shutdown(): Promise<void> {

@@ -27,7 +27,15 @@ export interface TrapPdu {
 }
 
 /** Why a datagram was dropped, as the `reason` label of `vigil_snmp_rejected_messages_total`. */
-export type RejectReason = 'unknown_community' | 'unknown_user' | 'unknown_engine_id' | 'wrong_security_level' | 'authentication_failed' | 'decryption_failed' | 'unsupported_pdu' | 'malformed';
+export type RejectReason =
+  | 'unknown_community'
+  | 'unknown_user'
+  | 'unknown_engine_id'
+  | 'wrong_security_level'
+  | 'authentication_failed'
+  | 'decryption_failed'
+  | 'unsupported_pdu'
+  | 'malformed';
 
 export type Decoded =
   | { kind: 'notification'; pdu: TrapPdu; version: '1' | '2c' | '3' }
@@ -51,7 +59,14 @@ const CACHE_CHECK_EVERY = 1024;
 
 /** A socket stand-in for net-snmp's listener: the receiver owns the real one (see receiver.ts). */
 const detachedDgram = {
-  createSocket: () => ({ on() {}, bind() {}, close(cb?: () => void) { cb?.(); }, address: () => ({}) }),
+  createSocket: () => ({
+    on() {},
+    bind() {},
+    close(cb?: () => void) {
+      cb?.();
+    },
+    address: () => ({}),
+  }),
 };
 
 function userEntry(u: SnmpUserConfig): object {
@@ -95,7 +110,8 @@ export class TrapDecoder {
     for (const u of opts.users) authorizer.addUser(userEntry(u));
     this.userNames = new Set(opts.users.map((u) => u.name));
     const own = this.receiver.engine.engineID.toString('hex');
-    for (const u of opts.users) if (u.engine_ids) this.engineIds.set(u.name, new Set([own, ...u.engine_ids.map(normalizeEngineId)]));
+    for (const u of opts.users)
+      if (u.engine_ids) this.engineIds.set(u.name, new Set([own, ...u.engine_ids.map(normalizeEngineId)]));
   }
 
   /** Decodes one datagram; `socket` is where the library sends inform acknowledgements and reports. */
@@ -106,9 +122,14 @@ export class TrapDecoder {
       // Refused here, the library neither localizes keys for them nor answers them with a report
       // (which a spoofed source address would turn on a third party). The empty user is engine
       // ID discovery, which informs need.
-      if (header.user !== '' && !this.userNames.has(header.user)) return rejected('unknown_user', 'SNMPv3 user not in users');
+      if (header.user !== '' && !this.userNames.has(header.user))
+        return rejected('unknown_user', 'SNMPv3 user not in users');
       const allowed = this.engineIds.get(header.user);
-      if (allowed && !allowed.has(header.engineId)) return rejected('unknown_engine_id', `SNMPv3 message from engine ID ${header.engineId}, not in the engine_ids of user ${header.user}`);
+      if (allowed && !allowed.has(header.engineId))
+        return rejected(
+          'unknown_engine_id',
+          `SNMPv3 message from engine ID ${header.engineId}, not in the engine_ids of user ${header.user}`,
+        );
     }
     if (++this.decoded % CACHE_CHECK_EVERY === 0) boundKeyCache();
     try {
@@ -122,7 +143,8 @@ export class TrapDecoder {
     outcome.version = versionOf(outcome.pdu);
     // net-snmp lets a noAuthNoPriv v3 message with an empty user name through as an anonymous
     // user: no community, no key. Only configured users may send.
-    if (outcome.version === '3' && !this.userNames.has(outcome.pdu.user!)) return rejected('unknown_user', 'SNMPv3 message without authentication from a user not in users');
+    if (outcome.version === '3' && !this.userNames.has(outcome.pdu.user!))
+      return rejected('unknown_user', 'SNMPv3 message without authentication from a user not in users');
     return outcome;
   }
 }
@@ -145,13 +167,23 @@ function rejection(error: Error): Decoded {
   const e = error as Error & { code?: number; error?: Error };
   switch (e.name) {
     case 'RequestFailedError':
-      if (e.message.startsWith('Local community not found')) return rejected('unknown_community', 'community not in communities');
+      if (e.message.startsWith('Local community not found'))
+        return rejected('unknown_community', 'community not in communities');
       if (e.message.startsWith('Local user not found')) return rejected('unknown_user', 'SNMPv3 user not in users');
-      if (/requires (authentication|privacy)/.test(e.message)) return rejected('wrong_security_level', 'SNMPv3 message below the user\'s security level (authNoPriv or authPriv)');
+      if (/requires (authentication|privacy)/.test(e.message))
+        return rejected(
+          'wrong_security_level',
+          "SNMPv3 message below the user's security level (authNoPriv or authPriv)",
+        );
       break;
     case 'ResponseInvalidError':
-      if (e.code === snmp.ResponseInvalidCode.EAuthFailure) return rejected('authentication_failed', 'SNMPv3 authentication digest does not match: wrong auth_key or auth_protocol');
-      if (e.code === snmp.ResponseInvalidCode.ECouldNotDecrypt) return rejected('decryption_failed', 'SNMPv3 message could not be decrypted: wrong priv_key or priv_protocol');
+      if (e.code === snmp.ResponseInvalidCode.EAuthFailure)
+        return rejected(
+          'authentication_failed',
+          'SNMPv3 authentication digest does not match: wrong auth_key or auth_protocol',
+        );
+      if (e.code === snmp.ResponseInvalidCode.ECouldNotDecrypt)
+        return rejected('decryption_failed', 'SNMPv3 message could not be decrypted: wrong priv_key or priv_protocol');
       break;
     case 'RequestInvalidError':
       return rejected('unsupported_pdu', e.message);

@@ -6,7 +6,8 @@ export const syslogReceiverFactory: ReceiverFactory<SyslogReceiverConfig> = {
   kind: 'receiver',
   type: 'syslog',
   signals: ['logs'],
-  description: 'Syslog over UDP, TCP and TLS: RFC 5424 and RFC 3164 (with the usual device variants), octet-counted or LF framing.',
+  description:
+    'Syslog over UDP, TCP and TLS: RFC 5424 and RFC 3164 (with the usual device variants), octet-counted or LF framing.',
   configSchema: syslogReceiverSchema,
   create(settings, config, consumers) {
     if (!consumers.logs) throw new Error('syslog receiver needs a logs pipeline');

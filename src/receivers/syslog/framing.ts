@@ -78,7 +78,10 @@ export class SyslogFramer {
           const start = d + 1;
           if (count <= max) {
             if (start + count > len) break;
-            out.push({ text: buf.toString('utf8', start, trimTrailingNewline(buf, start, start + count)), truncated: false });
+            out.push({
+              text: buf.toString('utf8', start, trimTrailingNewline(buf, start, start + count)),
+              truncated: false,
+            });
             pos = start + count;
           } else {
             if (start + max > len) break;

@@ -23,7 +23,15 @@ export class SyslogIngest {
   private readonly attributeNames: SyslogAttributeNames;
   private readonly parseWarn: RateLimitedWarn;
 
-  constructor(opts: { id: string; parser: SyslogParser; attributeNames?: SyslogAttributeNames; consumer: Consumer<VigilEvent>; metrics: SyslogMetrics; self: SelfMetrics; logger: Logger }) {
+  constructor(opts: {
+    id: string;
+    parser: SyslogParser;
+    attributeNames?: SyslogAttributeNames;
+    consumer: Consumer<VigilEvent>;
+    metrics: SyslogMetrics;
+    self: SelfMetrics;
+    logger: Logger;
+  }) {
     this.id = opts.id;
     this.parser = opts.parser;
     this.attributeNames = opts.attributeNames ?? 'vigil';
@@ -41,10 +49,16 @@ export class SyslogIngest {
   toEvent(line: string, truncated: boolean, origin: Origin, observedNs: bigint): VigilEvent {
     if (truncated) this.metrics.truncated.inc({ receiver: this.id, transport: origin.transport });
     const parsed = this.parser.parse(line);
-    if (typeof parsed !== 'string') return syslogToEvent(parsed, origin, observedNs, truncated, this.attributeNames, line);
+    if (typeof parsed !== 'string')
+      return syslogToEvent(parsed, origin, observedNs, truncated, this.attributeNames, line);
     this.metrics.parseErrors.inc({ receiver: this.id, transport: origin.transport });
     this.parseWarn.warn(
-      { peer: origin.peerAddress, transport: origin.transport, error: parsed, line: line.length > MAX_LOGGED_LINE ? `${line.slice(0, MAX_LOGGED_LINE)}…` : line },
+      {
+        peer: origin.peerAddress,
+        transport: origin.transport,
+        error: parsed,
+        line: line.length > MAX_LOGGED_LINE ? `${line.slice(0, MAX_LOGGED_LINE)}…` : line,
+      },
       'syslog message could not be parsed; kept as a raw event with attribute syslog.parse_error',
     );
     return unparsedToEvent(line, parsed, origin, observedNs, truncated, this.attributeNames);

@@ -7,8 +7,30 @@ import { readPri, type SyslogMessage } from './message.ts';
 const SEVERITY_NUMBER = [21, 19, 18, 17, 13, 10, 9, 5] as const;
 const SEVERITY_TEXT = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
 const FACILITY_NAME = [
-  'kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'ntp', 'security', 'console', 'solaris-cron',
-  'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7',
+  'kern',
+  'user',
+  'mail',
+  'daemon',
+  'auth',
+  'syslog',
+  'lpr',
+  'news',
+  'uucp',
+  'cron',
+  'authpriv',
+  'ftp',
+  'ntp',
+  'security',
+  'console',
+  'solaris-cron',
+  'local0',
+  'local1',
+  'local2',
+  'local3',
+  'local4',
+  'local5',
+  'local6',
+  'local7',
 ] as const;
 
 /** Where a message came from: the peer address and transport, for events whose header names no host. */
@@ -42,8 +64,30 @@ interface FieldNames {
 }
 
 const FIELD_NAMES: Record<SyslogAttributeNames, FieldNames> = {
-  vigil: { priority: 'syslog.priority', facility: 'syslog.facility', version: 'syslog.version', appname: 'syslog.appname', procId: 'syslog.procid', msgId: 'syslog.msgid', hostname: undefined, message: undefined, structuredData: undefined, wholeLineBody: false },
-  collector: { priority: 'priority', facility: 'facility', version: 'version', appname: 'appname', procId: 'proc_id', msgId: 'msg_id', hostname: 'hostname', message: 'message', structuredData: 'structured_data', wholeLineBody: true },
+  vigil: {
+    priority: 'syslog.priority',
+    facility: 'syslog.facility',
+    version: 'syslog.version',
+    appname: 'syslog.appname',
+    procId: 'syslog.procid',
+    msgId: 'syslog.msgid',
+    hostname: undefined,
+    message: undefined,
+    structuredData: undefined,
+    wholeLineBody: false,
+  },
+  collector: {
+    priority: 'priority',
+    facility: 'facility',
+    version: 'version',
+    appname: 'appname',
+    procId: 'proc_id',
+    msgId: 'msg_id',
+    hostname: 'hostname',
+    message: 'message',
+    structuredData: 'structured_data',
+    wholeLineBody: true,
+  },
 };
 
 function setPriority(ev: VigilEvent, pri: number, names: FieldNames): void {
@@ -57,7 +101,10 @@ function setPriority(ev: VigilEvent, pri: number, names: FieldNames): void {
 }
 
 function originAttributes(origin: Origin): Attributes {
-  return { 'network.transport': origin.transport === 'udp' ? 'udp' : 'tcp', 'network.peer.address': origin.peerAddress };
+  return {
+    'network.transport': origin.transport === 'udp' ? 'udp' : 'tcp',
+    'network.peer.address': origin.peerAddress,
+  };
 }
 
 /**
@@ -66,9 +113,22 @@ function originAttributes(origin: Origin): Attributes {
  * fields and structured data as attributes named by `attributeNames`. `line` is the message
  * as received, the body under the Collector's names.
  */
-export function syslogToEvent(m: SyslogMessage, origin: Origin, observedNs: bigint, truncated: boolean, attributeNames: SyslogAttributeNames = 'vigil', line = ''): VigilEvent {
+export function syslogToEvent(
+  m: SyslogMessage,
+  origin: Origin,
+  observedNs: bigint,
+  truncated: boolean,
+  attributeNames: SyslogAttributeNames = 'vigil',
+  line = '',
+): VigilEvent {
   const names = FIELD_NAMES[attributeNames];
-  const ev = newEvent({ source: 'syslog', observedTimeUnixNano: observedNs, timeUnixNano: m.timeNs, body: names.wholeLineBody ? line : m.message, attributes: originAttributes(origin) });
+  const ev = newEvent({
+    source: 'syslog',
+    observedTimeUnixNano: observedNs,
+    timeUnixNano: m.timeNs,
+    body: names.wholeLineBody ? line : m.message,
+    attributes: originAttributes(origin),
+  });
   const attrs = ev.attributes;
   attrs['syslog.format'] = m.format;
   setPriority(ev, m.priority, names);
@@ -122,8 +182,20 @@ function structuredDataMap(sd: Record<string, Record<string, string>>): Attribut
  * A line no rule could read, kept whole as the body and flagged with why, so nothing a device
  * sent is lost and the reason is searchable. Its PRI still gives the severity when readable.
  */
-export function unparsedToEvent(line: string, error: string, origin: Origin, observedNs: bigint, truncated: boolean, attributeNames: SyslogAttributeNames = 'vigil'): VigilEvent {
-  const ev = newEvent({ source: 'syslog', observedTimeUnixNano: observedNs, body: line, attributes: originAttributes(origin) });
+export function unparsedToEvent(
+  line: string,
+  error: string,
+  origin: Origin,
+  observedNs: bigint,
+  truncated: boolean,
+  attributeNames: SyslogAttributeNames = 'vigil',
+): VigilEvent {
+  const ev = newEvent({
+    source: 'syslog',
+    observedTimeUnixNano: observedNs,
+    body: line,
+    attributes: originAttributes(origin),
+  });
   ev.attributes['syslog.parse_error'] = error;
   const pri = readPri(line);
   if (pri >= 0) setPriority(ev, pri, FIELD_NAMES[attributeNames]);

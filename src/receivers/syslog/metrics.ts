@@ -20,12 +20,82 @@ export class SyslogMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.parseErrors = shared(registry, 'vigil_syslog_parse_errors_total', () => new Counter({ name: 'vigil_syslog_parse_errors_total', help: 'Syslog messages no parser rule could read; each was kept as a raw-body event flagged syslog.parse_error.', labelNames: ['receiver', 'transport'], registers }));
-    this.truncated = shared(registry, 'vigil_syslog_truncated_messages_total', () => new Counter({ name: 'vigil_syslog_truncated_messages_total', help: 'Syslog messages longer than max_message_size, kept truncated and flagged syslog.truncated.', labelNames: ['receiver', 'transport'], registers }));
-    this.dropped = shared(registry, 'vigil_syslog_dropped_messages_total', () => new Counter({ name: 'vigil_syslog_dropped_messages_total', help: 'Syslog messages lost: UDP datagrams the pipeline refused (UDP cannot push back), or messages held when the receiver stopped.', labelNames: ['receiver', 'transport', 'reason'], registers }));
-    this.connections = shared(registry, 'vigil_syslog_connections', () => new Gauge({ name: 'vigil_syslog_connections', help: 'Open syslog TCP/TLS connections.', labelNames: ['receiver', 'transport'], registers }));
-    this.connectionsRejected = shared(registry, 'vigil_syslog_connections_rejected_total', () => new Counter({ name: 'vigil_syslog_connections_rejected_total', help: 'Syslog connections closed on accept: over max_connections (reason limit) or max_connections_per_peer (peer_limit), or a failed TLS handshake.', labelNames: ['receiver', 'transport', 'reason'], registers }));
-    this.connectionsClosed = shared(registry, 'vigil_syslog_connections_closed_total', () => new Counter({ name: 'vigil_syslog_connections_closed_total', help: 'Syslog connections closed by Vigil: idle past idle_timeout, or a socket error.', labelNames: ['receiver', 'transport', 'reason'], registers }));
-    this.paused = shared(registry, 'vigil_syslog_backpressure_pauses_total', () => new Counter({ name: 'vigil_syslog_backpressure_pauses_total', help: 'Times a syslog TCP/TLS connection stopped reading because the pipeline refused data; the sender waits.', labelNames: ['receiver', 'transport'], registers }));
+    this.parseErrors = shared(
+      registry,
+      'vigil_syslog_parse_errors_total',
+      () =>
+        new Counter({
+          name: 'vigil_syslog_parse_errors_total',
+          help: 'Syslog messages no parser rule could read; each was kept as a raw-body event flagged syslog.parse_error.',
+          labelNames: ['receiver', 'transport'],
+          registers,
+        }),
+    );
+    this.truncated = shared(
+      registry,
+      'vigil_syslog_truncated_messages_total',
+      () =>
+        new Counter({
+          name: 'vigil_syslog_truncated_messages_total',
+          help: 'Syslog messages longer than max_message_size, kept truncated and flagged syslog.truncated.',
+          labelNames: ['receiver', 'transport'],
+          registers,
+        }),
+    );
+    this.dropped = shared(
+      registry,
+      'vigil_syslog_dropped_messages_total',
+      () =>
+        new Counter({
+          name: 'vigil_syslog_dropped_messages_total',
+          help: 'Syslog messages lost: UDP datagrams the pipeline refused (UDP cannot push back), or messages held when the receiver stopped.',
+          labelNames: ['receiver', 'transport', 'reason'],
+          registers,
+        }),
+    );
+    this.connections = shared(
+      registry,
+      'vigil_syslog_connections',
+      () =>
+        new Gauge({
+          name: 'vigil_syslog_connections',
+          help: 'Open syslog TCP/TLS connections.',
+          labelNames: ['receiver', 'transport'],
+          registers,
+        }),
+    );
+    this.connectionsRejected = shared(
+      registry,
+      'vigil_syslog_connections_rejected_total',
+      () =>
+        new Counter({
+          name: 'vigil_syslog_connections_rejected_total',
+          help: 'Syslog connections closed on accept: over max_connections (reason limit) or max_connections_per_peer (peer_limit), or a failed TLS handshake.',
+          labelNames: ['receiver', 'transport', 'reason'],
+          registers,
+        }),
+    );
+    this.connectionsClosed = shared(
+      registry,
+      'vigil_syslog_connections_closed_total',
+      () =>
+        new Counter({
+          name: 'vigil_syslog_connections_closed_total',
+          help: 'Syslog connections closed by Vigil: idle past idle_timeout, or a socket error.',
+          labelNames: ['receiver', 'transport', 'reason'],
+          registers,
+        }),
+    );
+    this.paused = shared(
+      registry,
+      'vigil_syslog_backpressure_pauses_total',
+      () =>
+        new Counter({
+          name: 'vigil_syslog_backpressure_pauses_total',
+          help: 'Times a syslog TCP/TLS connection stopped reading because the pipeline refused data; the sender waits.',
+          labelNames: ['receiver', 'transport'],
+          registers,
+        }),
+    );
   }
 }

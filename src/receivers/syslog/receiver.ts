@@ -56,8 +56,17 @@ export class SyslogReceiver implements Receiver {
     } catch (err) {
       await this.shutdown();
       const endpoint = config[current as 'udp' | 'tcp' | 'tls']!.endpoint;
-      const hint = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process listens there; pick another port' : current === 'tls' ? 'check cert_file, key_file and client_ca_file' : 'check the address';
-      throw new VigilError('VIGIL_LISTEN_FAILED', `receivers.${settings.id}.${current} (${endpoint.host}:${endpoint.port}): ${(err as Error).message}; ${hint}`, { cause: err });
+      const hint =
+        (err as NodeJS.ErrnoException).code === 'EADDRINUSE'
+          ? 'another process listens there; pick another port'
+          : current === 'tls'
+            ? 'check cert_file, key_file and client_ca_file'
+            : 'check the address';
+      throw new VigilError(
+        'VIGIL_LISTEN_FAILED',
+        `receivers.${settings.id}.${current} (${endpoint.host}:${endpoint.port}): ${(err as Error).message}; ${hint}`,
+        { cause: err },
+      );
     }
     // Tests and operators read bound ports (port 0) from this line.
     settings.logger.info({ syslog: this.addresses }, 'syslog receiver listening');

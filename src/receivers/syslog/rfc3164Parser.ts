@@ -156,7 +156,7 @@ function readTag(s: string, at: number): number {
 
 /** `%FAC-SEV-MNEMONIC` (Cisco, ASA) or `%%10MOD/5/NAME` (HPE): a message id, not an application. */
 function isMnemonic(tag: string): boolean {
-  return tag.charCodeAt(0) === 37 /* % */;
+  return tag.charCodeAt(0) === 37; /* % */
 }
 
 /**

@@ -93,14 +93,16 @@ export function parseRfc5424(line: string): ParseResult {
   if (typeof pri === 'string') return pri;
   let i = priLength(pri);
   const v = line.charCodeAt(i) - 48;
-  if (v !== 1 || line.charCodeAt(i + 1) !== 32) return `not RFC 5424: expected version 1 after PRI, got ${JSON.stringify(line.slice(i, i + 2))}`;
+  if (v !== 1 || line.charCodeAt(i + 1) !== 32)
+    return `not RFC 5424: expected version 1 after PRI, got ${JSON.stringify(line.slice(i, i + 2))}`;
   i += 2;
 
   let timeNs = 0n;
   if (line.charCodeAt(i) === 45 && line.charCodeAt(i + 1) === 32) i += 2;
   else {
     const offset = readRfc3339(line, i, false);
-    if (offset === -1e9 || line.charCodeAt(readEnd) !== 32) return `RFC 5424 TIMESTAMP ${JSON.stringify(line.slice(i, tokenEnd(line, i)))} is not RFC 3339 (e.g. 2003-10-11T22:14:15.003Z) or -`;
+    if (offset === -1e9 || line.charCodeAt(readEnd) !== 32)
+      return `RFC 5424 TIMESTAMP ${JSON.stringify(line.slice(i, tokenEnd(line, i)))} is not RFC 3339 (e.g. 2003-10-11T22:14:15.003Z) or -`;
     timeNs = wallToNs(offset);
     i = readEnd + 1;
   }
@@ -109,8 +111,10 @@ export function parseRfc5424(line: string): ParseResult {
   const appEnd = tokenEnd(line, hostEnd + 1);
   const procEnd = tokenEnd(line, appEnd + 1);
   const msgIdEnd = tokenEnd(line, procEnd + 1);
-  if (msgIdEnd >= line.length && procEnd >= line.length) return 'RFC 5424 header is incomplete: expected HOSTNAME APP-NAME PROCID MSGID after the timestamp';
-  if (hostEnd === i || appEnd === hostEnd + 1 || procEnd === appEnd + 1 || msgIdEnd === procEnd + 1) return 'RFC 5424 header has an empty field (two spaces in a row); use - for a missing value';
+  if (msgIdEnd >= line.length && procEnd >= line.length)
+    return 'RFC 5424 header is incomplete: expected HOSTNAME APP-NAME PROCID MSGID after the timestamp';
+  if (hostEnd === i || appEnd === hostEnd + 1 || procEnd === appEnd + 1 || msgIdEnd === procEnd + 1)
+    return 'RFC 5424 header has an empty field (two spaces in a row); use - for a missing value';
   const msg: SyslogMessage = {
     format: 'rfc5424',
     priority: pri,
@@ -135,7 +139,8 @@ export function parseRfc5424(line: string): ParseResult {
     msg.structuredData = sd;
     i = end;
     if (i < line.length) {
-      if (line.charCodeAt(i) !== 32) return `RFC 5424 structured data must be followed by a space before MSG (offset ${i})`;
+      if (line.charCodeAt(i) !== 32)
+        return `RFC 5424 structured data must be followed by a space before MSG (offset ${i})`;
       i++;
     }
   }

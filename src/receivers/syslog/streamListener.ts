@@ -38,7 +38,13 @@ class SyslogConnection {
   private shutDown = false;
   private readonly onDone: () => void;
 
-  constructor(socket: Socket, ingest: SyslogIngest, transport: 'tcp' | 'tls', config: SyslogStreamConfig, onDone: () => void) {
+  constructor(
+    socket: Socket,
+    ingest: SyslogIngest,
+    transport: 'tcp' | 'tls',
+    config: SyslogStreamConfig,
+    onDone: () => void,
+  ) {
     this.socket = socket;
     this.onDone = onDone;
     this.ingest = ingest;
@@ -81,7 +87,8 @@ class SyslogConnection {
     ingest.beginBatch();
     const observed = nowNanos();
     const events: VigilEvent[] = new Array(frames.length);
-    for (let i = 0; i < frames.length; i++) events[i] = ingest.toEvent(frames[i]!.text, frames[i]!.truncated, origin, observed);
+    for (let i = 0; i < frames.length; i++)
+      events[i] = ingest.toEvent(frames[i]!.text, frames[i]!.truncated, origin, observed);
     return events;
   }
 
@@ -97,7 +104,10 @@ class SyslogConnection {
   private onRefused(events: VigilEvent[], err: unknown): void {
     if (!(err instanceof RefusedError)) {
       this.ingest.logger.error({ err }, 'syslog batch failed in the pipeline');
-      this.ingest.metrics.dropped.inc({ receiver: this.ingest.id, transport: this.origin.transport, reason: 'error' }, events.length);
+      this.ingest.metrics.dropped.inc(
+        { receiver: this.ingest.id, transport: this.origin.transport, reason: 'error' },
+        events.length,
+      );
       return;
     }
     // A resumed stream emits several chunks in one tick, so several batches may be refused in
@@ -182,7 +192,10 @@ class SyslogConnection {
     if (frames.length) events = events.concat(this.toEvents(frames));
     if (events.length) {
       await this.ingest.deliver(events).catch(() => {
-        this.ingest.metrics.dropped.inc({ receiver: this.ingest.id, transport: this.origin.transport, reason: 'shutdown' }, events.length);
+        this.ingest.metrics.dropped.inc(
+          { receiver: this.ingest.id, transport: this.origin.transport, reason: 'shutdown' },
+          events.length,
+        );
       });
     }
     this.closed = true;
@@ -236,7 +249,10 @@ export class SyslogStreamListener {
       if (this.sockets.size >= this.config.max_connections || fromPeer >= perPeer) {
         const total = this.sockets.size >= this.config.max_connections;
         ingest.metrics.connectionsRejected.inc({ ...labels, reason: total ? 'limit' : 'peer_limit' });
-        this.tlsWarn.warn(total ? { peer, max_connections: this.config.max_connections } : { peer, max_connections_per_peer: perPeer }, `syslog connection refused: ${total ? 'max_connections' : 'max_connections_per_peer'} reached`);
+        this.tlsWarn.warn(
+          total ? { peer, max_connections: this.config.max_connections } : { peer, max_connections_per_peer: perPeer },
+          `syslog connection refused: ${total ? 'max_connections' : 'max_connections_per_peer'} reached`,
+        );
         socket.destroy();
         return;
       }
@@ -268,7 +284,9 @@ export class SyslogStreamListener {
 
   private serve(socket: Socket): void {
     if (socket.destroyed) return;
-    const conn: SyslogConnection = new SyslogConnection(socket, this.ingest, this.transport, this.config, () => this.connections.delete(conn));
+    const conn: SyslogConnection = new SyslogConnection(socket, this.ingest, this.transport, this.config, () =>
+      this.connections.delete(conn),
+    );
     this.connections.add(conn);
   }
 

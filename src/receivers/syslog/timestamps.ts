@@ -108,7 +108,8 @@ export function readClock(s: string, at: number): boolean {
 
 /** `wall` read with an explicit UTC offset (minutes), as ns since the epoch; 0n if out of range. */
 export function wallToNs(offsetMinutes: number): bigint {
-  const ms = Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute, wall.second) - offsetMinutes * 60_000;
+  const ms =
+    Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute, wall.second) - offsetMinutes * 60_000;
   if (!Number.isFinite(ms) || ms < 0) return 0n;
   return BigInt(ms) * 1_000_000n + BigInt(wall.fracNs);
 }
@@ -132,7 +133,16 @@ export class ZoneClock {
     const utc = zone === 'UTC' || zone === 'Etc/UTC' || zone === 'GMT';
     this.format = utc
       ? undefined
-      : new Intl.DateTimeFormat('en-US', { timeZone: zone === 'Local' ? undefined : zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+      : new Intl.DateTimeFormat('en-US', {
+          timeZone: zone === 'Local' ? undefined : zone,
+          hourCycle: 'h23',
+          year: 'numeric',
+          month: 'numeric',
+          day: 'numeric',
+          hour: 'numeric',
+          minute: 'numeric',
+          second: 'numeric',
+        });
   }
 
   /** Offset (ms) of this zone at the UTC instant `utcMs`. */

@@ -32,7 +32,12 @@ export class SyslogUdpListener {
 
   async start(): Promise<{ host: string; port: number }> {
     const { host, port } = this.config.endpoint;
-    const workerData: UdpReaderOptions = { host, port, recvBufferSize: this.config.receive_buffer_size, maxPending: MAX_PENDING };
+    const workerData: UdpReaderOptions = {
+      host,
+      port,
+      recvBufferSize: this.config.receive_buffer_size,
+      maxPending: MAX_PENDING,
+    };
     const worker = new Worker(new URL('./udpReader.ts', import.meta.url), { workerData });
     this.worker = worker;
     worker.on('error', (err) => this.ingest.logger.error({ err }, 'syslog UDP reader thread failed'));
@@ -82,7 +87,10 @@ export class SyslogUdpListener {
 
   private drop(n: number, reason: 'refused' | 'overflow', why: string): void {
     this.ingest.metrics.dropped.inc({ receiver: this.ingest.id, transport: 'udp', reason }, n);
-    this.dropWarn.warn({ dropped: n, reason }, `syslog UDP messages dropped: ${why}, and UDP cannot ask the sender to wait`);
+    this.dropWarn.warn(
+      { dropped: n, reason },
+      `syslog UDP messages dropped: ${why}, and UDP cannot ask the sender to wait`,
+    );
   }
 
   private process(lines: string[], peers: string[]): void {
@@ -90,7 +98,8 @@ export class SyslogUdpListener {
     ingest.beginBatch();
     const observed = nowNanos();
     const events: VigilEvent[] = new Array(lines.length);
-    for (let i = 0; i < lines.length; i++) events[i] = ingest.toEvent(lines[i]!, false, this.origin(peers[i]!), observed);
+    for (let i = 0; i < lines.length; i++)
+      events[i] = ingest.toEvent(lines[i]!, false, this.origin(peers[i]!), observed);
     this.worker?.postMessage({ type: 'ack', n: lines.length } satisfies UdpReaderCommand);
     ingest.deliver(events).catch(() => this.drop(events.length, 'refused', 'the pipeline refused them'));
   }

@@ -19,7 +19,8 @@ const rules = `
 
 describe('the correlation connector in config', () => {
   it('reads the connector form into the same connector the top-level section stands for', () => {
-    const written = parseConfig(`
+    const written = parseConfig(
+      `
 receivers: { json: {} }
 exporters: { file: { path: i.ndjson } }
 connectors:
@@ -28,8 +29,12 @@ service:
   pipelines:
     logs: { receivers: [json], exporters: [correlation] }
     incidents: { receivers: [correlation], exporters: [file] }
-`, registry, {});
-    const shorthand = parseConfig(`
+`,
+      registry,
+      {},
+    );
+    const shorthand = parseConfig(
+      `
 receivers: { json: {} }
 exporters: { file: { path: i.ndjson }, correlation: {} }
 correlation:${rules.replace(/\n {4}/g, '\n  ')}
@@ -37,15 +42,22 @@ service:
   pipelines:
     logs: { receivers: [json], exporters: [correlation] }
     incidents: { exporters: [file] }
-`, registry, {});
+`,
+      registry,
+      {},
+    );
     expect(shorthand.connectors).toEqual(written.connectors);
     expect(shorthand.service.pipelines).toEqual(written.service.pipelines);
     expect(shorthand.exporters).toEqual(written.exporters);
-    expect(written.correlation).toMatchObject({ rules: [{ kind: 'pair', name: 'asset_down' }], state: { store: 'memory' } });
+    expect(written.correlation).toMatchObject({
+      rules: [{ kind: 'pair', name: 'asset_down' }],
+      state: { store: 'memory' },
+    });
   });
 
   it('refuses an incidents pipeline fed by a connector that no pipeline feeds, naming its YAML path', () => {
-    expect(issues(`
+    expect(
+      issues(`
 receivers: { json: {} }
 exporters: { file: { path: i.ndjson }, debug: {} }
 connectors:
@@ -54,13 +66,15 @@ service:
   pipelines:
     logs: { receivers: [json], exporters: [debug] }
     incidents: { receivers: [correlation], exporters: [file] }
-`)).toEqual([
+`),
+    ).toEqual([
       'service.pipelines.incidents.receivers[0]: connector "correlation" is not fed by any pipeline, so this pipeline would never get data; list "correlation" under exporters: of a logs or metrics pipeline',
     ]);
   });
 
   it('refuses a connector at the wrong end of a pipeline, and rules that do not compile, at their paths', () => {
-    expect(issues(`
+    expect(
+      issues(`
 receivers: { json: {} }
 exporters: { file: { path: i.ndjson } }
 connectors:
@@ -71,15 +85,19 @@ service:
   pipelines:
     logs: { receivers: [json, correlation], exporters: [correlation] }
     incidents: { receivers: [correlation], exporters: [correlation] }
-`)).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^connectors\.correlation\.rules\[0\]\.down: /),
-      'service.pipelines.logs.receivers[1]: connector "correlation" does not emit logs; it emits incidents',
-      'service.pipelines.incidents.exporters[0]: connector "correlation" does not take incidents; it takes logs, metrics',
-    ]));
+`),
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^connectors\.correlation\.rules\[0\]\.down: /),
+        'service.pipelines.logs.receivers[1]: connector "correlation" does not emit logs; it emits incidents',
+        'service.pipelines.incidents.exporters[0]: connector "correlation" does not take incidents; it takes logs, metrics',
+      ]),
+    );
   });
 
   it('refuses the rules written both under connectors: and in the top-level section', () => {
-    expect(issues(`
+    expect(
+      issues(`
 receivers: { json: {} }
 exporters: { file: { path: i.ndjson } }
 connectors:
@@ -89,6 +107,7 @@ service:
   pipelines:
     logs: { receivers: [json], exporters: [correlation] }
     incidents: { receivers: [correlation], exporters: [file] }
-`)).toEqual(['connectors.correlation: is also configured by the top-level correlation: section; keep one of them']);
+`),
+    ).toEqual(['connectors.correlation: is also configured by the top-level correlation: section; keep one of them']);
   });
 });

@@ -14,7 +14,10 @@ class FakeBackend implements ClickHouseBackend {
   readonly description = 'fake';
   readonly rows: string[] = [];
   readonly tokens: string[] = [];
-  private held = new Map<string, { gate: Promise<void>; release: () => void; reached: () => void; reachedP: Promise<void> }>();
+  private held = new Map<
+    string,
+    { gate: Promise<void>; release: () => void; reached: () => void; reachedP: Promise<void> }
+  >();
 
   /** Inserts into `table` wait until the returned release is called; `reached` resolves when one is waiting. */
   hold(table: string): { release: () => void; reached: Promise<void> } {
@@ -55,7 +58,10 @@ afterEach(async () => {
   await Promise.all(writers.splice(0).map((w) => w.close()));
 });
 
-function makeWriter(backend: ClickHouseBackend, opts: { maxRows?: number; maxDelayMs?: number; retryMs?: number } = {}): { writer: BatchWriter; dir: string; logs: string[] } {
+function makeWriter(
+  backend: ClickHouseBackend,
+  opts: { maxRows?: number; maxDelayMs?: number; retryMs?: number } = {},
+): { writer: BatchWriter; dir: string; logs: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-batchwriter-'));
   const logs: string[] = [];
   const logger = createLogger('warn', { write: (s: string) => logs.push(s) } as unknown as NodeJS.WritableStream);
@@ -94,7 +100,11 @@ describe('BatchWriter: the spool never stalls, whatever order batches seal in', 
     await writer.flush(); // seals t1 (segment 1) behind it, sorted in front
     held.release();
 
-    await waitFor(() => backend.rows.length === 3 && spooledFiles(dir).length === 0, 'both batches stored and gone from the spool', 5_000);
+    await waitFor(
+      () => backend.rows.length === 3 && spooledFiles(dir).length === 0,
+      'both batches stored and gone from the spool',
+      5_000,
+    );
     expect(new Set(backend.rows)).toEqual(new Set(['t1:{"v":"a"}', 't2:{"v":"b"}', 't2:{"v":"c"}']));
     expect(writer.spooledBytes).toBe(0);
     expect(writer.pendingBatches).toBe(0);
@@ -104,7 +114,10 @@ describe('BatchWriter: the spool never stalls, whatever order batches seal in', 
     for (let seed = 1; seed <= 25; seed++) {
       const rand = mulberry32(seed);
       const backend = new FakeBackend();
-      const { writer, dir } = makeWriter(backend, { maxRows: 1 + Math.floor(rand() * 4), maxDelayMs: 1 + Math.floor(rand() * 5) });
+      const { writer, dir } = makeWriter(backend, {
+        maxRows: 1 + Math.floor(rand() * 4),
+        maxDelayMs: 1 + Math.floor(rand() * 5),
+      });
       await writer.start();
       const tables = ['t1', 't2', 't3'];
       const expected = new Set<string>();
@@ -126,7 +139,11 @@ describe('BatchWriter: the spool never stalls, whatever order batches seal in', 
       holds.splice(0).forEach((r) => r());
       await Promise.all(pending);
       await writer.flush();
-      await waitFor(() => backend.rows.length >= expected.size && spooledFiles(dir).length === 0, `seed ${seed}: every row stored and the spool empty`, 5_000);
+      await waitFor(
+        () => backend.rows.length >= expected.size && spooledFiles(dir).length === 0,
+        `seed ${seed}: every row stored and the spool empty`,
+        5_000,
+      );
       expect(backend.rows).toHaveLength(expected.size);
       expect(new Set(backend.rows), `seed ${seed}`).toEqual(expected);
     }
@@ -134,7 +151,7 @@ describe('BatchWriter: the spool never stalls, whatever order batches seal in', 
 });
 
 describe('BatchWriter: a failing ClickHouse', () => {
-  it('retries a batch refused for the server\'s memory (code 241) and sets aside only a batch of bad data (code 27)', async () => {
+  it("retries a batch refused for the server's memory (code 241) and sets aside only a batch of bad data (code 27)", async () => {
     const backend = new FakeBackend();
     const answers: Record<string, number[]> = { t1: [241, 241], t2: [27] };
     const insert = backend.insert.bind(backend);
@@ -147,12 +164,15 @@ describe('BatchWriter: a failing ClickHouse', () => {
     await writer.start();
     await writer.write('t1', row('kept'), 1);
     await writer.write('t2', row('bad'), 1);
-    await waitFor(() => backend.rows.length === 1 && spooledFiles(dir).length === 0, 'the t1 row stored and the t2 batch moved aside', 5_000);
+    await waitFor(
+      () => backend.rows.length === 1 && spooledFiles(dir).length === 0,
+      'the t1 row stored and the t2 batch moved aside',
+      5_000,
+    );
     expect(backend.rows).toEqual(['t1:{"v":"kept"}']);
     expect(readdirSync(join(dir, 'rejected'))).toHaveLength(1);
     expect(readdirSync(join(dir, 'rejected'))[0]).toMatch(/\.t2\./);
   });
-
 
   it('keeps its backoff while new batches keep sealing, and logs an outage in a few lines', async () => {
     const backend = new FakeBackend();
@@ -180,7 +200,11 @@ describe('BatchWriter: a failing ClickHouse', () => {
     expect(JSON.parse(warned.at(-1)!).failedAttempts).toBeGreaterThan(1);
 
     down = false;
-    await waitFor(() => backend.rows.length === n && spooledFiles(dir).length === 0, 'the spooled rows stored once ClickHouse is back', 10_000);
+    await waitFor(
+      () => backend.rows.length === n && spooledFiles(dir).length === 0,
+      'the spooled rows stored once ClickHouse is back',
+      10_000,
+    );
   });
 });
 

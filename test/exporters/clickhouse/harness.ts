@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { clickhouseExporterSchema, type ClickHouseExporterConfig } from '../../../src/exporters/clickhouse/config.ts';
 import { ClickHouseExporter } from '../../../src/exporters/clickhouse/exporter.ts';
 import type { ConfigIssue } from '../../../src/config/schema.ts';
-import { newEvent, type IncidentChange, type MetricPoint, type Span, type VigilEvent } from '../../../src/model/index.ts';
+import {
+  newEvent,
+  type IncidentChange,
+  type MetricPoint,
+  type Span,
+  type VigilEvent,
+} from '../../../src/model/index.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
 
@@ -17,7 +23,10 @@ export function exporterConfig(raw: Record<string, unknown>): ClickHouseExporter
 
 export function newExporter(raw: Record<string, unknown>, dataDir = mkdtempSync(join(tmpdir(), 'vigil-ch-'))) {
   const metrics = new SelfMetrics();
-  const exporter = new ClickHouseExporter({ id: 'clickhouse', logger: createLogger('silent'), metrics, dataDir }, exporterConfig(raw));
+  const exporter = new ClickHouseExporter(
+    { id: 'clickhouse', logger: createLogger('silent'), metrics, dataDir },
+    exporterConfig(raw),
+  );
   return { exporter, metrics, dataDir };
 }
 
@@ -55,16 +64,70 @@ export function sampleEvents(n: number, offset = 0): VigilEvent[] {
 
 export const T0_NS = T0;
 
-const pointBase = { description: 'd', unit: '1', resource: { 'service.name': 'checkout' }, attributes: { host: 'web-1' }, startTimeUnixNano: T0, timeUnixNano: T0 + 60_000_000_000n, flags: 0, service: 'checkout', tenant: 'acme' };
+const pointBase = {
+  description: 'd',
+  unit: '1',
+  resource: { 'service.name': 'checkout' },
+  attributes: { host: 'web-1' },
+  startTimeUnixNano: T0,
+  timeUnixNano: T0 + 60_000_000_000n,
+  flags: 0,
+  service: 'checkout',
+  tenant: 'acme',
+};
 
 export function sampleMetrics(): MetricPoint[] {
-  const exemplar = { timeUnixNano: T0, value: 0.25, spanId: 'eee19b7ec3c1b174', traceId: '5b8efff798038103d269b633813fc60c', filteredAttributes: { user: 'u1' } };
+  const exemplar = {
+    timeUnixNano: T0,
+    value: 0.25,
+    spanId: 'eee19b7ec3c1b174',
+    traceId: '5b8efff798038103d269b633813fc60c',
+    filteredAttributes: { user: 'u1' },
+  };
   return [
     { ...pointBase, kind: 'gauge', name: 'cpu.load', value: 0.75, exemplars: [exemplar] },
     { ...pointBase, kind: 'sum', name: 'http.requests', value: 42, temporality: 2, isMonotonic: true, exemplars: [] },
-    { ...pointBase, kind: 'histogram', name: 'http.duration', count: 3, sum: 0.6, min: 0.1, max: 0.3, bucketCounts: [1, 2, 0], explicitBounds: [0.1, 0.5], temporality: 1, exemplars: [] },
-    { ...pointBase, kind: 'exponential_histogram', name: 'rpc.duration', count: 4, sum: 1, scale: 2, zeroCount: 1, zeroThreshold: 0, positiveOffset: 1, positiveBucketCounts: [1, 2], negativeOffset: 0, negativeBucketCounts: [], temporality: 2, exemplars: [] },
-    { ...pointBase, kind: 'summary', name: 'gc.pause', count: 10, sum: 5, quantiles: [{ quantile: 0.5, value: 0.4 }, { quantile: 0.99, value: 1.2 }], exemplars: [] },
+    {
+      ...pointBase,
+      kind: 'histogram',
+      name: 'http.duration',
+      count: 3,
+      sum: 0.6,
+      min: 0.1,
+      max: 0.3,
+      bucketCounts: [1, 2, 0],
+      explicitBounds: [0.1, 0.5],
+      temporality: 1,
+      exemplars: [],
+    },
+    {
+      ...pointBase,
+      kind: 'exponential_histogram',
+      name: 'rpc.duration',
+      count: 4,
+      sum: 1,
+      scale: 2,
+      zeroCount: 1,
+      zeroThreshold: 0,
+      positiveOffset: 1,
+      positiveBucketCounts: [1, 2],
+      negativeOffset: 0,
+      negativeBucketCounts: [],
+      temporality: 2,
+      exemplars: [],
+    },
+    {
+      ...pointBase,
+      kind: 'summary',
+      name: 'gc.pause',
+      count: 10,
+      sum: 5,
+      quantiles: [
+        { quantile: 0.5, value: 0.4 },
+        { quantile: 0.99, value: 1.2 },
+      ],
+      exemplars: [],
+    },
   ];
 }
 
@@ -81,7 +144,9 @@ export function sampleSpan(): Span {
     attributes: { 'http.method': 'GET' },
     resource: { 'service.name': 'checkout' },
     events: [{ timeUnixNano: T0 + 1000n, name: 'exception', attributes: { 'exception.type': 'Timeout' } }],
-    links: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceState: '', attributes: {} }],
+    links: [
+      { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceState: '', attributes: {} },
+    ],
     statusCode: 2,
     statusMessage: 'boom',
     service: 'checkout',
@@ -89,7 +154,13 @@ export function sampleSpan(): Span {
   };
 }
 
-export function incidentChange(kind: IncidentChange['kind'], version: number, status: 'open' | 'acknowledged' | 'resolved', atMs: number, eventIds: string[]): IncidentChange {
+export function incidentChange(
+  kind: IncidentChange['kind'],
+  version: number,
+  status: 'open' | 'acknowledged' | 'resolved',
+  atMs: number,
+  eventIds: string[],
+): IncidentChange {
   return {
     kind,
     reason: `${kind} by test`,

@@ -13,17 +13,33 @@ import { newExporter, sampleEvents, sampleSpan, T0_NS, waitFor } from './harness
  */
 let server: ChdbHttpServer;
 beforeAll(async () => {
-  server = await startChdbHttpServer({ path: mkdtempSync(join(tmpdir(), 'vigil-chdb-http-')), users: { default: '', vigil: 's3cret pass' } });
+  server = await startChdbHttpServer({
+    path: mkdtempSync(join(tmpdir(), 'vigil-chdb-http-')),
+    users: { default: '', vigil: 's3cret pass' },
+  });
 });
 afterAll(async () => {
   await server.close();
 });
 
 const remote = (database: string, extra: Record<string, unknown> = {}, dataDir?: string) =>
-  newExporter({ endpoint: server.url, database, username: 'vigil', password: 's3cret pass', retry: { initial_interval: '20ms', max_interval: '100ms' }, ...extra }, dataDir);
+  newExporter(
+    {
+      endpoint: server.url,
+      database,
+      username: 'vigil',
+      password: 's3cret pass',
+      retry: { initial_interval: '20ms', max_interval: '100ms' },
+      ...extra,
+    },
+    dataDir,
+  );
 
 async function storedIds(ex: ReturnType<typeof remote>['exporter'], database: string): Promise<string[]> {
-  const rows = await ex.backend.select<{ EventId: string }>(`SELECT EventId FROM \`${database}\`.otel_logs ORDER BY EventId`, {});
+  const rows = await ex.backend.select<{ EventId: string }>(
+    `SELECT EventId FROM \`${database}\`.otel_logs ORDER BY EventId`,
+    {},
+  );
   return rows.map((r) => r.EventId);
 }
 
@@ -41,8 +57,20 @@ describe('clickhouse exporter over HTTP (@clickhouse/client)', () => {
       expect(new Set(inserts.map((x) => x.token)).size).toBe(3);
       expect(await storedIds(exporter, 'batching')).toEqual(events.map((e) => e.id).sort());
 
-      const found = await exporter.queries().searchEvents({ fromNs: T0_NS, toNs: T0_NS + 10_000_000_000n, asset: 'web-2', text: 'request 20', minSeverity: 1 });
-      expect(found.map((e) => e.Title)).toEqual(['request 209', 'request 206', 'request 203', 'request 200', 'request 20']);
+      const found = await exporter.queries().searchEvents({
+        fromNs: T0_NS,
+        toNs: T0_NS + 10_000_000_000n,
+        asset: 'web-2',
+        text: 'request 20',
+        minSeverity: 1,
+      });
+      expect(found.map((e) => e.Title)).toEqual([
+        'request 209',
+        'request 206',
+        'request 203',
+        'request 200',
+        'request 20',
+      ]);
     } finally {
       await exporter.shutdown();
     }
@@ -155,22 +183,32 @@ describe('clickhouse exporter over HTTP (@clickhouse/client)', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(ClickHouseAuthError);
-    expect((err as Error).message).toMatch(/refused user "vigil": .*Authentication failed: password is incorrect.*Check exporters\.clickhouse\.username and exporters\.clickhouse\.password/s);
+    expect((err as Error).message).toMatch(
+      /refused user "vigil": .*Authentication failed: password is incorrect.*Check exporters\.clickhouse\.username and exporters\.clickhouse\.password/s,
+    );
   });
 
   it('sets aside a batch the server can never parse, so the batches after it still flow', async () => {
     await server.session.queryAsync('CREATE DATABASE IF NOT EXISTS baddata');
     // A hand-made table whose Body is a number: every row Vigil sends is unparseable here.
-    await server.session.queryAsync('CREATE TABLE IF NOT EXISTS baddata.otel_logs (Timestamp DateTime64(9), Body UInt32) ENGINE = MergeTree ORDER BY Timestamp');
-    await server.session.queryAsync('CREATE TABLE IF NOT EXISTS baddata.otel_traces (Timestamp DateTime64(9), SpanName String) ENGINE = MergeTree ORDER BY Timestamp');
+    await server.session.queryAsync(
+      'CREATE TABLE IF NOT EXISTS baddata.otel_logs (Timestamp DateTime64(9), Body UInt32) ENGINE = MergeTree ORDER BY Timestamp',
+    );
+    await server.session.queryAsync(
+      'CREATE TABLE IF NOT EXISTS baddata.otel_traces (Timestamp DateTime64(9), SpanName String) ENGINE = MergeTree ORDER BY Timestamp',
+    );
     const { exporter, metrics, dataDir } = remote('baddata', { create_schema: false, batch: { max_delay: '20ms' } });
     await exporter.start();
     try {
       await exporter.consumeLogs(sampleEvents(5));
       await exporter.consumeTraces([sampleSpan()]);
       await waitFor(() => exporter.writer.pendingBatches === 0, 'both batches handled');
-      expect(readdirSync(join(dataDir, 'clickhouse-spool', 'clickhouse', 'rejected'))).toEqual([expect.stringMatching(/^\d{12}\.otel_logs\.[0-9a-f]+\.jsonl$/)]);
-      expect(await metrics.metrics()).toContain('vigil_exporter_send_failed_records_total{exporter="clickhouse",signal="logs"} 5');
+      expect(readdirSync(join(dataDir, 'clickhouse-spool', 'clickhouse', 'rejected'))).toEqual([
+        expect.stringMatching(/^\d{12}\.otel_logs\.[0-9a-f]+\.jsonl$/),
+      ]);
+      expect(await metrics.metrics()).toContain(
+        'vigil_exporter_send_failed_records_total{exporter="clickhouse",signal="logs"} 5',
+      );
       const spans = await exporter.backend.select<{ SpanName: string }>('SELECT SpanName FROM baddata.otel_traces', {});
       expect(spans).toEqual([{ SpanName: 'GET /api' }]);
     } finally {
@@ -179,7 +217,10 @@ describe('clickhouse exporter over HTTP (@clickhouse/client)', () => {
   });
 
   it('seals open batches when the spool is full, rather than waiting out max_delay', async () => {
-    const { exporter } = remote('fullopen', { batch: { max_delay: '1h', max_rows: 100_000 }, spool: { max_bytes: '8KiB' } });
+    const { exporter } = remote('fullopen', {
+      batch: { max_delay: '1h', max_rows: 100_000 },
+      spool: { max_bytes: '8KiB' },
+    });
     await exporter.start();
     try {
       const all: string[] = [];

@@ -25,36 +25,65 @@ describe('clickhouse DDL', () => {
       'ALTER TABLE `otel`.`vigil_incidents` ON CLUSTER `main` ADD COLUMN IF NOT EXISTS MergedIds Array(String)',
       'ALTER TABLE `otel`.`vigil_incidents` ON CLUSTER `main` ADD COLUMN IF NOT EXISTS MergedInto String',
     ]);
-    expect(clustered.find((s) => s.startsWith('CREATE MATERIALIZED VIEW'))).toMatch(/^CREATE MATERIALIZED VIEW IF NOT EXISTS `otel`\.`otel_traces_trace_id_ts_mv` ON CLUSTER `main`\nTO `otel`\.`otel_traces_trace_id_ts`/);
-    for (const sql of clustered.slice(1).filter((s) => !s.startsWith('ALTER') && !s.startsWith('CREATE MATERIALIZED VIEW'))) {
+    expect(clustered.find((s) => s.startsWith('CREATE MATERIALIZED VIEW'))).toMatch(
+      /^CREATE MATERIALIZED VIEW IF NOT EXISTS `otel`\.`otel_traces_trace_id_ts_mv` ON CLUSTER `main`\nTO `otel`\.`otel_traces_trace_id_ts`/,
+    );
+    for (const sql of clustered
+      .slice(1)
+      .filter((s) => !s.startsWith('ALTER') && !s.startsWith('CREATE MATERIALIZED VIEW'))) {
       expect(sql).toMatch(/^CREATE TABLE IF NOT EXISTS `otel`\.`\w+` ON CLUSTER `main` \(/);
-      expect(sql).toMatch(/ENGINE = Replicated(Replacing)?MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\{table\}', '\{replica\}'/);
+      expect(sql).toMatch(
+        /ENGINE = Replicated(Replacing)?MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\{table\}', '\{replica\}'/,
+      );
       expect(sql).not.toContain('non_replicated_deduplication_window');
     }
-    expect(clustered.find((s) => s.includes('`vigil_incidents`'))).toContain("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', Version)");
+    expect(clustered.find((s) => s.includes('`vigil_incidents`'))).toContain(
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', Version)",
+    );
 
     const single = schemaStatements({ database: 'otel', tables, ttlMs: 0, textIndexes: true });
-    for (const sql of single.slice(1).filter((s) => !s.startsWith('ALTER') && !s.startsWith('CREATE MATERIALIZED VIEW'))) expect(sql).toContain('non_replicated_deduplication_window = 1000');
-    expect(single.find((s) => s.includes('`otel_logs`'))).toContain("INDEX idx_lower_body lower(Body) TYPE text(tokenizer = 'splitByNonAlpha')");
+    for (const sql of single
+      .slice(1)
+      .filter((s) => !s.startsWith('ALTER') && !s.startsWith('CREATE MATERIALIZED VIEW')))
+      expect(sql).toContain('non_replicated_deduplication_window = 1000');
+    expect(single.find((s) => s.includes('`otel_logs`'))).toContain(
+      "INDEX idx_lower_body lower(Body) TYPE text(tokenizer = 'splitByNonAlpha')",
+    );
     const old = schemaStatements({ database: 'otel', tables, ttlMs: 0, textIndexes: false });
-    expect(old.find((s) => s.includes('`otel_logs`'))).toContain('INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8');
+    expect(old.find((s) => s.includes('`otel_logs`'))).toContain(
+      'INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8',
+    );
   });
 });
 
 describe('clickhouse DDL over shards (distributed)', () => {
   const tables = exporterConfig({}).tables;
-  const ddl = schemaStatements({ database: 'otel', tables, cluster: 'main', distributed: true, ttlMs: 0, textIndexes: false });
+  const ddl = schemaStatements({
+    database: 'otel',
+    tables,
+    cluster: 'main',
+    distributed: true,
+    ttlMs: 0,
+    textIndexes: false,
+  });
 
   it('keeps rows in <table>_local on every server, Replicated, and puts a Distributed table in front', () => {
     for (const name of Object.values(tables)) {
-      expect(ddl.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS \`otel\`.\`${name}_local\` ON CLUSTER \`main\` (`)), name).toMatch(/ENGINE = Replicated/);
+      expect(
+        ddl.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS \`otel\`.\`${name}_local\` ON CLUSTER \`main\` (`)),
+        name,
+      ).toMatch(/ENGINE = Replicated/);
       const front = `CREATE TABLE IF NOT EXISTS \`otel\`.\`${name}\` ON CLUSTER \`main\` AS \`otel\`.\`${name}_local\` ENGINE = Distributed('main', 'otel', '${name}_local', `;
-      expect(ddl.filter((s) => s.startsWith(front)), name).toHaveLength(1);
+      expect(
+        ddl.filter((s) => s.startsWith(front)),
+        name,
+      ).toHaveLength(1);
     }
   });
 
   it('shards incidents by key and traces by trace id, so FINAL and the trace lookup see everything on one shard', () => {
-    const key = (name: string) => ddl.find((s) => s.includes(`AS \`otel\`.\`${name}_local\` ENGINE = Distributed`))!.match(/, ([^,]+)\)$/)![1];
+    const key = (name: string) =>
+      ddl.find((s) => s.includes(`AS \`otel\`.\`${name}_local\` ENGINE = Distributed`))!.match(/, ([^,]+)\)$/)![1];
     expect(key('vigil_incidents')).toBe('cityHash64(Key)');
     expect(key('vigil_incident_events')).toBe('cityHash64(IncidentKey)');
     expect(key('otel_traces')).toBe('cityHash64(TraceId)');
@@ -64,18 +93,38 @@ describe('clickhouse DDL over shards (distributed)', () => {
 
   it('fills the local trace lookup from the local traces table, and adds new columns to both incident tables', () => {
     expect(ddl.find((s) => s.startsWith('CREATE MATERIALIZED VIEW'))).toBe(
-      ['CREATE MATERIALIZED VIEW IF NOT EXISTS `otel`.`otel_traces_trace_id_ts_local_mv` ON CLUSTER `main`', 'TO `otel`.`otel_traces_trace_id_ts_local`', 'AS SELECT TraceId, min(Timestamp) AS Start, max(Timestamp) AS End', 'FROM `otel`.`otel_traces_local`', "WHERE TraceId != ''", 'GROUP BY TraceId'].join('\n'),
+      [
+        'CREATE MATERIALIZED VIEW IF NOT EXISTS `otel`.`otel_traces_trace_id_ts_local_mv` ON CLUSTER `main`',
+        'TO `otel`.`otel_traces_trace_id_ts_local`',
+        'AS SELECT TraceId, min(Timestamp) AS Start, max(Timestamp) AS End',
+        'FROM `otel`.`otel_traces_local`',
+        "WHERE TraceId != ''",
+        'GROUP BY TraceId',
+      ].join('\n'),
     );
-    expect(ddl.filter((s) => s.startsWith('ALTER')).map((s) => s.split(' ')[2])).toEqual(['`otel`.`vigil_incidents_local`', '`otel`.`vigil_incidents_local`', '`otel`.`vigil_incidents`', '`otel`.`vigil_incidents`']);
+    expect(ddl.filter((s) => s.startsWith('ALTER')).map((s) => s.split(' ')[2])).toEqual([
+      '`otel`.`vigil_incidents_local`',
+      '`otel`.`vigil_incidents_local`',
+      '`otel`.`vigil_incidents`',
+      '`otel`.`vigil_incidents`',
+    ]);
     // Distributed tables come after the local ones they stand for, and ALTERs after both.
     const firstDistributed = ddl.findIndex((s) => s.includes('ENGINE = Distributed'));
-    expect(ddl.findLastIndex((s) => s.startsWith('CREATE') && s.includes('_local` ON CLUSTER'))).toBeLessThan(firstDistributed);
-    expect(ddl.findIndex((s) => s.startsWith('ALTER'))).toBeGreaterThan(ddl.findLastIndex((s) => s.includes('ENGINE = Distributed')));
+    expect(ddl.findLastIndex((s) => s.startsWith('CREATE') && s.includes('_local` ON CLUSTER'))).toBeLessThan(
+      firstDistributed,
+    );
+    expect(ddl.findIndex((s) => s.startsWith('ALTER'))).toBeGreaterThan(
+      ddl.findLastIndex((s) => s.includes('ENGINE = Distributed')),
+    );
   });
 
   it('leaves a single server and a plain cluster as they were', () => {
-    expect(schemaStatements({ database: 'otel', tables, cluster: 'main', ttlMs: 0, textIndexes: false }).join('\n')).not.toMatch(/_local|Distributed/);
-    expect(schemaStatements({ database: 'otel', tables, distributed: true, ttlMs: 0, textIndexes: false }).join('\n')).not.toMatch(/_local|Distributed/);
+    expect(
+      schemaStatements({ database: 'otel', tables, cluster: 'main', ttlMs: 0, textIndexes: false }).join('\n'),
+    ).not.toMatch(/_local|Distributed/);
+    expect(
+      schemaStatements({ database: 'otel', tables, distributed: true, ttlMs: 0, textIndexes: false }).join('\n'),
+    ).not.toMatch(/_local|Distributed/);
   });
 });
 
@@ -86,12 +135,20 @@ describe('clickhouse exporter config', () => {
     return issues;
   };
   it('names the key at fault', () => {
-    expect(parse({ database: 'otel; DROP TABLE x' })).toEqual([{ path: 'exporters.clickhouse.database', message: expect.stringMatching(/plain identifier/) }]);
+    expect(parse({ database: 'otel; DROP TABLE x' })).toEqual([
+      { path: 'exporters.clickhouse.database', message: expect.stringMatching(/plain identifier/) },
+    ]);
     expect(parse({ tables: { logs: 'my-logs' } })[0]!.path).toBe('exporters.clickhouse.tables.logs');
     expect(parse({ endpoint: 'tcp://ch:9000' })[0]!.path).toBe('exporters.clickhouse.endpoint');
-    expect(parse({ endpoint: 'http://ch:8123', tls: { ca_file: '/ca.pem' } })).toEqual([{ path: 'exporters.clickhouse.tls', message: 'needs an https:// endpoint' }]);
-    expect(parse({ endpoint: 'https://ch:8443', tls: { cert_file: '/c.pem' } })).toEqual([{ path: 'exporters.clickhouse.tls', message: 'cert_file and key_file go together' }]);
-    expect(parse({ endpoint: 'http://ch:8123', distributed: true })).toEqual([{ path: 'exporters.clickhouse.distributed', message: expect.stringMatching(/needs cluster/) }]);
+    expect(parse({ endpoint: 'http://ch:8123', tls: { ca_file: '/ca.pem' } })).toEqual([
+      { path: 'exporters.clickhouse.tls', message: 'needs an https:// endpoint' },
+    ]);
+    expect(parse({ endpoint: 'https://ch:8443', tls: { cert_file: '/c.pem' } })).toEqual([
+      { path: 'exporters.clickhouse.tls', message: 'cert_file and key_file go together' },
+    ]);
+    expect(parse({ endpoint: 'http://ch:8123', distributed: true })).toEqual([
+      { path: 'exporters.clickhouse.distributed', message: expect.stringMatching(/needs cluster/) },
+    ]);
   });
 });
 
@@ -118,6 +175,14 @@ describe('clickhouse spool recovery', () => {
     expect((await second.read(left[1]!)).toString()).toBe('{"n":3}\n');
     expect(second.bytes).toBe(16 + 8);
     expect((await second.create('otel_logs')).seq).toBe(3);
-    expect(readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('000000000001'))!), 'utf8')).toBe('{"n":1}\n{"n":2}\n');
+    expect(
+      readFileSync(
+        join(
+          dir,
+          readdirSync(dir).find((f) => f.startsWith('000000000001'))!,
+        ),
+        'utf8',
+      ),
+    ).toBe('{"n":1}\n{"n":2}\n');
   });
 });

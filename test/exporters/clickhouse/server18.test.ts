@@ -23,7 +23,10 @@ const PASSWORD = 'smoke pass';
 
 beforeAll(async () => {
   const installed = spawnSync(BINARY, ['--help'], { stdio: 'ignore' });
-  if (installed.error) throw new Error(`clickhouse-server is not installed: apt-get install -y clickhouse-server (${installed.error.message})`);
+  if (installed.error)
+    throw new Error(
+      `clickhouse-server is not installed: apt-get install -y clickhouse-server (${installed.error.message})`,
+    );
   const dir = mkdtempSync(join(tmpdir(), 'vigil-ch18-'));
   for (const d of ['data', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(dir, d));
   const [http, tcp] = [await freePort(), await freePort()];
@@ -39,10 +42,23 @@ beforeAll(async () => {
     .replaceAll('/var/lib/clickhouse/', `${dir}/data/`)
     .replaceAll('/var/log/clickhouse-server/', `${dir}/`);
   writeFileSync(join(dir, 'config.xml'), config);
-  writeFileSync(join(dir, 'users.xml'), readFileSync('/etc/clickhouse-server/users.xml', 'utf8').replace(/<password><\/password>/g, `<password>${PASSWORD}</password>`));
+  writeFileSync(
+    join(dir, 'users.xml'),
+    readFileSync('/etc/clickhouse-server/users.xml', 'utf8').replace(
+      /<password><\/password>/g,
+      `<password>${PASSWORD}</password>`,
+    ),
+  );
   proc = spawn(BINARY, [`--config-file=${join(dir, 'config.xml')}`], { stdio: 'ignore' });
   url = `http://127.0.0.1:${http}`;
-  await waitFor(async () => (await fetch(`${url}/ping`).then((r) => r.ok).catch(() => false)), 'clickhouse-server to answer /ping', 60_000);
+  await waitFor(
+    async () =>
+      await fetch(`${url}/ping`)
+        .then((r) => r.ok)
+        .catch(() => false),
+    'clickhouse-server to answer /ping',
+    60_000,
+  );
 });
 
 afterAll(() => {
@@ -51,15 +67,31 @@ afterAll(() => {
 
 describe('HTTP transport against Debian clickhouse-server 18.16', () => {
   it('talks to it with keep-alive and gzip: version, DDL, a JSONEachRow insert, a select', async () => {
-    const b = new RemoteBackend({ url, database: 'default', username: 'default', password: PASSWORD, compression: true, timeoutMs: 10_000, maxOpenConnections: 2 });
+    const b = new RemoteBackend({
+      url,
+      database: 'default',
+      username: 'default',
+      password: PASSWORD,
+      compression: true,
+      timeoutMs: 10_000,
+      maxOpenConnections: 2,
+    });
     try {
       expect(await b.version()).toMatch(/^18\.16\./);
       await b.command('CREATE DATABASE IF NOT EXISTS smoke');
-      await b.command('CREATE TABLE IF NOT EXISTS smoke.events (Id UInt32, Asset String, Body String) ENGINE = MergeTree ORDER BY Id');
-      const rows = Array.from({ length: 500 }, (_, i) => JSON.stringify({ Id: i, Asset: `web-${i % 5}`, Body: `line ${i} "quoted" ünïcode` }) + '\n').join('');
+      await b.command(
+        'CREATE TABLE IF NOT EXISTS smoke.events (Id UInt32, Asset String, Body String) ENGINE = MergeTree ORDER BY Id',
+      );
+      const rows = Array.from(
+        { length: 500 },
+        (_, i) => JSON.stringify({ Id: i, Asset: `web-${i % 5}`, Body: `line ${i} "quoted" ünïcode` }) + '\n',
+      ).join('');
       await b.insert('smoke', 'events', Buffer.from(rows), '');
       // 18.16 predates query parameters ({name:Type} arrived in 19.x), so this select is plain.
-      const counts = await b.select<{ Asset: string; c: string }>("SELECT Asset, count() AS c FROM smoke.events WHERE Asset != 'web-4' GROUP BY Asset ORDER BY Asset", {});
+      const counts = await b.select<{ Asset: string; c: string }>(
+        "SELECT Asset, count() AS c FROM smoke.events WHERE Asset != 'web-4' GROUP BY Asset ORDER BY Asset",
+        {},
+      );
       expect(counts).toEqual([
         { Asset: 'web-0', c: '100' },
         { Asset: 'web-1', c: '100' },
@@ -75,14 +107,22 @@ describe('HTTP transport against Debian clickhouse-server 18.16', () => {
 
   it('reports a wrong password as a configuration error naming the keys', async () => {
     const { exporter } = newExporter({ endpoint: url, username: 'default', password: 'not it' });
-    const err = await exporter.start().then(() => undefined, (e: unknown) => e);
+    const err = await exporter.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ClickHouseAuthError);
-    expect((err as Error).message).toMatch(/refused user "default": .*(password|Authentication).*exporters\.clickhouse\.password/is);
+    expect((err as Error).message).toMatch(
+      /refused user "default": .*(password|Authentication).*exporters\.clickhouse\.password/is,
+    );
   });
 
   it('refuses a server older than 22.2 at start, saying what it needs', async () => {
     const { exporter } = newExporter({ endpoint: url, username: 'default', password: PASSWORD });
-    const err = await exporter.start().then(() => undefined, (e: unknown) => e);
+    const err = await exporter.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ClickHouseTooOldError);
     expect((err as Error).message).toMatch(/is version 18\.16\.[\d.]+; Vigil needs 22\.2 or newer/);
   });

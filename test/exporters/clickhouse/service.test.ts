@@ -13,7 +13,9 @@ import { EPHEMERAL_PORTS } from '../../support/daemon.ts';
 
 describe('the shipped config inside a running service', () => {
   it('stores incident changes from the incidents pipeline in vigil_incidents and vigil_incident_events', async () => {
-    const shipped = parse(readFileSync(resolve(import.meta.dirname, '../../../config/vigil.yaml'), 'utf8')) as { exporters: { clickhouse: Record<string, unknown> } };
+    const shipped = parse(readFileSync(resolve(import.meta.dirname, '../../../config/vigil.yaml'), 'utf8')) as {
+      exporters: { clickhouse: Record<string, unknown> };
+    };
     // A retried insert on a busy machine must not back off past the wait below.
     shipped.exporters.clickhouse.retry = { initial_interval: '50ms', max_interval: '500ms' };
     const cfg = parseConfig(stringify(shipped), registry, { ...EPHEMERAL_PORTS, VIGIL_LOG_LEVEL: 'warn' });

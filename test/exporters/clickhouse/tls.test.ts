@@ -16,8 +16,32 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-ch-tls-'));
   certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-  server = await startChdbHttpServer({ path: join(dir, 'chdb'), users: { vigil: 'pw' }, tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  server = await startChdbHttpServer({
+    path: join(dir, 'chdb'),
+    users: { vigil: 'pw' },
+    tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) },
+  });
 });
 afterAll(async () => {
   await server.close();
@@ -25,7 +49,13 @@ afterAll(async () => {
 
 describe('clickhouse exporter over HTTPS', () => {
   it('verifies the server with tls.ca_file and stores rows', async () => {
-    const { exporter } = newExporter({ endpoint: server.url, username: 'vigil', password: 'pw', tls: { ca_file: certFile }, batch: { max_delay: '20ms' } });
+    const { exporter } = newExporter({
+      endpoint: server.url,
+      username: 'vigil',
+      password: 'pw',
+      tls: { ca_file: certFile },
+      batch: { max_delay: '20ms' },
+    });
     await exporter.start();
     try {
       const events = sampleEvents(12);
@@ -40,14 +70,22 @@ describe('clickhouse exporter over HTTPS', () => {
 
   it('refuses to start when the certificate cannot be verified, pointing at tls.ca_file', async () => {
     const { exporter } = newExporter({ endpoint: server.url, username: 'vigil', password: 'pw' });
-    await expect(exporter.start()).rejects.toThrow(/cannot verify the TLS certificate of https:\/\/127\.0\.0\.1:\d+\/?: .*self[- ]signed.*Set exporters\.clickhouse\.tls\.ca_file/i);
+    await expect(exporter.start()).rejects.toThrow(
+      /cannot verify the TLS certificate of https:\/\/127\.0\.0\.1:\d+\/?: .*self[- ]signed.*Set exporters\.clickhouse\.tls\.ca_file/i,
+    );
   });
 });
 
 describe('clickhouse exporter schema refusal', () => {
   it('fails start with the server message when the server refuses the DDL, rather than spooling forever', async () => {
     // ON CLUSTER needs a cluster the server knows; this one does not exist.
-    const { exporter } = newExporter({ endpoint: server.url, username: 'vigil', password: 'pw', tls: { ca_file: certFile }, cluster: 'nowhere' });
+    const { exporter } = newExporter({
+      endpoint: server.url,
+      username: 'vigil',
+      password: 'pw',
+      tls: { ca_file: certFile },
+      cluster: 'nowhere',
+    });
     await expect(exporter.start()).rejects.toThrow(/refused Vigil's schema: .*nowhere.*create_schema: false/s);
   });
 });

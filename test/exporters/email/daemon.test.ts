@@ -25,10 +25,22 @@ describe('vigil run with an email exporter', () => {
     to: [noc@example.com]`,
     });
     const mails = async () => (await mp.messages()).length;
-    const second = await downKillUp(config, 'sw-1', { exporter: 'email/noc', afterDown: () => waitFor(async () => (await mails()) === 1, 'the first mail'), afterUp: () => waitFor(async () => (await mails()) >= 2, 'the resolve mail') }, running);
+    const second = await downKillUp(
+      config,
+      'sw-1',
+      {
+        exporter: 'email/noc',
+        afterDown: () => waitFor(async () => (await mails()) === 1, 'the first mail'),
+        afterUp: () => waitFor(async () => (await mails()) >= 2, 'the resolve mail'),
+      },
+      running,
+    );
     expect(await second.stop()).toBe(0);
     const received = await mp.messages();
-    expect(received.map((m) => m.Subject)).toEqual(['[critical] sw-1 unreachable (opened)', '[critical] sw-1 unreachable (resolved)']);
+    expect(received.map((m) => m.Subject)).toEqual([
+      '[critical] sw-1 unreachable (opened)',
+      '[critical] sw-1 unreachable (resolved)',
+    ]);
     expect((await mp.headers(received[1]!.ID))['In-Reply-To']).toEqual([`<${received[0]!.MessageID}>`]);
   });
 });

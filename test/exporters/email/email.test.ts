@@ -28,9 +28,17 @@ async function mailpit(opts: MailpitOptions = {}): Promise<Mailpit> {
   return mp;
 }
 
-const RECIPIENTS = { from: 'Vigil <vigil@alerts.example.com>', to: ['ops@example.com', 'Network team <net@example.com>'], cc: ['audit@example.com'] };
+const RECIPIENTS = {
+  from: 'Vigil <vigil@alerts.example.com>',
+  to: ['ops@example.com', 'Network team <net@example.com>'],
+  cc: ['audit@example.com'],
+};
 
-async function exporter(port: number, extra: Record<string, unknown>, opts: { timers?: ManualTimers; dataDir?: string } = {}) {
+async function exporter(
+  port: number,
+  extra: Record<string, unknown>,
+  opts: { timers?: ManualTimers; dataDir?: string } = {},
+) {
   const config = parseWith(emailExporterSchema, { host: '127.0.0.1', port, tls: 'none', ...RECIPIENTS, ...extra });
   return startIncidentExporter('email', config, new EmailDriver(config), opts, cleanup);
 }
@@ -48,7 +56,9 @@ describe('email exporter, against a real Mailpit', () => {
     expect(mails).toHaveLength(3);
     const root = mails.find((m) => m.Subject.endsWith('(opened)'))!;
     expect(root.Subject).toBe('[ERROR] Disk <b>full</b> & "slow" on db-1 (opened)');
-    expect(root.MessageID).toMatch(new RegExp(`^${incidentMarker('disk-full{host="db-1"}')}\\.[0-9a-f]{12}@alerts\\.example\\.com$`));
+    expect(root.MessageID).toMatch(
+      new RegExp(`^${incidentMarker('disk-full{host="db-1"}')}\\.[0-9a-f]{12}@alerts\\.example\\.com$`),
+    );
     expect(root.From).toEqual({ Name: 'Vigil', Address: 'vigil@alerts.example.com' });
     expect(root.To.map((t) => t.Address)).toEqual(['ops@example.com', 'net@example.com']);
     expect(root.Cc.map((t) => t.Address)).toEqual(['audit@example.com']);
@@ -76,7 +86,12 @@ describe('email exporter, against a real Mailpit', () => {
 
   it('sends over STARTTLS with AUTH to a server that requires both, trusting the server through ca_file', async () => {
     const mp = await mailpit({ tls: { cert: pki.serverCert, key: pki.serverKey, requireStartTls: true }, authFile });
-    const { exp } = await exporter(mp.smtpPort, { tls: 'starttls', ca_file: pki.caCert, username: 'vigil', password: 's3cret' });
+    const { exp } = await exporter(mp.smtpPort, {
+      tls: 'starttls',
+      ca_file: pki.caCert,
+      username: 'vigil',
+      password: 's3cret',
+    });
     await exp.consumeIncidents([new IncidentStory().next('opened')]);
     await exp.outbox.whenIdle();
     expect(exp.outbox.parked).toBe(0);
@@ -94,7 +109,11 @@ describe('email exporter, against a real Mailpit', () => {
   it('keeps the mail while the password is wrong or the certificate is not trusted, and sends it once fixed', async () => {
     const mp = await mailpit({ tls: { cert: pki.serverCert, key: pki.serverKey, requireStartTls: true }, authFile });
     const timers = new ManualTimers();
-    const wrong = await exporter(mp.smtpPort, { tls: 'starttls', ca_file: pki.caCert, username: 'vigil', password: 'nope' }, { timers });
+    const wrong = await exporter(
+      mp.smtpPort,
+      { tls: 'starttls', ca_file: pki.caCert, username: 'vigil', password: 'nope' },
+      { timers },
+    );
     const story = new IncidentStory();
     await wrong.exp.consumeIncidents([story.next('opened')]);
     await vi.waitFor(() => expect(timers.delays).toHaveLength(1), { timeout: 10_000 });
@@ -103,12 +122,20 @@ describe('email exporter, against a real Mailpit', () => {
     expect(wrong.exp.health().reason).toContain('check username and password');
     await wrong.stop();
 
-    const untrusted = await exporter(mp.smtpPort, { tls: 'starttls', username: 'vigil', password: 's3cret' }, { timers, dataDir: wrong.dataDir });
+    const untrusted = await exporter(
+      mp.smtpPort,
+      { tls: 'starttls', username: 'vigil', password: 's3cret' },
+      { timers, dataDir: wrong.dataDir },
+    );
     await vi.waitFor(() => expect(timers.delays).toHaveLength(2), { timeout: 10_000 });
     expect(untrusted.exp.health().reason).toContain('check tls, ca_file');
     await untrusted.stop();
 
-    const fixed = await exporter(mp.smtpPort, { tls: 'starttls', ca_file: pki.caCert, username: 'vigil', password: 's3cret' }, { dataDir: wrong.dataDir });
+    const fixed = await exporter(
+      mp.smtpPort,
+      { tls: 'starttls', ca_file: pki.caCert, username: 'vigil', password: 's3cret' },
+      { dataDir: wrong.dataDir },
+    );
     await fixed.exp.outbox.whenIdle();
     expect(await mp.messages()).toHaveLength(1);
   });
@@ -142,9 +169,27 @@ describe('email exporter, against a real Mailpit', () => {
   });
 
   it('refuses a malformed address and a password without a user', () => {
-    expect(() => parseWith(emailExporterSchema, { host: 'smtp.example.com', from: 'vigil', to: ['ops@example.com'] })).toThrow('from: must be an address such as ops@example.com');
-    expect(() => parseWith(emailExporterSchema, { host: 'smtp.example.com', from: 'vigil@example.com', to: [] })).toThrow('to: must have at least 1 item(s)');
-    expect(() => parseWith(emailExporterSchema, { host: 'smtp.example.com', from: 'vigil@example.com', to: ['ops@example.com'], password: 'x' })).toThrow('username: is required with password');
-    expect(() => parseWith(emailExporterSchema, { host: 'smtp.example.com', from: 'vigil@example.com', to: ['ops@example.com'], html: '{{incident.nope}}' })).toThrow('html: is not a valid template');
+    expect(() =>
+      parseWith(emailExporterSchema, { host: 'smtp.example.com', from: 'vigil', to: ['ops@example.com'] }),
+    ).toThrow('from: must be an address such as ops@example.com');
+    expect(() =>
+      parseWith(emailExporterSchema, { host: 'smtp.example.com', from: 'vigil@example.com', to: [] }),
+    ).toThrow('to: must have at least 1 item(s)');
+    expect(() =>
+      parseWith(emailExporterSchema, {
+        host: 'smtp.example.com',
+        from: 'vigil@example.com',
+        to: ['ops@example.com'],
+        password: 'x',
+      }),
+    ).toThrow('username: is required with password');
+    expect(() =>
+      parseWith(emailExporterSchema, {
+        host: 'smtp.example.com',
+        from: 'vigil@example.com',
+        to: ['ops@example.com'],
+        html: '{{incident.nope}}',
+      }),
+    ).toThrow('html: is not a valid template');
   });
 });

@@ -12,7 +12,15 @@ function newFileExporter(): FileExporter {
   const issues: ConfigIssue[] = [];
   const config = fileExporterSchema.parse({ path: 'out.ndjson' }, 'exporters.file/out', issues);
   if (!config) throw new Error(JSON.stringify(issues));
-  return new FileExporter({ id: 'file/out', logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir: mkdtempSync(join(tmpdir(), 'vigil-file-')) }, config);
+  return new FileExporter(
+    {
+      id: 'file/out',
+      logger: createLogger('silent'),
+      metrics: new SelfMetrics(),
+      dataDir: mkdtempSync(join(tmpdir(), 'vigil-file-')),
+    },
+    config,
+  );
 }
 
 describe('file exporter lifecycle', () => {
@@ -23,7 +31,10 @@ describe('file exporter lifecycle', () => {
     await exporter.shutdown();
     const after = exporter.consumeIncidents([{ n: 2 }]);
     await expect(after).rejects.not.toBeInstanceOf(TypeError);
-    await expect(after).rejects.toMatchObject({ code: 'VIGIL_COMPONENT_SHUT_DOWN', message: expect.stringContaining('exporter "file/out" is shut down') });
+    await expect(after).rejects.toMatchObject({
+      code: 'VIGIL_COMPONENT_SHUT_DOWN',
+      message: expect.stringContaining('exporter "file/out" is shut down'),
+    });
     expect(readFileSync(exporter.path, 'utf8')).toBe('{"n":1}\n');
   });
 });

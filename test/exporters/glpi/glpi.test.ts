@@ -23,8 +23,17 @@ async function glpiFake(opts?: ConstructorParameters<typeof FakeGlpi>[0]) {
   return glpi;
 }
 
-async function exporter(glpi: FakeGlpi, extra: Record<string, unknown> = {}, opts: { timers?: ManualTimers; dataDir?: string } = {}) {
-  const config = parseWith(glpiExporterSchema, { url: glpi.apiUrl, app_token: 'app-token-1', user_token: 'user-token-1', ...extra });
+async function exporter(
+  glpi: FakeGlpi,
+  extra: Record<string, unknown> = {},
+  opts: { timers?: ManualTimers; dataDir?: string } = {},
+) {
+  const config = parseWith(glpiExporterSchema, {
+    url: glpi.apiUrl,
+    app_token: 'app-token-1',
+    user_token: 'user-token-1',
+    ...extra,
+  });
   return startIncidentExporter('glpi', config, new GlpiDriver(config), opts, cleanup);
 }
 
@@ -42,31 +51,60 @@ describe('GLPI exporter', () => {
     expect(glpi.count('POST', 'ITILFollowup')).toBe(2);
     expect(glpi.count('POST', 'ITILSolution')).toBe(1);
     const [ticket] = [...glpi.tickets.values()];
-    expect(ticket).toMatchObject({ name: '[ERROR] Disk <full> on db-1', status: 5, urgency: 4, impact: 3, type: 1, itilcategories_id: 12, entities_id: 3 });
+    expect(ticket).toMatchObject({
+      name: '[ERROR] Disk <full> on db-1',
+      status: 5,
+      urgency: 4,
+      impact: 3,
+      type: 1,
+      itilcategories_id: 12,
+      entities_id: 3,
+    });
     // values are HTML-escaped by Vigil, then stored escaped again by GLPI
     expect(ticket!.content).toContain('&#60;p&#62;opened: opened by test&#60;/p&#62;');
     expect(glpi.followups.map((f) => f.items_id)).toEqual([ticket!.id, ticket!.id]);
     expect(glpi.solutions[0]!.content).toContain('resolved by test');
     expect(glpi.count('GET', 'initSession')).toBe(1);
-    expect(glpi.requests.find((r) => r.path.endsWith('initSession'))!.headers.authorization).toBe('user_token user-token-1');
+    expect(glpi.requests.find((r) => r.path.endsWith('initSession'))!.headers.authorization).toBe(
+      'user_token user-token-1',
+    );
     expect(glpi.count('GET', 'killSession')).toBe(1);
     expect(glpi.sessions.size).toBe(0);
   });
 
-  it('adds a person\'s acknowledgement, comment and assignment to the open ticket as follow-ups, and never opens or reopens one for them', async () => {
+  it("adds a person's acknowledgement, comment and assignment to the open ticket as follow-ups, and never opens or reopens one for them", async () => {
     const glpi = await glpiFake();
     const { exp } = await exporter(glpi);
     // No ticket yet: an acknowledgement alone opens none.
     const early = new IncidentStory('disk-full{host="db-2"}');
-    await exp.consumeIncidents([early.next('acknowledged', { reason: 'acknowledged by alice' }), early.next('commented', { reason: 'looking' })]);
+    await exp.consumeIncidents([
+      early.next('acknowledged', { reason: 'acknowledged by alice' }),
+      early.next('commented', { reason: 'looking' }),
+    ]);
     await exp.outbox.whenIdle();
     expect(glpi.count('POST', 'Ticket')).toBe(0);
     const story = new IncidentStory();
-    await exp.consumeIncidents([story.next('opened'), story.next('acknowledged', { reason: 'acknowledged by alice: on it' }), story.next('commented', { reason: 'the disk is a spare' }), story.next('assigned', { reason: 'assigned to bob by alice' })]);
-    await exp.consumeIncidents([story.next('resolved'), story.next('commented', { reason: 'post-mortem: log rotation was off' })]);
+    await exp.consumeIncidents([
+      story.next('opened'),
+      story.next('acknowledged', { reason: 'acknowledged by alice: on it' }),
+      story.next('commented', { reason: 'the disk is a spare' }),
+      story.next('assigned', { reason: 'assigned to bob by alice' }),
+    ]);
+    await exp.consumeIncidents([
+      story.next('resolved'),
+      story.next('commented', { reason: 'post-mortem: log rotation was off' }),
+    ]);
     await exp.outbox.whenIdle();
     expect(glpi.count('POST', 'Ticket')).toBe(1);
-    expect(glpi.followups.map((f) => /<p>(\w+: [^<]*)<\/p>/.exec(String(f.content).replaceAll('&#60;', '<').replaceAll('&#62;', '>'))?.[1])).toEqual(['acknowledged: acknowledged by alice: on it', 'commented: the disk is a spare', 'assigned: assigned to bob by alice']);
+    expect(
+      glpi.followups.map(
+        (f) => /<p>(\w+: [^<]*)<\/p>/.exec(String(f.content).replaceAll('&#60;', '<').replaceAll('&#62;', '>'))?.[1],
+      ),
+    ).toEqual([
+      'acknowledged: acknowledged by alice: on it',
+      'commented: the disk is a spare',
+      'assigned: assigned to bob by alice',
+    ]);
     expect(glpi.solutions).toHaveLength(1);
     expect([...glpi.tickets.values()][0]!.status).toBe(5);
   });
@@ -144,16 +182,30 @@ describe('GLPI exporter', () => {
     const glpi = await glpiFake();
     const { exp } = await exporter(glpi);
     // A link down at 0 s, up at 10 s, down at 20 s, up at 30 s; group_interval 1m after the page.
-    const tl = new Timeline(engineFrom(`
+    const tl = new Timeline(
+      engineFrom(`
 defaults: { group_wait: 0s, group_interval: 1m, reopen_window: 5m, allowed_lateness: 0s }
 rules:
   - { kind: pair, name: link, group_by: [asset] }
-`));
-    const link = (t: number, type: 'down' | 'up') => ev(t, { asset: 'sw-1', type, severityNumber: 17, severityText: 'ERROR' });
-    for (const [t, type] of [[0, 'down'], [10_000, 'up'], [20_000, 'down'], [30_000, 'up']] as const) await exp.consumeIncidents(tl.send([link(t, type)]));
+`),
+    );
+    const link = (t: number, type: 'down' | 'up') =>
+      ev(t, { asset: 'sw-1', type, severityNumber: 17, severityText: 'ERROR' });
+    for (const [t, type] of [
+      [0, 'down'],
+      [10_000, 'up'],
+      [20_000, 'down'],
+      [30_000, 'up'],
+    ] as const)
+      await exp.consumeIncidents(tl.send([link(t, type)]));
     await exp.consumeIncidents(tl.advance(59_000));
     await exp.outbox.whenIdle();
-    expect(tl.changes.map((c) => `${c.kind}${c.notify ? '!' : c.held ? ' (held)' : ''}`)).toEqual(['opened!', 'resolved (held)', 'reopened', 'resolved (held)']);
+    expect(tl.changes.map((c) => `${c.kind}${c.notify ? '!' : c.held ? ' (held)' : ''}`)).toEqual([
+      'opened!',
+      'resolved (held)',
+      'reopened',
+      'resolved (held)',
+    ]);
     expect(glpi.tickets.size).toBe(1);
     expect([...glpi.tickets.values()][0]!.status).toBeLessThan(5);
     expect(glpi.solutions).toHaveLength(0);
@@ -201,7 +253,10 @@ service:
     await service.start();
     cleanup.push(() => service.shutdown());
     const story = new IncidentStory();
-    await service.incidentsConsumer!.consume([story.next('opened'), new IncidentStory('low', { severityNumber: 9, severityText: 'INFO' }).next('opened')]);
+    await service.incidentsConsumer!.consume([
+      story.next('opened'),
+      new IncidentStory('low', { severityNumber: 9, severityText: 'INFO' }).next('opened'),
+    ]);
     await vi.waitFor(() => expect(glpi.tickets.size).toBe(1), { timeout: 5000 });
     const metrics = await (await fetch(`http://127.0.0.1:${service.adminAddress!.port}/metrics`)).text();
     expect(metrics).toMatch(/vigil_exporter_outbox_depth\{exporter="glpi\/ops"\} [01]/);
@@ -211,7 +266,10 @@ service:
     const glpi = await glpiFake();
     const { exp, stop, dataDir } = await exporter(glpi);
     const dir = incidentExporterDir(dataDir, 'glpi');
-    glpi.failNext({ status: 400, body: ['ERROR_GLPI_ADD', 'Mandatory field itilcategories_id is missing'] }, (r) => r.method === 'POST' && r.path.endsWith('/Ticket'));
+    glpi.failNext(
+      { status: 400, body: ['ERROR_GLPI_ADD', 'Mandatory field itilcategories_id is missing'] },
+      (r) => r.method === 'POST' && r.path.endsWith('/Ticket'),
+    );
     const story = new IncidentStory();
     await exp.consumeIncidents([story.next('opened')]);
     await exp.outbox.whenIdle();
@@ -224,11 +282,13 @@ service:
     expect(glpi.count('POST', 'Ticket')).toBe(1);
     expect(glpi.count('POST', 'ITILFollowup') + glpi.count('POST', 'ITILSolution')).toBe(0);
     const stuck = await readStuckEntries<{ kind: string }>(dir);
-    expect(stuck.map((e) => [e.payload.kind, e.parked?.reason.includes('ERROR_GLPI_ADD') ?? false, e.waitsOn])).toEqual([
-      ['opened', true, undefined],
-      ['updated', false, stuck[0]!.seq],
-      ['resolved', false, stuck[0]!.seq],
-    ]);
+    expect(stuck.map((e) => [e.payload.kind, e.parked?.reason.includes('ERROR_GLPI_ADD') ?? false, e.waitsOn])).toEqual(
+      [
+        ['opened', true, undefined],
+        ['updated', false, stuck[0]!.seq],
+        ['resolved', false, stuck[0]!.seq],
+      ],
+    );
 
     // A restart keeps them parked and waiting.
     await stop();
@@ -248,10 +308,12 @@ service:
     expect(again.exp.outbox.parked).toBe(0);
   });
 
-  it('cuts ticket names to the 255 characters of GLPI\'s name column', async () => {
+  it("cuts ticket names to the 255 characters of GLPI's name column", async () => {
     const glpi = await glpiFake();
     const { exp } = await exporter(glpi, { title: '{{incident.title}}' });
-    await exp.consumeIncidents([new IncidentStory('long', { title: `${'x'.repeat(253)}😀😀 and more` }).next('opened')]);
+    await exp.consumeIncidents([
+      new IncidentStory('long', { title: `${'x'.repeat(253)}😀😀 and more` }).next('opened'),
+    ]);
     await exp.outbox.whenIdle();
     const name = [...glpi.tickets.values()][0]!.name;
     expect([...name]).toHaveLength(255);
@@ -259,6 +321,8 @@ service:
   });
 
   it('requires a user token or a login', () => {
-    expect(() => parseWith(glpiExporterSchema, { url: 'https://glpi.example/apirest.php' })).toThrow('user_token: set user_token, or username and password');
+    expect(() => parseWith(glpiExporterSchema, { url: 'https://glpi.example/apirest.php' })).toThrow(
+      'user_token: set user_token, or username and password',
+    );
   });
 });

@@ -20,7 +20,11 @@ async function jiraFake(flavour: JiraFlavour) {
 
 const CLOUD_AUTH = { email: 'ops@example.com', api_token: 'api-token-1' };
 
-async function exporter(jira: FakeJira, extra: Record<string, unknown>, opts: { timers?: ManualTimers; dataDir?: string } = {}) {
+async function exporter(
+  jira: FakeJira,
+  extra: Record<string, unknown>,
+  opts: { timers?: ManualTimers; dataDir?: string } = {},
+) {
   const config = parseWith(jiraExporterSchema, { url: jira.url, project: 'OPS', api_version: jira.version, ...extra });
   return startIncidentExporter('jira/ops', config, new JiraDriver(config), opts, cleanup);
 }
@@ -28,14 +32,29 @@ async function exporter(jira: FakeJira, extra: Record<string, unknown>, opts: { 
 describe('Jira exporter', () => {
   it('Cloud v3: one issue with ADF, labels, components and mapped priority; a comment per update; Done on resolve', async () => {
     const jira = await jiraFake('cloud');
-    const { exp } = await exporter(jira, { ...CLOUD_AUTH, components: ['database'], priorities: { ERROR: 'High' }, labels: ['vigil', 'prod'] });
+    const { exp } = await exporter(jira, {
+      ...CLOUD_AUTH,
+      components: ['database'],
+      priorities: { ERROR: 'High' },
+      labels: ['vigil', 'prod'],
+    });
     const story = new IncidentStory();
-    await exp.consumeIncidents([story.next('opened'), story.next('updated'), story.next('updated'), story.next('resolved')]);
+    await exp.consumeIncidents([
+      story.next('opened'),
+      story.next('updated'),
+      story.next('updated'),
+      story.next('resolved'),
+    ]);
     await exp.outbox.whenIdle();
     expect(exp.outbox.parked).toBe(0);
     expect(jira.issues.size).toBe(1);
     const issue = jira.issues.get('OPS-1')!;
-    expect(issue.fields).toMatchObject({ summary: '[ERROR] Disk full on db-1', priority: { name: 'High' }, components: [{ name: 'database' }], status: { name: 'Done' } });
+    expect(issue.fields).toMatchObject({
+      summary: '[ERROR] Disk full on db-1',
+      priority: { name: 'High' },
+      components: [{ name: 'database' }],
+      status: { name: 'Done' },
+    });
     expect(issue.fields.labels).toEqual(['vigil', 'prod', incidentMarker('disk-full{host="db-1"}')]);
     expect(JSON.stringify(issue.fields.description)).toContain('"text":"Incident: disk-full{host=\\"db-1\\"}"');
     // two updates, plus the resolve note
@@ -44,7 +63,7 @@ describe('Jira exporter', () => {
     expect(jira.count('POST', /\/transitions$/)).toBe(1);
   });
 
-  it('comments a person\'s acknowledgement on the open issue, and links the issue it made for the incident', async () => {
+  it("comments a person's acknowledgement on the open issue, and links the issue it made for the incident", async () => {
     const jira = await jiraFake('cloud');
     const { exp } = await exporter(jira, CLOUD_AUTH);
     const story = new IncidentStory();
@@ -53,7 +72,12 @@ describe('Jira exporter', () => {
     await exp.outbox.whenIdle();
     expect(jira.issues.size).toBe(1);
     expect(JSON.stringify(jira.issues.get('OPS-1')!.comments)).toContain('acknowledged by alice: on it');
-    expect(await exp.ticketOf(opened.incident)).toEqual({ exporter: 'jira/ops', ref: 'OPS-1', url: `${jira.url}/browse/OPS-1`, resolved: false });
+    expect(await exp.ticketOf(opened.incident)).toEqual({
+      exporter: 'jira/ops',
+      ref: 'OPS-1',
+      url: `${jira.url}/browse/OPS-1`,
+      resolved: false,
+    });
     // Another incident on the key (an older one's id) has no ticket of this one's.
     expect(await exp.ticketOf({ key: opened.incident.key, id: 'another' })).toBeUndefined();
   });
@@ -62,7 +86,12 @@ describe('Jira exporter', () => {
     const jira = await jiraFake('dc');
     const { exp } = await exporter(jira, { token: 'pat-1', reopen_transition: 'To Do' });
     const story = new IncidentStory();
-    await exp.consumeIncidents([story.next('opened'), story.next('resolved'), story.next('reopened'), story.next('resolved')]);
+    await exp.consumeIncidents([
+      story.next('opened'),
+      story.next('resolved'),
+      story.next('reopened'),
+      story.next('resolved'),
+    ]);
     await exp.outbox.whenIdle();
     expect(exp.outbox.parked).toBe(0);
     const issue = jira.issues.get('OPS-1')!;
@@ -76,8 +105,13 @@ describe('Jira exporter', () => {
 
   it('Data Center v2: an inserted value cannot start a heading, a quote or a link on a line of its own', async () => {
     const jira = await jiraFake('dc');
-    const { exp } = await exporter(jira, { token: 'pat-1', description: '{{incident.title}}\nRule: {{incident.rule}}' });
-    const story = new IncidentStory('disk-full{host="db-1"}', { title: 'h1. Pay here\n[click|https://evil.example]\nbq. quoted' });
+    const { exp } = await exporter(jira, {
+      token: 'pat-1',
+      description: '{{incident.title}}\nRule: {{incident.rule}}',
+    });
+    const story = new IncidentStory('disk-full{host="db-1"}', {
+      title: 'h1. Pay here\n[click|https://evil.example]\nbq. quoted',
+    });
     await exp.consumeIncidents([story.next('opened')]);
     await exp.outbox.whenIdle();
     const description = jira.issues.get('OPS-1')!.fields.description as string;
@@ -91,7 +125,10 @@ describe('Jira exporter', () => {
     const jira = await jiraFake('cloud');
     const timers = new ManualTimers();
     const { exp } = await exporter(jira, CLOUD_AUTH, { timers });
-    jira.failNext({ status: 429, headers: { 'retry-after': '42' }, body: { errorMessages: ['Rate limit exceeded.'], errors: {} } }, (r) => r.path.endsWith('/comment'));
+    jira.failNext(
+      { status: 429, headers: { 'retry-after': '42' }, body: { errorMessages: ['Rate limit exceeded.'], errors: {} } },
+      (r) => r.path.endsWith('/comment'),
+    );
     const story = new IncidentStory();
     await exp.consumeIncidents([story.next('opened'), story.next('updated')]);
     await vi.waitFor(() => expect(timers.delays).toEqual([42_000]), { timeout: 5000 });
@@ -131,11 +168,22 @@ describe('Jira exporter', () => {
     await exp.consumeIncidents([a.next('resolved'), b.next('resolved')]);
     await exp.outbox.whenIdle();
     expect(exp.outbox.parked).toBe(1);
-    expect(readFileSync(exp.outbox.parkedPath, 'utf8')).toContain('has no transition \\"Close\\"; available: Start progress, Done');
+    expect(readFileSync(exp.outbox.parkedPath, 'utf8')).toContain(
+      'has no transition \\"Close\\"; available: Start progress, Done',
+    );
   });
 
   it('refuses a config without credentials or with a label holding spaces', () => {
-    expect(() => parseWith(jiraExporterSchema, { url: 'https://acme.atlassian.net', project: 'OPS' })).toThrow('token: set email and api_token');
-    expect(() => parseWith(jiraExporterSchema, { url: 'https://acme.atlassian.net', project: 'OPS', token: 't', labels: ['two words'] })).toThrow('labels[0]: must be a label without spaces');
+    expect(() => parseWith(jiraExporterSchema, { url: 'https://acme.atlassian.net', project: 'OPS' })).toThrow(
+      'token: set email and api_token',
+    );
+    expect(() =>
+      parseWith(jiraExporterSchema, {
+        url: 'https://acme.atlassian.net',
+        project: 'OPS',
+        token: 't',
+        labels: ['two words'],
+      }),
+    ).toThrow('labels[0]: must be a label without spaces');
   });
 });

@@ -30,20 +30,36 @@ export function agentConfig(kind: ExporterKind, gw: Ports): string {
   return otlpToFilesConfig()
     .replace('receivers:\n', 'receivers:\n  json: { endpoint: 127.0.0.1:0 }\n')
     .replace('exporters:\n', `exporters:\n${exporterYaml(kind, gw)}\n`)
-    .replace('receivers: [otlp], exporters: [file/events]', `receivers: [json, otlp], exporters: [file/events, ${kind}/gateway]`)
+    .replace(
+      'receivers: [otlp], exporters: [file/events]',
+      `receivers: [json, otlp], exporters: [file/events, ${kind}/gateway]`,
+    )
     .replace('exporters: [file/metrics]', `exporters: [file/metrics, ${kind}/gateway]`)
     .replace('exporters: [file/spans]', `exporters: [file/spans, ${kind}/gateway]`);
 }
 
 /** The agent's listeners: the JSON and OTLP/HTTP receivers share one listener, as their endpoints are equal. */
 export function agentEndpoints(d: RunningDaemon): Endpoints & { json: string } {
-  return { grpc: `http://127.0.0.1:${grpcPort(d)}`, http: `http://127.0.0.1:${d.http[0]!.port}`, json: d.url('/v1/events', 0) };
+  return {
+    grpc: `http://127.0.0.1:${grpcPort(d)}`,
+    http: `http://127.0.0.1:${d.http[0]!.port}`,
+    json: d.url('/v1/events', 0),
+  };
 }
 
 /** Posts `n` JSON events whose bodies are `<tag>-<i>`. */
 export async function postEvents(d: RunningDaemon, tag: string, n: number): Promise<void> {
-  const body = Array.from({ length: n }, (_, i) => ({ message: `${tag}-${i}`, asset: `host-${i % 3}`, severity: 'error', attempt: i }));
-  const res = await fetch(agentEndpoints(d).json, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const body = Array.from({ length: n }, (_, i) => ({
+    message: `${tag}-${i}`,
+    asset: `host-${i % 3}`,
+    severity: 'error',
+    attempt: i,
+  }));
+  const res = await fetch(agentEndpoints(d).json, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
   expect(res.status, await res.text()).toBeLessThan(300);
 }
 

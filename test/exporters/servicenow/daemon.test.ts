@@ -36,7 +36,11 @@ describe('vigil run with a servicenow exporter', () => {
     );
     expect(sn.incidents.size).toBe(1);
     expect(sn.count('POST', /\/incident$/)).toBe(1);
-    expect([...sn.incidents.values()][0]).toMatchObject({ correlation_id: 'asset_down{asset="sw-1"}', category: 'network', close_code: 'Solution provided' });
+    expect([...sn.incidents.values()][0]).toMatchObject({
+      correlation_id: 'asset_down{asset="sw-1"}',
+      category: 'network',
+      close_code: 'Solution provided',
+    });
     expect(await second.stop()).toBe(0);
   });
 });

@@ -22,7 +22,11 @@ const BASIC = { username: 'vigil.integration', password: 'secret' };
 const OAUTH = { client_id: 'client-1', client_secret: 'client-secret-1' };
 const KEY = 'disk-full{host="db-1"}';
 
-async function exporter(sn: FakeServiceNow, extra: Record<string, unknown>, opts: { timers?: ManualTimers; dataDir?: string } = {}) {
+async function exporter(
+  sn: FakeServiceNow,
+  extra: Record<string, unknown>,
+  opts: { timers?: ManualTimers; dataDir?: string } = {},
+) {
   const config = parseWith(serviceNowExporterSchema, { url: sn.url, ...extra });
   return startIncidentExporter('servicenow', config, new ServiceNowDriver(config, opts.timers), opts, cleanup);
 }
@@ -35,9 +39,20 @@ const only = (sn: FakeServiceNow) => {
 describe('ServiceNow exporter', () => {
   it('creates one incident with its correlation_id and mapped fields, adds work notes, resolves it with a close code and notes', async () => {
     const sn = await snFake();
-    const { exp } = await exporter(sn, { ...BASIC, caller_id: 'a8f98bb0eb32010045e1a5115206fe3a', assignment_group: '287ebd7da9fe198100f92cc8d1d2154e', category: 'hardware', fields: { contact_type: 'monitoring' } });
+    const { exp } = await exporter(sn, {
+      ...BASIC,
+      caller_id: 'a8f98bb0eb32010045e1a5115206fe3a',
+      assignment_group: '287ebd7da9fe198100f92cc8d1d2154e',
+      category: 'hardware',
+      fields: { contact_type: 'monitoring' },
+    });
     const story = new IncidentStory();
-    await exp.consumeIncidents([story.next('opened'), story.next('updated'), story.next('escalated'), story.next('resolved')]);
+    await exp.consumeIncidents([
+      story.next('opened'),
+      story.next('updated'),
+      story.next('escalated'),
+      story.next('resolved'),
+    ]);
     await exp.outbox.whenIdle();
     expect(exp.outbox.parked).toBe(0);
     const inc = only(sn);
@@ -57,9 +72,16 @@ describe('ServiceNow exporter', () => {
     });
     expect(inc.description).toContain(`Incident: ${KEY}`);
     expect(inc.close_notes).toContain('resolved: resolved by test');
-    expect(sn.workNotes.get(inc.sys_id)!.map((n) => n.split('\n')[0])).toEqual(['updated: updated by test', 'escalated: escalated by test']);
+    expect(sn.workNotes.get(inc.sys_id)!.map((n) => n.split('\n')[0])).toEqual([
+      'updated: updated by test',
+      'escalated: escalated by test',
+    ]);
     expect(sn.count('POST', /\/incident$/)).toBe(1);
-    expect(sn.requests.every((r) => r.headers.authorization === `Basic ${Buffer.from('vigil.integration:secret').toString('base64')}`)).toBe(true);
+    expect(
+      sn.requests.every(
+        (r) => r.headers.authorization === `Basic ${Buffer.from('vigil.integration:secret').toString('base64')}`,
+      ),
+    ).toBe(true);
   });
 
   it('reopens a resolved incident when the incident comes back, and accepts one a person closed meanwhile', async () => {
@@ -87,8 +109,16 @@ describe('ServiceNow exporter', () => {
     await exp.outbox.whenIdle();
     expect(sn.count('POST', /^\/oauth_token\.do$/)).toBe(1);
     const tokenRequest = sn.requests.find((r) => r.path === '/oauth_token.do')!;
-    expect(Object.fromEntries(new URLSearchParams(tokenRequest.body))).toEqual({ grant_type: 'client_credentials', client_id: 'client-1', client_secret: 'client-secret-1' });
-    expect(sn.requests.filter((r) => r.path.startsWith('/api/')).every((r) => r.headers.authorization?.startsWith('Bearer '))).toBe(true);
+    expect(Object.fromEntries(new URLSearchParams(tokenRequest.body))).toEqual({
+      grant_type: 'client_credentials',
+      client_id: 'client-1',
+      client_secret: 'client-secret-1',
+    });
+    expect(
+      sn.requests
+        .filter((r) => r.path.startsWith('/api/'))
+        .every((r) => r.headers.authorization?.startsWith('Bearer ')),
+    ).toBe(true);
 
     sn.revokeTokens();
     await exp.consumeIncidents([story.next('updated')]);
@@ -111,21 +141,29 @@ describe('ServiceNow exporter', () => {
     const sn = await snFake();
     const timers = new ManualTimers();
     const { exp } = await exporter(sn, OAUTH, { timers });
-    const unauthorized = { status: 401, body: { error: { message: 'User Not Authenticated', detail: 'Required to provide Auth information' }, status: 'failure' } };
+    const unauthorized = {
+      status: 401,
+      body: {
+        error: { message: 'User Not Authenticated', detail: 'Required to provide Auth information' },
+        status: 'failure',
+      },
+    };
     const isApi = (r: { path: string }) => r.path.startsWith('/api/');
     sn.failNext(unauthorized, isApi);
     sn.failNext(unauthorized, isApi);
     await exp.consumeIncidents([new IncidentStory().next('opened')]);
     await vi.waitFor(() => expect(timers.delays).toHaveLength(1), { timeout: 5000 });
     expect(sn.count('POST', /^\/oauth_token\.do$/)).toBe(2);
-    expect(exp.health().reason).toContain('HTTP 401 User Not Authenticated: Required to provide Auth information (check the credentials');
+    expect(exp.health().reason).toContain(
+      'HTTP 401 User Not Authenticated: Required to provide Auth information (check the credentials',
+    );
     timers.advance(timers.delays[0]!);
     await exp.outbox.whenIdle();
     expect(sn.count('POST', /^\/oauth_token\.do$/)).toBe(3);
     expect(sn.incidents.size).toBe(1);
   });
 
-  it('keeps changes while the OAuth client or the account\'s roles are wrong, and parks them after max_attempts with the reason', async () => {
+  it("keeps changes while the OAuth client or the account's roles are wrong, and parks them after max_attempts with the reason", async () => {
     const sn = await snFake();
     const timers = new ManualTimers();
     const bad = await exporter(sn, { ...OAUTH, client_secret: 'wrong' }, { timers });
@@ -151,7 +189,14 @@ describe('ServiceNow exporter', () => {
     const timers = new ManualTimers();
     const { exp } = await exporter(sn, { ...BASIC, delivery: { timeout: '1s' } }, { timers });
     const isCreate = (r: { method: string; path: string }) => r.method === 'POST' && r.path.endsWith('/incident');
-    sn.failNext({ status: 429, headers: { 'retry-after': '30', 'x-ratelimit-limit': '100' }, body: { error: { message: 'Rate limit exceeded', detail: 'Too many requests' }, status: 'failure' } }, isCreate);
+    sn.failNext(
+      {
+        status: 429,
+        headers: { 'retry-after': '30', 'x-ratelimit-limit': '100' },
+        body: { error: { message: 'Rate limit exceeded', detail: 'Too many requests' }, status: 'failure' },
+      },
+      isCreate,
+    );
     sn.failNext({ status: 503, body: '<html>Service Unavailable</html>' }, isCreate);
     sn.failNext({ hang: true, processed: true }, (r) => r.method === 'PATCH');
     const story = new IncidentStory();
@@ -223,9 +268,17 @@ describe('ServiceNow exporter', () => {
   });
 
   it('requires one kind of credentials', () => {
-    expect(() => parseWith(serviceNowExporterSchema, { url: 'https://acme.service-now.com' })).toThrow('username: set username and password (basic auth), or client_id and client_secret');
-    expect(() => parseWith(serviceNowExporterSchema, { url: 'https://acme.service-now.com', client_id: 'c' })).toThrow('client_secret: is required with client_id');
-    expect(() => parseWith(serviceNowExporterSchema, { url: 'https://acme.service-now.com', ...BASIC, ...OAUTH })).toThrow('client_id: set username and password, or client_id and client_secret, not both');
-    expect(() => parseWith(serviceNowExporterSchema, { url: 'https://acme.service-now.com', ...BASIC, urgency: { FATAL: 4 } })).toThrow('urgency.FATAL: must be at most 3');
+    expect(() => parseWith(serviceNowExporterSchema, { url: 'https://acme.service-now.com' })).toThrow(
+      'username: set username and password (basic auth), or client_id and client_secret',
+    );
+    expect(() => parseWith(serviceNowExporterSchema, { url: 'https://acme.service-now.com', client_id: 'c' })).toThrow(
+      'client_secret: is required with client_id',
+    );
+    expect(() =>
+      parseWith(serviceNowExporterSchema, { url: 'https://acme.service-now.com', ...BASIC, ...OAUTH }),
+    ).toThrow('client_id: set username and password, or client_id and client_secret, not both');
+    expect(() =>
+      parseWith(serviceNowExporterSchema, { url: 'https://acme.service-now.com', ...BASIC, urgency: { FATAL: 4 } }),
+    ).toThrow('urgency.FATAL: must be at most 3');
   });
 });

@@ -28,11 +28,18 @@ describe('vigil run with an sms exporter', () => {
     const second = await downKillUp(
       config,
       'sw-1',
-      { exporter: 'sms/oncall', afterDown: () => waitFor(() => tw.messages.length === 1, 'the first SMS'), afterUp: () => waitFor(() => tw.messages.length >= 2, 'the second SMS') },
+      {
+        exporter: 'sms/oncall',
+        afterDown: () => waitFor(() => tw.messages.length === 1, 'the first SMS'),
+        afterUp: () => waitFor(() => tw.messages.length >= 2, 'the second SMS'),
+      },
       running,
       { env: { TWILIO_AUTH_TOKEN: 'auth-token-1' } },
     );
     expect(await second.stop()).toBe(0);
-    expect(tw.to('+14155550101')).toEqual(['opened: [critical] sw-1 unreachable on sw-1', 'resolved: [critical] sw-1 unreachable on sw-1']);
+    expect(tw.to('+14155550101')).toEqual([
+      'opened: [critical] sw-1 unreachable on sw-1',
+      'resolved: [critical] sw-1 unreachable on sw-1',
+    ]);
   });
 });

@@ -26,15 +26,31 @@ async function twilioFake() {
 async function exporter(raw: Record<string, unknown>, opts: { timers?: ManualTimers; dataDir?: string } = {}) {
   const config = parseWith(smsExporterSchema, raw);
   const registry = new Registry();
-  const started = await startIncidentExporter('sms/oncall', smsIncidentConfig(config), new SmsDriver(config, { exporterId: 'sms/oncall', registry, timers: opts.timers }), opts, cleanup);
+  const started = await startIncidentExporter(
+    'sms/oncall',
+    smsIncidentConfig(config),
+    new SmsDriver(config, { exporterId: 'sms/oncall', registry, timers: opts.timers }),
+    opts,
+    cleanup,
+  );
   const metric = async (name: string, labels: Record<string, string> = {}) => {
     const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
-    return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
+    return values
+      .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+      .reduce((sum, v) => sum + v.value, 0);
   };
   return { ...started, metric };
 }
 
-const twilioConfig = (tw: FakeTwilio, extra: Record<string, unknown> = {}) => ({ provider: 'twilio', url: tw.url, account_sid: tw.accountSid, auth_token: 'auth-token-1', from: '+14155550100', to: [ALICE, BOB], ...extra });
+const twilioConfig = (tw: FakeTwilio, extra: Record<string, unknown> = {}) => ({
+  provider: 'twilio',
+  url: tw.url,
+  account_sid: tw.accountSid,
+  auth_token: 'auth-token-1',
+  from: '+14155550100',
+  to: [ALICE, BOB],
+  ...extra,
+});
 
 describe('SMS exporter', () => {
   it('Twilio: one message per change and recipient, form-encoded, with Basic auth by Account SID', async () => {
@@ -44,7 +60,12 @@ describe('SMS exporter', () => {
     await exp.consumeIncidents([story.next('opened'), story.next('updated'), story.next('resolved')]);
     await exp.outbox.whenIdle();
     expect(exp.outbox.parked).toBe(0);
-    for (const who of [ALICE, BOB]) expect(tw.to(who)).toEqual(['opened: [ERROR] Disk full on db-1 on db-1', 'updated: [ERROR] Disk full on db-1 on db-1', 'resolved: [ERROR] Disk full on db-1 on db-1']);
+    for (const who of [ALICE, BOB])
+      expect(tw.to(who)).toEqual([
+        'opened: [ERROR] Disk full on db-1 on db-1',
+        'updated: [ERROR] Disk full on db-1 on db-1',
+        'resolved: [ERROR] Disk full on db-1 on db-1',
+      ]);
     expect(tw.messages.every((m) => m.from === '+14155550100')).toBe(true);
     expect(tw.requests[0]!.headers['content-type']).toBe('application/x-www-form-urlencoded');
     expect(await metric('vigil_sms_segments_total')).toBe(6);
@@ -55,12 +76,16 @@ describe('SMS exporter', () => {
     const { exp } = await exporter(twilioConfig(tw, { from: 'MG0123456789abcdef0123456789abcdef', to: [ALICE] }));
     await exp.consumeIncidents([new IncidentStory().next('opened')]);
     await exp.outbox.whenIdle();
-    expect(tw.messages.map((m) => [m.from, m.messaging_service_sid])).toEqual([[null, 'MG0123456789abcdef0123456789abcdef']]);
+    expect(tw.messages.map((m) => [m.from, m.messaging_service_sid])).toEqual([
+      [null, 'MG0123456789abcdef0123456789abcdef'],
+    ]);
   });
 
   it('cuts a long text to max_segments with an ellipsis, and counts it', async () => {
     const tw = await twilioFake();
-    const { exp, metric } = await exporter(twilioConfig(tw, { to: [ALICE], max_segments: 1, message: '{{incident.title}}' }));
+    const { exp, metric } = await exporter(
+      twilioConfig(tw, { to: [ALICE], max_segments: 1, message: '{{incident.title}}' }),
+    );
     await exp.consumeIncidents([new IncidentStory('k', { title: `Disk full ${'x'.repeat(300)}` }).next('opened')]);
     await exp.outbox.whenIdle();
     const [text] = tw.to(ALICE);
@@ -72,9 +97,16 @@ describe('SMS exporter', () => {
   it('holds each recipient to rate_limit, counts what it drops, and says so in the next message that goes out', async () => {
     const tw = await twilioFake();
     const timers = new ManualTimers();
-    const { exp, metric } = await exporter(twilioConfig(tw, { to: [ALICE], rate_limit: { messages: 2, per: '10m' } }), { timers });
+    const { exp, metric } = await exporter(twilioConfig(tw, { to: [ALICE], rate_limit: { messages: 2, per: '10m' } }), {
+      timers,
+    });
     const story = new IncidentStory();
-    await exp.consumeIncidents([story.next('opened'), story.next('updated'), story.next('escalated'), story.next('updated')]);
+    await exp.consumeIncidents([
+      story.next('opened'),
+      story.next('updated'),
+      story.next('escalated'),
+      story.next('updated'),
+    ]);
     await exp.outbox.whenIdle();
     expect(tw.to(ALICE)).toHaveLength(2);
     expect(await metric('vigil_sms_dropped_total', { reason: 'rate_limited' })).toBe(2);
@@ -117,7 +149,9 @@ describe('SMS exporter', () => {
     await exp.consumeIncidents([new IncidentStory('b').next('opened')]);
     await exp.outbox.whenIdle();
     expect(exp.outbox.parked).toBe(1);
-    expect(readFileSync(exp.outbox.parkedPath, 'utf8')).toContain('every recipient refused: +14155550101: Twilio message to +14155550101: HTTP 400 21610 Attempt to send to unsubscribed recipient (https://www.twilio.com/docs/errors/21610)');
+    expect(readFileSync(exp.outbox.parkedPath, 'utf8')).toContain(
+      'every recipient refused: +14155550101: Twilio message to +14155550101: HTTP 400 21610 Attempt to send to unsubscribed recipient (https://www.twilio.com/docs/errors/21610)',
+    );
   });
 
   it('keeps the change while the Auth Token is wrong', async () => {
@@ -135,25 +169,62 @@ describe('SMS exporter', () => {
     const gateway = await new FakeHttpServer(() => ({ status: 202, body: { queued: true } })).listen();
     cleanup.push(() => gateway.close());
     const story = () => new IncidentStory('k', { title: 'Disk "full" & slow\non db-1' });
-    const json = await exporter({ url: `${gateway.url}/send`, username: 'vigil', password: 'pw', from: 'VIGIL', to: [ALICE], body: '{"dest":"{{to}}","sender":"{{from}}","text":"{{message}}","ref":"{{id}}"}', message: '{{incident.title}}' });
+    const json = await exporter({
+      url: `${gateway.url}/send`,
+      username: 'vigil',
+      password: 'pw',
+      from: 'VIGIL',
+      to: [ALICE],
+      body: '{"dest":"{{to}}","sender":"{{from}}","text":"{{message}}","ref":"{{id}}"}',
+      message: '{{incident.title}}',
+    });
     await json.exp.consumeIncidents([story().next('opened')]);
     await json.exp.outbox.whenIdle();
     const sent = gateway.requests[0]!;
     expect(sent.headers.authorization).toBe(`Basic ${Buffer.from('vigil:pw').toString('base64')}`);
-    expect(parseJsonBody(sent)).toEqual({ dest: ALICE, sender: 'VIGIL', text: 'Disk "full" & slow\non db-1', ref: sent.headers['idempotency-key'] });
+    expect(parseJsonBody(sent)).toEqual({
+      dest: ALICE,
+      sender: 'VIGIL',
+      text: 'Disk "full" & slow\non db-1',
+      ref: sent.headers['idempotency-key'],
+    });
 
-    const form = await exporter({ url: `${gateway.url}/form`, method: 'PUT', content_type: 'form', from: 'VIGIL', to: [BOB], message: '{{incident.title}}' });
+    const form = await exporter({
+      url: `${gateway.url}/form`,
+      method: 'PUT',
+      content_type: 'form',
+      from: 'VIGIL',
+      to: [BOB],
+      message: '{{incident.title}}',
+    });
     await form.exp.consumeIncidents([story().next('opened')]);
     await form.exp.outbox.whenIdle();
     const put = gateway.requests[1]!;
     expect(put.method).toBe('PUT');
-    expect(Object.fromEntries(new URLSearchParams(put.body))).toEqual({ to: BOB, from: 'VIGIL', text: 'Disk "full" & slow\non db-1' });
+    expect(Object.fromEntries(new URLSearchParams(put.body))).toEqual({
+      to: BOB,
+      from: 'VIGIL',
+      text: 'Disk "full" & slow\non db-1',
+    });
   });
 
   it('refuses configs that cannot send', () => {
-    expect(() => parseWith(smsExporterSchema, { from: 'VIGIL', to: [ALICE] })).toThrow('url: is required with provider: http');
-    expect(() => parseWith(smsExporterSchema, { provider: 'twilio', from: '+14155550100', to: [ALICE], auth_token: 't' })).toThrow('account_sid: is required with provider: twilio');
-    expect(() => parseWith(smsExporterSchema, { url: 'https://sms.example.com', from: 'VIGIL', to: ['0612345678'] })).toThrow('to[0]: must be a phone number in E.164 form');
-    expect(() => parseWith(smsExporterSchema, { url: 'https://sms.example.com', from: 'VIGIL', to: [ALICE], body: '{{incident.title}}' })).toThrow('body: is not a valid template');
+    expect(() => parseWith(smsExporterSchema, { from: 'VIGIL', to: [ALICE] })).toThrow(
+      'url: is required with provider: http',
+    );
+    expect(() =>
+      parseWith(smsExporterSchema, { provider: 'twilio', from: '+14155550100', to: [ALICE], auth_token: 't' }),
+    ).toThrow('account_sid: is required with provider: twilio');
+    expect(() =>
+      parseWith(smsExporterSchema, { url: 'https://sms.example.com', from: 'VIGIL', to: ['0612345678'] }),
+    ).toThrow('to[0]: must be a phone number in E.164 form');
+    expect(() =>
+      parseWith(smsExporterSchema, {
+        url: 'https://sms.example.com',
+        from: 'VIGIL',
+        to: [ALICE],
+        body: '{{incident.title}}',
+      }),
+    ).toThrow('body: is not a valid template');
   });
 });

@@ -13,7 +13,10 @@ const factory = exporterFactories.find((f) => f.type === type)!;
 const issues: { path: string; message: string }[] = [];
 const config = factory.configSchema.parse(JSON.parse(configJson), `exporters.${type}`, issues);
 if (issues.length) throw new Error(JSON.stringify(issues));
-const exporter = factory.create({ id: type, logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir }, config);
+const exporter = factory.create(
+  { id: type, logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir },
+  config,
+);
 await exporter.start({} as never);
 await exporter.consumeIncidents!(JSON.parse(changesJson) as IncidentChange[]);
 process.stdout.write('accepted\n');

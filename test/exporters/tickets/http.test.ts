@@ -21,7 +21,8 @@ describe('send', () => {
     await new Promise((r) => server.close(r));
     const refused = await sendError(`http://127.0.0.1:${port}/hook`);
     expect(refused.retryable).toBe(true);
-    expect(refused.message).toMatch(new RegExp(`^POST http://127\\.0\\.0\\.1:${port}/hook… failed: fetch failed \\(.*ECONNREFUSED.*\\)$`));
-
+    expect(refused.message).toMatch(
+      new RegExp(`^POST http://127\\.0\\.0\\.1:${port}/hook… failed: fetch failed \\(.*ECONNREFUSED.*\\)$`),
+    );
   });
 });

@@ -10,8 +10,21 @@ import { ManualTimers } from '../../support/fakes/timers.ts';
 type Payload = { n: number };
 const open: Outbox<Payload>[] = [];
 
-async function outbox(dir: string, deliver: (e: OutboxEntry<Payload>) => Promise<void>, extra: Partial<OutboxOptions<Payload>> = {}) {
-  const box = new Outbox<Payload>({ dir, fsync: true, maxAttempts: 5, backoff: { initialMs: 1000, maxMs: 60_000 }, concurrency: 4, deliver, random: () => 0.5, ...extra });
+async function outbox(
+  dir: string,
+  deliver: (e: OutboxEntry<Payload>) => Promise<void>,
+  extra: Partial<OutboxOptions<Payload>> = {},
+) {
+  const box = new Outbox<Payload>({
+    dir,
+    fsync: true,
+    maxAttempts: 5,
+    backoff: { initialMs: 1000, maxMs: 60_000 },
+    concurrency: 4,
+    deliver,
+    random: () => 0.5,
+    ...extra,
+  });
   await box.open();
   open.push(box);
   return box;
@@ -27,7 +40,10 @@ describe('outbox', () => {
   it('has the entries on disk when append resolves, and a restart delivers them', async () => {
     const dir = tmp();
     const first = await outbox(dir, async () => {});
-    await first.append([{ key: 'k1', payload: { n: 1 } }, { key: 'k2', payload: { n: 2 } }]);
+    await first.append([
+      { key: 'k1', payload: { n: 1 } },
+      { key: 'k2', payload: { n: 2 } },
+    ]);
     expect(readFileSync(join(dir, 'outbox.ndjson'), 'utf8')).toContain('"p":{"n":2}');
     // no close(): the process "dies" here with nothing delivered (afterEach closes its file)
     const seen: number[] = [];
@@ -45,15 +61,23 @@ describe('outbox', () => {
     const timers = new ManualTimers();
     const log: string[] = [];
     let failFirst = true;
-    const box = await outbox(tmp(), async (e) => {
-      log.push(`${e.key}:${e.payload.n}`);
-      if (e.key === 'a' && failFirst) {
-        failFirst = false;
-        throw new DeliveryError('503 from tracker', { retryable: true, status: 503 });
-      }
-    }, { timers });
+    const box = await outbox(
+      tmp(),
+      async (e) => {
+        log.push(`${e.key}:${e.payload.n}`);
+        if (e.key === 'a' && failFirst) {
+          failFirst = false;
+          throw new DeliveryError('503 from tracker', { retryable: true, status: 503 });
+        }
+      },
+      { timers },
+    );
     box.start();
-    await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'a', payload: { n: 2 } }, { key: 'b', payload: { n: 3 } }]);
+    await box.append([
+      { key: 'a', payload: { n: 1 } },
+      { key: 'a', payload: { n: 2 } },
+      { key: 'b', payload: { n: 3 } },
+    ]);
     await vi.waitFor(() => expect(log).toEqual(['a:1', 'b:3']), { timeout: 5000 });
     expect(box.depth).toBe(2);
     timers.advance(timers.delays.at(-1)!);
@@ -69,11 +93,15 @@ describe('outbox', () => {
       new DeliveryError('timeout', { retryable: true }),
     ];
     let attempts = 0;
-    const box = await outbox(tmp(), async () => {
-      attempts++;
-      const err = errors.shift();
-      if (err) throw err;
-    }, { timers });
+    const box = await outbox(
+      tmp(),
+      async () => {
+        attempts++;
+        const err = errors.shift();
+        if (err) throw err;
+      },
+      { timers },
+    );
     box.start();
     await box.append([{ key: 'a', payload: { n: 1 } }]);
     await vi.waitFor(() => expect(timers.delays).toEqual([30_000]), { timeout: 5000 });
@@ -96,13 +124,23 @@ describe('outbox', () => {
     const delivered: number[] = [];
     const parkedReasons: string[] = [];
     let broken = true;
-    const box = await outbox(dir, async (e) => {
-      if (broken && e.payload.n === 1) throw new DeliveryError('HTTP 502', { retryable: true, status: 502 });
-      if (broken && e.payload.n === 3) throw new DeliveryError('HTTP 400: project OPS does not exist', { retryable: false, status: 400 });
-      delivered.push(e.payload.n);
-    }, { timers, maxAttempts: 3, onPark: (_e, reason) => parkedReasons.push(reason) });
+    const box = await outbox(
+      dir,
+      async (e) => {
+        if (broken && e.payload.n === 1) throw new DeliveryError('HTTP 502', { retryable: true, status: 502 });
+        if (broken && e.payload.n === 3)
+          throw new DeliveryError('HTTP 400: project OPS does not exist', { retryable: false, status: 400 });
+        delivered.push(e.payload.n);
+      },
+      { timers, maxAttempts: 3, onPark: (_e, reason) => parkedReasons.push(reason) },
+    );
     box.start();
-    await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'a', payload: { n: 2 } }, { key: 'b', payload: { n: 3 } }, { key: 'c', payload: { n: 4 } }]);
+    await box.append([
+      { key: 'a', payload: { n: 1 } },
+      { key: 'a', payload: { n: 2 } },
+      { key: 'b', payload: { n: 3 } },
+      { key: 'c', payload: { n: 4 } },
+    ]);
     for (let i = 0; i < 2; i++) {
       await vi.waitFor(() => expect(timers.delays.length).toBe(i + 1), { timeout: 5000 });
       timers.advance(timers.delays[i]!);
@@ -111,8 +149,14 @@ describe('outbox', () => {
     // Other keys go on; the key of a parked entry waits behind it.
     expect(delivered).toEqual([4]);
     expect([box.depth, box.parked, box.waitingOnParked]).toEqual([0, 2, 1]);
-    expect(parkedReasons.sort()).toEqual(['HTTP 400: project OPS does not exist', 'gave up after 3 attempts: HTTP 502']);
-    const parked = readFileSync(join(dir, 'parked.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string; payload: Payload });
+    expect(parkedReasons.sort()).toEqual([
+      'HTTP 400: project OPS does not exist',
+      'gave up after 3 attempts: HTTP 502',
+    ]);
+    const parked = readFileSync(join(dir, 'parked.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { reason: string; payload: Payload });
     expect(parked.map((p) => p.payload.n).sort()).toEqual([1, 3]);
     await box.close();
 
@@ -206,12 +250,19 @@ describe('outbox', () => {
     const timers = new ManualTimers();
     let reachable = false;
     const tried: string[] = [];
-    const box = await outbox(tmp(), async (e) => {
-      tried.push(e.key);
-      if (!reachable) throw new DeliveryDeferredError('ledger unreachable', { retryAfterMs: 1000, allKeys: true });
-    }, { timers, maxAttempts: 2, maxPerMinute: 2 });
+    const box = await outbox(
+      tmp(),
+      async (e) => {
+        tried.push(e.key);
+        if (!reachable) throw new DeliveryDeferredError('ledger unreachable', { retryAfterMs: 1000, allKeys: true });
+      },
+      { timers, maxAttempts: 2, maxPerMinute: 2 },
+    );
     box.start();
-    await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'b', payload: { n: 2 } }]);
+    await box.append([
+      { key: 'a', payload: { n: 1 } },
+      { key: 'b', payload: { n: 2 } },
+    ]);
     await vi.waitFor(() => expect(timers.delays).toContain(1000), { timeout: 5000 });
     for (let i = 0; i < 5; i++) {
       const asked = timers.delays.length;
@@ -232,12 +283,20 @@ describe('outbox', () => {
     const timers = new ManualTimers();
     const delivered: string[] = [];
     let claimed = false;
-    const box = await outbox(tmp(), async (e) => {
-      if (e.key === 'a' && !claimed) throw new DeliveryDeferredError('another instance holds the claim', { retryAfterMs: 1000, allKeys: false });
-      delivered.push(e.key);
-    }, { timers, maxAttempts: 1 });
+    const box = await outbox(
+      tmp(),
+      async (e) => {
+        if (e.key === 'a' && !claimed)
+          throw new DeliveryDeferredError('another instance holds the claim', { retryAfterMs: 1000, allKeys: false });
+        delivered.push(e.key);
+      },
+      { timers, maxAttempts: 1 },
+    );
     box.start();
-    await box.append([{ key: 'a', payload: { n: 1 } }, { key: 'b', payload: { n: 2 } }]);
+    await box.append([
+      { key: 'a', payload: { n: 1 } },
+      { key: 'b', payload: { n: 2 } },
+    ]);
     await vi.waitFor(() => expect(delivered).toEqual(['b']), { timeout: 5000 });
     expect(box.parked).toBe(0);
     claimed = true;
@@ -248,19 +307,37 @@ describe('outbox', () => {
 
   it('gives the next attempt what an earlier one recorded as done, across a restart and a compaction', async () => {
     const dir = tmp();
-    const first = new Outbox<Payload, { ref: string }>({ dir, fsync: true, maxAttempts: 5, backoff: { initialMs: 1000, maxMs: 60_000 }, concurrency: 4, random: () => 0.5, timers: new ManualTimers(), deliver: async (e) => {
-      await first.recordProgress(e, { ref: 'T-1' });
-      throw new DeliveryError('could not store the ticket id', { retryable: true });
-    } });
+    const first = new Outbox<Payload, { ref: string }>({
+      dir,
+      fsync: true,
+      maxAttempts: 5,
+      backoff: { initialMs: 1000, maxMs: 60_000 },
+      concurrency: 4,
+      random: () => 0.5,
+      timers: new ManualTimers(),
+      deliver: async (e) => {
+        await first.recordProgress(e, { ref: 'T-1' });
+        throw new DeliveryError('could not store the ticket id', { retryable: true });
+      },
+    });
     await first.open();
     first.start();
     await first.append([{ key: 'a', payload: { n: 1 } }]);
-    await vi.waitFor(() => expect(readFileSync(join(dir, 'outbox.ndjson'), 'utf8')).toContain('"progress":1'), { timeout: 5000 });
+    await vi.waitFor(() => expect(readFileSync(join(dir, 'outbox.ndjson'), 'utf8')).toContain('"progress":1'), {
+      timeout: 5000,
+    });
     await first.close();
     const seen: ({ ref: string } | undefined)[] = [];
     // open() rewrites the journal from memory: the progress must survive that too.
     for (let i = 0; i < 2; i++) {
-      const again = new Outbox<Payload, { ref: string }>({ dir, fsync: true, maxAttempts: 5, backoff: { initialMs: 1000, maxMs: 60_000 }, concurrency: 4, deliver: async (e) => void seen.push(e.progress) });
+      const again = new Outbox<Payload, { ref: string }>({
+        dir,
+        fsync: true,
+        maxAttempts: 5,
+        backoff: { initialMs: 1000, maxMs: 60_000 },
+        concurrency: 4,
+        deliver: async (e) => void seen.push(e.progress),
+      });
       await again.open();
       if (i === 1) {
         again.start();

@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { glpiExporterSchema } from '../../../src/exporters/glpi/config.ts';
 import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
-import type { IncidentExporter, IncidentExporterConfig, Notice, TicketDriver } from '../../../src/exporters/tickets/incidentExporter.ts';
+import type {
+  IncidentExporter,
+  IncidentExporterConfig,
+  Notice,
+  TicketDriver,
+} from '../../../src/exporters/tickets/incidentExporter.ts';
 import { webhookExporterSchema } from '../../../src/exporters/webhook/config.ts';
 import { WebhookDriver } from '../../../src/exporters/webhook/driver.ts';
 import { createRedisClient, type RedisClient } from '../../../src/state/redisConnection.ts';
@@ -43,17 +48,37 @@ describe('ticket exporters sharing the Redis ledger through a Redis outage', () 
     return client;
   }
 
-  async function agent(prefix: string, driver: TicketDriver, config: IncidentExporterConfig, timers: ManualTimers, dataDir?: string) {
+  async function agent(
+    prefix: string,
+    driver: TicketDriver,
+    config: IncidentExporterConfig,
+    timers: ManualTimers,
+    dataDir?: string,
+  ) {
     const client = await agentClient();
-    const ledger = new RedisTicketLedger({ client, keys: new RedisKeys(prefix), owner: 'agent', claimTtlMs: 10_000, recordTtlMs: 86_400_000 });
-    return { client, ...(await startIncidentExporter('tickets', config, driver, { timers, dataDir, ledger }, cleanup)) };
+    const ledger = new RedisTicketLedger({
+      client,
+      keys: new RedisKeys(prefix),
+      owner: 'agent',
+      claimTtlMs: 10_000,
+      recordTtlMs: 86_400_000,
+    });
+    return {
+      client,
+      ...(await startIncidentExporter('tickets', config, driver, { timers, dataDir, ledger }, cleanup)),
+    };
   }
 
   /** A GLPI that two agents share, with a delivery that gives up after two attempts. */
   async function sharedGlpi() {
     const glpi = await new FakeGlpi().listen();
     cleanup.push(() => glpi.close());
-    const config = parseWith(glpiExporterSchema, { url: glpi.apiUrl, app_token: 'app-token-1', user_token: 'user-token-1', delivery: { max_attempts: 2 } });
+    const config = parseWith(glpiExporterSchema, {
+      url: glpi.apiUrl,
+      app_token: 'app-token-1',
+      user_token: 'user-token-1',
+      delivery: { max_attempts: 2 },
+    });
     return { glpi, config, timers: new ManualTimers(), prefix: freshPrefix() };
   }
 
@@ -79,7 +104,10 @@ describe('ticket exporters sharing the Redis ledger through a Redis outage', () 
     await redis.kill();
     await a.exp.consumeIncidents([story.next('opened')]);
     await letWait(a.exp, timers, 4); // twice delivery.max_attempts
-    expect(a.exp.health()).toMatchObject({ status: 'degraded', reason: expect.stringContaining('waiting for the shared ticket ledger') });
+    expect(a.exp.health()).toMatchObject({
+      status: 'degraded',
+      reason: expect.stringContaining('waiting for the shared ticket ledger'),
+    });
     expect(a.exp.outbox.depth).toBe(1);
     expect(glpi.tickets.size).toBe(0);
 
@@ -138,7 +166,10 @@ describe('ticket exporters sharing the Redis ledger through a Redis outage', () 
   it('remembers in the outbox journal, across a restart, a webhook sent before Redis died, and never sends it again', async () => {
     const receiver = await new FakeWebhookReceiver().listen();
     cleanup.push(() => receiver.close());
-    const config = parseWith(webhookExporterSchema, { url: `${receiver.url}/hooks/vigil`, delivery: { max_attempts: 2 } });
+    const config = parseWith(webhookExporterSchema, {
+      url: `${receiver.url}/hooks/vigil`,
+      delivery: { max_attempts: 2 },
+    });
     const timers = new ManualTimers();
     const prefix = freshPrefix();
     const dataDir = mkdtempSync(join(tmpdir(), 'vigil-ledger-outage-'));
@@ -163,7 +194,13 @@ describe('ticket exporters sharing the Redis ledger through a Redis outage', () 
     timers.advance(WAIT_MS);
     await again.exp.outbox.whenIdle();
     expect(receiver.accepted).toHaveLength(1);
-    const ledger = new RedisTicketLedger({ client: again.client, keys: new RedisKeys(prefix), owner: 'reader', claimTtlMs: 10_000, recordTtlMs: 86_400_000 });
+    const ledger = new RedisTicketLedger({
+      client: again.client,
+      keys: new RedisKeys(prefix),
+      owner: 'reader',
+      claimTtlMs: 10_000,
+      recordTtlMs: 86_400_000,
+    });
     expect(await ledger.get(story.next('updated').incident.key)).toMatchObject({ ref: 'sent', resolved: false });
   }, 30_000);
 });

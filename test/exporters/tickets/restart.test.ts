@@ -22,8 +22,20 @@ describe('exporter process killed between "ticket created" and "id stored"', () 
     const rawConfig = { url: glpi.apiUrl, app_token: 'app-token-1', user_token: 'user-token-1' };
     const story = new IncidentStory();
 
-    const child = spawn(process.execPath, [join(import.meta.dirname, 'exporterProcess.ts'), 'glpi', dataDir, JSON.stringify(rawConfig), JSON.stringify([story.next('opened')])], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const child = spawn(
+      process.execPath,
+      [
+        join(import.meta.dirname, 'exporterProcess.ts'),
+        'glpi',
+        dataDir,
+        JSON.stringify(rawConfig),
+        JSON.stringify([story.next('opened')]),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     // GLPI takes the create; the process dies before the answer, so the id is never stored.

@@ -12,7 +12,10 @@ import { FakeWebhookReceiver } from '../../support/fakes/webhookReceiver.ts';
 import { waitFor } from '../../support/waitFor.ts';
 
 /** A config with three webhook exporters on the incidents pipeline and the given routing section. */
-function withRouting(routing: string, urls = { oncall: 'http://127.0.0.1:9/o', team: 'http://127.0.0.1:9/t', audit: 'http://127.0.0.1:9/a' }): string {
+function withRouting(
+  routing: string,
+  urls = { oncall: 'http://127.0.0.1:9/o', team: 'http://127.0.0.1:9/t', audit: 'http://127.0.0.1:9/a' },
+): string {
   return `
 receivers:
   json: { endpoint: 127.0.0.1:0 }
@@ -58,13 +61,45 @@ time_intervals:
       - { times: [{ start_time: "22:00", end_time: "24:00" }], location: Europe/Paris }
 `;
 
-function change(fields: { severity?: number; service?: string; tenant?: string; kind?: IncidentChange['kind']; labels?: Record<string, string> }): IncidentChange {
+function change(fields: {
+  severity?: number;
+  service?: string;
+  tenant?: string;
+  kind?: IncidentChange['kind'];
+  labels?: Record<string, string>;
+}): IncidentChange {
   const sev = fields.severity ?? 17;
   return {
-    kind: fields.kind ?? 'opened', reason: '', atMs: 0, notify: true, eventIds: [],
+    kind: fields.kind ?? 'opened',
+    reason: '',
+    atMs: 0,
+    notify: true,
+    eventIds: [],
     incident: {
-      key: 'k', id: 'i', rule: 'r', ruleKind: 'pair', labels: fields.labels ?? {}, title: '', status: 'open', severityNumber: sev, severityText: '', suppressed: false, suppressedBy: '',
-      openedAtMs: 0, updatedAtMs: 0, resolvedAtMs: 0, firstSeenMs: 0, lastSeenMs: 0, eventCount: 1, sampleEventIds: [], lastEventType: 'down', tenant: fields.tenant ?? '', asset: '', service: fields.service ?? '', version: 1, audit: [],
+      key: 'k',
+      id: 'i',
+      rule: 'r',
+      ruleKind: 'pair',
+      labels: fields.labels ?? {},
+      title: '',
+      status: 'open',
+      severityNumber: sev,
+      severityText: '',
+      suppressed: false,
+      suppressedBy: '',
+      openedAtMs: 0,
+      updatedAtMs: 0,
+      resolvedAtMs: 0,
+      firstSeenMs: 0,
+      lastSeenMs: 0,
+      eventCount: 1,
+      sampleEventIds: [],
+      lastEventType: 'down',
+      tenant: fields.tenant ?? '',
+      asset: '',
+      service: fields.service ?? '',
+      version: 1,
+      audit: [],
     },
   };
 }
@@ -83,7 +118,11 @@ describe('routing tree', () => {
     expect(receivers(change({ severity: 17, service: 'payments' }))).toEqual(['oncall']); // child without receiver inherits its parent's
     expect(receivers(change({ severity: 17, tenant: 'acme' }))).toEqual(['oncall', 'oncall']); // continue: both siblings
     expect(receivers(change({ severity: 9, tenant: 'acme' }))).toEqual(['oncall']);
-    expect(tree.match(change({ severity: 17, service: 'payments' }), NOON)[0]!.path).toEqual(['{}', 'severity>="error"', 'service=~"pay.*"']);
+    expect(tree.match(change({ severity: 17, service: 'payments' }), NOON)[0]!.path).toEqual([
+      '{}',
+      'severity>="error"',
+      'service=~"pay.*"',
+    ]);
   });
 
   it('decides only for the exporters it names; a muted route still closes tickets', () => {
@@ -117,12 +156,28 @@ time_intervals:
       issues = (err as ConfigError).issues as { path: string; message: string }[];
     }
     expect(issues.map((i) => i.path).sort()).toEqual(
-      ['routing.receiver', 'routing.receivers[0].exporters[1]', 'routing.routes[1].mute_time_intervals[0]', 'routing.routes[1].receiver', 'routing.routes[1].routes[0].receiver', 'routing.time_intervals[0]'].sort(),
+      [
+        'routing.receiver',
+        'routing.receivers[0].exporters[1]',
+        'routing.routes[1].mute_time_intervals[0]',
+        'routing.routes[1].receiver',
+        'routing.routes[1].routes[0].receiver',
+        'routing.time_intervals[0]',
+      ].sort(),
     );
-    expect(issues.find((i) => i.path === 'routing.receivers[0].exporters[1]')!.message).toMatch(/"jira" is not an exporter of an incidents pipeline/);
+    expect(issues.find((i) => i.path === 'routing.receivers[0].exporters[1]')!.message).toMatch(
+      /"jira" is not an exporter of an incidents pipeline/,
+    );
     expect(issues.find((i) => i.path === 'routing.time_intervals[0]')!.message).toMatch(/Mars\/Olympus/);
     // A matcher that does not parse is reported at its own path, in a child route too.
-    expect(() => parseConfig(withRouting(`receiver: team\nroutes:\n  - routes: [{ matchers: ['severity >= loud'] }]\nreceivers: [{ name: team }]\n`), registry)).toThrow(/routing\.routes\[0\]\.routes\[0\]\.matchers\[0\]: severity must be a level/);
+    expect(() =>
+      parseConfig(
+        withRouting(
+          `receiver: team\nroutes:\n  - routes: [{ matchers: ['severity >= loud'] }]\nreceivers: [{ name: team }]\n`,
+        ),
+        registry,
+      ),
+    ).toThrow(/routing\.routes\[0\]\.routes\[0\]\.matchers\[0\]: severity must be a level/);
   });
 });
 
@@ -130,7 +185,9 @@ describe('time intervals', () => {
   const at = (iso: string) => Date.parse(iso);
 
   it('reads local time in its time zone across a daylight-saving change', () => {
-    const office = compileTimeInterval('office', [{ times: [{ start_time: '08:00', end_time: '18:00' }], weekdays: ['monday:friday'], location: 'Europe/Paris' }]);
+    const office = compileTimeInterval('office', [
+      { times: [{ start_time: '08:00', end_time: '18:00' }], weekdays: ['monday:friday'], location: 'Europe/Paris' },
+    ]);
     expect(office.active(at('2026-03-27T07:30:00Z'))).toBe(true); // Friday 08:30 CET (UTC+1)
     expect(office.active(at('2026-03-27T06:30:00Z'))).toBe(false); // Friday 07:30 CET
     expect(office.active(at('2026-03-28T10:00:00Z'))).toBe(false); // Saturday
@@ -141,7 +198,9 @@ describe('time intervals', () => {
   });
 
   it('counts negative days from the end of the month, and matches months and years', () => {
-    const monthEnd = compileTimeInterval('close', [{ days_of_month: ['-2:-1'], months: ['january:march', '12'], years: ['2026:2027'], location: 'UTC' }]);
+    const monthEnd = compileTimeInterval('close', [
+      { days_of_month: ['-2:-1'], months: ['january:march', '12'], years: ['2026:2027'], location: 'UTC' },
+    ]);
     expect(monthEnd.active(at('2026-02-27T12:00:00Z'))).toBe(true); // February 2026 has 28 days
     expect(monthEnd.active(at('2026-02-26T12:00:00Z'))).toBe(false);
     expect(monthEnd.active(at('2026-03-31T00:00:00Z'))).toBe(true);
@@ -160,18 +219,29 @@ describe('routing tree in the daemon', () => {
   });
 
   it('notifies the receivers the tree picks, and an exporter outside the tree by its own routes', async () => {
-    const [oncall, team, audit] = await Promise.all([0, 1, 2].map(async () => {
-      const f = await new FakeWebhookReceiver().listen();
-      fakes.push(f);
-      return f;
-    }));
+    const [oncall, team, audit] = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const f = await new FakeWebhookReceiver().listen();
+        fakes.push(f);
+        return f;
+      }),
+    );
     daemon = await startDaemon(withRouting(TREE, { oncall: oncall!.url, team: team!.url, audit: audit!.url }));
-    const post = (body: object) => fetch(daemon!.url('/v1/events'), { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const post = (body: object) =>
+      fetch(daemon!.url('/v1/events'), {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
     // Critical on a web service: the severity route (oncall). Info on another asset: the root (team).
     await post({ asset: 'web-1', service: 'web', type: 'down', severity_text: 'CRITICAL' });
     await post({ asset: 'cron-1', service: 'cron', type: 'down', severity_text: 'INFO' });
-    const keys = (f: FakeWebhookReceiver) => new Set(f.accepted.map((p) => (p as { data: { incident: { key: string } } }).data.incident.key));
-    await waitFor(() => oncall!.accepted.length >= 1 && team!.accepted.length >= 1 && audit!.accepted.length >= 2, 'webhooks received');
+    const keys = (f: FakeWebhookReceiver) =>
+      new Set(f.accepted.map((p) => (p as { data: { incident: { key: string } } }).data.incident.key));
+    await waitFor(
+      () => oncall!.accepted.length >= 1 && team!.accepted.length >= 1 && audit!.accepted.length >= 2,
+      'webhooks received',
+    );
     expect(keys(oncall!)).toEqual(new Set(['asset_down{asset="web-1"}']));
     expect(keys(team!)).toEqual(new Set(['asset_down{asset="cron-1"}']));
     // webhook/audit is in no receiver: its own routes (rule = asset_down) take both.
@@ -181,9 +251,28 @@ describe('routing tree in the daemon', () => {
 
 describe('vigil routes test', () => {
   it('the shipped example routes as its comment says', async () => {
-    const res = await runCli(['routes', 'test', '--config', 'config/examples/routing.yaml', '--at', '2026-12-02T12:00:00Z', 'severity=critical', 'service=billing']);
+    const res = await runCli([
+      'routes',
+      'test',
+      '--config',
+      'config/examples/routing.yaml',
+      '--at',
+      '2026-12-02T12:00:00Z',
+      'severity=critical',
+      'service=billing',
+    ]);
     expect(res.stdout.trim().split('\n').at(-1)).toBe('pager');
-    const batch = await runCli(['routes', 'test', '--config', 'config/examples/routing.yaml', '--at', '2026-12-31T12:00:00Z', 'severity=error', 'service=reports', 'tenant=acme']);
+    const batch = await runCli([
+      'routes',
+      'test',
+      '--config',
+      'config/examples/routing.yaml',
+      '--at',
+      '2026-12-31T12:00:00Z',
+      'severity=error',
+      'service=reports',
+      'tenant=acme',
+    ]);
     expect(batch.stdout.trim().split('\n').at(-1)).toBe('chat,chat');
   });
 
@@ -191,15 +280,42 @@ describe('vigil routes test', () => {
   writeFileSync(file, withRouting(TREE));
 
   it('prints the matched routes and receivers, as amtool config routes test does', async () => {
-    const res = await runCli(['routes', 'test', '--config', file, '--at', '2026-12-05T12:00:00+01:00', 'severity=critical', 'service=payments', 'tenant=acme']);
+    const res = await runCli([
+      'routes',
+      'test',
+      '--config',
+      file,
+      '--at',
+      '2026-12-05T12:00:00+01:00',
+      'severity=critical',
+      'service=payments',
+      'tenant=acme',
+    ]);
     expect(res.code).toBe(0);
     expect(res.stdout).toBe(
-      ['{} > tenant="acme"', '  receiver oncall: webhook/oncall', '{} > severity>="error" > service=~"pay.*"', '  receiver oncall: webhook/oncall', 'oncall,oncall', ''].join('\n'),
+      [
+        '{} > tenant="acme"',
+        '  receiver oncall: webhook/oncall',
+        '{} > severity>="error" > service=~"pay.*"',
+        '  receiver oncall: webhook/oncall',
+        'oncall,oncall',
+        '',
+      ].join('\n'),
     );
   });
 
   it('says when a route is muted, and checks the expected receivers', async () => {
-    const muted = await runCli(['routes', 'test', '--config', file, '--at', '2026-12-05T22:30:00+01:00', '--verify-receivers', 'oncall', 'severity=error']);
+    const muted = await runCli([
+      'routes',
+      'test',
+      '--config',
+      file,
+      '--at',
+      '2026-12-05T22:30:00+01:00',
+      '--verify-receivers',
+      'oncall',
+      'severity=error',
+    ]);
     expect(muted.stdout).toMatch(/receiver oncall: webhook\/oncall \(muted now; resolutions still go out\)/);
     expect(muted.code).toBe(0);
     const wrong = await runCli(['routes', 'test', '--config', file, '--verify-receivers', 'team', 'severity=error']);

@@ -21,9 +21,20 @@ describe('two exporters sharing one ledger (as two instances share a store)', ()
     cleanup.push(() => glpi.close());
     const ledger = new FileTicketLedger(join(mkdtempSync(join(tmpdir(), 'vigil-shared-')), 'ledger.ndjson'));
     await ledger.open();
-    const config = parseWith(glpiExporterSchema, { url: glpi.apiUrl, app_token: 'app-token-1', user_token: 'user-token-1' });
+    const config = parseWith(glpiExporterSchema, {
+      url: glpi.apiUrl,
+      app_token: 'app-token-1',
+      user_token: 'user-token-1',
+    });
     const timers = new ManualTimers();
-    const instances = [0, 1].map(() => new IncidentExporter(testSettings('glpi'), config, new GlpiDriver(config), { ledger, timers, random: () => 0.5 }));
+    const instances = [0, 1].map(
+      () =>
+        new IncidentExporter(testSettings('glpi'), config, new GlpiDriver(config), {
+          ledger,
+          timers,
+          random: () => 0.5,
+        }),
+    );
     for (const e of instances) {
       await e.start();
       cleanup.push(() => e.shutdown());

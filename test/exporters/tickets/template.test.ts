@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { compileTemplate } from '../../../src/exporters/tickets/template.ts';
 
 describe('templates', () => {
-  const ctx = { incident: { title: 'Disk <full>', count: 3 }, labels: [{ name: 'env', value: 'prod' }, { name: 'host', value: 'db-1' }], events: ['e1', 'e2'], none: [] };
+  const ctx = {
+    incident: { title: 'Disk <full>', count: 3 },
+    labels: [
+      { name: 'env', value: 'prod' },
+      { name: 'host', value: 'db-1' },
+    ],
+    events: ['e1', 'e2'],
+    none: [],
+  };
 
   it('inserts values, escaping them only where the target asks', () => {
     const t = compileTemplate('{{incident.title}} ({{incident.count}} events){{missing}}');
@@ -12,7 +20,9 @@ describe('templates', () => {
 
   it('repeats sections over lists, renders inverted sections when empty, looks names up outwards', () => {
     expect(compileTemplate('{{#labels}}{{name}}={{value}}; {{/labels}}').render(ctx)).toBe('env=prod; host=db-1; ');
-    expect(compileTemplate('{{#events}}[{{.}} of {{incident.title}}]{{/events}}').render(ctx)).toBe('[e1 of Disk <full>][e2 of Disk <full>]');
+    expect(compileTemplate('{{#events}}[{{.}} of {{incident.title}}]{{/events}}').render(ctx)).toBe(
+      '[e1 of Disk <full>][e2 of Disk <full>]',
+    );
     expect(compileTemplate('{{#none}}x{{/none}}{{^none}}no events{{/none}}').render(ctx)).toBe('no events');
   });
 

@@ -11,7 +11,8 @@ import { IncidentStory } from '../incidentFixtures.ts';
 /** The shape of a value as TemplateShape spells it, to compare with the declared one. */
 function shapeOf(v: unknown): unknown {
   if (Array.isArray(v)) return { list: v.length ? shapeOf(v[0]) : 'leaf' };
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shapeOf(x)]));
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shapeOf(x)]));
   return 'leaf';
 }
 
@@ -23,10 +24,24 @@ describe('notification templates name only what a notification has', () => {
   });
 
   it('refuses a misspelt field at load, with the YAML path and what exists', async () => {
-    expect(() => compileTemplate('{{incident.titel}} on {{label.host}}{{#labels}} {{name}}={{value}}{{/labels}}', INCIDENT_TEMPLATE_SHAPE)).toThrow(/^\{\{incident\.titel\}\} names nothing a notification has; use change\.kind, .*incident\.title.*label\.<name>.*labels \(a list\)/);
-    expect(() => compileTemplate('{{#labels}}{{nmae}}{{/labels}}', INCIDENT_TEMPLATE_SHAPE)).toThrow(/\{\{nmae\}\} names nothing/);
+    expect(() =>
+      compileTemplate(
+        '{{incident.titel}} on {{label.host}}{{#labels}} {{name}}={{value}}{{/labels}}',
+        INCIDENT_TEMPLATE_SHAPE,
+      ),
+    ).toThrow(
+      /^\{\{incident\.titel\}\} names nothing a notification has; use change\.kind, .*incident\.title.*label\.<name>.*labels \(a list\)/,
+    );
+    expect(() => compileTemplate('{{#labels}}{{nmae}}{{/labels}}', INCIDENT_TEMPLATE_SHAPE)).toThrow(
+      /\{\{nmae\}\} names nothing/,
+    );
     // Names inside a section may also come from the frames around it; label.<any> is data.
-    expect(() => compileTemplate('{{#labels}}{{name}} {{marker}}{{/labels}} {{label.anything}} {{#change.events}}{{.}}{{/change.events}}', INCIDENT_TEMPLATE_SHAPE)).not.toThrow();
+    expect(() =>
+      compileTemplate(
+        '{{#labels}}{{name}} {{marker}}{{/labels}} {{label.anything}} {{#change.events}}{{.}}{{/change.events}}',
+        INCIDENT_TEMPLATE_SHAPE,
+      ),
+    ).not.toThrow();
 
     const dir = mkdtempSync(join(tmpdir(), 'vigil-template-'));
     const file = join(dir, 'vigil.yaml');
@@ -47,6 +62,8 @@ service:
     );
     const r = await runCli(['validate', '--config', file]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/exporters\.webhook\.title: is not a valid template: \{\{incident\.titel\}\} names nothing a notification has/);
+    expect(r.stderr).toMatch(
+      /exporters\.webhook\.title: is not a valid template: \{\{incident\.titel\}\} names nothing a notification has/,
+    );
   });
 });

@@ -29,7 +29,9 @@ const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
 describe('webhook exporter', () => {
   it('signs exactly as the Standard Webhooks reference test vector', () => {
-    expect(signWebhook(SECRET, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}')).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
+    expect(signWebhook(SECRET, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}')).toBe(
+      'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+    );
   });
 
   it('delivers open, update and resolve as signed JSON that the receiver verifies', async () => {
@@ -40,7 +42,10 @@ describe('webhook exporter', () => {
     await exp.consumeIncidents([story.next('resolved')]);
     await exp.outbox.whenIdle();
     expect(receiver.rejected).toHaveLength(0);
-    const got = receiver.accepted as { type: string; data: { marker: string; incident: { key: string; status: string } } }[];
+    const got = receiver.accepted as {
+      type: string;
+      data: { marker: string; incident: { key: string; status: string } };
+    }[];
     expect(got.map((p) => p.type)).toEqual(['incident.opened', 'incident.updated', 'incident.resolved']);
     expect(got[2]!.data.incident).toMatchObject({ key: 'disk-full{host="db-1"}', status: 'resolved' });
     const ids = receiver.requests.map((r) => r.headers['webhook-id']);
@@ -50,7 +55,10 @@ describe('webhook exporter', () => {
 
   it('parks a change the receiver refuses for a bad signature instead of retrying it forever', async () => {
     const receiver = await fake(new FakeWebhookReceiver({ secret: SECRET }));
-    const { exp } = await exporter({ url: receiver.url, secret: 'whsec_' + Buffer.from('another secret of 24 bytes!').toString('base64') });
+    const { exp } = await exporter({
+      url: receiver.url,
+      secret: 'whsec_' + Buffer.from('another secret of 24 bytes!').toString('base64'),
+    });
     await exp.consumeIncidents([new IncidentStory().next('opened')]);
     await exp.outbox.whenIdle();
     expect(receiver.rejected).toHaveLength(1);
@@ -74,7 +82,10 @@ describe('webhook exporter', () => {
     await exp.consumeIncidents([story.next('resolved')]);
     await exp.outbox.whenIdle();
     expect(slack.requests).toHaveLength(4);
-    expect(slack.messages.map((m) => m.blocks![0]!.text!.text)).toEqual(['[OPEN] [ERROR] Disk full on db-1', '[RESOLVED] [ERROR] Disk full on db-1']);
+    expect(slack.messages.map((m) => m.blocks![0]!.text!.text)).toEqual([
+      '[OPEN] [ERROR] Disk full on db-1',
+      '[RESOLVED] [ERROR] Disk full on db-1',
+    ]);
   });
 
   it('escapes Slack control sequences and strips invisible characters in every inserted value', async () => {
@@ -97,14 +108,42 @@ describe('webhook exporter', () => {
 
   it('sends the Alertmanager v4 payload: firing, then resolved with endsAt, one fingerprint', async () => {
     const receiver = await fake(new FakeWebhookReceiver());
-    const { exp } = await exporter({ url: receiver.url, format: 'alertmanager', receiver: 'ops', external_url: 'https://vigil.example' });
+    const { exp } = await exporter({
+      url: receiver.url,
+      format: 'alertmanager',
+      receiver: 'ops',
+      external_url: 'https://vigil.example',
+    });
     const story = new IncidentStory();
     await exp.consumeIncidents([story.next('opened'), story.next('resolved')]);
     await exp.outbox.whenIdle();
-    type Am = { version: string; status: string; receiver: string; groupKey: string; alerts: { status: string; labels: Record<string, string>; startsAt: string; endsAt: string; fingerprint: string }[] };
+    type Am = {
+      version: string;
+      status: string;
+      receiver: string;
+      groupKey: string;
+      alerts: {
+        status: string;
+        labels: Record<string, string>;
+        startsAt: string;
+        endsAt: string;
+        fingerprint: string;
+      }[];
+    };
     const [firing, resolved] = receiver.accepted as Am[];
-    expect(firing).toMatchObject({ version: '4', status: 'firing', receiver: 'ops', truncatedAlerts: 0, externalURL: 'https://vigil.example' });
-    expect(firing!.alerts[0]).toMatchObject({ status: 'firing', endsAt: '0001-01-01T00:00:00Z', startsAt: '2026-11-23T10:00:00.000Z', labels: { alertname: 'disk-full', severity: 'error', host: 'db-1', env: 'prod' } });
+    expect(firing).toMatchObject({
+      version: '4',
+      status: 'firing',
+      receiver: 'ops',
+      truncatedAlerts: 0,
+      externalURL: 'https://vigil.example',
+    });
+    expect(firing!.alerts[0]).toMatchObject({
+      status: 'firing',
+      endsAt: '0001-01-01T00:00:00Z',
+      startsAt: '2026-11-23T10:00:00.000Z',
+      labels: { alertname: 'disk-full', severity: 'error', host: 'db-1', env: 'prod' },
+    });
     expect(firing!.alerts[0]!.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(resolved!.status).toBe('resolved');
     expect(resolved!.alerts[0]!.endsAt).toBe('2026-11-23T10:02:00.000Z');
@@ -127,22 +166,48 @@ describe('webhook exporter', () => {
 
   it('takes only routed incidents, skips changes not to notify, and never resolves what it never announced', async () => {
     const receiver = await fake(new FakeWebhookReceiver());
-    const { exp } = await exporter({ url: receiver.url, routes: [{ matchers: ['severity >= error', 'env = "prod"'] }, { matchers: ['rule =~ "cert-.*"'] }] });
+    const { exp } = await exporter({
+      url: receiver.url,
+      routes: [{ matchers: ['severity >= error', 'env = "prod"'] }, { matchers: ['rule =~ "cert-.*"'] }],
+    });
     const prodError = new IncidentStory('a');
     const stagingError = new IncidentStory('b', { labels: { env: 'staging' } });
-    const certWarning = new IncidentStory('c', { rule: 'cert-expiry', severityNumber: 13, severityText: 'WARN', labels: {} });
+    const certWarning = new IncidentStory('c', {
+      rule: 'cert-expiry',
+      severityNumber: 13,
+      severityText: 'WARN',
+      labels: {},
+    });
     const heldBack = new IncidentStory('d');
-    await exp.consumeIncidents([prodError.next('opened'), stagingError.next('opened'), certWarning.next('opened'), heldBack.next('opened', { notify: false })]);
-    await exp.consumeIncidents([heldBack.next('resolved', { notify: false }), prodError.next('resolved', { notify: false })]);
+    await exp.consumeIncidents([
+      prodError.next('opened'),
+      stagingError.next('opened'),
+      certWarning.next('opened'),
+      heldBack.next('opened', { notify: false }),
+    ]);
+    await exp.consumeIncidents([
+      heldBack.next('resolved', { notify: false }),
+      prodError.next('resolved', { notify: false }),
+    ]);
     await exp.outbox.whenIdle();
     const got = receiver.accepted as { type: string; data: { incident: { key: string } } }[];
-    expect(got.map((p) => `${p.data.incident.key}:${p.type}`)).toEqual(['a:incident.opened', 'c:incident.opened', 'a:incident.resolved']);
+    expect(got.map((p) => `${p.data.incident.key}:${p.type}`)).toEqual([
+      'a:incident.opened',
+      'c:incident.opened',
+      'a:incident.resolved',
+    ]);
   });
 
   it('rejects invalid matchers and templates with the config path at fault', () => {
-    expect(() => parseWith(webhookExporterSchema, { url: 'http://x', routes: [{ matchers: ['env ~ prod'] }] })).toThrow('routes[0].matchers[0]: must look like name = "value"');
-    expect(() => parseWith(webhookExporterSchema, { url: 'http://x', routes: [{ matchers: ['host >= db'] }] })).toThrow('>= only compares severity');
-    expect(() => parseWith(webhookExporterSchema, { url: 'http://x', title: '{{#labels}}x' })).toThrow('title: is not a valid template: {{#labels}} is never closed');
+    expect(() => parseWith(webhookExporterSchema, { url: 'http://x', routes: [{ matchers: ['env ~ prod'] }] })).toThrow(
+      'routes[0].matchers[0]: must look like name = "value"',
+    );
+    expect(() => parseWith(webhookExporterSchema, { url: 'http://x', routes: [{ matchers: ['host >= db'] }] })).toThrow(
+      '>= only compares severity',
+    );
+    expect(() => parseWith(webhookExporterSchema, { url: 'http://x', title: '{{#labels}}x' })).toThrow(
+      'title: is not a valid template: {{#labels}} is never closed',
+    );
   });
 
   it('keeps an incident as one PagerDuty alert: triggers on open and updates, acknowledge, resolve', async () => {
@@ -150,19 +215,38 @@ describe('webhook exporter', () => {
     const pd = await fake(new FakePagerDuty(routingKey));
     const { exp } = await exporter({ url: pd.enqueueUrl, format: 'pagerduty', routing_key: routingKey });
     const story = new IncidentStory();
-    await exp.consumeIncidents([story.next('opened'), story.next('updated'), story.next('acknowledged'), story.next('resolved')]);
+    await exp.consumeIncidents([
+      story.next('opened'),
+      story.next('updated'),
+      story.next('acknowledged'),
+      story.next('resolved'),
+    ]);
     await exp.outbox.whenIdle();
     expect(exp.outbox.parked).toBe(0);
-    expect(pd.alerts).toEqual([{ dedupKey: incidentMarker('disk-full{host="db-1"}'), status: 'resolved', summary: '[ERROR] Disk full on db-1', severity: 'error', triggers: 2 }]);
+    expect(pd.alerts).toEqual([
+      {
+        dedupKey: incidentMarker('disk-full{host="db-1"}'),
+        status: 'resolved',
+        summary: '[ERROR] Disk full on db-1',
+        severity: 'error',
+        triggers: 2,
+      },
+    ]);
   });
 
   it('parks PagerDuty events the API calls invalid, and requires a routing key for the format', async () => {
     const pd = await fake(new FakePagerDuty('R0UT1NGKEY0123456789abcdefABCDEF'));
-    const { exp } = await exporter({ url: pd.enqueueUrl, format: 'pagerduty', routing_key: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
+    const { exp } = await exporter({
+      url: pd.enqueueUrl,
+      format: 'pagerduty',
+      routing_key: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    });
     await exp.consumeIncidents([new IncidentStory().next('opened')]);
     await exp.outbox.whenIdle();
     expect(exp.outbox.parked).toBe(1);
     expect(pd.alerts).toHaveLength(0);
-    expect(() => parseWith(webhookExporterSchema, { url: pd.enqueueUrl, format: 'pagerduty' })).toThrow('routing_key: is required with format: pagerduty');
+    expect(() => parseWith(webhookExporterSchema, { url: pd.enqueueUrl, format: 'pagerduty' })).toThrow(
+      'routing_key: is required with format: pagerduty',
+    );
   });
 });

@@ -14,6 +14,7 @@ describe('config/examples/auth.yaml', () => {
     const cfg = parseConfig(text, registry, {});
     expect(Object.keys(cfg.extensions).sort()).toEqual(['authenticator', 'authenticator/partners']);
     expect(cfg.service.extensions).toEqual(['authenticator', 'authenticator/partners']);
-    for (const r of Object.values(cfg.receivers)) expect((r.config as { auth?: { authenticator?: string } }).auth?.authenticator, r.id).toMatch(/^authenticator/);
+    for (const r of Object.values(cfg.receivers))
+      expect((r.config as { auth?: { authenticator?: string } }).auth?.authenticator, r.id).toMatch(/^authenticator/);
   });
 });

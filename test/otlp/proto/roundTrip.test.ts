@@ -16,8 +16,16 @@ import { mulberry32 } from '../../support/seededRandom.ts';
 
 type Rng = () => number;
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]!;
-const hex = (rng: Rng, bytes: number) => Array.from({ length: bytes }, () => Math.floor(rng() * 256).toString(16).padStart(2, '0')).join('').replace(/^0{2}/, 'a1');
-const text = (rng: Rng) => pick(rng, ['', 'a', 'disk full', 'héllo wörld ✓', 'x'.repeat(200), 'line1\nline2', '日本語'.repeat(30)]);
+const hex = (rng: Rng, bytes: number) =>
+  Array.from({ length: bytes }, () =>
+    Math.floor(rng() * 256)
+      .toString(16)
+      .padStart(2, '0'),
+  )
+    .join('')
+    .replace(/^0{2}/, 'a1');
+const text = (rng: Rng) =>
+  pick(rng, ['', 'a', 'disk full', 'héllo wörld ✓', 'x'.repeat(200), 'line1\nline2', '日本語'.repeat(30)]);
 
 /** Every AnyValue kind, nested up to `depth`. */
 function anyValue(rng: Rng, depth: number): AttrValue {
@@ -47,13 +55,23 @@ function anyValue(rng: Rng, depth: number): AttrValue {
 function attributes(rng: Rng, depth = 2): Attributes {
   const out: Attributes = {};
   const n = Math.floor(rng() * 5);
-  for (let i = 0; i < n; i++) setAttr(out, pick(rng, ['k', 'http.status_code', 'ünï', 'a.b.c', '__proto__', `key${i}`]), anyValue(rng, depth));
+  for (let i = 0; i < n; i++)
+    setAttr(out, pick(rng, ['k', 'http.status_code', 'ünï', 'a.b.c', '__proto__', `key${i}`]), anyValue(rng, depth));
   return out;
 }
 
 function resourceAndScope(rng: Rng): { resource: Attributes; scope: InstrumentationScope | undefined } {
-  const resource = pick<Attributes>(rng, [{ 'service.name': 'checkout', 'host.name': 'web-1' }, { 'service.name': 'db' }, {}, attributes(rng)]);
-  const scope = pick<InstrumentationScope | undefined>(rng, [undefined, { name: 'lib', version: '1.2.3', attributes: {} }, { name: '', version: '', attributes: { a: 1 } }]);
+  const resource = pick<Attributes>(rng, [
+    { 'service.name': 'checkout', 'host.name': 'web-1' },
+    { 'service.name': 'db' },
+    {},
+    attributes(rng),
+  ]);
+  const scope = pick<InstrumentationScope | undefined>(rng, [
+    undefined,
+    { name: 'lib', version: '1.2.3', attributes: {} },
+    { name: '', version: '', attributes: { a: 1 } },
+  ]);
   return { resource, scope };
 }
 
@@ -90,8 +108,17 @@ function span(rng: Rng): Span {
     attributes: attributes(rng),
     resource,
     scope,
-    events: Array.from({ length: Math.floor(rng() * 3) }, () => ({ timeUnixNano: 1_700_000_000_100_000_000n, name: pick(rng, ['exception', 'retry']), attributes: attributes(rng) })),
-    links: Array.from({ length: Math.floor(rng() * 3) }, () => ({ traceId: hex(rng, 16), spanId: hex(rng, 8), traceState: pick(rng, ['', 'x=y']), attributes: attributes(rng) })),
+    events: Array.from({ length: Math.floor(rng() * 3) }, () => ({
+      timeUnixNano: 1_700_000_000_100_000_000n,
+      name: pick(rng, ['exception', 'retry']),
+      attributes: attributes(rng),
+    })),
+    links: Array.from({ length: Math.floor(rng() * 3) }, () => ({
+      traceId: hex(rng, 16),
+      spanId: hex(rng, 8),
+      traceState: pick(rng, ['', 'x=y']),
+      attributes: attributes(rng),
+    })),
     statusCode: Math.floor(rng() * 3),
     statusMessage: pick(rng, ['', 'boom']),
     service: '',
@@ -111,7 +138,13 @@ function point(rng: Rng): MetricPoint {
     startTimeUnixNano: pick(rng, [0n, 1_699_999_999_000_000_000n]),
     timeUnixNano: 1_700_000_000_000_000_000n,
     flags: pick(rng, [0, 1]),
-    exemplars: Array.from({ length: Math.floor(rng() * 2) }, () => ({ timeUnixNano: 1_700_000_000_000_000_001n, value: 3.5, spanId: pick(rng, ['', hex(rng, 8)]), traceId: pick(rng, ['', hex(rng, 16)]), filteredAttributes: attributes(rng, 0) })),
+    exemplars: Array.from({ length: Math.floor(rng() * 2) }, () => ({
+      timeUnixNano: 1_700_000_000_000_000_001n,
+      value: 3.5,
+      spanId: pick(rng, ['', hex(rng, 8)]),
+      traceId: pick(rng, ['', hex(rng, 16)]),
+      filteredAttributes: attributes(rng, 0),
+    })),
     service: '',
     tenant: '',
   };
@@ -121,7 +154,17 @@ function point(rng: Rng): MetricPoint {
     case 1:
       return { ...base, kind: 'sum', value: 7, temporality: pick(rng, [0, 1, 2] as const), isMonotonic: rng() < 0.5 };
     case 2:
-      return { ...base, kind: 'histogram', count: 6, sum: 12.5, min: pick(rng, [undefined, 0.1]), max: pick(rng, [undefined, 9]), bucketCounts: [1, 2, 3], explicitBounds: [1, 5], temporality: pick(rng, [1, 2] as const) };
+      return {
+        ...base,
+        kind: 'histogram',
+        count: 6,
+        sum: 12.5,
+        min: pick(rng, [undefined, 0.1]),
+        max: pick(rng, [undefined, 9]),
+        bucketCounts: [1, 2, 3],
+        explicitBounds: [1, 5],
+        temporality: pick(rng, [1, 2] as const),
+      };
     case 3:
       return {
         ...base,
@@ -141,7 +184,17 @@ function point(rng: Rng): MetricPoint {
       };
     default:
       // SummaryDataPoint has no exemplars field.
-      return { ...base, exemplars: [], kind: 'summary', count: 4, sum: 8, quantiles: [{ quantile: 0, value: 1 }, { quantile: 0.99, value: 3 }] };
+      return {
+        ...base,
+        exemplars: [],
+        kind: 'summary',
+        count: 4,
+        sum: 8,
+        quantiles: [
+          { quantile: 0, value: 1 },
+          { quantile: 0.99, value: 3 },
+        ],
+      };
   }
 }
 
@@ -151,7 +204,8 @@ function wireOf<T extends object>(rec: T, drop: string[]): Record<string, unknow
   for (const [k, v] of Object.entries(rec)) if (!drop.includes(k)) out[k] = v;
   return out;
 }
-const sortById = <T>(xs: T[], key: (x: T) => string) => [...xs].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+const sortById = <T>(xs: T[], key: (x: T) => string) =>
+  [...xs].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 
 /** A text of a record independent of key order, to compare decoded and sent records as sets. */
 function canonical(v: unknown): string {
@@ -160,7 +214,12 @@ function canonical(v: unknown): string {
     if (x === undefined) return 'undefined';
     if (typeof x === 'number' && !Number.isFinite(x)) return String(x);
     if (x instanceof Uint8Array) return [...x];
-    if (x !== null && typeof x === 'object' && !Array.isArray(x)) return Object.fromEntries(Object.keys(x).sort().map((k) => [k === '__proto__' ? ' __proto__' : k, (x as Record<string, unknown>)[k]]));
+    if (x !== null && typeof x === 'object' && !Array.isArray(x))
+      return Object.fromEntries(
+        Object.keys(x)
+          .sort()
+          .map((k) => [k === '__proto__' ? ' __proto__' : k, (x as Record<string, unknown>)[k]]),
+      );
     return x;
   });
 }
@@ -174,7 +233,18 @@ describe('OTLP protobuf encoders, read back by the receiver decoders', () => {
       expect(decoded.rejected.count, `seed ${seed}`).toBe(0);
       const drop = ['id', 'asset', 'title', 'type', 'service', 'tenant', 'fingerprint', 'source'];
       // Records regroup by resource and scope on the wire; compare as sets keyed by content.
-      expect(sortById(decoded.items.map((e) => wireOf(e, drop)), canonical), `seed ${seed}`).toEqual(sortById(events.map((e) => wireOf(e, drop)), canonical));
+      expect(
+        sortById(
+          decoded.items.map((e) => wireOf(e, drop)),
+          canonical,
+        ),
+        `seed ${seed}`,
+      ).toEqual(
+        sortById(
+          events.map((e) => wireOf(e, drop)),
+          canonical,
+        ),
+      );
     }
   });
 
@@ -184,7 +254,18 @@ describe('OTLP protobuf encoders, read back by the receiver decoders', () => {
       const spans = Array.from({ length: 1 + Math.floor(rng() * 6) }, () => span(rng));
       const decoded = decodeTracesProto(createReader(encodeTracesRequest(spans)));
       expect(decoded.rejected.count, `seed ${seed}`).toBe(0);
-      expect(sortById(decoded.items.map((s) => wireOf(s, ['service'])), (s) => s.spanId as string), `seed ${seed}`).toEqual(sortById(spans.map((s) => wireOf(s, ['service'])), (s) => s.spanId as string));
+      expect(
+        sortById(
+          decoded.items.map((s) => wireOf(s, ['service'])),
+          (s) => s.spanId as string,
+        ),
+        `seed ${seed}`,
+      ).toEqual(
+        sortById(
+          spans.map((s) => wireOf(s, ['service'])),
+          (s) => s.spanId as string,
+        ),
+      );
     }
   });
 
@@ -194,20 +275,40 @@ describe('OTLP protobuf encoders, read back by the receiver decoders', () => {
       const points = Array.from({ length: 1 + Math.floor(rng() * 8) }, () => point(rng));
       const decoded = decodeMetricsProto(createReader(encodeMetricsRequest(points)));
       expect(decoded.rejected.count, `seed ${seed}`).toBe(0);
-      const norm = (p: MetricPoint) => wireOf({ ...p, min: 'min' in p ? p.min : undefined, max: 'max' in p ? p.max : undefined }, ['service']);
-      expect(sortById(decoded.items.map(norm), canonical), `seed ${seed}`).toEqual(sortById(points.map(norm), canonical));
+      const norm = (p: MetricPoint) =>
+        wireOf({ ...p, min: 'min' in p ? p.min : undefined, max: 'max' in p ? p.max : undefined }, ['service']);
+      expect(sortById(decoded.items.map(norm), canonical), `seed ${seed}`).toEqual(
+        sortById(points.map(norm), canonical),
+      );
     }
   });
 
   it('writes what protobufjs reads from the .proto files, long strings and big messages included', () => {
-    const big = newEvent({ source: 'json', body: 'é'.repeat(70_000), attributes: { n: 300, list: ['a', 1, true] }, resource: { 'service.name': 's' } });
+    const big = newEvent({
+      source: 'json',
+      body: 'é'.repeat(70_000),
+      attributes: { n: 300, list: ['a', 1, true] },
+      resource: { 'service.name': 's' },
+    });
     const T = protoType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
-    const msg = T.toObject(T.decode(encodeLogsRequest([big], new ProtoWriter(16))), { longs: String }) as { resourceLogs: { scopeLogs: { logRecords: { body: { stringValue: string }; attributes: { key: string; value: Record<string, unknown> }[] }[] }[] }[] };
+    const msg = T.toObject(T.decode(encodeLogsRequest([big], new ProtoWriter(16))), { longs: String }) as {
+      resourceLogs: {
+        scopeLogs: {
+          logRecords: {
+            body: { stringValue: string };
+            attributes: { key: string; value: Record<string, unknown> }[];
+          }[];
+        }[];
+      }[];
+    };
     const rec = msg.resourceLogs[0]!.scopeLogs[0]!.logRecords[0]!;
     expect(rec.body.stringValue).toBe('é'.repeat(70_000));
     expect(rec.attributes).toEqual([
       { key: 'n', value: { intValue: '300' } },
-      { key: 'list', value: { arrayValue: { values: [{ stringValue: 'a' }, { intValue: '1' }, { boolValue: true }] } } },
+      {
+        key: 'list',
+        value: { arrayValue: { values: [{ stringValue: 'a' }, { intValue: '1' }, { boolValue: true }] } },
+      },
     ]);
   });
 });

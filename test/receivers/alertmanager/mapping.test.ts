@@ -56,24 +56,44 @@ describe('alertmanager receiver: an alert becomes an event', () => {
   });
 
   it('is firing without endsAt, and resolved (up) once endsAt has passed', () => {
-    expect(mapped({ labels: { alertname: 'A' } })).toMatchObject({ type: 'down', attributes: { 'alert.status': 'firing' } });
+    expect(mapped({ labels: { alertname: 'A' } })).toMatchObject({
+      type: 'down',
+      attributes: { 'alert.status': 'firing' },
+    });
     const resolved = mapped({ ...prometheusAlert, endsAt: iso(-1000) });
-    expect(resolved).toMatchObject({ type: 'up', title: 'InstanceDown', asset: 'web-1:9100', attributes: { 'alert.status': 'resolved' } });
+    expect(resolved).toMatchObject({
+      type: 'up',
+      title: 'InstanceDown',
+      asset: 'web-1:9100',
+      attributes: { 'alert.status': 'resolved' },
+    });
   });
 
-  it('reads Go\'s zero time as unset, and RFC 3339 offsets and nanoseconds', () => {
-    expect(mapped({ labels: { a: 'b' }, startsAt: '0001-01-01T00:00:00Z', endsAt: '0001-01-01T00:00:00Z' }).type).toBe('down');
+  it("reads Go's zero time as unset, and RFC 3339 offsets and nanoseconds", () => {
+    expect(mapped({ labels: { a: 'b' }, startsAt: '0001-01-01T00:00:00Z', endsAt: '0001-01-01T00:00:00Z' }).type).toBe(
+      'down',
+    );
     expect(mapped({ labels: { a: 'b' }, endsAt: '2026-12-03T12:59:59.999999999+01:00' }).type).toBe('up');
     expect(mapped({ labels: { a: 'b' }, endsAt: '2026-12-03T13:00:00.000000001+01:00' }).type).toBe('down');
   });
 
   it('takes the summary as title when there is no alertname, and leaves severity unset without a severity label', () => {
     const ev = mapped({ labels: { job: 'x' }, annotations: { summary: 'disk full' } });
-    expect(ev).toMatchObject({ title: 'disk full', body: 'disk full', severityNumber: 0, severityText: '', asset: '', service: 'x' });
+    expect(ev).toMatchObject({
+      title: 'disk full',
+      body: 'disk full',
+      severityNumber: 0,
+      severityText: '',
+      asset: '',
+      service: 'x',
+    });
   });
 
   it('never hides a label behind a name it adds', () => {
-    expect(mapped({ labels: { 'alert.status': 'mine', startsAt: 'label' } }).attributes).toMatchObject({ 'alert.status': 'mine', startsAt: 'label' });
+    expect(mapped({ labels: { 'alert.status': 'mine', startsAt: 'label' } }).attributes).toMatchObject({
+      'alert.status': 'mine',
+      startsAt: 'label',
+    });
   });
 
   it('keeps label names from the wire as data', () => {
@@ -89,9 +109,13 @@ describe('alertmanager receiver: an alert becomes an event', () => {
     expect(reason({ labels: ['a'] })).toBe('labels must be an object of strings');
     expect(reason({ labels: { '': 'x' } })).toBe('labels: a name must not be empty');
     expect(reason({ labels: { a: 'b' }, annotations: { s: null } })).toBe('annotations.s must be a string, got null');
-    expect(reason({ labels: { a: 'b' }, startsAt: 'yesterday' })).toBe('startsAt is not an RFC 3339 date-time: "yesterday"');
+    expect(reason({ labels: { a: 'b' }, startsAt: 'yesterday' })).toBe(
+      'startsAt is not an RFC 3339 date-time: "yesterday"',
+    );
     expect(reason({ labels: { a: 'b' }, endsAt: 17 })).toBe('endsAt must be an RFC 3339 date-time string');
-    expect(reason({ labels: { a: 'b' }, startsAt: iso(0), endsAt: iso(-1) })).toBe('start time must be before end time (startsAt is after endsAt)');
+    expect(reason({ labels: { a: 'b' }, startsAt: iso(0), endsAt: iso(-1) })).toBe(
+      'start time must be before end time (startsAt is after endsAt)',
+    );
     expect(reason({ labels: { a: 'b' }, generatorURL: 5 })).toBe('generatorURL must be a string');
     expect(reason('InstanceDown')).toBe('an alert must be a JSON object, got string');
     expect(reason(null)).toBe('an alert must be a JSON object, got null');

@@ -25,7 +25,8 @@ const vigilConfig = correlatingConfig(`
 /** A scrape target serving one gauge; stopping it is what the alerting rule notices. */
 function startTarget(port: number): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.url === '/metrics') res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end('# TYPE t_ready gauge\nt_ready 1\n');
+    if (req.url === '/metrics')
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end('# TYPE t_ready gauge\nt_ready 1\n');
     else res.writeHead(404).end();
   });
   return new Promise((resolve, reject) => {
@@ -45,7 +46,10 @@ afterEach(async () => {
 });
 
 /** A real Prometheus (Debian's) scraping the target every second and sending its alerts to `alertmanagerPort`. */
-async function startPrometheus(targetPort: number, alertmanagerPort: number): Promise<{ proc: ChildProcess; logs: string[] }> {
+async function startPrometheus(
+  targetPort: number,
+  alertmanagerPort: number,
+): Promise<{ proc: ChildProcess; logs: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-prometheus-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(
@@ -73,13 +77,17 @@ scrape_configs:
 `,
   );
   const webPort = await freePort();
-  const proc = spawn('/usr/bin/prometheus', [
-    `--config.file=${join(dir, 'prometheus.yml')}`,
-    `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${webPort}`,
-    '--rules.alert.resend-delay=1s',
-    '--log.level=info',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(
+    '/usr/bin/prometheus',
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${webPort}`,
+      '--rules.alert.resend-delay=1s',
+      '--log.level=info',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const logs: string[] = [];
   proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -87,7 +95,11 @@ scrape_configs:
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
     await exited;
   });
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${webPort}/-/ready`).catch(() => undefined))?.status === 200, 'Prometheus to be ready', 60_000);
+  await waitFor(
+    async () => (await fetch(`http://127.0.0.1:${webPort}/-/ready`).catch(() => undefined))?.status === 200,
+    'Prometheus to be ready',
+    60_000,
+  );
   return { proc, logs };
 }
 
@@ -102,18 +114,31 @@ describe('alertmanager receiver: a real Prometheus', () => {
     const prometheus = await startPrometheus(targetPort, port);
     const changes = () => readNdjson<IncidentChange>(join(daemon.dataDir, 'incidents.ndjson'));
     const key = `asset_down{asset="127.0.0.1:${targetPort}"}`;
-    const explain = () => `\nVigil:\n${daemon.logs.slice(-20).join('\n')}\nPrometheus:\n${prometheus.logs.join('').slice(-3000)}`;
+    const explain = () =>
+      `\nVigil:\n${daemon.logs.slice(-20).join('\n')}\nPrometheus:\n${prometheus.logs.join('').slice(-3000)}`;
 
     await stopTarget(target);
     await waitFor(() => changes().some((c) => c.kind === 'opened'), `the incident to open${explain()}`, 90_000);
     const opened = changes().find((c) => c.kind === 'opened')!;
-    expect(opened.incident).toMatchObject({ key, title: 'TargetDown', service: 't', severityText: 'critical', asset: `127.0.0.1:${targetPort}` });
+    expect(opened.incident).toMatchObject({
+      key,
+      title: 'TargetDown',
+      service: 't',
+      severityText: 'critical',
+      asset: `127.0.0.1:${targetPort}`,
+    });
 
     target = await startTarget(targetPort);
     await waitFor(() => changes().some((c) => c.kind === 'resolved'), `the incident to resolve${explain()}`, 90_000);
     const resolved = changes().find((c) => c.kind === 'resolved')!;
     expect(resolved.incident.id).toBe(opened.incident.id);
     // Prometheus re-sent the firing alert every second while the target was down: still one incident.
-    expect(new Set(changes().filter((c) => c.kind === 'opened').map((c) => c.incident.id)).size).toBe(1);
+    expect(
+      new Set(
+        changes()
+          .filter((c) => c.kind === 'opened')
+          .map((c) => c.incident.id),
+      ).size,
+    ).toBe(1);
   }, 240_000);
 });

@@ -45,12 +45,25 @@ service:
   return { service, captured, url: (path) => `http://127.0.0.1:${service.httpAddresses[0]!.port}${path}` };
 }
 
-async function post(h: Harness, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
-  const res = await fetch(h.url('/api/v2/alerts'), { method: 'POST', body: typeof body === 'string' || body instanceof Buffer ? body : JSON.stringify(body), headers });
+async function post(
+  h: Harness,
+  body: unknown,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+) {
+  const res = await fetch(h.url('/api/v2/alerts'), {
+    method: 'POST',
+    body: typeof body === 'string' || body instanceof Buffer ? body : JSON.stringify(body),
+    headers,
+  });
   return { status: res.status, text: await res.text() };
 }
 
-const alert = (instance: string, endsAt?: string) => ({ labels: { alertname: 'InstanceDown', instance, job: 'node' }, annotations: { summary: `${instance} down` }, startsAt: new Date(Date.now() - 60_000).toISOString(), ...(endsAt ? { endsAt } : {}) });
+const alert = (instance: string, endsAt?: string) => ({
+  labels: { alertname: 'InstanceDown', instance, job: 'node' },
+  annotations: { summary: `${instance} down` },
+  startsAt: new Date(Date.now() - 60_000).toISOString(),
+  ...(endsAt ? { endsAt } : {}),
+});
 
 describe('alertmanager receiver: POST /api/v2/alerts', () => {
   it('answers 200 with an empty body, as Alertmanager does, and passes firing and resolved alerts on as down and up events', async () => {
@@ -59,14 +72,26 @@ describe('alertmanager receiver: POST /api/v2/alerts', () => {
     expect(res).toEqual({ status: 200, text: '' });
     await waitFor(() => h.captured.logs.length === 2, 'two events');
     const byAsset = Object.fromEntries(h.captured.logs.map((e) => [e.asset, e]));
-    expect(byAsset['web-1']).toMatchObject({ type: 'down', title: 'InstanceDown', service: 'node', source: 'alertmanager' });
+    expect(byAsset['web-1']).toMatchObject({
+      type: 'down',
+      title: 'InstanceDown',
+      service: 'node',
+      source: 'alertmanager',
+    });
     expect(byAsset['web-2']).toMatchObject({ type: 'up', title: 'InstanceDown' });
   });
 
   it('takes gzip bodies and an empty array', async () => {
     const h = await start();
     expect(await post(h, [], { 'content-type': 'application/json' })).toEqual({ status: 200, text: '' });
-    expect((await post(h, gzipSync(JSON.stringify([alert('web-3')])), { 'content-type': 'application/json', 'content-encoding': 'gzip' })).status).toBe(200);
+    expect(
+      (
+        await post(h, gzipSync(JSON.stringify([alert('web-3')])), {
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+        })
+      ).status,
+    ).toBe(200);
     await waitFor(() => h.captured.logs.some((e) => e.asset === 'web-3'), 'the gzipped alert');
   });
 
@@ -76,10 +101,14 @@ describe('alertmanager receiver: POST /api/v2/alerts', () => {
     expect(res.status).toBe(400);
     const body = JSON.parse(res.text) as { error: string; code: string; accepted: number; rejected: unknown[] };
     expect(body).toEqual({
-      error: '2 of 4 alerts rejected (the others were accepted): alert 1: at least one label pair required; alert 3: labels is required',
+      error:
+        '2 of 4 alerts rejected (the others were accepted): alert 1: at least one label pair required; alert 3: labels is required',
       code: 'VIGIL_INVALID_INPUT',
       accepted: 2,
-      rejected: [{ index: 1, reason: 'at least one label pair required' }, { index: 3, reason: 'labels is required' }],
+      rejected: [
+        { index: 1, reason: 'at least one label pair required' },
+        { index: 3, reason: 'labels is required' },
+      ],
     });
     await waitFor(() => h.captured.logs.length === 2, 'the two valid alerts');
     expect(h.captured.logs.map((e) => e.asset).sort()).toEqual(['web-1', 'web-2']);
@@ -104,7 +133,14 @@ describe('alertmanager receiver: POST /api/v2/alerts', () => {
   it('refuses other media types (415), browser requests (403) and methods (405)', async () => {
     const h = await start();
     expect((await post(h, JSON.stringify([alert('a')]), { 'content-type': 'text/plain' })).status).toBe(415);
-    expect((await post(h, JSON.stringify([alert('a')]), { 'content-type': 'application/json', origin: 'https://evil.example' })).status).toBe(403);
+    expect(
+      (
+        await post(h, JSON.stringify([alert('a')]), {
+          'content-type': 'application/json',
+          origin: 'https://evil.example',
+        })
+      ).status,
+    ).toBe(403);
     const get = await fetch(h.url('/api/v2/alerts'));
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');
@@ -115,12 +151,14 @@ describe('alertmanager receiver: POST /api/v2/alerts', () => {
     const h = await start('max_records_per_request: 3\nmax_request_body_size: 4KiB');
     const four = await post(h, [alert('a'), alert('b'), alert('c'), alert('d')]);
     expect(four.status).toBe(413);
-    expect((JSON.parse(four.text) as { error: string }).error).toContain('receivers.alertmanager.max_records_per_request');
+    expect((JSON.parse(four.text) as { error: string }).error).toContain(
+      'receivers.alertmanager.max_records_per_request',
+    );
     expect((await post(h, [{ labels: { big: 'x'.repeat(5000) } }])).status).toBe(413);
     expect(h.captured.logs).toEqual([]);
   });
 
-  it('answers Alertmanager\'s health and readiness probes', async () => {
+  it("answers Alertmanager's health and readiness probes", async () => {
     const h = await start();
     for (const path of ['/-/healthy', '/-/ready']) {
       const res = await fetch(h.url(path));

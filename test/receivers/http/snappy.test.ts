@@ -1,6 +1,12 @@
 import snappyjs from 'snappyjs';
 import { describe, expect, it } from 'vitest';
-import { crc32c, decodeSnappy, decodeSnappyBlock, decodeSnappyFramed, SnappyCorruptError } from '../../../src/receivers/http/snappy.ts';
+import {
+  crc32c,
+  decodeSnappy,
+  decodeSnappyBlock,
+  decodeSnappyFramed,
+  SnappyCorruptError,
+} from '../../../src/receivers/http/snappy.ts';
 import { mulberry32 } from '../../support/seededRandom.ts';
 
 class TooLarge extends Error {
@@ -73,9 +79,21 @@ describe('snappy decoding', () => {
   it('decodes framed streams: compressed, uncompressed, padding and skippable chunks, repeated identifiers', () => {
     const a = Buffer.from('first chunk '.repeat(100));
     const b = Buffer.from('raw bytes');
-    const stream = Buffer.concat([framed([[0, a], [0xfe, Buffer.alloc(7)], [1, b], [0x80, Buffer.from('skip me')]]), framed([[0, a]])]);
-    expect(Buffer.concat(decodeSnappyFramed(stream, MiB, tooLarge)).toString()).toBe(a.toString() + b.toString() + a.toString());
-    expect(Buffer.concat(decodeSnappy(stream, 'snappy', MiB, tooLarge)).toString()).toBe(a.toString() + b.toString() + a.toString());
+    const stream = Buffer.concat([
+      framed([
+        [0, a],
+        [0xfe, Buffer.alloc(7)],
+        [1, b],
+        [0x80, Buffer.from('skip me')],
+      ]),
+      framed([[0, a]]),
+    ]);
+    expect(Buffer.concat(decodeSnappyFramed(stream, MiB, tooLarge)).toString()).toBe(
+      a.toString() + b.toString() + a.toString(),
+    );
+    expect(Buffer.concat(decodeSnappy(stream, 'snappy', MiB, tooLarge)).toString()).toBe(
+      a.toString() + b.toString() + a.toString(),
+    );
   });
 
   it('refuses a block stating more than the limit before allocating it, bombs included', () => {
@@ -83,7 +101,9 @@ describe('snappy decoding', () => {
     expect(bomb.length).toBeLessThan(400 * 1024);
     expect(() => decodeSnappyBlock(bomb, MiB, tooLarge)).toThrow(TooLarge);
     // A 5-byte body stating 4 GiB - 1.
-    expect(() => decodeSnappyBlock(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), MiB, tooLarge)).toThrow('too large: 4294967295');
+    expect(() => decodeSnappyBlock(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), MiB, tooLarge)).toThrow(
+      'too large: 4294967295',
+    );
   });
 
   it('refuses a framed stream once its chunks pass the limit, before decoding the chunk that would', () => {
@@ -102,42 +122,76 @@ describe('snappy decoding', () => {
 
   it('says what is wrong with a corrupt block', () => {
     const good = snappyjs.compress(Buffer.from('hello hello hello hello hello'));
-    expect(corrupt(() => decodeSnappyBlock(good.subarray(0, good.length - 2), MiB, tooLarge))).toMatch(/runs past the end|holds/);
+    expect(corrupt(() => decodeSnappyBlock(good.subarray(0, good.length - 2), MiB, tooLarge))).toMatch(
+      /runs past the end|holds/,
+    );
     expect(corrupt(() => decodeSnappyBlock(Buffer.from([]), MiB, tooLarge))).toMatch(/ends inside its length/);
-    expect(corrupt(() => decodeSnappyBlock(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), MiB, tooLarge))).toMatch(/not a valid varint/);
+    expect(corrupt(() => decodeSnappyBlock(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), MiB, tooLarge))).toMatch(
+      /not a valid varint/,
+    );
     // States 3 bytes, copies before the start.
-    expect(corrupt(() => decodeSnappyBlock(Buffer.from([0x03, 0x01 | (0 << 2), 0x05]), MiB, tooLarge))).toMatch(/refers before the start/);
+    expect(corrupt(() => decodeSnappyBlock(Buffer.from([0x03, 0x01 | (0 << 2), 0x05]), MiB, tooLarge))).toMatch(
+      /refers before the start/,
+    );
     // States 2 bytes, holds a 3-byte literal.
-    expect(corrupt(() => decodeSnappyBlock(Buffer.from([0x02, 0x08, 0x61, 0x62, 0x63]), MiB, tooLarge))).toMatch(/runs past the 2 bytes the block states/);
+    expect(corrupt(() => decodeSnappyBlock(Buffer.from([0x02, 0x08, 0x61, 0x62, 0x63]), MiB, tooLarge))).toMatch(
+      /runs past the 2 bytes the block states/,
+    );
     // States 5 bytes, holds 3.
-    expect(corrupt(() => decodeSnappyBlock(Buffer.from([0x05, 0x08, 0x61, 0x62, 0x63]), MiB, tooLarge))).toBe('snappy body is corrupt: the block states 5 bytes but holds 3');
+    expect(corrupt(() => decodeSnappyBlock(Buffer.from([0x05, 0x08, 0x61, 0x62, 0x63]), MiB, tooLarge))).toBe(
+      'snappy body is corrupt: the block states 5 bytes but holds 3',
+    );
   });
 
   it('says what is wrong with a corrupt framed stream', () => {
     const data = Buffer.from('some data '.repeat(20));
-    expect(corrupt(() => decodeSnappyFramed(snappyjs.compress(data), MiB, tooLarge))).toMatch(/must start with the stream identifier/);
-    expect(corrupt(() => decodeSnappy(snappyjs.compress(data), 'x-snappy-framed', MiB, tooLarge))).toMatch(/must start with the stream identifier/);
-    expect(corrupt(() => decodeSnappyFramed(framed([[0, data, Buffer.from('other data')]]), MiB, tooLarge))).toMatch(/fails its CRC-32C checksum/);
-    expect(corrupt(() => decodeSnappyFramed(framed([[1, data, Buffer.from('other data')]]), MiB, tooLarge))).toMatch(/fails its CRC-32C checksum/);
-    expect(corrupt(() => decodeSnappyFramed(framed([[0x02, Buffer.from('x')]]), MiB, tooLarge))).toMatch(/unskippable reserved chunk type 0x2/);
+    expect(corrupt(() => decodeSnappyFramed(snappyjs.compress(data), MiB, tooLarge))).toMatch(
+      /must start with the stream identifier/,
+    );
+    expect(corrupt(() => decodeSnappy(snappyjs.compress(data), 'x-snappy-framed', MiB, tooLarge))).toMatch(
+      /must start with the stream identifier/,
+    );
+    expect(corrupt(() => decodeSnappyFramed(framed([[0, data, Buffer.from('other data')]]), MiB, tooLarge))).toMatch(
+      /fails its CRC-32C checksum/,
+    );
+    expect(corrupt(() => decodeSnappyFramed(framed([[1, data, Buffer.from('other data')]]), MiB, tooLarge))).toMatch(
+      /fails its CRC-32C checksum/,
+    );
+    expect(corrupt(() => decodeSnappyFramed(framed([[0x02, Buffer.from('x')]]), MiB, tooLarge))).toMatch(
+      /unskippable reserved chunk type 0x2/,
+    );
     const whole = framed([[0, data]]);
-    expect(corrupt(() => decodeSnappyFramed(whole.subarray(0, whole.length - 1), MiB, tooLarge))).toMatch(/runs past the end of the body/);
+    expect(corrupt(() => decodeSnappyFramed(whole.subarray(0, whole.length - 1), MiB, tooLarge))).toMatch(
+      /runs past the end of the body/,
+    );
     expect(corrupt(() => decodeSnappyFramed(whole.subarray(0, 12), MiB, tooLarge))).toMatch(/inside a chunk header/);
-    expect(corrupt(() => decodeSnappyFramed(framed([[1, Buffer.alloc(65_537)]]), 10 * MiB, tooLarge))).toMatch(/over the 65536 the format allows/);
-    expect(corrupt(() => decodeSnappyFramed(framed([[0, Buffer.alloc(65_537)]]), 10 * MiB, tooLarge))).toMatch(/over the 65536 the format allows/);
+    expect(corrupt(() => decodeSnappyFramed(framed([[1, Buffer.alloc(65_537)]]), 10 * MiB, tooLarge))).toMatch(
+      /over the 65536 the format allows/,
+    );
+    expect(corrupt(() => decodeSnappyFramed(framed([[0, Buffer.alloc(65_537)]]), 10 * MiB, tooLarge))).toMatch(
+      /over the 65536 the format allows/,
+    );
   });
 
   it('never fails any other way on mutated input (seeded)', () => {
     const random = mulberry32(18);
-    const bodies = [snappyjs.compress(sample(random, 5000)), framed([[0, sample(random, 3000)], [1, sample(random, 100)]])];
+    const bodies = [
+      snappyjs.compress(sample(random, 5000)),
+      framed([
+        [0, sample(random, 3000)],
+        [1, sample(random, 100)],
+      ]),
+    ];
     for (let i = 0; i < 3000; i++) {
       const body = Buffer.from(bodies[i % 2]!);
-      for (let k = 0; k < 1 + Math.floor(random() * 4); k++) body[Math.floor(random() * body.length)] = Math.floor(random() * 256);
+      for (let k = 0; k < 1 + Math.floor(random() * 4); k++)
+        body[Math.floor(random() * body.length)] = Math.floor(random() * 256);
       const cut = random() < 0.3 ? body.subarray(0, Math.floor(random() * body.length)) : body;
       try {
         decodeSnappy(cut, 'snappy', 64 * 1024, tooLarge);
       } catch (err) {
-        if (!(err instanceof SnappyCorruptError) && !(err instanceof TooLarge)) throw new Error(`seed 18, case ${i}: ${String(err)}`, { cause: err });
+        if (!(err instanceof SnappyCorruptError) && !(err instanceof TooLarge))
+          throw new Error(`seed 18, case ${i}: ${String(err)}`, { cause: err });
       }
     }
   });

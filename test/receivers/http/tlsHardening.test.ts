@@ -14,17 +14,69 @@ let rogue: { cert: string; key: string };
 let expired: { cert: string; key: string };
 
 function openssl(args: string[], faketime?: string): void {
-  execFileSync(faketime ? 'faketime' : 'openssl', faketime ? [faketime, 'openssl', ...args] : args, { cwd: pki.dir, stdio: 'pipe' });
+  execFileSync(faketime ? 'faketime' : 'openssl', faketime ? [faketime, 'openssl', ...args] : args, {
+    cwd: pki.dir,
+    stdio: 'pipe',
+  });
 }
 
 beforeAll(() => {
   pki = makeTestPki();
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'rogue-ca.key', '-out', 'rogue-ca.pem', '-days', '2', '-subj', '/CN=Rogue CA']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'rogue-ca.key',
+    '-out',
+    'rogue-ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Rogue CA',
+  ]);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'rogue.key', '-out', 'rogue.csr', '-subj', '/CN=rogue']);
-  openssl(['x509', '-req', '-in', 'rogue.csr', '-CA', 'rogue-ca.pem', '-CAkey', 'rogue-ca.key', '-CAcreateserial', '-out', 'rogue.pem', '-days', '2', '-extfile', 'client.ext']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'rogue.csr',
+    '-CA',
+    'rogue-ca.pem',
+    '-CAkey',
+    'rogue-ca.key',
+    '-CAcreateserial',
+    '-out',
+    'rogue.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'client.ext',
+  ]);
   // Signed by the right CA, valid for one day in 2020: expired now.
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'old.key', '-out', 'old.csr', '-subj', '/CN=old-client']);
-  openssl(['x509', '-req', '-in', 'old.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'old.pem', '-days', '1', '-extfile', 'client.ext'], '2020-01-01 00:00:00');
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'old.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'old.pem',
+      '-days',
+      '1',
+      '-extfile',
+      'client.ext',
+    ],
+    '2020-01-01 00:00:00',
+  );
   rogue = { cert: join(pki.dir, 'rogue.pem'), key: join(pki.dir, 'rogue.key') };
   expired = { cert: join(pki.dir, 'old.pem'), key: join(pki.dir, 'old.key') };
 });
@@ -36,7 +88,9 @@ afterEach(async () => {
 });
 
 function tlsAddress(d: RunningDaemon): { host: string; port: number } {
-  for (const line of d.logs) if (line.includes('syslog receiver listening')) return (JSON.parse(line) as { syslog: { tls: { host: string; port: number } } }).syslog.tls;
+  for (const line of d.logs)
+    if (line.includes('syslog receiver listening'))
+      return (JSON.parse(line) as { syslog: { tls: { host: string; port: number } } }).syslog.tls;
   throw new Error('no syslog address logged');
 }
 
@@ -47,16 +101,19 @@ function tlsAddress(d: RunningDaemon): { host: string; port: number } {
  */
 function send(to: { port: number }, opts: Partial<ConnectionOptions>, asset: string): Promise<void> {
   return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port: to.port, ca: readFileSync(pki.caCert), servername: 'localhost', ...opts }, () => {
-      sock.write(`<13>1 2026-12-03T10:00:00Z ${asset} app - - - hello\n`, () => sock.end());
-    });
+    const sock = connect(
+      { host: '127.0.0.1', port: to.port, ca: readFileSync(pki.caCert), servername: 'localhost', ...opts },
+      () => {
+        sock.write(`<13>1 2026-12-03T10:00:00Z ${asset} app - - - hello\n`, () => sock.end());
+      },
+    );
     sock.on('error', () => undefined);
     sock.on('close', () => resolve());
   });
 }
 
 describe('TLS listeners verify what clients present and speak only strong suites', () => {
-  it('refuses another CA\'s and an expired client certificate even when certificates are optional, and static-RSA/CBC suites', async () => {
+  it("refuses another CA's and an expired client certificate even when certificates are optional, and static-RSA/CBC suites", async () => {
     daemon = await startDaemon(`
 receivers:
   syslog:
@@ -88,7 +145,9 @@ service:
     const file = join(daemon.dataDir, 'events.ndjson');
     await waitFor(() => readNdjson(file).length >= 2, 'the two accepted messages');
     expect(await daemon.stop()).toBe(0);
-    expect(new Set(readNdjson<{ asset: string }>(file).map((e) => e.asset))).toEqual(new Set(['valid-cert', 'no-cert']));
+    expect(new Set(readNdjson<{ asset: string }>(file).map((e) => e.asset))).toEqual(
+      new Set(['valid-cert', 'no-cert']),
+    );
   });
 
   it('serves a renewed certificate after reload_interval without a restart', async () => {
@@ -112,15 +171,38 @@ service:
     const to = tlsAddress(daemon);
     const serial = () =>
       new Promise<string>((resolve, reject) => {
-        const sock = connect({ host: '127.0.0.1', port: to.port, ca: readFileSync(pki.caCert), servername: 'localhost' }, () => {
-          resolve(sock.getPeerCertificate().serialNumber);
-          sock.end();
-        });
+        const sock = connect(
+          { host: '127.0.0.1', port: to.port, ca: readFileSync(pki.caCert), servername: 'localhost' },
+          () => {
+            resolve(sock.getPeerCertificate().serialNumber);
+            sock.end();
+          },
+        );
         sock.on('error', reject);
       });
     const before = await serial();
     // A renewal: the same CA signs a new certificate for the same names.
-    execFileSync('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'renewed.pem', '-days', '2', '-extfile', 'server.ext'], { cwd: pki.dir, stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        'server.csr',
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        'renewed.pem',
+        '-days',
+        '2',
+        '-extfile',
+        'server.ext',
+      ],
+      { cwd: pki.dir, stdio: 'pipe' },
+    );
     writeFileSync(certFile, readFileSync(join(pki.dir, 'renewed.pem')));
     let after = before;
     await waitFor(async () => (after = await serial()) !== before, 'the renewed certificate to be served');

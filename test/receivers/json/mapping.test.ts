@@ -14,8 +14,23 @@ function ok(input: unknown) {
 
 describe('JSON event mapping', () => {
   it('understands Encore-style events unchanged', () => {
-    const e = ok({ asset_unique_id: 'TEST_HOST_C', event_title: 'TESTCASE', event_type: 'down', event_level: 'CRITICAL', event_desc: 'CPU Usage CRITICAL', event_ts: '2026-11-23T10:00:00.123456789Z' });
-    expect(e).toMatchObject({ asset: 'TEST_HOST_C', title: 'TESTCASE', type: 'down', severityText: 'CRITICAL', severityNumber: 18, body: 'CPU Usage CRITICAL', source: 'json' });
+    const e = ok({
+      asset_unique_id: 'TEST_HOST_C',
+      event_title: 'TESTCASE',
+      event_type: 'down',
+      event_level: 'CRITICAL',
+      event_desc: 'CPU Usage CRITICAL',
+      event_ts: '2026-11-23T10:00:00.123456789Z',
+    });
+    expect(e).toMatchObject({
+      asset: 'TEST_HOST_C',
+      title: 'TESTCASE',
+      type: 'down',
+      severityText: 'CRITICAL',
+      severityNumber: 18,
+      body: 'CPU Usage CRITICAL',
+      source: 'json',
+    });
     expect(e.timeUnixNano).toBe(BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n + 123_456_789n);
     expect(e.attributes).toEqual({});
     expect(e.observedTimeUnixNano).toBe(observed);
@@ -32,19 +47,42 @@ describe('JSON event mapping', () => {
   });
 
   it('keeps unmapped keys as attributes and takes nested service.name', () => {
-    const e = ok({ message: 'disk full\nsecond line', service: { name: 'billing' }, region: 'eu', nested: { a: [1, 2] } });
+    const e = ok({
+      message: 'disk full\nsecond line',
+      service: { name: 'billing' },
+      region: 'eu',
+      nested: { a: [1, 2] },
+    });
     expect(e.service).toBe('billing');
     expect(e.title).toBe('disk full');
     expect(e.attributes).toEqual({ region: 'eu', nested: { a: [1, 2] } });
   });
 
   it('rejects with the field at fault', () => {
-    expect(mapper.map({ type: 'sideways' }, observed)).toEqual({ ok: false, reason: 'field "type": type must be one of up, down, neutral; got "sideways"' });
-    expect(mapper.map({ ts: 'yesterday' }, observed)).toMatchObject({ ok: false, reason: expect.stringContaining('field "ts": not a timestamp') });
-    expect(mapper.map({ severity: 99 }, observed)).toMatchObject({ ok: false, reason: expect.stringContaining('SeverityNumber 0–24') });
-    expect(mapper.map({ trace_id: 'xyz' }, observed)).toMatchObject({ ok: false, reason: 'field "trace_id": must be 32 hex digits' });
-    expect(mapper.map('just a string', observed)).toMatchObject({ ok: false, reason: 'an event must be a JSON object, got string' });
-    expect(mapper.map({ attributes: [1] }, observed)).toMatchObject({ ok: false, reason: 'field "attributes": must be an object' });
+    expect(mapper.map({ type: 'sideways' }, observed)).toEqual({
+      ok: false,
+      reason: 'field "type": type must be one of up, down, neutral; got "sideways"',
+    });
+    expect(mapper.map({ ts: 'yesterday' }, observed)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('field "ts": not a timestamp'),
+    });
+    expect(mapper.map({ severity: 99 }, observed)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('SeverityNumber 0–24'),
+    });
+    expect(mapper.map({ trace_id: 'xyz' }, observed)).toMatchObject({
+      ok: false,
+      reason: 'field "trace_id": must be 32 hex digits',
+    });
+    expect(mapper.map('just a string', observed)).toMatchObject({
+      ok: false,
+      reason: 'an event must be a JSON object, got string',
+    });
+    expect(mapper.map({ attributes: [1] }, observed)).toMatchObject({
+      ok: false,
+      reason: 'field "attributes": must be an object',
+    });
   });
 });
 

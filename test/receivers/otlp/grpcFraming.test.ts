@@ -3,7 +3,19 @@ import { deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { percentEncode } from '../../../src/receivers/otlp/grpcFraming.ts';
 import { GrpcCode } from '../../../src/receivers/otlp/status.ts';
-import { decode, encode, grpcCall, LOGS_EXPORT, LOGS_REQ, LOGS_RES, logsRequest, prefixed, rawCall, startOtlp, type OtlpHarness } from './harness.ts';
+import {
+  decode,
+  encode,
+  grpcCall,
+  LOGS_EXPORT,
+  LOGS_REQ,
+  LOGS_RES,
+  logsRequest,
+  prefixed,
+  rawCall,
+  startOtlp,
+  type OtlpHarness,
+} from './harness.ts';
 
 let h: OtlpHarness | undefined;
 afterEach(async () => {
@@ -12,7 +24,8 @@ afterEach(async () => {
 });
 
 const GRPC = 'protocols: { grpc: { endpoint: 127.0.0.1:0, max_recv_msg_size: 64KiB } }';
-const logs = (body: string) => encode(LOGS_REQ, logsRequest([{ timeUnixNano: '1763892000123456789', body: { stringValue: body } }]));
+const logs = (body: string) =>
+  encode(LOGS_REQ, logsRequest([{ timeUnixNano: '1763892000123456789', body: { stringValue: body } }]));
 
 describe('OTLP/gRPC message framing and encodings', () => {
   it('decompresses zstd, gzip and deflate messages and says so in grpc-accept-encoding', async () => {
@@ -53,9 +66,27 @@ describe('OTLP/gRPC message framing and encodings', () => {
       ['bad compressed flag', prefixed(good, 2), {}, GrpcCode.INTERNAL, /compressed flag 2/],
       ['compressed flag without grpc-encoding', prefixed(good, 1), {}, GrpcCode.INTERNAL, /without a grpc-encoding/],
       ['corrupt zstd', prefixed(good, 1), { 'grpc-encoding': 'zstd' }, GrpcCode.INTERNAL, /could not be decompressed/],
-      ['two messages in a unary call', Buffer.concat([prefixed(good), prefixed(good)]), {}, GrpcCode.INTERNAL, /more than one request message/],
-      ['unknown grpc-encoding', prefixed(good), { 'grpc-encoding': 'br' }, GrpcCode.UNIMPLEMENTED, /"br" is not supported/],
-      ['unknown method', prefixed(good), { ':path': '/opentelemetry.proto.collector.logs.v1.LogsService/Nope' }, GrpcCode.UNIMPLEMENTED, /unknown method/],
+      [
+        'two messages in a unary call',
+        Buffer.concat([prefixed(good), prefixed(good)]),
+        {},
+        GrpcCode.INTERNAL,
+        /more than one request message/,
+      ],
+      [
+        'unknown grpc-encoding',
+        prefixed(good),
+        { 'grpc-encoding': 'br' },
+        GrpcCode.UNIMPLEMENTED,
+        /"br" is not supported/,
+      ],
+      [
+        'unknown method',
+        prefixed(good),
+        { ':path': '/opentelemetry.proto.collector.logs.v1.LogsService/Nope' },
+        GrpcCode.UNIMPLEMENTED,
+        /unknown method/,
+      ],
     ];
     for (const [name, body, headers, code, message] of cases) {
       const res = await rawCall(h.grpcAddress, body, headers);

@@ -22,11 +22,19 @@ export interface OtlpHarness {
  * An in-process Vigil with the otlp receiver (both protocols on port 0) feeding a capturing
  * exporter. `receiverYaml` is the body of `receivers.otlp`; `pipelines` picks the signals.
  */
-export async function startOtlp(receiverYaml: string, opts: { queueSize?: number; acknowledge?: 'queued' | 'exported'; pipelines?: ('logs' | 'metrics' | 'traces')[] } = {}): Promise<OtlpHarness> {
+export async function startOtlp(
+  receiverYaml: string,
+  opts: { queueSize?: number; acknowledge?: 'queued' | 'exported'; pipelines?: ('logs' | 'metrics' | 'traces')[] } = {},
+): Promise<OtlpHarness> {
   const captured: Captured = { logs: [], metrics: [], traces: [] };
   const gate: { wait: Promise<void> | undefined } = { wait: undefined };
   const reg = { ...registry, exporters: [...registry.exporters, captureExporter(captured, gate)] };
-  const pipelines = (opts.pipelines ?? ['logs', 'metrics', 'traces']).map((s) => `    ${s}: { receivers: [otlp], exporters: [capture], queue_size: ${opts.queueSize ?? 100000}, acknowledge: ${opts.acknowledge ?? 'exported'} }`).join('\n');
+  const pipelines = (opts.pipelines ?? ['logs', 'metrics', 'traces'])
+    .map(
+      (s) =>
+        `    ${s}: { receivers: [otlp], exporters: [capture], queue_size: ${opts.queueSize ?? 100000}, acknowledge: ${opts.acknowledge ?? 'exported'} }`,
+    )
+    .join('\n');
   const cfg = parseConfig(
     `
 receivers:
@@ -88,7 +96,14 @@ export const TRACES_RES = 'opentelemetry.proto.collector.trace.v1.ExportTraceSer
 export const LOGS_EXPORT = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 
 export function logsRequest(records: Record<string, unknown>[], service = 'checkout'): Record<string, unknown> {
-  return { resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeLogs: [{ scope: { name: 'test' }, logRecords: records }] }] };
+  return {
+    resourceLogs: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+        scopeLogs: [{ scope: { name: 'test' }, logRecords: records }],
+      },
+    ],
+  };
 }
 
 export interface GrpcResult {
@@ -101,7 +116,11 @@ export function grpcCall(
   address: string,
   path: string,
   body: Buffer,
-  opts: { metadata?: Record<string, string>; credentials?: grpc.ChannelCredentials; channelOptions?: grpc.ChannelOptions } = {},
+  opts: {
+    metadata?: Record<string, string>;
+    credentials?: grpc.ChannelCredentials;
+    channelOptions?: grpc.ChannelOptions;
+  } = {},
 ): Promise<GrpcResult> {
   const client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), opts.channelOptions);
   const md = new grpc.Metadata();
@@ -146,7 +165,13 @@ export function rawCall(address: string, body: Buffer, headers: OutgoingHttpHead
   const session = connect(`http://${address}`);
   return new Promise((resolve, reject) => {
     session.on('error', reject);
-    const req = session.request({ ':method': 'POST', ':path': LOGS_EXPORT, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+    const req = session.request({
+      ':method': 'POST',
+      ':path': LOGS_EXPORT,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...headers,
+    });
     let head: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
@@ -158,7 +183,13 @@ export function rawCall(address: string, body: Buffer, headers: OutgoingHttpHead
       session.close();
       const status = trailers['grpc-status'] ?? head['grpc-status'];
       const message = String(trailers['grpc-message'] ?? head['grpc-message'] ?? '');
-      resolve({ httpStatus: Number(head[':status']), headers: head, grpcStatus: Number(status), grpcMessage: decodeURIComponent(message), body: Buffer.concat(chunks) });
+      resolve({
+        httpStatus: Number(head[':status']),
+        headers: head,
+        grpcStatus: Number(status),
+        grpcMessage: decodeURIComponent(message),
+        body: Buffer.concat(chunks),
+      });
     });
     req.end(body);
   });

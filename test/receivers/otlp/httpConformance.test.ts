@@ -12,7 +12,11 @@ const PROTO = { 'content-type': 'application/x-protobuf' };
 const JSON_CT = { 'content-type': 'application/json' };
 const HTTP = 'protocols: { http: { endpoint: 127.0.0.1:0, max_request_body_size: 64KiB } }';
 
-const goodRecord = (body: string) => ({ timeUnixNano: 1763892000123456789n.toString(), severityNumber: 9, body: { stringValue: body } });
+const goodRecord = (body: string) => ({
+  timeUnixNano: 1763892000123456789n.toString(),
+  severityNumber: 9,
+  body: { stringValue: body },
+});
 
 async function post(path: string, body: Buffer | string, headers: Record<string, string>) {
   const res = await fetch(h!.httpUrl(path), { method: 'POST', body, headers });
@@ -24,11 +28,19 @@ const STATUS = 'google.rpc.Status';
 describe('OTLP/HTTP answers', () => {
   it('keeps the good records and reports the rejected ones as partial_success, in the request encoding', async () => {
     h = await startOtlp(HTTP);
-    const req = encode(LOGS_REQ, logsRequest([goodRecord('a'), { ...goodRecord('bad id'), traceId: Buffer.alloc(5, 1) }, goodRecord('b')]));
+    const req = encode(
+      LOGS_REQ,
+      logsRequest([goodRecord('a'), { ...goodRecord('bad id'), traceId: Buffer.alloc(5, 1) }, goodRecord('b')]),
+    );
     const res = await post('/v1/logs', req, PROTO);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/x-protobuf');
-    expect(decode(LOGS_RES, res.body)).toEqual({ partialSuccess: { rejectedLogRecords: 1, errorMessage: expect.stringMatching(/traceId must be 16 bytes \(32 hex digits\)/) } });
+    expect(decode(LOGS_RES, res.body)).toEqual({
+      partialSuccess: {
+        rejectedLogRecords: 1,
+        errorMessage: expect.stringMatching(/traceId must be 16 bytes \(32 hex digits\)/),
+      },
+    });
     await expect.poll(() => h!.captured.logs.map((e) => e.body)).toEqual(['a', 'b']);
 
     const spans = {
@@ -37,7 +49,14 @@ describe('OTLP/HTTP answers', () => {
           scopeSpans: [
             {
               spans: [
-                { traceId: '5B8EFFF798038103D269B633813FC60C', spanId: 'EEE19B7EC3C1B174', name: 'ok', kind: 2, startTimeUnixNano: '1', endTimeUnixNano: 2 },
+                {
+                  traceId: '5B8EFFF798038103D269B633813FC60C',
+                  spanId: 'EEE19B7EC3C1B174',
+                  name: 'ok',
+                  kind: 2,
+                  startTimeUnixNano: '1',
+                  endTimeUnixNano: 2,
+                },
                 { traceId: 'W47/95gDgQPSabYzgT/GDA==', spanId: '7u4Zfs7BsXQ=', name: 'base64 ids' },
               ],
             },
@@ -47,8 +66,24 @@ describe('OTLP/HTTP answers', () => {
     };
     const jres = await post('/v1/traces', JSON.stringify(spans), JSON_CT);
     expect(jres.status).toBe(200);
-    expect(JSON.parse(jres.body.toString())).toEqual({ partialSuccess: { rejectedSpans: '1', errorMessage: expect.stringContaining('span "base64 ids": traceId must be 16 bytes') } });
-    await expect.poll(() => h!.captured.traces).toMatchObject([{ name: 'ok', traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', kind: 2, startTimeUnixNano: 1n, endTimeUnixNano: 2n }]);
+    expect(JSON.parse(jres.body.toString())).toEqual({
+      partialSuccess: {
+        rejectedSpans: '1',
+        errorMessage: expect.stringContaining('span "base64 ids": traceId must be 16 bytes'),
+      },
+    });
+    await expect
+      .poll(() => h!.captured.traces)
+      .toMatchObject([
+        {
+          name: 'ok',
+          traceId: '5b8efff798038103d269b633813fc60c',
+          spanId: 'eee19b7ec3c1b174',
+          kind: 2,
+          startTimeUnixNano: 1n,
+          endTimeUnixNano: 2n,
+        },
+      ]);
 
     // A full success is an empty response message.
     const ok = await post('/v1/traces', JSON.stringify({ resourceSpans: [] }), JSON_CT);
@@ -61,11 +96,17 @@ describe('OTLP/HTTP answers', () => {
     const valid = encode(LOGS_REQ, logsRequest([goodRecord('x')]));
     const truncated = await post('/v1/logs', valid.subarray(0, valid.length - 3), PROTO);
     expect(truncated.status).toBe(400);
-    expect(decode(STATUS, truncated.body)).toMatchObject({ code: 3, message: expect.stringMatching(/^request body is not a valid protobuf message/) });
+    expect(decode(STATUS, truncated.body)).toMatchObject({
+      code: 3,
+      message: expect.stringMatching(/^request body is not a valid protobuf message/),
+    });
 
     const badJson = await post('/v1/logs', '{"resourceLogs": [', JSON_CT);
     expect(badJson.status).toBe(400);
-    expect(JSON.parse(badJson.body.toString())).toMatchObject({ code: 3, message: expect.stringMatching(/not valid JSON/) });
+    expect(JSON.parse(badJson.body.toString())).toMatchObject({
+      code: 3,
+      message: expect.stringMatching(/not valid JSON/),
+    });
 
     const wrongShape = await post('/v1/logs', JSON.stringify({ resourceLogs: { oops: 1 } }), JSON_CT);
     expect(wrongShape.status).toBe(400);
@@ -93,7 +134,11 @@ describe('OTLP/HTTP answers', () => {
   it('takes gzip, deflate and zstd bodies and limits the decompressed size (413), bombs included', async () => {
     h = await startOtlp(HTTP);
     const valid = encode(LOGS_REQ, logsRequest([goodRecord('compressed')]));
-    for (const [encoding, body] of [['gzip', gzipSync(valid)], ['deflate', deflateSync(valid)], ['zstd', zstdCompressSync(valid)]] as const) {
+    for (const [encoding, body] of [
+      ['gzip', gzipSync(valid)],
+      ['deflate', deflateSync(valid)],
+      ['zstd', zstdCompressSync(valid)],
+    ] as const) {
       expect((await post('/v1/logs', body, { ...PROTO, 'content-encoding': encoding })).status, encoding).toBe(200);
     }
     await expect.poll(() => h!.captured.logs).toHaveLength(3);
@@ -106,7 +151,14 @@ describe('OTLP/HTTP answers', () => {
     const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024));
     expect(bomb.length).toBeLessThan(64 * 1024);
     expect((await post('/v1/logs', bomb, { ...PROTO, 'content-encoding': 'gzip' })).status).toBe(413);
-    expect((await post('/v1/logs', zstdCompressSync(Buffer.alloc(8 * 1024 * 1024)), { ...JSON_CT, 'content-encoding': 'zstd' })).status).toBe(413);
+    expect(
+      (
+        await post('/v1/logs', zstdCompressSync(Buffer.alloc(8 * 1024 * 1024)), {
+          ...JSON_CT,
+          'content-encoding': 'zstd',
+        })
+      ).status,
+    ).toBe(413);
     await h.stop();
     expect(h.captured.logs).toHaveLength(3);
   });
@@ -125,16 +177,25 @@ describe('OTLP/HTTP answers', () => {
     expect(status.details[0]!.type_url).toBe('type.googleapis.com/google.rpc.RetryInfo');
     expect(decode('google.rpc.RetryInfo', status.details[0]!.value)).toEqual({ retryDelay: { seconds: 1 } });
 
-    const refusedJson = await post('/v1/logs', JSON.stringify(logsRequest([goodRecord('a'), goodRecord('b'), goodRecord('c')])), JSON_CT);
+    const refusedJson = await post(
+      '/v1/logs',
+      JSON.stringify(logsRequest([goodRecord('a'), goodRecord('b'), goodRecord('c')])),
+      JSON_CT,
+    );
     expect(refusedJson.status).toBe(429);
-    expect(JSON.parse(refusedJson.body.toString())).toMatchObject({ code: 8, details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1s' }] });
+    expect(JSON.parse(refusedJson.body.toString())).toMatchObject({
+      code: 8,
+      details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1s' }],
+    });
 
     release();
     await new Promise((r) => setImmediate(r));
     expect((await post('/v1/logs', req(3), PROTO)).status).toBe(200);
     await h.stop();
     await expect.poll(() => h!.captured.logs).toHaveLength(9);
-    expect(await h.service.metrics.metrics()).toMatch(/vigil_receiver_refused_records_total\{receiver="otlp",signal="logs"\} 6/);
+    expect(await h.service.metrics.metrics()).toMatch(
+      /vigil_receiver_refused_records_total\{receiver="otlp",signal="logs"\} 6/,
+    );
   });
 
   it('answers 404 for a signal without a pipeline, as the OTel Collector does', async () => {
@@ -143,27 +204,47 @@ describe('OTLP/HTTP answers', () => {
   });
 
   it('requires a known bearer token when auth is on and stamps its tenant', async () => {
-    h = await startOtlp(`${HTTP}\nauth: { bearer_tokens: { s3cret-a: tenant-a, s3cret-b: tenant-b } }`, { pipelines: ['logs'] });
+    h = await startOtlp(`${HTTP}\nauth: { bearer_tokens: { s3cret-a: tenant-a, s3cret-b: tenant-b } }`, {
+      pipelines: ['logs'],
+    });
     const body = encode(LOGS_REQ, logsRequest([goodRecord('x')]));
     const none = await post('/v1/logs', body, PROTO);
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer');
-    expect(decode(STATUS, none.body)).toMatchObject({ code: 16, message: expect.stringMatching(/missing bearer token/) });
+    expect(decode(STATUS, none.body)).toMatchObject({
+      code: 16,
+      message: expect.stringMatching(/missing bearer token/),
+    });
     expect((await post('/v1/logs', body, { ...PROTO, authorization: 'Bearer wrong' })).status).toBe(401);
     expect((await post('/v1/logs', body, { ...PROTO, authorization: 'Bearer s3cret-b' })).status).toBe(200);
     await expect.poll(() => h!.captured.logs.map((e) => e.tenant)).toEqual(['tenant-b']);
   });
 
   it('answers CORS preflights for allowed origins only', async () => {
-    h = await startOtlp(`protocols:\n  http:\n    endpoint: 127.0.0.1:0\n    cors: { allowed_origins: ['https://*.example.com'], allowed_headers: [x-app], max_age: 10m }`, { pipelines: ['logs'] });
-    const pre = await fetch(h.httpUrl('/v1/logs'), { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } });
+    h = await startOtlp(
+      `protocols:\n  http:\n    endpoint: 127.0.0.1:0\n    cors: { allowed_origins: ['https://*.example.com'], allowed_headers: [x-app], max_age: 10m }`,
+      { pipelines: ['logs'] },
+    );
+    const pre = await fetch(h.httpUrl('/v1/logs'), {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
-    expect(pre.headers.get('access-control-allow-headers')).toBe('content-type, content-encoding, authorization, x-app');
+    expect(pre.headers.get('access-control-allow-headers')).toBe(
+      'content-type, content-encoding, authorization, x-app',
+    );
     expect(pre.headers.get('access-control-max-age')).toBe('600');
-    const denied = await fetch(h.httpUrl('/v1/logs'), { method: 'OPTIONS', headers: { origin: 'https://evil.test', 'access-control-request-method': 'POST' } });
+    const denied = await fetch(h.httpUrl('/v1/logs'), {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.test', 'access-control-request-method': 'POST' },
+    });
     expect(denied.status).toBe(403);
-    const res = await fetch(h.httpUrl('/v1/logs'), { method: 'POST', body: JSON.stringify(logsRequest([goodRecord('x')])), headers: { ...JSON_CT, origin: 'https://app.example.com' } });
+    const res = await fetch(h.httpUrl('/v1/logs'), {
+      method: 'POST',
+      body: JSON.stringify(logsRequest([goodRecord('x')])),
+      headers: { ...JSON_CT, origin: 'https://app.example.com' },
+    });
     expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
   });
 });

@@ -27,10 +27,17 @@ const metricsRequest = {
 
 describe('record counts taken before decoding', () => {
   it('counts log records, spans and the data points nested in each metric (protobuf)', () => {
-    const logs = encode(LOGS_REQ, { resourceLogs: [logsRequest([{}, { body: { stringValue: 'x' } }]).resourceLogs, logsRequest([{}]).resourceLogs].flat() });
+    const logs = encode(LOGS_REQ, {
+      resourceLogs: [
+        logsRequest([{}, { body: { stringValue: 'x' } }]).resourceLogs,
+        logsRequest([{}]).resourceLogs,
+      ].flat(),
+    });
     expect(countProtoRecords(logs, false)).toBe(3);
     expect(countProtoRecords(emptyLogRecords(5000), false)).toBe(5000);
-    const spans = encode(TRACES_REQ, { resourceSpans: [{ scopeSpans: [{ spans: [{ name: 'a' }, { name: 'b' }] }, { spans: [{ name: 'c' }] }] }] });
+    const spans = encode(TRACES_REQ, {
+      resourceSpans: [{ scopeSpans: [{ spans: [{ name: 'a' }, { name: 'b' }] }, { spans: [{ name: 'c' }] }] }],
+    });
     expect(countProtoRecords(spans, false)).toBe(3);
     expect(countProtoRecords(encode(METRICS_REQ, metricsRequest), true)).toBe(9);
     expect(countProtoRecords(Buffer.alloc(0), false)).toBe(0);
@@ -39,7 +46,13 @@ describe('record counts taken before decoding', () => {
   it('counts the same from OTLP/JSON list lengths, ignoring values of the wrong type', () => {
     expect(countJsonRecords(metricsRequest, ['resourceMetrics', 'scopeMetrics', 'metrics'], true)).toBe(9);
     expect(countJsonRecords(logsRequest([{}, {}, {}]), ['resourceLogs', 'scopeLogs', 'logRecords'], false)).toBe(3);
-    expect(countJsonRecords({ resourceLogs: [{ scopeLogs: 'x' }, 3, null] }, ['resourceLogs', 'scopeLogs', 'logRecords'], false)).toBe(0);
+    expect(
+      countJsonRecords(
+        { resourceLogs: [{ scopeLogs: 'x' }, 3, null] },
+        ['resourceLogs', 'scopeLogs', 'logRecords'],
+        false,
+      ),
+    ).toBe(0);
   });
 
   it('refuses a truncated or lying message as invalid protobuf', () => {
@@ -54,7 +67,9 @@ describe('record counts taken before decoding', () => {
       expect(thrown, `cut at ${n}`).toBeDefined();
     }
     // A record claiming more bytes than its scope holds.
-    expect(() => countProtoRecords(Buffer.from([0x0a, 0x04, 0x12, 0x02, 0x12, 0x05]), false)).toThrow(InvalidInputError);
+    expect(() => countProtoRecords(Buffer.from([0x0a, 0x04, 0x12, 0x02, 0x12, 0x05]), false)).toThrow(
+      InvalidInputError,
+    );
   });
 
   it('shows the decode guard the count before decoding, then samples memory every 4,096 records', () => {
@@ -70,7 +85,9 @@ describe('record counts taken before decoding', () => {
       },
       checkpoint: () => {},
     };
-    expect(() => SIGNAL_SPECS.logs.decodeJson(Buffer.from(JSON.stringify(logsRequest([{}]))), 1n, refusing)).toThrow('too many');
+    expect(() => SIGNAL_SPECS.logs.decodeJson(Buffer.from(JSON.stringify(logsRequest([{}]))), 1n, refusing)).toThrow(
+      'too many',
+    );
     let checks = 0;
     const stopping: DecodeGuard = {
       admit: () => {},
@@ -78,6 +95,22 @@ describe('record counts taken before decoding', () => {
         if (++checks === 1) throw new Error('memory short');
       },
     };
-    expect(() => SIGNAL_SPECS.metrics.decodeJson(Buffer.from(JSON.stringify({ resourceMetrics: [{ scopeMetrics: [{ metrics: Array.from({ length: 5000 }, () => ({ name: 'g', gauge: { dataPoints: [point] } })) }] }] })), 1n, stopping)).toThrow('memory short');
+    expect(() =>
+      SIGNAL_SPECS.metrics.decodeJson(
+        Buffer.from(
+          JSON.stringify({
+            resourceMetrics: [
+              {
+                scopeMetrics: [
+                  { metrics: Array.from({ length: 5000 }, () => ({ name: 'g', gauge: { dataPoints: [point] } })) },
+                ],
+              },
+            ],
+          }),
+        ),
+        1n,
+        stopping,
+      ),
+    ).toThrow('memory short');
   });
 });

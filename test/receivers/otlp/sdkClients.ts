@@ -30,11 +30,23 @@ function exporters(protocol: Protocol, ep: Endpoints, compression: 'gzip' | 'non
   const c = compression as never;
   switch (protocol) {
     case 'grpc':
-      return { logs: new LogsGrpc({ url: ep.grpc, compression: c }), metrics: new MetricsGrpc({ url: ep.grpc, compression: c }), traces: new TracesGrpc({ url: ep.grpc, compression: c }) };
+      return {
+        logs: new LogsGrpc({ url: ep.grpc, compression: c }),
+        metrics: new MetricsGrpc({ url: ep.grpc, compression: c }),
+        traces: new TracesGrpc({ url: ep.grpc, compression: c }),
+      };
     case 'http/json':
-      return { logs: new LogsHttp({ url: `${ep.http}/v1/logs`, compression: c }), metrics: new MetricsHttp({ url: `${ep.http}/v1/metrics`, compression: c }), traces: new TracesHttp({ url: `${ep.http}/v1/traces`, compression: c }) };
+      return {
+        logs: new LogsHttp({ url: `${ep.http}/v1/logs`, compression: c }),
+        metrics: new MetricsHttp({ url: `${ep.http}/v1/metrics`, compression: c }),
+        traces: new TracesHttp({ url: `${ep.http}/v1/traces`, compression: c }),
+      };
     case 'http/protobuf':
-      return { logs: new LogsProto({ url: `${ep.http}/v1/logs`, compression: c }), metrics: new MetricsProto({ url: `${ep.http}/v1/metrics`, compression: c }), traces: new TracesProto({ url: `${ep.http}/v1/traces`, compression: c }) };
+      return {
+        logs: new LogsProto({ url: `${ep.http}/v1/logs`, compression: c }),
+        metrics: new MetricsProto({ url: `${ep.http}/v1/metrics`, compression: c }),
+        traces: new TracesProto({ url: `${ep.http}/v1/traces`, compression: c }),
+      };
   }
 }
 
@@ -49,20 +61,45 @@ export const LOG_ATTRIBUTES: OtelAttributes = {
   'http.status_code': 503,
   'duration.ms': 12.5,
   retry: true,
-  'tags': ['a', 'b'],
-  'ports': [80, 443],
+  tags: ['a', 'b'],
+  ports: [80, 443],
 };
 
 /** Sends one app's worth of logs, metrics and spans over `protocol` and waits until each export returned. */
-export async function sendEverything(protocol: Protocol, ep: Endpoints, service: string, compression: 'gzip' | 'none' = 'none'): Promise<void> {
+export async function sendEverything(
+  protocol: Protocol,
+  ep: Endpoints,
+  service: string,
+  compression: 'gzip' | 'none' = 'none',
+): Promise<void> {
   const ex = exporters(protocol, ep, compression);
-  const resource = resourceFromAttributes({ 'service.name': service, 'host.name': `${service}-host`, 'deployment.environment': 'test' });
+  const resource = resourceFromAttributes({
+    'service.name': service,
+    'host.name': `${service}-host`,
+    'deployment.environment': 'test',
+  });
 
   const logs = new LoggerProvider({ resource, processors: [new SimpleLogRecordProcessor({ exporter: ex.logs })] });
   const logger = logs.getLogger('vigil-test', '1.2.3');
-  const ctx = trace.setSpanContext(context.active(), { traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: TraceFlags.SAMPLED });
-  logger.emit({ timestamp: HR_TIME, severityNumber: SeverityNumber.ERROR, severityText: 'ERROR', body: 'payment gateway timed out\nretrying', attributes: LOG_ATTRIBUTES, context: ctx });
-  logger.emit({ timestamp: HR_TIME, severityNumber: SeverityNumber.INFO, body: { order: { id: 42, items: ['x', 'y'] }, raw: new Uint8Array([1, 2, 255]) } as never, attributes: { bytes: new Uint8Array([0, 1, 2]) as never } });
+  const ctx = trace.setSpanContext(context.active(), {
+    traceId: TRACE_ID,
+    spanId: SPAN_ID,
+    traceFlags: TraceFlags.SAMPLED,
+  });
+  logger.emit({
+    timestamp: HR_TIME,
+    severityNumber: SeverityNumber.ERROR,
+    severityText: 'ERROR',
+    body: 'payment gateway timed out\nretrying',
+    attributes: LOG_ATTRIBUTES,
+    context: ctx,
+  });
+  logger.emit({
+    timestamp: HR_TIME,
+    severityNumber: SeverityNumber.INFO,
+    body: { order: { id: 42, items: ['x', 'y'] }, raw: new Uint8Array([1, 2, 255]) } as never,
+    attributes: { bytes: new Uint8Array([0, 1, 2]) as never },
+  });
   await logs.forceFlush();
   await logs.shutdown();
 
@@ -84,8 +121,16 @@ export async function sendEverything(protocol: Protocol, ep: Endpoints, service:
 
   const tracer = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter: ex.traces })] });
   const t = tracer.getTracer('vigil-test');
-  const parent = t.startSpan('POST /pay', { kind: SpanKind.SERVER, startTime: HR_TIME, attributes: { 'http.route': '/pay' } });
-  const child = t.startSpan('charge card', { kind: SpanKind.CLIENT, links: [{ context: parent.spanContext(), attributes: { why: 'retry' } }] }, trace.setSpan(context.active(), parent));
+  const parent = t.startSpan('POST /pay', {
+    kind: SpanKind.SERVER,
+    startTime: HR_TIME,
+    attributes: { 'http.route': '/pay' },
+  });
+  const child = t.startSpan(
+    'charge card',
+    { kind: SpanKind.CLIENT, links: [{ context: parent.spanContext(), attributes: { why: 'retry' } }] },
+    trace.setSpan(context.active(), parent),
+  );
   child.addEvent('attempt', { n: 1 });
   child.recordException(Object.assign(new Error('card declined'), { name: 'DeclinedError' }));
   child.setStatus({ code: SpanStatusCode.ERROR, message: 'card declined' });

@@ -3,7 +3,18 @@ import { join } from 'node:path';
 import snappyjs from 'snappyjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GrpcCode } from '../../../src/receivers/otlp/status.ts';
-import { decode, encode, LOGS_REQ, logsRequest, METRICS_REQ, prefixed, rawCall, startOtlp, TRACES_REQ, type OtlpHarness } from './harness.ts';
+import {
+  decode,
+  encode,
+  LOGS_REQ,
+  logsRequest,
+  METRICS_REQ,
+  prefixed,
+  rawCall,
+  startOtlp,
+  TRACES_REQ,
+  type OtlpHarness,
+} from './harness.ts';
 import { framedFixtureRecords } from './snappyFixture.ts';
 
 let h: OtlpHarness | undefined;
@@ -18,35 +29,84 @@ const STATUS = 'google.rpc.Status';
 const testdata = (name: string) => readFileSync(join(import.meta.dirname, 'testdata', name));
 
 async function post(path: string, body: Buffer, encoding: string) {
-  const res = await fetch(h!.httpUrl(path), { method: 'POST', body, headers: { ...PROTO, 'content-encoding': encoding } });
+  const res = await fetch(h!.httpUrl(path), {
+    method: 'POST',
+    body,
+    headers: { ...PROTO, 'content-encoding': encoding },
+  });
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
 }
 
-const logs = encode(LOGS_REQ, logsRequest([{ timeUnixNano: '1763892000123456789', severityNumber: 17, body: { stringValue: 'checkout failed' } }]));
-const metrics = encode(METRICS_REQ, { resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'queue.depth', gauge: { dataPoints: [{ asInt: 7, timeUnixNano: '1763892000000000000' }] } }] }] }] });
-const traces = encode(TRACES_REQ, { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.from('5b8efff798038103d269b633813fc60c', 'hex'), spanId: Buffer.from('eee19b7ec3c1b174', 'hex'), name: 'GET /cart', startTimeUnixNano: '1763892000000000000', endTimeUnixNano: '1763892000100000000' }] }] }] });
+const logs = encode(
+  LOGS_REQ,
+  logsRequest([{ timeUnixNano: '1763892000123456789', severityNumber: 17, body: { stringValue: 'checkout failed' } }]),
+);
+const metrics = encode(METRICS_REQ, {
+  resourceMetrics: [
+    {
+      scopeMetrics: [
+        {
+          metrics: [
+            { name: 'queue.depth', gauge: { dataPoints: [{ asInt: 7, timeUnixNano: '1763892000000000000' }] } },
+          ],
+        },
+      ],
+    },
+  ],
+});
+const traces = encode(TRACES_REQ, {
+  resourceSpans: [
+    {
+      scopeSpans: [
+        {
+          spans: [
+            {
+              traceId: Buffer.from('5b8efff798038103d269b633813fc60c', 'hex'),
+              spanId: Buffer.from('eee19b7ec3c1b174', 'hex'),
+              name: 'GET /cart',
+              startTimeUnixNano: '1763892000000000000',
+              endTimeUnixNano: '1763892000100000000',
+            },
+          ],
+        },
+      ],
+    },
+  ],
+});
 
 describe('OTLP/HTTP with Content-Encoding snappy', () => {
-  it('takes logs, metrics and traces compressed as snappy blocks, as the Collector\'s otlp_http exporter sends them', async () => {
+  it("takes logs, metrics and traces compressed as snappy blocks, as the Collector's otlp_http exporter sends them", async () => {
     h = await startOtlp(HTTP);
     expect((await post('/v1/logs', snappyjs.compress(logs), 'snappy')).status).toBe(200);
     expect((await post('/v1/metrics', snappyjs.compress(metrics), 'snappy')).status).toBe(200);
     expect((await post('/v1/traces', snappyjs.compress(traces), 'snappy')).status).toBe(200);
-    await expect.poll(() => [h!.captured.logs.length, h!.captured.metrics.length, h!.captured.traces.length]).toEqual([1, 1, 1]);
+    await expect
+      .poll(() => [h!.captured.logs.length, h!.captured.metrics.length, h!.captured.traces.length])
+      .toEqual([1, 1, 1]);
     expect(h.captured.logs[0]!.body).toBe('checkout failed');
     expect(h.captured.metrics[0]).toMatchObject({ name: 'queue.depth' });
     expect(h.captured.traces[0]).toMatchObject({ name: 'GET /cart' });
   });
 
-  it('takes Go\'s snappy: a block under snappy, the framing format under x-snappy-framed and, as the Collector does, under snappy', async () => {
+  it("takes Go's snappy: a block under snappy, the framing format under x-snappy-framed and, as the Collector does, under snappy", async () => {
     h = await startOtlp(HTTP);
-    const expected = framedFixtureRecords().map((r) => (r.body as { stringValue?: string; bytesValue?: Buffer }).stringValue ?? new Uint8Array((r.body as { bytesValue: Buffer }).bytesValue));
-    const cases: [string, string][] = [['logs.snappy', 'snappy'], ['logs.x-snappy-framed', 'x-snappy-framed'], ['logs.x-snappy-framed', 'snappy']];
+    const expected = framedFixtureRecords().map(
+      (r) =>
+        (r.body as { stringValue?: string; bytesValue?: Buffer }).stringValue ??
+        new Uint8Array((r.body as { bytesValue: Buffer }).bytesValue),
+    );
+    const cases: [string, string][] = [
+      ['logs.snappy', 'snappy'],
+      ['logs.x-snappy-framed', 'x-snappy-framed'],
+      ['logs.x-snappy-framed', 'snappy'],
+    ];
     for (const [file, encoding] of cases) {
       const before = h.captured.logs.length;
       expect((await post('/v1/logs', testdata(file), encoding)).status, `${file} as ${encoding}`).toBe(200);
       await expect.poll(() => h!.captured.logs.length).toBe(before + 2);
-      const bodies = h.captured.logs.slice(before).map((e) => (typeof e.body === 'string' ? e.body : new Uint8Array(e.body as Uint8Array)));
+      const bodies = h.captured.logs
+        .slice(before)
+        .map((e) => (typeof e.body === 'string' ? e.body : new Uint8Array(e.body as Uint8Array)));
       expect(bodies, `${file} as ${encoding}`).toEqual(expected);
     }
   });
@@ -83,7 +143,9 @@ describe('OTLP/HTTP with Content-Encoding snappy', () => {
     for (const encoding of ['br', 'lz4', 'constructor', '__proto__', 'toString']) {
       const res = await post('/v1/logs', logs, encoding);
       expect(res.status, encoding).toBe(415);
-      expect(decode(STATUS, res.body).message, encoding).toMatch(/use gzip, deflate, zstd, snappy, x-snappy-framed or none/);
+      expect(decode(STATUS, res.body).message, encoding).toMatch(
+        /use gzip, deflate, zstd, snappy, x-snappy-framed or none/,
+      );
     }
   });
 });
@@ -91,19 +153,25 @@ describe('OTLP/HTTP with Content-Encoding snappy', () => {
 describe('OTLP/gRPC with grpc-encoding snappy', () => {
   const GRPC = 'protocols: { grpc: { endpoint: 127.0.0.1:0, max_recv_msg_size: 1MiB } }';
 
-  it('takes Go\'s framing format, as the Collector\'s otlp_grpc exporter compresses with snappy, and blocks; refuses bombs and corrupt messages', async () => {
+  it("takes Go's framing format, as the Collector's otlp_grpc exporter compresses with snappy, and blocks; refuses bombs and corrupt messages", async () => {
     h = await startOtlp(GRPC, { pipelines: ['logs'] });
-    const framed = await rawCall(h.grpcAddress, prefixed(testdata('logs.x-snappy-framed'), 1), { 'grpc-encoding': 'snappy' });
+    const framed = await rawCall(h.grpcAddress, prefixed(testdata('logs.x-snappy-framed'), 1), {
+      'grpc-encoding': 'snappy',
+    });
     expect(framed.grpcStatus, framed.grpcMessage).toBe(GrpcCode.OK);
     expect(framed.headers['grpc-accept-encoding']).toMatch(/snappy/);
     const block = await rawCall(h.grpcAddress, prefixed(snappyjs.compress(logs), 1), { 'grpc-encoding': 'snappy' });
     expect(block.grpcStatus, block.grpcMessage).toBe(GrpcCode.OK);
     await expect.poll(() => h!.captured.logs.length).toBe(3);
 
-    const bomb = await rawCall(h.grpcAddress, prefixed(snappyjs.compress(Buffer.alloc(16 * 1024 * 1024)), 1), { 'grpc-encoding': 'snappy' });
+    const bomb = await rawCall(h.grpcAddress, prefixed(snappyjs.compress(Buffer.alloc(16 * 1024 * 1024)), 1), {
+      'grpc-encoding': 'snappy',
+    });
     expect(bomb.grpcStatus).toBe(GrpcCode.RESOURCE_EXHAUSTED);
     expect(bomb.grpcMessage).toMatch(/limit of 1048576 bytes/);
-    const corrupt = await rawCall(h.grpcAddress, prefixed(snappyjs.compress(logs).subarray(0, 20), 1), { 'grpc-encoding': 'snappy' });
+    const corrupt = await rawCall(h.grpcAddress, prefixed(snappyjs.compress(logs).subarray(0, 20), 1), {
+      'grpc-encoding': 'snappy',
+    });
     expect(corrupt.grpcStatus).toBe(GrpcCode.INTERNAL);
     expect(corrupt.grpcMessage).toMatch(/could not be decompressed: snappy body is corrupt/);
     expect(h.captured.logs.length).toBe(3);

@@ -15,11 +15,55 @@ const read = (name: string) => readFileSync(file(name));
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-tls-'));
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=Vigil test CA');
-  for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], ['client', 'extendedKeyUsage=clientAuth']] as const) {
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=Vigil test CA',
+  );
+  for (const [name, ext] of [
+    ['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+    ['client', 'extendedKeyUsage=clientAuth'],
+  ] as const) {
+    ssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${name}`,
+    );
     writeFileSync(file(`${name}.ext`), `${ext}\n`);
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '1',
+      '-extfile',
+      `${name}.ext`,
+    );
   }
 });
 
@@ -34,10 +78,14 @@ afterEach(async () => {
 
 function httpsPost(url: string, body: Buffer, client?: { cert: Buffer; key: Buffer }): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', ca: read('ca.pem'), ...client, headers: { 'content-type': 'application/x-protobuf' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    });
+    const req = request(
+      url,
+      { method: 'POST', ca: read('ca.pem'), ...client, headers: { 'content-type': 'application/x-protobuf' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -46,7 +94,10 @@ function httpsPost(url: string, body: Buffer, client?: { cert: Buffer; key: Buff
 describe('OTLP over TLS and mTLS', () => {
   it('serves both protocols over TLS and, with client_ca_file, only to clients with a certificate', async () => {
     const tls = `{ cert_file: ${file('server.pem')}, key_file: ${file('server.key')}, client_ca_file: ${file('ca.pem')} }`;
-    h = await startOtlp(`protocols:\n  grpc: { endpoint: 127.0.0.1:0, tls: ${tls} }\n  http: { endpoint: 127.0.0.1:0, tls: ${tls} }`, { pipelines: ['logs'] });
+    h = await startOtlp(
+      `protocols:\n  grpc: { endpoint: 127.0.0.1:0, tls: ${tls} }\n  http: { endpoint: 127.0.0.1:0, tls: ${tls} }`,
+      { pipelines: ['logs'] },
+    );
     const body = encode(LOGS_REQ, logsRequest([{ body: { stringValue: 'over tls' } }]));
     const client = { cert: read('client.pem'), key: read('client.key') };
     const url = h.httpUrl('/v1/logs').replace('http:', 'https:');
@@ -55,9 +106,13 @@ describe('OTLP over TLS and mTLS', () => {
     await expect(httpsPost(url, body)).rejects.toThrow();
 
     const withCert = grpc.credentials.createSsl(read('ca.pem'), client.key, client.cert);
-    expect((await grpcCall(h.grpcAddress, LOGS_EXPORT, body, { credentials: withCert, channelOptions: BY_NAME })).error).toBeNull();
+    expect(
+      (await grpcCall(h.grpcAddress, LOGS_EXPORT, body, { credentials: withCert, channelOptions: BY_NAME })).error,
+    ).toBeNull();
     const noCert = grpc.credentials.createSsl(read('ca.pem'));
-    expect((await grpcCall(h.grpcAddress, LOGS_EXPORT, body, { credentials: noCert, channelOptions: BY_NAME })).error?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(
+      (await grpcCall(h.grpcAddress, LOGS_EXPORT, body, { credentials: noCert, channelOptions: BY_NAME })).error?.code,
+    ).toBe(grpc.status.UNAVAILABLE);
     const plain = await grpcCall(h.grpcAddress, LOGS_EXPORT, body);
     expect(plain.error?.code).toBe(grpc.status.UNAVAILABLE);
 

@@ -33,8 +33,10 @@ function trapTarget(d: RunningDaemon): string {
   throw new Error('the daemon did not log its SNMP trap address');
 }
 
-const incidents = (d: RunningDaemon) => readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')).map((c) => `${c.kind} ${c.incident.key}`);
-const events = (d: RunningDaemon) => readNdjson<{ type: string; asset: string; attributes: Record<string, unknown> }>(join(d.dataDir, 'events.ndjson'));
+const incidents = (d: RunningDaemon) =>
+  readNdjson<IncidentChange>(join(d.dataDir, 'incidents.ndjson')).map((c) => `${c.kind} ${c.incident.key}`);
+const events = (d: RunningDaemon) =>
+  readNdjson<{ type: string; asset: string; attributes: Record<string, unknown> }>(join(d.dataDir, 'events.ndjson'));
 
 async function sent(p: Promise<{ code: number; stderr: string }>): Promise<void> {
   const r = await p;
@@ -42,7 +44,17 @@ async function sent(p: Promise<{ code: number; stderr: string }>): Promise<void>
 }
 
 /** A link trap from agent 192.0.2.10 (snmpTrapAddress.0), as a switch behind NAT or a relay sends it. */
-const linkTrap = (target: string, trap: 'down' | 'up', ifIndex: number) => [target, '', `1.3.6.1.6.3.1.1.5.${trap === 'down' ? 3 : 4}`, `1.3.6.1.2.1.2.2.1.1.${ifIndex}`, 'i', String(ifIndex), '1.3.6.1.6.3.18.1.3.0', 'a', '192.0.2.10'];
+const linkTrap = (target: string, trap: 'down' | 'up', ifIndex: number) => [
+  target,
+  '',
+  `1.3.6.1.6.3.1.1.5.${trap === 'down' ? 3 : 4}`,
+  `1.3.6.1.2.1.2.2.1.1.${ifIndex}`,
+  'i',
+  String(ifIndex),
+  '1.3.6.1.6.3.18.1.3.0',
+  'a',
+  '192.0.2.10',
+];
 
 describe('vigil run with config/examples/snmp.yaml: traps from snmptrap → incidents', () => {
   it('is valid as shipped', async () => {
@@ -54,11 +66,30 @@ describe('vigil run with config/examples/snmp.yaml: traps from snmptrap → inci
     daemon = await startDaemon(readFileSync(EXAMPLE, 'utf8'), { env: exampleEnv });
     const target = trapTarget(daemon);
     await sent(snmptrap(['-v', '2c', '-c', 'public', ...linkTrap(target, 'down', 3)]));
-    await sent(snmptrap(['-v', '1', '-c', 'public', target, '1.3.6.1.4.1.32473', '192.0.2.10', '2', '0', '', '1.3.6.1.2.1.2.2.1.1.4', 'i', '4']));
+    await sent(
+      snmptrap([
+        '-v',
+        '1',
+        '-c',
+        'public',
+        target,
+        '1.3.6.1.4.1.32473',
+        '192.0.2.10',
+        '2',
+        '0',
+        '',
+        '1.3.6.1.2.1.2.2.1.1.4',
+        'i',
+        '4',
+      ]),
+    );
     await waitFor(() => incidents(daemon!).length === 2, 'two link incidents opened');
     // The recovery comes over v3 (authPriv), as the example's user.
     await sent(snmptrap([...v3('vigil', 'authPriv', ['SHA-256', AUTH], ['AES', PRIV]), ...linkTrap(target, 'up', 3)]));
-    await waitFor(() => incidents(daemon!).some((l) => l.startsWith('resolved')), 'the incident of interface 3 resolved');
+    await waitFor(
+      () => incidents(daemon!).some((l) => l.startsWith('resolved')),
+      'the incident of interface 3 resolved',
+    );
     expect(incidents(daemon).sort()).toEqual([
       'opened snmp_link_down{asset="192.0.2.10",if_index="3"}',
       'opened snmp_link_down{asset="192.0.2.10",if_index="4"}',
@@ -69,13 +100,32 @@ describe('vigil run with config/examples/snmp.yaml: traps from snmptrap → inci
   it('a vendor trap named by the MIB directory is tagged by the tag processor and pairs too', async () => {
     daemon = await startDaemon(readFileSync(EXAMPLE, 'utf8'), { env: exampleEnv });
     const target = trapTarget(daemon);
-    const fan = (n: number, state: string) => [target, '', `1.3.6.1.4.1.32473.0.${n}`, '1.3.6.1.4.1.32473.1.1.0', 'i', '2', '1.3.6.1.4.1.32473.1.2.0', 's', state];
+    const fan = (n: number, state: string) => [
+      target,
+      '',
+      `1.3.6.1.4.1.32473.0.${n}`,
+      '1.3.6.1.4.1.32473.1.1.0',
+      'i',
+      '2',
+      '1.3.6.1.4.1.32473.1.2.0',
+      's',
+      state,
+    ];
     await sent(snmptrap(['-v', '2c', '-c', 'public', ...fan(1, 'stopped')]));
     await waitFor(() => incidents(daemon!).length === 1, 'the fan incident');
     await sent(snmptrap(['-v', '2c', '-c', 'public', ...fan(2, 'spinning')]));
     await waitFor(() => incidents(daemon!).length === 2, 'the fan incident resolved');
-    expect(incidents(daemon)).toEqual(['opened snmp_fan{asset="127.0.0.1",fan="2"}', 'resolved snmp_fan{asset="127.0.0.1",fan="2"}']);
-    expect(events(daemon).map((e) => [e.type, e.attributes['snmp.trap.name'], e.attributes['snmp.varbind.VIGIL-TEST-MIB::vigilFanState.0']])).toEqual([
+    expect(incidents(daemon)).toEqual([
+      'opened snmp_fan{asset="127.0.0.1",fan="2"}',
+      'resolved snmp_fan{asset="127.0.0.1",fan="2"}',
+    ]);
+    expect(
+      events(daemon).map((e) => [
+        e.type,
+        e.attributes['snmp.trap.name'],
+        e.attributes['snmp.varbind.VIGIL-TEST-MIB::vigilFanState.0'],
+      ]),
+    ).toEqual([
       ['down', 'VIGIL-TEST-MIB::vigilFanFailed', 'stopped'],
       ['up', 'VIGIL-TEST-MIB::vigilFanRecovered', 'spinning'],
     ]);
@@ -85,10 +135,21 @@ describe('vigil run with config/examples/snmp.yaml: traps from snmptrap → inci
     daemon = await startDaemon(readFileSync(EXAMPLE, 'utf8'), { env: exampleEnv });
     const target = trapTarget(daemon);
     await sent(snmptrap(['-v', '2c', '-c', 'guessed', ...linkTrap(target, 'down', 9)]));
-    await sent(snmptrap([...v3('vigil', 'authPriv', ['SHA-256', 'not-the-auth-key'], ['AES', PRIV]), ...linkTrap(target, 'down', 9)]));
-    const metric = async () => (await (await fetch(daemon!.adminUrl('/metrics'))).text()).split('\n').filter((l) => l.startsWith('vigil_snmp_rejected_messages_total'));
+    await sent(
+      snmptrap([
+        ...v3('vigil', 'authPriv', ['SHA-256', 'not-the-auth-key'], ['AES', PRIV]),
+        ...linkTrap(target, 'down', 9),
+      ]),
+    );
+    const metric = async () =>
+      (await (await fetch(daemon!.adminUrl('/metrics'))).text())
+        .split('\n')
+        .filter((l) => l.startsWith('vigil_snmp_rejected_messages_total'));
     await waitFor(async () => (await metric()).length === 2, 'both refusals on /metrics');
-    expect((await metric()).sort()).toEqual(['vigil_snmp_rejected_messages_total{receiver="snmp_trap",reason="authentication_failed"} 1', 'vigil_snmp_rejected_messages_total{receiver="snmp_trap",reason="unknown_community"} 1']);
+    expect((await metric()).sort()).toEqual([
+      'vigil_snmp_rejected_messages_total{receiver="snmp_trap",reason="authentication_failed"} 1',
+      'vigil_snmp_rejected_messages_total{receiver="snmp_trap",reason="unknown_community"} 1',
+    ]);
     expect(events(daemon)).toEqual([]);
   });
 });
@@ -111,12 +172,23 @@ service:
 
   it('decrypts DES traps when Node runs with the OpenSSL legacy provider', async () => {
     daemon = await startDaemon(desConfig, { env: { NODE_OPTIONS: '--openssl-legacy-provider' } });
-    await sent(snmptrap([...v3('old-switch', 'authPriv', ['MD5', AUTH], ['DES', PRIV]), ...linkTrap(trapTarget(daemon), 'down', 1)]));
+    await sent(
+      snmptrap([
+        ...v3('old-switch', 'authPriv', ['MD5', AUTH], ['DES', PRIV]),
+        ...linkTrap(trapTarget(daemon), 'down', 1),
+      ]),
+    );
     await waitFor(() => events(daemon!).length === 1, 'the DES trap');
-    expect(events(daemon)[0]).toMatchObject({ type: 'down', asset: '192.0.2.10', attributes: expect.objectContaining({ 'snmp.user': 'old-switch', 'snmp.if_index': 1 }) });
+    expect(events(daemon)[0]).toMatchObject({
+      type: 'down',
+      asset: '192.0.2.10',
+      attributes: expect.objectContaining({ 'snmp.user': 'old-switch', 'snmp.if_index': 1 }),
+    });
   });
 
   it('without it, refuses to start and says how to fix it', async () => {
-    await expect(startDaemon(desConfig, { env: { NODE_OPTIONS: '' } })).rejects.toThrow(/receivers\.snmp_trap\.users\[0\]\.priv_protocol: DES needs the OpenSSL legacy provider.*--openssl-legacy-provider/);
+    await expect(startDaemon(desConfig, { env: { NODE_OPTIONS: '' } })).rejects.toThrow(
+      /receivers\.snmp_trap\.users\[0\]\.priv_protocol: DES needs the OpenSSL legacy provider.*--openssl-legacy-provider/,
+    );
   });
 });

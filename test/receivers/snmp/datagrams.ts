@@ -1,14 +1,19 @@
 import { createSocket } from 'node:dgram';
 
 /** A coldStart as `snmptrap -v 2c -c public HOST 100 1.3.6.1.6.3.1.1.5.1` sends it. */
-export const V2C_COLD_START = Buffer.from('304302010104067075626c6963a7360204303ef31c0201000201003028300d06082b060102010103004301643017060a2b06010603010104010006092b0601060301010501', 'hex');
+export const V2C_COLD_START = Buffer.from(
+  '304302010104067075626c6963a7360204303ef31c0201000201003028300d06082b060102010103004301643017060a2b06010603010104010006092b0601060301010501',
+  'hex',
+);
 
 export function sendDatagram(port: number, d: Buffer): Promise<void> {
   const sock = createSocket('udp4');
-  return new Promise<void>((res) => sock.send(d, port, '127.0.0.1', () => {
-    sock.close();
-    res();
-  }));
+  return new Promise<void>((res) =>
+    sock.send(d, port, '127.0.0.1', () => {
+      sock.close();
+      res();
+    }),
+  );
 }
 
 /** Its trap PDU, after version and community. */
@@ -28,8 +33,21 @@ export function v3Header(o: { flags: number; user: string; tail: Buffer }): Buff
   const tlv = (tag: number, body: Buffer) => Buffer.concat([Buffer.from([tag, body.length]), body]);
   const int = (n: number) => tlv(0x02, Buffer.from([n]));
   const str = (s: Buffer | string) => tlv(0x04, Buffer.isBuffer(s) ? s : Buffer.from(s));
-  const global = tlv(0x30, Buffer.concat([int(1), tlv(0x02, Buffer.from([0x00, 0xff, 0xe3])), str(Buffer.from([o.flags])), int(3)]));
-  const usm = tlv(0x30, Buffer.concat([str(Buffer.from('80001f8804766967696c', 'hex')), int(1), int(1), str(o.user), str(Buffer.alloc(o.flags & 1 ? 12 : 0)), str(Buffer.alloc(o.flags & 2 ? 8 : 0))]));
+  const global = tlv(
+    0x30,
+    Buffer.concat([int(1), tlv(0x02, Buffer.from([0x00, 0xff, 0xe3])), str(Buffer.from([o.flags])), int(3)]),
+  );
+  const usm = tlv(
+    0x30,
+    Buffer.concat([
+      str(Buffer.from('80001f8804766967696c', 'hex')),
+      int(1),
+      int(1),
+      str(o.user),
+      str(Buffer.alloc(o.flags & 1 ? 12 : 0)),
+      str(Buffer.alloc(o.flags & 2 ? 8 : 0)),
+    ]),
+  );
   return tlv(0x30, Buffer.concat([int(3), global, str(usm), o.tail]));
 }
 

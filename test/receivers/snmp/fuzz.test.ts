@@ -18,16 +18,39 @@ const users = [
   { name: 'a', auth_protocol: 'sha' as const, auth_key: AUTH },
   { name: 'p', auth_protocol: 'sha256' as const, auth_key: AUTH, priv_protocol: 'aes' as const, priv_key: PRIV },
 ];
-const varbinds = ['1.3.6.1.2.1.2.2.1.1.3', 'i', '3', '1.3.6.1.2.1.2.2.1.2.3', 's', 'eth0', '1.3.6.1.4.1.32473.1', 'C', '12345678901234', '1.3.6.1.4.1.32473.2', 'a', '192.0.2.1', '1.3.6.1.4.1.32473.3', 'o', '1.3.6.1.4.1.32473', '1.3.6.1.4.1.32473.4', 'x', '00ff'];
+const varbinds = [
+  '1.3.6.1.2.1.2.2.1.1.3',
+  'i',
+  '3',
+  '1.3.6.1.2.1.2.2.1.2.3',
+  's',
+  'eth0',
+  '1.3.6.1.4.1.32473.1',
+  'C',
+  '12345678901234',
+  '1.3.6.1.4.1.32473.2',
+  'a',
+  '192.0.2.1',
+  '1.3.6.1.4.1.32473.3',
+  'o',
+  '1.3.6.1.4.1.32473',
+  '1.3.6.1.4.1.32473.4',
+  'x',
+  '00ff',
+];
 
 /** Real datagrams from Net-SNMP's tools, one per version and security level, as mutation seeds. */
 let seeds: Buffer[];
 beforeAll(async () => {
   const trap = (args: string[]) => capture((t) => snmptrap([...args, t, '', '1.3.6.1.6.3.1.1.5.3', ...varbinds]));
   seeds = [
-    await capture((t) => snmptrap(['-v', '1', '-c', 'public', t, '1.3.6.1.4.1.32473', '192.0.2.9', '6', '7', '100', ...varbinds])),
+    await capture((t) =>
+      snmptrap(['-v', '1', '-c', 'public', t, '1.3.6.1.4.1.32473', '192.0.2.9', '6', '7', '100', ...varbinds]),
+    ),
     await trap(['-v', '2c', '-c', 'public']),
-    await capture((t) => snmpinform(['-v', '2c', '-c', 'public', '-r', '0', '-t', '1', t, '', '1.3.6.1.6.3.1.1.5.4', ...varbinds])),
+    await capture((t) =>
+      snmpinform(['-v', '2c', '-c', 'public', '-r', '0', '-t', '1', t, '', '1.3.6.1.6.3.1.1.5.4', ...varbinds]),
+    ),
     await trap(v3('a', 'authNoPriv', ['SHA', AUTH])),
     await trap(v3('p', 'authPriv', ['SHA-256', AUTH], ['AES', PRIV])),
     v3Header({ flags: 0x04, user: '', tail: Buffer.alloc(0) }),
@@ -50,7 +73,11 @@ describe('snmp_trap receiver under mutated datagrams', () => {
       const input = m.bytes(m.pick(seeds));
       const out = decoder.decode(input, rinfo, sock);
       expect(['notification', 'rejected', 'answered'], `seed ${seed}`).toContain(out.kind);
-      if (out.kind === 'notification') expect(() => trapToEvent(out.pdu, { peerAddress: '127.0.0.1', peerPort: 9, version: out.version }, undefined, 0n), `seed ${seed}`).not.toThrow();
+      if (out.kind === 'notification')
+        expect(
+          () => trapToEvent(out.pdu, { peerAddress: '127.0.0.1', peerPort: 9, version: out.version }, undefined, 0n),
+          `seed ${seed}`,
+        ).not.toThrow();
     }
     sock.close();
   });
@@ -58,7 +85,11 @@ describe('snmp_trap receiver under mutated datagrams', () => {
   it('a burst of mutated datagrams over UDP leaves the receiver taking the next good trap', async () => {
     const accepted: VigilEvent[] = [];
     const config = snmpTrapReceiverSchema.parse({ endpoint: '127.0.0.1:0', communities: ['public'], users }, 'r', [])!;
-    receiver = new SnmpTrapReceiver({ id: 'snmp_trap', logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir: '/nonexistent' }, config, { consume: (b) => (accepted.push(...b), Promise.resolve()) });
+    receiver = new SnmpTrapReceiver(
+      { id: 'snmp_trap', logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir: '/nonexistent' },
+      config,
+      { consume: (b) => (accepted.push(...b), Promise.resolve()) },
+    );
     await receiver.start();
     const { port } = receiver.address!;
     const sock = createSocket('udp4');
@@ -67,8 +98,22 @@ describe('snmp_trap receiver under mutated datagrams', () => {
       await new Promise<void>((res) => sock.send(m.bytes(m.pick(seeds)), port, '127.0.0.1', () => res()));
     }
     sock.close();
-    const r = await snmptrap(['-v', '2c', '-c', 'public', `127.0.0.1:${port}`, '', '1.3.6.1.6.3.1.1.5.1', '1.3.6.1.4.1.32473.9', 's', 'after-the-burst']);
+    const r = await snmptrap([
+      '-v',
+      '2c',
+      '-c',
+      'public',
+      `127.0.0.1:${port}`,
+      '',
+      '1.3.6.1.6.3.1.1.5.1',
+      '1.3.6.1.4.1.32473.9',
+      's',
+      'after-the-burst',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    await waitFor(() => accepted.some((e) => e.attributes['snmp.varbind.1.3.6.1.4.1.32473.9'] === 'after-the-burst'), 'the good trap after the burst');
+    await waitFor(
+      () => accepted.some((e) => e.attributes['snmp.varbind.1.3.6.1.4.1.32473.9'] === 'after-the-burst'),
+      'the good trap after the burst',
+    );
   });
 });

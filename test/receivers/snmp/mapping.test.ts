@@ -3,7 +3,16 @@ import { MAX_VARBINDS, octetString, renderValue, trapToEvent } from '../../../sr
 import type { TrapPdu } from '../../../src/receivers/snmp/trapDecoder.ts';
 
 const origin = { peerAddress: '203.0.113.5', peerPort: 40000, version: '1' as const };
-const v1 = (fields: Partial<TrapPdu>): TrapPdu => ({ type: 164, enterprise: '1.3.6.1.4.1.9', agentAddr: '0.0.0.0', generic: 2, specific: 0, upTime: 1, varbinds: [], ...fields });
+const v1 = (fields: Partial<TrapPdu>): TrapPdu => ({
+  type: 164,
+  enterprise: '1.3.6.1.4.1.9',
+  agentAddr: '0.0.0.0',
+  generic: 2,
+  specific: 0,
+  upTime: 1,
+  varbinds: [],
+  ...fields,
+});
 
 describe('SNMP varbind values', () => {
   it('octet strings: text when printable UTF-8 (a trailing NUL dropped), else hex pairs', () => {
@@ -17,7 +26,9 @@ describe('SNMP varbind values', () => {
   });
 
   it('Counter64 as a decimal string past 2^53; Opaque as hex; error types as their names', () => {
-    expect(renderValue({ oid: '1', type: 70, value: Buffer.from('ffffffffffffffff', 'hex') })).toBe('18446744073709551615');
+    expect(renderValue({ oid: '1', type: 70, value: Buffer.from('ffffffffffffffff', 'hex') })).toBe(
+      '18446744073709551615',
+    );
     expect(renderValue({ oid: '1', type: 70, value: Buffer.from('0020000000000001', 'hex') })).toBe('9007199254740993');
     expect(renderValue({ oid: '1', type: 68, value: Buffer.from([1, 2]) })).toBe('01:02');
     expect(renderValue({ oid: '1', type: 5, value: null })).toBeNull();
@@ -28,19 +39,33 @@ describe('SNMP varbind values', () => {
 
 describe('trapToEvent', () => {
   it('a v1 trap whose agent-addr is 0.0.0.0 is about the UDP peer; ifIndex comes from another ifEntry column', () => {
-    const e = trapToEvent(v1({ varbinds: [{ oid: '1.3.6.1.2.1.2.2.1.8.12', type: 2, value: 2 }] }), origin, undefined, 5n);
+    const e = trapToEvent(
+      v1({ varbinds: [{ oid: '1.3.6.1.2.1.2.2.1.8.12', type: 2, value: 2 }] }),
+      origin,
+      undefined,
+      5n,
+    );
     expect(e).toMatchObject({ asset: '203.0.113.5', type: 'down', observedTimeUnixNano: 5n, timeUnixNano: 0n });
     expect(e.attributes).toMatchObject({ 'snmp.agent.address': '203.0.113.5', 'snmp.if_index': 12 });
   });
 
   it('only link traps carry snmp.if_index', () => {
-    const e = trapToEvent(v1({ generic: 0, varbinds: [{ oid: '1.3.6.1.2.1.2.2.1.1.4', type: 2, value: 4 }] }), origin, undefined, 0n);
+    const e = trapToEvent(
+      v1({ generic: 0, varbinds: [{ oid: '1.3.6.1.2.1.2.2.1.1.4', type: 2, value: 4 }] }),
+      origin,
+      undefined,
+      0n,
+    );
     expect(e).toMatchObject({ type: 'up', title: 'coldStart from 203.0.113.5' });
     expect(e.attributes['snmp.if_index']).toBeUndefined();
   });
 
   it(`keeps ${MAX_VARBINDS} varbinds and counts the rest, so one datagram cannot become a huge event`, () => {
-    const varbinds = Array.from({ length: MAX_VARBINDS + 40 }, (_, i) => ({ oid: `1.3.6.1.4.1.32473.1.${i}`, type: 2, value: i }));
+    const varbinds = Array.from({ length: MAX_VARBINDS + 40 }, (_, i) => ({
+      oid: `1.3.6.1.4.1.32473.1.${i}`,
+      type: 2,
+      value: i,
+    }));
     const e = trapToEvent(v1({ generic: 6, specific: 1, varbinds }), origin, undefined, 0n);
     expect(Object.keys(e.attributes).filter((k) => k.startsWith('snmp.varbind.'))).toHaveLength(MAX_VARBINDS);
     expect(e.attributes['snmp.varbinds_dropped']).toBe(40);

@@ -49,7 +49,10 @@ describe('MIB directory loading', () => {
   it('a file the parser rejects among good ones in the same round is skipped alone', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-mibs-'));
     copyFileSync(FIXTURE, join(dir, 'VIGIL-TEST-MIB.txt'));
-    writeFileSync(join(dir, 'BROKEN-MIB.txt'), 'BROKEN-MIB DEFINITIONS ::= BEGIN\nIMPORTS enterprises FROM SNMPv2-SMI;\nbroken OBJECT IDENTIFIER ::= { enterprises\nEND\n');
+    writeFileSync(
+      join(dir, 'BROKEN-MIB.txt'),
+      'BROKEN-MIB DEFINITIONS ::= BEGIN\nIMPORTS enterprises FROM SNMPv2-SMI;\nbroken OBJECT IDENTIFIER ::= { enterprises\nEND\n',
+    );
     writeFileSync(join(dir, 'VIGIL-PRODUCT1-MIB.txt'), productMib(1));
     writeFileSync(join(dir, 'notes.txt'), readFileSync(resolve(import.meta.dirname, 'mibs/README.txt')));
     const { names, skipped } = loadMibDir(dir);
@@ -59,7 +62,12 @@ describe('MIB directory loading', () => {
   });
 
   it('names the longest known prefix, keeping the rest as the instance', () => {
-    const names = new OidNames(new Map([['1.3.6.1.4.1', 'SNMPv2-SMI::enterprises'], ['1.3.6.1.2.1.2.2.1.1', 'IF-MIB::ifIndex']]));
+    const names = new OidNames(
+      new Map([
+        ['1.3.6.1.4.1', 'SNMPv2-SMI::enterprises'],
+        ['1.3.6.1.2.1.2.2.1.1', 'IF-MIB::ifIndex'],
+      ]),
+    );
     expect(names.name('1.3.6.1.2.1.2.2.1.1.7')).toBe('IF-MIB::ifIndex.7');
     expect(names.name('1.3.6.1.2.1.2.2.1.1')).toBe('IF-MIB::ifIndex');
     expect(names.name('1.3.6.1.4.1.9.9.41')).toBe('SNMPv2-SMI::enterprises.9.9.41');

@@ -38,7 +38,13 @@ export function snmpinform(args: string[]): Promise<ToolResult> {
  * The v3 arguments of a USM user, with the sender's engine ID, authoritative for a trap; for an
  * inform the receiver is, and `engineId: null` lets the tool discover it.
  */
-export function v3(user: string, level: 'authNoPriv' | 'authPriv' | 'noAuthNoPriv', auth?: [string, string], priv?: [string, string], engineId: string | null = '0x80001f8804766967696c'): string[] {
+export function v3(
+  user: string,
+  level: 'authNoPriv' | 'authPriv' | 'noAuthNoPriv',
+  auth?: [string, string],
+  priv?: [string, string],
+  engineId: string | null = '0x80001f8804766967696c',
+): string[] {
   const args = ['-v', '3', ...(engineId === null ? [] : ['-e', engineId]), '-u', user, '-l', level];
   if (auth) args.push('-a', auth[0], '-A', auth[1]);
   if (priv) args.push('-x', priv[0], '-X', priv[1]);

@@ -8,9 +8,13 @@ const captured = (args: string[]) => capture((target) => snmptrap([...args, targ
 
 describe('readUsmHeader', () => {
   it('reads the engine ID and user of what snmptrap sends, encrypted or not', async () => {
-    const priv = await captured(v3('some-user', 'authPriv', ['SHA', 'vigil-auth-pass'], ['AES', 'vigil-priv-pass'], '0x80001F8804766967696C'));
+    const priv = await captured(
+      v3('some-user', 'authPriv', ['SHA', 'vigil-auth-pass'], ['AES', 'vigil-priv-pass'], '0x80001F8804766967696C'),
+    );
     expect(readUsmHeader(priv)).toEqual({ engineId: '80001f8804766967696c', user: 'some-user' });
-    const auth = await captured(v3('ünïcode', 'authNoPriv', ['MD5', 'vigil-auth-pass'], undefined, '0x8000000001020304'));
+    const auth = await captured(
+      v3('ünïcode', 'authNoPriv', ['MD5', 'vigil-auth-pass'], undefined, '0x8000000001020304'),
+    );
     expect(readUsmHeader(auth)).toEqual({ engineId: '8000000001020304', user: 'ünïcode' });
   });
 

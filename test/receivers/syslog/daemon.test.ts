@@ -99,14 +99,41 @@ describe('syslog receiver in the running daemon', () => {
     daemon = await startDaemon(config());
     const { udp, tcp } = syslogAddresses(daemon);
     const sends: [string, string[]][] = [
-      ['udp-5424', ['--udp', '--port', String(udp.port), '--rfc5424', '--msgid', 'DEPLOY', '--sd-id', 'release@32473', '--sd-param', 'version="4.2"', '--sd-param', 'by="ci \\"bot\\""']],
+      [
+        'udp-5424',
+        [
+          '--udp',
+          '--port',
+          String(udp.port),
+          '--rfc5424',
+          '--msgid',
+          'DEPLOY',
+          '--sd-id',
+          'release@32473',
+          '--sd-param',
+          'version="4.2"',
+          '--sd-param',
+          'by="ci \\"bot\\""',
+        ],
+      ],
       ['udp-3164', ['--udp', '--port', String(udp.port), '--rfc3164']],
       ['tcp-5424-octet', ['--tcp', '--port', String(tcp.port), '--rfc5424', '--octet-count', '--msgid', 'DEPLOY']],
       ['tcp-5424-lf', ['--tcp', '--port', String(tcp.port), '--rfc5424']],
       ['tcp-3164-octet', ['--tcp', '--port', String(tcp.port), '--rfc3164', '--octet-count']],
       ['tcp-3164-lf', ['--tcp', '--port', String(tcp.port), '--rfc3164']],
     ];
-    for (const [name, args] of sends) logger(['--server', '127.0.0.1', ...args, '-t', `app-${name}`, '--id=4242', '-p', 'local3.err', `hello from ${name}`]);
+    for (const [name, args] of sends)
+      logger([
+        '--server',
+        '127.0.0.1',
+        ...args,
+        '-t',
+        `app-${name}`,
+        '--id=4242',
+        '-p',
+        'local3.err',
+        `hello from ${name}`,
+      ]);
 
     const events = await eventsWhen(daemon, sends.length);
     expect(events).toHaveLength(sends.length);
@@ -155,7 +182,9 @@ action(type="omfwd" target="127.0.0.1" port="${tls.port}" protocol="tcp" templat
        StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost")
 `,
     );
-    rsyslog = spawn('rsyslogd', ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    rsyslog = spawn('rsyslogd', ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let rsyslogOut = '';
     rsyslog.stderr!.on('data', (d: Buffer) => (rsyslogOut += d.toString()));
     rsyslog.stdout!.on('data', (d: Buffer) => (rsyslogOut += d.toString()));
@@ -167,7 +196,8 @@ action(type="omfwd" target="127.0.0.1" port="${tls.port}" protocol="tcp" templat
         logger(['-u', socket, '--socket-errors=on', '-t', 'probe', 'probe']);
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`rsyslogd did not start: ${(err as Error).message}\n${rsyslogOut}`, { cause: err });
+        if (Date.now() > deadline)
+          throw new Error(`rsyslogd did not start: ${(err as Error).message}\n${rsyslogOut}`, { cause: err });
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -180,7 +210,14 @@ action(type="omfwd" target="127.0.0.1" port="${tls.port}" protocol="tcp" templat
     const declined = events.filter((e) => e.body.trim() === 'card declined for order 1234');
     expect(declined.map((e) => e.attributes['syslog.format']).sort(), rsyslogOut).toEqual(['rfc3164', 'rfc5424']);
     for (const ev of declined) {
-      expect(ev).toMatchObject({ severityText: 'warning', severityNumber: 13, service: 'billing', asset: host, resource: { 'host.name': host }, attributes: { 'syslog.facility.name': 'auth', 'syslog.procid': '777', 'network.transport': 'tcp' } });
+      expect(ev).toMatchObject({
+        severityText: 'warning',
+        severityNumber: 13,
+        service: 'billing',
+        asset: host,
+        resource: { 'host.name': host },
+        attributes: { 'syslog.facility.name': 'auth', 'syslog.procid': '777', 'network.transport': 'tcp' },
+      });
     }
     // imuxsock escapes control characters on receipt, so the newline travels as #012 both ways.
     const crit = events.filter((e) => e.severityText === 'crit');
@@ -219,7 +256,17 @@ action(type="omfwd" target="127.0.0.1" port="${tls.port}" protocol="tcp" templat
       s.on('close', () => resolve());
       s.on('error', reject);
     });
-    execFileSync('logger', ['--server', '127.0.0.1', '--port', String(udp.port), '--udp', '--rfc3164', '-t', 'after', 'udp still fine']);
+    execFileSync('logger', [
+      '--server',
+      '127.0.0.1',
+      '--port',
+      String(udp.port),
+      '--udp',
+      '--rfc3164',
+      '-t',
+      'after',
+      'udp still fine',
+    ]);
     const events = await eventsWhen(daemon, stream.length + 1);
     expect(events.map((e) => e.body)).toEqual([
       'good 1',
@@ -260,61 +307,150 @@ action(type="omfwd" target="127.0.0.1" port="${tls.port}" protocol="tcp" templat
     s.write('<13>Nov 23 10:00:00 h app: complete\n<13>Nov 23 10:00:01 h app: no newline yet');
     await eventsWhen(daemon, 1);
     expect(await daemon.stop('SIGTERM')).toBe(0);
-    expect(readNdjson<StoredEvent>(join(daemon.dataDir, 'events.ndjson')).map((e) => e.body)).toEqual(['complete', 'no newline yet']);
+    expect(readNdjson<StoredEvent>(join(daemon.dataDir, 'events.ndjson')).map((e) => e.body)).toEqual([
+      'complete',
+      'no newline yet',
+    ]);
   });
 
   it('refuses a TLS client without a certificate when client_ca_file is set, and counts it', async () => {
     daemon = await startDaemon(config());
     const { tls } = syslogAddresses(daemon);
     const failure = await new Promise<string>((resolve) => {
-      const s = tlsConnect({ host: '127.0.0.1', port: tls.port, ca: readFileSync(pki.caCert), servername: 'localhost' }, () => {
-        s.write('<13>Nov 23 10:00:00 h app: should not arrive\n');
-      });
+      const s = tlsConnect(
+        { host: '127.0.0.1', port: tls.port, ca: readFileSync(pki.caCert), servername: 'localhost' },
+        () => {
+          s.write('<13>Nov 23 10:00:00 h app: should not arrive\n');
+        },
+      );
       s.on('error', (err) => resolve(err.message));
       s.on('close', () => resolve('closed'));
     });
     expect(failure).toMatch(/certificate|alert|closed|socket hang up|ECONNRESET/i);
     const metrics = await (await fetch(daemon.adminUrl('/metrics'))).text();
-    expect(metrics).toMatch(/^vigil_syslog_connections_rejected_total\{receiver="syslog",transport="tls",reason="tls"\} 1$/m);
+    expect(metrics).toMatch(
+      /^vigil_syslog_connections_rejected_total\{receiver="syslog",transport="tls",reason="tls"\} 1$/m,
+    );
     expect(readNdjson(join(daemon.dataDir, 'events.ndjson'))).toEqual([]);
   });
 });
 
 /** Sends with util-linux logger: RFC 5424 with a msgid and structured data over TCP (octet counting), RFC 3164 over UDP. */
 async function sendBoth(addr: { udp: Address; tcp: Address }): Promise<StoredEvent[]> {
-  execFileSync('logger', ['--server', '127.0.0.1', '--tcp', '--port', String(addr.tcp.port), '--rfc5424', '--octet-count', '--msgid', 'DEPLOY', '--sd-id', 'release@32473', '--sd-param', 'version="4.2"', '-t', 'deployer', '--id=4242', '-p', 'local3.err', 'rollout started']);
-  execFileSync('logger', ['--server', '127.0.0.1', '--udp', '--port', String(addr.udp.port), '--rfc3164', '-t', 'cron', '--id=77', '-p', 'auth.warning', 'job finished']);
+  execFileSync('logger', [
+    '--server',
+    '127.0.0.1',
+    '--tcp',
+    '--port',
+    String(addr.tcp.port),
+    '--rfc5424',
+    '--octet-count',
+    '--msgid',
+    'DEPLOY',
+    '--sd-id',
+    'release@32473',
+    '--sd-param',
+    'version="4.2"',
+    '-t',
+    'deployer',
+    '--id=4242',
+    '-p',
+    'local3.err',
+    'rollout started',
+  ]);
+  execFileSync('logger', [
+    '--server',
+    '127.0.0.1',
+    '--udp',
+    '--port',
+    String(addr.udp.port),
+    '--rfc3164',
+    '-t',
+    'cron',
+    '--id=77',
+    '-p',
+    'auth.warning',
+    'job finished',
+  ]);
   return eventsWhen(daemon!, 2);
 }
 
-const COLLECTOR_NAMES = ['appname', 'hostname', 'proc_id', 'msg_id', 'message', 'priority', 'facility', 'version', 'structured_data'];
-const VIGIL_NAMES = ['syslog.appname', 'syslog.procid', 'syslog.msgid', 'syslog.priority', 'syslog.facility', 'syslog.version'];
+const COLLECTOR_NAMES = [
+  'appname',
+  'hostname',
+  'proc_id',
+  'msg_id',
+  'message',
+  'priority',
+  'facility',
+  'version',
+  'structured_data',
+];
+const VIGIL_NAMES = [
+  'syslog.appname',
+  'syslog.procid',
+  'syslog.msgid',
+  'syslog.priority',
+  'syslog.facility',
+  'syslog.version',
+];
 
 describe('syslog receiver: attribute_names', () => {
-  it('names the fields the Collector\'s syslog receiver way with `collector`: the line as body, structured data as a map', async () => {
+  it("names the fields the Collector's syslog receiver way with `collector`: the line as body, structured data as a map", async () => {
     daemon = await startDaemon(config('collector'));
     const events = await sendBoth(syslogAddresses(daemon));
     const rfc5424 = events.find((e) => e.attributes.message === 'rollout started')!;
-    expect(rfc5424.body).toMatch(/^<155>1 \S+ \S+ deployer 4242 DEPLOY \[.*release@32473 version="4\.2".*\] rollout started$/);
+    expect(rfc5424.body).toMatch(
+      /^<155>1 \S+ \S+ deployer 4242 DEPLOY \[.*release@32473 version="4\.2".*\] rollout started$/,
+    );
     expect(rfc5424).toMatchObject({ title: 'rollout started', service: 'deployer', severityText: 'err' });
-    expect(rfc5424.attributes).toMatchObject({ appname: 'deployer', proc_id: '4242', msg_id: 'DEPLOY', priority: 155, facility: 19, version: 1, hostname: expect.any(String) });
+    expect(rfc5424.attributes).toMatchObject({
+      appname: 'deployer',
+      proc_id: '4242',
+      msg_id: 'DEPLOY',
+      priority: 155,
+      facility: 19,
+      version: 1,
+      hostname: expect.any(String),
+    });
     expect(rfc5424.attributes.structured_data).toMatchObject({ 'release@32473': { version: '4.2' } });
 
     const rfc3164 = events.find((e) => e.attributes.message === 'job finished')!;
     expect(rfc3164.body).toMatch(/^<36>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ cron\[77\]: job finished$/);
-    expect(rfc3164.attributes).toMatchObject({ appname: 'cron', proc_id: '77', priority: 36, facility: 4, hostname: expect.any(String) });
-    for (const name of ['msg_id', 'version', 'structured_data']) expect(rfc3164.attributes, name).not.toHaveProperty([name]);
+    expect(rfc3164.attributes).toMatchObject({
+      appname: 'cron',
+      proc_id: '77',
+      priority: 36,
+      facility: 4,
+      hostname: expect.any(String),
+    });
+    for (const name of ['msg_id', 'version', 'structured_data'])
+      expect(rfc3164.attributes, name).not.toHaveProperty([name]);
 
-    for (const e of events) for (const name of [...VIGIL_NAMES, 'syslog.sd.release@32473.version']) expect(e.attributes, name).not.toHaveProperty([name]);
+    for (const e of events)
+      for (const name of [...VIGIL_NAMES, 'syslog.sd.release@32473.version'])
+        expect(e.attributes, name).not.toHaveProperty([name]);
   });
 
-  it('keeps Vigil\'s names by default: syslog.*, flat structured data, the message as body', async () => {
+  it("keeps Vigil's names by default: syslog.*, flat structured data, the message as body", async () => {
     daemon = await startDaemon(config());
     const events = await sendBoth(syslogAddresses(daemon));
     const rfc5424 = events.find((e) => e.body === 'rollout started')!;
-    expect(rfc5424.attributes).toMatchObject({ 'syslog.appname': 'deployer', 'syslog.procid': '4242', 'syslog.msgid': 'DEPLOY', 'syslog.priority': 155, 'syslog.facility': 19, 'syslog.version': 1, 'syslog.sd.release@32473.version': '4.2' });
+    expect(rfc5424.attributes).toMatchObject({
+      'syslog.appname': 'deployer',
+      'syslog.procid': '4242',
+      'syslog.msgid': 'DEPLOY',
+      'syslog.priority': 155,
+      'syslog.facility': 19,
+      'syslog.version': 1,
+      'syslog.sd.release@32473.version': '4.2',
+    });
     const rfc3164 = events.find((e) => e.body === 'job finished')!;
-    expect(rfc3164.attributes).toMatchObject({ 'syslog.appname': 'cron', 'syslog.procid': '77', 'syslog.priority': 36 });
+    expect(rfc3164.attributes).toMatchObject({
+      'syslog.appname': 'cron',
+      'syslog.procid': '77',
+      'syslog.priority': 36,
+    });
     for (const e of events) for (const name of COLLECTOR_NAMES) expect(e.attributes, name).not.toHaveProperty([name]);
   });
 

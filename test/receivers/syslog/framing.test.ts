@@ -26,11 +26,18 @@ describe('TCP framing (RFC 6587)', () => {
   });
 
   it('reads octet-counted frames, whose messages may hold newlines', () => {
-    expect(texts(frame([octet('<13>1 - h a - - - two\nlines') + octet('<14>x')]))).toEqual(['<13>1 - h a - - - two\nlines', '<14>x']);
+    expect(texts(frame([octet('<13>1 - h a - - - two\nlines') + octet('<14>x')]))).toEqual([
+      '<13>1 - h a - - - two\nlines',
+      '<14>x',
+    ]);
   });
 
   it('drops the LF (or CRLF) some senders put at the end of an octet-counted frame', () => {
-    expect(texts(frame([octet('<13>a\n') + octet('<13>b\r\n') + octet('<13>c\n\n')]))).toEqual(['<13>a', '<13>b', '<13>c\n']);
+    expect(texts(frame([octet('<13>a\n') + octet('<13>b\r\n') + octet('<13>c\n\n')]))).toEqual([
+      '<13>a',
+      '<13>b',
+      '<13>c\n',
+    ]);
   });
 
   it('counts octets, not characters, for UTF-8 messages', () => {
@@ -42,7 +49,9 @@ describe('TCP framing (RFC 6587)', () => {
   });
 
   it('reassembles frames split at every possible byte boundary', () => {
-    const stream = Buffer.from(`${octet('<13>1 - h app - - - first\nwith newline')}<14>second line\r\n${octet('<15>thïrd')}<16>fourth\n`);
+    const stream = Buffer.from(
+      `${octet('<13>1 - h app - - - first\nwith newline')}<14>second line\r\n${octet('<15>thïrd')}<16>fourth\n`,
+    );
     const expected = ['<13>1 - h app - - - first\nwith newline', '<14>second line', '<15>thïrd', '<16>fourth'];
     for (let a = 0; a <= stream.length; a++) {
       for (let b = a; b <= stream.length; b += 7) {
@@ -99,12 +108,16 @@ describe('TCP framing (RFC 6587)', () => {
   it('survives random bytes between good frames and loses no good neighbour', () => {
     const next = rng(42);
     for (let round = 0; round < 300; round++) {
-      const garbage = Buffer.from(Array.from({ length: Math.floor(next() * 200) }, () => Math.floor(next() * 256)).filter((b) => b !== 10));
+      const garbage = Buffer.from(
+        Array.from({ length: Math.floor(next() * 200) }, () => Math.floor(next() * 256)).filter((b) => b !== 10),
+      );
       // A garbage run ends at LF; a good frame after it must come through whatever the garbage was.
       const parts = [Buffer.from(`<13>before ${round}\n`), garbage, Buffer.from(`\n<13>after ${round}\n`)];
       const stream = Buffer.concat(parts);
       const cuts = [Math.floor(next() * stream.length), Math.floor(next() * stream.length)].sort((a, b) => a - b);
-      const out = texts(frame([stream.subarray(0, cuts[0]), stream.subarray(cuts[0], cuts[1]), stream.subarray(cuts[1])], 4096));
+      const out = texts(
+        frame([stream.subarray(0, cuts[0]), stream.subarray(cuts[0], cuts[1]), stream.subarray(cuts[1])], 4096),
+      );
       expect(out[0]).toBe(`<13>before ${round}`);
       if (!/^[1-9]\d{0,8} /.test(garbage.toString('latin1'))) expect(out.at(-1)).toBe(`<13>after ${round}`);
     }

@@ -11,11 +11,22 @@ describe('syslog → event mapping', () => {
       const ev = syslogToEvent(parseRfc5424(`<${8 + sev}>1 - h a - - - x`) as SyslogMessage, origin, 1n, false);
       return [ev.severityNumber, ev.severityText];
     });
-    expect(got).toEqual([[21, 'emerg'], [19, 'alert'], [18, 'crit'], [17, 'err'], [13, 'warning'], [10, 'notice'], [9, 'info'], [5, 'debug']]);
+    expect(got).toEqual([
+      [21, 'emerg'],
+      [19, 'alert'],
+      [18, 'crit'],
+      [17, 'err'],
+      [13, 'warning'],
+      [10, 'notice'],
+      [9, 'info'],
+      [5, 'debug'],
+    ]);
   });
 
   it('puts hostname, app-name, procid, msgid and structured data where OTel conventions expect them', () => {
-    const m = parseRfc5424('<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 99 ID47 [exampleSDID@32473 iut="3" eventSource="Application"][flag@1] An application event') as SyslogMessage;
+    const m = parseRfc5424(
+      '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 99 ID47 [exampleSDID@32473 iut="3" eventSource="Application"][flag@1] An application event',
+    ) as SyslogMessage;
     const ev = syslogToEvent(m, origin, 5n, false);
     expect(ev).toMatchObject({
       source: 'syslog',
@@ -45,23 +56,42 @@ describe('syslog → event mapping', () => {
   });
 
   it('falls back to the peer address as asset when the header names no host', () => {
-    const ev = syslogToEvent(parseRfc5424('<13>1 - - - - - - x') as SyslogMessage, { peerAddress: '10.9.8.7', transport: 'udp' }, 1n, true);
+    const ev = syslogToEvent(
+      parseRfc5424('<13>1 - - - - - - x') as SyslogMessage,
+      { peerAddress: '10.9.8.7', transport: 'udp' },
+      1n,
+      true,
+    );
     expect(ev).toMatchObject({ asset: '10.9.8.7', service: '', resource: {} });
     expect(ev.attributes).toMatchObject({ 'network.transport': 'udp', 'syslog.truncated': true });
   });
 
   it('keeps an unparsable line whole, flagged with the reason, with the severity its PRI gives', () => {
     const ev = unparsedToEvent('<11>1 broken', 'RFC 5424 TIMESTAMP "broken" is not RFC 3339', origin, 1n, false);
-    expect(ev).toMatchObject({ body: '<11>1 broken', severityNumber: 17, severityText: 'err', asset: '192.0.2.7', attributes: { 'syslog.parse_error': 'RFC 5424 TIMESTAMP "broken" is not RFC 3339', 'syslog.priority': 11 } });
+    expect(ev).toMatchObject({
+      body: '<11>1 broken',
+      severityNumber: 17,
+      severityText: 'err',
+      asset: '192.0.2.7',
+      attributes: { 'syslog.parse_error': 'RFC 5424 TIMESTAMP "broken" is not RFC 3339', 'syslog.priority': 11 },
+    });
     const noPri = unparsedToEvent('hello', 'no PRI', origin, 1n, false);
     expect(noPri).toMatchObject({ body: 'hello', severityNumber: 0, attributes: { 'syslog.parse_error': 'no PRI' } });
     expect(noPri.attributes['syslog.priority']).toBeUndefined();
   });
 
-  it('names the fields as the Collector\'s syslog receiver does with attribute_names: collector', () => {
-    const line = '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 99 ID47 [exampleSDID@32473 iut="3" eventSource="Application"][flag@1] An application event';
+  it("names the fields as the Collector's syslog receiver does with attribute_names: collector", () => {
+    const line =
+      '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 99 ID47 [exampleSDID@32473 iut="3" eventSource="Application"][flag@1] An application event';
     const ev = syslogToEvent(parseRfc5424(line) as SyslogMessage, origin, 5n, false, 'collector', line);
-    expect(ev).toMatchObject({ body: line, title: 'An application event', asset: 'mymachine.example.com', service: 'evntslog', severityNumber: 10, severityText: 'notice' });
+    expect(ev).toMatchObject({
+      body: line,
+      title: 'An application event',
+      asset: 'mymachine.example.com',
+      service: 'evntslog',
+      severityNumber: 10,
+      severityText: 'notice',
+    });
     expect(ev.attributes).toEqual({
       'network.transport': 'tcp',
       'network.peer.address': '192.0.2.7',

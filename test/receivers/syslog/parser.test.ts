@@ -45,14 +45,20 @@ describe('protocol detection', () => {
     const p = new SyslogParser('auto', 'UTC', () => now);
     p.beginBatch();
     now = Date.parse('2030-01-01T00:00:00Z');
-    expect(p.parse('<13>Nov 23 10:00:00 h a: x')).toMatchObject({ timeNs: BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n });
+    expect(p.parse('<13>Nov 23 10:00:00 h a: x')).toMatchObject({
+      timeNs: BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n,
+    });
   });
 });
 
 describe('parser fuzzing', () => {
   it('never throws on random bytes, mutated real lines or truncations; always a message or a reason', () => {
     const next = rng(7);
-    const parsers = [new SyslogParser('auto', 'Europe/Paris'), new SyslogParser('rfc5424', 'UTC'), new SyslogParser('rfc3164', 'UTC')];
+    const parsers = [
+      new SyslogParser('auto', 'Europe/Paris'),
+      new SyslogParser('rfc5424', 'UTC'),
+      new SyslogParser('rfc3164', 'UTC'),
+    ];
     for (const p of parsers) p.beginBatch();
     const check = (line: string) => {
       for (const p of parsers) {

@@ -32,12 +32,19 @@ afterEach(async () => {
   receiver = undefined;
 });
 
-async function startReceiver(raw: Record<string, unknown>, consumer: Consumer<VigilEvent>): Promise<{ receiver: SyslogReceiver; metrics: SelfMetrics }> {
+async function startReceiver(
+  raw: Record<string, unknown>,
+  consumer: Consumer<VigilEvent>,
+): Promise<{ receiver: SyslogReceiver; metrics: SelfMetrics }> {
   const issues: ConfigIssue[] = [];
   const config = syslogReceiverSchema.parse(raw, 'receivers.syslog', issues);
   expect(issues).toEqual([]);
   const metrics = new SelfMetrics();
-  receiver = new SyslogReceiver({ id: 'syslog', logger: createLogger('silent'), metrics, dataDir: '/nonexistent' }, config!, consumer);
+  receiver = new SyslogReceiver(
+    { id: 'syslog', logger: createLogger('silent'), metrics, dataDir: '/nonexistent' },
+    config!,
+    consumer,
+  );
   await receiver.start();
   return { receiver, metrics };
 }
@@ -71,11 +78,15 @@ describe('syslog listeners: limits and back-pressure', () => {
     expect(consumer.accepted).toEqual([]);
     // The receiver is not reading: the sender's own buffer holds what the kernel could not take.
     expect(s.writableLength).toBeGreaterThan(0);
-    expect(await metricValue(metrics, 'vigil_syslog_backpressure_pauses_total', { transport: 'tcp' })).toBeGreaterThanOrEqual(1);
+    expect(
+      await metricValue(metrics, 'vigil_syslog_backpressure_pauses_total', { transport: 'tcp' }),
+    ).toBeGreaterThanOrEqual(1);
 
     consumer.full = false;
     await waitFor(() => consumer.accepted.length === total, 'every message once the pipeline has room');
-    expect(consumer.accepted.map((e) => Number((e.body as string).split(' ')[0]))).toEqual(Array.from({ length: total }, (_, i) => i));
+    expect(consumer.accepted.map((e) => Number((e.body as string).split(' ')[0]))).toEqual(
+      Array.from({ length: total }, (_, i) => i),
+    );
     expect(await metricValue(metrics, 'vigil_syslog_dropped_messages_total', {})).toBe(0);
     s.destroy();
   });
@@ -117,10 +128,18 @@ describe('syslog listeners: limits and back-pressure', () => {
     const consumer = new SwitchableConsumer();
     const { receiver: r, metrics } = await startReceiver({ udp: { endpoint: '127.0.0.1:0' } }, consumer);
     const client = createSocket('udp4');
-    const send = (msg: string) => new Promise<void>((res, rej) => client.send(msg, r.addresses.udp!.port, '127.0.0.1', (err) => (err ? rej(err) : res())));
+    const send = (msg: string) =>
+      new Promise<void>((res, rej) =>
+        client.send(msg, r.addresses.udp!.port, '127.0.0.1', (err) => (err ? rej(err) : res())),
+      );
     consumer.full = true;
     for (let i = 0; i < 10; i++) await send(`<13>Nov 23 10:00:00 h app: lost ${i}`);
-    await waitFor(async () => (await metricValue(metrics, 'vigil_syslog_dropped_messages_total', { transport: 'udp', reason: 'refused' })) === 10, '10 counted drops');
+    await waitFor(
+      async () =>
+        (await metricValue(metrics, 'vigil_syslog_dropped_messages_total', { transport: 'udp', reason: 'refused' })) ===
+        10,
+      '10 counted drops',
+    );
     consumer.full = false;
     await send('<13>Nov 23 10:00:00 h app: kept\n');
     await waitFor(() => consumer.accepted.length === 1, 'the next datagram');
@@ -133,27 +152,44 @@ describe('syslog listeners: limits and back-pressure', () => {
     const consumer = new SwitchableConsumer();
     const { receiver: r } = await startReceiver({ udp: { endpoint: '[::1]:0' } }, consumer);
     const client = createSocket('udp6');
-    await new Promise<void>((res, rej) => client.send('<14>1 - v6host app - - - over v6', r.addresses.udp!.port, '::1', (err) => (err ? rej(err) : res())));
+    await new Promise<void>((res, rej) =>
+      client.send('<14>1 - v6host app - - - over v6', r.addresses.udp!.port, '::1', (err) => (err ? rej(err) : res())),
+    );
     await waitFor(() => consumer.accepted.length === 1, 'the IPv6 datagram');
-    expect(consumer.accepted[0]).toMatchObject({ body: 'over v6', asset: 'v6host', attributes: { 'network.peer.address': '::1' } });
+    expect(consumer.accepted[0]).toMatchObject({
+      body: 'over v6',
+      asset: 'v6host',
+      attributes: { 'network.peer.address': '::1' },
+    });
     client.close();
   });
 
   it('closes connections over max_connections on accept and counts them; the others keep working', async () => {
     const consumer = new SwitchableConsumer();
-    const { receiver: r, metrics } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0', max_connections: 2, max_connections_per_peer: 2 } }, consumer);
+    const { receiver: r, metrics } = await startReceiver(
+      { tcp: { endpoint: '127.0.0.1:0', max_connections: 2, max_connections_per_peer: 2 } },
+      consumer,
+    );
     const port = r.addresses.tcp!.port;
     const a = await open(port);
     const b = await open(port);
-    await waitFor(async () => (await metricValue(metrics, 'vigil_syslog_connections', { transport: 'tcp' })) === 2, 'two open connections');
+    await waitFor(
+      async () => (await metricValue(metrics, 'vigil_syslog_connections', { transport: 'tcp' })) === 2,
+      'two open connections',
+    );
     const c = await open(port);
     await new Promise((res) => c.once('close', res));
-    expect(await metricValue(metrics, 'vigil_syslog_connections_rejected_total', { transport: 'tcp', reason: 'limit' })).toBe(1);
+    expect(
+      await metricValue(metrics, 'vigil_syslog_connections_rejected_total', { transport: 'tcp', reason: 'limit' }),
+    ).toBe(1);
     a.write('<13>Nov 23 10:00:00 h app: from a\n');
     b.write('<13>Nov 23 10:00:00 h app: from b\n');
     await waitFor(() => consumer.accepted.length === 2, 'both messages');
     a.destroy();
-    await waitFor(async () => (await metricValue(metrics, 'vigil_syslog_connections', { transport: 'tcp' })) === 1, 'a slot to free up');
+    await waitFor(
+      async () => (await metricValue(metrics, 'vigil_syslog_connections', { transport: 'tcp' })) === 1,
+      'a slot to free up',
+    );
     const d = await open(port);
     d.write('<13>Nov 23 10:00:00 h app: from d\n');
     await waitFor(() => consumer.accepted.length === 3, 'the message on the freed slot');
@@ -163,12 +199,17 @@ describe('syslog listeners: limits and back-pressure', () => {
 
   it('closes a connection idle past idle_timeout, after delivering what it sent', async () => {
     const consumer = new SwitchableConsumer();
-    const { receiver: r, metrics } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0', idle_timeout: '150ms' } }, consumer);
+    const { receiver: r, metrics } = await startReceiver(
+      { tcp: { endpoint: '127.0.0.1:0', idle_timeout: '150ms' } },
+      consumer,
+    );
     const s = await open(r.addresses.tcp!.port);
     s.write('<13>Nov 23 10:00:00 h app: then silence\n');
     await new Promise((res) => s.once('close', res));
     expect(consumer.accepted.map((e) => e.body)).toEqual(['then silence']);
-    expect(await metricValue(metrics, 'vigil_syslog_connections_closed_total', { transport: 'tcp', reason: 'idle' })).toBe(1);
+    expect(
+      await metricValue(metrics, 'vigil_syslog_connections_closed_total', { transport: 'tcp', reason: 'idle' }),
+    ).toBe(1);
   });
 
   it('delivers the last line of a connection that ends without a newline', async () => {
@@ -185,21 +226,46 @@ describe('syslog listeners: limits and back-pressure', () => {
     const { receiver: first } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0' } }, consumer);
     const taken = first.addresses.tcp!.port;
     const issues: ConfigIssue[] = [];
-    const settings = { id: 'syslog/b', logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir: '/nonexistent' };
-    const clash = new SyslogReceiver(settings, syslogReceiverSchema.parse({ tcp: { endpoint: `127.0.0.1:${taken}` } }, '', issues)!, consumer);
+    const settings = {
+      id: 'syslog/b',
+      logger: createLogger('silent'),
+      metrics: new SelfMetrics(),
+      dataDir: '/nonexistent',
+    };
+    const clash = new SyslogReceiver(
+      settings,
+      syslogReceiverSchema.parse({ tcp: { endpoint: `127.0.0.1:${taken}` } }, '', issues)!,
+      consumer,
+    );
     await expect(clash.start()).rejects.toThrow(`receivers.syslog/b.tcp (127.0.0.1:${taken}): listen EADDRINUSE`);
-    const noCert = new SyslogReceiver(settings, syslogReceiverSchema.parse({ tls: { endpoint: '127.0.0.1:0', cert_file: '/nonexistent/cert.pem', key_file: '/nonexistent/key.pem' } }, '', issues)!, consumer);
-    await expect(noCert.start()).rejects.toThrow(/receivers\.syslog\/b\.tls \(127\.0\.0\.1:0\): ENOENT.*check cert_file, key_file and client_ca_file/);
+    const noCert = new SyslogReceiver(
+      settings,
+      syslogReceiverSchema.parse(
+        { tls: { endpoint: '127.0.0.1:0', cert_file: '/nonexistent/cert.pem', key_file: '/nonexistent/key.pem' } },
+        '',
+        issues,
+      )!,
+      consumer,
+    );
+    await expect(noCert.start()).rejects.toThrow(
+      /receivers\.syslog\/b\.tls \(127\.0\.0\.1:0\): ENOENT.*check cert_file, key_file and client_ca_file/,
+    );
     expect(issues).toEqual([]);
   });
 
   it('names the config path at fault', () => {
     const issues: ConfigIssue[] = [];
-    syslogReceiverSchema.parse({ location: 'Mars/Olympus', tcp: { max_message_size: '10B' } }, 'receivers.syslog', issues);
+    syslogReceiverSchema.parse(
+      { location: 'Mars/Olympus', tcp: { max_message_size: '10B' } },
+      'receivers.syslog',
+      issues,
+    );
     expect(issues.map((i) => i.path)).toEqual(['receivers.syslog.tcp.max_message_size']);
     const zone: ConfigIssue[] = [];
     syslogReceiverSchema.parse({ location: 'Mars/Olympus', udp: {} }, 'receivers.syslog', zone);
-    expect(zone).toEqual([{ path: 'receivers.syslog.location', message: expect.stringMatching(/unknown time zone "Mars\/Olympus"/) }]);
+    expect(zone).toEqual([
+      { path: 'receivers.syslog.location', message: expect.stringMatching(/unknown time zone "Mars\/Olympus"/) },
+    ]);
     const none: ConfigIssue[] = [];
     syslogReceiverSchema.parse({}, 'receivers.syslog', none);
     expect(none[0]!.message).toMatch(/needs at least one of udp, tcp, tls/);

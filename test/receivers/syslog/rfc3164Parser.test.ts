@@ -18,7 +18,14 @@ describe('RFC 3164 parser: a corpus of real-world lines', () => {
     [
       'RFC 3164 §5.4 example 1',
       "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
-      { priority: 34, timeNs: ns('2026-10-11T22:14:15Z'), hostname: 'mymachine', appname: 'su', procId: '', message: "'su root' failed for lonvick on /dev/pts/8" },
+      {
+        priority: 34,
+        timeNs: ns('2026-10-11T22:14:15Z'),
+        hostname: 'mymachine',
+        appname: 'su',
+        procId: '',
+        message: "'su root' failed for lonvick on /dev/pts/8",
+      },
     ],
     [
       'RFC 3164 §5.4 example 2 (IP as hostname, no tag)',
@@ -27,20 +34,37 @@ describe('RFC 3164 parser: a corpus of real-world lines', () => {
     ],
     [
       'RFC 3164 §5.4 example 3 (tag with a colon in the text)',
-      '<165>Aug 24 05:34:00 CST 1987 mymachine myproc[10]: %% It\'s time to make the do-nuts.  %%  Ingredients: Mix=OK, Jelly=OK #',
+      "<165>Aug 24 05:34:00 CST 1987 mymachine myproc[10]: %% It's time to make the do-nuts.  %%  Ingredients: Mix=OK, Jelly=OK #",
       // The RFC's relay example carries a zone and year after the time, a form no device in this
       // corpus sends: the header is the three timestamp fields and a hostname, the rest is text.
-      { timeNs: ns('2026-08-24T05:34:00Z'), hostname: 'CST', appname: '', message: "1987 mymachine myproc[10]: %% It's time to make the do-nuts.  %%  Ingredients: Mix=OK, Jelly=OK #" },
+      {
+        timeNs: ns('2026-08-24T05:34:00Z'),
+        hostname: 'CST',
+        appname: '',
+        message: "1987 mymachine myproc[10]: %% It's time to make the do-nuts.  %%  Ingredients: Mix=OK, Jelly=OK #",
+      },
     ],
     [
       'Linux sshd via rsyslog',
       '<38>Nov 23 09:59:58 web-1 sshd[1234]: Accepted publickey for deploy from 10.1.2.3 port 52144 ssh2',
-      { priority: 38, timeNs: ns('2026-11-23T09:59:58Z'), hostname: 'web-1', appname: 'sshd', procId: '1234', message: 'Accepted publickey for deploy from 10.1.2.3 port 52144 ssh2' },
+      {
+        priority: 38,
+        timeNs: ns('2026-11-23T09:59:58Z'),
+        hostname: 'web-1',
+        appname: 'sshd',
+        procId: '1234',
+        message: 'Accepted publickey for deploy from 10.1.2.3 port 52144 ssh2',
+      },
     ],
     [
       'Linux kernel, single-digit day padded',
       '<6>Nov  3 08:00:01 db-2 kernel: [12345.678901] eth0: Link is Down',
-      { timeNs: ns('2026-11-03T08:00:01Z'), hostname: 'db-2', appname: 'kernel', message: '[12345.678901] eth0: Link is Down' },
+      {
+        timeNs: ns('2026-11-03T08:00:01Z'),
+        hostname: 'db-2',
+        appname: 'kernel',
+        message: '[12345.678901] eth0: Link is Down',
+      },
     ],
     [
       'no hostname, tag[pid]: (local /dev/log style, some appliances)',
@@ -55,32 +79,66 @@ describe('RFC 3164 parser: a corpus of real-world lines', () => {
     [
       'Cisco IOS: sequence number, unsynchronised clock, msec and zone',
       '<189>123: *Mar  1 00:01:02.345 UTC: %SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.1)',
-      { priority: 189, sequence: '123', timeNs: ns('2026-03-01T00:01:02.345Z'), hostname: '', appname: '', msgId: 'SYS-5-CONFIG_I', message: 'Configured from console by vty0 (10.0.0.1)' },
+      {
+        priority: 189,
+        sequence: '123',
+        timeNs: ns('2026-03-01T00:01:02.345Z'),
+        hostname: '',
+        appname: '',
+        msgId: 'SYS-5-CONFIG_I',
+        message: 'Configured from console by vty0 (10.0.0.1)',
+      },
     ],
     [
       'Cisco IOS: origin-id hostname before the timestamp',
       '<187>52: core-sw1: .Nov 23 09:30:00.001 UTC: %LINK-3-UPDOWN: Interface GigabitEthernet0/1, changed state to down',
-      { sequence: '52', hostname: 'core-sw1', timeNs: ns('2026-11-23T09:30:00.001Z'), msgId: 'LINK-3-UPDOWN', message: 'Interface GigabitEthernet0/1, changed state to down' },
+      {
+        sequence: '52',
+        hostname: 'core-sw1',
+        timeNs: ns('2026-11-23T09:30:00.001Z'),
+        msgId: 'LINK-3-UPDOWN',
+        message: 'Interface GigabitEthernet0/1, changed state to down',
+      },
     ],
     [
       'Cisco IOS without sequence numbers nor zone',
       '<190>Nov 23 09:45:10.123: %SEC-6-IPACCESSLOGP: list 101 denied tcp 10.0.0.1(1234) -> 10.0.0.2(22), 1 packet',
-      { sequence: '', timeNs: ns('2026-11-23T09:45:10.123Z'), msgId: 'SEC-6-IPACCESSLOGP', message: 'list 101 denied tcp 10.0.0.1(1234) -> 10.0.0.2(22), 1 packet' },
+      {
+        sequence: '',
+        timeNs: ns('2026-11-23T09:45:10.123Z'),
+        msgId: 'SEC-6-IPACCESSLOGP',
+        message: 'list 101 denied tcp 10.0.0.1(1234) -> 10.0.0.2(22), 1 packet',
+      },
     ],
     [
       'Cisco ASA with year and device-id',
       '<166>Nov 23 2025 23:59:59 asa01 : %ASA-6-302013: Built outbound TCP connection 123 for outside:8.8.8.8/443 (8.8.8.8/443) to inside:10.0.0.5/51515 (10.0.0.5/51515)',
-      { timeNs: ns('2025-11-23T23:59:59Z'), hostname: 'asa01', msgId: 'ASA-6-302013', message: expect.stringMatching(/^Built outbound TCP connection 123/) as unknown as string },
+      {
+        timeNs: ns('2025-11-23T23:59:59Z'),
+        hostname: 'asa01',
+        msgId: 'ASA-6-302013',
+        message: expect.stringMatching(/^Built outbound TCP connection 123/) as unknown as string,
+      },
     ],
     [
       'Cisco ASA without timestamp nor hostname',
       '<166>%ASA-6-305011: Built dynamic TCP translation from inside:10.0.0.5/51515 to outside:1.2.3.4/51515',
-      { timeNs: 0n, hostname: '', msgId: 'ASA-6-305011', message: 'Built dynamic TCP translation from inside:10.0.0.5/51515 to outside:1.2.3.4/51515' },
+      {
+        timeNs: 0n,
+        hostname: '',
+        msgId: 'ASA-6-305011',
+        message: 'Built dynamic TCP translation from inside:10.0.0.5/51515 to outside:1.2.3.4/51515',
+      },
     ],
     [
       'HPE Comware: year after the clock, %% mnemonic',
       '<190>Nov 23 09:12:13 2026 sw-core-1 %%10SHELL/6/SHELL_LOGIN(l): admin logged in from 10.1.1.1.',
-      { timeNs: ns('2026-11-23T09:12:13Z'), hostname: 'sw-core-1', msgId: '10SHELL/6/SHELL_LOGIN(l)', message: 'admin logged in from 10.1.1.1.' },
+      {
+        timeNs: ns('2026-11-23T09:12:13Z'),
+        hostname: 'sw-core-1',
+        msgId: '10SHELL/6/SHELL_LOGIN(l)',
+        message: 'admin logged in from 10.1.1.1.',
+      },
     ],
     [
       'Juniper Junos BSD format',
@@ -90,22 +148,41 @@ describe('RFC 3164 parser: a corpus of real-world lines', () => {
     [
       'MikroTik RouterOS (topics, no tag colon)',
       '<30>Nov 23 09:00:00 MikroTik system,info,account user admin logged in from 192.168.88.2 via winbox',
-      { hostname: 'MikroTik', appname: '', message: 'system,info,account user admin logged in from 192.168.88.2 via winbox' },
+      {
+        hostname: 'MikroTik',
+        appname: '',
+        message: 'system,info,account user admin logged in from 192.168.88.2 via winbox',
+      },
     ],
     [
       'FortiGate key=value without header',
       '<189>date=2026-11-23 time=10:00:00 devname="FG100E" devid="FG100E3G17000000" logid="0000000013" type="traffic" subtype="forward" level="notice"',
-      { timeNs: 0n, hostname: '', appname: '', message: 'date=2026-11-23 time=10:00:00 devname="FG100E" devid="FG100E3G17000000" logid="0000000013" type="traffic" subtype="forward" level="notice"' },
+      {
+        timeNs: 0n,
+        hostname: '',
+        appname: '',
+        message:
+          'date=2026-11-23 time=10:00:00 devname="FG100E" devid="FG100E3G17000000" logid="0000000013" type="traffic" subtype="forward" level="notice"',
+      },
     ],
     [
       'Palo Alto CSV body',
       '<14>Nov 23 10:00:00 PA-VM 1,2026/11/23 10:00:00,007200001056,TRAFFIC,end,1,2026/11/23 10:00:00,10.0.0.5,8.8.8.8',
-      { hostname: 'PA-VM', appname: '', message: '1,2026/11/23 10:00:00,007200001056,TRAFFIC,end,1,2026/11/23 10:00:00,10.0.0.5,8.8.8.8' },
+      {
+        hostname: 'PA-VM',
+        appname: '',
+        message: '1,2026/11/23 10:00:00,007200001056,TRAFFIC,end,1,2026/11/23 10:00:00,10.0.0.5,8.8.8.8',
+      },
     ],
     [
       'ISO timestamp with zone (rsyslog RSYSLOG_ForwardFormat)',
       '<86>2026-11-23T11:00:00.250+01:00 bastion sudo: deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/bin/ls',
-      { timeNs: ns('2026-11-23T10:00:00.250Z'), hostname: 'bastion', appname: 'sudo', message: 'deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/bin/ls' },
+      {
+        timeNs: ns('2026-11-23T10:00:00.250Z'),
+        hostname: 'bastion',
+        appname: 'sudo',
+        message: 'deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/bin/ls',
+      },
     ],
     [
       'ISO timestamp without zone, space separated',
@@ -164,7 +241,7 @@ describe('RFC 3164 timestamps: the missing year and zone', () => {
     expect(parsed('<13>Dec 31 23:59:59 h a: x', newYear).timeNs).toBe(ns('2026-12-31T23:59:59Z'));
   });
 
-  it('puts a January line from a clock running ahead on New Year\'s Eve in the next year', () => {
+  it("puts a January line from a clock running ahead on New Year's Eve in the next year", () => {
     const eve: LegacyTimeContext = { clock: new ZoneClock('UTC'), nowMs: Date.parse('2026-12-31T23:59:58Z') };
     expect(parsed('<13>Jan  1 00:00:03 h a: x', eve).timeNs).toBe(ns('2027-01-01T00:00:03Z'));
   });

@@ -15,28 +15,65 @@ describe('RFC 5424 parser', () => {
   const corpus: [string, string, Partial<SyslogMessage>][] = [
     [
       'RFC 5424 example 1 (BOM before MSG)',
-      '<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \uFEFF\'su root\' failed for lonvick on /dev/pts/8',
-      { priority: 34, timeNs: ns('2003-10-11T22:14:15.003Z'), hostname: 'mymachine.example.com', appname: 'su', procId: '', msgId: 'ID47', structuredData: undefined, message: "'su root' failed for lonvick on /dev/pts/8" },
+      "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \uFEFF'su root' failed for lonvick on /dev/pts/8",
+      {
+        priority: 34,
+        timeNs: ns('2003-10-11T22:14:15.003Z'),
+        hostname: 'mymachine.example.com',
+        appname: 'su',
+        procId: '',
+        msgId: 'ID47',
+        structuredData: undefined,
+        message: "'su root' failed for lonvick on /dev/pts/8",
+      },
     ],
     [
       'RFC 5424 example 2 (zoned, microseconds, no SD)',
-      '<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It\'s time to make the do-nuts.',
-      { priority: 165, timeNs: ns('2003-08-24T12:14:15Z', 3000n), hostname: '192.0.2.1', appname: 'myproc', procId: '8710', msgId: '', message: "%% It's time to make the do-nuts." },
+      "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.",
+      {
+        priority: 165,
+        timeNs: ns('2003-08-24T12:14:15Z', 3000n),
+        hostname: '192.0.2.1',
+        appname: 'myproc',
+        procId: '8710',
+        msgId: '',
+        message: "%% It's time to make the do-nuts.",
+      },
     ],
     [
       'RFC 5424 example 3 (SD and MSG)',
       '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] \uFEFFAn application event log entry...',
-      { appname: 'evntslog', msgId: 'ID47', structuredData: { 'exampleSDID@32473': { iut: '3', eventSource: 'Application', eventID: '1011' } }, message: 'An application event log entry...' },
+      {
+        appname: 'evntslog',
+        msgId: 'ID47',
+        structuredData: { 'exampleSDID@32473': { iut: '3', eventSource: 'Application', eventID: '1011' } },
+        message: 'An application event log entry...',
+      },
     ],
     [
       'RFC 5424 example 4 (two SD elements, no MSG)',
       '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"][examplePriority@32473 class="high"]',
-      { structuredData: { 'exampleSDID@32473': { iut: '3', eventSource: 'Application', eventID: '1011' }, 'examplePriority@32473': { class: 'high' } }, message: '' },
+      {
+        structuredData: {
+          'exampleSDID@32473': { iut: '3', eventSource: 'Application', eventID: '1011' },
+          'examplePriority@32473': { class: 'high' },
+        },
+        message: '',
+      },
     ],
     [
       'all NILVALUE',
       '<13>1 - - - - - -',
-      { priority: 13, timeNs: 0n, hostname: '', appname: '', procId: '', msgId: '', structuredData: undefined, message: '' },
+      {
+        priority: 13,
+        timeNs: 0n,
+        hostname: '',
+        appname: '',
+        procId: '',
+        msgId: '',
+        structuredData: undefined,
+        message: '',
+      },
     ],
     [
       'escaped quote, backslash and bracket in SD values; other backslashes kept',
@@ -46,17 +83,45 @@ describe('RFC 5424 parser', () => {
     [
       'util-linux logger --rfc5424 (timeQuality SD)',
       '<13>1 2026-11-23T10:59:58.123456+01:00 web-1 root 4242 - [timeQuality tzKnown="1" isSynced="1" syncAccuracy="50000"] disk almost full',
-      { timeNs: ns('2026-11-23T09:59:58.123Z', 456000n), hostname: 'web-1', appname: 'root', procId: '4242', structuredData: { timeQuality: { tzKnown: '1', isSynced: '1', syncAccuracy: '50000' } }, message: 'disk almost full' },
+      {
+        timeNs: ns('2026-11-23T09:59:58.123Z', 456000n),
+        hostname: 'web-1',
+        appname: 'root',
+        procId: '4242',
+        structuredData: { timeQuality: { tzKnown: '1', isSynced: '1', syncAccuracy: '50000' } },
+        message: 'disk almost full',
+      },
     ],
     [
       'Juniper Junos structured-data',
       '<14>1 2026-11-23T10:00:00.000Z srx-edge RT_FLOW - RT_FLOW_SESSION_CREATE [junos@2636.1.1.1.2.40 source-address="10.0.0.5" source-port="51515" destination-address="8.8.8.8" destination-port="53" service-name="junos-dns-udp"] session created',
-      { hostname: 'srx-edge', appname: 'RT_FLOW', msgId: 'RT_FLOW_SESSION_CREATE', structuredData: { 'junos@2636.1.1.1.2.40': { 'source-address': '10.0.0.5', 'source-port': '51515', 'destination-address': '8.8.8.8', 'destination-port': '53', 'service-name': 'junos-dns-udp' } }, message: 'session created' },
+      {
+        hostname: 'srx-edge',
+        appname: 'RT_FLOW',
+        msgId: 'RT_FLOW_SESSION_CREATE',
+        structuredData: {
+          'junos@2636.1.1.1.2.40': {
+            'source-address': '10.0.0.5',
+            'source-port': '51515',
+            'destination-address': '8.8.8.8',
+            'destination-port': '53',
+            'service-name': 'junos-dns-udp',
+          },
+        },
+        message: 'session created',
+      },
     ],
     [
       'NXLog from Windows (nine fractional digits, SD element without params)',
       '<14>1 2026-11-23T10:00:00.123456789Z DC01.corp.example Microsoft-Windows-Security-Auditing 636 4624 [meta@0] An account was successfully logged on.',
-      { timeNs: ns('2026-11-23T10:00:00Z', 123456789n), appname: 'Microsoft-Windows-Security-Auditing', procId: '636', msgId: '4624', structuredData: { 'meta@0': {} }, message: 'An account was successfully logged on.' },
+      {
+        timeNs: ns('2026-11-23T10:00:00Z', 123456789n),
+        appname: 'Microsoft-Windows-Security-Auditing',
+        procId: '636',
+        msgId: '4624',
+        structuredData: { 'meta@0': {} },
+        message: 'An account was successfully logged on.',
+      },
     ],
     [
       'lower-case t and z',
@@ -66,7 +131,11 @@ describe('RFC 5424 parser', () => {
     [
       'rsyslog RSYSLOG_SyslogProtocol23Format with multi-line message',
       '<30>1 2026-11-23T10:00:00.5+00:00 db-2 postgres 77 - - ERROR:  deadlock detected\nDETAIL:  Process 77 waits',
-      { timeNs: ns('2026-11-23T10:00:00.500Z'), appname: 'postgres', message: 'ERROR:  deadlock detected\nDETAIL:  Process 77 waits' },
+      {
+        timeNs: ns('2026-11-23T10:00:00.500Z'),
+        appname: 'postgres',
+        message: 'ERROR:  deadlock detected\nDETAIL:  Process 77 waits',
+      },
     ],
     [
       'header only, no SD at all (lenient)',

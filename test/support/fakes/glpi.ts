@@ -69,14 +69,31 @@ export class FakeGlpi extends FakeHttpServer {
   private answer(r: RecordedRequest): Reply {
     if (!r.path.startsWith('/apirest.php/')) return { status: 404, body: 'Not Found' };
     const resource = r.path.slice('/apirest.php/'.length);
-    if (r.method === 'GET' && r.body !== '') return err(400, 'ERROR_JSON_PAYLOAD_FORBIDDEN', 'GET Request should not have json payload (http body)');
+    if (r.method === 'GET' && r.body !== '')
+      return err(400, 'ERROR_JSON_PAYLOAD_FORBIDDEN', 'GET Request should not have json payload (http body)');
     const app = r.headers['app-token'];
-    if (app === undefined) return err(400, 'ERROR_APP_TOKEN_PARAMETERS_MISSING', 'missing parameter app_token' + doc('ERROR_APP_TOKEN_PARAMETERS_MISSING'));
-    if (app !== this.appToken) return err(400, 'ERROR_WRONG_APP_TOKEN_PARAMETER', 'parameter app_token seems wrong' + doc('ERROR_WRONG_APP_TOKEN_PARAMETER'));
+    if (app === undefined)
+      return err(
+        400,
+        'ERROR_APP_TOKEN_PARAMETERS_MISSING',
+        'missing parameter app_token' + doc('ERROR_APP_TOKEN_PARAMETERS_MISSING'),
+      );
+    if (app !== this.appToken)
+      return err(
+        400,
+        'ERROR_WRONG_APP_TOKEN_PARAMETER',
+        'parameter app_token seems wrong' + doc('ERROR_WRONG_APP_TOKEN_PARAMETER'),
+      );
     if (resource === 'initSession') return this.initSession(r);
     const token = r.headers['session-token'];
-    if (!token) return err(400, 'ERROR_SESSION_TOKEN_MISSING', 'parameter session_token is missing or empty' + doc('ERROR_SESSION_TOKEN_MISSING'));
-    if (!this.sessions.has(String(token))) return err(401, 'ERROR_SESSION_TOKEN_INVALID', 'session_token seems invalid');
+    if (!token)
+      return err(
+        400,
+        'ERROR_SESSION_TOKEN_MISSING',
+        'parameter session_token is missing or empty' + doc('ERROR_SESSION_TOKEN_MISSING'),
+      );
+    if (!this.sessions.has(String(token)))
+      return err(401, 'ERROR_SESSION_TOKEN_INVALID', 'session_token seems invalid');
     if (resource === 'killSession' && r.method === 'GET') {
       this.sessions.delete(String(token));
       return { status: 200, body: true as unknown as object };
@@ -84,10 +101,12 @@ export class FakeGlpi extends FakeHttpServer {
     if (resource === 'search/Ticket' && r.method === 'GET') return this.search(r);
     let body: { input?: unknown } | undefined;
     if (r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH') {
-      if (!(r.headers['content-type'] ?? '').startsWith('application/json')) return err(400, 'ERROR_BAD_ARRAY', 'input parameter must be an array of objects' + doc('ERROR_BAD_ARRAY'));
+      if (!(r.headers['content-type'] ?? '').startsWith('application/json'))
+        return err(400, 'ERROR_BAD_ARRAY', 'input parameter must be an array of objects' + doc('ERROR_BAD_ARRAY'));
       body = parseJsonBody(r) as typeof body;
       if (body === undefined) return err(400, 'ERROR_JSON_PAYLOAD_INVALID', 'JSON payload seems not valid');
-      if (!body.input || typeof body.input !== 'object' || Array.isArray(body.input)) return err(400, 'ERROR_BAD_ARRAY', 'input parameter must be an array of objects' + doc('ERROR_BAD_ARRAY'));
+      if (!body.input || typeof body.input !== 'object' || Array.isArray(body.input))
+        return err(400, 'ERROR_BAD_ARRAY', 'input parameter must be an array of objects' + doc('ERROR_BAD_ARRAY'));
     }
     const input = body?.input as Record<string, unknown> | undefined;
     const ticketPath = /^Ticket\/(\d+)$/.exec(resource);
@@ -109,9 +128,15 @@ export class FakeGlpi extends FakeHttpServer {
 
   private initSession(r: RecordedRequest): Reply {
     const auth = r.headers.authorization;
-    if (!auth) return err(400, 'ERROR_LOGIN_PARAMETERS_MISSING', 'parameter(s) login, password or user_token are missing' + doc('ERROR_LOGIN_PARAMETERS_MISSING'));
+    if (!auth)
+      return err(
+        400,
+        'ERROR_LOGIN_PARAMETERS_MISSING',
+        'parameter(s) login, password or user_token are missing' + doc('ERROR_LOGIN_PARAMETERS_MISSING'),
+      );
     if (auth.startsWith('user_token ')) {
-      if (auth.slice(11) !== this.userToken) return err(401, 'ERROR_GLPI_LOGIN_USER_TOKEN', 'parameter user_token seems invalid');
+      if (auth.slice(11) !== this.userToken)
+        return err(401, 'ERROR_GLPI_LOGIN_USER_TOKEN', 'parameter user_token seems invalid');
     } else if (auth !== this.basic) return err(401, 'ERROR_GLPI_LOGIN', 'Incorrect username or password');
     const token = Math.random().toString(16).slice(2).padEnd(40, '0');
     this.sessions.add(token);
@@ -119,9 +144,14 @@ export class FakeGlpi extends FakeHttpServer {
   }
 
   private createTicket(input: Record<string, unknown>): Reply {
-    if (typeof input.content !== 'string' || input.content === '') return err(400, 'ERROR_GLPI_ADD', 'Mandatory field content is missing');
+    if (typeof input.content !== 'string' || input.content === '')
+      return err(400, 'ERROR_GLPI_ADD', 'Mandatory field content is missing');
     for (const f of ['urgency', 'impact'] as const) {
-      if (input[f] !== undefined && (!Number.isInteger(input[f]) || (input[f] as number) < 1 || (input[f] as number) > 5)) return err(400, 'ERROR_GLPI_ADD', `Invalid ${f}`);
+      if (
+        input[f] !== undefined &&
+        (!Number.isInteger(input[f]) || (input[f] as number) < 1 || (input[f] as number) > 5)
+      )
+        return err(400, 'ERROR_GLPI_ADD', `Invalid ${f}`);
     }
     const id = this.nextId++;
     this.tickets.set(id, {
@@ -138,29 +168,46 @@ export class FakeGlpi extends FakeHttpServer {
     return { status: 201, headers: { location: `${this.apiUrl}/Ticket/${id}` }, body: { id, message: '' } };
   }
 
-  private addTimeline(input: Record<string, unknown>, into: { items_id: number; content: string }[], solution: boolean): Reply {
+  private addTimeline(
+    input: Record<string, unknown>,
+    into: { items_id: number; content: string }[],
+    solution: boolean,
+  ): Reply {
     const ticket = input.itemtype === 'Ticket' ? this.tickets.get(Number(input.items_id)) : undefined;
     if (!ticket || typeof input.content !== 'string') return err(400, 'ERROR_GLPI_ADD', 'Item not found');
     if (solution) {
-      if (ticket.status >= 5) return err(400, 'ERROR_GLPI_ADD', 'The item is already solved, did anyone pushed a solution before you?');
+      if (ticket.status >= 5)
+        return err(400, 'ERROR_GLPI_ADD', 'The item is already solved, did anyone pushed a solution before you?');
       ticket.status = 5;
     }
     into.push({ items_id: ticket.id, content: escapeStored(input.content) });
-    return { status: 201, headers: { location: `${this.apiUrl}/${solution ? 'ITILSolution' : 'ITILFollowup'}/${into.length}` }, body: { id: into.length, message: '' } };
+    return {
+      status: 201,
+      headers: { location: `${this.apiUrl}/${solution ? 'ITILSolution' : 'ITILFollowup'}/${into.length}` },
+      body: { id: into.length, message: '' },
+    };
   }
 
   private search(r: RecordedRequest): Reply {
     let hits = [...this.tickets.values()];
     for (const c of criteria(r.query)) {
       if (c.field === '21' && c.searchtype === 'contains') hits = hits.filter((t) => t.content.includes(c.value ?? ''));
-      else if (c.field === '1' && c.searchtype === 'contains') hits = hits.filter((t) => t.name.includes(c.value ?? ''));
-      else if (c.field === '12' && c.searchtype === 'equals' && c.value === 'notold') hits = hits.filter((t) => t.status < 5);
+      else if (c.field === '1' && c.searchtype === 'contains')
+        hits = hits.filter((t) => t.name.includes(c.value ?? ''));
+      else if (c.field === '12' && c.searchtype === 'equals' && c.value === 'notold')
+        hits = hits.filter((t) => t.status < 5);
       else if (c.field === '12' && c.searchtype === 'equals') hits = hits.filter((t) => String(t.status) === c.value);
       else return err(400, 'ERROR', 'Bad field ID in search criteria' + doc('ERROR'));
     }
     const [start, end] = (r.query.get('range') ?? '0-49').split('-').map(Number) as [number, number];
     const page = hits.slice(start, end + 1);
-    const body: Record<string, unknown> = { totalcount: hits.length, count: page.length, sort: [1], order: ['ASC'], 'content-range': `${start}-${start + page.length - 1}/${hits.length}` };
+    const body: Record<string, unknown> = {
+      totalcount: hits.length,
+      count: page.length,
+      sort: [1],
+      order: ['ASC'],
+      'content-range': `${start}-${start + page.length - 1}/${hits.length}`,
+    };
     if (page.length) body.data = page.map((t) => ({ 1: t.name, 2: t.id, 12: t.status }));
     const headers: Record<string, string> = { 'accept-range': 'Ticket 1000' };
     if (hits.length) headers['content-range'] = `${start}-${start + page.length - 1}/${hits.length}`;

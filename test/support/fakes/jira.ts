@@ -22,17 +22,36 @@ const TRANSITIONS = [
 export interface JiraIssue {
   id: string;
   key: string;
-  fields: { summary: string; description: unknown; labels: string[]; priority?: { name: string }; components: { name: string }[]; issuetype: { name: string }; status: Status };
+  fields: {
+    summary: string;
+    description: unknown;
+    labels: string[];
+    priority?: { name: string };
+    components: { name: string }[];
+    issuetype: { name: string };
+    status: Status;
+  };
   comments: unknown[];
 }
 
-const errors = (status: number, errorMessages: string[], errs: Record<string, string> = {}): Reply => ({ status, body: { errorMessages, errors: errs } });
+const errors = (status: number, errorMessages: string[], errs: Record<string, string> = {}): Reply => ({
+  status,
+  body: { errorMessages, errors: errs },
+});
 
 /** A minimal but strict check of an Atlassian Document: doc → block nodes → non-empty text nodes. */
 function isAdf(v: unknown): boolean {
-  const doc = v as { type?: string; version?: number; content?: { type?: string; content?: { type?: string; text?: string }[] }[] };
+  const doc = v as {
+    type?: string;
+    version?: number;
+    content?: { type?: string; content?: { type?: string; text?: string }[] }[];
+  };
   if (!doc || doc.type !== 'doc' || doc.version !== 1 || !Array.isArray(doc.content)) return false;
-  return doc.content.every((b) => ['paragraph', 'heading', 'codeBlock', 'bulletList', 'rule'].includes(b.type ?? '') && (b.content ?? []).every((t) => t.type !== 'text' || (typeof t.text === 'string' && t.text.length > 0)));
+  return doc.content.every(
+    (b) =>
+      ['paragraph', 'heading', 'codeBlock', 'bulletList', 'rule'].includes(b.type ?? '') &&
+      (b.content ?? []).every((t) => t.type !== 'text' || (typeof t.text === 'string' && t.text.length > 0)),
+  );
 }
 
 /**
@@ -51,7 +70,10 @@ export class FakeJira extends FakeHttpServer {
   constructor(flavour: JiraFlavour, credentials: { email?: string; apiToken?: string; pat?: string } = {}) {
     super((r) => this.answer(r));
     this.flavour = flavour;
-    this.credentials = flavour === 'cloud' ? `Basic ${Buffer.from(`${credentials.email ?? 'ops@example.com'}:${credentials.apiToken ?? 'api-token-1'}`).toString('base64')}` : `Bearer ${credentials.pat ?? 'pat-1'}`;
+    this.credentials =
+      flavour === 'cloud'
+        ? `Basic ${Buffer.from(`${credentials.email ?? 'ops@example.com'}:${credentials.apiToken ?? 'api-token-1'}`).toString('base64')}`
+        : `Bearer ${credentials.pat ?? 'pat-1'}`;
   }
 
   get version(): '3' | '2' {
@@ -67,17 +89,23 @@ export class FakeJira extends FakeHttpServer {
   }
 
   private answer(r: RecordedRequest): Reply {
-    if (r.headers.authorization !== this.credentials) return errors(401, ['You are not authenticated. Authentication required to perform this operation.']);
+    if (r.headers.authorization !== this.credentials)
+      return errors(401, ['You are not authenticated. Authentication required to perform this operation.']);
     const m = /^\/rest\/api\/(2|3)\/(.*)$/.exec(r.path);
     if (!m) return errors(404, ['null for uri']);
     const [, version, rest] = m as unknown as [string, string, string];
     if (this.flavour === 'dc' && version === '3') return errors(404, ['null for uri']);
     const body = r.method === 'POST' ? (parseJsonBody(r) as Record<string, unknown> | undefined) : undefined;
-    if (r.method === 'POST' && (!body || !(r.headers['content-type'] ?? '').startsWith('application/json'))) return errors(415, ['Unsupported Media Type']);
+    if (r.method === 'POST' && (!body || !(r.headers['content-type'] ?? '').startsWith('application/json')))
+      return errors(415, ['Unsupported Media Type']);
     const rich = version === '3' ? this.rich.bind(this) : (v: unknown) => typeof v === 'string';
 
-    if (rest === 'search' && this.flavour === 'cloud') return errors(410, ['The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046']);
-    if ((rest === 'search/jql' && this.flavour === 'cloud') || (rest === 'search' && this.flavour === 'dc')) return r.method === 'POST' ? this.search(body!) : errors(405, ['Method not allowed']);
+    if (rest === 'search' && this.flavour === 'cloud')
+      return errors(410, [
+        'The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046',
+      ]);
+    if ((rest === 'search/jql' && this.flavour === 'cloud') || (rest === 'search' && this.flavour === 'dc'))
+      return r.method === 'POST' ? this.search(body!) : errors(405, ['Method not allowed']);
     if (rest === 'issue' && r.method === 'POST') return this.create(body!, rich, version);
 
     const im = /^issue\/([^/]+)(?:\/(comment|transitions))?$/.exec(rest);
@@ -85,14 +113,29 @@ export class FakeJira extends FakeHttpServer {
     if (im && !issue) return errors(404, ['Issue does not exist or you do not have permission to see it.']);
     if (im && issue) {
       const sub = im[2];
-      if (!sub && r.method === 'GET') return { status: 200, body: { id: issue.id, key: issue.key, fields: issue.fields } };
+      if (!sub && r.method === 'GET')
+        return { status: 200, body: { id: issue.id, key: issue.key, fields: issue.fields } };
       if (sub === 'comment' && r.method === 'POST') {
-        if (!rich(body!.body)) return errors(400, [], { comment: version === '3' ? 'Operation value must be an Atlassian Document' : 'Comment body can not be empty!' });
+        if (!rich(body!.body))
+          return errors(400, [], {
+            comment:
+              version === '3' ? 'Operation value must be an Atlassian Document' : 'Comment body can not be empty!',
+          });
         issue.comments.push(body!.body);
         return { status: 201, body: { id: String(10_000 + issue.comments.length), body: body!.body } };
       }
       if (sub === 'transitions' && r.method === 'GET') {
-        const transitions = TRANSITIONS.filter((t) => t.to !== issue.fields.status.name).map((t) => ({ id: t.id, name: t.name, to: STATUSES[t.to], hasScreen: false, isGlobal: true, isInitial: false, isAvailable: true, isConditional: false, isLooped: false }));
+        const transitions = TRANSITIONS.filter((t) => t.to !== issue.fields.status.name).map((t) => ({
+          id: t.id,
+          name: t.name,
+          to: STATUSES[t.to],
+          hasScreen: false,
+          isGlobal: true,
+          isInitial: false,
+          isAvailable: true,
+          isConditional: false,
+          isLooped: false,
+        }));
         return { status: 200, body: { expand: 'transitions', transitions } };
       }
       if (sub === 'transitions' && r.method === 'POST') {
@@ -111,10 +154,14 @@ export class FakeJira extends FakeHttpServer {
     const errs: Record<string, string> = {};
     const messages: string[] = [];
     if ((f.project as { key?: string } | undefined)?.key !== this.project) errs.project = 'valid project is required';
-    if (!['Task', 'Bug', 'Incident'].includes((f.issuetype as { name?: string } | undefined)?.name ?? '')) errs.issuetype = 'Specify a valid issue type';
+    if (!['Task', 'Bug', 'Incident'].includes((f.issuetype as { name?: string } | undefined)?.name ?? ''))
+      errs.issuetype = 'Specify a valid issue type';
     if (typeof f.summary !== 'string' || f.summary === '') errs.summary = 'You must specify a summary of the issue.';
-    else if (f.summary.includes('\n') || f.summary.length > 255) errs.summary = 'Summary must be a single line of at most 255 characters.';
-    if (f.description !== undefined && !rich(f.description)) errs.description = version === '3' ? 'Operation value must be an Atlassian Document' : 'Operation value must be a string';
+    else if (f.summary.includes('\n') || f.summary.length > 255)
+      errs.summary = 'Summary must be a single line of at most 255 characters.';
+    if (f.description !== undefined && !rich(f.description))
+      errs.description =
+        version === '3' ? 'Operation value must be an Atlassian Document' : 'Operation value must be a string';
     const labels = (f.labels ?? []) as string[];
     const bad = labels.find((l) => typeof l !== 'string' || /\s/.test(l));
     if (bad !== undefined) errs.labels = `The label '${bad}' contains spaces which is invalid.`;
@@ -125,11 +172,22 @@ export class FakeJira extends FakeHttpServer {
     const issue: JiraIssue = {
       id: String(10_000 + n),
       key: `${this.project}-${n}`,
-      fields: { summary: f.summary as string, description: f.description, labels, priority: priority as { name: string } | undefined, components: (f.components ?? []) as { name: string }[], issuetype: f.issuetype as { name: string }, status: STATUSES['To Do']! },
+      fields: {
+        summary: f.summary as string,
+        description: f.description,
+        labels,
+        priority: priority as { name: string } | undefined,
+        components: (f.components ?? []) as { name: string }[],
+        issuetype: f.issuetype as { name: string },
+        status: STATUSES['To Do']!,
+      },
       comments: [],
     };
     this.issues.set(issue.key, issue);
-    return { status: 201, body: { id: issue.id, key: issue.key, self: `${this.url}/rest/api/${version}/issue/${issue.id}` } };
+    return {
+      status: 201,
+      body: { id: issue.id, key: issue.key, self: `${this.url}/rest/api/${version}/issue/${issue.id}` },
+    };
   }
 
   /** The JQL this fake understands: `field = "v"` / `!=` clauses joined by AND, over project, labels, statusCategory. */
@@ -140,11 +198,27 @@ export class FakeJira extends FakeHttpServer {
       const c = /^\s*(project|labels|statusCategory)\s*(=|!=)\s*"?([^"]*?)"?\s*$/.exec(clause);
       if (!c) return errors(400, [`Error in the JQL Query: unsupported clause '${clause}'.`]);
       const [, field, op, value] = c as unknown as [string, string, string, string];
-      const test = (i: JiraIssue) => (field === 'project' ? i.key.startsWith(`${value}-`) : field === 'labels' ? i.fields.labels.includes(value) : i.fields.status.statusCategory.name.toLowerCase() === value.toLowerCase());
+      const test = (i: JiraIssue) =>
+        field === 'project'
+          ? i.key.startsWith(`${value}-`)
+          : field === 'labels'
+            ? i.fields.labels.includes(value)
+            : i.fields.status.statusCategory.name.toLowerCase() === value.toLowerCase();
       hits = hits.filter((i) => (op === '=' ? test(i) : !test(i)));
     }
     const max = Number(body.maxResults ?? 50);
-    const issues = hits.slice(0, max).map((i) => ({ id: i.id, key: i.key, self: `${this.url}/rest/api/${this.version}/issue/${i.id}`, fields: { key: i.key } }));
-    return { status: 200, body: this.flavour === 'cloud' ? { issues, isLast: hits.length <= max } : { startAt: 0, maxResults: max, total: hits.length, issues } };
+    const issues = hits.slice(0, max).map((i) => ({
+      id: i.id,
+      key: i.key,
+      self: `${this.url}/rest/api/${this.version}/issue/${i.id}`,
+      fields: { key: i.key },
+    }));
+    return {
+      status: 200,
+      body:
+        this.flavour === 'cloud'
+          ? { issues, isLast: hits.length <= max }
+          : { startAt: 0, maxResults: max, total: hits.length, issues },
+    };
   }
 }

@@ -1,4 +1,13 @@
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import {
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  SignJWT,
+  UnsecuredJWT,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
 import { FakeHttpServer } from './server.ts';
 
 export interface SigningKey {
@@ -28,7 +37,15 @@ export class FakeOidcProvider {
 
   constructor() {
     this.server = new FakeHttpServer((req) => {
-      if (req.path === '/.well-known/openid-configuration') return { status: 200, body: { issuer: this.issuer, jwks_uri: `${this.issuer}/jwks`, id_token_signing_alg_values_supported: ['RS256', 'ES256'] } };
+      if (req.path === '/.well-known/openid-configuration')
+        return {
+          status: 200,
+          body: {
+            issuer: this.issuer,
+            jwks_uri: `${this.issuer}/jwks`,
+            id_token_signing_alg_values_supported: ['RS256', 'ES256'],
+          },
+        };
       if (req.path === '/jwks') return { status: 200, body: { keys: this.published.map((k) => k.publicJwk) } };
       return { status: 404 };
     });
@@ -54,9 +71,20 @@ export class FakeOidcProvider {
   }
 
   /** A token valid for an hour from `now`, for `audience`, with `claims` on top; `header` overrides the protected header. */
-  async sign(key: SigningKey, claims: JWTPayload = {}, opts: { audience?: string; now?: number; header?: Record<string, unknown> } = {}): Promise<string> {
+  async sign(
+    key: SigningKey,
+    claims: JWTPayload = {},
+    opts: { audience?: string; now?: number; header?: Record<string, unknown> } = {},
+  ): Promise<string> {
     const now = opts.now ?? Math.floor(Date.now() / 1000);
-    return new SignJWT({ sub: 'alice', iss: this.issuer, aud: opts.audience ?? 'vigil', iat: now, exp: now + 3600, ...claims })
+    return new SignJWT({
+      sub: 'alice',
+      iss: this.issuer,
+      aud: opts.audience ?? 'vigil',
+      iat: now,
+      exp: now + 3600,
+      ...claims,
+    })
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...opts.header })
       .sign(key.privateKey);
   }
@@ -70,12 +98,18 @@ export class FakeOidcProvider {
  * Tokens a verifier configured for `idp` (audience `vigil`) must refuse, each with the reason
  * it should count: every one carries `claims` so that only its one defect is wrong.
  */
-export async function tokensToRefuse(idp: FakeOidcProvider, key: SigningKey, claims: JWTPayload = {}): Promise<[token: string, reason: string][]> {
+export async function tokensToRefuse(
+  idp: FakeOidcProvider,
+  key: SigningKey,
+  claims: JWTPayload = {},
+): Promise<[token: string, reason: string][]> {
   const now = Math.floor(Date.now() / 1000);
   const other = await newSigningKey(key.kid, key.alg);
   const forged = { sub: 'mallory', iss: idp.issuer, aud: 'vigil', exp: now + 600, ...claims };
   // The HS/RS confusion: HMAC-signed with the provider's public key, which anyone can download, as the secret.
-  const hsWithPublicKey = await new SignJWT(forged).setProtectedHeader({ alg: 'HS256', kid: key.kid }).sign(new TextEncoder().encode(key.publicPem));
+  const hsWithPublicKey = await new SignJWT(forged)
+    .setProtectedHeader({ alg: 'HS256', kid: key.kid })
+    .sign(new TextEncoder().encode(key.publicPem));
   return [
     [await idp.sign(key, { ...claims, exp: now - 120 }), 'expired'],
     [await idp.sign(key, { ...claims, nbf: now + 600 }), 'not_yet_valid'],

@@ -1,10 +1,27 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createSecureServer, createServer as createH2Server, type Http2SecureServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import {
+  createSecureServer,
+  createServer as createH2Server,
+  type Http2SecureServer,
+  type Http2Server,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';
-import { encodeResponseProto, SIGNAL_SPECS, type OtlpItem, type OtlpSignal } from '../../../src/receivers/otlp/signals.ts';
+import {
+  encodeResponseProto,
+  SIGNAL_SPECS,
+  type OtlpItem,
+  type OtlpSignal,
+} from '../../../src/receivers/otlp/signals.ts';
 import { protoType } from '../../../src/receivers/otlp/protos.ts';
 
 /** One Export call the fake received, decoded by Vigil's receiver decoders. */
@@ -49,7 +66,9 @@ function rpcStatus(code: number, message: string, retryDelayMs?: number): Buffer
   if (retryDelayMs !== undefined) {
     const RetryInfo = protoType('google.rpc.RetryInfo');
     const seconds = Math.floor(retryDelayMs / 1000);
-    const value = RetryInfo.encode(RetryInfo.fromObject({ retryDelay: { seconds, nanos: (retryDelayMs - seconds * 1000) * 1e6 } })).finish();
+    const value = RetryInfo.encode(
+      RetryInfo.fromObject({ retryDelay: { seconds, nanos: (retryDelayMs - seconds * 1000) * 1e6 } }),
+    ).finish();
     details.push({ type_url: 'type.googleapis.com/google.rpc.RetryInfo', value });
   }
   return Buffer.from(Status.encode(Status.fromObject({ code, message, details })).finish());
@@ -79,7 +98,13 @@ export class FakeOtlpServer {
   }
 
   async start(): Promise<void> {
-    const tlsOpts = this.tls && { cert: readFileSync(this.tls.cert), key: readFileSync(this.tls.key), ca: this.tls.clientCa ? readFileSync(this.tls.clientCa) : undefined, requestCert: !!this.tls.clientCa, rejectUnauthorized: !!this.tls.clientCa };
+    const tlsOpts = this.tls && {
+      cert: readFileSync(this.tls.cert),
+      key: readFileSync(this.tls.key),
+      ca: this.tls.clientCa ? readFileSync(this.tls.clientCa) : undefined,
+      requestCert: !!this.tls.clientCa,
+      rejectUnauthorized: !!this.tls.clientCa,
+    };
     if (this.protocol === 'http') {
       const handler = (req: IncomingMessage, res: ServerResponse) => void this.onHttp(req, res);
       this.server = tlsOpts ? createHttpsServer(tlsOpts, handler) : createServer(handler);
@@ -113,11 +138,18 @@ export class FakeOtlpServer {
     if (fault && 'http' in fault) {
       const headers: Record<string, string> = { 'content-type': 'application/x-protobuf' };
       if (fault.retryAfter !== undefined) headers['retry-after'] = fault.retryAfter;
-      res.writeHead(fault.http, headers).end(rpcStatus(fault.http === 429 ? 8 : 3, fault.message ?? `status ${fault.http}`));
+      res
+        .writeHead(fault.http, headers)
+        .end(rpcStatus(fault.http === 429 ? 8 : 3, fault.message ?? `status ${fault.http}`));
       return;
     }
-    const partial = fault && 'partial' in fault ? { rejected: fault.partial.rejected, errorMessage: fault.partial.message } : { rejected: 0, errorMessage: '' };
-    res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(encodeResponseProto(SIGNAL_SPECS[signal], partial));
+    const partial =
+      fault && 'partial' in fault
+        ? { rejected: fault.partial.rejected, errorMessage: fault.partial.message }
+        : { rejected: 0, errorMessage: '' };
+    res
+      .writeHead(200, { 'content-type': 'application/x-protobuf' })
+      .end(encodeResponseProto(SIGNAL_SPECS[signal], partial));
   }
 
   private async onGrpc(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
@@ -126,20 +158,32 @@ export class FakeOtlpServer {
     const framed = Buffer.concat(chunks);
     const signal = SIGNAL_BY_PATH.get(String(headers[':path']));
     if (!signal || !String(headers['content-type']).startsWith('application/grpc') || framed.length < 5) {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': 'unknown method' }, { endStream: true });
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': 'unknown method' },
+        { endStream: true },
+      );
       return;
     }
     const message = framed.subarray(5, 5 + framed.readUInt32BE(1));
     this.decode(signal, headers, framed[0] === 1 ? decompress(message, headers['grpc-encoding']) : message);
     const fault = this.faults.shift();
     if (fault && 'grpc' in fault) {
-      const trailers: Record<string, string> = { 'grpc-status': String(fault.grpc), 'grpc-message': encodeURIComponent(fault.message ?? `status ${fault.grpc}`) };
-      if (fault.retryDelayMs !== undefined) trailers['grpc-status-details-bin'] = rpcStatus(fault.grpc, fault.message ?? '', fault.retryDelayMs).toString('base64');
+      const trailers: Record<string, string> = {
+        'grpc-status': String(fault.grpc),
+        'grpc-message': encodeURIComponent(fault.message ?? `status ${fault.grpc}`),
+      };
+      if (fault.retryDelayMs !== undefined)
+        trailers['grpc-status-details-bin'] = rpcStatus(fault.grpc, fault.message ?? '', fault.retryDelayMs).toString(
+          'base64',
+        );
       // Trailers-only, as servers answer an error.
       stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...trailers }, { endStream: true });
       return;
     }
-    const partial = fault && 'partial' in fault ? { rejected: fault.partial.rejected, errorMessage: fault.partial.message } : { rejected: 0, errorMessage: '' };
+    const partial =
+      fault && 'partial' in fault
+        ? { rejected: fault.partial.rejected, errorMessage: fault.partial.message }
+        : { rejected: 0, errorMessage: '' };
     const response = encodeResponseProto(SIGNAL_SPECS[signal], partial);
     const out = Buffer.alloc(5 + response.length);
     out.writeUInt32BE(response.length, 1);

@@ -9,7 +9,10 @@ export interface PagerDutyAlert {
 }
 
 const SEVERITIES = ['critical', 'error', 'warning', 'info'];
-const invalid = (errors: string[]): Reply => ({ status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors } });
+const invalid = (errors: string[]): Reply => ({
+  status: 400,
+  body: { status: 'invalid event', message: 'Event object is invalid', errors },
+});
 
 /**
  * PagerDuty's Events API v2 as documented: `POST /v2/enqueue`, a 32-character `routing_key`,
@@ -31,17 +34,32 @@ export class FakePagerDuty extends FakeHttpServer {
   }
 
   private answer(r: RecordedRequest): Reply {
-    if (r.path !== '/v2/enqueue' || r.method !== 'POST') return { status: 404, body: { status: 'error', message: 'Not found' } };
-    const e = parseJsonBody(r) as { routing_key?: string; event_action?: string; dedup_key?: string; payload?: { summary?: string; source?: string; severity?: string } } | undefined;
+    if (r.path !== '/v2/enqueue' || r.method !== 'POST')
+      return { status: 404, body: { status: 'error', message: 'Not found' } };
+    const e = parseJsonBody(r) as
+      | {
+          routing_key?: string;
+          event_action?: string;
+          dedup_key?: string;
+          payload?: { summary?: string; source?: string; severity?: string };
+        }
+      | undefined;
     if (!e || typeof e !== 'object') return invalid(['Event object is not valid JSON']);
     const errors: string[] = [];
-    if (typeof e.routing_key !== 'string' || e.routing_key.length !== 32) errors.push("Length of 'routing_key' is incorrect (should be 32 characters)");
-    if (!['trigger', 'acknowledge', 'resolve'].includes(e.event_action ?? '')) errors.push("'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or 'resolve')");
-    if (e.dedup_key !== undefined && (typeof e.dedup_key !== 'string' || e.dedup_key.length > 255)) errors.push("'dedup_key' must be a string of at most 255 characters");
+    if (typeof e.routing_key !== 'string' || e.routing_key.length !== 32)
+      errors.push("Length of 'routing_key' is incorrect (should be 32 characters)");
+    if (!['trigger', 'acknowledge', 'resolve'].includes(e.event_action ?? ''))
+      errors.push("'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or 'resolve')");
+    if (e.dedup_key !== undefined && (typeof e.dedup_key !== 'string' || e.dedup_key.length > 255))
+      errors.push("'dedup_key' must be a string of at most 255 characters");
     if (e.event_action === 'trigger') {
-      if (!e.payload?.summary || e.payload.summary.length > 1024) errors.push("'payload.summary' is missing or longer than 1024 characters");
+      if (!e.payload?.summary || e.payload.summary.length > 1024)
+        errors.push("'payload.summary' is missing or longer than 1024 characters");
       if (!e.payload?.source) errors.push("'payload.source' is missing or blank");
-      if (!SEVERITIES.includes(e.payload?.severity ?? '')) errors.push("'payload.severity' is invalid (must be one of the following: 'critical', 'warning', 'error' or 'info')");
+      if (!SEVERITIES.includes(e.payload?.severity ?? ''))
+        errors.push(
+          "'payload.severity' is invalid (must be one of the following: 'critical', 'warning', 'error' or 'info')",
+        );
     } else if (!e.dedup_key) errors.push("'dedup_key' is required for acknowledge and resolve events");
     if (errors.length) return invalid(errors);
     if (e.routing_key !== this.routingKey) return invalid(['Routing key not found']);
@@ -51,7 +69,14 @@ export class FakePagerDuty extends FakeHttpServer {
       if (open) {
         open.triggers++;
         open.summary = e.payload!.summary!;
-      } else this.alerts.push({ dedupKey, status: 'triggered', summary: e.payload!.summary!, severity: e.payload!.severity!, triggers: 1 });
+      } else
+        this.alerts.push({
+          dedupKey,
+          status: 'triggered',
+          summary: e.payload!.summary!,
+          severity: e.payload!.severity!,
+          triggers: 1,
+        });
     } else if (open) open.status = e.event_action === 'resolve' ? 'resolved' : 'acknowledged';
     return { status: 202, body: { status: 'success', message: 'Event processed', dedup_key: dedupKey } };
   }

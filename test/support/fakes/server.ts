@@ -66,7 +66,13 @@ export class FakeHttpServer {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const u = new URL(req.url ?? '/', 'http://fake');
-    const rec: RecordedRequest = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+    const rec: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: u.pathname,
+      query: u.searchParams,
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    };
     this.requests.push(rec);
     this.onRequest?.(rec);
     const i = this.faults.findIndex((f) => f.when(rec));
@@ -85,7 +91,10 @@ export class FakeHttpServer {
   private reply(res: ServerResponse, r: Reply): void {
     const isText = typeof r.body === 'string';
     const body = r.body === undefined ? '' : isText ? (r.body as string) : JSON.stringify(r.body);
-    res.writeHead(r.status, { 'content-type': isText ? 'text/plain; charset=utf-8' : 'application/json', ...r.headers });
+    res.writeHead(r.status, {
+      'content-type': isText ? 'text/plain; charset=utf-8' : 'application/json',
+      ...r.headers,
+    });
     res.end(body);
   }
 }

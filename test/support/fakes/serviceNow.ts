@@ -4,13 +4,39 @@ import { FakeHttpServer, parseJsonBody, type RecordedRequest, type Reply } from 
 /** An incident row as the Table API returns it: every value a string. */
 export type SnIncident = Record<string, string> & { sys_id: string; number: string; state: string };
 
-const failure = (status: number, message: string, detail: string | null = null): Reply => ({ status, body: { error: { message, detail }, status: 'failure' } });
+const failure = (status: number, message: string, detail: string | null = null): Reply => ({
+  status,
+  body: { error: { message, detail }, status: 'failure' },
+});
 
 const NOT_AUTHENTICATED = () => failure(401, 'User Not Authenticated', 'Required to provide Auth information');
 const NO_RECORD = () => failure(404, 'No Record found', "Record doesn't exist or ACL restricts the record retrieval");
 
 /** The columns this fake knows; the Table API ignores others on write, and refuses them in a query. */
-const COLUMNS = new Set(['sys_id', 'number', 'state', 'active', 'short_description', 'description', 'urgency', 'impact', 'priority', 'caller_id', 'assignment_group', 'category', 'subcategory', 'contact_type', 'cmdb_ci', 'correlation_id', 'correlation_display', 'close_code', 'close_notes', 'work_notes', 'sys_created_on', 'reopen_count']);
+const COLUMNS = new Set([
+  'sys_id',
+  'number',
+  'state',
+  'active',
+  'short_description',
+  'description',
+  'urgency',
+  'impact',
+  'priority',
+  'caller_id',
+  'assignment_group',
+  'category',
+  'subcategory',
+  'contact_type',
+  'cmdb_ci',
+  'correlation_id',
+  'correlation_display',
+  'close_code',
+  'close_notes',
+  'work_notes',
+  'sys_created_on',
+  'reopen_count',
+]);
 const STATES = new Set(['1', '2', '3', '6', '7', '8']);
 
 /** Priority from impact and urgency, as the base system's priority lookup rules compute it. */
@@ -61,15 +87,24 @@ export class FakeServiceNow extends FakeHttpServer {
   }
 
   private answer(r: RecordedRequest): Reply {
-    if (r.path === '/oauth_token.do') return r.method === 'POST' ? this.issueToken(r) : failure(405, 'Method not Supported');
+    if (r.path === '/oauth_token.do')
+      return r.method === 'POST' ? this.issueToken(r) : failure(405, 'Method not Supported');
     if (!this.authenticated(r)) return NOT_AUTHENTICATED();
     const m = /^\/api\/now(?:\/v[12])?\/table\/incident(?:\/([^/]+))?$/.exec(r.path);
     if (!m) return failure(400, 'Requested URI does not represent any resource', r.path);
     const id = m[1] ? decodeURIComponent(m[1]) : undefined;
-    const body = ['POST', 'PATCH', 'PUT'].includes(r.method) ? (parseJsonBody(r) as Record<string, unknown> | undefined) : undefined;
+    const body = ['POST', 'PATCH', 'PUT'].includes(r.method)
+      ? (parseJsonBody(r) as Record<string, unknown> | undefined)
+      : undefined;
     if (body !== undefined || ['POST', 'PATCH', 'PUT'].includes(r.method)) {
-      if (!(r.headers['content-type'] ?? '').startsWith('application/json')) return failure(415, 'Unsupported Media Type', `Content-Type ${r.headers['content-type'] ?? '(none)'} is not supported`);
-      if (!body || typeof body !== 'object' || Array.isArray(body)) return failure(400, 'Exception while reading request', 'The payload is not valid JSON.');
+      if (!(r.headers['content-type'] ?? '').startsWith('application/json'))
+        return failure(
+          415,
+          'Unsupported Media Type',
+          `Content-Type ${r.headers['content-type'] ?? '(none)'} is not supported`,
+        );
+      if (!body || typeof body !== 'object' || Array.isArray(body))
+        return failure(400, 'Exception while reading request', 'The payload is not valid JSON.');
     }
     const fields = r.query.get('sysparm_fields')?.split(',').filter(Boolean);
     if (!id && r.method === 'GET') return this.list(r.query, fields);
@@ -82,13 +117,19 @@ export class FakeServiceNow extends FakeHttpServer {
   }
 
   private issueToken(r: RecordedRequest): Reply {
-    if (!(r.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return { status: 400, body: { error_description: 'invalid request', error: 'invalid_request' } };
+    if (!(r.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded'))
+      return { status: 400, body: { error_description: 'invalid request', error: 'invalid_request' } };
     const form = new URLSearchParams(r.body);
-    if (form.get('grant_type') !== 'client_credentials') return { status: 400, body: { error_description: 'unsupported grant type', error: 'unsupported_grant_type' } };
-    if (form.get('client_id') !== this.client.id || form.get('client_secret') !== this.client.secret) return { status: 401, body: { error_description: 'access_denied', error: 'server_error' } };
+    if (form.get('grant_type') !== 'client_credentials')
+      return { status: 400, body: { error_description: 'unsupported grant type', error: 'unsupported_grant_type' } };
+    if (form.get('client_id') !== this.client.id || form.get('client_secret') !== this.client.secret)
+      return { status: 401, body: { error_description: 'access_denied', error: 'server_error' } };
     const token = randomBytes(24).toString('base64url');
     this.tokens.add(token);
-    return { status: 200, body: { access_token: token, scope: 'useraccount', token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds } };
+    return {
+      status: 200,
+      body: { access_token: token, scope: 'useraccount', token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds },
+    };
   }
 
   private project(inc: SnIncident, fields: string[] | undefined): Record<string, string> {
@@ -108,7 +149,8 @@ export class FakeServiceNow extends FakeHttpServer {
       const t = /^(\w+)(NOT IN|IN|!=|=)(.*)$/.exec(term);
       if (!t || !COLUMNS.has(t[1]!)) return failure(400, 'Invalid query', `Unsupported or unknown query term: ${term}`);
       const [, field, op, value] = t as unknown as [string, string, string, string];
-      const test = (row: SnIncident) => (op === '=' || op === '!=' ? (row[field] ?? '') === value : value.split(',').includes(row[field] ?? ''));
+      const test = (row: SnIncident) =>
+        op === '=' || op === '!=' ? (row[field] ?? '') === value : value.split(',').includes(row[field] ?? '');
       rows = rows.filter((row) => (op === '=' || op === 'IN' ? test(row) : !test(row)));
     }
     if (order) rows.sort((a, b) => (a[order.field] ?? '').localeCompare(b[order.field] ?? '') * (order.desc ? -1 : 1));
@@ -117,7 +159,8 @@ export class FakeServiceNow extends FakeHttpServer {
   }
 
   private insert(body: Record<string, unknown>, fields: string[] | undefined): Reply {
-    if (this.readOnly) return failure(403, 'Operation Failed', 'ACL Exception Insert Failed due to security constraints');
+    if (this.readOnly)
+      return failure(403, 'Operation Failed', 'ACL Exception Insert Failed due to security constraints');
     const n = ++this.seq;
     const inc: SnIncident = {
       sys_id: randomBytes(16).toString('hex'),
@@ -132,15 +175,21 @@ export class FakeServiceNow extends FakeHttpServer {
     const refused = this.apply(inc, body);
     if (refused) return refused;
     this.incidents.set(inc.sys_id, inc);
-    return { status: 201, headers: { location: `${this.url}/api/now/table/incident/${inc.sys_id}` }, body: { result: this.project(inc, fields) } };
+    return {
+      status: 201,
+      headers: { location: `${this.url}/api/now/table/incident/${inc.sys_id}` },
+      body: { result: this.project(inc, fields) },
+    };
   }
 
   private modify(inc: SnIncident, body: Record<string, unknown>, fields: string[] | undefined): Reply {
-    if (this.readOnly || inc.state === '7' || inc.state === '8') return failure(403, 'Operation Failed', 'ACL Exception Update Failed due to security constraints');
+    if (this.readOnly || inc.state === '7' || inc.state === '8')
+      return failure(403, 'Operation Failed', 'ACL Exception Update Failed due to security constraints');
     const copy = { ...inc };
     const refused = this.apply(copy, body);
     if (refused) return refused;
-    if (inc.state === '6' && copy.state !== '6' && copy.state !== '7') copy.reopen_count = String(Number(copy.reopen_count) + 1);
+    if (inc.state === '6' && copy.state !== '6' && copy.state !== '7')
+      copy.reopen_count = String(Number(copy.reopen_count) + 1);
     Object.assign(inc, copy);
     return { status: 200, body: { result: this.project(inc, fields) } };
   }
@@ -157,9 +206,20 @@ export class FakeServiceNow extends FakeHttpServer {
     if (!STATES.has(inc.state)) return failure(400, 'Invalid state', `${inc.state} is not a valid incident state`);
     const urgency = inc.urgency ?? '3';
     const impact = inc.impact ?? '3';
-    if (!['1', '2', '3'].includes(urgency) || !['1', '2', '3'].includes(impact)) return failure(400, 'Invalid value', 'urgency and impact are 1, 2 or 3');
-    if (!inc.short_description) return failure(403, 'Operation Failed', 'Data Policy Exception: \n The following fields are mandatory: Short description\n');
-    if (inc.state === '6' && (!inc.close_code || !inc.close_notes)) return failure(403, 'Operation Failed', 'Data Policy Exception: \n The following fields are mandatory: Resolution code, Resolution notes\n');
+    if (!['1', '2', '3'].includes(urgency) || !['1', '2', '3'].includes(impact))
+      return failure(400, 'Invalid value', 'urgency and impact are 1, 2 or 3');
+    if (!inc.short_description)
+      return failure(
+        403,
+        'Operation Failed',
+        'Data Policy Exception: \n The following fields are mandatory: Short description\n',
+      );
+    if (inc.state === '6' && (!inc.close_code || !inc.close_notes))
+      return failure(
+        403,
+        'Operation Failed',
+        'Data Policy Exception: \n The following fields are mandatory: Resolution code, Resolution notes\n',
+      );
     // task.short_description is 160 characters: longer values are cut by the database.
     inc.short_description = [...inc.short_description].slice(0, 160).join('');
     inc.priority = priority(impact, urgency);

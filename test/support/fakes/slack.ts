@@ -7,7 +7,8 @@ function invalidBlocks(blocks: unknown): boolean {
   return blocks.some((b: { type?: string; text?: { type?: string; text?: string } }) => {
     if (!b || !BLOCK_TYPES.has(b.type ?? '')) return true;
     if (b.type === 'header') return b.text?.type !== 'plain_text' || !b.text.text || b.text.text.length > 150;
-    if (b.type === 'section' && b.text) return !['plain_text', 'mrkdwn'].includes(b.text.type ?? '') || !b.text.text || b.text.text.length > 3000;
+    if (b.type === 'section' && b.text)
+      return !['plain_text', 'mrkdwn'].includes(b.text.type ?? '') || !b.text.text || b.text.text.length > 3000;
     return false;
   });
 }
@@ -32,7 +33,8 @@ export class FakeSlack extends FakeHttpServer {
     if (r.method !== 'POST') return { status: 405, body: 'invalid_method' };
     if (r.path !== this.path) return { status: 403, body: 'no_service' };
     const msg = parseJsonBody(r) as { text?: unknown; blocks?: unknown } | undefined;
-    if (!(r.headers['content-type'] ?? '').startsWith('application/json') || !msg || typeof msg !== 'object') return { status: 400, body: 'invalid_payload' };
+    if (!(r.headers['content-type'] ?? '').startsWith('application/json') || !msg || typeof msg !== 'object')
+      return { status: 400, body: 'invalid_payload' };
     if (typeof msg.text !== 'string' && msg.blocks === undefined) return { status: 400, body: 'no_text' };
     if (msg.blocks !== undefined && invalidBlocks(msg.blocks)) return { status: 400, body: 'invalid_blocks' };
     this.messages.push(msg as FakeSlack['messages'][number]);

@@ -11,7 +11,10 @@ export interface TwilioMessage {
 }
 
 /** Twilio's error body, with the documentation link every error carries. */
-export const twilioError = (status: number, code: number, message: string): Reply => ({ status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status } });
+export const twilioError = (status: number, code: number, message: string): Reply => ({
+  status,
+  body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status },
+});
 
 /**
  * Twilio's Messages API as its REST reference describes it: `POST
@@ -40,10 +43,13 @@ export class FakeTwilio extends FakeHttpServer {
 
   private answer(r: RecordedRequest): Reply {
     const m = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(r.path);
-    if (r.headers.authorization !== `Basic ${Buffer.from(`${this.accountSid}:${this.authToken}`).toString('base64')}`) return twilioError(401, 20003, 'Authenticate');
-    if (!m || m[1] !== this.accountSid) return twilioError(404, 20404, `The requested resource ${r.path} was not found`);
+    if (r.headers.authorization !== `Basic ${Buffer.from(`${this.accountSid}:${this.authToken}`).toString('base64')}`)
+      return twilioError(401, 20003, 'Authenticate');
+    if (!m || m[1] !== this.accountSid)
+      return twilioError(404, 20404, `The requested resource ${r.path} was not found`);
     if (r.method !== 'POST') return twilioError(405, 20004, 'Method not allowed');
-    if (!(r.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return twilioError(400, 21602, 'Message body is required.');
+    if (!(r.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded'))
+      return twilioError(400, 21602, 'Message body is required.');
     const form = new URLSearchParams(r.body);
     const to = form.get('To') ?? '';
     const from = form.get('From');
@@ -52,13 +58,29 @@ export class FakeTwilio extends FakeHttpServer {
     if (!/^\+[1-9]\d{6,14}$/.test(to)) return twilioError(400, 21211, `Invalid 'To' Phone Number: ${to}`);
     if (!from && !service) return twilioError(400, 21603, "A 'From' phone number is required.");
     if (!body) return twilioError(400, 21602, 'Message body is required.');
-    if ([...body].length > 1600) return twilioError(400, 21617, 'The concatenated message body exceeds the 1600 character limit.');
+    if ([...body].length > 1600)
+      return twilioError(400, 21617, 'The concatenated message body exceeds the 1600 character limit.');
     if (this.unsubscribed.has(to)) return twilioError(400, 21610, 'Attempt to send to unsubscribed recipient');
-    const msg: TwilioMessage = { sid: `SM${randomBytes(16).toString('hex')}`, to, from, messaging_service_sid: service, body, status: 'queued' };
+    const msg: TwilioMessage = {
+      sid: `SM${randomBytes(16).toString('hex')}`,
+      to,
+      from,
+      messaging_service_sid: service,
+      body,
+      status: 'queued',
+    };
     this.messages.push(msg);
     return {
       status: 201,
-      body: { ...msg, account_sid: this.accountSid, direction: 'outbound-api', api_version: '2010-04-01', price: null, error_code: null, uri: `/2010-04-01/Accounts/${this.accountSid}/Messages/${msg.sid}.json` },
+      body: {
+        ...msg,
+        account_sid: this.accountSid,
+        direction: 'outbound-api',
+        api_version: '2010-04-01',
+        price: null,
+        error_code: null,
+        uri: `/2010-04-01/Accounts/${this.accountSid}/Messages/${msg.sid}.json`,
+      },
     };
   }
 }

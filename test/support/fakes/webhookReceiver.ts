@@ -21,9 +21,14 @@ export class FakeWebhookReceiver extends FakeHttpServer {
   private answer(r: RecordedRequest): Reply {
     if (r.method !== 'POST') return { status: 405 };
     const payload = parseJsonBody(r);
-    if (payload === undefined || !(r.headers['content-type'] ?? '').startsWith('application/json')) return { status: 400, body: { error: 'expected a JSON body' } };
+    if (payload === undefined || !(r.headers['content-type'] ?? '').startsWith('application/json'))
+      return { status: 400, body: { error: 'expected a JSON body' } };
     if (this.secret) {
-      const h = { id: String(r.headers['webhook-id'] ?? ''), timestamp: String(r.headers['webhook-timestamp'] ?? ''), signature: String(r.headers['webhook-signature'] ?? '') };
+      const h = {
+        id: String(r.headers['webhook-id'] ?? ''),
+        timestamp: String(r.headers['webhook-timestamp'] ?? ''),
+        signature: String(r.headers['webhook-signature'] ?? ''),
+      };
       if (!h.id || !verifyWebhook(this.secret, h, r.body, Math.floor(this.now() / 1000))) {
         this.rejected.push(r);
         return { status: 401, body: { error: 'bad signature' } };

@@ -23,9 +23,25 @@ export function snappyFramed(body: Buffer): Buffer {
  * a different one, a truncated stream, or bit flips inside the compressed bytes.
  */
 export function encodeBody(m: Mutator, body: Buffer): { body: Buffer; encoding: string | undefined } {
-  const encoding = m.pick([undefined, undefined, 'identity', 'gzip', 'deflate', 'zstd', 'snappy', 'x-snappy-framed', 'br', 'gzip, gzip', 'x-bogus', 'GZIP', 'constructor']);
+  const encoding = m.pick([
+    undefined,
+    undefined,
+    'identity',
+    'gzip',
+    'deflate',
+    'zstd',
+    'snappy',
+    'x-snappy-framed',
+    'br',
+    'gzip, gzip',
+    'x-bogus',
+    'GZIP',
+    'constructor',
+  ]);
   let out = body;
-  const coding = m.chance(0.85) ? encoding : m.pick(['gzip', 'deflate', 'zstd', 'snappy', 'x-snappy-framed', undefined]);
+  const coding = m.chance(0.85)
+    ? encoding
+    : m.pick(['gzip', 'deflate', 'zstd', 'snappy', 'x-snappy-framed', undefined]);
   if (coding?.toLowerCase() === 'gzip') out = gzipSync(body);
   else if (coding === 'deflate') out = deflateSync(body);
   else if (coding === 'zstd') out = zstdCompressSync(body);
@@ -46,7 +62,12 @@ export function bomb(m: Mutator): { body: Buffer; encoding: string } {
   if (!body) {
     const plain = Buffer.alloc(64 * 1024 * 1024, fill);
     // Snappy compresses at most about 21:1, so its bombs are a few MB rather than KB.
-    const compress: Record<string, (b: Buffer) => Buffer> = { gzip: (b) => gzipSync(b, { level: 9 }), zstd: zstdCompressSync, snappy: snappyjs.compress, 'x-snappy-framed': snappyFramed };
+    const compress: Record<string, (b: Buffer) => Buffer> = {
+      gzip: (b) => gzipSync(b, { level: 9 }),
+      zstd: zstdCompressSync,
+      snappy: snappyjs.compress,
+      'x-snappy-framed': snappyFramed,
+    };
     body = compress[encoding]!(plain);
     bombs.set(key, body);
   }

@@ -3,12 +3,30 @@ import type { HttpInput } from './inputs.ts';
 import type { Mutator } from './mutator.ts';
 
 const SEED_EVENTS = [
-  { asset: 'db-1', type: 'down', severity: 'error', body: 'disk full', attributes: { region: 'eu', 'nested.a': { b: [1, 2] } }, resource: { 'host.name': 'db-1' } },
+  {
+    asset: 'db-1',
+    type: 'down',
+    severity: 'error',
+    body: 'disk full',
+    attributes: { region: 'eu', 'nested.a': { b: [1, 2] } },
+    resource: { 'host.name': 'db-1' },
+  },
   { asset: 'web-2', timestamp: '2026-11-23T10:00:00.123Z', severity: 9, body: { msg: 'ok', code: 200 } },
   { body: 'plain' },
 ];
 
-const CONTENT_TYPES = ['application/json', 'application/x-ndjson', 'application/json; charset=utf-8', 'application/cloudevents+json', 'application/jsonl', 'text/plain', 'application/x-www-form-urlencoded', '', 'application/json; charset=utf-16', 'APPLICATION/JSON'];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/x-ndjson',
+  'application/json; charset=utf-8',
+  'application/cloudevents+json',
+  'application/jsonl',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  '',
+  'application/json; charset=utf-16',
+  'APPLICATION/JSON',
+];
 
 /** An event object as text, built from fields that each may be a wrong type, a hostile key or an edge value. */
 function event(m: Mutator): string {
@@ -45,14 +63,18 @@ function document(m: Mutator, ndjson: boolean): Buffer {
 /** One POST to the JSON events receiver: an object, an array or NDJSON, in any Content-Encoding, or a wrong one. */
 export function jsonEventsRequest(m: Mutator): HttpInput {
   const contentType = m.chance(0.75) ? m.pick(CONTENT_TYPES.slice(0, 2)) : m.pick(CONTENT_TYPES);
-  const path = m.chance(0.9) ? m.pick(['/v1/events', '/ingest']) : m.pick(['/v1/events/', '/v1/logs', '/%2e%2e/admin', `/${'a'.repeat(5000)}`]);
+  const path = m.chance(0.9)
+    ? m.pick(['/v1/events', '/ingest'])
+    : m.pick(['/v1/events/', '/v1/logs', '/%2e%2e/admin', `/${'a'.repeat(5000)}`]);
   const headers: Record<string, string> = {};
   if (contentType) headers['content-type'] = contentType;
   if (m.chance(0.02)) {
     const b = bomb(m);
     return { kind: 'http', path, headers: { ...headers, 'content-encoding': b.encoding }, body: b.body };
   }
-  const { body, encoding } = m.chance(0.04) ? { body: Buffer.alloc(0), encoding: undefined } : encodeBody(m, document(m, /ndjson|jsonl/.test(contentType)));
+  const { body, encoding } = m.chance(0.04)
+    ? { body: Buffer.alloc(0), encoding: undefined }
+    : encodeBody(m, document(m, /ndjson|jsonl/.test(contentType)));
   if (encoding) headers['content-encoding'] = encoding;
   return { kind: 'http', path, headers, body };
 }

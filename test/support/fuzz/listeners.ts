@@ -7,7 +7,8 @@ import { otlpHttpJsonRequest, otlpHttpProtobufRequest } from './otlpHttp.ts';
 import { inputSeed, type Target } from './send.ts';
 import { syslogDatagram, syslogStream } from './syslog.ts';
 
-export type ListenerName = 'syslog-udp' | 'syslog-tcp' | 'json-events' | 'alertmanager' | 'otlp-http-protobuf' | 'otlp-http-json' | 'otlp-grpc';
+export type ListenerName =
+  'syslog-udp' | 'syslog-tcp' | 'json-events' | 'alertmanager' | 'otlp-http-protobuf' | 'otlp-http-json' | 'otlp-grpc';
 
 /** Which daemon port each listener's inputs go to. */
 export type Port = 'syslogUdp' | 'syslogTcp' | 'json' | 'otlpHttp' | 'otlpGrpc';
@@ -65,7 +66,8 @@ export function listenerPorts(logs: string[], http: Target): Record<Port, Target
   const found: Partial<Record<Port, Target>> = { json: http, otlpHttp: http };
   for (const line of logs) {
     const rec = JSON.parse(line) as { msg?: string; syslog?: { udp: Target; tcp: Target }; grpc?: Target };
-    if (rec.msg === 'syslog receiver listening') [found.syslogUdp, found.syslogTcp] = [rec.syslog!.udp, rec.syslog!.tcp];
+    if (rec.msg === 'syslog receiver listening')
+      [found.syslogUdp, found.syslogTcp] = [rec.syslog!.udp, rec.syslog!.tcp];
     if (rec.msg === 'OTLP gRPC listening') found.otlpGrpc = rec.grpc!;
   }
   if (!found.syslogUdp || !found.otlpGrpc) throw new Error('the daemon did not log its syslog and gRPC addresses');

@@ -1,10 +1,42 @@
 import { mulberry32 } from '../seededRandom.ts';
 
 /** Names that mean something to a plain JavaScript object; from the wire they must stay data. */
-export const HOSTILE_NAMES = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', '', ' ', 'a.b', '\u0000'] as const;
+export const HOSTILE_NAMES = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  '__defineGetter__',
+  '',
+  ' ',
+  'a.b',
+  '\u0000',
+] as const;
 
 /** Numbers at the edges: what a length, count or enum field must survive. */
-const EDGE_NUMBERS = [0, -1, 1, -0, 2 ** 31 - 1, -(2 ** 31), 2 ** 32, 2 ** 53, -(2 ** 53), 2 ** 63, 1e308, -1e308, 5e-324, Number.NaN, Infinity, -Infinity, 0xffffffff, 99, 1_000_000_000];
+const EDGE_NUMBERS = [
+  0,
+  -1,
+  1,
+  -0,
+  2 ** 31 - 1,
+  -(2 ** 31),
+  2 ** 32,
+  2 ** 53,
+  -(2 ** 53),
+  2 ** 63,
+  1e308,
+  -1e308,
+  5e-324,
+  Number.NaN,
+  Infinity,
+  -Infinity,
+  0xffffffff,
+  99,
+  1_000_000_000,
+];
 
 /** The same bytes every run for one seed: a failure replays from the seed printed with it. */
 export class Mutator {
@@ -56,12 +88,32 @@ export class Mutator {
 
   /** Invalid UTF-8: lone continuation bytes, overlong forms, a truncated sequence, surrogates. */
   invalidUtf8(): Buffer {
-    return Buffer.from(this.pick([[0x80], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xff, 0xfe], [0xe2, 0x82]]));
+    return Buffer.from(
+      this.pick([
+        [0x80],
+        [0xc0, 0xaf],
+        [0xe0, 0x80, 0xaf],
+        [0xed, 0xa0, 0x80],
+        [0xf4, 0x90, 0x80, 0x80],
+        [0xff, 0xfe],
+        [0xe2, 0x82],
+      ]),
+    );
   }
 
   /** A protobuf varint of any width, including 10-byte negatives and over-long (11-byte) ones. */
   varint(): Buffer {
-    const v = this.pick([0n, 1n, 127n, 128n, 2n ** 31n, 2n ** 32n, 2n ** 63n, 2n ** 64n - 1n, BigInt(this.int(1 << 30))]);
+    const v = this.pick([
+      0n,
+      1n,
+      127n,
+      128n,
+      2n ** 31n,
+      2n ** 32n,
+      2n ** 63n,
+      2n ** 64n - 1n,
+      BigInt(this.int(1 << 30)),
+    ]);
     const out: number[] = [];
     let x = v;
     for (; x > 0x7fn; x >>= 7n) out.push(Number(x & 0x7fn) | 0x80);
@@ -105,7 +157,9 @@ export class Mutator {
 
   /** A JSON value nested `depth` levels deep, as text (a literal would overflow the generator's own stack). */
   deepJson(depth: number): string {
-    return this.chance(0.5) ? `${'['.repeat(depth)}1${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+    return this.chance(0.5)
+      ? `${'['.repeat(depth)}1${']'.repeat(depth)}`
+      : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
   }
 
   /**

@@ -38,7 +38,13 @@ const id = (m: Mutator) => Buffer.alloc(m.pick(ID_BYTES), m.int(256));
 const nanos = (m: Mutator) => m.pick([0, 1, '1764000000000000000', '18446744073709551615', 2 ** 53]);
 
 function resource(m: Mutator): Record<string, unknown> {
-  return { attributes: [{ key: 'service.name', value: { stringValue: m.pick(['checkout', '', '__proto__']) } }, ...attributes(m)], droppedAttributesCount: m.pick([0, 4294967295]) };
+  return {
+    attributes: [
+      { key: 'service.name', value: { stringValue: m.pick(['checkout', '', '__proto__']) } },
+      ...attributes(m),
+    ],
+    droppedAttributesCount: m.pick([0, 4294967295]),
+  };
 }
 
 function logs(m: Mutator): Record<string, unknown> {
@@ -54,26 +60,75 @@ function logs(m: Mutator): Record<string, unknown> {
     flags: m.pick([0, 1, 4294967295]),
     eventName: m.pick(['', 'e', '__proto__']),
   });
-  return { resourceLogs: [{ resource: resource(m), scopeLogs: [{ scope: { name: m.name(), version: '1', attributes: attributes(m) }, logRecords: Array.from({ length: m.int(4) }, record) }] }] };
+  return {
+    resourceLogs: [
+      {
+        resource: resource(m),
+        scopeLogs: [
+          {
+            scope: { name: m.name(), version: '1', attributes: attributes(m) },
+            logRecords: Array.from({ length: m.int(4) }, record),
+          },
+        ],
+      },
+    ],
+  };
 }
 
 function metrics(m: Mutator): Record<string, unknown> {
-  const point = () => ({ attributes: attributes(m), timeUnixNano: nanos(m), startTimeUnixNano: nanos(m), ...(m.chance(0.5) ? { asDouble: m.number() } : { asInt: m.pick([0, -1, '9223372036854775807']) }) });
-  const hist = () => ({ attributes: attributes(m), timeUnixNano: nanos(m), count: m.pick([0, 3, '18446744073709551615']), sum: m.number(), bucketCounts: [1, 2], explicitBounds: m.pick([[1], [1, 2, 3], [Number.NaN], []]) });
+  const point = () => ({
+    attributes: attributes(m),
+    timeUnixNano: nanos(m),
+    startTimeUnixNano: nanos(m),
+    ...(m.chance(0.5) ? { asDouble: m.number() } : { asInt: m.pick([0, -1, '9223372036854775807']) }),
+  });
+  const hist = () => ({
+    attributes: attributes(m),
+    timeUnixNano: nanos(m),
+    count: m.pick([0, 3, '18446744073709551615']),
+    sum: m.number(),
+    bucketCounts: [1, 2],
+    explicitBounds: m.pick([[1], [1, 2, 3], [Number.NaN], []]),
+  });
   const metric = () => {
     const base = { name: m.pick(['cpu', '', m.name()]), unit: '1', description: m.string().slice(0, 100) };
     switch (m.int(4)) {
       case 0:
         return { ...base, gauge: { dataPoints: Array.from({ length: m.int(3) }, point) } };
       case 1:
-        return { ...base, sum: { dataPoints: Array.from({ length: m.int(3) }, point), aggregationTemporality: m.pick([0, 1, 2, 7]), isMonotonic: true } };
+        return {
+          ...base,
+          sum: {
+            dataPoints: Array.from({ length: m.int(3) }, point),
+            aggregationTemporality: m.pick([0, 1, 2, 7]),
+            isMonotonic: true,
+          },
+        };
       case 2:
-        return { ...base, histogram: { dataPoints: Array.from({ length: m.int(3) }, hist), aggregationTemporality: m.pick([0, 1, 2, 99]) } };
+        return {
+          ...base,
+          histogram: {
+            dataPoints: Array.from({ length: m.int(3) }, hist),
+            aggregationTemporality: m.pick([0, 1, 2, 99]),
+          },
+        };
       default:
-        return { ...base, summary: { dataPoints: [{ count: 1, sum: m.number(), quantileValues: [{ quantile: m.number(), value: m.number() }] }] } };
+        return {
+          ...base,
+          summary: {
+            dataPoints: [{ count: 1, sum: m.number(), quantileValues: [{ quantile: m.number(), value: m.number() }] }],
+          },
+        };
     }
   };
-  return { resourceMetrics: [{ resource: resource(m), scopeMetrics: [{ scope: { name: 's' }, metrics: Array.from({ length: m.int(4) }, metric) }] }] };
+  return {
+    resourceMetrics: [
+      {
+        resource: resource(m),
+        scopeMetrics: [{ scope: { name: 's' }, metrics: Array.from({ length: m.int(4) }, metric) }],
+      },
+    ],
+  };
 }
 
 function traces(m: Mutator): Record<string, unknown> {
@@ -90,7 +145,11 @@ function traces(m: Mutator): Record<string, unknown> {
     events: m.chance(0.3) ? [{ name: 'exception', timeUnixNano: nanos(m), attributes: attributes(m) }] : [],
     links: m.chance(0.2) ? [{ traceId: id(m), spanId: id(m), attributes: attributes(m) }] : [],
   });
-  return { resourceSpans: [{ resource: resource(m), scopeSpans: [{ scope: { name: 's' }, spans: Array.from({ length: m.int(4) }, span) }] }] };
+  return {
+    resourceSpans: [
+      { resource: resource(m), scopeSpans: [{ scope: { name: 's' }, spans: Array.from({ length: m.int(4) }, span) }] },
+    ],
+  };
 }
 
 const BUILDERS: Record<OtlpSignal, (m: Mutator) => Record<string, unknown>> = { logs, metrics, traces };
@@ -113,7 +172,8 @@ function varint(v: number): Buffer {
   return Buffer.from(out);
 }
 
-const field = (tag: number, payload: Buffer) => Buffer.concat([Buffer.from([(tag << 3) | 2]), varint(payload.length), payload]);
+const field = (tag: number, payload: Buffer) =>
+  Buffer.concat([Buffer.from([(tag << 3) | 2]), varint(payload.length), payload]);
 
 /** Logs requests no encoder writes: AnyValues nested `depth` deep, many empty records, a length that overruns. */
 export function handBuiltLogs(m: Mutator): Buffer {

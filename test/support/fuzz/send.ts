@@ -28,7 +28,8 @@ function grpcBad(code: number, message: string): boolean {
 }
 
 function httpAnswer(status: number, retryAfter: string | undefined): Answer {
-  if (status === 429 || status === 503) return { cls: retryAfter ? `${status}+Retry-After` : `${status} without Retry-After`, bad: !retryAfter };
+  if (status === 429 || status === 503)
+    return { cls: retryAfter ? `${status}+Retry-After` : `${status} without Retry-After`, bad: !retryAfter };
   if (status >= 200 && status < 300) return { cls: '2xx', bad: false };
   if (status >= 400 && status < 500) return { cls: `${status}`, bad: false };
   return { cls: `${status}`, bad: true };
@@ -69,18 +70,31 @@ export class Sender {
 
   private http(input: HttpInput): Promise<Answer> {
     return new Promise((resolve) => {
-      const req = request({ host: this.target.host, port: this.target.port, method: 'POST', path: input.path, headers: input.headers, agent: this.agent, timeout: this.deadlineMs }, (res) => {
-        res.resume();
-        const answer = httpAnswer(res.statusCode ?? 0, res.headers['retry-after']);
-        res.on('end', () => resolve(answer));
-        res.on('error', () => resolve(answer));
-      });
+      const req = request(
+        {
+          host: this.target.host,
+          port: this.target.port,
+          method: 'POST',
+          path: input.path,
+          headers: input.headers,
+          agent: this.agent,
+          timeout: this.deadlineMs,
+        },
+        (res) => {
+          res.resume();
+          const answer = httpAnswer(res.statusCode ?? 0, res.headers['retry-after']);
+          res.on('end', () => resolve(answer));
+          res.on('error', () => resolve(answer));
+        },
+      );
       req.on('timeout', () => {
         req.destroy();
         resolve({ cls: 'hang', bad: true });
       });
       // The server may answer (413, 415) and close before the body is all written: that is an answer, not an error.
-      req.on('error', (err: NodeJS.ErrnoException) => resolve({ cls: `connection ${err.code ?? 'error'}`, bad: false }));
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        resolve({ cls: `connection ${err.code ?? 'error'}`, bad: false }),
+      );
       req.end(input.body);
     });
   }
@@ -138,7 +152,11 @@ export class Sender {
 
   private datagram(input: DatagramInput): Promise<Answer> {
     this.udp ??= createSocket('udp4');
-    return new Promise((resolve) => this.udp!.send(input.body, this.target.port, this.target.host, (err) => resolve({ cls: err ? `send ${(err as NodeJS.ErrnoException).code}` : 'sent', bad: false })));
+    return new Promise((resolve) =>
+      this.udp!.send(input.body, this.target.port, this.target.host, (err) =>
+        resolve({ cls: err ? `send ${(err as NodeJS.ErrnoException).code}` : 'sent', bad: false }),
+      ),
+    );
   }
 
   /** Writes one connection's bytes, half-closes, and waits for the listener to close its side. */
@@ -155,7 +173,10 @@ export class Sender {
         socket.destroy();
       });
       // A reset is how a listener refuses a connection it will not read (a framing error with bytes unread), not only how a crash looks: the caller checks the process.
-      socket.on('error', (err: NodeJS.ErrnoException) => (answer ??= { cls: `connection ${err.code ?? 'error'}`, bad: false }));
+      socket.on(
+        'error',
+        (err: NodeJS.ErrnoException) => (answer ??= { cls: `connection ${err.code ?? 'error'}`, bad: false }),
+      );
       socket.on('close', () => resolve(answer ?? { cls: 'closed', bad: false }));
     });
   }

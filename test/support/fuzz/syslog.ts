@@ -13,13 +13,22 @@ const SEEDS = [
 function structured(m: Mutator): string {
   const pri = m.pick(['<13>', '<0>', '<191>', '<192>', '<-1>', '<99999999999999999999>', '<>', '<1', '', '<1.5>']);
   const version = m.pick(['1 ', '2 ', '0 ', '999999999999 ', '']);
-  const ts = m.pick(['2026-11-23T10:00:00Z', '-', '2026-13-45T99:99:99.9999999999Z', 'Nov 23 10:00:00', 'Feb 31 24:00:00', '0000-00-00T00:00:00+25:00', m.string().slice(0, 200)]);
+  const ts = m.pick([
+    '2026-11-23T10:00:00Z',
+    '-',
+    '2026-13-45T99:99:99.9999999999Z',
+    'Nov 23 10:00:00',
+    'Feb 31 24:00:00',
+    '0000-00-00T00:00:00+25:00',
+    m.string().slice(0, 200),
+  ]);
   const field = () => m.pick(['-', 'h', m.name() || '-', 'x'.repeat(m.pick([48, 49, 255, 256, 5000]))]);
   const sdCount = m.int(4);
   let sd = sdCount ? '' : '-';
   for (let i = 0; i < sdCount; i++) {
     const params: string[] = [];
-    for (let j = m.int(4); j > 0; j--) params.push(`${m.name() || 'p'}="${m.pick(['v', '\\"', '\\', '\\]', m.string().slice(0, 2000)])}"`);
+    for (let j = m.int(4); j > 0; j--)
+      params.push(`${m.name() || 'p'}="${m.pick(['v', '\\"', '\\', '\\]', m.string().slice(0, 2000)])}"`);
     sd += `[${m.name() || 'id'}${params.length ? ' ' : ''}${params.join(' ')}${m.chance(0.1) ? '' : ']'}`;
   }
   const body = m.pick(['', 'plain', '\ufeffutf8 body', m.string()]);
@@ -51,13 +60,24 @@ export function syslogStream(m: Mutator): StreamInput {
     if (m.chance(0.5)) {
       parts.push(msg, Buffer.from(m.pick(['\n', '\r\n', '\n', '', '\0'])));
     } else {
-      const count = m.pick([String(msg.length), String(msg.length), String(msg.length + 1 + m.int(100)), String(Math.max(0, msg.length - 1 - m.int(10))), '-1', '99999999999', '0', '4294967296', 'abc', '']);
+      const count = m.pick([
+        String(msg.length),
+        String(msg.length),
+        String(msg.length + 1 + m.int(100)),
+        String(Math.max(0, msg.length - 1 - m.int(10))),
+        '-1',
+        '99999999999',
+        '0',
+        '4294967296',
+        'abc',
+        '',
+      ]);
       parts.push(Buffer.from(`${count} `), msg);
     }
   }
   const all = Buffer.concat(parts);
   const chunks: Buffer[] = [];
-  for (let at = 0; at < all.length; ) {
+  for (let at = 0; at < all.length;) {
     const size = m.chance(0.7) ? all.length - at : 1 + m.int(Math.max(1, all.length - at));
     chunks.push(all.subarray(at, at + size));
     at += size;
