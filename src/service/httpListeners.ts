@@ -6,7 +6,8 @@ import type { Endpoint } from '../config/schema.ts';
 import { ShuttingDownError, VigilError } from '../errors.ts';
 import { httpAnswerFor, sendJsonError } from '../receivers/http/respond.ts';
 import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
-import { hardenTlsServer, loadTlsOptions, type TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+import type { TlsServerConfig } from '../config/tls.ts';
+import { hardenTlsServer, loadTlsOptions } from '../receivers/http/tlsConfig.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { RateLimitedWarn } from '../telemetry/rateLimitedLog.ts';
 

@@ -1,5 +1,5 @@
-import type { FactoryRegistry } from '../config/load.ts';
-import type { VigilConfig } from '../config/vigilConfig.ts';
+import type { FactoryRegistry } from './config/load.ts';
+import type { VigilConfig } from './config/vigilConfig.ts';
 import { parseArrivals, runArrivals, type Arrivals, type ReplayResult } from '../connectors/correlation/replay.ts';
 import type { VigilEvent } from '../model/event.ts';
 import { componentType, type Processor, type ProcessorFactory } from '../pipeline/component.ts';

@@ -3,8 +3,8 @@ import { ApiServer } from '../api/server.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
 import type { Incident } from '../model/incident.ts';
 import type { Endpoint } from '../config/schema.ts';
-import type { FactoryRegistry } from '../config/load.ts';
-import type { VigilConfig } from '../config/vigilConfig.ts';
+import type { FactoryRegistry } from './config/load.ts';
+import type { VigilConfig } from './config/vigilConfig.ts';
 import {
   componentType,
   type TicketLink,
@@ -27,7 +27,7 @@ import { MemoryGuard } from '../pipeline/memoryGuard.ts';
 import { FanOut, Pipeline, type PipelineSink } from '../pipeline/pipeline.ts';
 import { SIGNALS, type Consumer, type Consumers, type Signal, type SignalItem } from '../pipeline/signals.ts';
 import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
-import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+import type { TlsServerConfig } from '../config/tls.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { AdminServer } from './adminServer.ts';

@@ -1,4 +1,4 @@
-import { list, obj, optional, str, type Infer } from '../../config/schema.ts';
+import { list, obj, optional, str, timeZone, type Infer } from '../../config/schema.ts';
 
 /**
  * Named time intervals, as Alertmanager's `time_intervals`: a route is muted while one of its
@@ -46,7 +46,7 @@ export const timeIntervalSpecSchema = obj({
   days_of_month: rangeList('Days of the month or ranges, negative from the end: `1`, `1:5`, `-1` (the last day).'),
   months: rangeList('Months by name or number, or ranges: `january:march`, `12`.'),
   years: rangeList('Years or ranges: `2026`, `2026:2027`.'),
-  location: str({ default: 'UTC', doc: 'IANA time zone the fields above are read in, e.g. `Europe/Paris`.' }),
+  location: timeZone({ default: 'UTC', doc: 'IANA time zone the fields above are read in, e.g. `Europe/Paris`.' }),
 });
 
 export const timeIntervalsSchema = list(

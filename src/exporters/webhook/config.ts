@@ -35,6 +35,7 @@ export const webhookExporterSchema = refine(
     c.format === 'pagerduty' && !c.routing_key
       ? { path: 'routing_key', message: 'is required with format: pagerduty' }
       : undefined,
+  'format `pagerduty` needs `routing_key`.',
 );
 
 export type WebhookExporterConfig = Infer<typeof webhookExporterSchema>;

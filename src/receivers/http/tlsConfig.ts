@@ -1,52 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import { bool, duration, list, obj, optional, str, type Infer } from '../../config/schema.ts';
-
-/**
- * TLS 1.2 suites with forward secrecy and authenticated encryption only: no static-RSA key
- * exchange, no CBC-SHA1. TLS 1.3's suites are all AEAD and always on.
- */
-export const DEFAULT_CIPHER_SUITES = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-];
-
-export const tlsServerSchema = obj(
-  {
-    cert_file: str({ doc: 'PEM certificate chain served to clients.' }),
-    key_file: str({ doc: 'PEM private key of the certificate.' }),
-    client_ca_file: optional(
-      str({ doc: 'PEM CA bundle; when set, clients must present a certificate it signed (mTLS).' }),
-    ),
-    min_version: str({ default: '1.2', enum: ['1.2', '1.3'], doc: 'Lowest TLS version accepted.' }),
-    max_version: str({ default: '1.3', enum: ['1.2', '1.3'], doc: 'Highest TLS version accepted.' }),
-    cipher_suites: list(str({ nonEmpty: true }), {
-      default: DEFAULT_CIPHER_SUITES,
-      minItems: 1,
-      doc: 'TLS 1.2 cipher suites (OpenSSL names), in order of preference; the default allows only ECDHE key exchange with AEAD ciphers.',
-    }),
-    require_client_cert: bool({
-      default: true,
-      doc: 'With client_ca_file: refuse clients without a certificate. A certificate a client does present is verified either way.',
-    }),
-    handshake_timeout: duration({
-      default: '10s',
-      doc: 'A client that has not finished the TLS handshake by then is disconnected.',
-    }),
-    reload_interval: optional(
-      duration({
-        doc: 'Re-read the certificate, key and CA files this often when they changed (renewed certificates take effect without a restart). Off when unset.',
-      }),
-    ),
-  },
-  { doc: 'TLS for this listener; omit for plain text.' },
-);
-
-export type TlsServerConfig = Infer<typeof tlsServerSchema>;
+import type { TlsServerConfig } from '../../config/tls.ts';
 
 export interface NodeTlsOptions {
   cert: Buffer;

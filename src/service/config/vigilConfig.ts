@@ -1,6 +1,6 @@
-import type { ApiConfig } from '../api/config.ts';
-import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
-import type { RoutingTree } from '../exporters/tickets/routingTree.ts';
+import type { ApiConfig } from '../../api/config.ts';
+import type { CorrelationConnectorConfig } from '../../connectors/correlation/config.ts';
+import type { RoutingTree } from '../../exporters/tickets/routingTree.ts';
 import {
   any,
   bytes,
@@ -15,7 +15,7 @@ import {
   str,
   type ConfigIssue,
   type Infer,
-} from './schema.ts';
+} from '../../config/schema.ts';
 
 const componentId = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
 
