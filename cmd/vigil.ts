@@ -8,7 +8,9 @@ import { registry } from '../src/components.ts';
 import { renderConfigReference, spliceReference } from '../src/service/config/docs.ts';
 import { loadConfigFile, parseConfig } from '../src/service/config/load.ts';
 import { ConfigError } from '../src/errors.ts';
+import { reloadTlsListeners } from '../src/receivers/http/tlsConfig.ts';
 import { ConfigWatcher } from '../src/service/configWatcher.ts';
+import type { Logger } from '../src/telemetry/logger.ts';
 import { VigilService } from '../src/service/service.ts';
 import { lintRules } from '../src/correlation/lint.ts';
 import { formatTimeline } from '../src/connectors/correlation/replay.ts';
@@ -61,7 +63,8 @@ Examples:
   run: `Usage: vigil run [--config FILE] [--data-dir DIR]
 
 Runs the daemon until SIGTERM or SIGINT, which drain every queue before exit; SIGHUP (or a change
-of the file) reloads the correlation rules.
+of the file) reloads the correlation rules, and SIGHUP re-reads every TLS listener's certificate,
+key and CA files.
 
 Options:
   -c, --config FILE    the configuration (default: config/vigil.yaml)
@@ -141,6 +144,19 @@ function version(): string {
   return pkg.version;
 }
 
+/** SIGHUP: renewed certificates are served to new connections; a listener whose files fail keeps its own. */
+function reloadCertificates(logger: Logger): void {
+  const results = reloadTlsListeners();
+  if (results.length === 0) return;
+  const failed = results.filter((r) => r.error !== undefined);
+  for (const f of failed)
+    logger.error(
+      { cert_file: f.cert_file, err: f.error },
+      'TLS certificate reload failed; the listener keeps serving its previous certificate',
+    );
+  logger.info({ signal: 'SIGHUP', listeners: results.length, failed: failed.length }, 'TLS certificates reloaded');
+}
+
 async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -177,7 +193,10 @@ async function run(args: string[]): Promise<number> {
     onError: (err) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'),
   });
   // Watched from before the start, so an edit made the moment it reports started is not missed.
-  process.on('SIGHUP', () => void watcher.check('SIGHUP', true));
+  process.on('SIGHUP', () => {
+    reloadCertificates(service.logger);
+    void watcher.check('SIGHUP', true);
+  });
   if (Object.keys(config.connectors).length)
     await watcher
       .start()

@@ -85,7 +85,7 @@ export class VigilService {
     this.dataDir = opts.dataDir;
     this.logger = opts.logger ?? createLogger(config.service.telemetry.logs.level);
     this.memory = new MemoryGuard(config.service.memory_limiter, this.metrics, this.logger);
-    this.listeners = new HttpListeners(this.logger);
+    this.listeners = new HttpListeners(this.logger, this.metrics.registry);
     const { failing_after, check_interval } = config.service.telemetry.health;
     this.healthSettings = { failingAfterMs: failing_after, checkIntervalMs: check_interval };
     registerHealthGauge(this.metrics.registry, () => this.componentHealth());
@@ -247,7 +247,7 @@ export class VigilService {
 
     this.memory.start();
     await this.listeners.listenAll();
-    this.admin = new AdminServer(config.service.telemetry.metrics.endpoint, this.metrics, () => this.readiness());
+    this.admin = new AdminServer(config.service.telemetry.metrics, this.metrics, () => this.readiness(), this.logger);
     await this.admin.start(this.logger);
     if (config.api) {
       const authenticator = config.api.auth ? host.authenticator(config.api.auth.authenticator) : undefined;
@@ -257,6 +257,7 @@ export class VigilService {
         ticketsOf: (i) => this.ticketsOf(i),
         authenticator,
         logger: this.logger.child({ component: 'api' }),
+        registry: this.metrics.registry,
       });
       await this.api.start(this.logger);
     }

@@ -34,10 +34,28 @@ export function loadTlsOptions(cfg: TlsServerConfig): NodeTlsOptions {
   };
 }
 
+/** What a reload of one listener's certificate did: the files it names, and why it failed when it did. */
+export interface TlsReloadResult {
+  cert_file: string;
+  error?: string;
+}
+
+/** Every open TLS listener's reload, for SIGHUP. */
+const reloaders = new Set<() => TlsReloadResult>();
+
+/**
+ * Re-reads the certificate, key and CA files of every open TLS listener now (SIGHUP), changed or
+ * not. A listener whose files cannot be read or do not match keeps serving what it had.
+ */
+export function reloadTlsListeners(): TlsReloadResult[] {
+  return [...reloaders].map((reload) => reload());
+}
+
 /**
  * What the options alone cannot say: with `require_client_cert: false` a client may come without
  * a certificate, but one it presents must verify (another CA's or an expired one is refused);
- * and with `reload_interval` renewed files are swapped in without a restart.
+ * renewed files are swapped in without a restart on SIGHUP and, with `reload_interval`, when
+ * they change.
  */
 export function hardenTlsServer(server: TlsServer, cfg: TlsServerConfig): void {
   if (cfg.client_ca_file !== undefined && !cfg.require_client_cert) {
@@ -48,19 +66,25 @@ export function hardenTlsServer(server: TlsServer, cfg: TlsServerConfig): void {
       if (presented && Object.keys(presented).length > 0) socket.destroy();
     });
   }
+  const files = [cfg.cert_file, cfg.key_file, cfg.client_ca_file].filter((f): f is string => f !== undefined);
+  const stamp = () => files.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0).join(':');
+  let last = stamp();
+  const reload = (): TlsReloadResult => {
+    const now = stamp();
+    try {
+      server.setSecureContext(loadTlsOptions(cfg));
+      last = now;
+      return { cert_file: cfg.cert_file };
+    } catch (err) {
+      // A half-written renewal: keep serving the old certificate.
+      return { cert_file: cfg.cert_file, error: (err as Error).message };
+    }
+  };
+  reloaders.add(reload);
+  server.once('close', () => reloaders.delete(reload));
   if (cfg.reload_interval !== undefined) {
-    const files = [cfg.cert_file, cfg.key_file, cfg.client_ca_file].filter((f): f is string => f !== undefined);
-    const stamp = () => files.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0).join(':');
-    let last = stamp();
     const timer = setInterval(() => {
-      try {
-        const now = stamp();
-        if (now === last) return;
-        server.setSecureContext(loadTlsOptions(cfg));
-        last = now;
-      } catch {
-        // A half-written renewal: keep serving the old certificate and try again next time.
-      }
+      if (stamp() !== last) reload();
     }, cfg.reload_interval);
     timer.unref();
     server.once('close', () => clearInterval(timer));
