@@ -255,6 +255,7 @@ export class VigilService {
         config: config.api,
         desk: () => this.incidentDesk(),
         ticketsOf: (i) => this.ticketsOf(i),
+        eventStore: () => (config.api?.event_store ? this.exporter(config.api.event_store)?.eventStore?.() : undefined),
         authenticator,
         logger: this.logger.child({ component: 'api' }),
       });

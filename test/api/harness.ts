@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { expect } from 'vitest';
 import { apiSchema } from '../../src/api/config.ts';
+import type { EventStore } from '../../src/api/eventStore.ts';
 import { ApiServer } from '../../src/api/server.ts';
 import type { CorrelationEngine } from '../../src/correlation/engine.ts';
 import type { IncidentDesk } from '../../src/correlation/incidentActions.ts';
@@ -79,6 +80,7 @@ export async function startApi(opts: {
   authenticator?: Authenticator;
   anonymousRole?: string;
   ticketsOf?: (i: Incident) => Promise<TicketLink[]>;
+  eventStore?: () => EventStore | undefined;
 }): Promise<RunningApi> {
   const config = apiSchema.parse(
     { endpoint: '127.0.0.1:0', ...(opts.anonymousRole ? { anonymous_role: opts.anonymousRole } : {}) },
@@ -90,6 +92,7 @@ export async function startApi(opts: {
     desk: opts.desk,
     authenticator: opts.authenticator,
     ticketsOf: opts.ticketsOf,
+    eventStore: opts.eventStore,
   });
   await server.start();
   const base = `http://127.0.0.1:${server.address!.port}`;
