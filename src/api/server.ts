@@ -19,6 +19,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import { principalResolver } from './auth.ts';
 import type { ApiConfig } from './config.ts';
 import { renderDocsPage } from './docsPage.ts';
+import { registerDryRunRoutes, type RuleReplayer } from './dryRunRoutes.ts';
 import { registerEventRoutes } from './eventRoutes.ts';
 import type { EventStore } from './eventStore.ts';
 import { registerIncidentRoutes } from './incidentRoutes.ts';
@@ -47,6 +48,8 @@ export interface ApiServerOptions {
   ticketsOf?: (incident: Incident) => Promise<TicketLink[]>;
   /** The clickhouse exporter's tables that `api.event_store` names; undefined when none. */
   eventStore?: () => EventStore | undefined;
+  /** The running rules, for dry runs; undefined when none are configured. */
+  replayer?: () => RuleReplayer | undefined;
   /** Who calls; without one, every request is anonymous with `config.anonymous_role`. */
   authenticator?: Authenticator;
   logger?: Logger;
@@ -203,6 +206,7 @@ export class ApiServer {
     const events = { eventStore: opts.eventStore ?? (() => undefined), logger: opts.logger };
     registerEventRoutes(app, events);
     registerStatsRoutes(app, { ...events, desk: opts.desk });
+    registerDryRunRoutes(app, { replayer: opts.replayer ?? (() => undefined) });
     app.get(
       '/openapi.json',
       {
