@@ -23,6 +23,7 @@ import { registerDryRunRoutes, type RuleReplayer } from './dryRunRoutes.ts';
 import { registerEventRoutes } from './eventRoutes.ts';
 import type { EventStore } from './eventStore.ts';
 import { registerIncidentRoutes } from './incidentRoutes.ts';
+import { registerMaintenanceRoutes } from './maintenanceRoutes.ts';
 import { registerSilenceRoutes } from './silenceRoutes.ts';
 import { registerStatsRoutes } from './statsRoutes.ts';
 import { OpenApiCollector, type RouteDoc } from './openapi.ts';
@@ -203,6 +204,7 @@ export class ApiServer {
 
     registerIncidentRoutes(app, { desk: opts.desk, ticketsOf: opts.ticketsOf ?? (() => Promise.resolve([])) });
     registerSilenceRoutes(app, { desk: opts.desk });
+    registerMaintenanceRoutes(app, { desk: opts.desk });
     const events = { eventStore: opts.eventStore ?? (() => undefined), logger: opts.logger };
     registerEventRoutes(app, events);
     registerStatsRoutes(app, { ...events, desk: opts.desk });
