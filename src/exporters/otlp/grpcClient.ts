@@ -1,6 +1,7 @@
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { promisify } from 'node:util';
 import { gunzip, zstdDecompress } from 'node:zlib';
+import { GrpcCode as GrpcStatus } from '../../errors.ts';
 import { decodePartialSuccess, decodeRpcStatus } from '../../otlp/proto/responses.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../../receivers/otlp/signals.ts';
 import {
@@ -12,23 +13,6 @@ import {
   type OtlpClient,
 } from './client.ts';
 import type { OtlpGrpcExporterConfig } from './config.ts';
-
-/** gRPC status codes (grpc/grpc doc/statuscodes.md). */
-export const GrpcStatus = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  RESOURCE_EXHAUSTED: 8,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
 
 /**
  * The codes the OTLP specification (and the Collector's exporter) retries. RESOURCE_EXHAUSTED
@@ -47,7 +31,7 @@ const RETRYABLE = new Set<number>([
 function codeForHttpStatus(status: number): number {
   if (status === 400) return GrpcStatus.INTERNAL;
   if (status === 401) return GrpcStatus.UNAUTHENTICATED;
-  if (status === 403) return 7;
+  if (status === 403) return GrpcStatus.PERMISSION_DENIED;
   if (status === 404) return GrpcStatus.UNIMPLEMENTED;
   if (status === 429 || status === 502 || status === 503 || status === 504) return GrpcStatus.UNAVAILABLE;
   return GrpcStatus.UNKNOWN;
