@@ -27,7 +27,12 @@ export interface ClickHouseBackend {
 export class ClickHouseError extends VigilError {
   readonly clickhouseCode: number;
   constructor(clickhouseCode: number, message: string, options?: ErrorOptions) {
-    super('VIGIL_CLICKHOUSE_ERROR', message, options);
+    // The code says retryable or not through the table in src/errors.ts.
+    super(
+      BAD_DATA_CODES.has(clickhouseCode) ? 'VIGIL_CLICKHOUSE_BAD_DATA' : 'VIGIL_CLICKHOUSE_ERROR',
+      message,
+      options,
+    );
     this.clickhouseCode = clickhouseCode;
   }
 }
@@ -92,8 +97,9 @@ const BAD_DATA_CODES = new Set([6, 16, 26, 27, 38, 41, 53, 62, 69, 70, 72, 117, 
  */
 const TRANSIENT_CODES = new Set([159, 202, 209, 210, 241, 242, 425, 999]);
 
-export function isBadData(err: unknown): boolean {
-  return err instanceof ClickHouseError && BAD_DATA_CODES.has(err.clickhouseCode);
+/** Wrong credentials or an old server: retried, as the rows are fine, but an operator must act. */
+export function needsOperator(err: unknown): boolean {
+  return (err instanceof ClickHouseError && AUTH_CODES.has(err.clickhouseCode)) || err instanceof ClickHouseTooOldError;
 }
 
 export function isTransient(err: unknown): boolean {

@@ -6,6 +6,8 @@ import { decodePartialSuccess, decodeRpcStatus } from '../../otlp/proto/response
 import { SIGNAL_SPECS, type OtlpSignal } from '../../receivers/otlp/signals.ts';
 import {
   compress,
+  permanent,
+  retryable,
   tlsClientOptions,
   USER_AGENT,
   type Compression,
@@ -101,7 +103,7 @@ export class OtlpGrpcClient implements OtlpClient {
     try {
       out = await this.call(path, framed);
     } catch (err) {
-      return { kind: 'retryable', message: `${path} at ${this.authority}: ${(err as Error).message}` };
+      return retryable(`${path} at ${this.authority}: ${(err as Error).message}`);
     }
     if (out.status === GrpcStatus.OK) {
       try {
@@ -114,8 +116,8 @@ export class OtlpGrpcClient implements OtlpClient {
     const retryDelayMs = retryInfo(out.trailers['grpc-status-details-bin'] ?? out.headers['grpc-status-details-bin']);
     const said = `${path} at ${this.authority}: gRPC status ${out.status}${out.message ? ` (${out.message})` : ''}`;
     if (RETRYABLE.has(out.status) || (out.status === GrpcStatus.RESOURCE_EXHAUSTED && retryDelayMs !== undefined))
-      return { kind: 'retryable', message: said, retryAfterMs: retryDelayMs };
-    return { kind: 'permanent', message: said };
+      return retryable(said, retryDelayMs);
+    return permanent(said);
   }
 
   private call(path: string, framed: Buffer): Promise<CallOutcome> {

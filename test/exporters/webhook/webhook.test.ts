@@ -76,9 +76,9 @@ describe('webhook exporter', () => {
     await exp.consumeIncidents([story.next('opened')]);
     await vi.waitFor(() => expect(timers.delays).toEqual([7000]), { timeout: 5000 });
     timers.advance(7000);
-    // the 500 falls back to the exponential schedule: attempt 2 → 0.75 × 2 s
-    await vi.waitFor(() => expect(timers.delays).toEqual([7000, 3000]), { timeout: 5000 });
-    timers.advance(3000);
+    // the 500 falls back to the exponential schedule: attempt 2 → the initial 2 s doubled (jitter pinned to its middle)
+    await vi.waitFor(() => expect(timers.delays).toEqual([7000, 4000]), { timeout: 5000 });
+    timers.advance(4000);
     await exp.consumeIncidents([story.next('resolved')]);
     await exp.outbox.whenIdle();
     expect(slack.requests).toHaveLength(4);
