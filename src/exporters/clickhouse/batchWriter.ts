@@ -6,8 +6,8 @@ import type { DurableQueue, QueueBacklog } from '../helper/queue.ts';
 import { FailureLog, RetryPolicy } from '../helper/retry.ts';
 import type { ExporterTelemetry } from '../helper/telemetry.ts';
 import { RetryWait } from '../helper/timers.ts';
-import { needsOperator, type ClickHouseBackend } from './backend.ts';
-import type { Segment, Spool } from './spool.ts';
+import { isSizeError, needsOperator, type ClickHouseBackend } from './backend.ts';
+import { countLines, type Segment, type Spool } from './spool.ts';
 
 export interface BatchWriterOptions {
   id: string;
@@ -275,6 +275,7 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
           await this.setAside(seg, err);
           continue;
         }
+        if (stage === 'insert' && isSizeError(err) && !this.closing && (await this.splitBatch(seg, err))) continue;
         this.failing_ = true;
         this.failingSince_ ??= Date.now();
         this.lastError_ = err instanceof Error ? err.message : String(err);
@@ -314,6 +315,30 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
   private dequeue(seg: Segment): void {
     const i = this.sealed.indexOf(seg);
     if (i !== -1) this.sealed.splice(i, 1);
+  }
+
+  /**
+   * Puts the two halves of a batch the server refused for its size (memory, partitions) in its
+   * place, to be inserted at once; false for a batch of one row, or when the spool could not
+   * split it: then it waits out the backoff like any transient failure.
+   */
+  private async splitBatch(seg: Segment, cause: unknown): Promise<boolean> {
+    let halves: [Segment, Segment] | undefined;
+    try {
+      halves = await this.o.spool.split(seg);
+    } catch (err) {
+      this.o.logger.error({ err, exporter: this.o.id, table: seg.table }, 'could not split a ClickHouse batch');
+      return false;
+    }
+    if (!halves) return false;
+    const i = this.sealed.indexOf(seg);
+    if (i !== -1) this.sealed.splice(i, 1, ...halves);
+    this.o.telemetry.retried();
+    this.o.logger.warn(
+      { err: cause, exporter: this.o.id, table: seg.table, rows: halves[0].rows + halves[1].rows },
+      'ClickHouse refused a batch for its size; inserting it in two halves',
+    );
+    return true;
   }
 
   private async setAside(seg: Segment, cause: unknown): Promise<void> {
@@ -362,10 +387,4 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
     await this.loop;
     this.stopped = true;
   }
-}
-
-function countLines(b: Buffer): number {
-  let n = 0;
-  for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) n++;
-  return n;
 }
