@@ -49,6 +49,14 @@ export interface Exporter extends Component {
   eventStore?(): EventStore;
 }
 
+/** The method of an exporter that takes each signal. */
+export const CONSUME_METHOD = {
+  logs: 'consumeLogs',
+  metrics: 'consumeMetrics',
+  traces: 'consumeTraces',
+  incidents: 'consumeIncidents',
+} as const satisfies Record<Signal, keyof Exporter>;
+
 /** A ticket (or notification) made for an incident, as the API shows it. */
 export interface TicketLink {
   exporter: string;

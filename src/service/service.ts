@@ -19,7 +19,8 @@ import {
   type ReceiverFactory,
   type ExporterFactory,
 } from '../pipeline/component.ts';
-import type { Extension } from '../pipeline/component.ts';
+import { createExporter } from '../exporters/helper/telemetry.ts';
+import { CONSUME_METHOD, type Extension } from '../pipeline/component.ts';
 import type { Authenticator } from '../extensions/auth/principal.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Host } from '../pipeline/host.ts';
@@ -41,13 +42,6 @@ export interface ServiceOptions {
   registry: FactoryRegistry;
   logger?: Logger;
 }
-
-const CONSUME_METHOD = {
-  logs: 'consumeLogs',
-  metrics: 'consumeMetrics',
-  traces: 'consumeTraces',
-  incidents: 'consumeIncidents',
-} as const satisfies Record<Signal, keyof Exporter>;
 
 /**
  * The running graph: builds every component from config, wires `service.pipelines` through
@@ -175,7 +169,7 @@ export class VigilService {
         continue;
       }
       const factory = this.registry.exporters.find((f) => f.type === c.type) as ExporterFactory;
-      this.exporters.set(id, factory.create(this.settings(id), c.config));
+      this.exporters.set(id, createExporter(factory, this.settings(id), c.config));
     }
     for (const id of Object.keys(config.connectors)) {
       if (!graph.feeders.has(id))

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { OPERATOR_UPDATE_KINDS, type IncidentChange } from '../../model/incident.ts';
 import { severityName } from '../../model/severity.ts';
-import type { CreateSettings, Exporter, TicketLink } from '../../pipeline/component.ts';
+import type { CreateSettings, TicketLink } from '../../pipeline/component.ts';
 import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, worse, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Infer } from '../../config/schema.ts';
 import type { deliverySchema } from './config.ts';
+import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
 import { DeliveryDeferredError, type Timers } from './delivery.ts';
 import { FileTicketLedger } from './fileLedger.ts';
 import { TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from './ledger.ts';
@@ -188,7 +189,9 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
  * and turning each change into create / update / resolve / reopen calls so that an incident
  * gets exactly one ticket however often a change is retried or the process restarts.
  */
-export class IncidentExporter implements Exporter {
+export class IncidentExporter implements QueuedExporter {
+  /** Counts a change sent when the tracker took it, failed when it was parked. */
+  readonly telemetry: ExporterTelemetry;
   /** Its entries' progress is the ledger record a tracker call made that the ledger could not yet take. */
   readonly outbox: Outbox<IncidentChange, TicketRecord>;
   ledger: TicketLedger;
@@ -223,6 +226,7 @@ export class IncidentExporter implements Exporter {
     else this.ledger = this.fileLedger = new FileTicketLedger(join(dir, 'ledger.ndjson'));
     const d = config.delivery;
     const { metrics, id, logger } = settings;
+    const telemetry = (this.telemetry = new ExporterTelemetry(metrics, id));
     this.outbox = new Outbox<IncidentChange, TicketRecord>({
       dir,
       fsync: d.fsync,
@@ -237,12 +241,11 @@ export class IncidentExporter implements Exporter {
       onDelivered: () => {
         this.failingSince = undefined;
         this.ledgerAnswered();
-        metrics.exporterSent.inc({ exporter: id, signal: 'incidents' });
       },
       onRetry: (e, err, delayMs) => {
         this.ledgerAnswered();
         this.failed(err.message);
-        metrics.exporterRetries.inc({ exporter: id });
+        telemetry.retried();
         logger.warn(
           { incident: e.key, kind: e.payload.kind, attempt: e.attempts, retryInMs: delayMs, err: err.message },
           'incident delivery failed; will retry',
@@ -252,7 +255,7 @@ export class IncidentExporter implements Exporter {
         this.ledgerAnswered();
         this.failed(reason);
         this.lastParkReason = reason;
-        metrics.exporterFailed.inc({ exporter: id, signal: 'incidents' });
+        telemetry.failed('incidents', 1);
         this.parkedCounter.inc({ exporter: id });
         logger.error(
           { incident: e.key, kind: e.payload.kind, attempts: e.attempts, seq: e.seq, reason },
@@ -413,8 +416,10 @@ export class IncidentExporter implements Exporter {
   }
 
   private async deliver(entry: OutboxEntry<IncidentChange, TicketRecord>): Promise<void> {
+    const started = performance.now();
     try {
       await this.deliverChange(entry);
+      this.telemetry.sent('incidents', 1, started);
     } catch (err) {
       if (err instanceof TicketLedgerUnavailableError)
         throw new DeliveryDeferredError(err.message, { retryAfterMs: LEDGER_WAIT_MS, allKeys: true, cause: err });
