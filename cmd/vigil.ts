@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // First: later modules must load into a process whose objects have no __proto__ accessor.
 import '../src/service/hardening.ts';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { registry } from '../src/components.ts';
@@ -11,8 +12,9 @@ import { ConfigError } from '../src/errors.ts';
 import { ConfigWatcher } from '../src/service/configWatcher.ts';
 import { VigilService } from '../src/service/service.ts';
 import { lintRules } from '../src/correlation/lint.ts';
-import { formatTimeline } from '../src/connectors/correlation/replay.ts';
-import { replayAsDaemon } from '../src/service/rulesReplay.ts';
+import { TIMELINE_HEADER, timelineRow, timelineSummary } from '../src/connectors/correlation/replay.ts';
+import { DaemonReplay, replayLines } from '../src/service/rulesReplay.ts';
+import type { VigilConfig } from '../src/config/vigilConfig.ts';
 import { parseDuration } from '../src/config/schema.ts';
 import { toJson } from '../src/model/attributes.ts';
 import { INCIDENT_EXPORTERS_DIR, incidentExporterDir } from '../src/exporters/tickets/incidentExporter.ts';
@@ -20,7 +22,8 @@ import { readStuckEntries, requestRetry, type StuckEntry } from '../src/exporter
 import type { IncidentChange } from '../src/model/incident.ts';
 import { severityFromText } from '../src/model/severity.ts';
 import { apikey, APIKEY_HELP } from './apikey.ts';
-import { CommandFailure, table, UsageError } from './cliSupport.ts';
+import { CommandFailure, StreamingTable, table, UsageError } from './cliSupport.ts';
+import { fileLines, ProgressBar } from './progress.ts';
 
 const USAGE = `Usage: vigil <command> [options]
 
@@ -80,7 +83,9 @@ Example:
        vigil rules lint --config FILE
 
   test   replays events (NDJSON, one JSON event per line) through the correlation rules on a
-         virtual clock and prints the incident timeline, as the daemon would decide: each line
+         virtual clock and prints the incident timeline as it goes, as the daemon would decide
+         (the file is read line by line, so its size does not matter; on a terminal a progress
+         bar with events/s, position and ETA shows on stderr): each line
          is mapped as the logs pipeline's JSON receiver maps it and passes that pipeline's
          processors (extract, enrich, tag, filter) first; --after runs the clock on past the last
          event (a duration such as 90s or 10m) so timers fire; --data-dir is where relative
@@ -246,20 +251,77 @@ async function rules(argv: string[]): Promise<number> {
     throw new UsageError(`--after ${JSON.stringify(values.after)} is not a duration; use e.g. 90s, 10m or 1h`);
   if (values.format !== 'table' && values.format !== 'json')
     throw new UsageError(`--format ${JSON.stringify(values.format)}: use table or json`);
-  // A BOM (editors on Windows add one) is not part of the first event.
-  const text = readFileSync(values.events, 'utf8').replace(/^\ufeff/, '');
   // Relative lookup tables (enrich) resolve against the data dir, as in the daemon.
   const dataDir = resolve(values['data-dir'] ?? config.service.data_dir ?? 'data');
-  const result = await replayAsDaemon(config, registry, text, after, dataDir);
-  if (values.format === 'table' && result.path.processors.length)
-    process.stdout.write(
-      `through ${result.path.pipeline}: ${result.path.receiver ? `${result.path.receiver} mapping, ` : ''}processors ${result.path.processors.join(', ')}\n`,
+  return await rulesTest(config, values.events, values.format === 'json', after, dataDir);
+}
+
+/** At most this many unreadable lines are listed under the timeline; the rest are counted. */
+const MAX_LISTED_REJECTS = 100;
+
+/** Resolves once stdout can take more, so a slow reader holds the replay back instead of memory filling up. */
+function stdoutDrained(): Promise<unknown> | undefined {
+  return process.stdout.writableNeedDrain ? once(process.stdout, 'drain') : undefined;
+}
+
+/**
+ * `vigil rules test`: the events file is read line by line and every incident change printed as
+ * it happens, so memory stays flat whatever the file's size; a progress bar shows on stderr when
+ * it is a terminal.
+ */
+async function rulesTest(
+  config: VigilConfig,
+  events: string,
+  json: boolean,
+  afterMs: number,
+  dataDir: string,
+): Promise<number> {
+  const progress = new ProgressBar(process.stderr, statSync(events).size);
+  const read = { position: 0 };
+  const write = (s: string) => void process.stdout.write(s);
+  const timeline = new StreamingTable(TIMELINE_HEADER, write);
+  let changes = 0;
+  const replay = await DaemonReplay.open(config, registry, dataDir, (c) => {
+    changes++;
+    if (json) write(toJson(c) + '\n');
+    else timeline.row(timelineRow(c));
+  });
+  const path = replay.path;
+  if (!json && path.processors.length)
+    write(
+      `through ${path.pipeline}: ${path.receiver ? `${path.receiver} mapping, ` : ''}processors ${path.processors.join(', ')}\n`,
     );
-  if (values.format === 'json') {
-    for (const c of result.changes) process.stdout.write(toJson(c) + '\n');
-    for (const r of result.rejected) process.stderr.write(`${values.events}:${r.line}: ${r.reason}\n`);
-  } else process.stdout.write(formatTimeline(result));
-  return result.rejected.length ? 1 : 0;
+  const listed: { line: number; reason: string }[] = [];
+  let rejected = 0;
+  let lines = 0;
+  try {
+    await replayLines(
+      replay,
+      fileLines(events, read),
+      (line, reason) => {
+        rejected++;
+        if (json) {
+          progress.clear();
+          process.stderr.write(`${events}:${line}: ${reason}\n`);
+        } else if (listed.length < MAX_LISTED_REJECTS) listed.push({ line, reason });
+      },
+      () => {
+        progress.update(++lines, read.position);
+        return stdoutDrained();
+      },
+    );
+  } catch (err) {
+    progress.clear();
+    await replay.close();
+    throw err;
+  }
+  const stats = await replay.finish(afterMs);
+  progress.done(lines, read.position);
+  if (!json) {
+    timeline.flush();
+    write(['', ...timelineSummary(stats, changes, listed, rejected - listed.length)].join('\n') + '\n');
+  }
+  return rejected ? 1 : 0;
 }
 
 /** A change for `routes test`: incident fields by name (`severity`, `rule`, `service`, `asset`, `tenant`, `kind`), other names as labels. */
