@@ -25,8 +25,10 @@ function clock(seconds: number): string {
  */
 export class ProgressBar {
   private readonly out: ProgressOutput;
-  private readonly totalBytes: number;
+  /** What the position counts up to; 0 when unknown (no bar, no ETA). */
+  total: number;
   private readonly unit: string;
+  private readonly position: (position: number, total: number) => string;
   private readonly now: () => number;
   private readonly intervalMs: number;
   private readonly startMs: number;
@@ -35,12 +37,18 @@ export class ProgressBar {
 
   constructor(
     out: ProgressOutput,
-    totalBytes: number,
-    opts: { unit?: string; now?: () => number; intervalMs?: number } = {},
+    total: number,
+    opts: {
+      unit?: string;
+      now?: () => number;
+      intervalMs?: number;
+      position?: (position: number, total: number) => string;
+    } = {},
   ) {
     this.out = out;
-    this.totalBytes = totalBytes;
+    this.total = total;
     this.unit = opts.unit ?? 'events';
+    this.position = opts.position ?? ((p, t) => `${megabytes(p)}/${megabytes(t)} MB`);
     this.now = opts.now ?? (() => performance.now());
     this.intervalMs = opts.intervalMs ?? 200;
     this.startMs = this.now();
@@ -74,12 +82,10 @@ export class ProgressBar {
   private draw(items: number, position: number, now: number, finished: boolean): void {
     const seconds = (now - this.startMs) / 1000;
     const rate = seconds > 0 ? items / seconds : 0;
-    const fraction = this.totalBytes > 0 ? Math.min(position / this.totalBytes, 1) : undefined;
+    const fraction = this.total > 0 ? Math.min(position / this.total, 1) : undefined;
     const parts = [
       `${count.format(items)} ${this.unit}`,
-      fraction === undefined
-        ? `${megabytes(position)} MB`
-        : `${megabytes(position)}/${megabytes(this.totalBytes)} MB ${Math.floor(fraction * 100)}%`,
+      `${this.position(position, this.total)} ${fraction === undefined ? '' : `${Math.floor(fraction * 100)}%`}`.trim(),
       `${count.format(Math.round(rate))} ${this.unit}/s`,
     ];
     if (finished) parts.push(`in ${clock(seconds)}`);

@@ -14,6 +14,12 @@ import { VigilService } from '../src/service/service.ts';
 import { lintRules } from '../src/correlation/lint.ts';
 import { TIMELINE_HEADER, timelineRow, timelineSummary } from '../src/connectors/correlation/replay.ts';
 import { DaemonReplay, replayLines } from '../src/service/rulesReplay.ts';
+import {
+  backtestRules,
+  storingExporter,
+  type BacktestResult,
+  type IncidentOutline,
+} from '../src/service/rulesBacktest.ts';
 import type { VigilConfig } from '../src/config/vigilConfig.ts';
 import { parseDuration } from '../src/config/schema.ts';
 import { toJson } from '../src/model/attributes.ts';
@@ -31,6 +37,7 @@ Commands:
   run           run the daemon (default config: config/vigil.yaml)
   validate      check a config; exit 1 listing every error
   rules test    replay events through the correlation rules on a virtual clock
+  rules backtest replay stored events through the rules; compare with the incidents opened
   rules lint    check the correlation rules and warn about likely mistakes
   routes test   show which routes and receivers an incident with these labels reaches
   tickets list  show the incident changes parked in the ticket outboxes and those waiting behind them
@@ -80,6 +87,7 @@ Checks a configuration and exits 1 listing every error with its YAML path.
 Example:
   vigil validate --config config/vigil.yaml`,
   rules: `Usage: vigil rules test --config FILE --events EVENTS.ndjson [--format table|json] [--after 10m] [--data-dir DIR]
+       vigil rules backtest --config FILE --since 7d [--until TIME] [--rules a,b] [--json] [--data-dir DIR]
        vigil rules lint --config FILE
 
   test   replays events (NDJSON, one JSON event per line) through the correlation rules on a
@@ -90,11 +98,24 @@ Example:
          processors (extract, enrich, tag, filter) first; --after runs the clock on past the last
          event (a duration such as 90s or 10m) so timers fire; --data-dir is where relative
          lookup tables are (default: the config's data_dir, else ./data)
+  backtest
+         replays the events the config's clickhouse exporter stored (embedded or a server) from
+         --since to --until (default now; each a duration back from now such as 7d or 12h, or an
+         ISO 8601 time) through the config's rules, in the order they reached Vigil, and compares
+         the incidents they would have opened with those stored: new (would open, nothing did),
+         missing (opened, would not open) and changed (opened by both, but at another time, with
+         another severity or resolution). --rules compares only these rules (all rules still
+         run, so inhibitions hold); --json prints the comparison as one JSON object. Stored
+         events have passed the pipeline's processors, so they go straight to the rules; their
+         attributes come back as strings. Embedded ClickHouse can be open in one process only:
+         stop the daemon, or backtest a copy of its data dir.
   lint   checks the rules, summarises them and warns about likely mistakes
 
 Examples:
   vigil rules test --config config/vigil.yaml --events events.ndjson
   vigil rules test --config config/vigil.yaml --events events.ndjson --format json --after 1h
+  vigil rules backtest --config config/vigil.yaml --since 7d
+  vigil rules backtest --config new-rules.yaml --since 2026-12-01T00:00:00Z --until 2026-12-02T00:00:00Z --rules service_errors --json
   vigil rules lint --config config/vigil.yaml`,
   tickets: `Usage: vigil tickets list [--config FILE] [--data-dir DIR] [--exporter ID]
        vigil tickets retry (--id ID | --all) [--config FILE] [--data-dir DIR] [--exporter ID]
@@ -214,9 +235,12 @@ async function run(args: string[]): Promise<number> {
 
 async function rules(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
+  if (sub === 'backtest') return await rulesBacktest(args);
   if (sub !== 'test' && sub !== 'lint')
     throw new UsageError(
-      sub === undefined ? 'needs "test" or "lint"' : `unknown rules command "${sub}"; use "rules test" or "rules lint"`,
+      sub === undefined
+        ? 'needs "test", "backtest" or "lint"'
+        : `unknown rules command "${sub}"; use "rules test", "rules backtest" or "rules lint"`,
     );
   const { values } = parseArgs({
     args,
@@ -322,6 +346,94 @@ async function rulesTest(
     write(['', ...timelineSummary(stats, changes, listed, rejected - listed.length)].join('\n') + '\n');
   }
   return rejected ? 1 : 0;
+}
+
+/** `--since 7d` (that long before now) or an ISO 8601 time, in ms since the epoch. */
+function pointInTime(option: string, text: string, nowMs: number): number {
+  const ago = parseDuration(text);
+  if (ago !== undefined) return nowMs - ago;
+  const at = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(at))
+    throw new UsageError(
+      `${option} ${JSON.stringify(text)}: use a duration back from now (e.g. 7d, 12h) or an ISO 8601 time (e.g. 2026-12-01T00:00:00Z)`,
+    );
+  return at;
+}
+
+const DIFF_HEADER = ['', 'incident', 'opened', 'resolved', 'events', 'what differs'];
+
+function outlineRow(mark: string, i: IncidentOutline, what: string): string[] {
+  const time = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : 'open');
+  return [mark, i.key, time(i.openedAtMs), time(i.resolvedAtMs), String(i.eventCount), what];
+}
+
+/**
+ * `vigil rules backtest`: the stored events of a time range through the config's rules, and
+ * what they would have opened against what was opened.
+ */
+async function rulesBacktest(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      rules: { type: 'string' },
+      json: { type: 'boolean' },
+      'data-dir': { type: 'string' },
+    },
+  });
+  if (!values.config) throw new UsageError('backtest needs --config FILE');
+  if (!values.since) throw new UsageError('backtest needs --since, e.g. --since 7d');
+  const nowMs = Date.now();
+  const fromMs = pointInTime('--since', values.since, nowMs);
+  const toMs = values.until === undefined ? nowMs : pointInTime('--until', values.until, nowMs);
+  if (fromMs >= toMs) throw new UsageError(`--since must come before --until (${new Date(toMs).toISOString()})`);
+  const config = loadConfigFile(values.config, registry);
+  if (!config.correlation) throw new CommandFailure(`${values.config}: has no correlation: section`);
+  const names = config.correlation.rules.map((r) => r.name);
+  const rules = values.rules?.split(',').map((r) => r.trim());
+  const unknown = rules?.filter((r) => !names.includes(r)) ?? [];
+  if (unknown.length)
+    throw new UsageError(
+      `--rules: no rule named ${unknown.map((r) => `"${r}"`).join(', ')} (the config has: ${names.join(', ')})`,
+    );
+  if (!storingExporter(config))
+    throw new CommandFailure(
+      `${values.config}: no clickhouse exporter in a logs pipeline; the backtest reads the events it stores`,
+    );
+  const dataDir = resolve(values['data-dir'] ?? config.service.data_dir ?? 'data');
+  const progress = new ProgressBar(process.stderr, 0, { position: (_, total) => `of ${total}` });
+  let result: BacktestResult;
+  try {
+    result = await backtestRules(config, registry, dataDir, {
+      fromMs,
+      toMs,
+      ...(rules ? { rules } : {}),
+      progress: (done, total) => {
+        progress.total = total;
+        progress.update(done, done);
+      },
+    });
+  } catch (err) {
+    progress.clear();
+    throw err;
+  }
+  progress.done(result.events, result.events);
+  if (values.json) {
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return 0;
+  }
+  const rows = [
+    ...result.new.map((i) => outlineRow('new', i, 'would open; nothing did')),
+    ...result.missing.map((i) => outlineRow('missing', i, 'opened; would not open')),
+    ...result.changed.map((c) => outlineRow('changed', c.backtest, c.differences.join(', '))),
+  ];
+  process.stdout.write(
+    (rows.length ? table([DIFF_HEADER, ...rows]) + '\n' : '') +
+      `${result.events} stored event(s) from ${new Date(fromMs).toISOString()} to ${new Date(toMs).toISOString()} (exporter ${result.exporter}): ${result.new.length} new, ${result.missing.length} missing, ${result.changed.length} changed, ${result.same} the same\n`,
+  );
+  return 0;
 }
 
 /** A change for `routes test`: incident fields by name (`severity`, `rule`, `service`, `asset`, `tenant`, `kind`), other names as labels. */
