@@ -43,7 +43,7 @@ export interface Exporter extends Component {
   consumeTraces?(batch: SignalItem['traces'][]): Promise<void>;
   consumeIncidents?(batch: SignalItem['incidents'][]): Promise<void>;
   /** A ticket exporter's ticket for this incident, when it made one: the operators' API links it. */
-  ticketOf?(incident: { key: string; id: string }): Promise<TicketLink | undefined>;
+  ticketOf?(incident: { key: string; id: string; mergedIds?: string[] }): Promise<TicketLink | undefined>;
 }
 
 /** A ticket (or notification) made for an incident, as the API shows it. */
