@@ -527,6 +527,9 @@ export class IncidentExporter implements Exporter {
    */
   private async storeMade(key: string, rec: TicketRecord): Promise<void> {
     const current = await this.ledger.get(key);
+    // Our ticket, handed meanwhile to the incident ours merged into: it keeps that, with our call's outcome.
+    if (current && current.ref === rec.ref && current.mergedIds?.includes(rec.incidentId))
+      return this.ledger.put(key, { ...current, resolved: rec.resolved });
     if (current && !current.resolved && (current.ref !== rec.ref || current.incidentId !== rec.incidentId)) {
       if (!rec.resolved)
         this.settings.logger.warn(

@@ -1,12 +1,23 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
 import { FileTicketLedger } from '../../../src/exporters/tickets/fileLedger.ts';
+import { TicketLedgerUnavailableError, type TicketRecord } from '../../../src/exporters/tickets/ledger.ts';
 import type { IncidentChange } from '../../../src/model/incident.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
 import { fakeGlpiExporter, IncidentStory, startIncidentExporter } from '../incidentFixtures.ts';
+
+/** A ledger that cannot store once, when told: Redis gone between the tracker call and the store. */
+class FlakyLedger extends FileTicketLedger {
+  failNextPut = false;
+  override put(key: string, record: TicketRecord): Promise<void> {
+    if (!this.failNextPut) return super.put(key, record);
+    this.failNextPut = false;
+    return Promise.reject(new TicketLedgerUnavailableError('shared ticket ledger unreachable'));
+  }
+}
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -21,20 +32,15 @@ afterEach(async () => {
 describe('ticket exporters and incidents merged into another', () => {
   async function exporter() {
     const { glpi, config } = await fakeGlpiExporter(cleanup);
-    const ledger = new FileTicketLedger(join(mkdtempSync(join(tmpdir(), 'vigil-merged-')), 'ledger.ndjson'));
+    const ledger = new FlakyLedger(join(mkdtempSync(join(tmpdir(), 'vigil-merged-')), 'ledger.ndjson'));
     await ledger.open();
-    const { exp } = await startIncidentExporter(
-      'glpi',
-      config,
-      new GlpiDriver(config),
-      { timers: new ManualTimers(), ledger },
-      cleanup,
-    );
+    const timers = new ManualTimers();
+    const { exp } = await startIncidentExporter('glpi', config, new GlpiDriver(config), { timers, ledger }, cleanup);
     const deliver = async (...changes: IncidentChange[]) => {
       await exp.consumeIncidents(changes);
       await exp.outbox.whenIdle();
     };
-    return { glpi, ledger, exp, deliver };
+    return { glpi, ledger, exp, timers, deliver };
   }
 
   /** The last change of a twin that merged into `into` (what the engine tells storage of it). */
@@ -81,5 +87,28 @@ describe('ticket exporters and incidents merged into another', () => {
     const next = new IncidentStory('errors{service="api"}', { id: 'next' });
     await deliver(next.next('opened'));
     expect(glpi.count('POST', 'Ticket')).toBe(2);
+  });
+
+  it("stores a call's outcome on the ticket a merge handed on while the store waited", async () => {
+    const { glpi, ledger, exp, timers, deliver } = await exporter();
+    const key = 'errors{service="db"}';
+    const twin = new IncidentStory(key, { id: 'twin-a' });
+    await deliver(twin.next('opened'));
+    const [ticket] = glpi.tickets.keys();
+    // The twin's agent solves the ticket, but cannot store that; meanwhile another agent hands it on.
+    ledger.failNextPut = true;
+    await exp.consumeIncidents([twin.next('resolved')]);
+    await vi.waitFor(() => expect(glpi.solutions).toHaveLength(1), { timeout: 5000 });
+    await vi.waitFor(() => expect(timers.delays.length).toBeGreaterThan(0), { timeout: 5000 });
+    await ledger.merge(key, 'twin-a', 'twin-b');
+    timers.advance(timers.delays.at(-1)!);
+    await exp.outbox.whenIdle();
+    expect(await ledger.get(key)).toEqual({
+      ref: String(ticket),
+      incidentId: 'twin-b',
+      resolved: true,
+      mergedIds: ['twin-a'],
+    });
+    expect(glpi.solutions).toHaveLength(1);
   });
 });
