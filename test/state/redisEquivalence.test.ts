@@ -4,7 +4,7 @@ import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/d
 import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { mulberry32 } from '../support/seededRandom.ts';
-import { allChanges, metricsOf, send } from './redisAgents.ts';
+import { allChanges, metric, metricsOf, send } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
 /**
@@ -255,6 +255,10 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
         'agents to settle',
         30_000,
       );
+      // The same input for both runs is the premise: an agent that took an event later than
+      // allowed_lateness dropped it (the machine did not keep up with the real-time stream).
+      const dropped = await Promise.all(ds.map((d) => metric(d, 'vigil_correlation_dropped_events_total')));
+      expect(dropped, 'events dropped as later than allowed_lateness, per agent').toEqual(ds.map(() => 0));
       const ignored = await Promise.all(ds.map(linkEventsIgnored));
       return { changes: changesOf(), base, events: events.length, linkIgnored: ignored.reduce((x, y) => x + y, 0) };
     } finally {

@@ -81,7 +81,7 @@ describe('tickets of incidents that merge after a partition', () => {
     return changes;
   }
 
-  const reconciled = (a: Agent) => a.store.connected && a.store.pendingKeys() === 0;
+  const reconciled = (a: Agent) => a.store.reconciled && a.store.pendingKeys() === 0;
 
   it('make one ticket, closed once the merged incident resolves, when one agent tickets its twin before the other is back', async () => {
     const { glpi, config } = await fakeGlpiExporter(cleanup);
