@@ -44,7 +44,7 @@ export interface Exporter extends Component {
   consumeTraces?(batch: SignalItem['traces'][]): Promise<void>;
   consumeIncidents?(batch: SignalItem['incidents'][]): Promise<void>;
   /** A ticket exporter's ticket for this incident, when it made one: the operators' API links it. */
-  ticketOf?(incident: { key: string; id: string }): Promise<TicketLink | undefined>;
+  ticketOf?(incident: { key: string; id: string; mergedIds?: string[] }): Promise<TicketLink | undefined>;
   /** A storage exporter's reads of the events and incident changes it stored, for the operators' API. */
   eventStore?(): EventStore;
 }
