@@ -325,6 +325,10 @@ export class RedisStateStore implements StateStore {
     return this.local.keys(prefix);
   }
 
+  watchRegisters(tag: string): { take(): Set<string> } {
+    return this.local.watchRegisters(tag);
+  }
+
   sweep(nowMs: number): number {
     if (this.engineNowMs === undefined || nowMs > this.engineNowMs) this.engineNowMs = nowMs;
     for (const [key, book] of this.books) {
