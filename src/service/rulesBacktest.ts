@@ -188,9 +188,12 @@ export async function backtestRules(
         events += page.length;
         opts.progress?.(events, total);
       }
-    } finally {
-      await replay.finish(Math.max(opts.toMs - lastMs, 0));
+    } catch (err) {
+      await replay.close();
+      throw err;
     }
+    // The clock runs on to the end of the range, so timers due before it fire.
+    await replay.finish(Math.max(opts.toMs - lastMs, 0));
     const wanted = (rule: string) => !opts.rules || opts.rules.includes(rule);
     const actual = (await queries.incidentsOpened(opts.fromMs, opts.toMs))
       .map(outlineOfStored)

@@ -1,5 +1,6 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedBackend } from '../../src/exporters/clickhouse/embeddedBackend.ts';
 import { ClickHouseQueries } from '../../src/exporters/clickhouse/query.ts';
@@ -31,6 +32,7 @@ service:
   telemetry: { metrics: { endpoint: 127.0.0.1:0 } }
 `;
 
+const CLI = resolve(import.meta.dirname, '../../cmd/vigil.ts');
 let daemon: RunningDaemon;
 let tuned: string;
 let original: string;
@@ -124,6 +126,23 @@ describe('vigil rules backtest', () => {
     ]);
     expect(onlyLinks.stdout).toMatch(/: 0 new, 1 missing, 0 changed, 1 the same\n$/);
   }, 120_000);
+
+  it('shows its progress on a terminal', () => {
+    const out = join(daemon.dataDir, 'backtest.out');
+    // script(1) gives the command a terminal; its stdout goes to a file, so only stderr is the terminal.
+    const tty = spawnSync(
+      'script',
+      [
+        '-qec',
+        `"${process.execPath}" "${CLI}" rules backtest -c "${tuned}" --since 1h --data-dir "${daemon.dataDir}" > "${out}"`,
+        '/dev/null',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(tty.status).toBe(0);
+    expect(tty.stdout).toMatch(/8 events {2}of 8 100% {2}[\d,]+ events\/s {2}in \d+:\d\d\r?\n/);
+    expect(readFileSync(out, 'utf8')).toMatch(/1 new, 1 missing/);
+  }, 60_000);
 
   it('reads the stored events in pages, in the order they arrived, each once', async () => {
     const backend = await EmbeddedBackend.open(join(daemon.dataDir, 'clickhouse'), 'exporters.clickhouse');
