@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Vigil's container image, in two variants (scripts/build-image.sh builds both):
+# Vigil's container image, in two variants (cmd/image/build-image.sh builds both):
 #   docker build --target full -t vigil:full .   embedded ClickHouse (chdb), the default target
 #   docker build --target slim -t vigil:slim .   an agent without chdb: file, OTLP, remote ClickHouse
 # Node 24 runs the TypeScript sources directly (type stripping): no build step, the image carries

@@ -3,14 +3,14 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseCopy, parseDockerfile, stageChain, type Stage } from '../../scripts/dockerfile.ts';
-import { assembleRuntimeTree } from '../../scripts/runtime-tree.ts';
+import { parseCopy, parseDockerfile, stageChain, type Stage } from '../../cmd/image/dockerfile.ts';
+import { assembleRuntimeTree } from '../../cmd/image/runtime-tree.ts';
 import { startChdbHttpServer, type ChdbHttpServer } from '../support/chdbHttpServer.ts';
 import { waitFor } from '../support/waitFor.ts';
 
 /**
  * No Docker daemon or registry here: the Dockerfile is checked statically, and the slim
- * variant's runtime stage is assembled for real (scripts/runtime-tree.ts does what its COPY and
+ * variant's runtime stage is assembled for real (cmd/image/runtime-tree.ts does what its COPY and
  * npm ci lines do) and started against a ClickHouse server.
  */
 const root = resolve(import.meta.dirname, '../..');
@@ -90,8 +90,8 @@ describe('Dockerfile', () => {
     expect(readFileSync(join(root, configs.slim!), 'utf8')).not.toMatch(/^ {2}clickhouse:/m);
   });
 
-  it('is built, both variants, by scripts/build-image.sh', () => {
-    const script = readFileSync(join(root, 'scripts/build-image.sh'), 'utf8');
+  it('is built, both variants, by cmd/image/build-image.sh', () => {
+    const script = readFileSync(join(root, 'cmd/image/build-image.sh'), 'utf8');
     expect(script).toContain('for target in full slim; do');
     expect(script).toMatch(/build --target "\$target"/);
     // The labels' default version is the package's, for a plain docker build.

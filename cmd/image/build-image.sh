@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds Vigil's two images on any machine with Docker (or Podman: DOCKER=podman) and prints
-# their sizes. Usage: scripts/build-image.sh [TAG_PREFIX]   (default: vigil)
+# their sizes. Usage: cmd/image/build-image.sh [TAG_PREFIX]   (default: vigil)
 #   <prefix>:<version>       full: embedded ClickHouse (chdb)
 #   <prefix>:<version>-slim  slim: no chdb (files, OTLP forwarding, a ClickHouse server)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 docker=${DOCKER:-docker}
 prefix=${1:-vigil}
 version=$(node -p 'require("./package.json").version')

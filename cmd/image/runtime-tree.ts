@@ -2,13 +2,13 @@
 // Assembles what the image's runtime stage holds (`full` or `slim`) into a directory, without
 // Docker: the files its COPY lines name, and node_modules from the npm ci line of the deps stage
 // it copies from. Prints the tree's size; with --run, starts `vigil run` from it as the image
-// would. Usage: node scripts/runtime-tree.ts full|slim OUT_DIR
+// would. Usage: node cmd/image/runtime-tree.ts full|slim OUT_DIR
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseCopy, parseDockerfile, stageChain } from './dockerfile.ts';
 
-const root = resolve(import.meta.dirname, '..');
+const root = resolve(import.meta.dirname, '../..');
 
 /** Bytes under a path (files counted once, as `du -sb` does). */
 export function treeBytes(path: string): number {
@@ -58,7 +58,7 @@ export function assembleRuntimeTree(target: string, out: string, log: (s: string
 if (import.meta.main) {
   const [target, out] = process.argv.slice(2);
   if ((target !== 'full' && target !== 'slim') || !out) {
-    process.stderr.write('usage: node scripts/runtime-tree.ts full|slim OUT_DIR\n');
+    process.stderr.write('usage: node cmd/image/runtime-tree.ts full|slim OUT_DIR\n');
     process.exit(2);
   }
   rmSync(out, { recursive: true, force: true });
