@@ -21,6 +21,8 @@ import type { ApiConfig } from './config.ts';
 import { renderDocsPage } from './docsPage.ts';
 import { registerIncidentRoutes } from './incidentRoutes.ts';
 import { registerSilenceRoutes } from './silenceRoutes.ts';
+import { registerConsoleRoutes } from './consoleRoutes.ts';
+import { registerIncidentStream } from './incidentStream.ts';
 import { OpenApiCollector, type RouteDoc } from './openapi.ts';
 import { ApiProblem, PROBLEM_CONTENT_TYPE, problemOf, type Problem, type ProblemCode } from './problem.ts';
 
@@ -195,6 +197,8 @@ export class ApiServer {
 
     registerIncidentRoutes(app, { desk: opts.desk, ticketsOf: opts.ticketsOf ?? (() => Promise.resolve([])) });
     registerSilenceRoutes(app, { desk: opts.desk });
+    registerIncidentStream(app, { desk: opts.desk });
+    registerConsoleRoutes(app);
     app.get(
       '/openapi.json',
       {

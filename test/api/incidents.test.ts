@@ -199,6 +199,8 @@ describe("operators' API: incidents", () => {
       versionInfo: { version: expect.any(String) },
     });
 
+    expect((await checked('GET', '/api/v1/whoami', {}, { as: 'viewer' })).body).toMatchObject({ role: 'viewer' });
+
     const spec = await world.api.call('GET', '/openapi.json');
     expect(spec.body).toMatchObject({ openapi: '3.1.0' });
     world.spec.check('GET', '/openapi.json', spec);
