@@ -22,6 +22,12 @@ export const apiSchema = obj(
         },
       ),
     ),
+    event_store: optional(
+      str({
+        nonEmpty: true,
+        doc: 'Id of a clickhouse exporter (used by a pipeline) whose tables `/api/v1/events`, `/api/v1/events/histogram` and the ClickHouse parts of `/api/v1/stats/overview` read. Absent: those answer 503 `VIGIL_EVENTS_UNAVAILABLE`.',
+      }),
+    ),
     anonymous_role: literalUnion(['viewer', 'operator', 'admin'], {
       default: 'viewer',
       doc: 'The role of every request when `auth` is not set: `viewer` reads, `operator` also acknowledges, resolves, reopens, comments and assigns, `admin` also manages. Keep such a listener on loopback (or behind mTLS).',

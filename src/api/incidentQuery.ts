@@ -1,4 +1,5 @@
 import type { Incident, IncidentStatus } from '../model/incident.ts';
+import { cursorParts, cursorText, foreignCursor } from './cursor.ts';
 import { ApiProblem } from './problem.ts';
 
 export const SORTS = ['opened_at', '-opened_at', 'updated_at', '-updated_at', 'severity', '-severity'] as const;
@@ -53,30 +54,21 @@ function compare(sign: number, value: number, id: string, b: { value: number; id
 }
 
 export function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify([c.sort, c.value, c.id])).toString('base64url');
+  return cursorText([c.sort, c.value, c.id]);
 }
 
 /** The cursor a previous page gave, for the same sort; anything else is refused, never guessed at. */
 export function decodeCursor(text: string, sort: Sort): Cursor {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
+  const parsed = cursorParts(text);
   if (
-    !Array.isArray(parsed) ||
+    !parsed ||
     parsed.length !== 3 ||
     !(SORTS as readonly unknown[]).includes(parsed[0]) ||
     typeof parsed[1] !== 'number' ||
     !Number.isFinite(parsed[1]) ||
     typeof parsed[2] !== 'string'
-  ) {
-    throw new ApiProblem(
-      'VIGIL_INVALID_CURSOR',
-      'cursor is not one this API gave; pass next_cursor from the previous page unchanged',
-    );
-  }
+  )
+    throw foreignCursor();
   if (parsed[0] !== sort)
     throw new ApiProblem(
       'VIGIL_INVALID_CURSOR',

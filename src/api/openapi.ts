@@ -54,6 +54,13 @@ function withoutDescription(schema: JsonSchema): JsonSchema {
   return rest;
 }
 
+/** A body schema as fastify takes it: one JSON schema, or one per media type (`content`). */
+function bodyContent(body: JsonSchema): Record<string, { schema: JsonSchema }> {
+  const byType = body.content as Record<string, { schema: JsonSchema }> | undefined;
+  if (!byType) return { 'application/json': { schema: body } };
+  return Object.fromEntries(Object.entries(byType).map(([type, c]) => [type, { schema: c.schema }]));
+}
+
 /**
  * Builds the OpenAPI 3.1 document from the routes as they are registered (fastify's `onRoute`
  * hook): the route schemas that validate requests and serialise answers are the document, so
@@ -129,9 +136,7 @@ export class OpenApiCollector {
         ...(schema.description ? { description: schema.description } : {}),
         ...(schema.tags ? { tags: schema.tags } : {}),
         parameters,
-        ...(schema.body
-          ? { requestBody: { required: !doc.optionalBody, content: { 'application/json': { schema: schema.body } } } }
-          : {}),
+        ...(schema.body ? { requestBody: { required: !doc.optionalBody, content: bodyContent(schema.body) } } : {}),
         responses,
         security: doc.role && this.authenticated ? [{ bearer: [] }] : [],
         ...(doc.role ? { 'x-vigil-role': doc.role } : {}),

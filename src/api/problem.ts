@@ -30,6 +30,9 @@ export const PROBLEMS = {
   VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED: { status: 409, title: 'The incident is acknowledged already' },
   VIGIL_SILENCE_NOT_FOUND: { status: 404, title: 'No such silence' },
   VIGIL_SILENCES_UNAVAILABLE: { status: 503, title: 'No correlation runs, so there is nothing to silence' },
+  VIGIL_EVENTS_UNAVAILABLE: { status: 503, title: 'No event store is configured' },
+  VIGIL_EVENT_STORE_FAILED: { status: 502, title: 'The event store did not answer' },
+  VIGIL_RULES_UNAVAILABLE: { status: 503, title: 'No correlation rules are configured' },
   VIGIL_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   VIGIL_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: "The request body's content type is not supported" },
   VIGIL_SHUTTING_DOWN: { status: 503, title: 'Vigil is shutting down' },
@@ -81,3 +84,11 @@ export const problemSchema = {
   },
   additionalProperties: false,
 } as const;
+
+/** A route's error answers, each the problem schema with a description of when it is given. */
+export function problemResponses(
+  descriptions: Readonly<Record<number, string>>,
+  ...statuses: number[]
+): Record<number, typeof problemSchema & { description: string | undefined }> {
+  return Object.fromEntries(statuses.map((s) => [s, { ...problemSchema, description: descriptions[s] }]));
+}

@@ -19,10 +19,14 @@ import type { Logger } from '../telemetry/logger.ts';
 import { principalResolver } from './auth.ts';
 import type { ApiConfig } from './config.ts';
 import { renderDocsPage } from './docsPage.ts';
+import { registerDryRunRoutes, type RuleReplayer } from './dryRunRoutes.ts';
+import { registerEventRoutes } from './eventRoutes.ts';
+import type { EventStore } from './eventStore.ts';
 import { registerIncidentRoutes } from './incidentRoutes.ts';
 import { registerSilenceRoutes } from './silenceRoutes.ts';
 import { registerConsoleRoutes } from './consoleRoutes.ts';
 import { registerIncidentStream } from './incidentStream.ts';
+import { registerStatsRoutes } from './statsRoutes.ts';
 import { OpenApiCollector, type RouteDoc } from './openapi.ts';
 import { ApiProblem, PROBLEM_CONTENT_TYPE, problemOf, type Problem, type ProblemCode } from './problem.ts';
 
@@ -44,6 +48,10 @@ export interface ApiServerOptions {
   desk: () => IncidentDesk | undefined;
   /** The tickets exporters made for an incident (none by default). */
   ticketsOf?: (incident: Incident) => Promise<TicketLink[]>;
+  /** The clickhouse exporter's tables that `api.event_store` names; undefined when none. */
+  eventStore?: () => EventStore | undefined;
+  /** The running rules, for dry runs; undefined when none are configured. */
+  replayer?: () => RuleReplayer | undefined;
   /** Who calls; without one, every request is anonymous with `config.anonymous_role`. */
   authenticator?: Authenticator;
   logger?: Logger;
@@ -199,6 +207,10 @@ export class ApiServer {
     registerSilenceRoutes(app, { desk: opts.desk });
     registerIncidentStream(app, { desk: opts.desk });
     registerConsoleRoutes(app);
+    const events = { eventStore: opts.eventStore ?? (() => undefined), logger: opts.logger };
+    registerEventRoutes(app, events);
+    registerStatsRoutes(app, { ...events, desk: opts.desk });
+    registerDryRunRoutes(app, { replayer: opts.replayer ?? (() => undefined) });
     app.get(
       '/openapi.json',
       {

@@ -118,6 +118,7 @@ export function parseConfig(
   validatePipelines(pipelines, sections, registry, issues, shorthandMistakes);
   // Present, even empty (`api:`), is on.
   if ('api' in rawObj) out.api = apiSchema.parse(rawObj.api ?? undefined, 'api', issues);
+  if (out.api?.event_store !== undefined) validateEventStore(out.api.event_store, sections, pipelines, issues);
   if (rawObj.routing !== undefined && rawObj.routing !== null) {
     const routing = routingSchema.parse(rawObj.routing, 'routing', issues);
     const incidentExporters = new Set(
@@ -271,6 +272,24 @@ function validateExtensions(
   }
   if (parsed.api?.auth)
     check({ id: parsed.api.auth.authenticator, capability: 'authenticator' }, 'api.auth.authenticator');
+}
+
+/** `api.event_store` names a clickhouse exporter that a pipeline uses (else it is not started, and has no tables to read). */
+function validateEventStore(
+  id: string,
+  base: Sections,
+  pipelines: Record<string, PipelineConfig>,
+  issues: ConfigIssue[],
+): void {
+  const path = 'api.event_store';
+  if (!(id in base.exporters)) issues.push({ path, message: `"${id}" is not defined under exporters:` });
+  else if (componentType(id) !== 'clickhouse')
+    issues.push({ path, message: `"${id}" is a ${componentType(id)} exporter; name a clickhouse exporter` });
+  else if (!Object.values(pipelines).some((p) => p.exporters.includes(id)))
+    issues.push({
+      path,
+      message: `exporter "${id}" is in no pipeline, so it is not started; add it to the logs pipeline`,
+    });
 }
 
 /** The pipelines that parse on their own when the service section as a whole did not, so their references still get checked. */

@@ -1,3 +1,4 @@
+import type { EventStore } from '../api/eventStore.ts';
 import type { ConfigIssue, Schema } from '../config/schema.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
@@ -44,6 +45,8 @@ export interface Exporter extends Component {
   consumeIncidents?(batch: SignalItem['incidents'][]): Promise<void>;
   /** A ticket exporter's ticket for this incident, when it made one: the operators' API links it. */
   ticketOf?(incident: { key: string; id: string }): Promise<TicketLink | undefined>;
+  /** A storage exporter's reads of the events and incident changes it stored, for the operators' API. */
+  eventStore?(): EventStore;
 }
 
 /** A ticket (or notification) made for an incident, as the API shows it. */

@@ -20,7 +20,7 @@ export interface ReplayPath {
  * `vigil rules test` as the daemon would decide: events are read as the pipeline's JSON receiver
  * maps them (its `fields`), then pass the pipeline's processors (extract, enrich, tag, filter) in
  * order, then the rules. The pipeline is the first `logs` pipeline that exports to the
- * correlation connector.
+ * correlation connector. `tenant` stamps every event, as an authenticated sender's tenant does.
  */
 export async function replayAsDaemon(
   config: VigilConfig,
@@ -28,6 +28,7 @@ export async function replayAsDaemon(
   text: string,
   afterMs: number,
   dataDir: string,
+  opts: { tenant?: string } = {},
 ): Promise<ReplayResult & { path: ReplayPath }> {
   const [name, pipeline] =
     Object.entries(config.service.pipelines).find(
@@ -36,6 +37,12 @@ export async function replayAsDaemon(
   const receiver = pipeline?.receivers.find((r) => config.receivers[r]?.type === 'json');
   const mapping = receiver ? (config.receivers[receiver]!.config as JsonReceiverConfig).fields : undefined;
   const parsed = parseArrivals(text, mapping);
+  // As the JSON receiver does for an authenticated sender: its tenant wins over the body's.
+  if (opts.tenant !== undefined)
+    for (const a of parsed.arrivals) {
+      if (a.event) a.event.tenant = opts.tenant;
+      if (a.point) a.point.tenant = opts.tenant;
+    }
   const ids = pipeline?.processors ?? [];
   const path: ReplayPath = { ...(name ? { pipeline: name } : {}), ...(receiver ? { receiver } : {}), processors: ids };
   if (ids.length === 0) return { ...runArrivals(config.correlation!, parsed, afterMs), path };

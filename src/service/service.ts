@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { RuleReplayer } from '../api/dryRunRoutes.ts';
 import { ApiServer } from '../api/server.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
 import type { Incident } from '../model/incident.ts';
@@ -32,6 +33,7 @@ import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { AdminServer } from './adminServer.ts';
 import { HttpListeners } from './httpListeners.ts';
+import { replayAsDaemon } from './rulesReplay.ts';
 import { readinessReport, registerHealthGauge, type ComponentHealthEntry, type ReadinessReport } from './readiness.ts';
 
 export interface ServiceOptions {
@@ -76,11 +78,14 @@ export class VigilService {
   private readonly healthSettings: HealthSettings;
   private admin: AdminServer | undefined;
   private api: ApiServer | undefined;
+  /** The config as it runs: the start's, with the rules of the last reload. */
+  private reloaded: VigilConfig;
   private started = false;
   private stopping = false;
 
   constructor(config: VigilConfig, opts: ServiceOptions) {
     this.config = config;
+    this.reloaded = config;
     this.registry = opts.registry;
     this.dataDir = opts.dataDir;
     this.logger = opts.logger ?? createLogger(config.service.telemetry.logs.level);
@@ -255,6 +260,8 @@ export class VigilService {
         config: config.api,
         desk: () => this.incidentDesk(),
         ticketsOf: (i) => this.ticketsOf(i),
+        eventStore: () => (config.api?.event_store ? this.exporter(config.api.event_store)?.eventStore?.() : undefined),
+        replayer: () => this.ruleReplayer(),
         authenticator,
         logger: this.logger.child({ component: 'api' }),
       });
@@ -333,6 +340,17 @@ export class VigilService {
     return undefined;
   }
 
+  /** The rules as last loaded (a reload swaps them), replayed as `vigil rules test` does. */
+  private ruleReplayer(): RuleReplayer | undefined {
+    const config = this.reloaded;
+    const rules = config.correlation?.rules;
+    if (!rules) return undefined;
+    return {
+      ruleNames: () => rules.map((r) => r.name),
+      replay: (text, afterMs, tenant) => replayAsDaemon(config, this.registry, text, afterMs, this.dataDir, { tenant }),
+    };
+  }
+
   /** The tickets the running ticket exporters made for an incident; an exporter whose ledger cannot answer now is left out. */
   private async ticketsOf(incident: Incident): Promise<TicketLink[]> {
     const found = await Promise.all(
@@ -359,6 +377,8 @@ export class VigilService {
    * not change keep their state. The rest of the config needs a restart.
    */
   async reload(next: VigilConfig): Promise<void> {
+    // Only the rules reload; the rest (processors, mappings) runs as started.
+    this.reloaded = { ...this.config, connectors: next.connectors, correlation: next.correlation };
     for (const id of Object.keys(next.connectors)) {
       if (!this.connectors.has(id))
         this.logger.warn(

@@ -67,3 +67,30 @@ api: { auth: { authenticator: authenticator } }
     );
   });
 });
+
+describe('api.event_store', () => {
+  const withStore = (exporters: string, pipelineExporters: string, store: string) => `
+receivers: { json: { endpoint: 127.0.0.1:0 } }
+exporters: ${exporters}
+service: { pipelines: { logs: { receivers: [json], exporters: ${pipelineExporters} } } }
+api: { event_store: ${store} }
+`;
+
+  it('names a clickhouse exporter that a pipeline uses, or the config is refused at its path', () => {
+    expect(
+      parseConfig(withStore('{ clickhouse/main: {} }', '[clickhouse/main]', 'clickhouse/main'), registry).api
+        ?.event_store,
+    ).toBe('clickhouse/main');
+    const refused = (exporters: string, used: string, store: string) => () =>
+      parseConfig(withStore(exporters, used, store), registry);
+    expect(refused('{ debug: {} }', '[debug]', 'clickhouse')).toThrow(
+      /api\.event_store: "clickhouse" is not defined under exporters:/,
+    );
+    expect(refused('{ debug: {} }', '[debug]', 'debug')).toThrow(
+      /api\.event_store: "debug" is a debug exporter; name a clickhouse exporter/,
+    );
+    expect(refused('{ debug: {}, clickhouse: {} }', '[debug]', 'clickhouse')).toThrow(
+      /api\.event_store: exporter "clickhouse" is in no pipeline/,
+    );
+  });
+});

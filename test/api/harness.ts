@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import { expect } from 'vitest';
 import { apiSchema } from '../../src/api/config.ts';
+import type { RuleReplayer } from '../../src/api/dryRunRoutes.ts';
+import type { EventStore } from '../../src/api/eventStore.ts';
 import { ApiServer } from '../../src/api/server.ts';
 import type { CorrelationEngine } from '../../src/correlation/engine.ts';
 import type { IncidentDesk } from '../../src/correlation/incidentActions.ts';
@@ -69,7 +71,7 @@ export interface RunningApi {
   call(
     method: string,
     path: string,
-    opts?: { as?: string; body?: unknown; headers?: Record<string, string> },
+    opts?: { as?: string; body?: unknown; raw?: string; headers?: Record<string, string> },
   ): Promise<{ status: number; body: unknown; contentType: string; headers: Headers }>;
   close(): Promise<void>;
 }
@@ -79,6 +81,8 @@ export async function startApi(opts: {
   authenticator?: Authenticator;
   anonymousRole?: string;
   ticketsOf?: (i: Incident) => Promise<TicketLink[]>;
+  eventStore?: () => EventStore | undefined;
+  replayer?: () => RuleReplayer | undefined;
 }): Promise<RunningApi> {
   const config = apiSchema.parse(
     { endpoint: '127.0.0.1:0', ...(opts.anonymousRole ? { anonymous_role: opts.anonymousRole } : {}) },
@@ -90,6 +94,8 @@ export async function startApi(opts: {
     desk: opts.desk,
     authenticator: opts.authenticator,
     ticketsOf: opts.ticketsOf,
+    eventStore: opts.eventStore,
+    replayer: opts.replayer,
   });
   await server.start();
   const base = `http://127.0.0.1:${server.address!.port}`;
@@ -105,7 +111,7 @@ export async function callApi(
   base: string,
   method: string,
   path: string,
-  o: { as?: string; body?: unknown; headers?: Record<string, string> } = {},
+  o: { as?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
 ) {
   const headers: Record<string, string> = {
     ...(o.as ? { authorization: `Bearer ${o.as}` } : {}),
@@ -115,7 +121,7 @@ export async function callApi(
   const res = await fetch(base + path, {
     method,
     headers,
-    body: o.body === undefined ? undefined : JSON.stringify(o.body),
+    body: o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body)),
   });
   const text = await res.text();
   const contentType = res.headers.get('content-type') ?? '';

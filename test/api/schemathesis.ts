@@ -10,15 +10,20 @@ import { correlatingConfig, startDaemon } from '../support/daemon.ts';
 const examples = process.argv[2] ?? '50';
 const schemathesis = process.env.SCHEMATHESIS ?? 'schemathesis';
 
-// Operators may act (anonymous_role: operator), so the actions run for real against real incidents.
+// Operators may act (anonymous_role: operator), so the actions run for real against real incidents;
+// events and incident changes are stored in embedded ClickHouse, which the event routes read.
 const config = `${correlatingConfig(`
   defaults: { group_wait: 0s, allowed_lateness: 1h }
   rules:
     - { kind: pair, name: asset_down, group_by: [tenant, asset] }
-`)}
+`)
+  .replace('  correlation: {}', '  correlation: {}\n  clickhouse: { batch: { max_delay: 100ms } }')
+  .replace('exporters: [correlation]', 'exporters: [correlation, clickhouse]')
+  .replace('exporters: [file/incidents]', 'exporters: [file/incidents, clickhouse]')}
 api:
   endpoint: 127.0.0.1:0
   anonymous_role: operator
+  event_store: clickhouse
 `;
 
 const daemon = await startDaemon(config);

@@ -109,6 +109,10 @@ export class ClickHouseExporter implements Exporter {
     return new ClickHouseQueries(this.backend, this.config.database, this.config.tables);
   }
 
+  eventStore(): ClickHouseQueries {
+    return this.queries();
+  }
+
   async start(): Promise<void> {
     const { config, settings } = this;
     this.backend_ = await openBackend(config, settings.dataDir, this.configPath);

@@ -1,3 +1,12 @@
+import type {
+  EventFilter,
+  EventPosition,
+  EventRow,
+  EventStore,
+  HistogramCount,
+  RangeScope,
+  RuleResponseTimes,
+} from '../../api/eventStore.ts';
 import type { ClickHouseBackend } from './backend.ts';
 import type { TableNames } from './config.ts';
 
@@ -17,23 +26,8 @@ export interface EventSearch {
   limit?: number;
 }
 
-export interface StoredEvent {
-  Timestamp: string;
-  EventId: string;
-  SeverityNumber: number;
-  SeverityText: string;
-  ServiceName: string;
-  Asset: string;
-  Title: string;
-  Body: string;
-  EventType: string;
-  Tenant: string;
-  Fingerprint: string;
-  Source: string;
-  TraceId: string;
-  LogAttributes: Record<string, string>;
-  ResourceAttributes: Record<string, string>;
-}
+/** An event as `searchEvents` reads it: the API's row, with the stored timestamp as ClickHouse writes it. */
+export type StoredEvent = Omit<EventRow, 'TimeNs' | 'SpanId'> & { Timestamp: string };
 
 export interface StoredIncident {
   Key: string;
@@ -77,7 +71,7 @@ export interface IncidentHistory {
  * which config validation restricts to plain identifiers. Optional filters are written as
  * `(param = '' OR column = param)` so the statement text never depends on the input.
  */
-export class ClickHouseQueries {
+export class ClickHouseQueries implements EventStore {
   private readonly backend: ClickHouseBackend;
   private readonly logs: string;
   private readonly incidents: string;
@@ -88,6 +82,10 @@ export class ClickHouseQueries {
     this.logs = `\`${database}\`.\`${tables.logs}\``;
     this.incidents = `\`${database}\`.\`${tables.incidents}\``;
     this.incidentEvents = `\`${database}\`.\`${tables.incident_events}\``;
+  }
+
+  get description(): string {
+    return this.backend.description;
   }
 
   searchEvents(s: EventSearch): Promise<StoredEvent[]> {
@@ -132,4 +130,142 @@ ORDER BY ChangedAt, Version`,
     );
     return { incidents, changes };
   }
+
+  events(filter: EventFilter, limit: number, after?: EventPosition): Promise<EventRow[]> {
+    return this.backend.select<EventRow>(
+      `SELECT toString(toUnixTimestamp64Nano(Timestamp)) AS TimeNs, EventId, SeverityNumber, SeverityText, ServiceName, Asset, Title, Body, EventType, Tenant, Fingerprint, Source, TraceId, SpanId, LogAttributes, ResourceAttributes
+FROM ${this.logs}
+WHERE ${EVENT_FILTER}
+  AND ({paged:UInt8} = 0 OR (Timestamp <= fromUnixTimestamp64Nano({afterNs:Int64}) AND (Timestamp, EventId) < (fromUnixTimestamp64Nano({afterNs:Int64}), {afterId:String})))
+ORDER BY Timestamp DESC, EventId DESC
+LIMIT {limit:UInt32}`,
+      {
+        ...filterParams(filter),
+        paged: after ? 1 : 0,
+        afterNs: after?.timeNs ?? 0n,
+        afterId: after?.id ?? '',
+        limit,
+      },
+    );
+  }
+
+  async histogram(filter: EventFilter, stepMs: number): Promise<HistogramCount[]> {
+    const rows = await this.backend.select<{ startMs: string; severity: string; count: string }>(
+      `SELECT toString(intDiv(toUnixTimestamp64Milli(Timestamp), {step:UInt64}) * {step:UInt64}) AS startMs, ${SEVERITY_CLASS} AS severity, toString(count()) AS count
+FROM ${this.logs}
+WHERE ${EVENT_FILTER}
+GROUP BY startMs, severity`,
+      { ...filterParams(filter), step: stepMs },
+    );
+    return rows.map((r) => ({ startMs: Number(r.startMs), severity: r.severity, count: Number(r.count) }));
+  }
+
+  async eventsBySource(scope: RangeScope): Promise<{ source: string; count: number }[]> {
+    const rows = await this.backend.select<{ source: string; count: string }>(
+      `SELECT Source AS source, toString(count()) AS count
+FROM ${this.logs}
+WHERE ${EVENT_FILTER}
+GROUP BY Source
+ORDER BY count() DESC, Source
+LIMIT 100`,
+      filterParams(scope),
+    );
+    return rows.map((r) => ({ source: r.source, count: Number(r.count) }));
+  }
+
+  async noisyAssets(scope: RangeScope, top: number): Promise<{ asset: string; count: number }[]> {
+    const rows = await this.backend.select<{ asset: string; count: string }>(
+      `SELECT Asset AS asset, toString(count()) AS count
+FROM ${this.logs}
+WHERE ${EVENT_FILTER} AND Asset != ''
+GROUP BY Asset
+ORDER BY count() DESC, Asset
+LIMIT {top:UInt32}`,
+      { ...filterParams(scope), top },
+    );
+    return rows.map((r) => ({ asset: r.asset, count: Number(r.count) }));
+  }
+
+  /**
+   * From the change log (`incident_events`), not the incidents table: every change is there with
+   * its time, so the first acknowledgement and the first resolution after opening are exact even
+   * for incidents reopened or acknowledged many times since. The rule is the key's head
+   * (`<rule>{…}`; rule names have no `{`).
+   */
+  async responseTimes(scope: RangeScope): Promise<RuleResponseTimes[]> {
+    const rows = await this.backend.select<{
+      rule: string;
+      opened: string;
+      acknowledged: string;
+      resolved: string;
+      ackMs: string;
+      resolveMs: string;
+    }>(
+      `SELECT rule, toString(count()) AS opened, toString(countIf(acked)) AS acknowledged, toString(countIf(solved)) AS resolved,
+  toString(sumIf(ackAt - openedAt, acked)) AS ackMs, toString(sumIf(resolvedAt - openedAt, solved)) AS resolveMs
+FROM (
+  SELECT any(splitByChar('{', IncidentKey)[1]) AS rule,
+    minIf(toUnixTimestamp64Milli(ChangedAt), ChangeKind = 'opened') AS openedAt,
+    countIf(ChangeKind = 'acknowledged') > 0 AS acked,
+    minIf(toUnixTimestamp64Milli(ChangedAt), ChangeKind = 'acknowledged') AS ackAt,
+    countIf(ChangeKind = 'resolved') > 0 AS solved,
+    minIf(toUnixTimestamp64Milli(ChangedAt), ChangeKind = 'resolved') AS resolvedAt
+  FROM ${this.incidentEvents}
+  WHERE ChangedAt >= fromUnixTimestamp64Milli({fromMs:Int64})
+    AND ({scoped:UInt8} = 0 OR Tenant = {tenant:String})
+  GROUP BY Tenant, IncidentId
+  HAVING countIf(ChangeKind = 'opened') > 0 AND openedAt < {toMs:Int64}
+)
+GROUP BY rule
+ORDER BY count() DESC, rule`,
+      {
+        fromMs: scope.fromNs / 1_000_000n,
+        toMs: scope.toNs / 1_000_000n,
+        scoped: scope.tenant === undefined ? 0 : 1,
+        tenant: scope.tenant ?? '',
+      },
+    );
+    return rows.map((r) => {
+      const acknowledged = Number(r.acknowledged);
+      const resolved = Number(r.resolved);
+      return {
+        rule: r.rule,
+        opened: Number(r.opened),
+        acknowledged,
+        resolved,
+        meanAckMs: acknowledged ? Number(r.ackMs) / acknowledged : null,
+        meanResolveMs: resolved ? Number(r.resolveMs) / resolved : null,
+      };
+    });
+  }
+}
+
+/**
+ * The conditions every read of events shares. An absent filter binds '' (or 0) and its
+ * condition holds for every row, so the text never depends on the input. The tenant has a flag
+ * of its own: '' is a tenant (events that name none), not "any".
+ */
+const EVENT_FILTER = `Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})
+  AND toStartOfFiveMinutes(Timestamp) >= toStartOfFiveMinutes(fromUnixTimestamp64Nano({from:Int64}))
+  AND toStartOfFiveMinutes(Timestamp) <= toStartOfFiveMinutes(fromUnixTimestamp64Nano({to:Int64}))
+  AND ({scoped:UInt8} = 0 OR Tenant = {tenant:String})
+  AND ({service:String} = '' OR ServiceName = {service:String})
+  AND ({asset:String} = '' OR Asset = {asset:String})
+  AND SeverityNumber >= {minSeverity:UInt8}
+  AND ({text:String} = '' OR positionCaseInsensitiveUTF8(Title, {text:String}) > 0 OR positionCaseInsensitiveUTF8(Body, {text:String}) > 0)`;
+
+/** OTel's severity ranges by name (1–4 trace … 21–24 fatal), as the API counts them. */
+const SEVERITY_CLASS = `multiIf(SeverityNumber >= 21, 'fatal', SeverityNumber >= 17, 'error', SeverityNumber >= 13, 'warn', SeverityNumber >= 9, 'info', SeverityNumber >= 5, 'debug', SeverityNumber >= 1, 'trace', 'unspecified')`;
+
+function filterParams(f: EventFilter): Record<string, unknown> {
+  return {
+    from: f.fromNs,
+    to: f.toNs,
+    scoped: f.tenant === undefined ? 0 : 1,
+    tenant: f.tenant ?? '',
+    service: f.service ?? '',
+    asset: f.asset ?? '',
+    minSeverity: f.minSeverity ?? 0,
+    text: f.text ?? '',
+  };
 }
