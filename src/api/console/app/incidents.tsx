@@ -2,6 +2,7 @@ import { Component } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { listAll, mayAct, type Incident, type Me } from './api.ts';
 import { IncidentActions } from './actions.tsx';
+import { Choice, SEVERITY_OPTIONS } from './controls.tsx';
 import { age, severityClass, SEVERITY_FLOOR } from './format.ts';
 import { BASE, follow, navigate } from './router.ts';
 import { followIncidents, type StreamState } from './stream.ts';
@@ -93,27 +94,13 @@ function FilterBar({ filters }: { filters: Filters }) {
         set('q', q.trim());
       }}
     >
-      <label>
-        State
-        <select value={filters.state} onChange={(e) => set('state', e.currentTarget.value)}>
-          {STATES.map(([v, l]) => (
-            <option key={v} value={v}>
-              {l}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label>
-        Severity at least
-        <select value={filters.severity} onChange={(e) => set('severity', e.currentTarget.value)}>
-          <option value="">any</option>
-          {Object.keys(SEVERITY_FLOOR).map((s) => (
-            <option key={s} value={s}>
-              {s}
-            </option>
-          ))}
-        </select>
-      </label>
+      <Choice label="State" value={filters.state} options={STATES} onChange={(v) => set('state', v)} />
+      <Choice
+        label="Severity at least"
+        value={filters.severity}
+        options={SEVERITY_OPTIONS}
+        onChange={(v) => set('severity', v)}
+      />
       <label>
         Rule
         <input value={filters.rule} onChange={(e) => set('rule', e.currentTarget.value.trim())} size={12} />

@@ -4,6 +4,8 @@ import { ApiError, storeKey, storedKey, whoami, type Me } from './api.ts';
 import { IncidentDetailPage } from './incidentDetail.tsx';
 import { IncidentsPage } from './incidents.tsx';
 import { BASE, follow, navigate, useLocation } from './router.ts';
+import { EventsPage } from './events.tsx';
+import { OverviewPage } from './overview.tsx';
 import { SilencesPage } from './silences.tsx';
 import './style.css';
 
@@ -56,6 +58,8 @@ function SignIn({ onSignedIn, error }: { onSignedIn: (me: Me) => void; error?: s
 
 const PAGES = [
   { path: `${BASE}/`, label: 'Incidents' },
+  { path: `${BASE}/overview`, label: 'Overview' },
+  { path: `${BASE}/events`, label: 'Events' },
   { path: `${BASE}/silences`, label: 'Silences' },
 ];
 
@@ -65,6 +69,8 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
   const detail = /^\/ui\/incidents\/([^/]+)$/.exec(path);
   if (detail) page = <IncidentDetailPage id={decodeURIComponent(detail[1]!)} me={me} />;
   else if (path === `${BASE}/silences`) page = <SilencesPage me={me} search={search} />;
+  else if (path === `${BASE}/events`) page = <EventsPage search={search} />;
+  else if (path === `${BASE}/overview`) page = <OverviewPage search={search} />;
   else page = <IncidentsPage me={me} search={search} />;
   return (
     <>
