@@ -1,6 +1,8 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineFrom, ev } from '../support/correlation.ts';
+import { apiSchema } from '../../src/api/config.ts';
+import { ApiServer } from '../../src/api/server.ts';
 import { engineDesk, startApi, type RunningApi } from '../api/harness.ts';
 import { expectAccessible, launchChromium } from './browser.ts';
 
@@ -79,4 +81,39 @@ describe('the incident list with 10,000 open incidents', () => {
     expect(await rows()).toBeLessThan(60);
     await expectAccessible(page, 'a long incident list');
   }, 180_000);
+});
+
+describe('the live marker', () => {
+  it('says reconnecting while the API is away, and live again once it is back, with the list read afresh', async () => {
+    const first = await startApi({ desk: () => undefined, anonymousRole: 'operator' });
+    const port = first.server.address!.port;
+    const page = await browser.newPage();
+    page.setDefaultTimeout(30_000);
+    await page.goto(`${first.base}/ui/`);
+    const marker = page.getByTestId('live');
+    await marker.filter({ hasText: /^live$/ }).waitFor();
+    await expect.poll(() => page.locator('.count').textContent()).toBe('0 incidents');
+
+    await first.close();
+    await marker.filter({ hasText: 'reconnecting…' }).waitFor();
+
+    // Back on the same port, now with an incident that opened while the console was away.
+    const engine = engineFrom(`
+rules:
+  - { kind: pair, name: link_down, group_by: [asset], allowed_lateness: 1h, group_wait: 0s }
+`);
+    const t = Date.now();
+    engine.process([ev(t, { asset: 'sw-1', type: 'down', severityNumber: 17, title: 'sw-1 link down' })], t);
+    const second = new ApiServer({
+      config: apiSchema.parse({ endpoint: `127.0.0.1:${port}`, anonymous_role: 'operator' }, 'api', [])!,
+      desk: () => engineDesk(engine, Date.now),
+    });
+    await second.start();
+    try {
+      await marker.filter({ hasText: /^live$/ }).waitFor();
+      await page.locator('tr.row', { hasText: 'sw-1 link down' }).waitFor();
+    } finally {
+      await second.stop();
+    }
+  });
 });
