@@ -104,4 +104,16 @@ describe('the events and overview pages in Chromium', () => {
     await expectAccessible(page, 'the overview');
     await screenshot(page, 'overview');
   });
+
+  it("charts the events of an incident's asset on its page, and names the other incidents of that asset", async () => {
+    await page.goto(daemon.apiUrl('/ui/'));
+    await page.locator('tr.row', { hasText: 'web-1 unreachable' }).getByRole('link').click();
+    await page.getByRole('heading', { name: 'Events of asset web-1 around it' }).waitFor();
+    await expect.poll(() => page.getByTestId('histogram-totals').textContent()).toBe('fatal 1info 1');
+    await page.getByRole('heading', { name: 'Related incidents' }).waitFor();
+    expect(await page.textContent('main')).toContain('None on the same asset.');
+    await expectAccessible(page, 'an incident page with its events');
+    await page.getByRole('link', { name: 'Open these events' }).click();
+    await expect.poll(() => page.locator('tr.event-row').count()).toBe(2);
+  });
 });

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import { call, mayAct, type IncidentDetail, type Me } from './api.ts';
+import { call, mayAct, type Incident, type IncidentDetail, type Me } from './api.ts';
+import { StackedHistogram, type Bucket } from './chart.tsx';
 import { IncidentActions } from './actions.tsx';
 import { localTime, ruleInWords, severityClass } from './format.ts';
 import { BASE, follow } from './router.ts';
@@ -11,6 +12,78 @@ function silenceLink(i: IncidentDetail): string {
   q.append('m', `rule=${i.rule}`);
   for (const [k, v] of Object.entries(i.labels)) q.append('m', `${k}=${v}`);
   return `${BASE}/silences?${q}`;
+}
+
+const MINUTE = 60_000;
+const MAX_RANGE = 31 * 86_400_000;
+
+/** The events of its asset (or service) around its life, counted per bucket by severity; hidden without an event store. */
+function IncidentEvents({ inc }: { inc: Incident }) {
+  const [buckets, setBuckets] = useState<Bucket[] | null>(null);
+  const to = Date.parse(inc.last_seen) + MINUTE;
+  const from = Math.max(Date.parse(inc.first_seen) - MINUTE, to - MAX_RANGE);
+  const q = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+  if (inc.asset) q.set('asset', inc.asset);
+  else if (inc.service) q.set('service', inc.service);
+  const query = q.toString();
+  useEffect(() => {
+    call<{ buckets: Bucket[] }>('GET', `/api/v1/events/histogram?${query}`)
+      .then((h) => setBuckets(h.buckets))
+      .catch(() => setBuckets(null));
+  }, [query]);
+  if (!buckets) return null;
+  const what = inc.asset ? `asset ${inc.asset}` : inc.service ? `service ${inc.service}` : 'every source';
+  return (
+    <section aria-labelledby="events">
+      <h2 id="events">Events of {what} around it</h2>
+      <StackedHistogram
+        buckets={buckets}
+        label={`Events of ${what} from a minute before its first to a minute after its last, by severity`}
+      />
+      <a href={`${BASE}/events?${query}`} onClick={follow}>
+        Open these events
+      </a>
+    </section>
+  );
+}
+
+/** Other incidents on the same asset (or service): often the same trouble seen by another rule. */
+function RelatedIncidents({ inc }: { inc: Incident }) {
+  const [related, setRelated] = useState<Incident[] | null>(null);
+  const q = new URLSearchParams({ state: 'open,acknowledged,resolved', limit: '11' });
+  if (inc.asset) q.set('q', inc.asset);
+  else if (inc.service) q.set('q', inc.service);
+  const query = q.toString();
+  useEffect(() => {
+    if (!inc.asset && !inc.service) return;
+    call<{ items: Incident[] }>('GET', `/api/v1/incidents?${query}`)
+      .then((p) =>
+        setRelated(
+          p.items.filter((i) => i.id !== inc.id && (inc.asset ? i.asset === inc.asset : i.service === inc.service)),
+        ),
+      )
+      .catch(() => setRelated(null));
+  }, [query, inc.id]);
+  if (!related) return null;
+  return (
+    <section aria-labelledby="related">
+      <h2 id="related">Related incidents</h2>
+      {related.length === 0 ? (
+        <p>None on the same {inc.asset ? 'asset' : 'service'}.</p>
+      ) : (
+        <ul data-testid="related">
+          {related.slice(0, 10).map((i) => (
+            <li key={i.id}>
+              <a href={`${BASE}/incidents/${encodeURIComponent(i.id)}`} onClick={follow}>
+                {i.title}
+              </a>{' '}
+              <span class={`state state-${i.status}`}>{i.status}</span> <span class="rule">{i.rule}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
 }
 
 export function IncidentDetailPage({ id, me }: { id: string; me: Me }) {
@@ -149,6 +222,8 @@ export function IncidentDetailPage({ id, me }: { id: string; me: Me }) {
           ))}
         </ol>
       </section>
+      <IncidentEvents inc={inc} />
+      <RelatedIncidents inc={inc} />
       <section aria-labelledby="sample">
         <h2 id="sample">Sample of its events</h2>
         {inc.sample_event_ids.length === 0 ? (
