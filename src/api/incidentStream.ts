@@ -51,6 +51,8 @@ export function registerIncidentStream(app: FastifyInstance, opts: IncidentStrea
       });
       open.add(res);
       const send = (text: string) => {
+        // A write after the end would be an error event on the response, nowhere handled.
+        if (res.writableEnded || res.destroyed) return;
         if (res.writableLength > MAX_BUFFERED_BYTES) res.end();
         else res.write(text);
       };

@@ -197,4 +197,33 @@ describe('the console on the API listener', () => {
     await waitFor(() => acme.state.ended && globex.state.ended && everyone.state.ended, 'the streams to end');
     expect(watchers.size).toBe(0);
   });
+
+  it('ends the stream of a reader that falls more than 8 MiB behind instead of buffering without end, and unsubscribes it', async () => {
+    const engine = engineFrom(RULES);
+    const { desk, emit, watchers } = watchedDesk(engine, () => T0 + 60_000);
+    const api = await startApi({ desk: () => desk, authenticator: auth });
+    cleanup.push(() => api.close());
+    const controller = new AbortController();
+    cleanup.push(() => controller.abort());
+    // Connected, then not read while changes pile up: more than the 8 MiB the server holds.
+    const res = await fetch(`${api.base}/api/v1/incidents/stream`, {
+      headers: { authorization: 'Bearer viewer' },
+      signal: controller.signal,
+    });
+    await waitFor(() => watchers.size === 1, 'the subscription');
+    const opened = openIncident(engine, 'acme', 'sw-1', T0);
+    const sent = 40_000;
+    for (let n = 0; n < sent; n++) emit(opened);
+    let text = '';
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    const received = text.split('event: incident\n').length - 1;
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThan(sent);
+    await waitFor(() => watchers.size === 0, 'the dropped reader unsubscribed');
+  });
 });
