@@ -89,6 +89,7 @@ const desk: IncidentDesk = {
   *incidents() {
     for (const rec of engine.eachIncident(false)) yield rec.incident;
   },
+  watchIncidents: () => engine.watchIncidents(),
   current: (key) => engine.book.get(key)?.incident,
   incident: (id) => engine.incidentById(id)?.incident,
   act: async (id, actor, action) => engine.act(id, actor, action, (clock += 1)),

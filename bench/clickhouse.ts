@@ -24,6 +24,7 @@ import { logsTable } from '../src/exporters/clickhouse/schema.ts';
 import type { ConfigIssue } from '../src/config/schema.ts';
 import { newEvent, type VigilEvent } from '../src/model/index.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
+import { ExporterTelemetry } from '../src/exporters/helper/telemetry.ts';
 import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
 import { startChdbHttpServer } from '../test/support/chdbHttpServer.ts';
 import { fmt, peakRssMiB, spawnUntil, table } from './support.ts';
@@ -162,7 +163,7 @@ async function cpuPhase(): Promise<Record<string, number>> {
     prepare: async () => {},
     signalOf: () => 'logs',
     logger: createLogger('warn'),
-    metrics: new SelfMetrics(),
+    telemetry: new ExporterTelemetry(new SelfMetrics(), 'clickhouse'),
   });
   await writer.start();
   let best = 0;

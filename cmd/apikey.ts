@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { registry } from '../src/components.ts';
-import { loadConfigFile } from '../src/config/load.ts';
+import { loadConfigFile } from '../src/service/config/load.ts';
 import {
   API_KEY_NAME,
   apiKeysPath,

@@ -1,18 +1,28 @@
 #!/usr/bin/env node
 // First: later modules must load into a process whose objects have no __proto__ accessor.
 import '../src/service/hardening.ts';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { registry } from '../src/components.ts';
-import { renderConfigReference, spliceReference } from '../src/config/docs.ts';
-import { loadConfigFile, parseConfig } from '../src/config/load.ts';
+import { renderConfigReference, spliceReference } from '../src/service/config/docs.ts';
+import { loadConfigFile, parseConfig } from '../src/service/config/load.ts';
 import { ConfigError } from '../src/errors.ts';
+import { reloadTlsListeners } from '../src/receivers/http/tlsConfig.ts';
 import { ConfigWatcher } from '../src/service/configWatcher.ts';
+import type { Logger } from '../src/telemetry/logger.ts';
 import { VigilService } from '../src/service/service.ts';
 import { lintRules } from '../src/correlation/lint.ts';
-import { formatTimeline } from '../src/connectors/correlation/replay.ts';
-import { replayAsDaemon } from '../src/service/rulesReplay.ts';
+import { TIMELINE_HEADER, timelineRow, timelineSummary } from '../src/connectors/correlation/replay.ts';
+import { DaemonReplay, replayLines } from '../src/service/rulesReplay.ts';
+import {
+  backtestRules,
+  storingExporter,
+  type BacktestResult,
+  type IncidentOutline,
+} from '../src/service/rulesBacktest.ts';
+import type { VigilConfig } from '../src/service/config/vigilConfig.ts';
 import { parseDuration } from '../src/config/schema.ts';
 import { toJson } from '../src/model/attributes.ts';
 import { INCIDENT_EXPORTERS_DIR, incidentExporterDir } from '../src/exporters/tickets/incidentExporter.ts';
@@ -20,7 +30,8 @@ import { readStuckEntries, requestRetry, type StuckEntry } from '../src/exporter
 import type { IncidentChange } from '../src/model/incident.ts';
 import { severityFromText } from '../src/model/severity.ts';
 import { apikey, APIKEY_HELP } from './apikey.ts';
-import { CommandFailure, table, UsageError } from './cliSupport.ts';
+import { CommandFailure, StreamingTable, table, UsageError } from './cliSupport.ts';
+import { fileLines, ProgressBar } from './progress.ts';
 
 const USAGE = `Usage: vigil <command> [options]
 
@@ -28,6 +39,7 @@ Commands:
   run           run the daemon (default config: config/vigil.yaml)
   validate      check a config; exit 1 listing every error
   rules test    replay events through the correlation rules on a virtual clock
+  rules backtest replay stored events through the rules; compare with the incidents opened
   rules lint    check the correlation rules and warn about likely mistakes
   routes test   show which routes and receivers an incident with these labels reaches
   tickets list  show the incident changes parked in the ticket outboxes and those waiting behind them
@@ -61,7 +73,8 @@ Examples:
   run: `Usage: vigil run [--config FILE] [--data-dir DIR]
 
 Runs the daemon until SIGTERM or SIGINT, which drain every queue before exit; SIGHUP (or a change
-of the file) reloads the correlation rules.
+of the file) reloads the correlation rules, and SIGHUP re-reads every TLS listener's certificate,
+key and CA files.
 
 Options:
   -c, --config FILE    the configuration (default: config/vigil.yaml)
@@ -77,19 +90,35 @@ Checks a configuration and exits 1 listing every error with its YAML path.
 Example:
   vigil validate --config config/vigil.yaml`,
   rules: `Usage: vigil rules test --config FILE --events EVENTS.ndjson [--format table|json] [--after 10m] [--data-dir DIR]
+       vigil rules backtest --config FILE --since 7d [--until TIME] [--rules a,b] [--json] [--data-dir DIR]
        vigil rules lint --config FILE
 
   test   replays events (NDJSON, one JSON event per line) through the correlation rules on a
-         virtual clock and prints the incident timeline, as the daemon would decide: each line
+         virtual clock and prints the incident timeline as it goes, as the daemon would decide
+         (the file is read line by line, so its size does not matter; on a terminal a progress
+         bar with events/s, position and ETA shows on stderr): each line
          is mapped as the logs pipeline's JSON receiver maps it and passes that pipeline's
          processors (extract, enrich, tag, filter) first; --after runs the clock on past the last
          event (a duration such as 90s or 10m) so timers fire; --data-dir is where relative
          lookup tables are (default: the config's data_dir, else ./data)
+  backtest
+         replays the events the config's clickhouse exporter stored (embedded or a server) from
+         --since to --until (default now; each a duration back from now such as 7d or 12h, or an
+         ISO 8601 time) through the config's rules, in the order they reached Vigil, and compares
+         the incidents they would have opened with those stored: new (would open, nothing did),
+         missing (opened, would not open) and changed (opened by both, but at another time, with
+         another severity or resolution). --rules compares only these rules (all rules still
+         run, so inhibitions hold); --json prints the comparison as one JSON object. Stored
+         events have passed the pipeline's processors, so they go straight to the rules; their
+         attributes come back as strings. Embedded ClickHouse can be open in one process only:
+         stop the daemon, or backtest a copy of its data dir.
   lint   checks the rules, summarises them and warns about likely mistakes
 
 Examples:
   vigil rules test --config config/vigil.yaml --events events.ndjson
   vigil rules test --config config/vigil.yaml --events events.ndjson --format json --after 1h
+  vigil rules backtest --config config/vigil.yaml --since 7d
+  vigil rules backtest --config new-rules.yaml --since 2026-12-01T00:00:00Z --until 2026-12-02T00:00:00Z --rules service_errors --json
   vigil rules lint --config config/vigil.yaml`,
   tickets: `Usage: vigil tickets list [--config FILE] [--data-dir DIR] [--exporter ID]
        vigil tickets retry (--id ID | --all) [--config FILE] [--data-dir DIR] [--exporter ID]
@@ -141,6 +170,19 @@ function version(): string {
   return pkg.version;
 }
 
+/** SIGHUP: renewed certificates are served to new connections; a listener whose files fail keeps its own. */
+function reloadCertificates(logger: Logger): void {
+  const results = reloadTlsListeners();
+  if (results.length === 0) return;
+  const failed = results.filter((r) => r.error !== undefined);
+  for (const f of failed)
+    logger.error(
+      { cert_file: f.cert_file, err: f.error },
+      'TLS certificate reload failed; the listener keeps serving its previous certificate',
+    );
+  logger.info({ signal: 'SIGHUP', listeners: results.length, failed: failed.length }, 'TLS certificates reloaded');
+}
+
 async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -177,7 +219,10 @@ async function run(args: string[]): Promise<number> {
     onError: (err) => service.logger.warn({ err }, 'cannot watch the config file; reload with SIGHUP'),
   });
   // Watched from before the start, so an edit made the moment it reports started is not missed.
-  process.on('SIGHUP', () => void watcher.check('SIGHUP', true));
+  process.on('SIGHUP', () => {
+    reloadCertificates(service.logger);
+    void watcher.check('SIGHUP', true);
+  });
   if (Object.keys(config.connectors).length)
     await watcher
       .start()
@@ -209,9 +254,12 @@ async function run(args: string[]): Promise<number> {
 
 async function rules(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
+  if (sub === 'backtest') return await rulesBacktest(args);
   if (sub !== 'test' && sub !== 'lint')
     throw new UsageError(
-      sub === undefined ? 'needs "test" or "lint"' : `unknown rules command "${sub}"; use "rules test" or "rules lint"`,
+      sub === undefined
+        ? 'needs "test", "backtest" or "lint"'
+        : `unknown rules command "${sub}"; use "rules test", "rules backtest" or "rules lint"`,
     );
   const { values } = parseArgs({
     args,
@@ -246,20 +294,165 @@ async function rules(argv: string[]): Promise<number> {
     throw new UsageError(`--after ${JSON.stringify(values.after)} is not a duration; use e.g. 90s, 10m or 1h`);
   if (values.format !== 'table' && values.format !== 'json')
     throw new UsageError(`--format ${JSON.stringify(values.format)}: use table or json`);
-  // A BOM (editors on Windows add one) is not part of the first event.
-  const text = readFileSync(values.events, 'utf8').replace(/^\ufeff/, '');
   // Relative lookup tables (enrich) resolve against the data dir, as in the daemon.
   const dataDir = resolve(values['data-dir'] ?? config.service.data_dir ?? 'data');
-  const result = await replayAsDaemon(config, registry, text, after, dataDir);
-  if (values.format === 'table' && result.path.processors.length)
-    process.stdout.write(
-      `through ${result.path.pipeline}: ${result.path.receiver ? `${result.path.receiver} mapping, ` : ''}processors ${result.path.processors.join(', ')}\n`,
+  return await rulesTest(config, values.events, values.format === 'json', after, dataDir);
+}
+
+/** At most this many unreadable lines are listed under the timeline; the rest are counted. */
+const MAX_LISTED_REJECTS = 100;
+
+/** Resolves once stdout can take more, so a slow reader holds the replay back instead of memory filling up. */
+function stdoutDrained(): Promise<unknown> | undefined {
+  return process.stdout.writableNeedDrain ? once(process.stdout, 'drain') : undefined;
+}
+
+/**
+ * `vigil rules test`: the events file is read line by line and every incident change printed as
+ * it happens, so memory stays flat whatever the file's size; a progress bar shows on stderr when
+ * it is a terminal.
+ */
+async function rulesTest(
+  config: VigilConfig,
+  events: string,
+  json: boolean,
+  afterMs: number,
+  dataDir: string,
+): Promise<number> {
+  const progress = new ProgressBar(process.stderr, statSync(events).size);
+  const read = { position: 0 };
+  const write = (s: string) => void process.stdout.write(s);
+  const timeline = new StreamingTable(TIMELINE_HEADER, write);
+  let changes = 0;
+  const replay = await DaemonReplay.open(config, registry, dataDir, (c) => {
+    changes++;
+    if (json) write(toJson(c) + '\n');
+    else timeline.row(timelineRow(c));
+  });
+  const path = replay.path;
+  if (!json && path.processors.length)
+    write(
+      `through ${path.pipeline}: ${path.receiver ? `${path.receiver} mapping, ` : ''}processors ${path.processors.join(', ')}\n`,
     );
-  if (values.format === 'json') {
-    for (const c of result.changes) process.stdout.write(toJson(c) + '\n');
-    for (const r of result.rejected) process.stderr.write(`${values.events}:${r.line}: ${r.reason}\n`);
-  } else process.stdout.write(formatTimeline(result));
-  return result.rejected.length ? 1 : 0;
+  const listed: { line: number; reason: string }[] = [];
+  let rejected = 0;
+  let lines = 0;
+  try {
+    await replayLines(
+      replay,
+      fileLines(events, read),
+      (line, reason) => {
+        rejected++;
+        if (json) {
+          progress.clear();
+          process.stderr.write(`${events}:${line}: ${reason}\n`);
+        } else if (listed.length < MAX_LISTED_REJECTS) listed.push({ line, reason });
+      },
+      () => {
+        progress.update(++lines, read.position);
+        return stdoutDrained();
+      },
+    );
+  } catch (err) {
+    progress.clear();
+    await replay.close();
+    throw err;
+  }
+  const stats = await replay.finish(afterMs);
+  progress.done(lines, read.position);
+  if (!json) {
+    timeline.flush();
+    write(['', ...timelineSummary(stats, changes, listed, rejected - listed.length)].join('\n') + '\n');
+  }
+  return rejected ? 1 : 0;
+}
+
+/** `--since 7d` (that long before now) or an ISO 8601 time, in ms since the epoch. */
+function pointInTime(option: string, text: string, nowMs: number): number {
+  const ago = parseDuration(text);
+  if (ago !== undefined) return nowMs - ago;
+  const at = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(at))
+    throw new UsageError(
+      `${option} ${JSON.stringify(text)}: use a duration back from now (e.g. 7d, 12h) or an ISO 8601 time (e.g. 2026-12-01T00:00:00Z)`,
+    );
+  return at;
+}
+
+const DIFF_HEADER = ['', 'incident', 'opened', 'resolved', 'events', 'what differs'];
+
+function outlineRow(mark: string, i: IncidentOutline, what: string): string[] {
+  const time = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : 'open');
+  return [mark, i.key, time(i.openedAtMs), time(i.resolvedAtMs), String(i.eventCount), what];
+}
+
+/**
+ * `vigil rules backtest`: the stored events of a time range through the config's rules, and
+ * what they would have opened against what was opened.
+ */
+async function rulesBacktest(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      rules: { type: 'string' },
+      json: { type: 'boolean' },
+      'data-dir': { type: 'string' },
+    },
+  });
+  if (!values.config) throw new UsageError('backtest needs --config FILE');
+  if (!values.since) throw new UsageError('backtest needs --since, e.g. --since 7d');
+  const nowMs = Date.now();
+  const fromMs = pointInTime('--since', values.since, nowMs);
+  const toMs = values.until === undefined ? nowMs : pointInTime('--until', values.until, nowMs);
+  if (fromMs >= toMs) throw new UsageError(`--since must come before --until (${new Date(toMs).toISOString()})`);
+  const config = loadConfigFile(values.config, registry);
+  if (!config.correlation) throw new CommandFailure(`${values.config}: has no correlation: section`);
+  const names = config.correlation.rules.map((r) => r.name);
+  const rules = values.rules?.split(',').map((r) => r.trim());
+  const unknown = rules?.filter((r) => !names.includes(r)) ?? [];
+  if (unknown.length)
+    throw new UsageError(
+      `--rules: no rule named ${unknown.map((r) => `"${r}"`).join(', ')} (the config has: ${names.join(', ')})`,
+    );
+  if (!storingExporter(config))
+    throw new CommandFailure(
+      `${values.config}: no clickhouse exporter in a logs pipeline; the backtest reads the events it stores`,
+    );
+  const dataDir = resolve(values['data-dir'] ?? config.service.data_dir ?? 'data');
+  const progress = new ProgressBar(process.stderr, 0, { position: (_, total) => `of ${total}` });
+  let result: BacktestResult;
+  try {
+    result = await backtestRules(config, registry, dataDir, {
+      fromMs,
+      toMs,
+      ...(rules ? { rules } : {}),
+      progress: (done, total) => {
+        progress.total = total;
+        progress.update(done, done);
+      },
+    });
+  } catch (err) {
+    progress.clear();
+    throw err;
+  }
+  progress.done(result.events, result.events);
+  if (values.json) {
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return 0;
+  }
+  const rows = [
+    ...result.new.map((i) => outlineRow('new', i, 'would open; nothing did')),
+    ...result.missing.map((i) => outlineRow('missing', i, 'opened; would not open')),
+    ...result.changed.map((c) => outlineRow('changed', c.backtest, c.differences.join(', '))),
+  ];
+  process.stdout.write(
+    (rows.length ? table([DIFF_HEADER, ...rows]) + '\n' : '') +
+      `${result.events} stored event(s) from ${new Date(fromMs).toISOString()} to ${new Date(toMs).toISOString()} (exporter ${result.exporter}): ${result.new.length} new, ${result.missing.length} missing, ${result.changed.length} changed, ${result.same} the same\n`,
+  );
+  return 0;
 }
 
 /** A change for `routes test`: incident fields by name (`severity`, `rule`, `service`, `asset`, `tenant`, `kind`), other names as labels. */

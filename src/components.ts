@@ -1,4 +1,4 @@
-import type { FactoryRegistry } from './config/load.ts';
+import type { FactoryRegistry } from './service/config/load.ts';
 import { correlationConnectorFactory } from './connectors/correlation/connector.ts';
 import { clickhouseExporterFactory } from './exporters/clickhouse/factory.ts';
 import { debugExporterFactory } from './exporters/debug/exporter.ts';

@@ -1,6 +1,6 @@
 import { endpoint, literalUnion, obj, optional, str, type Infer } from '../config/schema.ts';
 import { httpServerLimitFields } from '../receivers/http/serverConfig.ts';
-import { tlsServerSchema } from '../receivers/http/tlsConfig.ts';
+import { tlsServerSchema } from '../config/tls.ts';
 
 export const apiSchema = obj(
   {

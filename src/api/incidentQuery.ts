@@ -31,7 +31,7 @@ export interface Cursor {
   id: string;
 }
 
-function sortValue(inc: Incident, sort: Sort): number {
+function sortValue(inc: Incident, sort: Sort | Field): number {
   switch (sort) {
     case 'opened_at':
     case '-opened_at':
@@ -137,4 +137,121 @@ export function pageOfIncidents(
     items: page.map((e) => e.inc),
     ...(best.length > q.limit && last ? { next: { sort: q.sort, value: last.value, id: last.id } } : {}),
   };
+}
+
+type Field = 'opened_at' | 'updated_at' | 'severity';
+const FIELDS: readonly Field[] = ['opened_at', 'updated_at', 'severity'];
+const fieldOf = (sort: Sort): Field => (sort.startsWith('-') ? sort.slice(1) : sort) as Field;
+
+/** An incident's place in one order: its sort value and id when it was filed. */
+interface Place {
+  value: number;
+  id: string;
+  key: string;
+}
+
+/** Where (value, id) goes in `order` (ascending by value, then id): the first place not before it. */
+function lowerBound(order: readonly Place[], value: number, id: string): number {
+  let lo = 0;
+  let hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compare(1, order[mid]!.value, order[mid]!.id, { value, id }) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The incidents the core holds, kept in order by each sort field, so that a page costs the
+ * incidents it looks at (from the cursor on, until it has `limit` that match), not a scan and
+ * sort of every incident. It stays current by taking, before each page, the incidents whose
+ * record changed since the last one (`watchIncidents`: local writes, other agents' merges,
+ * expiries alike) and moving each to its new place; past a share of the whole it sorts again.
+ */
+export class IncidentIndex {
+  private readonly watch: () => [string, Incident | undefined][];
+  private readonly byKey = new Map<string, { inc: Incident; places: Place[] }>();
+  private orders: Place[][] = FIELDS.map(() => []);
+
+  constructor(desk: { incidents(): Iterable<Incident>; watchIncidents(): () => [string, Incident | undefined][] }) {
+    // Watching starts before the first scan: a change made meanwhile is taken with the next page.
+    this.watch = desk.watchIncidents();
+    for (const inc of desk.incidents()) this.byKey.set(inc.key, { inc, places: this.placesOf(inc) });
+    this.resort();
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  private placesOf(inc: Incident): Place[] {
+    return FIELDS.map((f) => ({ value: sortValue(inc, f), id: inc.id, key: inc.key }));
+  }
+
+  private resort(): void {
+    this.orders = FIELDS.map((_, i) => {
+      const order = [...this.byKey.values()].map((e) => e.places[i]!);
+      return order.sort((a, b) => compare(1, a.value, a.id, b));
+    });
+  }
+
+  /** Takes the changes since the last page and files them. */
+  refresh(): void {
+    const changed = this.watch();
+    if (changed.length === 0) return;
+    const many = changed.length > 64 && changed.length * 20 > this.byKey.size;
+    for (const [key, inc] of changed) {
+      const before = this.byKey.get(key);
+      if (before && !many) this.orders.forEach((order, i) => this.unfile(order, before.places[i]!));
+      if (!inc) {
+        this.byKey.delete(key);
+        continue;
+      }
+      const places = this.placesOf(inc);
+      this.byKey.set(key, { inc, places });
+      if (!many)
+        this.orders.forEach((order, i) => {
+          const p = places[i]!;
+          order.splice(lowerBound(order, p.value, p.id), 0, p);
+        });
+    }
+    if (many) this.resort();
+  }
+
+  private unfile(order: Place[], place: Place): void {
+    let at = lowerBound(order, place.value, place.id);
+    if (order[at] !== place) at = order.indexOf(place);
+    if (at >= 0) order.splice(at, 1);
+  }
+
+  /** One page, as `pageOfIncidents` answers it. */
+  page(q: IncidentQuery, scopeTenant: string | undefined): { items: Incident[]; next?: Cursor } {
+    this.refresh();
+    const order = this.orders[FIELDS.indexOf(fieldOf(q.sort))]!;
+    const descending = q.sort.startsWith('-');
+    const step = descending ? -1 : 1;
+    let i: number;
+    if (!q.after) i = descending ? order.length - 1 : 0;
+    else {
+      const at = lowerBound(order, q.after.value, q.after.id);
+      // Strictly after the cursor's place in the order asked for.
+      i = descending
+        ? at - 1
+        : at < order.length && compare(1, order[at]!.value, order[at]!.id, q.after) === 0
+          ? at + 1
+          : at;
+    }
+    const items: Incident[] = [];
+    let last: Place | undefined;
+    for (; i >= 0 && i < order.length; i += step) {
+      const place = order[i]!;
+      const inc = this.byKey.get(place.key)!.inc;
+      if (!matches(inc, q, scopeTenant)) continue;
+      if (items.length === q.limit) return { items, next: { sort: q.sort, value: last!.value, id: last!.id } };
+      items.push(inc);
+      last = place;
+    }
+    return { items };
+  }
 }

@@ -4,7 +4,15 @@ import type { Incident, IncidentStatus } from '../model/incident.ts';
 import { severityFromText } from '../model/severity.ts';
 import type { TicketLink } from '../pipeline/component.ts';
 import { visibleTo } from './auth.ts';
-import { decodeCursor, encodeCursor, pageOfIncidents, SORTS, type IncidentQuery, type Sort } from './incidentQuery.ts';
+import {
+  decodeCursor,
+  encodeCursor,
+  IncidentIndex,
+  pageOfIncidents,
+  SORTS,
+  type IncidentQuery,
+  type Sort,
+} from './incidentQuery.ts';
 import { incidentDetail, incidentDetailSchema, incidentSummary, incidentSummarySchema } from './incidentView.ts';
 import type { RouteDoc } from './openapi.ts';
 import { ApiProblem, problemSchema, type ProblemCode } from './problem.ts';
@@ -182,6 +190,7 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
   };
   const viewer: RouteDoc = { role: 'viewer' };
   const operator: RouteDoc = { role: 'operator', optionalBody: true };
+  let index: IncidentIndex | undefined;
 
   app.get<{ Querystring: ListQuery }>(
     '/api/v1/incidents',
@@ -216,7 +225,14 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
       const query = queryOf(req.query);
       const desk = opts.desk();
       if (!desk) return { items: [], next_cursor: null };
-      const page = pageOfIncidents(desk.incidents(), query, req.principal.tenant);
+      // Kept in order as incidents change, so a page does not scan them all; a desk that cannot
+      // say what changed is scanned.
+      const page = desk.watchIncidents
+        ? (index ??= new IncidentIndex({
+            incidents: () => desk.incidents(),
+            watchIncidents: desk.watchIncidents.bind(desk),
+          })).page(query, req.principal.tenant)
+        : pageOfIncidents(desk.incidents(), query, req.principal.tenant);
       // Scanned as stored; the page's few incidents are shown as they stand.
       return {
         items: page.items.map((i) => incidentSummary(desk.current(i.key) ?? i)),

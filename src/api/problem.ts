@@ -29,6 +29,7 @@ export const PROBLEMS = {
   VIGIL_INCIDENT_NOT_RESOLVED: { status: 409, title: 'The incident is not resolved' },
   VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED: { status: 409, title: 'The incident is acknowledged already' },
   VIGIL_SILENCE_NOT_FOUND: { status: 404, title: 'No such silence' },
+  VIGIL_MAINTENANCE_NOT_FOUND: { status: 404, title: 'No such maintenance window' },
   VIGIL_SILENCES_UNAVAILABLE: { status: 503, title: 'No correlation runs, so there is nothing to silence' },
   VIGIL_EVENTS_UNAVAILABLE: { status: 503, title: 'No event store is configured' },
   VIGIL_EVENT_STORE_FAILED: { status: 502, title: 'The event store did not answer' },

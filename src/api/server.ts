@@ -11,11 +11,14 @@ import {
 } from '../extensions/auth/principal.ts';
 import type { Incident } from '../model/incident.ts';
 import type { TicketLink } from '../pipeline/component.ts';
+import type { Registry } from 'prom-client';
+import { guardHosts } from '../receivers/http/allowedHosts.ts';
 import { hardenTlsServer } from '../receivers/http/tlsConfig.ts';
 import { nodeServer } from '../service/httpListeners.ts';
 
 const MAX_HEADER_BYTES = 256 * 1024;
 import type { Logger } from '../telemetry/logger.ts';
+import { RateLimitedWarn } from '../telemetry/rateLimitedLog.ts';
 import { principalResolver } from './auth.ts';
 import type { ApiConfig } from './config.ts';
 import { renderDocsPage } from './docsPage.ts';
@@ -23,6 +26,7 @@ import { registerDryRunRoutes, type RuleReplayer } from './dryRunRoutes.ts';
 import { registerEventRoutes } from './eventRoutes.ts';
 import type { EventStore } from './eventStore.ts';
 import { registerIncidentRoutes } from './incidentRoutes.ts';
+import { registerMaintenanceRoutes } from './maintenanceRoutes.ts';
 import { registerSilenceRoutes } from './silenceRoutes.ts';
 import { registerConsoleRoutes } from './consoleRoutes.ts';
 import { registerIncidentStream } from './incidentStream.ts';
@@ -55,6 +59,8 @@ export interface ApiServerOptions {
   /** Who calls; without one, every request is anonymous with `config.anonymous_role`. */
   authenticator?: Authenticator;
   logger?: Logger;
+  /** Where the count of requests refused for their Host header goes. */
+  registry?: Registry;
 }
 
 const BODY_LIMIT = 64 * 1024;
@@ -142,6 +148,13 @@ export class ApiServer {
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
     }) as unknown as FastifyInstance;
     this.app = app;
+    guardHosts(app, {
+      allowed: config.allowed_hosts,
+      endpoint: config.endpoint,
+      listener: 'api',
+      ...(opts.registry ? { registry: opts.registry } : {}),
+      ...(opts.logger ? { warn: new RateLimitedWarn(opts.logger) } : {}),
+    });
     if (config.tls) hardenTlsServer(app.server as unknown as TlsServer, config.tls);
     this.openapi = new OpenApiCollector(
       {
@@ -205,6 +218,7 @@ export class ApiServer {
 
     registerIncidentRoutes(app, { desk: opts.desk, ticketsOf: opts.ticketsOf ?? (() => Promise.resolve([])) });
     registerSilenceRoutes(app, { desk: opts.desk });
+    registerMaintenanceRoutes(app, { desk: opts.desk });
     registerIncidentStream(app, { desk: opts.desk });
     registerConsoleRoutes(app);
     const events = { eventStore: opts.eventStore ?? (() => undefined), logger: opts.logger };

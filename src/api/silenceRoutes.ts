@@ -32,7 +32,7 @@ const problems = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, { ...problemSchema, description: PROBLEM_DESCRIPTIONS[s] }]));
 
 // The schemas of Alertmanager's API v2 (api/v2/openapi.yaml), which amtool and other clients speak.
-const matcherSchema = {
+export const matcherSchema = {
   type: 'object',
   required: ['name', 'value', 'isRegex'],
   properties: {
@@ -137,6 +137,17 @@ function timeOf(text: string, name: string): number {
   return ms;
 }
 
+/** The core that applies silences, or the problem saying none runs. */
+export function silencingDesk(desk: () => IncidentDesk | undefined): IncidentDesk {
+  const d = desk();
+  if (!d)
+    throw new ApiProblem(
+      'VIGIL_SILENCES_UNAVAILABLE',
+      'no correlation runs in this Vigil, so there are no incidents to silence; configure the correlation connector',
+    );
+  return d;
+}
+
 /**
  * Alertmanager's API v2 silence endpoints (`/api/v2/silences`, `/api/v2/silence/{silenceID}`,
  * `/api/v2/status`), so that amtool and Alertmanager clients silence Vigil's incidents. A
@@ -146,17 +157,10 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
   const notFound = (id: string) => new ApiProblem('VIGIL_SILENCE_NOT_FOUND', `no silence has id ${id}`);
   const visible = (req: FastifyRequest, id: string): SilenceRecord | undefined => {
     const s = opts.desk()?.silence(id);
-    return s && visibleTo(req.principal, s.tenant) ? s : undefined;
+    // Maintenance windows are silences too, but Alertmanager's clients know no recurrence.
+    return s && !s.recurrence && visibleTo(req.principal, s.tenant) ? s : undefined;
   };
-  const deskFor = (): IncidentDesk => {
-    const desk = opts.desk();
-    if (!desk)
-      throw new ApiProblem(
-        'VIGIL_SILENCES_UNAVAILABLE',
-        'no correlation runs in this Vigil, so there are no incidents to silence; configure the correlation connector',
-      );
-    return desk;
-  };
+  const deskFor = () => silencingDesk(opts.desk);
   const tags = ['silences'];
 
   app.get<{ Querystring: { filter?: string[] } }>(
@@ -194,7 +198,7 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
       const nowMs = desk.nowMs();
       return desk
         .silences()
-        .filter((s) => visibleTo(req.principal, s.tenant) && silenceMatchesFilter(s, filter))
+        .filter((s) => !s.recurrence && visibleTo(req.principal, s.tenant) && silenceMatchesFilter(s, filter))
         .sort((a, b) => a.startsAtMs - b.startsAtMs || (a.id < b.id ? -1 : 1))
         .map((s) => gettable(s, nowMs));
     },

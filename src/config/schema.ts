@@ -18,6 +18,8 @@ export interface FieldDoc {
   fields?: Record<string, FieldDoc>;
   items?: FieldDoc;
   values?: FieldDoc;
+  /** What is checked beyond each key's own type: one sentence per refinement. */
+  rules?: string[];
 }
 
 export interface Schema<T> {
@@ -47,6 +49,11 @@ function describeValue(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** A string as written (quoted), anything else described. */
+function quoted(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : describeValue(v);
 }
 
 function scalar<T>(
@@ -181,27 +188,47 @@ export function parseDuration(text: string): number | undefined {
 
 /** A duration: "250ms", "10s", "5m", "1h"; a bare number means milliseconds. Parsed to ms. */
 export function duration(
-  opts: BaseOpts<string | number> & { unit?: 'required'; positive?: boolean } = {},
+  opts: BaseOpts<string | number> & {
+    unit?: 'required';
+    positive?: boolean;
+    /** Bounds, as durations (`'1s'`) or milliseconds; both ends included. */
+    min?: string | number;
+    max?: string | number;
+  } = {},
 ): Schema<number> {
-  const def =
-    opts.default === undefined
-      ? undefined
-      : typeof opts.default === 'number'
-        ? opts.default
-        : parseDuration(opts.default);
-  const s = scalar<number>('duration', { doc: opts.doc, default: def }, (v, path, issues) => {
-    const bare = typeof v === 'number' || (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v.trim()));
-    if (bare && opts.unit === 'required')
-      return fail(issues, path, `${String(v).trim()} has no unit; write ${String(v).trim()}s or ${String(v).trim()}ms`);
-    let ms: number | undefined;
-    if (typeof v === 'number' && v >= 0) ms = v;
-    else if (typeof v === 'string') ms = parseDuration(v.trim());
-    if (ms !== undefined) {
-      if (opts.positive && ms === 0) return fail(issues, path, 'must be longer than 0s');
-      return ms;
-    }
-    return fail(issues, path, `must be a duration such as "500ms", "10s", "5m" or "1h", got ${describeValue(v)}`);
-  });
+  const ms = (v: string | number | undefined) => (typeof v === 'string' ? parseDuration(v) : v);
+  const def = ms(opts.default);
+  const [min, max] = [ms(opts.min), ms(opts.max)];
+  const bounds = [
+    opts.min === undefined ? '' : `at least ${String(opts.min)}`,
+    opts.max === undefined ? '' : `at most ${String(opts.max)}`,
+  ]
+    .filter(Boolean)
+    .join(' and ');
+  const s = scalar<number>(
+    'duration',
+    { doc: opts.doc, default: def },
+    (v, path, issues) => {
+      const bare = typeof v === 'number' || (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v.trim()));
+      if (bare && opts.unit === 'required')
+        return fail(
+          issues,
+          path,
+          `${String(v).trim()} has no unit; write ${String(v).trim()}s or ${String(v).trim()}ms`,
+        );
+      let value: number | undefined;
+      if (typeof v === 'number' && v >= 0) value = v;
+      else if (typeof v === 'string') value = parseDuration(v.trim());
+      if (value !== undefined) {
+        if (opts.positive && value === 0) return fail(issues, path, 'must be longer than 0s');
+        if ((min !== undefined && value < min) || (max !== undefined && value > max))
+          return fail(issues, path, `must be ${bounds}, got ${String(v)}`);
+        return value;
+      }
+      return fail(issues, path, `must be a duration such as "500ms", "10s", "5m" or "1h", got ${describeValue(v)}`);
+    },
+    bounds ? `Must be ${bounds}.` : undefined,
+  );
   return {
     ...s,
     describe: () => ({ type: 'duration', doc: s.doc, default: opts.default, required: def === undefined }),
@@ -291,6 +318,36 @@ export function url(opts: BaseOpts<string> & { protocols?: readonly string[] } =
 }
 
 /** Anything; validated by the component that owns it. */
+/** Whether the runtime knows an IANA time zone name (`Europe/Paris`, `UTC`). */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An IANA time zone name; with `local`, also `Local` for the host's zone. */
+export function timeZone(opts: BaseOpts<string> & { local?: boolean } = {}): Schema<string> {
+  const hint = opts.local ? 'Local, UTC or an IANA name such as Europe/Paris' : 'an IANA name such as Europe/Paris';
+  return scalar<string>('time zone', opts, (v, path, issues) => {
+    if (typeof v === 'string' && ((opts.local && v === 'Local') || isTimeZone(v))) return v;
+    return fail(issues, path, `unknown time zone ${quoted(v)}; use ${hint}`);
+  });
+}
+
+/** An RFC 3339 time with its offset (`2026-11-23T02:00:00Z`), kept as written. */
+export function timestamp(opts: BaseOpts<string> = {}): Schema<string> {
+  const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+  return scalar<string>('timestamp', opts, (v, path, issues) => {
+    // YAML reads an unquoted time as a Date.
+    const text = v instanceof Date ? v.toISOString() : v;
+    if (typeof text === 'string' && RFC3339.test(text) && !Number.isNaN(Date.parse(text))) return text;
+    return fail(issues, path, `must be an RFC 3339 time such as "2026-11-23T02:00:00Z", got ${quoted(v)}`);
+  });
+}
+
 export function any<T = unknown>(opts: BaseOpts<T> = {}): Schema<T> {
   return scalar<T>('any', opts, (v) => v as T);
 }
@@ -464,7 +521,15 @@ export function tagged<T>(tagKey: string, variants: Record<string, Schema<T>>, o
 }
 
 /** Adds a cross-field check after the inner schema parsed cleanly. */
-export function refine<T>(inner: Schema<T>, check: (value: T) => ConfigIssue | ConfigIssue[] | undefined): Schema<T> {
+/**
+ * Checks across keys that no single key's type can say. `rule` says in one sentence what is
+ * checked; the generated reference lists it with the section, so docs and validation agree.
+ */
+export function refine<T>(
+  inner: Schema<T>,
+  check: (value: T) => ConfigIssue | ConfigIssue[] | undefined,
+  rule: string,
+): Schema<T> {
   return {
     ...inner,
     parse(value, path, issues) {
@@ -476,7 +541,10 @@ export function refine<T>(inner: Schema<T>, check: (value: T) => ConfigIssue | C
       for (const i of list) issues.push({ path: join(path, i.path), message: i.message });
       return list.length ? undefined : parsed;
     },
-    describe: () => inner.describe(),
+    describe: () => {
+      const d = inner.describe();
+      return { ...d, rules: [...(d.rules ?? []), rule] };
+    },
   };
 }
 

@@ -9,9 +9,10 @@ import {
   refine,
   str,
   tagged,
-  type ConfigIssue,
   type Infer,
   type Schema,
+  timeZone,
+  timestamp,
 } from '../config/schema.ts';
 
 const RULE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
@@ -44,6 +45,7 @@ const overridable = {
   ),
   reopen_window: optional(
     duration({
+      max: '1d',
       doc: 'A group that fires again within this long after its incident resolved reopens it instead of opening a twin.',
     }),
   ),
@@ -127,6 +129,7 @@ export const thresholdRuleSchema = refine(
       ? { path: 'resolve_below', message: `must not exceed threshold (${r.threshold})` }
       : undefined;
   },
+  '`threshold` and `resolve_below` are at least 1 when counting events (above 0 with `sum`), and `resolve_below` does not exceed `threshold`.',
 );
 
 export const pairRuleSchema = obj({
@@ -215,7 +218,11 @@ export const correlationSchema = obj({
       doc: 'Default minimum time between two notifications of one incident (updates, and a resolve that may still reopen).',
     }),
     repeat_interval: duration({ default: '4h', doc: 'Default re-notification interval for an incident still open.' }),
-    reopen_window: duration({ default: '5m', doc: 'Default window in which a resolved incident reopens.' }),
+    reopen_window: duration({
+      default: '5m',
+      max: '1d',
+      doc: 'Default window in which a resolved incident reopens (resolved incidents are kept a day).',
+    }),
     resolve: literalUnion(['first', 'last', 'all', 'never'], { default: 'all', doc: 'Default resolve policy.' }),
     sample_size: int({ default: 10, min: 0, max: 1000, doc: 'Default number of event ids kept per incident.' }),
     max_open_incidents: int({
@@ -240,7 +247,7 @@ export const correlationSchema = obj({
     default: '1s',
     doc: 'How often timers (absence, deadlines, group_wait, hysteresis, windows) are evaluated.',
   }),
-  rules: list(ruleSchema, { default: [], doc: 'Correlation rules.' }),
+  rules: list(ruleSchema, { default: [], doc: 'Correlation rules; each has a name of its own.' }),
   inhibit: list(
     obj({
       source: matchers,
@@ -275,8 +282,8 @@ export const correlationSchema = obj({
         minItems: 1,
         doc: "Label matchers, as for `inhibit`; they also see the incident's `service`, `asset` and `tenant`.",
       }),
-      starts_at: str({ doc: 'RFC 3339 start time.' }),
-      ends_at: str({ doc: 'RFC 3339 end time.' }),
+      starts_at: timestamp({ doc: 'RFC 3339 start time.' }),
+      ends_at: timestamp({ doc: 'RFC 3339 end time.' }),
       comment: str({ default: '', doc: 'Why.' }),
     }),
     {
@@ -298,7 +305,7 @@ export const correlationSchema = obj({
         doc: 'Start time of day.',
       }),
       duration: duration({ doc: 'Window length.' }),
-      timezone: str({ default: 'UTC', doc: 'IANA time zone of `start` and `days`.' }),
+      timezone: timeZone({ default: 'UTC', doc: 'IANA time zone of `start` and `days`.' }),
     }),
     { default: [], doc: 'Recurring maintenance windows: matching incidents are suppressed while one is on.' },
   ),
@@ -318,43 +325,3 @@ export type RuleConfig =
   | AbsenceRuleConfig
   | MetricThresholdRuleConfig
   | SpikeRuleConfig;
-
-/** Resolved incidents stay in the store a day (incidentBook.ts), which bounds reopening. */
-const MAX_REOPEN_WINDOW_MS = 86_400_000;
-
-/** Cross-rule checks the schema cannot express per field. */
-export function checkCorrelation(cfg: CorrelationConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  const rules = cfg.rules as RuleConfig[];
-  rules.forEach((r, i) => {
-    if (rules.findIndex((o) => o.name === r.name) !== i)
-      issues.push({ path: `rules[${i}].name`, message: `"${r.name}" is already the name of another rule` });
-    if (r.reopen_window !== undefined && r.reopen_window > MAX_REOPEN_WINDOW_MS)
-      issues.push({
-        path: `rules[${i}].reopen_window`,
-        message: 'must be at most 1d (resolved incidents are kept a day)',
-      });
-  });
-  if (cfg.defaults.reopen_window > MAX_REOPEN_WINDOW_MS)
-    issues.push({ path: 'defaults.reopen_window', message: 'must be at most 1d (resolved incidents are kept a day)' });
-  cfg.silences.forEach((s, i) => {
-    for (const f of ['starts_at', 'ends_at'] as const) {
-      if (Number.isNaN(Date.parse(s[f])))
-        issues.push({
-          path: `silences[${i}].${f}`,
-          message: `must be an RFC 3339 time such as "2026-11-23T02:00:00Z", got ${JSON.stringify(s[f])}`,
-        });
-    }
-  });
-  cfg.maintenance.forEach((m, i) => {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: m.timezone });
-    } catch {
-      issues.push({
-        path: `maintenance[${i}].timezone`,
-        message: `unknown time zone ${JSON.stringify(m.timezone)}; use an IANA name such as "Europe/Paris"`,
-      });
-    }
-  });
-  return issues;
-}

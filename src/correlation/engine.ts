@@ -1,5 +1,5 @@
 import type { VigilEvent } from '../model/event.ts';
-import type { IncidentChange } from '../model/incident.ts';
+import type { Incident, IncidentChange } from '../model/incident.ts';
 import type { MetricPoint } from '../model/metric.ts';
 import type { StateStore } from './stateStore.ts';
 import { ruleOfKey } from './fieldPath.ts';
@@ -355,6 +355,20 @@ export class CorrelationEngine {
         : (this.store.read(key)?.value as unknown as IncidentRecord | undefined);
       if (rec) yield rec;
     }
+  }
+
+  /**
+   * A reader of incident changes: each call of the function it returns gives the incidents whose
+   * record changed since the previous call, by key, as stored (undefined: gone), whichever agent
+   * changed them. For an index that must not scan every record to stay current.
+   */
+  watchIncidents(): () => [string, Incident | undefined][] {
+    const changes = this.store.watchRegisters('i:');
+    return () =>
+      [...changes.take()].map((k) => [
+        k.slice(2),
+        (this.store.read(k)?.value as unknown as IncidentRecord | undefined)?.incident,
+      ]);
   }
 
   /** The incident the store holds under this id, if any (a merged-away or forgotten id has none). */

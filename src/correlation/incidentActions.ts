@@ -31,6 +31,8 @@ export interface IncidentDesk extends SilenceDesk {
    * to scan and filter, whose event count may lag for rules that count their group's events.
    */
   incidents(): Iterable<Incident>;
+  /** What `CorrelationEngine.watchIncidents` gives: a reader of the incidents changed since it last read. */
+  watchIncidents?(): () => [string, Incident | undefined][];
   /** The incident on this key as it stands (counts brought up to date). */
   current(key: string): Incident | undefined;
   incident(id: string): Incident | undefined;

@@ -1,5 +1,6 @@
 import type { StateStore, StateValue } from './stateStore.ts';
 import { matcherOf, type LabelMatcher } from './labelMatchers.ts';
+import { knownTimeZone, WEEKDAYS, type Recurrence } from './recurrence.ts';
 
 /** One matcher as Alertmanager's API v2 writes it. */
 export interface SilenceMatcher {
@@ -21,6 +22,34 @@ export interface SilenceRecord {
   /** The tenant whose incidents it silences; '' for a caller without one (every tenant's). */
   tenant: string;
   updatedAtMs: number;
+  /**
+   * A maintenance window: between startsAt and endsAt it silences only while one of its weekly
+   * windows is on. Absent: a plain silence, on throughout.
+   */
+  recurrence?: StoredRecurrence;
+}
+
+/** A recurrence as it is stored and shown: local days, times of day and zone. */
+export interface StoredRecurrence {
+  /** `mon` … `sun`: the local days a window starts on. */
+  days: string[];
+  /** `HH:MM`, local. */
+  start: string;
+  /** `HH:MM`, local; not after `start`: the next day's. */
+  end: string;
+  /** IANA zone. */
+  timezone: string;
+}
+
+const minuteOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+
+/** The recurrence as the suppressor applies it, or what is wrong with it. */
+export function compileRecurrence(r: StoredRecurrence): Recurrence | string {
+  if (!knownTimeZone(r.timezone))
+    return `unknown time zone ${JSON.stringify(r.timezone)}; use an IANA name such as "Europe/Paris"`;
+  const days = r.days.map((d) => WEEKDAYS.indexOf(d as (typeof WEEKDAYS)[number]));
+  if (days.length === 0 || days.includes(-1)) return `days must name at least one of ${WEEKDAYS.join(', ')}`;
+  return { days: new Set(days), startMinute: minuteOf(r.start), endMinute: minuteOf(r.end), timezone: r.timezone };
 }
 
 export type SilenceState = 'pending' | 'active' | 'expired';
@@ -32,6 +61,8 @@ export interface ActiveSilence {
   matchers: LabelMatcher[];
   startsAtMs: number;
   endsAtMs: number;
+  /** A maintenance window's: it silences only while a window is on. */
+  recurrence?: Recurrence;
 }
 
 /** How long an expired silence stays listed (as Alertmanager's default `data.retention`, 120h). */
@@ -99,8 +130,16 @@ export class SilenceBook {
     for (const s of this.list()) {
       if (silenceState(s, nowMs) === 'expired') continue;
       const matchers = compileSilenceMatchers(s.matchers);
-      if (typeof matchers !== 'string')
-        live.push({ id: s.id, tenant: s.tenant, matchers, startsAtMs: s.startsAtMs, endsAtMs: s.endsAtMs });
+      const recurrence = s.recurrence && compileRecurrence(s.recurrence);
+      if (typeof matchers !== 'string' && typeof recurrence !== 'string')
+        live.push({
+          id: s.id,
+          tenant: s.tenant,
+          matchers,
+          startsAtMs: s.startsAtMs,
+          endsAtMs: s.endsAtMs,
+          ...(recurrence ? { recurrence } : {}),
+        });
     }
     this.compiled = live;
   }

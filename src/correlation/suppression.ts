@@ -1,5 +1,6 @@
 import type { IncidentRecord } from './incidentBook.ts';
 import { matchesAll, type LabelMatcher } from './labelMatchers.ts';
+import { recurrenceActive } from './recurrence.ts';
 import type { ActiveSilence } from './silences.ts';
 
 export interface InhibitRule {
@@ -33,8 +34,6 @@ export interface SuppressionConfig {
   maintenance: MaintenanceWindow[];
 }
 
-const DAY_MS = 86_400_000;
-
 /** The labels matchers see: the group labels plus `rule` and `severity` (lower case). */
 export function matchLabels(rec: IncidentRecord): Record<string, string> {
   const inc = rec.incident;
@@ -53,35 +52,9 @@ function tupleOf(labels: Record<string, string>, equal: string[]): string {
   return t;
 }
 
-/** Offset of `timezone` from UTC at `atMs`, in ms. */
-function zoneOffsetMs(timezone: string, atMs: number): number {
-  if (timezone === 'UTC') return 0;
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone: timezone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  }).formatToParts(atMs);
-  const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
-  return (
-    Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) -
-    Math.floor(atMs / 1000) * 1000
-  );
-}
-
-/** Whether a recurring window is on at `nowMs` (the zone's offset at `nowMs` is used throughout). */
+/** Whether a recurring window is on at `nowMs` (local times on days that change clocks as `recurrence.ts` reads them). */
 export function maintenanceActive(w: MaintenanceWindow, nowMs: number): boolean {
-  const local = nowMs + zoneOffsetMs(w.timezone, nowMs);
-  const today = Math.floor(local / DAY_MS) * DAY_MS;
-  for (let k = 0; k <= Math.ceil(w.durationMs / DAY_MS); k++) {
-    const start = today - k * DAY_MS + w.startMinute * 60_000;
-    if (w.days.has(new Date(start).getUTCDay()) && local >= start && local < start + w.durationMs) return true;
-  }
-  return false;
+  return recurrenceActive(w, nowMs);
 }
 
 /**
@@ -155,9 +128,10 @@ export class Suppressor {
           nowMs >= s.startsAtMs &&
           nowMs < s.endsAtMs &&
           (s.tenant === '' || s.tenant === tenant) &&
-          matchesAll(s.matchers, fields)
+          matchesAll(s.matchers, fields) &&
+          (!s.recurrence || recurrenceActive(s.recurrence, nowMs))
         )
-          return `silence:${s.id}`;
+          return s.recurrence ? `maintenance:${s.id}` : `silence:${s.id}`;
       }
     }
     for (const w of this.config.maintenance) {

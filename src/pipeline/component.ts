@@ -44,10 +44,18 @@ export interface Exporter extends Component {
   consumeTraces?(batch: SignalItem['traces'][]): Promise<void>;
   consumeIncidents?(batch: SignalItem['incidents'][]): Promise<void>;
   /** A ticket exporter's ticket for this incident, when it made one: the operators' API links it. */
-  ticketOf?(incident: { key: string; id: string }): Promise<TicketLink | undefined>;
+  ticketOf?(incident: { key: string; id: string; mergedIds?: string[] }): Promise<TicketLink | undefined>;
   /** A storage exporter's reads of the events and incident changes it stored, for the operators' API. */
   eventStore?(): EventStore;
 }
+
+/** The method of an exporter that takes each signal. */
+export const CONSUME_METHOD = {
+  logs: 'consumeLogs',
+  metrics: 'consumeMetrics',
+  traces: 'consumeTraces',
+  incidents: 'consumeIncidents',
+} as const satisfies Record<Signal, keyof Exporter>;
 
 /** A ticket (or notification) made for an incident, as the API shows it. */
 export interface TicketLink {

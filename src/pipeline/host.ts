@@ -3,7 +3,7 @@ import type { Endpoint } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
-import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+import type { TlsServerConfig } from '../config/tls.ts';
 import type { ReceiveBuffers } from './receiveBuffers.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { RoutingTree } from '../exporters/tickets/routingTree.ts';

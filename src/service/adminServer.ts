@@ -1,6 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Endpoint } from '../config/schema.ts';
+import { guardHosts } from '../receivers/http/allowedHosts.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { RateLimitedWarn } from '../telemetry/rateLimitedLog.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import type { ReadinessReport } from './readiness.ts';
 
@@ -14,9 +16,21 @@ export class AdminServer {
   readonly server: FastifyInstance;
   private readonly endpoint: Endpoint;
 
-  constructor(endpoint: Endpoint, metrics: SelfMetrics, readiness: () => ReadinessReport) {
-    this.endpoint = endpoint;
+  constructor(
+    listen: { endpoint: Endpoint; allowed_hosts?: string[] | undefined },
+    metrics: SelfMetrics,
+    readiness: () => ReadinessReport,
+    logger?: Logger,
+  ) {
+    this.endpoint = listen.endpoint;
     this.server = Fastify({ logger: false });
+    guardHosts(this.server, {
+      allowed: listen.allowed_hosts,
+      endpoint: listen.endpoint,
+      listener: 'admin',
+      registry: metrics.registry,
+      ...(logger ? { warn: new RateLimitedWarn(logger) } : {}),
+    });
     this.server.get('/metrics', async (_req, reply) => {
       reply.type(metrics.registry.contentType);
       return metrics.metrics();

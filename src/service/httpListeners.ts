@@ -5,8 +5,11 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Endpoint } from '../config/schema.ts';
 import { ShuttingDownError, VigilError } from '../errors.ts';
 import { httpAnswerFor, sendJsonError } from '../receivers/http/respond.ts';
+import type { Registry } from 'prom-client';
+import { guardHosts } from '../receivers/http/allowedHosts.ts';
 import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
-import { hardenTlsServer, loadTlsOptions, type TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+import type { TlsServerConfig } from '../config/tls.ts';
+import { hardenTlsServer, loadTlsOptions } from '../receivers/http/tlsConfig.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { RateLimitedWarn } from '../telemetry/rateLimitedLog.ts';
 
@@ -67,9 +70,11 @@ export class HttpListeners {
   private readonly entries = new Map<string, Entry>();
   private closing = false;
   private readonly warn: RateLimitedWarn | undefined;
+  private readonly registry: Registry | undefined;
 
-  constructor(logger?: Logger) {
+  constructor(logger?: Logger, registry?: Registry) {
     this.warn = logger ? new RateLimitedWarn(logger) : undefined;
+    this.registry = registry;
   }
 
   get(endpoint: Endpoint, tls?: TlsServerConfig, limits: HttpServerLimits = DEFAULT_LIMITS): FastifyInstance {
@@ -85,7 +90,7 @@ export class HttpListeners {
       if (JSON.stringify(existing.limits) !== JSON.stringify(limits)) {
         throw new VigilError(
           'VIGIL_LISTENER_CONFLICT',
-          `two receivers share ${key} with different read_timeout, read_header_timeout, idle_timeout or max_connections; give them the same values or different ports`,
+          `two receivers share ${key} with different read_timeout, read_header_timeout, idle_timeout, max_connections or allowed_hosts; give them the same values or different ports`,
         );
       }
       return existing.server;
@@ -98,6 +103,13 @@ export class HttpListeners {
       // Fastify's own closing answer has no Retry-After; the hook below gives Vigil's.
       return503OnClosing: false,
     }) as unknown as FastifyInstance;
+    guardHosts(server, {
+      allowed: limits.allowed_hosts,
+      endpoint,
+      listener: key,
+      ...(this.registry ? { registry: this.registry } : {}),
+      ...(this.warn ? { warn: this.warn } : {}),
+    });
     // A request that arrives on a keep-alive connection while shutting down is told when to
     // retry (and that the connection closes), so SDKs retry elsewhere instead of giving up.
     server.addHook('onRequest', async (_req, reply) => {

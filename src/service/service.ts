@@ -4,8 +4,8 @@ import { ApiServer } from '../api/server.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
 import type { Incident } from '../model/incident.ts';
 import type { Endpoint } from '../config/schema.ts';
-import type { FactoryRegistry } from '../config/load.ts';
-import type { VigilConfig } from '../config/vigilConfig.ts';
+import type { FactoryRegistry } from './config/load.ts';
+import type { VigilConfig } from './config/vigilConfig.ts';
 import {
   componentType,
   type TicketLink,
@@ -19,7 +19,8 @@ import {
   type ReceiverFactory,
   type ExporterFactory,
 } from '../pipeline/component.ts';
-import type { Extension } from '../pipeline/component.ts';
+import { createExporter } from '../exporters/helper/telemetry.ts';
+import { CONSUME_METHOD, type Extension } from '../pipeline/component.ts';
 import type { Authenticator } from '../extensions/auth/principal.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Host } from '../pipeline/host.ts';
@@ -28,7 +29,7 @@ import { MemoryGuard } from '../pipeline/memoryGuard.ts';
 import { FanOut, Pipeline, type PipelineSink } from '../pipeline/pipeline.ts';
 import { SIGNALS, type Consumer, type Consumers, type Signal, type SignalItem } from '../pipeline/signals.ts';
 import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
-import type { TlsServerConfig } from '../receivers/http/tlsConfig.ts';
+import type { TlsServerConfig } from '../config/tls.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { AdminServer } from './adminServer.ts';
@@ -41,13 +42,6 @@ export interface ServiceOptions {
   registry: FactoryRegistry;
   logger?: Logger;
 }
-
-const CONSUME_METHOD = {
-  logs: 'consumeLogs',
-  metrics: 'consumeMetrics',
-  traces: 'consumeTraces',
-  incidents: 'consumeIncidents',
-} as const satisfies Record<Signal, keyof Exporter>;
 
 /**
  * The running graph: builds every component from config, wires `service.pipelines` through
@@ -90,7 +84,7 @@ export class VigilService {
     this.dataDir = opts.dataDir;
     this.logger = opts.logger ?? createLogger(config.service.telemetry.logs.level);
     this.memory = new MemoryGuard(config.service.memory_limiter, this.metrics, this.logger);
-    this.listeners = new HttpListeners(this.logger);
+    this.listeners = new HttpListeners(this.logger, this.metrics.registry);
     const { failing_after, check_interval } = config.service.telemetry.health;
     this.healthSettings = { failingAfterMs: failing_after, checkIntervalMs: check_interval };
     registerHealthGauge(this.metrics.registry, () => this.componentHealth());
@@ -175,7 +169,7 @@ export class VigilService {
         continue;
       }
       const factory = this.registry.exporters.find((f) => f.type === c.type) as ExporterFactory;
-      this.exporters.set(id, factory.create(this.settings(id), c.config));
+      this.exporters.set(id, createExporter(factory, this.settings(id), c.config));
     }
     for (const id of Object.keys(config.connectors)) {
       if (!graph.feeders.has(id))
@@ -252,7 +246,7 @@ export class VigilService {
 
     this.memory.start();
     await this.listeners.listenAll();
-    this.admin = new AdminServer(config.service.telemetry.metrics.endpoint, this.metrics, () => this.readiness());
+    this.admin = new AdminServer(config.service.telemetry.metrics, this.metrics, () => this.readiness(), this.logger);
     await this.admin.start(this.logger);
     if (config.api) {
       const authenticator = config.api.auth ? host.authenticator(config.api.auth.authenticator) : undefined;
@@ -264,6 +258,7 @@ export class VigilService {
         replayer: () => this.ruleReplayer(),
         authenticator,
         logger: this.logger.child({ component: 'api' }),
+        registry: this.metrics.registry,
       });
       await this.api.start(this.logger);
     }

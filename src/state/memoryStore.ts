@@ -109,6 +109,8 @@ export class MemoryStateStore implements StateStore {
   private readonly joins = new Map<string, RegisterJoin>();
   /** Kind tag → who hears of counters another agent changed. */
   private readonly countWatchers = new Map<string, (key: string) => void>();
+  /** Kind tag → the keys each reader of `watchRegisters` has yet to take. */
+  private readonly registerWatchers = new Map<string, Set<string>[]>();
 
   constructor(writer = 'local') {
     this.writer = writer;
@@ -344,9 +346,33 @@ export class MemoryStateStore implements StateStore {
     keys.add(key);
   }
 
+  watchRegisters(tag: string): { take(): Set<string> } {
+    let noted = new Set<string>();
+    let readers = this.registerWatchers.get(tag);
+    if (!readers) this.registerWatchers.set(tag, (readers = []));
+    readers.push(noted);
+    const all = readers;
+    return {
+      take: () => {
+        const taken = noted;
+        noted = new Set();
+        all[all.indexOf(taken)] = noted;
+        return taken;
+      },
+    };
+  }
+
+  private noteChange(key: string): void {
+    if (this.registerWatchers.size === 0) return;
+    const tag = tagOf(key);
+    const readers = tag === undefined ? undefined : this.registerWatchers.get(tag);
+    if (readers) for (const noted of readers) noted.add(key);
+  }
+
   private put(key: string, entry: Entry): void {
     const previous = this.entries.get(key);
     this.entries.set(key, entry);
+    if (entry.kind === 'register') this.noteChange(key);
     // A rewrite that does not bring the due time forward keeps the filing it has: refiling every
     // write of a busy register would leave a stale filing per second until its old due time.
     const due = dueOf(entry);
@@ -364,6 +390,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   private forget(key: string): void {
+    if (this.entries.get(key)?.kind === 'register') this.noteChange(key);
     this.entries.delete(key);
     const tag = tagOf(key);
     if (tag === undefined) return;

@@ -1,21 +1,15 @@
-import { bool, duration, list, literalUnion, obj, optional, refine, str, url, type Infer } from '../config/schema.ts';
+import { duration, list, literalUnion, obj, optional, refine, str, url, type Infer } from '../config/schema.ts';
+import { insecureSkipVerify, tlsClientFiles } from '../config/tls.ts';
 
 const hostPort = /^(?:\[[^\]]+\]|[^:\s]+):\d{1,5}$/;
 
 const redisTlsSchema = obj(
   {
-    ca_file: optional(
-      str({ doc: 'PEM CA bundle that signed the Redis server certificate; the system CAs when omitted.' }),
-    ),
-    cert_file: optional(str({ doc: 'PEM client certificate, for servers that require mutual TLS.' })),
-    key_file: optional(str({ doc: 'PEM private key of `cert_file`.' })),
+    ...tlsClientFiles,
     server_name: optional(
       str({ doc: 'Name checked against the server certificate when it differs from the host connected to.' }),
     ),
-    insecure_skip_verify: bool({
-      default: false,
-      doc: 'Accept any server certificate. For tests only: it allows a man in the middle.',
-    }),
+    insecure_skip_verify: insecureSkipVerify('it allows a man in the middle'),
   },
   { doc: 'TLS to Redis (also implied by a `rediss://` url).' },
 );
@@ -89,6 +83,7 @@ export const redisStateSchema = refine(
     c.sentinel && c.cluster
       ? { path: 'cluster', message: 'cannot be set together with sentinel; choose one topology' }
       : undefined,
+  '`sentinel` and `cluster` exclude each other.',
 );
 
 export type RedisStateConfig = Infer<typeof redisStateSchema>;

@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisStateConfig } from './redisConfig.ts';
-import { APPLY_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_RELEASE_SCRIPT, LEASE_RENEW_SCRIPT } from './redisScripts.ts';
+import {
+  APPLY_SCRIPT,
+  LEASE_ACQUIRE_SCRIPT,
+  LEASE_RELEASE_SCRIPT,
+  LEASE_RENEW_SCRIPT,
+  TICKET_MERGE_SCRIPT,
+} from './redisScripts.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -107,6 +113,7 @@ const SCRIPTS = {
   vigilLeaseAcquire: LEASE_ACQUIRE_SCRIPT,
   vigilLeaseRenew: LEASE_RENEW_SCRIPT,
   vigilLeaseRelease: LEASE_RELEASE_SCRIPT,
+  vigilTicketMerge: TICKET_MERGE_SCRIPT,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

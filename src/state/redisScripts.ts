@@ -267,3 +267,26 @@ if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[
 end
 return 0
 `;
+
+/**
+ * KEYS[1] a ticket record hash. ARGV[1] the id of an incident that merged into ARGV[2]. A record
+ * of ARGV[1] becomes ARGV[2]'s, keeping its ticket and state; a record of ARGV[2] learns the
+ * merged id. In one step, so a store by another agent between a read and a write cannot be lost.
+ * Returns 1 when the record changed.
+ */
+export const TICKET_MERGE_SCRIPT = `
+local id = redis.call('HGET', KEYS[1], 'incidentId')
+if id ~= ARGV[1] and id ~= ARGV[2] then return 0 end
+local ids, seen = {}, {}
+for m in string.gmatch(redis.call('HGET', KEYS[1], 'mergedIds') or '', '[^,]+') do
+  if m ~= ARGV[2] and not seen[m] then
+    seen[m] = true
+    ids[#ids + 1] = m
+  end
+end
+if id == ARGV[2] and seen[ARGV[1]] then return 0 end
+if not seen[ARGV[1]] then ids[#ids + 1] = ARGV[1] end
+table.sort(ids)
+redis.call('HSET', KEYS[1], 'incidentId', ARGV[2], 'mergedIds', table.concat(ids, ','))
+return 1
+`;

@@ -121,6 +121,10 @@ export class RedisStateStore implements StateStore {
   private nodeLost = false;
   /** The last flush failed: some writes are known not to have reached Redis. */
   private flushFailing = false;
+  /** A reconciliation begun since the connection last came up has completed (see `reconciled`). */
+  private reconciledSinceReady = false;
+  /** Counts the connection's comings up: a reconciliation begun before the last one counts for nothing. */
+  private readyCount = 0;
 
   constructor(opts: RedisStateStoreOptions) {
     this.writer = opts.writer;
@@ -149,12 +153,15 @@ export class RedisStateStore implements StateStore {
       if (connectedOnce) this.logger.info('redis reachable again: merging local state back');
       else this.logger.info({ prefix: this.redisKeys.prefix }, 'connected to redis: sharing correlation state');
       connectedOnce = true;
+      this.readyCount++;
+      this.reconciledSinceReady = false;
       this.wasDown = false;
       this.downSince = undefined;
       this.metrics?.degraded.set(0);
       void this.resync();
     });
     this.client.on('close', () => {
+      this.reconciledSinceReady = false;
       if (!this.wasDown && !this.closed)
         this.logger.warn('redis unreachable: correlating on local state until it is back');
       this.wasDown = true;
@@ -254,6 +261,15 @@ export class RedisStateStore implements StateStore {
     return this.connected && !this.flushFailing;
   }
 
+  /**
+   * Whether this agent's view has met the shared state since it last (re)connected: its own
+   * writes from the time apart are in Redis, and everything Redis holds is in its view. Until
+   * then, incidents it opened alone may have twins it has not heard of.
+   */
+  get reconciled(): boolean {
+    return this.connected && this.reconciledSinceReady;
+  }
+
   /** Wall-clock ms since when Redis has been out of reach; undefined while connected. */
   get unreachableSince(): number | undefined {
     return this.connected ? undefined : this.downSince;
@@ -307,6 +323,10 @@ export class RedisStateStore implements StateStore {
 
   keys(prefix: string): IterableIterator<string> {
     return this.local.keys(prefix);
+  }
+
+  watchRegisters(tag: string): { take(): Set<string> } {
+    return this.local.watchRegisters(tag);
   }
 
   sweep(nowMs: number): number {
@@ -657,7 +677,9 @@ export class RedisStateStore implements StateStore {
       for (let attempt = 0; ; attempt++) {
         this.resyncAgain = false;
         try {
+          const since = this.readyCount;
           await this.reconcile();
+          if (since === this.readyCount && this.connected) this.reconciledSinceReady = true;
           this.nodeLost = false;
           this.metrics?.resyncs.inc();
         } catch (err) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from '../exporters/tickets/ledger.ts';
-import type { RedisClient } from './redisConnection.ts';
+import { runScript, type RedisClient } from './redisConnection.ts';
 import type { RedisKeys } from './redisKeys.ts';
 import { RedisLease } from './redisLease.ts';
 
@@ -71,7 +71,9 @@ export class RedisTicketLedger implements TicketLedger {
   async get(key: string): Promise<TicketRecord | undefined> {
     const h = await reaching('reading a ticket', () => this.client.hgetall(this.keys.ticketKeys(key)[2]));
     if (h.ref === undefined) return undefined;
-    return { ref: h.ref, incidentId: h.incidentId ?? '', resolved: h.resolved === '1' };
+    const rec: TicketRecord = { ref: h.ref, incidentId: h.incidentId ?? '', resolved: h.resolved === '1' };
+    if (h.mergedIds) rec.mergedIds = h.mergedIds.split(',');
+    return rec;
   }
 
   async claim(key: string): Promise<boolean> {
@@ -95,7 +97,12 @@ export class RedisTicketLedger implements TicketLedger {
     const replies = await reaching('storing a ticket', () =>
       this.client
         .multi()
-        .hset(recordKey, 'ref', record.ref, 'incidentId', record.incidentId, 'resolved', record.resolved ? '1' : '0')
+        .hset(recordKey, {
+          ref: record.ref,
+          incidentId: record.incidentId,
+          resolved: record.resolved ? '1' : '0',
+          mergedIds: record.mergedIds?.join(',') ?? '',
+        })
         .pexpire(recordKey, this.recordTtlMs)
         .exec(),
     );
@@ -111,6 +118,12 @@ export class RedisTicketLedger implements TicketLedger {
     this.held.delete(key);
     clearInterval(h.timer);
     await reaching('releasing a claim', () => h.lease.release());
+  }
+
+  async merge(key: string, lost: string, into: string): Promise<void> {
+    await reaching('recording a merge', () =>
+      runScript(this.client, 'vigilTicketMerge', [this.keys.ticketKeys(key)[2]], [lost, into]),
+    );
   }
 
   async close(): Promise<void> {

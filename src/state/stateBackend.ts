@@ -204,11 +204,13 @@ class RedisBackend implements StateBackend {
    * notification, an absence opening) stays in its pending writes, out of sight of the agent
    * that takes the lease over once this term runs out, which would decide it again. Cut off
    * (Redis unreachable, or the cluster node of some rule down), the timers wait for the writes
-   * to land or for the next leader: late, never twice.
+   * to land or for the next leader: late, never twice. Back in reach, they also wait for this
+   * agent's reconciliation: before it, the agent's view lacks what others wrote meanwhile, and
+   * would notify (and so ticket) its own twin of an incident another agent already told of.
    */
   leads(): boolean {
     const leader = this.election.isLeader;
-    return leader && this.store.sharing;
+    return leader && this.store.sharing && this.store.reconciled;
   }
 
   backpressure(): Promise<void> | undefined {

@@ -13,8 +13,9 @@ export const vigilVersion = (
  */
 export class SelfMetrics {
   readonly registry = new Registry();
-  readonly receiverAccepted: Counter<'receiver' | 'signal'>;
-  readonly receiverRefused: Counter<'receiver' | 'signal'>;
+  /** `transport`: how the records came (grpc or http for OTLP, udp, tcp or tls for syslog, http for JSON, udp for SNMP traps). */
+  readonly receiverAccepted: Counter<'receiver' | 'signal' | 'transport'>;
+  readonly receiverRefused: Counter<'receiver' | 'signal' | 'transport'>;
   readonly receiverRejected: Counter<'receiver' | 'signal'>;
   readonly receiverRequests: Counter<'receiver' | 'outcome'>;
   readonly queueSize: Gauge<'pipeline'>;
@@ -45,13 +46,13 @@ export class SelfMetrics {
     this.receiverAccepted = new Counter({
       name: 'vigil_receiver_accepted_records_total',
       help: 'Records successfully pushed into the pipeline.',
-      labelNames: ['receiver', 'signal'],
+      labelNames: ['receiver', 'signal', 'transport'],
       registers: r,
     });
     this.receiverRefused = new Counter({
       name: 'vigil_receiver_refused_records_total',
       help: 'Records refused by the pipeline (back-pressure); the sender was told to retry.',
-      labelNames: ['receiver', 'signal'],
+      labelNames: ['receiver', 'signal', 'transport'],
       registers: r,
     });
     this.receiverRejected = new Counter({

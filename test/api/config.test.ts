@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../src/components.ts';
-import { parseConfig } from '../../src/config/load.ts';
+import { parseConfig } from '../../src/service/config/load.ts';
 
 const base = `
 receivers: { json: { endpoint: 127.0.0.1:0 } }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuleReplayer } from '../../src/api/dryRunRoutes.ts';
 import { registry } from '../../src/components.ts';
-import { parseConfig } from '../../src/config/load.ts';
+import { parseConfig } from '../../src/service/config/load.ts';
 import { replayAsDaemon } from '../../src/service/rulesReplay.ts';
 import { FakeAuthenticator, SpecChecker, startApi, type RunningApi } from './harness.ts';
 

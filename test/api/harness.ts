@@ -29,6 +29,7 @@ export function engineDesk(
     *incidents() {
       for (const rec of engine.eachIncident(false)) yield rec.incident;
     },
+    watchIncidents: () => engine.watchIncidents(),
     current: (key) => engine.book.get(key)?.incident,
     incident: (id) => engine.incidentById(id)?.incident,
     act: async (id, actor, action) => {

@@ -194,6 +194,33 @@ describe("operators' API: incidents", () => {
       id: silenceID,
       status: { state: 'expired' },
     });
+    // Maintenance windows: silences that recur (maintenance.test.ts tries them across clock changes).
+    const made = await checked(
+      'POST',
+      '/api/v1/maintenance-windows',
+      {},
+      {
+        as: 'op',
+        body: {
+          matchers: [{ name: 'asset', value: 'sw-9', isRegex: false }],
+          days: ['sun'],
+          start: '02:00',
+          end: '04:00',
+          timezone: 'Europe/Paris',
+        },
+      },
+    );
+    expect(made.status).toBe(201);
+    const windowId = (made.body as { id: string }).id;
+    expect((await checked('GET', '/api/v1/maintenance-windows', {}, { as: 'viewer' })).body).toMatchObject([
+      { id: windowId, status: 'active' },
+    ]);
+    expect((await checked('GET', '/api/v1/maintenance-windows/{id}', { id: windowId }, { as: 'viewer' })).status).toBe(
+      200,
+    );
+    expect(
+      (await checked('DELETE', '/api/v1/maintenance-windows/{id}', { id: windowId }, { as: 'op' })).body,
+    ).toMatchObject({ status: 'expired' });
     expect((await checked('GET', '/api/v2/status', {}, { as: 'viewer' })).body).toMatchObject({
       cluster: { status: 'disabled' },
       versionInfo: { version: expect.any(String) },
@@ -227,7 +254,9 @@ describe("operators' API: incidents", () => {
       world.spec
         .operations()
         .filter((o) => !o.path.startsWith('/api/v1/events') && o.path !== '/api/v1/rules/dry-run')
-        .map((o) => `${o.method} ${o.path} 200`)
+        .map(
+          (o) => `${o.method} ${o.path} ${o.path === '/api/v1/maintenance-windows' && o.method === 'post' ? 201 : 200}`,
+        )
         .filter((k) => !world.spec.seen.has(k)),
     ).toEqual([]);
   });
@@ -261,6 +290,8 @@ describe("operators' API: incidents", () => {
     const mutating = world.spec.operations().filter((o) => o.method !== 'get');
     expect(mutating.map((o) => o.path).sort()).toEqual([
       ...['acknowledge', 'assignee', 'comments', 'reopen', 'resolve'].map((p) => `${INCIDENT}/${p}`),
+      '/api/v1/maintenance-windows',
+      '/api/v1/maintenance-windows/{id}',
       '/api/v1/rules/dry-run',
       '/api/v2/silence/{silenceID}',
       '/api/v2/silences',

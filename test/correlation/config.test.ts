@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../src/components.ts';
-import { parseConfig } from '../../src/config/load.ts';
+import { parseConfig } from '../../src/service/config/load.ts';
 import { ConfigError } from '../../src/errors.ts';
 
 const pipelines = `
@@ -86,9 +86,9 @@ ${badRules}  silences:
 `);
     expect(second).toEqual(
       expect.arrayContaining([
-        'correlation.defaults.reopen_window: must be at most 1d (resolved incidents are kept a day)',
+        'correlation.defaults.reopen_window: must be at most 1d, got 2d',
         'correlation.silences[0].starts_at: must be an RFC 3339 time such as "2026-11-23T02:00:00Z", got "tomorrow"',
-        'correlation.maintenance[0].timezone: unknown time zone "Mars/Olympus"; use an IANA name such as "Europe/Paris"',
+        'correlation.maintenance[0].timezone: unknown time zone "Mars/Olympus"; use an IANA name such as Europe/Paris',
       ]),
     );
     const third = issues(`${pipelines}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../src/components.ts';
-import { loadConfigFile } from '../../src/config/load.ts';
+import { loadConfigFile } from '../../src/service/config/load.ts';
 import { replay } from '../../src/connectors/correlation/replay.ts';
 import { EPHEMERAL_PORTS } from '../support/daemon.ts';
 

@@ -88,7 +88,7 @@ describe('hostile HTTP senders', () => {
     for (let i = 0; i < 20; i++) {
       const c = await rawClient(port);
       c.socket.write(
-        `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{"body":"`,
+        `POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{"body":"`,
       );
       stalled.push(c);
     }
@@ -112,7 +112,7 @@ describe('hostile HTTP senders', () => {
     for (let i = 0; i < 40; i++) {
       const c = await rawClient(port);
       c.socket.write(
-        `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n`,
+        `POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n`,
       );
       c.socket.write(chunk);
       clients.push(c);
@@ -155,7 +155,7 @@ describe('hostile HTTP senders', () => {
     for (let i = 0; i < 8; i++) {
       const c = await rawClient(port);
       c.socket.write(
-        'POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n',
+        'POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n',
       );
       c.socket.write(`${body.length.toString(16)}\r\n`);
       c.socket.write(body);

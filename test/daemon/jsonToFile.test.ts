@@ -172,7 +172,9 @@ describe('vigil run: JSON events to the file exporter', () => {
     });
 
     const text = await (await fetch(daemon.adminUrl('/metrics'))).text();
-    expect(text).toMatch(/^vigil_receiver_accepted_records_total\{receiver="json",signal="logs"\} 1$/m);
+    expect(text).toMatch(
+      /^vigil_receiver_accepted_records_total\{receiver="json",signal="logs",transport="http"\} 1$/m,
+    );
     expect(text).toMatch(/^vigil_receiver_rejected_records_total\{receiver="json",signal="logs"\} 1$/m);
     expect(text).toMatch(/^vigil_exporter_sent_records_total\{exporter="file\/events",signal="logs"\} 1$/m);
     expect(text).toMatch(/^vigil_pipeline_queue_capacity\{pipeline="logs"\} 20000$/m);

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Schema } from '../../src/config/schema.ts';
+import { glpiExporterSchema } from '../../src/exporters/glpi/config.ts';
 import type { Timers } from '../../src/exporters/tickets/delivery.ts';
 import {
   IncidentExporter,
@@ -13,6 +14,7 @@ import type { Incident, IncidentChange, IncidentChangeKind } from '../../src/mod
 import type { CreateSettings } from '../../src/pipeline/component.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
+import { FakeGlpi } from '../support/fakes/glpi.ts';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 
@@ -106,4 +108,17 @@ export async function startIncidentExporter(
   };
   cleanup.push(stop);
   return { exp, stop, dataDir: settings.dataDir };
+}
+
+/** A listening FakeGlpi and a GLPI exporter config for it (the fake's tokens, `extra` on top); closed by `cleanup`. */
+export async function fakeGlpiExporter(cleanup: (() => Promise<void>)[], extra: Record<string, unknown> = {}) {
+  const glpi = await new FakeGlpi().listen();
+  cleanup.push(() => glpi.close());
+  const config = parseWith(glpiExporterSchema, {
+    url: glpi.apiUrl,
+    app_token: 'app-token-1',
+    user_token: 'user-token-1',
+    ...extra,
+  });
+  return { glpi, config };
 }

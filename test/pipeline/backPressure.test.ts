@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { registry } from '../../src/components.ts';
-import { parseConfig } from '../../src/config/load.ts';
+import { parseConfig } from '../../src/service/config/load.ts';
 import { obj } from '../../src/config/schema.ts';
 import type { ExporterFactory } from '../../src/pipeline/component.ts';
 import { VigilService } from '../../src/service/service.ts';
@@ -73,7 +73,7 @@ service:
     expect(refused.headers.get('retry-after')).toBe('1');
     expect(await refused.json()).toMatchObject({ code: 'VIGIL_QUEUE_FULL' });
     const metrics = await service.metrics.metrics();
-    expect(metrics).toMatch(/vigil_receiver_refused_records_total\{receiver="json",signal="logs"\} 6/);
+    expect(metrics).toMatch(/vigil_receiver_refused_records_total\{receiver="json",signal="logs",transport="http"\} 6/);
 
     // Larger than the whole queue: refused for good (no Retry-After), even into an empty queue.
     const tooBig = await send(11);

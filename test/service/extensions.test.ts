@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../src/components.ts';
-import { parseConfig } from '../../src/config/load.ts';
+import { parseConfig } from '../../src/service/config/load.ts';
 import { obj } from '../../src/config/schema.ts';
 import type { ExporterFactory, ExtensionFactory } from '../../src/pipeline/component.ts';
 import { VigilService } from '../../src/service/service.ts';

@@ -26,7 +26,7 @@ describe('HttpListeners during shutdown', () => {
     sock.on('data', (d: Buffer) => (answer += d.toString()));
     const closed = new Promise<void>((r) => sock.on('close', () => r()));
     const request =
-      'POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}';
+      'POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}';
     sock.write(request);
     await waitFor(() => handled === 1, 'the first request to reach its handler');
 

@@ -4,7 +4,7 @@ import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/d
 import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { mulberry32 } from '../support/seededRandom.ts';
-import { allChanges, send } from './redisAgents.ts';
+import { allChanges, metric, metricsOf, send } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
 /**
@@ -171,6 +171,31 @@ function notified(changes: IncidentChange[]): string[] {
     .sort();
 }
 
+/**
+ * Links whose transitions reach different agents are compared whole only when each transition
+ * reached an agent that had heard of the one before: what the system promises (see the README's
+ * "Limits" of shared correlation state). Closer than the shared state's lag (on a loaded machine,
+ * more than the stream's 1.5 s), an agent acts on a member's stale state, and says so: it ignores
+ * an up for want of the down another agent saw, or a transition older than the state it knows,
+ * and an incident is resolved or reopened on another agent's word.
+ */
+async function linkEventsIgnored(d: RunningDaemon): Promise<number> {
+  let n = 0;
+  for (const m of (await metricsOf(d)).matchAll(/^vigil_correlation_ignored_events_total\{([^}]*)\} (\d+)/gm))
+    if (m[1]!.includes('rule="link"') && !m[1]!.includes('reason="max_open_incidents"')) n += Number(m[2]);
+  return n;
+}
+
+const raceTold = (c: IncidentChange) =>
+  c.incident.key.startsWith('link{') && /seen by another agent|had not heard of the resolution/.test(c.reason);
+
+/** Each link's latest incident by opening time: open or resolved, the member's state by event time. */
+function linkStates(told: Story[]): string[] {
+  const last = new Map<string, Story>();
+  for (const s of told) if (s.key.startsWith('link{')) last.set(s.key, s);
+  return [...last.values()].map((s) => `${s.key} ${s.status}`);
+}
+
 describe('three agents sharing Redis and one agent alone, fed the same stream', () => {
   let redis: RedisServer;
   beforeAll(async () => {
@@ -184,7 +209,7 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
     agents: number,
     glpi: FakeGlpi,
     fault?: (offsetMs: number) => Promise<void>,
-  ): Promise<{ changes: IncidentChange[]; base: number; events: number }> {
+  ): Promise<{ changes: IncidentChange[]; base: number; events: number; linkIgnored: number }> {
     const state =
       agents === 1
         ? '  state: { store: memory }'
@@ -230,7 +255,12 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
         'agents to settle',
         30_000,
       );
-      return { changes: changesOf(), base, events: events.length };
+      // The same input for both runs is the premise: an agent that took an event later than
+      // allowed_lateness dropped it (the machine did not keep up with the real-time stream).
+      const dropped = await Promise.all(ds.map((d) => metric(d, 'vigil_correlation_dropped_events_total')));
+      expect(dropped, 'events dropped as later than allowed_lateness, per agent').toEqual(ds.map(() => 0));
+      const ignored = await Promise.all(ds.map(linkEventsIgnored));
+      return { changes: changesOf(), base, events: events.length, linkIgnored: ignored.reduce((x, y) => x + y, 0) };
     } finally {
       await Promise.all(ds.map((d) => d.stop()));
     }
@@ -243,8 +273,19 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
       const one = await run(1, glpiOne);
       const three = await run(3, glpiThree);
       expect(one.events).toBeGreaterThan(5000);
-      const a = stories(one.changes, one.base);
-      const b = stories(three.changes, three.base);
+      // The stream itself has ups without a down (sw-flap's last): only more of them, or an
+      // incident settled on another agent's word, tell of a race.
+      expect(one.changes.filter(raceTold)).toEqual([]);
+      const raced = three.linkIgnored !== one.linkIgnored || three.changes.some(raceTold);
+      // Links raced past the shared state: each ends in the state its latest event says; the
+      // number and counts of their incidents are compared only when no transition raced.
+      const whole = (s: { key: string }) => !raced || !s.key.startsWith('link{');
+      if (raced) {
+        console.warn('link transitions outran the shared state: links compared by their state only');
+        expect(linkStates(stories(three.changes, three.base))).toEqual(linkStates(stories(one.changes, one.base)));
+      }
+      const a = stories(one.changes, one.base).filter(whole);
+      const b = stories(three.changes, three.base).filter(whole);
       expect(b.map((s) => `${s.key} ${s.status} ${s.count}`)).toEqual(a.map((s) => `${s.key} ${s.status} ${s.count}`));
       for (let i = 0; i < a.length; i++) {
         expect(Math.abs(b[i]!.openedAt - a[i]!.openedAt), `${a[i]!.key} opened`).toBeLessThanOrEqual(TIME_TOLERANCE_MS);
@@ -252,8 +293,11 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
           TIME_TOLERANCE_MS,
         );
       }
-      expect(notified(three.changes)).toEqual(notified(one.changes));
-      expect(glpiThree.count('POST', 'Ticket')).toBe(glpiOne.count('POST', 'Ticket'));
+      const notifiedWhole = (changes: IncidentChange[]) => notified(changes.filter((c) => whole(c.incident)));
+      expect(notifiedWhole(three.changes)).toEqual(notifiedWhole(one.changes));
+      const tickets = (g: FakeGlpi) =>
+        [...g.tickets.values()].filter((t) => !raced || !JSON.stringify(t).includes('link{')).length;
+      expect(tickets(glpiThree)).toBe(tickets(glpiOne));
       expect(glpiOne.count('POST', 'Ticket')).toBe(
         new Set(one.changes.filter((c) => c.notify).map((c) => c.incident.id)).size,
       );

@@ -68,6 +68,31 @@ describe('RedisTicketLedger', () => {
     expect(await a!.claim('svc-y')).toBe(true);
   });
 
+  it("hands a merged incident's ticket to the incident it merged into, keeping its state, whoever stores meanwhile", async () => {
+    const {
+      ledgers: [a, b],
+    } = await agents(2);
+    await a!.put('svc-m', { ref: 'G-1', incidentId: 'twin-a', resolved: false });
+    await b!.merge('svc-m', 'twin-a', 'twin-b');
+    expect(await a!.get('svc-m')).toEqual({ ref: 'G-1', incidentId: 'twin-b', resolved: false, mergedIds: ['twin-a'] });
+    // The record of the incident merged into learns each id once; another incident's record stays as it is.
+    await a!.merge('svc-m', 'twin-a', 'twin-b');
+    await a!.merge('svc-m', 'twin-c', 'twin-b');
+    await a!.merge('svc-m', 'other', 'elsewhere');
+    expect(await b!.get('svc-m')).toEqual({
+      ref: 'G-1',
+      incidentId: 'twin-b',
+      resolved: false,
+      mergedIds: ['twin-a', 'twin-c'],
+    });
+    // A resolution stored by another agent is kept by a later merge; a key without a record gets none.
+    await b!.put('svc-m', { ref: 'G-1', incidentId: 'twin-b', resolved: true, mergedIds: ['twin-a', 'twin-c'] });
+    await a!.merge('svc-m', 'twin-d', 'twin-b');
+    expect(await a!.get('svc-m')).toMatchObject({ resolved: true, mergedIds: ['twin-a', 'twin-c', 'twin-d'] });
+    await a!.merge('svc-none', 'twin-a', 'twin-b');
+    expect(await a!.get('svc-none')).toBeUndefined();
+  });
+
   it('keeps a claim alive while its holder works, and frees it when the holder dies', async () => {
     const ttl = 600;
     const {
@@ -108,6 +133,7 @@ describe('RedisTicketLedger', () => {
         a!.claim('svc-u'),
         a!.put('svc-v', { ref: 'J-3', incidentId: 'inc-3', resolved: false }),
         a!.release('svc-v'),
+        a!.merge('svc-v', 'inc-3', 'inc-4'),
       ];
       for (const result of await Promise.allSettled(calls)) {
         expect(result).toMatchObject({ status: 'rejected', reason: expect.any(TicketLedgerUnavailableError) });

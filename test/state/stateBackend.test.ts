@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentChange } from '../../src/model/incident.ts';
+import type { RedisStateStore } from '../../src/state/redisStateStore.ts';
 import { openStateBackend, type StateBackend } from '../../src/state/stateBackend.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
+import { startTcpProxy } from '../support/tcpProxy.ts';
 import { freshPrefix, gauge, stateConfig } from './redisHelpers.ts';
 
 const change = (kind: IncidentChange['kind'], key: string, id: string, extra: Partial<IncidentChange> = {}) =>
@@ -70,5 +72,44 @@ describe('state backends', () => {
     expect(await a.admit([change('resolved', 'svc{a="1"}', 'x')])).toHaveLength(1);
     expect((await b.admit([creation('svc{a="1"}', 'z')]))[0]!.notify).toBe(true);
     await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('shared: back in reach of Redis, the leader runs no timers until it has reconciled with what others wrote meanwhile', async () => {
+    const proxy = await startTcpProxy(redis);
+    const metrics = new SelfMetrics();
+    const backend = openStateBackend(
+      stateConfig({ url: proxy.url, prefix: freshPrefix(), agent_id: 'agent-a', lease_ttl: '600ms' }),
+      { logger: createLogger('silent'), metrics, clock: Date.now },
+    );
+    /** Terms this agent took (`true`) or lost (`false`). */
+    const terms = async (leader: 'true' | 'false') =>
+      (await metrics.registry.getSingleMetric('vigil_state_store_lease_changes_total')?.get())?.values.find(
+        (v) => v.labels.leader === leader,
+      )?.value ?? 0;
+    try {
+      await backend.start();
+      await waitFor(() => backend.leads(), 'the first term');
+      proxy.cut();
+      await waitFor(async () => !backend.leads() && (await terms('false')) === 1, 'the term to run out while cut off');
+      // The reconciliation after the reconnect reads everything under the prefix: hold it there.
+      const client = (backend.store as RedisStateStore).redis as unknown as {
+        scan: (...a: unknown[]) => Promise<unknown>;
+      };
+      const scan = client.scan.bind(client);
+      let open: () => void = () => undefined;
+      const gate = new Promise<void>((r) => (open = r));
+      client.scan = async (...a) => {
+        await gate;
+        return scan(...a);
+      };
+      proxy.heal();
+      await waitFor(async () => (await terms('true')) === 2, 'a new term once back in reach');
+      expect(backend.leads()).toBe(false);
+      open();
+      await waitFor(() => backend.leads(), 'the timers once reconciled');
+    } finally {
+      await backend.stop();
+      await proxy.close();
+    }
   });
 });

@@ -76,15 +76,22 @@ export interface Arrivals {
 
 export type { Arrival };
 
+/** The JSON receiver's default mapping, for replays of a config without a JSON receiver. */
+export function defaultArrivalMapper(mapping?: FieldMapping): JsonEventMapper {
+  return new JsonEventMapper(mapping ?? fieldMappingSchema.parse(undefined, '', [])!);
+}
+
+/** One NDJSON line as an arrival, or why it cannot be one. */
+export function parseArrivalLine(line: string, mapper: JsonEventMapper): Arrival | string {
+  return parseLine(line, mapper);
+}
+
 /**
  * Reads NDJSON lines as the JSON receiver maps them (`mapping`: its `fields`, default mapping
  * when absent), in arrival order.
  */
-export function parseArrivals(
-  text: string,
-  mapping: FieldMapping = fieldMappingSchema.parse(undefined, '', [])!,
-): Arrivals {
-  const mapper = new JsonEventMapper(mapping);
+export function parseArrivals(text: string, mapping?: FieldMapping): Arrivals {
+  const mapper = defaultArrivalMapper(mapping);
   const rejected: ReplayResult['rejected'] = [];
   const arrivals: Arrival[] = [];
   text.split('\n').forEach((line, i) => {
@@ -99,26 +106,104 @@ export function parseArrivals(
 }
 
 /**
- * Runs arrivals through the rules on a virtual clock: the clock jumps to each arrival, the timer
- * ticks every `tick_interval` on the way, and after the last one time runs on for `afterMs` so
- * silences, deadlines and notification timers play out.
+ * How many arrivals a streamed replay holds back to put them in arrival order: a file written
+ * as events came in is already in order but for stragglers, and the window keeps memory bounded
+ * whatever the file's size. An arrival more than this many lines out of place is taken when its
+ * turn comes, as a late delivery.
  */
-export function runArrivals(cfg: CorrelationConfig, { arrivals, rejected }: Arrivals, afterMs: number): ReplayResult {
-  const engine = new CorrelationEngine(ruleSetOf(cfg), new MemoryStateStore());
-  const changes: IncidentChange[] = [];
-  if (arrivals.length === 0) return { changes, stats: engine.stats, rejected };
-  const tick = cfg.tick_interval;
-  let next = Math.floor(arrivals[0]!.atMs / tick) * tick + tick;
-  const tickUntil = (ms: number) => {
-    for (; next <= ms; next += tick) changes.push(...engine.tick(next));
-  };
-  for (const a of arrivals) {
-    tickUntil(a.atMs);
-    if (a.event) changes.push(...engine.process([a.event], a.atMs));
-    else changes.push(...engine.processPoints([a.point!], a.atMs));
+export const REORDER_WINDOW = 1_000;
+
+/**
+ * The correlation rules on a virtual clock, fed one arrival at a time: the clock jumps to each
+ * arrival, the timer ticks every `tick_interval` on the way, and `finish` runs time on so
+ * silences, deadlines and notification timers play out. Arrivals pass a bounded reorder window
+ * (stable: the feed's order among simultaneous arrivals is kept), so memory does not grow with
+ * the number of events.
+ */
+export class ArrivalReplay {
+  private readonly engine: CorrelationEngine;
+  private readonly tick: number;
+  private readonly onChange: (c: IncidentChange) => void;
+  private readonly window: number;
+  private readonly heap: { a: Arrival; seq: number }[] = [];
+  private seq = 0;
+  private next: number | undefined;
+  private clockMs = -Infinity;
+
+  constructor(cfg: CorrelationConfig, onChange: (c: IncidentChange) => void, window = REORDER_WINDOW) {
+    this.engine = new CorrelationEngine(ruleSetOf(cfg), new MemoryStateStore());
+    this.tick = cfg.tick_interval;
+    this.onChange = onChange;
+    this.window = Math.max(window, 1);
   }
-  tickUntil(arrivals.at(-1)!.atMs + afterMs);
-  return { changes, stats: engine.stats, rejected };
+
+  get stats(): EngineStats {
+    return this.engine.stats;
+  }
+
+  push(a: Arrival): void {
+    heapPush(this.heap, { a, seq: this.seq++ });
+    if (this.heap.length > this.window) this.run(heapPop(this.heap)!.a);
+  }
+
+  /** Runs what the window holds, then the clock on for `afterMs` past the last arrival. */
+  finish(afterMs: number): EngineStats {
+    for (let h = heapPop(this.heap); h; h = heapPop(this.heap)) this.run(h.a);
+    if (this.next !== undefined) this.tickUntil(this.clockMs + afterMs);
+    return this.engine.stats;
+  }
+
+  private run(a: Arrival): void {
+    const at = Math.max(a.atMs, this.clockMs);
+    this.next ??= Math.floor(at / this.tick) * this.tick + this.tick;
+    this.tickUntil(at);
+    this.clockMs = at;
+    const changes = a.event ? this.engine.process([a.event], at) : this.engine.processPoints([a.point!], at);
+    for (const c of changes) this.onChange(c);
+  }
+
+  private tickUntil(ms: number): void {
+    for (; this.next! <= ms; this.next! += this.tick) for (const c of this.engine.tick(this.next!)) this.onChange(c);
+  }
+}
+
+type HeapItem = { a: Arrival; seq: number };
+const before = (x: HeapItem, y: HeapItem) => x.a.atMs < y.a.atMs || (x.a.atMs === y.a.atMs && x.seq < y.seq);
+
+function heapPush(h: HeapItem[], item: HeapItem): void {
+  let i = h.push(item) - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (!before(h[i]!, h[parent]!)) break;
+    [h[i], h[parent]] = [h[parent]!, h[i]!];
+    i = parent;
+  }
+}
+
+function heapPop(h: HeapItem[]): HeapItem | undefined {
+  const top = h[0];
+  const last = h.pop();
+  if (h.length === 0 || last === undefined) return top;
+  h[0] = last;
+  for (let i = 0; ;) {
+    const l = 2 * i + 1;
+    const r = l + 1;
+    let m = i;
+    if (l < h.length && before(h[l]!, h[m]!)) m = l;
+    if (r < h.length && before(h[r]!, h[m]!)) m = r;
+    if (m === i) break;
+    [h[i], h[m]] = [h[m]!, h[i]!];
+    i = m;
+  }
+  return top;
+}
+
+/** Runs parsed arrivals through the rules on a virtual clock (see {@link ArrivalReplay}). */
+export function runArrivals(cfg: CorrelationConfig, { arrivals, rejected }: Arrivals, afterMs: number): ReplayResult {
+  const changes: IncidentChange[] = [];
+  const run = new ArrivalReplay(cfg, (c) => changes.push(c), arrivals.length);
+  for (const a of arrivals) run.push(a);
+  return { changes, stats: run.finish(afterMs), rejected };
 }
 
 /** Replays NDJSON events (default JSON mapping, no processors) through the rules on a virtual clock. */
@@ -126,33 +211,35 @@ export function replay(cfg: CorrelationConfig, text: string, afterMs: number): R
   return runArrivals(cfg, parseArrivals(text), afterMs);
 }
 
-/** The incident timeline as an aligned text table. */
-export function formatTimeline(result: ReplayResult): string {
-  const rows = result.changes.map((c) => [
+export const TIMELINE_HEADER = ['time', 'change', 'notify', 'incident', 'events', 'reason'];
+
+/** One incident change as a row of the timeline under {@link TIMELINE_HEADER}. */
+export function timelineRow(c: IncidentChange): string[] {
+  return [
     new Date(c.atMs).toISOString(),
     c.kind,
     c.notify ? 'yes' : c.held ? 'held' : 'no',
     c.incident.key,
     `${c.incident.eventCount}`,
     c.reason,
-  ]);
-  const header = ['time', 'change', 'notify', 'incident', 'events', 'reason'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  const s = result.stats;
-  const summary = `${s.events} event(s), ${s.points} point(s); ${s.late} late, ${s.future} far-future, ${s.dropped} dropped; ${result.changes.length} incident change(s)`;
-  const ignored = [...s.ignored].flatMap(([rule, byReason]) =>
+  ];
+}
+
+/** The lines after the timeline: counts, what the rules ignored, the lines that could not be read. */
+export function timelineSummary(
+  stats: EngineStats,
+  changeCount: number,
+  rejected: ReplayResult['rejected'],
+  moreRejected = 0,
+): string[] {
+  const summary = `${stats.events} event(s), ${stats.points} point(s); ${stats.late} late, ${stats.future} far-future, ${stats.dropped} dropped; ${changeCount} incident change(s)`;
+  const ignored = [...stats.ignored].flatMap(([rule, byReason]) =>
     [...byReason].map(([reason, n]) => `${rule} ${reason} ${n}`),
   );
-  const rejected = result.rejected.map((r) => `line ${r.line}: ${r.reason}`);
-  return (
-    [
-      line(header),
-      ...rows.map(line),
-      '',
-      summary,
-      ...(ignored.length ? [`ignored: ${ignored.join(', ')}`] : []),
-      ...rejected,
-    ].join('\n') + '\n'
-  );
+  return [
+    summary,
+    ...(ignored.length ? [`ignored: ${ignored.join(', ')}`] : []),
+    ...rejected.map((r) => `line ${r.line}: ${r.reason}`),
+    ...(moreRejected ? [`and ${moreRejected} more line(s) that could not be read`] : []),
+  ];
 }

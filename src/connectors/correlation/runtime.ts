@@ -99,6 +99,10 @@ export class CorrelationRuntime implements IncidentDesk {
     for (const rec of this.engine.eachIncident(false)) yield rec.incident;
   }
 
+  watchIncidents(): () => [string, Incident | undefined][] {
+    return this.engine.watchIncidents();
+  }
+
   current(key: string): Incident | undefined {
     return this.engine.book.get(key)?.incident;
   }

@@ -1,8 +1,13 @@
 import { ShuttingDownError } from '../../errors.ts';
+import type { Signal } from '../../pipeline/signals.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
-import { AUTH_CODES, ClickHouseError, ClickHouseTooOldError, isBadData, type ClickHouseBackend } from './backend.ts';
-import type { Segment, Spool } from './spool.ts';
+import { isPermanent } from '../helper/exportError.ts';
+import type { DurableQueue, QueueBacklog } from '../helper/queue.ts';
+import { FailureLog, RetryPolicy } from '../helper/retry.ts';
+import type { ExporterTelemetry } from '../helper/telemetry.ts';
+import { RetryWait } from '../helper/timers.ts';
+import { isSizeError, needsOperator, type ClickHouseBackend } from './backend.ts';
+import { countLines, type Segment, type Spool } from './spool.ts';
 
 export interface BatchWriterOptions {
   id: string;
@@ -15,12 +20,14 @@ export interface BatchWriterOptions {
   spoolMaxBytes: number;
   retryInitialMs: number;
   retryMaxMs: number;
+  /** Jitter source in [0, 1); Math.random by default. */
+  random?: () => number;
   /** Runs before the first insert and again after a failure until it succeeds (schema creation). */
   prepare: () => Promise<void>;
   /** The pipeline signal a table belongs to, for self-metrics labels. */
-  signalOf: (table: string) => string;
+  signalOf: (table: string) => Signal;
   logger: Logger;
-  metrics: SelfMetrics;
+  telemetry: ExporterTelemetry;
 }
 
 type OpenBatch = Awaited<ReturnType<Spool['create']>> & {
@@ -37,19 +44,17 @@ type OpenBatch = Awaited<ReturnType<Spool['create']>> & {
  * the batch being inserted, whatever the outage length; the spool ceiling is what makes
  * write() wait, and that wait is the back-pressure the pipeline passes on to receivers.
  */
-export class BatchWriter {
+export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; rows: number }> {
   private readonly o: BatchWriterOptions;
+  private readonly retry: RetryPolicy;
+  /** The retry backoff: close() ends it, and retryNow() once ClickHouse answers again; new batches never do. */
+  private readonly backoff = new RetryWait();
   private readonly open = new Map<string, OpenBatch>();
   private readonly creating = new Map<string, Promise<OpenBatch>>();
   private readonly sealed: Segment[] = [];
   private loop: Promise<void> | undefined;
   /** Wakes the loop while it waits for a sealed batch (seal and close call it). */
   private wakeIdle: (() => void) | undefined;
-  /**
-   * Cuts a retry backoff short: close() does, and retryNow() once ClickHouse answers again; new
-   * batches never do, so a flood of them cannot shorten a backoff.
-   */
-  private cutBackoff: (() => void) | undefined;
   private roomWaiters: (() => void)[] = [];
   private prepared = false;
   private sealing = 0;
@@ -63,6 +68,7 @@ export class BatchWriter {
 
   constructor(o: BatchWriterOptions) {
     this.o = o;
+    this.retry = new RetryPolicy({ initialIntervalMs: o.retryInitialMs, maxIntervalMs: o.retryMaxMs }, o.random);
   }
 
   /** Queues what a previous run left, then starts inserting. */
@@ -126,7 +132,7 @@ export class BatchWriter {
 
   /** Ends a retry backoff now: for when something else (a probe) found ClickHouse answering again. */
   retryNow(): void {
-    this.cutBackoff?.();
+    this.backoff.end();
   }
 
   get pendingBatches(): number {
@@ -135,6 +141,14 @@ export class BatchWriter {
 
   get spooledBytes(): number {
     return this.o.spool.bytes;
+  }
+
+  put(item: { table: string; data: Buffer; rows: number }): Promise<void> {
+    return this.write(item.table, item.data, item.rows);
+  }
+
+  backlog(): QueueBacklog {
+    return { items: this.pendingBatches, bytes: this.spooledBytes, oldestAcceptedAtMs: this.oldestBatchCreatedAtMs() };
   }
 
   /** Appends rows (JSONEachRow, `rows` lines) for `table`; resolves once they are on disk. */
@@ -217,10 +231,8 @@ export class BatchWriter {
   }
 
   private async run(): Promise<void> {
-    let backoff = this.o.retryInitialMs;
-    /** Failed attempts since the last success, and the last error said, so an outage logs a few lines, not one per try. */
-    let failures = 0;
-    let lastError = '';
+    /** Failed attempts since the last success, so an outage logs a few lines, not one per try. */
+    const failures = new FailureLog();
     while (true) {
       const seg = this.sealed[0];
       if (!seg) {
@@ -240,15 +252,13 @@ export class BatchWriter {
         stage = 'cleanup';
         this.dequeue(seg);
         await this.o.spool.remove(seg);
-        if (failures > 0)
-          this.o.logger.info({ exporter: this.o.id, failedAttempts: failures }, 'ClickHouse takes inserts again');
-        failures = 0;
-        lastError = '';
+        const failed = failures.reset();
+        if (failed > 0)
+          this.o.logger.info({ exporter: this.o.id, failedAttempts: failed }, 'ClickHouse takes inserts again');
         this.failing_ = false;
         this.failingSince_ = undefined;
         this.lastInsertAt_ = Date.now();
         this.waitingSince_ = this.sealed.length ? this.lastInsertAt_ : undefined;
-        backoff = this.o.retryInitialMs;
         for (const w of this.roomWaiters.splice(0)) w();
       } catch (err) {
         if (stage === 'cleanup') {
@@ -260,11 +270,12 @@ export class BatchWriter {
           continue;
         }
         // Only the insert's own verdict says the rows are bad; a failing schema statement does not.
-        if (stage === 'insert' && isBadData(err)) {
+        if (stage === 'insert' && isPermanent(err)) {
           this.dequeue(seg);
           await this.setAside(seg, err);
           continue;
         }
+        if (stage === 'insert' && isSizeError(err) && !this.closing && (await this.splitBatch(seg, err))) continue;
         this.failing_ = true;
         this.failingSince_ ??= Date.now();
         this.lastError_ = err instanceof Error ? err.message : String(err);
@@ -275,29 +286,24 @@ export class BatchWriter {
           );
           return;
         }
-        // Wrong credentials or an old server will not fix themselves: say so loudly, keep the rows.
-        const needsOperator =
-          (err instanceof ClickHouseError && AUTH_CODES.has(err.clickhouseCode)) ||
-          err instanceof ClickHouseTooOldError;
-        failures++;
-        const said = err instanceof Error ? err.message : String(err);
+        const next = this.retry.decide(err, failures.failures + 1, 0);
+        const delayMs = next.retry ? next.delayMs : this.o.retryMaxMs;
         // The first failure, a new error, then attempts 2, 4, 8...: a long outage stays readable.
-        if (said !== lastError || (failures & (failures - 1)) === 0) {
-          this.o.logger[needsOperator ? 'error' : 'warn'](
+        if (failures.record(this.lastError_)) {
+          // Wrong credentials, a missing table or an old server will not fix themselves: said loudly, rows kept.
+          this.o.logger[needsOperator(err) ? 'error' : 'warn'](
             {
               err,
               exporter: this.o.id,
-              failedAttempts: failures,
-              retryInMs: backoff,
+              failedAttempts: failures.failures,
+              retryInMs: delayMs,
               spooledBytes: this.o.spool.bytes,
             },
             'ClickHouse insert failed; retrying, rows stay spooled',
           );
         }
-        lastError = said;
-        this.o.metrics.exporterRetries.inc({ exporter: this.o.id });
-        await this.sleep(backoff * (0.8 + Math.random() * 0.4));
-        backoff = Math.min(backoff * 2, this.o.retryMaxMs);
+        this.o.telemetry.retried();
+        await this.backoff.wait(delayMs);
       }
     }
   }
@@ -309,6 +315,30 @@ export class BatchWriter {
   private dequeue(seg: Segment): void {
     const i = this.sealed.indexOf(seg);
     if (i !== -1) this.sealed.splice(i, 1);
+  }
+
+  /**
+   * Puts the two halves of a batch the server refused for its size (memory, partitions) in its
+   * place, to be inserted at once; false for a batch of one row, or when the spool could not
+   * split it: then it waits out the backoff like any transient failure.
+   */
+  private async splitBatch(seg: Segment, cause: unknown): Promise<boolean> {
+    let halves: [Segment, Segment] | undefined;
+    try {
+      halves = await this.o.spool.split(seg);
+    } catch (err) {
+      this.o.logger.error({ err, exporter: this.o.id, table: seg.table }, 'could not split a ClickHouse batch');
+      return false;
+    }
+    if (!halves) return false;
+    const i = this.sealed.indexOf(seg);
+    if (i !== -1) this.sealed.splice(i, 1, ...halves);
+    this.o.telemetry.retried();
+    this.o.logger.warn(
+      { err: cause, exporter: this.o.id, table: seg.table, rows: halves[0].rows + halves[1].rows },
+      'ClickHouse refused a batch for its size; inserting it in two halves',
+    );
+    return true;
   }
 
   private async setAside(seg: Segment, cause: unknown): Promise<void> {
@@ -324,10 +354,7 @@ export class BatchWriter {
         'ClickHouse cannot take this batch and it could not be moved aside; dropped from the replay order',
       );
     }
-    this.o.metrics.exporterFailed.inc(
-      { exporter: this.o.id, signal: this.o.signalOf(seg.table) },
-      Math.max(seg.rows, 0),
-    );
+    this.o.telemetry.failed(this.o.signalOf(seg.table), Math.max(seg.rows, 0));
     this.waitingSince_ = this.sealed.length ? Date.now() : undefined;
     for (const w of this.roomWaiters.splice(0)) w();
   }
@@ -337,23 +364,7 @@ export class BatchWriter {
     const data = await this.o.spool.read(seg);
     if (seg.rows < 0) seg.rows = countLines(data);
     await this.o.backend.insert(this.o.database, seg.table, data, seg.token);
-    const signal = this.o.signalOf(seg.table);
-    this.o.metrics.exporterSent.inc({ exporter: this.o.id, signal }, seg.rows);
-    this.o.metrics.exporterLatency.observe({ exporter: this.o.id, signal }, (performance.now() - started) / 1000);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.cutBackoff = undefined;
-        resolve();
-      }, ms);
-      // Shutdown cuts a backoff short so the last attempt happens at once.
-      this.cutBackoff = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    this.o.telemetry.sent(this.o.signalOf(seg.table), seg.rows, started);
   }
 
   /** Seals every open batch and inserts the ready ones now (no wait for max_delay). */
@@ -372,14 +383,8 @@ export class BatchWriter {
     for (const w of this.roomWaiters.splice(0)) w();
     await this.flush();
     this.wakeIdle?.();
-    this.cutBackoff?.();
+    this.backoff.end();
     await this.loop;
     this.stopped = true;
   }
-}
-
-function countLines(b: Buffer): number {
-  let n = 0;
-  for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) n++;
-  return n;
 }

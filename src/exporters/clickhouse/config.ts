@@ -1,4 +1,5 @@
 import { bool, bytes, duration, int, obj, optional, refine, str, url, type Infer } from '../../config/schema.ts';
+import { tlsClientFiles } from '../../config/tls.ts';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ident = (def: string, doc: string) =>
@@ -19,16 +20,7 @@ export const clickhouseExporterSchema = refine(
     database: ident('otel', 'Database; created when create_schema is on.'),
     username: str({ default: 'default', doc: 'User; `${file:/run/secrets/ch_user}` works.' }),
     password: str({ default: '', doc: 'Password; use `${file:...}` or `${env:...}` rather than writing it here.' }),
-    tls: optional(
-      obj(
-        {
-          ca_file: optional(str({ doc: 'PEM CA bundle that signed the server certificate (default: system CAs).' })),
-          cert_file: optional(str({ doc: 'PEM client certificate for mutual TLS.' })),
-          key_file: optional(str({ doc: 'PEM private key of cert_file.' })),
-        },
-        { doc: 'TLS client settings for an `https://` endpoint.' },
-      ),
-    ),
+    tls: optional(obj(tlsClientFiles, { doc: 'TLS client settings for an `https://` endpoint.' })),
     compression: bool({ default: true, doc: 'gzip request bodies and ask for gzip responses (remote only).' }),
     timeout: duration({ default: '30s', doc: 'Per-request timeout (remote only).' }),
     max_open_connections: int({ default: 4, min: 1, doc: 'Keep-alive sockets to the server (remote only).' }),
@@ -107,6 +99,7 @@ export const clickhouseExporterSchema = refine(
       return { path: 'tls', message: 'needs an https:// endpoint' };
     return undefined;
   },
+  '`distributed` needs `cluster`; `tls.cert_file` and `tls.key_file` go together; `tls` needs an https:// endpoint.',
 );
 
 export type ClickHouseExporterConfig = Infer<typeof clickhouseExporterSchema>;

@@ -1,7 +1,9 @@
 import { isAbsolute, join } from 'node:path';
 import type { IncidentChange, MetricKind, MetricPoint, Span, VigilEvent } from '../../model/index.ts';
 import { VigilError } from '../../errors.ts';
-import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
+import type { CreateSettings } from '../../pipeline/component.ts';
+import type { Signal } from '../../pipeline/signals.ts';
+import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
 import {
   DEFAULT_HEALTH_SETTINGS,
   formatAge,
@@ -74,7 +76,9 @@ export async function openBackend(
  * the OTel Collector exporter's. consume*() resolves once the rows are in the exporter's spool
  * on disk; ClickHouse gets them in batches from there (see BatchWriter).
  */
-export class ClickHouseExporter implements Exporter {
+export class ClickHouseExporter implements QueuedExporter {
+  /** Counts rows sent when ClickHouse took their batch, failed when it was set aside. */
+  readonly telemetry: ExporterTelemetry;
   private readonly settings: CreateSettings;
   private readonly config: ClickHouseExporterConfig;
   private readonly configPath: string;
@@ -94,6 +98,7 @@ export class ClickHouseExporter implements Exporter {
     this.config = config;
     this.configPath = `exporters.${settings.id}`;
     this.healthSettings = settings.health ?? DEFAULT_HEALTH_SETTINGS;
+    this.telemetry = new ExporterTelemetry(settings.metrics, settings.id);
   }
 
   get backend(): ClickHouseBackend {
@@ -136,7 +141,7 @@ export class ClickHouseExporter implements Exporter {
       prepare: () => this.ensureSchema(),
       signalOf: (t) => signalOf.get(t) ?? 'logs',
       logger: settings.logger,
-      metrics: settings.metrics,
+      telemetry: this.telemetry,
     });
     try {
       await this.ensureSchema();
@@ -325,8 +330,8 @@ export class ClickHouseExporter implements Exporter {
   }
 }
 
-function signalByTable(t: TableNames): Map<string, string> {
-  const m = new Map<string, string>([
+function signalByTable(t: TableNames): Map<string, Signal> {
+  const m = new Map<string, Signal>([
     [t.logs, 'logs'],
     [t.traces, 'traces'],
     [t.incidents, 'incidents'],

@@ -65,6 +65,27 @@ export interface IncidentHistory {
   changes: IncidentChangeRow[];
 }
 
+/** A stored event as `vigil rules backtest` reads it back: times as ns digit strings. */
+export interface StoredLogRow extends Omit<StoredEvent, 'Timestamp'> {
+  TimeNs: string;
+  ObservedNs: string;
+  SpanId: string;
+  TraceFlags: number;
+}
+
+/** The latest version of a stored incident, times in ms (ResolvedMs 0 while open). */
+export interface StoredIncidentSummary {
+  Key: string;
+  Id: string;
+  Rule: string;
+  Status: string;
+  SeverityNumber: number;
+  Suppressed: boolean;
+  OpenedMs: number;
+  ResolvedMs: number;
+  EventCount: number;
+}
+
 /**
  * The reads Vigil's API and UI build on. Every value reaches ClickHouse as a bound
  * `{name:Type}` parameter; the only text put into SQL is the database and table names,
@@ -237,6 +258,56 @@ ORDER BY count() DESC, rule`,
         meanResolveMs: resolved ? Number(r.resolveMs) / resolved : null,
       };
     });
+  }
+
+  /** How many events happened in [fromNs, toNs). */
+  async countEvents(fromNs: bigint, toNs: bigint): Promise<number> {
+    const rows = await this.backend.select<{ n: string | number }>(
+      `SELECT count() AS n FROM ${this.logs}
+WHERE Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})`,
+      { from: fromNs, to: toNs },
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /**
+   * The events that happened in [fromNs, toNs), in the order they reached Vigil (observed time,
+   * then id), `pageSize` at a time: each page starts after the last row of the one before, so
+   * memory holds one page whatever the range.
+   */
+  async *eventsInArrivalOrder(fromNs: bigint, toNs: bigint, pageSize = 5000): AsyncGenerator<StoredLogRow[]> {
+    let afterNs = '0';
+    let afterId = '';
+    for (;;) {
+      const page = await this.backend.select<StoredLogRow>(
+        `SELECT toString(toUnixTimestamp64Nano(Timestamp)) AS TimeNs, toString(toUnixTimestamp64Nano(ObservedTimestamp)) AS ObservedNs,
+  EventId, SeverityNumber, SeverityText, ServiceName, Asset, Title, Body, EventType, Tenant, Fingerprint, Source,
+  TraceId, SpanId, TraceFlags, LogAttributes, ResourceAttributes
+FROM ${this.logs}
+WHERE Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})
+  AND (ObservedTimestamp, EventId) > (fromUnixTimestamp64Nano({afterNs:Int64}), {afterId:String})
+ORDER BY ObservedTimestamp, EventId
+LIMIT {limit:UInt32}`,
+        { from: fromNs, to: toNs, afterNs, afterId, limit: pageSize },
+      );
+      if (page.length === 0) return;
+      yield page;
+      if (page.length < pageSize) return;
+      afterNs = page.at(-1)!.ObservedNs;
+      afterId = page.at(-1)!.EventId;
+    }
+  }
+
+  /** The incidents opened in [fromMs, toMs), latest version of each, oldest first. */
+  incidentsOpened(fromMs: number, toMs: number): Promise<StoredIncidentSummary[]> {
+    return this.backend.select<StoredIncidentSummary>(
+      `SELECT Key, Id, Rule, Status, SeverityNumber, Suppressed, toUnixTimestamp64Milli(OpenedAt) AS OpenedMs,
+  toUnixTimestamp64Milli(ResolvedAt) AS ResolvedMs, EventCount
+FROM ${this.incidents} FINAL
+WHERE OpenedAt >= fromUnixTimestamp64Milli({from:Int64}) AND OpenedAt < fromUnixTimestamp64Milli({to:Int64})
+ORDER BY OpenedAt, Key`,
+      { from: fromMs, to: toMs },
+    );
   }
 }
 

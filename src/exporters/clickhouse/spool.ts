@@ -20,6 +20,13 @@ interface OpenSegment extends Segment {
 
 const NAME = /^(\d{12})\.([A-Za-z0-9_]+)\.([0-9a-f]+)\.(jsonl|open)$/;
 
+/** Newlines in a JSONEachRow buffer: its rows. */
+export function countLines(b: Buffer): number {
+  let n = 0;
+  for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
+
 /**
  * The exporter's ordered on-disk log of accepted rows. A batch is appended to an `.open` file
  * as it arrives (so an acknowledged row survives a crash), renamed `.jsonl` when sealed, and
@@ -51,6 +58,11 @@ export class Spool {
     await mkdir(join(this.dir, 'rejected'), { recursive: true });
     const found: Segment[] = [];
     for (const name of (await readdir(this.dir)).sort()) {
+      if (name.endsWith('.tmp')) {
+        // A half of a split that was never renamed into place: its batch is still whole.
+        await rm(join(this.dir, name), { force: true });
+        continue;
+      }
       const m = NAME.exec(name);
       if (!m) continue;
       let file = join(this.dir, name);
@@ -80,7 +92,28 @@ export class Spool {
       this.total += size;
       found.push(seg);
     }
-    return found;
+    return this.settleSplits(found);
+  }
+
+  /**
+   * A crash during split() leaves the batch and one or both halves (tokens `<token>a`,
+   * `<token>b`): with both halves the split was done and the batch goes; with one, the batch
+   * stays and the half goes.
+   */
+  private async settleSplits(found: Segment[]): Promise<Segment[]> {
+    const byToken = new Map(found.map((s) => [s.token, s]));
+    const drop = new Set<Segment>();
+    for (const seg of found) {
+      const a = byToken.get(`${seg.token}a`);
+      if (!a) continue;
+      const b = byToken.get(`${seg.token}b`);
+      drop.add(b ? seg : a);
+    }
+    for (const seg of drop) {
+      await rm(this.path(seg, 'jsonl'), { force: true });
+      this.total -= seg.bytes;
+    }
+    return found.filter((s) => !drop.has(s));
   }
 
   private path(seg: Segment, state: 'open' | 'jsonl'): string {
@@ -128,6 +161,41 @@ export class Spool {
   async remove(seg: Segment): Promise<void> {
     await rm(this.path(seg, 'jsonl'), { force: true });
     this.total -= seg.bytes;
+  }
+
+  /**
+   * Replaces a sealed batch by its two halves, for a server that refused it for its size. The
+   * halves keep its place in the replay order and get tokens of their own (`<token>a`,
+   * `<token>b`): each is a new insert for deduplication. Undefined for a batch of one row.
+   */
+  async split(seg: Segment): Promise<[Segment, Segment] | undefined> {
+    const data = await this.read(seg);
+    const rows = countLines(data);
+    if (rows < 2) return undefined;
+    let cut = -1;
+    for (let i = 0; i < rows >> 1; i++) cut = data.indexOf(0x0a, cut + 1);
+    const parts = [data.subarray(0, cut + 1), data.subarray(cut + 1)];
+    const halves = parts.map((buf, i) => ({
+      seq: seg.seq,
+      table: seg.table,
+      token: seg.token + (i === 0 ? 'a' : 'b'),
+      bytes: buf.length,
+      rows: countLines(buf),
+      createdAtMs: seg.createdAtMs,
+    })) as [Segment, Segment];
+    for (const [i, half] of halves.entries()) {
+      const to = this.path(half, 'jsonl');
+      const handle = await open(`${to}.tmp`, 'w', 0o600);
+      try {
+        await handle.writeFile(parts[i]!);
+        if (this.fsync) await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await rename(`${to}.tmp`, to);
+    }
+    await rm(this.path(seg, 'jsonl'), { force: true });
+    return halves;
   }
 
   /** Moves a batch ClickHouse can never take out of the replay order, keeping it for inspection. */

@@ -1,11 +1,8 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
+import type { DurableQueue } from '../helper/queue.ts';
 
-/** What waits on disk in one exporter: ClickHouse's BatchWriter, the OTLP exporters' queue. */
-export interface SpoolBacklog {
-  readonly spooledBytes: number;
-  readonly pendingBatches: number;
-}
+type SpoolBacklog = Pick<DurableQueue<unknown>, 'backlog'>;
 
 const writersByRegistry = new WeakMap<Registry, Map<string, SpoolBacklog>>();
 
@@ -28,7 +25,7 @@ export function registerSpoolGauges(metrics: SelfMetrics, id: string, writer: Sp
       registers: [registry],
       collect() {
         this.reset();
-        for (const [exporter, w] of live) this.set({ exporter }, w.spooledBytes);
+        for (const [exporter, w] of live) this.set({ exporter }, w.backlog().bytes);
       },
     });
     new Gauge({
@@ -38,7 +35,7 @@ export function registerSpoolGauges(metrics: SelfMetrics, id: string, writer: Sp
       registers: [registry],
       collect() {
         this.reset();
-        for (const [exporter, w] of live) this.set({ exporter }, w.pendingBatches);
+        for (const [exporter, w] of live) this.set({ exporter }, w.backlog().items);
       },
     });
   }

@@ -42,7 +42,6 @@ export class DebugExporter implements Exporter {
       }
     }
     this.out.write(text);
-    this.settings.metrics.exporterSent.inc({ exporter: this.settings.id, signal }, batch.length);
   }
 }
 

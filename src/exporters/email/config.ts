@@ -66,6 +66,7 @@ export const emailExporterSchema = refine(
   }),
   (c) =>
     c.password !== undefined && !c.username ? { path: 'username', message: 'is required with password' } : undefined,
+  '`password` needs `username`.',
 );
 
 export type EmailExporterConfig = Infer<typeof emailExporterSchema>;

@@ -48,25 +48,16 @@ export class FileExporter implements Exporter {
   }
 
   private async writeNow(signal: Signal, batch: unknown[]): Promise<void> {
-    const { metrics, id } = this.settings;
-    if (this.shutDown) throw new ComponentShutDownError('exporter', id);
-    const started = performance.now();
+    if (this.shutDown) throw new ComponentShutDownError('exporter', this.settings.id);
     let text = '';
     if (signal === 'logs') for (const rec of batch) text += eventToJson(rec as VigilEvent) + '\n';
     else for (const rec of batch) text += toJson(rec as object) + '\n';
     const buf = Buffer.from(text, 'utf8');
-    try {
-      const maxBytes = this.config.rotation.max_megabytes * 1024 * 1024;
-      if (maxBytes > 0 && this.size > 0 && this.size + buf.length > maxBytes) await this.rotate();
-      await this.handle!.write(buf);
-      if (this.config.fsync) await this.handle!.sync();
-      this.size += buf.length;
-    } catch (err) {
-      metrics.exporterFailed.inc({ exporter: id, signal }, batch.length);
-      throw err;
-    }
-    metrics.exporterSent.inc({ exporter: id, signal }, batch.length);
-    metrics.exporterLatency.observe({ exporter: id, signal }, (performance.now() - started) / 1000);
+    const maxBytes = this.config.rotation.max_megabytes * 1024 * 1024;
+    if (maxBytes > 0 && this.size > 0 && this.size + buf.length > maxBytes) await this.rotate();
+    await this.handle!.write(buf);
+    if (this.config.fsync) await this.handle!.sync();
+    this.size += buf.length;
   }
 
   private async rotate(): Promise<void> {

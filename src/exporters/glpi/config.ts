@@ -49,6 +49,7 @@ export const glpiExporterSchema = refine(
     c.user_token || c.username
       ? undefined
       : { path: 'user_token', message: 'set user_token, or username and password' },
+  'Either `user_token`, or `username` and `password`.',
 );
 
 export type GlpiExporterConfig = Infer<typeof glpiExporterSchema>;

@@ -139,6 +139,9 @@ export class GlpiDriver implements TicketDriver {
     const c = this.config;
     const sev = severityName(n.change.incident.severityNumber);
     const input: Record<string, unknown> = {
+      // Plain text in GLPI, so not HTML-escaped here: GLPI 10 encodes it on input and decodes it
+      // for display, GLPI 11 stores it raw and escapes it on output; escaping it too would show
+      // `&lt;` in the ticket list. Control and bidi characters are already stripped from values.
       name: ticketName(n.title),
       // The marker is what find() searches for after a crash; plain [a-z0-9-] survives GLPI's HTML escaping.
       content: `${toHtml(n.body)}<p>${n.marker}</p>`,

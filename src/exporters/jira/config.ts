@@ -38,6 +38,7 @@ export const jiraExporterSchema = refine(
     c.token || (c.email && c.api_token)
       ? undefined
       : { path: 'token', message: 'set email and api_token (Cloud) or token (Data Center)' },
+  'Either `email` and `api_token` (Cloud) or `token` (Data Center).',
 );
 
 export type JiraExporterConfig = Infer<typeof jiraExporterSchema>;

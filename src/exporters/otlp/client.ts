@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip, zstdCompress } from 'node:zlib';
+import { ExportError } from '../helper/exportError.ts';
 import type { OtlpSignal } from '../../receivers/otlp/signals.ts';
 import type { OtlpTlsClientConfig } from './config.ts';
 
-/** What one export attempt came to, in the Collector's exporterhelper terms. */
-export type ExportResult =
-  | { kind: 'ok'; rejected: number; message: string }
-  | { kind: 'retryable'; message: string; retryAfterMs?: number }
-  | { kind: 'permanent'; message: string };
+/**
+ * What one export attempt came to: taken (perhaps in part, OTLP's partial success), or failed
+ * with the exporters' ExportError, permanent or retryable as the OTLP specification says.
+ */
+export type ExportResult = { kind: 'ok'; rejected: number; message: string } | { kind: 'failed'; error: ExportError };
 
 /** One transport (gRPC or HTTP/protobuf) to one OTLP server. */
 export interface OtlpClient {
@@ -47,3 +48,11 @@ export function tlsClientOptions(tls: OtlpTlsClientConfig | undefined): {
 }
 
 export const USER_AGENT = 'Vigil OTLP exporter';
+
+export function retryable(message: string, retryAfterMs?: number): ExportResult {
+  return { kind: 'failed', error: new ExportError(message, { retryAfterMs }) };
+}
+
+export function permanent(message: string): ExportResult {
+  return { kind: 'failed', error: new ExportError(message, { permanent: true }) };
+}

@@ -12,6 +12,7 @@ import {
   type Infer,
   type Schema,
 } from '../../config/schema.ts';
+import { insecureSkipVerify, tlsClientFiles } from '../../config/tls.ts';
 
 const tlsClientSchema = obj(
   {
@@ -19,13 +20,8 @@ const tlsClientSchema = obj(
       default: false,
       doc: '`otlp_grpc` only: plain-text HTTP/2 instead of TLS, for an endpoint written `host:port` (an `http://` endpoint says the same).',
     }),
-    ca_file: optional(str({ doc: 'PEM CA bundle that signed the server certificate (default: system CAs).' })),
-    cert_file: optional(str({ doc: 'PEM client certificate for mutual TLS.' })),
-    key_file: optional(str({ doc: 'PEM private key of cert_file.' })),
-    insecure_skip_verify: bool({
-      default: false,
-      doc: 'Accept any server certificate. For tests only: anyone on the path can read and change the data.',
-    }),
+    ...tlsClientFiles,
+    insecure_skip_verify: insecureSkipVerify(),
     server_name_override: optional(
       str({
         nonEmpty: true,
@@ -118,6 +114,7 @@ export const otlpGrpcExporterSchema = refine(
     ),
   ),
   (c) => tlsPairCheck(c.tls),
+  '`tls.cert_file` and `tls.key_file` go together.',
 );
 
 export const otlpHttpExporterSchema = refine(
@@ -133,6 +130,7 @@ export const otlpHttpExporterSchema = refine(
     (c.tls?.insecure
       ? { path: 'tls.insecure', message: 'applies to otlp_grpc only; an http:// endpoint is plain text' }
       : undefined),
+  '`tls.cert_file` and `tls.key_file` go together; `tls.insecure` applies to otlp_grpc only.',
 );
 
 export type OtlpGrpcExporterConfig = Infer<typeof otlpGrpcExporterSchema>;

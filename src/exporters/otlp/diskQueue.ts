@@ -2,6 +2,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { join } from 'node:path';
 import { ShuttingDownError } from '../../errors.ts';
 import type { OtlpSignal } from '../../receivers/otlp/signals.ts';
+import type { DurableQueue, QueueBacklog } from '../helper/queue.ts';
 
 /** One accepted batch on disk: an encoded Export*ServiceRequest, uncompressed. */
 export interface QueuedBatch {
@@ -23,7 +24,7 @@ const NAME = /^(\d{12})\.(logs|metrics|traces)\.(\d+)\.pb$/;
  * ClickHouse spool appends JSON lines to open segments and cuts a torn line on recovery;
  * protobuf has no line to cut back to, hence a queue of its own.
  */
-export class DiskQueue {
+export class DiskQueue implements DurableQueue<{ signal: OtlpSignal; data: Buffer; records: number }> {
   readonly dir: string;
   private readonly maxBytes: number;
   private readonly fsync: boolean;
@@ -82,6 +83,10 @@ export class DiskQueue {
     return this.roomWaiters.length === 0 && this.total < this.maxBytes;
   }
 
+  backlog(): QueueBacklog {
+    return { items: this.length, bytes: this.total, oldestAcceptedAtMs: this.oldestCreatedAtMs() };
+  }
+
   oldestCreatedAtMs(): number | undefined {
     let oldest: number | undefined;
     for (const b of [...this.waiting, ...this.inFlight])
@@ -97,7 +102,7 @@ export class DiskQueue {
    * Stores a batch; resolves once it is on disk (and fsynced, with fsync on). Waits while the
    * queue is full, which is the back-pressure the pipeline turns into 429s at the receivers.
    */
-  async put(signal: OtlpSignal, data: Buffer, records: number): Promise<void> {
+  async put({ signal, data, records }: { signal: OtlpSignal; data: Buffer; records: number }): Promise<void> {
     while (this.total > 0 && this.total + data.length > this.maxBytes) {
       if (this.closed) throw new ShuttingDownError();
       await new Promise<void>((resolve, reject) => this.roomWaiters.push({ resolve, reject }));

@@ -6,7 +6,7 @@ import { encodeLogsRequest } from '../../otlp/proto/logsEncode.ts';
 import { encodeMetricsRequest } from '../../otlp/proto/metricsEncode.ts';
 import { ProtoWriter } from '../../otlp/proto/protoWriter.ts';
 import { encodeTracesRequest } from '../../otlp/proto/tracesEncode.ts';
-import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
+import type { CreateSettings } from '../../pipeline/component.ts';
 import {
   DEFAULT_HEALTH_SETTINGS,
   formatAge,
@@ -17,7 +17,9 @@ import {
 import type { OtlpSignal } from '../../receivers/otlp/signals.ts';
 import { redactUrl } from '../../telemetry/redact.ts';
 import { registerSpoolGauges } from '../clickhouse/spoolMetrics.ts';
-import { realTimers, type Timers } from '../tickets/delivery.ts';
+import { FailureLog, RetryPolicy } from '../helper/retry.ts';
+import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
+import { realTimers, RetryWait, type Timers } from '../helper/timers.ts';
 import type { OtlpClient } from './client.ts';
 import type { OtlpExporterConfig } from './config.ts';
 import { DiskQueue, type QueuedBatch } from './diskQueue.ts';
@@ -36,20 +38,22 @@ export interface OtlpExporterOptions {
  * and retries with backoff what the server may take later, as the Collector's exporterhelper
  * does. A gateway that is away loses nothing: batches wait on disk, across restarts too.
  */
-export class OtlpExporter implements Exporter {
+export class OtlpExporter implements QueuedExporter {
+  /** Counts records sent when the server took their request, failed when they were dropped. */
+  readonly telemetry: ExporterTelemetry;
   private readonly settings: CreateSettings;
   private readonly config: OtlpExporterConfig;
   private readonly configPath: string;
   private readonly newClient: () => OtlpClient;
   private readonly timers: Timers;
-  private readonly random: () => number;
+  private readonly retry: RetryPolicy;
+  private readonly backoff: RetryWait;
   private readonly writer = new ProtoWriter();
   private readonly healthSettings: HealthSettings;
   private client: OtlpClient | undefined;
   private queue_: DiskQueue | undefined;
   private loop: Promise<void> | undefined;
   private closing = false;
-  private cutWait: (() => void) | undefined;
   private failingSince: number | undefined;
   private lastError = '';
   private lastSentAt: number | undefined;
@@ -66,7 +70,13 @@ export class OtlpExporter implements Exporter {
     this.configPath = `exporters.${settings.id}`;
     this.newClient = newClient;
     this.timers = opts.timers ?? realTimers;
-    this.random = opts.random ?? Math.random;
+    const r = config.retry_on_failure;
+    this.retry = new RetryPolicy(
+      { initialIntervalMs: r.initial_interval, maxIntervalMs: r.max_interval, maxElapsedMs: r.max_elapsed_time },
+      opts.random,
+    );
+    this.backoff = new RetryWait(this.timers);
+    this.telemetry = new ExporterTelemetry(settings.metrics, settings.id);
     this.healthSettings = settings.health ?? DEFAULT_HEALTH_SETTINGS;
   }
 
@@ -89,15 +99,7 @@ export class OtlpExporter implements Exporter {
         { exporter: settings.id, batches: left.length, bytes: this.queue_.bytes },
         'resending OTLP batches queued by a previous run',
       );
-    const queue = this.queue_;
-    this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, {
-      get spooledBytes() {
-        return queue.bytes;
-      },
-      get pendingBatches() {
-        return queue.length;
-      },
-    });
+    this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, this.queue_);
     this.client = this.newClient();
     this.loop = this.run();
     settings.logger.info(
@@ -123,7 +125,7 @@ export class OtlpExporter implements Exporter {
       await this.enqueue(signal, batch.slice(half), encode);
       return;
     }
-    await this.queue.put(signal, body, batch.length);
+    await this.queue.put({ signal, data: body, records: batch.length });
   }
 
   private async run(): Promise<void> {
@@ -143,7 +145,7 @@ export class OtlpExporter implements Exporter {
         // Not the server's answer but a local fault (a queue file gone or unreadable): retrying
         // would meet it again, so the batches leave the queue, counted and logged.
         const records = batches.reduce((n, b) => n + b.records, 0);
-        this.settings.metrics.exporterFailed.inc({ exporter: this.settings.id, signal: batches[0]!.signal }, records);
+        this.telemetry.failed(batches[0]!.signal, records);
         this.settings.logger.error(
           { err, exporter: this.settings.id, records },
           'could not send queued OTLP batches; dropped',
@@ -161,91 +163,74 @@ export class OtlpExporter implements Exporter {
 
   /** Sends merged batches until the server takes or refuses them; false when shutdown stopped the retries. */
   private async deliver(batches: QueuedBatch[]): Promise<boolean> {
-    const { settings, config } = this;
-    const { id, metrics, logger } = settings;
+    const { id, logger } = this.settings;
+    const { telemetry } = this;
     const signal = batches[0]!.signal;
     const records = batches.reduce((n, b) => n + b.records, 0);
     const body = await this.queue.read(batches);
     const firstTry = this.timers.now();
-    let backoff = config.retry_on_failure.initial_interval;
-    let failures = 0;
+    const failures = new FailureLog();
     while (true) {
       const started = performance.now();
       const result = await this.client!.export(signal, body);
       if (result.kind === 'ok') {
         const rejected = Math.min(result.rejected, records);
-        metrics.exporterSent.inc({ exporter: id, signal }, records - rejected);
-        metrics.exporterLatency.observe({ exporter: id, signal }, (performance.now() - started) / 1000);
+        telemetry.sent(signal, records - rejected, started);
         if (rejected > 0 || result.message) {
-          metrics.exporterFailed.inc({ exporter: id, signal }, rejected);
+          telemetry.failed(signal, rejected);
           logger.warn(
             { exporter: id, signal, rejected, records, reason: result.message },
             'the OTLP server rejected part of a request (partial success); those records are dropped',
           );
         }
-        if (failures > 0) logger.info({ exporter: id, failedAttempts: failures }, 'the OTLP server takes data again');
+        const failed = failures.reset();
+        if (failed > 0) logger.info({ exporter: id, failedAttempts: failed }, 'the OTLP server takes data again');
         await this.queue.remove(batches);
         this.failingSince = undefined;
         this.lastSentAt = this.timers.now();
         return true;
       }
-      if (result.kind === 'permanent') {
-        metrics.exporterFailed.inc({ exporter: id, signal }, records);
+      const reason = result.error.message;
+      const next = this.retry.decide(result.error, failures.failures + 1, this.timers.now() - firstTry);
+      if (!next.retry && next.reason === 'permanent') {
+        telemetry.failed(signal, records);
         logger.error(
-          { exporter: id, signal, records, reason: result.message },
+          { exporter: id, signal, records, reason },
           'the OTLP server refused a request for good; its records are dropped',
         );
         await this.queue.remove(batches);
         this.failingSince = undefined;
         return true;
       }
-      failures++;
+      const worthALine = failures.record(reason);
       this.failingSince ??= this.timers.now();
-      this.lastError = result.message;
+      this.lastError = reason;
       if (this.closing) return false;
-      const maxElapsed = config.retry_on_failure.max_elapsed_time;
-      if (maxElapsed > 0 && this.timers.now() - firstTry >= maxElapsed) {
-        metrics.exporterFailed.inc({ exporter: id, signal }, records);
+      if (!next.retry) {
+        telemetry.failed(signal, records);
         logger.error(
-          { exporter: id, signal, records, failedAttempts: failures, reason: result.message },
+          { exporter: id, signal, records, failedAttempts: failures.failures, reason },
           `OTLP request still failing after ${this.configPath}.retry_on_failure.max_elapsed_time; its records are dropped`,
         );
         await this.queue.remove(batches);
         return true;
       }
-      const delay = result.retryAfterMs ?? Math.round(backoff * (0.8 + this.random() * 0.4));
-      // The first failure, then attempts 2, 4, 8…: a long outage stays readable in the log.
-      if ((failures & (failures - 1)) === 0)
+      if (worthALine)
         logger.warn(
           {
             exporter: id,
             signal,
-            failedAttempts: failures,
-            retryInMs: delay,
+            failedAttempts: failures.failures,
+            retryInMs: next.delayMs,
             queuedBytes: this.queue.bytes,
-            reason: result.message,
+            reason,
           },
           'OTLP export failed; retrying, batches stay queued on disk',
         );
-      metrics.exporterRetries.inc({ exporter: id });
-      await this.sleep(delay);
+      telemetry.retried();
+      await this.backoff.wait(next.delayMs);
       if (this.closing) return false;
-      backoff = Math.min(backoff * 2, config.retry_on_failure.max_interval);
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = this.timers.setTimeout(() => {
-        this.cutWait = undefined;
-        resolve();
-      }, ms);
-      this.cutWait = () => {
-        this.timers.clearTimeout(t);
-        this.cutWait = undefined;
-        resolve();
-      };
-    });
   }
 
   /**
@@ -296,7 +281,7 @@ export class OtlpExporter implements Exporter {
     this.closing = true;
     this.unregisterGauges?.();
     this.queue_?.close();
-    this.cutWait?.();
+    this.backoff.end();
     await this.loop;
     await this.client?.close();
   }

@@ -1,10 +1,13 @@
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { promisify } from 'node:util';
 import { gunzip, zstdDecompress } from 'node:zlib';
+import { GrpcCode as GrpcStatus } from '../../errors.ts';
 import { decodePartialSuccess, decodeRpcStatus } from '../../otlp/proto/responses.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../../receivers/otlp/signals.ts';
 import {
   compress,
+  permanent,
+  retryable,
   tlsClientOptions,
   USER_AGENT,
   type Compression,
@@ -12,23 +15,6 @@ import {
   type OtlpClient,
 } from './client.ts';
 import type { OtlpGrpcExporterConfig } from './config.ts';
-
-/** gRPC status codes (grpc/grpc doc/statuscodes.md). */
-export const GrpcStatus = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  RESOURCE_EXHAUSTED: 8,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
 
 /**
  * The codes the OTLP specification (and the Collector's exporter) retries. RESOURCE_EXHAUSTED
@@ -47,7 +33,7 @@ const RETRYABLE = new Set<number>([
 function codeForHttpStatus(status: number): number {
   if (status === 400) return GrpcStatus.INTERNAL;
   if (status === 401) return GrpcStatus.UNAUTHENTICATED;
-  if (status === 403) return 7;
+  if (status === 403) return GrpcStatus.PERMISSION_DENIED;
   if (status === 404) return GrpcStatus.UNIMPLEMENTED;
   if (status === 429 || status === 502 || status === 503 || status === 504) return GrpcStatus.UNAVAILABLE;
   return GrpcStatus.UNKNOWN;
@@ -117,7 +103,7 @@ export class OtlpGrpcClient implements OtlpClient {
     try {
       out = await this.call(path, framed);
     } catch (err) {
-      return { kind: 'retryable', message: `${path} at ${this.authority}: ${(err as Error).message}` };
+      return retryable(`${path} at ${this.authority}: ${(err as Error).message}`);
     }
     if (out.status === GrpcStatus.OK) {
       try {
@@ -130,8 +116,8 @@ export class OtlpGrpcClient implements OtlpClient {
     const retryDelayMs = retryInfo(out.trailers['grpc-status-details-bin'] ?? out.headers['grpc-status-details-bin']);
     const said = `${path} at ${this.authority}: gRPC status ${out.status}${out.message ? ` (${out.message})` : ''}`;
     if (RETRYABLE.has(out.status) || (out.status === GrpcStatus.RESOURCE_EXHAUSTED && retryDelayMs !== undefined))
-      return { kind: 'retryable', message: said, retryAfterMs: retryDelayMs };
-    return { kind: 'permanent', message: said };
+      return retryable(said, retryDelayMs);
+    return permanent(said);
   }
 
   private call(path: string, framed: Buffer): Promise<CallOutcome> {

@@ -1,10 +1,12 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { parseRetryAfter } from '../tickets/delivery.ts';
+import { parseRetryAfter } from '../helper/exportError.ts';
 import { decodePartialSuccess, decodeRpcStatus } from '../../otlp/proto/responses.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../../receivers/otlp/signals.ts';
 import {
   compress,
+  permanent,
+  retryable,
   tlsClientOptions,
   USER_AGENT,
   type Compression,
@@ -47,7 +49,7 @@ export class OtlpHttpClient implements OtlpClient {
     try {
       res = await this.post(url, payload);
     } catch (err) {
-      return { kind: 'retryable', message: `POST ${url}: ${(err as Error).message}` };
+      return retryable(`POST ${url}: ${(err as Error).message}`);
     }
     if (res.status >= 200 && res.status < 300) {
       try {
@@ -58,13 +60,9 @@ export class OtlpHttpClient implements OtlpClient {
       }
     }
     const said = `POST ${url}: HTTP ${res.status}${describeBody(res)}`;
-    if (!RETRYABLE.has(res.status)) return { kind: 'permanent', message: said };
+    if (!RETRYABLE.has(res.status)) return permanent(said);
     const retryAfter = res.headers['retry-after'];
-    return {
-      kind: 'retryable',
-      message: said,
-      retryAfterMs: parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : null, this.now()),
-    };
+    return retryable(said, parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : null, this.now()));
   }
 
   private post(

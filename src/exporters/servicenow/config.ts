@@ -65,6 +65,7 @@ export const serviceNowExporterSchema = refine(
           message: 'set username and password (basic auth), or client_id and client_secret (OAuth client credentials)',
         };
   },
+  'Either `username` and `password`, or `client_id` and `client_secret`, not both.',
 );
 
 export type ServiceNowExporterConfig = Infer<typeof serviceNowExporterSchema>;

@@ -93,6 +93,7 @@ export const smsExporterSchema = refine(
       ? { path: 'username', message: 'is required with password' }
       : undefined;
   },
+  'provider `twilio` needs `account_sid` and `auth_token`; provider `http` needs `url`; `password` needs `username`.',
 );
 
 export type SmsExporterConfig = Infer<typeof smsExporterSchema>;

@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { replaceFile } from './atomicFile.ts';
-import type { TicketLedger, TicketRecord } from './ledger.ts';
+import { mergedRecord, type TicketLedger, type TicketRecord } from './ledger.ts';
 
 /** Rewrite the file once it holds this many superseded lines. */
 const COMPACT_AFTER = 1000;
@@ -55,27 +55,45 @@ export class FileTicketLedger implements TicketLedger {
   }
 
   put(key: string, record: TicketRecord): Promise<void> {
-    const line = JSON.stringify({ k: key, v: record }) + '\n';
-    const next = this.writes.then(async () => {
-      await this.handle!.write(line);
-      await this.handle!.sync();
-      if (this.records.has(key)) this.superseded++;
-      this.records.set(key, record);
-      this.claims.delete(key);
-      if (this.superseded >= COMPACT_AFTER) await this.compact();
-    });
-    this.writes = next.catch(() => undefined);
-    return next;
+    return this.write(key, () => record, true);
   }
 
   async release(key: string): Promise<void> {
     this.claims.delete(key);
   }
 
+  merge(key: string, lost: string, into: string): Promise<void> {
+    return this.write(key, (rec) => rec && mergedRecord(rec, lost, into), false);
+  }
+
   async close(): Promise<void> {
     await this.writes;
     await this.handle?.close();
     this.handle = undefined;
+  }
+
+  /**
+   * Writes what `next` makes of the key's record as it stands once earlier writes are done
+   * (nothing when it returns undefined); `release` drops the caller's claim, as put() does.
+   */
+  private write(
+    key: string,
+    next: (current: TicketRecord | undefined) => TicketRecord | undefined,
+    release: boolean,
+  ): Promise<void> {
+    const done = this.writes.then(async () => {
+      const record = next(this.records.get(key));
+      if (record !== undefined) {
+        await this.handle!.write(JSON.stringify({ k: key, v: record }) + '\n');
+        await this.handle!.sync();
+        if (this.records.has(key)) this.superseded++;
+        this.records.set(key, record);
+      }
+      if (release) this.claims.delete(key);
+      if (this.superseded >= COMPACT_AFTER) await this.compact();
+    });
+    this.writes = done.catch(() => undefined);
+    return done;
   }
 
   private async compact(): Promise<void> {

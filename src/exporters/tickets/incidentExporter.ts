@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { OPERATOR_UPDATE_KINDS, type IncidentChange } from '../../model/incident.ts';
+import { OPERATOR_UPDATE_KINDS, type Incident, type IncidentChange } from '../../model/incident.ts';
 import { severityName } from '../../model/severity.ts';
-import type { CreateSettings, Exporter, TicketLink } from '../../pipeline/component.ts';
+import type { CreateSettings, TicketLink } from '../../pipeline/component.ts';
 import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, worse, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Infer } from '../../config/schema.ts';
 import type { deliverySchema } from './config.ts';
+import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
 import { DeliveryDeferredError, type Timers } from './delivery.ts';
 import { FileTicketLedger } from './fileLedger.ts';
-import { TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from './ledger.ts';
+import { ticketOfIncident, TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from './ledger.ts';
 import type { Host } from '../../pipeline/host.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { routed, type Matcher } from './routing.ts';
@@ -108,6 +109,20 @@ export function templateContext(change: IncidentChange, marker: string): object 
   };
 }
 
+/**
+ * What the ledger keeps once `incident`'s change went to ticket `ref`: the incident's ticket,
+ * with the ids merged into it, when `rec` is none or already its ticket (made for a twin that
+ * merged into it); otherwise, still the ticket of `rec`'s incident.
+ */
+function ticketRecord(ref: string, resolved: boolean, incident: Incident, rec?: TicketRecord): TicketRecord {
+  const ours = rec === undefined || ticketOfIncident(rec, incident);
+  const incidentId = ours ? incident.id : rec.incidentId;
+  const ids = new Set([...(rec?.mergedIds ?? []), ...(ours ? (incident.mergedIds ?? []) : [])]);
+  if (rec && ours) ids.add(rec.incidentId);
+  ids.delete(incidentId);
+  return ids.size === 0 ? { ref, incidentId, resolved } : { ref, incidentId, resolved, mergedIds: [...ids].sort() };
+}
+
 /** A directory name for an exporter id such as `jira/ops`; reversible, so two ids never share one. */
 function safeName(id: string): string {
   return encodeURIComponent(id);
@@ -188,7 +203,9 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
  * and turning each change into create / update / resolve / reopen calls so that an incident
  * gets exactly one ticket however often a change is retried or the process restarts.
  */
-export class IncidentExporter implements Exporter {
+export class IncidentExporter implements QueuedExporter {
+  /** Counts a change sent when the tracker took it, failed when it was parked. */
+  readonly telemetry: ExporterTelemetry;
   /** Its entries' progress is the ledger record a tracker call made that the ledger could not yet take. */
   readonly outbox: Outbox<IncidentChange, TicketRecord>;
   ledger: TicketLedger;
@@ -223,6 +240,7 @@ export class IncidentExporter implements Exporter {
     else this.ledger = this.fileLedger = new FileTicketLedger(join(dir, 'ledger.ndjson'));
     const d = config.delivery;
     const { metrics, id, logger } = settings;
+    const telemetry = (this.telemetry = new ExporterTelemetry(metrics, id));
     this.outbox = new Outbox<IncidentChange, TicketRecord>({
       dir,
       fsync: d.fsync,
@@ -237,12 +255,11 @@ export class IncidentExporter implements Exporter {
       onDelivered: () => {
         this.failingSince = undefined;
         this.ledgerAnswered();
-        metrics.exporterSent.inc({ exporter: id, signal: 'incidents' });
       },
       onRetry: (e, err, delayMs) => {
         this.ledgerAnswered();
         this.failed(err.message);
-        metrics.exporterRetries.inc({ exporter: id });
+        telemetry.retried();
         logger.warn(
           { incident: e.key, kind: e.payload.kind, attempt: e.attempts, retryInMs: delayMs, err: err.message },
           'incident delivery failed; will retry',
@@ -252,7 +269,7 @@ export class IncidentExporter implements Exporter {
         this.ledgerAnswered();
         this.failed(reason);
         this.lastParkReason = reason;
-        metrics.exporterFailed.inc({ exporter: id, signal: 'incidents' });
+        telemetry.failed('incidents', 1);
         this.parkedCounter.inc({ exporter: id });
         logger.error(
           { incident: e.key, kind: e.payload.kind, attempts: e.attempts, seq: e.seq, reason },
@@ -329,9 +346,9 @@ export class IncidentExporter implements Exporter {
   }
 
   /** The ticket this exporter made for the incident, if the ledger knows one (a notification without a ticket is none). */
-  async ticketOf(incident: { key: string; id: string }): Promise<TicketLink | undefined> {
+  async ticketOf(incident: { key: string; id: string; mergedIds?: string[] }): Promise<TicketLink | undefined> {
     const rec = await this.ledger.get(incident.key);
-    if (!rec || rec.incidentId !== incident.id || !this.driver.ticketUrl) return undefined;
+    if (!rec || !ticketOfIncident(rec, incident) || !this.driver.ticketUrl) return undefined;
     return { exporter: this.settings.id, ref: rec.ref, url: this.driver.ticketUrl(rec.ref), resolved: rec.resolved };
   }
 
@@ -413,8 +430,10 @@ export class IncidentExporter implements Exporter {
   }
 
   private async deliver(entry: OutboxEntry<IncidentChange, TicketRecord>): Promise<void> {
+    const started = performance.now();
     try {
       await this.deliverChange(entry);
+      this.telemetry.sent('incidents', 1, started);
     } catch (err) {
       if (err instanceof TicketLedgerUnavailableError)
         throw new DeliveryDeferredError(err.message, { retryAfterMs: LEDGER_WAIT_MS, allKeys: true, cause: err });
@@ -428,9 +447,14 @@ export class IncidentExporter implements Exporter {
     const key = incident.key;
     // The tracker call was made by an earlier attempt; only the ledger has yet to hear of it.
     if (entry.progress) return this.storeMade(key, entry.progress);
+    // An incident that merged into another agent's twin goes on as that one: its ticket, if it
+    // had one, is the survivor's now, open or not as it was; the survivor's changes decide.
+    if (incident.mergedInto !== undefined) return this.ledger.merge(key, incident.id, incident.mergedInto);
     let rec = await this.ledger.get(key);
+    // A twin's change made before its agent heard of the merge: the survivor's changes carry the ticket.
+    if (rec && rec.incidentId !== incident.id && rec.mergedIds?.includes(incident.id)) return;
     // A resolved ticket of an earlier incident on the same key stays closed; the new incident gets its own.
-    if (rec && rec.resolved && rec.incidentId !== incident.id) rec = undefined;
+    if (rec && rec.resolved && !ticketOfIncident(rec, incident)) rec = undefined;
     if (OPERATOR_UPDATE_KINDS.has(kind)) {
       // A person's acknowledgement, comment or assignment follows up on the open ticket; it never opens (or reopens) one.
       if (rec && !rec.resolved) await this.driver.update(rec.ref, notice);
@@ -442,12 +466,12 @@ export class IncidentExporter implements Exporter {
       const ref = rec?.ref ?? (this.fileLedger ? undefined : await this.driver.find(notice));
       if (ref === undefined) return;
       await this.driver.resolve(ref, notice);
-      await this.store(entry, key, { ref, incidentId: rec?.incidentId ?? incident.id, resolved: true });
+      await this.store(entry, key, ticketRecord(ref, true, incident, rec));
     } else if (!rec) {
       await this.createOnce(entry, key, notice);
     } else if (rec.resolved) {
       await this.driver.reopen(rec.ref, notice);
-      await this.store(entry, key, { ...rec, resolved: false });
+      await this.store(entry, key, ticketRecord(rec.ref, false, incident, rec));
     } else {
       await this.driver.update(rec.ref, notice);
     }
@@ -475,7 +499,7 @@ export class IncidentExporter implements Exporter {
       await this.releaseClaim(key);
       throw err;
     }
-    await this.store(entry, key, { ref, incidentId: notice.change.incident.id, resolved: false });
+    await this.store(entry, key, ticketRecord(ref, false, notice.change.incident));
   }
 
   /**
@@ -508,6 +532,9 @@ export class IncidentExporter implements Exporter {
    */
   private async storeMade(key: string, rec: TicketRecord): Promise<void> {
     const current = await this.ledger.get(key);
+    // Our ticket, handed meanwhile to the incident ours merged into: it keeps that, with our call's outcome.
+    if (current && current.ref === rec.ref && current.mergedIds?.includes(rec.incidentId))
+      return this.ledger.put(key, { ...current, resolved: rec.resolved });
     if (current && !current.resolved && (current.ref !== rec.ref || current.incidentId !== rec.incidentId)) {
       if (!rec.resolved)
         this.settings.logger.warn(

@@ -7,6 +7,20 @@ export interface TicketRecord {
   /** The incident the ticket was made for: a later incident on the same key gets a new ticket. */
   incidentId: string;
   resolved: boolean;
+  /**
+   * Incidents on the key that agents opened apart (cut off from each other or from Redis) and
+   * that merged into `incidentId`: their changes are about this ticket's incident, never a new one.
+   */
+  mergedIds?: string[];
+}
+
+/** Whether `rec` is the ticket of `incident`: made for it, for an incident merged into it, or for the one it merged into. */
+export function ticketOfIncident(rec: TicketRecord, incident: { id: string; mergedIds?: string[] }): boolean {
+  return (
+    rec.incidentId === incident.id ||
+    (incident.mergedIds?.includes(rec.incidentId) ?? false) ||
+    (rec.mergedIds?.includes(incident.id) ?? false)
+  );
 }
 
 /**
@@ -34,5 +48,19 @@ export interface TicketLedger {
   /** Stores the record and drops this caller's claim on the key. */
   put(key: string, record: TicketRecord): Promise<void>;
   release(key: string): Promise<void>;
+  /**
+   * Records that incident `lost` merged into `into`, at once and whatever another caller stores
+   * meanwhile: a record of `lost` becomes `into`'s, with its ticket and its state; a record of
+   * `into` learns the id. A record of any other incident, or none, stays as it is.
+   */
+  merge(key: string, lost: string, into: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** `rec` once incident `lost` merged into `into` (see TicketLedger.merge); undefined when nothing changes. */
+export function mergedRecord(rec: TicketRecord, lost: string, into: string): TicketRecord | undefined {
+  if (rec.incidentId !== lost && rec.incidentId !== into) return undefined;
+  if (rec.incidentId === into && rec.mergedIds?.includes(lost)) return undefined;
+  const mergedIds = [...new Set([...(rec.mergedIds ?? []), lost])].filter((id) => id !== into).sort();
+  return { ...rec, incidentId: into, mergedIds };
 }

@@ -1,15 +1,10 @@
 import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceFile } from './atomicFile.ts';
-import {
-  asDeliveryError,
-  backoffDelay,
-  DeliveryDeferredError,
-  realTimers,
-  type BackoffPolicy,
-  type DeliveryError,
-  type Timers,
-} from './delivery.ts';
+import type { DurableQueue, QueueBacklog } from '../helper/queue.ts';
+import { RetryPolicy } from '../helper/retry.ts';
+import { realTimers, type Timers } from '../helper/timers.ts';
+import { asDeliveryError, DeliveryDeferredError, type DeliveryError } from './delivery.ts';
 import {
   entryRecords,
   JOURNAL_FILE,
@@ -40,7 +35,8 @@ export interface OutboxOptions<T, P = unknown> {
   /** fsync every append: an acknowledged change then survives power loss, not only a crash. */
   fsync: boolean;
   maxAttempts: number;
-  backoff: BackoffPolicy;
+  /** Retry waits: doubling from `initialMs` up to `maxMs`, with the exporters' jitter (helper/retry.ts). */
+  backoff: { initialMs: number; maxMs: number };
   /** Keys delivered at the same time; one key never has two attempts in flight. */
   concurrency: number;
   /** Most attempts started in any 60 s (0: no limit); the others wait in the journal, never dropped. */
@@ -80,10 +76,10 @@ const COMPACT_AFTER = 1000;
  * delivery's own dependency cannot answer, see DeliveryDeferredError) is neither a failure nor
  * a rate-limited request: it waits, and is never parked for it.
  */
-export class Outbox<T, P = unknown> {
+export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; payload: T }> {
   private readonly opts: OutboxOptions<T, P>;
   private readonly timers: Timers;
-  private readonly random: () => number;
+  private readonly retry: RetryPolicy;
   readonly journalPath: string;
   /** Every parking, one JSON line each with the reason: a history for operators (the journal holds the state). */
   readonly parkedPath: string;
@@ -111,7 +107,10 @@ export class Outbox<T, P = unknown> {
   constructor(opts: OutboxOptions<T, P>) {
     this.opts = opts;
     this.timers = opts.timers ?? realTimers;
-    this.random = opts.random ?? Math.random;
+    this.retry = new RetryPolicy(
+      { initialIntervalMs: opts.backoff.initialMs, maxIntervalMs: opts.backoff.maxMs, maxAttempts: opts.maxAttempts },
+      opts.random,
+    );
     this.journalPath = join(opts.dir, JOURNAL_FILE);
     this.parkedPath = join(opts.dir, 'parked.ndjson');
   }
@@ -154,6 +153,14 @@ export class Outbox<T, P = unknown> {
       for (const e of entries) this.enqueue(e);
       this.pump();
     });
+  }
+
+  put(item: { key: string; payload: T }): Promise<void> {
+    return this.append([item]);
+  }
+
+  backlog(): QueueBacklog {
+    return { items: this.depth, bytes: 0, oldestAcceptedAtMs: this.oldestEnqueuedAtMs() };
   }
 
   start(): void {
@@ -366,13 +373,14 @@ export class Outbox<T, P = unknown> {
         return;
       }
       const err = asDeliveryError(raw);
-      if (!err.retryable || entry.attempts >= this.opts.maxAttempts) {
-        const reason = err.retryable ? `gave up after ${entry.attempts} attempts: ${err.message}` : err.message;
+      const next = this.retry.decide(err, entry.attempts, 0);
+      if (!next.retry) {
+        const reason =
+          next.reason === 'permanent' ? err.message : `gave up after ${entry.attempts} attempts: ${err.message}`;
         await this.park(entry, reason);
       } else {
-        const delay = err.retryAfterMs ?? backoffDelay(entry.attempts, this.opts.backoff, this.random);
-        this.notBefore.set(entry.key, this.timers.now() + delay);
-        this.opts.onRetry?.(entry, err, delay);
+        this.notBefore.set(entry.key, this.timers.now() + next.delayMs);
+        this.opts.onRetry?.(entry, err, next.delayMs);
       }
     } finally {
       this.inFlight.delete(entry.key);

@@ -1,4 +1,5 @@
-import { list, obj, optional, str, type Infer } from '../../config/schema.ts';
+import { list, obj, optional, str, timeZone, type Infer } from '../../config/schema.ts';
+import { zonedParts } from '../../model/timeZone.ts';
 
 /**
  * Named time intervals, as Alertmanager's `time_intervals`: a route is muted while one of its
@@ -46,7 +47,7 @@ export const timeIntervalSpecSchema = obj({
   days_of_month: rangeList('Days of the month or ranges, negative from the end: `1`, `1:5`, `-1` (the last day).'),
   months: rangeList('Months by name or number, or ranges: `january:march`, `12`.'),
   years: rangeList('Years or ranges: `2026`, `2026:2027`.'),
-  location: str({ default: 'UTC', doc: 'IANA time zone the fields above are read in, e.g. `Europe/Paris`.' }),
+  location: timeZone({ default: 'UTC', doc: 'IANA time zone the fields above are read in, e.g. `Europe/Paris`.' }),
 });
 
 export const timeIntervalsSchema = list(
@@ -122,8 +123,6 @@ export function compileSpec(spec: TimeIntervalSpec): CompiledSpec {
   };
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
 interface LocalTime {
   year: number;
   month: number;
@@ -134,22 +133,7 @@ interface LocalTime {
 }
 
 function localTime(ms: number, zone: string): LocalTime {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      weekday: 'long',
-    });
-    formatters.set(zone, f);
-  }
-  const parts: Record<string, string> = {};
-  for (const p of f.formatToParts(ms)) parts[p.type] = p.value;
+  const parts = zonedParts(zone, ms);
   const year = Number(parts.year);
   const month = Number(parts.month);
   return {

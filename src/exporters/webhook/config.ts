@@ -1,4 +1,5 @@
 import { literalUnion, obj, optional, record, refine, str, url, type Infer } from '../../config/schema.ts';
+import { signingKey } from './signature.ts';
 import { DEFAULT_DESCRIPTION, DEFAULT_TITLE, incidentExporterFields } from '../tickets/config.ts';
 
 export const webhookExporterSchema = refine(
@@ -20,7 +21,7 @@ export const webhookExporterSchema = refine(
     secret: optional(
       str({
         nonEmpty: true,
-        doc: 'Adds the Standard Webhooks `webhook-signature: v1,<HMAC-SHA256>` header (`webhook-id` and `webhook-timestamp` are always sent). `whsec_<base64>` or any string.',
+        doc: 'Adds the Standard Webhooks `webhook-signature: v1,<HMAC-SHA256>` header (`webhook-id` and `webhook-timestamp` are always sent). `whsec_<base64>`: the key is the base64 after the prefix, as the Standard Webhooks libraries read it; any other string: the key is its UTF-8 bytes.',
       }),
     ),
     headers: record(str(), { doc: 'Extra request headers, e.g. `Authorization`.' }),
@@ -31,10 +32,18 @@ export const webhookExporterSchema = refine(
     }),
     ...incidentExporterFields({ title: DEFAULT_TITLE, description: DEFAULT_DESCRIPTION }),
   }),
-  (c) =>
-    c.format === 'pagerduty' && !c.routing_key
-      ? { path: 'routing_key', message: 'is required with format: pagerduty' }
-      : undefined,
+  (c) => {
+    if (c.format === 'pagerduty' && !c.routing_key)
+      return { path: 'routing_key', message: 'is required with format: pagerduty' };
+    if (c.secret?.startsWith('whsec_') && signingKey(c.secret).length === 0)
+      return {
+        path: 'secret',
+        message:
+          'after whsec_ must come the key in base64, as Standard Webhooks secrets are written; a secret without the prefix is used as it is',
+      };
+    return undefined;
+  },
+  'format `pagerduty` needs `routing_key`; a `whsec_` secret carries a base64 key after the prefix.',
 );
 
 export type WebhookExporterConfig = Infer<typeof webhookExporterSchema>;

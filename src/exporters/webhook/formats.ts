@@ -119,7 +119,22 @@ export function alertmanagerPayload(n: Notice, opts: { receiver: string; externa
   };
 }
 
-const PD_SEVERITY: Record<string, string> = { FATAL: 'critical', ERROR: 'error', WARN: 'warning' };
+/** The severities PagerDuty's Events API v2 takes. */
+const PD_SEVERITIES = new Set(['critical', 'error', 'warning', 'info']);
+/** OpenTelemetry's severity names, as PagerDuty's. */
+const OTEL_TO_PD: Record<string, string> = { fatal: 'critical', warn: 'warning', debug: 'info', trace: 'info' };
+
+/**
+ * PagerDuty's `severity` as Alertmanager's PagerDuty integration gives it: the alert's
+ * `severity` label (the incident's label, or else its severity text), one of critical, error,
+ * warning, info; Alertmanager's default, error, for any other value. OpenTelemetry's names
+ * (FATAL, WARN, DEBUG, TRACE) count as the PagerDuty severity they mean.
+ */
+export function pagerDutySeverity(inc: Notice['change']['incident']): string {
+  const label = (inc.labels.severity || inc.severityText || severityName(inc.severityNumber)).trim().toLowerCase();
+  const name = OTEL_TO_PD[label.replace(/\d+$/, '')] ?? label.replace(/\d+$/, '');
+  return PD_SEVERITIES.has(name) ? name : 'error';
+}
 
 /**
  * A PagerDuty Events API v2 event: trigger (open and every update, which refreshes the alert),
@@ -134,7 +149,7 @@ export function pagerDutyPayload(n: Notice, opts: { routingKey: string; external
     event.payload = {
       summary: n.title.slice(0, 1024),
       source: inc.asset || inc.service || 'vigil',
-      severity: PD_SEVERITY[severityName(inc.severityNumber)] ?? 'info',
+      severity: pagerDutySeverity(inc),
       timestamp: iso(change.atMs),
       component: inc.service || undefined,
       group: inc.tenant || undefined,

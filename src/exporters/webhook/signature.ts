@@ -1,8 +1,15 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-/** The HMAC key of a Standard Webhooks secret: base64 after `whsec_`, else the string's UTF-8 bytes. */
+/**
+ * The HMAC key of a secret: the base64 after `whsec_`, as the Standard Webhooks specification
+ * writes secrets (its libraries read a secret without the prefix as base64 too); any other
+ * string is a secret of earlier Vigil versions, keyed by its UTF-8 bytes so that receivers
+ * already set up keep verifying. Empty when the part after `whsec_` is not base64.
+ */
 export function signingKey(secret: string): Buffer {
-  return secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : Buffer.from(secret, 'utf8');
+  if (!secret.startsWith('whsec_')) return Buffer.from(secret, 'utf8');
+  const b64 = secret.slice(6);
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(b64) && b64.length % 4 !== 1 ? Buffer.from(b64, 'base64') : Buffer.alloc(0);
 }
 
 /** `webhook-signature` per the Standard Webhooks spec: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`. */

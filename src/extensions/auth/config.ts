@@ -51,10 +51,14 @@ export function keySourceProblem(u: string): string | undefined {
 
 function keySourceUrl(doc: string): Schema<string | undefined> {
   return optional(
-    refine(url({ doc }), (u) => {
-      const problem = keySourceProblem(u);
-      return problem ? { path: '', message: problem } : undefined;
-    }),
+    refine(
+      url({ doc }),
+      (u) => {
+        const problem = keySourceProblem(u);
+        return problem ? { path: '', message: problem } : undefined;
+      },
+      'An https URL (http only to localhost).',
+    ),
   );
 }
 
@@ -138,6 +142,7 @@ const jwtSchema = refine(
       });
     return issues;
   },
+  '`keys` or `jwks_url`, not both, each key parses; without either, `issuer` is an https URL keys can be discovered from.',
 );
 
 const apiKeysSchema = obj(
@@ -158,6 +163,7 @@ export const authenticatorSchema = refine(
     api_keys: optional(apiKeysSchema),
   }),
   (c) => (c.jwt || c.api_keys ? undefined : { path: '', message: 'configure jwt, api_keys or both' }),
+  'At least one of `jwt` and `api_keys`.',
 );
 
 export type AuthenticatorConfig = Infer<typeof authenticatorSchema>;

@@ -90,6 +90,7 @@ export const enrichSchema = refine(
       };
     return undefined;
   },
+  'A table, an http lookup or both; `http.url` starts with http:// or https:// and a host.',
 );
 
 export type EnrichConfig = Infer<typeof enrichSchema>;

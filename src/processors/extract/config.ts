@@ -67,6 +67,7 @@ const ruleSchema = refine(
       issues.push({ path: '', message: 'a rule needs a regex, a set mapping, or both' });
     return issues;
   },
+  'A regex, a set mapping or both; the regex compiles with RE2 syntax and has at least one named group; every `set` target is a field an event has.',
 );
 
 export const extractSchema = obj({

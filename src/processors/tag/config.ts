@@ -26,6 +26,7 @@ const ruleSchema = refine(
     }
     return undefined;
   },
+  'A rule sets type, severity or both; severity is a severity word or a number 1–24.',
 );
 
 export const tagSchema = obj({

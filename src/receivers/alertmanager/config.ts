@@ -1,6 +1,6 @@
 import { bytes, endpoint, obj, optional, type Infer } from '../../config/schema.ts';
 import { httpServerLimitFields } from '../http/serverConfig.ts';
-import { tlsServerSchema } from '../http/tlsConfig.ts';
+import { tlsServerSchema } from '../../config/tls.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
 
 export const alertmanagerReceiverSchema = obj({

@@ -213,7 +213,7 @@ export class JsonIntake {
     } catch (err) {
       return this.refuse(reply, err, events.length);
     }
-    metrics.receiverAccepted.inc({ receiver: id, signal: 'logs' }, events.length);
+    metrics.receiverAccepted.inc({ receiver: id, signal: 'logs', transport: 'http' }, events.length);
     metrics.receiverRequests.inc({ receiver: id, outcome: 'success' });
     return undefined;
   }
@@ -226,7 +226,7 @@ export class JsonIntake {
   refuse(reply: FastifyReply, err: unknown, records: number): FastifyReply {
     const { metrics, id } = this.settings;
     // Refused before reading, the record count is unknown: the request still counts.
-    if (records > 0) metrics.receiverRefused.inc({ receiver: id, signal: 'logs' }, records);
+    if (records > 0) metrics.receiverRefused.inc({ receiver: id, signal: 'logs', transport: 'http' }, records);
     metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
     return sendJsonError(reply, httpAnswerFor(err));
   }

@@ -1,8 +1,7 @@
 import type { FastifyReply } from 'fastify';
-import { InvalidInputError, RefusedError, TooManyRecordsError, VigilError } from '../../errors.ts';
+import { answerFor } from '../../errors.ts';
 import type { IncomingMessage } from 'node:http';
 import type { AuthenticationError } from '../../extensions/auth/principal.ts';
-import { PayloadTooLargeError, RequestTimeoutError, UnsupportedEncodingError } from './requestBody.ts';
 
 export interface HttpErrorAnswer {
   status: number;
@@ -11,23 +10,12 @@ export interface HttpErrorAnswer {
   retryAfterSeconds?: number;
 }
 
-/** Maps Vigil errors to the HTTP answer a sender can act on (OTLP/HTTP's retry table). */
+/** The HTTP answer a sender can act on, from the table in src/errors.ts (OTLP/HTTP's retry table). */
 export function httpAnswerFor(err: unknown): HttpErrorAnswer {
-  if (err instanceof RefusedError) {
-    return {
-      status: err.reason === 'exhausted' ? 429 : 503,
-      code: err.code,
-      message: err.message,
-      retryAfterSeconds: err.retryAfterSeconds,
-    };
-  }
-  if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError)
-    return { status: 413, code: err.code, message: err.message };
-  if (err instanceof RequestTimeoutError) return { status: 408, code: err.code, message: err.message };
-  if (err instanceof UnsupportedEncodingError) return { status: 415, code: err.code, message: err.message };
-  if (err instanceof InvalidInputError) return { status: 400, code: err.code, message: err.message };
-  if (err instanceof VigilError) return { status: 500, code: err.code, message: err.message };
-  return { status: 500, code: 'VIGIL_INTERNAL', message: 'internal error; see the Vigil logs' };
+  const a = answerFor(err);
+  const answer: HttpErrorAnswer = { status: a.http, code: a.code, message: a.message };
+  if (a.retryAfterSeconds !== undefined) answer.retryAfterSeconds = a.retryAfterSeconds;
+  return answer;
 }
 
 export function sendJsonError(

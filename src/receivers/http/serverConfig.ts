@@ -1,8 +1,9 @@
 import { duration, int } from '../../config/schema.ts';
+import { allowedHostsField } from './allowedHosts.ts';
 
 /**
  * Limits of an HTTP listener against slow or idle senders, with the names of the Collector's
- * confighttp. Receivers sharing a listener must agree on them.
+ * confighttp. Receivers sharing a listener must agree on them (and on `allowed_hosts`).
  */
 export const httpServerLimitFields = {
   read_timeout: duration({
@@ -22,10 +23,13 @@ export const httpServerLimitFields = {
     min: 1,
     doc: 'Connections the listener holds at once; further ones are closed on accept.',
   }),
+  allowed_hosts: allowedHostsField,
 };
 
-/** Every limit is a number: milliseconds or a count. */
-export type HttpServerLimits = Record<keyof typeof httpServerLimitFields, number>;
+/** Every limit is a number (milliseconds or a count), except the list of hosts answered. */
+export type HttpServerLimits = Record<Exclude<keyof typeof httpServerLimitFields, 'allowed_hosts'>, number> & {
+  allowed_hosts?: string[] | undefined;
+};
 
 export function httpServerLimits(c: HttpServerLimits): HttpServerLimits {
   return {
@@ -33,5 +37,6 @@ export function httpServerLimits(c: HttpServerLimits): HttpServerLimits {
     read_header_timeout: c.read_header_timeout,
     idle_timeout: c.idle_timeout,
     max_connections: c.max_connections,
+    allowed_hosts: c.allowed_hosts,
   };
 }

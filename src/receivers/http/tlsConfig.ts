@@ -1,52 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import { bool, duration, list, obj, optional, str, type Infer } from '../../config/schema.ts';
-
-/**
- * TLS 1.2 suites with forward secrecy and authenticated encryption only: no static-RSA key
- * exchange, no CBC-SHA1. TLS 1.3's suites are all AEAD and always on.
- */
-export const DEFAULT_CIPHER_SUITES = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-];
-
-export const tlsServerSchema = obj(
-  {
-    cert_file: str({ doc: 'PEM certificate chain served to clients.' }),
-    key_file: str({ doc: 'PEM private key of the certificate.' }),
-    client_ca_file: optional(
-      str({ doc: 'PEM CA bundle; when set, clients must present a certificate it signed (mTLS).' }),
-    ),
-    min_version: str({ default: '1.2', enum: ['1.2', '1.3'], doc: 'Lowest TLS version accepted.' }),
-    max_version: str({ default: '1.3', enum: ['1.2', '1.3'], doc: 'Highest TLS version accepted.' }),
-    cipher_suites: list(str({ nonEmpty: true }), {
-      default: DEFAULT_CIPHER_SUITES,
-      minItems: 1,
-      doc: 'TLS 1.2 cipher suites (OpenSSL names), in order of preference; the default allows only ECDHE key exchange with AEAD ciphers.',
-    }),
-    require_client_cert: bool({
-      default: true,
-      doc: 'With client_ca_file: refuse clients without a certificate. A certificate a client does present is verified either way.',
-    }),
-    handshake_timeout: duration({
-      default: '10s',
-      doc: 'A client that has not finished the TLS handshake by then is disconnected.',
-    }),
-    reload_interval: optional(
-      duration({
-        doc: 'Re-read the certificate, key and CA files this often when they changed (renewed certificates take effect without a restart). Off when unset.',
-      }),
-    ),
-  },
-  { doc: 'TLS for this listener; omit for plain text.' },
-);
-
-export type TlsServerConfig = Infer<typeof tlsServerSchema>;
+import type { TlsServerConfig } from '../../config/tls.ts';
 
 export interface NodeTlsOptions {
   cert: Buffer;
@@ -80,10 +34,28 @@ export function loadTlsOptions(cfg: TlsServerConfig): NodeTlsOptions {
   };
 }
 
+/** What a reload of one listener's certificate did: the files it names, and why it failed when it did. */
+export interface TlsReloadResult {
+  cert_file: string;
+  error?: string;
+}
+
+/** Every open TLS listener's reload, for SIGHUP. */
+const reloaders = new Set<() => TlsReloadResult>();
+
+/**
+ * Re-reads the certificate, key and CA files of every open TLS listener now (SIGHUP), changed or
+ * not. A listener whose files cannot be read or do not match keeps serving what it had.
+ */
+export function reloadTlsListeners(): TlsReloadResult[] {
+  return [...reloaders].map((reload) => reload());
+}
+
 /**
  * What the options alone cannot say: with `require_client_cert: false` a client may come without
  * a certificate, but one it presents must verify (another CA's or an expired one is refused);
- * and with `reload_interval` renewed files are swapped in without a restart.
+ * renewed files are swapped in without a restart on SIGHUP and, with `reload_interval`, when
+ * they change.
  */
 export function hardenTlsServer(server: TlsServer, cfg: TlsServerConfig): void {
   if (cfg.client_ca_file !== undefined && !cfg.require_client_cert) {
@@ -94,19 +66,25 @@ export function hardenTlsServer(server: TlsServer, cfg: TlsServerConfig): void {
       if (presented && Object.keys(presented).length > 0) socket.destroy();
     });
   }
+  const files = [cfg.cert_file, cfg.key_file, cfg.client_ca_file].filter((f): f is string => f !== undefined);
+  const stamp = () => files.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0).join(':');
+  let last = stamp();
+  const reload = (): TlsReloadResult => {
+    const now = stamp();
+    try {
+      server.setSecureContext(loadTlsOptions(cfg));
+      last = now;
+      return { cert_file: cfg.cert_file };
+    } catch (err) {
+      // A half-written renewal: keep serving the old certificate.
+      return { cert_file: cfg.cert_file, error: (err as Error).message };
+    }
+  };
+  reloaders.add(reload);
+  server.once('close', () => reloaders.delete(reload));
   if (cfg.reload_interval !== undefined) {
-    const files = [cfg.cert_file, cfg.key_file, cfg.client_ca_file].filter((f): f is string => f !== undefined);
-    const stamp = () => files.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0).join(':');
-    let last = stamp();
     const timer = setInterval(() => {
-      try {
-        const now = stamp();
-        if (now === last) return;
-        server.setSecureContext(loadTlsOptions(cfg));
-        last = now;
-      } catch {
-        // A half-written renewal: keep serving the old certificate and try again next time.
-      }
+      if (stamp() !== last) reload();
     }, cfg.reload_interval);
     timer.unref();
     server.once('close', () => clearInterval(timer));

@@ -1,6 +1,6 @@
 import { bytes, endpoint, list, obj, optional, str, type Infer } from '../../config/schema.ts';
 import { httpServerLimitFields } from '../http/serverConfig.ts';
-import { tlsServerSchema } from '../http/tlsConfig.ts';
+import { tlsServerSchema } from '../../config/tls.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
 
 const paths = (doc: string, def: string[]) => list(str(), { default: def, doc });

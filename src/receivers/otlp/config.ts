@@ -14,7 +14,7 @@ import {
   type Schema,
 } from '../../config/schema.ts';
 import { httpServerLimitFields } from '../http/serverConfig.ts';
-import { tlsServerSchema } from '../http/tlsConfig.ts';
+import { tlsServerSchema } from '../../config/tls.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
 
 /**
@@ -130,6 +130,7 @@ const authSchema = refine(
             doc: 'Accepted static bearer tokens, each mapped to the tenant its records are stamped with. Keep tokens out of the file: a key may be a reference, `"${file:/run/secrets/token-a}": team-a`.',
           }),
           (tokens) => (Object.keys(tokens).length === 0 ? [{ path: '', message: 'must list at least one token' }] : []),
+          'At least one token.',
         ),
       ),
     },
@@ -141,6 +142,7 @@ const authSchema = refine(
     (a.authenticator === undefined) === (a.bearer_tokens === undefined)
       ? { path: '', message: 'give authenticator or bearer_tokens (one of them)' }
       : undefined,
+  'Exactly one of `authenticator` and `bearer_tokens`.',
 );
 
 export const otlpReceiverSchema = refine(
@@ -158,6 +160,7 @@ export const otlpReceiverSchema = refine(
           path: 'protocols',
           message: 'enable at least one of grpc, http (e.g. `grpc:` with no value for the defaults)',
         },
+  'At least one of `protocols.grpc` and `protocols.http` is enabled.',
 );
 
 export type OtlpReceiverConfig = Infer<typeof otlpReceiverSchema>;

@@ -16,7 +16,12 @@ export const PREFIX_BYTES = 5;
 export const ACCEPT_ENCODING = 'identity,deflate,gzip,zstd,snappy';
 const SUPPORTED = new Set(['identity', 'deflate', 'gzip', 'zstd', 'snappy']);
 
-/** A request the gRPC protocol itself refuses (framing, encoding), with the status to answer. */
+/**
+ * A request the gRPC protocol itself refuses (framing, encoding), with the status to answer.
+ * Framing and decompression faults are the sender's, so they are INVALID_ARGUMENT with the fault
+ * named, where grpc-go (under the Collector) answers INTERNAL: both are final under OTLP's retry
+ * rules, and INTERNAL stays for Vigil's own faults, so an alert on it means a bug here.
+ */
 export class GrpcProtocolError extends VigilError {
   readonly grpcCode: number;
   constructor(grpcCode: number, message: string) {
@@ -95,7 +100,7 @@ export function readUnaryMessage(
         if (head[0]! > 1)
           return fail(
             new GrpcProtocolError(
-              GrpcCode.INTERNAL,
+              GrpcCode.INVALID_ARGUMENT,
               `invalid gRPC message prefix: compressed flag ${head[0]} (must be 0 or 1)`,
             ),
           );
@@ -103,17 +108,17 @@ export function readUnaryMessage(
         if (expected > limit) return fail(new PayloadTooLargeError(limit));
       }
       if (expected >= 0 && size > PREFIX_BYTES + expected)
-        fail(new GrpcProtocolError(GrpcCode.INTERNAL, 'more than one request message in a unary call'));
+        fail(new GrpcProtocolError(GrpcCode.INVALID_ARGUMENT, 'more than one request message in a unary call'));
     };
     stream.on('data', onData);
     stream.on('end', () => {
       clearTimeout(timer);
       if (failed) return;
-      if (size === 0) return reject(new GrpcProtocolError(GrpcCode.INTERNAL, 'the request carried no message'));
+      if (size === 0) return reject(new GrpcProtocolError(GrpcCode.INVALID_ARGUMENT, 'the request carried no message'));
       if (expected < 0 || size < PREFIX_BYTES + expected)
         return reject(
           new GrpcProtocolError(
-            GrpcCode.INTERNAL,
+            GrpcCode.INVALID_ARGUMENT,
             `the request ended inside a message (${size} of ${expected < 0 ? PREFIX_BYTES : PREFIX_BYTES + expected} bytes)`,
           ),
         );
@@ -165,7 +170,9 @@ export function decodeMessage(raw: RawMessage, encoding: string, limit: number, 
   const inflater = INFLATERS[encoding];
   // A compressed flag without a grpc-encoding is a protocol error, per the gRPC HTTP/2 document.
   if (!inflater)
-    return Promise.reject(new GrpcProtocolError(GrpcCode.INTERNAL, 'compressed message without a grpc-encoding'));
+    return Promise.reject(
+      new GrpcProtocolError(GrpcCode.INVALID_ARGUMENT, 'compressed message without a grpc-encoding'),
+    );
   return new Promise((resolve, reject) => {
     inflater(raw.payload, { maxOutputLength: limit }, (err, out) => {
       if (!err) {
@@ -179,7 +186,10 @@ export function decodeMessage(raw: RawMessage, encoding: string, limit: number, 
       if (err instanceof PayloadTooLargeError || (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
         return reject(new PayloadTooLargeError(limit));
       reject(
-        new GrpcProtocolError(GrpcCode.INTERNAL, `the ${encoding} message could not be decompressed: ${err.message}`),
+        new GrpcProtocolError(
+          GrpcCode.INVALID_ARGUMENT,
+          `the ${encoding} message could not be decompressed: ${err.message}`,
+        ),
       );
     });
   });

@@ -212,7 +212,7 @@ export class OtlpGrpcServer {
         observed,
         this.receiver.decodeGuard(spec, 'grpc', this.config.max_records_per_request),
       );
-      const outcome = await this.receiver.export(spec, decoded, tenant, observed);
+      const outcome = await this.receiver.export(spec, 'grpc', decoded, tenant, observed);
       respond(stream, encodeResponseProto(spec, outcome));
     } catch (err) {
       // The client is gone (cancelled, or its deadline passed): there is no one to answer.

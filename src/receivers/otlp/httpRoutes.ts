@@ -131,7 +131,7 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
       const guard = receiver.decodeGuard(spec, 'http', config.max_records_per_request);
       const decoded =
         format === 'proto' ? spec.decodeProto(body, observed, guard) : spec.decodeJson(body, observed, guard);
-      const outcome = await receiver.export(spec, decoded, tenant, observed);
+      const outcome = await receiver.export(spec, 'http', decoded, tenant, observed);
       if (format === 'proto') return reply.code(200).type(PROTOBUF).send(encodeResponseProto(spec, outcome));
       return reply.code(200).type(JSON_TYPE).send(responseJson(spec, outcome));
     } catch (err) {

@@ -120,7 +120,7 @@ export class OtlpReceiver implements Receiver {
           if (err instanceof TooManyRecordsError)
             metrics.receiverRejected.inc({ receiver: id, signal: spec.signal }, records);
           else if (err instanceof RefusedError) {
-            metrics.receiverRefused.inc({ receiver: id, signal: spec.signal }, records);
+            metrics.receiverRefused.inc({ receiver: id, signal: spec.signal, transport: protocol }, records);
             metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
           }
           throw err;
@@ -146,7 +146,13 @@ export class OtlpReceiver implements Receiver {
    * pipelines). Resolves with what to tell the sender; rejects with RefusedError under
    * back-pressure, in which case nothing was acknowledged and the sender retries.
    */
-  async export(spec: SignalSpec, decoded: Decoded<OtlpItem>, tenant: string, observed: bigint): Promise<ExportOutcome> {
+  async export(
+    spec: SignalSpec,
+    protocol: 'grpc' | 'http',
+    decoded: Decoded<OtlpItem>,
+    tenant: string,
+    observed: bigint,
+  ): Promise<ExportOutcome> {
     const { metrics, id } = this.settings;
     const { items, rejected } = decoded;
     if (tenant !== '') for (const item of items) item.tenant = tenant;
@@ -163,11 +169,11 @@ export class OtlpReceiver implements Receiver {
       try {
         await Promise.all(work);
       } catch (err) {
-        metrics.receiverRefused.inc({ receiver: id, signal: spec.signal }, items.length);
+        metrics.receiverRefused.inc({ receiver: id, signal: spec.signal, transport: protocol }, items.length);
         metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
         throw err;
       }
-      metrics.receiverAccepted.inc({ receiver: id, signal: spec.signal }, items.length);
+      metrics.receiverAccepted.inc({ receiver: id, signal: spec.signal, transport: protocol }, items.length);
     }
     metrics.receiverRequests.inc({ receiver: id, outcome: 'success' });
     return { rejected: rejected.count, errorMessage: rejected.message() };

@@ -1,21 +1,7 @@
-import { InvalidInputError, RefusedError, TooManyRecordsError, VigilError } from '../../errors.ts';
-import { PayloadTooLargeError, RequestTimeoutError, UnsupportedEncodingError } from '../http/requestBody.ts';
+import { answerFor, VigilError } from '../../errors.ts';
 import { protoType } from './protos.ts';
-import { AuthenticationError } from '../../extensions/auth/principal.ts';
 
-/** gRPC status codes OTLP uses (grpc/grpc doc/statuscodes.md). */
-export const GrpcCode = {
-  OK: 0,
-  CANCELLED: 1,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-} as const;
+export { GrpcCode } from '../../errors.ts';
 
 export class UnsupportedMediaTypeError extends VigilError {
   constructor(contentType: string) {
@@ -34,32 +20,15 @@ export interface OtlpFailure {
 }
 
 /**
- * One failure, both ways of saying it: the HTTP status and the gRPC code from the OTLP
- * specification's tables. Back-pressure carries a retry delay (Retry-After / RetryInfo) so
- * that RESOURCE_EXHAUSTED counts as retryable for OTLP clients.
+ * One failure, both ways of saying it, from the table in src/errors.ts (the OTLP
+ * specification's HTTP statuses, the gRPC codes of the HTTP mapping). Back-pressure carries a
+ * retry delay (Retry-After / RetryInfo) so that RESOURCE_EXHAUSTED counts as retryable for OTLP clients.
  */
 export function failureFor(err: unknown): OtlpFailure {
-  if (err instanceof RefusedError) {
-    const exhausted = err.reason === 'exhausted';
-    return {
-      http: exhausted ? 429 : 503,
-      grpc: exhausted ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.UNAVAILABLE,
-      message: err.message,
-      retryAfterSeconds: err.retryAfterSeconds,
-    };
-  }
-  if (err instanceof AuthenticationError) return { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: err.message };
-  if (err instanceof PayloadTooLargeError || err instanceof TooManyRecordsError)
-    return { http: 413, grpc: GrpcCode.RESOURCE_EXHAUSTED, message: err.message };
-  if (err instanceof RequestTimeoutError) return { http: 408, grpc: GrpcCode.DEADLINE_EXCEEDED, message: err.message };
-  if (err instanceof UnsupportedEncodingError || err instanceof UnsupportedMediaTypeError)
-    return { http: 415, grpc: GrpcCode.UNIMPLEMENTED, message: err.message };
-  if (err instanceof InvalidInputError) return { http: 400, grpc: GrpcCode.INVALID_ARGUMENT, message: err.message };
-  return {
-    http: 500,
-    grpc: GrpcCode.INTERNAL,
-    message: err instanceof VigilError ? err.message : 'internal error; see the Vigil logs',
-  };
+  const a = answerFor(err);
+  const f: OtlpFailure = { http: a.http, grpc: a.grpc, message: a.message };
+  if (a.retryAfterSeconds !== undefined) f.retryAfterSeconds = a.retryAfterSeconds;
+  return f;
 }
 
 const RETRY_INFO_URL = 'type.googleapis.com/google.rpc.RetryInfo';

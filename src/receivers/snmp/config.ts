@@ -101,6 +101,7 @@ export const snmpTrapReceiverSchema = refine(
     });
     return issues;
   },
+  'At least one community or user; user names are unique; keys have at least 8 characters (RFC 3414); `priv_protocol` and `priv_key` go together.',
 );
 
 export type SnmpTrapReceiverConfig = Infer<typeof snmpTrapReceiverSchema>;

@@ -169,9 +169,10 @@ export class SnmpTrapReceiver implements Receiver {
     this.batch = [];
     const { id } = this.settings;
     return this.consumer.consume(events).then(
-      () => this.settings.metrics.receiverAccepted.inc({ receiver: id, signal: 'logs' }, events.length),
+      () =>
+        this.settings.metrics.receiverAccepted.inc({ receiver: id, signal: 'logs', transport: 'udp' }, events.length),
       () => {
-        this.settings.metrics.receiverRefused.inc({ receiver: id, signal: 'logs' }, events.length);
+        this.settings.metrics.receiverRefused.inc({ receiver: id, signal: 'logs', transport: 'udp' }, events.length);
         this.drop(events.length);
       },
     );

@@ -7,10 +7,10 @@ import {
   obj,
   optional,
   refine,
-  str,
   type Infer,
+  timeZone,
 } from '../../config/schema.ts';
-import { tlsServerSchema } from '../http/tlsConfig.ts';
+import { tlsServerSchema } from '../../config/tls.ts';
 
 const udpSchema = obj(
   {
@@ -72,16 +72,6 @@ const tlsSchema = obj(
   },
 );
 
-function validTimeZone(zone: string): boolean {
-  if (zone === 'Local') return true;
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export const syslogReceiverSchema = refine(
   obj({
     protocol: literalUnion(['auto', 'rfc5424', 'rfc3164'], {
@@ -92,7 +82,8 @@ export const syslogReceiverSchema = refine(
       default: 'vigil',
       doc: "Names of the syslog attributes. `vigil`: `syslog.priority`, `syslog.facility`, `syslog.appname`, `syslog.procid`, `syslog.msgid`, `syslog.version`, structured data as flat `syslog.sd.<SD-ID>.<param>`, the message as body. `collector`: the names of the OpenTelemetry Collector's syslog receiver, `priority`, `facility`, `appname`, `hostname`, `proc_id`, `msg_id`, `version`, `message`, `structured_data` (a map of maps), and the line as received as body, so dashboards built on the Collector's output work.",
     }),
-    location: str({
+    location: timeZone({
+      local: true,
       default: 'Local',
       doc: 'Time zone of RFC 3164 timestamps that carry none: `Local` (the host zone), `UTC` or an IANA name such as `Europe/Paris`.',
     }),
@@ -102,15 +93,11 @@ export const syslogReceiverSchema = refine(
   }),
   (c) => {
     const issues = [];
-    if (!validTimeZone(c.location))
-      issues.push({
-        path: 'location',
-        message: `unknown time zone ${JSON.stringify(c.location)}; use Local, UTC or an IANA name such as Europe/Paris`,
-      });
     if (!c.udp && !c.tcp && !c.tls)
       issues.push({ path: '', message: 'needs at least one of udp, tcp, tls; e.g. `udp: {endpoint: 127.0.0.1:5514}`' });
     return issues;
   },
+  'At least one of `udp`, `tcp`, `tls`.',
 );
 
 export type SyslogReceiverConfig = Infer<typeof syslogReceiverSchema>;

@@ -65,13 +65,13 @@ export class SyslogIngest {
   }
 
   /** Hands a batch to the pipeline; rejects (RefusedError) under back-pressure, having counted it. */
-  deliver(events: VigilEvent[]): Promise<void> {
+  deliver(events: VigilEvent[], transport: Origin['transport']): Promise<void> {
     return this.consumer.consume(events).then(
       () => {
-        this.self.receiverAccepted.inc({ receiver: this.id, signal: 'logs' }, events.length);
+        this.self.receiverAccepted.inc({ receiver: this.id, signal: 'logs', transport }, events.length);
       },
       (err: unknown) => {
-        this.self.receiverRefused.inc({ receiver: this.id, signal: 'logs' }, events.length);
+        this.self.receiverRefused.inc({ receiver: this.id, signal: 'logs', transport }, events.length);
         throw err;
       },
     );

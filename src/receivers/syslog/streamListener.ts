@@ -98,7 +98,7 @@ class SyslogConnection {
       for (const e of events) held.push(e);
       return;
     }
-    this.ingest.deliver(events).catch((err: unknown) => this.onRefused(events, err));
+    this.ingest.deliver(events, this.origin.transport).catch((err: unknown) => this.onRefused(events, err));
   }
 
   private onRefused(events: VigilEvent[], err: unknown): void {
@@ -137,7 +137,7 @@ class SyslogConnection {
     const n = Math.min(held.length, this.sliceSize);
     const batch = n === held.length ? held : held.slice(0, n);
     this.held = n === held.length ? undefined : held.slice(n);
-    const delivered = batch.length ? this.ingest.deliver(batch) : Promise.resolve();
+    const delivered = batch.length ? this.ingest.deliver(batch, this.origin.transport) : Promise.resolve();
     delivered.then(
       () => {
         this.sliceSize = Math.min(this.sliceSize * 2, MAX_SLICE);
@@ -191,7 +191,7 @@ class SyslogConnection {
     this.blocked = false;
     if (frames.length) events = events.concat(this.toEvents(frames));
     if (events.length) {
-      await this.ingest.deliver(events).catch(() => {
+      await this.ingest.deliver(events, this.origin.transport).catch(() => {
         this.ingest.metrics.dropped.inc(
           { receiver: this.ingest.id, transport: this.origin.transport, reason: 'shutdown' },
           events.length,

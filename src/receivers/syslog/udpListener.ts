@@ -101,7 +101,7 @@ export class SyslogUdpListener {
     for (let i = 0; i < lines.length; i++)
       events[i] = ingest.toEvent(lines[i]!, false, this.origin(peers[i]!), observed);
     this.worker?.postMessage({ type: 'ack', n: lines.length } satisfies UdpReaderCommand);
-    ingest.deliver(events).catch(() => this.drop(events.length, 'refused', 'the pipeline refused them'));
+    ingest.deliver(events, 'udp').catch(() => this.drop(events.length, 'refused', 'the pipeline refused them'));
   }
 
   /** Closes the socket, processes what the reader still held, and ends the thread. */

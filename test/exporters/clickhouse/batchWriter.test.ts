@@ -6,6 +6,7 @@ import { ClickHouseError, type ClickHouseBackend } from '../../../src/exporters/
 import { BatchWriter } from '../../../src/exporters/clickhouse/batchWriter.ts';
 import { Spool } from '../../../src/exporters/clickhouse/spool.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
+import { ExporterTelemetry } from '../../../src/exporters/helper/telemetry.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
 import { waitFor } from '../../support/waitFor.ts';
 
@@ -79,7 +80,7 @@ function makeWriter(
     prepare: async () => {},
     signalOf: () => 'logs',
     logger,
-    metrics: new SelfMetrics(),
+    telemetry: new ExporterTelemetry(new SelfMetrics(), 'clickhouse'),
   });
   writers.push(writer);
   return { writer, dir, logs };

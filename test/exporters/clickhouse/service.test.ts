@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { registry } from '../../../src/components.ts';
-import { parseConfig } from '../../../src/config/load.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
 import type { ClickHouseExporter } from '../../../src/exporters/clickhouse/exporter.ts';
 import { VigilService } from '../../../src/service/service.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { registry } from '../../../src/components.ts';
-import { parseConfig } from '../../../src/config/load.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
 import { glpiExporterSchema } from '../../../src/exporters/glpi/config.ts';
 import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
 import { incidentExporterDir } from '../../../src/exporters/tickets/incidentExporter.ts';
@@ -51,8 +51,8 @@ describe('GLPI exporter', () => {
     expect(glpi.count('POST', 'ITILFollowup')).toBe(2);
     expect(glpi.count('POST', 'ITILSolution')).toBe(1);
     const [ticket] = [...glpi.tickets.values()];
+    expect(glpi.page(ticket!.id)).toContain('<h1>[ERROR] Disk &lt;full&gt; on db-1</h1>');
     expect(ticket).toMatchObject({
-      name: '[ERROR] Disk <full> on db-1',
       status: 5,
       urgency: 4,
       impact: 3,
@@ -71,6 +71,41 @@ describe('GLPI exporter', () => {
     expect(glpi.count('GET', 'killSession')).toBe(1);
     expect(glpi.sessions.size).toBe(0);
   });
+
+  for (const version of [10, 11] as const) {
+    it(`keeps markup from event data inert in the ticket's name and content on GLPI ${version}`, async () => {
+      const glpi = await glpiFake({ version });
+      const { exp, stop } = await exporter(glpi);
+      const title = 'Disk <script>alert(1)</script> & <a href="https://evil.example">"full"</a>\u202e on db-1';
+      const story = new IncidentStory('disk-full{host="db-1"}', {
+        title,
+        asset: '<img src=x onerror=alert(2)>',
+        labels: { host: '<b>db-1</b>', note: 'a\nb' },
+      });
+      await exp.consumeIncidents([story.next('opened'), story.next('resolved')]);
+      await exp.outbox.whenIdle();
+      await stop();
+
+      const page = glpi.page([...glpi.tickets.keys()][0]!);
+      // The name is plain text in GLPI: sent as written (GLPI escapes it, on input in 10 and on
+      // output in 11), so it reads as the title did, never as entities, and no tag comes alive.
+      const shownTitle = '[ERROR] Disk <script>alert(1)</script> & <a href="https://evil.example">"full"</a> on db-1';
+      const h1 = /<h1>(.*)<\/h1>/.exec(page)![1]!;
+      expect(
+        h1
+          .replace(/&lt;/g, '<')
+          .replace(/&gt;/g, '>')
+          .replace(/&quot;/g, '"')
+          .replace(/&amp;/g, '&'),
+      ).toBe(shownTitle);
+      // The content is HTML: Vigil's own paragraphs, every inserted value escaped.
+      expect(page).not.toMatch(/<(script|a|img|b)[\s>]/);
+      expect(page).toContain('Asset: &lt;img src=x onerror=alert(2)&gt;');
+      expect(page).toContain('host=&lt;b&gt;db-1&lt;/b&gt;');
+      expect(page).toMatch(/<p>opened: /);
+      expect(page).not.toContain('\u202e');
+    });
+  }
 
   it("adds a person's acknowledgement, comment and assignment to the open ticket as follow-ups, and never opens or reopens one for them", async () => {
     const glpi = await glpiFake();

@@ -109,11 +109,11 @@ describe('outbox', () => {
     await new Promise((r) => setImmediate(r));
     expect(attempts).toBe(1);
     timers.advance(1);
-    // random() = 0.5 → three quarters of 1 s · 2^(attempt-1)
-    await vi.waitFor(() => expect(timers.delays).toEqual([30_000, 1500]), { timeout: 5000 });
-    timers.advance(1500);
-    await vi.waitFor(() => expect(timers.delays).toEqual([30_000, 1500, 3000]), { timeout: 5000 });
-    timers.advance(3000);
+    // random() = 0.5 → the middle of the jitter: 1 s · 2^(attempt-1)
+    await vi.waitFor(() => expect(timers.delays).toEqual([30_000, 2000]), { timeout: 5000 });
+    timers.advance(2000);
+    await vi.waitFor(() => expect(timers.delays).toEqual([30_000, 2000, 4000]), { timeout: 5000 });
+    timers.advance(4000);
     await box.whenIdle();
     expect(attempts).toBe(4);
   });

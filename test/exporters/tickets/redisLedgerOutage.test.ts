@@ -2,7 +2,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { glpiExporterSchema } from '../../../src/exporters/glpi/config.ts';
 import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
 import type {
   IncidentExporter,
@@ -15,12 +14,11 @@ import { WebhookDriver } from '../../../src/exporters/webhook/driver.ts';
 import { createRedisClient, type RedisClient } from '../../../src/state/redisConnection.ts';
 import { RedisKeys } from '../../../src/state/redisKeys.ts';
 import { RedisTicketLedger } from '../../../src/state/redisTicketLedger.ts';
-import { FakeGlpi } from '../../support/fakes/glpi.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
 import { FakeWebhookReceiver } from '../../support/fakes/webhookReceiver.ts';
 import { startRedis, waitFor, type RedisServer } from '../../support/redis.ts';
 import { freshPrefix, stateConfig } from '../../state/redisHelpers.ts';
-import { IncidentStory, parseWith, startIncidentExporter } from '../incidentFixtures.ts';
+import { fakeGlpiExporter, IncidentStory, parseWith, startIncidentExporter } from '../incidentFixtures.ts';
 
 /** How often changes waiting for the ledger try again (the exporter's LEDGER_WAIT_MS). */
 const WAIT_MS = 1000;
@@ -71,14 +69,7 @@ describe('ticket exporters sharing the Redis ledger through a Redis outage', () 
 
   /** A GLPI that two agents share, with a delivery that gives up after two attempts. */
   async function sharedGlpi() {
-    const glpi = await new FakeGlpi().listen();
-    cleanup.push(() => glpi.close());
-    const config = parseWith(glpiExporterSchema, {
-      url: glpi.apiUrl,
-      app_token: 'app-token-1',
-      user_token: 'user-token-1',
-      delivery: { max_attempts: 2 },
-    });
+    const { glpi, config } = await fakeGlpiExporter(cleanup, { delivery: { max_attempts: 2 } });
     return { glpi, config, timers: new ManualTimers(), prefix: freshPrefix() };
   }
 

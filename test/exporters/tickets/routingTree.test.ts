@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registry } from '../../../src/components.ts';
-import { parseConfig } from '../../../src/config/load.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
 import type { ConfigError } from '../../../src/errors.ts';
 import { compileTimeInterval } from '../../../src/exporters/tickets/timeIntervals.ts';
 import type { IncidentChange } from '../../../src/model/incident.ts';
@@ -147,7 +147,7 @@ receivers:
   - { name: team, exporters: [webhook/team, jira] }
 time_intervals:
   - name: bad
-    time_intervals: [{ weekdays: ['funday'], location: Mars/Olympus }]
+    time_intervals: [{ weekdays: ['funday'] }]
 `;
     let issues: { path: string; message: string }[] = [];
     try {
@@ -168,7 +168,16 @@ time_intervals:
     expect(issues.find((i) => i.path === 'routing.receivers[0].exporters[1]')!.message).toMatch(
       /"jira" is not an exporter of an incidents pipeline/,
     );
-    expect(issues.find((i) => i.path === 'routing.time_intervals[0]')!.message).toMatch(/Mars\/Olympus/);
+    expect(issues.find((i) => i.path === 'routing.time_intervals[0]')!.message).toMatch(/funday/);
+    // The time zone is checked by the schema, where it is written.
+    expect(() =>
+      parseConfig(
+        withRouting(
+          `receiver: team\nreceivers: [{ name: team }]\ntime_intervals:\n  - name: z\n    time_intervals: [{ location: Mars/Olympus }]\n`,
+        ),
+        registry,
+      ),
+    ).toThrow(/routing\.time_intervals\[0\]\.time_intervals\[0\]\.location: unknown time zone "Mars\/Olympus"/);
     // A matcher that does not parse is reported at its own path, in a child route too.
     expect(() =>
       parseConfig(

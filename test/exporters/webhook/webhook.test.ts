@@ -1,6 +1,8 @@
+import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { webhookExporterSchema } from '../../../src/exporters/webhook/config.ts';
 import { WebhookDriver } from '../../../src/exporters/webhook/driver.ts';
+import { pagerDutySeverity } from '../../../src/exporters/webhook/formats.ts';
 import { signWebhook } from '../../../src/exporters/webhook/signature.ts';
 import { incidentMarker } from '../../../src/exporters/tickets/incidentExporter.ts';
 import { FakePagerDuty } from '../../support/fakes/pagerduty.ts';
@@ -53,6 +55,35 @@ describe('webhook exporter', () => {
     expect(receiver.requests.every((r) => r.headers['idempotency-key'] === r.headers['webhook-id'])).toBe(true);
   });
 
+  it('signs so that the standardwebhooks library verifies: a whsec_ secret as base64, any other as its UTF-8 bytes', async () => {
+    const key = Buffer.from('a 32-byte key for Standard Webhk');
+    const plain = 'a plain-text secret from an earlier config';
+    for (const secret of [`whsec_${key.toString('base64')}`, plain]) {
+      const receiver = await fake(new FakeWebhookReceiver());
+      const { exp } = await exporter({ url: receiver.url, secret });
+      await exp.consumeIncidents([new IncidentStory().next('opened')]);
+      await exp.outbox.whenIdle();
+      const { body, headers } = receiver.requests[0]!;
+      const h = headers as Record<string, string>;
+      if (secret === plain) {
+        // Today's signatures hold: the library verifies them given the secret's bytes as the raw key.
+        expect(new Webhook(Buffer.from(plain, 'utf8'), { format: 'raw' }).verify(body, h)).toMatchObject({
+          type: 'incident.opened',
+        });
+        expect(() => new Webhook(Buffer.from('another secret'), { format: 'raw' }).verify(body, h)).toThrow(
+          'No matching signature found',
+        );
+      } else {
+        // With the prefix, and without it: the library reads both as base64.
+        expect(new Webhook(secret).verify(body, h)).toMatchObject({ type: 'incident.opened' });
+        expect(new Webhook(key.toString('base64')).verify(body, h)).toMatchObject({ type: 'incident.opened' });
+      }
+    }
+    expect(() =>
+      parseWith(webhookExporterSchema, { url: 'https://hooks.example.com/', secret: 'whsec_not base64!' }),
+    ).toThrow('secret: after whsec_ must come the key in base64');
+  });
+
   it('parks a change the receiver refuses for a bad signature instead of retrying it forever', async () => {
     const receiver = await fake(new FakeWebhookReceiver({ secret: SECRET }));
     const { exp } = await exporter({
@@ -76,9 +107,9 @@ describe('webhook exporter', () => {
     await exp.consumeIncidents([story.next('opened')]);
     await vi.waitFor(() => expect(timers.delays).toEqual([7000]), { timeout: 5000 });
     timers.advance(7000);
-    // the 500 falls back to the exponential schedule: attempt 2 → 0.75 × 2 s
-    await vi.waitFor(() => expect(timers.delays).toEqual([7000, 3000]), { timeout: 5000 });
-    timers.advance(3000);
+    // the 500 falls back to the exponential schedule: attempt 2 → the initial 2 s doubled (jitter pinned to its middle)
+    await vi.waitFor(() => expect(timers.delays).toEqual([7000, 4000]), { timeout: 5000 });
+    timers.advance(4000);
     await exp.consumeIncidents([story.next('resolved')]);
     await exp.outbox.whenIdle();
     expect(slack.requests).toHaveLength(4);
@@ -232,6 +263,40 @@ describe('webhook exporter', () => {
         triggers: 2,
       },
     ]);
+  });
+
+  it("maps PagerDuty's severity as Alertmanager does: the severity label if PagerDuty knows it, else error", async () => {
+    const severityOf = (over: Record<string, unknown>) =>
+      pagerDutySeverity(new IncidentStory('k', over).next('opened').incident);
+    expect(
+      ['critical', 'error', 'warning', 'info', 'Critical'].map((severity) =>
+        severityOf({ labels: { severity }, severityText: 'INFO' }),
+      ),
+    ).toEqual(['critical', 'error', 'warning', 'info', 'critical']);
+    // Without the label, the incident's severity text; OpenTelemetry's names count as what they mean.
+    expect(['FATAL', 'ERROR2', 'WARN', 'INFO', 'DEBUG'].map((severityText) => severityOf({ severityText }))).toEqual([
+      'critical',
+      'error',
+      'warning',
+      'info',
+      'info',
+    ]);
+    expect(severityOf({ severityText: '', severityNumber: 13 })).toBe('warning');
+    // Alertmanager's default for a value PagerDuty would refuse.
+    expect(severityOf({ labels: { severity: 'page' } })).toBe('error');
+    expect(severityOf({ labels: { severity: 'disaster' }, severityText: 'FATAL' })).toBe('error');
+
+    const routingKey = 'R0UT1NGKEY0123456789abcdefABCDEF';
+    const pd = await fake(new FakePagerDuty(routingKey));
+    const { exp } = await exporter({ url: pd.enqueueUrl, format: 'pagerduty', routing_key: routingKey });
+    await exp.consumeIncidents([
+      new IncidentStory('a', { labels: { severity: 'critical' } }).next('opened'),
+      new IncidentStory('b', { severityText: 'WARN' }).next('opened'),
+      new IncidentStory('c', { labels: { severity: 'sev1' } }).next('opened'),
+    ]);
+    await exp.outbox.whenIdle();
+    expect(exp.outbox.parked).toBe(0);
+    expect(pd.alerts.map((a) => a.severity).sort()).toEqual(['critical', 'error', 'warning']);
   });
 
   it('parks PagerDuty events the API calls invalid, and requires a routing key for the format', async () => {

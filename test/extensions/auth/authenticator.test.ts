@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { base64url, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { parseConfig } from '../../../src/config/load.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
 import { obj } from '../../../src/config/schema.ts';
 import type { ExtensionFactory } from '../../../src/pipeline/component.ts';
 import { registry } from '../../../src/components.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../../src/components.ts';
-import { parseConfig } from '../../../src/config/load.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
 import { newSigningKey } from '../../support/fakes/oidcProvider.ts';
 
 describe('config/examples/auth.yaml', () => {

@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registry } from '../../../src/components.ts';
-import { parseConfig } from '../../../src/config/load.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
 import { VigilService } from '../../../src/service/service.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { captureExporter, type Captured } from '../../support/captureExporter.ts';

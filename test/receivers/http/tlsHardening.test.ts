@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../../support/daemon.ts';
 import { readNdjson } from '../../support/ndjson.ts';
 import { waitFor } from '../../support/waitFor.ts';
-import { makeTestPki, type TestPki } from '../syslog/tlsCerts.ts';
+import { makeTestPki, signWithTestCa, type TestPki } from '../syslog/tlsCerts.ts';
 
 let pki: TestPki;
 /** A client certificate from another CA, and one from the right CA that expired. */
@@ -57,26 +58,7 @@ beforeAll(() => {
   ]);
   // Signed by the right CA, valid for one day in 2020: expired now.
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'old.key', '-out', 'old.csr', '-subj', '/CN=old-client']);
-  openssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      'old.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      'old.pem',
-      '-days',
-      '1',
-      '-extfile',
-      'client.ext',
-    ],
-    '2020-01-01 00:00:00',
-  );
+  signWithTestCa(pki.dir, 'old.csr', 'old.pem', 'client.ext', { days: 1, faketime: '2020-01-01 00:00:00' });
   rogue = { cert: join(pki.dir, 'rogue.pem'), key: join(pki.dir, 'rogue.key') };
   expired = { cert: join(pki.dir, 'old.pem'), key: join(pki.dir, 'old.key') };
 });
@@ -86,6 +68,47 @@ afterEach(async () => {
   await daemon?.stop('SIGKILL');
   daemon = undefined;
 });
+
+/** A copy of the server certificate and key that a test may overwrite. */
+function liveCertificate(name: string): { cert: string; key: string } {
+  const cert = join(pki.dir, `${name}.pem`);
+  const key = join(pki.dir, `${name}.key`);
+  writeFileSync(cert, readFileSync(pki.serverCert));
+  writeFileSync(key, readFileSync(pki.serverKey));
+  return { cert, key };
+}
+
+/** A renewal: the same CA signs a new certificate (a new serial) for the same key and names. */
+function renewedCertificate(name: string): Buffer {
+  signWithTestCa(pki.dir, 'server.csr', `${name}.pem`, 'server.ext');
+  return readFileSync(join(pki.dir, `${name}.pem`));
+}
+
+/** The serial of the certificate a new TLS connection is served (h2 offered, for the gRPC listener). */
+function servedSerial(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(
+      {
+        host: '127.0.0.1',
+        port,
+        ca: readFileSync(pki.caCert),
+        servername: 'localhost',
+        ALPNProtocols: ['h2', 'http/1.1'],
+      },
+      () => {
+        resolve(sock.getPeerCertificate().serialNumber);
+        sock.destroy();
+      },
+    );
+    sock.on('error', reject);
+  });
+}
+
+function grpcAddress(d: RunningDaemon): { port: number } {
+  for (const line of d.logs)
+    if (line.includes('OTLP gRPC listening')) return (JSON.parse(line) as { grpc: { port: number } }).grpc;
+  throw new Error('no gRPC address logged');
+}
 
 function tlsAddress(d: RunningDaemon): { host: string; port: number } {
   for (const line of d.logs)
@@ -151,14 +174,11 @@ service:
   });
 
   it('serves a renewed certificate after reload_interval without a restart', async () => {
-    const certFile = join(pki.dir, 'live.pem');
-    const keyFile = join(pki.dir, 'live.key');
-    writeFileSync(certFile, readFileSync(pki.serverCert));
-    writeFileSync(keyFile, readFileSync(pki.serverKey));
+    const live = liveCertificate('live');
     daemon = await startDaemon(`
 receivers:
   syslog:
-    tls: { endpoint: 127.0.0.1:0, cert_file: ${certFile}, key_file: ${keyFile}, reload_interval: 100ms }
+    tls: { endpoint: 127.0.0.1:0, cert_file: ${live.cert}, key_file: ${live.key}, reload_interval: 100ms }
 exporters:
   file/events: { path: events.ndjson }
 service:
@@ -169,43 +189,64 @@ service:
     logs: { level: info }
 `);
     const to = tlsAddress(daemon);
-    const serial = () =>
-      new Promise<string>((resolve, reject) => {
-        const sock = connect(
-          { host: '127.0.0.1', port: to.port, ca: readFileSync(pki.caCert), servername: 'localhost' },
-          () => {
-            resolve(sock.getPeerCertificate().serialNumber);
-            sock.end();
-          },
-        );
-        sock.on('error', reject);
-      });
-    const before = await serial();
-    // A renewal: the same CA signs a new certificate for the same names.
-    execFileSync(
-      'openssl',
-      [
-        'x509',
-        '-req',
-        '-in',
-        'server.csr',
-        '-CA',
-        'ca.pem',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-out',
-        'renewed.pem',
-        '-days',
-        '2',
-        '-extfile',
-        'server.ext',
-      ],
-      { cwd: pki.dir, stdio: 'pipe' },
-    );
-    writeFileSync(certFile, readFileSync(join(pki.dir, 'renewed.pem')));
+    const before = await servedSerial(to.port);
+    writeFileSync(live.cert, renewedCertificate('renewed'));
     let after = before;
-    await waitFor(async () => (after = await serial()) !== before, 'the renewed certificate to be served');
+    await waitFor(async () => (after = await servedSerial(to.port)) !== before, 'the renewed certificate to be served');
     expect(after).not.toBe(before);
+  });
+
+  it("re-reads every TLS listener's certificate on SIGHUP, and keeps the old one when the new files are broken", async () => {
+    const live = liveCertificate('hup');
+    const tls = `{ cert_file: ${live.cert}, key_file: ${live.key} }`;
+    daemon = await startDaemon(`
+receivers:
+  syslog:
+    tls: { endpoint: 127.0.0.1:0, cert_file: ${live.cert}, key_file: ${live.key} }
+  json: { endpoint: 127.0.0.1:0, tls: ${tls} }
+  otlp: { protocols: { grpc: { endpoint: 127.0.0.1:0, tls: ${tls} } } }
+exporters:
+  file/events: { path: events.ndjson }
+service:
+  pipelines:
+    logs: { receivers: [syslog, json, otlp], exporters: [file/events] }
+  telemetry:
+    metrics: { endpoint: 127.0.0.1:0 }
+    logs: { level: info }
+api: { endpoint: 127.0.0.1:0, tls: ${tls} }
+`);
+    const d = daemon;
+    const ports = {
+      syslog: tlsAddress(d).port,
+      json: d.http[0]!.port,
+      grpc: grpcAddress(d).port,
+      api: d.api!.port,
+    };
+    const serials = async () =>
+      Object.fromEntries(
+        await Promise.all(Object.entries(ports).map(async ([name, port]) => [name, await servedSerial(port)] as const)),
+      );
+    const original = await serials();
+    const originalSerial = original.syslog!;
+    expect(Object.values(original)).toEqual([originalSerial, originalSerial, originalSerial, originalSerial]);
+
+    // Broken files first (a renewal caught half-written): every listener keeps its certificate.
+    writeFileSync(live.cert, '-----BEGIN CERTIFICATE-----\ntruncated');
+    const logged = () => d.logs.filter((l) => l.includes('TLS certificates reloaded')).length;
+    d.proc.kill('SIGHUP');
+    await waitFor(() => logged() === 1, 'the first reload to be logged');
+    expect(d.logs.filter((l) => l.includes('TLS certificate reload failed'))).toHaveLength(4);
+    expect(await serials()).toEqual(original);
+
+    writeFileSync(live.cert, renewedCertificate('hup-renewed'));
+    const renewed = new X509Certificate(readFileSync(live.cert)).serialNumber;
+    // Without reload_interval nothing looks at the files until the signal.
+    expect(await serials()).toEqual(original);
+    d.proc.kill('SIGHUP');
+    await waitFor(() => logged() === 2, 'the second reload to be logged');
+    expect(Object.values(await serials())).toEqual([renewed, renewed, renewed, renewed]);
+    const line = JSON.parse(d.logs.filter((l) => l.includes('TLS certificates reloaded'))[1]!) as object;
+    expect(line).toMatchObject({ signal: 'SIGHUP', listeners: 4, failed: 0 });
+    expect(d.proc.exitCode).toBeNull();
   });
 });

@@ -55,24 +55,44 @@ describe('OTLP/gRPC message framing and encodings', () => {
     expect(h.captured.logs).toEqual([]);
   });
 
-  it('answers malformed frames with a gRPC status and keeps serving the connection and the next calls', async () => {
+  it('answers malformed frames INVALID_ARGUMENT with the fault, never INTERNAL, and keeps serving the connection and the next calls', async () => {
     h = await startOtlp(GRPC, { pipelines: ['logs'] });
     const good = logs('good');
     const cases: [string, Buffer, OutgoingHttpHeaders, number, RegExp][] = [
-      ['truncated prefix', Buffer.from([0, 0, 0]), {}, GrpcCode.INTERNAL, /ended inside a message \(3 of 5 bytes\)/],
-      ['truncated message', prefixed(good).subarray(0, 20), {}, GrpcCode.INTERNAL, /ended inside a message/],
-      ['no message at all', Buffer.alloc(0), {}, GrpcCode.INTERNAL, /no message/],
+      [
+        'truncated prefix',
+        Buffer.from([0, 0, 0]),
+        {},
+        GrpcCode.INVALID_ARGUMENT,
+        /ended inside a message \(3 of 5 bytes\)/,
+      ],
+      ['truncated message', prefixed(good).subarray(0, 20), {}, GrpcCode.INVALID_ARGUMENT, /ended inside a message/],
+      ['no message at all', Buffer.alloc(0), {}, GrpcCode.INVALID_ARGUMENT, /no message/],
       ['length past the maximum', prefixed(good, 0, 1 << 30), {}, GrpcCode.RESOURCE_EXHAUSTED, /limit of 65536 bytes/],
-      ['bad compressed flag', prefixed(good, 2), {}, GrpcCode.INTERNAL, /compressed flag 2/],
-      ['compressed flag without grpc-encoding', prefixed(good, 1), {}, GrpcCode.INTERNAL, /without a grpc-encoding/],
-      ['corrupt zstd', prefixed(good, 1), { 'grpc-encoding': 'zstd' }, GrpcCode.INTERNAL, /could not be decompressed/],
+      ['bad compressed flag', prefixed(good, 2), {}, GrpcCode.INVALID_ARGUMENT, /compressed flag 2/],
+      [
+        'compressed flag without grpc-encoding',
+        prefixed(good, 1),
+        {},
+        GrpcCode.INVALID_ARGUMENT,
+        /without a grpc-encoding/,
+      ],
+      [
+        'corrupt zstd',
+        prefixed(good, 1),
+        { 'grpc-encoding': 'zstd' },
+        GrpcCode.INVALID_ARGUMENT,
+        /could not be decompressed/,
+      ],
       [
         'two messages in a unary call',
         Buffer.concat([prefixed(good), prefixed(good)]),
         {},
-        GrpcCode.INTERNAL,
+        GrpcCode.INVALID_ARGUMENT,
         /more than one request message/,
       ],
+      // resource_logs (field 1) claiming 127 bytes when 1 follows: a message cut short inside.
+      ['malformed protobuf', prefixed(Buffer.from([0x0a, 0x7f, 0x00])), {}, GrpcCode.INVALID_ARGUMENT, /./],
       [
         'unknown grpc-encoding',
         prefixed(good),

@@ -1,7 +1,7 @@
 import { connect, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { registry } from '../../../src/components.ts';
-import { parseConfig } from '../../../src/config/load.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
 import type { OtlpReceiver } from '../../../src/receivers/otlp/receiver.ts';
 import { protoType } from '../../../src/receivers/otlp/protos.ts';
 import { VigilService } from '../../../src/service/service.ts';

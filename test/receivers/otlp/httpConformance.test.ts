@@ -194,7 +194,7 @@ describe('OTLP/HTTP answers', () => {
     await h.stop();
     await expect.poll(() => h!.captured.logs).toHaveLength(9);
     expect(await h.service.metrics.metrics()).toMatch(
-      /vigil_receiver_refused_records_total\{receiver="otlp",signal="logs"\} 6/,
+      /vigil_receiver_refused_records_total\{receiver="otlp",signal="logs",transport="http"\} 6/,
     );
   });
 

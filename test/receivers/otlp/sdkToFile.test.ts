@@ -36,6 +36,14 @@ describe('OTel JS SDK → Vigil daemon → file exporter', () => {
       for (const protocol of PROTOCOLS) await sendEverything(protocol, ep, `svc-${protocol}`);
       await sendEverything('grpc', ep, 'svc-grpc-gzip', 'gzip');
       await sendEverything('http/protobuf', ep, 'svc-proto-gzip', 'gzip');
+      // Two log records per service: two services over gRPC, three over HTTP, counted apart.
+      const self = await (await fetch(daemon.adminUrl('/metrics'))).text();
+      expect(self).toMatch(
+        /^vigil_receiver_accepted_records_total\{receiver="otlp",signal="logs",transport="grpc"\} 4$/m,
+      );
+      expect(self).toMatch(
+        /^vigil_receiver_accepted_records_total\{receiver="otlp",signal="logs",transport="http"\} 6$/m,
+      );
       expect(await daemon.stop()).toBe(0);
 
       const services = [...PROTOCOLS.map((p) => `svc-${p}`), 'svc-grpc-gzip', 'svc-proto-gzip'];

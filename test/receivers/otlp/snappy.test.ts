@@ -172,7 +172,7 @@ describe('OTLP/gRPC with grpc-encoding snappy', () => {
     const corrupt = await rawCall(h.grpcAddress, prefixed(snappyjs.compress(logs).subarray(0, 20), 1), {
       'grpc-encoding': 'snappy',
     });
-    expect(corrupt.grpcStatus).toBe(GrpcCode.INTERNAL);
+    expect(corrupt.grpcStatus).toBe(GrpcCode.INVALID_ARGUMENT);
     expect(corrupt.grpcMessage).toMatch(/could not be decompressed: snappy body is corrupt/);
     expect(h.captured.logs.length).toBe(3);
   });

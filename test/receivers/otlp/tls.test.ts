@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
+import { signWithTestCa } from '../syslog/tlsCerts.ts';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encode, grpcCall, LOGS_EXPORT, LOGS_REQ, logsRequest, startOtlp, type OtlpHarness } from './harness.ts';
@@ -47,23 +48,7 @@ beforeAll(() => {
       `/CN=${name}`,
     );
     writeFileSync(file(`${name}.ext`), `${ext}\n`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '1',
-      '-extfile',
-      `${name}.ext`,
-    );
+    signWithTestCa(dir, `${name}.csr`, `${name}.pem`, `${name}.ext`, { days: 1 });
   }
 });
 

@@ -12,8 +12,43 @@ export interface TestPki {
   clientKey: string;
 }
 
-function openssl(dir: string, args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+function openssl(dir: string, args: string[], faketime?: string): void {
+  if (faketime) execFileSync('faketime', [faketime, 'openssl', ...args], { cwd: dir, stdio: 'pipe' });
+  else execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+}
+
+/**
+ * Signs `csr` with the CA in `dir` (`ca.pem`, `ca.key`) into `out`, a new serial each time; valid
+ * for `days` from now, or from the `faketime` given (an expired certificate).
+ */
+export function signWithTestCa(
+  dir: string,
+  csr: string,
+  out: string,
+  extFile: string,
+  opts: { days?: number; faketime?: string } = {},
+): void {
+  openssl(
+    dir,
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      out,
+      '-days',
+      String(opts.days ?? 2),
+      '-extfile',
+      extFile,
+    ],
+    opts.faketime,
+  );
 }
 
 /** A throwaway CA with a server certificate for localhost/127.0.0.1 and a client certificate, made with openssl. */
@@ -52,23 +87,7 @@ export function makeTestPki(): TestPki {
       '-subj',
       `/CN=${cn}`,
     ]);
-    openssl(dir, [
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '2',
-      '-extfile',
-      `${name}.ext`,
-    ]);
+    signWithTestCa(dir, `${name}.csr`, `${name}.pem`, `${name}.ext`);
   }
   return {
     dir,

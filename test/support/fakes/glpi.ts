@@ -15,8 +15,15 @@ export interface GlpiTicket {
 const err = (status: number, code: string, message: string): Reply => ({ status, body: [code, message] });
 const doc = (code: string) => `; view documentation in your browser at http://glpi/apirest.php/#${code}`;
 
-function escapeStored(text: string): string {
+/** GLPI 10's input sanitizer: `&`, `<`, `>` as numeric entities (and back, for display). */
+function sanitize(text: string): string {
   return text.replace(/&/g, '&#38;').replace(/</g, '&#60;').replace(/>/g, '&#62;');
+}
+function unsanitize(text: string): string {
+  return text.replace(/&#60;/g, '<').replace(/&#62;/g, '>').replace(/&#38;/g, '&');
+}
+function escapeText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 /** Reads PHP-style `criteria[0][field]=21` parameters into a list of criteria. */
@@ -34,7 +41,10 @@ function criteria(q: URLSearchParams): Record<string, string>[] {
  * and user_token / Basic initSession, Session-Token on every call (400 when missing, 401
  * `ERROR_SESSION_TOKEN_INVALID` when unknown), `{"input": …}` bodies, 2-element error arrays,
  * 201 + Location on create, ITILSolution refusing an already solved ticket, search with no
- * `data` key when nothing matched. Stored content is HTML-escaped like GLPI 10 stores it.
+ * `data` key when nothing matched. Stored text is as the version keeps it: GLPI 10 sanitizes
+ * every input field (`<` as `&#60;`…) and decodes it for display; GLPI 11 stores it raw and
+ * escapes on output (its upgrade guide, "Removal of input variables auto-sanitize"). Either way
+ * a ticket's name is shown as text and its content as (purified) HTML: `page()` is that view.
  */
 export class FakeGlpi extends FakeHttpServer {
   readonly tickets = new Map<number, GlpiTicket>();
@@ -46,8 +56,16 @@ export class FakeGlpi extends FakeHttpServer {
   private readonly userToken: string;
   private readonly basic: string;
 
-  constructor(opts: { appToken?: string; userToken?: string; login?: string; password?: string } = {}) {
+  private readonly store: (text: string) => string;
+  private readonly load: (text: string) => string;
+
+  constructor(
+    opts: { appToken?: string; userToken?: string; login?: string; password?: string; version?: 10 | 11 } = {},
+  ) {
     super((r) => this.answer(r));
+    const v10 = (opts.version ?? 10) === 10;
+    this.store = v10 ? sanitize : (t) => t;
+    this.load = v10 ? unsanitize : (t) => t;
     this.appToken = opts.appToken ?? 'app-token-1';
     this.userToken = opts.userToken ?? 'user-token-1';
     this.basic = `Basic ${Buffer.from(`${opts.login ?? 'vigil'}:${opts.password ?? 'secret'}`).toString('base64')}`;
@@ -55,6 +73,21 @@ export class FakeGlpi extends FakeHttpServer {
 
   get apiUrl(): string {
     return `${this.url}/apirest.php`;
+  }
+
+  /**
+   * The ticket as GLPI's page shows it: the name escaped as text, the content and timeline as
+   * HTML (GLPI also runs HTMLPurifier on those, which this view leaves out, so whatever markup
+   * Vigil let through shows here).
+   */
+  page(id: number): string {
+    const t = this.tickets.get(id)!;
+    const timeline = [...this.followups, ...this.solutions].filter((f) => f.items_id === id);
+    return [
+      `<h1>${escapeText(this.load(t.name))}</h1>`,
+      `<div>${this.load(t.content)}</div>`,
+      ...timeline.map((f) => `<div>${this.load(f.content)}</div>`),
+    ].join('\n');
   }
 
   /** Forgets every session, as GLPI does when they time out. */
@@ -156,8 +189,8 @@ export class FakeGlpi extends FakeHttpServer {
     const id = this.nextId++;
     this.tickets.set(id, {
       id,
-      name: String(input.name ?? ''),
-      content: escapeStored(input.content),
+      name: this.store(String(input.name ?? '')),
+      content: this.store(input.content),
       status: Number(input.status ?? 1),
       type: Number(input.type ?? 1),
       urgency: Number(input.urgency ?? 3),
@@ -180,7 +213,7 @@ export class FakeGlpi extends FakeHttpServer {
         return err(400, 'ERROR_GLPI_ADD', 'The item is already solved, did anyone pushed a solution before you?');
       ticket.status = 5;
     }
-    into.push({ items_id: ticket.id, content: escapeStored(input.content) });
+    into.push({ items_id: ticket.id, content: this.store(input.content) });
     return {
       status: 201,
       headers: { location: `${this.apiUrl}/${solution ? 'ITILSolution' : 'ITILFollowup'}/${into.length}` },
@@ -191,9 +224,10 @@ export class FakeGlpi extends FakeHttpServer {
   private search(r: RecordedRequest): Reply {
     let hits = [...this.tickets.values()];
     for (const c of criteria(r.query)) {
-      if (c.field === '21' && c.searchtype === 'contains') hits = hits.filter((t) => t.content.includes(c.value ?? ''));
+      if (c.field === '21' && c.searchtype === 'contains')
+        hits = hits.filter((t) => t.content.includes(this.store(c.value ?? '')));
       else if (c.field === '1' && c.searchtype === 'contains')
-        hits = hits.filter((t) => t.name.includes(c.value ?? ''));
+        hits = hits.filter((t) => t.name.includes(this.store(c.value ?? '')));
       else if (c.field === '12' && c.searchtype === 'equals' && c.value === 'notold')
         hits = hits.filter((t) => t.status < 5);
       else if (c.field === '12' && c.searchtype === 'equals') hits = hits.filter((t) => String(t.status) === c.value);

@@ -1,4 +1,4 @@
-import { bomb, encodeBody } from './encoding.ts';
+import { bomb, BOMB_CHANCE, encodeBody } from './encoding.ts';
 import type { HttpInput } from './inputs.ts';
 import type { Mutator } from './mutator.ts';
 
@@ -67,7 +67,7 @@ export function alertmanagerRequest(m: Mutator): HttpInput {
     : m.pick(['/api/v1/alerts', '/api/v2/alerts/', '/-/healthy', '/api/v2/status']);
   const headers: Record<string, string> = {};
   if (contentType) headers['content-type'] = contentType;
-  if (m.chance(0.02)) {
+  if (m.chance(BOMB_CHANCE)) {
     const b = bomb(m);
     return { kind: 'http', path, headers: { ...headers, 'content-encoding': b.encoding }, body: b.body };
   }

@@ -1,4 +1,4 @@
-import { bomb, encodeBody } from './encoding.ts';
+import { bomb, BOMB_CHANCE, encodeBody } from './encoding.ts';
 import type { HttpInput } from './inputs.ts';
 import type { Mutator } from './mutator.ts';
 
@@ -68,7 +68,7 @@ export function jsonEventsRequest(m: Mutator): HttpInput {
     : m.pick(['/v1/events/', '/v1/logs', '/%2e%2e/admin', `/${'a'.repeat(5000)}`]);
   const headers: Record<string, string> = {};
   if (contentType) headers['content-type'] = contentType;
-  if (m.chance(0.02)) {
+  if (m.chance(BOMB_CHANCE)) {
     const b = bomb(m);
     return { kind: 'http', path, headers: { ...headers, 'content-encoding': b.encoding }, body: b.body };
   }

@@ -1,4 +1,4 @@
-import { bomb, encodeBody } from './encoding.ts';
+import { bomb, BOMB_CHANCE, encodeBody } from './encoding.ts';
 import type { HttpInput } from './inputs.ts';
 import type { Mutator } from './mutator.ts';
 import { handBuiltLogs, otlpObject, otlpProtobuf, type OtlpSignal } from './otlpSeeds.ts';
@@ -23,7 +23,7 @@ function request(m: Mutator, signal: OtlpSignal, body: Buffer, contentType: stri
   const headers: Record<string, string> = {};
   const type = m.chance(0.9) ? contentType : m.pick(WRONG_TYPES);
   if (type) headers['content-type'] = type;
-  if (m.chance(0.02)) {
+  if (m.chance(BOMB_CHANCE)) {
     const b = bomb(m);
     return {
       kind: 'http',

@@ -19,12 +19,12 @@ export interface Target {
 }
 
 /**
- * INTERNAL is also what the gRPC spec has servers answer for framing violations (a truncated or
- * second message, a bad compressed flag), with a message that names the fault; the one that means
- * a bug in Vigil is the generic "internal error; see the Vigil logs".
+ * Framing and decoding faults are INVALID_ARGUMENT with the fault named; the only INTERNAL a
+ * listener may give is its answer to a request that is not gRPC at all (HTTP 415/405, as grpc-go
+ * answers it). Any other INTERNAL, or UNKNOWN, is a bug in Vigil.
  */
 function grpcBad(code: number, message: string): boolean {
-  return Number.isNaN(code) || code === 2 || (code === 13 && (message === '' || message.startsWith('internal error')));
+  return Number.isNaN(code) || code === 2 || (code === 13 && !message.startsWith('gRPC requires POST'));
 }
 
 function httpAnswer(status: number, retryAfter: string | undefined): Answer {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { registry } from '../../src/components.ts';
-import { obj } from '../../src/config/schema.ts';
-import { parseConfig } from '../../src/config/load.ts';
-import { ConfigError } from '../../src/errors.ts';
-import type { ConnectorFactory } from '../../src/pipeline/component.ts';
+import { registry } from '../../../src/components.ts';
+import { obj } from '../../../src/config/schema.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
+import { ConfigError } from '../../../src/errors.ts';
+import type { ConnectorFactory } from '../../../src/pipeline/component.ts';
 
 /** A logs → logs connector, as a routing connector would be: the only way to build a loop. */
 const forward: ConnectorFactory = {

@@ -1,6 +1,7 @@
-import type { ApiConfig } from '../api/config.ts';
-import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
-import type { RoutingTree } from '../exporters/tickets/routingTree.ts';
+import type { ApiConfig } from '../../api/config.ts';
+import type { CorrelationConnectorConfig } from '../../connectors/correlation/config.ts';
+import type { RoutingTree } from '../../exporters/tickets/routingTree.ts';
+import { allowedHostsField } from '../../receivers/http/allowedHosts.ts';
 import {
   any,
   bytes,
@@ -15,7 +16,7 @@ import {
   str,
   type ConfigIssue,
   type Infer,
-} from './schema.ts';
+} from '../../config/schema.ts';
 
 const componentId = /^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/;
 
@@ -54,6 +55,7 @@ export const serviceSchema = obj({
   telemetry: obj({
     metrics: obj({
       endpoint: endpoint({ default: '127.0.0.1:8080', doc: 'Admin listener: `/metrics`, `/healthz`, `/readyz`.' }),
+      allowed_hosts: allowedHostsField,
     }),
     logs: obj({
       level: literalUnion(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {

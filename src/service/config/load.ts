@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
-import { ConfigError } from '../errors.ts';
-import type { CorrelationConnectorConfig } from '../connectors/correlation/config.ts';
-import type { AnyFactory, ConnectorFactory, ExtensionCapability, ExtensionFactory } from '../pipeline/component.ts';
-import { componentType } from '../pipeline/component.ts';
-import { pipelineGraph } from '../pipeline/graph.ts';
-import type { Signal } from '../pipeline/signals.ts';
-import { apiSchema } from '../api/config.ts';
-import { RoutingTree, routingSchema } from '../exporters/tickets/routingTree.ts';
-import { expandRefs, unexpandPath } from './expand.ts';
-import type { ConfigIssue } from './schema.ts';
+import { ConfigError } from '../../errors.ts';
+import type { CorrelationConnectorConfig } from '../../connectors/correlation/config.ts';
+import type { AnyFactory, ConnectorFactory, ExtensionCapability, ExtensionFactory } from '../../pipeline/component.ts';
+import { componentType } from '../../pipeline/component.ts';
+import { pipelineGraph } from '../../pipeline/graph.ts';
+import type { Signal } from '../../pipeline/signals.ts';
+import { apiSchema } from '../../api/config.ts';
+import { RoutingTree, routingSchema } from '../../exporters/tickets/routingTree.ts';
+import { expandRefs, unexpandPath } from '../../config/expand.ts';
+import type { ConfigIssue } from '../../config/schema.ts';
 import {
   PIPELINE_NAME,
   pipelineSchema,

@@ -2,10 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { registry } from '../../src/components.ts';
-import { parseConfig } from '../../src/config/load.ts';
-import { ConfigError } from '../../src/errors.ts';
-import { runCli } from '../support/daemon.ts';
+import { registry } from '../../../src/components.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
+import { ConfigError } from '../../../src/errors.ts';
+import { runCli } from '../../support/daemon.ts';
 
 function issuesOf(yaml: string, env: NodeJS.ProcessEnv = {}): { path: string; message: string }[] {
   try {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { registry } from '../../src/components.ts';
-import { renderConfigReference, spliceReference } from '../../src/config/docs.ts';
+import { registry } from '../../../src/components.ts';
+import { renderConfigReference, spliceReference } from '../../../src/service/config/docs.ts';
 
 describe('configuration reference', () => {
   it('in the README is the one the schema generates (run `npm run docs` after changing a schema)', () => {

@@ -1,8 +1,8 @@
-import type { AnyFactory, ConnectorFactory } from '../pipeline/component.ts';
+import type { AnyFactory, ConnectorFactory } from '../../pipeline/component.ts';
 import type { FactoryRegistry } from './load.ts';
-import type { FieldDoc } from './schema.ts';
-import { apiSchema } from '../api/config.ts';
-import { routingSchema } from '../exporters/tickets/routingTree.ts';
+import type { FieldDoc } from '../../config/schema.ts';
+import { apiSchema } from '../../api/config.ts';
+import { routingSchema } from '../../exporters/tickets/routingTree.ts';
 import { serviceSchema, pipelineSchema } from './vigilConfig.ts';
 
 function fmtDefault(v: unknown): string {
@@ -10,12 +10,19 @@ function fmtDefault(v: unknown): string {
   return `\`${JSON.stringify(v)}\``;
 }
 
+/** The cross-key checks on a value (or on each item or value of a list or mapping), as sentences. */
+function rulesOf(f: FieldDoc): string[] {
+  return [...(f.rules ?? []), ...(f.items?.rules ?? []), ...(f.values?.rules ?? [])];
+}
+
 function rows(doc: FieldDoc, prefix: string, out: string[]): void {
   for (const [key, f] of Object.entries(doc.fields ?? {})) {
     const path = prefix ? `${prefix}.${key}` : key;
     const req = f.required ? 'yes' : '';
+    const rules = rulesOf(f);
+    const meaning = [f.doc, rules.length ? `Checked: ${rules.join(' ')}` : ''].filter(Boolean).join(' ');
     out.push(
-      `| \`${path}\` | ${f.type.replace(/\|/g, 'or')} | ${req} | ${fmtDefault(f.default)} | ${(f.doc ?? '').replace(/\|/g, '\\|')} |`,
+      `| \`${path}\` | ${f.type.replace(/\|/g, 'or')} | ${req} | ${fmtDefault(f.default)} | ${meaning.replace(/\|/g, '\\|')} |`,
     );
     if (f.fields) rows(f, path, out);
     if (f.values?.fields) rows(f.values, `${path}.<name>`, out);
@@ -26,6 +33,8 @@ function rows(doc: FieldDoc, prefix: string, out: string[]): void {
 function table(doc: FieldDoc, prefix: string): string {
   const out = ['| key | type | required | default | meaning |', '|---|---|---|---|---|'];
   rows(doc, prefix, out);
+  const rules = rulesOf(doc);
+  if (rules.length) out.push('', `Checked across keys: ${rules.join(' ')}`);
   return out.join('\n');
 }
 

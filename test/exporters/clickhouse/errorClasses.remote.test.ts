@@ -1,0 +1,18 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { startChdbHttpServer, type ChdbHttpServer } from '../../support/chdbHttpServer.ts';
+import { classCases } from './errorClassCases.ts';
+
+let server: ChdbHttpServer;
+beforeAll(async () => {
+  server = await startChdbHttpServer({ path: mkdtempSync(join(tmpdir(), 'vigil-chdb-http-')) });
+});
+afterAll(async () => {
+  await server.close();
+});
+classCases('against a ClickHouse server over HTTP', () => ({
+  raw: { endpoint: server.url },
+  serverSide: async (sql) => void (await server.session.queryAsync(sql, { format: 'Null' })),
+}));
