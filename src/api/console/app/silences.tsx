@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { call, listAll, mayAct, type Incident, type Matcher, type Me, type Silence } from './api.ts';
+import { Choice } from './controls.tsx';
 import { localTime } from './format.ts';
 import { BASE, follow, navigate } from './router.ts';
 
@@ -124,16 +125,12 @@ function NewSilence({ me, onCreated }: { me: Me; onCreated: () => void }) {
                 Name
                 <input required value={r.name} onInput={(e) => update(k, { name: e.currentTarget.value })} />
               </label>
-              <label>
-                Operator
-                <select value={r.op} onChange={(e) => update(k, { op: e.currentTarget.value as Op })}>
-                  {OPS.map((o) => (
-                    <option key={o} value={o}>
-                      {o}
-                    </option>
-                  ))}
-                </select>
-              </label>
+              <Choice
+                label="Operator"
+                value={r.op}
+                options={OPS.map((o) => [o, o])}
+                onChange={(op) => update(k, { op: op as Op })}
+              />
               <label>
                 Value
                 <input value={r.value} onInput={(e) => update(k, { value: e.currentTarget.value })} />
@@ -152,16 +149,12 @@ function NewSilence({ me, onCreated }: { me: Me; onCreated: () => void }) {
             Add matcher
           </button>
         </fieldset>
-        <label>
-          For
-          <select value={duration} onChange={(e) => setDuration(Number(e.currentTarget.value))}>
-            {DURATIONS.map(([l, ms]) => (
-              <option key={ms} value={ms}>
-                {l}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice
+          label="For"
+          value={String(duration)}
+          options={DURATIONS.map(([text, ms]) => [String(ms), text])}
+          onChange={(ms) => setDuration(Number(ms))}
+        />
         <label>
           Comment
           <input required value={comment} onInput={(e) => setComment(e.currentTarget.value)} size={40} />
