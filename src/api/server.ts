@@ -28,6 +28,8 @@ import type { EventStore } from './eventStore.ts';
 import { registerIncidentRoutes } from './incidentRoutes.ts';
 import { registerMaintenanceRoutes } from './maintenanceRoutes.ts';
 import { registerSilenceRoutes } from './silenceRoutes.ts';
+import { registerConsoleRoutes } from './consoleRoutes.ts';
+import { registerIncidentStream } from './incidentStream.ts';
 import { registerStatsRoutes } from './statsRoutes.ts';
 import { OpenApiCollector, type RouteDoc } from './openapi.ts';
 import { ApiProblem, PROBLEM_CONTENT_TYPE, problemOf, type Problem, type ProblemCode } from './problem.ts';
@@ -217,6 +219,8 @@ export class ApiServer {
     registerIncidentRoutes(app, { desk: opts.desk, ticketsOf: opts.ticketsOf ?? (() => Promise.resolve([])) });
     registerSilenceRoutes(app, { desk: opts.desk });
     registerMaintenanceRoutes(app, { desk: opts.desk });
+    registerIncidentStream(app, { desk: opts.desk });
+    registerConsoleRoutes(app);
     const events = { eventStore: opts.eventStore ?? (() => undefined), logger: opts.logger };
     registerEventRoutes(app, events);
     registerStatsRoutes(app, { ...events, desk: opts.desk });

@@ -37,6 +37,8 @@ export interface IncidentDesk extends SilenceDesk {
   current(key: string): Incident | undefined;
   incident(id: string): Incident | undefined;
   act(id: string, actor: string, action: IncidentAction): Promise<ActionOutcome>;
+  /** Calls `listener` with every batch of changes this desk delivers (the rules' and people's); returns the unsubscribe. */
+  watch?(listener: (changes: readonly IncidentChange[]) => void): () => void;
 }
 
 /** Which states an action needs, and the refusal otherwise. */

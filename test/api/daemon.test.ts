@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IncidentChange } from '../../src/model/incident.ts';
-import { correlatingConfig, runCli, startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { correlatingConfig, createApiKey, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { readNdjson } from '../support/ndjson.ts';
 import { waitFor } from '../support/waitFor.ts';
@@ -140,24 +140,8 @@ api:
     const dataDir = mkdtempSync(join(tmpdir(), 'vigil-api-auth-'));
     const configFile = join(dataDir, 'vigil.yaml');
     writeFileSync(configFile, yaml);
-    const key = async (name: string, role: string, tenant: string) => {
-      const created = await runCli([
-        'apikey',
-        'create',
-        '--name',
-        name,
-        '--role',
-        role,
-        '--tenant',
-        tenant,
-        '--config',
-        configFile,
-        '--data-dir',
-        dataDir,
-      ]);
-      expect(created.code, created.stderr).toBe(0);
-      return created.stdout.trim();
-    };
+    const key = (name: string, role: string, tenant: string) =>
+      createApiKey(configFile, dataDir, { name, role, tenant });
     const acmeOperator = await key('acme-ops', 'operator', 'acme');
     const acmeViewer = await key('acme-dash', 'viewer', 'acme');
     const globexOperator = await key('globex-ops', 'operator', 'globex');

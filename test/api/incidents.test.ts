@@ -226,6 +226,7 @@ describe("operators' API: incidents", () => {
       versionInfo: { version: expect.any(String) },
     });
 
+    expect((await checked('GET', '/api/v1/whoami', {}, { as: 'viewer' })).body).toMatchObject({ role: 'viewer' });
     const overview = await checked(
       'GET',
       '/api/v1/stats/overview',

@@ -131,6 +131,30 @@ export function runCli(
   });
 }
 
+/** `vigil apikey create` for a daemon's config and data dir: the new key's secret (`vgk_…`). */
+export async function createApiKey(
+  configFile: string,
+  dataDir: string,
+  key: { name: string; role: string; tenant: string },
+): Promise<string> {
+  const created = await runCli([
+    'apikey',
+    'create',
+    '--name',
+    key.name,
+    '--role',
+    key.role,
+    '--tenant',
+    key.tenant,
+    '--config',
+    configFile,
+    '--data-dir',
+    dataDir,
+  ]);
+  if (created.code !== 0) throw new Error(`vigil apikey create failed (${created.code}): ${created.stderr}`);
+  return created.stdout.trim();
+}
+
 /** A ticket exporter for the incidents pipeline: its id and its YAML under `exporters:`. */
 export interface TicketExporter {
   id: string;

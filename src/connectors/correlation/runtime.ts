@@ -50,6 +50,7 @@ export class CorrelationRuntime implements IncidentDesk {
   /** `rule\nreason` → ignored events already counted. */
   private readonly reportedIgnored = new Map<string, number>();
   private readonly metrics: CorrelationMetrics;
+  private readonly watchers = new Set<(changes: readonly IncidentChange[]) => void>();
 
   constructor(config: RuntimeConfig, opts: RuntimeOptions) {
     this.config = config;
@@ -119,6 +120,11 @@ export class CorrelationRuntime implements IncidentDesk {
     await this.deliver(outcome.changes);
     // The record lives on in the store; the answer is the incident as this action left it.
     return { ...outcome, incident: outcome.changes.at(-1)?.incident ?? outcome.incident };
+  }
+
+  watch(listener: (changes: readonly IncidentChange[]) => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
   }
 
   nowMs(): number {
@@ -225,6 +231,7 @@ export class CorrelationRuntime implements IncidentDesk {
     // Durable state: the state that produced these changes, and the changes, are on disk before anyone hears of them.
     this.state.journal?.(changes);
     await this.commitState();
+    if (changes.length > 0) for (const w of this.watchers) w(changes);
     if (changes.length === 0 && this.backlog.length === 0) return;
     const out = this.opts.output();
     if (!out) {

@@ -1,0 +1,160 @@
+/** The operators' API as the console calls it: same origin, the signed-in key as a bearer token. */
+
+const KEY = 'vigil.apiKey';
+
+export function storedKey(): string | null {
+  return sessionStorage.getItem(KEY);
+}
+
+export function storeKey(key: string | null): void {
+  if (key === null) sessionStorage.removeItem(KEY);
+  else sessionStorage.setItem(KEY, key);
+}
+
+export type Role = 'viewer' | 'operator' | 'admin';
+
+export interface Me {
+  subject: string;
+  role: Role;
+  tenant: string | null;
+  method: string;
+}
+
+export interface Incident {
+  id: string;
+  key: string;
+  rule: string;
+  rule_kind: string;
+  labels: Record<string, string>;
+  title: string;
+  status: 'open' | 'acknowledged' | 'resolved';
+  severity: string;
+  severity_number: number;
+  suppressed: boolean;
+  suppressed_by: string;
+  opened_at: string;
+  updated_at: string;
+  resolved_at: string | null;
+  first_seen: string;
+  last_seen: string;
+  event_count: number;
+  tenant: string;
+  asset: string;
+  service: string;
+  assignee: string | null;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+  version: number;
+}
+
+export interface AuditEntry {
+  at: string;
+  kind: string;
+  reason: string;
+  actor: string | null;
+}
+
+export interface Ticket {
+  exporter: string;
+  ref: string;
+  url: string | null;
+  resolved: boolean;
+}
+
+export interface IncidentDetail extends Incident {
+  audit: AuditEntry[];
+  sample_event_ids: string[];
+  tickets: Ticket[];
+}
+
+export interface Matcher {
+  name: string;
+  value: string;
+  isRegex: boolean;
+  isEqual: boolean;
+}
+
+export interface Silence {
+  id: string;
+  status: { state: 'active' | 'pending' | 'expired' };
+  updatedAt: string;
+  matchers: Matcher[];
+  startsAt: string;
+  endsAt: string;
+  createdBy: string;
+  comment: string;
+}
+
+/** A refusal of the API, with its problem document's code and detail. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, detail: string) {
+    super(detail);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function authHeaders(key: string | null = storedKey()): Record<string, string> {
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
+export async function call<T>(method: string, path: string, body?: unknown, key?: string | null): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    headers: {
+      ...authHeaders(key === undefined ? storedKey() : key),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const parsed: unknown = text ? JSON.parse(text) : undefined;
+  if (!res.ok) {
+    const p = (parsed ?? {}) as { code?: string; detail?: string };
+    throw new ApiError(res.status, p.code ?? 'VIGIL_HTTP_ERROR', p.detail ?? `${res.status} ${res.statusText}`);
+  }
+  return parsed as T;
+}
+
+export const whoami = (key?: string | null) => call<Me>('GET', '/api/v1/whoami', undefined, key);
+
+/** Every page of a list query, up to `max` incidents; `truncated` when more were there. */
+export async function listAll(
+  query: URLSearchParams,
+  max: number,
+  signal?: AbortSignal,
+): Promise<{ items: Incident[]; truncated: boolean }> {
+  const items: Incident[] = [];
+  let cursor: string | null = null;
+  do {
+    const q = new URLSearchParams(query);
+    q.set('limit', '1000');
+    if (cursor) q.set('cursor', cursor);
+    const page: { items: Incident[]; next_cursor: string | null } = await call('GET', `/api/v1/incidents?${q}`);
+    if (signal?.aborted) break;
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor && items.length < max);
+  return { items, truncated: cursor !== null };
+}
+
+export type Action =
+  | { kind: 'acknowledge' | 'resolve' | 'reopen'; reason?: string }
+  | { kind: 'comment'; text: string }
+  | { kind: 'assign'; assignee: string };
+
+export function act(id: string, a: Action): Promise<IncidentDetail> {
+  const path = `/api/v1/incidents/${encodeURIComponent(id)}`;
+  switch (a.kind) {
+    case 'comment':
+      return call('POST', `${path}/comments`, { text: a.text });
+    case 'assign':
+      return call('PUT', `${path}/assignee`, { assignee: a.assignee || null });
+    default:
+      return call('POST', `${path}/${a.kind}`, a.reason ? { reason: a.reason } : {});
+  }
+}
+
+export const mayAct = (role: Role | undefined) => role === 'operator' || role === 'admin';

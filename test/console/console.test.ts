@@ -1,0 +1,206 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { correlatingConfig, createApiKey, postEvents, startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { FakeGlpi } from '../support/fakes/glpi.ts';
+import { waitFor } from '../support/waitFor.ts';
+import { expectAccessible, launchChromium, screenshot, signIn } from './browser.ts';
+
+// One daemon and one browser for the file; generous timeouts for a loaded two-core machine.
+const UI_TIMEOUT = 15_000;
+
+let daemon: RunningDaemon;
+let glpi: FakeGlpi;
+let browser: Browser;
+let base: string;
+const keys: Record<string, string> = {};
+const contexts: BrowserContext[] = [];
+
+/** A daemon that correlates Down/Up events per tenant and asset, opens GLPI tickets, and serves the API to API keys. */
+function config(glpiUrl: string): string {
+  const yaml = correlatingConfig(
+    `
+  tick_interval: 50ms
+  defaults: { group_wait: 0s, group_interval: 1s, allowed_lateness: 1h }
+  rules:
+    - { kind: pair, name: asset_down, group_by: [tenant, asset] }
+`,
+    { id: 'glpi', yaml: `\n  glpi:\n    url: ${glpiUrl}\n    app_token: app-token-1\n    user_token: user-token-1` },
+  ).replace('service:\n', 'extensions:\n  authenticator:\n    api_keys: {}\nservice:\n  extensions: [authenticator]\n');
+  return `${yaml}\napi:\n  endpoint: 127.0.0.1:0\n  auth: { authenticator: authenticator }\n`;
+}
+
+async function newPage(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  context.setDefaultTimeout(UI_TIMEOUT);
+  contexts.push(context);
+  return context.newPage();
+}
+
+beforeAll(async () => {
+  glpi = await new FakeGlpi().listen();
+  const dataDir = mkdtempSync(join(tmpdir(), 'vigil-console-'));
+  const configFile = join(dataDir, 'vigil.yaml');
+  writeFileSync(configFile, config(glpi.apiUrl));
+  for (const [name, role, tenant] of [
+    ['acme-ops', 'operator', 'acme'],
+    ['acme-dash', 'viewer', 'acme'],
+    ['globex-ops', 'operator', 'globex'],
+  ] as const) {
+    keys[name] = await createApiKey(configFile, dataDir, { name, role, tenant });
+  }
+  daemon = await startDaemon(config(glpi.apiUrl), { dataDir });
+  base = daemon.apiUrl('');
+  browser = await launchChromium();
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of contexts) await c.close();
+  await browser?.close();
+  await daemon?.stop();
+  await glpi?.close();
+});
+
+describe('the web console in Chromium', () => {
+  let incidentPath = '';
+
+  it('signs an operator in, shows an incident live within 2 s of its events, acknowledges it from the keyboard and the ticket hears of it', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/ui/`);
+    await expectAccessible(page, 'the sign-in page');
+    await screenshot(page, 'sign-in');
+    await page.getByLabel('API key').fill('vgk_not-a-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('not valid');
+
+    await signIn(page, base, keys['acme-ops']!);
+    expect(await page.getByTestId('who').textContent()).toBe('acme-ops · operator · tenant acme');
+    await page
+      .getByTestId('live')
+      .filter({ hasText: /^live$/ })
+      .waitFor();
+    await expectAccessible(page, 'the empty incidents page');
+
+    const sent = Date.now();
+    await postEvents(daemon, [
+      { asset: 'web-1', type: 'down', title: 'web-1 unreachable', severity: 'ERROR', tenant: 'acme' },
+    ]);
+    const row = page.locator('tr.row', { hasText: 'web-1 unreachable' });
+    await row.waitFor();
+    const shownAfter = Date.now() - sent;
+    expect(shownAfter, 'ms from the events sent to the incident shown').toBeLessThan(2000);
+    await expect.poll(() => row.textContent()).toContain('asset_down');
+    expect(await row.textContent()).toContain('asset=web-1');
+    expect(await row.locator('.state').textContent()).toBe('open');
+    await waitFor(() => glpi.tickets.size === 1, 'the GLPI ticket');
+    await expectAccessible(page, 'the incidents page');
+    await screenshot(page, 'incidents');
+
+    // From the keyboard alone: Tab until the incident's Acknowledge button has focus, then Enter.
+    await page.locator('body').focus();
+    let focused = '';
+    for (let n = 0; n < 60 && focused !== 'Acknowledge web-1 unreachable'; n++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => {
+        const d = (
+          globalThis as unknown as { document: { activeElement: { getAttribute(name: string): string | null } | null } }
+        ).document;
+        return d.activeElement?.getAttribute('aria-label') ?? '';
+      });
+    }
+    expect(focused).toBe('Acknowledge web-1 unreachable');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => row.locator('.state').textContent(), { timeout: UI_TIMEOUT }).toBe('acknowledged');
+    await waitFor(() => glpi.followups.length === 1, 'the GLPI follow-up');
+    expect(glpi.followups[0]!.content).toContain('acknowledged by acme-ops');
+    incidentPath = (await row.getByRole('link').getAttribute('href'))!;
+  });
+
+  it("opens the incident's timeline, comments on it, and silences its rule with a preview of what the silence matches", async () => {
+    const page = await newPage();
+    await signIn(page, base, keys['acme-ops']!);
+    await page.locator('tr.row', { hasText: 'web-1 unreachable' }).getByRole('link').click();
+    const timeline = page.getByTestId('timeline');
+    await expect.poll(() => timeline.textContent()).toContain('acknowledged by acme-ops');
+    expect(await page.locator('ol.timeline li strong').allTextContents()).toEqual(['opened', 'acknowledged']);
+    expect(await page.textContent('main')).toContain('Rule asset_down (pair) opens on a problem event');
+    await expect.poll(() => page.locator('section', { hasText: 'Tickets' }).textContent()).toMatch(/glpi: \d+/);
+    await expectAccessible(page, 'the incident page');
+
+    await page.getByRole('button', { name: 'Comment on web-1 unreachable' }).click();
+    await page.getByRole('dialog').getByLabel('Comment').fill('cable replaced');
+    await page.getByRole('button', { name: 'Add comment' }).click();
+    await expect.poll(() => timeline.textContent()).toContain('comment by acme-ops: cable replaced');
+    await waitFor(() => glpi.followups.some((f) => f.content.includes('cable replaced')), 'the comment on the ticket');
+    await screenshot(page, 'incident');
+
+    await page.getByRole('link', { name: 'Silence like this' }).click();
+    await page.getByRole('heading', { name: 'New silence' }).waitFor();
+    // Prefilled with the rule and the group labels; the preview reads the open incidents.
+    const values = await Promise.all((await page.locator('.matcher input').all()).map((i) => i.inputValue()));
+    expect(values).toEqual(['rule', 'asset_down', 'asset', 'web-1', 'tenant', 'acme']);
+    await expect.poll(() => page.getByTestId('preview-count').textContent()).toBe('1 of 1 open incidents');
+    await page.locator('.matcher').nth(2).getByRole('button', { name: 'Remove matcher 3' }).click();
+    await page.locator('.matcher').nth(0).getByLabel('Value').fill('nothing_like_it');
+    await expect.poll(() => page.getByTestId('preview-count').textContent()).toBe('0 of 1 open incidents');
+    await page.locator('.matcher').nth(0).getByLabel('Value').fill('asset_down');
+    await page.getByLabel('Comment').fill('switch swap');
+    await expectAccessible(page, 'the new silence form');
+    await screenshot(page, 'silence-new');
+    await page.getByRole('button', { name: 'Create silence' }).click();
+    const silenceRow = page.locator('tbody tr', { hasText: 'switch swap' });
+    await expect.poll(() => silenceRow.locator('.state').textContent()).toBe('active');
+    expect(await silenceRow.textContent()).toContain('rule="asset_down"');
+    await expectAccessible(page, 'the silences page');
+    await screenshot(page, 'silences');
+
+    // The incident is silenced, as the API says and the console shows.
+    await page.goto(`${base}${incidentPath}`);
+    await expect.poll(() => page.textContent('main')).toMatch(/silenced by silence:/);
+
+    // Expired from the list.
+    await page.goto(`${base}/ui/silences`);
+    await page.getByRole('button', { name: 'Expire silence switch swap' }).click();
+    await expect.poll(() => silenceRow.locator('.state').textContent()).toBe('expired');
+  });
+
+  it('shows a viewer the incidents and their timelines without any action', async () => {
+    const page = await newPage();
+    await signIn(page, base, keys['acme-dash']!);
+    expect(await page.getByTestId('who').textContent()).toBe('acme-dash · viewer · tenant acme');
+    const row = page.locator('tr.row', { hasText: 'web-1 unreachable' });
+    await row.waitFor();
+    expect((await page.getByRole('button').allTextContents()).sort()).toEqual(['Search', 'Sign out']);
+    expect(await page.getByRole('link', { name: 'New silence' }).count()).toBe(0);
+    await row.getByRole('link').click();
+    await page.getByTestId('timeline').waitFor();
+    expect(await page.getByRole('button').allTextContents()).toEqual(['Sign out']);
+    expect(await page.getByRole('link', { name: 'Silence like this' }).count()).toBe(0);
+    await page.goto(`${base}/ui/silences?new=1`);
+    await page.getByRole('heading', { name: 'Silences' }).waitFor();
+    expect(await page.getByRole('heading', { name: 'New silence' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: /Expire/ }).count()).toBe(0);
+    await expectAccessible(page, "a viewer's silences page");
+  });
+
+  it("shows another tenant none of it: its list stays empty while its own incident arrives live, and the first tenant's incident page is not found", async () => {
+    const page = await newPage();
+    await signIn(page, base, keys['globex-ops']!);
+    await page
+      .getByTestId('live')
+      .filter({ hasText: /^live$/ })
+      .waitFor();
+    await expect.poll(() => page.locator('.count').textContent()).toBe('0 incidents');
+    await postEvents(daemon, [
+      { asset: 'db-7', type: 'down', title: 'db-7 unreachable', severity: 'FATAL', tenant: 'globex' },
+      { asset: 'web-2', type: 'down', title: 'web-2 unreachable', severity: 'ERROR', tenant: 'acme' },
+    ]);
+    await page.locator('tr.row', { hasText: 'db-7 unreachable' }).waitFor();
+    await expect.poll(() => page.locator('.count').textContent()).toBe('1 incident');
+    expect(await page.locator('tr.row').allTextContents()).toEqual([expect.stringContaining('db-7 unreachable')]);
+    await page.goto(`${base}${incidentPath}`);
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/no incident has id/);
+  });
+});
