@@ -29,6 +29,8 @@ import { registerIncidentRoutes } from './incidentRoutes.ts';
 import { registerMaintenanceRoutes } from './maintenanceRoutes.ts';
 import { registerSilenceRoutes } from './silenceRoutes.ts';
 import { registerStatsRoutes } from './statsRoutes.ts';
+import { registerWebhookRoutes } from './webhookRoutes.ts';
+import type { TicketWebhook } from '../exporters/tickets/webhook.ts';
 import { OpenApiCollector, type RouteDoc } from './openapi.ts';
 import { ApiProblem, PROBLEM_CONTENT_TYPE, problemOf, type Problem, type ProblemCode } from './problem.ts';
 
@@ -54,6 +56,8 @@ export interface ApiServerOptions {
   eventStore?: () => EventStore | undefined;
   /** The running rules, for dry runs; undefined when none are configured. */
   replayer?: () => RuleReplayer | undefined;
+  /** The webhook receiver of a ticket exporter, by id (none by default). */
+  ticketWebhook?: (exporterId: string) => TicketWebhook | undefined;
   /** Who calls; without one, every request is anonymous with `config.anonymous_role`. */
   authenticator?: Authenticator;
   logger?: Logger;
@@ -221,6 +225,7 @@ export class ApiServer {
     registerEventRoutes(app, events);
     registerStatsRoutes(app, { ...events, desk: opts.desk });
     registerDryRunRoutes(app, { replayer: opts.replayer ?? (() => undefined) });
+    registerWebhookRoutes(app, { ticketWebhook: opts.ticketWebhook ?? (() => undefined) });
     app.get(
       '/openapi.json',
       {
