@@ -49,6 +49,8 @@ export interface TicketDriver {
   reopen(ref: string, notice: Notice): Promise<string | void>;
   /** The status a ticket this driver creates starts in, when known (GLPI: assigned when a group is). */
   readonly createdStatus?: string;
+  /** The id of the tracker account Vigil writes as (undefined when it cannot tell now). */
+  ownActorId?(): Promise<string | undefined>;
   /** The tracker's page for a ticket, for the operators' API. */
   ticketUrl?(ref: string): string;
   close?(): Promise<void>;
@@ -380,6 +382,7 @@ export class IncidentExporter implements QueuedExporter {
       desk: () => host?.incidentDesk?.(),
       logger,
       registry: metrics.registry,
+      ownActorId: this.driver.ownActorId ? () => this.driver.ownActorId!() : undefined,
     });
     if (sync.mode !== 'poll') return;
     const timers = this.timers ?? realTimers;

@@ -16,6 +16,8 @@ export interface ObservedTicket {
   progress: TicketProgress;
   /** Who changed it last, as the tracker names them. */
   actor: string;
+  /** Their account id, when the tracker gives one: compared with the account Vigil writes as. */
+  actorId?: string;
 }
 
 /** A driver that can read a ticket back, for polling. */
@@ -51,6 +53,8 @@ export interface TicketSyncOptions {
   desk: () => IncidentDesk | undefined;
   logger: Logger;
   registry: Registry;
+  /** The tracker account Vigil writes as, when the driver can tell: its changes are Vigil's, whenever they arrive. */
+  ownActorId?: () => Promise<string | undefined>;
 }
 
 const counters = new WeakMap<Registry, Counter<'exporter' | 'change'>>();
@@ -126,6 +130,8 @@ export class TicketSync {
   async apply(held: HeldTicket, seen: ObservedTicket): Promise<SyncOutcome> {
     const { incident, record } = held;
     if (seen.status === record.written) return 'own_write';
+    // A webhook Jira retries late, or delivers out of order, may tell of a status Vigil set before its last write.
+    if (seen.actorId !== undefined && seen.actorId === (await this.opts.ownActorId?.())) return 'own_write';
     const kind =
       seen.progress === 'done'
         ? ('resolve' as const)

@@ -1,75 +1,31 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CorrelationEngine } from '../../../src/correlation/engine.ts';
 import { glpiExporterSchema } from '../../../src/exporters/glpi/config.ts';
 import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
-import { IncidentExporter, pollSync } from '../../../src/exporters/tickets/incidentExporter.ts';
-import type { IncidentChange } from '../../../src/model/incident.ts';
-import type { Host } from '../../../src/pipeline/host.ts';
-import { engineDesk } from '../../api/harness.ts';
-import { engineFrom, ev } from '../../support/correlation.ts';
+import { pollSync } from '../../../src/exporters/tickets/incidentExporter.ts';
 import { FakeGlpi } from '../../support/fakes/glpi.ts';
-import { ManualTimers } from '../../support/fakes/timers.ts';
 import { waitFor } from '../../support/waitFor.ts';
-import { parseWith, testSettings } from '../incidentFixtures.ts';
-
-const RULES = `
-defaults: { allowed_lateness: 1h, group_wait: 0s, reopen_window: 1h }
-rules:
-  - { kind: pair, name: asset_down, group_by: [asset] }
-`;
-const MINUTE = 60_000;
+import { parseWith } from '../incidentFixtures.ts';
+import { MINUTE, syncWorld } from '../tickets/syncWorld.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-/**
- * The correlation core on a manual clock, a GLPI exporter polling every minute, and the fake:
- * changes the core makes (events, or tickets read back) are handed to the exporter by `deliver`,
- * as the incidents pipeline would.
- */
+/** A GLPI exporter polling every minute, the fake, and the core (see syncWorld). */
 async function world(extra: Record<string, unknown> = {}) {
   const glpi = await new FakeGlpi().listen();
   cleanup.push(() => glpi.close());
-  const timers = new ManualTimers(Date.parse('2026-12-01T10:00:00Z'));
-  const engine: CorrelationEngine = engineFrom(RULES);
-  const delivered: IncidentChange[] = [];
-  const desk = engineDesk(engine, () => timers.now(), delivered);
   const config = parseWith(glpiExporterSchema, {
-    url: glpi.apiUrl,
-    app_token: 'app-token-1',
-    user_token: 'user-token-1',
+    ...glpi.exporterConfig,
     sync: { mode: 'poll', interval: '1m' },
     delivery: { timeout: '500ms' },
     ...extra,
   });
   const driver = new GlpiDriver(config);
-  const exp = new IncidentExporter(testSettings('glpi'), config, driver, {
-    timers,
-    random: () => 0.5,
-    sync: pollSync(driver, config.sync),
-  });
-  await exp.start({ incidentDesk: () => desk } as unknown as Host);
-  cleanup.push(() => exp.shutdown());
-  let handed = 0;
-  const deliver = async (changes: IncidentChange[] = []) => {
-    await exp.consumeIncidents(changes);
-    await exp.consumeIncidents(delivered.slice(handed));
-    handed = delivered.length;
-    await exp.outbox.whenIdle();
-  };
-  const event = (asset: string, type: 'down' | 'up') =>
-    deliver(engine.process([ev(timers.now(), { asset, type, title: `${asset} ${type}` })], timers.now()));
-  const incident = (asset: string) => engine.book.get(`asset_down{asset="${asset}"}`)?.incident;
+  const w = await syncWorld('glpi', config, driver, pollSync(driver, config.sync), cleanup);
   const ticketReads = () => glpi.requests.filter((r) => r.method === 'GET' && /\/Ticket\/\d+$/.test(r.path)).length;
-  /** One poll pass, run to its end (the next one scheduled); then the changes it made reach the exporter. */
-  const pass = async () => {
-    timers.advance(MINUTE);
-    await waitFor(() => timers.pendingDelays().includes(MINUTE), 'the poll pass to end');
-    await deliver();
-  };
-  return { glpi, timers, engine, delivered, exp, deliver, event, incident, ticketReads, pass };
+  return { ...w, glpi, ticketReads };
 }
 
 describe('GLPI tickets back to incidents (sync.mode: poll)', () => {
@@ -146,8 +102,7 @@ describe('GLPI tickets back to incidents (sync.mode: poll)', () => {
 
     // Vigil resolves the incident (an operator, through the API): the exporter solves the ticket; no pass reads that back.
     const id = w.incident('sw-1')!.id;
-    const out = w.engine.act(id, 'alice', { kind: 'resolve', reason: 'replaced' }, w.timers.now());
-    await w.deliver(out.ok ? out.changes : []);
+    await w.act('sw-1', 'alice', { kind: 'resolve', reason: 'replaced' });
     expect(w.glpi.tickets.get(ticket!.id)!.status).toBe(5);
     await w.pass();
     expect(w.ticketReads()).toBe(1);

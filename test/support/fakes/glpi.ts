@@ -83,6 +83,11 @@ export class FakeGlpi extends FakeHttpServer {
     return `${this.url}/apirest.php`;
   }
 
+  /** The exporter settings that reach this fake: its URL and the tokens it accepts. */
+  get exporterConfig(): { url: string; app_token: string; user_token: string } {
+    return { url: this.apiUrl, app_token: this.appToken, user_token: this.userToken };
+  }
+
   /**
    * The ticket as GLPI's page shows it: the name escaped as text, the content and timeline as
    * HTML (GLPI also runs HTMLPurifier on those, which this view leaves out, so whatever markup
