@@ -77,6 +77,8 @@ describe('vigil run with ticket exporters syncing back', () => {
     ]);
     // The person's solution stands alone: Vigil found the ticket solved and added none.
     expect(glpi.solutions).toHaveLength(1);
+    const metrics = await (await fetch(d.adminUrl('/metrics'))).text();
+    expect(metrics).toContain('vigil_exporter_ticket_sync_changes_total{exporter="glpi/ops",change="resolved"} 1');
     expect(await d.stop()).toBe(0);
   });
 
