@@ -152,7 +152,7 @@ describe('GLPI tickets back to incidents (sync.mode: poll)', () => {
     w.timers.advance(1_000);
     await waitForReads(2);
     await waitFor(() => /2 pass\(es\)/.test(w.exp.health().reason ?? ''), 'the 503 counted');
-    // Back-off: the 2nd failure in a row waits twice twice the interval (4 min; random 0.5 is the middle of the jitter).
+    // Back-off: the 2nd failure in a row waits 4 min, double the first wait of twice the interval (random 0.5: no jitter).
     w.timers.advance(239_000);
     expect(w.glpi.requests.filter(readsTicket)).toHaveLength(2);
     w.timers.advance(1_000);
