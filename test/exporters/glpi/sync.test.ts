@@ -126,7 +126,7 @@ describe('GLPI tickets back to incidents (sync.mode: poll)', () => {
     expect(byTicket().map((c) => [c.kind, c.actor])).toEqual([['resolved', 'jdoe']]);
   });
 
-  it('backs off on 429 (after its Retry-After), 5xx and timeouts, renews a lost session, and catches up once GLPI answers', async () => {
+  it('backs off on 429 (after its Retry-After), 5xx, timeouts and a refused login, and catches up once GLPI answers', async () => {
     const w = await world();
     await w.event('web-2', 'down');
     const [ticket] = [...w.glpi.tickets.values()];
@@ -159,12 +159,22 @@ describe('GLPI tickets back to incidents (sync.mode: poll)', () => {
     await waitForReads(3);
     // The request hangs: the delivery timeout (500 ms) ends it.
     await waitFor(() => /3 pass\(es\).*timed out/.test(w.exp.health().reason ?? ''), 'the timeout counted');
+    // GLPI forgot the session, and refuses the login once (401).
     w.glpi.expireSessions();
+    w.glpi.failNext({ status: 401, body: ['ERROR_GLPI_LOGIN_USER_TOKEN', 'parameter user_token seems invalid'] }, (r) =>
+      r.path.endsWith('/initSession'),
+    );
+    w.timers.advance(10 * MINUTE);
+    await waitFor(
+      () => /4 pass\(es\).*initSession: HTTP 401/.test(w.exp.health().reason ?? ''),
+      'the refused login counted',
+    );
+    expect(w.incident('web-2')!.status).toBe('open');
     w.timers.advance(10 * MINUTE);
     await waitFor(() => w.incident('web-2')?.status === 'resolved', 'the incident resolved once GLPI answers');
     expect(w.delivered.filter((c) => c.kind === 'resolved')).toHaveLength(1);
     await waitFor(() => w.exp.health().status === 'ok', 'polling healthy again');
-    expect(w.glpi.count('GET', 'initSession')).toBe(2);
+    expect(w.glpi.count('GET', 'initSession')).toBe(3);
   });
 
   it('keeps to max_requests_per_minute: a pass over more open tickets waits for the next minute', async () => {
