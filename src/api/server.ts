@@ -31,6 +31,8 @@ import { registerSilenceRoutes } from './silenceRoutes.ts';
 import { registerConsoleRoutes } from './consoleRoutes.ts';
 import { registerIncidentStream } from './incidentStream.ts';
 import { registerStatsRoutes } from './statsRoutes.ts';
+import { registerWebhookRoutes } from './webhookRoutes.ts';
+import type { TicketWebhook } from '../exporters/tickets/webhook.ts';
 import { OpenApiCollector, type RouteDoc } from './openapi.ts';
 import { ApiProblem, PROBLEM_CONTENT_TYPE, problemOf, type Problem, type ProblemCode } from './problem.ts';
 
@@ -56,6 +58,8 @@ export interface ApiServerOptions {
   eventStore?: () => EventStore | undefined;
   /** The running rules, for dry runs; undefined when none are configured. */
   replayer?: () => RuleReplayer | undefined;
+  /** The webhook receiver of a ticket exporter, by id (none by default). */
+  ticketWebhook?: (exporterId: string) => TicketWebhook | undefined;
   /** Who calls; without one, every request is anonymous with `config.anonymous_role`. */
   authenticator?: Authenticator;
   logger?: Logger;
@@ -225,6 +229,7 @@ export class ApiServer {
     registerEventRoutes(app, events);
     registerStatsRoutes(app, { ...events, desk: opts.desk });
     registerDryRunRoutes(app, { replayer: opts.replayer ?? (() => undefined) });
+    registerWebhookRoutes(app, { ticketWebhook: opts.ticketWebhook ?? (() => undefined) });
     app.get(
       '/openapi.json',
       {

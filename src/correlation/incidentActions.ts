@@ -4,8 +4,8 @@ import type { SilenceDesk } from './silences.ts';
 
 /** What a person may do to an incident (through the operators' API). */
 export type IncidentAction =
-  | { kind: 'acknowledge'; reason: string }
-  | { kind: 'resolve'; reason: string }
+  | { kind: 'acknowledge'; reason: string; ticket?: string }
+  | { kind: 'resolve'; reason: string; ticket?: string }
   | { kind: 'reopen'; reason: string }
   | { kind: 'comment'; text: string }
   /** `assignee` '' takes the incident off whoever had it. */
@@ -76,8 +76,9 @@ function refusalOf(inc: Incident, action: IncidentAction): { refusal: ActionRefu
 }
 
 /** The audit wording of a person's change: who, and why when they said. */
-function worded(what: string, actor: string, why: string): string {
-  return why ? `${what} by ${actor}: ${why}` : `${what} by ${actor}`;
+function worded(what: string, actor: string, why: string, ticket?: string): string {
+  const by = ticket ? `ticket ${ticket} (${actor})` : actor;
+  return why ? `${what} by ${by}: ${why}` : `${what} by ${by}`;
 }
 
 /**
@@ -98,10 +99,10 @@ export function applyAction(
   if (refused) return { ok: false, ...refused };
   switch (action.kind) {
     case 'acknowledge':
-      book.acknowledge(rec, actor, worded('acknowledged', actor, action.reason), nowMs, out);
+      book.acknowledge(rec, actor, worded('acknowledged', actor, action.reason, action.ticket), nowMs, out);
       break;
     case 'resolve':
-      book.resolveByHand(rec, policy, actor, worded('resolved', actor, action.reason), nowMs, out);
+      book.resolveByHand(rec, policy, actor, worded('resolved', actor, action.reason, action.ticket), nowMs, out);
       break;
     case 'reopen':
       book.reopenByHand(rec, actor, worded('reopened', actor, action.reason), nowMs, out);

@@ -2,6 +2,7 @@ import type { EventStore } from '../api/eventStore.ts';
 import type { ConfigIssue, Schema } from '../config/schema.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
+import type { TicketWebhook } from '../exporters/tickets/webhook.ts';
 import type { Authenticator } from '../extensions/auth/principal.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
@@ -47,6 +48,8 @@ export interface Exporter extends Component {
   ticketOf?(incident: { key: string; id: string; mergedIds?: string[] }): Promise<TicketLink | undefined>;
   /** A storage exporter's reads of the events and incident changes it stored, for the operators' API. */
   eventStore?(): EventStore;
+  /** A ticket exporter's receiver of its tracker's webhooks, served on the operators' API listener. */
+  ticketWebhook?(): TicketWebhook | undefined;
 }
 
 /** The method of an exporter that takes each signal. */

@@ -8,6 +8,7 @@ import type { ReceiveBuffers } from './receiveBuffers.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { RoutingTree } from '../exporters/tickets/routingTree.ts';
 import type { Authenticator } from '../extensions/auth/principal.ts';
+import type { IncidentDesk } from '../correlation/incidentActions.ts';
 
 /** What a component may ask of the running service during start(). */
 export interface Host {
@@ -32,4 +33,6 @@ export interface Host {
    * component that skipped declaring its references (`extensionRefs`).
    */
   authenticator(id: string): Authenticator;
+  /** The correlation runtime's incidents, once it runs: ticket exporters apply what people do in their tracker through it. */
+  incidentDesk?(): IncidentDesk | undefined;
 }

@@ -124,6 +124,7 @@ export class VigilService {
           );
         return auth;
       },
+      incidentDesk: () => this.incidentDesk(),
     };
   }
 
@@ -256,6 +257,7 @@ export class VigilService {
         ticketsOf: (i) => this.ticketsOf(i),
         eventStore: () => (config.api?.event_store ? this.exporter(config.api.event_store)?.eventStore?.() : undefined),
         replayer: () => this.ruleReplayer(),
+        ticketWebhook: (id) => this.exporters.get(id)?.ticketWebhook?.(),
         authenticator,
         logger: this.logger.child({ component: 'api' }),
         registry: this.metrics.registry,

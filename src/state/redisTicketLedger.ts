@@ -73,6 +73,7 @@ export class RedisTicketLedger implements TicketLedger {
     if (h.ref === undefined) return undefined;
     const rec: TicketRecord = { ref: h.ref, incidentId: h.incidentId ?? '', resolved: h.resolved === '1' };
     if (h.mergedIds) rec.mergedIds = h.mergedIds.split(',');
+    if (h.written) rec.written = h.written;
     return rec;
   }
 
@@ -102,6 +103,7 @@ export class RedisTicketLedger implements TicketLedger {
           incidentId: record.incidentId,
           resolved: record.resolved ? '1' : '0',
           mergedIds: record.mergedIds?.join(',') ?? '',
+          written: record.written ?? '',
         })
         .pexpire(recordKey, this.recordTtlMs)
         .exec(),

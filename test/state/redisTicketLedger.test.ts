@@ -93,6 +93,16 @@ describe('RedisTicketLedger', () => {
     expect(await a!.get('svc-none')).toBeUndefined();
   });
 
+  it('keeps the status Vigil last wrote with the record, and forgets it when a later record has none', async () => {
+    const {
+      ledgers: [a, b],
+    } = await agents(2);
+    await a!.put('svc-w', { ref: '42', incidentId: 'inc-1', resolved: true, written: '5' });
+    expect(await b!.get('svc-w')).toEqual({ ref: '42', incidentId: 'inc-1', resolved: true, written: '5' });
+    await b!.put('svc-w', { ref: '43', incidentId: 'inc-2', resolved: false });
+    expect(await a!.get('svc-w')).toEqual({ ref: '43', incidentId: 'inc-2', resolved: false });
+  });
+
   it('keeps a claim alive while its holder works, and frees it when the holder dies', async () => {
     const ttl = 600;
     const {

@@ -1,5 +1,5 @@
-import { int, obj, optional, record, refine, str, url, type Infer } from '../../config/schema.ts';
-import { DEFAULT_DESCRIPTION, DEFAULT_TITLE, incidentExporterFields } from '../tickets/config.ts';
+import { int, literalUnion, obj, optional, record, refine, str, url, type Infer } from '../../config/schema.ts';
+import { DEFAULT_DESCRIPTION, DEFAULT_TITLE, incidentExporterFields, pollFields } from '../tickets/config.ts';
 
 const level = (doc: string, def: Record<string, number>) => record(int({ min: 1, max: 5 }), { default: def, doc });
 
@@ -43,6 +43,18 @@ export const glpiExporterSchema = refine(
       max: 4,
       doc: 'Status a solved ticket is set back to when its incident reopens (2 = processing, assigned).',
     }),
+    sync: obj(
+      {
+        mode: literalUnion(['off', 'poll'], {
+          default: 'off',
+          doc: '`poll`: tickets a person solves or closes resolve their incident, tickets set to processing (assigned or planned) acknowledge it. `off`: tickets are only written.',
+        }),
+        ...pollFields('the open tickets of open incidents (GET Ticket/<id>, the API user needs read rights on them)'),
+      },
+      {
+        doc: "Tickets back to incidents. A status Vigil itself set (solved on resolve, `reopen_status` on reopen, assigned on create when `assign_group_id` is set) is never read back as a person's.",
+      },
+    ),
     ...incidentExporterFields({ title: DEFAULT_TITLE, description: DEFAULT_DESCRIPTION }),
   }),
   (c) =>

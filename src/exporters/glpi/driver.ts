@@ -1,7 +1,8 @@
 import { severityName } from '../../model/severity.ts';
 import { DeliveryError } from '../tickets/delivery.ts';
-import { httpFailure, parseJson, send, type HttpResult } from '../tickets/http.ts';
+import { credentialsFailure, httpFailure, parseJson, send, type HttpResult } from '../tickets/http.ts';
 import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
+import type { ObservedTicket, TicketProgress, TicketReader } from '../tickets/ticketSync.ts';
 import { escapeHtml } from '../tickets/template.ts';
 import type { GlpiExporterConfig } from './config.ts';
 
@@ -26,6 +27,29 @@ function toHtml(body: string): string {
 
 const SOLVED = 5;
 
+/**
+ * GLPI's ticket statuses (CommonITILObject): 1 new, 2 processing (assigned), 3 processing
+ * (planned), 4 pending, 5 solved, 6 closed. Someone assigned or planning works on it; pending
+ * waits on the requester, which says nothing new about the incident.
+ */
+const PROGRESS: Record<number, TicketProgress> = {
+  1: 'open',
+  2: 'in_progress',
+  3: 'in_progress',
+  4: 'open',
+  5: 'done',
+  6: 'done',
+};
+
+/** `expand_dropdowns` names the user; an unset one shows as an empty or `&nbsp;` name, or stays an id. */
+function userName(v: unknown): string | undefined {
+  if (typeof v === 'string') {
+    const name = v.replace(/&nbsp;/g, ' ').trim();
+    return name || undefined;
+  }
+  return typeof v === 'number' && v > 0 ? `GLPI user ${v}` : undefined;
+}
+
 /** GLPI's `glpi_tickets.name` is a VARCHAR(255) of characters: a longer name is refused or cut by the database. */
 const NAME_MAX = 255;
 
@@ -36,7 +60,7 @@ export function ticketName(title: string): string {
 }
 
 /** Speaks GLPI's legacy REST API (apirest.php): session, Ticket, ITILFollowup, ITILSolution, search. */
-export class GlpiDriver implements TicketDriver {
+export class GlpiDriver implements TicketDriver, TicketReader {
   private readonly config: GlpiExporterConfig;
   private readonly base: string;
   private session: string | undefined;
@@ -48,6 +72,11 @@ export class GlpiDriver implements TicketDriver {
   }
 
   escapeBody = escapeHtml;
+
+  /** GLPI makes a ticket created with an assigned group "processing (assigned)" at once. */
+  get createdStatus(): string {
+    return this.config.assign_group_id === undefined ? '1' : '2';
+  }
 
   /** GLPI's ticket page sits beside its REST endpoint (`…/apirest.php` → `…/front/ticket.form.php`). */
   ticketUrl(ref: string): string {
@@ -171,7 +200,7 @@ export class GlpiDriver implements TicketDriver {
     if (res.status !== 201) throw httpFailure(`GLPI ITILFollowup on ticket ${ref}`, res);
   }
 
-  async resolve(ref: string, n: Notice): Promise<void> {
+  async resolve(ref: string, n: Notice): Promise<string> {
     const res = await this.call('POST', 'ITILSolution', {
       input: {
         itemtype: 'Ticket',
@@ -180,22 +209,47 @@ export class GlpiDriver implements TicketDriver {
         solutiontypes_id: this.config.solution_type_id,
       },
     });
-    if (res.status === 201) return;
+    if (res.status === 201) return String(SOLVED);
     // GLPI refuses a second solution; if someone solved the ticket already, the goal is met.
-    if (res.status === 400 && errorCode(res) === 'ERROR_GLPI_ADD' && (await this.status(ref)) >= SOLVED) return;
+    if (res.status === 400 && errorCode(res) === 'ERROR_GLPI_ADD') {
+      const status = (await this.ticket(ref))?.status;
+      if (status !== undefined && status >= SOLVED) return String(status);
+    }
     throw httpFailure(`GLPI ITILSolution on ticket ${ref}`, res);
   }
 
-  async reopen(ref: string, n: Notice): Promise<void> {
+  async reopen(ref: string, n: Notice): Promise<string> {
     const res = await this.call('PUT', `Ticket/${ref}`, { input: { status: this.config.reopen_status } });
     if (res.status !== 200) throw httpFailure(`GLPI reopening ticket ${ref}`, res);
     await this.update(ref, n);
+    return String(this.config.reopen_status);
   }
 
-  private async status(ref: string): Promise<number> {
-    const res = await this.call('GET', `Ticket/${ref}`);
-    if (res.status !== 200) throw httpFailure(`GLPI reading ticket ${ref}`, res);
-    return Number(parseJson<{ status?: number }>(`GLPI ticket ${ref}`, res).status);
+  /** The ticket with dropdowns named (its last updater's name, not id); undefined when GLPI has it no more. */
+  private async ticket(ref: string): Promise<{ status: number; users_id_lastupdater?: unknown } | undefined> {
+    const res = await this.call('GET', `Ticket/${encodeURIComponent(ref)}?expand_dropdowns=true`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200)
+      throw credentialsFailure(
+        httpFailure(`GLPI reading ticket ${ref}`, res),
+        "check the API user's read rights on tickets",
+      );
+    const t = parseJson<{ status?: unknown; users_id_lastupdater?: unknown }>(`GLPI ticket ${ref}`, res);
+    const status = Number(t.status);
+    if (!Number.isInteger(status))
+      throw new DeliveryError(`GLPI ticket ${ref} has no status: ${res.text.slice(0, 200)}`, { retryable: true });
+    return { status, users_id_lastupdater: t.users_id_lastupdater };
+  }
+
+  async readTicket(ref: string): Promise<ObservedTicket | undefined> {
+    const t = await this.ticket(ref);
+    if (!t) return undefined;
+    return {
+      ref,
+      status: String(t.status),
+      progress: PROGRESS[t.status] ?? 'open',
+      actor: userName(t.users_id_lastupdater) ?? 'GLPI',
+    };
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { ExporterFactory } from '../../pipeline/component.ts';
-import { IncidentExporter } from '../tickets/incidentExporter.ts';
+import { IncidentExporter, pollSync } from '../tickets/incidentExporter.ts';
 import { glpiExporterSchema, type GlpiExporterConfig } from './config.ts';
 import { GlpiDriver } from './driver.ts';
 
@@ -8,7 +8,12 @@ export const glpiExporterFactory: ExporterFactory<GlpiExporterConfig> = {
   type: 'glpi',
   signals: ['incidents'],
   description:
-    'One GLPI ticket per incident: created on open, follow-ups on updates, a solution on resolve (REST apirest.php).',
+    'One GLPI ticket per incident: created on open, follow-ups on updates, a solution on resolve (REST apirest.php); with `sync`, tickets people solve or take resolve or acknowledge their incident.',
   configSchema: glpiExporterSchema,
-  create: (settings, config) => new IncidentExporter(settings, config, new GlpiDriver(config)),
+  create: (settings, config) => {
+    const driver = new GlpiDriver(config);
+    return new IncidentExporter(settings, config, driver, {
+      sync: config.sync.mode === 'poll' ? pollSync(driver, config.sync) : undefined,
+    });
+  },
 };

@@ -1,5 +1,5 @@
 import { list, literalUnion, obj, optional, record, refine, str, url, type Infer } from '../../config/schema.ts';
-import { DEFAULT_DESCRIPTION, DEFAULT_TITLE, incidentExporterFields } from '../tickets/config.ts';
+import { DEFAULT_DESCRIPTION, DEFAULT_TITLE, incidentExporterFields, pollFields } from '../tickets/config.ts';
 
 export const jiraExporterSchema = refine(
   obj({
@@ -32,13 +32,34 @@ export const jiraExporterSchema = refine(
     reopen_transition: optional(
       str({ doc: 'On reopen, the transition taken (e.g. `To Do`); without it a reopen only adds a comment.' }),
     ),
+    sync: obj(
+      {
+        mode: literalUnion(['off', 'webhook', 'poll'], {
+          default: 'off',
+          doc: "`webhook`: Jira calls Vigil's API listener at `/api/v1/webhooks/<exporter id>` (a Jira admin webhook on `jira:issue_updated`, with `secret`); `poll`: Vigil reads the issues back every `interval`. An issue a person moves to a done status resolves its incident, to an in-progress one acknowledges it. `off`: issues are only written.",
+        }),
+        secret: optional(
+          str({
+            nonEmpty: true,
+            doc: "The webhook's secret, as set in Jira (System → WebHooks): Jira signs each body with it (HMAC-SHA256, `X-Hub-Signature: sha256=…`) and unsigned or wrongly signed calls are refused (401). Required with `mode: webhook`.",
+          }),
+        ),
+        ...pollFields('the open issues of open incidents (GET issue/<key> with its changelog)'),
+      },
+      {
+        doc: "Issues back to incidents. A status Vigil itself set (the `resolve_transition`'s, the `reopen_transition`'s) is never read back as a person's.",
+      },
+    ),
     ...incidentExporterFields({ title: DEFAULT_TITLE, description: DEFAULT_DESCRIPTION }),
   }),
-  (c) =>
-    c.token || (c.email && c.api_token)
-      ? undefined
-      : { path: 'token', message: 'set email and api_token (Cloud) or token (Data Center)' },
-  'Either `email` and `api_token` (Cloud) or `token` (Data Center).',
+  (c) => {
+    if (!c.token && !(c.email && c.api_token))
+      return { path: 'token', message: 'set email and api_token (Cloud) or token (Data Center)' };
+    if (c.sync.mode === 'webhook' && !c.sync.secret)
+      return { path: 'sync.secret', message: "set the webhook's secret: Vigil takes only signed webhooks" };
+    return undefined;
+  },
+  'Either `email` and `api_token` (Cloud) or `token` (Data Center); `sync.secret` with `sync.mode: webhook`.',
 );
 
 export type JiraExporterConfig = Infer<typeof jiraExporterSchema>;

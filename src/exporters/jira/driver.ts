@@ -2,6 +2,7 @@ import { severityName } from '../../model/severity.ts';
 import { DeliveryError } from '../tickets/delivery.ts';
 import { credentialsFailure, httpFailure, parseJson, send, type HttpResult } from '../tickets/http.ts';
 import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
+import type { ObservedTicket, TicketReader } from '../tickets/ticketSync.ts';
 import { textToAdf } from './adf.ts';
 import type { JiraExporterConfig } from './config.ts';
 
@@ -11,11 +12,35 @@ interface Transition {
   to?: { name?: string };
 }
 
+interface IssueStatus {
+  name?: string;
+  statusCategory?: { key?: string };
+}
+
+/** Jira's status categories: `new` (to do), `indeterminate` (in progress), `done`. */
+export function progressOf(categoryKey: string | undefined): ObservedTicket['progress'] {
+  return categoryKey === 'done' ? 'done' : categoryKey === 'indeterminate' ? 'in_progress' : 'open';
+}
+
+type JiraUser = { displayName?: unknown; accountId?: unknown; name?: unknown } | undefined;
+
+/** A Jira user's id: the account id (Cloud) or the user name (Data Center). */
+export function jiraUserId(user: JiraUser): string | undefined {
+  for (const v of [user?.accountId, user?.name]) if (typeof v === 'string' && v) return v;
+  return undefined;
+}
+
+/** Who a Jira user is to people: the display name (Cloud hides e-mails), else their id. */
+export function jiraUserName(user: JiraUser): string {
+  return typeof user?.displayName === 'string' && user.displayName ? user.displayName : (jiraUserId(user) ?? 'Jira');
+}
+
 /** Speaks Jira REST v3 (Cloud, ADF) or v2 (Data Center, text): issue, comment, transitions, JQL search. */
-export class JiraDriver implements TicketDriver {
+export class JiraDriver implements TicketDriver, TicketReader {
   private readonly config: JiraExporterConfig;
   private readonly api: string;
   private readonly auth: string;
+  private ownId: string | undefined;
 
   constructor(config: JiraExporterConfig) {
     this.config = config;
@@ -91,18 +116,70 @@ export class JiraDriver implements TicketDriver {
   }
 
   /** Transition first: a retry after a failed comment then finds the issue done and only comments. */
-  async resolve(ref: string, n: Notice): Promise<void> {
-    await this.transition(ref, this.config.resolve_transition, true);
+  async resolve(ref: string, n: Notice): Promise<string | undefined> {
+    const status = await this.transition(ref, this.config.resolve_transition, true);
     await this.update(ref, n);
+    return status;
   }
 
-  async reopen(ref: string, n: Notice): Promise<void> {
-    if (this.config.reopen_transition) await this.transition(ref, this.config.reopen_transition, false);
+  async reopen(ref: string, n: Notice): Promise<string | undefined> {
+    const status = this.config.reopen_transition
+      ? await this.transition(ref, this.config.reopen_transition, false)
+      : undefined;
     await this.update(ref, n);
+    return status;
   }
 
-  /** Takes the transition named `name` (or leading to a status of that name); ids differ per workflow. */
-  private async transition(ref: string, name: string, toDone: boolean): Promise<void> {
+  /** The issue's status and who set it: the author of the last status change in its changelog. */
+  async readTicket(ref: string): Promise<ObservedTicket | undefined> {
+    const res = await send({
+      method: 'GET',
+      url: `${this.api}/issue/${encodeURIComponent(ref)}?fields=status&expand=changelog`,
+      headers: { Authorization: this.auth, Accept: 'application/json' },
+      timeoutMs: this.config.delivery.timeout,
+    });
+    if (res.status === 404) return undefined;
+    if (res.status !== 200)
+      throw credentialsFailure(httpFailure(`Jira reading ${ref}`, res), "check the account's browse permission");
+    type History = { author?: JiraUser; items?: { field?: string }[] };
+    const issue = parseJson<{ fields?: { status?: IssueStatus }; changelog?: { histories?: History[] } }>(
+      `Jira issue ${ref}`,
+      res,
+    );
+    const status = issue.fields?.status;
+    if (!status?.name)
+      throw new DeliveryError(`Jira issue ${ref} has no status: ${res.text.slice(0, 200)}`, { retryable: true });
+    // Cloud lists histories oldest first, Data Center too; the last status change is the one that counts.
+    const author = (issue.changelog?.histories ?? [])
+      .filter((h) => h.items?.some((i) => i.field === 'status'))
+      .at(-1)?.author;
+    const actorId = jiraUserId(author);
+    return {
+      ref,
+      status: status.name,
+      progress: progressOf(status.statusCategory?.key),
+      actor: jiraUserName(author),
+      ...(actorId === undefined ? {} : { actorId }),
+    };
+  }
+
+  /** The account of the credentials (`GET myself`), asked once it answers; until then undefined. */
+  async ownActorId(): Promise<string | undefined> {
+    if (this.ownId !== undefined) return this.ownId;
+    try {
+      const res = await this.call('GET', 'myself', 'current user');
+      this.ownId = jiraUserId(parseJson<JiraUser & object>('Jira current user', res));
+    } catch {
+      // The status comparison still holds; the next webhook asks again.
+    }
+    return this.ownId;
+  }
+
+  /**
+   * Takes the transition named `name` (or leading to a status of that name); ids differ per
+   * workflow. Returns the status the issue is then in, when Jira said.
+   */
+  private async transition(ref: string, name: string, toDone: boolean): Promise<string | undefined> {
     const key = encodeURIComponent(ref);
     const res = await this.call('GET', `issue/${key}/transitions`, `transitions of ${ref}`);
     const list = parseJson<{ transitions?: Transition[] }>(`Jira transitions of ${ref}`, res).transitions ?? [];
@@ -110,15 +187,12 @@ export class JiraDriver implements TicketDriver {
     const t = list.find((x) => x.name.toLowerCase() === want) ?? list.find((x) => x.to?.name?.toLowerCase() === want);
     if (t) {
       await this.call('POST', `issue/${key}/transitions`, `transition ${ref} to ${name}`, { transition: { id: t.id } });
-      return;
+      return t.to?.name;
     }
     // No such transition from here: fine if a person already moved the issue there.
     const issue = await this.call('GET', `issue/${key}?fields=status`, `issue ${ref}`);
-    const status = parseJson<{ fields?: { status?: { name?: string; statusCategory?: { key?: string } } } }>(
-      `Jira issue ${ref}`,
-      issue,
-    ).fields?.status;
-    if (status?.name?.toLowerCase() === want || (toDone && status?.statusCategory?.key === 'done')) return;
+    const status = parseJson<{ fields?: { status?: IssueStatus } }>(`Jira issue ${ref}`, issue).fields?.status;
+    if (status?.name?.toLowerCase() === want || (toDone && status?.statusCategory?.key === 'done')) return status?.name;
     throw new DeliveryError(
       `Jira issue ${ref} (status ${status?.name ?? '?'}) has no transition "${name}"; available: ${list.map((x) => x.name).join(', ') || 'none'}`,
       { retryable: false },

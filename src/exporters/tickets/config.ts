@@ -127,3 +127,24 @@ export const DEFAULT_DESCRIPTION = [
   'Events: {{incident.event_count}} (first {{incident.first_seen}}, last {{incident.last_seen}})',
   '{{#labels}}{{name}}={{value}} {{/labels}}',
 ].join('\n');
+
+/** The polling half of `sync:`, shared by the trackers that can be polled. */
+export function pollFields(what: string) {
+  return {
+    interval: duration({
+      default: '60s',
+      positive: true,
+      unit: 'required',
+      doc: `How often ${what} are read back (mode \`poll\`); a ticket a person closes resolves its incident within one interval.`,
+    }),
+    max_requests_per_minute: int({
+      default: 60,
+      min: 0,
+      doc: 'Most read requests polling makes in any minute (0: no limit); past it a pass waits, so many open tickets spread over several minutes.',
+    }),
+    max_backoff: duration({
+      default: '10m',
+      doc: "After a failed pass (tracker down, 429, 5xx, timeout) the next waits twice the interval, doubling per failure up to this; a server's Retry-After wins.",
+    }),
+  };
+}

@@ -16,6 +16,10 @@ import { Outbox, type OutboxEntry } from './outbox.ts';
 import { routed, type Matcher } from './routing.ts';
 import type { RoutingTree } from './routingTree.ts';
 import type { Template } from './template.ts';
+import { PollLoop, RequestBudget } from './pollLoop.ts';
+import { TicketSync, type TicketReader } from './ticketSync.ts';
+import type { TicketWebhook, TicketWebhookParser } from './webhook.ts';
+import { realTimers } from './delivery.ts';
 
 /** One change, rendered for a destination. */
 export interface Notice {
@@ -39,8 +43,14 @@ export interface TicketDriver {
   find(notice: Notice): Promise<string | undefined>;
   create(notice: Notice): Promise<string>;
   update(ref: string, notice: Notice): Promise<void>;
-  resolve(ref: string, notice: Notice): Promise<void>;
-  reopen(ref: string, notice: Notice): Promise<void>;
+  /** Returns the tracker status it left the ticket in, when it knows it (kept as the record's `written`). */
+  resolve(ref: string, notice: Notice): Promise<string | void>;
+  /** Returns the tracker status it set, if it set one. */
+  reopen(ref: string, notice: Notice): Promise<string | void>;
+  /** The status a ticket this driver creates starts in, when known (GLPI: assigned when a group is). */
+  readonly createdStatus?: string;
+  /** The id of the tracker account Vigil writes as (undefined when it cannot tell now). */
+  ownActorId?(): Promise<string | undefined>;
   /** The tracker's page for a ticket, for the operators' API. */
   ticketUrl?(ref: string): string;
   close?(): Promise<void>;
@@ -58,6 +68,26 @@ export interface IncidentExporterOptions {
   random?: () => number;
   /** Another ledger (a shared store); defaults to a file under the data dir. */
   ledger?: TicketLedger;
+  /** Tickets back to incidents (`sync:`): polled, or told by the tracker's webhooks. */
+  sync?: TicketSyncSettings;
+}
+
+export type TicketSyncSettings =
+  | { mode: 'poll'; reader: TicketReader; intervalMs: number; maxRequestsPerMinute: number; maxBackoffMs: number }
+  | { mode: 'webhook'; parser: TicketWebhookParser };
+
+/** The polling settings of a `sync:` block (`pollFields`) for a driver that reads tickets back. */
+export function pollSync(
+  reader: TicketReader,
+  sync: { interval: number; max_requests_per_minute: number; max_backoff: number },
+): TicketSyncSettings {
+  return {
+    mode: 'poll',
+    reader,
+    intervalMs: sync.interval,
+    maxRequestsPerMinute: sync.max_requests_per_minute,
+    maxBackoffMs: sync.max_backoff,
+  };
 }
 
 export function incidentMarker(key: string): string {
@@ -114,13 +144,22 @@ export function templateContext(change: IncidentChange, marker: string): object 
  * with the ids merged into it, when `rec` is none or already its ticket (made for a twin that
  * merged into it); otherwise, still the ticket of `rec`'s incident.
  */
-function ticketRecord(ref: string, resolved: boolean, incident: Incident, rec?: TicketRecord): TicketRecord {
+function ticketRecord(
+  ref: string,
+  resolved: boolean,
+  incident: Incident,
+  rec?: TicketRecord,
+  written?: string,
+): TicketRecord {
   const ours = rec === undefined || ticketOfIncident(rec, incident);
   const incidentId = ours ? incident.id : rec.incidentId;
   const ids = new Set([...(rec?.mergedIds ?? []), ...(ours ? (incident.mergedIds ?? []) : [])]);
   if (rec && ours) ids.add(rec.incidentId);
   ids.delete(incidentId);
-  return ids.size === 0 ? { ref, incidentId, resolved } : { ref, incidentId, resolved, mergedIds: [...ids].sort() };
+  const out: TicketRecord =
+    ids.size === 0 ? { ref, incidentId, resolved } : { ref, incidentId, resolved, mergedIds: [...ids].sort() };
+  if (written !== undefined) out.written = written;
+  return out;
 }
 
 /** A directory name for an exporter id such as `jira/ops`; reversible, so two ids never share one. */
@@ -224,6 +263,11 @@ export class IncidentExporter implements QueuedExporter {
   /** Since when changes wait for the shared ticket ledger, unreachable, and what it last said. */
   private ledgerDownSince: number | undefined;
   private ledgerDownReason = '';
+  private readonly syncSettings: TicketSyncSettings | undefined;
+  private sync: TicketSync | undefined;
+  private poller: PollLoop | undefined;
+  private pollFailure = '';
+  private readonly random: () => number;
 
   constructor(
     settings: CreateSettings,
@@ -235,6 +279,8 @@ export class IncidentExporter implements QueuedExporter {
     this.config = config;
     this.driver = driver;
     this.timers = opts.timers;
+    this.syncSettings = opts.sync;
+    this.random = opts.random ?? Math.random;
     const dir = incidentExporterDir(settings.dataDir, settings.id);
     if (opts.ledger) this.ledger = opts.ledger;
     else this.ledger = this.fileLedger = new FileTicketLedger(join(dir, 'ledger.ndjson'));
@@ -325,6 +371,49 @@ export class IncidentExporter implements QueuedExporter {
     await this.fileLedger?.open();
     await this.outbox.open();
     this.outbox.start();
+    if (this.syncSettings) this.startSync(this.syncSettings, host);
+  }
+
+  private startSync(sync: TicketSyncSettings, host: Host | undefined): void {
+    const { id, logger, metrics } = this.settings;
+    this.sync = new TicketSync({
+      exporterId: id,
+      ledger: () => this.ledger,
+      desk: () => host?.incidentDesk?.(),
+      logger,
+      registry: metrics.registry,
+      ownActorId: this.driver.ownActorId ? () => this.driver.ownActorId!() : undefined,
+    });
+    if (sync.mode !== 'poll') return;
+    const timers = this.timers ?? realTimers;
+    const budget = new RequestBudget(sync.maxRequestsPerMinute, timers);
+    const ticketSync = this.sync;
+    this.poller = new PollLoop({
+      intervalMs: sync.intervalMs,
+      maxBackoffMs: sync.maxBackoffMs,
+      timers,
+      random: this.random,
+      pass: () => ticketSync.poll(sync.reader, budget),
+      cancel: () => budget.cancel(),
+      onFailure: (err, failures, retryInMs) => {
+        this.pollFailure = err.message;
+        logger.warn({ err: err.message, failures, retryInMs }, 'reading tickets back failed; polling backs off');
+      },
+      onRecovered: () => logger.info('reading tickets back works again'),
+    });
+    this.poller.start();
+  }
+
+  /** The receiving end of the tracker's webhooks, when `sync.mode` is `webhook`. */
+  ticketWebhook(): TicketWebhook | undefined {
+    const sync = this.syncSettings;
+    if (sync?.mode !== 'webhook') return undefined;
+    return {
+      receive: async (body, headers) => {
+        const seen = sync.parser.parse(body, headers);
+        if (seen && this.sync) await this.sync.applyTo(seen);
+      },
+    };
   }
 
   /** Resolves once every routed change is in the outbox on disk: the pipeline may forget them. */
@@ -353,6 +442,7 @@ export class IncidentExporter implements QueuedExporter {
   }
 
   async shutdown(): Promise<void> {
+    await this.poller?.stop();
     outboxMetrics(this.settings.metrics.registry).sources.delete(this.settings.id);
     await this.outbox.close();
     await this.driver
@@ -392,7 +482,8 @@ export class IncidentExporter implements QueuedExporter {
       parked: this.outbox.parked,
       waitingOnParked: this.outbox.waitingOnParked,
     };
-    if (this.failingSince === undefined && this.ledgerDownSince === undefined) return { status: 'ok', details };
+    if (this.failingSince === undefined && this.ledgerDownSince === undefined && !this.poller?.failing)
+      return { status: 'ok', details };
     const waiting = this.outbox.depth
       ? `${this.outbox.depth} change(s) waiting, the oldest for ${formatAge(oldestAgeMs)}`
       : 'no change waiting';
@@ -408,6 +499,10 @@ export class IncidentExporter implements QueuedExporter {
         `deliveries fail: ${this.lastFailure}; ${waiting}${parked}`,
         details,
       );
+    }
+    if (this.poller?.failing) {
+      const reason = `reading tickets back fails (${this.poller.failing} pass(es) in a row): ${this.pollFailure}; incidents are not told of tickets people close meanwhile`;
+      health = worse(health, { status: 'degraded', reason, details });
     }
     if (this.ledgerDownSince !== undefined) {
       const reason = `waiting for the shared ticket ledger (${this.ledgerDownReason}); ${waiting}, none given up on: they go out once it answers (for ${formatAge(now - this.ledgerDownSince)})`;
@@ -465,13 +560,13 @@ export class IncidentExporter implements QueuedExporter {
       // A shared ledger can lose its records with Redis: ask the tracker before leaving a ticket open.
       const ref = rec?.ref ?? (this.fileLedger ? undefined : await this.driver.find(notice));
       if (ref === undefined) return;
-      await this.driver.resolve(ref, notice);
-      await this.store(entry, key, ticketRecord(ref, true, incident, rec));
+      const written = (await this.driver.resolve(ref, notice)) ?? rec?.written;
+      await this.store(entry, key, ticketRecord(ref, true, incident, rec, written));
     } else if (!rec) {
       await this.createOnce(entry, key, notice);
     } else if (rec.resolved) {
-      await this.driver.reopen(rec.ref, notice);
-      await this.store(entry, key, ticketRecord(rec.ref, false, incident, rec));
+      const written = (await this.driver.reopen(rec.ref, notice)) ?? rec.written;
+      await this.store(entry, key, ticketRecord(rec.ref, false, incident, rec, written));
     } else {
       await this.driver.update(rec.ref, notice);
     }
@@ -490,8 +585,9 @@ export class IncidentExporter implements QueuedExporter {
       );
     }
     let ref: string;
+    let found: string | undefined;
     try {
-      const found = await this.driver.find(notice);
+      found = await this.driver.find(notice);
       ref = found ?? (await this.driver.create(notice));
       // Found after the ledger lost its record (Redis restarted empty): this change must still reach the ticket.
       if (found !== undefined && notice.change.kind !== 'opened') await this.driver.update(found, notice);
@@ -499,7 +595,8 @@ export class IncidentExporter implements QueuedExporter {
       await this.releaseClaim(key);
       throw err;
     }
-    await this.store(entry, key, ticketRecord(ref, false, notice.change.incident));
+    const written = found === undefined ? this.driver.createdStatus : undefined;
+    await this.store(entry, key, ticketRecord(ref, false, notice.change.incident, undefined, written));
   }
 
   /**

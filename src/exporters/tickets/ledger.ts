@@ -12,6 +12,11 @@ export interface TicketRecord {
    * that merged into `incidentId`: their changes are about this ticket's incident, never a new one.
    */
   mergedIds?: string[];
+  /**
+   * The tracker status Vigil's own last write left the ticket in (GLPI's status number, Jira's
+   * status name), when it set one: what two-way sync reads back as Vigil's doing, not a person's.
+   */
+  written?: string;
 }
 
 /** Whether `rec` is the ticket of `incident`: made for it, for an incident merged into it, or for the one it merged into. */

@@ -10,6 +10,8 @@ export interface GlpiTicket {
   impact: number;
   entities_id: number;
   itilcategories_id: number;
+  /** Who changed the ticket last: GLPI sets it on every update, a follow-up or a solution included. */
+  users_id_lastupdater: number;
 }
 
 const err = (status: number, code: string, message: string): Reply => ({ status, body: [code, message] });
@@ -51,6 +53,12 @@ export class FakeGlpi extends FakeHttpServer {
   readonly followups: { items_id: number; content: string }[] = [];
   readonly solutions: { items_id: number; content: string }[] = [];
   readonly sessions = new Set<string>();
+  /** GLPI's users by id; the API user (whose token Vigil holds) is 2, as on a fresh install's `glpi` account. */
+  readonly users = new Map<number, string>([
+    [2, 'glpi'],
+    [7, 'jdoe'],
+  ]);
+  private readonly apiUser = 2;
   private nextId = 100;
   private readonly appToken: string;
   private readonly userToken: string;
@@ -75,6 +83,11 @@ export class FakeGlpi extends FakeHttpServer {
     return `${this.url}/apirest.php`;
   }
 
+  /** The exporter settings that reach this fake: its URL and the tokens it accepts. */
+  get exporterConfig(): { url: string; app_token: string; user_token: string } {
+    return { url: this.apiUrl, app_token: this.appToken, user_token: this.userToken };
+  }
+
   /**
    * The ticket as GLPI's page shows it: the name escaped as text, the content and timeline as
    * HTML (GLPI also runs HTMLPurifier on those, which this view leaves out, so whatever markup
@@ -88,6 +101,18 @@ export class FakeGlpi extends FakeHttpServer {
       `<div>${this.load(t.content)}</div>`,
       ...timeline.map((f) => `<div>${this.load(f.content)}</div>`),
     ].join('\n');
+  }
+
+  /**
+   * A person's change in GLPI's interface: `status` 5 (solved) adds their solution, as the
+   * form does; any status sets the ticket's last updater to them.
+   */
+  personSets(ticketId: number, status: number, userId = 7): void {
+    const t = this.tickets.get(ticketId);
+    if (!t) throw new Error(`no ticket ${ticketId}`);
+    if (status === 5) this.solutions.push({ items_id: ticketId, content: this.store('<p>fixed by hand</p>') });
+    t.status = status;
+    t.users_id_lastupdater = userId;
   }
 
   /** Forgets every session, as GLPI does when they time out. */
@@ -146,12 +171,15 @@ export class FakeGlpi extends FakeHttpServer {
     if (resource === 'Ticket' && r.method === 'POST') return this.createTicket(input!);
     if (ticketPath && r.method === 'GET') {
       const t = this.tickets.get(Number(ticketPath[1]));
-      return t ? { status: 200, body: t } : err(404, 'ERROR_ITEM_NOT_FOUND', 'Item not found');
+      if (!t) return err(404, 'ERROR_ITEM_NOT_FOUND', 'Item not found');
+      // expand_dropdowns names foreign keys (a user by their login) instead of giving their id.
+      if (r.query.get('expand_dropdowns') !== 'true') return { status: 200, body: t };
+      return { status: 200, body: { ...t, users_id_lastupdater: this.users.get(t.users_id_lastupdater) ?? '' } };
     }
     if (ticketPath && (r.method === 'PUT' || r.method === 'PATCH')) {
       const t = this.tickets.get(Number(ticketPath[1]));
       if (!t) return err(400, 'ERROR_GLPI_UPDATE', 'Item not found');
-      Object.assign(t, input);
+      Object.assign(t, input, { users_id_lastupdater: this.apiUser });
       return { status: 200, body: [{ [String(t.id)]: true, message: '' }] };
     }
     if (resource === 'ITILFollowup' && r.method === 'POST') return this.addTimeline(input!, this.followups, false);
@@ -197,7 +225,10 @@ export class FakeGlpi extends FakeHttpServer {
       impact: Number(input.impact ?? 3),
       entities_id: Number(input.entities_id ?? 0),
       itilcategories_id: Number(input.itilcategories_id ?? 0),
+      users_id_lastupdater: this.apiUser,
     });
+    // GLPI makes a new ticket with an assigned technician or group "processing (assigned)".
+    if (input._groups_id_assign !== undefined && Number(input.status ?? 1) === 1) this.tickets.get(id)!.status = 2;
     return { status: 201, headers: { location: `${this.apiUrl}/Ticket/${id}` }, body: { id, message: '' } };
   }
 
@@ -213,6 +244,7 @@ export class FakeGlpi extends FakeHttpServer {
         return err(400, 'ERROR_GLPI_ADD', 'The item is already solved, did anyone pushed a solution before you?');
       ticket.status = 5;
     }
+    ticket.users_id_lastupdater = this.apiUser;
     into.push({ items_id: ticket.id, content: this.store(input.content) });
     return {
       status: 201,

@@ -1,17 +1,40 @@
+import { createHmac } from 'node:crypto';
 import { FakeHttpServer, parseJsonBody, type RecordedRequest, type Reply } from './server.ts';
 
 export type JiraFlavour = 'cloud' | 'dc';
 
 interface Status {
+  id?: string;
   name: string;
   statusCategory: { key: 'new' | 'indeterminate' | 'done'; name: string };
 }
 
 const STATUSES: Record<string, Status> = {
-  'To Do': { name: 'To Do', statusCategory: { key: 'new', name: 'To Do' } },
-  'In Progress': { name: 'In Progress', statusCategory: { key: 'indeterminate', name: 'In Progress' } },
-  Done: { name: 'Done', statusCategory: { key: 'done', name: 'Done' } },
+  'To Do': { id: '10000', name: 'To Do', statusCategory: { key: 'new', name: 'To Do' } },
+  'In Progress': { id: '3', name: 'In Progress', statusCategory: { key: 'indeterminate', name: 'In Progress' } },
+  Done: { id: '10001', name: 'Done', statusCategory: { key: 'done', name: 'Done' } },
 };
+
+/** A Jira user as webhooks and changelogs show one (Cloud: account id and display name, no e-mail). */
+export interface JiraUser {
+  accountId: string;
+  displayName: string;
+}
+
+interface History {
+  id: string;
+  author: JiraUser;
+  created: string;
+  items: {
+    field: string;
+    fieldtype: string;
+    fieldId: string;
+    from: string;
+    fromString: string;
+    to: string;
+    toString: string;
+  }[];
+}
 /** The workflow's transitions: ids are workflow-specific, which is why clients look them up by name. */
 const TRANSITIONS = [
   { id: '11', name: 'Back to do', to: 'To Do' },
@@ -32,6 +55,7 @@ export interface JiraIssue {
     status: Status;
   };
   comments: unknown[];
+  histories: History[];
 }
 
 const errors = (status: number, errorMessages: string[], errs: Record<string, string> = {}): Reply => ({
@@ -66,6 +90,10 @@ export class FakeJira extends FakeHttpServer {
   private readonly credentials: string;
   readonly project = 'OPS';
   readonly priorities = ['Highest', 'High', 'Medium', 'Low', 'Lowest'];
+  /** The account whose credentials Vigil holds. */
+  readonly apiUser: JiraUser = { accountId: '5b10ac8d82e05b22cc7d4ef5', displayName: 'Vigil bot' };
+  /** `jira:issue_updated` events, in order, as Jira sends them to its registered webhooks: for every status change, Vigil's own included. */
+  readonly webhooks: object[] = [];
 
   constructor(flavour: JiraFlavour, credentials: { email?: string; apiToken?: string; pat?: string } = {}) {
     super((r) => this.answer(r));
@@ -78,6 +106,75 @@ export class FakeJira extends FakeHttpServer {
 
   get version(): '3' | '2' {
     return this.flavour === 'cloud' ? '3' : '2';
+  }
+
+  /** A person moves an issue in Jira's interface (the board, the issue view): the status, the changelog, a webhook. */
+  personMoves(
+    key: string,
+    to: string,
+    who: JiraUser = { accountId: '557058:f58131cb', displayName: 'Jane Doe' },
+  ): object {
+    const issue = this.issues.get(key);
+    if (!issue || !STATUSES[to]) throw new Error(`no issue ${key} or status ${to}`);
+    return this.move(issue, STATUSES[to], who);
+  }
+
+  /**
+   * A webhook body signed as Jira Cloud signs an admin webhook with a secret: HMAC-SHA256 of
+   * the exact body, hex, in `X-Hub-Signature: sha256=…`.
+   */
+  static signed(payload: object, secret: string): { body: string; headers: Record<string, string> } {
+    const body = JSON.stringify(payload);
+    return {
+      body,
+      headers: {
+        'content-type': 'application/json; charset=utf-8',
+        'x-hub-signature': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+        'x-atlassian-webhook-identifier': String(Math.floor(Math.random() * 1e9)),
+      },
+    };
+  }
+
+  private move(issue: JiraIssue, to: Status, who: JiraUser): object {
+    const from = issue.fields.status;
+    issue.fields.status = to;
+    const item = {
+      field: 'status',
+      fieldtype: 'jira',
+      fieldId: 'status',
+      from: from.id ?? '',
+      fromString: from.name,
+      to: to.id ?? '',
+      toString: to.name,
+    };
+    const history: History = {
+      id: String(20_000 + issue.histories.length + this.webhooks.length),
+      author: who,
+      created: new Date().toISOString(),
+      items: [item],
+    };
+    issue.histories.push(history);
+    const event = {
+      timestamp: Date.now(),
+      webhookEvent: 'jira:issue_updated',
+      issue_event_type_name: 'issue_generic',
+      user: {
+        self: `${this.url}/rest/api/3/user?accountId=${who.accountId}`,
+        ...who,
+        active: true,
+        accountType: 'atlassian',
+      },
+      // The issue as it was when the event happened.
+      issue: {
+        id: issue.id,
+        self: `${this.url}/rest/api/3/issue/${issue.id}`,
+        key: issue.key,
+        fields: structuredClone(issue.fields),
+      },
+      changelog: { id: history.id, items: [item] },
+    };
+    this.webhooks.push(event);
+    return event;
   }
 
   count(method: string, pathEnd: RegExp): number {
@@ -107,14 +204,33 @@ export class FakeJira extends FakeHttpServer {
     if ((rest === 'search/jql' && this.flavour === 'cloud') || (rest === 'search' && this.flavour === 'dc'))
       return r.method === 'POST' ? this.search(body!) : errors(405, ['Method not allowed']);
     if (rest === 'issue' && r.method === 'POST') return this.create(body!, rich, version);
+    // The calling account: Cloud names it by accountId, Data Center by name (and key).
+    if (rest === 'myself' && r.method === 'GET')
+      return {
+        status: 200,
+        body:
+          this.flavour === 'cloud'
+            ? { self: `${this.url}/rest/api/3/user?accountId=${this.apiUser.accountId}`, ...this.apiUser, active: true }
+            : { name: 'vigil-bot', key: 'JIRAUSER10100', displayName: this.apiUser.displayName, active: true },
+      };
 
     const im = /^issue\/([^/]+)(?:\/(comment|transitions))?$/.exec(rest);
     const issue = im ? this.issues.get(decodeURIComponent(im[1]!)) : undefined;
     if (im && !issue) return errors(404, ['Issue does not exist or you do not have permission to see it.']);
     if (im && issue) {
       const sub = im[2];
-      if (!sub && r.method === 'GET')
-        return { status: 200, body: { id: issue.id, key: issue.key, fields: issue.fields } };
+      if (!sub && r.method === 'GET') {
+        const body: Record<string, unknown> = { id: issue.id, key: issue.key, fields: issue.fields };
+        // expand=changelog embeds the issue's histories, oldest first.
+        if ((r.query.get('expand') ?? '').split(',').includes('changelog'))
+          body.changelog = {
+            startAt: 0,
+            maxResults: issue.histories.length,
+            total: issue.histories.length,
+            histories: issue.histories,
+          };
+        return { status: 200, body };
+      }
       if (sub === 'comment' && r.method === 'POST') {
         if (!rich(body!.body))
           return errors(400, [], {
@@ -142,7 +258,7 @@ export class FakeJira extends FakeHttpServer {
         const id = (body!.transition as { id?: string } | undefined)?.id;
         const t = TRANSITIONS.find((x) => x.id === id && x.to !== issue.fields.status.name);
         if (!t) return errors(400, [`Transition id '${id}' is not valid for this issue.`]);
-        issue.fields.status = STATUSES[t.to]!;
+        this.move(issue, STATUSES[t.to]!, this.apiUser);
         return { status: 204 };
       }
     }
@@ -182,6 +298,7 @@ export class FakeJira extends FakeHttpServer {
         status: STATUSES['To Do']!,
       },
       comments: [],
+      histories: [],
     };
     this.issues.set(issue.key, issue);
     return {

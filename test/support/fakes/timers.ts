@@ -26,6 +26,11 @@ export class ManualTimers implements Timers {
     this.pending = this.pending.filter((p) => p.id !== handle);
   }
 
+  /** How far ahead each pending timer is due, in ms. */
+  pendingDelays(): number[] {
+    return this.pending.map((p) => p.at - this.t);
+  }
+
   /** Moves the clock and runs what fell due, in time order. */
   advance(ms: number): void {
     this.t += ms;

@@ -1,0 +1,169 @@
+import { Counter, type Registry } from 'prom-client';
+import type { IncidentDesk } from '../../correlation/incidentActions.ts';
+import type { Incident } from '../../model/incident.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import { ticketOfIncident, type TicketLedger, type TicketRecord } from './ledger.ts';
+import type { RequestBudget } from './pollLoop.ts';
+
+/** Where a ticket stands, in the terms every tracker shares (Jira's status categories). */
+export type TicketProgress = 'open' | 'in_progress' | 'done';
+
+/** A ticket as the tracker shows it now, or as a webhook says it became. */
+export interface ObservedTicket {
+  ref: string;
+  /** The tracker's own status (GLPI's number, Jira's status name): compared with what Vigil last wrote. */
+  status: string;
+  progress: TicketProgress;
+  /** Who changed it last, as the tracker names them. */
+  actor: string;
+  /** Their account id, when the tracker gives one: compared with the account Vigil writes as. */
+  actorId?: string;
+}
+
+/** A driver that can read a ticket back, for polling. */
+export interface TicketReader {
+  /** Undefined when the tracker no longer has the ticket. */
+  readTicket(ref: string): Promise<ObservedTicket | undefined>;
+}
+
+/** An open incident and the open ticket the ledger holds for it. */
+export interface HeldTicket {
+  incident: Incident;
+  record: TicketRecord;
+}
+
+/** What became of an observation: the change made, or why none was. */
+export type SyncOutcome =
+  | 'acknowledged'
+  | 'resolved'
+  /** The ticket is in the status Vigil's own last write left it in. */
+  | 'own_write'
+  /** Polling saw this status already. */
+  | 'unchanged'
+  /** Nothing to do for this status (new, pending), or the incident is acknowledged already. */
+  | 'no_action'
+  /** No open incident holds this ticket (resolved, or never Vigil's). */
+  | 'not_held'
+  /** The core refused: the incident changed meanwhile. */
+  | 'refused';
+
+export interface TicketSyncOptions {
+  exporterId: string;
+  ledger: () => TicketLedger;
+  desk: () => IncidentDesk | undefined;
+  logger: Logger;
+  registry: Registry;
+  /** The tracker account Vigil writes as, when the driver can tell: its changes are Vigil's, whenever they arrive. */
+  ownActorId?: () => Promise<string | undefined>;
+}
+
+const counters = new WeakMap<Registry, Counter<'exporter' | 'change'>>();
+
+function changesCounter(registry: Registry): Counter<'exporter' | 'change'> {
+  let c = counters.get(registry);
+  if (!c) {
+    c = new Counter({
+      name: 'vigil_exporter_ticket_sync_changes_total',
+      help: 'Incidents acknowledged or resolved because a person moved their ticket in the tracker.',
+      labelNames: ['exporter', 'change'],
+      registers: [registry],
+    });
+    counters.set(registry, c);
+  }
+  return c;
+}
+
+/**
+ * Tickets back to incidents: a ticket a person moved to done resolves its incident, one moved
+ * to in progress acknowledges it, through the correlation core like an operator's action (with
+ * the ticket's actor). Only tickets the ledger holds open for open incidents count, and a status
+ * equal to what Vigil itself last wrote (`TicketRecord.written`) is Vigil's doing, never read
+ * back as a person's: resolving an incident solves its ticket, reopening it sets the ticket back
+ * to processing, and neither may come back as a change.
+ */
+export class TicketSync {
+  private readonly opts: TicketSyncOptions;
+  /** Polling: the status each held ticket had at the last pass, so a status is acted on once. */
+  private readonly lastSeen = new Map<string, string>();
+  private readonly changes: Counter<'exporter' | 'change'>;
+
+  constructor(opts: TicketSyncOptions) {
+    this.opts = opts;
+    this.changes = changesCounter(opts.registry);
+  }
+
+  /** The open tickets of open incidents, as the ledger holds them. */
+  async held(): Promise<HeldTicket[]> {
+    const desk = this.opts.desk();
+    if (!desk) return [];
+    const ledger = this.opts.ledger();
+    const out: HeldTicket[] = [];
+    for (const incident of [...desk.incidents()]) {
+      if (incident.status === 'resolved') continue;
+      const record = await ledger.get(incident.key);
+      if (record && !record.resolved && ticketOfIncident(record, incident)) out.push({ incident, record });
+    }
+    return out;
+  }
+
+  /** One polling pass: reads every held ticket (within the budget) and applies what changed. */
+  async poll(reader: TicketReader, budget: RequestBudget): Promise<void> {
+    const held = await this.held();
+    const refs = new Set(held.map((h) => h.record.ref));
+    for (const ref of this.lastSeen.keys()) if (!refs.has(ref)) this.lastSeen.delete(ref);
+    for (const h of held) {
+      await budget.take();
+      const seen = await reader.readTicket(h.record.ref);
+      if (!seen) continue;
+      if (this.lastSeen.get(seen.ref) === seen.status) continue;
+      this.lastSeen.set(seen.ref, seen.status);
+      await this.apply(h, seen);
+    }
+  }
+
+  /** A webhook's news of a ticket: applied when an open incident holds it. */
+  async applyTo(seen: ObservedTicket): Promise<SyncOutcome> {
+    const held = (await this.held()).find((h) => h.record.ref === seen.ref);
+    return held ? this.apply(held, seen) : 'not_held';
+  }
+
+  async apply(held: HeldTicket, seen: ObservedTicket): Promise<SyncOutcome> {
+    const { incident, record } = held;
+    if (seen.status === record.written) return 'own_write';
+    // A webhook Jira retries late, or delivers out of order, may tell of a status Vigil set before its last write.
+    if (seen.actorId !== undefined && seen.actorId === (await this.opts.ownActorId?.())) return 'own_write';
+    const kind =
+      seen.progress === 'done'
+        ? ('resolve' as const)
+        : seen.progress === 'in_progress' && incident.status === 'open'
+          ? ('acknowledge' as const)
+          : undefined;
+    if (!kind) return 'no_action';
+    // A write of Vigil's may have landed since the ticket was read: the ledger says so.
+    const now = await this.opts.ledger().get(incident.key);
+    if (
+      !now ||
+      now.resolved ||
+      now.ref !== record.ref ||
+      !ticketOfIncident(now, incident) ||
+      now.written !== record.written
+    )
+      return 'not_held';
+    const desk = this.opts.desk();
+    if (!desk) return 'not_held';
+    const ticket = `${this.opts.exporterId}#${seen.ref}`;
+    const outcome = await desk.act(incident.id, seen.actor, { kind, reason: '', ticket });
+    const { logger, exporterId } = this.opts;
+    if (!outcome.ok) {
+      logger.debug({ incident: incident.key, ticket: seen.ref, refusal: outcome.refusal }, 'ticket change not applied');
+      return 'refused';
+    }
+    const change = kind === 'resolve' ? 'resolved' : 'acknowledged';
+    this.changes.inc({ exporter: exporterId, change });
+    logger.info(
+      { incident: incident.key, id: incident.id, ticket: seen.ref, status: seen.status, actor: seen.actor },
+      `incident ${change} by its ticket`,
+    );
+    return change;
+  }
+}
