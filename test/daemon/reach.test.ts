@@ -7,6 +7,8 @@ import { FakeServiceNow } from '../support/fakes/serviceNow.ts';
 import { FakeTwilio } from '../support/fakes/twilio.ts';
 import { startMailpit, type Mailpit } from '../support/mailpit.ts';
 import { readNdjson } from '../support/ndjson.ts';
+import { startPrometheus, startTarget, stopTarget, type Cleanups } from '../support/prometheus.ts';
+import { freePort } from '../support/redis.ts';
 import { waitFor } from '../support/waitFor.ts';
 import { agentConfig } from '../exporters/otlp/agent.ts';
 import { grpcPort } from '../receivers/otlp/sdkClients.ts';
@@ -15,10 +17,10 @@ import { snmptrap } from '../receivers/snmp/snmptrap.ts';
 const EXAMPLE = resolve(import.meta.dirname, '../../config/examples/reach.yaml');
 
 const running: RunningDaemon[] = [];
-const cleanups: (() => Promise<void>)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const d of running.splice(0)) await d.stop('SIGKILL');
-  for (const c of cleanups.splice(0)) await c();
+  for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 interface Peers {
@@ -50,25 +52,6 @@ function trapTarget(d: RunningDaemon): string {
   const line = d.logs.find((l) => l.includes('SNMP trap receiver listening'));
   if (!line) throw new Error('the daemon did not log its SNMP trap address');
   return `127.0.0.1:${(JSON.parse(line) as { snmp_trap: { port: number } }).snmp_trap.port}`;
-}
-
-/** An alert as Prometheus posts it to an Alertmanager: a JSON array on /api/v2/alerts, firing until endsAt. */
-async function postAlert(gateway: RunningDaemon): Promise<void> {
-  const now = Date.now();
-  const res = await fetch(gateway.url('/api/v2/alerts'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'user-agent': 'Prometheus/3.5.0' },
-    body: JSON.stringify([
-      {
-        labels: { alertname: 'NodeDown', instance: 'db-1:9100', job: 'node', severity: 'critical' },
-        annotations: { summary: 'db-1:9100 stopped answering scrapes' },
-        startsAt: new Date(now - 60_000).toISOString(),
-        endsAt: new Date(now + 4 * 60_000).toISOString(),
-        generatorURL: 'http://prometheus:9090/graph?g0.expr=up+%3D%3D+0',
-      },
-    ]),
-  });
-  expect(res.status, await res.text()).toBe(200);
 }
 
 /** `n` error logs of service `checkout` on host web-1, as OTLP/HTTP JSON to the agent. */
@@ -135,7 +118,7 @@ async function arrivedAt(p: Peers, change: IncidentChange): Promise<string[]> {
   return [...at].sort();
 }
 
-describe('config/examples/reach.yaml: a trap, an alert and an OTLP stream each end as one routed incident', () => {
+describe('config/examples/reach.yaml: a trap, a Prometheus alert and an OTLP stream each end as one routed incident', () => {
   it(
     'reach ServiceNow, a Mailpit inbox and the SMS fake through the route `vigil routes test` predicts',
     { timeout: 180_000 },
@@ -158,7 +141,14 @@ describe('config/examples/reach.yaml: a trap, an alert and an OTLP stream each e
       );
       running.push(agent);
 
-      // A switch's linkDown (v2c, agent address 192.0.2.10), Prometheus' alert, an agent's burst of errors.
+      // A real Prometheus alerting to the gateway on a target it scrapes, once that target goes away.
+      const targetPort = await freePort();
+      const target = await startTarget(targetPort);
+      cleanups.push(() => (target.listening ? stopTarget(target) : undefined));
+      const prometheus = await startPrometheus(targetPort, gateway.http[0]!.port, cleanups);
+      await stopTarget(target);
+
+      // A switch's linkDown (v2c, agent address 192.0.2.10) and an agent's burst of errors.
       const trap = await snmptrap([
         '-v',
         '2c',
@@ -175,15 +165,37 @@ describe('config/examples/reach.yaml: a trap, an alert and an OTLP stream each e
         '192.0.2.10',
       ]);
       expect(trap, trap.stderr).toMatchObject({ code: 0 });
-      await postAlert(gateway);
       await postOtlpErrors(agent, 8);
 
-      const opened = () =>
-        readNdjson<IncidentChange>(join(gateway.dataDir, 'incidents.ndjson')).filter((c) => c.kind === 'opened');
-      await waitFor(() => opened().length >= 3, 'three incidents opened at the gateway', 90_000);
+      const changes = () => readNdjson<IncidentChange>(join(gateway.dataDir, 'incidents.ndjson'));
+      // An incident opens silently, and notifies once group_wait has passed: the change routed.
+      const opened = () => changes().filter((c) => c.kind === 'opened' && c.notify);
+      const rules = () => new Set(opened().map((c) => c.incident.rule));
+      await waitFor(() => rules().size === 3, 'an incident of each of the three rules at the gateway', 120_000).catch(
+        () =>
+          expect.fail(
+            `opened: ${opened()
+              .map((c) => c.incident.key)
+              .join(', ')}; Prometheus said:\n${prometheus.logs.join('').slice(-3000)}`,
+          ),
+      );
+      // One incident per source, nothing else.
+      expect(new Set(changes().map((c) => c.incident.id)).size).toBe(3);
+      expect(
+        opened()
+          .map((c) => c.incident.key)
+          .sort(),
+      ).toEqual([
+        `prometheus_alert{alertname="TargetDown",asset="127.0.0.1:${targetPort}"}`,
+        'service_errors{service="checkout"}',
+        'snmp_link_down{asset="192.0.2.10",if_index="3"}',
+      ]);
       const byRule = new Map(opened().map((c) => [c.incident.rule, c]));
-      expect([...byRule.keys()].sort()).toEqual(['prometheus_alert', 'service_errors', 'snmp_link_down']);
-      expect(opened()).toHaveLength(3); // one incident per source, nothing else
+      expect(byRule.get('prometheus_alert')!.incident).toMatchObject({
+        title: 'TargetDown',
+        asset: `127.0.0.1:${targetPort}`,
+        severityText: 'critical',
+      });
 
       const predicted = new Map<string, string[]>();
       for (const [rule, change] of byRule) predicted.set(rule, await predictedExporters(change, env));
