@@ -1,12 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IncidentChange } from '../../../src/model/incident.ts';
 import { correlatingConfig, startDaemon, type RunningDaemon } from '../../support/daemon.ts';
 import { readNdjson } from '../../support/ndjson.ts';
+import { startPrometheus, startTarget, stopTarget, type Cleanups } from '../../support/prometheus.ts';
 import { freePort } from '../../support/redis.ts';
 import { waitFor } from '../../support/waitFor.ts';
 
@@ -22,86 +19,10 @@ const vigilConfig = correlatingConfig(`
   .replace('receivers:\n', 'receivers:\n  alertmanager:\n    endpoint: 127.0.0.1:0\n')
   .replace('receivers: [json]', 'receivers: [json, alertmanager]');
 
-/** A scrape target serving one gauge; stopping it is what the alerting rule notices. */
-function startTarget(port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics')
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end('# TYPE t_ready gauge\nt_ready 1\n');
-    else res.writeHead(404).end();
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
-}
-
-function stopTarget(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** A real Prometheus (Debian's) scraping the target every second and sending its alerts to `alertmanagerPort`. */
-async function startPrometheus(
-  targetPort: number,
-  alertmanagerPort: number,
-): Promise<{ proc: ChildProcess; logs: string[] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-prometheus-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(
-    join(dir, 'rules.yml'),
-    `groups:
-  - name: t
-    rules:
-      - alert: TargetDown
-        expr: up{job="t"} == 0
-        for: 0s
-        labels: { severity: critical }
-        annotations: { summary: "{{ $labels.instance }} is down" }
-`,
-  );
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    `global: { scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms }
-rule_files: [rules.yml]
-alerting:
-  alertmanagers:
-    - static_configs: [{ targets: ["127.0.0.1:${alertmanagerPort}"] }]
-scrape_configs:
-  - job_name: t
-    static_configs: [{ targets: ["127.0.0.1:${targetPort}"] }]
-`,
-  );
-  const webPort = await freePort();
-  const proc = spawn(
-    '/usr/bin/prometheus',
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${webPort}`,
-      '--rules.alert.resend-delay=1s',
-      '--log.level=info',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const logs: string[] = [];
-  proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  cleanups.push(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    await exited;
-  });
-  await waitFor(
-    async () => (await fetch(`http://127.0.0.1:${webPort}/-/ready`).catch(() => undefined))?.status === 200,
-    'Prometheus to be ready',
-    60_000,
-  );
-  return { proc, logs };
-}
 
 describe('alertmanager receiver: a real Prometheus', () => {
   it('turns the alert for a target that went away into one incident, resolved when the target is back', async () => {
@@ -111,7 +32,7 @@ describe('alertmanager receiver: a real Prometheus', () => {
     const targetPort = await freePort();
     let target = await startTarget(targetPort);
     cleanups.push(() => (target.listening ? stopTarget(target) : undefined));
-    const prometheus = await startPrometheus(targetPort, port);
+    const prometheus = await startPrometheus(targetPort, port, cleanups);
     const changes = () => readNdjson<IncidentChange>(join(daemon.dataDir, 'incidents.ndjson'));
     const key = `asset_down{asset="127.0.0.1:${targetPort}"}`;
     const explain = () =>
