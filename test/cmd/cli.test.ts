@@ -45,7 +45,7 @@ describe('vigil: help for every command, one line for every user mistake', () =>
       [['bogus'], 2, /^vigil: unknown command "bogus" \(see vigil --help\)$/],
       [['validate'], 2, /^vigil validate: needs --config FILE/],
       [['version', '--x'], 2, /^vigil version: Unknown option '--x'/],
-      [['rules'], 2, /^vigil rules: needs "test" or "lint"/],
+      [['rules'], 2, /^vigil rules: needs "test", "backtest" or "lint"/],
       [
         ['rules', 'test', '--config', 'config/vigil.yaml', '--events', 'x', '--after', '-5m'],
         2,
