@@ -6,17 +6,23 @@
 # sources and production dependencies only. The runtime stages have no npm, run as uid 10001,
 # write only to /var/lib/vigil (a volume; run with --read-only --tmpfs /tmp), and run under tini
 # so signals reach Vigil and it drains its queues on `docker stop`.
+# Behind a TLS-inspecting proxy, npm ci trusts its CA given as a build secret (not kept in the
+# image): --secret id=npm-ca,src=proxy-ca.pem (build-image.sh passes $NODE_EXTRA_CA_CERTS).
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS deps-full
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN --mount=type=secret,id=npm-ca \
+    if [ -f /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi; \
+    npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS deps-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
+RUN --mount=type=secret,id=npm-ca \
+    if [ -f /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi; \
+    npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
 ARG VERSION=0.1.0
@@ -30,13 +36,14 @@ LABEL org.opencontainers.image.title="Vigil" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}"
 # tini is PID 1: it forwards SIGTERM to Vigil and reaps children. npm, npx, corepack and yarn
-# leave the image: nothing installs at run time, and they are most of the base image's CVEs.
+# leave the file system (their bytes stay in the base layer): nothing installs at run time, and
+# they are most of the base image's CVEs.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/* \
  && rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /opt/yarn-* /usr/local/bin/yarn /usr/local/bin/yarnpkg \
- && groupadd --system --gid 10001 vigil \
- && useradd --system --uid 10001 --gid vigil --home-dir /var/lib/vigil --shell /usr/sbin/nologin vigil \
+ && groupadd --gid 10001 vigil \
+ && useradd --uid 10001 --gid vigil --home-dir /var/lib/vigil --shell /usr/sbin/nologin vigil \
  && install -d -o vigil -g vigil /var/lib/vigil /etc/vigil
 # Inside a container every listener binds all interfaces (the shipped configs read these).
 ENV NODE_ENV=production \

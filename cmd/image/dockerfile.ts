@@ -62,3 +62,8 @@ export function parseCopy(args: string): Copy {
   const paths = words.filter((w) => !w.startsWith('--'));
   return { ...(from ? { from } : {}), sources: paths.slice(0, -1), dest: paths.at(-1)! };
 }
+
+/** The `npm ci ...` command in a RUN instruction's shell line (after any `--mount` flags and setup), up to `&&` or `;`. */
+export function npmCiCommand(run: string): string | undefined {
+  return /(?:^|[;&|]\s*)(npm ci(?: [^;&|]*)?)/.exec(run)?.[1]?.trim();
+}

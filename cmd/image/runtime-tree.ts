@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseCopy, parseDockerfile, stageChain } from './dockerfile.ts';
+import { npmCiCommand, parseCopy, parseDockerfile, stageChain } from './dockerfile.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -41,8 +41,8 @@ export function assembleRuntimeTree(target: string, out: string, log: (s: string
       }
       // COPY --from=<deps stage> /app/node_modules ./node_modules: run that stage's npm ci.
       const deps = stages.find((s) => s.name === copy.from)!;
-      const npm = deps.instructions.find((i) => i.op === 'RUN' && i.args.startsWith('npm ci'))!;
-      const flags = npm.args.split('&&')[0]!.trim().split(/\s+/).slice(2);
+      const npm = deps.instructions.map((i) => (i.op === 'RUN' ? npmCiCommand(i.args) : undefined)).find(Boolean)!;
+      const flags = npm.split(/\s+/).slice(2);
       const build = join(out, '.deps');
       mkdirSync(build, { recursive: true });
       for (const f of ['package.json', 'package-lock.json']) cpSync(join(root, f), join(build, f));

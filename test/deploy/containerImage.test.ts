@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseCopy, parseDockerfile, stageChain, type Stage } from '../../cmd/image/dockerfile.ts';
+import { npmCiCommand, parseCopy, parseDockerfile, stageChain, type Stage } from '../../cmd/image/dockerfile.ts';
 import { assembleRuntimeTree } from '../../cmd/image/runtime-tree.ts';
 import { startChdbHttpServer, type ChdbHttpServer } from '../support/chdbHttpServer.ts';
 import { waitFor } from '../support/waitFor.ts';
@@ -31,7 +31,9 @@ describe('Dockerfile', () => {
       args(
         stages.find((s) => s.name === name)!,
         'RUN',
-      ).find((r) => r.startsWith('npm ci'));
+      )
+        .map(npmCiCommand)
+        .find(Boolean);
     expect(npmCi('deps-full')).toMatch(/^npm ci --omit=dev /);
     expect(npmCi('deps-slim')).toMatch(/^npm ci --omit=dev --omit=optional /);
     const from = (v: string) =>
@@ -94,6 +96,23 @@ describe('Dockerfile', () => {
     const script = readFileSync(join(root, 'cmd/image/build-image.sh'), 'utf8');
     expect(script).toContain('for target in full slim; do');
     expect(script).toMatch(/build --target "\$target"/);
+    // Docker when there is one, else buildah (in Docker's format, which keeps the HEALTHCHECK).
+    expect(script).toMatch(/! docker info .*command -v buildah/);
+    expect(script).toContain('--format docker');
+    // Behind a TLS-inspecting proxy npm ci trusts its CA, passed as a build secret (not a layer).
+    expect(script).toContain('--secret id=npm-ca,src=');
+    for (const deps of ['deps-full', 'deps-slim'])
+      expect(
+        args(
+          stages.find((s) => s.name === deps)!,
+          'RUN',
+        ).find((r) => npmCiCommand(r)),
+        deps,
+      ).toMatch(/^--mount=type=secret,id=npm-ca .*NODE_EXTRA_CA_CERTS=\/run\/secrets\/npm-ca/);
+    // The base image can be assembled without a registry (Debian's packages and npm's).
+    const base = readFileSync(join(root, 'cmd/image/build-base.sh'), 'utf8');
+    expect(base).toContain('debootstrap --variant=minbase');
+    expect(stages[0]!.base).toBe('${NODE_IMAGE}');
     // The labels' default version is the package's, for a plain docker build.
     const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
     expect(stageChain(stages, 'full').flatMap((s) => args(s, 'ARG'))).toEqual([
