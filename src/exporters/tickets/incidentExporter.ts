@@ -629,9 +629,14 @@ export class IncidentExporter implements QueuedExporter {
    */
   private async storeMade(key: string, rec: TicketRecord): Promise<void> {
     const current = await this.ledger.get(key);
-    // Our ticket, handed meanwhile to the incident ours merged into: it keeps that, with our call's outcome.
+    // Our ticket, handed meanwhile to the incident ours merged into: it keeps that, with our call's
+    // outcome, including the status our call left the ticket in (or a poll would read it as a person's).
     if (current && current.ref === rec.ref && current.mergedIds?.includes(rec.incidentId))
-      return this.ledger.put(key, { ...current, resolved: rec.resolved });
+      return this.ledger.put(key, {
+        ...current,
+        resolved: rec.resolved,
+        ...(rec.written === undefined ? {} : { written: rec.written }),
+      });
     if (current && !current.resolved && (current.ref !== rec.ref || current.incidentId !== rec.incidentId)) {
       if (!rec.resolved)
         this.settings.logger.warn(

@@ -108,6 +108,8 @@ describe('ticket exporters and incidents merged into another', () => {
       incidentId: 'twin-b',
       resolved: true,
       mergedIds: ['twin-a'],
+      // GLPI's Solved: what Vigil's own call left, so a poll does not read it as a person's.
+      written: '5',
     });
     expect(glpi.solutions).toHaveLength(1);
   });

@@ -101,6 +101,8 @@ describe('vigil run with ticket exporters syncing back', () => {
     await postEvents(d, [{ asset: 'edge-1', type: 'down', title: 'edge-1 unreachable', severity: 'ERROR' }]);
     await waitFor(() => jira.issues.size === 1, 'the Jira issue');
     const detail = await theIncident(d);
+    // The webhook is read against the tickets Vigil holds: wait until the ledger has this one.
+    await waitFor(async () => (await detail()).tickets.length === 1, 'the Jira issue recorded as the incident ticket');
     const send = (payload: object, key: string) => {
       const signed = FakeJira.signed(payload, key);
       return fetch(d.apiUrl('/api/v1/webhooks/jira/ops'), {
