@@ -170,8 +170,9 @@ export class SnmpTrapReceiver implements Receiver {
     const { id } = this.settings;
     return this.consumer.consume(events).then(
       () => this.settings.metrics.receiverAccepted.inc({ receiver: id, signal: 'logs' }, events.length),
-      () => {
+      (err: unknown) => {
         this.settings.metrics.receiverRefused.inc({ receiver: id, signal: 'logs' }, events.length);
+        this.settings.metrics.countMemoryRefusal(id, err);
         this.drop(events.length);
       },
     );
