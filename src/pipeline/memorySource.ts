@@ -9,6 +9,11 @@ export interface CgroupMemory {
   workingSet: number;
 }
 
+export interface HeapMemory {
+  used: number;
+  limit: number;
+}
+
 /** Where the memory limiter reads memory; tests pass a fake one. */
 export interface MemorySource {
   /**
@@ -17,7 +22,8 @@ export interface MemorySource {
    * call while requests arrive.
    */
   resident(): number;
-  heap(): { used: number; limit: number };
+  /** V8's heap: bytes in use and the size V8 aborts at. */
+  heap(): HeapMemory;
   /** The enclosing cgroup, or undefined outside one; read on the periodic check only. */
   cgroup(): CgroupMemory | undefined;
   /** Physical memory of the machine, for `limit_percentage` outside a cgroup with a limit. */

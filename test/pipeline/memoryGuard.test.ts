@@ -146,6 +146,13 @@ describe('memory limiter states', () => {
     expect(guard.check()).toBe(false);
   });
 
+  it("does not count a cgroup with no limit, whose usage may be a whole machine's", () => {
+    const m = fakeMemory({ residentMiB: 50, cgroup: { workingSet: 4000 * MIB } });
+    const guard = m.make({ limit_mib: 256 });
+    expect(guard.check()).toBe(false);
+    expect(guard.usedBytes).toBe(50 * MIB);
+  });
+
   it("refuses when the V8 heap nears its own limit, whatever the process's memory", () => {
     const m = fakeMemory({ residentMiB: 50 });
     const guard = m.make({ limit_mib: 4096 });
