@@ -94,7 +94,7 @@ export const serviceSchema = obj({
       spike_limit_mib: int({
         default: 0,
         min: 0,
-        doc: 'Headroom below the ceiling: receivers refuse new data above limit − spike (the soft limit), and take it again a quarter of the spike below it; a full garbage collection is forced at every check above the hard limit, and every 10 s above the soft one. 0 means 20 % of the limit. It also bounds `max_receive_buffer_size`, since bodies admitted before the soft limit keep arriving after it.',
+        doc: 'Headroom below the ceiling: receivers refuse new data above limit − spike (the soft limit), and take it again once a periodic check finds use under it; a full garbage collection is forced at every check above the hard limit, and every 10 s above the soft one. 0 means 20 % of the limit. It also bounds `max_receive_buffer_size`, since bodies admitted before the soft limit keep arriving after it.',
       }),
       check_interval: duration({
         default: '1s',

@@ -67,14 +67,16 @@ const HEAP_SHARE = 0.9;
  * the Collector does): V8 keeps free pages and garbage long after a burst (measured after a
  * syslog flood: 40 MiB live in a 190 MiB heap, for good without a collection; 50 MiB after
  * one), and a daemon that refuses data makes little garbage and never collects on its own, so
- * without it refusals would never end. Refusals stop once use falls a quarter of the spike
- * below the soft limit, so the state does not flap at the boundary.
+ * without it refusals would never end. Refusals end only at a periodic check that finds use
+ * under the soft limit, never on a sample taken as a request arrives: refusals last at least a
+ * check interval, so the state does not flap request by request. (A level below the soft limit
+ * to resume at would trap the daemon: what a paused syslog stream holds, and what the
+ * allocator keeps after a flood, can sit between the two for good; measured with a syslog
+ * flood, 203 MiB between 192 and 205.)
  */
 export class MemoryGuard {
   readonly limitBytes: number;
   readonly softLimitBytes: number;
-  /** Refusals end below this. */
-  readonly resumeBelowBytes: number;
   /** Bytes of request bodies being received, bounded by the spike headroom as well. */
   readonly receiveBuffers: ReceiveBuffers;
   private state: MemoryState = 'normal';
@@ -106,7 +108,6 @@ export class MemoryGuard {
       this.limitBytes,
     );
     this.softLimitBytes = this.limitBytes - spike;
-    this.resumeBelowBytes = this.softLimitBytes - spike / 4;
     // Bodies still arriving were admitted before the soft limit was crossed and keep growing
     // after it: the spike headroom is what they may take.
     this.receiveBuffers = new ReceiveBuffers(Math.min(cfg.max_receive_buffer_size ?? Number.POSITIVE_INFINITY, spike));
@@ -128,7 +129,7 @@ export class MemoryGuard {
   /** The periodic check: the cgroup and this process. Returns whether data is being refused. */
   check(): boolean {
     this.cgroup = this.readCgroup() ?? this.cgroup;
-    return this.sample();
+    return this.sample(true);
   }
 
   get isLimited(): boolean {
@@ -152,13 +153,13 @@ export class MemoryGuard {
    * request is decoded synchronously, so a large request would otherwise read a stale answer.
    */
   admitNow(): void {
-    this.sample();
+    this.sample(false);
     this.admit();
   }
 
   /** Throws MemoryLimitError above the soft limit; samples resident memory if the last sample is stale. */
   admit(): void {
-    if (this.now() - this.sampledAt >= SAMPLE_EVERY_MS) this.sample();
+    if (this.now() - this.sampledAt >= SAMPLE_EVERY_MS) this.sample(false);
     if (this.state === 'normal') return;
     throw new MemoryLimitError(Math.round(this.usedBytes / MIB), Math.round(this.softLimitBytes / MIB));
   }
@@ -170,14 +171,14 @@ export class MemoryGuard {
     if (this.state === 'hard')
       return {
         status: 'failing',
-        reason: `memory use ${used} above the hard limit ${mib(this.limitBytes)}: receivers refuse data until it falls below ${mib(this.resumeBelowBytes)}`,
+        reason: `memory use ${used} above the hard limit ${mib(this.limitBytes)}: receivers refuse data until a check finds it under the soft limit ${mib(this.softLimitBytes)}`,
       };
     if (this.state === 'soft')
       return {
         status: 'degraded',
         reason: this.heapOver
           ? `the V8 heap is above ${HEAP_SHARE * 100} % of its limit: receivers refuse data until it falls`
-          : `memory use ${used} above the soft limit ${mib(this.softLimitBytes)}: receivers refuse data until it falls below ${mib(this.resumeBelowBytes)}`,
+          : `memory use ${used} above the soft limit ${mib(this.softLimitBytes)}: receivers refuse data until a check finds it under the soft limit ${mib(this.softLimitBytes)}`,
       };
     return { status: 'ok' };
   }
@@ -191,7 +192,8 @@ export class MemoryGuard {
     }
   }
 
-  private sample(): boolean {
+  /** `periodic`: the timer's check, the only sample that may end refusals. */
+  private sample(periodic: boolean): boolean {
     const now = this.now();
     this.sampledAt = now;
     try {
@@ -208,7 +210,7 @@ export class MemoryGuard {
     const before = this.state;
     if (used > this.limitBytes) this.state = 'hard';
     else if (used > this.softLimitBytes || this.heapOver) this.state = 'soft';
-    else if (before !== 'normal' && used >= this.resumeBelowBytes) this.state = 'soft';
+    else if (before !== 'normal' && !periodic) this.state = 'soft';
     else this.state = 'normal';
     if (this.state === 'hard' || (this.state === 'soft' && now - this.gcAt >= SOFT_GC_EVERY_MS)) this.collect(now);
     if (this.state !== before) this.report(before, used);

@@ -87,9 +87,9 @@ describe('memory limiter limits', () => {
 });
 
 describe('memory limiter states', () => {
-  it('refuses above the soft limit, and takes data again only a quarter spike below it', () => {
+  it('refuses above the soft limit, and takes data again only when a periodic check finds use under it', () => {
     const m = fakeMemory({ residentMiB: 100 });
-    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }); // soft 200, resumes below 186
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }); // soft 200
     expect(guard.check()).toBe(false);
     expect(refuses(guard)).toBe(false);
     m.setMiB(201);
@@ -98,10 +98,10 @@ describe('memory limiter states', () => {
     expect(refuses(guard)).toBe(true);
     expect(guard.health()).toMatchObject({ status: 'degraded' });
     expect(guard.health().reason).toMatch(/201 MiB above the soft limit 200 MiB/);
-    m.setMiB(190); // under soft, not yet under the resume point
-    guard.check();
+    m.setMiB(199); // under soft, sampled as a request arrives: still refused
+    m.advance(20);
     expect(refuses(guard)).toBe(true);
-    m.setMiB(185);
+    m.setMiB(199);
     guard.check();
     expect(guard.currentState).toBe('normal');
     expect(refuses(guard)).toBe(false);
