@@ -195,6 +195,7 @@ export class ClickHouseExporter implements Exporter {
         cluster: this.config.cluster,
         distributed: this.config.distributed,
         ttlMs: this.config.ttl,
+        incidentsTtlMs: this.config.incidents_ttl,
         textIndexes: supportsTextIndexes(version),
       });
       for (const sql of statements) await b.command(sql);
