@@ -28,6 +28,7 @@ import { incidentEventRows, incidentRow, logRow, metricRow, spanRow } from './ro
 import { schemaStatements, supportsTextIndexes } from './schema.ts';
 import { Spool } from './spool.ts';
 import { registerSpoolGauges } from './spoolMetrics.ts';
+import { TableBytes } from './tableBytes.ts';
 import { redactUrl } from '../../telemetry/redact.ts';
 
 /** Node's codes for a server certificate it cannot trust: a config problem, not an outage. */
@@ -82,6 +83,7 @@ export class ClickHouseExporter implements Exporter {
   private writer_: BatchWriter | undefined;
   private schemaReady = false;
   private unregisterGauges: (() => void) | undefined;
+  private tableBytes: TableBytes | undefined;
   private readonly healthSettings: HealthSettings;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
@@ -172,6 +174,15 @@ export class ClickHouseExporter implements Exporter {
     }
     await this.writer_.start();
     this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, this.writer_);
+    this.tableBytes = new TableBytes(
+      settings.metrics.registry,
+      settings.id,
+      this.backend_,
+      config.database,
+      settings.logger,
+    );
+    // Not awaited: a server down at start would hold the start for a request timeout.
+    void this.tableBytes.start();
     if (config.endpoint) {
       // Inserts only tell about the server while there are rows; the probe tells in between.
       this.probeTimer = setInterval(() => void this.probe(), this.healthSettings.checkIntervalMs);
@@ -314,9 +325,15 @@ export class ClickHouseExporter implements Exporter {
     return { status: 'ok', details };
   }
 
+  /** Reads the tables' disk use now, as the minute timer does. */
+  refreshTableBytes(): Promise<void> {
+    return this.tableBytes?.refresh() ?? Promise.resolve();
+  }
+
   async shutdown(): Promise<void> {
     clearInterval(this.probeTimer);
     this.unregisterGauges?.();
+    this.tableBytes?.stop();
     await this.writer_?.close();
     await this.backend_?.close();
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { schemaStatements } from '../../../src/exporters/clickhouse/schema.ts';
-import { exporterConfig, newExporter } from './harness.ts';
+import { exporterConfig, newExporter, sampleEvents, waitFor } from './harness.ts';
 
 const TELEMETRY_TABLES = [
   'otel_logs',
@@ -31,7 +31,7 @@ describe('clickhouse retention', () => {
   });
 
   // One file, one chdb engine (one data directory per process): both exporters share it.
-  it('applies the TTL to tables created without one, on embedded ClickHouse, and changes it when the config does', async () => {
+  it('applies the TTL to tables created without one, on embedded ClickHouse, changes it when the config does, and exports table sizes', async () => {
     const first = newExporter({ ttl: 0 });
     await first.exporter.start();
     const engines = async (e: typeof first.exporter) =>
@@ -60,6 +60,19 @@ describe('clickhouse retention', () => {
     await third.exporter.start();
     try {
       expect((await engines(third.exporter))['otel_logs']).toContain('TTL toDateTime(Timestamp) + toIntervalDay(7)');
+      // Disk use per table, from system.parts: rows written, then the figure at the next read.
+      await third.exporter.consumeLogs(sampleEvents(500));
+      await third.exporter.writer.flush();
+      const bytes = async () => {
+        const text = await third.metrics.metrics();
+        return Number(
+          /^vigil_clickhouse_table_bytes\{exporter="clickhouse",table="otel_logs"\} (\d+)$/m.exec(text)?.[1] ?? 0,
+        );
+      };
+      await waitFor(async () => {
+        await third.exporter.refreshTableBytes();
+        return (await bytes()) > 0;
+      }, 'otel_logs to show its bytes on disk');
     } finally {
       await third.exporter.shutdown();
     }
