@@ -18,6 +18,7 @@ const ALL = [
   'tickets',
   'api',
   'fuzz',
+  'flood',
 ];
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = (wanted.length ? wanted : ALL).filter((n) => existsSync(join(import.meta.dirname, `${n}.ts`)));
