@@ -19,6 +19,7 @@ const ALL = [
   'api',
   'fuzz',
   'attacks',
+  'flood',
 ];
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = (wanted.length ? wanted : ALL).filter((n) => existsSync(join(import.meta.dirname, `${n}.ts`)));

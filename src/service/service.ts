@@ -26,6 +26,7 @@ import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Host } from '../pipeline/host.ts';
 import { HEALTHY, type HealthSettings } from '../pipeline/health.ts';
 import { MemoryGuard } from '../pipeline/memoryGuard.ts';
+import type { MemorySource } from '../pipeline/memorySource.ts';
 import { FanOut, Pipeline, type PipelineSink } from '../pipeline/pipeline.ts';
 import { SIGNALS, type Consumer, type Consumers, type Signal, type SignalItem } from '../pipeline/signals.ts';
 import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
@@ -41,6 +42,8 @@ export interface ServiceOptions {
   dataDir: string;
   registry: FactoryRegistry;
   logger?: Logger;
+  /** Where the memory limiter reads memory; tests fake a cgroup or a flood with it. */
+  memorySource?: MemorySource;
 }
 
 /**
@@ -83,7 +86,11 @@ export class VigilService {
     this.registry = opts.registry;
     this.dataDir = opts.dataDir;
     this.logger = opts.logger ?? createLogger(config.service.telemetry.logs.level);
-    this.memory = new MemoryGuard(config.service.memory_limiter, this.metrics, this.logger);
+    this.memory = new MemoryGuard(config.service.memory_limiter, {
+      metrics: this.metrics,
+      logger: this.logger,
+      ...(opts.memorySource ? { source: opts.memorySource } : {}),
+    });
     this.listeners = new HttpListeners(this.logger, this.metrics.registry);
     const { failing_after, check_interval } = config.service.telemetry.health;
     this.healthSettings = { failingAfterMs: failing_after, checkIntervalMs: check_interval };
@@ -296,9 +303,7 @@ export class VigilService {
       {
         kind: 'service',
         id: 'memory_limiter',
-        health: this.memory.isLimited
-          ? { status: 'degraded', reason: 'memory use above the soft limit: receivers refuse data until it falls' }
-          : HEALTHY,
+        health: this.memory.health(),
       },
     ];
     const add = (kind: string, components: Map<string, Receiver | Exporter | Connector | Extension>) => {

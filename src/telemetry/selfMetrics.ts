@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { MemoryLimitError } from '../errors.ts';
 
 export const vigilVersion = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -26,7 +27,9 @@ export class SelfMetrics {
   readonly exporterRetries: Counter<'exporter'>;
   readonly exporterLatency: Histogram<'exporter' | 'signal'>;
   readonly memoryLimited: Gauge;
-  readonly memoryRefusals: Counter;
+  readonly memoryLimiterRefused: Counter<'receiver'>;
+  readonly memoryUsed: Gauge<'source'>;
+  readonly memoryLimit: Gauge<'limit'>;
 
   constructor() {
     const r = [this.registry];
@@ -115,11 +118,29 @@ export class SelfMetrics {
       help: '1 while memory use is above the soft limit and receivers refuse data.',
       registers: r,
     });
-    this.memoryRefusals = new Counter({
-      name: 'vigil_memory_limiter_refusals_total',
-      help: 'Batches refused because memory use was above the soft limit.',
+    this.memoryLimiterRefused = new Counter({
+      name: 'vigil_memory_limiter_refused_total',
+      help: 'Requests and batches receivers refused because memory use was above the soft limit.',
+      labelNames: ['receiver'],
       registers: r,
     });
+    this.memoryUsed = new Gauge({
+      name: 'vigil_memory_used_bytes',
+      help: "Memory the limiter counts: this process's resident anonymous memory (source=process), its cgroup's working set (source=cgroup).",
+      labelNames: ['source'],
+      registers: r,
+    });
+    this.memoryLimit = new Gauge({
+      name: 'vigil_memory_limit_bytes',
+      help: "The memory limiter's soft limit (refusals start) and hard limit.",
+      labelNames: ['limit'],
+      registers: r,
+    });
+  }
+
+  /** Counts a refusal the memory limiter caused against the receiver that met it. */
+  countMemoryRefusal(receiver: string, err: unknown): void {
+    if (err instanceof MemoryLimitError) this.memoryLimiterRefused.inc({ receiver });
   }
 
   metrics(): Promise<string> {

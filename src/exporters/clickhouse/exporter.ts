@@ -30,6 +30,7 @@ import { incidentEventRows, incidentRow, logRow, metricRow, spanRow } from './ro
 import { schemaStatements, supportsTextIndexes } from './schema.ts';
 import { Spool } from './spool.ts';
 import { registerSpoolGauges } from './spoolMetrics.ts';
+import { TableBytes } from './tableBytes.ts';
 import { redactUrl } from '../../telemetry/redact.ts';
 
 /** Node's codes for a server certificate it cannot trust: a config problem, not an outage. */
@@ -86,6 +87,7 @@ export class ClickHouseExporter implements QueuedExporter {
   private writer_: BatchWriter | undefined;
   private schemaReady = false;
   private unregisterGauges: (() => void) | undefined;
+  private tableBytes: TableBytes | undefined;
   private readonly healthSettings: HealthSettings;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
@@ -181,6 +183,15 @@ export class ClickHouseExporter implements QueuedExporter {
     }
     await this.writer_.start();
     this.unregisterGauges = registerSpoolGauges(settings.metrics, settings.id, this.writer_);
+    this.tableBytes = new TableBytes(
+      settings.metrics.registry,
+      settings.id,
+      this.backend_,
+      config.database,
+      settings.logger,
+    );
+    // Not awaited: a server down at start would hold the start for a request timeout.
+    void this.tableBytes.start();
     if (config.endpoint) {
       // Inserts only tell about the server while there are rows; the probe tells in between.
       this.probeTimer = setInterval(() => void this.probe(), this.healthSettings.checkIntervalMs);
@@ -204,6 +215,7 @@ export class ClickHouseExporter implements QueuedExporter {
         cluster: this.config.cluster,
         distributed: this.config.distributed,
         ttlMs: this.config.ttl,
+        incidentsTtlMs: this.config.incidents_ttl,
         textIndexes: supportsTextIndexes(version),
       });
       for (const sql of statements) await b.command(sql);
@@ -322,9 +334,15 @@ export class ClickHouseExporter implements QueuedExporter {
     return { status: 'ok', details };
   }
 
+  /** Reads the tables' disk use now, as the minute timer does. */
+  refreshTableBytes(): Promise<void> {
+    return this.tableBytes?.refresh() ?? Promise.resolve();
+  }
+
   async shutdown(): Promise<void> {
     clearInterval(this.probeTimer);
     this.unregisterGauges?.();
+    this.tableBytes?.stop();
     await this.writer_?.close();
     await this.backend_?.close();
   }

@@ -10,7 +10,10 @@ export interface SchemaOptions {
    * `Distributed` table `<name>` over the cluster's shards in front, which inserts and queries use.
    */
   distributed?: boolean;
+  /** TTL of the event, span and metric tables; 0 for none. */
   ttlMs: number;
+  /** TTL of the incident tables; 0 (the default) for none. */
+  incidentsTtlMs?: number;
   /** ClickHouse ≥ 26.2 has `text` indexes; older servers get bloom/tokenbf ones, as the OTel exporter does. */
   textIndexes: boolean;
 }
@@ -72,6 +75,7 @@ function table(
     order: string;
     ttlField: string;
     extraSettings?: string;
+    ttlMs?: number;
   },
 ): string {
   const e = engine(o, clauses.family ?? 'MergeTree', clauses.engineArgs);
@@ -81,7 +85,7 @@ function table(
     `) ENGINE = ${e.engine}`,
     clauses.partition ? `PARTITION BY ${clauses.partition}` : '',
     `ORDER BY ${clauses.order}`,
-    ttlClause(clauses.ttlField, o.ttlMs),
+    ttlClause(clauses.ttlField, clauses.ttlMs ?? o.ttlMs),
     `SETTINGS index_granularity = 8192${clauses.extraSettings ?? ''}${e.settings}`,
   ]
     .filter(Boolean)
@@ -372,6 +376,7 @@ export function incidentsTable(o: SchemaOptions): string {
       engineArgs: 'Version',
       order: '(Tenant, Key, Id)',
       ttlField: 'toDateTime(UpdatedAt)',
+      ttlMs: o.incidentsTtlMs ?? 0,
     },
   );
 }
@@ -397,6 +402,7 @@ export function incidentEventsTable(o: SchemaOptions): string {
       partition: 'toYYYYMM(ChangedAt)',
       order: '(Tenant, IncidentKey, ChangedAt, Version)',
       ttlField: 'toDateTime(ChangedAt)',
+      ttlMs: o.incidentsTtlMs ?? 0,
     },
   );
 }
@@ -417,6 +423,33 @@ function addedColumns(o: SchemaOptions): string[] {
       (c) => `ALTER TABLE ${q(o.database)}.${q(name)}${onCluster(o)} ADD COLUMN IF NOT EXISTS ${c}`,
     ),
   );
+}
+
+/**
+ * The TTL of tables an older Vigil (or an older config) created: CREATE … IF NOT EXISTS leaves
+ * them as they were. Without materializing, so a start never rewrites a table's parts: rows
+ * already there expire as their parts are merged. Idempotent; a TTL of 0 changes nothing.
+ */
+function ttlStatements(o: SchemaOptions): string[] {
+  const t = o.tables;
+  const fields: [string, string, number][] = [
+    [t.logs, 'toDateTime(Timestamp)', o.ttlMs],
+    [t.traces, 'toDateTime(Timestamp)', o.ttlMs],
+    [traceIdTsName(o), 'Start', o.ttlMs],
+    [t.metrics_gauge, 'toDateTime(TimeUnix)', o.ttlMs],
+    [t.metrics_sum, 'toDateTime(TimeUnix)', o.ttlMs],
+    [t.metrics_histogram, 'toDateTime(TimeUnix)', o.ttlMs],
+    [t.metrics_exponential_histogram, 'toDateTime(TimeUnix)', o.ttlMs],
+    [t.metrics_summary, 'toDateTime(TimeUnix)', o.ttlMs],
+    [t.incidents, 'toDateTime(UpdatedAt)', o.incidentsTtlMs ?? 0],
+    [t.incident_events, 'toDateTime(ChangedAt)', o.incidentsTtlMs ?? 0],
+  ];
+  return fields
+    .filter(([, , ms]) => ms > 0)
+    .map(
+      ([name, field, ms]) =>
+        `ALTER TABLE ${q(o.database)}.${q(storedName(o, name))}${onCluster(o)} MODIFY ${ttlClause(field, ms)} SETTINGS materialize_ttl_after_modify = 0`,
+    );
 }
 
 /**
@@ -460,5 +493,6 @@ export function schemaStatements(o: SchemaOptions): string[] {
     incidentEventsTable(o),
     ...distributedTables(o),
     ...addedColumns(o),
+    ...ttlStatements(o),
   ];
 }

@@ -228,6 +228,7 @@ export class JsonIntake {
     // Refused before reading, the record count is unknown: the request still counts.
     if (records > 0) metrics.receiverRefused.inc({ receiver: id, signal: 'logs', transport: 'http' }, records);
     metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
+    metrics.countMemoryRefusal(id, err);
     return sendJsonError(reply, httpAnswerFor(err));
   }
 }

@@ -98,6 +98,7 @@ export class OtlpReceiver implements Receiver {
       this.receiveBuffers.admit();
     } catch (err) {
       this.settings.metrics.receiverRequests.inc({ receiver: this.settings.id, outcome: 'refused' });
+      this.settings.metrics.countMemoryRefusal(this.settings.id, err);
       throw err;
     }
   }
@@ -122,6 +123,7 @@ export class OtlpReceiver implements Receiver {
           else if (err instanceof RefusedError) {
             metrics.receiverRefused.inc({ receiver: id, signal: spec.signal, transport: protocol }, records);
             metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
+            metrics.countMemoryRefusal(id, err);
           }
           throw err;
         }
@@ -131,6 +133,7 @@ export class OtlpReceiver implements Receiver {
           consumer?.checkMemory?.();
         } catch (err) {
           metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
+          metrics.countMemoryRefusal(id, err);
           throw err;
         }
       },
@@ -171,6 +174,7 @@ export class OtlpReceiver implements Receiver {
       } catch (err) {
         metrics.receiverRefused.inc({ receiver: id, signal: spec.signal, transport: protocol }, items.length);
         metrics.receiverRequests.inc({ receiver: id, outcome: 'refused' });
+        metrics.countMemoryRefusal(id, err);
         throw err;
       }
       metrics.receiverAccepted.inc({ receiver: id, signal: spec.signal, transport: protocol }, items.length);

@@ -171,8 +171,9 @@ export class SnmpTrapReceiver implements Receiver {
     return this.consumer.consume(events).then(
       () =>
         this.settings.metrics.receiverAccepted.inc({ receiver: id, signal: 'logs', transport: 'udp' }, events.length),
-      () => {
+      (err: unknown) => {
         this.settings.metrics.receiverRefused.inc({ receiver: id, signal: 'logs', transport: 'udp' }, events.length);
+        this.settings.metrics.countMemoryRefusal(id, err);
         this.drop(events.length);
       },
     );

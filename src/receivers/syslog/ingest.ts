@@ -72,6 +72,7 @@ export class SyslogIngest {
       },
       (err: unknown) => {
         this.self.receiverRefused.inc({ receiver: this.id, signal: 'logs', transport }, events.length);
+        this.self.countMemoryRefusal(this.id, err);
         throw err;
       },
     );

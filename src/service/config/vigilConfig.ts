@@ -85,18 +85,27 @@ export const serviceSchema = obj({
       limit_mib: int({
         default: 0,
         min: 0,
-        doc: 'Hard memory ceiling in MiB (heap); 0 derives it as 85 % of the V8 heap limit.',
+        doc: "Hard memory ceiling in MiB. Memory is what the kernel counts: this process's resident anonymous memory (heap, buffers, embedded ClickHouse's allocations; not the pages of its code, which the kernel can drop) and, in a cgroup (a container), the cgroup's working set, whichever is larger. 0 takes `limit_percentage` instead.",
+      }),
+      limit_percentage: int({
+        default: 80,
+        min: 1,
+        max: 100,
+        doc: "With `limit_mib: 0`, the ceiling as a percentage of the cgroup's memory limit, or of the machine's memory outside a cgroup with a limit.",
       }),
       spike_limit_mib: int({
         default: 0,
         min: 0,
-        doc: 'Receivers refuse data above limit − spike; 0 means 20 % of the limit.',
+        doc: 'Headroom below the ceiling: receivers refuse new data above limit − spike (the soft limit), and take it again once a periodic check finds use under it; a full garbage collection is forced at every check above the hard limit, and every 10 s above the soft one. 0 means 20 % of the limit. It also bounds `max_receive_buffer_size`, since bodies admitted before the soft limit keep arriving after it.',
       }),
-      check_interval: duration({ default: '1s', doc: 'How often memory is sampled.' }),
+      check_interval: duration({
+        default: '1s',
+        doc: "How often the cgroup is read; the process's own memory is also sampled as requests arrive, at most every 20 ms.",
+      }),
       max_receive_buffer_size: bytes({
         default: '256MiB',
         min: 1,
-        doc: 'Bytes all receivers together may hold for requests still arriving (bodies being read, decompressed output, gRPC messages being assembled); past it new requests get 429 / RESOURCE_EXHAUSTED with Retry-After before their body is read. Counted in the memory used against the limits above.',
+        doc: 'Bytes all receivers together may hold for requests still arriving (bodies being read, decompressed output, gRPC messages being assembled); past it new requests get 429 / RESOURCE_EXHAUSTED with Retry-After before their body is read. Never more than the spike headroom (`spike_limit_mib`).',
       }),
     },
     { doc: 'Refuse data (429 / RESOURCE_EXHAUSTED with Retry-After) instead of growing past a memory ceiling.' },

@@ -1,0 +1,248 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryLimitError } from '../../src/errors.ts';
+import { MemoryGuard, type MemoryGuardConfig } from '../../src/pipeline/memoryGuard.ts';
+import {
+  processMemorySource,
+  readCgroupMemory,
+  type CgroupMemory,
+  type MemorySource,
+} from '../../src/pipeline/memorySource.ts';
+import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
+
+const MIB = 1024 * 1024;
+
+/** A process whose memory the test sets; the cgroup and the clock too. */
+function fakeMemory(init: { residentMiB?: number; cgroup?: CgroupMemory; totalMiB?: number } = {}) {
+  const state = {
+    resident: (init.residentMiB ?? 50) * MIB,
+    heap: { used: 10 * MIB, limit: 4096 * MIB },
+    cgroup: init.cgroup,
+    failWith: undefined as Error | undefined,
+    reads: 0,
+  };
+  const source: MemorySource = {
+    resident() {
+      state.reads++;
+      if (state.failWith) throw state.failWith;
+      return state.resident;
+    },
+    heap: () => state.heap,
+    cgroup: () => state.cgroup,
+    totalMemory: () => (init.totalMiB ?? 8192) * MIB,
+  };
+  let clock = 0;
+  const gcs: number[] = [];
+  const make = (cfg: Partial<MemoryGuardConfig>, metrics?: SelfMetrics) =>
+    new MemoryGuard(
+      { limit_mib: 256, limit_percentage: 80, spike_limit_mib: 0, check_interval: 0, ...cfg },
+      { source, now: () => clock, gc: () => gcs.push(clock), ...(metrics ? { metrics } : {}) },
+    );
+  return {
+    state,
+    make,
+    gcs,
+    setMiB: (n: number) => (state.resident = n * MIB),
+    advance: (ms: number) => (clock += ms),
+  };
+}
+
+function refuses(guard: MemoryGuard): boolean {
+  try {
+    guard.admit();
+    return false;
+  } catch (err) {
+    expect(err).toBeInstanceOf(MemoryLimitError);
+    return true;
+  }
+}
+
+describe('memory limiter limits', () => {
+  it('takes limit_mib, with the soft limit a spike below it (20 % by default)', () => {
+    const m = fakeMemory();
+    const guard = m.make({ limit_mib: 256 });
+    expect(guard.limitBytes).toBe(256 * MIB);
+    expect(guard.softLimitBytes).toBeCloseTo(256 * 0.8 * MIB, -1);
+    const spiked = m.make({ limit_mib: 256, spike_limit_mib: 56 });
+    expect(spiked.softLimitBytes).toBe(200 * MIB);
+  });
+
+  it("takes limit_percentage of the cgroup's limit, else of the machine's memory", () => {
+    const inCgroup = fakeMemory({ cgroup: { limit: 1000 * MIB, workingSet: 0 } });
+    expect(inCgroup.make({ limit_mib: 0, limit_percentage: 50 }).limitBytes).toBe(500 * MIB);
+    const unlimitedCgroup = fakeMemory({ cgroup: { workingSet: 0 }, totalMiB: 2000 });
+    expect(unlimitedCgroup.make({ limit_mib: 0, limit_percentage: 80 }).limitBytes).toBe(1600 * MIB);
+    const bare = fakeMemory({ totalMiB: 4000 });
+    expect(bare.make({ limit_mib: 0, limit_percentage: 25 }).limitBytes).toBe(1000 * MIB);
+  });
+
+  it('bounds the receive budget by the spike headroom', () => {
+    const m = fakeMemory();
+    expect(
+      m.make({ limit_mib: 256, spike_limit_mib: 32, max_receive_buffer_size: 256 * MIB }).receiveBuffers.limit,
+    ).toBe(32 * MIB);
+    expect(
+      m.make({ limit_mib: 4096, spike_limit_mib: 1024, max_receive_buffer_size: 64 * MIB }).receiveBuffers.limit,
+    ).toBe(64 * MIB);
+  });
+});
+
+describe('memory limiter states', () => {
+  it('refuses above the soft limit, and takes data again only when a periodic check finds use under it', () => {
+    const m = fakeMemory({ residentMiB: 100 });
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }); // soft 200
+    expect(guard.check()).toBe(false);
+    expect(refuses(guard)).toBe(false);
+    m.setMiB(201);
+    guard.check();
+    expect(guard.currentState).toBe('soft');
+    expect(refuses(guard)).toBe(true);
+    expect(guard.health()).toMatchObject({ status: 'degraded' });
+    expect(guard.health().reason).toMatch(/201 MiB above the soft limit 200 MiB/);
+    m.setMiB(199); // under soft, sampled as a request arrives: still refused
+    m.advance(20);
+    expect(refuses(guard)).toBe(true);
+    m.setMiB(199);
+    guard.check();
+    expect(guard.currentState).toBe('normal');
+    expect(refuses(guard)).toBe(false);
+    expect(guard.health()).toEqual({ status: 'ok' });
+  });
+
+  it('above the hard limit fails readiness and forces a collection at every check', () => {
+    const m = fakeMemory({ residentMiB: 300 });
+    const guard = m.make({ limit_mib: 256 });
+    guard.check();
+    expect(guard.currentState).toBe('hard');
+    expect(guard.health()).toMatchObject({ status: 'failing' });
+    m.advance(1000);
+    guard.check();
+    expect(m.gcs).toEqual([0, 1000]);
+    m.setMiB(220); // between soft (204.8) and hard: still refused, hard no more
+    m.advance(1000);
+    guard.check();
+    expect(guard.currentState).toBe('soft');
+    expect(refuses(guard)).toBe(true);
+  });
+
+  it('above the soft limit forces a collection at most every 10 s', () => {
+    const m = fakeMemory({ residentMiB: 210 });
+    const guard = m.make({ limit_mib: 256 });
+    guard.check();
+    for (let i = 0; i < 19; i++) {
+      m.advance(1000);
+      guard.check();
+    }
+    m.advance(1000);
+    guard.check();
+    expect(m.gcs).toEqual([0, 10_000, 20_000]);
+  });
+
+  it("counts the cgroup's working set when it is above the process's own memory", () => {
+    const m = fakeMemory({ residentMiB: 50, cgroup: { limit: 512 * MIB, workingSet: 230 * MIB } });
+    const guard = m.make({ limit_mib: 256 });
+    expect(guard.check()).toBe(true);
+    expect(guard.usedBytes).toBe(230 * MIB);
+    m.state.cgroup = { limit: 512 * MIB, workingSet: 60 * MIB };
+    expect(guard.check()).toBe(false);
+  });
+
+  it("does not count a cgroup with no limit, whose usage may be a whole machine's", () => {
+    const m = fakeMemory({ residentMiB: 50, cgroup: { workingSet: 4000 * MIB } });
+    const guard = m.make({ limit_mib: 256 });
+    expect(guard.check()).toBe(false);
+    expect(guard.usedBytes).toBe(50 * MIB);
+  });
+
+  it("refuses when the V8 heap nears its own limit, whatever the process's memory", () => {
+    const m = fakeMemory({ residentMiB: 50 });
+    const guard = m.make({ limit_mib: 4096 });
+    m.state.heap = { used: 950 * MIB, limit: 1024 * MIB };
+    expect(guard.check()).toBe(true);
+    expect(guard.health().reason).toMatch(/V8 heap/);
+    m.state.heap = { used: 100 * MIB, limit: 1024 * MIB };
+    expect(guard.check()).toBe(false);
+  });
+
+  it('samples again on admission once the last sample is 20 ms old, not on every request', () => {
+    const m = fakeMemory({ residentMiB: 50 });
+    const guard = m.make({ limit_mib: 256 });
+    guard.check();
+    const reads = m.state.reads;
+    m.setMiB(240);
+    expect(refuses(guard)).toBe(false); // same instant: the last sample stands
+    expect(m.state.reads).toBe(reads);
+    m.advance(20);
+    expect(refuses(guard)).toBe(true);
+    expect(m.state.reads).toBe(reads + 1);
+  });
+
+  it('keeps its last answer while memory cannot be read', () => {
+    const m = fakeMemory({ residentMiB: 240 });
+    const guard = m.make({ limit_mib: 256 });
+    expect(guard.check()).toBe(true);
+    m.state.failWith = Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+    m.setMiB(10);
+    expect(guard.check()).toBe(true);
+    m.state.failWith = undefined;
+    expect(guard.check()).toBe(false);
+  });
+
+  it('exports used memory and both limits as gauges, and whether it refuses', async () => {
+    const metrics = new SelfMetrics();
+    const m = fakeMemory({ residentMiB: 230, cgroup: { workingSet: 100 * MIB } });
+    const guard = m.make({ limit_mib: 256 }, metrics);
+    guard.check();
+    const text = await metrics.metrics();
+    expect(text).toMatch(new RegExp(`^vigil_memory_used_bytes\\{source="process"\\} ${230 * MIB}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^vigil_memory_used_bytes\\{source="cgroup"\\} ${100 * MIB}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^vigil_memory_limit_bytes\\{limit="hard"\\} ${256 * MIB}$`, 'm'));
+    expect(text).toMatch(/^vigil_memory_limit_bytes\{limit="soft"\} \d+/m);
+    expect(text).toMatch(/^vigil_memory_limiter_active 1$/m);
+  });
+});
+
+describe('memory sources', () => {
+  /** A fake /proc and /sys: path → contents. */
+  const files = (entries: Record<string, string>) => (path: string) => entries[path];
+
+  it('reads a cgroup v2 limit and working set (usage less inactive file cache)', () => {
+    const read = files({
+      '/proc/self/cgroup': '0::/kubepods/pod1/c1\n',
+      '/sys/fs/cgroup/kubepods/pod1/c1/memory.max': '536870912\n',
+      '/sys/fs/cgroup/kubepods/pod1/c1/memory.current': '300000000\n',
+      '/sys/fs/cgroup/kubepods/pod1/c1/memory.stat': 'anon 200000000\nfile 100000000\ninactive_file 80000000\n',
+    });
+    expect(readCgroupMemory(read)).toEqual({ limit: 536870912, workingSet: 220000000 });
+  });
+
+  it('reads a v2 cgroup namespace mounted at the root, and "max" as no limit', () => {
+    const read = files({
+      '/proc/self/cgroup': '0::/\n',
+      '/sys/fs/cgroup/memory.max': 'max\n',
+      '/sys/fs/cgroup/memory.current': '1000\n',
+    });
+    expect(readCgroupMemory(read)).toEqual({ workingSet: 1000 });
+  });
+
+  it('falls back to cgroup v1, where the largest value means no limit', () => {
+    const v1 = (limit: string) =>
+      files({
+        '/proc/self/cgroup': '4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n',
+        '/sys/fs/cgroup/memory/memory.limit_in_bytes': limit,
+        '/sys/fs/cgroup/memory/memory.usage_in_bytes': '500000\n',
+        '/sys/fs/cgroup/memory/memory.stat': 'inactive_file 10\ntotal_inactive_file 100000\n',
+      });
+    expect(readCgroupMemory(v1('268435456\n'))).toEqual({ limit: 268435456, workingSet: 400000 });
+    expect(readCgroupMemory(v1('9223372036854771712\n'))).toEqual({ workingSet: 400000 });
+  });
+
+  it('says there is no cgroup when none is mounted', () => {
+    expect(readCgroupMemory(files({ '/proc/self/cgroup': '0::/\n' }))).toBeUndefined();
+  });
+
+  it("reads this process's anonymous resident memory: some, and less than the whole RSS", () => {
+    const resident = processMemorySource().resident();
+    expect(resident).toBeGreaterThan(10 * MIB);
+    expect(resident).toBeLessThanOrEqual(process.memoryUsage.rss());
+  });
+});
