@@ -7,5 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: daemon-process tests fight for CPU when too many run at once.
     maxWorkers: 2,
+    // expect.poll waits on a condition (a page showing what the daemon stored, a metric settling):
+    // give it the time a loaded 2-core machine needs rather than the default second.
+    expect: { poll: { timeout: 10_000 } },
   },
 });

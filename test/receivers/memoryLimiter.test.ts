@@ -102,7 +102,7 @@ describe('memory limiter at the listeners', () => {
     const c = await rawSocket(v.http);
     // Headers and the first bytes of a 4 MiB body that will never come.
     c.socket.write(
-      'POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4194304\r\n\r\n[{"body":"',
+      'POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4194304\r\n\r\n[{"body":"',
     );
     await waitFor(() => c.answer().includes('\r\n\r\n'), 'an answer to the stalled request', 10_000);
     expect(c.answer()).toMatch(/^HTTP\/1\.1 429 /);

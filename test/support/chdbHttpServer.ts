@@ -38,6 +38,8 @@ export interface ChdbHttpServer {
   dropResponses: number;
   /** Requests being handled right now (for back-pressure checks). */
   inFlight: number;
+  /** Of those, the INSERTs (other reads, such as table sizes, may run beside an insert). */
+  insertsInFlight: number;
   down(): Promise<void>;
   up(): Promise<void>;
   close(): Promise<void>;
@@ -161,6 +163,7 @@ export async function startChdbHttpServer(opts: {
     delayMs: 0,
     dropResponses: 0,
     inFlight: 0,
+    insertsInFlight: 0,
     async down() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -255,12 +258,17 @@ export async function startChdbHttpServer(opts: {
 
   function makeServer(): Server {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      const insert = /^\s*INSERT\b/i.test(new URL(req.url ?? '/', 'http://localhost').searchParams.get('query') ?? '');
       fixture.inFlight++;
+      if (insert) fixture.insertsInFlight++;
       handle(req, res)
         .catch((err: Error) => {
           if (!res.headersSent) fail(res, 1002, err.message, false);
         })
-        .finally(() => fixture.inFlight--);
+        .finally(() => {
+          fixture.inFlight--;
+          if (insert) fixture.insertsInFlight--;
+        });
     };
     const s = opts.tls
       ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest)

@@ -42,7 +42,7 @@ export function run(raw: Record<string, unknown>, id = 'clickhouse'): Run {
   const logger = createLogger('info', { write: (s: string) => logs.push(s) } as unknown as NodeJS.WritableStream);
   const exporter = new ClickHouseExporter(
     { id, logger, metrics, dataDir },
-    exporterConfig({ retry: { initial_interval: '20ms', max_interval: '100ms' }, ...raw }),
+    exporterConfig({ ttl: 0, retry: { initial_interval: '20ms', max_interval: '100ms' }, ...raw }),
   );
   return { exporter, metrics, logs, spoolDir: join(dataDir, 'clickhouse-spool', id) };
 }

@@ -25,7 +25,10 @@ export function newExporter(raw: Record<string, unknown>, dataDir = mkdtempSync(
   const metrics = new SelfMetrics();
   const exporter = new ClickHouseExporter(
     { id: 'clickhouse', logger: createLogger('silent'), metrics, dataDir },
-    exporterConfig(raw),
+    // The fixtures are dated at fixed times that age past the default retention (30 days), and
+    // ClickHouse drops expired rows when it merges: keep everything unless a test asks otherwise
+    // (retention itself is tested in retention.test.ts).
+    exporterConfig({ ttl: 0, ...raw }),
   );
   return { exporter, metrics, dataDir };
 }

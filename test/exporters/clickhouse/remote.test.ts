@@ -161,7 +161,7 @@ describe('clickhouse exporter over HTTP (@clickhouse/client)', () => {
         // The write is parked synchronously when the spool has no room; that is the back-pressure.
         sawFull ||= exporter.writer.waitingWrites > 0 && exporter.health().status === 'failing';
         maxSpooled = Math.max(maxSpooled, exporter.writer.spooledBytes);
-        maxInFlight = Math.max(maxInFlight, server.inFlight);
+        maxInFlight = Math.max(maxInFlight, server.insertsInFlight);
         await p;
       }
       await waitFor(() => exporter.writer.pendingBatches === 0, 'the spool drained');

@@ -46,7 +46,7 @@ describe('clickhouse retention', () => {
     expect(Object.values(await engines(first.exporter)).some((e) => e.includes(' TTL '))).toBe(false);
     await first.exporter.shutdown();
 
-    const second = newExporter({ incidents_ttl: '365d' }, first.dataDir);
+    const second = newExporter({ ttl: '30d', incidents_ttl: '365d' }, first.dataDir);
     await second.exporter.start();
     try {
       const after = await engines(second.exporter);
