@@ -3,6 +3,7 @@ import type { IncidentChange, MetricKind, MetricPoint, Span, VigilEvent } from '
 import { VigilError } from '../../errors.ts';
 import type { CreateSettings } from '../../pipeline/component.ts';
 import type { Signal } from '../../pipeline/signals.ts';
+import { describeBacklog } from '../helper/queue.ts';
 import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
 import {
   DEFAULT_HEALTH_SETTINGS,
@@ -287,18 +288,13 @@ export class ClickHouseExporter implements QueuedExporter {
     const w = this.writer_;
     if (!w) return { status: 'failing', reason: 'not started' };
     const now = Date.now();
-    const oldest = w.oldestBatchCreatedAtMs();
-    const oldestAgeMs = oldest === undefined ? 0 : Math.max(0, now - oldest);
+    const { oldestAgeMs, text: backlog } = describeBacklog(w.backlog(), now, { kept: 'spooled', accepted: 'written' });
     const details = {
       spooledBytes: w.spooledBytes,
       spoolMaxBytes: this.config.spool.max_bytes,
       pendingBatches: w.pendingBatches,
       oldestBatchAgeSeconds: Math.round(oldestAgeMs / 100) / 10,
     };
-    const backlog =
-      w.pendingBatches === 0
-        ? 'nothing spooled'
-        : `${w.pendingBatches} batch(es), ${w.spooledBytes} bytes spooled, the oldest written ${formatAge(oldestAgeMs)} ago`;
     if (!w.hasRoom) {
       return {
         status: 'failing',

@@ -1,3 +1,5 @@
+import { formatAge } from '../../pipeline/health.ts';
+
 /** What waits in an exporter's durable queue, for gauges and /readyz. */
 export interface QueueBacklog {
   /** Items accepted and not yet delivered or given up on, those being sent included. */
@@ -6,6 +8,20 @@ export interface QueueBacklog {
   readonly bytes: number;
   /** When the oldest of them was accepted (wall-clock ms); undefined when none waits. */
   readonly oldestAcceptedAtMs: number | undefined;
+}
+
+/** A backlog in words for /readyz reasons, and the age of its oldest item (0 when none waits). */
+export function describeBacklog(
+  b: QueueBacklog,
+  nowMs: number,
+  words: { kept: string; accepted: string },
+): { oldestAgeMs: number; text: string } {
+  const oldestAgeMs = b.oldestAcceptedAtMs === undefined ? 0 : Math.max(0, nowMs - b.oldestAcceptedAtMs);
+  const text =
+    b.items === 0
+      ? `nothing ${words.kept}`
+      : `${b.items} batch(es), ${b.bytes} bytes ${words.kept}, the oldest ${words.accepted} ${formatAge(oldestAgeMs)} ago`;
+  return { oldestAgeMs, text };
 }
 
 /**

@@ -7,16 +7,11 @@ import { encodeMetricsRequest } from '../../otlp/proto/metricsEncode.ts';
 import { ProtoWriter } from '../../otlp/proto/protoWriter.ts';
 import { encodeTracesRequest } from '../../otlp/proto/tracesEncode.ts';
 import type { CreateSettings } from '../../pipeline/component.ts';
-import {
-  DEFAULT_HEALTH_SETTINGS,
-  formatAge,
-  outage,
-  type ComponentHealth,
-  type HealthSettings,
-} from '../../pipeline/health.ts';
+import { DEFAULT_HEALTH_SETTINGS, outage, type ComponentHealth, type HealthSettings } from '../../pipeline/health.ts';
 import type { OtlpSignal } from '../../receivers/otlp/signals.ts';
 import { redactUrl } from '../../telemetry/redact.ts';
 import { registerSpoolGauges } from '../clickhouse/spoolMetrics.ts';
+import { describeBacklog } from '../helper/queue.ts';
 import { FailureLog, RetryPolicy } from '../helper/retry.ts';
 import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
 import { realTimers, RetryWait, type Timers } from '../helper/timers.ts';
@@ -241,18 +236,17 @@ export class OtlpExporter implements QueuedExporter {
     const q = this.queue_;
     if (!q) return { status: 'failing', reason: 'not started' };
     const now = this.timers.now();
-    const oldest = q.oldestCreatedAtMs();
-    const oldestAgeMs = oldest === undefined ? 0 : Math.max(0, Date.now() - oldest);
+    // Batches are stamped with the wall clock when accepted.
+    const { oldestAgeMs, text: backlog } = describeBacklog(q.backlog(), Date.now(), {
+      kept: 'queued',
+      accepted: 'accepted',
+    });
     const details = {
       queuedBytes: q.bytes,
       queueMaxBytes: this.config.sending_queue.max_bytes,
       queuedBatches: q.length,
       oldestBatchAgeSeconds: Math.round(oldestAgeMs / 100) / 10,
     };
-    const backlog =
-      q.length === 0
-        ? 'nothing queued'
-        : `${q.length} batch(es), ${q.bytes} bytes queued, the oldest accepted ${formatAge(oldestAgeMs)} ago`;
     if (!q.hasRoom)
       return {
         status: 'failing',
