@@ -120,6 +120,14 @@ export async function call<T>(method: string, path: string, body?: unknown, key?
 
 export const whoami = (key?: string | null) => call<Me>('GET', '/api/v1/whoami', undefined, key);
 
+export const signInOptions = () => call<{ oidc: boolean }>('GET', '/ui/auth/options', undefined, null);
+
+/** Ends a single sign-on session (its cookie is HttpOnly: only the server can drop it). */
+export async function signOut(): Promise<void> {
+  const res = await fetch('/ui/auth/logout', { method: 'POST' });
+  if (!res.ok) throw new ApiError(res.status, 'VIGIL_HTTP_ERROR', `${res.status} ${res.statusText}`);
+}
+
 /** Every page of a list query, up to `max` incidents; `truncated` when more were there. */
 export async function listAll(
   query: URLSearchParams,
