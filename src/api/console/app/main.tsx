@@ -1,11 +1,12 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, signInOptions, signOut, storeKey, storedKey, whoami, type Me } from './api.ts';
+import { ApiError, mayAct, signInOptions, signOut, storeKey, storedKey, whoami, type Me } from './api.ts';
 import { IncidentDetailPage } from './incidentDetail.tsx';
 import { IncidentsPage } from './incidents.tsx';
 import { BASE, follow, navigate, useLocation } from './router.ts';
 import { EventsPage } from './events.tsx';
 import { OverviewPage } from './overview.tsx';
+import { RuleTesterPage } from './ruleTester.tsx';
 import { SilencesPage } from './silences.tsx';
 import './style.css';
 
@@ -87,6 +88,7 @@ const PAGES = [
   { path: `${BASE}/overview`, label: 'Overview' },
   { path: `${BASE}/events`, label: 'Events' },
   { path: `${BASE}/silences`, label: 'Silences' },
+  { path: `${BASE}/rules/test`, label: 'Rule tester', operator: true },
 ];
 
 function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
@@ -97,6 +99,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
   else if (path === `${BASE}/silences`) page = <SilencesPage me={me} search={search} />;
   else if (path === `${BASE}/events`) page = <EventsPage search={search} />;
   else if (path === `${BASE}/overview`) page = <OverviewPage search={search} />;
+  else if (path === `${BASE}/rules/test`) page = <RuleTesterPage me={me} />;
   else page = <IncidentsPage me={me} search={search} />;
   return (
     <>
@@ -105,7 +108,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
           Vigil
         </a>
         <nav aria-label="Pages">
-          {PAGES.map((p) => (
+          {PAGES.filter((p) => !p.operator || mayAct(me.role)).map((p) => (
             <a
               key={p.path}
               href={p.path}
