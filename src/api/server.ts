@@ -32,6 +32,7 @@ import { registerConsoleRoutes } from './consoleRoutes.ts';
 import { ConsoleSignIn, registerSignInOptions } from './consoleSignIn.ts';
 import { registerIncidentStream } from './incidentStream.ts';
 import { registerStatsRoutes } from './statsRoutes.ts';
+import { registerTopologyRoutes } from './topologyRoutes.ts';
 import { registerWebhookRoutes } from './webhookRoutes.ts';
 import type { TicketWebhook } from '../exporters/tickets/webhook.ts';
 import { OpenApiCollector, type RouteDoc } from './openapi.ts';
@@ -235,6 +236,7 @@ export class ApiServer {
     const events = { eventStore: opts.eventStore ?? (() => undefined), logger: opts.logger };
     registerEventRoutes(app, events);
     registerStatsRoutes(app, { ...events, desk: opts.desk });
+    registerTopologyRoutes(app, events);
     registerDryRunRoutes(app, { replayer: opts.replayer ?? (() => undefined) });
     registerWebhookRoutes(app, { ticketWebhook: opts.ticketWebhook ?? (() => undefined) });
     app.get(
