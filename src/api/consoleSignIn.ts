@@ -11,9 +11,14 @@ import type { RouteDoc } from './openapi.ts';
 import { ApiProblem } from './problem.ts';
 
 /** The console's session: the verified ID token, which every request presents again in place of a bearer token. */
-export const SESSION_COOKIE = 'vigil_session';
+const SESSION_COOKIE = 'vigil_session';
 /** What a sign-in in flight must remember between the redirect out and the callback: state, nonce, PKCE verifier. */
 const PENDING_COOKIE = 'vigil_signin';
+/**
+ * Over https the cookies are `__Host-` ones: a browser takes them only from this very host,
+ * Secure, on path `/`, so no other host of the domain (a sibling subdomain) can plant one.
+ */
+const HOST_PREFIX = '__Host-';
 const AUTH_PATH = '/ui/auth';
 /** RFC 6749 §4.1.2 recommends codes live at most 10 minutes: a sign-in longer than that starts again. */
 const PENDING_MAX_AGE_S = 600;
@@ -80,6 +85,11 @@ export class ConsoleSignIn {
   private readonly client: OidcClient;
   private readonly verifier: JwtVerifier;
   private readonly config: NonNullable<NonNullable<ApiConfig['auth']>['oidc']>;
+  private readonly secure: boolean;
+  private readonly session: string;
+  private readonly pendingName: string;
+  /** Where the pending sign-in's cookie is sent: only to the callback, but `__Host-` cookies must be on `/`. */
+  private readonly pendingPath: string;
   private readonly tls: boolean;
   private readonly logger: Logger | undefined;
   private readonly warn: RateLimitedWarn | undefined;
@@ -109,6 +119,10 @@ export class ConsoleSignIn {
     this.config = config;
     this.verifier = verifier;
     this.tls = tls;
+    this.secure = config.redirect_url ? config.redirect_url.startsWith('https:') : tls;
+    this.session = `${this.secure ? HOST_PREFIX : ''}${SESSION_COOKIE}`;
+    this.pendingName = `${this.secure ? HOST_PREFIX : ''}${PENDING_COOKIE}`;
+    this.pendingPath = this.secure ? '/' : AUTH_PATH;
     this.logger = opts.logger;
     this.warn = opts.logger && new RateLimitedWarn(opts.logger);
     this.now = opts.now ?? Date.now;
@@ -127,7 +141,7 @@ export class ConsoleSignIn {
    * checking `Origin` as well keeps a cross-site form from acting with it in older browsers.
    */
   async principalOf(req: FastifyRequest): Promise<Principal | undefined> {
-    const token = readCookie(req.headers.cookie, SESSION_COOKIE);
+    const token = readCookie(req.headers.cookie, this.session);
     if (token === undefined) return undefined;
     if (!SAFE_METHODS.has(req.method)) {
       const origin = req.headers.origin;
@@ -171,8 +185,8 @@ export class ConsoleSignIn {
         };
         // SameSite=Lax: the provider's redirect back is a cross-site navigation, which Strict would strip it from.
         this.setCookies(reply, [
-          this.cookie(PENDING_COOKIE, Buffer.from(JSON.stringify(pending)).toString('base64url'), {
-            path: AUTH_PATH,
+          this.cookie(this.pendingName, Buffer.from(JSON.stringify(pending)).toString('base64url'), {
+            path: this.pendingPath,
             maxAge: PENDING_MAX_AGE_S,
             sameSite: 'Lax',
           }),
@@ -187,9 +201,11 @@ export class ConsoleSignIn {
       `${AUTH_PATH}/callback`,
       { config: hidden },
       async (req, reply) => {
-        const pending = decodePending(readCookie(req.headers.cookie, PENDING_COOKIE));
+        const pending = decodePending(readCookie(req.headers.cookie, this.pendingName));
         // Whatever happens next, this sign-in is over: its state and verifier are never used twice.
-        this.setCookies(reply, [this.cookie(PENDING_COOKIE, '', { path: AUTH_PATH, maxAge: 0, sameSite: 'Lax' })]);
+        this.setCookies(reply, [
+          this.cookie(this.pendingName, '', { path: this.pendingPath, maxAge: 0, sameSite: 'Lax' }),
+        ]);
         reply.header('cache-control', 'no-store');
         try {
           const q = req.query;
@@ -217,7 +233,7 @@ export class ConsoleSignIn {
             throw err;
           });
           const maxAge = Math.floor((expiresAt - this.now()) / 1000);
-          this.setCookies(reply, [this.cookie(SESSION_COOKIE, idToken, { path: '/', maxAge, sameSite: 'Strict' })]);
+          this.setCookies(reply, [this.cookie(this.session, idToken, { path: '/', maxAge, sameSite: 'Strict' })]);
           this.logger?.info(
             { subject: principal.subject, role: principal.role, tenant: principal.tenant },
             'console sign-in',
@@ -230,7 +246,7 @@ export class ConsoleSignIn {
     );
 
     app.post(`${AUTH_PATH}/logout`, { config: hidden }, async (_req, reply) => {
-      this.setCookies(reply, [this.cookie(SESSION_COOKIE, '', { path: '/', maxAge: 0, sameSite: 'Strict' })]);
+      this.setCookies(reply, [this.cookie(this.session, '', { path: '/', maxAge: 0, sameSite: 'Strict' })]);
       return reply.code(204).send();
     });
   }
@@ -245,8 +261,7 @@ export class ConsoleSignIn {
   }
 
   private cookie(name: string, value: string, o: { path: string; maxAge: number; sameSite: 'Strict' | 'Lax' }): string {
-    const secure = this.config.redirect_url ? this.config.redirect_url.startsWith('https:') : this.tls;
-    return `${name}=${value}; Path=${o.path}; Max-Age=${Math.max(0, o.maxAge)}; HttpOnly; SameSite=${o.sameSite}${secure ? '; Secure' : ''}`;
+    return `${name}=${value}; Path=${o.path}; Max-Age=${Math.max(0, o.maxAge)}; HttpOnly; SameSite=${o.sameSite}${this.secure ? '; Secure' : ''}`;
   }
 
   private setCookies(reply: FastifyReply, cookies: string[]): void {

@@ -127,6 +127,7 @@ async function whoami(browser: Browser, base: string): Promise<{ status: number;
 beforeAll(async () => {
   key = await newSigningKey('k1');
   idp = await new FakeOidcProvider().start(key);
+  idp.user = { sub: 'alice', groups: ['vigil-operators'], org: 'acme' };
 });
 
 afterEach(async () => {
@@ -150,7 +151,6 @@ function registerAt(base: string, secret: string | null = SECRET): void {
 
 describe("the console's OIDC sign-in (authorization code with PKCE)", () => {
   it('signs in through the provider: the ID token becomes an HttpOnly session cookie, with nothing in the address, and names the role and tenant', async () => {
-    idp.user = { sub: 'alice', groups: ['vigil-operators'], org: 'acme' };
     const base = await startApi();
     registerAt(base);
     const browser = new Browser();
@@ -309,6 +309,27 @@ describe("the console's OIDC sign-in (authorization code with PKCE)", () => {
     idp.user = undefined;
     const declined = await callback(browser, await throughProvider(browser, base));
     expect(declined.error).toContain('did not sign you in (access_denied');
+  });
+
+  it('names its cookies __Host- and marks them Secure when the console is reached over https, so no other host of the domain can plant one', async () => {
+    const publicUrl = 'https://vigil.example.com/ui/auth/callback';
+    const base = await startApi({ client_id: CLIENT, client_secret: SECRET, redirect_url: publicUrl });
+    idp.register({ clientId: CLIENT, clientSecret: SECRET, redirectUris: [publicUrl] });
+    const browser = new Browser();
+    const back = new URL(await throughProvider(browser, base));
+    expect(back.origin + back.pathname).toBe(publicUrl);
+    expect(browser.setCookies.at(-1)).toMatch(
+      /^__Host-vigil_signin=[\w-]+; Path=\/; Max-Age=600; HttpOnly; SameSite=Lax; Secure$/,
+    );
+    // The proxy in front hands the callback to Vigil over http.
+    expect((await callback(browser, `${base}/ui/auth/callback${back.search}`)).error).toBeNull();
+    expect([...browser.cookies.keys()]).toEqual(['__Host-vigil_session']);
+    expect(browser.setCookies.at(-1)).toMatch(/; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict; Secure$/);
+    expect((await whoami(browser, base)).body.subject).toBe('alice');
+    // A cookie without the prefix, as another host could set for the whole domain, names no one.
+    const planted = new Browser();
+    planted.cookies.set('vigil_session', browser.cookies.get('__Host-vigil_session')!);
+    expect((await whoami(planted, base)).status).toBe(401);
   });
 
   it('returns only to pages of the console, never to another site', async () => {
