@@ -66,6 +66,8 @@ function decodePending(value: string | undefined): PendingSignIn | undefined {
   }
 }
 
+type OidcSignInConfig = NonNullable<NonNullable<ApiConfig['auth']>['oidc']>;
+
 export interface ConsoleSignInOptions {
   logger?: Logger;
   /** The clock session lifetimes are counted on, in ms. */
@@ -84,7 +86,7 @@ export interface ConsoleSignInOptions {
 export class ConsoleSignIn {
   private readonly client: OidcClient;
   private readonly verifier: JwtVerifier;
-  private readonly config: NonNullable<NonNullable<ApiConfig['auth']>['oidc']>;
+  private readonly config: OidcSignInConfig;
   private readonly secure: boolean;
   private readonly session: string;
   private readonly pendingName: string;
@@ -110,12 +112,7 @@ export class ConsoleSignIn {
     return new ConsoleSignIn(oidc, verifier, config.tls !== undefined, opts);
   }
 
-  private constructor(
-    config: NonNullable<NonNullable<ApiConfig['auth']>['oidc']>,
-    verifier: JwtVerifier,
-    tls: boolean,
-    opts: ConsoleSignInOptions,
-  ) {
+  private constructor(config: OidcSignInConfig, verifier: JwtVerifier, tls: boolean, opts: ConsoleSignInOptions) {
     this.config = config;
     this.verifier = verifier;
     this.tls = tls;
