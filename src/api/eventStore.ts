@@ -71,6 +71,16 @@ export interface RuleResponseTimes {
   meanResolveMs: number | null;
 }
 
+/**
+ * Calls from one service to another, seen in stored traces: spans of `callee` whose parent span
+ * is one of `caller`'s (the edges of a service graph, as Jaeger's dependencies draw them).
+ */
+export interface ServiceEdge {
+  caller: string;
+  callee: string;
+  calls: number;
+}
+
 export interface EventStore {
   /** For errors and logs: where the events live. */
   readonly description: string;
@@ -84,4 +94,6 @@ export interface EventStore {
   noisyAssets(scope: RangeScope, top: number): Promise<{ asset: string; count: number }[]>;
   /** Per rule, the incidents opened in the range and how long acknowledging and resolving them took. */
   responseTimes(scope: RangeScope): Promise<RuleResponseTimes[]>;
+  /** The edges of the stored traces of the range that start or end at `service`, most calls first. */
+  serviceEdges(scope: RangeScope, service: string, limit: number): Promise<ServiceEdge[]>;
 }

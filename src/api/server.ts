@@ -29,8 +29,10 @@ import { registerIncidentRoutes } from './incidentRoutes.ts';
 import { registerMaintenanceRoutes } from './maintenanceRoutes.ts';
 import { registerSilenceRoutes } from './silenceRoutes.ts';
 import { registerConsoleRoutes } from './consoleRoutes.ts';
+import { ConsoleSignIn, registerSignInOptions } from './consoleSignIn.ts';
 import { registerIncidentStream } from './incidentStream.ts';
 import { registerStatsRoutes } from './statsRoutes.ts';
+import { registerTopologyRoutes } from './topologyRoutes.ts';
 import { registerWebhookRoutes } from './webhookRoutes.ts';
 import type { TicketWebhook } from '../exporters/tickets/webhook.ts';
 import { OpenApiCollector, type RouteDoc } from './openapi.ts';
@@ -172,6 +174,7 @@ export class ApiServer {
     app.addHook('onRoute', (route) => this.openapi.add(route));
     app.decorateRequest('principal', undefined as unknown as Principal);
     const resolve = principalResolver(opts.authenticator, config.anonymous_role);
+    const signIn = ConsoleSignIn.create(config, opts.authenticator, { logger: opts.logger });
     // Before the body is read or validated: a stranger learns nothing from a 400, and a viewer gets 403 whatever it sent.
     app.addHook('onRequest', async (req, reply) => {
       if (this.closing) {
@@ -195,7 +198,10 @@ export class ApiServer {
       }
       const need = (req.routeOptions.config as RouteDoc | undefined)?.role;
       if (need === undefined) return;
-      req.principal = await resolve(req.headers.authorization);
+      // A bearer credential speaks for itself; without one, the console's session cookie may.
+      req.principal =
+        (req.headers.authorization === undefined ? await signIn?.principalOf(req) : undefined) ??
+        (await resolve(req.headers.authorization));
       if (!roleAllows(req.principal.role, need)) throw new ForbiddenError(need, req.principal.role);
     });
     app.addHook('preValidation', async (req) => {
@@ -225,9 +231,12 @@ export class ApiServer {
     registerMaintenanceRoutes(app, { desk: opts.desk });
     registerIncidentStream(app, { desk: opts.desk });
     registerConsoleRoutes(app);
+    registerSignInOptions(app, signIn);
+    signIn?.register(app);
     const events = { eventStore: opts.eventStore ?? (() => undefined), logger: opts.logger };
     registerEventRoutes(app, events);
     registerStatsRoutes(app, { ...events, desk: opts.desk });
+    registerTopologyRoutes(app, events);
     registerDryRunRoutes(app, { replayer: opts.replayer ?? (() => undefined) });
     registerWebhookRoutes(app, { ticketWebhook: opts.ticketWebhook ?? (() => undefined) });
     app.get(

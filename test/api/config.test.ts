@@ -36,7 +36,10 @@ describe('the api: section', () => {
     const example = parseConfig(readFileSync('config/examples/api.yaml', 'utf8'), registry, {}).api!;
     expect(example).toMatchObject({
       endpoint: { host: '0.0.0.0', port: 8443 },
-      auth: { authenticator: 'authenticator' },
+      auth: {
+        authenticator: 'authenticator',
+        oidc: { client_id: 'vigil-console', client_secret: 'change-me', scopes: ['openid', 'profile', 'groups'] },
+      },
       anonymous_role: 'viewer',
       tls: { client_ca_file: '/etc/vigil/tls/operators-ca.crt' },
       max_connections: 200,

@@ -23,6 +23,13 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: chromiumPath(), headless: true, timeout: 60_000 });
 }
 
+/** A page in a context of its own, waiting up to `timeout` ms for what it looks for (a loaded two-core machine is slow). */
+export async function newConsolePage(browser: Browser, timeout = 15_000, height = 800): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height } });
+  context.setDefaultTimeout(timeout);
+  return context.newPage();
+}
+
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 interface AxeViolation {

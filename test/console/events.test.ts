@@ -1,8 +1,9 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STORING_DAEMON } from '../api/traces.ts';
 import { postEvents, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { waitFor } from '../support/waitFor.ts';
-import { expectAccessible, launchChromium, screenshot } from './browser.ts';
+import { expectAccessible, launchChromium, newConsolePage, screenshot } from './browser.ts';
 
 const UI_TIMEOUT = 15_000;
 let daemon: RunningDaemon;
@@ -19,38 +20,14 @@ const SENT = [
 ].map((e) => ({ ...e, time: iso(T) }));
 
 beforeAll(async () => {
-  daemon = await startDaemon(`
-receivers:
-  json: { endpoint: 127.0.0.1:0 }
-exporters:
-  clickhouse: { batch: { max_delay: 50ms } }
-  correlation: {}
-  file/incidents: { path: incidents.ndjson }
-correlation:
-  tick_interval: 50ms
-  defaults: { group_wait: 0s, allowed_lateness: 1h }
-  rules:
-    - { kind: pair, name: asset_down, group_by: [asset] }
-service:
-  pipelines:
-    logs: { receivers: [json], exporters: [clickhouse, correlation] }
-    incidents: { exporters: [file/incidents] }
-  telemetry:
-    metrics: { endpoint: 127.0.0.1:0 }
-api:
-  endpoint: 127.0.0.1:0
-  event_store: clickhouse
-  anonymous_role: operator
-`);
+  daemon = await startDaemon(STORING_DAEMON);
   await postEvents(daemon, SENT);
   await waitFor(async () => {
     const res = await fetch(daemon.apiUrl(`/api/v1/events?from=${iso(T - 1000)}&to=${iso(T + 1000)}`));
     return ((await res.json()) as { events?: unknown[] }).events?.length === SENT.length;
   }, 'the events stored');
   browser = await launchChromium();
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  context.setDefaultTimeout(UI_TIMEOUT);
-  page = await context.newPage();
+  page = await newConsolePage(browser, UI_TIMEOUT);
 }, 120_000);
 
 afterAll(async () => {

@@ -6,6 +6,7 @@ import type {
   HistogramCount,
   RangeScope,
   RuleResponseTimes,
+  ServiceEdge,
 } from '../../api/eventStore.ts';
 import type { ClickHouseBackend } from './backend.ts';
 import type { TableNames } from './config.ts';
@@ -97,12 +98,14 @@ export class ClickHouseQueries implements EventStore {
   private readonly logs: string;
   private readonly incidents: string;
   private readonly incidentEvents: string;
+  private readonly traces: string;
 
   constructor(backend: ClickHouseBackend, database: string, tables: TableNames) {
     this.backend = backend;
     this.logs = `\`${database}\`.\`${tables.logs}\``;
     this.incidents = `\`${database}\`.\`${tables.incidents}\``;
     this.incidentEvents = `\`${database}\`.\`${tables.incident_events}\``;
+    this.traces = `\`${database}\`.\`${tables.traces}\``;
   }
 
   get description(): string {
@@ -258,6 +261,37 @@ ORDER BY count() DESC, rule`,
         meanResolveMs: resolved ? Number(r.resolveMs) / resolved : null,
       };
     });
+  }
+
+  /**
+   * A child span joined to its parent in the same trace, counted where their services differ.
+   * Only the traces that pass through `service` are joined (found through the table's order,
+   * which starts with ServiceName), so the join stays the size of that service's traffic.
+   */
+  async serviceEdges(scope: RangeScope, service: string, limit: number): Promise<ServiceEdge[]> {
+    const spans = (columns: string) => `SELECT ${columns} FROM ${this.traces}
+  WHERE Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})
+    AND ({scoped:UInt8} = 0 OR Tenant = {tenant:String})
+    AND TraceId IN (SELECT TraceId FROM ${this.traces} WHERE ServiceName = {service:String}
+      AND Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64}))`;
+    const rows = await this.backend.select<{ caller: string; callee: string; calls: string }>(
+      `SELECT p.ServiceName AS caller, c.ServiceName AS callee, toString(count()) AS calls
+FROM (${spans('TraceId, ParentSpanId, ServiceName')} AND ParentSpanId != '') AS c
+INNER JOIN (${spans('TraceId, SpanId, ServiceName')}) AS p ON p.TraceId = c.TraceId AND p.SpanId = c.ParentSpanId
+WHERE p.ServiceName != c.ServiceName AND (p.ServiceName = {service:String} OR c.ServiceName = {service:String})
+GROUP BY caller, callee
+ORDER BY count() DESC, caller, callee
+LIMIT {limit:UInt32}`,
+      {
+        from: scope.fromNs,
+        to: scope.toNs,
+        scoped: scope.tenant === undefined ? 0 : 1,
+        tenant: scope.tenant ?? '',
+        service,
+        limit,
+      },
+    );
+    return rows.map((r) => ({ caller: r.caller, callee: r.callee, calls: Number(r.calls) }));
   }
 
   /** How many events happened in [fromNs, toNs). */

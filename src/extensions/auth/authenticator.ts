@@ -4,7 +4,7 @@ import type { CreateSettings, Extension } from '../../pipeline/component.ts';
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import { apiKeysPath, findApiKey, looksLikeApiKey, readKeysFile, type ApiKeyEntry } from './apiKeys.ts';
-import type { AuthenticatorConfig } from './config.ts';
+import type { AuthenticatorConfig, JwtConfig } from './config.ts';
 import { JwtVerifier, type JwtVerifierOptions } from './jwtVerifier.ts';
 import {
   AuthenticationError,
@@ -53,6 +53,8 @@ export class AuthenticatorExtension implements Extension, Authenticator {
   readonly id: string;
   private readonly settings: CreateSettings;
   private readonly jwt: JwtVerifier | undefined;
+  private readonly jwtConfig: JwtConfig | undefined;
+  private readonly jwtOptions: JwtVerifierOptions;
   private readonly keysFile: string | undefined;
   private keys: readonly ApiKeyEntry[] = [];
   private keysStamp: FileStamp | undefined;
@@ -66,6 +68,8 @@ export class AuthenticatorExtension implements Extension, Authenticator {
     this.id = settings.id;
     this.settings = settings;
     this.jwt = config.jwt ? new JwtVerifier(config.jwt, opts) : undefined;
+    this.jwtConfig = config.jwt;
+    this.jwtOptions = opts;
     this.keysFile = config.api_keys ? apiKeysPath(settings.dataDir, config.api_keys.file) : undefined;
     this.counters = authCounters(settings.metrics.registry);
     this.warn = new RateLimitedWarn(settings.logger);
@@ -91,6 +95,10 @@ export class AuthenticatorExtension implements Extension, Authenticator {
 
   authenticator(): Authenticator {
     return this;
+  }
+
+  idTokenVerifier(clientId: string): JwtVerifier | undefined {
+    return this.jwtConfig && new JwtVerifier({ ...this.jwtConfig, audience: [clientId] }, this.jwtOptions);
   }
 
   async authenticate(authorization: string | undefined): Promise<Principal> {

@@ -38,7 +38,34 @@ export class JwtVerifier {
     else if (config.jwks_url) this.keySet = this.remoteKeySet(config.jwks_url);
   }
 
+  get issuer(): string {
+    return this.config.issuer;
+  }
+
+  /** Timeout of each request to the identity provider, in ms. */
+  get fetchTimeout(): number {
+    return this.config.fetch_timeout;
+  }
+
   async verify(token: string): Promise<Principal> {
+    return this.principalOf(await this.verifiedPayload(token));
+  }
+
+  /**
+   * An ID token the console's sign-in received (OpenID Connect Core §3.1.3.7): verified as any
+   * token, with `aud` the client id this verifier was made for, and its `nonce` the one the
+   * sign-in sent; a token for several audiences names this client as `azp`.
+   */
+  async verifyIdToken(token: string, nonce: string): Promise<{ principal: Principal; expiresAt: number }> {
+    const payload = await this.verifiedPayload(token);
+    if (payload.nonce !== nonce)
+      throw new AuthenticationError("the ID token's nonce is not this sign-in's", 'nonce_mismatch');
+    if (Array.isArray(payload.aud) && payload.aud.length > 1 && !this.config.audience.includes(String(payload.azp)))
+      throw new AuthenticationError('the ID token names several audiences and another party as azp', 'invalid_claims');
+    return { principal: this.principalOf(payload), expiresAt: payload.exp! * 1000 };
+  }
+
+  private async verifiedPayload(token: string): Promise<JWTPayload> {
     // Garbage is refused as such before any key is fetched: it must not wait on, or count against, the provider.
     try {
       decodeProtectedHeader(token);
@@ -55,12 +82,14 @@ export class JwtVerifier {
       requiredClaims: ['exp'],
       currentDate: this.now(),
     };
-    let payload: JWTPayload;
     try {
-      payload = await verifyTryingEachKey(token, keys, options);
+      return await verifyTryingEachKey(token, keys, options);
     } catch (err) {
       throw failureFor(err);
     }
+  }
+
+  private principalOf(payload: JWTPayload): Principal {
     return {
       subject: typeof payload.sub === 'string' ? payload.sub : 'unknown',
       role: this.roleOf(payload),
@@ -182,7 +211,7 @@ export class JwtVerifier {
   }
 }
 
-function discoveryUrl(issuer: string): string {
+export function discoveryUrl(issuer: string): string {
   return `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
 }
 

@@ -1,4 +1,5 @@
 import { RefusedError, VigilError } from '../../errors.ts';
+import type { JwtVerifier } from './jwtVerifier.ts';
 
 /** What a caller may do: viewer reads; operator also acknowledges, resolves, comments and silences; admin also manages API keys and reloads rules. */
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -23,6 +24,12 @@ export interface Principal {
 export interface Authenticator {
   readonly id: string;
   authenticate(authorization: string | undefined): Promise<Principal>;
+  /**
+   * For the console's OIDC sign-in: a verifier of the ID tokens this authenticator's identity
+   * provider issues to `clientId` (their `aud`), with its issuer, keys, role and tenant claims.
+   * Undefined when the authenticator accepts no JWTs.
+   */
+  idTokenVerifier?(clientId: string): JwtVerifier | undefined;
 }
 
 export class AuthenticationError extends VigilError {

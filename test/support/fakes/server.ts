@@ -21,7 +21,7 @@ export interface Reply {
  */
 export type Fault = (Reply & { hang?: false }) | { hang: true; processed?: boolean };
 
-type Route = (req: RecordedRequest) => Reply | undefined;
+type Route = (req: RecordedRequest) => Reply | undefined | Promise<Reply | undefined>;
 
 /**
  * The HTTP plumbing every protocol fake shares: a real server on 127.0.0.1:0, every request
@@ -79,13 +79,16 @@ export class FakeHttpServer {
     if (i !== -1) {
       const { fault } = this.faults.splice(i, 1)[0]!;
       if (fault.hang) {
-        if (fault.processed) this.route(rec);
+        if (fault.processed) void this.route(rec);
         this.hanging.add(res);
         return;
       }
       return this.reply(res, fault);
     }
-    this.reply(res, this.route(rec) ?? { status: 404, body: { error: `no route for ${rec.method} ${rec.path}` } });
+    this.reply(
+      res,
+      (await this.route(rec)) ?? { status: 404, body: { error: `no route for ${rec.method} ${rec.path}` } },
+    );
   }
 
   private reply(res: ServerResponse, r: Reply): void {

@@ -100,14 +100,29 @@ export function authHeaders(key: string | null = storedKey()): Record<string, st
   return key ? { authorization: `Bearer ${key}` } : {};
 }
 
-export async function call<T>(method: string, path: string, body?: unknown, key?: string | null): Promise<T> {
+export function call<T>(method: string, path: string, body?: unknown, key?: string | null): Promise<T> {
+  return send<T>(
+    method,
+    path,
+    body === undefined ? undefined : { text: JSON.stringify(body), type: 'application/json' },
+    key,
+  );
+}
+
+/** A request with a body already written (`type` its media type), answered as JSON or refused as an ApiError. */
+export async function send<T>(
+  method: string,
+  path: string,
+  body?: { text: string; type: string },
+  key?: string | null,
+): Promise<T> {
   const res = await fetch(path, {
     method,
     headers: {
       ...authHeaders(key === undefined ? storedKey() : key),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(body === undefined ? {} : { 'content-type': body.type }),
     },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body?.text,
   });
   const text = await res.text();
   const parsed: unknown = text ? JSON.parse(text) : undefined;
@@ -119,6 +134,14 @@ export async function call<T>(method: string, path: string, body?: unknown, key?
 }
 
 export const whoami = (key?: string | null) => call<Me>('GET', '/api/v1/whoami', undefined, key);
+
+export const signInOptions = () => call<{ oidc: boolean }>('GET', '/ui/auth/options', undefined, null);
+
+/** Ends a single sign-on session (its cookie is HttpOnly: only the server can drop it). */
+export async function signOut(): Promise<void> {
+  const res = await fetch('/ui/auth/logout', { method: 'POST' });
+  if (!res.ok) throw new ApiError(res.status, 'VIGIL_HTTP_ERROR', `${res.status} ${res.statusText}`);
+}
 
 /** Every page of a list query, up to `max` incidents; `truncated` when more were there. */
 export async function listAll(
@@ -155,6 +178,31 @@ export function act(id: string, a: Action): Promise<IncidentDetail> {
     default:
       return call('POST', `${path}/${a.kind}`, a.reason ? { reason: a.reason } : {});
   }
+}
+
+/** One change of the timeline a dry run answers (`POST /api/v1/rules/dry-run`). */
+export interface DryRunChange {
+  time: string;
+  kind: string;
+  notify: boolean;
+  held: boolean;
+  reason: string;
+  event_ids: string[];
+  incident: Incident;
+}
+
+export interface DryRunResult {
+  changes: DryRunChange[];
+  stats: {
+    events: number;
+    points: number;
+    late: number;
+    future: number;
+    dropped: number;
+    ignored: { rule: string; reason: string; count: number }[];
+  };
+  rejected: { line: number; reason: string }[];
+  pipeline: { name?: string; receiver?: string; processors: string[] };
 }
 
 export const mayAct = (role: Role | undefined) => role === 'operator' || role === 'admin';

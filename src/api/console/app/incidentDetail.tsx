@@ -86,6 +86,90 @@ function RelatedIncidents({ inc }: { inc: Incident }) {
   );
 }
 
+interface Neighbour {
+  service: string;
+  /** `calls`: the incident's service calls it; `called by`: it calls the incident's service. */
+  relation: 'calls' | 'called by';
+  calls: number;
+  incidents: Incident[];
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * Incidents open on the services this incident's service calls or is called by, as the traces
+ * stored around its time show them (`/api/v1/services/dependencies`). Nothing is shown without
+ * an event store; a service no trace links to says so.
+ */
+function TopologyRelated({ inc }: { inc: Incident }) {
+  const [found, setFound] = useState<Neighbour[] | null>(null);
+  useEffect(() => {
+    if (!inc.service) return;
+    const to = Math.max(Date.parse(inc.last_seen), Date.parse(inc.first_seen)) + HOUR;
+    const from = Math.max(Date.parse(inc.first_seen) - HOUR, to - MAX_RANGE);
+    const q = new URLSearchParams({
+      service: inc.service,
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+    });
+    let live = true;
+    call<{ edges: { caller: string; callee: string; calls: number }[] }>('GET', `/api/v1/services/dependencies?${q}`)
+      .then(async ({ edges }) => {
+        const near = edges
+          .slice(0, 10)
+          .map((e) =>
+            e.caller === inc.service
+              ? { service: e.callee, relation: 'calls' as const, calls: e.calls }
+              : { service: e.caller, relation: 'called by' as const, calls: e.calls },
+          );
+        const lists = await Promise.all(
+          near.map((n) =>
+            call<{ items: Incident[] }>(
+              'GET',
+              `/api/v1/incidents?${new URLSearchParams({ state: 'open,acknowledged', q: n.service, limit: '20' })}`,
+            ).then((p) => p.items.filter((i) => i.service === n.service && i.id !== inc.id)),
+          ),
+        );
+        if (live) setFound(near.map((n, k) => ({ ...n, incidents: lists[k]! })));
+      })
+      .catch(() => live && setFound(null));
+    return () => {
+      live = false;
+    };
+  }, [inc.id, inc.service, inc.first_seen, inc.last_seen]);
+  if (!found) return null;
+  const withIncidents = found.filter((n) => n.incidents.length > 0);
+  return (
+    <section aria-labelledby="related-topology">
+      <h2 id="related-topology">Related by topology</h2>
+      {found.length === 0 ? (
+        <p>No stored trace shows {inc.service} calling another service or being called by one.</p>
+      ) : withIncidents.length === 0 ? (
+        <p>
+          None open on the services {inc.service} calls or is called by ({found.map((n) => n.service).join(', ')}).
+        </p>
+      ) : (
+        <ul data-testid="related-topology">
+          {withIncidents.flatMap((n) =>
+            n.incidents.slice(0, 5).map((i) => (
+              <li key={i.id}>
+                <a href={`${BASE}/incidents/${encodeURIComponent(i.id)}`} onClick={follow}>
+                  {i.title}
+                </a>{' '}
+                <span class={`state state-${i.status}`}>{i.status}</span>{' '}
+                <span class="reason">
+                  on {n.service}, which {n.relation === 'calls' ? `${inc.service} calls` : `calls ${inc.service}`} (
+                  {n.calls} {n.calls === 1 ? 'call' : 'calls'} in traces)
+                </span>
+              </li>
+            )),
+          )}
+        </ul>
+      )}
+    </section>
+  );
+}
+
 export function IncidentDetailPage({ id, me }: { id: string; me: Me }) {
   const [inc, setInc] = useState<IncidentDetail | null>(null);
   const [error, setError] = useState('');
@@ -224,6 +308,7 @@ export function IncidentDetailPage({ id, me }: { id: string; me: Me }) {
       </section>
       <IncidentEvents inc={inc} />
       <RelatedIncidents inc={inc} />
+      <TopologyRelated inc={inc} />
       <section aria-labelledby="sample">
         <h2 id="sample">Sample of its events</h2>
         {inc.sample_event_ids.length === 0 ? (

@@ -1,18 +1,38 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, storeKey, storedKey, whoami, type Me } from './api.ts';
+import { ApiError, mayAct, signInOptions, signOut, storeKey, storedKey, whoami, type Me } from './api.ts';
 import { IncidentDetailPage } from './incidentDetail.tsx';
 import { IncidentsPage } from './incidents.tsx';
 import { BASE, follow, navigate, useLocation } from './router.ts';
 import { EventsPage } from './events.tsx';
 import { OverviewPage } from './overview.tsx';
+import { RuleTesterPage } from './ruleTester.tsx';
 import { SilencesPage } from './silences.tsx';
 import './style.css';
+
+/** Why the last single sign-on failed, as the server's callback put it in the address; taken out of it at once. */
+function takeSignInError(): string {
+  const q = new URLSearchParams(location.search);
+  const error = q.get('signin_error') ?? '';
+  if (error) {
+    q.delete('signin_error');
+    const rest = q.toString();
+    history.replaceState(null, '', `${location.pathname}${rest ? `?${rest}` : ''}`);
+  }
+  return error;
+}
 
 function SignIn({ onSignedIn, error }: { onSignedIn: (me: Me) => void; error?: string }) {
   const [key, setKey] = useState('');
   const [problem, setProblem] = useState(error ?? '');
   const [busy, setBusy] = useState(false);
+  const [sso, setSso] = useState(false);
+  useEffect(() => {
+    signInOptions()
+      .then((o) => setSso(o.oidc))
+      .catch(() => setSso(false));
+  }, []);
+  const returnTo = encodeURIComponent(`${location.pathname}${location.search}`);
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -29,6 +49,13 @@ function SignIn({ onSignedIn, error }: { onSignedIn: (me: Me) => void; error?: s
   return (
     <main class="signin">
       <h1>Vigil</h1>
+      {sso && (
+        <p class="sso">
+          <a class="button" href={`${BASE}/auth/login?return_to=${returnTo}`}>
+            Sign in with single sign-on
+          </a>
+        </p>
+      )}
       <form onSubmit={submit}>
         <label for="apikey">API key</label>
         <input
@@ -61,6 +88,7 @@ const PAGES = [
   { path: `${BASE}/overview`, label: 'Overview' },
   { path: `${BASE}/events`, label: 'Events' },
   { path: `${BASE}/silences`, label: 'Silences' },
+  { path: `${BASE}/rules/test`, label: 'Rule tester', operator: true },
 ];
 
 function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
@@ -71,6 +99,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
   else if (path === `${BASE}/silences`) page = <SilencesPage me={me} search={search} />;
   else if (path === `${BASE}/events`) page = <EventsPage search={search} />;
   else if (path === `${BASE}/overview`) page = <OverviewPage search={search} />;
+  else if (path === `${BASE}/rules/test`) page = <RuleTesterPage me={me} />;
   else page = <IncidentsPage me={me} search={search} />;
   return (
     <>
@@ -79,7 +108,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
           Vigil
         </a>
         <nav aria-label="Pages">
-          {PAGES.map((p) => (
+          {PAGES.filter((p) => !p.operator || mayAct(me.role)).map((p) => (
             <a
               key={p.path}
               href={p.path}
@@ -109,6 +138,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
 
 function App() {
   const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [signInError] = useState(takeSignInError);
   useEffect(() => {
     // With a key of this tab, or none (an API without an authenticator lets anyone in with its anonymous role).
     whoami(storedKey())
@@ -116,14 +146,18 @@ function App() {
       .catch(() => setMe(null));
   }, []);
   if (me === undefined) return <p class="loading">Loading…</p>;
-  if (me === null) return <SignIn onSignedIn={setMe} />;
+  if (me === null) return <SignIn onSignedIn={setMe} error={signInError} />;
   return (
     <Shell
       me={me}
       onSignOut={() => {
+        const keyed = storedKey() !== null;
         storeKey(null);
-        setMe(null);
-        navigate(`${BASE}/`);
+        // A single sign-on session lives in an HttpOnly cookie the page cannot touch: the server drops it.
+        void (keyed ? Promise.resolve() : signOut().catch(() => undefined)).then(() => {
+          setMe(null);
+          navigate(`${BASE}/`);
+        });
       }}
     />
   );
