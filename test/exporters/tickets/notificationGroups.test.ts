@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { registry } from '../../../src/components.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
 import {
   flushDueAtMs,
   flushGroup,
@@ -121,6 +124,15 @@ describe('route grouping settings', () => {
     expect(() => parseWith(routingSchema, { ...TREE, group_interval: '0s' })).toThrow(
       /group_interval: must be longer than 0s/,
     );
+  });
+});
+
+describe('config/examples/routing.yaml', () => {
+  it('groups as its comments say', () => {
+    const tree = parseConfig(readFileSync('config/examples/routing.yaml', 'utf8'), registry).routing!;
+    const [acme, pager] = tree.match(asset('db-1', 'paris', { tenant: 'acme', severityNumber: 17 }).next('opened'), 0);
+    expect(acme!.grouping!.by).toBe('all');
+    expect(pager!.grouping).toMatchObject({ by: ['alertname', 'site'], waitMs: 10 * S, intervalMs: 5 * M });
   });
 });
 
