@@ -13,6 +13,11 @@ import {
 } from './notificationGroups.ts';
 import type { RouteGrouping } from './routeGrouping.ts';
 
+/** A group's own timers as a grouping (all joinGroup reads of it once the group exists). */
+function timersOf(g: GroupState): RouteGrouping {
+  return { routeKey: '', by: [], waitMs: g.waitMs, intervalMs: g.intervalMs, repeatMs: g.repeatMs };
+}
+
 /** Rewrite the file once it holds this many superseded lines. */
 const COMPACT_AFTER = 1000;
 
@@ -92,19 +97,30 @@ export class GroupStage {
     return [...this.groups.values()];
   }
 
-  /** Adds each change to its route's group; resolves once the groups are on disk. */
-  add(items: readonly { grouping: RouteGrouping; change: IncidentChange }[]): Promise<void> {
+  /**
+   * Adds each change to its route's group; resolves once the groups are on disk. A resolution
+   * also reaches every other group holding the incident (`grouping` undefined: only those), so
+   * a group formed under an earlier config, whose key the incident no longer maps to, still
+   * sees its members resolve.
+   */
+  add(items: readonly { grouping?: RouteGrouping; change: IncidentChange }[]): Promise<void> {
     if (items.length === 0) return Promise.resolve();
     return this.serially(async () => {
       const now = this.opts.timers.now();
       const changed = new Map<string, GroupState | undefined>();
-      for (const { grouping, change } of items) {
-        const key = groupOf(grouping, change.incident).key;
+      const join = (key: string, grouping: RouteGrouping, change: IncidentChange) => {
         const current = this.groups.get(key);
         const next = joinGroup(current, grouping, change, now);
-        if (next === current) continue;
+        if (next === current) return;
         changed.set(key, next);
         if (next) this.groups.set(key, next);
+      };
+      for (const { grouping, change } of items) {
+        const key = grouping && groupOf(grouping, change.incident).key;
+        if (grouping) join(key!, grouping, change);
+        if (change.kind !== 'resolved') continue;
+        for (const g of this.groups.values())
+          if (g.key !== key && g.members[change.incident.key]?.firing) join(g.key, timersOf(g), change);
       }
       await this.write(changed);
       this.schedule();

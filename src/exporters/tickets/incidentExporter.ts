@@ -445,7 +445,7 @@ export class IncidentExporter implements QueuedExporter {
    */
   async consumeIncidents(batch: IncidentChange[]): Promise<void> {
     const items: { key: string; payload: QueuedChange }[] = [];
-    const grouped: { grouping: RouteGrouping; change: IncidentChange }[] = [];
+    const grouped: { grouping?: RouteGrouping; change: IncidentChange }[] = [];
     for (const change of batch) {
       // A resolve goes through even when not notifying, so a ticket never stays open; it is a no-op if no ticket exists.
       // A held one does not: the incident may reopen silently, and a notifying resolve follows if it does not.
@@ -463,6 +463,8 @@ export class IncidentExporter implements QueuedExporter {
           keys.add(grouping.routeKey);
           grouped.push({ grouping, change });
         }
+      // Groups that formed under an earlier config may hold the incident: they hear of its end.
+      if (keys.size === 0 && change.kind === 'resolved' && this.groups.size > 0) grouped.push({ change });
     }
     await Promise.all([this.outbox.append(items), this.groups.add(grouped)]);
   }

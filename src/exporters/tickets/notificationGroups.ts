@@ -113,6 +113,8 @@ export function joinGroup(
   change: IncidentChange,
   nowMs: number,
 ): GroupState | undefined {
+  // A twin another agent's incident absorbed: the survivor, on the same key, is the member.
+  if (change.incident.mergedInto !== undefined) return current;
   const firing = change.kind !== 'resolved';
   const key = change.incident.key;
   const known = current?.members[key];

@@ -135,4 +135,35 @@ describe('notification groups across a restart', () => {
     expect(glpi.followups[0]!.items_id).toBe(ticket!.id);
     expect(glpi.followups[0]!.content).toContain('1 joined; 4 firing');
   });
+
+  it('a group formed before group_by changed still resolves, and its ticket is solved, when its members do', async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const first = await startIncidentExporter(
+      'glpi',
+      config,
+      new GlpiDriver(config),
+      { timers, tree: compileTree(ROUTING, ['glpi']) },
+      cleanup,
+    );
+    const stories = ['p1', 'p2'].map((n) => assetDown(n, 'paris'));
+    await first.exp.consumeIncidents(stories.map((s) => s.next('opened')));
+    await advanceGroups(first.exp, timers, 30 * S);
+    expect(glpi.tickets.size).toBe(1);
+    await first.stop();
+
+    const regrouped = compileTree({ ...ROUTING, group_by: ['alertname'] }, ['glpi']);
+    const { exp } = await startIncidentExporter(
+      'glpi',
+      config,
+      new GlpiDriver(config),
+      { timers, tree: regrouped, dataDir: first.dataDir },
+      cleanup,
+    );
+    await exp.consumeIncidents(stories.map((s) => s.next('resolved')));
+    await advanceGroups(exp, timers, 5 * M);
+    expect(glpi.solutions).toHaveLength(1);
+    expect([...glpi.tickets.values()][0]!.status).toBe(5);
+    expect(exp.groups.size).toBe(0);
+  });
 });

@@ -213,6 +213,18 @@ describe('notification groups on an injected clock', () => {
     expect(g.states.size).toBe(0);
   });
 
+  it("leaves a member firing when a twin of it merges into another agent's incident on the same key", () => {
+    const g = new Groups(grouping);
+    const a = asset('a', 'paris');
+    g.add(a.next('opened'));
+    g.advance(30 * S);
+    const twin = a.next('resolved');
+    g.add({ ...twin, notify: false, incident: { ...twin.incident, id: 'twin', mergedInto: twin.incident.id } });
+    g.advance(10 * M);
+    expect(g.sent).toHaveLength(1);
+    expect(g.states.size).toBe(1);
+  });
+
   it("keeps a person's acknowledgement as news of the member, not as a notification", () => {
     const g = new Groups(grouping);
     const a = asset('a', 'paris');
