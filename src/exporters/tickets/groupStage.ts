@@ -18,6 +18,9 @@ function timersOf(g: GroupState): RouteGrouping {
   return { routeKey: '', by: [], waitMs: g.waitMs, intervalMs: g.intervalMs, repeatMs: g.repeatMs };
 }
 
+/** Longest single timer wait (Node's setTimeout takes at most 2^31-1 ms). */
+const MAX_TIMER_MS = 86_400_000;
+
 /** Rewrite the file once it holds this many superseded lines. */
 const COMPACT_AFTER = 1000;
 
@@ -196,7 +199,8 @@ export class GroupStage {
         this.timerAt = Infinity;
         void this.flushDue().catch((err: unknown) => this.opts.onError(err));
       },
-      Math.max(0, at - this.opts.timers.now()),
+      // Node fires a longer timeout at once; a wake-up before `at` flushes nothing and re-arms.
+      Math.min(MAX_TIMER_MS, Math.max(0, at - this.opts.timers.now())),
     );
   }
 

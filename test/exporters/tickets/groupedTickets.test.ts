@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
-import { IncidentExporter } from '../../../src/exporters/tickets/incidentExporter.ts';
+import { jiraExporterSchema } from '../../../src/exporters/jira/config.ts';
+import { JiraDriver } from '../../../src/exporters/jira/driver.ts';
+import { IncidentExporter, incidentMarker } from '../../../src/exporters/tickets/incidentExporter.ts';
 import type { Host } from '../../../src/pipeline/host.ts';
+import { FakeJira } from '../../support/fakes/jira.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
 import { waitFor } from '../../support/waitFor.ts';
 import {
@@ -12,6 +15,7 @@ import {
   assetDown,
   compileTree,
   fakeGlpiExporter,
+  parseWith,
   spawnExporterProcess,
   startIncidentExporter,
   testSettings,
@@ -88,6 +92,41 @@ describe('GLPI tickets per group (a route with group_by)', () => {
     expect([...glpi.tickets.values()].map((t) => t.name).sort()).toEqual(['[ERROR] l1 down', '[ERROR] l2 down']);
     await advanceGroups(exp, timers, 30 * S);
     expect(glpi.tickets.size).toBe(3);
+  });
+});
+
+describe('Jira issue per group', () => {
+  it('opens one issue for the group, comments as members resolve, and moves it to Done once all have', async () => {
+    const jira = await new FakeJira('cloud').listen();
+    cleanup.push(() => jira.close());
+    const config = parseWith(jiraExporterSchema, {
+      url: jira.url,
+      project: 'OPS',
+      api_version: jira.version,
+      email: 'ops@example.com',
+      api_token: 'api-token-1',
+    });
+    const timers = new ManualTimers();
+    const tree = compileTree({ ...ROUTING, receivers: [{ name: 'tickets', exporters: ['jira'] }] }, ['jira']);
+    const { exp } = await startIncidentExporter('jira', config, new JiraDriver(config), { timers, tree }, cleanup);
+    const stories = ['p1', 'p2', 'p3'].map((n) => assetDown(n, 'paris'));
+    await exp.consumeIncidents(stories.map((s) => s.next('opened')));
+    await advanceGroups(exp, timers, 30 * S);
+    expect(jira.issues.size).toBe(1);
+    const issue = jira.issues.get('OPS-1')!;
+    expect(issue.fields.summary).toBe('[ERROR] site=paris: 3 firing');
+    expect(issue.fields.labels).toContain(incidentMarker('{}:{site="paris"}'));
+
+    await exp.consumeIncidents([stories[0]!.next('resolved')]);
+    await advanceGroups(exp, timers, 5 * M);
+    expect(issue.comments).toHaveLength(1);
+    expect(JSON.stringify(issue.comments[0])).toContain('1 resolved; 2 firing, 1 resolved');
+    expect(issue.fields.status.name).not.toBe('Done');
+
+    await exp.consumeIncidents(stories.slice(1).map((s) => s.next('resolved')));
+    await advanceGroups(exp, timers, 5 * M);
+    expect(jira.count('POST', /\/issue$/)).toBe(1);
+    expect(issue.fields.status.name).toBe('Done');
   });
 });
 

@@ -36,8 +36,8 @@ const S = 1000;
 const M = 60 * S;
 
 /** A webhook exporter in Alertmanager's format under a tree grouping by site, on a clock the test moves. */
-async function groupedWebhook(receiver: FakeWebhookReceiver) {
-  const config = parseWith(webhookExporterSchema, { url: receiver.url, format: 'alertmanager', receiver: 'ops' });
+async function groupedWebhook(receiver: FakeWebhookReceiver, format = 'alertmanager') {
+  const config = parseWith(webhookExporterSchema, { url: receiver.url, format, receiver: 'ops' });
   const tree = compileTree(
     {
       receiver: 'ops',
@@ -110,6 +110,35 @@ describe('Alertmanager webhook format for a grouping route', () => {
     expect(statuses(allResolved)).toEqual(['resolved p2', 'resolved p3']);
     // Lyon's group had nothing new: no repeat before repeat_interval (4 h by default).
     expect(receiver.accepted).toHaveLength(4);
+  });
+});
+
+describe("Vigil's JSON format for a grouping route", () => {
+  it('adds the group, with every member and its status, to the change of the group', async () => {
+    const receiver = await new FakeWebhookReceiver().listen();
+    cleanup.push(() => receiver.close());
+    const { exp, timers } = await groupedWebhook(receiver, 'json');
+    const [p1, p2] = ['p1', 'p2'].map((n) => assetDown(n, 'paris'));
+    await exp.consumeIncidents([p1!.next('opened'), p2!.next('opened')]);
+    await advanceGroups(exp, timers, 30 * S);
+    await exp.consumeIncidents([p1!.next('resolved')]);
+    await advanceGroups(exp, timers, 5 * M);
+    type Json = {
+      type: string;
+      data: {
+        incident: { key: string; status: string };
+        group: { key: string; labels: object; members: { status: string; title: string; incident: { key: string } }[] };
+      };
+    };
+    const [opened, updated] = receiver.accepted as Json[];
+    expect(opened!.type).toBe('incident.opened');
+    expect(opened!.data.incident.key).toBe('{}:{site="paris"}');
+    expect(opened!.data.group).toMatchObject({ key: '{}:{site="paris"}', labels: { site: 'paris' } });
+    expect(updated!.type).toBe('incident.updated');
+    expect(updated!.data.group.members.map((m) => `${m.status} ${m.title}`).sort()).toEqual([
+      'firing [ERROR] p2 down',
+      'resolved [ERROR] p1 down',
+    ]);
   });
 });
 
