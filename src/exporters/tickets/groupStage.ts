@@ -8,6 +8,7 @@ import {
   flushGroup,
   groupOf,
   joinGroup,
+  type GroupMember,
   type GroupState,
   type QueuedChange,
 } from './notificationGroups.ts';
@@ -16,6 +17,42 @@ import type { RouteGrouping } from './routeGrouping.ts';
 /** A group's own timers as a grouping (all joinGroup reads of it once the group exists). */
 function timersOf(g: GroupState): RouteGrouping {
   return { routeKey: '', by: [], waitMs: g.waitMs, intervalMs: g.intervalMs, repeatMs: g.repeatMs };
+}
+
+/**
+ * One line of groups.ndjson: a group's header (everything but its members; null: forgotten,
+ * members and all), or one member (null: gone). A change to a group of many incidents writes
+ * its header and the one member that changed, not the whole group.
+ */
+type GroupLine = { k: string; h: Omit<GroupState, 'members'> | null } | { k: string; m: string; v: GroupMember | null };
+
+/**
+ * Groups changed by one operation: as they were before it, and after (undefined: forgotten);
+ * `touched`, when known, are the only members that may differ.
+ */
+type Changes = Map<
+  string,
+  { before: GroupState | undefined; after: GroupState | undefined; touched?: readonly string[] }
+>;
+
+/**
+ * The lines that take a group from `before` to `after`: its header, then each member that
+ * changed (compared by identity: joinGroup replaces only the one it changes), among `touched`
+ * when given, and each member that left.
+ */
+function groupLines(
+  k: string,
+  before: GroupState | undefined,
+  after: GroupState | undefined,
+  touched?: readonly string[],
+): GroupLine[] {
+  if (!after) return [{ k, h: null }];
+  const { members, ...header } = after;
+  const out: GroupLine[] = [{ k, h: header }];
+  for (const m of new Set(touched ?? Object.keys(members)))
+    if (m in members && before?.members[m] !== members[m]) out.push({ k, m, v: members[m]! });
+  if (!touched) for (const m of Object.keys(before?.members ?? {})) if (!(m in members)) out.push({ k, m, v: null });
+  return out;
 }
 
 /** Longest single timer wait (Node's setTimeout takes at most 2^31-1 ms). */
@@ -48,6 +85,8 @@ export interface GroupStageOptions {
 export class GroupStage {
   private readonly opts: GroupStageOptions;
   private readonly groups = new Map<string, GroupState>();
+  /** Incident key → keys of the groups it is a member of: a resolution finds them without a scan. */
+  private readonly holding = new Map<string, Set<string>>();
   private handle: FileHandle | undefined;
   private superseded = 0;
   private chain: Promise<void> = Promise.resolve();
@@ -67,16 +106,26 @@ export class GroupStage {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    const loaded = new Map<string, GroupState>();
     for (const line of text.split('\n')) {
       if (!line) continue;
+      let rec: GroupLine;
       try {
-        const rec = JSON.parse(line) as { k: string; v: GroupState | null };
-        if (rec.v) this.groups.set(rec.k, rec.v);
-        else this.groups.delete(rec.k);
+        rec = JSON.parse(line) as GroupLine;
       } catch {
         // a torn last line from a crash mid-write: that add() never resolved
+        continue;
+      }
+      const g = loaded.get(rec.k);
+      if ('h' in rec) {
+        if (rec.h) loaded.set(rec.k, { ...rec.h, members: g?.members ?? {} });
+        else loaded.delete(rec.k);
+      } else if (g) {
+        if (rec.v) g.members[rec.m] = rec.v;
+        else delete g.members[rec.m];
       }
     }
+    for (const [k, g] of loaded) this.put(k, g, Object.keys(g.members));
     if (text) await this.compact();
   }
 
@@ -110,20 +159,22 @@ export class GroupStage {
     if (items.length === 0) return Promise.resolve();
     return this.serially(async () => {
       const now = this.opts.timers.now();
-      const changed = new Map<string, GroupState | undefined>();
+      const changed: Changes = new Map();
       const join = (key: string, grouping: RouteGrouping, change: IncidentChange) => {
         const current = this.groups.get(key);
         const next = joinGroup(current, grouping, change, now);
         if (next === current) return;
-        changed.set(key, next);
-        if (next) this.groups.set(key, next);
+        const seen = changed.get(key);
+        const touched = [...(seen?.touched ?? []), change.incident.key];
+        changed.set(key, { before: seen ? seen.before : current, after: next, touched });
+        this.put(key, next, [change.incident.key]);
       };
       for (const { grouping, change } of items) {
         const key = grouping && groupOf(grouping, change.incident).key;
         if (grouping) join(key!, grouping, change);
         if (change.kind !== 'resolved') continue;
-        for (const g of this.groups.values())
-          if (g.key !== key && g.members[change.incident.key]?.firing) join(g.key, timersOf(g), change);
+        for (const other of [...(this.holding.get(change.incident.key) ?? [])])
+          if (other !== key) join(other, timersOf(this.groups.get(other)!), change);
       }
       await this.write(changed);
       this.schedule();
@@ -138,6 +189,32 @@ export class GroupStage {
     this.handle = undefined;
   }
 
+  /**
+   * Sets (or, with undefined, forgets) a group; `joined` are the members it may have gained
+   * (the index learns of them), and a flush's dropped members leave the index in unindex().
+   */
+  private put(key: string, g: GroupState | undefined, joined: readonly string[] = []): void {
+    if (!g) {
+      this.unindex(key, Object.keys(this.groups.get(key)?.members ?? {}));
+      this.groups.delete(key);
+      return;
+    }
+    this.groups.set(key, g);
+    for (const member of joined) {
+      let held = this.holding.get(member);
+      if (!held) this.holding.set(member, (held = new Set()));
+      held.add(key);
+    }
+  }
+
+  private unindex(key: string, members: readonly string[]): void {
+    for (const member of members) {
+      const held = this.holding.get(member);
+      held?.delete(key);
+      if (held?.size === 0) this.holding.delete(member);
+    }
+  }
+
   private serially(op: () => Promise<void>): Promise<void> {
     const next = this.chain.then(op);
     this.chain = next.catch(() => undefined);
@@ -148,12 +225,12 @@ export class GroupStage {
     return this.serially(async () => {
       const now = this.opts.timers.now();
       const sends: { key: string; payload: QueuedChange }[] = [];
-      const changed = new Map<string, GroupState | undefined>();
+      const changed: Changes = new Map();
       for (const g of this.groups.values()) {
         if (flushDueAtMs(g) > now) continue;
         const f = flushGroup(g, now);
         if (f.send) sends.push({ key: g.key, payload: f.send });
-        changed.set(g.key, f.next);
+        changed.set(g.key, { before: g, after: f.next });
       }
       try {
         await this.opts.emit(sends);
@@ -162,9 +239,13 @@ export class GroupStage {
         this.retryLater(now + FLUSH_RETRY_MS);
         return;
       }
-      for (const [key, g] of changed) {
-        if (g) this.groups.set(key, g);
-        else this.groups.delete(key);
+      for (const [key, { before, after }] of changed) {
+        if (after)
+          this.unindex(
+            key,
+            Object.keys(before!.members).filter((m) => !(m in after.members)),
+          );
+        this.put(key, after);
       }
       try {
         await this.write(changed);
@@ -210,25 +291,31 @@ export class GroupStage {
     this.timerAt = Infinity;
   }
 
-  /** Appends the groups' new states (null: forgotten) in one write. */
-  private async write(changed: ReadonlyMap<string, GroupState | undefined>): Promise<void> {
+  /** Appends what changed in the groups, in one write: their headers and the members that changed. */
+  private async write(changed: Changes): Promise<void> {
     if (changed.size === 0) return;
     if (!this.handle) {
       await mkdir(dirname(this.opts.path), { recursive: true });
       this.handle = await open(this.opts.path, 'a', 0o600);
     }
     let text = '';
-    for (const [k, v] of changed) text += JSON.stringify({ k, v: v ?? null }) + '\n';
+    let lines = 0;
+    for (const [k, { before, after, touched }] of changed)
+      for (const line of groupLines(k, before, after, touched)) {
+        text += JSON.stringify(line) + '\n';
+        lines++;
+      }
     await this.handle.write(text);
     if (this.opts.fsync) await this.handle.sync();
-    this.superseded += changed.size;
+    this.superseded += lines;
     if (this.superseded >= COMPACT_AFTER) await this.compact();
   }
 
   private async compact(): Promise<void> {
     await this.handle?.close();
     let text = '';
-    for (const [k, v] of this.groups) text += JSON.stringify({ k, v }) + '\n';
+    for (const [k, g] of this.groups)
+      for (const line of groupLines(k, undefined, g)) text += JSON.stringify(line) + '\n';
     await mkdir(dirname(this.opts.path), { recursive: true });
     await replaceFile(this.opts.path, text);
     this.handle = await open(this.opts.path, 'a', 0o600);
