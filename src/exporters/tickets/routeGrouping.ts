@@ -9,7 +9,7 @@ import type { Matcher } from './routing.ts';
 export const groupingFields = {
   group_by: optional(
     list(str({ nonEmpty: true }), {
-      doc: "Group incidents whose values of these names are equal into one notification (one ticket per group). Names as in matchers: `rule` (alias `alertname`), `severity`, `service`, `tenant`, `asset` or an incident label. `['...']` groups by every label: each incident its own group, on the group timers. Default: the parent route's; none anywhere: no grouping, one notification per incident.",
+      doc: "Group incidents whose values of these names are equal into one notification (one ticket per group). Names as in matchers: `rule` (alias `alertname`), `severity`, `service`, `tenant`, `asset` or an incident label. `['...']` groups by every label: each incident its own group, on the group timers. `[]` stops a parent's grouping. Default: the parent route's; none anywhere: no grouping, one notification per incident.",
     }),
   ),
   group_wait: optional(
