@@ -144,6 +144,13 @@ export class GroupStage {
     return this.chain;
   }
 
+  /** Keys of the groups that hold this incident (this occurrence of it) as a member. */
+  groupsHolding(incident: { key: string; id: string }): string[] {
+    return [...(this.holding.get(incident.key) ?? [])].filter(
+      (k) => this.groups.get(k)?.members[incident.key]?.incident.id === incident.id,
+    );
+  }
+
   /** The groups now. */
   list(): GroupState[] {
     return [...this.groups.values()];

@@ -471,8 +471,15 @@ export class IncidentExporter implements QueuedExporter {
 
   /** The ticket this exporter made for the incident, if the ledger knows one (a notification without a ticket is none). */
   async ticketOf(incident: { key: string; id: string; mergedIds?: string[] }): Promise<TicketLink | undefined> {
-    const rec = await this.ledger.get(incident.key);
-    if (!rec || !ticketOfIncident(rec, incident) || !this.driver.ticketUrl) return undefined;
+    if (!this.driver.ticketUrl) return undefined;
+    let rec = await this.ledger.get(incident.key);
+    if (rec && !ticketOfIncident(rec, incident)) rec = undefined;
+    // A grouped incident's ticket is its group's, while the group holds it.
+    for (const key of rec ? [] : this.groups.groupsHolding(incident)) {
+      const group = await this.ledger.get(key);
+      if (group && !group.resolved) rec = group;
+    }
+    if (!rec) return undefined;
     return { exporter: this.settings.id, ref: rec.ref, url: this.driver.ticketUrl(rec.ref), resolved: rec.resolved };
   }
 

@@ -60,6 +60,15 @@ describe('GLPI tickets per group (a route with group_by)', () => {
     for (const n of ['p1', 'p2', 'p3', 'p4', 'p5'])
       expect(page).toContain(`firing · ${n} down · asset_down{asset="${n}"}`);
 
+    // The operators' API links each member to the group's ticket.
+    const p5 = paris[4]!.next('updated');
+    await exp.consumeIncidents([p5]);
+    expect(await exp.ticketOf(p5.incident)).toMatchObject({
+      exporter: 'glpi',
+      ref: String(ticket!.id),
+      resolved: false,
+    });
+
     // Three resolve within one group_interval: one follow-up at the next tick, not three.
     await exp.consumeIncidents(paris.slice(0, 3).map((s) => s.next('resolved')));
     await advanceGroups(exp, timers, 5 * M - 1);
