@@ -30,10 +30,7 @@ type GroupLine = { k: string; h: Omit<GroupState, 'members'> | null } | { k: str
  * Groups changed by one operation: as they were before it, and after (undefined: forgotten);
  * `touched`, when known, are the only members that may differ.
  */
-type Changes = Map<
-  string,
-  { before: GroupState | undefined; after: GroupState | undefined; touched?: readonly string[] }
->;
+type Changes = Map<string, { before: GroupState | undefined; after: GroupState | undefined; touched?: string[] }>;
 
 /**
  * The lines that take a group from `before` to `after`: its header, then each member that
@@ -89,6 +86,7 @@ export class GroupStage {
   private readonly holding = new Map<string, Set<string>>();
   private handle: FileHandle | undefined;
   private superseded = 0;
+  private damaged = false;
   private chain: Promise<void> = Promise.resolve();
   private timer: unknown;
   private timerAt = Infinity;
@@ -172,8 +170,10 @@ export class GroupStage {
         const next = joinGroup(current, grouping, change, now);
         if (next === current) return;
         const seen = changed.get(key);
-        const touched = [...(seen?.touched ?? []), change.incident.key];
-        changed.set(key, { before: seen ? seen.before : current, after: next, touched });
+        if (seen) {
+          seen.after = next;
+          seen.touched!.push(change.incident.key);
+        } else changed.set(key, { before: current, after: next, touched: [change.incident.key] });
         this.put(key, next, [change.incident.key]);
       };
       for (const { grouping, change } of items) {
@@ -301,6 +301,21 @@ export class GroupStage {
   /** Appends what changed in the groups, in one write: their headers and the members that changed. */
   private async write(changed: Changes): Promise<void> {
     if (changed.size === 0) return;
+    // After a failed write the file may miss changes memory has, or end in a torn line: rewrite it whole.
+    if (this.damaged) {
+      await this.compact();
+      this.damaged = false;
+      return;
+    }
+    try {
+      await this.append(changed);
+    } catch (err) {
+      this.damaged = true;
+      throw err;
+    }
+  }
+
+  private async append(changed: Changes): Promise<void> {
     if (!this.handle) {
       await mkdir(dirname(this.opts.path), { recursive: true });
       this.handle = await open(this.opts.path, 'a', 0o600);
@@ -320,6 +335,7 @@ export class GroupStage {
 
   private async compact(): Promise<void> {
     await this.handle?.close();
+    this.handle = undefined;
     let text = '';
     for (const [k, g] of this.groups)
       for (const line of groupLines(k, undefined, g)) text += JSON.stringify(line) + '\n';
