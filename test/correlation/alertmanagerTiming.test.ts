@@ -1,12 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { FakeHttpServer, parseJsonBody } from '../support/fakes/server.ts';
-import { freePort } from '../support/redis.ts';
-import { waitFor } from '../support/waitFor.ts';
+import { startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.ts';
 
 /**
  * Vigil's notification timing next to Debian's Alertmanager 0.25 on one schedule, in real time:
@@ -53,7 +48,7 @@ class NotificationSink extends FakeHttpServer {
   }
 }
 
-let am: ChildProcess | undefined;
+let am: RunningAlertmanager | undefined;
 let amUrl = '';
 let daemon: RunningDaemon | undefined;
 const amSink = new NotificationSink();
@@ -62,9 +57,7 @@ const vigilSink = new NotificationSink();
 beforeAll(async () => {
   await amSink.listen();
   await vigilSink.listen();
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-am-'));
-  writeFileSync(
-    join(dir, 'alertmanager.yml'),
+  am = await startAlertmanager(
     `
 route:
   receiver: hook
@@ -83,23 +76,7 @@ inhibit_rules:
     equal: [asset]
 `,
   );
-  const port = await freePort();
-  amUrl = `http://127.0.0.1:${port}`;
-  // No cluster: a lone instance would otherwise wait for gossip peers before sending.
-  am = spawn(
-    'prometheus-alertmanager',
-    [
-      `--config.file=${join(dir, 'alertmanager.yml')}`,
-      `--storage.path=${dir}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--cluster.listen-address=',
-    ],
-    { stdio: 'ignore' },
-  );
-  await waitFor(
-    async () => (await fetch(`${amUrl}/-/ready`).catch(() => undefined))?.status === 200,
-    'Alertmanager to be ready',
-  );
+  amUrl = am.url;
 
   daemon = await startDaemon(`
 receivers:
@@ -129,7 +106,7 @@ service:
 
 afterAll(async () => {
   await daemon?.stop('SIGKILL');
-  am?.kill('SIGKILL');
+  await am?.stop();
   await amSink.close();
   await vigilSink.close();
 });

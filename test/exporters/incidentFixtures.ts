@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,11 +11,14 @@ import {
   type TicketDriver,
 } from '../../src/exporters/tickets/incidentExporter.ts';
 import type { TicketLedger } from '../../src/exporters/tickets/ledger.ts';
+import { RoutingTree, routingSchema } from '../../src/exporters/tickets/routingTree.ts';
+import type { Host } from '../../src/pipeline/host.ts';
 import type { Incident, IncidentChange, IncidentChangeKind } from '../../src/model/incident.ts';
 import type { CreateSettings } from '../../src/pipeline/component.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
+import type { ManualTimers } from '../support/fakes/timers.ts';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 
@@ -91,7 +95,7 @@ export async function startIncidentExporter(
   id: string,
   config: IncidentExporterConfig,
   driver: TicketDriver,
-  opts: { timers?: Timers; dataDir?: string; ledger?: TicketLedger },
+  opts: { timers?: Timers; dataDir?: string; ledger?: TicketLedger; tree?: RoutingTree },
   cleanup: (() => Promise<void>)[],
 ) {
   const settings = testSettings(id, opts.dataDir);
@@ -100,7 +104,7 @@ export async function startIncidentExporter(
     random: () => 0.5,
     ledger: opts.ledger,
   });
-  await exp.start();
+  await exp.start(opts.tree ? ({ routingTree: opts.tree } as Host) : undefined);
   let stopped = false;
   const stop = async () => {
     if (!stopped) await exp.shutdown();
@@ -121,4 +125,51 @@ export async function fakeGlpiExporter(cleanup: (() => Promise<void>)[], extra: 
     ...extra,
   });
   return { glpi, config };
+}
+
+/** Compiles a `routing:` section for the given incident exporters; throws with the issues when invalid. */
+export function compileTree(raw: object, exporters: readonly string[]): RoutingTree {
+  const issues: { path: string; message: string }[] = [];
+  const tree = RoutingTree.compile(parseWith(routingSchema, raw), 'routing', new Set(exporters), issues);
+  if (!tree) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+  return tree;
+}
+
+/**
+ * Runs test/exporters/tickets/exporterProcess.ts: an exporter of `type` on `dataDir` that takes
+ * `changes` (under `routing`, if given) and keeps delivering until killed. `exited` gives the
+ * signal that ended it; `stdout()` what it printed (`accepted` once the changes were taken).
+ */
+export function spawnExporterProcess(
+  type: string,
+  dataDir: string,
+  config: object,
+  changes: IncidentChange[],
+  routing?: object,
+): { child: ChildProcess; exited: Promise<NodeJS.Signals | null>; stdout(): string } {
+  const args = [join(import.meta.dirname, 'tickets', 'exporterProcess.ts'), type, dataDir];
+  args.push(JSON.stringify(config), JSON.stringify(changes), ...(routing ? [JSON.stringify(routing)] : []));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  return { child, exited, stdout: () => out };
+}
+
+/** An asset-down incident's story at a site, for routes that group by site. */
+export function assetDown(name: string, site: string, over: Partial<Incident> = {}): IncidentStory {
+  return new IncidentStory(`asset_down{asset="${name}"}`, {
+    rule: 'asset_down',
+    labels: { asset: name, site },
+    title: `${name} down`,
+    asset: name,
+    ...over,
+  });
+}
+
+/** Moves the test clock, then waits for the notification groups that fell due to be queued and delivered. */
+export async function advanceGroups(exp: IncidentExporter, timers: ManualTimers, ms: number): Promise<void> {
+  timers.advance(ms);
+  await exp.groups.settled();
+  await exp.outbox.whenIdle();
 }

@@ -12,7 +12,10 @@ import { DeliveryDeferredError, type Timers } from './delivery.ts';
 import { FileTicketLedger } from './fileLedger.ts';
 import { ticketOfIncident, TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from './ledger.ts';
 import type { Host } from '../../pipeline/host.ts';
+import { GroupStage } from './groupStage.ts';
+import type { ChangeGroup, GroupMember, QueuedChange } from './notificationGroups.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
+import type { RouteGrouping } from './routeGrouping.ts';
 import { routed, type Matcher } from './routing.ts';
 import type { RoutingTree } from './routingTree.ts';
 import type { Template } from './template.ts';
@@ -30,6 +33,15 @@ export interface Notice {
   marker: string;
   /** Unique per change and stable across retries and restarts: an idempotency key for receivers. */
   id: string;
+  /** Set when the change is a group's (a route's `group_by`): its members, each rendered as its own notification would be. */
+  group?: NoticeGroup;
+}
+
+/** A grouped notification's group: Alertmanager's group key and labels, and every member. */
+export interface NoticeGroup {
+  key: string;
+  labels: Record<string, string>;
+  members: (GroupMember & { title: string; body: string; marker: string })[];
 }
 
 /**
@@ -246,7 +258,9 @@ export class IncidentExporter implements QueuedExporter {
   /** Counts a change sent when the tracker took it, failed when it was parked. */
   readonly telemetry: ExporterTelemetry;
   /** Its entries' progress is the ledger record a tracker call made that the ledger could not yet take. */
-  readonly outbox: Outbox<IncidentChange, TicketRecord>;
+  readonly outbox: Outbox<QueuedChange, TicketRecord>;
+  /** Incidents gathered into groups by routes with `group_by`, until their notification is queued in the outbox. */
+  readonly groups: GroupStage;
   ledger: TicketLedger;
   private readonly settings: CreateSettings;
   private readonly config: IncidentExporterConfig;
@@ -287,7 +301,7 @@ export class IncidentExporter implements QueuedExporter {
     const d = config.delivery;
     const { metrics, id, logger } = settings;
     const telemetry = (this.telemetry = new ExporterTelemetry(metrics, id));
-    this.outbox = new Outbox<IncidentChange, TicketRecord>({
+    this.outbox = new Outbox<QueuedChange, TicketRecord>({
       dir,
       fsync: d.fsync,
       maxAttempts: d.max_attempts,
@@ -350,6 +364,13 @@ export class IncidentExporter implements QueuedExporter {
           );
       },
     });
+    this.groups = new GroupStage({
+      path: join(dir, 'groups.ndjson'),
+      fsync: d.fsync,
+      timers: opts.timers ?? realTimers,
+      emit: (items) => this.outbox.append(items),
+      onError: (err) => logger.error({ err }, 'notification groups: writing or queueing failed; retrying'),
+    });
     this.parkedCounter = outboxMetrics(metrics.registry).parked;
     outboxMetrics(metrics.registry).sources.set(id, () => {
       const oldest = this.outbox.oldestEnqueuedAtMs();
@@ -370,7 +391,9 @@ export class IncidentExporter implements QueuedExporter {
     }
     await this.fileLedger?.open();
     await this.outbox.open();
+    await this.groups.open();
     this.outbox.start();
+    this.groups.start();
     if (this.syncSettings) this.startSync(this.syncSettings, host);
   }
 
@@ -416,34 +439,54 @@ export class IncidentExporter implements QueuedExporter {
     };
   }
 
-  /** Resolves once every routed change is in the outbox on disk: the pipeline may forget them. */
+  /**
+   * Resolves once every routed change is on disk, in the outbox or in its notification group:
+   * the pipeline may forget them.
+   */
   async consumeIncidents(batch: IncidentChange[]): Promise<void> {
-    const items: { key: string; payload: IncidentChange }[] = [];
+    const items: { key: string; payload: QueuedChange }[] = [];
+    const grouped: { grouping?: RouteGrouping; change: IncidentChange }[] = [];
     for (const change of batch) {
       // A resolve goes through even when not notifying, so a ticket never stays open; it is a no-op if no ticket exists.
       // A held one does not: the incident may reopen silently, and a notifying resolve follows if it does not.
       if (!change.notify && (change.kind !== 'resolved' || change.held)) continue;
-      if (
-        this.tree?.exporters.has(this.settings.id)
-          ? !this.tree.takes(this.settings.id, change, change.atMs)
-          : !routed(this.config.routes, change)
-      )
+      if (!this.tree?.exporters.has(this.settings.id)) {
+        if (routed(this.config.routes, change)) items.push({ key: change.incident.key, payload: change });
         continue;
-      items.push({ key: change.incident.key, payload: change });
+      }
+      const routes = this.tree.routesTo(this.settings.id, change, change.atMs);
+      // A route that does not group notifies of the incident itself; each grouping route, of its group.
+      if (routes.some((r) => !r.grouping)) items.push({ key: change.incident.key, payload: change });
+      const keys = new Set<string>();
+      for (const { grouping } of routes)
+        if (grouping && !keys.has(grouping.routeKey)) {
+          keys.add(grouping.routeKey);
+          grouped.push({ grouping, change });
+        }
+      // Groups that formed under an earlier config may hold the incident: they hear of its end.
+      if (keys.size === 0 && change.kind === 'resolved' && this.groups.size > 0) grouped.push({ change });
     }
-    await this.outbox.append(items);
+    await Promise.all([this.outbox.append(items), this.groups.add(grouped)]);
   }
 
   /** The ticket this exporter made for the incident, if the ledger knows one (a notification without a ticket is none). */
   async ticketOf(incident: { key: string; id: string; mergedIds?: string[] }): Promise<TicketLink | undefined> {
-    const rec = await this.ledger.get(incident.key);
-    if (!rec || !ticketOfIncident(rec, incident) || !this.driver.ticketUrl) return undefined;
+    if (!this.driver.ticketUrl) return undefined;
+    let rec = await this.ledger.get(incident.key);
+    if (rec && !ticketOfIncident(rec, incident)) rec = undefined;
+    // A grouped incident's ticket is its group's, while the group holds it.
+    for (const key of rec ? [] : this.groups.groupsHolding(incident)) {
+      const group = await this.ledger.get(key);
+      if (group && !group.resolved) rec = group;
+    }
+    if (!rec) return undefined;
     return { exporter: this.settings.id, ref: rec.ref, url: this.driver.ticketUrl(rec.ref), resolved: rec.resolved };
   }
 
   async shutdown(): Promise<void> {
     await this.poller?.stop();
     outboxMetrics(this.settings.metrics.registry).sources.delete(this.settings.id);
+    await this.groups.close();
     await this.outbox.close();
     await this.driver
       .close?.()
@@ -511,20 +554,41 @@ export class IncidentExporter implements QueuedExporter {
     return health;
   }
 
-  private notice(entry: OutboxEntry<IncidentChange>): Notice {
-    const change = entry.payload;
+  private notice(entry: OutboxEntry<QueuedChange>): Notice {
+    const { group, ...change } = entry.payload;
+    const rendered = this.render(change);
+    const out: Notice = {
+      change,
+      ...rendered,
+      id: `${rendered.marker}-${change.incident.version}-${change.kind}-${entry.seq}`,
+    };
+    if (group) out.group = this.noticeGroup(group, change.atMs);
+    return out;
+  }
+
+  private render(change: IncidentChange): { marker: string; title: string; body: string } {
     const marker = incidentMarker(change.incident.key);
     const ctx = templateContext(change, marker);
     return {
-      change,
       marker,
-      id: `${marker}-${change.incident.version}-${change.kind}-${entry.seq}`,
       title: this.config.title.render(ctx).replace(/\s+/g, ' ').trim(),
       body: this.config.description.render(ctx, this.driver.escapeBody),
     };
   }
 
-  private async deliver(entry: OutboxEntry<IncidentChange, TicketRecord>): Promise<void> {
+  /** Each member rendered as its own notification would be, with its last change in the group. */
+  private noticeGroup(group: ChangeGroup, atMs: number): NoticeGroup {
+    return {
+      key: group.key,
+      labels: group.labels,
+      members: group.members.map((m) => ({
+        ...m,
+        ...this.render({ kind: m.kind, reason: '', atMs, incident: m.incident, notify: true, eventIds: [] }),
+      })),
+    };
+  }
+
+  private async deliver(entry: OutboxEntry<QueuedChange, TicketRecord>): Promise<void> {
     const started = performance.now();
     try {
       await this.deliverChange(entry);
@@ -536,7 +600,7 @@ export class IncidentExporter implements QueuedExporter {
     }
   }
 
-  private async deliverChange(entry: OutboxEntry<IncidentChange, TicketRecord>): Promise<void> {
+  private async deliverChange(entry: OutboxEntry<QueuedChange, TicketRecord>): Promise<void> {
     const notice = this.notice(entry);
     const { incident, kind } = notice.change;
     const key = incident.key;
@@ -572,11 +636,7 @@ export class IncidentExporter implements QueuedExporter {
     }
   }
 
-  private async createOnce(
-    entry: OutboxEntry<IncidentChange, TicketRecord>,
-    key: string,
-    notice: Notice,
-  ): Promise<void> {
+  private async createOnce(entry: OutboxEntry<QueuedChange, TicketRecord>, key: string, notice: Notice): Promise<void> {
     if (!(await this.ledger.claim(key))) {
       // Another agent is creating it: waiting for it is not a failure of the tracker, and costs no attempt.
       throw new DeliveryDeferredError(
@@ -603,7 +663,7 @@ export class IncidentExporter implements QueuedExporter {
    * Records what a tracker call did. When the ledger cannot take it (Redis went away after the
    * call), the outbox journals it, so the retry stores it instead of calling the tracker again.
    */
-  private async store(entry: OutboxEntry<IncidentChange, TicketRecord>, key: string, rec: TicketRecord): Promise<void> {
+  private async store(entry: OutboxEntry<QueuedChange, TicketRecord>, key: string, rec: TicketRecord): Promise<void> {
     try {
       await this.ledger.put(key, rec);
     } catch (err) {

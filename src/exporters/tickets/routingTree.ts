@@ -2,6 +2,7 @@ import { any, bool, list, obj, optional, str, type ConfigIssue, type Infer, type
 import type { IncidentChange } from '../../model/incident.ts';
 import { matcher } from './config.ts';
 import { matches, type Matcher } from './routing.ts';
+import { compileGrouping, groupingFields, groups, type GroupingConfig, type RouteGrouping } from './routeGrouping.ts';
 import { timeIntervalsSchema, tryCompileTimeInterval, type TimeInterval } from './timeIntervals.ts';
 
 /**
@@ -36,11 +37,12 @@ const routeFields = {
     default: [],
     doc: 'When set, this route notifies only while one of these named intervals is active.',
   }),
+  ...groupingFields,
   routes: list(any(), { default: [], doc: 'Child routes, same shape, tried in order.' }),
 };
 const routeNode = obj(routeFields);
 
-export interface RouteConfig {
+export interface RouteConfig extends GroupingConfig {
   matchers: Matcher[];
   receiver?: string;
   continue: boolean;
@@ -67,9 +69,10 @@ const routeSchema: Schema<RouteConfig> = {
 export const routingSchema = obj(
   {
     receiver: str({ nonEmpty: true, doc: "The root route's receiver: changes no child route takes go here." }),
+    ...groupingFields,
     routes: list(routeSchema, {
       default: [],
-      doc: 'Child routes of the root, tried in order (each with `matchers`, `receiver`, `continue`, `mute_time_intervals`, `active_time_intervals` and its own `routes`).',
+      doc: 'Child routes of the root, tried in order (each with `matchers`, `receiver`, `continue`, `mute_time_intervals`, `active_time_intervals`, the grouping settings and its own `routes`).',
     }),
     receivers: list(
       obj({
@@ -96,6 +99,7 @@ interface CompiledRoute {
   continue: boolean;
   mute: TimeInterval[];
   active: TimeInterval[];
+  grouping: RouteGrouping;
   routes: CompiledRoute[];
 }
 
@@ -106,6 +110,8 @@ export interface RouteMatch {
   exporters: string[];
   /** A mute interval of the route is active, or an active interval is set and none is. */
   muted: boolean;
+  /** How the route groups incidents; absent when it does not. */
+  grouping?: RouteGrouping;
 }
 
 export class RoutingTree {
@@ -171,9 +177,10 @@ export class RoutingTree {
           });
         return ti ? [ti] : [];
       });
-    const build = (r: RouteConfig, parentReceiver: string, path: string): CompiledRoute => {
+    const build = (r: RouteConfig, parentReceiver: string, parent: RouteGrouping, path: string): CompiledRoute => {
       const receiver = r.receiver ?? parentReceiver;
       if (r.receiver) receiverAt(r.receiver, `${path}.receiver`);
+      const grouping = compileGrouping(r, r.matchers, parent, path, issues);
       return {
         label: r.matchers.length ? r.matchers.map(describeMatcher).join(', ') : '{}',
         matchers: r.matchers,
@@ -181,10 +188,12 @@ export class RoutingTree {
         continue: r.continue,
         mute: lookup(r.mute_time_intervals, `${path}.mute_time_intervals`),
         active: lookup(r.active_time_intervals, `${path}.active_time_intervals`),
-        routes: r.routes.map((c, i) => build(c, receiver, `${path}.routes[${i}]`)),
+        grouping,
+        routes: r.routes.map((c, i) => build(c, receiver, grouping, `${path}.routes[${i}]`)),
       };
     };
     receiverAt(config.receiver, `${at}.receiver`);
+    const grouping = compileGrouping(config, [], undefined, at, issues);
     const root: CompiledRoute = {
       label: '{}',
       matchers: [],
@@ -192,7 +201,8 @@ export class RoutingTree {
       continue: false,
       mute: [],
       active: [],
-      routes: config.routes.map((c, i) => build(c, config.receiver, `${at}.routes[${i}]`)),
+      grouping,
+      routes: config.routes.map((c, i) => build(c, config.receiver, grouping, `${at}.routes[${i}]`)),
     };
     return issues.length > before ? undefined : new RoutingTree(root, receivers);
   }
@@ -213,7 +223,13 @@ export class RoutingTree {
       if (!taken) {
         const muted =
           r.mute.some((t) => t.active(nowMs)) || (r.active.length > 0 && !r.active.some((t) => t.active(nowMs)));
-        out.push({ path: here, receiver: r.receiver, exporters: this.receivers.get(r.receiver) ?? [], muted });
+        out.push({
+          path: here,
+          receiver: r.receiver,
+          exporters: this.receivers.get(r.receiver) ?? [],
+          muted,
+          ...(groups(r.grouping) ? { grouping: r.grouping } : {}),
+        });
       }
       return true;
     };
@@ -226,13 +242,18 @@ export class RoutingTree {
    * even while muted, so a ticket opened before a mute window never stays open.
    */
   takes(exporterId: string, change: IncidentChange, nowMs: number): boolean {
+    return this.routesTo(exporterId, change, nowMs).length > 0;
+  }
+
+  /** The matched routes through which `exporterId` gets this change (see takes()). */
+  routesTo(exporterId: string, change: IncidentChange, nowMs: number): RouteMatch[] {
     // Every exporter the tree names asks about the same change objects: walk the tree once for each.
     let known = this.matched.get(change);
     if (known?.nowMs !== nowMs) {
       known = { nowMs, routes: this.match(change, nowMs) };
       this.matched.set(change, known);
     }
-    return known.routes.some((m) => m.exporters.includes(exporterId) && (!m.muted || change.kind === 'resolved'));
+    return known.routes.filter((m) => m.exporters.includes(exporterId) && (!m.muted || change.kind === 'resolved'));
   }
 }
 

@@ -1,5 +1,7 @@
 import { severityName } from '../../model/severity.ts';
-import type { Notice } from '../tickets/incidentExporter.ts';
+import type { Notice, NoticeGroup } from '../tickets/incidentExporter.ts';
+import { alertLabels } from '../tickets/notificationGroups.ts';
+import type { Incident } from '../../model/incident.ts';
 
 export type WebhookFormat = 'json' | 'slack' | 'alertmanager' | 'pagerduty';
 
@@ -25,7 +27,23 @@ export function jsonPayload(n: Notice): object {
         ...(change.actor === undefined ? {} : { actor: change.actor }),
       },
       incident: change.incident,
+      ...(n.group ? { group: jsonGroup(n.group) } : {}),
     },
+  };
+}
+
+/** A grouped notification's group in Vigil's JSON: its key, labels and every member with its status. */
+function jsonGroup(g: NoticeGroup): object {
+  return {
+    key: g.key,
+    labels: g.labels,
+    members: g.members.map((m) => ({
+      status: m.firing ? 'firing' : 'resolved',
+      change: m.kind,
+      title: m.title,
+      marker: m.marker,
+      incident: m.incident,
+    })),
   };
 }
 
@@ -76,46 +94,78 @@ export function fingerprint(labels: Record<string, string>): string {
   return h.toString(16).padStart(16, '0');
 }
 
-/** The Alertmanager webhook payload (version 4): one alert per incident, resolved with its end time. */
+interface AmAlert {
+  status: 'firing' | 'resolved';
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt: string;
+  generatorURL: string;
+  fingerprint: string;
+}
+
+/** One incident as an Alertmanager alert, resolved with its end time. */
+function amAlert(
+  inc: Incident,
+  resolvedAtMs: number | undefined,
+  text: { title: string; body: string; kind: string },
+  externalUrl: string,
+): AmAlert {
+  const labels = alertLabels(inc);
+  return {
+    status: resolvedAtMs === undefined ? 'firing' : 'resolved',
+    labels,
+    annotations: {
+      summary: text.title,
+      description: text.body,
+      vigil_incident_key: inc.key,
+      vigil_change: text.kind,
+    },
+    startsAt: iso(inc.openedAtMs),
+    // Alertmanager's zero time while an alert fires.
+    endsAt: resolvedAtMs === undefined ? '0001-01-01T00:00:00Z' : iso(resolvedAtMs),
+    generatorURL: externalUrl,
+    fingerprint: fingerprint(labels),
+  };
+}
+
+/** The pairs every map has alike, as Alertmanager's `commonLabels` and `commonAnnotations`. */
+function commonPairs(maps: Record<string, string>[]): Record<string, string> {
+  const out: Record<string, string> = { ...maps[0] };
+  for (const m of maps.slice(1)) for (const k of Object.keys(out)) if (m[k] !== out[k]) delete out[k];
+  return out;
+}
+
+/**
+ * The Alertmanager webhook payload (version 4). An incident's change: one alert, in a group of
+ * its own. A group's (a route's `group_by`): every member as an alert with its status, the
+ * group's key and labels, and the labels and annotations all members share.
+ */
 export function alertmanagerPayload(n: Notice, opts: { receiver: string; externalUrl: string }): object {
   const inc = n.change.incident;
-  const resolved = n.change.kind === 'resolved';
-  const labels: Record<string, string> = {
-    ...inc.labels,
-    alertname: inc.rule,
-    severity: (inc.severityText || 'unknown').toLowerCase(),
-  };
-  if (inc.service) labels.service = inc.service;
-  if (inc.tenant) labels.tenant = inc.tenant;
-  const annotations = {
-    summary: n.title,
-    description: n.body,
-    vigil_incident_key: inc.key,
-    vigil_change: n.change.kind,
-  };
-  const status = resolved ? 'resolved' : 'firing';
+  const alerts = n.group
+    ? n.group.members.map((m) =>
+        amAlert(m.incident, m.firing ? undefined : m.incident.resolvedAtMs || n.change.atMs, m, opts.externalUrl),
+      )
+    : [
+        amAlert(
+          inc,
+          n.change.kind === 'resolved' ? inc.resolvedAtMs || n.change.atMs : undefined,
+          { title: n.title, body: n.body, kind: n.change.kind },
+          opts.externalUrl,
+        ),
+      ];
   return {
     version: '4',
-    groupKey: `{}:${inc.key}`,
+    groupKey: n.group ? n.group.key : `{}:${inc.key}`,
     truncatedAlerts: 0,
-    status,
+    status: alerts.some((a) => a.status === 'firing') ? 'firing' : 'resolved',
     receiver: opts.receiver,
-    groupLabels: { alertname: inc.rule },
-    commonLabels: labels,
-    commonAnnotations: annotations,
+    groupLabels: n.group ? n.group.labels : { alertname: inc.rule },
+    commonLabels: commonPairs(alerts.map((a) => a.labels)),
+    commonAnnotations: commonPairs(alerts.map((a) => a.annotations)),
     externalURL: opts.externalUrl,
-    alerts: [
-      {
-        status,
-        labels,
-        annotations,
-        startsAt: iso(inc.openedAtMs),
-        // Alertmanager's zero time while an alert fires.
-        endsAt: resolved ? iso(inc.resolvedAtMs || n.change.atMs) : '0001-01-01T00:00:00Z',
-        generatorURL: opts.externalUrl,
-        fingerprint: fingerprint(labels),
-      },
-    ],
+    alerts,
   };
 }
 

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { glpiExporterFactory } from '../../../src/exporters/glpi/factory.ts';
 import { IncidentExporter } from '../../../src/exporters/tickets/incidentExporter.ts';
 import type { Exporter } from '../../../src/pipeline/component.ts';
 import { FakeGlpi } from '../../support/fakes/glpi.ts';
-import { IncidentStory, parseWith, testSettings } from '../incidentFixtures.ts';
+import { IncidentStory, parseWith, spawnExporterProcess, testSettings } from '../incidentFixtures.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -22,29 +21,14 @@ describe('exporter process killed between "ticket created" and "id stored"', () 
     const rawConfig = { url: glpi.apiUrl, app_token: 'app-token-1', user_token: 'user-token-1' };
     const story = new IncidentStory();
 
-    const child = spawn(
-      process.execPath,
-      [
-        join(import.meta.dirname, 'exporterProcess.ts'),
-        'glpi',
-        dataDir,
-        JSON.stringify(rawConfig),
-        JSON.stringify([story.next('opened')]),
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-      child.on('exit', (_code, signal) => resolve(signal)),
-    );
-    let stdout = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    const { child, exited, stdout } = spawnExporterProcess('glpi', dataDir, rawConfig, [story.next('opened')]);
     // GLPI takes the create; the process dies before the answer, so the id is never stored.
     glpi.failNext({ hang: true, processed: true }, (r) => r.method === 'POST' && r.path.endsWith('/Ticket'));
     glpi.onRequest = (r) => {
       if (r.method === 'POST' && r.path.endsWith('/Ticket')) child.kill('SIGKILL');
     };
     expect(await exited).toBe('SIGKILL');
-    expect(stdout).toBe('accepted\n');
+    expect(stdout()).toBe('accepted\n');
     expect(glpi.tickets.size).toBe(1);
     glpi.onRequest = undefined;
 

@@ -1,0 +1,347 @@
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { IncidentChange } from '../../model/incident.ts';
+import { replaceFile } from './atomicFile.ts';
+import type { Timers } from './delivery.ts';
+import {
+  flushDueAtMs,
+  flushGroup,
+  groupOf,
+  joinGroup,
+  type GroupMember,
+  type GroupState,
+  type QueuedChange,
+} from './notificationGroups.ts';
+import type { RouteGrouping } from './routeGrouping.ts';
+
+/** A group's own timers as a grouping (all joinGroup reads of it once the group exists). */
+function timersOf(g: GroupState): RouteGrouping {
+  return { routeKey: '', by: [], waitMs: g.waitMs, intervalMs: g.intervalMs, repeatMs: g.repeatMs };
+}
+
+/**
+ * One line of groups.ndjson: a group's header (everything but its members; null: forgotten,
+ * members and all), or one member (null: gone). A change to a group of many incidents writes
+ * its header and the one member that changed, not the whole group.
+ */
+type GroupLine = { k: string; h: Omit<GroupState, 'members'> | null } | { k: string; m: string; v: GroupMember | null };
+
+/**
+ * Groups changed by one operation: as they were before it, and after (undefined: forgotten);
+ * `touched`, when known, are the only members that may differ.
+ */
+type Changes = Map<string, { before: GroupState | undefined; after: GroupState | undefined; touched?: string[] }>;
+
+/**
+ * The lines that take a group from `before` to `after`: its header, then each member that
+ * changed (compared by identity: joinGroup replaces only the one it changes), among `touched`
+ * when given, and each member that left.
+ */
+function groupLines(
+  k: string,
+  before: GroupState | undefined,
+  after: GroupState | undefined,
+  touched?: readonly string[],
+): GroupLine[] {
+  if (!after) return [{ k, h: null }];
+  const { members, ...header } = after;
+  const out: GroupLine[] = [{ k, h: header }];
+  for (const m of new Set(touched ?? Object.keys(members)))
+    if (m in members && before?.members[m] !== members[m]) out.push({ k, m, v: members[m]! });
+  if (!touched) for (const m of Object.keys(before?.members ?? {})) if (!(m in members)) out.push({ k, m, v: null });
+  return out;
+}
+
+/** Longest single timer wait (Node's setTimeout takes at most 2^31-1 ms). */
+const MAX_TIMER_MS = 86_400_000;
+
+/** Rewrite the file once it holds this many superseded lines. */
+const COMPACT_AFTER = 1000;
+
+/** After a flush whose notifications could not be queued (disk full), try again this much later. */
+const FLUSH_RETRY_MS = 1000;
+
+export interface GroupStageOptions {
+  /** The NDJSON file the groups live in (under the exporter's data dir, next to its outbox). */
+  path: string;
+  fsync: boolean;
+  timers: Timers;
+  /** Queues the groups' notifications durably (the exporter's outbox); keyed by group key. */
+  emit(items: { key: string; payload: QueuedChange }[]): Promise<void>;
+  onError(err: unknown): void;
+}
+
+/**
+ * The imperative shell around notificationGroups.ts: the groups of one exporter, kept in a file
+ * so that a restart finds every group with its members, its timers and what it last notified
+ * (each change is written, and fsynced when configured, before add() resolves). A flush queues
+ * its notifications in the outbox first and records the groups after, so a crash in between
+ * sends one notification again, never none; the ticket ledger, keyed by group key, keeps that to
+ * one ticket per group. Operations run one at a time.
+ */
+export class GroupStage {
+  private readonly opts: GroupStageOptions;
+  private readonly groups = new Map<string, GroupState>();
+  /** Incident key → keys of the groups it is a member of: a resolution finds them without a scan. */
+  private readonly holding = new Map<string, Set<string>>();
+  private handle: FileHandle | undefined;
+  private superseded = 0;
+  private damaged = false;
+  private chain: Promise<void> = Promise.resolve();
+  private timer: unknown;
+  private timerAt = Infinity;
+  private running = false;
+
+  constructor(opts: GroupStageOptions) {
+    this.opts = opts;
+  }
+
+  /** Loads the groups a previous run left; a file that does not exist is no group. */
+  async open(): Promise<void> {
+    let text = '';
+    try {
+      text = await readFile(this.opts.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const loaded = new Map<string, GroupState>();
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      let rec: GroupLine;
+      try {
+        rec = JSON.parse(line) as GroupLine;
+      } catch {
+        // a torn last line from a crash mid-write: that add() never resolved
+        continue;
+      }
+      const g = loaded.get(rec.k);
+      if ('h' in rec) {
+        if (rec.h) loaded.set(rec.k, { ...rec.h, members: g?.members ?? {} });
+        else loaded.delete(rec.k);
+      } else if (g) {
+        if (rec.v) g.members[rec.m] = rec.v;
+        else delete g.members[rec.m];
+      }
+    }
+    for (const [k, g] of loaded) this.put(k, g, Object.keys(g.members));
+    if (text) await this.compact();
+  }
+
+  /** Starts the flush timers; groups that fell due while the process was down flush at once. */
+  start(): void {
+    this.running = true;
+    this.schedule();
+  }
+
+  get size(): number {
+    return this.groups.size;
+  }
+
+  /** Resolves once every change and flush started so far is done. */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
+  /** Keys of the groups that hold this incident (this occurrence of it) as a member. */
+  groupsHolding(incident: { key: string; id: string }): string[] {
+    return [...(this.holding.get(incident.key) ?? [])].filter(
+      (k) => this.groups.get(k)?.members[incident.key]?.incident.id === incident.id,
+    );
+  }
+
+  /** The groups now. */
+  list(): GroupState[] {
+    return [...this.groups.values()];
+  }
+
+  /**
+   * Adds each change to its route's group; resolves once the groups are on disk. A resolution
+   * also reaches every other group holding the incident (`grouping` undefined: only those), so
+   * a group formed under an earlier config, whose key the incident no longer maps to, still
+   * sees its members resolve.
+   */
+  add(items: readonly { grouping?: RouteGrouping; change: IncidentChange }[]): Promise<void> {
+    if (items.length === 0) return Promise.resolve();
+    return this.serially(async () => {
+      const now = this.opts.timers.now();
+      const changed: Changes = new Map();
+      const join = (key: string, grouping: RouteGrouping, change: IncidentChange) => {
+        const current = this.groups.get(key);
+        const next = joinGroup(current, grouping, change, now);
+        if (next === current) return;
+        const seen = changed.get(key);
+        if (seen) {
+          seen.after = next;
+          seen.touched!.push(change.incident.key);
+        } else changed.set(key, { before: current, after: next, touched: [change.incident.key] });
+        this.put(key, next, [change.incident.key]);
+      };
+      for (const { grouping, change } of items) {
+        const key = grouping && groupOf(grouping, change.incident).key;
+        if (grouping) join(key!, grouping, change);
+        if (change.kind !== 'resolved') continue;
+        for (const other of [...(this.holding.get(change.incident.key) ?? [])])
+          if (other !== key) join(other, timersOf(this.groups.get(other)!), change);
+      }
+      await this.write(changed);
+      this.schedule();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.running = false;
+    this.clearTimer();
+    await this.chain;
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+
+  /**
+   * Sets (or, with undefined, forgets) a group; `joined` are the members it may have gained
+   * (the index learns of them), and a flush's dropped members leave the index in unindex().
+   */
+  private put(key: string, g: GroupState | undefined, joined: readonly string[] = []): void {
+    if (!g) {
+      this.unindex(key, Object.keys(this.groups.get(key)?.members ?? {}));
+      this.groups.delete(key);
+      return;
+    }
+    this.groups.set(key, g);
+    for (const member of joined) {
+      let held = this.holding.get(member);
+      if (!held) this.holding.set(member, (held = new Set()));
+      held.add(key);
+    }
+  }
+
+  private unindex(key: string, members: readonly string[]): void {
+    for (const member of members) {
+      const held = this.holding.get(member);
+      held?.delete(key);
+      if (held?.size === 0) this.holding.delete(member);
+    }
+  }
+
+  private serially(op: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(op);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private flushDue(): Promise<void> {
+    return this.serially(async () => {
+      const now = this.opts.timers.now();
+      const sends: { key: string; payload: QueuedChange }[] = [];
+      const changed: Changes = new Map();
+      for (const g of this.groups.values()) {
+        if (flushDueAtMs(g) > now) continue;
+        const f = flushGroup(g, now);
+        if (f.send) sends.push({ key: g.key, payload: f.send });
+        changed.set(g.key, { before: g, after: f.next });
+      }
+      try {
+        await this.opts.emit(sends);
+      } catch (err) {
+        this.opts.onError(err);
+        this.retryLater(now + FLUSH_RETRY_MS);
+        return;
+      }
+      for (const [key, { before, after }] of changed) {
+        if (after)
+          this.unindex(
+            key,
+            Object.keys(before!.members).filter((m) => !(m in after.members)),
+          );
+        this.put(key, after);
+      }
+      try {
+        await this.write(changed);
+      } catch (err) {
+        // Queued already: a restart before the next write flushes these groups again (one notification more).
+        this.opts.onError(err);
+      }
+      this.schedule();
+    });
+  }
+
+  private retryLater(at: number): void {
+    this.clearTimer();
+    this.arm(at);
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    let earliest = Infinity;
+    for (const g of this.groups.values()) earliest = Math.min(earliest, flushDueAtMs(g));
+    if (earliest === this.timerAt) return;
+    this.clearTimer();
+    if (earliest < Infinity) this.arm(earliest);
+  }
+
+  private arm(at: number): void {
+    if (!this.running) return;
+    this.timerAt = at;
+    this.timer = this.opts.timers.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Infinity;
+        void this.flushDue().catch((err: unknown) => this.opts.onError(err));
+      },
+      // Node fires a longer timeout at once; a wake-up before `at` flushes nothing and re-arms.
+      Math.min(MAX_TIMER_MS, Math.max(0, at - this.opts.timers.now())),
+    );
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) this.opts.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  /** Appends what changed in the groups, in one write: their headers and the members that changed. */
+  private async write(changed: Changes): Promise<void> {
+    if (changed.size === 0) return;
+    // After a failed write the file may miss changes memory has, or end in a torn line: rewrite it whole.
+    if (this.damaged) {
+      await this.compact();
+      this.damaged = false;
+      return;
+    }
+    try {
+      await this.append(changed);
+    } catch (err) {
+      this.damaged = true;
+      throw err;
+    }
+  }
+
+  private async append(changed: Changes): Promise<void> {
+    if (!this.handle) {
+      await mkdir(dirname(this.opts.path), { recursive: true });
+      this.handle = await open(this.opts.path, 'a', 0o600);
+    }
+    let text = '';
+    let lines = 0;
+    for (const [k, { before, after, touched }] of changed)
+      for (const line of groupLines(k, before, after, touched)) {
+        text += JSON.stringify(line) + '\n';
+        lines++;
+      }
+    await this.handle.write(text);
+    if (this.opts.fsync) await this.handle.sync();
+    this.superseded += lines;
+    if (this.superseded >= COMPACT_AFTER) await this.compact();
+  }
+
+  private async compact(): Promise<void> {
+    await this.handle?.close();
+    this.handle = undefined;
+    let text = '';
+    for (const [k, g] of this.groups)
+      for (const line of groupLines(k, undefined, g)) text += JSON.stringify(line) + '\n';
+    await mkdir(dirname(this.opts.path), { recursive: true });
+    await replaceFile(this.opts.path, text);
+    this.handle = await open(this.opts.path, 'a', 0o600);
+    this.superseded = 0;
+  }
+}
