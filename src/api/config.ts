@@ -1,4 +1,15 @@
-import { endpoint, list, literalUnion, obj, optional, refine, str, url, type Infer } from '../config/schema.ts';
+import {
+  endpoint,
+  list,
+  literalUnion,
+  obj,
+  optional,
+  refine,
+  str,
+  url,
+  type ConfigIssue,
+  type Infer,
+} from '../config/schema.ts';
 import { httpServerLimitFields } from '../receivers/http/serverConfig.ts';
 import { tlsServerSchema } from '../config/tls.ts';
 
@@ -72,3 +83,11 @@ export const apiSchema = obj(
 );
 
 export type ApiConfig = Infer<typeof apiSchema>;
+
+/** Why `api.auth.oidc` cannot work with this authenticator: the console's sign-in verifies the provider's ID tokens with its `jwt:` settings. */
+export function oidcWithoutJwtIssue(authenticator: string): ConfigIssue {
+  return {
+    path: 'api.auth.oidc',
+    message: `the authenticator "${authenticator}" accepts no JWTs: give it jwt: with the identity provider's issuer, whose ID tokens the console's sign-in verifies`,
+  };
+}

@@ -6,7 +6,7 @@ import { OidcClient, SignInError } from '../extensions/auth/oidcClient.ts';
 import { AuthenticationError, type Authenticator, type Principal } from '../extensions/auth/principal.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { RateLimitedWarn } from '../telemetry/rateLimitedLog.ts';
-import type { ApiConfig } from './config.ts';
+import { oidcWithoutJwtIssue, type ApiConfig } from './config.ts';
 import type { RouteDoc } from './openapi.ts';
 import { ApiProblem } from './problem.ts';
 
@@ -102,13 +102,7 @@ export class ConsoleSignIn {
     const oidc = config.auth?.oidc;
     if (!oidc) return undefined;
     const verifier = authenticator?.idTokenVerifier?.(oidc.client_id);
-    if (!verifier)
-      throw new ConfigError([
-        {
-          path: 'api.auth.oidc',
-          message: `the authenticator "${config.auth!.authenticator}" accepts no JWTs: give it jwt: with the identity provider's issuer, whose ID tokens the console's sign-in verifies`,
-        },
-      ]);
+    if (!verifier) throw new ConfigError([oidcWithoutJwtIssue(config.auth!.authenticator)]);
     return new ConsoleSignIn(oidc, verifier, config.tls !== undefined, opts);
   }
 

@@ -6,7 +6,7 @@ import type { AnyFactory, ConnectorFactory, ExtensionCapability, ExtensionFactor
 import { componentType } from '../../pipeline/component.ts';
 import { pipelineGraph } from '../../pipeline/graph.ts';
 import type { Signal } from '../../pipeline/signals.ts';
-import { apiSchema } from '../../api/config.ts';
+import { apiSchema, oidcWithoutJwtIssue } from '../../api/config.ts';
 import { RoutingTree, routingSchema } from '../../exporters/tickets/routingTree.ts';
 import { expandRefs, unexpandPath } from '../../config/expand.ts';
 import type { ConfigIssue } from '../../config/schema.ts';
@@ -270,8 +270,15 @@ function validateExtensions(
         check(ref, `${paths.get(c.id) ?? `${section}.${c.id}`}.${ref.path}`);
     }
   }
-  if (parsed.api?.auth)
-    check({ id: parsed.api.auth.authenticator, capability: 'authenticator' }, 'api.auth.authenticator');
+  const auth = parsed.api?.auth;
+  if (auth) {
+    const before = issues.length;
+    check({ id: auth.authenticator, capability: 'authenticator' }, 'api.auth.authenticator');
+    const authenticator = parsed.extensions[auth.authenticator];
+    if (auth.oidc && issues.length === before && authenticator?.type === 'authenticator') {
+      if (!(authenticator.config as { jwt?: unknown }).jwt) issues.push(oidcWithoutJwtIssue(auth.authenticator));
+    }
+  }
 }
 
 /** `api.event_store` names a clickhouse exporter that a pipeline uses (else it is not started, and has no tables to read). */

@@ -370,6 +370,19 @@ service:
     ]);
   });
 
+  it('refuses console sign-in through an authenticator that verifies no JWTs, at validation', () => {
+    const yaml = `${base('  authenticator:\n    api_keys: {}', 'authenticator', 'authenticator')}
+api:
+  endpoint: "127.0.0.1:0"
+  auth:
+    authenticator: authenticator
+    oidc: { client_id: vigil-console, redirect_url: "http://127.0.0.1:8080/ui/auth/callback" }
+`;
+    expect(problems(yaml)).toEqual([
+      'api.auth.oidc: the authenticator "authenticator" accepts no JWTs: give it jwt: with the identity provider\'s issuer, whose ID tokens the console\'s sign-in verifies',
+    ]);
+  });
+
   it('refuses an extension of the wrong kind', () => {
     const ledger: ExtensionFactory = {
       kind: 'extension',
