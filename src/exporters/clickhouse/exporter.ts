@@ -3,6 +3,7 @@ import type { IncidentChange, MetricKind, MetricPoint, Span, VigilEvent } from '
 import { VigilError } from '../../errors.ts';
 import type { CreateSettings } from '../../pipeline/component.ts';
 import type { Signal } from '../../pipeline/signals.ts';
+import { pruneLimits, PruneReport } from '../helper/prune.ts';
 import { describeBacklog } from '../helper/queue.ts';
 import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
 import {
@@ -145,6 +146,10 @@ export class ClickHouseExporter implements QueuedExporter {
       signalOf: (t) => signalOf.get(t) ?? 'logs',
       logger: settings.logger,
       telemetry: this.telemetry,
+      rejected: {
+        limits: pruneLimits(config.spool.rejected),
+        report: new PruneReport(settings.metrics.registry, settings.logger, settings.id, 'rejected'),
+      },
     });
     try {
       await this.ensureSchema();
