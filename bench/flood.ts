@@ -376,8 +376,8 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
     const drainStart = performance.now();
     const written = listener === 'syslog-tcp' ? tally.ackedRecords : 0;
     while (performance.now() - drainStart < 180_000) {
-      const accepted = await metricSum(daemon, 'vigil_receiver_accepted_total', 'signal="logs"');
-      const sent = await metricSum(daemon, 'vigil_exporter_sent_total', exporter);
+      const accepted = await metricSum(daemon, 'vigil_receiver_accepted_records_total', 'signal="logs"');
+      const sent = await metricSum(daemon, 'vigil_exporter_sent_records_total', exporter);
       if (accepted >= written && sent >= accepted) break;
       await new Promise((r) => setTimeout(r, 250));
     }

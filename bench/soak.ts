@@ -118,8 +118,8 @@ async function metricSum(name: string, label: string): Promise<number> {
 // Drain: ClickHouse took every accepted log (or 5 minutes passed), then an orderly stop.
 const drainStart = Date.now();
 while (Date.now() - drainStart < 300_000) {
-  const accepted = await metricSum('vigil_receiver_accepted_total', 'signal="logs"');
-  if ((await metricSum('vigil_exporter_sent_total', 'exporter="clickhouse",signal="logs"')) >= accepted) break;
+  const accepted = await metricSum('vigil_receiver_accepted_records_total', 'signal="logs"');
+  if ((await metricSum('vigil_exporter_sent_records_total', 'exporter="clickhouse",signal="logs"')) >= accepted) break;
   await new Promise((r) => setTimeout(r, 500));
 }
 const code = await daemon.stop('SIGTERM');

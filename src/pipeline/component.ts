@@ -30,6 +30,8 @@ export interface CreateSettings {
   dataDir: string;
   /** `service.telemetry.health`; DEFAULT_HEALTH_SETTINGS when absent (components built by tests). */
   health?: HealthSettings;
+  /** The memory limiter's hard ceiling in bytes, for components that size native memory to it (embedded ClickHouse). */
+  memoryLimitBytes?: number;
 }
 
 export type Receiver = Component;

@@ -104,6 +104,7 @@ export class VigilService {
       metrics: this.metrics,
       dataDir: this.dataDir,
       health: this.healthSettings,
+      memoryLimitBytes: this.memory.limitBytes,
     };
   }
 

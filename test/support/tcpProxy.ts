@@ -32,14 +32,9 @@ export async function startTcpProxy(target: { port: number }, scheme = 'redis'):
     track(upstream);
     client.pipe(upstream);
     upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    closeTogether(client, upstream);
   });
-  const port = await freePort();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
+  const port = await listenOnFreePort(server);
   return {
     port,
     url: `${scheme}://127.0.0.1:${port}`,
@@ -56,4 +51,20 @@ export async function startTcpProxy(target: { port: number }, scheme = 'redis'):
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Either side of a relayed connection closing closes the other. */
+export function closeTogether(a: Socket, b: Socket): void {
+  a.on('close', () => b.destroy());
+  b.on('close', () => a.destroy());
+}
+
+/** Listens on a free port of 127.0.0.1 and returns it. */
+export async function listenOnFreePort(server: Server): Promise<number> {
+  const port = await freePort();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return port;
 }

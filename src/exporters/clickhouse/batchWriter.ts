@@ -2,6 +2,7 @@ import { ShuttingDownError } from '../../errors.ts';
 import type { Signal } from '../../pipeline/signals.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { isPermanent } from '../helper/exportError.ts';
+import type { PruneLimits, PruneReport } from '../helper/prune.ts';
 import type { DurableQueue, QueueBacklog } from '../helper/queue.ts';
 import { FailureLog, RetryPolicy } from '../helper/retry.ts';
 import type { ExporterTelemetry } from '../helper/telemetry.ts';
@@ -28,7 +29,12 @@ export interface BatchWriterOptions {
   signalOf: (table: string) => Signal;
   logger: Logger;
   telemetry: ExporterTelemetry;
+  /** Limits of the spool's `rejected/`, pruned at start, after each batch set aside and every PRUNE_EVERY_MS. */
+  rejected?: { limits: PruneLimits; report: PruneReport };
 }
+
+/** How often `rejected/` is checked for batches past their age when none is being set aside. */
+const PRUNE_EVERY_MS = 10 * 60_000;
 
 type OpenBatch = Awaited<ReturnType<Spool['create']>> & {
   timer?: NodeJS.Timeout;
@@ -65,6 +71,8 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
   private lastError_ = '';
   private waitingSince_: number | undefined;
   private lastInsertAt_: number | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private pruning: Promise<void> = Promise.resolve();
 
   constructor(o: BatchWriterOptions) {
     this.o = o;
@@ -81,7 +89,26 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
       );
     this.sealed.push(...left);
     if (left.length) this.waitingSince_ = Date.now();
+    await this.pruneRejected();
+    if (this.o.rejected) {
+      this.pruneTimer = setInterval(() => void this.pruneRejected(), PRUNE_EVERY_MS);
+      this.pruneTimer.unref();
+    }
     this.loop = this.run();
+  }
+
+  /** Keeps `rejected/` within its limits; one prune at a time, and a failure only logged. */
+  pruneRejected(): Promise<void> {
+    const r = this.o.rejected;
+    if (!r) return this.pruning;
+    this.pruning = this.pruning.then(async () => {
+      try {
+        r.report.record(await this.o.spool.pruneRejected(r.limits), 'ClickHouse batches set aside');
+      } catch (err) {
+        this.o.logger.error({ err, exporter: this.o.id }, "could not prune the spool's rejected/ directory");
+      }
+    });
+    return this.pruning;
   }
 
   /** False once the spool is full: writes wait until ClickHouse takes some of it. */
@@ -357,6 +384,7 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
     this.o.telemetry.failed(this.o.signalOf(seg.table), Math.max(seg.rows, 0));
     this.waitingSince_ = this.sealed.length ? Date.now() : undefined;
     for (const w of this.roomWaiters.splice(0)) w();
+    await this.pruneRejected();
   }
 
   private async insert(seg: Segment): Promise<void> {
@@ -380,11 +408,13 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
   async close(): Promise<void> {
     if (this.stopped) return;
     this.closing = true;
+    clearInterval(this.pruneTimer);
     for (const w of this.roomWaiters.splice(0)) w();
     await this.flush();
     this.wakeIdle?.();
     this.backoff.end();
     await this.loop;
+    await this.pruning;
     this.stopped = true;
   }
 }

@@ -1,5 +1,6 @@
 import { bool, bytes, duration, int, obj, optional, refine, str, url, type Infer } from '../../config/schema.ts';
 import { tlsClientFiles } from '../../config/tls.ts';
+import { pruneLimitsSchema } from '../helper/prune.ts';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ident = (def: string, doc: string) =>
@@ -91,6 +92,12 @@ export const clickhouseExporterSchema = refine(
       fsync: bool({
         default: false,
         doc: 'fsync every accepted batch: survives power loss as well as a crash, at a throughput cost.',
+      }),
+      rejected: pruneLimitsSchema({
+        what: 'Batches set aside',
+        maxAge: '7d',
+        maxBytes: '256MiB',
+        doc: 'Batches ClickHouse refused as bad data are set aside under the spool\'s `rejected/` for inspection, outside the spool ceiling; these limits keep them from filling the disk. Every prune is logged with its counts and counted in `vigil_exporter_pruned_total{store="rejected"}`.',
       }),
     }),
   }),

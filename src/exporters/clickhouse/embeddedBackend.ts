@@ -29,7 +29,7 @@ async function loadChdb(configPath: string): Promise<ChdbModule> {
   }
 }
 
-async function acquire(path: string, configPath: string): Promise<SharedSession> {
+async function acquire(path: string, configPath: string, connectionArgs: string[]): Promise<SharedSession> {
   while (opening) await opening.catch(() => undefined);
   if (shared) {
     if (shared.path !== path) {
@@ -44,7 +44,7 @@ async function acquire(path: string, configPath: string): Promise<SharedSession>
   opening = (async () => {
     const chdb = await loadChdb(configPath);
     await mkdir(path, { recursive: true });
-    shared = { session: new chdb.Session(path), path, users: 1 };
+    shared = { session: new chdb.Session(path, { connectionArgs }), path, users: 1 };
     return shared;
   })();
   try {
@@ -73,10 +73,10 @@ export class EmbeddedBackend implements ClickHouseBackend {
     this.description = `embedded (${this.path})`;
   }
 
-  /** Opens (or joins) the process's chdb session at `path`. */
-  static async open(path: string, configPath: string): Promise<EmbeddedBackend> {
+  /** Opens (or joins) the process's chdb session at `path`; the first to open it gives the engine's arguments. */
+  static async open(path: string, configPath: string, connectionArgs: string[] = []): Promise<EmbeddedBackend> {
     const b = new EmbeddedBackend(path, configPath);
-    b.handle = await acquire(b.path, configPath);
+    b.handle = await acquire(b.path, configPath, connectionArgs);
     return b;
   }
 

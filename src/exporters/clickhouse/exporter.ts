@@ -3,6 +3,7 @@ import type { IncidentChange, MetricKind, MetricPoint, Span, VigilEvent } from '
 import { VigilError } from '../../errors.ts';
 import type { CreateSettings } from '../../pipeline/component.ts';
 import type { Signal } from '../../pipeline/signals.ts';
+import { pruneLimits, PruneReport } from '../helper/prune.ts';
 import { describeBacklog } from '../helper/queue.ts';
 import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
 import {
@@ -25,6 +26,7 @@ import {
 import { BatchWriter } from './batchWriter.ts';
 import type { ClickHouseExporterConfig, TableNames } from './config.ts';
 import { EmbeddedBackend } from './embeddedBackend.ts';
+import { configureEmbeddedAllocator, embeddedEngineArgs, embeddedMemoryBudget } from './embeddedMemory.ts';
 import { ClickHouseQueries } from './query.ts';
 import { RemoteBackend } from './remoteBackend.ts';
 import { incidentEventRows, incidentRow, logRow, metricRow, spanRow } from './rows.ts';
@@ -52,11 +54,15 @@ const METRIC_TABLE: Record<MetricKind, keyof TableNames> = {
   summary: 'metrics_summary',
 };
 
-/** Opens the backend a config asks for: a server when `endpoint` is set, else embedded chdb under the data dir. */
+/**
+ * Opens the backend a config asks for: a server when `endpoint` is set, else embedded chdb
+ * under the data dir, sized to `memoryLimitBytes` (the memory limiter's ceiling) when given.
+ */
 export async function openBackend(
   config: ClickHouseExporterConfig,
   dataDir: string,
   configPath: string,
+  memoryLimitBytes?: number,
 ): Promise<ClickHouseBackend> {
   if (config.endpoint) {
     return new RemoteBackend({
@@ -70,7 +76,12 @@ export async function openBackend(
       tls: config.tls,
     });
   }
-  return EmbeddedBackend.open(isAbsolute(config.path) ? config.path : join(dataDir, config.path), configPath);
+  configureEmbeddedAllocator();
+  return EmbeddedBackend.open(
+    isAbsolute(config.path) ? config.path : join(dataDir, config.path),
+    configPath,
+    memoryLimitBytes ? embeddedEngineArgs(memoryLimitBytes) : [],
+  );
 }
 
 /**
@@ -123,7 +134,20 @@ export class ClickHouseExporter implements QueuedExporter {
 
   async start(): Promise<void> {
     const { config, settings } = this;
-    this.backend_ = await openBackend(config, settings.dataDir, this.configPath);
+    this.backend_ = await openBackend(config, settings.dataDir, this.configPath, settings.memoryLimitBytes);
+    // Embedded, a batch is inserted in this process's memory: sized to the limiter's ceiling.
+    const embedded =
+      !config.endpoint && settings.memoryLimitBytes ? embeddedMemoryBudget(settings.memoryLimitBytes) : undefined;
+    if (embedded && embedded.batchBytes < config.batch.max_bytes)
+      settings.logger.info(
+        {
+          exporter: settings.id,
+          batchMaxBytes: embedded.batchBytes,
+          engineMaxMemory: embedded.server,
+          memoryLimit: settings.memoryLimitBytes,
+        },
+        'embedded ClickHouse sized to the memory limit: smaller batches than batch.max_bytes',
+      );
     const spoolDir = config.spool.dir
       ? isAbsolute(config.spool.dir)
         ? config.spool.dir
@@ -136,7 +160,7 @@ export class ClickHouseExporter implements QueuedExporter {
       database: config.database,
       spool: new Spool(spoolDir, config.spool.fsync),
       maxRows: config.batch.max_rows,
-      maxBytes: config.batch.max_bytes,
+      maxBytes: Math.min(config.batch.max_bytes, embedded?.batchBytes ?? Number.POSITIVE_INFINITY),
       maxDelayMs: config.batch.max_delay,
       spoolMaxBytes: config.spool.max_bytes,
       retryInitialMs: config.retry.initial_interval,
@@ -145,6 +169,10 @@ export class ClickHouseExporter implements QueuedExporter {
       signalOf: (t) => signalOf.get(t) ?? 'logs',
       logger: settings.logger,
       telemetry: this.telemetry,
+      rejected: {
+        limits: pruneLimits(config.spool.rejected),
+        report: new PruneReport(settings.metrics.registry, settings.logger, settings.id, 'rejected'),
+      },
     });
     try {
       await this.ensureSchema();

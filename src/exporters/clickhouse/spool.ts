@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { choosePrune, type PruneLimits, type PruneOutcome } from '../helper/prune.ts';
 
 /** One batch on disk: the rows of one table, in JSONEachRow, waiting for ClickHouse. */
 export interface Segment {
@@ -36,12 +37,14 @@ export function countLines(b: Buffer): number {
 export class Spool {
   readonly dir: string;
   private readonly fsync: boolean;
+  private readonly now: () => number;
   private nextSeq = 1;
   private total = 0;
 
-  constructor(dir: string, fsync: boolean) {
+  constructor(dir: string, fsync: boolean, now: () => number = Date.now) {
     this.dir = dir;
     this.fsync = fsync;
+    this.now = now;
   }
 
   /** Bytes on disk, open and sealed segments alike. */
@@ -203,6 +206,31 @@ export class Spool {
     const to = join(this.dir, 'rejected', `${String(seg.seq).padStart(12, '0')}.${seg.table}.${seg.token}.jsonl`);
     await rename(this.path(seg, 'jsonl'), to);
     this.total -= seg.bytes;
+    // Its age in `rejected/` counts from now, not from when its rows were written.
+    const at = this.now() / 1000;
+    await utimes(to, at, at).catch(() => undefined);
     return to;
+  }
+
+  /**
+   * Deletes batches set aside longer ago than maxAgeMs, and the oldest of the rest while
+   * `rejected/` holds more than maxBytes, so inspection copies never fill the disk.
+   */
+  async pruneRejected(limits: PruneLimits): Promise<PruneOutcome> {
+    const dir = join(this.dir, 'rejected');
+    const files: { name: string; bytes: number; atMs: number }[] = [];
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const st = await stat(join(dir, name)).catch(() => undefined);
+      if (st?.isFile()) files.push({ name, bytes: st.size, atMs: st.mtimeMs });
+    }
+    const { remove, byAge } = choosePrune(files, limits, this.now());
+    let bytes = 0;
+    for (const f of remove) {
+      await rm(join(dir, f.name), { force: true });
+      bytes += f.bytes;
+    }
+    let keptBytes = 0;
+    for (const f of files) keptBytes += f.bytes;
+    return { removed: remove.length, bytes, byAge, kept: files.length - remove.length, keptBytes: keptBytes - bytes };
   }
 }

@@ -1,4 +1,5 @@
 import { bool, duration, int, list, obj, str, type ConfigIssue, type Schema } from '../../config/schema.ts';
+import { pruneLimitsSchema } from '../helper/prune.ts';
 import { parseMatcher, type Matcher } from './routing.ts';
 import { compileTemplate, TemplateError, type Template, type TemplateShape } from './template.ts';
 
@@ -116,8 +117,16 @@ export function incidentExporterFields(defaults: { title: string; description: s
     title: template({ default: defaults.title, doc: 'Ticket title / message headline template (see "Templates").' }),
     description: template({ default: defaults.description, doc: 'Ticket body / comment template (see "Templates").' }),
     delivery: deliverySchema,
+    ledger: ledgerSchema,
   };
 }
+
+export const ledgerSchema = pruneLimitsSchema({
+  what: 'Resolved tickets',
+  maxAge: '30d',
+  maxBytes: '16MiB',
+  doc: 'The ticket ledger (`ledger.ndjson` in the exporter\'s directory under the data dir) maps each incident key to its ticket and is read into memory at start. Resolved tickets are forgotten after `max_age`, or oldest first past `max_bytes`; a later change of such an incident opens a new ticket. Open tickets are always kept. Each prune is logged with its counts and counted in `vigil_exporter_pruned_total{store="ledger"}`. A ledger shared through Redis forgets a record 30 days after its last change instead.',
+});
 
 export const DEFAULT_TITLE = '[{{incident.severity}}] {{incident.title}}';
 export const DEFAULT_DESCRIPTION = [

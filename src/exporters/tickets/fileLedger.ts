@@ -1,27 +1,65 @@
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { choosePrune, type PruneLimits, type PruneOutcome, type PruneReport } from '../helper/prune.ts';
 import { replaceFile } from './atomicFile.ts';
 import { mergedRecord, type TicketLedger, type TicketRecord } from './ledger.ts';
 
 /** Rewrite the file once it holds this many superseded lines. */
 const COMPACT_AFTER = 1000;
 
+/** How often writes look for resolved tickets past max_age (a size overrun is acted on at once). */
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+/** Resolved tickets are forgotten 30 days after their last change, as the shared ledger in Redis forgets its records. */
+export const DEFAULT_LEDGER_LIMITS: PruneLimits = { maxAgeMs: 30 * 86_400_000, maxBytes: 16 * 1024 * 1024 };
+
+export interface FileTicketLedgerOptions {
+  limits?: PruneLimits;
+  /** Wall-clock ms; Date.now by default. */
+  now?: () => number;
+  /** Counts and logs each prune. */
+  report?: PruneReport;
+}
+
+interface Entry {
+  v: TicketRecord;
+  /** When it was last written (wall-clock ms). */
+  at: number;
+  /** Its line in the file, newline included. */
+  bytes: number;
+}
+
+const lineOf = (k: string, e: { v: TicketRecord; at: number }) => JSON.stringify({ k, v: e.v, at: e.at }) + '\n';
+
 /**
  * A TicketLedger for one instance, in an append-only NDJSON file under the data dir: each
  * put() is written and fsynced before it resolves, so a restart finds every ticket id that
  * was stored. Claims live in memory: after a crash nobody else can hold one, and the window
  * between "ticket created" and "id stored" is covered by the exporter's search for its marker.
+ *
+ * Resolved tickets are pruned, oldest first, once their last change is older than max_age or
+ * the records outgrow max_bytes: a change of an incident whose record went opens a new ticket.
+ * An open ticket's record is never pruned, or its incident's resolve could not reach it.
  */
 export class FileTicketLedger implements TicketLedger {
   private readonly path: string;
-  private readonly records = new Map<string, TicketRecord>();
+  private readonly records = new Map<string, Entry>();
   private readonly claims = new Set<string>();
+  private readonly limits: PruneLimits;
+  private readonly now: () => number;
+  private readonly report: PruneReport | undefined;
   private handle: FileHandle | undefined;
   private writes: Promise<void> = Promise.resolve();
   private superseded = 0;
+  /** Bytes of the live records' lines: the file's size once compacted. */
+  private liveBytes = 0;
+  private lastPruneAt = 0;
 
-  constructor(path: string) {
+  constructor(path: string, opts: FileTicketLedgerOptions = {}) {
     this.path = path;
+    this.limits = opts.limits ?? DEFAULT_LEDGER_LIMITS;
+    this.now = opts.now ?? Date.now;
+    this.report = opts.report;
   }
 
   async open(): Promise<void> {
@@ -32,20 +70,67 @@ export class FileTicketLedger implements TicketLedger {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    const openedAt = this.now();
     for (const line of text.split('\n')) {
       if (!line) continue;
       try {
-        const rec = JSON.parse(line) as { k: string; v: TicketRecord };
-        this.records.set(rec.k, rec.v);
+        const rec = JSON.parse(line) as { k: string; v: TicketRecord; at?: number };
+        // A line an older Vigil wrote has no time: its age counts from now.
+        this.set(rec.k, rec.v, rec.at ?? openedAt);
       } catch {
         // a torn last line from a crash mid-write: that put() never resolved
       }
     }
+    this.report?.record(this.pruneRecords(), 'resolved tickets from the ledger');
     await this.compact();
   }
 
   async get(key: string): Promise<TicketRecord | undefined> {
-    return this.records.get(key);
+    return this.records.get(key)?.v;
+  }
+
+  /** Prunes resolved tickets past the limits now, rewriting the file when any went. */
+  prune(): Promise<PruneOutcome> {
+    const done = this.writes.then(async () => {
+      const outcome = this.pruneRecords();
+      if (outcome.removed > 0) await this.compact();
+      this.report?.record(outcome, 'resolved tickets from the ledger');
+      return outcome;
+    });
+    this.writes = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    return done;
+  }
+
+  private set(key: string, v: TicketRecord, at: number): void {
+    const bytes = Buffer.byteLength(lineOf(key, { v, at }));
+    const old = this.records.get(key);
+    this.liveBytes += bytes - (old?.bytes ?? 0);
+    this.records.set(key, { v, at, bytes });
+  }
+
+  private pruneRecords(): PruneOutcome {
+    this.lastPruneAt = this.now();
+    const resolved: (Entry & { key: string; atMs: number })[] = [];
+    let openBytes = 0;
+    for (const [key, e] of this.records)
+      if (e.v.resolved) resolved.push({ ...e, key, atMs: e.at });
+      else openBytes += e.bytes;
+    const { remove, byAge } = choosePrune(resolved, this.limits, this.lastPruneAt, openBytes);
+    let bytes = 0;
+    for (const e of remove) {
+      this.records.delete(e.key);
+      bytes += e.bytes;
+    }
+    this.liveBytes -= bytes;
+    return { removed: remove.length, bytes, byAge, kept: this.records.size, keptBytes: this.liveBytes };
+  }
+
+  private pruneDue(): boolean {
+    if (this.limits.maxBytes > 0 && this.liveBytes > this.limits.maxBytes) return true;
+    return this.limits.maxAgeMs > 0 && this.now() - this.lastPruneAt >= PRUNE_EVERY_MS;
   }
 
   async claim(key: string): Promise<boolean> {
@@ -82,15 +167,22 @@ export class FileTicketLedger implements TicketLedger {
     release: boolean,
   ): Promise<void> {
     const done = this.writes.then(async () => {
-      const record = next(this.records.get(key));
+      const record = next(this.records.get(key)?.v);
       if (record !== undefined) {
-        await this.handle!.write(JSON.stringify({ k: key, v: record }) + '\n');
+        const at = this.now();
+        await this.handle!.write(lineOf(key, { v: record, at }));
         await this.handle!.sync();
         if (this.records.has(key)) this.superseded++;
-        this.records.set(key, record);
+        this.set(key, record, at);
       }
       if (release) this.claims.delete(key);
+      let pruned: PruneOutcome | undefined;
+      if (this.pruneDue()) {
+        pruned = this.pruneRecords();
+        if (pruned.removed > 0) this.superseded = COMPACT_AFTER;
+      }
       if (this.superseded >= COMPACT_AFTER) await this.compact();
+      if (pruned) this.report?.record(pruned, 'resolved tickets from the ledger');
     });
     this.writes = done.catch(() => undefined);
     return done;
@@ -99,7 +191,7 @@ export class FileTicketLedger implements TicketLedger {
   private async compact(): Promise<void> {
     await this.handle?.close();
     let text = '';
-    for (const [k, v] of this.records) text += JSON.stringify({ k, v }) + '\n';
+    for (const [k, e] of this.records) text += lineOf(k, e);
     await replaceFile(this.path, text);
     this.handle = await open(this.path, 'a', 0o600);
     this.superseded = 0;

@@ -6,10 +6,11 @@ import { severityName } from '../../model/severity.ts';
 import type { CreateSettings, TicketLink } from '../../pipeline/component.ts';
 import { DEFAULT_HEALTH_SETTINGS, formatAge, outage, worse, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Infer } from '../../config/schema.ts';
-import type { deliverySchema } from './config.ts';
+import type { deliverySchema, ledgerSchema } from './config.ts';
 import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
 import { DeliveryDeferredError, type Timers } from './delivery.ts';
-import { FileTicketLedger } from './fileLedger.ts';
+import { pruneLimits, PruneReport } from '../helper/prune.ts';
+import { DEFAULT_LEDGER_LIMITS, FileTicketLedger } from './fileLedger.ts';
 import { ticketOfIncident, TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from './ledger.ts';
 import type { Host } from '../../pipeline/host.ts';
 import { GroupStage } from './groupStage.ts';
@@ -73,6 +74,8 @@ export interface IncidentExporterConfig {
   title: Template;
   description: Template;
   delivery: Infer<typeof deliverySchema>;
+  /** Limits of the file ledger; its defaults when absent. */
+  ledger?: Infer<typeof ledgerSchema>;
 }
 
 export interface IncidentExporterOptions {
@@ -296,10 +299,15 @@ export class IncidentExporter implements QueuedExporter {
     this.syncSettings = opts.sync;
     this.random = opts.random ?? Math.random;
     const dir = incidentExporterDir(settings.dataDir, settings.id);
-    if (opts.ledger) this.ledger = opts.ledger;
-    else this.ledger = this.fileLedger = new FileTicketLedger(join(dir, 'ledger.ndjson'));
     const d = config.delivery;
     const { metrics, id, logger } = settings;
+    if (opts.ledger) this.ledger = opts.ledger;
+    else
+      this.ledger = this.fileLedger = new FileTicketLedger(join(dir, 'ledger.ndjson'), {
+        limits: config.ledger ? pruneLimits(config.ledger) : DEFAULT_LEDGER_LIMITS,
+        now: opts.timers ? () => opts.timers!.now() : undefined,
+        report: new PruneReport(metrics.registry, logger, id, 'ledger'),
+      });
     const telemetry = (this.telemetry = new ExporterTelemetry(metrics, id));
     this.outbox = new Outbox<QueuedChange, TicketRecord>({
       dir,

@@ -16,24 +16,72 @@ const RETRY_MAX_MS = 100;
 const MAX_SLICE = 1024;
 
 /**
+ * Events owed to the pipeline, in order. Retries take from the front while the pipeline
+ * refuses, possibly hundreds of times: what stays behind is never copied for that, and a
+ * refused offer leaves the queue as it was, so a long refusal makes no garbage beyond the
+ * offers themselves (at most one slice each).
+ */
+class HeldEvents {
+  private items: VigilEvent[] = [];
+  private start = 0;
+
+  get length(): number {
+    return this.items.length - this.start;
+  }
+
+  append(events: readonly VigilEvent[]): void {
+    for (const e of events) this.items.push(e);
+  }
+
+  /** A copy of the first `n`, to offer; they stay held until drop(n). */
+  first(n: number): VigilEvent[] {
+    return this.items.slice(this.start, this.start + n);
+  }
+
+  drop(n: number): void {
+    this.start += n;
+    if (this.start >= this.items.length) this.clear();
+    // Copies what is left once the taken part is the larger: each event is copied at most about once.
+    else if (this.start >= MAX_SLICE && this.start * 2 >= this.items.length) {
+      this.items = this.items.slice(this.start);
+      this.start = 0;
+    }
+  }
+
+  /** Everything held, which is no longer. */
+  takeAll(): VigilEvent[] {
+    const all = this.start === 0 ? this.items : this.items.slice(this.start);
+    this.clear();
+    return all;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.start = 0;
+  }
+}
+
+/**
  * One syslog stream. Back-pressure is TCP's own: when the pipeline refuses a batch the socket
  * stops reading, the kernel buffers fill and the sender blocks; the batch is retried with
  * backoff and reading resumes once it is taken. Order is kept: anything read meanwhile queues
- * behind the held batch.
+ * behind the held batch. Exported for tests, which drive it with a stand-in socket.
  */
-class SyslogConnection {
+export class SyslogConnection {
   private readonly socket: Socket;
   private readonly ingest: SyslogIngest;
   private readonly framer: SyslogFramer;
   private readonly origin: Origin;
   private readonly idleMs: number;
   /** Batches refused by the pipeline, and anything read after, in order. */
-  private held: VigilEvent[] | undefined;
+  private readonly held = new HeldEvents();
   /** From a refusal until a retry is taken: reading is paused and sends queue in `held`. */
   private blocked = false;
   private sliceSize = MAX_SLICE;
   private retryMs = RETRY_FIRST_MS;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** How many of the held events a retry has offered and the pipeline has yet to answer. */
+  private offered = 0;
   private closed = false;
   private shutDown = false;
   private readonly onDone: () => void;
@@ -94,8 +142,7 @@ class SyslogConnection {
 
   private send(events: VigilEvent[]): void {
     if (this.blocked) {
-      const held = (this.held ??= []);
-      for (const e of events) held.push(e);
+      this.held.append(events);
       return;
     }
     this.ingest.deliver(events, this.origin.transport).catch((err: unknown) => this.onRefused(events, err));
@@ -112,7 +159,7 @@ class SyslogConnection {
     }
     // A resumed stream emits several chunks in one tick, so several batches may be refused in
     // a row; their refusals arrive in send order, before anything read after the block.
-    this.held = this.held ? this.held.concat(events) : events;
+    this.held.append(events);
     if (this.blocked) return;
     this.blocked = true;
     this.ingest.metrics.paused.inc({ receiver: this.ingest.id, transport: this.origin.transport });
@@ -133,20 +180,20 @@ class SyslogConnection {
    * Reading stays paused until everything held is taken.
    */
   private retry(): void {
-    const held = this.held ?? [];
-    const n = Math.min(held.length, this.sliceSize);
-    const batch = n === held.length ? held : held.slice(0, n);
-    this.held = n === held.length ? undefined : held.slice(n);
-    const delivered = batch.length ? this.ingest.deliver(batch, this.origin.transport) : Promise.resolve();
+    const n = (this.offered = Math.min(this.held.length, this.sliceSize));
+    const delivered = n > 0 ? this.ingest.deliver(this.held.first(n), this.origin.transport) : Promise.resolve();
     delivered.then(
       () => {
+        // Shutdown took the rest meanwhile, and left these to this answer.
+        if (this.shutDown) return this.maybeDone();
+        this.offered = 0;
+        this.held.drop(n);
         this.sliceSize = Math.min(this.sliceSize * 2, MAX_SLICE);
         this.retryMs = RETRY_FIRST_MS;
-        if (this.held?.length) {
+        if (this.held.length) {
           this.retry();
           return;
         }
-        this.held = undefined;
         this.blocked = false;
         if (this.closed) {
           this.maybeDone();
@@ -157,9 +204,16 @@ class SyslogConnection {
         else this.socket.resume();
       },
       (err: unknown) => {
-        this.held = this.held ? batch.concat(this.held) : batch;
         this.sliceSize = Math.max(1, this.sliceSize >> 1);
-        if (err instanceof RefusedError && !this.shutDown) this.scheduleRetry();
+        if (this.shutDown) {
+          this.ingest.metrics.dropped.inc(
+            { receiver: this.ingest.id, transport: this.origin.transport, reason: 'shutdown' },
+            n,
+          );
+          return this.maybeDone();
+        }
+        this.offered = 0;
+        if (err instanceof RefusedError) this.scheduleRetry();
         else {
           this.blocked = false;
           this.dropHeld('error');
@@ -170,12 +224,12 @@ class SyslogConnection {
 
   /** Closed and owing nothing: the listener may forget this connection. */
   private maybeDone(): void {
-    if (this.closed && !this.blocked && !this.held) this.onDone();
+    if (this.closed && !this.blocked && this.held.length === 0) this.onDone();
   }
 
   private dropHeld(reason: string): void {
-    const n = this.held?.length ?? 0;
-    this.held = undefined;
+    const n = this.held.length;
+    this.held.clear();
     if (n) this.ingest.metrics.dropped.inc({ receiver: this.ingest.id, transport: this.origin.transport, reason }, n);
     this.maybeDone();
   }
@@ -186,8 +240,9 @@ class SyslogConnection {
     clearTimeout(this.retryTimer);
     const frames: Frame[] = [];
     this.framer.end(frames);
-    let events = this.held ?? [];
-    this.held = undefined;
+    // Those a retry offered are the pipeline's until it answers that retry.
+    this.held.drop(this.offered);
+    let events = this.held.takeAll();
     this.blocked = false;
     if (frames.length) events = events.concat(this.toEvents(frames));
     if (events.length) {

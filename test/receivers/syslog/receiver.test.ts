@@ -9,22 +9,8 @@ import { syslogReceiverSchema } from '../../../src/receivers/syslog/config.ts';
 import { SyslogReceiver } from '../../../src/receivers/syslog/receiver.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
+import { SwitchableConsumer } from '../../support/switchableConsumer.ts';
 import { waitFor } from '../../support/waitFor.ts';
-
-/** A pipeline stand-in that refuses (as a full queue does) while `full` is set. */
-class SwitchableConsumer implements Consumer<VigilEvent> {
-  full = false;
-  refusals = 0;
-  readonly accepted: VigilEvent[] = [];
-  consume(batch: VigilEvent[]): Promise<void> {
-    if (this.full) {
-      this.refusals++;
-      return Promise.reject(new QueueFullError('logs', 10));
-    }
-    for (const e of batch) this.accepted.push(e);
-    return Promise.resolve();
-  }
-}
 
 let receiver: SyslogReceiver | undefined;
 afterEach(async () => {
@@ -65,7 +51,7 @@ function open(port: number): Promise<Socket> {
 
 describe('syslog listeners: limits and back-pressure', () => {
   it('TCP stops reading while the pipeline refuses, so the sender waits; nothing is lost or reordered', async () => {
-    const consumer = new SwitchableConsumer();
+    const consumer = new SwitchableConsumer<VigilEvent>();
     const { receiver: r, metrics } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0' } }, consumer);
     consumer.full = true;
     const s = await open(r.addresses.tcp!.port);
@@ -125,7 +111,7 @@ describe('syslog listeners: limits and back-pressure', () => {
   });
 
   it('UDP cannot push back: refused datagrams are dropped and counted', async () => {
-    const consumer = new SwitchableConsumer();
+    const consumer = new SwitchableConsumer<VigilEvent>();
     const { receiver: r, metrics } = await startReceiver({ udp: { endpoint: '127.0.0.1:0' } }, consumer);
     const client = createSocket('udp4');
     const send = (msg: string) =>
@@ -149,7 +135,7 @@ describe('syslog listeners: limits and back-pressure', () => {
   });
 
   it('UDP over IPv6', async () => {
-    const consumer = new SwitchableConsumer();
+    const consumer = new SwitchableConsumer<VigilEvent>();
     const { receiver: r } = await startReceiver({ udp: { endpoint: '[::1]:0' } }, consumer);
     const client = createSocket('udp6');
     await new Promise<void>((res, rej) =>
@@ -165,7 +151,7 @@ describe('syslog listeners: limits and back-pressure', () => {
   });
 
   it('closes connections over max_connections on accept and counts them; the others keep working', async () => {
-    const consumer = new SwitchableConsumer();
+    const consumer = new SwitchableConsumer<VigilEvent>();
     const { receiver: r, metrics } = await startReceiver(
       { tcp: { endpoint: '127.0.0.1:0', max_connections: 2, max_connections_per_peer: 2 } },
       consumer,
@@ -198,7 +184,7 @@ describe('syslog listeners: limits and back-pressure', () => {
   });
 
   it('closes a connection idle past idle_timeout, after delivering what it sent', async () => {
-    const consumer = new SwitchableConsumer();
+    const consumer = new SwitchableConsumer<VigilEvent>();
     const { receiver: r, metrics } = await startReceiver(
       { tcp: { endpoint: '127.0.0.1:0', idle_timeout: '150ms' } },
       consumer,
@@ -213,7 +199,7 @@ describe('syslog listeners: limits and back-pressure', () => {
   });
 
   it('delivers the last line of a connection that ends without a newline', async () => {
-    const consumer = new SwitchableConsumer();
+    const consumer = new SwitchableConsumer<VigilEvent>();
     const { receiver: r } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0' } }, consumer);
     const s = await open(r.addresses.tcp!.port);
     s.end('<13>Nov 23 10:00:00 h app: one\n<13>Nov 23 10:00:00 h app: two');
@@ -222,7 +208,7 @@ describe('syslog listeners: limits and back-pressure', () => {
   });
 
   it('fails to start with the listener and the reason when a port is taken or a TLS file is missing', async () => {
-    const consumer = new SwitchableConsumer();
+    const consumer = new SwitchableConsumer<VigilEvent>();
     const { receiver: first } = await startReceiver({ tcp: { endpoint: '127.0.0.1:0' } }, consumer);
     const taken = first.addresses.tcp!.port;
     const issues: ConfigIssue[] = [];

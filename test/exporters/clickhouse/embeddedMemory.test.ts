@@ -1,0 +1,75 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { embeddedMemoryBudget } from '../../../src/exporters/clickhouse/embeddedMemory.ts';
+import { ClickHouseExporter } from '../../../src/exporters/clickhouse/exporter.ts';
+import { createLogger } from '../../../src/telemetry/logger.ts';
+import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
+import { exporterConfig, sampleEvents, waitFor } from './harness.ts';
+
+const MIB = 1024 * 1024;
+
+describe('embedded ClickHouse under a memory limit', () => {
+  it('budgets a share of the limit for the engine, small caches, and batches of a 64th of the limit', () => {
+    const b = embeddedMemoryBudget(256 * MIB);
+    expect(b.server).toBeLessThan(256 * MIB);
+    expect(b.query).toBeLessThan(b.server);
+    expect(b.merges).toBeLessThan(b.server);
+    expect(b.cache * 8).toBeLessThan(b.server * 0.2);
+    expect(b.batchBytes).toBe(4 * MIB);
+    // A large limit scales every part; a tiny one keeps workable floors.
+    expect(embeddedMemoryBudget(16 * 1024 * MIB).server / embeddedMemoryBudget(256 * MIB).server).toBeCloseTo(64, 3);
+    expect(embeddedMemoryBudget(32 * MIB).server).toBeGreaterThanOrEqual(32 * MIB);
+  });
+
+  it('starts chdb with those limits, its allocator returning freed pages, and stores rows in smaller batches', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const logger = createLogger('info', {
+      write: (s: string) => logs.push(JSON.parse(s) as Record<string, unknown>),
+    } as unknown as NodeJS.WritableStream);
+    const limit = 256 * MIB;
+    const exporter = new ClickHouseExporter(
+      {
+        id: 'clickhouse',
+        logger,
+        metrics: new SelfMetrics(),
+        dataDir: mkdtempSync(join(tmpdir(), 'vigil-ch-mem-')),
+        memoryLimitBytes: limit,
+      },
+      exporterConfig({ ttl: 0, batch: { max_delay: '50ms' } }),
+    );
+    await exporter.start();
+    try {
+      const budget = embeddedMemoryBudget(limit);
+      const server = await exporter.backend.select<{ name: string; value: string }>(
+        "SELECT name, value FROM system.server_settings WHERE name IN ('max_server_memory_usage', 'mark_cache_size', 'text_index_postings_cache_size', 'merges_mutations_memory_usage_soft_limit')",
+        {},
+      );
+      expect(Object.fromEntries(server.map((r) => [r.name, Number(r.value)]))).toEqual({
+        max_server_memory_usage: budget.server,
+        mark_cache_size: budget.cache,
+        text_index_postings_cache_size: budget.cache,
+        merges_mutations_memory_usage_soft_limit: budget.merges,
+      });
+      const query = await exporter.backend.select<{ value: string }>(
+        "SELECT value FROM system.settings WHERE name = 'max_memory_usage'",
+        {},
+      );
+      expect(Number(query[0]!.value)).toBe(budget.query);
+      expect(process.env.JE_MALLOC_CONF).toContain('dirty_decay_ms:0');
+      expect(logs.find((l) => String(l.msg).startsWith('embedded ClickHouse sized'))).toMatchObject({
+        batchMaxBytes: 4 * MIB,
+        memoryLimit: limit,
+      });
+
+      await exporter.consumeLogs(sampleEvents(500));
+      await waitFor(async () => {
+        const rows = await exporter.backend.select<{ n: string }>('SELECT count() AS n FROM otel.otel_logs', {});
+        return Number(rows[0]!.n) === 500;
+      }, 'the 500 rows stored');
+    } finally {
+      await exporter.shutdown();
+    }
+  });
+});

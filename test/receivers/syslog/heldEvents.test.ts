@@ -1,0 +1,116 @@
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ConfigIssue } from '../../../src/config/schema.ts';
+import type { VigilEvent } from '../../../src/model/event.ts';
+import { syslogReceiverSchema } from '../../../src/receivers/syslog/config.ts';
+import { SyslogIngest } from '../../../src/receivers/syslog/ingest.ts';
+import { SyslogMetrics } from '../../../src/receivers/syslog/metrics.ts';
+import { SyslogParser } from '../../../src/receivers/syslog/parser.ts';
+import { SyslogConnection } from '../../../src/receivers/syslog/streamListener.ts';
+import { createLogger } from '../../../src/telemetry/logger.ts';
+import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
+import { SwitchableConsumer } from '../../support/switchableConsumer.ts';
+
+/** What a connection uses of a socket: events in, pause and resume recorded. */
+class StandInSocket extends EventEmitter {
+  remoteAddress = '192.0.2.7';
+  readableEnded = false;
+  paused = false;
+  setTimeout(): this {
+    return this;
+  }
+  pause(): this {
+    this.paused = true;
+    return this;
+  }
+  resume(): this {
+    this.paused = false;
+    return this;
+  }
+  end(): this {
+    return this;
+  }
+  destroy(): this {
+    this.emit('close');
+    return this;
+  }
+}
+
+/** Array elements copied by slice and concat while `fn` runs: what a retry loop copying its queue would make. */
+async function elementsCopiedDuring(fn: () => Promise<void>): Promise<number> {
+  const { slice, concat } = Array.prototype;
+  let copied = 0;
+  Array.prototype.slice = function (this: unknown[], ...args: [number?, number?]) {
+    const out = slice.apply(this, args);
+    copied += out.length;
+    return out;
+  };
+  Array.prototype.concat = function (this: unknown[], ...args: unknown[]) {
+    const out = concat.apply(this, args);
+    copied += out.length;
+    return out;
+  } as typeof concat;
+  try {
+    await fn();
+  } finally {
+    Array.prototype.slice = slice;
+    Array.prototype.concat = concat;
+  }
+  return copied;
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const lines = (from: number, to: number) => {
+  let text = '';
+  for (let i = from; i < to; i++) text += `<13>Jan  1 00:00:00 host app: ${i}\n`;
+  return Buffer.from(text);
+};
+
+describe('a syslog TCP connection the pipeline keeps refusing', () => {
+  it('retries without copying what it holds, then delivers every message once, in order', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const issues: ConfigIssue[] = [];
+    const config = syslogReceiverSchema.parse({ tcp: { endpoint: '127.0.0.1:0' } }, 'receivers.syslog', issues)!;
+    expect(issues).toEqual([]);
+    const consumer = new SwitchableConsumer<VigilEvent>();
+    consumer.full = true;
+    const self = new SelfMetrics();
+    const ingest = new SyslogIngest({
+      id: 'syslog',
+      parser: new SyslogParser('auto', 'UTC'),
+      consumer,
+      metrics: new SyslogMetrics(self.registry),
+      self,
+      logger: createLogger('silent'),
+    });
+    const socket = new StandInSocket();
+    const conn = new SyslogConnection(socket as unknown as Socket, ingest, 'tcp', config.tcp!, () => {});
+
+    socket.emit('data', lines(0, 1));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.paused).toBe(true);
+    // Chunks the socket had read before it paused: 20,000 messages more, held behind the first.
+    const held = 20_000;
+    socket.emit('data', lines(1, held + 1));
+
+    const copied = await elementsCopiedDuring(async () => {
+      await vi.advanceTimersByTimeAsync(5_000);
+    });
+    // About 50 retries of 100 ms. Copying the queue on each (as slice + concat of what stays would)
+    // is 2 × 20,001 elements per retry; offering one slice each is at most 1,024 + 512 + … + 1 per retry.
+    expect(consumer.refusals).toBeGreaterThan(40);
+    expect(copied).toBeLessThan(held);
+
+    consumer.full = false;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(consumer.accepted.map((e) => Number((e.body as string).split(' ').at(-1)))).toEqual(
+      Array.from({ length: held + 1 }, (_, i) => i),
+    );
+    expect(socket.paused).toBe(false);
+    await conn.close();
+  });
+});
