@@ -23,10 +23,13 @@ export function maxRecordsPerRequest(): Schema<number> {
   });
 }
 
-/** The refusal for a request over the cap; `configPath` names the key to raise. */
+/**
+ * The refusal for a request over the cap; `configPath` names the key to raise. `records` is how
+ * far counting went: it stops just past the cap, so the answer says "more than".
+ */
 export function tooManyRecords(records: number, limit: number, configPath: string): TooManyRecordsError {
   return new TooManyRecordsError(
-    `${records} records in one request, over max_records_per_request (${limit}); send smaller batches or raise ${configPath}`,
+    `more than ${limit} records in one request, over max_records_per_request; send smaller batches or raise ${configPath}`,
     records,
     limit,
   );

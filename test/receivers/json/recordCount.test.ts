@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countBodyRecords, parseJsonBody } from '../../../src/receivers/json/receiver.ts';
+import { bodyRecordCounter, countBodyRecords, parseJsonBody } from '../../../src/receivers/json/receiver.ts';
 
 const count = (text: string, contentType = 'application/json') => countBodyRecords(Buffer.from(text), contentType);
 
@@ -19,6 +19,23 @@ describe('JSON receiver record count from the bytes', () => {
     for (const [text, type] of bodies) {
       const parsed = parseJsonBody(text, type);
       expect(count(text, type), text).toBe(parsed.records.length + parsed.rejected.length);
+    }
+  });
+
+  it('counts the same when the body arrives in chunks cut anywhere (inside strings, escapes, numbers)', () => {
+    const bodies: [string, string][] = [
+      ['[{"a": "x\\"}]\\\\"}, 12345, true, {"b": [1, "]"]}, null]', 'application/json'],
+      ['{"a":1} {"b":"c,d"}\n77\n', 'application/json'],
+      ['{"a":1}\n\n  \n{"a":2}\n{"z":"\\n"}', 'application/x-ndjson'],
+    ];
+    for (const [text, type] of bodies) {
+      const bytes = Buffer.from(text);
+      const whole = countBodyRecords(bytes, type);
+      for (let size = 1; size <= bytes.length; size++) {
+        const counter = bodyRecordCounter(type);
+        for (let at = 0; at < bytes.length; at += size) counter.feed(bytes.subarray(at, at + size));
+        expect(counter.total(), `${text} in chunks of ${size}`).toBe(whole);
+      }
     }
   });
 
