@@ -17,6 +17,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { deflateRawSync, gzipSync } from 'node:zlib';
 import { startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
+import { drainedOrClosed } from '../test/support/writable.ts';
 import { fmt, table } from './support.ts';
 
 const { values } = parseArgs({
@@ -396,14 +397,7 @@ const ATTACKS: Attack[] = [
             `POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
           );
           for (let sent = 0; sent + chunk.length < size && !s.destroyed; sent += chunk.length)
-            if (!s.write(chunk))
-              await new Promise<void>((r) => {
-                const go = () => {
-                  s.off('drain', go).off('close', go);
-                  r();
-                };
-                s.on('drain', go).on('close', go);
-              });
+            if (!s.write(chunk)) await drainedOrClosed(s);
         }),
       );
       await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now())));
