@@ -554,6 +554,19 @@ function vmHwmMiB(pid: number): number | undefined {
   }
 }
 
+/**
+ * CPU seconds the process has used (user + system), from /proc: what an attack cost the daemon,
+ * which the well-behaved client's latency shows only through the load of a shared machine.
+ */
+function cpuSeconds(pid: number): number {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+// sysconf(_SC_CLK_TCK): 100 on every Linux Vigil runs on.
+const CLOCK_TICKS = 100;
+
 const rows: (string | number)[][] = [];
 let failed = false;
 for (const attack of ATTACKS.filter((a) => !values.only || a.name === values.only)) {
@@ -575,6 +588,7 @@ for (const attack of ATTACKS.filter((a) => !values.only || a.name === values.onl
     if (v !== undefined) peak = Math.max(peak, v);
   }, 100);
   const start = vmHwmMiB(daemon.proc.pid!) ?? 0;
+  const cpuBefore = cpuSeconds(daemon.proc.pid!);
   const probing = startProbe(attack.probe, `127.0.0.1:${attack.probe === 'json' ? p.http : p.syslogTcp}`);
   let seen: string;
   try {
@@ -588,6 +602,7 @@ for (const attack of ATTACKS.filter((a) => !values.only || a.name === values.onl
   const probed = await probing;
   clearInterval(sampler);
   const v = vmHwmMiB(daemon.proc.pid!);
+  const cpu = daemon.proc.exitCode === null ? cpuSeconds(daemon.proc.pid!) - cpuBefore : NaN;
   if (v !== undefined) peak = Math.max(peak, v);
   const healthy =
     daemon.proc.exitCode === null &&
@@ -604,6 +619,7 @@ for (const attack of ATTACKS.filter((a) => !values.only || a.name === values.onl
     attack.what,
     healthy ? 'yes' : `**no** (exit ${daemon.proc.exitCode})`,
     `${Math.round(start)} → ${Math.round(peak)}`,
+    cpu.toFixed(1),
     `${((probed.ok / probed.sent) * 100).toFixed(1)} % of ${fmt(probed.sent)}`,
     fmt(probed.p99),
     seen,
@@ -623,6 +639,7 @@ console.log(
       'what',
       'daemon alive',
       'RSS start → peak (MiB)',
+      'daemon CPU (s)',
       'well-behaved client served',
       'its p99 (ms)',
       'what the attacker got',
