@@ -4,7 +4,7 @@ import type { VigilEvent } from '../../model/event.ts';
 import type { CreateSettings } from '../../pipeline/component.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import type { Consumer } from '../../pipeline/signals.ts';
-import { CHECKPOINT_EVERY, tooManyRecords } from '../recordLimit.ts';
+import { CHECKPOINT_EVERY, jsonContainerCap, tooManyRecords } from '../recordLimit.ts';
 import type { RecordCounter } from '../json/recordCount.ts';
 import { readRequestBody } from './requestBody.ts';
 import { closeIfBodyUnread, httpAnswerFor, sendJsonError, sendUnauthenticated } from './respond.ts';
@@ -142,7 +142,9 @@ export class JsonIntake {
     try {
       const max = this.opts.max_records_per_request;
       const counter = this.opts.recordCounter(contentType);
-      const overCap = (records: number) => tooManyRecords(records, max, `receivers.${id}.max_records_per_request`);
+      const configPath = `receivers.${id}.max_records_per_request`;
+      const overCap = (records: number) => tooManyRecords(records, max, configPath);
+      const containerCap = jsonContainerCap(max, configPath, () => counter.total());
       const body = await readRequestBody(req.raw, {
         limit: this.opts.max_request_body_size,
         timeoutMs: this.opts.read_timeout,
@@ -150,6 +152,7 @@ export class JsonIntake {
         inspect: (chunk) => {
           const records = counter.feed(chunk);
           if (records > max) throw overCap(records);
+          containerCap(chunk);
         },
       });
       if (body.length === 0) throw new InvalidInputError(`request body is empty; send ${this.opts.emptyBody}`);

@@ -1,11 +1,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registry } from '../../../src/components.ts';
-import { parseConfig } from '../../../src/service/config/load.ts';
-import { VigilService } from '../../../src/service/service.ts';
-import { createLogger } from '../../../src/telemetry/logger.ts';
-import { captureExporter, type Captured } from '../../support/captureExporter.ts';
+import type { VigilService } from '../../../src/service/service.ts';
+import type { Captured } from '../../support/captureExporter.ts';
+import { startCapturingLogs } from '../../support/captureService.ts';
 
 // Bodies of 48 MiB of `{}` (the limit raised to take them; 200 KB of gzip) hold 16 M records:
 // joined and counted whole, each held the event loop, and so every listener, for 0.4–1 s.
@@ -14,27 +12,19 @@ const BODY_LIMIT = '64MiB';
 // block left is a chunk's work, far below this even on a loaded machine.
 const MAX_BLOCK_MS = 250;
 
-const captured: Captured = { logs: [], metrics: [], traces: [] };
 let service: VigilService;
+let capturedLogs: () => unknown[];
 let httpBase: string;
 
 beforeAll(async () => {
-  const reg = { ...registry, exporters: [...registry.exporters, captureExporter(captured, { wait: undefined })] };
-  const cfg = parseConfig(
-    `
-receivers:
-  json: { endpoint: 127.0.0.1:0, max_request_body_size: ${BODY_LIMIT} }
-exporters: { capture: {} }
-service:
-  pipelines:
-    logs: { receivers: [json], exporters: [capture] }
-  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
-`,
-    reg,
-    {},
-  );
-  service = new VigilService(cfg, { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
-  await service.start();
+  let captured: Captured;
+  ({ service, captured } = await startCapturingLogs(
+    `  json: { endpoint: 127.0.0.1:0, max_request_body_size: ${BODY_LIMIT} }
+  otlp: { protocols: { http: { endpoint: 127.0.0.1:0, max_request_body_size: ${BODY_LIMIT} } } }`,
+    ['json', 'otlp'],
+  ));
+  capturedLogs = () => captured.logs;
+  // Both receivers name the same endpoint, so they share one listener.
   httpBase = `http://127.0.0.1:${service.httpAddresses[0]!.port}`;
 });
 
@@ -67,7 +57,7 @@ async function post(path: string, body: Buffer, contentType: string): Promise<{ 
 const REASON =
   /more than 10000 records in one request, over max_records_per_request; send smaller batches or raise receivers\.json\.max_records_per_request/;
 
-describe('a JSON body far over max_records_per_request is refused as it arrives', () => {
+describe('a JSON body far over its caps is refused as it arrives, before it is parsed', () => {
   it('an array and NDJSON of 16 M `{}`: 413 with the reason, and the event loop never held for long', async () => {
     for (const [contentType, text] of [
       ['application/json', `[${'{},'.repeat(16_000_000 - 1)}{}]`],
@@ -79,6 +69,25 @@ describe('a JSON body far over max_records_per_request is refused as it arrives'
       expect(longestMs, contentType).toBeLessThan(MAX_BLOCK_MS);
       expect(answer.error).toMatch(REASON);
     }
-    expect(captured.logs).toHaveLength(0);
+    expect(capturedLogs()).toHaveLength(0);
+  });
+
+  it('objects nested in few records, and OTLP/JSON records, are bounded before JSON.parse allocates them', async () => {
+    // One event holding 16 M objects passes any record count; OTLP/JSON records sit three
+    // levels down and were counted only after the parse (four such bodies: 50 s, 966 MiB).
+    const many = `${'{},'.repeat(16_000_000 - 1)}{}`;
+    for (const [path, text] of [
+      ['/v1/events', `[{"asset":"a","attributes":{"list":[${many}]}}]`],
+      ['/v1/logs', `{"resourceLogs":[{"scopeLogs":[{"logRecords":[${many}]}]}]}`],
+    ] as const) {
+      const body = gzipSync(text, { level: 1 });
+      const { answer, longestMs } = await longestBlockDuring(() => post(path, body, 'application/json'));
+      expect(answer.status, path).toBe(413);
+      expect(longestMs, path).toBeLessThan(MAX_BLOCK_MS);
+      expect(answer.error).toMatch(
+        /more than 1000000 JSON objects and arrays in one request \(100 per record of max_records_per_request, 10000\); send smaller batches or raise receivers\.(json|otlp\.protocols\.http)\.max_records_per_request/,
+      );
+    }
+    expect(capturedLogs()).toHaveLength(0);
   });
 });

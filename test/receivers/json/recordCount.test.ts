@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bodyRecordCounter, countBodyRecords, parseJsonBody } from '../../../src/receivers/json/receiver.ts';
+import { JsonContainerCounter } from '../../../src/receivers/json/recordCount.ts';
 
 const count = (text: string, contentType = 'application/json') => countBodyRecords(Buffer.from(text), contentType);
 
@@ -49,5 +50,15 @@ describe('JSON receiver record count from the bytes', () => {
     expect(count('[{"a": ')).toBe(1);
     expect(count('"unterminated')).toBe(1);
     expect(count('')).toBe(0);
+  });
+
+  it('counts objects and arrays anywhere, not those inside strings, in chunks cut anywhere', () => {
+    const text = '{"a":[{},{"b":"{[\\"[{"}],"c":{"d":[[1],[]]}}\n[]';
+    const bytes = Buffer.from(text);
+    for (let size = 1; size <= bytes.length; size++) {
+      const counter = new JsonContainerCounter();
+      for (let at = 0; at < bytes.length; at += size) counter.feed(bytes.subarray(at, at + size));
+      expect(counter.total(), `chunks of ${size}`).toBe(9);
+    }
   });
 });
