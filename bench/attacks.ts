@@ -17,6 +17,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { deflateRawSync, gzipSync } from 'node:zlib';
 import { startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
+import { drainedOrClosed } from '../test/support/writable.ts';
 import { fmt, table } from './support.ts';
 
 const { values } = parseArgs({
@@ -396,14 +397,7 @@ const ATTACKS: Attack[] = [
             `POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
           );
           for (let sent = 0; sent + chunk.length < size && !s.destroyed; sent += chunk.length)
-            if (!s.write(chunk))
-              await new Promise<void>((r) => {
-                const go = () => {
-                  s.off('drain', go).off('close', go);
-                  r();
-                };
-                s.on('drain', go).on('close', go);
-              });
+            if (!s.write(chunk)) await drainedOrClosed(s);
         }),
       );
       await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now())));
@@ -560,6 +554,19 @@ function vmHwmMiB(pid: number): number | undefined {
   }
 }
 
+/**
+ * CPU seconds the process has used (user + system), from /proc: what an attack cost the daemon,
+ * which the well-behaved client's latency shows only through the load of a shared machine.
+ */
+function cpuSeconds(pid: number): number {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+// sysconf(_SC_CLK_TCK): 100 on every Linux Vigil runs on.
+const CLOCK_TICKS = 100;
+
 const rows: (string | number)[][] = [];
 let failed = false;
 for (const attack of ATTACKS.filter((a) => !values.only || a.name === values.only)) {
@@ -581,6 +588,7 @@ for (const attack of ATTACKS.filter((a) => !values.only || a.name === values.onl
     if (v !== undefined) peak = Math.max(peak, v);
   }, 100);
   const start = vmHwmMiB(daemon.proc.pid!) ?? 0;
+  const cpuBefore = cpuSeconds(daemon.proc.pid!);
   const probing = startProbe(attack.probe, `127.0.0.1:${attack.probe === 'json' ? p.http : p.syslogTcp}`);
   let seen: string;
   try {
@@ -594,6 +602,7 @@ for (const attack of ATTACKS.filter((a) => !values.only || a.name === values.onl
   const probed = await probing;
   clearInterval(sampler);
   const v = vmHwmMiB(daemon.proc.pid!);
+  const cpu = daemon.proc.exitCode === null ? cpuSeconds(daemon.proc.pid!) - cpuBefore : NaN;
   if (v !== undefined) peak = Math.max(peak, v);
   const healthy =
     daemon.proc.exitCode === null &&
@@ -610,6 +619,7 @@ for (const attack of ATTACKS.filter((a) => !values.only || a.name === values.onl
     attack.what,
     healthy ? 'yes' : `**no** (exit ${daemon.proc.exitCode})`,
     `${Math.round(start)} → ${Math.round(peak)}`,
+    cpu.toFixed(1),
     `${((probed.ok / probed.sent) * 100).toFixed(1)} % of ${fmt(probed.sent)}`,
     fmt(probed.p99),
     seen,
@@ -629,6 +639,7 @@ console.log(
       'what',
       'daemon alive',
       'RSS start → peak (MiB)',
+      'daemon CPU (s)',
       'well-behaved client served',
       'its p99 (ms)',
       'what the attacker got',

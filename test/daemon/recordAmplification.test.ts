@@ -29,7 +29,7 @@ function rssMiB(pid: number): number {
 }
 
 const CAP_REASON =
-  /^\d+ records in one request, over max_records_per_request \(10000\); send smaller batches or raise receivers\.(otlp\.protocols\.(grpc|http)|json)\.max_records_per_request$/;
+  /^more than 10000 records in one request, over max_records_per_request; send smaller batches or raise receivers\.(otlp\.protocols\.(grpc|http)|json)\.max_records_per_request$/;
 
 let daemon: RunningDaemon;
 let grpcAddress: string;
@@ -75,7 +75,6 @@ describe('record-count amplification through the real listeners', () => {
     const res = await rawCall(grpcAddress, prefixed(gz, 1), { 'grpc-encoding': 'gzip' });
     expect(res.grpcStatus).toBe(8); // RESOURCE_EXHAUSTED
     expect(res.grpcMessage).toMatch(CAP_REASON);
-    expect(res.grpcMessage).toMatch(/^2000000 records/);
     // Permanent: no RetryInfo, so OTLP clients do not retry it.
     expect(res.headers['grpc-status-details-bin']).toBeUndefined();
     await expectAliveAndBounded();
@@ -84,7 +83,7 @@ describe('record-count amplification through the real listeners', () => {
   it('refuses a plain 1 MB gRPC message of empty log records', async () => {
     const res = await rawCall(grpcAddress, prefixed(emptyLogRecords(500_000)));
     expect(res.grpcStatus).toBe(8);
-    expect(res.grpcMessage).toMatch(/^500000 records in one request/);
+    expect(res.grpcMessage).toMatch(CAP_REASON);
     expect(res.headers['grpc-status-details-bin']).toBeUndefined();
     await expectAliveAndBounded();
   });
@@ -119,11 +118,13 @@ describe('record-count amplification through the real listeners', () => {
       const answer = (await res.json()) as { error: string; code: string };
       expect(answer.code).toBe('VIGIL_TOO_MANY_RECORDS');
       expect(answer.error).toMatch(CAP_REASON);
-      expect(answer.error).toMatch(new RegExp(`^${n} records`));
       await expectAliveAndBounded();
     }
     const metrics = await (await fetch(daemon.adminUrl('/metrics'))).text();
-    expect(metrics).toMatch(/vigil_receiver_rejected_records_total\{receiver="json",signal="logs"\} 13800000/);
+    // Counted until the cap was passed, not to the end: each request counts at least 10,001.
+    const rejected = /vigil_receiver_rejected_records_total\{receiver="json",signal="logs"\} (\d+)/.exec(metrics);
+    expect(Number(rejected?.[1])).toBeGreaterThan(2 * 10_000);
+    expect(Number(rejected?.[1])).toBeLessThan(2 * n);
     expect(metrics).toMatch(/vigil_receiver_requests_total\{receiver="otlp",outcome="invalid"\} 3/);
   });
 });

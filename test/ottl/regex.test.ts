@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { compileCondition, compileValue, OttlError } from '../../src/ottl/index.ts';
+import {
+  compileCondition,
+  compileLinearRegex,
+  compileValue,
+  OttlError,
+  type LinearRegex,
+} from '../../src/ottl/index.ts';
 import { extractProcessorFactory } from '../../src/processors/extract/factory.ts';
 import { filterProcessorFactory } from '../../src/processors/filter/factory.ts';
 import { configIssues, ev, parseProcessorConfig, testSettings } from '../processors/harness.ts';
@@ -86,6 +92,7 @@ describe('one regex, two engines: JavaScript where it reads a pattern as RE2 doe
       ['[[:alpha:]]+-[[:digit:]]', '::-1', false],
       ['(?i)LINK (down|up)', 'link UP', true], // leading flag, translated
       [String.raw`(?P<host>\S+) down`, 'db-1 down', true], // Python-style group, translated
+      [String.raw`^\x{41}$`, 'A', true], // a hex escape with braces: re2js only (JavaScript reads 41 x's)
       ['a.b', 'a\nb', false], // . never matches a newline without (?s), in both
       ['(?s)a.b', 'a\nb', true],
       ['^x$', 'x\n', false], // $ is the end of the text, not before a final newline
@@ -96,5 +103,56 @@ describe('one regex, two engines: JavaScript where it reads a pattern as RE2 doe
     }
     const get = compileValue(String.raw`ExtractPatterns(body, "(?P<host>\\S+) (?<state>down|up)")`, 'event');
     expect(get(ev({ body: 'db-1 down' }))).toEqual({ host: 'db-1', state: 'down' });
+  });
+});
+
+describe('patterns that backtrack catastrophically are matched by the linear engine', () => {
+  const compile = (pattern: string) => compileLinearRegex(pattern) as LinearRegex;
+
+  it('sends a repeated group holding a quantifier or an alternation to re2js', () => {
+    // V8 gives up backtracking on these only after 50,000 steps, again for every input: about
+    // 0.4 ms per 31-byte event on an idle core, which let 100-event requests hold the listeners.
+    for (const pattern of [
+      String.raw`^(\w+\s?)+$`,
+      '(a+)+$',
+      '(a|aa)*b',
+      '(?:x+x+)+y',
+      '(?P<word>[a-z]+,?){2,}!',
+      '^(([a-z])+.)+[A-Z]([a-z])+$',
+      '(a?){30}a{30}',
+      String.raw`^(\d+|[0-9a-f]+)+\.$`,
+    ])
+      expect(compile(pattern).engine, pattern).toBe('re2js');
+  });
+
+  it('keeps patterns without nested repetition on the faster JavaScript engine', () => {
+    for (const pattern of [
+      'link down',
+      String.raw`^(\S+) (\S+) (\S+)$`,
+      String.raw`host=(?P<asset>\S+)`,
+      '(?i)LINK (down|up)',
+      '(ab){3}', // repeated, but nothing inside is
+      '(a+){1}', // a quantifier that does not repeat
+      '[(+*]+x', // brackets and quantifier characters inside a class are literals
+      String.raw`\(a+\)+`, // escaped parentheses are no group
+    ])
+      expect(compile(pattern).engine, pattern).toBe('javascript');
+  });
+
+  it('gives the same answers on both engines for patterns it moves', () => {
+    const cases: [string, string, boolean][] = [
+      [String.raw`^(\w+\s?)+$`, 'two words', true],
+      [String.raw`^(\w+\s?)+$`, `${'a'.repeat(30)}!`, false],
+      ['(a|aa)*b', 'aaab', true],
+      ['(a|aa)*b', 'aaa', false],
+      ['(?:x+x+)+y', 'xxy', true],
+      ['(a?){3}a{3}', 'aaa', true],
+      ['(a?){3}a{3}', 'aa', false],
+    ];
+    for (const [pattern, input, want] of cases) {
+      expect(compile(pattern).test(input), `${pattern} on ${input}`).toBe(want);
+      expect(new RegExp(pattern).test(input), `JavaScript: ${pattern}`).toBe(want);
+    }
+    expect(compile(String.raw`^(?P<words>(\w+\s?)+)$`).groups('two words')).toEqual({ words: 'two words' });
   });
 });

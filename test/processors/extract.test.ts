@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { extractProcessorFactory } from '../../src/processors/extract/factory.ts';
 import type { VigilEvent } from '../../src/model/index.ts';
 import { configIssues, counterValue, ev, parseProcessorConfig, testSettings } from './harness.ts';
+import { otherWorkServedDuring, slowMatchBatch } from './harness.ts';
 
 async function run(raw: unknown, events: VigilEvent[]) {
   const settings = testSettings('extract');
@@ -108,6 +109,19 @@ describe('extract processor', () => {
     expect(out[0]!.severityNumber).toBe(9);
     expect(await counterValue(settings, 'vigil_extract_rejected_values_total', { target: 'type' })).toBe(1);
     expect(await counterValue(settings, 'vigil_extract_rejected_values_total', { target: 'severity' })).toBe(2);
+  });
+
+  it('serves other work while a long batch of slow regexes is applied, and sets the same fields', async () => {
+    const p = extractProcessorFactory.create(
+      testSettings('extract'),
+      parseProcessorConfig(extractProcessorFactory, {
+        rules: [{ regex: { pattern: String.raw`^(?<title>word)(\s\w+)+$` } }],
+      }),
+    );
+    const batch = slowMatchBatch(1000, 100);
+    const { out, servedDuring } = await otherWorkServedDuring(() => p.process(batch) as VigilEvent[]);
+    expect(servedDuring).toBe(true);
+    expect(out.map((e) => e.title)).toEqual(batch.map((_, i) => (i % 2 ? '' : 'word')));
   });
 
   it('rejects bad rules at config load, naming the YAML path and the column', () => {

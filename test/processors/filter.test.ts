@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { MetricPoint, Span, VigilEvent } from '../../src/model/index.ts';
 import { filterProcessorFactory } from '../../src/processors/filter/factory.ts';
 import { configIssues, ev, parseProcessorConfig, testSettings } from './harness.ts';
+import { otherWorkServedDuring, slowMatchBatch } from './harness.ts';
 
 const config = parseProcessorConfig(filterProcessorFactory, {
   logs: ['severity_number < SEVERITY_NUMBER_WARN and type == "neutral"', 'IsMatch(body, "healthcheck")'],
@@ -66,6 +67,19 @@ describe('filter processor', () => {
     const p = filterProcessorFactory.create(testSettings('filter'), config);
     const batch = [ev({ body: 'x', severityNumber: 17 })];
     expect(await p.process(batch)).toBe(batch);
+  });
+
+  it('serves other work while a long batch of slow conditions is matched, and drops the same events', async () => {
+    // 4,000 events of 2.5 KB under a pattern with nested repetition: hundreds of milliseconds
+    // of matching, which held every listener of the daemon as one block.
+    const p = filterProcessorFactory.create(
+      testSettings('filter'),
+      parseProcessorConfig(filterProcessorFactory, { logs: [String.raw`IsMatch(body, "^(\\w+\\s?)+$")`] }),
+    );
+    const batch = slowMatchBatch(4000);
+    const { out, servedDuring } = await otherWorkServedDuring(() => p.process(batch) as VigilEvent[]);
+    expect(servedDuring).toBe(true);
+    expect(out.map((e) => e.asset)).toEqual(batch.filter((_, i) => i % 2).map((e) => e.asset));
   });
 
   it('filters data points and spans with their own contexts', async () => {

@@ -46,3 +46,26 @@ export async function counterValue(
     .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
     .reduce((n, v) => n + v.value, 0);
 }
+
+/**
+ * Runs one batch through `process` and tells whether a callback queued on the event loop just
+ * after the batch started ran before the batch came back: whether a listener or `/healthz` is
+ * served while a long batch is processed.
+ */
+export async function otherWorkServedDuring<T>(
+  process: () => T[] | Promise<T[]>,
+): Promise<{ out: T[]; servedDuring: boolean }> {
+  let finished = false;
+  let servedDuring = false;
+  const pending = process();
+  setImmediate(() => (servedDuring = !finished));
+  const out = await pending;
+  finished = true;
+  return { out, servedDuring };
+}
+
+/** Bodies that take a linear-time regex tens of microseconds each: `words` words, a `!` after every other one. */
+export function slowMatchBatch(events: number, words = 500): VigilEvent[] {
+  const text = 'word '.repeat(words).trimEnd();
+  return Array.from({ length: events }, (_, i) => ev({ body: i % 2 ? `${text}!` : text, asset: `a${i}` }));
+}

@@ -1,6 +1,7 @@
 import type { VigilEvent } from '../../model/event.ts';
 import type { Processor, ProcessorFactory } from '../../pipeline/component.ts';
 import { processorCounter } from '../selfMetrics.ts';
+import { forEachInSlices } from '../timeSlices.ts';
 import { extractSchema, type ExtractConfig } from './config.ts';
 import { applyRule, compileRule } from './extractor.ts';
 
@@ -22,8 +23,10 @@ export const extractProcessorFactory: ProcessorFactory<ExtractConfig> = {
     const rejected = (target: string) => counter.inc({ processor: settings.id, target });
     const processor: Processor<VigilEvent> = {
       process(batch) {
-        for (const e of batch) for (const rule of rules) applyRule(rule, e, rejected);
-        return batch;
+        const done = forEachInSlices(batch.length, (i) => {
+          for (const rule of rules) applyRule(rule, batch[i]!, rejected);
+        });
+        return done ? done.then(() => batch) : batch;
       },
     };
     // The loader only wires this factory into the signals it declares (logs), which the generic cannot see.

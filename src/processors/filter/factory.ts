@@ -1,5 +1,6 @@
 import { compileCondition, type OttlContext, type Predicate } from '../../ottl/index.ts';
 import type { Processor, ProcessorFactory } from '../../pipeline/component.ts';
+import { forEachInSlices } from '../timeSlices.ts';
 import { filterSchema, type FilterConfig } from './config.ts';
 
 const CONTEXT = { logs: 'event', metrics: 'datapoint', traces: 'span' } as const satisfies Record<string, OttlContext>;
@@ -12,15 +13,19 @@ function anyOf<T>(predicates: Predicate<T>[]): Predicate<T> {
   };
 }
 
-/** Keeps what `drop` rejects; the batch itself is returned untouched when nothing matches. */
-export function dropMatching<T>(batch: T[], drop: Predicate<T>): T[] {
-  for (let i = 0; i < batch.length; i++) {
-    if (!drop(batch[i]!)) continue;
-    const kept = batch.slice(0, i);
-    for (let j = i + 1; j < batch.length; j++) if (!drop(batch[j]!)) kept.push(batch[j]!);
-    return kept;
-  }
-  return batch;
+/**
+ * Keeps what `drop` rejects; the batch itself is returned untouched when nothing matches. Long
+ * batches are matched in time slices, so slow conditions on many events delay other senders by
+ * a slice at a time, not by the whole batch.
+ */
+export function dropMatching<T>(batch: T[], drop: Predicate<T>): T[] | Promise<T[]> {
+  let kept: T[] | undefined;
+  const done = forEachInSlices(batch.length, (i) => {
+    const item = batch[i]!;
+    if (drop(item)) kept ??= batch.slice(0, i);
+    else kept?.push(item);
+  });
+  return done ? done.then(() => kept ?? batch) : (kept ?? batch);
 }
 
 export const filterProcessorFactory: ProcessorFactory<FilterConfig> = {

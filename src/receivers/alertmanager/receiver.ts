@@ -7,7 +7,7 @@ import type { Consumer } from '../../pipeline/signals.ts';
 import { JsonIntake, type AdmittedBody } from '../http/jsonIntake.ts';
 import { sendJsonError } from '../http/respond.ts';
 import { httpServerLimits } from '../http/serverConfig.ts';
-import { countJsonValues } from '../json/recordCount.ts';
+import { JsonValueCounter } from '../json/recordCount.ts';
 import type { AlertmanagerReceiverConfig } from './config.ts';
 import { mapAlert } from './mapping.ts';
 
@@ -47,7 +47,7 @@ export class AlertmanagerReceiver implements Receiver {
       mediaType: JSON_MEDIA_TYPE,
       mediaHint: 'application/json',
       emptyBody: 'a JSON array of alerts',
-      countRecords: (body) => countJsonValues(body),
+      recordCounter: () => new JsonValueCounter(),
       max_request_body_size: config.max_request_body_size,
       max_records_per_request: config.max_records_per_request,
       read_timeout: config.read_timeout,

@@ -4,7 +4,8 @@ import type { VigilEvent } from '../../model/event.ts';
 import type { CreateSettings } from '../../pipeline/component.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import type { Consumer } from '../../pipeline/signals.ts';
-import { CHECKPOINT_EVERY, tooManyRecords } from '../recordLimit.ts';
+import { CHECKPOINT_EVERY, jsonContainerCap, tooManyRecords } from '../recordLimit.ts';
+import type { RecordCounter } from '../json/recordCount.ts';
 import { readRequestBody } from './requestBody.ts';
 import { closeIfBodyUnread, httpAnswerFor, sendJsonError, sendUnauthenticated } from './respond.ts';
 import { AuthenticationError, type Authenticator } from '../../extensions/auth/principal.ts';
@@ -16,8 +17,8 @@ export interface JsonIntakeOptions {
   mediaHint: string;
   /** The 400 answer to an empty body: what the body should hold. */
   emptyBody: string;
-  /** The records a body holds, counted from its bytes before it is parsed. */
-  countRecords(body: Buffer, contentType: string): number;
+  /** Counts the records of a body of this type from its bytes as they arrive, before it is parsed. */
+  recordCounter(contentType: string): RecordCounter;
   max_request_body_size: number;
   max_records_per_request: number;
   read_timeout: number;
@@ -139,15 +140,24 @@ export class JsonIntake {
       return sendUnauthenticated(reply, err);
     }
     try {
+      const max = this.opts.max_records_per_request;
+      const counter = this.opts.recordCounter(contentType);
+      const configPath = `receivers.${id}.max_records_per_request`;
+      const overCap = (records: number) => tooManyRecords(records, max, configPath);
+      const containerCap = jsonContainerCap(max, configPath, () => counter.total());
       const body = await readRequestBody(req.raw, {
         limit: this.opts.max_request_body_size,
         timeoutMs: this.opts.read_timeout,
         lease,
+        inspect: (chunk) => {
+          const records = counter.feed(chunk);
+          if (records > max) throw overCap(records);
+          containerCap(chunk);
+        },
       });
       if (body.length === 0) throw new InvalidInputError(`request body is empty; send ${this.opts.emptyBody}`);
-      const records = this.opts.countRecords(body, contentType);
-      const max = this.opts.max_records_per_request;
-      if (records > max) throw tooManyRecords(records, max, `receivers.${id}.max_records_per_request`);
+      const records = counter.total();
+      if (records > max) throw overCap(records);
       try {
         this.consumer.admit?.(records);
       } catch (err) {

@@ -80,6 +80,11 @@ export interface ReadBodyOptions {
   timeoutMs?: number;
   /** Where the bytes held are counted (the service's receive-buffer budget). */
   lease?: ReceiveLease;
+  /**
+   * Sees each chunk of the decoded body as it arrives; what it throws fails the read at once,
+   * before the rest is decompressed (a record count past its cap).
+   */
+  inspect?: (chunk: Buffer) => void;
 }
 
 /**
@@ -136,6 +141,7 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
       if (size > limit) return fail(new PayloadTooLargeError(limit));
       try {
         lease.reserve(chunk.length);
+        opts.inspect?.(chunk);
       } catch (err) {
         return fail(err);
       }

@@ -10,7 +10,7 @@ import { JsonIntake, type AdmittedBody } from '../http/jsonIntake.ts';
 import { httpAnswerFor, sendJsonError } from '../http/respond.ts';
 import type { JsonReceiverConfig } from './config.ts';
 import { JsonEventMapper } from './mapping.ts';
-import { countJsonValues, countNdjsonLines } from './recordCount.ts';
+import { JsonValueCounter, NdjsonLineCounter, type RecordCounter } from './recordCount.ts';
 
 export interface Rejection {
   index: number;
@@ -27,9 +27,16 @@ function isNdjsonType(contentType: string): boolean {
   return /ndjson|jsonl|json-seq|jsonlines/.test(contentType);
 }
 
-/** The events parseJsonBody would find, counted from the bytes before anything is parsed. */
+/** Counts the events parseJsonBody would find, from the bytes as they arrive, before anything is parsed. */
+export function bodyRecordCounter(contentType: string): RecordCounter {
+  return isNdjsonType(contentType) ? new NdjsonLineCounter() : new JsonValueCounter();
+}
+
+/** The same count for a whole body. */
 export function countBodyRecords(body: Uint8Array, contentType: string): number {
-  return isNdjsonType(contentType) ? countNdjsonLines(body) : countJsonValues(body);
+  const counter = bodyRecordCounter(contentType);
+  counter.feed(body);
+  return counter.total();
 }
 
 /**
@@ -81,7 +88,7 @@ export class JsonReceiver implements Receiver {
       mediaType: JSON_MEDIA_TYPE,
       mediaHint: 'application/json or application/x-ndjson',
       emptyBody: 'a JSON object, an array of objects or NDJSON',
-      countRecords: countBodyRecords,
+      recordCounter: bodyRecordCounter,
       max_request_body_size: config.max_request_body_size,
       max_records_per_request: config.max_records_per_request,
       read_timeout: config.read_timeout,

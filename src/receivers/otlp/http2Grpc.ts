@@ -300,9 +300,10 @@ function endStream(stream: ServerHttp2Stream, code: number, message: string): vo
  * (specification, "Failures").
  */
 function trailersOnly(stream: ServerHttp2Stream, f: OtlpFailure, httpStatus = 200): void {
-  // Drained, not reset: the answer is complete and the client may still be sending.
-  if (!stream.readableEnded) stream.resume();
-  if (stream.closed || stream.headersSent) return;
+  if (stream.closed || stream.headersSent) {
+    if (!stream.readableEnded) stream.resume();
+    return;
+  }
   const headers: OutgoingHttpHeaders = {
     ...RESPONSE_HEADERS,
     ':status': httpStatus,
@@ -311,6 +312,10 @@ function trailersOnly(stream: ServerHttp2Stream, f: OtlpFailure, httpStatus = 20
   if (f.retryAfterSeconds !== undefined)
     headers['grpc-status-details-bin'] = encodeStatusProto(f).toString('base64').replace(/=+$/, '');
   stream.respond(headers, { endStream: true });
+  // A client still sending is asked to stop, without error, once its answer is out (RFC 9113
+  // §8.1; grpc-go does the same): draining instead read every refused byte, so 192 refused
+  // 4 MiB streams made the listener take in 768 MiB for nothing while other senders waited.
+  if (!stream.readableEnded) stream.close(http2Constants.NGHTTP2_NO_ERROR);
 }
 
 function encodeHealth(status: number): Buffer {

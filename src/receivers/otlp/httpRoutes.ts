@@ -3,6 +3,7 @@ import { nowNanos } from '../../model/event.ts';
 import type { ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import { readRequestBody } from '../http/requestBody.ts';
 import { closeIfBodyUnread } from '../http/respond.ts';
+import { jsonContainerCap } from '../recordLimit.ts';
 import type { OtlpCorsConfig, OtlpHttpConfig } from './config.ts';
 import type { OtlpReceiver } from './receiver.ts';
 import { encodeResponseProto, responseJson, type SignalSpec } from './signals.ts';
@@ -119,6 +120,15 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
         limit: config.max_request_body_size,
         timeoutMs: config.read_timeout,
         lease,
+        // JSON.parse allocates every object before the records can be counted: bound them first.
+        ...(format === 'json'
+          ? {
+              inspect: jsonContainerCap(
+                config.max_records_per_request,
+                `receivers.${receiver.settings.id}.protocols.http.max_records_per_request`,
+              ),
+            }
+          : {}),
       });
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);

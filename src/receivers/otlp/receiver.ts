@@ -112,6 +112,7 @@ export class OtlpReceiver implements Receiver {
     const { metrics, id } = this.settings;
     const consumer = this.consumers[spec.signal];
     return {
+      maxRecords,
       admit: (records) => {
         try {
           if (records > maxRecords)

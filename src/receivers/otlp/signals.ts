@@ -17,7 +17,9 @@ export type OtlpItem = VigilEvent | MetricPoint | Span;
 
 /** What the receiver checks while one request is decoded; each call throws to refuse it. */
 export interface DecodeGuard {
-  /** The request's record count, taken before any record is allocated. */
+  /** The request's cap: counting stops past it, since the request is refused whatever the rest holds. */
+  maxRecords: number;
+  /** The request's record count (up to just past maxRecords), taken before any record is allocated. */
   admit(records: number): void;
   /** Every few thousand records decoded (memory). */
   checkpoint: Checkpoint;
@@ -44,7 +46,7 @@ function viaReader<T>(
 ): (body: Buffer, guard: DecodeGuard | undefined, metrics: boolean) => Decoded<T> {
   return (body, guard, metrics) => {
     try {
-      if (guard) guard.admit(countProtoRecords(body, metrics));
+      if (guard) guard.admit(countProtoRecords(body, metrics, guard.maxRecords));
       return decode(createReader(body));
     } catch (err) {
       if (err instanceof VigilError) throw err;

@@ -1,10 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { registry } from '../../../src/components.ts';
-import { parseConfig } from '../../../src/service/config/load.ts';
-import { VigilService } from '../../../src/service/service.ts';
-import { createLogger } from '../../../src/telemetry/logger.ts';
-import { captureExporter, type Captured } from '../../support/captureExporter.ts';
+import type { VigilService } from '../../../src/service/service.ts';
+import type { Captured } from '../../support/captureExporter.ts';
+import { startCapturingLogs } from '../../support/captureService.ts';
 import { waitFor } from '../../support/waitFor.ts';
 
 interface Harness {
@@ -21,26 +19,13 @@ afterEach(async () => {
 
 /** An in-process Vigil whose alertmanager receiver (and json receiver, on the same port) feed a capturing exporter. */
 async function start(receiverYaml = ''): Promise<Harness> {
-  const captured: Captured = { logs: [], metrics: [], traces: [] };
-  const reg = { ...registry, exporters: [...registry.exporters, captureExporter(captured, { wait: undefined })] };
-  const cfg = parseConfig(
-    `
-receivers:
-  alertmanager:
+  const { service, captured } = await startCapturingLogs(
+    `  alertmanager:
     endpoint: 127.0.0.1:0
 ${receiverYaml.replace(/^/gm, '    ')}
-  json: { endpoint: 127.0.0.1:0 }
-exporters: { capture: {} }
-service:
-  pipelines:
-    logs: { receivers: [alertmanager, json], exporters: [capture] }
-  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
-`,
-    reg,
-    {},
+  json: { endpoint: 127.0.0.1:0 }`,
+    ['alertmanager', 'json'],
   );
-  const service = new VigilService(cfg, { dataDir: '/nonexistent', registry: reg, logger: createLogger('silent') });
-  await service.start();
   running = service;
   return { service, captured, url: (path) => `http://127.0.0.1:${service.httpAddresses[0]!.port}${path}` };
 }

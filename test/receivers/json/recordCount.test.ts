@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { countBodyRecords, parseJsonBody } from '../../../src/receivers/json/receiver.ts';
+import { bodyRecordCounter, countBodyRecords, parseJsonBody } from '../../../src/receivers/json/receiver.ts';
+import { JsonContainerCounter } from '../../../src/receivers/json/recordCount.ts';
 
 const count = (text: string, contentType = 'application/json') => countBodyRecords(Buffer.from(text), contentType);
 
@@ -22,6 +23,23 @@ describe('JSON receiver record count from the bytes', () => {
     }
   });
 
+  it('counts the same when the body arrives in chunks cut anywhere (inside strings, escapes, numbers)', () => {
+    const bodies: [string, string][] = [
+      ['[{"a": "x\\"}]\\\\"}, 12345, true, {"b": [1, "]"]}, null]', 'application/json'],
+      ['{"a":1} {"b":"c,d"}\n77\n', 'application/json'],
+      ['{"a":1}\n\n  \n{"a":2}\n{"z":"\\n"}', 'application/x-ndjson'],
+    ];
+    for (const [text, type] of bodies) {
+      const bytes = Buffer.from(text);
+      const whole = countBodyRecords(bytes, type);
+      for (let size = 1; size <= bytes.length; size++) {
+        const counter = bodyRecordCounter(type);
+        for (let at = 0; at < bytes.length; at += size) counter.feed(bytes.subarray(at, at + size));
+        expect(counter.total(), `${text} in chunks of ${size}`).toBe(whole);
+      }
+    }
+  });
+
   it('counts many records without parsing them', () => {
     expect(count(`[${'{},'.repeat(99_999)}{}]`)).toBe(100_000);
     expect(count('{}\n'.repeat(50_000), 'application/x-ndjson')).toBe(50_000);
@@ -32,5 +50,15 @@ describe('JSON receiver record count from the bytes', () => {
     expect(count('[{"a": ')).toBe(1);
     expect(count('"unterminated')).toBe(1);
     expect(count('')).toBe(0);
+  });
+
+  it('counts objects and arrays anywhere, not those inside strings, in chunks cut anywhere', () => {
+    const text = '{"a":[{},{"b":"{[\\"[{"}],"c":{"d":[[1],[]]}}\n[]';
+    const bytes = Buffer.from(text);
+    for (let size = 1; size <= bytes.length; size++) {
+      const counter = new JsonContainerCounter();
+      for (let at = 0; at < bytes.length; at += size) counter.feed(bytes.subarray(at, at + size));
+      expect(counter.total(), `chunks of ${size}`).toBe(9);
+    }
   });
 });

@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
+import { connect } from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
+import { drainedOrClosed } from '../../support/writable.ts';
 import {
   decode,
   encode,
@@ -97,6 +99,41 @@ describe('OTLP/gRPC answers', () => {
       Buffer.alloc(0),
     );
     expect(unimplemented.error?.code).toBe(grpc.status.UNIMPLEMENTED);
+  });
+
+  it('asks a client still sending a refused message to stop, without error, instead of reading it all', async () => {
+    h = await startOtlp(GRPC);
+    const session = connect(`http://${h.grpcAddress}`);
+    session.on('error', () => {});
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': LOGS_EXPORT,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    let status: string | undefined;
+    stream.on('response', (head) => (status = String(head['grpc-status'])));
+    let reset: number | undefined;
+    stream.on('close', () => (reset = stream.rstCode));
+    stream.on('error', () => {});
+    // A 64 MiB message against a 64 KiB limit: refused at its prefix, then sent on regardless.
+    const total = 64 * 1024 * 1024;
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(total, 1);
+    stream.write(head);
+    const chunk = Buffer.alloc(64 * 1024);
+    let written = 0;
+    while (written < total && !stream.closed) {
+      written += chunk.length;
+      if (!stream.write(chunk)) await drainedOrClosed(stream);
+    }
+    stream.end();
+    await new Promise<void>((resolve) => (stream.closed ? resolve() : stream.on('close', () => resolve())));
+    session.close();
+    expect(status).toBe(String(grpc.status.RESOURCE_EXHAUSTED));
+    expect(reset).toBe(0); // RST_STREAM NO_ERROR (RFC 9113 §8.1), as grpc-go sends
+    // Flow control let it get a window or two out before the reset, not the whole message.
+    expect(written).toBeLessThan(total / 4);
   });
 
   it('serves grpc.health.v1 Check for the server and the OTLP services', async () => {

@@ -55,6 +55,14 @@ describe('record counts taken before decoding', () => {
     ).toBe(0);
   });
 
+  it('stops just past a cap without reading further: the rest of a body over it is never walked', () => {
+    expect(countProtoRecords(emptyLogRecords(2_000_000), false, 10_000)).toBe(10_001);
+    // After the first resource block, a second that claims 127 bytes and holds none.
+    const torn = Buffer.concat([emptyLogRecords(20), Buffer.from([0x0a, 0x7f])]);
+    expect(countProtoRecords(torn, false, 10)).toBe(11);
+    expect(() => countProtoRecords(torn, false, 20)).toThrow(InvalidInputError);
+  });
+
   it('refuses a truncated or lying message as invalid protobuf', () => {
     const valid = emptyLogRecords(10);
     for (let n = 1; n < valid.length; n++) {
@@ -74,12 +82,17 @@ describe('record counts taken before decoding', () => {
 
   it('shows the decode guard the count before decoding, then samples memory every 4,096 records', () => {
     const calls: string[] = [];
-    const guard: DecodeGuard = { admit: (n) => calls.push(`admit ${n}`), checkpoint: () => calls.push('checkpoint') };
+    const guard: DecodeGuard = {
+      maxRecords: 10_000,
+      admit: (n) => calls.push(`admit ${n}`),
+      checkpoint: () => calls.push('checkpoint'),
+    };
     const d = SIGNAL_SPECS.logs.decodeProto(emptyLogRecords(10_000), 1n, guard);
     expect(d.items).toHaveLength(10_000);
     expect(calls).toEqual(['admit 10000', 'checkpoint', 'checkpoint']);
 
     const refusing: DecodeGuard = {
+      maxRecords: 10_000,
       admit: () => {
         throw new Error('too many');
       },
@@ -90,6 +103,7 @@ describe('record counts taken before decoding', () => {
     );
     let checks = 0;
     const stopping: DecodeGuard = {
+      maxRecords: 10_000,
       admit: () => {},
       checkpoint: () => {
         if (++checks === 1) throw new Error('memory short');
