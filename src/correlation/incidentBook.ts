@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { VigilEvent } from '../model/event.ts';
 import type { Incident, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
 import { SeverityNumber } from '../model/severity.ts';
+import { TENANT_LABEL } from './fieldPath.ts';
 import { AUDIT_LIMIT, joinIncidentRecords, sameRecord } from './incidentJoin.ts';
 import type { StateStore, StateValue } from './stateStore.ts';
 
@@ -346,7 +347,8 @@ export class IncidentBook {
       eventCount: req.count,
       sampleEventIds: e && policy.sampleSize > 0 ? [e.id] : [],
       lastEventType: e?.type ?? 'neutral',
-      tenant: e?.tenant ?? '',
+      // A timer's opening (absence, a window closing) has no event: the key's tenant label names it.
+      tenant: e?.tenant ?? req.labels[TENANT_LABEL] ?? '',
       asset: e?.asset || req.labels.asset || '',
       service: e?.service || req.labels.service || '',
       // The register of a resolved predecessor holds a higher version; the new one must win over it.
