@@ -794,8 +794,17 @@ export class IncidentBook {
   }
 
   /** A person's comment, kept in the audit trail and told to whoever was told of the incident. */
-  comment(rec: IncidentRecord, actor: string, text: string, atMs: number, out: IncidentChange[]): void {
+  /** `ticket`: the tracker ticket the comment was read back from, if it was. */
+  comment(
+    rec: IncidentRecord,
+    actor: string,
+    text: string,
+    atMs: number,
+    out: IncidentChange[],
+    ticket?: string,
+  ): void {
     this.emit(rec, 'commented', text, atMs, this.told(rec), undefined, out, false, actor);
+    if (ticket !== undefined) out.at(-1)!.ticket = ticket;
   }
 
   /** Who works on it ('' for nobody). */

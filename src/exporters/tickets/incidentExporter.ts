@@ -552,7 +552,9 @@ export class IncidentExporter implements QueuedExporter {
     if (rec && rec.resolved && !ticketOfIncident(rec, incident)) rec = undefined;
     if (OPERATOR_UPDATE_KINDS.has(kind)) {
       // A person's acknowledgement, comment or assignment follows up on the open ticket; it never opens (or reopens) one.
-      if (rec && !rec.resolved) await this.driver.update(rec.ref, notice);
+      // A comment read back from this very ticket is there already.
+      if (rec && !rec.resolved && notice.change.ticket !== `${this.settings.id}#${rec.ref}`)
+        await this.driver.update(rec.ref, notice);
       return;
     }
     if (kind === 'resolved') {

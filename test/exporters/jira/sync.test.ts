@@ -218,6 +218,29 @@ describe('Jira issues back to incidents, by polling (sync.mode: poll)', () => {
     await waitFor(() => w.jira.issues.get('OPS-1')!.comments.length === 3, 'the comment on the resolve');
   });
 
+  it("adds a person's comment on the issue to the incident's timeline once, reads none of Vigil's own, and does not echo it back", async () => {
+    const w = await world({ mode: 'poll', interval: '1m' });
+    await w.event('web-1', 'down');
+    await w.act('web-1', 'alice', { kind: 'comment', text: 'looking into it' });
+    w.jira.personComments('OPS-1', 'rebooted the switch in rack 4\nlink is back', {
+      accountId: '557058:1',
+      displayName: 'Sam Ops',
+    });
+    await w.pass();
+    await w.pass();
+    const timeline = w
+      .incident('web-1')!
+      .audit.filter((a) => a.kind === 'commented')
+      .map((a) => [a.actor, a.reason]);
+    expect(timeline).toEqual([
+      ['alice', 'comment by alice: looking into it'],
+      ['Sam Ops', 'comment by ticket jira/ops#OPS-1 (Sam Ops): rebooted the switch in rack 4\nlink is back'],
+    ]);
+    expect(w.delivered.at(-1)).toMatchObject({ kind: 'commented', actor: 'Sam Ops', ticket: 'jira/ops#OPS-1' });
+    // Vigil's comment for alice's, and Sam's own: his is not posted to the issue a second time.
+    expect(w.jira.issues.get('OPS-1')!.comments).toHaveLength(2);
+  });
+
   it('adds an API comment to the issue', async () => {
     const w = await world({ mode: 'off' });
     await w.event('web-4', 'down');
