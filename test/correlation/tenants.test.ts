@@ -2,6 +2,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { compileRuleSet } from '../../src/correlation/compile.ts';
 import { correlationSchema } from '../../src/correlation/config.ts';
+import { parseArrivals } from '../../src/connectors/correlation/replay.ts';
 import type { VigilEvent } from '../../src/model/event.ts';
 import { engineFrom, ev, point, ruleConditions, Timeline } from '../support/correlation.ts';
 
@@ -133,5 +134,15 @@ topology: { parent: 'attributes["parent"]' }
         message: expect.stringContaining('the label tenant is the tenant every incident key carries'),
       },
     ]);
+  });
+
+  it('a rules-test file names the tenant of events and metric points alike', () => {
+    const { arrivals } = parseArrivals(
+      [
+        '{"time":"2026-12-01T10:00:00Z","asset":"web-1","type":"down","tenant":"acme"}',
+        '{"time":"2026-12-01T10:00:00Z","metric":"cpu","value":0.95,"tenant":"acme"}',
+      ].join('\n'),
+    );
+    expect(arrivals.map((a) => (a.event ?? a.point)!.tenant)).toEqual(['acme', 'acme']);
   });
 });
