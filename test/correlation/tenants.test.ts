@@ -145,4 +145,33 @@ topology: { parent: 'attributes["parent"]' }
     );
     expect(arrivals.map((a) => (a.event ?? a.point)!.tenant)).toEqual(['acme', 'acme']);
   });
+
+  it("counts max_open_incidents per tenant: one tenant's flood holds back its own groups only, on its own overflow incident", () => {
+    const tl = new Timeline(
+      engineFrom(`
+defaults: { group_wait: 0s, allowed_lateness: 0s, reopen_window: 0s }
+rules:
+  - { kind: pair, name: host_down, group_by: [asset], max_open_incidents: 1 }
+`),
+    );
+    const down = (t: number, asset: string, tenant: string) => ev(t, { tenant, asset, type: 'down' });
+    tl.send([down(0, 'web-1', 'acme'), down(0, 'web-2', 'acme'), down(0, 'web-1', 'globex')]);
+    expect(opened(tl)).toEqual([
+      'acme host_down{asset="web-1",tenant="acme"}',
+      'acme host_down{overflow="true",tenant="acme"}',
+      'globex host_down{asset="web-1",tenant="globex"}',
+    ]);
+    expect(tl.engine.book.get('host_down{overflow="true",tenant="acme"}')!.incident.title).toBe(
+      '1 incidents of rule host_down held back: max_open_incidents 1 reached',
+    );
+    // globex's second group is held back on its own overflow incident, acme's counts nothing of it.
+    tl.send([down(1000, 'web-2', 'globex')]);
+    expect(opened(tl)).toContain('globex host_down{overflow="true",tenant="globex"}');
+    // acme back under its limit: its overflow incident resolves, globex's stays.
+    tl.send([ev(2000, { tenant: 'acme', asset: 'web-1', type: 'up' })]);
+    tl.advance(3000);
+    const overflow = (tenant: string) =>
+      tl.engine.book.get(`host_down{overflow="true",tenant="${tenant}"}`)!.incident.status;
+    expect([overflow('acme'), overflow('globex')]).toEqual(['resolved', 'open']);
+  });
 });
