@@ -411,7 +411,9 @@ export class IncidentExporter implements QueuedExporter {
     return {
       receive: async (body, headers) => {
         const seen = sync.parser.parse(body, headers);
-        if (seen && this.sync) await this.sync.applyTo(seen);
+        if (!seen || !this.sync) return;
+        if ('comment' in seen) await this.sync.applyCommentTo(seen.ref, seen.comment);
+        else await this.sync.applyTo(seen);
       },
     };
   }

@@ -184,6 +184,15 @@ export class TicketSync {
     }
   }
 
+  /** A webhook's news of a comment: added when an open incident holds its ticket. */
+  async applyCommentTo(ref: string, comment: TrackerComment): Promise<void> {
+    const held = await this.held();
+    const refs = new Set(held.map((h) => h.record.ref));
+    for (const r of this.commentsSeen.keys()) if (!refs.has(r)) this.commentsSeen.delete(r);
+    const h = held.find((x) => x.record.ref === ref);
+    if (h) await this.applyComments(h, [comment]);
+  }
+
   async apply(held: HeldTicket, seen: ObservedTicket): Promise<SyncOutcome> {
     const { incident, record } = held;
     if (seen.status === record.written) return 'own_write';

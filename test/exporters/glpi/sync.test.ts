@@ -203,11 +203,7 @@ describe('GLPI tickets back to incidents (sync.mode: poll)', () => {
     w.glpi.personFollowsUp(ticket!.id, '<p>PSU swapped &amp; fan <b>replaced</b></p><p>watching it</p>');
     await w.pass();
     await w.pass();
-    const timeline = w
-      .incident('web-5')!
-      .audit.filter((a) => a.kind === 'commented')
-      .map((a) => [a.actor, a.reason]);
-    expect(timeline).toEqual([
+    expect(w.comments('web-5')).toEqual([
       ['alice', 'comment by alice: looking at the PSU'],
       ['jdoe', `comment by ticket glpi#${ticket!.id} (jdoe): PSU swapped & fan replaced\nwatching it`],
     ]);

@@ -106,7 +106,7 @@ export class FakeJira extends FakeHttpServer {
   readonly priorities = ['Highest', 'High', 'Medium', 'Low', 'Lowest'];
   /** The account whose credentials Vigil holds. */
   readonly apiUser: JiraUser = { accountId: '5b10ac8d82e05b22cc7d4ef5', displayName: 'Vigil bot' };
-  /** `jira:issue_updated` events, in order, as Jira sends them to its registered webhooks: for every status change, Vigil's own included. */
+  /** `jira:issue_updated` and `comment_created` events, in order, as Jira sends them to its registered webhooks: for every status change and comment, Vigil's own included. */
   readonly webhooks: object[] = [];
 
   constructor(flavour: JiraFlavour, credentials: { email?: string; apiToken?: string; pat?: string } = {}) {
@@ -152,10 +152,17 @@ export class FakeJira extends FakeHttpServer {
     return this.comment(issue, body, who);
   }
 
+  /** Every comment, Vigil's own included, is also a `comment_created` webhook. */
   private comment(issue: JiraIssue, body: unknown, author: JiraUser | DcUser): JiraComment {
     issue.comments.push(body);
     const c = { id: String(10_000 + issue.comments.length), author, body, created: new Date().toISOString() };
     issue.thread.push(c);
+    this.webhooks.push({
+      timestamp: Date.now(),
+      webhookEvent: 'comment_created',
+      comment: { ...c, updateAuthor: author, updated: c.created },
+      issue: { id: issue.id, key: issue.key, fields: { summary: issue.fields.summary, status: issue.fields.status } },
+    });
     return c;
   }
 
