@@ -3,7 +3,7 @@ import type { VigilEvent } from '../model/event.ts';
 import type { MetricPoint } from '../model/metric.ts';
 import type { CorrelationConfig, RuleConfig } from './config.ts';
 import type { RuleSet } from './engine.ts';
-import { compileField, KeyBuilder, numericField, type LabelField } from './fieldPath.ts';
+import { compileField, KeyBuilder, numericField, TENANT_LABEL, type LabelField } from './fieldPath.ts';
 import type { IncidentPolicy } from './incidentBook.ts';
 import { parseMatcher, type LabelMatcher } from './labelMatchers.ts';
 import { AbsenceRule } from './rules/absenceRule.ts';
@@ -56,6 +56,19 @@ class Compiler {
     return out;
   }
 
+  /** A rule's `group_by`: a label named `tenant` must be the tenant, which every key of a tenant's events carries. */
+  groupBy(specs: string[], path: string): LabelField[] {
+    specs.forEach((spec, i) => {
+      const f = compileField(spec);
+      if (typeof f !== 'string' && f.label === TENANT_LABEL && f.field !== TENANT_LABEL)
+        this.issue(
+          `${path}[${i}]`,
+          'the label tenant is the tenant every incident key carries; name this label otherwise (label=path)',
+        );
+    });
+    return this.fields(specs, path);
+  }
+
   field(spec: string, path: string): LabelField | undefined {
     const f = compileField(spec);
     if (typeof f === 'string') {
@@ -94,7 +107,7 @@ function compileRule(c: Compiler, cfg: CorrelationConfig, r: RuleConfig, path: s
     resolve: r.resolve ?? d.resolve,
     maxOpenIncidents: r.max_open_incidents ?? d.max_open_incidents,
   };
-  let groupBy = c.fields(r.group_by, `${path}.group_by`);
+  let groupBy = c.groupBy(r.group_by, `${path}.group_by`);
   if (r.kind === 'dedup' && groupBy.length === 0) groupBy = [compileField('fingerprint') as LabelField];
   const s: RuleSettings = {
     name: r.name,
@@ -102,7 +115,7 @@ function compileRule(c: Compiler, cfg: CorrelationConfig, r: RuleConfig, path: s
     time: r.time ?? d.time,
     latenessMs: r.allowed_lateness ?? d.allowed_lateness,
     identity: JSON.stringify(r),
-    keys: new KeyBuilder(r.name, groupBy),
+    keys: new KeyBuilder(r.name, groupBy, true),
   };
   if (r.kind === 'metric_threshold') {
     const match = c.condition<MetricPoint>(r.match, 'datapoint', `${path}.match`);

@@ -58,7 +58,7 @@ const overridable = {
   max_open_incidents: optional(
     int({
       min: 0,
-      doc: 'Most incidents of this rule open at once (0: no limit); past it, new groups are held back and counted on one overflow incident.',
+      doc: 'Most incidents of this rule open at once, per tenant (0: no limit); past it, new groups are held back and counted on one overflow incident.',
     }),
   ),
 };
@@ -228,7 +228,7 @@ export const correlationSchema = obj({
     max_open_incidents: int({
       default: 1000,
       min: 0,
-      doc: 'Default most incidents of one rule open at once (0: no limit). Past it, a new group opens no incident: one overflow incident `<rule>{overflow="true"}` counts the groups held back, and resolves once the rule is back under the limit.',
+      doc: 'Default most incidents of one rule open at once, counted per tenant (0: no limit). Past it, a new group opens no incident: one overflow incident `<rule>{overflow="true"}` (with the tenant\'s label for a tenant) counts the groups held back, and resolves once the rule is back under the limit.',
     }),
   }),
   late_events: literalUnion(['drop', 'arrival'], {

@@ -9,7 +9,12 @@ export interface LabelField {
   /** The label name in the incident key. */
   label: string;
   get: FieldGetter;
+  /** The top-level field it reads (`asset`, `tenant`...); absent for attributes. */
+  field?: string;
 }
+
+/** The label every incident key of a tenant's events carries, as the tenant is part of every group. */
+export const TENANT_LABEL = 'tenant';
 
 const EVENT_FIELDS = [
   'asset',
@@ -54,6 +59,7 @@ export function compileField(spec: string): LabelField | string {
     return {
       label: eq?.[1] ?? path,
       get: (item) => attrToString((item as unknown as Record<string, AttrValue>)[prop]),
+      field: path,
     };
   }
   const m = ATTR_PATH.exec(path);
@@ -93,11 +99,21 @@ export class KeyBuilder {
   private readonly fields: LabelField[];
   /** `<rule>{<first label>="`, `",<next label>="`...: the constant pieces between values. */
   private readonly pieces: string[];
+  /**
+   * The same groups with the tenant added, for items that name one: two tenants' identical
+   * events never share an incident. Items without a tenant keep the keys they always had.
+   */
+  private readonly tenanted: KeyBuilder | undefined;
 
-  constructor(rule: string, fields: LabelField[]) {
+  /** `byTenant`: the tenant is part of every group (incident keys), unless a field already gives it. */
+  constructor(rule: string, fields: LabelField[], byTenant = false) {
     this.rule = rule;
     this.fields = [...fields].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
     this.pieces = this.fields.map((f, i) => `${i === 0 ? `${rule}{` : '",'}${f.label}="`);
+    this.tenanted =
+      byTenant && !fields.some((f) => f.label === TENANT_LABEL)
+        ? new KeyBuilder(rule, [...fields, compileField(TENANT_LABEL) as LabelField])
+        : undefined;
   }
 
   /**
@@ -105,6 +121,7 @@ export class KeyBuilder {
    * every extra concatenation is a string the store must hash again (measured in bench/correlation.ts).
    */
   key(item: VigilEvent | MetricPoint, prefix = ''): string {
+    if (this.tenanted !== undefined && item.tenant !== '') return this.tenanted.key(item, prefix);
     const fields = this.fields;
     if (fields.length === 0) return prefix + this.rule + '{}';
     let k = prefix;
@@ -113,6 +130,7 @@ export class KeyBuilder {
   }
 
   labels(item: VigilEvent | MetricPoint): Record<string, string> {
+    if (this.tenanted !== undefined && item.tenant !== '') return this.tenanted.labels(item);
     const out: Record<string, string> = {};
     for (const f of this.fields) out[f.label] = f.get(item);
     return out;

@@ -7,7 +7,7 @@ export type IncidentAction =
   | { kind: 'acknowledge'; reason: string; ticket?: string }
   | { kind: 'resolve'; reason: string; ticket?: string }
   | { kind: 'reopen'; reason: string }
-  | { kind: 'comment'; text: string }
+  | { kind: 'comment'; text: string; ticket?: string }
   /** `assignee` '' takes the incident off whoever had it. */
   | { kind: 'assign'; assignee: string; reason: string };
 
@@ -109,7 +109,7 @@ export function applyAction(
       break;
     case 'comment':
       // The actor in the text too, so that storage without an actor column (ClickHouse's audit) still says who.
-      book.comment(rec, actor, worded('comment', actor, action.text), nowMs, out);
+      book.comment(rec, actor, worded('comment', actor, action.text, action.ticket), nowMs, out, action.ticket);
       break;
     case 'assign':
       book.assign(

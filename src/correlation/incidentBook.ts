@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { VigilEvent } from '../model/event.ts';
 import type { Incident, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
 import { SeverityNumber } from '../model/severity.ts';
+import { formatIncidentKey, parseIncidentKey, TENANT_LABEL } from './fieldPath.ts';
 import { AUDIT_LIMIT, joinIncidentRecords, sameRecord } from './incidentJoin.ts';
 import type { StateStore, StateValue } from './stateStore.ts';
 
@@ -137,14 +138,27 @@ function snapshot(inc: Incident): Incident {
   };
 }
 
-/** The key of the one incident that stands for the groups of `rule` held back by max_open_incidents. */
-export function overflowKey(rule: string): string {
-  return `${rule}{overflow="true"}`;
+/** The key of the one incident that stands for a tenant's groups of `rule` held back by max_open_incidents. */
+export function overflowKey(rule: string, tenant = ''): string {
+  return tenant === ''
+    ? `${rule}{overflow="true"}`
+    : formatIncidentKey(rule, { overflow: 'true', [TENANT_LABEL]: tenant });
 }
 
 export function isOverflow(inc: Incident): boolean {
-  return inc.key === overflowKey(inc.rule);
+  return inc.key === overflowKey(inc.rule, inc.tenant);
 }
+
+/**
+ * What max_open_incidents counts together: a rule's incidents of one tenant, so that one tenant's
+ * flood never holds back another's groups. The state keys of no tenant are those of before tenants.
+ */
+function limitScope(rule: string, tenant: string): string {
+  return tenant === '' ? rule : formatIncidentKey(rule, { [TENANT_LABEL]: tenant });
+}
+
+/** The tenant of a group, as its labels carry it (every key of a tenant's events does). */
+const tenantOf = (labels: Record<string, string>): string => labels[TENANT_LABEL] ?? '';
 const CHANGE_EVENT_IDS = 20;
 
 export interface OpenRequest {
@@ -289,12 +303,13 @@ export class IncidentBook {
     const heldUntilMs = existing?.resolveHeldUntilMs ?? 0;
     if (existing && heldUntilMs > 0 && (!reopens || atMs >= heldUntilMs))
       this.notifyHeld(existing, atMs, STILL_RESOLVED, out);
-    const counted = req.key !== overflowKey(policy.rule);
-    if (counted && policy.maxOpenIncidents > 0 && this.openCount(policy.rule) >= policy.maxOpenIncidents) {
-      this.holdBack(req, out);
+    const tenant = tenantOf(req.labels);
+    const counted = req.key !== overflowKey(policy.rule, tenant);
+    if (counted && policy.maxOpenIncidents > 0 && this.openCount(policy.rule, tenant) >= policy.maxOpenIncidents) {
+      this.holdBack(req, tenant, out);
       return undefined;
     }
-    if (counted) this.store.addCount(OPEN_COUNT + policy.rule, 0, 1, NEVER);
+    if (counted) this.store.addCount(OPEN_COUNT + limitScope(policy.rule, tenant), 0, 1, NEVER);
     if (existing && reopens) {
       const inc = existing.incident;
       reopened(existing, atMs);
@@ -346,7 +361,8 @@ export class IncidentBook {
       eventCount: req.count,
       sampleEventIds: e && policy.sampleSize > 0 ? [e.id] : [],
       lastEventType: e?.type ?? 'neutral',
-      tenant: e?.tenant ?? '',
+      // A timer's opening (absence, a window closing) has no event: the key's tenant label names it.
+      tenant: e?.tenant ?? req.labels[TENANT_LABEL] ?? '',
       asset: e?.asset || req.labels.asset || '',
       service: e?.service || req.labels.service || '',
       // The register of a resolved predecessor holds a higher version; the new one must win over it.
@@ -450,7 +466,8 @@ export class IncidentBook {
     const inc = rec.incident;
     if (inc.status === 'resolved') return;
     // Never below zero: incidents opened before the count existed resolve too.
-    if (!isOverflow(inc) && this.openCount(inc.rule) > 0) this.store.addCount(OPEN_COUNT + inc.rule, 0, -1, NEVER);
+    if (!isOverflow(inc) && this.openCount(inc.rule, inc.tenant) > 0)
+      this.store.addCount(OPEN_COUNT + limitScope(inc.rule, inc.tenant), 0, -1, NEVER);
     if (event) this.fold(rec, policy, event, atMs, 1);
     else this.materialize(rec);
     inc.status = 'resolved';
@@ -491,9 +508,9 @@ export class IncidentBook {
     );
   }
 
-  /** Open incidents of `rule` as counted for max_open_incidents (its overflow incident aside). */
-  openCount(rule: string): number {
-    return this.store.sumCounts(OPEN_COUNT + rule, 0, 0);
+  /** Open incidents of `rule` and `tenant` as counted for max_open_incidents (its overflow incident aside). */
+  openCount(rule: string, tenant = ''): number {
+    return this.store.sumCounts(OPEN_COUNT + limitScope(rule, tenant), 0, 0);
   }
 
   /**
@@ -501,17 +518,18 @@ export class IncidentBook {
    * group. The rule's one overflow incident counts the events and, in its title, the distinct
    * groups held back; its updates go out once per group_interval like any other incident's.
    */
-  private holdBack(req: OpenRequest, out: IncidentChange[]): void {
+  private holdBack(req: OpenRequest, tenant: string, out: IncidentChange[]): void {
     const { policy, atMs } = req;
     const rule = policy.rule;
+    const scope = limitScope(rule, tenant);
     this.onHeldBack(rule);
-    let groups = this.store.sumCounts(HELD_GROUPS + rule, 0, 0);
+    let groups = this.store.sumCounts(HELD_GROUPS + scope, 0, 0);
     if (this.store.read(HELD_GROUP + req.key) === undefined) {
       this.store.write(HELD_GROUP + req.key, atMs, atMs, NEVER);
-      groups = this.store.addCount(HELD_GROUPS + rule, 0, 1, NEVER);
+      groups = this.store.addCount(HELD_GROUPS + scope, 0, 1, NEVER);
     }
     const title = `${groups} incidents of rule ${rule} held back: max_open_incidents ${policy.maxOpenIncidents} reached`;
-    const key = overflowKey(rule);
+    const key = overflowKey(rule, tenant);
     const rec = this.get(key);
     // No event of one held-back group speaks for the overflow incident: neither its asset nor its topology parent.
     if (rec && rec.incident.status !== 'resolved') {
@@ -523,7 +541,7 @@ export class IncidentBook {
       {
         policy,
         key,
-        labels: { overflow: 'true' },
+        labels: tenant === '' ? { overflow: 'true' } : { overflow: 'true', [TENANT_LABEL]: tenant },
         atMs,
         count: 1,
         title,
@@ -535,10 +553,11 @@ export class IncidentBook {
 
   /** Resolves the overflow incident once its rule is back under max_open_incidents, and forgets the groups it held back. */
   settleOverflow(rec: IncidentRecord, policy: IncidentPolicy, nowMs: number, out: IncidentChange[]): void {
-    const rule = rec.incident.rule;
-    const open = this.openCount(rule);
+    const { rule, tenant } = rec.incident;
+    const scope = limitScope(rule, tenant);
+    const open = this.openCount(rule, tenant);
     if (policy.maxOpenIncidents > 0 && open >= policy.maxOpenIncidents) return;
-    const groups = this.store.sumCounts(HELD_GROUPS + rule, 0, 0);
+    const groups = this.store.sumCounts(HELD_GROUPS + scope, 0, 0);
     this.resolve(
       rec,
       policy,
@@ -547,8 +566,11 @@ export class IncidentBook {
       undefined,
       out,
     );
-    for (const k of [...this.store.keys(HELD_GROUP + rule + '{')]) this.store.delete(k, nowMs);
-    this.store.delete(HELD_GROUPS + rule, nowMs);
+    for (const k of [...this.store.keys(HELD_GROUP + rule + '{')]) {
+      const labels = parseIncidentKey(k.slice(HELD_GROUP.length))?.labels;
+      if (labels && tenantOf(labels) === tenant) this.store.delete(k, nowMs);
+    }
+    this.store.delete(HELD_GROUPS + scope, nowMs);
   }
 
   /** Keys of the incidents whose resolution is held back, this agent's and others'. */
@@ -792,8 +814,17 @@ export class IncidentBook {
   }
 
   /** A person's comment, kept in the audit trail and told to whoever was told of the incident. */
-  comment(rec: IncidentRecord, actor: string, text: string, atMs: number, out: IncidentChange[]): void {
+  /** `ticket`: the tracker ticket the comment was read back from, if it was. */
+  comment(
+    rec: IncidentRecord,
+    actor: string,
+    text: string,
+    atMs: number,
+    out: IncidentChange[],
+    ticket?: string,
+  ): void {
     this.emit(rec, 'commented', text, atMs, this.told(rec), undefined, out, false, actor);
+    if (ticket !== undefined) out.at(-1)!.ticket = ticket;
   }
 
   /** Who works on it ('' for nobody). */
@@ -832,7 +863,7 @@ export class IncidentBook {
    */
   reopenByHand(rec: IncidentRecord, actor: string, reason: string, atMs: number, out: IncidentChange[]): void {
     const inc = rec.incident;
-    if (!isOverflow(inc)) this.store.addCount(OPEN_COUNT + inc.rule, 0, 1, NEVER);
+    if (!isOverflow(inc)) this.store.addCount(OPEN_COUNT + limitScope(inc.rule, inc.tenant), 0, 1, NEVER);
     reopened(rec, atMs);
     rec.escalated = false;
     const held = (rec.resolveHeldUntilMs ?? 0) > 0;

@@ -46,11 +46,15 @@ export function silenceLabels(rec: IncidentRecord): Record<string, string> {
   return { service: inc.service, asset: inc.asset, tenant: inc.tenant, ...matchLabels(rec) };
 }
 
-function tupleOf(labels: Record<string, string>, equal: string[]): string {
-  let t = '';
+/** The equal labels' values, within the incident's tenant: one tenant's incident never inhibits another's. */
+function tupleOf(tenant: string, labels: Record<string, string>, equal: string[]): string {
+  let t = tenant + '\u0000';
   for (const l of equal) t += (labels[l] ?? '') + '\u0000';
   return t;
 }
+
+/** An asset within its tenant: two tenants may both have a `web-1`, and one's being down says nothing of the other's. */
+const assetOf = (tenant: string, asset: string) => `${tenant}\u0000${asset}`;
 
 /** Whether a recurring window is on at `nowMs` (local times on days that change clocks as `recurrence.ts` reads them). */
 export function maintenanceActive(w: MaintenanceWindow, nowMs: number): boolean {
@@ -67,7 +71,7 @@ export class Suppressor {
   readonly config: SuppressionConfig;
   /** Per inhibit rule: equal-label tuple → source incident key. */
   private sources: Map<string, string>[] = [];
-  /** Asset → key of an open incident saying it is down. */
+  /** Tenant and asset (`assetOf`) → key of an open incident saying it is down. */
   private downAssets = new Map<string, string>();
   /** The silences made through the API, not yet expired (kept current by the engine). */
   live: readonly ActiveSilence[] = [];
@@ -102,14 +106,15 @@ export class Suppressor {
       const labels = matchLabels(rec);
       inhibit.forEach((r, i) => {
         if (!matchesAll(r.source, labels)) return;
-        const t = tupleOf(labels, r.equal);
+        const t = tupleOf(inc.tenant, labels, r.equal);
         if (open) this.sources[i]!.set(t, inc.key);
         else if (this.sources[i]!.get(t) === inc.key) this.sources[i]!.delete(t);
       });
     }
     if (topologyDownRules?.has(inc.rule) && inc.asset) {
-      if (open) this.downAssets.set(inc.asset, inc.key);
-      else if (this.downAssets.get(inc.asset) === inc.key) this.downAssets.delete(inc.asset);
+      const asset = assetOf(inc.tenant, inc.asset);
+      if (open) this.downAssets.set(asset, inc.key);
+      else if (this.downAssets.get(asset) === inc.key) this.downAssets.delete(asset);
     }
   }
 
@@ -141,11 +146,11 @@ export class Suppressor {
     for (let i = 0; i < this.config.inhibit.length; i++) {
       const r = this.config.inhibit[i]!;
       if (!matchesAll(r.target, labels)) continue;
-      const source = this.sources[i]!.get(tupleOf(labels, r.equal));
+      const source = this.sources[i]!.get(tupleOf(rec.incident.tenant, labels, r.equal));
       if (source !== undefined && source !== key) return `inhibit:${source}`;
     }
     if (rec.parent) {
-      const parent = this.downAssets.get(rec.parent);
+      const parent = this.downAssets.get(assetOf(rec.incident.tenant, rec.parent));
       if (parent !== undefined && parent !== key) return `topology:${parent}`;
     }
     return '';

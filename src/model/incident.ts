@@ -104,4 +104,6 @@ export interface IncidentChange {
   eventIds: string[];
   /** Who made the change, when a person did (acknowledge, resolve or reopen by hand, comment, assign). */
   actor?: string;
+  /** The tracker ticket (`<exporter id>#<ref>`) a person's comment was read back from: that exporter does not post it there again. */
+  ticket?: string;
 }

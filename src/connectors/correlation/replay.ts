@@ -55,7 +55,7 @@ function parseLine(text: string, mapper: JsonEventMapper): Arrival | string {
       flags: 0,
       exemplars: [],
       service: String(fields.service ?? ''),
-      tenant: '',
+      tenant: typeof fields.tenant === 'string' ? fields.tenant : '',
       value: fields.value,
     };
     return { atMs: Number((arrivalNs ?? timeNs) / 1_000_000n), point };

@@ -99,6 +99,8 @@ const bloom = (name: string, expr: string, fp = '0.01') =>
 const textIdx = (name: string, expr: string, tokenizer = 'array') =>
   `INDEX ${name} ${expr} TYPE text(tokenizer = '${tokenizer}')`;
 
+const TENANT_COLUMN = 'Tenant LowCardinality(String) CODEC(ZSTD(1))';
+
 /** Vigil's correlation fields, as columns of their own next to the OTel ones. */
 const VIGIL_LOG_COLUMNS = [
   'EventId String CODEC(ZSTD(1))',
@@ -107,7 +109,7 @@ const VIGIL_LOG_COLUMNS = [
   'Title String CODEC(ZSTD(1))',
   'EventType LowCardinality(String) CODEC(ZSTD(1))',
   'Fingerprint String CODEC(ZSTD(1))',
-  'Tenant LowCardinality(String) CODEC(ZSTD(1))',
+  TENANT_COLUMN,
   'Source LowCardinality(String) CODEC(ZSTD(1))',
 ];
 
@@ -194,7 +196,7 @@ export function tracesTable(o: SchemaOptions): string {
       'StatusMessage String CODEC(ZSTD(1))',
       `Events Nested(Timestamp DateTime64(9), Name LowCardinality(String), Attributes ${MAP}) CODEC(ZSTD(1))`,
       `Links Nested(TraceId String, SpanId String, TraceState String, Attributes ${MAP}) CODEC(ZSTD(1))`,
-      'Tenant LowCardinality(String) CODEC(ZSTD(1))',
+      TENANT_COLUMN,
       bloom('idx_trace_id', 'TraceId', '0.001'),
       bloom('idx_res_attr_key', 'mapKeys(ResourceAttributes)'),
       bloom('idx_res_attr_value', 'mapValues(ResourceAttributes)'),
@@ -280,7 +282,7 @@ const METRIC_INDEXES = [
 ];
 
 function metricsTable(o: SchemaOptions, name: string, body: string[]): string {
-  return table(o, name, [...METRIC_HEAD, ...body, 'Tenant LowCardinality(String) CODEC(ZSTD(1))', ...METRIC_INDEXES], {
+  return table(o, name, [...METRIC_HEAD, ...body, TENANT_COLUMN, ...METRIC_INDEXES], {
     partition: 'toDate(TimeUnix)',
     order: '(ServiceName, MetricName, toStartOfHour(TimeUnix), cityHash64(Attributes), TimeUnix)',
     ttlField: 'toDateTime(TimeUnix)',
@@ -414,13 +416,33 @@ export function incidentEventsTable(o: SchemaOptions): string {
  */
 const INCIDENT_MERGE_COLUMNS = ['MergedIds Array(String)', 'MergedInto String'];
 
-/** Columns added to a table after it was first shipped: a table created by an older Vigil gets them here (the Distributed table too). */
+/**
+ * Columns a table may lack: Vigil's own on the OTel tables, which the OpenTelemetry Collector's
+ * ClickHouse exporter creates without them (CREATE … IF NOT EXISTS leaves such a table as it is),
+ * and columns added to Vigil's tables after they first shipped. Each is added at start, to the
+ * Distributed table too (without its codec, which only the stored table has). Rows stored before
+ * read as '' (no tenant).
+ */
 function addedColumns(o: SchemaOptions): string[] {
-  const names =
-    o.cluster && o.distributed ? [storedName(o, o.tables.incidents), o.tables.incidents] : [o.tables.incidents];
-  return names.flatMap((name) =>
-    INCIDENT_MERGE_COLUMNS.map(
-      (c) => `ALTER TABLE ${q(o.database)}.${q(name)}${onCluster(o)} ADD COLUMN IF NOT EXISTS ${c}`,
+  const t = o.tables;
+  const tenantOnly = [TENANT_COLUMN];
+  const added: [string, string[]][] = [
+    [t.logs, VIGIL_LOG_COLUMNS],
+    [t.traces, tenantOnly],
+    [t.metrics_gauge, tenantOnly],
+    [t.metrics_sum, tenantOnly],
+    [t.metrics_histogram, tenantOnly],
+    [t.metrics_exponential_histogram, tenantOnly],
+    [t.metrics_summary, tenantOnly],
+    [t.incidents, INCIDENT_MERGE_COLUMNS],
+  ];
+  const alter = (name: string, column: string) =>
+    `ALTER TABLE ${q(o.database)}.${q(name)}${onCluster(o)} ADD COLUMN IF NOT EXISTS ${column}`;
+  return added.flatMap(([name, columns]) =>
+    columns.flatMap((c) =>
+      o.cluster && o.distributed
+        ? [alter(storedName(o, name), c), alter(name, c.replace(/ CODEC\(.*\)$/, ''))]
+        : [alter(name, c)],
     ),
   );
 }

@@ -47,7 +47,7 @@ export const glpiExporterSchema = refine(
       {
         mode: literalUnion(['off', 'poll'], {
           default: 'off',
-          doc: '`poll`: tickets a person solves or closes resolve their incident, tickets set to processing (assigned or planned) acknowledge it. `off`: tickets are only written.',
+          doc: "`poll`: tickets a person solves or closes resolve their incident, tickets set to processing (assigned or planned) acknowledge it, and people's follow-ups join their incident's timeline as comments. `off`: tickets are only written.",
         }),
         ...pollFields('the open tickets of open incidents (GET Ticket/<id>, the API user needs read rights on them)'),
       },

@@ -2,7 +2,7 @@ import { severityName } from '../../model/severity.ts';
 import { DeliveryError } from '../tickets/delivery.ts';
 import { credentialsFailure, httpFailure, parseJson, send, type HttpResult } from '../tickets/http.ts';
 import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
-import type { ObservedTicket, TicketProgress, TicketReader } from '../tickets/ticketSync.ts';
+import type { ObservedTicket, TicketProgress, TicketReader, TrackerComment } from '../tickets/ticketSync.ts';
 import { escapeHtml } from '../tickets/template.ts';
 import type { GlpiExporterConfig } from './config.ts';
 
@@ -50,6 +50,23 @@ function userName(v: unknown): string | undefined {
   return typeof v === 'number' && v > 0 ? `GLPI user ${v}` : undefined;
 }
 
+/**
+ * A follow-up's text: GLPI 10 stores rich text sanitized (`&#60;p&#62;`), GLPI 11 as HTML; either
+ * way a line per paragraph or line break, tags dropped, entities decoded.
+ */
+export function followupText(stored: string): string {
+  const html = stored.replace(/&#60;/g, '<').replace(/&#62;/g, '>').replace(/&#38;/g, '&');
+  return html
+    .replace(/<br\s*\/?>|<\/(p|div|li|h[1-6]|tr|blockquote)>/gi, '\n')
+    .replace(/<[^>]*>/g, '')
+    .replace(/&(nbsp|lt|gt|quot|#39|amp);/g, (_, e: string) => ENTITIES[e]!)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .join('\n');
+}
+const ENTITIES: Record<string, string> = { nbsp: ' ', lt: '<', gt: '>', quot: '"', '#39': "'", amp: '&' };
+
 /** GLPI's `glpi_tickets.name` is a VARCHAR(255) of characters: a longer name is refused or cut by the database. */
 const NAME_MAX = 255;
 
@@ -65,6 +82,10 @@ export class GlpiDriver implements TicketDriver, TicketReader {
   private readonly base: string;
   private session: string | undefined;
   private sessionPromise: Promise<string> | undefined;
+  /** The API user's id (`getFullSession`), once GLPI said. */
+  private ownUser: string | undefined;
+  /** Users' names by id, as follow-ups name their authors by id only. */
+  private readonly userNames = new Map<string, string>();
 
   constructor(config: GlpiExporterConfig) {
     this.config = config;
@@ -250,6 +271,60 @@ export class GlpiDriver implements TicketDriver, TicketReader {
       progress: PROGRESS[t.status] ?? 'open',
       actor: userName(t.users_id_lastupdater) ?? 'GLPI',
     };
+  }
+
+  /** The API user's id, from the session (`getFullSession`), asked until GLPI answers. */
+  async ownActorId(): Promise<string | undefined> {
+    if (this.ownUser !== undefined) return this.ownUser;
+    try {
+      const res = await this.call('GET', 'getFullSession');
+      const id =
+        res.status === 200
+          ? parseJson<{ session?: { glpiID?: unknown } }>('GLPI session', res).session?.glpiID
+          : undefined;
+      if (typeof id === 'number' || (typeof id === 'string' && id !== '')) this.ownUser = String(id);
+    } catch {
+      // Comments wait for the next pass.
+    }
+    return this.ownUser;
+  }
+
+  /** The ticket's follow-ups (the first 1000, GLPI's page limit), oldest first, authors named. */
+  async readComments(ref: string): Promise<TrackerComment[] | undefined> {
+    const res = await this.call('GET', `Ticket/${encodeURIComponent(ref)}/ITILFollowup?range=0-999`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200 && res.status !== 206)
+      throw credentialsFailure(
+        httpFailure(`GLPI reading the follow-ups of ticket ${ref}`, res),
+        "check the API user's read rights on follow-ups",
+      );
+    const list = parseJson<{ id?: unknown; users_id?: unknown; content?: unknown }[]>(`GLPI follow-ups of ${ref}`, res);
+    const out: TrackerComment[] = [];
+    for (const f of Array.isArray(list) ? list : []) {
+      if (typeof f.id !== 'number') continue;
+      const authorId = String(f.users_id);
+      out.push({
+        id: String(f.id),
+        authorId,
+        // Vigil's own are never read back: no need to name their author.
+        author: authorId === this.ownUser ? '' : await this.nameOfUser(authorId),
+        text: followupText(typeof f.content === 'string' ? f.content : ''),
+      });
+    }
+    return out;
+  }
+
+  private async nameOfUser(id: string): Promise<string> {
+    const known = this.userNames.get(id);
+    if (known !== undefined) return known;
+    const res = await this.call('GET', `User/${encodeURIComponent(id)}`);
+    // Without the right to read users, the id names them; asked again next time.
+    if (res.status !== 200) return `GLPI user ${id}`;
+    const u = parseJson<{ name?: unknown; realname?: unknown; firstname?: unknown }>(`GLPI user ${id}`, res);
+    const full = [u.firstname, u.realname].filter((p) => typeof p === 'string' && p.trim()).join(' ');
+    const name = full || (typeof u.name === 'string' && u.name ? u.name : `GLPI user ${id}`);
+    this.userNames.set(id, name);
+    return name;
   }
 
   async close(): Promise<void> {

@@ -10,3 +10,30 @@ export function textToAdf(text: string): object {
     })),
   };
 }
+
+/** ADF nodes that end a line of text. */
+const BLOCKS = new Set(['paragraph', 'heading', 'codeBlock', 'blockquote', 'listItem', 'tableCell', 'panel']);
+
+/** The text of an Atlassian Document (Jira Cloud v3 comments): a line per block, mentions by name, marks and media dropped. */
+export function adfToText(doc: unknown): string {
+  const lines: string[] = [];
+  let line = '';
+  const walk = (node: unknown): void => {
+    const n = node as { type?: unknown; text?: unknown; content?: unknown; attrs?: { text?: unknown } } | null;
+    if (!n || typeof n !== 'object') return;
+    if (typeof n.text === 'string') line += n.text;
+    else if (n.type === 'mention' && typeof n.attrs?.text === 'string') line += n.attrs.text;
+    if (n.type === 'hardBreak' || BLOCKS.has(String(n.type))) {
+      lines.push(line);
+      line = '';
+    }
+    if (Array.isArray(n.content)) for (const c of n.content) walk(c);
+    if (BLOCKS.has(String(n.type))) {
+      lines.push(line);
+      line = '';
+    }
+  };
+  walk(doc);
+  lines.push(line);
+  return lines.filter((l) => l.trim() !== '').join('\n');
+}

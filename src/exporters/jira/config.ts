@@ -36,7 +36,7 @@ export const jiraExporterSchema = refine(
       {
         mode: literalUnion(['off', 'webhook', 'poll'], {
           default: 'off',
-          doc: "`webhook`: Jira calls Vigil's API listener at `/api/v1/webhooks/<exporter id>` (a Jira admin webhook on `jira:issue_updated`, with `secret`); `poll`: Vigil reads the issues back every `interval`. An issue a person moves to a done status resolves its incident, to an in-progress one acknowledges it. `off`: issues are only written.",
+          doc: "`webhook`: Jira calls Vigil's API listener at `/api/v1/webhooks/<exporter id>` (a Jira admin webhook on `jira:issue_updated` and `comment_created`, with `secret`); `poll`: Vigil reads the issues and their comments back every `interval`. A person's comment joins the incident's timeline. An issue a person moves to a done status resolves its incident, to an in-progress one acknowledges it. `off`: issues are only written.",
         }),
         secret: optional(
           str({

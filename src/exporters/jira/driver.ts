@@ -2,8 +2,8 @@ import { severityName } from '../../model/severity.ts';
 import { DeliveryError } from '../tickets/delivery.ts';
 import { credentialsFailure, httpFailure, parseJson, send, type HttpResult } from '../tickets/http.ts';
 import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
-import type { ObservedTicket, TicketReader } from '../tickets/ticketSync.ts';
-import { textToAdf } from './adf.ts';
+import type { ObservedTicket, TicketReader, TrackerComment } from '../tickets/ticketSync.ts';
+import { adfToText, textToAdf } from './adf.ts';
 import type { JiraExporterConfig } from './config.ts';
 
 interface Transition {
@@ -161,6 +161,33 @@ export class JiraDriver implements TicketDriver, TicketReader {
       actor: jiraUserName(author),
       ...(actorId === undefined ? {} : { actorId }),
     };
+  }
+
+  /** The issue's latest comments (newest 50, a poll interval holds fewer), oldest first. */
+  async readComments(ref: string): Promise<TrackerComment[] | undefined> {
+    const res = await send({
+      method: 'GET',
+      url: `${this.api}/issue/${encodeURIComponent(ref)}/comment?orderBy=-created&maxResults=50`,
+      headers: { Authorization: this.auth, Accept: 'application/json' },
+      timeoutMs: this.config.delivery.timeout,
+    });
+    if (res.status === 404) return undefined;
+    if (res.status !== 200)
+      throw credentialsFailure(httpFailure(`Jira comments of ${ref}`, res), "check the account's browse permission");
+    type Comment = { id?: unknown; author?: JiraUser; body?: unknown };
+    const list = parseJson<{ comments?: Comment[] }>(`Jira comments of ${ref}`, res).comments ?? [];
+    return list
+      .filter((c) => typeof c.id === 'string')
+      .reverse()
+      .map((c) => {
+        const authorId = jiraUserId(c.author);
+        return {
+          id: c.id as string,
+          author: jiraUserName(c.author),
+          ...(authorId === undefined ? {} : { authorId }),
+          text: typeof c.body === 'string' ? c.body : adfToText(c.body),
+        };
+      });
   }
 
   /** The account of the credentials (`GET myself`), asked once it answers; until then undefined. */

@@ -1,7 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ObservedTicket } from '../tickets/ticketSync.ts';
-import { WebhookRejectedError, type TicketWebhookParser } from '../tickets/webhook.ts';
+import { WebhookRejectedError, type ObservedComment, type TicketWebhookParser } from '../tickets/webhook.ts';
+import { adfToText } from './adf.ts';
 import { jiraUserId, jiraUserName, progressOf } from './driver.ts';
 
 /**
@@ -21,12 +22,14 @@ interface JiraWebhookPayload {
   user?: Parameters<typeof jiraUserId>[0];
   issue?: { key?: unknown; fields?: { status?: { name?: unknown; statusCategory?: { key?: unknown } } } };
   changelog?: { items?: { field?: unknown; fieldId?: unknown; toString?: unknown }[] };
+  comment?: { id?: unknown; author?: Parameters<typeof jiraUserId>[0]; body?: unknown };
 }
 
 /**
  * Jira's `jira:issue_updated` webhooks, verified with the exporter's secret: a change whose
- * changelog moves the status becomes the issue's new status; anything else (comments, other
- * fields, other events) is accepted and ignored, so Jira does not retry it.
+ * changelog moves the status becomes the issue's new status. A `comment_created` one is the
+ * comment (its author, its text). Anything else (other fields, other events) is accepted and
+ * ignored, so Jira does not retry it.
  */
 export class JiraWebhookParser implements TicketWebhookParser {
   private readonly secret: string;
@@ -35,7 +38,7 @@ export class JiraWebhookParser implements TicketWebhookParser {
     this.secret = secret;
   }
 
-  parse(body: Buffer, headers: IncomingHttpHeaders): ObservedTicket | undefined {
+  parse(body: Buffer, headers: IncomingHttpHeaders): ObservedTicket | ObservedComment | undefined {
     const header = headers['x-hub-signature'];
     if (typeof header !== 'string')
       throw new WebhookRejectedError(401, 'X-Hub-Signature is missing: set the secret of the webhook in Jira');
@@ -52,6 +55,7 @@ export class JiraWebhookParser implements TicketWebhookParser {
     }
     if (typeof payload !== 'object' || payload === null)
       throw new WebhookRejectedError(400, 'the body is not a Jira event');
+    if (payload.webhookEvent === 'comment_created') return commentOf(payload);
     if (payload.webhookEvent !== 'jira:issue_updated') return undefined;
     const moved = payload.changelog?.items?.find((i) => i.field === 'status' || i.fieldId === 'status');
     if (!moved) return undefined;
@@ -71,4 +75,21 @@ export class JiraWebhookParser implements TicketWebhookParser {
       ...(actorId === undefined ? {} : { actorId }),
     };
   }
+}
+
+function commentOf(payload: JiraWebhookPayload): ObservedComment {
+  const key = payload.issue?.key;
+  const c = payload.comment;
+  if (typeof key !== 'string' || typeof c?.id !== 'string')
+    throw new WebhookRejectedError(400, 'a comment event without issue.key or comment.id');
+  const authorId = jiraUserId(c.author);
+  return {
+    ref: key,
+    comment: {
+      id: c.id,
+      author: jiraUserName(c.author),
+      ...(authorId === undefined ? {} : { authorId }),
+      text: typeof c.body === 'string' ? c.body : adfToText(c.body),
+    },
+  };
 }

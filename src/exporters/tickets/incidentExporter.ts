@@ -442,7 +442,9 @@ export class IncidentExporter implements QueuedExporter {
     return {
       receive: async (body, headers) => {
         const seen = sync.parser.parse(body, headers);
-        if (seen && this.sync) await this.sync.applyTo(seen);
+        if (!seen || !this.sync) return;
+        if ('comment' in seen) await this.sync.applyCommentTo(seen.ref, seen.comment);
+        else await this.sync.applyTo(seen);
       },
     };
   }
@@ -624,7 +626,9 @@ export class IncidentExporter implements QueuedExporter {
     if (rec && rec.resolved && !ticketOfIncident(rec, incident)) rec = undefined;
     if (OPERATOR_UPDATE_KINDS.has(kind)) {
       // A person's acknowledgement, comment or assignment follows up on the open ticket; it never opens (or reopens) one.
-      if (rec && !rec.resolved) await this.driver.update(rec.ref, notice);
+      // A comment read back from this very ticket is there already.
+      if (rec && !rec.resolved && notice.change.ticket !== `${this.settings.id}#${rec.ref}`)
+        await this.driver.update(rec.ref, notice);
       return;
     }
     if (kind === 'resolved') {

@@ -20,10 +20,27 @@ export interface ObservedTicket {
   actorId?: string;
 }
 
+/** A comment on a ticket, as the tracker lists it. */
+export interface TrackerComment {
+  /** The tracker's id of the comment. */
+  id: string;
+  /** Who wrote it, as the tracker names them. */
+  author: string;
+  /** Their account id: compared with the account Vigil writes as. */
+  authorId?: string;
+  /** As plain text. */
+  text: string;
+}
+
 /** A driver that can read a ticket back, for polling. */
 export interface TicketReader {
   /** Undefined when the tracker no longer has the ticket. */
   readTicket(ref: string): Promise<ObservedTicket | undefined>;
+  /**
+   * The ticket's latest comments, for a driver that can tell Vigil's own account (`ownActorId`)
+   * from people's; undefined when the tracker no longer has the ticket.
+   */
+  readComments?(ref: string): Promise<TrackerComment[] | undefined>;
 }
 
 /** An open incident and the open ticket the ledger holds for it. */
@@ -64,7 +81,7 @@ function changesCounter(registry: Registry): Counter<'exporter' | 'change'> {
   if (!c) {
     c = new Counter({
       name: 'vigil_exporter_ticket_sync_changes_total',
-      help: 'Incidents acknowledged or resolved because a person moved their ticket in the tracker.',
+      help: 'Incidents acknowledged or resolved because a person moved their ticket in the tracker, or commented because a person commented on it.',
       labelNames: ['exporter', 'change'],
       registers: [registry],
     });
@@ -85,6 +102,8 @@ export class TicketSync {
   private readonly opts: TicketSyncOptions;
   /** Polling: the status each held ticket had at the last pass, so a status is acted on once. */
   private readonly lastSeen = new Map<string, string>();
+  /** Polling: the comments of each held ticket already read back (or Vigil's own). */
+  private readonly commentsSeen = new Map<string, Set<string>>();
   private readonly changes: Counter<'exporter' | 'change'>;
 
   constructor(opts: TicketSyncOptions) {
@@ -111,7 +130,13 @@ export class TicketSync {
     const held = await this.held();
     const refs = new Set(held.map((h) => h.record.ref));
     for (const ref of this.lastSeen.keys()) if (!refs.has(ref)) this.lastSeen.delete(ref);
+    for (const ref of this.commentsSeen.keys()) if (!refs.has(ref)) this.commentsSeen.delete(ref);
     for (const h of held) {
+      if (reader.readComments) {
+        await budget.take();
+        const comments = await reader.readComments(h.record.ref);
+        if (comments) await this.applyComments(h, comments);
+      }
       await budget.take();
       const seen = await reader.readTicket(h.record.ref);
       if (!seen) continue;
@@ -125,6 +150,47 @@ export class TicketSync {
   async applyTo(seen: ObservedTicket): Promise<SyncOutcome> {
     const held = (await this.held()).find((h) => h.record.ref === seen.ref);
     return held ? this.apply(held, seen) : 'not_held';
+  }
+
+  /**
+   * People's comments on the ticket go to the incident's timeline as comments with the ticket's
+   * author as actor, each once: this process remembers the ids it read, and a comment the
+   * incident's audit trail holds already (read before a restart, or by another agent) is not
+   * added again. Vigil's own comments (its follow-ups) are never read back; while the driver
+   * cannot yet tell which account is Vigil's, no comment is.
+   */
+  async applyComments(held: HeldTicket, comments: TrackerComment[]): Promise<void> {
+    const own = await this.opts.ownActorId?.();
+    if (own === undefined) return;
+    const { incident, record } = held;
+    let seen = this.commentsSeen.get(record.ref);
+    if (!seen) this.commentsSeen.set(record.ref, (seen = new Set()));
+    const ticket = `${this.opts.exporterId}#${record.ref}`;
+    for (const c of comments) {
+      if (seen.has(c.id)) continue;
+      seen.add(c.id);
+      const text = c.text.trim();
+      if (c.authorId === own || text === '') continue;
+      const reason = `comment by ticket ${ticket} (${c.author}): ${text}`;
+      const now = this.opts.desk()?.incident(incident.id);
+      if (!now || now.audit.some((a) => a.kind === 'commented' && a.reason === reason)) continue;
+      const outcome = await this.opts.desk()!.act(incident.id, c.author, { kind: 'comment', text, ticket });
+      if (!outcome.ok) continue;
+      this.changes.inc({ exporter: this.opts.exporterId, change: 'commented' });
+      this.opts.logger.info(
+        { incident: incident.key, id: incident.id, ticket: record.ref, actor: c.author },
+        'ticket comment added to the incident',
+      );
+    }
+  }
+
+  /** A webhook's news of a comment: added when an open incident holds its ticket. */
+  async applyCommentTo(ref: string, comment: TrackerComment): Promise<void> {
+    const held = await this.held();
+    const refs = new Set(held.map((h) => h.record.ref));
+    for (const r of this.commentsSeen.keys()) if (!refs.has(r)) this.commentsSeen.delete(r);
+    const h = held.find((x) => x.record.ref === ref);
+    if (h) await this.applyComments(h, [comment]);
   }
 
   async apply(held: HeldTicket, seen: ObservedTicket): Promise<SyncOutcome> {

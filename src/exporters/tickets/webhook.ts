@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { VigilError } from '../../errors.ts';
-import type { ObservedTicket } from './ticketSync.ts';
+import type { ObservedTicket, TrackerComment } from './ticketSync.ts';
 
 /** A webhook delivery refused: 401 for a missing or wrong signature, 400 for a body that is not the tracker's. */
 export class WebhookRejectedError extends VigilError {
@@ -11,10 +11,16 @@ export class WebhookRejectedError extends VigilError {
   }
 }
 
-/** A tracker's webhooks as a driver reads them: verified, then the ticket change they tell of (if any). */
+/** A comment a webhook tells of, on the ticket `ref`. */
+export interface ObservedComment {
+  ref: string;
+  comment: TrackerComment;
+}
+
+/** A tracker's webhooks as a driver reads them: verified, then the ticket change or comment they tell of (if any). */
 export interface TicketWebhookParser {
-  /** Throws WebhookRejectedError; undefined for a delivery that moves no ticket (a comment, a field edit). */
-  parse(body: Buffer, headers: IncomingHttpHeaders): ObservedTicket | undefined;
+  /** Throws WebhookRejectedError; undefined for a delivery that tells of nothing Vigil reads (a field edit). */
+  parse(body: Buffer, headers: IncomingHttpHeaders): ObservedTicket | ObservedComment | undefined;
 }
 
 /** What an exporter that takes its tracker's webhooks offers the operators' API listener. */

@@ -1,6 +1,7 @@
 import { bytes, endpoint, obj, optional, type Infer } from '../../config/schema.ts';
 import { httpServerLimitFields } from '../http/serverConfig.ts';
 import { tlsServerSchema } from '../../config/tls.ts';
+import { defaultTenant } from '../defaultTenant.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
 
 export const alertmanagerReceiverSchema = obj({
@@ -16,6 +17,9 @@ export const alertmanagerReceiverSchema = obj({
   }),
   max_records_per_request: maxRecordsPerRequest(),
   ...httpServerLimitFields,
+  tenant: defaultTenant(
+    'Tenant stamped on every alert received (Alertmanager sends no credentials Vigil checks); empty: none.',
+  ),
 });
 
 export type AlertmanagerReceiverConfig = Infer<typeof alertmanagerReceiverSchema>;

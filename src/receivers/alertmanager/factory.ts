@@ -1,4 +1,5 @@
 import type { ReceiverFactory } from '../../pipeline/component.ts';
+import { stampingTenant } from '../defaultTenant.ts';
 import { alertmanagerReceiverSchema, type AlertmanagerReceiverConfig } from './config.ts';
 import { AlertmanagerReceiver } from './receiver.ts';
 
@@ -11,6 +12,6 @@ export const alertmanagerReceiverFactory: ReceiverFactory<AlertmanagerReceiverCo
   configSchema: alertmanagerReceiverSchema,
   create(settings, config, consumers) {
     if (!consumers.logs) throw new Error('alertmanager receiver needs a logs pipeline');
-    return new AlertmanagerReceiver(settings, config, consumers.logs);
+    return new AlertmanagerReceiver(settings, config, stampingTenant(consumers.logs, config.tenant));
   },
 };

@@ -1,4 +1,5 @@
 import type { ReceiverFactory } from '../../pipeline/component.ts';
+import { stampingTenant } from '../defaultTenant.ts';
 import { jsonReceiverSchema, type JsonReceiverConfig } from './config.ts';
 import { JsonReceiver } from './receiver.ts';
 
@@ -12,6 +13,6 @@ export const jsonReceiverFactory: ReceiverFactory<JsonReceiverConfig> = {
     config.auth ? [{ id: config.auth.authenticator, capability: 'authenticator', path: 'auth.authenticator' }] : [],
   create(settings, config, consumers) {
     if (!consumers.logs) throw new Error('json receiver needs a logs pipeline');
-    return new JsonReceiver(settings, config, consumers.logs);
+    return new JsonReceiver(settings, config, stampingTenant(consumers.logs, config.tenant));
   },
 };

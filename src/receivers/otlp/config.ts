@@ -15,6 +15,7 @@ import {
 } from '../../config/schema.ts';
 import { httpServerLimitFields } from '../http/serverConfig.ts';
 import { tlsServerSchema } from '../../config/tls.ts';
+import { defaultTenant } from '../defaultTenant.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
 
 /**
@@ -152,6 +153,9 @@ export const otlpReceiverSchema = refine(
       { doc: 'At least one of grpc, http.' },
     ),
     auth: optional(authSchema),
+    tenant: defaultTenant(
+      "Tenant stamped on records whose sender's credentials name none, and on every record without `auth`; empty: none.",
+    ),
   }),
   (c) =>
     c.protocols.grpc || c.protocols.http

@@ -1,4 +1,5 @@
 import type { ReceiverFactory } from '../../pipeline/component.ts';
+import { stampingTenantAll } from '../defaultTenant.ts';
 import { otlpReceiverSchema, type OtlpReceiverConfig } from './config.ts';
 import { OtlpReceiver } from './receiver.ts';
 
@@ -14,6 +15,6 @@ export const otlpReceiverFactory: ReceiverFactory<OtlpReceiverConfig> = {
       ? [{ id: config.auth.authenticator, capability: 'authenticator', path: 'auth.authenticator' }]
       : [],
   create(settings, config, consumers) {
-    return new OtlpReceiver(settings, config, consumers);
+    return new OtlpReceiver(settings, config, stampingTenantAll(consumers, config.tenant));
   },
 };

@@ -10,6 +10,7 @@ import {
   type ConfigIssue,
   type Infer,
 } from '../../config/schema.ts';
+import { defaultTenant } from '../defaultTenant.ts';
 
 export const AUTH_PROTOCOLS = ['md5', 'sha', 'sha224', 'sha256', 'sha384', 'sha512'] as const;
 export const PRIV_PROTOCOLS = ['des', 'aes', 'aes256b', 'aes256r'] as const;
@@ -66,6 +67,9 @@ export const snmpTrapReceiverSchema = refine(
       default: [],
       doc: 'SNMPv3 (USM) users accepted, with authentication (authNoPriv) or authentication and privacy (authPriv). Traps from unknown users, with a wrong key or a lower security level are dropped and counted.',
     }),
+    tenant: defaultTenant(
+      'Tenant stamped on every trap received (community and USM user name no tenant); empty: none.',
+    ),
     mib_dir: optional(
       str({
         nonEmpty: true,

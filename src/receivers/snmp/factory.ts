@@ -1,4 +1,5 @@
 import type { ReceiverFactory } from '../../pipeline/component.ts';
+import { stampingTenant } from '../defaultTenant.ts';
 import { snmpTrapReceiverSchema, type SnmpTrapReceiverConfig } from './config.ts';
 import { SnmpTrapReceiver } from './receiver.ts';
 
@@ -11,6 +12,6 @@ export const snmpTrapReceiverFactory: ReceiverFactory<SnmpTrapReceiverConfig> = 
   configSchema: snmpTrapReceiverSchema,
   create(settings, config, consumers) {
     if (!consumers.logs) throw new Error('snmp_trap receiver needs a logs pipeline');
-    return new SnmpTrapReceiver(settings, config, consumers.logs);
+    return new SnmpTrapReceiver(settings, config, stampingTenant(consumers.logs, config.tenant));
   },
 };

@@ -11,6 +11,7 @@ import {
   timeZone,
 } from '../../config/schema.ts';
 import { tlsServerSchema } from '../../config/tls.ts';
+import { defaultTenant } from '../defaultTenant.ts';
 
 const udpSchema = obj(
   {
@@ -90,6 +91,7 @@ export const syslogReceiverSchema = refine(
     udp: optional(udpSchema),
     tcp: optional(tcpSchema),
     tls: optional(tlsSchema),
+    tenant: defaultTenant('Tenant stamped on every message received (syslog carries no credentials); empty: none.'),
   }),
   (c) => {
     const issues = [];

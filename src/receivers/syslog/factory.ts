@@ -1,4 +1,5 @@
 import type { ReceiverFactory } from '../../pipeline/component.ts';
+import { stampingTenant } from '../defaultTenant.ts';
 import { syslogReceiverSchema, type SyslogReceiverConfig } from './config.ts';
 import { SyslogReceiver } from './receiver.ts';
 
@@ -11,6 +12,6 @@ export const syslogReceiverFactory: ReceiverFactory<SyslogReceiverConfig> = {
   configSchema: syslogReceiverSchema,
   create(settings, config, consumers) {
     if (!consumers.logs) throw new Error('syslog receiver needs a logs pipeline');
-    return new SyslogReceiver(settings, config, consumers.logs);
+    return new SyslogReceiver(settings, config, stampingTenant(consumers.logs, config.tenant));
   },
 };

@@ -20,11 +20,21 @@ describe('clickhouse DDL', () => {
   it('uses ON CLUSTER and Replicated engines under a cluster, and plain dedup-window tables otherwise', () => {
     const clustered = schemaStatements({ database: 'otel', tables, cluster: 'main', ttlMs: 0, textIndexes: false });
     expect(clustered[0]).toBe('CREATE DATABASE IF NOT EXISTS `otel` ON CLUSTER `main`');
-    // Columns added since the first release come last, for tables an older Vigil created.
-    expect(clustered.filter((s) => s.startsWith('ALTER'))).toEqual([
+    // Columns added since the first release come last, for tables an older Vigil created; and
+    // Vigil's own columns, for OTel tables the Collector's exporter created without them.
+    const alters = clustered.filter((s) => s.startsWith('ALTER'));
+    expect(alters.filter((s) => s.includes('vigil_incidents'))).toEqual([
       'ALTER TABLE `otel`.`vigil_incidents` ON CLUSTER `main` ADD COLUMN IF NOT EXISTS MergedIds Array(String)',
       'ALTER TABLE `otel`.`vigil_incidents` ON CLUSTER `main` ADD COLUMN IF NOT EXISTS MergedInto String',
     ]);
+    expect(alters.filter((s) => s.includes(' Tenant ')).map((s) => s.split(' ')[2])).toEqual(
+      ['otel_logs', 'otel_traces', ...Object.values(tables).filter((n) => n.startsWith('otel_metrics_'))].map(
+        (n) => `\`otel\`.\`${n}\``,
+      ),
+    );
+    expect(alters).toContain(
+      'ALTER TABLE `otel`.`otel_traces` ON CLUSTER `main` ADD COLUMN IF NOT EXISTS Tenant LowCardinality(String) CODEC(ZSTD(1))',
+    );
     expect(clustered.find((s) => s.startsWith('CREATE MATERIALIZED VIEW'))).toMatch(
       /^CREATE MATERIALIZED VIEW IF NOT EXISTS `otel`\.`otel_traces_trace_id_ts_mv` ON CLUSTER `main`\nTO `otel`\.`otel_traces_trace_id_ts`/,
     );
@@ -102,11 +112,17 @@ describe('clickhouse DDL over shards (distributed)', () => {
         'GROUP BY TraceId',
       ].join('\n'),
     );
-    expect(ddl.filter((s) => s.startsWith('ALTER')).map((s) => s.split(' ')[2])).toEqual([
-      '`otel`.`vigil_incidents_local`',
+    const alters = ddl.filter((s) => s.startsWith('ALTER'));
+    expect(alters.filter((s) => s.includes('vigil_incidents')).map((s) => s.split(' ')[2])).toEqual([
       '`otel`.`vigil_incidents_local`',
       '`otel`.`vigil_incidents`',
+      '`otel`.`vigil_incidents_local`',
       '`otel`.`vigil_incidents`',
+    ]);
+    // The stored table's column has its codec; the Distributed table in front only the type.
+    expect(alters.filter((s) => s.includes('`otel_traces') && s.includes(' Tenant '))).toEqual([
+      'ALTER TABLE `otel`.`otel_traces_local` ON CLUSTER `main` ADD COLUMN IF NOT EXISTS Tenant LowCardinality(String) CODEC(ZSTD(1))',
+      'ALTER TABLE `otel`.`otel_traces` ON CLUSTER `main` ADD COLUMN IF NOT EXISTS Tenant LowCardinality(String)',
     ]);
     // Distributed tables come after the local ones they stand for, and ALTERs after both.
     const firstDistributed = ddl.findIndex((s) => s.includes('ENGINE = Distributed'));

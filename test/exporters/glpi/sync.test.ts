@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { glpiExporterSchema } from '../../../src/exporters/glpi/config.ts';
-import { GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
+import { followupText, GlpiDriver } from '../../../src/exporters/glpi/driver.ts';
 import { pollSync } from '../../../src/exporters/tickets/incidentExporter.ts';
 import { FakeGlpi } from '../../support/fakes/glpi.ts';
 import { waitFor } from '../../support/waitFor.ts';
@@ -178,7 +178,8 @@ describe('GLPI tickets back to incidents (sync.mode: poll)', () => {
   });
 
   it('keeps to max_requests_per_minute: a pass over more open tickets waits for the next minute', async () => {
-    const w = await world({ sync: { mode: 'poll', interval: '1m', max_requests_per_minute: 2 } });
+    // Two requests a ticket: its follow-ups, then the ticket.
+    const w = await world({ sync: { mode: 'poll', interval: '1m', max_requests_per_minute: 4 } });
     for (const asset of ['a-1', 'a-2', 'a-3']) await w.event(asset, 'down');
     expect(w.glpi.tickets.size).toBe(3);
     for (const t of w.glpi.tickets.values()) w.glpi.personSets(t.id, 5);
@@ -192,6 +193,23 @@ describe('GLPI tickets back to incidents (sync.mode: poll)', () => {
     await waitFor(() => w.ticketReads() === 3, 'the third read');
     await waitFor(() => w.delivered.length === 3, 'every incident resolved');
     expect(['a-1', 'a-2', 'a-3'].map((a) => w.incident(a)!.status)).toEqual(['resolved', 'resolved', 'resolved']);
+  });
+
+  it("adds a person's follow-up to the incident's timeline once, as text, reads none of Vigil's own, and does not echo it back", async () => {
+    const w = await world();
+    await w.event('web-5', 'down');
+    const [ticket] = [...w.glpi.tickets.values()];
+    await w.act('web-5', 'alice', { kind: 'comment', text: 'looking at the PSU' });
+    w.glpi.personFollowsUp(ticket!.id, '<p>PSU swapped &amp; fan <b>replaced</b></p><p>watching it</p>');
+    await w.pass();
+    await w.pass();
+    expect(w.comments('web-5')).toEqual([
+      ['alice', 'comment by alice: looking at the PSU'],
+      ['jdoe', `comment by ticket glpi#${ticket!.id} (jdoe): PSU swapped & fan replaced\nwatching it`],
+    ]);
+    expect(w.delivered.at(-1)).toMatchObject({ kind: 'commented', actor: 'jdoe', ticket: `glpi#${ticket!.id}` });
+    // Vigil's follow-up for alice's comment, and jdoe's own: not posted a second time.
+    expect(w.glpi.followups).toHaveLength(2);
   });
 
   it('adds an API comment to the ticket as a follow-up', async () => {
@@ -209,5 +227,15 @@ describe('GLPI tickets back to incidents (sync.mode: poll)', () => {
     expect(w.glpi.followups).toEqual([
       { items_id: ticket!.id, content: expect.stringContaining('comment by alice: looking at the PSU') },
     ]);
+  });
+});
+
+describe('GLPI follow-up text', () => {
+  it('reads GLPI 10 (sanitized) and GLPI 11 (HTML) rich text alike: a line per paragraph or break, tags dropped, entities decoded', () => {
+    const html =
+      '<p>PSU &lt;A&gt; swapped<br>fan&nbsp;ok</p><ul><li>rack 4</li></ul><p>&quot;done&quot; &amp; closed</p>';
+    const want = 'PSU <A> swapped\nfan ok\nrack 4\n"done" & closed';
+    expect(followupText(html)).toBe(want);
+    expect(followupText(html.replace(/&/g, '&#38;').replace(/</g, '&#60;').replace(/>/g, '&#62;'))).toBe(want);
   });
 });

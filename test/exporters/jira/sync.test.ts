@@ -87,7 +87,7 @@ describe('Jira issues back to incidents, by signed webhook (sync.mode: webhook)'
     expect(w.delivered.at(-1)).toMatchObject({ kind: 'resolved', actor: 'Jane Doe' });
     // The issue was done already: Vigil took no transition, only commented.
     expect(w.jira.count('POST', /\/transitions$/)).toBe(0);
-    expect(w.jira.webhooks).toEqual([]);
+    expect(w.jira.webhooks.map((e) => (e as { webhookEvent: string }).webhookEvent)).toEqual(['comment_created']);
     expect(w.delivered.map((c) => c.kind)).toEqual(['acknowledged', 'resolved']);
   });
 
@@ -173,12 +173,12 @@ describe('Jira issues back to incidents, by signed webhook (sync.mode: webhook)'
   it('takes other events and changes that move no status, and issues Vigil holds for no open incident, without acting', async () => {
     const w = await world({ mode: 'webhook', secret: SECRET });
     await w.event('web-2', 'down');
-    const commented = {
-      webhookEvent: 'comment_created',
-      comment: { body: 'on it' },
+    const worklog = {
+      webhookEvent: 'worklog_created',
+      worklog: { timeSpent: '1h', comment: 'on it' },
       issue: { key: 'OPS-1' },
     };
-    expect((await w.post(commented)).status).toBe(204);
+    expect((await w.post(worklog)).status).toBe(204);
     const labelled = {
       webhookEvent: 'jira:issue_updated',
       user: { displayName: 'Jane Doe' },
@@ -194,6 +194,33 @@ describe('Jira issues back to incidents, by signed webhook (sync.mode: webhook)'
     expect((await w.post(strangers)).status).toBe(204);
     expect(w.incident('web-2')!.status).toBe('open');
     expect(w.delivered).toEqual([]);
+  });
+});
+
+describe('Jira comments back to incidents, by signed webhook (sync.mode: webhook)', () => {
+  it("adds a person's comment to the incident's timeline once, even redelivered, and never Vigil's own", async () => {
+    const w = await world({ mode: 'webhook', secret: SECRET });
+    await w.event('web-1', 'down');
+    await w.act('web-1', 'alice', { kind: 'comment', text: 'looking into it' });
+    w.jira.personComments('OPS-1', 'rebooted the switch', { accountId: '557058:1', displayName: 'Sam Ops' });
+    const [own, person] = w.jira.webhooks.slice();
+    expect(own).toMatchObject({ webhookEvent: 'comment_created', comment: { author: { displayName: 'Vigil bot' } } });
+    await w.flushWebhooks();
+    // Jira retries a delivery it did not hear back from.
+    expect((await w.post(person!)).status).toBe(204);
+    expect((await w.post(own!)).status).toBe(204);
+    await w.deliver();
+    expect(w.comments('web-1')).toEqual([
+      ['alice', 'comment by alice: looking into it'],
+      ['Sam Ops', 'comment by ticket jira/ops#OPS-1 (Sam Ops): rebooted the switch'],
+    ]);
+    expect(w.jira.issues.get('OPS-1')!.comments).toHaveLength(2);
+  });
+
+  it('refuses a comment event without the issue key or the comment id', async () => {
+    const w = await world({ mode: 'webhook', secret: SECRET });
+    expect((await w.post({ webhookEvent: 'comment_created', comment: { id: '1', body: 'x' } })).status).toBe(400);
+    expect((await w.post({ webhookEvent: 'comment_created', issue: { key: 'OPS-1' }, comment: {} })).status).toBe(400);
   });
 });
 
@@ -216,6 +243,25 @@ describe('Jira issues back to incidents, by polling (sync.mode: poll)', () => {
       ['resolved', 'Sam Ops'],
     ]);
     await waitFor(() => w.jira.issues.get('OPS-1')!.comments.length === 3, 'the comment on the resolve');
+  });
+
+  it("adds a person's comment on the issue to the incident's timeline once, reads none of Vigil's own, and does not echo it back", async () => {
+    const w = await world({ mode: 'poll', interval: '1m' });
+    await w.event('web-1', 'down');
+    await w.act('web-1', 'alice', { kind: 'comment', text: 'looking into it' });
+    w.jira.personComments('OPS-1', 'rebooted the switch in rack 4\nlink is back', {
+      accountId: '557058:1',
+      displayName: 'Sam Ops',
+    });
+    await w.pass();
+    await w.pass();
+    expect(w.comments('web-1')).toEqual([
+      ['alice', 'comment by alice: looking into it'],
+      ['Sam Ops', 'comment by ticket jira/ops#OPS-1 (Sam Ops): rebooted the switch in rack 4\nlink is back'],
+    ]);
+    expect(w.delivered.at(-1)).toMatchObject({ kind: 'commented', actor: 'Sam Ops', ticket: 'jira/ops#OPS-1' });
+    // Vigil's comment for alice's, and Sam's own: his is not posted to the issue a second time.
+    expect(w.jira.issues.get('OPS-1')!.comments).toHaveLength(2);
   });
 
   it('adds an API comment to the issue', async () => {

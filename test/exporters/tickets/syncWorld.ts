@@ -34,6 +34,8 @@ export interface SyncWorld {
   /** A down or up event for `asset`, correlated and delivered. */
   event(asset: string, type: 'down' | 'up'): Promise<void>;
   incident(asset: string): ReturnType<IncidentDesk['current']>;
+  /** The comments in the incident's timeline: actor and audit text. */
+  comments(asset: string): [string | undefined, string][];
   /** An operator's action through the desk, as the API makes it, delivered. */
   act(asset: string, actor: string, action: Parameters<IncidentDesk['act']>[2]): Promise<void>;
   /** One poll pass (the interval is a minute), run to its end; then the changes it made are delivered. */
@@ -75,6 +77,10 @@ export async function syncWorld(
     exp,
     deliver,
     incident,
+    comments: (asset) =>
+      incident(asset)!
+        .audit.filter((a) => a.kind === 'commented')
+        .map((a) => [a.actor, a.reason]),
     event: (asset, type) =>
       deliver(engine.process([ev(timers.now(), { asset, type, title: `${asset} ${type}` })], timers.now())),
     act: async (asset, actor, action) => {

@@ -51,6 +51,8 @@ function criteria(q: URLSearchParams): Record<string, string>[] {
 export class FakeGlpi extends FakeHttpServer {
   readonly tickets = new Map<number, GlpiTicket>();
   readonly followups: { items_id: number; content: string }[] = [];
+  /** Who wrote each of `followups` (same index): its `users_id`; its id is its index + 1. */
+  private readonly followupAuthors: number[] = [];
   readonly solutions: { items_id: number; content: string }[] = [];
   readonly sessions = new Set<string>();
   /** GLPI's users by id; the API user (whose token Vigil holds) is 2, as on a fresh install's `glpi` account. */
@@ -115,6 +117,15 @@ export class FakeGlpi extends FakeHttpServer {
     t.users_id_lastupdater = userId;
   }
 
+  /** A person adds a follow-up in GLPI's interface (its rich text editor makes HTML). */
+  personFollowsUp(ticketId: number, html: string, userId = 7): void {
+    const t = this.tickets.get(ticketId);
+    if (!t) throw new Error(`no ticket ${ticketId}`);
+    this.followups.push({ items_id: ticketId, content: this.store(html) });
+    this.followupAuthors.push(userId);
+    t.users_id_lastupdater = userId;
+  }
+
   /** Forgets every session, as GLPI does when they time out. */
   expireSessions(): void {
     this.sessions.clear();
@@ -157,6 +168,44 @@ export class FakeGlpi extends FakeHttpServer {
       return { status: 200, body: true as unknown as object };
     }
     if (resource === 'search/Ticket' && r.method === 'GET') return this.search(r);
+    // The session's user, among much else (rights, profiles, entities).
+    if (resource === 'getFullSession' && r.method === 'GET')
+      return {
+        status: 200,
+        body: { session: { glpiID: this.apiUser, glpiname: this.users.get(this.apiUser), glpiactiveprofile: {} } },
+      };
+    const userPath = /^User\/(\d+)$/.exec(resource);
+    if (userPath && r.method === 'GET') {
+      const name = this.users.get(Number(userPath[1]));
+      if (name === undefined) return err(404, 'ERROR_ITEM_NOT_FOUND', 'Item not found');
+      return { status: 200, body: { id: Number(userPath[1]), name, realname: '', firstname: '' } };
+    }
+    // A ticket's follow-ups, oldest first, as stored (GLPI 10 sanitized, 11 raw), `range` paged.
+    const followupsPath = /^Ticket\/(\d+)\/ITILFollowup$/.exec(resource);
+    if (followupsPath && r.method === 'GET') {
+      const id = Number(followupsPath[1]);
+      if (!this.tickets.has(id)) return err(404, 'ERROR_ITEM_NOT_FOUND', 'Item not found');
+      const all = this.followups
+        .map((f, i) => ({
+          id: i + 1,
+          itemtype: 'Ticket',
+          items_id: f.items_id,
+          users_id: this.followupAuthors[i]!,
+          content: f.content,
+          is_private: 0,
+        }))
+        .filter((f) => f.items_id === id);
+      const [start, end] = (r.query.get('range') ?? '0-49').split('-').map(Number) as [number, number];
+      const page = all.slice(start, end + 1);
+      return {
+        status: page.length < all.length ? 206 : 200,
+        headers: {
+          'content-range': `${start}-${start + page.length - 1}/${all.length}`,
+          'accept-range': 'ITILFollowup 1000',
+        },
+        body: page,
+      };
+    }
     let body: { input?: unknown } | undefined;
     if (r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH') {
       if (!(r.headers['content-type'] ?? '').startsWith('application/json'))
@@ -246,6 +295,7 @@ export class FakeGlpi extends FakeHttpServer {
     }
     ticket.users_id_lastupdater = this.apiUser;
     into.push({ items_id: ticket.id, content: this.store(input.content) });
+    if (!solution) this.followupAuthors.push(this.apiUser);
     return {
       status: 201,
       headers: { location: `${this.apiUrl}/${solution ? 'ITILSolution' : 'ITILFollowup'}/${into.length}` },

@@ -54,8 +54,22 @@ export interface JiraIssue {
     issuetype: { name: string };
     status: Status;
   };
+  /** The comments' bodies, as posted. */
   comments: unknown[];
+  /** The comments as `GET issue/{key}/comment` lists them, oldest first. */
+  thread: JiraComment[];
   histories: History[];
+}
+
+/** Data Center names users by name and key, not account id. */
+type DcUser = { name: string; key: string; displayName: string };
+const DC_API_USER = { name: 'vigil-bot', key: 'JIRAUSER10100' };
+
+export interface JiraComment {
+  id: string;
+  author: JiraUser | DcUser;
+  body: unknown;
+  created: string;
 }
 
 const errors = (status: number, errorMessages: string[], errs: Record<string, string> = {}): Reply => ({
@@ -92,7 +106,7 @@ export class FakeJira extends FakeHttpServer {
   readonly priorities = ['Highest', 'High', 'Medium', 'Low', 'Lowest'];
   /** The account whose credentials Vigil holds. */
   readonly apiUser: JiraUser = { accountId: '5b10ac8d82e05b22cc7d4ef5', displayName: 'Vigil bot' };
-  /** `jira:issue_updated` events, in order, as Jira sends them to its registered webhooks: for every status change, Vigil's own included. */
+  /** `jira:issue_updated` and `comment_created` events, in order, as Jira sends them to its registered webhooks: for every status change and comment, Vigil's own included. */
   readonly webhooks: object[] = [];
 
   constructor(flavour: JiraFlavour, credentials: { email?: string; apiToken?: string; pat?: string } = {}) {
@@ -117,6 +131,39 @@ export class FakeJira extends FakeHttpServer {
     const issue = this.issues.get(key);
     if (!issue || !STATUSES[to]) throw new Error(`no issue ${key} or status ${to}`);
     return this.move(issue, STATUSES[to], who);
+  }
+
+  /** A person comments on an issue in Jira's interface. */
+  personComments(
+    key: string,
+    text: string,
+    who: JiraUser = { accountId: '557058:f58131cb', displayName: 'Jane Doe' },
+  ): JiraComment {
+    const issue = this.issues.get(key);
+    if (!issue) throw new Error(`no issue ${key}`);
+    const body =
+      this.flavour === 'cloud'
+        ? {
+            type: 'doc',
+            version: 1,
+            content: text.split('\n').map((line) => ({ type: 'paragraph', content: [{ type: 'text', text: line }] })),
+          }
+        : text;
+    return this.comment(issue, body, who);
+  }
+
+  /** Every comment, Vigil's own included, is also a `comment_created` webhook. */
+  private comment(issue: JiraIssue, body: unknown, author: JiraUser | DcUser): JiraComment {
+    issue.comments.push(body);
+    const c = { id: String(10_000 + issue.comments.length), author, body, created: new Date().toISOString() };
+    issue.thread.push(c);
+    this.webhooks.push({
+      timestamp: Date.now(),
+      webhookEvent: 'comment_created',
+      comment: { ...c, updateAuthor: author, updated: c.created },
+      issue: { id: issue.id, key: issue.key, fields: { summary: issue.fields.summary, status: issue.fields.status } },
+    });
+    return c;
   }
 
   /**
@@ -211,7 +258,7 @@ export class FakeJira extends FakeHttpServer {
         body:
           this.flavour === 'cloud'
             ? { self: `${this.url}/rest/api/3/user?accountId=${this.apiUser.accountId}`, ...this.apiUser, active: true }
-            : { name: 'vigil-bot', key: 'JIRAUSER10100', displayName: this.apiUser.displayName, active: true },
+            : { ...DC_API_USER, displayName: this.apiUser.displayName, active: true },
       };
 
     const im = /^issue\/([^/]+)(?:\/(comment|transitions))?$/.exec(rest);
@@ -237,8 +284,19 @@ export class FakeJira extends FakeHttpServer {
             comment:
               version === '3' ? 'Operation value must be an Atlassian Document' : 'Comment body can not be empty!',
           });
-        issue.comments.push(body!.body);
-        return { status: 201, body: { id: String(10_000 + issue.comments.length), body: body!.body } };
+        const own = this.flavour === 'cloud' ? this.apiUser : { ...DC_API_USER, displayName: this.apiUser.displayName };
+        const c = this.comment(issue, body!.body, own);
+        return { status: 201, body: { id: c.id, body: c.body } };
+      }
+      // Paged, oldest first unless `orderBy=-created`, as Jira lists them.
+      if (sub === 'comment' && r.method === 'GET') {
+        const all = r.query.get('orderBy') === '-created' ? [...issue.thread].reverse() : issue.thread;
+        const startAt = Number(r.query.get('startAt') ?? 0);
+        const maxResults = Math.min(Number(r.query.get('maxResults') ?? 50), 100);
+        return {
+          status: 200,
+          body: { startAt, maxResults, total: all.length, comments: all.slice(startAt, startAt + maxResults) },
+        };
       }
       if (sub === 'transitions' && r.method === 'GET') {
         const transitions = TRANSITIONS.filter((t) => t.to !== issue.fields.status.name).map((t) => ({
@@ -298,6 +356,7 @@ export class FakeJira extends FakeHttpServer {
         status: STATUSES['To Do']!,
       },
       comments: [],
+      thread: [],
       histories: [],
     };
     this.issues.set(issue.key, issue);
