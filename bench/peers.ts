@@ -140,10 +140,11 @@ receivers:
 processors:
   batch: {}
 exporters:
-  # Its logger samples (2 lines a second, then 1 in 500) unless told not to: every batch's line counts here.
+  # The exporter's sampler (2 lines a second, then 1 in 500) and the service's (10 lines per
+  # 10 s, then 1 in 100) are both off: every batch's line is counted here.
   debug: { verbosity: basic, sampling_initial: 1000000, sampling_thereafter: 1 }
 service:
-  telemetry: { metrics: { level: none } }
+  telemetry: { metrics: { level: none }, logs: { sampling: { enabled: false } } }
   pipelines:
     logs: { receivers: [otlp], processors: [batch], exporters: [debug] }
 `;
