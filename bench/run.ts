@@ -22,6 +22,7 @@ const ALL = [
   'attacks',
   'flood',
   'peers',
+  'agent',
 ];
 const args = process.argv.slice(2);
 const isBench = (a: string) => !a.startsWith('-') && existsSync(join(import.meta.dirname, `${a}.ts`));
