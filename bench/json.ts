@@ -5,11 +5,11 @@
  * [--profile DIR]` (the last writes a CPU profile of the Vigil process into DIR).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fmt, peakRssMiB, pin, pinSelfToLoadCore, spawnUntil, table } from './support.ts';
+import { postEventsFor } from './jsonWorkload.ts';
+import { fmt, peakRssMiB, pin, pinSelfToLoadCore, spawnUntil, table, vigilCommand } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -23,61 +23,9 @@ const { values } = parseArgs({
 const SECONDS = Number(values.seconds);
 const QUEUE = values.queue === undefined ? '' : `, queue_size: ${values.queue}`;
 const CONCURRENCY = Number(values.concurrency);
-const root = resolve(import.meta.dirname, '..');
 pinSelfToLoadCore();
 
-function makeBody(batch: number): Buffer {
-  const events = Array.from({ length: batch }, (_, i) => ({
-    asset_unique_id: `host-${i % 500}`,
-    event_title: 'CPU usage above threshold',
-    event_type: i % 7 === 0 ? 'up' : 'down',
-    event_level: 'CRITICAL',
-    event_desc: `CPU usage at ${90 + (i % 10)}% on core ${i % 8}`,
-    event_ts: '2026-11-23T10:00:00.123Z',
-    service: 'billing',
-    region: 'eu-west-1',
-    team: 'payments',
-    check: 'cpu',
-  }));
-  return Buffer.from(JSON.stringify(batch === 1 ? events[0] : events));
-}
-
-async function load(port: number, batch: number): Promise<number> {
-  const body = makeBody(batch);
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const deadline = performance.now() + SECONDS * 1000;
-  let events = 0;
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const status = await new Promise<number>((res, rej) => {
-        const req = request(
-          {
-            host: '127.0.0.1',
-            port,
-            path: '/v1/events',
-            method: 'POST',
-            agent,
-            headers: { 'content-type': 'application/json', 'content-length': body.length },
-          },
-          (r) => {
-            r.resume();
-            r.on('end', () => res(r.statusCode!));
-          },
-        );
-        req.on('error', rej);
-        req.end(body);
-      });
-      if (status === 200) events += batch;
-      else if (status === 429) await new Promise((r) => setTimeout(r, 5));
-      else throw new Error(`unexpected status ${status}`);
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const elapsed = (performance.now() - started) / 1000;
-  agent.destroy();
-  return events / elapsed;
-}
+const load = async (port: number, batch: number) => (await postEventsFor(port, batch, SECONDS, CONCURRENCY)).rate;
 
 async function runVigil(batch: number): Promise<{ rate: number; rss: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
@@ -91,16 +39,7 @@ service:
 `,
   );
   const profile = values.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values.profile}`];
-  const [cmd, args] = pin(0, [
-    process.execPath,
-    ...profile,
-    join(root, 'cmd/vigil.ts'),
-    'run',
-    '--config',
-    join(dir, 'vigil.yaml'),
-    '--data-dir',
-    dir,
-  ]);
+  const [cmd, args] = vigilCommand(0, dir, profile);
   const { proc, line } = await spawnUntil(cmd, [...args], /Vigil started/);
   const port = (JSON.parse(line) as { http: { port: number }[] }).http[0]!.port;
   const rate = await load(port, batch);

@@ -8,16 +8,15 @@
  * "per core" means here, and hold up on a machine shared with other work. Run: `node bench/otlp.ts [--seconds 2] [--concurrency 16]` (about 50 s at the defaults).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { zstdCompressSync } from 'node:zlib';
 import { protoType } from '../src/receivers/otlp/protos.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../src/receivers/otlp/signals.ts';
-import { fmt, peakRssMiB, pin, pinned, pinSelfToLoadCore, table } from './support.ts';
+import { cpuSeconds, fmt, peakRssMiB, pinned, pinSelfToLoadCore, postFor, table, vigilCommand } from './support.ts';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '2' }, concurrency: { type: 'string', default: '16' } },
@@ -25,7 +24,6 @@ const { values } = parseArgs({
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const BATCH = 512;
-const root = resolve(import.meta.dirname, '..');
 pinSelfToLoadCore();
 
 const kv = (key: string, value: Record<string, unknown>) => ({ key, value });
@@ -121,44 +119,8 @@ function inProcess(fn: () => void): number {
   return (n * BATCH) / ((cpu.user + cpu.system) / 1e6);
 }
 
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
-}
-
 async function httpLoad(port: number, path: string, body: Buffer, contentType: string): Promise<number> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const deadline = performance.now() + SECONDS * 1000;
-  let records = 0;
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const status = await new Promise<number>((res, rej) => {
-        const req = request(
-          {
-            host: '127.0.0.1',
-            port,
-            path,
-            method: 'POST',
-            agent,
-            headers: { 'content-type': contentType, 'content-length': body.length },
-          },
-          (r) => {
-            r.resume();
-            r.on('end', () => res(r.statusCode!));
-          },
-        );
-        req.on('error', rej);
-        req.end(body);
-      });
-      if (status === 200) records += BATCH;
-      else if (status === 429 || status === 503) await new Promise((r) => setTimeout(r, 5));
-      else throw new Error(`unexpected status ${status}`);
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  agent.destroy();
-  return records / ((performance.now() - started) / 1000);
+  return (await postFor({ port, path, contentType }, body, BATCH, SECONDS, CONCURRENCY)).rate;
 }
 
 /** A gRPC length-prefixed message; flag 1 when the bytes are compressed. */
@@ -248,15 +210,7 @@ service:
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
 `,
   );
-  const [cmd, args] = pin(0, [
-    process.execPath,
-    join(root, 'cmd/vigil.ts'),
-    'run',
-    '--config',
-    join(dir, 'vigil.yaml'),
-    '--data-dir',
-    dir,
-  ]);
+  const [cmd, args] = vigilCommand(0, dir);
   const { proc, lines } = await spawnUntilStarted(cmd, args);
   const grpcPort = (JSON.parse(lines.find((l) => l.includes('OTLP gRPC listening'))!) as { grpc: { port: number } })
     .grpc.port;

@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark in turn, each in its own process so one's heap and
- * JIT state cannot colour the next. `npm run bench -- json otlp` runs a subset.
+ * JIT state cannot colour the next. `npm run bench -- json otlp` runs a subset;
+ * `npm run bench -- peers --quick` passes `--quick` on.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,13 +21,21 @@ const ALL = [
   'fuzz',
   'attacks',
   'flood',
+  'peers',
+  'agent',
 ];
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const names = (wanted.length ? wanted : ALL).filter((n) => existsSync(join(import.meta.dirname, `${n}.ts`)));
+const args = process.argv.slice(2);
+const isBench = (a: string) => !a.startsWith('-') && existsSync(join(import.meta.dirname, `${a}.ts`));
+const wanted = args.filter(isBench);
+// Everything else (`--quick`, `--seconds 3`) goes to each benchmark run.
+const passed = args.filter((a) => !isBench(a));
+const names = wanted.length ? wanted : ALL;
 let failed = 0;
 for (const name of names) {
   process.stdout.write(`\n## ${name}\n\n`);
-  const r = spawnSync(process.execPath, ['--expose-gc', join(import.meta.dirname, `${name}.ts`)], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['--expose-gc', join(import.meta.dirname, `${name}.ts`), ...passed], {
+    stdio: 'inherit',
+  });
   if (r.status !== 0) failed++;
 }
 process.exitCode = failed ? 1 : 0;

@@ -1,11 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { join, resolve } from 'node:path';
 
 /** Peak resident set size (VmHWM) of a live process, in MiB; Linux only. */
 export function peakRssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = /VmHWM:\s+(\d+) kB/.exec(status);
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+/** Resident set size (VmRSS) of a live process now, in MiB; Linux only. */
+export function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+/** CPU time a live process (all its threads) has used so far, user + system, in seconds; Linux only. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
 }
 
 /** Starts a child process and resolves when a stderr/stdout line matches `ready`. */
@@ -60,4 +74,64 @@ export function pinSelfToLoadCore(): void {
 /** The command and arguments that run `cmd` on `core` ("one core" means the server's), or as is without taskset. */
 export function pin(core: number, cmd: string[]): [string, string[]] {
   return pinned ? ['taskset', ['-c', String(core), ...cmd]] : [cmd[0]!, cmd.slice(1)];
+}
+
+/** `vigil run` on `<dir>/vigil.yaml` with `dir` as data dir, on `core` (see `pin`), with extra node flags. */
+export function vigilCommand(core: number, dir: string, nodeFlags: string[] = []): [string, string[]] {
+  return pin(core, [
+    process.execPath,
+    ...nodeFlags,
+    resolve(import.meta.dirname, '../cmd/vigil.ts'),
+    'run',
+    '--config',
+    join(dir, 'vigil.yaml'),
+    '--data-dir',
+    dir,
+  ]);
+}
+
+/**
+ * Closed-loop load: `concurrency` keep-alive connections POST `body` to `path` for `seconds`,
+ * backing off 5 ms on 429/503. Resolves with the records acknowledged (`recordsPerRequest` a 200)
+ * and their rate per wall-clock second.
+ */
+export async function postFor(
+  target: { port: number; path: string; contentType: string },
+  body: Buffer,
+  recordsPerRequest: number,
+  seconds: number,
+  concurrency: number,
+): Promise<{ records: number; rate: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const deadline = performance.now() + seconds * 1000;
+  let records = 0;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const status = await new Promise<number>((res, rej) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: target.port,
+            path: target.path,
+            method: 'POST',
+            agent,
+            headers: { 'content-type': target.contentType, 'content-length': body.length },
+          },
+          (r) => {
+            r.resume();
+            r.on('end', () => res(r.statusCode!));
+          },
+        );
+        req.on('error', rej);
+        req.end(body);
+      });
+      if (status === 200) records += recordsPerRequest;
+      else if (status === 429 || status === 503) await new Promise((r) => setTimeout(r, 5));
+      else throw new Error(`unexpected status ${status}`);
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  agent.destroy();
+  return { records, rate: records / ((performance.now() - started) / 1000) };
 }

@@ -5,10 +5,8 @@
  * rsyslog (imtcp/imudp → omfile) doing Vigil's job. Also parse+map throughput in-process
  * against a one-regex RFC 5424 header split. Run: `node bench/syslog.ts [--messages 200000]`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +19,7 @@ import type { Consumer } from '../src/pipeline/signals.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
 import { fmt, peakRssMiB, spawnUntil, table } from './support.ts';
+import { FileLineCounter, line3164, line5424, sendTcp, sendUdp, startRsyslog, waitForCount } from './syslogWorkload.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -33,110 +32,6 @@ const { values, positionals } = parseArgs({
 const N = Number(values.messages);
 const N_UDP = Number(values['udp-messages']);
 const root = resolve(import.meta.dirname, '..');
-
-const line5424 = (i: number) =>
-  `<134>1 2026-11-23T10:00:00.123456Z web-${i % 50} billing 4242 PAY [req@32473 id="${i}" user="u${i % 1000}"] payment ${i} processed in 23 ms`;
-const line3164 = (i: number) => `<134>Nov 23 10:00:00 web-${i % 50} billing[4242]: payment ${i} processed in 23 ms`;
-
-function payload(make: (i: number) => string, from: number, to: number): Buffer {
-  const parts: string[] = [];
-  for (let i = from; i < to; i++) parts.push(make(i));
-  return Buffer.from(parts.join('\n') + '\n');
-}
-
-/** Counts LFs appended to a file since the last call, reading only the new bytes. */
-class FileLineCounter {
-  private readonly path: string;
-  private offset = 0;
-  private lines = 0;
-  private readonly buf = Buffer.allocUnsafe(1 << 20);
-  constructor(path: string) {
-    this.path = path;
-  }
-  count(): number {
-    if (!existsSync(this.path)) return 0;
-    const fd = openSync(this.path, 'r');
-    try {
-      for (;;) {
-        const n = readSync(fd, this.buf, 0, this.buf.length, this.offset);
-        if (n === 0) break;
-        this.offset += n;
-        for (let at = this.buf.indexOf(10); at !== -1 && at < n; at = this.buf.indexOf(10, at + 1)) this.lines++;
-      }
-    } finally {
-      closeSync(fd);
-    }
-    return this.lines;
-  }
-}
-
-/**
- * Waits until `count()` reaches `target`, or, once the sender is done, stops growing for
- * `stallMs` (lost UDP datagrams); returns the count and when the last message landed.
- */
-async function waitForCount(
-  count: () => number | Promise<number>,
-  target: number,
-  sending: Promise<void>,
-  stallMs = 1500,
-): Promise<{ n: number; at: number }> {
-  let sentAt = Infinity;
-  void sending.then(() => (sentAt = performance.now()));
-  let last = -1;
-  let lastChange = performance.now();
-  for (;;) {
-    const n = await count();
-    const now = performance.now();
-    if (n !== last) {
-      last = n;
-      lastChange = now;
-    }
-    if (n >= target) return { n, at: now };
-    // A server busy with a flood may report late: the stall is timed from the end of sending too.
-    if (now - Math.max(lastChange, sentAt) > stallMs) return { n, at: lastChange };
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function sendTcp(port: number, make: (i: number) => string, total: number, connections: number): Promise<void> {
-  const per = Math.ceil(total / connections);
-  const buffers = Array.from({ length: connections }, (_, c) => payload(make, c * per, Math.min(total, (c + 1) * per)));
-  await Promise.all(
-    buffers.map(
-      (buf) =>
-        new Promise<void>((res, rej) => {
-          const s = connect(port, '127.0.0.1', () => {
-            let at = 0;
-            const pump = () => {
-              while (at < buf.length) {
-                const chunk = buf.subarray(at, at + 65536);
-                at += chunk.length;
-                if (!s.write(chunk)) return void s.once('drain', pump);
-              }
-              s.end();
-            };
-            pump();
-          });
-          s.on('close', () => res());
-          s.on('error', (err) => rej(new Error(`sending to port ${port}: ${err.message}`, { cause: err })));
-        }),
-    ),
-  );
-}
-
-async function sendUdp(port: number, make: (i: number) => string, total: number): Promise<void> {
-  const s = createSocket('udp4');
-  const msgs = Array.from({ length: 1000 }, (_, i) => Buffer.from(make(i)));
-  for (let i = 0; i < total; i += 500) {
-    await Promise.all(
-      Array.from(
-        { length: Math.min(500, total - i) },
-        (_, j) => new Promise<void>((res) => s.send(msgs[(i + j) % 1000]!, port, '127.0.0.1', () => res())),
-      ),
-    );
-  }
-  s.close();
-}
 
 interface Result {
   rate: number;
@@ -221,57 +116,21 @@ async function countingServer(
   return { rate: done.n / ((done.at - started) / 1000), received: done.n, rss };
 }
 
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 async function rsyslog(
   transport: 'tcp' | 'udp',
   make: (i: number) => string,
   total: number,
   connections = 1,
 ): Promise<Result | undefined> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-rsyslog-'));
-  const out = join(dir, 'out.log');
-  const udpPort = await freeUdpPort();
-  writeFileSync(
-    join(dir, 'rsyslog.conf'),
-    `global(workDirectory="${dir}")
-module(load="imtcp")
-module(load="imudp")
-input(type="imtcp" port="0" listenPortFileName="${join(dir, 'tcp.port')}")
-input(type="imudp" port="${udpPort}" address="127.0.0.1" rcvbufSize="8m")
-action(type="omfile" file="${out}")
-`,
-  );
-  let proc: ChildProcess;
-  try {
-    proc = spawn('rsyslogd', ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], {
-      stdio: 'ignore',
-    });
-  } catch {
-    return undefined;
-  }
-  const failed = new Promise<undefined>((r) => proc.once('error', () => r(undefined)));
-  const portFile = join(dir, 'tcp.port');
-  const ready = (async () => {
-    while (!existsSync(portFile) || readFileSync(portFile, 'utf8').trim() === '')
-      await new Promise((r) => setTimeout(r, 20));
-    return Number(readFileSync(portFile, 'utf8').trim());
-  })();
-  const tcpPort = await Promise.race([ready, failed]);
-  if (tcpPort === undefined) return undefined;
-  const counter = new FileLineCounter(out);
+  const r = await startRsyslog();
+  if (!r) return undefined;
+  const counter = new FileLineCounter(r.out);
   const started = performance.now();
-  const sending = transport === 'tcp' ? sendTcp(tcpPort, make, total, connections) : sendUdp(udpPort, make, total);
+  const sending = transport === 'tcp' ? sendTcp(r.tcpPort, make, total, connections) : sendUdp(r.udpPort, make, total);
   const done = await waitForCount(() => counter.count(), total, sending);
   await sending;
-  const rss = peakRssMiB(proc.pid!);
-  await stop(proc);
+  const rss = peakRssMiB(r.proc.pid!);
+  await stop(r.proc);
   return { rate: done.n / ((done.at - started) / 1000), received: done.n, rss };
 }
 

@@ -13,20 +13,12 @@ import { reloadTlsListeners } from '../src/receivers/http/tlsConfig.ts';
 import { ConfigWatcher } from '../src/service/configWatcher.ts';
 import type { Logger } from '../src/telemetry/logger.ts';
 import { VigilService } from '../src/service/service.ts';
-import { lintRules } from '../src/correlation/lint.ts';
-import { TIMELINE_HEADER, timelineRow, timelineSummary } from '../src/connectors/correlation/replay.ts';
-import { DaemonReplay, replayLines } from '../src/service/rulesReplay.ts';
-import {
-  backtestRules,
-  storingExporter,
-  type BacktestResult,
-  type IncidentOutline,
-} from '../src/service/rulesBacktest.ts';
+// The other commands' modules load when they run: `vigil run` of an agent loads none of them.
+import type { BacktestResult, IncidentOutline } from '../src/service/rulesBacktest.ts';
 import type { VigilConfig } from '../src/service/config/vigilConfig.ts';
 import { parseDuration } from '../src/config/schema.ts';
 import { toJson } from '../src/model/attributes.ts';
-import { INCIDENT_EXPORTERS_DIR, incidentExporterDir } from '../src/exporters/tickets/incidentExporter.ts';
-import { readStuckEntries, requestRetry, type StuckEntry } from '../src/exporters/tickets/outboxJournal.ts';
+import type { StuckEntry } from '../src/exporters/tickets/outboxJournal.ts';
 import type { IncidentChange } from '../src/model/incident.ts';
 import { severityFromText } from '../src/model/severity.ts';
 import { apikey, APIKEY_HELP } from './apikey.ts';
@@ -278,6 +270,7 @@ async function rules(argv: string[]): Promise<number> {
     return 1;
   }
   if (sub === 'lint') {
+    const { lintRules } = await import('../src/correlation/lint.ts');
     const { summary, warnings } = lintRules(config.correlation);
     process.stdout.write(
       [
@@ -319,6 +312,8 @@ async function rulesTest(
   afterMs: number,
   dataDir: string,
 ): Promise<number> {
+  const { DaemonReplay, replayLines } = await import('../src/service/rulesReplay.ts');
+  const { TIMELINE_HEADER, timelineRow, timelineSummary } = await import('../src/connectors/correlation/replay.ts');
   const progress = new ProgressBar(process.stderr, statSync(events).size);
   const read = { position: 0 };
   const write = (s: string) => void process.stdout.write(s);
@@ -417,6 +412,7 @@ async function rulesBacktest(args: string[]): Promise<number> {
     throw new UsageError(
       `--rules: no rule named ${unknown.map((r) => `"${r}"`).join(', ')} (the config has: ${names.join(', ')})`,
     );
+  const { backtestRules, storingExporter } = await import('../src/service/rulesBacktest.ts');
   if (!storingExporter(config))
     throw new CommandFailure(
       `${values.config}: no clickhouse exporter in a logs pipeline; the backtest reads the events it stores`,
@@ -537,7 +533,12 @@ const TICKETS_OPTIONS = {
 } as const;
 
 /** The outbox directory of every incident exporter under the data dir (or the one asked for), by id. */
-function outboxDirs(values: { config?: string; 'data-dir'?: string; exporter?: string }): Map<string, string> {
+async function outboxDirs(values: {
+  config?: string;
+  'data-dir'?: string;
+  exporter?: string;
+}): Promise<Map<string, string>> {
+  const { INCIDENT_EXPORTERS_DIR, incidentExporterDir } = await import('../src/exporters/tickets/incidentExporter.ts');
   const dataDir = resolve(
     values['data-dir'] ??
       loadConfigFile(values.config ?? resolve(import.meta.dirname, '../config/vigil.yaml'), registry).service
@@ -587,7 +588,8 @@ async function tickets(argv: string[]): Promise<number> {
   if (seq !== undefined && !(Number.isInteger(seq) && seq > 0))
     throw new UsageError(`--id ${JSON.stringify(values.id)}: use an id from "vigil tickets list" (a positive integer)`);
   const stuck = new Map<string, { dir: string; entries: StuckEntry<IncidentChange>[] }>();
-  for (const [id, dir] of outboxDirs(values))
+  const { readStuckEntries, requestRetry } = await import('../src/exporters/tickets/outboxJournal.ts');
+  for (const [id, dir] of await outboxDirs(values))
     stuck.set(id, { dir, entries: await readStuckEntries<IncidentChange>(dir) });
   if (sub === 'list') {
     const rows = [...stuck].flatMap(([id, s]) => s.entries.map((e) => stuckRow(id, e)));

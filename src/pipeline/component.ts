@@ -113,6 +113,16 @@ interface FactoryBase<C> {
   description: string;
   /** The extensions a parsed config refers to, so a wrong id fails at load with its YAML path. */
   extensionRefs?(config: C): ExtensionRef[];
+  /**
+   * Checks a schema-valid config further (say, compiling rules, or that an optional package it
+   * needs is installed); issue paths start with `path`.
+   */
+  validate?(config: C, path: string): ConfigIssue[];
+  /**
+   * Imports the modules `create` needs (see `lazyModule`); awaited before the first `create`,
+   * so a config that does not use the component never loads its code.
+   */
+  load?(): Promise<void>;
 }
 
 export interface ReceiverFactory<C = unknown> extends FactoryBase<C> {
@@ -137,8 +147,6 @@ export interface ConnectorFactory<C = unknown> extends FactoryBase<C> {
   kind: 'connector';
   /** The signals it emits, as the receiver of pipelines. */
   emits: readonly Signal[];
-  /** Checks a schema-valid config further (say, compiling rules); issue paths start with `path`. */
-  validate?(config: C, path: string): ConfigIssue[];
   /**
    * A top-level config section that is shorthand for this connector (`correlation:`): the
    * section is the config of the connector `type`, an exporter id of this type in a pipeline

@@ -135,6 +135,7 @@ async function startProcessors(
     for (const id of ids) {
       const c = config.processors[id]!;
       const factory = registry.processors.find((f) => f.type === c.type) as ProcessorFactory;
+      await factory.load?.();
       const p = factory.create(
         { id, logger, metrics, dataDir, signal: 'logs', pipeline },
         c.config,

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { RuleReplayer } from '../api/dryRunRoutes.ts';
-import { ApiServer } from '../api/server.ts';
+import type { ApiServer } from '../api/server.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
 import type { Incident } from '../model/incident.ts';
 import type { Endpoint } from '../config/schema.ts';
@@ -8,6 +8,7 @@ import type { FactoryRegistry } from './config/load.ts';
 import type { VigilConfig } from './config/vigilConfig.ts';
 import {
   componentType,
+  type AnyFactory,
   type TicketLink,
   type Connector,
   type ConnectorFactory,
@@ -35,7 +36,6 @@ import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { AdminServer } from './adminServer.ts';
 import { HttpListeners } from './httpListeners.ts';
-import { replayAsDaemon } from './rulesReplay.ts';
 import { readinessReport, registerHealthGauge, type ComponentHealthEntry, type ReadinessReport } from './readiness.ts';
 
 export interface ServiceOptions {
@@ -154,6 +154,20 @@ export class VigilService {
     return consumers;
   }
 
+  /** Imports the code of the components the config names, and of no other (`load` of each factory). */
+  private async loadComponents(): Promise<void> {
+    const { config, registry } = this;
+    const used = (factories: readonly AnyFactory[], sections: Record<string, { type: string }>) =>
+      Object.values(sections).map((c) => factories.find((f) => f.type === c.type)?.load?.());
+    await Promise.all([
+      ...used(registry.extensions, config.extensions),
+      ...used(registry.receivers, config.receivers),
+      ...used(registry.processors, config.processors),
+      ...used(registry.exporters, config.exporters),
+      ...used(registry.connectors, config.connectors),
+    ]);
+  }
+
   async start(): Promise<void> {
     const { config } = this;
     const host = this.host();
@@ -161,6 +175,7 @@ export class VigilService {
       Object.entries(config.service.pipelines).filter(([, p]) => p[section].includes(id));
     const graph = pipelineGraph(config.service.pipelines, new Set(Object.keys(config.connectors)));
     const downstreamFirst = graph.stages.toReversed().flat();
+    await this.loadComponents();
 
     // Extensions first: receivers and exporters look them up during their own start().
     for (const id of config.service.extensions) {
@@ -259,6 +274,8 @@ export class VigilService {
     await this.admin.start(this.logger);
     if (config.api) {
       const authenticator = config.api.auth ? host.authenticator(config.api.auth.authenticator) : undefined;
+      // The operators' API and its routes load only when `api:` is configured.
+      const { ApiServer } = await import('../api/server.ts');
       this.api = new ApiServer({
         config: config.api,
         desk: () => this.incidentDesk(),
@@ -350,7 +367,10 @@ export class VigilService {
     if (!rules) return undefined;
     return {
       ruleNames: () => rules.map((r) => r.name),
-      replay: (text, afterMs, tenant) => replayAsDaemon(config, this.registry, text, afterMs, this.dataDir, { tenant }),
+      replay: async (text, afterMs, tenant) =>
+        (await import('./rulesReplay.ts')).replayAsDaemon(config, this.registry, text, afterMs, this.dataDir, {
+          tenant,
+        }),
     };
   }
 

@@ -75,7 +75,8 @@ function parse(kind: Kind, f: AnyFactory): { config?: unknown; issues: ConfigIss
   return { config, issues };
 }
 
-function create(kind: Kind, f: AnyFactory, config: unknown, n: number): Partial<Component> {
+async function create(kind: Kind, f: AnyFactory, config: unknown, n: number): Promise<Partial<Component>> {
+  await f.load?.();
   const settings: CreateSettings = { id: `${f.type}/conformance${n}`, logger, metrics, dataDir };
   switch (f.kind) {
     case 'receiver':
@@ -117,13 +118,13 @@ describe.each(table)('%s', (_name, kind, factory) => {
 
   it('creates, then shuts down without having started', async () => {
     const { config } = parse(kind, factory);
-    const c = create(kind, factory, config, 1);
+    const c = await create(kind, factory, config, 1);
     await expect(Promise.resolve(c.shutdown?.())).resolves.toBeUndefined();
   });
 
   it('starts, shuts down, and shuts down again', async () => {
     const { config } = parse(kind, factory);
-    const c = create(kind, factory, config, 2);
+    const c = await create(kind, factory, config, 2);
     await c.start?.(host);
     await c.shutdown?.();
     await expect(Promise.resolve(c.shutdown?.())).resolves.toBeUndefined();

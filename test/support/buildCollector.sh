@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Builds an OpenTelemetry Collector (otlp receiver, debug exporter) with the Collector's own
-# builder, once: the Vigil → Collector tests run it as a real OTLP gateway. Prints the binary path.
+# Builds an OpenTelemetry Collector (otlp receiver, batch processor, debug exporter) with the
+# Collector's own builder, once: the Vigil → Collector tests run it as a real OTLP gateway, and
+# `npm run bench -- peers` runs it as the peer Vigil is measured against. Prints the binary path.
 # The debug exporter, not contrib's file exporter: `go mod tidy` of the latter needs
 # otlpencodingextension v0.165.0, which the Go module proxy does not serve.
 set -euo pipefail
 version=v0.165.0
 # The stable modules (confmap providers) are numbered 1.x alongside the 0.x components.
 stable=v1.71.0
-dir="${VIGIL_OTELCOL_DIR:-$HOME/.cache/vigil-otelcol}/$version"
+# Bumped whenever the component list below changes, so a cached build of the old list is not reused.
+components=2
+dir="${VIGIL_OTELCOL_DIR:-$HOME/.cache/vigil-otelcol}/$version-c$components"
 bin="$dir/otelcol-vigil"
 if [ -x "$bin" ]; then
   echo "$bin"
@@ -23,6 +26,8 @@ dist:
   output_path: $dir/build
 receivers:
   - gomod: go.opentelemetry.io/collector/receiver/otlpreceiver $version
+processors:
+  - gomod: go.opentelemetry.io/collector/processor/batchprocessor $version
 exporters:
   - gomod: go.opentelemetry.io/collector/exporter/debugexporter $version
 providers:

@@ -7,7 +7,11 @@ import type { Connector, ConnectorFactory, CreateSettings } from '../../pipeline
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Consumers } from '../../pipeline/signals.ts';
 import { correlationConnectorSchema, type CorrelationConnectorConfig } from './config.ts';
-import { CorrelationRuntime } from './runtime.ts';
+import { lazyModule } from '../../pipeline/lazyModule.ts';
+import type { CorrelationRuntime } from './runtime.ts';
+
+// The engine, state stores (ioredis) and ledger load only when a config correlates.
+const runtimeModule = lazyModule('the correlation connector', () => import('./runtime.ts'));
 
 /**
  * The `correlation` connector: the exporter end of logs and metrics pipelines, whose records go
@@ -18,7 +22,7 @@ class CorrelationConnector implements Connector {
   private started = false;
 
   constructor(settings: CreateSettings, config: CorrelationConnectorConfig, consumers: Consumers) {
-    this.runtime = new CorrelationRuntime(config, {
+    this.runtime = new (runtimeModule.get().CorrelationRuntime)(config, {
       logger: settings.logger,
       metrics: settings.metrics,
       output: () => consumers.incidents,
@@ -76,5 +80,6 @@ export const correlationConnectorFactory: ConnectorFactory<CorrelationConnectorC
     title: 'Correlation (`correlation:`, or `connectors.correlation`; see docs/correlation.md)',
     whenSectionMissing: 'the correlation exporter needs a top-level correlation: section with rules',
   },
+  load: runtimeModule.load,
   create: (settings, config, consumers) => new CorrelationConnector(settings, config, consumers),
 };

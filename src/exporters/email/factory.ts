@@ -1,7 +1,8 @@
 import type { ExporterFactory } from '../../pipeline/component.ts';
-import { IncidentExporter } from '../tickets/incidentExporter.ts';
+import { ticketExporterImplementation } from '../tickets/lazyImplementation.ts';
 import { emailExporterSchema, type EmailExporterConfig } from './config.ts';
-import { EmailDriver } from './driver.ts';
+
+const implementation = ticketExporterImplementation('email', () => import('./driver.ts'));
 
 export const emailExporterFactory: ExporterFactory<EmailExporterConfig> = {
   kind: 'exporter',
@@ -10,5 +11,9 @@ export const emailExporterFactory: ExporterFactory<EmailExporterConfig> = {
   description:
     'Mails every incident change over SMTP (STARTTLS, implicit TLS, AUTH), text and HTML from templates, threaded per incident under its first mail.',
   configSchema: emailExporterSchema,
-  create: (settings, config) => new IncidentExporter(settings, config, new EmailDriver(config)),
+  load: implementation.load,
+  create: (settings, config) => {
+    const { IncidentExporter, EmailDriver } = implementation.get();
+    return new IncidentExporter(settings, config, new EmailDriver(config));
+  },
 };

@@ -1,7 +1,8 @@
 import type { ExporterFactory } from '../../pipeline/component.ts';
-import { IncidentExporter, pollSync } from '../tickets/incidentExporter.ts';
+import { ticketExporterImplementation } from '../tickets/lazyImplementation.ts';
 import { glpiExporterSchema, type GlpiExporterConfig } from './config.ts';
-import { GlpiDriver } from './driver.ts';
+
+const implementation = ticketExporterImplementation('glpi', () => import('./driver.ts'));
 
 export const glpiExporterFactory: ExporterFactory<GlpiExporterConfig> = {
   kind: 'exporter',
@@ -10,7 +11,9 @@ export const glpiExporterFactory: ExporterFactory<GlpiExporterConfig> = {
   description:
     'One GLPI ticket per incident: created on open, follow-ups on updates, a solution on resolve (REST apirest.php); with `sync`, tickets people solve or take resolve or acknowledge their incident.',
   configSchema: glpiExporterSchema,
+  load: implementation.load,
   create: (settings, config) => {
+    const { IncidentExporter, GlpiDriver, pollSync } = implementation.get();
     const driver = new GlpiDriver(config);
     return new IncidentExporter(settings, config, driver, {
       sync: config.sync.mode === 'poll' ? pollSync(driver, config.sync) : undefined,

@@ -1,7 +1,8 @@
 import type { ExporterFactory } from '../../pipeline/component.ts';
-import { IncidentExporter } from '../tickets/incidentExporter.ts';
+import { ticketExporterImplementation } from '../tickets/lazyImplementation.ts';
 import { serviceNowExporterSchema, type ServiceNowExporterConfig } from './config.ts';
-import { ServiceNowDriver } from './driver.ts';
+
+const implementation = ticketExporterImplementation('servicenow', () => import('./driver.ts'));
 
 export const serviceNowExporterFactory: ExporterFactory<ServiceNowExporterConfig> = {
   kind: 'exporter',
@@ -10,5 +11,9 @@ export const serviceNowExporterFactory: ExporterFactory<ServiceNowExporterConfig
   description:
     'One ServiceNow incident per incident (Table API): created with its correlation_id, work notes on updates, resolved with a close code and notes.',
   configSchema: serviceNowExporterSchema,
-  create: (settings, config) => new IncidentExporter(settings, config, new ServiceNowDriver(config)),
+  load: implementation.load,
+  create: (settings, config) => {
+    const { IncidentExporter, ServiceNowDriver } = implementation.get();
+    return new IncidentExporter(settings, config, new ServiceNowDriver(config));
+  },
 };

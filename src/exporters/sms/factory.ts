@@ -1,7 +1,8 @@
 import type { ExporterFactory } from '../../pipeline/component.ts';
-import { IncidentExporter } from '../tickets/incidentExporter.ts';
+import { ticketExporterImplementation } from '../tickets/lazyImplementation.ts';
 import { smsExporterSchema, type SmsExporterConfig } from './config.ts';
-import { SmsDriver } from './driver.ts';
+
+const implementation = ticketExporterImplementation('sms', () => import('./driver.ts'));
 
 /** An SMS has one text: it is both the headline and the body the incident exporter renders. */
 export function smsIncidentConfig(config: SmsExporterConfig) {
@@ -15,10 +16,13 @@ export const smsExporterFactory: ExporterFactory<SmsExporterConfig> = {
   description:
     'Texts every incident change to phones through Twilio or any HTTP SMS gateway, cut to a segment budget and rate-limited per recipient.',
   configSchema: smsExporterSchema,
-  create: (settings, config) =>
-    new IncidentExporter(
+  load: implementation.load,
+  create: (settings, config) => {
+    const { IncidentExporter, SmsDriver } = implementation.get();
+    return new IncidentExporter(
       settings,
       smsIncidentConfig(config),
       new SmsDriver(config, { exporterId: settings.id, registry: settings.metrics.registry }),
-    ),
+    );
+  },
 };

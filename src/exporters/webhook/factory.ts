@@ -1,7 +1,8 @@
 import type { ExporterFactory } from '../../pipeline/component.ts';
-import { IncidentExporter } from '../tickets/incidentExporter.ts';
+import { ticketExporterImplementation } from '../tickets/lazyImplementation.ts';
 import { webhookExporterSchema, type WebhookExporterConfig } from './config.ts';
-import { WebhookDriver } from './driver.ts';
+
+const implementation = ticketExporterImplementation('webhook', () => import('./driver.ts'));
 
 export const webhookExporterFactory: ExporterFactory<WebhookExporterConfig> = {
   kind: 'exporter',
@@ -10,5 +11,9 @@ export const webhookExporterFactory: ExporterFactory<WebhookExporterConfig> = {
   description:
     'Posts incident changes as signed JSON, Slack messages, Alertmanager (v4) webhooks or PagerDuty events, through a durable outbox.',
   configSchema: webhookExporterSchema,
-  create: (settings, config) => new IncidentExporter(settings, config, new WebhookDriver(config)),
+  load: implementation.load,
+  create: (settings, config) => {
+    const { IncidentExporter, WebhookDriver } = implementation.get();
+    return new IncidentExporter(settings, config, new WebhookDriver(config));
+  },
 };

@@ -1,6 +1,9 @@
 import type { ExtensionFactory } from '../../pipeline/component.ts';
-import { AuthenticatorExtension } from './authenticator.ts';
+import { lazyModule } from '../../pipeline/lazyModule.ts';
 import { authenticatorSchema, type AuthenticatorConfig } from './config.ts';
+
+// Loaded when a config uses it, with jose.
+const implementation = lazyModule('the authenticator extension', () => import('./authenticator.ts'));
 
 export const authenticatorExtensionFactory: ExtensionFactory<AuthenticatorConfig> = {
   kind: 'extension',
@@ -10,7 +13,8 @@ export const authenticatorExtensionFactory: ExtensionFactory<AuthenticatorConfig
   description:
     "Checks `Authorization: Bearer` credentials (JWTs from an identity provider, Vigil API keys) for receivers and the API; gives the caller's role and tenant.",
   configSchema: authenticatorSchema,
+  load: implementation.load,
   create(settings, config) {
-    return new AuthenticatorExtension(settings, config);
+    return new (implementation.get().AuthenticatorExtension)(settings, config);
   },
 };

@@ -1,7 +1,10 @@
 import type { ReceiverFactory } from '../../pipeline/component.ts';
+import { lazyModule } from '../../pipeline/lazyModule.ts';
 import { stampingTenant } from '../defaultTenant.ts';
 import { syslogReceiverSchema, type SyslogReceiverConfig } from './config.ts';
-import { SyslogReceiver } from './receiver.ts';
+
+// Loaded when a config uses it.
+const implementation = lazyModule('the syslog receiver', () => import('./receiver.ts'));
 
 export const syslogReceiverFactory: ReceiverFactory<SyslogReceiverConfig> = {
   kind: 'receiver',
@@ -10,8 +13,9 @@ export const syslogReceiverFactory: ReceiverFactory<SyslogReceiverConfig> = {
   description:
     'Syslog over UDP, TCP and TLS: RFC 5424 and RFC 3164 (with the usual device variants), octet-counted or LF framing.',
   configSchema: syslogReceiverSchema,
+  load: implementation.load,
   create(settings, config, consumers) {
     if (!consumers.logs) throw new Error('syslog receiver needs a logs pipeline');
-    return new SyslogReceiver(settings, config, stampingTenant(consumers.logs, config.tenant));
+    return new (implementation.get().SyslogReceiver)(settings, config, stampingTenant(consumers.logs, config.tenant));
   },
 };

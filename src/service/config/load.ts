@@ -224,7 +224,7 @@ function parseComponent(
   const before = issues.length;
   const config = factory.configSchema.parse(raw ?? undefined, at, issues);
   if (issues.length > before) return undefined;
-  const more = factory.kind === 'connector' ? (factory.validate?.(config, at) ?? []) : [];
+  const more = factory.validate?.(config as never, at) ?? [];
   issues.push(...more);
   return more.length ? undefined : { id, type, config };
 }

@@ -4,7 +4,7 @@ import { apiSchema } from '../../../src/api/config.ts';
 import { ApiServer } from '../../../src/api/server.ts';
 import { jiraExporterSchema } from '../../../src/exporters/jira/config.ts';
 import { JiraDriver } from '../../../src/exporters/jira/driver.ts';
-import { jiraSync } from '../../../src/exporters/jira/factory.ts';
+import { jiraSync } from '../../../src/exporters/jira/sync.ts';
 import { FakeJira } from '../../support/fakes/jira.ts';
 import { waitFor } from '../../support/waitFor.ts';
 import { parseWith } from '../incidentFixtures.ts';

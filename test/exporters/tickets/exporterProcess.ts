@@ -22,6 +22,7 @@ const factory = exporterFactories.find((f) => f.type === type)!;
 const issues: { path: string; message: string }[] = [];
 const config = factory.configSchema.parse(JSON.parse(configJson), `exporters.${type}`, issues);
 if (issues.length) throw new Error(JSON.stringify(issues));
+await factory.load?.();
 const exporter = factory.create(
   { id: type, logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir },
   config,

@@ -33,6 +33,7 @@ describe('exporter process killed between "ticket created" and "id stored"', () 
     glpi.onRequest = undefined;
 
     const config = parseWith(glpiExporterFactory.configSchema, rawConfig);
+    await glpiExporterFactory.load!();
     const restarted: Exporter = glpiExporterFactory.create(testSettings('glpi', dataDir), config);
     await restarted.start({} as never);
     cleanup.push(() => restarted.shutdown());

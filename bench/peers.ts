@@ -1,0 +1,384 @@
+/**
+ * Vigil next to its peers, on the same workloads in the same run: the OpenTelemetry Collector
+ * (otlp → batch → debug, built by test/support/buildCollector.sh) for OTLP logs from
+ * telemetrygen over gRPC and HTTP; rsyslog (imtcp/imudp → omfile) for syslog over TCP with 1 and
+ * 50 connections and UDP at a set rate; a bare node:http server that parses and appends for JSON
+ * events. Each server runs pinned to core 0, the load generator (telemetrygen, or this process)
+ * on core 1. Per server and workload: records it took per CPU-second it used (utime + stime from
+ * /proc/<pid>/stat, every thread), records per wall-clock second, resident memory once idle
+ * after start and its peak (VmHWM); and Vigil's ratio to the peer.
+ *
+ * Run: `npm run bench -- peers [--quick]`, or `node bench/peers.ts [--quick] [--seconds 10]
+ * [--only otlp-grpc,otlp-http,syslog-tcp-1,syslog-tcp-50,syslog-udp,json]`.
+ */
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { collectorBinary } from '../test/support/collector.ts';
+import { freePort } from '../test/support/redis.ts';
+import { postEventsFor } from './jsonWorkload.ts';
+import {
+  cpuSeconds,
+  fmt,
+  peakRssMiB,
+  pin,
+  pinned,
+  pinSelfToLoadCore,
+  rssMiB,
+  spawnUntil,
+  table,
+  vigilCommand,
+} from './support.ts';
+import { FileLineCounter, line5424, sendTcp, sendUdp, startRsyslog, waitForCount } from './syslogWorkload.ts';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    seconds: { type: 'string' },
+    only: { type: 'string' },
+  },
+});
+const QUICK = values.quick;
+/** How long telemetrygen and the JSON clients send. */
+const SECONDS = Number(values.seconds ?? (QUICK ? 3 : 10));
+const TCP_MESSAGES = QUICK ? 200_000 : 1_000_000;
+const UDP_RATE = 100_000;
+const UDP_MESSAGES = UDP_RATE * (QUICK ? 2 : 5);
+const TELEMETRYGEN_VERSION = 'v0.161.0';
+const OTLP_BATCH = 512;
+const JSON_BATCH = 1000;
+pinSelfToLoadCore();
+
+// ---- tools ------------------------------------------------------------------------------------
+
+function telemetrygenBinary(): string {
+  const gopath = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim();
+  const bin = join(gopath, 'bin', 'telemetrygen');
+  if (!existsSync(bin)) {
+    process.stderr.write(`installing telemetrygen ${TELEMETRYGEN_VERSION} (once)\n`);
+    execFileSync(
+      'go',
+      ['install', `github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@${TELEMETRYGEN_VERSION}`],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+  }
+  return bin;
+}
+
+/** Sums the number a line reports (e.g. a debug exporter's per-batch count) over everything a stream prints. */
+class ReportedCount {
+  total = 0;
+  private rest = '';
+  constructor(stream: Readable, pattern: RegExp) {
+    stream.on('data', (d: Buffer) => {
+      const lines = (this.rest + d.toString()).split('\n');
+      this.rest = lines.pop()!;
+      for (const line of lines) {
+        const m = pattern.exec(line);
+        if (m) this.total += Number(m[1]);
+      }
+    });
+  }
+}
+
+// ---- servers ----------------------------------------------------------------------------------
+
+/** A server under load: its process, where it listens, and the records it has written or reported so far. */
+interface Server {
+  proc: ChildProcess;
+  ports: Partial<Record<'grpc' | 'http' | 'tcp' | 'udp', number>>;
+  records(): number;
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await exited;
+}
+
+async function startVigil(receivers: string, exporter: string, readyLine = /Vigil started/): Promise<Server> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-peers-'));
+  const ports = { grpc: await freePort(), http: await freePort() };
+  writeFileSync(
+    join(dir, 'vigil.yaml'),
+    `receivers:
+${receivers.replaceAll('GRPC_PORT', String(ports.grpc)).replaceAll('HTTP_PORT', String(ports.http))}
+exporters:
+  ${exporter === 'debug' ? 'debug: { verbosity: basic }' : `file: { path: ${join(dir, 'out.ndjson')}, rotation: { max_megabytes: 0 } }`}
+service:
+  pipelines: { logs: { receivers: [${/^\s*(\w+):/.exec(receivers)![1]}], exporters: [${exporter}] } }
+  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
+`,
+  );
+  const [cmd, args] = vigilCommand(0, dir);
+  const { proc, line } = await spawnUntil(cmd, args, readyLine);
+  if (exporter === 'debug') {
+    const count = new ReportedCount(proc.stdout!, / logs: (\d+) record\(s\)/);
+    return { proc, ports, records: () => count.total };
+  }
+  const started = JSON.parse(line) as {
+    http?: { port: number }[];
+    syslog?: { tcp: { port: number }; udp: { port: number } };
+  };
+  const file = new FileLineCounter(join(dir, 'out.ndjson'));
+  const listening = started.syslog ? { tcp: started.syslog.tcp.port, udp: started.syslog.udp.port } : {};
+  return { proc, ports: { http: started.http?.[0]?.port, ...listening }, records: () => file.count() };
+}
+
+async function startCollector(binary: string): Promise<Server> {
+  const ports = { grpc: await freePort(), http: await freePort() };
+  const config = `yaml:
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: 127.0.0.1:${ports.grpc} }
+      http: { endpoint: 127.0.0.1:${ports.http} }
+processors:
+  batch: {}
+exporters:
+  # The exporter's sampler (2 lines a second, then 1 in 500) and the service's (10 lines per
+  # 10 s, then 1 in 100) are both off: every batch's line is counted here.
+  debug: { verbosity: basic, sampling_initial: 1000000, sampling_thereafter: 1 }
+service:
+  telemetry: { metrics: { level: none }, logs: { sampling: { enabled: false } } }
+  pipelines:
+    logs: { receivers: [otlp], processors: [batch], exporters: [debug] }
+`;
+  const [cmd, args] = pin(0, [binary, '--config', config]);
+  const { proc } = await spawnUntil(cmd, args, /Everything is ready/);
+  const count = new ReportedCount(proc.stderr!, /"log records": (\d+)/);
+  return { proc, ports, records: () => count.total };
+}
+
+async function startBareJson(): Promise<Server> {
+  const out = join(mkdtempSync(join(tmpdir(), 'vigil-bench-peers-')), 'out.ndjson');
+  const [cmd, args] = pin(0, [process.execPath, join(import.meta.dirname, 'baselines/bareJsonServer.ts'), out]);
+  const { proc, line } = await spawnUntil(cmd, args, /^listening \d+/);
+  const file = new FileLineCounter(out);
+  return { proc, ports: { http: Number(line.split(' ')[1]) }, records: () => file.count() };
+}
+
+async function startRsyslogPinned(): Promise<Server> {
+  const r = await startRsyslog((argv) => pin(0, argv));
+  if (!r) throw new Error('rsyslogd did not start (is rsyslog installed?)');
+  const file = new FileLineCounter(r.out);
+  return { proc: r.proc, ports: { tcp: r.tcpPort, udp: r.udpPort }, records: () => file.count() };
+}
+
+// ---- measurement ------------------------------------------------------------------------------
+
+interface Measured {
+  records: number;
+  /** Records the load generator sent, when it knows (UDP), for the loss. */
+  sent?: number;
+  perCpuSecond: number;
+  wallRate: number;
+  idleMiB: number;
+  peakMiB: number;
+}
+
+/**
+ * Lets the server settle after start and reads its idle memory, then drives the load and waits
+ * until `expected` records landed or the count stopped growing for 1.5 s after the load ended;
+ * CPU and wall time are taken at the last record, so the wait costs nothing.
+ */
+async function measure(server: Server, drive: () => Promise<number | void>, expected = Infinity): Promise<Measured> {
+  const pid = server.proc.pid!;
+  await new Promise((r) => setTimeout(r, 1000));
+  const idleMiB = rssMiB(pid);
+  const base = server.records();
+  const cpu0 = cpuSeconds(pid);
+  let last = -1;
+  let cpuAtLast = cpu0;
+  const count = () => {
+    const n = server.records() - base;
+    if (n !== last) {
+      last = n;
+      cpuAtLast = cpuSeconds(pid);
+    }
+    return n;
+  };
+  const t0 = performance.now();
+  const sending = drive();
+  const done = await waitForCount(count, expected, sending);
+  const sent = (await sending) ?? undefined;
+  const peakMiB = peakRssMiB(pid);
+  await stop(server.proc);
+  return {
+    records: done.n,
+    sent,
+    perCpuSecond: done.n / Math.max(0.01, cpuAtLast - cpu0),
+    wallRate: done.n / ((done.at - t0) / 1000),
+    idleMiB,
+    peakMiB,
+  };
+}
+
+function runTelemetrygen(binary: string, endpoint: string, http: boolean): Promise<void> {
+  const [cmd, args] = pin(1, [
+    binary,
+    'logs',
+    '--otlp-endpoint',
+    endpoint,
+    '--otlp-insecure',
+    ...(http ? ['--otlp-http'] : []),
+    '--rate',
+    '0',
+    '--workers',
+    '4',
+    '--batch-size',
+    String(OTLP_BATCH),
+    '--duration',
+    `${SECONDS}s`,
+    '--allow-export-failures',
+  ]);
+  return new Promise((res, rej) => {
+    let err = '';
+    const proc = execFile(cmd, args, (e) => (e ? rej(new Error(`telemetrygen failed: ${e.message}\n${err}`)) : res()));
+    proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  });
+}
+
+// ---- workloads --------------------------------------------------------------------------------
+
+interface Workload {
+  id: string;
+  name: string;
+  peer: string;
+  runPeer(): Promise<Measured>;
+  runVigil(): Promise<Measured>;
+}
+
+const OTLP_RECEIVER = `  otlp:
+    protocols:
+      grpc: { endpoint: 127.0.0.1:GRPC_PORT }
+      http: { endpoint: 127.0.0.1:HTTP_PORT }`;
+const SYSLOG_RECEIVER = `  syslog: { location: UTC, tcp: { endpoint: 127.0.0.1:0 }, udp: { endpoint: 127.0.0.1:0, receive_buffer_size: 8MiB } }`;
+
+function workloads(collector: string, telemetrygen: string): Workload[] {
+  const otlp = (http: boolean): Workload => ({
+    id: http ? 'otlp-http' : 'otlp-grpc',
+    name: `OTLP/${http ? 'HTTP protobuf' : 'gRPC'} logs, telemetrygen ${OTLP_BATCH}/request → count`,
+    peer: 'Collector otlp → batch → debug',
+    async runPeer() {
+      const c = await startCollector(collector);
+      return measure(c, () => runTelemetrygen(telemetrygen, `127.0.0.1:${http ? c.ports.http : c.ports.grpc}`, http));
+    },
+    async runVigil() {
+      const v = await startVigil(OTLP_RECEIVER, 'debug');
+      return measure(v, () => runTelemetrygen(telemetrygen, `127.0.0.1:${http ? v.ports.http : v.ports.grpc}`, http));
+    },
+  });
+  const tcp = (connections: number): Workload => ({
+    id: `syslog-tcp-${connections}`,
+    name: `syslog TCP RFC 5424, ${connections} connection${connections > 1 ? 's' : ''} → file`,
+    peer: 'rsyslog imtcp → omfile',
+    async runPeer() {
+      const r = await startRsyslogPinned();
+      return measure(r, () => sendTcp(r.ports.tcp!, line5424, TCP_MESSAGES, connections), TCP_MESSAGES);
+    },
+    async runVigil() {
+      const v = await startVigil(SYSLOG_RECEIVER, 'file', /syslog receiver listening/);
+      return measure(v, () => sendTcp(v.ports.tcp!, line5424, TCP_MESSAGES, connections), TCP_MESSAGES);
+    },
+  });
+  return [
+    otlp(false),
+    otlp(true),
+    tcp(1),
+    tcp(50),
+    {
+      id: 'syslog-udp',
+      name: `syslog UDP RFC 5424 at ${fmt(UDP_RATE)}/s → file`,
+      peer: 'rsyslog imudp → omfile',
+      async runPeer() {
+        const r = await startRsyslogPinned();
+        return measure(r, () => udp(r.ports.udp!), UDP_MESSAGES);
+      },
+      async runVigil() {
+        const v = await startVigil(SYSLOG_RECEIVER, 'file', /syslog receiver listening/);
+        return measure(v, () => udp(v.ports.udp!), UDP_MESSAGES);
+      },
+    },
+    {
+      id: 'json',
+      name: `JSON events, ${fmt(JSON_BATCH)}/request → file`,
+      peer: 'bare node:http parse + append',
+      async runPeer() {
+        const b = await startBareJson();
+        return measure(b, () => jsonLoad(b.ports.http!));
+      },
+      async runVigil() {
+        const v = await startVigil('  json: { endpoint: 127.0.0.1:0 }', 'file');
+        return measure(v, () => jsonLoad(v.ports.http!));
+      },
+    },
+  ];
+}
+
+async function udp(port: number): Promise<number> {
+  await sendUdp(port, line5424, UDP_MESSAGES, UDP_RATE);
+  return UDP_MESSAGES;
+}
+
+async function jsonLoad(port: number): Promise<void> {
+  await postEventsFor(port, JSON_BATCH, SECONDS, 16);
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+function rate(m: Measured): string {
+  const lost = m.sent === undefined ? '' : ` (${((100 * Math.max(0, m.sent - m.records)) / m.sent).toFixed(2)} % lost)`;
+  return `${fmt(m.wallRate)}${lost}`;
+}
+
+const collector = collectorBinary();
+const telemetrygen = telemetrygenBinary();
+const only = values.only?.split(',');
+const chosen = workloads(collector, telemetrygen).filter((w) => !only || only.includes(w.id));
+const load = loadavg();
+const rows: (string | number)[][] = [];
+for (const w of chosen) {
+  process.stderr.write(`${w.name}: ${w.peer}, then Vigil\n`);
+  const peer = await w.runPeer();
+  const vigil = await w.runVigil();
+  rows.push([
+    w.name,
+    w.peer,
+    fmt(vigil.perCpuSecond),
+    fmt(peer.perCpuSecond),
+    (vigil.perCpuSecond / peer.perCpuSecond).toFixed(2),
+    rate(vigil),
+    rate(peer),
+    (vigil.wallRate / peer.wallRate).toFixed(2),
+    `${vigil.idleMiB} / ${vigil.peakMiB}`,
+    `${peer.idleMiB} / ${peer.peakMiB}`,
+  ]);
+}
+const after = loadavg();
+process.stdout.write(
+  `Vigil and its peers, ${new Date().toISOString()}, node ${process.version}, ${pinned ? 'server on core 0, load on core 1' : 'no CPU pinning (taskset missing)'}, ` +
+    `load average ${load.map((l) => l.toFixed(2)).join(' ')} before, ${after.map((l) => l.toFixed(2)).join(' ')} after` +
+    `${QUICK ? ', --quick' : ''}; OTLP and JSON load ${SECONDS} s, TCP ${fmt(TCP_MESSAGES)} messages, UDP ${fmt(UDP_MESSAGES)}\n\n`,
+);
+process.stdout.write(
+  table(
+    [
+      'workload',
+      'peer',
+      'Vigil records/CPU-s',
+      'peer records/CPU-s',
+      'ratio',
+      'Vigil records/s (wall)',
+      'peer records/s (wall)',
+      'ratio',
+      'Vigil RSS idle / peak MiB',
+      'peer RSS idle / peak MiB',
+    ],
+    rows,
+  ) + '\n',
+);
