@@ -160,7 +160,15 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
   if (twins || statusAtOf(win) === statusAtOf(lose)) {
     const baselines = [win.baseline, lose.baseline].filter((x): x is number => x !== undefined);
     if (baselines.length > 0) out.baseline = Math.min(...baselines);
+    // Seals of one resolution: each agent's share is the greatest it told (seals of an earlier
+    // resolution, before a reopening, are the winner's to drop).
+    if (inc.status === 'resolved' && lose.sealed !== undefined) {
+      const sealed = { ...win.sealed };
+      for (const [cell, n] of Object.entries(lose.sealed)) if (!(n <= sealed[cell]!)) sealed[cell] = n;
+      out.sealed = sealed;
+    }
   }
+  if (inc.status !== 'resolved') delete out.sealed;
   inc.version = version;
   return out;
 }

@@ -301,6 +301,10 @@ export class RedisStateStore implements StateStore {
     return this.local.sumCounts(key, fromBucket, toBucket);
   }
 
+  counterCells(key: string): [bucket: number, value: number][] {
+    return this.local.counterCells(key);
+  }
+
   raise(key: string, value: number, expiresAtMs: number): number {
     return this.local.raise(key, value, expiresAtMs);
   }
