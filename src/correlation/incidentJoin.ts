@@ -123,7 +123,9 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
   if (twins && il.status === 'resolved' && statusAtOf(win) >= il.resolvedAtMs) return withVersion(win, version);
   const out = structuredClone(win);
   const inc = out.incident;
-  if (twins) inc.openedAtMs = Math.min(iw.openedAtMs, il.openedAtMs);
+  // Twins date the incident at the earlier opening; so do two copies of one incident, one of
+  // which an agent wrote before it heard of a twin merged into the other.
+  inc.openedAtMs = Math.min(iw.openedAtMs, il.openedAtMs);
   inc.firstSeenMs = Math.min(iw.firstSeenMs, il.firstSeenMs);
   inc.lastSeenMs = Math.max(iw.lastSeenMs, il.lastSeenMs);
   inc.lastEventType = (iw.lastSeenMs >= il.lastSeenMs ? iw : il).lastEventType;
