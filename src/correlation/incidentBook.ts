@@ -548,9 +548,9 @@ export class IncidentBook {
     if (!isOverflow(inc) && this.openCount(inc.rule) > 0) this.store.addCount(OPEN_COUNT + inc.rule, 0, -1, NEVER);
     if (event) this.fold(rec, policy, event, atMs, 1);
     else this.materialize(rec);
-    // Other agents' events still on their way count once those agents hear of it (completeCounts).
     inc.status = 'resolved';
     inc.resolvedAtMs = atMs;
+    // Other agents' events still on their way count once those agents hear of it (completeCounts).
     if (rec.baseline !== undefined) {
       rec.sealed = this.seal(inc.key);
       this.sealedHere.set(inc.key, resolutionOf(inc));
