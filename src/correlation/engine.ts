@@ -161,6 +161,8 @@ export class CorrelationEngine {
     const out: IncidentChange[] = [];
     this.ctx.out = out;
     this.ctx.nowMs = nowMs;
+    // Before this step counts anything: what this agent counted so far is all it counted before it heard of what merged in since.
+    this.book.completeCounts(nowMs, out);
     return out;
   }
 

@@ -41,6 +41,14 @@ export interface IncidentRecord {
    * exact once agents have flushed, whichever agent saw which event.
    */
   baseline?: number;
+  /**
+   * A resolved counting incident's share of the group count, per cell of `n:` (one per agent):
+   * each cell as the resolving agent saw it, raised by the cell's own agent to what it had
+   * counted when it heard of the resolution. An agent's events until then are the incident's,
+   * those after belong to what comes next. So the count is exact once every agent that counted
+   * has heard of the resolution, whichever agent resolved it and however late its view was.
+   */
+  sealed?: Record<string, number>;
   /** Event time of the last status change (opened, reopened, resolved): the latest wins when agents' records merge. */
   statusAtMs?: number;
   /** The asset's parent (topology), from the event that opened it. */
@@ -74,8 +82,21 @@ const RESOLVED_RETENTION_MS = 86_400_000;
 const expiryOf = (inc: Incident): number =>
   inc.status === 'resolved' ? inc.resolvedAtMs + RESOLVED_RETENTION_MS : NEVER;
 export const NEVER = Number.MAX_SAFE_INTEGER;
-/** `n:<key>`: a counter (bucket 0) of the events a counting rule saw for the group, by every agent. */
+/**
+ * `n:<key>`: a counter of the events a counting rule saw for the group, by every agent, one
+ * cell per agent (`cellOf`); cell 0 holds what was counted before cells were per agent.
+ */
 const GROUP_EVENTS = 'n:';
+const LAST_CELL = 2 ** 32;
+
+const resolutionOf = (inc: Incident): string => `${inc.id}@${inc.resolvedAtMs}`;
+
+/** An agent's cell of the group counts: its writer id hashed (FNV-1a) to 1..2^32, the same on every agent. */
+function cellOf(writer: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < writer.length; i++) h = Math.imul(h ^ writer.charCodeAt(i), 0x01000193);
+  return (h >>> 0) + 1;
+}
 /**
  * Index of the incidents whose resolution waits to be notified: `h:<key>` → when it is due, so
  * ticks need not read every incident. Incident state, not rule state: a rule change keeps it.
@@ -122,6 +143,7 @@ function reopened(rec: IncidentRecord, atMs: number): void {
   const inc = rec.incident;
   inc.status = 'open';
   inc.resolvedAtMs = 0;
+  delete rec.sealed;
   delete inc.acknowledgedAtMs;
   delete inc.acknowledgedBy;
   rec.statusAtMs = atMs;
@@ -229,9 +251,19 @@ export class IncidentBook {
   private untold = new Set<string>();
   /** Incident id → key, for the ids this agent wrote or looked up: finding one by id needs no scan. */
   private readonly keyOfId = new Map<string, string>();
+  /** This agent's cell of the group counts. */
+  private readonly ownCell: number;
+  /** Incident registers changed since the last `completeCounts`, by whoever changed them. */
+  private readonly changedRecords: { take(): Set<string> };
+  /** Key → the resolution (`id@resolvedAtMs`) this agent last sealed its cell of: each is sealed once, when first heard of. */
+  private readonly sealedHere = new Map<string, string>();
+  /** Key → the counting incident this agent last told storage of there: its resolution (-1: open) and count. */
+  private readonly toldCounts = new Map<string, { id: string; resolvedAtMs: number; count: number }>();
 
   constructor(store: StateStore) {
     this.store = store;
+    this.ownCell = cellOf(store.writer);
+    this.changedRecords = store.watchRegisters('i:');
     store.joinRegisters('i:', {
       join: (mine, theirs, version) => {
         const m = mine as unknown as IncidentRecord;
@@ -267,11 +299,74 @@ export class IncidentBook {
   private materialize(rec: IncidentRecord): void {
     const inc = rec.incident;
     rec.notifiedCount ??= inc.eventCount - rec.pending;
-    if (rec.baseline !== undefined && inc.status !== 'resolved') {
-      const n = this.store.sumCounts(GROUP_EVENTS + inc.key, 0, 0) - rec.baseline;
+    if (rec.baseline !== undefined && (inc.status !== 'resolved' || rec.sealed !== undefined)) {
+      let n = -rec.baseline;
+      if (inc.status !== 'resolved') n += this.groupCount(inc.key);
+      else for (const cell in rec.sealed) n += rec.sealed[cell]!;
       if (n > inc.eventCount) inc.eventCount = n;
     }
     rec.pending = Math.max(0, inc.eventCount - rec.notifiedCount);
+  }
+
+  /** The group's count by every agent, as far as this agent has heard. */
+  private groupCount(key: string): number {
+    return this.store.sumCounts(GROUP_EVENTS + key, 0, LAST_CELL);
+  }
+
+  /** The group count's cells as this agent sees them, for a resolution's seal. */
+  private seal(key: string): Record<string, number> {
+    const sealed: Record<string, number> = {};
+    for (const [cell, n] of this.store.counterCells(GROUP_EVENTS + key)) sealed[cell] = n;
+    return sealed;
+  }
+
+  private noteTold(rec: IncidentRecord): void {
+    const inc = rec.incident;
+    const resolvedAtMs = inc.status === 'resolved' ? inc.resolvedAtMs : -1;
+    this.toldCounts.set(inc.key, { id: inc.id, resolvedAtMs, count: inc.eventCount });
+  }
+
+  /** What this agent has counted of the group so far. */
+  private ownCount(key: string): number {
+    return this.store.sumCounts(GROUP_EVENTS + key, this.ownCell, this.ownCell);
+  }
+
+  /**
+   * Raises the seal of this agent's cell on each resolution it hears of where the resolving
+   * agent saw less of it (its writes had not arrived), and tells storage of a count it told
+   * short once other agents' seals raised it (an `updated` change, no notification): storage
+   * writes incidents on change, and a merge is none.
+   */
+  completeCounts(nowMs: number, out: IncidentChange[]): void {
+    for (const storeKey of this.changedRecords.take()) {
+      const rec = this.store.read(storeKey)?.value as unknown as IncidentRecord | undefined;
+      if (rec?.baseline === undefined || rec.sealed === undefined || rec.incident.status !== 'resolved') continue;
+      const inc = rec.incident;
+      const before = inc.eventCount;
+      let seal = false;
+      if (this.sealedHere.get(inc.key) !== resolutionOf(inc)) {
+        // Heard of just now, before this step counts anything: all this agent counted came before.
+        this.sealedHere.set(inc.key, resolutionOf(inc));
+        const cell = String(this.ownCell);
+        const own = this.ownCount(inc.key);
+        seal = own > (rec.sealed[cell] ?? 0);
+        if (seal) rec.sealed = { ...rec.sealed, [cell]: own };
+      }
+      this.materialize(rec);
+      const told = this.toldCounts.get(inc.key);
+      // Told short by this agent; whoever told only the opening leaves the resolution to its teller.
+      if (told?.id === inc.id && told.resolvedAtMs === inc.resolvedAtMs && inc.eventCount > told.count)
+        this.emit(
+          rec,
+          'updated',
+          `${inc.eventCount - told.count} event(s) counted by other agents before they heard of the resolution: ${inc.eventCount} in all`,
+          nowMs,
+          false,
+          undefined,
+          out,
+        );
+      else if (seal || inc.eventCount > before) this.save(rec);
+    }
   }
 
   /**
@@ -279,7 +374,7 @@ export class IncidentBook {
    * group's events (`counted` in `open`) call it for every such event, before opening or attaching.
    */
   countEvent(key: string, atMs: number, n = 1): void {
-    this.store.addCount(GROUP_EVENTS + key, 0, n, atMs + RESOLVED_RETENTION_MS);
+    this.store.addCount(GROUP_EVENTS + key, this.ownCell, n, atMs + RESOLVED_RETENTION_MS);
   }
 
   /**
@@ -431,7 +526,7 @@ export class IncidentBook {
 
   /** A counting rule's incident (re)opened with `eventCount` events: its count follows the shared group count from here. */
   private rebase(rec: IncidentRecord, req: OpenRequest): void {
-    if (req.counted) rec.baseline = this.store.sumCounts(GROUP_EVENTS + req.key, 0, 0) - rec.incident.eventCount;
+    if (req.counted) rec.baseline = this.groupCount(req.key) - rec.incident.eventCount;
   }
 
   private fold(
@@ -472,6 +567,11 @@ export class IncidentBook {
     else this.materialize(rec);
     inc.status = 'resolved';
     inc.resolvedAtMs = atMs;
+    // Other agents' events still on their way count once those agents hear of it (completeCounts).
+    if (rec.baseline !== undefined) {
+      rec.sealed = this.seal(inc.key);
+      this.sealedHere.set(inc.key, resolutionOf(inc));
+    }
     rec.statusAtMs = atMs;
     // Only an incident someone was told about needs its resolution told.
     if (rec.notifiedAtMs < 0 || inc.suppressed) {
@@ -712,6 +812,7 @@ export class IncidentBook {
     const inc = rec.incident;
     inc.updatedAtMs = atMs;
     if (kind === 'resolved' && notify) rec.resolutionToldMs = inc.resolvedAtMs;
+    if (rec.baseline !== undefined) this.noteTold(rec);
     inc.audit.push(actor === undefined ? { atMs, kind, reason } : { atMs, kind, reason, actor });
     if (inc.audit.length > AUDIT_LIMIT) inc.audit.splice(0, inc.audit.length - AUDIT_LIMIT);
     this.save(rec);
@@ -756,6 +857,7 @@ export class IncidentBook {
         told.push({ lost: id, into });
       }
       if (survivor) {
+        if (rec!.baseline !== undefined) this.noteTold(rec!);
         out.push({
           kind: 'updated',
           reason: `merged incident ${lost.incident.id} into this one`,
@@ -898,10 +1000,11 @@ export class IncidentBook {
 
   /** Forgets the ids whose incident the store no longer holds under them (expired, or a later incident on the key). */
   pruneIds(): void {
-    for (const [id, key] of this.keyOfId) {
-      if ((this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined)?.incident.id !== id)
-        this.keyOfId.delete(id);
-    }
+    const idAt = (key: string) =>
+      (this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined)?.incident.id;
+    for (const [id, key] of this.keyOfId) if (idAt(key) !== id) this.keyOfId.delete(id);
+    for (const [key, told] of this.toldCounts) if (idAt(key) !== told.id) this.toldCounts.delete(key);
+    for (const [key, sealed] of this.sealedHere) if (!sealed.startsWith(`${idAt(key)}@`)) this.sealedHere.delete(key);
   }
 
   /** Writes a record back after the caller changed its bookkeeping (members, flapping). */

@@ -123,7 +123,9 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
   if (twins && il.status === 'resolved' && statusAtOf(win) >= il.resolvedAtMs) return withVersion(win, version);
   const out = structuredClone(win);
   const inc = out.incident;
-  if (twins) inc.openedAtMs = Math.min(iw.openedAtMs, il.openedAtMs);
+  // Twins date the incident at the earlier opening; so do two copies of one incident, one of
+  // which an agent wrote before it heard of a twin merged into the other.
+  inc.openedAtMs = Math.min(iw.openedAtMs, il.openedAtMs);
   inc.firstSeenMs = Math.min(iw.firstSeenMs, il.firstSeenMs);
   inc.lastSeenMs = Math.max(iw.lastSeenMs, il.lastSeenMs);
   inc.lastEventType = (iw.lastSeenMs >= il.lastSeenMs ? iw : il).lastEventType;
@@ -160,7 +162,15 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
   if (twins || statusAtOf(win) === statusAtOf(lose)) {
     const baselines = [win.baseline, lose.baseline].filter((x): x is number => x !== undefined);
     if (baselines.length > 0) out.baseline = Math.min(...baselines);
+    // Seals of one resolution: each agent's share is the greatest it told (seals of an earlier
+    // resolution, before a reopening, are the winner's to drop).
+    if (inc.status === 'resolved' && lose.sealed !== undefined) {
+      const sealed = { ...win.sealed };
+      for (const [cell, n] of Object.entries(lose.sealed)) if (!(n <= sealed[cell]!)) sealed[cell] = n;
+      out.sealed = sealed;
+    }
   }
+  if (inc.status !== 'resolved') delete out.sealed;
   inc.version = version;
   return out;
 }

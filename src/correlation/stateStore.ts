@@ -49,6 +49,9 @@ export interface StateStore {
   /** Sum of the counter cells of `key` from `fromBucket` to `toBucket`, both included. */
   sumCounts(key: string, fromBucket: number, toBucket: number): number;
 
+  /** Every cell of counter `key` with its value, buckets ascending: [bucket, value] pairs. */
+  counterCells(key: string): [bucket: number, value: number][];
+
   /** Raises the high-water mark `key` to `value` if greater; returns the mark. */
   raise(key: string, value: number, expiresAtMs: number): number;
   readMax(key: string): number | undefined;

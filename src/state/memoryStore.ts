@@ -134,6 +134,12 @@ export class MemoryStateStore implements StateStore {
     return sum;
   }
 
+  counterCells(key: string): [bucket: number, value: number][] {
+    const entry = this.entries.get(key);
+    if (entry?.kind !== 'count') return [];
+    return entry.buckets.map((b, i) => [b, entry.counts[i]!]);
+  }
+
   raise(key: string, value: number, expiresAtMs: number): number {
     const mark = this.applyMax(key, value, expiresAtMs);
     if (this.listeners.length > 0) this.emit({ kind: 'max', key, value, expiresAtMs });

@@ -19,6 +19,8 @@ export interface RedisStateStoreOptions {
   ttlGraceMs?: number;
   /** The engine's clock until the engine's first `sweep` tells the store its time. */
   now?: () => number;
+  /** How long another agent's word on its progress counts (see `sharedThrough`); default 10 s. */
+  progressTimeoutMs?: number;
   logger?: Logger;
   metrics?: RedisStoreMetrics;
 }
@@ -117,6 +119,9 @@ export class RedisStateStore implements StateStore {
   private closed = false;
   private wasDown = false;
   private downSince: number | undefined;
+  private readonly progressTimeoutMs: number;
+  /** Other agents' incarnations → the clock reading up to which their writes are in Redis, and when that was heard. */
+  private readonly progress = new Map<string, { throughMs: number; heardMs: number }>();
   /** A cluster node went away and no reconciliation has completed since. */
   private nodeLost = false;
   /** The last flush failed: some writes are known not to have reached Redis. */
@@ -136,6 +141,7 @@ export class RedisStateStore implements StateStore {
     this.flushIntervalMs = opts.flushIntervalMs ?? 100;
     this.ttlGraceMs = opts.ttlGraceMs ?? 60_000;
     this.clock = opts.now ?? Date.now;
+    this.progressTimeoutMs = opts.progressTimeoutMs ?? 10_000;
     this.logger = opts.logger ?? createLogger('silent');
     this.metrics = opts.metrics;
     this.local.onDelta((d) => this.recordLocal(d));
@@ -209,7 +215,10 @@ export class RedisStateStore implements StateStore {
       );
     // Let start() include the first reconciliation, whether `ready` has been emitted yet or not.
     if (this.connected) await (this.resyncing ?? this.resync());
-    this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
+    this.timer = setInterval(
+      () => void (this.pending.size > 0 ? this.flush() : this.tellProgress()),
+      this.flushIntervalMs,
+    );
     this.timer.unref();
     this.epochTimer = setInterval(() => void this.checkEpoch(), EPOCH_CHECK_MS);
     this.epochTimer.unref();
@@ -275,6 +284,41 @@ export class RedisStateStore implements StateStore {
     return this.connected ? undefined : this.downSince;
   }
 
+  /**
+   * The clock reading up to which every other agent's writes have reached this one: the time of
+   * each one's last landed flush (or word that nothing was pending), the least of them, and
+   * never later than `nowMs`. Timers that decide on every agent's events run no further: a flush
+   * can lag by more than the allowed lateness on a loaded host. An agent not heard from within
+   * `progressTimeoutMs` (stopped, or cut off from Redis, when it reconciles on its return) is
+   * not waited for.
+   */
+  sharedThrough(nowMs: number): number {
+    let through = nowMs;
+    for (const [incarnation, p] of this.progress) {
+      if (nowMs - p.heardMs > this.progressTimeoutMs) this.progress.delete(incarnation);
+      else if (p.throughMs < through) through = p.throughMs;
+    }
+    return through;
+  }
+
+  /**
+   * Tells the other agents that everything this agent wrote up to now is in Redis, when nothing
+   * is pending (a flush says so itself): published after the writes on the same connection, so
+   * it reaches them after those.
+   */
+  async tellProgress(): Promise<void> {
+    if (this.pending.size > 0 || this.flushing || !this.connected) return;
+    await this.publishProgress(this.clock());
+  }
+
+  private async publishProgress(throughMs: number): Promise<void> {
+    try {
+      await this.client.publish(this.redisKeys.channel, `${this.incarnation}\nP${throughMs}`);
+    } catch (err) {
+      this.logger.debug({ err }, 'could not tell the other agents how far this one has flushed');
+    }
+  }
+
   /** Keys written locally and not yet in Redis. */
   pendingKeys(): number {
     return this.pending.size;
@@ -299,6 +343,10 @@ export class RedisStateStore implements StateStore {
 
   sumCounts(key: string, fromBucket: number, toBucket: number): number {
     return this.local.sumCounts(key, fromBucket, toBucket);
+  }
+
+  counterCells(key: string): [bucket: number, value: number][] {
+    return this.local.counterCells(key);
   }
 
   raise(key: string, value: number, expiresAtMs: number): number {
@@ -452,6 +500,7 @@ export class RedisStateStore implements StateStore {
   }
 
   private async doFlush(): Promise<void> {
+    const takenAtMs = this.clock();
     const taken = this.pending;
     const since = this.pendingSince;
     this.pending = new Map();
@@ -494,6 +543,7 @@ export class RedisStateStore implements StateStore {
       return;
     }
     this.flushFailing = false;
+    await this.publishProgress(takenAtMs);
     this.metrics?.flushes.inc({ outcome: 'ok' });
     if (since !== undefined) this.metrics?.flushLag.observe((Date.now() - since) / 1000);
     this.metrics?.flushedOps.inc(taken.size);
@@ -565,6 +615,12 @@ export class RedisStateStore implements StateStore {
     const nl = message.indexOf('\n');
     // Our own write: applied here when it was made.
     if (nl === this.incarnation.length && message.startsWith(this.incarnation)) return;
+    if (message.charCodeAt(nl + 1) === 80 /* P */) {
+      const throughMs = Number(message.slice(nl + 2));
+      if (nl > 0 && Number.isFinite(throughMs))
+        this.progress.set(message.slice(0, nl), { throughMs, heardMs: this.clock() });
+      return;
+    }
     let parsed: { r: number; s: Snapshot[] };
     try {
       parsed = JSON.parse(message.slice(nl + 1)) as typeof parsed;

@@ -31,6 +31,12 @@ export interface StateBackend {
   start(): Promise<void>;
   /** Whether this agent runs the timers (absence, deadlines, notifications) now: always alone, only the leader when shared. */
   leads(): boolean;
+  /**
+   * Shared state only: the clock reading the timers run at when the clock reads `nowMs`, held
+   * back to the time through which every other agent's writes have reached this one (see
+   * `RedisStateStore.sharedThrough`), and never going back.
+   */
+  timersAt?(nowMs: number): number;
   /** For /readyz: `degraded` while shared state is unreachable. The agent stays ready: it keeps ingesting and correlating on local state. */
   health(): ComponentHealth;
   /**
@@ -160,6 +166,7 @@ class RedisBackend implements StateBackend {
   private sweeper: NodeJS.Timeout | undefined;
   private readonly ledgers: RedisTicketLedger[] = [];
   private readonly metrics: RedisStoreMetrics;
+  private timersAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(cfg: RedisStateConfig, opts: StateBackendOptions) {
     this.cfg = cfg;
@@ -174,6 +181,8 @@ class RedisBackend implements StateBackend {
       flushIntervalMs: cfg.flush_interval,
       ttlGraceMs: cfg.ttl_grace,
       now: opts.clock,
+      // An agent silent for a lease term is as good as gone for the timers, as for the lease.
+      progressTimeoutMs: cfg.lease_ttl,
       logger,
       metrics: this.metrics,
     });
@@ -211,6 +220,11 @@ class RedisBackend implements StateBackend {
   leads(): boolean {
     const leader = this.election.isLeader;
     return leader && this.store.sharing && this.store.reconciled;
+  }
+
+  timersAt(nowMs: number): number {
+    this.timersAtMs = Math.max(this.timersAtMs, this.store.sharedThrough(nowMs));
+    return this.timersAtMs;
   }
 
   backpressure(): Promise<void> | undefined {

@@ -188,6 +188,23 @@ describe('joining incident records two agents wrote', () => {
     }
   });
 
+  it('keeps the earlier opening a twin brought when the survivor is written again by an agent that had not heard of the twin', () => {
+    const r = rng(17);
+    const merged = randomRecord(r);
+    merged.incident = { ...merged.incident, id: 'told', openedAtMs: 1000, status: 'open', resolvedAtMs: 0 };
+    merged.incident.mergedIds = ['early'];
+    merged.statusAtMs = 1100;
+    merged.incident.version = 5;
+    // Another agent attached an event to the survivor as it opened it, at a higher version.
+    const attached = structuredClone(merged);
+    attached.incident.openedAtMs = 1100;
+    delete attached.incident.mergedIds;
+    attached.incident.lastSeenMs = merged.incident.lastSeenMs + 500;
+    attached.incident.version = 9;
+    for (const out of [j(merged, attached), j(attached, merged)])
+      expect(out.incident).toMatchObject({ id: 'told', openedAtMs: 1000, mergedIds: ['early'] });
+  });
+
   it('lets a new incident on the key replace one resolved before it opened', () => {
     const r = rng(13);
     const old = randomRecord(r);

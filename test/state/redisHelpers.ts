@@ -29,7 +29,7 @@ export async function openStore(
   url: string,
   prefix: string,
   writer: string,
-  opts: { flushIntervalMs?: number; now?: () => number } = {},
+  opts: { flushIntervalMs?: number; now?: () => number; progressTimeoutMs?: number } = {},
 ): Promise<TestStore> {
   const metrics = new SelfMetrics();
   const store = new RedisStateStore({
@@ -38,6 +38,7 @@ export async function openStore(
     writer,
     flushIntervalMs: opts.flushIntervalMs ?? 60_000,
     now: opts.now,
+    progressTimeoutMs: opts.progressTimeoutMs,
     metrics: new RedisStoreMetrics(metrics.registry),
   });
   await store.start();

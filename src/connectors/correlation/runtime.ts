@@ -148,7 +148,9 @@ export class CorrelationRuntime implements IncidentDesk {
 
   /** Runs the timers, on one agent only when state is shared (the others' held changes still go out). */
   tick(): Promise<void> {
-    return this.deliver(this.state.leads() ? this.engine.tick(this.clock()) : this.engine.settle(this.clock()));
+    const now = this.clock();
+    if (!this.state.leads()) return this.deliver(this.engine.settle(now));
+    return this.deliver(this.engine.tick(this.state.timersAt?.(now) ?? now));
   }
 
   /** Swaps in new rules; state of unchanged rules stays (a changed `state:` needs a restart). Logs each rule that starts afresh. */

@@ -94,8 +94,11 @@ export class ThresholdRule extends RuleCore implements EventRule {
   /**
    * Opens the incident of a window that reached the threshold only with other agents' events,
    * the last of which came to different agents within one flush: none saw the whole count.
-   * Dated at the end of the first such window's last bucket (or now), the best the shared
-   * counts can say. Windows that ended before the group's last incident was resolved are past.
+   * The shared counts hold no event times, only counts per bucket: the opening is placed in the
+   * first such window's last bucket (up to now) as far into it as the events that brought the
+   * window to the threshold are among the bucket's, as if they came evenly. Dating it at the
+   * bucket's end instead put it up to a bucket later than one agent fed every event would.
+   * Windows that ended before the group's last incident was resolved are past.
    */
   onMergedCount(counter: string, ctx: RuleContext): void {
     if (this.p.sum) return;
@@ -115,13 +118,18 @@ export class ThresholdRule extends RuleCore implements EventRule {
       if (total < threshold) continue;
       let first = end - nb + 1;
       while (first < end && store.sumCounts(counter, first, first) === 0) first++;
+      const inBucket = store.sumCounts(counter, end, end);
+      const startMs = Math.max(end * bucketMs, resolvedAtMs + 1);
+      // Of the bucket's events, the one that made the window's count the threshold.
+      const nth = Math.min(Math.max(threshold - (total - inBucket), 0), inBucket);
+      const atMs = inBucket === 0 ? startMs : startMs + Math.floor(((endMs - startMs) * nth) / inBucket);
       const labels = parseIncidentKey(key)?.labels ?? {};
       const opened = book.open(
         {
           policy: this.policy,
           key,
           labels,
-          atMs: endMs,
+          atMs,
           count: total,
           counted: true,
           firstSeenMs: first * bucketMs,
@@ -129,7 +137,7 @@ export class ThresholdRule extends RuleCore implements EventRule {
         },
         ctx.out,
       );
-      if (opened) markOpen(store, counter, 1, endMs);
+      if (opened) markOpen(store, counter, 1, atMs);
       return;
     }
   }
