@@ -4,7 +4,8 @@
 // whose Node cannot run Vigil's TypeScript sources says so and fetches one that can.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
+// A namespace import: Node 20 has no enableCompileCache, and a named import of it would fail to link.
+import * as nodeModule from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +43,7 @@ function runOn(node) {
 
 if (canRunTypeScript(process.versions.node)) {
   // This Node can: Vigil runs in this very process, as `node cmd/vigil.ts` would (same argv tail).
-  enableCompileCache?.(COMPILE_CACHE);
+  nodeModule.enableCompileCache?.(COMPILE_CACHE);
   await import(vigil);
 } else if (process.platform === 'linux' && process.arch === 'x64') {
   // The same Node 24 the tests use (.ci/run), from the npm registry, kept in one cache.
