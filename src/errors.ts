@@ -160,6 +160,8 @@ export const ERROR_CODES = {
   VIGIL_INVALID_CURSOR: meaning(400, G.INVALID_ARGUMENT, false),
   VIGIL_GRPC_PROTOCOL: meaning(400, G.INTERNAL, false),
   VIGIL_UNAUTHENTICATED: meaning(401, G.UNAUTHENTICATED, false),
+  // A console sign-in through the identity provider that did not complete (the person is sent back to sign in).
+  VIGIL_SIGN_IN_FAILED: meaning(401, G.UNAUTHENTICATED, false),
   VIGIL_FORBIDDEN: meaning(403, G.PERMISSION_DENIED, false),
   VIGIL_CROSS_ORIGIN: meaning(403, G.PERMISSION_DENIED, false),
   VIGIL_ROUTE_NOT_FOUND: meaning(404, G.UNIMPLEMENTED, false),

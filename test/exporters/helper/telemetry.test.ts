@@ -38,7 +38,10 @@ describe('exporter telemetry', () => {
   it('wraps the exporter of every registered factory: its sent and failed series exist before any send', async () => {
     const metrics = new SelfMetrics();
     const dataDir = mkdtempSync(join(tmpdir(), 'vigil-exptel-'));
-    for (const factory of exporterFactories) build(factory, metrics, dataDir);
+    for (const factory of exporterFactories) {
+      await factory.load?.();
+      build(factory, metrics, dataDir);
+    }
     const text = await metrics.metrics();
     for (const factory of exporterFactories)
       for (const signal of factory.signals)
