@@ -49,6 +49,12 @@ export interface IncidentRecord {
    * has heard of the resolution, whichever agent resolved it and however late its view was.
    */
   sealed?: Record<string, number>;
+  /**
+   * The cells whose agent has heard of this resolution and sealed its own share: each seals once,
+   * and a restart (whose memory of what it heard is gone) must not seal again with what it
+   * counted since, which belongs to what comes next.
+   */
+  heardBy?: string[];
   /** Event time of the last status change (opened, reopened, resolved): the latest wins when agents' records merge. */
   statusAtMs?: number;
   /** The asset's parent (topology), from the event that opened it. */
@@ -88,8 +94,6 @@ export const NEVER = Number.MAX_SAFE_INTEGER;
  */
 const GROUP_EVENTS = 'n:';
 const LAST_CELL = 2 ** 32;
-
-const resolutionOf = (inc: Incident): string => `${inc.id}@${inc.resolvedAtMs}`;
 
 /** An agent's cell of the group counts: its writer id hashed (FNV-1a) to 1..2^32, the same on every agent. */
 function cellOf(writer: string): number {
@@ -144,6 +148,7 @@ function reopened(rec: IncidentRecord, atMs: number): void {
   inc.status = 'open';
   inc.resolvedAtMs = 0;
   delete rec.sealed;
+  delete rec.heardBy;
   delete inc.acknowledgedAtMs;
   delete inc.acknowledgedBy;
   rec.statusAtMs = atMs;
@@ -255,8 +260,6 @@ export class IncidentBook {
   private readonly ownCell: number;
   /** Incident registers changed since the last `completeCounts`, by whoever changed them. */
   private readonly changedRecords: { take(): Set<string> };
-  /** Key → the resolution (`id@resolvedAtMs`) this agent last sealed its cell of: each is sealed once, when first heard of. */
-  private readonly sealedHere = new Map<string, string>();
   /** Key → the counting incident this agent last told storage of there: its resolution (-1: open) and count. */
   private readonly toldCounts = new Map<string, { id: string; resolvedAtMs: number; count: number }>();
 
@@ -343,14 +346,14 @@ export class IncidentBook {
       if (rec?.baseline === undefined || rec.sealed === undefined || rec.incident.status !== 'resolved') continue;
       const inc = rec.incident;
       const before = inc.eventCount;
-      let seal = false;
-      if (this.sealedHere.get(inc.key) !== resolutionOf(inc)) {
+      let heard = false;
+      const cell = String(this.ownCell);
+      if (!rec.heardBy?.includes(cell)) {
         // Heard of just now, before this step counts anything: all this agent counted came before.
-        this.sealedHere.set(inc.key, resolutionOf(inc));
-        const cell = String(this.ownCell);
+        heard = true;
+        rec.heardBy = [...(rec.heardBy ?? []), cell];
         const own = this.ownCount(inc.key);
-        seal = own > (rec.sealed[cell] ?? 0);
-        if (seal) rec.sealed = { ...rec.sealed, [cell]: own };
+        if (own > (rec.sealed[cell] ?? 0)) rec.sealed = { ...rec.sealed, [cell]: own };
       }
       this.materialize(rec);
       const told = this.toldCounts.get(inc.key);
@@ -365,7 +368,7 @@ export class IncidentBook {
           undefined,
           out,
         );
-      else if (seal || inc.eventCount > before) this.save(rec);
+      else if (heard || inc.eventCount > before) this.save(rec);
     }
   }
 
@@ -570,7 +573,7 @@ export class IncidentBook {
     // Other agents' events still on their way count once those agents hear of it (completeCounts).
     if (rec.baseline !== undefined) {
       rec.sealed = this.seal(inc.key);
-      this.sealedHere.set(inc.key, resolutionOf(inc));
+      rec.heardBy = [String(this.ownCell)];
     }
     rec.statusAtMs = atMs;
     // Only an incident someone was told about needs its resolution told.
@@ -1004,7 +1007,6 @@ export class IncidentBook {
       (this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined)?.incident.id;
     for (const [id, key] of this.keyOfId) if (idAt(key) !== id) this.keyOfId.delete(id);
     for (const [key, told] of this.toldCounts) if (idAt(key) !== told.id) this.toldCounts.delete(key);
-    for (const [key, sealed] of this.sealedHere) if (!sealed.startsWith(`${idAt(key)}@`)) this.sealedHere.delete(key);
   }
 
   /** Writes a record back after the caller changed its bookkeeping (members, flapping). */

@@ -168,9 +168,14 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
       const sealed = { ...win.sealed };
       for (const [cell, n] of Object.entries(lose.sealed)) if (!(n <= sealed[cell]!)) sealed[cell] = n;
       out.sealed = sealed;
+      const heard = new Set([...(win.heardBy ?? []), ...(lose.heardBy ?? [])]);
+      if (heard.size > 0) out.heardBy = [...heard].sort();
     }
   }
-  if (inc.status !== 'resolved') delete out.sealed;
+  if (inc.status !== 'resolved') {
+    delete out.sealed;
+    delete out.heardBy;
+  }
   inc.version = version;
   return out;
 }
