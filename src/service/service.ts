@@ -89,12 +89,21 @@ export class VigilService {
     this.memory = new MemoryGuard(config.service.memory_limiter, {
       metrics: this.metrics,
       logger: this.logger,
+      inFlight: () => this.holdsData(),
       ...(opts.memorySource ? { source: opts.memorySource } : {}),
     });
     this.listeners = new HttpListeners(this.logger, this.metrics.registry);
     const { failing_after, check_interval } = config.service.telemetry.health;
     this.healthSettings = { failingAfterMs: failing_after, checkIntervalMs: check_interval };
     registerHealthGauge(this.metrics.registry, () => this.componentHealth());
+  }
+
+  /** Whether accepted data is still on its way: being received, queued, or in an exporter's spool or queue. */
+  private holdsData(): boolean {
+    if (this.memory.receiveBuffers.bytes > 0) return true;
+    for (const p of this.pipelines.values()) if (!p.idle) return true;
+    for (const e of this.exporters.values()) if ((e.backlog?.().items ?? 0) > 0) return true;
+    return false;
   }
 
   private settings(id: string): CreateSettings {

@@ -161,6 +161,26 @@ describe('memory limiter at the listeners', () => {
     expect(new Set(bodies).size).toBe(51);
   });
 
+  it('takes held syslog lines again when the daemon rests above the soft limit, and says why on /readyz', async () => {
+    const v = await startFlooded();
+    const c = await rawSocket(v.syslog);
+    v.setMiB(280); // what embedded ClickHouse keeps after a flood, with nothing left to store
+    for (let i = 0; i < 20; i++) c.socket.write(`<13>1 2026-01-01T00:00:00Z h1 app - - - held ${i}\n`);
+    await waitFor(
+      async () => (await metric(v.admin, 'vigil_memory_limiter_refused_total{receiver="syslog"}')) > 0,
+      'the limiter to refuse the held lines',
+    );
+    for (let i = 0; i < 3; i++) v.setMiB(280);
+    await waitFor(() => v.captured.logs.length === 20, 'every held line with memory still at its floor');
+    expect(new Set(v.captured.logs.map((e) => String(e.body))).size).toBe(20);
+    const res = await fetch(`http://127.0.0.1:${v.admin}/readyz`);
+    const body = (await res.json()) as { components: Record<string, { status: string; reason?: string }> };
+    expect(res.status).toBe(200);
+    expect(body.components['service:memory_limiter']).toMatchObject({ status: 'degraded' });
+    expect(body.components['service:memory_limiter']!.reason).toMatch(/nothing in flight/);
+    expect(await metric(v.admin, 'vigil_memory_floor_bytes')).toBe(280 * MIB);
+  });
+
   it('shows the limiter in /readyz: degraded above the soft limit, failing above the hard one, then ok', async () => {
     const v = await startFlooded();
     const readyz = async () => {
