@@ -390,6 +390,7 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
           .filter((l) => /^vigil_(receiver|syslog|memory|pipeline|exporter_sent)/.test(l))
           .join('\n') + '\n',
       );
+      for (const line of daemon.logs) if (line.includes('memory')) process.stderr.write(line + '\n');
     }
     await daemon.stop('SIGTERM');
     const memory = mem.stop();

@@ -63,11 +63,14 @@ const SOFT_GC_EVERY_MS = 10_000;
 /** V8 aborts the process at its own heap limit, whatever the RSS: refuse before that too. */
 const HEAP_SHARE = 0.9;
 /**
- * Periodic checks in a row that must find nothing in flight before the use they measure is
- * taken as the daemon's resident floor: one to force a collection, and two more so that a
- * moment between two batches of a flood is not taken for rest.
+ * Nothing may be in flight for this many periodic checks in a row, and this long, before the
+ * lowest use they measured is taken as the daemon's resident floor: the first forces a
+ * collection, and the wait lets embedded ClickHouse finish the merges and free the working
+ * memory of its last inserts (a floor measured 1 s after a syslog flood was 300 MiB, and
+ * new data admitted above it raised the next one).
  */
 const FLOOR_AFTER_CHECKS = 3;
+const FLOOR_SETTLE_MS = 3000;
 
 /**
  * The OTel Collector's memory_limiter for a Node process. Used memory is what the kernel
@@ -91,11 +94,12 @@ const FLOOR_AFTER_CHECKS = 3;
  * resident with nothing left to store, 44–48 MiB of it V8's heap). A soft limit under that
  * floor would refuse for good with nothing in flight. So when periodic checks find nothing in
  * flight and use still above the soft limit, a collection is forced, and if use stays there
- * for FLOOR_AFTER_CHECKS checks it is taken as the daemon's resident floor: receivers take
- * data again, new data may take the spike headroom above that floor, and the floor is logged
- * as an error, reported on /readyz (degraded) and exported as `vigil_memory_floor_bytes`.
- * Every later check at rest measures the floor again; one at rest under the soft limit
- * forgets it.
+ * for FLOOR_SETTLE_MS the lowest use measured meanwhile is taken as the daemon's resident
+ * floor: receivers take data again, new data may raise use to the ceiling, or by half the
+ * spike headroom when the floor is that close to it or above it (so the daemon always makes
+ * progress, at the least cost above its ceiling), and the floor is logged as an error, reported
+ * on /readyz (degraded) and exported as `vigil_memory_floor_bytes`. Each later rest measures
+ * the floor again; a check at rest under the soft limit forgets it.
  */
 export class MemoryGuard {
   readonly limitBytes: number;
@@ -120,6 +124,9 @@ export class MemoryGuard {
   private readonly inFlight: () => boolean;
   /** Periodic checks in a row that found nothing in flight. */
   private restingChecks = 0;
+  private restingSince = 0;
+  /** The lowest use measured since nothing has been in flight. */
+  private restingLow = 0;
   /** Use measured at rest above the soft limit; 0 while rest is under it. */
   private floor = 0;
   private loggedFloor = 0;
@@ -178,9 +185,10 @@ export class MemoryGuard {
     return this.floor;
   }
 
-  /** Refusals start above it: the soft limit, or the spike headroom above a resident floor over it. */
+  /** Refusals start above it: the soft limit, or the room left above a resident floor over it. */
   private get refuseAboveBytes(): number {
-    return Math.max(this.softLimitBytes, this.floor + this.spikeBytes);
+    if (this.floor === 0) return this.softLimitBytes;
+    return this.floor + Math.max(this.limitBytes - this.floor, this.spikeBytes / 2);
   }
 
   /**
@@ -258,8 +266,8 @@ export class MemoryGuard {
     const before = this.state;
     if (periodic) this.measureFloor(used, now);
     const soft = this.refuseAboveBytes;
-    // Above a floor both limits move up together: the hard one stays a spike above the soft.
-    const hard = this.floor > 0 ? Math.max(this.limitBytes, soft + this.spikeBytes) : this.limitBytes;
+    // Above a floor both limits move up together.
+    const hard = this.floor > 0 ? Math.max(this.limitBytes, soft + this.spikeBytes / 2) : this.limitBytes;
     if (used > hard) this.state = 'hard';
     else if (used > soft || this.heapOver) this.state = 'soft';
     else if (before !== 'normal' && !periodic) this.state = 'soft';
@@ -277,7 +285,11 @@ export class MemoryGuard {
       this.restingChecks = 0;
       return;
     }
-    this.restingChecks++;
+    if (this.restingChecks++ === 0) {
+      this.restingSince = now;
+      this.restingLow = used;
+    }
+    this.restingLow = Math.min(this.restingLow, used);
     if (used <= this.softLimitBytes) {
       if (this.floor > 0) {
         this.logger?.info(
@@ -290,18 +302,19 @@ export class MemoryGuard {
     }
     // What V8 holds as garbage is no floor: collect before measuring one.
     if (this.restingChecks === 1 && this.floor === 0) this.collect(now);
-    if (this.restingChecks < FLOOR_AFTER_CHECKS) return;
-    this.setFloor(used);
-    if (used > this.loggedFloor + this.spikeBytes) {
-      this.loggedFloor = used;
+    if (this.restingChecks < FLOOR_AFTER_CHECKS || now - this.restingSince < FLOOR_SETTLE_MS) return;
+    const floor = this.restingLow;
+    this.setFloor(floor);
+    if (floor > this.loggedFloor + this.spikeBytes) {
+      this.loggedFloor = floor;
       this.logger?.error(
         {
-          floorMiB: Math.round(used / MIB),
+          floorMiB: Math.round(floor / MIB),
           softLimitMiB: Math.round(this.softLimitBytes / MIB),
           limitMiB: Math.round(this.limitBytes / MIB),
           suggestedLimitMiB: Math.round(this.suggestedLimitBytes() / MIB),
         },
-        'memory ceiling is below what the daemon holds at rest: with nothing in flight, memory use stays above the soft limit; receivers take data up to the spike headroom above it instead of refusing for good; raise service.memory_limiter.limit_mib',
+        'memory ceiling is below what the daemon holds at rest: with nothing in flight, memory use stays above the soft limit; receivers take data again, a little above it, instead of refusing for good; raise service.memory_limiter.limit_mib',
       );
     }
   }
@@ -325,9 +338,14 @@ export class MemoryGuard {
 
   private report(before: MemoryState, used: number): void {
     this.metrics?.memoryLimited.set(this.isLimited ? 1 : 0);
-    const fields = { usedMiB: Math.round(used / MIB), softLimitMiB: Math.round(this.softLimitBytes / MIB) };
+    const fields = { usedMiB: Math.round(used / MIB), softLimitMiB: Math.round(this.refuseAboveBytes / MIB) };
     if (this.state === 'normal')
-      this.logger?.info(fields, 'memory use fell below the soft limit: receivers take data again');
+      this.logger?.info(
+        fields,
+        this.floor > 0
+          ? 'memory use is within the room left above the resident floor: receivers take data again'
+          : 'memory use fell below the soft limit: receivers take data again',
+      );
     else if (before === 'normal' || this.state === 'hard')
       this.logger?.warn(
         { ...fields, limitMiB: Math.round(this.limitBytes / MIB), state: this.state },

@@ -218,6 +218,13 @@ describe('memory limiter resident floor', () => {
     }
   }
 
+  /** Use rises to `mib` as a request arrives, sampled then (not at a periodic check). */
+  function refusesAt(guard: MemoryGuard, m: ReturnType<typeof fakeMemory>, mib: number): boolean {
+    m.setMiB(mib);
+    m.advance(20);
+    return refuses(guard);
+  }
+
   it('takes data again within a few checks once nothing is in flight, however high the idle use', () => {
     const m = fakeMemory({ residentMiB: 280 });
     const guard = m.make({ limit_mib: 256, spike_limit_mib: 51 }); // soft 205
@@ -257,13 +264,11 @@ describe('memory limiter resident floor', () => {
     const text = await metrics.metrics();
     expect(text).toMatch(new RegExp(`^vigil_memory_floor_bytes ${280 * MIB}$`, 'm'));
     expect(text).toMatch(/^vigil_memory_limiter_active 0$/m);
-    // Data arrives: it may take the spike headroom above the floor, no more.
+    // Data arrives: with the floor above the ceiling, it may raise use by half the spike headroom.
     m.state.inFlight = true;
-    m.setMiB(320);
-    m.advance(20);
-    expect(refuses(guard)).toBe(false);
-    m.setMiB(332);
-    m.advance(20);
+    expect(refusesAt(guard, m, 300)).toBe(false);
+    expect(refusesAt(guard, m, 310)).toBe(true);
+    checks(guard, m, 1);
     expect(refuses(guard)).toBe(true);
     // Drained again, settled lower: the floor follows it, and refusals end.
     m.state.inFlight = false;
@@ -286,9 +291,21 @@ describe('memory limiter resident floor', () => {
     expect(await metrics.metrics()).toMatch(/^vigil_memory_floor_bytes 0$/m);
     // Back to the configured limits: above the soft limit with data in flight is refused.
     m.state.inFlight = true;
-    m.setMiB(210);
-    m.advance(20);
-    expect(refuses(guard)).toBe(true);
+    expect(refusesAt(guard, m, 210)).toBe(true);
+  });
+
+  it('takes the lowest use measured at rest as the floor, and lets data raise use to the ceiling above it', () => {
+    const m = fakeMemory({ residentMiB: 240 });
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 51 });
+    m.state.inFlight = false;
+    for (const mib of [240, 215, 230, 235]) {
+      m.setMiB(mib);
+      checks(guard, m, 1);
+    }
+    expect(guard.floorBytes).toBe(215 * MIB);
+    m.state.inFlight = true;
+    expect(refusesAt(guard, m, 255)).toBe(false);
+    expect(refusesAt(guard, m, 258)).toBe(true);
   });
 
   it('does not take a short idle moment during a flood for a floor', () => {
