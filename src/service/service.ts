@@ -44,6 +44,8 @@ export interface ServiceOptions {
   logger?: Logger;
   /** Where the memory limiter reads memory; tests fake a cgroup or a flood with it. */
   memorySource?: MemorySource;
+  /** The memory limiter's clock (milliseconds, monotonic); tests step it. */
+  memoryClock?: () => number;
 }
 
 /**
@@ -91,6 +93,7 @@ export class VigilService {
       logger: this.logger,
       inFlight: () => this.holdsData(),
       ...(opts.memorySource ? { source: opts.memorySource } : {}),
+      ...(opts.memoryClock ? { now: opts.memoryClock } : {}),
     });
     this.listeners = new HttpListeners(this.logger, this.metrics.registry);
     const { failing_after, check_interval } = config.service.telemetry.health;
