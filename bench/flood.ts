@@ -13,7 +13,8 @@
  * wrote is what it was told was taken, and back-pressure shows as a slower sender.
  *
  * Run: `node bench/flood.ts [--seconds 60] [--calibrate 5] [--factor 3] [--mode file|clickhouse|both]
- * [--listeners otlp-grpc,otlp-http,json,syslog-tcp]` (about 11 minutes at the defaults).
+ * [--listeners otlp-grpc,otlp-http,json,syslog-tcp]` (about 11 minutes at the defaults);
+ * with `FLOOD_DEBUG=1` it also prints the daemon's metrics and memory log lines after the drain.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -390,6 +391,7 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
           .filter((l) => /^vigil_(receiver|syslog|memory|pipeline|exporter_sent)/.test(l))
           .join('\n') + '\n',
       );
+      for (const line of daemon.logs) if (line.includes('memory')) process.stderr.write(line + '\n');
     }
     await daemon.stop('SIGTERM');
     const memory = mem.stop();

@@ -1,6 +1,7 @@
 import type { EventStore } from '../api/eventStore.ts';
 import type { ConfigIssue, Schema } from '../config/schema.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
+import type { QueueBacklog } from '../exporters/helper/queue.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { TicketWebhook } from '../exporters/tickets/webhook.ts';
 import type { Authenticator } from '../extensions/auth/principal.ts';
@@ -52,6 +53,12 @@ export interface Exporter extends Component {
   eventStore?(): EventStore;
   /** A ticket exporter's receiver of its tracker's webhooks, served on the operators' API listener. */
   ticketWebhook?(): TicketWebhook | undefined;
+  /**
+   * What a storage or forwarding exporter has accepted and not yet delivered (rows spooled
+   * or being inserted, batches queued): the memory limiter counts the daemon at rest only
+   * when none is left.
+   */
+  backlog?(): QueueBacklog;
 }
 
 /** The method of an exporter that takes each signal. */

@@ -47,6 +47,12 @@ export interface MemoryGuardOptions {
   now?: () => number;
   /** Forces a garbage collection; default V8's, exposed at run time when Node was not started with --expose-gc. */
   gc?: () => void;
+  /**
+   * Whether data accepted is still on its way (in a pipeline queue, a receive buffer, an
+   * exporter's spool or queue). Without it the limiter cannot tell data from a resident floor,
+   * and never takes that floor into account.
+   */
+  inFlight?: () => boolean;
 }
 
 const MIB = 1024 * 1024;
@@ -56,6 +62,15 @@ const SAMPLE_EVERY_MS = 20;
 const SOFT_GC_EVERY_MS = 10_000;
 /** V8 aborts the process at its own heap limit, whatever the RSS: refuse before that too. */
 const HEAP_SHARE = 0.9;
+/**
+ * Nothing may be in flight for this many periodic checks in a row, and this long, before the
+ * lowest use they measured is taken as the daemon's resident floor: the first forces a
+ * collection, and the wait lets embedded ClickHouse finish the merges and free the working
+ * memory of its last inserts (a floor measured 1 s after a syslog flood was 300 MiB, and
+ * new data admitted above it raised the next one).
+ */
+const FLOOR_AFTER_CHECKS = 3;
+const FLOOR_SETTLE_MS = 3000;
 
 /**
  * The OTel Collector's memory_limiter for a Node process. Used memory is what the kernel
@@ -73,6 +88,18 @@ const HEAP_SHARE = 0.9;
  * to resume at would trap the daemon: what a paused syslog stream holds, and what the
  * allocator keeps after a flood, can sit between the two for good; measured with a syslog
  * flood, 203 MiB between 192 and 205.)
+ *
+ * Some memory does not shrink when data drains: embedded ClickHouse keeps its threads, caches
+ * and allocator arenas (measured after a syslog flood into it at a 256 MiB limit: 245–309 MiB
+ * resident with nothing left to store, 44–48 MiB of it V8's heap). A soft limit under that
+ * floor would refuse for good with nothing in flight. So when periodic checks find nothing in
+ * flight and use still above the soft limit, a collection is forced, and if use stays there
+ * for FLOOR_SETTLE_MS the lowest use measured meanwhile is taken as the daemon's resident
+ * floor: receivers take data again, new data may raise use to the ceiling, or by half the
+ * spike headroom when the floor is that close to it or above it (so the daemon always makes
+ * progress, at the least cost above its ceiling), and the floor is logged as an error, reported
+ * on /readyz (degraded) and exported as `vigil_memory_floor_bytes`. Each later rest measures
+ * the floor again; a check at rest under the soft limit forgets it.
  */
 export class MemoryGuard {
   readonly limitBytes: number;
@@ -93,6 +120,16 @@ export class MemoryGuard {
   private sampledAt = Number.NEGATIVE_INFINITY;
   private gcAt = Number.NEGATIVE_INFINITY;
   private failing = false;
+  private readonly spikeBytes: number;
+  private readonly inFlight: () => boolean;
+  /** Periodic checks in a row that found nothing in flight. */
+  private restingChecks = 0;
+  private restingSince = 0;
+  /** The lowest use measured since nothing has been in flight. */
+  private restingLow = 0;
+  /** Use measured at rest above the soft limit; 0 while rest is under it. */
+  private floor = 0;
+  private loggedFloor = 0;
 
   constructor(cfg: MemoryGuardConfig, opts: MemoryGuardOptions = {}) {
     this.metrics = opts.metrics;
@@ -100,6 +137,7 @@ export class MemoryGuard {
     this.source = opts.source ?? processMemorySource();
     this.now = opts.now ?? (() => performance.now());
     this.gc = opts.gc ?? garbageCollector();
+    this.inFlight = opts.inFlight ?? (() => true);
     this.cgroup = this.readCgroup();
     const base = this.cgroup?.limit ?? this.source.totalMemory();
     this.limitBytes = cfg.limit_mib > 0 ? cfg.limit_mib * MIB : Math.floor((base * cfg.limit_percentage) / 100);
@@ -108,12 +146,14 @@ export class MemoryGuard {
       this.limitBytes,
     );
     this.softLimitBytes = this.limitBytes - spike;
+    this.spikeBytes = spike;
     // Bodies still arriving were admitted before the soft limit was crossed and keep growing
     // after it: the spike headroom is what they may take.
     this.receiveBuffers = new ReceiveBuffers(Math.min(cfg.max_receive_buffer_size ?? Number.POSITIVE_INFINITY, spike));
     this.intervalMs = cfg.check_interval;
     this.metrics?.memoryLimit.set({ limit: 'hard' }, this.limitBytes);
     this.metrics?.memoryLimit.set({ limit: 'soft' }, this.softLimitBytes);
+    this.metrics?.memoryFloor.set(0);
   }
 
   start(): void {
@@ -138,6 +178,17 @@ export class MemoryGuard {
 
   get currentState(): MemoryState {
     return this.state;
+  }
+
+  /** The daemon's resident floor above the soft limit, measured with nothing in flight; 0 when it is under it. */
+  get floorBytes(): number {
+    return this.floor;
+  }
+
+  /** Refusals start above it: the soft limit, or the room left above a resident floor over it. */
+  private get refuseAboveBytes(): number {
+    if (this.floor === 0) return this.softLimitBytes;
+    return this.floor + Math.max(this.limitBytes - this.floor, this.spikeBytes / 2);
   }
 
   /**
@@ -171,14 +222,19 @@ export class MemoryGuard {
     if (this.state === 'hard')
       return {
         status: 'failing',
-        reason: `memory use ${used} above the hard limit ${mib(this.limitBytes)}: receivers refuse data until a check finds it under the soft limit ${mib(this.softLimitBytes)}`,
+        reason: `memory use ${used} above the hard limit ${mib(this.limitBytes)}: receivers refuse data until a check finds it under the soft limit ${mib(this.refuseAboveBytes)}`,
       };
     if (this.state === 'soft')
       return {
         status: 'degraded',
         reason: this.heapOver
           ? `the V8 heap is above ${HEAP_SHARE * 100} % of its limit: receivers refuse data until it falls`
-          : `memory use ${used} above the soft limit ${mib(this.softLimitBytes)}: receivers refuse data until a check finds it under the soft limit ${mib(this.softLimitBytes)}`,
+          : `memory use ${used} above the soft limit ${mib(this.refuseAboveBytes)}: receivers refuse data until a check finds it under the soft limit ${mib(this.refuseAboveBytes)}`,
+      };
+    if (this.floor > 0)
+      return {
+        status: 'degraded',
+        reason: `memory use ${mib(this.floor)} with nothing in flight is above the soft limit ${mib(this.softLimitBytes)}: the ceiling is below what the daemon holds at rest, so receivers take data up to ${mib(this.refuseAboveBytes)}; raise service.memory_limiter.limit_mib to at least ${mib(this.suggestedLimitBytes())}`,
       };
     return { status: 'ok' };
   }
@@ -208,8 +264,12 @@ export class MemoryGuard {
     }
     const used = this.usedBytes;
     const before = this.state;
-    if (used > this.limitBytes) this.state = 'hard';
-    else if (used > this.softLimitBytes || this.heapOver) this.state = 'soft';
+    if (periodic) this.measureFloor(used, now);
+    const soft = this.refuseAboveBytes;
+    // Above a floor both limits move up together.
+    const hard = this.floor > 0 ? Math.max(this.limitBytes, soft + this.spikeBytes / 2) : this.limitBytes;
+    if (used > hard) this.state = 'hard';
+    else if (used > soft || this.heapOver) this.state = 'soft';
     else if (before !== 'normal' && !periodic) this.state = 'soft';
     else this.state = 'normal';
     if (this.state === 'hard' || (this.state === 'soft' && now - this.gcAt >= SOFT_GC_EVERY_MS)) this.collect(now);
@@ -217,6 +277,57 @@ export class MemoryGuard {
     this.metrics?.memoryUsed.set({ source: 'process' }, this.resident);
     if (this.cgroup) this.metrics?.memoryUsed.set({ source: 'cgroup' }, this.cgroup.workingSet);
     return this.isLimited;
+  }
+
+  /** At a periodic check: what is held with nothing in flight is the floor, once it has settled. */
+  private measureFloor(used: number, now: number): void {
+    if (this.inFlight()) {
+      this.restingChecks = 0;
+      return;
+    }
+    if (this.restingChecks++ === 0) {
+      this.restingSince = now;
+      this.restingLow = used;
+    }
+    this.restingLow = Math.min(this.restingLow, used);
+    if (used <= this.softLimitBytes) {
+      if (this.floor > 0) {
+        this.logger?.info(
+          { usedMiB: Math.round(used / MIB), softLimitMiB: Math.round(this.softLimitBytes / MIB) },
+          'memory use at rest fell below the soft limit: the configured limits apply again',
+        );
+        this.setFloor(0);
+      }
+      return;
+    }
+    // What V8 holds as garbage is no floor: collect before measuring one.
+    if (this.restingChecks === 1 && this.floor === 0) this.collect(now);
+    if (this.restingChecks < FLOOR_AFTER_CHECKS || now - this.restingSince < FLOOR_SETTLE_MS) return;
+    const floor = this.restingLow;
+    this.setFloor(floor);
+    if (floor > this.loggedFloor + this.spikeBytes) {
+      this.loggedFloor = floor;
+      this.logger?.error(
+        {
+          floorMiB: Math.round(floor / MIB),
+          softLimitMiB: Math.round(this.softLimitBytes / MIB),
+          limitMiB: Math.round(this.limitBytes / MIB),
+          suggestedLimitMiB: Math.round(this.suggestedLimitBytes() / MIB),
+        },
+        'memory ceiling is below what the daemon holds at rest: with nothing in flight, memory use stays above the soft limit; receivers take data again, a little above it, instead of refusing for good; raise service.memory_limiter.limit_mib',
+      );
+    }
+  }
+
+  private setFloor(bytes: number): void {
+    this.floor = bytes;
+    if (bytes === 0) this.loggedFloor = 0;
+    this.metrics?.memoryFloor.set(bytes);
+  }
+
+  /** A limit whose soft limit leaves the spike headroom above the floor. */
+  private suggestedLimitBytes(): number {
+    return Math.ceil((this.floor + 2 * this.spikeBytes) / MIB) * MIB;
   }
 
   private collect(now: number): void {
@@ -227,9 +338,14 @@ export class MemoryGuard {
 
   private report(before: MemoryState, used: number): void {
     this.metrics?.memoryLimited.set(this.isLimited ? 1 : 0);
-    const fields = { usedMiB: Math.round(used / MIB), softLimitMiB: Math.round(this.softLimitBytes / MIB) };
+    const fields = { usedMiB: Math.round(used / MIB), softLimitMiB: Math.round(this.refuseAboveBytes / MIB) };
     if (this.state === 'normal')
-      this.logger?.info(fields, 'memory use fell below the soft limit: receivers take data again');
+      this.logger?.info(
+        fields,
+        this.floor > 0
+          ? 'memory use is within the room left above the resident floor: receivers take data again'
+          : 'memory use fell below the soft limit: receivers take data again',
+      );
     else if (before === 'normal' || this.state === 'hard')
       this.logger?.warn(
         { ...fields, limitMiB: Math.round(this.limitBytes / MIB), state: this.state },

@@ -69,6 +69,11 @@ export class Pipeline<T> implements Consumer<T> {
     if (!this.queue.hasRoomFor(n)) throw new QueueFullError(this.name, capacity);
   }
 
+  /** Nothing queued and nothing being handed to the exporters. */
+  get idle(): boolean {
+    return this.queue.batches === 0 && !this.busy;
+  }
+
   checkMemory(): void {
     this.opts.memory.admitNow();
   }

@@ -44,6 +44,8 @@ export interface ServiceOptions {
   logger?: Logger;
   /** Where the memory limiter reads memory; tests fake a cgroup or a flood with it. */
   memorySource?: MemorySource;
+  /** The memory limiter's clock (milliseconds, monotonic); tests step it. */
+  memoryClock?: () => number;
 }
 
 /**
@@ -89,12 +91,22 @@ export class VigilService {
     this.memory = new MemoryGuard(config.service.memory_limiter, {
       metrics: this.metrics,
       logger: this.logger,
+      inFlight: () => this.holdsData(),
       ...(opts.memorySource ? { source: opts.memorySource } : {}),
+      ...(opts.memoryClock ? { now: opts.memoryClock } : {}),
     });
     this.listeners = new HttpListeners(this.logger, this.metrics.registry);
     const { failing_after, check_interval } = config.service.telemetry.health;
     this.healthSettings = { failingAfterMs: failing_after, checkIntervalMs: check_interval };
     registerHealthGauge(this.metrics.registry, () => this.componentHealth());
+  }
+
+  /** Whether accepted data is still on its way: being received, queued, or in an exporter's spool or queue. */
+  private holdsData(): boolean {
+    if (this.memory.receiveBuffers.bytes > 0) return true;
+    for (const p of this.pipelines.values()) if (!p.idle) return true;
+    for (const e of this.exporters.values()) if ((e.backlog?.().items ?? 0) > 0) return true;
+    return false;
   }
 
   private settings(id: string): CreateSettings {

@@ -30,6 +30,7 @@ export class SelfMetrics {
   readonly memoryLimiterRefused: Counter<'receiver'>;
   readonly memoryUsed: Gauge<'source'>;
   readonly memoryLimit: Gauge<'limit'>;
+  readonly memoryFloor: Gauge;
 
   constructor() {
     const r = [this.registry];
@@ -134,6 +135,11 @@ export class SelfMetrics {
       name: 'vigil_memory_limit_bytes',
       help: "The memory limiter's soft limit (refusals start) and hard limit.",
       labelNames: ['limit'],
+      registers: r,
+    });
+    this.memoryFloor = new Gauge({
+      name: 'vigil_memory_floor_bytes',
+      help: 'Memory held with nothing in flight, when it is above the soft limit (the ceiling is below what the daemon holds at rest; receivers then take data up to the spike headroom above it); 0 otherwise.',
       registers: r,
     });
   }

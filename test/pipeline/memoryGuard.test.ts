@@ -19,6 +19,8 @@ function fakeMemory(init: { residentMiB?: number; cgroup?: CgroupMemory; totalMi
     cgroup: init.cgroup,
     failWith: undefined as Error | undefined,
     reads: 0,
+    /** Whether accepted data is still on its way (queued, spooled, being inserted). */
+    inFlight: true,
   };
   const source: MemorySource = {
     resident() {
@@ -35,7 +37,13 @@ function fakeMemory(init: { residentMiB?: number; cgroup?: CgroupMemory; totalMi
   const make = (cfg: Partial<MemoryGuardConfig>, metrics?: SelfMetrics) =>
     new MemoryGuard(
       { limit_mib: 256, limit_percentage: 80, spike_limit_mib: 0, check_interval: 0, ...cfg },
-      { source, now: () => clock, gc: () => gcs.push(clock), ...(metrics ? { metrics } : {}) },
+      {
+        source,
+        now: () => clock,
+        gc: () => gcs.push(clock),
+        inFlight: () => state.inFlight,
+        ...(metrics ? { metrics } : {}),
+      },
     );
   return {
     state,
@@ -198,6 +206,116 @@ describe('memory limiter states', () => {
     expect(text).toMatch(new RegExp(`^vigil_memory_limit_bytes\\{limit="hard"\\} ${256 * MIB}$`, 'm'));
     expect(text).toMatch(/^vigil_memory_limit_bytes\{limit="soft"\} \d+/m);
     expect(text).toMatch(/^vigil_memory_limiter_active 1$/m);
+  });
+});
+
+describe('memory limiter resident floor', () => {
+  /** Periodic checks one second apart, as `check_interval: 1s` runs them. */
+  function checks(guard: MemoryGuard, m: ReturnType<typeof fakeMemory>, n: number): void {
+    for (let i = 0; i < n; i++) {
+      m.advance(1000);
+      guard.check();
+    }
+  }
+
+  /** Use rises to `mib` as a request arrives, sampled then (not at a periodic check). */
+  function refusesAt(guard: MemoryGuard, m: ReturnType<typeof fakeMemory>, mib: number): boolean {
+    m.setMiB(mib);
+    m.advance(20);
+    return refuses(guard);
+  }
+
+  it('takes data again within a few checks once nothing is in flight, however high the idle use', () => {
+    const m = fakeMemory({ residentMiB: 280 });
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 51 }); // soft 205
+    m.state.inFlight = true;
+    guard.check();
+    expect(refuses(guard)).toBe(true);
+    m.state.inFlight = false; // every queue and spool drained; embedded ClickHouse keeps its arenas
+    let resumedAfter: number | undefined;
+    for (let i = 1; i <= 10 && resumedAfter === undefined; i++) {
+      checks(guard, m, 1);
+      if (!refuses(guard)) resumedAfter = i;
+    }
+    expect(resumedAfter).toBeDefined();
+    expect(resumedAfter!).toBeLessThanOrEqual(5);
+    // A collection was forced before the idle use was taken as the floor.
+    expect(m.gcs.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('keeps refusing while accepted data is still in flight', () => {
+    const m = fakeMemory({ residentMiB: 280 });
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 51 });
+    m.state.inFlight = true;
+    checks(guard, m, 60);
+    expect(refuses(guard)).toBe(true);
+  });
+
+  it('says so on /readyz and in a gauge, and budgets new data against the floor', async () => {
+    const metrics = new SelfMetrics();
+    const m = fakeMemory({ residentMiB: 280 });
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 51 }, metrics);
+    m.state.inFlight = false;
+    checks(guard, m, 5);
+    expect(refuses(guard)).toBe(false);
+    expect(guard.floorBytes).toBe(280 * MIB);
+    expect(guard.health().status).toBe('degraded');
+    expect(guard.health().reason).toMatch(/280 MiB.*nothing in flight.*soft limit 205 MiB.*limit_mib/);
+    const text = await metrics.metrics();
+    expect(text).toMatch(new RegExp(`^vigil_memory_floor_bytes ${280 * MIB}$`, 'm'));
+    expect(text).toMatch(/^vigil_memory_limiter_active 0$/m);
+    // Data arrives: with the floor above the ceiling, it may raise use by half the spike headroom.
+    m.state.inFlight = true;
+    expect(refusesAt(guard, m, 300)).toBe(false);
+    expect(refusesAt(guard, m, 310)).toBe(true);
+    checks(guard, m, 1);
+    expect(refuses(guard)).toBe(true);
+    // Drained again, settled lower: the floor follows it, and refusals end.
+    m.state.inFlight = false;
+    m.setMiB(290);
+    checks(guard, m, 5);
+    expect(refuses(guard)).toBe(false);
+    expect(guard.floorBytes).toBe(290 * MIB);
+  });
+
+  it('forgets the floor once idle use falls under the soft limit', async () => {
+    const metrics = new SelfMetrics();
+    const m = fakeMemory({ residentMiB: 280 });
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 51 }, metrics);
+    m.state.inFlight = false;
+    checks(guard, m, 5);
+    m.setMiB(150);
+    checks(guard, m, 1);
+    expect(guard.floorBytes).toBe(0);
+    expect(guard.health()).toEqual({ status: 'ok' });
+    expect(await metrics.metrics()).toMatch(/^vigil_memory_floor_bytes 0$/m);
+    // Back to the configured limits: above the soft limit with data in flight is refused.
+    m.state.inFlight = true;
+    expect(refusesAt(guard, m, 210)).toBe(true);
+  });
+
+  it('takes the lowest use measured at rest as the floor, and lets data raise use to the ceiling above it', () => {
+    const m = fakeMemory({ residentMiB: 240 });
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 51 });
+    m.state.inFlight = false;
+    for (const mib of [240, 215, 230, 235]) {
+      m.setMiB(mib);
+      checks(guard, m, 1);
+    }
+    expect(guard.floorBytes).toBe(215 * MIB);
+    m.state.inFlight = true;
+    expect(refusesAt(guard, m, 255)).toBe(false);
+    expect(refusesAt(guard, m, 258)).toBe(true);
+  });
+
+  it('does not take a short idle moment during a flood for a floor', () => {
+    const m = fakeMemory({ residentMiB: 280 });
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 51 });
+    for (let i = 0; i < 30; i++) {
+      m.state.inFlight = i % 2 === 0; // queues empty between two batches, every other check
+      checks(guard, m, 1);
+    }
+    expect(refuses(guard)).toBe(true);
   });
 });
 

@@ -24,8 +24,9 @@ afterEach(async () => {
 });
 
 /** Vigil in-process with every listener and a memory the test sets (limit 256 MiB, soft 200). */
-async function startFlooded() {
+async function startFlooded(spooled?: { items: number }) {
   const memory = { resident: 50 * MIB };
+  let clock = 0;
   const source: MemorySource = {
     resident: () => memory.resident,
     heap: () => ({ used: 10 * MIB, limit: 4096 * MIB }),
@@ -33,7 +34,10 @@ async function startFlooded() {
     totalMemory: () => 8192 * MIB,
   };
   const captured: Captured = { logs: [], metrics: [], traces: [] };
-  const reg = { ...registry, exporters: [...registry.exporters, captureExporter(captured, { wait: undefined })] };
+  const reg = {
+    ...registry,
+    exporters: [...registry.exporters, captureExporter(captured, { wait: undefined }, spooled)],
+  };
   const cfg = parseConfig(
     `
 receivers:
@@ -58,6 +62,7 @@ service:
     registry: reg,
     logger: createLogger('silent'),
     memorySource: source,
+    memoryClock: () => clock,
   });
   await service.start();
   const s = service;
@@ -67,9 +72,10 @@ service:
     grpc: (s.receiver('otlp') as OtlpReceiver).grpcPort!,
     syslog: (s.receiver('syslog') as SyslogReceiver).addresses.tcp!.port,
     admin: s.adminAddress!.port,
-    /** Sets memory and runs the periodic check, as the timer would. */
+    /** Sets memory and runs the periodic check, as the timer would a second after the last. */
     setMiB(n: number) {
       memory.resident = n * MIB;
+      clock += 1000;
       s.memory.check();
     },
   };
@@ -159,6 +165,45 @@ describe('memory limiter at the listeners', () => {
     await waitFor(() => v.captured.logs.length === 51, 'every held line once memory fell');
     const bodies = v.captured.logs.map((e) => String(e.body)).sort();
     expect(new Set(bodies).size).toBe(51);
+  });
+
+  it('takes held syslog lines again when the daemon rests above the soft limit, and says why on /readyz', async () => {
+    const v = await startFlooded();
+    const c = await rawSocket(v.syslog);
+    v.setMiB(280); // what embedded ClickHouse keeps after a flood, with nothing left to store
+    for (let i = 0; i < 20; i++) c.socket.write(`<13>1 2026-01-01T00:00:00Z h1 app - - - held ${i}\n`);
+    await waitFor(
+      async () => (await metric(v.admin, 'vigil_memory_limiter_refused_total{receiver="syslog"}')) > 0,
+      'the limiter to refuse the held lines',
+    );
+    for (let i = 0; i < 4; i++) v.setMiB(280); // 3 s at rest: the floor has settled
+    await waitFor(() => v.captured.logs.length === 20, 'every held line with memory still at its floor');
+    expect(new Set(v.captured.logs.map((e) => String(e.body))).size).toBe(20);
+    const res = await fetch(`http://127.0.0.1:${v.admin}/readyz`);
+    const body = (await res.json()) as { components: Record<string, { status: string; reason?: string }> };
+    expect(res.status).toBe(200);
+    expect(body.components['service:memory_limiter']).toMatchObject({ status: 'degraded' });
+    expect(body.components['service:memory_limiter']!.reason).toMatch(/nothing in flight/);
+    expect(await metric(v.admin, 'vigil_memory_floor_bytes')).toBe(280 * MIB);
+  });
+
+  it('keeps refusing above the soft limit while an exporter still has rows to deliver', async () => {
+    const spooled = { items: 3 };
+    const v = await startFlooded(spooled);
+    const c = await rawSocket(v.syslog);
+    v.setMiB(280);
+    for (let i = 0; i < 5; i++) c.socket.write(`<13>1 2026-01-01T00:00:00Z h1 app - - - held ${i}\n`);
+    await waitFor(
+      async () => (await metric(v.admin, 'vigil_memory_limiter_refused_total{receiver="syslog"}')) > 0,
+      'the limiter to refuse the held lines',
+    );
+    // Longer than a floor takes to settle with nothing in flight: the spooled rows are in flight.
+    for (let i = 0; i < 10; i++) v.setMiB(280);
+    expect(await metric(v.admin, 'vigil_memory_floor_bytes')).toBe(0);
+    expect(v.captured.logs).toHaveLength(0);
+    spooled.items = 0;
+    for (let i = 0; i < 4; i++) v.setMiB(280);
+    await waitFor(() => v.captured.logs.length === 5, 'the held lines once the spool is empty');
   });
 
   it('shows the limiter in /readyz: degraded above the soft limit, failing above the hard one, then ok', async () => {

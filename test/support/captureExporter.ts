@@ -8,8 +8,15 @@ export interface Captured {
   traces: Span[];
 }
 
-/** An exporter that keeps what it gets; while `hold` is set it waits, to fill queues on purpose. */
-export function captureExporter(captured: Captured, gate: { wait: Promise<void> | undefined }): ExporterFactory {
+/**
+ * An exporter that keeps what it gets; while `hold` is set it waits, to fill queues on purpose.
+ * `spooled` is the backlog it reports, as a storage exporter with rows still to insert would.
+ */
+export function captureExporter(
+  captured: Captured,
+  gate: { wait: Promise<void> | undefined },
+  spooled?: { items: number },
+): ExporterFactory {
   const take =
     <K extends keyof Captured>(k: K) =>
     async (batch: Captured[K]) => {
@@ -28,6 +35,7 @@ export function captureExporter(captured: Captured, gate: { wait: Promise<void> 
       consumeLogs: take('logs'),
       consumeMetrics: take('metrics'),
       consumeTraces: take('traces'),
+      ...(spooled ? { backlog: () => ({ items: spooled.items, bytes: 0, oldestAcceptedAtMs: undefined }) } : {}),
     }),
   };
 }

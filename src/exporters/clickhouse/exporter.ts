@@ -4,7 +4,7 @@ import { VigilError } from '../../errors.ts';
 import type { CreateSettings } from '../../pipeline/component.ts';
 import type { Signal } from '../../pipeline/signals.ts';
 import { pruneLimits, PruneReport } from '../helper/prune.ts';
-import { describeBacklog } from '../helper/queue.ts';
+import { describeBacklog, type QueueBacklog } from '../helper/queue.ts';
 import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
 import {
   DEFAULT_HEALTH_SETTINGS,
@@ -305,6 +305,10 @@ export class ClickHouseExporter implements QueuedExporter {
     } finally {
       this.probing = false;
     }
+  }
+
+  backlog(): QueueBacklog {
+    return this.writer_?.backlog() ?? { items: 0, bytes: 0, oldestAcceptedAtMs: undefined };
   }
 
   /**

@@ -11,7 +11,7 @@ import { DEFAULT_HEALTH_SETTINGS, outage, type ComponentHealth, type HealthSetti
 import type { OtlpSignal } from '../../receivers/otlp/signals.ts';
 import { redactUrl } from '../../telemetry/redact.ts';
 import { registerSpoolGauges } from '../clickhouse/spoolMetrics.ts';
-import { describeBacklog } from '../helper/queue.ts';
+import { describeBacklog, type QueueBacklog } from '../helper/queue.ts';
 import { FailureLog, RetryPolicy } from '../helper/retry.ts';
 import { ExporterTelemetry, type QueuedExporter } from '../helper/telemetry.ts';
 import { realTimers, RetryWait, type Timers } from '../helper/timers.ts';
@@ -226,6 +226,10 @@ export class OtlpExporter implements QueuedExporter {
       await this.backoff.wait(next.delayMs);
       if (this.closing) return false;
     }
+  }
+
+  backlog(): QueueBacklog {
+    return this.queue_?.backlog() ?? { items: 0, bytes: 0, oldestAcceptedAtMs: undefined };
   }
 
   /**
