@@ -267,6 +267,7 @@ async function stormTable(): Promise<void> {
   });
 
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < incidents; i++) {
     const due = started + (i * 1000) / rate;
@@ -284,6 +285,8 @@ async function stormTable(): Promise<void> {
   const deadline = performance.now() + 60_000;
   while (seen < incidents * targets.length && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   await Promise.all(exporters.map((e) => e.outbox.whenIdle()));
+  const cpu = process.cpuUsage(cpuBefore);
+  const wallS = (performance.now() - started) / 1000;
   for (const e of exporters) await e.shutdown();
   for (const t of targets) await t.fake.close();
   rmSync(root, { recursive: true, force: true });
@@ -303,7 +306,7 @@ async function stormTable(): Promise<void> {
   row('**all six**', all, incidents * targets.length, sum(connections));
   row('accepted (consumeIncidents resolved, all six)', acked, incidents, '');
   console.log(
-    `${incidents} incidents at ${rate}/s to six exporters, delivery ${JSON.stringify(delivery)}, load average ${loadavg()
+    `${incidents} incidents at ${rate}/s to six exporters, delivery ${JSON.stringify(delivery)}; storm took ${wallS.toFixed(2)} s, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} CPU-s of this process (exporters and fakes); load average ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
