@@ -2,6 +2,7 @@ import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { choosePrune, type PruneLimits, type PruneOutcome, type PruneReport } from '../helper/prune.ts';
 import { replaceFile } from './atomicFile.ts';
+import { GroupCommit } from './groupCommit.ts';
 import { mergedRecord, type TicketLedger, type TicketRecord } from './ledger.ts';
 
 /** Rewrite the file once it holds this many superseded lines. */
@@ -29,11 +30,19 @@ interface Entry {
   bytes: number;
 }
 
+type RecordChange = (current: TicketRecord | undefined) => TicketRecord | undefined;
+
+interface LedgerWrite {
+  key: string;
+  next: RecordChange;
+  release: boolean;
+}
+
 const lineOf = (k: string, e: { v: TicketRecord; at: number }) => JSON.stringify({ k, v: e.v, at: e.at }) + '\n';
 
 /**
  * A TicketLedger for one instance, in an append-only NDJSON file under the data dir: each
- * put() is written and fsynced before it resolves, so a restart finds every ticket id that
+ * put() is written and fsynced before it resolves (puts made meanwhile share one fsync), so a restart finds every ticket id that
  * was stored. Claims live in memory: after a crash nobody else can hold one, and the window
  * between "ticket created" and "id stored" is covered by the exporter's search for its marker.
  *
@@ -50,6 +59,9 @@ export class FileTicketLedger implements TicketLedger {
   private readonly report: PruneReport | undefined;
   private handle: FileHandle | undefined;
   private writes: Promise<void> = Promise.resolve();
+  private readonly commit = new GroupCommit<LedgerWrite>((batch) => this.writeBatch(batch));
+  /** fsyncs of the ledger file since open (group commit makes this fewer than the puts). */
+  fsyncs = 0;
   private superseded = 0;
   /** Bytes of the live records' lines: the file's size once compacted. */
   private liveBytes = 0;
@@ -152,6 +164,7 @@ export class FileTicketLedger implements TicketLedger {
   }
 
   async close(): Promise<void> {
+    await this.commit.settled();
     await this.writes;
     await this.handle?.close();
     this.handle = undefined;
@@ -160,22 +173,36 @@ export class FileTicketLedger implements TicketLedger {
   /**
    * Writes what `next` makes of the key's record as it stands once earlier writes are done
    * (nothing when it returns undefined); `release` drops the caller's claim, as put() does.
+   * Writes made while one is on its way to disk go together in the next, with one fsync.
    */
-  private write(
-    key: string,
-    next: (current: TicketRecord | undefined) => TicketRecord | undefined,
-    release: boolean,
-  ): Promise<void> {
+  private write(key: string, next: RecordChange, release: boolean): Promise<void> {
+    return this.commit.add({ key, next, release });
+  }
+
+  private writeBatch(batch: readonly LedgerWrite[]): Promise<void> {
     const done = this.writes.then(async () => {
-      const record = next(this.records.get(key)?.v);
-      if (record !== undefined) {
-        const at = this.now();
-        await this.handle!.write(lineOf(key, { v: record, at }));
+      const at = this.now();
+      // Later writes of the batch see what the earlier ones made of their key.
+      const staged = new Map<string, TicketRecord | undefined>();
+      const lines: [string, TicketRecord][] = [];
+      let text = '';
+      for (const w of batch) {
+        const record = w.next(staged.has(w.key) ? staged.get(w.key) : this.records.get(w.key)?.v);
+        if (record === undefined) continue;
+        staged.set(w.key, record);
+        lines.push([w.key, record]);
+        text += lineOf(w.key, { v: record, at });
+      }
+      if (text) {
+        await this.handle!.write(text);
         await this.handle!.sync();
+        this.fsyncs++;
+      }
+      for (const [key, record] of lines) {
         if (this.records.has(key)) this.superseded++;
         this.set(key, record, at);
       }
-      if (release) this.claims.delete(key);
+      for (const w of batch) if (w.release) this.claims.delete(w.key);
       let pruned: PruneOutcome | undefined;
       if (this.pruneDue()) {
         pruned = this.pruneRecords();

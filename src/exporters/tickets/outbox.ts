@@ -1,6 +1,7 @@
 import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceFile } from './atomicFile.ts';
+import { GroupCommit } from './groupCommit.ts';
 import type { DurableQueue, QueueBacklog } from '../helper/queue.ts';
 import { RetryPolicy } from '../helper/retry.ts';
 import { realTimers, type Timers } from '../helper/timers.ts';
@@ -60,6 +61,13 @@ export interface OutboxOptions<T, P = unknown> {
 
 const RATE_WINDOW_MS = 60_000;
 
+/** Journal lines to append; `sync`: fsync before the caller hears back; `written`: runs once they are on disk. */
+interface JournalWrite {
+  text: string;
+  sync: boolean;
+  written?: () => void;
+}
+
 /** Rewrite the journal once this many finished entries sit in it. */
 const COMPACT_AFTER = 1000;
 
@@ -92,6 +100,10 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
   private nextSeq = 1;
   private finishedInJournal = 0;
   private writes: Promise<void> = Promise.resolve();
+  /** Journal lines that arrive while a write is under way go together in the next one, with one fsync. */
+  private readonly commit = new GroupCommit<JournalWrite>((batch) => this.writeBatch(batch));
+  /** fsyncs of the journal since open (group commit makes this far fewer than the appends). */
+  fsyncs = 0;
   private timer: unknown;
   private timerAt = Infinity;
   private running = false;
@@ -134,7 +146,10 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
     await taken.done();
   }
 
-  /** Persists the entries; resolves once they are on disk (and fsynced when configured). */
+  /**
+   * Persists the entries; resolves once they are on disk (and fsynced when configured). Appends
+   * made while the journal is busy are written and fsynced together (GroupCommit).
+   */
   append(items: readonly { key: string; payload: T }[]): Promise<void> {
     if (items.length === 0) return Promise.resolve();
     const now = this.timers.now();
@@ -147,12 +162,7 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
     }));
     let text = '';
     for (const e of entries) text += JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
-    return this.serialised(async () => {
-      await this.journal!.write(text);
-      if (this.opts.fsync) await this.journal!.sync();
-      for (const e of entries) this.enqueue(e);
-      this.pump();
-    });
+    return this.commit.add({ text, sync: this.opts.fsync, written: () => entries.forEach((e) => this.enqueue(e)) });
   }
 
   put(item: { key: string; payload: T }): Promise<void> {
@@ -183,10 +193,10 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
       if (taken.requests.length === 0) return taken.done();
       const moved = this.applyRetryRequests(taken.requests);
       if (moved.length)
-        await this.serialised(
-          async () =>
-            void (await this.journal!.write(moved.map((e) => JSON.stringify({ retry: e.seq }) + '\n').join(''))),
-        );
+        await this.commit.add({
+          text: moved.map((e) => JSON.stringify({ retry: e.seq }) + '\n').join(''),
+          sync: false,
+        });
       await taken.done();
       this.pump();
     })().finally(() => (this.checkingRequests = undefined));
@@ -216,10 +226,10 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
    * job instead of doing it again. Durable like append(): resolves once written (and fsynced).
    */
   recordProgress(entry: OutboxEntry<T, P>, progress: P): Promise<void> {
-    return this.serialised(async () => {
-      await this.journal!.write(JSON.stringify({ progress: entry.seq, v: progress }) + '\n');
-      if (this.opts.fsync) await this.journal!.sync();
-      entry.progress = progress;
+    return this.commit.add({
+      text: JSON.stringify({ progress: entry.seq, v: progress }) + '\n',
+      sync: this.opts.fsync,
+      written: () => (entry.progress = progress),
     });
   }
 
@@ -230,6 +240,7 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
     clearInterval(this.pollTimer);
     await this.checkingRequests?.catch(() => undefined);
     await Promise.allSettled([...this.inFlight.values()]);
+    await this.commit.settled();
     await this.writes;
     await this.journal?.close();
     this.journal = undefined;
@@ -277,6 +288,25 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
     const q = this.queues.get(e.key);
     if (q) q.push(e);
     else this.queues.set(e.key, [e]);
+  }
+
+  /** One write (and at most one fsync) for a batch of journal lines, then what each waits to do once they are on disk. */
+  private writeBatch(batch: readonly JournalWrite[]): Promise<void> {
+    return this.serialised(async () => {
+      let text = '';
+      let sync = false;
+      for (const w of batch) {
+        text += w.text;
+        sync ||= w.sync;
+      }
+      await this.journal!.write(text);
+      if (sync) {
+        await this.journal!.sync();
+        this.fsyncs++;
+      }
+      for (const w of batch) w.written?.();
+      this.pump();
+    });
   }
 
   /**
@@ -426,12 +456,10 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
     }
     try {
       // Written before the key's later entries could be taken as free to go: they wait behind this one.
-      await this.serialised(
-        async () =>
-          void (await this.journal!.write(
-            JSON.stringify({ park: entry.seq, at: atMs, why: reason, tries: entry.attempts }) + '\n',
-          )),
-      );
+      await this.commit.add({
+        text: JSON.stringify({ park: entry.seq, at: atMs, why: reason, tries: entry.attempts }) + '\n',
+        sync: false,
+      });
     } catch (err) {
       this.opts.onJournalError?.(err);
     }
@@ -445,11 +473,12 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
     if (q.length === 0) this.queues.delete(entry.key);
     this.notBefore.delete(entry.key);
     try {
-      await this.serialised(async () => {
-        // A lost "done" line only means one more delivery after a crash, so no fsync here.
-        await this.journal!.write(JSON.stringify(rec) + '\n');
-        if (++this.finishedInJournal >= COMPACT_AFTER) await this.rewriteJournal();
-      });
+      // A lost "done" line only means one more delivery after a crash, so it asks for no fsync.
+      await this.commit.add({ text: JSON.stringify(rec) + '\n', sync: false, written: () => this.finishedInJournal++ });
+      if (this.finishedInJournal >= COMPACT_AFTER)
+        await this.serialised(async () => {
+          if (this.finishedInJournal >= COMPACT_AFTER) await this.rewriteJournal();
+        });
     } catch (err) {
       this.opts.onJournalError?.(err);
     }

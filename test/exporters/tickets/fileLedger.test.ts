@@ -47,6 +47,29 @@ describe('file ticket ledger', () => {
     await ledger.close();
   });
 
+  it('stores puts made while the file is busy together, with one fsync for all, later puts of a key winning', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'vigil-ledger-')), 'ledger.ndjson');
+    const ledger = new FileTicketLedger(path);
+    await ledger.open();
+    const onDisk = () => readFileSync(path, 'utf8').split('\n').filter(Boolean).length;
+    const lines: number[] = [];
+    await Promise.all(
+      Array.from({ length: 40 }, (_, n) =>
+        ledger.put(`k${n % 20}`, ticket(`T-${n}`, n >= 20)).then(() => lines.push(onDisk())),
+      ),
+    );
+    expect(ledger.fsyncs).toBeGreaterThanOrEqual(1);
+    expect(ledger.fsyncs).toBeLessThanOrEqual(2);
+    // Each put was in the file when it resolved.
+    expect(Math.min(...lines)).toBeGreaterThanOrEqual(1);
+    expect(lines.at(-1)).toBe(40);
+    await ledger.close();
+    const again = new FileTicketLedger(path);
+    await again.open();
+    for (let k = 0; k < 20; k++) expect(await again.get(`k${k}`)).toEqual(ticket(`T-${k + 20}`, true));
+    await again.close();
+  });
+
   it('keeps stored tickets across a restart, latest write winning', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'vigil-ledger-')), 'ledger.ndjson');
     const first = new FileTicketLedger(path);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,51 @@ afterEach(async () => {
 });
 
 describe('outbox', () => {
+  it('writes appends made while the journal is busy together, with one fsync for all, each resolved once its line is on disk', async () => {
+    const dir = tmp();
+    const box = await outbox(dir, async () => {});
+    const notOnDiskWhenResolved: number[] = [];
+    await Promise.all(
+      Array.from({ length: 50 }, (_, n) =>
+        box.append([{ key: `k${n % 5}`, payload: { n } }]).then(() => {
+          const { entries } = replayJournal<Payload>(readFileSync(join(dir, 'outbox.ndjson'), 'utf8'));
+          if (!entries.some((e) => e.payload.n === n)) notOnDiskWhenResolved.push(n);
+        }),
+      ),
+    );
+    expect(box.fsyncs).toBeGreaterThanOrEqual(1);
+    expect(box.fsyncs).toBeLessThanOrEqual(2);
+    expect(notOnDiskWhenResolved).toEqual([]);
+    const all = replayJournal<Payload>(readFileSync(join(dir, 'outbox.ndjson'), 'utf8')).entries;
+    expect(all.map((e) => e.payload.n)).toEqual(Array.from({ length: 50 }, (_, n) => n));
+    expect(new Set(all.map((e) => e.seq)).size).toBe(50);
+  });
+
+  it('loses no acknowledged append when the process is killed with appends in flight', async () => {
+    const dir = tmp();
+    const child = spawn(process.execPath, [join(import.meta.dirname, 'outboxAppender.ts'), dir, '40'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, signal) => resolve(signal)));
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.split('\n').length > 300) child.kill('SIGKILL');
+    });
+    expect(await exited).toBe('SIGKILL');
+    const acked = out
+      .split('\n')
+      .filter((l) => l.startsWith('acked '))
+      .map((l) => Number(l.slice(6)));
+    expect(acked.length).toBeGreaterThanOrEqual(300);
+    const box = await outbox(dir, async () => {});
+    expect(box.depth).toBeGreaterThanOrEqual(acked.length);
+    const onDisk = new Set(
+      replayJournal<Payload>(readFileSync(join(dir, 'outbox.ndjson'), 'utf8')).entries.map((e) => e.payload.n),
+    );
+    expect(acked.filter((n) => !onDisk.has(n))).toEqual([]);
+  });
+
   it('has the entries on disk when append resolves, and a restart delivers them', async () => {
     const dir = tmp();
     const first = await outbox(dir, async () => {});
