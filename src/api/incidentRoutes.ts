@@ -180,7 +180,15 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
     if (!inc || !visibleTo(req.principal, inc.tenant)) throw notFound(id);
     return inc;
   };
-  const detail = async (inc: Incident) => incidentDetail(inc, await opts.ticketsOf(inc));
+  const detail = async (inc: Incident) =>
+    incidentDetail(
+      inc,
+      await opts.ticketsOf(inc),
+      opts
+        .desk()
+        ?.rules?.()
+        .find((r) => r.name === inc.rule),
+    );
   const act = async (req: FastifyRequest<{ Params: { id: string } }>, action: IncidentAction) => {
     const id = req.params.id;
     visible(req, id);

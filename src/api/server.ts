@@ -27,6 +27,7 @@ import { registerEventRoutes } from './eventRoutes.ts';
 import type { EventStore } from './eventStore.ts';
 import { registerIncidentRoutes } from './incidentRoutes.ts';
 import { registerMaintenanceRoutes } from './maintenanceRoutes.ts';
+import { registerRuleRoutes } from './ruleRoutes.ts';
 import { registerSilenceRoutes } from './silenceRoutes.ts';
 import { registerConsoleRoutes } from './consoleRoutes.ts';
 import { ConsoleSignIn, registerSignInOptions } from './consoleSignIn.ts';
@@ -238,6 +239,7 @@ export class ApiServer {
     registerStatsRoutes(app, { ...events, desk: opts.desk });
     registerTopologyRoutes(app, events);
     registerDryRunRoutes(app, { replayer: opts.replayer ?? (() => undefined) });
+    registerRuleRoutes(app, { desk: opts.desk });
     registerWebhookRoutes(app, { ticketWebhook: opts.ticketWebhook ?? (() => undefined) });
     app.get(
       '/openapi.json',

@@ -30,6 +30,7 @@ export function engineDesk(
       for (const rec of engine.eachIncident(false)) yield rec.incident;
     },
     watchIncidents: () => engine.watchIncidents(),
+    rules: () => engine.rules.map((r) => r.definition),
     current: (key) => engine.book.get(key)?.incident,
     incident: (id) => engine.incidentById(id)?.incident,
     act: async (id, actor, action) => {

@@ -226,7 +226,7 @@ export function IncidentDetailPage({ id, me }: { id: string; me: Me }) {
       )}
       <section aria-labelledby="why">
         <h2 id="why">Why it opened</h2>
-        <p>{ruleInWords(inc)}</p>
+        <p data-testid="rule-words">{ruleInWords(inc, inc.rule_definition)}</p>
         {opened && <p class="reason">{opened.reason}</p>}
       </section>
       <section aria-labelledby="facts">
