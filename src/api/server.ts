@@ -230,7 +230,7 @@ export class ApiServer {
     registerIncidentRoutes(app, { desk: opts.desk, ticketsOf: opts.ticketsOf ?? (() => Promise.resolve([])) });
     registerSilenceRoutes(app, { desk: opts.desk });
     registerMaintenanceRoutes(app, { desk: opts.desk });
-    registerIncidentStream(app, { desk: opts.desk });
+    registerIncidentStream(app, { desk: opts.desk, ticketsOf: opts.ticketsOf });
     registerConsoleRoutes(app);
     registerSignInOptions(app, signIn);
     signIn?.register(app);

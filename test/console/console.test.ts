@@ -121,13 +121,18 @@ describe('the web console in Chromium', () => {
     await expect.poll(() => row.locator('.state').textContent(), { timeout: UI_TIMEOUT }).toBe('acknowledged');
     await waitFor(() => glpi.followups.length === 1, 'the GLPI follow-up');
     expect(glpi.followups[0]!.content).toContain('acknowledged by acme-ops');
-    incidentPath = (await row.getByRole('link').getAttribute('href'))!;
+    // The acknowledgement came over the stream with the incident's ticket, a link into GLPI.
+    const ticket = row.locator('td.tickets a');
+    await expect.poll(() => ticket.textContent()).toMatch(/^\d+$/);
+    expect(await row.locator('td.tickets').textContent()).toBe(`glpi: ${await ticket.textContent()}`);
+    expect(await ticket.getAttribute('href')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/.*ticket.*\d+/);
+    incidentPath = (await row.locator('td.title a').getAttribute('href'))!;
   });
 
   it("opens the incident's timeline, comments on it, and silences its rule with a preview of what the silence matches", async () => {
     const page = await newPage();
     await signIn(page, base, keys['acme-ops']!);
-    await page.locator('tr.row', { hasText: 'web-1 unreachable' }).getByRole('link').click();
+    await page.locator('tr.row', { hasText: 'web-1 unreachable' }).locator('td.title a').click();
     const timeline = page.getByTestId('timeline');
     await expect.poll(() => timeline.textContent()).toContain('acknowledged by acme-ops');
     expect(await page.locator('ol.timeline li strong').allTextContents()).toEqual(['opened', 'acknowledged']);
@@ -243,7 +248,7 @@ describe('the web console in Chromium', () => {
     expect((await page.getByRole('button').allTextContents()).sort()).toEqual(['Search', 'Sign out']);
     expect(await page.getByRole('link', { name: 'New silence' }).count()).toBe(0);
     expect(await page.getByRole('link', { name: 'Rule tester' }).count()).toBe(0);
-    await row.getByRole('link').click();
+    await row.locator('td.title a').click();
     await page.getByTestId('timeline').waitFor();
     expect(await page.getByRole('button').allTextContents()).toEqual(['Sign out']);
     expect(await page.getByRole('link', { name: 'Silence like this' }).count()).toBe(0);
@@ -286,7 +291,7 @@ describe('the web console in Chromium', () => {
     );
     const page = await newPage();
     await signIn(page, base, keys['acme-dash']!);
-    await page.locator('tr.row', { hasText: 'checkout_errors' }).getByRole('link').click();
+    await page.locator('tr.row', { hasText: 'checkout_errors' }).locator('td.title a').click();
     await expect
       .poll(() => page.getByTestId('rule-words').textContent())
       .toBe(

@@ -84,7 +84,7 @@ describe('the events and overview pages in Chromium', () => {
 
   it("charts the events of an incident's asset on its page, and names the other incidents of that asset", async () => {
     await page.goto(daemon.apiUrl('/ui/'));
-    await page.locator('tr.row', { hasText: 'web-1 unreachable' }).getByRole('link').click();
+    await page.locator('tr.row', { hasText: 'web-1 unreachable' }).locator('td.title a').click();
     await page.getByRole('heading', { name: 'Events of asset web-1 around it' }).waitFor();
     await expect.poll(() => page.getByTestId('histogram-totals').textContent()).toBe('fatal 1info 1');
     await page.getByRole('heading', { name: 'Related incidents' }).waitFor();

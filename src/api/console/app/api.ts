@@ -45,6 +45,8 @@ export interface Incident {
   acknowledged_at: string | null;
   acknowledged_by: string | null;
   version: number;
+  /** Given by the list and the stream (not by a dry run). */
+  tickets?: Ticket[];
 }
 
 export interface AuditEntry {
