@@ -27,6 +27,7 @@ import { registerEventRoutes } from './eventRoutes.ts';
 import type { EventStore } from './eventStore.ts';
 import { registerIncidentRoutes } from './incidentRoutes.ts';
 import { registerMaintenanceRoutes } from './maintenanceRoutes.ts';
+import { registerPipelineHealthRoutes } from './pipelineHealthRoutes.ts';
 import { registerRuleRoutes } from './ruleRoutes.ts';
 import { registerSilenceRoutes } from './silenceRoutes.ts';
 import { registerConsoleRoutes } from './consoleRoutes.ts';
@@ -240,6 +241,7 @@ export class ApiServer {
     registerTopologyRoutes(app, events);
     registerDryRunRoutes(app, { replayer: opts.replayer ?? (() => undefined) });
     registerRuleRoutes(app, { desk: opts.desk });
+    registerPipelineHealthRoutes(app, { registry: opts.registry });
     registerWebhookRoutes(app, { ticketWebhook: opts.ticketWebhook ?? (() => undefined) });
     app.get(
       '/openapi.json',

@@ -78,6 +78,16 @@ describe('the events and overview pages in Chromium', () => {
       .poll(() => table('Events per minute by source').locator('tbody td').first().textContent())
       .toBe('json');
     expect(await table('Noisiest assets').locator('tbody tr').first().textContent()).toBe('db-15');
+    // Pipeline health, from the daemon's own metrics: what the JSON receiver took, ClickHouse got.
+    const row = (caption: string, id: string) =>
+      table(caption).locator('tbody tr', { has: page.locator('td', { hasText: new RegExp(`^${id}$`) }) });
+    await expect
+      .poll(() => row('Receivers', 'json').locator('td').allTextContents())
+      .toEqual(['json', String(SENT.length), '0', '0']);
+    expect(await row('Pipeline queues', 'logs').locator('td').nth(1).textContent()).toMatch(/^\d+ of \d+ \(\d+ %\)$/);
+    const clickhouse = await row('Exporters', 'clickhouse').locator('td').allTextContents();
+    expect(Number(clickhouse[1])).toBeGreaterThanOrEqual(SENT.length);
+    expect(clickhouse[2]).toBe('0');
     await expectAccessible(page, 'the overview');
     await screenshot(page, 'overview');
   });
