@@ -102,7 +102,6 @@ describe('the web console in Chromium', () => {
     expect(await row.locator('.state').textContent()).toBe('open');
     await waitFor(() => glpi.tickets.size === 1, 'the GLPI ticket');
     await expectAccessible(page, 'the incidents page');
-    await screenshot(page, 'incidents');
 
     // From the keyboard alone: Tab until the incident's Acknowledge button has focus, then Enter.
     await page.locator('body').focus();
@@ -126,6 +125,8 @@ describe('the web console in Chromium', () => {
     await expect.poll(() => ticket.textContent()).toMatch(/^\d+$/);
     expect(await row.locator('td.tickets').textContent()).toBe(`glpi: ${await ticket.textContent()}`);
     expect(await ticket.getAttribute('href')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/.*ticket.*\d+/);
+    await expectAccessible(page, 'the incidents page with a ticket link');
+    await screenshot(page, 'incidents');
     incidentPath = (await row.locator('td.title a').getAttribute('href'))!;
   });
 

@@ -89,7 +89,7 @@ describe('the events and overview pages in Chromium', () => {
     expect(Number(clickhouse[1])).toBeGreaterThanOrEqual(SENT.length);
     expect(clickhouse[2]).toBe('0');
     await expectAccessible(page, 'the overview');
-    await screenshot(page, 'overview');
+    await screenshot(page, 'overview', { fullPage: true });
   });
 
   it("charts the events of an incident's asset on its page, and names the other incidents of that asset", async () => {
