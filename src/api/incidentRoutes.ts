@@ -13,7 +13,7 @@ import {
   type IncidentQuery,
   type Sort,
 } from './incidentQuery.ts';
-import { incidentDetail, incidentDetailSchema, incidentSummary, incidentSummarySchema } from './incidentView.ts';
+import { incidentDetail, incidentDetailSchema, incidentListItem, incidentListItemSchema } from './incidentView.ts';
 import type { RouteDoc } from './openapi.ts';
 import { ApiProblem, problemSchema, type ProblemCode } from './problem.ts';
 
@@ -180,7 +180,15 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
     if (!inc || !visibleTo(req.principal, inc.tenant)) throw notFound(id);
     return inc;
   };
-  const detail = async (inc: Incident) => incidentDetail(inc, await opts.ticketsOf(inc));
+  const detail = async (inc: Incident) =>
+    incidentDetail(
+      inc,
+      await opts.ticketsOf(inc),
+      opts
+        .desk()
+        ?.rules?.()
+        .find((r) => r.name === inc.rule),
+    );
   const act = async (req: FastifyRequest<{ Params: { id: string } }>, action: IncidentAction) => {
     const id = req.params.id;
     visible(req, id);
@@ -201,7 +209,7 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
         tags: ['incidents'],
         summary: 'List incidents',
         description:
-          'The incidents Vigil holds (open ones, and resolved ones for a day after their resolution), filtered, sorted and paged by cursor.',
+          'The incidents Vigil holds (open ones, and resolved ones for a day after their resolution), filtered, sorted and paged by cursor, each with its tickets.',
         querystring: listQuery,
         response: {
           200: {
@@ -209,7 +217,7 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
             type: 'object',
             required: ['items', 'next_cursor'],
             properties: {
-              items: { type: 'array', items: incidentSummarySchema },
+              items: { type: 'array', items: incidentListItemSchema },
               next_cursor: {
                 type: ['string', 'null'],
                 description: 'Pass as `cursor` for the next page; null on the last.',
@@ -233,9 +241,15 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
             watchIncidents: desk.watchIncidents.bind(desk),
           })).page(query, req.principal.tenant)
         : pageOfIncidents(desk.incidents(), query, req.principal.tenant);
-      // Scanned as stored; the page's few incidents are shown as they stand.
+      // Scanned as stored; the page's few incidents are shown as they stand, with their tickets.
+      const items = await Promise.all(
+        page.items.map(async (stored) => {
+          const i = desk.current(stored.key) ?? stored;
+          return incidentListItem(i, await opts.ticketsOf(i));
+        }),
+      );
       return {
-        items: page.items.map((i) => incidentSummary(desk.current(i.key) ?? i)),
+        items,
         next_cursor: page.next ? encodeCursor(page.next) : null,
       };
     },

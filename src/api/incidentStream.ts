@@ -3,11 +3,14 @@ import type { FastifyInstance } from 'fastify';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
 import type { Incident, IncidentChange } from '../model/incident.ts';
 import { visibleTo } from './auth.ts';
-import { incidentSummary } from './incidentView.ts';
+import type { TicketLink } from '../pipeline/component.ts';
+import { incidentListItem } from './incidentView.ts';
 import type { RouteDoc } from './openapi.ts';
 
 export interface IncidentStreamOptions {
   desk: () => IncidentDesk | undefined;
+  /** The tickets exporters made for an incident (none by default). */
+  ticketsOf?: (incident: Incident) => Promise<TicketLink[]>;
   /** Between comment lines that keep proxies and the browser from closing a quiet stream. */
   heartbeatMs?: number;
 }
@@ -57,16 +60,28 @@ export function registerIncidentStream(app: FastifyInstance, opts: IncidentStrea
         else res.write(text);
       };
       const desk = opts.desk();
+      const ticketsOf = opts.ticketsOf ?? (() => Promise.resolve([]));
+      // Tickets are read asynchronously; batches still go out in the order they came.
+      let sent = Promise.resolve();
       const onChanges = (changes: readonly IncidentChange[]) => {
         // The last change of each incident in the batch, as it now stands.
         const latest = new Map<string, Incident>();
         for (const c of changes) if (visibleTo(principal, c.incident.tenant)) latest.set(c.incident.id, c.incident);
-        let out = '';
-        for (const inc of latest.values()) {
+        if (latest.size === 0) return;
+        const items = [...latest.values()].map((inc) => {
           const now = desk?.current(inc.key);
-          out += `event: incident\ndata: ${JSON.stringify(incidentSummary(now?.id === inc.id ? now : inc))}\n\n`;
-        }
-        if (out) send(out);
+          return now?.id === inc.id ? now : inc;
+        });
+        // A ledger that cannot answer leaves the tickets out rather than the change.
+        const tickets = Promise.all(items.map((i) => ticketsOf(i).catch(() => [])));
+        sent = sent.then(async () => {
+          const found = await tickets;
+          send(
+            items
+              .map((i, k) => `event: incident\ndata: ${JSON.stringify(incidentListItem(i, found[k]!))}\n\n`)
+              .join(''),
+          );
+        });
       };
       const unwatch = desk?.watch?.(onChanges);
       const heartbeat = setInterval(() => send(': heartbeat\n\n'), heartbeatMs);

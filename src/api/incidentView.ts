@@ -1,5 +1,7 @@
 import type { Incident } from '../model/incident.ts';
+import type { RuleConfig } from '../correlation/config.ts';
 import type { TicketLink } from '../pipeline/component.ts';
+import { ruleDefinition, ruleDefinitionSchema } from './ruleView.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const isoOrNull = (ms: number | undefined) => (ms !== undefined && ms > 0 ? iso(ms) : null);
@@ -110,7 +112,20 @@ const ticketSchema = {
   additionalProperties: false,
 } as const;
 
-/** One incident with its audit trail, sample event ids and tickets. */
+const ticketsProperty = {
+  type: 'array',
+  items: ticketSchema,
+  description: 'The tickets the ticket exporters made for it, as their ledgers know them.',
+} as const;
+
+/** An incident as the list and the stream give it: its summary and its tickets. */
+export const incidentListItemSchema = {
+  ...incidentSummarySchema,
+  required: [...incidentSummarySchema.required, 'tickets'],
+  properties: { ...incidentSummarySchema.properties, tickets: ticketsProperty },
+} as const;
+
+/** One incident with its audit trail, sample event ids, tickets and rule. */
 export const incidentDetailSchema = {
   ...incidentSummarySchema,
   required: [...incidentSummarySchema.required, 'audit', 'sample_event_ids', 'tickets'],
@@ -122,10 +137,11 @@ export const incidentDetailSchema = {
       items: { type: 'string' },
       description: 'A bounded sample of the ids of its events, oldest first.',
     },
-    tickets: {
-      type: 'array',
-      items: ticketSchema,
-      description: 'The tickets the ticket exporters made for it, as their ledgers know them.',
+    tickets: ticketsProperty,
+    rule_definition: {
+      ...ruleDefinitionSchema,
+      description:
+        'The rule that made it, as configured now (`GET /api/v1/rules`); absent when no running rule has its name.',
     },
   },
 } as const;
@@ -162,11 +178,18 @@ export function incidentSummary(i: Incident) {
   };
 }
 
-export function incidentDetail(i: Incident, tickets: TicketLink[]) {
+const ticketView = (t: TicketLink) => ({ exporter: t.exporter, ref: t.ref, url: t.url ?? null, resolved: t.resolved });
+
+export function incidentListItem(i: Incident, tickets: TicketLink[]) {
+  return { ...incidentSummary(i), tickets: tickets.map(ticketView) };
+}
+
+export function incidentDetail(i: Incident, tickets: TicketLink[], rule?: RuleConfig) {
   return {
     ...incidentSummary(i),
     audit: i.audit.map((a) => ({ at: iso(a.atMs), kind: a.kind, reason: a.reason, actor: a.actor ?? null })),
     sample_event_ids: i.sampleEventIds,
-    tickets: tickets.map((t) => ({ exporter: t.exporter, ref: t.ref, url: t.url ?? null, resolved: t.resolved })),
+    tickets: tickets.map(ticketView),
+    ...(rule ? { rule_definition: ruleDefinition(rule) } : {}),
   };
 }

@@ -27,6 +27,8 @@ import { registerEventRoutes } from './eventRoutes.ts';
 import type { EventStore } from './eventStore.ts';
 import { registerIncidentRoutes } from './incidentRoutes.ts';
 import { registerMaintenanceRoutes } from './maintenanceRoutes.ts';
+import { registerPipelineHealthRoutes } from './pipelineHealthRoutes.ts';
+import { registerRuleRoutes } from './ruleRoutes.ts';
 import { registerSilenceRoutes } from './silenceRoutes.ts';
 import { registerConsoleRoutes } from './consoleRoutes.ts';
 import { ConsoleSignIn, registerSignInOptions } from './consoleSignIn.ts';
@@ -229,7 +231,7 @@ export class ApiServer {
     registerIncidentRoutes(app, { desk: opts.desk, ticketsOf: opts.ticketsOf ?? (() => Promise.resolve([])) });
     registerSilenceRoutes(app, { desk: opts.desk });
     registerMaintenanceRoutes(app, { desk: opts.desk });
-    registerIncidentStream(app, { desk: opts.desk });
+    registerIncidentStream(app, { desk: opts.desk, ticketsOf: opts.ticketsOf });
     registerConsoleRoutes(app);
     registerSignInOptions(app, signIn);
     signIn?.register(app);
@@ -238,6 +240,8 @@ export class ApiServer {
     registerStatsRoutes(app, { ...events, desk: opts.desk });
     registerTopologyRoutes(app, events);
     registerDryRunRoutes(app, { replayer: opts.replayer ?? (() => undefined) });
+    registerRuleRoutes(app, { desk: opts.desk });
+    registerPipelineHealthRoutes(app, { registry: opts.registry });
     registerWebhookRoutes(app, { ticketWebhook: opts.ticketWebhook ?? (() => undefined) });
     app.get(
       '/openapi.json',

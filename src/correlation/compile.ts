@@ -115,6 +115,7 @@ function compileRule(c: Compiler, cfg: CorrelationConfig, r: RuleConfig, path: s
     time: r.time ?? d.time,
     latenessMs: r.allowed_lateness ?? d.allowed_lateness,
     identity: JSON.stringify(r),
+    definition: r,
     keys: new KeyBuilder(r.name, groupBy, true),
   };
   if (r.kind === 'metric_threshold') {

@@ -1,4 +1,5 @@
 import type { Incident, IncidentChange } from '../model/incident.ts';
+import type { RuleConfig } from './config.ts';
 import type { IncidentBook, IncidentPolicy, IncidentRecord } from './incidentBook.ts';
 import type { SilenceDesk } from './silences.ts';
 
@@ -37,6 +38,8 @@ export interface IncidentDesk extends SilenceDesk {
   current(key: string): Incident | undefined;
   incident(id: string): Incident | undefined;
   act(id: string, actor: string, action: IncidentAction): Promise<ActionOutcome>;
+  /** The rules running now, as configured (a reload swaps them). */
+  rules?(): readonly RuleConfig[];
   /** Calls `listener` with every batch of changes this desk delivers (the rules' and people's); returns the unsubscribe. */
   watch?(listener: (changes: readonly IncidentChange[]) => void): () => void;
 }

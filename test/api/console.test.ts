@@ -198,6 +198,37 @@ describe('the console on the API listener', () => {
     expect(watchers.size).toBe(0);
   });
 
+  it('gives every incident of the list and of the stream its ticket links, as the document declares', async () => {
+    const engine = engineFrom(RULES);
+    const { desk, emit } = watchedDesk(engine, () => T0 + 60_000);
+    const ticket = {
+      exporter: 'glpi',
+      ref: '42',
+      url: 'https://glpi.example/front/ticket.form.php?id=42',
+      resolved: false,
+    };
+    const api = await startApi({
+      desk: () => desk,
+      authenticator: auth,
+      ticketsOf: async (i) => (i.labels.asset === 'sw-1' ? [ticket] : []),
+    });
+    cleanup.push(() => api.close());
+    const stream = await readStream(api, 'viewer');
+    await waitFor(() => stream.events.some((e) => e.event === 'ready'), 'the stream to be ready');
+    emit([...openIncident(engine, 'acme', 'sw-1', T0), ...openIncident(engine, 'acme', 'sw-2', T0 + 1000)]);
+    await waitFor(() => stream.events.filter((e) => e.event === 'incident').length === 2, 'both on the stream');
+    const byAsset = (items: unknown[]) =>
+      Object.fromEntries(
+        (items as { labels: { asset: string }; tickets: unknown }[]).map((i) => [i.labels.asset, i.tickets]),
+      );
+    const expected = { 'sw-1': [ticket], 'sw-2': [] };
+    expect(byAsset(stream.events.filter((e) => e.event === 'incident').map((e) => e.data))).toEqual(expected);
+
+    const list = await api.call('GET', '/api/v1/incidents', { as: 'viewer' });
+    (await SpecChecker.load(api.base)).check('GET', '/api/v1/incidents', list);
+    expect(byAsset((list.body as { items: unknown[] }).items)).toEqual(expected);
+  });
+
   it('ends the stream of a reader that falls more than 8 MiB behind instead of buffering without end, and unsubscribes it', async () => {
     const engine = engineFrom(RULES);
     const { desk, emit, watchers } = watchedDesk(engine, () => T0 + 60_000);

@@ -9,6 +9,7 @@ import type { IncidentDesk } from '../../src/correlation/incidentActions.ts';
 import { AuthenticationError, type Authenticator, type Principal } from '../../src/extensions/auth/principal.ts';
 import type { Incident, IncidentChange } from '../../src/model/incident.ts';
 import type { TicketLink } from '../../src/pipeline/component.ts';
+import type { Registry } from 'prom-client';
 
 // Ajv 8 (JSON Schema 2020-12, OpenAPI 3.1's dialect) as fastify's own validator compiler ships it;
 // the top-level `ajv` is an older major that a lint tool pulls in.
@@ -30,6 +31,7 @@ export function engineDesk(
       for (const rec of engine.eachIncident(false)) yield rec.incident;
     },
     watchIncidents: () => engine.watchIncidents(),
+    rules: () => engine.rules.map((r) => r.definition),
     current: (key) => engine.book.get(key)?.incident,
     incident: (id) => engine.incidentById(id)?.incident,
     act: async (id, actor, action) => {
@@ -84,6 +86,7 @@ export async function startApi(opts: {
   ticketsOf?: (i: Incident) => Promise<TicketLink[]>;
   eventStore?: () => EventStore | undefined;
   replayer?: () => RuleReplayer | undefined;
+  registry?: Registry;
 }): Promise<RunningApi> {
   const config = apiSchema.parse(
     { endpoint: '127.0.0.1:0', ...(opts.anonymousRole ? { anonymous_role: opts.anonymousRole } : {}) },
@@ -97,6 +100,7 @@ export async function startApi(opts: {
     ticketsOf: opts.ticketsOf,
     eventStore: opts.eventStore,
     replayer: opts.replayer,
+    registry: opts.registry,
   });
   await server.start();
   const base = `http://127.0.0.1:${server.address!.port}`;

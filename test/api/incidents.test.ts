@@ -114,6 +114,15 @@ describe("operators' API: incidents", () => {
       tickets: [],
     });
     expect((one.body as { sample_event_ids: string[] }).sample_event_ids).toHaveLength(1);
+    expect((one.body as { rule_definition: unknown }).rule_definition).toMatchObject({
+      name: 'link_down',
+      kind: 'pair',
+    });
+    const rules = await checked('GET', '/api/v1/rules', {}, { as: 'acme-viewer' });
+    expect((rules.body as { items: { name: string }[] }).items.map((r) => r.name)).toEqual(['link_down', 'disk_down']);
+    // No metrics registry here: no component to tell of (pipelineHealth.test.ts has the figures).
+    const health = await checked('GET', '/api/v1/stats/pipeline', {}, { as: 'viewer' });
+    expect(health.body).toEqual({ receivers: [], pipelines: [], exporters: [] });
 
     const ack = await checked('POST', `${INCIDENT}/acknowledge`, { id: a! }, { as: 'op', body: { reason: 'on it' } });
     expect(ack.body).toMatchObject({

@@ -61,10 +61,10 @@ export async function expectAccessible(page: Page, what: string): Promise<void> 
 const SHOTS = resolve(import.meta.dirname, '../../docs/console');
 
 /** With VIGIL_CONSOLE_SCREENSHOTS=1, the page as docs/console/<name>.png (for docs/console.md). */
-export async function screenshot(page: Page, name: string): Promise<void> {
+export async function screenshot(page: Page, name: string, opts: { fullPage?: boolean } = {}): Promise<void> {
   if (process.env.VIGIL_CONSOLE_SCREENSHOTS !== '1') return;
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: opts.fullPage === true });
 }
 
 /** Signs in on the console's form with an API key, and waits for the console to show who. */

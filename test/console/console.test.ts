@@ -26,6 +26,12 @@ function config(glpiUrl: string): string {
   defaults: { group_wait: 0s, group_interval: 1s, allowed_lateness: 1h }
   rules:
     - { kind: pair, name: asset_down, group_by: [tenant, asset] }
+    - kind: threshold
+      name: checkout_errors
+      match: 'attributes["check"] == "http"'
+      group_by: [service]
+      window: 60s
+      threshold: 5
 `,
     { id: 'glpi', yaml: `\n  glpi:\n    url: ${glpiUrl}\n    app_token: app-token-1\n    user_token: user-token-1` },
   ).replace('service:\n', 'extensions:\n  authenticator:\n    api_keys: {}\nservice:\n  extensions: [authenticator]\n');
@@ -96,7 +102,6 @@ describe('the web console in Chromium', () => {
     expect(await row.locator('.state').textContent()).toBe('open');
     await waitFor(() => glpi.tickets.size === 1, 'the GLPI ticket');
     await expectAccessible(page, 'the incidents page');
-    await screenshot(page, 'incidents');
 
     // From the keyboard alone: Tab until the incident's Acknowledge button has focus, then Enter.
     await page.locator('body').focus();
@@ -115,17 +120,26 @@ describe('the web console in Chromium', () => {
     await expect.poll(() => row.locator('.state').textContent(), { timeout: UI_TIMEOUT }).toBe('acknowledged');
     await waitFor(() => glpi.followups.length === 1, 'the GLPI follow-up');
     expect(glpi.followups[0]!.content).toContain('acknowledged by acme-ops');
-    incidentPath = (await row.getByRole('link').getAttribute('href'))!;
+    // The acknowledgement came over the stream with the incident's ticket, a link into GLPI.
+    const ticket = row.locator('td.tickets a');
+    await expect.poll(() => ticket.textContent()).toMatch(/^\d+$/);
+    expect(await row.locator('td.tickets').textContent()).toBe(`glpi: ${await ticket.textContent()}`);
+    expect(await ticket.getAttribute('href')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/.*ticket.*\d+/);
+    await expectAccessible(page, 'the incidents page with a ticket link');
+    await screenshot(page, 'incidents');
+    incidentPath = (await row.locator('td.title a').getAttribute('href'))!;
   });
 
   it("opens the incident's timeline, comments on it, and silences its rule with a preview of what the silence matches", async () => {
     const page = await newPage();
     await signIn(page, base, keys['acme-ops']!);
-    await page.locator('tr.row', { hasText: 'web-1 unreachable' }).getByRole('link').click();
+    await page.locator('tr.row', { hasText: 'web-1 unreachable' }).locator('td.title a').click();
     const timeline = page.getByTestId('timeline');
     await expect.poll(() => timeline.textContent()).toContain('acknowledged by acme-ops');
     expect(await page.locator('ol.timeline li strong').allTextContents()).toEqual(['opened', 'acknowledged']);
-    expect(await page.textContent('main')).toContain('Rule asset_down (pair) opens on a problem event');
+    expect(await page.getByTestId('rule-words').textContent()).toBe(
+      'Rule asset_down (pair) opens on a down event, per tenant, asset, and resolves on its up event.',
+    );
     await expect.poll(() => page.locator('section', { hasText: 'Tickets' }).textContent()).toMatch(/glpi: \d+/);
     await expectAccessible(page, 'the incident page');
 
@@ -213,7 +227,7 @@ describe('the web console in Chromium', () => {
     await page.getByRole('button', { name: 'Run the rules' }).click();
     await expect
       .poll(() => page.getByRole('alert').textContent())
-      .toContain('names no rule no_such_rule; the rules are asset_down');
+      .toContain('names no rule no_such_rule; the rules are asset_down, checkout_errors');
     // A JSON array with a mistake is told before anything is sent.
     await page.getByLabel('Only these rules').fill('');
     await events.fill('[{"asset": "lb-3",}]');
@@ -235,7 +249,7 @@ describe('the web console in Chromium', () => {
     expect((await page.getByRole('button').allTextContents()).sort()).toEqual(['Search', 'Sign out']);
     expect(await page.getByRole('link', { name: 'New silence' }).count()).toBe(0);
     expect(await page.getByRole('link', { name: 'Rule tester' }).count()).toBe(0);
-    await row.getByRole('link').click();
+    await row.locator('td.title a').click();
     await page.getByTestId('timeline').waitFor();
     expect(await page.getByRole('button').allTextContents()).toEqual(['Sign out']);
     expect(await page.getByRole('link', { name: 'Silence like this' }).count()).toBe(0);
@@ -263,5 +277,27 @@ describe('the web console in Chromium', () => {
     expect(await page.locator('tr.row').allTextContents()).toEqual([expect.stringContaining('db-7 unreachable')]);
     await page.goto(`${base}${incidentPath}`);
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/no incident has id/);
+  });
+
+  it("says why a threshold incident opened with the rule's own figures", async () => {
+    await postEvents(
+      daemon,
+      [1, 2, 3, 4, 5].map((n) => ({
+        service: 'checkout',
+        title: `checkout answered 500 (${n})`,
+        severity: 'ERROR',
+        tenant: 'acme',
+        attributes: { check: 'http' },
+      })),
+    );
+    const page = await newPage();
+    await signIn(page, base, keys['acme-dash']!);
+    await page.locator('tr.row', { hasText: 'checkout_errors' }).locator('td.title a').click();
+    await expect
+      .poll(() => page.getByTestId('rule-words').textContent())
+      .toBe(
+        'Rule checkout_errors (threshold) opens when 5 or more events matching attributes["check"] == "http" arrive within 1m, per service, and resolves when fewer than 5 remain within 1m.',
+      );
+    await expectAccessible(page, 'the page of a threshold incident');
   });
 });

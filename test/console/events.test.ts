@@ -78,13 +78,23 @@ describe('the events and overview pages in Chromium', () => {
       .poll(() => table('Events per minute by source').locator('tbody td').first().textContent())
       .toBe('json');
     expect(await table('Noisiest assets').locator('tbody tr').first().textContent()).toBe('db-15');
+    // Pipeline health, from the daemon's own metrics: what the JSON receiver took, ClickHouse got.
+    const row = (caption: string, id: string) =>
+      table(caption).locator('tbody tr', { has: page.locator('td', { hasText: new RegExp(`^${id}$`) }) });
+    await expect
+      .poll(() => row('Receivers', 'json').locator('td').allTextContents())
+      .toEqual(['json', String(SENT.length), '0', '0']);
+    expect(await row('Pipeline queues', 'logs').locator('td').nth(1).textContent()).toMatch(/^\d+ of \d+ \(\d+ %\)$/);
+    const clickhouse = await row('Exporters', 'clickhouse').locator('td').allTextContents();
+    expect(Number(clickhouse[1])).toBeGreaterThanOrEqual(SENT.length);
+    expect(clickhouse[2]).toBe('0');
     await expectAccessible(page, 'the overview');
-    await screenshot(page, 'overview');
+    await screenshot(page, 'overview', { fullPage: true });
   });
 
   it("charts the events of an incident's asset on its page, and names the other incidents of that asset", async () => {
     await page.goto(daemon.apiUrl('/ui/'));
-    await page.locator('tr.row', { hasText: 'web-1 unreachable' }).getByRole('link').click();
+    await page.locator('tr.row', { hasText: 'web-1 unreachable' }).locator('td.title a').click();
     await page.getByRole('heading', { name: 'Events of asset web-1 around it' }).waitFor();
     await expect.poll(() => page.getByTestId('histogram-totals').textContent()).toBe('fatal 1info 1');
     await page.getByRole('heading', { name: 'Related incidents' }).waitFor();

@@ -40,7 +40,7 @@ afterAll(async () => {
 
 async function openIncident(title: string): Promise<void> {
   await page.goto(daemon.apiUrl('/ui/'));
-  await page.locator('tr.row', { hasText: title }).getByRole('link').click();
+  await page.locator('tr.row', { hasText: title }).locator('td.title a').click();
   await page.getByRole('heading', { name: 'Related by topology' }).waitFor();
 }
 

@@ -1,4 +1,4 @@
-import type { CorrelationConfig } from '../../correlation/config.ts';
+import type { CorrelationConfig, RuleConfig } from '../../correlation/config.ts';
 import { ruleSetOf } from '../../correlation/configSection.ts';
 import { CorrelationEngine, type EngineStats } from '../../correlation/engine.ts';
 import type { ActionOutcome, IncidentAction, IncidentDesk } from '../../correlation/incidentActions.ts';
@@ -101,6 +101,10 @@ export class CorrelationRuntime implements IncidentDesk {
 
   watchIncidents(): () => [string, Incident | undefined][] {
     return this.engine.watchIncidents();
+  }
+
+  rules(): readonly RuleConfig[] {
+    return this.engine.rules.map((r) => r.definition);
   }
 
   current(key: string): Incident | undefined {

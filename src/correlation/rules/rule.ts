@@ -2,6 +2,7 @@ import type { MetricPoint } from '../../model/metric.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { IncidentChange } from '../../model/incident.ts';
 import type { StateStore } from '../stateStore.ts';
+import type { RuleConfig } from '../config.ts';
 import type { KeyBuilder } from '../fieldPath.ts';
 import type { IncidentBook, IncidentPolicy, IncidentRecord } from '../incidentBook.ts';
 
@@ -31,6 +32,8 @@ export interface CompiledRuleBase {
   /** The rule's configuration as written: a reload keeps the state of rules whose text did not change. */
   readonly identity: string;
   readonly keys: KeyBuilder;
+  /** The rule as configured (schema defaults filled in), for those who show it. */
+  readonly definition: RuleConfig;
   /** Timers on one open incident of this rule; `evalMs` is the clock less the allowed lateness. */
   onOpenIncident?(rec: IncidentRecord, evalMs: number, ctx: RuleContext): void;
   /**
@@ -96,6 +99,8 @@ export interface RuleSettings {
   latenessMs: number;
   identity: string;
   keys: KeyBuilder;
+  /** The rule as configured (schema defaults filled in), for those who show it. */
+  definition: RuleConfig;
 }
 
 export abstract class RuleCore {
@@ -105,6 +110,7 @@ export abstract class RuleCore {
   readonly latenessMs: number;
   readonly identity: string;
   readonly keys: KeyBuilder;
+  readonly definition: RuleConfig;
 
   constructor(s: RuleSettings) {
     this.name = s.name;
@@ -113,6 +119,7 @@ export abstract class RuleCore {
     this.latenessMs = s.latenessMs;
     this.identity = s.identity;
     this.keys = s.keys;
+    this.definition = s.definition;
   }
 }
 

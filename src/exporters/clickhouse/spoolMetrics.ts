@@ -38,6 +38,20 @@ export function registerSpoolGauges(metrics: SelfMetrics, id: string, writer: Sp
         for (const [exporter, w] of live) this.set({ exporter }, w.backlog().items);
       },
     });
+    new Gauge({
+      name: 'vigil_exporter_spool_oldest_age_seconds',
+      help: 'Age of the oldest batch waiting for the destination (0 when none waits).',
+      labelNames: ['exporter'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const [exporter, w] of live) {
+          const oldest = w.backlog().oldestAcceptedAtMs;
+          this.set({ exporter }, oldest === undefined ? 0 : Math.max(0, now - oldest) / 1000);
+        }
+      },
+    });
   }
   writers.set(id, writer);
   return () => writers.delete(id);

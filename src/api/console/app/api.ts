@@ -45,6 +45,8 @@ export interface Incident {
   acknowledged_at: string | null;
   acknowledged_by: string | null;
   version: number;
+  /** Given by the list and the stream (not by a dry run). */
+  tickets?: Ticket[];
 }
 
 export interface AuditEntry {
@@ -61,10 +63,39 @@ export interface Ticket {
   resolved: boolean;
 }
 
+/** A correlation rule as configured (`GET /api/v1/rules`); durations as the config spells them. */
+export interface RuleDefinition {
+  name: string;
+  kind: string;
+  match: string;
+  group_by: string[];
+  dedup_window?: string;
+  window?: string;
+  threshold?: number;
+  resolve_below?: number;
+  sum?: string;
+  down?: string;
+  up?: string;
+  member_by?: string[];
+  deadline?: string;
+  flapping?: { transitions: number; window: string };
+  interval?: string;
+  metric?: string;
+  aggregation?: string;
+  op?: string;
+  value?: number;
+  for?: string;
+  ratio?: number;
+  min_count?: number;
+  resolve?: string;
+}
+
 export interface IncidentDetail extends Incident {
   audit: AuditEntry[];
   sample_event_ids: string[];
   tickets: Ticket[];
+  /** Absent when no running rule has the incident's rule name any more. */
+  rule_definition?: RuleDefinition;
 }
 
 export interface Matcher {

@@ -3,6 +3,7 @@ import { call, mayAct, type Incident, type IncidentDetail, type Me } from './api
 import { StackedHistogram, type Bucket } from './chart.tsx';
 import { IncidentActions } from './actions.tsx';
 import { localTime, ruleInWords, severityClass } from './format.ts';
+import { TicketLink } from './tickets.tsx';
 import { BASE, follow } from './router.ts';
 import { followIncidents } from './stream.ts';
 
@@ -226,7 +227,7 @@ export function IncidentDetailPage({ id, me }: { id: string; me: Me }) {
       )}
       <section aria-labelledby="why">
         <h2 id="why">Why it opened</h2>
-        <p>{ruleInWords(inc)}</p>
+        <p data-testid="rule-words">{ruleInWords(inc, inc.rule_definition)}</p>
         {opened && <p class="reason">{opened.reason}</p>}
       </section>
       <section aria-labelledby="facts">
@@ -281,15 +282,7 @@ export function IncidentDetailPage({ id, me }: { id: string; me: Me }) {
           <ul>
             {inc.tickets.map((t) => (
               <li key={`${t.exporter}/${t.ref}`}>
-                {t.exporter}:{' '}
-                {t.url && /^https?:\/\//.test(t.url) ? (
-                  <a href={t.url} rel="noreferrer noopener" target="_blank">
-                    {t.ref}
-                  </a>
-                ) : (
-                  t.ref
-                )}
-                {t.resolved && ' (resolved)'}
+                <TicketLink t={t} />
               </li>
             ))}
           </ul>

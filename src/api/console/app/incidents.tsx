@@ -5,6 +5,7 @@ import { IncidentActions } from './actions.tsx';
 import { Choice, SEVERITY_OPTIONS } from './controls.tsx';
 import { age, severityClass, SEVERITY_FLOOR } from './format.ts';
 import { BASE, follow, navigate } from './router.ts';
+import { TicketLink } from './tickets.tsx';
 import { followIncidents, type StreamState } from './stream.ts';
 
 /** Beyond this the list asks for narrower filters instead of loading more. */
@@ -173,6 +174,13 @@ function rowOf(i: Incident, index: number, me: Me, nowMs: number) {
         {i.suppressed && <span class="chip muted">silenced</span>}
       </td>
       <td>{i.assignee ?? ''}</td>
+      <td class="tickets">
+        {i.tickets?.map((t) => (
+          <span key={`${t.exporter}/${t.ref}`} class="ticket">
+            <TicketLink t={t} />
+          </span>
+        ))}
+      </td>
       {mayAct(me.role) && (
         <td>
           <IncidentActions incident={i} compact />
@@ -209,7 +217,7 @@ function VirtualTable({ rows, me, nowMs, loading }: { rows: Incident[]; me: Me; 
   const last = Math.min(rows.length, Math.ceil((view.top + view.height) / ROW_HEIGHT) + OVERSCAN);
 
   const actions = mayAct(me.role);
-  const columns = actions ? 8 : 7;
+  const columns = actions ? 9 : 8;
   return (
     <div class="scroller" ref={scroller} data-testid="scroller">
       <table aria-rowcount={rows.length + 1} aria-label="Incidents">
@@ -222,6 +230,7 @@ function VirtualTable({ rows, me, nowMs, loading }: { rows: Incident[]; me: Me; 
             <th scope="col">Events</th>
             <th scope="col">State</th>
             <th scope="col">Assignee</th>
+            <th scope="col">Tickets</th>
             {actions && <th scope="col">Actions</th>}
           </tr>
         </thead>

@@ -27,6 +27,16 @@ interface Overview {
   noisy_assets: { asset: string; events: number }[];
 }
 
+/** `GET /api/v1/stats/pipeline`: the daemon's own metrics per component (refused to a caller bound to a tenant). */
+interface PipelineHealth {
+  receivers: { id: string; accepted: number; refused: number; rejected: number }[];
+  pipelines: { id: string; queued: number; capacity: number }[];
+  exporters: { id: string; sent: number; failed: number; backlog: number | null; oldest_age_seconds: number | null }[];
+}
+
+const fill = (queued: number, capacity: number) =>
+  capacity > 0 ? `${queued} of ${capacity} (${Math.round((100 * queued) / capacity)} %)` : String(queued);
+
 const duration = (s: number | null) =>
   s === null
     ? '—'
@@ -85,6 +95,13 @@ export function OverviewPage({ search }: { search: URLSearchParams }) {
   const [data, setData] = useState<Overview | null>(null);
   const [histogram, setHistogram] = useState<Bucket[] | null>(null);
   const [error, setError] = useState('');
+  const [health, setHealth] = useState<PipelineHealth | null>(null);
+  useEffect(() => {
+    // Daemon-wide figures: a caller bound to a tenant is refused them, and sees the rest.
+    call<PipelineHealth>('GET', '/api/v1/stats/pipeline')
+      .then(setHealth)
+      .catch(() => setHealth(null));
+  }, [range]);
   useEffect(() => {
     const q = new URLSearchParams({ from: range.from, to: range.to });
     call<Overview>('GET', `/api/v1/stats/overview?${q}`)
@@ -185,6 +202,37 @@ export function OverviewPage({ search }: { search: URLSearchParams }) {
             cells={(r) => [r.asset, r.events]}
           />
         </div>
+      )}
+      {health && (
+        <section aria-labelledby="pipeline-health" data-testid="pipeline-health">
+          <h2 id="pipeline-health">Pipeline health (since start)</h2>
+          <div class="grid">
+            <Table
+              caption="Receivers"
+              head={['Receiver', 'Accepted', 'Refused', 'Unreadable']}
+              rows={health.receivers}
+              cells={(r) => [r.id, r.accepted, r.refused, r.rejected]}
+            />
+            <Table
+              caption="Pipeline queues"
+              head={['Pipeline', 'Queued']}
+              rows={health.pipelines}
+              cells={(r) => [r.id, fill(r.queued, r.capacity)]}
+            />
+            <Table
+              caption="Exporters"
+              head={['Exporter', 'Sent', 'Failed', 'Waiting', 'Oldest waiting']}
+              rows={health.exporters}
+              cells={(r) => [
+                r.id,
+                r.sent,
+                r.failed,
+                r.backlog ?? '—',
+                r.backlog ? duration(r.oldest_age_seconds) : '—',
+              ]}
+            />
+          </div>
+        </section>
       )}
     </main>
   );
