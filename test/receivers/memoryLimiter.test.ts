@@ -1,4 +1,5 @@
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
+import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registry } from '../../src/components.ts';
@@ -24,7 +25,7 @@ afterEach(async () => {
 });
 
 /** Vigil in-process with every listener and a memory the test sets (limit 256 MiB, soft 200). */
-async function startFlooded() {
+async function startFlooded(memoryLimiter = '') {
   const memory = { resident: 50 * MIB };
   const source: MemorySource = {
     resident: () => memory.resident,
@@ -48,7 +49,7 @@ service:
   pipelines:
     logs: { receivers: [json, otlp, syslog], exporters: [capture] }
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
-  memory_limiter: { limit_mib: 256, spike_limit_mib: 56, check_interval: 0 }
+  memory_limiter: { limit_mib: 256, spike_limit_mib: 56, check_interval: 0${memoryLimiter} }
 `,
     reg,
     {},
@@ -75,9 +76,12 @@ service:
   };
 }
 
-function rawSocket(port: number): Promise<{ socket: Socket; answer: () => string; closed: () => boolean }> {
+function rawSocket(
+  port: number,
+  localAddress = '127.0.0.1',
+): Promise<{ socket: Socket; answer: () => string; closed: () => boolean }> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' });
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
     sockets.push(socket);
     let answer = '';
     let closed = false;
@@ -182,5 +186,101 @@ describe('memory limiter at the listeners', () => {
       body: '{"body":"after"}',
     });
     expect(res.status).toBe(200);
+  });
+});
+
+/** POSTs a JSON event from `localAddress` (another peer on loopback); resolves its status. */
+function postFrom(port: number, localAddress: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        localAddress,
+        path: '/v1/events',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A gRPC logs export of `frame` from `localAddress`, left open unless `end`; resolves its grpc-status. */
+function grpcFrom(port: number, localAddress: string, frame: Buffer, end: boolean): Promise<string> {
+  const session = http2Connect(`http://127.0.0.1:${port}`, {
+    createConnection: () => connect({ port, host: '127.0.0.1', localAddress }),
+  });
+  sessions.push(session);
+  session.on('error', () => {});
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
+  stream.on('error', () => {});
+  stream.resume();
+  if (end) stream.end(frame);
+  else stream.write(frame);
+  return new Promise((resolve) => {
+    let status = '';
+    stream.on('response', (h) => (status = String(h['grpc-status'] ?? status)));
+    stream.on('trailers', (t) => (status = String(t['grpc-status'] ?? status)));
+    stream.on('close', () => resolve(status || 'reset'));
+  });
+}
+
+describe('one peer holds only its share of the receive budget', () => {
+  // 16 MiB of budget: a peer may hold 4 MiB of it.
+  const BUDGET = ', max_receive_buffer_size: 16MiB';
+  const OTHER_PEER = '127.0.0.2';
+
+  it('answers another sender over HTTP while one peer holds stalled uploads as large as the budget', async () => {
+    const v = await startFlooded(BUDGET);
+    // Four uploads of 4 MiB of a 5 MiB body each, then silence: 16 MiB if all were held.
+    const attacker = await Promise.all(Array.from({ length: 4 }, () => rawSocket(v.http)));
+    for (const c of attacker) {
+      c.socket.write(
+        `POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${5 * MIB}\r\n\r\n`,
+      );
+      c.socket.write(Buffer.alloc(4 * MIB, 0x20));
+    }
+    const oneMiB = JSON.stringify({ body: 'x'.repeat(MIB - 64) });
+    // The attacker's own next request is refused once what it holds is in.
+    await waitFor(
+      async () => (await postFrom(v.http, '127.0.0.1', oneMiB)) === 429,
+      'the attacker to be refused',
+      20_000,
+    );
+    expect(await postFrom(v.http, OTHER_PEER, oneMiB)).toBe(200);
+    await waitFor(() => v.captured.logs.length === 1, "the other sender's event to be delivered");
+    // The uploads past the attacker's share were answered at once, not held.
+    expect(attacker.filter((c) => c.answer().startsWith('HTTP/1.1 429')).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('answers another sender over gRPC while one peer holds stalled streams as large as the budget', async () => {
+    const v = await startFlooded(BUDGET);
+    // Eight streams each announce 2 MiB + 1 KiB and send 2 MiB of it (header included): 16 MiB.
+    const stalled = Buffer.alloc(2 * MIB);
+    stalled.writeUInt32BE(2 * MIB + 1024, 1);
+    const attacker = Array.from({ length: 8 }, () => grpcFrom(v.grpc, '127.0.0.1', stalled, false));
+    const empty = Buffer.alloc(5); // an empty ExportLogsServiceRequest
+    await waitFor(
+      async () => (await grpcFrom(v.grpc, '127.0.0.1', empty, true)) === '8',
+      'the attacker to be refused RESOURCE_EXHAUSTED',
+      20_000,
+    );
+    expect(await grpcFrom(v.grpc, OTHER_PEER, empty, true)).toBe('0');
+    // The streams past the attacker's share were refused, not held until read_timeout.
+    const answered = await Promise.all(
+      attacker.map((a) => Promise.race([a, new Promise((r) => setTimeout(r, 100, 'held'))])),
+    );
+    expect(answered.filter((a) => a === '8').length).toBeGreaterThanOrEqual(5);
   });
 });

@@ -6,6 +6,7 @@ import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers, type ReceiveLease } fro
 import type { Consumer } from '../../pipeline/signals.ts';
 import { CHECKPOINT_EVERY, jsonContainerCap, tooManyRecords } from '../recordLimit.ts';
 import type { RecordCounter } from '../json/recordCount.ts';
+import { admitPeer, peerLease } from '../peerShare.ts';
 import { readRequestBody } from './requestBody.ts';
 import { closeIfBodyUnread, httpAnswerFor, sendJsonError, sendUnauthenticated } from './respond.ts';
 import { AuthenticationError, type Authenticator } from '../../extensions/auth/principal.ts';
@@ -76,7 +77,7 @@ export class JsonIntake {
       method: 'POST',
       url,
       handler: async (req, reply) => {
-        const lease = this.receiveBuffers.lease();
+        const lease = peerLease(this.receiveBuffers, req.socket.remoteAddress);
         try {
           const body = await this.read(req, reply, lease);
           return 'body' in body ? await handle(req, reply, body) : body;
@@ -132,7 +133,7 @@ export class JsonIntake {
         ? (await this.authenticator.authenticate(req.headers.authorization)).tenant
         : undefined;
       this.consumer.admit?.(1);
-      this.receiveBuffers.admit();
+      admitPeer(this.receiveBuffers, req.socket.remoteAddress);
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);
       if (!(err instanceof AuthenticationError)) return this.refuse(reply, err, 0);

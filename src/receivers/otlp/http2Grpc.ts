@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { TooManyRecordsError } from '../../errors.ts';
 import { nowNanos } from '../../model/event.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
+import { peerLease } from '../peerShare.ts';
 import { hardenTlsServer, loadTlsOptions } from '../http/tlsConfig.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import type { OtlpGrpcConfig } from './config.ts';
@@ -201,11 +202,12 @@ export class OtlpGrpcServer {
 
   private async export(spec: SignalSpec, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
     const observed = nowNanos();
-    const lease = this.receiver.receiveBuffers.lease();
+    const peer = stream.session?.socket?.remoteAddress;
+    const lease = peerLease(this.receiver.receiveBuffers, peer);
     try {
       const auth = headers.authorization;
       const tenant = await this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
-      this.receiver.admit(spec);
+      this.receiver.admit(spec, peer);
       const request = await this.readRequest(stream, headers, lease);
       const decoded = spec.decodeProto(
         request,
