@@ -55,6 +55,12 @@ const grpcSchema = obj(
       min: 1,
       doc: 'Connections the listener holds at once; further ones are closed on accept.',
     }),
+    max_connections_per_peer: optional(
+      int({
+        min: 1,
+        doc: 'Connections one peer address may hold at once, so that one sender cannot take every slot; further ones from it are closed on accept. Default: a quarter of max_connections (at least 1).',
+      }),
+    ),
     read_timeout: duration({
       default: '30s',
       doc: 'Time a call may take to deliver its request message; a slower call is answered DEADLINE_EXCEEDED and reset. 0 waits forever.',

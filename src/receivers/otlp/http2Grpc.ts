@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { TooManyRecordsError } from '../../errors.ts';
 import { nowNanos } from '../../model/event.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
+import { capConnectionsPerPeer, defaultPerPeer } from '../peerConnections.ts';
 import { peerLease } from '../peerShare.ts';
 import { hardenTlsServer, loadTlsOptions } from '../http/tlsConfig.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
@@ -85,6 +86,11 @@ export class OtlpGrpcServer {
     this.server.on('sessionError', () => {});
     this.server.maxConnections = config.max_connections;
     this.warn = new RateLimitedWarn(receiver.settings.logger);
+    capConnectionsPerPeer(
+      this.server,
+      defaultPerPeer(config.max_connections, config.max_connections_per_peer),
+      (peer) => this.warn.warn({ peer }, 'OTLP/gRPC connection refused: max_connections_per_peer reached'),
+    );
     this.server.on('drop', () =>
       this.warn.warn(
         { max_connections: config.max_connections },
