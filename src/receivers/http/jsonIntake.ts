@@ -23,6 +23,7 @@ export interface JsonIntakeOptions {
   max_request_body_size: number;
   max_records_per_request: number;
   read_timeout: number;
+  min_body_rate: number;
 }
 
 /** A body read whole and admitted: its records fit the request cap and the pipeline. */
@@ -149,6 +150,7 @@ export class JsonIntake {
       const body = await readRequestBody(req.raw, {
         limit: this.opts.max_request_body_size,
         timeoutMs: this.opts.read_timeout,
+        minBytesPerSecond: this.opts.min_body_rate,
         lease,
         inspect: (chunk) => {
           const records = counter.feed(chunk);

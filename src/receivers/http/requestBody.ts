@@ -35,6 +35,19 @@ export class RequestTimeoutError extends VigilError {
   }
 }
 
+/** The body arrived slower than `min_body_rate` (HTTP 408; the connection is closed). */
+export class SlowBodyError extends VigilError {
+  constructor(bytesPerSecond: number) {
+    super(
+      'VIGIL_REQUEST_TIMEOUT',
+      `the request body arrived slower than ${bytesPerSecond} bytes/s over ${RATE_WINDOW_MS / 1000} s (min_body_rate); send it faster or lower min_body_rate`,
+    );
+  }
+}
+
+/** The span over which `min_body_rate` is measured (Kestrel's grace period for its data rate). */
+export const RATE_WINDOW_MS = 5000;
+
 /**
  * Snappy has no streaming form in the block format, and the framed one is decoded as it
  * arrived whole too: the compressed body is held (within `limit`, and counted as any other),
@@ -78,6 +91,12 @@ export interface ReadBodyOptions {
   limit: number;
   /** Time from the call until the whole body is in; 0 waits forever. */
   timeoutMs?: number;
+  /**
+   * Bytes per second the body must arrive at, over each RATE_WINDOW_MS in which it was read (a
+   * stalled upload holds its share of the receive budget until read_timeout otherwise); 0 or
+   * unset: any rate.
+   */
+  minBytesPerSecond?: number;
   /** Where the bytes held are counted (the service's receive-buffer budget). */
   lease?: ReceiveLease;
   /**
@@ -115,11 +134,25 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
     const timer = opts.timeoutMs
       ? setTimeout(() => fail(new RequestTimeoutError(opts.timeoutMs!)), opts.timeoutMs)
       : undefined;
+    // Bytes on the wire in this window; a window in which the body was paused for the decoder is not judged.
+    let windowBytes = 0;
+    let pausedInWindow = false;
+    const minRate = opts.minBytesPerSecond ?? 0;
+    const rateCheck =
+      minRate > 0
+        ? setInterval(() => {
+            if (!pausedInWindow && windowBytes < (minRate * RATE_WINDOW_MS) / 1000)
+              return fail(new SlowBodyError(minRate));
+            windowBytes = 0;
+            pausedInWindow = req.isPaused();
+          }, RATE_WINDOW_MS)
+        : undefined;
 
     const fail = (err: unknown) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearInterval(rateCheck);
       req.off('data', onWire);
       req.pause();
       decoder?.destroy();
@@ -133,6 +166,7 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearInterval(rateCheck);
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const keep = (chunk: Buffer) => {
@@ -149,6 +183,7 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
     };
     const onWire = (chunk: Buffer) => {
       wire += chunk.length;
+      windowBytes += chunk.length;
       if (wire > limit) return fail(new PayloadTooLargeError(limit));
       if (!makeDecoder) return keep(chunk);
       if (!decoder) {
@@ -164,10 +199,14 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
       } catch (err) {
         return fail(err);
       }
-      if (!decoder.write(chunk)) req.pause();
+      if (!decoder.write(chunk)) {
+        pausedInWindow = true;
+        req.pause();
+      }
     };
     req.on('data', onWire);
     req.on('end', () => {
+      clearInterval(rateCheck);
       if (settled) return;
       if (!makeDecoder) return finish();
       // An empty compressed body is the decoder's to judge, as for any other.

@@ -1,4 +1,4 @@
-import { duration, int, optional } from '../../config/schema.ts';
+import { bytes, duration, int, optional } from '../../config/schema.ts';
 import { allowedHostsField } from './allowedHosts.ts';
 
 /**
@@ -51,3 +51,9 @@ export function httpServerLimits(c: HttpServerLimits): HttpServerLimits {
     allowed_hosts: c.allowed_hosts,
   };
 }
+
+/** For receivers that read request bodies themselves (not the admin API, whose bodies are small). */
+export const minBodyRateField = bytes({
+  default: '1KiB',
+  doc: 'Bytes per second a request body must arrive at, measured over each 5 s while it is read; a slower one (a stalled upload) is answered 408 and its connection closed, instead of holding its part of the receive budget until read_timeout. 0: any rate.',
+});

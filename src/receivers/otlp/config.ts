@@ -13,7 +13,7 @@ import {
   type Infer,
   type Schema,
 } from '../../config/schema.ts';
-import { httpServerLimitFields } from '../http/serverConfig.ts';
+import { httpServerLimitFields, minBodyRateField } from '../http/serverConfig.ts';
 import { tlsServerSchema } from '../../config/tls.ts';
 import { defaultTenant } from '../defaultTenant.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
@@ -114,6 +114,7 @@ const httpSchema = obj(
     }),
     max_records_per_request: maxRecordsPerRequest(),
     ...httpServerLimitFields,
+    min_body_rate: minBodyRateField,
     tls: optional(tlsServerSchema),
     cors: optional(corsSchema),
   },

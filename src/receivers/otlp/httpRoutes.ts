@@ -120,6 +120,7 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
       body = await readRequestBody(req.raw, {
         limit: config.max_request_body_size,
         timeoutMs: config.read_timeout,
+        minBytesPerSecond: config.min_body_rate,
         lease,
         // JSON.parse allocates every object before the records can be counted: bound them first.
         ...(format === 'json'
