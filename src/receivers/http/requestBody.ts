@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
 import { InvalidInputError, VigilError } from '../../errors.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
+import { BodyRateWatch, RATE_WINDOW_MS } from './bodyRate.ts';
 import { decodeSnappy } from './snappy.ts';
 
 export class PayloadTooLargeError extends VigilError {
@@ -44,9 +45,6 @@ export class SlowBodyError extends VigilError {
     );
   }
 }
-
-/** The span over which `min_body_rate` is measured (Kestrel's grace period for its data rate). */
-export const RATE_WINDOW_MS = 5000;
 
 /**
  * Snappy has no streaming form in the block format, and the framed one is decoded as it
@@ -134,25 +132,16 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
     const timer = opts.timeoutMs
       ? setTimeout(() => fail(new RequestTimeoutError(opts.timeoutMs!)), opts.timeoutMs)
       : undefined;
-    // Bytes on the wire in this window; a window in which the body was paused for the decoder is not judged.
-    let windowBytes = 0;
-    let pausedInWindow = false;
-    const minRate = opts.minBytesPerSecond ?? 0;
-    const rateCheck =
-      minRate > 0
-        ? setInterval(() => {
-            if (!pausedInWindow && windowBytes < (minRate * RATE_WINDOW_MS) / 1000)
-              return fail(new SlowBodyError(minRate));
-            windowBytes = 0;
-            pausedInWindow = req.isPaused();
-          }, RATE_WINDOW_MS)
-        : undefined;
-
+    const rate = new BodyRateWatch(
+      opts.minBytesPerSecond ?? 0,
+      () => fail(new SlowBodyError(opts.minBytesPerSecond!)),
+      () => req.isPaused(),
+    );
     const fail = (err: unknown) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      clearInterval(rateCheck);
+      rate.stop();
       req.off('data', onWire);
       req.pause();
       decoder?.destroy();
@@ -166,7 +155,7 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      clearInterval(rateCheck);
+      rate.stop();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const keep = (chunk: Buffer) => {
@@ -183,7 +172,7 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
     };
     const onWire = (chunk: Buffer) => {
       wire += chunk.length;
-      windowBytes += chunk.length;
+      rate.count(chunk.length);
       if (wire > limit) return fail(new PayloadTooLargeError(limit));
       if (!makeDecoder) return keep(chunk);
       if (!decoder) {
@@ -200,13 +189,13 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
         return fail(err);
       }
       if (!decoder.write(chunk)) {
-        pausedInWindow = true;
+        rate.pausedByReader();
         req.pause();
       }
     };
     req.on('data', onWire);
     req.on('end', () => {
-      clearInterval(rateCheck);
+      rate.stop();
       if (settled) return;
       if (!makeDecoder) return finish();
       // An empty compressed body is the decoder's to judge, as for any other.

@@ -65,6 +65,10 @@ const grpcSchema = obj(
       default: '30s',
       doc: 'Time a call may take to deliver its request message; a slower call is answered DEADLINE_EXCEEDED and reset. 0 waits forever.',
     }),
+    min_body_rate: bytes({
+      default: '1KiB',
+      doc: 'Bytes per second a request message must arrive at, measured over each 5 s while it is read; a slower call (a stalled stream) is answered DEADLINE_EXCEEDED and reset, instead of holding its part of the receive budget until read_timeout. 0: any rate.',
+    }),
     keepalive: obj(
       {
         server_parameters: obj({

@@ -199,7 +199,11 @@ export class OtlpGrpcServer {
     const encoding = messageEncoding(headers['grpc-encoding']);
     const limit = this.config.max_recv_msg_size;
     return decodeMessage(
-      await readUnaryMessage(stream, limit, { timeoutMs: this.config.read_timeout, lease }),
+      await readUnaryMessage(stream, limit, {
+        timeoutMs: this.config.read_timeout,
+        minBytesPerSecond: this.config.min_body_rate,
+        lease,
+      }),
       encoding,
       limit,
       lease,

@@ -1,11 +1,13 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import type { OtlpReceiver } from '../../../src/receivers/otlp/receiver.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VigilService } from '../../../src/service/service.ts';
 import { startCapturingLogs } from '../../support/captureService.ts';
+import { grpcExport, http2From } from '../../support/peers.ts';
 import { waitFor } from '../../support/waitFor.ts';
 
 let service: VigilService | undefined;
-const opened: Socket[] = [];
+const opened: { destroy(): void }[] = [];
 afterEach(async () => {
   for (const s of opened.splice(0)) s.destroy();
   await service?.shutdown();
@@ -57,5 +59,23 @@ describe('min_body_rate', () => {
     await waitFor(() => slow.answer().includes('\r\n\r\n'), 'the slow sender to be answered', 30_000);
     expect(slow.answer()).toMatch(/^HTTP\/1\.1 200 /);
     expect(started.captured.logs.map((e) => String(e.body).slice(0, 4))).toEqual(['slow']);
+  });
+});
+
+describe('min_body_rate on OTLP/gRPC', () => {
+  it('ends a call whose message stalls DEADLINE_EXCEEDED long before read_timeout', async () => {
+    const started = await startCapturingLogs(
+      `  otlp: { protocols: { grpc: { endpoint: 127.0.0.1:0, read_timeout: 120s, min_body_rate: 1KiB } } }`,
+      ['otlp'],
+    );
+    service = started.service;
+    const session = http2From((service.receiver('otlp') as OtlpReceiver).grpcPort!, '127.0.0.1');
+    opened.push(session);
+    // A prefix announcing 1 MB, 100 bytes of it, and nothing more.
+    const frame = Buffer.alloc(105);
+    frame.writeUInt32BE(1_000_000, 1);
+    const t0 = Date.now();
+    expect(await grpcExport(session, frame, false)).toBe('4');
+    expect(Date.now() - t0).toBeLessThan(60_000);
   });
 });
