@@ -56,6 +56,8 @@ async function probe(kind: string, target: string, seconds: number): Promise<Pro
             {
               host,
               port,
+              // Another peer than the attacker's, as a real sender would be: shares are per peer.
+              localAddress: '127.0.0.2',
               path: '/v1/events',
               method: 'POST',
               agent,

@@ -138,6 +138,7 @@ export class ApiServer {
       read_header_timeout: config.read_header_timeout,
       idle_timeout: config.idle_timeout,
       max_connections: config.max_connections,
+      max_connections_per_peer: config.max_connections_per_peer,
     };
     const app = Fastify({
       logger: false,

@@ -8,6 +8,7 @@ import { httpAnswerFor, sendJsonError } from '../receivers/http/respond.ts';
 import type { Registry } from 'prom-client';
 import { guardHosts } from '../receivers/http/allowedHosts.ts';
 import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
+import { capConnectionsPerPeer, defaultPerPeer } from '../receivers/peerConnections.ts';
 import type { TlsServerConfig } from '../config/tls.ts';
 import { hardenTlsServer, loadTlsOptions } from '../receivers/http/tlsConfig.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -40,6 +41,7 @@ export function nodeServer(
   tls: TlsServerConfig | undefined,
   handler: RequestListener,
   maxHeaderSize?: number,
+  onPeerRefused: (peer: string) => void = () => {},
 ): Server {
   const requestTimeout = limits.read_timeout > 0 ? limits.read_timeout + 1000 : 0;
   const options: ServerOptions = {
@@ -58,6 +60,7 @@ export function nodeServer(
     ? createHttpsServer({ ...options, ...loadTlsOptions(tls) }, handler)
     : createHttpServer(options, handler);
   server.maxConnections = limits.max_connections;
+  capConnectionsPerPeer(server, defaultPerPeer(limits.max_connections, limits.max_connections_per_peer), onPeerRefused);
   return server;
 }
 
@@ -90,14 +93,17 @@ export class HttpListeners {
       if (JSON.stringify(existing.limits) !== JSON.stringify(limits)) {
         throw new VigilError(
           'VIGIL_LISTENER_CONFLICT',
-          `two receivers share ${key} with different read_timeout, read_header_timeout, idle_timeout, max_connections or allowed_hosts; give them the same values or different ports`,
+          `two receivers share ${key} with different read_timeout, read_header_timeout, idle_timeout, max_connections, max_connections_per_peer or allowed_hosts; give them the same values or different ports`,
         );
       }
       return existing.server;
     }
     const server = Fastify({
       logger: false,
-      serverFactory: (handler) => nodeServer(limits, tls, handler),
+      serverFactory: (handler) =>
+        nodeServer(limits, tls, handler, undefined, (peer) =>
+          this.warn?.warn({ listener: key, peer }, 'HTTP connection refused: max_connections_per_peer reached'),
+        ),
       keepAliveTimeout: limits.idle_timeout,
       forceCloseConnections: 'idle',
       // Fastify's own closing answer has no Retry-After; the hook below gives Vigil's.

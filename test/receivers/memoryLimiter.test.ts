@@ -9,6 +9,7 @@ import type { SyslogReceiver } from '../../src/receivers/syslog/receiver.ts';
 import { VigilService } from '../../src/service/service.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 import { captureExporter, type Captured } from '../support/captureExporter.ts';
+import { grpcExport, http2From, postJsonFrom } from '../support/peers.ts';
 import { waitFor } from '../support/waitFor.ts';
 
 const MIB = 1024 * 1024;
@@ -24,7 +25,8 @@ afterEach(async () => {
 });
 
 /** Vigil in-process with every listener and a memory the test sets (limit 256 MiB, soft 200). */
-async function startFlooded(spooled?: { items: number }) {
+async function startFlooded(opts: { spooled?: { items: number }; memoryLimiter?: string } = {}) {
+  const { spooled, memoryLimiter = '' } = opts;
   const memory = { resident: 50 * MIB };
   let clock = 0;
   const source: MemorySource = {
@@ -52,7 +54,7 @@ service:
   pipelines:
     logs: { receivers: [json, otlp, syslog], exporters: [capture] }
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
-  memory_limiter: { limit_mib: 256, spike_limit_mib: 56, check_interval: 0 }
+  memory_limiter: { limit_mib: 256, spike_limit_mib: 56, check_interval: 0${memoryLimiter} }
 `,
     reg,
     {},
@@ -81,9 +83,12 @@ service:
   };
 }
 
-function rawSocket(port: number): Promise<{ socket: Socket; answer: () => string; closed: () => boolean }> {
+function rawSocket(
+  port: number,
+  localAddress = '127.0.0.1',
+): Promise<{ socket: Socket; answer: () => string; closed: () => boolean }> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' });
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
     sockets.push(socket);
     let answer = '';
     let closed = false;
@@ -189,7 +194,7 @@ describe('memory limiter at the listeners', () => {
 
   it('keeps refusing above the soft limit while an exporter still has rows to deliver', async () => {
     const spooled = { items: 3 };
-    const v = await startFlooded(spooled);
+    const v = await startFlooded({ spooled });
     const c = await rawSocket(v.syslog);
     v.setMiB(280);
     for (let i = 0; i < 5; i++) c.socket.write(`<13>1 2026-01-01T00:00:00Z h1 app - - - held ${i}\n`);
@@ -227,5 +232,65 @@ describe('memory limiter at the listeners', () => {
       body: '{"body":"after"}',
     });
     expect(res.status).toBe(200);
+  });
+});
+
+/** A gRPC export from `localAddress` on a session of its own. */
+function grpcFrom(port: number, localAddress: string, frame: Buffer, end: boolean): Promise<string> {
+  const session = http2From(port, localAddress);
+  sessions.push(session);
+  return grpcExport(session, frame, end);
+}
+
+describe('one peer holds only its share of the receive budget', () => {
+  // 16 MiB of budget: a peer may hold 4 MiB of it.
+  const BUDGET = ', max_receive_buffer_size: 16MiB';
+  const OTHER_PEER = '127.0.0.2';
+
+  it('answers another sender over HTTP while one peer holds stalled uploads as large as the budget', async () => {
+    const v = await startFlooded({ memoryLimiter: BUDGET });
+    // Four uploads of 4 MiB of a 5 MiB body each, then silence: 16 MiB if all were held.
+    const attacker = await Promise.all(Array.from({ length: 4 }, () => rawSocket(v.http)));
+    for (const c of attacker) {
+      c.socket.write(
+        `POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${5 * MIB}\r\n\r\n`,
+      );
+      c.socket.write(Buffer.alloc(4 * MIB, 0x20));
+    }
+    const oneMiB = JSON.stringify({ body: 'x'.repeat(MIB - 64) });
+    // The attacker's own next request is refused once what it holds is in (a small body, answered
+    // whole before the connection closes).
+    await waitFor(
+      async () => (await postJsonFrom(v.http, '127.0.0.1', '{"body":"again"}')) === 429,
+      'the attacker to be refused',
+      20_000,
+    );
+    expect(await postJsonFrom(v.http, OTHER_PEER, oneMiB)).toBe(200);
+    await waitFor(
+      () => v.captured.logs.some((e) => String(e.body).startsWith('xxx')),
+      "the other sender's event to be delivered",
+    );
+    // The uploads past the attacker's share were answered at once, not held.
+    expect(attacker.filter((c) => c.answer().startsWith('HTTP/1.1 429')).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('answers another sender over gRPC while one peer holds stalled streams as large as the budget', async () => {
+    const v = await startFlooded({ memoryLimiter: BUDGET });
+    // Eight streams each announce 2 MiB + 1 KiB and send 2 MiB of it (header included): 16 MiB.
+    const stalled = Buffer.alloc(2 * MIB);
+    stalled.writeUInt32BE(2 * MIB + 1024, 1);
+    const attacker = Array.from({ length: 8 }, () => grpcFrom(v.grpc, '127.0.0.1', stalled, false));
+    const empty = Buffer.alloc(5); // an empty ExportLogsServiceRequest
+    await waitFor(
+      async () => (await grpcFrom(v.grpc, '127.0.0.1', empty, true)) === '8',
+      'the attacker to be refused RESOURCE_EXHAUSTED',
+      20_000,
+    );
+    expect(await grpcFrom(v.grpc, OTHER_PEER, empty, true)).toBe('0');
+    // The streams past the attacker's share were refused, not held until read_timeout.
+    const answered = await Promise.all(
+      attacker.map((a) => Promise.race([a, new Promise((r) => setTimeout(r, 100, 'held'))])),
+    );
+    expect(answered.filter((a) => a === '8').length).toBeGreaterThanOrEqual(5);
   });
 });

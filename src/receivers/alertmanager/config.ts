@@ -1,5 +1,5 @@
 import { bytes, endpoint, obj, optional, type Infer } from '../../config/schema.ts';
-import { httpServerLimitFields } from '../http/serverConfig.ts';
+import { httpServerLimitFields, minBodyRateField } from '../http/serverConfig.ts';
 import { tlsServerSchema } from '../../config/tls.ts';
 import { defaultTenant } from '../defaultTenant.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
@@ -17,6 +17,7 @@ export const alertmanagerReceiverSchema = obj({
   }),
   max_records_per_request: maxRecordsPerRequest(),
   ...httpServerLimitFields,
+  min_body_rate: minBodyRateField,
   tenant: defaultTenant(
     'Tenant stamped on every alert received (Alertmanager sends no credentials Vigil checks); empty: none.',
   ),

@@ -6,6 +6,7 @@ import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers, type ReceiveLease } fro
 import type { Consumer } from '../../pipeline/signals.ts';
 import { CHECKPOINT_EVERY, jsonContainerCap, tooManyRecords } from '../recordLimit.ts';
 import type { RecordCounter } from '../json/recordCount.ts';
+import { admitPeer, peerLease } from '../peerShare.ts';
 import { readRequestBody } from './requestBody.ts';
 import { closeIfBodyUnread, httpAnswerFor, sendJsonError, sendUnauthenticated } from './respond.ts';
 import { AuthenticationError, type Authenticator } from '../../extensions/auth/principal.ts';
@@ -22,6 +23,7 @@ export interface JsonIntakeOptions {
   max_request_body_size: number;
   max_records_per_request: number;
   read_timeout: number;
+  min_body_rate: number;
 }
 
 /** A body read whole and admitted: its records fit the request cap and the pipeline. */
@@ -76,7 +78,7 @@ export class JsonIntake {
       method: 'POST',
       url,
       handler: async (req, reply) => {
-        const lease = this.receiveBuffers.lease();
+        const lease = peerLease(this.receiveBuffers, req.socket.remoteAddress);
         try {
           const body = await this.read(req, reply, lease);
           return 'body' in body ? await handle(req, reply, body) : body;
@@ -132,7 +134,7 @@ export class JsonIntake {
         ? (await this.authenticator.authenticate(req.headers.authorization)).tenant
         : undefined;
       this.consumer.admit?.(1);
-      this.receiveBuffers.admit();
+      admitPeer(this.receiveBuffers, req.socket.remoteAddress);
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);
       if (!(err instanceof AuthenticationError)) return this.refuse(reply, err, 0);
@@ -148,6 +150,7 @@ export class JsonIntake {
       const body = await readRequestBody(req.raw, {
         limit: this.opts.max_request_body_size,
         timeoutMs: this.opts.read_timeout,
+        minBytesPerSecond: this.opts.min_body_rate,
         lease,
         inspect: (chunk) => {
           const records = counter.feed(chunk);

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
 import { InvalidInputError, VigilError } from '../../errors.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
+import { BodyRateWatch, RATE_WINDOW_MS } from './bodyRate.ts';
 import { decodeSnappy } from './snappy.ts';
 
 export class PayloadTooLargeError extends VigilError {
@@ -31,6 +32,16 @@ export class RequestTimeoutError extends VigilError {
     super(
       'VIGIL_REQUEST_TIMEOUT',
       `the request body did not arrive within ${timeoutMs} ms (read_timeout); send it faster or raise read_timeout`,
+    );
+  }
+}
+
+/** The body arrived slower than `min_body_rate` (HTTP 408; the connection is closed). */
+export class SlowBodyError extends VigilError {
+  constructor(bytesPerSecond: number) {
+    super(
+      'VIGIL_REQUEST_TIMEOUT',
+      `the request body arrived slower than ${bytesPerSecond} bytes/s over ${RATE_WINDOW_MS / 1000} s (min_body_rate); send it faster or lower min_body_rate`,
     );
   }
 }
@@ -78,6 +89,12 @@ export interface ReadBodyOptions {
   limit: number;
   /** Time from the call until the whole body is in; 0 waits forever. */
   timeoutMs?: number;
+  /**
+   * Bytes per second the body must arrive at, over each RATE_WINDOW_MS in which it was read (a
+   * stalled upload holds its share of the receive budget until read_timeout otherwise); 0 or
+   * unset: any rate.
+   */
+  minBytesPerSecond?: number;
   /** Where the bytes held are counted (the service's receive-buffer budget). */
   lease?: ReceiveLease;
   /**
@@ -115,11 +132,16 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
     const timer = opts.timeoutMs
       ? setTimeout(() => fail(new RequestTimeoutError(opts.timeoutMs!)), opts.timeoutMs)
       : undefined;
-
+    const rate = new BodyRateWatch(
+      opts.minBytesPerSecond ?? 0,
+      () => fail(new SlowBodyError(opts.minBytesPerSecond!)),
+      () => req.isPaused(),
+    );
     const fail = (err: unknown) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      rate.stop();
       req.off('data', onWire);
       req.pause();
       decoder?.destroy();
@@ -133,6 +155,7 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      rate.stop();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const keep = (chunk: Buffer) => {
@@ -149,6 +172,7 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
     };
     const onWire = (chunk: Buffer) => {
       wire += chunk.length;
+      rate.count(chunk.length);
       if (wire > limit) return fail(new PayloadTooLargeError(limit));
       if (!makeDecoder) return keep(chunk);
       if (!decoder) {
@@ -164,10 +188,14 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
       } catch (err) {
         return fail(err);
       }
-      if (!decoder.write(chunk)) req.pause();
+      if (!decoder.write(chunk)) {
+        rate.pausedByReader();
+        req.pause();
+      }
     };
     req.on('data', onWire);
     req.on('end', () => {
+      rate.stop();
       if (settled) return;
       if (!makeDecoder) return finish();
       // An empty compressed body is the decoder's to judge, as for any other.

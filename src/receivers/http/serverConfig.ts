@@ -1,4 +1,4 @@
-import { duration, int } from '../../config/schema.ts';
+import { bytes, duration, int, optional } from '../../config/schema.ts';
 import { allowedHostsField } from './allowedHosts.ts';
 
 /**
@@ -23,11 +23,21 @@ export const httpServerLimitFields = {
     min: 1,
     doc: 'Connections the listener holds at once; further ones are closed on accept.',
   }),
+  max_connections_per_peer: optional(
+    int({
+      min: 1,
+      doc: 'Connections one peer address may hold at once, so that one sender cannot take every slot; further ones from it are closed on accept. Default: a quarter of max_connections (at least 1).',
+    }),
+  ),
   allowed_hosts: allowedHostsField,
 };
 
 /** Every limit is a number (milliseconds or a count), except the list of hosts answered. */
-export type HttpServerLimits = Record<Exclude<keyof typeof httpServerLimitFields, 'allowed_hosts'>, number> & {
+export type HttpServerLimits = Record<
+  Exclude<keyof typeof httpServerLimitFields, 'allowed_hosts' | 'max_connections_per_peer'>,
+  number
+> & {
+  max_connections_per_peer?: number | undefined;
   allowed_hosts?: string[] | undefined;
 };
 
@@ -37,6 +47,13 @@ export function httpServerLimits(c: HttpServerLimits): HttpServerLimits {
     read_header_timeout: c.read_header_timeout,
     idle_timeout: c.idle_timeout,
     max_connections: c.max_connections,
+    max_connections_per_peer: c.max_connections_per_peer,
     allowed_hosts: c.allowed_hosts,
   };
 }
+
+/** For receivers that read request bodies themselves (not the admin API, whose bodies are small). */
+export const minBodyRateField = bytes({
+  default: '1KiB',
+  doc: 'Bytes per second a request body must arrive at, measured over each 5 s while it is read; a slower one (a stalled upload) is answered 408 and its connection closed, instead of holding its part of the receive budget until read_timeout. 0: any rate.',
+});

@@ -1,5 +1,5 @@
 import { bytes, endpoint, list, obj, optional, str, type Infer } from '../../config/schema.ts';
-import { httpServerLimitFields } from '../http/serverConfig.ts';
+import { httpServerLimitFields, minBodyRateField } from '../http/serverConfig.ts';
 import { tlsServerSchema } from '../../config/tls.ts';
 import { defaultTenant } from '../defaultTenant.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
@@ -65,6 +65,7 @@ export const jsonReceiverSchema = obj({
   }),
   max_records_per_request: maxRecordsPerRequest(),
   ...httpServerLimitFields,
+  min_body_rate: minBodyRateField,
   fields: fieldMappingSchema,
   tenant: defaultTenant(
     "Tenant stamped on events that name none. With `auth`, the caller's tenant comes first; then the body's tenant field, then this. Without `auth` a sender may name any tenant in the body: require `auth` where senders must not choose.",

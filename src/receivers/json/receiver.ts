@@ -92,6 +92,7 @@ export class JsonReceiver implements Receiver {
       max_request_body_size: config.max_request_body_size,
       max_records_per_request: config.max_records_per_request,
       read_timeout: config.read_timeout,
+      min_body_rate: config.min_body_rate,
     });
   }
 

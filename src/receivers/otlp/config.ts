@@ -13,7 +13,7 @@ import {
   type Infer,
   type Schema,
 } from '../../config/schema.ts';
-import { httpServerLimitFields } from '../http/serverConfig.ts';
+import { httpServerLimitFields, minBodyRateField } from '../http/serverConfig.ts';
 import { tlsServerSchema } from '../../config/tls.ts';
 import { defaultTenant } from '../defaultTenant.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
@@ -55,9 +55,19 @@ const grpcSchema = obj(
       min: 1,
       doc: 'Connections the listener holds at once; further ones are closed on accept.',
     }),
+    max_connections_per_peer: optional(
+      int({
+        min: 1,
+        doc: 'Connections one peer address may hold at once, so that one sender cannot take every slot; further ones from it are closed on accept. Default: a quarter of max_connections (at least 1).',
+      }),
+    ),
     read_timeout: duration({
       default: '30s',
       doc: 'Time a call may take to deliver its request message; a slower call is answered DEADLINE_EXCEEDED and reset. 0 waits forever.',
+    }),
+    min_body_rate: bytes({
+      default: '1KiB',
+      doc: 'Bytes per second a request message must arrive at, measured over each 5 s while it is read; a slower call (a stalled stream) is answered DEADLINE_EXCEEDED and reset, instead of holding its part of the receive budget until read_timeout. 0: any rate.',
     }),
     keepalive: obj(
       {
@@ -108,6 +118,7 @@ const httpSchema = obj(
     }),
     max_records_per_request: maxRecordsPerRequest(),
     ...httpServerLimitFields,
+    min_body_rate: minBodyRateField,
     tls: optional(tlsServerSchema),
     cors: optional(corsSchema),
   },

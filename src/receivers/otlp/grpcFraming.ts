@@ -4,6 +4,7 @@ import { VigilError } from '../../errors.ts';
 import { PayloadTooLargeError } from '../http/requestBody.ts';
 import { decodeSnappy } from '../http/snappy.ts';
 import type { ReceiveLease } from '../../pipeline/receiveBuffers.ts';
+import { BodyRateWatch, RATE_WINDOW_MS } from '../http/bodyRate.ts';
 import { GrpcCode } from './status.ts';
 
 /**
@@ -62,7 +63,7 @@ export interface RawMessage {
 export function readUnaryMessage(
   stream: ServerHttp2Stream,
   limit: number,
-  opts: { timeoutMs?: number; lease?: ReceiveLease } = {},
+  opts: { timeoutMs?: number; lease?: ReceiveLease; minBytesPerSecond?: number } = {},
 ): Promise<RawMessage> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -81,13 +82,23 @@ export function readUnaryMessage(
           opts.timeoutMs,
         )
       : undefined;
+    const rate = new BodyRateWatch(opts.minBytesPerSecond ?? 0, () =>
+      fail(
+        new GrpcProtocolError(
+          GrpcCode.DEADLINE_EXCEEDED,
+          `the request message arrived slower than ${opts.minBytesPerSecond} bytes/s over ${RATE_WINDOW_MS / 1000} s (min_body_rate)`,
+        ),
+      ),
+    );
     const fail = (err: unknown) => {
       failed = true;
       clearTimeout(timer);
+      rate.stop();
       stream.removeListener('data', onData);
       reject(err);
     };
     const onData = (chunk: Buffer) => {
+      rate.count(chunk.length);
       try {
         opts.lease?.reserve(chunk.length);
       } catch (err) {
@@ -113,6 +124,7 @@ export function readUnaryMessage(
     stream.on('data', onData);
     stream.on('end', () => {
       clearTimeout(timer);
+      rate.stop();
       if (failed) return;
       if (size === 0) return reject(new GrpcProtocolError(GrpcCode.INVALID_ARGUMENT, 'the request carried no message'));
       if (expected < 0 || size < PREFIX_BYTES + expected)
@@ -127,11 +139,13 @@ export function readUnaryMessage(
     });
     stream.on('error', (err) => {
       clearTimeout(timer);
+      rate.stop();
       if (!failed) reject(err);
     });
     // A call the client cancels (RST_STREAM) closes without 'end'; settle so nothing waits on it.
     stream.on('close', () => {
       clearTimeout(timer);
+      rate.stop();
       if (!failed && !stream.readableEnded)
         reject(new GrpcProtocolError(GrpcCode.CANCELLED, 'the client cancelled the call'));
     });

@@ -12,6 +12,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { TooManyRecordsError } from '../../errors.ts';
 import { nowNanos } from '../../model/event.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
+import { capConnectionsPerPeer, defaultPerPeer } from '../peerConnections.ts';
+import { peerLease } from '../peerShare.ts';
 import { hardenTlsServer, loadTlsOptions } from '../http/tlsConfig.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import type { OtlpGrpcConfig } from './config.ts';
@@ -84,6 +86,11 @@ export class OtlpGrpcServer {
     this.server.on('sessionError', () => {});
     this.server.maxConnections = config.max_connections;
     this.warn = new RateLimitedWarn(receiver.settings.logger);
+    capConnectionsPerPeer(
+      this.server,
+      defaultPerPeer(config.max_connections, config.max_connections_per_peer),
+      (peer) => this.warn.warn({ peer }, 'OTLP/gRPC connection refused: max_connections_per_peer reached'),
+    );
     this.server.on('drop', () =>
       this.warn.warn(
         { max_connections: config.max_connections },
@@ -192,7 +199,11 @@ export class OtlpGrpcServer {
     const encoding = messageEncoding(headers['grpc-encoding']);
     const limit = this.config.max_recv_msg_size;
     return decodeMessage(
-      await readUnaryMessage(stream, limit, { timeoutMs: this.config.read_timeout, lease }),
+      await readUnaryMessage(stream, limit, {
+        timeoutMs: this.config.read_timeout,
+        minBytesPerSecond: this.config.min_body_rate,
+        lease,
+      }),
       encoding,
       limit,
       lease,
@@ -201,11 +212,12 @@ export class OtlpGrpcServer {
 
   private async export(spec: SignalSpec, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
     const observed = nowNanos();
-    const lease = this.receiver.receiveBuffers.lease();
+    const peer = stream.session?.socket?.remoteAddress;
+    const lease = peerLease(this.receiver.receiveBuffers, peer);
     try {
       const auth = headers.authorization;
       const tenant = await this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
-      this.receiver.admit(spec);
+      this.receiver.admit(spec, peer);
       const request = await this.readRequest(stream, headers, lease);
       const decoded = spec.decodeProto(
         request,

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { nowNanos } from '../../model/event.ts';
 import type { ReceiveLease } from '../../pipeline/receiveBuffers.ts';
+import { peerLease } from '../peerShare.ts';
 import { readRequestBody } from '../http/requestBody.ts';
 import { closeIfBodyUnread } from '../http/respond.ts';
 import { jsonContainerCap } from '../recordLimit.ts';
@@ -94,7 +95,7 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
   async function handle(spec: SignalSpec, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const contentType = String(req.headers['content-type'] ?? '');
     const format = formatOf(contentType);
-    const lease = receiver.receiveBuffers.lease();
+    const lease = peerLease(receiver.receiveBuffers, req.socket.remoteAddress);
     try {
       return await handleLeased(spec, req, reply, format, contentType, lease);
     } finally {
@@ -115,10 +116,11 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
     try {
       if (!format) throw new UnsupportedMediaTypeError(contentType);
       tenant = await receiver.authenticate(req.headers.authorization);
-      receiver.admit(spec);
+      receiver.admit(spec, req.socket.remoteAddress);
       body = await readRequestBody(req.raw, {
         limit: config.max_request_body_size,
         timeoutMs: config.read_timeout,
+        minBytesPerSecond: config.min_body_rate,
         lease,
         // JSON.parse allocates every object before the records can be counted: bound them first.
         ...(format === 'json'

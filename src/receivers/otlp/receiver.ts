@@ -7,6 +7,7 @@ import type { CreateSettings, Receiver } from '../../pipeline/component.ts';
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Host } from '../../pipeline/host.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveBuffers } from '../../pipeline/receiveBuffers.ts';
+import { admitPeer } from '../peerShare.ts';
 import { httpServerLimits } from '../http/serverConfig.ts';
 import type { Consumers } from '../../pipeline/signals.ts';
 import type { OtlpReceiverConfig } from './config.ts';
@@ -92,10 +93,10 @@ export class OtlpReceiver implements Receiver {
    * request before its body is read and decoded (that wasted work is what sinks a daemon under
    * overload).
    */
-  admit(spec: SignalSpec): void {
+  admit(spec: SignalSpec, peer: string | undefined): void {
     try {
       this.consumers[spec.signal]?.admit?.(1);
-      this.receiveBuffers.admit();
+      admitPeer(this.receiveBuffers, peer);
     } catch (err) {
       this.settings.metrics.receiverRequests.inc({ receiver: this.settings.id, outcome: 'refused' });
       this.settings.metrics.countMemoryRefusal(this.settings.id, err);

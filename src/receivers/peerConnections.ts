@@ -1,0 +1,31 @@
+import type { Server, Socket } from 'node:net';
+
+/**
+ * Closes on accept a connection from a peer address that already holds `maxPerPeer`, so that
+ * one sender's idle or stalled sockets cannot take every slot of `max_connections` (the syslog
+ * listener's guard, for the HTTP and gRPC listeners). `onRefused` is told the peer.
+ */
+export function capConnectionsPerPeer(server: Server, maxPerPeer: number, onRefused: (peer: string) => void): void {
+  const perPeer = new Map<string, number>();
+  // Before the server's own listener: a refused socket is never served.
+  server.prependListener('connection', (socket: Socket) => {
+    const peer = socket.remoteAddress ?? '';
+    const held = perPeer.get(peer) ?? 0;
+    if (held >= maxPerPeer) {
+      socket.destroy();
+      onRefused(peer);
+      return;
+    }
+    perPeer.set(peer, held + 1);
+    socket.once('close', () => {
+      const left = perPeer.get(peer)! - 1;
+      if (left > 0) perPeer.set(peer, left);
+      else perPeer.delete(peer);
+    });
+  });
+}
+
+/** `max_connections_per_peer` when unset: a quarter of `max_connections`, at least 1. */
+export function defaultPerPeer(maxConnections: number, perPeer: number | undefined): number {
+  return perPeer ?? Math.max(1, Math.floor(maxConnections / 4));
+}
