@@ -116,6 +116,24 @@ export interface Silence {
   comment: string;
 }
 
+/** A recurring maintenance window, as `GET /api/v1/maintenance-windows` shows it. */
+export interface MaintenanceWindow {
+  id: string;
+  matchers: Matcher[];
+  days: string[];
+  start: string;
+  end: string;
+  timezone: string;
+  starts_at: string;
+  ends_at: string | null;
+  created_by: string;
+  comment: string;
+  status: 'pending' | 'active' | 'expired';
+  in_window: boolean;
+  next: { starts_at: string; ends_at: string } | null;
+  updated_at: string;
+}
+
 /** A refusal of the API, with its problem document's code and detail. */
 export class ApiError extends Error {
   readonly status: number;

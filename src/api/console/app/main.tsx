@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, mayAct, signInOptions, signOut, storeKey, storedKey, whoami, type Me } from './api.ts';
 import { IncidentDetailPage } from './incidentDetail.tsx';
 import { IncidentsPage } from './incidents.tsx';
+import { MaintenancePage } from './maintenance.tsx';
 import { BASE, follow, navigate, useLocation } from './router.ts';
 import { EventsPage } from './events.tsx';
 import { OverviewPage } from './overview.tsx';
@@ -88,6 +89,7 @@ const PAGES = [
   { path: `${BASE}/overview`, label: 'Overview' },
   { path: `${BASE}/events`, label: 'Events' },
   { path: `${BASE}/silences`, label: 'Silences' },
+  { path: `${BASE}/maintenance`, label: 'Maintenance' },
   { path: `${BASE}/rules/test`, label: 'Rule tester', operator: true },
 ];
 
@@ -97,6 +99,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
   const detail = /^\/ui\/incidents\/([^/]+)$/.exec(path);
   if (detail) page = <IncidentDetailPage id={decodeURIComponent(detail[1]!)} me={me} />;
   else if (path === `${BASE}/silences`) page = <SilencesPage me={me} search={search} />;
+  else if (path === `${BASE}/maintenance`) page = <MaintenancePage me={me} search={search} />;
   else if (path === `${BASE}/events`) page = <EventsPage search={search} />;
   else if (path === `${BASE}/overview`) page = <OverviewPage search={search} />;
   else if (path === `${BASE}/rules/test`) page = <RuleTesterPage me={me} />;
