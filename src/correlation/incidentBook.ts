@@ -50,9 +50,10 @@ export interface IncidentRecord {
    */
   sealed?: Record<string, number>;
   /**
-   * The cells whose agent has heard of this resolution and sealed its own share: each seals once,
-   * and a restart (whose memory of what it heard is gone) must not seal again with what it
-   * counted since, which belongs to what comes next.
+   * The cells whose agent sealed its own share of this resolution, on the record: the resolver's,
+   * and any that raised its share on hearing of it. A restarted agent (whose memory of what it
+   * heard is gone) must not seal again with what it counted since, which belongs to what comes
+   * next. An agent that heard and had nothing to raise writes nothing, and remembers it in memory.
    */
   heardBy?: string[];
   /** Event time of the last status change (opened, reopened, resolved): the latest wins when agents' records merge. */
@@ -94,6 +95,8 @@ export const NEVER = Number.MAX_SAFE_INTEGER;
  */
 const GROUP_EVENTS = 'n:';
 const LAST_CELL = 2 ** 32;
+
+const resolutionOf = (inc: Incident): string => `${inc.id}@${inc.resolvedAtMs}`;
 
 /** An agent's cell of the group counts: its writer id hashed (FNV-1a) to 1..2^32, the same on every agent. */
 function cellOf(writer: string): number {
@@ -261,6 +264,8 @@ export class IncidentBook {
   /** Incident registers changed since the last `completeCounts`, by whoever changed them. */
   private readonly changedRecords: { take(): Set<string> };
   /** Key → the counting incident this agent last told storage of there: its resolution (-1: open) and count. */
+  /** Key → the resolution (`id@resolvedAtMs`) this agent last heard of there: each is sealed once, when first heard of. */
+  private readonly sealedHere = new Map<string, string>();
   private readonly toldCounts = new Map<string, { id: string; resolvedAtMs: number; count: number }>();
 
   constructor(store: StateStore) {
@@ -346,14 +351,17 @@ export class IncidentBook {
       if (rec?.baseline === undefined || rec.sealed === undefined || rec.incident.status !== 'resolved') continue;
       const inc = rec.incident;
       const before = inc.eventCount;
-      let heard = false;
+      let seal = false;
       const cell = String(this.ownCell);
-      if (!rec.heardBy?.includes(cell)) {
+      if (this.sealedHere.get(inc.key) !== resolutionOf(inc) && !rec.heardBy?.includes(cell)) {
         // Heard of just now, before this step counts anything: all this agent counted came before.
-        heard = true;
-        rec.heardBy = [...(rec.heardBy ?? []), cell];
+        this.sealedHere.set(inc.key, resolutionOf(inc));
         const own = this.ownCount(inc.key);
-        if (own > (rec.sealed[cell] ?? 0)) rec.sealed = { ...rec.sealed, [cell]: own };
+        seal = own > (rec.sealed[cell] ?? 0);
+        if (seal) {
+          rec.sealed = { ...rec.sealed, [cell]: own };
+          rec.heardBy = [...(rec.heardBy ?? []), cell];
+        }
       }
       this.materialize(rec);
       const told = this.toldCounts.get(inc.key);
@@ -368,7 +376,7 @@ export class IncidentBook {
           undefined,
           out,
         );
-      else if (heard || inc.eventCount > before) this.save(rec);
+      else if (seal || inc.eventCount > before) this.save(rec);
     }
   }
 
@@ -574,6 +582,7 @@ export class IncidentBook {
     if (rec.baseline !== undefined) {
       rec.sealed = this.seal(inc.key);
       rec.heardBy = [String(this.ownCell)];
+      this.sealedHere.set(inc.key, resolutionOf(inc));
     }
     rec.statusAtMs = atMs;
     // Only an incident someone was told about needs its resolution told.
@@ -1007,6 +1016,7 @@ export class IncidentBook {
       (this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined)?.incident.id;
     for (const [id, key] of this.keyOfId) if (idAt(key) !== id) this.keyOfId.delete(id);
     for (const [key, told] of this.toldCounts) if (idAt(key) !== told.id) this.toldCounts.delete(key);
+    for (const [key, heard] of this.sealedHere) if (!heard.startsWith(`${idAt(key)}@`)) this.sealedHere.delete(key);
   }
 
   /** Writes a record back after the caller changed its bookkeeping (members, flapping). */
