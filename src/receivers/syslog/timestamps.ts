@@ -2,6 +2,7 @@
  * Timestamp readers for syslog headers, written with charCodeAt rather than regular
  * expressions: they run once per message on the receiver's hot path.
  */
+import { zoneFormatter } from '../../model/timeZone.ts';
 
 /** Where the last successful read ended (an index into the line). */
 export let readEnd = 0;
@@ -133,16 +134,7 @@ export class ZoneClock {
     const utc = zone === 'UTC' || zone === 'Etc/UTC' || zone === 'GMT';
     this.format = utc
       ? undefined
-      : new Intl.DateTimeFormat('en-US', {
-          timeZone: zone === 'Local' ? undefined : zone,
-          hourCycle: 'h23',
-          year: 'numeric',
-          month: 'numeric',
-          day: 'numeric',
-          hour: 'numeric',
-          minute: 'numeric',
-          second: 'numeric',
-        });
+      : zoneFormatter(zone === 'Local' ? new Intl.DateTimeFormat().resolvedOptions().timeZone : zone);
   }
 
   /** Offset (ms) of this zone at the UTC instant `utcMs`. */
