@@ -7,6 +7,9 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: daemon-process tests fight for CPU when too many run at once.
     maxWorkers: 2,
+    // Each file in a fresh worker: daemon tests start servers, timers and chdb sessions that must not
+    // leak into the next file. Said explicitly, which also keeps vitest's isolate hint out of the summary.
+    isolate: true,
     // expect.poll waits on a condition (a page showing what the daemon stored, a metric settling):
     // give it the time a loaded 2-core machine needs rather than the default second.
     expect: { poll: { timeout: 10_000 } },
