@@ -21,6 +21,9 @@ import { toJson } from '../src/model/attributes.ts';
 import type { StuckEntry } from '../src/exporters/tickets/outboxJournal.ts';
 import type { IncidentChange } from '../src/model/incident.ts';
 import { severityFromText } from '../src/model/severity.ts';
+import { formatDuration } from '../src/correlation/incidentBook.ts';
+import { groupOf } from '../src/exporters/tickets/notificationGroups.ts';
+import { ALL_LABELS, type RouteGrouping } from '../src/exporters/tickets/routeGrouping.ts';
 import { apikey, APIKEY_HELP } from './apikey.ts';
 import { CommandFailure, StreamingTable, table, UsageError } from './cliSupport.ts';
 import { fileLines, ProgressBar } from './progress.ts';
@@ -49,9 +52,11 @@ const HELP: Record<string, string> = {
 Walks the config's routing tree (routing:) with an incident of these fields and labels, as
 Alertmanager's "amtool config routes test" does: prints each matched route (its path of
 matchers), its receiver and exporters and whether a time interval mutes it at --at (default
-now), then the receivers on one line. Names severity, rule, service, asset, tenant and kind (the
-change kind, default opened) set incident fields; any other name is a label. severity defaults
-to error.
+now), then the receivers on one line. A route that groups (group_by) also prints its group_by,
+the group key the incident joins (Alertmanager's: route key, then the group's labels) and its
+group_wait, group_interval and repeat_interval. Names severity, rule, service, asset, tenant and
+kind (the change kind, default opened) set incident fields; alertname names the rule too (when
+rule is not given) and stays a label; any other name is a label. severity defaults to error.
 
 Options:
   -c, --config FILE           the configuration with a routing: section
@@ -459,7 +464,16 @@ function changeFromLabels(pairs: string[], atMs: number): IncidentChange {
     if (eq <= 0) throw new UsageError(`"${p}" is not a label; write name=value, e.g. severity=error service=billing`);
     labels[p.slice(0, eq)] = p.slice(eq + 1);
   }
-  const { severity = 'error', rule = '', service = '', asset = '', tenant = '', kind = 'opened', ...rest } = labels;
+  // Alertmanager users name the rule `alertname`: it stays a label (matchers read it so) and names the rule.
+  const {
+    severity = 'error',
+    rule = labels.alertname ?? '',
+    service = '',
+    asset = '',
+    tenant = '',
+    kind = 'opened',
+    ...rest
+  } = labels;
   const severityNumber = /^\d+$/.test(severity) ? Number(severity) : severityFromText(severity);
   if (severityNumber === 0)
     throw new UsageError(`severity=${severity}: use a level (trace, debug, info, warn, error, fatal) or a number 1–24`);
@@ -492,6 +506,17 @@ function changeFromLabels(pairs: string[], atMs: number): IncidentChange {
   return { kind: kind as IncidentChange['kind'], reason: '', atMs, incident, notify: true, eventIds: [] };
 }
 
+/** A grouping route's lines in `routes test`: what it groups by, the incident's group key, the group's timers. */
+function describeGroup(g: RouteGrouping, incident: IncidentChange['incident']): string {
+  const by = g.by === 'all' ? `[${ALL_LABELS}] (every label)` : `[${g.by.join(', ')}]`;
+  return [
+    `  group_by ${by}`,
+    `  group ${groupOf(g, incident).key}`,
+    `  group_wait ${formatDuration(g.waitMs)}, group_interval ${formatDuration(g.intervalMs)}, repeat_interval ${formatDuration(g.repeatMs)}`,
+    '',
+  ].join('\n');
+}
+
 function routes(argv: string[]): number {
   const [sub, ...args] = argv;
   if (sub !== 'test')
@@ -510,11 +535,13 @@ function routes(argv: string[]): number {
   const config = loadConfigFile(values.config, registry);
   if (!config.routing)
     throw new CommandFailure(`${values.config}: has no routing: section (each exporter's own routes decide)`);
-  const matched = config.routing.match(changeFromLabels(positionals, atMs), atMs);
+  const change = changeFromLabels(positionals, atMs);
+  const matched = config.routing.match(change, atMs);
   for (const m of matched) {
     process.stdout.write(
       `${m.path.join(' > ')}\n  receiver ${m.receiver}: ${m.exporters.join(', ') || '(no exporters)'}${m.muted ? ' (muted now; resolutions still go out)' : ''}\n`,
     );
+    if (m.grouping) process.stdout.write(describeGroup(m.grouping, change.incident));
   }
   const receivers = matched.map((m) => m.receiver).join(',');
   process.stdout.write(`${receivers}\n`);

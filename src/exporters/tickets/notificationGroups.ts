@@ -84,8 +84,10 @@ export function labelSetString(labels: Record<string, string>): string {
 /** The group an incident joins on a route: its labels (empty values left out, as Alertmanager does) and key. */
 export function groupOf(grouping: RouteGrouping, inc: Incident): { key: string; labels: Record<string, string> } {
   let labels: Record<string, string>;
-  if (grouping.by === 'all') labels = alertLabels(inc);
-  else {
+  if (grouping.by === 'all') {
+    labels = {};
+    for (const [n, v] of Object.entries(alertLabels(inc))) if (v !== '') labels[n] = v;
+  } else {
     labels = {};
     for (const name of grouping.by) {
       const v = groupValue(inc, name);

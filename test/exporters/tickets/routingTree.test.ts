@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registry } from '../../../src/components.ts';
 import { parseConfig } from '../../../src/service/config/load.ts';
@@ -235,7 +237,10 @@ describe('routing tree in the daemon', () => {
         return f;
       }),
     );
-    daemon = await startDaemon(withRouting(TREE, { oncall: oncall!.url, team: team!.url, audit: audit!.url }));
+    // The daemon reads the wall clock: without the nights mute, which other tests check at set times,
+    // this test does not fail between 22:00 and 24:00 in Paris.
+    const unmuted = TREE.replace('mute_time_intervals: [nights]', 'mute_time_intervals: []');
+    daemon = await startDaemon(withRouting(unmuted, { oncall: oncall!.url, team: team!.url, audit: audit!.url }));
     const post = (body: object) =>
       fetch(daemon!.url('/v1/events'), {
         method: 'POST',
@@ -335,5 +340,145 @@ describe('vigil routes test', () => {
     expect(usage.stderr).toMatch(/"severity" is not a label; write name=value/);
     const help = await runCli(['routes', '--help']);
     expect(help.stdout).toMatch(/^Usage: vigil routes test --config FILE/);
+  });
+});
+
+/** A grouping tree with label matchers only, so Alertmanager can read the same tree. */
+const GROUPED_TREE = `receiver: team
+group_by: [site, alertname]
+routes:
+  - matchers: ['tenant = "acme"']
+    receiver: oncall
+    continue: true
+    group_by: ['...']
+  - matchers: ['service =~ "pay.*"']
+    receiver: oncall
+    group_wait: 10s
+    routes:
+      - matchers: ['site = "paris"']
+        receiver: team
+        group_by: [site]
+        repeat_interval: 1h
+      - matchers: ['site != "paris"', 'env = "prod"']
+        receiver: nobody
+        group_by: []
+receivers:
+  - { name: team, exporters: [webhook/team] }
+  - { name: oncall, exporters: [webhook/oncall] }
+  - { name: nobody }
+`;
+
+/** The same tree as Alertmanager's alertmanager.yml spells it. */
+const GROUPED_TREE_AM = `route:
+  receiver: team
+  group_by: [site, alertname]
+  routes:
+    - matchers: ['tenant="acme"']
+      receiver: oncall
+      continue: true
+      group_by: ['...']
+    - matchers: ['service=~"pay.*"']
+      receiver: oncall
+      group_wait: 10s
+      routes:
+        - matchers: ['site="paris"']
+          receiver: team
+          group_by: [site]
+          repeat_interval: 1h
+        - matchers: ['site!="paris"', 'env="prod"']
+          receiver: nobody
+          group_by: []
+receivers:
+  - name: team
+  - name: oncall
+  - name: nobody
+`;
+
+describe('vigil routes test with grouping routes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-routes-groups-'));
+  const file = join(dir, 'vigil.yaml');
+  writeFileSync(file, withRouting(GROUPED_TREE));
+  const amFile = join(dir, 'alertmanager.yml');
+  writeFileSync(amFile, GROUPED_TREE_AM);
+
+  it("prints each matched route's group_by, group key and timers", async () => {
+    const res = await runCli([
+      'routes',
+      'test',
+      '--config',
+      file,
+      'alertname=asset_down',
+      'tenant=acme',
+      'service=payments',
+      'site=paris',
+    ]);
+    expect(res.stderr).toBe('');
+    expect(res.stdout).toBe(
+      [
+        '{} > tenant="acme"',
+        '  receiver oncall: webhook/oncall',
+        '  group_by [...] (every label)',
+        '  group {}/{tenant="acme"}:{alertname="asset_down", service="payments", severity="error", site="paris", tenant="acme"}',
+        '  group_wait 30s, group_interval 5m, repeat_interval 4h',
+        '{} > service=~"pay.*" > site="paris"',
+        '  receiver team: webhook/team',
+        '  group_by [site]',
+        '  group {}/{service=~"pay.*"}/{site="paris"}:{site="paris"}',
+        '  group_wait 10s, group_interval 5m, repeat_interval 1h',
+        'oncall,team',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('leaves out the group of a route that does not group, and the names an incident has no value for', async () => {
+    const res = await runCli(['routes', 'test', '--config', file, 'service=payroll', 'site=lyon', 'env=prod']);
+    expect(res.stdout).toBe(
+      ['{} > service=~"pay.*" > site!="paris", env="prod"', '  receiver nobody: (no exporters)', 'nobody', ''].join(
+        '\n',
+      ),
+    );
+    // Every label, as Alertmanager's label sets: no empty value (no rule given, no alertname).
+    const all = await runCli(['routes', 'test', '--config', file, 'tenant=acme']);
+    expect(all.stdout).toContain('\n  group {}/{tenant="acme"}:{severity="error", tenant="acme"}\n');
+    const root = await runCli(['routes', 'test', '--config', file, 'rule=disk_full']);
+    expect(root.stdout).toBe(
+      [
+        '{}',
+        '  receiver team: webhook/team',
+        '  group_by [alertname, site]',
+        '  group {}:{alertname="disk_full"}',
+        '  group_wait 30s, group_interval 5m, repeat_interval 4h',
+        'team',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('picks the receivers amtool config routes test picks on the same tree', async () => {
+    const labelSets = [
+      ['tenant=acme', 'service=payments', 'site=paris'],
+      ['tenant=acme', 'service=web'],
+      ['service=payments', 'site=lyon'],
+      ['service=payments', 'site=lyon', 'env=prod'],
+      ['service=paycheck', 'site=paris', 'env=prod'],
+      ['tenant=other', 'service=billing'],
+      ['service=pay'],
+      [],
+    ];
+    for (const labels of labelSets) {
+      const am = await promisify(execFile)('/usr/bin/amtool', [
+        'config',
+        'routes',
+        'test',
+        `--config.file=${amFile}`,
+        ...labels,
+      ]);
+      const vigil = await runCli(['routes', 'test', '--config', file, ...labels]);
+      expect({ labels, receivers: vigil.stdout.trim().split('\n').at(-1) }).toEqual({
+        labels,
+        receivers: am.stdout.trim(),
+      });
+    }
   });
 });
