@@ -113,7 +113,7 @@ export class EmailDriver implements TicketDriver {
         cc: c.cc.length ? c.cc : undefined,
         subject: n.title,
         text: n.body,
-        html: c.html.render(templateContext(n.change, n.marker), escapeHtml),
+        html: c.html.render(templateContext(n.change, n.marker, n.group), escapeHtml),
         messageId,
         inReplyTo: root,
         references: root ? [root] : undefined,

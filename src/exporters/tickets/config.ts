@@ -53,6 +53,33 @@ export const INCIDENT_TEMPLATE_SHAPE: TemplateShape = {
   label: 'any',
   labels: { list: { name: 'leaf', value: 'leaf' } },
   marker: 'leaf',
+  group: {
+    key: 'leaf',
+    label: 'any',
+    labels: { list: { name: 'leaf', value: 'leaf' } },
+    firing: 'leaf',
+    resolved: 'leaf',
+    total: 'leaf',
+    members: {
+      list: {
+        status: 'leaf',
+        firing: 'leaf',
+        change: 'leaf',
+        key: 'leaf',
+        id: 'leaf',
+        rule: 'leaf',
+        title: 'leaf',
+        severity: 'leaf',
+        service: 'leaf',
+        asset: 'leaf',
+        tenant: 'leaf',
+        opened_at: 'leaf',
+        resolved_at: 'leaf',
+        marker: 'leaf',
+        label: 'any',
+      },
+    },
+  },
 };
 
 /** A template string, compiled when the config is read so syntax errors and unknown names point at their YAML path. */

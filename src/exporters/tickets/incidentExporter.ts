@@ -114,7 +114,7 @@ function iso(ms: number): string {
 }
 
 /** What templates see; documented in the README's "Templates" section. */
-export function templateContext(change: IncidentChange, marker: string): object {
+export function templateContext(change: IncidentChange, marker: string, group?: ChangeGroup): object {
   const inc = change.incident;
   return {
     change: {
@@ -147,10 +147,46 @@ export function templateContext(change: IncidentChange, marker: string): object 
       version: inc.version,
     },
     label: inc.labels,
-    labels: Object.keys(inc.labels)
-      .sort()
-      .map((name) => ({ name, value: inc.labels[name] })),
+    labels: labelList(inc.labels),
     marker,
+    group: groupContext(group),
+  };
+}
+
+function labelList(labels: Record<string, string>): { name: string; value: string }[] {
+  return Object.keys(labels)
+    .sort()
+    .map((name) => ({ name, value: labels[name]! }));
+}
+
+/** A group's fields for templates; a notification about one incident has them empty, so one template serves both. */
+function groupContext(group: ChangeGroup | undefined): object {
+  const members = group?.members ?? [];
+  const firing = members.filter((m) => m.firing).length;
+  return {
+    key: group?.key ?? '',
+    label: group?.labels ?? {},
+    labels: labelList(group?.labels ?? {}),
+    firing,
+    resolved: members.length - firing,
+    total: members.length,
+    members: members.map(({ incident: m, firing, kind }) => ({
+      status: firing ? 'firing' : 'resolved',
+      firing,
+      change: kind,
+      key: m.key,
+      id: m.id,
+      rule: m.rule,
+      title: m.title,
+      severity: m.severityText || severityName(m.severityNumber),
+      service: m.service,
+      asset: m.asset,
+      tenant: m.tenant,
+      opened_at: iso(m.openedAtMs),
+      resolved_at: iso(m.resolvedAtMs),
+      marker: incidentMarker(m.key),
+      label: m.labels,
+    })),
   };
 }
 
@@ -566,7 +602,7 @@ export class IncidentExporter implements QueuedExporter {
 
   private notice(entry: OutboxEntry<QueuedChange>): Notice {
     const { group, ...change } = entry.payload;
-    const rendered = this.render(change);
+    const rendered = this.render(change, group);
     const out: Notice = {
       change,
       ...rendered,
@@ -576,9 +612,9 @@ export class IncidentExporter implements QueuedExporter {
     return out;
   }
 
-  private render(change: IncidentChange): { marker: string; title: string; body: string } {
+  private render(change: IncidentChange, group?: ChangeGroup): { marker: string; title: string; body: string } {
     const marker = incidentMarker(change.incident.key);
-    const ctx = templateContext(change, marker);
+    const ctx = templateContext(change, marker, group);
     return {
       marker,
       title: this.config.title.render(ctx).replace(/\s+/g, ' ').trim(),

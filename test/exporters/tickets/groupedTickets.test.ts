@@ -88,6 +88,26 @@ describe('GLPI tickets per group (a route with group_by)', () => {
     expect(exp.groups.size).toBe(0);
   });
 
+  it("titles a group's ticket from the group's fields", async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup, {
+      title: '{{group.firing}} of {{group.total}} hosts down in {{group.label.site}}',
+      description: '{{#group.members}}{{asset}}: {{status}}\n{{/group.members}}',
+    });
+    const timers = new ManualTimers();
+    const tree = compileTree(ROUTING, ['glpi']);
+    const { exp } = await startIncidentExporter('glpi', config, new GlpiDriver(config), { timers, tree }, cleanup);
+    const paris = ['p1', 'p2', 'p3'].map((n) => assetDown(n, 'paris'));
+    await exp.consumeIncidents(paris.map((s) => s.next('opened')));
+    await advanceGroups(exp, timers, 30 * S);
+    const [ticket] = [...glpi.tickets.values()];
+    expect(ticket!.name).toBe('3 of 3 hosts down in paris');
+    for (const line of ['p1: firing', 'p2: firing', 'p3: firing']) expect(glpi.page(ticket!.id)).toContain(line);
+    await exp.consumeIncidents([paris[0]!.next('resolved')]);
+    await advanceGroups(exp, timers, 5 * M);
+    expect(glpi.followups).toHaveLength(1);
+    for (const line of ['p1: resolved', 'p2: firing', 'p3: firing']) expect(glpi.followups[0]!.content).toContain(line);
+  });
+
   it('keeps a route without group_by at one ticket per incident, next to a grouping route', async () => {
     const { glpi, config } = await fakeGlpiExporter(cleanup);
     const timers = new ManualTimers();

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INCIDENT_TEMPLATE_SHAPE } from '../../../src/exporters/tickets/config.ts';
 import { templateContext } from '../../../src/exporters/tickets/incidentExporter.ts';
-import { compileTemplate, type TemplateShape } from '../../../src/exporters/tickets/template.ts';
+import { compileTemplate } from '../../../src/exporters/tickets/template.ts';
 import { runCli } from '../../support/daemon.ts';
-import { IncidentStory } from '../incidentFixtures.ts';
+import { assetDown, IncidentStory } from '../incidentFixtures.ts';
+import type { ChangeGroup } from '../../../src/exporters/tickets/notificationGroups.ts';
 
 /** The shape of a value as TemplateShape spells it, to compare with the declared one. */
 function shapeOf(v: unknown): unknown {
@@ -19,8 +20,63 @@ function shapeOf(v: unknown): unknown {
 describe('notification templates name only what a notification has', () => {
   it('declares exactly the fields the template context carries', () => {
     const ctx = templateContext(new IncidentStory().next('opened'), 'vigil-abc') as Record<string, unknown>;
-    const declared = { ...INCIDENT_TEMPLATE_SHAPE, label: shapeOf(ctx.label) } as TemplateShape;
-    expect(shapeOf(ctx)).toEqual(declared);
+    const { group, ...rest } = ctx;
+    const { group: groupShape, ...declared } = { ...INCIDENT_TEMPLATE_SHAPE, label: shapeOf(ctx.label) } as Record<
+      string,
+      unknown
+    >;
+    expect(shapeOf(rest)).toEqual(declared);
+    // A notification about one incident: the group fields are there, empty.
+    expect(group).toEqual({ key: '', label: {}, labels: [], firing: 0, resolved: 0, total: 0, members: [] });
+    expect(groupShape).toBeDefined();
+  });
+
+  it("declares exactly the fields a group's notification carries", () => {
+    const p1 = assetDown('p1', 'paris').next('opened');
+    const p2 = assetDown('p2', 'paris').next('resolved');
+    const group: ChangeGroup = {
+      key: '{}:{site="paris"}',
+      labels: { site: 'paris' },
+      members: [
+        { incident: p1.incident, firing: true, kind: 'opened' },
+        { incident: p2.incident, firing: false, kind: 'resolved' },
+      ],
+    };
+    const ctx = templateContext(p1, 'vigil-abc', group) as Record<string, Record<string, unknown>>;
+    const members = ctx.group!.members as Record<string, unknown>[];
+    const shape = structuredClone(INCIDENT_TEMPLATE_SHAPE) as Record<string, unknown>;
+    const g = shape.group as Record<string, unknown>;
+    shape.label = shapeOf(ctx.label);
+    g.label = shapeOf(ctx.group!.label);
+    (g.members as { list: Record<string, unknown> }).list.label = shapeOf(members[0]!.label);
+    expect(shapeOf(ctx)).toEqual(shape);
+    expect(ctx.group).toMatchObject({ key: '{}:{site="paris"}', firing: 1, resolved: 1, total: 2 });
+    expect(members.map((m) => [m.status, m.firing, m.title, m.asset])).toEqual([
+      ['firing', true, 'p1 down', 'p1'],
+      ['resolved', false, 'p2 down', 'p2'],
+    ]);
+  });
+
+  it("renders a group's counts, labels and members", () => {
+    const members = ['p1', 'p2', 'p3', 'p4', 'p5'].map((n, i) => ({
+      incident: assetDown(n, 'paris').next(i < 3 ? 'opened' : 'resolved').incident,
+      firing: i < 3,
+      kind: (i < 3 ? 'opened' : 'resolved') as 'opened' | 'resolved',
+    }));
+    const group: ChangeGroup = { key: '{}:{site="paris"}', labels: { site: 'paris' }, members };
+    const ctx = templateContext(assetDown('p1', 'paris').next('updated'), 'vigil-abc', group);
+    const t = compileTemplate(
+      '{{group.firing}} of {{group.total}} hosts down in {{group.label.site}}:{{#group.members}}{{#firing}} {{asset}}{{/firing}}{{/group.members}}{{#group.labels}} [{{name}}={{value}}]{{/group.labels}}',
+      INCIDENT_TEMPLATE_SHAPE,
+    );
+    expect(t.render(ctx)).toBe('3 of 5 hosts down in paris: p1 p2 p3 [site=paris]');
+    // Outside a group the same template renders empty values, not an error.
+    expect(t.render(templateContext(assetDown('p1', 'paris').next('opened'), 'vigil-abc'))).toBe(
+      '0 of 0 hosts down in :',
+    );
+    expect(() => compileTemplate('{{group.lable.site}}', INCIDENT_TEMPLATE_SHAPE)).toThrow(
+      /\{\{group\.lable\.site\}\} names nothing a notification has; use .*group\.key, group\.label\.<name>, group\.labels \(a list\)/,
+    );
   });
 
   it('refuses a misspelt field at load, with the YAML path and what exists', async () => {
