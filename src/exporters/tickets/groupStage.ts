@@ -8,6 +8,7 @@ import {
   flushGroup,
   groupOf,
   joinGroup,
+  routeKeyOf,
   type GroupMember,
   type GroupState,
   type QueuedChange,
@@ -147,6 +148,22 @@ export class GroupStage {
     return [...(this.holding.get(incident.key) ?? [])].filter(
       (k) => this.groups.get(k)?.members[incident.key]?.incident.id === incident.id,
     );
+  }
+
+  /** Groups and their members now, by the route key they formed under. */
+  countsByRoute(): Map<string, { groups: number; firing: number; resolved: number }> {
+    const out = new Map<string, { groups: number; firing: number; resolved: number }>();
+    for (const g of this.groups.values()) {
+      const route = routeKeyOf(g);
+      let c = out.get(route);
+      if (!c) out.set(route, (c = { groups: 0, firing: 0, resolved: 0 }));
+      c.groups++;
+      for (const m of Object.values(g.members)) {
+        if (m.firing) c.firing++;
+        else c.resolved++;
+      }
+    }
+    return out;
   }
 
   /** The groups now. */

@@ -234,8 +234,16 @@ const RETRY_REQUEST_POLL_MS = 2000;
  */
 const LEDGER_WAIT_MS = 1000;
 
+interface RouteGroupCount {
+  groups: number;
+  firing: number;
+  resolved: number;
+}
+type RouteGroupCounts = Map<string, RouteGroupCount>;
+
 interface OutboxMetrics {
   sources: Map<string, () => { depth: number; ageSeconds: number }>;
+  groupSources: Map<string, () => RouteGroupCounts>;
   parked: Counter<'exporter'>;
   throttled: Counter<'exporter'>;
   ledgerWaits: Counter<'exporter'>;
@@ -248,6 +256,7 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
   let m = outboxMetricsByRegistry.get(registry);
   if (m) return m;
   const sources: OutboxMetrics['sources'] = new Map();
+  const groupSources: OutboxMetrics['groupSources'] = new Map();
   const registers = [registry];
   const perExporter = (name: string, help: string, read: (v: { depth: number; ageSeconds: number }) => number) =>
     new Gauge({
@@ -264,6 +273,39 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
     'vigil_exporter_outbox_oldest_age_seconds',
     'Age of the oldest undelivered incident change.',
     (v) => v.ageSeconds,
+  );
+  // Labelled by route key too: routes come from config, so the series stay few.
+  const perRoute = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    set: (g: Gauge, l: object, c: RouteGroupCount) => void,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        // Reset: an exporter a reload removed leaves no stale series.
+        this.reset();
+        for (const [exporter, get] of groupSources) for (const [route, c] of get()) set(this, { exporter, route }, c);
+      },
+    });
+  perRoute(
+    'vigil_route_groups',
+    'Notification groups (routes with group_by) alive, waiting for or between notifications.',
+    ['exporter', 'route'],
+    (g, l, c) => g.set(l, c.groups),
+  );
+  perRoute(
+    'vigil_route_group_members',
+    'Incidents in notification groups: firing, or resolved and waiting for the group notification that reports it.',
+    ['exporter', 'route', 'state'],
+    (g, l, c) => {
+      g.set({ ...l, state: 'firing' }, c.firing);
+      g.set({ ...l, state: 'resolved' }, c.resolved);
+    },
   );
   const parked = new Counter({
     name: 'vigil_exporter_outbox_parked_total',
@@ -283,7 +325,7 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
     labelNames: ['exporter'],
     registers,
   });
-  m = { sources, parked, throttled, ledgerWaits };
+  m = { sources, groupSources, parked, throttled, ledgerWaits };
   outboxMetricsByRegistry.set(registry, m);
   return m;
 }
@@ -427,6 +469,14 @@ export class IncidentExporter implements QueuedExporter {
 
   async start(host?: Host): Promise<void> {
     this.tree = host?.routingTree;
+    // Every grouping route that notifies this exporter has its series, at 0 until a group forms.
+    const routes = new Set(this.tree?.groupingRoutes(this.settings.id));
+    outboxMetrics(this.settings.metrics.registry).groupSources.set(this.settings.id, () => {
+      const counts = this.groups.countsByRoute();
+      for (const r of counts.keys()) routes.add(r);
+      for (const r of routes) if (!counts.has(r)) counts.set(r, { groups: 0, firing: 0, resolved: 0 });
+      return counts;
+    });
     // Agents sharing correlation state share the ticket ledger too: one ticket per incident among them.
     const shared = this.fileLedger && host?.sharedTicketLedger?.();
     if (shared) {
@@ -532,6 +582,7 @@ export class IncidentExporter implements QueuedExporter {
   async shutdown(): Promise<void> {
     await this.poller?.stop();
     outboxMetrics(this.settings.metrics.registry).sources.delete(this.settings.id);
+    outboxMetrics(this.settings.metrics.registry).groupSources.delete(this.settings.id);
     await this.groups.close();
     await this.outbox.close();
     await this.driver

@@ -97,6 +97,11 @@ export function groupOf(grouping: RouteGrouping, inc: Incident): { key: string; 
   return { key: `${grouping.routeKey}:${labelSetString(labels)}`, labels };
 }
 
+/** The route key part of a group's key (`{}/{severity>="error"}` of `{}/{severity>="error"}:{site="paris"}`). */
+export function routeKeyOf(g: { key: string; labels: Record<string, string> }): string {
+  return g.key.slice(0, g.key.length - labelSetString(g.labels).length - 1);
+}
+
 /** Changes a person makes to one incident: they refresh what a group knows of it and notify no one. */
 const SNAPSHOT_ONLY: ReadonlySet<IncidentChangeKind> = new Set(['acknowledged', 'commented', 'assigned']);
 

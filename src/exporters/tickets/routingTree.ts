@@ -237,6 +237,17 @@ export class RoutingTree {
     return out;
   }
 
+  /** Route keys of the routes that group and notify `exporterId`, in tree order. */
+  groupingRoutes(exporterId: string): string[] {
+    const out: string[] = [];
+    const walk = (r: CompiledRoute) => {
+      if (groups(r.grouping) && this.receivers.get(r.receiver)?.includes(exporterId)) out.push(r.grouping.routeKey);
+      r.routes.forEach(walk);
+    };
+    walk(this.root);
+    return out;
+  }
+
   /**
    * Whether `exporterId` gets this change. Resolutions reach every matched route's exporters
    * even while muted, so a ticket opened before a mute window never stays open.

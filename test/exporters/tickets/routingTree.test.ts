@@ -9,8 +9,8 @@ import { parseConfig } from '../../../src/service/config/load.ts';
 import type { ConfigError } from '../../../src/errors.ts';
 import { compileTimeInterval } from '../../../src/exporters/tickets/timeIntervals.ts';
 import type { IncidentChange } from '../../../src/model/incident.ts';
-import { runCli, startDaemon, type RunningDaemon } from '../../support/daemon.ts';
-import { FakeWebhookReceiver } from '../../support/fakes/webhookReceiver.ts';
+import { postEvents, runCli, startDaemon, type RunningDaemon } from '../../support/daemon.ts';
+import { listenWebhookReceivers, type FakeWebhookReceiver } from '../../support/fakes/webhookReceiver.ts';
 import { waitFor } from '../../support/waitFor.ts';
 
 /** A config with three webhook exporters on the incidents pipeline and the given routing section. */
@@ -27,7 +27,7 @@ exporters:
   webhook/team: { url: ${urls.team} }
   webhook/audit: { url: ${urls.audit}, routes: [{ matchers: ['rule = "asset_down"'] }] }
 correlation:
-  defaults: { group_wait: 0s }
+  defaults: { group_wait: 0s, group_interval: 0s }
   rules:
     - { kind: pair, name: asset_down, group_by: [asset] }
 routing:
@@ -220,6 +220,35 @@ describe('time intervals', () => {
   });
 });
 
+/** A tree that groups by service and waits an hour before notifying. */
+const GROUPING_HOUR = `receiver: team
+group_by: [service]
+group_wait: 1h
+routes:
+  - matchers: ['severity >= error']
+    receiver: oncall
+  - matchers: ['service = "batch"']
+    group_by: []
+receivers:
+  - { name: team, exporters: [webhook/team] }
+  - { name: oncall, exporters: [webhook/oncall] }
+`;
+
+/** The samples of `name` in Prometheus text, each as its labels and value. */
+function samples(text: string, name: string): { labels: Record<string, string>; value: number }[] {
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\{(.*)\} (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of m[2]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!.replace(/\\(.)/g, '$1');
+    out.push({ labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+const ERRORS = '{}/{severity>="error"}';
+
 describe('routing tree in the daemon', () => {
   let daemon: RunningDaemon | undefined;
   const fakes: FakeWebhookReceiver[] = [];
@@ -230,23 +259,12 @@ describe('routing tree in the daemon', () => {
   });
 
   it('notifies the receivers the tree picks, and an exporter outside the tree by its own routes', async () => {
-    const [oncall, team, audit] = await Promise.all(
-      [0, 1, 2].map(async () => {
-        const f = await new FakeWebhookReceiver().listen();
-        fakes.push(f);
-        return f;
-      }),
-    );
+    const [oncall, team, audit] = await listenWebhookReceivers(3, fakes);
     // The daemon reads the wall clock: without the nights mute, which other tests check at set times,
     // this test does not fail between 22:00 and 24:00 in Paris.
     const unmuted = TREE.replace('mute_time_intervals: [nights]', 'mute_time_intervals: []');
     daemon = await startDaemon(withRouting(unmuted, { oncall: oncall!.url, team: team!.url, audit: audit!.url }));
-    const post = (body: object) =>
-      fetch(daemon!.url('/v1/events'), {
-        method: 'POST',
-        body: JSON.stringify(body),
-        headers: { 'content-type': 'application/json' },
-      });
+    const post = (body: object) => postEvents(daemon!, [body]);
     // Critical on a web service: the severity route (oncall). Info on another asset: the root (team).
     await post({ asset: 'web-1', service: 'web', type: 'down', severity_text: 'CRITICAL' });
     await post({ asset: 'cron-1', service: 'cron', type: 'down', severity_text: 'INFO' });
@@ -260,6 +278,60 @@ describe('routing tree in the daemon', () => {
     expect(keys(team!)).toEqual(new Set(['asset_down{asset="cron-1"}']));
     // webhook/audit is in no receiver: its own routes (rule = asset_down) take both.
     expect(keys(audit!)).toEqual(new Set(['asset_down{asset="web-1"}', 'asset_down{asset="cron-1"}']));
+  });
+
+  it('counts groups and their firing and resolved members per exporter and route in /metrics', async () => {
+    const [team, oncall, audit] = await listenWebhookReceivers(3, fakes);
+    daemon = await startDaemon(withRouting(GROUPING_HOUR, { team: team!.url, oncall: oncall!.url, audit: audit!.url }));
+    const scrape = async () => {
+      const text = await (await fetch(daemon!.adminUrl('/metrics'))).text();
+      const byKey = (name: string) =>
+        Object.fromEntries(
+          samples(text, name).map((s) => [
+            [s.labels.exporter, s.labels.route, s.labels.state].filter(Boolean).join(' '),
+            s.value,
+          ]),
+        );
+      return { groups: byKey('vigil_route_groups'), members: byKey('vigil_route_group_members') };
+    };
+    // Before any incident, each grouping route that names an exporter shows up at 0; the batch
+    // route does not group and has no series.
+    expect(await scrape()).toEqual({
+      groups: { 'webhook/team {}': 0, [`webhook/oncall ${ERRORS}`]: 0 },
+      members: {
+        'webhook/team {} firing': 0,
+        'webhook/team {} resolved': 0,
+        [`webhook/oncall ${ERRORS} firing`]: 0,
+        [`webhook/oncall ${ERRORS} resolved`]: 0,
+      },
+    });
+
+    const post = (body: object) => postEvents(daemon!, [body]);
+    for (const asset of ['web-1', 'web-2']) await post({ asset, service: 'web', type: 'down', severity_text: 'ERROR' });
+    await post({ asset: 'api-1', service: 'api', type: 'down', severity_text: 'FATAL' });
+    await post({ asset: 'db-1', service: 'db', type: 'down', severity_text: 'INFO' });
+    await post({ asset: 'cron-1', service: 'batch', type: 'down', severity_text: 'INFO' });
+    await waitFor(async () => (await scrape()).members[`webhook/oncall ${ERRORS} firing`] === 3, 'members counted');
+    // cron-1 took the batch route, which does not group: sent at once, counted in no group.
+    await waitFor(() => team!.accepted.length === 1, 'the batch incident notified on its own');
+    expect(await scrape()).toEqual({
+      groups: { 'webhook/team {}': 1, [`webhook/oncall ${ERRORS}`]: 2 },
+      members: {
+        'webhook/team {} firing': 1,
+        'webhook/team {} resolved': 0,
+        [`webhook/oncall ${ERRORS} firing`]: 3,
+        [`webhook/oncall ${ERRORS} resolved`]: 0,
+      },
+    });
+
+    // A member that resolves waits in its group, resolved, until the group's notification.
+    await post({ asset: 'web-1', service: 'web', type: 'up', severity_text: 'ERROR' });
+    await waitFor(
+      async () => (await scrape()).members[`webhook/oncall ${ERRORS} resolved`] === 1,
+      'resolution counted',
+    );
+    expect((await scrape()).members[`webhook/oncall ${ERRORS} firing`]).toBe(2);
+    expect(oncall!.accepted).toHaveLength(0);
   });
 });
 

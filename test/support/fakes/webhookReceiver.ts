@@ -40,3 +40,10 @@ export class FakeWebhookReceiver extends FakeHttpServer {
     return { status: 204 };
   }
 }
+
+/** Starts `n` receivers and adds them to `into` (which the test closes afterwards). */
+export async function listenWebhookReceivers(n: number, into: FakeWebhookReceiver[]): Promise<FakeWebhookReceiver[]> {
+  const started = await Promise.all(Array.from({ length: n }, () => new FakeWebhookReceiver().listen()));
+  into.push(...started);
+  return started;
+}
