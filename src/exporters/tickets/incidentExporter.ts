@@ -500,6 +500,7 @@ export class IncidentExporter implements QueuedExporter {
       logger,
       registry: metrics.registry,
       ownActorId: this.driver.ownActorId ? () => this.driver.ownActorId!() : undefined,
+      groups: () => this.groups.list(),
     });
     if (sync.mode !== 'poll') return;
     const timers = this.timers ?? realTimers;

@@ -43,10 +43,29 @@ export interface TicketReader {
   readComments?(ref: string): Promise<TrackerComment[] | undefined>;
 }
 
-/** An open incident and the open ticket the ledger holds for it. */
+/**
+ * An open ticket the ledger holds and the open incidents it stands for: one incident's, or a
+ * notification group's (a route with `group_by`), whose firing members it stands for.
+ */
 export interface HeldTicket {
-  incident: Incident;
+  /** The ledger key: the incident's key, or the group's. */
+  key: string;
+  /** Whose the ledger record must be: the incident's id, or the group occurrence's. */
+  owner: { id: string; mergedIds?: string[] };
+  /**
+   * Open incidents the ticket stands for: the one, or the group's members that are open and that
+   * its last notification listed as firing (none, for a group whose members all resolved).
+   */
+  incidents: Incident[];
   record: TicketRecord;
+}
+
+/** A notification group as sync reads it: its key and occurrence, its members, what its ticket was told. */
+export interface SyncedGroup {
+  key: string;
+  id: string;
+  members: Record<string, { incident: { id: string }; firing: boolean }>;
+  notified?: { firing: string[] };
 }
 
 /** What became of an observation: the change made, or why none was. */
@@ -72,6 +91,8 @@ export interface TicketSyncOptions {
   registry: Registry;
   /** The tracker account Vigil writes as, when the driver can tell: its changes are Vigil's, whenever they arrive. */
   ownActorId?: () => Promise<string | undefined>;
+  /** The exporter's notification groups now: their tickets are read back for their members. */
+  groups?: () => readonly SyncedGroup[];
 }
 
 const counters = new WeakMap<Registry, Counter<'exporter' | 'change'>>();
@@ -111,16 +132,36 @@ export class TicketSync {
     this.changes = changesCounter(opts.registry);
   }
 
-  /** The open tickets of open incidents, as the ledger holds them. */
+  /**
+   * The open tickets of open incidents, as the ledger holds them, and those of the groups alive.
+   * A group's ticket stands for the members a person saw on it: those its last notification
+   * listed as firing, still firing and open (this occurrence of each). One that joined since is
+   * not, and the group's ticket is held while the group lives, so a status a pass acted on is
+   * not acted on again for members that join after it.
+   */
   async held(): Promise<HeldTicket[]> {
     const desk = this.opts.desk();
     if (!desk) return [];
     const ledger = this.opts.ledger();
     const out: HeldTicket[] = [];
+    const open = new Map<string, Incident>();
     for (const incident of [...desk.incidents()]) {
       if (incident.status === 'resolved') continue;
+      open.set(incident.key, incident);
       const record = await ledger.get(incident.key);
-      if (record && !record.resolved && ticketOfIncident(record, incident)) out.push({ incident, record });
+      if (record && !record.resolved && ticketOfIncident(record, incident))
+        out.push({ key: incident.key, owner: incident, incidents: [incident], record });
+    }
+    for (const g of this.opts.groups?.() ?? []) {
+      const incidents: Incident[] = [];
+      for (const key of g.notified?.firing ?? []) {
+        const m = g.members[key];
+        const incident = open.get(key);
+        if (m?.firing && incident?.id === m.incident.id) incidents.push(incident);
+      }
+      const record = await ledger.get(g.key);
+      if (record && !record.resolved && ticketOfIncident(record, g))
+        out.push({ key: g.key, owner: { id: g.id }, incidents, record });
     }
     return out;
   }
@@ -162,7 +203,7 @@ export class TicketSync {
   async applyComments(held: HeldTicket, comments: TrackerComment[]): Promise<void> {
     const own = await this.opts.ownActorId?.();
     if (own === undefined) return;
-    const { incident, record } = held;
+    const { record } = held;
     let seen = this.commentsSeen.get(record.ref);
     if (!seen) this.commentsSeen.set(record.ref, (seen = new Set()));
     const ticket = `${this.opts.exporterId}#${record.ref}`;
@@ -172,15 +213,18 @@ export class TicketSync {
       const text = c.text.trim();
       if (c.authorId === own || text === '') continue;
       const reason = `comment by ticket ${ticket} (${c.author}): ${text}`;
-      const now = this.opts.desk()?.incident(incident.id);
-      if (!now || now.audit.some((a) => a.kind === 'commented' && a.reason === reason)) continue;
-      const outcome = await this.opts.desk()!.act(incident.id, c.author, { kind: 'comment', text, ticket });
-      if (!outcome.ok) continue;
-      this.changes.inc({ exporter: this.opts.exporterId, change: 'commented' });
-      this.opts.logger.info(
-        { incident: incident.key, id: incident.id, ticket: record.ref, actor: c.author },
-        'ticket comment added to the incident',
-      );
+      // A group's ticket speaks for each of its members: the comment joins every one's timeline.
+      for (const incident of held.incidents) {
+        const now = this.opts.desk()?.incident(incident.id);
+        if (!now || now.audit.some((a) => a.kind === 'commented' && a.reason === reason)) continue;
+        const outcome = await this.opts.desk()!.act(incident.id, c.author, { kind: 'comment', text, ticket });
+        if (!outcome.ok) continue;
+        this.changes.inc({ exporter: this.opts.exporterId, change: 'commented' });
+        this.opts.logger.info(
+          { incident: incident.key, id: incident.id, ticket: record.ref, actor: c.author },
+          'ticket comment added to the incident',
+        );
+      }
     }
   }
 
@@ -193,43 +237,51 @@ export class TicketSync {
     if (h) await this.applyComments(h, [comment]);
   }
 
+  /**
+   * Applies what a person did to the ticket to each incident it stands for, as to one: a group's
+   * ticket moved to done resolves every open firing member, moved to in progress acknowledges
+   * every one not yet acknowledged.
+   */
   async apply(held: HeldTicket, seen: ObservedTicket): Promise<SyncOutcome> {
-    const { incident, record } = held;
+    const { record } = held;
     if (seen.status === record.written) return 'own_write';
     // A webhook Jira retries late, or delivers out of order, may tell of a status Vigil set before its last write.
     if (seen.actorId !== undefined && seen.actorId === (await this.opts.ownActorId?.())) return 'own_write';
-    const kind =
-      seen.progress === 'done'
-        ? ('resolve' as const)
-        : seen.progress === 'in_progress' && incident.status === 'open'
-          ? ('acknowledge' as const)
-          : undefined;
-    if (!kind) return 'no_action';
+    const kind = seen.progress === 'done' ? 'resolve' : seen.progress === 'in_progress' ? 'acknowledge' : undefined;
+    const targets = held.incidents.filter((i) => kind === 'resolve' || i.status === 'open');
+    if (!kind || targets.length === 0) return 'no_action';
     // A write of Vigil's may have landed since the ticket was read: the ledger says so.
-    const now = await this.opts.ledger().get(incident.key);
+    const now = await this.opts.ledger().get(held.key);
     if (
       !now ||
       now.resolved ||
       now.ref !== record.ref ||
-      !ticketOfIncident(now, incident) ||
+      !ticketOfIncident(now, held.owner) ||
       now.written !== record.written
     )
       return 'not_held';
     const desk = this.opts.desk();
     if (!desk) return 'not_held';
     const ticket = `${this.opts.exporterId}#${seen.ref}`;
-    const outcome = await desk.act(incident.id, seen.actor, { kind, reason: '', ticket });
     const { logger, exporterId } = this.opts;
-    if (!outcome.ok) {
-      logger.debug({ incident: incident.key, ticket: seen.ref, refusal: outcome.refusal }, 'ticket change not applied');
-      return 'refused';
-    }
     const change = kind === 'resolve' ? 'resolved' : 'acknowledged';
-    this.changes.inc({ exporter: exporterId, change });
-    logger.info(
-      { incident: incident.key, id: incident.id, ticket: seen.ref, status: seen.status, actor: seen.actor },
-      `incident ${change} by its ticket`,
-    );
-    return change;
+    let applied = false;
+    for (const incident of targets) {
+      const outcome = await desk.act(incident.id, seen.actor, { kind, reason: '', ticket });
+      if (!outcome.ok) {
+        logger.debug(
+          { incident: incident.key, ticket: seen.ref, refusal: outcome.refusal },
+          'ticket change not applied',
+        );
+        continue;
+      }
+      applied = true;
+      this.changes.inc({ exporter: exporterId, change });
+      logger.info(
+        { incident: incident.key, id: incident.id, ticket: seen.ref, status: seen.status, actor: seen.actor },
+        `incident ${change} by its ticket`,
+      );
+    }
+    return applied ? change : 'refused';
   }
 }

@@ -4,7 +4,7 @@ import { followupText, GlpiDriver } from '../../../src/exporters/glpi/driver.ts'
 import { pollSync } from '../../../src/exporters/tickets/incidentExporter.ts';
 import { FakeGlpi } from '../../support/fakes/glpi.ts';
 import { waitFor } from '../../support/waitFor.ts';
-import { parseWith } from '../incidentFixtures.ts';
+import { compileTree, parseWith } from '../incidentFixtures.ts';
 import { MINUTE, syncWorld } from '../tickets/syncWorld.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 /** A GLPI exporter polling every minute, the fake, and the core (see syncWorld). */
-async function world(extra: Record<string, unknown> = {}) {
+async function world(extra: Record<string, unknown> = {}, routing?: object) {
   const glpi = await new FakeGlpi().listen();
   cleanup.push(() => glpi.close());
   const config = parseWith(glpiExporterSchema, {
@@ -23,7 +23,8 @@ async function world(extra: Record<string, unknown> = {}) {
     ...extra,
   });
   const driver = new GlpiDriver(config);
-  const w = await syncWorld('glpi', config, driver, pollSync(driver, config.sync), cleanup);
+  const tree = routing && compileTree(routing, ['glpi']);
+  const w = await syncWorld('glpi', config, driver, pollSync(driver, config.sync), cleanup, tree);
   const ticketReads = () => glpi.requests.filter((r) => r.method === 'GET' && /\/Ticket\/\d+$/.test(r.path)).length;
   return { ...w, glpi, ticketReads };
 }
@@ -237,5 +238,82 @@ describe('GLPI follow-up text', () => {
     const want = 'PSU <A> swapped\nfan ok\nrack 4\n"done" & closed';
     expect(followupText(html)).toBe(want);
     expect(followupText(html.replace(/&/g, '&#38;').replace(/</g, '&#60;').replace(/>/g, '&#62;'))).toBe(want);
+  });
+});
+
+/** Every asset_down incident in one group per rule: 30 s to gather, then a notification per 5 min at most. */
+const GROUPED = {
+  receiver: 'tickets',
+  group_by: ['alertname'],
+  group_wait: '30s',
+  group_interval: '5m',
+  repeat_interval: '4h',
+  receivers: [{ name: 'tickets', exporters: ['glpi'] }],
+};
+
+describe('GLPI group tickets back to incidents', () => {
+  it("resolves every member the group's ticket listed when a person solves it, each with them as actor; a later member stays open", async () => {
+    const w = await world({}, GROUPED);
+    await w.event('web-1', 'down');
+    await w.event('web-2', 'down');
+    await w.advanceGroups(30_000);
+    expect(w.glpi.tickets.size).toBe(1);
+    const [ticket] = [...w.glpi.tickets.values()];
+    // web-3 joins after the notification: the ticket has not shown it yet.
+    await w.event('web-3', 'down');
+    w.glpi.personSets(ticket!.id, 5);
+    await w.pass();
+
+    for (const asset of ['web-1', 'web-2']) {
+      expect(w.incident(asset)!.status).toBe('resolved');
+      expect(w.audit(asset, 'resolved')).toEqual([['jdoe', `resolved by ticket glpi#${ticket!.id} (jdoe)`]]);
+    }
+    expect(w.incident('web-3')!.status).toBe('open');
+    expect(
+      w.delivered
+        .filter((c) => c.kind === 'resolved')
+        .map((c) => c.incident.asset)
+        .sort(),
+    ).toEqual(['web-1', 'web-2']);
+
+    // The next passes read the same status: nothing more, web-3 included.
+    await w.pass();
+    expect(w.incident('web-3')!.status).toBe('open');
+    // The group's next notification tells the ticket that web-3 joined and the others resolved.
+    await w.advanceGroups(5 * MINUTE - 2 * MINUTE);
+    await w.pass();
+    expect(w.glpi.followups.at(-1)!.content).toContain('1 joined, 2 resolved; 1 firing, 2 resolved');
+    expect(w.incident('web-3')!.status).toBe('open');
+    expect(w.glpi.count('POST', 'Ticket')).toBe(1);
+  });
+
+  it("acknowledges every listed member when a person takes the group's ticket, and tells the ticket once", async () => {
+    const w = await world({}, GROUPED);
+    await w.event('db-1', 'down');
+    await w.event('db-2', 'down');
+    await w.advanceGroups(30_000);
+    const [ticket] = [...w.glpi.tickets.values()];
+    w.glpi.personSets(ticket!.id, 2);
+    await w.pass();
+    for (const asset of ['db-1', 'db-2'])
+      expect(w.incident(asset)).toMatchObject({ status: 'acknowledged', acknowledgedBy: 'jdoe' });
+    await w.pass();
+    expect(w.delivered.filter((c) => c.kind === 'acknowledged')).toHaveLength(2);
+    // A person's acknowledgement notifies nobody through a group: the ticket gets no follow-up of its own making.
+    expect(w.glpi.followups).toEqual([]);
+  });
+
+  it("adds a comment on the group's ticket to every listed member's timeline", async () => {
+    const w = await world({}, GROUPED);
+    await w.event('sw-1', 'down');
+    await w.event('sw-2', 'down');
+    await w.advanceGroups(30_000);
+    const [ticket] = [...w.glpi.tickets.values()];
+    w.glpi.personFollowsUp(ticket!.id, '<p>the core switch is back</p>');
+    await w.pass();
+    for (const asset of ['sw-1', 'sw-2'])
+      expect(w.comments(asset)).toEqual([
+        ['jdoe', `comment by ticket glpi#${ticket!.id} (jdoe): the core switch is back`],
+      ]);
   });
 });

@@ -7,7 +7,7 @@ import { JiraDriver } from '../../../src/exporters/jira/driver.ts';
 import { jiraSync } from '../../../src/exporters/jira/sync.ts';
 import { FakeJira } from '../../support/fakes/jira.ts';
 import { waitFor } from '../../support/waitFor.ts';
-import { parseWith } from '../incidentFixtures.ts';
+import { compileTree, parseWith } from '../incidentFixtures.ts';
 import { syncWorld, type SyncWorld } from '../tickets/syncWorld.ts';
 
 const SECRET = 'It5-a-s3cret-only-Jira-and-Vigil-know';
@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 /** A Jira exporter `jira/ops` syncing back by `sync`, the Cloud fake, the core, and the API listener its webhooks arrive on. */
-async function world(sync: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+async function world(sync: Record<string, unknown>, extra: Record<string, unknown> = {}, routing?: object) {
   const jira = await new FakeJira('cloud').listen();
   cleanup.push(() => jira.close());
   const config = parseWith(jiraExporterSchema, {
@@ -30,7 +30,8 @@ async function world(sync: Record<string, unknown>, extra: Record<string, unknow
     ...extra,
   });
   const driver = new JiraDriver(config);
-  const w: SyncWorld = await syncWorld('jira/ops', config, driver, jiraSync(config, driver), cleanup);
+  const tree = routing && compileTree(routing, ['jira/ops']);
+  const w: SyncWorld = await syncWorld('jira/ops', config, driver, jiraSync(config, driver), cleanup, tree);
   const api = new ApiServer({
     config: apiSchema.parse({ endpoint: '127.0.0.1:0' }, 'api', [])!,
     desk: () => w.desk,
@@ -285,4 +286,40 @@ describe('Jira sync config', () => {
       }),
     ).toThrow("sync.secret: set the webhook's secret: Vigil takes only signed webhooks");
   });
+});
+
+describe('Jira group issues back to incidents', () => {
+  /** One issue per rule's group of incidents, 30 s to gather. */
+  const GROUPED = {
+    receiver: 'tickets',
+    group_by: ['alertname'],
+    group_wait: '30s',
+    receivers: [{ name: 'tickets', exporters: ['jira/ops'] }],
+  };
+
+  for (const sync of [
+    { mode: 'webhook', secret: SECRET },
+    { mode: 'poll', interval: '1m' },
+  ])
+    it(`resolves every member the group's issue listed when a person moves it to Done (sync.mode: ${sync.mode})`, async () => {
+      const w = await world(sync, {}, GROUPED);
+      await w.event('web-1', 'down');
+      await w.event('web-2', 'down');
+      await w.advanceGroups(30_000);
+      expect([...w.jira.issues.keys()]).toEqual(['OPS-1']);
+      w.jira.webhooks.splice(0);
+      w.jira.personMoves('OPS-1', 'Done');
+      if (sync.mode === 'webhook') await w.flushWebhooks();
+      else await w.pass();
+      for (const asset of ['web-1', 'web-2']) {
+        expect(w.incident(asset)!.status).toBe('resolved');
+        expect(w.audit(asset, 'resolved')).toEqual([['Jane Doe', 'resolved by ticket jira/ops#OPS-1 (Jane Doe)']]);
+      }
+      expect(w.delivered.filter((c) => c.kind === 'resolved')).toHaveLength(2);
+      // The group's resolution, at its next notification, finds the issue done: no transition of Vigil's.
+      await w.advanceGroups(5 * 60_000);
+      expect(w.jira.count('POST', /\/transitions$/)).toBe(0);
+      expect(w.jira.issues.get('OPS-1')!.fields.status.name).toBe('Done');
+      expect(w.jira.issues.size).toBe(1);
+    });
 });

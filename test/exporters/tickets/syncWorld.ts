@@ -8,6 +8,7 @@ import {
 } from '../../../src/exporters/tickets/incidentExporter.ts';
 import type { IncidentChange } from '../../../src/model/incident.ts';
 import type { Host } from '../../../src/pipeline/host.ts';
+import type { RoutingTree } from '../../../src/exporters/tickets/routingTree.ts';
 import { engineDesk } from '../../api/harness.ts';
 import { engineFrom, ev } from '../../support/correlation.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
@@ -36,10 +37,14 @@ export interface SyncWorld {
   incident(asset: string): ReturnType<IncidentDesk['current']>;
   /** The comments in the incident's timeline: actor and audit text. */
   comments(asset: string): [string | undefined, string][];
+  /** The incident's audit entries of one kind: actor and audit text. */
+  audit(asset: string, kind: string): [string | undefined, string][];
   /** An operator's action through the desk, as the API makes it, delivered. */
   act(asset: string, actor: string, action: Parameters<IncidentDesk['act']>[2]): Promise<void>;
   /** One poll pass (the interval is a minute), run to its end; then the changes it made are delivered. */
   pass(): Promise<void>;
+  /** Moves the clock by `ms` (less than the poll interval), then delivers the group notifications that fell due. */
+  advanceGroups(ms: number): Promise<void>;
 }
 
 /**
@@ -53,13 +58,14 @@ export async function syncWorld(
   driver: TicketDriver,
   sync: TicketSyncSettings | undefined,
   cleanup: (() => Promise<void>)[],
+  tree?: RoutingTree,
 ): Promise<SyncWorld> {
   const timers = new ManualTimers(Date.parse('2026-12-01T10:00:00Z'));
   const engine = engineFrom(RULES);
   const delivered: IncidentChange[] = [];
   const desk = engineDesk(engine, () => timers.now(), delivered);
   const exp = new IncidentExporter(testSettings(id), config, driver, { timers, random: () => 0.5, sync });
-  await exp.start({ incidentDesk: () => desk } as unknown as Host);
+  await exp.start({ incidentDesk: () => desk, routingTree: tree } as unknown as Host);
   cleanup.push(() => exp.shutdown());
   let handed = 0;
   const deliver = async (changes: IncidentChange[] = []) => {
@@ -69,6 +75,10 @@ export async function syncWorld(
     await exp.outbox.whenIdle();
   };
   const incident = (asset: string) => engine.book.get(`asset_down{asset="${asset}"}`)?.incident;
+  const audit = (asset: string, kind: string): [string | undefined, string][] =>
+    incident(asset)!
+      .audit.filter((a) => a.kind === kind)
+      .map((a) => [a.actor, a.reason]);
   return {
     timers,
     engine,
@@ -77,15 +87,18 @@ export async function syncWorld(
     exp,
     deliver,
     incident,
-    comments: (asset) =>
-      incident(asset)!
-        .audit.filter((a) => a.kind === 'commented')
-        .map((a) => [a.actor, a.reason]),
+    comments: (asset) => audit(asset, 'commented'),
+    audit,
     event: (asset, type) =>
       deliver(engine.process([ev(timers.now(), { asset, type, title: `${asset} ${type}` })], timers.now())),
     act: async (asset, actor, action) => {
       const out = await desk.act(incident(asset)!.id, actor, action);
       if (!out.ok) throw new Error(out.message);
+      await deliver();
+    },
+    advanceGroups: async (ms) => {
+      timers.advance(ms);
+      await exp.groups.settled();
       await deliver();
     },
     pass: async () => {
