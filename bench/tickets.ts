@@ -18,7 +18,10 @@
  * the fakes accept during the storm are counted (keep-alive: few).
  *
  * Run: `node bench/tickets.ts [--mode both|append|storm] [--seconds 0.5] [--rounds 3]
- * [--incidents 200] [--rate 100] [--concurrency N] [--fsync true|false]`.
+ * [--incidents 200] [--rate 100] [--concurrency N] [--fsync true|false] [--group-by LABELS]`.
+ * `--group-by n` (or `env`, or `n,env`) routes the storm through a routing tree whose root groups
+ * by those labels (`group_wait: 0s`), so each change is also written to the exporters'
+ * groups.ndjson before it is accepted: `n` makes a group per incident, `env` one for them all.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -37,6 +40,10 @@ import {
   type TicketDriver,
 } from '../src/exporters/tickets/incidentExporter.ts';
 import { Outbox } from '../src/exporters/tickets/outbox.ts';
+import { RoutingTree, routingSchema } from '../src/exporters/tickets/routingTree.ts';
+import type { ConfigIssue } from '../src/config/schema.ts';
+import { groupOf } from '../src/exporters/tickets/notificationGroups.ts';
+import type { Host } from '../src/pipeline/host.ts';
 import { webhookExporterSchema } from '../src/exporters/webhook/config.ts';
 import { WebhookDriver } from '../src/exporters/webhook/driver.ts';
 import type { IncidentChange } from '../src/model/incident.ts';
@@ -60,6 +67,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '100' },
     concurrency: { type: 'string' },
     fsync: { type: 'string', default: 'true' },
+    'group-by': { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -171,6 +179,9 @@ async function appendTable(): Promise<void> {
 const PD_KEY = 'R0123456789abcdef0123456789abcde';
 const WEBHOOK_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
+/** The storm's exporter ids, as stormTargets() makes them. */
+const STORM_IDS = ['glpi', 'jira', 'pagerduty', 'slack', 'json', 'alertmanager'];
+
 interface StormTarget {
   name: string;
   fake: FakeHttpServer;
@@ -213,6 +224,15 @@ async function stormTargets(delivery: Record<string, unknown>): Promise<StormTar
   ];
 }
 
+/** A routing tree that sends everything to every exporter, grouped by `groupBy` with no wait. */
+function groupingTree(groupBy: string[], ids: string[]): RoutingTree {
+  const raw = { receiver: 'all', group_by: groupBy, group_wait: '0s', receivers: [{ name: 'all', exporters: ids }] };
+  const issues: ConfigIssue[] = [];
+  const tree = RoutingTree.compile(parseWith(routingSchema, raw), 'routing', new Set(ids), issues);
+  if (!tree) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+  return tree;
+}
+
 function stormChange(i: number): IncidentChange {
   const c = change(i);
   const key = `storm{n="${String(i).padStart(6, '0')}"}`;
@@ -236,7 +256,9 @@ async function stormTable(): Promise<void> {
   const targets = await stormTargets(delivery);
   const root = mkdtempSync(join(tmpdir(), 'vigil-bench-storm-'));
   const exporters = targets.map((t) => t.exporter(join(root, t.name.replace(/\W+/g, '-'))));
-  for (const e of exporters) await e.start();
+  const groupBy = values['group-by']?.split(',');
+  const host = groupBy && ({ routingTree: groupingTree(groupBy, STORM_IDS) } as Host);
+  for (const e of exporters) await e.start(host);
   // A daemon in a storm has delivered before: HTTP client code loaded, the JIT warm, sessions open.
   const warmUp = Array.from({ length: 20 }, (_, i) => stormChange(incidents + i));
   await Promise.all(exporters.map((e) => e.consumeIncidents(warmUp)));
@@ -248,7 +270,10 @@ async function stormTable(): Promise<void> {
 
   const changes = Array.from({ length: incidents }, (_, i) => stormChange(i));
   // The first request of an incident names it: GLPI and Jira search for the marker, the messages carry it.
-  const byMarker = new Map(changes.map((c, i) => [incidentMarker(c.incident.key), i]));
+  // Grouped, the first request names the incident's group (one per incident with `--group-by n`).
+  const grouping = groupBy && { routeKey: '{}', by: [...groupBy].sort(), waitMs: 0, intervalMs: 0, repeatMs: 0 };
+  const markerKey = (c: IncidentChange) => (grouping ? groupOf(grouping, c.incident).key : c.incident.key);
+  const byMarker = new Map(changes.map((c, i) => [incidentMarker(markerKey(c)), i]));
   const handedAt = new Float64Array(incidents);
   const first = targets.map(() => new Float64Array(incidents).fill(NaN));
   const acked: number[] = [];
@@ -306,7 +331,7 @@ async function stormTable(): Promise<void> {
   row('**all six**', all, incidents * targets.length, sum(connections));
   row('accepted (consumeIncidents resolved, all six)', acked, incidents, '');
   console.log(
-    `${incidents} incidents at ${rate}/s to six exporters, delivery ${JSON.stringify(delivery)}; storm took ${wallS.toFixed(2)} s, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} CPU-s of this process (exporters and fakes); load average ${loadavg()
+    `${incidents} incidents at ${rate}/s to six exporters, delivery ${JSON.stringify(delivery)}${groupBy ? `, grouped by ${groupBy.join(',')}` : ''}; storm took ${wallS.toFixed(2)} s, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} CPU-s of this process (exporters and fakes); load average ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { IncidentChange } from '../../model/incident.ts';
 import { replaceFile } from './atomicFile.ts';
 import type { Timers } from './delivery.ts';
+import { GroupCommit } from './groupCommit.ts';
 import {
   flushDueAtMs,
   flushGroup,
@@ -89,6 +90,10 @@ export class GroupStage {
   private superseded = 0;
   private damaged = false;
   private chain: Promise<void> = Promise.resolve();
+  /** fsyncs of the file since open (group commit makes this far fewer than the operations). */
+  fsyncs = 0;
+  /** Writes to the file, in the order the operations made them; those waiting on one fsync go together. */
+  private readonly commit = new GroupCommit<{ text: string; lines: number }>((ops) => this.writeBatch(ops));
   private timer: unknown;
   private timerAt = Infinity;
   private running = false;
@@ -138,9 +143,10 @@ export class GroupStage {
     return this.groups.size;
   }
 
-  /** Resolves once every change and flush started so far is done. */
-  settled(): Promise<void> {
-    return this.chain;
+  /** Resolves once every change and flush started so far is done (and written). */
+  async settled(): Promise<void> {
+    await this.chain;
+    await this.commit.settled();
   }
 
   /** Keys of the groups that hold this incident (this occurrence of it) as a member. */
@@ -177,9 +183,11 @@ export class GroupStage {
    * a group formed under an earlier config, whose key the incident no longer maps to, still
    * sees its members resolve.
    */
-  add(items: readonly { grouping?: RouteGrouping; change: IncidentChange }[]): Promise<void> {
-    if (items.length === 0) return Promise.resolve();
-    return this.serially(async () => {
+  async add(items: readonly { grouping?: RouteGrouping; change: IncidentChange }[]): Promise<void> {
+    if (items.length === 0) return;
+    // The groups change one operation at a time; the writes of several operations share an fsync.
+    let written: Promise<void> | undefined;
+    await this.serially(async () => {
       const now = this.opts.timers.now();
       const changed: Changes = new Map();
       const join = (key: string, grouping: RouteGrouping, change: IncidentChange) => {
@@ -200,15 +208,17 @@ export class GroupStage {
         for (const other of [...(this.holding.get(change.incident.key) ?? [])])
           if (other !== key) join(other, timersOf(this.groups.get(other)!), change);
       }
-      await this.write(changed);
+      written = this.write(changed);
       this.schedule();
     });
+    await written;
   }
 
   async close(): Promise<void> {
     this.running = false;
     this.clearTimer();
     await this.chain;
+    await this.commit.settled();
     await this.handle?.close();
     this.handle = undefined;
   }
@@ -271,12 +281,8 @@ export class GroupStage {
           );
         this.put(key, after);
       }
-      try {
-        await this.write(changed);
-      } catch (err) {
-        // Queued already: a restart before the next write flushes these groups again (one notification more).
-        this.opts.onError(err);
-      }
+      // Queued already: a restart before this write is on disk flushes these groups again (one notification more).
+      this.write(changed)?.catch((err: unknown) => this.opts.onError(err));
       this.schedule();
     });
   }
@@ -315,28 +321,13 @@ export class GroupStage {
     this.timerAt = Infinity;
   }
 
-  /** Appends what changed in the groups, in one write: their headers and the members that changed. */
-  private async write(changed: Changes): Promise<void> {
-    if (changed.size === 0) return;
-    // After a failed write the file may miss changes memory has, or end in a torn line: rewrite it whole.
-    if (this.damaged) {
-      await this.compact();
-      this.damaged = false;
-      return;
-    }
-    try {
-      await this.append(changed);
-    } catch (err) {
-      this.damaged = true;
-      throw err;
-    }
-  }
-
-  private async append(changed: Changes): Promise<void> {
-    if (!this.handle) {
-      await mkdir(dirname(this.opts.path), { recursive: true });
-      this.handle = await open(this.opts.path, 'a', 0o600);
-    }
+  /**
+   * Queues what changed in the groups (their headers and the members that changed) for the
+   * file; resolves once it is there. Called in the operation's turn, so lines reach the file in
+   * the order the operations ran.
+   */
+  private write(changed: Changes): Promise<void> | undefined {
+    if (changed.size === 0) return undefined;
     let text = '';
     let lines = 0;
     for (const [k, { before, after, touched }] of changed)
@@ -344,8 +335,39 @@ export class GroupStage {
         text += JSON.stringify(line) + '\n';
         lines++;
       }
+    return this.commit.add({ text, lines });
+  }
+
+  /** Appends the batch in one write and at most one fsync. */
+  private async writeBatch(ops: { text: string; lines: number }[]): Promise<void> {
+    // After a failed write the file may miss changes memory has, or end in a torn line: rewrite it
+    // whole (memory holds these operations, and any queued after them, whose lines set state again).
+    if (this.damaged) {
+      await this.compact();
+      this.damaged = false;
+      return;
+    }
+    try {
+      await this.append(
+        ops.map((o) => o.text).join(''),
+        ops.reduce((n, o) => n + o.lines, 0),
+      );
+    } catch (err) {
+      this.damaged = true;
+      throw err;
+    }
+  }
+
+  private async append(text: string, lines: number): Promise<void> {
+    if (!this.handle) {
+      await mkdir(dirname(this.opts.path), { recursive: true });
+      this.handle = await open(this.opts.path, 'a', 0o600);
+    }
     await this.handle.write(text);
-    if (this.opts.fsync) await this.handle.sync();
+    if (this.opts.fsync) {
+      await this.handle.sync();
+      this.fsyncs++;
+    }
     this.superseded += lines;
     if (this.superseded >= COMPACT_AFTER) await this.compact();
   }

@@ -38,6 +38,28 @@ async function stage(path: string, timers: ManualTimers, sent: QueuedChange[]): 
 }
 
 describe('groups on disk', () => {
+  it('writes changes made while the file is busy together, with one fsync for many, each resolved once on disk', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'vigil-groups-')), 'groups.ndjson');
+    const s = await stage(path, new ManualTimers(), []);
+    const notOnDiskWhenResolved: string[] = [];
+    await Promise.all(
+      Array.from({ length: 50 }, (_, n) => {
+        const change = assetDown(`a${n}`, `site-${n % 5}`).next('opened');
+        return s.add([{ grouping: BY_SITE, change }]).then(() => {
+          if (!readFileSync(path, 'utf8').includes(`"m":${JSON.stringify(change.incident.key)}`))
+            notOnDiskWhenResolved.push(change.incident.key);
+        });
+      }),
+    );
+    expect(notOnDiskWhenResolved).toEqual([]);
+    expect(s.fsyncs).toBeGreaterThanOrEqual(1);
+    expect(s.fsyncs).toBeLessThanOrEqual(3);
+    // What a restart reads: every group with every member.
+    await s.close();
+    const again = await stage(path, new ManualTimers(), []);
+    expect(again.list().map((g) => Object.keys(g.members).length)).toEqual([10, 10, 10, 10, 10]);
+  });
+
   it('a reopened stage has each group with the members a flush left, what it notified, and its next tick', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'vigil-groups-')), 'groups.ndjson');
     const timers = new ManualTimers();
