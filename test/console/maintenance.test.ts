@@ -1,29 +1,19 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { correlatingConfig, createApiKey, startDaemon, type RunningDaemon } from '../support/daemon.ts';
-import { expectAccessible, launchChromium, newConsolePage, screenshot, signIn } from './browser.ts';
+import { describe, expect, it } from 'vitest';
+import { expectAccessible, screenshot } from './browser.ts';
+import { keyedConsole } from './keyedConsole.ts';
 
-// Generous timeouts for a loaded two-core machine.
-const UI_TIMEOUT = 15_000;
-
-let daemon: RunningDaemon;
-let browser: Browser;
-let base: string;
-const keys: Record<string, string> = {};
-const pages: Page[] = [];
-
-/** A correlating daemon (windows are silences of its core) serving the API to API keys. */
-function config(): string {
-  const yaml = correlatingConfig(`
+// A correlating daemon: windows are silences of its core.
+const ui = keyedConsole(
+  `
   tick_interval: 50ms
   rules:
     - { kind: pair, name: asset_down, group_by: [tenant, asset] }
-`).replace('service:\n', 'extensions:\n  authenticator:\n    api_keys: {}\nservice:\n  extensions: [authenticator]\n');
-  return `${yaml}\napi:\n  endpoint: 127.0.0.1:0\n  auth: { authenticator: authenticator }\n`;
-}
+`,
+  [
+    { name: 'acme-ops', role: 'operator', tenant: 'acme' },
+    { name: 'acme-dash', role: 'viewer', tenant: 'acme' },
+  ],
+);
 
 interface ApiWindow {
   id: string;
@@ -38,42 +28,14 @@ interface ApiWindow {
 }
 
 async function listWindows(key: string): Promise<ApiWindow[]> {
-  const res = await fetch(`${base}/api/v1/maintenance-windows`, { headers: { authorization: `Bearer ${key}` } });
+  const res = await fetch(`${ui.base}/api/v1/maintenance-windows`, { headers: { authorization: `Bearer ${key}` } });
   expect(res.status).toBe(200);
   return (await res.json()) as ApiWindow[];
 }
 
-async function signedIn(key: string): Promise<Page> {
-  const page = await newConsolePage(browser, UI_TIMEOUT);
-  pages.push(page);
-  await signIn(page, base, key);
-  return page;
-}
-
-beforeAll(async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'vigil-console-maintenance-'));
-  const configFile = join(dataDir, 'vigil.yaml');
-  writeFileSync(configFile, config());
-  for (const [name, role] of [
-    ['acme-ops', 'operator'],
-    ['acme-dash', 'viewer'],
-  ] as const) {
-    keys[name] = await createApiKey(configFile, dataDir, { name, role, tenant: 'acme' });
-  }
-  daemon = await startDaemon(config(), { dataDir });
-  base = daemon.apiUrl('');
-  browser = await launchChromium();
-}, 120_000);
-
-afterAll(async () => {
-  for (const p of pages) await p.context().close();
-  await browser?.close();
-  await daemon?.stop();
-});
-
 describe('the maintenance page in Chromium', () => {
   it('creates a weekly window in a time zone from the form, lists it as the API does, and expires it', async () => {
-    const page = await signedIn(keys['acme-ops']!);
+    const page = await ui.signedIn('acme-ops');
     await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Maintenance' }).click();
     await page.getByRole('heading', { name: 'Maintenance windows' }).waitFor();
     await page.getByText('No maintenance window.').waitFor();
@@ -91,7 +53,7 @@ describe('the maintenance page in Chromium', () => {
     await page.getByLabel('Time zone').fill('Mars/Olympus');
     await page.getByRole('button', { name: 'Create window' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Mars\/Olympus/);
-    expect(await listWindows(keys['acme-ops']!)).toEqual([]);
+    expect(await listWindows(ui.keys['acme-ops']!)).toEqual([]);
 
     await page.getByLabel('Time zone').fill('Europe/Paris');
     await expectAccessible(page, 'the new maintenance window form');
@@ -106,7 +68,7 @@ describe('the maintenance page in Chromium', () => {
     await expectAccessible(page, 'the maintenance page');
     await screenshot(page, 'maintenance');
 
-    const [created] = await listWindows(keys['acme-ops']!);
+    const [created] = await listWindows(ui.keys['acme-ops']!);
     expect(created).toMatchObject({
       days: ['sat', 'sun'],
       start: '01:30',
@@ -122,13 +84,13 @@ describe('the maintenance page in Chromium', () => {
     await page.getByRole('button', { name: 'Expire maintenance window kernel updates' }).click();
     await expect.poll(() => row.locator('.state').textContent()).toBe('expired');
     expect(await row.getByRole('button', { name: /Expire/ }).count()).toBe(0);
-    expect((await listWindows(keys['acme-ops']!)).map((w) => w.status)).toEqual(['expired']);
+    expect((await listWindows(ui.keys['acme-ops']!)).map((w) => w.status)).toEqual(['expired']);
   });
 
   it('shows a viewer the windows without a create or expire button', async () => {
-    const res = await fetch(`${base}/api/v1/maintenance-windows`, {
+    const res = await fetch(`${ui.base}/api/v1/maintenance-windows`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${keys['acme-ops']!}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${ui.keys['acme-ops']!}`, 'content-type': 'application/json' },
       body: JSON.stringify({
         matchers: [{ name: 'asset', value: 'db-1', isRegex: false, isEqual: true }],
         days: ['wed'],
@@ -139,8 +101,8 @@ describe('the maintenance page in Chromium', () => {
       }),
     });
     expect(res.status).toBe(201);
-    const page = await signedIn(keys['acme-dash']!);
-    await page.goto(`${base}/ui/maintenance?new=1`);
+    const page = await ui.signedIn('acme-dash');
+    await page.goto(`${ui.base}/ui/maintenance?new=1`);
     const row = page.locator('tbody tr', { hasText: 'backups' });
     await expect.poll(() => row.locator('.schedule').textContent()).toBe('Wed 22:00–01:00');
     expect(await row.textContent()).toContain('America/New_York');
