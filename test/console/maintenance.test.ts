@@ -17,6 +17,8 @@ const ui = keyedConsole(
 
 interface ApiWindow {
   id: string;
+  starts_at: string;
+  ends_at: string | null;
   days: string[];
   start: string;
   end: string;
@@ -50,18 +52,20 @@ describe('the maintenance page in Chromium', () => {
     await page.getByLabel(/^To/).fill('03:00');
     await page.getByLabel('Comment').fill('kernel updates');
     // A zone that is not an IANA name: the API's refusal is shown and nothing is created.
-    await page.getByLabel('Time zone').fill('Mars/Olympus');
+    await page.getByLabel('Time zone', { exact: true }).fill('Mars/Olympus');
     await page.getByRole('button', { name: 'Create window' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Mars\/Olympus/);
     expect(await listWindows(ui.keys['acme-ops']!)).toEqual([]);
 
-    await page.getByLabel('Time zone').fill('Europe/Paris');
+    await page.getByLabel('Time zone', { exact: true }).fill('Europe/Paris');
     await expectAccessible(page, 'the new maintenance window form');
     await screenshot(page, 'maintenance-new');
     await page.getByRole('button', { name: 'Create window' }).click();
     const row = page.locator('tbody tr', { hasText: 'kernel updates' });
     await expect.poll(() => row.locator('.state').textContent()).toBe('active');
     expect(await row.locator('.schedule').textContent()).toBe('Sat, Sun 01:30–03:00');
+    // Made with no start and no end: from now until expired.
+    expect(await row.locator('.range').textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d – until expired$/);
     expect(await row.textContent()).toContain('Europe/Paris');
     expect(await row.textContent()).toContain('asset=~"web-.*"');
     expect(await page.getByRole('heading', { name: 'New maintenance window' }).count()).toBe(0);
@@ -85,6 +89,43 @@ describe('the maintenance page in Chromium', () => {
     await expect.poll(() => row.locator('.state').textContent()).toBe('expired');
     expect(await row.getByRole('button', { name: /Expire/ }).count()).toBe(0);
     expect((await listWindows(ui.keys['acme-ops']!)).map((w) => w.status)).toEqual(['expired']);
+  });
+
+  it("takes a start and an end in the window's time zone, and shows the API's refusal of an end before the start, creating nothing", async () => {
+    const page = await ui.signedIn('acme-ops');
+    await page.goto(`${ui.base}/ui/maintenance?new=1`);
+    await page.getByRole('heading', { name: 'New maintenance window' }).waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('asset');
+    await page.getByLabel('Value', { exact: true }).fill('db-9');
+    await page.getByLabel('Mon', { exact: true }).check();
+    await page.getByLabel('Sun', { exact: true }).uncheck();
+    await page.getByLabel('From', { exact: true }).fill('22:00');
+    await page.getByLabel(/^To/).fill('23:30');
+    await page.getByLabel('Comment').fill('database migration');
+    await page.getByLabel('Time zone', { exact: true }).fill('America/New_York');
+    // 09:00 in New York in January is 14:00 UTC.
+    await page.getByLabel(/^Starts/).fill('2027-01-04T09:00');
+    await page.getByLabel(/^Ends/).fill('2027-01-03T09:00');
+    await page.getByRole('button', { name: 'Create window' }).click();
+    await expect
+      .poll(() => page.getByRole('alert').textContent())
+      .toBe('ends_at (2027-01-03T14:00:00.000Z) must be after starts_at (2027-01-04T14:00:00.000Z)');
+    expect((await listWindows(ui.keys['acme-ops']!)).filter((w) => w.comment === 'database migration')).toEqual([]);
+    await expectAccessible(page, 'the new maintenance window form with a start and an end');
+
+    await page.getByLabel(/^Ends/).fill('2027-01-31T18:00');
+    await page.getByRole('button', { name: 'Create window' }).click();
+    const row = page.locator('tbody tr', { hasText: 'database migration' });
+    await expect.poll(() => row.locator('.state').textContent()).toBe('pending');
+    expect(await row.locator('.range').textContent()).toBe('2027-01-04 09:00 – 2027-01-31 18:00');
+    expect(await row.locator('.schedule').textContent()).toBe('Mon 22:00–23:30');
+    const created = (await listWindows(ui.keys['acme-ops']!)).find((w) => w.comment === 'database migration');
+    expect(created).toMatchObject({
+      starts_at: '2027-01-04T14:00:00.000Z',
+      ends_at: '2027-01-31T23:00:00.000Z',
+      timezone: 'America/New_York',
+      status: 'pending',
+    });
   });
 
   it('shows a viewer the windows without a create or expire button', async () => {
