@@ -115,6 +115,10 @@ export class CorrelationRuntime implements IncidentDesk {
     return this.engine.incidentById(id)?.incident;
   }
 
+  parentOf(key: string): string {
+    return this.engine.parentOf(key);
+  }
+
   /** A person's action, made a change like the rules' own: delivered to storage and tickets, and journaled, before it resolves. */
   async act(id: string, actor: string, action: IncidentAction): Promise<ActionOutcome> {
     const waiting = this.state.backpressure?.();
