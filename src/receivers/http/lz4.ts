@@ -105,7 +105,10 @@ export class Xxh32 {
       v3 = round(v3, view.getUint32(p + 8, true));
       v4 = round(v4, view.getUint32(p + 12, true));
     }
-    Object.assign(this, { v1, v2, v3, v4 });
+    this.v1 = v1;
+    this.v2 = v2;
+    this.v3 = v3;
+    this.v4 = v4;
   }
 }
 
