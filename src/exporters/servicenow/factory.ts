@@ -9,11 +9,14 @@ export const serviceNowExporterFactory: ExporterFactory<ServiceNowExporterConfig
   type: 'servicenow',
   signals: ['incidents'],
   description:
-    'One ServiceNow incident per incident (Table API): created with its correlation_id, work notes on updates, resolved with a close code and notes.',
+    'One ServiceNow incident per incident (Table API): created with its correlation_id, work notes on updates, resolved with a close code and notes; with `sync`, incidents people resolve or take in ServiceNow resolve or acknowledge their incident, and their work notes join its timeline.',
   configSchema: serviceNowExporterSchema,
   load: implementation.load,
   create: (settings, config) => {
-    const { IncidentExporter, ServiceNowDriver } = implementation.get();
-    return new IncidentExporter(settings, config, new ServiceNowDriver(config));
+    const { IncidentExporter, ServiceNowDriver, pollSync } = implementation.get();
+    const driver = new ServiceNowDriver(config);
+    return new IncidentExporter(settings, config, driver, {
+      sync: config.sync.mode === 'poll' ? pollSync(driver, config.sync) : undefined,
+    });
   },
 };

@@ -40,6 +40,11 @@ export interface SyncWorld {
   act(asset: string, actor: string, action: Parameters<IncidentDesk['act']>[2]): Promise<void>;
   /** One poll pass (the interval is a minute), run to its end; then the changes it made are delivered. */
   pass(): Promise<void>;
+  /**
+   * The exporter stopped and started again on the same data dir with a new driver, as a daemon
+   * restart leaves it (its ledger on disk, nothing in memory); the core keeps its incidents.
+   */
+  restart(driver: TicketDriver, sync: TicketSyncSettings | undefined): Promise<void>;
 }
 
 /**
@@ -58,9 +63,18 @@ export async function syncWorld(
   const engine = engineFrom(RULES);
   const delivered: IncidentChange[] = [];
   const desk = engineDesk(engine, () => timers.now(), delivered);
-  const exp = new IncidentExporter(testSettings(id), config, driver, { timers, random: () => 0.5, sync });
-  await exp.start({ incidentDesk: () => desk } as unknown as Host);
-  cleanup.push(() => exp.shutdown());
+  const settings = testSettings(id);
+  const host = { incidentDesk: () => desk } as unknown as Host;
+  const startExporter = async (d: TicketDriver, s: TicketSyncSettings | undefined) => {
+    const started = new IncidentExporter(settings, config, d, { timers, random: () => 0.5, sync: s });
+    await started.start(host);
+    let stopped: Promise<void> | undefined;
+    stop = () => (stopped ??= started.shutdown());
+    cleanup.push(stop);
+    return started;
+  };
+  let stop: () => Promise<void> = async () => {};
+  let exp = await startExporter(driver, sync);
   let handed = 0;
   const deliver = async (changes: IncidentChange[] = []) => {
     await exp.consumeIncidents(changes);
@@ -74,7 +88,9 @@ export async function syncWorld(
     engine,
     desk,
     delivered,
-    exp,
+    get exp() {
+      return exp;
+    },
     deliver,
     incident,
     comments: (asset) =>
@@ -92,6 +108,10 @@ export async function syncWorld(
       timers.advance(MINUTE);
       await waitFor(() => timers.pendingDelays().includes(MINUTE), 'the poll pass to end');
       await deliver();
+    },
+    restart: async (d, s) => {
+      await stop();
+      exp = await startExporter(d, s);
     },
   };
 }
