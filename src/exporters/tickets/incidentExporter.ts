@@ -391,8 +391,9 @@ export class IncidentExporter implements QueuedExporter {
 
   async start(host?: Host): Promise<void> {
     this.tree = host?.routingTree;
-    // Agents sharing correlation state share the ticket ledger too: one ticket per incident among them.
-    const shared = this.fileLedger && host?.sharedTicketLedger?.();
+    // A ledger extension (in Redis) is shared by every agent using it: one ticket per incident among them.
+    const extension = this.config.ledger?.extension;
+    const shared = this.fileLedger && extension !== undefined ? host?.ticketLedger(extension) : undefined;
     if (shared) {
       this.ledger = shared;
       this.fileLedger = undefined;
