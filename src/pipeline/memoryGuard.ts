@@ -71,6 +71,11 @@ const HEAP_SHARE = 0.9;
  */
 const FLOOR_AFTER_CHECKS = 3;
 const FLOOR_SETTLE_MS = 3000;
+/**
+ * Under a flood use crosses the limits several times a second: the first refusal is logged at
+ * once, later ones are counted and summarised at most this often.
+ */
+const REFUSAL_LOG_EVERY_MS = 30_000;
 
 /**
  * The OTel Collector's memory_limiter for a Node process. Used memory is what the kernel
@@ -130,6 +135,11 @@ export class MemoryGuard {
   /** Use measured at rest above the soft limit; 0 while rest is under it. */
   private floor = 0;
   private loggedFloor = 0;
+  private refusalLoggedAt = Number.NEGATIVE_INFINITY;
+  /** Entries into refusal (and into the hard state) not logged yet, and the highest use they saw. */
+  private unlogged = { refusals: 0, hard: 0, peakUsed: 0 };
+  /** Whether the refusal under way was logged: only then is its end. */
+  private refusalLogged = false;
 
   constructor(cfg: MemoryGuardConfig, opts: MemoryGuardOptions = {}) {
     this.metrics = opts.metrics;
@@ -274,6 +284,7 @@ export class MemoryGuard {
     else this.state = 'normal';
     if (this.state === 'hard' || (this.state === 'soft' && now - this.gcAt >= SOFT_GC_EVERY_MS)) this.collect(now);
     if (this.state !== before) this.report(before, used);
+    this.logRefusals(now);
     this.metrics?.memoryUsed.set({ source: 'process' }, this.resident);
     if (this.cgroup) this.metrics?.memoryUsed.set({ source: 'cgroup' }, this.cgroup.workingSet);
     return this.isLimited;
@@ -338,19 +349,49 @@ export class MemoryGuard {
 
   private report(before: MemoryState, used: number): void {
     this.metrics?.memoryLimited.set(this.isLimited ? 1 : 0);
-    const fields = { usedMiB: Math.round(used / MIB), softLimitMiB: Math.round(this.refuseAboveBytes / MIB) };
-    if (this.state === 'normal')
-      this.logger?.info(
-        fields,
-        this.floor > 0
-          ? 'memory use is within the room left above the resident floor: receivers take data again'
-          : 'memory use fell below the soft limit: receivers take data again',
-      );
-    else if (before === 'normal' || this.state === 'hard')
-      this.logger?.warn(
-        { ...fields, limitMiB: Math.round(this.limitBytes / MIB), state: this.state },
-        'memory use above the limiter: receivers refuse data (service.memory_limiter)',
-      );
+    if (this.state === 'normal') {
+      if (this.refusalLogged)
+        this.logger?.info(
+          { usedMiB: Math.round(used / MIB), softLimitMiB: Math.round(this.refuseAboveBytes / MIB) },
+          this.floor > 0
+            ? 'memory use is within the room left above the resident floor: receivers take data again'
+            : 'memory use fell below the soft limit: receivers take data again',
+        );
+      this.refusalLogged = false;
+      return;
+    }
+    if (before === 'normal') this.unlogged.refusals++;
+    if (this.state === 'hard') this.unlogged.hard++;
+    this.unlogged.peakUsed = Math.max(this.unlogged.peakUsed, used);
+  }
+
+  /** The first refusal after a quiet interval at once; later ones as a count, at most every REFUSAL_LOG_EVERY_MS. */
+  private logRefusals(now: number): void {
+    const { refusals, hard, peakUsed } = this.unlogged;
+    if (refusals + hard === 0 || now - this.refusalLoggedAt < REFUSAL_LOG_EVERY_MS) return;
+    // One refusal, still under way: said as it is, with nothing to count.
+    const first = refusals <= 1 && this.isLimited;
+    this.logger?.warn(
+      {
+        usedMiB: Math.round(this.usedBytes / MIB),
+        softLimitMiB: Math.round(this.refuseAboveBytes / MIB),
+        limitMiB: Math.round(this.limitBytes / MIB),
+        state: this.state,
+        ...(first
+          ? {}
+          : {
+              refusalsSinceLastLog: refusals,
+              hardRefusalsSinceLastLog: hard,
+              peakUsedMiB: Math.round(peakUsed / MIB),
+            }),
+      },
+      first
+        ? 'memory use above the limiter: receivers refuse data (service.memory_limiter)'
+        : `memory use went above the limiter ${refusals} times in the last ${Math.round((now - this.refusalLoggedAt) / 1000)} s: receivers refused data meanwhile (service.memory_limiter)`,
+    );
+    this.refusalLoggedAt = now;
+    this.refusalLogged = this.isLimited;
+    this.unlogged = { refusals: 0, hard: 0, peakUsed: 0 };
   }
 
   private warnUnreadable(err: unknown): void {

@@ -7,6 +7,7 @@ import {
   type CgroupMemory,
   type MemorySource,
 } from '../../src/pipeline/memorySource.ts';
+import { createLogger, type Logger } from '../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 
 const MIB = 1024 * 1024;
@@ -34,7 +35,7 @@ function fakeMemory(init: { residentMiB?: number; cgroup?: CgroupMemory; totalMi
   };
   let clock = 0;
   const gcs: number[] = [];
-  const make = (cfg: Partial<MemoryGuardConfig>, metrics?: SelfMetrics) =>
+  const make = (cfg: Partial<MemoryGuardConfig>, metrics?: SelfMetrics, logger?: Logger) =>
     new MemoryGuard(
       { limit_mib: 256, limit_percentage: 80, spike_limit_mib: 0, check_interval: 0, ...cfg },
       {
@@ -43,6 +44,7 @@ function fakeMemory(init: { residentMiB?: number; cgroup?: CgroupMemory; totalMi
         gc: () => gcs.push(clock),
         inFlight: () => state.inFlight,
         ...(metrics ? { metrics } : {}),
+        ...(logger ? { logger } : {}),
       },
     );
   return {
@@ -206,6 +208,63 @@ describe('memory limiter states', () => {
     expect(text).toMatch(new RegExp(`^vigil_memory_limit_bytes\\{limit="hard"\\} ${256 * MIB}$`, 'm'));
     expect(text).toMatch(/^vigil_memory_limit_bytes\{limit="soft"\} \d+/m);
     expect(text).toMatch(/^vigil_memory_limiter_active 1$/m);
+  });
+});
+
+describe('memory limiter logs', () => {
+  function capture(): { logger: Logger; records: Record<string, unknown>[] } {
+    const records: Record<string, unknown>[] = [];
+    const logger = createLogger('info', {
+      write: (s: string) => records.push(JSON.parse(s) as Record<string, unknown>),
+    } as unknown as NodeJS.WritableStream);
+    return { logger, records };
+  }
+  const warnings = (records: Record<string, unknown>[]) => records.filter((r) => r.level === 40);
+
+  it('warns on the first refusal, then counts entries and summarises them at most every 30 s', () => {
+    const m = fakeMemory({ residentMiB: 100 });
+    const { logger, records } = capture();
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }, undefined, logger); // soft 200
+    // A flood: use crosses the hard limit and falls back every 250 ms, 200 times (50 s).
+    for (let i = 0; i < 200; i++) {
+      m.setMiB(i % 2 ? 150 : 300);
+      guard.check();
+      m.advance(250);
+    }
+    const warned = warnings(records);
+    expect(warned[0]).toMatchObject({ state: 'hard', usedMiB: 300, limitMiB: 256 });
+    // The first at once, then one summary at 30 s: not one line per entry.
+    expect(warned).toHaveLength(2);
+    expect(warned[1]).toMatchObject({ refusalsSinceLastLog: 60, hardRefusalsSinceLastLog: 60, peakUsedMiB: 300 });
+    // Each line that says refusals started is followed by one that says they ended, no more.
+    expect(records.filter((r) => String(r.msg).includes('take data again'))).toHaveLength(2);
+    // Entries after the last summary are told once the interval has passed, at the next check, refusing or not.
+    m.setMiB(150);
+    m.advance(30_000);
+    guard.check();
+    const last = warnings(records).at(-1)!;
+    expect(warnings(records)).toHaveLength(3);
+    expect(last).toMatchObject({ refusalsSinceLastLog: 39, hardRefusalsSinceLastLog: 39 });
+    // Nothing new to tell: no more lines.
+    m.advance(60_000);
+    guard.check();
+    expect(warnings(records)).toHaveLength(3);
+  });
+
+  it('warns again at once for the first refusal after a quiet interval', () => {
+    const m = fakeMemory({ residentMiB: 100 });
+    const { logger, records } = capture();
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }, undefined, logger);
+    m.setMiB(210);
+    guard.check();
+    m.setMiB(100);
+    m.advance(250);
+    guard.check();
+    m.advance(31_000);
+    m.setMiB(300);
+    guard.check();
+    expect(warnings(records).map((r) => r.state)).toEqual(['soft', 'hard']);
+    expect(warnings(records)[1]).not.toHaveProperty('refusalsSinceLastLog');
   });
 });
 
