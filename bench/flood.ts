@@ -388,10 +388,15 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
       process.stderr.write(
         text
           .split('\n')
-          .filter((l) => /^vigil_(receiver|syslog|memory|pipeline|exporter_sent)/.test(l))
+          .filter((l) =>
+            /^(vigil_(receiver|syslog|memory|pipeline|exporter_sent|embedded)|nodejs_(heap_size|heap_space_size|external)|process_resident)/.test(
+              l,
+            ),
+          )
           .join('\n') + '\n',
       );
       for (const line of daemon.logs) if (line.includes('memory')) process.stderr.write(line + '\n');
+      process.stderr.write(readFileSync(`/proc/${daemon.proc.pid}/smaps_rollup`, 'utf8'));
     }
     await daemon.stop('SIGTERM');
     const memory = mem.stop();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryLimitError } from '../../src/errors.ts';
-import { MemoryGuard, type MemoryGuardConfig } from '../../src/pipeline/memoryGuard.ts';
+import { garbageCollector, MemoryGuard, type MemoryGuardConfig } from '../../src/pipeline/memoryGuard.ts';
 import {
   processMemorySource,
   readCgroupMemory,
@@ -211,6 +211,42 @@ describe('memory limiter states', () => {
   });
 });
 
+describe('memory limiter and native engines', () => {
+  it("refuses while the heap, an engine's tracked memory and the room for its next insert would pass the ceiling", () => {
+    const m = fakeMemory({ residentMiB: 150 });
+    const metrics = new SelfMetrics();
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }, metrics); // soft 200
+    m.state.heap.used = 40 * MIB;
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 150 * MIB, reserveBytes: 36 * MIB });
+    guard.check();
+    expect(guard.currentState).toBe('normal'); // 226 MiB accounted
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 190 * MIB, reserveBytes: 36 * MIB });
+    guard.check();
+    // Resident memory is still under the soft limit: the insert's memory has not arrived yet.
+    expect(refuses(guard)).toBe(true);
+    expect(guard.health().reason).toMatch(/embedded_clickhouse and the room reserved for its next insert \(266 MiB\)/);
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 100 * MIB, reserveBytes: 36 * MIB });
+    guard.check();
+    expect(refuses(guard)).toBe(false);
+    // Withdrawn when the engine closes: nothing of it counts any more.
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 500 * MIB, reserveBytes: 36 * MIB });
+    guard.reportNative('embedded_clickhouse', undefined);
+    guard.check();
+    expect(refuses(guard)).toBe(false);
+  });
+
+  it("exports each engine's tracked memory beside the process's", async () => {
+    const m = fakeMemory({ residentMiB: 150 });
+    const metrics = new SelfMetrics();
+    const guard = m.make({ limit_mib: 256 }, metrics);
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 42 * MIB, reserveBytes: 36 * MIB });
+    guard.check();
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(`vigil_memory_used_bytes{source="embedded_clickhouse"} ${42 * MIB}`);
+    expect(text).toContain(`vigil_memory_used_bytes{source="process"} ${150 * MIB}`);
+  });
+});
+
 describe('memory limiter logs', () => {
   function capture(): { logger: Logger; records: Record<string, unknown>[] } {
     const records: Record<string, unknown>[] = [];
@@ -375,6 +411,30 @@ describe('memory limiter resident floor', () => {
       checks(guard, m, 1);
     }
     expect(refuses(guard)).toBe(true);
+  });
+});
+
+describe('memory limiter collection', () => {
+  it('hands the memory of garbage back to the system, young generation included', () => {
+    const collect = garbageCollector();
+    expect(collect).toBeDefined();
+    const source = processMemorySource();
+    collect!();
+    const before = source.resident();
+    // A flood's worth of short-lived objects, some surviving a while: V8 grows both generations.
+    const kept: object[][] = [];
+    for (let round = 0; round < 12; round++) {
+      const batch: object[] = [];
+      for (let i = 0; i < 150_000; i++) batch.push({ i, text: `line ${i}` });
+      kept.push(batch);
+      if (kept.length > 4) kept.shift();
+    }
+    const grown = source.resident() - before;
+    expect(grown).toBeGreaterThan(100 * MIB);
+    kept.length = 0;
+    collect!();
+    // What stays resident is a small part of what the garbage took.
+    expect(source.resident() - before).toBeLessThan(grown * 0.25);
   });
 });
 
