@@ -14,7 +14,9 @@
  *
  * Run: `node bench/flood.ts [--seconds 60] [--calibrate 5] [--factor 3] [--mode file|clickhouse|both]
  * [--listeners otlp-grpc,otlp-http,json,syslog-tcp]` (about 11 minutes at the defaults);
- * with `FLOOD_DEBUG=1` it also prints the daemon's metrics and memory log lines after the drain.
+ * with `FLOOD_DEBUG=1` it also prints, after the drain, the daemon's metrics (the memory limiter's,
+ * embedded ClickHouse's tracked memory, V8's heap spaces), its memory log lines and its
+ * /proc/PID/smaps_rollup: what it holds at rest.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
