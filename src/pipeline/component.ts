@@ -1,3 +1,4 @@
+import type { NativeMemorySink } from './memoryGuard.ts';
 import type { EventStore } from '../api/eventStore.ts';
 import type { ConfigIssue, Schema } from '../config/schema.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
@@ -34,6 +35,8 @@ export interface CreateSettings {
   health?: HealthSettings;
   /** The memory limiter's hard ceiling in bytes, for components that size native memory to it (embedded ClickHouse). */
   memoryLimitBytes?: number;
+  /** The memory limiter, for components whose native engine tracks its own memory (embedded ClickHouse). */
+  nativeMemory?: NativeMemorySink;
 }
 
 export type Receiver = Component;

@@ -120,6 +120,7 @@ export class VigilService {
       dataDir: this.dataDir,
       health: this.healthSettings,
       memoryLimitBytes: this.memory.limitBytes,
+      nativeMemory: this.memory,
     };
   }
 
