@@ -14,7 +14,9 @@
  *
  * Run: `node bench/flood.ts [--seconds 60] [--calibrate 5] [--factor 3] [--mode file|clickhouse|both]
  * [--listeners otlp-grpc,otlp-http,json,syslog-tcp]` (about 11 minutes at the defaults);
- * with `FLOOD_DEBUG=1` it also prints the daemon's metrics and memory log lines after the drain.
+ * with `FLOOD_DEBUG=1` it also prints, after the drain, the daemon's metrics (the memory limiter's,
+ * embedded ClickHouse's tracked memory, V8's heap spaces), its memory log lines and its
+ * /proc/PID/smaps_rollup: what it holds at rest.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -388,10 +390,15 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
       process.stderr.write(
         text
           .split('\n')
-          .filter((l) => /^vigil_(receiver|syslog|memory|pipeline|exporter_sent)/.test(l))
+          .filter((l) =>
+            /^(vigil_(receiver|syslog|memory|pipeline|exporter_sent|embedded)|nodejs_(heap_size|heap_space_size|external)|process_resident)/.test(
+              l,
+            ),
+          )
           .join('\n') + '\n',
       );
       for (const line of daemon.logs) if (line.includes('memory')) process.stderr.write(line + '\n');
+      process.stderr.write(readFileSync(`/proc/${daemon.proc.pid}/smaps_rollup`, 'utf8'));
     }
     await daemon.stop('SIGTERM');
     const memory = mem.stop();

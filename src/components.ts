@@ -11,6 +11,8 @@ import { serviceNowExporterFactory } from './exporters/servicenow/factory.ts';
 import { smsExporterFactory } from './exporters/sms/factory.ts';
 import { webhookExporterFactory } from './exporters/webhook/factory.ts';
 import { authenticatorExtensionFactory } from './extensions/auth/factory.ts';
+import { redisStateExtensionFactory } from './extensions/redisState/factory.ts';
+import { ticketLedgerExtensionFactory } from './extensions/ticketLedger/factory.ts';
 import type {
   ConnectorFactory,
   ExporterFactory,
@@ -57,7 +59,11 @@ export const exporterFactories: ExporterFactory[] = [
 ];
 export const connectorFactories: ConnectorFactory[] = [correlationConnectorFactory as ConnectorFactory];
 
-export const extensionFactories: ExtensionFactory[] = [authenticatorExtensionFactory as ExtensionFactory];
+export const extensionFactories: ExtensionFactory[] = [
+  authenticatorExtensionFactory as ExtensionFactory,
+  redisStateExtensionFactory as ExtensionFactory,
+  ticketLedgerExtensionFactory as ExtensionFactory,
+];
 
 export const registry: FactoryRegistry = {
   receivers: receiverFactories,

@@ -13,6 +13,10 @@ export interface IncidentQuery {
   labels?: readonly (readonly [string, string])[];
   tenant?: string;
   assignee?: string;
+  /** Exact asset, service, or asset's parent in the topology ('' for none). */
+  asset?: string;
+  service?: string;
+  parent?: string;
   /** Incidents open at some moment of [sinceMs, untilMs]. */
   sinceMs?: number;
   untilMs?: number;
@@ -77,13 +81,19 @@ export function decodeCursor(text: string, sort: Sort): Cursor {
   return { sort, value: parsed[1], id: parsed[2] };
 }
 
-function matches(inc: Incident, q: IncidentQuery, scopeTenant: string | undefined): boolean {
+/** The parent asset (topology) of the incident on a key, for the `parent` filter. */
+export type ParentOf = (key: string) => string;
+const noParent: ParentOf = () => '';
+
+function matches(inc: Incident, q: IncidentQuery, scopeTenant: string | undefined, parentOf: ParentOf): boolean {
   if (scopeTenant !== undefined && inc.tenant !== scopeTenant) return false;
   if (q.tenant !== undefined && inc.tenant !== q.tenant) return false;
   if (q.states && !q.states.has(inc.status)) return false;
   if (q.minSeverity !== undefined && inc.severityNumber < q.minSeverity) return false;
   if (q.rules && !q.rules.has(inc.rule)) return false;
   if (q.assignee !== undefined && (inc.assignee ?? '') !== q.assignee) return false;
+  if (q.asset !== undefined && inc.asset !== q.asset) return false;
+  if (q.service !== undefined && inc.service !== q.service) return false;
   if (q.labels) for (const [name, value] of q.labels) if (inc.labels[name] !== value) return false;
   if (q.untilMs !== undefined && inc.openedAtMs > q.untilMs) return false;
   if (q.sinceMs !== undefined && inc.status === 'resolved' && inc.resolvedAtMs < q.sinceMs) return false;
@@ -98,6 +108,8 @@ function matches(inc: Incident, q: IncidentQuery, scopeTenant: string | undefine
     )
       return false;
   }
+  // Last: the only test that reads beyond the incident itself.
+  if (q.parent !== undefined && parentOf(inc.key) !== q.parent) return false;
   return true;
 }
 
@@ -111,12 +123,13 @@ export function pageOfIncidents(
   all: Iterable<Incident>,
   q: IncidentQuery,
   scopeTenant: string | undefined,
+  parentOf: ParentOf = noParent,
 ): { items: Incident[]; next?: Cursor } {
   const sign = q.sort.startsWith('-') ? -1 : 1;
   const keep = q.limit + 1;
   const best: { value: number; id: string; inc: Incident }[] = [];
   for (const inc of all) {
-    if (!matches(inc, q, scopeTenant)) continue;
+    if (!matches(inc, q, scopeTenant, parentOf)) continue;
     // Compared before anything is allocated: most incidents of a large set fall outside the page.
     const value = sortValue(inc, q.sort);
     if (q.after && compare(sign, value, inc.id, q.after) <= 0) continue;
@@ -226,7 +239,11 @@ export class IncidentIndex {
   }
 
   /** One page, as `pageOfIncidents` answers it. */
-  page(q: IncidentQuery, scopeTenant: string | undefined): { items: Incident[]; next?: Cursor } {
+  page(
+    q: IncidentQuery,
+    scopeTenant: string | undefined,
+    parentOf: ParentOf = noParent,
+  ): { items: Incident[]; next?: Cursor } {
     this.refresh();
     const order = this.orders[FIELDS.indexOf(fieldOf(q.sort))]!;
     const descending = q.sort.startsWith('-');
@@ -247,7 +264,7 @@ export class IncidentIndex {
     for (; i >= 0 && i < order.length; i += step) {
       const place = order[i]!;
       const inc = this.byKey.get(place.key)!.inc;
-      if (!matches(inc, q, scopeTenant)) continue;
+      if (!matches(inc, q, scopeTenant, parentOf)) continue;
       if (items.length === q.limit) return { items, next: { sort: q.sort, value: last!.value, id: last!.id } };
       items.push(inc);
       last = place;

@@ -74,6 +74,22 @@ const listQuery = {
       maxLength: 256,
       description: 'Only incidents assigned to this person; empty for unassigned ones.',
     },
+    asset: {
+      type: 'string',
+      maxLength: 256,
+      description: 'Only incidents on this asset (exactly); empty for those on none.',
+    },
+    service: {
+      type: 'string',
+      maxLength: 256,
+      description: 'Only incidents of this service (exactly); empty for those of none.',
+    },
+    parent: {
+      type: 'string',
+      maxLength: 256,
+      description:
+        "Only incidents whose asset's parent in the topology is this one (exactly): the incidents of its children. Empty for those with no known parent.",
+    },
     since: { type: 'string', format: 'date-time', description: 'Only incidents still open at or after this time.' },
     until: { type: 'string', format: 'date-time', description: 'Only incidents opened at or before this time.' },
     q: {
@@ -106,6 +122,9 @@ interface ListQuery {
   label?: string[];
   tenant?: string;
   assignee?: string;
+  asset?: string;
+  service?: string;
+  parent?: string;
   since?: string;
   until?: string;
   q?: string;
@@ -161,6 +180,9 @@ function queryOf(q: ListQuery): IncidentQuery {
     }),
     tenant: q.tenant,
     assignee: q.assignee,
+    asset: q.asset,
+    service: q.service,
+    parent: q.parent,
     sinceMs: parseTime(q.since, 'since'),
     untilMs: parseTime(q.until, 'until'),
     text: q.q?.toLowerCase(),
@@ -180,9 +202,11 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
     if (!inc || !visibleTo(req.principal, inc.tenant)) throw notFound(id);
     return inc;
   };
+  const parentOf = (key: string) => opts.desk()?.parentOf?.(key) ?? '';
   const detail = async (inc: Incident) =>
     incidentDetail(
       inc,
+      parentOf(inc.key),
       await opts.ticketsOf(inc),
       opts
         .desk()
@@ -239,13 +263,13 @@ export function registerIncidentRoutes(app: FastifyInstance, opts: IncidentRoute
         ? (index ??= new IncidentIndex({
             incidents: () => desk.incidents(),
             watchIncidents: desk.watchIncidents.bind(desk),
-          })).page(query, req.principal.tenant)
-        : pageOfIncidents(desk.incidents(), query, req.principal.tenant);
+          })).page(query, req.principal.tenant, parentOf)
+        : pageOfIncidents(desk.incidents(), query, req.principal.tenant, parentOf);
       // Scanned as stored; the page's few incidents are shown as they stand, with their tickets.
       const items = await Promise.all(
         page.items.map(async (stored) => {
           const i = desk.current(stored.key) ?? stored;
-          return incidentListItem(i, await opts.ticketsOf(i));
+          return incidentListItem(i, parentOf(i.key), await opts.ticketsOf(i));
         }),
       );
       return {

@@ -78,7 +78,10 @@ export function registerIncidentStream(app: FastifyInstance, opts: IncidentStrea
           const found = await tickets;
           send(
             items
-              .map((i, k) => `event: incident\ndata: ${JSON.stringify(incidentListItem(i, found[k]!))}\n\n`)
+              .map(
+                (i, k) =>
+                  `event: incident\ndata: ${JSON.stringify(incidentListItem(i, desk?.parentOf?.(i.key) ?? '', found[k]!))}\n\n`,
+              )
               .join(''),
           );
         });

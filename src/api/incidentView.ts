@@ -118,19 +118,26 @@ const ticketsProperty = {
   description: 'The tickets the ticket exporters made for it, as their ledgers know them.',
 } as const;
 
-/** An incident as the list and the stream give it: its summary and its tickets. */
+const parentProperty = {
+  type: 'string',
+  description:
+    "The asset's parent in the topology (`correlation.topology.parent`), from the event that opened it; empty when unknown.",
+} as const;
+
+/** An incident as the list and the stream give it: its summary, its asset's parent and its tickets. */
 export const incidentListItemSchema = {
   ...incidentSummarySchema,
-  required: [...incidentSummarySchema.required, 'tickets'],
-  properties: { ...incidentSummarySchema.properties, tickets: ticketsProperty },
+  required: [...incidentSummarySchema.required, 'parent', 'tickets'],
+  properties: { ...incidentSummarySchema.properties, parent: parentProperty, tickets: ticketsProperty },
 } as const;
 
 /** One incident with its audit trail, sample event ids, tickets and rule. */
 export const incidentDetailSchema = {
   ...incidentSummarySchema,
-  required: [...incidentSummarySchema.required, 'audit', 'sample_event_ids', 'tickets'],
+  required: [...incidentSummarySchema.required, 'parent', 'audit', 'sample_event_ids', 'tickets'],
   properties: {
     ...incidentSummarySchema.properties,
+    parent: parentProperty,
     audit: { type: 'array', items: auditEntrySchema, description: 'The latest changes, oldest first (at most 100).' },
     sample_event_ids: {
       type: 'array',
@@ -180,13 +187,14 @@ export function incidentSummary(i: Incident) {
 
 const ticketView = (t: TicketLink) => ({ exporter: t.exporter, ref: t.ref, url: t.url ?? null, resolved: t.resolved });
 
-export function incidentListItem(i: Incident, tickets: TicketLink[]) {
-  return { ...incidentSummary(i), tickets: tickets.map(ticketView) };
+export function incidentListItem(i: Incident, parent: string, tickets: TicketLink[]) {
+  return { ...incidentSummary(i), parent, tickets: tickets.map(ticketView) };
 }
 
-export function incidentDetail(i: Incident, tickets: TicketLink[], rule?: RuleConfig) {
+export function incidentDetail(i: Incident, parent: string, tickets: TicketLink[], rule?: RuleConfig) {
   return {
     ...incidentSummary(i),
+    parent,
     audit: i.audit.map((a) => ({ at: iso(a.atMs), kind: a.kind, reason: a.reason, actor: a.actor ?? null })),
     sample_event_ids: i.sampleEventIds,
     tickets: tickets.map(ticketView),

@@ -210,7 +210,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, opts: Maintenanc
         tags,
         summary: 'Create a recurring maintenance window',
         description:
-          'Incidents its matchers match are suppressed (`suppressed_by: maintenance:<id>`) and not notified while one of its windows is on: on each of `days`, from `start` to `end`, local time in `timezone`, between `starts_at` (default now) and `ends_at` (default: until expired). On the nights clocks change, a start or end that does not exist is read as the same time after the change, one that happens twice as its first occurrence. At least one matcher must not match the empty value.',
+          'Incidents its matchers match are suppressed (`suppressed_by: maintenance:<id>`) and not notified while one of its windows is on: on each of `days`, from `start` to `end`, local time in `timezone`, between `starts_at` (default now) and `ends_at` (default: until expired; in the future, and after `starts_at`). On the nights clocks change, a start or end that does not exist is read as the same time after the change, one that happens twice as its first occurrence. At least one matcher must not match the empty value.',
         body: {
           type: 'object',
           required: ['matchers', 'days', 'start', 'end', 'timezone'],
@@ -244,6 +244,13 @@ export function registerMaintenanceRoutes(app: FastifyInstance, opts: Maintenanc
         if (!Number.isFinite(ms)) throw invalid(`body/${field}`, 'must be an RFC 3339 date-time');
         return ms;
       };
+      const startsAtMs = time(b.starts_at, 'starts_at', nowMs);
+      const endsAtMs = Math.min(time(b.ends_at, 'ends_at', FOREVER_MS), FOREVER_MS);
+      // Said in this API's own field names (the silences' check below speaks Alertmanager's).
+      if (endsAtMs <= nowMs)
+        throw invalid('body/ends_at', `(${iso(endsAtMs)}) must be in the future: it is ${iso(nowMs)}`);
+      if (endsAtMs <= startsAtMs)
+        throw invalid('body/ends_at', `(${iso(endsAtMs)}) must be after starts_at (${iso(startsAtMs)})`);
       const matchers: SilenceMatcher[] = b.matchers.map((m) => ({
         name: m.name,
         value: m.value,
@@ -253,8 +260,8 @@ export function registerMaintenanceRoutes(app: FastifyInstance, opts: Maintenanc
       const admitted = admitSilence(
         {
           matchers,
-          startsAtMs: time(b.starts_at, 'starts_at', nowMs),
-          endsAtMs: Math.min(time(b.ends_at, 'ends_at', FOREVER_MS), FOREVER_MS),
+          startsAtMs,
+          endsAtMs,
           createdBy: b.created_by ?? req.principal.subject,
           comment: b.comment ?? '',
         },

@@ -373,6 +373,11 @@ export class CorrelationEngine {
       ]);
   }
 
+  /** The parent asset (topology) of the incident on this key, as stored; '' when unknown or topology is off. */
+  parentOf(key: string): string {
+    return (this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined)?.parent ?? '';
+  }
+
   /** The incident the store holds under this id, if any (a merged-away or forgotten id has none). */
   incidentById(id: string): IncidentRecord | undefined {
     return this.book.byId(id);

@@ -37,6 +37,8 @@ export interface IncidentDesk extends SilenceDesk {
   /** The incident on this key as it stands (counts brought up to date). */
   current(key: string): Incident | undefined;
   incident(id: string): Incident | undefined;
+  /** The parent asset (topology) of the incident on this key, from the event that opened it; '' when unknown. */
+  parentOf?(key: string): string;
   act(id: string, actor: string, action: IncidentAction): Promise<ActionOutcome>;
   /** The rules running now, as configured (a reload swaps them). */
   rules?(): readonly RuleConfig[];

@@ -1,3 +1,4 @@
+import type { NativeMemorySink } from './memoryGuard.ts';
 import type { EventStore } from '../api/eventStore.ts';
 import type { ConfigIssue, Schema } from '../config/schema.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
@@ -5,6 +6,7 @@ import type { QueueBacklog } from '../exporters/helper/queue.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { TicketWebhook } from '../exporters/tickets/webhook.ts';
 import type { Authenticator } from '../extensions/auth/principal.ts';
+import type { SharedRedis } from '../extensions/redisState/sharedRedis.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import type { Consumers, Signal, SignalItem } from './signals.ts';
@@ -33,6 +35,8 @@ export interface CreateSettings {
   health?: HealthSettings;
   /** The memory limiter's hard ceiling in bytes, for components that size native memory to it (embedded ClickHouse). */
   memoryLimitBytes?: number;
+  /** The memory limiter, for components whose native engine tracks its own memory (embedded ClickHouse). */
+  nativeMemory?: NativeMemorySink;
 }
 
 export type Receiver = Component;
@@ -87,18 +91,12 @@ export interface TicketLink {
 export interface Connector extends Exporter {
   /** Swaps in the config of a reloaded file, keeping what it can; without it, a change needs a restart. */
   reload?(config: unknown): Promise<void>;
-  /**
-   * The incident → ticket ledger of state shared with other agents, so ticket exporters make
-   * one ticket per incident among them; undefined while state is local. (Until shared state
-   * becomes an extension that both look up.)
-   */
-  ticketLedger?(): TicketLedger | undefined;
-  /** The incidents it holds and a person's actions on them, for the operators' API. */
-  incidentDesk?(): IncidentDesk;
+  /** The incidents it holds and a person's actions on them, for the operators' API; undefined before it starts. */
+  incidentDesk?(): IncidentDesk | undefined;
 }
 
 /** What an extension offers the components that look it up by id. */
-export type ExtensionCapability = 'authenticator';
+export type ExtensionCapability = 'authenticator' | 'redis_state' | 'ticket_ledger';
 
 /** A reference from a component's config to an extension, checked when the config is loaded. */
 export interface ExtensionRef {
@@ -177,6 +175,10 @@ export interface ConnectorFactory<C = unknown> extends FactoryBase<C> {
 export interface Extension extends Component {
   /** Present on an extension whose factory provides `authenticator`. */
   authenticator?(): Authenticator;
+  /** Present on an extension whose factory provides `redis_state`. */
+  redisState?(): SharedRedis;
+  /** Present on an extension whose factory provides `ticket_ledger`: a ledger for one exporter to use and not close. */
+  ticketLedger?(): TicketLedger;
 }
 
 export interface ExtensionFactory<C = unknown> extends FactoryBase<C> {

@@ -8,6 +8,7 @@ import type { ReceiveBuffers } from './receiveBuffers.ts';
 import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { RoutingTree } from '../exporters/tickets/routingTree.ts';
 import type { Authenticator } from '../extensions/auth/principal.ts';
+import type { SharedRedis } from '../extensions/redisState/sharedRedis.ts';
 import type { IncidentDesk } from '../correlation/incidentActions.ts';
 
 /** What a component may ask of the running service during start(). */
@@ -23,8 +24,6 @@ export interface Host {
   httpListener(endpoint: Endpoint, tls?: TlsServerConfig, limits?: HttpServerLimits): FastifyInstance;
   /** The one budget for bytes held by requests still arriving, across every listener. */
   receiveBuffers: ReceiveBuffers;
-  /** The ticket ledger agents sharing correlation state share, when a connector's state is shared. */
-  sharedTicketLedger?(): TicketLedger | undefined;
   /** The top-level routing tree, when the config has one: incident exporters it names follow it. */
   routingTree?: RoutingTree;
   /**
@@ -33,6 +32,10 @@ export interface Host {
    * component that skipped declaring its references (`extensionRefs`).
    */
   authenticator(id: string): Authenticator;
+  /** The started `redis_state` extension `id` (checked at load like an authenticator). */
+  redisState(id: string): SharedRedis;
+  /** A ledger from the started `ticket_ledger` extension `id`, for one exporter (checked at load like an authenticator). */
+  ticketLedger(id: string): TicketLedger;
   /** The correlation runtime's incidents, once it runs: ticket exporters apply what people do in their tracker through it. */
   incidentDesk?(): IncidentDesk | undefined;
 }

@@ -21,22 +21,43 @@ export interface MemoryGuardConfig {
 export type MemoryState = 'normal' | 'soft' | 'hard';
 
 /**
- * V8's full collection. Node hides it unless started with --expose-gc; setting the flag at run
- * time and fetching `gc` from a fresh context is the documented way around that. A limiter
- * cannot do without it: what the heap counts as used includes garbage until a major
- * collection, and refusing data makes garbage (errors, retries) without ever growing the heap
- * enough for V8 to collect on its own, so use measured above a limit would stay there.
+ * V8's most thorough collection: every generation, then the young generation shrunk and the
+ * pages left empty handed back to the system. Node hides `gc` unless started with --expose-gc;
+ * setting the flag at run time and fetching `gc` from a fresh context is the documented way
+ * around that. A limiter cannot do without it: what the heap counts as used includes garbage
+ * until a major collection, and refusing data makes garbage (errors, retries) without ever
+ * growing the heap enough for V8 to collect on its own, so use measured above a limit would
+ * stay there. A plain full collection is not enough: it keeps the young generation at the size
+ * a flood grew it to (64–128 MiB) and the freed old-generation pages resident in V8's pool
+ * (measured: 400 MiB of garbage collected, resident memory down 57 MiB; with this flavour,
+ * down 490 MiB), and that is most of what a daemon held "at rest" after a flood.
  */
-function garbageCollector(): (() => void) | undefined {
-  const exposed = (globalThis as { gc?: unknown }).gc;
-  if (typeof exposed === 'function') return exposed as () => void;
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as unknown;
-    return typeof gc === 'function' ? (gc as () => void) : undefined;
-  } catch {
-    return undefined;
+export function garbageCollector(): (() => void) | undefined {
+  let gc = (globalThis as { gc?: unknown }).gc;
+  if (typeof gc !== 'function') {
+    try {
+      setFlagsFromString('--expose-gc');
+      gc = runInNewContext('gc') as unknown;
+    } catch {
+      return undefined;
+    }
   }
+  if (typeof gc !== 'function') return undefined;
+  const collect = gc as (opts?: { type: string; execution: string; flavor: string }) => void;
+  return () => collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+}
+
+/** What an engine that allocates outside V8 in this process (embedded ClickHouse) accounts for. */
+export interface NativeMemory {
+  /** Bytes the engine counts as in use now. */
+  trackedBytes: number;
+  /** Bytes its next unit of work (an insert) may add on top. */
+  reserveBytes: number;
+}
+
+/** Where such an engine reports; undefined withdraws a report (the engine closed). */
+export interface NativeMemorySink {
+  reportNative(name: string, memory: NativeMemory | undefined): void;
 }
 
 export interface MemoryGuardOptions {
@@ -60,6 +81,8 @@ const MIB = 1024 * 1024;
 const SAMPLE_EVERY_MS = 20;
 /** Forced collections while above the soft limit are spaced this far apart (the Collector's default). */
 const SOFT_GC_EVERY_MS = 10_000;
+/** Above the hard limit, at every check but no more often than this: a thorough collection takes 30–150 ms. */
+const HARD_GC_EVERY_MS = 1000;
 /** V8 aborts the process at its own heap limit, whatever the RSS: refuse before that too. */
 const HEAP_SHARE = 0.9;
 /**
@@ -71,6 +94,11 @@ const HEAP_SHARE = 0.9;
  */
 const FLOOR_AFTER_CHECKS = 3;
 const FLOOR_SETTLE_MS = 3000;
+/**
+ * Under a flood use crosses the limits several times a second: the first refusal is logged at
+ * once, later ones are counted and summarised at most this often.
+ */
+const REFUSAL_LOG_EVERY_MS = 30_000;
 
 /**
  * The OTel Collector's memory_limiter for a Node process. Used memory is what the kernel
@@ -78,7 +106,7 @@ const FLOOR_SETTLE_MS = 3000;
  * in one, whichever is larger. Above the soft limit (limit − spike) every pipeline refuses new
  * data with a retryable error, which receivers answer before reading a body (429 / gRPC
  * RESOURCE_EXHAUSTED with Retry-After; syslog TCP stops reading); above the hard limit a
- * garbage collection is also forced at every check, and above the soft limit every 10 s (as
+ * garbage collection is also forced at every check (at most every second), and above the soft limit every 10 s (as
  * the Collector does): V8 keeps free pages and garbage long after a burst (measured after a
  * syslog flood: 40 MiB live in a 190 MiB heap, for good without a collection; 50 MiB after
  * one), and a daemon that refuses data makes little garbage and never collects on its own, so
@@ -101,7 +129,7 @@ const FLOOR_SETTLE_MS = 3000;
  * on /readyz (degraded) and exported as `vigil_memory_floor_bytes`. Each later rest measures
  * the floor again; a check at rest under the soft limit forgets it.
  */
-export class MemoryGuard {
+export class MemoryGuard implements NativeMemorySink {
   readonly limitBytes: number;
   readonly softLimitBytes: number;
   /** Bytes of request bodies being received, bounded by the spike headroom as well. */
@@ -117,6 +145,10 @@ export class MemoryGuard {
   private cgroup: CgroupMemory | undefined;
   private resident = 0;
   private heapOver = false;
+  private heapUsed = 0;
+  private readonly native = new Map<string, NativeMemory>();
+  /** Whether the V8 heap, native engines' tracked memory and their reserves pass the ceiling. */
+  private accountedOver = false;
   private sampledAt = Number.NEGATIVE_INFINITY;
   private gcAt = Number.NEGATIVE_INFINITY;
   private failing = false;
@@ -130,6 +162,11 @@ export class MemoryGuard {
   /** Use measured at rest above the soft limit; 0 while rest is under it. */
   private floor = 0;
   private loggedFloor = 0;
+  private refusalLoggedAt = Number.NEGATIVE_INFINITY;
+  /** Entries into refusal (and into the hard state) not logged yet, and the highest use they saw. */
+  private unlogged = { refusals: 0, hard: 0, peakUsed: 0 };
+  /** Whether the refusal under way was logged: only then is its end. */
+  private refusalLogged = false;
 
   constructor(cfg: MemoryGuardConfig, opts: MemoryGuardOptions = {}) {
     this.metrics = opts.metrics;
@@ -185,6 +222,23 @@ export class MemoryGuard {
     return this.floor;
   }
 
+  /**
+   * Reports what an engine outside V8 tracks and the room its next insert needs; refusals start
+   * while the V8 heap in use, every engine's tracked memory and every reserve pass the ceiling.
+   */
+  reportNative(name: string, memory: NativeMemory | undefined): void {
+    if (memory) this.native.set(name, memory);
+    else this.native.delete(name);
+    this.metrics?.memoryUsed.set({ source: name }, memory?.trackedBytes ?? 0);
+  }
+
+  /** The V8 heap in use, what native engines track, and the room they reserve. */
+  private get accountedBytes(): number {
+    let sum = this.heapUsed;
+    for (const m of this.native.values()) sum += m.trackedBytes + m.reserveBytes;
+    return sum;
+  }
+
   /** Refusals start above it: the soft limit, or the room left above a resident floor over it. */
   private get refuseAboveBytes(): number {
     if (this.floor === 0) return this.softLimitBytes;
@@ -229,7 +283,9 @@ export class MemoryGuard {
         status: 'degraded',
         reason: this.heapOver
           ? `the V8 heap is above ${HEAP_SHARE * 100} % of its limit: receivers refuse data until it falls`
-          : `memory use ${used} above the soft limit ${mib(this.refuseAboveBytes)}: receivers refuse data until a check finds it under the soft limit ${mib(this.refuseAboveBytes)}`,
+          : this.accountedOver && this.usedBytes <= this.refuseAboveBytes
+            ? `the V8 heap, ${[...this.native.keys()].join(', ')} and the room reserved for its next insert (${mib(this.accountedBytes)}) would pass the limit ${mib(this.limitBytes)}: receivers refuse data until a check finds them within it`
+            : `memory use ${used} above the soft limit ${mib(this.refuseAboveBytes)}: receivers refuse data until a check finds it under the soft limit ${mib(this.refuseAboveBytes)}`,
       };
     if (this.floor > 0)
       return {
@@ -256,6 +312,7 @@ export class MemoryGuard {
       const heap = this.source.heap();
       this.resident = this.source.resident();
       this.heapOver = heap.used > heap.limit * HEAP_SHARE;
+      this.heapUsed = heap.used;
       this.failing = false;
     } catch (err) {
       // A timer that throws ends the process; keep the last answer until a reading succeeds.
@@ -263,17 +320,24 @@ export class MemoryGuard {
       return this.isLimited;
     }
     const used = this.usedBytes;
+    this.accountedOver = this.native.size > 0 && this.accountedBytes > this.limitBytes;
     const before = this.state;
     if (periodic) this.measureFloor(used, now);
     const soft = this.refuseAboveBytes;
     // Above a floor both limits move up together.
     const hard = this.floor > 0 ? Math.max(this.limitBytes, soft + this.spikeBytes / 2) : this.limitBytes;
     if (used > hard) this.state = 'hard';
-    else if (used > soft || this.heapOver) this.state = 'soft';
+    else if (used > soft || this.heapOver || this.accountedOver) this.state = 'soft';
     else if (before !== 'normal' && !periodic) this.state = 'soft';
     else this.state = 'normal';
-    if (this.state === 'hard' || (this.state === 'soft' && now - this.gcAt >= SOFT_GC_EVERY_MS)) this.collect(now);
+    const sinceGc = now - this.gcAt;
+    if (
+      (this.state === 'hard' && sinceGc >= HARD_GC_EVERY_MS) ||
+      (this.state === 'soft' && sinceGc >= SOFT_GC_EVERY_MS)
+    )
+      this.collect(now);
     if (this.state !== before) this.report(before, used);
+    this.logRefusals(now);
     this.metrics?.memoryUsed.set({ source: 'process' }, this.resident);
     if (this.cgroup) this.metrics?.memoryUsed.set({ source: 'cgroup' }, this.cgroup.workingSet);
     return this.isLimited;
@@ -338,19 +402,49 @@ export class MemoryGuard {
 
   private report(before: MemoryState, used: number): void {
     this.metrics?.memoryLimited.set(this.isLimited ? 1 : 0);
-    const fields = { usedMiB: Math.round(used / MIB), softLimitMiB: Math.round(this.refuseAboveBytes / MIB) };
-    if (this.state === 'normal')
-      this.logger?.info(
-        fields,
-        this.floor > 0
-          ? 'memory use is within the room left above the resident floor: receivers take data again'
-          : 'memory use fell below the soft limit: receivers take data again',
-      );
-    else if (before === 'normal' || this.state === 'hard')
-      this.logger?.warn(
-        { ...fields, limitMiB: Math.round(this.limitBytes / MIB), state: this.state },
-        'memory use above the limiter: receivers refuse data (service.memory_limiter)',
-      );
+    if (this.state === 'normal') {
+      if (this.refusalLogged)
+        this.logger?.info(
+          { usedMiB: Math.round(used / MIB), softLimitMiB: Math.round(this.refuseAboveBytes / MIB) },
+          this.floor > 0
+            ? 'memory use is within the room left above the resident floor: receivers take data again'
+            : 'memory use fell below the soft limit: receivers take data again',
+        );
+      this.refusalLogged = false;
+      return;
+    }
+    if (before === 'normal') this.unlogged.refusals++;
+    if (this.state === 'hard') this.unlogged.hard++;
+    this.unlogged.peakUsed = Math.max(this.unlogged.peakUsed, used);
+  }
+
+  /** The first refusal after a quiet interval at once; later ones as a count, at most every REFUSAL_LOG_EVERY_MS. */
+  private logRefusals(now: number): void {
+    const { refusals, hard, peakUsed } = this.unlogged;
+    if (refusals + hard === 0 || now - this.refusalLoggedAt < REFUSAL_LOG_EVERY_MS) return;
+    // One refusal, still under way: said as it is, with nothing to count.
+    const first = refusals <= 1 && this.isLimited;
+    this.logger?.warn(
+      {
+        usedMiB: Math.round(this.usedBytes / MIB),
+        softLimitMiB: Math.round(this.refuseAboveBytes / MIB),
+        limitMiB: Math.round(this.limitBytes / MIB),
+        state: this.state,
+        ...(first
+          ? {}
+          : {
+              refusalsSinceLastLog: refusals,
+              hardRefusalsSinceLastLog: hard,
+              peakUsedMiB: Math.round(peakUsed / MIB),
+            }),
+      },
+      first
+        ? 'memory use above the limiter: receivers refuse data (service.memory_limiter)'
+        : `memory use went above the limiter ${refusals} times in the last ${Math.round((now - this.refusalLoggedAt) / 1000)} s: receivers refused data meanwhile (service.memory_limiter)`,
+    );
+    this.refusalLoggedAt = now;
+    this.refusalLogged = this.isLimited;
+    this.unlogged = { refusals: 0, hard: 0, peakUsed: 0 };
   }
 
   private warnUnreadable(err: unknown): void {

@@ -129,6 +129,12 @@ async function startProcessors(
     authenticator: (id) => {
       throw new Error(`a processor asked for the authenticator "${id}" while replaying rules`);
     },
+    redisState: (id) => {
+      throw new Error(`a processor asked for the redis_state extension "${id}" while replaying rules`);
+    },
+    ticketLedger: (id) => {
+      throw new Error(`a processor asked for the ticket ledger "${id}" while replaying rules`);
+    },
   };
   const started: Processor<VigilEvent>[] = [];
   try {

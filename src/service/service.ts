@@ -23,6 +23,9 @@ import {
 import { createExporter } from '../exporters/helper/telemetry.ts';
 import { CONSUME_METHOD, type Extension } from '../pipeline/component.ts';
 import type { Authenticator } from '../extensions/auth/principal.ts';
+import type { SharedRedis } from '../extensions/redisState/sharedRedis.ts';
+import type { TicketLedger } from '../exporters/tickets/ledger.ts';
+import { extensionStartOrder } from './config/implicitExtensions.ts';
 import { pipelineGraph } from '../pipeline/graph.ts';
 import type { Host } from '../pipeline/host.ts';
 import { HEALTHY, type HealthSettings } from '../pipeline/health.ts';
@@ -117,6 +120,7 @@ export class VigilService {
       dataDir: this.dataDir,
       health: this.healthSettings,
       memoryLimitBytes: this.memory.limitBytes,
+      nativeMemory: this.memory,
     };
   }
 
@@ -129,23 +133,22 @@ export class VigilService {
         this.listeners.get(endpoint, tls, limits),
       receiveBuffers: this.memory.receiveBuffers,
       ...(this.config.routing ? { routingTree: this.config.routing } : {}),
-      sharedTicketLedger: () => {
-        for (const c of this.connectors.values()) {
-          const ledger = c.ticketLedger?.();
-          if (ledger) return ledger;
-        }
-        return undefined;
-      },
-      authenticator: (id: string): Authenticator => {
-        const auth = this.extensions.get(id)?.authenticator?.();
-        if (!auth)
-          throw new Error(
-            `extension "${id}" is not a started authenticator; list it under extensions: and service.extensions`,
-          );
-        return auth;
-      },
+      authenticator: (id: string): Authenticator =>
+        this.startedExtension(id, 'authenticator', (x) => x.authenticator?.()),
+      redisState: (id: string): SharedRedis => this.startedExtension(id, 'redis_state', (x) => x.redisState?.()),
+      ticketLedger: (id: string): TicketLedger => this.startedExtension(id, 'ticket_ledger', (x) => x.ticketLedger?.()),
       incidentDesk: () => this.incidentDesk(),
     };
+  }
+
+  private startedExtension<T>(id: string, capability: string, as: (x: Extension) => T | undefined): T {
+    const x = this.extensions.get(id);
+    const found = x && as(x);
+    if (found === undefined)
+      throw new Error(
+        `extension "${id}" is not a started ${capability}; list it under extensions: and service.extensions`,
+      );
+    return found;
   }
 
   /** What feeds every `incidents` pipeline at once, as a connector would: for tests and embedding programs. */
@@ -190,7 +193,7 @@ export class VigilService {
     await this.loadComponents();
 
     // Extensions first: receivers and exporters look them up during their own start().
-    for (const id of config.service.extensions) {
+    for (const id of extensionStartOrder(config, this.registry)) {
       const c = config.extensions[id]!;
       const factory = this.registry.extensions.find((f) => f.type === c.type)!;
       const extension = factory.create(this.settings(id), c.config);

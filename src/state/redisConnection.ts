@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { RedisStateConfig } from './redisConfig.ts';
+import type { RedisConnectionConfig } from './redisConfig.ts';
 import {
   APPLY_SCRIPT,
   LEASE_ACQUIRE_SCRIPT,
@@ -22,7 +22,7 @@ function splitHostPort(text: string): { host: string; port: number } {
   return { host: text.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(text.slice(colon + 1)) };
 }
 
-function tlsOptions(cfg: RedisStateConfig, urlWantsTls: boolean): ConnectionOptions | undefined {
+function tlsOptions(cfg: RedisConnectionConfig, urlWantsTls: boolean): ConnectionOptions | undefined {
   const t = cfg.tls;
   if (!t && !urlWantsTls) return undefined;
   return {
@@ -39,7 +39,7 @@ function tlsOptions(cfg: RedisStateConfig, urlWantsTls: boolean): ConnectionOpti
  * and are never resent after a reconnect, so a flush either lands or is known to have failed and
  * is retried by the store; commands issued in one tick go out as one pipeline.
  */
-function baseOptions(cfg: RedisStateConfig): RedisOptions {
+function baseOptions(cfg: RedisConnectionConfig): RedisOptions {
   const u = new URL(cfg.url);
   // An empty value (an unset environment variable) leaves the url's credentials in force.
   const username = cfg.username || (u.username ? decodeURIComponent(u.username) : undefined);
@@ -61,7 +61,7 @@ function baseOptions(cfg: RedisStateConfig): RedisOptions {
 }
 
 /** A client for the configured topology: standalone `url`, `sentinel` or `cluster`. Not yet connected. */
-export function createRedisClient(cfg: RedisStateConfig): RedisClient {
+export function createRedisClient(cfg: RedisConnectionConfig): RedisClient {
   const options = baseOptions(cfg);
   if (cfg.cluster) {
     const {

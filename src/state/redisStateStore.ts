@@ -9,8 +9,10 @@ import type { RedisStoreMetrics } from './redisStoreMetrics.ts';
 import type { RegisterJoin, StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
 
 export interface RedisStateStoreOptions {
-  /** The command connection, not yet connected; the store connects, reconnects and closes it. */
+  /** The command connection, not yet connected; the store connects, reconnects and closes it (unless `sharedClient`). */
   client: RedisClient;
+  /** `client` is another's (a redis_state extension's): it connects and closes it, the store only uses it. */
+  sharedClient?: boolean;
   prefix: string;
   /** Agent id stamped on register writes. */
   writer: string;
@@ -92,6 +94,8 @@ export class RedisStateStore implements StateStore {
   readonly redisKeys: RedisKeys;
   private readonly local: MemoryStateStore;
   private readonly client: RedisClient;
+  /** The client belongs to someone else (a redis_state extension), who connects and closes it. */
+  private readonly sharedClient: boolean;
   private readonly subscriber: RedisClient;
   private readonly flushIntervalMs: number;
   private readonly ttlGraceMs: number;
@@ -137,6 +141,7 @@ export class RedisStateStore implements StateStore {
     this.redisKeys = new RedisKeys(opts.prefix);
     this.local = new MemoryStateStore(opts.writer);
     this.client = opts.client;
+    this.sharedClient = opts.sharedClient ?? false;
     this.subscriber = createSubscriber(opts.client);
     this.flushIntervalMs = opts.flushIntervalMs ?? 100;
     this.ttlGraceMs = opts.ttlGraceMs ?? 60_000;
@@ -155,7 +160,7 @@ export class RedisStateStore implements StateStore {
     this.client.on('error', (err: Error) => this.logger.debug({ err }, 'redis connection error'));
     this.subscriber.on('error', (err: Error) => this.logger.debug({ err }, 'redis subscriber error'));
     let connectedOnce = false;
-    this.client.on('ready', () => {
+    const onReady = () => {
       if (connectedOnce) this.logger.info('redis reachable again: merging local state back');
       else this.logger.info({ prefix: this.redisKeys.prefix }, 'connected to redis: sharing correlation state');
       connectedOnce = true;
@@ -165,7 +170,8 @@ export class RedisStateStore implements StateStore {
       this.downSince = undefined;
       this.metrics?.degraded.set(0);
       void this.resync();
-    });
+    };
+    this.client.on('ready', onReady);
     this.client.on('close', () => {
       this.reconciledSinceReady = false;
       if (!this.wasDown && !this.closed)
@@ -208,11 +214,14 @@ export class RedisStateStore implements StateStore {
       },
       (err: unknown) => this.logger.debug({ err }, 'subscribe failed; retried on reconnect'),
     );
-    await this.client
-      .connect()
-      .catch((err: unknown) =>
-        this.logger.warn({ err }, 'redis unreachable at start: correlating on local state until it is up'),
-      );
+    // A connection shared with others (a redis_state extension's) may be up already, or reconnecting.
+    if (this.client.status === 'ready') onReady();
+    else if (!this.sharedClient || this.client.status === 'wait')
+      await this.client
+        .connect()
+        .catch((err: unknown) =>
+          this.logger.warn({ err }, 'redis unreachable at start: correlating on local state until it is up'),
+        );
     // Let start() include the first reconciliation, whether `ready` has been emitted yet or not.
     if (this.connected) await (this.resyncing ?? this.resync());
     this.timer = setInterval(
@@ -248,6 +257,11 @@ export class RedisStateStore implements StateStore {
     clearInterval(this.epochTimer);
     await this.drain();
     this.closed = true;
+    if (this.sharedClient) {
+      await Promise.allSettled([this.subscriber.quit()]);
+      this.subscriber.disconnect();
+      return;
+    }
     await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
     this.client.disconnect();
     this.subscriber.disconnect();

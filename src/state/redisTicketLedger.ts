@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from '../exporters/tickets/ledger.ts';
 import { runScript, type RedisClient } from './redisConnection.ts';
-import type { RedisKeys } from './redisKeys.ts';
+import type { RedisConnectionConfig } from './redisConfig.ts';
+import { RedisKeys } from './redisKeys.ts';
 import { RedisLease } from './redisLease.ts';
 
 export interface RedisTicketLedgerOptions {
@@ -131,4 +132,22 @@ export class RedisTicketLedger implements TicketLedger {
   async close(): Promise<void> {
     await Promise.allSettled([...this.held.keys()].map((k) => this.release(k)));
   }
+}
+
+/** How long ticket records stay in Redis after their last change. */
+const TICKET_RECORD_TTL_MS = 30 * 86_400_000;
+
+/** A ledger on a `redis_state` extension's connection: its prefix, its agent name, claims held for its `lease_ttl`. */
+export function openRedisTicketLedger(
+  client: RedisClient,
+  cfg: RedisConnectionConfig,
+  owner: string,
+): RedisTicketLedger {
+  return new RedisTicketLedger({
+    client,
+    keys: new RedisKeys(cfg.prefix),
+    owner,
+    claimTtlMs: cfg.lease_ttl,
+    recordTtlMs: TICKET_RECORD_TTL_MS,
+  });
 }

@@ -1,23 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { TicketLedger } from '../exporters/tickets/ledger.ts';
 import type { IncidentChange } from '../model/incident.ts';
 import { HEALTHY, type ComponentHealth } from '../pipeline/health.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { DurableStateStore, type RestoreReport } from './durableStore.ts';
 import { MemoryStateStore } from './memoryStore.ts';
-import type { RedisStateConfig } from './redisConfig.ts';
-import { createRedisClient } from './redisConnection.ts';
+import { agentName, type RedisStateConfig } from './redisConfig.ts';
+import { createRedisClient, type RedisClient } from './redisConnection.ts';
 import { LeaderElection, RedisLease } from './redisLease.ts';
 import { RedisStateStore } from './redisStateStore.ts';
 import { RedisStoreMetrics } from './redisStoreMetrics.ts';
-import { RedisTicketLedger } from './redisTicketLedger.ts';
 import type { StateStore } from '../correlation/stateStore.ts';
-
-/** How long ticket records stay in Redis after their last change. */
-const TICKET_RECORD_TTL_MS = 30 * 86_400_000;
 
 /** How long a sent notification is remembered, so no agent sends it again. */
 const NOTIFIED_TTL_MS = 86_400_000;
@@ -47,8 +41,6 @@ export interface StateBackend {
    * goes through.
    */
   admit(changes: IncidentChange[]): Promise<IncidentChange[]>;
-  /** The incident → ticket ledger all agents share, when state is shared; otherwise each exporter keeps its own. */
-  ticketLedger(): TicketLedger | undefined;
   /**
    * Shared state only: a promise to await before the engine takes more records, while more
    * writes wait for Redis than one flush should carry; undefined when the engine may go on.
@@ -75,6 +67,11 @@ export interface StateBackendOptions {
   clock: () => number;
   /** The daemon's data directory: with the memory store, state is kept in `<dataDir>/correlation/`. */
   dataDir?: string;
+  /**
+   * Shared state only: the connection of a `redis_state` extension, which connects and closes it;
+   * without it the backend opens (and closes) its own.
+   */
+  client?: RedisClient;
 }
 
 export function openStateBackend(cfg: RedisStateConfig, opts: StateBackendOptions): StateBackend {
@@ -88,7 +85,6 @@ export function openStateBackend(cfg: RedisStateConfig, opts: StateBackendOption
       leads: () => true,
       health: () => HEALTHY,
       admit: async (c) => c,
-      ticketLedger: () => undefined,
       stop: async () => undefined,
     };
   }
@@ -126,10 +122,6 @@ class DurableBackend implements StateBackend {
     return changes;
   }
 
-  ticketLedger(): undefined {
-    return undefined;
-  }
-
   journal(changes: readonly IncidentChange[]): void {
     this.store.journal(changes);
   }
@@ -164,18 +156,18 @@ class RedisBackend implements StateBackend {
   private readonly writer: string;
   private readonly clock: () => number;
   private sweeper: NodeJS.Timeout | undefined;
-  private readonly ledgers: RedisTicketLedger[] = [];
   private readonly metrics: RedisStoreMetrics;
   private timersAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(cfg: RedisStateConfig, opts: StateBackendOptions) {
     this.cfg = cfg;
     this.clock = opts.clock;
-    this.writer = cfg.agent_id || hostname();
+    this.writer = agentName(cfg);
     const logger = opts.logger.child({ state: 'redis' });
     this.metrics = new RedisStoreMetrics(opts.metrics.registry);
     this.store = new RedisStateStore({
-      client: createRedisClient(cfg),
+      client: opts.client ?? createRedisClient(cfg),
+      sharedClient: opts.client !== undefined,
       prefix: cfg.prefix,
       writer: this.writer,
       flushIntervalMs: cfg.flush_interval,
@@ -299,21 +291,8 @@ class RedisBackend implements StateBackend {
     return won !== null || (await this.store.redis.get(key)) === owner;
   }
 
-  ticketLedger(): TicketLedger {
-    const ledger = new RedisTicketLedger({
-      client: this.store.redis,
-      keys: this.store.redisKeys,
-      owner: this.writer,
-      claimTtlMs: this.cfg.lease_ttl,
-      recordTtlMs: TICKET_RECORD_TTL_MS,
-    });
-    this.ledgers.push(ledger);
-    return ledger;
-  }
-
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
-    await Promise.allSettled(this.ledgers.map((l) => l.close()));
     await this.election.stop();
     await this.store.close();
   }

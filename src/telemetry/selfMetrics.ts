@@ -127,7 +127,7 @@ export class SelfMetrics {
     });
     this.memoryUsed = new Gauge({
       name: 'vigil_memory_used_bytes',
-      help: "Memory the limiter counts: this process's resident anonymous memory (source=process), its cgroup's working set (source=cgroup).",
+      help: "Memory the limiter counts: this process's resident anonymous memory (source=process), its cgroup's working set (source=cgroup), and what embedded ClickHouse tracks as its own (source=embedded_clickhouse, part of the process's).",
       labelNames: ['source'],
       registers: r,
     });

@@ -34,6 +34,7 @@ export function engineDesk(
     rules: () => engine.rules.map((r) => r.definition),
     current: (key) => engine.book.get(key)?.incident,
     incident: (id) => engine.incidentById(id)?.incident,
+    parentOf: (key) => engine.parentOf(key),
     act: async (id, actor, action) => {
       const out = engine.act(id, actor, action, clock());
       if (out.ok) delivered.push(...out.changes);

@@ -522,6 +522,59 @@ describe("operators' API: incidents", () => {
     expect(await list('sort=severity')).toEqual([...byIdDesc.toReversed(), 1]);
     expect(await list('sort=-opened_at')).toEqual([3, 2, 1, 0]);
   });
+
+  it("gives each incident its asset's parent from topology, and lists by asset, service and parent within the caller's tenant", async () => {
+    world = await start(engineFrom(`${RULES}topology: { parent: 'attributes["parent"]' }\n`));
+    // A switch, two hosts behind it, and a host of another tenant behind a switch of the same name.
+    const groups = [
+      { tenant: 'acme', asset: 'sw-1', parent: 'rack-7' },
+      { tenant: 'acme', asset: 'host-1', parent: 'sw-1' },
+      { tenant: 'acme', asset: 'host-2', parent: 'sw-1' },
+      { tenant: 'globex', asset: 'host-9', parent: 'sw-1' },
+      { tenant: 'acme', asset: 'db-1', parent: '' },
+    ];
+    const ids = groups.map((g, i) => {
+      const t = T0 + i * 60_000;
+      const attributes: Record<string, string> = g.parent ? { parent: g.parent } : {};
+      const out = world.engine.process(
+        [
+          ev(t, {
+            tenant: g.tenant,
+            asset: g.asset,
+            type: 'down',
+            severityNumber: 17,
+            title: `${g.asset} down`,
+            service: 'net',
+            attributes,
+          }),
+        ],
+        t,
+      );
+      return out.find((c) => c.kind === 'opened')!.incident.id;
+    });
+    const one = async (k: number) => (await checked('GET', INCIDENT, { id: ids[k]! }, { as: 'viewer' })).body;
+    expect(await one(0)).toMatchObject({ asset: 'sw-1', parent: 'rack-7', suppressed: false });
+    // Its parent switch is down: the host's incident is open, suppressed by topology.
+    expect(await one(1)).toMatchObject({ asset: 'host-1', parent: 'sw-1', suppressed: true });
+    expect(await one(4)).toMatchObject({ asset: 'db-1', parent: '' });
+
+    const list = async (as: string, query: string) => {
+      const answer = await checked('GET', LIST, {}, { as, query: `${query}&sort=opened_at` });
+      expect(answer.status, query).toBe(200);
+      const items = (answer.body as { items: { id: string; parent: string }[] }).items;
+      for (const i of items) expect(i.parent).toBe(groups[ids.indexOf(i.id)]!.parent);
+      return items.map((i) => ids.indexOf(i.id));
+    };
+    expect(await list('acme-viewer', 'parent=sw-1')).toEqual([1, 2]);
+    expect(await list('viewer', 'parent=sw-1')).toEqual([1, 2, 3]);
+    expect(await list('viewer', 'parent=sw-1&tenant=globex')).toEqual([3]);
+    expect(await list('acme-viewer', 'asset=sw-1&state=open,acknowledged')).toEqual([0]);
+    expect(await list('acme-viewer', 'asset=sw')).toEqual([]);
+    expect(await list('acme-viewer', 'parent=')).toEqual([4]);
+    expect(await list('globex-op', 'asset=host-1')).toEqual([]);
+    expect(await list('globex-op', 'service=net')).toEqual([3]);
+    expect(await list('acme-viewer', 'service=net&parent=rack-7')).toEqual([0]);
+  });
 });
 
 describe("operators' API: silences (Alertmanager API v2)", () => {

@@ -157,12 +157,25 @@ describe('recurring maintenance windows', () => {
       [{ ...sundayNight, days: ['sunday'] }, 'body/days/0'],
       [{ ...sundayNight, start: '24:00' }, 'body/start'],
       [{ ...sundayNight, matchers: [{ name: 'asset', value: '.*', isRegex: true }] }, 'body/matchers'],
-      [{ ...sundayNight, ends_at: '2026-01-01T00:00:00Z' }, 'body/matchers'],
+      [{ ...sundayNight, ends_at: '2026-01-01T00:00:00Z' }, 'body/ends_at'],
+      [{ ...sundayNight, starts_at: '2026-04-02T00:00:00Z', ends_at: '2026-04-01T00:00:00Z' }, 'body/ends_at'],
+      [{ ...sundayNight, starts_at: '2026-04-01T00:00:00Z', ends_at: '2026-04-01T00:00:00Z' }, 'body/ends_at'],
     ] as const) {
       const answer = await call('POST', WINDOWS, { body });
       expect(answer.status, JSON.stringify(body)).toBe(400);
       expect((answer.body as { errors: { path: string }[] }).errors[0]!.path).toBe(path);
     }
+    const backwards = await call('POST', WINDOWS, {
+      body: { ...sundayNight, starts_at: '2026-04-02T00:00:00Z', ends_at: '2026-04-01T00:00:00Z' },
+    });
+    expect((backwards.body as { detail: string }).detail).toBe(
+      'ends_at (2026-04-01T00:00:00.000Z) must be after starts_at (2026-04-02T00:00:00.000Z)',
+    );
+    const past = await call('POST', WINDOWS, { body: { ...sundayNight, ends_at: '2026-01-01T00:00:00Z' } });
+    expect((past.body as { detail: string }).detail).toBe(
+      'ends_at (2026-01-01T00:00:00.000Z) must be in the future: it is 2026-03-27T12:00:00.000Z',
+    );
+    expect((await call('GET', WINDOWS, { as: 'viewer' })).body).toEqual([]);
     expect((await call('POST', WINDOWS, { as: 'nobody', body: sundayNight })).status).toBe(401);
     expect((await call('POST', WINDOWS, { as: 'viewer', body: sundayNight })).status).toBe(403);
     const bare = await startApi({ desk: () => undefined, anonymousRole: 'operator' });

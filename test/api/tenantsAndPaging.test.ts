@@ -8,6 +8,7 @@ const RULES = `
 defaults: { allowed_lateness: 1h, group_wait: 0s }
 rules:
   - { kind: pair, name: down, group_by: [tenant, asset] }
+topology: { parent: 'attributes["parent"]' }
 `;
 const T0 = Date.parse('2026-12-01T10:00:00Z');
 
@@ -56,13 +57,17 @@ async function allPages(
 }
 
 let seq = 0;
-function openOne(engine: CorrelationEngine, tenant: string, atMs: number): string {
-  const out = engine.process([ev(atMs, { tenant, asset: `a${++seq}`, type: 'down', severityNumber: 17 })], atMs);
+function openOne(engine: CorrelationEngine, tenant: string, atMs: number, parent = ''): string {
+  const attributes: Record<string, string> = parent ? { parent } : {};
+  const out = engine.process(
+    [ev(atMs, { tenant, asset: `a${++seq}`, type: 'down', severityNumber: 17, attributes })],
+    atMs,
+  );
   return out.find((c) => c.kind === 'opened')!.incident.id;
 }
 
 describe('tenants and paging', () => {
-  it("never shows a tenant another tenant's incidents, and shows it all of its own, over random tenants, filters and page sizes", async () => {
+  it("never shows a tenant another tenant's incidents, and shows it all of its own, over random tenants, filters (the asset's parent too) and page sizes", async () => {
     for (const seed of [16, 42, 977]) await tenantRound(seed);
   });
 
@@ -76,9 +81,15 @@ describe('tenants and paging', () => {
     const auth = new FakeAuthenticator().add('global', { subject: 'g', role: 'viewer' });
     for (const t of tenants) auth.add(`tok-${t}`, { subject: `s-${t}`, role: 'operator', tenant: t });
     const owner = new Map<string, string>();
+    // Parents no incident is on, so that none suppresses its children.
+    const PARENTS = ['', 'sw-0', 'sw-1', 'sw-2'];
+    const parentOf = new Map<string, string>();
     for (let i = 0; i < 150; i++) {
       const tenant = tenants[Math.floor(random() * tenants.length)]!;
-      owner.set(openOne(engine, tenant, T0 + Math.floor(random() * 3_600_000)), tenant);
+      const parent = PARENTS[Math.floor(random() * PARENTS.length)]!;
+      const id = openOne(engine, tenant, T0 + Math.floor(random() * 3_600_000), parent);
+      owner.set(id, tenant);
+      parentOf.set(id, parent);
     }
     const api = await serve(engine, auth);
     const spec = await SpecChecker.load(api.base);
@@ -96,8 +107,15 @@ describe('tenants and paging', () => {
       const state = ['open', 'resolved', 'open,resolved', undefined][Math.floor(random() * 4)];
       // Asking for another tenant by name changes nothing.
       const asked = random() < 0.3 ? tenants[Math.floor(random() * tenants.length)] : undefined;
+      const parent = random() < 0.4 ? PARENTS[Math.floor(random() * PARENTS.length)] : undefined;
       const limit = 1 + Math.floor(random() * 40);
-      const query = [`sort=${sort}`, `limit=${limit}`, state && `state=${state}`, asked && `tenant=${asked}`]
+      const query = [
+        `sort=${sort}`,
+        `limit=${limit}`,
+        state && `state=${state}`,
+        asked && `tenant=${asked}`,
+        parent !== undefined && `parent=${parent}`,
+      ]
         .filter(Boolean)
         .join('&');
       const seen = await allPages(api, spec, query, `tok-${tenant}`);
@@ -105,6 +123,7 @@ describe('tenants and paging', () => {
         (id) =>
           owner.get(id) === tenant &&
           (asked === undefined || asked === tenant) &&
+          (parent === undefined || parentOf.get(id) === parent) &&
           (state === undefined || state.split(',').includes(ids.indexOf(id) < 30 ? 'resolved' : 'open')),
       );
       expect(

@@ -9,6 +9,8 @@ import type { Host } from '../../src/pipeline/host.ts';
 import { ReceiveBuffers } from '../../src/pipeline/receiveBuffers.ts';
 import type { Consumer, Consumers } from '../../src/pipeline/signals.ts';
 import { HttpListeners } from '../../src/service/httpListeners.ts';
+import { redisConnectionSchema } from '../../src/state/redisConfig.ts';
+import { createRedisClient } from '../../src/state/redisConnection.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 
@@ -45,7 +47,10 @@ const MINIMAL: Record<string, unknown> = {
   },
   'connectors/correlation': { rules: [{ kind: 'pair', name: 'down', group_by: ['asset'] }] },
   'extensions/authenticator': { api_keys: {} },
+  'extensions/redis_state': { url: 'redis://127.0.0.1:9' },
+  'extensions/ticket_ledger': { redis_state: 'redis_state' },
 };
+const redisConnection = redisConnectionSchema.parse({ url: 'redis://127.0.0.1:9' }, 'redis_state', [])!;
 
 type Kind = 'receivers' | 'processors' | 'exporters' | 'connectors' | 'extensions';
 const dataDir = mkdtempSync(join(tmpdir(), 'vigil-conformance-'));
@@ -60,6 +65,11 @@ const host: Host = {
   receiveBuffers: new ReceiveBuffers(64 * 1024 * 1024),
   httpListener: (endpoint, tls, limits) => listeners.get(endpoint, tls, limits),
   authenticator: (id) => {
+    throw new Error(`no extension "${id}" in this test`);
+  },
+  // Enough for a ticket_ledger extension to start and stop: it opens ledgers only when an exporter asks.
+  redisState: () => ({ client: createRedisClient(redisConnection), config: redisConnection, agent: 'conformance' }),
+  ticketLedger: (id) => {
     throw new Error(`no extension "${id}" in this test`);
   },
 };

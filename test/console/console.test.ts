@@ -279,6 +279,17 @@ describe('the web console in Chromium', () => {
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/no incident has id/);
   });
 
+  it("shows a caller bound to a tenant the overview without pipeline health, whose figures count every tenant's records", async () => {
+    const page = await newPage();
+    await signIn(page, base, keys['acme-dash']!);
+    const health = page.waitForResponse((r) => r.url().endsWith('/api/v1/stats/pipeline'));
+    await page.goto(`${base}/ui/overview`);
+    expect((await health).status()).toBe(403);
+    await page.getByRole('heading', { name: 'Open now' }).waitFor();
+    expect(await page.getByRole('heading', { name: /Pipeline health/ }).count()).toBe(0);
+    await expectAccessible(page, "a tenant's overview");
+  });
+
   it("says why a threshold incident opened with the rule's own figures", async () => {
     await postEvents(
       daemon,

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryLimitError } from '../../src/errors.ts';
-import { MemoryGuard, type MemoryGuardConfig } from '../../src/pipeline/memoryGuard.ts';
+import { garbageCollector, MemoryGuard, type MemoryGuardConfig } from '../../src/pipeline/memoryGuard.ts';
 import {
   processMemorySource,
   readCgroupMemory,
   type CgroupMemory,
   type MemorySource,
 } from '../../src/pipeline/memorySource.ts';
+import { createLogger, type Logger } from '../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 
 const MIB = 1024 * 1024;
@@ -34,7 +35,7 @@ function fakeMemory(init: { residentMiB?: number; cgroup?: CgroupMemory; totalMi
   };
   let clock = 0;
   const gcs: number[] = [];
-  const make = (cfg: Partial<MemoryGuardConfig>, metrics?: SelfMetrics) =>
+  const make = (cfg: Partial<MemoryGuardConfig>, metrics?: SelfMetrics, logger?: Logger) =>
     new MemoryGuard(
       { limit_mib: 256, limit_percentage: 80, spike_limit_mib: 0, check_interval: 0, ...cfg },
       {
@@ -43,6 +44,7 @@ function fakeMemory(init: { residentMiB?: number; cgroup?: CgroupMemory; totalMi
         gc: () => gcs.push(clock),
         inFlight: () => state.inFlight,
         ...(metrics ? { metrics } : {}),
+        ...(logger ? { logger } : {}),
       },
     );
   return {
@@ -209,6 +211,99 @@ describe('memory limiter states', () => {
   });
 });
 
+describe('memory limiter and native engines', () => {
+  it("refuses while the heap, an engine's tracked memory and the room for its next insert would pass the ceiling", () => {
+    const m = fakeMemory({ residentMiB: 150 });
+    const metrics = new SelfMetrics();
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }, metrics); // soft 200
+    m.state.heap.used = 40 * MIB;
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 150 * MIB, reserveBytes: 36 * MIB });
+    guard.check();
+    expect(guard.currentState).toBe('normal'); // 226 MiB accounted
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 190 * MIB, reserveBytes: 36 * MIB });
+    guard.check();
+    // Resident memory is still under the soft limit: the insert's memory has not arrived yet.
+    expect(refuses(guard)).toBe(true);
+    expect(guard.health().reason).toMatch(/embedded_clickhouse and the room reserved for its next insert \(266 MiB\)/);
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 100 * MIB, reserveBytes: 36 * MIB });
+    guard.check();
+    expect(refuses(guard)).toBe(false);
+    // Withdrawn when the engine closes: nothing of it counts any more.
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 500 * MIB, reserveBytes: 36 * MIB });
+    guard.reportNative('embedded_clickhouse', undefined);
+    guard.check();
+    expect(refuses(guard)).toBe(false);
+  });
+
+  it("exports each engine's tracked memory beside the process's", async () => {
+    const m = fakeMemory({ residentMiB: 150 });
+    const metrics = new SelfMetrics();
+    const guard = m.make({ limit_mib: 256 }, metrics);
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 42 * MIB, reserveBytes: 36 * MIB });
+    guard.check();
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(`vigil_memory_used_bytes{source="embedded_clickhouse"} ${42 * MIB}`);
+    expect(text).toContain(`vigil_memory_used_bytes{source="process"} ${150 * MIB}`);
+  });
+});
+
+describe('memory limiter logs', () => {
+  function capture(): { logger: Logger; records: Record<string, unknown>[] } {
+    const records: Record<string, unknown>[] = [];
+    const logger = createLogger('info', {
+      write: (s: string) => records.push(JSON.parse(s) as Record<string, unknown>),
+    } as unknown as NodeJS.WritableStream);
+    return { logger, records };
+  }
+  const warnings = (records: Record<string, unknown>[]) => records.filter((r) => r.level === 40);
+
+  it('warns on the first refusal, then counts entries and summarises them at most every 30 s', () => {
+    const m = fakeMemory({ residentMiB: 100 });
+    const { logger, records } = capture();
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }, undefined, logger); // soft 200
+    // A flood: use crosses the hard limit and falls back every 250 ms, 200 times (50 s).
+    for (let i = 0; i < 200; i++) {
+      m.setMiB(i % 2 ? 150 : 300);
+      guard.check();
+      m.advance(250);
+    }
+    const warned = warnings(records);
+    expect(warned[0]).toMatchObject({ state: 'hard', usedMiB: 300, limitMiB: 256 });
+    // The first at once, then one summary at 30 s: not one line per entry.
+    expect(warned).toHaveLength(2);
+    expect(warned[1]).toMatchObject({ refusalsSinceLastLog: 60, hardRefusalsSinceLastLog: 60, peakUsedMiB: 300 });
+    // Each line that says refusals started is followed by one that says they ended, no more.
+    expect(records.filter((r) => String(r.msg).includes('take data again'))).toHaveLength(2);
+    // Entries after the last summary are told once the interval has passed, at the next check, refusing or not.
+    m.setMiB(150);
+    m.advance(30_000);
+    guard.check();
+    const last = warnings(records).at(-1)!;
+    expect(warnings(records)).toHaveLength(3);
+    expect(last).toMatchObject({ refusalsSinceLastLog: 39, hardRefusalsSinceLastLog: 39 });
+    // Nothing new to tell: no more lines.
+    m.advance(60_000);
+    guard.check();
+    expect(warnings(records)).toHaveLength(3);
+  });
+
+  it('warns again at once for the first refusal after a quiet interval', () => {
+    const m = fakeMemory({ residentMiB: 100 });
+    const { logger, records } = capture();
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }, undefined, logger);
+    m.setMiB(210);
+    guard.check();
+    m.setMiB(100);
+    m.advance(250);
+    guard.check();
+    m.advance(31_000);
+    m.setMiB(300);
+    guard.check();
+    expect(warnings(records).map((r) => r.state)).toEqual(['soft', 'hard']);
+    expect(warnings(records)[1]).not.toHaveProperty('refusalsSinceLastLog');
+  });
+});
+
 describe('memory limiter resident floor', () => {
   /** Periodic checks one second apart, as `check_interval: 1s` runs them. */
   function checks(guard: MemoryGuard, m: ReturnType<typeof fakeMemory>, n: number): void {
@@ -316,6 +411,30 @@ describe('memory limiter resident floor', () => {
       checks(guard, m, 1);
     }
     expect(refuses(guard)).toBe(true);
+  });
+});
+
+describe('memory limiter collection', () => {
+  it('hands the memory of garbage back to the system, young generation included', () => {
+    const collect = garbageCollector();
+    expect(collect).toBeDefined();
+    const source = processMemorySource();
+    collect!();
+    const before = source.resident();
+    // A flood's worth of short-lived objects, some surviving a while: V8 grows both generations.
+    const kept: object[][] = [];
+    for (let round = 0; round < 12; round++) {
+      const batch: object[] = [];
+      for (let i = 0; i < 150_000; i++) batch.push({ i, text: `line ${i}` });
+      kept.push(batch);
+      if (kept.length > 4) kept.shift();
+    }
+    const grown = source.resident() - before;
+    expect(grown).toBeGreaterThan(100 * MIB);
+    kept.length = 0;
+    collect!();
+    // What stays resident is a small part of what the garbage took.
+    expect(source.resident() - before).toBeLessThan(grown * 0.25);
   });
 });
 

@@ -31,7 +31,6 @@ describe('state backends', () => {
     await backend.start();
     expect(backend.leads()).toBe(true);
     expect(backend.health()).toEqual({ status: 'ok' });
-    expect(backend.ticketLedger()).toBeUndefined();
     const changes = [change('opened', 'k', '1'), change('opened', 'k', '2')];
     expect(await backend.admit(changes)).toEqual(changes);
     await backend.stop();

@@ -22,23 +22,35 @@ export interface RunningCollector {
 }
 
 /** An OTLP gateway: the otlp receiver on the given ports, every pipeline to the debug exporter in detail. */
-export async function startCollector(binary: string, grpcPort: number, httpPort: number): Promise<RunningCollector> {
-  const config = `yaml:
+export function startCollector(binary: string, grpcPort: number, httpPort: number): Promise<RunningCollector> {
+  return runCollector(binary, collectorConfig(grpcPort, httpPort, 'debug: { verbosity: detailed }'));
+}
+
+/**
+ * The Collector's config: the otlp receiver on the given ports (0: none), every pipeline to the one
+ * exporter given as `<type>: <config>` (in flow style, on one line).
+ */
+export function collectorConfig(grpcPort: number, httpPort: number, exporter: string): string {
+  const id = exporter.slice(0, exporter.indexOf(':'));
+  return `
 receivers:
   otlp:
     protocols:
-      grpc: { endpoint: 127.0.0.1:${grpcPort} }
-      http: { endpoint: 127.0.0.1:${httpPort} }
+${grpcPort ? `      grpc: { endpoint: 127.0.0.1:${grpcPort} }\n` : ''}      http: { endpoint: 127.0.0.1:${httpPort} }
 exporters:
-  debug: { verbosity: detailed }
+  ${exporter}
 service:
   telemetry: { metrics: { level: none } }
   pipelines:
-    logs: { receivers: [otlp], exporters: [debug] }
-    metrics: { receivers: [otlp], exporters: [debug] }
-    traces: { receivers: [otlp], exporters: [debug] }
+    logs: { receivers: [otlp], exporters: [${id}] }
+    metrics: { receivers: [otlp], exporters: [${id}] }
+    traces: { receivers: [otlp], exporters: [${id}] }
 `;
-  const proc = spawn(binary, ['--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs the Collector on a config given as YAML text, once it says it is ready. */
+export async function runCollector(binary: string, configYaml: string): Promise<RunningCollector> {
+  const proc = spawn(binary, ['--config', `yaml:${configYaml}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
   await new Promise<void>((res, rej) => {

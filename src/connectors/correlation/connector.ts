@@ -1,10 +1,10 @@
 import { validateCorrelation } from '../../correlation/configSection.ts';
 import type { IncidentDesk } from '../../correlation/incidentActions.ts';
-import type { TicketLedger } from '../../exporters/tickets/ledger.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { Connector, ConnectorFactory, CreateSettings } from '../../pipeline/component.ts';
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
+import type { Host } from '../../pipeline/host.ts';
 import type { Consumers } from '../../pipeline/signals.ts';
 import { correlationConnectorSchema, type CorrelationConnectorConfig } from './config.ts';
 import { lazyModule } from '../../pipeline/lazyModule.ts';
@@ -18,51 +18,62 @@ const runtimeModule = lazyModule('the correlation connector', () => import('./ru
  * through the rules, and the receiver end of the `incidents` pipelines, which get the changes.
  */
 class CorrelationConnector implements Connector {
-  private readonly runtime: CorrelationRuntime;
+  private readonly settings: CreateSettings;
+  private readonly config: CorrelationConnectorConfig;
+  private readonly consumers: Consumers;
+  /** Made at start, once the redis_state extension that may keep its state can be looked up. */
+  private runtime: CorrelationRuntime | undefined;
   private started = false;
 
   constructor(settings: CreateSettings, config: CorrelationConnectorConfig, consumers: Consumers) {
+    this.settings = settings;
+    this.config = config;
+    this.consumers = consumers;
+  }
+
+  async start(host: Host): Promise<void> {
+    const { settings, config, consumers } = this;
+    const extension = config.state.extension;
     this.runtime = new (runtimeModule.get().CorrelationRuntime)(config, {
       logger: settings.logger,
       metrics: settings.metrics,
       output: () => consumers.incidents,
       dataDir: settings.dataDir,
+      ...(extension !== undefined ? { redis: host.redisState(extension) } : {}),
     });
-  }
-
-  async start(): Promise<void> {
     await this.runtime.start();
     this.started = true;
   }
 
   /** The state store's: shared state out of reach leaves the connector degraded, correlating on local state. */
   health(): ComponentHealth {
-    return this.started ? this.runtime.state.health() : HEALTHY;
+    return this.started ? this.running.state.health() : HEALTHY;
   }
 
-  consumeLogs(batch: VigilEvent[]): Promise<void> {
-    return this.runtime.consumeLogs(batch);
-  }
-
-  consumeMetrics(batch: MetricPoint[]): Promise<void> {
-    return this.runtime.consumeMetrics(batch);
-  }
-
-  reload(config: unknown): Promise<void> {
-    return this.runtime.reload(config as CorrelationConnectorConfig);
-  }
-
-  incidentDesk(): IncidentDesk {
+  private get running(): CorrelationRuntime {
+    if (!this.runtime) throw new Error('the correlation connector was used before it started');
     return this.runtime;
   }
 
-  ticketLedger(): TicketLedger | undefined {
-    return this.runtime.state.ticketLedger();
+  consumeLogs(batch: VigilEvent[]): Promise<void> {
+    return this.running.consumeLogs(batch);
+  }
+
+  consumeMetrics(batch: MetricPoint[]): Promise<void> {
+    return this.running.consumeMetrics(batch);
+  }
+
+  reload(config: unknown): Promise<void> {
+    return this.running.reload(config as CorrelationConnectorConfig);
+  }
+
+  incidentDesk(): IncidentDesk | undefined {
+    return this.runtime;
   }
 
   /** Called once every pipeline feeding it has drained: hands over what it still holds. */
-  shutdown(): Promise<void> {
-    return this.runtime.stop();
+  async shutdown(): Promise<void> {
+    await this.runtime?.stop();
   }
 }
 
@@ -75,6 +86,10 @@ export const correlationConnectorFactory: ConnectorFactory<CorrelationConnectorC
     'Runs events and metric points through the correlation rules; the incident changes go to the `incidents` pipelines that list it as a receiver.',
   configSchema: correlationConnectorSchema,
   validate: validateCorrelation,
+  extensionRefs: (config) =>
+    config.state.extension === undefined
+      ? []
+      : [{ id: config.state.extension, capability: 'redis_state', path: 'state.extension' }],
   shorthand: {
     section: 'correlation',
     title: 'Correlation (`correlation:`, or `connectors.correlation`; see docs/correlation.md)',

@@ -7,6 +7,7 @@ import type { Incident, IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { Consumer } from '../../pipeline/signals.ts';
+import type { SharedRedis } from '../../extensions/redisState/sharedRedis.ts';
 import { redisStateSchema, type RedisStateConfig } from '../../state/redisConfig.ts';
 import { openStateBackend, type StateBackend } from '../../state/stateBackend.ts';
 import type { Logger } from '../../telemetry/logger.ts';
@@ -23,6 +24,8 @@ export interface RuntimeOptions {
   clock?: () => number;
   /** The daemon's data directory: state survives restarts there (memory store); none keeps it in memory only. */
   dataDir?: string;
+  /** The redis_state extension named by `state.extension`: state is shared through its connection and settings. */
+  redis?: SharedRedis;
 }
 
 /** The rules, and where their state lives (default: in this agent's memory). */
@@ -56,11 +59,16 @@ export class CorrelationRuntime implements IncidentDesk {
     this.config = config;
     this.opts = opts;
     this.clock = opts.clock ?? Date.now;
-    this.state = openStateBackend(config.state ?? redisStateSchema.parse(undefined, 'state', [])!, {
+    const { redis } = opts;
+    const state = redis
+      ? { store: 'redis' as const, ...redis.config }
+      : (config.state ?? redisStateSchema.parse(undefined, 'state', [])!);
+    this.state = openStateBackend(state, {
       logger: opts.logger,
       metrics: opts.metrics,
       clock: this.clock,
       dataDir: opts.dataDir,
+      ...(redis ? { client: redis.client } : {}),
     });
     this.engine = new CorrelationEngine(ruleSetOf(config), this.state.store);
     this.metrics = correlationMetrics(opts.metrics.registry);
@@ -113,6 +121,10 @@ export class CorrelationRuntime implements IncidentDesk {
 
   incident(id: string): Incident | undefined {
     return this.engine.incidentById(id)?.incident;
+  }
+
+  parentOf(key: string): string {
+    return this.engine.parentOf(key);
   }
 
   /** A person's action, made a change like the rules' own: delivered to storage and tickets, and journaled, before it resolves. */

@@ -1,3 +1,6 @@
+import type { NativeMemorySink } from '../../pipeline/memoryGuard.ts';
+import type { ClickHouseBackend } from './backend.ts';
+
 /**
  * Bounds on embedded ClickHouse's memory, derived from the memory limiter's ceiling. chdb
  * allocates outside V8 and keeps allocating while receivers refuse data (inserts from the
@@ -69,4 +72,108 @@ export function embeddedEngineArgs(limitBytes: number): string[] {
     `--merges_mutations_memory_usage_soft_limit=${b.merges}`,
     ...caches.map((name) => `--${name}=${b.cache}`),
   ];
+}
+
+/**
+ * MergeTree settings that bound what a merge and an insert hold, for embedded tables. Measured
+ * with a 256 MiB limit, log rows inserted as fast as chdb takes them for 15 s, sampled every
+ * 0.5 s: a horizontal merge of 6–7 parts held up to 98–106 MiB (every column's read and write
+ * buffers at once), so inserts next to it passed the engine's share and were refused (code 241)
+ * down to batches of 6 rows. Vertical merges (one column at a time) held 24–59 MiB; with 256 KiB
+ * compression blocks instead of 1 MiB, 19 MiB, and the engine's peak tracked memory fell from
+ * 139 to 63 MiB.
+ */
+export const EMBEDDED_MERGE_TREE_SETTINGS: Record<string, number> = {
+  vertical_merge_algorithm_min_rows_to_activate: 1,
+  vertical_merge_algorithm_min_columns_to_activate: 1,
+  max_compress_block_size: 256 * 1024,
+  min_compress_block_size: 64 * 1024,
+};
+
+const quoteIdentifier = (name: string) => `\`${name.replaceAll('`', '\\`')}\``;
+
+/** Applies EMBEDDED_MERGE_TREE_SETTINGS to every MergeTree table of `database` (new and existing ones). */
+export async function sizeEmbeddedTables(backend: ClickHouseBackend, database: string): Promise<void> {
+  const tables = await backend.select<{ name: string }>(
+    "SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree'",
+    { db: database },
+  );
+  const settings = Object.entries(EMBEDDED_MERGE_TREE_SETTINGS)
+    .map(([k, v]) => `${k} = ${v}`)
+    .join(', ');
+  for (const { name } of tables)
+    await backend.command(
+      `ALTER TABLE ${quoteIdentifier(database)}.${quoteIdentifier(name)} MODIFY SETTING ${settings}`,
+    );
+}
+
+/**
+ * Growth of embedded ClickHouse's tracked memory while it inserts one batch, as a multiple of
+ * the batch's bytes (a 4 MiB batch of log rows: +36 MiB tracked, most of it resident).
+ */
+export const INSERT_WORKING_MEMORY_FACTOR = 9;
+
+/** chdb's own account of the memory it uses: `MemoryTracking` in system.metrics, in bytes. */
+export async function embeddedTrackedMemory(backend: ClickHouseBackend): Promise<number> {
+  const rows = await backend.select<{ value: string }>(
+    "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'",
+    {},
+  );
+  return Number(rows[0]?.value ?? 0);
+}
+
+/**
+ * Tells the memory limiter what embedded ClickHouse tracks as in use, and the room its next
+ * insert needs on top: the limiter refuses data while the V8 heap, that and the room would pass
+ * the ceiling. Resident memory alone tells too late: an insert's working memory arrives all at
+ * once, after the data it inserts was admitted.
+ */
+export class EmbeddedMemoryMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private readonly name: string;
+  private readonly backend: ClickHouseBackend;
+  private readonly sink: NativeMemorySink;
+  private readonly insertReserveBytes: number;
+  private readonly intervalMs: number;
+
+  constructor(
+    name: string,
+    backend: ClickHouseBackend,
+    sink: NativeMemorySink,
+    insertReserveBytes: number,
+    intervalMs = 250,
+  ) {
+    this.name = name;
+    this.backend = backend;
+    this.sink = sink;
+    this.insertReserveBytes = insertReserveBytes;
+    this.intervalMs = intervalMs;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.poll(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.sink.reportNative(this.name, undefined);
+  }
+
+  /** One reading; a failed one keeps the last (the engine may be busy or closing). */
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const tracked = await embeddedTrackedMemory(this.backend);
+      if (this.timer !== undefined)
+        this.sink.reportNative(this.name, { trackedBytes: tracked, reserveBytes: this.insertReserveBytes });
+    } catch {
+      // The last reading stands.
+    } finally {
+      this.polling = false;
+    }
+  }
 }

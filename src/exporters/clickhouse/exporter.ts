@@ -26,7 +26,14 @@ import {
 import { BatchWriter } from './batchWriter.ts';
 import type { ClickHouseExporterConfig, TableNames } from './config.ts';
 import { EmbeddedBackend } from './embeddedBackend.ts';
-import { configureEmbeddedAllocator, embeddedEngineArgs, embeddedMemoryBudget } from './embeddedMemory.ts';
+import {
+  configureEmbeddedAllocator,
+  EmbeddedMemoryMonitor,
+  embeddedEngineArgs,
+  embeddedMemoryBudget,
+  INSERT_WORKING_MEMORY_FACTOR,
+  sizeEmbeddedTables,
+} from './embeddedMemory.ts';
 import { ClickHouseQueries } from './query.ts';
 import { RemoteBackend } from './remoteBackend.ts';
 import { incidentEventRows, incidentRow, logRow, metricRow, spanRow } from './rows.ts';
@@ -102,6 +109,7 @@ export class ClickHouseExporter implements QueuedExporter {
   private tableBytes: TableBytes | undefined;
   private readonly healthSettings: HealthSettings;
   private probeTimer: NodeJS.Timeout | undefined;
+  private memoryMonitor: EmbeddedMemoryMonitor | undefined;
   private probing = false;
   /** Since when a probe of a remote ClickHouse has gone unanswered, and what it met. */
   private unreachableSince: number | undefined;
@@ -221,6 +229,15 @@ export class ClickHouseExporter implements QueuedExporter {
     );
     // Not awaited: a server down at start would hold the start for a request timeout.
     void this.tableBytes.start();
+    if (embedded && settings.nativeMemory) {
+      this.memoryMonitor = new EmbeddedMemoryMonitor(
+        'embedded_clickhouse',
+        this.backend_,
+        settings.nativeMemory,
+        embedded.batchBytes * INSERT_WORKING_MEMORY_FACTOR,
+      );
+      this.memoryMonitor.start();
+    }
     if (config.endpoint) {
       // Inserts only tell about the server while there are rows; the probe tells in between.
       this.probeTimer = setInterval(() => void this.probe(), this.healthSettings.checkIntervalMs);
@@ -249,6 +266,7 @@ export class ClickHouseExporter implements QueuedExporter {
       });
       for (const sql of statements) await b.command(sql);
     }
+    if (!this.config.endpoint && this.settings.memoryLimitBytes) await sizeEmbeddedTables(b, this.config.database);
     this.schemaReady = true;
   }
 
@@ -369,6 +387,7 @@ export class ClickHouseExporter implements QueuedExporter {
 
   async shutdown(): Promise<void> {
     clearInterval(this.probeTimer);
+    this.memoryMonitor?.stop();
     this.unregisterGauges?.();
     this.tableBytes?.stop();
     await this.writer_?.close();

@@ -113,6 +113,9 @@ const VIGIL_LOG_COLUMNS = [
   'Source LowCardinality(String) CODEC(ZSTD(1))',
 ];
 
+/** Data-skipping indexes on Vigil's log columns: an incident's events by id, an asset's events. */
+const VIGIL_LOG_INDEXES = [bloom('idx_asset', 'Asset'), bloom('idx_event_id', 'EventId', '0.001')];
+
 const K8S_MATERIALIZED = [
   'k8s.cluster.name',
   'k8s.container.name',
@@ -162,8 +165,7 @@ export function logsTable(o: SchemaOptions): string {
       o.textIndexes
         ? textIdx('idx_lower_body', 'lower(Body)', 'splitByNonAlpha')
         : 'INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8',
-      bloom('idx_asset', 'Asset'),
-      bloom('idx_event_id', 'EventId', '0.001'),
+      ...VIGIL_LOG_INDEXES,
     ],
     {
       partition: 'toDate(Timestamp)',
@@ -448,6 +450,20 @@ function addedColumns(o: SchemaOptions): string[] {
 }
 
 /**
+ * The indexes of Vigil's columns on a logs table Vigil did not create (the Collector's), added
+ * like the columns, after them. On the stored table only: a Distributed table has no parts to
+ * index. Not materialized: rewriting every part of a large table at start would hold the start
+ * for as long; parts written from now on, and parts merged, have them, and an operator can run
+ * `ALTER TABLE … MATERIALIZE INDEX idx_asset` (then `idx_event_id`) when the cluster is quiet.
+ */
+function addedIndexes(o: SchemaOptions): string[] {
+  return VIGIL_LOG_INDEXES.map(
+    (index) =>
+      `ALTER TABLE ${q(o.database)}.${q(storedName(o, o.tables.logs))}${onCluster(o)} ADD ${index.replace(/^INDEX /, 'INDEX IF NOT EXISTS ')}`,
+  );
+}
+
+/**
  * The TTL of tables an older Vigil (or an older config) created: CREATE … IF NOT EXISTS leaves
  * them as they were. Without materializing, so a start never rewrites a table's parts: rows
  * already there expire as their parts are merged. Idempotent; a TTL of 0 changes nothing.
@@ -515,6 +531,7 @@ export function schemaStatements(o: SchemaOptions): string[] {
     incidentEventsTable(o),
     ...distributedTables(o),
     ...addedColumns(o),
+    ...addedIndexes(o),
     ...ttlStatements(o),
   ];
 }

@@ -1,4 +1,5 @@
 import type { ExporterFactory } from '../../pipeline/component.ts';
+import { ticketLedgerRefs } from '../tickets/config.ts';
 import { ticketExporterImplementation } from '../tickets/lazyImplementation.ts';
 import { emailExporterSchema, type EmailExporterConfig } from './config.ts';
 
@@ -11,6 +12,7 @@ export const emailExporterFactory: ExporterFactory<EmailExporterConfig> = {
   description:
     'Mails every incident change over SMTP (STARTTLS, implicit TLS, AUTH), text and HTML from templates, threaded per incident under its first mail.',
   configSchema: emailExporterSchema,
+  extensionRefs: ticketLedgerRefs,
   load: implementation.load,
   create: (settings, config) => {
     const { IncidentExporter, EmailDriver } = implementation.get();

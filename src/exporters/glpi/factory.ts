@@ -1,4 +1,5 @@
 import type { ExporterFactory } from '../../pipeline/component.ts';
+import { ticketLedgerRefs } from '../tickets/config.ts';
 import { ticketExporterImplementation } from '../tickets/lazyImplementation.ts';
 import { glpiExporterSchema, type GlpiExporterConfig } from './config.ts';
 
@@ -11,6 +12,7 @@ export const glpiExporterFactory: ExporterFactory<GlpiExporterConfig> = {
   description:
     'One GLPI ticket per incident: created on open, follow-ups on updates, a solution on resolve (REST apirest.php); with `sync`, tickets people solve or take resolve or acknowledge their incident.',
   configSchema: glpiExporterSchema,
+  extensionRefs: ticketLedgerRefs,
   load: implementation.load,
   create: (settings, config) => {
     const { IncidentExporter, GlpiDriver, pollSync } = implementation.get();

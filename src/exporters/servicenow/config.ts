@@ -1,5 +1,5 @@
-import { int, obj, optional, record, refine, str, url, type Infer } from '../../config/schema.ts';
-import { DEFAULT_DESCRIPTION, DEFAULT_TITLE, incidentExporterFields } from '../tickets/config.ts';
+import { int, literalUnion, obj, optional, record, refine, str, url, type Infer } from '../../config/schema.ts';
+import { DEFAULT_DESCRIPTION, DEFAULT_TITLE, incidentExporterFields, pollFields } from '../tickets/config.ts';
 
 /** ServiceNow's urgency and impact choices: 1 High, 2 Medium, 3 Low; priority is computed from both. */
 const level = (doc: string, def: Record<string, number>) => record(int({ min: 1, max: 3 }), { default: def, doc });
@@ -52,6 +52,20 @@ export const serviceNowExporterSchema = refine(
       max: 3,
       doc: '`state` a resolved incident is set back to when its incident reopens: 1 New, 2 In Progress, 3 On Hold.',
     }),
+    sync: obj(
+      {
+        mode: literalUnion(['off', 'poll'], {
+          default: 'off',
+          doc: "`poll`: incidents a person resolves, closes or cancels in ServiceNow resolve their incident, incidents set to In Progress acknowledge it, and people's work notes and additional comments join their incident's timeline as comments. `off`: incidents are only written.",
+        }),
+        ...pollFields(
+          'the open ServiceNow incidents of open incidents (`GET incident/<sys_id>`, and their journal in `sys_journal_field`: the account needs read access to both, and to `sys_user` to name people)',
+        ),
+      },
+      {
+        doc: "ServiceNow incidents back to incidents. A state Vigil itself set (Resolved on resolve, `reopen_state` on reopen) and journal entries written by the account Vigil authenticates as (`sys_created_by`: `username`, or with OAuth the user the token acts as) are never read back as a person's.",
+      },
+    ),
     ...incidentExporterFields({ title: DEFAULT_TITLE, description: DEFAULT_DESCRIPTION }),
   }),
   (c) => {

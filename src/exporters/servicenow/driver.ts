@@ -2,10 +2,36 @@ import { severityName } from '../../model/severity.ts';
 import { DeliveryError, realTimers, type Timers } from '../tickets/delivery.ts';
 import { credentialsFailure, httpFailure, parseJson, send, type HttpResult } from '../tickets/http.ts';
 import type { Notice, TicketDriver } from '../tickets/incidentExporter.ts';
+import type { ObservedTicket, TicketProgress, TicketReader, TrackerComment } from '../tickets/ticketSync.ts';
 import type { ServiceNowExporterConfig } from './config.ts';
 
 /** `incident.state` choices (the base system's, unchanged on most instances). */
 export const IncidentState = { New: 1, InProgress: 2, OnHold: 3, Resolved: 6, Closed: 7, Canceled: 8 } as const;
+
+/**
+ * Where an incident stands by its `state`: someone works on it (In Progress), it waits on the
+ * caller (On Hold, which says nothing new about the incident), or it is over: resolved, closed,
+ * or canceled as no incident at all.
+ */
+const PROGRESS: Record<string, TicketProgress> = {
+  '1': 'open',
+  '2': 'in_progress',
+  '3': 'open',
+  '6': 'done',
+  '7': 'done',
+  '8': 'done',
+};
+
+/** The journal fields people write on an incident: additional comments (caller-visible) and work notes. */
+const JOURNAL_QUERY = (sysId: string) =>
+  `element_id=${sysId}^element=comments^ORelement=work_notes^ORDERBYsys_created_on`;
+/** Journal entries read per incident, oldest first: a busy incident's first thousand. */
+const JOURNAL_LIMIT = 1000;
+
+/** A field as `sysparm_display_value=all` returns it (`{display_value, value}`), or a plain string. */
+type Shown = string | { value?: unknown; display_value?: unknown } | undefined;
+const valueOf = (f: Shown) => String((typeof f === 'object' ? f.value : f) ?? '');
+const displayOf = (f: Shown) => String((typeof f === 'object' ? f.display_value : f) ?? '');
 
 /** `task.short_description` is a 160-character string; `task.correlation_id` a 100-character one. */
 const SHORT_DESCRIPTION_MAX = 160;
@@ -47,18 +73,30 @@ function cut(text: string, max: number): string {
   return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
 }
 
-/** Speaks the Table API (`/api/now/table/incident`) with basic auth or an OAuth client-credentials token. */
-export class ServiceNowDriver implements TicketDriver {
+/**
+ * Speaks the Table API (`/api/now/table/incident`) with basic auth or an OAuth client-credentials
+ * token; reads incidents and their journal (`sys_journal_field`) back for `sync`.
+ */
+export class ServiceNowDriver implements TicketDriver, TicketReader {
   private readonly config: ServiceNowExporterConfig;
   private readonly base: string;
   private readonly timers: Timers;
   private token: { value: string; expiresAtMs: number } | undefined;
   private tokenPromise: Promise<string> | undefined;
+  /**
+   * The `user_name` Vigil writes as: `username` with basic auth; with OAuth the user the token
+   * acts as, which ServiceNow tells only through what that user wrote (`sys_created_by`).
+   */
+  private ownUser: string | undefined;
+  /** People's names by `user_name`, as the journal names its authors by `user_name` only. */
+  private readonly userNames = new Map<string, string>();
+  readonly createdStatus = String(IncidentState.New);
 
   constructor(config: ServiceNowExporterConfig, timers: Timers = realTimers) {
     this.config = config;
     this.base = config.url.replace(/\/+$/, '');
     this.timers = timers;
+    this.ownUser = config.client_id ? undefined : config.username;
   }
 
   private async authorization(): Promise<string> {
@@ -158,8 +196,18 @@ export class ServiceNowDriver implements TicketDriver {
     if (c.assignment_group) record.assignment_group = c.assignment_group;
     if (c.category) record.category = c.category;
     if (c.subcategory) record.subcategory = c.subcategory;
-    const res = await this.call('POST', 'incident?sysparm_fields=sys_id,number', 'create incident', record);
-    const id = parseJson<{ result?: { sys_id?: string } }>('ServiceNow create incident', res).result?.sys_id;
+    const res = await this.call(
+      'POST',
+      'incident?sysparm_fields=sys_id,number,sys_created_by',
+      'create incident',
+      record,
+    );
+    const created = parseJson<{ result?: { sys_id?: string; sys_created_by?: string } }>(
+      'ServiceNow create incident',
+      res,
+    ).result;
+    this.ownUser ??= created?.sys_created_by || undefined;
+    const id = created?.sys_id;
     if (!id)
       throw new DeliveryError(`ServiceNow created an incident but returned no sys_id: ${res.text.slice(0, 200)}`, {
         retryable: false,
@@ -171,22 +219,31 @@ export class ServiceNowDriver implements TicketDriver {
     await this.patch(ref, 'work note', { work_notes: n.body });
   }
 
-  async resolve(ref: string, n: Notice): Promise<void> {
+  async resolve(ref: string, n: Notice): Promise<string> {
+    // Resolved or closed by a person already (read back by sync, or by chance): their close code
+    // and notes stay, and a closed incident would refuse the write anyway.
+    const before = await this.state(ref);
+    if (before >= IncidentState.Resolved) return String(before);
     try {
       await this.patch(ref, 'resolve', {
         state: String(IncidentState.Resolved),
         close_code: this.config.close_code,
         close_notes: n.body,
       });
+      return String(IncidentState.Resolved);
     } catch (err) {
       // Refused (a data policy or an ACL on closed records): fine if someone resolved or closed it already.
-      if (err instanceof DeliveryError && refused(err) && (await this.state(ref)) >= IncidentState.Resolved) return;
+      if (err instanceof DeliveryError && refused(err)) {
+        const state = await this.state(ref);
+        if (state >= IncidentState.Resolved) return String(state);
+      }
       throw err;
     }
   }
 
-  async reopen(ref: string, n: Notice): Promise<void> {
+  async reopen(ref: string, n: Notice): Promise<string> {
     await this.patch(ref, 'reopen', { state: String(this.config.reopen_state), work_notes: n.body });
+    return String(this.config.reopen_state);
   }
 
   private async patch(ref: string, what: string, fields: Record<string, string>): Promise<void> {
@@ -205,5 +262,97 @@ export class ServiceNowDriver implements TicketDriver {
       `reading incident ${ref}`,
     );
     return Number(parseJson<{ result?: { state?: string } }>(`ServiceNow incident ${ref}`, res).result?.state);
+  }
+
+  /** Undefined when the incident is gone (deleted, or hidden from the account by an ACL). */
+  async readTicket(ref: string): Promise<ObservedTicket | undefined> {
+    const q = new URLSearchParams({
+      sysparm_fields: 'state,sys_created_by,sys_updated_by,resolved_by',
+      sysparm_display_value: 'all',
+      sysparm_exclude_reference_link: 'true',
+    });
+    let res: HttpResult;
+    try {
+      res = await this.call('GET', `incident/${encodeURIComponent(ref)}?${q}`, `reading incident ${ref}`);
+    } catch (err) {
+      if (err instanceof DeliveryError && err.status === 404) return undefined;
+      throw err;
+    }
+    const row = parseJson<{ result?: Record<string, Shown> }>(`ServiceNow incident ${ref}`, res).result ?? {};
+    const state = valueOf(row.state);
+    if (!state)
+      throw new DeliveryError(`ServiceNow incident ${ref} has no state: ${res.text.slice(0, 200)}`, {
+        retryable: true,
+      });
+    // Every incident the ledger holds is one Vigil created (or found by its correlation_id, which only Vigil sets).
+    this.ownUser ??= valueOf(row.sys_created_by) || undefined;
+    const progress = PROGRESS[state] ?? 'open';
+    const updatedBy = valueOf(row.sys_updated_by);
+    const resolvedBy = progress === 'done' ? displayOf(row.resolved_by) : '';
+    return {
+      ref,
+      status: state,
+      progress,
+      actor: resolvedBy || (updatedBy ? await this.nameOfUser(updatedBy) : 'ServiceNow'),
+      ...(updatedBy ? { actorId: updatedBy } : {}),
+    };
+  }
+
+  /** The incident's form in ServiceNow's UI. */
+  ticketUrl(ref: string): string {
+    return `${this.base}/incident.do?sys_id=${encodeURIComponent(ref)}`;
+  }
+
+  async ownActorId(): Promise<string | undefined> {
+    return this.ownUser;
+  }
+
+  /** The incident's work notes and additional comments, oldest first, authors named. */
+  async readComments(ref: string): Promise<TrackerComment[] | undefined> {
+    const q = new URLSearchParams({
+      sysparm_query: JOURNAL_QUERY(ref),
+      sysparm_fields: 'sys_id,element,value,sys_created_by',
+      sysparm_limit: String(JOURNAL_LIMIT),
+    });
+    const res = await this.call('GET', `sys_journal_field?${q}`, `reading the journal of incident ${ref}`);
+    const rows = parseJson<{ result?: Record<string, unknown>[] }>(`ServiceNow journal of ${ref}`, res).result;
+    const out: TrackerComment[] = [];
+    for (const e of Array.isArray(rows) ? rows : []) {
+      if (typeof e.sys_id !== 'string') continue;
+      const authorId = typeof e.sys_created_by === 'string' ? e.sys_created_by : '';
+      out.push({
+        id: e.sys_id,
+        authorId,
+        // Vigil's own are never read back: no need to name their author.
+        author: authorId === this.ownUser ? '' : await this.nameOfUser(authorId),
+        text: typeof e.value === 'string' ? e.value : '',
+      });
+    }
+    return out;
+  }
+
+  /** A person's name (`sys_user.name`) by `user_name`; the `user_name` itself when the account may not read users. */
+  private async nameOfUser(userName: string): Promise<string> {
+    const known = this.userNames.get(userName);
+    if (known !== undefined) return known;
+    // An encoded query cannot hold `^` literally; such a user_name names itself.
+    if (!userName || /[\^\r\n]/.test(userName)) return userName || 'ServiceNow';
+    const q = new URLSearchParams({
+      sysparm_query: `user_name=${userName}`,
+      sysparm_fields: 'name',
+      sysparm_limit: '1',
+    });
+    let res: HttpResult;
+    try {
+      res = await this.call('GET', `sys_user?${q}`, `reading user ${userName}`);
+    } catch (err) {
+      // Without read access to users, the user_name names them; asked again next time.
+      if (err instanceof DeliveryError && refused(err)) return userName;
+      throw err;
+    }
+    const name = parseJson<{ result?: { name?: unknown }[] }>(`ServiceNow user ${userName}`, res).result?.[0]?.name;
+    const found = typeof name === 'string' && name.trim() ? name.trim() : userName;
+    this.userNames.set(userName, found);
+    return found;
   }
 }

@@ -12,7 +12,7 @@ import {
   type Infer,
 } from '../../config/schema.ts';
 import type { TemplateShape } from '../tickets/template.ts';
-import { deliverySchema, routesSchema, shapedTemplate, template } from '../tickets/config.ts';
+import { deliverySchema, ledgerSchema, routesSchema, shapedTemplate, template } from '../tickets/config.ts';
 
 /** What an SMS request body template may name. */
 export const SMS_BODY_SHAPE: TemplateShape = { to: 'leaf', from: 'leaf', message: 'leaf', marker: 'leaf', id: 'leaf' };
@@ -81,6 +81,7 @@ export const smsExporterSchema = refine(
     }),
     routes: routesSchema,
     delivery: deliverySchema,
+    ledger: ledgerSchema,
   }),
   (c) => {
     if (c.provider === 'twilio') {

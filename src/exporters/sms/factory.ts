@@ -1,4 +1,5 @@
 import type { ExporterFactory } from '../../pipeline/component.ts';
+import { ticketLedgerRefs } from '../tickets/config.ts';
 import { ticketExporterImplementation } from '../tickets/lazyImplementation.ts';
 import { smsExporterSchema, type SmsExporterConfig } from './config.ts';
 
@@ -16,6 +17,7 @@ export const smsExporterFactory: ExporterFactory<SmsExporterConfig> = {
   description:
     'Texts every incident change to phones through Twilio or any HTTP SMS gateway, cut to a segment budget and rate-limited per recipient.',
   configSchema: smsExporterSchema,
+  extensionRefs: ticketLedgerRefs,
   load: implementation.load,
   create: (settings, config) => {
     const { IncidentExporter, SmsDriver } = implementation.get();

@@ -1,4 +1,16 @@
-import { bool, duration, int, list, obj, str, type ConfigIssue, type Schema } from '../../config/schema.ts';
+import {
+  bool,
+  duration,
+  int,
+  list,
+  obj,
+  optional,
+  str,
+  type ConfigIssue,
+  type Infer,
+  type Schema,
+} from '../../config/schema.ts';
+import type { ExtensionRef } from '../../pipeline/component.ts';
 import { pruneLimitsSchema } from '../helper/prune.ts';
 import { parseMatcher, type Matcher } from './routing.ts';
 import { compileTemplate, TemplateError, type Template, type TemplateShape } from './template.ts';
@@ -148,12 +160,40 @@ export function incidentExporterFields(defaults: { title: string; description: s
   };
 }
 
-export const ledgerSchema = pruneLimitsSchema({
+const fileLedgerSchema = pruneLimitsSchema({
   what: 'Resolved tickets',
   maxAge: '30d',
   maxBytes: '16MiB',
-  doc: 'The ticket ledger (`ledger.ndjson` in the exporter\'s directory under the data dir) maps each incident key to its ticket and is read into memory at start. Resolved tickets are forgotten after `max_age`, or oldest first past `max_bytes`; a later change of such an incident opens a new ticket. Open tickets are always kept. Each prune is logged with its counts and counted in `vigil_exporter_pruned_total{store="ledger"}`. A ledger shared through Redis forgets a record 30 days after its last change instead.',
+  doc: 'The ticket ledger (`ledger.ndjson` in the exporter\'s directory under the data dir) maps each incident key to its ticket and is read into memory at start. Resolved tickets are forgotten after `max_age`, or oldest first past `max_bytes`; a later change of such an incident opens a new ticket. Open tickets are always kept. Each prune is logged with its counts and counted in `vigil_exporter_pruned_total{store="ledger"}`. A ledger shared through Redis (`extension`) forgets a record 30 days after its last change instead.',
 });
+
+export const ledgerSchema = obj(
+  {
+    ...fileLedgerSchema.shape,
+    extension: optional(
+      str({
+        nonEmpty: true,
+        doc: 'A `ticket_ledger` extension to keep the ledger in instead of the file, shared with every agent using it: one ticket per incident between them. Set for every incident exporter when `correlation.state` is `store: redis` (see docs/extensions.md).',
+      }),
+    ),
+  },
+  { doc: fileLedgerSchema.doc },
+);
+
+type LedgerConfig = Infer<typeof ledgerSchema>;
+
+/** The ledger references of an incident exporter's config, for its factory's `extensionRefs`. */
+export function ticketLedgerRefs(config: { ledger: LedgerConfig }): ExtensionRef[] {
+  const id = config.ledger.extension;
+  return id === undefined ? [] : [{ id, capability: 'ticket_ledger', path: 'ledger.extension' }];
+}
+
+/** An incident exporter's config that keeps its own file ledger, made to use ledger extension `id`; undefined for any other config. */
+export function withLedgerExtension(config: unknown, id: string): unknown {
+  const ledger = (config as { ledger?: unknown } | undefined)?.ledger;
+  if (!ledger || typeof ledger !== 'object' || 'extension' in ledger) return undefined;
+  return { ...(config as object), ledger: { ...ledger, extension: id } };
+}
 
 export const DEFAULT_TITLE = '[{{incident.severity}}] {{incident.title}}';
 export const DEFAULT_DESCRIPTION = [

@@ -477,8 +477,9 @@ export class IncidentExporter implements QueuedExporter {
       for (const r of routes) if (!counts.has(r)) counts.set(r, { groups: 0, firing: 0, resolved: 0 });
       return counts;
     });
-    // Agents sharing correlation state share the ticket ledger too: one ticket per incident among them.
-    const shared = this.fileLedger && host?.sharedTicketLedger?.();
+    // A ledger extension (in Redis) is shared by every agent using it: one ticket per incident among them.
+    const extension = this.config.ledger?.extension;
+    const shared = this.fileLedger && extension !== undefined ? host?.ticketLedger(extension) : undefined;
     if (shared) {
       this.ledger = shared;
       this.fileLedger = undefined;

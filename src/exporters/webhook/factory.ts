@@ -1,4 +1,5 @@
 import type { ExporterFactory } from '../../pipeline/component.ts';
+import { ticketLedgerRefs } from '../tickets/config.ts';
 import { ticketExporterImplementation } from '../tickets/lazyImplementation.ts';
 import { webhookExporterSchema, type WebhookExporterConfig } from './config.ts';
 
@@ -11,6 +12,7 @@ export const webhookExporterFactory: ExporterFactory<WebhookExporterConfig> = {
   description:
     'Posts incident changes as signed JSON, Slack messages, Alertmanager (v4) webhooks or PagerDuty events, through a durable outbox.',
   configSchema: webhookExporterSchema,
+  extensionRefs: ticketLedgerRefs,
   load: implementation.load,
   create: (settings, config) => {
     const { IncidentExporter, WebhookDriver } = implementation.get();

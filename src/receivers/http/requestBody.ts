@@ -4,6 +4,7 @@ import { Transform } from 'node:stream';
 import { InvalidInputError, VigilError } from '../../errors.ts';
 import { UNLIMITED_RECEIVE_BUFFERS, type ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import { BodyRateWatch, RATE_WINDOW_MS } from './bodyRate.ts';
+import { decodeLz4, lz4Module } from './lz4.ts';
 import { decodeSnappy } from './snappy.ts';
 
 export class PayloadTooLargeError extends VigilError {
@@ -18,10 +19,10 @@ export class PayloadTooLargeError extends VigilError {
 }
 
 export class UnsupportedEncodingError extends VigilError {
-  constructor(encoding: string) {
+  constructor(encoding: string, why = 'is not supported') {
     super(
       'VIGIL_UNSUPPORTED_ENCODING',
-      `Content-Encoding "${encoding}" is not supported; use gzip, deflate, zstd, snappy, x-snappy-framed or none`,
+      `Content-Encoding "${encoding}" ${why}; use gzip, deflate, zstd, snappy, x-snappy-framed, lz4 or none`,
     );
   }
 }
@@ -48,10 +49,11 @@ export class SlowBodyError extends VigilError {
 
 /**
  * Snappy has no streaming form in the block format, and the framed one is decoded as it
- * arrived whole too: the compressed body is held (within `limit`, and counted as any other),
- * then decoded, its stated length checked against `limit` first.
+ * arrived whole too, as is an LZ4 frame (its blocks refer to one another): the compressed body
+ * is held (within `limit`, and counted as any other), then decoded, each part checked against
+ * `limit` before it is allocated.
  */
-function snappyDecoder(encoding: 'snappy' | 'x-snappy-framed', limit: number): Transform {
+function wholeBodyDecoder(decode: (body: Buffer, tooLarge: () => Error) => Buffer[], limit: number): Transform {
   const held: Buffer[] = [];
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
@@ -60,8 +62,7 @@ function snappyDecoder(encoding: 'snappy' | 'x-snappy-framed', limit: number): T
     },
     flush(done) {
       try {
-        for (const data of decodeSnappy(Buffer.concat(held), encoding, limit, () => new PayloadTooLargeError(limit)))
-          this.push(data);
+        for (const data of decode(Buffer.concat(held), () => new PayloadTooLargeError(limit))) this.push(data);
         done();
       } catch (err) {
         done(err as Error);
@@ -69,6 +70,9 @@ function snappyDecoder(encoding: 'snappy' | 'x-snappy-framed', limit: number): T
     },
   });
 }
+
+const snappyDecoder = (encoding: 'snappy' | 'x-snappy-framed', limit: number) =>
+  wholeBodyDecoder((body, tooLarge) => decodeSnappy(body, encoding, limit, tooLarge), limit);
 
 /** Decoder factories by Content-Encoding; `deflate` picks zlib or raw from the first byte. */
 const DECODERS: Record<string, ((first: number, limit: number) => Transform) | null> = {
@@ -82,6 +86,8 @@ const DECODERS: Record<string, ((first: number, limit: number) => Transform) | n
   zstd: () => createZstdDecompress(),
   snappy: (_first, limit) => snappyDecoder('snappy', limit),
   'x-snappy-framed': (_first, limit) => snappyDecoder('x-snappy-framed', limit),
+  // Checked for in readRequestBody first: lz4-napi is optional.
+  lz4: (_first, limit) => wholeBodyDecoder((body, tooLarge) => decodeLz4(body, lz4Module()!, limit, tooLarge), limit),
 };
 
 export interface ReadBodyOptions {
@@ -120,6 +126,10 @@ export function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Pr
   // Own keys only: `constructor` and the like are not encodings.
   const makeDecoder = Object.hasOwn(DECODERS, encoding) ? DECODERS[encoding] : undefined;
   if (makeDecoder === undefined) return Promise.reject(new UnsupportedEncodingError(encoding));
+  if (encoding === 'lz4' && !lz4Module())
+    return Promise.reject(
+      new UnsupportedEncodingError(encoding, 'needs the optional package lz4-napi, which is not installed here'),
+    );
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(new PayloadTooLargeError(limit));
 

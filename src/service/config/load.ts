@@ -9,6 +9,7 @@ import type { Signal } from '../../pipeline/signals.ts';
 import { apiSchema, oidcWithoutJwtIssue } from '../../api/config.ts';
 import { RoutingTree, routingSchema } from '../../exporters/tickets/routingTree.ts';
 import { expandRefs, unexpandPath } from '../../config/expand.ts';
+import { checkStateOwners, expandImplicitExtensions } from './implicitExtensions.ts';
 import type { ConfigIssue } from '../../config/schema.ts';
 import {
   PIPELINE_NAME,
@@ -128,6 +129,8 @@ export function parseConfig(
     );
     if (routing) out.routing = RoutingTree.compile(routing, 'routing', incidentExporters, issues);
   }
+  expandImplicitExtensions(out, sections.extensions, issues, connectorPaths);
+  checkStateOwners(out, issues, connectorPaths);
   validateExtensions(service?.extensions, sections, out, registry, issues, connectorPaths);
   // `vigil rules` and reload read the rules from here, whichever form the config used.
   out.correlation = out.connectors.correlation?.config as CorrelationConnectorConfig | undefined;
@@ -258,7 +261,8 @@ function validateExtensions(
         message: `extension "${ref.id}" is not defined under extensions:${defined.length ? ` (defined: ${defined.join(', ')})` : ''}`,
       });
     } else if (provider && !provider.provides.includes(ref.capability)) {
-      issues.push({ path, message: `extension "${ref.id}" is a ${provider.type}, not an ${ref.capability}` });
+      const article = /^[aeiou]/.test(ref.capability) ? 'an' : 'a';
+      issues.push({ path, message: `extension "${ref.id}" is a ${provider.type}, not ${article} ${ref.capability}` });
     } else if (started && !started.includes(ref.id)) {
       issues.push({ path, message: `extension "${ref.id}" is not started; list it under service.extensions` });
     }

@@ -96,7 +96,7 @@ export const serviceSchema = obj({
       spike_limit_mib: int({
         default: 0,
         min: 0,
-        doc: "Headroom below the ceiling: receivers refuse new data above limit − spike (the soft limit), and take it again once a periodic check finds use under it, or finds nothing in flight for 3 s (what stays above the soft limit then is the daemon's resident floor: logged as an error, shown on `/readyz` and as `vigil_memory_floor_bytes`, and new data may raise use to the ceiling above it, or by half the spike when the floor is above that); a full garbage collection is forced at every check above the hard limit, and every 10 s above the soft one. 0 means 20 % of the limit. It also bounds `max_receive_buffer_size`, since bodies admitted before the soft limit keep arriving after it.",
+        doc: "Headroom below the ceiling: receivers refuse new data above limit − spike (the soft limit), and take it again once a periodic check finds use under it, or finds nothing in flight for 3 s (what stays above the soft limit then is the daemon's resident floor: logged as an error, shown on `/readyz` and as `vigil_memory_floor_bytes`, and new data may raise use to the ceiling above it, or by half the spike when the floor is above that); a thorough garbage collection (V8 hands its free pages back) is forced at every check above the hard limit, at most every second, and every 10 s above the soft one. 0 means 20 % of the limit. It also bounds `max_receive_buffer_size`, since bodies admitted before the soft limit keep arriving after it.",
       }),
       check_interval: duration({
         default: '1s',

@@ -25,7 +25,7 @@ const COLLECTOR_LOGS = `CREATE TABLE collector_made.otel_logs (
 ) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, Timestamp)`;
 
 describe('clickhouse exporter on tables it did not create (chdb)', () => {
-  it("adds Vigil's columns, the tenant among them, to OTel tables created without them, and stores each record's tenant", async () => {
+  it("adds Vigil's columns, the tenant among them, and their indexes to OTel tables created without them, and stores each record's tenant", async () => {
     const first = newExporter({ database: 'collector_made' });
     await first.exporter.start();
     const b = first.exporter.backend;
@@ -57,6 +57,21 @@ describe('clickhouse exporter on tables it did not create (chdb)', () => {
         {},
       );
       expect(logs).toEqual([{ EventId: expect.stringMatching(/.+/), Asset: 'web-0' }]);
+
+      // Vigil's indexes too, as Vigil's own table has them, and used by a lookup by asset.
+      const indexes = await exporter.backend.select<{ name: string; expr: string; type_full: string }>(
+        "SELECT name, expr, type_full FROM system.data_skipping_indices WHERE database = 'collector_made' AND table = 'otel_logs' ORDER BY name",
+        {},
+      );
+      expect(indexes).toEqual([
+        { name: 'idx_asset', expr: 'Asset', type_full: 'bloom_filter(0.01)' },
+        { name: 'idx_event_id', expr: 'EventId', type_full: 'bloom_filter(0.001)' },
+      ]);
+      const plan = await exporter.backend.select<{ explain: string }>(
+        "EXPLAIN indexes = 1 SELECT count() FROM collector_made.otel_logs WHERE Asset = 'web-0'",
+        {},
+      );
+      expect(plan.map((r) => r.explain).join('\n')).toMatch(/Skip[\s\S]*Name: idx_asset/);
     } finally {
       await exporter.shutdown();
     }

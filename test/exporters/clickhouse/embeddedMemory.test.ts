@@ -2,7 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { embeddedMemoryBudget } from '../../../src/exporters/clickhouse/embeddedMemory.ts';
+import {
+  embeddedMemoryBudget,
+  INSERT_WORKING_MEMORY_FACTOR,
+} from '../../../src/exporters/clickhouse/embeddedMemory.ts';
+import type { NativeMemory } from '../../../src/pipeline/memoryGuard.ts';
 import { ClickHouseExporter } from '../../../src/exporters/clickhouse/exporter.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
@@ -29,6 +33,7 @@ describe('embedded ClickHouse under a memory limit', () => {
       write: (s: string) => logs.push(JSON.parse(s) as Record<string, unknown>),
     } as unknown as NodeJS.WritableStream);
     const limit = 256 * MIB;
+    const reports: (NativeMemory | undefined)[] = [];
     const exporter = new ClickHouseExporter(
       {
         id: 'clickhouse',
@@ -36,6 +41,7 @@ describe('embedded ClickHouse under a memory limit', () => {
         metrics: new SelfMetrics(),
         dataDir: mkdtempSync(join(tmpdir(), 'vigil-ch-mem-')),
         memoryLimitBytes: limit,
+        nativeMemory: { reportNative: (name, m) => name === 'embedded_clickhouse' && reports.push(m) },
       },
       exporterConfig({ ttl: 0, batch: { max_delay: '50ms' } }),
     );
@@ -57,6 +63,16 @@ describe('embedded ClickHouse under a memory limit', () => {
         {},
       );
       expect(Number(query[0]!.value)).toBe(budget.query);
+      // Merges one column at a time, with small compression blocks, in every table.
+      const tables = await exporter.backend.select<{ name: string; engine_full: string }>(
+        "SELECT name, engine_full FROM system.tables WHERE database = 'otel' AND engine LIKE '%MergeTree'",
+        {},
+      );
+      expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['otel_logs', 'vigil_incidents']));
+      for (const t of tables) {
+        expect(t.engine_full).toContain('vertical_merge_algorithm_min_rows_to_activate = 1');
+        expect(t.engine_full).toContain(`max_compress_block_size = ${256 * 1024}`);
+      }
       expect(process.env.JE_MALLOC_CONF).toContain('dirty_decay_ms:0');
       expect(logs.find((l) => String(l.msg).startsWith('embedded ClickHouse sized'))).toMatchObject({
         batchMaxBytes: 4 * MIB,
@@ -68,8 +84,19 @@ describe('embedded ClickHouse under a memory limit', () => {
         const rows = await exporter.backend.select<{ n: string }>('SELECT count() AS n FROM otel.otel_logs', {});
         return Number(rows[0]!.n) === 500;
       }, 'the 500 rows stored');
+      // chdb's own account of its memory reaches the limiter, with the room an insert takes.
+      await waitFor(() => reports.length > 0, 'a report of embedded ClickHouse memory');
+      const tracked = await exporter.backend.select<{ value: string }>(
+        "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'",
+        {},
+      );
+      expect(Number(tracked[0]!.value)).toBeGreaterThan(1 * MIB);
+      expect(reports[0]!.trackedBytes).toBeGreaterThan(1 * MIB);
+      expect(reports[0]!.trackedBytes).toBeLessThan(budget.server);
+      expect(reports[0]!.reserveBytes).toBe(budget.batchBytes * INSERT_WORKING_MEMORY_FACTOR);
     } finally {
       await exporter.shutdown();
     }
+    expect(reports.at(-1)).toBeUndefined();
   });
 });

@@ -124,6 +124,17 @@ describe('clickhouse DDL over shards (distributed)', () => {
       'ALTER TABLE `otel`.`otel_traces_local` ON CLUSTER `main` ADD COLUMN IF NOT EXISTS Tenant LowCardinality(String) CODEC(ZSTD(1))',
       'ALTER TABLE `otel`.`otel_traces` ON CLUSTER `main` ADD COLUMN IF NOT EXISTS Tenant LowCardinality(String)',
     ]);
+    // Vigil's indexes on a Collector-made logs table: on the local table on every server, after its columns;
+    // a Distributed table has no parts to index.
+    const indexes = alters.filter((s) => s.includes(' ADD INDEX '));
+    expect(indexes).toEqual([
+      'ALTER TABLE `otel`.`otel_logs_local` ON CLUSTER `main` ADD INDEX IF NOT EXISTS idx_asset Asset TYPE bloom_filter(0.01) GRANULARITY 1',
+      'ALTER TABLE `otel`.`otel_logs_local` ON CLUSTER `main` ADD INDEX IF NOT EXISTS idx_event_id EventId TYPE bloom_filter(0.001) GRANULARITY 1',
+    ]);
+    expect(ddl.indexOf(indexes[0]!)).toBeGreaterThan(
+      ddl.findLastIndex((s) => s.includes('`otel_logs') && s.includes('ADD COLUMN IF NOT EXISTS Asset')),
+    );
+    expect(alters.some((s) => s.includes('MATERIALIZE INDEX'))).toBe(false);
     // Distributed tables come after the local ones they stand for, and ALTERs after both.
     const firstDistributed = ddl.findIndex((s) => s.includes('ENGINE = Distributed'));
     expect(ddl.findLastIndex((s) => s.startsWith('CREATE') && s.includes('_local` ON CLUSTER'))).toBeLessThan(

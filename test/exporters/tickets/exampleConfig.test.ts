@@ -17,5 +17,7 @@ describe('config/examples/tickets.yaml', () => {
         .sort(),
     ).toEqual(['email', 'glpi', 'jira', 'servicenow', 'servicenow', 'sms', 'sms', 'webhook', 'webhook', 'webhook']);
     expect(cfg.service.pipelines.incidents!.exporters).toHaveLength(10);
+    for (const id of ['glpi', 'servicenow'])
+      expect(cfg.exporters[id]!.config, id).toMatchObject({ sync: { mode: 'poll' } });
   });
 });

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { correlatingConfig, postEvents, startDaemon, type RunningDaemon } from '../../support/daemon.ts';
 import { FakeGlpi } from '../../support/fakes/glpi.ts';
 import { FakeJira } from '../../support/fakes/jira.ts';
+import { FakeServiceNow } from '../../support/fakes/serviceNow.ts';
 import { waitFor } from '../../support/waitFor.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -121,6 +122,46 @@ describe('vigil run with ticket exporters syncing back', () => {
       actor: 'Jane Doe',
       reason: 'resolved by ticket jira/ops#OPS-1 (Jane Doe)',
     });
+    expect(await d.stop()).toBe(0);
+  });
+
+  it("ServiceNow, polling: a person's work note joins the timeline once, and resolving in ServiceNow resolves the incident", async () => {
+    const sn = await new FakeServiceNow().listen();
+    cleanup.push(() => sn.close());
+    const d = await daemon({
+      id: 'servicenow/ops',
+      yaml: `
+  servicenow/ops:
+    url: ${sn.url}
+    username: vigil.integration
+    password: secret
+    sync: { mode: poll, interval: 1s }`,
+    });
+    await postEvents(d, [{ asset: 'fw-1', type: 'down', title: 'fw-1 unreachable', severity: 'ERROR' }]);
+    await waitFor(() => sn.incidents.size === 1, 'the ServiceNow incident');
+    const [inc] = [...sn.incidents.values()];
+    const detail = await theIncident(d);
+    await waitFor(async () => (await detail()).tickets.length === 1, 'the ServiceNow incident recorded as the ticket');
+
+    expect(sn.personUpdates('beth.anglin', inc!.sys_id, { work_notes: 'failover to fw-2 done' }).status).toBe(200);
+    const comment = `comment by ticket servicenow/ops#${inc!.sys_id} (Beth Anglin): failover to fw-2 done`;
+    const comments = async () => (await detail()).audit.filter((a) => a.kind === 'commented');
+    await waitFor(async () => (await comments()).length === 1, 'the work note on the timeline');
+    expect(await comments()).toMatchObject([{ actor: 'Beth Anglin', reason: comment }]);
+
+    const resolve = { state: '6', close_code: 'Workaround provided', close_notes: 'failed over' };
+    expect(sn.personUpdates('beth.anglin', inc!.sys_id, resolve).status).toBe(200);
+    await waitFor(async () => (await detail()).status === 'resolved', 'the incident resolved in ServiceNow');
+    expect((await detail()).audit.at(-1)).toMatchObject({
+      kind: 'resolved',
+      actor: 'Beth Anglin',
+      reason: `resolved by ticket servicenow/ops#${inc!.sys_id} (Beth Anglin)`,
+    });
+    await waitFor(async () => (await detail()).tickets[0]?.resolved === true, 'the ticket recorded as resolved');
+    expect((await detail()).tickets[0]).toMatchObject({ url: `${sn.url}/incident.do?sys_id=${inc!.sys_id}` });
+    // Several passes later: still one comment, and Vigil's own notes were never read back.
+    expect(await comments()).toHaveLength(1);
+    expect(sn.incidents.get(inc!.sys_id)).toMatchObject({ close_notes: 'failed over' });
     expect(await d.stop()).toBe(0);
   });
 });

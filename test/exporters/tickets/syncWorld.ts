@@ -45,6 +45,11 @@ export interface SyncWorld {
   pass(): Promise<void>;
   /** Moves the clock by `ms` (less than the poll interval), then delivers the group notifications that fell due. */
   advanceGroups(ms: number): Promise<void>;
+  /**
+   * The exporter stopped and started again on the same data dir with a new driver, as a daemon
+   * restart leaves it (its ledger on disk, nothing in memory); the core keeps its incidents.
+   */
+  restart(driver: TicketDriver, sync: TicketSyncSettings | undefined): Promise<void>;
 }
 
 /**
@@ -64,9 +69,18 @@ export async function syncWorld(
   const engine = engineFrom(RULES);
   const delivered: IncidentChange[] = [];
   const desk = engineDesk(engine, () => timers.now(), delivered);
-  const exp = new IncidentExporter(testSettings(id), config, driver, { timers, random: () => 0.5, sync });
-  await exp.start({ incidentDesk: () => desk, routingTree: tree } as unknown as Host);
-  cleanup.push(() => exp.shutdown());
+  const settings = testSettings(id);
+  const host = { incidentDesk: () => desk, routingTree: tree } as unknown as Host;
+  const startExporter = async (d: TicketDriver, s: TicketSyncSettings | undefined) => {
+    const started = new IncidentExporter(settings, config, d, { timers, random: () => 0.5, sync: s });
+    await started.start(host);
+    let stopped: Promise<void> | undefined;
+    stop = () => (stopped ??= started.shutdown());
+    cleanup.push(stop);
+    return started;
+  };
+  let stop: () => Promise<void> = async () => {};
+  let exp = await startExporter(driver, sync);
   let handed = 0;
   const deliver = async (changes: IncidentChange[] = []) => {
     await exp.consumeIncidents(changes);
@@ -84,7 +98,9 @@ export async function syncWorld(
     engine,
     desk,
     delivered,
-    exp,
+    get exp() {
+      return exp;
+    },
     deliver,
     incident,
     comments: (asset) => audit(asset, 'commented'),
@@ -105,6 +121,10 @@ export async function syncWorld(
       timers.advance(MINUTE);
       await waitFor(() => timers.pendingDelays().includes(MINUTE), 'the poll pass to end');
       await deliver();
+    },
+    restart: async (d, s) => {
+      await stop();
+      exp = await startExporter(d, s);
     },
   };
 }

@@ -95,6 +95,56 @@ export const TRACES_REQ = 'opentelemetry.proto.collector.trace.v1.ExportTraceSer
 export const TRACES_RES = 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse';
 export const LOGS_EXPORT = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 
+/** One gauge data point (`queue.depth` = 7), encoded. */
+const oneMetricRequest = () =>
+  encode(METRICS_REQ, {
+    resourceMetrics: [
+      {
+        scopeMetrics: [
+          {
+            metrics: [
+              { name: 'queue.depth', gauge: { dataPoints: [{ asInt: 7, timeUnixNano: '1763892000000000000' }] } },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+
+/** One span (`GET /cart`), encoded. */
+const oneSpanRequest = () =>
+  encode(TRACES_REQ, {
+    resourceSpans: [
+      {
+        scopeSpans: [
+          {
+            spans: [
+              {
+                traceId: Buffer.from('5b8efff798038103d269b633813fc60c', 'hex'),
+                spanId: Buffer.from('eee19b7ec3c1b174', 'hex'),
+                name: 'GET /cart',
+                startTimeUnixNano: '1763892000000000000',
+                endTimeUnixNano: '1763892000100000000',
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+
+/** A request of each signal, encoded, for the encoding tests: one log record with `logBody`, one data point, one span. */
+export function oneOfEachSignal(logBody: string): { logs: Buffer; metrics: Buffer; traces: Buffer } {
+  return {
+    logs: encode(
+      LOGS_REQ,
+      logsRequest([{ timeUnixNano: '1763892000123456789', severityNumber: 17, body: { stringValue: logBody } }]),
+    ),
+    metrics: oneMetricRequest(),
+    traces: oneSpanRequest(),
+  };
+}
+
 export function logsRequest(records: Record<string, unknown>[], service = 'checkout'): Record<string, unknown> {
   return {
     resourceLogs: [

@@ -3,18 +3,7 @@ import { join } from 'node:path';
 import snappyjs from 'snappyjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GrpcCode } from '../../../src/receivers/otlp/status.ts';
-import {
-  decode,
-  encode,
-  LOGS_REQ,
-  logsRequest,
-  METRICS_REQ,
-  prefixed,
-  rawCall,
-  startOtlp,
-  TRACES_REQ,
-  type OtlpHarness,
-} from './harness.ts';
+import { decode, oneOfEachSignal, prefixed, rawCall, startOtlp, type OtlpHarness } from './harness.ts';
 import { framedFixtureRecords } from './snappyFixture.ts';
 
 let h: OtlpHarness | undefined;
@@ -37,43 +26,7 @@ async function post(path: string, body: Buffer, encoding: string) {
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
 }
 
-const logs = encode(
-  LOGS_REQ,
-  logsRequest([{ timeUnixNano: '1763892000123456789', severityNumber: 17, body: { stringValue: 'checkout failed' } }]),
-);
-const metrics = encode(METRICS_REQ, {
-  resourceMetrics: [
-    {
-      scopeMetrics: [
-        {
-          metrics: [
-            { name: 'queue.depth', gauge: { dataPoints: [{ asInt: 7, timeUnixNano: '1763892000000000000' }] } },
-          ],
-        },
-      ],
-    },
-  ],
-});
-const traces = encode(TRACES_REQ, {
-  resourceSpans: [
-    {
-      scopeSpans: [
-        {
-          spans: [
-            {
-              traceId: Buffer.from('5b8efff798038103d269b633813fc60c', 'hex'),
-              spanId: Buffer.from('eee19b7ec3c1b174', 'hex'),
-              name: 'GET /cart',
-              startTimeUnixNano: '1763892000000000000',
-              endTimeUnixNano: '1763892000100000000',
-            },
-          ],
-        },
-      ],
-    },
-  ],
-});
-
+const { logs, metrics, traces } = oneOfEachSignal('checkout failed');
 describe('OTLP/HTTP with Content-Encoding snappy', () => {
   it("takes logs, metrics and traces compressed as snappy blocks, as the Collector's otlp_http exporter sends them", async () => {
     h = await startOtlp(HTTP);
@@ -140,11 +93,11 @@ describe('OTLP/HTTP with Content-Encoding snappy', () => {
 
   it('answers 415 for encodings it does not take, names that are not encodings included', async () => {
     h = await startOtlp(HTTP);
-    for (const encoding of ['br', 'lz4', 'constructor', '__proto__', 'toString']) {
+    for (const encoding of ['br', 'lz4-block', 'constructor', '__proto__', 'toString']) {
       const res = await post('/v1/logs', logs, encoding);
       expect(res.status, encoding).toBe(415);
       expect(decode(STATUS, res.body).message, encoding).toMatch(
-        /use gzip, deflate, zstd, snappy, x-snappy-framed or none/,
+        /use gzip, deflate, zstd, snappy, x-snappy-framed, lz4 or none/,
       );
     }
   });

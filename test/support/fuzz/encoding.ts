@@ -1,4 +1,5 @@
 import { constants as zlibConstants, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
+import { compressFrameSync } from 'lz4-napi';
 import snappyjs from 'snappyjs';
 import { crc32c } from '../../../src/receivers/http/snappy.ts';
 import type { Mutator } from './mutator.ts';
@@ -32,6 +33,7 @@ export function encodeBody(m: Mutator, body: Buffer): { body: Buffer; encoding: 
     'zstd',
     'snappy',
     'x-snappy-framed',
+    'lz4',
     'br',
     'gzip, gzip',
     'x-bogus',
@@ -41,13 +43,14 @@ export function encodeBody(m: Mutator, body: Buffer): { body: Buffer; encoding: 
   let out = body;
   const coding = m.chance(0.85)
     ? encoding
-    : m.pick(['gzip', 'deflate', 'zstd', 'snappy', 'x-snappy-framed', undefined]);
+    : m.pick(['gzip', 'deflate', 'zstd', 'snappy', 'x-snappy-framed', 'lz4', undefined]);
   // The fastest levels: what is tested is the decoding, and compressing was most of a run's time.
   if (coding?.toLowerCase() === 'gzip') out = gzipSync(body, { level: 1 });
   else if (coding === 'deflate') out = deflateSync(body, { level: 1 });
   else if (coding === 'zstd') out = zstdCompressSync(body, { params: { [zlibConstants.ZSTD_c_compressionLevel]: 1 } });
   else if (coding === 'snappy') out = m.chance(0.8) ? snappyjs.compress(body) : snappyFramed(body);
   else if (coding === 'x-snappy-framed') out = snappyFramed(body);
+  else if (coding === 'lz4') out = compressFrameSync(body, { contentChecksum: m.chance(0.5) });
   if (out !== body && m.chance(0.15)) out = m.bytes(out);
   return { body: out, encoding };
 }
@@ -63,7 +66,7 @@ const bombs = new Map<string, Buffer>();
 /** A compression bomb: 64 MiB of one byte, compressed (built once per kind: it takes a while). */
 export function bomb(m: Mutator): { body: Buffer; encoding: string } {
   const fill = m.pick([0x20, 0x7b, 0x5b, 0x00]);
-  const encoding = m.pick(['gzip', 'zstd', 'snappy', 'x-snappy-framed']);
+  const encoding = m.pick(['gzip', 'zstd', 'snappy', 'x-snappy-framed', 'lz4']);
   const key = `${fill}/${encoding}`;
   let body = bombs.get(key);
   if (!body) {
@@ -74,6 +77,7 @@ export function bomb(m: Mutator): { body: Buffer; encoding: string } {
       zstd: zstdCompressSync,
       snappy: snappyjs.compress,
       'x-snappy-framed': snappyFramed,
+      lz4: (b) => compressFrameSync(b),
     };
     body = compress[encoding]!(plain);
     bombs.set(key, body);

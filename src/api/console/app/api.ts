@@ -45,6 +45,8 @@ export interface Incident {
   acknowledged_at: string | null;
   acknowledged_by: string | null;
   version: number;
+  /** The asset's parent in the topology ('' when unknown). Given by the list, the stream and one incident (not by a dry run). */
+  parent?: string;
   /** Given by the list and the stream (not by a dry run). */
   tickets?: Ticket[];
 }

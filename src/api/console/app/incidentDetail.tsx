@@ -48,37 +48,80 @@ function IncidentEvents({ inc }: { inc: Incident }) {
   );
 }
 
-/** Other incidents on the same asset (or service): often the same trouble seen by another rule. */
+type Relation = 'same asset' | 'same service' | 'parent asset' | 'child asset';
+
+/** Each way an incident relates to this one, and the list query that finds those so related. */
+function relations(inc: Incident): { relation: Relation; query: URLSearchParams }[] {
+  const held = 'open,acknowledged,resolved';
+  const out: { relation: Relation; query: URLSearchParams }[] = [];
+  if (inc.parent)
+    out.push({
+      relation: 'parent asset',
+      query: new URLSearchParams({ asset: inc.parent, state: 'open,acknowledged' }),
+    });
+  if (inc.asset) {
+    out.push({ relation: 'child asset', query: new URLSearchParams({ parent: inc.asset, state: held }) });
+    out.push({ relation: 'same asset', query: new URLSearchParams({ asset: inc.asset, state: held }) });
+  } else if (inc.service)
+    out.push({ relation: 'same service', query: new URLSearchParams({ service: inc.service, state: held }) });
+  for (const r of out) r.query.set('limit', '11');
+  return out;
+}
+
+/** Why it is related, in words: the parent's and a child's asset named. */
+function relationInWords(relation: Relation, i: Incident): string {
+  if (relation === 'parent asset') return `parent asset: ${i.asset}`;
+  if (relation === 'child asset') return `child asset: ${i.asset}`;
+  return relation;
+}
+
+/**
+ * Other incidents on the same asset (or service), often the same trouble seen by another rule;
+ * those open on its asset's parent in the topology (a switch down takes its hosts with it), and
+ * those of its asset's children.
+ */
 function RelatedIncidents({ inc }: { inc: Incident }) {
-  const [related, setRelated] = useState<Incident[] | null>(null);
-  const q = new URLSearchParams({ state: 'open,acknowledged,resolved', limit: '11' });
-  if (inc.asset) q.set('q', inc.asset);
-  else if (inc.service) q.set('q', inc.service);
-  const query = q.toString();
+  const [related, setRelated] = useState<{ relation: Relation; incident: Incident }[] | null>(null);
+  const asked = relations(inc);
+  const queries = asked.map((r) => `${r.relation}:${r.query}`).join('|');
   useEffect(() => {
-    if (!inc.asset && !inc.service) return;
-    call<{ items: Incident[] }>('GET', `/api/v1/incidents?${query}`)
-      .then((p) =>
-        setRelated(
-          p.items.filter((i) => i.id !== inc.id && (inc.asset ? i.asset === inc.asset : i.service === inc.service)),
-        ),
-      )
-      .catch(() => setRelated(null));
-  }, [query, inc.id]);
+    if (asked.length === 0) return;
+    let live = true;
+    Promise.all(asked.map((r) => call<{ items: Incident[] }>('GET', `/api/v1/incidents?${r.query}`)))
+      .then((pages) => {
+        const seen = new Set([inc.id]);
+        const found = pages.flatMap((p, k) =>
+          p.items
+            .filter((i) => !seen.has(i.id) && seen.add(i.id))
+            .slice(0, 10)
+            .map((incident) => ({ relation: asked[k]!.relation, incident })),
+        );
+        if (live) setRelated(found);
+      })
+      .catch(() => live && setRelated(null));
+    return () => {
+      live = false;
+    };
+  }, [queries, inc.id]);
   if (!related) return null;
   return (
     <section aria-labelledby="related">
       <h2 id="related">Related incidents</h2>
       {related.length === 0 ? (
-        <p>None on the same {inc.asset ? 'asset' : 'service'}.</p>
+        <p>
+          None on the same {inc.asset ? 'asset' : 'service'}
+          {inc.parent ? ', open on its parent asset' : ''}
+          {inc.asset ? ' or on its child assets' : ''}.
+        </p>
       ) : (
         <ul data-testid="related">
-          {related.slice(0, 10).map((i) => (
+          {related.map(({ relation, incident: i }) => (
             <li key={i.id}>
               <a href={`${BASE}/incidents/${encodeURIComponent(i.id)}`} onClick={follow}>
                 {i.title}
               </a>{' '}
-              <span class={`state state-${i.status}`}>{i.status}</span> <span class="rule">{i.rule}</span>
+              <span class={`state state-${i.status}`}>{i.status}</span> <span class="rule">{i.rule}</span>{' '}
+              <span class="reason">{relationInWords(relation, i)}</span>
             </li>
           ))}
         </ul>
@@ -127,8 +170,8 @@ function TopologyRelated({ inc }: { inc: Incident }) {
           near.map((n) =>
             call<{ items: Incident[] }>(
               'GET',
-              `/api/v1/incidents?${new URLSearchParams({ state: 'open,acknowledged', q: n.service, limit: '20' })}`,
-            ).then((p) => p.items.filter((i) => i.service === n.service && i.id !== inc.id)),
+              `/api/v1/incidents?${new URLSearchParams({ state: 'open,acknowledged', service: n.service, limit: '6' })}`,
+            ).then((p) => p.items.filter((i) => i.id !== inc.id)),
           ),
         );
         if (live) setFound(near.map((n, k) => ({ ...n, incidents: lists[k]! })));
@@ -250,6 +293,12 @@ export function IncidentDetailPage({ id, me }: { id: string; me: Me }) {
           <dd>
             {inc.service || '—'} / {inc.asset || '—'}
           </dd>
+          {inc.parent && (
+            <>
+              <dt>Parent asset</dt>
+              <dd>{inc.parent}</dd>
+            </>
+          )}
           <dt>Opened</dt>
           <dd>{localTime(inc.opened_at)}</dd>
           <dt>Events</dt>

@@ -9,6 +9,8 @@ import {
   useCreate,
   useExpirable,
 } from './expirable.tsx';
+import { instantOf } from '../../../correlation/recurrence.ts';
+import { zonedParts } from '../../../model/timeZone.ts';
 import { localTime } from './format.ts';
 import { MatcherChips, MatcherFields, matchersOf, type MatcherRow } from './matchers.tsx';
 import { BASE } from './router.ts';
@@ -26,6 +28,33 @@ const DAYS: [string, string][] = [
 /** The browser's own zone, the likeliest one an operator means. */
 const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
+/**
+ * A `datetime-local` value (`2027-01-04T09:00`) read in `timezone`, as an RFC 3339 instant; as
+ * the windows' own times are, a time clocks skip is read with the offset before, one they repeat
+ * as its first. Absent when empty, or when the zone is unknown (the API then refuses the zone).
+ */
+function instantIn(local: string, timezone: string): string | undefined {
+  const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)/.exec(local);
+  if (!m) return undefined;
+  const wall = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!);
+  try {
+    return new Date(instantOf(timezone, wall)).toISOString();
+  } catch {
+    return undefined;
+  }
+}
+
+/** An instant as the date and time it is in `timezone`: `2027-01-04 09:00`. */
+function zonedDateTime(iso: string, timezone: string): string {
+  try {
+    const p = zonedParts(timezone, Date.parse(iso));
+    const two = (v: string | undefined) => (v ?? '').padStart(2, '0');
+    return `${p.year}-${two(p.month)}-${two(p.day)} ${two(p.hour)}:${two(p.minute)}`;
+  } catch {
+    return localTime(iso);
+  }
+}
+
 function NewWindow({ me, onCreated }: { me: Me; onCreated: () => void }) {
   const [rows, setRows] = useState<MatcherRow[]>([{ name: 'asset', op: '=', value: '' }]);
   const [days, setDays] = useState<string[]>(['sun']);
@@ -33,6 +62,8 @@ function NewWindow({ me, onCreated }: { me: Me; onCreated: () => void }) {
   const [end, setEnd] = useState('04:00');
   const [timezone, setTimezone] = useState(localZone);
   const [comment, setComment] = useState('');
+  const [startsAt, setStartsAt] = useState('');
+  const [endsAt, setEndsAt] = useState('');
   const toggle = (d: string, on: boolean) =>
     setDays(DAYS.map(([k]) => k).filter((k) => (k === d ? on : days.includes(k))));
   const { error, submit } = useCreate('/api/v1/maintenance-windows', `${BASE}/maintenance`, onCreated);
@@ -40,15 +71,22 @@ function NewWindow({ me, onCreated }: { me: Me; onCreated: () => void }) {
     <section aria-labelledby="new-window" class="card">
       <h2 id="new-window">New maintenance window</h2>
       <form
-        onSubmit={submit(() => ({
-          matchers: matchersOf(rows),
-          days,
-          start,
-          end,
-          timezone: timezone.trim(),
-          created_by: me.subject,
-          comment,
-        }))}
+        onSubmit={submit(() => {
+          const zone = timezone.trim();
+          const starts_at = instantIn(startsAt, zone);
+          const ends_at = instantIn(endsAt, zone);
+          return {
+            matchers: matchersOf(rows),
+            days,
+            start,
+            end,
+            timezone: zone,
+            ...(starts_at ? { starts_at } : {}),
+            ...(ends_at ? { ends_at } : {}),
+            created_by: me.subject,
+            comment,
+          };
+        })}
       >
         <MatcherFields rows={rows} onChange={setRows} />
         <fieldset>
@@ -71,6 +109,14 @@ function NewWindow({ me, onCreated }: { me: Me; onCreated: () => void }) {
         <label>
           Time zone
           <input required value={timezone} onInput={(e) => setTimezone(e.currentTarget.value)} />
+        </label>
+        <label>
+          Starts (date and time in the window's time zone; empty: now)
+          <input type="datetime-local" value={startsAt} onInput={(e) => setStartsAt(e.currentTarget.value)} />
+        </label>
+        <label>
+          Ends (date and time in the window's time zone; empty: until expired)
+          <input type="datetime-local" value={endsAt} onInput={(e) => setEndsAt(e.currentTarget.value)} />
         </label>
         <label>
           Comment
@@ -115,7 +161,7 @@ export function MaintenancePage({ me, search }: { me: Me; search: URLSearchParam
         items={windows}
         empty="No maintenance window."
         label="Maintenance windows"
-        columns={['State', 'Matchers', 'Schedule', 'Time zone', 'Next', 'By', 'Comment']}
+        columns={['State', 'Matchers', 'Schedule', 'Time zone', 'Recurs', 'Next', 'By', 'Comment']}
         acts={acts}
       >
         {sorted.map((w) => (
@@ -131,6 +177,10 @@ export function MaintenancePage({ me, search }: { me: Me; search: URLSearchParam
               {dayList(w.days)} {w.start}–{w.end}
             </td>
             <td>{w.timezone}</td>
+            <td class="range">
+              {zonedDateTime(w.starts_at, w.timezone)} –{' '}
+              {w.ends_at ? zonedDateTime(w.ends_at, w.timezone) : 'until expired'}
+            </td>
             <td>{w.next ? `${localTime(w.next.starts_at)} – ${localTime(w.next.ends_at)}` : '—'}</td>
             <td>{w.created_by}</td>
             <td>{w.comment}</td>

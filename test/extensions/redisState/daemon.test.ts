@@ -1,0 +1,185 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { incidentExporterDir } from '../../../src/exporters/tickets/incidentExporter.ts';
+import { startDaemon, type RunningDaemon } from '../../support/daemon.ts';
+import { FakeGlpi } from '../../support/fakes/glpi.ts';
+import { startRedis, waitFor, type RedisServer } from '../../support/redis.ts';
+import { allChanges, metric, send } from '../../state/redisAgents.ts';
+import { freshPrefix } from '../../state/redisHelpers.ts';
+
+const RULES = `
+  tick_interval: 50ms
+  defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
+  rules:
+    - kind: threshold
+      name: service_errors
+      match: severity_number >= SEVERITY_NUMBER_ERROR
+      group_by: [service]
+      window: 60s
+      threshold: 4`;
+
+const GLPI = (url: string, ledger: string) => `
+  glpi:
+    url: ${url}
+    app_token: app-token-1
+    user_token: user-token-1${ledger}`;
+
+const PIPELINES = `
+  pipelines:
+    logs: { receivers: [json], exporters: [correlation] }
+    incidents: { exporters: [file/incidents, glpi] }
+  telemetry:
+    metrics: { endpoint: 127.0.0.1:0 }`;
+
+/** An agent written with the extensions: its Redis connection and ticket ledger declared once, named by id. */
+const withExtensions = (redisUrl: string, prefix: string, agent: string, glpiUrl: string) => `
+extensions:
+  redis_state:
+    url: ${redisUrl}
+    prefix: ${prefix}
+    agent_id: ${agent}
+    flush_interval: 20ms
+    lease_ttl: 1s
+  ticket_ledger:
+    redis_state: redis_state
+receivers:
+  json: { endpoint: 127.0.0.1:0 }
+exporters:
+  correlation: {}
+  file/incidents: { path: incidents.ndjson }${GLPI(glpiUrl, '\n    ledger: { extension: ticket_ledger }')}
+correlation:${RULES}
+  state: { extension: redis_state }
+service:
+  extensions: [ticket_ledger, redis_state]${PIPELINES}
+`;
+
+/** The same agent in the form before extensions: connection settings under correlation.state, the ledger found implicitly. */
+const inline = (redisUrl: string, prefix: string, agent: string, glpiUrl: string) => `
+receivers:
+  json: { endpoint: 127.0.0.1:0 }
+exporters:
+  correlation: {}
+  file/incidents: { path: incidents.ndjson }${GLPI(glpiUrl, '')}
+correlation:${RULES}
+  state:
+    store: redis
+    url: ${redisUrl}
+    prefix: ${prefix}
+    agent_id: ${agent}
+    flush_interval: 20ms
+    lease_ttl: 1s
+service:${PIPELINES}
+`;
+
+const error = (service: string) => ({ service, title: `${service} failed`, level: 'error' });
+
+async function components(d: RunningDaemon): Promise<Record<string, { status: string; reason?: string }>> {
+  return ((await (await fetch(d.adminUrl('/readyz'))).json()) as { components: Record<string, { status: string }> })
+    .components;
+}
+
+describe('agents sharing state through the redis_state and ticket_ledger extensions', () => {
+  let redis: RedisServer;
+  const daemons: RunningDaemon[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterEach(async () => {
+    await Promise.all(daemons.splice(0).map((d) => d.stop('SIGKILL')));
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it('one written with extensions and one in the earlier form correlate as one and open one GLPI ticket between them', async () => {
+    const glpi = await new FakeGlpi().listen();
+    try {
+      const prefix = freshPrefix();
+      const [a, b] = await Promise.all([
+        startDaemon(withExtensions(redis.url, prefix, 'node-a', glpi.apiUrl)),
+        startDaemon(inline(redis.url, prefix, 'node-b', glpi.apiUrl)),
+      ]);
+      daemons.push(a!, b!);
+      expect(await components(a!)).toMatchObject({
+        'extension:redis_state': { status: 'ok' },
+        'extension:ticket_ledger': { status: 'ok' },
+      });
+      expect(await components(b!)).toMatchObject({
+        'extension:redis_state/correlation': { status: 'ok' },
+        'extension:ticket_ledger/correlation': { status: 'ok' },
+      });
+      // Two errors on each agent: only their shared count reaches the threshold of 4.
+      await send(a!, [error('billing'), error('billing')]);
+      await waitFor(async () => (await metric(b!, 'vigil_state_store_remote_updates_total')) > 0, "a's count on b");
+      await send(b!, [error('billing'), error('billing')]);
+      await waitFor(() => glpi.tickets.size === 1, 'the ticket');
+      // A second ticket would show up by the time every outbox is empty.
+      await waitFor(async () => {
+        const depths = await Promise.all(
+          [a!, b!].map((d) => metric(d, 'vigil_exporter_outbox_depth{exporter="glpi"}')),
+        );
+        return depths.every((n) => n === 0);
+      }, 'both outboxes to drain');
+      expect(allChanges([a!, b!]).filter((c) => c.kind === 'opened' && c.notify)).toHaveLength(1);
+      expect(glpi.count('POST', 'Ticket')).toBe(1);
+      // Both exporters keep the ticket in Redis, where either finds it, and neither in a file of its own.
+      const client = new Redis(redis.url);
+      const [key] = await client.keys(`${prefix}:ticket:*`);
+      client.disconnect();
+      expect(key).toBe(`${prefix}:ticket:{ticket:service_errors{service="billing"}}`);
+      for (const d of [a!, b!])
+        expect(existsSync(join(incidentExporterDir(d.dataDir, 'glpi'), 'ledger.ndjson'))).toBe(false);
+
+      // Redis gone: the extension and the connector say so; both agents stay ready on local state.
+      await redis.kill();
+      for (const d of [a!, b!])
+        await waitFor(
+          async () => Object.values(await components(d)).some((c) => c.reason?.includes('Redis unreachable')),
+          'the outage in /readyz',
+        );
+      expect(await components(a!)).toMatchObject({
+        'extension:redis_state': { status: 'degraded', reason: expect.stringContaining('Redis unreachable') },
+        'connector:correlation': { status: 'degraded', reason: expect.stringContaining('Redis unreachable') },
+      });
+      await redis.restart();
+      await waitFor(
+        async () => Object.values(await components(a!)).every((c) => c.status === 'ok'),
+        'every component healthy again',
+      );
+    } finally {
+      await glpi.close();
+    }
+  }, 90_000);
+
+  it('an agent that only keeps its tickets in the shared ledger correlates alone and never runs for the timers lease', async () => {
+    const glpi = await new FakeGlpi().listen();
+    try {
+      const prefix = freshPrefix();
+      const yaml = withExtensions(redis.url, prefix, 'node-t', glpi.apiUrl).replace(
+        '  state: { extension: redis_state }',
+        '  state: { store: memory }',
+      );
+      const d = await startDaemon(yaml);
+      daemons.push(d);
+      await send(
+        d,
+        Array.from({ length: 4 }, () => error('billing')),
+      );
+      await waitFor(() => glpi.tickets.size === 1, 'the ticket');
+      const client = new Redis(redis.url);
+      try {
+        await waitFor(async () => (await client.keys(`${prefix}:ticket:*`)).length === 1, 'the ledger record');
+        // Its correlation state stayed local: nothing but the ticket record and its claim is in Redis.
+        const keys = await client.keys(`${prefix}:*`);
+        expect(keys.filter((k) => !k.startsWith(`${prefix}:ticket:`) && !k.includes('{ticket:'))).toEqual([]);
+        expect(await client.exists(`${prefix}:lease:{timers}`)).toBe(0);
+      } finally {
+        client.disconnect();
+      }
+    } finally {
+      await glpi.close();
+    }
+  }, 60_000);
+});
