@@ -26,8 +26,8 @@
  * A register's value is JSON text, stored as it came and embedded as it is (not as a string) in
  * replies and messages: a value of an incident record is a kilobyte or two, which escaping into
  * the op list and the message, and parsing twice on every agent, made the costliest part of
- * sharing state. A stored value that is not JSON (written by something else) is read as null
- * with `bad`, so it cannot spoil the rest of a reply.
+ * sharing state. A stored value that a read finds not to be JSON (written by something else) is
+ * read as null with `bad`, so it cannot spoil the rest of a reply.
  *
  * Replies {r=sequence, s=states} (or the bare sequence number when there is nothing to tell): the
  * state of every key read, and of every register the caller's
@@ -133,11 +133,13 @@ local function markState(k, key)
   return { k = key, t = 'm', v = m[1], x = m[2] }
 end
 
-local function registerState(k, key)
+-- 'check': the value may not be one an agent wrote (a read of whatever is under the prefix);
+-- a register a write lost to is one, and decoding kilobytes of it would only cost Redis time.
+local function registerState(k, key, check)
   local r = redis.call('HMGET', k, '#v', '#ver', '#w', '#d', '#x')
   local v = r[1]
   local bad
-  if not v or not pcall(cjson.decode, v) then v, bad = 'null', '1' end
+  if not v or (check and not pcall(cjson.decode, v)) then v, bad = 'null', '1' end
   return { k = key, t = 'r', v = v, ver = r[2], w = r[3], d = r[4], x = r[5], bad = bad }
 end
 
@@ -230,7 +232,7 @@ for i, op in ipairs(ops) do
     local kind = kindOf(h, k)
     if kind == 'c' then state = counterState(k, op.k)
     elseif kind == 'm' then state = markState(k, op.k)
-    elseif kind == 'r' then state = registerState(k, op.k)
+    elseif kind == 'r' then state = registerState(k, op.k, true)
     else state = { k = op.k, t = 'n' } end
     replies[#replies + 1] = state
   end
