@@ -97,6 +97,13 @@ const GROUP_EVENTS = 'n:';
 const LAST_CELL = 2 ** 32;
 
 const resolutionOf = (inc: Incident): string => `${inc.id}@${inc.resolvedAtMs}`;
+/**
+ * `sh:<key>#<cell>`: the time of the latest resolution on the key that the cell's agent heard of
+ * with nothing to raise in its seal (a mark). It writes nothing to the record then (a write per
+ * agent per resolution kept agents merging each other's records), yet a restarted agent, whose
+ * memory of hearing is gone, must not seal that resolution again with what it counted since.
+ */
+const SEAL_HEARD = 'sh:';
 
 /** An agent's cell of the group counts: its writer id hashed (FNV-1a) to 1..2^32, the same on every agent. */
 function cellOf(writer: string): number {
@@ -353,7 +360,12 @@ export class IncidentBook {
       const before = inc.eventCount;
       let seal = false;
       const cell = String(this.ownCell);
-      if (this.sealedHere.get(inc.key) !== resolutionOf(inc) && !rec.heardBy?.includes(cell)) {
+      const heardKey = `${SEAL_HEARD}${inc.key}#${cell}`;
+      if (
+        this.sealedHere.get(inc.key) !== resolutionOf(inc) &&
+        !rec.heardBy?.includes(cell) &&
+        !((this.store.readMax(heardKey) ?? -1) >= inc.resolvedAtMs)
+      ) {
         // Heard of just now, before this step counts anything: all this agent counted came before.
         this.sealedHere.set(inc.key, resolutionOf(inc));
         const own = this.ownCount(inc.key);
@@ -361,7 +373,7 @@ export class IncidentBook {
         if (seal) {
           rec.sealed = { ...rec.sealed, [cell]: own };
           rec.heardBy = [...(rec.heardBy ?? []), cell];
-        }
+        } else this.store.raise(heardKey, inc.resolvedAtMs, expiryOf(inc));
       }
       this.materialize(rec);
       const told = this.toldCounts.get(inc.key);

@@ -121,7 +121,7 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
   const il = lose.incident;
   const twins = iw.id !== il.id;
   if (twins && il.status === 'resolved' && statusAtOf(win) >= il.resolvedAtMs) return withVersion(win, version);
-  const out = structuredClone(win);
+  const out = copyForJoin(win);
   const inc = out.incident;
   // Twins date the incident at the earlier opening; so do two copies of one incident, one of
   // which an agent wrote before it heard of a twin merged into the other.
@@ -181,8 +181,36 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
 }
 
 function withVersion(rec: IncidentRecord, version: number): IncidentRecord {
-  const out = structuredClone(rec);
+  const out = cloneJson(rec);
   out.incident.version = version;
+  return out;
+}
+
+/**
+ * A deep copy of a JSON-shaped value (a record as the store holds it): several times faster
+ * than `structuredClone`, which agents sharing state ran for every incident write they merged.
+ */
+export function cloneJson<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = cloneJson(v[i] as unknown);
+    return out as T;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k in v) if (Object.hasOwn(v, k)) out[k] = cloneJson((v as Record<string, unknown>)[k]);
+  return out as T;
+}
+
+/**
+ * A copy of the winning record to join into, less what the join replaces: its sample and audit
+ * trail (a record's bulk) are built anew from both records, so copying them would be wasted.
+ */
+function copyForJoin(win: IncidentRecord): IncidentRecord {
+  const { incident, ...rest } = win;
+  const { sampleEventIds: _samples, audit: _audit, ...fields } = incident;
+  const out = cloneJson(rest) as IncidentRecord;
+  out.incident = { ...cloneJson(fields), sampleEventIds: [], audit: [] };
   return out;
 }
 

@@ -17,9 +17,17 @@
 /**
  * KEYS[1] the rule's sequence key, KEYS[i+1] the Redis key of op i.
  * ARGV[1] engine time now (ms), ARGV[2] channel ('' = do not publish), ARGV[3] this process's
- * incarnation id, ARGV[4] JSON list of ops, ARGV[5] time-to-live of the sequence key (ms).
+ * incarnation id, ARGV[4] JSON list of ops, ARGV[5] time-to-live of the sequence key (ms),
+ * ARGV[6...] the JSON values of the register writes.
  * Ops: {t='c', k, c={{bucket, total, expiry}...}, ttl} | {t='m', k, v, x, ttl} |
- * {t='r', k, v, ver, w, x, ttl} | {t='d', k, ver, w, x, ttl} | {t='s', k} (read only).
+ * {t='r', k, a, ver, w, x, ttl} (its value is ARGV[5 + a]) | {t='d', k, ver, w, x, ttl} |
+ * {t='s', k} (read only).
+ *
+ * A register's value is JSON text, stored as it came and embedded as it is (not as a string) in
+ * replies and messages: a value of an incident record is a kilobyte or two, which escaping into
+ * the op list and the message, and parsing twice on every agent, made the costliest part of
+ * sharing state. A stored value that a read finds not to be JSON (written by something else) is
+ * read as null with `bad`, so it cannot spoil the rest of a reply.
  *
  * Replies {r=sequence, s=states} (or the bare sequence number when there is nothing to tell): the
  * state of every key read, and of every register the caller's
@@ -125,9 +133,30 @@ local function markState(k, key)
   return { k = key, t = 'm', v = m[1], x = m[2] }
 end
 
-local function registerState(k, key)
+-- 'check': the value may not be one an agent wrote (a read of whatever is under the prefix);
+-- a register a write lost to is one, and decoding kilobytes of it would only cost Redis time.
+local function registerState(k, key, check)
   local r = redis.call('HMGET', k, '#v', '#ver', '#w', '#d', '#x')
-  return { k = key, t = 'r', v = r[1], ver = r[2], w = r[3], d = r[4], x = r[5] }
+  local v = r[1]
+  local bad
+  if not v or (check and not pcall(cjson.decode, v)) then v, bad = 'null', '1' end
+  return { k = key, t = 'r', v = v, ver = r[2], w = r[3], d = r[4], x = r[5], bad = bad }
+end
+
+-- A state as JSON; a register's value (JSON already) goes in as it is.
+local function encodeState(st)
+  if st.t ~= 'r' then return cjson.encode(st) end
+  local v = st.v
+  st.v = nil
+  local rest = cjson.encode(st)
+  st.v = v
+  return '{"v":' .. v .. ',' .. string.sub(rest, 2)
+end
+
+local function encodeStates(rev, list)
+  local parts = {}
+  for i, st in ipairs(list) do parts[i] = encodeState(st) end
+  return '{"r":' .. rev .. ',"s":[' .. table.concat(parts, ',') .. ']}'
 end
 
 local changed = {}
@@ -190,9 +219,10 @@ for i, op in ipairs(ops) do
       -- A tombstone keeps the register's life; the same write sent again (after a reconnect) keeps the longer one.
       if isReg and (op.t == 'd' or (h[2] == op.ver and h[3] == op.w and tonumber(h[4]) > tonumber(x))) then x = h[4] end
       local deleted = op.t == 'd'
-      redis.call('HSET', k, '#v', deleted and 'null' or op.v, '#ver', op.ver, '#w', op.w, '#d', deleted and '1' or '0', '#x', x)
+      local v = deleted and 'null' or ARGV[5 + op.a]
+      redis.call('HSET', k, '#v', v, '#ver', op.ver, '#w', op.w, '#d', deleted and '1' or '0', '#x', x)
       did = true
-      state = { k = op.k, t = 'r', v = deleted and 'null' or op.v, ver = op.ver, w = op.w, d = deleted and '1' or '0', x = x }
+      state = { k = op.k, t = 'r', v = v, ver = op.ver, w = op.w, d = deleted and '1' or '0', x = x }
     else
       -- Lost: the writer hears of the winner now, before it writes again on top of what it holds.
       replies[#replies + 1] = registerState(k, op.k)
@@ -202,7 +232,7 @@ for i, op in ipairs(ops) do
     local kind = kindOf(h, k)
     if kind == 'c' then state = counterState(k, op.k)
     elseif kind == 'm' then state = markState(k, op.k)
-    elseif kind == 'r' then state = registerState(k, op.k)
+    elseif kind == 'r' then state = registerState(k, op.k, true)
     else state = { k = op.k, t = 'n' } end
     replies[#replies + 1] = state
   end
@@ -214,14 +244,14 @@ if #changed > 0 then
   rev = redis.call('INCR', KEYS[1])
   extend(KEYS[1], math.max(maxTtl, tonumber(ARGV[5])))
   if ARGV[2] ~= '' then
-    redis.call('PUBLISH', ARGV[2], me .. '\\n' .. cjson.encode({ r = rev, s = changed }))
+    redis.call('PUBLISH', ARGV[2], me .. '\\n' .. encodeStates(rev, changed))
   end
 else
   rev = tonumber(redis.call('GET', KEYS[1]) or '0')
 end
 -- Mostly nothing to tell: the bare sequence number spares both sides the JSON.
 if #replies == 0 then return rev end
-return cjson.encode({ r = rev, s = replies })
+return encodeStates(rev, replies)
 `;
 
 /**

@@ -34,6 +34,8 @@ interface Cell {
   expiresAtMs: number;
   /** Its own total changed since it was last sent. */
   dirty: boolean;
+  /** The stamp of the last Redis state applied that held it (see `applyCounter`). */
+  seen: number;
 }
 
 /** A counter key's cells, and the rule sequence number of the latest Redis state applied to it. */
@@ -45,16 +47,24 @@ interface Book {
 type Snapshot =
   | { k: string; t: 'c'; c: Record<string, { e: string; w: Record<string, string> }> }
   | { k: string; t: 'm'; v: string; x: string }
-  | { k: string; t: 'r'; v: string; ver: string; w: string; d: string; x: string }
+  | { k: string; t: 'r'; v: StateValue; ver: string; w: string; d: string; x: string; bad?: '1' }
   | { k: string; t: 'x' }
   | { k: string; t: 'n' };
 
 type Op =
   | { t: 'c'; k: string; c: [string, string, string][]; ttl: string }
   | { t: 'm'; k: string; v: string; x: string; ttl: string }
-  | { t: 'r'; k: string; v: string; ver: string; w: string; x: string; ttl: string }
+  /** `a`: which of the call's values (see `Batch`) is the register's, as JSON. */
+  | { t: 'r'; k: string; a: number; ver: string; w: string; x: string; ttl: string }
   | { t: 'd'; k: string; ver: string; w: string; x: string; ttl: string }
   | { t: 's'; k: string };
+
+/** One script call of a flush: its keys and ops, and the JSON values its register writes carry. */
+interface Batch {
+  keys: string[];
+  ops: Op[];
+  values: string[];
+}
 
 /** How often an agent checks that Redis still holds the shared state (its epoch key). */
 const EPOCH_CHECK_MS = 1000;
@@ -103,6 +113,7 @@ export class RedisStateStore implements StateStore {
   private readonly logger: Logger;
   private readonly metrics: RedisStoreMetrics | undefined;
   private readonly books = new Map<string, Book>();
+  private applyStamp = 0;
   /** Expiry of each mark and register, so a write-back after a Redis loss keeps it. */
   private readonly expiries = new Map<string, number>();
   private pending = new Map<string, Pending>();
@@ -442,7 +453,7 @@ export class RedisStateStore implements StateStore {
     }
     let cell = book.cells.get(bucket);
     if (!cell) {
-      cell = { own: 0, others: 0, expiresAtMs, dirty: false };
+      cell = { own: 0, others: 0, expiresAtMs, dirty: false, seen: 0 };
       book.cells.set(bucket, cell);
     } else if (expiresAtMs > cell.expiresAtMs) {
       cell.expiresAtMs = expiresAtMs;
@@ -519,25 +530,19 @@ export class RedisStateStore implements StateStore {
     const since = this.pendingSince;
     this.pending = new Map();
     this.pendingSince = undefined;
-    const byTag = new Map<string, { keys: string[]; ops: Op[] }>();
+    /** Per rule, its calls so far: the last one fills up to OPS_PER_CALL ops. */
+    const byTag = new Map<string, Batch[]>();
     const sent: Cell[] = [];
     const now = this.engineNow();
     for (const [key, p] of taken) {
       const tag = this.redisKeys.tagOf(key);
-      let batch = byTag.get(tag);
-      if (!batch) byTag.set(tag, (batch = { keys: [], ops: [] }));
-      const redisKey = this.redisKeys.stateKey(key, tag);
-      for (const op of this.opsFor(key, p, now, sent)) {
-        batch.keys.push(redisKey);
-        batch.ops.push(op);
-      }
+      let batches = byTag.get(tag);
+      if (!batches) byTag.set(tag, (batches = []));
+      this.opsFor(key, this.redisKeys.stateKey(key, tag), p, now, sent, batches);
     }
     const calls: Promise<void>[] = [];
-    for (const [tag, batch] of byTag) {
-      for (let i = 0; i < batch.ops.length; i += OPS_PER_CALL) {
-        calls.push(this.call(tag, batch.keys.slice(i, i + OPS_PER_CALL), batch.ops.slice(i, i + OPS_PER_CALL), true));
-      }
-    }
+    for (const [tag, batches] of byTag)
+      for (const b of batches) calls.push(this.call(tag, b.keys, b.ops, true, b.values));
     const outcomes = await Promise.allSettled(calls);
     const failed = outcomes.some((o) => o.status === 'rejected');
     if (failed) {
@@ -563,11 +568,23 @@ export class RedisStateStore implements StateStore {
     this.metrics?.flushedOps.inc(taken.size);
   }
 
-  /** The ops that bring Redis up to `p`; counter cells sent go into `sent` (to be marked dirty again should the flush fail). */
-  private opsFor(key: string, p: Pending, now: number, sent: Cell[]): Op[] {
-    const ops: Op[] = [];
+  /**
+   * Adds the ops that bring Redis up to `p` to the rule's last call (a new one once it is full);
+   * counter cells sent go into `sent` (to be marked dirty again should the flush fail).
+   */
+  private opsFor(key: string, redisKey: string, p: Pending, now: number, sent: Cell[], batches: Batch[]): void {
+    const push = (op: Op, value?: string) => {
+      let b = batches[batches.length - 1];
+      if (!b || b.ops.length >= OPS_PER_CALL) batches.push((b = { keys: [], ops: [], values: [] }));
+      if (value !== undefined) {
+        b.values.push(value);
+        (op as { a: number }).a = b.values.length;
+      }
+      b.keys.push(redisKey);
+      b.ops.push(op);
+    };
     const ttl = (expiresAtMs: number) => String(Math.max(Math.ceil(expiresAtMs - now), 0) + this.ttlGraceMs);
-    if (p.del) ops.push({ t: 'd', k: key, ver: String(p.del.version), w: p.del.writer, x: String(now), ttl: ttl(now) });
+    if (p.del) push({ t: 'd', k: key, ver: String(p.del.version), w: p.del.writer, x: String(now), ttl: ttl(now) });
     const book = p.counter ? this.books.get(key) : undefined;
     if (book) {
       const cells: [string, string, string][] = [];
@@ -580,11 +597,11 @@ export class RedisStateStore implements StateStore {
         cells.push([String(b), String(cell.own), String(cell.expiresAtMs)]);
         if (cell.expiresAtMs > latest) latest = cell.expiresAtMs;
       }
-      if (cells.length) ops.push({ t: 'c', k: key, c: cells, ttl: ttl(latest) });
+      if (cells.length) push({ t: 'c', k: key, c: cells, ttl: ttl(latest) });
     }
     if (p.mark) {
       this.keepExpiry(key, p.mark.expiresAtMs);
-      ops.push({
+      push({
         t: 'm',
         k: key,
         v: String(p.mark.value),
@@ -595,26 +612,35 @@ export class RedisStateStore implements StateStore {
     if (p.register) {
       const { register, expiresAtMs } = p.register;
       this.keepExpiry(key, expiresAtMs);
-      ops.push({
-        t: 'r',
-        k: key,
-        v: JSON.stringify(register.value),
-        ver: String(register.version),
-        w: register.writer,
-        x: String(expiresAtMs),
-        ttl: ttl(expiresAtMs),
-      });
+      push(
+        {
+          t: 'r',
+          k: key,
+          a: 0,
+          ver: String(register.version),
+          w: register.writer,
+          x: String(expiresAtMs),
+          ttl: ttl(expiresAtMs),
+        },
+        JSON.stringify(register.value),
+      );
     }
-    return ops;
   }
 
-  private async call(tag: string, keys: string[], ops: Op[], publish: boolean): Promise<void> {
+  private async call(tag: string, keys: string[], ops: Op[], publish: boolean, values: string[] = []): Promise<void> {
     const seqTtl = String(this.ttlGraceMs);
     const reply = (await runScript(
       this.client,
       'vigilStateApply',
       [this.redisKeys.sequenceKey(tag), ...keys],
-      [String(this.engineNow()), publish ? this.redisKeys.channel : '', this.incarnation, JSON.stringify(ops), seqTtl],
+      [
+        String(this.engineNow()),
+        publish ? this.redisKeys.channel : '',
+        this.incarnation,
+        JSON.stringify(ops),
+        seqTtl,
+        ...values,
+      ],
     )) as string | number;
     // A write's reply holds only the registers it lost to; of the rest, the other writers' messages tell.
     if (typeof reply === 'number') return;
@@ -667,12 +693,13 @@ export class RedisStateStore implements StateStore {
       case 'r': {
         this.keepExpiry(key, Number(snap.x));
         const version = Number(snap.ver);
+        if (snap.bad === '1') throw new Error('the stored value is not JSON');
         if (snap.d === '1') this.local.merge({ kind: 'delete', key, version, writer: snap.w });
         else
           this.local.merge({
             kind: 'register',
             key,
-            register: { value: JSON.parse(snap.v) as StateValue, version, writer: snap.w },
+            register: { value: snap.v, version, writer: snap.w },
             expiresAtMs: Number(snap.x),
           });
         return;
@@ -706,20 +733,23 @@ export class RedisStateStore implements StateStore {
       this.books.set(key, book);
     }
     book.rev = rev;
-    const seen = new Set<number>();
+    // Cells this state holds get this stamp: the others' share of the rest is gone.
+    const stamp = ++this.applyStamp;
     const now = this.engineNowMs ?? Number.NEGATIVE_INFINITY;
-    for (const [bucketText, remote] of Object.entries(cells)) {
+    for (const bucketText in cells) {
+      const remote = cells[bucketText]!;
       const bucket = Number(bucketText);
       let others = 0;
-      for (const [incarnation, total] of Object.entries(remote.w))
-        if (incarnation !== this.incarnation) others += Number(total);
+      const totals = remote.w;
+      for (const incarnation in totals) if (incarnation !== this.incarnation) others += Number(totals[incarnation]);
       const expiresAtMs = Number(remote.e);
-      seen.add(bucket);
+      const existing = book.cells.get(bucket);
+      if (existing) existing.seen = stamp;
       // Redis prunes a counter's old buckets only when a new one arrives: one already swept here must not come back.
       if (expiresAtMs <= now) continue;
-      const existing = book.cells.get(bucket);
       if (!existing && others === 0) continue;
       const cell = existing ?? this.cell(key, bucket, expiresAtMs);
+      cell.seen = stamp;
       if (expiresAtMs > cell.expiresAtMs) cell.expiresAtMs = expiresAtMs;
       if (others !== cell.others) {
         this.local.merge({ kind: 'count', key, bucket, delta: others - cell.others, expiresAtMs: cell.expiresAtMs });
@@ -728,7 +758,7 @@ export class RedisStateStore implements StateStore {
     }
     // Cells Redis no longer holds (pruned, expired, or lost with its data): others count nothing there.
     for (const [bucket, cell] of book.cells) {
-      if (seen.has(bucket) || cell.others === 0) continue;
+      if (cell.seen === stamp || cell.others === 0) continue;
       this.local.merge({ kind: 'count', key, bucket, delta: -cell.others, expiresAtMs: cell.expiresAtMs });
       cell.others = 0;
     }

@@ -8,7 +8,7 @@ import { DurableStateStore, type RestoreReport } from './durableStore.ts';
 import { MemoryStateStore } from './memoryStore.ts';
 import { agentName, type RedisStateConfig } from './redisConfig.ts';
 import { createRedisClient, type RedisClient } from './redisConnection.ts';
-import { LeaderElection, RedisLease } from './redisLease.ts';
+import { LeaderElection, RedisLease, type ElectionTimers } from './redisLease.ts';
 import { RedisStateStore } from './redisStateStore.ts';
 import { RedisStoreMetrics } from './redisStoreMetrics.ts';
 import type { StateStore } from '../correlation/stateStore.ts';
@@ -72,6 +72,8 @@ export interface StateBackendOptions {
    * without it the backend opens (and closes) its own.
    */
   client?: RedisClient;
+  /** The leader election's clock and timers (tests step it by hand). */
+  electionTimers?: ElectionTimers;
 }
 
 export function openStateBackend(cfg: RedisStateConfig, opts: StateBackendOptions): StateBackend {
@@ -158,6 +160,11 @@ class RedisBackend implements StateBackend {
   private sweeper: NodeJS.Timeout | undefined;
   private readonly metrics: RedisStoreMetrics;
   private timersAtMs = Number.NEGATIVE_INFINITY;
+  /**
+   * The clock reading when this agent last became leader, until every other agent's writes up
+   * to then have reached it (see `leads`); undefined once they have, and while not leader.
+   */
+  private takingOverSince: number | undefined;
 
   constructor(cfg: RedisStateConfig, opts: StateBackendOptions) {
     this.cfg = cfg;
@@ -181,7 +188,9 @@ class RedisBackend implements StateBackend {
     const owner = `${this.writer}#${randomBytes(4).toString('hex')}`;
     this.election = new LeaderElection({
       lease: new RedisLease(this.store.redis, this.store.redisKeys.leaseKeys('timers'), owner, cfg.lease_ttl),
+      timers: opts.electionTimers,
       onChange: (leader) => {
+        this.takingOverSince = leader ? this.clock() : undefined;
         this.metrics.leaseChanges.inc({ lease: 'timers', leader: String(leader) });
         logger.info(
           { owner },
@@ -208,10 +217,22 @@ class RedisBackend implements StateBackend {
    * to land or for the next leader: late, never twice. Back in reach, they also wait for this
    * agent's reconciliation: before it, the agent's view lacks what others wrote meanwhile, and
    * would notify (and so ticket) its own twin of an incident another agent already told of.
+   *
+   * A new leader also waits until every other agent's writes up to the moment it took over
+   * have reached it (or the agent is silent for a lease term): the last leader's timers ran
+   * until its term ended, before that moment, and their writes (a notification sent, an
+   * absence opened) may still have been on their way. Run on a view without them, the timers
+   * would decide again, and a twin whose merge the last leader had not heard of (another id)
+   * would pass the notification claim: an incident notified twice.
    */
   leads(): boolean {
-    const leader = this.election.isLeader;
-    return leader && this.store.sharing && this.store.reconciled;
+    if (!this.election.isLeader || !this.store.sharing || !this.store.reconciled) return false;
+    const since = this.takingOverSince;
+    if (since !== undefined) {
+      if (this.store.sharedThrough(this.clock()) < since) return false;
+      this.takingOverSince = undefined;
+    }
+    return true;
   }
 
   timersAt(nowMs: number): number {

@@ -142,6 +142,33 @@ describe('a storm counted by agents whose writes meet late', () => {
   });
 });
 
+describe('a storm counted by an agent that restarts after it heard of the resolution', () => {
+  it('keeps what the agent counted after it heard out of the resolved count, though its memory of hearing is gone', () => {
+    const { engines, stores, stored, deliver, flushAll } = agents(rules, ['agent-a', 'agent-b']);
+    const [leader, b] = engines as [CorrelationEngine, CorrelationEngine];
+    stored.push(...leader.process([err(1000), err(1100), err(1200), err(1300)], 1300));
+    stored.push(...b.process([err(1400)], 1400));
+    deliver(1);
+    // The leader resolves with b's error in its count: b, hearing of it, has nothing to raise.
+    stored.push(...leader.tick(12_000));
+    deliver(0);
+    stored.push(...b.settle(12_100));
+    flushAll(12_200);
+    for (const s of stores) expect(shared(s, KEY)).toMatchObject({ status: 'resolved', eventCount: 5 });
+    // A lone error on b, below the threshold, then b restarts: a fresh engine on the shared state.
+    stored.push(...b.process([err(30_000)], 30_000));
+    flushAll(30_100);
+    const restarted = new MemoryStateStore('agent-b');
+    const engine = engineFrom(rules, restarted);
+    for (const [key, entry] of stores[1]!.exportEntries()) restarted.load(key, structuredClone(entry));
+    stored.push(...engine.settle(30_200));
+    restarted.onDelta((d) => stores[0]!.merge(structuredClone(d)));
+    stored.push(...engine.settle(30_300), ...leader.tick(30_300));
+    expect(shared(restarted, KEY)).toMatchObject({ status: 'resolved', eventCount: 5 });
+    expect(inStorage(stored, KEY).map((x) => x.count)).toEqual([5]);
+  });
+});
+
 describe('the opening of a storm that only all agents together bring to the threshold', () => {
   it('is dated near the error that crossed it, not at the end of its bucket', () => {
     const { engines, stored, flushAll } = agents(rules, ['agent-a', 'agent-b', 'agent-c']);

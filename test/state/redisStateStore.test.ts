@@ -120,8 +120,9 @@ describe('RedisStateStore', () => {
     await look.publish(`${prefix}:state`, 'not json at all');
     await look.publish(
       `${prefix}:state`,
-      'x#1\n{"r":1,"s":[{"k":"i:r","t":"r","v":"{broken","ver":"1","w":"x","d":"0","x":"0"},{"t":"c"}]}',
+      'x#1\n{"r":1,"s":[{"k":"i:r","t":"r","v":{broken,"ver":"1","w":"x","d":"0","x":"0"},{"t":"c"}]}',
     );
+    await look.publish(`${prefix}:state`, 'x#1\n{"r":1,"s":[{"t":"c"},{"k":"c:r","t":"c","c":{"1":{"e":"x"}}}]}');
     await look.hset(`${prefix}:{=r}:i:r{a="1"}`, '#v', '{broken', '#ver', '1', '#w', 'x', '#d', '0', '#x', '0');
     const [late] = await agents(1, prefix); // reads the broken entry at start
     a!.addCount('c:r{a="1"}', 1, 2, Date.now() + HOUR);
@@ -131,6 +132,7 @@ describe('RedisStateStore', () => {
       'replication after the garbage',
     );
     expect(b!.read('i:r')).toBeUndefined();
+    expect(late!.read('i:r{a="1"}')).toBeUndefined();
   });
 
   it("sets each key's time-to-live from its expiry plus the grace period", async () => {

@@ -7,12 +7,13 @@ import { newEvent, type VigilEvent } from '../../src/model/event.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import type { GaugePoint } from '../../src/model/metric.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
+import type { StateStore } from '../../src/correlation/stateStore.ts';
 
 /** Rule conditions compile with the real OTTL subset, as in the daemon. */
 export const ruleConditions: ConditionCompiler = (source, context) =>
   compileCondition(source, context) as (item: never) => boolean;
 
-export function engineFrom(yaml: string, store = new MemoryStateStore()): CorrelationEngine {
+export function engineFrom(yaml: string, store: StateStore = new MemoryStateStore()): CorrelationEngine {
   const issues: { path: string; message: string }[] = [];
   const cfg = correlationSchema.parse(parse(yaml), 'correlation', issues);
   if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
