@@ -89,6 +89,7 @@ export class OtlpGrpcServer {
     capConnectionsPerPeer(
       this.server,
       defaultPerPeer(config.max_connections, config.max_connections_per_peer),
+      config.peer_ipv6_prefix,
       (peer) => this.warn.warn({ peer }, 'OTLP/gRPC connection refused: max_connections_per_peer reached'),
     );
     this.server.on('drop', () =>
@@ -216,11 +217,11 @@ export class OtlpGrpcServer {
   private async export(spec: SignalSpec, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
     const observed = nowNanos();
     const peer = stream.session?.socket?.remoteAddress;
-    const lease = peerLease(this.receiver.receiveBuffers, peer);
+    const lease = peerLease(this.receiver.receiveBuffers, peer, this.config.peer_ipv6_prefix);
     try {
       const auth = headers.authorization;
       const tenant = await this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
-      this.receiver.admit(spec, peer);
+      this.receiver.admit(spec, peer, this.config.peer_ipv6_prefix);
       const guard = this.receiver.decodeGuard(spec, 'grpc', this.config.max_records_per_request);
       const count = protoCountWhileRead(spec, guard);
       const request = await this.readRequest(stream, headers, lease, count.inspect);

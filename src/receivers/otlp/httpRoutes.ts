@@ -101,7 +101,7 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
   async function handle(spec: SignalSpec, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const contentType = String(req.headers['content-type'] ?? '');
     const format = formatOf(contentType);
-    const lease = peerLease(receiver.receiveBuffers, req.socket.remoteAddress);
+    const lease = peerLease(receiver.receiveBuffers, req.socket.remoteAddress, config.peer_ipv6_prefix);
     try {
       return await handleLeased(spec, req, reply, format, contentType, lease);
     } finally {
@@ -124,7 +124,7 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
     try {
       if (!format) throw new UnsupportedMediaTypeError(contentType);
       tenant = await receiver.authenticate(req.headers.authorization);
-      receiver.admit(spec, req.socket.remoteAddress);
+      receiver.admit(spec, req.socket.remoteAddress, config.peer_ipv6_prefix);
       if (format === 'proto') protoCount = protoCountWhileRead(spec, guard);
       body = await readRequestBody(req.raw, {
         limit: config.max_request_body_size,

@@ -6,7 +6,6 @@ import {
   decode,
   emptyLogRecords,
   encode,
-  LOGS_EXPORT,
   LOGS_REQ,
   logsRequest,
   prefixed,
