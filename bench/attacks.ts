@@ -412,7 +412,12 @@ const ATTACKS: Attack[] = [
     probe: 'json',
     async run(p, end) {
       const size = 4 * 1024 * 1024 - 64;
+      // One unknown length-delimited field (15) spanning the message: well-formed as far as it
+      // is sent, so Vigil holds it (malformed bytes are refused as soon as they are counted).
       const body = Buffer.alloc(size - 1024, 0x0a);
+      body[0] = 0x7a;
+      const inner = size - 5;
+      body.set([(inner & 0x7f) | 0x80, ((inner >> 7) & 0x7f) | 0x80, ((inner >> 14) & 0x7f) | 0x80, inner >> 21], 1);
       const tally = new Tally();
       const sessions = Array.from({ length: 8 }, () => {
         const s = h2connect(`http://127.0.0.1:${p.grpc}`);

@@ -139,6 +139,7 @@ export class ApiServer {
       idle_timeout: config.idle_timeout,
       max_connections: config.max_connections,
       max_connections_per_peer: config.max_connections_per_peer,
+      peer_ipv6_prefix: config.peer_ipv6_prefix,
     };
     const app = Fastify({
       logger: false,

@@ -16,6 +16,8 @@ export interface MemoryGuardConfig {
   check_interval: number;
   /** Budget for bytes held by requests still arriving; absent means unlimited. */
   max_receive_buffer_size?: number;
+  /** The percentage of that budget one peer may hold; absent means a quarter. */
+  peer_receive_buffer_percentage?: number;
 }
 
 export type MemoryState = 'normal' | 'soft' | 'hard';
@@ -186,7 +188,10 @@ export class MemoryGuard implements NativeMemorySink {
     this.spikeBytes = spike;
     // Bodies still arriving were admitted before the soft limit was crossed and keep growing
     // after it: the spike headroom is what they may take.
-    this.receiveBuffers = new ReceiveBuffers(Math.min(cfg.max_receive_buffer_size ?? Number.POSITIVE_INFINITY, spike));
+    this.receiveBuffers = new ReceiveBuffers(
+      Math.min(cfg.max_receive_buffer_size ?? Number.POSITIVE_INFINITY, spike),
+      cfg.peer_receive_buffer_percentage,
+    );
     this.intervalMs = cfg.check_interval;
     this.metrics?.memoryLimit.set({ limit: 'hard' }, this.limitBytes);
     this.metrics?.memoryLimit.set({ limit: 'soft' }, this.softLimitBytes);

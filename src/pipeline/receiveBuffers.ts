@@ -10,6 +10,9 @@ export class ReceiveBuffersFullError extends RefusedError {
   }
 }
 
+/** The part of the receive budget one peer may hold across every listener unless configured: a quarter. */
+export const DEFAULT_PEER_RECEIVE_BUFFER_PERCENTAGE = 25;
+
 /**
  * One budget for the bytes receivers hold while a request is still arriving (bodies being
  * read, decompressed output, gRPC messages being assembled), shared by every listener.
@@ -20,10 +23,13 @@ export class ReceiveBuffersFullError extends RefusedError {
  */
 export class ReceiveBuffers {
   readonly limit: number;
+  /** The percentage of `limit` one peer may hold (`peer_receive_buffer_percentage`). */
+  readonly peerPercentage: number;
   private used = 0;
 
-  constructor(limit: number) {
+  constructor(limit: number, peerPercentage = DEFAULT_PEER_RECEIVE_BUFFER_PERCENTAGE) {
     this.limit = limit;
+    this.peerPercentage = peerPercentage;
   }
 
   get bytes(): number {

@@ -1,15 +1,22 @@
 import type { Server, Socket } from 'node:net';
+import { peerGroup } from './peerGroup.ts';
 
 /**
- * Closes on accept a connection from a peer address that already holds `maxPerPeer`, so that
- * one sender's idle or stalled sockets cannot take every slot of `max_connections` (the syslog
- * listener's guard, for the HTTP and gRPC listeners). `onRefused` is told the peer.
+ * Closes on accept a connection from a peer that already holds `maxPerPeer`, so that one
+ * sender's idle or stalled sockets cannot take every slot of `max_connections` (the syslog
+ * listener's guard, for the HTTP and gRPC listeners). A peer is an address, or an IPv6
+ * network of `ipv6Prefix` bits (peerGroup). `onRefused` is told the peer.
  */
-export function capConnectionsPerPeer(server: Server, maxPerPeer: number, onRefused: (peer: string) => void): void {
+export function capConnectionsPerPeer(
+  server: Server,
+  maxPerPeer: number,
+  ipv6Prefix: number,
+  onRefused: (peer: string) => void,
+): void {
   const perPeer = new Map<string, number>();
   // Before the server's own listener: a refused socket is never served.
   server.prependListener('connection', (socket: Socket) => {
-    const peer = socket.remoteAddress ?? '';
+    const peer = peerGroup(socket.remoteAddress ?? '', ipv6Prefix);
     const held = perPeer.get(peer) ?? 0;
     if (held >= maxPerPeer) {
       socket.destroy();

@@ -1,14 +1,12 @@
 import { RefusedError } from '../errors.ts';
 import { ReceiveLease, type ReceiveBuffers } from '../pipeline/receiveBuffers.ts';
-
-/** The part of the receive budget one peer (IP address) may hold across every listener. */
-export const PEER_SHARE_OF_BUDGET = 0.25;
+import { DEFAULT_PEER_IPV6_PREFIX, peerGroup } from './peerGroup.ts';
 
 export class PeerShareFullError extends RefusedError {
-  constructor(peer: string, share: number) {
+  constructor(peer: string, share: number, percentage: number) {
     super(
       'VIGIL_RECEIVE_BUFFERS_FULL',
-      `request bodies still arriving from ${peer} already hold ${Math.round(share / 1048576)} MiB, a quarter of service.memory_limiter.max_receive_buffer_size; finish or cancel them, or retry later`,
+      `request bodies still arriving from ${peer} already hold ${Math.round(share / 1048576)} MiB, ${percentage} % of service.memory_limiter.max_receive_buffer_size (service.memory_limiter.peer_receive_buffer_percentage); finish or cancel them, or retry later`,
       'exhausted',
     );
   }
@@ -17,24 +15,27 @@ export class PeerShareFullError extends RefusedError {
 /**
  * Bytes held per peer within one receive budget. Without it, one sender with a few stalled
  * uploads (or stalled gRPC streams) fills the budget every listener shares, and every other
- * sender is refused 429 until `read_timeout` frees it: a peer may hold a quarter of it, so
- * stalled uploads cost their own sender only.
+ * sender is refused 429 until `read_timeout` frees it: a peer may hold a part of it
+ * (`peer_receive_buffer_percentage`, a quarter by default), so stalled uploads cost their own
+ * sender only.
  */
 class PeerShares {
   readonly share: number;
+  private readonly percentage: number;
   private readonly held = new Map<string, number>();
 
   constructor(buffers: ReceiveBuffers) {
-    this.share = buffers.limit * PEER_SHARE_OF_BUDGET;
+    this.percentage = buffers.peerPercentage;
+    this.share = (buffers.limit * buffers.peerPercentage) / 100;
   }
 
   admit(peer: string): void {
-    if ((this.held.get(peer) ?? 0) >= this.share) throw new PeerShareFullError(peer, this.share);
+    if ((this.held.get(peer) ?? 0) >= this.share) throw new PeerShareFullError(peer, this.share, this.percentage);
   }
 
   take(peer: string, n: number): void {
     const now = (this.held.get(peer) ?? 0) + n;
-    if (now > this.share) throw new PeerShareFullError(peer, this.share);
+    if (now > this.share) throw new PeerShareFullError(peer, this.share, this.percentage);
     this.held.set(peer, now);
   }
 
@@ -84,20 +85,28 @@ function sharesOf(buffers: ReceiveBuffers): PeerShares {
   return shares;
 }
 
-// An IPv4 sender reached over a dual-stack socket is the same peer as over IPv4.
-const peerKey = (peer: string) => (peer.startsWith('::ffff:') ? peer.slice(7) : peer);
-
-/** The lease a request from `peer` counts its bytes in: its peer's share and the shared budget. */
-export function peerLease(buffers: ReceiveBuffers, peer: string | undefined): ReceiveLease {
+/**
+ * The lease a request from the address `peer` counts its bytes in: its peer's share and the
+ * shared budget. `ipv6Prefix` groups IPv6 senders (the listener's `peer_ipv6_prefix`).
+ */
+export function peerLease(
+  buffers: ReceiveBuffers,
+  peer: string | undefined,
+  ipv6Prefix = DEFAULT_PEER_IPV6_PREFIX,
+): ReceiveLease {
   if (peer === undefined || !Number.isFinite(buffers.limit)) return buffers.lease();
-  return new PeerLease(buffers, sharesOf(buffers), peerKey(peer));
+  return new PeerLease(buffers, sharesOf(buffers), peerGroup(peer, ipv6Prefix));
 }
 
 /**
  * Throws, before a body is read, when the budget is spent (ReceiveBuffersFullError) or when
  * `peer` holds its share already (PeerShareFullError): both 429 / RESOURCE_EXHAUSTED.
  */
-export function admitPeer(buffers: ReceiveBuffers, peer: string | undefined): void {
+export function admitPeer(
+  buffers: ReceiveBuffers,
+  peer: string | undefined,
+  ipv6Prefix = DEFAULT_PEER_IPV6_PREFIX,
+): void {
   buffers.admit();
-  if (peer !== undefined && Number.isFinite(buffers.limit)) sharesOf(buffers).admit(peerKey(peer));
+  if (peer !== undefined && Number.isFinite(buffers.limit)) sharesOf(buffers).admit(peerGroup(peer, ipv6Prefix));
 }

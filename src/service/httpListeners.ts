@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import { guardHosts } from '../receivers/http/allowedHosts.ts';
 import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
 import { capConnectionsPerPeer, defaultPerPeer } from '../receivers/peerConnections.ts';
+import { DEFAULT_PEER_IPV6_PREFIX } from '../receivers/peerGroup.ts';
 import type { TlsServerConfig } from '../config/tls.ts';
 import { hardenTlsServer, loadTlsOptions } from '../receivers/http/tlsConfig.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -20,6 +21,7 @@ const DEFAULT_LIMITS: HttpServerLimits = {
   read_header_timeout: 10_000,
   idle_timeout: 65_000,
   max_connections: 1000,
+  peer_ipv6_prefix: DEFAULT_PEER_IPV6_PREFIX,
 };
 // How often Node looks for requests past their header or request timeout (its default is 30 s).
 const TIMEOUT_CHECK_MS = 250;
@@ -60,7 +62,12 @@ export function nodeServer(
     ? createHttpsServer({ ...options, ...loadTlsOptions(tls) }, handler)
     : createHttpServer(options, handler);
   server.maxConnections = limits.max_connections;
-  capConnectionsPerPeer(server, defaultPerPeer(limits.max_connections, limits.max_connections_per_peer), onPeerRefused);
+  capConnectionsPerPeer(
+    server,
+    defaultPerPeer(limits.max_connections, limits.max_connections_per_peer),
+    limits.peer_ipv6_prefix,
+    onPeerRefused,
+  );
   return server;
 }
 
@@ -93,7 +100,7 @@ export class HttpListeners {
       if (JSON.stringify(existing.limits) !== JSON.stringify(limits)) {
         throw new VigilError(
           'VIGIL_LISTENER_CONFLICT',
-          `two receivers share ${key} with different read_timeout, read_header_timeout, idle_timeout, max_connections, max_connections_per_peer or allowed_hosts; give them the same values or different ports`,
+          `two receivers share ${key} with different read_timeout, read_header_timeout, idle_timeout, max_connections, max_connections_per_peer, peer_ipv6_prefix or allowed_hosts; give them the same values or different ports`,
         );
       }
       return existing.server;

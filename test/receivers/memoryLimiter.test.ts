@@ -235,6 +235,11 @@ describe('memory limiter at the listeners', () => {
   });
 });
 
+/** `n` (below 2^28) as a varint of exactly four bytes. */
+function varint4(n: number): Buffer {
+  return Buffer.from([(n & 0x7f) | 0x80, ((n >> 7) & 0x7f) | 0x80, ((n >> 14) & 0x7f) | 0x80, n >> 21]);
+}
+
 /** A gRPC export from `localAddress` on a session of its own. */
 function grpcFrom(port: number, localAddress: string, frame: Buffer, end: boolean): Promise<string> {
   const session = http2From(port, localAddress);
@@ -277,8 +282,12 @@ describe('one peer holds only its share of the receive budget', () => {
   it('answers another sender over gRPC while one peer holds stalled streams as large as the budget', async () => {
     const v = await startFlooded({ memoryLimiter: BUDGET });
     // Eight streams each announce 2 MiB + 1 KiB and send 2 MiB of it (header included): 16 MiB.
+    // The message is one unknown field (15, length-delimited) spanning it, so what arrives is
+    // well-formed as far as it goes and is held, not refused as invalid protobuf.
     const stalled = Buffer.alloc(2 * MIB);
     stalled.writeUInt32BE(2 * MIB + 1024, 1);
+    stalled[5] = 0x7a;
+    varint4(2 * MIB + 1024 - 5).copy(stalled, 6);
     const attacker = Array.from({ length: 8 }, () => grpcFrom(v.grpc, '127.0.0.1', stalled, false));
     const empty = Buffer.alloc(5); // an empty ExportLogsServiceRequest
     await waitFor(

@@ -6,11 +6,13 @@ import { captureExporter, type Captured } from './captureExporter.ts';
 
 /**
  * An in-process Vigil, started: `receiversYaml` is the body of `receivers:` (two spaces in),
- * and every receiver it names feeds one logs pipeline into a capturing exporter.
+ * and every receiver it names feeds one logs pipeline into a capturing exporter. `serviceYaml`
+ * adds keys under `service:` (four spaces in).
  */
 export async function startCapturingLogs(
   receiversYaml: string,
   receivers: string[],
+  serviceYaml = '',
 ): Promise<{ service: VigilService; captured: Captured }> {
   const captured: Captured = { logs: [], metrics: [], traces: [] };
   const reg = { ...registry, exporters: [...registry.exporters, captureExporter(captured, { wait: undefined })] };
@@ -23,7 +25,7 @@ service:
   pipelines:
     logs: { receivers: [${receivers.join(', ')}], exporters: [capture] }
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
-`,
+${serviceYaml}`,
     reg,
     {},
   );

@@ -52,6 +52,7 @@ export class AlertmanagerReceiver implements Receiver {
       max_records_per_request: config.max_records_per_request,
       read_timeout: config.read_timeout,
       min_body_rate: config.min_body_rate,
+      peer_ipv6_prefix: config.peer_ipv6_prefix,
     });
   }
 

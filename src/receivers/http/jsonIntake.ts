@@ -24,6 +24,8 @@ export interface JsonIntakeOptions {
   max_records_per_request: number;
   read_timeout: number;
   min_body_rate: number;
+  /** How IPv6 senders are grouped into peers (peerGroup). */
+  peer_ipv6_prefix: number;
 }
 
 /** A body read whole and admitted: its records fit the request cap and the pipeline. */
@@ -78,7 +80,7 @@ export class JsonIntake {
       method: 'POST',
       url,
       handler: async (req, reply) => {
-        const lease = peerLease(this.receiveBuffers, req.socket.remoteAddress);
+        const lease = peerLease(this.receiveBuffers, req.socket.remoteAddress, this.opts.peer_ipv6_prefix);
         try {
           const body = await this.read(req, reply, lease);
           return 'body' in body ? await handle(req, reply, body) : body;
@@ -134,7 +136,7 @@ export class JsonIntake {
         ? (await this.authenticator.authenticate(req.headers.authorization)).tenant
         : undefined;
       this.consumer.admit?.(1);
-      admitPeer(this.receiveBuffers, req.socket.remoteAddress);
+      admitPeer(this.receiveBuffers, req.socket.remoteAddress, this.opts.peer_ipv6_prefix);
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);
       if (!(err instanceof AuthenticationError)) return this.refuse(reply, err, 0);

@@ -90,6 +90,16 @@ const DECODERS: Record<string, ((first: number, limit: number) => Transform) | n
   lz4: (_first, limit) => wholeBodyDecoder((body, tooLarge) => decodeLz4(body, lz4Module()!, limit, tooLarge), limit),
 };
 
+/**
+ * A streaming decoder for a Content-Encoding (gRPC's message encodings share the names), null
+ * for identity, undefined for one not supported; `first` is the first byte of the body.
+ */
+export function bodyDecoder(encoding: string, first: number, limit: number): Transform | null | undefined {
+  // Own keys only: `constructor` and the like are not encodings.
+  const make = Object.hasOwn(DECODERS, encoding) ? DECODERS[encoding] : undefined;
+  return make && make(first, limit);
+}
+
 export interface ReadBodyOptions {
   /** Largest body, compressed and after decompression. */
   limit: number;

@@ -1,4 +1,5 @@
 import { bytes, duration, int, optional } from '../../config/schema.ts';
+import { peerIpv6PrefixField } from '../peerGroup.ts';
 import { allowedHostsField } from './allowedHosts.ts';
 
 /**
@@ -26,9 +27,10 @@ export const httpServerLimitFields = {
   max_connections_per_peer: optional(
     int({
       min: 1,
-      doc: 'Connections one peer address may hold at once, so that one sender cannot take every slot; further ones from it are closed on accept. Default: a quarter of max_connections (at least 1).',
+      doc: 'Connections one peer (an address; an IPv6 network of `peer_ipv6_prefix`) may hold at once, so that one sender cannot take every slot; further ones from it are closed on accept. Default: a quarter of max_connections (at least 1).',
     }),
   ),
+  peer_ipv6_prefix: peerIpv6PrefixField(),
   allowed_hosts: allowedHostsField,
 };
 
@@ -48,6 +50,7 @@ export function httpServerLimits(c: HttpServerLimits): HttpServerLimits {
     idle_timeout: c.idle_timeout,
     max_connections: c.max_connections,
     max_connections_per_peer: c.max_connections_per_peer,
+    peer_ipv6_prefix: c.peer_ipv6_prefix,
     allowed_hosts: c.allowed_hosts,
   };
 }

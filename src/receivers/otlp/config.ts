@@ -17,6 +17,7 @@ import { httpServerLimitFields, minBodyRateField } from '../http/serverConfig.ts
 import { tlsServerSchema } from '../../config/tls.ts';
 import { defaultTenant } from '../defaultTenant.ts';
 import { maxRecordsPerRequest } from '../recordLimit.ts';
+import { peerIpv6PrefixField } from '../peerGroup.ts';
 
 /**
  * A protocol block as the OTel Collector reads it: absent means off, while `grpc:` with no
@@ -58,9 +59,10 @@ const grpcSchema = obj(
     max_connections_per_peer: optional(
       int({
         min: 1,
-        doc: 'Connections one peer address may hold at once, so that one sender cannot take every slot; further ones from it are closed on accept. Default: a quarter of max_connections (at least 1).',
+        doc: 'Connections one peer (an address; an IPv6 network of `peer_ipv6_prefix`) may hold at once, so that one sender cannot take every slot; further ones from it are closed on accept. Default: a quarter of max_connections (at least 1).',
       }),
     ),
+    peer_ipv6_prefix: peerIpv6PrefixField(),
     read_timeout: duration({
       default: '30s',
       doc: 'Time a call may take to deliver its request message; a slower call is answered DEADLINE_EXCEEDED and reset. 0 waits forever.',

@@ -1,8 +1,6 @@
-import { inflate, inflateRaw, gunzip, zstdDecompress } from 'node:zlib';
 import type { ServerHttp2Stream } from 'node:http2';
 import { VigilError } from '../../errors.ts';
-import { PayloadTooLargeError } from '../http/requestBody.ts';
-import { decodeSnappy } from '../http/snappy.ts';
+import { bodyDecoder, PayloadTooLargeError } from '../http/requestBody.ts';
 import type { ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import { BodyRateWatch, RATE_WINDOW_MS } from '../http/bodyRate.ts';
 import { GrpcCode } from './status.ts';
@@ -63,12 +61,20 @@ export interface RawMessage {
 export function readUnaryMessage(
   stream: ServerHttp2Stream,
   limit: number,
-  opts: { timeoutMs?: number; lease?: ReceiveLease; minBytesPerSecond?: number } = {},
+  opts: {
+    timeoutMs?: number;
+    lease?: ReceiveLease;
+    minBytesPerSecond?: number;
+    /** Sees the bytes of an uncompressed message as they arrive; what it throws fails the read. */
+    inspect?: (chunk: Buffer) => void;
+  } = {},
 ): Promise<RawMessage> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let expected = -1;
+    let compressed = false;
+    let inspected = 0;
     let failed = false;
     const timer = opts.timeoutMs
       ? setTimeout(
@@ -117,9 +123,21 @@ export function readUnaryMessage(
           );
         expected = head.readUInt32BE(1);
         if (expected > limit) return fail(new PayloadTooLargeError(limit));
+        compressed = head[0] === 1;
       }
       if (expected >= 0 && size > PREFIX_BYTES + expected)
-        fail(new GrpcProtocolError(GrpcCode.INVALID_ARGUMENT, 'more than one request message in a unary call'));
+        return fail(new GrpcProtocolError(GrpcCode.INVALID_ARGUMENT, 'more than one request message in a unary call'));
+      if (expected < 0 || compressed || !opts.inspect) return;
+      // The message bytes not yet seen all sit at the end of this chunk (the prefix may have
+      // ended inside it).
+      const unseen = size - PREFIX_BYTES - inspected;
+      if (unseen === 0) return;
+      inspected += unseen;
+      try {
+        opts.inspect(chunk.subarray(chunk.length - unseen));
+      } catch (err) {
+        fail(err);
+      }
     };
     stream.on('data', onData);
     stream.on('end', () => {
@@ -152,60 +170,63 @@ export function readUnaryMessage(
   });
 }
 
-type Inflater = (buf: Buffer, opts: { maxOutputLength: number }, cb: (err: Error | null, out: Buffer) => void) => void;
-
-const INFLATERS: Record<string, Inflater> = {
-  gzip: gunzip,
-  // gRPC's "deflate" is zlib-wrapped (RFC 1950); some clients send raw deflate, which has no 0x78 header.
-  deflate: (buf, opts, cb) => (buf[0] === 0x78 ? inflate : inflateRaw)(buf, opts, cb),
-  zstd: zstdDecompress,
-  // The Collector's gRPC snappy is the framing format; a block is taken too, as for HTTP.
-  snappy: (buf, opts, cb) => {
-    try {
-      const chunks = decodeSnappy(
-        buf,
-        'snappy',
-        opts.maxOutputLength,
-        () => new PayloadTooLargeError(opts.maxOutputLength),
-      );
-      cb(null, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    } catch (err) {
-      cb(err as Error, Buffer.alloc(0));
-    }
-  },
-};
-
 /**
- * The message bytes: decompressed off the main thread, stopped at `limit` bytes so that a
- * small compressed bomb cannot inflate past it.
+ * The message bytes: decompressed as a stream off the main thread, each chunk counted in the
+ * lease and shown to `inspect` (the record count), and stopped at `limit` bytes, so a small
+ * compressed bomb neither inflates past the limit nor, once its records pass the cap, any further.
  */
-export function decodeMessage(raw: RawMessage, encoding: string, limit: number, lease?: ReceiveLease): Promise<Buffer> {
+export function decodeMessage(
+  raw: RawMessage,
+  encoding: string,
+  limit: number,
+  lease?: ReceiveLease,
+  inspect?: (chunk: Buffer) => void,
+): Promise<Buffer> {
   if (!raw.compressed) return Promise.resolve(raw.payload);
-  const inflater = INFLATERS[encoding];
   // A compressed flag without a grpc-encoding is a protocol error, per the gRPC HTTP/2 document.
-  if (!inflater)
+  // gRPC's "deflate" is zlib-wrapped (RFC 1950), some clients send raw deflate: the decoder picks
+  // by the first byte. The Collector's gRPC snappy is the framing format; a block is taken too.
+  const decoder = encoding === 'identity' ? undefined : bodyDecoder(encoding, raw.payload[0] ?? 0x78, limit);
+  if (!decoder)
     return Promise.reject(
       new GrpcProtocolError(GrpcCode.INVALID_ARGUMENT, 'compressed message without a grpc-encoding'),
     );
   return new Promise((resolve, reject) => {
-    inflater(raw.payload, { maxOutputLength: limit }, (err, out) => {
-      if (!err) {
-        try {
-          lease?.reserve(out.length);
-        } catch (refused) {
-          return reject(refused);
-        }
-        return resolve(out);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      decoder.destroy();
+      reject(err);
+    };
+    decoder.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) return fail(new PayloadTooLargeError(limit));
+      try {
+        lease?.reserve(chunk.length);
+        inspect?.(chunk);
+      } catch (err) {
+        return fail(err);
       }
-      if (err instanceof PayloadTooLargeError || (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
-        return reject(new PayloadTooLargeError(limit));
-      reject(
-        new GrpcProtocolError(
-          GrpcCode.INVALID_ARGUMENT,
-          `the ${encoding} message could not be decompressed: ${err.message}`,
-        ),
-      );
+      chunks.push(chunk);
     });
+    decoder.on('end', () => {
+      if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    decoder.on('error', (err) =>
+      fail(
+        err instanceof PayloadTooLargeError
+          ? err
+          : new GrpcProtocolError(
+              GrpcCode.INVALID_ARGUMENT,
+              `the ${encoding} message could not be decompressed: ${err.message}`,
+            ),
+      ),
+    );
+    decoder.end(raw.payload);
   });
 }
 

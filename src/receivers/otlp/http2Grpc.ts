@@ -28,7 +28,7 @@ import {
 } from './grpcFraming.ts';
 import { protoType } from './protos.ts';
 import type { OtlpReceiver } from './receiver.ts';
-import { encodeResponseProto, type SignalSpec } from './signals.ts';
+import { encodeResponseProto, protoCountWhileRead, type SignalSpec } from './signals.ts';
 import { encodeStatusProto, failureFor, GrpcCode, type OtlpFailure } from './status.ts';
 
 const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
@@ -89,6 +89,7 @@ export class OtlpGrpcServer {
     capConnectionsPerPeer(
       this.server,
       defaultPerPeer(config.max_connections, config.max_connections_per_peer),
+      config.peer_ipv6_prefix,
       (peer) => this.warn.warn({ peer }, 'OTLP/gRPC connection refused: max_connections_per_peer reached'),
     );
     this.server.on('drop', () =>
@@ -195,6 +196,7 @@ export class OtlpGrpcServer {
     stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
     lease: ReceiveLease,
+    inspect: (chunk: Buffer) => void,
   ): Promise<Buffer> {
     const encoding = messageEncoding(headers['grpc-encoding']);
     const limit = this.config.max_recv_msg_size;
@@ -203,27 +205,27 @@ export class OtlpGrpcServer {
         timeoutMs: this.config.read_timeout,
         minBytesPerSecond: this.config.min_body_rate,
         lease,
+        inspect,
       }),
       encoding,
       limit,
       lease,
+      inspect,
     );
   }
 
   private async export(spec: SignalSpec, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
     const observed = nowNanos();
     const peer = stream.session?.socket?.remoteAddress;
-    const lease = peerLease(this.receiver.receiveBuffers, peer);
+    const lease = peerLease(this.receiver.receiveBuffers, peer, this.config.peer_ipv6_prefix);
     try {
       const auth = headers.authorization;
       const tenant = await this.receiver.authenticate(typeof auth === 'string' ? auth : undefined);
-      this.receiver.admit(spec, peer);
-      const request = await this.readRequest(stream, headers, lease);
-      const decoded = spec.decodeProto(
-        request,
-        observed,
-        this.receiver.decodeGuard(spec, 'grpc', this.config.max_records_per_request),
-      );
+      this.receiver.admit(spec, peer, this.config.peer_ipv6_prefix);
+      const guard = this.receiver.decodeGuard(spec, 'grpc', this.config.max_records_per_request);
+      const count = protoCountWhileRead(spec, guard);
+      const request = await this.readRequest(stream, headers, lease, count.inspect);
+      const decoded = spec.decodeProto(request, observed, guard, count.counted());
       const outcome = await this.receiver.export(spec, 'grpc', decoded, tenant, observed);
       respond(stream, encodeResponseProto(spec, outcome));
     } catch (err) {
@@ -250,7 +252,7 @@ export class OtlpGrpcServer {
     let status: number | undefined;
     try {
       // Probes are tiny and must answer even while the budget refuses exports.
-      const request = await this.readRequest(stream, headers, UNLIMITED_RECEIVE_BUFFERS.lease());
+      const request = await this.readRequest(stream, headers, UNLIMITED_RECEIVE_BUFFERS.lease(), () => {});
       try {
         status = this.healthStatus(request);
       } catch {

@@ -7,7 +7,13 @@ import { closeIfBodyUnread } from '../http/respond.ts';
 import { jsonContainerCap } from '../recordLimit.ts';
 import type { OtlpCorsConfig, OtlpHttpConfig } from './config.ts';
 import type { OtlpReceiver } from './receiver.ts';
-import { encodeResponseProto, responseJson, type SignalSpec } from './signals.ts';
+import {
+  encodeResponseProto,
+  protoCountWhileRead,
+  responseJson,
+  type ProtoCountWhileRead,
+  type SignalSpec,
+} from './signals.ts';
 import { encodeStatusProto, failureFor, statusJson, UnsupportedMediaTypeError } from './status.ts';
 
 type Format = 'proto' | 'json';
@@ -95,7 +101,7 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
   async function handle(spec: SignalSpec, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const contentType = String(req.headers['content-type'] ?? '');
     const format = formatOf(contentType);
-    const lease = peerLease(receiver.receiveBuffers, req.socket.remoteAddress);
+    const lease = peerLease(receiver.receiveBuffers, req.socket.remoteAddress, config.peer_ipv6_prefix);
     try {
       return await handleLeased(spec, req, reply, format, contentType, lease);
     } finally {
@@ -113,24 +119,26 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
   ): Promise<FastifyReply> {
     let body: Buffer;
     let tenant: string;
+    const guard = receiver.decodeGuard(spec, 'http', config.max_records_per_request);
+    let protoCount: ProtoCountWhileRead | undefined;
     try {
       if (!format) throw new UnsupportedMediaTypeError(contentType);
       tenant = await receiver.authenticate(req.headers.authorization);
-      receiver.admit(spec, req.socket.remoteAddress);
+      receiver.admit(spec, req.socket.remoteAddress, config.peer_ipv6_prefix);
+      if (format === 'proto') protoCount = protoCountWhileRead(spec, guard);
       body = await readRequestBody(req.raw, {
         limit: config.max_request_body_size,
         timeoutMs: config.read_timeout,
         minBytesPerSecond: config.min_body_rate,
         lease,
-        // JSON.parse allocates every object before the records can be counted: bound them first.
-        ...(format === 'json'
-          ? {
-              inspect: jsonContainerCap(
-                config.max_records_per_request,
-                `receivers.${receiver.settings.id}.protocols.http.max_records_per_request`,
-              ),
-            }
-          : {}),
+        // Records are counted as the body arrives; JSON.parse allocates every object before
+        // the records can be counted, so for JSON the objects are bounded first.
+        inspect:
+          protoCount?.inspect ??
+          jsonContainerCap(
+            config.max_records_per_request,
+            `receivers.${receiver.settings.id}.protocols.http.max_records_per_request`,
+          ),
       });
     } catch (err) {
       closeIfBodyUnread(req.raw, reply);
@@ -140,9 +148,9 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
     }
     const observed = nowNanos();
     try {
-      const guard = receiver.decodeGuard(spec, 'http', config.max_records_per_request);
-      const decoded =
-        format === 'proto' ? spec.decodeProto(body, observed, guard) : spec.decodeJson(body, observed, guard);
+      const decoded = protoCount
+        ? spec.decodeProto(body, observed, guard, protoCount.counted())
+        : spec.decodeJson(body, observed, guard);
       const outcome = await receiver.export(spec, 'http', decoded, tenant, observed);
       if (format === 'proto') return reply.code(200).type(PROTOBUF).send(encodeResponseProto(spec, outcome));
       return reply.code(200).type(JSON_TYPE).send(responseJson(spec, outcome));

@@ -93,10 +93,10 @@ export class OtlpReceiver implements Receiver {
    * request before its body is read and decoded (that wasted work is what sinks a daemon under
    * overload).
    */
-  admit(spec: SignalSpec, peer: string | undefined): void {
+  admit(spec: SignalSpec, peer: string | undefined, ipv6Prefix: number): void {
     try {
       this.consumers[spec.signal]?.admit?.(1);
-      admitPeer(this.receiveBuffers, peer);
+      admitPeer(this.receiveBuffers, peer, ipv6Prefix);
     } catch (err) {
       this.settings.metrics.receiverRequests.inc({ receiver: this.settings.id, outcome: 'refused' });
       this.settings.metrics.countMemoryRefusal(this.settings.id, err);

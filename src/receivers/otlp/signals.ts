@@ -4,7 +4,7 @@ import type { VigilEvent } from '../../model/event.ts';
 import { decodeLogsJson, decodeLogsProto } from './logs.ts';
 import { decodeMetricsJson, decodeMetricsProto } from './metrics.ts';
 import { protoType } from './protos.ts';
-import { countJsonRecords, countProtoRecords } from './recordCount.ts';
+import { countJsonRecords, countProtoRecords, ProtoRecordCounter } from './recordCount.ts';
 import type { Decoded } from './rejections.ts';
 import type { Checkpoint } from './requestWalk.ts';
 import { decodeTracesJson, decodeTracesProto } from './traces.ts';
@@ -33,7 +33,8 @@ export interface SignalSpec {
   responseType: string;
   /** The Export*PartialSuccess field counting rejected items. */
   rejectedField: string;
-  decodeProto(body: Buffer, observed: bigint, guard?: DecodeGuard): Decoded<OtlpItem>;
+  /** `counted`: the body's record count taken while it was read (protoCountWhileRead), so it is not walked again. */
+  decodeProto(body: Buffer, observed: bigint, guard?: DecodeGuard, counted?: number): Decoded<OtlpItem>;
   decodeJson(body: Buffer, observed: bigint, guard?: DecodeGuard): Decoded<OtlpItem>;
 }
 
@@ -43,10 +44,10 @@ export interface SignalSpec {
  */
 function viaReader<T>(
   decode: (r: ReturnType<typeof createReader>) => Decoded<T>,
-): (body: Buffer, guard: DecodeGuard | undefined, metrics: boolean) => Decoded<T> {
-  return (body, guard, metrics) => {
+): (body: Buffer, guard: DecodeGuard | undefined, metrics: boolean, counted: number | undefined) => Decoded<T> {
+  return (body, guard, metrics, counted) => {
     try {
-      if (guard) guard.admit(countProtoRecords(body, metrics, guard.maxRecords));
+      if (guard) guard.admit(counted ?? countProtoRecords(body, metrics, guard.maxRecords));
       return decode(createReader(body));
     } catch (err) {
       if (err instanceof VigilError) throw err;
@@ -78,8 +79,8 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     grpcService: 'opentelemetry.proto.collector.logs.v1.LogsService',
     responseType: 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse',
     rejectedField: 'rejectedLogRecords',
-    decodeProto: (body, observed, guard) =>
-      viaReader((r) => decodeLogsProto(r, observed, guard?.checkpoint))(body, guard, false),
+    decodeProto: (body, observed, guard, counted) =>
+      viaReader((r) => decodeLogsProto(r, observed, guard?.checkpoint))(body, guard, false, counted),
     decodeJson: (body, observed, guard) =>
       decodeLogsJson(parsedJson(body, LOGS_KEYS, false, guard), observed, guard?.checkpoint),
   },
@@ -89,8 +90,8 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     grpcService: 'opentelemetry.proto.collector.metrics.v1.MetricsService',
     responseType: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse',
     rejectedField: 'rejectedDataPoints',
-    decodeProto: (body, _observed, guard) =>
-      viaReader((r) => decodeMetricsProto(r, guard?.checkpoint))(body, guard, true),
+    decodeProto: (body, _observed, guard, counted) =>
+      viaReader((r) => decodeMetricsProto(r, guard?.checkpoint))(body, guard, true, counted),
     decodeJson: (body, _observed, guard) =>
       decodeMetricsJson(parsedJson(body, METRICS_KEYS, true, guard), guard?.checkpoint),
   },
@@ -100,12 +101,36 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     grpcService: 'opentelemetry.proto.collector.trace.v1.TraceService',
     responseType: 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse',
     rejectedField: 'rejectedSpans',
-    decodeProto: (body, _observed, guard) =>
-      viaReader((r) => decodeTracesProto(r, guard?.checkpoint))(body, guard, false),
+    decodeProto: (body, _observed, guard, counted) =>
+      viaReader((r) => decodeTracesProto(r, guard?.checkpoint))(body, guard, false, counted),
     decodeJson: (body, _observed, guard) =>
       decodeTracesJson(parsedJson(body, TRACES_KEYS, false, guard), guard?.checkpoint),
   },
 };
+
+/** A protobuf body's record count, taken chunk by chunk while the body is read. */
+export interface ProtoCountWhileRead {
+  /** Sees each chunk of the (decompressed) body; throws the guard's refusal once past its cap. */
+  inspect(chunk: Uint8Array): void;
+  /** The count of the whole body, for decodeProto; throws if the body ended inside a message. */
+  counted(): number;
+}
+
+/**
+ * Counts the records of a protobuf request as it arrives, so one past the cap is refused
+ * before the rest is read, inflated or joined (a 4 KB gzip message holds 2 M empty log
+ * records), and a body within it is not walked a second time to be counted.
+ */
+export function protoCountWhileRead(spec: SignalSpec, guard: DecodeGuard): ProtoCountWhileRead {
+  const counter = new ProtoRecordCounter(spec.signal === 'metrics', guard.maxRecords);
+  return {
+    inspect: (chunk) => {
+      const n = counter.feed(chunk);
+      if (n > guard.maxRecords) guard.admit(n);
+    },
+    counted: () => counter.finish(),
+  };
+}
 
 export interface ExportOutcome {
   rejected: number;

@@ -1,3 +1,4 @@
+import { peerIpv6PrefixField } from '../peerGroup.ts';
 import {
   bytes,
   duration,
@@ -38,9 +39,10 @@ const streamFields = {
   max_connections_per_peer: optional(
     int({
       min: 1,
-      doc: 'Connections one peer address may hold at once, so that one sender cannot take every slot; further ones from it are closed on accept and counted. Default: a quarter of max_connections (at least 1).',
+      doc: 'Connections one peer (an address; an IPv6 network of `peer_ipv6_prefix`) may hold at once, so that one sender cannot take every slot; further ones from it are closed on accept and counted. Default: a quarter of max_connections (at least 1).',
     }),
   ),
+  peer_ipv6_prefix: peerIpv6PrefixField(),
   idle_timeout: duration({
     default: '5m',
     doc: 'A connection that sends nothing for this long is closed; 0 never closes.',

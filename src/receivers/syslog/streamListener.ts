@@ -8,6 +8,7 @@ import { SyslogFramer, type Frame } from './framing.ts';
 import type { SyslogIngest } from './ingest.ts';
 import type { Origin } from './mapping.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
+import { peerGroup } from '../peerGroup.ts';
 
 const RETRY_FIRST_MS = 5;
 // Short: a queue frees up as fast as exporters write, and a paused sender is idle throughput.
@@ -299,7 +300,7 @@ export class SyslogStreamListener {
     const perPeer = this.config.max_connections_per_peer ?? Math.max(1, Math.floor(this.config.max_connections / 4));
     // 'connection' fires for the raw socket, before any TLS handshake.
     server.prependListener('connection', (socket: Socket) => {
-      const peer = socket.remoteAddress ?? '';
+      const peer = peerGroup(socket.remoteAddress ?? '', this.config.peer_ipv6_prefix);
       const fromPeer = this.perPeer.get(peer) ?? 0;
       if (this.sockets.size >= this.config.max_connections || fromPeer >= perPeer) {
         const total = this.sockets.size >= this.config.max_connections;

@@ -107,6 +107,12 @@ export const serviceSchema = obj({
         min: 1,
         doc: 'Bytes all receivers together may hold for requests still arriving (bodies being read, decompressed output, gRPC messages being assembled); past it new requests get 429 / RESOURCE_EXHAUSTED with Retry-After before their body is read. Never more than the spike headroom (`spike_limit_mib`).',
       }),
+      peer_receive_buffer_percentage: int({
+        default: 25,
+        min: 1,
+        max: 100,
+        doc: "The percentage of `max_receive_buffer_size` one peer (an address; an IPv6 network, see the listeners' `peer_ipv6_prefix`) may hold across every listener; past it that peer's new requests get 429 / RESOURCE_EXHAUSTED, so one sender's stalled uploads cannot refuse everyone else. Raise it when one sender (a gateway) sends more than this many bodies of `max_request_body_size` at once; 100 turns the per-peer share off.",
+      }),
     },
     { doc: 'Refuse data (429 / RESOURCE_EXHAUSTED with Retry-After) instead of growing past a memory ceiling.' },
   ),

@@ -209,9 +209,16 @@ export interface RawAnswer {
 
 /**
  * One call on a bare HTTP/2 client, so that the test controls every byte a gRPC library would
- * write for it (and can send what no gRPC client sends).
+ * write for it (and can send what no gRPC client sends). A list of pieces is written one write at
+ * a time, each after the previous was handed to the session; with `end: false` the request is
+ * left open, so an answer can only come from what was sent.
  */
-export function rawCall(address: string, body: Buffer, headers: OutgoingHttpHeaders = {}): Promise<RawAnswer> {
+export function rawCall(
+  address: string,
+  body: Buffer | Buffer[],
+  headers: OutgoingHttpHeaders = {},
+  end = true,
+): Promise<RawAnswer> {
   const session = connect(`http://${address}`);
   return new Promise((resolve, reject) => {
     session.on('error', reject);
@@ -241,7 +248,13 @@ export function rawCall(address: string, body: Buffer, headers: OutgoingHttpHead
         body: Buffer.concat(chunks),
       });
     });
-    req.end(body);
+    const pieces = Array.isArray(body) ? body : [body];
+    let i = 0;
+    const next = (): void => {
+      if (i < pieces.length) req.write(pieces[i++], next);
+      else if (end) req.end();
+    };
+    next();
   });
 }
 

@@ -148,9 +148,19 @@ describe('OTLP/HTTP answers', () => {
     expect(tooBig.status).toBe(413);
     expect(decode(STATUS, tooBig.body).message).toMatch(/exceeds the limit of 65536 bytes/);
 
-    const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024));
+    // One record whose body inflates to 8 MiB: well-formed as far as it is read, so the size stops it.
+    const bomb = gzipSync(encode(LOGS_REQ, logsRequest([goodRecord('x'.repeat(8 * 1024 * 1024))])));
     expect(bomb.length).toBeLessThan(64 * 1024);
-    expect((await post('/v1/logs', bomb, { ...PROTO, 'content-encoding': 'gzip' })).status).toBe(413);
+    const bombAnswer = await post('/v1/logs', bomb, { ...PROTO, 'content-encoding': 'gzip' });
+    expect(bombAnswer.status).toBe(413);
+    expect(decode(STATUS, bombAnswer.body).message).toMatch(/exceeds the limit of 65536 bytes/);
+    // Zeros are no protobuf message: refused within the first chunk inflated, before the size.
+    const zeros = await post('/v1/logs', gzipSync(Buffer.alloc(8 * 1024 * 1024)), {
+      ...PROTO,
+      'content-encoding': 'gzip',
+    });
+    expect(zeros.status).toBe(400);
+    expect(decode(STATUS, zeros.body).message).toMatch(/not a valid protobuf message: invalid tag 0 at offset 1/);
     expect(
       (
         await post('/v1/logs', zstdCompressSync(Buffer.alloc(8 * 1024 * 1024)), {
