@@ -30,6 +30,26 @@ async function rawPost(port: number, path: string, contentType: string, length: 
   return { socket, answer: () => answer, closed: () => closed };
 }
 
+/**
+ * The first `sent` bytes of a protobuf message `total` bytes long that is one unknown field (15,
+ * length-delimited) spanning it: well-formed as far as it goes, so it is held as stalled, not
+ * refused as invalid protobuf before its end.
+ */
+function spanningUnknownField(total: number, sent: number): Buffer {
+  const head = [0x7a];
+  for (let n = total - 4; ; n >>>= 7) {
+    if (n < 0x80) {
+      head.push(n);
+      break;
+    }
+    head.push((n & 0x7f) | 0x80);
+  }
+  if (head.length !== 4) throw new Error('spanningUnknownField takes a total whose length varint is 3 bytes');
+  const out = Buffer.alloc(sent);
+  Buffer.from(head).copy(out);
+  return out;
+}
+
 describe('min_body_rate', () => {
   it('answers a body that stalls 408 long before read_timeout, and takes a slow one above the rate', async () => {
     const started = await startCapturingLogs(
@@ -44,7 +64,7 @@ describe('min_body_rate', () => {
     const stalledJson = await rawPost(json, '/v1/events', 'application/json', 1_000_000);
     stalledJson.socket.write('[{"body":"');
     const stalledOtlp = await rawPost(otlp, '/v1/logs', 'application/x-protobuf', 1_000_000);
-    stalledOtlp.socket.write(Buffer.alloc(100));
+    stalledOtlp.socket.write(spanningUnknownField(1_000_000, 100));
     // 2 KiB/s, twice the minimum, for 8 s: slow, but a sender within the rate.
     const event = JSON.stringify({ body: `slow ${'x'.repeat(16 * 1024 - 20)}` });
     const slow = await rawPost(json, '/v1/events', 'application/json', event.length);
@@ -74,6 +94,7 @@ describe('min_body_rate on OTLP/gRPC', () => {
     // A prefix announcing 1 MB, 100 bytes of it, and nothing more.
     const frame = Buffer.alloc(105);
     frame.writeUInt32BE(1_000_000, 1);
+    spanningUnknownField(1_000_000, 100).copy(frame, 5);
     const t0 = Date.now();
     expect(await grpcExport(session, frame, false)).toBe('4');
     expect(Date.now() - t0).toBeLessThan(60_000);
