@@ -30,7 +30,12 @@ describe('model serialisation', () => {
       resource: { r: new Uint8Array([255]) },
       scope: { name: 's', version: '1', attributes: {} },
     });
-    for (const ev of [plain, odd]) expect(eventToJson(ev)).toBe(toJson(ev));
+    const scoped = newEvent({
+      source: 'otlp',
+      body: ['a', { b: null }],
+      scope: { name: 's', version: '', attributes: { 'ü\u2028': 1.5 } },
+    });
+    for (const ev of [plain, odd, scoped]) expect(eventToJson(ev)).toBe(toJson(ev));
   });
 });
 

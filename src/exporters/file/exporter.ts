@@ -49,10 +49,13 @@ export class FileExporter implements Exporter {
 
   private async writeNow(signal: Signal, batch: unknown[]): Promise<void> {
     if (this.shutDown) throw new ComponentShutDownError('exporter', this.settings.id);
-    let text = '';
-    if (signal === 'logs') for (const rec of batch) text += eventToJson(rec as VigilEvent) + '\n';
-    else for (const rec of batch) text += toJson(rec as object) + '\n';
-    const buf = Buffer.from(text, 'utf8');
+    // One flat string joined from the lines, encoded once: appending line by line built a rope
+    // of two pieces a record that the encoder then had to flatten.
+    const lines: string[] = new Array<string>(batch.length + 1);
+    if (signal === 'logs') for (let i = 0; i < batch.length; i++) lines[i] = eventToJson(batch[i] as VigilEvent);
+    else for (let i = 0; i < batch.length; i++) lines[i] = toJson(batch[i] as object);
+    lines[batch.length] = '';
+    const buf = Buffer.from(lines.join('\n'), 'utf8');
     const maxBytes = this.config.rotation.max_megabytes * 1024 * 1024;
     if (maxBytes > 0 && this.size > 0 && this.size + buf.length > maxBytes) await this.rotate();
     await this.handle!.write(buf);

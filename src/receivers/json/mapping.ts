@@ -4,22 +4,40 @@ import { severityFromText } from '../../model/severity.ts';
 import { parseTimestampNs } from '../../model/timestamp.ts';
 import type { FieldMapping } from './config.ts';
 
-type Getter = (rec: Record<string, unknown>) => { key: string; value: unknown } | undefined;
+/**
+ * Reads one mapped field from a record: the value, or undefined, with the key it was found
+ * under left in `found.key`. One reused holder instead of a `{key, value}` object per field
+ * and record: the mapper reads a dozen fields of every event.
+ */
+type Getter = (rec: Record<string, unknown>, found: Found) => unknown;
+interface Found {
+  key: string;
+}
 
 function compilePath(path: string): Getter {
   const parts = path.split('.');
   if (parts.length === 1) {
-    return (rec) => (rec[path] !== undefined ? { key: path, value: rec[path] } : undefined);
+    return (rec, found) => {
+      const v = rec[path];
+      if (v !== undefined) found.key = path;
+      return v;
+    };
   }
   // "host.name" may be a literal flat key (OTel style) or a nested object.
-  return (rec) => {
-    if (rec[path] !== undefined) return { key: path, value: rec[path] };
+  const top = parts[0]!;
+  return (rec, found) => {
+    const flat = rec[path];
+    if (flat !== undefined) {
+      found.key = path;
+      return flat;
+    }
     let cur: unknown = rec;
     for (const p of parts) {
       if (cur === null || typeof cur !== 'object') return undefined;
       cur = (cur as Record<string, unknown>)[p];
     }
-    return cur === undefined ? undefined : { key: parts[0]!, value: cur };
+    if (cur !== undefined) found.key = top;
+    return cur;
   };
 }
 
@@ -28,14 +46,19 @@ const isScalar = (v: unknown) => typeof v !== 'object';
 /** First path with a value; `scalarOnly` skips objects so `service: {name: x}` falls through to `service.name`. */
 function firstOf(paths: string[], scalarOnly: boolean): Getter {
   const getters = paths.map(compilePath);
-  return (rec) => {
-    let fallback: { key: string; value: unknown } | undefined;
+  const fallbackAt: Found = { key: '' };
+  return (rec, found) => {
+    let fallback: unknown;
     for (const g of getters) {
-      const hit = g(rec);
-      if (hit === undefined || hit.value === null) continue;
-      if (!scalarOnly || isScalar(hit.value)) return hit;
-      fallback ??= hit;
+      const v = g(rec, found);
+      if (v === undefined || v === null) continue;
+      if (!scalarOnly || isScalar(v)) return v;
+      if (fallback === undefined) {
+        fallback = v;
+        fallbackAt.key = found.key;
+      }
     }
+    if (fallback !== undefined) found.key = fallbackAt.key;
     return fallback;
   };
 }
@@ -69,7 +92,9 @@ const HEX_ID: Record<'trace_id' | 'span_id', RegExp> = { trace_id: /^[0-9a-fA-F]
  */
 export class JsonEventMapper {
   private readonly get: Record<keyof FieldMapping, Getter>;
-  private used: string[] = [];
+  private readonly used: string[] = [];
+  /** Where the last field read was found. */
+  private readonly found: Found = { key: '' };
 
   constructor(mapping: FieldMapping) {
     this.get = Object.fromEntries(
@@ -80,10 +105,11 @@ export class JsonEventMapper {
     ) as Record<keyof FieldMapping, Getter>;
   }
 
-  private take(field: keyof FieldMapping, rec: Record<string, unknown>): { key: string; value: unknown } | undefined {
-    const hit = this.get[field](rec);
-    if (hit) this.used.push(hit.key);
-    return hit;
+  /** The field's value, or undefined; its key is then in `this.found.key` and counted as used. */
+  private take(field: keyof FieldMapping, rec: Record<string, unknown>): unknown {
+    const v = this.get[field](rec, this.found);
+    if (v !== undefined) this.used.push(this.found.key);
+    return v;
   }
 
   map(input: unknown, observedNs: bigint): MappedRecord | RejectedRecord {
@@ -96,69 +122,71 @@ export class JsonEventMapper {
     const rec = input as Record<string, unknown>;
     if (nestedDeeperThan(rec, MAX_DEPTH))
       return { ok: false, reason: `values nested deeper than ${MAX_DEPTH} levels; flatten the event` };
-    this.used = [];
-    const ev = newEvent({ source: 'json', observedTimeUnixNano: observedNs });
+    this.used.length = 0;
+    const found = this.found;
+    // The observed time passed as `now`: a default `now` would read the clock once more per event.
+    const ev = newEvent({ source: 'json' }, observedNs);
 
     const time = this.take('time', rec);
-    if (time) {
-      const ns = parseTimestampNs(time.value);
+    if (time !== undefined) {
+      const ns = parseTimestampNs(time);
       if (ns === undefined)
         return {
           ok: false,
-          reason: `field "${time.key}": not a timestamp (epoch number or ISO-8601 string): ${JSON.stringify(time.value)}`,
+          reason: `field "${found.key}": not a timestamp (epoch number or ISO-8601 string): ${JSON.stringify(time)}`,
         };
       ev.timeUnixNano = ns;
     }
 
     const sev = this.take('severity', rec);
-    if (sev) {
-      if (typeof sev.value === 'number') {
-        if (!Number.isInteger(sev.value) || sev.value < 0 || sev.value > 24)
+    if (sev !== undefined) {
+      if (typeof sev === 'number') {
+        if (!Number.isInteger(sev) || sev < 0 || sev > 24)
           return {
             ok: false,
-            reason: `field "${sev.key}": a numeric severity must be an OTel SeverityNumber 0–24, got ${sev.value}`,
+            reason: `field "${found.key}": a numeric severity must be an OTel SeverityNumber 0–24, got ${sev}`,
           };
-        ev.severityNumber = sev.value;
-      } else if (typeof sev.value === 'string') {
-        ev.severityText = sev.value;
-        ev.severityNumber = severityFromText(sev.value);
-      } else return { ok: false, reason: `field "${sev.key}": severity must be a string or number` };
+        ev.severityNumber = sev;
+      } else if (typeof sev === 'string') {
+        ev.severityText = sev;
+        ev.severityNumber = severityFromText(sev);
+      } else return { ok: false, reason: `field "${found.key}": severity must be a string or number` };
     }
 
     const type = this.take('type', rec);
-    if (type) {
-      const t = typeof type.value === 'string' ? TYPES[type.value.trim().toLowerCase()] : undefined;
+    if (type !== undefined) {
+      const t = typeof type === 'string' ? TYPES[type.trim().toLowerCase()] : undefined;
       if (!t)
         return {
           ok: false,
-          reason: `field "${type.key}": type must be one of up, down, neutral; got ${JSON.stringify(type.value)}`,
+          reason: `field "${found.key}": type must be one of up, down, neutral; got ${JSON.stringify(type)}`,
         };
       ev.type = t;
     }
 
     const body = this.take('body', rec);
-    if (body) ev.body = toAttr(body.value);
+    if (body !== undefined) ev.body = toAttr(body);
     for (const field of STRING_FIELDS) {
       const hit = this.take(field, rec);
-      if (!hit) continue;
-      const v = scalarString(hit.value);
-      if (v === undefined) return { ok: false, reason: `field "${hit.key}": ${field} must be a string` };
+      if (hit === undefined) continue;
+      const v = scalarString(hit);
+      if (v === undefined) return { ok: false, reason: `field "${found.key}": ${field} must be a string` };
       ev[field] = v;
     }
     for (const field of ['trace_id', 'span_id'] as const) {
       const hit = this.take(field, rec);
-      if (!hit) continue;
-      const v = scalarString(hit.value);
+      if (hit === undefined) continue;
+      const v = scalarString(hit);
       if (v === undefined || !HEX_ID[field].test(v))
         return { ok: false, reason: `field "${field}": must be ${field === 'trace_id' ? 32 : 16} hex digits` };
       ev[field === 'trace_id' ? 'traceId' : 'spanId'] = v.toLowerCase();
     }
     for (const field of ['attributes', 'resource'] as const) {
       const hit = this.take(field, rec);
-      if (!hit) continue;
-      if (hit.value === null || typeof hit.value !== 'object' || Array.isArray(hit.value))
-        return { ok: false, reason: `field "${hit.key}": must be an object` };
-      assignAttrs(field === 'attributes' ? ev.attributes : ev.resource, hit.value as Record<string, unknown>);
+      if (hit === undefined) continue;
+      if (hit === null || typeof hit !== 'object' || Array.isArray(hit))
+        return { ok: false, reason: `field "${found.key}": must be an object` };
+      assignAttrs(field === 'attributes' ? ev.attributes : ev.resource, hit as Record<string, unknown>);
     }
     const used = this.used;
     for (const key of Object.keys(rec)) {
@@ -179,6 +207,16 @@ const MAX_DEPTH = 64;
 
 /** Whether objects and arrays nest more than `max` levels below `root`; iterative, so it cannot overflow the stack itself. */
 function nestedDeeperThan(root: object, max: number): boolean {
+  // Most events are flat: one pass over the top level settles them without allocating.
+  let flat = true;
+  for (const k in root) {
+    const v = (root as Record<string, unknown>)[k];
+    if (v !== null && typeof v === 'object') {
+      flat = false;
+      break;
+    }
+  }
+  if (flat && max >= 1) return false;
   const stack: [object, number][] = [[root, 1]];
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;

@@ -40,6 +40,21 @@ describe('JSON receiver record count from the bytes', () => {
     }
   });
 
+  it('skips strings with runs of backslashes before quotes, cut anywhere, as the parse reads them', () => {
+    const records = Array.from({ length: 6 }, (_, n) => ({ [`k${'\\'.repeat(n)}`]: `${'\\'.repeat(n)}"}],{["\\` }));
+    const bytes = Buffer.from(JSON.stringify(records));
+    for (let size = 1; size <= bytes.length; size++) {
+      const values = bodyRecordCounter('application/json');
+      const containers = new JsonContainerCounter();
+      for (let at = 0; at < bytes.length; at += size) {
+        values.feed(bytes.subarray(at, at + size));
+        containers.feed(bytes.subarray(at, at + size));
+      }
+      expect(values.total(), `chunks of ${size}`).toBe(6);
+      expect(containers.total(), `chunks of ${size}`).toBe(7);
+    }
+  });
+
   it('counts many records without parsing them', () => {
     expect(count(`[${'{},'.repeat(99_999)}{}]`)).toBe(100_000);
     expect(count('{}\n'.repeat(50_000), 'application/x-ndjson')).toBe(50_000);
