@@ -27,6 +27,13 @@ const GLPI = (url: string, ledger: string) => `
     app_token: app-token-1
     user_token: user-token-1${ledger}`;
 
+const JIRA = (url: string) => `
+  jira:
+    url: ${url}
+    email: ops@example.com
+    api_token: api-token-1
+    project: OPS`;
+
 const PIPELINES = `
   pipelines:
     logs: { receivers: [json], exporters: [correlation] }
@@ -78,20 +85,15 @@ service:${PIPELINES}
 `;
 
 /**
- * An agent in the form before extensions with a GLPI and a Jira exporter: `store: redis` gives
- * both the one shared ledger. A pair rule: a Down opens an incident, its Up resolves it.
+ * An agent in the form before extensions with a GLPI exporter, and a Jira one when given its URL:
+ * `store: redis` gives both the one shared ledger. A pair rule: a Down opens an incident, its Up resolves it.
  */
-const twoTrackers = (redisUrl: string, prefix: string, agent: string, glpiUrl: string, jiraUrl: string) => `
+const trackers = (redisUrl: string, prefix: string, agent: string, glpiUrl: string, jiraUrl?: string) => `
 receivers:
   json: { endpoint: 127.0.0.1:0 }
 exporters:
   correlation: {}
-  file/incidents: { path: incidents.ndjson }${GLPI(glpiUrl, '')}
-  jira:
-    url: ${jiraUrl}
-    email: ops@example.com
-    api_token: api-token-1
-    project: OPS
+  file/incidents: { path: incidents.ndjson }${GLPI(glpiUrl, '')}${jiraUrl === undefined ? '' : JIRA(jiraUrl)}
 correlation:
   tick_interval: 50ms
   defaults: { group_wait: 0s, allowed_lateness: 1h, reopen_window: 0s }
@@ -101,7 +103,7 @@ ${inlineState(redisUrl, prefix, agent)}
 service:
   pipelines:
     logs: { receivers: [json], exporters: [correlation] }
-    incidents: { exporters: [file/incidents, glpi, jira] }
+    incidents: { exporters: [file/incidents, glpi${jiraUrl === undefined ? '' : ', jira'}] }
   telemetry:
     metrics: { endpoint: 127.0.0.1:0 }
 `;
@@ -196,7 +198,7 @@ describe('agents sharing state through the redis_state and ticket_ledger extensi
     try {
       const prefix = freshPrefix();
       const [a, b] = await Promise.all(
-        ['node-a', 'node-b'].map((agent) => startDaemon(twoTrackers(redis.url, prefix, agent, glpi.apiUrl, jira.url))),
+        ['node-a', 'node-b'].map((agent) => startDaemon(trackers(redis.url, prefix, agent, glpi.apiUrl, jira.url))),
       );
       daemons.push(a!, b!);
       await send(a!, [{ asset: 'core-1', type: 'down', title: 'core-1 unreachable', severity: 'ERROR' }]);
@@ -226,6 +228,36 @@ describe('agents sharing state through the redis_state and ticket_ledger extensi
       expect(glpi.tickets.size).toBe(1);
     } finally {
       await Promise.all([glpi.close(), jira.close()]);
+    }
+  }, 90_000);
+
+  it("keeps an open incident's ticket across the upgrade to records keyed by exporter, for a lone exporter", async () => {
+    const glpi = await new FakeGlpi().listen();
+    const client = new Redis(redis.url);
+    try {
+      const prefix = freshPrefix();
+      const before = await startDaemon(trackers(redis.url, prefix, 'node-a', glpi.apiUrl));
+      daemons.push(before);
+      await send(before, [{ asset: 'core-1', type: 'down', title: 'core-1 unreachable', severity: 'ERROR' }]);
+      await waitFor(() => glpi.tickets.size === 1, 'the GLPI ticket');
+      const own = `${prefix}:ticket:{ticket@glpi:asset_down{asset="core-1"}}`;
+      await waitFor(async () => (await client.exists(own)) === 1, 'the ledger record');
+      await before.stop();
+      // What an agent before the upgrade leaves: the record under the incident key alone.
+      await client.del(own);
+      expect(await client.hget(`${prefix}:ticket:{ticket:asset_down{asset="core-1"}}`, 'ref')).toBe(
+        String([...glpi.tickets.keys()][0]),
+      );
+
+      const after = await startDaemon(trackers(redis.url, prefix, 'node-b', glpi.apiUrl));
+      daemons.push(after);
+      await send(after, [{ asset: 'core-1', type: 'up', title: 'core-1 reachable', severity: 'INFO' }]);
+      await waitFor(() => [...glpi.tickets.values()][0]!.status >= 5, 'the ticket solved');
+      await waitFor(async () => (await client.hget(own, 'resolved')) === '1', "the exporter's own record");
+      expect(glpi.count('POST', 'Ticket')).toBe(1);
+    } finally {
+      client.disconnect();
+      await glpi.close();
     }
   }, 90_000);
 
