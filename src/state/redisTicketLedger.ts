@@ -54,9 +54,9 @@ async function reaching<T>(what: string, command: () => Promise<T>): Promise<T> 
 /**
  * One exporter's incident → ticket map, shared by every agent, so each incident gets one ticket
  * per exporter whichever agent delivers it. Records and claims are keyed by exporter and incident:
- * a GLPI and a Jira exporter on one ledger each keep their own ticket of an incident.
- * A claim is a lease on the incident key, renewed while its holder creates the
- * ticket; it is refused while an open ticket is recorded, so an agent that read "no ticket" just
+ * a GLPI and a Jira exporter on one ledger each keep their own ticket of an incident. A claim is
+ * a lease on the exporter's incident key, renewed while its holder creates the ticket; it is
+ * refused while an open ticket is recorded, so an agent that read "no ticket" just
  * before another stored one cannot create a second.
  *
  * While Redis is unreachable every call throws TicketLedgerUnavailableError: nothing is known,
