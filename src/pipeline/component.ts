@@ -177,8 +177,11 @@ export interface Extension extends Component {
   authenticator?(): Authenticator;
   /** Present on an extension whose factory provides `redis_state`. */
   redisState?(): SharedRedis;
-  /** Present on an extension whose factory provides `ticket_ledger`: a ledger for one exporter to use and not close. */
-  ticketLedger?(): TicketLedger;
+  /**
+   * Present on an extension whose factory provides `ticket_ledger`: exporter `exporter`'s ledger,
+   * for it to use and not close. `users`: every exporter of the config keeping tickets in it.
+   */
+  ticketLedger?(exporter: string, users: readonly string[]): TicketLedger;
 }
 
 export interface ExtensionFactory<C = unknown> extends FactoryBase<C> {

@@ -34,8 +34,11 @@ export interface Host {
   authenticator(id: string): Authenticator;
   /** The started `redis_state` extension `id` (checked at load like an authenticator). */
   redisState(id: string): SharedRedis;
-  /** A ledger from the started `ticket_ledger` extension `id`, for one exporter (checked at load like an authenticator). */
-  ticketLedger(id: string): TicketLedger;
+  /**
+   * Exporter `exporter`'s ledger from the started `ticket_ledger` extension `id`: its tickets,
+   * apart from other exporters' on the same ledger (checked at load like an authenticator).
+   */
+  ticketLedger(id: string, exporter: string): TicketLedger;
   /** The correlation runtime's incidents, once it runs: ticket exporters apply what people do in their tracker through it. */
   incidentDesk?(): IncidentDesk | undefined;
 }

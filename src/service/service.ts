@@ -136,9 +136,19 @@ export class VigilService {
       authenticator: (id: string): Authenticator =>
         this.startedExtension(id, 'authenticator', (x) => x.authenticator?.()),
       redisState: (id: string): SharedRedis => this.startedExtension(id, 'redis_state', (x) => x.redisState?.()),
-      ticketLedger: (id: string): TicketLedger => this.startedExtension(id, 'ticket_ledger', (x) => x.ticketLedger?.()),
+      ticketLedger: (id: string, exporter: string): TicketLedger =>
+        this.startedExtension(id, 'ticket_ledger', (x) => x.ticketLedger?.(exporter, this.ledgerUsers(id))),
       incidentDesk: () => this.incidentDesk(),
     };
+  }
+
+  /** The exporters created from the config that keep their tickets in ledger extension `id`. */
+  private ledgerUsers(id: string): string[] {
+    return [...this.exporters.keys()].filter((e) => {
+      const c = this.config.exporters[e]!;
+      const refs = this.registry.exporters.find((f) => f.type === c.type)?.extensionRefs?.(c.config as never);
+      return refs?.some((r) => r.id === id && r.capability === 'ticket_ledger');
+    });
   }
 
   private startedExtension<T>(id: string, capability: string, as: (x: Extension) => T | undefined): T {

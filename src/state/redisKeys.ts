@@ -71,9 +71,13 @@ export class RedisKeys {
     return `${this.prefix}:told:{${incidentKey}}:${what}`;
   }
 
-  /** An incident's ticket record, its creation lease and fence, all in one slot. */
-  ticketKeys(incidentKey: string): [lease: string, fence: string, record: string] {
-    const tag = `{ticket:${incidentKey}}`;
+  /**
+   * An exporter's ticket record of an incident, its creation lease and fence, all in one slot.
+   * Without an exporter: the layout before records were the exporter's own, read only on upgrade.
+   * Exporter ids hold no `:`, so no exporter and key pair spells another's.
+   */
+  ticketKeys(incidentKey: string, exporter?: string): [lease: string, fence: string, record: string] {
+    const tag = exporter === undefined ? `{ticket:${incidentKey}}` : `{ticket@${exporter}:${incidentKey}}`;
     return [`${this.prefix}:lease:${tag}`, `${this.prefix}:lease:${tag}#fence`, `${this.prefix}:ticket:${tag}`];
   }
 }

@@ -94,6 +94,7 @@ describe('three agents sharing one Redis', () => {
           client: s.redis,
           keys: s.redisKeys,
           owner: NODES[i]!,
+          exporter: 'glpi',
           claimTtlMs: 10_000,
           recordTtlMs: 3_600_000,
         }),

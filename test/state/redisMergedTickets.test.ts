@@ -65,6 +65,7 @@ describe('tickets of incidents that merge after a partition', () => {
         client: store.redis,
         keys: store.redisKeys,
         owner: name,
+        exporter: 'glpi',
         claimTtlMs: 10_000,
         recordTtlMs: 3_600_000,
       });

@@ -23,8 +23,13 @@ describe('RedisTicketLedger', () => {
   });
 
   let keyPrefix = '';
-  async function agents(n: number, claimTtlMs = 10_000): Promise<{ ledgers: RedisTicketLedger[]; clients: Redis[] }> {
-    keyPrefix = freshPrefix();
+  /** `n` agents' ledgers of one exporter (`exporter`, or `glpi`), on a fresh prefix unless one is given. */
+  async function agents(
+    n: number,
+    claimTtlMs = 10_000,
+    scope: { exporter?: string; unscoped?: boolean; prefix?: string } = {},
+  ): Promise<{ ledgers: RedisTicketLedger[]; clients: Redis[] }> {
+    keyPrefix = scope.prefix ?? freshPrefix();
     const keys = new RedisKeys(keyPrefix);
     const made: RedisTicketLedger[] = [];
     const own: Redis[] = [];
@@ -34,7 +39,17 @@ describe('RedisTicketLedger', () => {
       await client.connect();
       clients.push(client);
       own.push(client);
-      made.push(new RedisTicketLedger({ client, keys, owner: `agent-${i}`, claimTtlMs, recordTtlMs: 86_400_000 }));
+      made.push(
+        new RedisTicketLedger({
+          client,
+          keys,
+          owner: `agent-${i}`,
+          exporter: scope.exporter ?? 'glpi',
+          ...(scope.unscoped ? { unscoped: true } : {}),
+          claimTtlMs,
+          recordTtlMs: 86_400_000,
+        }),
+      );
     }
     ledgers.push(...made);
     return { ledgers: made, clients: own };
@@ -93,6 +108,66 @@ describe('RedisTicketLedger', () => {
     expect(await a!.get('svc-none')).toBeUndefined();
   });
 
+  it("keeps each exporter's tickets and claims apart from another exporter's on the same ledger", async () => {
+    const {
+      ledgers: [glpi],
+    } = await agents(1);
+    const {
+      ledgers: [jira],
+    } = await agents(1, 10_000, { exporter: 'jira', prefix: keyPrefix });
+    expect(await glpi!.claim('svc-x')).toBe(true);
+    expect(await jira!.claim('svc-x')).toBe(true);
+    await glpi!.put('svc-x', { ref: '17', incidentId: 'inc-1', resolved: false });
+    expect(await jira!.get('svc-x')).toBeUndefined();
+    await jira!.put('svc-x', { ref: 'OPS-1', incidentId: 'inc-1', resolved: false });
+    expect(await glpi!.get('svc-x')).toEqual({ ref: '17', incidentId: 'inc-1', resolved: false });
+    expect(await jira!.get('svc-x')).toEqual({ ref: 'OPS-1', incidentId: 'inc-1', resolved: false });
+    // One exporter's resolution and merge leave the other's ticket as it is.
+    await glpi!.put('svc-x', { ref: '17', incidentId: 'inc-1', resolved: true });
+    await jira!.merge('svc-x', 'inc-1', 'inc-2');
+    expect(await glpi!.get('svc-x')).toEqual({ ref: '17', incidentId: 'inc-1', resolved: true });
+    expect(await jira!.get('svc-x')).toEqual({
+      ref: 'OPS-1',
+      incidentId: 'inc-2',
+      resolved: false,
+      mergedIds: ['inc-1'],
+    });
+    expect(await jira!.claim('svc-x')).toBe(false);
+    expect(await glpi!.claim('svc-x')).toBe(true);
+  });
+
+  it('finds, for the lone exporter on a ledger, a ticket recorded before records were scoped by exporter', async () => {
+    const {
+      ledgers: [lone],
+      clients: [client],
+    } = await agents(1, 10_000, { unscoped: true });
+    const keys = new RedisKeys(keyPrefix);
+    // As an agent before the upgrade stored it: keyed by the incident alone.
+    await client!.hset(keys.ticketKeys('svc-u')[2], { ref: '9', incidentId: 'inc-9', resolved: '0' });
+    expect(await lone!.get('svc-u')).toEqual({ ref: '9', incidentId: 'inc-9', resolved: false });
+    expect(await lone!.claim('svc-u')).toBe(false); // its ticket is open: no second one
+    // Its record from now on is its own, and still where agents not yet upgraded look.
+    await lone!.put('svc-u', { ref: '9', incidentId: 'inc-9', resolved: true });
+    for (const record of [keys.ticketKeys('svc-u', 'glpi')[2], keys.ticketKeys('svc-u')[2]])
+      expect(await client!.hget(record, 'resolved')).toBe('1');
+    // A claim an agent not yet upgraded holds keeps it from creating meanwhile, and the reverse.
+    const {
+      ledgers: [shared],
+    } = await agents(1, 10_000, { prefix: keyPrefix });
+    await client!.set(keys.ticketKeys('svc-t')[0], 'agent-before-upgrade', 'PX', 10_000);
+    expect(await lone!.claim('svc-t')).toBe(false);
+    expect(await client!.exists(keys.ticketKeys('svc-t', 'glpi')[0])).toBe(0); // its half-taken claim given back
+    await client!.del(keys.ticketKeys('svc-t')[0]);
+    expect(await lone!.claim('svc-t')).toBe(true);
+    expect(await client!.exists(keys.ticketKeys('svc-t')[0])).toBe(1);
+    await lone!.release('svc-t');
+    expect(await client!.exists(keys.ticketKeys('svc-t')[0])).toBe(0);
+    // An exporter sharing the ledger with others cannot tell whose such a record was: it reads none.
+    await client!.hset(keys.ticketKeys('svc-s')[2], { ref: '10', incidentId: 'inc-10', resolved: '0' });
+    expect(await shared!.get('svc-s')).toBeUndefined();
+    expect(await lone!.get('svc-s')).toMatchObject({ ref: '10' });
+  });
+
   it('keeps the status Vigil last wrote with the record, and forgets it when a later record has none', async () => {
     const {
       ledgers: [a, b],
@@ -112,7 +187,7 @@ describe('RedisTicketLedger', () => {
     const claimedAt = Date.now();
     expect(await a!.claim('svc-z')).toBe(true);
     // Redis keeps real time: let two terms pass, the lease held all along.
-    const lease = new RedisKeys(keyPrefix).ticketKeys('svc-z')[0];
+    const lease = new RedisKeys(keyPrefix).ticketKeys('svc-z', 'glpi')[0];
     await waitFor(async () => {
       expect(await clientB!.exists(lease)).toBe(1);
       return Date.now() - claimedAt > 2 * ttl;
@@ -128,7 +203,7 @@ describe('RedisTicketLedger', () => {
       ledgers: [a],
       clients: [client],
     } = await agents(1);
-    await client!.set(new RedisKeys(keyPrefix).ticketKeys('svc-w')[2], 'not a hash');
+    await client!.set(new RedisKeys(keyPrefix).ticketKeys('svc-w', 'glpi')[2], 'not a hash');
     const refused = await a!
       .put('svc-w', { ref: 'J-2', incidentId: 'inc-2', resolved: false })
       .catch((err: unknown) => err);

@@ -479,7 +479,8 @@ export class IncidentExporter implements QueuedExporter {
     });
     // A ledger extension (in Redis) is shared by every agent using it: one ticket per incident among them.
     const extension = this.config.ledger?.extension;
-    const shared = this.fileLedger && extension !== undefined ? host?.ticketLedger(extension) : undefined;
+    const shared =
+      this.fileLedger && extension !== undefined ? host?.ticketLedger(extension, this.settings.id) : undefined;
     if (shared) {
       this.ledger = shared;
       this.fileLedger = undefined;

@@ -7,8 +7,8 @@ import type { TicketLedgerConfig } from './config.ts';
 
 /**
  * The `ticket_ledger` extension: hands each incident exporter naming it the ledger in its
- * `redis_state` extension's Redis. Each exporter gets a ledger of its own (its claims are its own),
- * all on one connection; the extension gives back their claims at shutdown.
+ * `redis_state` extension's Redis. Each exporter gets a ledger of its own (its records and claims
+ * are its own), all on one connection; the extension gives back their claims at shutdown.
  */
 export class TicketLedgerExtension implements Extension {
   private readonly config: TicketLedgerConfig;
@@ -23,9 +23,14 @@ export class TicketLedgerExtension implements Extension {
     this.redis = host.redisState(this.config.redis_state);
   }
 
-  ticketLedger(): TicketLedger {
+  ticketLedger(exporter: string, users: readonly string[]): TicketLedger {
     if (!this.redis) throw new Error('the ticket_ledger extension was asked for a ledger before it started');
-    const ledger = openRedisTicketLedger(this.redis.client, this.redis.config, this.redis.agent);
+    // Records written before they were an exporter's own can only be the tickets of a lone exporter.
+    const unscoped = users.length === 1 && users[0] === exporter;
+    const ledger = openRedisTicketLedger(this.redis.client, this.redis.config, this.redis.agent, {
+      exporter,
+      unscoped,
+    });
     this.ledgers.push(ledger);
     return ledger;
   }

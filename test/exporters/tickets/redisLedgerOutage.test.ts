@@ -58,6 +58,7 @@ describe('ticket exporters sharing the Redis ledger through a Redis outage', () 
       client,
       keys: new RedisKeys(prefix),
       owner: 'agent',
+      exporter: 'tickets',
       claimTtlMs: 10_000,
       recordTtlMs: 86_400_000,
     });
@@ -189,6 +190,7 @@ describe('ticket exporters sharing the Redis ledger through a Redis outage', () 
       client: again.client,
       keys: new RedisKeys(prefix),
       owner: 'reader',
+      exporter: 'tickets',
       claimTtlMs: 10_000,
       recordTtlMs: 86_400_000,
     });
