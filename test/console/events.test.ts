@@ -98,7 +98,7 @@ describe('the events and overview pages in Chromium', () => {
     await page.getByRole('heading', { name: 'Events of asset web-1 around it' }).waitFor();
     await expect.poll(() => page.getByTestId('histogram-totals').textContent()).toBe('fatal 1info 1');
     await page.getByRole('heading', { name: 'Related incidents' }).waitFor();
-    expect(await page.textContent('main')).toContain('None on the same asset.');
+    expect(await page.textContent('main')).toContain('None on the same asset or on its child assets.');
     await expectAccessible(page, 'an incident page with its events');
     await page.getByRole('link', { name: 'Open these events' }).click();
     await expect.poll(() => page.locator('tr.event-row').count()).toBe(2);
