@@ -209,10 +209,14 @@ describe('hostile gRPC senders', () => {
     stream.on('response', (h) => (status ??= h['grpc-status'] as string | undefined));
     stream.on('trailers', (h) => (status ??= h['grpc-status'] as string | undefined));
     stream.on('close', () => (streamClosed = true));
-    // The prefix announces 1000 bytes; 10 arrive, then nothing.
+    // The prefix announces 1000 bytes; 10 arrive, then nothing. The message is one unknown field
+    // (15, length-delimited, 997 bytes) spanning it: well-formed as far as it goes, so it stalls
+    // rather than being refused as invalid protobuf.
     const prefix = Buffer.alloc(5);
     prefix.writeUInt32BE(1000, 1);
-    stream.write(Buffer.concat([prefix, Buffer.alloc(10)]));
+    const start = Buffer.alloc(10);
+    Buffer.from([0x7a, 0xe5, 0x07]).copy(start);
+    stream.write(Buffer.concat([prefix, start]));
     await waitFor(() => streamClosed, 'the stalled call to be ended', 10_000);
     expect(status).toBe('4');
     await waitFor(() => sessionClosed, 'the idle connection to be closed', 10_000);
