@@ -10,6 +10,8 @@ export default defineConfig({
     // Each file in a fresh worker: daemon tests start servers, timers and chdb sessions that must not
     // leak into the next file. Said explicitly, which also keeps vitest's isolate hint out of the summary.
     isolate: true,
+    // vitest's summary, then one plain `tests: N passed, N failed` line that any reader of the log can take.
+    reporters: ['default', './test/support/closingLine.ts'],
     // expect.poll waits on a condition (a page showing what the daemon stored, a metric settling):
     // give it the time a loaded 2-core machine needs rather than the default second.
     expect: { poll: { timeout: 10_000 } },
