@@ -13,10 +13,11 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { pin, pinned, pinSelfToLoadCore, rssMiB, spawnUntil, table } from './support.ts';
+import { benchArgs, pin, pinned, pinSelfToLoadCore, rssMiB, spawnUntil, table } from './support.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, quick: { type: 'boolean' } } });
+const { values } = benchArgs(import.meta.filename, {
+  options: { runs: { type: 'string', default: '5' }, quick: { type: 'boolean' } },
+});
 const RUNS = values.quick ? 3 : Number(values.runs);
 pinSelfToLoadCore();
 

@@ -7,7 +7,6 @@
  * cost of serving a page at all, against which the API's own work (scan, filter, sort) shows.
  * Run: `node bench/api.ts [--incidents 100000] [--requests 300]`.
  */
-import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import { parse } from 'yaml';
 import { apiSchema } from '../src/api/config.ts';
@@ -19,9 +18,9 @@ import type { IncidentDesk } from '../src/correlation/incidentActions.ts';
 import { newEvent } from '../src/model/event.ts';
 import { compileCondition } from '../src/ottl/index.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
-import { fmt, table } from './support.ts';
+import { benchArgs, fmt, table } from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: { incidents: { type: 'string', default: '100000' }, requests: { type: 'string', default: '300' } },
 });
 const INCIDENTS = Number(values.incidents);

@@ -14,13 +14,12 @@ import { createServer, request, Agent, type IncomingMessage } from 'node:http';
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { deflateRawSync, gzipSync } from 'node:zlib';
 import { startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
 import { drainedOrClosed } from '../test/support/writable.ts';
-import { fmt, table } from './support.ts';
+import { benchArgs, fmt, table } from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: {
     seconds: { type: 'string', default: '10' },
     only: { type: 'string' },

@@ -11,7 +11,6 @@ import { mkdtempSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { createClient } from '@clickhouse/client';
 import { clickhouseExporterSchema } from '../src/exporters/clickhouse/config.ts';
@@ -27,9 +26,9 @@ import { createLogger } from '../src/telemetry/logger.ts';
 import { ExporterTelemetry } from '../src/exporters/helper/telemetry.ts';
 import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
 import { startChdbHttpServer } from '../test/support/chdbHttpServer.ts';
-import { fmt, peakRssMiB, spawnUntil, table } from './support.ts';
+import { benchArgs, fmt, peakRssMiB, spawnUntil, table } from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: { rows: { type: 'string', default: '50000' }, phase: { type: 'string' }, serve: { type: 'string' } },
 });
 const ROWS = Number(values.rows);

@@ -9,11 +9,10 @@
  * Run: `node --expose-gc bench/correlation.ts [--passes 8] [--ticks 20]`.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import type { CorrelationEngine } from '../src/correlation/engine.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { BASE_MS, buildEngine, GROUPS, makeEvents, RULES } from './correlationWorkload.ts';
-import { fmt, table } from './support.ts';
+import { benchArgs, fmt, table } from './support.ts';
 
 if (typeof globalThis.gc !== 'function') {
   // Heap figures need a forced collection; re-run under --expose-gc (pinned to one core when possible).
@@ -29,7 +28,7 @@ if (typeof globalThis.gc !== 'function') {
 }
 const gc = globalThis.gc as () => void;
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: { passes: { type: 'string', default: '8' }, ticks: { type: 'string', default: '20' } },
 });
 const PASSES = Number(values.passes);

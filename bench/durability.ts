@@ -14,7 +14,6 @@
 import { closeSync, constants, fdatasyncSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { compileRuleSet } from '../src/correlation/compile.ts';
@@ -27,9 +26,9 @@ import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import type { StateStore } from '../src/correlation/stateStore.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { BASE_MS, buildEngine, GROUPS, makeEvents, RULES } from './correlationWorkload.ts';
-import { fmt, pin, spawnUntil, table } from './support.ts';
+import { benchArgs, fmt, pin, spawnUntil, table } from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: { passes: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' } },
 });
 const PASSES = Number(values.passes);

@@ -25,13 +25,12 @@ import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Session } from 'chdb';
 import { protoType } from '../src/receivers/otlp/protos.ts';
 import { EPHEMERAL_PORTS, startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
-import { fmt, pinned, pinSelfToLoadCore, table } from './support.ts';
+import { benchArgs, fmt, pinned, pinSelfToLoadCore, table } from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: {
     seconds: { type: 'string', default: '60' },
     calibrate: { type: 'string', default: '5' },

@@ -4,13 +4,12 @@
  * within `--deadline-ms`), answers by class, the daemon's peak RSS and inputs/s.
  * Run: `node bench/fuzz.ts [--inputs 20000] [--seed 1] [--only otlp-grpc]`.
  */
-import { parseArgs } from 'node:util';
 import { startDaemon } from '../test/support/daemon.ts';
 import { generator, FUZZ_CONFIG, LISTENERS, listenerPorts } from '../test/support/fuzz/listeners.ts';
 import { fuzz, Sender } from '../test/support/fuzz/send.ts';
-import { fmt, peakRssMiB, table } from './support.ts';
+import { benchArgs, fmt, peakRssMiB, table } from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: {
     inputs: { type: 'string', default: '1000000' },
     seed: { type: 'string', default: '20' },

@@ -7,11 +7,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { postEventsFor } from './jsonWorkload.ts';
-import { fmt, peakRssMiB, pin, pinSelfToLoadCore, spawnUntil, table, vigilCommand } from './support.ts';
+import { benchArgs, fmt, peakRssMiB, pin, pinSelfToLoadCore, spawnUntil, table, vigilCommand } from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: {
     seconds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '16' },

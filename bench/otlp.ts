@@ -12,13 +12,22 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { zstdCompressSync } from 'node:zlib';
 import { protoType } from '../src/receivers/otlp/protos.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../src/receivers/otlp/signals.ts';
-import { cpuSeconds, fmt, peakRssMiB, pinned, pinSelfToLoadCore, postFor, table, vigilCommand } from './support.ts';
+import {
+  benchArgs,
+  cpuSeconds,
+  fmt,
+  peakRssMiB,
+  pinned,
+  pinSelfToLoadCore,
+  postFor,
+  table,
+  vigilCommand,
+} from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: { seconds: { type: 'string', default: '2' }, concurrency: { type: 'string', default: '16' } },
 });
 const SECONDS = Number(values.seconds);

@@ -9,7 +9,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { ConfigIssue } from '../src/config/schema.ts';
 import { newEvent, type VigilEvent } from '../src/model/index.ts';
 import { compileCondition } from '../src/ottl/index.ts';
@@ -20,9 +19,9 @@ import { filterProcessorFactory } from '../src/processors/filter/factory.ts';
 import { tagProcessorFactory } from '../src/processors/tag/factory.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
-import { fmt, table } from './support.ts';
+import { benchArgs, fmt, table } from './support.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '0.4' } } });
+const { values } = benchArgs(import.meta.filename, { options: { seconds: { type: 'string', default: '0.4' } } });
 const SECONDS = Number(values.seconds);
 const ROUNDS = 5;
 

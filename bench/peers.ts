@@ -16,11 +16,11 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { collectorBinary } from '../test/support/collector.ts';
 import { freePort } from '../test/support/redis.ts';
 import { postEventsFor } from './jsonWorkload.ts';
 import {
+  benchArgs,
   cpuSeconds,
   fmt,
   peakRssMiB,
@@ -34,7 +34,7 @@ import {
 } from './support.ts';
 import { FileLineCounter, line5424, sendTcp, sendUdp, startRsyslog, waitForCount } from './syslogWorkload.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: {
     quick: { type: 'boolean', default: false },
     seconds: { type: 'string' },

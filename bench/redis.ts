@@ -39,15 +39,14 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { RedisKeys } from '../src/state/redisKeys.ts';
 import { startRedis } from '../test/support/redis.ts';
 import type { AgentMessage, AgentResult } from './redisAgent.ts';
 import { activeGroups, BATCH, RULE_COUNT } from './redisWorkload.ts';
-import { fmt, table } from './support.ts';
+import { benchArgs, fmt, table } from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: {
     events: { type: 'string', default: '300000' },
     groups: { type: 'string', default: '2000,100000' },

@@ -25,6 +25,14 @@ const ALL = [
   'agent',
 ];
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(
+    'npm run bench [-- NAME ...] [-- OPTIONS]: runs every benchmark, or the named ones, each in its own process.\n' +
+      `Benchmarks: ${ALL.join(', ')}.\nOptions other than names go to each benchmark run; ` +
+      "`node bench/NAME.ts --help` lists a benchmark's own.\n",
+  );
+  process.exit(0);
+}
 const isBench = (a: string) => !a.startsWith('-') && existsSync(join(import.meta.dirname, `${a}.ts`));
 const wanted = args.filter(isBench);
 // Everything else (`--quick`, `--seconds 3`) goes to each benchmark run.

@@ -12,7 +12,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import type { ExportResult } from '@opentelemetry/core';
 import { OTLPLogExporter as LogsGrpc } from '@opentelemetry/exporter-logs-otlp-grpc';
@@ -28,9 +27,9 @@ import {
 import { Session } from 'chdb';
 import { grpcPort } from '../test/receivers/otlp/sdkClients.ts';
 import { EPHEMERAL_PORTS, startDaemon } from '../test/support/daemon.ts';
-import { fmt, table } from './support.ts';
+import { benchArgs, fmt, table } from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: { minutes: { type: 'string', default: '5' }, rate: { type: 'string', default: '900' } },
 });
 const MINUTES = Number(values.minutes);

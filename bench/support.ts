@@ -1,7 +1,43 @@
 import { readFileSync } from 'node:fs';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/**
+ * A benchmark's command line: `parseArgs(config)` that answers `--help` with the file's own doc
+ * comment and its options, and an unknown or malformed option with one line and exit status 2
+ * instead of a stack trace.
+ */
+export function benchArgs<T extends ParseArgsConfig>(file: string, config: T): ReturnType<typeof parseArgs<T>> {
+  const name = `bench/${basename(file)}`;
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(benchUsage(file, config));
+    process.exit(0);
+  }
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    process.stderr.write(`${name}: ${(err as Error).message}\nRun \`node ${name} --help\` for its options.\n`);
+    process.exit(2);
+  }
+}
+
+function benchUsage(file: string, config: ParseArgsConfig): string {
+  const doc = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(file, 'utf8'))?.[1] ?? '';
+  const text = doc
+    .split('\n')
+    .map((l) => l.replace(/^\s*\* ?/, '').trimEnd())
+    .join('\n')
+    .trim();
+  const options = Object.entries(config.options ?? {}).map(([key, o]) => {
+    const value = o.type === 'string' ? ` <value>` : '';
+    const dflt = o.default !== undefined && o.type === 'string' ? ` (default ${String(o.default)})` : '';
+    return `  --${key}${value}${o.multiple ? ' (repeatable)' : ''}${dflt}`;
+  });
+  return `${text}\n\nOptions:\n${[...options, '  --help  this text'].join('\n')}\n`;
+}
 
 /** Peak resident set size (VmHWM) of a live process, in MiB; Linux only. */
 export function peakRssMiB(pid: number): number {

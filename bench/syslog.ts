@@ -9,7 +9,6 @@ import { type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { syslogToEvent, type Origin } from '../src/receivers/syslog/mapping.ts';
 import { SyslogParser } from '../src/receivers/syslog/parser.ts';
 import { syslogReceiverSchema } from '../src/receivers/syslog/config.ts';
@@ -18,10 +17,10 @@ import type { VigilEvent } from '../src/model/event.ts';
 import type { Consumer } from '../src/pipeline/signals.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
-import { fmt, peakRssMiB, spawnUntil, table } from './support.ts';
+import { benchArgs, fmt, peakRssMiB, spawnUntil, table } from './support.ts';
 import { FileLineCounter, line3164, line5424, sendTcp, sendUdp, startRsyslog, waitForCount } from './syslogWorkload.ts';
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = benchArgs(import.meta.filename, {
   allowPositionals: true,
   options: {
     messages: { type: 'string', default: '200000' },

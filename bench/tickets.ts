@@ -28,7 +28,6 @@ import { open } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { glpiExporterSchema } from '../src/exporters/glpi/config.ts';
 import { GlpiDriver } from '../src/exporters/glpi/driver.ts';
 import { jiraExporterSchema } from '../src/exporters/jira/config.ts';
@@ -56,9 +55,9 @@ import { FakePagerDuty } from '../test/support/fakes/pagerduty.ts';
 import type { FakeHttpServer, RecordedRequest } from '../test/support/fakes/server.ts';
 import { FakeSlack } from '../test/support/fakes/slack.ts';
 import { FakeWebhookReceiver } from '../test/support/fakes/webhookReceiver.ts';
-import { fmt, table } from './support.ts';
+import { benchArgs, fmt, table } from './support.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.filename, {
   options: {
     mode: { type: 'string', default: 'both' },
     seconds: { type: 'string', default: '0.5' },
