@@ -18,12 +18,14 @@ export class PayloadTooLargeError extends VigilError {
   }
 }
 
+/** What a sender may use instead: lz4 only where its optional package is installed. */
+function supportedEncodings(): string {
+  return `gzip, deflate, zstd, snappy, x-snappy-framed${lz4Module() ? ', lz4' : ''}`;
+}
+
 export class UnsupportedEncodingError extends VigilError {
   constructor(encoding: string, why = 'is not supported') {
-    super(
-      'VIGIL_UNSUPPORTED_ENCODING',
-      `Content-Encoding "${encoding}" ${why}; use gzip, deflate, zstd, snappy, x-snappy-framed, lz4 or none`,
-    );
+    super('VIGIL_UNSUPPORTED_ENCODING', `Content-Encoding "${encoding}" ${why}; use ${supportedEncodings()} or none`);
   }
 }
 

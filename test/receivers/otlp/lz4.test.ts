@@ -136,7 +136,7 @@ service:
       const res = await post(daemon.url('/v1/logs'), compressFrameSync(logs), 'lz4');
       expect(res.status).toBe(415);
       expect(decode(STATUS, res.body).message).toBe(
-        'Content-Encoding "lz4" needs the optional package lz4-napi, which is not installed here; use gzip, deflate, zstd, snappy, x-snappy-framed, lz4 or none',
+        'Content-Encoding "lz4" needs the optional package lz4-napi, which is not installed here; use gzip, deflate, zstd, snappy, x-snappy-framed or none',
       );
       expect((await post(daemon.url('/v1/logs'), logs, 'identity')).status).toBe(200);
     },
