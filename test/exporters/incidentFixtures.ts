@@ -111,7 +111,7 @@ export async function startIncidentExporter(
     stopped = true;
   };
   cleanup.push(stop);
-  return { exp, stop, dataDir: settings.dataDir };
+  return { exp, stop, dataDir: settings.dataDir, metrics: settings.metrics };
 }
 
 /** A listening FakeGlpi and a GLPI exporter config for it (the fake's tokens, `extra` on top); closed by `cleanup`. */

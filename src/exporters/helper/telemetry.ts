@@ -27,9 +27,17 @@ export class ExporterTelemetry {
     this.metrics.exporterRetries.inc({ exporter: this.id }, 0);
   }
 
-  /** `records` handed over; `startedAt` is the attempt's `performance.now()`. */
-  sent(signal: Signal, records: number, startedAt: number): void {
+  /**
+   * `records` handed over; `startedAt` is the attempt's `performance.now()`. Without it only the
+   * count: a queue that counts a send once it recorded it done times the send with answered().
+   */
+  sent(signal: Signal, records: number, startedAt?: number): void {
     this.metrics.exporterSent.inc({ exporter: this.id, signal }, records);
+    if (startedAt !== undefined) this.answered(signal, startedAt);
+  }
+
+  /** The destination answered a send started at `startedAt` (`performance.now()`). */
+  answered(signal: Signal, startedAt: number): void {
     this.metrics.exporterLatency.observe({ exporter: this.id, signal }, (performance.now() - startedAt) / 1000);
   }
 

@@ -145,7 +145,10 @@ export const deliverySchema = obj({
     min: 0,
     doc: 'Most requests (notifications and their retries) this exporter starts in any minute (0: no limit). Past it, changes wait in the outbox, in order, and are never dropped; each one that waits is counted in `vigil_exporter_throttled_changes_total`.',
   }),
-  fsync: bool({ default: true, doc: 'fsync the outbox on every append, so an accepted change survives power loss.' }),
+  fsync: bool({
+    default: true,
+    doc: 'fsync the outbox on every append and every delivery it records, so an accepted change survives power loss, and so does the record of one sent (it is not sent again).',
+  }),
   timeout: duration({ default: '15s', doc: 'Time limit of one HTTP request; a timeout is retried.' }),
 });
 

@@ -15,7 +15,7 @@ import { ticketOfIncident, TicketLedgerUnavailableError, type TicketLedger, type
 import type { Host } from '../../pipeline/host.ts';
 import { GroupStage } from './groupStage.ts';
 import type { ChangeGroup, GroupMember, QueuedChange } from './notificationGroups.ts';
-import { Outbox, type OutboxEntry } from './outbox.ts';
+import { Outbox, type OutboxEntry, type OutboxItem } from './outbox.ts';
 import type { RouteGrouping } from './routeGrouping.ts';
 import { routed, type Matcher } from './routing.ts';
 import type { RoutingTree } from './routingTree.ts';
@@ -107,6 +107,32 @@ export function pollSync(
 
 export function incidentMarker(key: string): string {
   return `vigil-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * What makes a change the one it is: the same for the same change however often it is handed
+ * over (correlation hands over again, after a restart, the changes it had not yet recorded as
+ * taken), different for any two changes of an incident (each saves a new version).
+ */
+export function changeId(change: IncidentChange): string {
+  const { incident: inc } = change;
+  const fields = [
+    inc.key,
+    inc.id,
+    inc.version,
+    inc.status,
+    inc.updatedAtMs,
+    change.kind,
+    change.atMs,
+    change.reason,
+    change.notify,
+    change.held ?? false,
+    change.actor ?? '',
+    change.ticket ?? '',
+    change.eventIds,
+    inc.mergedInto ?? '',
+  ];
+  return createHash('sha256').update(JSON.stringify(fields)).digest('base64url').slice(0, 22);
 }
 
 function iso(ms: number): string {
@@ -247,6 +273,7 @@ interface OutboxMetrics {
   parked: Counter<'exporter'>;
   throttled: Counter<'exporter'>;
   ledgerWaits: Counter<'exporter'>;
+  duplicates: Counter<'exporter'>;
 }
 
 const outboxMetricsByRegistry = new WeakMap<Registry, OutboxMetrics>();
@@ -325,7 +352,13 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
     labelNames: ['exporter'],
     registers,
   });
-  m = { sources, groupSources, parked, throttled, ledgerWaits };
+  const duplicates = new Counter({
+    name: 'vigil_exporter_outbox_duplicates_total',
+    help: 'Incident changes handed to the exporter again that its outbox had already taken (correlation repeats, after a restart, those it had not recorded as taken); dropped, not delivered twice.',
+    labelNames: ['exporter'],
+    registers,
+  });
+  m = { sources, groupSources, parked, throttled, ledgerWaits, duplicates };
   outboxMetricsByRegistry.set(registry, m);
   return m;
 }
@@ -398,10 +431,8 @@ export class IncidentExporter implements QueuedExporter {
       random: opts.random,
       deliver: (e) => this.deliver(e),
       retryRequestPollMs: RETRY_REQUEST_POLL_MS,
-      onDelivered: () => {
-        this.failingSince = undefined;
-        this.ledgerAnswered();
-      },
+      // Counted only once the outbox has recorded it done: a crash from here on does not repeat it.
+      onDelivered: () => telemetry.sent('incidents', 1),
       onRetry: (e, err, delayMs) => {
         this.ledgerAnswered();
         this.failed(err.message);
@@ -433,6 +464,13 @@ export class IncidentExporter implements QueuedExporter {
           );
         this.ledgerDownSince ??= (this.timers ?? Date).now();
         this.ledgerDownReason = err.message;
+      },
+      onDuplicate: (item) => {
+        outboxMetrics(metrics.registry).duplicates.inc({ exporter: id });
+        logger.info(
+          { incident: item.key, kind: item.payload.kind },
+          'incident change handed over again after a restart; the outbox has it already, not delivered twice',
+        );
       },
       onRetryRequested: (e) =>
         logger.info(
@@ -543,19 +581,21 @@ export class IncidentExporter implements QueuedExporter {
    * the pipeline may forget them.
    */
   async consumeIncidents(batch: IncidentChange[]): Promise<void> {
-    const items: { key: string; payload: QueuedChange }[] = [];
+    const items: OutboxItem<QueuedChange>[] = [];
     const grouped: { grouping?: RouteGrouping; change: IncidentChange }[] = [];
     for (const change of batch) {
       // A resolve goes through even when not notifying, so a ticket never stays open; it is a no-op if no ticket exists.
       // A held one does not: the incident may reopen silently, and a notifying resolve follows if it does not.
       if (!change.notify && (change.kind !== 'resolved' || change.held)) continue;
       if (!this.tree?.exporters.has(this.settings.id)) {
-        if (routed(this.config.routes, change)) items.push({ key: change.incident.key, payload: change });
+        if (routed(this.config.routes, change))
+          items.push({ key: change.incident.key, payload: change, id: changeId(change) });
         continue;
       }
       const routes = this.tree.routesTo(this.settings.id, change, change.atMs);
       // A route that does not group notifies of the incident itself; each grouping route, of its group.
-      if (routes.some((r) => !r.grouping)) items.push({ key: change.incident.key, payload: change });
+      if (routes.some((r) => !r.grouping))
+        items.push({ key: change.incident.key, payload: change, id: changeId(change) });
       const keys = new Set<string>();
       for (const { grouping } of routes)
         if (grouping && !keys.has(grouping.routeKey)) {
@@ -692,7 +732,9 @@ export class IncidentExporter implements QueuedExporter {
     const started = performance.now();
     try {
       await this.deliverChange(entry);
-      this.telemetry.sent('incidents', 1, started);
+      this.telemetry.answered('incidents', started);
+      this.failingSince = undefined;
+      this.ledgerAnswered();
     } catch (err) {
       if (err instanceof TicketLedgerUnavailableError)
         throw new DeliveryDeferredError(err.message, { retryAfterMs: LEDGER_WAIT_MS, allKeys: true, cause: err });

@@ -7,6 +7,7 @@ import { RetryPolicy } from '../helper/retry.ts';
 import { realTimers, type Timers } from '../helper/timers.ts';
 import { asDeliveryError, DeliveryDeferredError, type DeliveryError } from './delivery.ts';
 import {
+  addedRecord,
   entryRecords,
   JOURNAL_FILE,
   replayJournal,
@@ -29,6 +30,20 @@ export interface OutboxEntry<T, P = unknown> {
   parked?: ParkInfo;
   /** What an earlier attempt achieved before failing (recordProgress()), kept across restarts. */
   progress?: P;
+  /** The change's own id, when the appender gave one (see OutboxItem). */
+  id?: string;
+}
+
+/** What append() takes. */
+export interface OutboxItem<T> {
+  key: string;
+  payload: T;
+  /**
+   * Identifies the change the payload carries, whoever hands it over and however often: an item
+   * whose id the outbox has taken before (among the last `rememberIds`, across restarts) is
+   * dropped, neither journaled nor delivered again. Without one, every append is a new entry.
+   */
+  id?: string;
 }
 
 export interface OutboxOptions<T, P = unknown> {
@@ -42,6 +57,8 @@ export interface OutboxOptions<T, P = unknown> {
   concurrency: number;
   /** Most attempts started in any 60 s (0: no limit); the others wait in the journal, never dropped. */
   maxPerMinute?: number;
+  /** How many ids of changes taken (OutboxItem.id) are remembered to drop repeats; default DEFAULT_REMEMBER_IDS. */
+  rememberIds?: number;
   deliver(entry: OutboxEntry<T, P>): Promise<void>;
   timers?: Timers;
   random?: () => number;
@@ -55,6 +72,8 @@ export interface OutboxOptions<T, P = unknown> {
   onThrottled?(entry: OutboxEntry<T>, waiting: number): void;
   /** A parked entry was moved back into delivery by a retry request. */
   onRetryRequested?(entry: OutboxEntry<T>): void;
+  /** An appended item carried the id of a change the outbox had taken already: it was dropped. */
+  onDuplicate?(item: OutboxItem<T>): void;
   /** How often a running outbox looks for `vigil tickets retry` requests (real time; 0 or absent: only at open()). */
   retryRequestPollMs?: number;
 }
@@ -72,6 +91,13 @@ interface JournalWrite {
 const COMPACT_AFTER = 1000;
 
 /**
+ * Ids of changes taken that the outbox remembers. A change comes again when whoever handed it
+ * over crashed before recording the hand-over (correlation records it with its next commit, at
+ * the next tick), so only the last few changes can come again; this leaves a wide margin.
+ */
+export const DEFAULT_REMEMBER_IDS = 4096;
+
+/**
  * A durable, per-key ordered delivery queue on disk. append() resolves only once the entries
  * are written to the journal, so whoever acknowledges upstream after it can crash without
  * losing them; open() replays the journal after a restart. Failed deliveries are retried with
@@ -82,7 +108,9 @@ const COMPACT_AFTER = 1000;
  * from a file in the directory so it is safe while the daemon runs) moves it back into delivery.
  * `parked.ndjson` keeps a history of every parking for operators. A deferred attempt (the
  * delivery's own dependency cannot answer, see DeliveryDeferredError) is neither a failure nor
- * a rate-limited request: it waits, and is never parked for it.
+ * a rate-limited request: it waits, and is never parked for it. An item appended with the id of
+ * a change taken before (the last `rememberIds`, across restarts) is dropped: whoever hands
+ * changes over may repeat its last ones after a crash.
  */
 export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; payload: T }> {
   private readonly opts: OutboxOptions<T, P>;
@@ -102,12 +130,18 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
   private writes: Promise<void> = Promise.resolve();
   /** Journal lines that arrive while a write is under way go together in the next one, with one fsync. */
   private readonly commit = new GroupCommit<JournalWrite>((batch) => this.writeBatch(batch));
+  /** Ids of the changes taken, oldest first, at most `rememberIds`: those on disk and those on their way. */
+  private readonly takenIds = new Set<string>();
+  /** Ids whose entry is on its way to the journal: a repeat waits for that write rather than trust it. */
+  private readonly idsBeingWritten = new Map<string, Promise<void>>();
   /** fsyncs of the journal since open (group commit makes this far fewer than the appends). */
   fsyncs = 0;
   private timer: unknown;
   private timerAt = Infinity;
   private running = false;
   private idleWaiters: (() => void)[] = [];
+  /** Delivered entries whose "done" line is on its way to disk (onDelivered follows it). */
+  private readonly recording = new Set<Promise<void>>();
   private pollTimer: NodeJS.Timeout | undefined;
   private checkingRequests: Promise<void> | undefined;
   private journalDamaged = false;
@@ -138,6 +172,7 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
     }
     const replayed = replayJournal<T, P>(text);
     this.nextSeq = replayed.nextSeq;
+    for (const id of replayed.takenIds) this.rememberId(id);
     for (const e of replayed.entries) this.enqueue({ ...e, attempts: 0 });
     // Requests made while the daemon was stopped: applied in memory, then written by the rewrite.
     const taken = await takeRetryRequests(this.opts.dir, this.timers.now());
@@ -148,25 +183,75 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
 
   /**
    * Persists the entries; resolves once they are on disk (and fsynced when configured). Appends
-   * made while the journal is busy are written and fsynced together (GroupCommit).
+   * made while the journal is busy are written and fsynced together (GroupCommit). An item whose
+   * id was taken before is dropped (and reported to `onDuplicate`); its append still resolves
+   * only once the first one's entry is on disk.
    */
-  append(items: readonly { key: string; payload: T }[]): Promise<void> {
-    if (items.length === 0) return Promise.resolve();
+  append(items: readonly OutboxItem<T>[]): Promise<void> {
     const now = this.timers.now();
-    const entries = items.map((i) => ({
-      seq: this.nextSeq++,
-      key: i.key,
-      payload: i.payload,
-      enqueuedAtMs: now,
-      attempts: 0,
-    }));
-    let text = '';
-    for (const e of entries) text += JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
-    return this.commit.add({ text, sync: this.opts.fsync, written: () => entries.forEach((e) => this.enqueue(e)) });
+    const entries: OutboxEntry<T, P>[] = [];
+    const earlier = new Set<Promise<void>>();
+    for (const i of items) {
+      if (i.id !== undefined && this.takenIds.has(i.id)) {
+        const writing = this.idsBeingWritten.get(i.id);
+        if (writing) earlier.add(writing);
+        this.opts.onDuplicate?.(i);
+        continue;
+      }
+      const e: OutboxEntry<T, P> = {
+        seq: this.nextSeq++,
+        key: i.key,
+        payload: i.payload,
+        enqueuedAtMs: now,
+        attempts: 0,
+      };
+      if (i.id !== undefined) {
+        e.id = i.id;
+        this.rememberId(i.id);
+      }
+      entries.push(e);
+    }
+    const written = entries.length ? this.appendEntries(entries) : Promise.resolve();
+    return earlier.size ? Promise.all([written, ...earlier]).then(() => undefined) : written;
   }
 
-  put(item: { key: string; payload: T }): Promise<void> {
+  put(item: OutboxItem<T>): Promise<void> {
     return this.append([item]);
+  }
+
+  private appendEntries(entries: OutboxEntry<T, P>[]): Promise<void> {
+    let text = '';
+    for (const e of entries) text += addedRecord(e);
+    const written = this.commit.add({
+      text,
+      sync: this.opts.fsync,
+      written: () => entries.forEach((e) => this.enqueue(e)),
+    });
+    const ids = entries.flatMap((e) => (e.id === undefined ? [] : [e.id]));
+    if (ids.length === 0) return written;
+    for (const id of ids) this.idsBeingWritten.set(id, written);
+    return written.then(
+      () => ids.forEach((id) => this.idsBeingWritten.delete(id)),
+      (err: unknown) => {
+        // Not taken after all: the caller is told and hands the change over again, which must not be dropped.
+        for (const id of ids) {
+          this.idsBeingWritten.delete(id);
+          this.takenIds.delete(id);
+        }
+        throw err;
+      },
+    );
+  }
+
+  /** Remembers the id of a change taken, forgetting the oldest beyond `rememberIds`. */
+  private rememberId(id: string): void {
+    this.takenIds.delete(id);
+    this.takenIds.add(id);
+    const limit = this.opts.rememberIds ?? DEFAULT_REMEMBER_IDS;
+    for (const oldest of this.takenIds) {
+      if (this.takenIds.size <= limit) break;
+      this.takenIds.delete(oldest);
+    }
   }
 
   backlog(): QueueBacklog {
@@ -240,6 +325,7 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
     clearInterval(this.pollTimer);
     await this.checkingRequests?.catch(() => undefined);
     await Promise.allSettled([...this.inFlight.values()]);
+    await Promise.allSettled([...this.recording]);
     await this.commit.settled();
     await this.writes;
     await this.journal?.close();
@@ -281,7 +367,7 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
   }
 
   private idle(): boolean {
-    return this.depth === 0 && this.inFlight.size === 0;
+    return this.depth === 0 && this.inFlight.size === 0 && this.recording.size === 0;
   }
 
   private enqueue(e: OutboxEntry<T, P>): void {
@@ -395,8 +481,7 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
     entry.attempts++;
     try {
       await this.opts.deliver(entry);
-      await this.finish(entry, { d: entry.seq });
-      this.opts.onDelivered?.(entry);
+      this.record(entry);
     } catch (raw) {
       if (raw instanceof DeliveryDeferredError) {
         this.defer(entry, raw, startedAt);
@@ -414,9 +499,30 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
       }
     } finally {
       this.inFlight.delete(entry.key);
-      if (this.idle()) for (const w of this.idleWaiters.splice(0)) w();
+      this.wakeIdleWaiters();
       this.pump();
     }
+  }
+
+  /**
+   * Records a delivered entry done, then tells onDelivered. The attempt's slot is free meanwhile:
+   * held through the fsync of the "done" line, four slots capped a storm at the disk's sync rate
+   * (docs/benchmarks.md). The key's next entry may go out before the line is on disk; a crash
+   * then repeats both, in order.
+   */
+  private record(entry: OutboxEntry<T, P>): void {
+    const recorded = this.finish(entry, { d: entry.seq })
+      .then(() => this.opts.onDelivered?.(entry))
+      .catch((err: unknown) => this.opts.onJournalError?.(err))
+      .finally(() => {
+        this.recording.delete(recorded);
+        this.wakeIdleWaiters();
+      });
+    this.recording.add(recorded);
+  }
+
+  private wakeIdleWaiters(): void {
+    if (this.idle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /**
@@ -466,15 +572,22 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
     this.opts.onPark?.(entry, reason);
   }
 
-  /** Removes a delivered entry. */
+  /**
+   * Removes a delivered entry; resolves once its "done" line is written (and fsynced when
+   * configured), so whoever is told of the delivery after it (onDelivered, the sent counter)
+   * never hears of one that a crash, or with fsync a power loss, would have repeated.
+   */
   private async finish(entry: OutboxEntry<T, P>, rec: JournalRecord<T, P>): Promise<void> {
     const q = this.queues.get(entry.key)!;
     q.shift();
     if (q.length === 0) this.queues.delete(entry.key);
     this.notBefore.delete(entry.key);
     try {
-      // A lost "done" line only means one more delivery after a crash, so it asks for no fsync.
-      await this.commit.add({ text: JSON.stringify(rec) + '\n', sync: false, written: () => this.finishedInJournal++ });
+      await this.commit.add({
+        text: JSON.stringify(rec) + '\n',
+        sync: this.opts.fsync,
+        written: () => this.finishedInJournal++,
+      });
       if (this.finishedInJournal >= COMPACT_AFTER)
         await this.serialised(async () => {
           if (this.finishedInJournal >= COMPACT_AFTER) await this.rewriteJournal();
@@ -488,8 +601,11 @@ export class Outbox<T, P = unknown> implements DurableQueue<{ key: string; paylo
   private async rewriteJournal(): Promise<void> {
     await this.journal?.close();
     const all = [...this.queues.values()].flat().sort((x, y) => x.seq - y.seq);
-    // The sequence floor keeps ids unique across restarts even when the journal empties.
+    // The sequence floor keeps sequence numbers unique across restarts even when the journal empties.
     let text = JSON.stringify({ n: this.nextSeq }) + '\n';
+    // Ids of entries still on their way stay out: a failed write must not leave them taken.
+    const ids = [...this.takenIds].filter((id) => !this.idsBeingWritten.has(id));
+    if (ids.length) text += JSON.stringify({ ids }) + '\n';
     for (const e of all) text += entryRecords(e);
     await replaceFile(this.journalPath, text);
     this.journal = await open(this.journalPath, 'a', 0o600);

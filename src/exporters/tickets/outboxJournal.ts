@@ -10,19 +10,21 @@ export interface ParkInfo {
 }
 
 /**
- * Journal records, one JSON line each: an added entry, a delivered one, a parked one (kept, with
- * why), one moved back into delivery, what an attempt already did (the latest wins), and the
- * sequence floor. `x` is how versions before parked entries were kept wrote "parked and dropped";
- * it still removes the entry.
+ * Journal records, one JSON line each: an added entry (`i`: the id of the change it carries, when
+ * the caller gave one), a delivered one, a parked one (kept, with why), one moved back into
+ * delivery, what an attempt already did (the latest wins), the sequence floor, and the ids of
+ * changes taken before the last rewrite of the journal (`ids`, oldest first). `x` is how versions
+ * before parked entries were kept wrote "parked and dropped"; it still removes the entry.
  */
 export type JournalRecord<T, P = unknown> =
-  | { a: number; k: string; t: number; p: T }
+  | { a: number; k: string; t: number; p: T; i?: string }
   | { d: number }
   | { x: number }
   | { park: number; at: number; why: string; tries: number }
   | { retry: number }
   | { progress: number; v: P }
-  | { n: number };
+  | { n: number }
+  | { ids: string[] };
 
 export interface JournalEntry<T, P = unknown> {
   seq: number;
@@ -32,6 +34,8 @@ export interface JournalEntry<T, P = unknown> {
   parked?: ParkInfo;
   /** What an earlier attempt achieved before it failed, so that no retry repeats it (see Outbox.recordProgress). */
   progress?: P;
+  /** The change's own id, given by whoever appended it: the same change appended again is dropped. */
+  id?: string;
 }
 
 export const JOURNAL_FILE = 'outbox.ndjson';
@@ -42,9 +46,15 @@ const TAKEN_SUFFIX = '.taken';
 
 export type RetryRequest = { all: true } | { seq: number };
 
-/** The entries a journal's text leaves undelivered, in append order, and the next free sequence number. */
-export function replayJournal<T, P = unknown>(text: string): { entries: JournalEntry<T, P>[]; nextSeq: number } {
+/**
+ * The entries a journal's text leaves undelivered, in append order, the next free sequence
+ * number, and the ids of the changes it took, delivered or not, oldest first.
+ */
+export function replayJournal<T, P = unknown>(
+  text: string,
+): { entries: JournalEntry<T, P>[]; nextSeq: number; takenIds: string[] } {
   const pending = new Map<number, JournalEntry<T, P>>();
+  const takenIds = new Set<string>();
   let nextSeq = 1;
   for (const line of text.split('\n')) {
     if (!line) continue;
@@ -56,10 +66,14 @@ export function replayJournal<T, P = unknown>(text: string): { entries: JournalE
       continue;
     }
     if ('a' in rec) {
-      pending.set(rec.a, { seq: rec.a, key: rec.k, payload: rec.p, enqueuedAtMs: rec.t });
+      const e: JournalEntry<T, P> = { seq: rec.a, key: rec.k, payload: rec.p, enqueuedAtMs: rec.t };
+      if (typeof rec.i === 'string') takenIds.add((e.id = rec.i));
+      pending.set(rec.a, e);
       nextSeq = Math.max(nextSeq, rec.a + 1);
     } else if ('n' in rec) nextSeq = Math.max(nextSeq, rec.n);
-    else if ('park' in rec) {
+    else if ('ids' in rec) {
+      for (const id of Array.isArray(rec.ids) ? rec.ids : []) if (typeof id === 'string') takenIds.add(id);
+    } else if ('park' in rec) {
       const e = pending.get(rec.park);
       if (e) e.parked = { atMs: rec.at, reason: rec.why, attempts: rec.tries };
     } else if ('retry' in rec) {
@@ -70,11 +84,18 @@ export function replayJournal<T, P = unknown>(text: string): { entries: JournalE
       if (e) e.progress = rec.v;
     } else pending.delete('d' in rec ? rec.d : rec.x);
   }
-  return { entries: [...pending.values()].sort((x, y) => x.seq - y.seq), nextSeq };
+  return { entries: [...pending.values()].sort((x, y) => x.seq - y.seq), nextSeq, takenIds: [...takenIds] };
+}
+
+/** The line that adds an entry. */
+export function addedRecord<T>(e: JournalEntry<T, unknown>): string {
+  const rec: JournalRecord<T> = { a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload };
+  if (e.id !== undefined) rec.i = e.id;
+  return JSON.stringify(rec) + '\n';
 }
 
 export function entryRecords<T, P>(e: JournalEntry<T, P>): string {
-  let text = JSON.stringify({ a: e.seq, k: e.key, t: e.enqueuedAtMs, p: e.payload }) + '\n';
+  let text = addedRecord(e);
   if (e.parked)
     text += JSON.stringify({ park: e.seq, at: e.parked.atMs, why: e.parked.reason, tries: e.parked.attempts }) + '\n';
   if (e.progress !== undefined) text += JSON.stringify({ progress: e.seq, v: e.progress }) + '\n';

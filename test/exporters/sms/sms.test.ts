@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { smsExporterSchema } from '../../../src/exporters/sms/config.ts';
 import { SmsDriver } from '../../../src/exporters/sms/driver.ts';
 import { smsIncidentConfig } from '../../../src/exporters/sms/factory.ts';
+import type { IncidentChange } from '../../../src/model/incident.ts';
 import { FakeHttpServer, parseJsonBody } from '../../support/fakes/server.ts';
 import { ManualTimers } from '../../support/fakes/timers.ts';
 import { FakeTwilio, twilioError } from '../../support/fakes/twilio.ts';
@@ -33,13 +35,16 @@ async function exporter(raw: Record<string, unknown>, opts: { timers?: ManualTim
     opts,
     cleanup,
   );
-  const metric = async (name: string, labels: Record<string, string> = {}) => {
-    const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
-    return values
-      .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
-      .reduce((sum, v) => sum + v.value, 0);
-  };
-  return { ...started, metric };
+  const sum =
+    (from: Registry) =>
+    async (name: string, labels: Record<string, string> = {}) => {
+      const values = (await from.getSingleMetric(name)?.get())?.values ?? [];
+      return values
+        .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+        .reduce((total, v) => total + v.value, 0);
+    };
+  // The driver's own metrics, and the service's (what every exporter counts).
+  return { ...started, metric: sum(registry), serviceMetric: sum(started.metrics.registry) };
 }
 
 const twilioConfig = (tw: FakeTwilio, extra: Record<string, unknown> = {}) => ({
@@ -206,6 +211,57 @@ describe('SMS exporter', () => {
       from: 'VIGIL',
       text: 'Disk "full" & slow\non db-1',
     });
+  });
+
+  it('counts a text sent only once the outbox has written and fsynced its done line', async () => {
+    const tw = await twilioFake();
+    const { exp, serviceMetric } = await exporter(twilioConfig(tw, { to: [ALICE] }));
+    const order: string[] = [];
+    const journal = (exp.outbox as unknown as { journal: FileHandle }).journal;
+    const write = journal.write.bind(journal) as (text: string) => Promise<unknown>;
+    const sync = journal.sync.bind(journal);
+    (journal as unknown as { write(text: string): Promise<unknown> }).write = (text: string) => {
+      if (text.includes('"d":')) order.push('done line written');
+      return write(text);
+    };
+    journal.sync = () => {
+      order.push('fsync');
+      return sync();
+    };
+    const sent = exp.telemetry.sent.bind(exp.telemetry);
+    exp.telemetry.sent = (...args) => {
+      order.push(`counted with ${tw.messages.length} text(s) out`);
+      sent(...args);
+    };
+    await exp.consumeIncidents([new IncidentStory().next('opened')]);
+    await exp.outbox.whenIdle();
+    // What an operator (or a test about to kill the daemon) reads as delivered is not sent again after a crash.
+    expect(order.slice(order.indexOf('done line written'))).toEqual([
+      'done line written',
+      'fsync',
+      'counted with 1 text(s) out',
+    ]);
+    expect(await serviceMetric('vigil_exporter_sent_records_total', { signal: 'incidents' })).toBe(1);
+  });
+
+  it('texts a change handed over again after a restart only once, and counts the repeat', async () => {
+    const tw = await twilioFake();
+    const first = await exporter(twilioConfig(tw, { to: [ALICE] }));
+    const story = new IncidentStory();
+    const opened = story.next('opened');
+    await first.exp.consumeIncidents([opened]);
+    await first.exp.outbox.whenIdle();
+    await first.stop();
+    const second = await exporter(twilioConfig(tw, { to: [ALICE] }), { dataDir: first.dataDir });
+    // Correlation had not recorded the hand-over before the restart: it hands the change over again, read back from disk.
+    await second.exp.consumeIncidents([JSON.parse(JSON.stringify(opened)) as IncidentChange, story.next('resolved')]);
+    await second.exp.outbox.whenIdle();
+    expect(tw.to(ALICE)).toEqual([
+      'opened: [ERROR] Disk full on db-1 on db-1',
+      'resolved: [ERROR] Disk full on db-1 on db-1',
+    ]);
+    expect(await second.serviceMetric('vigil_exporter_outbox_duplicates_total')).toBe(1);
+    expect(await second.serviceMetric('vigil_exporter_sent_records_total', { signal: 'incidents' })).toBe(1);
   });
 
   it('refuses configs that cannot send', () => {

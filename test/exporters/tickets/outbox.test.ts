@@ -351,6 +351,58 @@ describe('outbox', () => {
     expect(delivered).toEqual(['b', 'a']);
   });
 
+  it('delivers a change handed over again, after a reopen, only once; remembers the latest ids only', async () => {
+    const dir = tmp();
+    const seen: number[] = [];
+    const duplicates: number[] = [];
+    const deliver = async (e: OutboxEntry<Payload>) => void seen.push(e.payload.n);
+    const options = { rememberIds: 3, onDuplicate: (i: { payload: Payload }) => duplicates.push(i.payload.n) };
+    const change = (n: number) => ({ key: n === 2 ? 'b' : 'a', payload: { n }, id: `change-${n}` });
+    const first = await outbox(dir, deliver, options);
+    first.start();
+    await first.append([change(1), change(1)]);
+    await first.whenIdle();
+    await first.close();
+    const second = await outbox(dir, deliver, options);
+    await second.append([change(2)]);
+    // no close(): the process "dies" with change-2 taken and undelivered
+    for (let reopen = 0; reopen < 2; reopen++) {
+      // open() rewrites the journal: the ids of delivered changes must survive that too.
+      const again = await outbox(dir, deliver, options);
+      again.start();
+      await again.append([change(1), change(2)]);
+      await again.whenIdle();
+      await again.close();
+    }
+    expect(seen).toEqual([1, 2]);
+    expect(duplicates).toEqual([1, 1, 2, 1, 2]);
+
+    // Past `rememberIds` newer ids, the oldest is forgotten: the same id is a new change again.
+    const last = await outbox(dir, deliver, options);
+    last.start();
+    await last.append([change(3), change(4), change(5)]);
+    await last.append([change(1)]);
+    await last.whenIdle();
+    expect(seen.slice(2).sort()).toEqual([1, 3, 4, 5]);
+  });
+
+  it('does not take an id for a change whose append failed: handed over again, it is delivered', async () => {
+    const dir = tmp();
+    const seen: number[] = [];
+    const box = await outbox(dir, async (e) => void seen.push(e.payload.n));
+    const journal = (box as unknown as { journal: { write(t: string): Promise<unknown> } }).journal;
+    const write = journal.write.bind(journal);
+    journal.write = async () => {
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    };
+    await expect(box.append([{ key: 'a', payload: { n: 1 }, id: 'change-1' }])).rejects.toThrow('ENOSPC');
+    journal.write = write;
+    box.start();
+    await box.append([{ key: 'a', payload: { n: 1 }, id: 'change-1' }]);
+    await box.whenIdle();
+    expect(seen).toEqual([1]);
+  });
+
   it('gives the next attempt what an earlier one recorded as done, across a restart and a compaction', async () => {
     const dir = tmp();
     const first = new Outbox<Payload, { ref: string }>({
