@@ -88,7 +88,7 @@ function fuzzSummary(output: string): string {
   const tested = /Tested: (\d+)/.exec(output)?.[1] ?? '?';
   const selected = /Selected: (\d+\/\d+)/.exec(output)?.[1] ?? '?';
   const cases = /(\d+) generated/.exec(output)?.[1] ?? '?';
-  const warnings = [...output.matchAll(/^\s*⚠️\s*(.+)$/gmu)].map((m) => m[1].trim());
+  const warnings = [...output.matchAll(/^\s*⚠️\s*(.+)$/gmu)].map((m) => (m[1] ?? '').trim());
   return (
     `API fuzzing (schemathesis, seed 16): ${tested} operations tested of ${selected} selected, ` +
     `${cases} generated cases, every answer as documented` +
