@@ -260,6 +260,16 @@ const RETRY_REQUEST_POLL_MS = 2000;
  */
 const LEDGER_WAIT_MS = 1000;
 
+/**
+ * How long a new incident's first change waits while the ledger still holds its key's previous
+ * incident's ticket open. Instances deliver each key's changes in order only among their own: the
+ * previous incident's resolution may be on its way on another instance, and one instance alone
+ * would have resolved that ticket before opening the next. A twin (the same trouble opened apart
+ * by two agents) is recorded as merged into the ticket's incident within a reconciliation, long
+ * before this; past it the change goes to the open ticket, as a twin's does.
+ */
+const PREVIOUS_RESOLUTION_WAIT_MS = 30_000;
+
 interface RouteGroupCount {
   groups: number;
   firing: number;
@@ -772,6 +782,16 @@ export class IncidentExporter implements QueuedExporter {
       await this.store(entry, key, ticketRecord(ref, true, incident, rec, written));
     } else if (!rec) {
       await this.createOnce(entry, key, notice);
+    } else if (
+      kind === 'opened' &&
+      !rec.resolved &&
+      !ticketOfIncident(rec, incident) &&
+      (this.timers ?? Date).now() - entry.enqueuedAtMs < PREVIOUS_RESOLUTION_WAIT_MS
+    ) {
+      throw new DeliveryDeferredError(
+        `the ticket of ${key} is still open for its previous incident ${rec.incidentId}; waiting for its resolution (or for ${incident.id} to merge into it)`,
+        { retryAfterMs: LEDGER_WAIT_MS, allKeys: false },
+      );
     } else if (rec.resolved) {
       const written = (await this.driver.reopen(rec.ref, notice)) ?? rec.written;
       await this.store(entry, key, ticketRecord(rec.ref, false, incident, rec, written));
