@@ -1,6 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { correlatingConfig, type RunningDaemon } from '../support/daemon.ts';
 import { startRedisTls, waitFor, type RedisTlsServer } from '../support/redis.ts';
+import { redisAgents } from '../support/redisDaemons.ts';
 import { allChanges, changesOf, metric, send } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
@@ -48,12 +49,9 @@ const KEY = 'host_silent{asset="db-1"}';
 
 describe("the timers' leader killed while a host falls silent (TLS, ACL user)", () => {
   let redis: RedisTlsServer;
-  const daemons: RunningDaemon[] = [];
+  const agents = redisAgents();
   beforeAll(async () => {
     redis = await startRedisTls();
-  });
-  afterEach(async () => {
-    await Promise.all(daemons.splice(0).map((d) => d.stop('SIGKILL')));
   });
   afterAll(async () => {
     await redis?.stop();
@@ -61,10 +59,7 @@ describe("the timers' leader killed while a host falls silent (TLS, ACL user)", 
 
   it('hands the timers to a survivor within a lease term, and opens the absence incident exactly once', async () => {
     const prefix = freshPrefix();
-    const ds = await Promise.all(
-      ['node-a', 'node-b', 'node-c'].map((agent) => startDaemon(config(redis, prefix, agent))),
-    );
-    daemons.push(...ds);
+    const ds = await agents.start((agent) => config(redis, prefix, agent));
     let leader: RunningDaemon | undefined;
     await waitFor(async () => {
       const flags = await Promise.all(ds.map(leads));
