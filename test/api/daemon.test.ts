@@ -68,7 +68,10 @@ describe("the operators' API in a running daemon", () => {
     const [summary] = (list.body as { items: { id: string; title: string }[] }).items;
     expect(summary).toMatchObject({ title: 'web-1 unreachable' });
     const id = summary!.id;
-    const detail = await callApi(base, 'GET', `/api/v1/incidents/${id}`);
+    // GLPI has the ticket before the daemon has its answer: the ledger records it a moment later.
+    const detailNow = () => callApi(base, 'GET', `/api/v1/incidents/${id}`);
+    await waitFor(async () => ((await detailNow()).body as Detail).tickets.length > 0, 'the ticket in the ledger');
+    const detail = await detailNow();
     spec.check('GET', '/api/v1/incidents/{id}', detail);
     expect((detail.body as Detail).tickets).toEqual([
       {

@@ -41,42 +41,35 @@ describe('the incident list with 10,000 open incidents', () => {
   it('lists them all, keeps only the visible rows in the page, and scrolls to the oldest', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(60_000);
-    const started = Date.now();
     await page.goto(`${api.base}/ui/`);
     await expect.poll(() => page.locator('.count').textContent(), { timeout: 60_000 }).toBe(`${OPEN} incidents`);
-    const loadedMs = Date.now() - started;
     await page.locator('tr.row', { hasText: 'sw-09999 link down' }).waitFor();
     const rows = () => page.locator('tr.row').count();
     expect(await rows()).toBeLessThan(60);
 
     // Scrolled as a mouse wheel does, 600 px (12 rows) a step for 60 steps, two animation frames
-    // each, after 60 such steps standing still; then straight to the end. On an idle machine a
-    // step scrolling takes about the 33 ms of its two frames; the bound leaves room for a loaded one.
-    const steps = await page.evaluate(async () => {
+    // each; then straight to the end. At every step the page holds the rows in view, never the
+    // list: what keeps a step cheap however many incidents are open.
+    const shown = await page.evaluate(async () => {
       const g = globalThis as unknown as {
-        document: { querySelector(s: string): { scrollTop: number; scrollHeight: number } | null };
+        document: {
+          querySelector(s: string): { scrollTop: number; scrollHeight: number } | null;
+          querySelectorAll(s: string): { length: number };
+        };
         requestAnimationFrame(f: () => void): number;
       };
       const el = g.document.querySelector('[data-testid="scroller"]')!;
-      const times: number[] = [];
-      let last = performance.now();
-      for (let k = 0; k < 120; k++) {
-        if (k >= 60) el.scrollTop = (k - 59) * 600;
+      const counts: number[] = [];
+      for (let k = 1; k <= 60; k++) {
+        el.scrollTop = k * 600;
         await new Promise<void>((r) => g.requestAnimationFrame(() => g.requestAnimationFrame(r)));
-        const now = performance.now();
-        times.push(now - last);
-        last = now;
+        counts.push(g.document.querySelectorAll('tr.row').length);
       }
       el.scrollTop = el.scrollHeight;
-      return times;
+      return counts;
     });
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const still = median(steps.slice(0, 60));
-    const scrolling = median(steps.slice(60));
-    console.log(
-      `${OPEN} open incidents listed in ${loadedMs} ms; median step of two frames: ${scrolling.toFixed(1)} ms scrolling, ${still.toFixed(1)} ms standing still`,
-    );
-    expect(scrolling).toBeLessThan(250);
+    expect(Math.min(...shown), 'rows in the page at the emptiest step').toBeGreaterThan(0);
+    expect(Math.max(...shown), 'rows in the page at the fullest step').toBeLessThan(60);
     await page.locator('tr.row', { hasText: 'sw-00000 link down' }).waitFor();
     expect(await rows()).toBeLessThan(60);
     await expectAccessible(page, 'a long incident list');

@@ -1,9 +1,10 @@
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { correlatingConfig, runCli, startDaemon, type RunningDaemon, type TicketExporter } from '../support/daemon.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { correlatingConfig, runCli, type RunningDaemon, type TicketExporter } from '../support/daemon.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { FakeWebhookReceiver } from '../support/fakes/webhookReceiver.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
+import { redisAgents } from '../support/redisDaemons.ts';
 import { allChanges, changesOf, metric, send } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
@@ -69,14 +70,13 @@ async function readiness(
   };
 }
 
+const TWO_AGENTS = ['node-a', 'node-b'];
+
 describe('vigil run with correlation.state.store: redis', () => {
   let redis: RedisServer;
-  const daemons: RunningDaemon[] = [];
+  const agents = redisAgents();
   beforeAll(async () => {
     redis = await startRedis();
-  });
-  afterEach(async () => {
-    await Promise.all(daemons.splice(0).map((d) => d.stop('SIGKILL')));
   });
   afterAll(async () => {
     await redis.stop();
@@ -84,11 +84,7 @@ describe('vigil run with correlation.state.store: redis', () => {
 
   it('correlates events two agents saw separately, and stays ready on local state while Redis is down', async () => {
     const prefix = freshPrefix();
-    const [a, b] = await Promise.all([
-      startDaemon(config(redis.url, prefix, 'node-a')),
-      startDaemon(config(redis.url, prefix, 'node-b')),
-    ]);
-    daemons.push(a!, b!);
+    const [a, b] = await agents.start((agent) => config(redis.url, prefix, agent), TWO_AGENTS);
     // Two errors on each node: only together do they reach the threshold of 4.
     await send(a!, [error('billing'), error('billing')]);
     await send(b!, [error('billing')]);
@@ -140,11 +136,7 @@ describe('vigil run with correlation.state.store: redis', () => {
 
   it('runs the timers on one agent: a silent host opens one absence incident, not one per agent', async () => {
     const prefix = freshPrefix();
-    const [a, b] = await Promise.all([
-      startDaemon(config(redis.url, prefix, 'node-a')),
-      startDaemon(config(redis.url, prefix, 'node-b')),
-    ]);
-    daemons.push(a!, b!);
+    const [a, b] = await agents.start((agent) => config(redis.url, prefix, agent), TWO_AGENTS);
     await send(a!, [{ asset: 'db-1', title: 'heartbeat', attributes: { check: 'heartbeat' } }]);
     await send(b!, [{ asset: 'db-2', title: 'heartbeat', attributes: { check: 'heartbeat' } }]);
     const all = () => [...opened(a!), ...opened(b!)].sort();
@@ -164,11 +156,10 @@ describe('vigil run with correlation.state.store: redis', () => {
     const glpi = await new FakeGlpi().listen();
     try {
       const prefix = freshPrefix();
-      const [a, b] = await Promise.all([
-        startDaemon(config(redis.url, prefix, 'node-a', glpiExporter(glpi.apiUrl))),
-        startDaemon(config(redis.url, prefix, 'node-b', glpiExporter(glpi.apiUrl))),
-      ]);
-      daemons.push(a!, b!);
+      const [a, b] = await agents.start(
+        (agent) => config(redis.url, prefix, agent, glpiExporter(glpi.apiUrl)),
+        TWO_AGENTS,
+      );
       // Each agent alone reaches the threshold, before either hears of the other.
       await Promise.all([
         send(
@@ -210,11 +201,7 @@ describe('vigil run with correlation.state.store: redis', () => {
     try {
       const prefix = freshPrefix();
       const hook = webhookExporter(`${receiver.url}/hooks/vigil`);
-      const [a, b] = await Promise.all([
-        startDaemon(config(redis.url, prefix, 'node-a', hook)),
-        startDaemon(config(redis.url, prefix, 'node-b', hook)),
-      ]);
-      daemons.push(a!, b!);
+      const [a, b] = await agents.start((agent) => config(redis.url, prefix, agent, hook), TWO_AGENTS);
 
       await redis.kill();
       await send(

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
+import { correlatingConfig } from '../support/daemon.ts';
 import { startRedisCluster, startRedisSentinels, waitFor, type RedisAcl } from '../support/redis.ts';
+import { redisAgents } from '../support/redisDaemons.ts';
 import { mulberry32 } from '../support/seededRandom.ts';
 import {
   allChanges,
@@ -102,12 +103,12 @@ function stream(seed: number): { events: object[]; expected: Expected } {
 }
 
 describe('agents sharing Redis while its master fails over', () => {
-  const daemons: RunningDaemon[] = [];
+  // Registered first, so it runs last: the agents are gone before their servers.
   const servers: { stop(): Promise<void> }[] = [];
   afterEach(async () => {
-    await Promise.all(daemons.splice(0).map((d) => d.stop('SIGKILL')));
     await Promise.all(servers.splice(0).map((s) => s.stop()));
   });
+  const agents = redisAgents();
 
   /**
    * Sends the stream round robin, one event a request; stalls the replica once `STALL_AT` events
@@ -118,8 +119,7 @@ describe('agents sharing Redis while its master fails over', () => {
     state: Record<string, unknown>,
     fault: { stall(): Promise<void>; kill(): Promise<unknown> },
   ) {
-    const ds = await Promise.all(['node-a', 'node-b', 'node-c'].map((agent) => startDaemon(config(state, agent))));
-    daemons.push(...ds);
+    const ds = await agents.start((agent) => config(state, agent));
     const { events, expected } = stream(0x13);
     expect(expected.counts.get(serviceKey(STALLED_SERVICE))).toBeGreaterThanOrEqual(10);
     let failover: Promise<unknown> | undefined;

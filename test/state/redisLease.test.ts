@@ -104,6 +104,37 @@ describe('leases and leader election', () => {
     expect(await (await client()).get(keys[0])).toBe('agent-b');
   });
 
+  it('campaigns every third of a term, so a crashed leader is replaced within its term and a third', async () => {
+    const keys = new RedisKeys(freshPrefix()).leaseKeys('leader');
+    // Timers that run nothing by themselves: each round asks for the next, and says when.
+    const asked: { agent: string; ms: number; run: () => void }[] = [];
+    const elections = new Map<string, LeaderElection>();
+    for (const agent of ['agent-0', 'agent-1']) {
+      const timers: ElectionTimers = {
+        now: () => Date.now(),
+        setTimeout: (run, ms) => asked.push({ agent, ms, run }),
+        clearTimeout: () => undefined,
+      };
+      elections.set(agent, new LeaderElection({ lease: new RedisLease(await client(), keys, agent, 3000), timers }));
+    }
+    const nextRound = async (agent: string) => {
+      const due = asked.findIndex((a) => a.agent === agent);
+      asked.splice(due, 1)[0]!.run();
+      await waitFor(() => asked.some((a) => a.agent === agent), `${agent}'s round to end`);
+      return asked.find((a) => a.agent === agent)!.ms;
+    };
+    for (const e of elections.values()) e.start();
+    expect(asked.map((a) => a.ms)).toEqual([0, 0]);
+    expect([await nextRound('agent-0'), await nextRound('agent-1')]).toEqual([1000, 1000]);
+    const leader = elections.get('agent-0')!;
+    expect([leader.isLeader, elections.get('agent-1')!.isLeader]).toEqual([true, false]);
+
+    await leader.stop(false); // a crash: the lease is not given back
+    // The follower keeps asking every third of a term, however often it is refused.
+    for (let round = 0; round < 3; round++) expect(await nextRound('agent-1')).toBe(1000);
+    await elections.get('agent-1')!.stop();
+  });
+
   it('hands leadership over at once on a clean stop', async () => {
     const { elections } = await candidates(2, 60_000);
     for (const e of elections) await e.step();

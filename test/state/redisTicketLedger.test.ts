@@ -179,7 +179,9 @@ describe('RedisTicketLedger', () => {
   });
 
   it('keeps a claim alive while its holder works, and frees it when the holder dies', async () => {
-    const ttl = 600;
+    // Renewed every third of a term in real time: a term of 2 s lets the holder's process stall
+    // for over a second, as a loaded machine's may, without losing a claim it holds.
+    const ttl = 2000;
     const {
       ledgers: [a, b],
       clients: [clientA, clientB],

@@ -13,6 +13,7 @@ import { agentConfig, Daemons, metricValue, postEvents, type Ports } from './age
  * counted and reported, not forbidden.
  */
 const OUTAGE_MS = 30_000;
+const OUTAGE_ROUNDS = 5;
 
 const gatewayConfig = (gw: Ports) => otlpToFilesConfig(`127.0.0.1:${gw.grpc}`, `127.0.0.1:${gw.http}`);
 
@@ -47,15 +48,15 @@ describe.each(['otlp_grpc', 'otlp_http'] as const)('Vigil agent → %s → Vigil
       await send('before', 20);
       await waitFor(() => storedBodies(gatewayDir).size === 20, 'the first records at the gateway', 60_000);
 
-      // The gateway goes away for 30 s; the agent keeps receiving records all along.
+      // The gateway goes away for 30 s and at least 5 rounds of records (a loaded machine may
+      // take longer over them); the agent keeps receiving records all along.
       expect(await daemons.stop(first)).toBe(0);
       const stoppedAt = Date.now();
       let round = 0;
-      while (Date.now() - stoppedAt < OUTAGE_MS) {
+      while (Date.now() - stoppedAt < OUTAGE_MS || round < OUTAGE_ROUNDS) {
         await send(`outage${round++}`, 10);
         await new Promise((r) => setTimeout(r, 1_000)); // the pace of a sender, not a wait on the system
       }
-      expect(round).toBeGreaterThanOrEqual(5);
       expect(storedBodies(gatewayDir).size).toBe(20);
       expect(await metricValue(agent, 'vigil_exporter_retries_total')).toBeGreaterThan(0);
 

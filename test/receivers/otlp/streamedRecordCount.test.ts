@@ -1,7 +1,7 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GrpcCode } from '../../../src/receivers/otlp/status.ts';
+import { postPieces } from '../../support/postPieces.ts';
 import {
   decode,
   emptyLogRecords,
@@ -64,47 +64,9 @@ function awkwardPieces(body: Buffer): Buffer[] {
   return pieces;
 }
 
-interface HttpAnswer {
-  status: number;
-  body: Buffer;
-}
-
-/**
- * Posts `pieces` one write at a time (each after the previous was handed to the socket). With
- * `declared` longer than the pieces the request stays open, so an answer can only come from what
- * was sent.
- */
-function postPieces(
-  pieces: Buffer[],
-  headers: Record<string, string>,
-  declared = pieces.reduce((n, p) => n + p.length, 0),
-): Promise<HttpAnswer> {
-  const end = declared === pieces.reduce((n, p) => n + p.length, 0);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      h.httpUrl('/v1/logs'),
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-protobuf', 'content-length': String(declared), ...headers },
-      },
-      (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          req.destroy();
-          resolve({ status: res.statusCode!, body: Buffer.concat(chunks) });
-        });
-      },
-    );
-    req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
-    let i = 0;
-    const next = () => {
-      if (i === pieces.length) return end ? req.end() : undefined;
-      req.write(pieces[i++], next);
-    };
-    next();
-  });
-}
+/** Posts protobuf `pieces` to /v1/logs: see postPieces. */
+const postLogPieces = (pieces: Buffer[], headers: Record<string, string>, declared?: number) =>
+  postPieces(h.httpUrl('/v1/logs'), pieces, { 'content-type': 'application/x-protobuf', ...headers }, declared);
 
 const stored = (tag: string) => h.captured.logs.filter((e) => String(e.body).startsWith(`${tag} `)).length;
 
@@ -113,11 +75,11 @@ describe('OTLP protobuf records counted while the body streams in', () => {
     for (const gzip of [false, true]) {
       const encoding: Record<string, string> = gzip ? { 'content-encoding': 'gzip' } : {};
       const pack = (b: Buffer) => awkwardPieces(gzip ? gzipSync(b) : b);
-      const at = await postPieces(pack(records(CAP, `http-at-${gzip}`)), encoding);
+      const at = await postLogPieces(pack(records(CAP, `http-at-${gzip}`)), encoding);
       expect(at.status, `gzip ${gzip}`).toBe(200);
       await expect.poll(() => stored(`http-at-${gzip}`)).toBe(CAP);
 
-      const over = await postPieces(pack(records(CAP + 1, `http-over-${gzip}`)), encoding);
+      const over = await postLogPieces(pack(records(CAP + 1, `http-over-${gzip}`)), encoding);
       expect(over.status, `gzip ${gzip}`).toBe(413);
       expect(decode(STATUS, over.body).message).toMatch(REASON('http'));
     }
@@ -147,12 +109,12 @@ describe('OTLP protobuf records counted while the body streams in', () => {
     // 2 M empty records: 4 MB plain, 4 KB of gzip; only the first part is sent and the
     // request is left open, so the answer can only come from counting what arrived.
     const body = emptyLogRecords(2_000_000);
-    const plain = await postPieces([body.subarray(0, 16 * 1024)], {}, body.length);
+    const plain = await postLogPieces([body.subarray(0, 16 * 1024)], {}, body.length);
     expect(plain.status).toBe(413);
     expect(decode(STATUS, plain.body).message).toMatch(REASON('http'));
 
     const gz = gzipSync(body);
-    const gzip = await postPieces([gz.subarray(0, gz.length >> 1)], { 'content-encoding': 'gzip' }, gz.length);
+    const gzip = await postLogPieces([gz.subarray(0, gz.length >> 1)], { 'content-encoding': 'gzip' }, gz.length);
     expect(gzip.status).toBe(413);
     expect(decode(STATUS, gzip.body).message).toMatch(REASON('http'));
 
@@ -164,7 +126,7 @@ describe('OTLP protobuf records counted while the body streams in', () => {
   it('refuses a body that lies about a length as soon as the lie is read, with the offset', async () => {
     // A resource block of 4 bytes holding a record that claims 5.
     const lie = Buffer.from([0x0a, 0x04, 0x12, 0x02, 0x12, 0x05]);
-    const http = await postPieces([lie, Buffer.alloc(1024)], {}, 4096);
+    const http = await postLogPieces([lie, Buffer.alloc(1024)], {}, 4096);
     expect(http.status).toBe(400);
     expect(decode(STATUS, http.body).message).toMatch(/field length 5 at offset 6 runs past its enclosing message/);
     const grpc = await rawCall(h.grpcAddress, [prefixed(lie, 0, 4096).subarray(0, 11)], {}, false);
