@@ -119,6 +119,8 @@ describe('the maintenance page in Chromium', () => {
     await expect.poll(() => row.locator('.state').textContent()).toBe('pending');
     expect(await row.locator('.range').textContent()).toBe('2027-01-04 09:00 – 2027-01-31 18:00');
     expect(await row.locator('.schedule').textContent()).toBe('Mon 22:00–23:30');
+    // The next occurrence in the window's zone too, as its schedule and range are, whatever the browser's.
+    expect(await row.locator('.next').textContent()).toBe('2027-01-04 22:00 – 2027-01-04 23:30');
     const created = (await listWindows(ui.keys['acme-ops']!)).find((w) => w.comment === 'database migration');
     expect(created).toMatchObject({
       starts_at: '2027-01-04T14:00:00.000Z',

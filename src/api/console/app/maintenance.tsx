@@ -181,7 +181,11 @@ export function MaintenancePage({ me, search }: { me: Me; search: URLSearchParam
               {zonedDateTime(w.starts_at, w.timezone)} –{' '}
               {w.ends_at ? zonedDateTime(w.ends_at, w.timezone) : 'until expired'}
             </td>
-            <td>{w.next ? `${localTime(w.next.starts_at)} – ${localTime(w.next.ends_at)}` : '—'}</td>
+            <td class="next">
+              {w.next
+                ? `${zonedDateTime(w.next.starts_at, w.timezone)} – ${zonedDateTime(w.next.ends_at, w.timezone)}`
+                : '—'}
+            </td>
             <td>{w.created_by}</td>
             <td>{w.comment}</td>
             {acts && (
