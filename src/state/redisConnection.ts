@@ -7,6 +7,7 @@ import {
   LEASE_ACQUIRE_SCRIPT,
   LEASE_RELEASE_SCRIPT,
   LEASE_RENEW_SCRIPT,
+  NOTIFY_CLAIM_SCRIPT,
   TICKET_MERGE_SCRIPT,
 } from './redisScripts.ts';
 
@@ -114,6 +115,7 @@ const SCRIPTS = {
   vigilLeaseRenew: LEASE_RENEW_SCRIPT,
   vigilLeaseRelease: LEASE_RELEASE_SCRIPT,
   vigilTicketMerge: TICKET_MERGE_SCRIPT,
+  vigilNotifyClaim: NOTIFY_CLAIM_SCRIPT,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

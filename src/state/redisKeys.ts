@@ -72,6 +72,26 @@ export class RedisKeys {
   }
 
   /**
+   * The claims that one notification of an incident was sent: one per id it goes by (`ids`, its
+   * own and those merged into it), so that an agent that knows the incident by another id, not
+   * having heard of the merge, finds the claim. Twins merge only within one incident key, and
+   * every claim of a key has the same hash tag (the key up to its first `}`): all of them lie in
+   * one Redis Cluster slot, and one script takes them together.
+   *
+   * `momentMs` tells one notification of a kind from the next (a resolution after a reopening
+   * is another). An opening, told once per id, is claimed without it: a merge dates the incident
+   * at the earlier twin's opening, which moves the moment. Versions before this one claimed
+   * `<id>:<kind>:<momentMs>` on the incident's own id alone; that claim is among these, so
+   * during a rolling update agents of both versions see each other's claims.
+   */
+  notificationClaimKeys(incidentKey: string, ids: readonly string[], kind: string, momentMs: number): string[] {
+    if (kind !== 'opened') return ids.map((id) => this.notifiedKey(incidentKey, `${id}:${kind}:${momentMs}`));
+    const keys = ids.map((id) => this.notifiedKey(incidentKey, `${id}:opened`));
+    keys.push(this.notifiedKey(incidentKey, `${ids[0]}:opened:${momentMs}`));
+    return keys;
+  }
+
+  /**
    * An exporter's ticket record of an incident, its creation lease and fence, all in one slot.
    * Without an exporter: the layout before records were the exporter's own, read only on upgrade.
    * Exporter ids hold no `:`, so no exporter and key pair spells another's.

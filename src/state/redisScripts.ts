@@ -320,3 +320,19 @@ table.sort(ids)
 redis.call('HSET', KEYS[1], 'incidentId', ARGV[2], 'mergedIds', table.concat(ids, ','))
 return 1
 `;
+
+/**
+ * KEYS the claims on one notification, one per id of the incident (all in one slot). ARGV[1]
+ * owner token, ARGV[2] ttl (ms). Takes every claim unless another owner holds any of them: 1
+ * when the owner holds them all (now, or already: a retry), else 0 and nothing written.
+ */
+export const NOTIFY_CLAIM_SCRIPT = `
+for i = 1, #KEYS do
+  local owner = redis.call('GET', KEYS[i])
+  if owner and owner ~= ARGV[1] then return 0 end
+end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+end
+return 1
+`;

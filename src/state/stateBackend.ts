@@ -7,7 +7,7 @@ import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { DurableStateStore, type RestoreReport } from './durableStore.ts';
 import { MemoryStateStore } from './memoryStore.ts';
 import { agentName, type RedisStateConfig } from './redisConfig.ts';
-import { createRedisClient, type RedisClient } from './redisConnection.ts';
+import { createRedisClient, runScript, type RedisClient } from './redisConnection.ts';
 import { LeaderElection, RedisLease, type ElectionTimers } from './redisLease.ts';
 import { RedisStateStore } from './redisStateStore.ts';
 import { RedisStoreMetrics } from './redisStoreMetrics.ts';
@@ -293,17 +293,22 @@ class RedisBackend implements StateBackend {
    * Claims the right to send one notification: the first notification of an incident, its
    * resolution, reopening or escalation, each once. Timers run on the leader; a leader that
    * takes over may not yet have the state the last one wrote when it notified (a handover, a
-   * replication lag), and would tell it again. An agent's own retry goes through.
+   * replication lag), and would tell it again; agents that resolve an incident on an event tell
+   * its resolution each. The claim covers every id of the incident (its own and those merged
+   * into it): an agent that has not heard of a merge tells it under the twin's id. An agent's
+   * own retry goes through.
    */
   private async claimNotification(c: IncidentChange): Promise<boolean> {
     if (c.kind !== 'opened' && c.kind !== 'resolved' && c.kind !== 'reopened' && c.kind !== 'escalated') return true;
     const inc = c.incident;
     const moment = c.kind === 'opened' ? inc.openedAtMs : c.kind === 'resolved' ? inc.resolvedAtMs : c.atMs;
-    return this.claimOnce(
-      this.store.redisKeys.notifiedKey(inc.key, `${inc.id}:${c.kind}:${moment}`),
-      this.writer,
-      NOTIFIED_TTL_MS,
+    const keys = this.store.redisKeys.notificationClaimKeys(
+      inc.key,
+      [inc.id, ...(inc.mergedIds ?? [])],
+      c.kind,
+      moment,
     );
+    return (await runScript(this.store.redis, 'vigilNotifyClaim', keys, [this.writer, NOTIFIED_TTL_MS])) === 1;
   }
 
   /** Takes `key` for `owner` for `ttlMs` unless another owner holds it; true when `owner` holds it (now, or already: a retry). */

@@ -1,54 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CorrelationEngine } from '../../src/correlation/engine.ts';
 import type { IncidentRecord } from '../../src/correlation/incidentBook.ts';
-import type { StateDelta } from '../../src/correlation/stateStore.ts';
-import type { IncidentChange } from '../../src/model/incident.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
-import { engineFrom, ev } from '../support/correlation.ts';
-
-/**
- * Agents whose writes reach each other only when `deliver` hands them over, as a flush and its
- * message would: the interleavings a busy machine makes, played one by one. Every change an
- * agent emits is what storage holds of it.
- */
-function agents(yaml: string, names: string[]) {
-  const stores = names.map((n) => new MemoryStateStore(n));
-  const outbox = stores.map(() => [] as StateDelta[]);
-  stores.forEach((s, i) => s.onDelta((d) => outbox[i]!.push(structuredClone(d))));
-  const engines = stores.map((s) => engineFrom(yaml, s));
-  const stored: IncidentChange[] = [];
-  /** Hands agent `from`'s writes so far to every other agent. */
-  const deliver = (from: number) => {
-    const sent = outbox[from]!.splice(0);
-    stores.forEach((s, i) => {
-      if (i !== from) for (const d of sent) s.merge(structuredClone(d));
-    });
-  };
-  /** Until no agent has anything left to send, each but the leader (the first) settling what it received, as its tick does. */
-  const flushAll = (nowMs: number) => {
-    for (let round = 0; round < 20 && outbox.some((o) => o.length > 0); round++) {
-      for (let i = 0; i < stores.length; i++) deliver(i);
-      for (const e of engines.slice(1)) stored.push(...e.settle(nowMs));
-    }
-    expect(outbox.every((o) => o.length === 0)).toBe(true);
-  };
-  return { engines, stores, stored, deliver, flushAll };
-}
-
-/** The incident storage ends with, per id: its change of the highest version. */
-function inStorage(changes: IncidentChange[], key: string) {
-  const latest = new Map<string, IncidentChange>();
-  for (const c of changes) {
-    if (c.incident.key !== key) continue;
-    const prev = latest.get(c.incident.id);
-    if (!prev || c.incident.version > prev.incident.version) latest.set(c.incident.id, c);
-  }
-  return [...latest.values()].map((c) => ({
-    id: c.incident.id,
-    status: c.incident.status,
-    count: c.incident.eventCount,
-  }));
-}
+import { engineFrom, ev, inStorage, sharingAgents as agents } from '../support/correlation.ts';
 
 const shared = (store: MemoryStateStore, key: string) =>
   (store.read('i:' + key)?.value as unknown as IncidentRecord).incident;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { brief, engineFrom, ev, Timeline } from '../support/correlation.ts';
+import { brief, engineFrom, ev, sharingAgents, Timeline } from '../support/correlation.ts';
 
 const rules = (extra = '') => `
 defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s } # resolves are told at once (no hold), so the test sees the rule's own decisions
@@ -98,5 +98,69 @@ rules:
     expect(tl.send([ev(2000, { asset: 'a', attributes: { bytes: 400 } })])[0]!.reason).toBe(
       'sum 1000 ≥ 1000 within 10s',
     );
+  });
+});
+
+describe('threshold rule, an opening completed by a late event', () => {
+  const yaml = `
+defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 4s, bucket: 1s, threshold: 4 }
+`;
+  const KEY = 'errors{service="api"}';
+  /**
+   * Storm one (4 errors at 1.0–1.3 s) is over by 6 s; storm two begins then, an error every
+   * 100 ms, round robin over the agents. The first agent hears of storm two first (6.1 s): the
+   * quiet window 2–5 s resolves storm one at 6 s. The third holds an error of 5.9 s that it takes
+   * in late (at 6.4 s, within the lateness): with the second's two, it brings the window 3–6 s
+   * to the threshold. Steps: [agent, event times, clock].
+   */
+  const steps: [number, number[], number][] = [
+    [0, [1000, 1100, 1200, 1300], 1300],
+    [0, [6100], 6100],
+    [1, [6200, 6300], 6300],
+    [2, [5900], 6400],
+  ];
+  for (let t = 6500; t < 8000; t += 100) steps.push([(t / 100) % 3, [t], t]);
+
+  /** What the agents' books hold for the key, and every incident id storage was told of. */
+  function run(agents: number) {
+    const { engines, stored, deliver, flushAll } = sharingAgents(
+      yaml,
+      ['agent-a', 'agent-b', 'agent-c'].slice(0, agents),
+    );
+    for (const [agent, times, nowMs] of steps) {
+      const at = agent % agents;
+      stored.push(
+        ...engines[at]!.process(
+          times.map((t) => err(t)),
+          nowMs,
+        ),
+      );
+      deliver(at);
+      if (agent === 2 || nowMs > 6400) flushAll(nowMs);
+    }
+    stored.push(...engines[0]!.tick(8000));
+    flushAll(8000);
+    const ids = new Set(stored.filter((c) => c.incident.key === KEY).map((c) => c.incident.id));
+    const books = engines.map((e) => {
+      const inc = e.book.get(KEY)!.incident;
+      return { id: inc.id, status: inc.status, openedAtMs: inc.openedAtMs, count: inc.eventCount };
+    });
+    return { ids, books };
+  }
+
+  it('is dated in the last bucket of the window that crossed, after the last resolution: a storm stays one incident', () => {
+    // Dated at 5.9 s, the opening came before the window that crossed, and before the resolution
+    // it follows: the next error resolved it at once (the window 2–5 s holds one error), and
+    // agents sharing state merged it into storm one's incident, resolved. Storm two opened again.
+    for (const agents of [1, 3]) {
+      const { ids, books } = run(agents);
+      expect(ids.size).toBe(2);
+      for (const book of books) {
+        expect(book).toEqual({ id: expect.any(String), status: 'open', openedAtMs: 6001, count: 19 });
+        expect(ids).toContain(book.id);
+      }
+    }
   });
 });

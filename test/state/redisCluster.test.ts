@@ -1,6 +1,7 @@
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisClient } from '../../src/state/redisConnection.ts';
+import { createRedisClient, runScript } from '../../src/state/redisConnection.ts';
+import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { RedisStateStore } from '../../src/state/redisStateStore.ts';
 import { startRedisCluster, waitFor, type RedisCluster } from '../support/redis.ts';
 import { freshPrefix, stateConfig } from './redisHelpers.ts';
@@ -58,5 +59,29 @@ describe('RedisStateStore on Redis Cluster', () => {
       expect(late.read(`i:${r}{svc="x"}`)?.value).toEqual({ status: 'open' });
     }
     await Promise.all([a.close(), b.close(), late.close()]);
+  });
+
+  it("claims a notification under every id of an incident in one script, whichever node holds the key's slot", async () => {
+    const client = createRedisClient(stateConfig({ cluster: { nodes: cluster.nodes } }));
+    const keys = new RedisKeys(freshPrefix());
+    try {
+      await client.connect();
+      // Twenty incident keys, their claims on whichever masters their slots fall.
+      for (let i = 0; i < 20; i++) {
+        const claim = (ids: string[], owner: string) =>
+          runScript(client, 'vigilNotifyClaim', keys.notificationClaimKeys(`e${i}{svc="x"}`, ids, 'opened', 1), [
+            owner,
+            60_000,
+          ]);
+        expect(await claim(['twin'], 'agent-a')).toBe(1);
+        // The survivor, with the twin merged into it: the twin's claim refuses it.
+        expect(await claim(['survivor', 'twin'], 'agent-b')).toBe(0);
+        expect(await claim(['survivor'], 'agent-b')).toBe(1);
+        // A retry by the owner goes through.
+        expect(await claim(['twin'], 'agent-a')).toBe(1);
+      }
+    } finally {
+      client.disconnect();
+    }
   });
 });

@@ -22,4 +22,25 @@ describe('RedisKeys', () => {
     expect(keys.decode('prod:lease:{leader}')).toBeUndefined();
     expect(keys.decode('other:{=cpu}:c:cpu')).toBeUndefined();
   });
+
+  it("claims one notification under every id of an incident, all with the incident key's hash tag", () => {
+    /** The part of a key Redis Cluster hashes: the text between the first `{` and the next `}`, if any. */
+    const hashTag = (k: string) => {
+      const open = k.indexOf('{');
+      const close = k.indexOf('}', open + 1);
+      return open >= 0 && close > open + 1 ? k.slice(open + 1, close) : k;
+    };
+    for (const key of ['errors{svc="a"}', 'errors{svc="a}b"}', 'plain', 'x{}']) {
+      const resolved = keys.notificationClaimKeys(key, ['id1', 'id0', 'id2'], 'resolved', 6000);
+      expect(resolved).toEqual(['id1', 'id0', 'id2'].map((id) => keys.notifiedKey(key, `${id}:resolved:6000`)));
+      // An opening without its moment, and as versions before claimed it on its own id.
+      const opened = keys.notificationClaimKeys(key, ['id1', 'id0'], 'opened', 1000);
+      expect(opened).toEqual([
+        keys.notifiedKey(key, 'id1:opened'),
+        keys.notifiedKey(key, 'id0:opened'),
+        keys.notifiedKey(key, 'id1:opened:1000'),
+      ]);
+      expect(new Set([...resolved, ...opened].map(hashTag))).toEqual(new Set([hashTag(keys.notifiedKey(key, ''))]));
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import { parse } from 'yaml';
+import { expect } from 'vitest';
 import { correlationSchema } from '../../src/correlation/config.ts';
 import { compileRuleSet, type ConditionCompiler } from '../../src/correlation/compile.ts';
 import { CorrelationEngine } from '../../src/correlation/engine.ts';
@@ -7,7 +8,7 @@ import { newEvent, type VigilEvent } from '../../src/model/event.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import type { GaugePoint } from '../../src/model/metric.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
-import type { StateStore } from '../../src/correlation/stateStore.ts';
+import type { StateDelta, StateStore } from '../../src/correlation/stateStore.ts';
 
 /** Rule conditions compile with the real OTTL subset, as in the daemon. */
 export const ruleConditions: ConditionCompiler = (source, context) =>
@@ -107,4 +108,48 @@ export class Timeline {
     this.changes.push(...now);
     return [...out, ...now];
   }
+}
+
+/**
+ * Agents whose writes reach each other only when `deliver` hands them over, as a flush and its
+ * message would: the interleavings a busy machine makes, played one by one. Every change an
+ * agent emits is what storage holds of it.
+ */
+export function sharingAgents(yaml: string, names: string[]) {
+  const stores = names.map((n) => new MemoryStateStore(n));
+  const outbox = stores.map(() => [] as StateDelta[]);
+  stores.forEach((s, i) => s.onDelta((d) => outbox[i]!.push(structuredClone(d))));
+  const engines = stores.map((s) => engineFrom(yaml, s));
+  const stored: IncidentChange[] = [];
+  /** Hands agent `from`'s writes so far to every other agent. */
+  const deliver = (from: number) => {
+    const sent = outbox[from]!.splice(0);
+    stores.forEach((s, i) => {
+      if (i !== from) for (const d of sent) s.merge(structuredClone(d));
+    });
+  };
+  /** Until no agent has anything left to send, each but the leader (the first) settling what it received, as its tick does. */
+  const flushAll = (nowMs: number) => {
+    for (let round = 0; round < 20 && outbox.some((o) => o.length > 0); round++) {
+      for (let i = 0; i < stores.length; i++) deliver(i);
+      for (const e of engines.slice(1)) stored.push(...e.settle(nowMs));
+    }
+    expect(outbox.every((o) => o.length === 0)).toBe(true);
+  };
+  return { engines, stores, stored, deliver, flushAll };
+}
+
+/** The incident storage ends with, per id: its change of the highest version. */
+export function inStorage(changes: IncidentChange[], key: string) {
+  const latest = new Map<string, IncidentChange>();
+  for (const c of changes) {
+    if (c.incident.key !== key) continue;
+    const prev = latest.get(c.incident.id);
+    if (!prev || c.incident.version > prev.incident.version) latest.set(c.incident.id, c);
+  }
+  return [...latest.values()].map((c) => ({
+    id: c.incident.id,
+    status: c.incident.status,
+    count: c.incident.eventCount,
+  }));
 }
