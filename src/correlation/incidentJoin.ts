@@ -100,6 +100,20 @@ function sortedUnion(...lists: (readonly string[] | undefined)[]): string[] {
 }
 
 /**
+ * Whether `rec`'s incident began at or after `atMs`: its latest opening while open (a reopening
+ * counts), its first opening once resolved, so that twins both resolved apart, which overlapped,
+ * are told from an incident that came after the other was over.
+ */
+function openedAfter(rec: IncidentRecord, atMs: number): boolean {
+  return (rec.incident.status === 'resolved' ? rec.incident.openedAtMs : statusAtOf(rec)) >= atMs;
+}
+
+/** Whether either incident already lists the other as merged into it: twins, whatever their times. */
+function listedAsMerged(a: IncidentRecord['incident'], b: IncidentRecord['incident']): boolean {
+  return (a.mergedIds?.includes(b.id) ?? false) || (b.mergedIds?.includes(a.id) ?? false);
+}
+
+/**
  * One incident record that holds what two agents wrote for one key, each not knowing the other's
  * latest write: the merge that lets several agents share incidents without losing an event, a
  * resolution or a notification. The same result whichever agent merges, in whichever order.
@@ -120,7 +134,8 @@ export function joinIncidentRecords(a: IncidentRecord, b: IncidentRecord, versio
   const iw = win.incident;
   const il = lose.incident;
   const twins = iw.id !== il.id;
-  if (twins && il.status === 'resolved' && statusAtOf(win) >= il.resolvedAtMs) return withVersion(win, version);
+  if (twins && il.status === 'resolved' && openedAfter(win, il.resolvedAtMs) && !listedAsMerged(iw, il))
+    return withVersion(win, version);
   const out = copyForJoin(win);
   const inc = out.incident;
   // Twins date the incident at the earlier opening; so do two copies of one incident, one of

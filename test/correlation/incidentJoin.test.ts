@@ -205,6 +205,33 @@ describe('joining incident records two agents wrote', () => {
       expect(out.incident).toMatchObject({ id: 'told', openedAtMs: 1000, mergedIds: ['early'] });
   });
 
+  it('makes one incident of twins that were both resolved, apart, before their records met', () => {
+    const r = rng(19);
+    const a = randomRecord(r);
+    a.incident = { ...a.incident, id: 'a', openedAtMs: 1000, status: 'resolved', resolvedAtMs: 5000, eventCount: 3 };
+    delete a.incident.mergedIds;
+    a.statusAtMs = 5000;
+    const b = structuredClone(a);
+    b.incident = { ...b.incident, id: 'b', openedAtMs: 2000, resolvedAtMs: 6000, eventCount: 4 };
+    b.statusAtMs = 6000;
+    for (const out of [j(a, b), j(b, a)])
+      expect(out.incident).toMatchObject({
+        id: 'b',
+        openedAtMs: 1000,
+        resolvedAtMs: 6000,
+        mergedIds: ['a'],
+        eventCount: 4,
+      });
+    // A resolved incident opened after the other's resolution is still the next one on the key.
+    const next = structuredClone(b);
+    next.incident = { ...next.incident, id: 'next', openedAtMs: 5000, resolvedAtMs: 7000 };
+    next.statusAtMs = 7000;
+    for (const out of [j(a, next), j(next, a)]) {
+      expect(out.incident.id).toBe('next');
+      expect(out.incident.mergedIds).toBeUndefined();
+    }
+  });
+
   it('lets a new incident on the key replace one resolved before it opened', () => {
     const r = rng(13);
     const old = randomRecord(r);

@@ -52,15 +52,24 @@ describe('a notification of an incident whose twin merged into it', () => {
     expect(resolved.filter((c) => c.notify).map((c) => c.incident.id)).toEqual([survivor]);
     expect(resolved[1]!.reason).toMatch(/another agent already notified it$/);
 
-    // Their writes meet, and whatever the merge keeps, nothing more is told of the incident.
+    // Their writes meet: both agents hold one incident, the survivor with its twin merged, and
+    // nothing more is told of it.
     w.nowMs = 6700;
     await b.store.flush();
     await a.store.flush();
+    // Which id carries on is the join's to choose (both resolved at one moment); that both
+    // agents choose the same, with the other id merged, is the promise.
     const record = (x: typeof a) => {
       const inc = x.engine.book.get(STORM_KEY)!.incident;
-      return `${inc.id} ${inc.status}`;
+      return `${inc.id} ${inc.status} merged ${(inc.mergedIds ?? []).join(',')}`;
     };
-    await waitFor(() => record(a) === record(b), 'the agents to agree on the incident');
+    const merged = [`${survivor} resolved merged ${twin}`, `${twin} resolved merged ${survivor}`];
+    await waitFor(
+      () => record(a) === record(b) && merged.includes(record(a)),
+      'the agents to agree on the merged incident',
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}: agent-a holds ${record(a)}, agent-b ${record(b)}`);
+    });
     w.nowMs = 12_000;
     for (const x of [a, b]) await x.round();
     for (const x of [a, b]) await x.tick();
