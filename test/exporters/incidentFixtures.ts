@@ -127,6 +127,16 @@ export async function fakeGlpiExporter(cleanup: (() => Promise<void>)[], extra: 
   return { glpi, config };
 }
 
+/** Every incident goes to GLPI, grouped by site: 30 s to gather, 5 min between batches. */
+export const GROUPED_BY_SITE = {
+  receiver: 'tickets',
+  group_by: ['site'],
+  group_wait: '30s',
+  group_interval: '5m',
+  repeat_interval: '4h',
+  receivers: [{ name: 'tickets', exporters: ['glpi'] }],
+};
+
 /** Compiles a `routing:` section for the given incident exporters; throws with the issues when invalid. */
 export function compileTree(raw: object, exporters: readonly string[]): RoutingTree {
   const issues: { path: string; message: string }[] = [];

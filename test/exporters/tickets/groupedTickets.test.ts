@@ -14,6 +14,7 @@ import {
   advanceGroups,
   assetDown,
   compileTree,
+  GROUPED_BY_SITE as ROUTING,
   fakeGlpiExporter,
   parseWith,
   spawnExporterProcess,
@@ -28,16 +29,6 @@ afterEach(async () => {
 
 const S = 1000;
 const M = 60 * S;
-
-/** Every incident goes to GLPI, grouped by site: 30 s to gather, 5 min between batches. */
-const ROUTING = {
-  receiver: 'tickets',
-  group_by: ['site'],
-  group_wait: '30s',
-  group_interval: '5m',
-  repeat_interval: '4h',
-  receivers: [{ name: 'tickets', exporters: ['glpi'] }],
-};
 
 describe('GLPI tickets per group (a route with group_by)', () => {
   it('opens one ticket for five incidents of one site, follows up as members join and resolve, and solves it when all have', async () => {
