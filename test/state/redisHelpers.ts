@@ -1,4 +1,6 @@
 import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { startRedis, type RedisServer } from '../support/redis.ts';
 import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 import { redisStateSchema, type RedisStateConfig } from '../../src/state/redisConfig.ts';
 import { createRedisClient } from '../../src/state/redisConnection.ts';
@@ -55,4 +57,39 @@ export function inspector(url: string): Redis {
   const client = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
   client.on('error', () => undefined); // a test may kill the server under it
   return client;
+}
+
+/**
+ * A redis-server for the enclosing describe block, and `client()`: a connection to it (or to
+ * `url`) that fails fast while the server is down, as the store's own connection does;
+ * disconnected after each test.
+ */
+export function redisAndClients(): { server(): RedisServer; client(url?: string): Promise<Redis> } {
+  let redis: RedisServer | undefined;
+  const clients: Redis[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  const server = () => redis!;
+  return {
+    server,
+    async client(url = server().url) {
+      const c = new Redis(url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        retryStrategy: () => 20,
+      });
+      c.on('error', () => undefined);
+      clients.push(c);
+      await c.connect();
+      return c;
+    },
+  };
 }

@@ -1,9 +1,8 @@
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { LeaderElection, RedisLease, type ElectionTimers } from '../../src/state/redisLease.ts';
-import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
-import { freshPrefix } from './redisHelpers.ts';
+import { startRedis, waitFor } from '../support/redis.ts';
+import { freshPrefix, redisAndClients } from './redisHelpers.ts';
 
 /** A clock the test moves; the election's own schedule is not used (tests call step()). */
 function fakeClock(): ElectionTimers & { at: number } {
@@ -18,34 +17,9 @@ function fakeClock(): ElectionTimers & { at: number } {
 }
 
 describe('leases and leader election', () => {
-  let redis: RedisServer;
-  const clients: Redis[] = [];
+  const { server, client } = redisAndClients();
 
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.disconnect();
-  });
-  afterAll(async () => {
-    await redis.stop();
-  });
-
-  /** Connected, failing fast while the server is down: as the store's own connection behaves. */
-  async function client(url = redis.url): Promise<Redis> {
-    const c = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => 20,
-    });
-    c.on('error', () => undefined);
-    clients.push(c);
-    await c.connect();
-    return c;
-  }
-
-  async function candidates(n: number, ttlMs: number, url = redis.url) {
+  async function candidates(n: number, ttlMs: number, url = server().url) {
     const keys = new RedisKeys(freshPrefix()).leaseKeys('leader');
     const clock = fakeClock();
     const changes: string[] = [];
