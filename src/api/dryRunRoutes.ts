@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ReplayResult } from '../connectors/correlation/replay.ts';
 import type { RouteDoc } from './openapi.ts';
-import { incidentSummary, incidentSummarySchema } from './incidentView.ts';
+import { incidentSummary, incidentWithParentSchema } from './incidentView.ts';
 import { ApiProblem, problemResponses } from './problem.ts';
 
 /** The running rules, replayed as `vigil rules test` replays them (`src/service/rulesReplay.ts`). */
@@ -51,7 +51,7 @@ const changeSchema = {
     held: { type: 'boolean', description: 'A resolution held back while the incident may still reopen.' },
     reason: { type: 'string' },
     event_ids: { type: 'array', items: { type: 'string' } },
-    incident: incidentSummarySchema,
+    incident: incidentWithParentSchema,
   },
   additionalProperties: false,
 } as const;
@@ -214,7 +214,7 @@ export function registerDryRunRoutes(app: FastifyInstance, opts: DryRunRoutesOpt
             held: c.held === true,
             reason: c.reason,
             event_ids: c.eventIds,
-            incident: incidentSummary(c.incident),
+            incident: { ...incidentSummary(c.incident), parent: result.parentOf(c.incident.key) },
           })),
         stats: {
           events: s.events,

@@ -124,6 +124,13 @@ const parentProperty = {
     "The asset's parent in the topology (`correlation.topology.parent`), from the event that opened it; empty when unknown.",
 } as const;
 
+/** An incident's summary with its asset's parent: what a dry run of the rules tells of it. */
+export const incidentWithParentSchema = {
+  ...incidentSummarySchema,
+  required: [...incidentSummarySchema.required, 'parent'],
+  properties: { ...incidentSummarySchema.properties, parent: parentProperty },
+} as const;
+
 /** An incident as the list and the stream give it: its summary, its asset's parent and its tickets. */
 export const incidentListItemSchema = {
   ...incidentSummarySchema,

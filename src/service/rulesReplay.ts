@@ -84,6 +84,11 @@ export class DaemonReplay {
     return this.rules.stats;
   }
 
+  /** The parent asset of the incident on `key`, as the replayed rules hold it. */
+  parentOf(key: string): string {
+    return this.rules.parentOf(key);
+  }
+
   /** One arrival through the processors (a filter may drop it) and into the rules. */
   async push(a: Arrival): Promise<void> {
     if (!a.event || this.processors.length === 0) return this.rules.push(a);
@@ -214,5 +219,11 @@ export async function replayAsDaemon(
     await replay.close();
     throw err;
   }
-  return { changes, stats: await replay.finish(afterMs), rejected, path: replay.path };
+  return {
+    changes,
+    stats: await replay.finish(afterMs),
+    rejected,
+    parentOf: (key) => replay.parentOf(key),
+    path: replay.path,
+  };
 }

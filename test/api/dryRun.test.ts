@@ -20,6 +20,7 @@ processors:
 exporters: { debug: {} }
 correlation:
   defaults: { group_wait: 0s, group_interval: 0s, allowed_lateness: 1h }
+  topology: { parent: 'attributes["parent"]' }
   rules:
     - { kind: pair, name: host_down, match: 'attributes["kind"] == "host"', group_by: [tenant, asset] }
     - { kind: pair, name: link_down, match: 'attributes["kind"] == "link"', group_by: [tenant, asset] }
@@ -108,6 +109,19 @@ describe('rule dry run', () => {
     expect(timeline.changes.map((c) => `${c.kind} ${c.incident.key}`)).toEqual(
       cli.changes.map((c) => `${c.kind} ${c.incident.key}`),
     );
+  });
+
+  it("tells each incident's asset parent from the topology, as the incident list does", async () => {
+    const answer = await dryRun([
+      event(0, 'web-2', 'web-2 unreachable', 'host', { attributes: { kind: 'host', parent: 'sw-2' } }),
+      event(5, 'sw-3', 'sw-3 unreachable', 'link'),
+    ]);
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    const changes = (answer.body as { changes: { incident: { key: string; parent: string } }[] }).changes;
+    expect(changes.map((c) => [c.incident.key, c.incident.parent])).toEqual([
+      ['host_down{asset="web-2",tenant=""}', 'sw-2'],
+      ['link_down{asset="sw-3",tenant=""}', ''],
+    ]);
   });
 
   it('takes NDJSON, tells the lines it could not read, and answers only the rules asked for', async () => {

@@ -13,6 +13,8 @@ export interface ReplayResult {
   changes: IncidentChange[];
   stats: EngineStats;
   rejected: { line: number; reason: string }[];
+  /** The parent asset (topology) of the incident on a key at the end of the replay; '' when unknown. */
+  parentOf(key: string): string;
 }
 
 interface Arrival {
@@ -141,6 +143,11 @@ export class ArrivalReplay {
     return this.engine.stats;
   }
 
+  /** The parent asset of the incident on `key`, as the engine holds it. */
+  parentOf(key: string): string {
+    return this.engine.parentOf(key);
+  }
+
   push(a: Arrival): void {
     heapPush(this.heap, { a, seq: this.seq++ });
     if (this.heap.length > this.window) this.run(heapPop(this.heap)!.a);
@@ -203,7 +210,7 @@ export function runArrivals(cfg: CorrelationConfig, { arrivals, rejected }: Arri
   const changes: IncidentChange[] = [];
   const run = new ArrivalReplay(cfg, (c) => changes.push(c), arrivals.length);
   for (const a of arrivals) run.push(a);
-  return { changes, stats: run.finish(afterMs), rejected };
+  return { changes, stats: run.finish(afterMs), rejected, parentOf: (key) => run.parentOf(key) };
 }
 
 /** Replays NDJSON events (default JSON mapping, no processors) through the rules on a virtual clock. */
