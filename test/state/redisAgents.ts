@@ -6,6 +6,7 @@ import { createRedisClient } from '../../src/state/redisConnection.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
 import type { RunningDaemon } from '../support/daemon.ts';
 import { readNdjson } from '../support/ndjson.ts';
+import { waitFor } from '../support/waitFor.ts';
 import { stateConfig } from './redisHelpers.ts';
 
 /** Agents driven through their HTTP ingest, their incidents file and their admin endpoints. */
@@ -27,6 +28,28 @@ export const metricsOf = async (d: RunningDaemon) => (await fetch(d.adminUrl('/m
 export async function metric(d: RunningDaemon, sample: string): Promise<number> {
   const line = (await metricsOf(d)).split('\n').find((l) => l.startsWith(`${sample} `));
   return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+}
+
+/** Timer rounds an agent has done with their changes delivered, leading or not. */
+async function rounds(d: RunningDaemon): Promise<number> {
+  const m = await metricsOf(d);
+  let n = 0;
+  for (const x of m.matchAll(/^vigil_correlation_ticks_total\{role="(?:timers|settle)"\} (\d+)$/gm)) n += Number(x[1]);
+  return n;
+}
+
+/**
+ * Waits until every agent has done `n` more timer rounds than now: what any of them would still
+ * do of itself (a second opening, a late duplicate) is done by then, however slow the machine,
+ * where a fixed sleep can be too short under load.
+ */
+export async function afterRounds(ds: RunningDaemon[], n: number, timeoutMs = 30_000): Promise<void> {
+  const start = await Promise.all(ds.map(rounds));
+  await waitFor(
+    async () => (await Promise.all(ds.map(rounds))).every((r, i) => r >= start[i]! + n),
+    `${n} more timer rounds on every agent`,
+    timeoutMs,
+  );
 }
 
 export async function readiness(d: RunningDaemon): Promise<string> {

@@ -4,6 +4,7 @@ import { startRedisCluster, startRedisSentinels, waitFor, type RedisAcl } from '
 import { redisAgents } from '../support/redisDaemons.ts';
 import { mulberry32 } from '../support/seededRandom.ts';
 import {
+  afterRounds,
   allChanges,
   faultReport,
   metric,
@@ -165,8 +166,8 @@ describe('agents sharing Redis while its master fails over', () => {
       'the agents to agree on the stream',
       30_000,
     ).catch(() => undefined);
-    // Every agent flushes every 50 ms and ticks every 50 ms: a late duplicate would show within a second.
-    await new Promise((r) => setTimeout(r, 1000));
+    // A late duplicate would come with one of an agent's timer rounds: twenty more each and it would show.
+    await afterRounds(ds, 20);
     const final = await records();
     const report = faultReport(allChanges(ds), final, expected);
     console.log(

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { correlatingConfig, type RunningDaemon } from '../support/daemon.ts';
 import { startRedisTls, waitFor, type RedisTlsServer } from '../support/redis.ts';
 import { redisAgents } from '../support/redisDaemons.ts';
-import { allChanges, changesOf, metric, send } from './redisAgents.ts';
+import { afterRounds, allChanges, changesOf, metric, send } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
 /**
@@ -107,8 +107,9 @@ describe("the timers' leader killed while a host falls silent (TLS, ACL user)", 
       'the absence incident',
       15_000,
     );
-    // Every survivor ticks every 50 ms and flushes every 20 ms: a second opening would show within a second.
-    await new Promise((r) => setTimeout(r, 1000));
+    // A second opening, by either survivor, would come with one of its timer rounds: twenty more
+    // each (a second on an idle machine) and it would have shown.
+    await afterRounds(survivors, 20);
     const openings = allChanges(survivors).filter((c) => c.incident.key === KEY && c.kind === 'opened');
     const figures = {
       takeoverMs,

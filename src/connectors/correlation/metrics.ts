@@ -14,6 +14,7 @@ export interface CorrelationMetrics {
   ignoredEvents: Counter<'rule' | 'reason'>;
   changes: Counter<'kind'>;
   merged: Counter;
+  ticks: Counter<'role'>;
   /** Engines whose open incidents, state entries and rules the gauges add up. */
   engines: Set<CorrelationEngine>;
 }
@@ -63,6 +64,12 @@ export function correlationMetrics(registry: Registry): CorrelationMetrics {
     merged: new Counter({
       name: 'vigil_correlation_merged_incidents_total',
       help: "Incidents this agent opened that merged into another agent's incident on the same key (opened before they heard of each other, or while shared state was out of reach).",
+      registers: r,
+    }),
+    ticks: new Counter({
+      name: 'vigil_correlation_ticks_total',
+      help: 'Timer rounds done and their changes delivered: `timers` where this agent ran the timers (alone, or holding the lease), `settle` where another agent runs them and this one only delivered held changes.',
+      labelNames: ['role'],
       registers: r,
     }),
     engines,

@@ -163,10 +163,15 @@ export class CorrelationRuntime implements IncidentDesk {
   }
 
   /** Runs the timers, on one agent only when state is shared (the others' held changes still go out). */
-  tick(): Promise<void> {
+  async tick(): Promise<void> {
     const now = this.clock();
-    if (!this.state.leads()) return this.deliver(this.engine.settle(now));
-    return this.deliver(this.engine.tick(this.state.timersAt?.(now) ?? now));
+    if (!this.state.leads()) {
+      await this.deliver(this.engine.settle(now));
+      this.metrics.ticks.inc({ role: 'settle' });
+      return;
+    }
+    await this.deliver(this.engine.tick(this.state.timersAt?.(now) ?? now));
+    this.metrics.ticks.inc({ role: 'timers' });
   }
 
   /** Swaps in new rules; state of unchanged rules stays (a changed `state:` needs a restart). Logs each rule that starts afresh. */
