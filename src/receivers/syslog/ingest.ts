@@ -71,10 +71,15 @@ export class SyslogIngest {
         this.self.receiverAccepted.inc({ receiver: this.id, signal: 'logs', transport }, events.length);
       },
       (err: unknown) => {
-        this.self.receiverRefused.inc({ receiver: this.id, signal: 'logs', transport }, events.length);
+        this.refused(events.length, transport);
         this.self.countMemoryRefusal(this.id, err);
         throw err;
       },
     );
+  }
+
+  /** Counts messages refused by the pipeline, or dropped unparsed while it refuses (UDP). */
+  refused(n: number, transport: Origin['transport']): void {
+    this.self.receiverRefused.inc({ receiver: this.id, signal: 'logs', transport }, n);
   }
 }

@@ -31,7 +31,6 @@ export class SyslogUdpListener {
   private readonly origins = new Map<string, Origin>();
   private readonly dropWarn: RateLimitedWarn;
   private shedUntil = 0;
-
   private readonly now: () => number;
 
   constructor(config: SyslogUdpConfig, ingest: SyslogIngest, now: () => number = () => performance.now()) {
@@ -109,7 +108,7 @@ export class SyslogUdpListener {
     const { ingest } = this;
     if (this.now() < this.shedUntil) {
       this.worker?.postMessage({ type: 'ack', n: lines.length } satisfies UdpReaderCommand);
-      ingest.self.receiverRefused.inc({ receiver: ingest.id, signal: 'logs', transport: 'udp' }, lines.length);
+      ingest.refused(lines.length, 'udp');
       this.drop(lines.length, 'refused', 'the pipeline refused them');
       return;
     }

@@ -10,7 +10,7 @@ function fakeIngest() {
     id: 'syslog',
     logger: { warn: () => undefined, info: () => undefined, error: () => undefined },
     metrics: { dropped: { inc: (_l: unknown, n = 1) => void (seen.dropped += n) } },
-    self: { receiverRefused: { inc: (_l: unknown, n = 1) => void (seen.refused += n) } },
+    refused: (n: number) => void (seen.refused += n),
     beginBatch: () => undefined,
     toEvent: (line: string) => {
       seen.parsed++;
@@ -18,7 +18,7 @@ function fakeIngest() {
     },
     deliver: (events: VigilEvent[]) => {
       if (seen.full) {
-        seen.refused += events.length;
+        ingest.refused(events.length);
         return Promise.reject(new Error('queue full'));
       }
       seen.delivered += events.length;
