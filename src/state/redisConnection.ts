@@ -4,7 +4,6 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { RedisConnectionConfig } from './redisConfig.ts';
 import {
   APPLY_SCRIPT,
-  GROUPS_WRITE_SCRIPT,
   LEASE_ACQUIRE_SCRIPT,
   LEASE_RELEASE_SCRIPT,
   LEASE_RENEW_SCRIPT,
@@ -117,7 +116,6 @@ const SCRIPTS = {
   vigilLeaseRelease: LEASE_RELEASE_SCRIPT,
   vigilTicketMerge: TICKET_MERGE_SCRIPT,
   vigilNotifyClaim: NOTIFY_CLAIM_SCRIPT,
-  vigilGroupsWrite: GROUPS_WRITE_SCRIPT,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

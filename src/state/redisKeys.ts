@@ -100,13 +100,4 @@ export class RedisKeys {
     const tag = exporter === undefined ? `{ticket:${incidentKey}}` : `{ticket@${exporter}:${incidentKey}}`;
     return [`${this.prefix}:lease:${tag}`, `${this.prefix}:lease:${tag}#fence`, `${this.prefix}:ticket:${tag}`];
   }
-
-  /**
-   * An exporter's notification groups, with the lease (and its fence) of the agent that runs
-   * them, all in one slot so one script checks the lease and writes the groups.
-   */
-  groupKeys(exporter: string): [lease: string, fence: string, groups: string] {
-    const tag = `{groups@${exporter}}`;
-    return [`${this.prefix}:lease:${tag}`, `${this.prefix}:lease:${tag}#fence`, `${this.prefix}:groups:${tag}`];
-  }
 }

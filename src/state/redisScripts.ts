@@ -336,22 +336,3 @@ for i = 1, #KEYS do
 end
 return 1
 `;
-
-/**
- * KEYS[1] lease, KEYS[2] fence, KEYS[3] an exporter's notification groups (a hash: group key →
- * group JSON). ARGV[1] owner token, ARGV[2] the fence the owner holds, then pairs of group key and
- * JSON ('' forgets the group). Writes only while the owner holds the lease in that term: a runner
- * that stalled past its term, and lost the lease to another agent, cannot overwrite the groups the
- * new runner carries on with. Returns 1 when written, 0 when refused (nothing written).
- */
-export const GROUPS_WRITE_SCRIPT = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
-for i = 3, #ARGV, 2 do
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', KEYS[3], ARGV[i])
-  else
-    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-  end
-end
-return 1
-`;

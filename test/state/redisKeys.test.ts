@@ -43,14 +43,4 @@ describe('RedisKeys', () => {
       expect(new Set([...resolved, ...opened].map(hashTag))).toEqual(new Set([hashTag(keys.notifiedKey(key, ''))]));
     }
   });
-
-  it("keeps an exporter's groups with the lease of their runner in one slot, apart from another exporter's", () => {
-    const [lease, fence, groups] = keys.groupKeys('glpi');
-    expect([lease, fence, groups]).toEqual([
-      'prod:lease:{groups@glpi}',
-      'prod:lease:{groups@glpi}#fence',
-      'prod:groups:{groups@glpi}',
-    ]);
-    expect(keys.groupKeys('jira')[2]).toBe('prod:groups:{groups@jira}');
-  });
 });
