@@ -2,18 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { CorrelationEngine } from '../../src/correlation/engine.ts';
 import type { IncidentRecord } from '../../src/correlation/incidentBook.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
-import { engineFrom, ev, inStorage, sharingAgents as agents } from '../support/correlation.ts';
+import { API_STORM, engineFrom, inStorage, sharingAgents as agents } from '../support/correlation.ts';
 
 const shared = (store: MemoryStateStore, key: string) =>
   (store.read('i:' + key)?.value as unknown as IncidentRecord).incident;
 
-const rules = `
-defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
-rules:
-  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 4s, bucket: 1s, threshold: 4 }
-`;
-const KEY = 'errors{service="api"}';
-const err = (t: number) => ev(t, { service: 'api', severityText: 'ERROR', severityNumber: 17 });
+const { rules, key: KEY, error: err } = API_STORM;
 
 /**
  * Three agents: the leader opens on four errors that b and c hear of; b and c then each hold an

@@ -3,7 +3,7 @@ import type { CorrelationEngine } from '../../src/correlation/engine.ts';
 import type { IncidentRecord } from '../../src/correlation/incidentBook.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import type { RedisStateStore } from '../../src/state/redisStateStore.ts';
-import { engineFrom, ev } from '../support/correlation.ts';
+import { API_STORM, engineFrom } from '../support/correlation.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { freshPrefix, inspector, openStore } from './redisHelpers.ts';
 
@@ -12,13 +12,7 @@ import { freshPrefix, inspector, openStore } from './redisHelpers.ts';
  * engine clock and the flushes are the test's, so the interleaving is played one step at a
  * time. The story of an error storm on a loaded DaemonSet that ended as two incidents.
  */
-const RULES = `
-defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
-rules:
-  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 4s, bucket: 1s, threshold: 4 }
-`;
-const KEY = 'errors{service="api"}';
-const err = (t: number) => ev(t, { service: 'api', severityText: 'ERROR', severityNumber: 17 });
+const { rules: RULES, key: KEY, error: err } = API_STORM;
 
 interface Agent {
   store: RedisStateStore;

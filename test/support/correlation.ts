@@ -153,3 +153,17 @@ export function inStorage(changes: IncidentChange[], key: string) {
     count: c.incident.eventCount,
   }));
 }
+
+/**
+ * Errors of service "api" against a threshold rule `errors` (4 within 4 s, 1 s buckets, no
+ * group_wait): the storm the multi-agent tests play step by step.
+ */
+export const API_STORM = {
+  rules: `
+defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 4s, bucket: 1s, threshold: 4 }
+`,
+  key: 'errors{service="api"}',
+  error: (t: number) => ev(t, { service: 'api', severityText: 'ERROR', severityNumber: 17 }),
+};
