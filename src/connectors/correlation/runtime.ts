@@ -183,8 +183,9 @@ export class CorrelationRuntime implements IncidentDesk {
       clearInterval(this.timer);
       this.schedule();
     }
-    this.opts.logger.info({ rules: this.engine.rules.map((r) => r.name) }, 'correlation rules reloaded');
+    // Each rule that starts afresh first, then the reload itself: whoever sees "reloaded" has them all.
     this.logResets(reset);
+    this.opts.logger.info({ rules: this.engine.rules.map((r) => r.name) }, 'correlation rules reloaded');
     await this.deliver(changes);
   }
 
