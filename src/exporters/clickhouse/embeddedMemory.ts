@@ -48,8 +48,10 @@ export function embeddedMemoryBudget(limitBytes: number): {
     merges: Math.floor(server * 0.5),
     // Each cache: marks, primary keys, index marks, text index parts, query conditions.
     cache: Math.max(1 * MIB, Math.floor(server * 0.02)),
-    // Resident memory grew by about 9× a batch while it was inserted (16 MiB: +140 MiB; 4 MiB: +40 MiB).
-    batchBytes: Math.max(256 * 1024, Math.floor(limitBytes / 64)),
+    // Resident memory grew by about 9× a batch while it was inserted (16 MiB: +140 MiB; 4 MiB:
+    // +40 MiB), on top of whatever else the daemon held: at a 128th of the limit, under a 3×
+    // syslog flood at 256 MiB, the peak fell from 287 to 264 MiB against a 64th.
+    batchBytes: Math.max(256 * 1024, Math.floor(limitBytes / 128)),
   };
 }
 

@@ -161,6 +161,27 @@ export class Spool {
     return readFile(this.path(seg, 'jsonl'));
   }
 
+  /**
+   * A batch's rows read into `into` when it is large enough (else into a new buffer, returned
+   * for the next read): a view of the bytes read, valid until the next read into that buffer.
+   */
+  async readInto(seg: Segment, into: Buffer | undefined): Promise<{ data: Buffer; buffer: Buffer }> {
+    const handle = await open(this.path(seg, 'jsonl'), 'r');
+    try {
+      const size = (await handle.stat()).size;
+      const buffer = into && into.length >= size ? into : Buffer.allocUnsafeSlow(size);
+      let n = 0;
+      while (n < size) {
+        const { bytesRead } = await handle.read(buffer, n, size - n, n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      return { data: buffer.subarray(0, n), buffer };
+    } finally {
+      await handle.close();
+    }
+  }
+
   async remove(seg: Segment): Promise<void> {
     await rm(this.path(seg, 'jsonl'), { force: true });
     this.total -= seg.bytes;

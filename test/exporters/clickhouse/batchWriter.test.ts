@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClickHouseError, type ClickHouseBackend } from '../../../src/exporters/clickhouse/backend.ts';
-import { BatchWriter } from '../../../src/exporters/clickhouse/batchWriter.ts';
+import { BatchWriter, rowPieces } from '../../../src/exporters/clickhouse/batchWriter.ts';
 import { Spool } from '../../../src/exporters/clickhouse/spool.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { ExporterTelemetry } from '../../../src/exporters/helper/telemetry.ts';
@@ -15,6 +15,8 @@ class FakeBackend implements ClickHouseBackend {
   readonly description = 'fake';
   readonly rows: string[] = [];
   readonly tokens: string[] = [];
+  /** Bytes of each insert, in order. */
+  readonly insertBytes: number[] = [];
   private held = new Map<
     string,
     { gate: Promise<void>; release: () => void; reached: () => void; reachedP: Promise<void> }
@@ -50,6 +52,7 @@ class FakeBackend implements ClickHouseBackend {
     }
     if (token && this.tokens.includes(token)) return; // ClickHouse drops a repeated dedup token
     this.tokens.push(token);
+    this.insertBytes.push(data.length);
     for (const line of data.toString().split('\n')) if (line) this.rows.push(`${table}:${line}`);
   }
 }
@@ -61,7 +64,7 @@ afterEach(async () => {
 
 function makeWriter(
   backend: ClickHouseBackend,
-  opts: { maxRows?: number; maxDelayMs?: number; retryMs?: number } = {},
+  opts: { maxRows?: number; maxBytes?: number; maxDelayMs?: number; retryMs?: number } = {},
 ): { writer: BatchWriter; dir: string; logs: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-batchwriter-'));
   const logs: string[] = [];
@@ -72,7 +75,7 @@ function makeWriter(
     database: 'otel',
     spool: new Spool(dir, false),
     maxRows: opts.maxRows ?? 2,
-    maxBytes: 1 << 20,
+    maxBytes: opts.maxBytes ?? 1 << 20,
     maxDelayMs: opts.maxDelayMs ?? 3_600_000,
     spoolMaxBytes: 1 << 30,
     retryInitialMs: opts.retryMs ?? 5,
@@ -148,6 +151,37 @@ describe('BatchWriter: the spool never stalls, whatever order batches seal in', 
       expect(backend.rows).toHaveLength(expected.size);
       expect(new Set(backend.rows), `seed ${seed}`).toEqual(expected);
     }
+  });
+});
+
+describe('BatchWriter: the size of an insert', () => {
+  it('spreads one write larger than max_bytes over inserts of at most a quarter more, every row once and in order', async () => {
+    const backend = new FakeBackend();
+    const { writer, dir } = makeWriter(backend, { maxRows: 1_000_000, maxBytes: 1000 });
+    await writer.start();
+    const values = Array.from({ length: 400 }, (_, i) => `row-${String(i).padStart(4, '0')}-${'x'.repeat(i % 40)}`);
+    // One pipeline batch of ~14 KB, as a syslog or OTLP batch of thousands of records is to 4 MiB.
+    await writer.write('logs', Buffer.concat(values.map(row)), values.length);
+    await writer.write('logs', row('after'), 1);
+    await writer.flush();
+    await waitFor(() => spooledFiles(dir).length === 0, 'every batch stored', 5_000);
+
+    expect(backend.rows).toEqual([...values, 'after'].map((v) => `logs:{"v":"${v}"}`));
+    expect(backend.insertBytes.length).toBeGreaterThan(10);
+    expect(Math.max(...backend.insertBytes)).toBeLessThanOrEqual(1250);
+  });
+
+  it('cuts data into pieces of whole rows whose counts add up, a row longer than the piece alone', () => {
+    const data = Buffer.from('{"a":1}\n{"b":"' + 'y'.repeat(30) + '"}\n{"c":3}\n{"d":4}\n');
+    const pieces = rowPieces(data, 4, 16);
+    expect(pieces.map((p) => p.data.toString())).toEqual([
+      '{"a":1}\n',
+      '{"b":"' + 'y'.repeat(30) + '"}\n',
+      '{"c":3}\n{"d":4}\n',
+    ]);
+    expect(pieces.map((p) => p.rows)).toEqual([1, 1, 2]);
+    expect(Buffer.concat(pieces.map((p) => p.data))).toEqual(data);
+    expect(rowPieces(data, 4, 1000)).toEqual([{ data, rows: 4 }]);
   });
 });
 
