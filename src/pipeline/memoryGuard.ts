@@ -49,6 +49,25 @@ export function garbageCollector(): (() => void) | undefined {
   return () => collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }
 
+/**
+ * Keeps V8's young generation at the size it starts with (1 MiB semi-spaces) instead of
+ * letting it grow to 32 MiB each under load. The young generation is all garbage but what is
+ * in flight, yet it stays resident at the largest size a burst grew it to: 64 of the 138 MiB
+ * of heap a 3× syslog flood left committed, which put the daemon 30–40 MiB over a 256 MiB
+ * ceiling. `--max-semi-space-size` would cap it at any size but only when Node starts;
+ * the growth factor is read at every resize, so it works from here whatever command started
+ * Vigil. Measured alongside (`node bench/peers.ts --only syslog-tcp-1,json --quick`, two runs
+ * each): records per CPU-second within the runs' spread (syslog 87–106k against 89–93k, JSON
+ * 99–104k against 80–116k), peak RSS 200–270 MiB against 270–386.
+ */
+export function keepYoungGenerationSmall(): void {
+  try {
+    setFlagsFromString('--semi-space-growth-factor=1');
+  } catch {
+    /* a Node without the flag grows it as before */
+  }
+}
+
 /** What an engine that allocates outside V8 in this process (embedded ClickHouse) accounts for. */
 export interface NativeMemory {
   /** Bytes the engine counts as in use now. */
@@ -85,6 +104,17 @@ const SAMPLE_EVERY_MS = 20;
 const SOFT_GC_EVERY_MS = 10_000;
 /** Above the hard limit, at every check but no more often than this: a thorough collection takes 30–150 ms. */
 const HARD_GC_EVERY_MS = 1000;
+/**
+ * While refusing, a collection as soon as the V8 heap and the buffers it holds have grown by a
+ * quarter of the spike headroom since the last one, but no more often than this. Under a flood
+ * most of what passes the soft limit is garbage: a heap snapshot taken at 248 MiB of resident
+ * memory (soft limit 205) found 37 MiB of the heap and 4 MiB of buffers alive, where the heap
+ * then counted about 50 MiB in use and buffers about 30, and while embedded ClickHouse drained
+ * the backlog resident memory sat at 230–257 MiB until the next collection, 10 s later, took it
+ * to 188. The Collector's 10 s spacing suits Go, whose collector runs on its own schedule.
+ */
+const GROWTH_GC_EVERY_MS = 1000;
+const GROWTH_GC_SHARE_OF_SPIKE = 0.25;
 /** V8 aborts the process at its own heap limit, whatever the RSS: refuse before that too. */
 const HEAP_SHARE = 0.9;
 /**
@@ -108,8 +138,8 @@ const REFUSAL_LOG_EVERY_MS = 30_000;
  * in one, whichever is larger. Above the soft limit (limit − spike) every pipeline refuses new
  * data with a retryable error, which receivers answer before reading a body (429 / gRPC
  * RESOURCE_EXHAUSTED with Retry-After; syslog TCP stops reading); above the hard limit a
- * garbage collection is also forced at every check (at most every second), and above the soft limit every 10 s (as
- * the Collector does): V8 keeps free pages and garbage long after a burst (measured after a
+ * garbage collection is also forced at every check (at most every second), above the soft
+ * limit every 10 s (as the Collector does), or every second while the heap grows: V8 keeps free pages and garbage long after a burst (measured after a
  * syslog flood: 40 MiB live in a 190 MiB heap, for good without a collection; 50 MiB after
  * one), and a daemon that refuses data makes little garbage and never collects on its own, so
  * without it refusals would never end. Refusals end only at a periodic check that finds use
@@ -153,6 +183,9 @@ export class MemoryGuard implements NativeMemorySink {
   private accountedOver = false;
   private sampledAt = Number.NEGATIVE_INFINITY;
   private gcAt = Number.NEGATIVE_INFINITY;
+  private external = 0;
+  /** The V8 heap in use and its external memory just after the last forced collection. */
+  private heldAfterGc = 0;
   private failing = false;
   private readonly spikeBytes: number;
   private readonly inFlight: () => boolean;
@@ -174,6 +207,8 @@ export class MemoryGuard implements NativeMemorySink {
     this.metrics = opts.metrics;
     this.logger = opts.logger;
     this.source = opts.source ?? processMemorySource();
+    // This process's own memory is limited: keep V8 from holding more than it needs.
+    if (!opts.source) keepYoungGenerationSmall();
     this.now = opts.now ?? (() => performance.now());
     this.gc = opts.gc ?? garbageCollector();
     this.inFlight = opts.inFlight ?? (() => true);
@@ -318,6 +353,7 @@ export class MemoryGuard implements NativeMemorySink {
       this.resident = this.source.resident();
       this.heapOver = heap.used > heap.limit * HEAP_SHARE;
       this.heapUsed = heap.used;
+      this.external = heap.external ?? 0;
       this.failing = false;
     } catch (err) {
       // A timer that throws ends the process; keep the last answer until a reading succeeds.
@@ -336,9 +372,11 @@ export class MemoryGuard implements NativeMemorySink {
     else if (before !== 'normal' && !periodic) this.state = 'soft';
     else this.state = 'normal';
     const sinceGc = now - this.gcAt;
+    const grown = this.heapUsed + this.external - this.heldAfterGc >= this.spikeBytes * GROWTH_GC_SHARE_OF_SPIKE;
     if (
       (this.state === 'hard' && sinceGc >= HARD_GC_EVERY_MS) ||
-      (this.state === 'soft' && sinceGc >= SOFT_GC_EVERY_MS)
+      (this.state === 'soft' && sinceGc >= (grown ? GROWTH_GC_EVERY_MS : SOFT_GC_EVERY_MS)) ||
+      (periodic && grown && sinceGc >= GROWTH_GC_EVERY_MS && used > soft - this.spikeBytes / 2)
     )
       this.collect(now);
     if (this.state !== before) this.report(before, used);
@@ -403,6 +441,12 @@ export class MemoryGuard implements NativeMemorySink {
     if (!this.gc) return;
     this.gcAt = now;
     this.gc();
+    try {
+      const heap = this.source.heap();
+      this.heldAfterGc = heap.used + (heap.external ?? 0);
+    } catch {
+      this.heldAfterGc = 0;
+    }
   }
 
   private report(before: MemoryState, used: number): void {

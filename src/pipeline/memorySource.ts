@@ -12,6 +12,8 @@ export interface CgroupMemory {
 export interface HeapMemory {
   used: number;
   limit: number;
+  /** Memory outside the heap that V8 objects hold (Buffers, ArrayBuffers), freed when they are collected. */
+  external?: number;
 }
 
 /** Where the memory limiter reads memory; tests pass a fake one. */
@@ -96,7 +98,7 @@ export function processMemorySource(read: ReadText = readText): MemorySource {
     resident: residentBytes,
     heap() {
       const h = getHeapStatistics();
-      return { used: h.used_heap_size, limit: h.heap_size_limit };
+      return { used: h.used_heap_size, limit: h.heap_size_limit, external: h.external_memory };
     },
     cgroup: () => readCgroupMemory(read),
     totalMemory: () => totalmem(),

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MemoryLimitError } from '../../src/errors.ts';
 import { garbageCollector, MemoryGuard, type MemoryGuardConfig } from '../../src/pipeline/memoryGuard.ts';
@@ -5,6 +7,7 @@ import {
   processMemorySource,
   readCgroupMemory,
   type CgroupMemory,
+  type HeapMemory,
   type MemorySource,
 } from '../../src/pipeline/memorySource.ts';
 import { createLogger, type Logger } from '../../src/telemetry/logger.ts';
@@ -16,7 +19,7 @@ const MIB = 1024 * 1024;
 function fakeMemory(init: { residentMiB?: number; cgroup?: CgroupMemory; totalMiB?: number } = {}) {
   const state = {
     resident: (init.residentMiB ?? 50) * MIB,
-    heap: { used: 10 * MIB, limit: 4096 * MIB },
+    heap: { used: 10 * MIB, limit: 4096 * MIB } as HeapMemory,
     cgroup: init.cgroup,
     failWith: undefined as Error | undefined,
     reads: 0,
@@ -145,6 +148,28 @@ describe('memory limiter states', () => {
     m.advance(1000);
     guard.check();
     expect(m.gcs).toEqual([0, 10_000, 20_000]);
+  });
+
+  it('while refusing, collects every second as long as the heap and its buffers keep growing', () => {
+    const m = fakeMemory({ residentMiB: 210 });
+    const guard = m.make({ limit_mib: 256 }); // spike headroom 51.2 MiB: a collection per 12.8 MiB grown
+    guard.check();
+    expect(m.gcs).toEqual([0]);
+    // Garbage piles up between collections (a forced one takes it back to 10 MiB in use).
+    for (let t = 1; t <= 5; t++) {
+      m.state.heap = { used: (10 + 8 * t) * MIB, limit: 4096 * MIB, external: 8 * t * MIB };
+      m.advance(1000);
+      guard.check();
+    }
+    expect(m.gcs).toEqual([0, 1000, 2000, 3000, 4000, 5000]);
+    // Growth stops: the Collector's 10 s spacing again.
+    m.state.heap = { used: 10 * MIB, limit: 4096 * MIB, external: 0 };
+    guard.check(); // measured after the last collection: nothing grown since
+    for (let i = 0; i < 12; i++) {
+      m.advance(1000);
+      guard.check();
+    }
+    expect(m.gcs).toEqual([0, 1000, 2000, 3000, 4000, 5000, 15_000]);
   });
 
   it("counts the cgroup's working set when it is above the process's own memory", () => {
@@ -435,6 +460,27 @@ describe('memory limiter collection', () => {
     collect!();
     // What stays resident is a small part of what the garbage took.
     expect(source.resident() - before).toBeLessThan(grown * 0.25);
+  });
+});
+
+describe('the young generation of a daemon whose memory is limited', () => {
+  /** V8's young generation after a burst of short-lived objects, in a fresh Node, in MiB. */
+  const youngAfterBurst = (limited: boolean) => {
+    const guard = fileURLToPath(new URL('../../src/pipeline/memoryGuard.ts', import.meta.url));
+    const script = `
+      import { getHeapSpaceStatistics } from 'node:v8';
+      import { MemoryGuard } from ${JSON.stringify(guard)};
+      if (${limited}) new MemoryGuard({ limit_mib: 256, limit_percentage: 0, spike_limit_mib: 0, check_interval: 0 });
+      let kept = [];
+      for (let i = 0; i < 3e6; i++) { kept.push({ i, text: 'line ' + i }); if (kept.length > 100000) kept = []; }
+      const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+      process.stdout.write(String(young.space_size / 1048576));`;
+    return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+  };
+
+  it('stays at its starting size under load, where it would grow to tens of MiB', () => {
+    expect(youngAfterBurst(false)).toBeGreaterThanOrEqual(16);
+    expect(youngAfterBurst(true)).toBeLessThanOrEqual(4);
   });
 });
 
