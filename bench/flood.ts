@@ -13,17 +13,19 @@
  * wrote is what it was told was taken, and back-pressure shows as a slower sender.
  *
  * Run: `node bench/flood.ts [--seconds 60] [--calibrate 5] [--factor 3] [--mode file|clickhouse|both]
- * [--listeners otlp-grpc,otlp-http,json,syslog-tcp]` (about 11 minutes at the defaults);
- * with `FLOOD_DEBUG=1` it also prints, after the drain, the daemon's metrics (the memory limiter's,
- * embedded ClickHouse's tracked memory, V8's heap spaces), its memory log lines and its
- * /proc/PID/smaps_rollup: what it holds at rest.
+ * [--listeners otlp-grpc,otlp-http,json,syslog-tcp] [--limit-mib 256] [--batch-bytes 2MiB]`
+ * (about 11 minutes at the defaults; `--batch-bytes` sets the ClickHouse exporter's batch.max_bytes);
+ * with `FLOOD_DEBUG=1` it also prints a timeline of the daemon's memory every 200 ms next to its
+ * parts (V8's heap, external buffers, embedded ClickHouse's tracked memory, queued records) and,
+ * after the drain, the daemon's metrics, its memory log lines and its /proc/PID/smaps_rollup:
+ * what it holds at rest.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect } from 'node:net';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { protoType } from '../src/receivers/otlp/protos.ts';
@@ -38,6 +40,7 @@ const { values } = benchArgs(import.meta.filename, {
     mode: { type: 'string', default: 'both' },
     listeners: { type: 'string', default: 'otlp-grpc,otlp-http,json,syslog-tcp' },
     'limit-mib': { type: 'string', default: '256' },
+    'batch-bytes': { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -244,8 +247,15 @@ async function syslogFlood(port: number, seconds: number, tally: Tally): Promise
 
 function configFor(mode: Mode): string {
   const limiter = `  memory_limiter: { limit_mib: ${LIMIT_MIB}, check_interval: 250ms }\n`;
-  if (mode === 'clickhouse')
-    return readFileSync(join(root, 'config/vigil.yaml'), 'utf8').replace(/^service:\n/m, `service:\n${limiter}`);
+  if (mode === 'clickhouse') {
+    let config = readFileSync(join(root, 'config/vigil.yaml'), 'utf8').replace(/^service:\n/m, `service:\n${limiter}`);
+    if (values['batch-bytes'])
+      config = config.replace(
+        /^ {2}clickhouse:\n/m,
+        `  clickhouse:\n    batch: { max_bytes: ${values['batch-bytes']} }\n`,
+      );
+    return config;
+  }
   return `
 receivers:
   json: { endpoint: 127.0.0.1:0 }
@@ -341,10 +351,67 @@ interface RunResult {
   drainSeconds: number;
 }
 
+/**
+ * With FLOOD_DEBUG: every 200 ms the daemon's resident anonymous memory next to what its own
+ * metrics say held it (V8's heap in use and committed, external buffers, embedded ClickHouse's
+ * tracked memory, records in pipeline queues, the limiter's state), printed after the run.
+ */
+function memoryTimeline(d: RunningDaemon): { stop(): void } {
+  const rows: string[][] = [];
+  const start = performance.now();
+  const metric = (text: string, name: string, label = '') => {
+    let sum = 0;
+    for (const m of text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm')))
+      if ((m[1] ?? '').includes(label)) sum += Number(m[2]);
+    return sum;
+  };
+  const mib = (n: number) => (n / MIB).toFixed(0);
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    const t = ((performance.now() - start) / 1000).toFixed(1);
+    let anon = 0;
+    try {
+      const status = readFileSync(`/proc/${d.proc.pid}/status`, 'utf8');
+      const kb = (f: string) => Number(new RegExp(`${f}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+      anon = kb('RssAnon') + kb('RssShmem');
+    } catch {
+      /* exited */
+    }
+    fetch(d.adminUrl('/metrics'))
+      .then((r) => r.text())
+      .then((text) => {
+        rows.push([
+          t,
+          mib(anon),
+          mib(metric(text, 'nodejs_heap_size_used_bytes')),
+          mib(metric(text, 'nodejs_heap_size_total_bytes')),
+          mib(metric(text, 'nodejs_external_memory_bytes')),
+          mib(metric(text, 'vigil_memory_used_bytes', 'source="embedded_clickhouse"')),
+          String(metric(text, 'vigil_pipeline_queue_size')),
+          String(metric(text, 'vigil_memory_limiter_active')),
+        ]);
+      })
+      .catch(() => {})
+      .finally(() => (busy = false));
+  }, 200);
+  return {
+    stop() {
+      clearInterval(timer);
+      process.stderr.write(
+        table(['s', 'anon MiB', 'heap used', 'heap total', 'external', 'chdb tracked', 'queued', 'limiter'], rows) +
+          '\n',
+      );
+    },
+  };
+}
+
 async function run(mode: Mode, listener: Listener): Promise<RunResult> {
-  const daemon = await startDaemon(configFor(mode), { env: EPHEMERAL_PORTS });
+  const daemon = await startDaemon(configFor(mode), { env: DAEMON_ENV });
   if (pinned) execFileSync('taskset', ['-acp', '0', String(daemon.proc.pid)], { stdio: 'ignore' });
   const mem = sampleMemory(daemon.proc.pid!);
+  const timeline = process.env.FLOOD_DEBUG ? memoryTimeline(daemon) : undefined;
   const { grpc, syslog } = logPorts(daemon);
   const http = daemon.http[0]!.port;
   const tally = newTally();
@@ -384,6 +451,7 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
       await new Promise((r) => setTimeout(r, 250));
     }
     const drainSeconds = (performance.now() - drainStart) / 1000;
+    timeline?.stop();
     if (process.env.FLOOD_DEBUG) {
       const text = await (await fetch(daemon.adminUrl('/metrics'))).text();
       process.stderr.write(
@@ -409,6 +477,16 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
     throw err;
   }
 }
+
+/**
+ * The daemon runs as the `vigil` command runs it: with Node's compile cache, filled by one start
+ * before the runs. Without it, every start loads Node's TypeScript stripper (about 25 MiB of
+ * WebAssembly memory, kept for the process's life), which a user's daemon pays only once.
+ */
+const COMPILE_CACHE = mkdtempSync(join(tmpdir(), 'vigil-flood-compile-cache-'));
+const DAEMON_ENV = { ...EPHEMERAL_PORTS, NODE_COMPILE_CACHE: COMPILE_CACHE };
+process.on('exit', () => rmSync(COMPILE_CACHE, { recursive: true, force: true }));
+for (const mode of MODES) await (await startDaemon(configFor(mode), { env: DAEMON_ENV })).stop('SIGTERM');
 
 const MIB = 1024 * 1024;
 const results: RunResult[] = [];
