@@ -21,7 +21,7 @@
  * what it holds at rest.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect } from 'node:net';
@@ -327,10 +327,28 @@ async function metricSum(d: RunningDaemon, name: string, label: string): Promise
 
 async function countStored(mode: Mode, dataDir: string, serviceName: string): Promise<number> {
   if (mode === 'file') {
-    let n = 0;
-    const needle = `"service":${JSON.stringify(serviceName)}`;
-    for (const line of readFileSync(join(dataDir, 'events.ndjson'), 'utf8').split('\n')) if (line.includes(needle)) n++;
-    return n;
+    // Counted in chunks: a flood's file can pass the longest string V8 makes (512 MiB).
+    const needle = Buffer.from(`"service":${JSON.stringify(serviceName)}`);
+    const fd = openSync(join(dataDir, 'events.ndjson'), 'r');
+    try {
+      const chunk = Buffer.alloc(8 * MIB + needle.length);
+      let n = 0;
+      let carry = 0;
+      let position = 0;
+      while (true) {
+        const read = readSync(fd, chunk, carry, chunk.length - carry, position);
+        if (read === 0) return n;
+        position += read;
+        const end = carry + read;
+        for (let i = chunk.indexOf(needle); i !== -1 && i + needle.length <= end; i = chunk.indexOf(needle, i + 1)) n++;
+        // The last bytes may hold the start of a needle the next read completes.
+        carry = Math.min(needle.length - 1, end);
+        chunk.copy(chunk, 0, end - carry, end);
+        chunk.fill(0, carry);
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
   const session = new Session(join(dataDir, 'clickhouse'));
   try {
