@@ -146,6 +146,9 @@ function httpSender(port: number, path: string, contentType: string, body: Buffe
     });
 }
 
+/** Answers counted as "other errors", by kind: printed with FLOOD_DEBUG. */
+const otherAnswers = new Map<string, number>();
+
 function grpcSender(port: number, message: Buffer, records: number): { send: Send; close(): void } {
   const sessions: ClientHttp2Session[] = Array.from({ length: 4 }, () => http2Connect(`http://127.0.0.1:${port}`));
   for (const s of sessions) s.on('error', () => {});
@@ -163,10 +166,22 @@ function grpcSender(port: number, message: Buffer, records: number): { send: Sen
       let status = '';
       req.on('response', (h) => (status = String(h['grpc-status'] ?? '')));
       req.on('trailers', (t) => (status = String(t['grpc-status'] ?? status)));
-      req.on('error', () => res('other'));
-      req.on('close', () =>
-        res(status === '0' ? { records } : status === '8' || status === '14' ? 'refused' : 'other'),
-      );
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        otherAnswers.set(
+          `error ${err.code ?? err.message}`,
+          (otherAnswers.get(`error ${err.code ?? err.message}`) ?? 0) + 1,
+        );
+        res('other');
+      });
+      req.on('close', () => {
+        const r = status === '0' ? { records } : status === '8' || status === '14' ? 'refused' : 'other';
+        if (r === 'other')
+          otherAnswers.set(
+            `grpc-status ${status || 'none'}`,
+            (otherAnswers.get(`grpc-status ${status || 'none'}`) ?? 0) + 1,
+          );
+        res(r);
+      });
       req.resume();
       req.end(body);
     });
@@ -470,6 +485,9 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
     }
     const drainSeconds = (performance.now() - drainStart) / 1000;
     timeline?.stop();
+    if (process.env.FLOOD_DEBUG && otherAnswers.size)
+      process.stderr.write(`other answers: ${JSON.stringify(Object.fromEntries(otherAnswers))}\n`);
+    otherAnswers.clear();
     if (process.env.FLOOD_DEBUG) {
       const text = await (await fetch(daemon.adminUrl('/metrics'))).text();
       process.stderr.write(
