@@ -100,6 +100,33 @@ function setPriority(ev: VigilEvent, pri: number, names: FieldNames): void {
   ev.attributes['syslog.facility.name'] = FACILITY_NAME[facility]!;
 }
 
+/**
+ * The attributes every parsed message has, in their order, as one literal: V8 then gives the
+ * object room for them at once instead of growing its property store three keys at a time.
+ */
+function vigilHead(origin: Origin, format: string, pri: number): Attributes {
+  return {
+    'network.transport': origin.transport === 'udp' ? 'udp' : 'tcp',
+    'network.peer.address': origin.peerAddress,
+    'syslog.format': format,
+    'syslog.priority': pri,
+    'syslog.facility': pri >> 3,
+    'syslog.facility.name': FACILITY_NAME[pri >> 3]!,
+  };
+}
+
+/** The same under the Collector's names. */
+function collectorHead(origin: Origin, format: string, pri: number): Attributes {
+  return {
+    'network.transport': origin.transport === 'udp' ? 'udp' : 'tcp',
+    'network.peer.address': origin.peerAddress,
+    'syslog.format': format,
+    priority: pri,
+    facility: pri >> 3,
+    'syslog.facility.name': FACILITY_NAME[pri >> 3]!,
+  };
+}
+
 function originAttributes(origin: Origin): Attributes {
   return {
     'network.transport': origin.transport === 'udp' ? 'udp' : 'tcp',
@@ -122,16 +149,17 @@ export function syslogToEvent(
   line = '',
 ): VigilEvent {
   const names = FIELD_NAMES[attributeNames];
+  const pri = m.priority;
   const ev = newEvent({
     source: 'syslog',
     observedTimeUnixNano: observedNs,
     timeUnixNano: m.timeNs,
+    severityNumber: SEVERITY_NUMBER[pri & 7],
+    severityText: SEVERITY_TEXT[pri & 7],
     body: names.wholeLineBody ? line : m.message,
-    attributes: originAttributes(origin),
+    attributes: names === FIELD_NAMES.vigil ? vigilHead(origin, m.format, pri) : collectorHead(origin, m.format, pri),
   });
   const attrs = ev.attributes;
-  attrs['syslog.format'] = m.format;
-  setPriority(ev, m.priority, names);
   if (m.version) attrs[names.version] = m.version;
   if (m.appname) {
     ev.service = m.appname;
