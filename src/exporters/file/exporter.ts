@@ -15,10 +15,13 @@ const eventLine = (rec: unknown): string => eventToJson(rec as VigilEvent);
 const recordLine = (rec: unknown): string => toJson(rec as object);
 
 /**
- * The records as UTF-8 lines, each ended by LF, in buffers of about CHUNK_BYTES written by one
- * writev. Encoding each line straight into a buffer skips the batch-sized string that joining
- * them made (one more copy of every byte: about 0.5 µs a syslog event in the daemon's profile).
- * A UTF-16 code unit takes at most 3 bytes, so `3 × length + 1` always holds a line.
+ * The records as UTF-8 lines, each ended by LF, in buffers of at most CHUNK_BYTES (a longer
+ * line gets one of its own) written by one writev. Encoding each line straight into a buffer
+ * skips the batch-sized string that joining them made (one more copy of every byte: about
+ * 0.5 µs a syslog event in the daemon's profile), and each line is garbage as soon as it is
+ * encoded. A UTF-16 code unit takes at most 3 bytes, so `3 × length + 1` always holds a line;
+ * a new buffer is sized for the records left as if they were as long as the current one, so a
+ * small batch takes a small buffer.
  */
 function encodeLines(batch: unknown[], line: (rec: unknown) => string): Buffer[] {
   const chunks: Buffer[] = [];
@@ -29,7 +32,7 @@ function encodeLines(batch: unknown[], line: (rec: unknown) => string): Buffer[]
     const most = text.length * 3 + 1;
     if (buf.length - used < most) {
       if (used > 0) chunks.push(buf.subarray(0, used));
-      buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, most));
+      buf = Buffer.allocUnsafe(Math.max(most, Math.min(CHUNK_BYTES, most * (batch.length - i))));
       used = 0;
     }
     used += buf.write(text, used);
