@@ -8,6 +8,40 @@ import type { CreateSettings, Exporter } from '../../pipeline/component.ts';
 import type { Signal } from '../../pipeline/signals.ts';
 import type { FileExporterConfig } from './config.ts';
 
+/** Bytes of the buffers lines are encoded into; a line longer than this gets a buffer of its own. */
+const CHUNK_BYTES = 1 << 20;
+
+const eventLine = (rec: unknown): string => eventToJson(rec as VigilEvent);
+const recordLine = (rec: unknown): string => toJson(rec as object);
+
+/**
+ * The records as UTF-8 lines, each ended by LF, in buffers of at most CHUNK_BYTES (a longer
+ * line gets one of its own) written by one writev. Encoding each line straight into a buffer
+ * skips the batch-sized string that joining them made (one more copy of every byte: about
+ * 0.5 µs a syslog event in the daemon's profile), and each line is garbage as soon as it is
+ * encoded. A UTF-16 code unit takes at most 3 bytes, so `3 × length + 1` always holds a line;
+ * a new buffer is sized for the records left as if they were as long as the current one, so a
+ * small batch takes a small buffer.
+ */
+function encodeLines(batch: unknown[], line: (rec: unknown) => string): Buffer[] {
+  const chunks: Buffer[] = [];
+  let buf = Buffer.allocUnsafe(0);
+  let used = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const text = line(batch[i]);
+    const most = text.length * 3 + 1;
+    if (buf.length - used < most) {
+      if (used > 0) chunks.push(buf.subarray(0, used));
+      buf = Buffer.allocUnsafe(Math.max(most, Math.min(CHUNK_BYTES, most * (batch.length - i))));
+      used = 0;
+    }
+    used += buf.write(text, used);
+    buf[used++] = 10;
+  }
+  if (used > 0) chunks.push(buf.subarray(0, used));
+  return chunks;
+}
+
 /** Appends every record as one JSON line; rotates by size. Useful to users and to tests. */
 export class FileExporter implements Exporter {
   private readonly settings: CreateSettings;
@@ -49,18 +83,15 @@ export class FileExporter implements Exporter {
 
   private async writeNow(signal: Signal, batch: unknown[]): Promise<void> {
     if (this.shutDown) throw new ComponentShutDownError('exporter', this.settings.id);
-    // One flat string joined from the lines, encoded once: appending line by line built a rope
-    // of two pieces a record that the encoder then had to flatten.
-    const lines: string[] = new Array<string>(batch.length + 1);
-    if (signal === 'logs') for (let i = 0; i < batch.length; i++) lines[i] = eventToJson(batch[i] as VigilEvent);
-    else for (let i = 0; i < batch.length; i++) lines[i] = toJson(batch[i] as object);
-    lines[batch.length] = '';
-    const buf = Buffer.from(lines.join('\n'), 'utf8');
+    const chunks = signal === 'logs' ? encodeLines(batch, eventLine) : encodeLines(batch, recordLine);
+    let bytes = 0;
+    for (const c of chunks) bytes += c.length;
     const maxBytes = this.config.rotation.max_megabytes * 1024 * 1024;
-    if (maxBytes > 0 && this.size > 0 && this.size + buf.length > maxBytes) await this.rotate();
-    await this.handle!.write(buf);
+    if (maxBytes > 0 && this.size > 0 && this.size + bytes > maxBytes) await this.rotate();
+    if (chunks.length === 1) await this.handle!.write(chunks[0]!);
+    else if (chunks.length > 1) await this.handle!.writev(chunks);
     if (this.config.fsync) await this.handle!.sync();
-    this.size += buf.length;
+    this.size += bytes;
   }
 
   private async rotate(): Promise<void> {

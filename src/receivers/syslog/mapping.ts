@@ -100,6 +100,33 @@ function setPriority(ev: VigilEvent, pri: number, names: FieldNames): void {
   ev.attributes['syslog.facility.name'] = FACILITY_NAME[facility]!;
 }
 
+/**
+ * The attributes every parsed message has, in their order, as one literal: V8 then gives the
+ * object room for them at once instead of growing its property store three keys at a time.
+ */
+function vigilHead(origin: Origin, format: string, pri: number): Attributes {
+  return {
+    'network.transport': origin.transport === 'udp' ? 'udp' : 'tcp',
+    'network.peer.address': origin.peerAddress,
+    'syslog.format': format,
+    'syslog.priority': pri,
+    'syslog.facility': pri >> 3,
+    'syslog.facility.name': FACILITY_NAME[pri >> 3]!,
+  };
+}
+
+/** The same under the Collector's names. */
+function collectorHead(origin: Origin, format: string, pri: number): Attributes {
+  return {
+    'network.transport': origin.transport === 'udp' ? 'udp' : 'tcp',
+    'network.peer.address': origin.peerAddress,
+    'syslog.format': format,
+    priority: pri,
+    facility: pri >> 3,
+    'syslog.facility.name': FACILITY_NAME[pri >> 3]!,
+  };
+}
+
 function originAttributes(origin: Origin): Attributes {
   return {
     'network.transport': origin.transport === 'udp' ? 'udp' : 'tcp',
@@ -122,16 +149,17 @@ export function syslogToEvent(
   line = '',
 ): VigilEvent {
   const names = FIELD_NAMES[attributeNames];
+  const pri = m.priority;
   const ev = newEvent({
     source: 'syslog',
     observedTimeUnixNano: observedNs,
     timeUnixNano: m.timeNs,
+    severityNumber: SEVERITY_NUMBER[pri & 7],
+    severityText: SEVERITY_TEXT[pri & 7],
     body: names.wholeLineBody ? line : m.message,
-    attributes: originAttributes(origin),
+    attributes: names === FIELD_NAMES.vigil ? vigilHead(origin, m.format, pri) : collectorHead(origin, m.format, pri),
   });
   const attrs = ev.attributes;
-  attrs['syslog.format'] = m.format;
-  setPriority(ev, m.priority, names);
   if (m.version) attrs[names.version] = m.version;
   if (m.appname) {
     ev.service = m.appname;
@@ -156,13 +184,41 @@ export function syslogToEvent(
   return ev;
 }
 
+/** Distinct SD-ID and parameter pairs whose flat key is kept; senders choose them, so a bound. */
+const MAX_FLAT_KEYS = 4096;
+const flatKeys = new Map<string, Map<string, string>>();
+let flatKeyCount = 0;
+
+/**
+ * `syslog.sd.<SD-ID>.<param>`, built once per pair: concatenating it for every message and then
+ * using the new string as a property name (which V8 must look up in its string table) cost
+ * about 1.5 µs a message with two parameters. '' as the name gives the key of a parameterless
+ * element, `syslog.sd.<SD-ID>`.
+ */
+function flatKey(id: string, name: string): string {
+  let byName = flatKeys.get(id);
+  let key = byName?.get(name);
+  if (key !== undefined) return key;
+  key = name === '' ? `syslog.sd.${id}` : `syslog.sd.${id}.${name}`;
+  if (flatKeyCount >= MAX_FLAT_KEYS) {
+    flatKeys.clear();
+    flatKeyCount = 0;
+    byName = undefined;
+  }
+  if (byName === undefined) flatKeys.set(id, (byName = new Map()));
+  byName.set(name, key);
+  flatKeyCount++;
+  return key;
+}
+
 function flattenStructuredData(attrs: Attributes, sd: Record<string, Record<string, string>>): void {
   for (const id of Object.keys(sd)) {
     const params = sd[id]!;
     const names = Object.keys(params);
-    for (const name of names) setAttr(attrs, `syslog.sd.${id}.${name}`, params[name]!);
+    // Never "__proto__": every flat key starts with "syslog.sd.", so plain assignment is safe.
+    for (const name of names) attrs[flatKey(id, name)] = params[name]!;
     // An element without parameters ([exampleSDID@32473]) still says something.
-    if (names.length === 0) setAttr(attrs, `syslog.sd.${id}`, true);
+    if (names.length === 0) attrs[flatKey(id, '')] = true;
   }
 }
 

@@ -2,15 +2,18 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { toJson } from '../../../src/model/attributes.ts';
+import { newEvent } from '../../../src/model/event.ts';
+import { eventToJson } from '../../../src/model/eventJson.ts';
 import { fileExporterSchema } from '../../../src/exporters/file/config.ts';
 import { FileExporter } from '../../../src/exporters/file/exporter.ts';
 import type { ConfigIssue } from '../../../src/config/schema.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
 
-function newFileExporter(): FileExporter {
+function newFileExporter(rotation?: { max_megabytes: number; max_backups: number }): FileExporter {
   const issues: ConfigIssue[] = [];
-  const config = fileExporterSchema.parse({ path: 'out.ndjson' }, 'exporters.file/out', issues);
+  const config = fileExporterSchema.parse({ path: 'out.ndjson', rotation }, 'exporters.file/out', issues);
   if (!config) throw new Error(JSON.stringify(issues));
   return new FileExporter(
     {
@@ -36,5 +39,45 @@ describe('file exporter lifecycle', () => {
       message: expect.stringContaining('exporter "file/out" is shut down'),
     });
     expect(readFileSync(exporter.path, 'utf8')).toBe('{"n":1}\n');
+  });
+});
+
+/** Text of `n` UTF-16 code units mixing 1-, 2-, 3- and 4-byte UTF-8, a lone surrogate and escapes. */
+function mixed(i: number, n: number): string {
+  const parts = ['a', 'é', '✓', '🐢', '"', '\\', '\n', '\ud800'];
+  let s = `${i}:`;
+  while (s.length < n) s += parts[(s.length + i) % parts.length];
+  return s;
+}
+
+describe('file exporter lines', () => {
+  it('writes a batch larger than its write buffers as one line per record, byte for byte', async () => {
+    const events = Array.from({ length: 3000 }, (_, i) =>
+      newEvent({ source: 'test', body: mixed(i, i % 500 === 0 ? 700_000 : 300), attributes: { i } }, 1n),
+    );
+    const records = Array.from({ length: 2000 }, (_, i) => ({ i, at: BigInt(i) * 10n ** 18n, text: mixed(i, 400) }));
+    const exporter = newFileExporter();
+    await exporter.start();
+    await exporter.consumeLogs(events);
+    await exporter.consumeIncidents(records);
+    await exporter.shutdown();
+    const expected = [...events.map(eventToJson), ...records.map(toJson), ''].join('\n');
+    expect(readFileSync(exporter.path).equals(Buffer.from(expected, 'utf8'))).toBe(true);
+  });
+
+  it('rotates by the UTF-8 bytes written, not by characters', async () => {
+    // 150,000 three-byte characters a batch: 450 KB, two of which fit in 1 MiB and three do not.
+    const batch = (tag: string) => [{ tag, text: '✓'.repeat(150_000) }];
+    const exporter = newFileExporter({ max_megabytes: 1, max_backups: 2 });
+    await exporter.start();
+    for (const tag of ['a', 'b', 'c']) await exporter.consumeIncidents(batch(tag));
+    await exporter.shutdown();
+    const tags = (path: string) =>
+      readFileSync(path, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l).tag);
+    expect(tags(`${exporter.path}.1`)).toEqual(['a', 'b']);
+    expect(tags(exporter.path)).toEqual(['c']);
   });
 });

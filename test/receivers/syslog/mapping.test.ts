@@ -111,4 +111,22 @@ describe('syslog → event mapping', () => {
     expect(unparsed.attributes).toMatchObject({ priority: 11, facility: 1, 'syslog.parse_error': 'bad' });
     expect(unparsed.attributes['syslog.priority']).toBeUndefined();
   });
+
+  it('names flattened structured data syslog.sd.<SD-ID>.<param> for however many distinct names senders use', () => {
+    const sdKeys = (line: string) =>
+      Object.keys(syslogToEvent(parseRfc5424(line) as SyslogMessage, origin, 1n, false).attributes).filter((k) =>
+        k.startsWith('syslog.sd.'),
+      );
+    // More distinct pairs than any cache of names would keep, each seen twice.
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 5000; i += 7) {
+        expect(sdKeys(`<13>1 - h a - - [id${i}@1 p${i}="v" q="w"][flag${i}][id${i}@1 r="x"] m`)).toEqual([
+          `syslog.sd.id${i}@1.p${i}`,
+          `syslog.sd.id${i}@1.q`,
+          `syslog.sd.id${i}@1.r`,
+          `syslog.sd.flag${i}`,
+        ]);
+      }
+    expect(sdKeys('<13>1 - h a - - [a.b c.d="1"][a b.c.d="2"] m')).toEqual(['syslog.sd.a.b.c.d']);
+  });
 });

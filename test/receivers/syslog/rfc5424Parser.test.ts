@@ -189,4 +189,14 @@ describe('parseRfc5424: names from the wire', () => {
     expect(({} as Record<string, unknown>).x).toBeUndefined();
     expect(typeof Object.keys).toBe('function');
   });
+
+  it('reads no SD-ID or parameter from Object.prototype: a name the message lacks is undefined', () => {
+    const m = parseRfc5424('<13>1 - h a - - [a@1 x="1"] m');
+    if (typeof m === 'string') throw new Error(m);
+    const sd = m.structuredData!;
+    for (const name of ['toString', 'constructor', 'hasOwnProperty', '__proto__']) {
+      expect(sd[name]).toBeUndefined();
+      expect(sd['a@1']![name]).toBeUndefined();
+    }
+  });
 });
