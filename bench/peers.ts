@@ -12,9 +12,9 @@
  * [--only otlp-grpc,otlp-http,syslog-tcp-1,syslog-tcp-50,syslog-udp,json]`.
  */
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { collectorBinary } from '../test/support/collector.ts';
 import { freePort } from '../test/support/redis.ts';
@@ -100,8 +100,19 @@ async function stop(proc: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function startVigil(receivers: string, exporter: string, readyLine = /Vigil started/): Promise<Server> {
+/** Each server's directory, removed when the run ends: a million syslog lines take about 740 MB. */
+const tempDirs: string[] = [];
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-peers-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+async function startVigil(receivers: string, exporter: string, readyLine = /Vigil started/): Promise<Server> {
+  const dir = tempDir();
   const ports = { grpc: await freePort(), http: await freePort() };
   writeFileSync(
     join(dir, 'vigil.yaml'),
@@ -155,7 +166,7 @@ service:
 }
 
 async function startBareJson(): Promise<Server> {
-  const out = join(mkdtempSync(join(tmpdir(), 'vigil-bench-peers-')), 'out.ndjson');
+  const out = join(tempDir(), 'out.ndjson');
   const [cmd, args] = pin(0, [process.execPath, join(import.meta.dirname, 'baselines/bareJsonServer.ts'), out]);
   const { proc, line } = await spawnUntil(cmd, args, /^listening \d+/);
   const file = new FileLineCounter(out);
@@ -165,6 +176,7 @@ async function startBareJson(): Promise<Server> {
 async function startRsyslogPinned(): Promise<Server> {
   const r = await startRsyslog((argv) => pin(0, argv));
   if (!r) throw new Error('rsyslogd did not start (is rsyslog installed?)');
+  tempDirs.push(dirname(r.out));
   const file = new FileLineCounter(r.out);
   return { proc: r.proc, ports: { tcp: r.tcpPort, udp: r.udpPort }, records: () => file.count() };
 }
