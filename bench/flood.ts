@@ -506,6 +506,8 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
     await daemon.stop('SIGTERM');
     const memory = mem.stop();
     const stored = await countStored(mode, daemon.dataDir, service(listener));
+    // A minute's flood leaves gigabytes behind.
+    rmSync(daemon.dataDir, { recursive: true, force: true });
     return { mode, listener, calibrated, tally, memory, stored, drainSeconds };
   } catch (err) {
     await daemon.stop('SIGKILL');
