@@ -30,6 +30,8 @@ function outranks(a: IncidentRecord, b: IncidentRecord): boolean {
   if (a.incident.version !== b.incident.version) return a.incident.version > b.incident.version;
   const d = quickOrder(a, b);
   if (d !== 0) return d > 0;
+  // The same content (an agent's own write coming back joined, in another order): either wins alike.
+  if (sameRecord(a, b)) return true;
   return canonical(a) >= canonical(b);
 }
 
