@@ -28,12 +28,51 @@ function outranks(a: IncidentRecord, b: IncidentRecord): boolean {
   if (ra !== (b.incident.status === 'resolved')) return ra;
   if (a.incident.id !== b.incident.id) return a.incident.id > b.incident.id;
   if (a.incident.version !== b.incident.version) return a.incident.version > b.incident.version;
+  const d = quickOrder(a, b);
+  if (d !== 0) return d > 0;
+  // The same content (an agent's own write coming back joined, in another order): either wins alike.
+  if (sameRecord(a, b)) return true;
   return canonical(a) >= canonical(b);
+}
+
+/**
+ * Orders two records of one incident at one version by a few numbers they hold, 0 when those
+ * agree: two agents that each wrote the next version of one record (both attached an event)
+ * mostly differ there, and the canonical texts that would order them instead cost two sorted
+ * serialisations of the whole record (audit trail included) on every such merge.
+ */
+function quickOrder(a: IncidentRecord, b: IncidentRecord): number {
+  const ia = a.incident;
+  const ib = b.incident;
+  return (
+    ia.lastSeenMs - ib.lastSeenMs ||
+    ia.updatedAtMs - ib.updatedAtMs ||
+    ia.eventCount - ib.eventCount ||
+    ia.severityNumber - ib.severityNumber ||
+    a.notifiedAtMs - b.notifiedAtMs ||
+    ia.sampleEventIds.length - ib.sampleEventIds.length ||
+    ia.audit.length - ib.audit.length
+  );
 }
 
 function auditKey(e: IncidentAuditEntry): string {
   const key = `${e.atMs}\u0000${e.kind}\u0000${e.reason}`;
   return e.actor === undefined ? key : `${key}\u0000${e.actor}`;
+}
+
+/**
+ * Two trails with the same entries in the same order (`auditKey` for `auditKey`): the common
+ * case when agents merge copies of one incident, told without building a key per entry.
+ */
+function sameTrail(x: readonly IncidentAuditEntry[], y: readonly IncidentAuditEntry[]): boolean {
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) {
+    const a = x[i]!;
+    const b = y[i]!;
+    if (a !== b && (a.atMs !== b.atMs || a.kind !== b.kind || a.reason !== b.reason || a.actor !== b.actor))
+      return false;
+  }
+  return true;
 }
 
 /**
@@ -70,6 +109,7 @@ function unionAudit(
   other: IncidentAuditEntry[],
   extra: IncidentAuditEntry[],
 ): IncidentAuditEntry[] {
+  if (extra.length === 0 && sameTrail(base, other)) return base.slice();
   const keys = new Set(base.map(auditKey));
   if (extra.length === 0 && other.every((e) => keys.has(auditKey(e)))) return base.slice();
   const otherKeys = new Set(other.map(auditKey));
@@ -277,7 +317,7 @@ export function sameRecord(a: IncidentRecord, b: IncidentRecord): boolean {
     return false;
   if (!sameAsSets(ia.sampleEventIds, ib.sampleEventIds)) return false;
   if (ia.audit.length !== ib.audit.length) return false;
-  return sameAsSets(ia.audit.map(auditKey), ib.audit.map(auditKey));
+  return sameTrail(ia.audit, ib.audit) || sameAsSets(ia.audit.map(auditKey), ib.audit.map(auditKey));
 }
 
 /** Two lists equal once sorted. */

@@ -35,7 +35,11 @@
  * count, a higher mark) was published by the call that wrote it and reaches the writer as a
  * message, and they merge the same in any order. The message published on ARGV[2]
  * carries every state that changed, prefixed by the incarnation so receivers skip their own
- * without parsing it.
+ * without parsing it. Of a counter it carries only the cells the call changed, as the writer's
+ * own totals: {k, t='w', c={{bucket, total, expiry}...}}. A receiver keeps each incarnation's
+ * total per cell with the sequence number that told it, so that is all it needs; the whole
+ * counter (every bucket of every agent's incarnation) in every message was most of the bytes an
+ * agent parsed and Redis encoded.
  */
 export const APPLY_SCRIPT = `
 local now = tonumber(ARGV[1])
@@ -82,25 +86,37 @@ local function extend(k, ttl)
   if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
 end
 
--- Returns the counter's state. With 'written' (the
--- buckets just written), first drops the buckets whose window has passed, from the same read: run
--- when a bucket is added, so a counter that never goes idle still holds only its window's buckets.
--- The buckets just written always stay: the writer's clock may run behind the one that set 'now'.
-local function counterState(k, key, written)
+-- Drops the buckets of a counter whose window has passed, but for those just written ('written'):
+-- run when a bucket is added, so a counter that never goes idle still holds only its window's
+-- buckets. The buckets just written always stay: the writer's clock may run behind the one that
+-- set 'now'.
+local function prune(k, written)
   local all = redis.call('HGETALL', k)
   local dead
-  if written then
-    for i = 1, #all, 2 do
-      local f = all[i]
-      if string.sub(f, 1, 2) == '#e' then
-        local b = string.sub(f, 3)
-        if not written[b] and tonumber(all[i + 1]) <= now then
-          dead = dead or {}
-          dead[b] = true
-        end
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if string.sub(f, 1, 2) == '#e' then
+      local b = string.sub(f, 3)
+      if not written[b] and tonumber(all[i + 1]) <= now then
+        dead = dead or {}
+        dead[b] = true
       end
     end
   end
+  if not dead then return end
+  local gone = {}
+  for i = 1, #all, 2 do
+    local f = all[i]
+    local b
+    if string.sub(f, 1, 2) == '#e' then b = string.sub(f, 3) else b = string.match(f, '^(.-)|') end
+    if b and dead[b] then gone[#gone + 1] = f end
+  end
+  redis.call('HDEL', k, unpack(gone))
+end
+
+-- The counter's whole state: every bucket's expiry and each incarnation's total in it.
+local function counterState(k, key)
+  local all = redis.call('HGETALL', k)
   local cells = {}
   for i = 1, #all, 2 do
     local f, v = all[i], all[i + 1]
@@ -110,9 +126,7 @@ local function counterState(k, key, written)
     else
       b, w = string.match(f, '^(.-)|(.*)$')
     end
-    if b and dead and dead[b] then
-      redis.call('HDEL', k, f)
-    elseif b then
+    if b then
       local cell = cells[b]
       if not cell then
         cell = { e = '0', w = {} }
@@ -174,6 +188,7 @@ for i, op in ipairs(ops) do
     local added = false
     local written = {}
     local set = {}
+    local cells = {}
     for _, cell in ipairs(op.c) do
       local b, total, e = cell[1], cell[2], cell[3]
       written[b] = true
@@ -188,12 +203,14 @@ for i, op in ipairs(ops) do
       if cur[2] ~= total then
         set[#set + 1] = f
         set[#set + 1] = total
+        cells[#cells + 1] = cell
         did = true
       end
     end
     if #set > 0 then redis.call('HSET', k, unpack(set)) end
     extend(k, ttl)
-    if added or did then state = counterState(k, op.k, added and written) end
+    if added then prune(k, written) end
+    if did then state = { k = op.k, t = 'w', c = cells } end
   elseif op.t == 'm' then
     if not h or h[2] or (not h[1] and redis.call('EXISTS', k) == 1) then redis.call('DEL', k); h = {} end
     local v = tonumber(op.v)

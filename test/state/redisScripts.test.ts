@@ -137,6 +137,57 @@ describe('state merge scripts', () => {
     expect(await client.hget(`${p}:{=r}:c`, '1|a#1')).toBe('2');
   });
 
+  it("publishes a counter write as the cells it changed, with the writer's own totals", async () => {
+    const p = freshPrefix();
+    const sub = new Redis(redis.url);
+    const got: { f: string; s: unknown[] }[] = [];
+    sub.on('message', (_c: string, m: string) => {
+      const nl = m.indexOf('\n');
+      got.push({ f: m.slice(0, nl), s: (JSON.parse(m.slice(nl + 1)) as { s: unknown[] }).s });
+    });
+    await sub.subscribe(`${p}:state`);
+    const channel = { channel: `${p}:state` };
+    const write = (me: string, cells: [string, string, string][]) =>
+      apply(p, me, [{ t: 'c', k: 'r:c', c: cells, ttl: '60000' }], channel);
+    await write('a#1', [
+      ['5', '3', '1000'],
+      ['6', '2', '1000'],
+    ]);
+    await write('b#1', [['5', '4', '1000']]);
+    // Bucket 5 is sent again unchanged (a retried flush): only bucket 6 is news.
+    await write('a#1', [
+      ['5', '3', '1000'],
+      ['6', '7', '1000'],
+    ]);
+    await write('a#1', [['6', '7', '1000']]); // nothing new: no message
+    await apply(p, 'a#1', [{ t: 'm', k: 'r:m', v: '1', x: '100', ttl: '60000' }], channel);
+    await waitFor(() => got.length === 4, 'four messages');
+    sub.disconnect();
+    expect(got.slice(0, 3)).toEqual([
+      {
+        f: 'a#1',
+        s: [
+          {
+            k: 'r:c',
+            t: 'w',
+            c: [
+              ['5', '3', '1000'],
+              ['6', '2', '1000'],
+            ],
+          },
+        ],
+      },
+      { f: 'b#1', s: [{ k: 'r:c', t: 'w', c: [['5', '4', '1000']] }] },
+      { f: 'a#1', s: [{ k: 'r:c', t: 'w', c: [['6', '7', '1000']] }] },
+    ]);
+    // A read still gives the whole counter.
+    expect((await apply(p, 'r#1', [{ t: 's', k: 'r:c' }])).s[0]).toEqual({
+      k: 'r:c',
+      t: 'c',
+      c: { '5': { e: '1000', w: { 'a#1': '3', 'b#1': '4' } }, '6': { e: '1000', w: { 'a#1': '7' } } },
+    });
+  });
+
   it('publishes only what changed, numbered by the rule sequence', async () => {
     const p = freshPrefix();
     const sub = new Redis(redis.url);

@@ -100,6 +100,72 @@ describe('RedisStateStore', () => {
     await waitFor(() => b!.sumCounts('errors:k', 1, 1) === 1, 'the restarted counter to reach b');
   });
 
+  it('adds up counter messages of changed cells to the totals a whole read gives, under concurrent agents', async () => {
+    const prefix = freshPrefix();
+    const [a, b, c] = await agents(3, prefix);
+    const exp = Date.now() + HOUR;
+    const expected = new Map<string, Map<number, number>>();
+    // A fixed pseudo-random interleaving: which agent, which key, which bucket, and how much
+    // (some negative, as the open-incident count goes down on a resolution).
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const flushes: Promise<void>[] = [];
+    for (let i = 0; i < 3_000; i++) {
+      const s = [a, b, c][next(3)]!;
+      const key = `c:mix{g="${next(5)}"}`;
+      const bucket = next(12);
+      const delta = next(10) === 0 ? -1 : 1 + next(3);
+      s.addCount(key, bucket, delta, exp);
+      const cells = expected.get(key) ?? new Map<number, number>();
+      expected.set(key, cells.set(bucket, (cells.get(bucket) ?? 0) + delta));
+      // Flushes overlap with writes and with each other's messages.
+      if (i % 97 === 0) flushes.push(s.flush());
+    }
+    await Promise.all(flushes);
+    for (const s of [a, b, c]) while (s!.pendingKeys() > 0) await s!.flush();
+    const want = [...expected]
+      .sort(([x], [y]) => (x < y ? -1 : 1))
+      .map(([key, cells]) => [key, [...cells].filter(([, n]) => n !== 0).sort(([x], [y]) => x - y)]);
+    const view = (s: RedisStateStore) =>
+      [...s.keys('c:mix')].sort().map((key) => [key, s.counterCells(key).filter(([, n]) => n !== 0)]);
+    await waitFor(
+      () => [a, b, c].every((s) => JSON.stringify(view(s!)) === JSON.stringify(want)),
+      'every agent to hold every cell',
+    );
+    // An agent started now reads whole counters: the same cells.
+    const [late] = await agents(1, prefix);
+    expect(view(late!)).toEqual(want);
+  });
+
+  it('orders counter messages of changed cells and whole states by the rule sequence, per agent and cell', async () => {
+    const prefix = freshPrefix();
+    const [a] = await agents(1, prefix);
+    const channel = `${prefix}:state`;
+    const exp = String(Date.now() + HOUR);
+    const send = (s: unknown) => look.publish(channel, `x#1\n${JSON.stringify(s)}`);
+    const cells = () => a!.counterCells('c:r');
+    // x counts 5 in bucket 1 as of sequence 10.
+    await send({ r: 10, s: [{ k: 'c:r', t: 'w', c: [['1', '5', exp]] }] });
+    await waitFor(() => cells()[0]?.[1] === 5, 'the first message');
+    // A whole state from before it (sequence 9, published by an agent of an earlier version)
+    // still tells y's share, and does not take x back to 3.
+    await send({ r: 9, s: [{ k: 'c:r', t: 'c', c: { '1': { e: exp, w: { 'x#1': '3', 'y#1': '2' } } } }] });
+    await waitFor(() => cells()[0]?.[1] === 7, 'y to be added');
+    // A late message from before both changes nothing.
+    await send({ r: 8, s: [{ k: 'c:r', t: 'w', c: [['1', '1', exp]] }] });
+    // A later whole state without y (Redis pruned or lost it) and x at 6.
+    await send({ r: 11, s: [{ k: 'c:r', t: 'c', c: { '1': { e: exp, w: { 'x#1': '6' } } } }] });
+    await waitFor(() => cells()[0]?.[1] === 6, 'the later whole state');
+    // Nothing older than that whole state counts any more, for any agent.
+    await send({ r: 10, s: [{ k: 'c:r', t: 'w', c: [['2', '4', exp]] }] });
+    await send({ r: 12, s: [{ k: 'c:r', t: 'w', c: [['1', '8', exp]] }] });
+    await waitFor(() => cells()[0]?.[1] === 8, 'a later message');
+    expect(cells()).toEqual([[1, 8]]);
+  });
+
   it('pre-aggregates: many writes between flushes become one update per key', async () => {
     const [a] = await agents(1);
     const exp = Date.now() + HOUR;
