@@ -34,7 +34,9 @@ export type MemoryState = 'normal' | 'soft' | 'hard';
  * (measured: 400 MiB of garbage collected, resident memory down 57 MiB; with this flavour,
  * down 490 MiB), and that is most of what a daemon held "at rest" after a flood.
  */
-export function garbageCollector(): (() => void) | undefined {
+export type GcKind = 'thorough' | 'quick';
+
+export function garbageCollector(): ((kind?: GcKind) => void) | undefined {
   let gc = (globalThis as { gc?: unknown }).gc;
   if (typeof gc !== 'function') {
     try {
@@ -46,7 +48,11 @@ export function garbageCollector(): (() => void) | undefined {
   }
   if (typeof gc !== 'function') return undefined;
   const collect = gc as (opts?: { type: string; execution: string; flavor: string }) => void;
-  return () => collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  return (kind = 'thorough') =>
+    kind === 'thorough'
+      ? collect({ type: 'major', execution: 'sync', flavor: 'last-resort' })
+      : // Marks concurrently and finishes on its own: frees garbage without stopping the daemon.
+        collect({ type: 'major', execution: 'async', flavor: 'regular' });
 }
 
 /**
@@ -87,8 +93,12 @@ export interface MemoryGuardOptions {
   source?: MemorySource;
   /** Milliseconds, monotonic; for tests of the GC spacing. */
   now?: () => number;
-  /** Forces a garbage collection; default V8's, exposed at run time when Node was not started with --expose-gc. */
-  gc?: () => void;
+  /**
+   * Forces a garbage collection, thorough (V8's last resort, synchronous) by default or quick (a
+   * full collection that runs concurrently); default V8's, exposed at run time when Node was not
+   * started with --expose-gc.
+   */
+  gc?: (kind?: GcKind) => void;
   /**
    * Whether data accepted is still on its way (in a pipeline queue, a receive buffer, an
    * exporter's spool or queue). Without it the limiter cannot tell data from a resident floor,
@@ -105,15 +115,15 @@ const SOFT_GC_EVERY_MS = 10_000;
 /** Above the hard limit, at every check but no more often than this: a thorough collection takes 30–150 ms. */
 const HARD_GC_EVERY_MS = 1000;
 /**
- * While refusing, a collection as soon as the V8 heap and the buffers it holds have grown by a
- * quarter of the spike headroom since the last one, but no more often than this. Under a flood
+ * While refusing, or within half the spike headroom below the soft limit, a quick collection at
+ * each periodic check once the V8 heap and the buffers it holds have grown by a quarter of the
+ * spike headroom since the last one. Under a flood
  * most of what passes the soft limit is garbage: a heap snapshot taken at 248 MiB of resident
  * memory (soft limit 205) found 37 MiB of the heap and 4 MiB of buffers alive, where the heap
  * then counted about 50 MiB in use and buffers about 30, and while embedded ClickHouse drained
  * the backlog resident memory sat at 230–257 MiB until the next collection, 10 s later, took it
  * to 188. The Collector's 10 s spacing suits Go, whose collector runs on its own schedule.
  */
-const GROWTH_GC_EVERY_MS = 1000;
 const GROWTH_GC_SHARE_OF_SPIKE = 0.25;
 /** V8 aborts the process at its own heap limit, whatever the RSS: refuse before that too. */
 const HEAP_SHARE = 0.9;
@@ -139,7 +149,7 @@ const REFUSAL_LOG_EVERY_MS = 30_000;
  * data with a retryable error, which receivers answer before reading a body (429 / gRPC
  * RESOURCE_EXHAUSTED with Retry-After; syslog TCP stops reading); above the hard limit a
  * garbage collection is also forced at every check (at most every second), above the soft
- * limit every 10 s (as the Collector does), or every second while the heap grows: V8 keeps free pages and garbage long after a burst (measured after a
+ * limit every 10 s (as the Collector does), and a quick concurrent one at each check while the heap grows near the soft limit: V8 keeps free pages and garbage long after a burst (measured after a
  * syslog flood: 40 MiB live in a 190 MiB heap, for good without a collection; 50 MiB after
  * one), and a daemon that refuses data makes little garbage and never collects on its own, so
  * without it refusals would never end. Refusals end only at a periodic check that finds use
@@ -173,7 +183,7 @@ export class MemoryGuard implements NativeMemorySink {
   private readonly metrics: SelfMetrics | undefined;
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
-  private readonly gc: (() => void) | undefined;
+  private readonly gc: ((kind?: GcKind) => void) | undefined;
   private cgroup: CgroupMemory | undefined;
   private resident = 0;
   private heapOver = false;
@@ -184,8 +194,8 @@ export class MemoryGuard implements NativeMemorySink {
   private sampledAt = Number.NEGATIVE_INFINITY;
   private gcAt = Number.NEGATIVE_INFINITY;
   private external = 0;
-  /** The V8 heap in use and its external memory just after the last forced collection. */
-  private heldAfterGc = 0;
+  /** The lowest V8 heap in use plus its external memory sampled since the last forced collection began. */
+  private heldLow = Number.POSITIVE_INFINITY;
   private failing = false;
   private readonly spikeBytes: number;
   private readonly inFlight: () => boolean;
@@ -372,13 +382,16 @@ export class MemoryGuard implements NativeMemorySink {
     else if (before !== 'normal' && !periodic) this.state = 'soft';
     else this.state = 'normal';
     const sinceGc = now - this.gcAt;
-    const grown = this.heapUsed + this.external - this.heldAfterGc >= this.spikeBytes * GROWTH_GC_SHARE_OF_SPIKE;
+    const held = this.heapUsed + this.external;
+    this.heldLow = Math.min(this.heldLow, held);
+    const grown = held - this.heldLow >= this.spikeBytes * GROWTH_GC_SHARE_OF_SPIKE;
     if (
       (this.state === 'hard' && sinceGc >= HARD_GC_EVERY_MS) ||
-      (this.state === 'soft' && sinceGc >= (grown ? GROWTH_GC_EVERY_MS : SOFT_GC_EVERY_MS)) ||
-      (periodic && grown && sinceGc >= GROWTH_GC_EVERY_MS && used > soft - this.spikeBytes / 2)
+      (this.state === 'soft' && sinceGc >= SOFT_GC_EVERY_MS)
     )
-      this.collect(now);
+      this.collect(now, 'thorough');
+    else if (periodic && grown && (this.state !== 'normal' || used > soft - this.spikeBytes / 2))
+      this.collect(now, 'quick');
     if (this.state !== before) this.report(before, used);
     this.logRefusals(now);
     this.metrics?.memoryUsed.set({ source: 'process' }, this.resident);
@@ -437,15 +450,18 @@ export class MemoryGuard implements NativeMemorySink {
     return Math.ceil((this.floor + 2 * this.spikeBytes) / MIB) * MIB;
   }
 
-  private collect(now: number): void {
+  private collect(now: number, kind: GcKind = 'thorough'): void {
     if (!this.gc) return;
+    this.gc(kind);
+    // A quick collection ends later: the lowest use the next samples see is what it left.
+    this.heldLow = this.heapUsed + this.external;
+    if (kind === 'quick') return;
     this.gcAt = now;
-    this.gc();
     try {
       const heap = this.source.heap();
-      this.heldAfterGc = heap.used + (heap.external ?? 0);
+      this.heldLow = heap.used + (heap.external ?? 0);
     } catch {
-      this.heldAfterGc = 0;
+      /* the next sample measures it */
     }
   }
 

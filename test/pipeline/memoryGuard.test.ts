@@ -38,13 +38,14 @@ function fakeMemory(init: { residentMiB?: number; cgroup?: CgroupMemory; totalMi
   };
   let clock = 0;
   const gcs: number[] = [];
+  const quickGcs: number[] = [];
   const make = (cfg: Partial<MemoryGuardConfig>, metrics?: SelfMetrics, logger?: Logger) =>
     new MemoryGuard(
       { limit_mib: 256, limit_percentage: 80, spike_limit_mib: 0, check_interval: 0, ...cfg },
       {
         source,
         now: () => clock,
-        gc: () => gcs.push(clock),
+        gc: (kind) => (kind === 'quick' ? quickGcs : gcs).push(clock),
         inFlight: () => state.inFlight,
         ...(metrics ? { metrics } : {}),
         ...(logger ? { logger } : {}),
@@ -54,6 +55,7 @@ function fakeMemory(init: { residentMiB?: number; cgroup?: CgroupMemory; totalMi
     state,
     make,
     gcs,
+    quickGcs,
     setMiB: (n: number) => (state.resident = n * MIB),
     advance: (ms: number) => (clock += ms),
   };
@@ -150,26 +152,44 @@ describe('memory limiter states', () => {
     expect(m.gcs).toEqual([0, 10_000, 20_000]);
   });
 
-  it('while refusing, collects every second as long as the heap and its buffers keep growing', () => {
-    const m = fakeMemory({ residentMiB: 210 });
-    const guard = m.make({ limit_mib: 256 }); // spike headroom 51.2 MiB: a collection per 12.8 MiB grown
+  it('collects quickly at each check while the heap and its buffers grow near the soft limit, thoroughly every 10 s', () => {
+    const m = fakeMemory({ residentMiB: 100 });
+    const guard = m.make({ limit_mib: 256 }); // soft 204.8 MiB, spike 51.2: a quarter is 12.8 MiB
+    const grow = (usedMiB: number, externalMiB: number) =>
+      (m.state.heap = { used: usedMiB * MIB, limit: 4096 * MIB, external: externalMiB * MIB });
+    // Far below the soft limit, growth alone does not collect.
+    grow(10, 0);
     guard.check();
-    expect(m.gcs).toEqual([0]);
-    // Garbage piles up between collections (a forced one takes it back to 10 MiB in use).
-    for (let t = 1; t <= 5; t++) {
-      m.state.heap = { used: (10 + 8 * t) * MIB, limit: 4096 * MIB, external: 8 * t * MIB };
-      m.advance(1000);
+    grow(60, 20);
+    m.advance(250);
+    guard.check();
+    expect(m.quickGcs).toEqual([]);
+    // Within half the spike below the soft limit (179.2 MiB): one per check while it grows.
+    m.setMiB(190);
+    for (let i = 0; i < 4; i++) {
+      grow(60 + 10 * i, 20 + 10 * i);
+      m.advance(250);
       guard.check();
     }
-    expect(m.gcs).toEqual([0, 1000, 2000, 3000, 4000, 5000]);
-    // Growth stops: the Collector's 10 s spacing again.
-    m.state.heap = { used: 10 * MIB, limit: 4096 * MIB, external: 0 };
-    guard.check(); // measured after the last collection: nothing grown since
-    for (let i = 0; i < 12; i++) {
-      m.advance(1000);
-      guard.check();
-    }
-    expect(m.gcs).toEqual([0, 1000, 2000, 3000, 4000, 5000, 15_000]);
+    expect(m.quickGcs).toEqual([500, 750, 1000, 1250]);
+    // A collection took the heap back (seen at the next sample): no growth since, none.
+    grow(20, 2);
+    m.advance(250);
+    guard.check();
+    grow(25, 2);
+    m.advance(250);
+    guard.check();
+    expect(m.quickGcs).toEqual([500, 750, 1000, 1250]);
+    expect(m.gcs).toEqual([]);
+    // Above the soft limit: the thorough one every 10 s, quick ones between while it grows.
+    m.setMiB(210);
+    m.advance(250);
+    guard.check();
+    expect(m.gcs).toEqual([2000]);
+    grow(50, 10);
+    m.advance(250);
+    guard.check();
+    expect(m.quickGcs).toEqual([500, 750, 1000, 1250, 2250]);
   });
 
   it("counts the cgroup's working set when it is above the process's own memory", () => {
