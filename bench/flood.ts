@@ -137,17 +137,25 @@ function httpSender(port: number, path: string, contentType: string, body: Buffe
                   ? (JSON.parse(Buffer.concat(chunks).toString()) as { accepted?: number }).accepted
                   : undefined;
               res({ records: said ?? records });
-            } else res(r.statusCode === 429 || r.statusCode === 503 ? 'refused' : 'other');
+            } else if (r.statusCode === 429 || r.statusCode === 503) res('refused');
+            else {
+              countOther(`HTTP ${r.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 120)}`);
+              res('other');
+            }
           });
         },
       );
-      req.on('error', () => res('other'));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        countOther(`error ${err.code ?? err.message}`);
+        res('other');
+      });
       req.end(body);
     });
 }
 
 /** Answers counted as "other errors", by kind: printed with FLOOD_DEBUG. */
 const otherAnswers = new Map<string, number>();
+const countOther = (kind: string) => otherAnswers.set(kind, (otherAnswers.get(kind) ?? 0) + 1);
 
 function grpcSender(port: number, message: Buffer, records: number): { send: Send; close(): void } {
   const sessions: ClientHttp2Session[] = Array.from({ length: 4 }, () => http2Connect(`http://127.0.0.1:${port}`));
@@ -166,20 +174,17 @@ function grpcSender(port: number, message: Buffer, records: number): { send: Sen
       let status = '';
       req.on('response', (h) => (status = String(h['grpc-status'] ?? '')));
       req.on('trailers', (t) => (status = String(t['grpc-status'] ?? status)));
+      // A stream error is one answer: the close that follows it counts nothing more.
+      let failed = false;
       req.on('error', (err: NodeJS.ErrnoException) => {
-        otherAnswers.set(
-          `error ${err.code ?? err.message}`,
-          (otherAnswers.get(`error ${err.code ?? err.message}`) ?? 0) + 1,
-        );
+        failed = true;
+        countOther(`error ${err.code ?? err.message}${status ? ` after grpc-status ${status}` : ''}`);
         res('other');
       });
       req.on('close', () => {
+        if (failed) return;
         const r = status === '0' ? { records } : status === '8' || status === '14' ? 'refused' : 'other';
-        if (r === 'other')
-          otherAnswers.set(
-            `grpc-status ${status || 'none'}`,
-            (otherAnswers.get(`grpc-status ${status || 'none'}`) ?? 0) + 1,
-          );
+        if (r === 'other') countOther(`grpc-status ${status || 'none'}`);
         res(r);
       });
       req.resume();
