@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { GlpiDriver } from '../../src/exporters/glpi/driver.ts';
 import type { GlpiExporterConfig } from '../../src/exporters/glpi/config.ts';
 import type { IncidentExporter } from '../../src/exporters/tickets/incidentExporter.ts';
@@ -6,7 +6,6 @@ import { RedisTicketLedger } from '../../src/state/redisTicketLedger.ts';
 import type { FakeGlpi } from '../support/fakes/glpi.ts';
 import { ManualTimers } from '../support/fakes/timers.ts';
 import { waitFor } from '../support/waitFor.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
 import {
   advanceGroups,
   assetDown,
@@ -16,7 +15,7 @@ import {
   startIncidentExporter,
   type IncidentStory,
 } from '../exporters/incidentFixtures.ts';
-import { freshPrefix, openStore } from './redisHelpers.ts';
+import { freshPrefix, openStore, redisAndClients } from './redisHelpers.ts';
 
 const S = 1000;
 const M = 60 * S;
@@ -32,20 +31,14 @@ afterEach(async () => {
  * tickets must be those one agent makes, whichever agent each incident of the group reached.
  */
 describe('grouped tickets of agents sharing Redis', () => {
-  let redis: RedisServer;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis.stop();
-  });
+  const redis = redisAndClients();
 
   async function exporters(config: GlpiExporterConfig, timers: ManualTimers, n: number): Promise<IncidentExporter[]> {
     const prefix = freshPrefix();
     const made: IncidentExporter[] = [];
     for (let i = 0; i < n; i++) {
       const owner = `node-${i}`;
-      const { store } = await openStore(redis.url, prefix, owner, { flushIntervalMs: 20 });
+      const { store } = await openStore(redis.server().url, prefix, owner, { flushIntervalMs: 20 });
       cleanup.push(() => store.close());
       const ledger = new RedisTicketLedger({
         client: store.redis,
