@@ -117,12 +117,11 @@ const HARD_GC_EVERY_MS = 1000;
 /**
  * While refusing, or within half the spike headroom below the soft limit, a quick collection at
  * each periodic check once the V8 heap and the buffers it holds have grown by a quarter of the
- * spike headroom since the last one. Under a flood
- * most of what passes the soft limit is garbage: a heap snapshot taken at 248 MiB of resident
- * memory (soft limit 205) found 37 MiB of the heap and 4 MiB of buffers alive, where the heap
- * then counted about 50 MiB in use and buffers about 30, and while embedded ClickHouse drained
- * the backlog resident memory sat at 230–257 MiB until the next collection, 10 s later, took it
- * to 188. The Collector's 10 s spacing suits Go, whose collector runs on its own schedule.
+ * spike headroom since the last one. Under a flood most of what passes the soft limit is
+ * garbage: a heap snapshot taken at 248 MiB of resident memory (soft limit 205) found 37 MiB of
+ * the heap and 4 MiB of buffers alive, where the heap then counted about 50 MiB in use and
+ * buffers about 30, and while embedded ClickHouse drained the backlog resident memory sat at
+ * 230–257 MiB until the next collection, 10 s later, took it to 188.
  */
 const GROWTH_GC_SHARE_OF_SPIKE = 0.25;
 /** V8 aborts the process at its own heap limit, whatever the RSS: refuse before that too. */
@@ -149,7 +148,8 @@ const REFUSAL_LOG_EVERY_MS = 30_000;
  * data with a retryable error, which receivers answer before reading a body (429 / gRPC
  * RESOURCE_EXHAUSTED with Retry-After; syslog TCP stops reading); above the hard limit a
  * garbage collection is also forced at every check (at most every second), above the soft
- * limit every 10 s (as the Collector does), and a quick concurrent one at each check while the heap grows near the soft limit: V8 keeps free pages and garbage long after a burst (measured after a
+ * limit every 10 s (as the Collector does), and a quick concurrent one at each check while the
+ * heap grows near the soft limit: V8 keeps free pages and garbage long after a burst (measured after a
  * syslog flood: 40 MiB live in a 190 MiB heap, for good without a collection; 50 MiB after
  * one), and a daemon that refuses data makes little garbage and never collects on its own, so
  * without it refusals would never end. Refusals end only at a periodic check that finds use
@@ -453,15 +453,18 @@ export class MemoryGuard implements NativeMemorySink {
   private collect(now: number, kind: GcKind = 'thorough'): void {
     if (!this.gc) return;
     this.gc(kind);
-    // A quick collection ends later: the lowest use the next samples see is what it left.
-    this.heldLow = this.heapUsed + this.external;
-    if (kind === 'quick') return;
+    if (kind === 'quick') {
+      // It ends later: the lowest use the next samples see is what it left.
+      this.heldLow = this.heapUsed + this.external;
+      return;
+    }
     this.gcAt = now;
     try {
       const heap = this.source.heap();
       this.heldLow = heap.used + (heap.external ?? 0);
     } catch {
-      /* the next sample measures it */
+      // The next sample measures it.
+      this.heldLow = this.heapUsed + this.external;
     }
   }
 
