@@ -4,6 +4,8 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { RedisConnectionConfig } from './redisConfig.ts';
 import {
   APPLY_SCRIPT,
+  GROUP_FLUSH_SCRIPT,
+  GROUP_JOIN_SCRIPT,
   LEASE_ACQUIRE_SCRIPT,
   LEASE_RELEASE_SCRIPT,
   LEASE_RENEW_SCRIPT,
@@ -116,6 +118,8 @@ const SCRIPTS = {
   vigilLeaseRelease: LEASE_RELEASE_SCRIPT,
   vigilTicketMerge: TICKET_MERGE_SCRIPT,
   vigilNotifyClaim: NOTIFY_CLAIM_SCRIPT,
+  vigilGroupJoin: GROUP_JOIN_SCRIPT,
+  vigilGroupFlush: GROUP_FLUSH_SCRIPT,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * How state keys map to Redis keys. The engine names its keys `<kind>:<rule>{labels}…`; the rule
  * name becomes the hash tag, so all keys of one rule live in one Redis Cluster slot and one Lua
@@ -89,6 +91,22 @@ export class RedisKeys {
     const keys = ids.map((id) => this.notifiedKey(incidentKey, `${id}:opened`));
     keys.push(this.notifiedKey(incidentKey, `${ids[0]}:opened:${momentMs}`));
     return keys;
+  }
+
+  /**
+   * An exporter's notification group (its header fields and members in one hash) and the lease
+   * and fence of its flushes, all in one slot. A group key holds braces and is long
+   * (`{}/{severity>="error"}:{site="paris"}`): its digest makes the tag, so groups spread over a
+   * cluster and no key spells another's tag.
+   */
+  groupKeys(groupKey: string, exporter: string): [group: string, lease: string, fence: string] {
+    const tag = `{group@${exporter}:${createHash('sha256').update(groupKey).digest('hex').slice(0, 24)}}`;
+    return [`${this.prefix}:group:${tag}`, `${this.prefix}:lease:${tag}`, `${this.prefix}:lease:${tag}#fence`];
+  }
+
+  /** An exporter's groups by the time of their next flush (a sorted set of group keys). */
+  groupIndexKey(exporter: string): string {
+    return `${this.prefix}:groups@${exporter}`;
   }
 
   /**

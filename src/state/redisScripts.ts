@@ -353,3 +353,78 @@ for i = 1, #KEYS do
 end
 return 1
 `;
+
+/**
+ * A notification group's hash: `#h` its header as formed (JSON: key, id, labels, timers,
+ * creation), `#flushed`, `#changed`, `#notified` (JSON) and `#version` as the last flush left
+ * them, `#news` (how many changes were news), `#seq` (members ever joined, for their order),
+ * `#n` (members now), and one field `m:<incident key>` per member: `<1 firing|0 resolved><seq>|<JSON>`.
+ *
+ * KEYS[1] the group. ARGV[1] now (ms), ARGV[2] the header a group formed now has, ARGV[3] ttl
+ * (ms), then four per change: incident key, '1' firing or '0', '1' when such a change is news
+ * (not a person's acknowledgement, comment or assignment), the member's JSON. joinGroup's rules:
+ * a resolution of a member the group never had changes nothing, and the first firing member
+ * forms the group. Replies the header fields (#h, #flushed, #changed, #notified, #version), or
+ * nil when no group exists.
+ */
+export const GROUP_JOIN_SCRIPT = `
+local exists = redis.call('HEXISTS', KEYS[1], '#h') == 1
+local changed = false
+for i = 4, #ARGV, 4 do
+  local field = 'm:' .. ARGV[i]
+  local firing = ARGV[i + 1]
+  local known = redis.call('HGET', KEYS[1], field)
+  if firing == '1' or known then
+    if not exists then
+      redis.call('HSET', KEYS[1], '#h', ARGV[2], '#n', 0, '#news', 0, '#seq', 0, '#version', 0)
+      exists = true
+    end
+    local seq
+    if known then
+      seq = string.match(known, '^[01](%d+)|')
+    else
+      seq = redis.call('HINCRBY', KEYS[1], '#seq', 1)
+      redis.call('HINCRBY', KEYS[1], '#n', 1)
+    end
+    redis.call('HSET', KEYS[1], field, firing .. seq .. '|' .. ARGV[i + 3])
+    if ARGV[i + 2] == '1' and (not known or string.sub(known, 1, 1) ~= firing) then
+      redis.call('HINCRBY', KEYS[1], '#news', 1)
+      if redis.call('HEXISTS', KEYS[1], '#changed') == 0 then redis.call('HSET', KEYS[1], '#changed', ARGV[1]) end
+    end
+    changed = true
+  end
+end
+if not exists then return false end
+if changed then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '#version')
+`;
+
+/**
+ * Records a group's flush, under its flush lease. KEYS[1] the group, KEYS[2] its lease, KEYS[3]
+ * its fence. ARGV[1] owner token, ARGV[2] the fence held, ARGV[3] the `#h` read, ARGV[4] the
+ * flush time, ARGV[5] the `#news` read, ARGV[6] the notification's `#notified` ('' when none
+ * was sent) and ARGV[7] its `#version`, ARGV[8] ttl (ms), then pairs: a member field the flush
+ * drops (resolved, now reported) and the value it read. A member another agent changed since
+ * the read stays, and so does news told since (`#changed`): the next tick flushes it. Replies
+ * -1 when the lease lapsed (nothing written), 0 when the group is gone (no member left, or
+ * another group formed meanwhile), else the header fields as the join script does.
+ */
+export const GROUP_FLUSH_SCRIPT = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] or redis.call('GET', KEYS[3]) ~= ARGV[2] then return -1 end
+if redis.call('HGET', KEYS[1], '#h') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], '#flushed', ARGV[4])
+if redis.call('HGET', KEYS[1], '#news') == ARGV[5] then redis.call('HDEL', KEYS[1], '#changed') end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], '#notified', ARGV[6], '#version', ARGV[7]) end
+for i = 9, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('HINCRBY', KEYS[1], '#n', -1)
+  end
+end
+if tonumber(redis.call('HGET', KEYS[1], '#n') or '0') <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
+return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '#version')
+`;

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from '../exporters/tickets/ledger.ts';
+import type { TicketLedger, TicketRecord } from '../exporters/tickets/ledger.ts';
 import { runScript, type RedisClient } from './redisConnection.ts';
 import type { RedisConnectionConfig } from './redisConfig.ts';
 import { RedisKeys } from './redisKeys.ts';
 import { RedisLease } from './redisLease.ts';
+import { reaching } from './ledgerReach.ts';
+import { RedisNotificationGroups } from './redisNotificationGroups.ts';
 
 export interface RedisTicketLedgerOptions {
   /** A connected client, shared with the state store; the ledger never closes it. */
@@ -23,32 +25,6 @@ export interface RedisTicketLedgerOptions {
   claimTtlMs: number;
   /** How long a ticket record is kept after its last change. */
   recordTtlMs: number;
-}
-
-/**
- * Whether a failed command means Redis could not serve it now, rather than refused it. The client
- * fails at once while disconnected ("Stream isn't writeable", "Connection is closed"); among the
- * replies, only those of a server that is starting, failing over or busy are worth waiting for.
- */
-function unreachable(err: unknown): boolean {
-  // A bug is no outage: waiting would hide it.
-  if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError)
-    return false;
-  if (err.name !== 'ReplyError') return true;
-  return /^(LOADING|READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY)\b/.test(err.message);
-}
-
-/** Runs a ledger command; a Redis out of reach becomes TicketLedgerUnavailableError. */
-async function reaching<T>(what: string, command: () => Promise<T>): Promise<T> {
-  try {
-    return await command();
-  } catch (err) {
-    if (!unreachable(err)) throw err;
-    throw new TicketLedgerUnavailableError(
-      `shared ticket ledger unreachable (Redis) while ${what}: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
 }
 
 /**
@@ -72,6 +48,8 @@ export class RedisTicketLedger implements TicketLedger {
   private readonly exporter: string;
   private readonly unscoped: boolean;
   private readonly held = new Map<string, { leases: RedisLease[]; timer: NodeJS.Timeout }>();
+  /** The exporter's notification groups, shared like its tickets: each group's ticket and notifications are one agent's doing. */
+  readonly groups: RedisNotificationGroups;
 
   constructor(opts: RedisTicketLedgerOptions) {
     this.client = opts.client;
@@ -81,6 +59,14 @@ export class RedisTicketLedger implements TicketLedger {
     this.owner = `${opts.owner}#${randomBytes(4).toString('hex')}`;
     this.claimTtlMs = opts.claimTtlMs;
     this.recordTtlMs = opts.recordTtlMs;
+    this.groups = new RedisNotificationGroups({
+      client: this.client,
+      keys: this.keys,
+      exporter: this.exporter,
+      owner: this.owner,
+      claimTtlMs: this.claimTtlMs,
+      ttlMs: this.recordTtlMs,
+    });
   }
 
   /** The keys of incident `key`: this exporter's, then those of the earlier layout when it keeps to it. */

@@ -1,9 +1,12 @@
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisClient, runScript } from '../../src/state/redisConnection.ts';
+import { flushGroup, groupMember, newGroup } from '../../src/exporters/tickets/notificationGroups.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
+import { RedisNotificationGroups } from '../../src/state/redisNotificationGroups.ts';
 import { RedisStateStore } from '../../src/state/redisStateStore.ts';
 import { startRedisCluster, waitFor, type RedisCluster } from '../support/redis.ts';
+import { assetDown } from '../exporters/incidentFixtures.ts';
 import { freshPrefix, stateConfig } from './redisHelpers.ts';
 
 describe('RedisStateStore on Redis Cluster', () => {
@@ -80,6 +83,49 @@ describe('RedisStateStore on Redis Cluster', () => {
         // A retry by the owner goes through.
         expect(await claim(['twin'], 'agent-a')).toBe(1);
       }
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("joins, claims and flushes notification groups in one script each, whichever node holds a group's slot", async () => {
+    const client = createRedisClient(stateConfig({ cluster: { nodes: cluster.nodes } }));
+    const groups = new RedisNotificationGroups({
+      client,
+      keys: new RedisKeys(freshPrefix()),
+      exporter: 'glpi',
+      owner: 'agent-a',
+      claimTtlMs: 60_000,
+      ttlMs: 3_600_000,
+    });
+    const grouping = { routeKey: '{}', by: ['site'], waitMs: 0, intervalMs: 60_000, repeatMs: 3_600_000 };
+    const now = Date.now();
+    try {
+      await client.connect();
+      // Twenty groups, on whichever masters their slots fall.
+      const sites = Array.from({ length: 20 }, (_, i) => `site-${i}`);
+      for (const site of sites) {
+        const opened = assetDown(`h-${site}`, site).next('opened');
+        const create = newGroup(grouping, opened.incident, now);
+        const joined = await groups.join(
+          create.key,
+          create,
+          [{ key: opened.incident.key, kind: 'opened', member: groupMember(opened) }],
+          now,
+        );
+        expect(joined).toMatchObject({ key: create.key, createdAtMs: now });
+      }
+      const due = await groups.due(now, 100);
+      expect(due).toHaveLength(20);
+      for (const key of due) {
+        const claim = await groups.claimFlush(key);
+        if (claim === 'held') throw new Error(`${key} held`);
+        const f = flushGroup(claim.group!, now);
+        expect(f.send?.kind).toBe('opened');
+        expect(await claim.commit(now, f.next, true)).toMatchObject({ flushedAtMs: now, version: 1 });
+        await claim.release();
+      }
+      expect(await groups.due(now, 100)).toEqual([]);
     } finally {
       client.disconnect();
     }

@@ -2,9 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GlpiDriver } from '../../src/exporters/glpi/driver.ts';
 import type { GlpiExporterConfig } from '../../src/exporters/glpi/config.ts';
 import type { IncidentExporter } from '../../src/exporters/tickets/incidentExporter.ts';
+import type { SharedGroupStage } from '../../src/exporters/tickets/sharedGroupStage.ts';
+import type { FlushClaim } from '../../src/exporters/tickets/sharedGroups.ts';
+import type { RedisStateStore } from '../../src/state/redisStateStore.ts';
 import { RedisTicketLedger } from '../../src/state/redisTicketLedger.ts';
 import type { FakeGlpi } from '../support/fakes/glpi.ts';
 import { ManualTimers } from '../support/fakes/timers.ts';
+import { startTcpProxy } from '../support/tcpProxy.ts';
 import { waitFor } from '../support/waitFor.ts';
 import {
   advanceGroups,
@@ -33,23 +37,32 @@ afterEach(async () => {
 describe('grouped tickets of agents sharing Redis', () => {
   const redis = redisAndClients();
 
-  async function exporters(config: GlpiExporterConfig, timers: ManualTimers, n: number): Promise<IncidentExporter[]> {
+  /** `n` agents on one prefix; `stops` shut each down (once). */
+  async function agents(
+    config: GlpiExporterConfig,
+    timers: ManualTimers,
+    n: number,
+    claimTtlMs = 10_000,
+    urls: string[] = [],
+  ) {
     const prefix = freshPrefix();
     const made: IncidentExporter[] = [];
+    const stops: (() => Promise<void>)[] = [];
+    const stores: RedisStateStore[] = [];
     for (let i = 0; i < n; i++) {
       const owner = `node-${i}`;
-      const { store } = await openStore(redis.server().url, prefix, owner, { flushIntervalMs: 20 });
+      const { store } = await openStore(urls[i] ?? redis.server().url, prefix, owner, { flushIntervalMs: 20 });
       cleanup.push(() => store.close());
       const ledger = new RedisTicketLedger({
         client: store.redis,
         keys: store.redisKeys,
         owner,
         exporter: 'glpi',
-        claimTtlMs: 10_000,
+        claimTtlMs,
         recordTtlMs: 3_600_000,
       });
       const tree = compileTree(ROUTING, ['glpi']);
-      const { exp } = await startIncidentExporter(
+      const { exp, stop } = await startIncidentExporter(
         'glpi',
         config,
         new GlpiDriver(config),
@@ -57,8 +70,14 @@ describe('grouped tickets of agents sharing Redis', () => {
         cleanup,
       );
       made.push(exp);
+      stops.push(stop);
+      stores.push(store);
     }
-    return made;
+    return { exps: made, stops, stores };
+  }
+
+  async function exporters(config: GlpiExporterConfig, timers: ManualTimers, n: number): Promise<IncidentExporter[]> {
+    return (await agents(config, timers, n)).exps;
   }
 
   /** What the tracker shows of the site's group: its tickets' titles and the members each lists, then the follow-ups. */
@@ -70,19 +89,39 @@ describe('grouped tickets of agents sharing Redis', () => {
     return { tickets, followups: glpi.followups.map((f) => f.content) };
   }
 
+  /** Moves the clock, then lets every agent flush what fell due and deliver what its groups queued. */
+  async function deliverAll(exps: IncidentExporter[], timers: ManualTimers, ms: number) {
+    timers.advance(ms);
+    for (const e of exps) await e.groups.settled();
+    // An agent whose change waits on another's claim of the group's ticket tries again a second later.
+    await waitFor(() => {
+      if (exps.every((e) => e.outbox.depth === 0)) return true;
+      timers.advance(S);
+      return false;
+    }, 'every agent to deliver what its groups queued');
+    for (const e of exps) await advanceGroups(e, timers, 0);
+  }
+
+  /** Moves the clock a second at a time, each agent flushing what fell due, until `done`. */
+  async function tickUntil(exps: IncidentExporter[], timers: ManualTimers, done: () => boolean, what: string) {
+    await waitFor(async () => {
+      timers.advance(S);
+      for (const e of exps) await e.groups.settled();
+      return done();
+    }, what);
+  }
+
+  /** Once a ticket is made and delivered, and a group_interval later: one ticket listing all N members, no follow-up. */
+  async function expectOneTicketOfAll(glpi: FakeGlpi, exps: IncidentExporter[], timers: ManualTimers, what: string) {
+    const delivered = () => glpi.tickets.size > 0 && exps.every((e) => e.outbox.depth === 0);
+    await tickUntil(exps, timers, delivered, what);
+    await deliverAll(exps, timers, 5 * M);
+    expect(shown(glpi)).toEqual({ tickets: [`[ERROR] site=paris: ${N} firing [${paris6()}]`], followups: [] });
+  }
+
   /** N incidents of one site, handed out round-robin; then half of them resolve. */
   async function play(exps: IncidentExporter[], timers: ManualTimers) {
-    // An agent whose change waits on another's claim of the group's ticket tries again a second later.
-    const advance = async (ms: number) => {
-      timers.advance(ms);
-      for (const e of exps) await e.groups.settled();
-      await waitFor(() => {
-        if (exps.every((e) => e.outbox.depth === 0)) return true;
-        timers.advance(S);
-        return false;
-      }, 'every agent to deliver what its groups queued');
-      for (const e of exps) await advanceGroups(e, timers, 0);
-    };
+    const advance = (ms: number) => deliverAll(exps, timers, ms);
     const paris: IncidentStory[] = Array.from({ length: N }, (_, i) => assetDown(`p${i + 1}`, 'paris'));
     for (const [i, s] of paris.entries()) await exps[i % exps.length]!.consumeIncidents([s.next('opened')]);
     await advance(30 * S);
@@ -106,17 +145,122 @@ describe('grouped tickets of agents sharing Redis', () => {
     expect(alone.followups[0]).toContain(`updated: ${N / 2} resolved; ${N / 2} firing, ${N / 2} resolved`);
   });
 
-  // Each agent still groups what it was handed itself (docs/exporters.md, "Agents sharing
-  // Redis"): the ticket lists the members of whichever agent claimed it first and every agent
-  // adds its own partial follow-ups. Marked as failing until groups are shared.
-  it.fails('are those of one agent when the incidents of one group are spread over three agents', async () => {
+  it('are those of one agent when the incidents of one group are spread over three agents', async () => {
     const alone = await oneAgent();
     const three = await fakeGlpiExporter(cleanup);
     const timers = new ManualTimers();
     await play(await exporters(three.config, timers, 3), timers);
     expect(shown(three.glpi)).toEqual(alone);
   });
+
+  it('are made by another agent once the claim of an agent that died while flushing the group lapses', async () => {
+    // Redis keeps real time: a short claim, so the test waits for its end in under a second.
+    const claimTtlMs = 400;
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const { exps, stores } = await agents(config, timers, 3, claimTtlMs);
+    const paris = Array.from({ length: N }, (_, i) => assetDown(`p${i + 1}`, 'paris'));
+    for (const [i, s] of paris.entries()) await exps[i % exps.length]!.consumeIncidents([s.next('opened')]);
+    const [group] = exps[0]!.groups.list();
+    // An agent claims the group's first flush, reads it, and dies before it notifies.
+    const dead = new RedisTicketLedger({
+      client: stores[0]!.redis,
+      keys: stores[0]!.redisKeys,
+      owner: 'node-dead',
+      exporter: 'glpi',
+      claimTtlMs,
+      recordTtlMs: 3_600_000,
+    });
+    const claimedAt = Date.now();
+    const claim = await dead.groups.claimFlush(group!.key);
+    expect(claim).not.toBe('held');
+
+    timers.advance(30 * S);
+    for (const e of exps) await e.groups.settled();
+    // While the claim lasts, no agent flushes: the dead one might be notifying.
+    if (Date.now() - claimedAt < claimTtlMs) expect(glpi.tickets.size).toBe(0);
+    await expectOneTicketOfAll(glpi, exps, timers, 'a live agent to flush the group once the dead claim lapsed');
+    // The dead agent's flush, had it come back, is refused: another agent flushed since.
+    await expect((claim as FlushClaim).commit(timers.now(), undefined, true)).rejects.toThrow(/lapsed/);
+  });
+
+  it('are made by an agent that never heard of the group when the only agent that knew it is gone', async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const { exps, stops } = await agents(config, timers, 3);
+    const paris = Array.from({ length: N }, (_, i) => assetDown(`p${i + 1}`, 'paris'));
+    for (const s of paris) await exps[0]!.consumeIncidents([s.next('opened')]);
+    await stops[0]!();
+    const live = exps.slice(1);
+    expect(live.map((e) => e.groups.size)).toEqual([0, 0]);
+    // The others find it among the groups due in Redis at their next look (every claim time to live).
+    await deliverAll(live, timers, 30 * S);
+    await deliverAll(live, timers, 10 * S);
+    expect(shown(glpi)).toEqual({ tickets: [`[ERROR] site=paris: ${N} firing [${paris6()}]`], followups: [] });
+  });
+
+  it('keep what agents added while Redis was down, and notify it as one group once it is back', async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const { exps } = await agents(config, timers, 3);
+    const paris = Array.from({ length: N }, (_, i) => assetDown(`p${i + 1}`, 'paris'));
+    await redis.server().kill();
+    try {
+      for (const [i, s] of paris.entries()) await exps[i % exps.length]!.consumeIncidents([s.next('opened')]);
+      // Each agent holds its part on disk, and notifies nothing while the shared groups are away.
+      expect(exps.map((e) => e.groups.list().map((g) => Object.keys(g.members).length))).toEqual([[2], [2], [2]]);
+      expect(exps[0]!.health()).toMatchObject({
+        status: 'degraded',
+        reason: expect.stringContaining('wait on disk for the shared groups'),
+      });
+      timers.advance(30 * S);
+      for (const e of exps) await e.groups.settled();
+      expect(glpi.tickets.size).toBe(0);
+    } finally {
+      await redis.server().restart();
+    }
+    await expectOneTicketOfAll(
+      glpi,
+      exps,
+      timers,
+      'the held changes to join the shared group, and the group to be notified',
+    );
+    expect(exps.map((e) => e.health().status)).toEqual(['ok', 'ok', 'ok']);
+  });
+
+  it('tell the group a resolution an agent heard while cut off from Redis, of a member another agent added', async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const proxy = await startTcpProxy(redis.server());
+    cleanup.push(() => proxy.close());
+    const { exps } = await agents(config, timers, 2, 10_000, [redis.server().url, proxy.url]);
+    const [p1, p2] = [assetDown('p1', 'paris'), assetDown('p2', 'paris')];
+    const p1Key = 'asset_down{asset="p1"}';
+    await exps[0]!.consumeIncidents([p1.next('opened'), p2.next('opened')]);
+    await deliverAll(exps, timers, 30 * S);
+    proxy.cut();
+    try {
+      // The second agent never had p1: it keeps the resolution on disk for the group all the same.
+      await exps[1]!.consumeIncidents([p1.next('resolved')]);
+      expect(exps[1]!.groups.list().map((g) => Object.keys(g.members))).toEqual([[p1Key]]);
+    } finally {
+      proxy.heal();
+    }
+    await tickUntil(
+      exps,
+      timers,
+      () => (exps[1]!.groups as SharedGroupStage).waiting === 0,
+      'the held resolution to join the shared group',
+    );
+    await deliverAll(exps, timers, 5 * M);
+    expect(shown(glpi)).toEqual({
+      tickets: ['[ERROR] site=paris: 2 firing [p1,p2]'],
+      followups: [expect.stringContaining('updated: 1 resolved; 1 firing, 1 resolved')],
+    });
+  });
 });
+
+const paris6 = () => paris(N);
 
 const paris = (n: number) =>
   Array.from({ length: n }, (_, i) => `p${i + 1}`)

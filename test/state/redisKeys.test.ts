@@ -23,6 +23,15 @@ describe('RedisKeys', () => {
     expect(keys.decode('other:{=cpu}:c:cpu')).toBeUndefined();
   });
 
+  it("keeps a notification group's hash, flush lease and fence in one slot, apart from every other group's", () => {
+    const [group, lease, fence] = keys.groupKeys('{}/{severity>="error"}:{site="paris"}', 'glpi');
+    const tag = /\{([^}]+)\}/.exec(group)![1];
+    expect(tag).toMatch(/^group@glpi:[0-9a-f]{24}$/);
+    for (const k of [lease, fence]) expect(/\{([^}]+)\}/.exec(k)![1]).toBe(tag);
+    expect(keys.groupKeys('{}/{severity>="error"}:{site="lyon"}', 'glpi')[0]).not.toBe(group);
+    expect(keys.groupKeys('{}/{severity>="error"}:{site="paris"}', 'jira')[0]).not.toBe(group);
+  });
+
   it("claims one notification under every id of an incident, all with the incident key's hash tag", () => {
     /** The part of a key Redis Cluster hashes: the text between the first `{` and the next `}`, if any. */
     const hashTag = (k: string) => {

@@ -57,20 +57,118 @@ function groupLines(
 /** Longest single timer wait (Node's setTimeout takes at most 2^31-1 ms). */
 const MAX_TIMER_MS = 86_400_000;
 
+/** One timer for the earliest moment a stage must wake; re-armed only when that moment changes. */
+export class WakeTimer {
+  private readonly timers: Timers;
+  private readonly wake: () => void;
+  private handle: unknown;
+  private at = Infinity;
+
+  constructor(timers: Timers, wake: () => void) {
+    this.timers = timers;
+    this.wake = wake;
+  }
+
+  /** Wakes at `at` (Infinity: never); a timer already set for that moment stays. */
+  set(at: number): void {
+    if (at === this.at) return;
+    this.clear();
+    if (at === Infinity) return;
+    this.at = at;
+    this.handle = this.timers.setTimeout(
+      () => {
+        this.handle = undefined;
+        this.at = Infinity;
+        this.wake();
+      },
+      // Node fires a longer timeout at once; a wake-up before `at` flushes nothing and re-arms.
+      Math.min(MAX_TIMER_MS, Math.max(0, at - this.timers.now())),
+    );
+  }
+
+  clear(): void {
+    if (this.handle !== undefined) this.timers.clearTimeout(this.handle);
+    this.handle = undefined;
+    this.at = Infinity;
+  }
+}
+
+const NO_GROUPS: ReadonlySet<string> = new Set();
+
+/** Incident key → keys of the groups it is a member of: a resolution finds them without a scan. */
+export class MemberIndex {
+  private readonly byMember = new Map<string, Set<string>>();
+
+  of(member: string): ReadonlySet<string> {
+    return this.byMember.get(member) ?? NO_GROUPS;
+  }
+
+  add(group: string, members: Iterable<string>): void {
+    for (const member of members) {
+      let held = this.byMember.get(member);
+      if (!held) this.byMember.set(member, (held = new Set()));
+      held.add(group);
+    }
+  }
+
+  remove(group: string, members: Iterable<string>): void {
+    for (const member of members) {
+      const held = this.byMember.get(member);
+      held?.delete(group);
+      if (held?.size === 0) this.byMember.delete(member);
+    }
+  }
+}
+
+/** How many groups formed under one route, and their members. */
+export interface RouteGroupCounts {
+  groups: number;
+  firing: number;
+  resolved: number;
+}
+
+/** Adds `groups` and their members to `out`, by the route key each formed under. */
+export function countByRoute(
+  groups: Iterable<GroupState>,
+  out = new Map<string, RouteGroupCounts>(),
+): Map<string, RouteGroupCounts> {
+  for (const g of groups) {
+    const route = routeKeyOf(g);
+    let c = out.get(route);
+    if (!c) out.set(route, (c = { groups: 0, firing: 0, resolved: 0 }));
+    c.groups++;
+    for (const m of Object.values(g.members)) {
+      if (m.firing) c.firing++;
+      else c.resolved++;
+    }
+  }
+  return out;
+}
+
 /** Rewrite the file once it holds this many superseded lines. */
 const COMPACT_AFTER = 1000;
 
 /** After a flush whose notifications could not be queued (disk full), try again this much later. */
 const FLUSH_RETRY_MS = 1000;
 
-export interface GroupStageOptions {
-  /** The NDJSON file the groups live in (under the exporter's data dir, next to its outbox). */
-  path: string;
-  fsync: boolean;
+/** Where a stage's notifications go, and what runs its timers. */
+export interface GroupOutlet {
   timers: Timers;
   /** Queues the groups' notifications durably (the exporter's outbox); keyed by group key. */
   emit(items: { key: string; payload: QueuedChange }[]): Promise<void>;
   onError(err: unknown): void;
+}
+
+export interface GroupStageOptions extends GroupOutlet {
+  /** The NDJSON file the groups live in (under the exporter's data dir, next to its outbox). */
+  path: string;
+  fsync: boolean;
+  /**
+   * The groups are held for shared ones (SharedGroupStage, while Redis is unreachable): a lone
+   * resolution forms a group too, as another agent's group may hold the incident. Such a stage
+   * is never started, so it never flushes.
+   */
+  holding?: boolean;
 }
 
 /**
@@ -85,7 +183,7 @@ export class GroupStage {
   private readonly opts: GroupStageOptions;
   private readonly groups = new Map<string, GroupState>();
   /** Incident key → keys of the groups it is a member of: a resolution finds them without a scan. */
-  private readonly holding = new Map<string, Set<string>>();
+  private readonly holding = new MemberIndex();
   private handle: FileHandle | undefined;
   private superseded = 0;
   private damaged = false;
@@ -94,12 +192,14 @@ export class GroupStage {
   fsyncs = 0;
   /** Writes to the file, in the order the operations made them; those waiting on one fsync go together. */
   private readonly commit = new GroupCommit<{ text: string; lines: number }>((ops) => this.writeBatch(ops));
-  private timer: unknown;
-  private timerAt = Infinity;
+  private readonly timer: WakeTimer;
   private running = false;
 
   constructor(opts: GroupStageOptions) {
     this.opts = opts;
+    this.timer = new WakeTimer(opts.timers, () => {
+      void this.flushDue().catch((err: unknown) => this.opts.onError(err));
+    });
   }
 
   /** Loads the groups a previous run left; a file that does not exist is no group. */
@@ -151,25 +251,14 @@ export class GroupStage {
 
   /** Keys of the groups that hold this incident (this occurrence of it) as a member. */
   groupsHolding(incident: { key: string; id: string }): string[] {
-    return [...(this.holding.get(incident.key) ?? [])].filter(
+    return [...this.holding.of(incident.key)].filter(
       (k) => this.groups.get(k)?.members[incident.key]?.incident.id === incident.id,
     );
   }
 
   /** Groups and their members now, by the route key they formed under. */
-  countsByRoute(): Map<string, { groups: number; firing: number; resolved: number }> {
-    const out = new Map<string, { groups: number; firing: number; resolved: number }>();
-    for (const g of this.groups.values()) {
-      const route = routeKeyOf(g);
-      let c = out.get(route);
-      if (!c) out.set(route, (c = { groups: 0, firing: 0, resolved: 0 }));
-      c.groups++;
-      for (const m of Object.values(g.members)) {
-        if (m.firing) c.firing++;
-        else c.resolved++;
-      }
-    }
-    return out;
+  countsByRoute(): Map<string, RouteGroupCounts> {
+    return countByRoute(this.groups.values());
   }
 
   /** The groups now. */
@@ -192,7 +281,7 @@ export class GroupStage {
       const changed: Changes = new Map();
       const join = (key: string, grouping: RouteGrouping, change: IncidentChange) => {
         const current = this.groups.get(key);
-        const next = joinGroup(current, grouping, change, now);
+        const next = joinGroup(current, grouping, change, now, this.opts.holding);
         if (next === current) return;
         const seen = changed.get(key);
         if (seen) {
@@ -205,7 +294,7 @@ export class GroupStage {
         const key = grouping && groupOf(grouping, change.incident).key;
         if (grouping) join(key!, grouping, change);
         if (change.kind !== 'resolved') continue;
-        for (const other of [...(this.holding.get(change.incident.key) ?? [])])
+        for (const other of [...this.holding.of(change.incident.key)])
           if (other !== key) join(other, timersOf(this.groups.get(other)!), change);
       }
       written = this.write(changed);
@@ -214,9 +303,25 @@ export class GroupStage {
     await written;
   }
 
+  /** Forgets the groups, once their members went elsewhere (into shared groups); resolves once on disk. */
+  async forget(keys: readonly string[]): Promise<void> {
+    let written: Promise<void> | undefined;
+    await this.serially(async () => {
+      const changed: Changes = new Map();
+      for (const key of keys) {
+        const before = this.groups.get(key);
+        if (!before) continue;
+        changed.set(key, { before, after: undefined });
+        this.put(key, undefined);
+      }
+      written = this.write(changed);
+    });
+    await written;
+  }
+
   async close(): Promise<void> {
     this.running = false;
-    this.clearTimer();
+    this.timer.clear();
     await this.chain;
     await this.commit.settled();
     await this.handle?.close();
@@ -234,19 +339,11 @@ export class GroupStage {
       return;
     }
     this.groups.set(key, g);
-    for (const member of joined) {
-      let held = this.holding.get(member);
-      if (!held) this.holding.set(member, (held = new Set()));
-      held.add(key);
-    }
+    this.holding.add(key, joined);
   }
 
   private unindex(key: string, members: readonly string[]): void {
-    for (const member of members) {
-      const held = this.holding.get(member);
-      held?.delete(key);
-      if (held?.size === 0) this.holding.delete(member);
-    }
+    this.holding.remove(key, members);
   }
 
   private serially(op: () => Promise<void>): Promise<void> {
@@ -288,37 +385,14 @@ export class GroupStage {
   }
 
   private retryLater(at: number): void {
-    this.clearTimer();
-    this.arm(at);
+    if (this.running) this.timer.set(at);
   }
 
   private schedule(): void {
     if (!this.running) return;
     let earliest = Infinity;
     for (const g of this.groups.values()) earliest = Math.min(earliest, flushDueAtMs(g));
-    if (earliest === this.timerAt) return;
-    this.clearTimer();
-    if (earliest < Infinity) this.arm(earliest);
-  }
-
-  private arm(at: number): void {
-    if (!this.running) return;
-    this.timerAt = at;
-    this.timer = this.opts.timers.setTimeout(
-      () => {
-        this.timer = undefined;
-        this.timerAt = Infinity;
-        void this.flushDue().catch((err: unknown) => this.opts.onError(err));
-      },
-      // Node fires a longer timeout at once; a wake-up before `at` flushes nothing and re-arms.
-      Math.min(MAX_TIMER_MS, Math.max(0, at - this.opts.timers.now())),
-    );
-  }
-
-  private clearTimer(): void {
-    if (this.timer !== undefined) this.opts.timers.clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
+    this.timer.set(earliest);
   }
 
   /**

@@ -14,6 +14,7 @@ import { DEFAULT_LEDGER_LIMITS, FileTicketLedger } from './fileLedger.ts';
 import { ticketOfIncident, TicketLedgerUnavailableError, type TicketLedger, type TicketRecord } from './ledger.ts';
 import type { Host } from '../../pipeline/host.ts';
 import { GroupStage } from './groupStage.ts';
+import { SharedGroupStage } from './sharedGroupStage.ts';
 import type { ChangeGroup, GroupMember, QueuedChange } from './notificationGroups.ts';
 import { Outbox, type OutboxEntry, type OutboxItem } from './outbox.ts';
 import type { RouteGrouping } from './routeGrouping.ts';
@@ -383,8 +384,11 @@ export class IncidentExporter implements QueuedExporter {
   readonly telemetry: ExporterTelemetry;
   /** Its entries' progress is the ledger record a tracker call made that the ledger could not yet take. */
   readonly outbox: Outbox<QueuedChange, TicketRecord>;
-  /** Incidents gathered into groups by routes with `group_by`, until their notification is queued in the outbox. */
-  readonly groups: GroupStage;
+  /**
+   * Incidents gathered into groups by routes with `group_by`, until their notification is queued
+   * in the outbox: in Redis, shared by every agent, when the ledger is shared; else this process's.
+   */
+  groups: GroupStage | SharedGroupStage;
   ledger: TicketLedger;
   private readonly settings: CreateSettings;
   private readonly config: IncidentExporterConfig;
@@ -498,13 +502,7 @@ export class IncidentExporter implements QueuedExporter {
           );
       },
     });
-    this.groups = new GroupStage({
-      path: join(dir, 'groups.ndjson'),
-      fsync: d.fsync,
-      timers: opts.timers ?? realTimers,
-      emit: (items) => this.outbox.append(items),
-      onError: (err) => logger.error({ err }, 'notification groups: writing or queueing failed; retrying'),
-    });
+    this.groups = this.localGroups(false);
     this.parkedCounter = outboxMetrics(metrics.registry).parked;
     outboxMetrics(metrics.registry).sources.set(id, () => {
       const oldest = this.outbox.oldestEnqueuedAtMs();
@@ -512,6 +510,41 @@ export class IncidentExporter implements QueuedExporter {
         depth: this.outbox.depth,
         ageSeconds: oldest === undefined ? 0 : ((this.timers ?? Date).now() - oldest) / 1000,
       };
+    });
+  }
+
+  /** This process's groups, in groups.ndjson; `holding`: only while the shared groups cannot be reached. */
+  private localGroups(holding: boolean): GroupStage {
+    const { logger, dataDir, id } = this.settings;
+    return new GroupStage({
+      path: join(incidentExporterDir(dataDir, id), 'groups.ndjson'),
+      fsync: this.config.delivery.fsync,
+      timers: this.timers ?? realTimers,
+      emit: (items) => this.outbox.append(items),
+      onError: (err) => logger.error({ err }, 'notification groups: writing or queueing failed; retrying'),
+      holding,
+    });
+  }
+
+  /** The groups in Redis, when the ledger shares them; changes wait in groups.ndjson while Redis is away. */
+  private sharedGroups(): void {
+    const shared = this.ledger.groups;
+    if (!shared) return;
+    const { logger } = this.settings;
+    this.groups = new SharedGroupStage({
+      shared,
+      local: this.localGroups(true),
+      timers: this.timers ?? realTimers,
+      emit: (items) => this.outbox.append(items),
+      onError: (err) => logger.error({ err }, 'shared notification groups: flushing failed; retrying'),
+      onHeld: (held, groups) => {
+        if (held)
+          logger.warn(
+            { groups },
+            'shared notification groups unreachable (Redis); group changes wait on disk and join the shared groups once it answers',
+          );
+        else logger.info('group changes that waited for Redis joined the shared notification groups');
+      },
     });
   }
 
@@ -533,6 +566,8 @@ export class IncidentExporter implements QueuedExporter {
       this.ledger = shared;
       this.fileLedger = undefined;
     }
+    // An exporter no route groups for has no group to share, and looks for none in Redis.
+    if (routes.size > 0) this.sharedGroups();
     await this.fileLedger?.open();
     await this.outbox.open();
     await this.groups.open();
@@ -675,7 +710,13 @@ export class IncidentExporter implements QueuedExporter {
       parked: this.outbox.parked,
       waitingOnParked: this.outbox.waitingOnParked,
     };
-    if (this.failingSince === undefined && this.ledgerDownSince === undefined && !this.poller?.failing)
+    const groupsWaiting = this.groups instanceof SharedGroupStage ? this.groups.waiting : 0;
+    if (
+      this.failingSince === undefined &&
+      this.ledgerDownSince === undefined &&
+      !this.poller?.failing &&
+      groupsWaiting === 0
+    )
       return { status: 'ok', details };
     const waiting = this.outbox.depth
       ? `${this.outbox.depth} change(s) waiting, the oldest for ${formatAge(oldestAgeMs)}`
@@ -700,6 +741,10 @@ export class IncidentExporter implements QueuedExporter {
     if (this.ledgerDownSince !== undefined) {
       const reason = `waiting for the shared ticket ledger (${this.ledgerDownReason}); ${waiting}, none given up on: they go out once it answers (for ${formatAge(now - this.ledgerDownSince)})`;
       health = worse(health, { status: 'degraded', reason, since: this.ledgerDownSince, details });
+    }
+    if (groupsWaiting > 0) {
+      const reason = `changes to ${groupsWaiting} notification group(s) wait on disk for the shared groups (Redis unreachable); the groups notify once they have joined`;
+      health = worse(health, { status: 'degraded', reason, details });
     }
     return health;
   }

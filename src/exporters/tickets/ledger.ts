@@ -1,4 +1,5 @@
 import { VigilError } from '../../errors.ts';
+import type { SharedGroups } from './sharedGroups.ts';
 
 /** What Vigil knows about the external ticket (or notification) made for one incident key. */
 export interface TicketRecord {
@@ -60,6 +61,12 @@ export interface TicketLedger {
    */
   merge(key: string, lost: string, into: string): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A ledger shared by several agents shares the exporter's notification groups too, so that a
+   * group's members are every agent's and each of its notifications one agent's; absent, each
+   * process groups on its own.
+   */
+  readonly groups?: SharedGroups;
 }
 
 /** `rec` once incident `lost` merged into `into` (see TicketLedger.merge); undefined when nothing changes. */

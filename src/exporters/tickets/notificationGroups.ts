@@ -109,40 +109,53 @@ function snapshot(inc: Incident): Incident {
   return { ...inc, audit: [] };
 }
 
+/** A group that `inc` forms at `nowMs` on a route with `grouping`, before it has any member. */
+export function newGroup(grouping: RouteGrouping, inc: Incident, nowMs: number): Omit<GroupState, 'members'> {
+  const { key, labels } = groupOf(grouping, inc);
+  return {
+    key,
+    id: createHash('sha256').update(`${key}@${nowMs}`).digest('hex').slice(0, 24),
+    labels,
+    waitMs: grouping.waitMs,
+    intervalMs: grouping.intervalMs,
+    repeatMs: grouping.repeatMs,
+    createdAtMs: nowMs,
+    version: 0,
+  };
+}
+
+/** The member a change makes of its incident. */
+export function groupMember(change: IncidentChange): GroupMember {
+  return { incident: snapshot(change.incident), firing: change.kind !== 'resolved', kind: change.kind };
+}
+
+/** Whether a change of `kind` to a member (`known` before it) is news a flush must tell. */
+export function isNews(kind: IncidentChangeKind, known: GroupMember | undefined, firing: boolean): boolean {
+  return !SNAPSHOT_ONLY.has(kind) && (!known || known.firing !== firing);
+}
+
 /**
  * The group after `change` reached it through a route with `grouping`: `current` when nothing
  * changes (a resolution of an incident the group never had), undefined when no group forms (a
- * lone resolution).
+ * lone resolution). With `keepLoneResolution` such a resolution joins all the same: a group held
+ * for a shared one, whose other agents may know the incident, keeps it to tell them.
  */
 export function joinGroup(
   current: GroupState | undefined,
   grouping: RouteGrouping,
   change: IncidentChange,
   nowMs: number,
+  keepLoneResolution = false,
 ): GroupState | undefined {
   // A twin another agent's incident absorbed: the survivor, on the same key, is the member.
   if (change.incident.mergedInto !== undefined) return current;
   const firing = change.kind !== 'resolved';
   const key = change.incident.key;
   const known = current?.members[key];
-  if (!firing && !known) return current;
-  let group = current;
-  if (!group) {
-    const { key: groupKey, labels } = groupOf(grouping, change.incident);
-    group = {
-      key: groupKey,
-      id: createHash('sha256').update(`${groupKey}@${nowMs}`).digest('hex').slice(0, 24),
-      labels,
-      waitMs: grouping.waitMs,
-      intervalMs: grouping.intervalMs,
-      repeatMs: grouping.repeatMs,
-      createdAtMs: nowMs,
-      members: {},
-      version: 0,
-    };
-  }
-  const member: GroupMember = { incident: snapshot(change.incident), firing, kind: change.kind };
-  const news = !SNAPSHOT_ONLY.has(change.kind) && (!known || known.firing !== firing);
+  if (!firing && !known && !keepLoneResolution) return current;
+  const group = current ?? { ...newGroup(grouping, change.incident, nowMs), members: {} };
+  const member = groupMember(change);
+  const news = isNews(change.kind, known, firing);
   return {
     ...group,
     members: { ...group.members, [key]: member },

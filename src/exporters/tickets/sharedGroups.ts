@@ -1,0 +1,52 @@
+import type { IncidentChangeKind } from '../../model/incident.ts';
+import type { GroupMember, GroupState } from './notificationGroups.ts';
+
+/** A group without its members: what scheduling its flushes needs. */
+export type GroupHeader = Omit<GroupState, 'members'>;
+
+/** One change to one member of a shared group, as joinGroup would take it. */
+export interface SharedJoin {
+  /** The incident's key: the member's name in the group. */
+  key: string;
+  kind: IncidentChangeKind;
+  member: GroupMember;
+}
+
+/** A group read under its flush claim, and how to record the flush. */
+export interface FlushClaim {
+  /** The group as every agent made it; undefined when it no longer exists (flushed away by another agent). */
+  group: GroupState | undefined;
+  /**
+   * Records the flush at `nowMs` that left `after` (flushGroup's `next`; undefined: every member
+   * resolved) and `sent` a notification or not, keeping whatever other agents added since the
+   * read: a member that changed again stays, news that came meanwhile is flushed at the next
+   * tick. Resolves to the group's header afterwards (undefined once it is forgotten); throws
+   * when the claim lapsed before the write.
+   */
+  commit(nowMs: number, after: GroupState | undefined, sent: boolean): Promise<GroupHeader | undefined>;
+  /** Gives the claim back (after commit, or instead of it when nothing was due). */
+  release(): Promise<void>;
+}
+
+/**
+ * The notification groups of one exporter, shared by every agent of a deployment (in Redis):
+ * their members are every agent's, and each flush is one agent's. Calls throw
+ * TicketLedgerUnavailableError while the shared store cannot be reached.
+ */
+export interface SharedGroups {
+  /** How long a flush claim outlives an agent that died holding it. */
+  readonly claimTtlMs: number;
+  /**
+   * Merges `joins` into group `key` at `nowMs`, atomically, as joinGroup does (a resolution of a
+   * member the group never had changes nothing; a firing one creates the group from `create`).
+   * Resolves to the group's header afterwards, undefined when no group exists.
+   */
+  join(key: string, create: GroupHeader, joins: readonly SharedJoin[], nowMs: number): Promise<GroupHeader | undefined>;
+  /** Claims the group's next flush and reads it; `held` when another agent holds the claim. */
+  claimFlush(key: string): Promise<FlushClaim | 'held'>;
+  /** Keys of groups whose flush was due by `nowMs` (whichever agent formed them), at most `limit`. */
+  due(nowMs: number, limit: number): Promise<string[]>;
+}
+
+/** How long an agent that found a group's flush claimed waits before looking again. */
+export const FLUSH_CLAIM_RETRY_MS = 1000;
