@@ -1,5 +1,4 @@
 import type { VigilEvent } from '../../model/event.ts';
-import { eventToJson } from '../../model/eventJson.ts';
 import type { Consumer } from '../../pipeline/signals.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
@@ -7,7 +6,7 @@ import { syslogToEvent, unparsedToEvent, type Origin, type SyslogAttributeNames 
 import type { SyslogMetrics } from './metrics.ts';
 import type { SyslogParser } from './parser.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
-import { LineBuffers, SyslogLineEncoder } from './eventLine.ts';
+import { SyslogLineEncoder } from './eventLine.ts';
 
 /**
  * What a listener hands the pipeline for a message: its event, or its event's JSON line (UTF-8,
@@ -34,7 +33,6 @@ export class SyslogIngest {
   private readonly parseWarn: RateLimitedWarn;
   /** Present when the consumer takes lines: then toRecord gives lines and deliver hands them over as such. */
   private readonly lines: SyslogLineEncoder | undefined;
-  private readonly lineBuffers = new LineBuffers();
 
   constructor(opts: {
     id: string;
@@ -74,11 +72,8 @@ export class SyslogIngest {
     if (lines === undefined) return this.toEvent(line, truncated, origin, observedNs);
     if (truncated) this.metrics.truncated.inc({ receiver: this.id, transport: origin.transport });
     const parsed = this.parser.parse(line);
-    return this.lineBuffers.add(
-      typeof parsed !== 'string'
-        ? lines.encode(parsed, origin, observedNs, truncated, line)
-        : eventToJson(this.unparsed(line, parsed, truncated, origin, observedNs)),
-    );
+    if (typeof parsed !== 'string') return lines.encode(parsed, origin, observedNs, truncated, line);
+    return lines.line(this.unparsed(line, parsed, truncated, origin, observedNs));
   }
 
   private unparsed(line: string, parsed: string, truncated: boolean, origin: Origin, observedNs: bigint): VigilEvent {
