@@ -172,8 +172,10 @@ export class SyslogLineEncoder {
       this.originPriority = [[], []];
     }
     const pri = m.priority;
-    const message = inner(m.message);
-    const title = m.message.length <= 200 && !m.message.includes('\n') ? message : inner(defaultTitle(m.message));
+    // A plain message has no line feed, so it is its own title up to 200 characters.
+    const plainMessage = plain(m.message);
+    const message = plainMessage ? m.message : JSON.stringify(m.message).slice(1, -1);
+    const title = plainMessage && m.message.length <= 200 ? message : inner(defaultTitle(m.message));
     let out =
       HEAD +
       m.timeNs.toString() +
