@@ -51,6 +51,13 @@ export interface Exporter extends Component {
   consumeMetrics?(batch: SignalItem['metrics'][]): Promise<void>;
   consumeTraces?(batch: SignalItem['traces'][]): Promise<void>;
   consumeIncidents?(batch: SignalItem['incidents'][]): Promise<void>;
+  /**
+   * consumeLogs also takes a log record as the JSON line `eventToJson` makes of its event, in
+   * UTF-8 ended by LF (a Uint8Array in place of the event), and does with it what it would do
+   * with that line: a logs pipeline whose exporters all say so, with no processor, offers
+   * receivers `consumeLines`.
+   */
+  readonly takesLogLines?: boolean;
   /** A ticket exporter's ticket for this incident, when it made one: the operators' API links it. */
   ticketOf?(incident: { key: string; id: string; mergedIds?: string[] }): Promise<TicketLink | undefined>;
   /** A storage exporter's reads of the events and incident changes it stored, for the operators' API. */

@@ -12,6 +12,8 @@ const COALESCE_UP_TO = 8192;
 export interface PipelineSink<T> {
   id: string;
   consume(batch: T[]): Promise<void>;
+  /** Its consume takes a log record as its JSON line too (see `Exporter.takesLogLines`). */
+  takesLines?: boolean;
 }
 
 export interface PipelineOptions<T> {
@@ -44,9 +46,18 @@ export class Pipeline<T> implements Consumer<T> {
   private stopping = false;
   private readonly idleWaiters: (() => void)[] = [];
   private busy = false;
+  /**
+   * See `Consumer.consumeLines`: a logs pipeline with no processor whose every exporter takes
+   * lines. Lines and events may then share a batch (another receiver sends events).
+   */
+  readonly consumeLines: ((lines: Uint8Array[]) => Promise<void>) | undefined;
 
   constructor(opts: PipelineOptions<T>) {
     this.opts = opts;
+    this.consumeLines =
+      opts.signal === 'logs' && opts.processors.length === 0 && opts.sinks.every((s) => s.takesLines === true)
+        ? (lines) => this.consume(lines as T[])
+        : undefined;
     this.name = opts.name;
     this.signal = opts.signal;
     this.queue = new BoundedQueue<T>(opts.name, opts.queueSize);
@@ -190,8 +201,14 @@ export class Pipeline<T> implements Consumer<T> {
  */
 export class FanOut<T> implements Consumer<T> {
   private readonly targets: Pipeline<T>[];
+  /** Only when every target takes lines: one that needs events gets events from every receiver. */
+  readonly consumeLines: ((lines: Uint8Array[]) => Promise<void>) | undefined;
+
   constructor(targets: Pipeline<T>[]) {
     this.targets = targets;
+    this.consumeLines = targets.every((t) => t.consumeLines !== undefined)
+      ? (lines) => this.consume(lines as T[])
+      : undefined;
   }
   admit(n: number): void {
     for (const t of this.targets) t.admit(n);

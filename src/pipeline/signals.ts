@@ -28,6 +28,14 @@ export interface Consumer<T> {
    * few thousand records while decoding one request, which the periodic check cannot interrupt.
    */
   checkMemory?(): void;
+  /**
+   * Logs only, and present only when every pipeline behind this consumer has no processor and
+   * hands its records to exporters that all write a log record as its JSON line (`eventToJson`)
+   * and nothing else (the file exporter): a receiver may then give each record as that line in
+   * UTF-8 ended by LF, made from what it decoded without building the event, which no one would
+   * read. Same answers as consume().
+   */
+  consumeLines?(lines: Uint8Array[]): Promise<void>;
 }
 
 export type Consumers = { [S in Signal]?: Consumer<SignalItem[S]> };

@@ -253,7 +253,11 @@ export class VigilService {
         const exporter = this.exporters.get(eid) ?? this.connectors.get(eid)!;
         const method = exporter[CONSUME_METHOD[signal]] as ((b: unknown[]) => Promise<void>) | undefined;
         if (!method) throw new Error(`exporter ${eid} has no ${CONSUME_METHOD[signal]}`);
-        return { id: eid, consume: (b) => method.call(exporter, b as never) };
+        return {
+          id: eid,
+          consume: (b) => method.call(exporter, b as never),
+          takesLines: signal === 'logs' && exporter.takesLogLines === true,
+        };
       });
       this.pipelines.set(
         name,

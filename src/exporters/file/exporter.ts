@@ -21,24 +21,50 @@ const recordLine = (rec: unknown): string => toJson(rec as object);
  * 0.5 µs a syslog event in the daemon's profile), and each line is garbage as soon as it is
  * encoded. A UTF-16 code unit takes at most 3 bytes, so `3 × length + 1` always holds a line;
  * a new buffer is sized for the records left as if they were as long as the current one, so a
- * small batch takes a small buffer.
+ * small batch takes a small buffer. A record that is already its line's bytes (see
+ * `takesLogLines`) is written from where it is, next ones in one piece while they follow each
+ * other in one buffer, as a receiver's lines do.
  */
 function encodeLines(batch: unknown[], line: (rec: unknown) => string): Buffer[] {
   const chunks: Buffer[] = [];
   let buf = Buffer.allocUnsafe(0);
+  /** Encoded text in buf from `start` to `used` is not in chunks yet. */
+  let start = 0;
   let used = 0;
+  /** Byte records met in a row that follow each other in one buffer, not in chunks yet. */
+  let run: ArrayBufferLike | undefined;
+  let runStart = 0;
+  let runEnd = 0;
   for (let i = 0; i < batch.length; i++) {
-    const text = line(batch[i]);
+    const rec = batch[i];
+    if (rec instanceof Uint8Array) {
+      if (used > start) chunks.push(buf.subarray(start, used));
+      start = used;
+      if (rec.buffer === run && rec.byteOffset === runEnd) runEnd += rec.byteLength;
+      else {
+        if (run !== undefined) chunks.push(Buffer.from(run, runStart, runEnd - runStart));
+        run = rec.buffer;
+        runStart = rec.byteOffset;
+        runEnd = runStart + rec.byteLength;
+      }
+      continue;
+    }
+    if (run !== undefined) {
+      chunks.push(Buffer.from(run, runStart, runEnd - runStart));
+      run = undefined;
+    }
+    const text = line(rec);
     const most = text.length * 3 + 1;
     if (buf.length - used < most) {
-      if (used > 0) chunks.push(buf.subarray(0, used));
+      if (used > start) chunks.push(buf.subarray(start, used));
       buf = Buffer.allocUnsafe(Math.max(most, Math.min(CHUNK_BYTES, most * (batch.length - i))));
-      used = 0;
+      start = used = 0;
     }
     used += buf.write(text, used);
     buf[used++] = 10;
   }
-  if (used > 0) chunks.push(buf.subarray(0, used));
+  if (run !== undefined) chunks.push(Buffer.from(run, runStart, runEnd - runStart));
+  if (used > start) chunks.push(buf.subarray(start, used));
   return chunks;
 }
 
@@ -51,6 +77,8 @@ export class FileExporter implements Exporter {
   private size = 0;
   private chain: Promise<void> = Promise.resolve();
   private shutDown = false;
+  /** A log record's line is all it writes of it: given its bytes, it writes those. */
+  readonly takesLogLines = true;
 
   constructor(settings: CreateSettings, config: FileExporterConfig) {
     this.settings = settings;

@@ -6,12 +6,21 @@ import { syslogToEvent, unparsedToEvent, type Origin, type SyslogAttributeNames 
 import type { SyslogMetrics } from './metrics.ts';
 import type { SyslogParser } from './parser.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
+import { SyslogLineEncoder } from './eventLine.ts';
+
+/**
+ * What a listener hands the pipeline for a message: its event, or its event's JSON line (UTF-8,
+ * ended by LF) when the pipeline takes lines.
+ */
+export type SyslogRecord = VigilEvent | Uint8Array;
 
 const MAX_LOGGED_LINE = 200;
 
 /**
  * What every listener shares: a line in, an event out (parsed, or kept raw with its parse
- * error), counted; and a batch handed to the pipeline with the receiver counters kept.
+ * error), counted; and a batch handed to the pipeline with the receiver counters kept. When
+ * every pipeline behind the consumer writes only JSON lines with no processor before (see
+ * `Consumer.consumeLines`), a message becomes its event's line and the event is never built.
  */
 export class SyslogIngest {
   readonly id: string;
@@ -22,6 +31,8 @@ export class SyslogIngest {
   private readonly parser: SyslogParser;
   private readonly attributeNames: SyslogAttributeNames;
   private readonly parseWarn: RateLimitedWarn;
+  /** Present when the consumer takes lines: then toRecord gives lines and deliver hands them over as such. */
+  private readonly lines: SyslogLineEncoder | undefined;
 
   constructor(opts: {
     id: string;
@@ -40,6 +51,7 @@ export class SyslogIngest {
     this.self = opts.self;
     this.logger = opts.logger;
     this.parseWarn = new RateLimitedWarn(opts.logger);
+    this.lines = opts.consumer.consumeLines ? new SyslogLineEncoder(this.attributeNames) : undefined;
   }
 
   beginBatch(): void {
@@ -51,6 +63,20 @@ export class SyslogIngest {
     const parsed = this.parser.parse(line);
     if (typeof parsed !== 'string')
       return syslogToEvent(parsed, origin, observedNs, truncated, this.attributeNames, line);
+    return this.unparsed(line, parsed, truncated, origin, observedNs);
+  }
+
+  /** What a message is handed to the pipeline as: its event, or that event's JSON line when the pipeline takes lines. */
+  toRecord(line: string, truncated: boolean, origin: Origin, observedNs: bigint): SyslogRecord {
+    const lines = this.lines;
+    if (lines === undefined) return this.toEvent(line, truncated, origin, observedNs);
+    if (truncated) this.metrics.truncated.inc({ receiver: this.id, transport: origin.transport });
+    const parsed = this.parser.parse(line);
+    if (typeof parsed !== 'string') return lines.encode(parsed, origin, observedNs, truncated, line);
+    return lines.line(this.unparsed(line, parsed, truncated, origin, observedNs));
+  }
+
+  private unparsed(line: string, parsed: string, truncated: boolean, origin: Origin, observedNs: bigint): VigilEvent {
     this.metrics.parseErrors.inc({ receiver: this.id, transport: origin.transport });
     this.parseWarn.warn(
       {
@@ -65,13 +91,19 @@ export class SyslogIngest {
   }
 
   /** Hands a batch to the pipeline; rejects (RefusedError) under back-pressure, having counted it. */
-  deliver(events: VigilEvent[], transport: Origin['transport']): Promise<void> {
-    return this.consumer.consume(events).then(
+  deliver(records: SyslogRecord[], transport: Origin['transport']): Promise<void> {
+    const { consumer } = this;
+    // toRecord gave lines exactly when the consumer takes them.
+    const taken =
+      this.lines === undefined
+        ? consumer.consume(records as VigilEvent[])
+        : consumer.consumeLines!(records as Uint8Array[]);
+    return taken.then(
       () => {
-        this.self.receiverAccepted.inc({ receiver: this.id, signal: 'logs', transport }, events.length);
+        this.self.receiverAccepted.inc({ receiver: this.id, signal: 'logs', transport }, records.length);
       },
       (err: unknown) => {
-        this.refused(events.length, transport);
+        this.refused(records.length, transport);
         this.self.countMemoryRefusal(this.id, err);
         throw err;
       },

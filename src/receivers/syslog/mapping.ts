@@ -2,11 +2,12 @@ import { setAttr, type Attributes } from '../../model/attributes.ts';
 import { newEvent, type VigilEvent } from '../../model/event.ts';
 import { defaultTitle } from '../json/mapping.ts';
 import { readPri, type SyslogMessage } from './message.ts';
+import { PerSdPair } from './sdPairs.ts';
 
 /** Syslog severity 0–7 → OTel SeverityNumber and text, as the Collector's syslog parser maps them. */
-const SEVERITY_NUMBER = [21, 19, 18, 17, 13, 10, 9, 5] as const;
-const SEVERITY_TEXT = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
-const FACILITY_NAME = [
+export const SEVERITY_NUMBER = [21, 19, 18, 17, 13, 10, 9, 5] as const;
+export const SEVERITY_TEXT = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
+export const FACILITY_NAME = [
   'kern',
   'user',
   'mail',
@@ -47,7 +48,7 @@ export interface Origin {
  */
 export type SyslogAttributeNames = 'vigil' | 'collector';
 
-interface FieldNames {
+export interface FieldNames {
   priority: string;
   facility: string;
   version: string;
@@ -63,7 +64,7 @@ interface FieldNames {
   wholeLineBody: boolean;
 }
 
-const FIELD_NAMES: Record<SyslogAttributeNames, FieldNames> = {
+export const FIELD_NAMES: Record<SyslogAttributeNames, FieldNames> = {
   vigil: {
     priority: 'syslog.priority',
     facility: 'syslog.facility',
@@ -184,31 +185,16 @@ export function syslogToEvent(
   return ev;
 }
 
-/** Distinct SD-ID and parameter pairs whose flat key is kept; senders choose them, so a bound. */
-const MAX_FLAT_KEYS = 4096;
-const flatKeys = new Map<string, Map<string, string>>();
-let flatKeyCount = 0;
-
 /**
  * `syslog.sd.<SD-ID>.<param>`, built once per pair: concatenating it for every message and then
  * using the new string as a property name (which V8 must look up in its string table) cost
  * about 1.5 µs a message with two parameters. '' as the name gives the key of a parameterless
  * element, `syslog.sd.<SD-ID>`.
  */
-function flatKey(id: string, name: string): string {
-  let byName = flatKeys.get(id);
-  let key = byName?.get(name);
-  if (key !== undefined) return key;
-  key = name === '' ? `syslog.sd.${id}` : `syslog.sd.${id}.${name}`;
-  if (flatKeyCount >= MAX_FLAT_KEYS) {
-    flatKeys.clear();
-    flatKeyCount = 0;
-    byName = undefined;
-  }
-  if (byName === undefined) flatKeys.set(id, (byName = new Map()));
-  byName.set(name, key);
-  flatKeyCount++;
-  return key;
+const flatKeys = new PerSdPair((id, name) => (name === '' ? `syslog.sd.${id}` : `syslog.sd.${id}.${name}`));
+
+export function flatKey(id: string, name: string): string {
+  return flatKeys.get(id, name);
 }
 
 function flattenStructuredData(attrs: Attributes, sd: Record<string, Record<string, string>>): void {
@@ -223,7 +209,7 @@ function flattenStructuredData(attrs: Attributes, sd: Record<string, Record<stri
 }
 
 /** SD-ID → {param: value}, as the Collector nests it; an element without parameters is an empty map. */
-function structuredDataMap(sd: Record<string, Record<string, string>>): Attributes {
+export function structuredDataMap(sd: Record<string, Record<string, string>>): Attributes {
   const out: Attributes = {};
   for (const id of Object.keys(sd)) {
     const params: Attributes = {};

@@ -1,11 +1,11 @@
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { RefusedError } from '../../errors.ts';
-import { nowNanos, type VigilEvent } from '../../model/event.ts';
+import { nowNanos } from '../../model/event.ts';
 import { hardenTlsServer, loadTlsOptions } from '../http/tlsConfig.ts';
 import type { SyslogStreamConfig, SyslogTlsConfig } from './config.ts';
 import { SyslogFramer, type Frame } from './framing.ts';
-import type { SyslogIngest } from './ingest.ts';
+import type { SyslogIngest, SyslogRecord } from './ingest.ts';
 import type { Origin } from './mapping.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import { peerGroup } from '../peerGroup.ts';
@@ -17,25 +17,25 @@ const RETRY_MAX_MS = 100;
 const MAX_SLICE = 1024;
 
 /**
- * Events owed to the pipeline, in order. Retries take from the front while the pipeline
+ * Records (events or their lines) owed to the pipeline, in order. Retries take from the front while the pipeline
  * refuses, possibly hundreds of times: what stays behind is never copied for that, and a
  * refused offer leaves the queue as it was, so a long refusal makes no garbage beyond the
  * offers themselves (at most one slice each).
  */
 class HeldEvents {
-  private items: VigilEvent[] = [];
+  private items: SyslogRecord[] = [];
   private start = 0;
 
   get length(): number {
     return this.items.length - this.start;
   }
 
-  append(events: readonly VigilEvent[]): void {
-    for (const e of events) this.items.push(e);
+  append(records: readonly SyslogRecord[]): void {
+    for (const r of records) this.items.push(r);
   }
 
   /** A copy of the first `n`, to offer; they stay held until drop(n). */
-  first(n: number): VigilEvent[] {
+  first(n: number): SyslogRecord[] {
     return this.items.slice(this.start, this.start + n);
   }
 
@@ -50,7 +50,7 @@ class HeldEvents {
   }
 
   /** Everything held, which is no longer. */
-  takeAll(): VigilEvent[] {
+  takeAll(): SyslogRecord[] {
     const all = this.start === 0 ? this.items : this.items.slice(this.start);
     this.clear();
     return all;
@@ -121,35 +121,35 @@ export class SyslogConnection {
   private onData(chunk: Buffer): void {
     const frames: Frame[] = [];
     this.framer.push(chunk, frames);
-    if (frames.length) this.send(this.toEvents(frames));
+    if (frames.length) this.send(this.toRecords(frames));
   }
 
   private onEnd(): void {
     const frames: Frame[] = [];
     this.framer.end(frames);
-    if (frames.length) this.send(this.toEvents(frames));
+    if (frames.length) this.send(this.toRecords(frames));
     if (!this.blocked) this.socket.end();
   }
 
-  private toEvents(frames: Frame[]): VigilEvent[] {
+  private toRecords(frames: Frame[]): SyslogRecord[] {
     const { ingest, origin } = this;
     ingest.beginBatch();
     const observed = nowNanos();
-    const events: VigilEvent[] = new Array(frames.length);
+    const records: SyslogRecord[] = new Array(frames.length);
     for (let i = 0; i < frames.length; i++)
-      events[i] = ingest.toEvent(frames[i]!.text, frames[i]!.truncated, origin, observed);
-    return events;
+      records[i] = ingest.toRecord(frames[i]!.text, frames[i]!.truncated, origin, observed);
+    return records;
   }
 
-  private send(events: VigilEvent[]): void {
+  private send(records: SyslogRecord[]): void {
     if (this.blocked) {
-      this.held.append(events);
+      this.held.append(records);
       return;
     }
-    this.ingest.deliver(events, this.origin.transport).catch((err: unknown) => this.onRefused(events, err));
+    this.ingest.deliver(records, this.origin.transport).catch((err: unknown) => this.onRefused(records, err));
   }
 
-  private onRefused(events: VigilEvent[], err: unknown): void {
+  private onRefused(events: SyslogRecord[], err: unknown): void {
     if (!(err instanceof RefusedError)) {
       this.ingest.logger.error({ err }, 'syslog batch failed in the pipeline');
       this.ingest.metrics.dropped.inc(
@@ -245,7 +245,7 @@ export class SyslogConnection {
     this.held.drop(this.offered);
     let events = this.held.takeAll();
     this.blocked = false;
-    if (frames.length) events = events.concat(this.toEvents(frames));
+    if (frames.length) events = events.concat(this.toRecords(frames));
     if (events.length) {
       await this.ingest.deliver(events, this.origin.transport).catch(() => {
         this.ingest.metrics.dropped.inc(

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import { nowNanos, type VigilEvent } from '../../model/event.ts';
+import { nowNanos } from '../../model/event.ts';
 import type { SyslogUdpConfig } from './config.ts';
-import type { SyslogIngest } from './ingest.ts';
+import type { SyslogIngest, SyslogRecord } from './ingest.ts';
 import type { Origin } from './mapping.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import type { UdpReaderCommand, UdpReaderMessage, UdpReaderOptions } from './udpReader.ts';
@@ -114,9 +114,9 @@ export class SyslogUdpListener {
     }
     ingest.beginBatch();
     const observed = nowNanos();
-    const events: VigilEvent[] = new Array(lines.length);
+    const events: SyslogRecord[] = new Array(lines.length);
     for (let i = 0; i < lines.length; i++)
-      events[i] = ingest.toEvent(lines[i]!, false, this.origin(peers[i]!), observed);
+      events[i] = ingest.toRecord(lines[i]!, false, this.origin(peers[i]!), observed);
     this.worker?.postMessage({ type: 'ack', n: lines.length } satisfies UdpReaderCommand);
     ingest.deliver(events, 'udp').catch(() => {
       this.shedUntil = this.now() + SHED_MS;

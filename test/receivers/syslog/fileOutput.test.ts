@@ -6,7 +6,8 @@ import type { ConfigIssue } from '../../../src/config/schema.ts';
 import { fileExporterSchema } from '../../../src/exporters/file/config.ts';
 import { FileExporter } from '../../../src/exporters/file/exporter.ts';
 import type { VigilEvent } from '../../../src/model/event.ts';
-import { SyslogIngest } from '../../../src/receivers/syslog/ingest.ts';
+import { eventToJson } from '../../../src/model/eventJson.ts';
+import { SyslogIngest, type SyslogRecord } from '../../../src/receivers/syslog/ingest.ts';
 import type { Origin, SyslogAttributeNames } from '../../../src/receivers/syslog/mapping.ts';
 import { SyslogMetrics } from '../../../src/receivers/syslog/metrics.ts';
 import { SyslogParser } from '../../../src/receivers/syslog/parser.ts';
@@ -42,6 +43,11 @@ const LINES: [string, boolean][] = [
   ['<13>1 - h a - - [unterminated x="1" cut', true],
   ['no pri at all, just text', false],
   ['<999>1 - h a - - - bad pri', false],
+  ['<14>1 2026-12-04T12:00:00Z h a - - [a.b c="1"][a b.c="2"][a.b.c][x@1 e=""] dotted ids', false],
+  ['<14>1 - h a - - - first line\nsecond line', false],
+  ['<14>1 - h a - - - ' + 'y'.repeat(250), false],
+  ['<14>1 - h\u0001x a\\b p"q m\u007f [s@1 v="\u0000\ud800"] ctl \u0007 lone \ud800 pair \ud83d\udc22 end', false],
+  ['<13>Dec  4 09:05:01 myhost just a message', false],
 ];
 
 const dirs: string[] = [];
@@ -58,35 +64,60 @@ function exporter(): FileExporter {
   return new FileExporter({ id: 'file', logger: createLogger('silent'), metrics: new SelfMetrics(), dataDir }, config);
 }
 
-function ingest(attributeNames: SyslogAttributeNames): SyslogIngest {
+/**
+ * `lines`: the consumer takes lines, as a pipeline into the file exporter alone does, so the
+ * ingest makes each message's line without its event.
+ */
+function ingest(attributeNames: SyslogAttributeNames, lines = false): SyslogIngest {
   const self = new SelfMetrics();
   return new SyslogIngest({
     id: 'syslog',
     // 2026-12-04T12:00:00Z: RFC 3164 lines without a year take 2026.
     parser: new SyslogParser('auto', 'UTC', () => 1_796_385_600_000),
     attributeNames,
-    consumer: { consume: () => Promise.resolve() },
+    consumer: lines
+      ? { consume: () => Promise.resolve(), consumeLines: () => Promise.resolve() }
+      : { consume: () => Promise.resolve() },
     metrics: new SyslogMetrics(self.registry),
     self,
     logger: createLogger('silent'),
   });
 }
 
-async function written(attributeNames: SyslogAttributeNames): Promise<string> {
-  const from = ingest(attributeNames);
-  from.beginBatch();
+/**
+ * What the file exporter writes of LINES given as events, as lines made without the events, or
+ * alternating (another receiver's events in the same batches).
+ */
+async function written(
+  attributeNames: SyslogAttributeNames,
+  as: 'events' | 'lines' | 'mixed' = 'events',
+): Promise<string> {
+  const byEvents = ingest(attributeNames);
+  const byLines = ingest(attributeNames, true);
+  byEvents.beginBatch();
+  byLines.beginBatch();
   const origins: Origin[] = [
     { peerAddress: '192.0.2.7', transport: 'tcp' },
     { peerAddress: '2001:db8::1', transport: 'udp' },
   ];
-  const events: VigilEvent[] = LINES.map(([line, truncated], i) =>
-    from.toEvent(line, truncated, origins[i % 2]!, 1_796_385_600_123_456_789n),
+  const records: SyslogRecord[] = LINES.map(([line, truncated], i) =>
+    (as === 'lines' || (as === 'mixed' && i % 3 !== 0) ? byLines : byEvents).toRecord(
+      line,
+      truncated,
+      origins[i % 2]!,
+      1_796_385_600_123_456_789n,
+    ),
   );
-  for (const e of events) expect(e.id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+  for (const [i, r] of records.entries()) {
+    const asLine = as === 'lines' || (as === 'mixed' && i % 3 !== 0);
+    expect(r instanceof Uint8Array).toBe(asLine);
+    const id = r instanceof Uint8Array ? (JSON.parse(Buffer.from(r).toString()) as VigilEvent).id : r.id;
+    expect(id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+  }
   const out = exporter();
   await out.start();
-  await out.consumeLogs(events.slice(0, 1));
-  await out.consumeLogs(events.slice(1));
+  await out.consumeLogs(records.slice(0, 1));
+  await out.consumeLogs(records.slice(1));
   await out.shutdown();
   return readFileSync(out.path, 'utf8').replace(/"id":"[0-9A-Z]{26}"/g, '"id":"ID"');
 }
@@ -99,7 +130,58 @@ describe('syslog messages written by the file exporter', () => {
   it('keeps the NDJSON line format byte for byte with the Collector attribute names, ids aside', async () => {
     expect(await written('collector')).toBe(EXPECTED_COLLECTOR);
   });
+
+  it('writes the same bytes from lines made without events, under both attribute namings', async () => {
+    expect(await written('vigil', 'lines')).toBe(EXPECTED_VIGIL);
+    expect(await written('collector', 'lines')).toBe(EXPECTED_COLLECTOR);
+  });
+
+  it('writes the same bytes when lines and events share a batch', async () => {
+    expect(await written('vigil', 'mixed')).toBe(EXPECTED_VIGIL);
+    expect(await written('collector', 'mixed')).toBe(EXPECTED_COLLECTOR);
+  });
+
+  it('makes the same line as the event for generated messages of every shape', async () => {
+    const seeds = [...Array(400).keys()].map(generatedLine);
+    for (const names of ['vigil', 'collector'] as const) {
+      const events = ingest(names);
+      const lines = ingest(names, true);
+      events.beginBatch();
+      lines.beginBatch();
+      const origin: Origin = { peerAddress: '198.51.100.9', transport: 'tls' };
+      for (const [i, line] of seeds.entries()) {
+        const truncated = i % 7 === 0;
+        const fromEvent =
+          eventToJson(events.toEvent(line, truncated, origin, 5n)).replace(/"id":"[0-9A-Z]{26}"/, '') + '\n';
+        const made = Buffer.from(lines.toRecord(line, truncated, origin, 5n) as Uint8Array)
+          .toString()
+          .replace(/"id":"[0-9A-Z]{26}"/, '');
+        expect(made, line).toBe(fromEvent);
+      }
+    }
+  });
 });
+
+/** An RFC 5424 or RFC 3164 line built from `i`, mixing NIL and present fields, escapes and lengths. */
+function generatedLine(i: number): string {
+  const pick = <T>(xs: readonly T[], k: number): T => xs[(i * 7 + k * 13 + ((i >> 3) % 5)) % xs.length]!;
+  const text = pick(['plain', 'say "hi"', 'back\\slash', 'tab\there', 'ü✓🐢', 'nl\nin', 'x'.repeat(210), ''], 1);
+  if (i % 4 === 3)
+    return `<${i % 192}>${pick(['Dec  4 09:05:01', '2026-12-04T10:11:12.5+01:00'], 2)} ${pick(['h1', 'h-2.example'], 3)} ${pick(['app', 'sshd[77]', 'kernel'], 4)}: ${text}`;
+  const sd = pick(
+    [
+      '-',
+      '[a@1 k="v"]',
+      '[a@1 k="v" j="w"][b@2]',
+      '[a@1 k="1"][a@1 k="2"]',
+      '[q@1 v="in \\"quotes\\" \\] end"]',
+      '[0 1="one"][10 x="y"]',
+      '[d.o.t k="1"][d o.t.k="2"]',
+    ],
+    5,
+  );
+  return `<${(i * 5) % 192}>1 ${pick(['-', '2026-12-04T12:00:00.123456Z', '2003-08-24T05:14:15.000003-07:00'], 6)} ${pick(['-', 'web-7', 'ü.example'], 7)} ${pick(['-', 'billing', 'a"b'], 8)} ${pick(['-', '4242'], 9)} ${pick(['-', 'ID47'], 10)} ${sd}${i % 5 === 0 ? '' : ` ${text}`}`;
+}
 
 /** The lines the file exporter writes for these messages, ids normalised: a format users parse. */
 const EXPECTED_VIGIL =
@@ -121,6 +203,11 @@ const EXPECTED_VIGIL =
     '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":10,"severityText":"notice","body":"<13>1 - h a - - [unterminated x=\\"1\\" cut","attributes":{"network.transport":"tcp","network.peer.address":"192.0.2.7","syslog.parse_error":"RFC 5424 structured data element [unterminated]: expected name=\\"value\\" at offset 36","syslog.priority":13,"syslog.facility":1,"syslog.facility.name":"user","syslog.truncated":true},"resource":{},"traceId":"","spanId":"","flags":0,"asset":"192.0.2.7","title":"<13>1 - h a - - [unterminated x=\\"1\\" cut","type":"neutral","service":"","tenant":"","fingerprint":"","source":"syslog"}',
     '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":0,"severityText":"","body":"no pri at all, just text","attributes":{"network.transport":"udp","network.peer.address":"2001:db8::1","syslog.parse_error":"no PRI: a syslog message starts with <N>, N from 0 to 191"},"resource":{},"traceId":"","spanId":"","flags":0,"asset":"2001:db8::1","title":"no pri at all, just text","type":"neutral","service":"","tenant":"","fingerprint":"","source":"syslog"}',
     '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":0,"severityText":"","body":"<999>1 - h a - - - bad pri","attributes":{"network.transport":"tcp","network.peer.address":"192.0.2.7","syslog.parse_error":"invalid PRI \\"<999>1\\": expected <N> with N from 0 to 191"},"resource":{},"traceId":"","spanId":"","flags":0,"asset":"192.0.2.7","title":"<999>1 - h a - - - bad pri","type":"neutral","service":"","tenant":"","fingerprint":"","source":"syslog"}',
+    '{"id":"ID","timeUnixNano":"1796385600000000000","observedTimeUnixNano":"1796385600123456789","severityNumber":9,"severityText":"info","body":"dotted ids","attributes":{"network.transport":"udp","network.peer.address":"2001:db8::1","syslog.format":"rfc5424","syslog.priority":14,"syslog.facility":1,"syslog.facility.name":"user","syslog.version":1,"syslog.appname":"a","syslog.sd.a.b.c":true,"syslog.sd.x@1.e":""},"resource":{"service.name":"a","host.name":"h"},"traceId":"","spanId":"","flags":0,"asset":"h","title":"dotted ids","type":"neutral","service":"a","tenant":"","fingerprint":"","source":"syslog"}',
+    '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":9,"severityText":"info","body":"first line\\nsecond line","attributes":{"network.transport":"tcp","network.peer.address":"192.0.2.7","syslog.format":"rfc5424","syslog.priority":14,"syslog.facility":1,"syslog.facility.name":"user","syslog.version":1,"syslog.appname":"a"},"resource":{"service.name":"a","host.name":"h"},"traceId":"","spanId":"","flags":0,"asset":"h","title":"first line","type":"neutral","service":"a","tenant":"","fingerprint":"","source":"syslog"}',
+    '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":9,"severityText":"info","body":"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy","attributes":{"network.transport":"udp","network.peer.address":"2001:db8::1","syslog.format":"rfc5424","syslog.priority":14,"syslog.facility":1,"syslog.facility.name":"user","syslog.version":1,"syslog.appname":"a"},"resource":{"service.name":"a","host.name":"h"},"traceId":"","spanId":"","flags":0,"asset":"h","title":"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy…","type":"neutral","service":"a","tenant":"","fingerprint":"","source":"syslog"}',
+    '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":9,"severityText":"info","body":"ctl \\u0007 lone \\ud800 pair 🐢 end","attributes":{"network.transport":"tcp","network.peer.address":"192.0.2.7","syslog.format":"rfc5424","syslog.priority":14,"syslog.facility":1,"syslog.facility.name":"user","syslog.version":1,"syslog.appname":"a\\\\b","syslog.procid":"p\\"q","syslog.msgid":"m\u007f","syslog.sd.s@1.v":"\\u0000\\ud800"},"resource":{"service.name":"a\\\\b","host.name":"h\\u0001x"},"traceId":"","spanId":"","flags":0,"asset":"h\\u0001x","title":"ctl \\u0007 lone \\ud800 pair 🐢 end","type":"neutral","service":"a\\\\b","tenant":"","fingerprint":"","source":"syslog"}',
+    '{"id":"ID","timeUnixNano":"1796375101000000000","observedTimeUnixNano":"1796385600123456789","severityNumber":10,"severityText":"notice","body":"just a message","attributes":{"network.transport":"udp","network.peer.address":"2001:db8::1","syslog.format":"rfc3164","syslog.priority":13,"syslog.facility":1,"syslog.facility.name":"user"},"resource":{"host.name":"myhost"},"traceId":"","spanId":"","flags":0,"asset":"myhost","title":"just a message","type":"neutral","service":"","tenant":"","fingerprint":"","source":"syslog"}',
   ].join('\n') + '\n';
 const EXPECTED_COLLECTOR =
   [
@@ -141,4 +228,9 @@ const EXPECTED_COLLECTOR =
     '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":10,"severityText":"notice","body":"<13>1 - h a - - [unterminated x=\\"1\\" cut","attributes":{"network.transport":"tcp","network.peer.address":"192.0.2.7","syslog.parse_error":"RFC 5424 structured data element [unterminated]: expected name=\\"value\\" at offset 36","priority":13,"facility":1,"syslog.facility.name":"user","syslog.truncated":true},"resource":{},"traceId":"","spanId":"","flags":0,"asset":"192.0.2.7","title":"<13>1 - h a - - [unterminated x=\\"1\\" cut","type":"neutral","service":"","tenant":"","fingerprint":"","source":"syslog"}',
     '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":0,"severityText":"","body":"no pri at all, just text","attributes":{"network.transport":"udp","network.peer.address":"2001:db8::1","syslog.parse_error":"no PRI: a syslog message starts with <N>, N from 0 to 191"},"resource":{},"traceId":"","spanId":"","flags":0,"asset":"2001:db8::1","title":"no pri at all, just text","type":"neutral","service":"","tenant":"","fingerprint":"","source":"syslog"}',
     '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":0,"severityText":"","body":"<999>1 - h a - - - bad pri","attributes":{"network.transport":"tcp","network.peer.address":"192.0.2.7","syslog.parse_error":"invalid PRI \\"<999>1\\": expected <N> with N from 0 to 191"},"resource":{},"traceId":"","spanId":"","flags":0,"asset":"192.0.2.7","title":"<999>1 - h a - - - bad pri","type":"neutral","service":"","tenant":"","fingerprint":"","source":"syslog"}',
+    '{"id":"ID","timeUnixNano":"1796385600000000000","observedTimeUnixNano":"1796385600123456789","severityNumber":9,"severityText":"info","body":"<14>1 2026-12-04T12:00:00Z h a - - [a.b c=\\"1\\"][a b.c=\\"2\\"][a.b.c][x@1 e=\\"\\"] dotted ids","attributes":{"network.transport":"udp","network.peer.address":"2001:db8::1","syslog.format":"rfc5424","priority":14,"facility":1,"syslog.facility.name":"user","version":1,"appname":"a","message":"dotted ids","structured_data":{"a.b":{"c":"1"},"a":{"b.c":"2"},"a.b.c":{},"x@1":{"e":""}},"hostname":"h"},"resource":{"service.name":"a","host.name":"h"},"traceId":"","spanId":"","flags":0,"asset":"h","title":"dotted ids","type":"neutral","service":"a","tenant":"","fingerprint":"","source":"syslog"}',
+    '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":9,"severityText":"info","body":"<14>1 - h a - - - first line\\nsecond line","attributes":{"network.transport":"tcp","network.peer.address":"192.0.2.7","syslog.format":"rfc5424","priority":14,"facility":1,"syslog.facility.name":"user","version":1,"appname":"a","message":"first line\\nsecond line","hostname":"h"},"resource":{"service.name":"a","host.name":"h"},"traceId":"","spanId":"","flags":0,"asset":"h","title":"first line","type":"neutral","service":"a","tenant":"","fingerprint":"","source":"syslog"}',
+    '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":9,"severityText":"info","body":"<14>1 - h a - - - yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy","attributes":{"network.transport":"udp","network.peer.address":"2001:db8::1","syslog.format":"rfc5424","priority":14,"facility":1,"syslog.facility.name":"user","version":1,"appname":"a","message":"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy","hostname":"h"},"resource":{"service.name":"a","host.name":"h"},"traceId":"","spanId":"","flags":0,"asset":"h","title":"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy…","type":"neutral","service":"a","tenant":"","fingerprint":"","source":"syslog"}',
+    '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":9,"severityText":"info","body":"<14>1 - h\\u0001x a\\\\b p\\"q m\u007f [s@1 v=\\"\\u0000\\ud800\\"] ctl \\u0007 lone \\ud800 pair 🐢 end","attributes":{"network.transport":"tcp","network.peer.address":"192.0.2.7","syslog.format":"rfc5424","priority":14,"facility":1,"syslog.facility.name":"user","version":1,"appname":"a\\\\b","proc_id":"p\\"q","msg_id":"m\u007f","message":"ctl \\u0007 lone \\ud800 pair 🐢 end","structured_data":{"s@1":{"v":"\\u0000\\ud800"}},"hostname":"h\\u0001x"},"resource":{"service.name":"a\\\\b","host.name":"h\\u0001x"},"traceId":"","spanId":"","flags":0,"asset":"h\\u0001x","title":"ctl \\u0007 lone \\ud800 pair 🐢 end","type":"neutral","service":"a\\\\b","tenant":"","fingerprint":"","source":"syslog"}',
+    '{"id":"ID","timeUnixNano":"1796375101000000000","observedTimeUnixNano":"1796385600123456789","severityNumber":10,"severityText":"notice","body":"<13>Dec  4 09:05:01 myhost just a message","attributes":{"network.transport":"udp","network.peer.address":"2001:db8::1","syslog.format":"rfc3164","priority":13,"facility":1,"syslog.facility.name":"user","message":"just a message","hostname":"myhost"},"resource":{"host.name":"myhost"},"traceId":"","spanId":"","flags":0,"asset":"myhost","title":"just a message","type":"neutral","service":"","tenant":"","fingerprint":"","source":"syslog"}',
   ].join('\n') + '\n';

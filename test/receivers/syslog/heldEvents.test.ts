@@ -11,6 +11,7 @@ import { SyslogConnection } from '../../../src/receivers/syslog/streamListener.t
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
 import { SwitchableConsumer } from '../../support/switchableConsumer.ts';
+import type { Consumer } from '../../../src/pipeline/signals.ts';
 
 /** What a connection uses of a socket: events in, pause and resume recorded. */
 class StandInSocket extends EventEmitter {
@@ -70,47 +71,77 @@ const lines = (from: number, to: number) => {
   return Buffer.from(text);
 };
 
+/** A pipeline stand-in that takes lines, as one into the file exporter alone does. */
+class SwitchableLineConsumer extends SwitchableConsumer<VigilEvent | Uint8Array> {
+  consumeLines(lines: Uint8Array[]): Promise<void> {
+    return this.consume(lines);
+  }
+}
+
+/**
+ * One message, then 20,000 more read before the socket paused, offered to a pipeline that
+ * refuses for 5 s and then takes them: returns the numbers of the messages taken, in order.
+ */
+async function refusedForAWhile(
+  consumer: SwitchableConsumer<VigilEvent> | SwitchableLineConsumer,
+  bodyOf: (taken: VigilEvent | Uint8Array) => string,
+): Promise<number[]> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const issues: ConfigIssue[] = [];
+  const config = syslogReceiverSchema.parse({ tcp: { endpoint: '127.0.0.1:0' } }, 'receivers.syslog', issues)!;
+  expect(issues).toEqual([]);
+  consumer.full = true;
+  const self = new SelfMetrics();
+  const ingest = new SyslogIngest({
+    id: 'syslog',
+    parser: new SyslogParser('auto', 'UTC'),
+    consumer: consumer as Consumer<VigilEvent>,
+    metrics: new SyslogMetrics(self.registry),
+    self,
+    logger: createLogger('silent'),
+  });
+  const socket = new StandInSocket();
+  const conn = new SyslogConnection(socket as unknown as Socket, ingest, 'tcp', config.tcp!, () => {});
+
+  socket.emit('data', lines(0, 1));
+  await vi.advanceTimersByTimeAsync(0);
+  expect(socket.paused).toBe(true);
+  // Chunks the socket had read before it paused: 20,000 messages more, held behind the first.
+  const held = 20_000;
+  socket.emit('data', lines(1, held + 1));
+
+  const copied = await elementsCopiedDuring(async () => {
+    await vi.advanceTimersByTimeAsync(5_000);
+  });
+  // About 50 retries of 100 ms. Copying the queue on each (as slice + concat of what stays would)
+  // is 2 × 20,001 elements per retry; offering one slice each is at most 1,024 + 512 + … + 1 per retry.
+  expect(consumer.refusals).toBeGreaterThan(40);
+  expect(copied).toBeLessThan(held);
+
+  consumer.full = false;
+  await vi.advanceTimersByTimeAsync(1_000);
+  expect(socket.paused).toBe(false);
+  await conn.close();
+  expect(await self.metrics()).toMatch(
+    new RegExp(
+      `vigil_receiver_accepted_records_total\\{receiver="syslog",signal="logs",transport="tcp"\\} ${held + 1}\\n`,
+    ),
+  );
+  return consumer.accepted.map((taken) => Number(bodyOf(taken).split(' ').at(-1)));
+}
+
 describe('a syslog TCP connection the pipeline keeps refusing', () => {
   it('retries without copying what it holds, then delivers every message once, in order', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const issues: ConfigIssue[] = [];
-    const config = syslogReceiverSchema.parse({ tcp: { endpoint: '127.0.0.1:0' } }, 'receivers.syslog', issues)!;
-    expect(issues).toEqual([]);
-    const consumer = new SwitchableConsumer<VigilEvent>();
-    consumer.full = true;
-    const self = new SelfMetrics();
-    const ingest = new SyslogIngest({
-      id: 'syslog',
-      parser: new SyslogParser('auto', 'UTC'),
-      consumer,
-      metrics: new SyslogMetrics(self.registry),
-      self,
-      logger: createLogger('silent'),
+    const taken = await refusedForAWhile(new SwitchableConsumer<VigilEvent>(), (e) => (e as VigilEvent).body as string);
+    expect(taken).toEqual(Array.from({ length: 20_001 }, (_, i) => i));
+  });
+
+  it('does the same with the lines of a pipeline that takes lines', async () => {
+    const consumer = new SwitchableLineConsumer();
+    const taken = await refusedForAWhile(consumer, (line) => {
+      expect(line).toBeInstanceOf(Uint8Array);
+      return (JSON.parse(Buffer.from(line as Uint8Array).toString()) as { body: string }).body;
     });
-    const socket = new StandInSocket();
-    const conn = new SyslogConnection(socket as unknown as Socket, ingest, 'tcp', config.tcp!, () => {});
-
-    socket.emit('data', lines(0, 1));
-    await vi.advanceTimersByTimeAsync(0);
-    expect(socket.paused).toBe(true);
-    // Chunks the socket had read before it paused: 20,000 messages more, held behind the first.
-    const held = 20_000;
-    socket.emit('data', lines(1, held + 1));
-
-    const copied = await elementsCopiedDuring(async () => {
-      await vi.advanceTimersByTimeAsync(5_000);
-    });
-    // About 50 retries of 100 ms. Copying the queue on each (as slice + concat of what stays would)
-    // is 2 × 20,001 elements per retry; offering one slice each is at most 1,024 + 512 + … + 1 per retry.
-    expect(consumer.refusals).toBeGreaterThan(40);
-    expect(copied).toBeLessThan(held);
-
-    consumer.full = false;
-    await vi.advanceTimersByTimeAsync(1_000);
-    expect(consumer.accepted.map((e) => Number((e.body as string).split(' ').at(-1)))).toEqual(
-      Array.from({ length: held + 1 }, (_, i) => i),
-    );
-    expect(socket.paused).toBe(false);
-    await conn.close();
+    expect(taken).toEqual(Array.from({ length: 20_001 }, (_, i) => i));
   });
 });

@@ -12,7 +12,7 @@ function fakeIngest() {
     metrics: { dropped: { inc: (_l: unknown, n = 1) => void (seen.dropped += n) } },
     refused: (n: number) => void (seen.refused += n),
     beginBatch: () => undefined,
-    toEvent: (line: string) => {
+    toRecord: (line: string) => {
       seen.parsed++;
       return { body: line } as unknown as VigilEvent;
     },
