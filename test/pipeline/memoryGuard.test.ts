@@ -192,6 +192,38 @@ describe('memory limiter states', () => {
     expect(m.quickGcs).toEqual([500, 750, 1000, 1250, 2250]);
   });
 
+  it('collects quickly, at most once a second, while resident memory grows near the soft limit and the heap does not', () => {
+    // Buffers freed by JS but held by the allocator, native memory owned by JS objects that V8
+    // does not count: resident memory grows while the heap and its buffers stay flat, and a
+    // collection is what gives it back.
+    const m = fakeMemory({ residentMiB: 100 });
+    const guard = m.make({ limit_mib: 256 }); // soft 204.8 MiB, spike 51.2: a quarter is 12.8 MiB
+    m.state.heap = { used: 40 * MIB, limit: 4096 * MIB, external: 20 * MIB };
+    const at = (mib: number) => {
+      m.setMiB(mib);
+      guard.check();
+      m.advance(250);
+    };
+    // Far below the soft limit (under 179.2 MiB), growth alone does not collect.
+    at(100);
+    at(170);
+    expect(m.quickGcs).toEqual([]);
+    // Within half the spike below it, grown by more than a quarter of the spike: collect.
+    at(180);
+    expect(m.quickGcs).toEqual([500]);
+    // Growing on from 180: by 6, then by 15 and 20 MiB, but within the second.
+    at(186);
+    at(195);
+    at(200);
+    expect(m.quickGcs).toEqual([500]);
+    // Above the soft limit (212): the thorough one. 230 grew 18 MiB since, a second after the last quick one.
+    at(212);
+    at(214);
+    at(230);
+    expect(m.gcs).toEqual([1500]);
+    expect(m.quickGcs).toEqual([500, 2000]);
+  });
+
   it("counts the cgroup's working set when it is above the process's own memory", () => {
     const m = fakeMemory({ residentMiB: 50, cgroup: { limit: 512 * MIB, workingSet: 230 * MIB } });
     const guard = m.make({ limit_mib: 256 });
@@ -278,6 +310,39 @@ describe('memory limiter and native engines', () => {
     guard.reportNative('embedded_clickhouse', undefined);
     guard.check();
     expect(refuses(guard)).toBe(false);
+  });
+
+  it('refuses below the soft limit by the room an engine reserves for its next insert, which admission cannot stop', () => {
+    const m = fakeMemory({ residentMiB: 170 });
+    const metrics = new SelfMetrics();
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }, metrics); // soft 200
+    m.state.heap.used = 20 * MIB;
+    guard.check();
+    expect(refuses(guard)).toBe(false);
+    // Resident 170 + the insert's 36 MiB would pass the soft limit.
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 20 * MIB, reserveBytes: 36 * MIB });
+    guard.check();
+    expect(refuses(guard)).toBe(true);
+    expect(guard.health().reason).toMatch(/above the soft limit 164 MiB/);
+    m.setMiB(160);
+    guard.check();
+    expect(refuses(guard)).toBe(false);
+    expect(guard.health()).toEqual({ status: 'ok' });
+    // Held at rest above it (a floor): data again up to half the spike above it, 218 MiB.
+    m.state.inFlight = false;
+    m.setMiB(190);
+    for (let i = 0; i < 4; i++) {
+      guard.check();
+      m.advance(1000);
+    }
+    expect(guard.floorBytes).toBe(190 * MIB);
+    m.state.inFlight = true;
+    m.setMiB(215);
+    guard.check();
+    expect(refuses(guard)).toBe(false);
+    m.setMiB(225);
+    guard.check();
+    expect(refuses(guard)).toBe(true);
   });
 
   it("exports each engine's tracked memory beside the process's", async () => {
@@ -434,7 +499,7 @@ describe('memory limiter resident floor', () => {
     expect(refusesAt(guard, m, 210)).toBe(true);
   });
 
-  it('takes the lowest use measured at rest as the floor, and lets data raise use to the ceiling above it', () => {
+  it('takes the lowest use measured at rest as the floor, and lets data raise use by half the spike above it', () => {
     const m = fakeMemory({ residentMiB: 240 });
     const guard = m.make({ limit_mib: 256, spike_limit_mib: 51 });
     m.state.inFlight = false;
@@ -444,8 +509,9 @@ describe('memory limiter resident floor', () => {
     }
     expect(guard.floorBytes).toBe(215 * MIB);
     m.state.inFlight = true;
-    expect(refusesAt(guard, m, 255)).toBe(false);
-    expect(refusesAt(guard, m, 258)).toBe(true);
+    // 215 + 25.5: the other half of the spike stays for what arrives before the next sample.
+    expect(refusesAt(guard, m, 240)).toBe(false);
+    expect(refusesAt(guard, m, 242)).toBe(true);
   });
 
   it('does not take a short idle moment during a flood for a floor', () => {
@@ -498,9 +564,10 @@ describe('the young generation of a daemon whose memory is limited', () => {
     return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
   };
 
-  it('stays at its starting size under load, where it would grow to tens of MiB', () => {
+  it('stays near its starting size under load, where it would grow to tens of MiB', () => {
+    // Measured: 128 MiB without; with, 2 MiB in most runs and up to 6.25 on a loaded machine.
     expect(youngAfterBurst(false)).toBeGreaterThanOrEqual(16);
-    expect(youngAfterBurst(true)).toBeLessThanOrEqual(4);
+    expect(youngAfterBurst(true)).toBeLessThanOrEqual(8);
   });
 });
 

@@ -49,9 +49,11 @@ export function embeddedMemoryBudget(limitBytes: number): {
     // Each cache: marks, primary keys, index marks, text index parts, query conditions.
     cache: Math.max(1 * MIB, Math.floor(server * 0.02)),
     // Resident memory grew by about 9× a batch while it was inserted (16 MiB: +140 MiB; 4 MiB:
-    // +40 MiB), on top of whatever else the daemon held: at a 128th of the limit, under a 3×
-    // syslog flood at 256 MiB, the peak fell from 287 to 264 MiB against a 64th.
-    batchBytes: Math.max(256 * 1024, Math.floor(limitBytes / 128)),
+    // +40 MiB; 2 MiB: +17, up to +33; 1 MiB: +8, up to +21), on top of whatever else the daemon
+    // held: at a 128th of the limit, under a 3× syslog flood at 256 MiB, the peak fell from 287
+    // to 264 MiB against a 64th. A 256th inserts rows as fast as a 128th (1,750 log rows
+    // in 1 MiB: 400–520k rows/s against 535k); a 512th, half as fast.
+    batchBytes: Math.max(256 * 1024, Math.floor(limitBytes / 256)),
   };
 }
 
@@ -110,10 +112,13 @@ export async function sizeEmbeddedTables(backend: ClickHouseBackend, database: s
 }
 
 /**
- * Growth of embedded ClickHouse's tracked memory while it inserts one batch, as a multiple of
- * the batch's bytes (a 4 MiB batch of log rows: +36 MiB tracked, most of it resident).
+ * Room embedded ClickHouse may need while it inserts one batch, as a multiple of the batch's
+ * bytes: the most resident memory grew while inserting (a 1 MiB batch of log rows: +8 MiB at
+ * the median, +21 MiB at most over 300 inserts; 2 MiB: +17, at most +33). Under a 3× flood at
+ * 256 MiB with 1 MiB batches, reserving 18 MiB kept six runs at 229–252 MiB; 9 MiB let three
+ * of ten pass the ceiling (259–281 MiB).
  */
-export const INSERT_WORKING_MEMORY_FACTOR = 9;
+export const INSERT_WORKING_MEMORY_FACTOR = 18;
 
 /** chdb's own account of the memory it uses: `MemoryTracking` in system.metrics, in bytes. */
 export async function embeddedTrackedMemory(backend: ClickHouseBackend): Promise<number> {

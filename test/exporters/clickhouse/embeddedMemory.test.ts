@@ -15,13 +15,13 @@ import { exporterConfig, sampleEvents, waitFor } from './harness.ts';
 const MIB = 1024 * 1024;
 
 describe('embedded ClickHouse under a memory limit', () => {
-  it('budgets a share of the limit for the engine, small caches, and batches of a 128th of the limit', () => {
+  it('budgets a share of the limit for the engine, small caches, and batches of a 256th of the limit', () => {
     const b = embeddedMemoryBudget(256 * MIB);
     expect(b.server).toBeLessThan(256 * MIB);
     expect(b.query).toBeLessThan(b.server);
     expect(b.merges).toBeLessThan(b.server);
     expect(b.cache * 8).toBeLessThan(b.server * 0.2);
-    expect(b.batchBytes).toBe(2 * MIB);
+    expect(b.batchBytes).toBe(1 * MIB);
     // A large limit scales every part; a tiny one keeps workable floors.
     expect(embeddedMemoryBudget(16 * 1024 * MIB).server / embeddedMemoryBudget(256 * MIB).server).toBeCloseTo(64, 3);
     expect(embeddedMemoryBudget(32 * MIB).server).toBeGreaterThanOrEqual(32 * MIB);
@@ -75,7 +75,7 @@ describe('embedded ClickHouse under a memory limit', () => {
       }
       expect(process.env.JE_MALLOC_CONF).toContain('dirty_decay_ms:0');
       expect(logs.find((l) => String(l.msg).startsWith('embedded ClickHouse sized'))).toMatchObject({
-        batchMaxBytes: 2 * MIB,
+        batchMaxBytes: 1 * MIB,
         memoryLimit: limit,
       });
 
