@@ -3,7 +3,7 @@ import type { VigilEvent } from '../model/event.ts';
 import type { Incident, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
 import { SeverityNumber } from '../model/severity.ts';
 import { formatIncidentKey, parseIncidentKey, TENANT_LABEL } from './fieldPath.ts';
-import { AUDIT_LIMIT, joinIncidentRecords, sameRecord } from './incidentJoin.ts';
+import { AUDIT_LIMIT, joinIncidentRecords, sameRecord, statusAtOf } from './incidentJoin.ts';
 import type { StateStore, StateValue } from './stateStore.ts';
 
 export type ResolvePolicy = 'first' | 'last' | 'all' | 'never';
@@ -104,6 +104,14 @@ const resolutionOf = (inc: Incident): string => `${inc.id}@${inc.resolvedAtMs}`;
  * memory of hearing is gone, must not seal that resolution again with what it counted since.
  */
 const SEAL_HEARD = 'sh:';
+/**
+ * `ls:<key>`: the latest event time attached to the key's open incident, a high-water mark. An
+ * attach that changes nothing else (a repeat of a counting rule's group once the sample is full)
+ * raises this mark instead of rewriting the record: agents sharing state then ship a mark, not
+ * the whole record that every other agent joined, and marks merge by maximum in any order. The
+ * record's `lastSeenMs` is raised from it on every read of an open incident.
+ */
+const LAST_SEEN = 'ls:';
 
 /** An agent's cell of the group counts: its writer id hashed (FNV-1a) to 1..2^32, the same on every agent. */
 function cellOf(writer: string): number {
@@ -314,6 +322,11 @@ export class IncidentBook {
   private materialize(rec: IncidentRecord): void {
     const inc = rec.incident;
     rec.notifiedCount ??= inc.eventCount - rec.pending;
+    if (inc.status !== 'resolved') {
+      // Marks from before the latest (re)opening are not this opening's; its own start at or after it.
+      const seen = this.store.readMax(LAST_SEEN + inc.key);
+      if (seen !== undefined && seen > inc.lastSeenMs && seen >= statusAtOf(rec)) inc.lastSeenMs = seen;
+    }
     if (rec.baseline !== undefined && (inc.status !== 'resolved' || rec.sealed !== undefined)) {
       let n = -rec.baseline;
       if (inc.status !== 'resolved') n += this.groupCount(inc.key);
@@ -517,7 +530,11 @@ export class IncidentBook {
     return rec;
   }
 
-  /** Folds a matching event into an open incident; a higher severity escalates it at once. */
+  /**
+   * Folds a matching event into an open incident; a higher severity escalates it at once.
+   * `changed`: the caller changed the record's own fields (members, a rule's mark, the title)
+   * before, so it is written even when the event itself moves only its last seen.
+   */
   attach(
     rec: IncidentRecord,
     policy: IncidentPolicy,
@@ -525,10 +542,15 @@ export class IncidentBook {
     atMs: number,
     count: number,
     out: IncidentChange[],
+    changed = false,
   ): void {
     const inc = rec.incident;
     const before = inc.severityNumber;
+    const { lastSeenMs, firstSeenMs, lastEventType, asset } = inc;
+    const sampled = inc.sampleEventIds.length;
     this.fold(rec, policy, event, atMs, count);
+    if (inc.lastSeenMs > lastSeenMs)
+      this.store.raise(LAST_SEEN + inc.key, inc.lastSeenMs, atMs + RESOLVED_RETENTION_MS);
     if (event && event.severityNumber > before) {
       inc.severityNumber = event.severityNumber;
       inc.severityText = event.severityText || inc.severityText;
@@ -544,7 +566,15 @@ export class IncidentBook {
       );
       return;
     }
-    this.save(rec);
+    // Only the last seen moved (the count follows the shared group count): the mark above says it.
+    const onlySeen =
+      !changed &&
+      rec.baseline !== undefined &&
+      inc.sampleEventIds.length === sampled &&
+      inc.firstSeenMs === firstSeenMs &&
+      inc.lastEventType === lastEventType &&
+      inc.asset === asset;
+    if (!onlySeen) this.save(rec);
   }
 
   /** A counting rule's incident (re)opened with `eventCount` events: its count follows the shared group count from here. */
@@ -658,7 +688,7 @@ export class IncidentBook {
     // No event of one held-back group speaks for the overflow incident: neither its asset nor its topology parent.
     if (rec && rec.incident.status !== 'resolved') {
       rec.incident.title = title;
-      this.attach(rec, policy, undefined, atMs, 1, out);
+      this.attach(rec, policy, undefined, atMs, 1, out, true);
       return;
     }
     this.open(

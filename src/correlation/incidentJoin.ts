@@ -286,17 +286,23 @@ export function canonical(rec: IncidentRecord): string {
 const SKIP_RECORD = new Set(['pending', 'incident']);
 const SKIP_INCIDENT = new Set(['version', 'sampleEventIds', 'audit']);
 /**
+ * An open incident takes its last seen from a shared high-water mark each time it is read (an
+ * attach that moves only that raises the mark instead of writing the record), so two agents'
+ * copies differ there by what each has read: no reason to write a merge back.
+ */
+const SKIP_INCIDENT_OPEN = new Set([...SKIP_INCIDENT, 'lastSeenMs']);
+/**
  * An open incident that counts its group's events takes its count from the shared counter each
  * time it is read, so two agents' copies differ there by what each has read: no reason to write
  * a merge back (which the other agent would answer in turn, for every update of a busy incident).
  */
-const SKIP_INCIDENT_COUNTED = new Set([...SKIP_INCIDENT, 'eventCount']);
+const SKIP_INCIDENT_COUNTED = new Set([...SKIP_INCIDENT_OPEN, 'eventCount']);
 const SKIP_NONE = new Set<string>();
 
 /**
  * Whether two records hold the same: `canonical(a) === canonical(b)`, without building either
- * text, except that two open counting incidents' counts are not compared (see
- * SKIP_INCIDENT_COUNTED). Agents sharing state ask this twice per incident write they merge, and
+ * text, except that two open incidents' last seen and two open counting incidents' counts are
+ * not compared (see SKIP_INCIDENT_OPEN and SKIP_INCIDENT_COUNTED). Agents sharing state ask this twice per incident write they merge, and
  * the answer is mostly "no" early on, where the texts cost two sorted serialisations of the
  * whole record.
  */
@@ -305,13 +311,13 @@ export function sameRecord(a: IncidentRecord, b: IncidentRecord): boolean {
   const ib = b.incident;
   if (!sameFields(a as unknown as Record<string, unknown>, b as unknown as Record<string, unknown>, SKIP_RECORD))
     return false;
-  const counted =
-    a.baseline !== undefined && b.baseline !== undefined && ia.status !== 'resolved' && ib.status !== 'resolved';
+  const open = ia.status !== 'resolved' && ib.status !== 'resolved';
+  const counted = open && a.baseline !== undefined && b.baseline !== undefined;
   if (
     !sameFields(
       ia as unknown as Record<string, unknown>,
       ib as unknown as Record<string, unknown>,
-      counted ? SKIP_INCIDENT_COUNTED : SKIP_INCIDENT,
+      counted ? SKIP_INCIDENT_COUNTED : open ? SKIP_INCIDENT_OPEN : SKIP_INCIDENT,
     )
   )
     return false;
