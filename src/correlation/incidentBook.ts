@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { VigilEvent } from '../model/event.ts';
-import type { Incident, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
+import type { Incident, IncidentAuditEntry, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
 import { SeverityNumber } from '../model/severity.ts';
 import { formatIncidentKey, parseIncidentKey, TENANT_LABEL } from './fieldPath.ts';
 import { AUDIT_LIMIT, joinIncidentRecords, sameRecord, statusAtOf } from './incidentJoin.ts';
@@ -112,6 +112,31 @@ const SEAL_HEARD = 'sh:';
  * record's `lastSeenMs` is raised from it on every read of an open incident.
  */
 const LAST_SEEN = 'ls:';
+/**
+ * `au:<key>#<id>`: the incident's audit trail, a grow-only set of its latest AUDIT_LIMIT entries
+ * (`trailMember`). Each change adds its entry there, and the record travels to other agents
+ * without its trail (`encode`): a flapping incident's record carried a hundred entries on every
+ * change, which every other agent parsed and united with its own. Reads fill the record's trail
+ * from the set whenever the set changed since.
+ */
+const AUDIT_TRAIL = 'au:';
+const trailKey = (inc: Incident): string => `${AUDIT_TRAIL}${inc.key}#${inc.id}`;
+
+/** An audit entry as a member of the trail's set: ordered by time (zero-padded) first, so the set keeps the latest. */
+function trailMember(e: IncidentAuditEntry): string {
+  const at = String(e.atMs).padStart(16, '0');
+  return JSON.stringify(e.actor === undefined ? [at, e.kind, e.reason] : [at, e.kind, e.reason, e.actor]);
+}
+
+function trailEntry(member: string): IncidentAuditEntry {
+  const [at, kind, reason, actor] = JSON.parse(member) as [string, IncidentAuditEntry['kind'], string, string?];
+  return actor === undefined ? { atMs: Number(at), kind, reason } : { atMs: Number(at), kind, reason, actor };
+}
+
+/** A record as it travels to other agents: its trail travels in its set. */
+function encodeRecord(rec: IncidentRecord): string {
+  return JSON.stringify({ ...rec, incident: { ...rec.incident, audit: [] } });
+}
 
 /** An agent's cell of the group counts: its writer id hashed (FNV-1a) to 1..2^32, the same on every agent. */
 function cellOf(writer: string): number {
@@ -282,6 +307,8 @@ export class IncidentBook {
   /** Key → the resolution (`id@resolvedAtMs`) this agent last heard of there: each is sealed once, when first heard of. */
   private readonly sealedHere = new Map<string, string>();
   private readonly toldCounts = new Map<string, { id: string; resolvedAtMs: number; count: number }>();
+  /** Incident → the trail set its `audit` was filled from (or kept in step with): refilled when the set changed. */
+  private readonly trails = new WeakMap<Incident, readonly string[]>();
 
   constructor(store: StateStore) {
     this.store = store;
@@ -290,7 +317,11 @@ export class IncidentBook {
     store.joinRegisters('i:', {
       join: (mine, theirs, version) => {
         const m = mine as unknown as IncidentRecord;
-        const joined = joinIncidentRecords(m, theirs as unknown as IncidentRecord, version);
+        const t = theirs as unknown as IncidentRecord;
+        this.fillTrail(m.incident);
+        this.fillTrail(t.incident);
+        const joined = joinIncidentRecords(m, t, version);
+        this.keepTrail(joined.incident, m.incident, t.incident);
         if (joined.incident.mergedIds?.includes(m.incident.id) && !(m.incident.mergedIds ?? []).includes(m.incident.id))
           this.merges.push({ lost: structuredClone(m), into: joined.incident.id });
         const ji = joined.incident;
@@ -301,6 +332,7 @@ export class IncidentBook {
       },
       same: (a, b) => sameRecord(a as unknown as IncidentRecord, b as unknown as IncidentRecord),
       expiresAt: (value) => expiryOf((value as unknown as IncidentRecord).incident),
+      encode: (value) => encodeRecord(value as unknown as IncidentRecord),
     });
   }
 
@@ -321,6 +353,7 @@ export class IncidentBook {
    */
   private materialize(rec: IncidentRecord): void {
     const inc = rec.incident;
+    this.fillTrail(inc);
     rec.notifiedCount ??= inc.eventCount - rec.pending;
     if (inc.status !== 'resolved') {
       // Marks from before the latest (re)opening are not this opening's; its own start at or after it.
@@ -334,6 +367,33 @@ export class IncidentBook {
       if (n > inc.eventCount) inc.eventCount = n;
     }
     rec.pending = Math.max(0, inc.eventCount - rec.notifiedCount);
+  }
+
+  /** Fills the incident's trail from its set when the set changed since it was last filled. */
+  private fillTrail(inc: Incident): void {
+    const trail = this.store.readSet(trailKey(inc));
+    if (trail === undefined) {
+      inc.audit ??= [];
+      return;
+    }
+    if (this.trails.get(inc) === trail) return;
+    inc.audit = trail.map(trailEntry);
+    this.trails.set(inc, trail);
+  }
+
+  /**
+   * After a join: twins' trails go into the survivor's set (with the entry the join adds to say
+   * so); one incident's two copies were filled from one set, so the join's trail is that set's.
+   */
+  private keepTrail(joined: Incident, a: Incident, b: Incident): void {
+    if (a.id === b.id) {
+      const trail = this.store.readSet(trailKey(joined));
+      if (trail !== undefined) this.trails.set(joined, trail);
+      return;
+    }
+    const key = trailKey(joined);
+    const expiresAtMs = joined.updatedAtMs + RESOLVED_RETENTION_MS;
+    for (const e of joined.audit) this.store.addToSet(key, trailMember(e), AUDIT_LIMIT, expiresAtMs);
   }
 
   /** The group's count by every agent, as far as this agent has heard. */
@@ -867,8 +927,15 @@ export class IncidentBook {
     inc.updatedAtMs = atMs;
     if (kind === 'resolved' && notify) rec.resolutionToldMs = inc.resolvedAtMs;
     if (rec.baseline !== undefined) this.noteTold(rec);
-    inc.audit.push(actor === undefined ? { atMs, kind, reason } : { atMs, kind, reason, actor });
+    const entry: IncidentAuditEntry = actor === undefined ? { atMs, kind, reason } : { atMs, kind, reason, actor };
+    inc.audit.push(entry);
     if (inc.audit.length > AUDIT_LIMIT) inc.audit.splice(0, inc.audit.length - AUDIT_LIMIT);
+    const trail = trailKey(inc);
+    const before = this.store.readSet(trail);
+    const inStep = this.trails.get(inc) === before;
+    this.store.addToSet(trail, trailMember(entry), AUDIT_LIMIT, atMs + RESOLVED_RETENTION_MS);
+    // The entry is in both: the trail stays in step with its set (else the next read refills it).
+    if (inStep) this.trails.set(inc, this.store.readSet(trail)!);
     this.save(rec);
     out.push({
       kind,

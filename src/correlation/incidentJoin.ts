@@ -50,8 +50,7 @@ function quickOrder(a: IncidentRecord, b: IncidentRecord): number {
     ia.eventCount - ib.eventCount ||
     ia.severityNumber - ib.severityNumber ||
     a.notifiedAtMs - b.notifiedAtMs ||
-    ia.sampleEventIds.length - ib.sampleEventIds.length ||
-    ia.audit.length - ib.audit.length
+    ia.sampleEventIds.length - ib.sampleEventIds.length
   );
 }
 
@@ -270,16 +269,17 @@ function copyForJoin(win: IncidentRecord): IncidentRecord {
 }
 
 /**
- * A record as text, with its keys sorted and its version and derived fields left out, and its
- * sample and audit trail as sets (merges may order them differently): equal text, equal content.
+ * A record as text, with its keys sorted and its version and derived fields left out, its
+ * sample as a set (merges may order it differently), and without its audit trail, which agents
+ * share in a set of its own (each copy holds the trail as far as its agent has heard): equal
+ * text, equal content.
  */
 export function canonical(rec: IncidentRecord): string {
   const inc = rec.incident;
-  const audit = inc.audit.map(auditKey).sort();
   return stableStringify({
     ...rec,
     pending: 0,
-    incident: { ...inc, version: 0, sampleEventIds: inc.sampleEventIds.slice().sort(), audit },
+    incident: { ...inc, version: 0, sampleEventIds: inc.sampleEventIds.slice().sort(), audit: [] },
   });
 }
 
@@ -302,7 +302,7 @@ const SKIP_NONE = new Set<string>();
 /**
  * Whether two records hold the same: `canonical(a) === canonical(b)`, without building either
  * text, except that two open incidents' last seen and two open counting incidents' counts are
- * not compared (see SKIP_INCIDENT_OPEN and SKIP_INCIDENT_COUNTED). Agents sharing state ask this twice per incident write they merge, and
+ * not compared (see SKIP_INCIDENT_OPEN and SKIP_INCIDENT_COUNTED), nor are audit trails. Agents sharing state ask this twice per incident write they merge, and
  * the answer is mostly "no" early on, where the texts cost two sorted serialisations of the
  * whole record.
  */
@@ -321,9 +321,8 @@ export function sameRecord(a: IncidentRecord, b: IncidentRecord): boolean {
     )
   )
     return false;
-  if (!sameAsSets(ia.sampleEventIds, ib.sampleEventIds)) return false;
-  if (ia.audit.length !== ib.audit.length) return false;
-  return sameTrail(ia.audit, ib.audit) || sameAsSets(ia.audit.map(auditKey), ib.audit.map(auditKey));
+  // The audit trails are not compared: agents share them in a set of their own, not in the record.
+  return sameAsSets(ia.sampleEventIds, ib.sampleEventIds);
 }
 
 /** Two lists equal once sorted. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { incidentId } from '../../src/correlation/incidentBook.ts';
+import { incidentId, type IncidentRecord } from '../../src/correlation/incidentBook.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 import type { StateDelta } from '../../src/correlation/stateStore.ts';
 import type { CorrelationEngine } from '../../src/correlation/engine.ts';
@@ -167,5 +167,60 @@ rules:
     // The repeat's last seen is the record's once someone writes it, as a resolution does.
     const resolved = y!.engine.tick(200_000).filter((ch) => ch.kind === 'resolved');
     expect(resolved.map((ch) => ch.incident.lastSeenMs)).toEqual([7000]);
+  });
+});
+
+describe("an incident's audit trail shared by agents", () => {
+  const yaml = `
+defaults: { group_wait: 0s, allowed_lateness: 1m, reopen_window: 1h }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+`;
+  const key = 'link{asset="sw-1"}';
+  const link = (t: number, type: 'down' | 'up') => ev(t, { asset: 'sw-1', type });
+
+  it('travels as set members, not in the record, and merges in any order, twice, to one trail', () => {
+    const stores = ['agent-a', 'agent-b', 'agent-x', 'agent-y'].map((n) => new MemoryStateStore(n));
+    const [a, b, x, y] = stores.map((s) => engineFrom(yaml, s));
+    const wire: StateDelta[][] = [[], []];
+    // As the Redis store ships them: a record as its kind encodes it.
+    stores
+      .slice(0, 2)
+      .forEach((s, i) =>
+        s.onDelta((d) =>
+          wire[i]!.push(
+            d.kind === 'register'
+              ? { ...d, register: { ...d.register, value: JSON.parse(s.encodeRegister(d.key, d.register.value)) } }
+              : structuredClone(d),
+          ),
+        ),
+      );
+    const deliver = (to: MemoryStateStore, deltas: StateDelta[]) => {
+      for (const d of deltas) to.merge(structuredClone(d));
+    };
+    expect(a!.process([link(1000, 'down')], 1000).map((c) => c.kind)).toEqual(['opened']);
+    deliver(stores[1]!, wire[0]!);
+    // Concurrent: b resolves and reopens, a hears the link down again, neither hearing of the other.
+    expect(b!.process([link(2000, 'up'), link(3000, 'down')], 3000).map((c) => c.kind)).toEqual([
+      'resolved',
+      'reopened',
+    ]);
+    expect(a!.process([link(2500, 'down')], 2500)).toEqual([]);
+    const trails = wire
+      .flat()
+      .flatMap((d) =>
+        d.kind === 'register' && d.key.startsWith('i:') ? [d.register.value as unknown as IncidentRecord] : [],
+      )
+      .map((r) => r.incident.audit);
+    expect(trails.length).toBeGreaterThan(0);
+    expect(trails.filter((t) => t.length > 0)).toEqual([]);
+    const all = [...wire[0]!, ...wire[1]!];
+    deliver(stores[2]!, all);
+    const reversed = all.slice().reverse();
+    deliver(stores[3]!, [...reversed, ...reversed.filter((d) => d.kind !== 'count')]);
+    const trail = (e: CorrelationEngine) => e.book.get(key)!.incident.audit.map((x) => `${x.atMs} ${x.kind}`);
+    expect(trail(x!)).toEqual(['1000 opened', '2000 resolved', '3000 reopened']);
+    expect(trail(y!)).toEqual(trail(x!));
+    expect([x!, y!].map((e) => e.book.get(key)!.incident.status)).toEqual(['open', 'open']);
   });
 });
