@@ -301,12 +301,19 @@ export class IncidentBook {
   private readonly keyOfId = new Map<string, string>();
   /** This agent's cell of the group counts. */
   private readonly ownCell: number;
+  /** `ls:` marks raised since the last `completeCounts`, by whoever raised them. */
+  private readonly changedSeen: { take(): Set<string> };
   /** Incident registers changed since the last `completeCounts`, by whoever changed them. */
   private readonly changedRecords: { take(): Set<string> };
   /** Key → the counting incident this agent last told storage of there: its resolution (-1: open) and count. */
   /** Key → the resolution (`id@resolvedAtMs`) this agent last heard of there: each is sealed once, when first heard of. */
   private readonly sealedHere = new Map<string, string>();
   private readonly toldCounts = new Map<string, { id: string; resolvedAtMs: number; count: number }>();
+  /**
+   * Incident key → its `ls:` mark's key, made once: every read of an open incident looks the mark
+   * up, and building and hashing the key anew each time cost the engine several percent of its time.
+   */
+  private readonly lastSeenKeys = new Map<string, string>();
   /** Incident → the trail set its `audit` was filled from (or kept in step with): refilled when the set changed. */
   private readonly trails = new WeakMap<Incident, readonly string[]>();
 
@@ -314,6 +321,7 @@ export class IncidentBook {
     this.store = store;
     this.ownCell = cellOf(store.writer);
     this.changedRecords = store.watchRegisters('i:');
+    this.changedSeen = store.watchRegisters(LAST_SEEN);
     store.joinRegisters('i:', {
       join: (mine, theirs, version) => {
         const m = mine as unknown as IncidentRecord;
@@ -353,13 +361,7 @@ export class IncidentBook {
    */
   private materialize(rec: IncidentRecord): void {
     const inc = rec.incident;
-    this.fillTrail(inc);
     rec.notifiedCount ??= inc.eventCount - rec.pending;
-    if (inc.status !== 'resolved') {
-      // Marks from before the latest (re)opening are not this opening's; its own start at or after it.
-      const seen = this.store.readMax(LAST_SEEN + inc.key);
-      if (seen !== undefined && seen > inc.lastSeenMs && seen >= statusAtOf(rec)) inc.lastSeenMs = seen;
-    }
     if (rec.baseline !== undefined && (inc.status !== 'resolved' || rec.sealed !== undefined)) {
       let n = -rec.baseline;
       if (inc.status !== 'resolved') n += this.groupCount(inc.key);
@@ -369,9 +371,36 @@ export class IncidentBook {
     rec.pending = Math.max(0, inc.eventCount - rec.notifiedCount);
   }
 
+  /**
+   * The record as `get` gives it, with its audit trail filled in too: for readers that show the
+   * trail (the operators' API). The engine's own reads leave it be: only a change's snapshot
+   * needs it, and looking up the trail's set on every read cost the engine a tenth of its time.
+   */
+  withTrail(key: string): IncidentRecord | undefined {
+    const rec = this.get(key);
+    if (rec) {
+      this.fillTrail(rec.incident);
+      this.raiseSeen(rec);
+    }
+    return rec;
+  }
+
+  /**
+   * Raises an open incident's last seen to its `ls:` mark: for each mark and record that changed
+   * (`completeCounts`, before each step), not on every read, which cost the engine a tenth of its
+   * time. This agent's own attaches raise the record's last seen as they go.
+   */
+  private raiseSeen(rec: IncidentRecord): void {
+    const inc = rec.incident;
+    if (inc.status === 'resolved') return;
+    // Marks from before the latest (re)opening are not this opening's; its own start at or after it.
+    const seen = this.store.readMax(this.lastSeenKey(inc.key));
+    if (seen !== undefined && seen > inc.lastSeenMs && seen >= statusAtOf(rec)) inc.lastSeenMs = seen;
+  }
+
   /** Fills the incident's trail from its set when the set changed since it was last filled. */
-  private fillTrail(inc: Incident): void {
-    const trail = this.store.readSet(trailKey(inc));
+  private fillTrail(inc: Incident, key = trailKey(inc)): void {
+    const trail = this.store.readSet(key);
     if (trail === undefined) {
       inc.audit ??= [];
       return;
@@ -394,6 +423,12 @@ export class IncidentBook {
     const key = trailKey(joined);
     const expiresAtMs = joined.updatedAtMs + RESOLVED_RETENTION_MS;
     for (const e of joined.audit) this.store.addToSet(key, trailMember(e), AUDIT_LIMIT, expiresAtMs);
+  }
+
+  private lastSeenKey(key: string): string {
+    let mark = this.lastSeenKeys.get(key);
+    if (mark === undefined) this.lastSeenKeys.set(key, (mark = LAST_SEEN + key));
+    return mark;
   }
 
   /** The group's count by every agent, as far as this agent has heard. */
@@ -426,8 +461,14 @@ export class IncidentBook {
    * writes incidents on change, and a merge is none.
    */
   completeCounts(nowMs: number, out: IncidentChange[]): void {
+    for (const markKey of this.changedSeen.take()) {
+      const rec = this.store.read('i:' + markKey.slice(LAST_SEEN.length))?.value as unknown as
+        IncidentRecord | undefined;
+      if (rec) this.raiseSeen(rec);
+    }
     for (const storeKey of this.changedRecords.take()) {
       const rec = this.store.read(storeKey)?.value as unknown as IncidentRecord | undefined;
+      if (rec) this.raiseSeen(rec);
       if (rec?.baseline === undefined || rec.sealed === undefined || rec.incident.status !== 'resolved') continue;
       const inc = rec.incident;
       const before = inc.eventCount;
@@ -610,7 +651,7 @@ export class IncidentBook {
     const sampled = inc.sampleEventIds.length;
     this.fold(rec, policy, event, atMs, count);
     if (inc.lastSeenMs > lastSeenMs)
-      this.store.raise(LAST_SEEN + inc.key, inc.lastSeenMs, atMs + RESOLVED_RETENTION_MS);
+      this.store.raise(this.lastSeenKey(inc.key), inc.lastSeenMs, atMs + RESOLVED_RETENTION_MS);
     if (event && event.severityNumber > before) {
       inc.severityNumber = event.severityNumber;
       inc.severityText = event.severityText || inc.severityText;
@@ -928,14 +969,14 @@ export class IncidentBook {
     if (kind === 'resolved' && notify) rec.resolutionToldMs = inc.resolvedAtMs;
     if (rec.baseline !== undefined) this.noteTold(rec);
     const entry: IncidentAuditEntry = actor === undefined ? { atMs, kind, reason } : { atMs, kind, reason, actor };
+    const trail = trailKey(inc);
+    // In step with its set first (another agent's entries), so the change's snapshot has them all.
+    this.fillTrail(inc, trail);
     inc.audit.push(entry);
     if (inc.audit.length > AUDIT_LIMIT) inc.audit.splice(0, inc.audit.length - AUDIT_LIMIT);
-    const trail = trailKey(inc);
-    const before = this.store.readSet(trail);
-    const inStep = this.trails.get(inc) === before;
     this.store.addToSet(trail, trailMember(entry), AUDIT_LIMIT, atMs + RESOLVED_RETENTION_MS);
-    // The entry is in both: the trail stays in step with its set (else the next read refills it).
-    if (inStep) this.trails.set(inc, this.store.readSet(trail)!);
+    // The entry is in both: the trail stays in step with its set.
+    this.trails.set(inc, this.store.readSet(trail)!);
     this.save(rec);
     out.push({
       kind,
@@ -978,6 +1019,7 @@ export class IncidentBook {
         told.push({ lost: id, into });
       }
       if (survivor) {
+        this.fillTrail(survivor);
         if (rec!.baseline !== undefined) this.noteTold(rec!);
         out.push({
           kind: 'updated',
@@ -1107,13 +1149,13 @@ export class IncidentBook {
    */
   byId(id: string): IncidentRecord | undefined {
     const known = this.keyOfId.get(id);
-    const rec = known === undefined ? undefined : this.get(known);
+    const rec = known === undefined ? undefined : this.withTrail(known);
     if (rec && rec.incident.id === id) return rec;
     for (const key of this.store.keys('i:')) {
       const stored = this.store.read(key)?.value as unknown as IncidentRecord | undefined;
       if (stored?.incident.id !== id) continue;
       this.keyOfId.set(id, stored.incident.key);
-      return this.get(stored.incident.key);
+      return this.withTrail(stored.incident.key);
     }
     if (known !== undefined) this.keyOfId.delete(id);
     return undefined;
@@ -1126,6 +1168,7 @@ export class IncidentBook {
     for (const [id, key] of this.keyOfId) if (idAt(key) !== id) this.keyOfId.delete(id);
     for (const [key, told] of this.toldCounts) if (idAt(key) !== told.id) this.toldCounts.delete(key);
     for (const [key, heard] of this.sealedHere) if (!heard.startsWith(`${idAt(key)}@`)) this.sealedHere.delete(key);
+    for (const key of this.lastSeenKeys.keys()) if (idAt(key) === undefined) this.lastSeenKeys.delete(key);
   }
 
   /** Writes a record back after the caller changed its bookkeeping (members, flapping). */

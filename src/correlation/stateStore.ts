@@ -107,10 +107,10 @@ export interface StateStore {
   size(): number;
 
   /**
-   * Starts noting the keys under `tag` whose register changes, whoever changed it (a local
-   * write, another agent's merge, a deletion, a sweep): `take` hands over the keys noted since
-   * its last call, so a reader can keep an index of those registers without scanning them all.
-   * Each call makes a reader of its own.
+   * Starts noting the keys under `tag` whose register (or mark, or set) changes, whoever changed
+   * it (a local write, another agent's merge, a deletion, a sweep): `take` hands over the keys
+   * noted since its last call, so a reader can keep an index of those entries without scanning
+   * them all. Each call makes a reader of its own.
    */
   watchRegisters(tag: string): { take(): Set<string> };
 }

@@ -432,7 +432,7 @@ export class MemoryStateStore implements StateStore {
   private put(key: string, entry: Entry): void {
     const previous = this.entries.get(key);
     this.entries.set(key, entry);
-    if (entry.kind === 'register') this.noteChange(key);
+    if (entry.kind !== 'count') this.noteChange(key);
     // A rewrite that does not bring the due time forward keeps the filing it has: refiling every
     // write of a busy register would leave a stale filing per second until its old due time.
     const due = dueOf(entry);
@@ -450,7 +450,8 @@ export class MemoryStateStore implements StateStore {
   }
 
   private forget(key: string): void {
-    if (this.entries.get(key)?.kind === 'register') this.noteChange(key);
+    const kind = this.entries.get(key)?.kind;
+    if (kind !== undefined && kind !== 'count') this.noteChange(key);
     this.entries.delete(key);
     const tag = tagOf(key);
     if (tag === undefined) return;
@@ -512,7 +513,10 @@ export class MemoryStateStore implements StateStore {
       return value;
     }
     if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
-    if (value > entry.value) entry.value = value;
+    if (value > entry.value) {
+      entry.value = value;
+      this.noteChange(key);
+    }
     return entry.value;
   }
 
@@ -531,6 +535,7 @@ export class MemoryStateStore implements StateStore {
     const members = unite(entry.members, more, Math.max(limit, entry.limit));
     if (members === entry.members) return changed;
     entry.members = members as string[];
+    this.noteChange(key);
     return true;
   }
 

@@ -152,7 +152,7 @@ rules:
     const reversed = [...repeats[1]!, ...repeats[0]!].reverse();
     for (const d of [...reversed, ...reversed.filter((d) => d.kind !== 'count')]) y!.store.merge(structuredClone(d));
     const seen = (s: CorrelationEngine) => {
-      const inc = s.book.get(key)!.incident;
+      const inc = s.book.withTrail(key)!.incident;
       return {
         id: inc.id,
         status: inc.status,
