@@ -218,7 +218,7 @@ rules:
     deliver(stores[2]!, all);
     const reversed = all.slice().reverse();
     deliver(stores[3]!, [...reversed, ...reversed.filter((d) => d.kind !== 'count')]);
-    const trail = (e: CorrelationEngine) => e.book.get(key)!.incident.audit.map((x) => `${x.atMs} ${x.kind}`);
+    const trail = (e: CorrelationEngine) => e.book.withTrail(key)!.incident.audit.map((x) => `${x.atMs} ${x.kind}`);
     expect(trail(x!)).toEqual(['1000 opened', '2000 resolved', '3000 reopened']);
     expect(trail(y!)).toEqual(trail(x!));
     expect([x!, y!].map((e) => e.book.get(key)!.incident.status)).toEqual(['open', 'open']);
