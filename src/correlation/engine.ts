@@ -346,14 +346,14 @@ export class CorrelationEngine {
   /**
    * Every incident the store holds, one at a time and without copying the key list: for readers
    * (the operators' API) that scan them all on each request. Nothing may change the store while
-   * it runs. `current` brings a record's derived fields up to date (see `IncidentBook.get`);
+   * it runs. `current` brings a record's derived fields and audit trail up to date (see `IncidentBook.withTrail`);
    * without it, the event count of a rule that counts its group's events may lag behind the
    * shared count (every field a filter reads is exact either way), and a scan costs a third.
    */
   *eachIncident(current = true): IterableIterator<IncidentRecord> {
     for (const key of this.store.keys('i:')) {
       const rec = current
-        ? this.book.recordAt(key)
+        ? this.book.withTrail(key.slice(2))
         : (this.store.read(key)?.value as unknown as IncidentRecord | undefined);
       if (rec) yield rec;
     }
@@ -408,7 +408,7 @@ export class CorrelationEngine {
   incidents(): IncidentRecord[] {
     const all: IncidentRecord[] = [];
     for (const key of [...this.store.keys('i:')]) {
-      const rec = this.book.get(key.slice(2));
+      const rec = this.book.withTrail(key.slice(2));
       if (rec) all.push(rec);
     }
     return all;

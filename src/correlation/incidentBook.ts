@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { VigilEvent } from '../model/event.ts';
-import type { Incident, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
+import type { Incident, IncidentAuditEntry, IncidentChange, IncidentChangeKind } from '../model/incident.ts';
 import { SeverityNumber } from '../model/severity.ts';
 import { formatIncidentKey, parseIncidentKey, TENANT_LABEL } from './fieldPath.ts';
-import { AUDIT_LIMIT, joinIncidentRecords, sameRecord } from './incidentJoin.ts';
+import { AUDIT_LIMIT, joinIncidentRecords, sameRecord, statusAtOf } from './incidentJoin.ts';
 import type { StateStore, StateValue } from './stateStore.ts';
 
 export type ResolvePolicy = 'first' | 'last' | 'all' | 'never';
@@ -104,6 +104,44 @@ const resolutionOf = (inc: Incident): string => `${inc.id}@${inc.resolvedAtMs}`;
  * memory of hearing is gone, must not seal that resolution again with what it counted since.
  */
 const SEAL_HEARD = 'sh:';
+/**
+ * `ls:<key>`: the latest event time attached to the key's open incident, a high-water mark. An
+ * attach that changes nothing else (a repeat of a counting rule's group once the sample is full)
+ * raises this mark instead of rewriting the record: agents sharing state then ship a mark, not
+ * the whole record that every other agent joined, and marks merge by maximum in any order. The
+ * record's `lastSeenMs` is raised from it on every read of an open incident.
+ */
+const LAST_SEEN = 'ls:';
+/**
+ * `au:<key>#<id>`: the incident's audit trail, a grow-only set of its latest AUDIT_LIMIT entries
+ * (`trailMember`). Each change adds its entry there, and the record travels to other agents
+ * without its trail (`encode`): a flapping incident's record carried a hundred entries on every
+ * change, which every other agent parsed and united with its own. Reads fill the record's trail
+ * from the set whenever the set changed since.
+ */
+const AUDIT_TRAIL = 'au:';
+const trailKey = (inc: Incident): string => `${AUDIT_TRAIL}${inc.key}#${inc.id}`;
+
+/** An audit entry as a member of the trail's set: ordered by time (zero-padded) first, so the set keeps the latest. */
+function trailMember(e: IncidentAuditEntry): string {
+  const at = String(e.atMs).padStart(16, '0');
+  return JSON.stringify(e.actor === undefined ? [at, e.kind, e.reason] : [at, e.kind, e.reason, e.actor]);
+}
+
+function trailEntry(member: string): IncidentAuditEntry {
+  const [at, kind, reason, actor] = JSON.parse(member) as [string, IncidentAuditEntry['kind'], string, string?];
+  return actor === undefined ? { atMs: Number(at), kind, reason } : { atMs: Number(at), kind, reason, actor };
+}
+
+/** A shallow view of a record with an empty trail, for a join that leaves trails to their sets. */
+function withoutTrail(rec: IncidentRecord): IncidentRecord {
+  return { ...rec, incident: { ...rec.incident, audit: [] } };
+}
+
+/** A record as it travels to other agents: its trail travels in its set. */
+function encodeRecord(rec: IncidentRecord): string {
+  return JSON.stringify({ ...rec, incident: { ...rec.incident, audit: [] } });
+}
 
 /** An agent's cell of the group counts: its writer id hashed (FNV-1a) to 1..2^32, the same on every agent. */
 function cellOf(writer: string): number {
@@ -268,21 +306,35 @@ export class IncidentBook {
   private readonly keyOfId = new Map<string, string>();
   /** This agent's cell of the group counts. */
   private readonly ownCell: number;
+  /** `ls:` marks raised since the last `completeCounts`, by whoever raised them. */
+  private readonly changedSeen: { take(): Set<string> };
   /** Incident registers changed since the last `completeCounts`, by whoever changed them. */
   private readonly changedRecords: { take(): Set<string> };
   /** Key → the counting incident this agent last told storage of there: its resolution (-1: open) and count. */
   /** Key → the resolution (`id@resolvedAtMs`) this agent last heard of there: each is sealed once, when first heard of. */
   private readonly sealedHere = new Map<string, string>();
   private readonly toldCounts = new Map<string, { id: string; resolvedAtMs: number; count: number }>();
+  /**
+   * Incident key → its `ls:` mark's key, made once: every read of an open incident looks the mark
+   * up, and building and hashing the key anew each time cost the engine several percent of its time.
+   */
+  private readonly lastSeenKeys = new Map<string, string>();
+  /** Incident → the trail set its `audit` was filled from (or kept in step with): refilled when the set changed. */
+  private readonly trails = new WeakMap<Incident, readonly string[]>();
 
   constructor(store: StateStore) {
     this.store = store;
     this.ownCell = cellOf(store.writer);
     this.changedRecords = store.watchRegisters('i:');
+    this.changedSeen = store.watchRegisters(LAST_SEEN);
     store.joinRegisters('i:', {
       join: (mine, theirs, version) => {
         const m = mine as unknown as IncidentRecord;
-        const joined = joinIncidentRecords(m, theirs as unknown as IncidentRecord, version);
+        const t = theirs as unknown as IncidentRecord;
+        // Trails are left out: they live in their sets, which twins unite below (decoding and
+        // uniting both trails on every merge cost the receiving agent a tenth of its time).
+        const joined = joinIncidentRecords(withoutTrail(m), withoutTrail(t), version);
+        this.keepTrail(joined.incident, m.incident, t.incident);
         if (joined.incident.mergedIds?.includes(m.incident.id) && !(m.incident.mergedIds ?? []).includes(m.incident.id))
           this.merges.push({ lost: structuredClone(m), into: joined.incident.id });
         const ji = joined.incident;
@@ -293,6 +345,7 @@ export class IncidentBook {
       },
       same: (a, b) => sameRecord(a as unknown as IncidentRecord, b as unknown as IncidentRecord),
       expiresAt: (value) => expiryOf((value as unknown as IncidentRecord).incident),
+      encode: (value) => encodeRecord(value as unknown as IncidentRecord),
     });
   }
 
@@ -321,6 +374,69 @@ export class IncidentBook {
       if (n > inc.eventCount) inc.eventCount = n;
     }
     rec.pending = Math.max(0, inc.eventCount - rec.notifiedCount);
+  }
+
+  /**
+   * The record as `get` gives it, with its audit trail filled in too: for readers that show the
+   * trail (the operators' API). The engine's own reads leave it be: only a change's snapshot
+   * needs it, and looking up the trail's set on every read cost the engine a tenth of its time.
+   */
+  withTrail(key: string): IncidentRecord | undefined {
+    const rec = this.get(key);
+    if (rec) {
+      this.fillTrail(rec.incident);
+      this.raiseSeen(rec);
+    }
+    return rec;
+  }
+
+  /**
+   * Raises an open incident's last seen to its `ls:` mark: for each mark and record that changed
+   * (`completeCounts`, before each step), not on every read, which cost the engine a tenth of its
+   * time. This agent's own attaches raise the record's last seen as they go.
+   */
+  private raiseSeen(rec: IncidentRecord): void {
+    const inc = rec.incident;
+    if (inc.status === 'resolved') return;
+    // Marks from before the latest (re)opening are not this opening's; its own start at or after it.
+    const seen = this.store.readMax(this.lastSeenKey(inc.key));
+    if (seen !== undefined && seen > inc.lastSeenMs && seen >= statusAtOf(rec)) inc.lastSeenMs = seen;
+  }
+
+  /** Fills the incident's trail from its set when the set changed since it was last filled. */
+  private fillTrail(inc: Incident, key = trailKey(inc)): void {
+    const trail = this.store.readSet(key);
+    if (trail === undefined) {
+      inc.audit ??= [];
+      return;
+    }
+    if (this.trails.get(inc) === trail) return;
+    inc.audit = trail.map(trailEntry);
+    this.trails.set(inc, trail);
+  }
+
+  /**
+   * After a join (of records without their trails): twins' trails go into the survivor's set,
+   * with the entry the join adds to say so; the joined record's trail is filled from its set
+   * when a change or a reader needs it.
+   */
+  private keepTrail(joined: Incident, a: Incident, b: Incident): void {
+    const added = joined.audit;
+    joined.audit = [];
+    const lost = a.id === joined.id ? b : a;
+    // One incident's two copies, or the next incident on the key winning whole over a past one.
+    if (lost.id === joined.id || !joined.mergedIds?.includes(lost.id)) return;
+    const key = trailKey(joined);
+    const expiresAtMs = joined.updatedAtMs + RESOLVED_RETENTION_MS;
+    for (const member of this.store.readSet(trailKey(lost)) ?? [])
+      this.store.addToSet(key, member, AUDIT_LIMIT, expiresAtMs);
+    for (const e of added) this.store.addToSet(key, trailMember(e), AUDIT_LIMIT, expiresAtMs);
+  }
+
+  private lastSeenKey(key: string): string {
+    let mark = this.lastSeenKeys.get(key);
+    if (mark === undefined) this.lastSeenKeys.set(key, (mark = LAST_SEEN + key));
+    return mark;
   }
 
   /** The group's count by every agent, as far as this agent has heard. */
@@ -353,8 +469,14 @@ export class IncidentBook {
    * writes incidents on change, and a merge is none.
    */
   completeCounts(nowMs: number, out: IncidentChange[]): void {
+    for (const markKey of this.changedSeen.take()) {
+      const rec = this.store.read('i:' + markKey.slice(LAST_SEEN.length))?.value as unknown as
+        IncidentRecord | undefined;
+      if (rec) this.raiseSeen(rec);
+    }
     for (const storeKey of this.changedRecords.take()) {
       const rec = this.store.read(storeKey)?.value as unknown as IncidentRecord | undefined;
+      if (rec) this.raiseSeen(rec);
       if (rec?.baseline === undefined || rec.sealed === undefined || rec.incident.status !== 'resolved') continue;
       const inc = rec.incident;
       const before = inc.eventCount;
@@ -517,7 +639,11 @@ export class IncidentBook {
     return rec;
   }
 
-  /** Folds a matching event into an open incident; a higher severity escalates it at once. */
+  /**
+   * Folds a matching event into an open incident; a higher severity escalates it at once.
+   * `changed`: the caller changed the record's own fields (members, a rule's mark, the title)
+   * before, so it is written even when the event itself moves only its last seen.
+   */
   attach(
     rec: IncidentRecord,
     policy: IncidentPolicy,
@@ -525,10 +651,15 @@ export class IncidentBook {
     atMs: number,
     count: number,
     out: IncidentChange[],
+    changed = false,
   ): void {
     const inc = rec.incident;
     const before = inc.severityNumber;
+    const { lastSeenMs, firstSeenMs, lastEventType, asset } = inc;
+    const sampled = inc.sampleEventIds.length;
     this.fold(rec, policy, event, atMs, count);
+    if (inc.lastSeenMs > lastSeenMs)
+      this.store.raise(this.lastSeenKey(inc.key), inc.lastSeenMs, atMs + RESOLVED_RETENTION_MS);
     if (event && event.severityNumber > before) {
       inc.severityNumber = event.severityNumber;
       inc.severityText = event.severityText || inc.severityText;
@@ -544,7 +675,15 @@ export class IncidentBook {
       );
       return;
     }
-    this.save(rec);
+    // Only the last seen moved (the count follows the shared group count): the mark above says it.
+    const onlySeen =
+      !changed &&
+      rec.baseline !== undefined &&
+      inc.sampleEventIds.length === sampled &&
+      inc.firstSeenMs === firstSeenMs &&
+      inc.lastEventType === lastEventType &&
+      inc.asset === asset;
+    if (!onlySeen) this.save(rec);
   }
 
   /** A counting rule's incident (re)opened with `eventCount` events: its count follows the shared group count from here. */
@@ -658,7 +797,7 @@ export class IncidentBook {
     // No event of one held-back group speaks for the overflow incident: neither its asset nor its topology parent.
     if (rec && rec.incident.status !== 'resolved') {
       rec.incident.title = title;
-      this.attach(rec, policy, undefined, atMs, 1, out);
+      this.attach(rec, policy, undefined, atMs, 1, out, true);
       return;
     }
     this.open(
@@ -837,8 +976,15 @@ export class IncidentBook {
     inc.updatedAtMs = atMs;
     if (kind === 'resolved' && notify) rec.resolutionToldMs = inc.resolvedAtMs;
     if (rec.baseline !== undefined) this.noteTold(rec);
-    inc.audit.push(actor === undefined ? { atMs, kind, reason } : { atMs, kind, reason, actor });
+    const entry: IncidentAuditEntry = actor === undefined ? { atMs, kind, reason } : { atMs, kind, reason, actor };
+    const trail = trailKey(inc);
+    // In step with its set first (another agent's entries), so the change's snapshot has them all.
+    this.fillTrail(inc, trail);
+    inc.audit.push(entry);
     if (inc.audit.length > AUDIT_LIMIT) inc.audit.splice(0, inc.audit.length - AUDIT_LIMIT);
+    this.store.addToSet(trail, trailMember(entry), AUDIT_LIMIT, atMs + RESOLVED_RETENTION_MS);
+    // The entry is in both: the trail stays in step with its set.
+    this.trails.set(inc, this.store.readSet(trail)!);
     this.save(rec);
     out.push({
       kind,
@@ -881,6 +1027,7 @@ export class IncidentBook {
         told.push({ lost: id, into });
       }
       if (survivor) {
+        this.fillTrail(survivor);
         if (rec!.baseline !== undefined) this.noteTold(rec!);
         out.push({
           kind: 'updated',
@@ -1010,13 +1157,13 @@ export class IncidentBook {
    */
   byId(id: string): IncidentRecord | undefined {
     const known = this.keyOfId.get(id);
-    const rec = known === undefined ? undefined : this.get(known);
+    const rec = known === undefined ? undefined : this.withTrail(known);
     if (rec && rec.incident.id === id) return rec;
     for (const key of this.store.keys('i:')) {
       const stored = this.store.read(key)?.value as unknown as IncidentRecord | undefined;
       if (stored?.incident.id !== id) continue;
       this.keyOfId.set(id, stored.incident.key);
-      return this.get(stored.incident.key);
+      return this.withTrail(stored.incident.key);
     }
     if (known !== undefined) this.keyOfId.delete(id);
     return undefined;
@@ -1029,6 +1176,7 @@ export class IncidentBook {
     for (const [id, key] of this.keyOfId) if (idAt(key) !== id) this.keyOfId.delete(id);
     for (const [key, told] of this.toldCounts) if (idAt(key) !== told.id) this.toldCounts.delete(key);
     for (const [key, heard] of this.sealedHere) if (!heard.startsWith(`${idAt(key)}@`)) this.sealedHere.delete(key);
+    for (const key of this.lastSeenKeys.keys()) if (idAt(key) === undefined) this.lastSeenKeys.delete(key);
   }
 
   /** Writes a record back after the caller changed its bookkeeping (members, flapping). */

@@ -50,8 +50,7 @@ function quickOrder(a: IncidentRecord, b: IncidentRecord): number {
     ia.eventCount - ib.eventCount ||
     ia.severityNumber - ib.severityNumber ||
     a.notifiedAtMs - b.notifiedAtMs ||
-    ia.sampleEventIds.length - ib.sampleEventIds.length ||
-    ia.audit.length - ib.audit.length
+    ia.sampleEventIds.length - ib.sampleEventIds.length
   );
 }
 
@@ -270,33 +269,40 @@ function copyForJoin(win: IncidentRecord): IncidentRecord {
 }
 
 /**
- * A record as text, with its keys sorted and its version and derived fields left out, and its
- * sample and audit trail as sets (merges may order them differently): equal text, equal content.
+ * A record as text, with its keys sorted and its version and derived fields left out, its
+ * sample as a set (merges may order it differently), and without its audit trail, which agents
+ * share in a set of its own (each copy holds the trail as far as its agent has heard): equal
+ * text, equal content.
  */
 export function canonical(rec: IncidentRecord): string {
   const inc = rec.incident;
-  const audit = inc.audit.map(auditKey).sort();
   return stableStringify({
     ...rec,
     pending: 0,
-    incident: { ...inc, version: 0, sampleEventIds: inc.sampleEventIds.slice().sort(), audit },
+    incident: { ...inc, version: 0, sampleEventIds: inc.sampleEventIds.slice().sort(), audit: [] },
   });
 }
 
 const SKIP_RECORD = new Set(['pending', 'incident']);
 const SKIP_INCIDENT = new Set(['version', 'sampleEventIds', 'audit']);
 /**
+ * An open incident takes its last seen from a shared high-water mark each time it is read (an
+ * attach that moves only that raises the mark instead of writing the record), so two agents'
+ * copies differ there by what each has read: no reason to write a merge back.
+ */
+const SKIP_INCIDENT_OPEN = new Set([...SKIP_INCIDENT, 'lastSeenMs']);
+/**
  * An open incident that counts its group's events takes its count from the shared counter each
  * time it is read, so two agents' copies differ there by what each has read: no reason to write
  * a merge back (which the other agent would answer in turn, for every update of a busy incident).
  */
-const SKIP_INCIDENT_COUNTED = new Set([...SKIP_INCIDENT, 'eventCount']);
+const SKIP_INCIDENT_COUNTED = new Set([...SKIP_INCIDENT_OPEN, 'eventCount']);
 const SKIP_NONE = new Set<string>();
 
 /**
  * Whether two records hold the same: `canonical(a) === canonical(b)`, without building either
- * text, except that two open counting incidents' counts are not compared (see
- * SKIP_INCIDENT_COUNTED). Agents sharing state ask this twice per incident write they merge, and
+ * text, except that two open incidents' last seen and two open counting incidents' counts are
+ * not compared (see SKIP_INCIDENT_OPEN and SKIP_INCIDENT_COUNTED), nor are audit trails. Agents sharing state ask this twice per incident write they merge, and
  * the answer is mostly "no" early on, where the texts cost two sorted serialisations of the
  * whole record.
  */
@@ -305,19 +311,18 @@ export function sameRecord(a: IncidentRecord, b: IncidentRecord): boolean {
   const ib = b.incident;
   if (!sameFields(a as unknown as Record<string, unknown>, b as unknown as Record<string, unknown>, SKIP_RECORD))
     return false;
-  const counted =
-    a.baseline !== undefined && b.baseline !== undefined && ia.status !== 'resolved' && ib.status !== 'resolved';
+  const open = ia.status !== 'resolved' && ib.status !== 'resolved';
+  const counted = open && a.baseline !== undefined && b.baseline !== undefined;
   if (
     !sameFields(
       ia as unknown as Record<string, unknown>,
       ib as unknown as Record<string, unknown>,
-      counted ? SKIP_INCIDENT_COUNTED : SKIP_INCIDENT,
+      counted ? SKIP_INCIDENT_COUNTED : open ? SKIP_INCIDENT_OPEN : SKIP_INCIDENT,
     )
   )
     return false;
-  if (!sameAsSets(ia.sampleEventIds, ib.sampleEventIds)) return false;
-  if (ia.audit.length !== ib.audit.length) return false;
-  return sameTrail(ia.audit, ib.audit) || sameAsSets(ia.audit.map(auditKey), ib.audit.map(auditKey));
+  // The audit trails are not compared: agents share them in a set of their own, not in the record.
+  return sameAsSets(ia.sampleEventIds, ib.sampleEventIds);
 }
 
 /** Two lists equal once sorted. */

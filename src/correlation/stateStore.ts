@@ -23,6 +23,8 @@ export type StateDelta =
   | { kind: 'count'; key: string; bucket: number; delta: number; expiresAtMs: number }
   | { kind: 'max'; key: string; value: number; expiresAtMs: number }
   | { kind: 'register'; key: string; register: Register; expiresAtMs: number }
+  /** Members added to a grow-only set that keeps its `limit` greatest members (see `addToSet`). */
+  | { kind: 'set'; key: string; members: string[]; limit: number; expiresAtMs: number }
   /** A deletion is a register write of a tombstone, so it orders with writes. */
   | { kind: 'delete'; key: string; version: number; writer: string };
 
@@ -38,6 +40,11 @@ export interface RegisterJoin {
   same(a: StateValue, b: StateValue): boolean;
   /** When a merged value may be forgotten. */
   expiresAt(value: StateValue): number;
+  /**
+   * The value as it travels to other agents, as JSON: without the parts that travel by deltas
+   * of their own (an incident's audit trail, in a set), which receivers put back. Default: all of it.
+   */
+  encode?(value: StateValue): string;
 }
 
 export interface StateStore {
@@ -55,6 +62,15 @@ export interface StateStore {
   /** Raises the high-water mark `key` to `value` if greater; returns the mark. */
   raise(key: string, value: number, expiresAtMs: number): number;
   readMax(key: string): number | undefined;
+
+  /**
+   * Adds `member` to the grow-only set `key`, which keeps its `limit` greatest members (in string
+   * order): sets merge by union, in any order and any number of times, so agents can add to one
+   * concurrently. Expiry only grows.
+   */
+  addToSet(key: string, member: string, limit: number, expiresAtMs: number): void;
+  /** The members of set `key`, ascending: the same array until the set changes. */
+  readSet(key: string): readonly string[] | undefined;
 
   /** Writes a register if (version, writer) is not older than the current one; returns whether it won. */
   write(key: string, value: StateValue, version: number, expiresAtMs: number): boolean;
@@ -91,10 +107,10 @@ export interface StateStore {
   size(): number;
 
   /**
-   * Starts noting the keys under `tag` whose register changes, whoever changed it (a local
-   * write, another agent's merge, a deletion, a sweep): `take` hands over the keys noted since
-   * its last call, so a reader can keep an index of those registers without scanning them all.
-   * Each call makes a reader of its own.
+   * Starts noting the keys under `tag` whose register (or mark, or set) changes, whoever changed
+   * it (a local write, another agent's merge, a deletion, a sweep): `take` hands over the keys
+   * noted since its last call, so a reader can keep an index of those entries without scanning
+   * them all. Each call makes a reader of its own.
    */
   watchRegisters(tag: string): { take(): Set<string> };
 }

@@ -46,11 +46,13 @@ type EncodedDelta =
   | [0, string, EncodedNumber, EncodedNumber, EncodedNumber]
   | [1, string, EncodedNumber, EncodedNumber]
   | [2, string, StateValue, EncodedNumber, string, EncodedNumber]
-  | [3, string, EncodedNumber, string];
+  | [3, string, EncodedNumber, string]
+  | [4, string, string[], number, EncodedNumber];
 type EncodedEntry =
   | [0, string, number[], number[], number[], EncodedNumber]
   | [1, string, EncodedNumber, EncodedNumber]
-  | [2, string, StateValue, EncodedNumber, string, 0 | 1, EncodedNumber];
+  | [2, string, StateValue, EncodedNumber, string, 0 | 1, EncodedNumber]
+  | [3, string, string[], number, EncodedNumber];
 
 /** Log record: deltas, newly journaled outgoing changes (seq, change), and seqs the incidents pipelines accepted. */
 interface LogRecord {
@@ -86,6 +88,8 @@ function encodeDelta(d: StateDelta): EncodedDelta {
       return [2, d.key, d.register.value, enc(d.register.version), d.register.writer, enc(d.expiresAtMs)];
     case 'delete':
       return [3, d.key, enc(d.version), d.writer];
+    case 'set':
+      return [4, d.key, d.members, d.limit, enc(d.expiresAtMs)];
   }
 }
 
@@ -122,6 +126,8 @@ function decodeDelta(e: EncodedDelta): StateDelta {
       };
     case 3:
       return { kind: 'delete', key: e[1], version: dec(e[2]), writer: e[3] };
+    case 4:
+      return { kind: 'set', key: e[1], members: e[2], limit: e[3], expiresAtMs: dec(e[4]) };
   }
 }
 
@@ -141,6 +147,8 @@ function encodeEntry(key: string, e: Readonly<StoredEntry>): EncodedEntry {
         e.deleted ? 1 : 0,
         enc(e.expiresAtMs),
       ];
+    case 'set':
+      return [3, key, e.members, e.limit, enc(e.expiresAtMs)];
   }
 }
 
@@ -154,6 +162,8 @@ function decodeEntry(e: EncodedEntry): StoredEntry {
       const register: Register = { value: e[2], version: dec(e[3]), writer: e[4] };
       return { kind: 'register', register, deleted: e[5] === 1, expiresAtMs: dec(e[6]) };
     }
+    case 3:
+      return { kind: 'set', members: e[2], limit: e[3], expiresAtMs: dec(e[4]) };
   }
 }
 

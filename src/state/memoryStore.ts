@@ -25,7 +25,39 @@ interface RegisterEntry {
   expiresAtMs: number;
 }
 
-type Entry = CounterEntry | MaxEntry | RegisterEntry;
+interface SetEntry {
+  kind: 'set';
+  /** Ascending, at most `limit`: replaced (never changed in place) when the set changes, so readers can tell. */
+  members: string[];
+  limit: number;
+  expiresAtMs: number;
+}
+
+type Entry = CounterEntry | MaxEntry | RegisterEntry | SetEntry;
+
+/**
+ * `members` and `more` (both ascending) in one ascending list without repeats, keeping the
+ * `limit` greatest; `members` itself when `more` adds nothing.
+ */
+function unite(members: readonly string[], more: readonly string[], limit: number): readonly string[] {
+  let out: string[] | undefined;
+  for (const m of more) {
+    const list = out ?? members;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]! < m) lo = mid + 1;
+      else hi = mid;
+    }
+    if (list[lo] === m) continue;
+    if (list.length >= limit && lo === 0) continue;
+    out ??= members.slice();
+    out.splice(lo, 0, m);
+    if (out.length > limit) out.splice(0, out.length - limit);
+  }
+  return out ?? members;
+}
 
 /** One entry as `exportEntries()` gives it and `load()` takes it back: plain data, so it serialises. */
 export type StoredEntry = Entry;
@@ -151,6 +183,23 @@ export class MemoryStateStore implements StateStore {
     return entry?.kind === 'max' ? entry.value : undefined;
   }
 
+  addToSet(key: string, member: string, limit: number, expiresAtMs: number): void {
+    if (this.applySet(key, [member], limit, expiresAtMs) && this.listeners.length > 0)
+      this.emit({ kind: 'set', key, members: [member], limit, expiresAtMs });
+  }
+
+  readSet(key: string): readonly string[] | undefined {
+    const entry = this.entries.get(key);
+    return entry?.kind === 'set' ? entry.members : undefined;
+  }
+
+  /** The JSON of a register's value as it travels to other agents (see `RegisterJoin.encode`). */
+  encodeRegister(key: string, value: StateValue): string {
+    const tag = this.joins.size === 0 ? undefined : tagOf(key);
+    const encode = tag === undefined ? undefined : this.joins.get(tag)?.encode;
+    return encode ? encode(value) : JSON.stringify(value);
+  }
+
   write(key: string, value: StateValue, version: number, expiresAtMs: number): boolean {
     const register: Register = { value, version, writer: this.writer };
     const won = this.applyRegister(key, register, false, expiresAtMs);
@@ -241,6 +290,9 @@ export class MemoryStateStore implements StateStore {
       case 'max':
         this.applyMax(delta.key, delta.value, delta.expiresAtMs);
         return;
+      case 'set':
+        this.applySet(delta.key, [...delta.members].sort(), delta.limit, delta.expiresAtMs);
+        return;
       case 'register':
         if (!join || !this.joinRegister(delta.key, delta.register, delta.expiresAtMs))
           this.applyRegister(delta.key, delta.register, false, delta.expiresAtMs);
@@ -321,12 +373,14 @@ export class MemoryStateStore implements StateStore {
           }
         : entry.kind === 'max'
           ? { kind: 'max', value: entry.value, expiresAtMs: entry.expiresAtMs }
-          : {
-              kind: 'register',
-              register: { ...entry.register },
-              deleted: entry.deleted,
-              expiresAtMs: entry.expiresAtMs,
-            };
+          : entry.kind === 'set'
+            ? { kind: 'set', members: entry.members.slice(), limit: entry.limit, expiresAtMs: entry.expiresAtMs }
+            : {
+                kind: 'register',
+                register: { ...entry.register },
+                deleted: entry.deleted,
+                expiresAtMs: entry.expiresAtMs,
+              };
     this.forget(key);
     this.put(key, copy);
   }
@@ -378,7 +432,7 @@ export class MemoryStateStore implements StateStore {
   private put(key: string, entry: Entry): void {
     const previous = this.entries.get(key);
     this.entries.set(key, entry);
-    if (entry.kind === 'register') this.noteChange(key);
+    if (entry.kind !== 'count') this.noteChange(key);
     // A rewrite that does not bring the due time forward keeps the filing it has: refiling every
     // write of a busy register would leave a stale filing per second until its old due time.
     const due = dueOf(entry);
@@ -396,7 +450,8 @@ export class MemoryStateStore implements StateStore {
   }
 
   private forget(key: string): void {
-    if (this.entries.get(key)?.kind === 'register') this.noteChange(key);
+    const kind = this.entries.get(key)?.kind;
+    if (kind !== undefined && kind !== 'count') this.noteChange(key);
     this.entries.delete(key);
     const tag = tagOf(key);
     if (tag === undefined) return;
@@ -458,8 +513,30 @@ export class MemoryStateStore implements StateStore {
       return value;
     }
     if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
-    if (value > entry.value) entry.value = value;
+    if (value > entry.value) {
+      entry.value = value;
+      this.noteChange(key);
+    }
     return entry.value;
+  }
+
+  /** Adds `more` (ascending) to set `key`; whether its members or its expiry changed. */
+  private applySet(key: string, more: readonly string[], limit: number, expiresAtMs: number): boolean {
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.kind !== 'set') {
+      this.put(key, { kind: 'set', members: unite([], more, limit) as string[], limit, expiresAtMs });
+      return true;
+    }
+    let changed = false;
+    if (expiresAtMs > entry.expiresAtMs) {
+      entry.expiresAtMs = expiresAtMs;
+      changed = true;
+    }
+    const members = unite(entry.members, more, Math.max(limit, entry.limit));
+    if (members === entry.members) return changed;
+    entry.members = members as string[];
+    this.noteChange(key);
+    return true;
   }
 
   private applyRegister(key: string, register: Register, deleted: boolean, expiresAtMs: number): boolean {

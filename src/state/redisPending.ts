@@ -13,6 +13,8 @@ export interface Pending {
   counter?: true;
   mark?: { value: number; expiresAtMs: number };
   register?: { register: Register; expiresAtMs: number };
+  /** Members added to a set since the last flush. */
+  set?: { members: string[]; limit: number; expiresAtMs: number };
 }
 
 /** Folds `later` into `earlier` (mutating it): the pending state of both, in that order. */
@@ -25,6 +27,15 @@ export function combinePending(earlier: Pending, later: Pending): Pending {
     else {
       if (later.mark.value > m.value) m.value = later.mark.value;
       if (later.mark.expiresAtMs > m.expiresAtMs) m.expiresAtMs = later.mark.expiresAtMs;
+    }
+  }
+  if (later.set) {
+    const s = earlier.set;
+    if (!s) earlier.set = later.set;
+    else {
+      for (const m of later.set.members) if (!s.members.includes(m)) s.members.push(m);
+      if (later.set.limit > s.limit) s.limit = later.set.limit;
+      if (later.set.expiresAtMs > s.expiresAtMs) s.expiresAtMs = later.set.expiresAtMs;
     }
   }
   if (later.register) {

@@ -10,6 +10,8 @@
  *   every agent can write its totals back. The cell's value is the sum over incarnations.
  * - mark: `#m` value, `#x` expiry.
  * - register: `#v` JSON value, `#ver` version, `#w` writer, `#d` "1" when a tombstone, `#x` expiry.
+ * - set: `s|<member>` = "1" per member, `#l` the most members it keeps (the greatest, in byte
+ *   order), `#x` expiry.
  *
  * Numbers travel as strings so no digit is lost to Lua's number formatting.
  */
@@ -21,7 +23,7 @@
  * ARGV[6...] the JSON values of the register writes.
  * Ops: {t='c', k, c={{bucket, total, expiry}...}, ttl} | {t='m', k, v, x, ttl} |
  * {t='r', k, a, ver, w, x, ttl} (its value is ARGV[5 + a]) | {t='d', k, ver, w, x, ttl} |
- * {t='s', k} (read only).
+ * {t='s', k} (read only) | {t='e', k, m={member...}, l, x, ttl} (members added to a set).
  *
  * A register's value is JSON text, stored as it came and embedded as it is (not as a string) in
  * replies and messages: a value of an incident record is a kilobyte or two, which escaping into
@@ -49,7 +51,7 @@ local ops = cjson.decode(ARGV[4])
 -- One read tells the kind and holds what merging needs: {mark, version, writer, expiry}, or
 -- false for a key that is not one of ours. Counters and absent keys both read all nil.
 local function head(k)
-  local ok, h = pcall(redis.call, 'HMGET', k, '#m', '#ver', '#w', '#x')
+  local ok, h = pcall(redis.call, 'HMGET', k, '#m', '#ver', '#w', '#x', '#l')
   if not ok then return false end
   return h
 end
@@ -58,12 +60,13 @@ local function kindOf(h, k)
   if not h then return 'other' end
   if h[1] then return 'm' end
   if h[2] then return 'r' end
+  if h[5] then return 'e' end
   if redis.call('EXISTS', k) == 1 then return 'c' end
   return nil
 end
 
 local function mergesUnordered(kind)
-  return kind == 'c' or kind == 'm' or kind == 'other'
+  return kind == 'c' or kind == 'm' or kind == 'e' or kind == 'other'
 end
 
 -- JS compares writer ids by code unit; byte order agrees for any id, unlike Lua's locale-aware '<'.
@@ -149,6 +152,19 @@ end
 
 -- 'check': the value may not be one an agent wrote (a read of whatever is under the prefix);
 -- a register a write lost to is one, and decoding kilobytes of it would only cost Redis time.
+local function setState(k, key)
+  local all = redis.call('HGETALL', k)
+  local m = {}
+  local l, x = '0', '0'
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if string.sub(f, 1, 2) == 's|' then m[#m + 1] = string.sub(f, 3)
+    elseif f == '#l' then l = all[i + 1]
+    elseif f == '#x' then x = all[i + 1] end
+  end
+  return { k = key, t = 'e', m = m, l = l, x = x }
+end
+
 local function registerState(k, key, check)
   local r = redis.call('HMGET', k, '#v', '#ver', '#w', '#d', '#x')
   local v = r[1]
@@ -184,7 +200,7 @@ for i, op in ipairs(ops) do
   local did = false
   local state
   if op.t == 'c' then
-    if not h or h[1] or h[2] then redis.call('DEL', k) end
+    if not h or h[1] or h[2] or h[5] then redis.call('DEL', k) end
     local added = false
     local written = {}
     local set = {}
@@ -222,6 +238,36 @@ for i, op in ipairs(ops) do
     if not h[4] or tonumber(op.x) > tonumber(h[4]) then redis.call('HSET', k, '#x', op.x) end
     extend(k, ttl)
     if did then state = markState(k, op.k) end
+  elseif op.t == 'e' then
+    if not h or h[1] or h[2] or (not h[5] and redis.call('EXISTS', k) == 1) then redis.call('DEL', k); h = {} end
+    local added = {}
+    for _, m in ipairs(op.m) do
+      if redis.call('HSETNX', k, 's|' .. m, '1') == 1 then added[#added + 1] = m end
+    end
+    local limit = tonumber(op.l)
+    if h[5] and tonumber(h[5]) >= limit then limit = tonumber(h[5]) else redis.call('HSET', k, '#l', op.l) end
+    local x = h[4]
+    if not x or tonumber(op.x) > tonumber(x) then
+      x = op.x
+      redis.call('HSET', k, '#x', x)
+      did = true
+    end
+    if #added > 0 then
+      did = true
+      if redis.call('HLEN', k) > limit + 2 then
+        local fields = redis.call('HKEYS', k)
+        local ms = {}
+        for _, f in ipairs(fields) do
+          if string.sub(f, 1, 2) == 's|' then ms[#ms + 1] = f end
+        end
+        table.sort(ms)
+        local drop = {}
+        for i = 1, #ms - limit do drop[#drop + 1] = ms[i] end
+        if #drop > 0 then redis.call('HDEL', k, unpack(drop)) end
+      end
+    end
+    extend(k, ttl)
+    if did then state = { k = op.k, t = 'e', m = added, l = tostring(limit), x = x } end
   elseif op.t == 'd' and mergesUnordered(kindOf(h, k)) then
     -- Counters and marks merge without order: deleting one forgets it.
     redis.call('DEL', k)
@@ -250,6 +296,7 @@ for i, op in ipairs(ops) do
     if kind == 'c' then state = counterState(k, op.k)
     elseif kind == 'm' then state = markState(k, op.k)
     elseif kind == 'r' then state = registerState(k, op.k, true)
+    elseif kind == 'e' then state = setState(k, op.k)
     else state = { k = op.k, t = 'n' } end
     replies[#replies + 1] = state
   end

@@ -63,7 +63,9 @@ type Snapshot =
   | { k: string; t: 'm'; v: string; x: string }
   | { k: string; t: 'r'; v: StateValue; ver: string; w: string; d: string; x: string; bad?: '1' }
   | { k: string; t: 'x' }
-  | { k: string; t: 'n' };
+  | { k: string; t: 'n' }
+  /** A set's members: those a write added (a message), or all of them (a read). */
+  | { k: string; t: 'e'; m: string[]; l: string; x: string };
 
 type Op =
   | { t: 'c'; k: string; c: [string, string, string][]; ttl: string }
@@ -71,7 +73,8 @@ type Op =
   /** `a`: which of the call's values (see `Batch`) is the register's, as JSON. */
   | { t: 'r'; k: string; a: number; ver: string; w: string; x: string; ttl: string }
   | { t: 'd'; k: string; ver: string; w: string; x: string; ttl: string }
-  | { t: 's'; k: string };
+  | { t: 's'; k: string }
+  | { t: 'e'; k: string; m: string[]; l: string; x: string; ttl: string };
 
 /** One script call of a flush: its keys and ops, and the JSON values its register writes carry. */
 interface Batch {
@@ -128,8 +131,10 @@ export class RedisStateStore implements StateStore {
   private readonly logger: Logger;
   private readonly metrics: RedisStoreMetrics | undefined;
   private readonly books = new Map<string, Book>();
-  /** Expiry of each mark and register, so a write-back after a Redis loss keeps it. */
+  /** Expiry of each mark, register and set, so a write-back after a Redis loss keeps it. */
   private readonly expiries = new Map<string, number>();
+  /** The limit of each set, for the same write-back. */
+  private readonly setLimits = new Map<string, number>();
   private pending = new Map<string, Pending>();
   /** Wall-clock ms of the oldest write in `pending`. */
   private pendingSince: number | undefined;
@@ -396,6 +401,14 @@ export class RedisStateStore implements StateStore {
     return this.local.readMax(key);
   }
 
+  addToSet(key: string, member: string, limit: number, expiresAtMs: number): void {
+    this.local.addToSet(key, member, limit, expiresAtMs);
+  }
+
+  readSet(key: string): readonly string[] | undefined {
+    return this.local.readSet(key);
+  }
+
   write(key: string, value: StateValue, version: number, expiresAtMs: number): boolean {
     return this.local.write(key, value, version, expiresAtMs);
   }
@@ -422,7 +435,11 @@ export class RedisStateStore implements StateStore {
       for (const [b, cell] of book.cells) if (cell.expiresAtMs <= nowMs) book.cells.delete(b);
       if (book.cells.size === 0) this.books.delete(key);
     }
-    for (const [key, expiresAtMs] of this.expiries) if (expiresAtMs <= nowMs) this.expiries.delete(key);
+    for (const [key, expiresAtMs] of this.expiries)
+      if (expiresAtMs <= nowMs) {
+        this.expiries.delete(key);
+        this.setLimits.delete(key);
+      }
     return this.local.sweep(nowMs);
   }
 
@@ -499,7 +516,11 @@ export class RedisStateStore implements StateStore {
     }
     let p = this.pending.get(d.key);
     if (!p) this.pending.set(d.key, (p = {}));
-    if (d.kind === 'max') {
+    if (d.kind === 'set') {
+      this.setLimits.set(d.key, d.limit);
+      if (!p.set) p.set = { members: d.members.slice(), limit: d.limit, expiresAtMs: d.expiresAtMs };
+      else combinePending(p, { set: d });
+    } else if (d.kind === 'max') {
       if (!p.mark) p.mark = { value: d.value, expiresAtMs: d.expiresAtMs };
       else {
         if (d.value > p.mark.value) p.mark.value = d.value;
@@ -623,6 +644,17 @@ export class RedisStateStore implements StateStore {
         ttl: ttl(p.mark.expiresAtMs),
       });
     }
+    if (p.set) {
+      this.keepExpiry(key, p.set.expiresAtMs);
+      push({
+        t: 'e',
+        k: key,
+        m: p.set.members,
+        l: String(p.set.limit),
+        x: String(p.set.expiresAtMs),
+        ttl: ttl(p.set.expiresAtMs),
+      });
+    }
     if (p.register) {
       const { register, expiresAtMs } = p.register;
       this.keepExpiry(key, expiresAtMs);
@@ -636,7 +668,7 @@ export class RedisStateStore implements StateStore {
           x: String(expiresAtMs),
           ttl: ttl(expiresAtMs),
         },
-        JSON.stringify(register.value),
+        this.local.encodeRegister(key, register.value),
       );
     }
   }
@@ -737,6 +769,17 @@ export class RedisStateStore implements StateStore {
       case 'w':
         if (from !== undefined) this.applyCells(key, snap.c, rev, from);
         return;
+      case 'e': {
+        const expiresAtMs = Number(snap.x);
+        const limit = Number(snap.l);
+        if (!(limit > 0)) throw new Error('not a set');
+        this.keepExpiry(key, expiresAtMs);
+        this.setLimits.set(key, limit);
+        // Lua's JSON encodes an empty list (an expiry-only change) as an object.
+        const members = Array.isArray(snap.m) ? snap.m.map(String) : [];
+        this.local.merge({ kind: 'set', key, members, limit, expiresAtMs });
+        return;
+      }
     }
   }
 
@@ -882,6 +925,11 @@ export class RedisStateStore implements StateStore {
       if (mark !== undefined) this.owe(key, { mark: { value: mark, expiresAtMs } });
       const register = this.local.read(key);
       if (register !== undefined) this.owe(key, { register: { register, expiresAtMs } });
+      const members = this.local.readSet(key);
+      if (members !== undefined)
+        this.owe(key, {
+          set: { members: members.slice(), limit: this.setLimits.get(key) ?? members.length, expiresAtMs },
+        });
     }
     await this.drain();
     if (this.pending.size > 0) throw new Error('could not write local state back to redis');

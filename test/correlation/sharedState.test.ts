@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { incidentId } from '../../src/correlation/incidentBook.ts';
+import { incidentId, type IncidentRecord } from '../../src/correlation/incidentBook.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 import type { StateDelta } from '../../src/correlation/stateStore.ts';
+import type { CorrelationEngine } from '../../src/correlation/engine.ts';
 import { engineFrom, ev } from '../support/correlation.ts';
 
 const rules = `
@@ -113,5 +114,113 @@ rules:
         (c) => c.kind === 'opened' && c.incident.openedAtMs < 5000,
       ),
     ).toEqual([]);
+  });
+});
+
+describe('a repeat that moves only the last seen of an open incident', () => {
+  const yaml = `
+defaults: { group_wait: 0s, allowed_lateness: 1m }
+rules:
+  - { kind: dedup, name: disk, match: 'attributes["check"] == "disk"', group_by: [asset], sample_size: 1, dedup_window: 1m }
+`;
+  const key = 'disk{asset="db-1"}';
+  const disk = (t: number) => ev(t, { asset: 'db-1', attributes: { check: 'disk' } });
+
+  /** Stores of `names`, each with its engine, and the deltas each wrote, copied as if over the wire. */
+  function agents(...names: string[]) {
+    return names.map((name) => {
+      const store = new MemoryStateStore(name);
+      const out: StateDelta[] = [];
+      store.onDelta((d) => out.push(structuredClone(d)));
+      return { store, engine: engineFrom(yaml, store), out };
+    });
+  }
+
+  it('ships a mark, not the incident record, and the marks merge in any order, twice, to one incident', () => {
+    const [a, b, c, x, y] = agents('agent-a', 'agent-b', 'agent-c', 'agent-x', 'agent-y');
+    expect(a!.engine.process([disk(1000)], 1000).map((ch) => ch.kind)).toEqual(['opened']);
+    const opening = a!.out.splice(0);
+    for (const other of [b, c, x, y]) for (const d of opening) other!.store.merge(structuredClone(d));
+    // Repeats on two agents that have not heard of each other's.
+    expect(b!.engine.process([disk(5000), disk(6000)], 6000)).toEqual([]);
+    expect(c!.engine.process([disk(7000)], 7000)).toEqual([]);
+    const repeats = [b!.out.splice(0), c!.out.splice(0)];
+    expect(repeats.flat().filter((d) => d.key.startsWith('i:'))).toEqual([]);
+    // Each observer hears them in another order; y hears the marks twice (a message, then a
+    // reconnect's read). Counter cells are idempotent in Redis by the writer's totals, not here.
+    for (const d of [...repeats[0]!, ...repeats[1]!]) x!.store.merge(structuredClone(d));
+    const reversed = [...repeats[1]!, ...repeats[0]!].reverse();
+    for (const d of [...reversed, ...reversed.filter((d) => d.kind !== 'count')]) y!.store.merge(structuredClone(d));
+    const seen = (s: CorrelationEngine) => {
+      const inc = s.book.withTrail(key)!.incident;
+      return {
+        id: inc.id,
+        status: inc.status,
+        lastSeenMs: inc.lastSeenMs,
+        eventCount: inc.eventCount,
+        sample: inc.sampleEventIds,
+      };
+    };
+    const one = seen(x!.engine);
+    expect(one).toMatchObject({ status: 'open', lastSeenMs: 7000, eventCount: 4 });
+    expect(seen(y!.engine)).toEqual(one);
+    // The repeat's last seen is the record's once someone writes it, as a resolution does.
+    const resolved = y!.engine.tick(200_000).filter((ch) => ch.kind === 'resolved');
+    expect(resolved.map((ch) => ch.incident.lastSeenMs)).toEqual([7000]);
+  });
+});
+
+describe("an incident's audit trail shared by agents", () => {
+  const yaml = `
+defaults: { group_wait: 0s, allowed_lateness: 1m, reopen_window: 1h }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+`;
+  const key = 'link{asset="sw-1"}';
+  const link = (t: number, type: 'down' | 'up') => ev(t, { asset: 'sw-1', type });
+
+  it('travels as set members, not in the record, and merges in any order, twice, to one trail', () => {
+    const stores = ['agent-a', 'agent-b', 'agent-x', 'agent-y'].map((n) => new MemoryStateStore(n));
+    const [a, b, x, y] = stores.map((s) => engineFrom(yaml, s));
+    const wire: StateDelta[][] = [[], []];
+    // As the Redis store ships them: a record as its kind encodes it.
+    stores
+      .slice(0, 2)
+      .forEach((s, i) =>
+        s.onDelta((d) =>
+          wire[i]!.push(
+            d.kind === 'register'
+              ? { ...d, register: { ...d.register, value: JSON.parse(s.encodeRegister(d.key, d.register.value)) } }
+              : structuredClone(d),
+          ),
+        ),
+      );
+    const deliver = (to: MemoryStateStore, deltas: StateDelta[]) => {
+      for (const d of deltas) to.merge(structuredClone(d));
+    };
+    expect(a!.process([link(1000, 'down')], 1000).map((c) => c.kind)).toEqual(['opened']);
+    deliver(stores[1]!, wire[0]!);
+    // Concurrent: b resolves and reopens, a hears the link down again, neither hearing of the other.
+    expect(b!.process([link(2000, 'up'), link(3000, 'down')], 3000).map((c) => c.kind)).toEqual([
+      'resolved',
+      'reopened',
+    ]);
+    expect(a!.process([link(2500, 'down')], 2500)).toEqual([]);
+    const trails = wire
+      .flat()
+      .flatMap((d) =>
+        d.kind === 'register' && d.key.startsWith('i:') ? [d.register.value as unknown as IncidentRecord] : [],
+      )
+      .map((r) => r.incident.audit);
+    expect(trails.length).toBeGreaterThan(0);
+    expect(trails.filter((t) => t.length > 0)).toEqual([]);
+    const all = [...wire[0]!, ...wire[1]!];
+    deliver(stores[2]!, all);
+    const reversed = all.slice().reverse();
+    deliver(stores[3]!, [...reversed, ...reversed.filter((d) => d.kind !== 'count')]);
+    const trail = (e: CorrelationEngine) => e.book.withTrail(key)!.incident.audit.map((x) => `${x.atMs} ${x.kind}`);
+    expect(trail(x!)).toEqual(['1000 opened', '2000 resolved', '3000 reopened']);
+    expect(trail(y!)).toEqual(trail(x!));
+    expect([x!, y!].map((e) => e.book.get(key)!.incident.status)).toEqual(['open', 'open']);
   });
 });

@@ -67,4 +67,30 @@ describe('MemoryStateStore', () => {
     for (const key of ['r0', 'r1']) expect(backward.read(key)).toEqual(forward.read(key));
     expect(forward.sumCounts('c0', 0, 4)).toBe(17);
   });
+
+  it('unites set members in any order and any number of times, keeping the greatest up to the limit', () => {
+    const source = new MemoryStateStore('src');
+    const deltas: StateDelta[] = [];
+    source.onDelta((d) => deltas.push(structuredClone(d)));
+    for (let i = 0; i < 12; i++) source.addToSet('s:a', `m${String(i % 9).padStart(2, '0')}`, 5, 1000);
+    // A member already held, or below a full set's least, with no later expiry, tells nothing.
+    expect(deltas.map((d) => (d.kind === 'set' ? d.members : []))).toEqual(
+      [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => [`m0${i}`]),
+    );
+    expect(source.readSet('s:a')).toEqual(['m04', 'm05', 'm06', 'm07', 'm08']);
+    const forward = new MemoryStateStore('x');
+    const twiceBackward = new MemoryStateStore('y');
+    for (const d of deltas) forward.merge(structuredClone(d));
+    for (const d of [...deltas.slice().reverse(), ...deltas]) twiceBackward.merge(structuredClone(d));
+    expect(forward.readSet('s:a')).toEqual(source.readSet('s:a'));
+    expect(twiceBackward.readSet('s:a')).toEqual(source.readSet('s:a'));
+    // The same array until the set changes, so readers can tell a change by identity.
+    const before = forward.readSet('s:a');
+    forward.merge({ kind: 'set', key: 's:a', members: ['m05'], limit: 5, expiresAtMs: 0 });
+    expect(forward.readSet('s:a')).toBe(before);
+    forward.merge({ kind: 'set', key: 's:a', members: ['m99'], limit: 5, expiresAtMs: 0 });
+    expect(forward.readSet('s:a')).toEqual(['m05', 'm06', 'm07', 'm08', 'm99']);
+    expect(forward.sweep(2000)).toBe(1);
+    expect(forward.readSet('s:a')).toBeUndefined();
+  });
 });

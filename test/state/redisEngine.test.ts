@@ -47,10 +47,20 @@ function stream(): { t: number; node: number; events: VigilEvent[] }[] {
 
 const staticClock: ElectionTimers = { now: () => 0, setTimeout: () => undefined, clearTimeout: () => undefined };
 
-/** What an agent's view holds, key by key: equal views mean the agents have converged. */
+/**
+ * What an agent's view holds, key by key: equal views mean the agents have converged. An
+ * incident's audit trail is its set's (`au:`), which reads fill the record's copy from.
+ */
 function view(store: RedisStateStore): string {
   const keys = [...store.keys('')].sort();
-  return JSON.stringify(keys.map((k) => [k, store.read(k), store.readMax(k), store.sumCounts(k, -Infinity, Infinity)]));
+  const value = (k: string) => {
+    const r = store.read(k);
+    const inc = (r?.value as { incident?: { audit?: unknown } } | undefined)?.incident;
+    return inc?.audit === undefined ? r : { ...r, value: { ...(r!.value as object), incident: { ...inc, audit: [] } } };
+  };
+  return JSON.stringify(
+    keys.map((k) => [k, value(k), store.readMax(k), store.sumCounts(k, -Infinity, Infinity), store.readSet(k)]),
+  );
 }
 
 describe('three agents sharing one Redis', () => {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisKeys } from '../../src/state/redisKeys.ts';
 import type { RedisStateStore } from '../../src/state/redisStateStore.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { freshPrefix, gauge, inspector, openStore, type TestStore } from './redisHelpers.ts';
@@ -57,6 +58,26 @@ describe('RedisStateStore', () => {
     expect(c!.read('pair:host-1')).toEqual({ value: 'up', version: 10, writer: 'agent-b' });
     // Adding after convergence returns the cell's shared value.
     expect(c!.addCount('errors:svc-x', 8, 1, exp)).toBe(61);
+  });
+
+  it('unites set members three agents add concurrently, in Redis and in every view, and gives them to a late joiner', async () => {
+    const prefix = freshPrefix();
+    const [a, b, c] = await agents(3, prefix);
+    const exp = Date.now() + HOUR;
+    for (let i = 0; i < 30; i++) [a, b, c][i % 3]!.addToSet('au:svc-x#1', `e${String(i).padStart(2, '0')}`, 20, exp);
+    // Each member once more, by another agent: a repeat changes nothing.
+    for (let i = 0; i < 30; i++)
+      [a, b, c][(i + 1) % 3]!.addToSet('au:svc-x#1', `e${String(i).padStart(2, '0')}`, 20, exp);
+    await Promise.all([a, b, c].map((s) => s!.flush()));
+    const latest = Array.from({ length: 20 }, (_, i) => `e${i + 10}`);
+    await waitFor(
+      () => [a, b, c].every((s) => JSON.stringify(s!.readSet('au:svc-x#1')) === JSON.stringify(latest)),
+      'sets to converge',
+    );
+    const fields = await look.hkeys(new RedisKeys(prefix).stateKey('au:svc-x#1'));
+    expect(fields.filter((f) => f.startsWith('s|')).sort()).toEqual(latest.map((m) => `s|${m}`));
+    const [late] = await agents(1, prefix);
+    expect(late!.readSet('au:svc-x#1')).toEqual(latest);
   });
 
   it('gives a late joiner the state written before it started', async () => {

@@ -116,7 +116,7 @@ export class CorrelationRuntime implements IncidentDesk {
   }
 
   current(key: string): Incident | undefined {
-    return this.engine.book.get(key)?.incident;
+    return this.engine.book.withTrail(key)?.incident;
   }
 
   incident(id: string): Incident | undefined {

@@ -112,13 +112,14 @@ export class PairRule extends RuleCore implements EventRule {
       ctx.ignore(this.name, 'up_without_down');
       return;
     }
+    const changed = rec.members[member] !== 'up';
     rec.members[member] = 'up';
     if (rec.flapping || !this.recovered(rec, member)) {
-      book.attach(rec, this.policy, e, tMs, 1, ctx.out);
+      book.attach(rec, this.policy, e, tMs, 1, ctx.out, changed);
       return;
     }
     autoResolve(this, rec, tMs, this.p.members ? `up event (${this.policy.resolve} recovered)` : 'up event', e, ctx);
-    if (isOpen(rec)) book.attach(rec, this.policy, e, tMs, 1, ctx.out);
+    if (isOpen(rec)) book.attach(rec, this.policy, e, tMs, 1, ctx.out, changed);
   }
 
   private recovered(rec: IncidentRecord, member: string): boolean {

@@ -52,7 +52,7 @@ export class SpikeRule extends RuleCore implements EventRule {
     const s = this.spike(counter, w, ctx);
     if (open) {
       if (s) rec.mark = w;
-      ctx.book.attach(rec, this.policy, e, tMs, 1, ctx.out);
+      ctx.book.attach(rec, this.policy, e, tMs, 1, ctx.out, s !== undefined);
       return;
     }
     if (!s) return;
