@@ -306,7 +306,7 @@ export class MemoryGuard implements NativeMemorySink {
    * arrives whatever admission decides (the data is already accepted and spooled), so it cannot
    * come out of the spike headroom, which bodies admitted before a refusal take. Under a 3×
    * flood into embedded ClickHouse at 256 MiB, resident memory peaked 246–269 MiB refusing at
-   * the soft limit and 214–247 MiB refusing 18 MiB (a 2 MiB batch's insert) below it.
+   * the soft limit and 219–252 MiB refusing 18 MiB (the most a 1 MiB insert grew) below it.
    */
   private get softBytes(): number {
     let reserve = 0;
@@ -319,7 +319,7 @@ export class MemoryGuard implements NativeMemorySink {
     if (this.floor === 0) return this.softBytes;
     // Half the spike headroom above the floor, the other half left for what arrives meanwhile.
     // Up to the ceiling instead, a floor measured while a flood was refused (199 MiB at 256 with
-    // embedded ClickHouse, soft limit 196) let that flood raise use to 281 MiB.
+    // embedded ClickHouse, soft limit 196 with a 9 MiB reserve) let that flood raise use to 281 MiB.
     return this.floor + this.spikeBytes / 2;
   }
 
