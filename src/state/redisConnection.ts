@@ -65,6 +65,10 @@ function baseOptions(cfg: RedisConnectionConfig): RedisOptions {
 
 /** A client for the configured topology: standalone `url`, `sentinel` or `cluster`. Not yet connected. */
 export function createRedisClient(cfg: RedisConnectionConfig): RedisClient {
+  return withScripts(clientFor(cfg));
+}
+
+function clientFor(cfg: RedisConnectionConfig): RedisClient {
   const options = baseOptions(cfg);
   if (cfg.cluster) {
     const {
@@ -126,6 +130,20 @@ export type ScriptName = keyof typeof SCRIPTS;
 const defined = new WeakSet<RedisClient>();
 
 /**
+ * Defines Vigil's scripts as commands of `client`, before it issues anything: ioredis gives a
+ * tick's automatic pipeline only the commands defined when the pipeline was made, so a script
+ * defined on its first call, in a tick that a plain command opened, failed with "pipeline[...]
+ * is not a function" and broke the reply of every command in that pipeline.
+ */
+function withScripts(client: RedisClient): RedisClient {
+  if (!defined.has(client)) {
+    for (const [n, lua] of Object.entries(SCRIPTS)) client.defineCommand(n, { lua });
+    defined.add(client);
+  }
+  return client;
+}
+
+/**
  * Runs one of Vigil's Lua scripts by its SHA1, loading it on NOSCRIPT (after a Redis restart, or
  * on a cluster node that has not seen it yet). Calls issued in one tick share a pipeline.
  */
@@ -135,10 +153,8 @@ export function runScript(
   keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<unknown> {
-  if (!defined.has(client)) {
-    for (const [n, lua] of Object.entries(SCRIPTS)) client.defineCommand(n, { lua });
-    defined.add(client);
-  }
+  // A client made elsewhere (not by createRedisClient) gets them on its first call.
+  withScripts(client);
   const call = (client as unknown as Record<ScriptName, (...a: (string | number)[]) => Promise<unknown>>)[name];
   return call.call(client, keys.length, ...keys, ...args);
 }
