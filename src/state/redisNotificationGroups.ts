@@ -1,4 +1,4 @@
-import { flushDueAtMs, isNews, type GroupMember, type GroupState } from '../exporters/tickets/notificationGroups.ts';
+import { flushDueAtMs, mayBeNews, type GroupMember, type GroupState } from '../exporters/tickets/notificationGroups.ts';
 import type { FlushClaim, GroupHeader, SharedGroups, SharedJoin } from '../exporters/tickets/sharedGroups.ts';
 import { reaching } from './ledgerReach.ts';
 import { runScript, type RedisClient } from './redisConnection.ts';
@@ -75,9 +75,8 @@ export class RedisNotificationGroups implements SharedGroups {
     const [group] = this.opts.keys.groupKeys(key, this.opts.exporter);
     const args: (string | number)[] = [nowMs, JSON.stringify(create), this.opts.ttlMs];
     for (const j of joins) {
-      // isNews with a known member of the other state: true unless a person's change (no news whatever the member was).
-      const news = isNews(j.kind, { ...j.member, firing: !j.member.firing }, j.member.firing);
-      args.push(j.key, j.member.firing ? '1' : '0', news ? '1' : '0', JSON.stringify(j.member));
+      // Whether it is news against the member as the group has it, the script decides.
+      args.push(j.key, j.member.firing ? '1' : '0', mayBeNews(j.member.kind) ? '1' : '0', JSON.stringify(j.member));
     }
     const reply = (await reaching('adding to a notification group', () =>
       runScript(this.opts.client, 'vigilGroupJoin', [group], args),

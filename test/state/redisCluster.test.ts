@@ -110,7 +110,7 @@ describe('RedisStateStore on Redis Cluster', () => {
         const joined = await groups.join(
           create.key,
           create,
-          [{ key: opened.incident.key, kind: 'opened', member: groupMember(opened) }],
+          [{ key: opened.incident.key, member: groupMember(opened) }],
           now,
         );
         expect(joined).toMatchObject({ key: create.key, createdAtMs: now });

@@ -51,7 +51,7 @@ describe('notification groups shared in Redis', () => {
   /** Joins `change` to its group at `now` through `groups`, as an agent's stage does. */
   function join(groups: RedisNotificationGroups, change: IncidentChange, now: number) {
     const create = newGroup(BY_SITE, change.incident, now);
-    const j: SharedJoin = { key: change.incident.key, kind: change.kind, member: groupMember(change) };
+    const j: SharedJoin = { key: change.incident.key, member: groupMember(change) };
     return groups.join(create.key, create, [j], now);
   }
 

@@ -129,9 +129,14 @@ export function groupMember(change: IncidentChange): GroupMember {
   return { incident: snapshot(change.incident), firing: change.kind !== 'resolved', kind: change.kind };
 }
 
+/** Whether a change of `kind` may be news: a person's change (ack, comment, assignment) never is. */
+export function mayBeNews(kind: IncidentChangeKind): boolean {
+  return !SNAPSHOT_ONLY.has(kind);
+}
+
 /** Whether a change of `kind` to a member (`known` before it) is news a flush must tell. */
 export function isNews(kind: IncidentChangeKind, known: GroupMember | undefined, firing: boolean): boolean {
-  return !SNAPSHOT_ONLY.has(kind) && (!known || known.firing !== firing);
+  return mayBeNews(kind) && (!known || known.firing !== firing);
 }
 
 /**

@@ -128,7 +128,7 @@ export class SharedGroupStage {
       ) => {
         let b = batches.get(key);
         if (!b) batches.set(key, (b = { create: create(), joins: [], items: [] }));
-        b.joins.push({ key: item.change.incident.key, kind: item.change.kind, member: groupMember(item.change) });
+        b.joins.push({ key: item.change.incident.key, member: groupMember(item.change) });
         b.items.push(item);
       };
       for (const { grouping, change } of items) {
@@ -209,11 +209,7 @@ export class SharedGroupStage {
     const now = this.opts.timers.now();
     const done: string[] = [];
     for (const g of this.opts.local.list()) {
-      const joins: SharedJoin[] = Object.entries(g.members).map(([key, member]) => ({
-        key,
-        kind: member.kind,
-        member,
-      }));
+      const joins: SharedJoin[] = Object.entries(g.members).map(([key, member]) => ({ key, member }));
       try {
         const after = await this.opts.shared.join(g.key, formed(g), joins, now);
         this.remember(g.key, after, joins);

@@ -1,4 +1,3 @@
-import type { IncidentChangeKind } from '../../model/incident.ts';
 import type { GroupMember, GroupState } from './notificationGroups.ts';
 
 /** A group without its members: what scheduling its flushes needs. */
@@ -8,7 +7,7 @@ export type GroupHeader = Omit<GroupState, 'members'>;
 export interface SharedJoin {
   /** The incident's key: the member's name in the group. */
   key: string;
-  kind: IncidentChangeKind;
+  /** The member after the change; its `kind` is the change's. */
   member: GroupMember;
 }
 
