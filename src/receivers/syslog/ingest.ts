@@ -58,22 +58,18 @@ export class SyslogIngest {
     this.parser.beginBatch();
   }
 
-  toEvent(line: string, truncated: boolean, origin: Origin, observedNs: bigint): VigilEvent {
-    if (truncated) this.metrics.truncated.inc({ receiver: this.id, transport: origin.transport });
-    const parsed = this.parser.parse(line);
-    if (typeof parsed !== 'string')
-      return syslogToEvent(parsed, origin, observedNs, truncated, this.attributeNames, line);
-    return this.unparsed(line, parsed, truncated, origin, observedNs);
-  }
-
   /** What a message is handed to the pipeline as: its event, or that event's JSON line when the pipeline takes lines. */
   toRecord(line: string, truncated: boolean, origin: Origin, observedNs: bigint): SyslogRecord {
-    const lines = this.lines;
-    if (lines === undefined) return this.toEvent(line, truncated, origin, observedNs);
     if (truncated) this.metrics.truncated.inc({ receiver: this.id, transport: origin.transport });
     const parsed = this.parser.parse(line);
-    if (typeof parsed !== 'string') return lines.encode(parsed, origin, observedNs, truncated, line);
-    return lines.line(this.unparsed(line, parsed, truncated, origin, observedNs));
+    const lines = this.lines;
+    if (typeof parsed === 'string') {
+      const event = this.unparsed(line, parsed, truncated, origin, observedNs);
+      return lines ? lines.line(event) : event;
+    }
+    return lines
+      ? lines.encode(parsed, origin, observedNs, truncated, line)
+      : syslogToEvent(parsed, origin, observedNs, truncated, this.attributeNames, line);
   }
 
   private unparsed(line: string, parsed: string, truncated: boolean, origin: Origin, observedNs: bigint): VigilEvent {

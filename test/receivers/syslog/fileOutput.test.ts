@@ -152,7 +152,8 @@ describe('syslog messages written by the file exporter', () => {
       for (const [i, line] of seeds.entries()) {
         const truncated = i % 7 === 0;
         const fromEvent =
-          eventToJson(events.toEvent(line, truncated, origin, 5n)).replace(/"id":"[0-9A-Z]{26}"/, '') + '\n';
+          eventToJson(events.toRecord(line, truncated, origin, 5n) as VigilEvent).replace(/"id":"[0-9A-Z]{26}"/, '') +
+          '\n';
         const made = Buffer.from(lines.toRecord(line, truncated, origin, 5n) as Uint8Array)
           .toString()
           .replace(/"id":"[0-9A-Z]{26}"/, '');
