@@ -65,6 +65,8 @@ type OpenBatch = Awaited<ReturnType<Spool['create']>> & {
   timer?: NodeJS.Timeout;
   chain: Promise<void>;
   sealing: boolean;
+  /** Set when sealing starts: resolves once the batch is closed (and, with fsync, synced). */
+  sealed?: Promise<void>;
 };
 
 /**
@@ -221,11 +223,22 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
     if (rows === 0) return;
     // Room for all of it first: a write refused at shutdown leaves none of its rows behind.
     await this.waitForRoom(data.length);
+    const touched = new Set<OpenBatch>();
     for (const piece of rowPieces(data, rows, Math.max(1, Math.ceil(this.o.maxBytes / 4))))
-      await this.writePiece(table, piece.data, piece.rows);
+      touched.add(await this.writePiece(table, piece.data, piece.rows));
+    // With fsync, one sync per batch written, after its last piece: not one per piece.
+    if (this.o.spool.fsync) for (const batch of touched) await this.syncBatch(batch);
   }
 
-  private async writePiece(table: string, data: Buffer, rows: number): Promise<void> {
+  /** Syncs a batch's file in its append order, or waits for the seal that syncs it. */
+  private async syncBatch(batch: OpenBatch): Promise<void> {
+    if (batch.sealing) return batch.sealed;
+    const done = batch.chain.then(() => this.o.spool.sync(batch));
+    batch.chain = done.catch(() => undefined);
+    await done;
+  }
+
+  private async writePiece(table: string, data: Buffer, rows: number): Promise<OpenBatch> {
     let batch: OpenBatch;
     let done: Promise<void>;
     while (true) {
@@ -237,7 +250,7 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
       break;
     }
     await done;
-    if (batch.sealing) return;
+    if (batch.sealing) return batch;
     if (batch.rows >= this.o.maxRows || batch.bytes >= this.o.maxBytes) await this.seal(table, batch);
     else if (!batch.timer) {
       batch.timer = setTimeout(
@@ -248,6 +261,7 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
         this.o.maxDelayMs,
       );
     }
+    return batch;
   }
 
   private async openBatch(table: string): Promise<OpenBatch> {
@@ -283,12 +297,17 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
     if (this.closing) throw new ShuttingDownError();
   }
 
-  private async seal(table: string, batch: OpenBatch): Promise<void> {
+  private seal(table: string, batch: OpenBatch): Promise<void> {
     // Marked synchronously so a write that picked this batch up a moment ago goes to a new one.
-    if (batch.sealing) return;
+    if (batch.sealed) return batch.sealed;
     batch.sealing = true;
     if (this.open.get(table) === batch) this.open.delete(table);
     clearTimeout(batch.timer);
+    batch.sealed = this.closeBatch(batch);
+    return batch.sealed;
+  }
+
+  private async closeBatch(batch: OpenBatch): Promise<void> {
     this.sealing++;
     try {
       await batch.chain;

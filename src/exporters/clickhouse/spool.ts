@@ -17,6 +17,8 @@ export interface Segment {
 
 interface OpenSegment extends Segment {
   handle: FileHandle;
+  /** Bytes written since the last sync. */
+  unsynced: boolean;
 }
 
 const NAME = /^(\d{12})\.([A-Za-z0-9_]+)\.([0-9a-f]+)\.(jsonl|open)$/;
@@ -36,7 +38,8 @@ export function countLines(b: Buffer): number {
  */
 export class Spool {
   readonly dir: string;
-  private readonly fsync: boolean;
+  /** Acknowledged rows are synced to disk (the `fsync` option), not only written. */
+  readonly fsync: boolean;
   private readonly now: () => number;
   private nextSeq = 1;
   private total = 0;
@@ -131,20 +134,31 @@ export class Spool {
       bytes: 0,
       rows: 0,
       createdAtMs: Date.now(),
+      unsynced: false,
     } as OpenSegment;
     seg.handle = await open(this.path(seg, 'open'), 'a', 0o600);
     return seg;
   }
 
+  /** Writes rows to the open segment; sync() (or seal()) makes them survive a power loss. */
   async append(seg: OpenSegment, data: Buffer, rows: number): Promise<void> {
     await seg.handle.write(data);
-    if (this.fsync) await seg.handle.datasync();
+    seg.unsynced = true;
     seg.bytes += data.length;
     seg.rows += rows;
     this.total += data.length;
   }
 
+  /** With `fsync`, syncs what was appended to the open segment since its last sync. */
+  async sync(seg: OpenSegment): Promise<void> {
+    if (!this.fsync || !seg.unsynced) return;
+    // Cleared first: whatever is appended while the sync runs waits for the next one.
+    seg.unsynced = false;
+    await seg.handle.datasync();
+  }
+
   async seal(seg: OpenSegment): Promise<Segment> {
+    await this.sync(seg);
     await seg.handle.close();
     await rename(this.path(seg, 'open'), this.path(seg, 'jsonl'));
     return {

@@ -1,7 +1,8 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClickHouseError, type ClickHouseBackend } from '../../../src/exporters/clickhouse/backend.ts';
 import { BatchWriter, rowPieces } from '../../../src/exporters/clickhouse/batchWriter.ts';
 import { Spool } from '../../../src/exporters/clickhouse/spool.ts';
@@ -64,7 +65,7 @@ afterEach(async () => {
 
 function makeWriter(
   backend: ClickHouseBackend,
-  opts: { maxRows?: number; maxBytes?: number; maxDelayMs?: number; retryMs?: number } = {},
+  opts: { maxRows?: number; maxBytes?: number; maxDelayMs?: number; retryMs?: number; fsync?: boolean } = {},
 ): { writer: BatchWriter; dir: string; logs: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-batchwriter-'));
   const logs: string[] = [];
@@ -73,7 +74,7 @@ function makeWriter(
     id: 'clickhouse',
     backend,
     database: 'otel',
-    spool: new Spool(dir, false),
+    spool: new Spool(dir, opts.fsync ?? false),
     maxRows: opts.maxRows ?? 2,
     maxBytes: opts.maxBytes ?? 1 << 20,
     maxDelayMs: opts.maxDelayMs ?? 3_600_000,
@@ -169,6 +170,36 @@ describe('BatchWriter: the size of an insert', () => {
     expect(backend.rows).toEqual([...values, 'after'].map((v) => `logs:{"v":"${v}"}`));
     expect(backend.insertBytes.length).toBeGreaterThan(10);
     expect(Math.max(...backend.insertBytes)).toBeLessThanOrEqual(1250);
+  });
+
+  it('with fsync, syncs a write cut into pieces once, and every batch it filled before that batch is inserted', async () => {
+    const backend = new FakeBackend();
+    const { writer, dir } = makeWriter(backend, { maxRows: 1_000_000, maxBytes: 1000, fsync: true });
+    await writer.start();
+    const probeDir = mkdtempSync(join(tmpdir(), 'vigil-probe-'));
+    const probe = await open(join(probeDir, 'probe'), 'w');
+    const datasync = vi.spyOn(Object.getPrototypeOf(probe) as FileHandle, 'datasync');
+    await probe.close();
+    rmSync(probeDir, { recursive: true });
+    try {
+      // Four quarter pieces (of at most 250 bytes) that stay in one open batch: one sync.
+      const small = Array.from({ length: 60 }, (_, i) => `s${String(i).padStart(4, '0')}`);
+      await writer.write('logs', Buffer.concat(small.map(row)), small.length);
+      expect(datasync).toHaveBeenCalledTimes(1);
+
+      // A write over several batches: each batch it filled is synced before it is sealed.
+      datasync.mockClear();
+      const big = Array.from({ length: 300 }, (_, i) => `b${String(i).padStart(4, '0')}`);
+      await writer.write('logs', Buffer.concat(big.map(row)), big.length);
+      const sealed = spooledFiles(dir).filter((f) => f.endsWith('.jsonl')).length + backend.insertBytes.length;
+      expect(sealed).toBeGreaterThanOrEqual(4);
+      expect(datasync.mock.calls.length).toBeLessThanOrEqual(sealed + 1);
+      await writer.flush();
+      await waitFor(() => spooledFiles(dir).length === 0, 'every batch stored', 5_000);
+      expect(backend.rows).toEqual([...small, ...big].map((v) => `logs:{"v":"${v}"}`));
+    } finally {
+      datasync.mockRestore();
+    }
   });
 
   it('cuts data into pieces of whole rows whose counts add up, a row longer than the piece alone', () => {
