@@ -555,8 +555,8 @@ describe('the young generation of a daemon whose memory is limited', () => {
     const guard = fileURLToPath(new URL('../../src/pipeline/memoryGuard.ts', import.meta.url));
     const script = `
       import { getHeapSpaceStatistics } from 'node:v8';
-      import { MemoryGuard } from ${JSON.stringify(guard)};
-      if (${limited}) new MemoryGuard({ limit_mib: 256, limit_percentage: 0, spike_limit_mib: 0, check_interval: 0 });
+      import { keepYoungGenerationSmall } from ${JSON.stringify(guard)};
+      if (${limited}) keepYoungGenerationSmall();
       let kept = [];
       for (let i = 0; i < 3e6; i++) { kept.push({ i, text: 'line ' + i }); if (kept.length > 100000) kept = []; }
       const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
