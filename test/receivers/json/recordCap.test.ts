@@ -87,4 +87,19 @@ describe('a JSON body far over its caps is refused as it arrives, before it is p
     }
     expect(capturedLogs()).toHaveLength(0);
   });
+
+  it('a string left open on one line does not hide the objects of the lines after it, parsed one by one', async () => {
+    // Valid JSON holds no raw newline inside a string, so a body that has one is parsed line by
+    // line (NDJSON, or a JSON body that fails whole): an open quote ends with its line.
+    const many = `${'{},'.repeat(16_000_000 - 1)}{}`;
+    for (const contentType of ['application/x-ndjson', 'application/json']) {
+      for (const open of ['"open', '"open\\']) {
+        const text = `{"asset":"a","title":${open}\n{"asset":"b","attributes":{"list":[${many}]}}\n`;
+        const answer = await postFirstQuarter('/v1/events', text, contentType, 3_000_003 + 80);
+        expect(answer.status, `${contentType} ${open}`).toBe(413);
+        expect(answer.error).toMatch(/more than 1000000 JSON objects and arrays in one request/);
+      }
+    }
+    expect(capturedLogs()).toHaveLength(0);
+  });
 });
