@@ -1,6 +1,6 @@
 import { int, type Schema } from '../config/schema.ts';
 import { TooManyRecordsError } from '../errors.ts';
-import { JsonContainerCounter } from './json/recordCount.ts';
+import { JsonContainerCounter, type RecordCounter } from './json/recordCount.ts';
 
 /**
  * The default cap on records in one request. A decoded record costs about 3 KB of heap however
@@ -46,20 +46,22 @@ export const JSON_CONTAINERS_PER_RECORD = 100;
 /**
  * A check to run on each chunk of a JSON body as it arrives: it counts objects and arrays and
  * throws the refusal (413 / RESOURCE_EXHAUSTED) once past the cap. `records` is what the
- * refusal reports as rejected: the records counted so far, when known.
+ * refusal reports as rejected: the records counted so far, when known. Given the request's
+ * record counter when it counts them too, it reads that count (the caller feeds the counter
+ * each chunk first) instead of reading the body a second time.
  */
 export function jsonContainerCap(
   maxRecords: number,
   configPath: string,
-  records: () => number = () => 0,
+  records: RecordCounter | undefined = undefined,
 ): (chunk: Uint8Array) => void {
   const cap = maxRecords * JSON_CONTAINERS_PER_RECORD;
-  const counter = new JsonContainerCounter();
+  const own = records?.containers ? undefined : new JsonContainerCounter();
   return (chunk) => {
-    if (counter.feed(chunk) > cap)
+    if ((own ? own.feed(chunk) : records!.containers!()) > cap)
       throw new TooManyRecordsError(
         `more than ${cap} JSON objects and arrays in one request (${JSON_CONTAINERS_PER_RECORD} per record of max_records_per_request, ${maxRecords}); send smaller batches or raise ${configPath}`,
-        records(),
+        records?.total() ?? 0,
         maxRecords,
       );
   };

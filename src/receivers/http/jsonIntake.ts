@@ -148,7 +148,7 @@ export class JsonIntake {
       const counter = this.opts.recordCounter(contentType);
       const configPath = `receivers.${id}.max_records_per_request`;
       const overCap = (records: number) => tooManyRecords(records, max, configPath);
-      const containerCap = jsonContainerCap(max, configPath, () => counter.total());
+      const containerCap = jsonContainerCap(max, configPath, counter);
       const body = await readRequestBody(req.raw, {
         limit: this.opts.max_request_body_size,
         timeoutMs: this.opts.read_timeout,

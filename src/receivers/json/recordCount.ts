@@ -24,30 +24,73 @@ function isDelimiter(c: number): boolean {
   return isSpace(c) || c === 0x2c || c === 0x5d || c === 0x7d || c === 0x3a;
 }
 
+/**
+ * The first quote, backslash or newline at or after `i` (or `len`): the bytes of a string before
+ * it mean nothing to a count. Most of a body is strings, and a loop that only looks for these
+ * three counted a benchmark body 1.75× as fast as one that took every byte through every state.
+ */
+function stringStop(chunk: Uint8Array, i: number, len: number): number {
+  let c = chunk[i]!;
+  while (c !== QUOTE && c !== BACKSLASH && c !== NEWLINE) {
+    if (++i === len) return len;
+    c = chunk[i]!;
+  }
+  return i;
+}
+
 /** A count fed the body in chunks; `total()` is the count of all of them. */
 export interface RecordCounter {
   /** Counts one more chunk of the body; returns the count so far. */
   feed(chunk: Uint8Array): number;
   total(): number;
+  /**
+   * Objects and arrays in what was fed, as `JsonContainerCounter` counts them, for counters
+   * that read JSON: counted in the same pass, so the body is read once.
+   */
+  containers?(): number;
 }
 
-/** Non-blank lines: one event per NDJSON line. */
+/** Non-blank lines: one event per NDJSON line; and the objects and arrays on them. */
 export class NdjsonLineCounter implements RecordCounter {
   private n = 0;
   private blank = true;
+  private c = 0;
+  private inString = false;
+  private escaped = false;
 
   feed(chunk: Uint8Array): number {
-    let { n, blank } = this;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i]!;
+    let { n, blank, c: containers, inString, escaped } = this;
+    const len = chunk.length;
+    for (let i = 0; i < len; i++) {
+      let c = chunk[i]!;
+      if (inString && c !== NEWLINE) {
+        if (escaped) {
+          escaped = false;
+          continue;
+        }
+        i = stringStop(chunk, i, len);
+        if (i === len) break;
+        c = chunk[i]!;
+        if (c === BACKSLASH) escaped = true;
+        else if (c === QUOTE) inString = false;
+        if (c !== NEWLINE) continue;
+      }
       if (c === NEWLINE) {
         if (!blank) n++;
         blank = true;
-      } else if (blank && !isSpace(c)) blank = false;
+        inString = escaped = false;
+        continue;
+      }
+      if (blank && !isSpace(c)) blank = false;
+      if (c === QUOTE) inString = true;
+      else if (c === 0x7b || c === 0x5b) containers++;
     }
-    this.n = n;
-    this.blank = blank;
+    Object.assign(this, { n, blank, c: containers, inString, escaped });
     return n;
+  }
+
+  containers(): number {
+    return this.c;
   }
 
   total(): number {
@@ -61,6 +104,8 @@ export class NdjsonLineCounter implements RecordCounter {
  */
 export class JsonValueCounter implements RecordCounter {
   private n = 0;
+  /** Objects and arrays outside strings, as JsonContainerCounter counts them. */
+  private c = 0;
   private depth = 0;
   private inTopArray = false;
   // Whether the next value at depth 0 (or directly in the top-level array) starts a record.
@@ -71,23 +116,40 @@ export class JsonValueCounter implements RecordCounter {
 
   feed(chunk: Uint8Array): number {
     // Locals, not fields, in the loop: it runs once per byte of up to 20 MiB.
-    let { n, depth, inTopArray, expect, inString, escaped, inBare } = this;
+    let { n, c: containers, depth, inTopArray, expect, inString, escaped, inBare } = this;
     const len = chunk.length;
     for (let i = 0; i < len; i++) {
-      const c = chunk[i]!;
+      let c = chunk[i]!;
       if (inString) {
-        if (escaped) escaped = false;
-        else if (c === BACKSLASH) escaped = true;
-        else if (c === QUOTE) inString = false;
+        // No raw newline in a JSON string, escaped or not: see JsonContainerCounter.
+        if (escaped) {
+          escaped = false;
+          if (c === NEWLINE) inString = false;
+          continue;
+        }
+        i = stringStop(chunk, i, len);
+        if (i === len) break;
+        c = chunk[i]!;
+        if (c === BACKSLASH) escaped = true;
+        else inString = false;
         continue;
       }
       if (inBare) {
-        if (!isDelimiter(c)) continue;
+        if (!isDelimiter(c)) {
+          // Not JSON; counted as JsonContainerCounter counts it, a quote starting a string.
+          if (c === 0x5b || c === 0x7b) containers++;
+          else if (c === QUOTE) {
+            inBare = false;
+            inString = true;
+          }
+          continue;
+        }
         inBare = false;
       }
       if (isSpace(c)) continue;
       const counted = depth === 0 || (depth === 1 && inTopArray);
       if (c === 0x5b || c === 0x7b) {
+        containers++;
         if (depth === 0) inTopArray = c === 0x5b;
         if (expect && counted && !(depth === 0 && inTopArray)) n++;
         depth++;
@@ -103,12 +165,16 @@ export class JsonValueCounter implements RecordCounter {
         expect = depth === 0;
       }
     }
-    Object.assign(this, { n, depth, inTopArray, expect, inString, escaped, inBare });
+    Object.assign(this, { n, c: containers, depth, inTopArray, expect, inString, escaped, inBare });
     return n;
   }
 
   total(): number {
     return this.n;
+  }
+
+  containers(): number {
+    return this.c;
   }
 }
 
@@ -126,15 +192,22 @@ export class JsonContainerCounter implements RecordCounter {
 
   feed(chunk: Uint8Array): number {
     let { n, inString, escaped } = this;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i]!;
+    const len = chunk.length;
+    for (let i = 0; i < len; i++) {
+      let c = chunk[i]!;
       if (inString) {
         // JSON holds no raw newline in a string, escaped or not: a body that has one is parsed
         // line by line (NDJSON, or a document that fails whole), and the next line's objects count.
-        if (c === NEWLINE) inString = escaped = false;
-        else if (escaped) escaped = false;
-        else if (c === BACKSLASH) escaped = true;
-        else if (c === QUOTE) inString = false;
+        if (escaped) {
+          escaped = false;
+          if (c === NEWLINE) inString = false;
+          continue;
+        }
+        i = stringStop(chunk, i, len);
+        if (i === len) break;
+        c = chunk[i]!;
+        if (c === BACKSLASH) escaped = true;
+        else inString = false;
       } else if (c === QUOTE) inString = true;
       else if (c === 0x7b || c === 0x5b) n++;
     }

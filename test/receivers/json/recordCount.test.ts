@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bodyRecordCounter, countBodyRecords, parseJsonBody } from '../../../src/receivers/json/receiver.ts';
-import { JsonContainerCounter } from '../../../src/receivers/json/recordCount.ts';
+import { JsonContainerCounter, JsonValueCounter, NdjsonLineCounter } from '../../../src/receivers/json/recordCount.ts';
 
 const count = (text: string, contentType = 'application/json') => countBodyRecords(Buffer.from(text), contentType);
 
@@ -74,6 +74,65 @@ describe('JSON receiver record count from the bytes', () => {
       const counter = new JsonContainerCounter();
       for (let at = 0; at < bytes.length; at += size) counter.feed(bytes.subarray(at, at + size));
       expect(counter.total(), `chunks of ${size}`).toBe(9);
+    }
+  });
+
+  it('counts objects and arrays in the same pass as the records, as the container count does, in chunks cut anywhere', () => {
+    const bodies = [
+      '{"a":[{},{"b":"{[\\"[{"}],"c":{"d":[[1],[]]}}\n[]',
+      '[{"t":"x{"},{"l":[1,2,{"m":"]"}]},[]]',
+      '{"a":"open\n{"b":[{},{}]}\n{"c":"esc\\\n[[{}]]\n',
+      '  \n{"x":1}\n\n{"y":{"z":[]}}\n',
+      'true{[]}',
+    ];
+    for (const text of bodies) {
+      const bytes = Buffer.from(text);
+      const expected = new JsonContainerCounter();
+      expected.feed(bytes);
+      for (const make of [() => new JsonValueCounter(), () => new NdjsonLineCounter()])
+        for (let size = 1; size <= bytes.length; size++) {
+          const counter = make();
+          for (let at = 0; at < bytes.length; at += size) counter.feed(bytes.subarray(at, at + size));
+          expect(counter.containers(), `${counter.constructor.name} ${JSON.stringify(text)} chunks of ${size}`).toBe(
+            expected.total(),
+          );
+        }
+    }
+  });
+
+  it('counts objects and arrays outside strings, a string ending with its line at the latest, in any bytes', () => {
+    // The plain rule, one byte at a time, against the three counters on random bodies cut at random.
+    const reference = (text: string) => {
+      let n = 0;
+      let inString = false;
+      let escaped = false;
+      for (const ch of text) {
+        if (inString) {
+          if (ch === '\n') inString = escaped = false;
+          else if (escaped) escaped = false;
+          else if (ch === '\\') escaped = true;
+          else if (ch === '"') inString = false;
+        } else if (ch === '"') inString = true;
+        else if (ch === '{' || ch === '[') n++;
+      }
+      return n;
+    };
+    const alphabet = '{}[]",:\\\n a1té';
+    let seed = 7;
+    const random = (below: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % below;
+    };
+    for (let round = 0; round < 2000; round++) {
+      const text = Array.from({ length: 1 + random(60) }, () => alphabet[random(alphabet.length)]).join('');
+      const bytes = Buffer.from(text);
+      const cut = 1 + random(bytes.length);
+      for (const counter of [new JsonContainerCounter(), new JsonValueCounter(), new NdjsonLineCounter()]) {
+        counter.feed(bytes.subarray(0, cut));
+        counter.feed(bytes.subarray(cut));
+        const got = counter instanceof JsonContainerCounter ? counter.total() : counter.containers();
+        expect(got, `${counter.constructor.name} ${JSON.stringify(text)} cut at ${cut}`).toBe(reference(text));
+      }
     }
   });
 });
