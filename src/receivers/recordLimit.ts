@@ -1,6 +1,6 @@
 import { int, type Schema } from '../config/schema.ts';
 import { TooManyRecordsError } from '../errors.ts';
-import { JsonContainerCounter, type RecordCounter } from './json/recordCount.ts';
+import { JsonValueCounter, type RecordCounter } from './json/recordCount.ts';
 
 /**
  * The default cap on records in one request. A decoded record costs about 3 KB of heap however
@@ -56,9 +56,10 @@ export function jsonContainerCap(
   records: RecordCounter | undefined = undefined,
 ): (chunk: Uint8Array) => void {
   const cap = maxRecords * JSON_CONTAINERS_PER_RECORD;
-  const own = records?.containers ? undefined : new JsonContainerCounter();
+  const counted = records?.containers ? records : new JsonValueCounter();
   return (chunk) => {
-    if ((own ? own.feed(chunk) : records!.containers!()) > cap)
+    if (counted !== records) counted.feed(chunk);
+    if (counted.containers!() > cap)
       throw new TooManyRecordsError(
         `more than ${cap} JSON objects and arrays in one request (${JSON_CONTAINERS_PER_RECORD} per record of max_records_per_request, ${maxRecords}); send smaller batches or raise ${configPath}`,
         records?.total() ?? 0,

@@ -44,8 +44,14 @@ export interface RecordCounter {
   feed(chunk: Uint8Array): number;
   total(): number;
   /**
-   * Objects and arrays in what was fed, as `JsonContainerCounter` counts them, for counters
-   * that read JSON: counted in the same pass, so the body is read once.
+   * Objects and arrays in what was fed, outside strings (a string ends with its line at the
+   * latest), for counters that read JSON: what JSON.parse will allocate whatever the records
+   * are. A record count alone misses one record holding millions of `{}` (an attribute list, a
+   * nested map), or an OTLP/JSON body, whose records sit three levels down and were counted
+   * only after the parse (four 20 KB gzip bodies of 6.5 M log records held the daemon for 50 s
+   * and took it to 966 MiB). JSON holds no raw newline in a string, escaped or not: a body that
+   * has one is parsed line by line (NDJSON, or a document that fails whole), and the next
+   * line's objects count. Counted in the same pass as the records, so the body is read once.
    */
   containers?(): number;
 }
@@ -104,7 +110,7 @@ export class NdjsonLineCounter implements RecordCounter {
  */
 export class JsonValueCounter implements RecordCounter {
   private n = 0;
-  /** Objects and arrays outside strings, as JsonContainerCounter counts them. */
+  /** Objects and arrays: see RecordCounter.containers. */
   private c = 0;
   private depth = 0;
   private inTopArray = false;
@@ -121,7 +127,7 @@ export class JsonValueCounter implements RecordCounter {
     for (let i = 0; i < len; i++) {
       let c = chunk[i]!;
       if (inString) {
-        // No raw newline in a JSON string, escaped or not: see JsonContainerCounter.
+        // No raw newline in a JSON string, escaped or not: see RecordCounter.containers.
         if (escaped) {
           escaped = false;
           if (c === NEWLINE) inString = false;
@@ -136,7 +142,7 @@ export class JsonValueCounter implements RecordCounter {
       }
       if (inBare) {
         if (!isDelimiter(c)) {
-          // Not JSON; counted as JsonContainerCounter counts it, a quote starting a string.
+          // Not JSON; a quote starts a string here as anywhere outside one, for the containers.
           if (c === 0x5b || c === 0x7b) containers++;
           else if (c === QUOTE) {
             inBare = false;
@@ -175,49 +181,5 @@ export class JsonValueCounter implements RecordCounter {
 
   containers(): number {
     return this.c;
-  }
-}
-
-/**
- * Objects and arrays anywhere in a JSON body, strings skipped (a string ends at its line's end
- * at the latest): what JSON.parse will allocate whatever the records are. A record count alone misses one record holding millions of `{}`
- * (an attribute list, a nested map), or an OTLP/JSON body, whose records sit three levels down
- * and were counted only after the parse (four 20 KB gzip bodies of 6.5 M log records held the
- * daemon for 50 s and took it to 966 MiB).
- */
-export class JsonContainerCounter implements RecordCounter {
-  private n = 0;
-  private inString = false;
-  private escaped = false;
-
-  feed(chunk: Uint8Array): number {
-    let { n, inString, escaped } = this;
-    const len = chunk.length;
-    for (let i = 0; i < len; i++) {
-      let c = chunk[i]!;
-      if (inString) {
-        // JSON holds no raw newline in a string, escaped or not: a body that has one is parsed
-        // line by line (NDJSON, or a document that fails whole), and the next line's objects count.
-        if (escaped) {
-          escaped = false;
-          if (c === NEWLINE) inString = false;
-          continue;
-        }
-        i = stringStop(chunk, i, len);
-        if (i === len) break;
-        c = chunk[i]!;
-        if (c === BACKSLASH) escaped = true;
-        else inString = false;
-      } else if (c === QUOTE) inString = true;
-      else if (c === 0x7b || c === 0x5b) n++;
-    }
-    this.n = n;
-    this.inString = inString;
-    this.escaped = escaped;
-    return n;
-  }
-
-  total(): number {
-    return this.n;
   }
 }

@@ -1,8 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { bodyRecordCounter, countBodyRecords, parseJsonBody } from '../../../src/receivers/json/receiver.ts';
-import { JsonContainerCounter, JsonValueCounter, NdjsonLineCounter } from '../../../src/receivers/json/recordCount.ts';
+import { JsonValueCounter, NdjsonLineCounter } from '../../../src/receivers/json/recordCount.ts';
 
 const count = (text: string, contentType = 'application/json') => countBodyRecords(Buffer.from(text), contentType);
+
+/** Objects and arrays outside strings, a string ending with its line at the latest: the rule, one character at a time. */
+function containersByTheRule(text: string): number {
+  let n = 0;
+  let inString = false;
+  let escaped = false;
+  for (const ch of text) {
+    if (inString) {
+      if (ch === '\n') inString = escaped = false;
+      else if (escaped) escaped = false;
+      else if (ch === '\\') escaped = true;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === '{' || ch === '[') n++;
+  }
+  return n;
+}
 
 describe('JSON receiver record count from the bytes', () => {
   it('counts what parseJsonBody finds in valid bodies', () => {
@@ -45,13 +62,13 @@ describe('JSON receiver record count from the bytes', () => {
     const bytes = Buffer.from(JSON.stringify(records));
     for (let size = 1; size <= bytes.length; size++) {
       const values = bodyRecordCounter('application/json');
-      const containers = new JsonContainerCounter();
+      const containers = new JsonValueCounter();
       for (let at = 0; at < bytes.length; at += size) {
         values.feed(bytes.subarray(at, at + size));
         containers.feed(bytes.subarray(at, at + size));
       }
       expect(values.total(), `chunks of ${size}`).toBe(6);
-      expect(containers.total(), `chunks of ${size}`).toBe(7);
+      expect(containers.containers(), `chunks of ${size}`).toBe(7);
     }
   });
 
@@ -71,13 +88,13 @@ describe('JSON receiver record count from the bytes', () => {
     const text = '{"a":[{},{"b":"{[\\"[{"}],"c":{"d":[[1],[]]}}\n[]';
     const bytes = Buffer.from(text);
     for (let size = 1; size <= bytes.length; size++) {
-      const counter = new JsonContainerCounter();
+      const counter = new JsonValueCounter();
       for (let at = 0; at < bytes.length; at += size) counter.feed(bytes.subarray(at, at + size));
-      expect(counter.total(), `chunks of ${size}`).toBe(9);
+      expect(counter.containers(), `chunks of ${size}`).toBe(9);
     }
   });
 
-  it('counts objects and arrays in the same pass as the records, as the container count does, in chunks cut anywhere', () => {
+  it('counts objects and arrays in the same pass as the records, in chunks cut anywhere', () => {
     const bodies = [
       '{"a":[{},{"b":"{[\\"[{"}],"c":{"d":[[1],[]]}}\n[]',
       '[{"t":"x{"},{"l":[1,2,{"m":"]"}]},[]]',
@@ -87,36 +104,20 @@ describe('JSON receiver record count from the bytes', () => {
     ];
     for (const text of bodies) {
       const bytes = Buffer.from(text);
-      const expected = new JsonContainerCounter();
-      expected.feed(bytes);
+      const expected = containersByTheRule(text);
       for (const make of [() => new JsonValueCounter(), () => new NdjsonLineCounter()])
         for (let size = 1; size <= bytes.length; size++) {
           const counter = make();
           for (let at = 0; at < bytes.length; at += size) counter.feed(bytes.subarray(at, at + size));
           expect(counter.containers(), `${counter.constructor.name} ${JSON.stringify(text)} chunks of ${size}`).toBe(
-            expected.total(),
+            expected,
           );
         }
     }
   });
 
   it('counts objects and arrays outside strings, a string ending with its line at the latest, in any bytes', () => {
-    // The plain rule, one byte at a time, against the three counters on random bodies cut at random.
-    const reference = (text: string) => {
-      let n = 0;
-      let inString = false;
-      let escaped = false;
-      for (const ch of text) {
-        if (inString) {
-          if (ch === '\n') inString = escaped = false;
-          else if (escaped) escaped = false;
-          else if (ch === '\\') escaped = true;
-          else if (ch === '"') inString = false;
-        } else if (ch === '"') inString = true;
-        else if (ch === '{' || ch === '[') n++;
-      }
-      return n;
-    };
+    // The plain rule against both counters on random bodies cut at random.
     const alphabet = '{}[]",:\\\n a1té';
     let seed = 7;
     const random = (below: number) => {
@@ -127,11 +128,12 @@ describe('JSON receiver record count from the bytes', () => {
       const text = Array.from({ length: 1 + random(60) }, () => alphabet[random(alphabet.length)]).join('');
       const bytes = Buffer.from(text);
       const cut = 1 + random(bytes.length);
-      for (const counter of [new JsonContainerCounter(), new JsonValueCounter(), new NdjsonLineCounter()]) {
+      for (const counter of [new JsonValueCounter(), new NdjsonLineCounter()]) {
         counter.feed(bytes.subarray(0, cut));
         counter.feed(bytes.subarray(cut));
-        const got = counter instanceof JsonContainerCounter ? counter.total() : counter.containers();
-        expect(got, `${counter.constructor.name} ${JSON.stringify(text)} cut at ${cut}`).toBe(reference(text));
+        expect(counter.containers(), `${counter.constructor.name} ${JSON.stringify(text)} cut at ${cut}`).toBe(
+          containersByTheRule(text),
+        );
       }
     }
   });
