@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { flushDueAtMs, mayBeNews, type GroupMember, type GroupState } from '../exporters/tickets/notificationGroups.ts';
 import type { FlushClaim, GroupHeader, SharedGroups, SharedJoin } from '../exporters/tickets/sharedGroups.ts';
 import { reaching } from './ledgerReach.ts';
@@ -78,8 +79,57 @@ export class RedisNotificationGroups implements SharedGroups {
       // Whether it is news against the member as the group has it, the script decides.
       args.push(j.key, j.member.firing ? '1' : '0', mayBeNews(j.member.kind) ? '1' : '0', JSON.stringify(j.member));
     }
-    const reply = (await reaching('adding to a notification group', () =>
-      runScript(this.opts.client, 'vigilGroupJoin', [group], args),
+    return this.write('adding to a notification group', 'vigilGroupJoin', key, group, args);
+  }
+
+  async generation(): Promise<string> {
+    const key = this.opts.keys.groupGenerationKey(this.opts.exporter);
+    const replies = await reaching('reading the notification groups generation', () =>
+      this.opts.client.multi().set(key, randomBytes(8).toString('hex'), 'NX').get(key).exec(),
+    );
+    const failed = replies?.find(([err]) => err)?.[0];
+    if (failed) throw failed;
+    return String(replies![1]![1]);
+  }
+
+  async restore(
+    key: string,
+    h: GroupHeader,
+    members: readonly SharedJoin[],
+    nowMs: number,
+  ): Promise<GroupHeader | undefined> {
+    const [group] = this.opts.keys.groupKeys(key, this.opts.exporter);
+    const { flushedAtMs, changedAtMs, notified, version, ...formedWith } = h;
+    const args: (string | number)[] = [
+      nowMs,
+      JSON.stringify({ ...formedWith, version: 0 }),
+      this.opts.ttlMs,
+      flushedAtMs ?? '',
+      changedAtMs ?? '',
+      notified ? JSON.stringify(notified) : '',
+      version,
+    ];
+    for (const { key: k, member } of members)
+      args.push(
+        k,
+        member.firing ? '1' : '0',
+        member.incident.updatedAtMs,
+        member.incident.version,
+        JSON.stringify(member),
+      );
+    return this.write('writing back a notification group', 'vigilGroupRestore', key, group, args);
+  }
+
+  /** Runs a script that writes group `key` and replies its header (nil: no group), and indexes the group. */
+  private async write(
+    what: string,
+    script: 'vigilGroupJoin' | 'vigilGroupRestore',
+    key: string,
+    group: string,
+    args: (string | number)[],
+  ): Promise<GroupHeader | undefined> {
+    const reply = (await reaching(what, () =>
+      runScript(this.opts.client, script, [group], args),
     )) as HeaderReply | null;
     if (!reply) return undefined;
     const out = header(reply);

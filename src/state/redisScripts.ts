@@ -475,3 +475,119 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '#version')
 `;
+
+/**
+ * Writes back a group Redis lost (a restart without persistence, a failover to a replica that
+ * missed it, a FLUSHALL), as one agent knew it: every agent that knew the group does so, and
+ * what they wrote merges. KEYS[1] the group. ARGV[1] now (ms), ARGV[2] the header it formed
+ * with (`#h`), ARGV[3] ttl (ms), then what its last flush known to the agent left: ARGV[4]
+ * `#flushed`, ARGV[5] `#changed`, ARGV[6] `#notified` ('' for each it lacks), ARGV[7]
+ * `#version`; then five per member: incident key, '1' firing or '0', the incident's
+ * `updatedAtMs` and `version`, the member's JSON.
+ *
+ * - The flush the group knows is the latest any agent wrote back (the highest `#version`, then
+ *   `#flushed`), so a group already notified is not notified anew. A group of another id that
+ *   formed later (a join after the loss by an agent that had not noticed it) takes this one's
+ *   header and flush; one that formed earlier is the group now, and the agent's members of the
+ *   one before, all reported resolved since, are not written.
+ * - Of two agents' states of a member the later incident change wins (a resolution over the
+ *   firing state it ended, at equal stamps), so an agent that missed a resolution does not
+ *   bring the member back firing.
+ * - A member that differs from what the last notification told is news, so the next tick tells it.
+ *
+ * Replies the header fields as the join script does.
+ */
+export const GROUP_RESTORE_SCRIPT = `
+local mine = cjson.decode(ARGV[2])
+local h = redis.call('HGET', KEYS[1], '#h')
+local takeFlush = false
+-- Members of a group that formed after the loss: they joined after this agent's, and are listed after them.
+local later = {}
+if not h then
+  redis.call('HSET', KEYS[1], '#h', ARGV[2], '#n', 0, '#news', 0, '#seq', 0, '#version', 0)
+  takeFlush = true
+else
+  local theirs = cjson.decode(h)
+  if theirs.id ~= mine.id then
+    if tonumber(theirs.createdAtMs) < tonumber(mine.createdAtMs) then
+      return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '#version')
+    end
+    redis.call('HSET', KEYS[1], '#h', ARGV[2], '#n', 0, '#seq', 0)
+    local all = redis.call('HGETALL', KEYS[1])
+    for i = 1, #all, 2 do
+      if string.sub(all[i], 1, 2) == 'm:' then
+        later[#later + 1] = all[i]
+        later[#later + 1] = all[i + 1]
+        redis.call('HDEL', KEYS[1], all[i])
+      end
+    end
+    takeFlush = true
+  else
+    local v = tonumber(redis.call('HGET', KEYS[1], '#version') or '0')
+    local mv = tonumber(ARGV[7])
+    local f = tonumber(redis.call('HGET', KEYS[1], '#flushed') or '-1')
+    local mf = tonumber(ARGV[4] == '' and '-1' or ARGV[4])
+    takeFlush = mv > v or (mv == v and mf > f)
+  end
+end
+if takeFlush then
+  redis.call('HSET', KEYS[1], '#version', ARGV[7])
+  if ARGV[4] == '' then redis.call('HDEL', KEYS[1], '#flushed') else redis.call('HSET', KEYS[1], '#flushed', ARGV[4]) end
+  if ARGV[6] == '' then redis.call('HDEL', KEYS[1], '#notified') else redis.call('HSET', KEYS[1], '#notified', ARGV[6]) end
+end
+local changed = redis.call('HGET', KEYS[1], '#changed')
+local function changedBy(at)
+  if not changed or tonumber(at) < tonumber(changed) then
+    changed = at
+    redis.call('HSET', KEYS[1], '#changed', at)
+  end
+  redis.call('HINCRBY', KEYS[1], '#news', 1)
+end
+-- News this agent's flush had not told yet; a later flush it did not know of has told it.
+if ARGV[5] ~= '' and (takeFlush or tonumber(ARGV[5]) >= tonumber(redis.call('HGET', KEYS[1], '#flushed') or '-1')) then
+  changedBy(ARGV[5])
+end
+
+local told = {}
+local notified = redis.call('HGET', KEYS[1], '#notified')
+if notified then
+  local n = cjson.decode(notified)
+  for _, k in ipairs(n.firing) do told[k] = '1' end
+  for _, k in ipairs(n.resolved) do told[k] = '0' end
+end
+-- The JSON of a member as stored, and its incident's updatedAtMs and version.
+local function parse(value)
+  local json = string.sub(value, string.find(value, '|', 1, true) + 1)
+  local ok, m = pcall(cjson.decode, json)
+  if not ok or type(m) ~= 'table' or type(m.incident) ~= 'table' then return json, -1, -1 end
+  return json, tonumber(m.incident.updatedAtMs) or -1, tonumber(m.incident.version) or -1
+end
+local news = false
+local function merge(key, firing, at, ver, json)
+  local field = 'm:' .. key
+  local known = redis.call('HGET', KEYS[1], field)
+  local seq
+  if known then
+    seq = string.match(known, '^[01](%d+)|')
+    local _, kat, kver = parse(known)
+    if at < kat or (at == kat and (ver < kver or (ver == kver and (firing == '1' or string.sub(known, 1, 1) == '0')))) then
+      return
+    end
+  else
+    seq = redis.call('HINCRBY', KEYS[1], '#seq', 1)
+    redis.call('HINCRBY', KEYS[1], '#n', 1)
+  end
+  redis.call('HSET', KEYS[1], field, firing .. seq .. '|' .. json)
+  if told[key] ~= firing then news = true end
+end
+for i = 8, #ARGV, 5 do
+  merge(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4])
+end
+for i = 1, #later, 2 do
+  local json, at, ver = parse(later[i + 1])
+  merge(string.sub(later[i], 3), string.sub(later[i + 1], 1, 1), at, ver, json)
+end
+if news then changedBy(ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '#version')
+`;

@@ -228,6 +228,48 @@ describe('grouped tickets of agents sharing Redis', () => {
     expect(exps.map((e) => e.health().status)).toEqual(['ok', 'ok', 'ok']);
   });
 
+  it('keep the members agents added when Redis loses its data before the group is notified', async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const exps = await exporters(config, timers, 3);
+    const paris = Array.from({ length: N }, (_, i) => assetDown(`p${i + 1}`, 'paris'));
+    for (const [i, s] of paris.entries()) await exps[i % exps.length]!.consumeIncidents([s.next('opened')]);
+    // A restart without persistence, a failover to a replica that missed the writes, a FLUSHALL.
+    await (await redis.client()).flushall();
+    await expectOneTicketOfAll(glpi, exps, timers, 'the group to be notified with what every agent had added');
+  });
+
+  /**
+   * N incidents spread over three agents are notified; Redis may lose its data then (`lose`);
+   * one more joins and half resolve, each at another agent than the one that opened it; then
+   * the rest resolve. What the tracker shows, and the solutions it got.
+   */
+  async function notifiedThenMore(lose: boolean) {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const exps = await exporters(config, timers, 3);
+    const on = (i: number) => exps[i % exps.length]!;
+    const paris = Array.from({ length: N + 1 }, (_, i) => assetDown(`p${i + 1}`, 'paris'));
+    for (const [i, s] of paris.slice(0, N).entries()) await on(i).consumeIncidents([s.next('opened')]);
+    await deliverAll(exps, timers, 30 * S);
+    if (lose) await (await redis.client()).flushall();
+    await on(1).consumeIncidents([paris[N]!.next('opened')]);
+    for (const [i, s] of paris.entries())
+      if (i % 2 === 0 && i < N) await on(i + 1).consumeIncidents([s.next('resolved')]);
+    await deliverAll(exps, timers, 5 * M);
+    for (const [i, s] of paris.entries())
+      if (i % 2 === 1 || i === N) await on(i + 2).consumeIncidents([s.next('resolved')]);
+    await deliverAll(exps, timers, 5 * M);
+    return { ...shown(glpi), solved: glpi.solutions.length };
+  }
+
+  it('notify a group Redis lost after its first notification as if it had kept it: not anew, and to its end', async () => {
+    const kept = await notifiedThenMore(false);
+    expect(kept).toMatchObject({ tickets: [expect.stringContaining(`${N} firing`)], solved: 1 });
+    expect(kept.followups).toHaveLength(1);
+    expect(await notifiedThenMore(true)).toEqual(kept);
+  });
+
   it('tell the group a resolution an agent heard while cut off from Redis, of a member another agent added', async () => {
     const { glpi, config } = await fakeGlpiExporter(cleanup);
     const timers = new ManualTimers();

@@ -132,6 +132,29 @@ describe('notification groups shared in Redis', () => {
     expect(again!.id).not.toBe(h.id);
   });
 
+  it('takes back what agents knew of a group Redis lost: its latest flush, and the latest state of each member', async () => {
+    const [a, b] = await agents(2);
+    const [p1, p2, p3] = ['p1', 'p2', 'p3'].map((p) => assetDown(p, 'paris'));
+    const [o1, o2] = [p1!.next('opened'), p2!.next('opened')];
+    const h = (await join(a!, o1, T0))!;
+    await join(b!, o2, T0);
+    const flushed = (await flush(a!, h.key, T0 + 30 * S)).after!;
+    const r1 = p1!.next('resolved');
+    const member = (c: IncidentChange): SharedJoin => ({ key: c.incident.key, member: groupMember(c) });
+    await (await redis.client()).flushall();
+    // A join after the loss, by an agent that has not noticed it yet, forms the group anew.
+    expect((await join(b!, p3!.next('opened'), T0 + 40 * S))!.id).not.toBe(h.id);
+    // b knew the group before a's flush, and p1's resolution; a knew its flush, and p1 firing.
+    await b!.restore(h.key, h, [member(r1), member(o2)], T0 + 41 * S);
+    const after = await a!.restore(h.key, flushed, [member(o1), member(o2)], T0 + 42 * S);
+    expect(after).toMatchObject({ id: h.id, createdAtMs: T0, flushedAtMs: T0 + 30 * S, version: 1 });
+    const claim = (await a!.claimFlush(h.key)) as FlushClaim;
+    // p3 joined after the members written back: it is listed after them.
+    expect(members(claim.group)).toEqual(['p1:resolved', 'p2:firing', 'p3:firing']);
+    expect(flushGroup(claim.group!, T0 + 330 * S).send?.reason).toMatch(/^1 joined, 1 resolved; 2 firing, 1 resolved/);
+    await claim.release();
+  });
+
   it('refuses to record the flush of an agent whose claim lapsed, once another agent took it', async () => {
     // Redis keeps real time: a short claim.
     const [a, b] = await agents(2, 300);

@@ -18,6 +18,9 @@ const SWEEP_LIMIT = 100;
 /** Groups flushed side by side. */
 const FLUSH_BATCH = 32;
 
+/** How often an agent checks that Redis still holds the groups (their generation). */
+export const GENERATION_CHECK_MS = 1000;
+
 export interface SharedGroupStageOptions extends GroupOutlet {
   shared: SharedGroups;
   /**
@@ -28,7 +31,17 @@ export interface SharedGroupStageOptions extends GroupOutlet {
   local: GroupStage;
   /** Told when changes start waiting for Redis (true) and once they have joined the shared groups (false). */
   onHeld?(held: boolean, groups: number): void;
+  /** Told when Redis had lost the groups (their generation changed) and this agent wrote back the `groups` it knew. */
+  onRestored?(groups: number): void;
 }
+
+/** A group's header: the group without its members. */
+function headerOf(g: GroupState): GroupHeader {
+  const { members: _, ...h } = g;
+  return h;
+}
+
+const joinsOf = (g: GroupState): SharedJoin[] => Object.entries(g.members).map(([key, member]) => ({ key, member }));
 
 /** What the group formed with, as a new shared group takes it: no flush, news or notification yet. */
 function formed(g: GroupHeader): GroupHeader {
@@ -45,6 +58,12 @@ function formed(g: GroupHeader): GroupHeader {
  * when each flushes next; a sweep every claim time-to-live flushes the groups due that no agent
  * flushed (their agents died, or never knew of them), and merges the changes that waited
  * locally while Redis was unreachable.
+ *
+ * Redis may lose the groups (a restart without persistence, a failover to a replica that
+ * missed writes, a FLUSHALL). The agents notice it by the groups' generation, checked every
+ * second, before a flush, and when a join finds a group it knew formed anew; each then writes
+ * back the groups it knows, with their last flush, so members are not lost and a group already
+ * notified is not notified anew.
  */
 export class SharedGroupStage {
   private readonly opts: SharedGroupStageOptions;
@@ -57,6 +76,9 @@ export class SharedGroupStage {
   private running = false;
   private nextSweepAtMs = 0;
   private held = false;
+  /** The groups' generation this agent last wrote its groups in; undefined until first read. */
+  private generation: string | undefined;
+  private nextCheckAtMs = 0;
 
   constructor(opts: SharedGroupStageOptions) {
     this.opts = opts;
@@ -148,7 +170,12 @@ export class SharedGroupStage {
           continue;
         }
         try {
-          const after = await this.opts.shared.join(key, b.create, b.joins, now);
+          if (this.generation === undefined) await this.checkGeneration(now);
+          let after = await this.opts.shared.join(key, b.create, b.joins, now);
+          // A group this agent knew, formed anew: another agent's flush forgot it, or Redis lost it.
+          const was = this.known.get(key)?.group.id;
+          if (was !== undefined && after?.id !== was && after?.id === b.create.id && (await this.checkGeneration(now)))
+            after = await this.opts.shared.join(key, b.create, b.joins, now);
           this.remember(key, after, b.joins);
         } catch (err) {
           if (!(err instanceof TicketLedgerUnavailableError)) throw err;
@@ -209,8 +236,9 @@ export class SharedGroupStage {
     const now = this.opts.timers.now();
     const done: string[] = [];
     for (const g of this.opts.local.list()) {
-      const joins: SharedJoin[] = Object.entries(g.members).map(([key, member]) => ({ key, member }));
+      const joins = joinsOf(g);
       try {
+        if (this.generation === undefined) await this.checkGeneration(now);
         const after = await this.opts.shared.join(g.key, formed(g), joins, now);
         this.remember(g.key, after, joins);
         done.push(g.key);
@@ -224,10 +252,40 @@ export class SharedGroupStage {
     return this.opts.local.size;
   }
 
+  /**
+   * Reads the groups' generation; when it is not the one this agent last wrote in, Redis lost
+   * the groups since: writes back every group it knows, then takes the generation up. Resolves
+   * to whether it wrote groups back. Throws TicketLedgerUnavailableError while Redis cannot be
+   * reached (the generation stays, so the next check writes back).
+   */
+  private async checkGeneration(now: number): Promise<boolean> {
+    this.nextCheckAtMs = now + GENERATION_CHECK_MS;
+    const generation = await this.opts.shared.generation();
+    if (generation === this.generation) return false;
+    const first = this.generation === undefined;
+    if (!first) {
+      for (const [key, k] of this.known) {
+        const joins = joinsOf(k.group);
+        const after = await this.opts.shared.restore(key, headerOf(k.group), joins, now);
+        // Another group of the key formed before this one: this agent's members of it were all reported resolved.
+        this.remember(key, after, after?.id === k.group.id ? joins : []);
+      }
+      this.opts.onRestored?.(this.known.size);
+    }
+    this.generation = generation;
+    return !first;
+  }
+
   /** Flushes the known groups due, and on a sweep those Redis says are due and the changes held locally. */
   private flushDue(): Promise<void> {
     return this.serially(async () => {
       const now = this.opts.timers.now();
+      const due = () => [...this.known].some(([, k]) => k.dueAtMs <= now);
+      // Before a flush too: a flush reading a group Redis lost would forget what every agent added.
+      if (now >= this.nextCheckAtMs || due())
+        await this.checkGeneration(now).catch((err: unknown) => {
+          if (!(err instanceof TicketLedgerUnavailableError)) this.opts.onError(err);
+        });
       const keys = new Set<string>();
       for (const [key, k] of this.known) if (k.dueAtMs <= now) keys.add(key);
       if (now >= this.nextSweepAtMs) {
@@ -243,14 +301,34 @@ export class SharedGroupStage {
       }
       // A few at a time: their claims and reads share round trips, and a storm of groups due at once stays bounded.
       const all = [...keys];
+      const gone: string[] = [];
       for (let i = 0; i < all.length; i += FLUSH_BATCH)
-        await Promise.all(all.slice(i, i + FLUSH_BATCH).map((key) => this.flushOne(key, now)));
+        await Promise.all(all.slice(i, i + FLUSH_BATCH).map((key) => this.flushOne(key, now, gone)));
+      if (gone.length > 0) await this.forgetUnlessLost(gone, now);
       this.schedule();
     });
   }
 
-  /** Flushes one group if due, when this agent gets its claim; otherwise looks again later. Never throws. */
-  private async flushOne(key: string, now: number): Promise<void> {
+  /**
+   * Known groups a flush found gone from Redis: another agent's flush forgot them (every member
+   * resolved), unless Redis lost them since the check before the flush; then they were written
+   * back, and flush at the next look.
+   */
+  private async forgetUnlessLost(gone: string[], now: number): Promise<void> {
+    try {
+      if (await this.checkGeneration(now)) return;
+    } catch (err) {
+      if (!(err instanceof TicketLedgerUnavailableError)) this.opts.onError(err);
+      return;
+    }
+    for (const key of gone) this.remember(key, undefined);
+  }
+
+  /**
+   * Flushes one group if due, when this agent gets its claim; otherwise looks again later. A
+   * known group found gone goes to `gone`. Never throws.
+   */
+  private async flushOne(key: string, now: number, gone: string[]): Promise<void> {
     const later = () => {
       const k = this.known.get(key);
       if (k) k.dueAtMs = now + FLUSH_CLAIM_RETRY_MS;
@@ -264,18 +342,27 @@ export class SharedGroupStage {
     }
     // Another agent is flushing it: the next look finds its flush recorded, or its claim lapsed.
     if (claim === 'held') return later();
+    let sent: GroupState | undefined | 'none' = 'none';
     try {
       const g = claim.group;
-      if (!g) return this.remember(key, undefined);
+      if (!g) {
+        if (this.known.has(key)) gone.push(key);
+        return later();
+      }
       if (flushDueAtMs(g) > now) return this.remember(key, g, [], g);
       const f = flushGroup(g, now);
-      if (f.send) await this.opts.emit([{ key: g.key, payload: f.send }]);
+      if (f.send) {
+        await this.opts.emit([{ key: g.key, payload: f.send }]);
+        sent = f.next;
+      }
       // Queued already: a failure to record it (or a crash) flushes the group again, one notification more.
       const after = await claim.commit(now, f.next, f.send !== undefined);
       this.remember(key, after, [], f.next);
     } catch (err) {
       this.opts.onError(err);
-      later();
+      // Told already: should Redis have lost the group meanwhile (its claim with it), it is written back as told.
+      if (sent === 'none') later();
+      else this.remember(key, sent && headerOf(sent), [], sent);
     } finally {
       await claim.release().catch(() => undefined);
     }
@@ -283,7 +370,7 @@ export class SharedGroupStage {
 
   private schedule(): void {
     if (!this.running) return;
-    let earliest = this.nextSweepAtMs;
+    let earliest = Math.min(this.nextSweepAtMs, this.nextCheckAtMs);
     for (const k of this.known.values()) earliest = Math.min(earliest, k.dueAtMs);
     this.timer.set(earliest);
   }

@@ -43,6 +43,23 @@ export interface SharedGroups {
   join(key: string, create: GroupHeader, joins: readonly SharedJoin[], nowMs: number): Promise<GroupHeader | undefined>;
   /** Claims the group's next flush and reads it; `held` when another agent holds the claim. */
   claimFlush(key: string): Promise<FlushClaim | 'held'>;
+  /**
+   * The groups' generation: a name that stays while Redis keeps the groups, and is another (or,
+   * at the first call that finds none, a new one) once Redis lost them.
+   */
+  generation(): Promise<string>;
+  /**
+   * Writes group `key` back as this agent knew it (`header`, with its last flush, and the
+   * `members` it knew) after Redis lost it, merging with what other agents wrote back or joined
+   * meanwhile: the latest flush and the latest state of each member win. Resolves to the
+   * group's header afterwards.
+   */
+  restore(
+    key: string,
+    header: GroupHeader,
+    members: readonly SharedJoin[],
+    nowMs: number,
+  ): Promise<GroupHeader | undefined>;
   /** Keys of groups whose flush was due by `nowMs` (whichever agent formed them), at most `limit`. */
   due(nowMs: number, limit: number): Promise<string[]>;
 }
