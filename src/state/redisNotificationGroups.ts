@@ -50,8 +50,8 @@ function parseMember(value: string): { seq: number; member: GroupMember } {
  * An exporter's notification groups in Redis, one hash per group (see GROUP_JOIN_SCRIPT), so
  * every agent's incidents join the same group and one agent flushes it: a flush takes the
  * group's lease (a claim with a fence, as a ticket's creation does), reads every member, and
- * records what it notified in one script that checks the fence, so an agent that stalled past
- * its claim cannot write over the next holder's flush. A sorted set indexes the groups by their
+ * records what it notified and gives the lease back in one script that checks the fence, so an
+ * agent that stalled past its claim cannot write over the next holder's flush. A sorted set indexes the groups by their
  * next flush, so a group any agent formed is found even when the agents that knew it are gone.
  */
 export class RedisNotificationGroups implements SharedGroups {
@@ -150,7 +150,9 @@ export class RedisNotificationGroups implements SharedGroups {
       throw err;
     }
     const read = fields['#h'] === undefined ? undefined : this.readGroup(fields);
-    const release = () => reaching('releasing a group flush', () => lease.release());
+    // The flush script gives the lease back as it records the flush.
+    let recorded = false;
+    const release = () => (recorded ? Promise.resolve() : reaching('releasing a group flush', () => lease.release()));
     if (!read) {
       await this.opts.client.zrem(this.index, key).catch(() => undefined);
       return { group: undefined, commit: () => Promise.resolve(undefined), release };
@@ -181,6 +183,7 @@ export class RedisNotificationGroups implements SharedGroups {
           runScript(this.opts.client, 'vigilGroupFlush', [group, leaseKey, fenceKey], args),
         )) as HeaderReply | number;
         if (reply === -1) throw new Error(`the flush claim of group ${key} lapsed before its flush was recorded`);
+        recorded = true;
         if (typeof reply === 'number') {
           await this.opts.client.zrem(this.index, key).catch(() => undefined);
           return undefined;

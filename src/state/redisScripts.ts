@@ -452,12 +452,14 @@ return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '
  * flush time, ARGV[5] the `#news` read, ARGV[6] the notification's `#notified` ('' when none
  * was sent) and ARGV[7] its `#version`, ARGV[8] ttl (ms), then pairs: a member field the flush
  * drops (resolved, now reported) and the value it read. A member another agent changed since
- * the read stays, and so does news told since (`#changed`): the next tick flushes it. Replies
- * -1 when the lease lapsed (nothing written), 0 when the group is gone (no member left, or
- * another group formed meanwhile), else the header fields as the join script does.
+ * the read stays, and so does news told since (`#changed`): the next tick flushes it. Gives the
+ * lease back (the fence stays, so the next term's is higher). Replies -1 when the lease lapsed
+ * (nothing written), 0 when the group is gone (no member left, or another group formed
+ * meanwhile), else the header fields as the join script does.
  */
 export const GROUP_FLUSH_SCRIPT = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] or redis.call('GET', KEYS[3]) ~= ARGV[2] then return -1 end
+redis.call('DEL', KEYS[2])
 if redis.call('HGET', KEYS[1], '#h') ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], '#flushed', ARGV[4])
 if redis.call('HGET', KEYS[1], '#news') == ARGV[5] then redis.call('HDEL', KEYS[1], '#changed') end

@@ -28,6 +28,12 @@ const members = (g: GroupState | undefined) =>
 describe('notification groups shared in Redis', () => {
   const redis = redisAndClients();
 
+  /** Scripts Redis has run so far (every Vigil script runs by EVALSHA, or EVAL when Redis lacked it). */
+  async function scriptCalls(): Promise<number> {
+    const info = await (await redis.client()).info('commandstats');
+    return [...info.matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  }
+
   /** `n` agents' groups of one exporter on a fresh prefix, each on its own connection. */
   async function agents(n: number, claimTtlMs = 10_000): Promise<RedisNotificationGroups[]> {
     const keys = new RedisKeys(freshPrefix());
@@ -153,6 +159,21 @@ describe('notification groups shared in Redis', () => {
     expect(members(claim.group)).toEqual(['p1:resolved', 'p2:firing', 'p3:firing']);
     expect(flushGroup(claim.group!, T0 + 330 * S).send?.reason).toMatch(/^1 joined, 1 resolved; 2 firing, 1 resolved/);
     await claim.release();
+  });
+
+  it('gives the flush claim back as it records the flush, with no call of its own', async () => {
+    const [a, b] = await agents(2);
+    const h = (await join(a!, assetDown('p1', 'paris').next('opened'), T0))!;
+    const claim = (await a!.claimFlush(h.key)) as FlushClaim;
+    const f = flushGroup(claim.group!, T0 + 30 * S);
+    await claim.commit(T0 + 30 * S, f.next, true);
+    // Free once recorded: another agent may take the next flush at once.
+    const next = await b!.claimFlush(h.key);
+    expect(next).not.toBe('held');
+    await (next as FlushClaim).release();
+    const before = await scriptCalls();
+    await claim.release();
+    expect(await scriptCalls()).toBe(before);
   });
 
   it('refuses to record the flush of an agent whose claim lapsed, once another agent took it', async () => {

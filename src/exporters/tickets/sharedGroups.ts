@@ -19,11 +19,11 @@ export interface FlushClaim {
    * Records the flush at `nowMs` that left `after` (flushGroup's `next`; undefined: every member
    * resolved) and `sent` a notification or not, keeping whatever other agents added since the
    * read: a member that changed again stays, news that came meanwhile is flushed at the next
-   * tick. Resolves to the group's header afterwards (undefined once it is forgotten); throws
-   * when the claim lapsed before the write.
+   * tick. Gives the claim back as it records. Resolves to the group's header afterwards
+   * (undefined once it is forgotten); throws when the claim lapsed before the write.
    */
   commit(nowMs: number, after: GroupState | undefined, sent: boolean): Promise<GroupHeader | undefined>;
-  /** Gives the claim back (after commit, or instead of it when nothing was due). */
+  /** Gives the claim back when no commit did (nothing was due, or the flush failed); after one, does nothing. */
   release(): Promise<void>;
 }
 
