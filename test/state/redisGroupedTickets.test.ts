@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GlpiDriver } from '../../src/exporters/glpi/driver.ts';
 import type { GlpiExporterConfig } from '../../src/exporters/glpi/config.ts';
 import type { IncidentExporter } from '../../src/exporters/tickets/incidentExporter.ts';
@@ -49,6 +49,7 @@ describe('grouped tickets of agents sharing Redis', () => {
     const made: IncidentExporter[] = [];
     const stops: (() => Promise<void>)[] = [];
     const stores: RedisStateStore[] = [];
+    const ledgers: RedisTicketLedger[] = [];
     for (let i = 0; i < n; i++) {
       const owner = `node-${i}`;
       const { store } = await openStore(urls[i] ?? redis.server().url, prefix, owner, { flushIntervalMs: 20 });
@@ -72,8 +73,9 @@ describe('grouped tickets of agents sharing Redis', () => {
       made.push(exp);
       stops.push(stop);
       stores.push(store);
+      ledgers.push(ledger);
     }
-    return { exps: made, stops, stores };
+    return { exps: made, stops, stores, ledgers };
   }
 
   async function exporters(config: GlpiExporterConfig, timers: ManualTimers, n: number): Promise<IncidentExporter[]> {
@@ -109,6 +111,11 @@ describe('grouped tickets of agents sharing Redis', () => {
       for (const e of exps) await e.groups.settled();
       return done();
     }, what);
+  }
+
+  /** Moves the clock as tickUntil does until the changes `exp` kept on disk have joined the shared groups. */
+  function tickUntilJoined(exps: IncidentExporter[], timers: ManualTimers, exp: IncidentExporter, what: string) {
+    return tickUntil(exps, timers, () => (exp.groups as SharedGroupStage).waiting === 0, what);
   }
 
   /** Once a ticket is made and delivered, and a group_interval later: one ticket listing all N members, no follow-up. */
@@ -228,6 +235,31 @@ describe('grouped tickets of agents sharing Redis', () => {
     expect(exps.map((e) => e.health().status)).toEqual(['ok', 'ok', 'ok']);
   });
 
+  it('are tried in Redis once while it is down: the changes that follow go to disk until it answers again', async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const { exps, ledgers } = await agents(config, timers, 1);
+    const shared = ledgers[0]!.groups;
+    const spies = (['generation', 'join', 'restore', 'claimFlush', 'due'] as const).map((m) => vi.spyOn(shared, m));
+    const calls = () => spies.reduce((n, s) => n + s.mock.calls.length, 0);
+    const sites = ['paris', 'lyon', 'lille'];
+    await redis.server().kill();
+    try {
+      // Three groups in one batch, then one change per batch.
+      await exps[0]!.consumeIncidents(sites.map((site) => assetDown(`${site}1`, site).next('opened')));
+      for (const site of sites) await exps[0]!.consumeIncidents([assetDown(`${site}2`, site).next('opened')]);
+      expect(calls()).toBe(1);
+      expect(exps[0]!.groups.list().map((g) => Object.keys(g.members).length)).toEqual([2, 2, 2]);
+    } finally {
+      await redis.server().restart();
+    }
+    await tickUntilJoined(exps, timers, exps[0]!, 'the changes on disk to join the shared groups once Redis answers');
+    await deliverAll(exps, timers, 30 * S);
+    expect(shown(glpi).tickets.sort()).toEqual(
+      sites.sort().map((site) => `[ERROR] site=${site}: 2 firing [${site}1,${site}2]`),
+    );
+  });
+
   it('keep the members agents added when Redis loses its data before the group is notified', async () => {
     const { glpi, config } = await fakeGlpiExporter(cleanup);
     const timers = new ManualTimers();
@@ -288,12 +320,7 @@ describe('grouped tickets of agents sharing Redis', () => {
     } finally {
       proxy.heal();
     }
-    await tickUntil(
-      exps,
-      timers,
-      () => (exps[1]!.groups as SharedGroupStage).waiting === 0,
-      'the held resolution to join the shared group',
-    );
+    await tickUntilJoined(exps, timers, exps[1]!, 'the held resolution to join the shared group');
     await deliverAll(exps, timers, 5 * M);
     expect(shown(glpi)).toEqual({
       tickets: ['[ERROR] site=paris: 2 firing [p1,p2]'],

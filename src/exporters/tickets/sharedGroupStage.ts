@@ -76,6 +76,11 @@ export class SharedGroupStage {
   private running = false;
   private nextSweepAtMs = 0;
   private held = false;
+  /**
+   * A call to Redis failed and no look of the timer has found it answering since: changes go
+   * to disk at once, without trying Redis for each batch.
+   */
+  private unreachable = false;
   /** The groups' generation this agent last wrote its groups in; undefined until first read. */
   private generation: string | undefined;
   private nextCheckAtMs = 0;
@@ -165,7 +170,7 @@ export class SharedGroupStage {
       const waiting: { grouping?: RouteGrouping; change: IncidentChange }[] = [];
       for (const [key, b] of batches) {
         // Changes that wait locally go first: a later change of one of their members must not overtake them.
-        if (this.opts.local.size > 0 && (await this.reconcile()) > 0) {
+        if (this.unreachable || (this.opts.local.size > 0 && (await this.reconcile()) > 0)) {
           waiting.push(...b.items);
           continue;
         }
@@ -179,6 +184,7 @@ export class SharedGroupStage {
           this.remember(key, after, b.joins);
         } catch (err) {
           if (!(err instanceof TicketLedgerUnavailableError)) throw err;
+          this.unreachable = true;
           waiting.push(...b.items);
         }
       }
@@ -244,6 +250,7 @@ export class SharedGroupStage {
         done.push(g.key);
       } catch (err) {
         if (!(err instanceof TicketLedgerUnavailableError)) throw err;
+        this.unreachable = true;
         break;
       }
     }
@@ -282,16 +289,31 @@ export class SharedGroupStage {
       const now = this.opts.timers.now();
       const due = () => [...this.known].some(([, k]) => k.dueAtMs <= now);
       // Before a flush too: a flush reading a group Redis lost would forget what every agent added.
+      // It is also the look that finds Redis answering again after a failure.
       if (now >= this.nextCheckAtMs || due())
-        await this.checkGeneration(now).catch((err: unknown) => {
+        try {
+          await this.checkGeneration(now);
+          this.unreachable = false;
+        } catch (err) {
           if (!(err instanceof TicketLedgerUnavailableError)) this.opts.onError(err);
-        });
+          else this.unreachable = true;
+        }
       const keys = new Set<string>();
       for (const [key, k] of this.known) if (k.dueAtMs <= now) keys.add(key);
+      if (this.unreachable) {
+        // Nothing to flush until Redis answers: the next look is the next check.
+        for (const key of keys) this.known.get(key)!.dueAtMs = this.nextCheckAtMs;
+        return this.schedule();
+      }
+      try {
+        // The changes that waited on disk join as soon as Redis answers again.
+        if (this.opts.local.size > 0) await this.reconcile();
+      } catch (err) {
+        this.opts.onError(err);
+      }
       if (now >= this.nextSweepAtMs) {
         this.nextSweepAtMs = now + Math.max(this.opts.shared.claimTtlMs, FLUSH_CLAIM_RETRY_MS);
         try {
-          if (this.opts.local.size > 0) await this.reconcile();
           // Overdue by a claim's time to live: the agents that know them would have flushed them by now.
           const overdue = await this.opts.shared.due(now - this.opts.shared.claimTtlMs, SWEEP_LIMIT);
           for (const key of overdue) keys.add(key);
