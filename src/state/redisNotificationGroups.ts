@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { flushDueAtMs, mayBeNews, type GroupMember, type GroupState } from '../exporters/tickets/notificationGroups.ts';
-import type { FlushClaim, GroupHeader, SharedGroups, SharedJoin } from '../exporters/tickets/sharedGroups.ts';
+import {
+  WRITE_BACK_WINDOW_MS,
+  type FlushClaim,
+  type GroupHeader,
+  type SharedGroups,
+  type SharedJoin,
+} from '../exporters/tickets/sharedGroups.ts';
 import { reaching } from './ledgerReach.ts';
 import { runScript, type RedisClient } from './redisConnection.ts';
 import type { RedisKeys } from './redisKeys.ts';
@@ -72,9 +78,16 @@ export class RedisNotificationGroups implements SharedGroups {
     create: GroupHeader,
     joins: readonly SharedJoin[],
     nowMs: number,
+    keepResolutions = false,
   ): Promise<GroupHeader | undefined> {
     const [group] = this.opts.keys.groupKeys(key, this.opts.exporter);
-    const args: (string | number)[] = [nowMs, JSON.stringify(create), this.opts.ttlMs];
+    const args: (string | number)[] = [
+      nowMs,
+      JSON.stringify(create),
+      this.opts.ttlMs,
+      nowMs - WRITE_BACK_WINDOW_MS,
+      keepResolutions ? '1' : '0',
+    ];
     for (const j of joins) {
       // Whether it is news against the member as the group has it, the script decides.
       args.push(j.key, j.member.firing ? '1' : '0', mayBeNews(j.member.kind) ? '1' : '0', JSON.stringify(j.member));
@@ -157,8 +170,10 @@ export class RedisNotificationGroups implements SharedGroups {
       await this.opts.client.zrem(this.index, key).catch(() => undefined);
       return { group: undefined, commit: () => Promise.resolve(undefined), release };
     }
+    const restored = fields['#restored'];
     return {
       group: read,
+      ...(restored === undefined ? {} : { writtenBackAtMs: Number(restored) }),
       release,
       commit: async (nowMs, after, sent) => {
         // Forgotten (every member resolved): what it told is known all the same, for a member that joined meanwhile.

@@ -408,20 +408,28 @@ return 1
  * `#n` (members now), and one field `m:<incident key>` per member: `<1 firing|0 resolved><seq>|<JSON>`.
  *
  * KEYS[1] the group. ARGV[1] now (ms), ARGV[2] the header a group formed now has, ARGV[3] ttl
- * (ms), then four per change: incident key, '1' firing or '0', '1' when such a change is news
- * (not a person's acknowledgement, comment or assignment), the member's JSON. joinGroup's rules:
- * a resolution of a member the group never had changes nothing, and the first firing member
- * forms the group. Replies the header fields (#h, #flushed, #changed, #notified, #version), or
- * nil when no group exists.
+ * (ms), ARGV[4] the time since which a write-back (`#restored`, see GROUP_RESTORE_SCRIPT) makes
+ * the group keep resolutions of members it lacks, ARGV[5] '1' to keep them (and form the group
+ * from one) whatever the group, then four per change: incident key, '1' firing or '0', '1' when
+ * such a change is news (not a person's acknowledgement, comment or assignment), the member's
+ * JSON. joinGroup's rules: a resolution of a member the group never had changes nothing, and the
+ * first firing member forms the group. Replies the header fields (#h, #flushed, #changed,
+ * #notified, #version), or nil when no group exists.
  */
 export const GROUP_JOIN_SCRIPT = `
 local exists = redis.call('HEXISTS', KEYS[1], '#h') == 1
 local changed = false
-for i = 4, #ARGV, 4 do
+-- After Redis lost the group, the agent that knew a member may not have written it back yet.
+local keepResolutions = ARGV[5] == '1'
+if not keepResolutions and exists then
+  local restored = redis.call('HGET', KEYS[1], '#restored')
+  keepResolutions = restored ~= false and tonumber(restored) >= tonumber(ARGV[4])
+end
+for i = 6, #ARGV, 4 do
   local field = 'm:' .. ARGV[i]
   local firing = ARGV[i + 1]
   local known = redis.call('HGET', KEYS[1], field)
-  if firing == '1' or known then
+  if firing == '1' or known or keepResolutions then
     if not exists then
       redis.call('HSET', KEYS[1], '#h', ARGV[2], '#n', 0, '#news', 0, '#seq', 0, '#version', 0)
       exists = true
@@ -496,6 +504,8 @@ return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '
  *   firing state it ended, at equal stamps), so an agent that missed a resolution does not
  *   bring the member back firing.
  * - A member that differs from what the last notification told is news, so the next tick tells it.
+ * - `#restored` keeps the latest write-back's time: until the other agents have written back
+ *   too, joins keep resolutions of members the group lacks, and no flush runs.
  *
  * Replies the header fields as the join script does.
  */
@@ -532,6 +542,8 @@ else
     takeFlush = mv > v or (mv == v and mf > f)
   end
 end
+local restored = redis.call('HGET', KEYS[1], '#restored')
+if not restored or tonumber(restored) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], '#restored', ARGV[1]) end
 if takeFlush then
   redis.call('HSET', KEYS[1], '#version', ARGV[7])
   if ARGV[4] == '' then redis.call('HDEL', KEYS[1], '#flushed') else redis.call('HSET', KEYS[1], '#flushed', ARGV[4]) end

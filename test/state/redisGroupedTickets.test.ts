@@ -288,11 +288,15 @@ describe('grouped tickets of agents sharing Redis', () => {
     await on(1).consumeIncidents([paris[N]!.next('opened')]);
     for (const [i, s] of paris.entries())
       if (i % 2 === 0 && i < N) await on(i + 1).consumeIncidents([s.next('resolved')]);
-    await deliverAll(exps, timers, 5 * M);
+    // A second passes: each agent looks at the groups' generation.
+    await deliverAll(exps, timers, S);
+    await deliverAll(exps, timers, 5 * M - S);
     for (const [i, s] of paris.entries())
       if (i % 2 === 1 || i === N) await on(i + 2).consumeIncidents([s.next('resolved')]);
     await deliverAll(exps, timers, 5 * M);
-    return { ...shown(glpi), solved: glpi.solutions.length };
+    const { tickets, followups } = shown(glpi);
+    // Each follow-up's lines, as a set: members written back are listed in the order agents wrote them back.
+    return { tickets, followups: followups.map((f) => f.split('&#60;/p&#62;').sort()), solved: glpi.solutions.length };
   }
 
   it('notify a group Redis lost after its first notification as if it had kept it: not anew, and to its end', async () => {
@@ -300,6 +304,39 @@ describe('grouped tickets of agents sharing Redis', () => {
     expect(kept).toMatchObject({ tickets: [expect.stringContaining(`${N} firing`)], solved: 1 });
     expect(kept.followups).toHaveLength(1);
     expect(await notifiedThenMore(true)).toEqual(kept);
+  });
+
+  it('are notified again, not stuck, when a flush went out but Redis could not record it', async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const proxy = await startTcpProxy(redis.server());
+    cleanup.push(() => proxy.close());
+    const { exps } = await agents(config, timers, 1, 10_000, [proxy.url]);
+    const exp = exps[0]!;
+    const append = exp.outbox.append.bind(exp.outbox);
+    let cut = false;
+    vi.spyOn(exp.outbox, 'append').mockImplementation(async (items) => {
+      await append(items);
+      // The group's notification is queued; Redis goes out of reach before the flush is recorded.
+      if (!cut && items.some((i) => i.payload.group)) {
+        cut = true;
+        proxy.cut();
+      }
+    });
+    await exp.consumeIncidents([assetDown('p1', 'paris').next('opened')]);
+    timers.advance(30 * S);
+    await exp.groups.settled();
+    expect(cut).toBe(true);
+    proxy.heal();
+    await tickUntil(exps, timers, () => glpi.tickets.size === 1 && exp.outbox.depth === 0, 'the ticket to be made');
+    await deliverAll(exps, timers, 5 * M);
+    await exp.consumeIncidents([assetDown('p2', 'paris').next('opened')]);
+    await deliverAll(exps, timers, 5 * M);
+    const { tickets, followups } = shown(glpi);
+    expect(tickets).toEqual(['[ERROR] site=paris: 1 firing [p1]']);
+    // The unrecorded flush is told once more at most, and the group goes on.
+    expect(followups.length).toBeLessThanOrEqual(2);
+    expect(followups.at(-1)).toContain('updated: 1 joined; 2 firing');
   });
 
   it('tell the group a resolution an agent heard while cut off from Redis, of a member another agent added', async () => {

@@ -161,6 +161,30 @@ describe('notification groups shared in Redis', () => {
     await claim.release();
   });
 
+  it('keeps, just after a write-back, the resolution of a member that only an agent yet to write back knew', async () => {
+    const [a, b] = await agents(2);
+    const [p1, p2] = ['p1', 'p2'].map((p) => assetDown(p, 'paris'));
+    const [o1, o2] = [p1!.next('opened'), p2!.next('opened')];
+    const h = (await join(a!, o1, T0))!;
+    await join(a!, o2, T0);
+    const member = (c: IncidentChange): SharedJoin => ({ key: c.incident.key, member: groupMember(c) });
+    await (await redis.client()).flushall();
+    // b knew only p2, and writes it back first; then p1's resolution reaches b; then a writes back p1 firing.
+    await b!.restore(h.key, h, [member(o2)], T0 + 40 * S);
+    await join(b!, p1!.next('resolved'), T0 + 41 * S);
+    await a!.restore(h.key, h, [member(o1), member(o2)], T0 + 42 * S);
+    const claim = (await a!.claimFlush(h.key)) as FlushClaim;
+    expect(members(claim.group)).toEqual(['p2:firing', 'p1:resolved']);
+    // Written back a moment ago: the flush waits for every agent's write-back.
+    expect(claim.writtenBackAtMs).toBe(T0 + 42 * S);
+    await claim.release();
+    // Later, a resolution of a member the group never had changes nothing again.
+    await join(b!, assetDown('p9', 'paris').next('resolved'), T0 + 60 * S);
+    const later = (await a!.claimFlush(h.key)) as FlushClaim;
+    expect(members(later.group)).toEqual(['p2:firing', 'p1:resolved']);
+    await later.release();
+  });
+
   it('gives the flush claim back as it records the flush, with no call of its own', async () => {
     const [a, b] = await agents(2);
     const h = (await join(a!, assetDown('p1', 'paris').next('opened'), T0))!;

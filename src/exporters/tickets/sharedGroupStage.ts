@@ -10,7 +10,13 @@ import {
 import { TicketLedgerUnavailableError } from './ledger.ts';
 import { flushDueAtMs, flushGroup, groupMember, newGroup, type GroupState } from './notificationGroups.ts';
 import type { RouteGrouping } from './routeGrouping.ts';
-import { FLUSH_CLAIM_RETRY_MS, type GroupHeader, type SharedGroups, type SharedJoin } from './sharedGroups.ts';
+import {
+  FLUSH_CLAIM_RETRY_MS,
+  WRITE_BACK_WINDOW_MS,
+  type GroupHeader,
+  type SharedGroups,
+  type SharedJoin,
+} from './sharedGroups.ts';
 
 /** Groups a sweep flushes at most; the next sweep takes the rest. */
 const SWEEP_LIMIT = 100;
@@ -40,6 +46,11 @@ function headerOf(g: GroupState): GroupHeader {
   const { members: _, ...h } = g;
   return h;
 }
+
+/** Whether `h` lacks a flush that `known`, of the same group, records. */
+const behind = (h: GroupHeader, known: GroupHeader): boolean =>
+  h.version < known.version ||
+  (h.version === known.version && (h.flushedAtMs ?? -Infinity) < (known.flushedAtMs ?? -Infinity));
 
 const joinsOf = (g: GroupState): SharedJoin[] => Object.entries(g.members).map(([key, member]) => ({ key, member }));
 
@@ -84,6 +95,8 @@ export class SharedGroupStage {
   /** The groups' generation this agent last wrote its groups in; undefined until first read. */
   private generation: string | undefined;
   private nextCheckAtMs = 0;
+  /** When this agent last found that Redis had lost the groups. */
+  private lostAtMs = -Infinity;
 
   constructor(opts: SharedGroupStageOptions) {
     this.opts = opts;
@@ -176,11 +189,15 @@ export class SharedGroupStage {
         }
         try {
           if (this.generation === undefined) await this.checkGeneration(now);
-          let after = await this.opts.shared.join(key, b.create, b.joins, now);
-          // A group this agent knew, formed anew: another agent's flush forgot it, or Redis lost it.
-          const was = this.known.get(key)?.group.id;
-          if (was !== undefined && after?.id !== was && after?.id === b.create.id && (await this.checkGeneration(now)))
-            after = await this.opts.shared.join(key, b.create, b.joins, now);
+          let after = await this.opts.shared.join(key, b.create, b.joins, now, this.writingBack(now));
+          // No group, one this agent knew formed anew (another agent's flush forgot it), or one that
+          // lacks a flush this agent knows of: Redis may have lost it.
+          const was = this.known.get(key)?.group;
+          const suspect =
+            after === undefined ||
+            (was !== undefined && (after.id === was.id ? behind(after, was) : after.id === b.create.id));
+          if (suspect && (await this.checkGeneration(now)))
+            after = await this.opts.shared.join(key, b.create, b.joins, now, true);
           this.remember(key, after, b.joins);
         } catch (err) {
           if (!(err instanceof TicketLedgerUnavailableError)) throw err;
@@ -224,6 +241,11 @@ export class SharedGroupStage {
     const dropped = Object.keys(before?.members ?? {}).filter((m) => !(m in members));
     this.holding.remove(key, dropped);
     const group: GroupState = { ...header, members };
+    // Redis lost a flush this agent knows of (another agent wrote back an older state): keep it, to write it back.
+    if (before && before.id === header.id && behind(header, before)) {
+      const { flushedAtMs, notified, version } = before;
+      Object.assign(group, { flushedAtMs, notified, version });
+    }
     this.known.set(key, { group, dueAtMs: flushDueAtMs(group) });
     this.holding.add(key, Object.keys(members));
   }
@@ -245,7 +267,7 @@ export class SharedGroupStage {
       const joins = joinsOf(g);
       try {
         if (this.generation === undefined) await this.checkGeneration(now);
-        const after = await this.opts.shared.join(g.key, formed(g), joins, now);
+        const after = await this.opts.shared.join(g.key, formed(g), joins, now, this.writingBack(now));
         this.remember(g.key, after, joins);
         done.push(g.key);
       } catch (err) {
@@ -277,10 +299,16 @@ export class SharedGroupStage {
         // Another group of the key formed before this one: this agent's members of it were all reported resolved.
         this.remember(key, after, after?.id === k.group.id ? joins : []);
       }
+      this.lostAtMs = now;
       this.opts.onRestored?.(this.known.size);
     }
     this.generation = generation;
     return !first;
+  }
+
+  /** Whether this agent found Redis lost the groups so lately that other agents may still be writing theirs back. */
+  private writingBack(now: number): boolean {
+    return now < this.lostAtMs + WRITE_BACK_WINDOW_MS;
   }
 
   /** Flushes the known groups due, and on a sweep those Redis says are due and the changes held locally. */
@@ -323,34 +351,39 @@ export class SharedGroupStage {
       }
       // A few at a time: their claims and reads share round trips, and a storm of groups due at once stays bounded.
       const all = [...keys];
-      const gone: string[] = [];
+      const suspects = new Map<string, GroupState | undefined>();
       for (let i = 0; i < all.length; i += FLUSH_BATCH)
-        await Promise.all(all.slice(i, i + FLUSH_BATCH).map((key) => this.flushOne(key, now, gone)));
-      if (gone.length > 0) await this.forgetUnlessLost(gone, now);
+        await Promise.all(all.slice(i, i + FLUSH_BATCH).map((key) => this.flushOne(key, now, suspects)));
+      if (suspects.size > 0) await this.forgetUnlessLost(suspects, now);
       this.schedule();
     });
   }
 
   /**
-   * Known groups a flush found gone from Redis: another agent's flush forgot them (every member
-   * resolved), unless Redis lost them since the check before the flush; then they were written
-   * back, and flush at the next look.
+   * Known groups a flush found gone from Redis, or lacking a flush this agent knows of (`suspects`:
+   * what Redis holds of each). Unless Redis lost them since the check before the flush (then they
+   * were written back, and flush at the next look), Redis is right: another agent's flush forgot
+   * the ones gone (every member resolved), and a flush this agent notified but could not record
+   * is not one (the group is flushed again: one notification more).
    */
-  private async forgetUnlessLost(gone: string[], now: number): Promise<void> {
+  private async forgetUnlessLost(suspects: Map<string, GroupState | undefined>, now: number): Promise<void> {
     try {
       if (await this.checkGeneration(now)) return;
     } catch (err) {
       if (!(err instanceof TicketLedgerUnavailableError)) this.opts.onError(err);
       return;
     }
-    for (const key of gone) this.remember(key, undefined);
+    for (const [key, g] of suspects) {
+      this.remember(key, undefined);
+      if (g) this.remember(key, g, [], g);
+    }
   }
 
   /**
    * Flushes one group if due, when this agent gets its claim; otherwise looks again later. A
-   * known group found gone goes to `gone`. Never throws.
+   * known group found gone or behind goes to `suspects`. Never throws.
    */
-  private async flushOne(key: string, now: number, gone: string[]): Promise<void> {
+  private async flushOne(key: string, now: number, suspects: Map<string, GroupState | undefined>): Promise<void> {
     const later = () => {
       const k = this.known.get(key);
       if (k) k.dueAtMs = now + FLUSH_CLAIM_RETRY_MS;
@@ -367,11 +400,19 @@ export class SharedGroupStage {
     let sent: GroupState | undefined | 'none' = 'none';
     try {
       const g = claim.group;
-      if (!g) {
-        if (this.known.has(key)) gone.push(key);
+      const was = this.known.get(key)?.group;
+      if (!g || (was && g.id === was.id && behind(g, was))) {
+        if (was) suspects.set(key, g);
         return later();
       }
       if (flushDueAtMs(g) > now) return this.remember(key, g, [], g);
+      // Written back after Redis lost it: other agents may not have written back what they knew yet.
+      const writtenBack = (claim.writtenBackAtMs ?? -Infinity) + WRITE_BACK_WINDOW_MS;
+      if (now < writtenBack) {
+        this.remember(key, g, [], g);
+        this.known.get(key)!.dueAtMs = writtenBack;
+        return;
+      }
       const f = flushGroup(g, now);
       if (f.send) {
         await this.opts.emit([{ key: g.key, payload: f.send }]);

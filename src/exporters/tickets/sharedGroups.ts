@@ -23,6 +23,11 @@ export interface FlushClaim {
    * (undefined once it is forgotten); throws when the claim lapsed before the write.
    */
   commit(nowMs: number, after: GroupState | undefined, sent: boolean): Promise<GroupHeader | undefined>;
+  /**
+   * When the group was last written back after Redis lost it (see SharedGroups.restore); a
+   * flush waits WRITE_BACK_WINDOW_MS from then, for every agent to write back what it knew.
+   */
+  writtenBackAtMs?: number;
   /** Gives the claim back when no commit did (nothing was due, or the flush failed); after one, does nothing. */
   release(): Promise<void>;
 }
@@ -38,9 +43,19 @@ export interface SharedGroups {
   /**
    * Merges `joins` into group `key` at `nowMs`, atomically, as joinGroup does (a resolution of a
    * member the group never had changes nothing; a firing one creates the group from `create`).
-   * Resolves to the group's header afterwards, undefined when no group exists.
+   * Within WRITE_BACK_WINDOW_MS of a write-back a group keeps such a resolution all the same:
+   * the agent that knew the member may not have written it back yet. With `keepResolutions`
+   * (the caller found Redis lost the groups within that window) a resolution also forms the
+   * group, which a write-back then takes over. Resolves to the group's header afterwards,
+   * undefined when no group exists.
    */
-  join(key: string, create: GroupHeader, joins: readonly SharedJoin[], nowMs: number): Promise<GroupHeader | undefined>;
+  join(
+    key: string,
+    create: GroupHeader,
+    joins: readonly SharedJoin[],
+    nowMs: number,
+    keepResolutions?: boolean,
+  ): Promise<GroupHeader | undefined>;
   /** Claims the group's next flush and reads it; `held` when another agent holds the claim. */
   claimFlush(key: string): Promise<FlushClaim | 'held'>;
   /**
@@ -63,6 +78,12 @@ export interface SharedGroups {
   /** Keys of groups whose flush was due by `nowMs` (whichever agent formed them), at most `limit`. */
   due(nowMs: number, limit: number): Promise<string[]>;
 }
+
+/**
+ * How long after Redis lost the groups the agents' write-backs may still come: each agent looks
+ * once a second. Meanwhile a group keeps resolutions of members it lacks, and is not flushed.
+ */
+export const WRITE_BACK_WINDOW_MS = 5000;
 
 /** How long an agent that found a group's flush claimed waits before looking again. */
 export const FLUSH_CLAIM_RETRY_MS = 1000;
