@@ -6,6 +6,7 @@ import {
   APPLY_SCRIPT,
   GROUP_FLUSH_SCRIPT,
   GROUP_JOIN_SCRIPT,
+  GROUP_RESTORE_SCRIPT,
   LEASE_ACQUIRE_SCRIPT,
   LEASE_RELEASE_SCRIPT,
   LEASE_RENEW_SCRIPT,
@@ -124,6 +125,7 @@ const SCRIPTS = {
   vigilNotifyClaim: NOTIFY_CLAIM_SCRIPT,
   vigilGroupJoin: GROUP_JOIN_SCRIPT,
   vigilGroupFlush: GROUP_FLUSH_SCRIPT,
+  vigilGroupRestore: GROUP_RESTORE_SCRIPT,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

@@ -104,6 +104,14 @@ export class RedisKeys {
     return [`${this.prefix}:group:${tag}`, `${this.prefix}:lease:${tag}`, `${this.prefix}:lease:${tag}#fence`];
   }
 
+  /**
+   * Names the lifetime of an exporter's groups in Redis: gone or replaced when Redis lost its
+   * data, which tells each agent to write back the groups it knows.
+   */
+  groupGenerationKey(exporter: string): string {
+    return `${this.prefix}:groups@${exporter}#generation`;
+  }
+
   /** An exporter's groups by the time of their next flush (a sorted set of group keys). */
   groupIndexKey(exporter: string): string {
     return `${this.prefix}:groups@${exporter}`;

@@ -1,5 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { flushDueAtMs, mayBeNews, type GroupMember, type GroupState } from '../exporters/tickets/notificationGroups.ts';
-import type { FlushClaim, GroupHeader, SharedGroups, SharedJoin } from '../exporters/tickets/sharedGroups.ts';
+import {
+  WRITE_BACK_WINDOW_MS,
+  type FlushClaim,
+  type GroupHeader,
+  type SharedGroups,
+  type SharedJoin,
+} from '../exporters/tickets/sharedGroups.ts';
 import { reaching } from './ledgerReach.ts';
 import { runScript, type RedisClient } from './redisConnection.ts';
 import type { RedisKeys } from './redisKeys.ts';
@@ -49,8 +56,8 @@ function parseMember(value: string): { seq: number; member: GroupMember } {
  * An exporter's notification groups in Redis, one hash per group (see GROUP_JOIN_SCRIPT), so
  * every agent's incidents join the same group and one agent flushes it: a flush takes the
  * group's lease (a claim with a fence, as a ticket's creation does), reads every member, and
- * records what it notified in one script that checks the fence, so an agent that stalled past
- * its claim cannot write over the next holder's flush. A sorted set indexes the groups by their
+ * records what it notified and gives the lease back in one script that checks the fence, so an
+ * agent that stalled past its claim cannot write over the next holder's flush. A sorted set indexes the groups by their
  * next flush, so a group any agent formed is found even when the agents that knew it are gone.
  */
 export class RedisNotificationGroups implements SharedGroups {
@@ -71,15 +78,71 @@ export class RedisNotificationGroups implements SharedGroups {
     create: GroupHeader,
     joins: readonly SharedJoin[],
     nowMs: number,
+    keepResolutions = false,
   ): Promise<GroupHeader | undefined> {
     const [group] = this.opts.keys.groupKeys(key, this.opts.exporter);
-    const args: (string | number)[] = [nowMs, JSON.stringify(create), this.opts.ttlMs];
+    const args: (string | number)[] = [
+      nowMs,
+      JSON.stringify(create),
+      this.opts.ttlMs,
+      nowMs - WRITE_BACK_WINDOW_MS,
+      keepResolutions ? '1' : '0',
+    ];
     for (const j of joins) {
       // Whether it is news against the member as the group has it, the script decides.
       args.push(j.key, j.member.firing ? '1' : '0', mayBeNews(j.member.kind) ? '1' : '0', JSON.stringify(j.member));
     }
-    const reply = (await reaching('adding to a notification group', () =>
-      runScript(this.opts.client, 'vigilGroupJoin', [group], args),
+    return this.write('adding to a notification group', 'vigilGroupJoin', key, group, args);
+  }
+
+  async generation(): Promise<string> {
+    const key = this.opts.keys.groupGenerationKey(this.opts.exporter);
+    const replies = await reaching('reading the notification groups generation', () =>
+      this.opts.client.multi().set(key, randomBytes(8).toString('hex'), 'NX').get(key).exec(),
+    );
+    const failed = replies?.find(([err]) => err)?.[0];
+    if (failed) throw failed;
+    return String(replies![1]![1]);
+  }
+
+  async restore(
+    key: string,
+    h: GroupHeader,
+    members: readonly SharedJoin[],
+    nowMs: number,
+  ): Promise<GroupHeader | undefined> {
+    const [group] = this.opts.keys.groupKeys(key, this.opts.exporter);
+    const { flushedAtMs, changedAtMs, notified, version, ...formedWith } = h;
+    const args: (string | number)[] = [
+      nowMs,
+      JSON.stringify({ ...formedWith, version: 0 }),
+      this.opts.ttlMs,
+      flushedAtMs ?? '',
+      changedAtMs ?? '',
+      notified ? JSON.stringify(notified) : '',
+      version,
+    ];
+    for (const { key: k, member } of members)
+      args.push(
+        k,
+        member.firing ? '1' : '0',
+        member.incident.updatedAtMs,
+        member.incident.version,
+        JSON.stringify(member),
+      );
+    return this.write('writing back a notification group', 'vigilGroupRestore', key, group, args);
+  }
+
+  /** Runs a script that writes group `key` and replies its header (nil: no group), and indexes the group. */
+  private async write(
+    what: string,
+    script: 'vigilGroupJoin' | 'vigilGroupRestore',
+    key: string,
+    group: string,
+    args: (string | number)[],
+  ): Promise<GroupHeader | undefined> {
+    const reply = (await reaching(what, () =>
+      runScript(this.opts.client, script, [group], args),
     )) as HeaderReply | null;
     if (!reply) return undefined;
     const out = header(reply);
@@ -100,13 +163,17 @@ export class RedisNotificationGroups implements SharedGroups {
       throw err;
     }
     const read = fields['#h'] === undefined ? undefined : this.readGroup(fields);
-    const release = () => reaching('releasing a group flush', () => lease.release());
+    // The flush script gives the lease back as it records the flush.
+    let recorded = false;
+    const release = () => (recorded ? Promise.resolve() : reaching('releasing a group flush', () => lease.release()));
     if (!read) {
       await this.opts.client.zrem(this.index, key).catch(() => undefined);
       return { group: undefined, commit: () => Promise.resolve(undefined), release };
     }
+    const restored = fields['#restored'];
     return {
       group: read,
+      ...(restored === undefined ? {} : { writtenBackAtMs: Number(restored) }),
       release,
       commit: async (nowMs, after, sent) => {
         // Forgotten (every member resolved): what it told is known all the same, for a member that joined meanwhile.
@@ -131,6 +198,7 @@ export class RedisNotificationGroups implements SharedGroups {
           runScript(this.opts.client, 'vigilGroupFlush', [group, leaseKey, fenceKey], args),
         )) as HeaderReply | number;
         if (reply === -1) throw new Error(`the flush claim of group ${key} lapsed before its flush was recorded`);
+        recorded = true;
         if (typeof reply === 'number') {
           await this.opts.client.zrem(this.index, key).catch(() => undefined);
           return undefined;

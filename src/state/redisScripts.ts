@@ -408,20 +408,28 @@ return 1
  * `#n` (members now), and one field `m:<incident key>` per member: `<1 firing|0 resolved><seq>|<JSON>`.
  *
  * KEYS[1] the group. ARGV[1] now (ms), ARGV[2] the header a group formed now has, ARGV[3] ttl
- * (ms), then four per change: incident key, '1' firing or '0', '1' when such a change is news
- * (not a person's acknowledgement, comment or assignment), the member's JSON. joinGroup's rules:
- * a resolution of a member the group never had changes nothing, and the first firing member
- * forms the group. Replies the header fields (#h, #flushed, #changed, #notified, #version), or
- * nil when no group exists.
+ * (ms), ARGV[4] the time since which a write-back (`#restored`, see GROUP_RESTORE_SCRIPT) makes
+ * the group keep resolutions of members it lacks, ARGV[5] '1' to keep them (and form the group
+ * from one) whatever the group, then four per change: incident key, '1' firing or '0', '1' when
+ * such a change is news (not a person's acknowledgement, comment or assignment), the member's
+ * JSON. joinGroup's rules: a resolution of a member the group never had changes nothing, and the
+ * first firing member forms the group. Replies the header fields (#h, #flushed, #changed,
+ * #notified, #version), or nil when no group exists.
  */
 export const GROUP_JOIN_SCRIPT = `
 local exists = redis.call('HEXISTS', KEYS[1], '#h') == 1
 local changed = false
-for i = 4, #ARGV, 4 do
+-- After Redis lost the group, the agent that knew a member may not have written it back yet.
+local keepResolutions = ARGV[5] == '1'
+if not keepResolutions and exists then
+  local restored = redis.call('HGET', KEYS[1], '#restored')
+  keepResolutions = restored ~= false and tonumber(restored) >= tonumber(ARGV[4])
+end
+for i = 6, #ARGV, 4 do
   local field = 'm:' .. ARGV[i]
   local firing = ARGV[i + 1]
   local known = redis.call('HGET', KEYS[1], field)
-  if firing == '1' or known then
+  if firing == '1' or known or keepResolutions then
     if not exists then
       redis.call('HSET', KEYS[1], '#h', ARGV[2], '#n', 0, '#news', 0, '#seq', 0, '#version', 0)
       exists = true
@@ -452,12 +460,14 @@ return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '
  * flush time, ARGV[5] the `#news` read, ARGV[6] the notification's `#notified` ('' when none
  * was sent) and ARGV[7] its `#version`, ARGV[8] ttl (ms), then pairs: a member field the flush
  * drops (resolved, now reported) and the value it read. A member another agent changed since
- * the read stays, and so does news told since (`#changed`): the next tick flushes it. Replies
- * -1 when the lease lapsed (nothing written), 0 when the group is gone (no member left, or
- * another group formed meanwhile), else the header fields as the join script does.
+ * the read stays, and so does news told since (`#changed`): the next tick flushes it. Gives the
+ * lease back (the fence stays, so the next term's is higher). Replies -1 when the lease lapsed
+ * (nothing written), 0 when the group is gone (no member left, or another group formed
+ * meanwhile), else the header fields as the join script does.
  */
 export const GROUP_FLUSH_SCRIPT = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] or redis.call('GET', KEYS[3]) ~= ARGV[2] then return -1 end
+redis.call('DEL', KEYS[2])
 if redis.call('HGET', KEYS[1], '#h') ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], '#flushed', ARGV[4])
 if redis.call('HGET', KEYS[1], '#news') == ARGV[5] then redis.call('HDEL', KEYS[1], '#changed') end
@@ -473,5 +483,125 @@ if tonumber(redis.call('HGET', KEYS[1], '#n') or '0') <= 0 then
   return 0
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
+return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '#version')
+`;
+
+/**
+ * Writes back a group Redis lost (a restart without persistence, a failover to a replica that
+ * missed it, a FLUSHALL), as one agent knew it: every agent that knew the group does so, and
+ * what they wrote merges. KEYS[1] the group. ARGV[1] now (ms), ARGV[2] the header it formed
+ * with (`#h`), ARGV[3] ttl (ms), then what its last flush known to the agent left: ARGV[4]
+ * `#flushed`, ARGV[5] `#changed`, ARGV[6] `#notified` ('' for each it lacks), ARGV[7]
+ * `#version`; then five per member: incident key, '1' firing or '0', the incident's
+ * `updatedAtMs` and `version`, the member's JSON.
+ *
+ * - The flush the group knows is the latest any agent wrote back (the highest `#version`, then
+ *   `#flushed`), so a group already notified is not notified anew. A group of another id that
+ *   formed later (a join after the loss by an agent that had not noticed it) takes this one's
+ *   header and flush; one that formed earlier is the group now, and the agent's members of the
+ *   one before, all reported resolved since, are not written.
+ * - Of two agents' states of a member the later incident change wins (a resolution over the
+ *   firing state it ended, at equal stamps), so an agent that missed a resolution does not
+ *   bring the member back firing.
+ * - A member that differs from what the last notification told is news, so the next tick tells it.
+ * - `#restored` keeps the latest write-back's time: until the other agents have written back
+ *   too, joins keep resolutions of members the group lacks, and no flush runs.
+ *
+ * Replies the header fields as the join script does.
+ */
+export const GROUP_RESTORE_SCRIPT = `
+local mine = cjson.decode(ARGV[2])
+local h = redis.call('HGET', KEYS[1], '#h')
+local takeFlush = false
+-- Members of a group that formed after the loss: they joined after this agent's, and are listed after them.
+local later = {}
+if not h then
+  redis.call('HSET', KEYS[1], '#h', ARGV[2], '#n', 0, '#news', 0, '#seq', 0, '#version', 0)
+  takeFlush = true
+else
+  local theirs = cjson.decode(h)
+  if theirs.id ~= mine.id then
+    if tonumber(theirs.createdAtMs) < tonumber(mine.createdAtMs) then
+      return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '#version')
+    end
+    redis.call('HSET', KEYS[1], '#h', ARGV[2], '#n', 0, '#seq', 0)
+    local all = redis.call('HGETALL', KEYS[1])
+    for i = 1, #all, 2 do
+      if string.sub(all[i], 1, 2) == 'm:' then
+        later[#later + 1] = all[i]
+        later[#later + 1] = all[i + 1]
+        redis.call('HDEL', KEYS[1], all[i])
+      end
+    end
+    takeFlush = true
+  else
+    local v = tonumber(redis.call('HGET', KEYS[1], '#version') or '0')
+    local mv = tonumber(ARGV[7])
+    local f = tonumber(redis.call('HGET', KEYS[1], '#flushed') or '-1')
+    local mf = tonumber(ARGV[4] == '' and '-1' or ARGV[4])
+    takeFlush = mv > v or (mv == v and mf > f)
+  end
+end
+local restored = redis.call('HGET', KEYS[1], '#restored')
+if not restored or tonumber(restored) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], '#restored', ARGV[1]) end
+if takeFlush then
+  redis.call('HSET', KEYS[1], '#version', ARGV[7])
+  if ARGV[4] == '' then redis.call('HDEL', KEYS[1], '#flushed') else redis.call('HSET', KEYS[1], '#flushed', ARGV[4]) end
+  if ARGV[6] == '' then redis.call('HDEL', KEYS[1], '#notified') else redis.call('HSET', KEYS[1], '#notified', ARGV[6]) end
+end
+local changed = redis.call('HGET', KEYS[1], '#changed')
+local function changedBy(at)
+  if not changed or tonumber(at) < tonumber(changed) then
+    changed = at
+    redis.call('HSET', KEYS[1], '#changed', at)
+  end
+  redis.call('HINCRBY', KEYS[1], '#news', 1)
+end
+-- News this agent's flush had not told yet; a later flush it did not know of has told it.
+if ARGV[5] ~= '' and (takeFlush or tonumber(ARGV[5]) >= tonumber(redis.call('HGET', KEYS[1], '#flushed') or '-1')) then
+  changedBy(ARGV[5])
+end
+
+local told = {}
+local notified = redis.call('HGET', KEYS[1], '#notified')
+if notified then
+  local n = cjson.decode(notified)
+  for _, k in ipairs(n.firing) do told[k] = '1' end
+  for _, k in ipairs(n.resolved) do told[k] = '0' end
+end
+-- The JSON of a member as stored, and its incident's updatedAtMs and version.
+local function parse(value)
+  local json = string.sub(value, string.find(value, '|', 1, true) + 1)
+  local ok, m = pcall(cjson.decode, json)
+  if not ok or type(m) ~= 'table' or type(m.incident) ~= 'table' then return json, -1, -1 end
+  return json, tonumber(m.incident.updatedAtMs) or -1, tonumber(m.incident.version) or -1
+end
+local news = false
+local function merge(key, firing, at, ver, json)
+  local field = 'm:' .. key
+  local known = redis.call('HGET', KEYS[1], field)
+  local seq
+  if known then
+    seq = string.match(known, '^[01](%d+)|')
+    local _, kat, kver = parse(known)
+    if at < kat or (at == kat and (ver < kver or (ver == kver and (firing == '1' or string.sub(known, 1, 1) == '0')))) then
+      return
+    end
+  else
+    seq = redis.call('HINCRBY', KEYS[1], '#seq', 1)
+    redis.call('HINCRBY', KEYS[1], '#n', 1)
+  end
+  redis.call('HSET', KEYS[1], field, firing .. seq .. '|' .. json)
+  if told[key] ~= firing then news = true end
+end
+for i = 8, #ARGV, 5 do
+  merge(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4])
+end
+for i = 1, #later, 2 do
+  local json, at, ver = parse(later[i + 1])
+  merge(string.sub(later[i], 3), string.sub(later[i + 1], 1, 1), at, ver, json)
+end
+if news then changedBy(ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return redis.call('HMGET', KEYS[1], '#h', '#flushed', '#changed', '#notified', '#version')
 `;

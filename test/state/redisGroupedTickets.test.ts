@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GlpiDriver } from '../../src/exporters/glpi/driver.ts';
 import type { GlpiExporterConfig } from '../../src/exporters/glpi/config.ts';
 import type { IncidentExporter } from '../../src/exporters/tickets/incidentExporter.ts';
@@ -49,6 +49,7 @@ describe('grouped tickets of agents sharing Redis', () => {
     const made: IncidentExporter[] = [];
     const stops: (() => Promise<void>)[] = [];
     const stores: RedisStateStore[] = [];
+    const ledgers: RedisTicketLedger[] = [];
     for (let i = 0; i < n; i++) {
       const owner = `node-${i}`;
       const { store } = await openStore(urls[i] ?? redis.server().url, prefix, owner, { flushIntervalMs: 20 });
@@ -72,8 +73,9 @@ describe('grouped tickets of agents sharing Redis', () => {
       made.push(exp);
       stops.push(stop);
       stores.push(store);
+      ledgers.push(ledger);
     }
-    return { exps: made, stops, stores };
+    return { exps: made, stops, stores, ledgers };
   }
 
   async function exporters(config: GlpiExporterConfig, timers: ManualTimers, n: number): Promise<IncidentExporter[]> {
@@ -109,6 +111,11 @@ describe('grouped tickets of agents sharing Redis', () => {
       for (const e of exps) await e.groups.settled();
       return done();
     }, what);
+  }
+
+  /** Moves the clock as tickUntil does until the changes `exp` kept on disk have joined the shared groups. */
+  function tickUntilJoined(exps: IncidentExporter[], timers: ManualTimers, exp: IncidentExporter, what: string) {
+    return tickUntil(exps, timers, () => (exp.groups as SharedGroupStage).waiting === 0, what);
   }
 
   /** Once a ticket is made and delivered, and a group_interval later: one ticket listing all N members, no follow-up. */
@@ -228,6 +235,110 @@ describe('grouped tickets of agents sharing Redis', () => {
     expect(exps.map((e) => e.health().status)).toEqual(['ok', 'ok', 'ok']);
   });
 
+  it('are tried in Redis once while it is down: the changes that follow go to disk until it answers again', async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const { exps, ledgers } = await agents(config, timers, 1);
+    const shared = ledgers[0]!.groups;
+    const spies = (['generation', 'join', 'restore', 'claimFlush', 'due'] as const).map((m) => vi.spyOn(shared, m));
+    const calls = () => spies.reduce((n, s) => n + s.mock.calls.length, 0);
+    const sites = ['paris', 'lyon', 'lille'];
+    await redis.server().kill();
+    try {
+      // Three groups in one batch, then one change per batch.
+      await exps[0]!.consumeIncidents(sites.map((site) => assetDown(`${site}1`, site).next('opened')));
+      for (const site of sites) await exps[0]!.consumeIncidents([assetDown(`${site}2`, site).next('opened')]);
+      expect(calls()).toBe(1);
+      expect(exps[0]!.groups.list().map((g) => Object.keys(g.members).length)).toEqual([2, 2, 2]);
+    } finally {
+      await redis.server().restart();
+    }
+    await tickUntilJoined(exps, timers, exps[0]!, 'the changes on disk to join the shared groups once Redis answers');
+    await deliverAll(exps, timers, 30 * S);
+    expect(shown(glpi).tickets.sort()).toEqual(
+      sites.sort().map((site) => `[ERROR] site=${site}: 2 firing [${site}1,${site}2]`),
+    );
+  });
+
+  it('keep the members agents added when Redis loses its data before the group is notified', async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const exps = await exporters(config, timers, 3);
+    const paris = Array.from({ length: N }, (_, i) => assetDown(`p${i + 1}`, 'paris'));
+    for (const [i, s] of paris.entries()) await exps[i % exps.length]!.consumeIncidents([s.next('opened')]);
+    // A restart without persistence, a failover to a replica that missed the writes, a FLUSHALL.
+    await (await redis.client()).flushall();
+    await expectOneTicketOfAll(glpi, exps, timers, 'the group to be notified with what every agent had added');
+  });
+
+  /**
+   * N incidents spread over three agents are notified; Redis may lose its data then (`lose`);
+   * one more joins and half resolve, each at another agent than the one that opened it; then
+   * the rest resolve. What the tracker shows, and the solutions it got.
+   */
+  async function notifiedThenMore(lose: boolean) {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const exps = await exporters(config, timers, 3);
+    const on = (i: number) => exps[i % exps.length]!;
+    const paris = Array.from({ length: N + 1 }, (_, i) => assetDown(`p${i + 1}`, 'paris'));
+    for (const [i, s] of paris.slice(0, N).entries()) await on(i).consumeIncidents([s.next('opened')]);
+    await deliverAll(exps, timers, 30 * S);
+    if (lose) await (await redis.client()).flushall();
+    await on(1).consumeIncidents([paris[N]!.next('opened')]);
+    for (const [i, s] of paris.entries())
+      if (i % 2 === 0 && i < N) await on(i + 1).consumeIncidents([s.next('resolved')]);
+    // A second passes: each agent looks at the groups' generation.
+    await deliverAll(exps, timers, S);
+    await deliverAll(exps, timers, 5 * M - S);
+    for (const [i, s] of paris.entries())
+      if (i % 2 === 1 || i === N) await on(i + 2).consumeIncidents([s.next('resolved')]);
+    await deliverAll(exps, timers, 5 * M);
+    const { tickets, followups } = shown(glpi);
+    // Each follow-up's lines, as a set: members written back are listed in the order agents wrote them back.
+    return { tickets, followups: followups.map((f) => f.split('&#60;/p&#62;').sort()), solved: glpi.solutions.length };
+  }
+
+  it('notify a group Redis lost after its first notification as if it had kept it: not anew, and to its end', async () => {
+    const kept = await notifiedThenMore(false);
+    expect(kept).toMatchObject({ tickets: [expect.stringContaining(`${N} firing`)], solved: 1 });
+    expect(kept.followups).toHaveLength(1);
+    expect(await notifiedThenMore(true)).toEqual(kept);
+  });
+
+  it('are notified again, not stuck, when a flush went out but Redis could not record it', async () => {
+    const { glpi, config } = await fakeGlpiExporter(cleanup);
+    const timers = new ManualTimers();
+    const proxy = await startTcpProxy(redis.server());
+    cleanup.push(() => proxy.close());
+    const { exps } = await agents(config, timers, 1, 10_000, [proxy.url]);
+    const exp = exps[0]!;
+    const append = exp.outbox.append.bind(exp.outbox);
+    let cut = false;
+    vi.spyOn(exp.outbox, 'append').mockImplementation(async (items) => {
+      await append(items);
+      // The group's notification is queued; Redis goes out of reach before the flush is recorded.
+      if (!cut && items.some((i) => i.payload.group)) {
+        cut = true;
+        proxy.cut();
+      }
+    });
+    await exp.consumeIncidents([assetDown('p1', 'paris').next('opened')]);
+    timers.advance(30 * S);
+    await exp.groups.settled();
+    expect(cut).toBe(true);
+    proxy.heal();
+    await tickUntil(exps, timers, () => glpi.tickets.size === 1 && exp.outbox.depth === 0, 'the ticket to be made');
+    await deliverAll(exps, timers, 5 * M);
+    await exp.consumeIncidents([assetDown('p2', 'paris').next('opened')]);
+    await deliverAll(exps, timers, 5 * M);
+    const { tickets, followups } = shown(glpi);
+    expect(tickets).toEqual(['[ERROR] site=paris: 1 firing [p1]']);
+    // The unrecorded flush is told once more at most, and the group goes on.
+    expect(followups.length).toBeLessThanOrEqual(2);
+    expect(followups.at(-1)).toContain('updated: 1 joined; 2 firing');
+  });
+
   it('tell the group a resolution an agent heard while cut off from Redis, of a member another agent added', async () => {
     const { glpi, config } = await fakeGlpiExporter(cleanup);
     const timers = new ManualTimers();
@@ -246,12 +357,7 @@ describe('grouped tickets of agents sharing Redis', () => {
     } finally {
       proxy.heal();
     }
-    await tickUntil(
-      exps,
-      timers,
-      () => (exps[1]!.groups as SharedGroupStage).waiting === 0,
-      'the held resolution to join the shared group',
-    );
+    await tickUntilJoined(exps, timers, exps[1]!, 'the held resolution to join the shared group');
     await deliverAll(exps, timers, 5 * M);
     expect(shown(glpi)).toEqual({
       tickets: ['[ERROR] site=paris: 2 firing [p1,p2]'],

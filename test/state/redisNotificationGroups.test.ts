@@ -28,6 +28,12 @@ const members = (g: GroupState | undefined) =>
 describe('notification groups shared in Redis', () => {
   const redis = redisAndClients();
 
+  /** Scripts Redis has run so far (every Vigil script runs by EVALSHA, or EVAL when Redis lacked it). */
+  async function scriptCalls(): Promise<number> {
+    const info = await (await redis.client()).info('commandstats');
+    return [...info.matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  }
+
   /** `n` agents' groups of one exporter on a fresh prefix, each on its own connection. */
   async function agents(n: number, claimTtlMs = 10_000): Promise<RedisNotificationGroups[]> {
     const keys = new RedisKeys(freshPrefix());
@@ -130,6 +136,68 @@ describe('notification groups shared in Redis', () => {
     const again = await join(a!, p1.next('opened'), T0 + 400 * S);
     expect(again).toMatchObject({ createdAtMs: T0 + 400 * S, version: 0 });
     expect(again!.id).not.toBe(h.id);
+  });
+
+  it('takes back what agents knew of a group Redis lost: its latest flush, and the latest state of each member', async () => {
+    const [a, b] = await agents(2);
+    const [p1, p2, p3] = ['p1', 'p2', 'p3'].map((p) => assetDown(p, 'paris'));
+    const [o1, o2] = [p1!.next('opened'), p2!.next('opened')];
+    const h = (await join(a!, o1, T0))!;
+    await join(b!, o2, T0);
+    const flushed = (await flush(a!, h.key, T0 + 30 * S)).after!;
+    const r1 = p1!.next('resolved');
+    const member = (c: IncidentChange): SharedJoin => ({ key: c.incident.key, member: groupMember(c) });
+    await (await redis.client()).flushall();
+    // A join after the loss, by an agent that has not noticed it yet, forms the group anew.
+    expect((await join(b!, p3!.next('opened'), T0 + 40 * S))!.id).not.toBe(h.id);
+    // b knew the group before a's flush, and p1's resolution; a knew its flush, and p1 firing.
+    await b!.restore(h.key, h, [member(r1), member(o2)], T0 + 41 * S);
+    const after = await a!.restore(h.key, flushed, [member(o1), member(o2)], T0 + 42 * S);
+    expect(after).toMatchObject({ id: h.id, createdAtMs: T0, flushedAtMs: T0 + 30 * S, version: 1 });
+    const claim = (await a!.claimFlush(h.key)) as FlushClaim;
+    // p3 joined after the members written back: it is listed after them.
+    expect(members(claim.group)).toEqual(['p1:resolved', 'p2:firing', 'p3:firing']);
+    expect(flushGroup(claim.group!, T0 + 330 * S).send?.reason).toMatch(/^1 joined, 1 resolved; 2 firing, 1 resolved/);
+    await claim.release();
+  });
+
+  it('keeps, just after a write-back, the resolution of a member that only an agent yet to write back knew', async () => {
+    const [a, b] = await agents(2);
+    const [p1, p2] = ['p1', 'p2'].map((p) => assetDown(p, 'paris'));
+    const [o1, o2] = [p1!.next('opened'), p2!.next('opened')];
+    const h = (await join(a!, o1, T0))!;
+    await join(a!, o2, T0);
+    const member = (c: IncidentChange): SharedJoin => ({ key: c.incident.key, member: groupMember(c) });
+    await (await redis.client()).flushall();
+    // b knew only p2, and writes it back first; then p1's resolution reaches b; then a writes back p1 firing.
+    await b!.restore(h.key, h, [member(o2)], T0 + 40 * S);
+    await join(b!, p1!.next('resolved'), T0 + 41 * S);
+    await a!.restore(h.key, h, [member(o1), member(o2)], T0 + 42 * S);
+    const claim = (await a!.claimFlush(h.key)) as FlushClaim;
+    expect(members(claim.group)).toEqual(['p2:firing', 'p1:resolved']);
+    // Written back a moment ago: the flush waits for every agent's write-back.
+    expect(claim.writtenBackAtMs).toBe(T0 + 42 * S);
+    await claim.release();
+    // Later, a resolution of a member the group never had changes nothing again.
+    await join(b!, assetDown('p9', 'paris').next('resolved'), T0 + 60 * S);
+    const later = (await a!.claimFlush(h.key)) as FlushClaim;
+    expect(members(later.group)).toEqual(['p2:firing', 'p1:resolved']);
+    await later.release();
+  });
+
+  it('gives the flush claim back as it records the flush, with no call of its own', async () => {
+    const [a, b] = await agents(2);
+    const h = (await join(a!, assetDown('p1', 'paris').next('opened'), T0))!;
+    const claim = (await a!.claimFlush(h.key)) as FlushClaim;
+    const f = flushGroup(claim.group!, T0 + 30 * S);
+    await claim.commit(T0 + 30 * S, f.next, true);
+    // Free once recorded: another agent may take the next flush at once.
+    const next = await b!.claimFlush(h.key);
+    expect(next).not.toBe('held');
+    await (next as FlushClaim).release();
+    const before = await scriptCalls();
+    await claim.release();
+    expect(await scriptCalls()).toBe(before);
   });
 
   it('refuses to record the flush of an agent whose claim lapsed, once another agent took it', async () => {

@@ -285,6 +285,7 @@ interface OutboxMetrics {
   throttled: Counter<'exporter'>;
   ledgerWaits: Counter<'exporter'>;
   duplicates: Counter<'exporter'>;
+  groupRestores: Counter<'exporter'>;
 }
 
 const outboxMetricsByRegistry = new WeakMap<Registry, OutboxMetrics>();
@@ -369,7 +370,13 @@ function outboxMetrics(registry: Registry): OutboxMetrics {
     labelNames: ['exporter'],
     registers,
   });
-  m = { sources, groupSources, parked, throttled, ledgerWaits, duplicates };
+  const groupRestores = new Counter({
+    name: 'vigil_exporter_group_epoch_changes_total',
+    help: "Times this agent found that Redis had lost the exporter's shared notification groups (their generation key gone or replaced: a restart without persistence, a failover to a replica that missed writes, a FLUSHALL) and wrote back the groups it knew.",
+    labelNames: ['exporter'],
+    registers,
+  });
+  m = { sources, groupSources, parked, throttled, ledgerWaits, duplicates, groupRestores };
   outboxMetricsByRegistry.set(registry, m);
   return m;
 }
@@ -544,6 +551,13 @@ export class IncidentExporter implements QueuedExporter {
             'shared notification groups unreachable (Redis); group changes wait on disk and join the shared groups once it answers',
           );
         else logger.info('group changes that waited for Redis joined the shared notification groups');
+      },
+      onRestored: (groups) => {
+        outboxMetrics(this.settings.metrics.registry).groupRestores.inc({ exporter: this.settings.id });
+        logger.warn(
+          { groups },
+          'redis lost the shared notification groups (their generation changed): wrote back the groups this agent knew, with their last notification',
+        );
       },
     });
   }

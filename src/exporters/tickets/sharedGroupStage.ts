@@ -10,13 +10,22 @@ import {
 import { TicketLedgerUnavailableError } from './ledger.ts';
 import { flushDueAtMs, flushGroup, groupMember, newGroup, type GroupState } from './notificationGroups.ts';
 import type { RouteGrouping } from './routeGrouping.ts';
-import { FLUSH_CLAIM_RETRY_MS, type GroupHeader, type SharedGroups, type SharedJoin } from './sharedGroups.ts';
+import {
+  FLUSH_CLAIM_RETRY_MS,
+  WRITE_BACK_WINDOW_MS,
+  type GroupHeader,
+  type SharedGroups,
+  type SharedJoin,
+} from './sharedGroups.ts';
 
 /** Groups a sweep flushes at most; the next sweep takes the rest. */
 const SWEEP_LIMIT = 100;
 
 /** Groups flushed side by side. */
 const FLUSH_BATCH = 32;
+
+/** How often an agent checks that Redis still holds the groups (their generation). */
+export const GENERATION_CHECK_MS = 1000;
 
 export interface SharedGroupStageOptions extends GroupOutlet {
   shared: SharedGroups;
@@ -28,7 +37,22 @@ export interface SharedGroupStageOptions extends GroupOutlet {
   local: GroupStage;
   /** Told when changes start waiting for Redis (true) and once they have joined the shared groups (false). */
   onHeld?(held: boolean, groups: number): void;
+  /** Told when Redis had lost the groups (their generation changed) and this agent wrote back the `groups` it knew. */
+  onRestored?(groups: number): void;
 }
+
+/** A group's header: the group without its members. */
+function headerOf(g: GroupState): GroupHeader {
+  const { members: _, ...h } = g;
+  return h;
+}
+
+/** Whether `h` lacks a flush that `known`, of the same group, records. */
+const behind = (h: GroupHeader, known: GroupHeader): boolean =>
+  h.version < known.version ||
+  (h.version === known.version && (h.flushedAtMs ?? -Infinity) < (known.flushedAtMs ?? -Infinity));
+
+const joinsOf = (g: GroupState): SharedJoin[] => Object.entries(g.members).map(([key, member]) => ({ key, member }));
 
 /** What the group formed with, as a new shared group takes it: no flush, news or notification yet. */
 function formed(g: GroupHeader): GroupHeader {
@@ -45,6 +69,12 @@ function formed(g: GroupHeader): GroupHeader {
  * when each flushes next; a sweep every claim time-to-live flushes the groups due that no agent
  * flushed (their agents died, or never knew of them), and merges the changes that waited
  * locally while Redis was unreachable.
+ *
+ * Redis may lose the groups (a restart without persistence, a failover to a replica that
+ * missed writes, a FLUSHALL). The agents notice it by the groups' generation, checked every
+ * second, before a flush, and when a join finds a group it knew formed anew; each then writes
+ * back the groups it knows, with their last flush, so members are not lost and a group already
+ * notified is not notified anew.
  */
 export class SharedGroupStage {
   private readonly opts: SharedGroupStageOptions;
@@ -57,6 +87,16 @@ export class SharedGroupStage {
   private running = false;
   private nextSweepAtMs = 0;
   private held = false;
+  /**
+   * A call to Redis failed and no look of the timer has found it answering since: changes go
+   * to disk at once, without trying Redis for each batch.
+   */
+  private unreachable = false;
+  /** The groups' generation this agent last wrote its groups in; undefined until first read. */
+  private generation: string | undefined;
+  private nextCheckAtMs = 0;
+  /** When this agent last found that Redis had lost the groups. */
+  private lostAtMs = -Infinity;
 
   constructor(opts: SharedGroupStageOptions) {
     this.opts = opts;
@@ -143,15 +183,25 @@ export class SharedGroupStage {
       const waiting: { grouping?: RouteGrouping; change: IncidentChange }[] = [];
       for (const [key, b] of batches) {
         // Changes that wait locally go first: a later change of one of their members must not overtake them.
-        if (this.opts.local.size > 0 && (await this.reconcile()) > 0) {
+        if (this.unreachable || (this.opts.local.size > 0 && (await this.reconcile()) > 0)) {
           waiting.push(...b.items);
           continue;
         }
         try {
-          const after = await this.opts.shared.join(key, b.create, b.joins, now);
+          if (this.generation === undefined) await this.checkGeneration(now);
+          let after = await this.opts.shared.join(key, b.create, b.joins, now, this.writingBack(now));
+          // No group, one this agent knew formed anew (another agent's flush forgot it), or one that
+          // lacks a flush this agent knows of: Redis may have lost it.
+          const was = this.known.get(key)?.group;
+          const suspect =
+            after === undefined ||
+            (was !== undefined && (after.id === was.id ? behind(after, was) : after.id === b.create.id));
+          if (suspect && (await this.checkGeneration(now)))
+            after = await this.opts.shared.join(key, b.create, b.joins, now, true);
           this.remember(key, after, b.joins);
         } catch (err) {
           if (!(err instanceof TicketLedgerUnavailableError)) throw err;
+          this.unreachable = true;
           waiting.push(...b.items);
         }
       }
@@ -191,6 +241,11 @@ export class SharedGroupStage {
     const dropped = Object.keys(before?.members ?? {}).filter((m) => !(m in members));
     this.holding.remove(key, dropped);
     const group: GroupState = { ...header, members };
+    // Redis lost a flush this agent knows of (another agent wrote back an older state): keep it, to write it back.
+    if (before && before.id === header.id && behind(header, before)) {
+      const { flushedAtMs, notified, version } = before;
+      Object.assign(group, { flushedAtMs, notified, version });
+    }
     this.known.set(key, { group, dueAtMs: flushDueAtMs(group) });
     this.holding.add(key, Object.keys(members));
   }
@@ -209,13 +264,15 @@ export class SharedGroupStage {
     const now = this.opts.timers.now();
     const done: string[] = [];
     for (const g of this.opts.local.list()) {
-      const joins: SharedJoin[] = Object.entries(g.members).map(([key, member]) => ({ key, member }));
+      const joins = joinsOf(g);
       try {
-        const after = await this.opts.shared.join(g.key, formed(g), joins, now);
+        if (this.generation === undefined) await this.checkGeneration(now);
+        const after = await this.opts.shared.join(g.key, formed(g), joins, now, this.writingBack(now));
         this.remember(g.key, after, joins);
         done.push(g.key);
       } catch (err) {
         if (!(err instanceof TicketLedgerUnavailableError)) throw err;
+        this.unreachable = true;
         break;
       }
     }
@@ -224,16 +281,67 @@ export class SharedGroupStage {
     return this.opts.local.size;
   }
 
+  /**
+   * Reads the groups' generation; when it is not the one this agent last wrote in, Redis lost
+   * the groups since: writes back every group it knows, then takes the generation up. Resolves
+   * to whether it wrote groups back. Throws TicketLedgerUnavailableError while Redis cannot be
+   * reached (the generation stays, so the next check writes back).
+   */
+  private async checkGeneration(now: number): Promise<boolean> {
+    this.nextCheckAtMs = now + GENERATION_CHECK_MS;
+    const generation = await this.opts.shared.generation();
+    if (generation === this.generation) return false;
+    const first = this.generation === undefined;
+    if (!first) {
+      for (const [key, k] of this.known) {
+        const joins = joinsOf(k.group);
+        const after = await this.opts.shared.restore(key, headerOf(k.group), joins, now);
+        // Another group of the key formed before this one: this agent's members of it were all reported resolved.
+        this.remember(key, after, after?.id === k.group.id ? joins : []);
+      }
+      this.lostAtMs = now;
+      this.opts.onRestored?.(this.known.size);
+    }
+    this.generation = generation;
+    return !first;
+  }
+
+  /** Whether this agent found Redis lost the groups so lately that other agents may still be writing theirs back. */
+  private writingBack(now: number): boolean {
+    return now < this.lostAtMs + WRITE_BACK_WINDOW_MS;
+  }
+
   /** Flushes the known groups due, and on a sweep those Redis says are due and the changes held locally. */
   private flushDue(): Promise<void> {
     return this.serially(async () => {
       const now = this.opts.timers.now();
+      const due = () => [...this.known].some(([, k]) => k.dueAtMs <= now);
+      // Before a flush too: a flush reading a group Redis lost would forget what every agent added.
+      // It is also the look that finds Redis answering again after a failure.
+      if (now >= this.nextCheckAtMs || due())
+        try {
+          await this.checkGeneration(now);
+          this.unreachable = false;
+        } catch (err) {
+          if (!(err instanceof TicketLedgerUnavailableError)) this.opts.onError(err);
+          else this.unreachable = true;
+        }
       const keys = new Set<string>();
       for (const [key, k] of this.known) if (k.dueAtMs <= now) keys.add(key);
+      if (this.unreachable) {
+        // Nothing to flush until Redis answers: the next look is the next check.
+        for (const key of keys) this.known.get(key)!.dueAtMs = this.nextCheckAtMs;
+        return this.schedule();
+      }
+      try {
+        // The changes that waited on disk join as soon as Redis answers again.
+        if (this.opts.local.size > 0) await this.reconcile();
+      } catch (err) {
+        this.opts.onError(err);
+      }
       if (now >= this.nextSweepAtMs) {
         this.nextSweepAtMs = now + Math.max(this.opts.shared.claimTtlMs, FLUSH_CLAIM_RETRY_MS);
         try {
-          if (this.opts.local.size > 0) await this.reconcile();
           // Overdue by a claim's time to live: the agents that know them would have flushed them by now.
           const overdue = await this.opts.shared.due(now - this.opts.shared.claimTtlMs, SWEEP_LIMIT);
           for (const key of overdue) keys.add(key);
@@ -243,14 +351,39 @@ export class SharedGroupStage {
       }
       // A few at a time: their claims and reads share round trips, and a storm of groups due at once stays bounded.
       const all = [...keys];
+      const suspects = new Map<string, GroupState | undefined>();
       for (let i = 0; i < all.length; i += FLUSH_BATCH)
-        await Promise.all(all.slice(i, i + FLUSH_BATCH).map((key) => this.flushOne(key, now)));
+        await Promise.all(all.slice(i, i + FLUSH_BATCH).map((key) => this.flushOne(key, now, suspects)));
+      if (suspects.size > 0) await this.forgetUnlessLost(suspects, now);
       this.schedule();
     });
   }
 
-  /** Flushes one group if due, when this agent gets its claim; otherwise looks again later. Never throws. */
-  private async flushOne(key: string, now: number): Promise<void> {
+  /**
+   * Known groups a flush found gone from Redis, or lacking a flush this agent knows of (`suspects`:
+   * what Redis holds of each). Unless Redis lost them since the check before the flush (then they
+   * were written back, and flush at the next look), Redis is right: another agent's flush forgot
+   * the ones gone (every member resolved), and a flush this agent notified but could not record
+   * is not one (the group is flushed again: one notification more).
+   */
+  private async forgetUnlessLost(suspects: Map<string, GroupState | undefined>, now: number): Promise<void> {
+    try {
+      if (await this.checkGeneration(now)) return;
+    } catch (err) {
+      if (!(err instanceof TicketLedgerUnavailableError)) this.opts.onError(err);
+      return;
+    }
+    for (const [key, g] of suspects) {
+      this.remember(key, undefined);
+      if (g) this.remember(key, g, [], g);
+    }
+  }
+
+  /**
+   * Flushes one group if due, when this agent gets its claim; otherwise looks again later. A
+   * known group found gone or behind goes to `suspects`. Never throws.
+   */
+  private async flushOne(key: string, now: number, suspects: Map<string, GroupState | undefined>): Promise<void> {
     const later = () => {
       const k = this.known.get(key);
       if (k) k.dueAtMs = now + FLUSH_CLAIM_RETRY_MS;
@@ -264,18 +397,35 @@ export class SharedGroupStage {
     }
     // Another agent is flushing it: the next look finds its flush recorded, or its claim lapsed.
     if (claim === 'held') return later();
+    let sent: GroupState | undefined | 'none' = 'none';
     try {
       const g = claim.group;
-      if (!g) return this.remember(key, undefined);
+      const was = this.known.get(key)?.group;
+      if (!g || (was && g.id === was.id && behind(g, was))) {
+        if (was) suspects.set(key, g);
+        return later();
+      }
       if (flushDueAtMs(g) > now) return this.remember(key, g, [], g);
+      // Written back after Redis lost it: other agents may not have written back what they knew yet.
+      const writtenBack = (claim.writtenBackAtMs ?? -Infinity) + WRITE_BACK_WINDOW_MS;
+      if (now < writtenBack) {
+        this.remember(key, g, [], g);
+        this.known.get(key)!.dueAtMs = writtenBack;
+        return;
+      }
       const f = flushGroup(g, now);
-      if (f.send) await this.opts.emit([{ key: g.key, payload: f.send }]);
+      if (f.send) {
+        await this.opts.emit([{ key: g.key, payload: f.send }]);
+        sent = f.next;
+      }
       // Queued already: a failure to record it (or a crash) flushes the group again, one notification more.
       const after = await claim.commit(now, f.next, f.send !== undefined);
       this.remember(key, after, [], f.next);
     } catch (err) {
       this.opts.onError(err);
-      later();
+      // Told already: should Redis have lost the group meanwhile (its claim with it), it is written back as told.
+      if (sent === 'none') later();
+      else this.remember(key, sent && headerOf(sent), [], sent);
     } finally {
       await claim.release().catch(() => undefined);
     }
@@ -283,7 +433,7 @@ export class SharedGroupStage {
 
   private schedule(): void {
     if (!this.running) return;
-    let earliest = this.nextSweepAtMs;
+    let earliest = Math.min(this.nextSweepAtMs, this.nextCheckAtMs);
     for (const k of this.known.values()) earliest = Math.min(earliest, k.dueAtMs);
     this.timer.set(earliest);
   }

@@ -19,11 +19,16 @@ export interface FlushClaim {
    * Records the flush at `nowMs` that left `after` (flushGroup's `next`; undefined: every member
    * resolved) and `sent` a notification or not, keeping whatever other agents added since the
    * read: a member that changed again stays, news that came meanwhile is flushed at the next
-   * tick. Resolves to the group's header afterwards (undefined once it is forgotten); throws
-   * when the claim lapsed before the write.
+   * tick. Gives the claim back as it records. Resolves to the group's header afterwards
+   * (undefined once it is forgotten); throws when the claim lapsed before the write.
    */
   commit(nowMs: number, after: GroupState | undefined, sent: boolean): Promise<GroupHeader | undefined>;
-  /** Gives the claim back (after commit, or instead of it when nothing was due). */
+  /**
+   * When the group was last written back after Redis lost it (see SharedGroups.restore); a
+   * flush waits WRITE_BACK_WINDOW_MS from then, for every agent to write back what it knew.
+   */
+  writtenBackAtMs?: number;
+  /** Gives the claim back when no commit did (nothing was due, or the flush failed); after one, does nothing. */
   release(): Promise<void>;
 }
 
@@ -38,14 +43,47 @@ export interface SharedGroups {
   /**
    * Merges `joins` into group `key` at `nowMs`, atomically, as joinGroup does (a resolution of a
    * member the group never had changes nothing; a firing one creates the group from `create`).
-   * Resolves to the group's header afterwards, undefined when no group exists.
+   * Within WRITE_BACK_WINDOW_MS of a write-back a group keeps such a resolution all the same:
+   * the agent that knew the member may not have written it back yet. With `keepResolutions`
+   * (the caller found Redis lost the groups within that window) a resolution also forms the
+   * group, which a write-back then takes over. Resolves to the group's header afterwards,
+   * undefined when no group exists.
    */
-  join(key: string, create: GroupHeader, joins: readonly SharedJoin[], nowMs: number): Promise<GroupHeader | undefined>;
+  join(
+    key: string,
+    create: GroupHeader,
+    joins: readonly SharedJoin[],
+    nowMs: number,
+    keepResolutions?: boolean,
+  ): Promise<GroupHeader | undefined>;
   /** Claims the group's next flush and reads it; `held` when another agent holds the claim. */
   claimFlush(key: string): Promise<FlushClaim | 'held'>;
+  /**
+   * The groups' generation: a name that stays while Redis keeps the groups, and is another (or,
+   * at the first call that finds none, a new one) once Redis lost them.
+   */
+  generation(): Promise<string>;
+  /**
+   * Writes group `key` back as this agent knew it (`header`, with its last flush, and the
+   * `members` it knew) after Redis lost it, merging with what other agents wrote back or joined
+   * meanwhile: the latest flush and the latest state of each member win. Resolves to the
+   * group's header afterwards.
+   */
+  restore(
+    key: string,
+    header: GroupHeader,
+    members: readonly SharedJoin[],
+    nowMs: number,
+  ): Promise<GroupHeader | undefined>;
   /** Keys of groups whose flush was due by `nowMs` (whichever agent formed them), at most `limit`. */
   due(nowMs: number, limit: number): Promise<string[]>;
 }
+
+/**
+ * How long after Redis lost the groups the agents' write-backs may still come: each agent looks
+ * once a second. Meanwhile a group keeps resolutions of members it lacks, and is not flushed.
+ */
+export const WRITE_BACK_WINDOW_MS = 5000;
 
 /** How long an agent that found a group's flush claimed waits before looking again. */
 export const FLUSH_CLAIM_RETRY_MS = 1000;
