@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GlpiDriver } from '../../src/exporters/glpi/driver.ts';
 import type { GlpiExporterConfig } from '../../src/exporters/glpi/config.ts';
 import type { IncidentExporter } from '../../src/exporters/tickets/incidentExporter.ts';
-import type { SharedGroupStage } from '../../src/exporters/tickets/sharedGroupStage.ts';
 import type { FlushClaim } from '../../src/exporters/tickets/sharedGroups.ts';
 import type { RedisStateStore } from '../../src/state/redisStateStore.ts';
 import { RedisTicketLedger } from '../../src/state/redisTicketLedger.ts';
@@ -115,7 +114,7 @@ describe('grouped tickets of agents sharing Redis', () => {
 
   /** Moves the clock as tickUntil does until the changes `exp` kept on disk have joined the shared groups. */
   function tickUntilJoined(exps: IncidentExporter[], timers: ManualTimers, exp: IncidentExporter, what: string) {
-    return tickUntil(exps, timers, () => (exp.groups as SharedGroupStage).waiting === 0, what);
+    return tickUntil(exps, timers, () => exp.groups.waiting === 0, what);
   }
 
   /** Once a ticket is made and delivered, and a group_interval later: one ticket listing all N members, no follow-up. */

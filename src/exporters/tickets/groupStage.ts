@@ -243,6 +243,11 @@ export class GroupStage {
     return this.groups.size;
   }
 
+  /** Groups whose changes wait for the shared groups: all of a stage that holds them for Redis, none of one that notifies. */
+  get waiting(): number {
+    return this.opts.holding ? this.groups.size : 0;
+  }
+
   /** Resolves once every change and flush started so far is done (and written). */
   async settled(): Promise<void> {
     await this.chain;

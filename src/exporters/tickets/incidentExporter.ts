@@ -724,7 +724,7 @@ export class IncidentExporter implements QueuedExporter {
       parked: this.outbox.parked,
       waitingOnParked: this.outbox.waitingOnParked,
     };
-    const groupsWaiting = this.groups instanceof SharedGroupStage ? this.groups.waiting : 0;
+    const groupsWaiting = this.groups.waiting;
     if (
       this.failingSince === undefined &&
       this.ledgerDownSince === undefined &&
