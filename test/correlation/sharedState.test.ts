@@ -273,3 +273,31 @@ describe("an incident's sample of event ids shared by agents", () => {
     expect(resolved.map((ch) => ch.incident.sampleEventIds)).toEqual([[first, e2.id, e4.id]]);
   });
 });
+
+describe('a pair incident told again that its member is down', () => {
+  const yaml = `
+defaults: { group_wait: 0s, allowed_lateness: 1m, sample_size: 1 }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+`;
+  const key = 'link{asset="sw-1"}';
+  const link = (t: number, type: 'down' | 'up') => ev(t, { asset: 'sw-1', type });
+
+  it('ships the count and a mark, not the incident record, and another agent resolves it as one agent would', () => {
+    const { stores, wire } = wiredStores(['agent-a', 'agent-b'], 2);
+    const [a, b] = stores.map((s) => engineFrom(yaml, s));
+    expect(a!.process([link(1000, 'down')], 1000).map((c) => c.kind)).toEqual(['opened']);
+    deliver(stores[1]!, wire[0]!.splice(0));
+    expect([...a!.process([link(2000, 'down')], 2000), ...b!.process([link(3000, 'down')], 3000)]).toEqual([]);
+    const [fromA, fromB] = wire.map((w) => w.splice(0));
+    expect([...fromA!, ...fromB!].filter((d) => d.key.startsWith('i:'))).toEqual([]);
+    deliver(stores[0]!, fromB!);
+    deliver(stores[1]!, fromA!);
+    const resolved = a!.process([link(4000, 'up')], 4000);
+    expect(resolved.map((c) => [c.kind, c.incident.eventCount, c.incident.lastSeenMs])).toEqual([
+      ['resolved', 4, 4000],
+    ]);
+    deliver(stores[1]!, wire[0]!.splice(0));
+    expect(b!.book.get(key)!.incident).toMatchObject({ status: 'resolved', eventCount: 4, resolvedAtMs: 4000 });
+  });
+});
