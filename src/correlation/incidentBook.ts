@@ -864,11 +864,15 @@ export class IncidentBook {
     }
     const title = `${groups} incidents of rule ${rule} held back: max_open_incidents ${policy.maxOpenIncidents} reached`;
     const key = overflowKey(rule, tenant);
+    // Counted in the overflow incident's group count, as rules count their groups' events: agents
+    // sharing state add up, and a group held back again moves only that count and the last seen.
+    this.countEvent(key, atMs);
     const rec = this.get(key);
     // No event of one held-back group speaks for the overflow incident: neither its asset nor its topology parent.
     if (rec && rec.incident.status !== 'resolved') {
+      const retitled = rec.incident.title !== title;
       rec.incident.title = title;
-      this.attach(rec, policy, undefined, atMs, 1, out, true);
+      this.attach(rec, policy, undefined, atMs, 1, out, retitled);
       return;
     }
     this.open(
@@ -878,6 +882,7 @@ export class IncidentBook {
         labels: tenant === '' ? { overflow: 'true' } : { overflow: 'true', [TENANT_LABEL]: tenant },
         atMs,
         count: 1,
+        counted: true,
         title,
         reason: `max_open_incidents ${policy.maxOpenIncidents} reached: ${req.key} and any further new group held back`,
       },
