@@ -347,8 +347,11 @@ export class IncidentBook {
   private readonly lastSeenKeys = new Map<string, string>();
   /** Incident → the trail set its `audit` was filled from (or kept in step with): refilled when the set changed. */
   private readonly trails = new WeakMap<Incident, readonly string[]>();
-  /** Incident → the sample set its `sampleEventIds` was filled from: refilled when the set changed. */
-  private readonly samples = new WeakMap<Incident, readonly string[]>();
+  /**
+   * Incident → the sample set its `sampleEventIds` was filled from (refilled when the set
+   * changed), and the time of the latest event it keeps.
+   */
+  private readonly samples = new WeakMap<Incident, { members: readonly string[]; latestMs: number }>();
   /** Rule → its `sample_size`, as its policy said: the cap of the survivor's sample when twins merge. */
   private readonly sampleSizes = new Map<string, number>();
 
@@ -449,20 +452,27 @@ export class IncidentBook {
   /** Fills the incident's sample from its set when the set changed since it was last filled. */
   private fillSample(inc: Incident): void {
     const members = this.store.readSet(sampleKey(inc));
-    if (members === undefined || this.samples.get(inc) === members) return;
+    if (members === undefined || members.length === 0 || this.samples.get(inc)?.members === members) return;
     inc.sampleEventIds = sampleIds(members);
-    this.samples.set(inc, members);
+    const latestMs = Number.MAX_SAFE_INTEGER - Number(members[0]!.slice(0, SAMPLE_TIME_DIGITS));
+    this.samples.set(inc, { members, latestMs });
   }
 
   /**
-   * Adds an event to the incident's sample unless it is full (as far as this agent has heard):
-   * the set keeps the earliest `size` of what every agent added.
+   * Adds an event to the incident's sample while it is not full, or when it came before the
+   * latest event the sample keeps (which the set then drops), as far as this agent has heard:
+   * agents that each saw some of the earliest events end with those, as one agent that saw them
+   * all does.
    */
   private addSample(inc: Incident, id: string, atMs: number, size: number): void {
-    if (inc.sampleEventIds.length >= size) return;
+    // The common case, told without a look-up: full, and later than all it keeps (which only grows earlier).
+    if (inc.sampleEventIds.length >= size && atMs > (this.samples.get(inc)?.latestMs ?? Number.NEGATIVE_INFINITY))
+      return;
     this.fillSample(inc);
-    if (inc.sampleEventIds.length >= size) return;
-    this.store.addToSet(sampleKey(inc), sampleMember(id, atMs), size, atMs + RESOLVED_RETENTION_MS);
+    const member = sampleMember(id, atMs);
+    const kept = this.samples.get(inc)?.members;
+    if (inc.sampleEventIds.length >= size && (kept === undefined || !(member > kept[0]!))) return;
+    this.store.addToSet(sampleKey(inc), member, size, atMs + RESOLVED_RETENTION_MS);
     this.fillSample(inc);
   }
 

@@ -265,12 +265,16 @@ describe("an incident's sample of event ids shared by agents", () => {
     const first = (opening[0]!.incident.sampleEventIds[0] ?? '') as string;
     expect(sample(x!)).toEqual([first, e2.id, e4.id]);
     expect(sample(y!)).toEqual(sample(x!));
-    // A full sample takes no more: a later repeat on x changes nothing there.
+    // A full sample takes no later event; an earlier one (late, or seen by an agent behind the
+    // others) takes the place of the latest it keeps.
     x!.process([disk(4000)], 4000);
     expect(sample(x!)).toEqual([first, e2.id, e4.id]);
+    const e5 = disk(1500);
+    y!.process([e5], 4000);
+    expect(sample(y!)).toEqual([first, e5.id, e2.id]);
     // A change's snapshot carries the sample too.
     const resolved = y!.tick(200_000).filter((ch) => ch.kind === 'resolved');
-    expect(resolved.map((ch) => ch.incident.sampleEventIds)).toEqual([[first, e2.id, e4.id]]);
+    expect(resolved.map((ch) => ch.incident.sampleEventIds)).toEqual([[first, e5.id, e2.id]]);
   });
 });
 
