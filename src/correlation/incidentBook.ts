@@ -133,14 +133,40 @@ function trailEntry(member: string): IncidentAuditEntry {
   return actor === undefined ? { atMs: Number(at), kind, reason } : { atMs: Number(at), kind, reason, actor };
 }
 
-/** A shallow view of a record with an empty trail, for a join that leaves trails to their sets. */
-function withoutTrail(rec: IncidentRecord): IncidentRecord {
-  return { ...rec, incident: { ...rec.incident, audit: [] } };
+/**
+ * `sm:<key>#<id>`: the incident's sample of event ids, a grow-only set capped at the rule's
+ * `sample_size` that keeps the earliest events (`sampleMember`). An attach that fills the sample
+ * adds a member there instead of rewriting the record, which travels without its sample: a dedup
+ * incident's record went to every other agent, which joined it, for each of its first events.
+ */
+const SAMPLE = 'sm:';
+const sampleKey = (inc: Incident): string => `${SAMPLE}${inc.key}#${inc.id}`;
+/** Digits of `Number.MAX_SAFE_INTEGER`: a sample member's time, counted down from it. */
+const SAMPLE_TIME_DIGITS = 16;
+
+/**
+ * An event id as a member of the sample's set: its time counted down from the greatest integer,
+ * zero-padded, first, so the set's greatest members (which it keeps) are the earliest events.
+ */
+function sampleMember(id: string, atMs: number): string {
+  return `${String(Number.MAX_SAFE_INTEGER - atMs).padStart(SAMPLE_TIME_DIGITS, '0')} ${id}`;
 }
 
-/** A record as it travels to other agents: its trail travels in its set. */
+/** The sample's event ids, earliest first, from its set's members (ascending: latest first). */
+function sampleIds(members: readonly string[]): string[] {
+  const ids = new Array<string>(members.length);
+  for (let i = 0; i < members.length; i++) ids[members.length - 1 - i] = members[i]!.slice(SAMPLE_TIME_DIGITS + 1);
+  return ids;
+}
+
+/** A shallow view of a record with an empty trail and sample, for a join that leaves both to their sets. */
+function withoutTrail(rec: IncidentRecord): IncidentRecord {
+  return { ...rec, incident: { ...rec.incident, audit: [], sampleEventIds: [] } };
+}
+
+/** A record as it travels to other agents: its trail and its sample travel in their sets. */
 function encodeRecord(rec: IncidentRecord): string {
-  return JSON.stringify({ ...rec, incident: { ...rec.incident, audit: [] } });
+  return JSON.stringify({ ...rec, incident: { ...rec.incident, audit: [], sampleEventIds: [] } });
 }
 
 /** An agent's cell of the group counts: its writer id hashed (FNV-1a) to 1..2^32, the same on every agent. */
@@ -321,6 +347,13 @@ export class IncidentBook {
   private readonly lastSeenKeys = new Map<string, string>();
   /** Incident → the trail set its `audit` was filled from (or kept in step with): refilled when the set changed. */
   private readonly trails = new WeakMap<Incident, readonly string[]>();
+  /**
+   * Incident → the sample set its `sampleEventIds` was filled from (refilled when the set
+   * changed), and the time of the latest event it keeps.
+   */
+  private readonly samples = new WeakMap<Incident, { members: readonly string[]; latestMs: number }>();
+  /** Rule → its `sample_size`, as its policy said: the cap of the survivor's sample when twins merge. */
+  private readonly sampleSizes = new Map<string, number>();
 
   constructor(store: StateStore) {
     this.store = store;
@@ -385,6 +418,7 @@ export class IncidentBook {
     const rec = this.get(key);
     if (rec) {
       this.fillTrail(rec.incident);
+      this.fillSample(rec.incident);
       this.raiseSeen(rec);
     }
     return rec;
@@ -415,6 +449,40 @@ export class IncidentBook {
     this.trails.set(inc, trail);
   }
 
+  /** Fills the incident's sample from its set when the set changed since it was last filled. */
+  private fillSample(inc: Incident): void {
+    const members = this.store.readSet(sampleKey(inc));
+    if (members === undefined || members.length === 0 || this.samples.get(inc)?.members === members) return;
+    inc.sampleEventIds = sampleIds(members);
+    const latestMs = Number.MAX_SAFE_INTEGER - Number(members[0]!.slice(0, SAMPLE_TIME_DIGITS));
+    this.samples.set(inc, { members, latestMs });
+  }
+
+  /**
+   * Adds an event to the incident's sample while it is not full, or when it came before the
+   * latest event the sample keeps (which the set then drops), as far as this agent has heard:
+   * agents that each saw some of the earliest events end with those, as one agent that saw them
+   * all does.
+   */
+  private addSample(inc: Incident, id: string, atMs: number, size: number): void {
+    // The common case, told without a look-up: full, and later than all it keeps (which only grows earlier).
+    if (inc.sampleEventIds.length >= size && atMs > (this.samples.get(inc)?.latestMs ?? Number.NEGATIVE_INFINITY))
+      return;
+    this.fillSample(inc);
+    const member = sampleMember(id, atMs);
+    const kept = this.samples.get(inc)?.members;
+    if (inc.sampleEventIds.length >= size && (kept === undefined || !(member > kept[0]!))) return;
+    this.store.addToSet(sampleKey(inc), member, size, atMs + RESOLVED_RETENTION_MS);
+    this.fillSample(inc);
+  }
+
+  /** A resolved incident's sample is kept as long as its record is (a set's expiry only grows). */
+  private keepSample(inc: Incident, size: number): void {
+    const first = this.store.readSet(sampleKey(inc))?.[0];
+    if (first !== undefined && size > 0)
+      this.store.addToSet(sampleKey(inc), first, size, inc.resolvedAtMs + RESOLVED_RETENTION_MS);
+  }
+
   /**
    * After a join (of records without their trails): twins' trails go into the survivor's set,
    * with the entry the join adds to say so; the joined record's trail is filled from its set
@@ -431,6 +499,13 @@ export class IncidentBook {
     for (const member of this.store.readSet(trailKey(lost)) ?? [])
       this.store.addToSet(key, member, AUDIT_LIMIT, expiresAtMs);
     for (const e of added) this.store.addToSet(key, trailMember(e), AUDIT_LIMIT, expiresAtMs);
+    const lostSample = this.store.readSet(sampleKey(lost)) ?? [];
+    const size = Math.max(
+      this.sampleSizes.get(joined.rule) ?? 0,
+      lostSample.length,
+      this.store.readSet(sampleKey(joined))?.length ?? 0,
+    );
+    for (const member of lostSample) this.store.addToSet(sampleKey(joined), member, size, expiresAtMs);
   }
 
   private lastSeenKey(key: string): string {
@@ -599,7 +674,7 @@ export class IncidentBook {
       firstSeenMs: Math.min(req.firstSeenMs ?? atMs, atMs),
       lastSeenMs: atMs,
       eventCount: req.count,
-      sampleEventIds: e && policy.sampleSize > 0 ? [e.id] : [],
+      sampleEventIds: [],
       lastEventType: e?.type ?? 'neutral',
       // A timer's opening (absence, a window closing) has no event: the key's tenant label names it.
       tenant: e?.tenant ?? req.labels[TENANT_LABEL] ?? '',
@@ -624,6 +699,7 @@ export class IncidentBook {
       resolveHeldUntilMs: 0,
     };
     this.rebase(rec, req);
+    if (e) this.sampleEvent(incident, policy, e, atMs);
     const by = this.suppressor(rec);
     incident.suppressed = by !== '';
     incident.suppressedBy = by;
@@ -656,7 +732,6 @@ export class IncidentBook {
     const inc = rec.incident;
     const before = inc.severityNumber;
     const { lastSeenMs, firstSeenMs, lastEventType, asset } = inc;
-    const sampled = inc.sampleEventIds.length;
     this.fold(rec, policy, event, atMs, count);
     if (inc.lastSeenMs > lastSeenMs)
       this.store.raise(this.lastSeenKey(inc.key), inc.lastSeenMs, atMs + RESOLVED_RETENTION_MS);
@@ -675,11 +750,10 @@ export class IncidentBook {
       );
       return;
     }
-    // Only the last seen moved (the count follows the shared group count): the mark above says it.
+    // Only the last seen moved (the count follows the shared group count, the sample its set): the mark above says it.
     const onlySeen =
       !changed &&
       rec.baseline !== undefined &&
-      inc.sampleEventIds.length === sampled &&
       inc.firstSeenMs === firstSeenMs &&
       inc.lastEventType === lastEventType &&
       inc.asset === asset;
@@ -708,7 +782,13 @@ export class IncidentBook {
     if (!event) return;
     inc.lastEventType = event.type;
     if (event.asset && !inc.asset) inc.asset = event.asset;
-    if (inc.sampleEventIds.length < policy.sampleSize) inc.sampleEventIds.push(event.id);
+    this.sampleEvent(inc, policy, event, atMs);
+  }
+
+  private sampleEvent(inc: Incident, policy: IncidentPolicy, event: VigilEvent, atMs: number): void {
+    if (policy.sampleSize <= 0) return;
+    if (this.sampleSizes.get(policy.rule) !== policy.sampleSize) this.sampleSizes.set(policy.rule, policy.sampleSize);
+    this.addSample(inc, event.id, atMs, policy.sampleSize);
   }
 
   resolve(
@@ -729,6 +809,7 @@ export class IncidentBook {
     else this.materialize(rec);
     inc.status = 'resolved';
     inc.resolvedAtMs = atMs;
+    this.keepSample(inc, policy.sampleSize);
     // Other agents' events still on their way count once those agents hear of it (completeCounts).
     if (rec.baseline !== undefined) {
       rec.sealed = this.seal(inc.key);
@@ -793,11 +874,15 @@ export class IncidentBook {
     }
     const title = `${groups} incidents of rule ${rule} held back: max_open_incidents ${policy.maxOpenIncidents} reached`;
     const key = overflowKey(rule, tenant);
+    // Counted in the overflow incident's group count, as rules count their groups' events: agents
+    // sharing state add up, and a group held back again moves only that count and the last seen.
+    this.countEvent(key, atMs);
     const rec = this.get(key);
     // No event of one held-back group speaks for the overflow incident: neither its asset nor its topology parent.
     if (rec && rec.incident.status !== 'resolved') {
+      const retitled = rec.incident.title !== title;
       rec.incident.title = title;
-      this.attach(rec, policy, undefined, atMs, 1, out, true);
+      this.attach(rec, policy, undefined, atMs, 1, out, retitled);
       return;
     }
     this.open(
@@ -807,6 +892,7 @@ export class IncidentBook {
         labels: tenant === '' ? { overflow: 'true' } : { overflow: 'true', [TENANT_LABEL]: tenant },
         atMs,
         count: 1,
+        counted: true,
         title,
         reason: `max_open_incidents ${policy.maxOpenIncidents} reached: ${req.key} and any further new group held back`,
       },
@@ -980,6 +1066,7 @@ export class IncidentBook {
     const trail = trailKey(inc);
     // In step with its set first (another agent's entries), so the change's snapshot has them all.
     this.fillTrail(inc, trail);
+    this.fillSample(inc);
     inc.audit.push(entry);
     if (inc.audit.length > AUDIT_LIMIT) inc.audit.splice(0, inc.audit.length - AUDIT_LIMIT);
     this.store.addToSet(trail, trailMember(entry), AUDIT_LIMIT, atMs + RESOLVED_RETENTION_MS);
@@ -1028,6 +1115,7 @@ export class IncidentBook {
       }
       if (survivor) {
         this.fillTrail(survivor);
+        this.fillSample(survivor);
         if (rec!.baseline !== undefined) this.noteTold(rec!);
         out.push({
           kind: 'updated',

@@ -49,8 +49,7 @@ function quickOrder(a: IncidentRecord, b: IncidentRecord): number {
     ia.updatedAtMs - ib.updatedAtMs ||
     ia.eventCount - ib.eventCount ||
     ia.severityNumber - ib.severityNumber ||
-    a.notifiedAtMs - b.notifiedAtMs ||
-    ia.sampleEventIds.length - ib.sampleEventIds.length
+    a.notifiedAtMs - b.notifiedAtMs
   );
 }
 
@@ -269,17 +268,16 @@ function copyForJoin(win: IncidentRecord): IncidentRecord {
 }
 
 /**
- * A record as text, with its keys sorted and its version and derived fields left out, its
- * sample as a set (merges may order it differently), and without its audit trail, which agents
- * share in a set of its own (each copy holds the trail as far as its agent has heard): equal
- * text, equal content.
+ * A record as text, with its keys sorted and its version and derived fields left out, and
+ * without its audit trail and sample, which agents share in sets of their own (each copy holds
+ * them as far as its agent has heard): equal text, equal content.
  */
 export function canonical(rec: IncidentRecord): string {
   const inc = rec.incident;
   return stableStringify({
     ...rec,
     pending: 0,
-    incident: { ...inc, version: 0, sampleEventIds: inc.sampleEventIds.slice().sort(), audit: [] },
+    incident: { ...inc, version: 0, sampleEventIds: [], audit: [] },
   });
 }
 
@@ -302,7 +300,7 @@ const SKIP_NONE = new Set<string>();
 /**
  * Whether two records hold the same: `canonical(a) === canonical(b)`, without building either
  * text, except that two open incidents' last seen and two open counting incidents' counts are
- * not compared (see SKIP_INCIDENT_OPEN and SKIP_INCIDENT_COUNTED), nor are audit trails. Agents sharing state ask this twice per incident write they merge, and
+ * not compared (see SKIP_INCIDENT_OPEN and SKIP_INCIDENT_COUNTED), nor are audit trails and samples. Agents sharing state ask this twice per incident write they merge, and
  * the answer is mostly "no" early on, where the texts cost two sorted serialisations of the
  * whole record.
  */
@@ -321,19 +319,7 @@ export function sameRecord(a: IncidentRecord, b: IncidentRecord): boolean {
     )
   )
     return false;
-  // The audit trails are not compared: agents share them in a set of their own, not in the record.
-  return sameAsSets(ia.sampleEventIds, ib.sampleEventIds);
-}
-
-/** Two lists equal once sorted. */
-function sameAsSets(x: readonly string[], y: readonly string[]): boolean {
-  if (x.length !== y.length) return false;
-  let i = 0;
-  while (i < x.length && x[i] === y[i]) i++;
-  if (i === x.length) return true;
-  const xs = x.slice(i).sort();
-  const ys = y.slice(i).sort();
-  for (let j = 0; j < xs.length; j++) if (xs[j] !== ys[j]) return false;
+  // The audit trails and samples are not compared: agents share them in sets of their own, not in the record.
   return true;
 }
 

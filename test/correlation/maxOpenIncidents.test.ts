@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { StateDelta } from '../../src/correlation/stateStore.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 import { brief, engineFrom, ev, Timeline } from '../support/correlation.ts';
 
@@ -95,5 +96,42 @@ rules:
       `opened! ${OVERFLOW}`,
       'opened! free{asset="b"}',
     ]);
+  });
+
+  it('counts a held-back event of agents sharing state once, and ships the count, not the overflow incident', () => {
+    const stores = ['agent-a', 'agent-b'].map((n) => new MemoryStateStore(n));
+    const wire: StateDelta[][] = stores.map((s) => {
+      const out: StateDelta[] = [];
+      s.onDelta((d) => out.push(structuredClone(d)));
+      return out;
+    });
+    const exchange = () => {
+      const [fromA, fromB] = wire.map((w) => w.splice(0));
+      for (const d of fromA!) stores[1]!.merge(structuredClone(d));
+      for (const d of fromB!) stores[0]!.merge(structuredClone(d));
+      return [...fromA!, ...fromB!];
+    };
+    const [a, b] = stores.map((s) => engineFrom(rules(', max_open_incidents: 1'), s));
+    expect(a!.process([down(0, 'a'), down(0, 'b')], 0).map((c) => `${c.kind} ${c.incident.key}`)).toEqual([
+      'opened link{asset="a"}',
+      `opened ${OVERFLOW}`,
+    ]);
+    exchange();
+    // A group already held back, on both agents, neither hearing of the other's.
+    expect([...a!.process([down(1000, 'b')], 1000), ...b!.process([down(1500, 'b')], 1500)]).toEqual([]);
+    expect(exchange().filter((d) => d.key.startsWith('i:'))).toEqual([]);
+    for (const engine of [a!, b!])
+      expect(engine.book.withTrail(OVERFLOW)!.incident).toMatchObject({
+        eventCount: 3,
+        lastSeenMs: 1500,
+        title: '1 incidents of rule link held back: max_open_incidents 1 reached',
+      });
+    // A group held back for the first time changes the title: that is written.
+    expect(b!.process([down(2000, 'c')], 2000)).toEqual([]);
+    exchange();
+    expect(a!.book.get(OVERFLOW)!.incident).toMatchObject({
+      eventCount: 4,
+      title: '2 incidents of rule link held back: max_open_incidents 1 reached',
+    });
   });
 });

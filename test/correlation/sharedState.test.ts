@@ -21,6 +21,40 @@ function twoAgents() {
   return [engineFrom(rules, a), engineFrom(rules, b)] as const;
 }
 
+/**
+ * Stores of `names`, each with what the first `shipping` of them wrote, as the Redis store ships
+ * it (a record as its kind encodes it), on a wire of its own.
+ */
+function wiredStores(names: string[], shipping: number) {
+  const stores = names.map((n) => new MemoryStateStore(n));
+  const wire: StateDelta[][] = stores.slice(0, shipping).map(() => []);
+  stores
+    .slice(0, shipping)
+    .forEach((s, i) =>
+      s.onDelta((d) =>
+        wire[i]!.push(
+          d.kind === 'register'
+            ? { ...d, register: { ...d.register, value: JSON.parse(s.encodeRegister(d.key, d.register.value)) } }
+            : structuredClone(d),
+        ),
+      ),
+    );
+  return { stores, wire };
+}
+
+function deliver(to: MemoryStateStore, deltas: StateDelta[]): void {
+  for (const d of deltas) to.merge(structuredClone(d));
+}
+
+/** A dedup rule over disk alerts of one host, keeping `sampleSize` event ids per incident. */
+const diskRules = (sampleSize: number) => `
+defaults: { group_wait: 0s, allowed_lateness: 1m }
+rules:
+  - { kind: dedup, name: disk, match: 'attributes["check"] == "disk"', group_by: [asset], sample_size: ${sampleSize}, dedup_window: 1m }
+`;
+const DISK_KEY = 'disk{asset="db-1"}';
+const disk = (t: number) => ev(t, { asset: 'db-1', attributes: { check: 'disk' } });
+
 describe('two agents sharing state', () => {
   it('fold their events into one incident with one id', () => {
     const [a, b] = twoAgents();
@@ -118,13 +152,8 @@ rules:
 });
 
 describe('a repeat that moves only the last seen of an open incident', () => {
-  const yaml = `
-defaults: { group_wait: 0s, allowed_lateness: 1m }
-rules:
-  - { kind: dedup, name: disk, match: 'attributes["check"] == "disk"', group_by: [asset], sample_size: 1, dedup_window: 1m }
-`;
-  const key = 'disk{asset="db-1"}';
-  const disk = (t: number) => ev(t, { asset: 'db-1', attributes: { check: 'disk' } });
+  const yaml = diskRules(1);
+  const key = DISK_KEY;
 
   /** Stores of `names`, each with its engine, and the deltas each wrote, copied as if over the wire. */
   function agents(...names: string[]) {
@@ -180,24 +209,8 @@ rules:
   const link = (t: number, type: 'down' | 'up') => ev(t, { asset: 'sw-1', type });
 
   it('travels as set members, not in the record, and merges in any order, twice, to one trail', () => {
-    const stores = ['agent-a', 'agent-b', 'agent-x', 'agent-y'].map((n) => new MemoryStateStore(n));
+    const { stores, wire } = wiredStores(['agent-a', 'agent-b', 'agent-x', 'agent-y'], 2);
     const [a, b, x, y] = stores.map((s) => engineFrom(yaml, s));
-    const wire: StateDelta[][] = [[], []];
-    // As the Redis store ships them: a record as its kind encodes it.
-    stores
-      .slice(0, 2)
-      .forEach((s, i) =>
-        s.onDelta((d) =>
-          wire[i]!.push(
-            d.kind === 'register'
-              ? { ...d, register: { ...d.register, value: JSON.parse(s.encodeRegister(d.key, d.register.value)) } }
-              : structuredClone(d),
-          ),
-        ),
-      );
-    const deliver = (to: MemoryStateStore, deltas: StateDelta[]) => {
-      for (const d of deltas) to.merge(structuredClone(d));
-    };
     expect(a!.process([link(1000, 'down')], 1000).map((c) => c.kind)).toEqual(['opened']);
     deliver(stores[1]!, wire[0]!);
     // Concurrent: b resolves and reopens, a hears the link down again, neither hearing of the other.
@@ -222,5 +235,73 @@ rules:
     expect(trail(x!)).toEqual(['1000 opened', '2000 resolved', '3000 reopened']);
     expect(trail(y!)).toEqual(trail(x!));
     expect([x!, y!].map((e) => e.book.get(key)!.incident.status)).toEqual(['open', 'open']);
+  });
+});
+
+describe("an incident's sample of event ids shared by agents", () => {
+  const yaml = diskRules(3);
+  const key = DISK_KEY;
+
+  it('fills as set members, not by rewriting the record, and merges in any order, twice, to the earliest events', () => {
+    const { stores, wire } = wiredStores(['agent-a', 'agent-b', 'agent-c', 'agent-x', 'agent-y'], 3);
+    const [a, b, c, x, y] = stores.map((s) => engineFrom(yaml, s));
+    const opening = a!.process([disk(1000)], 1000);
+    expect(opening.map((ch) => [ch.kind, ch.incident.sampleEventIds.length])).toEqual([['opened', 1]]);
+    const opened = wire[0]!.splice(0);
+    for (const s of stores.slice(1)) deliver(s, opened);
+    // Repeats on two agents that have not heard of each other's, while the sample is not full.
+    const e2 = disk(2000);
+    const e3 = disk(3000);
+    const e4 = disk(2500);
+    expect(b!.process([e2, e3], 3000)).toEqual([]);
+    expect(c!.process([e4], 2500)).toEqual([]);
+    const repeats = [wire[1]!.splice(0), wire[2]!.splice(0)];
+    expect(repeats.flat().filter((d) => d.key.startsWith('i:'))).toEqual([]);
+    const all = repeats.flat();
+    deliver(stores[3]!, all);
+    const reversed = all.slice().reverse();
+    deliver(stores[4]!, [...reversed, ...reversed.filter((d) => d.kind !== 'count')]);
+    const sample = (e: CorrelationEngine) => e.book.withTrail(key)!.incident.sampleEventIds;
+    const first = (opening[0]!.incident.sampleEventIds[0] ?? '') as string;
+    expect(sample(x!)).toEqual([first, e2.id, e4.id]);
+    expect(sample(y!)).toEqual(sample(x!));
+    // A full sample takes no later event; an earlier one (late, or seen by an agent behind the
+    // others) takes the place of the latest it keeps.
+    x!.process([disk(4000)], 4000);
+    expect(sample(x!)).toEqual([first, e2.id, e4.id]);
+    const e5 = disk(1500);
+    y!.process([e5], 4000);
+    expect(sample(y!)).toEqual([first, e5.id, e2.id]);
+    // A change's snapshot carries the sample too.
+    const resolved = y!.tick(200_000).filter((ch) => ch.kind === 'resolved');
+    expect(resolved.map((ch) => ch.incident.sampleEventIds)).toEqual([[first, e5.id, e2.id]]);
+  });
+});
+
+describe('a pair incident told again that its member is down', () => {
+  const yaml = `
+defaults: { group_wait: 0s, allowed_lateness: 1m, sample_size: 1 }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+`;
+  const key = 'link{asset="sw-1"}';
+  const link = (t: number, type: 'down' | 'up') => ev(t, { asset: 'sw-1', type });
+
+  it('ships the count and a mark, not the incident record, and another agent resolves it as one agent would', () => {
+    const { stores, wire } = wiredStores(['agent-a', 'agent-b'], 2);
+    const [a, b] = stores.map((s) => engineFrom(yaml, s));
+    expect(a!.process([link(1000, 'down')], 1000).map((c) => c.kind)).toEqual(['opened']);
+    deliver(stores[1]!, wire[0]!.splice(0));
+    expect([...a!.process([link(2000, 'down')], 2000), ...b!.process([link(3000, 'down')], 3000)]).toEqual([]);
+    const [fromA, fromB] = wire.map((w) => w.splice(0));
+    expect([...fromA!, ...fromB!].filter((d) => d.key.startsWith('i:'))).toEqual([]);
+    deliver(stores[0]!, fromB!);
+    deliver(stores[1]!, fromA!);
+    const resolved = a!.process([link(4000, 'up')], 4000);
+    expect(resolved.map((c) => [c.kind, c.incident.eventCount, c.incident.lastSeenMs])).toEqual([
+      ['resolved', 4, 4000],
+    ]);
+    deliver(stores[1]!, wire[0]!.splice(0));
+    expect(b!.book.get(key)!.incident).toMatchObject({ status: 'resolved', eventCount: 4, resolvedAtMs: 4000 });
   });
 });

@@ -49,14 +49,35 @@ const staticClock: ElectionTimers = { now: () => 0, setTimeout: () => undefined,
 
 /**
  * What an agent's view holds, key by key: equal views mean the agents have converged. An
- * incident's audit trail is its set's (`au:`), which reads fill the record's copy from.
+ * incident's audit trail and sample are their sets' (`au:`, `sm:`), which reads fill the
+ * record's copies from; an open incident's last seen is its mark's (`ls:`) and, when it counts
+ * its group's events, its count and what is pending of it are the shared count's (`n:`): an
+ * attach that moves only those raises the mark and the count and leaves the record unwritten,
+ * though the agent's own copy holds what its reads made of them.
  */
 function view(store: RedisStateStore): string {
   const keys = [...store.keys('')].sort();
   const value = (k: string) => {
     const r = store.read(k);
-    const inc = (r?.value as { incident?: { audit?: unknown } } | undefined)?.incident;
-    return inc?.audit === undefined ? r : { ...r, value: { ...(r!.value as object), incident: { ...inc, audit: [] } } };
+    const rec = r?.value as { incident?: { audit?: unknown; status: string }; baseline?: number } | undefined;
+    const inc = rec?.incident;
+    if (inc?.audit === undefined) return r;
+    const open = inc.status !== 'resolved';
+    const counted = open && rec!.baseline !== undefined;
+    return {
+      ...r,
+      value: {
+        ...rec,
+        ...(counted ? { pending: 0 } : {}),
+        incident: {
+          ...inc,
+          audit: [],
+          sampleEventIds: [],
+          ...(open ? { lastSeenMs: 0 } : {}),
+          ...(counted ? { eventCount: 0 } : {}),
+        },
+      },
+    };
   };
   return JSON.stringify(
     keys.map((k) => [k, value(k), store.readMax(k), store.sumCounts(k, -Infinity, Infinity), store.readSet(k)]),

@@ -102,6 +102,9 @@ export class PairRule extends RuleCore implements EventRule {
         ctx.out,
       );
       if (!rec) return;
+      // Down again: its count, last seen and sample travel on their own (see `attach`), and the
+      // record, which agents sharing state ship whole and join, stays as it was.
+      if (rec.members[member] === 'down' && rec.lastDown === member) return;
       rec.members[member] = 'down';
       rec.lastDown = member;
       book.save(rec);
