@@ -47,6 +47,12 @@ describe('event ids', () => {
     const byTime = ids.filter((_, i) => i % 10 === 0);
     expect([...byTime].sort()).toEqual(byTime);
   });
+
+  it('sort by creation within one millisecond too', () => {
+    const ids = Array.from({ length: 1000 }, () => newEventId(1_700_000_000_123));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+  });
 });
 
 describe('timestamps', () => {

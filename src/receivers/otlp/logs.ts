@@ -1,5 +1,5 @@
 import type { Attributes } from '../../model/attributes.ts';
-import { newEvent, type InstrumentationScope, type VigilEvent } from '../../model/event.ts';
+import { blankEvent, type InstrumentationScope, type VigilEvent } from '../../model/event.ts';
 import { defaultTitle } from '../json/mapping.ts';
 import { decodeAnyValue, decodeKeyValue } from './attributesProto.ts';
 import { walkJsonRequest, walkProtoRequest, type Checkpoint, type ScopeSink } from './requestWalk.ts';
@@ -17,38 +17,39 @@ import { assetOf, serviceOf } from './modelFields.ts';
 import { idProblem, isZeroId, Rejections, type Decoded } from './rejections.ts';
 import { checkEnd, fixed64, hexBytes, readString, skip, subEnd, type Reader } from './wireReader.ts';
 
-function blankEvent(observed: bigint): VigilEvent {
-  return newEvent({ source: 'otlp', observedTimeUnixNano: observed }, observed);
+/** What every record of one scope block takes from its resource and scope. */
+interface ResourceFields {
+  resource: Attributes;
+  scope: InstrumentationScope | undefined;
+  service: string;
+  asset: string;
 }
 
 /**
  * Fills what comes from the enclosing resource and scope, which protobuf allows to arrive
  * after the records, and validates the record. Returns the reason to reject it, if any.
  */
-function finishLog(
-  ev: VigilEvent,
-  resource: Attributes,
-  scope: InstrumentationScope | undefined,
-  observed: bigint,
-): string | undefined {
+function finishLog(ev: VigilEvent, from: ResourceFields, observed: bigint): string | undefined {
   if (isZeroId(ev.traceId)) ev.traceId = '';
   if (isZeroId(ev.spanId)) ev.spanId = '';
   const bad = idProblem('traceId', ev.traceId, 16, true) ?? idProblem('spanId', ev.spanId, 8, true);
   if (bad) return bad;
   if (ev.severityNumber < 0 || ev.severityNumber > 24) return `severityNumber must be 0–24, got ${ev.severityNumber}`;
   if (ev.observedTimeUnixNano === 0n) ev.observedTimeUnixNano = observed;
-  ev.resource = resource;
-  ev.scope = scope;
-  ev.service = serviceOf(resource);
-  ev.asset = assetOf(resource);
+  ev.resource = from.resource;
+  ev.scope = from.scope;
+  ev.service = from.service;
+  ev.asset = from.asset;
   ev.title = defaultTitle(ev.body);
   return undefined;
 }
 
 function acceptLogs(items: VigilEvent[], rejected: Rejections, observed: bigint, what: string): ScopeSink<VigilEvent> {
   return (events, resource, scope) => {
+    // Looked up once per scope block, not per record.
+    const from: ResourceFields = { resource, scope, service: serviceOf(resource), asset: assetOf(resource) };
     for (const ev of events) {
-      const bad = finishLog(ev, resource, scope, observed);
+      const bad = finishLog(ev, from, observed);
       if (bad) rejected.add(`${what}: ${bad}`);
       else items.push(ev);
     }
@@ -62,9 +63,8 @@ function setEventName(ev: VigilEvent, name: string): void {
 
 // ---- protobuf ----
 
-function decodeLogRecord(r: Reader, end: number, observed: bigint): VigilEvent {
-  const ev = blankEvent(observed);
-  ev.observedTimeUnixNano = 0n;
+function decodeLogRecord(r: Reader, end: number): VigilEvent {
+  const ev = blankEvent('otlp', 0n);
   let eventName = '';
   while (r.pos < end) {
     const tag = r.uint32();
@@ -114,7 +114,7 @@ export function decodeLogsProto(r: Reader, observed: bigint, checkpoint?: Checkp
   const rejected = new Rejections();
   walkProtoRequest<VigilEvent>(
     r,
-    (rd, end, out) => out.push(decodeLogRecord(rd, end, observed)),
+    (rd, end, out) => out.push(decodeLogRecord(rd, end)),
     acceptLogs(items, rejected, observed, 'log record'),
     checkpoint,
   );
@@ -125,7 +125,7 @@ export function decodeLogsProto(r: Reader, observed: bigint, checkpoint?: Checkp
 
 function jsonLogRecord(v: unknown, field: string, observed: bigint): VigilEvent {
   const o = jsonMessage(v, field);
-  const ev = blankEvent(observed);
+  const ev = blankEvent('otlp', observed);
   ev.timeUnixNano = jsonTime(o.timeUnixNano, `${field}.timeUnixNano`);
   ev.observedTimeUnixNano = jsonTime(o.observedTimeUnixNano, `${field}.observedTimeUnixNano`);
   ev.severityNumber = jsonEnum(o.severityNumber, `${field}.severityNumber`, 24);

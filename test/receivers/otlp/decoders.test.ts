@@ -314,6 +314,31 @@ describe('protobuf decoding', () => {
     }
   });
 
+  it('keeps string values exact through the value cache: collisions, near-equal values, lengths 0–65, non-ASCII', () => {
+    // Values that differ only in their last character, repeat across records and requests, and
+    // straddle the 64-byte limit of the cache.
+    const value = (i: number) =>
+      i % 7 === 0 ? `välue-${i}` : i % 11 === 0 ? 'x'.repeat(i % 66) : `value-${String(i % 500).padStart(4, '0')}`;
+    const records = Array.from({ length: 2000 }, (_, i) => ({
+      severityText: i % 2 ? 'INFO' : 'INFO ',
+      body: { stringValue: value(i + 1) },
+      attributes: [kv('v', { stringValue: value(i) }), kv('w', { stringValue: value(i * 31) })],
+    }));
+    for (let round = 0; round < 2; round++) {
+      const items = logs.decodeProto(encode(LOGS_REQ, logsRequest(records)), 1n).items as {
+        severityText: string;
+        body: unknown;
+        attributes: Record<string, unknown>;
+      }[];
+      expect(items).toHaveLength(2000);
+      items.forEach((ev, i) => {
+        expect(ev.severityText).toBe(i % 2 ? 'INFO' : 'INFO ');
+        expect(ev.body).toBe(value(i + 1));
+        expect(ev.attributes).toEqual({ v: value(i), w: value(i * 31) });
+      });
+    }
+  });
+
   it('accepts the resource after its records, as the wire format allows', () => {
     const resourceLast = Buffer.concat([
       encode('opentelemetry.proto.logs.v1.ResourceLogs', {

@@ -1,7 +1,8 @@
-import { connect, constants, type OutgoingHttpHeaders } from 'node:http2';
+import { connect, constants, createServer, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { percentEncode } from '../../../src/receivers/otlp/grpcFraming.ts';
+import { percentEncode, readUnaryMessage } from '../../../src/receivers/otlp/grpcFraming.ts';
 import { GrpcCode } from '../../../src/receivers/otlp/status.ts';
 import {
   decode,
@@ -133,6 +134,45 @@ describe('OTLP/gRPC message framing and encodings', () => {
     expect(after.error).toBeNull();
     expect(decode(LOGS_RES, after.response!)).toEqual({});
     await expect.poll(() => h!.captured.logs.map((e) => e.body)).toEqual(['good']);
+  });
+
+  it('takes its listeners off the stream once the message is read or refused', async () => {
+    // A finished HTTP/2 stream outlives its call until a full collection; what its listeners
+    // reach (chunks, lease, record counter) must not go with it.
+    const events = ['data', 'end', 'error', 'close'] as const;
+    const listeners = (s: ServerHttp2Stream) => events.flatMap((e) => s.listeners(e));
+    const seen: { left: number; outcome: string }[] = [];
+    const server = createServer();
+    server.on('stream', (stream) => {
+      stream.on('error', () => {});
+      const before = new Set(listeners(stream));
+      const read = readUnaryMessage(stream, 64, { timeoutMs: 5000, minBytesPerSecond: 1 });
+      const added = listeners(stream).filter((l) => !before.has(l));
+      expect(added.length).toBeGreaterThan(0);
+      const left = () => listeners(stream).filter((l) => added.includes(l)).length;
+      read.then(
+        (m) => seen.push({ left: left(), outcome: `${m.payload.length} bytes` }),
+        (err: Error) => seen.push({ left: left(), outcome: err.message }),
+      );
+      stream.respond({ ':status': 200 });
+      stream.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      for (const body of [prefixed(Buffer.alloc(10)), prefixed(Buffer.alloc(100))]) {
+        const req = client.request({ ':method': 'POST', ':path': '/x' });
+        req.end(body);
+        req.resume();
+        await new Promise((r) => req.on('close', r));
+      }
+      await expect.poll(() => seen.length).toBe(2);
+    } finally {
+      client.close();
+      await new Promise((r) => server.close(r));
+    }
+    expect(seen.map((s) => s.outcome)).toEqual(['10 bytes', expect.stringMatching(/limit of 64 bytes/)]);
+    expect(seen.map((s) => s.left)).toEqual([0, 0]);
   });
 
   it('percent-encodes grpc-message outside printable ASCII', () => {
