@@ -17,7 +17,7 @@ export interface Segment {
 
 interface OpenSegment extends Segment {
   handle: FileHandle;
-  /** Bytes written since the last sync. */
+  /** Whether rows were appended since the last sync. */
   unsynced: boolean;
 }
 
