@@ -10,6 +10,8 @@ export default defineConfig({
     // Each file in a fresh worker: daemon tests start servers, timers and chdb sessions that must not
     // leak into the next file. Said explicitly, which also keeps vitest's isolate hint out of the summary.
     isolate: true,
+    // Every temporary file of the run under one directory, removed at its end (test/support/tempRoot.ts).
+    globalSetup: ['./test/support/tempRoot.ts'],
     // vitest's summary, then one plain `tests: N passed, N failed` line that any reader of the log can take.
     reporters: ['default', './test/support/closingLine.ts'],
     // expect.poll waits on a condition (a page showing what the daemon stored, a metric settling):
