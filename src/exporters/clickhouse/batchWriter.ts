@@ -64,8 +64,7 @@ export function rowPieces(data: Buffer, rows: number, maxBytes: number): { data:
 type OpenBatch = Awaited<ReturnType<Spool['create']>> & {
   timer?: NodeJS.Timeout;
   chain: Promise<void>;
-  sealing: boolean;
-  /** Set when sealing starts: resolves once the batch is closed (and, with fsync, synced). */
+  /** Set (synchronously) when sealing starts: resolves once the batch is closed (and, with fsync, synced). */
   sealed?: Promise<void>;
 };
 
@@ -232,7 +231,7 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
 
   /** Syncs a batch's file in its append order, or waits for the seal that syncs it. */
   private async syncBatch(batch: OpenBatch): Promise<void> {
-    if (batch.sealing) return batch.sealed;
+    if (batch.sealed) return batch.sealed;
     const done = batch.chain.then(() => this.o.spool.sync(batch));
     batch.chain = done.catch(() => undefined);
     await done;
@@ -243,14 +242,14 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
     let done: Promise<void>;
     while (true) {
       batch = await this.openBatch(table);
-      if (batch.sealing) continue;
+      if (batch.sealed) continue;
       // Several pipelines may write one table at once; appends to a file go one after another.
       done = batch.chain.then(() => this.o.spool.append(batch, data, rows));
       batch.chain = done.catch(() => undefined);
       break;
     }
     await done;
-    if (batch.sealing) return batch;
+    if (batch.sealed) return batch;
     if (batch.rows >= this.o.maxRows || batch.bytes >= this.o.maxBytes) await this.seal(table, batch);
     else if (!batch.timer) {
       batch.timer = setTimeout(
@@ -271,7 +270,7 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
       let c = this.creating.get(table);
       if (!c) {
         c = this.o.spool.create(table).then((seg) => {
-          const created = Object.assign(seg, { chain: Promise.resolve(), sealing: false }) as OpenBatch;
+          const created = Object.assign(seg, { chain: Promise.resolve() }) as OpenBatch;
           this.open.set(table, created);
           this.creating.delete(table);
           return created;
@@ -300,7 +299,6 @@ export class BatchWriter implements DurableQueue<{ table: string; data: Buffer; 
   private seal(table: string, batch: OpenBatch): Promise<void> {
     // Marked synchronously so a write that picked this batch up a moment ago goes to a new one.
     if (batch.sealed) return batch.sealed;
-    batch.sealing = true;
     if (this.open.get(table) === batch) this.open.delete(table);
     clearTimeout(batch.timer);
     batch.sealed = this.closeBatch(batch);
