@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Endpoint } from '../config/schema.ts';
 import { guardHosts } from '../receivers/http/allowedHosts.ts';
+import { lazySchemaController } from '../receivers/http/schemaCompilers.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { RateLimitedWarn } from '../telemetry/rateLimitedLog.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
@@ -23,7 +24,7 @@ export class AdminServer {
     logger?: Logger,
   ) {
     this.endpoint = listen.endpoint;
-    this.server = Fastify({ logger: false });
+    this.server = Fastify({ logger: false, schemaController: lazySchemaController() });
     guardHosts(this.server, {
       allowed: listen.allowed_hosts,
       endpoint: listen.endpoint,

@@ -7,6 +7,7 @@ import { ShuttingDownError, VigilError } from '../errors.ts';
 import { httpAnswerFor, sendJsonError } from '../receivers/http/respond.ts';
 import type { Registry } from 'prom-client';
 import { guardHosts } from '../receivers/http/allowedHosts.ts';
+import { lazySchemaController } from '../receivers/http/schemaCompilers.ts';
 import type { HttpServerLimits } from '../receivers/http/serverConfig.ts';
 import { capConnectionsPerPeer, defaultPerPeer } from '../receivers/peerConnections.ts';
 import { DEFAULT_PEER_IPV6_PREFIX } from '../receivers/peerGroup.ts';
@@ -107,6 +108,7 @@ export class HttpListeners {
     }
     const server = Fastify({
       logger: false,
+      schemaController: lazySchemaController(),
       serverFactory: (handler) =>
         nodeServer(limits, tls, handler, undefined, (peer) =>
           this.warn?.warn({ listener: key, peer }, 'HTTP connection refused: max_connections_per_peer reached'),

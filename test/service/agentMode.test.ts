@@ -8,6 +8,10 @@ import { waitFor } from '../support/waitFor.ts';
 
 /** What `npm ci --omit=optional` leaves out, simulated: chdb cannot be resolved in the daemon. */
 const WITHOUT_CHDB = { NODE_OPTIONS: `--import ${resolve(import.meta.dirname, '../support/withoutChdb.mjs')}` };
+/** A process that cannot load Fastify's schema compilers (Ajv, fast-json-stringify's). */
+const WITHOUT_SCHEMA_COMPILERS = {
+  NODE_OPTIONS: `--import ${resolve(import.meta.dirname, '../support/withoutSchemaCompilers.mjs')}`,
+};
 
 /** An agent: OTLP in, logs to a file, traces to a ClickHouse server that is down (closed port). */
 const AGENT = `
@@ -66,6 +70,24 @@ describe('agent mode: storing elsewhere, without embedded ClickHouse', () => {
     await waitFor(() => readNdjson(file).length === 1, 'the log record in the file');
     expect(readNdjson(file)[0]).toMatchObject({ body: 'payment failed' });
     expect(mapsChdb(d)).toBe(false);
+  });
+
+  it("takes OTLP and answers /metrics and /readyz without loading Fastify's schema compilers", async () => {
+    // No receiver route and no admin route has a schema: an agent need not hold Ajv in memory.
+    const d = await startDaemon(AGENT, { env: WITHOUT_SCHEMA_COMPILERS });
+    running.push(d);
+    const res = await fetch(d.url('/v1/logs'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 'hello' } }] }] }] }),
+    });
+    expect(res.status).toBe(200);
+    const file = join(d.dataDir, 'logs.ndjson');
+    await waitFor(() => readNdjson(file).length === 1, 'the log record in the file');
+    const metrics = await fetch(d.adminUrl('/metrics'));
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('vigil_receiver_accepted');
+    expect((await fetch(d.adminUrl('/readyz'))).status).toBe(200);
   });
 
   it('does not load chdb when it is installed but no pipeline embeds ClickHouse', async () => {
