@@ -28,7 +28,7 @@ import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
-import { protoType } from '../src/receivers/otlp/protos.ts';
+import { protoType } from '../test/support/otlpProtos.ts';
 import { EPHEMERAL_PORTS, startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
 import { benchArgs, fmt, pinned, pinSelfToLoadCore, table } from './support.ts';
 

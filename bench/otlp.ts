@@ -13,7 +13,7 @@ import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zstdCompressSync } from 'node:zlib';
-import { protoType } from '../src/receivers/otlp/protos.ts';
+import { protoType } from '../test/support/otlpProtos.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../src/receivers/otlp/signals.ts';
 import {
   benchArgs,

@@ -2,7 +2,7 @@ import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { protoType } from '../../src/receivers/otlp/protos.ts';
+import { protoType } from '../support/otlpProtos.ts';
 import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { readNdjson } from '../support/ndjson.ts';
 import { waitFor } from '../support/waitFor.ts';

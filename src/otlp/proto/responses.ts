@@ -1,9 +1,10 @@
 import { createReader, type Reader } from '../../receivers/otlp/wireReader.ts';
+import { ProtoWriter, WireType } from './protoWriter.ts';
 
 /**
- * The small messages an OTLP exporter reads back: Export*ServiceResponse.partial_success and
- * google.rpc.Status with its RetryInfo detail. Field numbers from the collector/*.proto files
- * and google/rpc/{status,error_details}.proto.
+ * The small messages around an export, both ways: Export*ServiceResponse.partial_success and
+ * google.rpc.Status with its RetryInfo detail, which the receiver writes and an OTLP exporter
+ * reads back. Field numbers from the collector/*.proto files and google/rpc/{status,error_details}.proto.
  */
 export interface PartialSuccess {
   /** rejected_log_records / rejected_data_points / rejected_spans (field 1 in each). */
@@ -37,6 +38,18 @@ export function decodePartialSuccess(body: Buffer): PartialSuccess {
   return out;
 }
 
+/** The same message written: empty on full success (every field at its default). */
+export function encodePartialSuccess(p: PartialSuccess): Buffer {
+  if (p.rejected === 0 && p.errorMessage === '') return Buffer.alloc(0);
+  const w = new ProtoWriter(64 + p.errorMessage.length * 3);
+  w.tag(1, WireType.LEN);
+  const mark = w.begin();
+  if (p.rejected !== 0) w.int64Field(1, p.rejected);
+  if (p.errorMessage !== '') w.stringField(2, p.errorMessage);
+  w.end(mark);
+  return w.finish();
+}
+
 export interface RpcStatus {
   code: number;
   message: string;
@@ -68,6 +81,27 @@ export function decodeRpcStatus(body: Buffer): RpcStatus {
     return true;
   });
   return out;
+}
+
+/** google.rpc.Status written, with a RetryInfo detail of whole seconds when the client should wait. */
+export function encodeRpcStatus(code: number, message: string, retryAfterSeconds?: number): Buffer {
+  const w = new ProtoWriter(64 + message.length * 3);
+  if (code !== 0) w.varintField(1, code);
+  if (message !== '') w.stringField(2, message);
+  if (retryAfterSeconds !== undefined) {
+    w.tag(3, WireType.LEN);
+    const any = w.begin();
+    w.stringField(1, RETRY_INFO);
+    w.tag(2, WireType.LEN); // value: the RetryInfo's bytes
+    const info = w.begin();
+    w.tag(1, WireType.LEN); // retry_delay
+    const duration = w.begin();
+    if (retryAfterSeconds !== 0) w.int64Field(1, retryAfterSeconds);
+    w.end(duration);
+    w.end(info);
+    w.end(any);
+  }
+  return w.finish();
 }
 
 /** RetryInfo { google.protobuf.Duration retry_delay = 1 { int64 seconds = 1; int32 nanos = 2 } } in ms. */

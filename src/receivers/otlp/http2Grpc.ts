@@ -26,9 +26,10 @@ import {
   percentEncode,
   readUnaryMessage,
 } from './grpcFraming.ts';
-import { protoType } from './protos.ts';
+import { decodeHealthCheckRequest, encodeHealthCheckResponse } from './healthProto.ts';
 import type { OtlpReceiver } from './receiver.ts';
-import { encodeResponseProto, protoCountWhileRead, type SignalSpec } from './signals.ts';
+import { protoCountWhileRead, type SignalSpec } from './signals.ts';
+import { encodePartialSuccess } from '../../otlp/proto/responses.ts';
 import { encodeStatusProto, failureFor, GrpcCode, type OtlpFailure } from './status.ts';
 
 const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
@@ -227,7 +228,7 @@ export class OtlpGrpcServer {
       const request = await this.readRequest(stream, headers, lease, count.inspect);
       const decoded = spec.decodeProto(request, observed, guard, count.counted());
       const outcome = await this.receiver.export(spec, 'grpc', decoded, tenant, observed);
-      respond(stream, encodeResponseProto(spec, outcome));
+      respond(stream, encodePartialSuccess(outcome));
     } catch (err) {
       // The client is gone (cancelled, or its deadline passed): there is no one to answer.
       if (stream.closed) return;
@@ -275,7 +276,7 @@ export class OtlpGrpcServer {
   }
 
   private healthStatus(request: Buffer): number | undefined {
-    const req = protoType('grpc.health.v1.HealthCheckRequest').decode(request) as unknown as { service: string };
+    const req = decodeHealthCheckRequest(request);
     const known = req.service === '' || this.receiver.specs.some((s) => s.grpcService === req.service);
     if (!known) return undefined;
     return this.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
@@ -332,7 +333,4 @@ function trailersOnly(stream: ServerHttp2Stream, f: OtlpFailure, httpStatus = 20
   if (!stream.readableEnded) stream.close(http2Constants.NGHTTP2_NO_ERROR);
 }
 
-function encodeHealth(status: number): Buffer {
-  const T = protoType('grpc.health.v1.HealthCheckResponse');
-  return Buffer.from(T.encode(T.fromObject({ status })).finish());
-}
+const encodeHealth = encodeHealthCheckResponse;

@@ -4,11 +4,11 @@ import type { ReceiveLease } from '../../pipeline/receiveBuffers.ts';
 import { peerLease } from '../peerShare.ts';
 import { readRequestBody } from '../http/requestBody.ts';
 import { closeIfBodyUnread } from '../http/respond.ts';
+import { encodePartialSuccess } from '../../otlp/proto/responses.ts';
 import { jsonContainerCap } from '../recordLimit.ts';
 import type { OtlpCorsConfig, OtlpHttpConfig } from './config.ts';
 import type { OtlpReceiver } from './receiver.ts';
 import {
-  encodeResponseProto,
   protoCountWhileRead,
   responseJson,
   type ProtoCountWhileRead,
@@ -152,7 +152,7 @@ export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConf
         ? spec.decodeProto(body, observed, guard, protoCount.counted())
         : spec.decodeJson(body, observed, guard);
       const outcome = await receiver.export(spec, 'http', decoded, tenant, observed);
-      if (format === 'proto') return reply.code(200).type(PROTOBUF).send(encodeResponseProto(spec, outcome));
+      if (format === 'proto') return reply.code(200).type(PROTOBUF).send(encodePartialSuccess(outcome));
       return reply.code(200).type(JSON_TYPE).send(responseJson(spec, outcome));
     } catch (err) {
       const f = failureFor(err);

@@ -3,7 +3,6 @@ import type { Span } from '../../model/span.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import { decodeLogsJson, decodeLogsProto } from './logs.ts';
 import { decodeMetricsJson, decodeMetricsProto } from './metrics.ts';
-import { protoType } from './protos.ts';
 import { countJsonRecords, countProtoRecords, ProtoRecordCounter } from './recordCount.ts';
 import type { Decoded } from './rejections.ts';
 import type { Checkpoint } from './requestWalk.ts';
@@ -30,8 +29,7 @@ export interface SignalSpec {
   httpPath: string;
   /** Fully qualified gRPC service name. */
   grpcService: string;
-  responseType: string;
-  /** The Export*PartialSuccess field counting rejected items. */
+  /** The Export*PartialSuccess field counting rejected items, as OTLP/JSON names it. */
   rejectedField: string;
   /** `counted`: the body's record count taken while it was read (protoCountWhileRead), so it is not walked again. */
   decodeProto(body: Buffer, observed: bigint, guard?: DecodeGuard, counted?: number): Decoded<OtlpItem>;
@@ -77,7 +75,6 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     signal: 'logs',
     httpPath: '/v1/logs',
     grpcService: 'opentelemetry.proto.collector.logs.v1.LogsService',
-    responseType: 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse',
     rejectedField: 'rejectedLogRecords',
     decodeProto: (body, observed, guard, counted) =>
       viaReader((r) => decodeLogsProto(r, observed, guard?.checkpoint))(body, guard, false, counted),
@@ -88,7 +85,6 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     signal: 'metrics',
     httpPath: '/v1/metrics',
     grpcService: 'opentelemetry.proto.collector.metrics.v1.MetricsService',
-    responseType: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse',
     rejectedField: 'rejectedDataPoints',
     decodeProto: (body, _observed, guard, counted) =>
       viaReader((r) => decodeMetricsProto(r, guard?.checkpoint))(body, guard, true, counted),
@@ -99,7 +95,6 @@ export const SIGNAL_SPECS: Record<OtlpSignal, SignalSpec> = {
     signal: 'traces',
     httpPath: '/v1/traces',
     grpcService: 'opentelemetry.proto.collector.trace.v1.TraceService',
-    responseType: 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse',
     rejectedField: 'rejectedSpans',
     decodeProto: (body, _observed, guard, counted) =>
       viaReader((r) => decodeTracesProto(r, guard?.checkpoint))(body, guard, false, counted),
@@ -135,19 +130,6 @@ export function protoCountWhileRead(spec: SignalSpec, guard: DecodeGuard): Proto
 export interface ExportOutcome {
   rejected: number;
   errorMessage: string;
-}
-
-const EMPTY = Buffer.alloc(0);
-
-/** Export*ServiceResponse in protobuf: empty on full success, partial_success otherwise. */
-export function encodeResponseProto(spec: SignalSpec, o: ExportOutcome): Buffer {
-  if (o.rejected === 0 && o.errorMessage === '') return EMPTY;
-  const T = protoType(spec.responseType);
-  return Buffer.from(
-    T.encode(
-      T.fromObject({ partialSuccess: { [spec.rejectedField]: o.rejected, errorMessage: o.errorMessage } }),
-    ).finish(),
-  );
 }
 
 /** The same in OTLP/JSON (int64 as a string, as proto3 JSON writes it). */

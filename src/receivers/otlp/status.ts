@@ -1,5 +1,5 @@
 import { answerFor, VigilError } from '../../errors.ts';
-import { protoType } from './protos.ts';
+import { encodeRpcStatus } from '../../otlp/proto/responses.ts';
 
 export { GrpcCode } from '../../errors.ts';
 
@@ -35,16 +35,7 @@ const RETRY_INFO_URL = 'type.googleapis.com/google.rpc.RetryInfo';
 
 /** google.rpc.Status in protobuf, with a RetryInfo detail when the client should wait. */
 export function encodeStatusProto(f: OtlpFailure): Buffer {
-  const details = [];
-  if (f.retryAfterSeconds !== undefined) {
-    const RetryInfo = protoType('google.rpc.RetryInfo');
-    details.push({
-      type_url: RETRY_INFO_URL,
-      value: RetryInfo.encode(RetryInfo.fromObject({ retryDelay: { seconds: f.retryAfterSeconds } })).finish(),
-    });
-  }
-  const Status = protoType('google.rpc.Status');
-  return Buffer.from(Status.encode(Status.fromObject({ code: f.grpc, message: f.message, details })).finish());
+  return encodeRpcStatus(f.grpc, f.message, f.retryAfterSeconds);
 }
 
 /** google.rpc.Status in proto3 JSON form. */

@@ -9,7 +9,7 @@ import { ProtoWriter } from '../../../src/otlp/proto/protoWriter.ts';
 import { encodeTracesRequest } from '../../../src/otlp/proto/tracesEncode.ts';
 import { decodeLogsProto } from '../../../src/receivers/otlp/logs.ts';
 import { decodeMetricsProto } from '../../../src/receivers/otlp/metrics.ts';
-import { protoType } from '../../../src/receivers/otlp/protos.ts';
+import { protoType } from '../../support/otlpProtos.ts';
 import { decodeTracesProto } from '../../../src/receivers/otlp/traces.ts';
 import { createReader } from '../../../src/receivers/otlp/wireReader.ts';
 import { mulberry32 } from '../../support/seededRandom.ts';

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { registry } from '../../../src/components.ts';
 import { parseConfig } from '../../../src/service/config/load.ts';
 import type { OtlpReceiver } from '../../../src/receivers/otlp/receiver.ts';
-import { protoType } from '../../../src/receivers/otlp/protos.ts';
+import { protoType } from '../../support/otlpProtos.ts';
 import { VigilService } from '../../../src/service/service.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { captureExporter, type Captured } from '../../support/captureExporter.ts';

@@ -16,13 +16,22 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';
-import {
-  encodeResponseProto,
-  SIGNAL_SPECS,
-  type OtlpItem,
-  type OtlpSignal,
-} from '../../../src/receivers/otlp/signals.ts';
-import { protoType } from '../../../src/receivers/otlp/protos.ts';
+import { SIGNAL_SPECS, type OtlpItem, type OtlpSignal } from '../../../src/receivers/otlp/signals.ts';
+import { protoType } from '../otlpProtos.ts';
+
+const RESPONSE_TYPES: Record<OtlpSignal, string> = {
+  logs: 'opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse',
+  metrics: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse',
+  traces: 'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse',
+};
+
+/** Export*ServiceResponse encoded by reflection from the .proto files, apart from Vigil's own writer. */
+function encodeResponse(signal: OtlpSignal, p: { rejected: number; errorMessage: string }): Buffer {
+  if (p.rejected === 0 && p.errorMessage === '') return Buffer.alloc(0);
+  const T = protoType(RESPONSE_TYPES[signal]);
+  const partialSuccess = { [SIGNAL_SPECS[signal].rejectedField]: p.rejected, errorMessage: p.errorMessage };
+  return Buffer.from(T.encode(T.fromObject({ partialSuccess })).finish());
+}
 
 /** One Export call the fake received, decoded by Vigil's receiver decoders. */
 export interface ReceivedExport {
@@ -149,7 +158,7 @@ export class FakeOtlpServer {
         : { rejected: 0, errorMessage: '' };
     res
       .writeHead(200, { 'content-type': 'application/x-protobuf' })
-      .end(encodeResponseProto(SIGNAL_SPECS[signal], partial));
+      .end(encodeResponse(signal, partial));
   }
 
   private async onGrpc(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
@@ -184,7 +193,7 @@ export class FakeOtlpServer {
       fault && 'partial' in fault
         ? { rejected: fault.partial.rejected, errorMessage: fault.partial.message }
         : { rejected: 0, errorMessage: '' };
-    const response = encodeResponseProto(SIGNAL_SPECS[signal], partial);
+    const response = encodeResponse(signal, partial);
     const out = Buffer.alloc(5 + response.length);
     out.writeUInt32BE(response.length, 1);
     response.copy(out, 5);

@@ -1,4 +1,4 @@
-import { protoType } from '../../../src/receivers/otlp/protos.ts';
+import { protoType } from '../otlpProtos.ts';
 import type { Mutator } from './mutator.ts';
 
 export type OtlpSignal = 'logs' | 'metrics' | 'traces';

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import protobuf from 'protobufjs';
 
-const PROTO_DIR = resolve(import.meta.dirname, '../../../proto');
+const PROTO_DIR = resolve(import.meta.dirname, '../../proto');
 
 const FILES = [
   'opentelemetry/proto/collector/logs/v1/logs_service.proto',
@@ -15,9 +15,8 @@ const FILES = [
 let root: protobuf.Root | undefined;
 
 /**
- * The .proto files under proto/, loaded by reflection. Requests are decoded by the hand-written
- * decoders (faster); these types encode the small responses (Export*ServiceResponse,
- * google.rpc.Status, health) and serve tests and benchmarks as an independent encoder.
+ * The .proto files under proto/, loaded by reflection: an encoder and decoder apart from Vigil's
+ * hand-written ones (src/otlp/proto/, the receivers' decoders), for tests and benchmarks.
  */
 export function otlpProtos(): protobuf.Root {
   if (root) return root;
