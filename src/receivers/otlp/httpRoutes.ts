@@ -8,12 +8,7 @@ import { encodePartialSuccess } from '../../otlp/proto/responses.ts';
 import { jsonContainerCap } from '../recordLimit.ts';
 import type { OtlpCorsConfig, OtlpHttpConfig } from './config.ts';
 import type { OtlpReceiver } from './receiver.ts';
-import {
-  protoCountWhileRead,
-  responseJson,
-  type ProtoCountWhileRead,
-  type SignalSpec,
-} from './signals.ts';
+import { protoCountWhileRead, responseJson, type ProtoCountWhileRead, type SignalSpec } from './signals.ts';
 import { encodeStatusProto, failureFor, statusJson, UnsupportedMediaTypeError } from './status.ts';
 
 type Format = 'proto' | 'json';

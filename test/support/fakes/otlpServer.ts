@@ -156,9 +156,7 @@ export class FakeOtlpServer {
       fault && 'partial' in fault
         ? { rejected: fault.partial.rejected, errorMessage: fault.partial.message }
         : { rejected: 0, errorMessage: '' };
-    res
-      .writeHead(200, { 'content-type': 'application/x-protobuf' })
-      .end(encodeResponse(signal, partial));
+    res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(encodeResponse(signal, partial));
   }
 
   private async onGrpc(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
