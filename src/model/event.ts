@@ -76,11 +76,12 @@ const NO_RESOURCE: Attributes = Object.freeze({});
  * same fields in the same order as newEvent's (so both make objects of one shape), without
  * newEvent's options object and its nineteen defaults, which cost as much per record as the
  * rest of the OTLP log decoder. Its resource is a frozen placeholder that the decoder replaces
- * with the record's own (which may arrive after the record on the wire).
+ * with the record's own (which may arrive after the record on the wire). `idMs`: the time its id
+ * carries; a decoder passes its batch's, read once, instead of the clock read per record.
  */
-export function blankEvent(source: string, observed: bigint): VigilEvent {
+export function blankEvent(source: string, observed: bigint, idMs: number = Date.now()): VigilEvent {
   return {
-    id: newEventId(),
+    id: newEventId(idMs),
     timeUnixNano: 0n,
     observedTimeUnixNano: observed,
     severityNumber: 0,
@@ -121,19 +122,24 @@ let seq = 0;
 const RANDOM = new Uint8Array(4000);
 let randomPos = RANDOM.length;
 
+/** Ids one ms can take before the next ms's time is used: the sequence's 30 bits. */
+const MAX_SEQ = 2 ** 30 - 1;
+
 /**
  * 26-char ULID-style id: 48-bit ms time + 80 bits where the high 50 are random, drawn once per
  * ms, and the low 30 a per-process sequence, so ids from one process sort by creation (ULID's
  * monotonic form) and ids of two processes differ in their random part. With random bits per
  * id, each id wrote 16 characters and took 10 random bytes; per ms, an id writes only its
- * sequence.
+ * sequence. A time before the last one used (a batch's time taken before another batch's ids
+ * were made, or the clock set back) continues the last ms's sequence, so ids still sort by
+ * creation; a sequence used up moves on to the next ms.
  */
 function fillEventId(nowMs: number): void {
   const id = ID;
-  if (nowMs !== lastMs) {
-    lastMs = nowMs;
+  if (nowMs > lastMs || seq === MAX_SEQ) {
+    lastMs = nowMs > lastMs ? nowMs : lastMs + 1;
     seq = 0;
-    let t = nowMs;
+    let t = lastMs;
     for (let i = 9; i >= 0; i--) {
       id[i] = CROCKFORD[t % 32]!;
       t = Math.floor(t / 32);

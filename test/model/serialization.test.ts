@@ -39,6 +39,8 @@ describe('model serialisation', () => {
   });
 });
 
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
 describe('event ids', () => {
   it('are 26 Crockford base32 chars that sort by creation within a process', () => {
     const ids = Array.from({ length: 1000 }, (_, i) => newEventId(1_700_000_000_000 + Math.floor(i / 10)));
@@ -52,6 +54,19 @@ describe('event ids', () => {
     const ids = Array.from({ length: 1000 }, () => newEventId(1_700_000_000_123));
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);
+  });
+
+  it('carry the time they are given, and sort after the last id when given an earlier one', () => {
+    const timeOf = (id: string) => [...id.slice(0, 10)].reduce((t, c) => t * 32 + CROCKFORD.indexOf(c), 0);
+    const later = Date.now() + 3_600_000; // after any id made so far in this process
+    const first = newEventId(later);
+    expect(timeOf(first)).toBe(later);
+    // A batch whose time was read before another batch's ids were made, or a clock set back.
+    const earlier = Array.from({ length: 100 }, (_, i) => newEventId(later - 1000 + i));
+    const ids = [first, ...earlier, newEventId(later + 1)];
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+    expect(timeOf(ids.at(-1)!)).toBe(later + 1);
   });
 });
 

@@ -63,8 +63,11 @@ function setEventName(ev: VigilEvent, name: string): void {
 
 // ---- protobuf ----
 
-function decodeLogRecord(r: Reader, end: number): VigilEvent {
-  const ev = blankEvent('otlp', 0n);
+/** The batch's receive time in ms, which its records' ids carry (one clock read per batch). */
+const msOf = (observedNanos: bigint): number => Number(observedNanos / 1_000_000n);
+
+function decodeLogRecord(r: Reader, end: number, idMs: number): VigilEvent {
+  const ev = blankEvent('otlp', 0n, idMs);
   let eventName = '';
   while (r.pos < end) {
     const tag = r.uint32();
@@ -112,9 +115,10 @@ function decodeLogRecord(r: Reader, end: number): VigilEvent {
 export function decodeLogsProto(r: Reader, observed: bigint, checkpoint?: Checkpoint): Decoded<VigilEvent> {
   const items: VigilEvent[] = [];
   const rejected = new Rejections();
+  const idMs = msOf(observed);
   walkProtoRequest<VigilEvent>(
     r,
-    (rd, end, out) => out.push(decodeLogRecord(rd, end)),
+    (rd, end, out) => out.push(decodeLogRecord(rd, end, idMs)),
     acceptLogs(items, rejected, observed, 'log record'),
     checkpoint,
   );
@@ -123,9 +127,9 @@ export function decodeLogsProto(r: Reader, observed: bigint, checkpoint?: Checkp
 
 // ---- OTLP/JSON ----
 
-function jsonLogRecord(v: unknown, field: string, observed: bigint): VigilEvent {
+function jsonLogRecord(v: unknown, field: string, observed: bigint, idMs: number): VigilEvent {
   const o = jsonMessage(v, field);
-  const ev = blankEvent('otlp', observed);
+  const ev = blankEvent('otlp', observed, idMs);
   ev.timeUnixNano = jsonTime(o.timeUnixNano, `${field}.timeUnixNano`);
   ev.observedTimeUnixNano = jsonTime(o.observedTimeUnixNano, `${field}.observedTimeUnixNano`);
   ev.severityNumber = jsonEnum(o.severityNumber, `${field}.severityNumber`, 24);
@@ -147,10 +151,11 @@ export function decodeLogsJson(
 ): Decoded<VigilEvent> {
   const items: VigilEvent[] = [];
   const rejected = new Rejections();
+  const idMs = msOf(observed);
   walkJsonRequest<VigilEvent>(
     doc,
     ['resourceLogs', 'scopeLogs', 'logRecords'],
-    (v, field, out) => out.push(jsonLogRecord(v, field, observed)),
+    (v, field, out) => out.push(jsonLogRecord(v, field, observed, idMs)),
     acceptLogs(items, rejected, observed, 'log record'),
     rejected,
     checkpoint,

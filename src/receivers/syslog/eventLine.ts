@@ -30,8 +30,11 @@ class LineBuffers {
   private chunk = Buffer.allocUnsafe(0);
   private used = 0;
 
-  /** `text` and an LF; with `idAt` ≥ 0, a new event id written over the 26 characters there. */
-  add(text: string, idAt: number): Buffer {
+  /**
+   * `text` and an LF; with `idAt` ≥ 0, a new event id carrying the time `idMs` written over the
+   * 26 characters there.
+   */
+  add(text: string, idAt: number, idMs = 0): Buffer {
     // A UTF-16 code unit takes at most 3 bytes.
     const most = text.length * 3 + 1;
     if (this.chunk.length - this.used < most) {
@@ -43,7 +46,7 @@ class LineBuffers {
     let end = start + chunk.write(text, start);
     chunk[end++] = 10;
     this.used = end;
-    if (idAt >= 0) writeEventId(chunk, start + idAt);
+    if (idAt >= 0) writeEventId(chunk, start + idAt, idMs);
     return chunk.subarray(start, end);
   }
 }
@@ -131,6 +134,8 @@ export class SyslogLineEncoder {
   private readonly structuredDataKey: Piece | undefined;
   private readonly buffers = new LineBuffers();
   private observedNs = -1n;
+  /** The batch's observed time in ms, which its ids carry (one clock read per batch). */
+  private observedMs = 0;
   /** By severity: `","observedTimeUnixNano":"…","severityNumber":…,"severityText":"…","body":"`. */
   private observedSeverity: string[] = [];
   private origin: Origin | undefined;
@@ -252,11 +257,12 @@ export class SyslogLineEncoder {
       TITLE +
       title +
       (m.appname ? SERVICE + appname + TAIL : NO_SERVICE_TAIL);
-    return this.buffers.add(out, ID_AT);
+    return this.buffers.add(out, ID_AT, this.observedMs);
   }
 
   private observe(observedNs: bigint): void {
     this.observedNs = observedNs;
+    this.observedMs = Number(observedNs / 1_000_000n);
     this.observedSeverity = SEVERITY_NUMBER.map(
       (n, s) =>
         `","observedTimeUnixNano":"${observedNs}","severityNumber":${n},"severityText":${JSON.stringify(SEVERITY_TEXT[s])},"body":"`,
