@@ -11,8 +11,8 @@
  * Run: `npm run bench -- peers [--quick]`, or `node bench/peers.ts [--quick] [--seconds 10]
  * [--only otlp-grpc,otlp-http,syslog-tcp-1,syslog-tcp-50,syslog-udp,json]`.
  */
-import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -32,6 +32,7 @@ import {
   table,
   vigilCommand,
 } from './support.ts';
+import { runTelemetrygenLogs, telemetrygenBinary } from './telemetrygen.ts';
 import { FileLineCounter, line5424, sendTcp, sendUdp, startRsyslog, waitForCount } from './syslogWorkload.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -47,26 +48,11 @@ const SECONDS = Number(values.seconds ?? (QUICK ? 3 : 10));
 const TCP_MESSAGES = QUICK ? 200_000 : 1_000_000;
 const UDP_RATE = 100_000;
 const UDP_MESSAGES = UDP_RATE * (QUICK ? 2 : 5);
-const TELEMETRYGEN_VERSION = 'v0.161.0';
 const OTLP_BATCH = 512;
 const JSON_BATCH = 1000;
 pinSelfToLoadCore();
 
 // ---- tools ------------------------------------------------------------------------------------
-
-function telemetrygenBinary(): string {
-  const gopath = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim();
-  const bin = join(gopath, 'bin', 'telemetrygen');
-  if (!existsSync(bin)) {
-    process.stderr.write(`installing telemetrygen ${TELEMETRYGEN_VERSION} (once)\n`);
-    execFileSync(
-      'go',
-      ['install', `github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@${TELEMETRYGEN_VERSION}`],
-      { stdio: ['ignore', 'inherit', 'inherit'] },
-    );
-  }
-  return bin;
-}
 
 /** Sums the number a line reports (e.g. a debug exporter's per-batch count) over everything a stream prints. */
 class ReportedCount {
@@ -231,28 +217,7 @@ async function measure(server: Server, drive: () => Promise<number | void>, expe
 }
 
 function runTelemetrygen(binary: string, endpoint: string, http: boolean): Promise<void> {
-  const [cmd, args] = pin(1, [
-    binary,
-    'logs',
-    '--otlp-endpoint',
-    endpoint,
-    '--otlp-insecure',
-    ...(http ? ['--otlp-http'] : []),
-    '--rate',
-    '0',
-    '--workers',
-    '4',
-    '--batch-size',
-    String(OTLP_BATCH),
-    '--duration',
-    `${SECONDS}s`,
-    '--allow-export-failures',
-  ]);
-  return new Promise((res, rej) => {
-    let err = '';
-    const proc = execFile(cmd, args, (e) => (e ? rej(new Error(`telemetrygen failed: ${e.message}\n${err}`)) : res()));
-    proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-  });
+  return runTelemetrygenLogs(binary, { endpoint, http, seconds: SECONDS, batch: OTLP_BATCH, core: 1 });
 }
 
 // ---- workloads --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ const ALL = [
   'flood',
   'peers',
   'agent',
+  'defaultConfig',
 ];
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {

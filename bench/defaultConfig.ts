@@ -1,0 +1,143 @@
+/**
+ * The default config end to end: OTLP logs from telemetrygen (512 records a request, four
+ * workers, as fast as the daemon takes them) into `vigil run` on config/vigil.yaml as shipped
+ * (embedded ClickHouse, the file exporter, correlation) with `service.memory_limiter.limit_mib`
+ * set, for `--seconds`. Neither process is pinned: the rate is the machine's, load generator
+ * included. Reports the records the receiver accepted per second while telemetrygen sent, the
+ * records per second end to end (from the first request until the last accepted record was
+ * inserted into ClickHouse), the daemon's CPU-seconds, its resident memory sampled every 100 ms
+ * (total and anonymous, the part the limiter counts) against the ceiling, the requests refused,
+ * and, after an orderly stop, whether every accepted record is in `otel.otel_logs`.
+ *
+ * Run: `npm run bench -- defaultConfig [--seconds 30] [--limit-mib 512] [--http]`.
+ */
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Session } from 'chdb';
+import { grpcPort } from '../test/receivers/otlp/sdkClients.ts';
+import { EPHEMERAL_PORTS, startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
+import { benchArgs, cpuSeconds, fmt, peakRssMiB, table } from './support.ts';
+import { runTelemetrygenLogs, telemetrygenBinary } from './telemetrygen.ts';
+
+const { values } = benchArgs(import.meta.filename, {
+  options: {
+    seconds: { type: 'string', default: '30' },
+    'limit-mib': { type: 'string', default: '512' },
+    http: { type: 'boolean', default: false },
+  },
+});
+const SECONDS = Number(values.seconds);
+const LIMIT_MIB = Number(values['limit-mib']);
+const BATCH = 512;
+const root = resolve(import.meta.dirname, '..');
+
+/** Sums a counter's series whose labels include `label`. */
+async function metricSum(d: RunningDaemon, name: string, label: string): Promise<number> {
+  const text = await (await fetch(d.adminUrl('/metrics'))).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm')))
+    if (m[1]!.includes(label)) sum += Number(m[2]);
+  return sum;
+}
+
+/** VmRSS and RssAnon of a process, MiB. */
+function residentMiB(pid: number): { rss: number; anon: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 };
+}
+
+const telemetrygen = telemetrygenBinary();
+const config = readFileSync(join(root, 'config/vigil.yaml'), 'utf8').replace(
+  /^service:\n/m,
+  `service:\n  memory_limiter: { limit_mib: ${LIMIT_MIB}, check_interval: 250ms }\n`,
+);
+const daemon = await startDaemon(config, { env: EPHEMERAL_PORTS });
+const pid = daemon.proc.pid!;
+// What the daemon holds once started, before any load.
+await new Promise((r) => setTimeout(r, 2000));
+const idle = residentMiB(pid);
+const load0 = loadavg();
+
+let peak = { rss: 0, anon: 0 };
+let overCeiling = 0;
+const sampler = setInterval(() => {
+  const now = residentMiB(pid);
+  peak = { rss: Math.max(peak.rss, now.rss), anon: Math.max(peak.anon, now.anon) };
+  if (now.anon > LIMIT_MIB) overCeiling++;
+}, 100);
+
+const cpu0 = cpuSeconds(pid);
+const t0 = performance.now();
+const endpoint = values.http ? daemon.url('').replace(/^http:\/\//, '') : `127.0.0.1:${grpcPort(daemon)}`;
+await runTelemetrygenLogs(telemetrygen, { endpoint, http: values.http, seconds: SECONDS, batch: BATCH });
+const sendSeconds = (performance.now() - t0) / 1000;
+const accepted = await metricSum(daemon, 'vigil_receiver_accepted_records_total', 'signal="logs"');
+const refused = await metricSum(daemon, 'vigil_receiver_refused_records_total', 'signal="logs"');
+
+// Until ClickHouse took every accepted record (or five minutes passed).
+let stored = 0;
+let storedAt = performance.now();
+const deadline = Date.now() + 300_000;
+while (Date.now() < deadline) {
+  const now = await metricSum(daemon, 'vigil_exporter_sent_records_total', 'exporter="clickhouse",signal="logs"');
+  if (now !== stored) {
+    stored = now;
+    storedAt = performance.now();
+  }
+  if (stored >= accepted) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+const endToEndSeconds = (storedAt - t0) / 1000;
+const cpu = cpuSeconds(pid) - cpu0;
+clearInterval(sampler);
+const vmHwm = peakRssMiB(pid);
+const code = await daemon.stop('SIGTERM');
+const load1 = loadavg();
+
+const session = new Session(join(daemon.dataDir, 'clickhouse'));
+const rows = Number(
+  session.query("SELECT count() FROM otel.otel_logs WHERE ServiceName = 'telemetrygen'", 'CSV').trim(),
+);
+session.cleanup();
+
+console.log(
+  `Default config (config/vigil.yaml, memory_limiter.limit_mib ${LIMIT_MIB}) end to end: telemetrygen OTLP/${values.http ? 'HTTP protobuf' : 'gRPC'} logs, ${BATCH} records a request, 4 workers, ${SECONDS} s, unpinned; node ${process.version}; daemon exit ${code}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at start, ${load1.map((l) => l.toFixed(2)).join(' ')} at end\n`,
+);
+console.log(
+  table(
+    [
+      'accepted',
+      'accepted/s while sending',
+      'stored',
+      'end to end records/s',
+      'refused (records)',
+      'daemon CPU-s',
+      'records/CPU-s',
+      'RSS idle / peak MiB',
+      'anonymous idle / peak MiB',
+      'samples over the ceiling',
+      'rows in otel_logs',
+    ],
+    [
+      [
+        fmt(accepted),
+        fmt(accepted / sendSeconds),
+        fmt(stored),
+        fmt(stored / endToEndSeconds),
+        fmt(refused),
+        cpu.toFixed(1),
+        fmt(stored / cpu),
+        `${Math.round(idle.rss)} / ${Math.round(Math.max(peak.rss, vmHwm))}`,
+        `${Math.round(idle.anon)} / ${Math.round(peak.anon)}`,
+        overCeiling,
+        fmt(rows),
+      ],
+    ],
+  ),
+);
+if (rows < accepted || code !== 0) {
+  console.log(`\nFAIL: ${fmt(accepted - rows)} accepted records are not in otel_logs`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,62 @@
+/**
+ * telemetrygen, the OpenTelemetry Collector project's load generator, as the benchmarks' OTLP
+ * client: installed once with `go install`, run for a set time at full speed.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pin } from './support.ts';
+
+export const TELEMETRYGEN_VERSION = 'v0.161.0';
+
+/** The binary, installed into GOPATH/bin on first use. */
+export function telemetrygenBinary(): string {
+  const gopath = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim();
+  const bin = join(gopath, 'bin', 'telemetrygen');
+  if (!existsSync(bin)) {
+    process.stderr.write(`installing telemetrygen ${TELEMETRYGEN_VERSION} (once)\n`);
+    execFileSync(
+      'go',
+      ['install', `github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@${TELEMETRYGEN_VERSION}`],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+  }
+  return bin;
+}
+
+export interface TelemetrygenLogs {
+  endpoint: string;
+  http: boolean;
+  seconds: number;
+  batch: number;
+  workers?: number;
+  /** The core to pin it to; unpinned without. */
+  core?: number;
+}
+
+/** Sends logs as fast as the server takes them (`--rate 0`) for `seconds`, export failures allowed. */
+export function runTelemetrygenLogs(binary: string, o: TelemetrygenLogs): Promise<void> {
+  const argv = [
+    binary,
+    'logs',
+    '--otlp-endpoint',
+    o.endpoint,
+    '--otlp-insecure',
+    ...(o.http ? ['--otlp-http'] : []),
+    '--rate',
+    '0',
+    '--workers',
+    String(o.workers ?? 4),
+    '--batch-size',
+    String(o.batch),
+    '--duration',
+    `${o.seconds}s`,
+    '--allow-export-failures',
+  ];
+  const [cmd, args] = o.core === undefined ? [argv[0]!, argv.slice(1)] : pin(o.core, argv);
+  return new Promise((res, rej) => {
+    let err = '';
+    const proc = execFile(cmd, args, (e) => (e ? rej(new Error(`telemetrygen failed: ${e.message}\n${err}`)) : res()));
+    proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  });
+}
