@@ -16,8 +16,8 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { grpcPort } from '../test/receivers/otlp/sdkClients.ts';
-import { EPHEMERAL_PORTS, startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
-import { benchArgs, cpuSeconds, fmt, peakRssMiB, table } from './support.ts';
+import { EPHEMERAL_PORTS, startDaemon } from '../test/support/daemon.ts';
+import { benchArgs, metricSum, cpuSeconds, fmt, peakRssMiB, table } from './support.ts';
 import { runTelemetrygenLogs, telemetrygenBinary } from './telemetrygen.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -31,15 +31,6 @@ const SECONDS = Number(values.seconds);
 const LIMIT_MIB = Number(values['limit-mib']);
 const BATCH = 512;
 const root = resolve(import.meta.dirname, '..');
-
-/** Sums a counter's series whose labels include `label`. */
-async function metricSum(d: RunningDaemon, name: string, label: string): Promise<number> {
-  const text = await (await fetch(d.adminUrl('/metrics'))).text();
-  let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm')))
-    if (m[1]!.includes(label)) sum += Number(m[2]);
-  return sum;
-}
 
 /** VmRSS and RssAnon of a process, MiB. */
 function residentMiB(pid: number): { rss: number; anon: number } {
@@ -73,15 +64,19 @@ const t0 = performance.now();
 const endpoint = values.http ? daemon.url('').replace(/^http:\/\//, '') : `127.0.0.1:${grpcPort(daemon)}`;
 await runTelemetrygenLogs(telemetrygen, { endpoint, http: values.http, seconds: SECONDS, batch: BATCH });
 const sendSeconds = (performance.now() - t0) / 1000;
-const accepted = await metricSum(daemon, 'vigil_receiver_accepted_records_total', 'signal="logs"');
-const refused = await metricSum(daemon, 'vigil_receiver_refused_records_total', 'signal="logs"');
+const accepted = await metricSum(daemon.adminUrl('/metrics'), 'vigil_receiver_accepted_records_total', 'signal="logs"');
+const refused = await metricSum(daemon.adminUrl('/metrics'), 'vigil_receiver_refused_records_total', 'signal="logs"');
 
 // Until ClickHouse took every accepted record (or five minutes passed).
 let stored = 0;
 let storedAt = performance.now();
 const deadline = Date.now() + 300_000;
 while (Date.now() < deadline) {
-  const now = await metricSum(daemon, 'vigil_exporter_sent_records_total', 'exporter="clickhouse",signal="logs"');
+  const now = await metricSum(
+    daemon.adminUrl('/metrics'),
+    'vigil_exporter_sent_records_total',
+    'exporter="clickhouse",signal="logs"',
+  );
   if (now !== stored) {
     stored = now;
     storedAt = performance.now();

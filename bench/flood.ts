@@ -30,7 +30,7 @@ import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { protoType } from '../test/support/otlpProtos.ts';
 import { EPHEMERAL_PORTS, startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
-import { benchArgs, fmt, pinned, pinSelfToLoadCore, table } from './support.ts';
+import { benchArgs, metricSum, fmt, pinned, pinSelfToLoadCore, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: {
@@ -342,14 +342,6 @@ function logPorts(d: RunningDaemon): { grpc: number; syslog: number } {
   return { grpc, syslog };
 }
 
-async function metricSum(d: RunningDaemon, name: string, label: string): Promise<number> {
-  const text = await (await fetch(d.adminUrl('/metrics'))).text();
-  let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm')))
-    if (m[1]!.includes(label)) sum += Number(m[2]);
-  return sum;
-}
-
 async function countStored(mode: Mode, dataDir: string, serviceName: string): Promise<number> {
   if (mode === 'file') {
     // Counted in chunks: a flood's file can pass the longest string V8 makes (512 MiB).
@@ -488,8 +480,12 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
     const drainStart = performance.now();
     const written = listener === 'syslog-tcp' ? tally.ackedRecords : 0;
     while (performance.now() - drainStart < 180_000) {
-      const accepted = await metricSum(daemon, 'vigil_receiver_accepted_records_total', 'signal="logs"');
-      const sent = await metricSum(daemon, 'vigil_exporter_sent_records_total', exporter);
+      const accepted = await metricSum(
+        daemon.adminUrl('/metrics'),
+        'vigil_receiver_accepted_records_total',
+        'signal="logs"',
+      );
+      const sent = await metricSum(daemon.adminUrl('/metrics'), 'vigil_exporter_sent_records_total', exporter);
       if (accepted >= written && sent >= accepted) break;
       await new Promise((r) => setTimeout(r, 250));
     }

@@ -27,7 +27,7 @@ import {
 import { Session } from 'chdb';
 import { grpcPort } from '../test/receivers/otlp/sdkClients.ts';
 import { EPHEMERAL_PORTS, startDaemon } from '../test/support/daemon.ts';
-import { benchArgs, fmt, table } from './support.ts';
+import { benchArgs, metricSum, fmt, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: { minutes: { type: 'string', default: '5' }, rate: { type: 'string', default: '900' } },
@@ -107,18 +107,22 @@ clearInterval(ticker);
 clearInterval(progress);
 await Promise.all(clients.map((c) => c.provider.shutdown()));
 
-async function metricSum(name: string, label: string): Promise<number> {
-  const text = await (await fetch(daemon.adminUrl('/metrics'))).text();
-  let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm')))
-    if (m[1]!.includes(label)) sum += Number(m[2]);
-  return sum;
-}
 // Drain: ClickHouse took every accepted log (or 5 minutes passed), then an orderly stop.
 const drainStart = Date.now();
 while (Date.now() - drainStart < 300_000) {
-  const accepted = await metricSum('vigil_receiver_accepted_records_total', 'signal="logs"');
-  if ((await metricSum('vigil_exporter_sent_records_total', 'exporter="clickhouse",signal="logs"')) >= accepted) break;
+  const accepted = await metricSum(
+    daemon.adminUrl('/metrics'),
+    'vigil_receiver_accepted_records_total',
+    'signal="logs"',
+  );
+  if (
+    (await metricSum(
+      daemon.adminUrl('/metrics'),
+      'vigil_exporter_sent_records_total',
+      'exporter="clickhouse",signal="logs"',
+    )) >= accepted
+  )
+    break;
   await new Promise((r) => setTimeout(r, 500));
 }
 const code = await daemon.stop('SIGTERM');

@@ -171,3 +171,12 @@ export async function postFor(
   agent.destroy();
   return { records, rate: records / ((performance.now() - started) / 1000) };
 }
+
+/** The sum of a counter's series, read from a daemon's `/metrics`, whose labels include `label`. */
+export async function metricSum(metricsUrl: string, name: string, label: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm')))
+    if (m[1]!.includes(label)) sum += Number(m[2]);
+  return sum;
+}
