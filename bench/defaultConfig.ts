@@ -11,7 +11,7 @@
  *
  * Run: `npm run bench -- defaultConfig [--seconds 30] [--limit-mib 512] [--http]`.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
@@ -39,6 +39,22 @@ function residentMiB(pid: number): { rss: number; anon: number } {
   return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 };
 }
 
+/** CPU-seconds per thread name (`comm`: V8's, libuv's, ClickHouse's pools), summed over threads of one name. */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
 const telemetrygen = telemetrygenBinary();
 const config = readFileSync(join(root, 'config/vigil.yaml'), 'utf8').replace(
   /^service:\n/m,
@@ -60,6 +76,7 @@ const sampler = setInterval(() => {
 }, 100);
 
 const cpu0 = cpuSeconds(pid);
+const threads0 = threadCpu(pid);
 const t0 = performance.now();
 const endpoint = values.http ? daemon.url('').replace(/^http:\/\//, '') : `127.0.0.1:${grpcPort(daemon)}`;
 await runTelemetrygenLogs(telemetrygen, { endpoint, http: values.http, seconds: SECONDS, batch: BATCH });
@@ -86,6 +103,10 @@ while (Date.now() < deadline) {
 }
 const endToEndSeconds = (storedAt - t0) / 1000;
 const cpu = cpuSeconds(pid) - cpu0;
+const byThread = [...threadCpu(pid)]
+  .map(([name, s]) => [name, s - (threads0.get(name) ?? 0)] as const)
+  .filter(([, s]) => s >= 0.05)
+  .sort((a, b) => b[1] - a[1]);
 clearInterval(sampler);
 const vmHwm = peakRssMiB(pid);
 const code = await daemon.stop('SIGTERM');
@@ -131,6 +152,9 @@ console.log(
       ],
     ],
   ),
+);
+console.log(
+  `\nDaemon CPU-seconds by thread name: ${byThread.map(([name, s]) => `${name} ${s.toFixed(1)}`).join(', ')}`,
 );
 if (rows < accepted || code !== 0) {
   console.log(`\nFAIL: ${fmt(accepted - rows)} accepted records are not in otel_logs`);
