@@ -116,6 +116,12 @@ const session = new Session(join(daemon.dataDir, 'clickhouse'));
 const rows = Number(
   session.query("SELECT count() FROM otel.otel_logs WHERE ServiceName = 'telemetrygen'", 'CSV').trim(),
 );
+// Parts left unmerged at the stop: what queries read across until merges catch up.
+const parts = Number(
+  session
+    .query("SELECT count() FROM system.parts WHERE active AND database = 'otel' AND table = 'otel_logs'", 'CSV')
+    .trim(),
+);
 session.cleanup();
 
 console.log(
@@ -135,6 +141,7 @@ console.log(
       'anonymous idle / peak MiB',
       'samples over the ceiling',
       'rows in otel_logs',
+      'otel_logs parts at the stop',
     ],
     [
       [
@@ -149,6 +156,7 @@ console.log(
         `${Math.round(idle.anon)} / ${Math.round(peak.anon)}`,
         overCeiling,
         fmt(rows),
+        parts,
       ],
     ],
   ),
