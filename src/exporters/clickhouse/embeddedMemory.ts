@@ -86,12 +86,21 @@ export function embeddedEngineArgs(limitBytes: number): string[] {
  * down to batches of 6 rows. Vertical merges (one column at a time) held 24–59 MiB; with 256 KiB
  * compression blocks instead of 1 MiB, 19 MiB, and the engine's peak tracked memory fell from
  * 139 to 63 MiB.
+ *
+ * `merge_selector_base` 20 (ClickHouse's default 5): merges take parts of more nearly equal
+ * size together, so a row is rewritten by fewer merge levels before it rests. Embedded inserts
+ * are small (a 256th of the memory limit), so parts are many and merges were the engine's
+ * largest cost: with the default config at 512 MiB under telemetrygen, merge threads took
+ * 12.2–12.8 CPU-s per 20 s against 4.3–6.9 with 20 (half as much per row), with 8–16 parts left
+ * unmerged at the stop against 6–8, and the peak under a 3× flood at 256 MiB no higher
+ * (docs/benchmarks.md, "The default config end to end").
  */
 export const EMBEDDED_MERGE_TREE_SETTINGS: Record<string, number> = {
   vertical_merge_algorithm_min_rows_to_activate: 1,
   vertical_merge_algorithm_min_columns_to_activate: 1,
   max_compress_block_size: 256 * 1024,
   min_compress_block_size: 64 * 1024,
+  merge_selector_base: 20,
 };
 
 const quoteIdentifier = (name: string) => `\`${name.replaceAll('`', '\\`')}\``;

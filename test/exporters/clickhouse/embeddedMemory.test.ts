@@ -63,7 +63,7 @@ describe('embedded ClickHouse under a memory limit', () => {
         {},
       );
       expect(Number(query[0]!.value)).toBe(budget.query);
-      // Merges one column at a time, with small compression blocks, in every table.
+      // Merges one column at a time, with small compression blocks, fewer levels, in every table.
       const tables = await exporter.backend.select<{ name: string; engine_full: string }>(
         "SELECT name, engine_full FROM system.tables WHERE database = 'otel' AND engine LIKE '%MergeTree'",
         {},
@@ -72,6 +72,7 @@ describe('embedded ClickHouse under a memory limit', () => {
       for (const t of tables) {
         expect(t.engine_full).toContain('vertical_merge_algorithm_min_rows_to_activate = 1');
         expect(t.engine_full).toContain(`max_compress_block_size = ${256 * 1024}`);
+        expect(t.engine_full).toContain('merge_selector_base = 20');
       }
       expect(process.env.JE_MALLOC_CONF).toContain('dirty_decay_ms:0');
       expect(logs.find((l) => String(l.msg).startsWith('embedded ClickHouse sized'))).toMatchObject({
