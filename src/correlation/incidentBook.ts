@@ -544,12 +544,15 @@ export class IncidentBook {
    * writes incidents on change, and a merge is none.
    */
   completeCounts(nowMs: number, out: IncidentChange[]): void {
+    const changedRecords = this.changedRecords.take();
     for (const markKey of this.changedSeen.take()) {
-      const rec = this.store.read('i:' + markKey.slice(LAST_SEEN.length))?.value as unknown as
-        IncidentRecord | undefined;
+      const storeKey = 'i:' + markKey.slice(LAST_SEEN.length);
+      // Raised below with the other changed records: nothing in between writes a mark.
+      if (changedRecords.has(storeKey)) continue;
+      const rec = this.store.read(storeKey)?.value as unknown as IncidentRecord | undefined;
       if (rec) this.raiseSeen(rec);
     }
-    for (const storeKey of this.changedRecords.take()) {
+    for (const storeKey of changedRecords) {
       const rec = this.store.read(storeKey)?.value as unknown as IncidentRecord | undefined;
       if (rec) this.raiseSeen(rec);
       if (rec?.baseline === undefined || rec.sealed === undefined || rec.incident.status !== 'resolved') continue;

@@ -66,7 +66,7 @@ export interface StateStore {
   /**
    * Adds `member` to the grow-only set `key`, which keeps its `limit` greatest members (in string
    * order): sets merge by union, in any order and any number of times, so agents can add to one
-   * concurrently. Expiry only grows.
+   * concurrently. Expiry and limit only grow: a set keeps as many as the greatest limit it was given.
    */
   addToSet(key: string, member: string, limit: number, expiresAtMs: number): void;
   /** The members of set `key`, ascending: the same array until the set changes. */

@@ -29,6 +29,7 @@ interface SetEntry {
   kind: 'set';
   /** Ascending, at most `limit`: replaced (never changed in place) when the set changes, so readers can tell. */
   members: string[];
+  /** The greatest limit any write gave it: limits merge by maximum, as in Redis, so merges in any order agree. */
   limit: number;
   expiresAtMs: number;
 }
@@ -191,6 +192,12 @@ export class MemoryStateStore implements StateStore {
   readSet(key: string): readonly string[] | undefined {
     const entry = this.entries.get(key);
     return entry?.kind === 'set' ? entry.members : undefined;
+  }
+
+  /** How many members set `key` keeps: the greatest limit it was given (what a write-back to a shared store carries). */
+  setLimit(key: string): number | undefined {
+    const entry = this.entries.get(key);
+    return entry?.kind === 'set' ? entry.limit : undefined;
   }
 
   /** The JSON of a register's value as it travels to other agents (see `RegisterJoin.encode`). */
@@ -520,7 +527,7 @@ export class MemoryStateStore implements StateStore {
     return entry.value;
   }
 
-  /** Adds `more` (ascending) to set `key`; whether its members or its expiry changed. */
+  /** Adds `more` (ascending) to set `key`; whether its members, its limit or its expiry changed. */
   private applySet(key: string, more: readonly string[], limit: number, expiresAtMs: number): boolean {
     const entry = this.entries.get(key);
     if (entry === undefined || entry.kind !== 'set') {
@@ -532,7 +539,11 @@ export class MemoryStateStore implements StateStore {
       entry.expiresAtMs = expiresAtMs;
       changed = true;
     }
-    const members = unite(entry.members, more, Math.max(limit, entry.limit));
+    if (limit > entry.limit) {
+      entry.limit = limit;
+      changed = true;
+    }
+    const members = unite(entry.members, more, entry.limit);
     if (members === entry.members) return changed;
     entry.members = members as string[];
     this.noteChange(key);

@@ -133,8 +133,6 @@ export class RedisStateStore implements StateStore {
   private readonly books = new Map<string, Book>();
   /** Expiry of each mark, register and set, so a write-back after a Redis loss keeps it. */
   private readonly expiries = new Map<string, number>();
-  /** The limit of each set, for the same write-back. */
-  private readonly setLimits = new Map<string, number>();
   private pending = new Map<string, Pending>();
   /** Wall-clock ms of the oldest write in `pending`. */
   private pendingSince: number | undefined;
@@ -435,11 +433,7 @@ export class RedisStateStore implements StateStore {
       for (const [b, cell] of book.cells) if (cell.expiresAtMs <= nowMs) book.cells.delete(b);
       if (book.cells.size === 0) this.books.delete(key);
     }
-    for (const [key, expiresAtMs] of this.expiries)
-      if (expiresAtMs <= nowMs) {
-        this.expiries.delete(key);
-        this.setLimits.delete(key);
-      }
+    for (const [key, expiresAtMs] of this.expiries) if (expiresAtMs <= nowMs) this.expiries.delete(key);
     return this.local.sweep(nowMs);
   }
 
@@ -517,7 +511,6 @@ export class RedisStateStore implements StateStore {
     let p = this.pending.get(d.key);
     if (!p) this.pending.set(d.key, (p = {}));
     if (d.kind === 'set') {
-      this.setLimits.set(d.key, d.limit);
       if (!p.set) p.set = { members: d.members.slice(), limit: d.limit, expiresAtMs: d.expiresAtMs };
       else combinePending(p, { set: d });
     } else if (d.kind === 'max') {
@@ -774,7 +767,6 @@ export class RedisStateStore implements StateStore {
         const limit = Number(snap.l);
         if (!(limit > 0)) throw new Error('not a set');
         this.keepExpiry(key, expiresAtMs);
-        this.setLimits.set(key, limit);
         // Lua's JSON encodes an empty list (an expiry-only change) as an object.
         const members = Array.isArray(snap.m) ? snap.m.map(String) : [];
         this.local.merge({ kind: 'set', key, members, limit, expiresAtMs });
@@ -926,10 +918,9 @@ export class RedisStateStore implements StateStore {
       const register = this.local.read(key);
       if (register !== undefined) this.owe(key, { register: { register, expiresAtMs } });
       const members = this.local.readSet(key);
-      if (members !== undefined)
-        this.owe(key, {
-          set: { members: members.slice(), limit: this.setLimits.get(key) ?? members.length, expiresAtMs },
-        });
+      const limit = this.local.setLimit(key);
+      if (members !== undefined && limit !== undefined)
+        this.owe(key, { set: { members: members.slice(), limit, expiresAtMs } });
     }
     await this.drain();
     if (this.pending.size > 0) throw new Error('could not write local state back to redis');

@@ -305,3 +305,28 @@ rules:
     expect(b!.book.get(key)!.incident).toMatchObject({ status: 'resolved', eventCount: 4, resolvedAtMs: 4000 });
   });
 });
+
+describe("an open incident's last seen mark", () => {
+  /** A store that notes every read of a last seen mark (`ls:`). */
+  class MarkReadingStore extends MemoryStateStore {
+    readonly marksRead: string[] = [];
+    override readMax(key: string): number | undefined {
+      if (key.startsWith('ls:')) this.marksRead.push(key);
+      return super.readMax(key);
+    }
+  }
+
+  it('is read once per step when both the record and the mark changed since the last, and raises its last seen', () => {
+    const store = new MarkReadingStore('agent-a');
+    const engine = engineFrom(diskRules(1), store);
+    engine.process([disk(1000)], 1000);
+    // An escalating repeat rewrites the record and raises the mark; another agent's later repeat raises the mark too.
+    const escalates = engine.process([ev(2000, { ...disk(2000), severityNumber: 21, severityText: 'FATAL' })], 2000);
+    expect(escalates.map((c) => c.kind)).toEqual(['escalated']);
+    store.merge({ kind: 'max', key: 'ls:' + DISK_KEY, value: 2500, expiresAtMs: 1e12 });
+    store.marksRead.length = 0;
+    engine.tick(3000);
+    expect(store.marksRead).toEqual(['ls:' + DISK_KEY]);
+    expect(engine.book.get(DISK_KEY)!.incident.lastSeenMs).toBe(2500);
+  });
+});

@@ -93,4 +93,20 @@ describe('MemoryStateStore', () => {
     expect(forward.sweep(2000)).toBe(1);
     expect(forward.readSet('s:a')).toBeUndefined();
   });
+
+  it('keeps the greatest limit a set was given, so merges in any order agree', () => {
+    const deltas: StateDelta[] = [
+      { kind: 'set', key: 's:b', members: ['a'], limit: 3, expiresAtMs: 1000 },
+      { kind: 'set', key: 's:b', members: ['b', 'c', 'd', 'e'], limit: 5, expiresAtMs: 1000 },
+      { kind: 'set', key: 's:b', members: ['f'], limit: 3, expiresAtMs: 1000 },
+    ];
+    const forward = new MemoryStateStore('x');
+    const backward = new MemoryStateStore('y');
+    for (const d of deltas) forward.merge(structuredClone(d));
+    for (const d of [...deltas].reverse()) backward.merge(structuredClone(d));
+    expect(forward.readSet('s:b')).toEqual(['b', 'c', 'd', 'e', 'f']);
+    expect(backward.readSet('s:b')).toEqual(forward.readSet('s:b'));
+    expect(forward.setLimit('s:b')).toBe(5);
+    expect(backward.setLimit('s:b')).toBe(5);
+  });
 });

@@ -80,6 +80,24 @@ describe('RedisStateStore', () => {
     expect(late!.readSet('au:svc-x#1')).toEqual(latest);
   });
 
+  it('writes a set back to Redis with the greatest limit it was given', async () => {
+    const prefix = freshPrefix();
+    const [a] = await agents(1, prefix);
+    const exp = Date.now() + HOUR;
+    for (const m of ['m1', 'm2', 'm3', 'm4', 'm5']) a!.addToSet('sm:k#1', m, 5, exp);
+    a!.addToSet('sm:k#1', 'm6', 3, exp);
+    await a!.flush();
+    const held = ['m2', 'm3', 'm4', 'm5', 'm6'];
+    expect(a!.readSet('sm:k#1')).toEqual(held);
+    // Redis lost the key: reconciling writes it back from this agent's view.
+    await look.del(new RedisKeys(prefix).stateKey('sm:k#1'));
+    await a!.resync();
+    const fields = await look.hkeys(new RedisKeys(prefix).stateKey('sm:k#1'));
+    expect(fields.filter((f) => f.startsWith('s|')).sort()).toEqual(held.map((m) => `s|${m}`));
+    const [late] = await agents(1, prefix);
+    expect(late!.readSet('sm:k#1')).toEqual(held);
+  });
+
   it('gives a late joiner the state written before it started', async () => {
     const prefix = freshPrefix();
     const [a] = await agents(1, prefix);

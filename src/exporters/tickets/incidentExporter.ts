@@ -15,6 +15,7 @@ import { ticketOfIncident, TicketLedgerUnavailableError, type TicketLedger, type
 import type { Host } from '../../pipeline/host.ts';
 import { GroupStage } from './groupStage.ts';
 import { SharedGroupStage } from './sharedGroupStage.ts';
+import type { SharedGroups } from './sharedGroups.ts';
 import type { ChangeGroup, GroupMember, QueuedChange } from './notificationGroups.ts';
 import { Outbox, type OutboxEntry, type OutboxItem } from './outbox.ts';
 import type { RouteGrouping } from './routeGrouping.ts';
@@ -394,8 +395,9 @@ export class IncidentExporter implements QueuedExporter {
   /**
    * Incidents gathered into groups by routes with `group_by`, until their notification is queued
    * in the outbox: in Redis, shared by every agent, when the ledger is shared; else this process's.
+   * Made by `start`, which learns which.
    */
-  groups: GroupStage | SharedGroupStage;
+  private stage: GroupStage | SharedGroupStage | undefined;
   ledger: TicketLedger;
   private readonly settings: CreateSettings;
   private readonly config: IncidentExporterConfig;
@@ -509,7 +511,6 @@ export class IncidentExporter implements QueuedExporter {
           );
       },
     });
-    this.groups = this.localGroups(false);
     this.parkedCounter = outboxMetrics(metrics.registry).parked;
     outboxMetrics(metrics.registry).sources.set(id, () => {
       const oldest = this.outbox.oldestEnqueuedAtMs();
@@ -534,11 +535,9 @@ export class IncidentExporter implements QueuedExporter {
   }
 
   /** The groups in Redis, when the ledger shares them; changes wait in groups.ndjson while Redis is away. */
-  private sharedGroups(): void {
-    const shared = this.ledger.groups;
-    if (!shared) return;
+  private sharedGroups(shared: SharedGroups): SharedGroupStage {
     const { logger } = this.settings;
-    this.groups = new SharedGroupStage({
+    return new SharedGroupStage({
       shared,
       local: this.localGroups(true),
       timers: this.timers ?? realTimers,
@@ -562,16 +561,14 @@ export class IncidentExporter implements QueuedExporter {
     });
   }
 
+  /** The notification groups; there are none before `start`. */
+  get groups(): GroupStage | SharedGroupStage {
+    if (!this.stage) throw new Error(`exporter ${this.settings.id} has not started: it has no notification groups yet`);
+    return this.stage;
+  }
+
   async start(host?: Host): Promise<void> {
     this.tree = host?.routingTree;
-    // Every grouping route that notifies this exporter has its series, at 0 until a group forms.
-    const routes = new Set(this.tree?.groupingRoutes(this.settings.id));
-    outboxMetrics(this.settings.metrics.registry).groupSources.set(this.settings.id, () => {
-      const counts = this.groups.countsByRoute();
-      for (const r of counts.keys()) routes.add(r);
-      for (const r of routes) if (!counts.has(r)) counts.set(r, { groups: 0, firing: 0, resolved: 0 });
-      return counts;
-    });
     // A ledger extension (in Redis) is shared by every agent using it: one ticket per incident among them.
     const extension = this.config.ledger?.extension;
     const shared =
@@ -580,13 +577,22 @@ export class IncidentExporter implements QueuedExporter {
       this.ledger = shared;
       this.fileLedger = undefined;
     }
+    // Every grouping route that notifies this exporter has its series, at 0 until a group forms.
+    const routes = new Set(this.tree?.groupingRoutes(this.settings.id));
     // An exporter no route groups for has no group to share, and looks for none in Redis.
-    if (routes.size > 0) this.sharedGroups();
+    const sharedGroups = routes.size > 0 ? this.ledger.groups : undefined;
+    const stage = (this.stage = sharedGroups ? this.sharedGroups(sharedGroups) : this.localGroups(false));
+    outboxMetrics(this.settings.metrics.registry).groupSources.set(this.settings.id, () => {
+      const counts = stage.countsByRoute();
+      for (const r of counts.keys()) routes.add(r);
+      for (const r of routes) if (!counts.has(r)) counts.set(r, { groups: 0, firing: 0, resolved: 0 });
+      return counts;
+    });
     await this.fileLedger?.open();
     await this.outbox.open();
-    await this.groups.open();
+    await stage.open();
     this.outbox.start();
-    this.groups.start();
+    stage.start();
     if (this.syncSettings) this.startSync(this.syncSettings, host);
   }
 
@@ -673,7 +679,7 @@ export class IncidentExporter implements QueuedExporter {
     let rec = await this.ledger.get(incident.key);
     if (rec && !ticketOfIncident(rec, incident)) rec = undefined;
     // A grouped incident's ticket is its group's, while the group holds it.
-    for (const key of rec ? [] : this.groups.groupsHolding(incident)) {
+    for (const key of rec ? [] : (this.stage?.groupsHolding(incident) ?? [])) {
       const group = await this.ledger.get(key);
       if (group && !group.resolved) rec = group;
     }
@@ -685,7 +691,7 @@ export class IncidentExporter implements QueuedExporter {
     await this.poller?.stop();
     outboxMetrics(this.settings.metrics.registry).sources.delete(this.settings.id);
     outboxMetrics(this.settings.metrics.registry).groupSources.delete(this.settings.id);
-    await this.groups.close();
+    await this.stage?.close();
     await this.outbox.close();
     await this.driver
       .close?.()
@@ -724,7 +730,7 @@ export class IncidentExporter implements QueuedExporter {
       parked: this.outbox.parked,
       waitingOnParked: this.outbox.waitingOnParked,
     };
-    const groupsWaiting = this.groups.waiting;
+    const groupsWaiting = this.stage?.waiting ?? 0;
     if (
       this.failingSince === undefined &&
       this.ledgerDownSince === undefined &&
