@@ -61,6 +61,9 @@ describe("the receiver's small protobuf answers, read by the .proto files", () =
       const bytes = Buffer.from(req.encode(req.fromObject({ service })).finish());
       expect(decodeHealthCheckRequest(bytes)).toEqual({ service });
     }
+    // Truncated, and an unknown wire type: refused (the listener answers INVALID_ARGUMENT).
+    expect(() => decodeHealthCheckRequest(Buffer.from([0x0a, 0x05, 0x61]))).toThrow();
+    expect(() => decodeHealthCheckRequest(Buffer.from([0x0f, 0x01]))).toThrow();
     for (const status of [0, 1, 2, 3]) {
       const want = status === 0 ? {} : { status };
       expect(reflect('grpc.health.v1.HealthCheckResponse', encodeHealthCheckResponse(status))).toEqual(want);
