@@ -4,7 +4,7 @@ import type { IncidentRecord } from '../../src/correlation/incidentBook.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
-import { allChanges, changesOf, metricsOf, send, standingIds } from './redisAgents.ts';
+import { afterRounds, allChanges, changesOf, metricsOf, send, standingIds } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
 
 /**
@@ -160,12 +160,13 @@ describe('three agents sharing Redis behave as one', () => {
     const ds = await three({ groupWait: '2s', leaseTtl: '10s' });
     await roundRobin(ds, 30, () => error('billing'), 25);
     await waitFor(() => allChanges(ds).some((c) => c.kind === 'opened' && c.notify), 'the first notification', 20_000);
-    // Every agent has flushed and ticked well past it: a second notification would be there.
+    // Every agent has flushed and done twenty more timer rounds (a second on an idle machine,
+    // however long on a loaded one): a second notification would have come with one of them.
     await waitFor(
       async () => (await Promise.all(ds.map(metricsOf))).every((m) => /^vigil_state_store_pending_keys 0$/m.test(m)),
       'agents to flush',
     );
-    await pause(500);
+    await afterRounds(ds, 20);
     expect(allChanges(ds).filter((c) => c.kind === 'opened' && c.notify)).toHaveLength(1);
   }, 60_000);
 
