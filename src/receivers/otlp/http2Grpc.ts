@@ -27,7 +27,7 @@ import {
   readUnaryMessage,
 } from './grpcFraming.ts';
 import { decodeHealthCheckRequest, encodeHealthCheckResponse } from './healthProto.ts';
-import type { OtlpReceiver } from './receiver.ts';
+import type { ExportSink } from './exportSink.ts';
 import { protoCountWhileRead, type SignalSpec } from './signals.ts';
 import { encodePartialSuccess } from '../../otlp/proto/responses.ts';
 import { encodeStatusProto, failureFor, GrpcCode, type OtlpFailure } from './status.ts';
@@ -57,7 +57,7 @@ const RESPONSE_HEADERS: OutgoingHttpHeaders = {
  */
 export class OtlpGrpcServer {
   private readonly config: OtlpGrpcConfig;
-  private readonly receiver: OtlpReceiver;
+  private readonly receiver: ExportSink;
   private readonly server: Http2Server;
   private readonly exports = new Map<string, SignalSpec>();
   private readonly sessions = new Set<Http2Session>();
@@ -66,7 +66,7 @@ export class OtlpGrpcServer {
   private readonly warn: RateLimitedWarn;
   private acceptedSocket: Socket | undefined;
 
-  constructor(config: OtlpGrpcConfig, receiver: OtlpReceiver) {
+  constructor(config: OtlpGrpcConfig, receiver: ExportSink) {
     this.config = config;
     this.receiver = receiver;
     for (const spec of receiver.specs) this.exports.set(`/${spec.grpcService}/Export`, spec);

@@ -7,7 +7,7 @@ import { closeIfBodyUnread } from '../http/respond.ts';
 import { encodePartialSuccess } from '../../otlp/proto/responses.ts';
 import { jsonContainerCap } from '../recordLimit.ts';
 import type { OtlpCorsConfig, OtlpHttpConfig } from './config.ts';
-import type { OtlpReceiver } from './receiver.ts';
+import type { ExportSink } from './exportSink.ts';
 import { protoCountWhileRead, responseJson, type ProtoCountWhileRead, type SignalSpec } from './signals.ts';
 import { encodeStatusProto, failureFor, statusJson, UnsupportedMediaTypeError } from './status.ts';
 
@@ -45,7 +45,7 @@ const BASE_CORS_HEADERS = ['content-type', 'content-encoding', 'authorization'];
  * decompressed and size-limited after decompression; answers are in the request's encoding
  * (protobuf or JSON), errors as google.rpc.Status.
  */
-export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConfig, receiver: OtlpReceiver): void {
+export function registerHttpRoutes(server: FastifyInstance, config: OtlpHttpConfig, receiver: ExportSink): void {
   const cors = config.cors;
   const allowOrigin = cors ? originMatcher(cors) : undefined;
   const allowHeaders = cors

@@ -11,6 +11,7 @@ import { admitPeer } from '../peerShare.ts';
 import { httpServerLimits } from '../http/serverConfig.ts';
 import type { Consumers } from '../../pipeline/signals.ts';
 import type { OtlpReceiverConfig } from './config.ts';
+import type { ExportSink } from './exportSink.ts';
 import { OtlpGrpcServer } from './http2Grpc.ts';
 import { registerHttpRoutes } from './httpRoutes.ts';
 import type { Decoded } from './rejections.ts';
@@ -24,7 +25,7 @@ import { errorEvents } from './traces.ts';
  * Both transports share the decode → tenant → consume path here; they differ only in framing
  * and in how they say the outcome.
  */
-export class OtlpReceiver implements Receiver {
+export class OtlpReceiver implements Receiver, ExportSink {
   readonly settings: CreateSettings;
   readonly config: OtlpReceiverConfig;
   private readonly consumers: Consumers;
