@@ -18,7 +18,7 @@ import { Session } from 'chdb';
 import { grpcPort } from '../test/receivers/otlp/sdkClients.ts';
 import { EPHEMERAL_PORTS, startDaemon } from '../test/support/daemon.ts';
 import { benchArgs, metricSum, cpuSeconds, fmt, peakRssMiB, table } from './support.ts';
-import { runTelemetrygenLogs, telemetrygenBinary } from './telemetrygen.ts';
+import { runTelemetrygenLogs, telemetrygenBinary } from './telemetrygenWorkload.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: {

@@ -32,7 +32,7 @@ import {
   table,
   vigilCommand,
 } from './support.ts';
-import { runTelemetrygenLogs, telemetrygenBinary } from './telemetrygen.ts';
+import { runTelemetrygenLogs, telemetrygenBinary } from './telemetrygenWorkload.ts';
 import { FileLineCounter, line5424, sendTcp, sendUdp, startRsyslog, waitForCount } from './syslogWorkload.ts';
 
 const { values } = benchArgs(import.meta.filename, {
