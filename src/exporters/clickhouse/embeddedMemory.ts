@@ -91,9 +91,9 @@ export function embeddedEngineArgs(limitBytes: number): string[] {
  * size together, so a row is rewritten by fewer merge levels before it rests. Embedded inserts
  * are small (a 256th of the memory limit), so parts are many and merges were the engine's
  * largest cost: with the default config at 512 MiB under telemetrygen, merge threads took
- * 12.2–12.8 CPU-s per 20 s against 4.3–6.9 with 20 (half as much per row), with 8–16 parts left
- * unmerged at the stop against 6–8, and the peak under a 3× flood at 256 MiB no higher
- * (docs/benchmarks.md, "The default config end to end").
+ * 13.4–15.3 µs of CPU a row against 6.5–6.7 with 20, leaving 15–25 parts at the stop against
+ * 7–10, and the peak under a 3× flood at 256 MiB no higher (docs/benchmarks.md, "The default
+ * config end to end").
  */
 export const EMBEDDED_MERGE_TREE_SETTINGS: Record<string, number> = {
   vertical_merge_algorithm_min_rows_to_activate: 1,

@@ -2,7 +2,7 @@
  * Fastify's schema compilers, loaded when a route first needs one. Fastify requires Ajv and
  * fast-json-stringify as it builds an instance, whether or not any route has a schema; the
  * receivers' listeners and the admin server have none, and an agent that loads neither keeps
- * about 260 modules and their heap out of its resident memory. A route with a schema (the
+ * about 250 modules and their heap out of its resident memory. A route with a schema (the
  * operators' API) loads them on first use, with the options Fastify would give them.
  */
 import { createRequire } from 'node:module';

@@ -265,12 +265,12 @@ export class OtlpGrpcServer {
     if (!watch) {
       if (status === undefined)
         return trailersOnly(stream, { grpc: GrpcCode.NOT_FOUND, message: 'unknown service', http: 404 });
-      return respond(stream, encodeHealth(status));
+      return respond(stream, encodeHealthCheckResponse(status));
     }
     // Watch reports SERVICE_UNKNOWN rather than failing, per the health-checking protocol.
     if (stream.closed) return;
     stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    stream.write(frame(encodeHealth(status ?? ServingStatus.SERVICE_UNKNOWN)));
+    stream.write(frame(encodeHealthCheckResponse(status ?? ServingStatus.SERVICE_UNKNOWN)));
     this.watchers.add(stream);
     stream.on('close', () => this.watchers.delete(stream));
   }
@@ -332,5 +332,3 @@ function trailersOnly(stream: ServerHttp2Stream, f: OtlpFailure, httpStatus = 20
   // 4 MiB streams made the listener take in 768 MiB for nothing while other senders waited.
   if (!stream.readableEnded) stream.close(http2Constants.NGHTTP2_NO_ERROR);
 }
-
-const encodeHealth = encodeHealthCheckResponse;

@@ -34,7 +34,7 @@ class LineBuffers {
    * `text` and an LF; with `idAt` ≥ 0, a new event id carrying the time `idMs` written over the
    * 26 characters there.
    */
-  add(text: string, idAt: number, idMs = 0): Buffer {
+  add(text: string, idAt: number, idMs = Date.now()): Buffer {
     // A UTF-16 code unit takes at most 3 bytes.
     const most = text.length * 3 + 1;
     if (this.chunk.length - this.used < most) {
