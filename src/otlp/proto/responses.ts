@@ -1,4 +1,4 @@
-import { createReader, type Reader } from '../../receivers/otlp/wireReader.ts';
+import { createReader, type Reader } from './wireReader.ts';
 import { ProtoWriter, WireType } from './protoWriter.ts';
 
 /**

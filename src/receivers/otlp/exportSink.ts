@@ -1,6 +1,6 @@
 import type { CreateSettings } from '../../pipeline/component.ts';
 import type { ReceiveBuffers } from '../../pipeline/receiveBuffers.ts';
-import type { Decoded } from './rejections.ts';
+import type { Decoded } from '../../otlp/rejections.ts';
 import type { DecodeGuard, ExportOutcome, OtlpItem, SignalSpec } from './signals.ts';
 
 /**

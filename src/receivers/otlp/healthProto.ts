@@ -1,5 +1,5 @@
 import { ProtoWriter } from '../../otlp/proto/protoWriter.ts';
-import { createReader } from './wireReader.ts';
+import { createReader } from '../../otlp/proto/wireReader.ts';
 
 /**
  * The gRPC health-checking protocol's two messages (grpc/health/v1/health.proto):

@@ -14,11 +14,11 @@ import type { OtlpReceiverConfig } from './config.ts';
 import type { ExportSink } from './exportSink.ts';
 import { OtlpGrpcServer } from './http2Grpc.ts';
 import { registerHttpRoutes } from './httpRoutes.ts';
-import type { Decoded } from './rejections.ts';
+import type { Decoded } from '../../otlp/rejections.ts';
 import { tooManyRecords } from '../recordLimit.ts';
 import { SIGNAL_SPECS, type DecodeGuard, type ExportOutcome, type OtlpItem, type SignalSpec } from './signals.ts';
 import { AuthenticationError, type Authenticator } from '../../extensions/auth/principal.ts';
-import { errorEvents } from './traces.ts';
+import { errorEvents } from '../../otlp/traces.ts';
 
 /**
  * The OTLP receiver: OTLP/gRPC and OTLP/HTTP (protobuf and JSON) for logs, metrics and traces.

@@ -1,14 +1,17 @@
 import type { MetricPoint } from '../../model/metric.ts';
 import type { Span } from '../../model/span.ts';
 import type { VigilEvent } from '../../model/event.ts';
-import { decodeLogsJson, decodeLogsProto } from './logs.ts';
-import { decodeMetricsJson, decodeMetricsProto } from './metrics.ts';
-import { countJsonRecords, countProtoRecords, ProtoRecordCounter } from './recordCount.ts';
-import type { Decoded } from './rejections.ts';
-import type { Checkpoint } from './requestWalk.ts';
-import { decodeTracesJson, decodeTracesProto } from './traces.ts';
-import { createReader, MalformedProtobufError } from './wireReader.ts';
-import { parseJsonRequest } from './jsonValues.ts';
+import { decodeLogsJson } from '../../otlp/json/logs.ts';
+import { decodeLogsProto } from '../../otlp/proto/logs.ts';
+import { decodeMetricsJson } from '../../otlp/json/metrics.ts';
+import { decodeMetricsProto } from '../../otlp/proto/metrics.ts';
+import { countJsonRecords, countProtoRecords, ProtoRecordCounter } from '../../otlp/proto/recordCount.ts';
+import type { Decoded } from '../../otlp/rejections.ts';
+import type { Checkpoint } from '../../otlp/requestWalk.ts';
+import { decodeTracesJson } from '../../otlp/json/traces.ts';
+import { decodeTracesProto } from '../../otlp/proto/traces.ts';
+import { createReader, MalformedProtobufError } from '../../otlp/proto/wireReader.ts';
+import { parseJsonRequest } from '../../otlp/json/values.ts';
 import { VigilError } from '../../errors.ts';
 
 export type OtlpSignal = 'logs' | 'metrics' | 'traces';

@@ -7,11 +7,11 @@ import { encodeLogsRequest } from '../../../src/otlp/proto/logsEncode.ts';
 import { encodeMetricsRequest } from '../../../src/otlp/proto/metricsEncode.ts';
 import { ProtoWriter } from '../../../src/otlp/proto/protoWriter.ts';
 import { encodeTracesRequest } from '../../../src/otlp/proto/tracesEncode.ts';
-import { decodeLogsProto } from '../../../src/receivers/otlp/logs.ts';
-import { decodeMetricsProto } from '../../../src/receivers/otlp/metrics.ts';
+import { decodeLogsProto } from '../../../src/otlp/proto/logs.ts';
+import { decodeMetricsProto } from '../../../src/otlp/proto/metrics.ts';
 import { protoType } from '../../support/otlpProtos.ts';
-import { decodeTracesProto } from '../../../src/receivers/otlp/traces.ts';
-import { createReader } from '../../../src/receivers/otlp/wireReader.ts';
+import { decodeTracesProto } from '../../../src/otlp/proto/traces.ts';
+import { createReader } from '../../../src/otlp/proto/wireReader.ts';
 import { mulberry32 } from '../../support/seededRandom.ts';
 
 type Rng = () => number;

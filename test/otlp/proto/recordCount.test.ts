@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../../src/errors.ts';
-import { countJsonRecords, countProtoRecords, ProtoRecordCounter } from '../../../src/receivers/otlp/recordCount.ts';
+import { countJsonRecords, countProtoRecords, ProtoRecordCounter } from '../../../src/otlp/proto/recordCount.ts';
 import { SIGNAL_SPECS, type DecodeGuard } from '../../../src/receivers/otlp/signals.ts';
-import { emptyLogRecords, encode, LOGS_REQ, logsRequest, METRICS_REQ, TRACES_REQ } from './harness.ts';
+import {
+  emptyLogRecords,
+  encode,
+  LOGS_REQ,
+  logsRequest,
+  METRICS_REQ,
+  TRACES_REQ,
+} from '../../receivers/otlp/harness.ts';
 
 const point = { timeUnixNano: '1', asDouble: 1 };
 const metricsRequest = {

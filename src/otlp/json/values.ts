@@ -1,7 +1,7 @@
 import { setAttr, type AttrValue, type Attributes } from '../../model/attributes.ts';
 import type { InstrumentationScope } from '../../model/event.ts';
 import { InvalidInputError } from '../../errors.ts';
-import { int64Value } from './wireReader.ts';
+import { int64Value } from '../proto/wireReader.ts';
 
 /**
  * OTLP/JSON leaf rules (opentelemetry-proto docs/specification.md): trace and span ids are hex

@@ -1,4 +1,4 @@
-import type { Attributes } from '../../model/attributes.ts';
+import type { Attributes } from '../model/attributes.ts';
 
 /** `service.name` of a resource, the model's `service`. */
 export function serviceOf(resource: Attributes): string {

@@ -1,5 +1,5 @@
 import { MalformedProtobufError } from './wireReader.ts';
-import type { RecordCounter } from '../json/recordCount.ts';
+import type { RecordCounter } from '../../receivers/json/recordCount.ts';
 
 /**
  * Record counts taken before any record is allocated. An empty log record is 2 bytes on the

@@ -1,10 +1,10 @@
-import type { Attributes } from '../../model/attributes.ts';
-import type { InstrumentationScope } from '../../model/event.ts';
-import { decodeResource, decodeScope } from './attributesProto.ts';
-import { jsonList, jsonMessage, jsonResource, jsonScope, RecordError } from './jsonValues.ts';
-import { CHECKPOINT_EVERY } from '../recordLimit.ts';
+import type { Attributes } from '../model/attributes.ts';
+import type { InstrumentationScope } from '../model/event.ts';
+import { decodeResource, decodeScope } from './proto/attributes.ts';
+import { jsonList, jsonMessage, jsonResource, jsonScope, RecordError } from './json/values.ts';
+import { CHECKPOINT_EVERY } from '../receivers/recordLimit.ts';
 import type { Rejections } from './rejections.ts';
-import { checkEnd, skip, subEnd, type Reader } from './wireReader.ts';
+import { checkEnd, skip, subEnd, type Reader } from './proto/wireReader.ts';
 
 /** Called once per scope block with its items, after the whole resource block is read. */
 export type ScopeSink<T> = (items: T[], resource: Attributes, scope: InstrumentationScope | undefined) => void;

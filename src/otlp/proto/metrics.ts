@@ -1,0 +1,263 @@
+/**
+ * collector.metrics.v1.ExportMetricsServiceRequest in protobuf → points, read field by field
+ * (each `case` is a tag, field number << 3 | wire type, from opentelemetry/proto/metrics/v1/metrics.proto).
+ */
+import type {
+  Exemplar,
+  ExponentialHistogramPoint,
+  HistogramPoint,
+  MetricPoint,
+  SummaryPoint,
+  Temporality,
+} from '../../model/metric.ts';
+import { decodeKeyValue } from './attributes.ts';
+import { walkProtoRequest, type Checkpoint } from '../requestWalk.ts';
+import { Rejections, type Decoded } from '../rejections.ts';
+import {
+  checkEnd,
+  fixed64,
+  fixed64Number,
+  hexBytes,
+  packedDoubles,
+  packedFixed64,
+  packedUint64,
+  readString,
+  sfixed64,
+  skip,
+  subEnd,
+  type Reader,
+} from './wireReader.ts';
+import { acceptPoints, basePoint, finishPoints, type Kind, type MetricInfo } from '../metrics.ts';
+
+function decodeExemplar(r: Reader, end: number): Exemplar {
+  const e: Exemplar = { timeUnixNano: 0n, value: 0, spanId: '', traceId: '', filteredAttributes: {} };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 58:
+        decodeKeyValue(r, subEnd(r, end), e.filteredAttributes, 0);
+        break;
+      case 17:
+        e.timeUnixNano = fixed64(r);
+        break;
+      case 25:
+        e.value = r.double();
+        break;
+      case 49:
+        e.value = Number(sfixed64(r));
+        break;
+      case 34:
+        e.spanId = hexBytes(r, end);
+        break;
+      case 42:
+        e.traceId = hexBytes(r, end);
+        break;
+      default:
+        skip(r, tag);
+    }
+  }
+  checkEnd(r, end);
+  return e;
+}
+
+/** Fields shared by every data point kind, by their (kind-specific) tags; false when not one of them. */
+function commonField(
+  r: Reader,
+  tag: number,
+  end: number,
+  p: MetricPoint,
+  attrsTag: number,
+  exemplarsTag: number,
+  flagsTag: number,
+): boolean {
+  if (tag === attrsTag) decodeKeyValue(r, subEnd(r, end), p.attributes, 0);
+  else if (tag === 17) p.startTimeUnixNano = fixed64(r);
+  else if (tag === 25) p.timeUnixNano = fixed64(r);
+  else if (tag === exemplarsTag) p.exemplars.push(decodeExemplar(r, subEnd(r, end)));
+  else if (tag === flagsTag) p.flags = r.uint32();
+  else return false;
+  return true;
+}
+
+function decodeNumberPoint(r: Reader, end: number, kind: 'gauge' | 'sum'): MetricPoint {
+  const p = basePoint(kind) as MetricPoint & { value: number };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (commonField(r, tag, end, p, 58, 42, 64)) continue;
+    if (tag === 33) p.value = r.double();
+    else if (tag === 49) p.value = Number(sfixed64(r));
+    else skip(r, tag);
+  }
+  checkEnd(r, end);
+  return p;
+}
+
+function decodeHistogramPoint(r: Reader, end: number): HistogramPoint {
+  const p = basePoint('histogram') as HistogramPoint;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (commonField(r, tag, end, p, 74, 66, 80)) continue;
+    switch (tag) {
+      case 33:
+        p.count = fixed64Number(r);
+        break;
+      case 41:
+        p.sum = r.double();
+        break;
+      case 49:
+      case 50:
+        packedFixed64(r, tag, end, p.bucketCounts);
+        break;
+      case 57:
+      case 58:
+        packedDoubles(r, tag, end, p.explicitBounds);
+        break;
+      case 89:
+        p.min = r.double();
+        break;
+      case 97:
+        p.max = r.double();
+        break;
+      default:
+        skip(r, tag);
+    }
+  }
+  checkEnd(r, end);
+  return p;
+}
+
+function decodeBuckets(r: Reader, end: number, counts: number[]): number {
+  let offset = 0;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 8) offset = r.sint32();
+    else if (tag === 16 || tag === 18) packedUint64(r, tag, end, counts);
+    else skip(r, tag);
+  }
+  checkEnd(r, end);
+  return offset;
+}
+
+function decodeExpHistogramPoint(r: Reader, end: number): ExponentialHistogramPoint {
+  const p = basePoint('exponential_histogram') as ExponentialHistogramPoint;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (commonField(r, tag, end, p, 10, 90, 80)) continue;
+    switch (tag) {
+      case 33:
+        p.count = fixed64Number(r);
+        break;
+      case 41:
+        p.sum = r.double();
+        break;
+      case 48:
+        p.scale = r.sint32();
+        break;
+      case 57:
+        p.zeroCount = fixed64Number(r);
+        break;
+      case 66:
+        p.positiveOffset = decodeBuckets(r, subEnd(r, end), p.positiveBucketCounts);
+        break;
+      case 74:
+        p.negativeOffset = decodeBuckets(r, subEnd(r, end), p.negativeBucketCounts);
+        break;
+      case 97:
+        p.min = r.double();
+        break;
+      case 105:
+        p.max = r.double();
+        break;
+      case 113:
+        p.zeroThreshold = r.double();
+        break;
+      default:
+        skip(r, tag);
+    }
+  }
+  checkEnd(r, end);
+  return p;
+}
+
+function decodeSummaryPoint(r: Reader, end: number): SummaryPoint {
+  const p = basePoint('summary') as SummaryPoint;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (commonField(r, tag, end, p, 58, -1, 64)) continue;
+    if (tag === 33) p.count = fixed64Number(r);
+    else if (tag === 41) p.sum = r.double();
+    else if (tag === 50) {
+      const e = subEnd(r, end);
+      const q = { quantile: 0, value: 0 };
+      while (r.pos < e) {
+        const t = r.uint32();
+        if (t === 9) q.quantile = r.double();
+        else if (t === 17) q.value = r.double();
+        else skip(r, t);
+      }
+      checkEnd(r, e);
+      p.quantiles.push(q);
+    } else skip(r, tag);
+  }
+  checkEnd(r, end);
+  return p;
+}
+
+/** Gauge, Sum, Histogram, ExponentialHistogram or Summary message body. */
+function decodeData(r: Reader, end: number, kind: Kind, info: MetricInfo, out: MetricPoint[]): void {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 10) {
+      const e = subEnd(r, end);
+      if (kind === 'gauge' || kind === 'sum') out.push(decodeNumberPoint(r, e, kind));
+      else if (kind === 'histogram') out.push(decodeHistogramPoint(r, e));
+      else if (kind === 'exponential_histogram') out.push(decodeExpHistogramPoint(r, e));
+      else out.push(decodeSummaryPoint(r, e));
+    } else if (tag === 16 && kind !== 'gauge' && kind !== 'summary') info.temporality = r.int32() as Temporality;
+    else if (tag === 24 && kind === 'sum') info.isMonotonic = r.bool();
+    else skip(r, tag);
+  }
+  checkEnd(r, end);
+}
+
+const DATA_TAGS: Record<number, Kind> = {
+  42: 'gauge',
+  58: 'sum',
+  74: 'histogram',
+  82: 'exponential_histogram',
+  90: 'summary',
+};
+
+function decodeMetric(r: Reader, end: number, out: MetricPoint[], rejected: Rejections): void {
+  const from = out.length;
+  const info: MetricInfo = { name: '', description: '', unit: '', temporality: 0, isMonotonic: false };
+  let hasData = false;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const kind = DATA_TAGS[tag];
+    if (kind) {
+      hasData = true;
+      decodeData(r, subEnd(r, end), kind, info, out);
+    } else if (tag === 10) info.name = readString(r);
+    else if (tag === 18) info.description = readString(r);
+    else if (tag === 26) info.unit = readString(r);
+    else skip(r, tag);
+  }
+  checkEnd(r, end);
+  if (!hasData)
+    rejected.add(`metric "${info.name}" has no data (gauge, sum, histogram, exponential histogram or summary)`);
+  finishPoints(out, from, info);
+}
+
+/** collector.metrics.v1.ExportMetricsServiceRequest (protobuf) → metric points. */
+export function decodeMetricsProto(r: Reader, checkpoint?: Checkpoint): Decoded<MetricPoint> {
+  const items: MetricPoint[] = [];
+  const rejected = new Rejections();
+  walkProtoRequest<MetricPoint>(
+    r,
+    (rd, end, out) => decodeMetric(rd, end, out, rejected),
+    acceptPoints(items, rejected),
+    checkpoint,
+  );
+  return { items, rejected };
+}

@@ -1,0 +1,105 @@
+/**
+ * collector.trace.v1.ExportTraceServiceRequest in protobuf → spans, read field by field (each
+ * `case` is a tag, field number << 3 | wire type, from opentelemetry/proto/trace/v1/trace.proto).
+ */
+import { type Span, type SpanEvent, type SpanLink } from '../../model/span.ts';
+import { decodeKeyValue } from './attributes.ts';
+import { walkProtoRequest, type Checkpoint } from '../requestWalk.ts';
+import { Rejections, type Decoded } from '../rejections.ts';
+import { checkEnd, fixed64, hexBytes, readString, skip, subEnd, type Reader } from './wireReader.ts';
+import { acceptSpans, blankSpan } from '../traces.ts';
+
+function decodeSpanEvent(r: Reader, end: number): SpanEvent {
+  const e: SpanEvent = { timeUnixNano: 0n, name: '', attributes: {} };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 9) e.timeUnixNano = fixed64(r);
+    else if (tag === 18) e.name = readString(r);
+    else if (tag === 26) decodeKeyValue(r, subEnd(r, end), e.attributes, 0);
+    else skip(r, tag);
+  }
+  checkEnd(r, end);
+  return e;
+}
+
+function decodeLink(r: Reader, end: number): SpanLink {
+  const l: SpanLink = { traceId: '', spanId: '', traceState: '', attributes: {} };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 10) l.traceId = hexBytes(r, end);
+    else if (tag === 18) l.spanId = hexBytes(r, end);
+    else if (tag === 26) l.traceState = readString(r);
+    else if (tag === 34) decodeKeyValue(r, subEnd(r, end), l.attributes, 0);
+    else skip(r, tag);
+  }
+  checkEnd(r, end);
+  return l;
+}
+
+function decodeSpan(r: Reader, end: number): Span {
+  const s = blankSpan();
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 10:
+        s.traceId = hexBytes(r, end);
+        break;
+      case 18:
+        s.spanId = hexBytes(r, end);
+        break;
+      case 26:
+        s.traceState = readString(r);
+        break;
+      case 34:
+        s.parentSpanId = hexBytes(r, end);
+        break;
+      case 133:
+        s.flags = r.fixed32();
+        break;
+      case 42:
+        s.name = readString(r);
+        break;
+      case 48:
+        s.kind = r.int32();
+        break;
+      case 57:
+        s.startTimeUnixNano = fixed64(r);
+        break;
+      case 65:
+        s.endTimeUnixNano = fixed64(r);
+        break;
+      case 74:
+        decodeKeyValue(r, subEnd(r, end), s.attributes, 0);
+        break;
+      case 90:
+        s.events.push(decodeSpanEvent(r, subEnd(r, end)));
+        break;
+      case 106:
+        s.links.push(decodeLink(r, subEnd(r, end)));
+        break;
+      case 122: {
+        const e = subEnd(r, end);
+        while (r.pos < e) {
+          const t = r.uint32();
+          if (t === 18) s.statusMessage = readString(r);
+          else if (t === 24) s.statusCode = r.int32();
+          else skip(r, t);
+        }
+        checkEnd(r, e);
+        break;
+      }
+      default:
+        skip(r, tag);
+    }
+  }
+  checkEnd(r, end);
+  return s;
+}
+
+/** collector.trace.v1.ExportTraceServiceRequest (protobuf) → spans. */
+export function decodeTracesProto(r: Reader, checkpoint?: Checkpoint): Decoded<Span> {
+  const items: Span[] = [];
+  const rejected = new Rejections();
+  walkProtoRequest<Span>(r, (rd, end, out) => out.push(decodeSpan(rd, end)), acceptSpans(items, rejected), checkpoint);
+  return { items, rejected };
+}
