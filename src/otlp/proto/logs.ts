@@ -15,34 +15,34 @@ function decodeLogRecord(r: Reader, end: number, idMs: number): VigilEvent {
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
-      case 9:
+      case 9: // time_unix_nano = 1, I64
         ev.timeUnixNano = fixed64(r);
         break;
-      case 89:
+      case 89: // observed_time_unix_nano = 11, I64
         ev.observedTimeUnixNano = fixed64(r);
         break;
-      case 16:
+      case 16: // severity_number = 2, VARINT
         ev.severityNumber = r.int32();
         break;
-      case 26:
+      case 26: // severity_text = 3, LEN
         ev.severityText = readString(r);
         break;
-      case 42:
+      case 42: // body = 5, LEN
         ev.body = decodeAnyValue(r, subEnd(r, end), 0);
         break;
-      case 50:
+      case 50: // attributes = 6, LEN
         decodeKeyValue(r, subEnd(r, end), ev.attributes, 0);
         break;
-      case 69:
+      case 69: // flags = 8, I32
         ev.flags = r.fixed32();
         break;
-      case 74:
+      case 74: // trace_id = 9, LEN
         ev.traceId = hexBytes(r, end);
         break;
-      case 82:
+      case 82: // span_id = 10, LEN
         ev.spanId = hexBytes(r, end);
         break;
-      case 98:
+      case 98: // event_name = 12, LEN
         eventName = readString(r);
         break;
       default:
