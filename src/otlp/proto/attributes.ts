@@ -22,19 +22,20 @@ export function decodeAnyValue(r: Reader, end: number, depth: number): AttrValue
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
-      case 10:
+      case 10: // string_value = 1, LEN
         v = readString(r);
         break;
-      case 16:
+      case 16: // bool_value = 2, VARINT
         v = r.bool();
         break;
-      case 24:
+      case 24: // int_value = 3, VARINT
         v = varint64(r, true);
         break;
-      case 33:
+      case 33: // double_value = 4, I64
         v = r.double();
         break;
       case 42: {
+        // array_value = 5, LEN
         const arr: AttrValue[] = [];
         const e = subEnd(r, end);
         while (r.pos < e) {
@@ -47,12 +48,13 @@ export function decodeAnyValue(r: Reader, end: number, depth: number): AttrValue
         break;
       }
       case 50: {
+        // kvlist_value = 6, LEN
         const map: Attributes = {};
         decodeKeyValues(r, subEnd(r, end), map, depth + 1);
         v = map;
         break;
       }
-      case 58:
+      case 58: // bytes_value = 7, LEN
         v = bytesCopy(r, end);
         break;
       default:
@@ -104,13 +106,13 @@ export function decodeScope(r: Reader, end: number): InstrumentationScope {
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
-      case 10:
+      case 10: // name = 1, LEN
         scope.name = readString(r);
         break;
-      case 18:
+      case 18: // version = 2, LEN
         scope.version = readString(r);
         break;
-      case 26:
+      case 26: // attributes = 3, LEN
         decodeKeyValue(r, subEnd(r, end), scope.attributes, 0);
         break;
       default:

@@ -34,22 +34,22 @@ function decodeExemplar(r: Reader, end: number): Exemplar {
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
-      case 58:
+      case 58: // filtered_attributes = 7, LEN
         decodeKeyValue(r, subEnd(r, end), e.filteredAttributes, 0);
         break;
-      case 17:
+      case 17: // time_unix_nano = 2, I64
         e.timeUnixNano = fixed64(r);
         break;
-      case 25:
+      case 25: // as_double = 3, I64
         e.value = r.double();
         break;
-      case 49:
+      case 49: // as_int = 6, I64
         e.value = Number(sfixed64(r));
         break;
-      case 34:
+      case 34: // span_id = 4, LEN
         e.spanId = hexBytes(r, end);
         break;
-      case 42:
+      case 42: // trace_id = 5, LEN
         e.traceId = hexBytes(r, end);
         break;
       default:
@@ -98,24 +98,24 @@ function decodeHistogramPoint(r: Reader, end: number): HistogramPoint {
     const tag = r.uint32();
     if (commonField(r, tag, end, p, 74, 66, 80)) continue;
     switch (tag) {
-      case 33:
+      case 33: // count = 4, I64
         p.count = fixed64Number(r);
         break;
-      case 41:
+      case 41: // sum = 5, I64
         p.sum = r.double();
         break;
-      case 49:
-      case 50:
+      case 49: // bucket_counts = 6, I64
+      case 50: // bucket_counts = 6, LEN
         packedFixed64(r, tag, end, p.bucketCounts);
         break;
-      case 57:
-      case 58:
+      case 57: // explicit_bounds = 7, I64
+      case 58: // explicit_bounds = 7, LEN
         packedDoubles(r, tag, end, p.explicitBounds);
         break;
-      case 89:
+      case 89: // min = 11, I64
         p.min = r.double();
         break;
-      case 97:
+      case 97: // max = 12, I64
         p.max = r.double();
         break;
       default:
@@ -144,31 +144,31 @@ function decodeExpHistogramPoint(r: Reader, end: number): ExponentialHistogramPo
     const tag = r.uint32();
     if (commonField(r, tag, end, p, 10, 90, 80)) continue;
     switch (tag) {
-      case 33:
+      case 33: // count = 4, I64
         p.count = fixed64Number(r);
         break;
-      case 41:
+      case 41: // sum = 5, I64
         p.sum = r.double();
         break;
-      case 48:
+      case 48: // scale = 6, VARINT
         p.scale = r.sint32();
         break;
-      case 57:
+      case 57: // zero_count = 7, I64
         p.zeroCount = fixed64Number(r);
         break;
-      case 66:
+      case 66: // positive = 8, LEN
         p.positiveOffset = decodeBuckets(r, subEnd(r, end), p.positiveBucketCounts);
         break;
-      case 74:
+      case 74: // negative = 9, LEN
         p.negativeOffset = decodeBuckets(r, subEnd(r, end), p.negativeBucketCounts);
         break;
-      case 97:
+      case 97: // min = 12, I64
         p.min = r.double();
         break;
-      case 105:
+      case 105: // max = 13, I64
         p.max = r.double();
         break;
-      case 113:
+      case 113: // zero_threshold = 14, I64
         p.zeroThreshold = r.double();
         break;
       default:
