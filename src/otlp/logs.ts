@@ -4,7 +4,7 @@
  */
 import type { Attributes } from '../model/attributes.ts';
 import { type InstrumentationScope, type VigilEvent } from '../model/event.ts';
-import { defaultTitle } from '../receivers/json/mapping.ts';
+import { defaultTitle } from '../model/title.ts';
 import { type ScopeSink } from './requestWalk.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
 import type { Rejections } from './rejections.ts';

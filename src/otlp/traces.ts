@@ -6,7 +6,7 @@ import type { Attributes } from '../model/attributes.ts';
 import { newEvent, type VigilEvent } from '../model/event.ts';
 import { SeverityNumber } from '../model/severity.ts';
 import { SpanStatusCode, type Span } from '../model/span.ts';
-import { defaultTitle } from '../receivers/json/mapping.ts';
+import { defaultTitle } from '../model/title.ts';
 import { type ScopeSink } from './requestWalk.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
 import type { Rejections } from './rejections.ts';

@@ -1,3 +1,4 @@
+import { defaultTitle } from '../../model/title.ts';
 import { assignAttrs, setAttr, type AttrValue } from '../../model/attributes.ts';
 import { newEvent, type EventType, type VigilEvent } from '../../model/event.ts';
 import { severityFromText } from '../../model/severity.ts';
@@ -239,12 +240,4 @@ function scalarString(v: unknown): string | undefined {
 function toAttr(v: unknown): AttrValue {
   if (v === undefined) return null;
   return v as AttrValue;
-}
-
-/** First line of the body, at most 200 characters: a usable title when the sender gave none. */
-export function defaultTitle(body: AttrValue): string {
-  if (typeof body !== 'string') return '';
-  const nl = body.indexOf('\n');
-  const line = nl === -1 ? body : body.slice(0, nl);
-  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }

@@ -1,6 +1,6 @@
 import { writeEventId, type VigilEvent } from '../../model/event.ts';
 import { eventToJson } from '../../model/eventJson.ts';
-import { defaultTitle } from '../json/mapping.ts';
+import { defaultTitle } from '../../model/title.ts';
 import {
   FACILITY_NAME,
   FIELD_NAMES,

@@ -1,6 +1,6 @@
 import { setAttr, type Attributes } from '../../model/attributes.ts';
 import { newEvent, type VigilEvent } from '../../model/event.ts';
-import { defaultTitle } from '../json/mapping.ts';
+import { defaultTitle } from '../../model/title.ts';
 import { readPri, type SyslogMessage } from './message.ts';
 import { PerSdPair } from './sdPairs.ts';
 
