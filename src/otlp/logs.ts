@@ -3,12 +3,11 @@
  * checks that reject one; the decoders are in proto/logs.ts and json/logs.ts.
  */
 import type { Attributes } from '../model/attributes.ts';
-import { type InstrumentationScope, type VigilEvent } from '../model/event.ts';
+import type { InstrumentationScope, VigilEvent } from '../model/event.ts';
 import { defaultTitle } from '../model/title.ts';
-import { type ScopeSink } from './requestWalk.ts';
+import type { ScopeSink } from './requestWalk.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
-import type { Rejections } from './rejections.ts';
-import { idProblem, isZeroId } from './rejections.ts';
+import { idProblem, isZeroId, type Rejections } from './rejections.ts';
 
 /** What every record of one scope block takes from its resource and scope. */
 interface ResourceFields {

@@ -5,10 +5,9 @@
 import type { Attributes } from '../model/attributes.ts';
 import type { InstrumentationScope } from '../model/event.ts';
 import type { Exemplar, MetricPoint, Temporality } from '../model/metric.ts';
-import { type ScopeSink } from './requestWalk.ts';
+import type { ScopeSink } from './requestWalk.ts';
 import { serviceOf } from './modelFields.ts';
-import type { Rejections } from './rejections.ts';
-import { idProblem } from './rejections.ts';
+import { idProblem, type Rejections } from './rejections.ts';
 
 export type Kind = MetricPoint['kind'];
 

@@ -7,10 +7,9 @@ import { newEvent, type VigilEvent } from '../model/event.ts';
 import { SeverityNumber } from '../model/severity.ts';
 import { SpanStatusCode, type Span } from '../model/span.ts';
 import { defaultTitle } from '../model/title.ts';
-import { type ScopeSink } from './requestWalk.ts';
+import type { ScopeSink } from './requestWalk.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
-import type { Rejections } from './rejections.ts';
-import { idProblem } from './rejections.ts';
+import { idProblem, type Rejections } from './rejections.ts';
 
 export function blankSpan(): Span {
   return {

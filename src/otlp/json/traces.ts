@@ -1,5 +1,5 @@
 /** collector.trace.v1.ExportTraceServiceRequest in OTLP/JSON → spans. */
-import { type Span } from '../../model/span.ts';
+import type { Span } from '../../model/span.ts';
 import { walkJsonRequest, type Checkpoint } from '../requestWalk.ts';
 import { jsonAttributes, jsonEnum, jsonId, jsonInt32, jsonList, jsonMessage, jsonString, jsonTime } from './values.ts';
 import { Rejections, type Decoded } from '../rejections.ts';
