@@ -2,7 +2,7 @@
  * collector.trace.v1.ExportTraceServiceRequest in protobuf → spans, read field by field (each
  * `case` is a tag, field number << 3 | wire type, from opentelemetry/proto/trace/v1/trace.proto).
  */
-import { type Span, type SpanEvent, type SpanLink } from '../../model/span.ts';
+import type { Span, SpanEvent, SpanLink } from '../../model/span.ts';
 import { decodeKeyValue } from './attributes.ts';
 import { walkProtoRequest, type Checkpoint } from '../requestWalk.ts';
 import { Rejections, type Decoded } from '../rejections.ts';
