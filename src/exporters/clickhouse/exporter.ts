@@ -36,7 +36,7 @@ import {
 } from './embeddedMemory.ts';
 import { ClickHouseQueries } from './query.ts';
 import { RemoteBackend } from './remoteBackend.ts';
-import { incidentEventRows, incidentRow, logRow, metricRow, spanRow } from './rows.ts';
+import { incidentEventRows, incidentRow, logRows, metricRow, spanRow } from './rows.ts';
 import { schemaStatements, supportsTextIndexes } from './schema.ts';
 import { Spool } from './spool.ts';
 import { registerSpoolGauges } from './spoolMetrics.ts';
@@ -270,11 +270,8 @@ export class ClickHouseExporter implements QueuedExporter {
     this.schemaReady = true;
   }
 
-  consumeLogs = (batch: VigilEvent[]): Promise<void> => {
-    let text = '';
-    for (const e of batch) text += logRow(e);
-    return this.writer.write(this.config.tables.logs, Buffer.from(text), batch.length);
-  };
+  consumeLogs = (batch: VigilEvent[]): Promise<void> =>
+    this.writer.write(this.config.tables.logs, Buffer.from(logRows(batch)), batch.length);
 
   consumeTraces = (batch: Span[]): Promise<void> => {
     let text = '';

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { logRow, logRows, stringMap } from '../../../src/exporters/clickhouse/rows.ts';
+import { attrToString, type Attributes } from '../../../src/model/attributes.ts';
+import { newEvent, type VigilEvent } from '../../../src/model/event.ts';
+
+/** The row as one JSON.stringify of the whole record, the ns columns in front unquoted. */
+function reference(e: VigilEvent): string {
+  const ts = e.timeUnixNano === 0n ? e.observedTimeUnixNano : e.timeUnixNano;
+  const service = e.service || (typeof e.resource['service.name'] === 'string' ? e.resource['service.name'] : '');
+  const rest = {
+    TraceId: e.traceId,
+    SpanId: e.spanId,
+    TraceFlags: e.flags & 0xff,
+    SeverityText: e.severityText,
+    SeverityNumber: e.severityNumber,
+    ServiceName: service,
+    Body: typeof e.body === 'string' ? e.body : attrToString(e.body),
+    ResourceAttributes: stringMap(e.resource),
+    ScopeName: e.scope?.name ?? '',
+    ScopeVersion: e.scope?.version ?? '',
+    ScopeAttributes: stringMap(e.scope?.attributes),
+    LogAttributes: stringMap(e.attributes),
+    EventName: typeof e.attributes['event.name'] === 'string' ? e.attributes['event.name'] : '',
+    EventId: e.id,
+    Asset: e.asset,
+    Title: e.title,
+    EventType: e.type,
+    Fingerprint: e.fingerprint,
+    Tenant: e.tenant,
+    Source: e.source,
+  };
+  return `{"Timestamp":${ts},"ObservedTimestamp":${e.observedTimeUnixNano},${JSON.stringify(rest).slice(1)}\n`;
+}
+
+describe('log rows', () => {
+  it('serialise a batch as the whole records would, resources shared or not', () => {
+    const k8s: Attributes = { 'k8s.pod.name': 'api-7f9c', 'service.name': 'api', 'host.name': 'n"1\\\u2028' };
+    const other: Attributes = { 'service.name': 'batch', zone: 1, tags: ['a', 2], nested: { b: true } };
+    const events = [
+      newEvent({ source: 'otlp', resource: k8s, body: 'first', attributes: { 'event.name': 'login', x: 1 } }),
+      newEvent({ source: 'otlp', resource: k8s, body: { structured: [1, 'two'] }, timeUnixNano: 5n }),
+      newEvent({ source: 'otlp', resource: other, scope: { name: 's', version: '1', attributes: { q: 'r' } } }),
+      newEvent({ source: 'otlp', resource: k8s, body: 'back to the first resource\nline two', flags: 0x1ff }),
+      newEvent({ source: 'syslog', resource: {}, service: 'own', severityText: 'ERROR', severityNumber: 17 }),
+      newEvent({ source: 'json', resource: other, tenant: 't1', asset: 'db-1', title: 'é ✓', type: 'down' }),
+    ];
+    const want = events.map(reference).join('');
+    expect(logRows(events)).toBe(want);
+    expect(events.map(logRow).join('')).toBe(want);
+    for (const line of want.trimEnd().split('\n')) expect(() => JSON.parse(line) as unknown).not.toThrow();
+  });
+});
