@@ -71,6 +71,7 @@ export function decodeKeyValue(r: Reader, end: number, attrs: Attributes, depth:
   let value: AttrValue = null;
   while (r.pos < end) {
     const tag = r.uint32();
+    // key = 1 (10, LEN), value = 2 (18, LEN)
     if (tag === 10) key = readKey(r);
     else if (tag === 18) value = decodeAnyValue(r, subEnd(r, end), depth);
     else skip(r, tag);

@@ -70,6 +70,7 @@ function commonField(
   exemplarsTag: number,
   flagsTag: number,
 ): boolean {
+  // start_time_unix_nano = 2 (17, I64), time_unix_nano = 3 (25, I64); the others' numbers differ by kind
   if (tag === attrsTag) decodeKeyValue(r, subEnd(r, end), p.attributes, 0);
   else if (tag === 17) p.startTimeUnixNano = fixed64(r);
   else if (tag === 25) p.timeUnixNano = fixed64(r);
@@ -84,6 +85,7 @@ function decodeNumberPoint(r: Reader, end: number, kind: 'gauge' | 'sum'): Metri
   while (r.pos < end) {
     const tag = r.uint32();
     if (commonField(r, tag, end, p, 58, 42, 64)) continue;
+    // as_double = 4 (33, I64), as_int = 6 (49, I64)
     if (tag === 33) p.value = r.double();
     else if (tag === 49) p.value = Number(sfixed64(r));
     else skip(r, tag);
@@ -130,6 +132,7 @@ function decodeBuckets(r: Reader, end: number, counts: number[]): number {
   let offset = 0;
   while (r.pos < end) {
     const tag = r.uint32();
+    // offset = 1 (8, VARINT), bucket_counts = 2 (18 packed, 16 not)
     if (tag === 8) offset = r.sint32();
     else if (tag === 16 || tag === 18) packedUint64(r, tag, end, counts);
     else skip(r, tag);
@@ -184,6 +187,7 @@ function decodeSummaryPoint(r: Reader, end: number): SummaryPoint {
   while (r.pos < end) {
     const tag = r.uint32();
     if (commonField(r, tag, end, p, 58, -1, 64)) continue;
+    // count = 4 (33, I64), sum = 5 (41, I64), quantile_values = 6 (50, LEN)
     if (tag === 33) p.count = fixed64Number(r);
     else if (tag === 41) p.sum = r.double();
     else if (tag === 50) {
@@ -191,6 +195,7 @@ function decodeSummaryPoint(r: Reader, end: number): SummaryPoint {
       const q = { quantile: 0, value: 0 };
       while (r.pos < e) {
         const t = r.uint32();
+        // quantile = 1 (9, I64), value = 2 (17, I64)
         if (t === 9) q.quantile = r.double();
         else if (t === 17) q.value = r.double();
         else skip(r, t);
@@ -207,6 +212,7 @@ function decodeSummaryPoint(r: Reader, end: number): SummaryPoint {
 function decodeData(r: Reader, end: number, kind: Kind, info: MetricInfo, out: MetricPoint[]): void {
   while (r.pos < end) {
     const tag = r.uint32();
+    // data_points = 1 (10, LEN), aggregation_temporality = 2 (16, VARINT), is_monotonic = 3 (24, VARINT)
     if (tag === 10) {
       const e = subEnd(r, end);
       if (kind === 'gauge' || kind === 'sum') out.push(decodeNumberPoint(r, e, kind));
@@ -220,6 +226,7 @@ function decodeData(r: Reader, end: number, kind: Kind, info: MetricInfo, out: M
   checkEnd(r, end);
 }
 
+/** Metric's data oneof by tag: gauge = 5, sum = 7, histogram = 9, exponential_histogram = 10, summary = 11, each LEN. */
 const DATA_TAGS: Record<number, Kind> = {
   42: 'gauge',
   58: 'sum',
@@ -234,6 +241,7 @@ function decodeMetric(r: Reader, end: number, out: MetricPoint[], rejected: Reje
   let hasData = false;
   while (r.pos < end) {
     const tag = r.uint32();
+    // name = 1 (10), description = 2 (18), unit = 3 (26), each LEN; the data oneof in DATA_TAGS
     const kind = DATA_TAGS[tag];
     if (kind) {
       hasData = true;
