@@ -57,7 +57,8 @@ export interface RpcStatus {
   retryDelayMs?: number;
 }
 
-const RETRY_INFO = 'type.googleapis.com/google.rpc.RetryInfo';
+/** The type URL of a google.rpc.RetryInfo detail, in a Status's Any (protobuf) or `@type` (JSON). */
+export const RETRY_INFO = 'type.googleapis.com/google.rpc.RetryInfo';
 
 /** google.rpc.Status { code = 1; message = 2; repeated Any details = 3 { type_url = 1; value = 2 } }. */
 export function decodeRpcStatus(body: Buffer): RpcStatus {

@@ -1,5 +1,5 @@
 import { answerFor, VigilError } from '../../errors.ts';
-import { encodeRpcStatus } from '../../otlp/proto/responses.ts';
+import { encodeRpcStatus, RETRY_INFO } from '../../otlp/proto/responses.ts';
 
 export { GrpcCode } from '../../errors.ts';
 
@@ -31,8 +31,6 @@ export function failureFor(err: unknown): OtlpFailure {
   return f;
 }
 
-const RETRY_INFO_URL = 'type.googleapis.com/google.rpc.RetryInfo';
-
 /** google.rpc.Status in protobuf, with a RetryInfo detail when the client should wait. */
 export function encodeStatusProto(f: OtlpFailure): Buffer {
   return encodeRpcStatus(f.grpc, f.message, f.retryAfterSeconds);
@@ -41,6 +39,6 @@ export function encodeStatusProto(f: OtlpFailure): Buffer {
 /** google.rpc.Status in proto3 JSON form. */
 export function statusJson(f: OtlpFailure): Record<string, unknown> {
   const details =
-    f.retryAfterSeconds === undefined ? [] : [{ '@type': RETRY_INFO_URL, retryDelay: `${f.retryAfterSeconds}s` }];
+    f.retryAfterSeconds === undefined ? [] : [{ '@type': RETRY_INFO, retryDelay: `${f.retryAfterSeconds}s` }];
   return { code: f.grpc, message: f.message, details };
 }
