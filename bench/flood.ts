@@ -21,16 +21,16 @@
  * what it holds at rest.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { protoType } from '../test/support/otlpProtos.ts';
 import { EPHEMERAL_PORTS, startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
-import { benchArgs, metricSum, fmt, pinned, pinSelfToLoadCore, table } from './support.ts';
+import { benchArgs, metricSum, fmt, pinned, pinSelfToLoadCore, table, vigilEnv, warmVigil } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: {
@@ -522,15 +522,9 @@ async function run(mode: Mode, listener: Listener): Promise<RunResult> {
   }
 }
 
-/**
- * The daemon runs as the `vigil` command runs it: with Node's compile cache, filled by one start
- * before the runs. Without it, every start loads Node's TypeScript stripper (about 25 MiB of
- * WebAssembly memory, kept for the process's life), which a user's daemon pays only once.
- */
-const COMPILE_CACHE = mkdtempSync(join(tmpdir(), 'vigil-flood-compile-cache-'));
-const DAEMON_ENV = { ...EPHEMERAL_PORTS, NODE_COMPILE_CACHE: COMPILE_CACHE };
-process.on('exit', () => rmSync(COMPILE_CACHE, { recursive: true, force: true }));
-for (const mode of MODES) await (await startDaemon(configFor(mode), { env: DAEMON_ENV })).stop('SIGTERM');
+/** The daemon runs as the `vigil` command runs it: with Node's compile cache (see vigilEnv), filled by one start of each mode. */
+const DAEMON_ENV = { ...EPHEMERAL_PORTS, ...vigilEnv() };
+for (const mode of MODES) await warmVigil(mode, () => startDaemon(configFor(mode), { env: DAEMON_ENV }));
 
 const MIB = 1024 * 1024;
 const results: RunResult[] = [];

@@ -8,7 +8,18 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postEventsFor } from './jsonWorkload.ts';
-import { benchArgs, fmt, peakRssMiB, pin, pinSelfToLoadCore, spawnUntil, table, vigilCommand } from './support.ts';
+import {
+  benchArgs,
+  fmt,
+  peakRssMiB,
+  pin,
+  pinSelfToLoadCore,
+  spawnUntil,
+  table,
+  vigilCommand,
+  vigilEnv,
+  warmVigil,
+} from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: {
@@ -39,7 +50,8 @@ service:
   );
   const profile = values.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values.profile}`];
   const [cmd, args] = vigilCommand(0, dir, profile);
-  const { proc, line } = await spawnUntil(cmd, [...args], /Vigil started/);
+  await warmVigil('json → file', async () => (await spawnUntil(cmd, [...args], /Vigil started/, vigilEnv())).proc);
+  const { proc, line } = await spawnUntil(cmd, [...args], /Vigil started/, vigilEnv());
   const port = (JSON.parse(line) as { http: { port: number }[] }).http[0]!.port;
   const rate = await load(port, batch);
   const rss = peakRssMiB(proc.pid!);

@@ -25,6 +25,8 @@ import {
   postFor,
   table,
   vigilCommand,
+  vigilEnv,
+  warmVigil,
 } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -186,7 +188,7 @@ async function grpcLoad(port: number, path: string, message: Buffer, encoding: '
 /** Spawns the daemon and resolves with every log line up to "Vigil started", which names the HTTP port. */
 function spawnUntilStarted(cmd: string, args: string[]): Promise<{ proc: ChildProcess; lines: string[] }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...vigilEnv() } });
     const lines: string[] = [];
     let buf = '';
     proc.stderr.on('data', (d: Buffer) => {
@@ -220,6 +222,7 @@ service:
 `,
   );
   const [cmd, args] = vigilCommand(0, dir);
+  await warmVigil(`otlp → debug (${signal})`, async () => (await spawnUntilStarted(cmd, args)).proc);
   const { proc, lines } = await spawnUntilStarted(cmd, args);
   const grpcPort = (JSON.parse(lines.find((l) => l.includes('OTLP gRPC listening'))!) as { grpc: { port: number } })
     .grpc.port;

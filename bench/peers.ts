@@ -31,6 +31,8 @@ import {
   spawnUntil,
   table,
   vigilCommand,
+  vigilEnv,
+  warmVigil,
 } from './support.ts';
 import { runTelemetrygenLogs, telemetrygenBinary } from './telemetrygenWorkload.ts';
 import { FileLineCounter, line5424, sendTcp, sendUdp, startRsyslog, waitForCount } from './syslogWorkload.ts';
@@ -97,7 +99,13 @@ function tempDir(): string {
   return dir;
 }
 
+/** Vigil's daemon on `receivers` → `exporter`, run as `vigil` runs it (see vigilEnv), its setup's first start a warm-up. */
 async function startVigil(receivers: string, exporter: string, readyLine = /Vigil started/): Promise<Server> {
+  await warmVigil(`${receivers} → ${exporter}`, async () => (await launchVigil(receivers, exporter, readyLine)).proc);
+  return launchVigil(receivers, exporter, readyLine);
+}
+
+async function launchVigil(receivers: string, exporter: string, readyLine: RegExp): Promise<Server> {
   const dir = tempDir();
   const ports = { grpc: await freePort(), http: await freePort() };
   writeFileSync(
@@ -112,7 +120,7 @@ service:
 `,
   );
   const [cmd, args] = vigilCommand(0, dir);
-  const { proc, line } = await spawnUntil(cmd, args, readyLine);
+  const { proc, line } = await spawnUntil(cmd, args, readyLine, vigilEnv());
   if (exporter === 'debug') {
     const count = new ReportedCount(proc.stdout!, / logs: (\d+) record\(s\)/);
     return { proc, ports, records: () => count.total };

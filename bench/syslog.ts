@@ -17,7 +17,7 @@ import type { VigilEvent } from '../src/model/event.ts';
 import type { Consumer } from '../src/pipeline/signals.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
-import { benchArgs, fmt, peakRssMiB, spawnUntil, table } from './support.ts';
+import { benchArgs, fmt, peakRssMiB, spawnUntil, table, vigilEnv, warmVigil } from './support.ts';
 import { FileLineCounter, line3164, line5424, sendTcp, sendUdp, startRsyslog, waitForCount } from './syslogWorkload.ts';
 
 const { values, positionals } = benchArgs(import.meta.filename, {
@@ -62,12 +62,15 @@ service:
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
 `,
   );
-  const { proc, line } = await spawnUntil(
-    process.execPath,
-    [join(root, 'cmd/vigil.ts'), 'run', '--config', join(dir, 'vigil.yaml'), '--data-dir', dir],
-    /syslog receiver listening/,
-    {},
-  );
+  const start = () =>
+    spawnUntil(
+      process.execPath,
+      [join(root, 'cmd/vigil.ts'), 'run', '--config', join(dir, 'vigil.yaml'), '--data-dir', dir],
+      /syslog receiver listening/,
+      vigilEnv(),
+    );
+  await warmVigil('syslog → file', async () => (await start()).proc);
+  const { proc, line } = await start();
   const ports = (JSON.parse(line) as { syslog: { tcp: { port: number }; udp: { port: number } } }).syslog;
   const counter = new FileLineCounter(out);
   const started = performance.now();
