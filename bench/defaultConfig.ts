@@ -8,8 +8,11 @@
  * inserted into ClickHouse), the daemon's CPU-seconds, its resident memory sampled every 100 ms
  * (total and anonymous, the part the limiter counts) against the ceiling, the requests refused,
  * and, after an orderly stop, whether every accepted record is in `otel.otel_logs`.
+ * `--workload varied`: instead of telemetrygen, records that differ as an application's do
+ * (bench/variedLogsWorkload.ts) over OTLP/HTTP protobuf, four connections: telemetrygen's one
+ * record repeated is what ClickHouse compresses and indexes most cheaply.
  *
- * Run: `npm run bench -- defaultConfig [--seconds 30] [--limit-mib 512] [--http]`.
+ * Run: `npm run bench -- defaultConfig [--seconds 30] [--limit-mib 512] [--http] [--workload telemetrygen|varied]`.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -17,7 +20,8 @@ import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { grpcPort } from '../test/receivers/otlp/sdkClients.ts';
 import { EPHEMERAL_PORTS, startDaemon } from '../test/support/daemon.ts';
-import { benchArgs, metricSum, cpuSeconds, fmt, peakRssMiB, table, vigilEnv, warmVigil } from './support.ts';
+import { benchArgs, metricSum, cpuSeconds, fmt, peakRssMiB, postFor, table, vigilEnv, warmVigil } from './support.ts';
+import { variedLogRequests } from './variedLogsWorkload.ts';
 import { runTelemetrygenLogs, telemetrygenBinary } from './telemetrygenWorkload.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -25,9 +29,15 @@ const { values } = benchArgs(import.meta.filename, {
     seconds: { type: 'string', default: '30' },
     'limit-mib': { type: 'string', default: '512' },
     http: { type: 'boolean', default: false },
+    workload: { type: 'string', default: 'telemetrygen' },
   },
 });
 const SECONDS = Number(values.seconds);
+const WORKLOAD = values.workload;
+if (WORKLOAD !== 'telemetrygen' && WORKLOAD !== 'varied') {
+  process.stderr.write(`bench/defaultConfig.ts: --workload is telemetrygen or varied, not ${WORKLOAD}\n`);
+  process.exit(2);
+}
 const LIMIT_MIB = Number(values['limit-mib']);
 const BATCH = 512;
 const root = resolve(import.meta.dirname, '..');
@@ -55,7 +65,9 @@ function threadCpu(pid: number): Map<string, number> {
   return out;
 }
 
-const telemetrygen = telemetrygenBinary();
+const telemetrygen = WORKLOAD === 'telemetrygen' ? telemetrygenBinary() : undefined;
+// 64 requests of distinct records, sent in turn: 32,768 records before one repeats.
+const variedBodies = WORKLOAD === 'varied' ? variedLogRequests(64, BATCH, Date.now()) : [];
 const config = readFileSync(join(root, 'config/vigil.yaml'), 'utf8').replace(
   /^service:\n/m,
   `service:\n  memory_limiter: { limit_mib: ${LIMIT_MIB}, check_interval: 250ms }\n`,
@@ -81,8 +93,14 @@ const sampler = setInterval(() => {
 const cpu0 = cpuSeconds(pid);
 const threads0 = threadCpu(pid);
 const t0 = performance.now();
-const endpoint = values.http ? daemon.url('').replace(/^http:\/\//, '') : `127.0.0.1:${grpcPort(daemon)}`;
-await runTelemetrygenLogs(telemetrygen, { endpoint, http: values.http, seconds: SECONDS, batch: BATCH });
+if (WORKLOAD === 'varied') {
+  const port = Number(new URL(daemon.url('')).port);
+  const target = { port, path: '/v1/logs', contentType: 'application/x-protobuf' };
+  await postFor(target, variedBodies, BATCH, SECONDS, 4);
+} else {
+  const endpoint = values.http ? daemon.url('').replace(/^http:\/\//, '') : `127.0.0.1:${grpcPort(daemon)}`;
+  await runTelemetrygenLogs(telemetrygen!, { endpoint, http: values.http, seconds: SECONDS, batch: BATCH });
+}
 const sendSeconds = (performance.now() - t0) / 1000;
 const accepted = await metricSum(daemon.adminUrl('/metrics'), 'vigil_receiver_accepted_records_total', 'signal="logs"');
 const refused = await metricSum(daemon.adminUrl('/metrics'), 'vigil_receiver_refused_records_total', 'signal="logs"');
@@ -117,7 +135,12 @@ const load1 = loadavg();
 
 const session = new Session(join(daemon.dataDir, 'clickhouse'));
 const rows = Number(
-  session.query("SELECT count() FROM otel.otel_logs WHERE ServiceName = 'telemetrygen'", 'CSV').trim(),
+  session
+    .query(
+      `SELECT count() FROM otel.otel_logs WHERE ServiceName IN (${WORKLOAD === 'varied' ? "'checkout', 'payments', 'inventory', 'shipping'" : "'telemetrygen'"})`,
+      'CSV',
+    )
+    .trim(),
 );
 // Parts left unmerged at the stop: what queries read across until merges catch up.
 const parts = Number(
@@ -128,7 +151,7 @@ const parts = Number(
 session.cleanup();
 
 console.log(
-  `Default config (config/vigil.yaml, memory_limiter.limit_mib ${LIMIT_MIB}) end to end: telemetrygen OTLP/${values.http ? 'HTTP protobuf' : 'gRPC'} logs, ${BATCH} records a request, 4 workers, ${SECONDS} s, unpinned; node ${process.version}; daemon exit ${code}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at start, ${load1.map((l) => l.toFixed(2)).join(' ')} at end\n`,
+  `Default config (config/vigil.yaml, memory_limiter.limit_mib ${LIMIT_MIB}) end to end: ${WORKLOAD === 'varied' ? 'varied records (bench/variedLogsWorkload.ts) over OTLP/HTTP protobuf' : `telemetrygen OTLP/${values.http ? 'HTTP protobuf' : 'gRPC'} logs`}, ${BATCH} records a request, 4 workers, ${SECONDS} s, unpinned; node ${process.version}; daemon exit ${code}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at start, ${load1.map((l) => l.toFixed(2)).join(' ')} at end\n`,
 );
 console.log(
   table(

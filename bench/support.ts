@@ -171,13 +171,14 @@ export function vigilCommand(core: number, dir: string, nodeFlags: string[] = []
 }
 
 /**
- * Closed-loop load: `concurrency` keep-alive connections POST `body` to `path` for `seconds`,
+ * Closed-loop load: `concurrency` keep-alive connections POST `body` (or each of several bodies
+ * in turn) to `path` for `seconds`,
  * backing off 5 ms on 429/503. Resolves with the records acknowledged (`recordsPerRequest` a 200)
  * and their rate per wall-clock second.
  */
 export async function postFor(
   target: { port: number; path: string; contentType: string },
-  body: Buffer,
+  body: Buffer | readonly Buffer[],
   recordsPerRequest: number,
   seconds: number,
   concurrency: number,
@@ -185,8 +186,11 @@ export async function postFor(
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const deadline = performance.now() + seconds * 1000;
   let records = 0;
+  const bodies = Buffer.isBuffer(body) ? [body] : body;
+  let next = 0;
   const worker = async () => {
     while (performance.now() < deadline) {
+      const body = bodies[next++ % bodies.length]!;
       const status = await new Promise<number>((res, rej) => {
         const req = request(
           {
