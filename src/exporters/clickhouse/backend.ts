@@ -53,10 +53,11 @@ export class ClickHouseAuthError extends VigilError {
 export const MIN_SERVER_VERSION = [22, 2] as const;
 
 export class ClickHouseTooOldError extends VigilError {
-  constructor(where: string, version: string) {
+  /** `needs`: what this version lacks and how to do without, when it is not Vigil's minimum. */
+  constructor(where: string, version: string, needs?: string) {
     super(
       'VIGIL_CLICKHOUSE_TOO_OLD',
-      `ClickHouse at ${where} is version ${version}; Vigil needs ${MIN_SERVER_VERSION.join('.')} or newer (insert_deduplication_token, DateTime64, Map). Upgrade the server or leave endpoint unset to use embedded ClickHouse`,
+      `ClickHouse at ${where} is version ${version}; ${needs ?? `Vigil needs ${MIN_SERVER_VERSION.join('.')} or newer (insert_deduplication_token, DateTime64, Map). Upgrade the server or leave endpoint unset to use embedded ClickHouse`}`,
     );
   }
 }

@@ -1,4 +1,16 @@
-import { bool, bytes, duration, int, obj, optional, refine, str, url, type Infer } from '../../config/schema.ts';
+import {
+  bool,
+  bytes,
+  duration,
+  int,
+  literalUnion,
+  obj,
+  optional,
+  refine,
+  str,
+  url,
+  type Infer,
+} from '../../config/schema.ts';
 import { tlsClientFiles } from '../../config/tls.ts';
 import { pruneLimitsSchema } from '../helper/prune.ts';
 
@@ -39,6 +51,10 @@ export const clickhouseExporterSchema = refine(
     distributed: bool({
       default: false,
       doc: 'With `cluster`: rows live in `<table>_local` on every server, behind a `Distributed` table `<table>` over the shards that Vigil inserts into and queries read (incidents shard by key, so `FINAL` sees every version).',
+    }),
+    log_indexes: literalUnion(['auto', 'text', 'bloom'], {
+      default: 'auto',
+      doc: "Kind of the logs table's indexes on TraceId, the attribute maps and lower(Body), as the OTel exporter renders them: `text` (ClickHouse's full-text indexes, 26.2 or newer) or `bloom` (bloom and token bloom filters). Both serve the same lookups. `auto`: `text` on a ClickHouse server that has them, `bloom` on embedded ClickHouse, which shares the agent's CPU: with records as varied as an application's, building and merging text indexes cost the default config about a quarter of its records per CPU-second (docs/benchmarks.md). Embedded tables an older Vigil made change kind at start (new and merged parts carry the new indexes); a server's existing tables are left as they are.",
     }),
     ttl: duration({
       default: '30d',

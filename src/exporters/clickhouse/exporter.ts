@@ -37,7 +37,7 @@ import {
 import { ClickHouseQueries } from './query.ts';
 import { RemoteBackend } from './remoteBackend.ts';
 import { incidentEventRows, incidentRow, logRows, metricRow, spanRow } from './rows.ts';
-import { schemaStatements, supportsTextIndexes } from './schema.ts';
+import { logIndexChanges, schemaStatements, supportsTextIndexes, type SchemaOptions } from './schema.ts';
 import { Spool } from './spool.ts';
 import { registerSpoolGauges } from './spoolMetrics.ts';
 import { TableBytes } from './tableBytes.ts';
@@ -249,22 +249,61 @@ export class ClickHouseExporter implements QueuedExporter {
     );
   }
 
+  /** Whether the logs table gets text indexes (`log_indexes`; `auto`: on a server that has them, not embedded). */
+  private textIndexes(version: string): boolean {
+    const wanted = this.config.log_indexes;
+    if (wanted === 'bloom') return false;
+    if (wanted === 'auto') return Boolean(this.config.endpoint) && supportsTextIndexes(version);
+    if (!supportsTextIndexes(version))
+      throw new ClickHouseTooOldError(
+        this.backend.description,
+        version,
+        'log_indexes: text needs 26.2 or newer; set log_indexes to bloom or auto, or upgrade the server',
+      );
+    return true;
+  }
+
+  /**
+   * Embedded tables only (Vigil's own data dir): the logs table an older Vigil or another
+   * `log_indexes` made gets the indexes of this one, so an upgraded agent stops paying for text
+   * indexes it no longer builds. A server's tables are the operators' and stay as they are.
+   */
+  private async alignLogIndexes(schema: SchemaOptions): Promise<void> {
+    const existing = await this.backend.select<{ name: string; type: string }>(
+      'SELECT name, type FROM system.data_skipping_indices WHERE database = {db:String} AND table = {table:String}',
+      { db: schema.database, table: schema.tables.logs },
+    );
+    const changes = logIndexChanges(schema, existing);
+    if (changes.length === 0) return;
+    for (const sql of changes) await this.backend.command(sql);
+    this.settings.logger.info(
+      {
+        exporter: this.settings.id,
+        table: schema.tables.logs,
+        indexes: changes.length / 2,
+        kind: this.config.log_indexes,
+      },
+      `replaced the logs table's indexes by ${schema.textIndexes ? 'text' : 'bloom filter'} ones (log_indexes)`,
+    );
+  }
+
   private async ensureSchema(): Promise<void> {
     if (this.schemaReady) return;
     const b = this.backend;
     const version = await b.version();
     if (!versionAtLeast(version, ...MIN_SERVER_VERSION)) throw new ClickHouseTooOldError(b.description, version);
     if (this.config.create_schema) {
-      const statements = schemaStatements({
+      const schema: SchemaOptions = {
         database: this.config.database,
         tables: this.config.tables,
         cluster: this.config.cluster,
         distributed: this.config.distributed,
         ttlMs: this.config.ttl,
         incidentsTtlMs: this.config.incidents_ttl,
-        textIndexes: supportsTextIndexes(version),
-      });
-      for (const sql of statements) await b.command(sql);
+        textIndexes: this.textIndexes(version),
+      };
+      for (const sql of schemaStatements(schema)) await b.command(sql);
+      if (!this.config.endpoint) await this.alignLogIndexes(schema);
     }
     if (!this.config.endpoint && this.settings.memoryLimitBytes) await sizeEmbeddedTables(b, this.config.database);
     this.schemaReady = true;

@@ -127,12 +127,50 @@ const K8S_MATERIALIZED = [
   'deployment.environment.name',
 ];
 
-/** The OTel exporter's current (v0.151+) logs table, plus Vigil's columns. */
-export function logsTable(o: SchemaOptions): string {
+/**
+ * The logs table's indexes on the trace id, the attribute maps and the body, in one of the OTel
+ * exporter's two renderings: `text` indexes (its rendering from ClickHouse 26.2 on) or bloom and
+ * token bloom filters (before 26.2). Both serve the same lookups; see `log_indexes` in the
+ * exporter's config for what each costs.
+ */
+export function logIndexes(o: Pick<SchemaOptions, 'textIndexes'>): { name: string; definition: string }[] {
   const mapIndexes = (col: string, short: string) =>
     o.textIndexes
       ? [textIdx(`idx_${short}_key`, `mapKeys(${col})`), textIdx(`idx_${short}_value`, `mapValues(${col})`)]
       : [bloom(`idx_${short}_key`, `mapKeys(${col})`), bloom(`idx_${short}_value`, `mapValues(${col})`)];
+  return [
+    o.textIndexes ? textIdx('idx_trace_id', 'TraceId') : bloom('idx_trace_id', 'TraceId', '0.001'),
+    ...mapIndexes('ResourceAttributes', 'res_attr'),
+    ...mapIndexes('ScopeAttributes', 'scope_attr'),
+    ...mapIndexes('LogAttributes', 'log_attr'),
+    o.textIndexes
+      ? textIdx('idx_lower_body', 'lower(Body)', 'splitByNonAlpha')
+      : 'INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8',
+  ].map((definition) => ({ name: definition.split(' ')[1]!, definition }));
+}
+
+/** The kind of index a definition makes (`text`, `bloom_filter`, `tokenbf_v1`), as `system.data_skipping_indices` names it. */
+const indexType = (definition: string) => / TYPE (\w+)/.exec(definition)![1]!;
+
+/**
+ * Statements that give an existing logs table the indexes `o` asks for where one of the same
+ * name is of the other kind (`existing`: the table's rows of `system.data_skipping_indices`).
+ * Each is dropped and added again: parts written from then on, and parts merged, carry the new
+ * one; a part without it is read by a lookup, not skipped, so no row is missed meanwhile.
+ */
+export function logIndexChanges(o: SchemaOptions, existing: readonly { name: string; type: string }[]): string[] {
+  const table = `${q(o.database)}.${q(storedName(o, o.tables.logs))}${onCluster(o)}`;
+  const types = new Map(existing.map((i) => [i.name, i.type]));
+  return logIndexes(o)
+    .filter(({ name, definition }) => types.has(name) && types.get(name) !== indexType(definition))
+    .flatMap(({ name, definition }) => [
+      `ALTER TABLE ${table} DROP INDEX ${q(name)}`,
+      `ALTER TABLE ${table} ADD ${definition}`,
+    ]);
+}
+
+/** The OTel exporter's current (v0.151+) logs table, plus Vigil's columns. */
+export function logsTable(o: SchemaOptions): string {
   return table(
     o,
     o.tables.logs,
@@ -158,13 +196,7 @@ export function logsTable(o: SchemaOptions): string {
           `${q(`__otel_materialized_${k}`)} LowCardinality(String) MATERIALIZED ResourceAttributes['${k}'] CODEC(ZSTD(1))`,
       ),
       ...VIGIL_LOG_COLUMNS,
-      o.textIndexes ? textIdx('idx_trace_id', 'TraceId') : bloom('idx_trace_id', 'TraceId', '0.001'),
-      ...mapIndexes('ResourceAttributes', 'res_attr'),
-      ...mapIndexes('ScopeAttributes', 'scope_attr'),
-      ...mapIndexes('LogAttributes', 'log_attr'),
-      o.textIndexes
-        ? textIdx('idx_lower_body', 'lower(Body)', 'splitByNonAlpha')
-        : 'INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8',
+      ...logIndexes(o).map((i) => i.definition),
       ...VIGIL_LOG_INDEXES,
     ],
     {

@@ -9,6 +9,8 @@ const embeddedPath = mkdtempSync(join(tmpdir(), 'vigil-ch-classes-db-'));
 let embeddedSide: ClickHouseExporter | undefined;
 classCases('against embedded ClickHouse (chdb)', () => ({
   raw: { path: embeddedPath },
+  // Bloom filters on the logs table (log_indexes: auto on embedded ClickHouse).
+  insertMemoryLimit: 32_000_000,
   serverSide: async (sql) => {
     // The engine is one per process: a second exporter on the path shares its session.
     if (!embeddedSide) {

@@ -14,5 +14,7 @@ afterAll(async () => {
 });
 classCases('against a ClickHouse server over HTTP', () => ({
   raw: { endpoint: server.url },
+  // Text indexes on the logs table (log_indexes: auto on a server that has them).
+  insertMemoryLimit: 64_000_000,
   serverSide: async (sql) => void (await server.session.queryAsync(sql, { format: 'Null' })),
 }));

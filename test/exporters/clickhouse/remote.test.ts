@@ -76,6 +76,32 @@ describe('clickhouse exporter over HTTP (@clickhouse/client)', () => {
     }
   });
 
+  it("gives a server's logs table text indexes by default and leaves an existing table's indexes as they are", async () => {
+    /** The kinds of two of the logs table's indexes once an exporter with `extra` has started on `database`. */
+    const kindsAfterStart = async (database: string, extra: Record<string, unknown> = {}) => {
+      const { exporter } = remote(database, extra);
+      await exporter.start();
+      try {
+        const rows = await exporter.backend.select<{ name: string; type: string }>(
+          "SELECT name, type FROM system.data_skipping_indices WHERE database = {db:String} AND table = 'otel_logs' AND name IN ('idx_trace_id', 'idx_lower_body')",
+          { db: database },
+        );
+        return rows.map((r) => `${r.name}:${r.type}`).sort();
+      } finally {
+        await exporter.shutdown();
+      }
+    };
+    expect(await kindsAfterStart('server_kinds')).toEqual(['idx_lower_body:text', 'idx_trace_id:text']);
+    expect(await kindsAfterStart('server_kinds', { log_indexes: 'bloom' })).toEqual([
+      'idx_lower_body:text',
+      'idx_trace_id:text',
+    ]);
+    expect(await kindsAfterStart('server_bloom', { log_indexes: 'bloom' })).toEqual([
+      'idx_lower_body:tokenbf_v1',
+      'idx_trace_id:bloom_filter',
+    ]);
+  });
+
   it('seals a batch once it holds max_bytes', async () => {
     const { exporter } = remote('bybytes', { batch: { max_rows: 100_000, max_bytes: '4KiB', max_delay: '1h' } });
     await exporter.start();
