@@ -171,10 +171,9 @@ export function vigilCommand(core: number, dir: string, nodeFlags: string[] = []
 }
 
 /**
- * Closed-loop load: `concurrency` keep-alive connections POST `body` (or each of several bodies
- * in turn) to `path` for `seconds`,
- * backing off 5 ms on 429/503. Resolves with the records acknowledged (`recordsPerRequest` a 200)
- * and their rate per wall-clock second.
+ * Closed-loop load: `concurrency` keep-alive connections POST `body` (or several bodies, in
+ * turn) to `path` for `seconds`, backing off 5 ms on 429/503. Resolves with the records
+ * acknowledged (`recordsPerRequest` a 200) and their rate per wall-clock second.
  */
 export async function postFor(
   target: { port: number; path: string; contentType: string },
