@@ -20,8 +20,15 @@ const MIB = 1024 * 1024;
  */
 export const EMBEDDED_SHARE = 0.6;
 
-/** jemalloc options for chdb's allocator: hand freed pages back at once, so what the limiter counts is what chdb uses. */
-export const CHDB_JEMALLOC_CONF = 'dirty_decay_ms:0,muzzy_decay_ms:0';
+/**
+ * jemalloc options for chdb's allocator: hand freed pages back within a quarter of a second, so
+ * that what the limiter counts is what chdb uses. At once (0 ms), merges and inserts spent about
+ * a third of their time in the kernel, faulting in again the pages they had just given back
+ * (and flushing the other core's TLB as they went): 250 ms gave the default config about 35 %
+ * more records per CPU-second, with the same peak memory under a flood (docs/benchmarks.md,
+ * "Inserts read from a file, freed pages kept a moment").
+ */
+export const CHDB_JEMALLOC_CONF = 'dirty_decay_ms:250,muzzy_decay_ms:0';
 
 /**
  * Sets chdb's allocator options unless the operator set their own. Must run before chdb is

@@ -74,7 +74,7 @@ describe('embedded ClickHouse under a memory limit', () => {
         expect(t.engine_full).toContain(`max_compress_block_size = ${256 * 1024}`);
         expect(t.engine_full).toContain('merge_selector_base = 20');
       }
-      expect(process.env.JE_MALLOC_CONF).toContain('dirty_decay_ms:0');
+      expect(process.env.JE_MALLOC_CONF).toContain('dirty_decay_ms:250,muzzy_decay_ms:0');
       expect(logs.find((l) => String(l.msg).startsWith('embedded ClickHouse sized'))).toMatchObject({
         batchMaxBytes: 1 * MIB,
         memoryLimit: limit,
