@@ -18,6 +18,11 @@ export interface ClickHouseBackend {
    * is a no-op; '' sends none.
    */
   insert(database: string, table: string, rows: Buffer, dedupToken: string): Promise<void>;
+  /**
+   * Inserts the JSONEachRow file at `path`, as `insert` does its bytes, where the backend reads
+   * this machine's files itself (embedded ClickHouse): the rows never pass through JS.
+   */
+  insertFile?(database: string, table: string, path: string, dedupToken: string): Promise<void>;
   /** A SELECT with `{name:Type}` placeholders bound server-side; rows as objects. */
   select<T>(sql: string, params: Record<string, unknown>): Promise<T[]>;
   close(): Promise<void>;

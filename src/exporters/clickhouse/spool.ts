@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, utimes, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { choosePrune, type PruneLimits, type PruneOutcome } from '../helper/prune.ts';
 
 /** One batch on disk: the rows of one table, in JSONEachRow, waiting for ClickHouse. */
@@ -173,6 +173,11 @@ export class Spool {
 
   read(seg: Segment): Promise<Buffer> {
     return readFile(this.path(seg, 'jsonl'));
+  }
+
+  /** A sealed batch's file, absolute: its rows as JSONEachRow, for a backend that reads it itself. */
+  sealedFile(seg: Segment): string {
+    return resolve(this.path(seg, 'jsonl'));
   }
 
   /**
