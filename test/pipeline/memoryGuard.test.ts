@@ -345,6 +345,33 @@ describe('memory limiter and native engines', () => {
     expect(refuses(guard)).toBe(true);
   });
 
+  it('asks an engine to hand back what its allocator holds freed near the ceiling only, at most every 100 ms', () => {
+    const m = fakeMemory({ residentMiB: 120 });
+    const guard = m.make({ limit_mib: 256, spike_limit_mib: 56 }); // soft 200: asks above 172
+    let released = 0;
+    guard.reportNative('embedded_clickhouse', { trackedBytes: 20 * MIB, reserveBytes: 0, release: () => released++ });
+    guard.check();
+    expect(released).toBe(0);
+    m.setMiB(180);
+    guard.check();
+    expect(released).toBe(1);
+    m.advance(50);
+    guard.check();
+    expect(released).toBe(1);
+    m.advance(50);
+    guard.check();
+    expect(released).toBe(2);
+    // Above the hard limit too.
+    m.setMiB(270);
+    m.advance(100);
+    guard.check();
+    expect(released).toBe(3);
+    m.setMiB(150);
+    m.advance(1000);
+    guard.check();
+    expect(released).toBe(3);
+  });
+
   it("exports each engine's tracked memory beside the process's", async () => {
     const m = fakeMemory({ residentMiB: 150 });
     const metrics = new SelfMetrics();

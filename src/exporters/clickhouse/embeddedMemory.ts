@@ -159,6 +159,18 @@ export class EmbeddedMemoryMonitor {
   private readonly sink: NativeMemorySink;
   private readonly insertReserveBytes: number;
   private readonly intervalMs: number;
+  private releasing = false;
+  /** Hands chdb's freed pages back to the system at once, when the limiter asks (near the ceiling). */
+  private readonly release = (): void => {
+    if (this.releasing) return;
+    this.releasing = true;
+    this.backend
+      .command('SYSTEM JEMALLOC PURGE')
+      .catch(() => undefined)
+      .finally(() => {
+        this.releasing = false;
+      });
+  };
 
   constructor(
     name: string,
@@ -192,7 +204,11 @@ export class EmbeddedMemoryMonitor {
     try {
       const tracked = await embeddedTrackedMemory(this.backend);
       if (this.timer !== undefined)
-        this.sink.reportNative(this.name, { trackedBytes: tracked, reserveBytes: this.insertReserveBytes });
+        this.sink.reportNative(this.name, {
+          trackedBytes: tracked,
+          reserveBytes: this.insertReserveBytes,
+          release: this.release,
+        });
     } catch {
       // The last reading stands.
     } finally {

@@ -95,6 +95,19 @@ describe('embedded ClickHouse under a memory limit', () => {
       expect(reports[0]!.trackedBytes).toBeGreaterThan(1 * MIB);
       expect(reports[0]!.trackedBytes).toBeLessThan(budget.server);
       expect(reports[0]!.reserveBytes).toBe(budget.batchBytes * INSERT_WORKING_MEMORY_FACTOR);
+      // Asked near the ceiling, the engine hands its allocator's freed pages back: chdb runs the purge.
+      const backend = exporter.backend;
+      const command = backend.command.bind(backend);
+      const purges: Promise<void>[] = [];
+      backend.command = (sql) => {
+        const done = command(sql);
+        if (sql === 'SYSTEM JEMALLOC PURGE') purges.push(done);
+        return done;
+      };
+      reports[0]!.release!();
+      reports[0]!.release!(); // one at a time
+      expect(purges).toHaveLength(1);
+      await expect(purges[0]).resolves.toBeUndefined();
     } finally {
       await exporter.shutdown();
     }
