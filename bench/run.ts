@@ -16,6 +16,7 @@ const ALL = [
   'durability',
   'redis',
   'clickhouse',
+  'embeddedInsert',
   'tickets',
   'api',
   'fuzz',
