@@ -142,8 +142,8 @@ const RESIDENT_GC_EVERY_MS = 1000;
  * engines are asked to hand back what their allocator holds freed at any sample this much after
  * the last ask. chdb's allocator keeps freed pages for 250 ms (CHDB_JEMALLOC_CONF), as purging
  * them at once cost the engine a third of its time under load. Under a 3× syslog flood into
- * embedded ClickHouse at a 256 MiB ceiling the peak was 4–13 MiB lower with the ask than
- * without it in three alternated pairs (docs/benchmarks.md).
+ * embedded ClickHouse at a 256 MiB ceiling the peak was 4–17 MiB lower with the ask than
+ * without it in six alternated pairs (docs/benchmarks.md).
  */
 const RELEASE_EVERY_MS = 100;
 /** V8 aborts the process at its own heap limit, whatever the RSS: refuse before that too. */
