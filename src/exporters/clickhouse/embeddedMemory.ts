@@ -24,9 +24,10 @@ export const EMBEDDED_SHARE = 0.6;
  * jemalloc options for chdb's allocator: hand freed pages back within a quarter of a second, so
  * that what the limiter counts is what chdb uses. At once (0 ms), merges and inserts spent about
  * a third of their time in the kernel, faulting in again the pages they had just given back
- * (and flushing the other core's TLB as they went): 250 ms gave the default config about 35 %
- * more records per CPU-second, with the same peak memory under a flood (docs/benchmarks.md,
- * "Inserts read from a file, freed pages kept a moment").
+ * (and flushing the other core's TLB as they went): 250 ms gave the default config 38 % more
+ * records per CPU-second. Freed pages held are resident but not tracked, so floods peak higher;
+ * near the ceiling the limiter has them handed back at once (EmbeddedMemoryMonitor's release;
+ * docs/benchmarks.md, "Inserts read from a file, freed pages kept a moment").
  */
 export const CHDB_JEMALLOC_CONF = 'dirty_decay_ms:250,muzzy_decay_ms:0';
 
