@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type * as Chdb from 'chdb';
 import { VigilError } from '../../errors.ts';
@@ -68,6 +68,12 @@ const identifier = (s: string) => `\`${s.replace(/[\\`]/g, (c) => `\\${c}`)}\``;
 const INSERTS_DIR = 'vigil_inserts';
 /** Names each batch's file apart from those of the other exporters sharing the engine. */
 let inserts = 0;
+/**
+ * `FROM INFILE` takes its path as a glob: `{a,b}` expands (a path with braces in it names no
+ * file, and the insert takes nothing, silently), `*` and `?` match other files too. Such a path
+ * goes as the insert call's payload instead.
+ */
+const GLOB = /[*?{}]/;
 
 function translate(err: unknown): unknown {
   const e = err as { clickhouseCode?: number; message?: string };
@@ -121,6 +127,7 @@ export class EmbeddedBackend implements ClickHouseBackend {
    */
   async insert(database: string, table: string, rows: Buffer, dedupToken: string): Promise<void> {
     const file = join(this.path, INSERTS_DIR, `${++inserts}.ndjson`);
+    if (GLOB.test(file)) return this.insertPayload(database, table, rows, dedupToken);
     try {
       await writeFile(file, rows);
       await this.insertFile(database, table, file, dedupToken);
@@ -130,6 +137,7 @@ export class EmbeddedBackend implements ClickHouseBackend {
   }
 
   async insertFile(database: string, table: string, path: string, dedupToken: string): Promise<void> {
+    if (GLOB.test(path)) return this.insertPayload(database, table, await readFile(path), dedupToken);
     const session = this.session;
     const settings = dedupToken
       ? ` SETTINGS insert_deduplication_token = ${literal(dedupToken)}, insert_deduplicate = 1`
@@ -139,6 +147,19 @@ export class EmbeddedBackend implements ClickHouseBackend {
         `INSERT INTO ${identifier(database)}.${identifier(table)} FROM INFILE ${literal(path)}${settings} FORMAT JSONEachRow`,
         { format: 'Null' },
       );
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+
+  private async insertPayload(database: string, table: string, rows: Buffer, dedupToken: string): Promise<void> {
+    try {
+      await this.session.insert({
+        table: `${database}.${table}`,
+        values: rows,
+        format: 'JSONEachRow',
+        settings: dedupToken ? { insert_deduplication_token: dedupToken, insert_deduplicate: 1 } : {},
+      });
     } catch (err) {
       throw translate(err);
     }
