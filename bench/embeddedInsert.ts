@@ -5,7 +5,7 @@
  * a 512 MiB limit) inserted into the `otel_logs` schema of embedded ClickHouse (a bloom-indexed
  * table, as `log_indexes: auto` makes it), merges stopped so that only the inserts are counted:
  * - `payload`: chdb's insert call with the JSONEachRow bytes (Vigil before 2026-12-05);
- * - `file`: the bytes written to a file, then `INSERT … FROM INFILE` (Vigil's `insert`);
+ * - `file`: the bytes written to a file, then `INSERT … FROM INFILE` (Vigil at 1cb62ce);
  * - `spool`: `INSERT … FROM INFILE` of a file already on disk (the exporter's spool batches).
  * Rounds alternate the ways; each prints the process's CPU (every thread, chdb's included) and
  * wall-clock time per row. chdb's allocator options (`JE_MALLOC_CONF`) come from the environment,

@@ -1,8 +1,9 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type * as Chdb from 'chdb';
 import { VigilError } from '../../errors.ts';
 import { clickhouseErrorFromText, EmbeddedUnavailableError, type ClickHouseBackend } from './backend.ts';
+import { quoteIdentifier } from './embeddedMemory.ts';
 
 type ChdbModule = typeof Chdb;
 type Session = Chdb.Session;
@@ -44,9 +45,6 @@ async function acquire(path: string, configPath: string, connectionArgs: string[
   opening = (async () => {
     const chdb = await loadChdb(configPath);
     await mkdir(path, { recursive: true });
-    // Batches a stopped process left behind were never acknowledged as stored: their spool still holds them.
-    await rm(join(path, INSERTS_DIR), { recursive: true, force: true });
-    await mkdir(join(path, INSERTS_DIR));
     shared = { session: new chdb.Session(path, { connectionArgs }), path, users: 1 };
     return shared;
   })();
@@ -59,15 +57,7 @@ async function acquire(path: string, configPath: string, connectionArgs: string[
 
 /** A ClickHouse string literal. */
 const literal = (s: string) => `'${s.replace(/[\\']/g, (c) => `\\${c}`)}'`;
-const identifier = (s: string) => `\`${s.replace(/[\\`]/g, (c) => `\\${c}`)}\``;
 
-/**
- * Where a batch waits as a file while the engine reads it: inside the data directory, so that it
- * is on the same (writable) volume. The directory is emptied when the engine is opened.
- */
-const INSERTS_DIR = 'vigil_inserts';
-/** Names each batch's file apart from those of the other exporters sharing the engine. */
-let inserts = 0;
 /**
  * `FROM INFILE` takes its path as a glob: `{a,b}` expands (a path with braces in it names no
  * file, and the insert takes nothing, silently), `*` and `?` match other files too. Such a path
@@ -119,40 +109,8 @@ export class EmbeddedBackend implements ClickHouseBackend {
     }
   }
 
-  /**
-   * The batch goes to the engine as a file it reads (`INSERT … FROM INFILE`), not as the payload
-   * of chdb's insert call: the same JSONEachRow bytes cost the engine about a quarter less CPU
-   * that way (docs/benchmarks.md, "Inserts read from a file, freed pages kept a moment"). The
-   * exporter hands over its spool's file (`insertFile`); bytes from elsewhere are written to one.
-   */
+  /** JSONEachRow bytes as the payload of chdb's insert call (the exporter inserts its spool's files instead). */
   async insert(database: string, table: string, rows: Buffer, dedupToken: string): Promise<void> {
-    const file = join(this.path, INSERTS_DIR, `${++inserts}.ndjson`);
-    if (GLOB.test(file)) return this.insertPayload(database, table, rows, dedupToken);
-    try {
-      await writeFile(file, rows);
-      await this.insertFile(database, table, file, dedupToken);
-    } finally {
-      await rm(file, { force: true });
-    }
-  }
-
-  async insertFile(database: string, table: string, path: string, dedupToken: string): Promise<void> {
-    if (GLOB.test(path)) return this.insertPayload(database, table, await readFile(path), dedupToken);
-    const session = this.session;
-    const settings = dedupToken
-      ? ` SETTINGS insert_deduplication_token = ${literal(dedupToken)}, insert_deduplicate = 1`
-      : '';
-    try {
-      await session.queryAsync(
-        `INSERT INTO ${identifier(database)}.${identifier(table)} FROM INFILE ${literal(path)}${settings} FORMAT JSONEachRow`,
-        { format: 'Null' },
-      );
-    } catch (err) {
-      throw translate(err);
-    }
-  }
-
-  private async insertPayload(database: string, table: string, rows: Buffer, dedupToken: string): Promise<void> {
     try {
       await this.session.insert({
         table: `${database}.${table}`,
@@ -160,6 +118,27 @@ export class EmbeddedBackend implements ClickHouseBackend {
         format: 'JSONEachRow',
         settings: dedupToken ? { insert_deduplication_token: dedupToken, insert_deduplicate: 1 } : {},
       });
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+
+  /**
+   * The engine reads the batch's file itself (`INSERT … FROM INFILE`): the same JSONEachRow bytes
+   * cost it about a quarter less CPU than as `insert`'s payload (docs/benchmarks.md, "Inserts
+   * read from a file, freed pages kept a moment").
+   */
+  async insertFile(database: string, table: string, path: string, dedupToken: string): Promise<void> {
+    if (GLOB.test(path)) return this.insert(database, table, await readFile(path), dedupToken);
+    const session = this.session;
+    const settings = dedupToken
+      ? ` SETTINGS insert_deduplication_token = ${literal(dedupToken)}, insert_deduplicate = 1`
+      : '';
+    try {
+      await session.queryAsync(
+        `INSERT INTO ${quoteIdentifier(database)}.${quoteIdentifier(table)} FROM INFILE ${literal(path)}${settings} FORMAT JSONEachRow`,
+        { format: 'Null' },
+      );
     } catch (err) {
       throw translate(err);
     }

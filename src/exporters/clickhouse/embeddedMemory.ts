@@ -111,7 +111,7 @@ export const EMBEDDED_MERGE_TREE_SETTINGS: Record<string, number> = {
   merge_selector_base: 20,
 };
 
-const quoteIdentifier = (name: string) => `\`${name.replaceAll('`', '\\`')}\``;
+export const quoteIdentifier = (name: string) => `\`${name.replaceAll('`', '\\`')}\``;
 
 /** Applies EMBEDDED_MERGE_TREE_SETTINGS to every MergeTree table of `database` (new and existing ones). */
 export async function sizeEmbeddedTables(backend: ClickHouseBackend, database: string): Promise<void> {

@@ -36,7 +36,7 @@ describe('embedded ClickHouse inserts under a data dir whose name is a glob', ()
         }),
       );
       expect(new Set(await stored())).toEqual(new Set(events.map((e) => e.id)));
-      // Bytes from elsewhere, written to a file under the same name, are stored too.
+      // And `insert`'s bytes, which never pass through a file.
       await exporter.backend.insert(
         'otel',
         'otel_logs',
