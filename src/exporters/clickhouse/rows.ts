@@ -1,4 +1,4 @@
-import { attrToString, type Attributes } from '../../model/attributes.ts';
+import { attrToString, setAttr, type Attributes } from '../../model/attributes.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { IncidentChange } from '../../model/incident.ts';
 import type { Exemplar, MetricPoint } from '../../model/metric.ts';
@@ -22,12 +22,13 @@ export function stringMap(attrs: Attributes | undefined): Record<string, string>
   const keys = Object.keys(attrs);
   if (keys.length === 0) return EMPTY;
   if (keys.length > 1) keys.sort();
-  const out: Record<string, string> = {};
+  const out: Attributes = {};
   for (const k of keys) {
     const v = attrs[k];
-    out[k] = typeof v === 'string' ? v : attrToString(v);
+    // setAttr: an attribute named "__proto__" is a key of the map, not the object's prototype.
+    setAttr(out, k, typeof v === 'string' ? v : attrToString(v));
   }
-  return out;
+  return out as Record<string, string>;
 }
 
 const secs = (ns: bigint) => Number(ns / 1_000_000_000n);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { logRow, logRows, stringMap } from '../../../src/exporters/clickhouse/rows.ts';
-import { attrToString, type Attributes } from '../../../src/model/attributes.ts';
+import { attrToString, setAttr, type Attributes } from '../../../src/model/attributes.ts';
 import { newEvent, type VigilEvent } from '../../../src/model/event.ts';
 
 /** The row as one JSON.stringify of the whole record, the ns columns in front unquoted. */
@@ -48,5 +48,15 @@ describe('log rows', () => {
     expect(logRows(events)).toBe(want);
     expect(events.map(logRow).join('')).toBe(want);
     for (const line of want.trimEnd().split('\n')) expect(() => JSON.parse(line) as unknown).not.toThrow();
+  });
+
+  it('keep an attribute named __proto__ as a key of the map', () => {
+    const attributes: Attributes = {};
+    setAttr(attributes, '__proto__', 'kept');
+    const e = newEvent({ source: 'json', attributes, resource: { 'service.name': 'api' } });
+    for (const row of [logRows([e]), logRow(e)]) {
+      const parsed = JSON.parse(row) as { LogAttributes: Record<string, string> };
+      expect(Object.entries(parsed.LogAttributes)).toEqual([['__proto__', 'kept']]);
+    }
   });
 });
