@@ -48,7 +48,7 @@ function eventToJsonByField(e: VigilEvent): string {
     '","observedTimeUnixNano":"' +
     e.observedTimeUnixNano.toString() +
     '","severityNumber":' +
-    e.severityNumber +
+    JSON.stringify(e.severityNumber) +
     ',"severityText":' +
     JSON.stringify(e.severityText) +
     ',"body":' +
@@ -63,7 +63,7 @@ function eventToJsonByField(e: VigilEvent): string {
     ',"spanId":' +
     JSON.stringify(e.spanId) +
     ',"flags":' +
-    e.flags +
+    JSON.stringify(e.flags) +
     ',"asset":' +
     JSON.stringify(e.asset) +
     ',"title":' +

@@ -141,4 +141,11 @@ describe('timestamps', () => {
     expect(parseTimestampNs('not a time')).toBeUndefined();
     expect(parseTimestampNs(-5)).toBeUndefined();
   });
+
+  it('writes a severity that is not a number as null, also for events holding bigints', () => {
+    const ev = newEvent({ source: 'json', severityNumber: Number.NaN, attributes: { big: 1n } });
+    const back = JSON.parse(eventToJson(ev)) as Record<string, unknown>;
+    expect(back.severityNumber).toBeNull();
+    expect(eventToJson(ev)).toBe(toJson(ev));
+  });
 });
