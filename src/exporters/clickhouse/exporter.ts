@@ -29,6 +29,7 @@ import { EmbeddedBackend } from './embeddedBackend.ts';
 import {
   configureEmbeddedAllocator,
   EmbeddedMemoryMonitor,
+  EMBEDDED_QUERY_ARGS,
   embeddedEngineArgs,
   embeddedMemoryBudget,
   INSERT_WORKING_MEMORY_FACTOR,
@@ -84,11 +85,10 @@ export async function openBackend(
     });
   }
   configureEmbeddedAllocator();
-  return EmbeddedBackend.open(
-    isAbsolute(config.path) ? config.path : join(dataDir, config.path),
-    configPath,
-    memoryLimitBytes ? embeddedEngineArgs(memoryLimitBytes) : [],
-  );
+  return EmbeddedBackend.open(isAbsolute(config.path) ? config.path : join(dataDir, config.path), configPath, [
+    ...EMBEDDED_QUERY_ARGS,
+    ...(memoryLimitBytes ? embeddedEngineArgs(memoryLimitBytes) : []),
+  ]);
 }
 
 /**

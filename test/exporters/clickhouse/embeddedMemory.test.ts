@@ -63,6 +63,12 @@ describe('embedded ClickHouse under a memory limit', () => {
         {},
       );
       expect(Number(query[0]!.value)).toBe(budget.query);
+      // A batch is parsed in the thread that inserts it, not handed to parser threads.
+      const parsing = await exporter.backend.select<{ value: string }>(
+        "SELECT value FROM system.settings WHERE name = 'input_format_parallel_parsing'",
+        {},
+      );
+      expect(parsing[0]!.value).toBe('0');
       // Merges one column at a time, with small compression blocks, fewer levels, in every table.
       const tables = await exporter.backend.select<{ name: string; engine_full: string }>(
         "SELECT name, engine_full FROM system.tables WHERE database = 'otel' AND engine LIKE '%MergeTree'",
