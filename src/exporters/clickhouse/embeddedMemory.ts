@@ -56,13 +56,29 @@ export function embeddedMemoryBudget(limitBytes: number): {
     merges: Math.floor(server * 0.5),
     // Each cache: marks, primary keys, index marks, text index parts, query conditions.
     cache: Math.max(1 * MIB, Math.floor(server * 0.02)),
-    // Resident memory grew by about 9× a batch while it was inserted (16 MiB: +140 MiB; 4 MiB:
-    // +40 MiB; 2 MiB: +17, up to +33; 1 MiB: +8, up to +21), on top of whatever else the daemon
-    // held: at a 128th of the limit, under a 3× syslog flood at 256 MiB, the peak fell from 287
-    // to 264 MiB against a 64th. A 256th inserts rows as fast as a 128th (1,750 log rows
-    // in 1 MiB: 400–520k rows/s against 535k); a 512th, half as fast.
-    batchBytes: Math.max(256 * 1024, Math.floor(limitBytes / 256)),
+    batchBytes: embeddedBatchBytes(limitBytes),
   };
+}
+
+/**
+ * The most bytes of rows one embedded insert takes: a 256th of the limit up to 256 MiB, a
+ * 128th from 512 MiB on, growing with the square of the limit in between.
+ *
+ * An insert costs the engine about 10 ms of CPU whatever its size (a part of some thirty files:
+ * columns, marks, ten skip indexes, checksums), and each part is merged again later: telemetrygen's
+ * records, 3,072 rows an insert, took 7.1 µs a row; 6,144 rows, 4.7 µs (docs/benchmarks.md, "Larger
+ * inserts where the limit leaves room"). Larger inserts need more memory while they run: resident
+ * memory grew by about 9× a batch (16 MiB: +140 MiB; 4 MiB: +40 MiB; 2 MiB: +17, up to +33;
+ * 1 MiB: +8, up to +21) on top of what the daemon holds, about 130 MiB at rest with the engine
+ * loaded. Under a 3× flood at 256 MiB, a 128th passed the ceiling more often than a 256th (peaks
+ * 264 MiB against 287 for a 64th, before a 256th was chosen); at 512 MiB, where that floor is a
+ * quarter of the limit, a 128th peaked at 323–341 MiB against 342–375 for a 256th.
+ */
+export function embeddedBatchBytes(limitBytes: number): number {
+  const small = Math.floor(limitBytes / 256);
+  const large = Math.floor(limitBytes / 128);
+  const between = Math.floor((limitBytes * limitBytes) / (512 * MIB * 128));
+  return Math.max(256 * 1024, small, Math.min(large, between));
 }
 
 /** `clickhouse local` arguments for chdb's Session that keep the engine within its budget. */
@@ -106,7 +122,7 @@ export const EMBEDDED_QUERY_ARGS: readonly string[] = ['--input_format_parallel_
  *
  * `merge_selector_base` 20 (ClickHouse's default 5): merges take parts of more nearly equal
  * size together, so a row is rewritten by fewer merge levels before it rests. Embedded inserts
- * are small (a 256th of the memory limit), so parts are many and merges were the engine's
+ * are small (a 256th or a 128th of the memory limit), so parts are many and merges were the engine's
  * largest cost: with the default config at 512 MiB under telemetrygen, merge threads took
  * 13.4–15.3 µs of CPU a row against 6.5–6.7 with 20, leaving 15–25 parts at the stop against
  * 7–10, and the peak under a 3× flood at 256 MiB no higher (docs/benchmarks.md, "The default

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  embeddedBatchBytes,
   embeddedMemoryBudget,
   INSERT_WORKING_MEMORY_FACTOR,
 } from '../../../src/exporters/clickhouse/embeddedMemory.ts';
@@ -25,6 +26,22 @@ describe('embedded ClickHouse under a memory limit', () => {
     // A large limit scales every part; a tiny one keeps workable floors.
     expect(embeddedMemoryBudget(16 * 1024 * MIB).server / embeddedMemoryBudget(256 * MIB).server).toBeCloseTo(64, 3);
     expect(embeddedMemoryBudget(32 * MIB).server).toBeGreaterThanOrEqual(32 * MIB);
+  });
+
+  it('inserts larger batches where the limit leaves room above the daemon at rest', () => {
+    expect(embeddedBatchBytes(128 * MIB)).toBe(MIB / 2);
+    expect(embeddedBatchBytes(256 * MIB)).toBe(1 * MIB);
+    expect(embeddedBatchBytes(512 * MIB)).toBe(4 * MIB);
+    expect(embeddedBatchBytes(1024 * MIB)).toBe(8 * MIB);
+    expect(embeddedBatchBytes(384 * MIB)).toBeGreaterThan((384 * MIB) / 256);
+    expect(embeddedBatchBytes(384 * MIB)).toBeLessThan((384 * MIB) / 128);
+    let last = 0;
+    for (let mib = 32; mib <= 2048; mib += 32) {
+      const bytes = embeddedBatchBytes(mib * MIB);
+      expect(bytes).toBeGreaterThanOrEqual(last);
+      last = bytes;
+    }
+    expect(embeddedMemoryBudget(512 * MIB).batchBytes).toBe(4 * MIB);
   });
 
   it('starts chdb with those limits, its allocator returning freed pages, and stores rows in smaller batches', async () => {
