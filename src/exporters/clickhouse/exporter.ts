@@ -37,7 +37,7 @@ import {
 } from './embeddedMemory.ts';
 import { ClickHouseQueries } from './query.ts';
 import { RemoteBackend } from './remoteBackend.ts';
-import { incidentEventRows, incidentRow, logRows, metricRow, spanRow } from './rows.ts';
+import { incidentEventRows, incidentRow, logRowsBytes, metricRow, spanRow } from './rows.ts';
 import { logIndexChanges, schemaStatements, supportsTextIndexes, type SchemaOptions } from './schema.ts';
 import { Spool } from './spool.ts';
 import { registerSpoolGauges } from './spoolMetrics.ts';
@@ -310,7 +310,7 @@ export class ClickHouseExporter implements QueuedExporter {
   }
 
   consumeLogs = (batch: VigilEvent[]): Promise<void> =>
-    this.writer.write(this.config.tables.logs, Buffer.from(logRows(batch)), batch.length);
+    this.writer.write(this.config.tables.logs, logRowsBytes(batch), batch.length);
 
   consumeTraces = (batch: Span[]): Promise<void> => {
     let text = '';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { logRow, logRows, stringMap } from '../../../src/exporters/clickhouse/rows.ts';
+import { logRow, logRows, logRowsBytes, stringMap } from '../../../src/exporters/clickhouse/rows.ts';
 import { attrToString, setAttr, type Attributes } from '../../../src/model/attributes.ts';
 import { newEvent, type VigilEvent } from '../../../src/model/event.ts';
+import { randomEvents } from '../../support/randomEvents.ts';
 
 /** The row as one JSON.stringify of the whole record, the ns columns in front unquoted. */
 function reference(e: VigilEvent): string {
@@ -50,11 +51,24 @@ describe('log rows', () => {
     for (const line of want.trimEnd().split('\n')) expect(() => JSON.parse(line) as unknown).not.toThrow();
   });
 
+  it('are written as bytes equal to the encoded text, whatever the strings hold', () => {
+    const events = randomEvents(400, 7);
+    const want = Buffer.from(events.map(reference).join(''));
+    expect(logRowsBytes(events).toString('latin1')).toBe(want.toString('latin1'));
+    // Batches of one after a large one: the buffer sized from the last batch still grows.
+    for (const e of events.slice(0, 20)) expect(logRowsBytes([e]).toString()).toBe(reference(e));
+    expect(logRowsBytes([]).length).toBe(0);
+    // A row far longer than the last batch's: the buffer grows, and keeps what it held.
+    const long = newEvent({ source: 'json', body: 'é'.repeat(70_000) + 'x'.repeat(100_000), resource: { a: 'b' } });
+    const pair = [events[0]!, long, events[0]!];
+    expect(logRowsBytes(pair).toString('latin1')).toBe(Buffer.from(pair.map(reference).join('')).toString('latin1'));
+  });
+
   it('keep an attribute named __proto__ as a key of the map', () => {
     const attributes: Attributes = {};
     setAttr(attributes, '__proto__', 'kept');
     const e = newEvent({ source: 'json', attributes, resource: { 'service.name': 'api' } });
-    for (const row of [logRows([e]), logRow(e)]) {
+    for (const row of [logRows([e]), logRowsBytes([e]).toString()]) {
       const parsed = JSON.parse(row) as { LogAttributes: Record<string, string> };
       expect(Object.entries(parsed.LogAttributes)).toEqual([['__proto__', 'kept']]);
     }
