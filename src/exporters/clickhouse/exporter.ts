@@ -37,7 +37,7 @@ import {
 } from './embeddedMemory.ts';
 import { ClickHouseQueries } from './query.ts';
 import { RemoteBackend } from './remoteBackend.ts';
-import { incidentEventRows, incidentRow, logRowsBytes, metricRow, spanRow } from './rows.ts';
+import { incidentEventRows, incidentRow, logRowsBytes, metricRow, spanRowsBytes } from './rows.ts';
 import { logIndexChanges, schemaStatements, supportsTextIndexes, type SchemaOptions } from './schema.ts';
 import { Spool } from './spool.ts';
 import { registerSpoolGauges } from './spoolMetrics.ts';
@@ -312,11 +312,8 @@ export class ClickHouseExporter implements QueuedExporter {
   consumeLogs = (batch: VigilEvent[]): Promise<void> =>
     this.writer.write(this.config.tables.logs, logRowsBytes(batch), batch.length);
 
-  consumeTraces = (batch: Span[]): Promise<void> => {
-    let text = '';
-    for (const s of batch) text += spanRow(s);
-    return this.writer.write(this.config.tables.traces, Buffer.from(text), batch.length);
-  };
+  consumeTraces = (batch: Span[]): Promise<void> =>
+    this.writer.write(this.config.tables.traces, spanRowsBytes(batch), batch.length);
 
   consumeMetrics = async (batch: MetricPoint[]): Promise<void> => {
     const byKind = new Map<MetricKind, { text: string; rows: number }>();

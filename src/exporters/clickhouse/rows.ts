@@ -104,6 +104,25 @@ function indexKeysFirst(keys: string[]): void {
   keys.splice(0, keys.length, ...indexes, ...rest);
 }
 
+/**
+ * Resource attributes of a batch's rows: records of one resource share its attribute object (the
+ * decoders give every record of a resource block the same one), so a run of them copies the
+ * map's bytes written for the first instead of sorting and writing them again.
+ */
+class ResourceRun {
+  private resource: Attributes | undefined;
+  private start = 0;
+  private end = 0;
+
+  write(w: JsonBytes, resource: Attributes): void {
+    if (resource === this.resource) return w.repeat(this.start, this.end);
+    this.resource = resource;
+    this.start = w.pos;
+    writeStringMap(w, resource);
+    this.end = w.pos;
+  }
+}
+
 const EMPTY_MAP = jsonPiece('{}');
 const K = {
   timestamp: jsonPiece('{"Timestamp":'),
@@ -142,9 +161,7 @@ let logRowBytes = 512;
  */
 export function logRowsBytes(batch: readonly VigilEvent[]): Buffer {
   const w = new JsonBytes(Math.ceil(batch.length * logRowBytes * 1.25) + 1024);
-  let resource: Attributes | undefined;
-  let resourceStart = 0;
-  let resourceEnd = 0;
+  const resources = new ResourceRun();
   for (const e of batch) {
     const ts = e.timeUnixNano === 0n ? e.observedTimeUnixNano : e.timeUnixNano;
     w.piece(K.timestamp);
@@ -166,13 +183,7 @@ export function logRowsBytes(batch: readonly VigilEvent[]): Buffer {
     w.piece(K.body);
     w.string(typeof e.body === 'string' ? e.body : attrToString(e.body));
     w.piece(K.resource);
-    if (e.resource === resource) w.repeat(resourceStart, resourceEnd);
-    else {
-      resource = e.resource;
-      resourceStart = w.pos;
-      writeStringMap(w, resource);
-      resourceEnd = w.pos;
-    }
+    resources.write(w, e.resource);
     w.piece(K.scopeName);
     w.string(e.scope?.name ?? '');
     w.piece(K.scopeVersion);
@@ -283,6 +294,110 @@ export function spanRow(s: Span): string {
     }).slice(1) +
     '\n'
   );
+}
+
+const S = {
+  timestamp: jsonPiece('{"Timestamp":'),
+  duration: jsonPiece(',"Duration":'),
+  eventTimes: jsonPiece(',"Events.Timestamp":['),
+  traceId: jsonPiece('],"TraceId":'),
+  spanId: jsonPiece(',"SpanId":'),
+  parentSpanId: jsonPiece(',"ParentSpanId":'),
+  traceState: jsonPiece(',"TraceState":'),
+  name: jsonPiece(',"SpanName":'),
+  kind: jsonPiece(',"SpanKind":'),
+  service: jsonPiece(',"ServiceName":'),
+  resource: jsonPiece(',"ResourceAttributes":'),
+  scopeName: jsonPiece(',"ScopeName":'),
+  scopeVersion: jsonPiece(',"ScopeVersion":'),
+  attributes: jsonPiece(',"SpanAttributes":'),
+  statusCode: jsonPiece(',"StatusCode":'),
+  statusMessage: jsonPiece(',"StatusMessage":'),
+  eventNames: jsonPiece(',"Events.Name":['),
+  eventAttributes: jsonPiece('],"Events.Attributes":['),
+  linkTraceIds: jsonPiece('],"Links.TraceId":['),
+  linkSpanIds: jsonPiece('],"Links.SpanId":['),
+  linkTraceStates: jsonPiece('],"Links.TraceState":['),
+  linkAttributes: jsonPiece('],"Links.Attributes":['),
+  tenant: jsonPiece('],"Tenant":'),
+  end: jsonPiece('}\n'),
+};
+
+/** Bytes a span row took in the last batch written, to size the next batch's buffer. */
+let spanRowBytes = 512;
+
+/** One string per item, as a JSON array's members (the brackets are the caller's). */
+function writeStrings<T>(w: JsonBytes, items: readonly T[], pick: (item: T) => string): void {
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) w.byte(0x2c);
+    w.string(pick(items[i]!));
+  }
+}
+
+/** The rows of a batch of spans as UTF-8 bytes, byte-identical to Buffer.from of their spanRow lines. */
+export function spanRowsBytes(batch: readonly Span[]): Buffer {
+  const w = new JsonBytes(Math.ceil(batch.length * spanRowBytes * 1.25) + 1024);
+  const resources = new ResourceRun();
+  for (const s of batch) {
+    w.piece(S.timestamp);
+    w.ascii(s.startTimeUnixNano.toString());
+    w.piece(S.duration);
+    w.ascii((s.endTimeUnixNano > s.startTimeUnixNano ? s.endTimeUnixNano - s.startTimeUnixNano : 0n).toString());
+    w.piece(S.eventTimes);
+    for (let i = 0; i < s.events.length; i++) {
+      if (i > 0) w.byte(0x2c);
+      w.ascii(s.events[i]!.timeUnixNano.toString());
+    }
+    w.piece(S.traceId);
+    w.string(s.traceId);
+    w.piece(S.spanId);
+    w.string(s.spanId);
+    w.piece(S.parentSpanId);
+    w.string(s.parentSpanId);
+    w.piece(S.traceState);
+    w.string(s.traceState);
+    w.piece(S.name);
+    w.string(s.name);
+    w.piece(S.kind);
+    w.string(SPAN_KIND[s.kind] ?? 'Unspecified');
+    w.piece(S.service);
+    w.string(s.service || (typeof s.resource['service.name'] === 'string' ? s.resource['service.name'] : ''));
+    w.piece(S.resource);
+    resources.write(w, s.resource);
+    w.piece(S.scopeName);
+    w.string(s.scope?.name ?? '');
+    w.piece(S.scopeVersion);
+    w.string(s.scope?.version ?? '');
+    w.piece(S.attributes);
+    writeStringMap(w, s.attributes);
+    w.piece(S.statusCode);
+    w.string(STATUS_CODE[s.statusCode] ?? 'Unset');
+    w.piece(S.statusMessage);
+    w.string(s.statusMessage);
+    w.piece(S.eventNames);
+    writeStrings(w, s.events, (e) => e.name);
+    w.piece(S.eventAttributes);
+    for (let i = 0; i < s.events.length; i++) {
+      if (i > 0) w.byte(0x2c);
+      writeStringMap(w, s.events[i]!.attributes);
+    }
+    w.piece(S.linkTraceIds);
+    writeStrings(w, s.links, (l) => l.traceId);
+    w.piece(S.linkSpanIds);
+    writeStrings(w, s.links, (l) => l.spanId);
+    w.piece(S.linkTraceStates);
+    writeStrings(w, s.links, (l) => l.traceState);
+    w.piece(S.linkAttributes);
+    for (let i = 0; i < s.links.length; i++) {
+      if (i > 0) w.byte(0x2c);
+      writeStringMap(w, s.links[i]!.attributes);
+    }
+    w.piece(S.tenant);
+    w.string(s.tenant);
+    w.piece(S.end);
+  }
+  if (batch.length > 0) spanRowBytes = Math.max(64, Math.ceil(w.pos / batch.length));
+  return w.bytes();
 }
 
 function exemplarColumns(ex: Exemplar[]): Record<string, unknown> {

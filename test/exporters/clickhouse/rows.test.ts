@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { logRow, logRows, logRowsBytes, stringMap } from '../../../src/exporters/clickhouse/rows.ts';
+import {
+  logRow,
+  logRows,
+  logRowsBytes,
+  spanRow,
+  spanRowsBytes,
+  stringMap,
+} from '../../../src/exporters/clickhouse/rows.ts';
 import { attrToString, setAttr, type Attributes } from '../../../src/model/attributes.ts';
 import { newEvent, type VigilEvent } from '../../../src/model/event.ts';
+import type { Span } from '../../../src/model/span.ts';
 import { randomEvents } from '../../support/randomEvents.ts';
 
 /** The row as one JSON.stringify of the whole record, the ns columns in front unquoted. */
@@ -72,5 +80,41 @@ describe('log rows', () => {
       const parsed = JSON.parse(row) as { LogAttributes: Record<string, string> };
       expect(Object.entries(parsed.LogAttributes)).toEqual([['__proto__', 'kept']]);
     }
+  });
+
+  it('write spans as bytes equal to their rows encoded, events and links included', () => {
+    // Spans made of seeded events' fields, strings and attributes alike.
+    const events = randomEvents(600, 13);
+    const spans: Span[] = [];
+    for (let i = 0; i + 3 < events.length; i += 4) {
+      const [a, b, c, d] = [events[i]!, events[i + 1]!, events[i + 2]!, events[i + 3]!];
+      spans.push({
+        traceId: a.traceId,
+        spanId: b.title,
+        parentSpanId: i % 8 === 0 ? '' : c.title,
+        traceState: d.tenant,
+        name: a.title,
+        kind: i % 7,
+        startTimeUnixNano: a.timeUnixNano,
+        endTimeUnixNano: i % 5 === 0 ? 0n : a.timeUnixNano + BigInt(i),
+        attributes: a.attributes,
+        resource: a.resource,
+        ...(a.scope ? { scope: a.scope } : {}),
+        events:
+          i % 3 === 0
+            ? []
+            : [b, c].map((e) => ({ timeUnixNano: e.observedTimeUnixNano, name: e.title, attributes: e.attributes })),
+        links:
+          i % 4 === 0 ? [] : [{ traceId: c.traceId, spanId: c.asset, traceState: d.asset, attributes: d.attributes }],
+        statusCode: i % 4,
+        statusMessage: b.asset,
+        service: a.service,
+        tenant: a.tenant,
+      });
+    }
+    const want = Buffer.from(spans.map(spanRow).join(''));
+    expect(spanRowsBytes(spans).toString('latin1')).toBe(want.toString('latin1'));
+    for (const line of want.toString().trimEnd().split('\n')) expect(() => JSON.parse(line) as unknown).not.toThrow();
+    expect(spanRowsBytes([]).length).toBe(0);
   });
 });
