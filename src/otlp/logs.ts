@@ -7,7 +7,7 @@ import type { InstrumentationScope, VigilEvent } from '../model/event.ts';
 import { defaultTitle } from '../model/title.ts';
 import type { ScopeSink } from './requestWalk.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
-import { idProblem, isZeroId, type Rejections } from './rejections.ts';
+import { idProblem, isZeroId, type IdEncoding, type Rejections } from './rejections.ts';
 
 /** What every record of one scope block takes from its resource and scope. */
 interface ResourceFields {
@@ -21,10 +21,10 @@ interface ResourceFields {
  * Fills what comes from the enclosing resource and scope, which protobuf allows to arrive
  * after the records, and validates the record. Returns the reason to reject it, if any.
  */
-function finishLog(ev: VigilEvent, from: ResourceFields, observed: bigint): string | undefined {
+function finishLog(ev: VigilEvent, from: ResourceFields, observed: bigint, ids: IdEncoding): string | undefined {
   if (isZeroId(ev.traceId)) ev.traceId = '';
   if (isZeroId(ev.spanId)) ev.spanId = '';
-  const bad = idProblem('traceId', ev.traceId, 16, true) ?? idProblem('spanId', ev.spanId, 8, true);
+  const bad = idProblem('traceId', ev.traceId, 16, true, ids) ?? idProblem('spanId', ev.spanId, 8, true, ids);
   if (bad) return bad;
   if (ev.severityNumber < 0 || ev.severityNumber > 24) return `severityNumber must be 0–24, got ${ev.severityNumber}`;
   if (ev.observedTimeUnixNano === 0n) ev.observedTimeUnixNano = observed;
@@ -41,12 +41,13 @@ export function acceptLogs(
   rejected: Rejections,
   observed: bigint,
   what: string,
+  ids: IdEncoding,
 ): ScopeSink<VigilEvent> {
   return (events, resource, scope) => {
     // Looked up once per scope block, not per record.
     const from: ResourceFields = { resource, scope, service: serviceOf(resource), asset: assetOf(resource) };
     for (const ev of events) {
-      const bad = finishLog(ev, from, observed);
+      const bad = finishLog(ev, from, observed, ids);
       if (bad) rejected.add(`${what}: ${bad}`);
       else items.push(ev);
     }

@@ -7,7 +7,7 @@ import type { InstrumentationScope } from '../model/event.ts';
 import type { Exemplar, MetricPoint, Temporality } from '../model/metric.ts';
 import type { ScopeSink } from './requestWalk.ts';
 import { serviceOf } from './modelFields.ts';
-import { idProblem, type Rejections } from './rejections.ts';
+import { idProblem, type IdEncoding, type Rejections } from './rejections.ts';
 
 export type Kind = MetricPoint['kind'];
 
@@ -64,13 +64,14 @@ export interface MetricInfo {
 }
 
 /** Why a point cannot be stored, or undefined. */
-function pointProblem(p: MetricPoint): string | undefined {
+function pointProblem(p: MetricPoint, ids: IdEncoding): string | undefined {
   if (p.name === '') return 'metric name is required';
   if (p.kind === 'histogram' && p.bucketCounts.length !== 0 && p.bucketCounts.length !== p.explicitBounds.length + 1) {
     return `metric "${p.name}": histogram has ${p.bucketCounts.length} bucket counts for ${p.explicitBounds.length} bounds (needs bounds + 1)`;
   }
   for (const e of p.exemplars) {
-    const bad = idProblem('exemplar traceId', e.traceId, 16, true) ?? idProblem('exemplar spanId', e.spanId, 8, true);
+    const bad =
+      idProblem('exemplar traceId', e.traceId, 16, true, ids) ?? idProblem('exemplar spanId', e.spanId, 8, true, ids);
     if (bad) return `metric "${p.name}": ${bad}`;
   }
   return undefined;
@@ -89,11 +90,11 @@ export function finishPoints(points: MetricPoint[], from: number, info: MetricIn
   }
 }
 
-export function acceptPoints(items: MetricPoint[], rejected: Rejections): ScopeSink<MetricPoint> {
+export function acceptPoints(items: MetricPoint[], rejected: Rejections, ids: IdEncoding): ScopeSink<MetricPoint> {
   return (points, resource, scope) => {
     const service = serviceOf(resource);
     for (const p of points) {
-      const bad = pointProblem(p);
+      const bad = pointProblem(p, ids);
       if (bad) {
         rejected.add(`data point: ${bad}`);
         continue;

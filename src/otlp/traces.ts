@@ -9,7 +9,7 @@ import { SpanStatusCode, type Span } from '../model/span.ts';
 import { defaultTitle } from '../model/title.ts';
 import type { ScopeSink } from './requestWalk.ts';
 import { assetOf, serviceOf } from './modelFields.ts';
-import { idProblem, type Rejections } from './rejections.ts';
+import { idProblem, type IdEncoding, type Rejections } from './rejections.ts';
 
 export function blankSpan(): Span {
   return {
@@ -34,26 +34,27 @@ export function blankSpan(): Span {
   };
 }
 
-function spanProblem(s: Span): string | undefined {
+function spanProblem(s: Span, ids: IdEncoding): string | undefined {
   const bad =
-    idProblem('traceId', s.traceId, 16, false) ??
-    idProblem('spanId', s.spanId, 8, false) ??
-    idProblem('parentSpanId', s.parentSpanId, 8, true);
+    idProblem('traceId', s.traceId, 16, false, ids) ??
+    idProblem('spanId', s.spanId, 8, false, ids) ??
+    idProblem('parentSpanId', s.parentSpanId, 8, true, ids);
   if (bad) return bad;
   if (s.kind < 0 || s.kind > 5) return `kind must be 0–5, got ${s.kind}`;
   if (s.statusCode < 0 || s.statusCode > 2) return `status.code must be 0–2, got ${s.statusCode}`;
   for (const l of s.links) {
-    const badLink = idProblem('link traceId', l.traceId, 16, false) ?? idProblem('link spanId', l.spanId, 8, false);
+    const badLink =
+      idProblem('link traceId', l.traceId, 16, false, ids) ?? idProblem('link spanId', l.spanId, 8, false, ids);
     if (badLink) return badLink;
   }
   return undefined;
 }
 
-export function acceptSpans(items: Span[], rejected: Rejections): ScopeSink<Span> {
+export function acceptSpans(items: Span[], rejected: Rejections, ids: IdEncoding): ScopeSink<Span> {
   return (spans, resource, scope) => {
     const service = serviceOf(resource);
     for (const s of spans) {
-      const bad = spanProblem(s);
+      const bad = spanProblem(s, ids);
       if (bad) {
         rejected.add(`span ${JSON.stringify(s.name)}: ${bad}`);
         continue;

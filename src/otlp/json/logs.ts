@@ -43,7 +43,7 @@ export function decodeLogsJson(
     doc,
     ['resourceLogs', 'scopeLogs', 'logRecords'],
     (v, field, out) => out.push(jsonLogRecord(v, field, observed, idMs)),
-    acceptLogs(items, rejected, observed, 'log record'),
+    acceptLogs(items, rejected, observed, 'log record', 'text'),
     rejected,
     checkpoint,
   );

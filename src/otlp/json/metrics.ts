@@ -148,7 +148,7 @@ export function decodeMetricsJson(doc: Record<string, unknown>, checkpoint?: Che
     doc,
     ['resourceMetrics', 'scopeMetrics', 'metrics'],
     (v, field, out) => jsonMetric(v, field, out, rejected),
-    acceptPoints(items, rejected),
+    acceptPoints(items, rejected, 'text'),
     rejected,
     checkpoint,
   );

@@ -51,7 +51,7 @@ export function decodeTracesJson(doc: Record<string, unknown>, checkpoint?: Chec
     doc,
     ['resourceSpans', 'scopeSpans', 'spans'],
     (v, field, out) => out.push(jsonSpan(v, field)),
-    acceptSpans(items, rejected),
+    acceptSpans(items, rejected, 'text'),
     rejected,
     checkpoint,
   );

@@ -62,7 +62,7 @@ export function decodeLogsProto(r: Reader, observed: bigint, checkpoint?: Checkp
   walkProtoRequest<VigilEvent>(
     r,
     (rd, end, out) => out.push(decodeLogRecord(rd, end, idMs)),
-    acceptLogs(items, rejected, observed, 'log record'),
+    acceptLogs(items, rejected, observed, 'log record', 'bytes'),
     checkpoint,
   );
   return { items, rejected };

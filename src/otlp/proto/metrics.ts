@@ -264,7 +264,7 @@ export function decodeMetricsProto(r: Reader, checkpoint?: Checkpoint): Decoded<
   walkProtoRequest<MetricPoint>(
     r,
     (rd, end, out) => decodeMetric(rd, end, out, rejected),
-    acceptPoints(items, rejected),
+    acceptPoints(items, rejected, 'bytes'),
     checkpoint,
   );
   return { items, rejected };

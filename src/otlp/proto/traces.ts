@@ -108,6 +108,11 @@ function decodeSpan(r: Reader, end: number): Span {
 export function decodeTracesProto(r: Reader, checkpoint?: Checkpoint): Decoded<Span> {
   const items: Span[] = [];
   const rejected = new Rejections();
-  walkProtoRequest<Span>(r, (rd, end, out) => out.push(decodeSpan(rd, end)), acceptSpans(items, rejected), checkpoint);
+  walkProtoRequest<Span>(
+    r,
+    (rd, end, out) => out.push(decodeSpan(rd, end)),
+    acceptSpans(items, rejected, 'bytes'),
+    checkpoint,
+  );
   return { items, rejected };
 }
