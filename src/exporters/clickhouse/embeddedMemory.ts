@@ -64,15 +64,16 @@ export function embeddedMemoryBudget(limitBytes: number): {
  * The most bytes of rows one embedded insert takes: a 256th of the limit up to 256 MiB, a
  * 128th from 512 MiB on, growing with the square of the limit in between.
  *
- * An insert costs the engine about 10 ms of CPU whatever its size (a part of some thirty files:
- * columns, marks, ten skip indexes, checksums), and each part is merged again later: telemetrygen's
- * records, 3,072 rows an insert, took 7.1 µs a row; 6,144 rows, 4.7 µs (docs/benchmarks.md, "Larger
- * inserts where the limit leaves room"). Larger inserts need more memory while they run: resident
- * memory grew by about 9× a batch (16 MiB: +140 MiB; 4 MiB: +40 MiB; 2 MiB: +17, up to +33;
- * 1 MiB: +8, up to +21) on top of what the daemon holds, about 130 MiB at rest with the engine
- * loaded. Under a 3× flood at 256 MiB, a 128th passed the ceiling more often than a 256th (peaks
- * 264 MiB against 287 for a 64th, before a 256th was chosen); at 512 MiB, where that floor is a
- * quarter of the limit, a 128th peaked at 323–341 MiB against 342–375 for a 256th.
+ * An insert costs the engine about 10 ms of CPU whatever its size (a part of some thirty
+ * files: columns, marks, ten skip indexes, checksums), and each part is merged again later:
+ * telemetrygen's records, 3,072 rows an insert, took 7.1 µs a row; 6,144 rows, 4.7 µs
+ * (docs/benchmarks.md, "Larger inserts where the limit leaves room"). Larger inserts need more
+ * memory while they run: resident memory grew by about 9× a batch (16 MiB: +140 MiB; 4 MiB:
+ * +40 MiB; 2 MiB: +17, up to +33; 1 MiB: +8, up to +21) on top of what the daemon holds, about
+ * 130 MiB at rest with the engine loaded, half of a 256 MiB ceiling. Under a 3× flood at 256
+ * MiB, inserts of a 64th peaked at 287 MiB and of a 128th at 264, before a 256th was chosen
+ * there; at 512 MiB, where that floor is a quarter of the limit, a 128th peaked at 323–341 MiB
+ * against 342–375 for a 256th.
  */
 export function embeddedBatchBytes(limitBytes: number): number {
   const small = Math.floor(limitBytes / 256);
@@ -122,11 +123,11 @@ export const EMBEDDED_QUERY_ARGS: readonly string[] = ['--input_format_parallel_
  *
  * `merge_selector_base` 20 (ClickHouse's default 5): merges take parts of more nearly equal
  * size together, so a row is rewritten by fewer merge levels before it rests. Embedded inserts
- * are small (a 256th or a 128th of the memory limit), so parts are many and merges were the engine's
- * largest cost: with the default config at 512 MiB under telemetrygen, merge threads took
- * 13.4–15.3 µs of CPU a row against 6.5–6.7 with 20, leaving 15–25 parts at the stop against
- * 7–10, and the peak under a 3× flood at 256 MiB no higher (docs/benchmarks.md, "The default
- * config end to end").
+ * are small (a 256th or a 128th of the memory limit), so parts are many and merges were the
+ * engine's largest cost: with the default config at 512 MiB under telemetrygen, merge threads
+ * took 13.4–15.3 µs of CPU a row against 6.5–6.7 with 20, leaving 15–25 parts at the stop
+ * against 7–10, and the peak under a 3× flood at 256 MiB no higher (docs/benchmarks.md, "The
+ * default config end to end").
  */
 export const EMBEDDED_MERGE_TREE_SETTINGS: Record<string, number> = {
   vertical_merge_algorithm_min_rows_to_activate: 1,

@@ -3,9 +3,10 @@
  * text would give. Building a row as a string of pieces and encoding it afterwards makes V8
  * join the pieces into a flat string and then encode that (for a ClickHouse log row of
  * telemetrygen's records about 0.7 µs of its 1.7, docs/benchmarks.md, "Log rows written as
- * bytes"); writing the bytes at once does neither. Strings of printable ASCII, what a record's fields almost always are, are copied
- * code unit by code unit; any other string is escaped by JSON.stringify and encoded by the
- * Buffer, so escapes, lone surrogates and non-ASCII text come out exactly as before.
+ * bytes"); writing the bytes at once does neither. Strings of printable ASCII, what a record's
+ * fields almost always are, are copied code unit by code unit; any other string is escaped by
+ * JSON.stringify and encoded by the Buffer, so escapes, lone surrogates and non-ASCII text come
+ * out exactly as before.
  */
 
 /** The bytes of a piece of JSON known to need no escaping (keys with their quotes, punctuation). */
