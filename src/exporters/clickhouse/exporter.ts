@@ -37,7 +37,7 @@ import {
 } from './embeddedMemory.ts';
 import { ClickHouseQueries } from './query.ts';
 import { RemoteBackend } from './remoteBackend.ts';
-import { incidentEventRows, incidentRow, logRowsBytes, metricRow, spanRowsBytes } from './rows.ts';
+import { incidentEventRows, incidentRow, logRowsBytes, metricRowsBytes, spanRowsBytes } from './rows.ts';
 import { logIndexChanges, schemaStatements, supportsTextIndexes, type SchemaOptions } from './schema.ts';
 import { Spool } from './spool.ts';
 import { registerSpoolGauges } from './spoolMetrics.ts';
@@ -316,15 +316,8 @@ export class ClickHouseExporter implements QueuedExporter {
     this.writer.write(this.config.tables.traces, spanRowsBytes(batch), batch.length);
 
   consumeMetrics = async (batch: MetricPoint[]): Promise<void> => {
-    const byKind = new Map<MetricKind, { text: string; rows: number }>();
-    for (const p of batch) {
-      const acc = byKind.get(p.kind) ?? { text: '', rows: 0 };
-      acc.text += metricRow(p);
-      acc.rows++;
-      byKind.set(p.kind, acc);
-    }
-    for (const [kind, { text, rows }] of byKind)
-      await this.writer.write(this.config.tables[METRIC_TABLE[kind]], Buffer.from(text), rows);
+    for (const [kind, { data, rows }] of metricRowsBytes(batch))
+      await this.writer.write(this.config.tables[METRIC_TABLE[kind]], data, rows);
   };
 
   consumeIncidents = async (batch: IncidentChange[]): Promise<void> => {

@@ -3,12 +3,15 @@ import {
   logRow,
   logRows,
   logRowsBytes,
+  metricRow,
+  metricRowsBytes,
   spanRow,
   spanRowsBytes,
   stringMap,
 } from '../../../src/exporters/clickhouse/rows.ts';
 import { attrToString, setAttr, type Attributes } from '../../../src/model/attributes.ts';
 import { newEvent, type VigilEvent } from '../../../src/model/event.ts';
+import type { Exemplar, MetricKind, MetricPoint } from '../../../src/model/metric.ts';
 import type { Span } from '../../../src/model/span.ts';
 import { randomEvents } from '../../support/randomEvents.ts';
 
@@ -116,5 +119,97 @@ describe('log rows', () => {
     expect(spanRowsBytes(spans).toString('latin1')).toBe(want.toString('latin1'));
     for (const line of want.toString().trimEnd().split('\n')) expect(() => JSON.parse(line) as unknown).not.toThrow();
     expect(spanRowsBytes([]).length).toBe(0);
+  });
+
+  it('write metric points as bytes equal to their rows encoded, one buffer per kind', () => {
+    const events = randomEvents(500, 17);
+    const odd = [0, -0, 1.5, -7, 1e21, 2 ** 53 + 2, Number.NaN, Number.POSITIVE_INFINITY, 0.1 + 0.2];
+    const num = (i: number) => odd[i % odd.length]!;
+    const kinds: MetricKind[] = ['gauge', 'sum', 'histogram', 'exponential_histogram', 'summary'];
+    const points: MetricPoint[] = events.map((e, i) => {
+      const exemplars: Exemplar[] =
+        i % 3 === 0
+          ? []
+          : [
+              {
+                timeUnixNano: e.observedTimeUnixNano,
+                value: num(i + 1),
+                spanId: e.spanId,
+                traceId: e.traceId,
+                filteredAttributes: e.attributes,
+              },
+            ];
+      const base = {
+        name: e.title,
+        description: e.asset,
+        unit: e.tenant,
+        resource: e.resource,
+        ...(e.scope ? { scope: e.scope } : {}),
+        attributes: e.attributes,
+        startTimeUnixNano: e.timeUnixNano,
+        timeUnixNano: e.observedTimeUnixNano,
+        flags: i % 2,
+        exemplars,
+        service: e.service,
+        tenant: e.fingerprint,
+      };
+      const counts = [i % 4, num(i), 3];
+      switch (kinds[i % kinds.length]!) {
+        case 'gauge':
+          return { ...base, kind: 'gauge', value: num(i) };
+        case 'sum':
+          return { ...base, kind: 'sum', value: num(i), temporality: (i % 3) as 0 | 1 | 2, isMonotonic: i % 2 === 0 };
+        case 'histogram':
+          return {
+            ...base,
+            kind: 'histogram',
+            count: i,
+            sum: num(i),
+            ...(i % 4 === 0 ? {} : { min: num(i + 2), max: num(i + 3) }),
+            bucketCounts: counts,
+            explicitBounds: [num(i + 4), 10],
+            temporality: 2,
+          };
+        case 'exponential_histogram':
+          return {
+            ...base,
+            kind: 'exponential_histogram',
+            count: i,
+            sum: num(i),
+            ...(i % 4 === 0 ? {} : { min: num(i + 2), max: num(i + 3) }),
+            scale: (i % 9) - 4,
+            zeroCount: i % 5,
+            zeroThreshold: 0,
+            positiveOffset: -i,
+            positiveBucketCounts: counts,
+            negativeOffset: i,
+            negativeBucketCounts: i % 2 ? [] : counts,
+            temporality: 1,
+          };
+        case 'summary':
+          return {
+            ...base,
+            kind: 'summary',
+            count: i,
+            sum: num(i),
+            quantiles:
+              i % 3
+                ? [
+                    { quantile: 0.5, value: num(i) },
+                    { quantile: 0.99, value: num(i + 1) },
+                  ]
+                : [],
+          };
+      }
+    });
+    const got = metricRowsBytes(points);
+    expect([...got.keys()].sort()).toEqual([...kinds].sort());
+    for (const kind of kinds) {
+      const mine = points.filter((p) => p.kind === kind);
+      const want = Buffer.from(mine.map(metricRow).join(''));
+      expect(got.get(kind)!.rows).toBe(mine.length);
+      expect(got.get(kind)!.data.toString('latin1'), kind).toBe(want.toString('latin1'));
+    }
+    expect(metricRowsBytes([]).size).toBe(0);
   });
 });
