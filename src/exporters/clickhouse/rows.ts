@@ -1,7 +1,14 @@
 import { attrToString, setAttr, type Attributes } from '../../model/attributes.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { IncidentChange } from '../../model/incident.ts';
-import type { Exemplar, MetricKind, MetricPoint } from '../../model/metric.ts';
+import type {
+  Exemplar,
+  ExponentialHistogramPoint,
+  HistogramPoint,
+  MetricKind,
+  MetricPoint,
+  SummaryPoint,
+} from '../../model/metric.ts';
 import type { Span } from '../../model/span.ts';
 import { JsonBytes, jsonPiece } from './jsonBytes.ts';
 
@@ -483,6 +490,24 @@ function writeExemplars(w: JsonBytes, ex: readonly Exemplar[]): void {
   w.byte(0x5d);
 }
 
+function writeCountSum(w: JsonBytes, p: HistogramPoint | ExponentialHistogramPoint | SummaryPoint): void {
+  w.piece(M.count);
+  w.number(p.count);
+  w.piece(M.sum);
+  w.number(p.sum);
+}
+
+/** A histogram's columns after its buckets: exemplars, Min, Max and AggregationTemporality. */
+function writeHistogramTail(w: JsonBytes, p: HistogramPoint | ExponentialHistogramPoint): void {
+  writeExemplars(w, p.exemplars);
+  w.piece(M.min);
+  w.number(p.min ?? 0);
+  w.piece(M.max);
+  w.number(p.max ?? 0);
+  w.piece(M.temporality);
+  w.number(p.temporality);
+}
+
 /** Writes the row of one metric point, byte-identical to metricRow's line. */
 function writeMetricRow(w: JsonBytes, p: MetricPoint, resources: ResourceRun): void {
   w.piece(M.resource);
@@ -527,28 +552,16 @@ function writeMetricRow(w: JsonBytes, p: MetricPoint, resources: ResourceRun): v
       w.piece(p.isMonotonic ? M.true : M.false);
       break;
     case 'histogram':
-      w.piece(M.count);
-      w.number(p.count);
-      w.piece(M.sum);
-      w.number(p.sum);
+      writeCountSum(w, p);
       w.piece(M.bucketCounts);
       writeNumbers(w, p.bucketCounts, (n) => n);
       w.piece(M.explicitBounds);
       writeNumbers(w, p.explicitBounds, (n) => n);
       w.piece(M.afterBounds);
-      writeExemplars(w, p.exemplars);
-      w.piece(M.min);
-      w.number(p.min ?? 0);
-      w.piece(M.max);
-      w.number(p.max ?? 0);
-      w.piece(M.temporality);
-      w.number(p.temporality);
+      writeHistogramTail(w, p);
       break;
     case 'exponential_histogram':
-      w.piece(M.count);
-      w.number(p.count);
-      w.piece(M.sum);
-      w.number(p.sum);
+      writeCountSum(w, p);
       w.piece(M.scale);
       w.number(p.scale);
       w.piece(M.zeroCount);
@@ -562,19 +575,10 @@ function writeMetricRow(w: JsonBytes, p: MetricPoint, resources: ResourceRun): v
       w.piece(M.negativeBucketCounts);
       writeNumbers(w, p.negativeBucketCounts, (n) => n);
       w.piece(M.afterBounds);
-      writeExemplars(w, p.exemplars);
-      w.piece(M.min);
-      w.number(p.min ?? 0);
-      w.piece(M.max);
-      w.number(p.max ?? 0);
-      w.piece(M.temporality);
-      w.number(p.temporality);
+      writeHistogramTail(w, p);
       break;
     case 'summary':
-      w.piece(M.count);
-      w.number(p.count);
-      w.piece(M.sum);
-      w.number(p.sum);
+      writeCountSum(w, p);
       w.piece(M.quantiles);
       writeNumbers(w, p.quantiles, (q) => q.quantile);
       w.piece(M.quantileValues);
