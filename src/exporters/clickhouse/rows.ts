@@ -74,12 +74,9 @@ export function logRows(batch: readonly VigilEvent[]): string {
 
 /** A Map(String, String) value as stringMap and JSON.stringify write it: keys sorted. */
 function writeStringMap(w: JsonBytes, attrs: Attributes | undefined): void {
-  const keys = attrs ? Object.keys(attrs) : [];
+  let keys = attrs ? Object.keys(attrs) : [];
   if (keys.length === 0) return w.piece(EMPTY_MAP);
-  if (keys.length > 1) {
-    keys.sort();
-    indexKeysFirst(keys);
-  }
+  if (keys.length > 1) keys = sortedKeys(keys);
   w.byte(0x7b);
   for (let i = 0; i < keys.length; i++) {
     if (i > 0) w.byte(0x2c);
@@ -90,6 +87,29 @@ function writeStringMap(w: JsonBytes, attrs: Attributes | undefined): void {
     w.string(typeof v === 'string' ? v : attrToString(v));
   }
   w.byte(0x7d);
+}
+
+/** The keys of the last map sorted, as they came and sorted: records of one source repeat them. */
+let lastKeys: string[] = [];
+let lastSorted: string[] = [];
+
+/**
+ * Keys in the order stringMap's object has them. Attribute maps of a batch mostly have the same
+ * keys in the same order (one logger, one schema), and the decoders hand out the same key
+ * strings, so the last order is reused when the keys are those of the last map.
+ */
+function sortedKeys(keys: string[]): string[] {
+  const n = keys.length;
+  if (n === lastKeys.length) {
+    let i = 0;
+    while (i < n && keys[i] === lastKeys[i]) i++;
+    if (i === n) return lastSorted;
+  }
+  lastKeys = keys.slice();
+  keys.sort();
+  indexKeysFirst(keys);
+  lastSorted = keys;
+  return keys;
 }
 
 /** Whether JSON.stringify writes `k` before an object's other keys: an array index ("0", "17"). */

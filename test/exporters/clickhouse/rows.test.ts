@@ -75,6 +75,21 @@ describe('log rows', () => {
     expect(logRowsBytes(pair).toString('latin1')).toBe(Buffer.from(pair.map(reference).join('')).toString('latin1'));
   });
 
+  it('sort each map by its own keys, when maps of one batch repeat keys or hold them in another order', () => {
+    const orders: Attributes[] = [
+      { b: '1', a: '2', '10': 'x', '9': 'y' },
+      { b: '3', a: '4', '10': 'z', '9': 'w' },
+      { a: '5', b: '6', '9': 'v', '10': 'u' },
+      { b: '7', a: '8', '10': 't' },
+      { b: '9', a: '0', '10': 's', '9': 'r' },
+      { c: '1', a: '2', '10': 'q', '9': 'p' },
+    ];
+    const events = orders.map((attributes) => newEvent({ source: 'otlp', attributes, resource: {} }));
+    const want = Buffer.from(events.map(reference).join(''));
+    expect(logRowsBytes(events).toString('latin1')).toBe(want.toString('latin1'));
+    expect(logRowsBytes(events).toString('latin1')).toBe(want.toString('latin1'));
+  });
+
   it('keep an attribute named __proto__ as a key of the map', () => {
     const attributes: Attributes = {};
     setAttr(attributes, '__proto__', 'kept');
