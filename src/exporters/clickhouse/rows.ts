@@ -150,6 +150,32 @@ class ResourceRun {
   }
 }
 
+/**
+ * Sizes the buffer a batch's rows are written into from the bytes a row of that table took in
+ * the last batch, with a quarter to spare: one allocation for most batches, and a small batch
+ * takes a small buffer. A longer batch grows its buffer (JsonBytes copies it once per doubling).
+ */
+class RowSizer {
+  private bytesPerRow = 512;
+
+  writer(rows: number): JsonBytes {
+    return new JsonBytes(Math.ceil(rows * this.bytesPerRow * 1.25) + 1024);
+  }
+
+  /** Notes what `rows` rows took (`bytes`), for the next batch. */
+  took(bytes: number, rows: number): void {
+    if (rows > 0) this.bytesPerRow = Math.max(64, Math.ceil(bytes / rows));
+  }
+}
+
+/** Members of a JSON array, comma-separated (the brackets are the caller's). */
+function writeMembers<T>(w: JsonBytes, items: readonly T[], write: (w: JsonBytes, item: T) => void): void {
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) w.byte(0x2c);
+    write(w, items[i]!);
+  }
+}
+
 const EMPTY_MAP = jsonPiece('{}');
 const K = {
   timestamp: jsonPiece('{"Timestamp":'),
@@ -177,8 +203,7 @@ const K = {
   end: jsonPiece('}\n'),
 };
 
-/** Bytes a log row took in the last batch written, to size the next batch's buffer. */
-let logRowBytes = 512;
+const logSizer = new RowSizer();
 
 /**
  * The rows of a batch as UTF-8 bytes, byte-identical to Buffer.from(logRows(batch)) but
@@ -187,7 +212,7 @@ let logRowBytes = 512;
  * its map's bytes instead of writing them again.
  */
 export function logRowsBytes(batch: readonly VigilEvent[]): Buffer {
-  const w = new JsonBytes(Math.ceil(batch.length * logRowBytes * 1.25) + 1024);
+  const w = logSizer.writer(batch.length);
   const resources = new ResourceRun();
   for (const e of batch) {
     const ts = e.timeUnixNano === 0n ? e.observedTimeUnixNano : e.timeUnixNano;
@@ -237,7 +262,7 @@ export function logRowsBytes(batch: readonly VigilEvent[]): Buffer {
     w.string(e.source);
     w.piece(K.end);
   }
-  if (batch.length > 0) logRowBytes = Math.max(64, Math.ceil(w.pos / batch.length));
+  logSizer.took(w.pos, batch.length);
   return w.bytes();
 }
 
@@ -350,20 +375,11 @@ const S = {
   end: jsonPiece('}\n'),
 };
 
-/** Bytes a span row took in the last batch written, to size the next batch's buffer. */
-let spanRowBytes = 512;
-
-/** One string per item, as a JSON array's members (the brackets are the caller's). */
-function writeStrings<T>(w: JsonBytes, items: readonly T[], pick: (item: T) => string): void {
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) w.byte(0x2c);
-    w.string(pick(items[i]!));
-  }
-}
+const spanSizer = new RowSizer();
 
 /** The rows of a batch of spans as UTF-8 bytes, byte-identical to Buffer.from of their spanRow lines. */
 export function spanRowsBytes(batch: readonly Span[]): Buffer {
-  const w = new JsonBytes(Math.ceil(batch.length * spanRowBytes * 1.25) + 1024);
+  const w = spanSizer.writer(batch.length);
   const resources = new ResourceRun();
   for (const s of batch) {
     w.piece(S.timestamp);
@@ -371,10 +387,7 @@ export function spanRowsBytes(batch: readonly Span[]): Buffer {
     w.piece(S.duration);
     w.ascii((s.endTimeUnixNano > s.startTimeUnixNano ? s.endTimeUnixNano - s.startTimeUnixNano : 0n).toString());
     w.piece(S.eventTimes);
-    for (let i = 0; i < s.events.length; i++) {
-      if (i > 0) w.byte(0x2c);
-      w.ascii(s.events[i]!.timeUnixNano.toString());
-    }
+    writeMembers(w, s.events, (w, e) => w.ascii(e.timeUnixNano.toString()));
     w.piece(S.traceId);
     w.string(s.traceId);
     w.piece(S.spanId);
@@ -402,28 +415,22 @@ export function spanRowsBytes(batch: readonly Span[]): Buffer {
     w.piece(S.statusMessage);
     w.string(s.statusMessage);
     w.piece(S.eventNames);
-    writeStrings(w, s.events, (e) => e.name);
+    writeMembers(w, s.events, (w, e) => w.string(e.name));
     w.piece(S.eventAttributes);
-    for (let i = 0; i < s.events.length; i++) {
-      if (i > 0) w.byte(0x2c);
-      writeStringMap(w, s.events[i]!.attributes);
-    }
+    writeMembers(w, s.events, (w, e) => writeStringMap(w, e.attributes));
     w.piece(S.linkTraceIds);
-    writeStrings(w, s.links, (l) => l.traceId);
+    writeMembers(w, s.links, (w, l) => w.string(l.traceId));
     w.piece(S.linkSpanIds);
-    writeStrings(w, s.links, (l) => l.spanId);
+    writeMembers(w, s.links, (w, l) => w.string(l.spanId));
     w.piece(S.linkTraceStates);
-    writeStrings(w, s.links, (l) => l.traceState);
+    writeMembers(w, s.links, (w, l) => w.string(l.traceState));
     w.piece(S.linkAttributes);
-    for (let i = 0; i < s.links.length; i++) {
-      if (i > 0) w.byte(0x2c);
-      writeStringMap(w, s.links[i]!.attributes);
-    }
+    writeMembers(w, s.links, (w, l) => writeStringMap(w, l.attributes));
     w.piece(S.tenant);
     w.string(s.tenant);
     w.piece(S.end);
   }
-  if (batch.length > 0) spanRowBytes = Math.max(64, Math.ceil(w.pos / batch.length));
+  spanSizer.took(w.pos, batch.length);
   return w.bytes();
 }
 
@@ -481,32 +488,21 @@ const M = {
   false: jsonPiece('false'),
 };
 
-/** Bytes a metric row took in the last batch written, to size the next batch's buffers. */
-let metricRowBytes = 512;
-
-/** Numbers as a JSON array's members (the brackets are the caller's). */
-function writeNumbers<T>(w: JsonBytes, items: readonly T[], pick: (item: T) => number): void {
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) w.byte(0x2c);
-    w.number(pick(items[i]!));
-  }
-}
+const metricSizer = new RowSizer();
+const writeNumber = (w: JsonBytes, n: number): void => w.number(n);
 
 /** The exemplar columns, from `,"Exemplars.FilteredAttributes":[` to the TraceId array's last member. */
 function writeExemplars(w: JsonBytes, ex: readonly Exemplar[]): void {
   w.piece(M.exemplarAttributes);
-  for (let i = 0; i < ex.length; i++) {
-    if (i > 0) w.byte(0x2c);
-    writeStringMap(w, ex[i]!.filteredAttributes);
-  }
+  writeMembers(w, ex, (w, e) => writeStringMap(w, e.filteredAttributes));
   w.piece(M.exemplarTimes);
-  writeNumbers(w, ex, (e) => secs(e.timeUnixNano));
+  writeMembers(w, ex, (w, e) => w.number(secs(e.timeUnixNano)));
   w.piece(M.exemplarValues);
-  writeNumbers(w, ex, (e) => e.value);
+  writeMembers(w, ex, (w, e) => w.number(e.value));
   w.piece(M.exemplarSpanIds);
-  writeStrings(w, ex, (e) => e.spanId);
+  writeMembers(w, ex, (w, e) => w.string(e.spanId));
   w.piece(M.exemplarTraceIds);
-  writeStrings(w, ex, (e) => e.traceId);
+  writeMembers(w, ex, (w, e) => w.string(e.traceId));
   w.byte(0x5d);
 }
 
@@ -574,9 +570,9 @@ function writeMetricRow(w: JsonBytes, p: MetricPoint, resources: ResourceRun): v
     case 'histogram':
       writeCountSum(w, p);
       w.piece(M.bucketCounts);
-      writeNumbers(w, p.bucketCounts, (n) => n);
+      writeMembers(w, p.bucketCounts, writeNumber);
       w.piece(M.explicitBounds);
-      writeNumbers(w, p.explicitBounds, (n) => n);
+      writeMembers(w, p.explicitBounds, writeNumber);
       w.piece(M.afterBounds);
       writeHistogramTail(w, p);
       break;
@@ -589,20 +585,20 @@ function writeMetricRow(w: JsonBytes, p: MetricPoint, resources: ResourceRun): v
       w.piece(M.positiveOffset);
       w.number(p.positiveOffset);
       w.piece(M.positiveBucketCounts);
-      writeNumbers(w, p.positiveBucketCounts, (n) => n);
+      writeMembers(w, p.positiveBucketCounts, writeNumber);
       w.piece(M.negativeOffset);
       w.number(p.negativeOffset);
       w.piece(M.negativeBucketCounts);
-      writeNumbers(w, p.negativeBucketCounts, (n) => n);
+      writeMembers(w, p.negativeBucketCounts, writeNumber);
       w.piece(M.afterBounds);
       writeHistogramTail(w, p);
       break;
     case 'summary':
       writeCountSum(w, p);
       w.piece(M.quantiles);
-      writeNumbers(w, p.quantiles, (q) => q.quantile);
+      writeMembers(w, p.quantiles, (w, q) => w.number(q.quantile));
       w.piece(M.quantileValues);
-      writeNumbers(w, p.quantiles, (q) => q.value);
+      writeMembers(w, p.quantiles, (w, q) => w.number(q.value));
       return w.piece(M.endArray);
   }
   w.piece(M.end);
@@ -617,11 +613,7 @@ export function metricRowsBytes(batch: readonly MetricPoint[]): Map<MetricKind, 
   for (const p of batch) {
     let k = writers.get(p.kind);
     if (!k) {
-      k = {
-        w: new JsonBytes(Math.ceil(batch.length * metricRowBytes * 1.25) + 1024),
-        resources: new ResourceRun(),
-        rows: 0,
-      };
+      k = { w: metricSizer.writer(batch.length), resources: new ResourceRun(), rows: 0 };
       writers.set(p.kind, k);
     }
     writeMetricRow(k.w, p, k.resources);
@@ -633,7 +625,7 @@ export function metricRowsBytes(batch: readonly MetricPoint[]): Map<MetricKind, 
     out.set(kind, { data: k.w.bytes(), rows: k.rows });
     bytes += k.w.pos;
   }
-  if (batch.length > 0) metricRowBytes = Math.max(64, Math.ceil(bytes / batch.length));
+  metricSizer.took(bytes, batch.length);
   return out;
 }
 
