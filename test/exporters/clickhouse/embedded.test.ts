@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { incidentChange, newExporter, sampleEvents, sampleMetrics, sampleSpan, T0_NS, waitFor } from './harness.ts';
+import {
+  incidentChange,
+  newExporter,
+  sampleEvents,
+  sampleMetrics,
+  sampleSpan,
+  storedEventIds,
+  T0_NS,
+  waitFor,
+} from './harness.ts';
 
 /*
  * One file, one chdb engine: chdb holds a single data directory per process, so every case
@@ -243,11 +252,7 @@ describe('clickhouse exporter on embedded ClickHouse (chdb)', () => {
     await second.exporter.start();
     try {
       await waitFor(() => second.exporter.writer.pendingBatches === 0, 'replay of the crashed run');
-      const rows = await second.exporter.backend.select<{ EventId: string }>(
-        'SELECT EventId FROM otel.otel_logs WHERE Title LIKE {p:String} ORDER BY EventId',
-        { p: 'request 100_' },
-      );
-      expect(rows.map((r) => r.EventId)).toEqual(events.map((e) => e.id).sort());
+      expect(await storedEventIds(second.exporter, 'request 100_')).toEqual(events.map((e) => e.id).sort());
     } finally {
       await second.exporter.shutdown();
     }

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { newExporter, sampleEvents, waitFor } from './harness.ts';
+import { newExporter, sampleEvents, storedEventIds, waitFor } from './harness.ts';
 
 /*
  * Embedded inserts hand the engine the spool's own batch file to read. Their own test file (one
@@ -24,13 +24,7 @@ describe('embedded ClickHouse inserts read from a file', () => {
       const events = sampleEvents(40, 3000);
       await exporter.consumeLogs(events.slice(0, 25));
       await exporter.consumeLogs(events.slice(25));
-      const stored = async () =>
-        (
-          await exporter.backend.select<{ EventId: string }>(
-            'SELECT EventId FROM otel.otel_logs WHERE Title LIKE {p:String}',
-            { p: 'request 30__' },
-          )
-        ).map((r) => r.EventId);
+      const stored = () => storedEventIds(exporter, 'request 30__');
       await waitFor(async () => (await stored()).length === 40, 'both batches stored');
       expect(new Set(await stored())).toEqual(new Set(events.map((e) => e.id)));
       // The engine read the spool's files: no batch came through JS.

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { newExporter, sampleEvents, waitFor } from './harness.ts';
+import { newExporter, sampleEvents, storedEventIds, waitFor } from './harness.ts';
 
 /*
  * `INSERT … FROM INFILE` reads its path as a glob: a data dir whose name has braces in it would
@@ -18,13 +18,7 @@ describe('embedded ClickHouse inserts under a data dir whose name is a glob', ()
       const events = sampleEvents(30, 5000);
       await exporter.consumeLogs(events.slice(0, 10));
       await exporter.consumeLogs(events.slice(10));
-      const stored = async () =>
-        (
-          await exporter.backend.select<{ EventId: string }>(
-            'SELECT EventId FROM otel.otel_logs WHERE Title LIKE {p:String}',
-            { p: 'request 50__' },
-          )
-        ).map((r) => r.EventId);
+      const stored = () => storedEventIds(exporter, 'request 50__');
       const spool = join(dataDir, 'clickhouse-spool', 'clickhouse');
       await waitFor(
         async () => (await stored()).length === 30,

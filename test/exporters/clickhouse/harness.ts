@@ -33,6 +33,15 @@ export function newExporter(raw: Record<string, unknown>, dataDir = mkdtempSync(
   return { exporter, metrics, dataDir };
 }
 
+/** Ids of the events stored in otel_logs whose title matches `titlePattern` (LIKE), sorted. */
+export async function storedEventIds(exporter: ClickHouseExporter, titlePattern: string): Promise<string[]> {
+  const rows = await exporter.backend.select<{ EventId: string }>(
+    'SELECT EventId FROM otel.otel_logs WHERE Title LIKE {p:String} ORDER BY EventId',
+    { p: titlePattern },
+  );
+  return rows.map((r) => r.EventId);
+}
+
 const T0 = 1_790_000_000_000_000_000n;
 
 export function sampleEvents(n: number, offset = 0): VigilEvent[] {
