@@ -73,7 +73,16 @@ function inner(s: string): string {
  */
 type Piece = readonly [string, string];
 
-const piece = (text: string): Piece => [text, '"' + text];
+/**
+ * `s` as one flat string. A piece made by concatenation is a tree of the strings it joined, and
+ * V8 walks every such tree again each time a line that holds the piece is flattened to be
+ * encoded: with the pieces left as trees, flattening and encoding a line cost 0.67 µs, flat
+ * 0.45 µs (bench line). JSON.parse makes a new flat string; the round trip keeps every string,
+ * lone surrogates included.
+ */
+const flat = (s: string): string => JSON.parse(JSON.stringify(s)) as string;
+
+const piece = (text: string): Piece => [flat(text), flat('"' + text)];
 
 /** `,"name":"`: the start of a string attribute. */
 const stringKey = (name: string): Piece => piece(`,${JSON.stringify(name)}:"`);
@@ -84,7 +93,7 @@ const flatPieces = new PerSdPair((id, name) =>
 );
 
 /** Where the id goes: 26 placeholder characters, overwritten with the id's bytes once the line is encoded. */
-const HEAD = '{"id":"' + '0'.repeat(26) + '","timeUnixNano":"';
+const HEAD = flat('{"id":"' + '0'.repeat(26) + '","timeUnixNano":"');
 const ID_AT = HEAD.indexOf('0');
 
 /**
@@ -95,8 +104,10 @@ function priorityPieces(format: SyslogMessage['format'], names: FieldNames): str
   const pieces: string[] = [];
   for (let pri = 0; pri <= 191; pri++)
     pieces.push(
-      `","syslog.format":"${format}",${JSON.stringify(names.priority)}:${pri},${JSON.stringify(names.facility)}:${pri >> 3},"syslog.facility.name":"${FACILITY_NAME[pri >> 3]}` +
-        (format === 'rfc5424' ? `",${JSON.stringify(names.version)}:1` : ''),
+      flat(
+        `","syslog.format":"${format}",${JSON.stringify(names.priority)}:${pri},${JSON.stringify(names.facility)}:${pri >> 3},"syslog.facility.name":"${FACILITY_NAME[pri >> 3]}` +
+          (format === 'rfc5424' ? `",${JSON.stringify(names.version)}:1` : ''),
+      ),
     );
   return pieces;
 }
@@ -109,7 +120,7 @@ const ASSET = piece('},"traceId":"","spanId":"","flags":0,"asset":"');
 const TITLE = '","title":"';
 const SERVICE = '","type":"neutral","service":"';
 const TAIL = '","tenant":"","fingerprint":"","source":"syslog"}';
-const NO_SERVICE_TAIL = SERVICE + TAIL;
+const NO_SERVICE_TAIL = flat(SERVICE + TAIL);
 const TRUNCATED = piece(',"syslog.truncated":true');
 
 /**
@@ -263,9 +274,10 @@ export class SyslogLineEncoder {
   private observe(observedNs: bigint): void {
     this.observedNs = observedNs;
     this.observedMs = Number(observedNs / 1_000_000n);
-    this.observedSeverity = SEVERITY_NUMBER.map(
-      (n, s) =>
+    this.observedSeverity = SEVERITY_NUMBER.map((n, s) =>
+      flat(
         `","observedTimeUnixNano":"${observedNs}","severityNumber":${n},"severityText":${JSON.stringify(SEVERITY_TEXT[s])},"body":"`,
+      ),
     );
   }
 
@@ -274,9 +286,10 @@ export class SyslogLineEncoder {
     let piece = byPri[pri];
     if (piece === undefined) {
       const origin = this.origin!;
-      piece = byPri[pri] =
+      piece = byPri[pri] = flat(
         `","attributes":{"network.transport":"${origin.transport === 'udp' ? 'udp' : 'tcp'}","network.peer.address":"${this.peer}` +
-        (format === 'rfc5424' ? this.rfc5424 : this.rfc3164)[pri]!;
+          (format === 'rfc5424' ? this.rfc5424 : this.rfc3164)[pri]!,
+      );
     }
     return piece;
   }
