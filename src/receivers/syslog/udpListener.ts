@@ -4,6 +4,7 @@ import type { SyslogUdpConfig } from './config.ts';
 import type { SyslogIngest, SyslogRecord } from './ingest.ts';
 import type { Origin } from './mapping.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
+import type { UdpBatch } from './udpBatch.ts';
 import type { UdpReaderCommand, UdpReaderMessage, UdpReaderOptions } from './udpReader.ts';
 
 /** Messages read but not yet processed by the main thread; about 30 MiB of 300-byte lines. */
@@ -70,8 +71,8 @@ export class SyslogUdpListener {
               void worker.terminate();
             }
             break;
-          case 'lines':
-            this.take(m.lines, m.peers);
+          case 'batch':
+            this.take(m.batch);
             break;
           case 'overflow':
             this.drop(m.dropped, 'overflow', 'the main thread fell behind the UDP reader');
@@ -104,23 +105,34 @@ export class SyslogUdpListener {
   }
 
   /** One batch the reader handed over: parsed and delivered, or dropped unparsed while shedding. */
-  take(lines: string[], peers: string[]): void {
+  take(batch: UdpBatch): void {
     const { ingest } = this;
+    const { ends, peers, runEnds } = batch;
+    const n = ends.length;
+    if (n === 0) return;
     if (this.now() < this.shedUntil) {
-      this.worker?.postMessage({ type: 'ack', n: lines.length } satisfies UdpReaderCommand);
-      ingest.refused(lines.length, 'udp');
-      this.drop(lines.length, 'refused', 'the pipeline refused them');
+      this.worker?.postMessage({ type: 'ack', n } satisfies UdpReaderCommand);
+      ingest.refused(n, 'udp');
+      this.drop(n, 'refused', 'the pipeline refused them');
       return;
     }
     ingest.beginBatch();
     const observed = nowNanos();
-    const events: SyslogRecord[] = new Array(lines.length);
-    for (let i = 0; i < lines.length; i++)
-      events[i] = ingest.toRecord(lines[i]!, false, this.origin(peers[i]!), observed);
-    this.worker?.postMessage({ type: 'ack', n: lines.length } satisfies UdpReaderCommand);
+    const bytes = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
+    const events: SyslogRecord[] = new Array(n);
+    let start = 0;
+    let run = 0;
+    let origin = this.origin(peers[0]!);
+    for (let i = 0; i < n; i++) {
+      if (i === runEnds[run]) origin = this.origin(peers[++run]!);
+      const end = ends[i]!;
+      events[i] = ingest.toRecord(bytes.toString('utf8', start, end), false, origin, observed);
+      start = end;
+    }
+    this.worker?.postMessage({ type: 'ack', n } satisfies UdpReaderCommand);
     ingest.deliver(events, 'udp').catch(() => {
       this.shedUntil = this.now() + SHED_MS;
-      this.drop(events.length, 'refused', 'the pipeline refused them');
+      this.drop(n, 'refused', 'the pipeline refused them');
     });
   }
 

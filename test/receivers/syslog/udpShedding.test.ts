@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SyslogIngest } from '../../../src/receivers/syslog/ingest.ts';
+import { UdpBatchBuilder } from '../../../src/receivers/syslog/udpBatch.ts';
 import { SyslogUdpListener } from '../../../src/receivers/syslog/udpListener.ts';
 import type { VigilEvent } from '../../../src/model/event.ts';
 
@@ -28,8 +29,11 @@ function fakeIngest() {
   return { seen, ingest: ingest as unknown as SyslogIngest };
 }
 
-const batch = (n: number) =>
-  [Array.from({ length: n }, (_, i) => `<14>1 - h a - - - line ${i}`), Array(n).fill('127.0.0.1')] as const;
+const batch = (n: number) => {
+  const b = new UdpBatchBuilder(n);
+  for (let i = 0; i < n; i++) b.add(Buffer.from(`<14>1 - h a - - - line ${i}`), '127.0.0.1');
+  return b.take();
+};
 const settle = () => new Promise((r) => setImmediate(r));
 
 describe('syslog UDP under a pipeline that refuses', () => {
@@ -41,18 +45,18 @@ describe('syslog UDP under a pipeline that refuses', () => {
       ingest,
       () => nowMs,
     );
-    udp.take(...batch(100));
+    udp.take(batch(100));
     await settle();
     expect(seen).toMatchObject({ parsed: 100, refused: 100, dropped: 100 });
     // Within the shedding moment: dropped and counted as refused, not parsed.
     nowMs += 2;
-    udp.take(...batch(50));
+    udp.take(batch(50));
     await settle();
     expect(seen).toMatchObject({ parsed: 100, refused: 150, dropped: 150 });
     // Past it, with room again: parsed and delivered.
     nowMs += 10;
     seen.full = false;
-    udp.take(...batch(30));
+    udp.take(batch(30));
     await settle();
     expect(seen).toMatchObject({ parsed: 130, delivered: 30, refused: 150, dropped: 150 });
   });
