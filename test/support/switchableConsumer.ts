@@ -6,6 +6,12 @@ export class SwitchableConsumer<T> implements Consumer<T> {
   full = false;
   refusals = 0;
   readonly accepted: T[] = [];
+  admit(): void {
+    if (this.full) {
+      this.refusals++;
+      throw new QueueFullError('logs', 10);
+    }
+  }
   consume(batch: T[]): Promise<void> {
     if (this.full) {
       this.refusals++;

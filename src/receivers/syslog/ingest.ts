@@ -86,6 +86,11 @@ export class SyslogIngest {
     return unparsedToEvent(line, parsed, origin, observedNs, truncated, this.attributeNames);
   }
 
+  /** Throws the RefusedError that delivering `n` messages would meet now (see Consumer.admit). */
+  admit(n: number): void {
+    this.consumer.admit?.(n);
+  }
+
   /** Hands a batch to the pipeline; rejects (RefusedError) under back-pressure, having counted it. */
   deliver(records: SyslogRecord[], transport: Origin['transport']): Promise<void> {
     const { consumer } = this;

@@ -48,7 +48,7 @@ export class SyslogMetrics {
       () =>
         new Counter({
           name: 'vigil_syslog_dropped_messages_total',
-          help: 'Syslog messages lost: UDP datagrams the pipeline refused (UDP cannot push back), or messages held when the receiver stopped.',
+          help: 'Syslog messages lost: UDP datagrams past what may wait for room in the pipeline (reason overflow; UDP cannot push back) or refused by it, or messages held when the receiver stopped.',
           labelNames: ['receiver', 'transport', 'reason'],
           registers,
         }),
@@ -92,7 +92,7 @@ export class SyslogMetrics {
       () =>
         new Counter({
           name: 'vigil_syslog_backpressure_pauses_total',
-          help: 'Times a syslog TCP/TLS connection stopped reading because the pipeline refused data; the sender waits.',
+          help: 'Times a syslog TCP/TLS connection stopped reading because the pipeline refused data (the sender waits), or UDP datagrams began to wait for room in it.',
           labelNames: ['receiver', 'transport'],
           registers,
         }),

@@ -35,6 +35,11 @@ export class UdpBatchBuilder {
     this.ends = new Uint32Array(maxMessages);
   }
 
+  /** Bytes held. */
+  get size(): number {
+    return this.used;
+  }
+
   /** Whether a datagram of `length` bytes fits without a take() first. */
   fits(length: number): boolean {
     return this.count < this.maxMessages && this.used + length <= BUFFER_BYTES;

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { RefusedError } from '../../errors.ts';
 import { nowNanos } from '../../model/event.ts';
 import type { SyslogUdpConfig } from './config.ts';
 import type { SyslogIngest, SyslogRecord } from './ingest.ts';
@@ -7,21 +8,30 @@ import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
 import type { UdpBatch } from './udpBatch.ts';
 import type { UdpReaderCommand, UdpReaderMessage, UdpReaderOptions } from './udpReader.ts';
 
-/** Messages read but not yet processed by the main thread; about 30 MiB of 300-byte lines. */
-const MAX_PENDING = 100_000;
-
 /**
- * After the pipeline refuses a batch, what arrives within this long is dropped unparsed: an
- * overloaded daemon then spends its CPU on what it can store, not on parsing what the full
- * pipeline would refuse anyway (at 100,000 datagrams/s into a file, 45-55 % lost instead of 85 %).
+ * Datagrams read but not yet parsed, in the reader's hand-over or held here while the pipeline
+ * has no room: a burst of one second at 100,000/s, or 32 MiB, whichever comes first. Past it
+ * the reader drops what arrives, unread, and counts it.
  */
-const SHED_MS = 5;
+const DEFAULT_LIMITS: PendingLimits = { maxPending: 100_000, maxPendingBytes: 32 * 1024 * 1024 };
+
+export interface PendingLimits {
+  maxPending: number;
+  maxPendingBytes: number;
+}
+
+/** How soon a pipeline that had no room is asked again; doubled up to RETRY_MAX_MS while it still has none. */
+const RETRY_FIRST_MS = 2;
+const RETRY_MAX_MS = 50;
 
 /**
  * Syslog over UDP. A worker thread reads the socket (see udpReader.ts) and hands over batches;
- * here they are parsed and given to the pipeline. UDP cannot push back: what the pipeline
- * refuses, or what overflows the worker's hand-over, is dropped and counted
- * (`vigil_syslog_dropped_messages_total{reason="refused"|"overflow"}`).
+ * here they are parsed and given to the pipeline. UDP cannot push back, so while the pipeline
+ * has no room the batches wait here unparsed, in order, and the reader stops taking datagrams
+ * once the limits' datagrams (or bytes) wait: a full queue for a moment (a daemon's first
+ * second, an exporter's slow write) loses nothing, and one that stays full costs the reader a
+ * count per datagram, not a parse. What the reader drops, or the pipeline refuses once it had
+ * admitted a batch, is counted (`vigil_syslog_dropped_messages_total{reason="overflow"|"refused"}`).
  */
 export class SyslogUdpListener {
   private readonly config: SyslogUdpConfig;
@@ -31,13 +41,16 @@ export class SyslogUdpListener {
   private resolveClosed: (() => void) | undefined;
   private readonly origins = new Map<string, Origin>();
   private readonly dropWarn: RateLimitedWarn;
-  private shedUntil = 0;
-  private readonly now: () => number;
+  /** Batches the pipeline had no room for yet, oldest first; not acknowledged to the reader. */
+  private readonly waiting: UdpBatch[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = RETRY_FIRST_MS;
+  private readonly limits: PendingLimits;
 
-  constructor(config: SyslogUdpConfig, ingest: SyslogIngest, now: () => number = () => performance.now()) {
+  constructor(config: SyslogUdpConfig, ingest: SyslogIngest, limits: PendingLimits = DEFAULT_LIMITS) {
     this.config = config;
     this.ingest = ingest;
-    this.now = now;
+    this.limits = limits;
     this.dropWarn = new RateLimitedWarn(ingest.logger);
   }
 
@@ -47,7 +60,7 @@ export class SyslogUdpListener {
       host,
       port,
       recvBufferSize: this.config.receive_buffer_size,
-      maxPending: MAX_PENDING,
+      ...this.limits,
     };
     const worker = new Worker(new URL('./udpReader.ts', import.meta.url), { workerData });
     this.worker = worker;
@@ -75,7 +88,11 @@ export class SyslogUdpListener {
             this.take(m.batch);
             break;
           case 'overflow':
-            this.drop(m.dropped, 'overflow', 'the main thread fell behind the UDP reader');
+            this.drop(
+              m.dropped,
+              'overflow',
+              `${this.limits.maxPending} datagrams or ${this.limits.maxPendingBytes} bytes already waited to be parsed`,
+            );
             break;
           case 'closed':
             this.resolveClosed?.();
@@ -104,18 +121,42 @@ export class SyslogUdpListener {
     );
   }
 
-  /** One batch the reader handed over: parsed and delivered, or dropped unparsed while shedding. */
+  /** One batch the reader handed over: parsed and delivered now, or after those waiting for room. */
   take(batch: UdpBatch): void {
+    if (batch.ends.length === 0) return;
+    this.waiting.push(batch);
+    // More than this one waiting: a retry is due and takes them in order.
+    if (this.waiting.length === 1) this.offer();
+  }
+
+  /** Hands the waiting batches over while the pipeline has room; asks again later when it has none. */
+  private offer(): void {
+    this.retryTimer = undefined;
+    const { waiting } = this;
+    while (waiting.length > 0) {
+      const batch = waiting[0]!;
+      try {
+        // Asked before parsing: a pipeline without room costs the batch nothing.
+        this.ingest.admit(batch.ends.length);
+      } catch (err) {
+        if (!(err instanceof RefusedError)) throw err;
+        if (this.retryMs === RETRY_FIRST_MS)
+          this.ingest.metrics.paused.inc({ receiver: this.ingest.id, transport: 'udp' });
+        this.retryTimer = setTimeout(() => this.offer(), this.retryMs);
+        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+        return;
+      }
+      waiting.shift();
+      this.retryMs = RETRY_FIRST_MS;
+      this.deliver(batch);
+    }
+  }
+
+  /** Parses a batch, tells the reader it is taken, and gives it to the pipeline. */
+  private deliver(batch: UdpBatch): void {
     const { ingest } = this;
     const { ends, peers, runEnds } = batch;
     const n = ends.length;
-    if (n === 0) return;
-    if (this.now() < this.shedUntil) {
-      this.worker?.postMessage({ type: 'ack', n } satisfies UdpReaderCommand);
-      ingest.refused(n, 'udp');
-      this.drop(n, 'refused', 'the pipeline refused them');
-      return;
-    }
     ingest.beginBatch();
     const observed = nowNanos();
     const bytes = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
@@ -129,20 +170,20 @@ export class SyslogUdpListener {
       events[i] = ingest.toRecord(bytes.toString('utf8', start, end), false, origin, observed);
       start = end;
     }
-    this.worker?.postMessage({ type: 'ack', n } satisfies UdpReaderCommand);
-    ingest.deliver(events, 'udp').catch(() => {
-      this.shedUntil = this.now() + SHED_MS;
-      this.drop(n, 'refused', 'the pipeline refused them');
-    });
+    this.worker?.postMessage({ type: 'ack', n, bytes: bytes.length } satisfies UdpReaderCommand);
+    ingest.deliver(events, 'udp').catch(() => this.drop(n, 'refused', 'the pipeline refused them'));
   }
 
-  /** Closes the socket, processes what the reader still held, and ends the thread. */
+  /** Closes the socket, processes what the reader still held and what waited for room, and ends the thread. */
   async close(): Promise<void> {
     const worker = this.worker;
-    this.worker = undefined;
     if (!worker) return;
     worker.postMessage({ type: 'close' } satisfies UdpReaderCommand);
     await this.closed;
+    this.worker = undefined;
+    clearTimeout(this.retryTimer);
+    // One last offer, as a TCP connection's held messages get: what the pipeline refuses is counted.
+    for (const batch of this.waiting.splice(0)) this.deliver(batch);
     await worker.terminate();
   }
 }

@@ -1,8 +1,9 @@
 /**
  * Worker thread that owns the syslog UDP socket. Reading datagrams off the kernel buffer is
  * all it does, so a main thread busy parsing or exporting no longer lets that buffer overflow
- * (kernel drops are invisible to Vigil). What waits for the main thread is bounded: past
- * `maxPending` messages the worker drops and reports how many, so they are counted.
+ * (kernel drops are invisible to Vigil). What waits for the main thread, or for room in the
+ * pipeline, is bounded: past `maxPending` messages or `maxPendingBytes` the worker drops and
+ * reports how many, so they are counted.
  */
 import { createSocket } from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -12,7 +13,10 @@ export interface UdpReaderOptions {
   host: string;
   port: number;
   recvBufferSize: number;
+  /** Datagrams handed over and not yet acknowledged (or held) past which new ones are dropped. */
   maxPending: number;
+  /** The same bound in bytes. */
+  maxPendingBytes: number;
 }
 
 export type UdpReaderMessage =
@@ -22,7 +26,7 @@ export type UdpReaderMessage =
   | { type: 'overflow'; dropped: number }
   | { type: 'closed' };
 
-export type UdpReaderCommand = { type: 'ack'; n: number } | { type: 'close' };
+export type UdpReaderCommand = { type: 'ack'; n: number; bytes: number } | { type: 'close' };
 
 const MAX_BATCH = 1024;
 /**
@@ -38,6 +42,7 @@ function run(opts: UdpReaderOptions, port: NonNullable<typeof parentPort>): void
   const post = (m: UdpReaderMessage) => port.postMessage(m);
   const held = new UdpBatchBuilder(MAX_BATCH);
   let pending = 0;
+  let pendingBytes = 0;
   let dropped = 0;
   let scheduled = false;
 
@@ -48,6 +53,7 @@ function run(opts: UdpReaderOptions, port: NonNullable<typeof parentPort>): void
     }
     if (held.count === 0) return;
     pending += held.count;
+    pendingBytes += held.size;
     const batch = held.take();
     port.postMessage({ type: 'batch', batch } satisfies UdpReaderMessage, [batch.bytes.buffer, batch.ends.buffer]);
   };
@@ -55,7 +61,8 @@ function run(opts: UdpReaderOptions, port: NonNullable<typeof parentPort>): void
   const socket = createSocket({ type: opts.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: opts.recvBufferSize });
   socket.on('message', (msg, rinfo) => {
     if (msg.length === 0) return;
-    if (pending + held.count >= opts.maxPending) dropped++;
+    if (pending + held.count >= opts.maxPending || pendingBytes + held.size + msg.length > opts.maxPendingBytes)
+      dropped++;
     else {
       if (!held.fits(msg.length)) flush();
       held.add(msg, rinfo.address);
@@ -76,8 +83,10 @@ function run(opts: UdpReaderOptions, port: NonNullable<typeof parentPort>): void
     post({ type: 'listening', host: addr.address, port: addr.port });
   });
   port.on('message', (cmd: UdpReaderCommand) => {
-    if (cmd.type === 'ack') pending -= cmd.n;
-    else
+    if (cmd.type === 'ack') {
+      pending -= cmd.n;
+      pendingBytes -= cmd.bytes;
+    } else
       socket.close(() => {
         flush();
         post({ type: 'closed' });

@@ -1,0 +1,141 @@
+import { createSocket } from 'node:dgram';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { QueueFullError } from '../../../src/errors.ts';
+import type { SyslogIngest } from '../../../src/receivers/syslog/ingest.ts';
+import { UdpBatchBuilder } from '../../../src/receivers/syslog/udpBatch.ts';
+import { SyslogUdpListener } from '../../../src/receivers/syslog/udpListener.ts';
+import type { VigilEvent } from '../../../src/model/event.ts';
+import { waitFor } from '../../support/waitFor.ts';
+
+/** An ingest whose pipeline has no room while `full`, recording what it parsed, took and dropped. */
+function fakeIngest() {
+  const seen = {
+    full: true,
+    admits: 0,
+    parsed: [] as string[],
+    delivered: [] as string[],
+    dropped: {} as Record<string, number>,
+    paused: 0,
+    /** Refuse what was admitted (a pipeline that filled in between). */
+    refuseAdmitted: false,
+  };
+  const ingest = {
+    id: 'syslog',
+    logger: { warn: () => undefined, info: () => undefined, error: () => undefined },
+    metrics: {
+      dropped: {
+        inc: (l: { reason: string }, n = 1) => void (seen.dropped[l.reason] = (seen.dropped[l.reason] ?? 0) + n),
+      },
+      paused: { inc: () => void seen.paused++ },
+    },
+    refused: () => undefined,
+    beginBatch: () => undefined,
+    admit: () => {
+      seen.admits++;
+      if (seen.full) throw new QueueFullError('logs', 10);
+    },
+    toRecord: (line: string) => {
+      seen.parsed.push(line);
+      return { body: line } as unknown as VigilEvent;
+    },
+    deliver: (events: VigilEvent[]) => {
+      if (seen.refuseAdmitted) return Promise.reject(new QueueFullError('logs', 10));
+      for (const e of events) seen.delivered.push(e.body as string);
+      return Promise.resolve();
+    },
+  };
+  return { seen, ingest: ingest as unknown as SyslogIngest };
+}
+
+const batch = (from: number, n: number) => {
+  const b = new UdpBatchBuilder(n);
+  for (let i = from; i < from + n; i++) b.add(Buffer.from(`line ${i}`), '127.0.0.1');
+  return b.take();
+};
+const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => `line ${from + i}`);
+/** Sends each text as one datagram to the port on the loopback. */
+async function sendAll(port: number, texts: string[]): Promise<void> {
+  const client = createSocket('udp4');
+  try {
+    for (const text of texts)
+      await new Promise<void>((res, rej) => client.send(text, port, '127.0.0.1', (err) => (err ? rej(err) : res())));
+  } finally {
+    client.close();
+  }
+}
+const config = (port = 0) => ({ endpoint: { host: '127.0.0.1', port }, receive_buffer_size: 0 }) as never;
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('syslog UDP while the pipeline has no room', () => {
+  it('holds the batches unparsed, in order, and hands each over once, when there is room again', () => {
+    vi.useFakeTimers();
+    const { seen, ingest } = fakeIngest();
+    const udp = new SyslogUdpListener(config(), ingest);
+    udp.take(batch(0, 100));
+    udp.take(batch(100, 50));
+    vi.advanceTimersByTime(200);
+    udp.take(batch(150, 30));
+    vi.advanceTimersByTime(200);
+    expect(seen.parsed).toEqual([]);
+    expect(seen.dropped).toEqual({});
+    expect(seen.paused).toBe(1);
+    // Asked again while full, but not in a loop: the wait doubles up to 50 ms.
+    expect(seen.admits).toBeGreaterThan(5);
+    expect(seen.admits).toBeLessThan(20);
+
+    seen.full = false;
+    vi.advanceTimersByTime(50);
+    expect(seen.delivered).toEqual(lines(0, 180));
+    expect(seen.parsed).toEqual(lines(0, 180));
+    expect(seen.dropped).toEqual({});
+    // With room, a batch goes straight through.
+    udp.take(batch(180, 5));
+    expect(seen.delivered).toEqual(lines(0, 185));
+  });
+
+  it('counts as dropped what the pipeline refuses after it said it had room', async () => {
+    const { seen, ingest } = fakeIngest();
+    seen.full = false;
+    seen.refuseAdmitted = true;
+    new SyslogUdpListener(config(), ingest).take(batch(0, 7));
+    await waitFor(() => seen.dropped.refused === 7, 'the refused batch counted');
+  });
+
+  it('drops and counts what arrives past the limit, and takes what waited once there is room', async () => {
+    const { seen, ingest } = fakeIngest();
+    const udp = new SyslogUdpListener(config(), ingest, { maxPending: 5, maxPendingBytes: 1 << 20 });
+    const { port } = await udp.start();
+    try {
+      await sendAll(port, lines(0, 20));
+      await waitFor(() => seen.dropped.overflow === 15, 'the 15 past the limit counted');
+      expect(seen.parsed).toEqual([]);
+      seen.full = false;
+      await waitFor(() => seen.delivered.length === 5, 'the 5 that waited taken');
+      expect(new Set(seen.delivered)).toEqual(new Set(lines(0, 5)));
+      // Room again for the reader: new datagrams are read and taken.
+      await sendAll(port, ['line 20']);
+      await waitFor(() => seen.delivered.includes('line 20'), 'a datagram after the pause');
+      expect(seen.dropped).toEqual({ overflow: 15 });
+    } finally {
+      await udp.close();
+    }
+  });
+
+  it('gives what still waits one last offer when the receiver stops, and counts what the pipeline refuses', async () => {
+    const { seen, ingest } = fakeIngest();
+    const udp = new SyslogUdpListener(config(), ingest);
+    const { port } = await udp.start();
+    try {
+      await sendAll(port, lines(0, 3));
+      await waitFor(() => seen.paused === 1 && seen.admits > 1, 'the listener holding');
+      seen.refuseAdmitted = true;
+    } finally {
+      await udp.close();
+    }
+    await waitFor(() => seen.dropped.refused === 3, 'the 3 counted at shutdown');
+    expect(seen.delivered).toEqual([]);
+  });
+});
