@@ -348,7 +348,8 @@ async function jsonLoad(port: number): Promise<void> {
 // ---- report -----------------------------------------------------------------------------------
 
 function rate(m: Measured): string {
-  const lost = m.sent === undefined ? '' : ` (${((100 * Math.max(0, m.sent - m.records)) / m.sent).toFixed(2)} % lost)`;
+  const missing = m.sent === undefined ? 0 : Math.max(0, m.sent - m.records);
+  const lost = m.sent === undefined ? '' : ` (${fmt(missing)} lost, ${((100 * missing) / m.sent).toFixed(2)} %)`;
   return `${fmt(m.wallRate)}${lost}`;
 }
 
