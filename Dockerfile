@@ -69,9 +69,7 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 USER 10001:10001
-# cmd/start.mjs, as `vigil` and `npm start` run: on this image's Node it runs cmd/vigil.ts in the
-# same process, having first kept V8's young generation small for `run` (a few MiB less resident).
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/cmd/start.mjs"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/cmd/vigil.ts"]
 CMD ["run", "--config", "/etc/vigil/vigil.yaml", "--data-dir", "/var/lib/vigil"]
 
 FROM runtime AS slim

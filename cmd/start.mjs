@@ -9,7 +9,6 @@ import * as nodeModule from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 
 /** Node runs .ts files by stripping types from 22.18 on (23.6 on the 23 line); 24 LTS is Vigil's. */
 const NEEDED = [22, 18];
@@ -45,8 +44,6 @@ function runOn(node) {
 if (canRunTypeScript(process.versions.node)) {
   // This Node can: Vigil runs in this very process, as `node cmd/vigil.ts` would (same argv tail).
   nodeModule.enableCompileCache?.(COMPILE_CACHE);
-  // What cmd/youngGeneration.ts does, before Vigil's modules load (see keepYoungGenerationSmall).
-  if (args[0] === 'run') setFlagsFromString('--semi-space-growth-factor=1');
   await import(vigil);
 } else if (process.platform === 'linux' && process.arch === 'x64') {
   // The same Node 24 the tests use (.ci/run), from the npm registry, kept in one cache.

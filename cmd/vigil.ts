@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // First: later modules must load into a process whose objects have no __proto__ accessor.
 import '../src/service/hardening.ts';
-import './youngGeneration.ts';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
@@ -14,6 +13,7 @@ import { reloadTlsListeners } from '../src/receivers/http/tlsConfig.ts';
 import { ConfigWatcher } from '../src/service/configWatcher.ts';
 import type { Logger } from '../src/telemetry/logger.ts';
 import { VigilService } from '../src/service/service.ts';
+import { keepYoungGenerationSmall } from '../src/pipeline/memoryGuard.ts';
 // The other commands' modules load when they run: `vigil run` of an agent loads none of them.
 import type { BacktestResult, IncidentOutline } from '../src/service/rulesBacktest.ts';
 import type { VigilConfig } from '../src/service/config/vigilConfig.ts';
@@ -189,6 +189,8 @@ async function run(args: string[]): Promise<number> {
   const file = values.config ?? resolve(import.meta.dirname, '../config/vigil.yaml');
   const config = loadConfigFile(file, registry);
   const dataDir = resolve(values['data-dir'] ?? config.service.data_dir ?? 'data');
+  // The daemon's memory is limited: keep V8 from holding more than it needs, for the whole process.
+  keepYoungGenerationSmall();
   const service = new VigilService(config, { dataDir, registry });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {

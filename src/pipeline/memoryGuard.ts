@@ -57,8 +57,7 @@ export function garbageCollector(): ((kind?: GcKind) => void) | undefined {
 
 /**
  * Keeps V8's young generation at the size it starts with (1 MiB semi-spaces; a process-wide
- * setting, made by `vigil run` before Vigil's modules load: cmd/youngGeneration.ts, and
- * cmd/start.mjs before it imports cmd/vigil.ts) instead of letting it grow to 32 MiB each under load. The young generation is all garbage but what is
+ * setting, made by `vigil run` at start-up) instead of letting it grow to 32 MiB each under load. The young generation is all garbage but what is
  * in flight, yet it stays resident at the largest size a burst grew it to: 64 of the 138 MiB
  * of heap a 3× syslog flood left committed, which put the daemon 30–40 MiB over a 256 MiB
  * ceiling. `--max-semi-space-size` would cap it at any size but only when Node starts;

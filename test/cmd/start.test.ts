@@ -2,7 +2,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startDaemon } from '../support/daemon.ts';
 
 const START = resolve(import.meta.dirname, '../../cmd/start.mjs');
 const VERSION = (
@@ -52,27 +51,4 @@ describe('npm start on whatever Node the machine has', () => {
       ]);
     },
   );
-
-  it("starts `vigil run` with V8's young generation kept at its starting size, before Vigil's modules load", async () => {
-    const daemon = await startDaemon(
-      `receivers:
-  json: { endpoint: 127.0.0.1:0 }
-exporters:
-  debug: {}
-service:
-  pipelines: { logs: { receivers: [json], exporters: [debug] } }
-  telemetry: { metrics: { endpoint: 127.0.0.1:0 } }
-`,
-      { entry: START },
-    );
-    try {
-      const metrics = await (await fetch(daemon.adminUrl('/metrics'))).text();
-      const young = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(metrics);
-      expect(young, metrics.slice(0, 2000)).not.toBeNull();
-      // Two semi-spaces of 1 MiB; loading Vigil grew them to 4 MiB each when the setting came after it.
-      expect(Number(young![1])).toBeLessThanOrEqual(2 * 1024 * 1024);
-    } finally {
-      await daemon.stop();
-    }
-  });
 });

@@ -59,8 +59,8 @@ describe('Dockerfile', () => {
       expect(entrypoint.slice(0, 3)).toEqual(['/usr/bin/tini', '--', 'node']);
       expect(runs.join('\n')).toMatch(/apt-get install -y --no-install-recommends tini/);
       // The entry point is a file the image carries: /app is WORKDIR, cmd/ is copied there.
-      expect(entrypoint[3]).toBe('/app/cmd/start.mjs');
-      expect(existsSync(join(root, 'cmd/start.mjs'))).toBe(true);
+      expect(entrypoint[3]).toBe('/app/cmd/vigil.ts');
+      expect(existsSync(join(root, 'cmd/vigil.ts'))).toBe(true);
       expect(chain.flatMap((s) => args(s, 'HEALTHCHECK')).at(-1)).toMatch(/CMD .*http:\/\/127\.0\.0\.1:8080\/healthz/);
       expect(chain.flatMap((s) => args(s, 'VOLUME')).at(-1)).toBe('["/var/lib/vigil"]');
       const labels = chain.flatMap((s) => args(s, 'LABEL')).join(' ');

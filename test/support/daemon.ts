@@ -46,15 +46,13 @@ export interface DaemonOptions {
   writeConfig?: (dataDir: string, configYaml: string) => string;
   /** Starts the daemon under `ulimit -n <fdLimit>`, to see how it lives with a full descriptor table. */
   fdLimit?: number;
-  /** The script started as `node <entry> run ...`; default cmd/vigil.ts (cmd/start.mjs is what `vigil` runs). */
-  entry?: string;
 }
 
 export async function startDaemon(configYaml: string, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'vigil-test-'));
   const configFile = opts.writeConfig?.(dataDir, configYaml) ?? join(dataDir, 'vigil.yaml');
   if (!opts.writeConfig) writeFileSync(configFile, configYaml);
-  const args = [opts.entry ?? CLI, 'run', '--config', configFile, '--data-dir', dataDir];
+  const args = [CLI, 'run', '--config', configFile, '--data-dir', dataDir];
   const [command, argv] =
     opts.fdLimit === undefined
       ? [process.execPath, args]
