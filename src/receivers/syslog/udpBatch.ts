@@ -84,3 +84,31 @@ export class UdpBatchBuilder {
     return batch;
   }
 }
+
+/**
+ * The batch as batches of at most `max` messages each, in order; they share its bytes (for the
+ * main thread, which transfers nothing further).
+ */
+export function splitBatch(batch: UdpBatch, max: number): UdpBatch[] {
+  const { ends, peers, runEnds } = batch;
+  const out: UdpBatch[] = [];
+  let run = 0;
+  for (let from = 0; from < ends.length; from += max) {
+    const to = Math.min(ends.length, from + max);
+    const start = from === 0 ? 0 : ends[from - 1]!;
+    const piece: UdpBatch = {
+      bytes: batch.bytes.subarray(start, ends[to - 1]!),
+      ends: ends.slice(from, to).map((end) => end - start),
+      peers: [],
+      runEnds: [],
+    };
+    while (runEnds[run]! <= from) run++;
+    for (let r = run; r < runEnds.length; r++) {
+      piece.peers.push(peers[r]!);
+      piece.runEnds.push(Math.min(runEnds[r]!, to) - from);
+      if (runEnds[r]! >= to) break;
+    }
+    out.push(piece);
+  }
+  return out;
+}

@@ -1,11 +1,11 @@
 import { Worker } from 'node:worker_threads';
-import { RefusedError } from '../../errors.ts';
+import { RefusedError, TooManyRecordsError } from '../../errors.ts';
 import { nowNanos } from '../../model/event.ts';
 import type { SyslogUdpConfig } from './config.ts';
 import type { SyslogIngest, SyslogRecord } from './ingest.ts';
 import type { Origin } from './mapping.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
-import type { UdpBatch } from './udpBatch.ts';
+import { splitBatch, type UdpBatch } from './udpBatch.ts';
 import type { UdpReaderCommand, UdpReaderMessage, UdpReaderOptions } from './udpReader.ts';
 
 /**
@@ -135,21 +135,43 @@ export class SyslogUdpListener {
     const { waiting } = this;
     while (waiting.length > 0) {
       const batch = waiting[0]!;
+      const n = batch.ends.length;
       try {
         // Asked before parsing: a pipeline without room costs the batch nothing.
-        this.ingest.admit(batch.ends.length);
+        this.ingest.admit(n);
       } catch (err) {
-        if (!(err instanceof RefusedError)) throw err;
-        if (this.retryMs === RETRY_FIRST_MS)
-          this.ingest.metrics.paused.inc({ receiver: this.ingest.id, transport: 'udp' });
-        this.retryTimer = setTimeout(() => this.offer(), this.retryMs);
-        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
-        return;
+        if (err instanceof TooManyRecordsError && n > 1) {
+          // More than the whole queue holds (a queue_size under the reader's 1,024): in pieces it can take.
+          waiting.splice(0, 1, ...splitBatch(batch, Math.max(1, Math.min(n >> 1, err.limit))));
+          continue;
+        }
+        if (err instanceof RefusedError) {
+          if (this.retryMs === RETRY_FIRST_MS)
+            this.ingest.metrics.paused.inc({ receiver: this.ingest.id, transport: 'udp' });
+          this.retryTimer = setTimeout(() => this.offer(), this.retryMs);
+          this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+          return;
+        }
+        // Never taken, whenever asked: counted, not kept.
+        waiting.shift();
+        this.ack(batch);
+        this.ingest.logger.error({ err }, 'syslog UDP batch not taken by the pipeline');
+        this.drop(n, 'refused', 'the pipeline failed to take them');
+        continue;
       }
       waiting.shift();
       this.retryMs = RETRY_FIRST_MS;
       this.deliver(batch);
     }
+  }
+
+  /** Tells the reader a batch is off its hands, so that it takes as many new datagrams. */
+  private ack(batch: UdpBatch): void {
+    this.worker?.postMessage({
+      type: 'ack',
+      n: batch.ends.length,
+      bytes: batch.bytes.byteLength,
+    } satisfies UdpReaderCommand);
   }
 
   /** Parses a batch, tells the reader it is taken, and gives it to the pipeline. */
@@ -170,7 +192,7 @@ export class SyslogUdpListener {
       events[i] = ingest.toRecord(bytes.toString('utf8', start, end), false, origin, observed);
       start = end;
     }
-    this.worker?.postMessage({ type: 'ack', n, bytes: bytes.length } satisfies UdpReaderCommand);
+    this.ack(batch);
     ingest.deliver(events, 'udp').catch(() => this.drop(n, 'refused', 'the pipeline refused them'));
   }
 

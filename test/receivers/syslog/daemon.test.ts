@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
@@ -398,6 +399,51 @@ const VIGIL_NAMES = [
   'syslog.facility',
   'syslog.version',
 ];
+
+describe('syslog UDP into a pipeline with a small queue', () => {
+  it('survives bursts larger than the whole queue and stores every datagram of them', async () => {
+    // queue_size 50: the reader hands over up to 1,024 datagrams at once, more than the queue
+    // ever holds; the listener offers them in pieces and lets them wait while it is full.
+    daemon = await startDaemon(`
+receivers:
+  syslog: { location: UTC, udp: { endpoint: 127.0.0.1:0 } }
+exporters:
+  file/events: { path: events.ndjson }
+service:
+  pipelines:
+    logs: { receivers: [syslog], exporters: [file/events], queue_size: 50 }
+  telemetry:
+    metrics: { endpoint: 127.0.0.1:0 }
+    logs: { level: info }
+`);
+    const { udp } = syslogAddresses(daemon);
+    const client = createSocket('udp4');
+    const total = 3_000;
+    try {
+      // Bursts of 500 without waiting in between, so that batches form larger than the queue.
+      for (let from = 0; from < total; from += 500)
+        await Promise.all(
+          Array.from(
+            { length: 500 },
+            (_, i) =>
+              new Promise<void>((res, rej) =>
+                client.send(`<14>1 - burst app - - - datagram ${from + i}`, udp.port, '127.0.0.1', (err) =>
+                  err ? rej(err) : res(),
+                ),
+              ),
+          ),
+        );
+    } finally {
+      client.close();
+    }
+    const events = await eventsWhen(daemon, total);
+    expect(new Set(events.map((e) => e.body))).toEqual(
+      new Set(Array.from({ length: total }, (_, i) => `datagram ${i}`)),
+    );
+    expect(daemon.proc.exitCode).toBeNull();
+    expect((await fetch(daemon.adminUrl('/healthz'))).ok).toBe(true);
+  });
+});
 
 describe('syslog receiver: attribute_names', () => {
   it("names the fields the Collector's syslog receiver way with `collector`: the line as body, structured data as a map", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UdpBatchBuilder } from '../../../src/receivers/syslog/udpBatch.ts';
+import { splitBatch, UdpBatchBuilder } from '../../../src/receivers/syslog/udpBatch.ts';
 import type { SyslogIngest } from '../../../src/receivers/syslog/ingest.ts';
 import type { Origin } from '../../../src/receivers/syslog/mapping.ts';
 import { SyslogUdpListener } from '../../../src/receivers/syslog/udpListener.ts';
@@ -91,5 +91,29 @@ describe('UDP datagrams handed from the reader thread as one buffer', () => {
       ['x', 'a'],
       ['y', 'a'],
     ]);
+  });
+
+  it('splits a batch into smaller ones that give the same messages with the same senders', () => {
+    const sent: [string, string][] = [
+      ['m0', 'a'],
+      ['m1', 'a'],
+      ['m2 ü', 'b'],
+      ['m3', 'b'],
+      ['m4', 'b'],
+      ['', 'c'],
+      ['m6', 'c'],
+    ];
+    for (const max of [1, 2, 3, 4, 7, 8]) {
+      const b = new UdpBatchBuilder(16);
+      for (const [text, peer] of sent) b.add(Buffer.from(text), peer);
+      const pieces = splitBatch(b.take(), max);
+      expect(pieces.map((p) => p.ends.length)).toEqual(
+        Array.from({ length: Math.ceil(sent.length / max) }, (_, i) => Math.min(max, sent.length - i * max)),
+      );
+      const { got, ingest } = recordingIngest();
+      const udp = listener(ingest);
+      for (const p of pieces) udp.take(p);
+      expect(got, `pieces of ${max}`).toEqual(sent);
+    }
   });
 });

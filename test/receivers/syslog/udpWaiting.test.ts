@@ -1,6 +1,6 @@
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { QueueFullError } from '../../../src/errors.ts';
+import { QueueFullError, TooManyRecordsError } from '../../../src/errors.ts';
 import type { SyslogIngest } from '../../../src/receivers/syslog/ingest.ts';
 import { UdpBatchBuilder } from '../../../src/receivers/syslog/udpBatch.ts';
 import { SyslogUdpListener } from '../../../src/receivers/syslog/udpListener.ts';
@@ -18,6 +18,10 @@ function fakeIngest() {
     paused: 0,
     /** Refuse what was admitted (a pipeline that filled in between). */
     refuseAdmitted: false,
+    /** The pipeline's queue_size: a batch of more is never admitted, as Pipeline.admit says. */
+    capacity: Infinity,
+    /** An error admit throws that is neither a refusal nor "too many". */
+    failWith: undefined as Error | undefined,
   };
   const ingest = {
     id: 'syslog',
@@ -30,8 +34,10 @@ function fakeIngest() {
     },
     refused: () => undefined,
     beginBatch: () => undefined,
-    admit: () => {
+    admit: (n: number) => {
       seen.admits++;
+      if (seen.failWith) throw seen.failWith;
+      if (n > seen.capacity) throw new TooManyRecordsError(`${n} records, over the queue_size`, n, seen.capacity);
       if (seen.full) throw new QueueFullError('logs', 10);
     },
     toRecord: (line: string) => {
@@ -94,6 +100,36 @@ describe('syslog UDP while the pipeline has no room', () => {
     // With room, a batch goes straight through.
     udp.take(batch(180, 5));
     expect(seen.delivered).toEqual(lines(0, 185));
+  });
+
+  it('hands a batch larger than the whole queue over in pieces the queue can take', () => {
+    vi.useFakeTimers();
+    const { seen, ingest } = fakeIngest();
+    seen.full = false;
+    seen.capacity = 3;
+    const udp = new SyslogUdpListener(config(), ingest);
+    udp.take(batch(0, 10));
+    expect(seen.delivered).toEqual(lines(0, 10));
+    // Pieces wait for room like whole batches.
+    seen.full = true;
+    udp.take(batch(10, 7));
+    vi.advanceTimersByTime(100);
+    seen.full = false;
+    vi.advanceTimersByTime(100);
+    expect(seen.delivered).toEqual(lines(0, 17));
+    expect(seen.dropped).toEqual({});
+  });
+
+  it('counts, and does not throw, a batch the pipeline fails with an error that is not a refusal', () => {
+    const { seen, ingest } = fakeIngest();
+    seen.failWith = new Error('not a refusal');
+    const udp = new SyslogUdpListener(config(), ingest);
+    expect(() => udp.take(batch(0, 4))).not.toThrow();
+    expect(seen.dropped).toEqual({ refused: 4 });
+    seen.failWith = undefined;
+    seen.full = false;
+    udp.take(batch(4, 2));
+    expect(seen.delivered).toEqual(lines(4, 2));
   });
 
   it('counts as dropped what the pipeline refuses after it said it had room', async () => {
