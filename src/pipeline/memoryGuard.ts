@@ -59,13 +59,13 @@ export function garbageCollector(): ((kind?: GcKind) => void) | undefined {
  * Keeps V8's young generation at the size it has when `vigil run` starts (a process-wide setting,
  * made once the daemon's modules are loaded: loading them grows the semi-spaces from 1 MiB to
  * 8 MiB each in a `json → debug` daemon) instead of letting it grow to 32 MiB each under load.
- * Made before the loading, so that they stay at 1 MiB, it saved 3–4 MiB idle but cost 3–13 %
- * of the records per CPU-second (docs/benchmarks.md, "Agent start and idle memory"). The young generation is all garbage but what is
- * in flight, yet it stays resident at the largest size a burst grew it to: 64 of the 138 MiB
- * of heap a 3× syslog flood left committed, which put the daemon 30–40 MiB over a 256 MiB
- * ceiling. `--max-semi-space-size` would cap it at any size but only when Node starts;
- * the growth factor is read at every resize, so it works from here whatever command started
- * Vigil. Measured alongside (`node bench/peers.ts --only syslog-tcp-1,json --quick`, two runs
+ * Made before the loading, so that they stay at 1 MiB, it saved 7–8 MiB idle but cost 3–13 %
+ * of the records per CPU-second (docs/benchmarks.md, "Agent start and idle memory"). The young
+ * generation is all garbage but what is in flight, yet it stays resident at the largest size a
+ * burst grew it to: 64 of the 138 MiB of heap a 3× syslog flood left committed, which put the
+ * daemon 30–40 MiB over a 256 MiB ceiling. `--max-semi-space-size` would cap it at any size
+ * but only when Node starts; the growth factor is read at every resize, so it works from here
+ * whatever command started Vigil. Measured alongside (`node bench/peers.ts --only syslog-tcp-1,json --quick`, two runs
  * each): records per CPU-second within the runs' spread (syslog 87–106k against 89–93k, JSON
  * 99–104k against 80–116k), peak RSS 200–270 MiB against 270–386.
  */

@@ -199,10 +199,10 @@ export class SyslogUdpListener {
   /** Closes the socket, processes what the reader still held and what waited for room, and ends the thread. */
   async close(): Promise<void> {
     const worker = this.worker;
+    this.worker = undefined;
     if (!worker) return;
     worker.postMessage({ type: 'close' } satisfies UdpReaderCommand);
     await this.closed;
-    this.worker = undefined;
     clearTimeout(this.retryTimer);
     // One last offer, as a TCP connection's held messages get: what the pipeline refuses is counted.
     for (const batch of this.waiting.splice(0)) this.deliver(batch);
