@@ -190,11 +190,9 @@ interface Measured {
 /**
  * Lets the server settle after start and reads its idle memory, then drives the load and waits
  * until `expected` records landed or the count stopped growing for 1.5 s after the load ended;
- * CPU and wall time are taken at the last record, so the wait costs nothing.
- */
-/**
- * Drives a started server and measures it from its idle state. `warm`, if given, sends first
- * what the server then takes before the measured load (and before its count's base is read).
+ * CPU and wall time are taken at the last record, so the wait costs nothing. `warm`, if given,
+ * sends first what the server takes before the measured load (and before its count's base and
+ * CPU time are read).
  */
 async function measure(
   server: Server,
