@@ -23,7 +23,7 @@ const udpSchema = obj(
     receive_buffer_size: bytes({
       default: '4MiB',
       min: 65536,
-      doc: 'Kernel receive buffer asked for the socket (capped by net.core.rmem_max); absorbs bursts while a batch is processed.',
+      doc: 'Kernel receive buffer asked for the socket; absorbs bursts while a batch is processed. Linux caps it at net.core.rmem_max (208 KiB on most distributions): the receiver logs a warning at start when it got less, and then bursts beyond it are lost in the kernel (Udp RcvbufErrors in /proc/net/snmp). Raise rmem_max on the node (sysctl) to keep what is asked here.',
     }),
   },
   { doc: 'Listen on UDP: one message per datagram. Omit to not listen on UDP.' },

@@ -75,6 +75,7 @@ export class SyslogUdpListener {
         switch (m.type) {
           case 'listening':
             listening = true;
+            this.checkReceiveBuffer(m.receiveBufferSize);
             resolve({ host: m.host, port: m.port });
             break;
           case 'failed':
@@ -101,6 +102,20 @@ export class SyslogUdpListener {
       });
       worker.once('exit', (code) => reject(new Error(`syslog UDP reader thread exited with ${code} before listening`)));
     });
+  }
+
+  /**
+   * Says so when the kernel gave the socket less than `receive_buffer_size`: Linux caps what a
+   * socket asks at `net.core.rmem_max` (208 KiB on most distributions, a few milliseconds of a
+   * burst) and reports twice what it grants, for its own bookkeeping.
+   */
+  private checkReceiveBuffer(granted: number): void {
+    const asked = this.config.receive_buffer_size;
+    if (granted >= 2 * asked) return;
+    this.ingest.logger.warn(
+      { receive_buffer_size: asked, granted: Math.floor(granted / 2) },
+      'syslog UDP: the kernel gave the socket a smaller receive buffer than receive_buffer_size asks; bursts beyond it are lost in the kernel (Udp RcvbufErrors in /proc/net/snmp). Raise net.core.rmem_max (sysctl) to at least receive_buffer_size',
+    );
   }
 
   private origin(peer: string): Origin {

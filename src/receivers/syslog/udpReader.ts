@@ -20,7 +20,7 @@ export interface UdpReaderOptions {
 }
 
 export type UdpReaderMessage =
-  | { type: 'listening'; host: string; port: number }
+  | { type: 'listening'; host: string; port: number; receiveBufferSize: number }
   | { type: 'failed'; message: string; code: string | undefined }
   | { type: 'batch'; batch: UdpBatch }
   | { type: 'overflow'; dropped: number }
@@ -80,7 +80,7 @@ function run(opts: UdpReaderOptions, port: NonNullable<typeof parentPort>): void
   socket.on('error', (err: NodeJS.ErrnoException) => post({ type: 'failed', message: err.message, code: err.code }));
   socket.bind(opts.port, opts.host, () => {
     const addr = socket.address();
-    post({ type: 'listening', host: addr.address, port: addr.port });
+    post({ type: 'listening', host: addr.address, port: addr.port, receiveBufferSize: socket.getRecvBufferSize() });
   });
   port.on('message', (cmd: UdpReaderCommand) => {
     if (cmd.type === 'ack') {

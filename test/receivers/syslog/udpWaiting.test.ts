@@ -1,4 +1,5 @@
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { QueueFullError, TooManyRecordsError } from '../../../src/errors.ts';
 import type { SyslogIngest } from '../../../src/receivers/syslog/ingest.ts';
@@ -22,10 +23,15 @@ function fakeIngest() {
     capacity: Infinity,
     /** An error admit throws that is neither a refusal nor "too many". */
     failWith: undefined as Error | undefined,
+    warnings: [] as [Record<string, unknown>, string][],
   };
   const ingest = {
     id: 'syslog',
-    logger: { warn: () => undefined, info: () => undefined, error: () => undefined },
+    logger: {
+      warn: (fields: Record<string, unknown>, msg: string) => void seen.warnings.push([fields, msg]),
+      info: () => undefined,
+      error: () => undefined,
+    },
     metrics: {
       dropped: {
         inc: (l: { reason: string }, n = 1) => void (seen.dropped[l.reason] = (seen.dropped[l.reason] ?? 0) + n),
@@ -69,7 +75,8 @@ async function sendAll(port: number, texts: string[]): Promise<void> {
     client.close();
   }
 }
-const config = (port = 0) => ({ endpoint: { host: '127.0.0.1', port }, receive_buffer_size: 0 }) as never;
+const config = (receiveBufferSize = 0) =>
+  ({ endpoint: { host: '127.0.0.1', port: 0 }, receive_buffer_size: receiveBufferSize }) as never;
 
 afterEach(() => {
   vi.useRealTimers();
@@ -173,5 +180,20 @@ describe('syslog UDP while the pipeline has no room', () => {
     }
     await waitFor(() => seen.dropped.refused === 3, 'the 3 counted at shutdown');
     expect(seen.delivered).toEqual([]);
+  });
+
+  it('warns at start when the kernel grants less receive buffer than receive_buffer_size asks, and only then', async () => {
+    const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    const warned = async (receiveBufferSize: number) => {
+      const { seen, ingest } = fakeIngest();
+      const udp = new SyslogUdpListener(config(receiveBufferSize), ingest);
+      await udp.start();
+      await udp.close();
+      return seen.warnings.filter(([, msg]) => msg.includes('net.core.rmem_max'));
+    };
+    const over = await warned(2 * rmemMax);
+    expect(over).toHaveLength(1);
+    expect(over[0]![0]).toEqual({ receive_buffer_size: 2 * rmemMax, granted: rmemMax });
+    expect(await warned(Math.min(65_536, rmemMax))).toEqual([]);
   });
 });
