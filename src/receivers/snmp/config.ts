@@ -57,7 +57,7 @@ export const snmpTrapReceiverSchema = refine(
     receive_buffer_size: bytes({
       default: '1MiB',
       min: 65536,
-      doc: 'Kernel receive buffer asked for the socket (capped by net.core.rmem_max); absorbs trap storms while a batch is processed.',
+      doc: 'Kernel receive buffer asked for the socket; absorbs trap storms while a batch is processed. Linux caps it at net.core.rmem_max (208 KiB on most distributions): the receiver logs a warning at start when it got less. Raise rmem_max on the node (sysctl) to keep what is asked here.',
     }),
     communities: list(str({ nonEmpty: true }), {
       default: [],

@@ -10,6 +10,7 @@ import { SnmpMetrics } from './metrics.ts';
 import { desUnavailable } from './desSupport.ts';
 import { loadMibDir, type OidNames } from './oidNames.ts';
 import { TrapDecoder } from './trapDecoder.ts';
+import { warnIfReceiveBufferCapped } from '../udpReceiveBuffer.ts';
 
 /** Events handed to the pipeline at once; a storm is cut into batches of this size. */
 const MAX_BATCH = 512;
@@ -86,6 +87,7 @@ export class SnmpTrapReceiver implements Receiver {
     }
     socket.on('error', (err) => settings.logger.error({ err }, 'SNMP trap socket error'));
     socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo, socket));
+    warnIfReceiveBufferCapped(settings.logger, 'SNMP traps', config.receive_buffer_size, socket.getRecvBufferSize());
     const bound = socket.address();
     this.address = { host: bound.address, port: bound.port };
     // Tests and operators read the bound port (port 0) from this line.

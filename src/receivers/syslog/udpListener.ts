@@ -5,6 +5,7 @@ import type { SyslogUdpConfig } from './config.ts';
 import type { SyslogIngest, SyslogRecord } from './ingest.ts';
 import type { Origin } from './mapping.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
+import { warnIfReceiveBufferCapped } from '../udpReceiveBuffer.ts';
 import { splitBatch, type UdpBatch } from './udpBatch.ts';
 import type { UdpReaderCommand, UdpReaderMessage, UdpReaderOptions } from './udpReader.ts';
 
@@ -75,7 +76,12 @@ export class SyslogUdpListener {
         switch (m.type) {
           case 'listening':
             listening = true;
-            this.checkReceiveBuffer(m.receiveBufferSize);
+            warnIfReceiveBufferCapped(
+              this.ingest.logger,
+              'syslog UDP',
+              this.config.receive_buffer_size,
+              m.receiveBufferSize,
+            );
             resolve({ host: m.host, port: m.port });
             break;
           case 'failed':
@@ -102,20 +108,6 @@ export class SyslogUdpListener {
       });
       worker.once('exit', (code) => reject(new Error(`syslog UDP reader thread exited with ${code} before listening`)));
     });
-  }
-
-  /**
-   * Says so when the kernel gave the socket less than `receive_buffer_size`: Linux caps what a
-   * socket asks at `net.core.rmem_max` (208 KiB on most distributions, a few milliseconds of a
-   * burst) and reports twice what it grants, for its own bookkeeping.
-   */
-  private checkReceiveBuffer(granted: number): void {
-    const asked = this.config.receive_buffer_size;
-    if (granted >= 2 * asked) return;
-    this.ingest.logger.warn(
-      { receive_buffer_size: asked, granted: Math.floor(granted / 2) },
-      'syslog UDP: the kernel gave the socket a smaller receive buffer than receive_buffer_size asks; bursts beyond it are lost in the kernel (Udp RcvbufErrors in /proc/net/snmp). Raise net.core.rmem_max (sysctl) to at least receive_buffer_size',
-    );
   }
 
   private origin(peer: string): Origin {

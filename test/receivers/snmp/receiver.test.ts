@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -745,5 +745,37 @@ describe('snmp_trap receiver config', () => {
       endpoint: { host: '127.0.0.1', port: 1162 },
       users: [],
     });
+  });
+});
+
+describe('snmp_trap receiver: the socket it gets', () => {
+  it('warns at start when the kernel grants less receive buffer than receive_buffer_size asks, and only then', async () => {
+    const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    const warnings = async (size: number) => {
+      const lines: string[] = [];
+      const logger = createLogger('warn', { write: (l: string) => lines.push(l) } as unknown as NodeJS.WritableStream);
+      const issues: ConfigIssue[] = [];
+      const config = snmpTrapReceiverSchema.parse(
+        { endpoint: '127.0.0.1:0', communities: ['public'], receive_buffer_size: size },
+        'receivers.snmp_trap',
+        issues,
+      );
+      expect(issues).toEqual([]);
+      const consumer: Consumer<VigilEvent> = { consume: () => Promise.resolve() };
+      receiver = new SnmpTrapReceiver(
+        { id: 'snmp_trap', logger, metrics: new SelfMetrics(), dataDir: '/nonexistent' },
+        config!,
+        consumer,
+      );
+      await receiver.start();
+      await receiver.shutdown();
+      receiver = undefined;
+      return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.listener === 'SNMP traps');
+    };
+    const over = await warnings(2 * rmemMax);
+    expect(over).toHaveLength(1);
+    expect(over[0]).toMatchObject({ receive_buffer_size: 2 * rmemMax, granted: rmemMax });
+    expect(over[0]!.msg).toContain('net.core.rmem_max');
+    expect(await warnings(65_536)).toEqual([]);
   });
 });

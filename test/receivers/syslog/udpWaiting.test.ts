@@ -193,7 +193,7 @@ describe('syslog UDP while the pipeline has no room', () => {
     };
     const over = await warned(2 * rmemMax);
     expect(over).toHaveLength(1);
-    expect(over[0]![0]).toEqual({ receive_buffer_size: 2 * rmemMax, granted: rmemMax });
+    expect(over[0]![0]).toEqual({ listener: 'syslog UDP', receive_buffer_size: 2 * rmemMax, granted: rmemMax });
     expect(await warned(Math.min(65_536, rmemMax))).toEqual([]);
   });
 });
