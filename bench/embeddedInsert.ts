@@ -18,7 +18,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configureEmbeddedAllocator } from '../src/exporters/clickhouse/embeddedMemory.ts';
-import { logRows } from '../src/exporters/clickhouse/rows.ts';
+import { logRowsBytes } from '../src/exporters/clickhouse/rows.ts';
 import { schemaStatements } from '../src/exporters/clickhouse/schema.ts';
 import { clickhouseExporterSchema } from '../src/exporters/clickhouse/config.ts';
 import type { ConfigIssue } from '../src/config/schema.ts';
@@ -46,13 +46,13 @@ const requests = variedLogRequests(BATCHES * REQUESTS_PER_BATCH, 512, Date.now()
 const batches: Buffer[] = [];
 let rows = 0;
 for (let i = 0; i < requests.length; i += REQUESTS_PER_BATCH) {
-  let text = '';
+  const parts: Buffer[] = [];
   for (const body of requests.slice(i, i + REQUESTS_PER_BATCH)) {
     const { items } = decodeLogsProto(createReader(body), BigInt(Date.now()) * 1_000_000n);
     rows += items.length;
-    text += logRows(items);
+    parts.push(logRowsBytes(items));
   }
-  batches.push(Buffer.from(text));
+  batches.push(Buffer.concat(parts));
 }
 const rowsPerBatch = rows / BATCHES;
 

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaStatements, supportsTextIndexes } from '../../src/exporters/clickhouse/schema.ts';
-import { incidentRow, logRow } from '../../src/exporters/clickhouse/rows.ts';
+import { incidentRow, logRowsBytes } from '../../src/exporters/clickhouse/rows.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { engineFrom, ev } from '../support/correlation.ts';
 import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
@@ -116,7 +116,7 @@ describe('ClickHouse dashboard (events and incidents)', () => {
     ];
     await session.insert({
       table: 'otel.otel_logs',
-      values: Buffer.from(events.map(logRow).join('')),
+      values: logRowsBytes(events),
       format: 'JSONEachRow',
     });
     // Incidents from the real engine: asset_down opens on down, resolves on up 10 minutes later.

@@ -1,4 +1,4 @@
-import { attrToString, setAttr, type Attributes } from '../../model/attributes.ts';
+import { attrToString, type Attributes } from '../../model/attributes.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { IncidentChange } from '../../model/incident.ts';
 import type {
@@ -13,66 +13,19 @@ import type { Span } from '../../model/span.ts';
 import { JsonBytes, jsonPiece } from './jsonBytes.ts';
 
 /**
- * Model records as JSONEachRow lines for the OTel exporter's tables. Each function returns one
- * line (with its newline) so a batch is a plain concatenation, the same bytes whether they go
- * to ClickHouse, the embedded engine or the spool.
+ * Model records as JSONEachRow lines for the OTel exporter's tables, the same bytes whether
+ * they go to ClickHouse, the embedded engine or the spool. Logs, spans and metric points are
+ * written as bytes a batch at a time, as JSON.stringify would write each whole record (with the
+ * ns columns unquoted in front); the reference those writers are held to, one JSON.stringify
+ * per record, is test/support/clickhouseRows.ts. Map(String, String) values have their keys
+ * sorted: equal attribute sets then serialise identically, which is what keeps ClickHouse's
+ * compression and dedup working (OTel exporter issue #33634).
  */
 
-const EMPTY: Record<string, string> = {};
+/** Whole seconds, for the metric tables' DateTime columns. */
+export const secs = (ns: bigint) => Number(ns / 1_000_000_000n);
 
-/**
- * Map(String, String) values with keys in sorted order: equal attribute sets then serialise
- * identically, which is what keeps ClickHouse's compression and dedup working (OTel exporter
- * issue #33634).
- */
-export function stringMap(attrs: Attributes | undefined): Record<string, string> {
-  if (!attrs) return EMPTY;
-  const keys = Object.keys(attrs);
-  if (keys.length === 0) return EMPTY;
-  if (keys.length > 1) keys.sort();
-  const out: Attributes = {};
-  for (const k of keys) {
-    const v = attrs[k];
-    // setAttr: an attribute named "__proto__" is a key of the map, not the object's prototype.
-    setAttr(out, k, typeof v === 'string' ? v : attrToString(v));
-  }
-  return out as Record<string, string>;
-}
-
-const secs = (ns: bigint) => Number(ns / 1_000_000_000n);
-
-/*
- * DateTime64 columns read an unquoted JSON integer as ticks of the column's scale (ns for
- * DateTime64(9)), independent of the server's time zone; a quoted digit string is parsed as a
- * date instead and short ones fail. JSON.stringify cannot write a bigint unquoted, so the ns
- * columns are spliced in front of the stringified rest of the row.
- */
-
-export function logRow(e: VigilEvent): string {
-  return logRowWith(e, JSON.stringify(stringMap(e.resource)));
-}
-
-/**
- * The rows of a batch. Records of one resource share its attribute object (the decoders give
- * every record of a resource block the same one), so its sorted map is serialised once per run
- * of such records, not per row: 2.3 → 1.9 µs a row for telemetrygen-like records with four
- * resource attributes, more with Kubernetes' dozen. Byte-identical to logRow's.
- */
-export function logRows(batch: readonly VigilEvent[]): string {
-  let text = '';
-  let resource: Attributes | undefined;
-  let resourceJson = '{}';
-  for (const e of batch) {
-    if (e.resource !== resource) {
-      resource = e.resource;
-      resourceJson = JSON.stringify(stringMap(resource));
-    }
-    text += logRowWith(e, resourceJson);
-  }
-  return text;
-}
-
-/** A Map(String, String) value as stringMap and JSON.stringify write it: keys sorted. */
+/** A Map(String, String) value as JSON.stringify writes an object of its keys sorted, values as text. */
 function writeStringMap(w: JsonBytes, attrs: Attributes | undefined): void {
   let keys = attrs ? Object.keys(attrs) : [];
   if (keys.length === 0) return w.piece(EMPTY_MAP);
@@ -94,7 +47,7 @@ let lastKeys: string[] = [];
 let lastSorted: string[] = [];
 
 /**
- * Keys in the order stringMap's object has them. Attribute maps of a batch mostly have the same
+ * Keys in the order such a sorted object has them. Attribute maps of a batch mostly have the same
  * keys in the same order (one logger, one schema), and the decoders hand out the same key
  * strings, so the last order is reused when the keys are those of the last map.
  */
@@ -116,7 +69,7 @@ function sortedKeys(keys: string[]): string[] {
 const isIndex = (k: string): boolean => /^(?:0|[1-9]\d{0,9})$/.test(k) && Number(k) < 2 ** 32 - 1;
 
 /**
- * Sorted keys in the order JSON.stringify writes stringMap's object: array indexes first, by
+ * Sorted keys in the order JSON.stringify writes the sorted object: array indexes first, by
  * their number, then the others as sorted. Rare (a key of digits only), so looked for first.
  */
 function indexKeysFirst(keys: string[]): void {
@@ -206,8 +159,8 @@ const K = {
 const logSizer = new RowSizer();
 
 /**
- * The rows of a batch as UTF-8 bytes, byte-identical to Buffer.from(logRows(batch)) but
- * written without the batch's string: 1.7 → 1.0 µs a row for telemetrygen's records
+ * The rows of a batch as UTF-8 bytes, as one JSON.stringify per record would write them, but
+ * written without a string: 1.7 → 1.0 µs a row for telemetrygen's records
  * (docs/benchmarks.md, "Log rows written as bytes"). A run of records sharing a resource copies
  * its map's bytes instead of writing them again.
  */
@@ -266,87 +219,9 @@ export function logRowsBytes(batch: readonly VigilEvent[]): Buffer {
   return w.bytes();
 }
 
-/** One log row, its ResourceAttributes given as their JSON (the columns in the table's order). */
-function logRowWith(e: VigilEvent, resourceJson: string): string {
-  const ts = e.timeUnixNano === 0n ? e.observedTimeUnixNano : e.timeUnixNano;
-  const service = e.service || (typeof e.resource['service.name'] === 'string' ? e.resource['service.name'] : '');
-  const head = JSON.stringify({
-    TraceId: e.traceId,
-    SpanId: e.spanId,
-    TraceFlags: e.flags & 0xff,
-    SeverityText: e.severityText,
-    SeverityNumber: e.severityNumber,
-    ServiceName: service,
-    Body: typeof e.body === 'string' ? e.body : attrToString(e.body),
-  });
-  const tail = JSON.stringify({
-    ScopeName: e.scope?.name ?? '',
-    ScopeVersion: e.scope?.version ?? '',
-    ScopeAttributes: stringMap(e.scope?.attributes),
-    LogAttributes: stringMap(e.attributes),
-    EventName: typeof e.attributes['event.name'] === 'string' ? e.attributes['event.name'] : '',
-    EventId: e.id,
-    Asset: e.asset,
-    Title: e.title,
-    EventType: e.type,
-    Fingerprint: e.fingerprint,
-    Tenant: e.tenant,
-    Source: e.source,
-  });
-  return (
-    '{"Timestamp":' +
-    ts +
-    ',"ObservedTimestamp":' +
-    e.observedTimeUnixNano +
-    ',' +
-    head.slice(1, -1) +
-    ',"ResourceAttributes":' +
-    resourceJson +
-    ',' +
-    tail.slice(1) +
-    '\n'
-  );
-}
-
 /** OTel's traceutil names, which the exporter writes and Grafana's trace views read. */
-const SPAN_KIND = ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'];
-const STATUS_CODE = ['Unset', 'Ok', 'Error'];
-
-export function spanRow(s: Span): string {
-  const duration = s.endTimeUnixNano > s.startTimeUnixNano ? s.endTimeUnixNano - s.startTimeUnixNano : 0n;
-  return (
-    '{"Timestamp":' +
-    s.startTimeUnixNano +
-    ',"Duration":' +
-    duration +
-    ',"Events.Timestamp":[' +
-    s.events.map((e) => e.timeUnixNano).join(',') +
-    '],' +
-    JSON.stringify({
-      TraceId: s.traceId,
-      SpanId: s.spanId,
-      ParentSpanId: s.parentSpanId,
-      TraceState: s.traceState,
-      SpanName: s.name,
-      SpanKind: SPAN_KIND[s.kind] ?? 'Unspecified',
-      ServiceName: s.service || (typeof s.resource['service.name'] === 'string' ? s.resource['service.name'] : ''),
-      ResourceAttributes: stringMap(s.resource),
-      ScopeName: s.scope?.name ?? '',
-      ScopeVersion: s.scope?.version ?? '',
-      SpanAttributes: stringMap(s.attributes),
-      StatusCode: STATUS_CODE[s.statusCode] ?? 'Unset',
-      StatusMessage: s.statusMessage,
-      'Events.Name': s.events.map((e) => e.name),
-      'Events.Attributes': s.events.map((e) => stringMap(e.attributes)),
-      'Links.TraceId': s.links.map((l) => l.traceId),
-      'Links.SpanId': s.links.map((l) => l.spanId),
-      'Links.TraceState': s.links.map((l) => l.traceState),
-      'Links.Attributes': s.links.map((l) => stringMap(l.attributes)),
-      Tenant: s.tenant,
-    }).slice(1) +
-    '\n'
-  );
-}
+export const SPAN_KIND = ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'];
+export const STATUS_CODE = ['Unset', 'Ok', 'Error'];
 
 const S = {
   timestamp: jsonPiece('{"Timestamp":'),
@@ -377,7 +252,7 @@ const S = {
 
 const spanSizer = new RowSizer();
 
-/** The rows of a batch of spans as UTF-8 bytes, byte-identical to Buffer.from of their spanRow lines. */
+/** The rows of a batch of spans as UTF-8 bytes, as one JSON.stringify per span would write them. */
 export function spanRowsBytes(batch: readonly Span[]): Buffer {
   const w = spanSizer.writer(batch.length);
   const resources = new ResourceRun();
@@ -432,16 +307,6 @@ export function spanRowsBytes(batch: readonly Span[]): Buffer {
   }
   spanSizer.took(w.pos, batch.length);
   return w.bytes();
-}
-
-function exemplarColumns(ex: Exemplar[]): Record<string, unknown> {
-  return {
-    'Exemplars.FilteredAttributes': ex.map((e) => stringMap(e.filteredAttributes)),
-    'Exemplars.TimeUnix': ex.map((e) => secs(e.timeUnixNano)),
-    'Exemplars.Value': ex.map((e) => e.value),
-    'Exemplars.SpanId': ex.map((e) => e.spanId),
-    'Exemplars.TraceId': ex.map((e) => e.traceId),
-  };
 }
 
 /** One metric point; which table it belongs to is `p.kind`. */
@@ -524,7 +389,7 @@ function writeHistogramTail(w: JsonBytes, p: HistogramPoint | ExponentialHistogr
   w.number(p.temporality);
 }
 
-/** Writes the row of one metric point, byte-identical to metricRow's line. */
+/** Writes the row of one metric point, as one JSON.stringify of the point would write it. */
 function writeMetricRow(w: JsonBytes, p: MetricPoint, resources: ResourceRun): void {
   w.piece(M.resource);
   resources.write(w, p.resource);
@@ -606,7 +471,7 @@ function writeMetricRow(w: JsonBytes, p: MetricPoint, resources: ResourceRun): v
 
 /**
  * A batch's metric points as rows in one buffer per kind (each kind has its table), with the
- * rows each holds: byte-identical to Buffer.from of their metricRow lines.
+ * rows each holds, as one JSON.stringify per point would write them.
  */
 export function metricRowsBytes(batch: readonly MetricPoint[]): Map<MetricKind, { data: Buffer; rows: number }> {
   const writers = new Map<MetricKind, { w: JsonBytes; resources: ResourceRun; rows: number }>();
@@ -627,75 +492,6 @@ export function metricRowsBytes(batch: readonly MetricPoint[]): Map<MetricKind, 
   }
   metricSizer.took(bytes, batch.length);
   return out;
-}
-
-export function metricRow(p: MetricPoint): string {
-  const head = {
-    ResourceAttributes: stringMap(p.resource),
-    ScopeName: p.scope?.name ?? '',
-    ScopeVersion: p.scope?.version ?? '',
-    ScopeAttributes: stringMap(p.scope?.attributes),
-    ServiceName: p.service || (typeof p.resource['service.name'] === 'string' ? p.resource['service.name'] : ''),
-    MetricName: p.name,
-    MetricDescription: p.description,
-    MetricUnit: p.unit,
-    Attributes: stringMap(p.attributes),
-    StartTimeUnix: secs(p.startTimeUnixNano),
-    TimeUnix: secs(p.timeUnixNano),
-    Flags: p.flags,
-    Tenant: p.tenant,
-  };
-  let body: Record<string, unknown>;
-  switch (p.kind) {
-    case 'gauge':
-      body = { Value: p.value, ...exemplarColumns(p.exemplars) };
-      break;
-    case 'sum':
-      body = {
-        Value: p.value,
-        ...exemplarColumns(p.exemplars),
-        AggregationTemporality: p.temporality,
-        IsMonotonic: p.isMonotonic,
-      };
-      break;
-    case 'histogram':
-      body = {
-        Count: p.count,
-        Sum: p.sum,
-        BucketCounts: p.bucketCounts,
-        ExplicitBounds: p.explicitBounds,
-        ...exemplarColumns(p.exemplars),
-        Min: p.min ?? 0,
-        Max: p.max ?? 0,
-        AggregationTemporality: p.temporality,
-      };
-      break;
-    case 'exponential_histogram':
-      body = {
-        Count: p.count,
-        Sum: p.sum,
-        Scale: p.scale,
-        ZeroCount: p.zeroCount,
-        PositiveOffset: p.positiveOffset,
-        PositiveBucketCounts: p.positiveBucketCounts,
-        NegativeOffset: p.negativeOffset,
-        NegativeBucketCounts: p.negativeBucketCounts,
-        ...exemplarColumns(p.exemplars),
-        Min: p.min ?? 0,
-        Max: p.max ?? 0,
-        AggregationTemporality: p.temporality,
-      };
-      break;
-    case 'summary':
-      body = {
-        Count: p.count,
-        Sum: p.sum,
-        'ValueAtQuantiles.Quantile': p.quantiles.map((x) => x.quantile),
-        'ValueAtQuantiles.Value': p.quantiles.map((x) => x.value),
-      };
-      break;
-  }
-  return JSON.stringify({ ...head, ...body }) + '\n';
 }
 
 export function incidentRow(c: IncidentChange): string {

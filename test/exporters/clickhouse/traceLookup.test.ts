@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Session } from 'chdb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spanRow } from '../../../src/exporters/clickhouse/rows.ts';
+import { spanRowsBytes } from '../../../src/exporters/clickhouse/rows.ts';
 import { schemaStatements, supportsTextIndexes } from '../../../src/exporters/clickhouse/schema.ts';
 import type { Span } from '../../../src/model/span.ts';
 import { exporterConfig } from './harness.ts';
@@ -73,7 +73,7 @@ LIMIT 1000`;
     for (const batch of [first, second])
       await session.insert({
         table: 'otel.otel_traces',
-        values: Buffer.from(batch.map(spanRow).join('')),
+        values: spanRowsBytes(batch),
         format: 'JSONEachRow',
       });
   });
