@@ -8,19 +8,14 @@
  * JSON.stringify and encoded by the Buffer, so escapes, lone surrogates and non-ASCII text come
  * out exactly as before.
  */
+import { GrowableBytes } from '../../growableBytes.ts';
 
 /** The bytes of a piece of JSON known to need no escaping (keys with their quotes, punctuation). */
 export const jsonPiece = (text: string): Uint8Array => Buffer.from(text, 'latin1');
 
-type FastWriteBuffer = Buffer & { utf8Write(s: string, offset: number): number };
-
-export class JsonBytes {
-  private buf: FastWriteBuffer;
-  /** Bytes written so far. */
-  pos = 0;
-
+export class JsonBytes extends GrowableBytes {
   constructor(capacity: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(64, capacity)) as FastWriteBuffer;
+    super(Math.max(64, capacity));
   }
 
   /** What was written: a view of the writer's buffer. */
@@ -28,17 +23,9 @@ export class JsonBytes {
     return this.buf.subarray(0, this.pos);
   }
 
-  private grow(need: number): void {
-    let size = this.buf.length * 2;
-    while (size < this.pos + need) size *= 2;
-    const next = Buffer.allocUnsafe(size) as FastWriteBuffer;
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
   piece(p: Uint8Array): void {
     const n = p.length;
-    if (this.pos + n > this.buf.length) this.grow(n);
+    this.ensure(n);
     const b = this.buf;
     let o = this.pos;
     for (let i = 0; i < n; i++) b[o++] = p[i]!;
@@ -48,7 +35,7 @@ export class JsonBytes {
   /** Text made only of ASCII characters that JSON writes as they are: digits, a number's signs. */
   ascii(s: string): void {
     const n = s.length;
-    if (this.pos + n > this.buf.length) this.grow(n);
+    this.ensure(n);
     const b = this.buf;
     let o = this.pos;
     for (let i = 0; i < n; i++) b[o++] = s.charCodeAt(i);
@@ -63,7 +50,7 @@ export class JsonBytes {
   /** A string as a quoted JSON string. */
   string(s: string): void {
     const n = s.length;
-    if (this.pos + n + 2 > this.buf.length) this.grow(n + 2);
+    this.ensure(n + 2);
     const b = this.buf;
     const start = this.pos;
     let o = start;
@@ -82,20 +69,20 @@ export class JsonBytes {
     const text = JSON.stringify(s);
     this.pos = start;
     // A UTF-16 code unit takes at most 3 bytes of UTF-8.
-    if (this.pos + text.length * 3 > this.buf.length) this.grow(text.length * 3);
+    this.ensure(text.length * 3);
     this.pos += this.buf.utf8Write(text, this.pos);
   }
 
   /** Copies bytes written earlier (from `start` to `end`) to the end: a repeated value. */
   repeat(start: number, end: number): void {
     const n = end - start;
-    if (this.pos + n > this.buf.length) this.grow(n);
+    this.ensure(n);
     this.buf.copyWithin(this.pos, start, end);
     this.pos += n;
   }
 
   byte(c: number): void {
-    if (this.pos + 1 > this.buf.length) this.grow(1);
+    this.ensure(1);
     this.buf[this.pos++] = c;
   }
 }

@@ -4,26 +4,13 @@
  * length needs more, so no message is built twice and no per-field objects are allocated (the
  * writer side of the receiver's wireReader).
  */
+import { GrowableBytes } from '../../growableBytes.ts';
+
 export const WireType = { VARINT: 0, I64: 1, LEN: 2, I32: 5 } as const;
 
-/** Node's Buffer write method that skips write()'s argument handling (long-standing, untyped). */
-type FastWriteBuffer = Buffer & { utf8Write(s: string, offset: number): number };
-
-export class ProtoWriter {
-  private buf: FastWriteBuffer;
-  pos = 0;
-
+export class ProtoWriter extends GrowableBytes {
   constructor(initialBytes = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(initialBytes) as FastWriteBuffer;
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size) as FastWriteBuffer;
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
+    super(initialBytes);
   }
 
   /** A varint below 2^32. */
