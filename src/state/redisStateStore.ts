@@ -209,10 +209,23 @@ export class RedisStateStore implements StateStore {
       this.metrics?.degraded.set(1);
     });
     // Messages published while the subscriber was away are lost: reconcile after it is back.
+    // ioredis says `ready` before its resubscription reaches Redis, and what is published until
+    // Redis has it is lost too; a reconciliation begun at `ready` could read Redis before such a
+    // message and never see it (once, in CI, an agent kept an incident another agent had merged
+    // into its survivor). Subscribing again resolves once Redis has both subscriptions (one
+    // connection, in order), and the reconciliation then reads what was missed.
     let subscribedOnce = false;
     this.subscriber.on('ready', () => {
-      if (subscribedOnce && this.connected) void this.resync();
-      subscribedOnce = true;
+      if (!subscribedOnce) {
+        subscribedOnce = true;
+        return;
+      }
+      void this.subscriber.subscribe(this.redisKeys.channel).then(
+        () => {
+          if (this.connected) void this.resync();
+        },
+        (err: unknown) => this.logger.debug({ err }, 'resubscribe failed; retried on reconnect'),
+      );
     });
     this.subscriber.on('message', (_channel: string, message: string) => this.receive(message));
     // A cluster stays `ready` while one master dies, and the replica promoted in its place may
