@@ -55,7 +55,9 @@ export interface Exporter extends Component {
    * consumeLogs also takes a log record as the JSON line `eventToJson` makes of its event, in
    * UTF-8 ended by LF (a Uint8Array in place of the event), and does with it what it would do
    * with that line: a logs pipeline whose exporters all say so, with no processor, offers
-   * receivers `consumeLines`.
+   * receivers `consumeLines`. A record may hold the lines of the records after it, which are
+   * then empty; and once consumeLogs has settled the exporter holds none of the bytes, which
+   * the receiver may then write new lines over.
    */
   readonly takesLogLines?: boolean;
   /** A ticket exporter's ticket for this incident, when it made one: the operators' API links it. */

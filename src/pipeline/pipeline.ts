@@ -50,13 +50,13 @@ export class Pipeline<T> implements Consumer<T> {
    * See `Consumer.consumeLines`: a logs pipeline with no processor whose every exporter takes
    * lines. Lines and events may then share a batch (another receiver sends events).
    */
-  readonly consumeLines: ((lines: Uint8Array[]) => Promise<void>) | undefined;
+  readonly consumeLines: ((lines: Uint8Array[], written?: () => void) => Promise<void>) | undefined;
 
   constructor(opts: PipelineOptions<T>) {
     this.opts = opts;
     this.consumeLines =
       opts.signal === 'logs' && opts.processors.length === 0 && opts.sinks.every((s) => s.takesLines === true)
-        ? (lines) => this.consume(lines as T[])
+        ? (lines, written) => this.consume(lines as T[], written)
         : undefined;
     this.name = opts.name;
     this.signal = opts.signal;
@@ -89,20 +89,28 @@ export class Pipeline<T> implements Consumer<T> {
     this.opts.memory.admitNow();
   }
 
-  consume(batch: T[]): Promise<void> {
-    if (batch.length === 0) return Promise.resolve();
+  /** `written`: see `Consumer.consumeLines`; called once the exporters took the batch without a failure. */
+  consume(batch: T[], written?: () => void): Promise<void> {
+    if (batch.length === 0) {
+      written?.();
+      return Promise.resolve();
+    }
     try {
       this.admit(batch.length);
     } catch (err) {
       return Promise.reject(err);
     }
     if (this.opts.acknowledge === 'queued') {
-      this.queue.push(batch);
+      this.queue.push(batch, written && ((err) => err === undefined && written()));
       this.opts.metrics.queueSize.set({ pipeline: this.name }, this.queue.size);
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push(batch, (err) => (err === undefined ? resolve() : reject(err)));
+      this.queue.push(batch, (err) => {
+        if (err !== undefined) return reject(err);
+        written?.();
+        resolve();
+      });
       this.opts.metrics.queueSize.set({ pipeline: this.name }, this.queue.size);
     });
   }
@@ -202,12 +210,12 @@ export class Pipeline<T> implements Consumer<T> {
 export class FanOut<T> implements Consumer<T> {
   private readonly targets: Pipeline<T>[];
   /** Only when every target takes lines: one that needs events gets events from every receiver. */
-  readonly consumeLines: ((lines: Uint8Array[]) => Promise<void>) | undefined;
+  readonly consumeLines: ((lines: Uint8Array[], written?: () => void) => Promise<void>) | undefined;
 
   constructor(targets: Pipeline<T>[]) {
     this.targets = targets;
     this.consumeLines = targets.every((t) => t.consumeLines !== undefined)
-      ? (lines) => this.consume(lines as T[])
+      ? (lines, written) => this.consume(lines as T[], written)
       : undefined;
   }
   admit(n: number): void {
@@ -219,13 +227,16 @@ export class FanOut<T> implements Consumer<T> {
     this.targets[0]?.checkMemory();
   }
 
-  consume(batch: T[]): Promise<void> {
-    if (this.targets.length === 1) return this.targets[0]!.consume(batch);
+  /** `written`: see `Consumer.consumeLines`; called once every target's exporters took the batch. */
+  consume(batch: T[], written?: () => void): Promise<void> {
+    if (this.targets.length === 1) return this.targets[0]!.consume(batch, written);
     try {
       for (const t of this.targets) t.admit(batch.length);
     } catch (err) {
       return Promise.reject(err);
     }
-    return Promise.all(this.targets.map((t) => t.consume(batch))).then(() => undefined);
+    let left = this.targets.length;
+    const each = written && (() => --left === 0 && written());
+    return Promise.all(this.targets.map((t) => t.consume(batch, each))).then(() => undefined);
   }
 }

@@ -33,9 +33,14 @@ export interface Consumer<T> {
    * hands its records to exporters that all write a log record as its JSON line (`eventToJson`)
    * and nothing else (the file exporter): a receiver may then give each record as that line in
    * UTF-8 ended by LF, made from what it decoded without building the event, which no one would
-   * read. Same answers as consume().
+   * read. A line may hold, after its own, the lines of the records that follow it, which are
+   * then empty: a batch's lines in one piece. Same answers as consume().
+   *
+   * `written`, when given, is called once every exporter behind this consumer has written the
+   * lines, whatever `acknowledge` says, and never when they were refused or an exporter failed:
+   * from then on nothing holds their bytes, and the receiver may write new lines over them.
    */
-  consumeLines?(lines: Uint8Array[]): Promise<void>;
+  consumeLines?(lines: Uint8Array[], written?: () => void): Promise<void>;
 }
 
 export type Consumers = { [S in Signal]?: Consumer<SignalItem[S]> };

@@ -2,11 +2,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/waitFor.ts';
 import { registry } from '../../src/components.ts';
 import { obj } from '../../src/config/schema.ts';
 import { newEvent, type VigilEvent } from '../../src/model/event.ts';
 import { eventToJson } from '../../src/model/eventJson.ts';
-import type { ReceiverFactory } from '../../src/pipeline/component.ts';
+import type { ExporterFactory, ReceiverFactory } from '../../src/pipeline/component.ts';
 import type { Consumer } from '../../src/pipeline/signals.ts';
 import { parseConfig } from '../../src/service/config/load.ts';
 import { VigilService } from '../../src/service/service.ts';
@@ -37,16 +38,35 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** An exporter that takes lines, as the file exporter does, and fails every batch. */
+const failingLinesExporter: ExporterFactory = {
+  kind: 'exporter',
+  type: 'failing',
+  signals: ['logs'],
+  description: 'test',
+  configSchema: obj({}),
+  create: () => ({
+    takesLogLines: true,
+    start: async () => {},
+    shutdown: async () => {},
+    consumeLogs: () => Promise.reject(new Error('disk on fire')),
+  }),
+};
+
 async function start(pipelines: string): Promise<{ logs: Consumer<VigilEvent>; dir: string }> {
   const probe = probeReceiver();
-  const reg = { ...registry, receivers: [...registry.receivers, probe.factory] };
+  const reg = {
+    ...registry,
+    receivers: [...registry.receivers, probe.factory],
+    exporters: [...registry.exporters, failingLinesExporter],
+  };
   const dir = mkdtempSync(join(tmpdir(), 'vigil-lines-'));
   dirs.push(dir);
   const cfg = parseConfig(
     `
 receivers: { probe: {} }
 processors: { filter: { logs: ['severity_number < 5'] } }
-exporters: { file: { path: out.ndjson }, file/other: { path: other.ndjson }, debug: { verbosity: basic } }
+exporters: { file: { path: out.ndjson }, file/other: { path: other.ndjson }, debug: { verbosity: basic }, failing: {} }
 service:
   pipelines: ${pipelines}
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
@@ -93,5 +113,43 @@ describe('a receiver told whether its pipelines take JSON lines', () => {
     await service!.shutdown();
     service = undefined;
     expect(readFileSync(join(dir, 'out.ndjson'), 'utf8')).toBe(events.map((e) => eventToJson(e) + '\n').join(''));
+  });
+});
+
+describe('a receiver told when its lines are written', () => {
+  const lineOf = (i: number) => Buffer.from(eventToJson(newEvent({ source: 'probe', body: `line ${i}` })) + '\n');
+  const fileOf = (dir: string, name: string) => {
+    try {
+      return readFileSync(join(dir, name), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+
+  for (const acknowledge of ['exported', 'queued']) {
+    it(`hears it once the file holds them, with acknowledge: ${acknowledge}`, async () => {
+      const { logs, dir } = await start(
+        `{ logs: { receivers: [probe], exporters: [file], acknowledge: ${acknowledge} }, logs/b: { receivers: [probe], exporters: [file/other], acknowledge: ${acknowledge} } }`,
+      );
+      const lines = [lineOf(0), lineOf(1)];
+      const text = Buffer.concat(lines).toString();
+      const heard: string[][] = [];
+      await logs.consumeLines!(lines, () => heard.push([fileOf(dir, 'out.ndjson'), fileOf(dir, 'other.ndjson')]));
+      await waitFor(() => heard.length > 0, 'the lines written');
+      // Told once, after both pipelines' files hold the lines.
+      expect(heard).toEqual([[text, text]]);
+    });
+  }
+
+  it('never hears it when an exporter failed to take them, so their bytes are not reused', async () => {
+    const { logs, dir } = await start(
+      '{ logs: { receivers: [probe], exporters: [file] }, logs/b: { receivers: [probe], exporters: [failing] } }',
+    );
+    let heard = 0;
+    const line = lineOf(0);
+    await expect(logs.consumeLines!([line], () => heard++)).rejects.toThrow(/failing/);
+    // The file exporter of the other pipeline wrote it; the failing one did not take it.
+    expect(fileOf(dir, 'out.ndjson')).toBe(line.toString());
+    expect(heard).toBe(0);
   });
 });

@@ -38,6 +38,8 @@ function encodeLines(batch: unknown[], line: (rec: unknown) => string): Buffer[]
   for (let i = 0; i < batch.length; i++) {
     const rec = batch[i];
     if (rec instanceof Uint8Array) {
+      // A line joined into the one before it (see `Consumer.consumeLines`).
+      if (rec.byteLength === 0) continue;
       if (used > start) chunks.push(buf.subarray(start, used));
       start = used;
       if (rec.buffer === run && rec.byteOffset === runEnd) runEnd += rec.byteLength;

@@ -6,7 +6,7 @@ import { syslogToEvent, unparsedToEvent, type Origin, type SyslogAttributeNames 
 import type { SyslogMetrics } from './metrics.ts';
 import type { SyslogParser } from './parser.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
-import { SyslogLineEncoder } from './eventLine.ts';
+import { LineBuffers, SyslogLineEncoder } from './eventLine.ts';
 
 /**
  * What a listener hands the pipeline for a message: its event, or its event's JSON line (UTF-8,
@@ -95,10 +95,12 @@ export class SyslogIngest {
   deliver(records: SyslogRecord[], transport: Origin['transport']): Promise<void> {
     const { consumer } = this;
     // toRecord gave lines exactly when the consumer takes them.
+    const lines = this.lines;
+    if (lines !== undefined) LineBuffers.join(records as Uint8Array[]);
     const taken =
-      this.lines === undefined
+      lines === undefined
         ? consumer.consume(records as VigilEvent[])
-        : consumer.consumeLines!(records as Uint8Array[]);
+        : consumer.consumeLines!(records as Uint8Array[], () => lines.written(records as Uint8Array[]));
     return taken.then(
       () => {
         this.self.receiverAccepted.inc({ receiver: this.id, signal: 'logs', transport }, records.length);

@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { registry } from '../../../src/components.ts';
 import type { ConfigIssue } from '../../../src/config/schema.ts';
 import { fileExporterSchema } from '../../../src/exporters/file/config.ts';
 import { FileExporter } from '../../../src/exporters/file/exporter.ts';
@@ -11,8 +13,12 @@ import { SyslogIngest, type SyslogRecord } from '../../../src/receivers/syslog/i
 import type { Origin, SyslogAttributeNames } from '../../../src/receivers/syslog/mapping.ts';
 import { SyslogMetrics } from '../../../src/receivers/syslog/metrics.ts';
 import { SyslogParser } from '../../../src/receivers/syslog/parser.ts';
+import type { SyslogReceiver } from '../../../src/receivers/syslog/receiver.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
+import { VigilService } from '../../../src/service/service.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
+import { waitFor } from '../../support/waitFor.ts';
 
 /**
  * Lines of many shapes, each with whether the framer cut it: the bench's, structured data with
@@ -235,3 +241,50 @@ const EXPECTED_COLLECTOR =
     '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1796385600123456789","severityNumber":9,"severityText":"info","body":"<14>1 - h\\u0001x a\\\\b p\\"q m\u007f [s@1 v=\\"\\u0000\\ud800\\"] ctl \\u0007 lone \\ud800 pair 🐢 end","attributes":{"network.transport":"tcp","network.peer.address":"192.0.2.7","syslog.format":"rfc5424","priority":14,"facility":1,"syslog.facility.name":"user","version":1,"appname":"a\\\\b","proc_id":"p\\"q","msg_id":"m\u007f","message":"ctl \\u0007 lone \\ud800 pair 🐢 end","structured_data":{"s@1":{"v":"\\u0000\\ud800"}},"hostname":"h\\u0001x"},"resource":{"service.name":"a\\\\b","host.name":"h\\u0001x"},"traceId":"","spanId":"","flags":0,"asset":"h\\u0001x","title":"ctl \\u0007 lone \\ud800 pair 🐢 end","type":"neutral","service":"a\\\\b","tenant":"","fingerprint":"","source":"syslog"}',
     '{"id":"ID","timeUnixNano":"1796375101000000000","observedTimeUnixNano":"1796385600123456789","severityNumber":10,"severityText":"notice","body":"<13>Dec  4 09:05:01 myhost just a message","attributes":{"network.transport":"udp","network.peer.address":"2001:db8::1","syslog.format":"rfc3164","priority":13,"facility":1,"syslog.facility.name":"user","message":"just a message","hostname":"myhost"},"resource":{"host.name":"myhost"},"traceId":"","spanId":"","flags":0,"asset":"myhost","title":"just a message","type":"neutral","service":"","tenant":"","fingerprint":"","source":"syslog"}',
   ].join('\n') + '\n';
+
+describe('syslog over TCP into the file exporter of a running service', () => {
+  // Lines are written into shared chunks that take new lines once the file holds theirs: a
+  // queue far smaller than the stream keeps the receiver paused and its held lines offered in
+  // slices while chunks are reused, and every line must still come out whole, once, in order.
+  for (const acknowledge of ['exported', 'queued']) {
+    it(`writes 30,000 messages whole, once and in order through a small queue (acknowledge: ${acknowledge})`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vigil-syslog-file-'));
+      dirs.push(dir);
+      const cfg = parseConfig(
+        `
+receivers: { syslog: { location: UTC, tcp: { endpoint: 127.0.0.1:0 } } }
+exporters: { file: { path: out.ndjson } }
+service:
+  pipelines: { logs: { receivers: [syslog], exporters: [file], queue_size: 1000, acknowledge: ${acknowledge} } }
+  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
+`,
+        registry,
+        {},
+      );
+      const service = new VigilService(cfg, { dataDir: dir, registry, logger: createLogger('silent') });
+      await service.start();
+      try {
+        const port = (service.receiver('syslog') as SyslogReceiver).addresses.tcp!.port;
+        const total = 30_000;
+        let payload = '';
+        for (let i = 0; i < total; i++)
+          payload += `<134>1 2026-11-23T10:00:00.123Z web-${i % 50} billing 4242 PAY [req@32473 id="${i}"] payment ${i} ${'z'.repeat(i % 300)}\n`;
+        await new Promise<void>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () => socket.end(payload));
+          socket.on('close', () => resolve());
+          socket.on('error', reject);
+        });
+        const lines = () => readFileSync(join(dir, 'out.ndjson'), 'utf8').split('\n').slice(0, -1);
+        await waitFor(() => lines().length >= total, 'every message in the file', 20_000);
+        const got = lines().map((line) => JSON.parse(line) as VigilEvent);
+        expect(got).toHaveLength(total);
+        got.forEach((e, i) => {
+          expect(e.body).toBe(`payment ${i} ${'z'.repeat(i % 300)}`);
+          expect(e.attributes['syslog.sd.req@32473.id']).toBe(String(i));
+        });
+      } finally {
+        await service.shutdown();
+      }
+    });
+  }
+});

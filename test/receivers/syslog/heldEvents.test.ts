@@ -84,7 +84,7 @@ class SwitchableLineConsumer extends SwitchableConsumer<VigilEvent | Uint8Array>
  */
 async function refusedForAWhile(
   consumer: SwitchableConsumer<VigilEvent> | SwitchableLineConsumer,
-  bodyOf: (taken: VigilEvent | Uint8Array) => string,
+  bodiesOf: (taken: (VigilEvent | Uint8Array)[]) => string[],
 ): Promise<number[]> {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
   const issues: ConfigIssue[] = [];
@@ -127,20 +127,30 @@ async function refusedForAWhile(
       `vigil_receiver_accepted_records_total\\{receiver="syslog",signal="logs",transport="tcp"\\} ${held + 1}\\n`,
     ),
   );
-  return consumer.accepted.map((taken) => Number(bodyOf(taken).split(' ').at(-1)));
+  expect(consumer.accepted).toHaveLength(held + 1);
+  return bodiesOf(consumer.accepted).map((body) => Number(body.split(' ').at(-1)));
 }
 
 describe('a syslog TCP connection the pipeline keeps refusing', () => {
   it('retries without copying what it holds, then delivers every message once, in order', async () => {
-    const taken = await refusedForAWhile(new SwitchableConsumer<VigilEvent>(), (e) => (e as VigilEvent).body as string);
+    const taken = await refusedForAWhile(new SwitchableConsumer<VigilEvent>(), (events) =>
+      events.map((e) => (e as VigilEvent).body as string),
+    );
     expect(taken).toEqual(Array.from({ length: 20_001 }, (_, i) => i));
   });
 
   it('does the same with the lines of a pipeline that takes lines', async () => {
     const consumer = new SwitchableLineConsumer();
-    const taken = await refusedForAWhile(consumer, (line) => {
-      expect(line).toBeInstanceOf(Uint8Array);
-      return (JSON.parse(Buffer.from(line as Uint8Array).toString()) as { body: string }).body;
+    // What the file exporter writes: every record's bytes in order (a record may hold the lines
+    // of the records after it, which are then empty).
+    const taken = await refusedForAWhile(consumer, (records) => {
+      for (const r of records) expect(r).toBeInstanceOf(Uint8Array);
+      const text = Buffer.concat(records as Uint8Array[]).toString();
+      expect(text.endsWith('\n')).toBe(true);
+      return text
+        .slice(0, -1)
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { body: string }).body);
     });
     expect(taken).toEqual(Array.from({ length: 20_001 }, (_, i) => i));
   });
