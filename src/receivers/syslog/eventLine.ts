@@ -1,3 +1,4 @@
+import type { FastWriteBuffer } from '../../growableBytes.ts';
 import { writeEventId, type VigilEvent } from '../../model/event.ts';
 import { eventToJson } from '../../model/eventJson.ts';
 import { defaultTitle } from '../../model/title.ts';
@@ -33,7 +34,9 @@ const JOINED = Buffer.alloc(0);
  * handed on as a view of its bytes. A line held as a string until the file exporter wrote it
  * (a tree of some forty pieces, which the queue kept long enough to be moved to the old
  * generation) took twice the garbage collector's time of the events it replaced; as bytes
- * outside the heap it is one small object, and joined with the lines after it, none.
+ * outside the heap it is one small object, and joined with the lines after it, none. A line
+ * is written piece by piece (`piece`, `text`, `raw`) and ended by `end`, or whole by `add`; one
+ * that outgrows its chunk while being written moves, with what it has so far, to the next.
  *
  * A chunk whose every byte the exporters have written (`written`) takes new lines. Left to the
  * garbage collector, chunks were freed only when V8 collected the views that promoted on their
@@ -42,7 +45,9 @@ const JOINED = Buffer.alloc(0);
  * written chunks, and the C heap they were allocated in kept that size after the load.
  */
 export class LineBuffers {
-  private chunk: Buffer = Buffer.allocUnsafe(0);
+  private chunk = Buffer.allocUnsafe(0) as FastWriteBuffer;
+  /** Where the line being written begins in `chunk`, and where it is up to. */
+  private start = 0;
   private used = 0;
   /** Bytes of `chunk` the exporters wrote. */
   private done = 0;
@@ -59,15 +64,86 @@ export class LineBuffers {
    */
   add(text: string, idAt: number, idMs = Date.now()): Buffer {
     // A UTF-16 code unit takes at most 3 bytes.
-    const most = text.length * 3 + 1;
-    if (this.chunk.length - this.used < most) this.next(most);
+    this.ensure(text.length * 3 + 1);
+    this.used += this.chunk.utf8Write(text, this.used);
+    return this.end(idAt, idMs);
+  }
+
+  /** Bytes that need no escaping, at the end of the line being written. */
+  piece(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.chunk.set(bytes, this.used);
+    this.used += bytes.length;
+  }
+
+  /**
+   * `s` as JSON writes it between quotes (escaped where it must be), at the end of the line;
+   * whether it is printable ASCII, written as it is.
+   */
+  text(s: string): boolean {
+    const n = s.length;
+    this.ensure(n);
     const chunk = this.chunk;
-    const start = this.used;
-    let end = start + chunk.write(text, start);
-    chunk[end++] = 10;
-    this.used = end;
+    let o = this.used;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      // Control characters, '"', '\\' and anything past ASCII: JSON.stringify's own escaping.
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
+        this.escaped(s);
+        return false;
+      }
+      chunk[o++] = c;
+    }
+    this.used = o;
+    return true;
+  }
+
+  /** Text already as JSON writes it (an escaped value, a whole JSON value), at the end of the line. */
+  raw(s: string): void {
+    this.ensure(s.length * 3);
+    this.used += this.chunk.utf8Write(s, this.used);
+  }
+
+  private escaped(s: string): void {
+    const text = JSON.stringify(s);
+    this.ensure(text.length * 3);
+    this.used += this.chunk.utf8Write(text.slice(1, -1), this.used);
+  }
+
+  /**
+   * Ends the line being written with an LF and, with `idAt` ≥ 0, a new event id carrying the
+   * time `idMs` over the 26 bytes `idAt` bytes into it; the line's bytes.
+   */
+  end(idAt: number, idMs = Date.now()): Buffer {
+    this.ensure(1);
+    const chunk = this.chunk;
+    const start = this.start;
+    chunk[this.used++] = 10;
+    this.start = this.used;
     if (idAt >= 0) writeEventId(chunk, start + idAt, idMs);
-    return chunk.subarray(start, end);
+    return chunk.subarray(start, this.used);
+  }
+
+  /** Room for `n` more bytes of the line being written: moved to a new chunk if this one is short. */
+  private ensure(n: number): void {
+    if (this.used + n <= this.chunk.length) return;
+    const old = this.chunk;
+    const from = this.start;
+    const begun = this.used - from;
+    const most = begun + n;
+    if (old.length === CHUNK_BYTES) {
+      // Bytes handed out from the old chunk end where the line being written begins.
+      if (this.done >= from) this.reuse(old.buffer);
+      else this.owed.set(old.buffer, from - this.done);
+    }
+    this.chunk =
+      most > CHUNK_BYTES
+        ? (Buffer.allocUnsafe(Math.max(most, 2 * begun)) as FastWriteBuffer)
+        : ((this.free.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES)) as FastWriteBuffer);
+    if (begun > 0) old.copy(this.chunk, 0, from, from + begun);
+    this.start = 0;
+    this.used = begun;
+    this.done = 0;
   }
 
   /**
@@ -125,53 +201,27 @@ export class LineBuffers {
     return this.free.length;
   }
 
-  private next(most: number): void {
-    const old = this.chunk;
-    if (old.length === CHUNK_BYTES) {
-      if (this.done >= this.used) this.reuse(old.buffer);
-      else this.owed.set(old.buffer, this.used - this.done);
-    }
-    this.used = this.done = 0;
-    this.chunk = most > CHUNK_BYTES ? Buffer.allocUnsafe(most) : (this.free.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES));
-  }
-
   private reuse(memory: ArrayBufferLike): void {
     if (this.free.length < FREE_CHUNKS) this.free.push(Buffer.from(memory, 0, CHUNK_BYTES));
   }
 }
 
-/** Whether JSON.stringify writes `s` between quotes unchanged: no quote, backslash, control character or surrogate. */
-function plain(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 32 || c === 34 || c === 92 || (c >= 0xd800 && c <= 0xdfff)) return false;
-  }
-  return true;
-}
-
 /** What JSON.stringify writes of `s` between the quotes. */
 function inner(s: string): string {
-  return plain(s) ? s : JSON.stringify(s).slice(1, -1);
+  return JSON.stringify(s).slice(1, -1);
 }
+
+/** The UTF-8 bytes of a piece of a line. */
+const bytes = (text: string): Uint8Array => Buffer.from(text, 'utf8');
 
 /**
  * The pieces of a line before an attribute, as [after a closed value, after a string value
  * whose closing quote is still to write]: a value's quotes belong to the pieces around it, so
- * that a line is fewer pieces. Joining a string of some forty pieces and then encoding it cost
- * about 1 µs, as much as making them; every piece folded away is about 25 ns less.
+ * that a line is fewer pieces.
  */
-type Piece = readonly [string, string];
+type Piece = readonly [Uint8Array, Uint8Array];
 
-/**
- * `s` as one flat string. A piece made by concatenation is a tree of the strings it joined, and
- * V8 walks every such tree again each time a line that holds the piece is flattened to be
- * encoded: with the pieces left as trees, flattening and encoding a line cost 0.67 µs, flat
- * 0.45 µs (bench line). JSON.parse makes a new flat string; the round trip keeps every string,
- * lone surrogates included.
- */
-const flat = (s: string): string => JSON.parse(JSON.stringify(s)) as string;
-
-const piece = (text: string): Piece => [flat(text), flat('"' + text)];
+const piece = (text: string): Piece => [bytes(text), bytes('"' + text)];
 
 /** `,"name":"`: the start of a string attribute. */
 const stringKey = (name: string): Piece => piece(`,${JSON.stringify(name)}:"`);
@@ -181,9 +231,10 @@ const flatPieces = new PerSdPair((id, name) =>
   piece(name === '' ? `,${JSON.stringify(flatKey(id, ''))}:true` : `,${JSON.stringify(flatKey(id, name))}:"`),
 );
 
-/** Where the id goes: 26 placeholder characters, overwritten with the id's bytes once the line is encoded. */
-const HEAD = flat('{"id":"' + '0'.repeat(26) + '","timeUnixNano":"');
-const ID_AT = HEAD.indexOf('0');
+/** Where the id goes: 26 placeholder characters, overwritten with the id's bytes once the line is written. */
+const HEAD_TEXT = '{"id":"' + '0'.repeat(26) + '","timeUnixNano":"';
+const HEAD = bytes(HEAD_TEXT);
+const ID_AT = HEAD_TEXT.indexOf('0');
 
 /**
  * The attributes after the peer's, which depend on the format and PRI only, from `,"syslog.format":`
@@ -193,10 +244,8 @@ function priorityPieces(format: SyslogMessage['format'], names: FieldNames): str
   const pieces: string[] = [];
   for (let pri = 0; pri <= 191; pri++)
     pieces.push(
-      flat(
-        `","syslog.format":"${format}",${JSON.stringify(names.priority)}:${pri},${JSON.stringify(names.facility)}:${pri >> 3},"syslog.facility.name":"${FACILITY_NAME[pri >> 3]}` +
-          (format === 'rfc5424' ? `",${JSON.stringify(names.version)}:1` : ''),
-      ),
+      `","syslog.format":"${format}",${JSON.stringify(names.priority)}:${pri},${JSON.stringify(names.facility)}:${pri >> 3},"syslog.facility.name":"${FACILITY_NAME[pri >> 3]}` +
+        (format === 'rfc5424' ? `",${JSON.stringify(names.version)}:1` : ''),
     );
   return pieces;
 }
@@ -204,21 +253,25 @@ function priorityPieces(format: SyslogMessage['format'], names: FieldNames): str
 const RESOURCE_SERVICE = piece('},"resource":{"service.name":"');
 const RESOURCE_HOST = piece('},"resource":{"host.name":"');
 const RESOURCE_EMPTY = piece('},"resource":{');
-const HOST_AFTER_SERVICE = '","host.name":"';
+const HOST_AFTER_SERVICE = bytes('","host.name":"');
 const ASSET = piece('},"traceId":"","spanId":"","flags":0,"asset":"');
-const TITLE = '","title":"';
-const SERVICE = '","type":"neutral","service":"';
-const TAIL = '","tenant":"","fingerprint":"","source":"syslog"}';
-const NO_SERVICE_TAIL = flat(SERVICE + TAIL);
+const TITLE = bytes('","title":"');
+const SERVICE = bytes('","type":"neutral","service":"');
+const TAIL = bytes('","tenant":"","fingerprint":"","source":"syslog"}');
+const NO_SERVICE_TAIL = bytes('","type":"neutral","service":"","tenant":"","fingerprint":"","source":"syslog"}');
 const TRUNCATED = piece(',"syslog.truncated":true');
 
 /**
  * A parsed syslog message straight to the JSON line the file exporter writes for its event,
  * without the event: `eventToJson(syslogToEvent(...))` byte for byte (test/receivers/syslog/
  * fileOutput.test.ts holds both to the same lines). The line is the event's fields in model
- * order: what depends only on the severity and the batch's observed time, or on the peer, the
- * PRI and the format, is one piece made once; a value is written as it is unless
- * JSON.stringify would escape something in it; the id is written into the line's bytes.
+ * order, written as bytes where it is kept: what depends only on the severity and the batch's
+ * observed time, or on the peer, the PRI and the format, is one piece of bytes made once; a
+ * value is written character by character unless JSON.stringify would escape something in it;
+ * the id is written into the line's bytes. Made as a string of some forty pieces, a line was
+ * joined into one flat string and then encoded: no faster alone (0.77 against 0.87 µs for the
+ * bench's line in a loop), but every line left some 2 KB of strings to the garbage collector,
+ * which took 11 % of a syslog TCP daemon's main thread, 5 % with bytes (docs/benchmarks.md).
  */
 export class SyslogLineEncoder {
   private readonly attributeNames: SyslogAttributeNames;
@@ -237,11 +290,13 @@ export class SyslogLineEncoder {
   /** The batch's observed time in ms, which its ids carry (one clock read per batch). */
   private observedMs = 0;
   /** By severity: `","observedTimeUnixNano":"…","severityNumber":…,"severityText":"…","body":"`. */
-  private observedSeverity: string[] = [];
+  private observedSeverity: Uint8Array[] = [];
   private origin: Origin | undefined;
   /** By format and PRI, for this origin: `","attributes":{"network.transport":…` to the last header attribute. */
-  private originPriority: [string[], string[]] = [[], []];
+  private originPriority: [Uint8Array[], Uint8Array[]] = [[], []];
+  /** The peer's address as JSON writes it between quotes, and its bytes. */
   private peer = '';
+  private peerBytes: Uint8Array = bytes('');
 
   constructor(attributeNames: SyslogAttributeNames) {
     this.attributeNames = attributeNames;
@@ -274,108 +329,123 @@ export class SyslogLineEncoder {
     if (origin !== this.origin) {
       this.origin = origin;
       this.peer = inner(origin.peerAddress);
+      this.peerBytes = bytes(this.peer);
       this.originPriority = [[], []];
     }
+    const out = this.buffers;
     const pri = m.priority;
-    // A plain message has no line feed, so it is its own title up to 200 characters.
-    const plainMessage = plain(m.message);
-    const message = plainMessage ? m.message : JSON.stringify(m.message).slice(1, -1);
-    const title = plainMessage && m.message.length <= 200 ? message : inner(defaultTitle(m.message));
-    let out =
-      HEAD +
-      m.timeNs.toString() +
-      this.observedSeverity[pri & 7]! +
-      (this.names.wholeLineBody ? inner(line) : message) +
-      this.headerAttributes(m.format, pri);
+    out.piece(HEAD);
+    out.text(m.timeNs.toString());
+    out.piece(this.observedSeverity[pri & 7]!);
+    // A message of printable ASCII has no line feed, so it is its own title up to 200 characters.
+    let plainMessage = false;
+    if (this.names.wholeLineBody) out.text(line);
+    else plainMessage = out.text(m.message);
+    out.piece(this.headerAttributes(m.format, pri));
     // Whether the last thing written is a string value still to be closed: RFC 3164's facility name.
-    let open = m.format === 'rfc5424' ? 0 : 1;
-    let appname = '';
+    let open: 0 | 1 = m.format === 'rfc5424' ? 0 : 1;
     if (m.appname) {
-      appname = inner(m.appname);
-      out += this.appnameKey[open] + appname;
+      out.piece(this.appnameKey[open]);
+      out.text(m.appname);
       open = 1;
     }
     if (m.procId) {
-      out += this.procIdKey[open] + inner(m.procId);
+      out.piece(this.procIdKey[open]);
+      out.text(m.procId);
       open = 1;
     }
     if (m.msgId) {
-      out += this.msgIdKey[open] + inner(m.msgId);
+      out.piece(this.msgIdKey[open]);
+      out.text(m.msgId);
       open = 1;
     }
     if (m.sequence) {
-      out += this.sequenceKey[open] + inner(m.sequence);
+      out.piece(this.sequenceKey[open]);
+      out.text(m.sequence);
       open = 1;
     }
     if (this.messageKey !== undefined) {
-      out += this.messageKey[open] + message;
+      out.piece(this.messageKey[open]);
+      plainMessage = out.text(m.message);
       open = 1;
     }
     if (sd !== undefined) {
       if (this.structuredDataKey !== undefined) {
-        out += this.structuredDataKey[open] + JSON.stringify(structuredDataMap(sd));
+        out.piece(this.structuredDataKey[open]);
+        out.raw(JSON.stringify(structuredDataMap(sd)));
         open = 0;
       } else {
         for (const id in sd) {
           const params = sd[id]!;
           let empty = true;
           for (const name in params) {
-            out += flatPieces.get(id, name)[open] + inner(params[name]!);
+            out.piece(flatPieces.get(id, name)[open]);
+            out.text(params[name]!);
             open = 1;
             empty = false;
           }
           if (empty) {
-            out += flatPieces.get(id, '')[open];
+            out.piece(flatPieces.get(id, '')[open]);
             open = 0;
           }
         }
       }
     }
-    const hostname = m.hostname ? inner(m.hostname) : '';
-    if (hostname !== '' && this.hostnameKey !== undefined) {
-      out += this.hostnameKey[open] + hostname;
+    const hostname = m.hostname;
+    if (hostname && this.hostnameKey !== undefined) {
+      out.piece(this.hostnameKey[open]);
+      out.text(hostname);
       open = 1;
     }
     if (truncated) {
-      out += TRUNCATED[open];
+      out.piece(TRUNCATED[open]);
       open = 0;
     }
     if (m.appname) {
-      out += RESOURCE_SERVICE[open] + appname;
-      if (hostname !== '') out += HOST_AFTER_SERVICE + hostname;
+      out.piece(RESOURCE_SERVICE[open]);
+      out.text(m.appname);
+      if (hostname) {
+        out.piece(HOST_AFTER_SERVICE);
+        out.text(hostname);
+      }
       open = 1;
-    } else if (hostname !== '') {
-      out += RESOURCE_HOST[open] + hostname;
+    } else if (hostname) {
+      out.piece(RESOURCE_HOST[open]);
+      out.text(hostname);
       open = 1;
     } else {
-      out += RESOURCE_EMPTY[open];
+      out.piece(RESOURCE_EMPTY[open]);
       open = 0;
     }
-    out +=
-      ASSET[open] +
-      (hostname === '' ? this.peer : hostname) +
-      TITLE +
-      title +
-      (m.appname ? SERVICE + appname + TAIL : NO_SERVICE_TAIL);
-    return this.buffers.add(out, ID_AT, this.observedMs);
+    out.piece(ASSET[open]);
+    if (hostname) out.text(hostname);
+    else out.piece(this.peerBytes);
+    out.piece(TITLE);
+    out.text(plainMessage && m.message.length <= 200 ? m.message : defaultTitle(m.message));
+    if (m.appname) {
+      out.piece(SERVICE);
+      out.text(m.appname);
+      out.piece(TAIL);
+    } else out.piece(NO_SERVICE_TAIL);
+    return out.end(ID_AT, this.observedMs);
   }
 
   private observe(observedNs: bigint): void {
     this.observedNs = observedNs;
     this.observedMs = Number(observedNs / 1_000_000n);
     this.observedSeverity = SEVERITY_NUMBER.map((n, s) =>
-      flat(
+      bytes(
         `","observedTimeUnixNano":"${observedNs}","severityNumber":${n},"severityText":${JSON.stringify(SEVERITY_TEXT[s])},"body":"`,
       ),
     );
   }
 
-  private headerAttributes(format: SyslogMessage['format'], pri: number): string {
+  private headerAttributes(format: SyslogMessage['format'], pri: number): Uint8Array {
     const byPri = this.originPriority[format === 'rfc5424' ? 0 : 1];
     let piece = byPri[pri];
     if (piece === undefined) {
       const origin = this.origin!;
-      piece = byPri[pri] = flat(
+      piece = byPri[pri] = bytes(
         `","attributes":{"network.transport":"${origin.transport === 'udp' ? 'udp' : 'tcp'}","network.peer.address":"${this.peer}` +
           (format === 'rfc5424' ? this.rfc5424 : this.rfc3164)[pri]!,
       );

@@ -75,6 +75,40 @@ describe('syslog line buffers', () => {
     expect(joined(lines.slice(0, 4)) + joined(lines.slice(4))).toBe(expected(0, 10));
   });
 
+  it('moves a line written in pieces to the next chunk, whole, when it outgrows its own', () => {
+    const buffers = new LineBuffers();
+    const before = make(buffers, 0, 60);
+    // About 4 KB left in the chunk: a line of 10 pieces of 1 KB each crosses into the next.
+    const parts = Array.from({ length: 10 }, (_, k) => `${k}${'p'.repeat(999)}`);
+    for (const [k, part] of parts.entries()) {
+      if (k % 2 === 0) buffers.piece(Buffer.from(part));
+      else expect(buffers.text(part)).toBe(true);
+    }
+    const crossing = buffers.end(-1);
+    expect(crossing.toString()).toBe(parts.join('') + '\n');
+    expect(crossing.buffer).not.toBe(before[0]!.buffer);
+    expect(joined(before)).toBe(expected(0, 60));
+    // The old chunk owes only the 60 lines handed out from it: written, it is free.
+    buffers.written(before);
+    expect(buffers.freeChunks).toBe(1);
+  });
+
+  it('writes text as JSON writes it between quotes, escapes and non-ASCII included', () => {
+    const buffers = new LineBuffers();
+    const values = [
+      'plain ascii',
+      'say "hi" \\ there',
+      'tab\tnewline\n\u0001',
+      'żółw 🐢',
+      'lone \ud800 end',
+      '\u007f del',
+    ];
+    const plainness = values.map((v) => buffers.text(v + '|'));
+    const line = buffers.end(-1);
+    expect(line.toString()).toBe(values.map((v) => JSON.stringify(v + '|').slice(1, -1)).join('') + '\n');
+    expect(plainness).toEqual([true, false, false, false, false, false]);
+  });
+
   it('gives a line longer than a chunk a buffer of its own, never reused', () => {
     const buffers = new LineBuffers();
     const long = buffers.add('y'.repeat(100_000), -1);
