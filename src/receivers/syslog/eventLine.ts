@@ -286,6 +286,9 @@ export class SyslogLineEncoder {
   private readonly hostnameKey: Piece | undefined;
   private readonly structuredDataKey: Piece | undefined;
   private readonly buffers = new LineBuffers();
+  /** The last message's time and its digits: consecutive messages often share one. */
+  private timeNs = -1n;
+  private timeText = '';
   private observedNs = -1n;
   /** The batch's observed time in ms, which its ids carry (one clock read per batch). */
   private observedMs = 0;
@@ -335,7 +338,11 @@ export class SyslogLineEncoder {
     const out = this.buffers;
     const pri = m.priority;
     out.piece(HEAD);
-    out.text(m.timeNs.toString());
+    if (m.timeNs !== this.timeNs) {
+      this.timeNs = m.timeNs;
+      this.timeText = m.timeNs.toString();
+    }
+    out.text(this.timeText);
     out.piece(this.observedSeverity[pri & 7]!);
     // A message of printable ASCII has no line feed, so it is its own title up to 200 characters.
     let plainMessage = false;

@@ -107,12 +107,40 @@ export function readClock(s: string, at: number): boolean {
   return true;
 }
 
-/** `wall` read with an explicit UTC offset (minutes), as ns since the epoch; 0n if out of range. */
+/** The last time wallToNs made: its fields and offset, and the result. */
+const last = { year: -1, month: 0, day: 0, hour: 0, minute: 0, second: 0, fracNs: 0, offset: 0, ns: 0n };
+
+/**
+ * `wall` read with an explicit UTC offset (minutes), as ns since the epoch; 0n if out of range.
+ * The time of the message before is given again when the fields are the same: RFC 3164 times
+ * name the second, and a sender writing RFC 5424 times to the millisecond repeats them under
+ * load, while each new one costs a Date.UTC and three BigInt operations.
+ */
 export function wallToNs(offsetMinutes: number): bigint {
-  const ms =
-    Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute, wall.second) - offsetMinutes * 60_000;
-  if (!Number.isFinite(ms) || ms < 0) return 0n;
-  return BigInt(ms) * 1_000_000n + BigInt(wall.fracNs);
+  const w = wall;
+  if (
+    w.second === last.second &&
+    w.fracNs === last.fracNs &&
+    w.minute === last.minute &&
+    w.hour === last.hour &&
+    w.day === last.day &&
+    w.month === last.month &&
+    w.year === last.year &&
+    offsetMinutes === last.offset
+  )
+    return last.ns;
+  const ms = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - offsetMinutes * 60_000;
+  const ns = !Number.isFinite(ms) || ms < 0 ? 0n : BigInt(ms) * 1_000_000n + BigInt(w.fracNs);
+  last.year = w.year;
+  last.month = w.month;
+  last.day = w.day;
+  last.hour = w.hour;
+  last.minute = w.minute;
+  last.second = w.second;
+  last.fracNs = w.fracNs;
+  last.offset = offsetMinutes;
+  last.ns = ns;
+  return ns;
 }
 
 const HOUR = 3_600_000;

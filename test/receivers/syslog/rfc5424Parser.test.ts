@@ -200,3 +200,23 @@ describe('parseRfc5424: names from the wire', () => {
     }
   });
 });
+
+describe('RFC 5424 times of consecutive messages', () => {
+  it('gives each message its own time when the one before shares some or all of its fields', () => {
+    const at = (time: string) => parsed(`<14>1 ${time} h a - - - m`).timeNs;
+    const sequence: [string, bigint][] = [
+      ['2026-12-05T10:00:00.123Z', ns('2026-12-05T10:00:00.123Z')],
+      ['2026-12-05T10:00:00.123Z', ns('2026-12-05T10:00:00.123Z')],
+      ['2026-12-05T10:00:00.123000001Z', ns('2026-12-05T10:00:00.123Z', 1n)],
+      ['2026-12-05T10:00:00.123+01:00', ns('2026-12-05T09:00:00.123Z')],
+      ['2026-12-05T10:00:00.123-01:00', ns('2026-12-05T11:00:00.123Z')],
+      ['2026-12-05T10:00:01.123Z', ns('2026-12-05T10:00:01.123Z')],
+      ['2026-11-05T10:00:01.123Z', ns('2026-11-05T10:00:01.123Z')],
+      ['2025-11-05T10:00:01.123Z', ns('2025-11-05T10:00:01.123Z')],
+      ['1969-12-31T23:59:59Z', 0n],
+      ['1969-12-31T23:59:59Z', 0n],
+      ['2026-12-05T10:00:00.123Z', ns('2026-12-05T10:00:00.123Z')],
+    ];
+    expect(sequence.map(([time]) => at(time))).toEqual(sequence.map(([, want]) => want));
+  });
+});
