@@ -107,8 +107,10 @@ export function readClock(s: string, at: number): boolean {
   return true;
 }
 
-/** The last time wallToNs made: its fields and offset, and the result. */
-const last = { year: -1, month: 0, day: 0, hour: 0, minute: 0, second: 0, fracNs: 0, offset: 0, ns: 0n };
+/** The fields and offset wallToNs was last given, and what it made of them. */
+const lastWall: WallTime = { year: -1, month: 0, day: 0, hour: 0, minute: 0, second: 0, fracNs: 0 };
+let lastOffset = 0;
+let lastNs = 0n;
 
 /**
  * `wall` read with an explicit UTC offset (minutes), as ns since the epoch; 0n if out of range.
@@ -118,29 +120,23 @@ const last = { year: -1, month: 0, day: 0, hour: 0, minute: 0, second: 0, fracNs
  */
 export function wallToNs(offsetMinutes: number): bigint {
   const w = wall;
+  const l = lastWall;
   if (
-    w.second === last.second &&
-    w.fracNs === last.fracNs &&
-    w.minute === last.minute &&
-    w.hour === last.hour &&
-    w.day === last.day &&
-    w.month === last.month &&
-    w.year === last.year &&
-    offsetMinutes === last.offset
+    w.second === l.second &&
+    w.fracNs === l.fracNs &&
+    w.minute === l.minute &&
+    w.hour === l.hour &&
+    w.day === l.day &&
+    w.month === l.month &&
+    w.year === l.year &&
+    offsetMinutes === lastOffset
   )
-    return last.ns;
+    return lastNs;
   const ms = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - offsetMinutes * 60_000;
-  const ns = !Number.isFinite(ms) || ms < 0 ? 0n : BigInt(ms) * 1_000_000n + BigInt(w.fracNs);
-  last.year = w.year;
-  last.month = w.month;
-  last.day = w.day;
-  last.hour = w.hour;
-  last.minute = w.minute;
-  last.second = w.second;
-  last.fracNs = w.fracNs;
-  last.offset = offsetMinutes;
-  last.ns = ns;
-  return ns;
+  Object.assign(l, w);
+  lastOffset = offsetMinutes;
+  lastNs = !Number.isFinite(ms) || ms < 0 ? 0n : BigInt(ms) * 1_000_000n + BigInt(w.fracNs);
+  return lastNs;
 }
 
 const HOUR = 3_600_000;
