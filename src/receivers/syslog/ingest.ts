@@ -6,7 +6,8 @@ import { syslogToEvent, unparsedToEvent, type Origin, type SyslogAttributeNames 
 import type { SyslogMetrics } from './metrics.ts';
 import type { SyslogParser } from './parser.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
-import { LineBuffers, SyslogLineEncoder } from './eventLine.ts';
+import { LineBuffers } from '../lineBuffers.ts';
+import { SyslogLineEncoder } from './eventLine.ts';
 
 /**
  * What a listener hands the pipeline for a message: its event, or its event's JSON line (UTF-8,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineBuffers } from '../../../src/receivers/syslog/eventLine.ts';
+import { LineBuffers } from '../../src/receivers/lineBuffers.ts';
 
 /** A line of about 1 KB whose text says which it is: 64 fill a 64 KiB chunk. */
 const text = (i: number) => `${String(i).padStart(6, '0')} ${'x'.repeat(1000)}`;
