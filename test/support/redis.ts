@@ -70,6 +70,23 @@ function launch(
   });
 }
 
+/**
+ * Starts a process on a port freePort found (`start`), with a new port when that one was taken
+ * before the process bound it (another test's socket given it as its ephemeral port).
+ */
+async function onFreePort(
+  start: (port: number) => Promise<ChildProcess>,
+): Promise<{ port: number; proc: ChildProcess }> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { port, proc: await start(port) };
+    } catch (err) {
+      if (attempt >= 4) throw err;
+    }
+  }
+}
+
 function exited(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => proc.once('exit', () => resolve()));
@@ -77,16 +94,7 @@ function exited(proc: ChildProcess): Promise<void> {
 
 /** Starts a real, empty redis-server bound to 127.0.0.1 on a free port, without persistence. */
 export async function startRedis(): Promise<RedisServer> {
-  let proc: ChildProcess | undefined;
-  let port = 0;
-  for (let attempt = 0; proc === undefined; attempt++) {
-    port = await freePort();
-    try {
-      proc = await launch(port);
-    } catch (err) {
-      if (attempt >= 4) throw err;
-    }
-  }
+  const { port, proc } = await onFreePort((p) => launch(p));
   let current: ChildProcess | undefined = proc;
   const kill = async () => {
     if (!current) return;
@@ -214,19 +222,21 @@ export async function startRedisCluster(size = 3, opts: RedisClusterOptions = {}
   };
   try {
     for (let i = 0; i < size * (1 + replicas); i++) {
-      const [port, bus] = [await freePort(), await freePort()];
-      const proc = await launch(port, [
-        '--cluster-enabled',
-        'yes',
-        '--cluster-port',
-        String(bus),
-        '--cluster-node-timeout',
-        '1000',
-        '--cluster-config-file',
-        join(dir, `nodes-${port}.conf`),
-        '--dir',
-        dir,
-      ]);
+      // The bus port too may be taken before redis binds it: both are chosen anew then.
+      const { port, proc } = await onFreePort(async (p) =>
+        launch(p, [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-port',
+          String(await freePort()),
+          '--cluster-node-timeout',
+          '1000',
+          '--cluster-config-file',
+          join(dir, `nodes-${p}.conf`),
+          '--dir',
+          dir,
+        ]),
+      );
       nodes.push(`127.0.0.1:${port}`);
       procs.set(nodes.at(-1)!, proc);
     }
@@ -302,8 +312,7 @@ export async function startRedisSentinel(master: RedisServer, name: string): Pro
   const file = join(dir, 'sentinel.conf');
   // Sentinel rewrites its config file, so it needs one of its own.
   writeFileSync(file, `sentinel monitor ${name} 127.0.0.1 ${master.port} 1\n`);
-  const port = await freePort();
-  const proc = await launch(port, ['--sentinel', '--dir', dir], '+monitor master', [file]);
+  const { port, proc } = await onFreePort((p) => launch(p, ['--sentinel', '--dir', dir], '+monitor master', [file]));
   return {
     node: `127.0.0.1:${port}`,
     async stop() {
@@ -369,13 +378,12 @@ export async function startRedisSentinels(name: string, acl: RedisAcl): Promise<
     );
   };
   try {
-    const masterPort = await freePort();
     // A replica keeps the RDB of its first sync in its --dir: not the working directory.
-    data.set(`127.0.0.1:${masterPort}`, await launch(masterPort, [...aclArgs(acl), '--dir', dir]));
-    const replicaPort = await freePort();
-    data.set(
-      `127.0.0.1:${replicaPort}`,
-      await launch(replicaPort, [
+    const master = await onFreePort((p) => launch(p, [...aclArgs(acl), '--dir', dir]));
+    const masterPort = master.port;
+    data.set(`127.0.0.1:${masterPort}`, master.proc);
+    const replica = await onFreePort((p) =>
+      launch(p, [
         ...aclArgs(acl),
         '--dir',
         dir,
@@ -386,6 +394,8 @@ export async function startRedisSentinels(name: string, acl: RedisAcl): Promise<
         String(masterPort),
       ]),
     );
+    const replicaPort = replica.port;
+    data.set(`127.0.0.1:${replicaPort}`, replica.proc);
     await waitFor(
       async () =>
         (await ask(`127.0.0.1:${replicaPort}`, ['info', 'replication'], acl)).includes('master_link_status:up'),
@@ -405,9 +415,9 @@ export async function startRedisSentinels(name: string, acl: RedisAcl): Promise<
           '',
         ].join('\n'),
       );
-      const port = await freePort();
-      sentinels.push(await launch(port, ['--sentinel', '--dir', dir], '+monitor master', [file]));
-      nodes.push(`127.0.0.1:${port}`);
+      const sentinel = await onFreePort((p) => launch(p, ['--sentinel', '--dir', dir], '+monitor master', [file]));
+      sentinels.push(sentinel.proc);
+      nodes.push(`127.0.0.1:${sentinel.port}`);
     }
     await waitFor(
       async () => {
@@ -517,27 +527,28 @@ export async function startRedisTls(): Promise<RedisTlsServer> {
     '-extfile',
     f('ext'),
   ]);
-  const port = await freePort();
   // --port 0 turns plain TCP off: only TLS is served.
-  const proc = await launch(0, [
-    '--tls-port',
-    String(port),
-    '--tls-cert-file',
-    f('server.crt'),
-    '--tls-key-file',
-    f('server.key'),
-    '--tls-ca-cert-file',
-    f('ca.crt'),
-    '--tls-auth-clients',
-    'no',
-    '--user',
-    'vigil',
-    'on',
-    '>s3cret',
-    '~*',
-    '&*',
-    '+@all',
-  ]);
+  const { port, proc } = await onFreePort((p) =>
+    launch(0, [
+      '--tls-port',
+      String(p),
+      '--tls-cert-file',
+      f('server.crt'),
+      '--tls-key-file',
+      f('server.key'),
+      '--tls-ca-cert-file',
+      f('ca.crt'),
+      '--tls-auth-clients',
+      'no',
+      '--user',
+      'vigil',
+      'on',
+      '>s3cret',
+      '~*',
+      '&*',
+      '+@all',
+    ]),
+  );
   return {
     url: `rediss://127.0.0.1:${port}`,
     caFile: f('ca.crt'),
