@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './redis.ts';
-import { waitFor } from './waitFor.ts';
+import { answersOk, spawnReady } from './readyOnFreePort.ts';
 
 /** What a test undoes after itself, last first. */
 export type Cleanups = (() => Promise<void> | void)[];
@@ -62,29 +61,31 @@ scrape_configs:
     static_configs: [{ targets: ["127.0.0.1:${targetPort}"] }]
 `,
   );
-  const webPort = await freePort();
-  const proc = spawn(
-    '/usr/bin/prometheus',
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${webPort}`,
-      '--rules.alert.resend-delay=1s',
-      '--log.level=info',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
   const logs: string[] = [];
-  proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const { proc, exited } = await spawnReady(
+    (port) => {
+      logs.length = 0;
+      const p = spawn(
+        '/usr/bin/prometheus',
+        [
+          `--config.file=${join(dir, 'prometheus.yml')}`,
+          `--storage.tsdb.path=${join(dir, 'data')}`,
+          `--web.listen-address=127.0.0.1:${port}`,
+          '--rules.alert.resend-delay=1s',
+          '--log.level=info',
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      p.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+      return p;
+    },
+    (port) => answersOk(`http://127.0.0.1:${port}/-/ready`),
+    'Prometheus to be ready',
+    60_000,
+  );
   cleanups.push(async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
     await exited;
   });
-  await waitFor(
-    async () => (await fetch(`http://127.0.0.1:${webPort}/-/ready`).catch(() => undefined))?.status === 200,
-    'Prometheus to be ready',
-    60_000,
-  );
   return { proc, logs };
 }

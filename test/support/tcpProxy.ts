@@ -1,5 +1,4 @@
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { freePort } from './redis.ts';
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /**
  * A TCP relay on 127.0.0.1 in front of one server: one agent's own path to a shared Redis, so a
@@ -59,12 +58,11 @@ export function closeTogether(a: Socket, b: Socket): void {
   b.on('close', () => a.destroy());
 }
 
-/** Listens on a free port of 127.0.0.1 and returns it. */
+/** Listens on a free port of 127.0.0.1 (one the kernel picks as it binds, so none can take it first) and returns it. */
 export async function listenOnFreePort(server: Server): Promise<number> {
-  const port = await freePort();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(0, '127.0.0.1', () => resolve());
   });
-  return port;
+  return (server.address() as AddressInfo).port;
 }
