@@ -9,7 +9,7 @@ import { incidentRow, logRowsBytes } from '../../src/exporters/clickhouse/rows.t
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { engineFrom, ev } from '../support/correlation.ts';
 import { startDaemon, type RunningDaemon } from '../support/daemon.ts';
-import { freePort } from '../support/redis.ts';
+import { answersOk, spawnReady } from '../support/readyOnFreePort.ts';
 import { waitFor } from '../support/waitFor.ts';
 import { exporterConfig } from '../exporters/clickhouse/harness.ts';
 
@@ -243,21 +243,27 @@ service:
       headers: { 'content-type': 'application/json' },
     });
     const dir = mkdtempSync(join(tmpdir(), 'vigil-prom-'));
-    const port = await freePort();
     writeFileSync(
       join(dir, 'prometheus.yml'),
       `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: vigil\n    static_configs: [{ targets: ['127.0.0.1:${daemon.admin.port}'] }]\n`,
     );
-    prometheus = spawn(
-      'prometheus',
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ],
-      { stdio: 'ignore' },
+    const started = await spawnReady(
+      (p) =>
+        spawn(
+          'prometheus',
+          [
+            `--config.file=${join(dir, 'prometheus.yml')}`,
+            `--storage.tsdb.path=${join(dir, 'data')}`,
+            `--web.listen-address=127.0.0.1:${p}`,
+          ],
+          { stdio: 'ignore' },
+        ),
+      (p) => answersOk(`http://127.0.0.1:${p}/-/ready`),
+      'Prometheus to be ready',
+      60_000,
     );
-    promUrl = `http://127.0.0.1:${port}`;
+    prometheus = started.proc;
+    promUrl = `http://127.0.0.1:${started.port}`;
     await waitFor(
       async () => {
         const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('vigil_build_info')}`).catch(

@@ -1,5 +1,6 @@
 import { createServer, request, type Server } from 'node:http';
 import { resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { compressFrameSync } from 'lz4-napi';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { collectorBinary, collectorConfig, runCollector, type RunningCollector } from '../../support/collector.ts';
@@ -45,9 +46,9 @@ async function encodingRelay(target: (path: string) => string): Promise<{ url: s
     });
     req.pipe(up);
   });
-  const port = await freePort();
-  await new Promise<void>((r) => relay!.listen(port, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${port}`, seen };
+  // Port 0: the kernel picks a free one as it binds, which no other socket can take first.
+  await new Promise<void>((r) => relay!.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(relay!.address() as AddressInfo).port}`, seen };
 }
 
 describe('OTLP/HTTP with Content-Encoding lz4', () => {
