@@ -10,19 +10,20 @@ export interface ReadyProcess {
 }
 
 /**
- * A process started by `spawnOn` on a port freePort found, once `ready(port)` holds. The port is
+ * A process started by `spawnOn` on a port freePort found (other ports it needs, it finds itself
+ * at each start), once `ready(port)` holds. The port is
  * found by binding a socket first, and another process could take it before this one binds it:
  * a start whose process exits before it is ready is tried again on a new port, five times at most.
  */
 export async function spawnReady(
-  spawnOn: (port: number) => ChildProcess,
+  spawnOn: (port: number) => ChildProcess | Promise<ChildProcess>,
   ready: (port: number) => Promise<boolean>,
   what: string,
   timeoutMs?: number,
 ): Promise<ReadyProcess> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const proc = spawnOn(port);
+    const proc = await spawnOn(port);
     let gone = false;
     const exited = new Promise<void>((resolve) =>
       proc.once('exit', () => {

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseAuthError, ClickHouseTooOldError } from '../../../src/exporters/clickhouse/backend.ts';
 import { RemoteBackend } from '../../../src/exporters/clickhouse/remoteBackend.ts';
+import { spawnReady } from '../../support/readyOnFreePort.ts';
 import { freePort } from '../../support/redis.ts';
-import { newExporter, waitFor } from './harness.ts';
+import { newExporter } from './harness.ts';
 
 /*
  * A smoke test of the HTTP transport against a real ClickHouse server: Debian's
@@ -29,19 +30,6 @@ beforeAll(async () => {
     );
   const dir = mkdtempSync(join(tmpdir(), 'vigil-ch18-'));
   for (const d of ['data', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(dir, d));
-  const [http, tcp] = [await freePort(), await freePort()];
-  // The packaged config, moved into a temporary directory and onto free ports, IPv4 loopback only.
-  const config = readFileSync('/etc/clickhouse-server/config.xml', 'utf8')
-    .replace(/<http_port>\d+<\/http_port>/, `<http_port>${http}</http_port>`)
-    .replace(/<tcp_port>\d+<\/tcp_port>/, `<tcp_port>${tcp}</tcp_port>`)
-    .replace(/<interserver_http_port>\d+<\/interserver_http_port>/, '')
-    .replace(/<listen_host>::1<\/listen_host>/, '')
-    .replaceAll('/var/lib/clickhouse/tmp/', `${dir}/tmp/`)
-    .replaceAll('/var/lib/clickhouse/user_files/', `${dir}/user_files/`)
-    .replaceAll('/var/lib/clickhouse/format_schemas/', `${dir}/format_schemas/`)
-    .replaceAll('/var/lib/clickhouse/', `${dir}/data/`)
-    .replaceAll('/var/log/clickhouse-server/', `${dir}/`);
-  writeFileSync(join(dir, 'config.xml'), config);
   writeFileSync(
     join(dir, 'users.xml'),
     readFileSync('/etc/clickhouse-server/users.xml', 'utf8').replace(
@@ -49,16 +37,32 @@ beforeAll(async () => {
       `<password>${PASSWORD}</password>`,
     ),
   );
-  proc = spawn(BINARY, [`--config-file=${join(dir, 'config.xml')}`], { stdio: 'ignore' });
-  url = `http://127.0.0.1:${http}`;
-  await waitFor(
-    async () =>
-      await fetch(`${url}/ping`)
+  const started = await spawnReady(
+    async (http) => {
+      const tcp = await freePort();
+      // The packaged config, moved into a temporary directory and onto free ports, IPv4 loopback only.
+      const config = readFileSync('/etc/clickhouse-server/config.xml', 'utf8')
+        .replace(/<http_port>\d+<\/http_port>/, `<http_port>${http}</http_port>`)
+        .replace(/<tcp_port>\d+<\/tcp_port>/, `<tcp_port>${tcp}</tcp_port>`)
+        .replace(/<interserver_http_port>\d+<\/interserver_http_port>/, '')
+        .replace(/<listen_host>::1<\/listen_host>/, '')
+        .replaceAll('/var/lib/clickhouse/tmp/', `${dir}/tmp/`)
+        .replaceAll('/var/lib/clickhouse/user_files/', `${dir}/user_files/`)
+        .replaceAll('/var/lib/clickhouse/format_schemas/', `${dir}/format_schemas/`)
+        .replaceAll('/var/lib/clickhouse/', `${dir}/data/`)
+        .replaceAll('/var/log/clickhouse-server/', `${dir}/`);
+      writeFileSync(join(dir, 'config.xml'), config);
+      return spawn(BINARY, [`--config-file=${join(dir, 'config.xml')}`], { stdio: 'ignore' });
+    },
+    (http) =>
+      fetch(`http://127.0.0.1:${http}/ping`)
         .then((r) => r.ok)
         .catch(() => false),
     'clickhouse-server to answer /ping',
     60_000,
   );
+  proc = started.proc;
+  url = `http://127.0.0.1:${started.port}`;
 });
 
 afterAll(() => {
