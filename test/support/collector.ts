@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { freePort } from './redis.ts';
 
 const BUILD = resolve(import.meta.dirname, 'buildCollector.sh');
 
@@ -70,6 +71,24 @@ export async function runCollector(binary: string, configYaml: string): Promise<
       return exited;
     },
   };
+}
+
+/**
+ * A Collector on `configOn(port)`, a port freePort found; started again on a new port when its
+ * process exits before it is ready (another socket took the port in between), five times at most.
+ */
+export async function runCollectorOnFreePort(
+  binary: string,
+  configOn: (port: number) => string,
+): Promise<RunningCollector & { port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { ...(await runCollector(binary, configOn(port))), port };
+    } catch (err) {
+      if (attempt >= 4) throw err;
+    }
+  }
 }
 
 /** Records the debug exporter reported, by signal: the sums of its per-batch summary lines. */

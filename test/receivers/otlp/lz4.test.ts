@@ -3,9 +3,13 @@ import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { compressFrameSync } from 'lz4-napi';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collectorBinary, collectorConfig, runCollector, type RunningCollector } from '../../support/collector.ts';
+import {
+  collectorBinary,
+  collectorConfig,
+  runCollectorOnFreePort,
+  type RunningCollector,
+} from '../../support/collector.ts';
 import { startDaemon, type RunningDaemon } from '../../support/daemon.ts';
-import { freePort } from '../../support/redis.ts';
 import { decode, oneOfEachSignal, startOtlp, type OtlpHarness } from './harness.ts';
 
 let h: OtlpHarness | undefined;
@@ -63,12 +67,11 @@ describe('OTLP/HTTP with Content-Encoding lz4', () => {
     async () => {
       h = await startOtlp(HTTP);
       const { url, seen } = await encodingRelay((path) => h!.httpUrl(path));
-      const collectorHttp = await freePort();
-      collector = await runCollector(
-        binary,
-        collectorConfig(0, collectorHttp, `otlp_http: { endpoint: "${url}", compression: lz4 }`),
+      const started = await runCollectorOnFreePort(binary, (port) =>
+        collectorConfig(0, port, `otlp_http: { endpoint: "${url}", compression: lz4 }`),
       );
-      const sender = (path: string) => `http://127.0.0.1:${collectorHttp}${path}`;
+      collector = started;
+      const sender = (path: string) => `http://127.0.0.1:${started.port}${path}`;
       expect((await post(sender('/v1/logs'), logs, 'identity')).status).toBe(200);
       expect((await post(sender('/v1/metrics'), metrics, 'identity')).status).toBe(200);
       expect((await post(sender('/v1/traces'), traces, 'identity')).status).toBe(200);
