@@ -65,9 +65,10 @@ export function garbageCollector(): ((kind?: GcKind) => void) | undefined {
  * burst grew it to: 64 of the 138 MiB of heap a 3× syslog flood left committed, which put the
  * daemon 30–40 MiB over a 256 MiB ceiling. `--max-semi-space-size` would cap it at any size
  * but only when Node starts; the growth factor is read at every resize, so it works from here
- * whatever command started Vigil. Measured alongside (`node bench/peers.ts --only syslog-tcp-1,json --quick`, two runs
- * each): records per CPU-second within the runs' spread (syslog 87–106k against 89–93k, JSON
- * 99–104k against 80–116k), peak RSS 200–270 MiB against 270–386.
+ * whatever command started Vigil. Measured alongside (`node bench/peers.ts --only
+ * syslog-tcp-1,json --quick`, two runs each): records per CPU-second within the runs' spread
+ * (syslog 87–106k against 89–93k, JSON 99–104k against 80–116k), peak RSS 200–270 MiB against
+ * 270–386.
  */
 export function keepYoungGenerationSmall(): void {
   try {
