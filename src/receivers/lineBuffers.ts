@@ -16,17 +16,22 @@ const CHUNK_BYTES = 64 * 1024;
  */
 const FREE_CHUNKS = 320;
 
-/** What a line joined into the one before it holds: none of the bytes (see `LineBuffers.join`). */
-const JOINED = Buffer.alloc(0);
+/**
+ * What a line holds whose bytes the first line of its run holds: none (see
+ * `LineBuffers.finishBatch`); also what a line stands as until its batch is finished.
+ */
+export const JOINED: Buffer = Buffer.alloc(0);
 
 /**
- * Lines encoded as UTF-8, each ended by LF, into shared buffers as soon as they are made, each
- * handed on as a view of its bytes. A line held as a string until the file exporter wrote it
- * (a tree of some forty pieces, which the queue kept long enough to be moved to the old
- * generation) took twice the garbage collector's time of the events it replaced; as bytes
- * outside the heap it is one small object, and joined with the lines after it, none. A line
- * is written piece by piece (`piece`, `text`, `raw`) and ended by `end`, or whole by `add`; one
- * that outgrows its chunk while being written moves, with what it has so far, to the next.
+ * Lines encoded as UTF-8, each ended by LF, into shared buffers as soon as they are made, and
+ * handed on in batches: the lines of a batch that follow each other in a chunk as one view,
+ * held by the first of them (`finishBatch`). A line held as a string until the file exporter
+ * wrote it (a tree of some forty pieces, which the queue kept long enough to be moved to the
+ * old generation) took twice the garbage collector's time of the events it replaced; as bytes
+ * outside the heap it was one small object, and as part of its batch's view it is none. A line
+ * is written piece by piece (`piece`, `text`, `again`, `raw`) and ended by `end`, or whole by
+ * `add`; one that outgrows its chunk while being written moves, with what it has so far, to
+ * the next.
  *
  * A chunk whose every byte the exporters have written (`written`) takes new lines. Left to the
  * garbage collector, chunks were freed only when V8 collected the views that promoted on their
@@ -47,16 +52,24 @@ export class LineBuffers {
    */
   private readonly owed = new WeakMap<ArrayBufferLike, number>();
   private readonly free: Buffer[] = [];
+  /** Lines ended since the last batch was finished. */
+  private lines = 0;
+  /** The batch's first line in `chunk` (-1: none yet), and where it begins. */
+  private runLine = -1;
+  private runFrom = 0;
+  /** The batch's runs in chunks before `chunk`: the first line of each, and the run's bytes. */
+  private readonly runLines: number[] = [];
+  private readonly runViews: Buffer[] = [];
 
   /**
    * `text` and an LF; with `idAt` ≥ 0, a new event id carrying the time `idMs` written over the
    * 26 characters there.
    */
-  add(text: string, idAt: number, idMs = Date.now()): Buffer {
+  add(text: string, idAt: number, idMs = Date.now()): void {
     // A UTF-16 code unit takes at most 3 bytes.
     this.ensure(text.length * 3 + 1);
     this.used += this.chunk.utf8Write(text, this.used);
-    return this.end(idAt, idMs);
+    this.end(idAt, idMs);
   }
 
   /** Bytes that need no escaping, at the end of the line being written. */
@@ -88,6 +101,26 @@ export class LineBuffers {
     return true;
   }
 
+  /** Bytes of the line being written so far: where the next value begins, for `again`. */
+  get at(): number {
+    return this.used - this.start;
+  }
+
+  /**
+   * The line's own bytes `from` to `to` (positions `at` gave) written again at its end: a value
+   * the line holds more than once (a message and its title, a host name in three places) is
+   * copied byte by byte rather than read from its string again, which takes more than twice as
+   * long (a string's characters are read one call at a time).
+   */
+  again(from: number, to: number): void {
+    this.ensure(to - from);
+    const chunk = this.chunk;
+    const end = this.start + to;
+    let o = this.used;
+    for (let i = this.start + from; i < end; i++) chunk[o++] = chunk[i]!;
+    this.used = o;
+  }
+
   /** Text already as JSON writes it (an escaped value, a whole JSON value), at the end of the line. */
   raw(s: string): void {
     this.ensure(s.length * 3);
@@ -102,16 +135,55 @@ export class LineBuffers {
 
   /**
    * Ends the line being written with an LF and, with `idAt` ≥ 0, a new event id carrying the
-   * time `idMs` over the 26 bytes `idAt` bytes into it; the line's bytes.
+   * time `idMs` over the 26 bytes `idAt` bytes into it. The line is the batch's next: its place
+   * in the batch `finishBatch` is given is this call's place among those since the last.
    */
-  end(idAt: number, idMs = Date.now()): Buffer {
+  end(idAt: number, idMs = Date.now()): void {
     this.ensure(1);
     const chunk = this.chunk;
     const start = this.start;
     chunk[this.used++] = 10;
     this.start = this.used;
     if (idAt >= 0) writeEventId(chunk, start + idAt, idMs);
-    return chunk.subarray(start, this.used);
+    if (this.runLine < 0) {
+      this.runLine = this.lines;
+      this.runFrom = start;
+    }
+    this.lines++;
+  }
+
+  /** Starts a batch: lines ended before and never finished in one are not part of it. */
+  beginBatch(): void {
+    this.lines = 0;
+    this.runLine = -1;
+    this.runLines.length = 0;
+    this.runViews.length = 0;
+  }
+
+  /**
+   * The lines ended since the batch began, in order, as `lines` holds them: the first line of
+   * each run of them in a chunk a view of the whole run's bytes, every other line an empty
+   * buffer. Written in order they are the same bytes, and a batch is a few objects instead of
+   * one per line, which the garbage collector no longer copies and promotes while the batch
+   * waits in a queue. `lines` has a place for each of those lines, and its entries are replaced.
+   */
+  finishBatch(lines: unknown[]): void {
+    if (lines.length !== this.lines)
+      throw new Error(`a batch of ${lines.length} lines, but ${this.lines} were made since it began`);
+    this.endRun(this.chunk, this.start);
+    lines.fill(JOINED);
+    const runLines = this.runLines;
+    const runViews = this.runViews;
+    for (let i = 0; i < runLines.length; i++) lines[runLines[i]!] = runViews[i]!;
+    this.beginBatch();
+  }
+
+  /** The batch's run in `chunk`, if any, ends at `to`. */
+  private endRun(chunk: Buffer, to: number): void {
+    if (this.runLine < 0) return;
+    this.runLines.push(this.runLine);
+    this.runViews.push(chunk.subarray(this.runFrom, to));
+    this.runLine = -1;
   }
 
   /** Room for `n` more bytes of the line being written: moved to a new chunk if this one is short. */
@@ -121,6 +193,7 @@ export class LineBuffers {
     const from = this.start;
     const begun = this.used - from;
     const most = begun + n;
+    this.endRun(old, from);
     if (old.length === CHUNK_BYTES) {
       // Bytes handed out from the old chunk end where the line being written begins.
       if (this.done >= from) this.reuse(old.buffer);
@@ -137,45 +210,21 @@ export class LineBuffers {
   }
 
   /**
-   * Lines made here that follow each other in one chunk become one view, held by the first of
-   * them; the others hold none of the bytes (an empty buffer). Written in order, they are the
-   * same bytes, and a batch is a few objects instead of one per line, which the garbage
-   * collector no longer copies and promotes while the batch waits in a queue.
-   */
-  static join(lines: Uint8Array[]): void {
-    let i = 0;
-    while (i < lines.length) {
-      const first = lines[i]!;
-      const memory = first.buffer;
-      let end = first.byteOffset + first.byteLength;
-      let j = i + 1;
-      while (j < lines.length) {
-        const next = lines[j]!;
-        if (next.buffer !== memory || next.byteOffset !== end) break;
-        end += next.byteLength;
-        lines[j++] = JOINED;
-      }
-      if (j > i + 1) lines[i] = Buffer.from(memory, first.byteOffset, end - first.byteOffset);
-      i = j;
-    }
-  }
-
-  /**
-   * The exporters wrote `lines`, made here (and perhaps joined), each handed on once, and no
-   * longer read them: a chunk all of whose bytes are written takes new lines.
+   * The exporters wrote `lines`, batches made here or parts of them, each handed on once, and
+   * no longer read them: a chunk all of whose bytes are written takes new lines.
    */
   written(lines: readonly Uint8Array[]): void {
     const current = this.chunk.buffer;
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!;
+    for (const line of lines) {
+      // Most lines: reading a view's memory (`buffer`) is a call into the runtime.
+      if (line === JOINED) continue;
       const memory = line.buffer;
-      let n = line.byteLength;
-      while (i + 1 < lines.length && lines[i + 1]!.buffer === memory) n += lines[++i]!.byteLength;
+      const n = line.byteLength;
       if (memory === current) this.done += n;
       else {
         const owed = this.owed.get(memory);
-        // Not a chunk still owed: a joined line's empty buffer, or a line longer than a chunk,
-        // which had a buffer of its own for the garbage collector.
+        // Not a chunk still owed: a line longer than a chunk, which had a buffer of its own
+        // for the garbage collector.
         if (owed === undefined) continue;
         if (owed > n) this.owed.set(memory, owed - n);
         else {

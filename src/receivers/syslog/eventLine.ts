@@ -129,15 +129,16 @@ export class SyslogLineEncoder {
 
   /**
    * The line of the event `syslogToEvent(m, origin, observedNs, truncated, attributeNames, line)`
-   * would make, as UTF-8 bytes ended by LF.
+   * would make, as UTF-8 bytes ended by LF: the batch's next line (`finishBatch`).
    */
-  encode(m: SyslogMessage, origin: Origin, observedNs: bigint, truncated: boolean, line: string): Buffer {
+  encode(m: SyslogMessage, origin: Origin, observedNs: bigint, truncated: boolean, line: string): void {
     const sd = m.structuredData;
-    if (m.version !== (m.format === 'rfc5424' ? 1 : 0)) return this.viaEvent(m, origin, observedNs, truncated, line);
+    if (m.version !== (m.format === 'rfc5424' ? 1 : 0))
+      return void this.viaEvent(m, origin, observedNs, truncated, line);
     // Two pairs may flatten to one name when an SD-ID holds a dot ([a.b c="1"][a b.c="2"]); the
     // event keeps the last value in the first one's place, which only the event does right.
     if (sd !== undefined && this.structuredDataKey === undefined) {
-      for (const id in sd) if (id.includes('.')) return this.viaEvent(m, origin, observedNs, truncated, line);
+      for (const id in sd) if (id.includes('.')) return void this.viaEvent(m, origin, observedNs, truncated, line);
     }
     if (observedNs !== this.observedNs) this.observe(observedNs);
     if (origin !== this.origin) {
@@ -155,16 +156,31 @@ export class SyslogLineEncoder {
     }
     out.text(this.timeText);
     out.piece(this.observedSeverity[pri & 7]!);
+    // Where the message's, host name's and app name's bytes are in the line once written
+    // (-1: not yet): their later places copy them (`LineBuffers.again`).
+    let messageAt = -1;
+    let messageEnd = -1;
+    let hostAt = -1;
+    let hostEnd = -1;
+    let appAt = -1;
+    let appEnd = -1;
     // A message of printable ASCII has no line feed, so it is its own title up to 200 characters.
     let plainMessage = false;
     if (this.names.wholeLineBody) out.text(line);
-    else plainMessage = out.text(m.message);
+    else {
+      messageAt = out.at;
+      plainMessage = out.text(m.message);
+      messageEnd = out.at;
+    }
     out.piece(this.headerAttributes(m.format, pri));
     // Whether the last thing written is a string value still to be closed: RFC 3164's facility name.
     let open: 0 | 1 = m.format === 'rfc5424' ? 0 : 1;
-    if (m.appname) {
+    const appname = m.appname;
+    if (appname) {
       out.piece(this.appnameKey[open]);
-      out.text(m.appname);
+      appAt = out.at;
+      out.text(appname);
+      appEnd = out.at;
       open = 1;
     }
     if (m.procId) {
@@ -184,7 +200,9 @@ export class SyslogLineEncoder {
     }
     if (this.messageKey !== undefined) {
       out.piece(this.messageKey[open]);
+      messageAt = out.at;
       plainMessage = out.text(m.message);
+      messageEnd = out.at;
       open = 1;
     }
     if (sd !== undefined) {
@@ -212,40 +230,53 @@ export class SyslogLineEncoder {
     const hostname = m.hostname;
     if (hostname && this.hostnameKey !== undefined) {
       out.piece(this.hostnameKey[open]);
+      hostAt = out.at;
       out.text(hostname);
+      hostEnd = out.at;
       open = 1;
     }
     if (truncated) {
       out.piece(TRUNCATED[open]);
       open = 0;
     }
-    if (m.appname) {
+    if (appname) {
       out.piece(RESOURCE_SERVICE[open]);
-      out.text(m.appname);
+      out.again(appAt, appEnd);
       if (hostname) {
         out.piece(HOST_AFTER_SERVICE);
-        out.text(hostname);
+        if (hostAt >= 0) out.again(hostAt, hostEnd);
+        else {
+          hostAt = out.at;
+          out.text(hostname);
+          hostEnd = out.at;
+        }
       }
       open = 1;
     } else if (hostname) {
       out.piece(RESOURCE_HOST[open]);
-      out.text(hostname);
+      if (hostAt >= 0) out.again(hostAt, hostEnd);
+      else {
+        hostAt = out.at;
+        out.text(hostname);
+        hostEnd = out.at;
+      }
       open = 1;
     } else {
       out.piece(RESOURCE_EMPTY[open]);
       open = 0;
     }
     out.piece(ASSET[open]);
-    if (hostname) out.text(hostname);
+    if (hostname) out.again(hostAt, hostEnd);
     else out.piece(this.peerBytes);
     out.piece(TITLE);
-    out.text(plainMessage && m.message.length <= 200 ? m.message : defaultTitle(m.message));
-    if (m.appname) {
+    if (plainMessage && m.message.length <= 200) out.again(messageAt, messageEnd);
+    else out.text(defaultTitle(m.message));
+    if (appname) {
       out.piece(SERVICE);
-      out.text(m.appname);
+      out.again(appAt, appEnd);
       out.piece(TAIL);
     } else out.piece(NO_SERVICE_TAIL);
-    return out.end(ID_AT, this.observedMs);
+    out.end(ID_AT, this.observedMs);
   }
 
   private observe(observedNs: bigint): void {
@@ -271,17 +302,27 @@ export class SyslogLineEncoder {
     return piece;
   }
 
+  /** Starts a batch of lines: see `LineBuffers.beginBatch`. */
+  beginBatch(): void {
+    this.buffers.beginBatch();
+  }
+
+  /** The batch's lines into `lines`: see `LineBuffers.finishBatch`. */
+  finishBatch(lines: unknown[]): void {
+    this.buffers.finishBatch(lines);
+  }
+
   /** The exporters wrote these lines, made here: see `LineBuffers.written`. */
   written(lines: readonly Uint8Array[]): void {
     this.buffers.written(lines);
   }
 
   /** The line of an event, made the usual way. */
-  line(e: VigilEvent): Buffer {
-    return this.buffers.add(eventToJson(e), -1);
+  line(e: VigilEvent): void {
+    this.buffers.add(eventToJson(e), -1);
   }
 
-  private viaEvent(m: SyslogMessage, origin: Origin, observedNs: bigint, truncated: boolean, line: string): Buffer {
-    return this.line(syslogToEvent(m, origin, observedNs, truncated, this.attributeNames, line));
+  private viaEvent(m: SyslogMessage, origin: Origin, observedNs: bigint, truncated: boolean, line: string): void {
+    this.line(syslogToEvent(m, origin, observedNs, truncated, this.attributeNames, line));
   }
 }

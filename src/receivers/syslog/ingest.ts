@@ -6,7 +6,7 @@ import { syslogToEvent, unparsedToEvent, type Origin, type SyslogAttributeNames 
 import type { SyslogMetrics } from './metrics.ts';
 import type { SyslogParser } from './parser.ts';
 import { RateLimitedWarn } from '../../telemetry/rateLimitedLog.ts';
-import { LineBuffers } from '../lineBuffers.ts';
+import { JOINED } from '../lineBuffers.ts';
 import { SyslogLineEncoder } from './eventLine.ts';
 
 /**
@@ -55,22 +55,37 @@ export class SyslogIngest {
     this.lines = opts.consumer.consumeLines ? new SyslogLineEncoder(this.attributeNames) : undefined;
   }
 
+  /** Starts a batch of messages; `toRecord` makes them, `finishBatch` ends it. */
   beginBatch(): void {
     this.parser.beginBatch();
+    this.lines?.beginBatch();
   }
 
-  /** What a message is handed to the pipeline as: its event, or that event's JSON line when the pipeline takes lines. */
+  /**
+   * Ends the batch: `records`, what `toRecord` gave for each of its messages in order, ready to
+   * deliver (lines get their bytes: see `LineBuffers.finishBatch`).
+   */
+  finishBatch(records: SyslogRecord[]): void {
+    this.lines?.finishBatch(records);
+  }
+
+  /**
+   * What a message is handed to the pipeline as: its event, or that event's JSON line when the
+   * pipeline takes lines (its bytes once the batch is finished).
+   */
   toRecord(line: string, truncated: boolean, origin: Origin, observedNs: bigint): SyslogRecord {
     if (truncated) this.metrics.truncated.inc({ receiver: this.id, transport: origin.transport });
     const parsed = this.parser.parse(line);
     const lines = this.lines;
     if (typeof parsed === 'string') {
       const event = this.unparsed(line, parsed, truncated, origin, observedNs);
-      return lines ? lines.line(event) : event;
+      if (lines === undefined) return event;
+      lines.line(event);
+      return JOINED;
     }
-    return lines
-      ? lines.encode(parsed, origin, observedNs, truncated, line)
-      : syslogToEvent(parsed, origin, observedNs, truncated, this.attributeNames, line);
+    if (lines === undefined) return syslogToEvent(parsed, origin, observedNs, truncated, this.attributeNames, line);
+    lines.encode(parsed, origin, observedNs, truncated, line);
+    return JOINED;
   }
 
   private unparsed(line: string, parsed: string, truncated: boolean, origin: Origin, observedNs: bigint): VigilEvent {
@@ -97,7 +112,6 @@ export class SyslogIngest {
     const { consumer } = this;
     // toRecord gave lines exactly when the consumer takes them.
     const lines = this.lines;
-    if (lines !== undefined) LineBuffers.join(records as Uint8Array[]);
     const taken =
       lines === undefined
         ? consumer.consume(records as VigilEvent[])

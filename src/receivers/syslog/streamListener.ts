@@ -138,6 +138,7 @@ export class SyslogConnection {
     const records: SyslogRecord[] = new Array(frames.length);
     for (let i = 0; i < frames.length; i++)
       records[i] = ingest.toRecord(frames[i]!.text, frames[i]!.truncated, origin, observed);
+    ingest.finishBatch(records);
     return records;
   }
 

@@ -199,6 +199,7 @@ export class SyslogUdpListener {
       events[i] = ingest.toRecord(bytes.toString('utf8', start, end), false, origin, observed);
       start = end;
     }
+    ingest.finishBatch(events);
     this.ack(batch);
     ingest.deliver(events, 'udp').catch(() => this.drop(n, 'refused', 'the pipeline refused them'));
   }

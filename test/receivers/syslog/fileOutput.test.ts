@@ -92,7 +92,8 @@ function ingest(attributeNames: SyslogAttributeNames, lines = false): SyslogInge
 
 /**
  * What the file exporter writes of LINES given as events, as lines made without the events, or
- * alternating (another receiver's events in the same batches).
+ * both in one batch: runs of lines, each a batch of its listener's, between another receiver's
+ * events.
  */
 async function written(
   attributeNames: SyslogAttributeNames,
@@ -100,32 +101,37 @@ async function written(
 ): Promise<string> {
   const byEvents = ingest(attributeNames);
   const byLines = ingest(attributeNames, true);
-  byEvents.beginBatch();
-  byLines.beginBatch();
   const origins: Origin[] = [
     { peerAddress: '192.0.2.7', transport: 'tcp' },
     { peerAddress: '2001:db8::1', transport: 'udp' },
   ];
-  const records: SyslogRecord[] = LINES.map(([line, truncated], i) =>
-    (as === 'lines' || (as === 'mixed' && i % 3 !== 0) ? byLines : byEvents).toRecord(
-      line,
-      truncated,
-      origins[i % 2]!,
-      1_796_385_600_123_456_789n,
-    ),
-  );
-  for (const [i, r] of records.entries()) {
-    const asLine = as === 'lines' || (as === 'mixed' && i % 3 !== 0);
-    expect(r instanceof Uint8Array).toBe(asLine);
-    const id = r instanceof Uint8Array ? (JSON.parse(Buffer.from(r).toString()) as VigilEvent).id : r.id;
-    expect(id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+  const asLine = (i: number) => as === 'lines' || (as === 'mixed' && i % 5 >= 2);
+  const records: SyslogRecord[] = [];
+  for (let i = 0; i < LINES.length;) {
+    const by = asLine(i) ? byLines : byEvents;
+    const batch: SyslogRecord[] = [];
+    by.beginBatch();
+    for (; i < LINES.length && asLine(i) === (by === byLines); i++) {
+      const [line, truncated] = LINES[i]!;
+      batch.push(by.toRecord(line, truncated, origins[i % 2]!, 1_796_385_600_123_456_789n));
+    }
+    by.finishBatch(batch);
+    records.push(...batch);
   }
+  for (const [i, r] of records.entries()) expect(r instanceof Uint8Array).toBe(asLine(i));
   const out = exporter();
   await out.start();
   await out.consumeLogs(records.slice(0, 1));
   await out.consumeLogs(records.slice(1));
   await out.shutdown();
-  return readFileSync(out.path, 'utf8').replace(/"id":"[0-9A-Z]{26}"/g, '"id":"ID"');
+  const text = readFileSync(out.path, 'utf8');
+  const ids = text
+    .split('\n')
+    .slice(0, -1)
+    .map((l) => (JSON.parse(l) as VigilEvent).id);
+  expect(ids).toHaveLength(records.length);
+  for (const id of ids) expect(id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+  return text.replace(/"id":"[0-9A-Z]{26}"/g, '"id":"ID"');
 }
 
 describe('syslog messages written by the file exporter', () => {
@@ -160,7 +166,9 @@ describe('syslog messages written by the file exporter', () => {
         const fromEvent =
           eventToJson(events.toRecord(line, truncated, origin, 5n) as VigilEvent).replace(/"id":"[0-9A-Z]{26}"/, '') +
           '\n';
-        const made = Buffer.from(lines.toRecord(line, truncated, origin, 5n) as Uint8Array)
+        const batch = [lines.toRecord(line, truncated, origin, 5n)];
+        lines.finishBatch(batch);
+        const made = Buffer.from(batch[0] as Uint8Array)
           .toString()
           .replace(/"id":"[0-9A-Z]{26}"/, '');
         expect(made, line).toBe(fromEvent);

@@ -14,6 +14,7 @@ function recordingIngest() {
     metrics: { dropped: { inc: () => undefined } },
     refused: () => undefined,
     beginBatch: () => undefined,
+    finishBatch: () => undefined,
     admit: () => undefined,
     toRecord: (line: string, _truncated: boolean, origin: Origin) => {
       got.push([line, origin.peerAddress]);

@@ -40,6 +40,7 @@ function fakeIngest() {
     },
     refused: () => undefined,
     beginBatch: () => undefined,
+    finishBatch: () => undefined,
     admit: (n: number) => {
       seen.admits++;
       if (seen.failWith) throw seen.failWith;
