@@ -101,6 +101,29 @@ export class LineBuffers {
     return true;
   }
 
+  /**
+   * Bytes `from` to `to` of `src` at the end of the line, when each is printable ASCII that JSON
+   * writes as it is (not '"' or '\\'); false, nothing written, when one is not. A copy from
+   * the bytes a message came in takes half the time of reading its text (`text`).
+   */
+  bytes(src: Uint8Array, from: number, to: number): boolean {
+    this.ensure(to - from);
+    const chunk = this.chunk;
+    let o = this.used;
+    for (let i = from; i < to; i++) {
+      const c = src[i]!;
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+      chunk[o++] = c;
+    }
+    this.used = o;
+    return true;
+  }
+
+  /** Drops what was written of the line being written. */
+  abandon(): void {
+    this.used = this.start;
+  }
+
   /** Bytes of the line being written so far: where the next value begins, for `again`. */
   get at(): number {
     return this.used - this.start;

@@ -1,7 +1,9 @@
-/** One message cut out of a TCP stream. */
+/** One message cut out of a TCP stream: its bytes, `from` to `to` in `bytes`. */
 export interface Frame {
-  text: string;
-  /** The sender's message was longer than max_message_size; `text` is its head. */
+  bytes: Buffer;
+  from: number;
+  to: number;
+  /** The sender's message was longer than max_message_size; the bytes are its head. */
   truncated: boolean;
 }
 
@@ -78,14 +80,11 @@ export class SyslogFramer {
           const start = d + 1;
           if (count <= max) {
             if (start + count > len) break;
-            out.push({
-              text: buf.toString('utf8', start, trimTrailingNewline(buf, start, start + count)),
-              truncated: false,
-            });
+            out.push({ bytes: buf, from: start, to: trimTrailingNewline(buf, start, start + count), truncated: false });
             pos = start + count;
           } else {
             if (start + max > len) break;
-            out.push({ text: buf.toString('utf8', start, start + max), truncated: true });
+            out.push({ bytes: buf, from: start, to: start + max, truncated: true });
             this.skip = count - max;
             pos = start + max;
           }
@@ -95,7 +94,7 @@ export class SyslogFramer {
       const nl = buf.indexOf(LF, pos);
       if (nl === -1) {
         if (len - pos > max) {
-          out.push({ text: buf.toString('utf8', pos, pos + max), truncated: true });
+          out.push({ bytes: buf, from: pos, to: pos + max, truncated: true });
           this.discardingLine = true;
           return;
         }
@@ -103,8 +102,8 @@ export class SyslogFramer {
       }
       let end = nl;
       if (end > pos && buf[end - 1] === CR) end--;
-      if (end - pos > max) out.push({ text: buf.toString('utf8', pos, pos + max), truncated: true });
-      else out.push({ text: buf.toString('utf8', pos, end), truncated: false });
+      if (end - pos > max) out.push({ bytes: buf, from: pos, to: pos + max, truncated: true });
+      else out.push({ bytes: buf, from: pos, to: end, truncated: false });
       pos = nl + 1;
     }
     if (pos < len) this.pending = Buffer.from(buf.subarray(pos));
@@ -122,11 +121,11 @@ export class SyslogFramer {
     let count = 0;
     while (d < rest.length && d < 10 && isDigit(rest[d]!)) count = count * 10 + rest[d++]! - 48;
     if (d > 0 && rest[0] !== 48 && rest[d] === SP && d < 10) {
-      out.push({ text: rest.toString('utf8', d + 1), truncated: count > rest.length - d - 1 });
+      out.push({ bytes: rest, from: d + 1, to: rest.length, truncated: count > rest.length - d - 1 });
       return;
     }
     let end = rest.length;
     if (rest[end - 1] === CR) end--;
-    if (end > 0) out.push({ text: rest.toString('utf8', 0, end), truncated: false });
+    if (end > 0) out.push({ bytes: rest, from: 0, to: end, truncated: false });
   }
 }

@@ -34,6 +34,8 @@ export class SyslogIngest {
   private readonly parseWarn: RateLimitedWarn;
   /** Present when the consumer takes lines: then toRecord gives lines and deliver hands them over as such. */
   private readonly lines: SyslogLineEncoder | undefined;
+  /** Whether lines are tried from the bytes first: they may be RFC 5424 (`SyslogLineEncoder.encodeBytes`). */
+  private readonly bytesFirst: boolean;
 
   constructor(opts: {
     id: string;
@@ -53,6 +55,7 @@ export class SyslogIngest {
     this.logger = opts.logger;
     this.parseWarn = new RateLimitedWarn(opts.logger);
     this.lines = opts.consumer.consumeLines ? new SyslogLineEncoder(this.attributeNames) : undefined;
+    this.bytesFirst = this.lines !== undefined && this.parser.protocol !== 'rfc3164';
   }
 
   /** Starts a batch of messages; `toRecord` makes them, `finishBatch` ends it. */
@@ -67,6 +70,25 @@ export class SyslogIngest {
    */
   finishBatch(records: SyslogRecord[]): void {
     this.lines?.finishBatch(records);
+  }
+
+  /**
+   * `toRecord` of the message in `bytes` from `from` to `to` (UTF-8). A line the pipeline takes
+   * is made from the bytes where it can (`SyslogLineEncoder.encodeBytes`), without the text.
+   */
+  toRecordBytes(
+    bytes: Buffer,
+    from: number,
+    to: number,
+    truncated: boolean,
+    origin: Origin,
+    observedNs: bigint,
+  ): SyslogRecord {
+    if (this.bytesFirst && this.lines!.encodeBytes(bytes, from, to, origin, observedNs, truncated)) {
+      if (truncated) this.metrics.truncated.inc({ receiver: this.id, transport: origin.transport });
+      return JOINED;
+    }
+    return this.toRecord(bytes.toString('utf8', from, to), truncated, origin, observedNs);
   }
 
   /**

@@ -17,7 +17,7 @@ function looksLike5424(line: string): boolean {
  * reported as such rather than re-read as 3164, which would only hide the sender's bug.
  */
 export class SyslogParser {
-  private readonly protocol: SyslogProtocol;
+  readonly protocol: SyslogProtocol;
   private readonly ctx: LegacyTimeContext;
   private readonly now: () => number;
 

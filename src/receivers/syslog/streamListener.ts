@@ -136,8 +136,10 @@ export class SyslogConnection {
     ingest.beginBatch();
     const observed = nowNanos();
     const records: SyslogRecord[] = new Array(frames.length);
-    for (let i = 0; i < frames.length; i++)
-      records[i] = ingest.toRecord(frames[i]!.text, frames[i]!.truncated, origin, observed);
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      records[i] = ingest.toRecordBytes(f.bytes, f.from, f.to, f.truncated, origin, observed);
+    }
     ingest.finishBatch(records);
     return records;
   }

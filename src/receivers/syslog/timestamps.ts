@@ -107,6 +107,71 @@ export function readClock(s: string, at: number): boolean {
   return true;
 }
 
+/** `digits` of bytes `at` to `at + n` of `b`, none at or past `to`. */
+function byteDigits(b: Uint8Array, at: number, n: number, to: number): number {
+  if (at + n > to) return -1;
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const c = b[i]! - 48;
+    if (!(c >= 0 && c <= 9)) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/**
+ * `readRfc3339(text, 0, false)` of bytes `at` to `to` of `b`, the whole of them a timestamp:
+ * fills `wall` and returns the zone offset in minutes, or -1e9 (the same reading, pinned by
+ * test/receivers/syslog/rfc5424Bytes.test.ts). For messages read from their bytes, which
+ * would otherwise make the timestamp's text only to read it.
+ */
+export function readRfc3339Bytes(b: Uint8Array, at: number, to: number): number {
+  const year = byteDigits(b, at, 4, to);
+  const month = byteDigits(b, at + 5, 2, to);
+  const day = byteDigits(b, at + 8, 2, to);
+  const hour = byteDigits(b, at + 11, 2, to);
+  const minute = byteDigits(b, at + 14, 2, to);
+  const second = byteDigits(b, at + 17, 2, to);
+  const t = b[at + 10];
+  if (year < 0 || b[at + 4] !== 45 || month < 1 || month > 12 || b[at + 7] !== 45 || day < 1 || day > 31) return -1e9;
+  if (!(t === 84 || t === 116) || b[at + 13] !== 58 || b[at + 16] !== 58) return -1e9;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return -1e9;
+  let i = at + 19;
+  let frac = 0;
+  if (i < to && (b[i] === 46 || b[i] === 44)) {
+    let scale = 100_000_000;
+    let n = 0;
+    i++;
+    for (; i < to; i++) {
+      const c = b[i]! - 48;
+      if (!(c >= 0 && c <= 9)) break;
+      if (scale >= 1) frac += c * scale;
+      scale /= 10;
+      n++;
+    }
+    if (n === 0) return -1e9;
+    frac = Math.round(frac);
+  }
+  const z = i < to ? b[i]! : -1;
+  let offset: number;
+  if ((z === 90 || z === 122) && i + 1 === to) offset = 0;
+  else if (z === 43 || z === 45) {
+    const colon = b[i + 3] === 58;
+    const hh = byteDigits(b, i + 1, 2, to);
+    const mm = byteDigits(b, colon ? i + 4 : i + 3, 2, to);
+    if (hh < 0 || hh > 23 || mm < 0 || mm > 59 || (colon ? i + 6 : i + 5) !== to) return -1e9;
+    offset = z === 43 ? hh * 60 + mm : -(hh * 60 + mm);
+  } else return -1e9;
+  wall.year = year;
+  wall.month = month;
+  wall.day = day;
+  wall.hour = hour;
+  wall.minute = minute;
+  wall.second = second;
+  wall.fracNs = frac;
+  return offset;
+}
+
 /** The fields and offset wallToNs was last given, and what it made of them. */
 const lastWall: WallTime = { year: -1, month: 0, day: 0, hour: 0, minute: 0, second: 0, fracNs: 0 };
 let lastOffset = 0;

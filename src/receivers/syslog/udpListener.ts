@@ -196,7 +196,7 @@ export class SyslogUdpListener {
     for (let i = 0; i < n; i++) {
       if (i === runEnds[run]) origin = this.origin(peers[++run]!);
       const end = ends[i]!;
-      events[i] = ingest.toRecord(bytes.toString('utf8', start, end), false, origin, observed);
+      events[i] = ingest.toRecordBytes(bytes, start, end, false, origin, observed);
       start = end;
     }
     ingest.finishBatch(events);

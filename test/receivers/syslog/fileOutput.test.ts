@@ -113,7 +113,16 @@ async function written(
     by.beginBatch();
     for (; i < LINES.length && asLine(i) === (by === byLines); i++) {
       const [line, truncated] = LINES[i]!;
-      batch.push(by.toRecord(line, truncated, origins[i % 2]!, 1_796_385_600_123_456_789n));
+      const [origin, observed] = [origins[i % 2]!, 1_796_385_600_123_456_789n];
+      // Lines from the bytes, as the listeners hand them over, in a buffer that goes on after
+      // them; from the text where bytes cannot hold it (a lone surrogate).
+      const bytes = Buffer.from(`${line}\n[x] "`);
+      const wire = bytes.toString('utf8', 0, Buffer.byteLength(line)) === line;
+      batch.push(
+        by === byLines && wire
+          ? by.toRecordBytes(bytes, 0, Buffer.byteLength(line), truncated, origin, observed)
+          : by.toRecord(line, truncated, origin, observed),
+      );
     }
     by.finishBatch(batch);
     records.push(...batch);
@@ -166,12 +175,17 @@ describe('syslog messages written by the file exporter', () => {
         const fromEvent =
           eventToJson(events.toRecord(line, truncated, origin, 5n) as VigilEvent).replace(/"id":"[0-9A-Z]{26}"/, '') +
           '\n';
-        const batch = [lines.toRecord(line, truncated, origin, 5n)];
+        // From the text, and from the bytes with more after them.
+        const bytes = Buffer.from(`${line}\n[x=] "\\`);
+        const batch = [
+          lines.toRecord(line, truncated, origin, 5n),
+          lines.toRecordBytes(bytes, 0, Buffer.byteLength(line), truncated, origin, 5n),
+        ];
         lines.finishBatch(batch);
-        const made = Buffer.from(batch[0] as Uint8Array)
+        const made = Buffer.concat(batch as Uint8Array[])
           .toString()
-          .replace(/"id":"[0-9A-Z]{26}"/, '');
-        expect(made, line).toBe(fromEvent);
+          .replace(/"id":"[0-9A-Z]{26}"/g, '');
+        expect(made, line).toBe(fromEvent + fromEvent);
       }
     }
   });

@@ -16,8 +16,8 @@ function recordingIngest() {
     beginBatch: () => undefined,
     finishBatch: () => undefined,
     admit: () => undefined,
-    toRecord: (line: string, _truncated: boolean, origin: Origin) => {
-      got.push([line, origin.peerAddress]);
+    toRecordBytes: (bytes: Buffer, from: number, to: number, _truncated: boolean, origin: Origin) => {
+      got.push([bytes.toString('utf8', from, to), origin.peerAddress]);
       return {} as VigilEvent;
     },
     deliver: () => Promise.resolve(),

@@ -47,7 +47,8 @@ function fakeIngest() {
       if (n > seen.capacity) throw new TooManyRecordsError(`${n} records, over the queue_size`, n, seen.capacity);
       if (seen.full) throw new QueueFullError('logs', 10);
     },
-    toRecord: (line: string) => {
+    toRecordBytes: (bytes: Buffer, from: number, to: number) => {
+      const line = bytes.toString('utf8', from, to);
       seen.parsed.push(line);
       return { body: line } as unknown as VigilEvent;
     },
