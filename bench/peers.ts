@@ -6,7 +6,9 @@
  * events. Each server runs pinned to core 0, the load generator (telemetrygen, or this process)
  * on core 1. Per server and workload: records it took per CPU-second it used (utime + stime from
  * /proc/<pid>/stat, every thread), records per wall-clock second, resident memory once idle
- * after start and its peak (VmHWM); and Vigil's ratio to the peer.
+ * after start and its peak (VmHWM), and the CPU-seconds apart, in user mode and in the kernel
+ * (where writing a file's bytes counts, and moves from run to run on this kind of machine);
+ * and Vigil's ratio to the peer.
  *
  * Run: `npm run bench -- peers [--quick]`, or `node bench/peers.ts [--quick] [--seconds 10]
  * [--only otlp-grpc,otlp-http,syslog-tcp-1,syslog-tcp-50,syslog-udp,syslog-udp-warm,json]`.
@@ -21,7 +23,7 @@ import { freePort } from '../test/support/redis.ts';
 import { postEventsFor } from './jsonWorkload.ts';
 import {
   benchArgs,
-  cpuSeconds,
+  cpuTimes,
   fmt,
   peakRssMiB,
   pin,
@@ -182,6 +184,9 @@ interface Measured {
   /** Records the load generator sent, when it knows (UDP), for the loss. */
   sent?: number;
   perCpuSecond: number;
+  /** CPU-seconds taken in user mode and in the kernel. */
+  user: number;
+  system: number;
   wallRate: number;
   idleMiB: number;
   peakMiB: number;
@@ -208,14 +213,14 @@ async function measure(
     await waitForCount(() => server.records(), await warming, warming);
   }
   const base = server.records();
-  const cpu0 = cpuSeconds(pid);
+  const cpu0 = cpuTimes(pid);
   let last = -1;
   let cpuAtLast = cpu0;
   const count = () => {
     const n = server.records() - base;
     if (n !== last) {
       last = n;
-      cpuAtLast = cpuSeconds(pid);
+      cpuAtLast = cpuTimes(pid);
     }
     return n;
   };
@@ -228,7 +233,9 @@ async function measure(
   return {
     records: done.n,
     sent,
-    perCpuSecond: done.n / Math.max(0.01, cpuAtLast - cpu0),
+    perCpuSecond: done.n / Math.max(0.01, cpuAtLast.user + cpuAtLast.system - cpu0.user - cpu0.system),
+    user: cpuAtLast.user - cpu0.user,
+    system: cpuAtLast.system - cpu0.system,
     wallRate: done.n / ((done.at - t0) / 1000),
     idleMiB,
     peakMiB,
@@ -372,6 +379,8 @@ for (const w of chosen) {
     (vigil.wallRate / peer.wallRate).toFixed(2),
     `${vigil.idleMiB} / ${vigil.peakMiB}`,
     `${peer.idleMiB} / ${peer.peakMiB}`,
+    `${vigil.user.toFixed(2)} / ${vigil.system.toFixed(2)}`,
+    `${peer.user.toFixed(2)} / ${peer.system.toFixed(2)}`,
   ]);
 }
 const after = loadavg();
@@ -393,6 +402,8 @@ process.stdout.write(
       'ratio',
       'Vigil RSS idle / peak MiB',
       'peer RSS idle / peak MiB',
+      'Vigil CPU-s user / kernel',
+      'peer CPU-s user / kernel',
     ],
     rows,
   ) + '\n',

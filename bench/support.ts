@@ -55,8 +55,15 @@ export function rssMiB(pid: number): number {
 
 /** CPU time a live process (all its threads) has used so far, user + system, in seconds; Linux only. */
 export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/** CPU time a live process (all its threads) has used so far in user mode and in the kernel, in seconds; Linux only. */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  // utime and stime, in clock ticks of 1/100 s.
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 /** Starts a child process and resolves when a stderr/stdout line matches `ready`. */

@@ -3,7 +3,9 @@
  * connections, RFC 5424 and RFC 3164) and UDP, with the daemon's peak RSS; next to, in the
  * same run, a bare node:net/dgram server that only splits lines and counts (the floor), and
  * rsyslog (imtcp/imudp → omfile) doing Vigil's job. Also parse+map throughput in-process
- * against a one-regex RFC 5424 header split. Run: `node bench/syslog.ts [--messages 200000]`.
+ * against a one-regex RFC 5424 header split, and the file exporter's lines made in-process from
+ * the messages' bytes against the same lines made from their text (decoded, parsed, written).
+ * Run: `node bench/syslog.ts [--messages 200000] [--in-process]` (`--in-process`: those two tables alone).
  */
 import { type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { syslogToEvent, type Origin } from '../src/receivers/syslog/mapping.ts';
 import { SyslogParser } from '../src/receivers/syslog/parser.ts';
+import { SyslogLineEncoder } from '../src/receivers/syslog/eventLine.ts';
 import { syslogReceiverSchema } from '../src/receivers/syslog/config.ts';
 import { SyslogReceiver } from '../src/receivers/syslog/receiver.ts';
 import type { VigilEvent } from '../src/model/event.ts';
@@ -26,6 +29,7 @@ const { values, positionals } = benchArgs(import.meta.filename, {
     messages: { type: 'string', default: '200000' },
     'udp-messages': { type: 'string', default: '100000' },
     'counting-sink': { type: 'boolean', default: false },
+    'in-process': { type: 'boolean', default: false },
   },
 });
 const N = Number(values.messages);
@@ -162,6 +166,45 @@ function parseOnly(make: (i: number) => string): { vigil: number; regex: number 
 }
 
 /**
+ * Lines for the file exporter per message in this process, as a TCP listener makes them from
+ * a chunk of LF-framed messages, batch by batch: from the bytes where the message allows
+ * (`encodeBytes`), and all from the text (decoded, parsed, then written), as before.
+ */
+function linesOnly(make: (i: number) => string): { bytes: number; text: number } {
+  const batch = 500;
+  const chunk = Buffer.from(Array.from({ length: batch }, (_, i) => make(i) + '\n').join(''));
+  const parser = new SyslogParser('auto', 'UTC');
+  const lines = new SyslogLineEncoder('vigil');
+  const origin: Origin = { peerAddress: '127.0.0.1', transport: 'tcp' };
+  const time = (fromBytes: boolean) => {
+    let n = 0;
+    const start = performance.now();
+    while (performance.now() - start < 1000) {
+      parser.beginBatch();
+      lines.beginBatch();
+      const observed = BigInt(Date.now()) * 1_000_000n;
+      for (let at = 0; at < chunk.length;) {
+        const end = chunk.indexOf(10, at);
+        if (!fromBytes || !lines.encodeBytes(chunk, at, end, origin, observed, false)) {
+          const text = chunk.toString('utf8', at, end);
+          const m = parser.parse(text);
+          if (typeof m !== 'string') lines.encode(m, origin, observed, false, text);
+        }
+        at = end + 1;
+      }
+      const made = new Array<Uint8Array>(batch);
+      lines.finishBatch(made);
+      lines.written(made);
+      n += batch;
+    }
+    return n / ((performance.now() - start) / 1000);
+  };
+  time(true); // warm-up
+  time(false);
+  return { bytes: time(true), text: time(false) };
+}
+
+/**
  * `--counting-sink tcp|udp EXPECTED`: Vigil's syslog receiver alone (framing, parsing, mapping
  * to events) feeding a consumer that only counts, isolating the receiver from exporter cost.
  */
@@ -200,7 +243,33 @@ async function runCountingSink(transport: 'tcp' | 'udp', expected: number): Prom
 
 if (values['counting-sink']) {
   await runCountingSink(positionals[0] as 'tcp' | 'udp', Number(positionals[1]));
-} else await main();
+} else if (values['in-process']) inProcess();
+else await main();
+
+/** The in-process tables: parsing and mapping, and making lines. */
+function inProcess(): void {
+  const rows = (measure: (make: (i: number) => string) => [number, number]) =>
+    (
+      [
+        ['RFC 5424', measure(line5424)],
+        ['RFC 3164', measure(line3164)],
+      ] as const
+    ).map(([name, [a, b]]) => [name, fmt(a), fmt(b), (a / b).toFixed(2)]);
+  const parse = rows((make) => {
+    const p = parseOnly(make);
+    return [p.vigil, p.regex];
+  });
+  const lines = rows((make) => {
+    const l = linesOnly(make);
+    return [l.bytes, l.text];
+  });
+  process.stdout.write(
+    table(['in-process, one core', 'Vigil parse + map msg/s', 'one-regex header split msg/s', 'ratio'], parse) +
+      '\n\n' +
+      table(['in-process, one core', 'file lines from the bytes msg/s', 'from the text msg/s', 'ratio'], lines) +
+      '\n',
+  );
+}
 
 async function main(): Promise<void> {
   const rows: (string | number)[][] = [];
@@ -241,9 +310,6 @@ async function main(): Promise<void> {
       r ? r.rss : 'n/a',
     ]);
   }
-  const p5424 = parseOnly(line5424);
-  const p3164 = parseOnly(line3164);
-
   process.stdout.write(
     `Syslog → file, ${fmt(N)} TCP / ${fmt(N_UDP)} UDP messages per point (~120 B), node ${process.version}, no CPU pinning (2 cores shared by sender and server)\n\n`,
   );
@@ -264,13 +330,5 @@ async function main(): Promise<void> {
       rows,
     ) + '\n\n',
   );
-  process.stdout.write(
-    table(
-      ['in-process, one core', 'Vigil parse + map msg/s', 'one-regex header split msg/s', 'ratio'],
-      [
-        ['RFC 5424', fmt(p5424.vigil), fmt(p5424.regex), (p5424.vigil / p5424.regex).toFixed(2)],
-        ['RFC 3164', fmt(p3164.vigil), fmt(p3164.regex), (p3164.vigil / p3164.regex).toFixed(2)],
-      ],
-    ) + '\n',
-  );
+  inProcess();
 }
