@@ -90,11 +90,18 @@ async function stop(proc: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Each server's directory, removed when the run ends: a million syslog lines take about 740 MB. */
+/**
+ * The servers' directories, removed once a server is measured and stopped (and when the run
+ * ends). A million syslog lines take about 740 MB: kept until the end, each workload that wrote
+ * a file found less memory at hand for the next one's page cache, and on this kind of machine
+ * (a virtual machine whose memory the host gives on first touch) writing them took up to 2 s
+ * more in the kernel, so the later of two file workloads looked slower for being later.
+ */
 const tempDirs: string[] = [];
-process.on('exit', () => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+process.on('exit', removeTempDirs);
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-peers-'));
   tempDirs.push(dir);
@@ -230,6 +237,7 @@ async function measure(
   const sent = (await sending) ?? undefined;
   const peakMiB = peakRssMiB(pid);
   await stop(server.proc);
+  removeTempDirs();
   return {
     records: done.n,
     sent,
