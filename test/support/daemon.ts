@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { waitFor } from './waitFor.ts';
@@ -48,8 +48,19 @@ export interface DaemonOptions {
   fdLimit?: number;
 }
 
+/**
+ * Data directories startDaemon made, removed when this process ends (tests and benchmarks may
+ * start a daemon again on one after stopping it). Benchmarks left them behind: a default-config
+ * run writes some 800 MB of events and embedded tables there, and a day of runs filled a disk.
+ */
+const madeDirs: string[] = [];
+process.once('exit', () => {
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 export async function startDaemon(configYaml: string, opts: DaemonOptions = {}): Promise<RunningDaemon> {
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'vigil-test-'));
+  let dataDir = opts.dataDir;
+  if (dataDir === undefined) madeDirs.push((dataDir = mkdtempSync(join(tmpdir(), 'vigil-test-'))));
   const configFile = opts.writeConfig?.(dataDir, configYaml) ?? join(dataDir, 'vigil.yaml');
   if (!opts.writeConfig) writeFileSync(configFile, configYaml);
   const args = [CLI, 'run', '--config', configFile, '--data-dir', dataDir];

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,19 +16,43 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/**
- * A free TCP port on 127.0.0.1: redis-server refuses `--port 0`, so the port is found by binding
- * a socket first. Another process could take it before redis binds it; `startRedis` retries then.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** The first port of the kernel's ephemeral range, which it gives to outgoing connections and to `listen(0)`. */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 20_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+const EPHEMERAL_LOW = ephemeralLow();
+/** Ports freePort picks from: below the ephemeral range, and so is the port 10,000 above (a Redis Cluster node's bus port). */
+const FIRST_PORT = 10_000;
+const PAST_LAST_PORT = EPHEMERAL_LOW - 10_000;
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free TCP port on 127.0.0.1, for a server that must be told its port (redis-server refuses
+ * `--port 0`) or that a test stops and starts again on the same port. It is picked at random
+ * below the kernel's ephemeral range: a port from that range (what `listen(0)` gives) could be
+ * taken between the check and the server's bind, or while the server was down, by any process's
+ * outgoing connection, which the kernel gives a local port from the same range, and a Collector
+ * or Prometheus started again on its port then failed now and then. Another process could still
+ * take it first; `startRedis` and the onFreePort helpers retry then.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = FIRST_PORT + Math.floor(Math.random() * (PAST_LAST_PORT - FIRST_PORT));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port found between ${FIRST_PORT} and ${PAST_LAST_PORT}`);
 }
 
 function launch(
