@@ -189,6 +189,46 @@ describe('syslog messages written by the file exporter', () => {
       }
     }
   });
+
+  it("makes the same line from a message's bytes as from its text, for messages mutated byte by byte", () => {
+    // Deterministic: a failing case can be replayed from its index.
+    let seed = 3164;
+    const next = (n: number) => {
+      seed = (seed * 1664525 + 1013904223) >>> 0;
+      return Math.floor((seed / 2 ** 32) * n);
+    };
+    const bases = [...LINES.map(([l]) => l), ...[...Array(40).keys()].map(generatedLine)].map((l) => Buffer.from(l));
+    const alphabet = Buffer.from(' []"\\=-<>1059aZ.@:T\t\n');
+    const strange = [0xc3, 0xa9, 0xff, 0x00, 0xef, 0xbb, 0xbf];
+    for (const names of ['vigil', 'collector'] as const) {
+      const lines = ingest(names, true);
+      for (let n = 0; n < 3000; n++) {
+        const bytes = Buffer.from(bases[next(bases.length)]!);
+        let b: Buffer = bytes;
+        for (let k = 1 + next(3); k > 0; k--) {
+          const at = next(b.length + 1);
+          const byte = next(8) === 0 ? strange[next(strange.length)]! : alphabet[next(alphabet.length)]!;
+          const how = next(3);
+          if (how === 0 && at < b.length) b[at] = byte;
+          else if (how === 1) b = Buffer.concat([b.subarray(0, at), Buffer.from([byte]), b.subarray(at)]);
+          else b = Buffer.concat([b.subarray(0, at), b.subarray(at + 1)]);
+        }
+        const truncated = n % 11 === 0;
+        const origin: Origin = { peerAddress: '203.0.113.5', transport: n % 2 ? 'udp' : 'tcp' };
+        lines.beginBatch();
+        const batch = [
+          lines.toRecord(b.toString('utf8'), truncated, origin, 7n),
+          lines.toRecordBytes(Buffer.concat([b, Buffer.from('\n<13>1 - h')]), 0, b.length, truncated, origin, 7n),
+        ];
+        lines.finishBatch(batch);
+        const [fromText, fromBytes] = Buffer.concat(batch as Uint8Array[])
+          .toString()
+          .replace(/"id":"[0-9A-Z]{26}"/g, '')
+          .split('\n');
+        expect(fromBytes, `${n}: ${JSON.stringify(b.toString('latin1'))}`).toBe(fromText);
+      }
+    }
+  });
 });
 
 /** An RFC 5424 or RFC 3164 line built from `i`, mixing NIL and present fields, escapes and lengths. */

@@ -46,6 +46,7 @@ const SD = [
   '[__proto__ x="1"][constructor keys="2"]',
   '[a k="v"][b x="" y="=]["]',
   '[a k==""]',
+  '[a k="C:\\temp" j="x\\\\y"]',
 ];
 const MESSAGE = [
   '',
