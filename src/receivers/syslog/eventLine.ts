@@ -229,43 +229,25 @@ export class SyslogLineEncoder {
       hostEnd = out.at;
       open = 1;
     }
-    if (hostname && hostAt < 0) {
-      // Vigil's names: the host name is first written in the resource, after the app name.
-      const afterAttributes = this.tail(open, truncated);
-      out.piece(appname ? RESOURCE_SERVICE[afterAttributes] : RESOURCE_HOST[afterAttributes]);
-      if (appname) {
-        out.again(appAt, appEnd);
-        out.piece(HOST_AFTER_SERVICE);
-      }
+    this.resource(this.tail(open, truncated), appAt, appEnd, hostname !== '');
+    if (hostAt >= 0) out.again(hostAt, hostEnd);
+    else if (hostname) {
+      // Vigil's names: the host name is first written here.
       hostAt = out.at;
       out.text(hostname);
       hostEnd = out.at;
-      this.rest(true, appAt, appEnd, hostAt, hostEnd, messageAt, messageEnd, plainMessage, m.message);
-    } else {
-      open = this.tail(open, truncated);
-      if (appname) {
-        out.piece(RESOURCE_SERVICE[open]);
-        out.again(appAt, appEnd);
-        if (hostname) {
-          out.piece(HOST_AFTER_SERVICE);
-          out.again(hostAt, hostEnd);
-        }
-      } else if (hostname) {
-        out.piece(RESOURCE_HOST[open]);
-        out.again(hostAt, hostEnd);
-      } else out.piece(RESOURCE_EMPTY[open]);
-      this.rest(
-        appname !== '' || hostname !== '',
-        appAt,
-        appEnd,
-        hostAt,
-        hostEnd,
-        messageAt,
-        messageEnd,
-        plainMessage,
-        m.message,
-      );
     }
+    this.rest(
+      appname !== '' || hostname !== '',
+      appAt,
+      appEnd,
+      hostAt,
+      hostEnd,
+      messageAt,
+      messageEnd,
+      plainMessage,
+      m.message,
+    );
   }
 
   /**
@@ -319,15 +301,10 @@ export class SyslogLineEncoder {
         open = 1;
       }
     }
-    open = this.tail(open, truncated);
     const host = f.hostTo > f.hostFrom;
+    this.resource(this.tail(open, truncated), appAt, appEnd, host);
     let hostAt = -1;
     let hostEnd = -1;
-    if (appAt >= 0) {
-      out.piece(RESOURCE_SERVICE[open]);
-      out.again(appAt, appEnd);
-      if (host) out.piece(HOST_AFTER_SERVICE);
-    } else out.piece(host ? RESOURCE_HOST[open] : RESOURCE_EMPTY[open]);
     if (host) {
       hostAt = out.at;
       plain &&= out.bytes(src, f.hostFrom, f.hostTo);
@@ -366,6 +343,19 @@ export class SyslogLineEncoder {
     if (!truncated) return open;
     this.buffers.piece(TRUNCATED[open]);
     return 0;
+  }
+
+  /**
+   * The resource up to where its host name goes: the app name (at `appAt`, -1 for none) as
+   * service.name, then the key of host.name when there is a host.
+   */
+  private resource(open: 0 | 1, appAt: number, appEnd: number, host: boolean): void {
+    const out = this.buffers;
+    if (appAt >= 0) {
+      out.piece(RESOURCE_SERVICE[open]);
+      out.again(appAt, appEnd);
+      if (host) out.piece(HOST_AFTER_SERVICE);
+    } else out.piece(host ? RESOURCE_HOST[open] : RESOURCE_EMPTY[open]);
   }
 
   /**
