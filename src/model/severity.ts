@@ -12,7 +12,8 @@ export const SeverityNumber = {
   FATAL: 21,
 } as const;
 
-const TEXT_TO_NUMBER: Record<string, number> = {
+/** No prototype: a word such as `constructor` from the wire is no severity. */
+const TEXT_TO_NUMBER: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, {
   trace: 1,
   debug: 5,
   info: 9,
@@ -31,7 +32,7 @@ const TEXT_TO_NUMBER: Record<string, number> = {
   emerg: 21,
   emergency: 21,
   panic: 21,
-};
+});
 
 /** Maps a severity word ("warning", "ERROR", "crit") to an OTel SeverityNumber; 0 when unknown. */
 export function severityFromText(text: string): number {

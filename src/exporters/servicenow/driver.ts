@@ -11,16 +11,19 @@ export const IncidentState = { New: 1, InProgress: 2, OnHold: 3, Resolved: 6, Cl
 /**
  * Where an incident stands by its `state`: someone works on it (In Progress), it waits on the
  * caller (On Hold, which says nothing new about the incident), or it is over: resolved, closed,
- * or canceled as no incident at all.
+ * or canceled as no incident at all. No prototype: a state the server sends is read as data.
  */
-const PROGRESS: Record<string, TicketProgress> = {
-  '1': 'open',
-  '2': 'in_progress',
-  '3': 'open',
-  '6': 'done',
-  '7': 'done',
-  '8': 'done',
-};
+const PROGRESS: Readonly<Record<string, TicketProgress>> = Object.assign(
+  Object.create(null) as Record<string, TicketProgress>,
+  {
+    '1': 'open',
+    '2': 'in_progress',
+    '3': 'open',
+    '6': 'done',
+    '7': 'done',
+    '8': 'done',
+  },
+);
 
 /** The journal fields people write on an incident: additional comments (caller-visible) and work notes. */
 const JOURNAL_QUERY = (sysId: string) =>

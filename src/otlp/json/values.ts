@@ -99,7 +99,12 @@ export function jsonInt32(v: unknown, field: string): number {
   throw new RecordError(`${field} must be a 32-bit integer, got ${show(v)}`);
 }
 
-const SPECIAL_DOUBLES: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
+/** No prototype: `"constructor"` from the wire is no double. */
+const SPECIAL_DOUBLES: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, {
+  NaN: NaN,
+  Infinity: Infinity,
+  '-Infinity': -Infinity,
+});
 
 export function jsonDouble(v: unknown, field: string): number {
   if (v === undefined || v === null) return 0;

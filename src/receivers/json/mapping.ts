@@ -73,14 +73,18 @@ export interface RejectedRecord {
   reason: string;
 }
 
-const TYPES: Record<string, EventType> = {
-  up: 'up',
-  down: 'down',
-  neutral: 'neutral',
-  ok: 'up',
-  problem: 'down',
-  resolved: 'up',
-};
+/** The words `type` takes, lower-cased, and what each means; no prototype, so `constructor` is no type. */
+export const TYPES: Readonly<Record<string, EventType>> = Object.assign(
+  Object.create(null) as Record<string, EventType>,
+  {
+    up: 'up',
+    down: 'down',
+    neutral: 'neutral',
+    ok: 'up',
+    problem: 'down',
+    resolved: 'up',
+  },
+);
 
 type StringField = 'asset' | 'title' | 'service' | 'tenant';
 const STRING_FIELDS: readonly StringField[] = ['asset', 'title', 'service', 'tenant'];

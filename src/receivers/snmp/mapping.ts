@@ -32,16 +32,20 @@ interface StandardTrap {
 
 /**
  * The generic traps, tagged so that a pair rule works from config alone: a link going down and
- * coming back, a device (re)starting, which says it is up again.
+ * coming back, a device (re)starting, which says it is up again. No prototype: a trap OID
+ * varbind holding `constructor` is no standard trap.
  */
-const STANDARD_TRAPS: Record<string, StandardTrap> = {
-  [`${SNMP_TRAPS}.1`]: { name: 'SNMPv2-MIB::coldStart', type: 'up', severity: SEVERITY_INFO },
-  [`${SNMP_TRAPS}.2`]: { name: 'SNMPv2-MIB::warmStart', type: 'up', severity: SEVERITY_INFO },
-  [`${SNMP_TRAPS}.3`]: { name: 'IF-MIB::linkDown', type: 'down', severity: SEVERITY_WARN, link: true },
-  [`${SNMP_TRAPS}.4`]: { name: 'IF-MIB::linkUp', type: 'up', severity: SEVERITY_INFO, link: true },
-  [`${SNMP_TRAPS}.5`]: { name: 'SNMPv2-MIB::authenticationFailure', type: 'neutral', severity: SEVERITY_WARN },
-  [`${SNMP_TRAPS}.6`]: { name: 'RFC1213-MIB::egpNeighborLoss', type: 'neutral', severity: SEVERITY_WARN },
-};
+const STANDARD_TRAPS: Readonly<Record<string, StandardTrap>> = Object.assign(
+  Object.create(null) as Record<string, StandardTrap>,
+  {
+    [`${SNMP_TRAPS}.1`]: { name: 'SNMPv2-MIB::coldStart', type: 'up', severity: SEVERITY_INFO },
+    [`${SNMP_TRAPS}.2`]: { name: 'SNMPv2-MIB::warmStart', type: 'up', severity: SEVERITY_INFO },
+    [`${SNMP_TRAPS}.3`]: { name: 'IF-MIB::linkDown', type: 'down', severity: SEVERITY_WARN, link: true },
+    [`${SNMP_TRAPS}.4`]: { name: 'IF-MIB::linkUp', type: 'up', severity: SEVERITY_INFO, link: true },
+    [`${SNMP_TRAPS}.5`]: { name: 'SNMPv2-MIB::authenticationFailure', type: 'neutral', severity: SEVERITY_WARN },
+    [`${SNMP_TRAPS}.6`]: { name: 'RFC1213-MIB::egpNeighborLoss', type: 'neutral', severity: SEVERITY_WARN },
+  },
+);
 
 const TYPE = {
   Boolean: 1,

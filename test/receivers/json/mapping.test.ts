@@ -84,6 +84,20 @@ describe('JSON event mapping', () => {
       reason: 'field "attributes": must be an object',
     });
   });
+
+  it("takes no word from Object's prototype for a type or a severity", () => {
+    for (const word of ['constructor', '__proto__', 'toString', 'hasOwnProperty'])
+      expect(mapper.map({ type: word }, observed)).toEqual({
+        ok: false,
+        reason: `field "type": type must be one of up, down, neutral; got "${word}"`,
+      });
+    for (const word of ['constructor', '__proto__', 'toString', 'valueOf']) {
+      const e = ok({ severity: word, type: 'down' });
+      expect(e.severityNumber).toBe(0);
+      expect(e.severityText).toBe(word);
+      expect(e.type).toBe('down');
+    }
+  });
 });
 
 describe('JSON body parsing', () => {

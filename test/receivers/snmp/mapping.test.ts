@@ -49,6 +49,20 @@ describe('trapToEvent', () => {
     expect(e.attributes).toMatchObject({ 'snmp.agent.address': '203.0.113.5', 'snmp.if_index': 12 });
   });
 
+  it("takes no trap OID from Object's prototype for a standard trap", () => {
+    for (const oid of ['constructor', '__proto__', 'toString']) {
+      const e = trapToEvent(
+        { type: 167, varbinds: [{ oid: '1.3.6.1.6.3.1.1.4.1.0', type: 6, value: oid }] } as TrapPdu,
+        origin,
+        undefined,
+        0n,
+      );
+      expect(e).toMatchObject({ type: 'neutral', severityNumber: 9, title: `${oid} from 203.0.113.5` });
+      expect(e.attributes['snmp.trap.oid']).toBe(oid);
+      expect(e.attributes['snmp.trap.name']).toBeUndefined();
+    }
+  });
+
   it('only link traps carry snmp.if_index', () => {
     const e = trapToEvent(
       v1({ generic: 0, varbinds: [{ oid: '1.3.6.1.2.1.2.2.1.1.4', type: 2, value: 4 }] }),
