@@ -87,16 +87,59 @@ function parseIsoUtcFast(s: string): bigint | undefined {
     }
     return v;
   };
-  const mo = num(5, 2);
-  const day = num(8, 2);
-  const h = num(11, 2);
-  const mi = num(14, 2);
-  const sec = num(17, 2);
+  return utcNs(num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), frac);
+}
+
+/** The time of UTC fields read from an ISO time, in ns; undefined for a field out of its range (or NaN: not digits). */
+function utcNs(year: number, mo: number, day: number, h: number, mi: number, sec: number, frac: number) {
   // Date.UTC rolls 2026-13-01 over into 2027; out-of-range fields go to the strict path instead.
   if (!(mo >= 1 && mo <= 12 && day >= 1 && day <= 31 && h <= 23 && mi <= 59 && sec <= 60)) return undefined;
-  const ms = Date.UTC(num(0, 4), mo - 1, day, h, mi, sec);
+  const ms = Date.UTC(year, mo - 1, day, h, mi, sec);
   if (Number.isNaN(ms)) return undefined;
   return BigInt(ms) * 1_000_000n + BigInt(frac);
+}
+
+/**
+ * `parseTimestampNs` of the string whose UTF-8 bytes are `b` from `from` to `to`, when they are
+ * the shape `parseIsoUtcFast` reads (`YYYY-MM-DDTHH:MM:SS[.fff…]Z`, nothing around it), read
+ * from the bytes without the string; undefined for any other, which the string then decides.
+ */
+export function parseIsoUtcBytes(b: Uint8Array, from: number, to: number): bigint | undefined {
+  const n = to - from;
+  if (
+    n < 20 ||
+    b[to - 1] !== 90 /* Z */ ||
+    b[from + 4] !== 45 /* - */ ||
+    b[from + 7] !== 45 ||
+    b[from + 10] !== 84 /* T */ ||
+    b[from + 13] !== 58 /* : */ ||
+    b[from + 16] !== 58
+  )
+    return undefined;
+  let frac = 0;
+  let digits = 0;
+  if (n > 20) {
+    if (b[from + 19] !== 46 /* . */) return undefined;
+    for (let i = from + 20; i < to - 1; i++) {
+      const c = b[i]! - 48;
+      if (c < 0 || c > 9) return undefined;
+      if (digits < 9) {
+        frac = frac * 10 + c;
+        digits++;
+      }
+    }
+    for (; digits < 9; digits++) frac *= 10;
+  }
+  const num = (i: number, len: number) => {
+    let v = 0;
+    for (let k = from + i; k < from + i + len; k++) {
+      const c = b[k]! - 48;
+      if (c < 0 || c > 9) return NaN;
+      v = v * 10 + c;
+    }
+    return v;
+  };
+  return utcNs(num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), frac);
 }
 
 export function parseIsoNs(s: string): bigint | undefined {

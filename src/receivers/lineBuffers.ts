@@ -60,6 +60,9 @@ export class LineBuffers {
   /** The batch's runs in chunks before `chunk`: the first line of each, and the run's bytes. */
   private readonly runLines: number[] = [];
   private readonly runViews: Buffer[] = [];
+  /** The chunk the batch began in, and where. */
+  private batchChunk: Buffer = this.chunk;
+  private batchFrom = 0;
 
   /**
    * `text` and an LF; with `idAt` ≥ 0, a new event id carrying the time `idMs` written over the
@@ -117,6 +120,21 @@ export class LineBuffers {
     }
     this.used = o;
     return true;
+  }
+
+  /**
+   * Bytes `from` to `to` of `src` at the end of the line as they are: JSON text that needs no
+   * escaping (a JSON receiver's values, copied from the body they came in).
+   */
+  copy(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    this.ensure(n);
+    const chunk = this.chunk;
+    const o = this.used;
+    // A short piece is copied faster by a loop than by a view and set.
+    if (n > 48) chunk.set(src.subarray(from, to), o);
+    else for (let i = 0; i < n; i++) chunk[o + i] = src[from + i]!;
+    this.used = o + n;
   }
 
   /** Drops what was written of the line being written. */
@@ -177,10 +195,23 @@ export class LineBuffers {
 
   /** Starts a batch: lines ended before and never finished in one are not part of it. */
   beginBatch(): void {
+    this.batchChunk = this.chunk;
+    this.batchFrom = this.start;
     this.lines = 0;
     this.runLine = -1;
     this.runLines.length = 0;
     this.runViews.length = 0;
+  }
+
+  /**
+   * Drops the lines ended since the batch began (and the line being written): they were made
+   * in vain. Their room is taken back when the batch began in the chunk it ends in; otherwise
+   * the chunks they took are left to the garbage collector, as lines never written are.
+   */
+  abandonBatch(): void {
+    if (this.chunk === this.batchChunk) this.start = this.used = this.batchFrom;
+    else this.used = this.start;
+    this.beginBatch();
   }
 
   /**

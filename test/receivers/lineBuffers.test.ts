@@ -31,7 +31,7 @@ const memories = (...batches: Buffer[][]) =>
       .map((l) => l.buffer),
   );
 
-describe('syslog line buffers', () => {
+describe('line buffers', () => {
   it('hands a batch on as one view per chunk it spans, the other lines empty, the same bytes in order', () => {
     const buffers = new LineBuffers();
     const lines = batch(buffers, 0, 100);
@@ -154,6 +154,37 @@ describe('syslog line buffers', () => {
     const [line] = finished(buffers, 1);
     expect(line!.toString()).toBe(values.map((v) => JSON.stringify(v + '|').slice(1, -1)).join('') + '\n');
     expect(plainness).toEqual([true, false, false, false, false, false]);
+  });
+
+  it('copies bytes as they are, short and long pieces, quotes and non-ASCII included', () => {
+    const buffers = new LineBuffers();
+    const src = Buffer.from(`{"k":"żółw 🐢","long":"${'q'.repeat(100)}"}`);
+    buffers.beginBatch();
+    buffers.copy(src, 0, 12);
+    buffers.copy(src, 12, src.length);
+    buffers.end(-1);
+    buffers.copy(src, 5, 8);
+    buffers.end(-1);
+    expect(joined(finished(buffers, 2))).toBe(`${src.toString()}\n"ż\n`);
+  });
+
+  it('drops an abandoned batch and takes its room back, the lines before and after whole', () => {
+    const buffers = new LineBuffers();
+    const before = batch(buffers, 0, 3);
+    buffers.beginBatch();
+    for (let i = 100; i < 110; i++) buffers.add(text(i), -1);
+    buffers.piece(Buffer.from('half a line'));
+    buffers.abandonBatch();
+    const after = batch(buffers, 3, 6);
+    expect(joined(before) + joined(after)).toBe(expected(0, 6));
+    // The batch after begins where the abandoned one began: one view of the same chunk.
+    expect(memories(before, after).size).toBe(1);
+    expect(after[0]!.byteOffset).toBe(before[0]!.byteOffset + before[0]!.byteLength);
+    // Abandoned across chunks: what comes after is still whole and in order.
+    buffers.beginBatch();
+    for (let i = 200; i < 300; i++) buffers.add(text(i), -1);
+    buffers.abandonBatch();
+    expect(joined(batch(buffers, 6, 80))).toBe(expected(6, 80));
   });
 
   it('gives a line longer than a chunk a buffer of its own, never reused', () => {

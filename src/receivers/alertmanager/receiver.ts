@@ -96,8 +96,7 @@ export class AlertmanagerReceiver implements Receiver {
     );
     if (!Array.isArray(events)) return events;
     if (events.length > 0) {
-      const refused = await intake.deliver(reply, events);
-      if (refused) return refused;
+      if (!(await intake.deliver(reply, events))) return reply;
     }
     if (rejected.length === 0) return reply.code(200).send();
     if (events.length === 0) intake.countInvalid();

@@ -220,17 +220,39 @@ export class JsonIntake {
       this.settings.metrics.receiverRejected.inc({ receiver: this.settings.id, signal: 'logs' }, records);
   }
 
-  /** Hands the events to the pipeline; undefined once accepted, else the refusal sent. */
-  async deliver(reply: FastifyReply, events: VigilEvent[]): Promise<FastifyReply | undefined> {
+  /**
+   * Hands the events to the pipeline: true once accepted; false once refused, the refusal sent.
+   * (Not the reply: a Fastify reply is a thenable, which an async function's promise would
+   * follow until the response is sent, and then resolve to undefined.)
+   */
+  async deliver(reply: FastifyReply, events: VigilEvent[]): Promise<boolean> {
     const { metrics, id } = this.settings;
     try {
       await this.consumer.consume(events);
     } catch (err) {
-      return this.refuse(reply, err, events.length);
+      this.refuse(reply, err, events.length);
+      return false;
     }
     metrics.receiverAccepted.inc({ receiver: id, signal: 'logs', transport: 'http' }, events.length);
     metrics.receiverRequests.inc({ receiver: id, outcome: 'success' });
-    return undefined;
+    return true;
+  }
+
+  /**
+   * Hands the pipeline `n` records as lines (see `Consumer.consumeLines`, which it must have),
+   * as `deliver` hands events.
+   */
+  async deliverLines(reply: FastifyReply, lines: Uint8Array[], n: number, written: () => void): Promise<boolean> {
+    const { metrics, id } = this.settings;
+    try {
+      await this.consumer.consumeLines!(lines, written);
+    } catch (err) {
+      this.refuse(reply, err, n);
+      return false;
+    }
+    metrics.receiverAccepted.inc({ receiver: id, signal: 'logs', transport: 'http' }, n);
+    metrics.receiverRequests.inc({ receiver: id, outcome: 'success' });
+    return true;
   }
 
   /** Counts a request whose records were all invalid; the receiver answers it. */

@@ -9,6 +9,7 @@ import type { Consumer } from '../../pipeline/signals.ts';
 import { JsonIntake, type AdmittedBody } from '../http/jsonIntake.ts';
 import { httpAnswerFor, sendJsonError } from '../http/respond.ts';
 import type { JsonReceiverConfig } from './config.ts';
+import { JsonLineEncoder } from './eventLine.ts';
 import { JsonEventMapper } from './mapping.ts';
 import { JsonValueCounter, NdjsonLineCounter, type RecordCounter } from './recordCount.ts';
 
@@ -80,10 +81,15 @@ export class JsonReceiver implements Receiver {
   private readonly config: JsonReceiverConfig;
   private readonly mapper: JsonEventMapper;
   private readonly intake: JsonIntake;
+  private readonly consumer: Consumer<VigilEvent>;
+  /** Present when the consumer takes lines (`Consumer.consumeLines`): events then go as their lines, made from the body's bytes. */
+  private readonly lines: JsonLineEncoder | undefined;
 
   constructor(settings: CreateSettings, config: JsonReceiverConfig, consumer: Consumer<VigilEvent>) {
     this.config = config;
+    this.consumer = consumer;
     this.mapper = new JsonEventMapper(config.fields);
+    this.lines = consumer.consumeLines ? JsonLineEncoder.for(config.fields) : undefined;
     this.intake = new JsonIntake(settings, consumer, {
       mediaType: JSON_MEDIA_TYPE,
       mediaHint: 'application/json or application/x-ndjson',
@@ -106,7 +112,9 @@ export class JsonReceiver implements Receiver {
 
   async shutdown(): Promise<void> {}
 
-  private async handle(reply: FastifyReply, { body, contentType, tenant }: AdmittedBody): Promise<FastifyReply> {
+  private async handle(reply: FastifyReply, admitted: AdmittedBody): Promise<FastifyReply> {
+    if (this.lines !== undefined && (await this.handleAsLines(reply, this.lines, admitted))) return reply;
+    const { body, contentType, tenant } = admitted;
     const intake = this.intake;
     let parsed: ParsedBody;
     try {
@@ -144,6 +152,34 @@ export class JsonReceiver implements Receiver {
         { accepted: 0, rejected },
       );
     }
-    return (await intake.deliver(reply, events)) ?? reply.code(200).send({ accepted: events.length, rejected });
+    if (await intake.deliver(reply, events)) reply.code(200).send({ accepted: events.length, rejected });
+    return reply;
+  }
+
+  /**
+   * A body whose every record the encoder takes, handed on as its events' lines without the
+   * events (`JsonLineEncoder`), and answered: true. False, nothing handed on or answered, for
+   * any other body, which the events' path then answers (the rejections it lists are that
+   * path's).
+   */
+  private async handleAsLines(
+    reply: FastifyReply,
+    encoder: JsonLineEncoder,
+    { body, contentType, tenant }: AdmittedBody,
+  ): Promise<boolean> {
+    const lines: Uint8Array[] = [];
+    let n: number;
+    try {
+      n = encoder.encode(body, isNdjsonType(contentType), nowNanos(), tenant, lines, () =>
+        this.consumer.checkMemory?.(),
+      );
+    } catch (err) {
+      this.intake.refuse(reply, err, countBodyRecords(body, contentType));
+      return true;
+    }
+    if (n < 0) return false;
+    if (await this.intake.deliverLines(reply, lines, n, () => encoder.written(lines)))
+      reply.code(200).send({ accepted: n, rejected: [] });
+    return true;
   }
 }

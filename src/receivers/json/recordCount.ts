@@ -152,7 +152,7 @@ export class JsonValueCounter implements RecordCounter {
         }
         inBare = false;
       }
-      if (isSpace(c)) continue;
+      if (c <= 0x20 && isSpace(c)) continue;
       const counted = depth === 0 || (depth === 1 && inTopArray);
       if (c === 0x5b || c === 0x7b) {
         containers++;
@@ -166,9 +166,16 @@ export class JsonValueCounter implements RecordCounter {
       } else if (c === 0x2c || c === 0x3a) expect = true;
       else {
         if (expect && counted) n++;
-        if (c === QUOTE) inString = true;
-        else inBare = true;
         expect = depth === 0;
+        if (c !== QUOTE) inBare = true;
+        else if (++i === len) inString = true;
+        else {
+          // The string's bytes at once, here rather than a byte at a time through the loop:
+          // most of a body is strings, and each structural byte costs the loop's every test.
+          i = stringStop(chunk, i, len);
+          if (i === len) inString = true;
+          else if (chunk[i] === BACKSLASH) inString = escaped = true;
+        }
       }
     }
     Object.assign(this, { n, c: containers, depth, inTopArray, expect, inString, escaped, inBare });

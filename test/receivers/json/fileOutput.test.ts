@@ -1,7 +1,13 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeBody } from '../../../bench/jsonWorkload.ts';
+import { registry } from '../../../src/components.ts';
+import { eventToJson } from '../../../src/model/eventJson.ts';
+import { parseConfig } from '../../../src/service/config/load.ts';
+import { VigilService } from '../../../src/service/service.ts';
+import { waitFor } from '../../support/waitFor.ts';
 import type { ConfigIssue } from '../../../src/config/schema.ts';
 import { fileExporterSchema } from '../../../src/exporters/file/config.ts';
 import { FileExporter } from '../../../src/exporters/file/exporter.ts';
@@ -88,3 +94,77 @@ const EXPECTED =
       '…","type":"up","service":"flat","tenant":"","fingerprint":"","source":"json"}',
     '{"id":"ID","timeUnixNano":"0","observedTimeUnixNano":"1700000000000000007","severityNumber":0,"severityText":"","body":{"structured":["a",1]},"attributes":{},"resource":{},"traceId":"","spanId":"","flags":0,"asset":"7","title":"false","type":"neutral","service":"","tenant":"","fingerprint":"","source":"json"}',
   ].join('\n') + '\n';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('JSON events into the file exporter of a running service', () => {
+  // With the file exporter alone behind it, the receiver hands on lines made from the body's
+  // bytes (test/receivers/json/eventLine.test.ts); bodies it does not take whole go as events.
+  for (const acknowledge of ['exported', 'queued']) {
+    it(`writes each accepted event once, as its event's line, whichever way it went (acknowledge: ${acknowledge})`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vigil-json-file-'));
+      dirs.push(dir);
+      const cfg = parseConfig(
+        `
+receivers: { json: { endpoint: 127.0.0.1:0 } }
+exporters: { file: { path: out.ndjson } }
+service:
+  pipelines: { logs: { receivers: [json], exporters: [file], queue_size: 2000, acknowledge: ${acknowledge} } }
+  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
+`,
+        registry,
+        {},
+      );
+      const service = new VigilService(cfg, { dataDir: dir, registry, logger: createLogger('silent') });
+      await service.start();
+      try {
+        const url = `http://127.0.0.1:${service.httpAddresses[0]!.port}/v1/events`;
+        const bodies: [string, string, number, number][] = [
+          ...Array.from(
+            { length: 30 },
+            (_, i) =>
+              ['application/json', makeBody(1 + i * 37).toString('utf8'), 1 + i * 37, 0] as [
+                string,
+                string,
+                number,
+                number,
+              ],
+          ),
+          ['application/json', BODY, 4, 0],
+          ['application/x-ndjson', '{"msg":"one"}\n\n{"msg":"two","x":{"y":1}}\n{"msg":\n{"msg":"four"}\n', 3, 1],
+          ['application/json', '[{"msg":"kept"},{"msg":"bad type","type":"sideways"}]', 1, 1],
+        ];
+        const mapper = new JsonEventMapper(fieldMappingSchema.parse({}, '', [])!);
+        const expected: string[] = [];
+        for (const [contentType, text, accepted, rejected] of bodies) {
+          const res = await fetch(url, { method: 'POST', body: text, headers: { 'content-type': contentType } });
+          const answer = (await res.json()) as { accepted: number; rejected: unknown[] };
+          expect({ status: res.status, accepted: answer.accepted, rejected: answer.rejected.length }).toEqual({
+            status: 200,
+            accepted,
+            rejected,
+          });
+          for (const r of parseJsonBody(text, contentType).records) {
+            const m = mapper.map(r.value, 1n);
+            if (m.ok) expected.push(eventToJson(m.event));
+          }
+        }
+        const normalise = (line: string) =>
+          line.replace(/"id":"[0-9A-Z]{26}"/, '"id":"ID"').replace(/"observedTimeUnixNano":"\d+"/, '"observed":0');
+        const lines = () => readFileSync(join(dir, 'out.ndjson'), 'utf8').split('\n').slice(0, -1);
+        await waitFor(() => lines().length >= expected.length, 'every event in the file', 20_000);
+        // Written once each: nothing more comes out of the drained queue.
+        await service.shutdown();
+        const got = lines();
+        expect(got).toHaveLength(expected.length);
+        expect(got.map(normalise)).toEqual(expected.map(normalise));
+        expect(new Set(got.map((line) => line.slice(7, 33))).size).toBe(got.length);
+      } finally {
+        await service.shutdown();
+      }
+    });
+  }
+});
