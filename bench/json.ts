@@ -2,12 +2,21 @@
  * JSON events/s through receiver → pipeline → file exporter, on one core, at batch sizes 1,
  * 100 and 1000, with the server's peak RSS; next to a bare node:http baseline doing the same
  * parse-and-append work in the same run. Run: `node bench/json.ts [--seconds 3] [--batch N]
- * [--profile DIR]` (the last writes a CPU profile of the Vigil process into DIR).
+ * [--profile DIR]` (the last writes a CPU profile of the Vigil process into DIR), or
+ * `node bench/json.ts --in-process`: the file lines of 1,000-event bodies made in this process,
+ * from the body's bytes (`JsonLineEncoder`) and through events (parse, map, `eventToJson`), with
+ * the record count every body gets first.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { postEventsFor } from './jsonWorkload.ts';
+import { makeBody, postEventsFor } from './jsonWorkload.ts';
+import { eventToJson } from '../src/model/eventJson.ts';
+import { nowNanos } from '../src/model/event.ts';
+import { fieldMappingSchema } from '../src/receivers/json/config.ts';
+import { JsonLineEncoder } from '../src/receivers/json/eventLine.ts';
+import { JsonEventMapper } from '../src/receivers/json/mapping.ts';
+import { countBodyRecords, parseJsonBody } from '../src/receivers/json/receiver.ts';
 import {
   benchArgs,
   fmt,
@@ -28,12 +37,13 @@ const { values } = benchArgs(import.meta.filename, {
     batch: { type: 'string' },
     queue: { type: 'string' },
     profile: { type: 'string' },
+    'in-process': { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values.seconds);
 const QUEUE = values.queue === undefined ? '' : `, queue_size: ${values.queue}`;
 const CONCURRENCY = Number(values.concurrency);
-pinSelfToLoadCore();
+if (!values['in-process']) pinSelfToLoadCore();
 
 const load = async (port: number, batch: number) => (await postEventsFor(port, batch, SECONDS, CONCURRENCY)).rate;
 
@@ -74,6 +84,74 @@ async function runBaseline(batch: number): Promise<{ rate: number; rss: number }
   proc.kill('SIGTERM');
   await new Promise((r) => proc.on('exit', r));
   return { rate, rss };
+}
+
+/**
+ * µs per event of making the file lines of `body` (1,000 events) in this process, from the
+ * bytes and through events, best of five rounds of two seconds' worth.
+ */
+function inProcess(): void {
+  const mapping = fieldMappingSchema.parse({}, '', [])!;
+  const encoder = JsonLineEncoder.for(mapping)!;
+  const mapper = new JsonEventMapper(mapping);
+  const out = Buffer.allocUnsafe(1 << 20);
+  const viaBytes = (body: Buffer) => {
+    countBodyRecords(body, 'application/json');
+    const lines: Uint8Array[] = [];
+    if (encoder.encode(body, false, nowNanos(), undefined, lines, () => {}) < 0) throw new Error('body not taken');
+    encoder.written(lines);
+  };
+  const viaEvents = (body: Buffer) => {
+    countBodyRecords(body, 'application/json');
+    const observed = nowNanos();
+    let at = 0;
+    for (const r of parseJsonBody(body.toString('utf8'), 'application/json').records) {
+      const m = mapper.map(r.value, observed);
+      if (!m.ok) throw new Error(m.reason);
+      at += out.write(eventToJson(m.event), at);
+      out[at++] = 10;
+    }
+  };
+  const perEvent = (make: (body: Buffer) => void, body: Buffer) => {
+    let best = Infinity;
+    for (let round = 0; round < 5; round++) {
+      const t0 = performance.now();
+      let n = 0;
+      while (performance.now() - t0 < 2000) {
+        make(body);
+        n++;
+      }
+      best = Math.min(best, ((performance.now() - t0) * 1000) / (n * 1000));
+    }
+    return best;
+  };
+  // The bench's events, and the same with one record in four nested (those go through their events).
+  const flat = makeBody(1000);
+  const nested = Buffer.from(
+    JSON.stringify(
+      (JSON.parse(flat.toString()) as Record<string, unknown>[]).map((e, i) =>
+        i % 4 === 0 ? { ...e, labels: { team: e.team, zone: 'b' } } : e,
+      ),
+    ),
+  );
+  const rows = [
+    ['the bench body (flat events)', flat],
+    ['one event in four nested', nested],
+  ].map(([name, body]) => {
+    const bytes = perEvent(viaBytes, body as Buffer);
+    const events = perEvent(viaEvents, body as Buffer);
+    return [name as string, bytes.toFixed(2), events.toFixed(2), (events / bytes).toFixed(2)];
+  });
+  process.stdout.write(
+    `JSON events → file lines in one process, 1,000 events a body, record count included, node ${process.version}\n\n` +
+      table(['body', 'lines from the bytes µs/event', 'through events µs/event', 'ratio'], rows) +
+      '\n',
+  );
+}
+
+if (values['in-process']) {
+  inProcess();
+  process.exit(0);
 }
 
 const rows: (string | number)[][] = [];
