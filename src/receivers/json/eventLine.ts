@@ -43,6 +43,13 @@ const NUMBER = 2;
 const TRUE = 3;
 const FALSE = 4;
 const NULL = 5;
+/** An object or array written compactly, as JSON.stringify would write what it holds (`compact`). */
+const NESTED = 6;
+
+/** Levels a nested value may go below its record before the record is left to the mapper, which rejects past 64 in all. */
+const MAX_NESTING = 60;
+/** Keys an object nested in a record may have, each checked against the others, before the record is left to the mapper. */
+const MAX_NESTED_KEYS = 32;
 
 /** A top-level key as the scan met it: its text, the field it maps to and that path's rank in the field's list. */
 interface Key {
@@ -56,6 +63,11 @@ interface Key {
    * first, whatever the order it came in) and not "__proto__".
    */
   readonly plain: boolean;
+  /**
+   * Whether a dotted path of the mapping begins with it (`host` of `host.name`): the mapper
+   * then looks into an object under it, which only the mapper does.
+   */
+  readonly pathTop: boolean;
   /** The record it was last seen in, to find a key given twice. */
   seen: number;
 }
@@ -129,13 +141,14 @@ class WordCache<T> {
  * JSON events straight from the body's bytes to the lines the file exporter writes for their
  * events, without the events: `eventToJson(mapper.map(JSON.parse(record)))` byte for byte, ids
  * aside (`test/receivers/json/eventLine.test.ts` holds both to the same lines over thousands of
- * generated bodies). A flat record — keys and values that are strings without escapes, numbers
- * JSON writes as they are, true, false and null — is read where it lies: each value's bytes are
- * copied into the line (JSON writes such a string or number just as it came), the unmapped keys
- * with their values in one piece each, and only the few values the mapping interprets (time,
- * severity, type, ids) are read as text. A record that is not flat (nested values, escapes,
- * keys given twice or that an object would reorder) is parsed and mapped as the receiver
- * always did, and its line is the event's. A body that is not valid UTF-8, not an object, an
+ * generated bodies). A record whose values are strings without escapes, numbers JSON writes as
+ * they are, true, false, null, and objects and arrays of those written as JSON.stringify writes
+ * them (`compact`) is read where it lies: each value's bytes are copied into the line (JSON
+ * writes such a value just as it came), the unmapped keys with their values in one piece each,
+ * and only the few values the mapping interprets (time, severity, type, ids) are read as text.
+ * Any other record (escapes, spaced-out nested values, keys given twice or that an object would
+ * reorder, an object the mapper looks into) is parsed and mapped as the receiver always did,
+ * and its line is the event's. A body that is not valid UTF-8, not an object, an
  * array of objects or NDJSON of objects, or holds a record the mapping rejects, is left to the
  * receiver's own path (`encode` answers -1), which says why.
  */
@@ -146,6 +159,8 @@ export class JsonLineEncoder {
   private readonly mapper: JsonEventMapper;
   /** Per key text, its field and rank: the mapping's paths, as the keys that match them literally. */
   private readonly mapped = new Map<string, { field: number; rank: number }>();
+  /** The first segments of the mapping's dotted paths. */
+  private readonly pathTops = new Set<string>();
   private readonly table: (Key | undefined)[] = new Array<Key | undefined>(KEY_SLOTS).fill(undefined);
   private tableKeys = 0;
   private record = 0;
@@ -183,6 +198,7 @@ export class JsonLineEncoder {
     FIELDS.forEach((field, index) =>
       mapping[field].forEach((path, rank) => {
         if (!this.mapped.has(path)) this.mapped.set(path, { field: index, rank });
+        if (path.includes('.')) this.pathTops.add(path.slice(0, path.indexOf('.')));
       }),
     );
   }
@@ -371,6 +387,10 @@ export class JsonLineEncoder {
         if (b[p + 1] !== 0x75 || b[p + 2] !== 0x6c || b[p + 3] !== 0x6c) return -1;
         p += 4;
         kind = NULL;
+      } else if (c === 0x7b || c === 0x5b) {
+        p = this.compact(p, 1);
+        if (p < 0) return -1;
+        kind = NESTED;
       } else {
         p = canonicalNumber(b, p);
         if (p < 0) return -1;
@@ -389,6 +409,62 @@ export class JsonLineEncoder {
         this.keyCount = count;
         return p + 1;
       } else return -1;
+    }
+  }
+
+  /**
+   * Where the object or array at `p` ends, when JSON.stringify writes what JSON.parse makes of
+   * it as the same bytes: no whitespace, strings without escapes, numbers as `canonicalNumber`
+   * takes them, an object's keys neither given twice, nor array indexes (an object lists those
+   * first), nor `__proto__`; at most MAX_NESTING levels deep and MAX_NESTED_KEYS keys an object.
+   * -1 for any other, left to the mapper.
+   */
+  private compact(p: number, depth: number): number {
+    const b = this.body;
+    if (depth > MAX_NESTING) return -1;
+    const object = b[p] === 0x7b;
+    const close = object ? 0x7d : 0x5d;
+    p++;
+    if (b[p] === close) return p + 1;
+    // The object's keys so far: where each begins and ends.
+    const keys: number[] = [];
+    for (;;) {
+      if (object) {
+        if (b[p] !== 0x22) return -1;
+        const keyTo = this.string(p + 1);
+        if (keyTo < 0 || !plainKey(b, p + 1, keyTo)) return -1;
+        for (let k = 0; k < keys.length; k += 2)
+          if (keys[k + 1]! - keys[k]! === keyTo - p - 1 && sameSpan(b, keys[k]!, p + 1, keyTo - p - 1)) return -1;
+        if (keys.length === 2 * MAX_NESTED_KEYS) return -1;
+        keys.push(p + 1, keyTo);
+        p = keyTo + 1;
+        if (b[p] !== 0x3a) return -1;
+        p++;
+      }
+      const c = b[p];
+      if (c === 0x22) {
+        p = this.string(p + 1);
+        if (p < 0) return -1;
+        p++;
+      } else if (c === 0x7b || c === 0x5b) {
+        p = this.compact(p, depth + 1);
+        if (p < 0) return -1;
+      } else if (c === 0x74) {
+        if (b[p + 1] !== 0x72 || b[p + 2] !== 0x75 || b[p + 3] !== 0x65) return -1;
+        p += 4;
+      } else if (c === 0x66) {
+        if (b[p + 1] !== 0x61 || b[p + 2] !== 0x6c || b[p + 3] !== 0x73 || b[p + 4] !== 0x65) return -1;
+        p += 5;
+      } else if (c === 0x6e) {
+        if (b[p + 1] !== 0x75 || b[p + 2] !== 0x6c || b[p + 3] !== 0x6c) return -1;
+        p += 4;
+      } else {
+        p = canonicalNumber(b, p);
+        if (p < 0) return -1;
+      }
+      if (b[p] === 0x2c) p++;
+      else if (b[p] === close) return p + 1;
+      else return -1;
     }
   }
 
@@ -426,6 +502,7 @@ export class JsonLineEncoder {
           field: mapped?.field ?? -1,
           rank: mapped?.rank ?? 0,
           plain: text !== '__proto__' && !isArrayIndex(text),
+          pathTop: this.pathTops.has(text),
           seen: 0,
         };
         this.table[slot] = key;
@@ -475,8 +552,13 @@ export class JsonLineEncoder {
     const givenRank = this.givenRank;
     given.fill(-1);
     for (let i = 0; i < count; i++) {
-      const field = keys[i]!.field;
-      if (field < 0 || this.valueKind[i] === NULL) continue;
+      const key = keys[i]!;
+      const field = key.field;
+      const valueKind = this.valueKind[i];
+      // An object or array where the mapper may look into it, or take it for a field other
+      // than the body (skipping it for the next path, or rejecting it), is left to the mapper.
+      if (valueKind === NESTED && (key.pathTop || (field >= 0 && field !== BODY))) return false;
+      if (field < 0 || valueKind === NULL) continue;
       // attributes and resource take objects, which this reader leaves to the mapper.
       if (field >= ATTRIBUTES) return false;
       const rank = keys[i]!.rank;
@@ -686,6 +768,22 @@ function sameBytes(b: Uint8Array, at: number, bytes: Uint8Array): boolean {
   for (let i = 0; i < n; i++) if (b[at + i] !== bytes[i]) return false;
   return true;
 }
+
+/** Whether `b` holds the same `n` bytes at `a` and at `c`. */
+function sameSpan(b: Uint8Array, a: number, c: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (b[a + i] !== b[c + i]) return false;
+  return true;
+}
+
+/** Whether the key from `from` to `to` is one an object keeps in place: not all digits (an index, or near one), not `__proto__`. */
+function plainKey(b: Uint8Array, from: number, to: number): boolean {
+  let digits = true;
+  for (let i = from; i < to && digits; i++) digits = b[i]! >= 0x30 && b[i]! <= 0x39;
+  if (digits && to > from) return false;
+  return !(to - from === 9 && sameBytes(b, from, PROTO));
+}
+
+const PROTO = bytes('__proto__');
 
 /** Past JSON's whitespace at `p`; most often there is none, which one comparison tells. */
 function skipSpace(b: Uint8Array, p: number): number {

@@ -172,7 +172,19 @@ const WELL_FORMED: [string, string[]][] = [
   ['event_title', ['"CPU usage above threshold"', '""', 'true', `"${'t'.repeat(220)}"`]],
   ['event_type', ['"down"', '"UP "', '"resolved"']],
   ['event_level', ['"CRITICAL"', '"warn"', '"constructor"', '9', '0']],
-  ['event_desc', ['"CPU usage at 97%"', '"żółw 🐢"', `"${'x'.repeat(250)}"`, `"${'é'.repeat(150)}"`, '12', 'false']],
+  [
+    'event_desc',
+    [
+      '"CPU usage at 97%"',
+      '"żółw 🐢"',
+      `"${'x'.repeat(250)}"`,
+      `"${'é'.repeat(150)}"`,
+      '12',
+      'false',
+      '{"text":"x"}',
+      '[1]',
+    ],
+  ],
   ['event_ts', ['"2026-11-23T10:00:00.123Z"', '1767323045', '1767323045.5', '"1767323045123456789"']],
   ['service', ['"billing"', '""', '5']],
   ['trace_id', ['"0123456789ABCDEF0123456789abcdef"']],
@@ -193,7 +205,33 @@ const UNMAPPED = [
   'k\\u0041',
   'constructor',
 ];
-const OTHERS = ['true', 'false', 'null', '{}', '[]', '{"a":1}', '[1,"two",null]', '{"name":"api"}', '{ "n" : [ 1 ] }'];
+const OTHERS = [
+  'true',
+  'false',
+  'null',
+  '{}',
+  '[]',
+  '{"a":1}',
+  '[1,"two",null]',
+  '{"name":"api"}',
+  '{ "n" : [ 1 ] }',
+  // Nested values: written as JSON.stringify would (copied), or not (through the event).
+  '{"a":{"b":[1,{"c":null}]},"d":"é ✓"}',
+  '[[[[-1.25,0.000001]]]]',
+  '{"":0,"007":[true,false]}',
+  '[{"0":1}]',
+  '{"x":1,"x":2}',
+  '{"__proto__":1}',
+  '[1.50]',
+  '[1e3]',
+  '{"k":"v\\n"}',
+  '{"a":[1 ,2]}',
+  '{"a" :1}',
+  '{"name":"api","tags":["a","b"]}',
+  '{"b":1,"0":2}',
+  '['.repeat(70) + ']'.repeat(70),
+  '['.repeat(58) + '{"deep":1}' + ']'.repeat(58),
+];
 
 function body(rand: () => number): { text: string; ndjson: boolean; contentType: string } {
   const pick = <T>(list: readonly T[]) => list[Math.floor(rand() * list.length)]!;
@@ -265,18 +303,22 @@ describe('JSON events as their file lines, from the body bytes', () => {
     expect(lines - slow).toBeGreaterThan(1000);
   });
 
-  it('writes flat records from their bytes, and records it cannot read flat through their events', () => {
+  it('writes flat records and compact nested values from their bytes, and other records through their events', () => {
     const encoder = JsonLineEncoder.for(defaults)!;
     const bench = makeBody(1000).toString('utf8');
     expect(ids(viaLines(encoder, bench, false, undefined)!)).toBe(
       ids(viaEvents(bench, 'application/json', undefined, defaults)!),
     );
     expect(encoder.recordsViaEvents).toBe(0);
-    const mixed = '[{"msg":"a","n":1},{"msg":"b","nested":{"x":[1,2]}},{"msg":"say \\"c\\"","x":1,"x":2}]';
+    // Nested values as JSON.stringify writes them are copied; one with a space, an escape or a
+    // key given twice, like such a record, goes through its event.
+    const mixed =
+      '[{"msg":"a","n":1},{"msg":"b","nested":{"x":[1,{"y":null}]}},{"msg":"say \\"c\\"","x":1,"x":2},' +
+      '{"msg":"d","nested":{"x": [1]}},{"msg":"e","nested":{"x":1,"x":2}},{"msg":"f","host":{"name":"h"}}]';
     expect(ids(viaLines(encoder, mixed, false, undefined)!)).toBe(
       ids(viaEvents(mixed, 'application/json', undefined, defaults)!),
     );
-    expect(encoder.recordsViaEvents).toBe(2);
+    expect(encoder.recordsViaEvents).toBe(4);
   });
 
   it('finds a key given twice also once the keys it knows were forgotten', () => {
@@ -311,6 +353,14 @@ describe('JSON events as their file lines, from the body bytes', () => {
       ids(viaEvents(text, 'application/json', undefined, mapping)!),
     );
     expect(encoder.recordsViaEvents).toBe(0);
+    // An object under a key a dotted path begins with is the mapper's to look into.
+    const site = fieldMappingSchema.parse({ asset: ['site.id'] }, '', [])!;
+    const nested = '{"msg":"x","site":{"id":"s1","rack":4}}';
+    const siteEncoder = JsonLineEncoder.for(site)!;
+    expect(ids(viaLines(siteEncoder, nested, false, undefined)!)).toBe(
+      ids(viaEvents(nested, 'application/json', undefined, site)!),
+    );
+    expect(siteEncoder.recordsViaEvents).toBe(1);
     expect(JsonLineEncoder.for(fieldMappingSchema.parse({ title: ['msg'] }, '', [])!)).toBeUndefined();
   });
 
