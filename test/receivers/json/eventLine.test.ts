@@ -321,6 +321,46 @@ describe('JSON events as their file lines, from the body bytes', () => {
     expect(encoder.recordsViaEvents).toBe(4);
   });
 
+  it('makes the same lines as the events path, or leaves the body to it, for bodies mutated byte by byte', () => {
+    const encoder = JsonLineEncoder.for(defaults)!;
+    const rand = mulberry32(5122026);
+    const seeds = [
+      makeBody(8),
+      Buffer.from('[{"msg":"a","n":{"x":[1,{"y":null}]},"t":"2026-12-05T10:00:00.5Z","level":"warn"},{"body":"é ✓"}]'),
+      Buffer.from(
+        '{"message":"one","time":1767323045}\n{"message":"two","type":"ok","trace_id":"0123456789abcdef0123456789abcdef"}\n',
+      ),
+    ];
+    // Bytes that matter to a JSON reader, and some that do not.
+    const bytesTried = [
+      0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x20, 0x0a, 0x30, 0x2d, 0x2e, 0x65, 0x74, 0x6e, 0x00, 0xc3, 0xff,
+      0x41,
+    ];
+    let taken = 0;
+    for (let i = 0; i < 6000; i++) {
+      const seed = seeds[i % seeds.length]!;
+      const body = Buffer.from(seed);
+      const edits = 1 + Math.floor(rand() * 3);
+      for (let e = 0; e < edits; e++)
+        body[Math.floor(rand() * body.length)] = bytesTried[Math.floor(rand() * bytesTried.length)]!;
+      const ndjson = i % seeds.length === 2;
+      const contentType = ndjson ? 'application/x-ndjson' : 'application/json';
+      const lines: Uint8Array[] = [];
+      const n = encoder.encode(body, ndjson, OBSERVED, undefined, lines, () => {});
+      // Decoded as the receiver decodes a body: invalid UTF-8 becomes U+FFFD.
+      const expected = viaEvents(body.toString('utf8'), contentType, undefined, defaults);
+      if (n < 0) continue;
+      const got = Buffer.concat(lines).toString('utf8');
+      encoder.written(lines);
+      expect({ body: body.toString('latin1'), lines: ids(got) }).toEqual({
+        body: body.toString('latin1'),
+        lines: expected === undefined ? 'no lines: the events path refuses it' : ids(expected),
+      });
+      taken++;
+    }
+    expect(taken).toBeGreaterThan(1000);
+  });
+
   it('finds a key given twice also once the keys it knows were forgotten', () => {
     const encoder = JsonLineEncoder.for(defaults)!;
     // 520 keys fill the table of keys met, which is emptied before the next record.
