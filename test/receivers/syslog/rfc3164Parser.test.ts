@@ -246,6 +246,28 @@ describe('RFC 3164 timestamps: the missing year and zone', () => {
     expect(parsed('<13>Jan  1 00:00:03 h a: x', eve).timeNs).toBe(ns('2027-01-01T00:00:03Z'));
   });
 
+  it('reads a time again as it was read, whatever line, zone, clock or batch came between', () => {
+    // Lines that share their timestamp are read once per batch: a batch's clock, a parser's
+    // zone and the line's own fields decide, and nothing read before.
+    const ctx: LegacyTimeContext = { clock: new ZoneClock('UTC'), nowMs: Date.parse('2027-01-01T00:00:05Z') };
+    const paris: LegacyTimeContext = { clock: new ZoneClock('Europe/Paris'), nowMs: ctx.nowMs };
+    const line = '<13>Dec 31 23:59:59 h a: x';
+    expect(parsed(line, ctx).timeNs).toBe(ns('2026-12-31T23:59:59Z'));
+    expect(parsed(line, ctx).timeNs).toBe(ns('2026-12-31T23:59:59Z'));
+    expect(parsed('<13>Dec 31 23:59:59.5 h a: x', ctx).timeNs).toBe(ns('2026-12-31T23:59:59.500Z'));
+    expect(parsed(line, ctx).timeNs).toBe(ns('2026-12-31T23:59:59Z'));
+    expect(parsed('<13>Dec 31 2025 23:59:59 h a: x', ctx).timeNs).toBe(ns('2025-12-31T23:59:59Z'));
+    expect(parsed(line, paris).timeNs).toBe(ns('2026-12-31T22:59:59Z'));
+    expect(parsed('<13>Dec 31 23:59:59 UTC: h a: x', paris).timeNs).toBe(ns('2026-12-31T23:59:59Z'));
+    // The next batch, half a year on: the same line is read against the new clock.
+    ctx.nowMs = Date.parse('2027-06-30T12:00:00Z');
+    expect(parsed(line, ctx).timeNs).toBe(ns('2026-12-31T23:59:59Z'));
+    ctx.nowMs = Date.parse('2027-12-31T23:59:58Z');
+    expect(parsed(line, ctx).timeNs).toBe(ns('2027-12-31T23:59:59Z'));
+    ctx.clock = new ZoneClock('America/New_York');
+    expect(parsed(line, ctx).timeNs).toBe(ns('2028-01-01T04:59:59Z'));
+  });
+
   it('accepts a one-digit day and comma fractions', () => {
     expect(parsed('<13>Nov 3 10:00:00,5 h a: x').timeNs).toBe(ns('2026-11-03T10:00:00.500Z'));
   });
