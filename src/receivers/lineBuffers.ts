@@ -205,12 +205,12 @@ export class LineBuffers {
 
   /**
    * Drops the lines ended since the batch began (and the line being written): they were made
-   * in vain. Their room is taken back when the batch began in the chunk it ends in; otherwise
-   * the chunks they took are left to the garbage collector, as lines never written are.
+   * in vain, and their room is taken back in the chunk the batch ends in (all of it, when the
+   * batch moved there from another: every byte there is the batch's). Chunks the batch filled
+   * before are left to the garbage collector, as chunks of lines never written are.
    */
   abandonBatch(): void {
-    if (this.chunk === this.batchChunk) this.start = this.used = this.batchFrom;
-    else this.used = this.start;
+    this.start = this.used = this.chunk === this.batchChunk ? this.batchFrom : 0;
     this.beginBatch();
   }
 

@@ -180,11 +180,14 @@ describe('line buffers', () => {
     // The batch after begins where the abandoned one began: one view of the same chunk.
     expect(memories(before, after).size).toBe(1);
     expect(after[0]!.byteOffset).toBe(before[0]!.byteOffset + before[0]!.byteLength);
-    // Abandoned across chunks: what comes after is still whole and in order.
+    // Abandoned across chunks: what comes after is still whole and in order, from the start of
+    // the chunk the abandoned batch ended in.
     buffers.beginBatch();
     for (let i = 200; i < 300; i++) buffers.add(text(i), -1);
     buffers.abandonBatch();
-    expect(joined(batch(buffers, 6, 80))).toBe(expected(6, 80));
+    const next = batch(buffers, 6, 80);
+    expect(joined(next)).toBe(expected(6, 80));
+    expect(next[0]!.byteOffset).toBe(0);
   });
 
   it('gives a line longer than a chunk a buffer of its own, never reused', () => {
