@@ -2,10 +2,11 @@
  * JSON events/s through receiver → pipeline → file exporter, on one core, at batch sizes 1,
  * 100 and 1000, with the server's peak RSS; next to a bare node:http baseline doing the same
  * parse-and-append work in the same run. Run: `node bench/json.ts [--seconds 3] [--batch N]
- * [--profile DIR]` (the last writes a CPU profile of the Vigil process into DIR), or
- * `node bench/json.ts --in-process`: the file lines of 1,000-event bodies made in this process,
- * from the body's bytes (`JsonLineEncoder`) and through events (parse, map, `eventToJson`), with
- * the record count every body gets first.
+ * [--profile DIR] [--processor]` (`--profile` writes a CPU profile of the Vigil process into DIR;
+ * `--processor` puts a filter that keeps every event before the exporter, so that the receiver
+ * hands on events instead of lines), or `node bench/json.ts --in-process`: in this process, the
+ * file lines and the events of 1,000-event bodies, read from the body's bytes (`JsonBodyReader`)
+ * and by parsing and mapping, with the record count every body gets first.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { makeBody, postEventsFor } from './jsonWorkload.ts';
 import { eventToJson } from '../src/model/eventJson.ts';
 import { nowNanos } from '../src/model/event.ts';
 import { fieldMappingSchema } from '../src/receivers/json/config.ts';
-import { JsonLineEncoder } from '../src/receivers/json/eventLine.ts';
+import { JsonBodyReader } from '../src/receivers/json/bodyReader.ts';
 import { JsonEventMapper } from '../src/receivers/json/mapping.ts';
 import { countBodyRecords, parseJsonBody } from '../src/receivers/json/receiver.ts';
 import {
@@ -38,6 +39,7 @@ const { values } = benchArgs(import.meta.filename, {
     queue: { type: 'string' },
     profile: { type: 'string' },
     'in-process': { type: 'boolean', default: false },
+    processor: { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -52,9 +54,10 @@ async function runVigil(batch: number): Promise<{ rate: number; rss: number }> {
   writeFileSync(
     join(dir, 'vigil.yaml'),
     `receivers: { json: { endpoint: 127.0.0.1:0 } }
+processors: { filter: { logs: ['severity_number == 99'] } }
 exporters: { file: { path: ${join(dir, 'events.ndjson')}, rotation: { max_megabytes: 0 } } }
 service:
-  pipelines: { logs: { receivers: [json], exporters: [file]${QUEUE} } }
+  pipelines: { logs: { receivers: [json], processors: [${values.processor ? 'filter' : ''}], exporters: [file]${QUEUE} } }
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
 `,
   );
@@ -87,30 +90,43 @@ async function runBaseline(batch: number): Promise<{ rate: number; rss: number }
 }
 
 /**
- * µs per event of making the file lines of `body` (1,000 events) in this process, from the
- * bytes and through events, best of five rounds of two seconds' worth.
+ * µs per event of making the file lines, and the events, of `body` (1,000 events) in this
+ * process, from the bytes and by parsing and mapping, best of five rounds of two seconds' worth.
  */
 function inProcess(): void {
   const mapping = fieldMappingSchema.parse({}, '', [])!;
-  const encoder = JsonLineEncoder.for(mapping)!;
+  const encoder = JsonBodyReader.for(mapping)!;
   const mapper = new JsonEventMapper(mapping);
   const out = Buffer.allocUnsafe(1 << 20);
   const viaBytes = (body: Buffer) => {
     countBodyRecords(body, 'application/json');
     const lines: Uint8Array[] = [];
-    if (encoder.encode(body, false, nowNanos(), undefined, lines, () => {}) < 0) throw new Error('body not taken');
+    if (encoder.lines(body, false, nowNanos(), undefined, lines, () => {}) < 0) throw new Error('body not taken');
     encoder.written(lines);
+  };
+  const mapped = (body: Buffer) => {
+    const observed = nowNanos();
+    return parseJsonBody(body.toString('utf8'), 'application/json').records.map((r) => {
+      const m = mapper.map(r.value, observed);
+      if (!m.ok) throw new Error(m.reason);
+      return m.event;
+    });
   };
   const viaEvents = (body: Buffer) => {
     countBodyRecords(body, 'application/json');
-    const observed = nowNanos();
     let at = 0;
-    for (const r of parseJsonBody(body.toString('utf8'), 'application/json').records) {
-      const m = mapper.map(r.value, observed);
-      if (!m.ok) throw new Error(m.reason);
-      at += out.write(eventToJson(m.event), at);
+    for (const e of mapped(body)) {
+      at += out.write(eventToJson(e), at);
       out[at++] = 10;
     }
+  };
+  const eventsFromBytes = (body: Buffer) => {
+    countBodyRecords(body, 'application/json');
+    if (encoder.events(body, false, nowNanos(), undefined, () => {}) === undefined) throw new Error('body not taken');
+  };
+  const eventsMapped = (body: Buffer) => {
+    countBodyRecords(body, 'application/json');
+    mapped(body);
   };
   const perEvent = (make: (body: Buffer) => void, body: Buffer) => {
     let best = Infinity;
@@ -134,17 +150,27 @@ function inProcess(): void {
       ),
     ),
   );
-  const rows = [
+  const bodies = [
     ['the bench body (flat events)', flat],
     ['one event in four nested', nested],
-  ].map(([name, body]) => {
-    const bytes = perEvent(viaBytes, body as Buffer);
-    const events = perEvent(viaEvents, body as Buffer);
-    return [name as string, bytes.toFixed(2), events.toFixed(2), (events / bytes).toFixed(2)];
-  });
+  ] as const;
+  const compare = (fromBytes: (body: Buffer) => void, parsed: (body: Buffer) => void) =>
+    bodies.map(([name, body]) => {
+      const bytes = perEvent(fromBytes, body);
+      const slow = perEvent(parsed, body);
+      return [name, bytes.toFixed(2), slow.toFixed(2), (slow / bytes).toFixed(2)];
+    });
   process.stdout.write(
-    `JSON events → file lines in one process, 1,000 events a body, record count included, node ${process.version}\n\n` +
-      table(['body', 'lines from the bytes µs/event', 'through events µs/event', 'ratio'], rows) +
+    `JSON bodies in one process, 1,000 events a body, record count included, node ${process.version}\n\n` +
+      table(
+        ['file lines of', 'from the bytes µs/event', 'through events µs/event', 'ratio'],
+        compare(viaBytes, viaEvents),
+      ) +
+      '\n\n' +
+      table(
+        ['events of', 'from the bytes µs/event', 'parsed and mapped µs/event', 'ratio'],
+        compare(eventsFromBytes, eventsMapped),
+      ) +
       '\n',
   );
 }

@@ -9,7 +9,7 @@ import type { Consumer } from '../../pipeline/signals.ts';
 import { JsonIntake, type AdmittedBody } from '../http/jsonIntake.ts';
 import { httpAnswerFor, sendJsonError } from '../http/respond.ts';
 import type { JsonReceiverConfig } from './config.ts';
-import { JsonLineEncoder } from './eventLine.ts';
+import { JsonBodyReader } from './bodyReader.ts';
 import { JsonEventMapper } from './mapping.ts';
 import { JsonValueCounter, NdjsonLineCounter, type RecordCounter } from './recordCount.ts';
 
@@ -82,14 +82,17 @@ export class JsonReceiver implements Receiver {
   private readonly mapper: JsonEventMapper;
   private readonly intake: JsonIntake;
   private readonly consumer: Consumer<VigilEvent>;
-  /** Present when the consumer takes lines (`Consumer.consumeLines`): events then go as their lines, made from the body's bytes. */
-  private readonly lines: JsonLineEncoder | undefined;
+  /** Reads bodies where they lie (undefined for a mapping it does not read: see `JsonBodyReader.for`). */
+  private readonly reader: JsonBodyReader | undefined;
+  /** Whether the consumer takes lines (`Consumer.consumeLines`): events then go as their lines. */
+  private readonly takesLines: boolean;
 
   constructor(settings: CreateSettings, config: JsonReceiverConfig, consumer: Consumer<VigilEvent>) {
     this.config = config;
     this.consumer = consumer;
     this.mapper = new JsonEventMapper(config.fields);
-    this.lines = consumer.consumeLines ? JsonLineEncoder.for(config.fields) : undefined;
+    this.reader = JsonBodyReader.for(config.fields);
+    this.takesLines = consumer.consumeLines !== undefined;
     this.intake = new JsonIntake(settings, consumer, {
       mediaType: JSON_MEDIA_TYPE,
       mediaHint: 'application/json or application/x-ndjson',
@@ -113,7 +116,8 @@ export class JsonReceiver implements Receiver {
   async shutdown(): Promise<void> {}
 
   private async handle(reply: FastifyReply, admitted: AdmittedBody): Promise<FastifyReply> {
-    if (this.lines !== undefined && (await this.handleAsLines(reply, this.lines, admitted))) return reply;
+    const reader = this.reader;
+    if (reader !== undefined && (await this.handleRead(reply, reader, admitted))) return reply;
     const { body, contentType, tenant } = admitted;
     const intake = this.intake;
     let parsed: ParsedBody;
@@ -157,29 +161,37 @@ export class JsonReceiver implements Receiver {
   }
 
   /**
-   * A body whose every record the encoder takes, handed on as its events' lines without the
-   * events (`JsonLineEncoder`), and answered: true. False, nothing handed on or answered, for
-   * any other body, which the events' path then answers (the rejections it lists are that
-   * path's).
+   * A body whose every record the reader takes, handed on as its events' lines when the
+   * pipeline takes lines, else as its events (`JsonBodyReader`), and answered: true. False,
+   * nothing handed on or answered, for any other body, which the parse-and-map path then
+   * answers (the rejections it lists are that path's).
    */
-  private async handleAsLines(
+  private async handleRead(
     reply: FastifyReply,
-    encoder: JsonLineEncoder,
+    reader: JsonBodyReader,
     { body, contentType, tenant }: AdmittedBody,
   ): Promise<boolean> {
+    const ndjson = isNdjsonType(contentType);
+    const checkpoint = () => this.consumer.checkMemory?.();
     const lines: Uint8Array[] = [];
+    let events: VigilEvent[] | undefined;
     let n: number;
     try {
-      n = encoder.encode(body, isNdjsonType(contentType), nowNanos(), tenant, lines, () =>
-        this.consumer.checkMemory?.(),
-      );
+      if (this.takesLines) n = reader.lines(body, ndjson, nowNanos(), tenant, lines, checkpoint);
+      else {
+        events = reader.events(body, ndjson, nowNanos(), tenant, checkpoint);
+        n = events === undefined ? -1 : events.length;
+      }
     } catch (err) {
       this.intake.refuse(reply, err, countBodyRecords(body, contentType));
       return true;
     }
     if (n < 0) return false;
-    if (await this.intake.deliverLines(reply, lines, n, () => encoder.written(lines)))
-      reply.code(200).send({ accepted: n, rejected: [] });
+    const accepted =
+      events === undefined
+        ? await this.intake.deliverLines(reply, lines, n, () => reader.written(lines))
+        : await this.intake.deliver(reply, events);
+    if (accepted) reply.code(200).send({ accepted: n, rejected: [] });
     return true;
   }
 }

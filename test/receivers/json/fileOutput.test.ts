@@ -102,17 +102,25 @@ afterEach(() => {
 
 describe('JSON events into the file exporter of a running service', () => {
   // With the file exporter alone behind it, the receiver hands on lines made from the body's
-  // bytes (test/receivers/json/eventLine.test.ts); bodies it does not take whole go as events.
-  for (const acknowledge of ['exported', 'queued']) {
-    it(`writes each accepted event once, as its event's line, whichever way it went (acknowledge: ${acknowledge})`, async () => {
+  // bytes (test/receivers/json/bodyReader.test.ts); bodies it does not take whole go as events.
+  // With a processor (a filter that keeps every event here), the events themselves are read
+  // from the body's bytes and handed on.
+  for (const [acknowledge, processors] of [
+    ['exported', '[]'],
+    ['queued', '[]'],
+    ['exported', '[filter]'],
+    ['queued', '[filter]'],
+  ]) {
+    it(`writes each accepted event once, as its event's line, whichever way it went (acknowledge: ${acknowledge}, processors: ${processors})`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'vigil-json-file-'));
       dirs.push(dir);
       const cfg = parseConfig(
         `
 receivers: { json: { endpoint: 127.0.0.1:0 } }
+processors: { filter: { logs: ['severity_number == 99'] } }
 exporters: { file: { path: out.ndjson } }
 service:
-  pipelines: { logs: { receivers: [json], exporters: [file], queue_size: 2000, acknowledge: ${acknowledge} } }
+  pipelines: { logs: { receivers: [json], processors: ${processors}, exporters: [file], queue_size: 2000, acknowledge: ${acknowledge} } }
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
 `,
         registry,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { VigilEvent } from '../../../src/model/event.ts';
 import { eventToJson } from '../../../src/model/eventJson.ts';
 import { fieldMappingSchema, type FieldMapping } from '../../../src/receivers/json/config.ts';
-import { JsonLineEncoder } from '../../../src/receivers/json/eventLine.ts';
+import { JsonBodyReader } from '../../../src/receivers/json/bodyReader.ts';
 import { JsonEventMapper } from '../../../src/receivers/json/mapping.ts';
 import { parseJsonBody } from '../../../src/receivers/json/receiver.ts';
 import { makeBody } from '../../../bench/jsonWorkload.ts';
@@ -10,13 +11,13 @@ import { mulberry32 } from '../../support/seededRandom.ts';
 const OBSERVED = 1_764_000_000_123_456_789n;
 const defaults = fieldMappingSchema.parse({}, '', [])!;
 
-/** What the receiver's events path makes of a body: each event's line, or undefined when it would not take the whole body. */
-function viaEvents(
+/** What the receiver's parse-and-map path makes of a body: its events, or undefined when it would not take the whole body. */
+function mappedEvents(
   body: string,
   contentType: string,
   tenant: string | undefined,
   mapping: FieldMapping,
-): string | undefined {
+): VigilEvent[] | undefined {
   let parsed;
   try {
     parsed = parseJsonBody(body, contentType);
@@ -25,25 +26,69 @@ function viaEvents(
   }
   if (parsed.rejected.length > 0 || parsed.records.length === 0) return undefined;
   const mapper = new JsonEventMapper(mapping);
-  let out = '';
+  const events: VigilEvent[] = [];
   for (const r of parsed.records) {
     const m = mapper.map(r.value, OBSERVED);
     if (!m.ok) return undefined;
     if (tenant !== undefined) m.event.tenant = tenant;
-    out += eventToJson(m.event) + '\n';
+    events.push(m.event);
   }
-  return out;
+  return events;
+}
+
+/** The lines of `mappedEvents`. */
+function viaEvents(
+  body: string,
+  contentType: string,
+  tenant: string | undefined,
+  mapping: FieldMapping,
+): string | undefined {
+  return mappedEvents(body, contentType, tenant, mapping)
+    ?.map((e) => eventToJson(e) + '\n')
+    .join('');
+}
+
+/**
+ * Holds the reader's events for a body to the parse-and-map path's: the same events, ids aside
+ * (each made, and sorted by creation), or none when that path would not take the body whole.
+ */
+function expectSameEvents(
+  reader: JsonBodyReader,
+  body: Buffer,
+  ndjson: boolean,
+  tenant: string | undefined,
+  mapping: FieldMapping = defaults,
+): boolean {
+  const got = reader.events(body, ndjson, OBSERVED, tenant, () => {});
+  const contentType = ndjson ? 'application/x-ndjson' : 'application/json';
+  const expected = mappedEvents(body.toString('utf8'), contentType, tenant, mapping);
+  if (got === undefined) return false;
+  const text = body.toString('latin1');
+  expect({ text, taken: expected !== undefined }).toEqual({ text, taken: true });
+  for (const e of got) {
+    expect(e.id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+    // Processors may add to them.
+    expect(Object.isFrozen(e.resource) || Object.isFrozen(e.attributes)).toBe(false);
+  }
+  expect([...got.map((e) => e.id)].sort()).toEqual(got.map((e) => e.id));
+  const noId = (events: VigilEvent[]) => events.map((e) => ({ ...e, id: '' }));
+  expect({ text, events: noId(got) }).toEqual({ text, events: noId(expected!) });
+  expect({ text, lines: got.map((e) => ids(eventToJson(e))) }).toEqual({
+    text,
+    lines: expected!.map((e) => ids(eventToJson(e))),
+  });
+  return true;
 }
 
 /** The encoder's lines for a body, or undefined when it leaves the body to the events path. */
 function viaLines(
-  encoder: JsonLineEncoder,
+  encoder: JsonBodyReader,
   body: string,
   ndjson: boolean,
   tenant: string | undefined,
 ): string | undefined {
   const lines: Uint8Array[] = [];
-  const n = encoder.encode(Buffer.from(body), ndjson, OBSERVED, tenant, lines, () => {});
+  const n = encoder.lines(Buffer.from(body), ndjson, OBSERVED, tenant, lines, () => {});
   if (n < 0) return undefined;
   expect(lines).toHaveLength(n);
   const text = Buffer.concat(lines).toString('utf8');
@@ -270,9 +315,10 @@ function body(rand: () => number): { text: string; ndjson: boolean; contentType:
   return { text: `${space()}[${records.join(',')}]${space()}`, ndjson, contentType: 'application/json' };
 }
 
-describe('JSON events as their file lines, from the body bytes', () => {
-  it("makes eventToJson's line of each event byte for byte, ids aside, or leaves the body to the events path", () => {
-    const encoder = JsonLineEncoder.for(defaults)!;
+describe('JSON bodies read where they lie: file lines and events', () => {
+  it("makes eventToJson's line of each event byte for byte, and the events themselves, ids aside, or leaves the body to the parse-and-map path", () => {
+    const encoder = JsonBodyReader.for(defaults)!;
+    const eventsReader = JsonBodyReader.for(defaults)!;
     const rand = mulberry32(20261205);
     let taken = 0;
     let left = 0;
@@ -284,6 +330,7 @@ describe('JSON events as their file lines, from the body bytes', () => {
       const before = encoder.recordsViaEvents;
       const expected = viaEvents(text, contentType, tenant, defaults);
       const got = viaLines(encoder, text, ndjson, tenant);
+      expect(expectSameEvents(eventsReader, Buffer.from(text), ndjson, tenant)).toBe(got !== undefined);
       if (got === undefined) {
         // Only a body the events path would not take whole may be left to it; every other
         // body the encoder takes, flat or not (records that are not go through their events).
@@ -304,7 +351,7 @@ describe('JSON events as their file lines, from the body bytes', () => {
   });
 
   it('writes flat records and compact nested values from their bytes, and other records through their events', () => {
-    const encoder = JsonLineEncoder.for(defaults)!;
+    const encoder = JsonBodyReader.for(defaults)!;
     const bench = makeBody(1000).toString('utf8');
     expect(ids(viaLines(encoder, bench, false, undefined)!)).toBe(
       ids(viaEvents(bench, 'application/json', undefined, defaults)!),
@@ -321,8 +368,9 @@ describe('JSON events as their file lines, from the body bytes', () => {
     expect(encoder.recordsViaEvents).toBe(4);
   });
 
-  it('makes the same lines as the events path, or leaves the body to it, for bodies mutated byte by byte', () => {
-    const encoder = JsonLineEncoder.for(defaults)!;
+  it('makes the same lines and events as the parse-and-map path, or leaves the body to it, for bodies mutated byte by byte', () => {
+    const encoder = JsonBodyReader.for(defaults)!;
+    const eventsReader = JsonBodyReader.for(defaults)!;
     const rand = mulberry32(5122026);
     const seeds = [
       makeBody(8),
@@ -346,7 +394,8 @@ describe('JSON events as their file lines, from the body bytes', () => {
       const ndjson = i % seeds.length === 2;
       const contentType = ndjson ? 'application/x-ndjson' : 'application/json';
       const lines: Uint8Array[] = [];
-      const n = encoder.encode(body, ndjson, OBSERVED, undefined, lines, () => {});
+      const n = encoder.lines(body, ndjson, OBSERVED, undefined, lines, () => {});
+      expect(expectSameEvents(eventsReader, body, ndjson, undefined)).toBe(n >= 0);
       // Decoded as the receiver decodes a body: invalid UTF-8 becomes U+FFFD.
       const expected = viaEvents(body.toString('utf8'), contentType, undefined, defaults);
       if (n < 0) continue;
@@ -362,7 +411,7 @@ describe('JSON events as their file lines, from the body bytes', () => {
   });
 
   it('finds a key given twice also once the keys it knows were forgotten', () => {
-    const encoder = JsonLineEncoder.for(defaults)!;
+    const encoder = JsonBodyReader.for(defaults)!;
     // 520 keys fill the table of keys met, which is emptied before the next record.
     const many = Array.from({ length: 520 }, (_, i) => `"u${i}":${i}`).join(',');
     const text = `[{"a":1,${many}},{"a":1,"a":2,"msg":"twice"},{"a":3}]`;
@@ -373,7 +422,7 @@ describe('JSON events as their file lines, from the body bytes', () => {
   });
 
   it('gives each line an id of its own, sorted by creation', () => {
-    const encoder = JsonLineEncoder.for(defaults)!;
+    const encoder = JsonBodyReader.for(defaults)!;
     const text = viaLines(encoder, makeBody(50).toString('utf8'), false, undefined)!;
     const lineIds = [...text.matchAll(/"id":"([0-9A-HJKMNP-TV-Z]{26})"/g)].map((m) => m[1]!);
     expect(lineIds).toHaveLength(50);
@@ -387,7 +436,7 @@ describe('JSON events as their file lines, from the body bytes', () => {
       '',
       [],
     )!;
-    const encoder = JsonLineEncoder.for(mapping)!;
+    const encoder = JsonBodyReader.for(mapping)!;
     const text = '{"when":1767323045,"text":"hello","node":"n1","host.name":"h1","state":"ok","prio":17,"time":"x"}';
     expect(ids(viaLines(encoder, text, false, undefined)!)).toBe(
       ids(viaEvents(text, 'application/json', undefined, mapping)!),
@@ -396,20 +445,20 @@ describe('JSON events as their file lines, from the body bytes', () => {
     // An object under a key a dotted path begins with is the mapper's to look into.
     const site = fieldMappingSchema.parse({ asset: ['site.id'] }, '', [])!;
     const nested = '{"msg":"x","site":{"id":"s1","rack":4}}';
-    const siteEncoder = JsonLineEncoder.for(site)!;
+    const siteEncoder = JsonBodyReader.for(site)!;
     expect(ids(viaLines(siteEncoder, nested, false, undefined)!)).toBe(
       ids(viaEvents(nested, 'application/json', undefined, site)!),
     );
     expect(siteEncoder.recordsViaEvents).toBe(1);
-    expect(JsonLineEncoder.for(fieldMappingSchema.parse({ title: ['msg'] }, '', [])!)).toBeUndefined();
+    expect(JsonBodyReader.for(fieldMappingSchema.parse({ title: ['msg'] }, '', [])!)).toBeUndefined();
   });
 
   it('drops what it wrote when the memory check throws, and takes bodies again after', () => {
-    const encoder = JsonLineEncoder.for(defaults)!;
+    const encoder = JsonBodyReader.for(defaults)!;
     const big = makeBody(5000);
     const lines: Uint8Array[] = [];
     expect(() =>
-      encoder.encode(big, false, OBSERVED, undefined, lines, () => {
+      encoder.lines(big, false, OBSERVED, undefined, lines, () => {
         throw new Error('memory short');
       }),
     ).toThrow('memory short');

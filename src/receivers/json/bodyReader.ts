@@ -4,9 +4,11 @@ import { parseIsoUtcBytes, parseTimestampNs } from '../../model/timestamp.ts';
 import { defaultTitle } from '../../model/title.ts';
 import { isUtf8 } from 'node:buffer';
 import { LineBuffers } from '../lineBuffers.ts';
+import { sliceString, type FastSliceBuffer } from '../../byteStrings.ts';
 import type { FieldMapping } from './config.ts';
 import { JsonEventMapper, TYPES } from './mapping.ts';
-import type { EventType } from '../../model/event.ts';
+import { blankEvent, type EventType, type VigilEvent } from '../../model/event.ts';
+import type { AttrValue } from '../../model/attributes.ts';
 import { CHECKPOINT_EVERY } from '../recordLimit.ts';
 
 /** The mapped fields, in the order the mapper reads them; a key's field is its place here. */
@@ -77,7 +79,7 @@ const KEY_SLOTS = 1024;
 const MAX_KEYS = 512;
 
 const bytes = (text: string): Uint8Array => Buffer.from(text, 'utf8');
-/** What the encoder holds between bodies: not the last one. */
+/** What the reader holds between bodies: not the last one. */
 const NO_BODY = Buffer.alloc(0);
 
 const HEAD_TEXT = '{"id":"' + '0'.repeat(26) + '","timeUnixNano":"';
@@ -138,22 +140,25 @@ class WordCache<T> {
 }
 
 /**
- * JSON events straight from the body's bytes to the lines the file exporter writes for their
- * events, without the events: `eventToJson(mapper.map(JSON.parse(record)))` byte for byte, ids
- * aside (`test/receivers/json/eventLine.test.ts` holds both to the same lines over thousands of
- * generated bodies). A record whose values are strings without escapes, numbers JSON writes as
+ * A JSON receiver's body read where it lies, in its bytes, into what the pipeline takes: the
+ * lines the file exporter writes for its events (`lines`), without the events, or the events
+ * themselves (`events`), without `JSON.parse` of the body. Either is what parsing the body and
+ * mapping each record makes (`eventToJson(mapper.map(JSON.parse(record)))` byte for byte, ids
+ * aside; `test/receivers/json/bodyReader.test.ts` holds both to it over thousands of generated
+ * and mutated bodies). A record whose values are strings without escapes, numbers JSON writes as
  * they are, true, false, null, and objects and arrays of those written as JSON.stringify writes
- * them (`compact`) is read where it lies: each value's bytes are copied into the line (JSON
- * writes such a value just as it came), the unmapped keys with their values in one piece each,
- * and only the few values the mapping interprets (time, severity, type, ids) are read as text.
- * Any other record (escapes, spaced-out nested values, keys given twice or that an object would
- * reorder, an object the mapper looks into) is parsed and mapped as the receiver always did,
- * and its line is the event's. A body that is not valid UTF-8, not an object, an
- * array of objects or NDJSON of objects, or holds a record the mapping rejects, is left to the
- * receiver's own path (`encode` answers -1), which says why.
+ * them (`compact`) is read where it lies: for a line, each value's bytes are copied (JSON writes
+ * such a value just as it came), the unmapped keys with their values in one piece each; for an
+ * event, each value's string is made from its bytes, the same bytes handing out the same string
+ * (`sliceString`). Only the few values the mapping interprets (time, severity, type, ids) are
+ * read as text. Any other record (escapes, spaced-out nested values, keys given twice or that
+ * an object would reorder, an object the mapper looks into) is parsed and mapped as the
+ * receiver always did. A body that is not valid UTF-8, not an object, an array of objects or
+ * NDJSON of objects, or holds a record the mapping rejects, is left to the receiver's own path,
+ * which says why.
  */
-export class JsonLineEncoder {
-  /** Records whose lines were made from their events (not flat), since this encoder was made. */
+export class JsonBodyReader {
+  /** Records parsed and mapped (not read where they lie), since this reader was made. */
   recordsViaEvents = 0;
   private readonly buffers = new LineBuffers();
   private readonly mapper: JsonEventMapper;
@@ -190,7 +195,12 @@ export class JsonLineEncoder {
   /** The last time field read, as it came (quotes included), and its ns as the line writes them. */
   private timeBytes = new Uint8Array(0);
   private timeText = '';
+  private timeNs = 0n;
+  /** The events `events` makes, while it makes them (lines are made otherwise). */
+  private made: VigilEvent[] | undefined;
   private readonly severities = new WordCache<number>();
+  /** Strings made for values, handed out again for the same bytes (`sliceString`). */
+  private readonly strings: string[] = new Array<string>(4096).fill('');
   private readonly types = new WordCache<EventType | null>();
 
   private constructor(mapping: FieldMapping) {
@@ -204,10 +214,10 @@ export class JsonLineEncoder {
   }
 
   /**
-   * The encoder for `mapping`, or undefined when a key is a path of two fields (the mapper then
-   * reads one key twice, which the lines made here do not).
+   * The reader for `mapping`, or undefined when a key is a path of two fields (the mapper then
+   * reads one key twice, which this reader does not).
    */
-  static for(mapping: FieldMapping): JsonLineEncoder | undefined {
+  static for(mapping: FieldMapping): JsonBodyReader | undefined {
     const fieldOf = new Map<string, string>();
     for (const field of FIELDS)
       for (const path of mapping[field]) {
@@ -215,7 +225,7 @@ export class JsonLineEncoder {
         if (other !== undefined && other !== field) return undefined;
         fieldOf.set(path, field);
       }
-    return new JsonLineEncoder(mapping);
+    return new JsonBodyReader(mapping);
   }
 
   /**
@@ -225,7 +235,7 @@ export class JsonLineEncoder {
    * `tenant`, when given, is every event's. `checkpoint` is called every CHECKPOINT_EVERY
    * records and may throw (memory short): the lines are then dropped.
    */
-  encode(
+  lines(
     body: Buffer,
     ndjson: boolean,
     observedNs: bigint,
@@ -234,17 +244,13 @@ export class JsonLineEncoder {
     checkpoint: () => void,
   ): number {
     if (!isUtf8(body)) return -1;
-    this.body = body;
-    this.observedNs = observedNs;
-    this.tenantText = tenant;
+    this.begin(body, observedNs, tenant);
     this.observedPiece = bytes(OBSERVED + observedNs.toString() + '","severityNumber":');
-    this.idMs = Date.now();
-    this.tenant = tenant === undefined ? undefined : bytes(JSON.stringify(tenant).slice(1, -1));
     const out = this.buffers;
     out.beginBatch();
     let n: number;
     try {
-      n = ndjson ? this.lines(checkpoint) : this.document(checkpoint);
+      n = ndjson ? this.walkNdjson(checkpoint) : this.walkDocument(checkpoint);
     } catch (err) {
       out.abandonBatch();
       throw err;
@@ -261,13 +267,45 @@ export class JsonLineEncoder {
     return n;
   }
 
-  /** `written` of the lines `encode` made: see `LineBuffers.written`. */
+  /**
+   * The events of `body`, as `lines` makes lines: what parsing the body and mapping each
+   * record makes, or undefined when the body must take the receiver's own path.
+   */
+  events(
+    body: Buffer,
+    ndjson: boolean,
+    observedNs: bigint,
+    tenant: string | undefined,
+    checkpoint: () => void,
+  ): VigilEvent[] | undefined {
+    if (!isUtf8(body)) return undefined;
+    this.begin(body, observedNs, tenant);
+    const made: VigilEvent[] = (this.made = []);
+    let n: number;
+    try {
+      n = ndjson ? this.walkNdjson(checkpoint) : this.walkDocument(checkpoint);
+    } finally {
+      this.body = NO_BODY;
+      this.made = undefined;
+    }
+    return n <= 0 ? undefined : made;
+  }
+
+  private begin(body: Buffer, observedNs: bigint, tenant: string | undefined): void {
+    this.body = body;
+    this.observedNs = observedNs;
+    this.tenantText = tenant;
+    this.idMs = Date.now();
+    this.tenant = tenant === undefined ? undefined : bytes(JSON.stringify(tenant).slice(1, -1));
+  }
+
+  /** `written` of the lines `lines` made: see `LineBuffers.written`. */
   written(lines: readonly Uint8Array[]): void {
     this.buffers.written(lines);
   }
 
   /** One object or an array of objects, and nothing after but whitespace. */
-  private document(checkpoint: () => void): number {
+  private walkDocument(checkpoint: () => void): number {
     const b = this.body;
     const end = b.length;
     let p = skipSpace(b, 0);
@@ -297,7 +335,7 @@ export class JsonLineEncoder {
   }
 
   /** NDJSON: one object per line, blank lines between. */
-  private lines(checkpoint: () => void): number {
+  private walkNdjson(checkpoint: () => void): number {
     const b = this.body;
     const end = b.length;
     let n = 0;
@@ -322,7 +360,14 @@ export class JsonLineEncoder {
    */
   private object(from: number): number {
     const to = this.flat(from);
-    if (to >= 0) {
+    const made = this.made;
+    if (made !== undefined) {
+      const ev = to >= 0 ? this.build() : undefined;
+      if (ev !== undefined) {
+        made.push(ev);
+        return to;
+      }
+    } else if (to >= 0) {
       if (this.write()) return to;
       this.buffers.abandon();
     }
@@ -535,9 +580,10 @@ export class JsonLineEncoder {
   private text(i: number): string {
     const from = this.valueFrom[i]!;
     const to = this.valueTo[i]!;
+    const body = this.body as FastSliceBuffer;
     return this.valueKind[i] === STRING
-      ? this.body.toString(this.wide ? 'utf8' : 'latin1', from + 1, to - 1)
-      : this.body.toString('latin1', from, to);
+      ? sliceString(body, from + 1, to - 1, this.strings)
+      : sliceString(body, from, to, this.strings);
   }
 
   /**
@@ -546,63 +592,27 @@ export class JsonLineEncoder {
    * then says why) or that only the event gets right.
    */
   private write(): boolean {
+    if (!this.choose()) return false;
     const keys = this.keys as Key[];
     const count = this.keyCount;
     const given = this.given;
-    const givenRank = this.givenRank;
-    given.fill(-1);
-    for (let i = 0; i < count; i++) {
-      const key = keys[i]!;
-      const field = key.field;
-      const valueKind = this.valueKind[i];
-      // An object or array where the mapper may look into it, or take it for a field other
-      // than the body (skipping it for the next path, or rejecting it), is left to the mapper.
-      if (valueKind === NESTED && (key.pathTop || (field >= 0 && field !== BODY))) return false;
-      if (field < 0 || valueKind === NULL) continue;
-      // attributes and resource take objects, which this reader leaves to the mapper.
-      if (field >= ATTRIBUTES) return false;
-      const rank = keys[i]!.rank;
-      if (given[field]! < 0 || rank < givenRank[field]!) {
-        given[field] = i;
-        givenRank[field] = rank;
-      }
-    }
     const kind = this.valueKind;
     const out = this.buffers;
     out.piece(HEAD);
     const time = given[TIME]!;
     if (time >= 0) {
-      // Events of one batch often share their time, written the same.
-      const from = this.valueFrom[time]!;
-      const to = this.valueTo[time]!;
-      const last = this.timeBytes;
-      if (last.length !== to - from || !sameBytes(this.body, from, last)) {
-        const ns = this.time(time);
-        if (ns === undefined) return false;
-        this.timeText = ns.toString();
-        this.timeBytes = Uint8Array.prototype.slice.call(this.body, from, to);
-      }
+      if (!this.readTime(time)) return false;
       out.text(this.timeText);
     } else out.piece(ZERO);
     out.piece(this.observedPiece);
     const severity = given[SEVERITY]!;
     if (severity < 0) out.piece(SEVERITY_PIECES[0]!);
-    else if (kind[severity] === NUMBER) {
-      const n = Number(this.text(severity));
-      if (!Number.isInteger(n) || n < 0 || n > 24) return false;
+    else {
+      const n = this.severityNumber(severity);
+      if (n < 0) return false;
       out.piece(SEVERITY_PIECES[n]!);
-    } else if (kind[severity] === STRING) {
-      const b = this.body;
-      const from = this.valueFrom[severity]! + 1;
-      const to = this.valueTo[severity]! - 1;
-      let n = this.severities.get(b, from, to);
-      if (n === undefined) {
-        n = severityFromText(this.text(severity));
-        this.severities.set(b, from, to, n);
-      }
-      out.piece(SEVERITY_PIECES[n]!);
-      this.copy(from, to);
-    } else return false;
+      if (kind[severity] === STRING) this.inner(severity);
+    }
     out.piece(BODY_KEY);
     const body = given[BODY]!;
     if (body >= 0) this.copy(this.valueFrom[body]!, this.valueTo[body]!);
@@ -663,6 +673,154 @@ export class JsonLineEncoder {
       out.piece(TAIL);
     }
     out.end(ID_AT, this.idMs);
+    return true;
+  }
+
+  /**
+   * The event of the record `flat` read, as the mapper would make it: undefined when a value
+   * is one the mapper rejects or that only the mapper gets right.
+   */
+  private build(): VigilEvent | undefined {
+    if (!this.choose()) return undefined;
+    const keys = this.keys as Key[];
+    const count = this.keyCount;
+    const given = this.given;
+    const kind = this.valueKind;
+    const ev = blankEvent('json', this.observedNs, this.idMs);
+    ev.resource = {};
+    const time = given[TIME]!;
+    if (time >= 0) {
+      if (!this.readTime(time)) return undefined;
+      ev.timeUnixNano = this.timeNs;
+    }
+    const severity = given[SEVERITY]!;
+    if (severity >= 0) {
+      const n = this.severityNumber(severity);
+      if (n < 0) return undefined;
+      ev.severityNumber = n;
+      if (kind[severity] === STRING) ev.severityText = this.text(severity);
+    }
+    const type = given[TYPE]!;
+    if (type >= 0) {
+      const t = kind[type] === STRING ? this.type(type) : null;
+      if (t === null) return undefined;
+      ev.type = t;
+    }
+    const body = given[BODY]!;
+    if (body >= 0) ev.body = this.value(body);
+    const asset = given[ASSET]!;
+    if (asset >= 0) ev.asset = this.scalarText(asset);
+    const title = given[TITLE]!;
+    if (title >= 0) ev.title = this.scalarText(title);
+    const service = given[SERVICE]!;
+    if (service >= 0) ev.service = this.scalarText(service);
+    const tenantAt = given[TENANT]!;
+    if (tenantAt >= 0) ev.tenant = this.scalarText(tenantAt);
+    for (const [field, at] of [
+      [TRACE_ID, given[TRACE_ID]!],
+      [SPAN_ID, given[SPAN_ID]!],
+    ] as const) {
+      if (at < 0) continue;
+      const text = this.scalarText(at);
+      if (!HEX[field]!.test(text)) return undefined;
+      if (field === TRACE_ID) ev.traceId = text.toLowerCase();
+      else ev.spanId = text.toLowerCase();
+    }
+    const attributes = ev.attributes;
+    for (let i = 0; i < count; i++) {
+      const key = keys[i]!;
+      if (key.field >= 0 && given[key.field] === i) continue;
+      // A plain key: neither __proto__ nor an index (see Key.plain).
+      attributes[key.text] = this.value(i);
+    }
+    if (!ev.title) ev.title = defaultTitle(ev.body);
+    if (this.tenantText !== undefined) ev.tenant = this.tenantText;
+    return ev;
+  }
+
+  /** The value at place `i` as JSON.parse makes it. */
+  private value(i: number): AttrValue {
+    switch (this.valueKind[i]) {
+      case STRING:
+        return this.text(i);
+      case NUMBER:
+        return Number(this.text(i));
+      case TRUE:
+        return true;
+      case FALSE:
+        return false;
+      case NULL:
+        return null;
+      default:
+        return JSON.parse(this.body.toString('utf8', this.valueFrom[i]!, this.valueTo[i]!)) as AttrValue;
+    }
+  }
+
+  /** A string field's value at place `i` as the mapper's scalarString makes it: a number or literal as its text. */
+  private scalarText(i: number): string {
+    return this.text(i);
+  }
+
+  /** Reads the time field at place `i` into timeNs and timeText (again only when it changed); false when the mapper rejects it. */
+  private readTime(time: number): boolean {
+    // Events of one batch often share their time, written the same.
+    const from = this.valueFrom[time]!;
+    const to = this.valueTo[time]!;
+    const last = this.timeBytes;
+    if (last.length === to - from && sameBytes(this.body, from, last)) return true;
+    const ns = this.time(time);
+    if (ns === undefined) return false;
+    this.timeNs = ns;
+    this.timeText = ns.toString();
+    this.timeBytes = Uint8Array.prototype.slice.call(this.body, from, to);
+    return true;
+  }
+
+  /** The severity number of the field at place `i` as the mapper takes it, or -1 when it rejects it. */
+  private severityNumber(i: number): number {
+    const kind = this.valueKind[i];
+    if (kind === NUMBER) {
+      const n = Number(this.text(i));
+      return Number.isInteger(n) && n >= 0 && n <= 24 ? n : -1;
+    }
+    if (kind !== STRING) return -1;
+    const b = this.body;
+    const from = this.valueFrom[i]! + 1;
+    const to = this.valueTo[i]! - 1;
+    let n = this.severities.get(b, from, to);
+    if (n === undefined) {
+      n = severityFromText(this.text(i));
+      this.severities.set(b, from, to, n);
+    }
+    return n;
+  }
+
+  /**
+   * Which key gives each field (`given`), as the mapper's paths choose; false when the record
+   * holds what only the mapper reads right.
+   */
+  private choose(): boolean {
+    const keys = this.keys as Key[];
+    const count = this.keyCount;
+    const given = this.given;
+    const givenRank = this.givenRank;
+    given.fill(-1);
+    for (let i = 0; i < count; i++) {
+      const key = keys[i]!;
+      const field = key.field;
+      const valueKind = this.valueKind[i];
+      // An object or array where the mapper may look into it, or take it for a field other
+      // than the body (skipping it for the next path, or rejecting it), is left to the mapper.
+      if (valueKind === NESTED && (key.pathTop || (field >= 0 && field !== BODY))) return false;
+      if (field < 0 || valueKind === NULL) continue;
+      // attributes and resource take objects, which this reader leaves to the mapper.
+      if (field >= ATTRIBUTES) return false;
+      const rank = keys[i]!.rank;
+      if (given[field]! < 0 || rank < givenRank[field]!) {
+        given[field] = i;
+        givenRank[field] = rank;
+      }
+    }
     return true;
   }
 
@@ -743,8 +901,9 @@ export class JsonLineEncoder {
     const m = this.mapper.map(value, this.observedNs);
     if (!m.ok) return -1;
     if (this.tenantText !== undefined) m.event.tenant = this.tenantText;
+    if (this.made !== undefined) this.made.push(m.event);
     // The line's id is made as the others', by the batch's time.
-    this.buffers.add(eventToJson(m.event), ID_AT, this.idMs);
+    else this.buffers.add(eventToJson(m.event), ID_AT, this.idMs);
     this.recordsViaEvents++;
     return to;
   }
