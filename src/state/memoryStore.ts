@@ -444,10 +444,14 @@ export class MemoryStateStore implements StateStore {
     // write of a busy register would leave a stale filing per second until its old due time.
     const due = dueOf(entry);
     if (previous === undefined || due < dueOf(previous)) this.file(key, due);
+    const deleted = entry.kind === 'register' && entry.deleted;
+    // A key that was live and stays live is in its tag's set already (every entry put is a new
+    // object, so `previous` says what the key was): most puts are such rewrites.
+    if (!deleted && previous !== undefined && !(previous.kind === 'register' && previous.deleted)) return;
     const tag = tagOf(key);
     if (tag === undefined) return;
     let live = this.byTag.get(tag);
-    if (entry.kind === 'register' && entry.deleted) {
+    if (deleted) {
       live?.delete(key);
       if (live?.size === 0) this.byTag.delete(tag);
       return;
