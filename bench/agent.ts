@@ -10,10 +10,10 @@
  *
  * Run: `npm run bench -- agent [--runs 5]`.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { benchArgs, pin, pinned, pinSelfToLoadCore, rssMiB, spawnUntil, table } from './support.ts';
+import { benchArgs, pin, pinned, pinSelfToLoadCore, rssMiB, scratchDir, spawnUntil, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: { runs: { type: 'string', default: '5' }, quick: { type: 'boolean' } },
@@ -69,13 +69,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const ENTRIES = { vigil: 'cmd/start.mjs', 'node cmd/vigil.ts': 'cmd/vigil.ts' } as const;
 type Entry = keyof typeof ENTRIES;
-const COMPILE_CACHE = mkdtempSync(join(tmpdir(), 'vigil-bench-compile-cache-'));
+const COMPILE_CACHE = scratchDir('vigil-bench-compile-cache-');
 
 async function once(
   config: string,
   entry: Entry,
 ): Promise<{ readyMs: number; idleMiB: number; modules: number; chdb: boolean }> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-agent-'));
+  const dir = scratchDir('vigil-bench-agent-');
   writeFileSync(join(dir, 'vigil.yaml'), config);
   const script = resolve(import.meta.dirname, '..', ENTRIES[entry]);
   const argv = [

@@ -7,9 +7,7 @@
  * rate at which a spool left by a crashed run is replayed, and each phase's peak RSS.
  * Run: `node bench/clickhouse.ts [--rows 50000]`.
  */
-import { mkdtempSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createClient } from '@clickhouse/client';
@@ -26,7 +24,7 @@ import { createLogger } from '../src/telemetry/logger.ts';
 import { ExporterTelemetry } from '../src/exporters/helper/telemetry.ts';
 import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
 import { startChdbHttpServer } from '../test/support/chdbHttpServer.ts';
-import { benchArgs, fmt, peakRssMiB, spawnUntil, table } from './support.ts';
+import { benchArgs, fmt, peakRssMiB, scratchDir, spawnUntil, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: { rows: { type: 'string', default: '50000' }, phase: { type: 'string' }, serve: { type: 'string' } },
@@ -96,7 +94,7 @@ async function bare(insert: (buf: Buffer) => Promise<void>, events: VigilEvent[]
 }
 
 async function embeddedPhase(): Promise<Record<string, number>> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-ch-'));
+  const dir = scratchDir('vigil-bench-ch-');
   const events = makeEvents(ROWS);
   const ex = exporterFor({}, dir);
   await ex.start();
@@ -136,7 +134,7 @@ async function embeddedPhase(): Promise<Record<string, number>> {
  * takes every insert at once. This is the exporter's ceiling on one core, whatever the server.
  */
 async function cpuPhase(): Promise<Record<string, number>> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-ch-'));
+  const dir = scratchDir('vigil-bench-ch-');
   const events = makeEvents(ROWS);
   const discard: ClickHouseBackend = {
     description: 'discard',
@@ -179,7 +177,7 @@ async function cpuPhase(): Promise<Record<string, number>> {
 }
 
 async function remotePhase(): Promise<Record<string, number>> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-ch-'));
+  const dir = scratchDir('vigil-bench-ch-');
   const { proc, line } = await spawnUntil(
     process.execPath,
     [import.meta.filename, '--serve', join(dir, 'server')],

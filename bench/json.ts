@@ -8,8 +8,7 @@
  * file lines and the events of 1,000-event bodies, read from the body's bytes (`JsonBodyReader`)
  * and by parsing and mapping, with the record count every body gets first.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBody, postEventsFor } from './jsonWorkload.ts';
 import { eventToJson } from '../src/model/eventJson.ts';
@@ -29,6 +28,8 @@ import {
   vigilCommand,
   vigilEnv,
   warmVigil,
+  removeScratch,
+  scratchDir,
 } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -50,7 +51,7 @@ if (!values['in-process']) pinSelfToLoadCore();
 const load = async (port: number, batch: number) => (await postEventsFor(port, batch, SECONDS, CONCURRENCY)).rate;
 
 async function runVigil(batch: number): Promise<{ rate: number; rss: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const dir = scratchDir();
   writeFileSync(
     join(dir, 'vigil.yaml'),
     `receivers: { json: { endpoint: 127.0.0.1:0 } }
@@ -70,11 +71,13 @@ service:
   const rss = peakRssMiB(proc.pid!);
   proc.kill('SIGTERM');
   await new Promise((r) => proc.on('exit', r));
+  // Hundreds of megabytes of events: gone before the next run writes its own.
+  removeScratch(dir);
   return { rate, rss };
 }
 
 async function runBaseline(batch: number): Promise<{ rate: number; rss: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const dir = scratchDir();
   const [cmd, args] = pin(0, [
     process.execPath,
     join(import.meta.dirname, 'baselines/bareJsonServer.ts'),
@@ -86,6 +89,8 @@ async function runBaseline(batch: number): Promise<{ rate: number; rss: number }
   const rss = peakRssMiB(proc.pid!);
   proc.kill('SIGTERM');
   await new Promise((r) => proc.on('exit', r));
+  // Hundreds of megabytes of events: gone before the next run writes its own.
+  removeScratch(dir);
   return { rate, rss };
 }
 

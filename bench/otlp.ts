@@ -8,9 +8,8 @@
  * "per core" means here, and hold up on a machine shared with other work. Run: `node bench/otlp.ts [--seconds 2] [--concurrency 16]` (about 50 s at the defaults).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:http2';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zstdCompressSync } from 'node:zlib';
 import { protoType } from '../test/support/otlpProtos.ts';
@@ -27,6 +26,7 @@ import {
   vigilCommand,
   vigilEnv,
   warmVigil,
+  scratchDir,
 } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -211,7 +211,7 @@ async function runDaemon(
   transport: Transport,
   body: { json: Buffer; proto: Buffer },
 ): Promise<{ rate: number; perCore: number; rss: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const dir = scratchDir();
   writeFileSync(
     join(dir, 'vigil.yaml'),
     `receivers: { otlp: { protocols: { grpc: { endpoint: 127.0.0.1:0 }, http: { endpoint: 127.0.0.1:0 } } } }

@@ -6,8 +6,7 @@
  *    doing the same work on the same events.
  * Run: `node bench/ottl.ts [--seconds 0.5]` (seconds per measurement; best of 3 rounds).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigIssue } from '../src/config/schema.ts';
 import { newEvent, type VigilEvent } from '../src/model/index.ts';
@@ -19,7 +18,7 @@ import { filterProcessorFactory } from '../src/processors/filter/factory.ts';
 import { tagProcessorFactory } from '../src/processors/tag/factory.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
-import { benchArgs, fmt, table } from './support.ts';
+import { benchArgs, fmt, scratchDir, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, { options: { seconds: { type: 'string', default: '0.4' } } });
 const SECONDS = Number(values.seconds);
@@ -131,7 +130,7 @@ for (const c of conditions) {
 
 // ---- processor chain ----
 
-const dataDir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+const dataDir = scratchDir();
 writeFileSync(
   join(dataDir, 'cmdb.csv'),
   [

@@ -122,6 +122,28 @@ export function pin(core: number, cmd: string[]): [string, string[]] {
 
 let compileCache: string | undefined;
 
+const scratchDirs: string[] = [];
+
+/**
+ * A new directory under the system's temporary one, removed when this process ends (or before,
+ * by `removeScratch`): a daemon's data and its output files run to hundreds of megabytes a
+ * benchmark, and left behind they filled the disk.
+ */
+export function scratchDir(prefix = 'vigil-bench-'): string {
+  if (scratchDirs.length === 0)
+    process.on('exit', () => {
+      for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    });
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
+
+/** Removes a `scratchDir` now, once what ran in it is stopped. */
+export function removeScratch(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
 /**
  * The environment a benchmark starts Vigil's daemon with, so that it runs as the `vigil` command
  * (cmd/start.mjs) and the container image run it: with Node's compile cache, which keeps each
@@ -132,9 +154,7 @@ let compileCache: string | undefined;
  */
 export function vigilEnv(): NodeJS.ProcessEnv {
   if (!compileCache) {
-    const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-compile-cache-'));
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    compileCache = dir;
+    compileCache = scratchDir('vigil-bench-compile-cache-');
   }
   return { NODE_COMPILE_CACHE: compileCache };
 }
