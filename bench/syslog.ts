@@ -8,7 +8,7 @@
  * Run: `node bench/syslog.ts [--messages 200000] [--in-process]` (`--in-process`: those two tables alone).
  */
 import { type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { syslogToEvent, type Origin } from '../src/receivers/syslog/mapping.ts';
@@ -20,7 +20,7 @@ import type { VigilEvent } from '../src/model/event.ts';
 import type { Consumer } from '../src/pipeline/signals.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { SelfMetrics } from '../src/telemetry/selfMetrics.ts';
-import { benchArgs, fmt, peakRssMiB, spawnUntil, table, vigilEnv, warmVigil } from './support.ts';
+import { benchArgs, fmt, peakRssMiB, scratchDir, spawnUntil, table, vigilEnv, warmVigil } from './support.ts';
 import { FileLineCounter, line3164, line5424, sendTcp, sendUdp, startRsyslog, waitForCount } from './syslogWorkload.ts';
 
 const { values, positionals } = benchArgs(import.meta.filename, {
@@ -54,7 +54,7 @@ async function vigil(
   total: number,
   connections = 1,
 ): Promise<Result> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const dir = scratchDir();
   const out = join(dir, 'events.ndjson');
   writeFileSync(
     join(dir, 'vigil.yaml'),

@@ -3,11 +3,11 @@
  * senders, a counter of lines landed in an output file, and rsyslog (imtcp/imudp → omfile), so
  * bench/syslog.ts and bench/peers.ts send the same bytes and count them the same way.
  */
+import { scratchDir } from './support.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const line5424 = (i: number) =>
@@ -161,7 +161,7 @@ export interface RunningRsyslog {
 export async function startRsyslog(
   command: (argv: string[]) => [string, string[]] = (argv) => [argv[0]!, argv.slice(1)],
 ): Promise<RunningRsyslog | undefined> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-rsyslog-'));
+  const dir = scratchDir('vigil-bench-rsyslog-');
   const out = join(dir, 'out.log');
   const udpPort = await freeUdpPort();
   writeFileSync(
