@@ -123,6 +123,7 @@ export function pin(core: number, cmd: string[]): [string, string[]] {
 let compileCache: string | undefined;
 
 const scratchDirs: string[] = [];
+let scratchRemovedAtExit = false;
 
 /**
  * A new directory under the system's temporary one, removed when this process ends (or before,
@@ -130,10 +131,12 @@ const scratchDirs: string[] = [];
  * benchmark, and left behind they filled the disk.
  */
 export function scratchDir(prefix = 'vigil-bench-'): string {
-  if (scratchDirs.length === 0)
+  if (!scratchRemovedAtExit) {
+    scratchRemovedAtExit = true;
     process.on('exit', () => {
       for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
     });
+  }
   const dir = mkdtempSync(join(tmpdir(), prefix));
   scratchDirs.push(dir);
   return dir;
