@@ -12,7 +12,6 @@ import type { AttrValue } from '../../model/attributes.ts';
 import { CHECKPOINT_EVERY } from '../recordLimit.ts';
 import {
   canonicalNumber,
-  isArrayIndex,
   plainKey,
   QUOTE_STOP,
   sameBytes,
@@ -39,18 +38,18 @@ const FIELDS = [
   'attributes',
   'resource',
 ] as const satisfies readonly (keyof FieldMapping)[];
-const TIME = 0;
-const SEVERITY = 1;
-const BODY = 2;
-const ASSET = 3;
-const TITLE = 4;
-const TYPE = 5;
-const SERVICE = 6;
-const TENANT = 7;
-const TRACE_ID = 8;
-const SPAN_ID = 9;
+const TIME = FIELDS.indexOf('time');
+const SEVERITY = FIELDS.indexOf('severity');
+const BODY = FIELDS.indexOf('body');
+const ASSET = FIELDS.indexOf('asset');
+const TITLE = FIELDS.indexOf('title');
+const TYPE = FIELDS.indexOf('type');
+const SERVICE = FIELDS.indexOf('service');
+const TENANT = FIELDS.indexOf('tenant');
+const TRACE_ID = FIELDS.indexOf('trace_id');
+const SPAN_ID = FIELDS.indexOf('span_id');
 /** attributes and resource: fields that take objects, and all after them. */
-const ATTRIBUTES = 10;
+const ATTRIBUTES = FIELDS.indexOf('attributes');
 
 /** A value's kind, as the scan found it: a JSON string, number or literal. */
 const STRING = 1;
@@ -73,10 +72,7 @@ interface Key {
   /** Index in FIELDS, or -1: an attribute. */
   readonly field: number;
   readonly rank: number;
-  /**
-   * Whether an object holds it where it came: not an array index (which an object lists
-   * first, whatever the order it came in) and not "__proto__".
-   */
+  /** Whether an object holds it where it came (`plainKey`): not all digits, not "__proto__". */
   readonly plain: boolean;
   /**
    * Whether a dotted path of the mapping begins with it (`host` of `host.name`): the mapper
@@ -528,7 +524,7 @@ export class JsonBodyReader {
           text,
           field: mapped?.field ?? -1,
           rank: mapped?.rank ?? 0,
-          plain: text !== '__proto__' && !isArrayIndex(text),
+          plain: plainKey(b, from, to),
           pathTop: this.pathTops.has(text),
           seen: 0,
         };
@@ -625,10 +621,13 @@ export class JsonBodyReader {
     const spanId = given[SPAN_ID]!;
     if (traceId < 0 && spanId < 0) out.piece(NO_IDS);
     else {
+      const traceText = this.hexId(traceId, TRACE_ID);
+      const spanText = this.hexId(spanId, SPAN_ID);
+      if (traceText === undefined || spanText === undefined) return false;
       out.piece(TRACE_KEY);
-      if (!this.hexId(traceId, TRACE_ID)) return false;
+      out.text(traceText);
       out.piece(SPAN_KEY);
-      if (!this.hexId(spanId, SPAN_ID)) return false;
+      out.text(spanText);
       out.piece(ASSET_KEY);
     }
     this.scalar(given[ASSET]!);
@@ -690,24 +689,20 @@ export class JsonBodyReader {
     }
     const body = given[BODY]!;
     if (body >= 0) ev.body = this.value(body);
+    // The string fields take a number or literal as its text, as the mapper's scalarString does.
     const asset = given[ASSET]!;
-    if (asset >= 0) ev.asset = this.scalarText(asset);
+    if (asset >= 0) ev.asset = this.text(asset);
     const title = given[TITLE]!;
-    if (title >= 0) ev.title = this.scalarText(title);
+    if (title >= 0) ev.title = this.text(title);
     const service = given[SERVICE]!;
-    if (service >= 0) ev.service = this.scalarText(service);
+    if (service >= 0) ev.service = this.text(service);
     const tenantAt = given[TENANT]!;
-    if (tenantAt >= 0) ev.tenant = this.scalarText(tenantAt);
-    for (const [field, at] of [
-      [TRACE_ID, given[TRACE_ID]!],
-      [SPAN_ID, given[SPAN_ID]!],
-    ] as const) {
-      if (at < 0) continue;
-      const text = this.scalarText(at);
-      if (!HEX[field]!.test(text)) return undefined;
-      if (field === TRACE_ID) ev.traceId = text.toLowerCase();
-      else ev.spanId = text.toLowerCase();
-    }
+    if (tenantAt >= 0) ev.tenant = this.text(tenantAt);
+    const traceId = this.hexId(given[TRACE_ID]!, TRACE_ID);
+    const spanId = this.hexId(given[SPAN_ID]!, SPAN_ID);
+    if (traceId === undefined || spanId === undefined) return undefined;
+    ev.traceId = traceId;
+    ev.spanId = spanId;
     const attributes = ev.attributes;
     for (let i = 0; i < count; i++) {
       const key = keys[i]!;
@@ -736,11 +731,6 @@ export class JsonBodyReader {
       default:
         return JSON.parse(this.body.toString('utf8', this.valueFrom[i]!, this.valueTo[i]!)) as AttrValue;
     }
-  }
-
-  /** A string field's value at place `i` as the mapper's scalarString makes it: a number or literal as its text. */
-  private scalarText(i: number): string {
-    return this.text(i);
   }
 
   /** Reads the time field at place `i` into timeNs and timeText (again only when it changed); false when the mapper rejects it. */
@@ -842,15 +832,14 @@ export class JsonBodyReader {
     this.copy(this.valueFrom[i]! + 1, this.valueTo[i]! - 1);
   }
 
-  /** A trace or span id field, checked and lower-cased as the mapper does; false when the mapper rejects it. */
-  private hexId(i: number, field: number): boolean {
-    if (i < 0) return true;
-    const kind = this.valueKind[i];
-    if (kind !== STRING && kind !== NUMBER && kind !== TRUE && kind !== FALSE) return false;
+  /**
+   * The trace or span id field at place `i` (-1: none, ''), checked and lower-cased as the
+   * mapper does; undefined when the mapper rejects it.
+   */
+  private hexId(i: number, field: number): string | undefined {
+    if (i < 0) return '';
     const text = this.text(i);
-    if (!HEX[field]!.test(text)) return false;
-    this.buffers.text(text.toLowerCase());
-    return true;
+    return HEX[field]!.test(text) ? text.toLowerCase() : undefined;
   }
 
   /** The body's first line, at most 200 characters (`defaultTitle`): a JSON string here has no line feed. */

@@ -111,18 +111,6 @@ export function isDigit(c: number | undefined): boolean {
   return c !== undefined && c >= 0x30 && c <= 0x39;
 }
 
-/** Whether an object lists `key` first, in numeric order: an array index, 0 to 2^32 − 2, as its canonical digits. */
-export function isArrayIndex(key: string): boolean {
-  const n = key.length;
-  if (n === 0 || n > 10) return false;
-  for (let i = 0; i < n; i++) {
-    const c = key.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
-  }
-  if (n > 1 && key.charCodeAt(0) === 0x30) return false;
-  return Number(key) < 4294967295;
-}
-
 /**
  * Where the JSON value at `p` ends, its strings and nesting followed but not checked (the parse
  * that follows checks it): -1 when it does not end in the body.
