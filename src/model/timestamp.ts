@@ -90,11 +90,18 @@ function parseIsoUtcFast(s: string): bigint | undefined {
   return utcNs(num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), frac);
 }
 
+/** 400 Gregorian years: 146,097 days. */
+const GREGORIAN_CYCLE_MS = 146_097 * 86_400_000;
+
 /** The time of UTC fields read from an ISO time, in ns; undefined for a field out of its range (or NaN: not digits). */
 function utcNs(year: number, mo: number, day: number, h: number, mi: number, sec: number, frac: number) {
   // Date.UTC rolls 2026-13-01 over into 2027; out-of-range fields go to the strict path instead.
   if (!(mo >= 1 && mo <= 12 && day >= 1 && day <= 31 && h <= 23 && mi <= 59 && sec <= 60)) return undefined;
-  const ms = Date.UTC(year, mo - 1, day, h, mi, sec);
+  // Date.UTC reads years 0–99 as 1900–1999; 400 Gregorian years later the calendar repeats.
+  const ms =
+    year < 100
+      ? Date.UTC(year + 400, mo - 1, day, h, mi, sec) - GREGORIAN_CYCLE_MS
+      : Date.UTC(year, mo - 1, day, h, mi, sec);
   if (Number.isNaN(ms)) return undefined;
   return BigInt(ms) * 1_000_000n + BigInt(frac);
 }

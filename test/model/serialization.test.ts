@@ -135,6 +135,13 @@ describe('timestamps', () => {
     }
   });
 
+  it('read the years 0–99 as those years, as Date.parse does, not as 1900–1999', () => {
+    expect(parseIsoNs('0026-11-23T10:00:00Z')).toBe(BigInt(Date.parse('0026-11-23T10:00:00Z')) * 1_000_000n);
+    expect(parseIsoNs('0000-02-29T00:00:00.5Z')).toBe(
+      BigInt(Date.parse('0000-02-29T00:00:00Z')) * 1_000_000n + 500_000_000n,
+    );
+  });
+
   it('refuses impossible dates instead of rolling them over', () => {
     expect(parseIsoNs('2026-13-01T00:00:00Z')).toBeUndefined();
     expect(parseIsoNs('2026-11-23T25:00:00Z')).toBeUndefined();
