@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { toJson } from '../../src/model/attributes.ts';
 import { newEvent, newEventId } from '../../src/model/event.ts';
 import { eventToJson } from '../../src/model/eventJson.ts';
-import { parseIsoNs, parseTimestampNs } from '../../src/model/timestamp.ts';
+import { parseIsoNs, parseIsoUtcBytes, parseTimestampNs } from '../../src/model/timestamp.ts';
+import { mulberry32 } from '../support/seededRandom.ts';
 
 describe('model serialisation', () => {
   it('renders ns times as decimal strings and nested bigint and bytes faithfully', () => {
@@ -132,6 +133,33 @@ describe('timestamps', () => {
     for (const s of inputs) {
       expect(parseTimestampNs(s), s).toBe(byRule(s));
       expect(parseTimestampNs(` ${s}\t`), s).toBe(byRule(s.trim()));
+    }
+  });
+
+  it('read a UTC time the same from its bytes as from its text, for times mutated character by character', () => {
+    const rand = mulberry32(20261205);
+    const alphabet = '0123456789-:.TZz +é';
+    for (let n = 0; n < 5000; n++) {
+      const chars = [
+        ...('2026-11-23T10:00:00.123456789Z'.slice(0, 20 + Math.floor(rand() * 11)).replace(/\.$/, '') + 'Z'),
+      ];
+      for (let k = Math.floor(rand() * 3); k > 0; k--)
+        chars[Math.floor(rand() * chars.length)] = alphabet[Math.floor(rand() * alphabet.length)]!;
+      const s = chars.join('');
+      const bytes = Buffer.from(s);
+      const read = parseIsoUtcBytes(bytes, 0, bytes.length);
+      expect(read ?? parseIsoNs(s), s).toBe(parseIsoNs(s));
+      // What it takes is the shape it is for, read as Date.parse reads the time (a leap second
+      // aside, which the fast path takes as the next minute's first and Date.parse refuses).
+      const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:(\d{2}))(?:\.(\d+))?Z$/.exec(s);
+      if (read !== undefined) expect(m, s).not.toBeNull();
+      if (read !== undefined && m![2] !== '60')
+        expect(read, s).toBe(
+          BigInt(Date.parse(`${m![1]}Z`)) * 1_000_000n + BigInt((m![3] ?? '').slice(0, 9).padEnd(9, '0')),
+        );
+      // The same bytes inside others: only those given are read.
+      const framed = Buffer.concat([Buffer.from('"1'), bytes, Buffer.from('9"')]);
+      expect(parseIsoUtcBytes(framed, 2, framed.length - 2), s).toBe(parseIsoUtcBytes(bytes, 0, bytes.length));
     }
   });
 
