@@ -225,27 +225,22 @@ export class JsonIntake {
    * (Not the reply: a Fastify reply is a thenable, which an async function's promise would
    * follow until the response is sent, and then resolve to undefined.)
    */
-  async deliver(reply: FastifyReply, events: VigilEvent[]): Promise<boolean> {
-    const { metrics, id } = this.settings;
-    try {
-      await this.consumer.consume(events);
-    } catch (err) {
-      this.refuse(reply, err, events.length);
-      return false;
-    }
-    metrics.receiverAccepted.inc({ receiver: id, signal: 'logs', transport: 'http' }, events.length);
-    metrics.receiverRequests.inc({ receiver: id, outcome: 'success' });
-    return true;
+  deliver(reply: FastifyReply, events: VigilEvent[]): Promise<boolean> {
+    return this.handOn(reply, events.length, () => this.consumer.consume(events));
   }
 
   /**
    * Hands the pipeline `n` records as lines (see `Consumer.consumeLines`, which it must have),
    * as `deliver` hands events.
    */
-  async deliverLines(reply: FastifyReply, lines: Uint8Array[], n: number, written: () => void): Promise<boolean> {
+  deliverLines(reply: FastifyReply, lines: Uint8Array[], n: number, written: () => void): Promise<boolean> {
+    return this.handOn(reply, n, () => this.consumer.consumeLines!(lines, written));
+  }
+
+  private async handOn(reply: FastifyReply, n: number, take: () => Promise<void>): Promise<boolean> {
     const { metrics, id } = this.settings;
     try {
-      await this.consumer.consumeLines!(lines, written);
+      await take();
     } catch (err) {
       this.refuse(reply, err, n);
       return false;
