@@ -9,10 +9,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:http2';
 import { join } from 'node:path';
 import { zstdCompressSync } from 'node:zlib';
 import { protoType } from '../test/support/otlpProtos.ts';
+import { grpcCallsFor } from './otlpLoad.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../src/receivers/otlp/signals.ts';
 import {
   benchArgs,
@@ -134,55 +134,18 @@ async function httpLoad(port: number, path: string, body: Buffer, contentType: s
   return (await postFor({ port, path, contentType }, body, BATCH, SECONDS, CONCURRENCY)).rate;
 }
 
-/** A gRPC length-prefixed message; flag 1 when the bytes are compressed. */
-function grpcFrame(message: Buffer, compressed: boolean): Buffer {
-  const head = Buffer.alloc(5);
-  head[0] = compressed ? 1 : 0;
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
-}
-
-/**
- * Unary calls on one HTTP/2 connection, many in flight, as the OTel SDK and Collector exporters
- * send. Written on node:http2 rather than a gRPC library so that the load generator is not what
- * limits the wall-clock rate, and so that it can send zstd.
- */
 async function grpcLoad(port: number, path: string, message: Buffer, encoding: 'identity' | 'zstd'): Promise<number> {
-  const session = connect(`http://127.0.0.1:${port}`);
-  const body = grpcFrame(message, encoding !== 'identity');
-  const headers = {
-    ':method': 'POST',
-    ':path': path,
-    'content-type': 'application/grpc',
-    te: 'trailers',
-    'grpc-encoding': encoding,
-  };
-  const deadline = performance.now() + SECONDS * 1000;
-  let records = 0;
-  const call = () =>
-    new Promise<number>((res, rej) => {
-      const req = session.request(headers);
-      let status = '';
-      req.on('response', (h) => (status = String(h['grpc-status'] ?? '')));
-      req.on('trailers', (t) => (status = String(t['grpc-status'] ?? status)));
-      req.on('error', rej);
-      req.on('close', () => res(Number(status)));
-      req.resume();
-      req.end(body);
-    });
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const status = await call();
-      if (status === 0) records += BATCH;
-      else if (status === 8 || status === 14)
-        await new Promise((r) => setTimeout(r, 5)); // RESOURCE_EXHAUSTED, UNAVAILABLE
-      else throw new Error(`unexpected grpc-status ${status}`);
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  session.close();
-  return records / ((performance.now() - started) / 1000);
+  return (
+    await grpcCallsFor({
+      port,
+      path,
+      message,
+      encoding,
+      recordsPerCall: BATCH,
+      seconds: SECONDS,
+      concurrency: CONCURRENCY,
+    })
+  ).rate;
 }
 
 /** Spawns the daemon and resolves with every log line up to "Vigil started", which names the HTTP port. */

@@ -1,7 +1,7 @@
 /**
  * Vigil next to its peers, on the same workloads in the same run: the OpenTelemetry Collector
- * (otlp → batch → debug, built by test/support/buildCollector.sh) for OTLP logs from
- * telemetrygen over gRPC and HTTP; rsyslog (imtcp/imudp → omfile) for syslog over TCP with 1 and
+ * (otlp → batch → debug, built by test/support/buildCollector.sh) for OTLP logs, metrics (Sum
+ * data points) and traces (spans) from telemetrygen over gRPC and HTTP; rsyslog (imtcp/imudp → omfile) for syslog over TCP with 1 and
  * 50 connections and UDP at a set rate; a bare node:http server that parses and appends for JSON
  * events. Each server runs pinned to core 0, the load generator (telemetrygen, or this process)
  * on core 1. Per server and workload: records it took per CPU-second it used (utime + stime from
@@ -11,7 +11,8 @@
  * and Vigil's ratio to the peer.
  *
  * Run: `npm run bench -- peers [--quick]`, or `node bench/peers.ts [--quick] [--seconds 10]
- * [--only otlp-grpc,otlp-http,syslog-tcp-1,syslog-tcp-50,syslog-udp,syslog-udp-warm,json]
+ * [--only otlp-grpc,otlp-http,otlp-grpc-metrics,otlp-http-metrics,otlp-grpc-traces,otlp-http-traces,
+ *  syslog-tcp-1,syslog-tcp-50,syslog-udp,syslog-udp-warm,json]
  * [--cold-page-cache]`.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -22,6 +23,7 @@ import type { Readable } from 'node:stream';
 import { collectorBinary } from '../test/support/collector.ts';
 import { freePort } from '../test/support/redis.ts';
 import { postEventsFor } from './jsonWorkload.ts';
+import { grpcCallsFor, spansRequest } from './otlpLoad.ts';
 import {
   benchArgs,
   cpuTimes,
@@ -30,6 +32,7 @@ import {
   pin,
   pinned,
   pinSelfToLoadCore,
+  postFor,
   rssMiB,
   spawnUntil,
   table,
@@ -37,7 +40,7 @@ import {
   vigilEnv,
   warmVigil,
 } from './support.ts';
-import { runTelemetrygenLogs, telemetrygenBinary } from './telemetrygenWorkload.ts';
+import { runTelemetrygen, telemetrygenBinary, type TelemetrygenSignal } from './telemetrygenWorkload.ts';
 import { FileLineCounter, line5424, sendTcp, sendUdp, startRsyslog, waitForCount } from './syslogWorkload.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -137,13 +140,32 @@ function tempDir(): string {
   return dir;
 }
 
-/** Vigil's daemon on `receivers` → `exporter`, run as `vigil` runs it (see vigilEnv), its setup's first start a warm-up. */
-async function startVigil(receivers: string, exporter: string, readyLine = /Vigil started/): Promise<Server> {
-  await warmVigil(`${receivers} → ${exporter}`, async () => (await launchVigil(receivers, exporter, readyLine)).proc);
-  return launchVigil(receivers, exporter, readyLine);
+/**
+ * Vigil's daemon on `receivers` → `exporter`, run as `vigil` runs it (see vigilEnv), its setup's
+ * first start a warm-up. With the `debug` exporter, a pipeline per OTLP signal and the records of
+ * `signal` counted.
+ */
+async function startVigil(
+  receivers: string,
+  exporter: string,
+  readyLine = /Vigil started/,
+  signal: TelemetrygenSignal = 'logs',
+): Promise<Server> {
+  await warmVigil(
+    `${receivers} → ${exporter}`,
+    async () => (await launchVigil(receivers, exporter, readyLine, signal)).proc,
+  );
+  return launchVigil(receivers, exporter, readyLine, signal);
 }
 
-async function launchVigil(receivers: string, exporter: string, readyLine: RegExp): Promise<Server> {
+async function launchVigil(
+  receivers: string,
+  exporter: string,
+  readyLine: RegExp,
+  signal: TelemetrygenSignal,
+): Promise<Server> {
+  const receiver = /^\s*(\w+):/.exec(receivers)![1];
+  const signals = exporter === 'debug' ? ['logs', 'metrics', 'traces'] : ['logs'];
   const dir = tempDir();
   const ports = { grpc: await freePort(), http: await freePort() };
   writeFileSync(
@@ -153,14 +175,14 @@ ${receivers.replaceAll('GRPC_PORT', String(ports.grpc)).replaceAll('HTTP_PORT', 
 exporters:
   ${exporter === 'debug' ? 'debug: { verbosity: basic }' : `file: { path: ${join(dir, 'out.ndjson')}, rotation: { max_megabytes: 0 } }`}
 service:
-  pipelines: { logs: { receivers: [${/^\s*(\w+):/.exec(receivers)![1]}], exporters: [${exporter}] } }
+  pipelines: { ${signals.map((s) => `${s}: { receivers: [${receiver}], exporters: [${exporter}] }`).join(', ')} }
   telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: info } }
 `,
   );
   const [cmd, args] = vigilCommand(0, dir);
   const { proc, line } = await spawnUntil(cmd, args, readyLine, vigilEnv());
   if (exporter === 'debug') {
-    const count = new ReportedCount(proc.stdout!, / logs: (\d+) record\(s\)/);
+    const count = new ReportedCount(proc.stdout!, new RegExp(` ${signal}: (\\d+) record\\(s\\)`));
     return { proc, ports, records: () => count.total };
   }
   const started = JSON.parse(line) as {
@@ -172,7 +194,14 @@ service:
   return { proc, ports: { http: started.http?.[0]?.port, ...listening }, records: () => file.count() };
 }
 
-async function startCollector(binary: string): Promise<Server> {
+/** What the Collector's debug exporter reports per batch of each signal: the records counted. */
+const COLLECTOR_COUNTS: Record<TelemetrygenSignal, RegExp> = {
+  logs: /"log records": (\d+)/,
+  metrics: /"data points": (\d+)/,
+  traces: /"spans": (\d+)/,
+};
+
+async function startCollector(binary: string, signal: TelemetrygenSignal): Promise<Server> {
   const ports = { grpc: await freePort(), http: await freePort() };
   const config = `yaml:
 receivers:
@@ -190,10 +219,12 @@ service:
   telemetry: { metrics: { level: none }, logs: { sampling: { enabled: false } } }
   pipelines:
     logs: { receivers: [otlp], processors: [batch], exporters: [debug] }
+    metrics: { receivers: [otlp], processors: [batch], exporters: [debug] }
+    traces: { receivers: [otlp], processors: [batch], exporters: [debug] }
 `;
   const [cmd, args] = pin(0, [binary, '--config', config]);
   const { proc } = await spawnUntil(cmd, args, /Everything is ready/);
-  const count = new ReportedCount(proc.stderr!, /"log records": (\d+)/);
+  const count = new ReportedCount(proc.stderr!, COLLECTOR_COUNTS[signal]);
   return { proc, ports, records: () => count.total };
 }
 
@@ -280,8 +311,42 @@ async function measure(
   };
 }
 
-function runTelemetrygen(binary: string, endpoint: string, http: boolean): Promise<void> {
-  return runTelemetrygenLogs(binary, { endpoint, http, seconds: SECONDS, batch: OTLP_BATCH, core: 1 });
+function telemetrygenLoad(binary: string, signal: TelemetrygenSignal, endpoint: string, http: boolean): Promise<void> {
+  return runTelemetrygen(binary, signal, { endpoint, http, seconds: SECONDS, batch: OTLP_BATCH, core: 1 });
+}
+
+/** What a workload's name calls one record of each OTLP signal. */
+const RECORDS: Record<TelemetrygenSignal, string> = { logs: 'logs', metrics: 'Sum data points', traces: 'spans' };
+
+/**
+ * Spans come from this process, not telemetrygen: its traces go through the Go SDK's batch span
+ * processor, which drops what its queue (2,048 spans) cannot hold and exported about 65,000 spans
+ * a second to a server that answers at once, a tenth of what these servers take. One prepared
+ * request of OTLP_BATCH spans (bench/otlpLoad.ts), sent again and again, 16 in flight.
+ */
+let spans: Buffer | undefined;
+async function spansLoad(ports: Server['ports'], http: boolean): Promise<void> {
+  spans ??= spansRequest(OTLP_BATCH);
+  if (http) {
+    const target = { port: ports.http!, path: '/v1/traces', contentType: 'application/x-protobuf' };
+    await postFor(target, spans, OTLP_BATCH, SECONDS, 16);
+    return;
+  }
+  await grpcCallsFor({
+    port: ports.grpc!,
+    path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+    message: spans,
+    encoding: 'identity',
+    recordsPerCall: OTLP_BATCH,
+    seconds: SECONDS,
+    concurrency: 16,
+  });
+}
+
+/** The OTLP load of a workload: telemetrygen's, or spansLoad's for spans. */
+function otlpLoad(signal: TelemetrygenSignal, server: Server, http: boolean): Promise<void> {
+  if (signal === 'traces') return spansLoad(server.ports, http);
+  return telemetrygenLoad(telemetrygen, signal, `127.0.0.1:${http ? server.ports.http : server.ports.grpc}`, http);
 }
 
 // ---- workloads --------------------------------------------------------------------------------
@@ -300,18 +365,18 @@ const OTLP_RECEIVER = `  otlp:
       http: { endpoint: 127.0.0.1:HTTP_PORT }`;
 const SYSLOG_RECEIVER = `  syslog: { location: UTC, tcp: { endpoint: 127.0.0.1:0 }, udp: { endpoint: 127.0.0.1:0, receive_buffer_size: 8MiB } }`;
 
-function workloads(collector: string, telemetrygen: string): Workload[] {
-  const otlp = (http: boolean): Workload => ({
-    id: http ? 'otlp-http' : 'otlp-grpc',
-    name: `OTLP/${http ? 'HTTP protobuf' : 'gRPC'} logs, telemetrygen ${OTLP_BATCH}/request → count`,
+function workloads(collector: string): Workload[] {
+  const otlp = (http: boolean, signal: TelemetrygenSignal = 'logs'): Workload => ({
+    id: `${http ? 'otlp-http' : 'otlp-grpc'}${signal === 'logs' ? '' : `-${signal}`}`,
+    name: `OTLP/${http ? 'HTTP protobuf' : 'gRPC'} ${RECORDS[signal]}, ${signal === 'traces' ? 'Node client' : 'telemetrygen'} ${OTLP_BATCH}/request → count`,
     peer: 'Collector otlp → batch → debug',
     async runPeer() {
-      const c = await startCollector(collector);
-      return measure(c, () => runTelemetrygen(telemetrygen, `127.0.0.1:${http ? c.ports.http : c.ports.grpc}`, http));
+      const c = await startCollector(collector, signal);
+      return measure(c, () => otlpLoad(signal, c, http));
     },
     async runVigil() {
-      const v = await startVigil(OTLP_RECEIVER, 'debug');
-      return measure(v, () => runTelemetrygen(telemetrygen, `127.0.0.1:${http ? v.ports.http : v.ports.grpc}`, http));
+      const v = await startVigil(OTLP_RECEIVER, 'debug', undefined, signal);
+      return measure(v, () => otlpLoad(signal, v, http));
     },
   });
   const tcp = (connections: number): Workload => ({
@@ -330,6 +395,10 @@ function workloads(collector: string, telemetrygen: string): Workload[] {
   return [
     otlp(false),
     otlp(true),
+    otlp(false, 'metrics'),
+    otlp(true, 'metrics'),
+    otlp(false, 'traces'),
+    otlp(true, 'traces'),
     tcp(1),
     tcp(50),
     udpWorkload(false),
@@ -399,7 +468,7 @@ function rate(m: Measured): string {
 const collector = collectorBinary();
 const telemetrygen = telemetrygenBinary();
 const only = values.only?.split(',');
-const chosen = workloads(collector, telemetrygen).filter((w) => !only || only.includes(w.id));
+const chosen = workloads(collector).filter((w) => !only || only.includes(w.id));
 const load = loadavg();
 const rows: (string | number)[][] = [];
 for (const w of chosen) {

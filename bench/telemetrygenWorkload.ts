@@ -24,7 +24,9 @@ export function telemetrygenBinary(): string {
   return bin;
 }
 
-export interface TelemetrygenLogs {
+export type TelemetrygenSignal = 'logs' | 'metrics' | 'traces';
+
+export interface TelemetrygenLoad {
   endpoint: string;
   http: boolean;
   seconds: number;
@@ -35,10 +37,21 @@ export interface TelemetrygenLogs {
 }
 
 /** Sends logs as fast as the server takes them (`--rate 0`) for `seconds`, export failures allowed. */
-export function runTelemetrygenLogs(binary: string, o: TelemetrygenLogs): Promise<void> {
+export function runTelemetrygenLogs(binary: string, o: TelemetrygenLoad): Promise<void> {
+  return runTelemetrygen(binary, 'logs', o);
+}
+
+/**
+ * Sends `signal` as fast as the server takes them (`--rate 0`) for `seconds`, `batch` records a
+ * request, export failures allowed: log records; metrics as cumulative Sum data points (a
+ * counter, what SDKs send most); traces as spans (see bench/peers.ts for why it sends spans
+ * from Node instead).
+ */
+export function runTelemetrygen(binary: string, signal: TelemetrygenSignal, o: TelemetrygenLoad): Promise<void> {
   const argv = [
     binary,
-    'logs',
+    signal,
+    ...(signal === 'metrics' ? ['--metric-type', 'Sum'] : []),
     '--otlp-endpoint',
     o.endpoint,
     '--otlp-insecure',
