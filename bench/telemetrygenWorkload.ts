@@ -2,7 +2,7 @@
  * telemetrygen, the OpenTelemetry Collector project's load generator, as the benchmarks' OTLP
  * client: installed once with `go install`, run for a set time at full speed.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pin } from './support.ts';
@@ -67,9 +67,15 @@ export function runTelemetrygen(binary: string, signal: TelemetrygenSignal, o: T
     '--allow-export-failures',
   ];
   const [cmd, args] = o.core === undefined ? [argv[0]!, argv.slice(1)] : pin(o.core, argv);
+  // Its log goes to stderr, a line per batch for metrics (megabytes in a run): only the tail is
+  // kept, for the error.
   return new Promise((res, rej) => {
     let err = '';
-    const proc = execFile(cmd, args, (e) => (e ? rej(new Error(`telemetrygen failed: ${e.message}\n${err}`)) : res()));
-    proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    proc.on('error', rej);
+    proc.on('close', (code, signal) =>
+      code === 0 ? res() : rej(new Error(`telemetrygen failed (${signal ?? `exit ${code}`})\n${err}`)),
+    );
   });
 }
