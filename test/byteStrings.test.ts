@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sliceString, type FastSliceBuffer } from '../src/byteStrings.ts';
-
-/** A deterministic source of pseudo-random numbers (mulberry32), so a failure repeats. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './support/seededRandom.ts';
 
 /** Byte strings a decoder meets: ASCII words, UTF-8 letters, stray and cut-off bytes, long ones. */
 function byteString(rnd: () => number): number[] {
@@ -29,7 +19,7 @@ function byteString(rnd: () => number): number[] {
 
 describe('sliceString', () => {
   it('gives the bytes decoded as UTF-8, whatever its cache held before', () => {
-    const rnd = random(15);
+    const rnd = mulberry32(15);
     // Strings that share their first and last 8 bytes and differ between them, and some that
     // come back, so that hits, misses and look-alikes meet in caches of 1, 2 and 4,096 slots.
     const pool: number[][] = [];
