@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zstdCompressSync } from 'node:zlib';
 import { protoType } from '../test/support/otlpProtos.ts';
-import { grpcCallsFor } from './otlpLoad.ts';
+import { grpcCallsFor } from './otlpWorkload.ts';
 import { SIGNAL_SPECS, type OtlpSignal } from '../src/receivers/otlp/signals.ts';
 import {
   benchArgs,

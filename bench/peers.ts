@@ -23,7 +23,7 @@ import type { Readable } from 'node:stream';
 import { collectorBinary } from '../test/support/collector.ts';
 import { freePort } from '../test/support/redis.ts';
 import { postEventsFor } from './jsonWorkload.ts';
-import { grpcCallsFor, spansRequest } from './otlpLoad.ts';
+import { grpcCallsFor, spansRequest } from './otlpWorkload.ts';
 import {
   benchArgs,
   cpuTimes,
@@ -322,7 +322,7 @@ const RECORDS: Record<TelemetrygenSignal, string> = { logs: 'logs', metrics: 'Su
  * Spans come from this process, not telemetrygen: its traces go through the Go SDK's batch span
  * processor, which drops what its queue (2,048 spans) cannot hold and exported about 65,000 spans
  * a second to a server that answers at once, a tenth of what these servers take. One prepared
- * request of OTLP_BATCH spans (bench/otlpLoad.ts), sent again and again, 16 in flight.
+ * request of OTLP_BATCH spans (bench/otlpWorkload.ts), sent again and again, 16 in flight.
  */
 let spans: Buffer | undefined;
 async function spansLoad(ports: Server['ports'], http: boolean): Promise<void> {
