@@ -3,55 +3,61 @@
  * the checks that reject one; the decoders are in proto/metrics.ts and json/metrics.ts.
  */
 import type { Attributes } from '../model/attributes.ts';
-import type { InstrumentationScope } from '../model/event.ts';
-import type { Exemplar, MetricPoint, Temporality } from '../model/metric.ts';
+import type { MetricPoint, Temporality } from '../model/metric.ts';
 import type { ScopeSink } from './requestWalk.ts';
 import { serviceOf } from './modelFields.ts';
 import { idProblem, type IdEncoding, type Rejections } from './rejections.ts';
 
 export type Kind = MetricPoint['kind'];
 
-/** Every point starts with the same fields in the same order, so V8 gives them one shape per kind. */
+/** A point's resource until the decoder sets the one it came under (which may follow it on the wire). */
+const NO_RESOURCE: Attributes = Object.freeze({});
+
+/**
+ * A point of `kind` with every field at its default. Every point starts with the same fields in
+ * the same order, so V8 gives them one shape per kind; each kind's literal is written out, where
+ * a shared base spread into each (`{ ...base, value: 0 }`) made two objects per point and a
+ * placeholder resource a third.
+ */
 export function basePoint(kind: Kind): MetricPoint {
-  const p = {
-    kind,
-    name: '',
-    description: '',
-    unit: '',
-    resource: {} as Attributes,
-    scope: undefined as InstrumentationScope | undefined,
-    attributes: {} as Attributes,
-    startTimeUnixNano: 0n,
-    timeUnixNano: 0n,
-    flags: 0,
-    exemplars: [] as Exemplar[],
-    service: '',
-    tenant: '',
-  };
+  const resource = NO_RESOURCE;
   switch (kind) {
+    // prettier-ignore
     case 'gauge':
-      return { ...p, kind, value: 0 };
+      return {
+        kind, name: '', description: '', unit: '', resource, scope: undefined, attributes: {},
+        startTimeUnixNano: 0n, timeUnixNano: 0n, flags: 0, exemplars: [], service: '', tenant: '',
+        value: 0,
+      };
+    // prettier-ignore
     case 'sum':
-      return { ...p, kind, value: 0, temporality: 0, isMonotonic: false };
+      return {
+        kind, name: '', description: '', unit: '', resource, scope: undefined, attributes: {},
+        startTimeUnixNano: 0n, timeUnixNano: 0n, flags: 0, exemplars: [], service: '', tenant: '',
+        value: 0, temporality: 0, isMonotonic: false,
+      };
+    // prettier-ignore
     case 'histogram':
-      return { ...p, kind, count: 0, sum: 0, bucketCounts: [], explicitBounds: [], temporality: 0 };
+      return {
+        kind, name: '', description: '', unit: '', resource, scope: undefined, attributes: {},
+        startTimeUnixNano: 0n, timeUnixNano: 0n, flags: 0, exemplars: [], service: '', tenant: '',
+        count: 0, sum: 0, bucketCounts: [], explicitBounds: [], temporality: 0,
+      };
+    // prettier-ignore
     case 'exponential_histogram':
       return {
-        ...p,
-        kind,
-        count: 0,
-        sum: 0,
-        scale: 0,
-        zeroCount: 0,
-        zeroThreshold: 0,
-        positiveOffset: 0,
-        positiveBucketCounts: [],
-        negativeOffset: 0,
-        negativeBucketCounts: [],
-        temporality: 0,
+        kind, name: '', description: '', unit: '', resource, scope: undefined, attributes: {},
+        startTimeUnixNano: 0n, timeUnixNano: 0n, flags: 0, exemplars: [], service: '', tenant: '',
+        count: 0, sum: 0, scale: 0, zeroCount: 0, zeroThreshold: 0, positiveOffset: 0,
+        positiveBucketCounts: [], negativeOffset: 0, negativeBucketCounts: [], temporality: 0,
       };
+    // prettier-ignore
     case 'summary':
-      return { ...p, kind, count: 0, sum: 0, quantiles: [] };
+      return {
+        kind, name: '', description: '', unit: '', resource, scope: undefined, attributes: {},
+        startTimeUnixNano: 0n, timeUnixNano: 0n, flags: 0, exemplars: [], service: '', tenant: '',
+        count: 0, sum: 0, quantiles: [],
+      };
   }
 }
 
