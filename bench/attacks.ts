@@ -18,6 +18,7 @@ import { deflateRawSync, gzipSync } from 'node:zlib';
 import { startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
 import { drainedOrClosed } from '../test/support/writable.ts';
 import { benchArgs, fmt, table } from './support.ts';
+import { grpcFrame } from './otlpWorkload.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: {
@@ -267,13 +268,6 @@ function grpcCall(session: ClientHttp2Session, message: Buffer, encoding: string
     stream.resume();
     stream.end(grpcFrame(message, encoding !== 'identity'));
   });
-}
-
-function grpcFrame(message: Buffer, compressed: boolean): Buffer {
-  const head = Buffer.alloc(5);
-  head[0] = compressed ? 1 : 0;
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
 }
 
 function varint(n: number): Buffer {

@@ -31,6 +31,7 @@ import { Session } from 'chdb';
 import { protoType } from '../test/support/otlpProtos.ts';
 import { EPHEMERAL_PORTS, startDaemon, type RunningDaemon } from '../test/support/daemon.ts';
 import { benchArgs, metricSum, fmt, pinned, pinSelfToLoadCore, table, vigilEnv, warmVigil } from './support.ts';
+import { grpcFrame } from './otlpWorkload.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: {
@@ -96,12 +97,6 @@ function jsonEvents(serviceName: string): Buffer {
   return Buffer.from(JSON.stringify(events));
 }
 
-function grpcFrame(message: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
-}
-
 // ---- senders --------------------------------------------------------------------------------
 
 interface Tally {
@@ -165,7 +160,7 @@ function grpcSender(port: number, message: Buffer, records: number): { send: Sen
     http2Connect(`http://127.0.0.1:${port}`, { maxSessionMemory: 1024 }),
   );
   for (const s of sessions) s.on('error', () => {});
-  const body = grpcFrame(message);
+  const body = grpcFrame(message, false);
   let next = 0;
   const send: Send = () =>
     new Promise((res) => {

@@ -7,7 +7,7 @@ import { connect } from 'node:http2';
 import { protoType } from '../test/support/otlpProtos.ts';
 
 /** A gRPC length-prefixed message; flag 1 when the bytes are compressed. */
-function grpcFrame(message: Buffer, compressed: boolean): Buffer {
+export function grpcFrame(message: Buffer, compressed: boolean): Buffer {
   const head = Buffer.alloc(5);
   head[0] = compressed ? 1 : 0;
   head.writeUInt32BE(message.length, 1);
