@@ -70,6 +70,46 @@ function encodeLines(batch: unknown[], line: (rec: unknown) => string): Buffer[]
   return chunks;
 }
 
+/** How far back cutTornLine reads at a time, looking for the last line's end. */
+const TAIL_READ = 64 * 1024;
+
+/**
+ * A process killed inside a write (kill -9, the OOM killer, a power loss) can leave the file
+ * ending in part of a line. The batch it belonged to was never acknowledged, so its records
+ * come again; appending after the fragment would glue it to the next line and leave one line
+ * no JSON reader takes. Cuts the file back to just after its last newline and returns the bytes
+ * cut (0 when it ends with a whole line, is empty or does not exist).
+ */
+async function cutTornLine(path: string): Promise<number> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  try {
+    const { size } = await fh.stat();
+    const buf = Buffer.alloc(Math.min(TAIL_READ, size));
+    let end = size;
+    while (end > 0) {
+      const len = Math.min(buf.length, end);
+      const { bytesRead } = await fh.read(buf, 0, len, end - len);
+      const nl = buf.subarray(0, bytesRead).lastIndexOf(0x0a);
+      if (nl !== -1) {
+        const keep = end - len + nl + 1;
+        if (keep < size) await fh.truncate(keep);
+        return size - keep;
+      }
+      end -= len;
+    }
+    if (size > 0) await fh.truncate(0);
+    return size;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Appends every record as one JSON line; rotates by size. Useful to users and to tests. */
 export class FileExporter implements Exporter {
   private readonly settings: CreateSettings;
@@ -90,6 +130,12 @@ export class FileExporter implements Exporter {
 
   async start(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
+    const cut = await cutTornLine(this.path);
+    if (cut > 0)
+      this.settings.logger.warn(
+        { exporter: this.settings.id, path: this.path, bytes: cut },
+        'file exporter cut a partial last line left by an interrupted write (never acknowledged, so its records are sent again)',
+      );
     await this.openFile();
   }
 

@@ -1,6 +1,6 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toJson } from '../../../src/model/attributes.ts';
 import { newEvent } from '../../../src/model/event.ts';
@@ -79,5 +79,51 @@ describe('file exporter lines', () => {
         .map((l) => JSON.parse(l).tag);
     expect(tags(`${exporter.path}.1`)).toEqual(['a', 'b']);
     expect(tags(exporter.path)).toEqual(['c']);
+  });
+});
+
+describe('file exporter after a crash mid-write', () => {
+  const parsedLines = (path: string) =>
+    readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { n: number });
+
+  it('cuts a torn last line left by a killed process before it appends, so every line parses', async () => {
+    const exporter = newFileExporter();
+    // What a process killed inside a write leaves: whole lines, then part of one, never acknowledged.
+    mkdirSync(dirname(exporter.path), { recursive: true });
+    writeFileSync(exporter.path, '{"n":1}\n{"n":2}\n{"n":3,"incid');
+    await exporter.start();
+    await exporter.consumeIncidents([{ n: 4 }, { n: 5 }]);
+    await exporter.shutdown();
+    expect(parsedLines(exporter.path)).toEqual([{ n: 1 }, { n: 2 }, { n: 4 }, { n: 5 }]);
+  });
+
+  it('cuts a file that is one torn line, and a torn line longer than one read back', async () => {
+    const cases = [
+      { before: '{"n":1,"x":"', kept: [] },
+      { before: `{"n":0}\n{"n":1,"x":"${'y'.repeat(200_000)}`, kept: [{ n: 0 }] },
+    ];
+    for (const { before, kept } of cases) {
+      const exporter = newFileExporter();
+      mkdirSync(dirname(exporter.path), { recursive: true });
+      writeFileSync(exporter.path, before);
+      await exporter.start();
+      await exporter.consumeIncidents([{ n: 2 }]);
+      await exporter.shutdown();
+      expect(parsedLines(exporter.path)).toEqual([...kept, { n: 2 }]);
+    }
+  });
+
+  it('leaves a file that ends with a whole line as it is', async () => {
+    const exporter = newFileExporter();
+    mkdirSync(dirname(exporter.path), { recursive: true });
+    const before = `{"n":1}\n{"n":2,"x":"${'y'.repeat(100_000)}"}\n`;
+    writeFileSync(exporter.path, before);
+    await exporter.start();
+    await exporter.consumeIncidents([{ n: 3 }]);
+    await exporter.shutdown();
+    expect(readFileSync(exporter.path, 'utf8')).toBe(`${before}{"n":3}\n`);
   });
 });
