@@ -75,9 +75,10 @@ const TAIL_READ = 64 * 1024;
 
 /**
  * A process killed inside a write (kill -9, the OOM killer, a power loss) can leave the file
- * ending in part of a line. The batch it belonged to was never acknowledged, so its records
- * come again; appending after the fragment would glue it to the next line and leave one line
- * no JSON reader takes. Cuts the file back to just after its last newline and returns the bytes
+ * ending in part of a line. The batch it belonged to was not written whole, so (under
+ * `acknowledge: exported`, the default) it was never acknowledged and its records come again;
+ * appending after the fragment would glue it to the next line and leave one line no JSON reader
+ * takes. Cuts the file back to just after its last newline and returns the bytes
  * cut (0 when it ends with a whole line, is empty or does not exist).
  */
 async function cutTornLine(path: string): Promise<number> {
@@ -134,7 +135,7 @@ export class FileExporter implements Exporter {
     if (cut > 0)
       this.settings.logger.warn(
         { exporter: this.settings.id, path: this.path, bytes: cut },
-        'file exporter cut a partial last line left by an interrupted write (never acknowledged, so its records are sent again)',
+        'file exporter cut a partial last line left by an interrupted write',
       );
     await this.openFile();
   }
