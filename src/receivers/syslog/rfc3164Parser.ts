@@ -1,5 +1,15 @@
 import { priLength, readPriOrFail, type ParseResult, type SyslogMessage } from './message.ts';
-import { NO_ZONE, readClock, readEnd, readRfc3339, wall, wallToNs, type ZoneClock } from './timestamps.ts';
+import {
+  NO_ZONE,
+  readClock,
+  readEnd,
+  readRfc3339,
+  sameInYear,
+  wall,
+  wallToNs,
+  type WallTime,
+  type ZoneClock,
+} from './timestamps.ts';
 
 /** What a 3164 timestamp without year or zone is read against. */
 export interface LegacyTimeContext {
@@ -89,30 +99,19 @@ function readLegacyTimestamp(s: string, at: number, ctx: LegacyTimeContext): big
   if (
     last.clock === ctx.clock &&
     last.nowMs === ctx.nowMs &&
-    last.second === wall.second &&
-    last.fracNs === wall.fracNs &&
-    last.minute === wall.minute &&
-    last.hour === wall.hour &&
-    last.day === day &&
-    last.month === month &&
     last.givenYear === year &&
-    last.utc === utcZone
+    last.utc === utcZone &&
+    sameInYear(last.at, wall)
   ) {
-    wall.year = last.year;
+    wall.year = last.at.year;
     return last.ns;
   }
   const ns = legacyNs(ctx, year, utcZone);
   last.clock = ctx.clock;
   last.nowMs = ctx.nowMs;
   last.givenYear = year;
-  last.month = month;
-  last.day = day;
-  last.hour = wall.hour;
-  last.minute = wall.minute;
-  last.second = wall.second;
-  last.fracNs = wall.fracNs;
   last.utc = utcZone;
-  last.year = wall.year;
+  Object.assign(last.at, wall);
   last.ns = ns;
   return ns;
 }
@@ -128,15 +127,9 @@ const lastLegacy = {
   nowMs: -1,
   /** The year the line gave, or -1. */
   givenYear: -1,
-  month: 0,
-  day: 0,
-  hour: 0,
-  minute: 0,
-  second: 0,
-  fracNs: 0,
   utc: false,
-  /** The year taken, and the time. */
-  year: 0,
+  /** What the line read, with the year taken for it; and the time. */
+  at: { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, fracNs: 0 } as WallTime,
   ns: 0n,
 };
 

@@ -31,6 +31,18 @@ export interface WallTime {
 /** Scratch result, reused between calls to avoid an allocation per message. */
 export const wall: WallTime = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, fracNs: 0 };
 
+/** Whether two wall times name the same instant of a year: every field but the year. */
+export function sameInYear(a: WallTime, b: WallTime): boolean {
+  return (
+    a.second === b.second &&
+    a.fracNs === b.fracNs &&
+    a.minute === b.minute &&
+    a.hour === b.hour &&
+    a.day === b.day &&
+    a.month === b.month
+  );
+}
+
 /** Sentinel for "no zone in the text": the caller applies its configured location. */
 export const NO_ZONE = 1e9;
 
@@ -186,17 +198,7 @@ let lastNs = 0n;
 export function wallToNs(offsetMinutes: number): bigint {
   const w = wall;
   const l = lastWall;
-  if (
-    w.second === l.second &&
-    w.fracNs === l.fracNs &&
-    w.minute === l.minute &&
-    w.hour === l.hour &&
-    w.day === l.day &&
-    w.month === l.month &&
-    w.year === l.year &&
-    offsetMinutes === lastOffset
-  )
-    return lastNs;
+  if (sameInYear(w, l) && w.year === l.year && offsetMinutes === lastOffset) return lastNs;
   const ms = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - offsetMinutes * 60_000;
   Object.assign(l, w);
   lastOffset = offsetMinutes;
