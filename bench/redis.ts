@@ -2,7 +2,12 @@
  * Shared correlation through Redis against the in-memory store, in one run, per group count:
  *
  * 1. The baseline: one engine on the memory store fed the whole stream, in a process of its own.
- * 2. AGENTS agents on one local redis-server, each a forked process (its own event loop, heap and
+ * 2. The ceiling: AGENTS agents, each a forked process on a memory store of its own over its share
+ *    of the stream (as below), sharing nothing, agent 0 alone running the timers, all started
+ *    together. Their incidents are wrong; their events per CPU-second are what Redis agents would
+ *    reach if sharing cost nothing, the leader doing the timers of every group on a third of the
+ *    events.
+ * 3. AGENTS agents on one local redis-server, each a forked process (its own event loop, heap and
  *    CPU account) running the same engine and rules on the Redis store over its share of the
  *    stream (event i goes to agent i mod AGENTS), all started together. Every agent sees every
  *    group, and counts what the others count through Redis. As in the daemon, where one elected
@@ -188,6 +193,12 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
   const memory = (await runAgents([startAgent('memory', 0, 1, groups)])).results[0]!;
   const memoryRate = memory.events / memory.seconds;
   const memoryPerCpu = memory.events / memory.cpuSeconds;
+  // The same split with nothing shared: each agent on a memory store of its own, agent 0 alone
+  // running the timers. Incidents are wrong (each sees a third), but the figures bound what any
+  // sharing could reach with one agent running the timers for all.
+  const apart: Agent[] = [];
+  for (let a = 0; a < AGENTS; a++) apart.push(startAgent('memory', a, AGENTS, groups));
+  const ceiling = (await runAgents(apart)).results;
 
   await admin.flushall();
   await admin.config('RESETSTAT');
@@ -220,6 +231,18 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
       fmt(memory.maxRssMiB),
     ],
   ];
+  for (const r of ceiling) {
+    const perCpu = r.events / r.cpuSeconds;
+    rows.push([
+      `memory, agent ${r.agent} of ${AGENTS} sharing nothing${r.agent === 0 ? ', running the timers' : ''}`,
+      fmt(r.events),
+      '',
+      '',
+      fmt(perCpu),
+      (perCpu / memoryPerCpu).toFixed(2),
+      fmt(r.maxRssMiB),
+    ]);
+  }
   for (const r of run.results) {
     const rate = r.events / r.seconds;
     const perCpu = r.events / r.cpuSeconds;

@@ -15,6 +15,7 @@ const ALL = [
   'correlation',
   'durability',
   'redis',
+  'redisHandoff',
   'clickhouse',
   'embeddedInsert',
   'tickets',
