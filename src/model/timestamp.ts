@@ -136,7 +136,12 @@ export function parseIsoNs(s: string): bigint | undefined {
   if (!m) return undefined;
   let zone = m[4] ?? 'Z';
   if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
-  const ms = Date.parse(`${m[1]}T${m[2]!.length === 5 ? m[2] + ':00' : m[2]}${zone.toUpperCase()}`);
+  let time = m[2]!.length === 5 ? m[2] + ':00' : m[2]!;
+  // RFC 3339 allows a leap second, which Date.parse refuses: the next minute's first, as the
+  // fast path and syslog's times read it.
+  const leap = time.endsWith(':60');
+  if (leap) time = time.slice(0, 6) + '59';
+  const ms = Date.parse(`${m[1]}T${time}${zone.toUpperCase()}`) + (leap ? 1000 : 0);
   if (Number.isNaN(ms)) return undefined;
   const frac = (m[3] ?? '').slice(0, 9).padEnd(9, '0');
   return BigInt(ms) * 1_000_000n + BigInt(frac);

@@ -149,18 +149,30 @@ describe('timestamps', () => {
       const bytes = Buffer.from(s);
       const read = parseIsoUtcBytes(bytes, 0, bytes.length);
       expect(read ?? parseIsoNs(s), s).toBe(parseIsoNs(s));
-      // What it takes is the shape it is for, read as Date.parse reads the time (a leap second
-      // aside, which the fast path takes as the next minute's first and Date.parse refuses).
-      const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:(\d{2}))(?:\.(\d+))?Z$/.exec(s);
+      // What it takes is the shape it is for, read as Date.parse reads the time; a leap second
+      // (which Date.parse refuses) as the next minute's first.
+      const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}):(\d{2})(?:\.(\d+))?Z$/.exec(s);
       if (read !== undefined) expect(m, s).not.toBeNull();
-      if (read !== undefined && m![2] !== '60')
-        expect(read, s).toBe(
-          BigInt(Date.parse(`${m![1]}Z`)) * 1_000_000n + BigInt((m![3] ?? '').slice(0, 9).padEnd(9, '0')),
-        );
+      if (read !== undefined) {
+        const leap = m![2] === '60';
+        const ms = Date.parse(`${m![1]}:${leap ? '59' : m![2]}Z`) + (leap ? 1000 : 0);
+        expect(read, s).toBe(BigInt(ms) * 1_000_000n + BigInt((m![3] ?? '').slice(0, 9).padEnd(9, '0')));
+      }
       // The same bytes inside others: only those given are read.
       const framed = Buffer.concat([Buffer.from('"1'), bytes, Buffer.from('9"')]);
       expect(parseIsoUtcBytes(framed, 2, framed.length - 2), s).toBe(parseIsoUtcBytes(bytes, 0, bytes.length));
     }
+  });
+
+  it("reads a leap second as the next minute's first in every shape of time, as syslog's RFC 3339 times are", () => {
+    const next = parseIsoNs('2017-01-01T00:00:00Z')!;
+    expect(parseIsoNs('2016-12-31T23:59:60Z')).toBe(next);
+    expect(parseIsoNs('2016-12-31 23:59:60Z')).toBe(next);
+    expect(parseIsoNs('2016-12-31T23:59:60+00:00')).toBe(next);
+    expect(parseIsoNs('2017-01-01T00:59:60+0100')).toBe(next);
+    expect(parseTimestampNs(' 2016-12-31T23:59:60,25z ')).toBe(next + 250_000_000n);
+    expect(parseIsoNs('2016-12-31T23:59:61Z')).toBeUndefined();
+    expect(parseIsoNs('2016-12-31T23:59:61+00:00')).toBeUndefined();
   });
 
   it('read the years 0–99 as those years, as Date.parse does, not as 1900–1999', () => {

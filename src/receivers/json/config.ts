@@ -13,14 +13,10 @@ const paths = (doc: string, def: string[]) => list(str(), { default: def, doc })
  */
 export const fieldMappingSchema = obj(
   {
-    time: paths('Event time: epoch seconds, ms, µs or ns (by magnitude) or an ISO-8601 string.', [
-      'time',
-      'timestamp',
-      'ts',
-      '@timestamp',
-      'event_ts',
-      'time_unix_nano',
-    ]),
+    time: paths(
+      'Event time: epoch seconds, ms, µs or ns (by magnitude) or an ISO-8601 / RFC 3339 string (a leap second, :60, is the first second of the next minute).',
+      ['time', 'timestamp', 'ts', '@timestamp', 'event_ts', 'time_unix_nano'],
+    ),
     severity: paths(
       'Severity: an OTel SeverityNumber (1–24) or a word (debug, info, warning, error, critical, fatal...).',
       ['severity', 'level', 'severity_text', 'event_level', 'severity_number'],
