@@ -39,7 +39,12 @@
  * (`backpressure`, as the daemon's correlation connector does); with `--rate R` each agent is
  * fed R events per second of wall time instead, to measure flush lag below saturation.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0]`.
+ * `--cut` takes steps of sharing out of the Redis agents' stores, to measure what each costs (their
+ * incidents are then wrong; each step includes the ones before it): `subscription`, other agents'
+ * changes never received; `registers`, nor this agent's register writes shipped; `shipping`,
+ * nothing recorded for Redis at all.
+ *
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -47,7 +52,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { RedisKeys } from '../src/state/redisKeys.ts';
 import { startRedis } from '../test/support/redis.ts';
-import type { AgentMessage, AgentResult } from './redisAgent.ts';
+import type { AgentMessage, AgentResult, Cut } from './redisAgent.ts';
 import { activeGroups, BATCH, RULE_COUNT } from './redisWorkload.ts';
 import { benchArgs, fmt, table } from './support.ts';
 
@@ -58,6 +63,7 @@ const { values } = benchArgs(import.meta.filename, {
     flush: { type: 'string', default: '100' },
     agents: { type: 'string', default: '3' },
     rate: { type: 'string', default: '0' },
+    cut: { type: 'string', default: 'none' },
   },
 });
 const EVENTS = Number(values.events);
@@ -66,6 +72,12 @@ const FLUSH_MS = Number(values.flush);
 const AGENTS = Number(values.agents);
 /** Events per second each Redis agent is fed at; 0: as fast as it takes them. */
 const RATE = Number(values.rate);
+/** Steps of sharing taken out of the Redis agents' stores (see `cut` in bench/redisAgent.ts). */
+const CUT = values.cut as Cut;
+if (!['none', 'subscription', 'registers', 'shipping'].includes(CUT)) {
+  process.stderr.write(`bench/redis.ts: --cut takes none, subscription, registers or shipping, not ${CUT}\n`);
+  process.exit(2);
+}
 const PREFIX = 'bench';
 /** Keys of each kind whose MEMORY USAGE is sampled. */
 const SAMPLED_PER_KIND = 20;
@@ -87,6 +99,7 @@ function startAgent(store: 'memory' | 'redis', agent: number, agents: number, gr
       String(FLUSH_MS),
       String(store === 'redis' ? RATE : 0),
       url,
+      CUT,
     ],
     { stdio: 'inherit' },
   );
@@ -218,7 +231,7 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
 
   process.stdout.write(
     `### ${fmt(groups)} groups per rule\n\n${fmt(EVENTS)} events over ${fmt(groups)} groups per rule × ${RULE_COUNT} rules (threshold, pair, dedup; ${fmt(touched)} (rule, group) pairs touched), ` +
-      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
+      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}${CUT === 'none' ? '' : `, cut: ${CUT} (incidents wrong)`}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
   );
   const rows: (string | number)[][] = [
     [

@@ -2,14 +2,14 @@
  * One agent of bench/redis.ts, in a process of its own (its own event loop, heap and CPU
  * account): builds its share of the stream, warms the engine up, says `ready`, feeds its share
  * on `go` and answers `done` with its figures, then on `exit` closes its store and says `closed`.
- * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL]
+ * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT]]
  */
 import { CorrelationEngine } from '../src/correlation/engine.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { redisStateSchema } from '../src/state/redisConfig.ts';
 import { createRedisClient } from '../src/state/redisConnection.ts';
 import { RedisStateStore } from '../src/state/redisStateStore.ts';
-import type { StateStore, StateValue } from '../src/correlation/stateStore.ts';
+import type { StateDelta, StateStore, StateValue } from '../src/correlation/stateStore.ts';
 import type { VigilEvent } from '../src/model/event.ts';
 import { BATCH, ruleSet, streamShare } from './redisWorkload.ts';
 
@@ -29,7 +29,7 @@ export interface AgentResult {
 export type AgentMessage =
   { type: 'ready' } | { type: 'done'; result: AgentResult } | { type: 'closed'; localEntries: number };
 
-const [mode, agentText, agentsText, eventsText, groupsText, flushText, rateText, url] = process.argv.slice(2);
+const [mode, agentText, agentsText, eventsText, groupsText, flushText, rateText, url, cutText] = process.argv.slice(2);
 const AGENT = Number(agentText);
 const AGENTS = Number(agentsText);
 const FLUSH_MS = Number(flushText);
@@ -105,8 +105,34 @@ async function makeStore(): Promise<StateStore> {
     flushIntervalMs: FLUSH_MS,
     now: () => clock.ms,
   });
+  cut(store, (cutText ?? 'none') as Cut);
   await store.start();
   return store;
+}
+
+export type Cut = 'none' | 'subscription' | 'registers' | 'shipping';
+
+/**
+ * Takes steps of sharing out of a Redis agent's store, to measure what each costs (bench/redis.ts
+ * `--cut`); each includes the ones before it. The incidents are then wrong.
+ * - subscription: the store never subscribes: other agents' changes are neither received nor applied;
+ * - registers: nor are this agent's register writes (incident records among them) shipped;
+ * - shipping: nor is anything recorded for Redis: nothing is flushed.
+ * The store's private members are replaced: should they be renamed, this throws rather than cut nothing.
+ */
+function cut(store: RedisStateStore, what: Cut): void {
+  if (what === 'none') return;
+  const inside = store as unknown as {
+    subscriber?: { subscribe(channel: string): Promise<unknown> };
+    recordLocal?: (d: StateDelta) => void;
+  };
+  const record = inside.recordLocal;
+  if (typeof inside.subscriber?.subscribe !== 'function' || typeof record !== 'function')
+    throw new Error('--cut: RedisStateStore has no `subscriber` or `recordLocal` any more');
+  inside.subscriber.subscribe = () => Promise.resolve();
+  if (what === 'registers') inside.recordLocal = (d) => void (d.kind === 'register' || record.call(store, d));
+  else if (what === 'shipping') inside.recordLocal = () => {};
+  else if (what !== 'subscription') throw new Error(`--cut: no such step ${String(what)}`);
 }
 
 /**
