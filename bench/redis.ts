@@ -208,10 +208,10 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
   const memoryPerCpu = memory.events / memory.cpuSeconds;
   // The same split with nothing shared: each agent on a memory store of its own, agent 0 alone
   // running the timers. Incidents are wrong (each sees a third), but the figures bound what any
-  // sharing could reach with one agent running the timers for all.
+  // sharing could reach with one agent running the timers for all. One agent: the baseline.
   const apart: Agent[] = [];
-  for (let a = 0; a < AGENTS; a++) apart.push(startAgent('memory', a, AGENTS, groups));
-  const ceiling = (await runAgents(apart)).results;
+  for (let a = 0; a < AGENTS && AGENTS > 1; a++) apart.push(startAgent('memory', a, AGENTS, groups));
+  const ceiling = apart.length ? (await runAgents(apart)).results : [];
 
   await admin.flushall();
   await admin.config('RESETSTAT');
