@@ -194,6 +194,11 @@ export class MemoryStateStore implements StateStore {
     return entry?.kind === 'set' ? entry.members : undefined;
   }
 
+  /** When `key` expires here: a counter's latest bucket, the greatest expiry a mark or a set was given, a register's winning write's. */
+  expiryOf(key: string): number | undefined {
+    return this.entries.get(key)?.expiresAtMs;
+  }
+
   /** How many members set `key` keeps: the greatest limit it was given (what a write-back to a shared store carries). */
   setLimit(key: string): number | undefined {
     const entry = this.entries.get(key);

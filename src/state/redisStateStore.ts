@@ -131,8 +131,6 @@ export class RedisStateStore implements StateStore {
   private readonly logger: Logger;
   private readonly metrics: RedisStoreMetrics | undefined;
   private readonly books = new Map<string, Book>();
-  /** Expiry of each mark, register and set, so a write-back after a Redis loss keeps it. */
-  private readonly expiries = new Map<string, number>();
   private pending = new Map<string, Pending>();
   /** Wall-clock ms of the oldest write in `pending`. */
   private pendingSince: number | undefined;
@@ -446,7 +444,6 @@ export class RedisStateStore implements StateStore {
       for (const [b, cell] of book.cells) if (cell.expiresAtMs <= nowMs) book.cells.delete(b);
       if (book.cells.size === 0) this.books.delete(key);
     }
-    for (const [key, expiresAtMs] of this.expiries) if (expiresAtMs <= nowMs) this.expiries.delete(key);
     return this.local.sweep(nowMs);
   }
 
@@ -536,11 +533,6 @@ export class RedisStateStore implements StateStore {
       // The store only emits writes that won locally, so the latest is the newest.
       p.register = { register: d.register, expiresAtMs: d.expiresAtMs };
     }
-  }
-
-  private keepExpiry(key: string, expiresAtMs: number): void {
-    const known = this.expiries.get(key);
-    if (known === undefined || expiresAtMs > known) this.expiries.set(key, expiresAtMs);
   }
 
   private owe(key: string, p: Pending): void {
@@ -641,7 +633,6 @@ export class RedisStateStore implements StateStore {
       if (cells.length) push({ t: 'c', k: key, c: cells, ttl: ttl(latest) });
     }
     if (p.mark) {
-      this.keepExpiry(key, p.mark.expiresAtMs);
       push({
         t: 'm',
         k: key,
@@ -651,7 +642,6 @@ export class RedisStateStore implements StateStore {
       });
     }
     if (p.set) {
-      this.keepExpiry(key, p.set.expiresAtMs);
       push({
         t: 'e',
         k: key,
@@ -663,7 +653,6 @@ export class RedisStateStore implements StateStore {
     }
     if (p.register) {
       const { register, expiresAtMs } = p.register;
-      this.keepExpiry(key, expiresAtMs);
       push(
         {
           t: 'r',
@@ -743,11 +732,9 @@ export class RedisStateStore implements StateStore {
     const key = snap.k;
     switch (snap.t) {
       case 'm':
-        this.keepExpiry(key, Number(snap.x));
         this.local.merge({ kind: 'max', key, value: Number(snap.v), expiresAtMs: Number(snap.x) });
         return;
       case 'r': {
-        this.keepExpiry(key, Number(snap.x));
         const version = Number(snap.ver);
         if (snap.bad === '1') throw new Error('the stored value is not JSON');
         if (snap.d === '1') this.local.merge({ kind: 'delete', key, version, writer: snap.w });
@@ -779,7 +766,6 @@ export class RedisStateStore implements StateStore {
         const expiresAtMs = Number(snap.x);
         const limit = Number(snap.l);
         if (!(limit > 0)) throw new Error('not a set');
-        this.keepExpiry(key, expiresAtMs);
         // Lua's JSON encodes an empty list (an expiry-only change) as an object.
         const members = Array.isArray(snap.m) ? snap.m.map(String) : [];
         this.local.merge({ kind: 'set', key, members, limit, expiresAtMs });
@@ -925,7 +911,8 @@ export class RedisStateStore implements StateStore {
     }
     for (const key of this.local.keys('')) {
       if (this.pending.has(key)) continue; // its latest write is on its way already
-      const expiresAtMs = this.expiries.get(key) ?? this.engineNow() + this.ttlGraceMs;
+      // The local entry's expiry: a mark's or a set's greatest, a register's winning write's.
+      const expiresAtMs = this.local.expiryOf(key) ?? this.engineNow() + this.ttlGraceMs;
       const mark = this.local.readMax(key);
       if (mark !== undefined) this.owe(key, { mark: { value: mark, expiresAtMs } });
       const register = this.local.read(key);

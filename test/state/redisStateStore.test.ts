@@ -98,6 +98,41 @@ describe('RedisStateStore', () => {
     expect(late!.readSet('sm:k#1')).toEqual(held);
   });
 
+  it('writes marks, sets and registers back after Redis lost them with the expiry each has here, its own or learnt from others', async () => {
+    const prefix = freshPrefix();
+    const keys = new RedisKeys(prefix);
+    const [a, b] = await agents(2, prefix);
+    const now = Date.now();
+    a!.raise('seen:back', 1, now + 10 * 60_000);
+    a!.addToSet('sm:back#1', 'm1', 5, now + 20 * 60_000);
+    a!.write('pair:back', 'down', 1, now + 30 * 60_000);
+    await a!.flush();
+    // Another agent's later writes carry later expiries, which this agent learns from its messages.
+    b!.raise('seen:back', 2, now + 40 * 60_000);
+    b!.write('pair:back', 'up', 2, now + 50 * 60_000);
+    await b!.flush();
+    await waitFor(
+      () => a!.readMax('seen:back') === 2 && a!.read('pair:back')?.value === 'up',
+      'the writes of b to reach a',
+    );
+    await b!.close();
+    open.splice(
+      open.findIndex((o) => o.store === b),
+      1,
+    );
+
+    await look.flushall();
+    await a!.resync();
+    // Expiry plus one minute of grace, less the time the test took.
+    const ttlMinutes = async (key: string) => (await look.pttl(keys.stateKey(key))) / 60_000;
+    expect(await ttlMinutes('seen:back')).toBeCloseTo(41, 0);
+    expect(await ttlMinutes('sm:back#1')).toBeCloseTo(21, 0);
+    expect(await ttlMinutes('pair:back')).toBeCloseTo(51, 0);
+    const [late] = await agents(1, prefix);
+    expect(late!.read('pair:back')?.value).toBe('up');
+    expect(late!.readSet('sm:back#1')).toEqual(['m1']);
+  });
+
   it('gives a late joiner the state written before it started', async () => {
     const prefix = freshPrefix();
     const [a] = await agents(1, prefix);
