@@ -293,11 +293,8 @@ export class MemoryStateStore implements StateStore {
   private mergeDelta(delta: StateDelta, join: boolean): void {
     switch (delta.kind) {
       case 'count':
-        this.applyCount(delta.key, delta.bucket, delta.delta, delta.expiresAtMs);
-        if (join && delta.delta > 0 && this.countWatchers.size > 0) {
-          const tag = tagOf(delta.key);
-          if (tag !== undefined) this.countWatchers.get(tag)?.(delta.key);
-        }
+        if (join) this.mergeCount(delta.key, delta.bucket, delta.delta, delta.expiresAtMs);
+        else this.applyCount(delta.key, delta.bucket, delta.delta, delta.expiresAtMs);
         return;
       case 'max':
         this.applyMax(delta.key, delta.value, delta.expiresAtMs);
@@ -312,6 +309,15 @@ export class MemoryStateStore implements StateStore {
       case 'delete':
         this.applyDelete(delta.key, delta.version, delta.writer);
         return;
+    }
+  }
+
+  /** `merge` of another agent's count, without the delta: a replicating store makes one for every counter cell it hears of. */
+  mergeCount(key: string, bucket: number, delta: number, expiresAtMs: number): void {
+    this.applyCount(key, bucket, delta, expiresAtMs);
+    if (delta > 0 && this.countWatchers.size > 0) {
+      const tag = tagOf(key);
+      if (tag !== undefined) this.countWatchers.get(tag)?.(key);
     }
   }
 

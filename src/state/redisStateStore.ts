@@ -793,23 +793,29 @@ export class RedisStateStore implements StateStore {
 
   private addOthers(key: string, bucket: number, cell: Cell, delta: number): void {
     cell.others += delta;
-    this.local.merge({ kind: 'count', key, bucket, delta, expiresAtMs: cell.expiresAtMs });
+    this.local.mergeCount(key, bucket, delta, cell.expiresAtMs);
   }
 
   /** Another incarnation's new totals in some cells of a counter (a message: see APPLY_SCRIPT). */
   private applyCells(key: string, cells: [string, string, string][], rev: number, from: string): void {
-    const book = this.books.get(key);
+    let book = this.books.get(key);
     if (book && rev < book.floor) return;
     const now = this.engineNowMs ?? Number.NEGATIVE_INFINITY;
     for (const [bucketText, total, expiry] of cells) {
       const bucket = Number(bucketText);
       const expiresAtMs = Number(expiry);
       const n = Number(total);
-      const existing = this.books.get(key)?.cells.get(bucket);
+      const existing = book?.cells.get(bucket);
+      if (existing) {
+        this.hear(key, bucket, existing, from, n, rev);
+        if (expiresAtMs > existing.expiresAtMs) existing.expiresAtMs = expiresAtMs;
+        continue;
+      }
       // One already swept here must not come back (its writer's clock may run behind).
-      if (!existing && (expiresAtMs <= now || n === 0)) continue;
-      this.hear(key, bucket, existing ?? this.cell(key, bucket, expiresAtMs), from, n, rev);
-      if (existing && expiresAtMs > existing.expiresAtMs) existing.expiresAtMs = expiresAtMs;
+      if (expiresAtMs <= now || n === 0) continue;
+      const cell = this.cell(key, bucket, expiresAtMs);
+      book ??= this.books.get(key);
+      this.hear(key, bucket, cell, from, n, rev);
     }
   }
 
