@@ -67,19 +67,17 @@ type Snapshot =
   /** A set's members: those a write added (a message), or all of them (a read). */
   | { k: string; t: 'e'; m: string[]; l: string; x: string };
 
-type Op =
-  | { t: 'c'; k: string; c: [string, string, string][]; ttl: string }
-  | { t: 'm'; k: string; v: string; x: string; ttl: string }
-  /** `a`: which of the call's values (see `Batch`) is the register's, as JSON. */
-  | { t: 'r'; k: string; a: number; ver: string; w: string; x: string; ttl: string }
-  | { t: 'd'; k: string; ver: string; w: string; x: string; ttl: string }
-  | { t: 's'; k: string }
-  | { t: 'e'; k: string; m: string[]; l: string; x: string; ttl: string };
-
-/** One script call of a flush: its keys and ops, and the JSON values its register writes carry. */
+/**
+ * One script call of a flush: its keys, its ops as JSON objects (see APPLY_SCRIPT), written by
+ * hand (`opsFor`), and the JSON values its register writes carry. The ops, all values strings:
+ * - `{t:'c', k, c: [[bucket, own total, expiry], ...], ttl}`: a counter's changed cells;
+ * - `{t:'m', k, v, x, ttl}`: a mark; `{t:'e', k, m: [members], l: limit, x, ttl}`: a set's new members;
+ * - `{t:'r', k, a, ver, w, x, ttl}`: a register, `a` its value's place among the call's values;
+ * - `{t:'d', k, ver, w, x, ttl}`: a deletion; `{t:'s', k}`: a read of the key's whole state.
+ */
 interface Batch {
   keys: string[];
-  ops: Op[];
+  ops: string[];
   values: string[];
 }
 
@@ -606,69 +604,63 @@ export class RedisStateStore implements StateStore {
    * counter cells sent go into `sent` (to be marked dirty again should the flush fail).
    */
   private opsFor(key: string, redisKey: string, p: Pending, now: number, sent: Cell[], batches: Batch[]): void {
-    const push = (op: Op, value?: string) => {
+    /** The call the next op goes in (a new one once the last is full), the op's key in it. */
+    const callFor = () => {
       let b = batches[batches.length - 1];
       if (!b || b.ops.length >= OPS_PER_CALL) batches.push((b = { keys: [], ops: [], values: [] }));
-      if (value !== undefined) {
-        b.values.push(value);
-        (op as { a: number }).a = b.values.length;
-      }
       b.keys.push(redisKey);
-      b.ops.push(op);
+      return b;
     };
-    const ttl = (expiresAtMs: number) => String(Math.max(Math.ceil(expiresAtMs - now), 0) + this.ttlGraceMs);
-    if (p.del) push({ t: 'd', k: key, ver: String(p.del.version), w: p.del.writer, x: String(now), ttl: ttl(now) });
+    const ttl = (expiresAtMs: number) => Math.max(Math.ceil(expiresAtMs - now), 0) + this.ttlGraceMs;
+    // The ops' JSON, written by hand: objects and JSON.stringify cost a tenth of an agent's flush.
+    const k = JSON.stringify(key);
+    if (p.del) {
+      const { version, writer } = p.del;
+      callFor().ops.push(
+        `{"t":"d","k":${k},"ver":"${version}","w":${JSON.stringify(writer)},"x":"${now}","ttl":"${ttl(now)}"}`,
+      );
+    }
     const book = p.counter ? this.books.get(key) : undefined;
     if (book) {
-      const cells: [string, string, string][] = [];
+      let cells = '';
       let latest = 0;
       // Cells swept or deleted since their write are gone from the book: nothing left to say.
       for (const [b, cell] of book.cells) {
         if (!cell.dirty) continue;
         cell.dirty = false;
         sent.push(cell);
-        cells.push([String(b), String(cell.own), String(cell.expiresAtMs)]);
+        cells += `${cells ? ',' : ''}["${b}","${cell.own}","${cell.expiresAtMs}"]`;
         if (cell.expiresAtMs > latest) latest = cell.expiresAtMs;
       }
-      if (cells.length) push({ t: 'c', k: key, c: cells, ttl: ttl(latest) });
+      if (cells) callFor().ops.push(`{"t":"c","k":${k},"c":[${cells}],"ttl":"${ttl(latest)}"}`);
     }
     if (p.mark) {
-      push({
-        t: 'm',
-        k: key,
-        v: String(p.mark.value),
-        x: String(p.mark.expiresAtMs),
-        ttl: ttl(p.mark.expiresAtMs),
-      });
+      const { value, expiresAtMs } = p.mark;
+      callFor().ops.push(`{"t":"m","k":${k},"v":"${value}","x":"${expiresAtMs}","ttl":"${ttl(expiresAtMs)}"}`);
     }
     if (p.set) {
-      push({
-        t: 'e',
-        k: key,
-        m: p.set.members,
-        l: String(p.set.limit),
-        x: String(p.set.expiresAtMs),
-        ttl: ttl(p.set.expiresAtMs),
-      });
+      const { members, limit, expiresAtMs } = p.set;
+      callFor().ops.push(
+        `{"t":"e","k":${k},"m":${JSON.stringify(members)},"l":"${limit}","x":"${expiresAtMs}","ttl":"${ttl(expiresAtMs)}"}`,
+      );
     }
     if (p.register) {
       const { register, expiresAtMs } = p.register;
-      push(
-        {
-          t: 'r',
-          k: key,
-          a: 0,
-          ver: String(register.version),
-          w: register.writer,
-          x: String(expiresAtMs),
-          ttl: ttl(expiresAtMs),
-        },
-        this.local.encodeRegister(key, register.value),
+      const b = callFor();
+      b.values.push(this.local.encodeRegister(key, register.value));
+      b.ops.push(
+        `{"t":"r","k":${k},"a":${b.values.length},"ver":"${register.version}","w":${JSON.stringify(register.writer)},"x":"${expiresAtMs}","ttl":"${ttl(expiresAtMs)}"}`,
       );
     }
   }
 
-  private async call(tag: string, keys: string[], ops: Op[], publish: boolean, values: string[] = []): Promise<void> {
+  private async call(
+    tag: string,
+    keys: string[],
+    ops: string[],
+    publish: boolean,
+    values: string[] = [],
+  ): Promise<void> {
     const seqTtl = String(this.ttlGraceMs);
     const reply = (await runScript(
       this.client,
@@ -678,7 +670,7 @@ export class RedisStateStore implements StateStore {
         String(this.engineNow()),
         publish ? this.redisKeys.channel : '',
         this.incarnation,
-        JSON.stringify(ops),
+        `[${ops.join(',')}]`,
         seqTtl,
         ...values,
       ],
@@ -948,7 +940,7 @@ export class RedisStateStore implements StateStore {
           this.call(
             tag,
             chunk.map((k) => this.redisKeys.stateKey(k, tag)),
-            chunk.map((k) => ({ t: 's', k })),
+            chunk.map((k) => `{"t":"s","k":${JSON.stringify(k)}}`),
             false,
           ),
         );
