@@ -337,8 +337,10 @@ export class CorrelationEngine {
   openIncidents(): IncidentRecord[] {
     const open: IncidentRecord[] = [];
     for (const key of [...this.store.keys('i:')]) {
-      const rec = this.book.get(key.slice(2));
-      if (rec && rec.incident.status !== 'resolved') open.push(rec);
+      // Only open ones are brought up to date (`recordAt`): that leaves their status as it is.
+      if (this.book.statusAt(key) === 'resolved') continue;
+      const rec = this.book.recordAt(key);
+      if (rec) open.push(rec);
     }
     return open;
   }

@@ -386,6 +386,11 @@ export class IncidentBook {
     return this.recordAt('i:' + key);
   }
 
+  /** The status of the record under its store key (`i:<key>`), without bringing the record up to date. */
+  statusAt(storeKey: string): Incident['status'] | undefined {
+    return (this.store.read(storeKey)?.value as unknown as IncidentRecord | undefined)?.incident.status;
+  }
+
   /** The record under its store key (`i:<key>`), brought up to date: for scans over `keys('i:')`. */
   recordAt(storeKey: string): IncidentRecord | undefined {
     const rec = this.store.read(storeKey)?.value as unknown as IncidentRecord | undefined;
@@ -933,16 +938,17 @@ export class IncidentBook {
   /** Tells the resolutions held back by `resolve` whose time has come; drops index entries of those that reopened. */
   notifyHeldResolves(nowMs: number, out: IncidentChange[]): void {
     for (const key of this.heldKeys()) {
+      // Read as stored: what decides here is not what bringing it up to date (`get`) changes.
+      const stored = this.store.read('i:' + key)?.value as unknown as IncidentRecord | undefined;
       // A record gone from the store took its resolution with it; the index entry expires with it.
-      const rec = this.get(key);
-      if (!rec) continue;
-      const dueMs = rec.resolveHeldUntilMs ?? 0;
-      if (dueMs === 0 || rec.incident.status !== 'resolved') {
+      if (!stored) continue;
+      const dueMs = stored.resolveHeldUntilMs ?? 0;
+      if (dueMs === 0 || stored.incident.status !== 'resolved') {
         // Reopened (perhaps by another agent) or released already: only the index entry is stale.
-        this.store.delete(HELD + key, rec.incident.version + 1);
+        this.store.delete(HELD + key, stored.incident.version + 1);
         continue;
       }
-      if (nowMs >= dueMs) this.notifyHeld(rec, nowMs, STILL_RESOLVED, out);
+      if (nowMs >= dueMs) this.notifyHeld(this.get(key)!, nowMs, STILL_RESOLVED, out);
     }
   }
 
