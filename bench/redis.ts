@@ -15,7 +15,8 @@
  *    `settle` (and sweep their local state every 30 virtual seconds).
  *
  * Per agent: events/s (wall clock, until its last write is in Redis), events per CPU-second of
- * that process (process.cpuUsage: user + system, every thread) and its peak RSS (maxRSS, which
+ * that process (process.cpuUsage: user + system, every thread), the share of it the timers took
+ * (`tick` on agent 0, `settle` and sweeps on the others) and its peak RSS (maxRSS, which
  * includes its share of the pre-built stream). The ratios divide by the memory engine's figures
  * from the same run. On a machine with fewer cores than agents + Redis, the agents queue for CPU,
  * so events per CPU-second is the figure that compares the work; events/s shows the wait too.
@@ -193,6 +194,9 @@ async function keyKinds(admin: Redis): Promise<{ kind: string; keys: number; byt
   return out;
 }
 
+/** What share of an agent's CPU time its timers took (`tick`, or `settle` and sweeps). */
+const timerShare = (r: AgentResult) => `${((100 * r.timerCpuSeconds) / r.cpuSeconds).toFixed(0)} %`;
+
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 const load = () =>
   loadavg()
@@ -241,6 +245,7 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
       '1.00',
       fmt(memoryPerCpu),
       '1.00',
+      timerShare(memory),
       fmt(memory.maxRssMiB),
     ],
   ];
@@ -253,6 +258,7 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
       '',
       fmt(perCpu),
       (perCpu / memoryPerCpu).toFixed(2),
+      timerShare(r),
       fmt(r.maxRssMiB),
     ]);
   }
@@ -266,6 +272,7 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
       (rate / memoryRate).toFixed(2),
       fmt(perCpu),
       (perCpu / memoryPerCpu).toFixed(2),
+      timerShare(r),
       fmt(r.maxRssMiB),
     ]);
   }
@@ -278,10 +285,22 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
     '',
     '',
     '',
+    '',
   ]);
   process.stdout.write(
-    table(['store', 'events', 'events/s', '× memory', 'events per CPU-second', '× memory', 'peak RSS MiB'], rows) +
-      '\n\n',
+    table(
+      [
+        'store',
+        'events',
+        'events/s',
+        '× memory',
+        'events per CPU-second',
+        '× memory',
+        'timers, % of CPU',
+        'peak RSS MiB',
+      ],
+      rows,
+    ) + '\n\n',
   );
 
   const lags = run.results.flatMap((r) => r.lagsMs).sort((a, b) => a - b);

@@ -18,6 +18,8 @@ export interface AgentResult {
   events: number;
   seconds: number;
   cpuSeconds: number;
+  /** Of `cpuSeconds`, what the timers took: `tick` on the agent that runs them, `settle` and sweeps on the others. */
+  timerCpuSeconds: number;
   maxRssMiB: number;
   /** Flush lag samples, ms: another agent's probe write until this agent's engine can read it. */
   lagsMs: number[];
@@ -141,19 +143,26 @@ function cut(store: RedisStateStore, what: Cut): void {
  * on the Redis store, yields to the event loop between batches so the replicator can flush and
  * receive, waits while the store holds back (`backpressure`), and keeps to RATE events/s if set.
  */
-async function feed(store: StateStore, events: VigilEvent[], leads: boolean, probes?: Probes): Promise<void> {
+async function feed(store: StateStore, events: VigilEvent[], leads: boolean, probes?: Probes): Promise<number> {
   const engine = new CorrelationEngine(ruleSet(), store);
   const started = performance.now();
   let nextTick = 1000;
+  /** CPU µs in the timers. */
+  let timerUs = 0;
   for (let i = 0; i < events.length; i += BATCH) {
     const batch = events.slice(i, i + BATCH);
     const nowMs = Number(batch[batch.length - 1]!.timeUnixNano / 1_000_000n);
     clock.ms = nowMs;
+    const timersFrom = nextTick <= nowMs ? process.cpuUsage() : undefined;
     for (; nextTick <= nowMs; nextTick += 1000) {
       if (leads) engine.tick(nextTick);
       else engine.settle(nextTick);
       // The daemon sweeps a follower's local state on a timer of its own, as often as the leader's tick does.
       if (!leads && nextTick % LOCAL_SWEEP_MS === 0) store.sweep(nextTick);
+    }
+    if (timersFrom) {
+      const spent = process.cpuUsage(timersFrom);
+      timerUs += spent.user + spent.system;
     }
     engine.process(batch, nowMs);
     if (store instanceof RedisStateStore) {
@@ -165,6 +174,7 @@ async function feed(store: StateStore, events: VigilEvent[], leads: boolean, pro
       await new Promise((r) => (due > 1 ? setTimeout(r, due) : setImmediate(r)));
     }
   }
+  return timerUs;
 }
 
 function send(message: AgentMessage): void {
@@ -186,7 +196,7 @@ await nextMessage();
 const cpuBefore = process.cpuUsage();
 const started = performance.now();
 // Agent 0 stands for the elected leader: it alone runs the timers.
-await feed(store, events, AGENT === 0, probes);
+const timerUs = await feed(store, events, AGENT === 0, probes);
 if (store instanceof RedisStateStore) while (store.pendingKeys() > 0) await store.flush();
 const seconds = (performance.now() - started) / 1000;
 const cpu = process.cpuUsage(cpuBefore);
@@ -197,6 +207,7 @@ send({
     events: events.length,
     seconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    timerCpuSeconds: timerUs / 1e6,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     lagsMs: probes?.lagsMs ?? [],
     lagsLost: probes?.lost ?? 0,
