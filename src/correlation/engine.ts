@@ -337,9 +337,7 @@ export class CorrelationEngine {
   openIncidents(): IncidentRecord[] {
     const open: IncidentRecord[] = [];
     for (const key of [...this.store.keys('i:')]) {
-      // Only open ones are brought up to date (`recordAt`): that leaves their status as it is.
-      if (this.book.statusAt(key) === 'resolved') continue;
-      const rec = this.book.recordAt(key);
+      const rec = this.book.openRecordAt(key);
       if (rec) open.push(rec);
     }
     return open;

@@ -386,9 +386,15 @@ export class IncidentBook {
     return this.recordAt('i:' + key);
   }
 
-  /** The status of the record under its store key (`i:<key>`), without bringing the record up to date. */
-  statusAt(storeKey: string): Incident['status'] | undefined {
-    return (this.store.read(storeKey)?.value as unknown as IncidentRecord | undefined)?.incident.status;
+  /**
+   * The record under its store key (`i:<key>`) brought up to date if it is open; undefined if it
+   * is resolved (left as stored) or gone: for the timers' scan over `keys('i:')`.
+   */
+  openRecordAt(storeKey: string): IncidentRecord | undefined {
+    const rec = this.store.read(storeKey)?.value as unknown as IncidentRecord | undefined;
+    if (rec === undefined || rec.incident.status === 'resolved') return undefined;
+    this.materialize(rec);
+    return rec;
   }
 
   /** The record under its store key (`i:<key>`), brought up to date: for scans over `keys('i:')`. */
