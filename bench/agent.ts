@@ -13,7 +13,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { benchArgs, pin, pinned, pinSelfToLoadCore, rssMiB, scratchDir, spawnUntil, table } from './support.ts';
+import { benchArgs, median, pin, pinned, pinSelfToLoadCore, rssMiB, scratchDir, spawnUntil, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: { runs: { type: 'string', default: '5' }, quick: { type: 'boolean' } },
@@ -64,8 +64,6 @@ let n = 0;
 registerHooks({ load(url, ctx, next) { n++; return next(url, ctx); } });
 process.on('SIGUSR2', () => process.stderr.write('modules loaded ' + n + '\\n'));
 `)}`;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const ENTRIES = { vigil: 'cmd/start.mjs', 'node cmd/vigil.ts': 'cmd/vigil.ts' } as const;
 type Entry = keyof typeof ENTRIES;

@@ -53,8 +53,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { RedisKeys } from '../src/state/redisKeys.ts';
 import { startRedis } from '../test/support/redis.ts';
-import type { AgentMessage, AgentResult, Cut } from './redisAgent.ts';
-import { activeGroups, BATCH, RULE_COUNT } from './redisWorkload.ts';
+import type { AgentMessage, AgentResult } from './redisAgent.ts';
+import { activeGroups, BATCH, CUTS, infoField, redisCpuSeconds, RULE_COUNT, type Cut } from './redisWorkload.ts';
 import { benchArgs, fmt, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -75,8 +75,8 @@ const AGENTS = Number(values.agents);
 const RATE = Number(values.rate);
 /** Steps of sharing taken out of the Redis agents' stores (see `cut` in bench/redisAgent.ts). */
 const CUT = values.cut as Cut;
-if (!['none', 'subscription', 'registers', 'shipping'].includes(CUT)) {
-  process.stderr.write(`bench/redis.ts: --cut takes none, subscription, registers or shipping, not ${CUT}\n`);
+if (!CUTS.includes(CUT)) {
+  process.stderr.write(`bench/redis.ts: --cut takes ${CUTS.join(', ')}, not ${CUT}\n`);
   process.exit(2);
 }
 const PREFIX = 'bench';
@@ -144,16 +144,6 @@ async function runAgents(
     seconds,
     localEntries: closed.map((m) => (m as { localEntries: number }).localEntries),
   };
-}
-
-function infoField(info: string, field: string): number {
-  const m = new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info);
-  if (!m) throw new Error(`INFO has no ${field}`);
-  return Number(m[1]);
-}
-
-function redisCpuSeconds(info: string): number {
-  return infoField(info, 'used_cpu_user') + infoField(info, 'used_cpu_sys');
 }
 
 /** Calls and µs spent (wall clock inside Redis) per command. */

@@ -11,7 +11,7 @@ import { createRedisClient } from '../src/state/redisConnection.ts';
 import { RedisStateStore } from '../src/state/redisStateStore.ts';
 import type { StateDelta, StateStore, StateValue } from '../src/correlation/stateStore.ts';
 import type { VigilEvent } from '../src/model/event.ts';
-import { BATCH, ruleSet, streamShare } from './redisWorkload.ts';
+import { BATCH, ruleSet, streamShare, type Cut } from './redisWorkload.ts';
 
 export interface AgentResult {
   agent: number;
@@ -111,8 +111,6 @@ async function makeStore(): Promise<StateStore> {
   await store.start();
   return store;
 }
-
-export type Cut = 'none' | 'subscription' | 'registers' | 'shipping';
 
 /**
  * Takes steps of sharing out of a Redis agent's store, to measure what each costs (bench/redis.ts

@@ -22,8 +22,8 @@ import { newEvent, type VigilEvent } from '../src/model/event.ts';
 import { eventToJson } from '../src/model/eventJson.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { startRedis } from '../test/support/redis.ts';
-import { BATCH, ruleSet, streamShare } from './redisWorkload.ts';
-import { benchArgs, fmt, table } from './support.ts';
+import { BATCH, redisCpuSeconds, ruleSet, streamShare } from './redisWorkload.ts';
+import { benchArgs, fmt, median, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: {
@@ -96,13 +96,6 @@ async function receive(client: Redis, expected: number): Promise<number> {
   return cpuUs(before);
 }
 
-function redisCpuUs(info: string): number {
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
-  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 const events = streamShare(EVENTS, GROUPS, 0, 1);
 const server = await startRedis();
 const producer = new Redis(server.url);
@@ -115,10 +108,10 @@ try {
   await receive(consumer, 20_000);
   for (let round = 0; round < ROUNDS; round++) {
     figures.engine.push(engineRun(events) / EVENTS);
-    const redisBefore = redisCpuUs(await admin.info('cpu'));
+    const redisBefore = redisCpuSeconds(await admin.info('cpu'));
     figures.send.push((await send(producer, events)) / EVENTS);
     figures.receive.push((await receive(consumer, EVENTS)) / EVENTS);
-    figures.redis.push((redisCpuUs(await admin.info('cpu')) - redisBefore) / EVENTS);
+    figures.redis.push(((redisCpuSeconds(await admin.info('cpu')) - redisBefore) * 1e6) / EVENTS);
   }
   const engine = median(figures.engine);
   const row = (name: string, xs: number[]) => [

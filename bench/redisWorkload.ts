@@ -1,7 +1,8 @@
 /**
- * The Redis benchmark's workload, shared by its parent (bench/redis.ts) and its agents
- * (bench/redisAgent.ts): three rules (threshold, pair, dedup) over `groups` groups each, and a
- * stream in time order that agents split round robin.
+ * The Redis benchmark's workload, shared by its parent (bench/redis.ts), its agents
+ * (bench/redisAgent.ts) and bench/redisHandoff.ts: three rules (threshold, pair, dedup) over
+ * `groups` groups each, a stream in time order that agents split round robin, the steps of
+ * sharing `--cut` can take out, and what Redis's INFO says.
  */
 import { compileRuleSet } from '../src/correlation/compile.ts';
 import { correlationSchema } from '../src/correlation/config.ts';
@@ -31,6 +32,22 @@ const RULES = {
 };
 
 export const RULE_COUNT = RULES.rules.length;
+
+/** Steps of sharing `bench/redis.ts --cut` takes out of the agents' stores, each with the ones before it. */
+export const CUTS = ['none', 'subscription', 'registers', 'shipping'] as const;
+export type Cut = (typeof CUTS)[number];
+
+/** A numeric field of a Redis INFO section. */
+export function infoField(info: string, field: string): number {
+  const m = new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info);
+  if (!m) throw new Error(`INFO has no ${field}`);
+  return Number(m[1]);
+}
+
+/** The CPU seconds (user + system) Redis has used, from INFO cpu. */
+export function redisCpuSeconds(info: string): number {
+  return infoField(info, 'used_cpu_user') + infoField(info, 'used_cpu_sys');
+}
 
 export function ruleSet(): RuleSet {
   const issues: { path: string; message: string }[] = [];

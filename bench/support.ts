@@ -88,6 +88,11 @@ export function spawnUntil(
   });
 }
 
+/** The middle value of `xs` (the upper of the two middle ones for an even count); `xs` is left as it is. */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
 export function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }

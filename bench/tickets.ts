@@ -56,7 +56,7 @@ import { FakePagerDuty } from '../test/support/fakes/pagerduty.ts';
 import type { FakeHttpServer, RecordedRequest } from '../test/support/fakes/server.ts';
 import { FakeSlack } from '../test/support/fakes/slack.ts';
 import { FakeWebhookReceiver } from '../test/support/fakes/webhookReceiver.ts';
-import { benchArgs, fmt, table } from './support.ts';
+import { benchArgs, fmt, median, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: {
@@ -167,7 +167,6 @@ async function appendTable(): Promise<void> {
         bares.push(await bareRate(fsync, batch));
         boxes.push(await outboxRate(fsync, batch));
       }
-      const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       const bare = median(bares);
       const box = median(boxes);
       rows.push([fsync ? 'on' : 'off', batch, fmt(bare), fmt(box), `${(box / bare).toFixed(2)}×`]);
