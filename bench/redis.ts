@@ -13,6 +13,18 @@
  *    group, and counts what the others count through Redis. As in the daemon, where one elected
  *    agent runs the engine's timers, agent 0 ticks every virtual second and the others only
  *    `settle` (and sweep their local state every 30 virtual seconds).
+ * 4. The other design, owners (a measured prototype; the daemon does not have it): AGENTS agents
+ *    over the same shares, each (rule, group) owned by one agent by a hash of its key. An agent
+ *    passes every event of a group it does not own to the owner's inbox, a Redis stream (one
+ *    entry per owner and batch of 500, the events as JSON), and runs the engine on a memory store
+ *    over the events of its own groups, those that came to it and those its inbox brings, merged
+ *    in time order, timers included; its own go to a log stream too. Every second of wall time
+ *    it checkpoints the state entries changed since the last checkpoint into a Redis hash, with
+ *    the inbox and log positions they hold, and trims both there: what a new owner would load
+ *    and replay after a crash (the prototype measures the cost; it has no takeover). Its table
+ *    compares the incidents opened and resolved (key and time) with the memory engine's: they
+ *    are the same, except that max_open_incidents then counts per owner, not per rule (`--max-open
+ *    0` takes the limit off, and they are the same).
  *
  * Per agent: events/s (wall clock, until its last write is in Redis), events per CPU-second of
  * that process (process.cpuUsage: user + system, every thread), the share of it the timers took
@@ -40,12 +52,14 @@
  * (`backpressure`, as the daemon's correlation connector does); with `--rate R` each agent is
  * fed R events per second of wall time instead, to measure flush lag below saturation.
  *
+ * `--max-open N` sets every rule's max_open_incidents (default: the rules' default, 1,000).
+ *
  * `--cut` takes steps of sharing out of the Redis agents' stores, to measure what each costs (their
  * incidents are then wrong; each step includes the ones before it): `subscription`, other agents'
  * changes never received; `registers`, nor this agent's register writes shipped; `shipping`,
  * nothing recorded for Redis at all.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none]`.
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -65,6 +79,7 @@ const { values } = benchArgs(import.meta.filename, {
     agents: { type: 'string', default: '3' },
     rate: { type: 'string', default: '0' },
     cut: { type: 'string', default: 'none' },
+    'max-open': { type: 'string', default: '' },
   },
 });
 const EVENTS = Number(values.events);
@@ -88,7 +103,13 @@ interface Agent {
   next(type: AgentMessage['type']): Promise<AgentMessage>;
 }
 
-function startAgent(store: 'memory' | 'redis', agent: number, agents: number, groups: number, url = ''): Agent {
+function startAgent(
+  store: 'memory' | 'redis' | 'owners',
+  agent: number,
+  agents: number,
+  groups: number,
+  url = '',
+): Agent {
   const proc = fork(
     join(import.meta.dirname, 'redisAgent.ts'),
     [
@@ -101,6 +122,7 @@ function startAgent(store: 'memory' | 'redis', agent: number, agents: number, gr
       String(store === 'redis' ? RATE : 0),
       url,
       CUT,
+      values['max-open'],
     ],
     { stdio: 'inherit' },
   );
@@ -221,6 +243,16 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
   const memAfter = infoField(memInfo, 'used_memory');
   const dbKeys = await admin.dbsize();
   const kinds = await keyKinds(admin);
+
+  // The other design: each (rule, group) owned by one agent, events passed on through Redis streams.
+  await admin.flushall();
+  const ownersCpuBefore = redisCpuSeconds(await admin.info('cpu'));
+  const ownersMemBefore = infoField(await admin.info('memory'), 'used_memory');
+  const ownerAgents: Agent[] = [];
+  for (let a = 0; a < AGENTS; a++) ownerAgents.push(startAgent('owners', a, AGENTS, groups, url));
+  const owned = await runAgents(ownerAgents);
+  const ownersRedisCpu = redisCpuSeconds(await admin.info('cpu')) - ownersCpuBefore;
+  const ownersMem = infoField(await admin.info('memory'), 'used_memory') - ownersMemBefore;
   const loadAfter = load();
 
   process.stdout.write(
@@ -252,11 +284,11 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
       fmt(r.maxRssMiB),
     ]);
   }
-  for (const r of run.results) {
+  const agentRow = (name: string, r: AgentResult) => {
     const rate = r.events / r.seconds;
     const perCpu = r.events / r.cpuSeconds;
-    rows.push([
-      `redis, agent ${r.agent}`,
+    return [
+      name,
       fmt(r.events),
       fmt(rate),
       (rate / memoryRate).toFixed(2),
@@ -264,8 +296,10 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
       (perCpu / memoryPerCpu).toFixed(2),
       timerShare(r),
       fmt(r.maxRssMiB),
-    ]);
-  }
+    ];
+  };
+  for (const r of run.results) rows.push(agentRow(`redis, agent ${r.agent}`, r));
+  for (const r of owned.results) rows.push(agentRow(`owners, agent ${r.agent}`, r));
   const totalEvents = run.results.reduce((n, r) => n + r.events, 0);
   rows.push([
     `redis, all ${AGENTS} agents together`,
@@ -290,6 +324,39 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
         'peak RSS MiB',
       ],
       rows,
+    ) + '\n\n',
+  );
+
+  const ownersOpened = new Set(owned.results.flatMap((r) => r.opened));
+  const memoryOpened = new Set(memory.opened);
+  const onlyOwners = [...ownersOpened].filter((id) => !memoryOpened.has(id)).length;
+  const onlyMemory = [...memoryOpened].filter((id) => !ownersOpened.has(id)).length;
+  const ownerLags = owned.results.flatMap((r) => r.lagsMs).sort((a, b) => a - b);
+  const ownersEvents = owned.results.reduce((n, r) => n + r.events, 0);
+  process.stdout.write(
+    table(
+      ['owners figure', 'value'],
+      [
+        [
+          'incidents opened and resolved (key and time): by the memory engine; by the owners; by one only (max_open_incidents counts per owner)',
+          `${fmt(memoryOpened.size)}; ${fmt(ownersOpened.size)}; ${fmt(onlyOwners + onlyMemory)}`,
+        ],
+        ['events taken as late, per agent', owned.results.map((r) => fmt(r.late)).join(', ')],
+        [
+          "lag p50 / p90 / p99 / max (ms): a batch's coming to an agent until its owner's engine took it",
+          [0.5, 0.9, 0.99, 1].map((p) => percentile(ownerLags, p).toFixed(0)).join(' / '),
+        ],
+        [
+          'checkpoints, % of each agent’s CPU',
+          owned.results.map((r) => `${((100 * r.checkpointCpuSeconds) / r.cpuSeconds).toFixed(0)} %`).join(', '),
+        ],
+        [
+          "redis-server CPU over the owners' run (s; cores busy)",
+          `${ownersRedisCpu.toFixed(2)}; ${(ownersRedisCpu / owned.seconds).toFixed(2)}`,
+        ],
+        ['used_memory growth (MiB; bytes per touched pair)', `${mib(ownersMem)}; ${fmt(ownersMem / touched)}`],
+        ['all agents together, events/s', fmt(ownersEvents / owned.seconds)],
+      ],
     ) + '\n\n',
   );
 

@@ -2,16 +2,27 @@
  * One agent of bench/redis.ts, in a process of its own (its own event loop, heap and CPU
  * account): builds its share of the stream, warms the engine up, says `ready`, feeds its share
  * on `go` and answers `done` with its figures, then on `exit` closes its store and says `closed`.
- * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT]]
+ *
+ * `owners` agents try the other design (bench/redis.ts, "owners" rows): each (rule, group) has
+ * one owning agent, picked by a hash of the group's key; every agent passes each event of its
+ * share to the owner's inbox (a Redis stream, one entry per owner and batch) and runs the engine
+ * on a memory store over what its own inbox brings, timers included, up to the time every sender
+ * has passed (and sends no further than AHEAD_MS beyond it). Every CHECKPOINT_MS it writes the entries changed since the last
+ * checkpoint to a Redis hash, with the inbox position they hold, and trims the inbox there: what
+ * another agent taking the groups over after a crash would load, then replay the inbox from.
+ * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis|owners AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT [MAX_OPEN]]]
  */
+import { Redis } from 'ioredis';
 import { CorrelationEngine } from '../src/correlation/engine.ts';
+import type { EventRule } from '../src/correlation/rules/rule.ts';
+import type { IncidentChange } from '../src/model/incident.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { redisStateSchema } from '../src/state/redisConfig.ts';
 import { createRedisClient } from '../src/state/redisConnection.ts';
 import { RedisStateStore } from '../src/state/redisStateStore.ts';
 import type { StateDelta, StateStore, StateValue } from '../src/correlation/stateStore.ts';
 import type { VigilEvent } from '../src/model/event.ts';
-import { BATCH, ruleSet, streamShare, type Cut } from './redisWorkload.ts';
+import { BATCH, eventsFromJson, eventsToJson, ruleSet, streamShare, type Cut } from './redisWorkload.ts';
 
 export interface AgentResult {
   agent: number;
@@ -21,17 +32,29 @@ export interface AgentResult {
   /** Of `cpuSeconds`, what the timers took: `tick` on the agent that runs them, `settle` and sweeps on the others. */
   timerCpuSeconds: number;
   maxRssMiB: number;
-  /** Flush lag samples, ms: another agent's probe write until this agent's engine can read it. */
+  /**
+   * Flush lag samples, ms: another agent's probe write until this agent's engine can read it.
+   * Owners: a batch's coming to the agent (passed on, or its own groups') until the engine took its last event.
+   */
   lagsMs: number[];
   /** Probe writes seen to arrive whose stamp had already left the ring (none expected). */
   lagsLost: number;
+  /** Events the engine took as late (older than allowed_lateness behind its clock). */
+  late: number;
+  /** The incidents this agent's engine opened and resolved, as `opened key@time`, `resolved key@time` (the memory engine alone, and owners). */
+  opened: string[];
+  /** Owners: CPU seconds of the checkpoints (reading and writing the changed entries). */
+  checkpointCpuSeconds: number;
 }
 
 /** `closed` tells the entries of the agent's local state once every agent is done: all should hold the same. */
 export type AgentMessage =
   { type: 'ready' } | { type: 'done'; result: AgentResult } | { type: 'closed'; localEntries: number };
 
-const [mode, agentText, agentsText, eventsText, groupsText, flushText, rateText, url, cutText] = process.argv.slice(2);
+const [mode, agentText, agentsText, eventsText, groupsText, flushText, rateText, url, cutText, maxOpenText] =
+  process.argv.slice(2);
+/** max_open_incidents of every rule; '' leaves the default. */
+const MAX_OPEN = maxOpenText ? Number(maxOpenText) : undefined;
 const AGENT = Number(agentText);
 const AGENTS = Number(agentsText);
 const FLUSH_MS = Number(flushText);
@@ -141,19 +164,26 @@ function cut(store: RedisStateStore, what: Cut): void {
  * on the Redis store, yields to the event loop between batches so the replicator can flush and
  * receive, waits while the store holds back (`backpressure`), and keeps to RATE events/s if set.
  */
-async function feed(store: StateStore, events: VigilEvent[], leads: boolean, probes?: Probes): Promise<number> {
-  const engine = new CorrelationEngine(ruleSet(), store);
+async function feed(
+  store: StateStore,
+  events: VigilEvent[],
+  leads: boolean,
+  probes?: Probes,
+  opened?: Set<string>,
+): Promise<number> {
+  const engine = new CorrelationEngine(ruleSet(MAX_OPEN), store);
   const started = performance.now();
   let nextTick = 1000;
   /** CPU µs in the timers. */
   let timerUs = 0;
+  late = 0;
   for (let i = 0; i < events.length; i += BATCH) {
     const batch = events.slice(i, i + BATCH);
     const nowMs = Number(batch[batch.length - 1]!.timeUnixNano / 1_000_000n);
     clock.ms = nowMs;
     const timersFrom = nextTick <= nowMs ? process.cpuUsage() : undefined;
     for (; nextTick <= nowMs; nextTick += 1000) {
-      if (leads) engine.tick(nextTick);
+      if (leads) noteOpened(engine.tick(nextTick), opened);
       else engine.settle(nextTick);
       // The daemon sweeps a follower's local state on a timer of its own, as often as the leader's tick does.
       if (!leads && nextTick % LOCAL_SWEEP_MS === 0) store.sweep(nextTick);
@@ -162,7 +192,9 @@ async function feed(store: StateStore, events: VigilEvent[], leads: boolean, pro
       const spent = process.cpuUsage(timersFrom);
       timerUs += spent.user + spent.system;
     }
-    engine.process(batch, nowMs);
+    noteOpened(engine.process(batch, nowMs), opened);
+    late += engine.stats.late;
+    engine.stats.late = 0;
     if (store instanceof RedisStateStore) {
       probes?.step(true);
       // As the daemon's correlation connector does before it takes the next batch.
@@ -173,6 +205,289 @@ async function feed(store: StateStore, events: VigilEvent[], leads: boolean, pro
     }
   }
   return timerUs;
+}
+
+/** The openings and resolutions among `changes`, as `opened key@time` and `resolved key@time`, into `seen` (when given). */
+function noteOpened(changes: readonly IncidentChange[], seen: Set<string> | undefined): void {
+  if (seen)
+    for (const c of changes)
+      if (c.kind === 'opened') seen.add(`opened ${c.incident.key}@${c.incident.openedAtMs}`);
+      else if (c.kind === 'resolved') seen.add(`resolved ${c.incident.key}@${c.incident.resolvedAtMs}`);
+}
+
+/** Events the engine took as late, over the last `feed` or `own`. */
+let late = 0;
+
+/** An owner agent's inbox: the Redis stream every agent passes the events of its groups to. */
+const inboxKey = (agent: number) => `bench:inbox{a${agent}}`;
+/**
+ * An owner agent's log of the events of its own groups that came to it: they go to its engine
+ * straight away, but a new owner taking over after a crash replays them from here. Entry ids
+ * are `<time>-<n>`, the time every one of its events is at or before, so a checkpoint can trim it.
+ */
+const logKey = (agent: number) => `bench:log{a${agent}}`;
+/** An owner agent's checkpoint: a hash of its changed state entries, and the inbox position they hold. */
+const checkpointKey = (agent: number) => `bench:checkpoint{a${agent}}`;
+/** The checkpoint field holding the inbox position (state keys never start with a NUL). */
+const POSITION = '\0position';
+/** The checkpoint field holding the events read but still waiting for the other senders, per sender. */
+const WAITING = '\0waiting';
+/** Inbox entries one agent has on their way at most: its sending waits beyond it. */
+const IN_FLIGHT = 16;
+/**
+ * Wall-clock time between two checkpoints of an owner's state. Event time runs 20-50 times
+ * faster than the wall clock here (agents take 40,000-100,000 events/s of a stream made at 2,000
+ * events/s), so a checkpoint per second of it comes far more often per event than a daemon's would.
+ */
+const CHECKPOINT_MS = 1_000;
+/**
+ * How far (event time) an agent's sending may run ahead of the time every sender has passed, as
+ * its inbox tells it: agents fed as fast as they take events drift apart, and events a sender
+ * more than allowed_lateness (5 s) behind the others sends would be late at their owners.
+ */
+const AHEAD_MS = 2_000;
+/** Entries (field, value pairs) per HSET of a checkpoint. */
+const CHECKPOINT_CHUNK = 500;
+
+type Entries = [id: string, fields: string[]][];
+
+/** FNV-1a of a string's UTF-16 units: the owner of a group is its key's hash modulo the agents. */
+function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * The owner of each event: that of the group of the rule it matches; undefined when it matches
+ * none (no agent needs it). An event of two rules whose groups have different owners would go to
+ * both, each running that one rule on it: this workload has none, and the agent stops rather than
+ * measure something else.
+ */
+function router(): (e: VigilEvent) => number | undefined {
+  const rules = ruleSet(MAX_OPEN).rules.filter((r): r is EventRule => r.signal === 'logs');
+  return (e) => {
+    let owner: number | undefined;
+    for (const rule of rules) {
+      if (!rule.match(e)) continue;
+      const o = hashKey(rule.keys.key(e)) % AGENTS;
+      if (owner !== undefined && owner !== o)
+        throw new Error('an event of two rules whose groups have different owners');
+      owner = o;
+    }
+    return owner;
+  };
+}
+
+const timeMsOf = (e: VigilEvent) => Number(e.timeUnixNano / 1_000_000n);
+
+/**
+ * Passes every event of this agent's share to its owner's inbox: per batch, one entry per owner
+ * (empty ones too), stamped with the time through which this agent has sent every event, so
+ * owners know how far they may go; an `end` entry last. The events of its own groups go straight
+ * to its own engine's queue instead, and to its log; its inbox entry then carries only the time.
+ */
+async function passOn(client: Redis, events: VigilEvent[], progress: Progress): Promise<void> {
+  const route = router();
+  const calls: Promise<unknown>[] = [];
+  const byOwner: VigilEvent[][] = Array.from({ length: AGENTS }, () => []);
+  let logMs = -1;
+  let logSeq = 0;
+  for (let i = 0; i < events.length; i += BATCH) {
+    const end = Math.min(events.length, i + BATCH);
+    for (let j = i; j < end; j++) {
+      const owner = route(events[j]!);
+      if (owner !== undefined) byOwner[owner]!.push(events[j]!);
+    }
+    // Events of one millisecond may straddle two batches: sent through the next batch's first, less one.
+    const throughMs = end < events.length ? timeMsOf(events[end]!) - 1 : timeMsOf(events[end - 1]!);
+    while (throughMs > progress.allThroughMs + AHEAD_MS) await progress.next();
+    const through = String(throughMs);
+    for (let o = 0; o < AGENTS; o++) {
+      const mine = byOwner[o]!;
+      if (o === AGENT) {
+        for (const e of mine) progress.local.push(e);
+        progress.localStamps.push(throughMs, Date.now());
+        logSeq = throughMs === logMs ? logSeq + 1 : 1;
+        logMs = throughMs;
+        calls.push(client.xadd(logKey(AGENT), `${throughMs}-${logSeq}`, 'e', eventsToJson(mine)));
+        calls.push(client.xadd(inboxKey(o), '*', 'a', String(AGENT), 'p', through, 'e', '[]'));
+      } else
+        calls.push(
+          client.xadd(
+            inboxKey(o),
+            '*',
+            'a',
+            String(AGENT),
+            'p',
+            through,
+            'e',
+            eventsToJson(mine),
+            's',
+            String(Date.now()),
+          ),
+        );
+      mine.length = 0;
+    }
+    while (calls.length >= IN_FLIGHT) await calls.shift();
+    await new Promise((r) => setImmediate(r));
+  }
+  for (let o = 0; o < AGENTS; o++) calls.push(client.xadd(inboxKey(o), '*', 'a', String(AGENT), 'p', 'end', 'e', '[]'));
+  await Promise.all(calls);
+}
+
+/**
+ * The time every sender has passed, as this agent's inbox tells it, and a wait for it to move;
+ * and the events of this agent's own groups that came to it, on their way to its engine.
+ */
+class Progress {
+  allThroughMs = 0;
+  readonly local: VigilEvent[] = [];
+  /** Per batch of `local`: the time through which it holds the events, and the wall clock when it came. */
+  readonly localStamps: number[] = [];
+  private waiting: (() => void)[] = [];
+
+  next(): Promise<void> {
+    return new Promise((r) => this.waiting.push(r));
+  }
+
+  moved(toMs: number): void {
+    this.allThroughMs = toMs;
+    for (const w of this.waiting.splice(0)) w();
+  }
+}
+
+/**
+ * Writes the entries changed since the last checkpoint, the inbox position they hold and the
+ * events read but still waiting; trims the inbox there, and the log through `throughMs`.
+ */
+function checkpoint(
+  client: Redis,
+  store: MemoryStateStore,
+  changed: Set<string>,
+  position: string,
+  throughMs: number,
+  waiting: VigilEvent[][],
+): Promise<unknown> {
+  const pipe = client.pipeline();
+  const key = checkpointKey(AGENT);
+  let args: string[] = [];
+  const gone: string[] = [];
+  for (const k of changed) {
+    const entry = store.entryOf(k);
+    if (entry === undefined) gone.push(k);
+    else args.push(k, JSON.stringify(entry));
+    if (args.length >= 2 * CHECKPOINT_CHUNK) {
+      pipe.hset(key, ...args);
+      args = [];
+    }
+  }
+  changed.clear();
+  if (gone.length) pipe.hdel(key, ...gone);
+  pipe.hset(key, ...args, POSITION, position, WAITING, JSON.stringify(waiting.map((q) => eventsToJson(q))));
+  pipe.xtrim(inboxKey(AGENT), 'MINID', position);
+  pipe.xtrim(logKey(AGENT), 'MINID', `${throughMs + 1}-0`);
+  return pipe.exec();
+}
+
+/** The events of `queues` (each in time order) up to `toMs`, taken out of them, in time order (ties: in queue order). */
+function takeThrough(queues: VigilEvent[][], toMs: number): VigilEvent[] {
+  const out: VigilEvent[] = [];
+  for (let q = 0; q < queues.length; q++) {
+    const queue = queues[q]!;
+    let k = 0;
+    while (k < queue.length && timeMsOf(queue[k]!) <= toMs) out.push(queue[k++]!);
+    if (k === queue.length) queue.length = 0;
+    else if (k > 0) queues[q] = queue.slice(k);
+  }
+  // Sorted runs, one per sender: the sort merges them; stable, so ties keep queue order.
+  return out.sort((a, b) => (a.timeUnixNano < b.timeUnixNano ? -1 : a.timeUnixNano > b.timeUnixNano ? 1 : 0));
+}
+
+/**
+ * Runs the engine over what this agent's inbox brings until every agent has said `end`. Each
+ * sender's events come in time order, but the senders' entries interleave as they arrive: the
+ * events wait in one queue per sender until every sender has passed their time, and go to the
+ * engine merged in time order, the timers run before them up to the last one's time, as one
+ * engine fed the whole stream would (an incident's times depend on that order). A checkpoint
+ * every CHECKPOINT_MS holds the waiting events too.
+ */
+async function own(
+  client: Redis,
+  writer: Redis,
+  store: MemoryStateStore,
+  opened: Set<string>,
+  progress: Progress,
+  lags: number[],
+): Promise<{ timerUs: number; checkpointUs: number }> {
+  const engine = new CorrelationEngine(ruleSet(MAX_OPEN), store);
+  const changed = new Set<string>();
+  store.onDelta((d) => changed.add(d.key));
+  const through = new Array<number>(AGENTS).fill(0);
+  const queues: VigilEvent[][] = Array.from({ length: AGENTS }, () => []);
+  /** Per sender, its entries not yet all taken by the engine as (time through which it holds the events, wall clock when sent) pairs. */
+  const sent: number[][] = Array.from({ length: AGENTS }, () => []);
+  const writes: Promise<unknown>[] = [];
+  let ended = 0;
+  let position = '0';
+  let nextTick = 1000;
+  /** The time of the last event the engine took. */
+  let doneMs = 0;
+  let nextCheckpoint = performance.now() + CHECKPOINT_MS;
+  let timerUs = 0;
+  let checkpointUs = 0;
+  late = 0;
+  while (ended < AGENTS) {
+    const reply = (await client.xread('COUNT', 20, 'BLOCK', 10_000, 'STREAMS', inboxKey(AGENT), position)) as
+      [string, Entries][] | null;
+    if (!reply) throw new Error(`agent ${AGENT}: its inbox was empty for 10 s, ${AGENTS - ended} senders not done`);
+    for (const [id, fields] of reply[0]![1]) {
+      position = id;
+      const sender = Number(fields[1]);
+      const queue = queues[sender]!;
+      for (const e of eventsFromJson(fields[5]!)) queue.push(e);
+      if (fields[7] !== undefined) sent[sender]!.push(Number(fields[3]), Number(fields[7]));
+      if (fields[3] === 'end') {
+        ended++;
+        through[sender] = Infinity;
+      } else through[sender] = Number(fields[3]);
+    }
+    for (const e of progress.local) queues[AGENT]!.push(e);
+    progress.local.length = 0;
+    for (const x of progress.localStamps) sent[AGENT]!.push(x);
+    progress.localStamps.length = 0;
+    const allThrough = Math.min(...through);
+    if (allThrough > progress.allThroughMs && allThrough < Infinity) progress.moved(allThrough);
+    const ready = takeThrough(queues, allThrough);
+    if (ready.length) {
+      const nowMs = timeMsOf(ready[ready.length - 1]!);
+      doneMs = nowMs;
+      if (nextTick <= nowMs) {
+        const from = process.cpuUsage();
+        for (; nextTick <= nowMs; nextTick += 1000) noteOpened(engine.tick(nextTick), opened);
+        const spent = process.cpuUsage(from);
+        timerUs += spent.user + spent.system;
+      }
+      noteOpened(engine.process(ready, nowMs), opened);
+      late += engine.stats.late;
+      engine.stats.late = 0;
+      const now = Date.now();
+      for (const pairs of sent) {
+        let k = 0;
+        for (; k < pairs.length && pairs[k]! <= allThrough; k += 2) lags.push(now - pairs[k + 1]!);
+        if (k) pairs.splice(0, k);
+      }
+    }
+    if (nextCheckpoint <= performance.now() || ended === AGENTS) {
+      const from = process.cpuUsage();
+      writes.push(checkpoint(writer, store, changed, position, Math.min(allThrough, doneMs), queues));
+      nextCheckpoint = performance.now() + CHECKPOINT_MS;
+      const spent = process.cpuUsage(from);
+      checkpointUs += spent.user + spent.system;
+    }
+  }
+  await Promise.all(writes);
+  return { timerUs, checkpointUs };
 }
 
 function send(message: AgentMessage): void {
@@ -186,15 +501,33 @@ function nextMessage(): Promise<{ type: string }> {
 const events = streamShare(Number(eventsText), Number(groupsText), AGENT, AGENTS);
 await feed(new MemoryStateStore(), events.slice(0, 20_000), true); // JIT warm-up
 clock.ms = 0;
-const store = await makeStore();
+/** Owners: the inbox reader (XREAD blocks its connection), and the connection that sends and checkpoints. */
+const owners = mode === 'owners' ? { reader: new Redis(url!), writer: new Redis(url!) } : undefined;
+const store = owners ? new MemoryStateStore() : await makeStore();
 const probes = store instanceof RedisStateStore ? new Probes(store) : undefined;
+/** Incidents opened, by the memory engine alone (the one to compare with) and by owners. */
+const opened = (mode === 'memory' && AGENTS === 1) || owners ? new Set<string>() : undefined;
 send({ type: 'ready' });
 await nextMessage();
 
 const cpuBefore = process.cpuUsage();
 const started = performance.now();
-// Agent 0 stands for the elected leader: it alone runs the timers.
-const timerUs = await feed(store, events, AGENT === 0, probes);
+let timerUs: number;
+let checkpointUs = 0;
+/** Owners: per batch of events, the wall-clock ms from its coming to its owner's engine taking its last event. */
+let ownerLags: number[] | undefined;
+if (owners) {
+  const progress = new Progress();
+  ownerLags = [];
+  const [, owned] = await Promise.all([
+    passOn(owners.writer, events, progress),
+    own(owners.reader, owners.writer, store as MemoryStateStore, opened!, progress, ownerLags),
+  ]);
+  ({ timerUs, checkpointUs } = owned);
+} else {
+  // Agent 0 stands for the elected leader: it alone runs the timers.
+  timerUs = await feed(store, events, AGENT === 0, probes, opened);
+}
 if (store instanceof RedisStateStore) while (store.pendingKeys() > 0) await store.flush();
 const seconds = (performance.now() - started) / 1000;
 const cpu = process.cpuUsage(cpuBefore);
@@ -207,11 +540,16 @@ send({
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     timerCpuSeconds: timerUs / 1e6,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
-    lagsMs: probes?.lagsMs ?? [],
+    lagsMs: probes?.lagsMs ?? ownerLags ?? [],
     lagsLost: probes?.lost ?? 0,
+    late,
+    opened: opened ? [...opened] : [],
+    checkpointCpuSeconds: checkpointUs / 1e6,
   },
 });
 await nextMessage();
 if (store instanceof RedisStateStore) await store.close();
+owners?.reader.disconnect();
+owners?.writer.disconnect();
 send({ type: 'closed', localEntries: store.size() });
 process.disconnect();

@@ -18,11 +18,10 @@
  */
 import { Redis } from 'ioredis';
 import { CorrelationEngine } from '../src/correlation/engine.ts';
-import { newEvent, type VigilEvent } from '../src/model/event.ts';
-import { eventToJson } from '../src/model/eventJson.ts';
+import type { VigilEvent } from '../src/model/event.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { startRedis } from '../test/support/redis.ts';
-import { BATCH, redisCpuSeconds, ruleSet, streamShare } from './redisWorkload.ts';
+import { BATCH, eventsFromJson, eventsToJson, redisCpuSeconds, ruleSet, streamShare } from './redisWorkload.ts';
 import { benchArgs, fmt, median, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -61,10 +60,7 @@ async function send(client: Redis, events: VigilEvent[]): Promise<number> {
   const before = process.cpuUsage();
   const calls: Promise<unknown>[] = [];
   for (let i = 0; i < events.length; i += BATCH) {
-    let body = '[';
-    const end = Math.min(events.length, i + BATCH);
-    for (let j = i; j < end; j++) body += (j > i ? ',' : '') + eventToJson(events[j]!);
-    calls.push(client.xadd(STREAM, '*', 'e', body + ']'));
+    calls.push(client.xadd(STREAM, '*', 'e', eventsToJson(events, i, Math.min(events.length, i + BATCH))));
     if (calls.length >= IN_FLIGHT) await calls.shift();
   }
   await Promise.all(calls);
@@ -82,15 +78,7 @@ async function receive(client: Redis, expected: number): Promise<number> {
     if (!reply) throw new Error(`the stream ended after ${got} of ${expected} events`);
     for (const [id, fields] of reply[0]![1]) {
       last = id;
-      for (const o of JSON.parse(fields[1]!) as Record<string, unknown>[]) {
-        newEvent({
-          ...(o as Partial<VigilEvent>),
-          source: String(o.source),
-          timeUnixNano: BigInt(o.timeUnixNano as string),
-          observedTimeUnixNano: BigInt(o.observedTimeUnixNano as string),
-        });
-        got++;
-      }
+      got += eventsFromJson(fields[1]!).length;
     }
   }
   return cpuUs(before);

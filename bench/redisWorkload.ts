@@ -8,6 +8,7 @@ import { compileRuleSet } from '../src/correlation/compile.ts';
 import { correlationSchema } from '../src/correlation/config.ts';
 import type { RuleSet } from '../src/correlation/engine.ts';
 import { newEvent, type VigilEvent } from '../src/model/event.ts';
+import { eventToJson } from '../src/model/eventJson.ts';
 import { compileCondition } from '../src/ottl/compiler.ts';
 
 export const BATCH = 500;
@@ -49,9 +50,12 @@ export function redisCpuSeconds(info: string): number {
   return infoField(info, 'used_cpu_user') + infoField(info, 'used_cpu_sys');
 }
 
-export function ruleSet(): RuleSet {
+/** The three rules; `maxOpen` overrides max_open_incidents (default 1,000 per rule: past it, groups are held back on one overflow incident). */
+export function ruleSet(maxOpen?: number): RuleSet {
   const issues: { path: string; message: string }[] = [];
-  const cfg = correlationSchema.parse(RULES, 'correlation', issues);
+  const rules =
+    maxOpen === undefined ? RULES : { ...RULES, defaults: { ...RULES.defaults, max_open_incidents: maxOpen } };
+  const cfg = correlationSchema.parse(rules, 'correlation', issues);
   if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
   return compileRuleSet(cfg, (source, context) => compileCondition(source, context) as (item: never) => boolean).set;
 }
@@ -101,4 +105,26 @@ export function activeGroups(events: number, groups: number): number {
   const seen = [new Set<number>(), new Set<number>(), new Set<number>()];
   for (let i = 0; i < events; i++) seen[ruleOf(i)]!.add(groupOf(i, groups));
   return seen.reduce((n, s) => n + s.size, 0);
+}
+
+/** Events as one JSON array, as they travel in a Redis stream entry (bench/redisHandoff.ts, the owner agents of bench/redis.ts). */
+export function eventsToJson(events: readonly VigilEvent[], from = 0, to = events.length): string {
+  let body = '[';
+  for (let j = from; j < to; j++) body += (j > from ? ',' : '') + eventToJson(events[j]!);
+  return body + ']';
+}
+
+/** The events of an `eventsToJson` array, made events again. */
+export function eventsFromJson(text: string): VigilEvent[] {
+  const out: VigilEvent[] = [];
+  for (const o of JSON.parse(text) as Record<string, unknown>[])
+    out.push(
+      newEvent({
+        ...(o as Partial<VigilEvent>),
+        source: String(o.source),
+        timeUnixNano: BigInt(o.timeUnixNano as string),
+        observedTimeUnixNano: BigInt(o.observedTimeUnixNano as string),
+      }),
+    );
+  return out;
 }

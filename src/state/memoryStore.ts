@@ -378,6 +378,11 @@ export class MemoryStateStore implements StateStore {
     return this.entries.entries();
   }
 
+  /** One entry as stored, live as `exportEntries()` gives them: what a checkpoint of the keys changed since the last one reads. */
+  entryOf(key: string): Readonly<StoredEntry> | undefined {
+    return this.entries.get(key);
+  }
+
   /** Puts back an entry that `exportEntries()` gave, replacing what the key held; emits no delta. */
   load(key: string, entry: StoredEntry): void {
     const copy: Entry =
