@@ -15,16 +15,18 @@
  *    `settle` (and sweep their local state every 30 virtual seconds).
  * 4. The other design, owners (a measured prototype; the daemon does not have it): AGENTS agents
  *    over the same shares, each (rule, group) owned by one agent by a hash of its key. An agent
- *    passes every event of a group it does not own to the owner's inbox, a Redis stream (one
- *    entry per owner and batch of 500, the events as JSON), and runs the engine on a memory store
- *    over the events of its own groups, those that came to it and those its inbox brings, merged
- *    in time order, timers included; its own go to a log stream too. Every second of wall time
- *    it checkpoints the state entries changed since the last checkpoint into a Redis hash, with
- *    the inbox and log positions they hold, and trims both there: what a new owner would load
- *    and replay after a crash (the prototype measures the cost; it has no takeover). Its table
- *    compares the incidents opened and resolved (key and time) with the memory engine's: they
- *    are the same, except that max_open_incidents then counts per owner, not per rule (`--max-open
- *    0` takes the limit off, and they are the same).
+ *    passes every event of a group it does not own to the owner's inbox, a Redis stream (one entry
+ *    per owner and batch of 500, the events as JSON), and runs the engine on a memory store over the
+ *    events of its own groups, those that came to it and those its inbox brings, merged in time
+ *    order, timers included; its own go to a log stream too. Every second of wall time it checkpoints
+ *    the state entries changed since the last checkpoint into a Redis hash, with the inbox and log
+ *    positions they hold (one transaction), and trims both there: what a new owner would load and
+ *    replay after a crash. `--takeover` shows it: agent 1's engine and state are dropped half way
+ *    through the stream's event time, before its next checkpoint, and a new one starts from the last
+ *    (the state entries, the inbox position and waiting events, its own events from its log). Its
+ *    table compares the incidents opened and resolved (key and time) with the memory engine's: they
+ *    are the same, takeover or not, except that max_open_incidents then counts per owner, not per
+ *    rule (`--max-open 0` takes the limit off).
  *
  * Per agent: events/s (wall clock, until its last write is in Redis), events per CPU-second of
  * that process (process.cpuUsage: user + system, every thread), the share of it the timers took
@@ -53,13 +55,14 @@
  * fed R events per second of wall time instead, to measure flush lag below saturation.
  *
  * `--max-open N` sets every rule's max_open_incidents (default: the rules' default, 1,000).
+ * `--takeover` drops an owner's engine half way through and brings it back from its checkpoint.
  *
  * `--cut` takes steps of sharing out of the Redis agents' stores, to measure what each costs (their
  * incidents are then wrong; each step includes the ones before it): `subscription`, other agents'
  * changes never received; `registers`, nor this agent's register writes shipped; `shipping`,
  * nothing recorded for Redis at all.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N]`.
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -68,7 +71,16 @@ import { Redis } from 'ioredis';
 import { RedisKeys } from '../src/state/redisKeys.ts';
 import { startRedis } from '../test/support/redis.ts';
 import type { AgentMessage, AgentResult } from './redisAgent.ts';
-import { activeGroups, BATCH, CUTS, infoField, redisCpuSeconds, RULE_COUNT, type Cut } from './redisWorkload.ts';
+import {
+  activeGroups,
+  BATCH,
+  CUTS,
+  infoField,
+  RATE as RATE_OF_STREAM,
+  redisCpuSeconds,
+  RULE_COUNT,
+  type Cut,
+} from './redisWorkload.ts';
 import { benchArgs, fmt, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -80,6 +92,7 @@ const { values } = benchArgs(import.meta.filename, {
     rate: { type: 'string', default: '0' },
     cut: { type: 'string', default: 'none' },
     'max-open': { type: 'string', default: '' },
+    takeover: { type: 'boolean', default: false },
   },
 });
 const EVENTS = Number(values.events);
@@ -95,6 +108,9 @@ if (!CUTS.includes(CUT)) {
   process.exit(2);
 }
 const PREFIX = 'bench';
+/** `--takeover`: the owner whose engine is dropped and restored from its checkpoint, half way through the stream's event time. */
+const TAKEOVER_AGENT = AGENTS > 1 ? 1 : 0;
+const TAKEOVER_MS = Math.floor((EVENTS * 1000) / RATE_OF_STREAM / 2);
 /** Keys of each kind whose MEMORY USAGE is sampled. */
 const SAMPLED_PER_KIND = 20;
 
@@ -123,6 +139,7 @@ function startAgent(
       url,
       CUT,
       values['max-open'],
+      store === 'owners' && values.takeover && agent === TAKEOVER_AGENT ? String(TAKEOVER_MS) : '',
     ],
     { stdio: 'inherit' },
   );
@@ -342,6 +359,16 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
           `${fmt(memoryOpened.size)}; ${fmt(ownersOpened.size)}; ${fmt(onlyOwners + onlyMemory)}`,
         ],
         ['events taken as late, per agent', owned.results.map((r) => fmt(r.late)).join(', ')],
+        ...owned.results.flatMap((r) =>
+          r.takeover
+            ? [
+                [
+                  `takeover: agent ${r.agent}'s engine dropped at ${fmt(TAKEOVER_MS / 1000)} s of event time; state entries loaded, ms; events taken again`,
+                  `${fmt(r.takeover.entries)}, ${r.takeover.restoreMs.toFixed(0)} ms; ${fmt(r.takeover.replayed)}`,
+                ],
+              ]
+            : [],
+        ),
         [
           "lag p50 / p90 / p99 / max (ms): a batch's coming to an agent until its owner's engine took it",
           [0.5, 0.9, 0.99, 1].map((p) => percentile(ownerLags, p).toFixed(0)).join(' / '),

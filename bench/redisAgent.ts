@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import { CorrelationEngine } from '../src/correlation/engine.ts';
 import type { EventRule } from '../src/correlation/rules/rule.ts';
 import type { IncidentChange } from '../src/model/incident.ts';
+import { decodeEntry, encodeEntry, type EncodedEntry } from '../src/state/durableStore.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { redisStateSchema } from '../src/state/redisConfig.ts';
 import { createRedisClient } from '../src/state/redisConnection.ts';
@@ -45,14 +46,29 @@ export interface AgentResult {
   opened: string[];
   /** Owners: CPU seconds of the checkpoints (reading and writing the changed entries). */
   checkpointCpuSeconds: number;
+  /** Owners, with a takeover: what bringing the engine back from its checkpoint took. */
+  takeover?: Takeover;
 }
 
 /** `closed` tells the entries of the agent's local state once every agent is done: all should hold the same. */
 export type AgentMessage =
   { type: 'ready' } | { type: 'done'; result: AgentResult } | { type: 'closed'; localEntries: number };
 
-const [mode, agentText, agentsText, eventsText, groupsText, flushText, rateText, url, cutText, maxOpenText] =
-  process.argv.slice(2);
+const [
+  mode,
+  agentText,
+  agentsText,
+  eventsText,
+  groupsText,
+  flushText,
+  rateText,
+  url,
+  cutText,
+  maxOpenText,
+  takeoverText,
+] = process.argv.slice(2);
+/** Owners: the event time at which this agent's engine is dropped and restored from its checkpoint; none: never. */
+const TAKEOVER_MS = takeoverText ? Number(takeoverText) : undefined;
 /** max_open_incidents of every rule; '' leaves the default. */
 const MAX_OPEN = maxOpenText ? Number(maxOpenText) : undefined;
 const AGENT = Number(agentText);
@@ -232,6 +248,16 @@ const checkpointKey = (agent: number) => `bench:checkpoint{a${agent}}`;
 const POSITION = '\0position';
 /** The checkpoint field holding the events read but still waiting for the other senders, per sender. */
 const WAITING = '\0waiting';
+/** The checkpoint field holding where the engine was: each sender's time, the next tick, the time through which it took every event. */
+const META = '\0meta';
+
+interface CheckpointMeta {
+  /** Each sender's time as its last entry said (null: it ended). */
+  through: (number | null)[];
+  nextTick: number;
+  throughMs: number;
+}
+
 /** Inbox entries one agent has on their way at most: its sending waits beyond it. */
 const IN_FLIGHT = 16;
 /**
@@ -246,6 +272,10 @@ const CHECKPOINT_MS = 1_000;
  * more than allowed_lateness (5 s) behind the others sends would be late at their owners.
  */
 const AHEAD_MS = 2_000;
+/** Event time a takeover takes again at least (bench/redis.ts --takeover): no checkpoint is made in it. */
+const REPLAY_MS = 40_000;
+/** Events an owner's engine takes at a time: an owner's share of a batch of the whole stream. */
+const SLICE = Math.ceil(BATCH / AGENTS);
 /** Entries (field, value pairs) per HSET of a checkpoint. */
 const CHECKPOINT_CHUNK = 500;
 
@@ -333,6 +363,7 @@ async function passOn(client: Redis, events: VigilEvent[], progress: Progress): 
     await new Promise((r) => setImmediate(r));
   }
   for (let o = 0; o < AGENTS; o++) calls.push(client.xadd(inboxKey(o), '*', 'a', String(AGENT), 'p', 'end', 'e', '[]'));
+  calls.push(client.xadd(logKey(AGENT), `${logMs}-${logSeq + 1}`, 'e', '[]', 'end', '1'));
   await Promise.all(calls);
 }
 
@@ -366,17 +397,19 @@ function checkpoint(
   store: MemoryStateStore,
   changed: Set<string>,
   position: string,
-  throughMs: number,
+  meta: CheckpointMeta,
   waiting: VigilEvent[][],
 ): Promise<unknown> {
-  const pipe = client.pipeline();
+  // One transaction: a crash part-way through would leave entries newer than the position, which a replay would count twice.
+  const pipe = client.multi();
+  const { throughMs } = meta;
   const key = checkpointKey(AGENT);
   let args: string[] = [];
   const gone: string[] = [];
   for (const k of changed) {
     const entry = store.entryOf(k);
     if (entry === undefined) gone.push(k);
-    else args.push(k, JSON.stringify(entry));
+    else args.push(k, JSON.stringify(encodeEntry(k, entry)));
     if (args.length >= 2 * CHECKPOINT_CHUNK) {
       pipe.hset(key, ...args);
       args = [];
@@ -384,7 +417,8 @@ function checkpoint(
   }
   changed.clear();
   if (gone.length) pipe.hdel(key, ...gone);
-  pipe.hset(key, ...args, POSITION, position, WAITING, JSON.stringify(waiting.map((q) => eventsToJson(q))));
+  const rest = JSON.stringify(waiting.map((q) => eventsToJson(q)));
+  pipe.hset(key, ...args, POSITION, position, WAITING, rest, META, JSON.stringify(meta));
   pipe.xtrim(inboxKey(AGENT), 'MINID', position);
   pipe.xtrim(logKey(AGENT), 'MINID', `${throughMs + 1}-0`);
   return pipe.exec();
@@ -404,6 +438,23 @@ function takeThrough(queues: VigilEvent[][], toMs: number): VigilEvent[] {
   return out.sort((a, b) => (a.timeUnixNano < b.timeUnixNano ? -1 : a.timeUnixNano > b.timeUnixNano ? 1 : 0));
 }
 
+/** What bringing an owner back from its checkpoint took (bench/redis.ts --takeover). */
+export interface Takeover {
+  /** State entries loaded. */
+  entries: number;
+  /** Wall-clock ms to read the checkpoint, parse and load it. */
+  restoreMs: number;
+  /** Events the engine took again: those it had taken after the checkpoint before it was dropped. */
+  replayed: number;
+}
+
+/** A fresh memory store and engine, and the set of keys their writes change (what the next checkpoint writes). */
+function ownEngine(store: MemoryStateStore): { engine: CorrelationEngine; changed: Set<string> } {
+  const changed = new Set<string>();
+  store.onDelta((d) => changed.add(d.key));
+  return { engine: new CorrelationEngine(ruleSet(MAX_OPEN), store), changed };
+}
+
 /**
  * Runs the engine over what this agent's inbox brings until every agent has said `end`. Each
  * sender's events come in time order, but the senders' entries interleave as they arrive: the
@@ -411,6 +462,11 @@ function takeThrough(queues: VigilEvent[][], toMs: number): VigilEvent[] {
  * engine merged in time order, the timers run before them up to the last one's time, as one
  * engine fed the whole stream would (an incident's times depend on that order). A checkpoint
  * every CHECKPOINT_MS holds the waiting events too.
+ *
+ * With TAKEOVER_MS set, no checkpoint is made in the REPLAY_MS of event time before it, and at
+ * the first step past it the engine and its state are dropped, as a crash would drop them, and a
+ * new one starts from the last checkpoint: its entries, the inbox position and waiting events,
+ * and this agent's own events from its log, which it reads from then on like a second inbox.
  */
 async function own(
   client: Redis,
@@ -419,12 +475,10 @@ async function own(
   opened: Set<string>,
   progress: Progress,
   lags: number[],
-): Promise<{ timerUs: number; checkpointUs: number }> {
-  const engine = new CorrelationEngine(ruleSet(MAX_OPEN), store);
-  const changed = new Set<string>();
-  store.onDelta((d) => changed.add(d.key));
-  const through = new Array<number>(AGENTS).fill(0);
-  const queues: VigilEvent[][] = Array.from({ length: AGENTS }, () => []);
+): Promise<{ timerUs: number; checkpointUs: number; takeover?: Takeover }> {
+  let { engine, changed } = ownEngine(store);
+  let through = new Array<number>(AGENTS).fill(0);
+  let queues: VigilEvent[][] = Array.from({ length: AGENTS }, () => []);
   /** Per sender, its entries not yet all taken by the engine as (time through which it holds the events, wall clock when sent) pairs. */
   const sent: number[][] = Array.from({ length: AGENTS }, () => []);
   const writes: Promise<unknown>[] = [];
@@ -433,44 +487,71 @@ async function own(
   let nextTick = 1000;
   /** The time of the last event the engine took. */
   let doneMs = 0;
-  let nextCheckpoint = performance.now() + CHECKPOINT_MS;
+  // With a takeover to come, a first checkpoint at once, so that there is one to come back to before REPLAY_MS.
+  let nextCheckpoint = performance.now() + (TAKEOVER_MS === undefined ? CHECKPOINT_MS : 0);
   let timerUs = 0;
   let checkpointUs = 0;
+  /** After a takeover: where this agent's log has been read to, and the time through which the dropped engine had taken every event. */
+  let log: { position: string; droppedMs: number } | undefined;
+  let takeover: Takeover | undefined;
+  /** After a takeover: the time of the last event the dropped engine took. */
+  let redoUntilMs = 0;
   late = 0;
   while (ended < AGENTS) {
-    const reply = (await client.xread('COUNT', 20, 'BLOCK', 10_000, 'STREAMS', inboxKey(AGENT), position)) as
+    const reply = (await (log
+      ? client.xread('COUNT', 20, 'BLOCK', 10_000, 'STREAMS', inboxKey(AGENT), logKey(AGENT), position, log.position)
+      : client.xread('COUNT', 20, 'BLOCK', 10_000, 'STREAMS', inboxKey(AGENT), position))) as
       [string, Entries][] | null;
     if (!reply) throw new Error(`agent ${AGENT}: its inbox was empty for 10 s, ${AGENTS - ended} senders not done`);
-    for (const [id, fields] of reply[0]![1]) {
-      position = id;
-      const sender = Number(fields[1]);
-      const queue = queues[sender]!;
-      for (const e of eventsFromJson(fields[5]!)) queue.push(e);
-      if (fields[7] !== undefined) sent[sender]!.push(Number(fields[3]), Number(fields[7]));
-      if (fields[3] === 'end') {
-        ended++;
-        through[sender] = Infinity;
-      } else through[sender] = Number(fields[3]);
+    for (const [stream, entries] of reply) {
+      for (const [id, fields] of entries) {
+        if (stream === logKey(AGENT)) {
+          log!.position = id;
+          for (const e of eventsFromJson(fields[1]!)) if (timeMsOf(e) > log!.droppedMs) queues[AGENT]!.push(e);
+          if (fields[3] === '1') {
+            ended++;
+            through[AGENT] = Infinity;
+          } else through[AGENT] = Number(id.slice(0, id.indexOf('-')));
+          continue;
+        }
+        position = id;
+        const sender = Number(fields[1]);
+        // Once the log stands in for them, this agent's own entries say nothing new.
+        if (log && sender === AGENT) continue;
+        const queue = queues[sender]!;
+        for (const e of eventsFromJson(fields[5]!)) queue.push(e);
+        if (fields[7] !== undefined) sent[sender]!.push(Number(fields[3]), Number(fields[7]));
+        if (fields[3] === 'end') {
+          ended++;
+          through[sender] = Infinity;
+        } else through[sender] = Number(fields[3]);
+      }
     }
-    for (const e of progress.local) queues[AGENT]!.push(e);
+    if (!log) for (const e of progress.local) queues[AGENT]!.push(e);
     progress.local.length = 0;
-    for (const x of progress.localStamps) sent[AGENT]!.push(x);
+    if (!log) for (const x of progress.localStamps) sent[AGENT]!.push(x);
     progress.localStamps.length = 0;
     const allThrough = Math.min(...through);
     if (allThrough > progress.allThroughMs && allThrough < Infinity) progress.moved(allThrough);
     const ready = takeThrough(queues, allThrough);
-    if (ready.length) {
-      const nowMs = timeMsOf(ready[ready.length - 1]!);
+    // In slices of about what a batch of the whole stream holds, timers first, as the memory
+    // engine is fed: a catch-up after a takeover would otherwise take seconds of events at once.
+    for (let from = 0; from < ready.length; from += SLICE) {
+      const slice = ready.slice(from, from + SLICE);
+      const nowMs = timeMsOf(slice[slice.length - 1]!);
       doneMs = nowMs;
       if (nextTick <= nowMs) {
-        const from = process.cpuUsage();
+        const before = process.cpuUsage();
         for (; nextTick <= nowMs; nextTick += 1000) noteOpened(engine.tick(nextTick), opened);
-        const spent = process.cpuUsage(from);
+        const spent = process.cpuUsage(before);
         timerUs += spent.user + spent.system;
       }
-      noteOpened(engine.process(ready, nowMs), opened);
+      noteOpened(engine.process(slice, nowMs), opened);
+    }
+    if (ready.length) {
       late += engine.stats.late;
       engine.stats.late = 0;
+      if (takeover) for (const e of ready) if (timeMsOf(e) <= redoUntilMs) takeover.replayed++;
       const now = Date.now();
       for (const pairs of sent) {
         let k = 0;
@@ -478,16 +559,57 @@ async function own(
         if (k) pairs.splice(0, k);
       }
     }
-    if (nextCheckpoint <= performance.now() || ended === AGENTS) {
+    // A crash: the state, the queues and what the engine took since the last checkpoint are gone,
+    // and taken again. (The checkpoints on their way are awaited: one a crash cut short would not
+    // be there at all, being one transaction, and the one before would serve.)
+    if (TAKEOVER_MS !== undefined && !takeover && doneMs >= TAKEOVER_MS && writes.length > 0 && ended < AGENTS) {
+      await Promise.all(writes);
+      const started = performance.now();
+      const saved = await writer.hgetall(checkpointKey(AGENT));
+      const meta = JSON.parse(saved[META]!) as CheckpointMeta;
+      store = new MemoryStateStore();
+      let entries = 0;
+      for (const [k, v] of Object.entries(saved)) {
+        if (k.startsWith('\0')) continue;
+        store.load(k, decodeEntry(JSON.parse(v) as EncodedEntry));
+        entries++;
+      }
+      ({ engine, changed } = ownEngine(store));
+      position = saved[POSITION]!;
+      through = meta.through.map((t) => t ?? Infinity);
+      ended = through.filter((t) => t === Infinity).length;
+      nextTick = meta.nextTick;
+      queues = (JSON.parse(saved[WAITING]!) as string[]).map((q) => eventsFromJson(q));
+      // This agent's own events come from its log from here on: all after the time the checkpoint holds.
+      queues[AGENT] = [];
+      through[AGENT] = meta.throughMs;
+      if (ended && meta.through[AGENT] === null) ended--;
+      log = { position: `${meta.throughMs}-0`, droppedMs: meta.throughMs };
+      for (const pairs of sent) pairs.length = 0;
+      takeover = { entries, restoreMs: performance.now() - started, replayed: 0 };
+      redoUntilMs = doneMs;
+      doneMs = meta.throughMs;
+      // Nothing of this step stands: a checkpoint now would hold the dropped engine's progress.
+      continue;
+    }
+    // Before a takeover, none in the REPLAY_MS before it: the new engine then takes that much again.
+    const holdCheckpoints =
+      TAKEOVER_MS !== undefined && !takeover && doneMs >= TAKEOVER_MS - REPLAY_MS && doneMs < TAKEOVER_MS;
+    if ((nextCheckpoint <= performance.now() && !holdCheckpoints) || ended === AGENTS) {
       const from = process.cpuUsage();
-      writes.push(checkpoint(writer, store, changed, position, Math.min(allThrough, doneMs), queues));
+      const meta: CheckpointMeta = {
+        through: through.map((t) => (t === Infinity ? null : t)),
+        nextTick,
+        throughMs: Math.min(allThrough, doneMs),
+      };
+      writes.push(checkpoint(writer, store, changed, position, meta, queues));
       nextCheckpoint = performance.now() + CHECKPOINT_MS;
       const spent = process.cpuUsage(from);
       checkpointUs += spent.user + spent.system;
     }
   }
   await Promise.all(writes);
-  return { timerUs, checkpointUs };
+  return { timerUs, checkpointUs, takeover };
 }
 
 function send(message: AgentMessage): void {
@@ -516,6 +638,7 @@ let timerUs: number;
 let checkpointUs = 0;
 /** Owners: per batch of events, the wall-clock ms from its coming to its owner's engine taking its last event. */
 let ownerLags: number[] | undefined;
+let takeover: Takeover | undefined;
 if (owners) {
   const progress = new Progress();
   ownerLags = [];
@@ -523,7 +646,7 @@ if (owners) {
     passOn(owners.writer, events, progress),
     own(owners.reader, owners.writer, store as MemoryStateStore, opened!, progress, ownerLags),
   ]);
-  ({ timerUs, checkpointUs } = owned);
+  ({ timerUs, checkpointUs, takeover } = owned);
 } else {
   // Agent 0 stands for the elected leader: it alone runs the timers.
   timerUs = await feed(store, events, AGENT === 0, probes, opened);
@@ -545,6 +668,7 @@ send({
     late,
     opened: opened ? [...opened] : [],
     checkpointCpuSeconds: checkpointUs / 1e6,
+    ...(takeover ? { takeover } : {}),
   },
 });
 await nextMessage();

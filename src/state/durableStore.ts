@@ -48,7 +48,7 @@ type EncodedDelta =
   | [2, string, StateValue, EncodedNumber, string, EncodedNumber]
   | [3, string, EncodedNumber, string]
   | [4, string, string[], number, EncodedNumber];
-type EncodedEntry =
+export type EncodedEntry =
   | [0, string, number[], number[], number[], EncodedNumber]
   | [1, string, EncodedNumber, EncodedNumber]
   | [2, string, StateValue, EncodedNumber, string, 0 | 1, EncodedNumber]
@@ -131,7 +131,8 @@ function decodeDelta(e: EncodedDelta): StateDelta {
   }
 }
 
-function encodeEntry(key: string, e: Readonly<StoredEntry>): EncodedEntry {
+/** An entry as a snapshot record holds it: JSON-ready, infinite times included (a checkpoint elsewhere can use it too). */
+export function encodeEntry(key: string, e: Readonly<StoredEntry>): EncodedEntry {
   switch (e.kind) {
     case 'count':
       return [0, key, e.buckets, e.counts, e.expires, enc(e.expiresAtMs)];
@@ -152,7 +153,8 @@ function encodeEntry(key: string, e: Readonly<StoredEntry>): EncodedEntry {
   }
 }
 
-function decodeEntry(e: EncodedEntry): StoredEntry {
+/** The entry of an `encodeEntry` record. */
+export function decodeEntry(e: EncodedEntry): StoredEntry {
   switch (e[0]) {
     case 0:
       return { kind: 'count', buckets: e[2], counts: e[3], expires: e[4], expiresAtMs: dec(e[5]) };
