@@ -54,7 +54,7 @@
  * (`backpressure`, as the daemon's correlation connector does); with `--rate R` each agent is
  * fed R events per second of wall time instead, to measure flush lag below saturation.
  *
- * `--max-open N` sets every rule's max_open_incidents (default: the rules' default, 1,000).
+ * `--max-open N` sets every rule's max_open_incidents (default 1,000, the rules' own default; 0: no limit).
  * `--takeover` drops an owner's engine half way through and brings it back from its checkpoint.
  *
  * `--cut` takes steps of sharing out of the Redis agents' stores, to measure what each costs (their
@@ -91,7 +91,7 @@ const { values } = benchArgs(import.meta.filename, {
     agents: { type: 'string', default: '3' },
     rate: { type: 'string', default: '0' },
     cut: { type: 'string', default: 'none' },
-    'max-open': { type: 'string', default: '' },
+    'max-open': { type: 'string', default: '1000' },
     takeover: { type: 'boolean', default: false },
   },
 });
@@ -105,6 +105,12 @@ const RATE = Number(values.rate);
 const CUT = values.cut as Cut;
 if (!CUTS.includes(CUT)) {
   process.stderr.write(`bench/redis.ts: --cut takes ${CUTS.join(', ')}, not ${CUT}\n`);
+  process.exit(2);
+}
+if (!/^\d+$/.test(values['max-open'])) {
+  process.stderr.write(
+    `bench/redis.ts: --max-open takes a number of incidents (0: no limit), not ${values['max-open']}\n`,
+  );
   process.exit(2);
 }
 const PREFIX = 'bench';
