@@ -280,7 +280,7 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
 
   process.stdout.write(
     `### ${fmt(groups)} groups per rule\n\n${fmt(EVENTS)} events over ${fmt(groups)} groups per rule × ${RULE_COUNT} rules (threshold, pair, dedup; ${fmt(touched)} (rule, group) pairs touched), ` +
-      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}${CUT === 'none' ? '' : `, cut: ${CUT} (incidents wrong)`}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
+      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}${CUT === 'none' ? '' : `, cut: ${CUT} (incidents wrong)`}${values['max-open'] === '1000' ? '' : `, max_open_incidents ${values['max-open']}`}${values.takeover ? `, owner ${TAKEOVER_AGENT} taken over` : ''}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
   );
   const rows: (string | number)[][] = [
     [
