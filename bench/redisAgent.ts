@@ -592,9 +592,14 @@ async function own(
       // Nothing of this step stands: a checkpoint now would hold the dropped engine's progress.
       continue;
     }
-    // Before a takeover, none in the REPLAY_MS before it: the new engine then takes that much again.
+    // Before a takeover, none in the REPLAY_MS before it (the first aside, made at once): the new
+    // engine then takes that much again, or all since the first in a shorter stream.
     const holdCheckpoints =
-      TAKEOVER_MS !== undefined && !takeover && doneMs >= TAKEOVER_MS - REPLAY_MS && doneMs < TAKEOVER_MS;
+      TAKEOVER_MS !== undefined &&
+      !takeover &&
+      writes.length > 0 &&
+      doneMs >= TAKEOVER_MS - REPLAY_MS &&
+      doneMs < TAKEOVER_MS;
     if ((nextCheckpoint <= performance.now() && !holdCheckpoints) || ended === AGENTS) {
       const from = process.cpuUsage();
       const meta: CheckpointMeta = {
