@@ -56,13 +56,18 @@
  *
  * `--max-open N` sets every rule's max_open_incidents (default 1,000, the rules' own default; 0: no limit).
  * `--takeover` drops an owner's engine half way through and brings it back from its checkpoint.
+ * `--tick MS`: event time between two runs of every engine's timers (default 1000, as
+ * `tick_interval`). The stream's event time runs 40-75 times faster than the wall clock here, so
+ * ticking every second of it weighs the timers that much more per event than a daemon ticking
+ * every wall-clock second at the same rate; `--tick 50000` comes near a daemon's weight, and
+ * every engine of the run ticks alike, so incidents still compare.
  *
  * `--cut` takes steps of sharing out of the Redis agents' stores, to measure what each costs (their
  * incidents are then wrong; each step includes the ones before it): `subscription`, other agents'
  * changes never received; `registers`, nor this agent's register writes shipped; `shipping`,
  * nothing recorded for Redis at all.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover]`.
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--tick 1000]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -93,6 +98,7 @@ const { values } = benchArgs(import.meta.filename, {
     cut: { type: 'string', default: 'none' },
     'max-open': { type: 'string', default: '1000' },
     takeover: { type: 'boolean', default: false },
+    tick: { type: 'string', default: '1000' },
   },
 });
 const EVENTS = Number(values.events);
@@ -105,6 +111,10 @@ const RATE = Number(values.rate);
 const CUT = values.cut as Cut;
 if (!CUTS.includes(CUT)) {
   process.stderr.write(`bench/redis.ts: --cut takes ${CUTS.join(', ')}, not ${CUT}\n`);
+  process.exit(2);
+}
+if (!/^[1-9]\d*$/.test(values.tick)) {
+  process.stderr.write(`bench/redis.ts: --tick takes milliseconds of event time, not ${values.tick}\n`);
   process.exit(2);
 }
 if (!/^\d+$/.test(values['max-open'])) {
@@ -146,6 +156,7 @@ function startAgent(
       CUT,
       values['max-open'],
       store === 'owners' && values.takeover && agent === TAKEOVER_AGENT ? String(TAKEOVER_MS) : '',
+      values.tick,
     ],
     { stdio: 'inherit' },
   );
@@ -280,7 +291,7 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
 
   process.stdout.write(
     `### ${fmt(groups)} groups per rule\n\n${fmt(EVENTS)} events over ${fmt(groups)} groups per rule × ${RULE_COUNT} rules (threshold, pair, dedup; ${fmt(touched)} (rule, group) pairs touched), ` +
-      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}${CUT === 'none' ? '' : `, cut: ${CUT} (incidents wrong)`}${values['max-open'] === '1000' ? '' : `, max_open_incidents ${values['max-open']}`}${values.takeover ? `, owner ${TAKEOVER_AGENT} taken over` : ''}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
+      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}${CUT === 'none' ? '' : `, cut: ${CUT} (incidents wrong)`}${values['max-open'] === '1000' ? '' : `, max_open_incidents ${values['max-open']}`}${values.takeover ? `, owner ${TAKEOVER_AGENT} taken over` : ''}${values.tick === '1000' ? '' : `, timers every ${fmt(Number(values.tick) / 1000)} s of event time`}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
   );
   const rows: (string | number)[][] = [
     [

@@ -10,7 +10,7 @@
  * has passed (and sends no further than AHEAD_MS beyond it). Every CHECKPOINT_MS it writes the entries changed since the last
  * checkpoint to a Redis hash, with the inbox position they hold, and trims the inbox there: what
  * another agent taking the groups over after a crash would load, then replay the inbox from.
- * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis|owners AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT [MAX_OPEN]]]
+ * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis|owners AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT [MAX_OPEN [TAKEOVER_MS [TICK_MS]]]]]
  */
 import { Redis } from 'ioredis';
 import { CorrelationEngine } from '../src/correlation/engine.ts';
@@ -66,7 +66,10 @@ const [
   cutText,
   maxOpenText,
   takeoverText,
+  tickText,
 ] = process.argv.slice(2);
+/** Event time between two runs of the timers (bench/redis.ts --tick). */
+const TICK_MS = tickText ? Number(tickText) : 1000;
 /** Owners: the event time at which this agent's engine is dropped and restored from its checkpoint; none: never. */
 const TAKEOVER_MS = takeoverText ? Number(takeoverText) : undefined;
 /** max_open_incidents of every rule; '' leaves the default. */
@@ -189,7 +192,8 @@ async function feed(
 ): Promise<number> {
   const engine = new CorrelationEngine(ruleSet(MAX_OPEN), store);
   const started = performance.now();
-  let nextTick = 1000;
+  let nextTick = TICK_MS;
+  let lastLocalSweep = 0;
   /** CPU µs in the timers. */
   let timerUs = 0;
   late = 0;
@@ -198,11 +202,14 @@ async function feed(
     const nowMs = Number(batch[batch.length - 1]!.timeUnixNano / 1_000_000n);
     clock.ms = nowMs;
     const timersFrom = nextTick <= nowMs ? process.cpuUsage() : undefined;
-    for (; nextTick <= nowMs; nextTick += 1000) {
+    for (; nextTick <= nowMs; nextTick += TICK_MS) {
       if (leads) noteOpened(engine.tick(nextTick), opened);
       else engine.settle(nextTick);
       // The daemon sweeps a follower's local state on a timer of its own, as often as the leader's tick does.
-      if (!leads && nextTick % LOCAL_SWEEP_MS === 0) store.sweep(nextTick);
+      if (!leads && nextTick - lastLocalSweep >= LOCAL_SWEEP_MS) {
+        lastLocalSweep = nextTick;
+        store.sweep(nextTick);
+      }
     }
     if (timersFrom) {
       const spent = process.cpuUsage(timersFrom);
@@ -484,7 +491,7 @@ async function own(
   const writes: Promise<unknown>[] = [];
   let ended = 0;
   let position = '0';
-  let nextTick = 1000;
+  let nextTick = TICK_MS;
   /** The time of the last event the engine took. */
   let doneMs = 0;
   // With a takeover to come, a first checkpoint at once, so that there is one to come back to before REPLAY_MS.
@@ -542,7 +549,7 @@ async function own(
       doneMs = nowMs;
       if (nextTick <= nowMs) {
         const before = process.cpuUsage();
-        for (; nextTick <= nowMs; nextTick += 1000) noteOpened(engine.tick(nextTick), opened);
+        for (; nextTick <= nowMs; nextTick += TICK_MS) noteOpened(engine.tick(nextTick), opened);
         const spent = process.cpuUsage(before);
         timerUs += spent.user + spent.system;
       }
