@@ -194,11 +194,6 @@ export class MemoryStateStore implements StateStore {
     return entry?.kind === 'set' ? entry.members : undefined;
   }
 
-  /** When `key` expires here: a counter's latest bucket, the greatest expiry a mark or a set was given, a register's winning write's. */
-  expiryOf(key: string): number | undefined {
-    return this.entries.get(key)?.expiresAtMs;
-  }
-
   /** How many members set `key` keeps: the greatest limit it was given (what a write-back to a shared store carries). */
   setLimit(key: string): number | undefined {
     const entry = this.entries.get(key);
@@ -378,7 +373,11 @@ export class MemoryStateStore implements StateStore {
     return this.entries.entries();
   }
 
-  /** One entry as stored, live as `exportEntries()` gives them: what a checkpoint of the keys changed since the last one reads. */
+  /**
+   * One entry as stored, live as `exportEntries()` gives them: its expiry (a counter's latest
+   * bucket, the greatest a mark or a set was given, a register's winning write's) for a write-back
+   * to a shared store, or the whole entry for a checkpoint of the keys changed since the last.
+   */
   entryOf(key: string): Readonly<StoredEntry> | undefined {
     return this.entries.get(key);
   }

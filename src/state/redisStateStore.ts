@@ -910,7 +910,7 @@ export class RedisStateStore implements StateStore {
     for (const key of this.local.keys('')) {
       if (this.pending.has(key)) continue; // its latest write is on its way already
       // The local entry's expiry: a mark's or a set's greatest, a register's winning write's.
-      const expiresAtMs = this.local.expiryOf(key) ?? this.engineNow() + this.ttlGraceMs;
+      const expiresAtMs = this.local.entryOf(key)?.expiresAtMs ?? this.engineNow() + this.ttlGraceMs;
       const mark = this.local.readMax(key);
       if (mark !== undefined) this.owe(key, { mark: { value: mark, expiresAtMs } });
       const register = this.local.read(key);
