@@ -24,6 +24,7 @@ import { RedisStateStore } from '../src/state/redisStateStore.ts';
 import type { StateDelta, StateStore, StateValue } from '../src/correlation/stateStore.ts';
 import type { VigilEvent } from '../src/model/event.ts';
 import { BATCH, eventsFromJson, eventsToJson, ruleSet, streamShare, type Cut } from './redisWorkload.ts';
+import { cpuUs } from './support.ts';
 
 export interface AgentResult {
   agent: number;
@@ -211,10 +212,7 @@ async function feed(
         store.sweep(nextTick);
       }
     }
-    if (timersFrom) {
-      const spent = process.cpuUsage(timersFrom);
-      timerUs += spent.user + spent.system;
-    }
+    if (timersFrom) timerUs += cpuUs(timersFrom);
     noteOpened(engine.process(batch, nowMs), opened);
     late += engine.stats.late;
     engine.stats.late = 0;
@@ -550,8 +548,7 @@ async function own(
       if (nextTick <= nowMs) {
         const before = process.cpuUsage();
         for (; nextTick <= nowMs; nextTick += TICK_MS) noteOpened(engine.tick(nextTick), opened);
-        const spent = process.cpuUsage(before);
-        timerUs += spent.user + spent.system;
+        timerUs += cpuUs(before);
       }
       noteOpened(engine.process(slice, nowMs), opened);
     }
@@ -616,8 +613,7 @@ async function own(
       };
       writes.push(checkpoint(writer, store, changed, position, meta, queues));
       nextCheckpoint = performance.now() + CHECKPOINT_MS;
-      const spent = process.cpuUsage(from);
-      checkpointUs += spent.user + spent.system;
+      checkpointUs += cpuUs(from);
     }
   }
   await Promise.all(writes);
@@ -665,14 +661,14 @@ if (owners) {
 }
 if (store instanceof RedisStateStore) while (store.pendingKeys() > 0) await store.flush();
 const seconds = (performance.now() - started) / 1000;
-const cpu = process.cpuUsage(cpuBefore);
+const cpuSeconds = cpuUs(cpuBefore) / 1e6;
 send({
   type: 'done',
   result: {
     agent: AGENT,
     events: events.length,
     seconds,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    cpuSeconds,
     timerCpuSeconds: timerUs / 1e6,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     lagsMs: probes?.lagsMs ?? ownerLags ?? [],

@@ -22,7 +22,7 @@ import type { VigilEvent } from '../src/model/event.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { startRedis } from '../test/support/redis.ts';
 import { BATCH, eventsFromJson, eventsToJson, redisCpuSeconds, ruleSet, streamShare } from './redisWorkload.ts';
-import { benchArgs, fmt, median, table } from './support.ts';
+import { benchArgs, cpuUs, fmt, median, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
   options: {
@@ -36,11 +36,6 @@ const GROUPS = Number(values.groups);
 const ROUNDS = Number(values.rounds);
 const STREAM = 'handoff';
 const IN_FLIGHT = 16;
-
-function cpuUs(since: NodeJS.CpuUsage): number {
-  const c = process.cpuUsage(since);
-  return c.user + c.system;
-}
 
 function engineRun(events: VigilEvent[]): number {
   const engine = new CorrelationEngine(ruleSet(), new MemoryStateStore());

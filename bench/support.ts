@@ -88,6 +88,12 @@ export function spawnUntil(
   });
 }
 
+/** CPU µs (user + system, every thread) this process has used since `since` (a `process.cpuUsage()` reading). */
+export function cpuUs(since: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(since);
+  return c.user + c.system;
+}
+
 /** The middle value of `xs` (the upper of the two middle ones for an even count); `xs` is left as it is. */
 export function median(xs: readonly number[]): number {
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
