@@ -11,6 +11,8 @@ import {
   LEASE_RELEASE_SCRIPT,
   LEASE_RENEW_SCRIPT,
   NOTIFY_CLAIM_SCRIPT,
+  PARTITION_FENCED_SCRIPT,
+  PARTITIONS_STEP_SCRIPT,
   TICKET_MERGE_SCRIPT,
 } from './redisScripts.ts';
 
@@ -121,6 +123,8 @@ const SCRIPTS = {
   vigilLeaseAcquire: LEASE_ACQUIRE_SCRIPT,
   vigilLeaseRenew: LEASE_RENEW_SCRIPT,
   vigilLeaseRelease: LEASE_RELEASE_SCRIPT,
+  vigilPartitionsStep: PARTITIONS_STEP_SCRIPT,
+  vigilPartitionFenced: PARTITION_FENCED_SCRIPT,
   vigilTicketMerge: TICKET_MERGE_SCRIPT,
   vigilNotifyClaim: NOTIFY_CLAIM_SCRIPT,
   vigilGroupJoin: GROUP_JOIN_SCRIPT,

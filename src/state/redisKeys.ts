@@ -63,6 +63,16 @@ export class RedisKeys {
     return [`${this.prefix}:lease:{${name}}`, `${this.prefix}:lease:{${name}}#fence`];
   }
 
+  /**
+   * The owners design's partition table and the hashes its holders write under their terms
+   * (`what`: a checkpoint of partition 3 is `checkpoint:3`), all in one slot, so one script checks
+   * a term and writes under it.
+   */
+  partitionKeys(): { table: string; held(what: string): string } {
+    const table = `${this.prefix}:{partitions}`;
+    return { table, held: (what) => `${table}:${what}` };
+  }
+
   /** Who opened an incident, held briefly so a twin opening by another agent is dropped. */
   openerKey(incidentKey: string): string {
     return `${this.prefix}:opener:{${incidentKey}}`;

@@ -363,6 +363,117 @@ return 0
 `;
 
 /**
+ * The partition table of the owners design: which agent owns which partition of the groups, for
+ * how long, under which fence. One hash, so one script sees the whole table at once and no
+ * partition is ever handed to two agents:
+ * - `m|<agent>` = the time (ms, Redis's clock) until which the agent counts as alive;
+ * - `o|<partition>` = `<fence> <until> <agent>`: the partition's last term. A term that has run
+ *   out (or was given back: until 0) leaves the partition free; the next owner's fence is one more,
+ *   so work done under an old term is recognisably stale.
+ *
+ * Terms and liveness are dated by Redis's own clock (TIME), never the agents', whose clocks may
+ * disagree.
+ *
+ * KEYS[1] the table. ARGV[1] the agent, ARGV[2] the term (ms), ARGV[3] the number of partitions.
+ * Marks the agent alive, drops agents whose mark ran out, and works out its fair share: the live
+ * agents in byte order, each `floor(P / n)` partitions and the first `P mod n` one more. Renews
+ * every term the agent holds and takes free partitions, lowest first, up to its share. Terms held
+ * beyond the share are renewed too but flagged: the holder gives them back (with the release
+ * script) when it has handed their state over, so an agent that joins gets its share without
+ * anyone's state being cut off mid-batch.
+ *
+ * Returns {live agents, share, partition, fence, surplus (0|1), ...} for every term the agent holds.
+ */
+export const PARTITIONS_STEP_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local me, term, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local untilMs = now + term
+redis.call('HSET', KEYS[1], 'm|' .. me, untilMs)
+local all = redis.call('HGETALL', KEYS[1])
+local members, owner, expiry, fence = {}, {}, {}, {}
+for i = 1, #all, 2 do
+  local f, v = all[i], all[i + 1]
+  local kind = string.sub(f, 1, 2)
+  if kind == 'm|' then
+    if tonumber(v) > now then members[#members + 1] = string.sub(f, 3) else redis.call('HDEL', KEYS[1], f) end
+  elseif kind == 'o|' then
+    local p = tonumber(string.sub(f, 3))
+    local fe, x, a = string.match(v, '^(%d+) (%d+) (.*)$')
+    if p and fe then
+      fence[p], expiry[p], owner[p] = tonumber(fe), tonumber(x), a
+    end
+  end
+end
+-- Byte order, as JS sorts agent ids; Lua's '<' on strings follows the locale.
+local function before(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+table.sort(members, before)
+local index = 1
+for i, m in ipairs(members) do
+  if m == me then index = i end
+end
+local n = #members
+local share = math.floor(count / n)
+if index <= count % n then share = share + 1 end
+local held, free = {}, {}
+for p = 0, count - 1 do
+  local live = expiry[p] and expiry[p] > now
+  if live and owner[p] == me then
+    held[#held + 1] = p
+  elseif not live then
+    free[#free + 1] = p
+  end
+end
+local out = { n, share }
+for i, p in ipairs(held) do
+  redis.call('HSET', KEYS[1], 'o|' .. p, fence[p] .. ' ' .. untilMs .. ' ' .. me)
+  out[#out + 1] = p
+  out[#out + 1] = fence[p]
+  out[#out + 1] = (i > share) and 1 or 0
+end
+for i = 1, math.min(share - #held, #free) do
+  local p = free[i]
+  local fe = (fence[p] or 0) + 1
+  redis.call('HSET', KEYS[1], 'o|' .. p, fe .. ' ' .. untilMs .. ' ' .. me)
+  out[#out + 1] = p
+  out[#out + 1] = fe
+  out[#out + 1] = 0
+end
+return out
+`;
+
+/**
+ * Runs under a partition's term only. KEYS[1] the partition table, KEYS[2] (optional) a hash the
+ * holder writes. ARGV[1] agent, ARGV[2] partition, ARGV[3] fence, ARGV[4] 'release' to give the
+ * term back, 'write' to set the fields ARGV[5...] (name, value pairs) in KEYS[2], 'replace' to
+ * empty KEYS[2] first. Nothing happens unless the term is the caller's, under its fence, and has
+ * not run out: a holder that stalled past its term cannot overwrite what the next one wrote.
+ * Returns 1 when done, 0 when the term is not the caller's.
+ */
+export const PARTITION_FENCED_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = redis.call('HGET', KEYS[1], 'o|' .. ARGV[2])
+if not v then return 0 end
+local fe, x, a = string.match(v, '^(%d+) (%d+) (.*)$')
+if a ~= ARGV[1] or fe ~= ARGV[3] or tonumber(x) <= now then return 0 end
+if ARGV[4] == 'release' then
+  redis.call('HSET', KEYS[1], 'o|' .. ARGV[2], fe .. ' 0 ' .. a)
+  return 1
+end
+if ARGV[4] == 'replace' then redis.call('DEL', KEYS[2]) end
+if #ARGV > 4 then redis.call('HSET', KEYS[2], unpack(ARGV, 5)) end
+return 1
+`;
+
+/**
  * KEYS[1] a ticket record hash. ARGV[1] the id of an incident that merged into ARGV[2]. A record
  * of ARGV[1] becomes ARGV[2]'s, keeping its ticket and state; a record of ARGV[2] learns the
  * merged id. In one step, so a store by another agent between a read and a write cannot be lost.

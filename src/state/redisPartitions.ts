@@ -1,0 +1,156 @@
+import { runScript, type RedisClient } from './redisConnection.ts';
+import type { ElectionTimers } from './redisLease.ts';
+
+/** A partition held under a term: work done under it carries the fence. */
+export interface PartitionTerm {
+  partition: number;
+  fence: number;
+}
+
+/** What one round changed for this agent. */
+export interface OwnershipRound {
+  /** Terms newly held (a partition held again under a new fence counts as lost and gained). */
+  gained: PartitionTerm[];
+  /** Partitions no longer held: another agent may hold them now. */
+  lost: number[];
+  /** Held beyond this agent's fair share: hand their state over, then `release` them. */
+  surplus: number[];
+  /** Live agents, this one included, as the table saw them (0 when Redis did not answer). */
+  agents: number;
+  /** How many partitions are this agent's fair share among them (0 when Redis did not answer). */
+  share: number;
+}
+
+export interface PartitionOwnershipOptions {
+  client: RedisClient;
+  /** The partition table's key (`RedisKeys.partitionKeys().table`). */
+  table: string;
+  agent: string;
+  partitions: number;
+  /** How long a term lasts unless renewed; rounds run every third of it. */
+  termMs: number;
+  timers?: Pick<ElectionTimers, 'now'>;
+}
+
+/**
+ * This agent's share of the partitions of the owners design, held as terms in one Redis hash
+ * (`PARTITIONS_STEP_SCRIPT`): every agent gets its fair share of the partitions, an agent that
+ * stops renewing loses its partitions to the others when its terms run out, and one that joins
+ * gets its share as the others give their surplus back.
+ *
+ * As with the leader's lease, the agent counts a partition its own only until the term it last
+ * confirmed would end by its own clock, less a margin for drift, counted from before the request
+ * left: when Redis cannot be reached it stops owning before any other agent could take over.
+ */
+export class PartitionOwnership {
+  readonly agent: string;
+  readonly partitions: number;
+  readonly termMs: number;
+  private readonly client: RedisClient;
+  readonly table: string;
+  private readonly now: () => number;
+  private readonly held = new Map<number, number>();
+  private heldUntil = 0;
+
+  constructor(opts: PartitionOwnershipOptions) {
+    if (!Number.isInteger(opts.partitions) || opts.partitions < 1)
+      throw new RangeError('partitions must be a positive integer');
+    this.client = opts.client;
+    this.table = opts.table;
+    this.agent = opts.agent;
+    this.partitions = opts.partitions;
+    this.termMs = opts.termMs;
+    this.now = opts.timers?.now ?? Date.now;
+  }
+
+  /** The fence under which this agent holds `partition` now, or undefined. */
+  fenceOf(partition: number): number | undefined {
+    return this.now() < this.heldUntil ? this.held.get(partition) : undefined;
+  }
+
+  /** The terms held now, by partition. */
+  owned(): PartitionTerm[] {
+    if (this.now() >= this.heldUntil) return [];
+    return [...this.held].map(([partition, fence]) => ({ partition, fence }));
+  }
+
+  /**
+   * One round: renews this agent's terms and takes its share of the free partitions. Never
+   * throws: when Redis does not answer, the terms confirmed before run out by the clock, and the
+   * round after the outage reports them lost if another agent took them meanwhile.
+   */
+  async step(): Promise<OwnershipRound> {
+    const startedAt = this.now();
+    const before = new Map(this.held);
+    let reply: unknown;
+    try {
+      reply = await runScript(
+        this.client,
+        'vigilPartitionsStep',
+        [this.table],
+        [this.agent, this.termMs, this.partitions],
+      );
+    } catch {
+      if (this.now() < this.heldUntil) return { gained: [], lost: [], surplus: [], agents: 0, share: 0 };
+      this.held.clear();
+      return { gained: [], lost: [...before.keys()], surplus: [], agents: 0, share: 0 };
+    }
+    const r = (reply as (number | string)[]).map(Number);
+    this.held.clear();
+    const surplus: number[] = [];
+    for (let i = 2; i + 2 < r.length; i += 3) {
+      this.held.set(r[i]!, r[i + 1]!);
+      if (r[i + 2] === 1) surplus.push(r[i]!);
+    }
+    this.heldUntil = startedAt + this.termMs - Math.max(this.termMs / 10, 50);
+    // Same partition, same fence: no one else held it in between, whatever this agent's clock said.
+    const gained: PartitionTerm[] = [];
+    for (const [partition, fence] of this.held) if (before.get(partition) !== fence) gained.push({ partition, fence });
+    const lost: number[] = [];
+    for (const [partition, fence] of before) if (this.held.get(partition) !== fence) lost.push(partition);
+    return { gained, lost, surplus, agents: r[0]!, share: r[1]! };
+  }
+
+  /** Gives a term back at once, so another agent need not wait for it to run out. */
+  async release(partition: number): Promise<boolean> {
+    const fence = this.held.get(partition);
+    if (fence === undefined) return false;
+    this.held.delete(partition);
+    const done = await runScript(
+      this.client,
+      'vigilPartitionFenced',
+      [this.table],
+      [this.agent, partition, fence, 'release'],
+    );
+    return Number(done) === 1;
+  }
+
+  /**
+   * Writes `fields` into `key` (a hash in the table's slot: `RedisKeys.partitionKeys().held`) only
+   * while this agent's term on `partition` stands in Redis, under the fence it holds; `replace`
+   * empties the hash first. False when the term is not this agent's any more: the write did not
+   * happen, and what the next holder wrote stands.
+   */
+  async writeUnderTerm(
+    partition: number,
+    key: string,
+    fields: Record<string, string>,
+    replace = false,
+  ): Promise<boolean> {
+    const fence = this.fenceOf(partition);
+    if (fence === undefined) return false;
+    const args: (string | number)[] = [this.agent, partition, fence, replace ? 'replace' : 'write'];
+    for (const [k, v] of Object.entries(fields)) args.push(k, v);
+    return Number(await runScript(this.client, 'vigilPartitionFenced', [this.table, key], args)) === 1;
+  }
+}
+
+/** The partition of a group key: FNV-1a (32 bits) of its UTF-16 code units, modulo the count. */
+export function partitionOf(key: string, partitions: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % partitions;
+}

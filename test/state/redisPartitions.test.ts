@@ -1,0 +1,208 @@
+import { describe, expect, it } from 'vitest';
+import { RedisKeys } from '../../src/state/redisKeys.ts';
+import { runScript } from '../../src/state/redisConnection.ts';
+import { PartitionOwnership, partitionOf } from '../../src/state/redisPartitions.ts';
+import { waitFor } from '../support/redis.ts';
+import { freshPrefix, inspector, redisAndClients } from './redisHelpers.ts';
+
+const PARTITIONS = 12;
+
+describe('partitions of the owners design, held as terms in Redis', () => {
+  const { server, client } = redisAndClients();
+
+  async function agents(names: string[], termMs: number, clock?: { now(): number }) {
+    const keys = new RedisKeys(freshPrefix()).partitionKeys();
+    const made: PartitionOwnership[] = [];
+    for (const agent of names)
+      made.push(
+        new PartitionOwnership({
+          client: await client(),
+          table: keys.table,
+          agent,
+          partitions: PARTITIONS,
+          termMs,
+          timers: clock,
+        }),
+      );
+    return { keys, agents: made };
+  }
+
+  /** No partition held by two agents at once, as each of them counts its own. */
+  function expectDisjoint(all: PartitionOwnership[]): void {
+    const seen = new Map<number, string>();
+    for (const a of all)
+      for (const { partition } of a.owned()) {
+        expect(seen.get(partition), `partition ${partition}`).toBeUndefined();
+        seen.set(partition, a.agent);
+      }
+  }
+
+  /** Rounds of every agent in turn, each giving its surplus back, until each holds its share of all of them. */
+  async function settle(all: PartitionOwnership[]): Promise<void> {
+    for (let round = 0; round < 10; round++) {
+      let settled = true;
+      for (const a of all) {
+        const r = await a.step();
+        expectDisjoint(all);
+        for (const p of r.surplus) expect(await a.release(p)).toBe(true);
+        settled &&= r.agents === all.length && r.surplus.length === 0 && a.owned().length === r.share;
+      }
+      if (settled) return;
+    }
+    throw new Error(`not settled: ${all.map((a) => `${a.agent}=${a.owned().length}`).join(' ')}`);
+  }
+
+  it('shares the partitions fairly between live agents, never one partition to two', async () => {
+    const { agents: all } = await agents(['agent-a', 'agent-b', 'agent-c'], 10_000);
+    // The first agent alone takes everything; the others get theirs as it gives its surplus back.
+    const first = await all[0]!.step();
+    expect(first.gained).toHaveLength(PARTITIONS);
+    expect(first.agents).toBe(1);
+    await settle(all);
+    expect(all.map((a) => a.owned().length)).toEqual([4, 4, 4]);
+    const union = new Set(all.flatMap((a) => a.owned().map((t) => t.partition)));
+    expect(union.size).toBe(PARTITIONS);
+
+    // A fourth joins: 3 each, and the 12 still held once each.
+    const fourth = new PartitionOwnership({
+      client: await client(),
+      table: all[0]!.table,
+      agent: 'agent-d',
+      partitions: PARTITIONS,
+      termMs: 10_000,
+    });
+    await settle([...all, fourth]);
+    expect([...all, fourth].map((a) => a.owned().length)).toEqual([3, 3, 3, 3]);
+  });
+
+  it("hands a dead agent's partitions to the others under new fences, and refuses its stale writes", async () => {
+    // The dead agent's clock stands still, as a process paused past its term would see it.
+    const frozen = { at: Date.now(), now: () => frozen.at };
+    const { keys, agents: live } = await agents(['agent-a', 'agent-b'], 1_500);
+    const dead = new PartitionOwnership({
+      client: await client(),
+      table: keys.table,
+      agent: 'agent-c',
+      partitions: PARTITIONS,
+      termMs: 1_500,
+      timers: frozen,
+    });
+    for (let i = 0; i < 5; i++) {
+      for (const a of [...live, dead]) {
+        const r = await a.step();
+        for (const p of r.surplus) await a.release(p);
+      }
+      if ([...live, dead].every((a) => a.owned().length === 4)) break;
+      frozen.at = Date.now();
+    }
+    expect(dead.owned()).toHaveLength(4);
+    const stale = dead.owned();
+    const checkpoint = (p: number) => keys.held(`checkpoint:${p}`);
+    expect(await dead.writeUnderTerm(stale[0]!.partition, checkpoint(stale[0]!.partition), { by: 'agent-c' })).toBe(
+      true,
+    );
+
+    // agent-c stops renewing.
+    // Within a term's length the others hold all twelve.
+    await waitFor(
+      async () => {
+        for (const a of live) await a.step();
+        return live.reduce((n, a) => n + a.owned().length, 0) === PARTITIONS;
+      },
+      "the live agents to take the dead one's partitions",
+      10_000,
+    );
+    expect(live.map((a) => a.owned().length)).toEqual([6, 6]);
+    for (const { partition, fence } of stale) {
+      const taker = live.find((a) => a.fenceOf(partition) !== undefined)!;
+      expect(taker.fenceOf(partition)).toBe(fence + 1);
+    }
+    // agent-c still believes in its terms; Redis does not take its writes.
+    const p = stale[0]!.partition;
+    expect(dead.fenceOf(p)).toBe(stale[0]!.fence);
+    const taker = live.find((a) => a.fenceOf(p) !== undefined)!;
+    expect(await taker.writeUnderTerm(p, checkpoint(p), { by: taker.agent }, true)).toBe(true);
+    expect(await dead.writeUnderTerm(p, checkpoint(p), { by: 'agent-c' })).toBe(false);
+    expect(await dead.release(p)).toBe(false);
+    const look = inspector(server().url);
+    try {
+      expect(await look.hgetall(checkpoint(p))).toEqual({ by: taker.agent });
+    } finally {
+      look.disconnect();
+    }
+
+    // Back again, it is told what it lost, and gets a fair share anew.
+    frozen.at = Date.now();
+    const back = await dead.step();
+    // Less the one it gave back itself (refused, but no longer its own either way).
+    expect(new Set(back.lost)).toEqual(new Set(stale.map((t) => t.partition).filter((q) => q !== p)));
+    await settle([...live, dead]);
+    expect([...live, dead].map((a) => a.owned().length)).toEqual([4, 4, 4]);
+  });
+
+  it('refuses work under a term that ran out, or under an older fence, from the same agent too', async () => {
+    const keys = new RedisKeys(freshPrefix()).partitionKeys();
+    const connection = await client();
+    // Its clock stands still: it goes on believing in its term, as a paused process would.
+    const frozen = { at: Date.now(), now: () => frozen.at };
+    const a = new PartitionOwnership({
+      client: connection,
+      table: keys.table,
+      agent: 'agent-a',
+      partitions: 2,
+      termMs: 300,
+      timers: frozen,
+    });
+    const cp = keys.held('checkpoint:0');
+    await a.step();
+    const old = a.fenceOf(0)!;
+    expect(await a.writeUnderTerm(0, cp, { by: 'first term' })).toBe(true);
+    // Once the term has run out in Redis, a write under it is refused though no one took it.
+    await waitFor(async () => !(await a.writeUnderTerm(0, cp, { by: 'while held' })), 'the term to run out', 10_000);
+    expect(await a.writeUnderTerm(0, cp, { by: 'after' })).toBe(false);
+    expect(await connection.hget(cp, 'by')).toBe('while held');
+    // Taken again, by the same agent: a new fence, and the old one's work is refused.
+    frozen.at = Date.now();
+    expect((await a.step()).gained).toContainEqual({ partition: 0, fence: old + 1 });
+    const write = (fence: number) =>
+      runScript(
+        connection,
+        'vigilPartitionFenced',
+        [keys.table, cp],
+        ['agent-a', 0, fence, 'write', 'by', String(fence)],
+      );
+    expect(await write(old)).toBe(0);
+    expect(await write(old + 1)).toBe(1);
+    expect(await connection.hget(cp, 'by')).toBe(String(old + 1));
+  });
+
+  it('stops counting partitions its own when its term runs out by its clock while Redis does not answer', async () => {
+    const clock = { at: 1_000_000, now: () => clock.at };
+    const connection = await client();
+    const a = new PartitionOwnership({
+      client: connection,
+      table: new RedisKeys(freshPrefix()).partitionKeys().table,
+      agent: 'agent-a',
+      partitions: PARTITIONS,
+      termMs: 1_000,
+      timers: clock,
+    });
+    expect((await a.step()).gained).toHaveLength(PARTITIONS);
+    connection.disconnect();
+    clock.at += 500;
+    expect(await a.step()).toEqual({ gained: [], lost: [], surplus: [], agents: 0, share: 0 });
+    expect(a.owned()).toHaveLength(PARTITIONS);
+    // The term counted from before the request, less a tenth for clock drift.
+    clock.at = 1_000_000 + 900;
+    expect(a.owned()).toEqual([]);
+    expect(a.fenceOf(0)).toBeUndefined();
+    expect((await a.step()).lost).toHaveLength(PARTITIONS);
+  });
+
+  it('places a group key in a partition by FNV-1a, spread over all of them', () => {
+    expect(partitionOf('a', 2 ** 32 - 1)).toBe(0xe40c292c % (2 ** 32 - 1));
+    const counts = new Array<number>(PARTITIONS).fill(0);
+    for (let i = 0; i < 2_000; i++) counts[partitionOf(`errors{service="svc-${i}"}`, PARTITIONS)]!++;
+    for (const n of counts) expect(n).toBeGreaterThan(2_000 / PARTITIONS / 2);
+  });
+});
