@@ -126,23 +126,46 @@ export class PartitionOwnership {
   }
 
   /**
-   * Writes `fields` into `key` (a hash in the table's slot: `RedisKeys.partitionKeys().held`) only
-   * while this agent's term on `partition` stands in Redis, under the fence it holds; `replace`
-   * empties the hash first. False when the term is not this agent's any more: the write did not
-   * happen, and what the next holder wrote stands.
+   * Writes into `key` (a hash in the table's slot: `RedisKeys.partitionKeys().held`) only while
+   * this agent's term on `partition` stands in Redis, under the fence it holds, all of it or
+   * nothing: the fields of `set`, the removal of those of `remove` (`replace` empties the hash
+   * first), and the trimming of streams (each keeps what is at or after its id; in the same slot).
+   * False when the term is not this agent's any more: nothing was written, and what the next
+   * holder wrote stands.
    */
-  async writeUnderTerm(
-    partition: number,
-    key: string,
-    fields: Record<string, string>,
-    replace = false,
-  ): Promise<boolean> {
+  async writeUnderTerm(partition: number, key: string, write: HeldWrite): Promise<boolean> {
     const fence = this.fenceOf(partition);
     if (fence === undefined) return false;
-    const args: (string | number)[] = [this.agent, partition, fence, replace ? 'replace' : 'write'];
-    for (const [k, v] of Object.entries(fields)) args.push(k, v);
-    return Number(await runScript(this.client, 'vigilPartitionFenced', [this.table, key], args)) === 1;
+    const remove = write.remove ?? [];
+    const trims = write.trim ?? [];
+    const args: (string | number)[] = [
+      this.agent,
+      partition,
+      fence,
+      write.replace ? 'replace' : 'write',
+      remove.length,
+      trims.length,
+      ...remove,
+      ...trims.map(([, id]) => id),
+    ];
+    const set = write.set ?? [];
+    if (Array.isArray(set)) for (const v of set) args.push(v);
+    else for (const [k, v] of Object.entries(set)) args.push(k, v);
+    const keys = [this.table, key, ...trims.map(([stream]) => stream)];
+    return Number(await runScript(this.client, 'vigilPartitionFenced', keys, args)) === 1;
   }
+}
+
+/** What a holder writes under a term (`PartitionOwnership.writeUnderTerm`). */
+export interface HeldWrite {
+  /** Fields to set: an object, or name, value pairs in a flat list. */
+  set?: Record<string, string> | readonly string[];
+  /** Fields to remove. */
+  remove?: readonly string[];
+  /** Empty the hash first. */
+  replace?: boolean;
+  /** Streams to trim, each to what is at or after the id given (XTRIM MINID). */
+  trim?: readonly (readonly [stream: string, minId: string])[];
 }
 
 /** The partition of a group key: FNV-1a (32 bits) of its UTF-16 code units, modulo the count. */

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { encodeEntry } from '../../src/state/durableStore.ts';
+import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { runScript } from '../../src/state/redisConnection.ts';
 import { PartitionOwnership, partitionOf } from '../../src/state/redisPartitions.ts';
+import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../../src/state/stateCheckpoint.ts';
 import { waitFor } from '../support/redis.ts';
 import { freshPrefix, inspector, redisAndClients } from './redisHelpers.ts';
 
@@ -98,9 +101,9 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     expect(dead.owned()).toHaveLength(4);
     const stale = dead.owned();
     const checkpoint = (p: number) => keys.held(`checkpoint:${p}`);
-    expect(await dead.writeUnderTerm(stale[0]!.partition, checkpoint(stale[0]!.partition), { by: 'agent-c' })).toBe(
-      true,
-    );
+    expect(
+      await dead.writeUnderTerm(stale[0]!.partition, checkpoint(stale[0]!.partition), { set: { by: 'agent-c' } }),
+    ).toBe(true);
 
     // agent-c stops renewing.
     // Within a term's length the others hold all twelve.
@@ -121,8 +124,8 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     const p = stale[0]!.partition;
     expect(dead.fenceOf(p)).toBe(stale[0]!.fence);
     const taker = live.find((a) => a.fenceOf(p) !== undefined)!;
-    expect(await taker.writeUnderTerm(p, checkpoint(p), { by: taker.agent }, true)).toBe(true);
-    expect(await dead.writeUnderTerm(p, checkpoint(p), { by: 'agent-c' })).toBe(false);
+    expect(await taker.writeUnderTerm(p, checkpoint(p), { set: { by: taker.agent }, replace: true })).toBe(true);
+    expect(await dead.writeUnderTerm(p, checkpoint(p), { set: { by: 'agent-c' } })).toBe(false);
     expect(await dead.release(p)).toBe(false);
     const look = inspector(server().url);
     try {
@@ -156,10 +159,14 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     const cp = keys.held('checkpoint:0');
     await a.step();
     const old = a.fenceOf(0)!;
-    expect(await a.writeUnderTerm(0, cp, { by: 'first term' })).toBe(true);
+    expect(await a.writeUnderTerm(0, cp, { set: { by: 'first term' } })).toBe(true);
     // Once the term has run out in Redis, a write under it is refused though no one took it.
-    await waitFor(async () => !(await a.writeUnderTerm(0, cp, { by: 'while held' })), 'the term to run out', 10_000);
-    expect(await a.writeUnderTerm(0, cp, { by: 'after' })).toBe(false);
+    await waitFor(
+      async () => !(await a.writeUnderTerm(0, cp, { set: { by: 'while held' } })),
+      'the term to run out',
+      10_000,
+    );
+    expect(await a.writeUnderTerm(0, cp, { set: { by: 'after' } })).toBe(false);
     expect(await connection.hget(cp, 'by')).toBe('while held');
     // Taken again, by the same agent: a new fence, and the old one's work is refused.
     frozen.at = Date.now();
@@ -169,11 +176,45 @@ describe('partitions of the owners design, held as terms in Redis', () => {
         connection,
         'vigilPartitionFenced',
         [keys.table, cp],
-        ['agent-a', 0, fence, 'write', 'by', String(fence)],
+        ['agent-a', 0, fence, 'write', 0, 0, 'by', String(fence)],
       );
     expect(await write(old)).toBe(0);
     expect(await write(old + 1)).toBe(1);
     expect(await connection.hget(cp, 'by')).toBe(String(old + 1));
+  });
+
+  it('writes a checkpoint of a store under the term: thousands of entries, removals and a stream trim at once', async () => {
+    const keys = new RedisKeys(freshPrefix()).partitionKeys();
+    const connection = await client();
+    const a = new PartitionOwnership({
+      client: connection,
+      table: keys.table,
+      agent: 'agent-a',
+      partitions: 1,
+      termMs: 10_000,
+    });
+    await a.step();
+    const cp = keys.held('checkpoint:0');
+    const stream = keys.held('events:0');
+    for (let i = 1; i <= 5; i++) await connection.xadd(stream, `${i}-0`, 'e', String(i));
+    const store = new MemoryStateStore();
+    const tracker = new CheckpointChangeTracker(store, { fullPassEvery: 1 });
+    for (let i = 0; i < 5_000; i++) store.addCount(`c:errors{service="s${i}"}`, 1, i + 1, i < 100 ? 1_000 : 60_000);
+    const position = `${CHECKPOINT_FIELD}position`;
+    const first = tracker.take();
+    expect(await a.writeUnderTerm(0, cp, { set: [...first.set, position, '3-0'], trim: [[stream, '3-0']] })).toBe(true);
+    expect(await connection.hlen(cp)).toBe(5_001);
+    expect((await connection.xrange(stream, '-', '+')).map(([id]) => id)).toEqual(['3-0', '4-0', '5-0']);
+    // The first hundred expire and are swept: the next checkpoint removes them.
+    store.sweep(30_000);
+    const second = tracker.take();
+    expect(second.remove).toHaveLength(100);
+    expect(await a.writeUnderTerm(0, cp, { set: [position, '5-0'], remove: second.remove })).toBe(true);
+    const restored = restoreCheckpoint(await connection.hgetall(cp));
+    expect(restored.entries).toBe(4_900);
+    expect(restored.fields.get(position)).toBe('5-0');
+    const byKey = (m: MemoryStateStore) => new Map([...m.exportEntries()].map(([k, e]) => [k, encodeEntry(k, e)]));
+    expect(byKey(restored.store)).toEqual(byKey(store));
   });
 
   it('stops counting partitions its own when its term runs out by its clock while Redis does not answer', async () => {
