@@ -27,6 +27,17 @@
  *    table compares the incidents opened and resolved (key and time) with the memory engine's: they
  *    are the same, takeover or not, except that max_open_incidents then counts per owner, not per
  *    rule (`--max-open 0` takes the limit off).
+ * 5. The owners design on partitions, as the daemon would run it, on what src/ holds for it
+ *    (bench/redisAgentPartitions.ts): the groups fall into `--partitions` partitions (12) by a hash
+ *    of their key, each with a Redis stream of its events and one owner at a time by a term in the
+ *    partition table (src/state/redisPartitions.ts: a fair share each, settled before the run).
+ *    Every agent sends each batch to the partitions' streams (one entry per partition and batch);
+ *    an owner runs one engine per partition, merging its senders in time order, and checkpoints
+ *    each partition every second under its term (fenced; the stream trimmed there). With
+ *    `--takeover`, agent 1's owning part stops half way through, as a kill would stop it (its
+ *    sending goes on, as its clients would send elsewhere): its terms run out, the two others take
+ *    its partitions from their checkpoints and replay their streams, and its checkpoint under its
+ *    old term afterwards must be refused. `--owners inbox,partitions` picks which of 4 and 5 run.
  *
  * Per agent: events/s (wall clock, until its last write is in Redis), events per CPU-second of
  * that process (process.cpuUsage: user + system, every thread), the share of it the timers took
@@ -55,7 +66,10 @@
  * fed R events per second of wall time instead, to measure flush lag below saturation.
  *
  * `--max-open N` sets every rule's max_open_incidents (default 1,000, the rules' own default; 0: no limit).
- * `--takeover` drops an owner's engine half way through and brings it back from its checkpoint.
+ * `--takeover` drops an owner's engine half way through and brings it back from its checkpoint
+ * (4), or has the others take a crashed agent's partitions (5).
+ * `--order arrival`: partition owners take what has come when it comes, without waiting for the
+ * slowest sender (the incidents then show what the merge in time order is for).
  * `--tick MS`: event time between two runs of every engine's timers (default 1000, as
  * `tick_interval`). The stream's event time runs 40-75 times faster than the wall clock here, so
  * ticking every second of it weighs the timers that much more per event than a daemon ticking
@@ -67,7 +81,7 @@
  * changes never received; `registers`, nor this agent's register writes shipped; `shipping`,
  * nothing recorded for Redis at all.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--tick 1000]`.
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--tick 1000] [--owners inbox,partitions] [--partitions 12] [--order time]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -99,6 +113,9 @@ const { values } = benchArgs(import.meta.filename, {
     'max-open': { type: 'string', default: '1000' },
     takeover: { type: 'boolean', default: false },
     tick: { type: 'string', default: '1000' },
+    owners: { type: 'string', default: 'inbox,partitions' },
+    partitions: { type: 'string', default: '12' },
+    order: { type: 'string', default: 'time' },
   },
 });
 const EVENTS = Number(values.events);
@@ -123,6 +140,22 @@ if (!/^\d+$/.test(values['max-open'])) {
   );
   process.exit(2);
 }
+/** The owners design's runs: `inbox` (an inbox per owner, ownership by hash), `partitions` (partitions held by terms). */
+const OWNER_DESIGNS = values.owners.split(',').filter((d) => d !== '');
+if (OWNER_DESIGNS.some((d) => d !== 'inbox' && d !== 'partitions')) {
+  process.stderr.write(
+    `bench/redis.ts: --owners takes inbox, partitions or both (comma-separated), not ${values.owners}\n`,
+  );
+  process.exit(2);
+}
+if (!/^[1-9]\d*$/.test(values.partitions)) {
+  process.stderr.write(`bench/redis.ts: --partitions takes a number of partitions, not ${values.partitions}\n`);
+  process.exit(2);
+}
+if (values.order !== 'time' && values.order !== 'arrival') {
+  process.stderr.write(`bench/redis.ts: --order takes time or arrival, not ${values.order}\n`);
+  process.exit(2);
+}
 const PREFIX = 'bench';
 /** `--takeover`: the owner whose engine is dropped and restored from its checkpoint, half way through the stream's event time. */
 const TAKEOVER_AGENT = AGENTS > 1 ? 1 : 0;
@@ -136,7 +169,7 @@ interface Agent {
 }
 
 function startAgent(
-  store: 'memory' | 'redis' | 'owners',
+  store: 'memory' | 'redis' | 'owners' | 'partitions',
   agent: number,
   agents: number,
   groups: number,
@@ -155,8 +188,10 @@ function startAgent(
       url,
       CUT,
       values['max-open'],
-      store === 'owners' && values.takeover && agent === TAKEOVER_AGENT ? String(TAKEOVER_MS) : '',
+      store !== 'memory' && store !== 'redis' && values.takeover && agent === TAKEOVER_AGENT ? String(TAKEOVER_MS) : '',
       values.tick,
+      values.partitions,
+      values.order,
     ],
     { stdio: 'inherit' },
   );
@@ -249,6 +284,128 @@ const load = () =>
     .map((l) => l.toFixed(2))
     .join(' ');
 
+/**
+ * How far apart in time two lists of openings and resolutions (`opened key@time`) are, paired by
+ * kind and key in time order: the differences (ms of event time) of the pairs, and the kinds and
+ * keys with a different number on each side.
+ */
+function timeDifferences(a: readonly string[], b: readonly string[]): { deltas: number[]; unmatched: number } {
+  const byKey = (list: readonly string[]) => {
+    const m = new Map<string, number[]>();
+    for (const s of list) {
+      const at = s.lastIndexOf('@');
+      const k = s.slice(0, at);
+      const times = m.get(k);
+      if (times) times.push(Number(s.slice(at + 1)));
+      else m.set(k, [Number(s.slice(at + 1))]);
+    }
+    for (const times of m.values()) times.sort((x, y) => x - y);
+    return m;
+  };
+  const left = byKey(a);
+  const right = byKey(b);
+  const deltas: number[] = [];
+  let unmatched = 0;
+  for (const [k, times] of left) {
+    const other = right.get(k);
+    if (!other || other.length !== times.length) unmatched++;
+    else for (let i = 0; i < times.length; i++) deltas.push(Math.abs(times[i]! - other[i]!));
+  }
+  for (const k of right.keys()) if (!left.has(k)) unmatched++;
+  return { deltas: deltas.sort((x, y) => x - y), unmatched };
+}
+
+/** The figures of one owners design's run: incidents against the memory engine's, takeover, lag, checkpoints, Redis. */
+function ownersTable(
+  o: { design: 'owners' | 'partitions'; run: Awaited<ReturnType<typeof runAgents>>; redisCpu: number; mem: number },
+  memoryOpenedList: string[],
+  touched: number,
+): string {
+  const owned = o.run;
+  const ownersOpened = new Set(owned.results.flatMap((r) => r.opened));
+  const memoryOpened = new Set(memoryOpenedList);
+  const onlyOwners = [...ownersOpened].filter((id) => !memoryOpened.has(id)).length;
+  const onlyMemory = [...memoryOpened].filter((id) => !ownersOpened.has(id)).length;
+  const ownerLags = owned.results.flatMap((r) => r.lagsMs).sort((a, b) => a - b);
+  const ownersEvents = owned.results.reduce((n, r) => n + r.events, 0);
+  const apart = timeDifferences(memoryOpenedList, [...ownersOpened]);
+  const moved = apart.deltas.filter((d) => d > 0).length;
+  const takeovers = owned.results.flatMap((r) => {
+    if (r.takeover)
+      return [
+        [
+          `takeover: agent ${r.agent}'s engine dropped at ${fmt(TAKEOVER_MS / 1000)} s of event time; state entries loaded, ms; events taken again`,
+          `${fmt(r.takeover.entries)}, ${r.takeover.restoreMs.toFixed(0)} ms; ${fmt(r.takeover.replayed)}`,
+        ],
+      ];
+    const t = r.partitions?.takeover;
+    if (t)
+      return [
+        [
+          `takeover: partitions agent ${r.agent} took from the crashed agent; state entries loaded, ms; events taken again`,
+          `${t.partitions}; ${fmt(t.entries)}, ${t.restoreMs.toFixed(0)} ms; ${fmt(t.replayed)}`,
+        ],
+      ];
+    if (r.partitions?.staleCheckpointRefused !== undefined)
+      return [
+        [
+          `crash: agent ${r.agent}'s owning part stopped at ${fmt(TAKEOVER_MS / 1000)} s of event time; its checkpoint under its old term afterwards`,
+          r.partitions.staleCheckpointRefused ? 'refused' : 'ACCEPTED (wrong)',
+        ],
+      ];
+    return [];
+  });
+  return (
+    table(
+      [`${o.design} figure`, 'value'],
+      [
+        [
+          'incidents opened and resolved (key and time): by the memory engine; by the owners; by one only (max_open_incidents counts per owner)',
+          `${fmt(memoryOpened.size)}; ${fmt(ownersOpened.size)}; ${fmt(onlyOwners + onlyMemory)}`,
+        ],
+        [
+          'of those on one side only: paired by kind and key, at another time; time apart p50 / p99 / max (ms of event time); kinds and keys counted differently',
+          `${fmt(moved)}; ${[0.5, 0.99, 1]
+            .map((p) =>
+              (moved
+                ? percentile(
+                    apart.deltas.filter((d) => d > 0),
+                    p,
+                  )
+                : 0
+              ).toFixed(0),
+            )
+            .join(' / ')}; ${fmt(apart.unmatched)}`,
+        ],
+        ...(o.design === 'partitions'
+          ? [
+              [
+                'partitions held per agent at the start',
+                owned.results.map((r) => r.partitions?.partitionsAtStart ?? 0).join(', '),
+              ],
+            ]
+          : []),
+        ['events taken as late, per agent', owned.results.map((r) => fmt(r.late)).join(', ')],
+        ...takeovers,
+        [
+          "lag p50 / p90 / p99 / max (ms): a batch's coming to an agent until its owner's engine took it",
+          [0.5, 0.9, 0.99, 1].map((p) => percentile(ownerLags, p).toFixed(0)).join(' / '),
+        ],
+        [
+          'checkpoints, % of each agent’s CPU',
+          owned.results.map((r) => `${((100 * r.checkpointCpuSeconds) / r.cpuSeconds).toFixed(0)} %`).join(', '),
+        ],
+        [
+          `redis-server CPU over the ${o.design}' run (s; cores busy)`,
+          `${o.redisCpu.toFixed(2)}; ${(o.redisCpu / owned.seconds).toFixed(2)}`,
+        ],
+        ['used_memory growth (MiB; bytes per touched pair)', `${mib(o.mem)}; ${fmt(o.mem / touched)}`],
+        ['all agents together, events/s', fmt(ownersEvents / owned.seconds)],
+      ],
+    ) + '\n\n'
+  );
+}
+
 async function benchSize(groups: number, admin: Redis, url: string): Promise<void> {
   const touched = activeGroups(EVENTS, groups);
   const loadBefore = load();
@@ -279,14 +436,27 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
   const kinds = await keyKinds(admin);
 
   // The other design: each (rule, group) owned by one agent, events passed on through Redis streams.
-  await admin.flushall();
-  const ownersCpuBefore = redisCpuSeconds(await admin.info('cpu'));
-  const ownersMemBefore = infoField(await admin.info('memory'), 'used_memory');
-  const ownerAgents: Agent[] = [];
-  for (let a = 0; a < AGENTS; a++) ownerAgents.push(startAgent('owners', a, AGENTS, groups, url));
-  const owned = await runAgents(ownerAgents);
-  const ownersRedisCpu = redisCpuSeconds(await admin.info('cpu')) - ownersCpuBefore;
-  const ownersMem = infoField(await admin.info('memory'), 'used_memory') - ownersMemBefore;
+  const ownerRuns: {
+    design: 'owners' | 'partitions';
+    run: Awaited<ReturnType<typeof runAgents>>;
+    redisCpu: number;
+    mem: number;
+  }[] = [];
+  for (const d of OWNER_DESIGNS) {
+    const design = d === 'inbox' ? 'owners' : 'partitions';
+    await admin.flushall();
+    const cpuFrom = redisCpuSeconds(await admin.info('cpu'));
+    const memFrom = infoField(await admin.info('memory'), 'used_memory');
+    const ownerAgents: Agent[] = [];
+    for (let a = 0; a < AGENTS; a++) ownerAgents.push(startAgent(design, a, AGENTS, groups, url));
+    const run = await runAgents(ownerAgents);
+    ownerRuns.push({
+      design,
+      run,
+      redisCpu: redisCpuSeconds(await admin.info('cpu')) - cpuFrom,
+      mem: infoField(await admin.info('memory'), 'used_memory') - memFrom,
+    });
+  }
   const loadAfter = load();
 
   process.stdout.write(
@@ -333,7 +503,8 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
     ];
   };
   for (const r of run.results) rows.push(agentRow(`redis, agent ${r.agent}`, r));
-  for (const r of owned.results) rows.push(agentRow(`owners, agent ${r.agent}`, r));
+  for (const { design, run: owned } of ownerRuns)
+    for (const r of owned.results) rows.push(agentRow(`${design}, agent ${r.agent}`, r));
   const totalEvents = run.results.reduce((n, r) => n + r.events, 0);
   rows.push([
     `redis, all ${AGENTS} agents together`,
@@ -361,48 +532,7 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
     ) + '\n\n',
   );
 
-  const ownersOpened = new Set(owned.results.flatMap((r) => r.opened));
-  const memoryOpened = new Set(memory.opened);
-  const onlyOwners = [...ownersOpened].filter((id) => !memoryOpened.has(id)).length;
-  const onlyMemory = [...memoryOpened].filter((id) => !ownersOpened.has(id)).length;
-  const ownerLags = owned.results.flatMap((r) => r.lagsMs).sort((a, b) => a - b);
-  const ownersEvents = owned.results.reduce((n, r) => n + r.events, 0);
-  process.stdout.write(
-    table(
-      ['owners figure', 'value'],
-      [
-        [
-          'incidents opened and resolved (key and time): by the memory engine; by the owners; by one only (max_open_incidents counts per owner)',
-          `${fmt(memoryOpened.size)}; ${fmt(ownersOpened.size)}; ${fmt(onlyOwners + onlyMemory)}`,
-        ],
-        ['events taken as late, per agent', owned.results.map((r) => fmt(r.late)).join(', ')],
-        ...owned.results.flatMap((r) =>
-          r.takeover
-            ? [
-                [
-                  `takeover: agent ${r.agent}'s engine dropped at ${fmt(TAKEOVER_MS / 1000)} s of event time; state entries loaded, ms; events taken again`,
-                  `${fmt(r.takeover.entries)}, ${r.takeover.restoreMs.toFixed(0)} ms; ${fmt(r.takeover.replayed)}`,
-                ],
-              ]
-            : [],
-        ),
-        [
-          "lag p50 / p90 / p99 / max (ms): a batch's coming to an agent until its owner's engine took it",
-          [0.5, 0.9, 0.99, 1].map((p) => percentile(ownerLags, p).toFixed(0)).join(' / '),
-        ],
-        [
-          'checkpoints, % of each agent’s CPU',
-          owned.results.map((r) => `${((100 * r.checkpointCpuSeconds) / r.cpuSeconds).toFixed(0)} %`).join(', '),
-        ],
-        [
-          "redis-server CPU over the owners' run (s; cores busy)",
-          `${ownersRedisCpu.toFixed(2)}; ${(ownersRedisCpu / owned.seconds).toFixed(2)}`,
-        ],
-        ['used_memory growth (MiB; bytes per touched pair)', `${mib(ownersMem)}; ${fmt(ownersMem / touched)}`],
-        ['all agents together, events/s', fmt(ownersEvents / owned.seconds)],
-      ],
-    ) + '\n\n',
-  );
+  for (const o of ownerRuns) process.stdout.write(ownersTable(o, memory.opened, touched));
 
   const lags = run.results.flatMap((r) => r.lagsMs).sort((a, b) => a - b);
   const lost = run.results.reduce((n, r) => n + r.lagsLost, 0);

@@ -10,12 +10,12 @@
  * has passed (and sends no further than AHEAD_MS beyond it). Every CHECKPOINT_MS it writes the entries changed since the last
  * checkpoint to a Redis hash, with the inbox position they hold, and trims the inbox there: what
  * another agent taking the groups over after a crash would load, then replay the inbox from.
- * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis|owners AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT [MAX_OPEN [TAKEOVER_MS [TICK_MS]]]]]
+ * `partitions` agents run the owners design on partitions held by terms (bench/redisAgentPartitions.ts).
+ * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis|owners|partitions AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT [MAX_OPEN [TAKEOVER_MS [TICK_MS [PARTITIONS [ORDER]]]]]]]
  */
 import { Redis } from 'ioredis';
 import { CorrelationEngine } from '../src/correlation/engine.ts';
 import type { EventRule } from '../src/correlation/rules/rule.ts';
-import type { IncidentChange } from '../src/model/incident.ts';
 import { decodeEntry, encodeEntry, type EncodedEntry } from '../src/state/durableStore.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { redisStateSchema } from '../src/state/redisConfig.ts';
@@ -23,7 +23,19 @@ import { createRedisClient } from '../src/state/redisConnection.ts';
 import { RedisStateStore } from '../src/state/redisStateStore.ts';
 import type { StateDelta, StateStore, StateValue } from '../src/correlation/stateStore.ts';
 import type { VigilEvent } from '../src/model/event.ts';
-import { BATCH, eventsFromJson, eventsToJson, ruleSet, streamShare, type Cut } from './redisWorkload.ts';
+import {
+  BATCH,
+  eventsFromJson,
+  eventsToJson,
+  noteOpened,
+  ruleSet,
+  streamShare,
+  routeBatch,
+  takeThrough,
+  timeMsOf,
+  type Cut,
+} from './redisWorkload.ts';
+import { partitionsAgent, type PartitionsResult } from './redisAgentPartitions.ts';
 import { cpuUs } from './support.ts';
 
 export interface AgentResult {
@@ -49,6 +61,8 @@ export interface AgentResult {
   checkpointCpuSeconds: number;
   /** Owners, with a takeover: what bringing the engine back from its checkpoint took. */
   takeover?: Takeover;
+  /** Partitions: what this agent held and took, and whether its stale checkpoint was refused after a crash. */
+  partitions?: Pick<PartitionsResult, 'partitionsAtStart' | 'takeover' | 'staleCheckpointRefused'>;
 }
 
 /** `closed` tells the entries of the agent's local state once every agent is done: all should hold the same. */
@@ -68,7 +82,11 @@ const [
   maxOpenText,
   takeoverText,
   tickText,
+  partitionsText,
+  orderText,
 ] = process.argv.slice(2);
+/** Partitions of the groups (mode `partitions`). */
+const PARTITIONS = partitionsText ? Number(partitionsText) : 12;
 /** Event time between two runs of the timers (bench/redis.ts --tick). */
 const TICK_MS = tickText ? Number(tickText) : 1000;
 /** Owners: the event time at which this agent's engine is dropped and restored from its checkpoint; none: never. */
@@ -228,14 +246,6 @@ async function feed(
   return timerUs;
 }
 
-/** The openings and resolutions among `changes`, as `opened key@time` and `resolved key@time`, into `seen` (when given). */
-function noteOpened(changes: readonly IncidentChange[], seen: Set<string> | undefined): void {
-  if (seen)
-    for (const c of changes)
-      if (c.kind === 'opened') seen.add(`opened ${c.incident.key}@${c.incident.openedAtMs}`);
-      else if (c.kind === 'resolved') seen.add(`resolved ${c.incident.key}@${c.incident.resolvedAtMs}`);
-}
-
 /** Events the engine took as late, over the last `feed` or `own`. */
 let late = 0;
 
@@ -314,8 +324,6 @@ function router(): (e: VigilEvent) => number | undefined {
   };
 }
 
-const timeMsOf = (e: VigilEvent) => Number(e.timeUnixNano / 1_000_000n);
-
 /**
  * Passes every event of this agent's share to its owner's inbox: per batch, one entry per owner
  * (empty ones too), stamped with the time through which this agent has sent every event, so
@@ -329,13 +337,7 @@ async function passOn(client: Redis, events: VigilEvent[], progress: Progress): 
   let logMs = -1;
   let logSeq = 0;
   for (let i = 0; i < events.length; i += BATCH) {
-    const end = Math.min(events.length, i + BATCH);
-    for (let j = i; j < end; j++) {
-      const owner = route(events[j]!);
-      if (owner !== undefined) byOwner[owner]!.push(events[j]!);
-    }
-    // Events of one millisecond may straddle two batches: sent through the next batch's first, less one.
-    const throughMs = end < events.length ? timeMsOf(events[end]!) - 1 : timeMsOf(events[end - 1]!);
+    const { throughMs } = routeBatch(events, i, route, byOwner);
     while (throughMs > progress.allThroughMs + AHEAD_MS) await progress.next();
     const through = String(throughMs);
     for (let o = 0; o < AGENTS; o++) {
@@ -427,20 +429,6 @@ function checkpoint(
   pipe.xtrim(inboxKey(AGENT), 'MINID', position);
   pipe.xtrim(logKey(AGENT), 'MINID', `${throughMs + 1}-0`);
   return pipe.exec();
-}
-
-/** The events of `queues` (each in time order) up to `toMs`, taken out of them, in time order (ties: in queue order). */
-function takeThrough(queues: VigilEvent[][], toMs: number): VigilEvent[] {
-  const out: VigilEvent[] = [];
-  for (let q = 0; q < queues.length; q++) {
-    const queue = queues[q]!;
-    let k = 0;
-    while (k < queue.length && timeMsOf(queue[k]!) <= toMs) out.push(queue[k++]!);
-    if (k === queue.length) queue.length = 0;
-    else if (k > 0) queues[q] = queue.slice(k);
-  }
-  // Sorted runs, one per sender: the sort merges them; stable, so ties keep queue order.
-  return out.sort((a, b) => (a.timeUnixNano < b.timeUnixNano ? -1 : a.timeUnixNano > b.timeUnixNano ? 1 : 0));
 }
 
 /** What bringing an owner back from its checkpoint took (bench/redis.ts --takeover). */
@@ -632,11 +620,29 @@ const events = streamShare(Number(eventsText), Number(groupsText), AGENT, AGENTS
 await feed(new MemoryStateStore(), events.slice(0, 20_000), true); // JIT warm-up
 clock.ms = 0;
 /** Owners: the inbox reader (XREAD blocks its connection), and the connection that sends and checkpoints. */
-const owners = mode === 'owners' ? { reader: new Redis(url!), writer: new Redis(url!) } : undefined;
+const owners =
+  mode === 'owners' || mode === 'partitions' ? { reader: new Redis(url!), writer: new Redis(url!) } : undefined;
 const store = owners ? new MemoryStateStore() : await makeStore();
 const probes = store instanceof RedisStateStore ? new Probes(store) : undefined;
 /** Incidents opened, by the memory engine alone (the one to compare with) and by owners. */
 const opened = (mode === 'memory' && AGENTS === 1) || owners ? new Set<string>() : undefined;
+const partitioned =
+  mode === 'partitions'
+    ? await partitionsAgent(
+        owners!.reader,
+        owners!.writer,
+        {
+          agent: AGENT,
+          agents: AGENTS,
+          partitions: PARTITIONS,
+          maxOpen: MAX_OPEN,
+          tickMs: TICK_MS,
+          crashAtMs: TAKEOVER_MS,
+          order: orderText === 'arrival' ? 'arrival' : 'time',
+        },
+        opened!,
+      )
+    : undefined;
 send({ type: 'ready' });
 await nextMessage();
 
@@ -647,7 +653,19 @@ let checkpointUs = 0;
 /** Owners: per batch of events, the wall-clock ms from its coming to its owner's engine taking its last event. */
 let ownerLags: number[] | undefined;
 let takeover: Takeover | undefined;
-if (owners) {
+let partitions: AgentResult['partitions'];
+if (partitioned) {
+  const r = await partitioned.run(events);
+  timerUs = r.timerUs;
+  checkpointUs = r.checkpointUs;
+  late = r.late;
+  ownerLags = r.lagsMs;
+  partitions = {
+    partitionsAtStart: r.partitionsAtStart,
+    ...(r.takeover ? { takeover: r.takeover } : {}),
+    ...(r.staleCheckpointRefused !== undefined ? { staleCheckpointRefused: r.staleCheckpointRefused } : {}),
+  };
+} else if (owners) {
   const progress = new Progress();
   ownerLags = [];
   const [, owned] = await Promise.all([
@@ -677,6 +695,7 @@ send({
     opened: opened ? [...opened] : [],
     checkpointCpuSeconds: checkpointUs / 1e6,
     ...(takeover ? { takeover } : {}),
+    ...(partitions ? { partitions } : {}),
   },
 });
 await nextMessage();

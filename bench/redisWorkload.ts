@@ -7,6 +7,7 @@
 import { compileRuleSet } from '../src/correlation/compile.ts';
 import { correlationSchema } from '../src/correlation/config.ts';
 import type { RuleSet } from '../src/correlation/engine.ts';
+import type { IncidentChange } from '../src/model/incident.ts';
 import { newEvent, type VigilEvent } from '../src/model/event.ts';
 import { eventToJson } from '../src/model/eventJson.ts';
 import { compileCondition } from '../src/ottl/compiler.ts';
@@ -127,4 +128,48 @@ export function eventsFromJson(text: string): VigilEvent[] {
       }),
     );
   return out;
+}
+
+/** The openings and resolutions among `changes`, as `opened key@time` and `resolved key@time`, into `seen` (when given). */
+export function noteOpened(changes: readonly IncidentChange[], seen: Set<string> | undefined): void {
+  if (seen)
+    for (const c of changes)
+      if (c.kind === 'opened') seen.add(`opened ${c.incident.key}@${c.incident.openedAtMs}`);
+      else if (c.kind === 'resolved') seen.add(`resolved ${c.incident.key}@${c.incident.resolvedAtMs}`);
+}
+
+export const timeMsOf = (e: VigilEvent) => Number(e.timeUnixNano / 1_000_000n);
+
+/** The events of `queues` (each in time order) up to `toMs`, taken out of them, in time order (ties: in queue order). */
+export function takeThrough(queues: VigilEvent[][], toMs: number): VigilEvent[] {
+  const out: VigilEvent[] = [];
+  for (let q = 0; q < queues.length; q++) {
+    const queue = queues[q]!;
+    let k = 0;
+    while (k < queue.length && timeMsOf(queue[k]!) <= toMs) out.push(queue[k++]!);
+    if (k === queue.length) queue.length = 0;
+    else if (k > 0) queues[q] = queue.slice(k);
+  }
+  // Sorted runs, one per sender: the sort merges them; stable, so ties keep queue order.
+  return out.sort((a, b) => (a.timeUnixNano < b.timeUnixNano ? -1 : a.timeUnixNano > b.timeUnixNano ? 1 : 0));
+}
+
+/**
+ * Sorts one batch of a sender's share (from `i`, BATCH events at most) into `into` by where each
+ * goes (`route`; undefined: nowhere), and gives the batch's end and the time through which the
+ * sender has then sent every event: events of one millisecond may straddle two batches, so that is
+ * the next batch's first time, less one.
+ */
+export function routeBatch(
+  events: readonly VigilEvent[],
+  i: number,
+  route: (e: VigilEvent) => number | undefined,
+  into: VigilEvent[][],
+): { end: number; throughMs: number } {
+  const end = Math.min(events.length, i + BATCH);
+  for (let j = i; j < end; j++) {
+    const to = route(events[j]!);
+    if (to !== undefined) into[to]!.push(events[j]!);
+  }
+  return { end, throughMs: end < events.length ? timeMsOf(events[end]!) - 1 : timeMsOf(events[end - 1]!) };
 }
