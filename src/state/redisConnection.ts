@@ -13,6 +13,7 @@ import {
   NOTIFY_CLAIM_SCRIPT,
   PARTITION_FENCED_SCRIPT,
   PARTITIONS_STEP_SCRIPT,
+  PARTITIONS_WATERMARK_SCRIPT,
   TICKET_MERGE_SCRIPT,
 } from './redisScripts.ts';
 
@@ -125,6 +126,7 @@ const SCRIPTS = {
   vigilLeaseRelease: LEASE_RELEASE_SCRIPT,
   vigilPartitionsStep: PARTITIONS_STEP_SCRIPT,
   vigilPartitionFenced: PARTITION_FENCED_SCRIPT,
+  vigilPartitionsWatermark: PARTITIONS_WATERMARK_SCRIPT,
   vigilTicketMerge: TICKET_MERGE_SCRIPT,
   vigilNotifyClaim: NOTIFY_CLAIM_SCRIPT,
   vigilGroupJoin: GROUP_JOIN_SCRIPT,

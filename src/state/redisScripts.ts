@@ -369,7 +369,10 @@ return 0
  * - `m|<agent>` = the time (ms, Redis's clock) until which the agent counts as alive;
  * - `o|<partition>` = `<fence> <until> <agent>`: the partition's last term. A term that has run
  *   out (or was given back: until 0) leaves the partition free; the next owner's fence is one more,
- *   so work done under an old term is recognisably stale.
+ *   so work done under an old term is recognisably stale;
+ * - `t|<agent>` = the event time (ms) through which the agent has put every event it sends on the
+ *   partitions' streams: owners take a partition's events in time order up to the least of the live
+ *   agents' (`PARTITIONS_WATERMARK_SCRIPT`). It goes with the agent's mark.
  *
  * Terms and liveness are dated by Redis's own clock (TIME), never the agents', whose clocks may
  * disagree.
@@ -391,12 +394,19 @@ local me, term, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local untilMs = now + term
 redis.call('HSET', KEYS[1], 'm|' .. me, untilMs)
 local all = redis.call('HGETALL', KEYS[1])
-local members, owner, expiry, fence = {}, {}, {}, {}
+local members, owner, expiry, fence, sent, live = {}, {}, {}, {}, {}, {}
 for i = 1, #all, 2 do
   local f, v = all[i], all[i + 1]
   local kind = string.sub(f, 1, 2)
   if kind == 'm|' then
-    if tonumber(v) > now then members[#members + 1] = string.sub(f, 3) else redis.call('HDEL', KEYS[1], f) end
+    if tonumber(v) > now then
+      members[#members + 1] = string.sub(f, 3)
+      live[string.sub(f, 3)] = true
+    else
+      redis.call('HDEL', KEYS[1], f)
+    end
+  elseif kind == 't|' then
+    sent[#sent + 1] = string.sub(f, 3)
   elseif kind == 'o|' then
     local p = tonumber(string.sub(f, 3))
     local fe, x, a = string.match(v, '^(%d+) (%d+) (.*)$')
@@ -413,6 +423,9 @@ local function before(a, b)
     if x ~= y then return x < y end
   end
   return #a < #b
+end
+for _, a in ipairs(sent) do
+  if not live[a] then redis.call('HDEL', KEYS[1], 't|' .. a) end
 end
 table.sort(members, before)
 local index = 1
@@ -447,6 +460,29 @@ for i = 1, math.min(share - #held, #free) do
   out[#out + 1] = 0
 end
 return out
+`;
+
+/**
+ * KEYS[1] the partition table. The least of the live agents' `t|` times: every event at or before
+ * it is on the partitions' streams, so an owner may take a partition's events up to it in time
+ * order. An agent whose mark ran out no longer holds it back (its events on the streams are taken
+ * as they come); one that has sent nothing yet neither. Returns '' when no live agent has sent.
+ */
+export const PARTITIONS_WATERMARK_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local live, sent = {}, {}
+for i = 1, #all, 2 do
+  local kind = string.sub(all[i], 1, 2)
+  if kind == 'm|' and tonumber(all[i + 1]) > now then live[string.sub(all[i], 3)] = true end
+  if kind == 't|' then sent[string.sub(all[i], 3)] = all[i + 1] end
+end
+local least
+for a, v in pairs(sent) do
+  if live[a] and (least == nil or tonumber(v) < tonumber(least)) then least = v end
+end
+return least or ''
 `;
 
 /**

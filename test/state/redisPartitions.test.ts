@@ -217,6 +217,41 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     expect(byKey(restored.store)).toEqual(byKey(store));
   });
 
+  it("lets owners take events up to the least of the live agents' sent times, and not wait for a dead one", async () => {
+    const {
+      keys,
+      agents: [a, b, c],
+    } = await agents(['agent-a', 'agent-b', 'agent-c'], 400);
+    for (const x of [a!, b!, c!]) await x.step();
+    expect(await a!.watermark()).toBe(Infinity);
+    await a!.markSent(100);
+    await b!.markSent(50);
+    // agent-c has sent nothing yet: it holds no one back.
+    expect(await a!.watermark()).toBe(50);
+    await c!.markSent(70);
+    await b!.markSent(200);
+    expect(await b!.watermark()).toBe(70);
+    // agent-c stops: once its mark has run out, it holds no one back, and the next round drops its time.
+    await waitFor(
+      async () => {
+        await a!.step();
+        await b!.step();
+        return (await a!.watermark()) === 100;
+      },
+      "agent-c's mark to run out",
+      10_000,
+    );
+    const look = inspector(server().url);
+    try {
+      expect(await look.hget(keys.table, 't|agent-c')).toBeNull();
+      // A late word from it changes nothing.
+      await c!.markSent(10);
+      expect(await a!.watermark()).toBe(100);
+    } finally {
+      look.disconnect();
+    }
+  });
+
   it('stops counting partitions its own when its term runs out by its clock while Redis does not answer', async () => {
     const clock = { at: 1_000_000, now: () => clock.at };
     const connection = await client();
