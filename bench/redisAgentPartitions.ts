@@ -9,10 +9,12 @@
  * position), so that whoever takes the partition next starts from there (`restoreCheckpoint`).
  *
  * Every agent sends each batch of its share to the partitions' streams (one entry per partition
- * and batch, empty ones too), stamped with the time through which it has sent everything, and
- * keeps within AHEAD_MS of event time of the slowest sender. An owner merges a partition's
- * senders in time order up to the time all of them have passed, as one engine fed the whole
- * stream would take them (an incident's times depend on that order).
+ * the batch has events for), then marks in the partition table the time through which it has sent
+ * everything (`markSent`), and keeps within AHEAD_MS of event time of the slowest live sender. An
+ * owner takes a partition's events in time order up to the least of the live senders' marks (the
+ * watermark, read before the stream, and only once a read has come to the stream's end), as one
+ * engine fed the whole stream would take them (an incident's times depend on that order); a sender
+ * whose mark runs out no longer holds anyone back.
  *
  * With a crash (`--takeover`): the crashing agent's owning part stops at that event time, as a
  * kill would stop it (no checkpoint in the REPLAY_MS before it, so the next owners take that much
@@ -80,6 +82,8 @@ const CHECKPOINT_MS = 1_000;
 const AHEAD_MS = 2_000;
 /** Event time before a crash in which the crashing agent makes no checkpoint: what its partitions' next owners take again. */
 const REPLAY_MS = 40_000;
+/** Stream entries one read takes per partition at most. */
+const READ_COUNT = 100;
 /** Stream entries on their way from one sender at most. */
 const IN_FLIGHT = 16;
 
@@ -111,6 +115,11 @@ interface Owned {
   sent: number[][];
   nextTick: number;
   doneMs: number;
+  /**
+   * The time up to which the partition's events are all read: the watermark read before the last
+   * read of its stream that came to the stream's end (fewer entries than asked for).
+   */
+  complete: number;
   finished: boolean;
   /** Taken from a crashed agent: events at or before this time are taken again. */
   replayUntilMs?: number;
@@ -119,8 +128,6 @@ interface Owned {
 const keys = new RedisKeys('bench').partitionKeys();
 const streamKey = (p: number) => keys.held(`events:${p}`);
 const checkpointKey = (p: number) => keys.held(`checkpoint:${p}`);
-/** The time through which a sender has sent everything (bench bookkeeping: the AHEAD_MS pace). */
-const sentKey = (agent: number) => `bench:sent{a${agent}}`;
 /** Partitions whose every event has been taken (bench bookkeeping: when the run is over). */
 const FINISHED = 'bench:finished';
 /** The crashed agent's last event time taken (bench bookkeeping: what counts as taken again). */
@@ -141,48 +148,45 @@ function router(partitions: number, maxOpen: number | undefined): (e: VigilEvent
   };
 }
 
-/** Sends this agent's share to the partitions' streams, batch by batch, keeping within AHEAD_MS of the slowest sender. */
-async function sendAll(client: Redis, events: VigilEvent[], opts: PartitionsOptions): Promise<void> {
+/**
+ * Sends this agent's share to the partitions' streams, batch by batch: one entry per partition the
+ * batch has events for, then its time in the partition table (`markSent`), which owners merge by;
+ * it keeps within AHEAD_MS of event time of the slowest live sender (the watermark).
+ */
+async function sendAll(
+  client: Redis,
+  ownership: PartitionOwnership,
+  events: VigilEvent[],
+  opts: PartitionsOptions,
+): Promise<void> {
   const route = router(opts.partitions, opts.maxOpen);
   const byPartition: VigilEvent[][] = Array.from({ length: opts.partitions }, () => []);
   const calls: Promise<unknown>[] = [];
-  const others = Array.from({ length: opts.agents }, (_, a) => a)
-    .filter((a) => a !== opts.agent)
-    .map(sentKey);
   let slowest = 0;
   for (let i = 0; i < events.length; i += BATCH) {
     const { throughMs } = routeBatch(events, i, route, byPartition);
-    while (others.length && throughMs > slowest + AHEAD_MS) {
-      const times = (await client.mget(...others)).map((t) => (t === null ? 0 : Number(t)));
-      slowest = Math.min(...times);
+    while (throughMs > slowest + AHEAD_MS) {
+      slowest = await ownership.watermark();
       if (throughMs > slowest + AHEAD_MS) await new Promise((r) => setTimeout(r, 2));
     }
     const through = String(throughMs);
     const stamp = String(Date.now());
     for (let p = 0; p < opts.partitions; p++) {
+      const mine = byPartition[p]!;
+      if (mine.length === 0) continue;
       calls.push(
-        client.xadd(
-          streamKey(p),
-          '*',
-          'a',
-          String(opts.agent),
-          'p',
-          through,
-          'e',
-          eventsToJson(byPartition[p]!),
-          's',
-          stamp,
-        ),
+        client.xadd(streamKey(p), '*', 'a', String(opts.agent), 'p', through, 'e', eventsToJson(mine), 's', stamp),
       );
-      byPartition[p]!.length = 0;
+      mine.length = 0;
     }
-    calls.push(client.set(sentKey(opts.agent), through));
+    // On the same connection after the stream writes: Redis runs it after them.
+    calls.push(ownership.markSent(throughMs));
     while (calls.length >= IN_FLIGHT) await calls.shift();
     await new Promise((r) => setImmediate(r));
   }
   for (let p = 0; p < opts.partitions; p++)
     calls.push(client.xadd(streamKey(p), '*', 'a', String(opts.agent), 'p', 'end', 'e', '[]'));
-  calls.push(client.set(sentKey(opts.agent), String(Number.MAX_SAFE_INTEGER)));
+  calls.push(ownership.markSent(Number.MAX_SAFE_INTEGER));
   await Promise.all(calls);
 }
 
@@ -218,6 +222,8 @@ class Owner {
 
   /** Before the run: rounds until every agent holds its share and none holds more. */
   async settle(): Promise<void> {
+    // Present from the stream's start: owners wait for this agent's first events.
+    await this.ownership.markSent(0);
     for (;;) {
       const r = await this.round();
       if (r.agents === this.opts.agents && r.surplus.length === 0 && this.owned.size === r.share) break;
@@ -276,6 +282,7 @@ class Owner {
       sent: Array.from({ length: this.opts.agents }, () => []),
       nextTick: meta?.nextTick ?? this.opts.tickMs,
       doneMs: meta?.doneMs ?? 0,
+      complete: 0,
       finished: false,
     };
     this.owned.set(partition, o);
@@ -325,17 +332,22 @@ class Owner {
       const mine = [...this.owned.values()].filter((o) => !o.finished);
       if (mine.length === 0) await new Promise((r) => setTimeout(r, 20));
       else {
+        // Before the read: every event at or before it is then among what the read brings.
+        const watermark = await this.ownership.watermark();
         const reply = (await this.reader.xread(
           'COUNT',
-          20,
+          READ_COUNT,
           'BLOCK',
           20,
           'STREAMS',
           ...mine.map((o) => streamKey(o.partition)),
           ...mine.map((o) => o.position),
         )) as [string, Entries][] | null;
+        // A stream the read came to the end of holds nothing unread at or before the watermark.
+        const behind = new Set<Owned>();
         for (const [stream, entries] of reply ?? []) {
           const o = this.owned.get(Number(stream.slice(stream.lastIndexOf(':') + 1)))!;
+          if (entries.length === READ_COUNT) behind.add(o);
           for (const [id, fields] of entries) {
             o.position = id;
             const sender = Number(fields[1]);
@@ -347,7 +359,10 @@ class Owner {
             }
           }
         }
-        for (const o of mine) this.take(o, slice);
+        for (const o of mine) {
+          if (!behind.has(o)) o.complete = Math.max(o.complete, watermark);
+          this.take(o, slice);
+        }
       }
       if (this.opts.crashAtMs !== undefined && this.frozenAt === undefined) {
         const reached = [...this.owned.values()].every((o) => o.finished || o.doneMs >= this.opts.crashAtMs!);
@@ -375,10 +390,13 @@ class Owner {
     await Promise.all(writes);
   }
 
-  /** Feeds a partition's engine what all its senders have passed, timers first, in slices of about a batch's share. */
+  /**
+   * Feeds a partition's engine what is complete (`complete`), timers first, in slices of about a
+   * batch's share; in time order, as one engine fed the whole stream would take it.
+   */
   private take(o: Owned, slice: number): void {
-    const allThrough = Math.min(...o.through);
-    const ready = takeThrough(o.queues, this.opts.order === 'time' ? allThrough : Infinity);
+    const bound = this.opts.order === 'time' ? o.complete : Infinity;
+    const ready = takeThrough(o.queues, bound);
     for (let from = 0; from < ready.length; from += slice) {
       const part = ready.slice(from, from + slice);
       const nowMs = timeMsOf(part[part.length - 1]!);
@@ -398,12 +416,12 @@ class Owner {
       const now = Date.now();
       for (const pairs of o.sent) {
         let k = 0;
-        const taken = this.opts.order === 'time' ? allThrough : Infinity;
-        for (; k < pairs.length && pairs[k]! <= taken; k += 2) this.result.lagsMs.push(now - pairs[k + 1]!);
+        for (; k < pairs.length && pairs[k]! <= bound; k += 2) this.result.lagsMs.push(now - pairs[k + 1]!);
         if (k) pairs.splice(0, k);
       }
     }
-    if (allThrough === Infinity && !o.finished) {
+    // Every sender said `end`, and all it sent is taken.
+    if (!o.finished && o.through.every((t) => t === Infinity) && o.queues.every((q) => q.length === 0)) {
       o.finished = true;
       void this.checkpoint(o).then(() => this.writer.sadd(FINISHED, String(o.partition)));
     }
@@ -446,7 +464,7 @@ export async function partitionsAgent(
   return {
     owner,
     async run(events) {
-      await Promise.all([sendAll(writer, events, opts), owner.run()]);
+      await Promise.all([sendAll(writer, owner.ownership, events, opts), owner.run()]);
       return owner.result;
     },
   };
