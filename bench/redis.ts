@@ -326,6 +326,8 @@ function ownersTable(
   const memoryOpened = new Set(memoryOpenedList);
   const onlyOwners = [...ownersOpened].filter((id) => !memoryOpened.has(id)).length;
   const onlyMemory = [...memoryOpened].filter((id) => !ownersOpened.has(id)).length;
+  // A takeover's replay makes some again: the same key and time, so the same incident id and moment.
+  const madeTwice = owned.results.reduce((n, r) => n + r.opened.length, 0) - ownersOpened.size;
   const ownerLags = owned.results.flatMap((r) => r.lagsMs).sort((a, b) => a - b);
   const ownersEvents = owned.results.reduce((n, r) => n + r.events, 0);
   const apart = timeDifferences(memoryOpenedList, [...ownersOpened]);
@@ -360,8 +362,8 @@ function ownersTable(
       [`${o.design} figure`, 'value'],
       [
         [
-          'incidents opened and resolved (key and time): by the memory engine; by the owners; by one only (max_open_incidents counts per owner)',
-          `${fmt(memoryOpened.size)}; ${fmt(ownersOpened.size)}; ${fmt(onlyOwners + onlyMemory)}`,
+          'incidents opened and resolved (key and time): by the memory engine; by the owners; by one only (max_open_incidents counts per owner); made by two agents (a replay)',
+          `${fmt(memoryOpened.size)}; ${fmt(ownersOpened.size)}; ${fmt(onlyOwners + onlyMemory)}; ${fmt(madeTwice)}`,
         ],
         [
           'of those on one side only: paired by kind and key, at another time; time apart p50 / p99 / max (ms of event time); kinds and keys counted differently',
