@@ -222,13 +222,14 @@ class Owner {
 
   /** Before the run: rounds until every agent holds its share and none holds more. */
   async settle(): Promise<void> {
-    // Present from the stream's start: owners wait for this agent's first events.
-    await this.ownership.markSent(0);
     for (;;) {
       const r = await this.round();
       if (r.agents === this.opts.agents && r.surplus.length === 0 && this.owned.size === r.share) break;
       await new Promise((res) => setTimeout(res, 20));
     }
+    // Present from the stream's start, so owners wait for this agent's first events (after a round:
+    // a round drops the marks of agents not live).
+    await this.ownership.markSent(0);
     this.result.partitionsAtStart = this.owned.size;
   }
 

@@ -114,7 +114,9 @@ export class PartitionOwnership {
   /**
    * Tells the owners that every event this agent sends with a time at or before `throughMs` is on
    * the partitions' streams: call it after those stream writes are done, and now and then when
-   * idle (with the time of the clock), so that owners need not wait for this agent.
+   * idle (with the time of the clock), so that owners need not wait for this agent. Only a live
+   * agent's mark counts, and a round drops the marks of agents not live: mark after this agent's
+   * first round.
    */
   async markSent(throughMs: number): Promise<void> {
     await this.client.hset(this.table, `t|${this.agent}`, String(throughMs));
@@ -122,14 +124,14 @@ export class PartitionOwnership {
 
   /**
    * The time up to which an owner may take a partition's events in time order: the least of the
-   * live agents' `markSent` times (Infinity while no live agent has sent). Read it before reading
-   * a stream: every event at or before it is then among what the reads bring by the time one of
-   * them comes to the stream's end. A read that stops short (as many entries as it asked for)
-   * says nothing yet: an older event of another agent may be further on.
+   * live agents' `markSent` times (-Infinity while no live agent has marked: nothing is known to
+   * be complete). Read it before reading a stream: every event at or before it is then among what
+   * the reads bring by the time one of them comes to the stream's end. A read that stops short (as
+   * many entries as it asked for) says nothing yet: an older event of another agent may be further on.
    */
   async watermark(): Promise<number> {
     const w = await runScript(this.client, 'vigilPartitionsWatermark', [this.table], []);
-    return w === '' || w === null ? Infinity : Number(w);
+    return w === '' || w === null ? -Infinity : Number(w);
   }
 
   /** Gives a term back at once, so another agent need not wait for it to run out. */

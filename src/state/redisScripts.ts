@@ -466,7 +466,7 @@ return out
  * KEYS[1] the partition table. The least of the live agents' `t|` times: every event at or before
  * it is on the partitions' streams, so an owner may take a partition's events up to it in time
  * order. An agent whose mark ran out no longer holds it back (its events on the streams are taken
- * as they come); one that has sent nothing yet neither. Returns '' when no live agent has sent.
+ * as they come); one that has marked nothing yet neither. Returns '' when no live agent has marked.
  */
 export const PARTITIONS_WATERMARK_SCRIPT = `
 local t = redis.call('TIME')

@@ -1,52 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { CorrelationEngine } from '../../src/correlation/engine.ts';
 import type { VigilEvent } from '../../src/model/event.ts';
-import type { IncidentChange } from '../../src/model/incident.ts';
 import { decodeEntry, encodeEntry, type EncodedEntry } from '../../src/state/durableStore.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 import { CheckpointChangeTracker, restoreCheckpoint } from '../../src/state/stateCheckpoint.ts';
-import { engineFrom, ev } from '../support/correlation.ts';
-import { mulberry32 } from '../support/seededRandom.ts';
+import { engineFrom } from '../support/correlation.ts';
+import { mixedRules, mixedStream, noteOpenings } from '../support/mixedStream.ts';
 
 // The core's state is its store's entries: an engine started on a copy of them, taken at a
 // checkpoint, and fed the same events from there, makes the same incidents as the engine that
 // never stopped. An owner of groups that crashed and is brought back from a checkpoint and a
 // replay of its events relies on it (docs/benchmarks.md, "the owners design").
-const rules = `
-defaults: { group_wait: 0s, allowed_lateness: 5s, max_open_incidents: 0 }
-rules:
-  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 30s, bucket: 5s, threshold: 6 }
-  - { kind: pair, name: link, match: 'attributes["check"] == "link"', group_by: [asset] }
-  - { kind: dedup, name: disk, match: 'attributes["check"] == "disk"', group_by: [asset], dedup_window: 20s }
-  - { kind: absence, name: beat, match: 'attributes["check"] == "beat"', group_by: [asset], interval: 30s }
-`;
-
 const BATCH = 50;
-
-/** Errors, link flaps, disk alerts and heartbeats over a few groups each, in time order, 4 s apart at most. */
-function stream(seed: number, count: number): VigilEvent[] {
-  const r = mulberry32(seed);
-  const out: VigilEvent[] = [];
-  let t = 0;
-  for (let i = 0; i < count; i++) {
-    t += Math.floor(r() * 400);
-    const n = Math.floor(r() * 12);
-    const kind = r();
-    if (kind < 0.35) out.push(ev(t, { service: `svc-${n}`, severityText: 'ERROR', severityNumber: 17 }));
-    else if (kind < 0.6)
-      out.push(ev(t, { asset: `sw-${n}`, type: r() < 0.5 ? 'down' : 'up', attributes: { check: 'link' } }));
-    else if (kind < 0.8) out.push(ev(t, { asset: `host-${n}`, title: 'disk full', attributes: { check: 'disk' } }));
-    else if (r() < 0.7) out.push(ev(t, { asset: `node-${n % 4}`, attributes: { check: 'beat' } }));
-  }
-  return out;
-}
-
-/** Openings and resolutions, with their times. */
-function noted(changes: IncidentChange[], into: Set<string>): void {
-  for (const c of changes)
-    if (c.kind === 'opened') into.add(`opened ${c.incident.key}@${c.incident.openedAtMs}`);
-    else if (c.kind === 'resolved') into.add(`resolved ${c.incident.key}@${c.incident.resolvedAtMs}`);
-}
 
 /** Feeds batches `from` to `to` (exclusive), ticking every second of event time before each; returns the next tick. */
 function feed(
@@ -60,8 +25,8 @@ function feed(
   for (let i = from; i < to; i += BATCH) {
     const batch = events.slice(i, Math.min(to, i + BATCH));
     const nowMs = Number(batch.at(-1)!.timeUnixNano / 1_000_000n);
-    for (; tick <= nowMs; tick += 1000) noted(engine.tick(tick), into);
-    noted(engine.process(batch, nowMs), into);
+    for (; tick <= nowMs; tick += 1000) noteOpenings(engine.tick(tick), into);
+    noteOpenings(engine.process(batch, nowMs), into);
   }
   return tick;
 }
@@ -81,19 +46,19 @@ describe('an engine brought back from a checkpoint of its store', () => {
   it.each([1, 2, 3])(
     'makes the same openings and resolutions, at the same times, as one that never stopped, replaying what came after (seed %i)',
     (seed) => {
-      const events = stream(seed, 6000);
+      const events = mixedStream(seed, 6000);
       const cut = 2000; // the checkpoint, a batch boundary
       const crash = 3500; // the first engine's end: what it did after the checkpoint is done again
       const whole = new Set<string>();
-      feed(engineFrom(rules), events, 0, events.length, 1000, whole);
+      feed(engineFrom(mixedRules), events, 0, events.length, 1000, whole);
 
       const store = new MemoryStateStore();
-      const first = engineFrom(rules, store);
+      const first = engineFrom(mixedRules, store);
       const pieces = new Set<string>();
       const tickAtCut = feed(first, events, 0, cut, 1000, pieces);
       const saved = checkpoint(store);
       feed(first, events, cut, crash, tickAtCut, pieces);
-      feed(engineFrom(rules, restore(saved)), events, cut, events.length, tickAtCut, pieces);
+      feed(engineFrom(mixedRules, restore(saved)), events, cut, events.length, tickAtCut, pieces);
 
       expect(whole.size).toBeGreaterThan(100);
       expect([...pieces].sort()).toEqual([...whole].sort());
@@ -103,12 +68,12 @@ describe('an engine brought back from a checkpoint of its store', () => {
   it.each([1, 2, 3])(
     'does so from checkpoints written a little at a time, the changed entries only (seed %i)',
     (seed) => {
-      const events = stream(seed, 6000);
+      const events = mixedStream(seed, 6000);
       const whole = new Set<string>();
-      feed(engineFrom(rules), events, 0, events.length, 1000, whole);
+      feed(engineFrom(mixedRules), events, 0, events.length, 1000, whole);
 
       const store = new MemoryStateStore();
-      const first = engineFrom(rules, store);
+      const first = engineFrom(mixedRules, store);
       // A full pass for swept keys every third checkpoint: some are written with it, some without.
       const tracker = new CheckpointChangeTracker(store, { fullPassEvery: 3 });
       const hash: Record<string, string> = {};
@@ -127,7 +92,7 @@ describe('an engine brought back from a checkpoint of its store', () => {
       feed(first, events, at, at + 150, tick, pieces);
       const restored = restoreCheckpoint(saved.hash);
       expect(restored.entries).toBe(Object.keys(saved.hash).length);
-      feed(engineFrom(rules, restored.store), events, saved.at, events.length, saved.tick, pieces);
+      feed(engineFrom(mixedRules, restored.store), events, saved.at, events.length, saved.tick, pieces);
 
       expect(whole.size).toBeGreaterThan(100);
       expect([...pieces].sort()).toEqual([...whole].sort());

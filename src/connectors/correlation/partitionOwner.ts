@@ -1,0 +1,380 @@
+import type { CorrelationEngine } from '../../correlation/engine.ts';
+import type { VigilEvent } from '../../model/event.ts';
+import type { IncidentChange } from '../../model/incident.ts';
+import type { MemoryStateStore } from '../../state/memoryStore.ts';
+import type { RedisClient } from '../../state/redisConnection.ts';
+import type { OwnershipRound, PartitionOwnership } from '../../state/redisPartitions.ts';
+import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../../state/stateCheckpoint.ts';
+
+/**
+ * The owners design of shared correlation (docs/benchmarks.md, "partitions held by terms"): the
+ * groups fall into partitions, each with a Redis stream of its events and one owning agent at a
+ * time (`PartitionOwnership`). Every agent sends what it receives to the partitions' streams
+ * (`PartitionSender`); each owner runs one engine per partition it holds on a memory store,
+ * takes the partition's events in time order up to the watermark of the live senders, and
+ * checkpoints each partition's state under its term, so that whoever holds the partition next
+ * starts from there and replays the stream (`PartitionOwner`).
+ */
+
+/** Where a partition's events and checkpoint live (all in the partition table's slot). */
+export interface PartitionKeys {
+  stream(partition: number): string;
+  checkpoint(partition: number): string;
+}
+
+/** Stream entry fields: the sender, the time through which it had sent everything, the events, its wall clock when sent. */
+const SENDER = 'a';
+const THROUGH = 'p';
+const EVENTS = 'e';
+const SENT_AT = 's';
+/** A sender's last entry on a partition: it will send nothing more (a finite stream, as a benchmark's). */
+const END = 'end';
+
+const POSITION = `${CHECKPOINT_FIELD}position`;
+const WAITING = `${CHECKPOINT_FIELD}waiting`;
+const META = `${CHECKPOINT_FIELD}meta`;
+
+interface CheckpointMeta {
+  /** Each sender's time as its last entry said (null: it ended). */
+  through: Record<string, number | null>;
+  nextTickMs: number;
+  doneMs: number;
+}
+
+export interface PartitionSenderOptions {
+  client: RedisClient;
+  ownership: PartitionOwnership;
+  keys: PartitionKeys;
+  /** The partition of an event; undefined: no rule needs it. */
+  partitionOf(event: VigilEvent): number | undefined;
+  encode(events: readonly VigilEvent[]): string;
+  now?: () => number;
+}
+
+/** Puts an agent's events on the partitions' streams, and tells owners how far it has sent. */
+export class PartitionSender {
+  private readonly opts: PartitionSenderOptions;
+  private readonly byPartition: VigilEvent[][];
+
+  constructor(opts: PartitionSenderOptions) {
+    this.opts = opts;
+    this.byPartition = Array.from({ length: opts.ownership.partitions }, () => []);
+  }
+
+  /**
+   * One entry per partition `events` have events for, then `throughMs` as this agent's time in the
+   * partition table: every event it sends at or before it must be among these or earlier sends.
+   * On one connection Redis runs the mark after the stream writes, so none is awaited in between.
+   */
+  send(events: readonly VigilEvent[], throughMs: number): Promise<unknown> {
+    const { client, ownership, keys } = this.opts;
+    for (const e of events) {
+      const p = this.opts.partitionOf(e);
+      if (p !== undefined) this.byPartition[p]!.push(e);
+    }
+    const through = String(throughMs);
+    const stamp = String((this.opts.now ?? Date.now)());
+    const writes: Promise<unknown>[] = [];
+    for (let p = 0; p < this.byPartition.length; p++) {
+      const mine = this.byPartition[p]!;
+      if (mine.length === 0) continue;
+      writes.push(
+        client.xadd(
+          keys.stream(p),
+          '*',
+          SENDER,
+          ownership.agent,
+          THROUGH,
+          through,
+          EVENTS,
+          this.opts.encode(mine),
+          SENT_AT,
+          stamp,
+        ),
+      );
+      mine.length = 0;
+    }
+    writes.push(ownership.markSent(throughMs));
+    return Promise.all(writes);
+  }
+
+  /** Says on every partition's stream that this agent sends nothing more. */
+  end(): Promise<unknown> {
+    const { client, ownership, keys } = this.opts;
+    const writes: Promise<unknown>[] = [];
+    for (let p = 0; p < this.byPartition.length; p++)
+      writes.push(client.xadd(keys.stream(p), '*', SENDER, ownership.agent, THROUGH, END, EVENTS, '[]'));
+    writes.push(ownership.markSent(Number.MAX_SAFE_INTEGER));
+    return Promise.all(writes);
+  }
+}
+
+/** One partition an owner holds: its engine and where it is in the partition's stream. */
+export interface OwnedPartition {
+  readonly partition: number;
+  readonly store: MemoryStateStore;
+  readonly engine: CorrelationEngine;
+  /** The last stream entry read. */
+  position: string;
+  /** Per sender: the time through which its entries say it had sent everything (Infinity once it ended). */
+  readonly through: Map<string, number>;
+  /** Per sender: events read, waiting for the watermark to pass them. */
+  readonly waiting: Map<string, VigilEvent[]>;
+  /** The next run of the engine's timers (event time). */
+  nextTickMs: number;
+  /** The time of the last event the engine took. */
+  doneMs: number;
+  /** The time up to which every event of the partition has been read (see `poll`). */
+  complete: number;
+  /** Every sender said it ended, and all they sent is taken. */
+  finished: boolean;
+  readonly tracker: CheckpointChangeTracker;
+  /** Per sender: its entries not yet all taken, as (through, wall clock when sent) pairs, for `lag`. */
+  readonly sentAt: Map<string, number[]>;
+}
+
+export interface PartitionOwnerOptions {
+  /** Blocking stream reads go on a connection of their own. */
+  reader: RedisClient;
+  /** Checkpoints, the table and the watermark. */
+  writer: RedisClient;
+  ownership: PartitionOwnership;
+  keys: PartitionKeys;
+  /** A partition's engine on its store (fresh, or restored from a checkpoint). */
+  engine(store: MemoryStateStore): CorrelationEngine;
+  decode(payload: string): VigilEvent[];
+  encode(events: readonly VigilEvent[]): string;
+  /** Event time between two runs of a partition's timers: they run as the partition's time advances. */
+  tickMs: number;
+  /** Every change a partition's engine makes. */
+  changes(changes: readonly IncidentChange[], partition: number): void;
+  /** Events a read takes per stream at most (default 100). */
+  readCount?: number;
+  /** Events an engine takes at a time at most (default 500). */
+  slice?: number;
+  /**
+   * Event time one take spans at most (default 1,000 ms): the engine's clock for a take is its
+   * last event's time, and an event more than the rule's allowed lateness older than that would
+   * count as late.
+   */
+  sliceMs?: number;
+  /** Per stream entry taken: the wall-clock ms from its sending to its events' taking. */
+  lag?(ms: number): void;
+  /** Every event taken, with its partition: what a benchmark counts. */
+  taken?(events: readonly VigilEvent[], partition: number): void;
+  /** Senders of a finite stream (a benchmark's): a partition is finished once this many have said they ended. */
+  senders?: number;
+  now?: () => number;
+}
+
+const timeMsOf = (e: VigilEvent) => Number(e.timeUnixNano / 1_000_000n);
+
+/** The events of `queues` up to `toMs`, taken out of them, in time order (ties: in queue order). */
+function takeThrough(queues: Map<string, VigilEvent[]>, toMs: number): VigilEvent[] {
+  const out: VigilEvent[] = [];
+  for (const [sender, queue] of queues) {
+    let k = 0;
+    while (k < queue.length && timeMsOf(queue[k]!) <= toMs) out.push(queue[k++]!);
+    if (k === queue.length) queue.length = 0;
+    else if (k > 0) queues.set(sender, queue.slice(k));
+  }
+  // Sorted runs, one per sender: the sort merges them; stable, so ties keep their order.
+  return out.sort((a, b) => (a.timeUnixNano < b.timeUnixNano ? -1 : a.timeUnixNano > b.timeUnixNano ? 1 : 0));
+}
+
+type Entries = [id: string, fields: string[]][];
+
+/**
+ * The owning side of an agent: its partitions' engines, fed from their streams in time order,
+ * their timers, their checkpoints, and the hand-over of partitions as terms come and go.
+ */
+export class PartitionOwner {
+  readonly owned = new Map<number, OwnedPartition>();
+  private readonly opts: PartitionOwnerOptions;
+  private readonly readCount: number;
+  private readonly slice: number;
+  private readonly sliceMs: number;
+  /** The latest event time read on any partition: how far idle partitions' timers may go. */
+  private seenMs = 0;
+
+  constructor(opts: PartitionOwnerOptions) {
+    this.opts = opts;
+    this.readCount = opts.readCount ?? 100;
+    this.slice = opts.slice ?? 500;
+    this.sliceMs = opts.sliceMs ?? 1000;
+  }
+
+  /**
+   * One ownership round: partitions lost are dropped (another agent may hold them), those held
+   * beyond the share are checkpointed and given back, those gained are restored from their
+   * checkpoints. Resolves to the round and, per partition restored, the state entries loaded.
+   */
+  async round(): Promise<{ round: OwnershipRound; restored: { partition: number; entries: number }[] }> {
+    const { ownership } = this.opts;
+    const round = await ownership.step();
+    for (const p of round.lost) this.drop(p);
+    for (const p of round.surplus) {
+      const o = this.owned.get(p);
+      if (o) await this.checkpoint(o);
+      this.drop(p);
+      await ownership.release(p);
+    }
+    const restored: { partition: number; entries: number }[] = [];
+    for (const { partition } of round.gained)
+      if (!round.surplus.includes(partition)) restored.push({ partition, entries: await this.restore(partition) });
+    return { round, restored };
+  }
+
+  /** Forgets every partition as it is, as a crash would (nothing written, no term given back). */
+  dropAll(): void {
+    for (const p of [...this.owned.keys()]) this.drop(p);
+  }
+
+  private drop(partition: number): void {
+    this.owned.get(partition)?.tracker.close();
+    this.owned.delete(partition);
+  }
+
+  private async restore(partition: number): Promise<number> {
+    const saved = await this.opts.writer.hgetall(this.opts.keys.checkpoint(partition));
+    const { store, entries, fields } = restoreCheckpoint(saved);
+    const meta = fields.has(META) ? (JSON.parse(fields.get(META)!) as CheckpointMeta) : undefined;
+    const waiting = new Map<string, VigilEvent[]>();
+    if (fields.has(WAITING))
+      for (const [sender, payload] of Object.entries(JSON.parse(fields.get(WAITING)!) as Record<string, string>))
+        waiting.set(sender, this.opts.decode(payload));
+    const through = new Map<string, number>();
+    for (const [sender, t] of Object.entries(meta?.through ?? {})) through.set(sender, t ?? Infinity);
+    this.owned.set(partition, {
+      partition,
+      store,
+      engine: this.opts.engine(store),
+      position: fields.get(POSITION) ?? '0',
+      through,
+      waiting,
+      nextTickMs: meta?.nextTickMs ?? this.opts.tickMs,
+      doneMs: meta?.doneMs ?? 0,
+      complete: 0,
+      finished: false,
+      tracker: new CheckpointChangeTracker(store),
+      sentAt: new Map(),
+    });
+    return entries;
+  }
+
+  /**
+   * Writes a partition's checkpoint under its term: the state entries changed since the last, the
+   * stream position, the events read and waiting, the timers' next run; trims the stream there.
+   * False when the term is no longer this agent's: nothing was written.
+   */
+  checkpoint(o: OwnedPartition): Promise<boolean> {
+    const { set, remove } = o.tracker.take();
+    const through: Record<string, number | null> = {};
+    for (const [sender, t] of o.through) through[sender] = t === Infinity ? null : t;
+    const waiting: Record<string, string> = {};
+    for (const [sender, q] of o.waiting) if (q.length) waiting[sender] = this.opts.encode(q);
+    const meta: CheckpointMeta = { through, nextTickMs: o.nextTickMs, doneMs: o.doneMs };
+    set.push(POSITION, o.position, WAITING, JSON.stringify(waiting), META, JSON.stringify(meta));
+    const stream = this.opts.keys.stream(o.partition);
+    return this.opts.ownership.writeUnderTerm(o.partition, this.opts.keys.checkpoint(o.partition), {
+      set,
+      remove,
+      trim: [[stream, o.position]],
+    });
+  }
+
+  /**
+   * Reads what the held partitions' streams bring (blocking up to `blockMs` for it) and feeds each
+   * partition's engine, in time order, what every live sender has passed. The watermark is read
+   * before the streams and counts for a stream only once a read has come to its end (fewer
+   * entries than asked for): a read that stops short may leave an older event of another sender
+   * further on, as when a new owner catches up. Resolves to the number of events taken.
+   */
+  async poll(blockMs: number): Promise<number> {
+    // A term that ran out by this agent's clock may be another's now: its partition waits for the next round.
+    const open = [...this.owned.values()].filter(
+      (o) => !o.finished && this.opts.ownership.fenceOf(o.partition) !== undefined,
+    );
+    if (open.length === 0) return 0;
+    const watermark = await this.opts.ownership.watermark();
+    const reply = (await this.opts.reader.xread(
+      'COUNT',
+      this.readCount,
+      'BLOCK',
+      blockMs,
+      'STREAMS',
+      ...open.map((o) => this.opts.keys.stream(o.partition)),
+      ...open.map((o) => o.position),
+    )) as [string, Entries][] | null;
+    const behind = new Set<OwnedPartition>();
+    const byStream = new Map(open.map((o) => [this.opts.keys.stream(o.partition), o]));
+    for (const [stream, entries] of reply ?? []) {
+      const o = byStream.get(stream);
+      if (!o) continue;
+      if (entries.length === this.readCount) behind.add(o);
+      for (const [id, fields] of entries) {
+        o.position = id;
+        const f = new Map<string, string>();
+        for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
+        const sender = f.get(SENDER) ?? '';
+        const events = this.opts.decode(f.get(EVENTS) ?? '[]');
+        let queue = o.waiting.get(sender);
+        if (!queue) o.waiting.set(sender, (queue = []));
+        for (const e of events) {
+          queue.push(e);
+          const t = timeMsOf(e);
+          if (t > this.seenMs) this.seenMs = t;
+        }
+        const through = f.get(THROUGH);
+        o.through.set(sender, through === END ? Infinity : Number(through));
+        if (this.opts.lag && f.has(SENT_AT)) {
+          let pairs = o.sentAt.get(sender);
+          if (!pairs) o.sentAt.set(sender, (pairs = []));
+          pairs.push(Number(through), Number(f.get(SENT_AT)));
+        }
+      }
+    }
+    let taken = 0;
+    for (const o of open) {
+      if (!behind.has(o)) o.complete = Math.max(o.complete, watermark);
+      taken += this.take(o);
+    }
+    return taken;
+  }
+
+  /** Feeds a partition's engine what is complete, its timers first, as one engine fed the whole stream would take it. */
+  private take(o: OwnedPartition): number {
+    const ready = takeThrough(o.waiting, o.complete);
+    for (let from = 0; from < ready.length;) {
+      const startMs = timeMsOf(ready[from]!);
+      let to = from + 1;
+      while (to < ready.length && to - from < this.slice && timeMsOf(ready[to]!) - startMs <= this.sliceMs) to++;
+      const part = ready.slice(from, to);
+      from = to;
+      const nowMs = timeMsOf(part[part.length - 1]!);
+      this.tickTo(o, nowMs);
+      o.doneMs = nowMs;
+      this.opts.changes(o.engine.process(part, nowMs), o.partition);
+    }
+    if (ready.length) this.opts.taken?.(ready, o.partition);
+    if (this.opts.lag && ready.length) {
+      const now = (this.opts.now ?? Date.now)();
+      for (const pairs of o.sentAt.values()) {
+        let k = 0;
+        for (; k < pairs.length && pairs[k]! <= o.complete; k += 2) this.opts.lag(now - pairs[k + 1]!);
+        if (k) pairs.splice(0, k);
+      }
+    }
+    // A partition with no events of its own still runs its timers as the others' time goes on.
+    this.tickTo(o, Math.min(o.complete, this.seenMs));
+    const ended = [...o.through.values()].filter((t) => t === Infinity).length;
+    if (this.opts.senders !== undefined && ended >= this.opts.senders)
+      o.finished = [...o.waiting.values()].every((q) => q.length === 0);
+    return ready.length;
+  }
+
+  private tickTo(o: OwnedPartition, toMs: number): void {
+    for (; o.nextTickMs <= toMs; o.nextTickMs += this.opts.tickMs)
+      this.opts.changes(o.engine.tick(o.nextTickMs), o.partition);
+  }
+}

@@ -1,0 +1,228 @@
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import type { EventRule } from '../../../src/correlation/rules/rule.ts';
+import {
+  PartitionOwner,
+  PartitionSender,
+  type PartitionKeys,
+} from '../../../src/connectors/correlation/partitionOwner.ts';
+import { newEvent, type VigilEvent } from '../../../src/model/event.ts';
+import { RedisKeys } from '../../../src/state/redisKeys.ts';
+import { PartitionOwnership, partitionOf } from '../../../src/state/redisPartitions.ts';
+import { engineFrom } from '../../support/correlation.ts';
+import { mixedRules, mixedStream, noteOpenings } from '../../support/mixedStream.ts';
+import { waitFor } from '../../support/waitFor.ts';
+import { freshPrefix, redisAndClients } from '../../state/redisHelpers.ts';
+
+// Three agents on the owners design (src/connectors/correlation/partitionOwner.ts), in one process
+// on a real redis-server: each sends its third of a seeded stream to the partitions' streams and
+// owns four of the twelve partitions. Their openings and resolutions must be one engine's, fed
+// the whole stream, to the millisecond; also when one agent dies and the two others take its
+// partitions from their checkpoints and replay the streams.
+
+const PARTITIONS = 12;
+const AGENTS = 3;
+const BATCH = 50;
+const TICK_MS = 1000;
+
+const encode = (events: readonly VigilEvent[]) =>
+  JSON.stringify(events, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+const decode = (payload: string) =>
+  (JSON.parse(payload) as Record<string, unknown>[]).map((o) =>
+    newEvent({
+      ...(o as Partial<VigilEvent>),
+      source: String(o.source),
+      timeUnixNano: BigInt(o.timeUnixNano as string),
+      observedTimeUnixNano: BigInt(o.observedTimeUnixNano as string),
+    }),
+  );
+
+/** The partition of an event: that of its rule's group (each event of this stream is of one rule). */
+function router(): (e: VigilEvent) => number | undefined {
+  const rules = engineFrom(mixedRules).rules.filter((r): r is EventRule => r.signal === 'logs');
+  return (e) => {
+    const rule = rules.find((r) => r.match(e));
+    return rule && partitionOf(rule.keys.key(e), PARTITIONS);
+  };
+}
+
+/** One engine fed the whole stream, each event at its own time, its timers every second of event time: the reference. */
+function oneEngine(events: VigilEvent[]): string[] {
+  const engine = engineFrom(mixedRules);
+  const out = new Set<string>();
+  let tick = TICK_MS;
+  for (const e of events) {
+    const nowMs = Number(e.timeUnixNano / 1_000_000n);
+    for (; tick <= nowMs; tick += TICK_MS) noteOpenings(engine.tick(tick), out);
+    noteOpenings(engine.process([e], nowMs), out);
+  }
+  expect(engine.stats.late).toBe(0);
+  return [...out].sort();
+}
+
+interface Agent {
+  ownership: PartitionOwnership;
+  sender: PartitionSender;
+  owner: PartitionOwner;
+  /** Openings and resolutions, as made (twice when a replay makes one again). */
+  made: string[];
+}
+
+describe('partitions owned by agents, fed through Redis streams', () => {
+  const { client } = redisAndClients();
+
+  async function agents(senders: number): Promise<Agent[]> {
+    const redisKeys = new RedisKeys(freshPrefix()).partitionKeys();
+    const keys: PartitionKeys = {
+      stream: (p) => redisKeys.held(`events:${p}`),
+      checkpoint: (p) => redisKeys.held(`checkpoint:${p}`),
+    };
+    const out: Agent[] = [];
+    for (let a = 0; a < AGENTS; a++) {
+      const writer = await client();
+      const reader: Redis = await client();
+      const ownership = new PartitionOwnership({
+        client: writer,
+        table: redisKeys.table,
+        agent: `agent-${a}`,
+        partitions: PARTITIONS,
+        termMs: 1500,
+      });
+      const made: string[] = [];
+      out.push({
+        ownership,
+        made,
+        sender: new PartitionSender({ client: writer, ownership, keys, partitionOf: router(), encode }),
+        owner: new PartitionOwner({
+          reader,
+          writer,
+          ownership,
+          keys,
+          engine: (store) => engineFrom(mixedRules, store),
+          encode,
+          decode,
+          tickMs: TICK_MS,
+          changes: (changes) => noteOpenings(changes, made),
+          readCount: 20,
+          senders,
+        }),
+      });
+    }
+    // Each with its share, and every agent present from the stream's start (marked after its first round).
+    await waitFor(async () => {
+      let settled = true;
+      for (const a of out) {
+        const { round } = await a.owner.round();
+        settled &&= round.agents === AGENTS && round.surplus.length === 0 && a.owner.owned.size === round.share;
+      }
+      return settled;
+    }, 'the agents to settle on their shares');
+    for (const a of out) await a.ownership.markSent(0);
+    return out;
+  }
+
+  /** Sends batches `from` to `to` of each share, in time order across the agents, as the senders' clients would. */
+  async function send(shares: VigilEvent[][], senders: Agent[], from: number, to: number): Promise<void> {
+    for (let b = from; b < to; b++)
+      for (let a = 0; a < senders.length; a++) {
+        const batch = shares[a]!.slice(b * BATCH, (b + 1) * BATCH);
+        if (batch.length === 0) continue;
+        const next = shares[a]![(b + 1) * BATCH];
+        const through = next ? Number(next.timeUnixNano / 1_000_000n) - 1 : Number.MAX_SAFE_INTEGER - 1;
+        await senders[a]!.sender.send(batch, through);
+      }
+  }
+
+  /** Polls every owner until a whole pass takes nothing, with a round of each first (as a daemon keeps its terms). */
+  async function drain(owners: Agent[]): Promise<void> {
+    for (const a of owners) await a.owner.round();
+    for (let quiet = 0; quiet < 2;) {
+      let taken = 0;
+      for (const a of owners) taken += await a.owner.poll(1);
+      quiet = taken === 0 ? quiet + 1 : 0;
+    }
+  }
+
+  /** The agents' share of the stream, round robin. */
+  function shares(events: VigilEvent[]): VigilEvent[][] {
+    return Array.from({ length: AGENTS }, (_, a) => events.filter((_, i) => i % AGENTS === a));
+  }
+
+  it('make the openings and resolutions of one engine fed the whole stream', async () => {
+    const events = mixedStream(7, 3000);
+    const all = await agents(AGENTS);
+    expect(all.map((a) => a.owner.owned.size)).toEqual([4, 4, 4]);
+    const parts = shares(events);
+    const batches = Math.ceil(parts[0]!.length / BATCH);
+    for (let b = 0; b < batches; b += 5) {
+      await send(parts, all, b, b + 5);
+      await drain(all);
+    }
+    for (const a of all) await a.sender.end();
+    await waitFor(async () => {
+      await drain(all);
+      return all.every((a) => [...a.owner.owned.values()].every((o) => o.finished));
+    }, 'every partition finished');
+
+    const reference = oneEngine(events);
+    expect(reference.length).toBeGreaterThan(100);
+    expect([...new Set(all.flatMap((a) => a.made))].sort()).toEqual(reference);
+  });
+
+  it('do so when an agent dies: the others take its partitions from their checkpoints and replay the streams', async () => {
+    const events = mixedStream(11, 3000);
+    // The dead agent never says it ended: two ends finish a partition.
+    const all = await agents(AGENTS - 1);
+    const [first, dying, third] = all as [Agent, Agent, Agent];
+    const parts = shares(events);
+    const batches = Math.ceil(parts[0]!.length / BATCH);
+    const half = Math.floor(batches / 2);
+    await send(parts, all, 0, half);
+    // One more batch from the two others: what is past the dying agent's mark waits, and is checkpointed so.
+    await send([parts[0]!, [], parts[2]!], all, half, half + 1);
+    await drain(all);
+    const waiting = all.flatMap((a) => [...a.owner.owned.values()]).flatMap((o) => [...o.waiting.values()]);
+    expect(waiting.some((q) => q.length > 0)).toBe(true);
+    for (const a of all) for (const o of a.owner.owned.values()) expect(await a.owner.checkpoint(o)).toBe(true);
+    await send([[], parts[1]!, []], all, half, half + 1);
+    // More after the checkpoints: what the dying agent takes now is lost with it and taken again.
+    await send(parts, all, half + 1, half + 4);
+    await drain(all);
+    const lost = [...dying.owner.owned.keys()];
+    dying.owner.dropAll();
+
+    // Its mark and terms run out; the others take its partitions under new fences.
+    await waitFor(
+      async () => {
+        for (const a of [first, third]) await a.owner.round();
+        return first.owner.owned.size + third.owner.owned.size === PARTITIONS;
+      },
+      "the live agents to take the dead one's partitions",
+      10_000,
+    );
+    expect(first.owner.owned.size).toBe(6);
+    for (const p of lost) expect([first, third].some((a) => a.owner.owned.has(p))).toBe(true);
+
+    // Its clients send the rest of its share through the first agent, in time order with its own.
+    const rest = [...parts[0]!.slice((half + 4) * BATCH), ...parts[1]!.slice((half + 4) * BATCH)].sort((a, b) =>
+      a.timeUnixNano < b.timeUnixNano ? -1 : a.timeUnixNano > b.timeUnixNano ? 1 : 0,
+    );
+    await send(
+      [rest, [], parts[2]!.slice((half + 4) * BATCH)],
+      [first, dying, third],
+      0,
+      Math.ceil(rest.length / BATCH),
+    );
+    for (const a of [first, third]) await a.sender.end();
+    await waitFor(async () => {
+      await drain([first, third]);
+      return [first, third].every((a) => [...a.owner.owned.values()].every((o) => o.finished));
+    }, 'every partition finished');
+
+    const reference = oneEngine(events);
+    const made = all.flatMap((a) => a.made);
+    expect([...new Set(made)].sort()).toEqual(reference);
+    // The replay made some again, each with the same key and time: the same incident id and moment.
+    expect(made.length).toBeGreaterThan(new Set(made).size);
+  });
+});
