@@ -68,8 +68,6 @@
  * `--max-open N` sets every rule's max_open_incidents (default 1,000, the rules' own default; 0: no limit).
  * `--takeover` drops an owner's engine half way through and brings it back from its checkpoint
  * (4), or has the others take a crashed agent's partitions (5).
- * `--order arrival`: partition owners take what has come when it comes, without waiting for the
- * slowest sender (the incidents then show what the merge in time order is for).
  * `--tick MS`: event time between two runs of every engine's timers (default 1000, as
  * `tick_interval`). The stream's event time runs 40-75 times faster than the wall clock here, so
  * ticking every second of it weighs the timers that much more per event than a daemon ticking
@@ -81,7 +79,7 @@
  * changes never received; `registers`, nor this agent's register writes shipped; `shipping`,
  * nothing recorded for Redis at all.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--tick 1000] [--owners inbox,partitions] [--partitions 12] [--order time]`.
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--tick 1000] [--owners inbox,partitions] [--partitions 12]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -115,7 +113,6 @@ const { values } = benchArgs(import.meta.filename, {
     tick: { type: 'string', default: '1000' },
     owners: { type: 'string', default: 'inbox,partitions' },
     partitions: { type: 'string', default: '12' },
-    order: { type: 'string', default: 'time' },
   },
 });
 const EVENTS = Number(values.events);
@@ -150,10 +147,6 @@ if (OWNER_DESIGNS.some((d) => d !== 'inbox' && d !== 'partitions')) {
 }
 if (!/^[1-9]\d*$/.test(values.partitions)) {
   process.stderr.write(`bench/redis.ts: --partitions takes a number of partitions, not ${values.partitions}\n`);
-  process.exit(2);
-}
-if (values.order !== 'time' && values.order !== 'arrival') {
-  process.stderr.write(`bench/redis.ts: --order takes time or arrival, not ${values.order}\n`);
   process.exit(2);
 }
 const PREFIX = 'bench';
@@ -191,7 +184,6 @@ function startAgent(
       store !== 'memory' && store !== 'redis' && values.takeover && agent === TAKEOVER_AGENT ? String(TAKEOVER_MS) : '',
       values.tick,
       values.partitions,
-      values.order,
     ],
     { stdio: 'inherit' },
   );

@@ -11,7 +11,7 @@
  * checkpoint to a Redis hash, with the inbox position they hold, and trims the inbox there: what
  * another agent taking the groups over after a crash would load, then replay the inbox from.
  * `partitions` agents run the owners design on partitions held by terms (bench/redisAgentPartitions.ts).
- * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis|owners|partitions AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT [MAX_OPEN [TAKEOVER_MS [TICK_MS [PARTITIONS [ORDER]]]]]]]
+ * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis|owners|partitions AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT [MAX_OPEN [TAKEOVER_MS [TICK_MS [PARTITIONS]]]]]]
  */
 import { Redis } from 'ioredis';
 import { CorrelationEngine } from '../src/correlation/engine.ts';
@@ -83,7 +83,6 @@ const [
   takeoverText,
   tickText,
   partitionsText,
-  orderText,
 ] = process.argv.slice(2);
 /** Partitions of the groups (mode `partitions`). */
 const PARTITIONS = partitionsText ? Number(partitionsText) : 12;
@@ -638,7 +637,6 @@ const partitioned =
           maxOpen: MAX_OPEN,
           tickMs: TICK_MS,
           crashAtMs: TAKEOVER_MS,
-          order: orderText === 'arrival' ? 'arrival' : 'time',
         },
         opened!,
       )

@@ -1,6 +1,7 @@
 /**
  * The owners design on partitions, as the daemon would run it (bench/redis.ts, "partitions"
- * rows), built on what src/ holds for it: the groups fall into PARTITIONS partitions by an FNV-1a
+ * rows), on what src/ holds for it (PartitionSender and PartitionOwner in
+ * src/connectors/correlation/partitionOwner.ts): the groups fall into PARTITIONS partitions by an FNV-1a
  * hash of their key (`partitionOf`); each partition has a Redis stream of its events and one
  * owning agent at a time, by a term in the partition table (`PartitionOwnership`: a fair share
  * each, a dead agent's partitions to the others when its terms run out); the owner runs one
@@ -26,21 +27,11 @@
 import type { Redis } from 'ioredis';
 import { CorrelationEngine } from '../src/correlation/engine.ts';
 import type { EventRule } from '../src/correlation/rules/rule.ts';
+import { PartitionOwner, PartitionSender, type OwnedPartition } from '../src/connectors/correlation/partitionOwner.ts';
 import type { VigilEvent } from '../src/model/event.ts';
-import type { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { RedisKeys } from '../src/state/redisKeys.ts';
 import { PartitionOwnership, partitionOf } from '../src/state/redisPartitions.ts';
-import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../src/state/stateCheckpoint.ts';
-import {
-  BATCH,
-  eventsFromJson,
-  eventsToJson,
-  noteOpened,
-  routeBatch,
-  ruleSet,
-  takeThrough,
-  timeMsOf,
-} from './redisWorkload.ts';
+import { BATCH, eventsFromJson, eventsToJson, noteOpened, ruleSet, sentThroughMs, timeMsOf } from './redisWorkload.ts';
 import { cpuUs } from './support.ts';
 
 export interface PartitionsOptions {
@@ -51,12 +42,6 @@ export interface PartitionsOptions {
   tickMs: number;
   /** Event time at which this agent's owning part stops, as a crash would stop it; none: never. */
   crashAtMs: number | undefined;
-  /**
-   * `time`: a partition's senders merged in time order up to the time all have passed (as one
-   * engine fed the whole stream); `arrival`: what has come, when it comes (merged in time order
-   * among itself), not waiting for the slowest sender.
-   */
-  order: 'time' | 'arrival';
 }
 
 /** What the partitions' owners did on this agent. */
@@ -82,52 +67,14 @@ const CHECKPOINT_MS = 1_000;
 const AHEAD_MS = 2_000;
 /** Event time before a crash in which the crashing agent makes no checkpoint: what its partitions' next owners take again. */
 const REPLAY_MS = 40_000;
-/** Stream entries one read takes per partition at most. */
-const READ_COUNT = 100;
 /** Stream entries on their way from one sender at most. */
 const IN_FLIGHT = 16;
 
-const POSITION = `${CHECKPOINT_FIELD}position`;
-const WAITING = `${CHECKPOINT_FIELD}waiting`;
-const META = `${CHECKPOINT_FIELD}meta`;
-
-interface CheckpointMeta {
-  /** Each sender's time as its last entry said (null: it ended). */
-  through: (number | null)[];
-  nextTick: number;
-  doneMs: number;
-}
-
-type Entries = [id: string, fields: string[]][];
-
-/** One partition this agent owns: its engine and where it is in the partition's stream. */
-interface Owned {
-  partition: number;
-  store: MemoryStateStore;
-  engine: CorrelationEngine;
-  tracker: CheckpointChangeTracker;
-  position: string;
-  /** Per sender: the time through which it has sent everything (Infinity once it ended). */
-  through: number[];
-  /** Per sender: events read, waiting for the others to pass their time. */
-  queues: VigilEvent[][];
-  /** Per sender: its entries not yet all taken, as (through, wall clock when sent) pairs. */
-  sent: number[][];
-  nextTick: number;
-  doneMs: number;
-  /**
-   * The time up to which the partition's events are all read: the watermark read before the last
-   * read of its stream that came to the stream's end (fewer entries than asked for).
-   */
-  complete: number;
-  finished: boolean;
-  /** Taken from a crashed agent: events at or before this time are taken again. */
-  replayUntilMs?: number;
-}
-
-const keys = new RedisKeys('bench').partitionKeys();
-const streamKey = (p: number) => keys.held(`events:${p}`);
-const checkpointKey = (p: number) => keys.held(`checkpoint:${p}`);
+const redisKeys = new RedisKeys('bench').partitionKeys();
+const keys = {
+  stream: (p: number) => redisKeys.held(`events:${p}`),
+  checkpoint: (p: number) => redisKeys.held(`checkpoint:${p}`),
+};
 /** Partitions whose every event has been taken (bench bookkeeping: when the run is over). */
 const FINISHED = 'bench:finished';
 /** The crashed agent's last event time taken (bench bookkeeping: what counts as taken again). */
@@ -148,93 +95,106 @@ function router(partitions: number, maxOpen: number | undefined): (e: VigilEvent
   };
 }
 
-/**
- * Sends this agent's share to the partitions' streams, batch by batch: one entry per partition the
- * batch has events for, then its time in the partition table (`markSent`), which owners merge by;
- * it keeps within AHEAD_MS of event time of the slowest live sender (the watermark).
- */
-async function sendAll(
-  client: Redis,
-  ownership: PartitionOwnership,
-  events: VigilEvent[],
-  opts: PartitionsOptions,
-): Promise<void> {
-  const route = router(opts.partitions, opts.maxOpen);
-  const byPartition: VigilEvent[][] = Array.from({ length: opts.partitions }, () => []);
+/** Sends this agent's share batch by batch, keeping within AHEAD_MS of event time of the slowest live sender (the watermark). */
+async function sendAll(sender: PartitionSender, ownership: PartitionOwnership, events: VigilEvent[]): Promise<void> {
   const calls: Promise<unknown>[] = [];
   let slowest = 0;
   for (let i = 0; i < events.length; i += BATCH) {
-    const { throughMs } = routeBatch(events, i, route, byPartition);
+    const end = Math.min(events.length, i + BATCH);
+    const throughMs = sentThroughMs(events, end);
     while (throughMs > slowest + AHEAD_MS) {
       slowest = await ownership.watermark();
       if (throughMs > slowest + AHEAD_MS) await new Promise((r) => setTimeout(r, 2));
     }
-    const through = String(throughMs);
-    const stamp = String(Date.now());
-    for (let p = 0; p < opts.partitions; p++) {
-      const mine = byPartition[p]!;
-      if (mine.length === 0) continue;
-      calls.push(
-        client.xadd(streamKey(p), '*', 'a', String(opts.agent), 'p', through, 'e', eventsToJson(mine), 's', stamp),
-      );
-      mine.length = 0;
-    }
-    // On the same connection after the stream writes: Redis runs it after them.
-    calls.push(ownership.markSent(throughMs));
+    calls.push(sender.send(events.slice(i, end), throughMs));
     while (calls.length >= IN_FLIGHT) await calls.shift();
     await new Promise((r) => setImmediate(r));
   }
-  for (let p = 0; p < opts.partitions; p++)
-    calls.push(client.xadd(streamKey(p), '*', 'a', String(opts.agent), 'p', 'end', 'e', '[]'));
-  calls.push(ownership.markSent(Number.MAX_SAFE_INTEGER));
+  calls.push(sender.end());
   await Promise.all(calls);
 }
 
-/** The owning side of one agent: its terms, its partitions' engines, their checkpoints. */
+/** The owning side of one agent: a PartitionOwner, its rounds and checkpoints on the benchmark's schedule, and the crash. */
 class Owner {
-  readonly owned = new Map<number, Owned>();
   readonly ownership: PartitionOwnership;
+  readonly owner: PartitionOwner;
   readonly result: PartitionsResult = { timerUs: 0, checkpointUs: 0, late: 0, lagsMs: [], partitionsAtStart: 0 };
   /** The wall clock as this agent sees it: it stands still from a crash on, as a paused process's would. */
   private frozenAt: number | undefined;
   private readonly opts: PartitionsOptions;
-  private readonly reader: Redis;
   private readonly writer: Redis;
-  private readonly opened: Set<string>;
   private nextRound = 0;
   private nextCheckpoint = 0;
   private started = false;
+  /** Partitions taken from the crashed agent: events at or before this time are taken again. */
+  private readonly replayUntil = new Map<number, number>();
+  private readonly reported = new Set<number>();
+  private rounding: Promise<{ agents: number; share: number; surplus: number[] }> | undefined;
+  private idle: NodeJS.Timeout | undefined;
 
   constructor(reader: Redis, writer: Redis, opts: PartitionsOptions, opened: Set<string>) {
-    this.reader = reader;
     this.writer = writer;
     this.opts = opts;
-    this.opened = opened;
     this.ownership = new PartitionOwnership({
       client: writer,
-      table: keys.table,
+      table: redisKeys.table,
       agent: `agent-${opts.agent}`,
       partitions: opts.partitions,
       termMs: TERM_MS,
       timers: { now: () => this.frozenAt ?? Date.now() },
     });
+    this.owner = new PartitionOwner({
+      reader,
+      writer,
+      ownership: this.ownership,
+      keys,
+      engine: (store) => this.timedEngine(new CorrelationEngine(ruleSet(opts.maxOpen), store)),
+      encode: (events) => eventsToJson(events),
+      decode: eventsFromJson,
+      tickMs: opts.tickMs,
+      changes: (changes) => noteOpened(changes, opened),
+      slice: Math.ceil(BATCH / opts.agents),
+      senders: opts.agents,
+      lag: (ms) => this.result.lagsMs.push(ms),
+      taken: (events, partition) => this.taken(events, partition),
+    });
+  }
+
+  /** An engine whose timers' CPU is counted. */
+  private timedEngine(engine: CorrelationEngine): CorrelationEngine {
+    const tick = engine.tick.bind(engine);
+    engine.tick = (nowMs) => {
+      const before = process.cpuUsage();
+      const changes = tick(nowMs);
+      this.result.timerUs += cpuUs(before);
+      return changes;
+    };
+    return engine;
+  }
+
+  private taken(events: readonly VigilEvent[], partition: number): void {
+    const engine = this.owner.owned.get(partition)?.engine;
+    if (engine) {
+      this.result.late += engine.stats.late;
+      engine.stats.late = 0;
+    }
+    const until = this.replayUntil.get(partition);
+    if (until !== undefined && this.result.takeover)
+      for (const e of events) if (timeMsOf(e) <= until) this.result.takeover.replayed++;
   }
 
   /** Before the run: rounds until every agent holds its share and none holds more. */
   async settle(): Promise<void> {
     for (;;) {
       const r = await this.round();
-      if (r.agents === this.opts.agents && r.surplus.length === 0 && this.owned.size === r.share) break;
+      if (r.agents === this.opts.agents && r.surplus.length === 0 && this.owner.owned.size === r.share) break;
       await new Promise((res) => setTimeout(res, 20));
     }
     // Present from the stream's start, so owners wait for this agent's first events (after a round:
     // a round drops the marks of agents not live).
     await this.ownership.markSent(0);
-    this.result.partitionsAtStart = this.owned.size;
+    this.result.partitionsAtStart = this.owner.owned.size;
   }
-
-  private rounding: Promise<{ agents: number; share: number; surplus: number[] }> | undefined;
-  private idle: NodeJS.Timeout | undefined;
 
   /** Between settling and the run: rounds go on, so the terms do not run out while the other agents get ready. */
   keepTerms(): void {
@@ -249,136 +209,57 @@ class Owner {
     return this.rounding;
   }
 
-  /** One ownership round: surplus handed over (checkpoint, then release), gains restored, losses dropped. */
   private async roundOnce(): Promise<{ agents: number; share: number; surplus: number[] }> {
-    const r = await this.ownership.step();
-    for (const p of r.lost) this.owned.get(p)?.tracker.close();
-    for (const p of r.lost) this.owned.delete(p);
-    for (const p of r.surplus) {
-      const o = this.owned.get(p);
-      if (o) await this.checkpoint(o);
-      o?.tracker.close();
-      this.owned.delete(p);
-      await this.ownership.release(p);
-    }
-    for (const { partition } of r.gained) if (!r.surplus.includes(partition)) await this.restore(partition);
-    this.nextRound = Date.now() + TERM_MS / 3;
-    return r;
-  }
-
-  private async restore(partition: number): Promise<void> {
     const startedMs = performance.now();
-    const saved = await this.writer.hgetall(checkpointKey(partition));
-    const { store, entries, fields } = restoreCheckpoint(saved);
-    const meta = fields.has(META) ? (JSON.parse(fields.get(META)!) as CheckpointMeta) : undefined;
-    const waiting = fields.has(WAITING) ? (JSON.parse(fields.get(WAITING)!) as string[]) : undefined;
-    const o: Owned = {
-      partition,
-      store,
-      engine: new CorrelationEngine(ruleSet(this.opts.maxOpen), store),
-      tracker: new CheckpointChangeTracker(store),
-      position: fields.get(POSITION) ?? '0',
-      through: meta ? meta.through.map((t) => t ?? Infinity) : new Array<number>(this.opts.agents).fill(0),
-      queues: waiting ? waiting.map((q) => eventsFromJson(q)) : Array.from({ length: this.opts.agents }, () => []),
-      sent: Array.from({ length: this.opts.agents }, () => []),
-      nextTick: meta?.nextTick ?? this.opts.tickMs,
-      doneMs: meta?.doneMs ?? 0,
-      complete: 0,
-      finished: false,
-    };
-    this.owned.set(partition, o);
-    if (!this.started) return;
-    // Taken during the run from a crashed agent: what it took after its last checkpoint is taken again.
-    const crashedAt = await this.writer.get(CRASHED_AT);
-    if (crashedAt === null) return;
-    o.replayUntilMs = Number(crashedAt);
-    const t = (this.result.takeover ??= { partitions: 0, entries: 0, restoreMs: 0, replayed: 0 });
-    t.partitions++;
-    t.entries += entries;
-    t.restoreMs += performance.now() - startedMs;
-  }
-
-  private checkpoint(o: Owned): Promise<boolean> {
-    const { set, remove } = o.tracker.take();
-    const meta: CheckpointMeta = {
-      through: o.through.map((t) => (t === Infinity ? null : t)),
-      nextTick: o.nextTick,
-      doneMs: o.doneMs,
-    };
-    set.push(
-      POSITION,
-      o.position,
-      WAITING,
-      JSON.stringify(o.queues.map((q) => eventsToJson(q))),
-      META,
-      JSON.stringify(meta),
-    );
-    return this.ownership.writeUnderTerm(o.partition, checkpointKey(o.partition), {
-      set,
-      remove,
-      trim: [[streamKey(o.partition), o.position]],
-    });
+    const { round, restored } = await this.owner.round();
+    this.nextRound = Date.now() + TERM_MS / 3;
+    if (this.started && restored.length) {
+      // Taken during the run from a crashed agent: what it took after its last checkpoint is taken again.
+      const crashedAt = await this.writer.get(CRASHED_AT);
+      if (crashedAt !== null) {
+        const t = (this.result.takeover ??= { partitions: 0, entries: 0, restoreMs: 0, replayed: 0 });
+        t.restoreMs += performance.now() - startedMs;
+        for (const { partition, entries } of restored) {
+          t.partitions++;
+          t.entries += entries;
+          this.replayUntil.set(partition, Number(crashedAt));
+        }
+      }
+    }
+    return round;
   }
 
   /** Takes what the owned partitions' streams bring until every partition is finished (or this agent crashes). */
   async run(): Promise<void> {
     clearInterval(this.idle);
     this.started = true;
-    const slice = Math.ceil(BATCH / this.opts.agents);
     const writes: Promise<unknown>[] = [];
     let finishedAll = false;
     let lastFinishedCheck = 0;
     while (!finishedAll) {
       if (Date.now() >= this.nextRound) await this.round();
-      const mine = [...this.owned.values()].filter((o) => !o.finished);
-      if (mine.length === 0) await new Promise((r) => setTimeout(r, 20));
-      else {
-        // Before the read: every event at or before it is then among what the read brings.
-        const watermark = await this.ownership.watermark();
-        const reply = (await this.reader.xread(
-          'COUNT',
-          READ_COUNT,
-          'BLOCK',
-          20,
-          'STREAMS',
-          ...mine.map((o) => streamKey(o.partition)),
-          ...mine.map((o) => o.position),
-        )) as [string, Entries][] | null;
-        // A stream the read came to the end of holds nothing unread at or before the watermark.
-        const behind = new Set<Owned>();
-        for (const [stream, entries] of reply ?? []) {
-          const o = this.owned.get(Number(stream.slice(stream.lastIndexOf(':') + 1)))!;
-          if (entries.length === READ_COUNT) behind.add(o);
-          for (const [id, fields] of entries) {
-            o.position = id;
-            const sender = Number(fields[1]);
-            for (const e of eventsFromJson(fields[5]!)) o.queues[sender]!.push(e);
-            if (fields[3] === 'end') o.through[sender] = Infinity;
-            else {
-              o.through[sender] = Number(fields[3]);
-              o.sent[sender]!.push(Number(fields[3]), Number(fields[7]));
-            }
-          }
+      // poll() resolves at once when every partition held is finished: wait for a partition to come, or the end.
+      if ([...this.owner.owned.values()].every((o) => o.finished)) await new Promise((r) => setTimeout(r, 20));
+      else await this.owner.poll(20);
+      const owned = [...this.owner.owned.values()];
+      for (const o of owned)
+        if (o.finished && !this.reported.has(o.partition)) {
+          this.reported.add(o.partition);
+          writes.push(this.owner.checkpoint(o).then(() => this.writer.sadd(FINISHED, String(o.partition))));
         }
-        for (const o of mine) {
-          if (!behind.has(o)) o.complete = Math.max(o.complete, watermark);
-          this.take(o, slice);
-        }
-      }
       if (this.opts.crashAtMs !== undefined && this.frozenAt === undefined) {
-        const reached = [...this.owned.values()].every((o) => o.finished || o.doneMs >= this.opts.crashAtMs!);
-        if (reached && this.owned.size > 0) {
+        const reached = owned.every((o) => o.finished || o.doneMs >= this.opts.crashAtMs!);
+        if (reached && owned.length > 0) {
           await Promise.all(writes);
           await this.crash();
           return;
         }
       }
       const holdCheckpoints =
-        this.opts.crashAtMs !== undefined &&
-        [...this.owned.values()].some((o) => o.doneMs >= this.opts.crashAtMs! - REPLAY_MS);
+        this.opts.crashAtMs !== undefined && owned.some((o) => o.doneMs >= this.opts.crashAtMs! - REPLAY_MS);
       if (Date.now() >= this.nextCheckpoint && !holdCheckpoints) {
         const from = process.cpuUsage();
-        for (const o of this.owned.values()) if (!o.finished) writes.push(this.checkpoint(o));
+        for (const o of owned) if (!o.finished) writes.push(this.owner.checkpoint(o));
         this.nextCheckpoint = Date.now() + CHECKPOINT_MS;
         this.result.checkpointUs += cpuUs(from);
       }
@@ -392,63 +273,23 @@ class Owner {
   }
 
   /**
-   * Feeds a partition's engine what is complete (`complete`), timers first, in slices of about a
-   * batch's share; in time order, as one engine fed the whole stream would take it.
-   */
-  private take(o: Owned, slice: number): void {
-    const bound = this.opts.order === 'time' ? o.complete : Infinity;
-    const ready = takeThrough(o.queues, bound);
-    for (let from = 0; from < ready.length; from += slice) {
-      const part = ready.slice(from, from + slice);
-      const nowMs = timeMsOf(part[part.length - 1]!);
-      o.doneMs = nowMs;
-      if (o.nextTick <= nowMs) {
-        const before = process.cpuUsage();
-        for (; o.nextTick <= nowMs; o.nextTick += this.opts.tickMs) noteOpened(o.engine.tick(o.nextTick), this.opened);
-        this.result.timerUs += cpuUs(before);
-      }
-      noteOpened(o.engine.process(part, nowMs), this.opened);
-    }
-    if (ready.length) {
-      this.result.late += o.engine.stats.late;
-      o.engine.stats.late = 0;
-      if (this.result.takeover && o.replayUntilMs !== undefined)
-        for (const e of ready) if (timeMsOf(e) <= o.replayUntilMs) this.result.takeover.replayed++;
-      const now = Date.now();
-      for (const pairs of o.sent) {
-        let k = 0;
-        for (; k < pairs.length && pairs[k]! <= bound; k += 2) this.result.lagsMs.push(now - pairs[k + 1]!);
-        if (k) pairs.splice(0, k);
-      }
-    }
-    // Every sender said `end`, and all it sent is taken.
-    if (!o.finished && o.through.every((t) => t === Infinity) && o.queues.every((q) => q.length === 0)) {
-      o.finished = true;
-      void this.checkpoint(o).then(() => this.writer.sadd(FINISHED, String(o.partition)));
-    }
-  }
-
-  /**
    * A crash of the owning part: its engines and terms are dropped as they are, its clock stands
    * still. Once the others hold its partitions, a checkpoint under its old term, which Redis must refuse.
    */
   private async crash(): Promise<void> {
-    const lastMs = Math.max(...[...this.owned.values()].map((o) => o.doneMs));
-    await this.writer.set(CRASHED_AT, String(lastMs));
+    const owned = [...this.owner.owned.values()];
+    await this.writer.set(CRASHED_AT, String(Math.max(...owned.map((o) => o.doneMs))));
     this.frozenAt = Date.now();
-    const stale = [...this.owned.values()][0]!;
-    for (const o of this.owned.values()) o.tracker.close();
-    this.owned.clear();
-    const holder = async () => (await this.writer.hget(keys.table, `o|${stale.partition}`))?.split(' ')[2];
+    const stale: OwnedPartition = owned[0]!;
+    this.owner.dropAll();
+    const holder = async () => (await this.writer.hget(redisKeys.table, `o|${stale.partition}`))?.split(' ')[2];
     const deadline = Date.now() + 30_000;
     while ((await holder()) === this.ownership.agent) {
       if (Date.now() > deadline)
         throw new Error(`agent ${this.opts.agent}: its partitions were not taken over in 30 s`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    this.owned.set(stale.partition, stale);
-    this.result.staleCheckpointRefused = !(await this.checkpoint(stale));
-    this.owned.clear();
+    this.result.staleCheckpointRefused = !(await this.owner.checkpoint(stale));
   }
 }
 
@@ -458,15 +299,21 @@ export async function partitionsAgent(
   writer: Redis,
   opts: PartitionsOptions,
   opened: Set<string>,
-): Promise<{ owner: Owner; run(events: VigilEvent[]): Promise<PartitionsResult> }> {
-  const owner = new Owner(reader, writer, opts, opened);
-  await owner.settle();
-  owner.keepTerms();
+): Promise<{ run(events: VigilEvent[]): Promise<PartitionsResult> }> {
+  const side = new Owner(reader, writer, opts, opened);
+  await side.settle();
+  side.keepTerms();
+  const sender = new PartitionSender({
+    client: writer,
+    ownership: side.ownership,
+    keys,
+    partitionOf: router(opts.partitions, opts.maxOpen),
+    encode: (events) => eventsToJson(events),
+  });
   return {
-    owner,
     async run(events) {
-      await Promise.all([sendAll(writer, owner.ownership, events, opts), owner.run()]);
-      return owner.result;
+      await Promise.all([sendAll(sender, side.ownership, events), side.run()]);
+      return side.result;
     },
   };
 }

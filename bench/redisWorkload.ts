@@ -171,5 +171,14 @@ export function routeBatch(
     const to = route(events[j]!);
     if (to !== undefined) into[to]!.push(events[j]!);
   }
-  return { end, throughMs: end < events.length ? timeMsOf(events[end]!) - 1 : timeMsOf(events[end - 1]!) };
+  return { end, throughMs: sentThroughMs(events, end) };
+}
+
+/**
+ * The time through which a sender of `events` in time order has sent every event once it has sent
+ * those before `end`: events of one millisecond may straddle two batches, so the next batch's first
+ * time, less one.
+ */
+export function sentThroughMs(events: readonly VigilEvent[], end: number): number {
+  return end < events.length ? timeMsOf(events[end]!) - 1 : timeMsOf(events[end - 1]!);
 }

@@ -288,7 +288,8 @@ export class PartitionOwner {
    * partition's engine, in time order, what every live sender has passed. The watermark is read
    * before the streams and counts for a stream only once a read has come to its end (fewer
    * entries than asked for): a read that stops short may leave an older event of another sender
-   * further on, as when a new owner catches up. Resolves to the number of events taken.
+   * further on, as when a new owner catches up. Resolves to the number of events taken; at once
+   * when no partition held is open (all finished, or their terms run out by this agent's clock).
    */
   async poll(blockMs: number): Promise<number> {
     // A term that ran out by this agent's clock may be another's now: its partition waits for the next round.
