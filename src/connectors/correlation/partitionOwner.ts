@@ -343,17 +343,22 @@ export class PartitionOwner {
     return taken;
   }
 
-  /** Feeds a partition's engine what is complete, its timers first, as one engine fed the whole stream would take it. */
+  /** Feeds a partition's engine what is complete, with its timers, as one engine taking each event at its own time would. */
   private take(o: OwnedPartition): number {
     const ready = takeThrough(o.waiting, o.complete);
     for (let from = 0; from < ready.length;) {
+      // Timers run between the events before their time and those at or after it, as they would
+      // for one engine taking each event at its own time: a slice never spans one.
       const startMs = timeMsOf(ready[from]!);
+      this.tickTo(o, startMs);
       let to = from + 1;
-      while (to < ready.length && to - from < this.slice && timeMsOf(ready[to]!) - startMs <= this.sliceMs) to++;
+      for (; to < ready.length && to - from < this.slice; to++) {
+        const t = timeMsOf(ready[to]!);
+        if (t - startMs > this.sliceMs || t >= o.nextTickMs) break;
+      }
       const part = ready.slice(from, to);
       from = to;
       const nowMs = timeMsOf(part[part.length - 1]!);
-      this.tickTo(o, nowMs);
       o.doneMs = nowMs;
       this.opts.changes(o.engine.process(part, nowMs), o.partition);
     }

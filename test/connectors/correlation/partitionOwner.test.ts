@@ -46,15 +46,24 @@ function router(): (e: VigilEvent) => number | undefined {
   };
 }
 
-/** One engine fed the whole stream, each event at its own time, its timers every second of event time: the reference. */
-function oneEngine(events: VigilEvent[]): string[] {
+/**
+ * One engine fed the whole stream, each event at its own time, its timers every second of event
+ * time: the reference, as the distinct openings and resolutions (`made`: as made, repeats and all).
+ */
+function oneEngine(events: VigilEvent[], made: string[] = []): string[] {
   const engine = engineFrom(mixedRules);
   const out = new Set<string>();
   let tick = TICK_MS;
   for (const e of events) {
     const nowMs = Number(e.timeUnixNano / 1_000_000n);
-    for (; tick <= nowMs; tick += TICK_MS) noteOpenings(engine.tick(tick), out);
-    noteOpenings(engine.process([e], nowMs), out);
+    for (; tick <= nowMs; tick += TICK_MS) {
+      const ticked = engine.tick(tick);
+      noteOpenings(ticked, out);
+      noteOpenings(ticked, made);
+    }
+    const changes = engine.process([e], nowMs);
+    noteOpenings(changes, out);
+    noteOpenings(changes, made);
   }
   expect(engine.stats.late).toBe(0);
   return [...out].sort();
@@ -71,7 +80,8 @@ interface Agent {
 describe('partitions owned by agents, fed through Redis streams', () => {
   const { client } = redisAndClients();
 
-  async function agents(senders: number): Promise<Agent[]> {
+  /** AGENTS agents on a fresh table; the first `settled` settle on their shares and are marked present from the start. */
+  async function agents(senders: number, settled = AGENTS): Promise<Agent[]> {
     const redisKeys = new RedisKeys(freshPrefix()).partitionKeys();
     const keys: PartitionKeys = {
       stream: (p) => redisKeys.held(`events:${p}`),
@@ -109,26 +119,38 @@ describe('partitions owned by agents, fed through Redis streams', () => {
       });
     }
     // Each with its share, and every agent present from the stream's start (marked after its first round).
-    await waitFor(async () => {
-      let settled = true;
-      for (const a of out) {
-        const { round } = await a.owner.round();
-        settled &&= round.agents === AGENTS && round.surplus.length === 0 && a.owner.owned.size === round.share;
-      }
-      return settled;
-    }, 'the agents to settle on their shares');
-    for (const a of out) await a.ownership.markSent(0);
+    await settle(out.slice(0, settled));
+    for (const a of out.slice(0, settled)) await a.ownership.markSent(0);
     return out;
   }
 
+  /** Rounds of every agent, each handing its surplus over, until each holds its share. */
+  async function settle(live: Agent[]): Promise<void> {
+    await waitFor(async () => {
+      let done = true;
+      for (const a of live) {
+        const { round } = await a.owner.round();
+        done &&= round.agents === live.length && round.surplus.length === 0 && a.owner.owned.size === round.share;
+      }
+      return done;
+    }, 'the agents to settle on their shares');
+  }
+
   /** Sends batches `from` to `to` of each share, in time order across the agents, as the senders' clients would. */
-  async function send(shares: VigilEvent[][], senders: Agent[], from: number, to: number): Promise<void> {
+  async function send(
+    shares: VigilEvent[][],
+    senders: Agent[],
+    from: number,
+    to: number,
+    lastThroughMs = Number.MAX_SAFE_INTEGER - 1,
+  ): Promise<void> {
     for (let b = from; b < to; b++)
       for (let a = 0; a < senders.length; a++) {
         const batch = shares[a]!.slice(b * BATCH, (b + 1) * BATCH);
         if (batch.length === 0) continue;
         const next = shares[a]![(b + 1) * BATCH];
-        const through = next ? Number(next.timeUnixNano / 1_000_000n) - 1 : Number.MAX_SAFE_INTEGER - 1;
+        // A share's last batch: sent through `lastThroughMs` (by default, for good).
+        const through = next ? Number(next.timeUnixNano / 1_000_000n) - 1 : lastThroughMs;
         await senders[a]!.sender.send(batch, through);
       }
   }
@@ -167,6 +189,38 @@ describe('partitions owned by agents, fed through Redis streams', () => {
     const reference = oneEngine(events);
     expect(reference.length).toBeGreaterThan(100);
     expect([...new Set(all.flatMap((a) => a.made))].sort()).toEqual(reference);
+  });
+
+  it('do so when an agent joins half way: the others hand it partitions with their state, and nothing is made twice', async () => {
+    const events = mixedStream(5, 3000);
+    const all = await agents(AGENTS, 2);
+    const [first, second, joining] = all as [Agent, Agent, Agent];
+    expect([first.owner.owned.size, second.owner.owned.size]).toEqual([6, 6]);
+    const half = Math.floor(events.length / 2);
+    const halfMs = Number(events[half]!.timeUnixNano / 1_000_000n);
+    const before = Array.from({ length: 2 }, (_, a) => events.slice(0, half).filter((_, i) => i % 2 === a));
+    await send(before, [first, second], 0, Math.ceil(before[0]!.length / BATCH), halfMs - 1);
+    await drain([first, second]);
+
+    // The third starts: the two others checkpoint two partitions each and give them back; it
+    // restores them and is present from the second half's first event on.
+    await settle(all);
+    expect(all.map((a) => a.owner.owned.size)).toEqual([4, 4, 4]);
+    await joining.ownership.markSent(halfMs - 1);
+    const after = shares(events.slice(half));
+    await send(after, all, 0, Math.ceil(after[0]!.length / BATCH));
+    for (const a of all) await a.sender.end();
+    await waitFor(async () => {
+      await drain(all);
+      return all.every((a) => [...a.owner.owned.values()].every((o) => o.finished));
+    }, 'every partition finished');
+
+    const made = all.flatMap((a) => a.made);
+    const once: string[] = [];
+    expect([...new Set(made)].sort()).toEqual(oneEngine(events, once));
+    expect(joining.made.length).toBeGreaterThan(0);
+    // As many as one engine makes (it tells some twice itself): the handover made none again.
+    expect(made.length).toBe(once.length);
   });
 
   it('do so when an agent dies: the others take its partitions from their checkpoints and replay the streams', async () => {
