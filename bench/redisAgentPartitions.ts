@@ -304,7 +304,6 @@ export async function partitionsAgent(
   await side.settle();
   side.keepTerms();
   const sender = new PartitionSender({
-    client: writer,
     ownership: side.ownership,
     keys,
     partitionOf: router(opts.partitions, opts.maxOpen),

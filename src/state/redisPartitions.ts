@@ -46,7 +46,8 @@ export class PartitionOwnership {
   readonly agent: string;
   readonly partitions: number;
   readonly termMs: number;
-  private readonly client: RedisClient;
+  /** The connection of the table: a sender's stream writes go on it too, so that Redis runs its marks after them. */
+  readonly client: RedisClient;
   readonly table: string;
   private readonly now: () => number;
   private readonly held = new Map<number, number>();

@@ -153,7 +153,7 @@ describe('partitions of the owners design, held as terms in Redis', () => {
       table: keys.table,
       agent: 'agent-a',
       partitions: 2,
-      termMs: 300,
+      termMs: 2_000,
       timers: frozen,
     });
     const cp = keys.held('checkpoint:0');
@@ -221,7 +221,7 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     const {
       keys,
       agents: [a, b, c],
-    } = await agents(['agent-a', 'agent-b', 'agent-c'], 400);
+    } = await agents(['agent-a', 'agent-b', 'agent-c'], 2_000);
     for (const x of [a!, b!, c!]) await x.step();
     expect(await a!.watermark()).toBe(-Infinity);
     await a!.markSent(100);

@@ -42,7 +42,7 @@ interface CheckpointMeta {
 }
 
 export interface PartitionSenderOptions {
-  client: RedisClient;
+  /** Its connection carries the stream writes too: Redis runs a mark after the writes before it. */
   ownership: PartitionOwnership;
   keys: PartitionKeys;
   /** The partition of an event; undefined: no rule needs it. */
@@ -67,7 +67,8 @@ export class PartitionSender {
    * On one connection Redis runs the mark after the stream writes, so none is awaited in between.
    */
   send(events: readonly VigilEvent[], throughMs: number): Promise<unknown> {
-    const { client, ownership, keys } = this.opts;
+    const { ownership, keys } = this.opts;
+    const client = ownership.client;
     for (const e of events) {
       const p = this.opts.partitionOf(e);
       if (p !== undefined) this.byPartition[p]!.push(e);
@@ -100,10 +101,10 @@ export class PartitionSender {
 
   /** Says on every partition's stream that this agent sends nothing more. */
   end(): Promise<unknown> {
-    const { client, ownership, keys } = this.opts;
+    const { ownership, keys } = this.opts;
     const writes: Promise<unknown>[] = [];
     for (let p = 0; p < this.byPartition.length; p++)
-      writes.push(client.xadd(keys.stream(p), '*', SENDER, ownership.agent, THROUGH, END, EVENTS, '[]'));
+      writes.push(ownership.client.xadd(keys.stream(p), '*', SENDER, ownership.agent, THROUGH, END, EVENTS, '[]'));
     writes.push(ownership.markSent(Number.MAX_SAFE_INTEGER));
     return Promise.all(writes);
   }

@@ -96,13 +96,13 @@ describe('partitions owned by agents, fed through Redis streams', () => {
         table: redisKeys.table,
         agent: `agent-${a}`,
         partitions: PARTITIONS,
-        termMs: 1500,
+        termMs: 3_000,
       });
       const made: string[] = [];
       out.push({
         ownership,
         made,
-        sender: new PartitionSender({ client: writer, ownership, keys, partitionOf: router(), encode }),
+        sender: new PartitionSender({ ownership, keys, partitionOf: router(), encode }),
         owner: new PartitionOwner({
           reader,
           writer,
@@ -155,11 +155,11 @@ describe('partitions owned by agents, fed through Redis streams', () => {
       }
   }
 
-  /** Polls every owner until a whole pass takes nothing, with a round of each first (as a daemon keeps its terms). */
+  /** Polls every owner until a whole pass takes nothing, each pass after a round of each (as a daemon keeps its terms). */
   async function drain(owners: Agent[]): Promise<void> {
-    for (const a of owners) await a.owner.round();
     for (let quiet = 0; quiet < 2;) {
       let taken = 0;
+      for (const a of owners) await a.owner.round();
       for (const a of owners) taken += await a.owner.poll(1);
       quiet = taken === 0 ? quiet + 1 : 0;
     }
