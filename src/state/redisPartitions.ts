@@ -160,8 +160,26 @@ export class PartitionOwnership {
   async writeUnderTerm(partition: number, key: string, write: HeldWrite): Promise<boolean> {
     const fence = this.fenceOf(partition);
     if (fence === undefined) return false;
-    const remove = write.remove ?? [];
+    let remove = write.remove ?? [];
     const trims = write.trim ?? [];
+    const given = write.set ?? [];
+    let set: readonly string[] = Array.isArray(given) ? given : Object.entries(given).flat();
+    // A call's arguments go on the stack: a large write goes in by plain commands first, into
+    // staging keys of this term's own (another holder's fenced call never takes them in) that the
+    // fenced call takes in, and empties, all at once; a refused write's expire.
+    const term = `${this.agent}:${fence}`;
+    const [staged, stagedGone] = [`${key}:staged:${term}`, `${key}:staged-gone:${term}`];
+    const staging = set.length + remove.length > STAGE_ABOVE;
+    if (staging) {
+      await this.client.del(staged, stagedGone);
+      for (let i = 0; i < set.length; i += STAGE_SLICE)
+        await this.client.hset(staged, ...set.slice(i, i + STAGE_SLICE));
+      for (let i = 0; i < remove.length; i += STAGE_SLICE)
+        await this.client.sadd(stagedGone, ...remove.slice(i, i + STAGE_SLICE));
+      for (const k of [staged, stagedGone]) await this.client.pexpire(k, 2 * this.termMs);
+      set = [];
+      remove = [];
+    }
     const args: (string | number)[] = [
       this.agent,
       partition,
@@ -169,16 +187,20 @@ export class PartitionOwnership {
       write.replace ? 'replace' : 'write',
       remove.length,
       trims.length,
+      staging ? '1' : '0',
       ...remove,
       ...trims.map(([, id]) => id),
+      ...set,
     ];
-    const set = write.set ?? [];
-    if (Array.isArray(set)) for (const v of set) args.push(v);
-    else for (const [k, v] of Object.entries(set)) args.push(k, v);
-    const keys = [this.table, key, ...trims.map(([stream]) => stream)];
+    const keys = [this.table, key, staged, stagedGone, ...trims.map(([stream]) => stream)];
     return Number(await runScript(this.client, 'vigilPartitionFenced', keys, args)) === 1;
   }
 }
+
+/** Arguments a write under a term passes in its one call at most; beyond, it stages them first. */
+const STAGE_ABOVE = 20_000;
+/** Arguments per staging command. */
+const STAGE_SLICE = 10_000;
 
 /** What a holder writes under a term (`PartitionOwnership.writeUnderTerm`). */
 export interface HeldWrite {

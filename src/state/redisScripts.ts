@@ -487,14 +487,17 @@ return least or ''
 
 /**
  * Runs under a partition's term only. KEYS[1] the partition table, KEYS[2] a hash the holder
- * writes, KEYS[3...] streams it trims. ARGV[1] agent, ARGV[2] partition, ARGV[3] fence, ARGV[4]
- * 'release' to give the term back, 'write', or 'replace' to empty KEYS[2] first; ARGV[5] how many
- * fields to delete from KEYS[2] (d), ARGV[6] how many streams to trim (t); then the d fields, the
- * t stream ids (each stream keeps what is at or after its id: XTRIM MINID), and the rest name,
- * value pairs to set in KEYS[2]. Nothing happens unless the term is the caller's, under its fence,
- * and has not run out: a holder that stalled past its term cannot overwrite what the next one
- * wrote. All of it or nothing, so a checkpoint is never half written.
- * Returns 1 when done, 0 when the term is not the caller's.
+ * writes, KEYS[3] a hash of fields staged for it and KEYS[4] a set of its fields staged for
+ * removal (both emptied here), KEYS[5...] streams it trims. ARGV[1] agent, ARGV[2] partition,
+ * ARGV[3] fence, ARGV[4] 'release' to give the term back, 'write', or 'replace' to empty KEYS[2]
+ * first; ARGV[5] how many fields to delete from KEYS[2] (d), ARGV[6] how many streams to trim (t),
+ * ARGV[7] '1' to take in what KEYS[3] and KEYS[4] hold; then the d fields, the t stream ids (each
+ * stream keeps what is at or after its id: XTRIM MINID), and the rest name, value pairs to set in
+ * KEYS[2]. A write too large for one call's arguments stages its fields and removals first, with
+ * plain commands. Nothing happens unless the term is the caller's, under its fence, and has not
+ * run out: a holder that stalled past its term cannot overwrite what the next one wrote. All of it
+ * or nothing, so a checkpoint is never half written. Returns 1 when done, 0 when the term is not
+ * the caller's.
  */
 export const PARTITION_FENCED_SCRIPT = `
 local t = redis.call('TIME')
@@ -508,21 +511,28 @@ if ARGV[4] == 'release' then
   return 1
 end
 if ARGV[4] == 'replace' then redis.call('DEL', KEYS[2]) end
-local deletes, trims = tonumber(ARGV[5]), tonumber(ARGV[6])
-local at = 7
--- In slices: unpack() of many thousands of arguments overflows Lua's stack.
-local function inSlices(cmd, from, to, step)
+-- In slices: unpack() of many thousands of values overflows Lua's stack.
+local function inSlices(cmd, list, from, to, step)
   for i = from, to, step do
-    redis.call(cmd, KEYS[2], unpack(ARGV, i, math.min(i + step - 1, to)))
+    redis.call(cmd, KEYS[2], unpack(list, i, math.min(i + step - 1, to)))
   end
 end
-inSlices('HDEL', at, at + deletes - 1, 1000)
+if ARGV[7] == '1' then
+  local gone = redis.call('SMEMBERS', KEYS[4])
+  inSlices('HDEL', gone, 1, #gone, 1000)
+  local staged = redis.call('HGETALL', KEYS[3])
+  inSlices('HSET', staged, 1, #staged, 1000)
+  redis.call('DEL', KEYS[3], KEYS[4])
+end
+local deletes, trims = tonumber(ARGV[5]), tonumber(ARGV[6])
+local at = 8
+inSlices('HDEL', ARGV, at, at + deletes - 1, 1000)
 at = at + deletes
 for i = 1, trims do
-  redis.call('XTRIM', KEYS[2 + i], 'MINID', ARGV[at])
+  redis.call('XTRIM', KEYS[4 + i], 'MINID', ARGV[at])
   at = at + 1
 end
-inSlices('HSET', at, #ARGV, 1000)
+inSlices('HSET', ARGV, at, #ARGV, 1000)
 return 1
 `;
 

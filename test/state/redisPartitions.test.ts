@@ -55,6 +55,25 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     throw new Error(`not settled: ${all.map((a) => `${a.agent}=${a.owned().length}`).join(' ')}`);
   }
 
+  /**
+   * One agent on a fresh table with 2 s terms whose clock stands still unless the test moves it
+   * (`frozen.at`): it goes on believing in its term after it ran out in Redis, as a paused process would.
+   */
+  async function pausedAgent(partitions: number) {
+    const keys = new RedisKeys(freshPrefix()).partitionKeys();
+    const connection = await client();
+    const frozen = { at: Date.now(), now: () => frozen.at };
+    const a = new PartitionOwnership({
+      client: connection,
+      table: keys.table,
+      agent: 'agent-a',
+      partitions,
+      termMs: 2_000,
+      timers: frozen,
+    });
+    return { keys, connection, frozen, a };
+  }
+
   it('shares the partitions fairly between live agents, never one partition to two', async () => {
     const { agents: all } = await agents(['agent-a', 'agent-b', 'agent-c'], 10_000);
     // The first agent alone takes everything; the others get theirs as it gives its surplus back.
@@ -144,18 +163,7 @@ describe('partitions of the owners design, held as terms in Redis', () => {
   });
 
   it('refuses work under a term that ran out, or under an older fence, from the same agent too', async () => {
-    const keys = new RedisKeys(freshPrefix()).partitionKeys();
-    const connection = await client();
-    // Its clock stands still: it goes on believing in its term, as a paused process would.
-    const frozen = { at: Date.now(), now: () => frozen.at };
-    const a = new PartitionOwnership({
-      client: connection,
-      table: keys.table,
-      agent: 'agent-a',
-      partitions: 2,
-      termMs: 2_000,
-      timers: frozen,
-    });
+    const { keys, connection, frozen, a } = await pausedAgent(2);
     const cp = keys.held('checkpoint:0');
     await a.step();
     const old = a.fenceOf(0)!;
@@ -176,7 +184,7 @@ describe('partitions of the owners design, held as terms in Redis', () => {
         connection,
         'vigilPartitionFenced',
         [keys.table, cp],
-        ['agent-a', 0, fence, 'write', 0, 0, 'by', String(fence)],
+        ['agent-a', 0, fence, 'write', 0, 0, '0', 'by', String(fence)],
       );
     expect(await write(old)).toBe(0);
     expect(await write(old + 1)).toBe(1);
@@ -250,6 +258,30 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     } finally {
       look.disconnect();
     }
+  });
+
+  it('writes a checkpoint too large for one call by staging it, still all or nothing under the term', async () => {
+    const { keys, connection, a } = await pausedAgent(1);
+    await a.step();
+    const cp = keys.held('checkpoint:0');
+    const set: string[] = [];
+    for (let i = 0; i < 60_000; i++) set.push(`k${i}`, `v${i}`);
+    expect(await a.writeUnderTerm(0, cp, { set })).toBe(true);
+    expect(await connection.hlen(cp)).toBe(60_000);
+    const remove = Array.from({ length: 30_000 }, (_, i) => `k${2 * i}`);
+    expect(await a.writeUnderTerm(0, cp, { set: ['k0', 'again'], remove })).toBe(true);
+    expect(await connection.hlen(cp)).toBe(30_001);
+    expect(await connection.hget(cp, 'k0')).toBe('again');
+    expect(await connection.hget(cp, 'k1')).toBe('v1');
+    expect(await connection.keys(`${cp}:staged*`)).toEqual([]);
+    // Once the term has run out, a staged write is refused whole, and its staging expires.
+    await waitFor(async () => !(await a.writeUnderTerm(0, cp, { set: ['probe', '1'] })), 'the term to run out', 10_000);
+    const before = await connection.hgetall(cp);
+    expect(await a.writeUnderTerm(0, cp, { set, replace: true })).toBe(false);
+    expect(await connection.hgetall(cp)).toEqual(before);
+    const left = await connection.keys(`${cp}:staged*`);
+    expect(left).toHaveLength(1);
+    expect(await connection.pttl(left[0]!)).toBeGreaterThan(0);
   });
 
   it('stops counting partitions its own when its term runs out by its clock while Redis does not answer', async () => {
