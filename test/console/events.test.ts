@@ -69,6 +69,39 @@ describe('the events and overview pages in Chromium', () => {
     await expectAccessible(page, 'an event opened');
   });
 
+  it('keeps every filter changed before the page renders again', async () => {
+    await page.goto(daemon.apiUrl(`/ui/events?from=${iso(T - 30_000)}&to=${iso(T + 30_000)}`));
+    const totals = page.getByTestId('histogram-totals');
+    await expect.poll(() => totals.textContent()).toBe('fatal 2error 3warn 2info 1');
+    // A service typed and a severity chosen in one task, with no render between them, as a loaded
+    // machine may leave them: the second change must not put the first field back.
+    await page.evaluate(() => {
+      type Field = { value: string; dispatchEvent(event: unknown): boolean };
+      const g = globalThis as unknown as {
+        document: {
+          querySelectorAll(selector: string): ArrayLike<{
+            textContent: string | null;
+            querySelector(selector: string): Field | null;
+          }>;
+        };
+        Event: new (type: string, init: { bubbles: boolean }) => unknown;
+      };
+      const field = (name: string) =>
+        Array.from(g.document.querySelectorAll('form[role="search"] label'))
+          .find((l) => l.textContent?.startsWith(name))!
+          .querySelector('input, select')!;
+      const service = field('Service');
+      service.value = 'billing';
+      service.dispatchEvent(new g.Event('input', { bubbles: true }));
+      const severity = field('Severity at least');
+      severity.value = 'error';
+      severity.dispatchEvent(new g.Event('change', { bubbles: true }));
+    });
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => totals.textContent()).toBe('error 3');
+    expect(new URL(page.url()).searchParams.get('service')).toBe('billing');
+  });
+
   it('shows the open incidents and the figures of the range on the overview', async () => {
     await page.goto(daemon.apiUrl('/ui/overview?last=1h'));
     await expect.poll(() => page.getByTestId('open-total').textContent()).toBe('2 open incidents');

@@ -108,6 +108,9 @@ export function EventsPage({ search }: { search: URLSearchParams }) {
   const [events, setEvents] = useState<StoredEvent[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState('');
+  // Each field's handler updates the form as it stands when the update runs, not as its closure
+  // saw it: a change made before the page rendered the one before (a fast select after typing)
+  // would otherwise put the earlier field back as it was.
   const [form, setForm] = useState(filters);
   useEffect(() => setForm(filters), [key]);
 
@@ -178,21 +181,40 @@ export function EventsPage({ search }: { search: URLSearchParams }) {
         />
         <label>
           Service
-          <input value={form.service} onInput={(e) => setForm({ ...form, service: e.currentTarget.value })} />
+          <input
+            value={form.service}
+            onInput={(e) => {
+              const service = e.currentTarget.value;
+              setForm((f) => ({ ...f, service }));
+            }}
+          />
         </label>
         <label>
           Asset
-          <input value={form.asset} onInput={(e) => setForm({ ...form, asset: e.currentTarget.value })} />
+          <input
+            value={form.asset}
+            onInput={(e) => {
+              const asset = e.currentTarget.value;
+              setForm((f) => ({ ...f, asset }));
+            }}
+          />
         </label>
         <Choice
           label="Severity at least"
           value={form.severity ?? ''}
           options={SEVERITY_OPTIONS}
-          onChange={(severity) => setForm({ ...form, severity })}
+          onChange={(severity) => setForm((f) => ({ ...f, severity }))}
         />
         <label>
           Text
-          <input type="search" value={form.q} onInput={(e) => setForm({ ...form, q: e.currentTarget.value })} />
+          <input
+            type="search"
+            value={form.q}
+            onInput={(e) => {
+              const q = e.currentTarget.value;
+              setForm((f) => ({ ...f, q }));
+            }}
+          />
         </label>
         <button type="submit">Search</button>
       </form>
