@@ -15,8 +15,7 @@
  */
 import { Redis } from 'ioredis';
 import { CorrelationEngine } from '../src/correlation/engine.ts';
-import type { EventRule } from '../src/correlation/rules/rule.ts';
-import { decodeEntry, encodeEntry, type EncodedEntry } from '../src/state/durableStore.ts';
+import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../src/state/stateCheckpoint.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { redisStateSchema } from '../src/state/redisConfig.ts';
 import { createRedisClient } from '../src/state/redisConnection.ts';
@@ -25,16 +24,17 @@ import type { StateDelta, StateStore, StateValue } from '../src/correlation/stat
 import type { VigilEvent } from '../src/model/event.ts';
 import {
   BATCH,
+  groupRouter,
   eventsFromJson,
   eventsToJson,
   noteOpened,
   ruleSet,
   streamShare,
   routeBatch,
-  takeThrough,
   timeMsOf,
   type Cut,
 } from './redisWorkload.ts';
+import { takeThrough } from '../src/connectors/correlation/partitionOwner.ts';
 import { partitionsAgent, type PartitionsResult } from './redisAgentPartitions.ts';
 import { cpuUs } from './support.ts';
 
@@ -258,12 +258,12 @@ const inboxKey = (agent: number) => `bench:inbox{a${agent}}`;
 const logKey = (agent: number) => `bench:log{a${agent}}`;
 /** An owner agent's checkpoint: a hash of its changed state entries, and the inbox position they hold. */
 const checkpointKey = (agent: number) => `bench:checkpoint{a${agent}}`;
-/** The checkpoint field holding the inbox position (state keys never start with a NUL). */
-const POSITION = '\0position';
+/** The checkpoint field holding the inbox position. */
+const POSITION = `${CHECKPOINT_FIELD}position`;
 /** The checkpoint field holding the events read but still waiting for the other senders, per sender. */
-const WAITING = '\0waiting';
+const WAITING = `${CHECKPOINT_FIELD}waiting`;
 /** The checkpoint field holding where the engine was: each sender's time, the next tick, the time through which it took every event. */
-const META = '\0meta';
+const META = `${CHECKPOINT_FIELD}meta`;
 
 interface CheckpointMeta {
   /** Each sender's time as its last entry said (null: it ended). */
@@ -295,34 +295,6 @@ const CHECKPOINT_CHUNK = 500;
 
 type Entries = [id: string, fields: string[]][];
 
-/** FNV-1a of a string's UTF-16 units: the owner of a group is its key's hash modulo the agents. */
-function hashKey(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/**
- * The owner of each event: that of the group of the rule it matches; undefined when it matches
- * none (no agent needs it). An event of two rules whose groups have different owners would go to
- * both, each running that one rule on it: this workload has none, and the agent stops rather than
- * measure something else.
- */
-function router(): (e: VigilEvent) => number | undefined {
-  const rules = ruleSet(MAX_OPEN).rules.filter((r): r is EventRule => r.signal === 'logs');
-  return (e) => {
-    let owner: number | undefined;
-    for (const rule of rules) {
-      if (!rule.match(e)) continue;
-      const o = hashKey(rule.keys.key(e)) % AGENTS;
-      if (owner !== undefined && owner !== o)
-        throw new Error('an event of two rules whose groups have different owners');
-      owner = o;
-    }
-    return owner;
-  };
-}
-
 /**
  * Passes every event of this agent's share to its owner's inbox: per batch, one entry per owner
  * (empty ones too), stamped with the time through which this agent has sent every event, so
@@ -330,7 +302,7 @@ function router(): (e: VigilEvent) => number | undefined {
  * to its own engine's queue instead, and to its log; its inbox entry then carries only the time.
  */
 async function passOn(client: Redis, events: VigilEvent[], progress: Progress): Promise<void> {
-  const route = router();
+  const route = groupRouter(AGENTS, MAX_OPEN);
   const calls: Promise<unknown>[] = [];
   const byOwner: VigilEvent[][] = Array.from({ length: AGENTS }, () => []);
   let logMs = -1;
@@ -400,8 +372,7 @@ class Progress {
  */
 function checkpoint(
   client: Redis,
-  store: MemoryStateStore,
-  changed: Set<string>,
+  tracker: CheckpointChangeTracker,
   position: string,
   meta: CheckpointMeta,
   waiting: VigilEvent[][],
@@ -410,21 +381,11 @@ function checkpoint(
   const pipe = client.multi();
   const { throughMs } = meta;
   const key = checkpointKey(AGENT);
-  let args: string[] = [];
-  const gone: string[] = [];
-  for (const k of changed) {
-    const entry = store.entryOf(k);
-    if (entry === undefined) gone.push(k);
-    else args.push(k, JSON.stringify(encodeEntry(k, entry)));
-    if (args.length >= 2 * CHECKPOINT_CHUNK) {
-      pipe.hset(key, ...args);
-      args = [];
-    }
-  }
-  changed.clear();
-  if (gone.length) pipe.hdel(key, ...gone);
+  const { set, remove } = tracker.take();
+  for (let i = 0; i < set.length; i += 2 * CHECKPOINT_CHUNK) pipe.hset(key, ...set.slice(i, i + 2 * CHECKPOINT_CHUNK));
+  for (let i = 0; i < remove.length; i += CHECKPOINT_CHUNK) pipe.hdel(key, ...remove.slice(i, i + CHECKPOINT_CHUNK));
   const rest = JSON.stringify(waiting.map((q) => eventsToJson(q)));
-  pipe.hset(key, ...args, POSITION, position, WAITING, rest, META, JSON.stringify(meta));
+  pipe.hset(key, POSITION, position, WAITING, rest, META, JSON.stringify(meta));
   pipe.xtrim(inboxKey(AGENT), 'MINID', position);
   pipe.xtrim(logKey(AGENT), 'MINID', `${throughMs + 1}-0`);
   return pipe.exec();
@@ -440,11 +401,9 @@ export interface Takeover {
   replayed: number;
 }
 
-/** A fresh memory store and engine, and the set of keys their writes change (what the next checkpoint writes). */
-function ownEngine(store: MemoryStateStore): { engine: CorrelationEngine; changed: Set<string> } {
-  const changed = new Set<string>();
-  store.onDelta((d) => changed.add(d.key));
-  return { engine: new CorrelationEngine(ruleSet(MAX_OPEN), store), changed };
+/** An engine on `store` (fresh, or just restored), and what tells the next checkpoint the entries its writes change. */
+function ownEngine(store: MemoryStateStore): { engine: CorrelationEngine; tracker: CheckpointChangeTracker } {
+  return { engine: new CorrelationEngine(ruleSet(MAX_OPEN), store), tracker: new CheckpointChangeTracker(store) };
 }
 
 /**
@@ -468,7 +427,7 @@ async function own(
   progress: Progress,
   lags: number[],
 ): Promise<{ timerUs: number; checkpointUs: number; takeover?: Takeover }> {
-  let { engine, changed } = ownEngine(store);
+  let { engine, tracker } = ownEngine(store);
   let through = new Array<number>(AGENTS).fill(0);
   let queues: VigilEvent[][] = Array.from({ length: AGENTS }, () => []);
   /** Per sender, its entries not yet all taken by the engine as (time through which it holds the events, wall clock when sent) pairs. */
@@ -557,20 +516,17 @@ async function own(
       await Promise.all(writes);
       const started = performance.now();
       const saved = await writer.hgetall(checkpointKey(AGENT));
-      const meta = JSON.parse(saved[META]!) as CheckpointMeta;
-      store = new MemoryStateStore();
-      let entries = 0;
-      for (const [k, v] of Object.entries(saved)) {
-        if (k.startsWith('\0')) continue;
-        store.load(k, decodeEntry(JSON.parse(v) as EncodedEntry));
-        entries++;
-      }
-      ({ engine, changed } = ownEngine(store));
-      position = saved[POSITION]!;
+      const restored = restoreCheckpoint(saved);
+      const meta = JSON.parse(restored.fields.get(META)!) as CheckpointMeta;
+      const entries = restored.entries;
+      store = restored.store;
+      tracker.close();
+      ({ engine, tracker } = ownEngine(store));
+      position = restored.fields.get(POSITION)!;
       through = meta.through.map((t) => t ?? Infinity);
       ended = through.filter((t) => t === Infinity).length;
       nextTick = meta.nextTick;
-      queues = (JSON.parse(saved[WAITING]!) as string[]).map((q) => eventsFromJson(q));
+      queues = (JSON.parse(restored.fields.get(WAITING)!) as string[]).map((q) => eventsFromJson(q));
       // This agent's own events come from its log from here on: all after the time the checkpoint holds.
       queues[AGENT] = [];
       through[AGENT] = meta.throughMs;
@@ -598,7 +554,7 @@ async function own(
         nextTick,
         throughMs: Math.min(allThrough, doneMs),
       };
-      writes.push(checkpoint(writer, store, changed, position, meta, queues));
+      writes.push(checkpoint(writer, tracker, position, meta, queues));
       nextCheckpoint = performance.now() + CHECKPOINT_MS;
       checkpointUs += cpuUs(from);
     }

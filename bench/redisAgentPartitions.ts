@@ -26,12 +26,20 @@
  */
 import type { Redis } from 'ioredis';
 import { CorrelationEngine } from '../src/correlation/engine.ts';
-import type { EventRule } from '../src/correlation/rules/rule.ts';
 import { PartitionOwner, PartitionSender, type OwnedPartition } from '../src/connectors/correlation/partitionOwner.ts';
 import type { VigilEvent } from '../src/model/event.ts';
 import { RedisKeys } from '../src/state/redisKeys.ts';
-import { PartitionOwnership, partitionOf } from '../src/state/redisPartitions.ts';
-import { BATCH, eventsFromJson, eventsToJson, noteOpened, ruleSet, sentThroughMs, timeMsOf } from './redisWorkload.ts';
+import { PartitionOwnership } from '../src/state/redisPartitions.ts';
+import {
+  BATCH,
+  eventsFromJson,
+  eventsToJson,
+  groupRouter,
+  noteOpened,
+  ruleSet,
+  sentThroughMs,
+  timeMsOf,
+} from './redisWorkload.ts';
 import { cpuUs } from './support.ts';
 
 export interface PartitionsOptions {
@@ -79,21 +87,6 @@ const keys = {
 const FINISHED = 'bench:finished';
 /** The crashed agent's last event time taken (bench bookkeeping: what counts as taken again). */
 const CRASHED_AT = 'bench:crashed-at';
-
-/** The partition of each event: that of the group of the rule it matches (this workload has one rule per event). */
-function router(partitions: number, maxOpen: number | undefined): (e: VigilEvent) => number | undefined {
-  const rules = ruleSet(maxOpen).rules.filter((r): r is EventRule => r.signal === 'logs');
-  return (e) => {
-    let partition: number | undefined;
-    for (const rule of rules) {
-      if (!rule.match(e)) continue;
-      const p = partitionOf(rule.keys.key(e), partitions);
-      if (partition !== undefined && partition !== p) throw new Error('an event of two rules in different partitions');
-      partition = p;
-    }
-    return partition;
-  };
-}
 
 /** Sends this agent's share batch by batch, keeping within AHEAD_MS of event time of the slowest live sender (the watermark). */
 async function sendAll(sender: PartitionSender, ownership: PartitionOwnership, events: VigilEvent[]): Promise<void> {
@@ -306,7 +299,7 @@ export async function partitionsAgent(
   const sender = new PartitionSender({
     ownership: side.ownership,
     keys,
-    partitionOf: router(opts.partitions, opts.maxOpen),
+    partitionOf: groupRouter(opts.partitions, opts.maxOpen),
     encode: (events) => eventsToJson(events),
   });
   return {

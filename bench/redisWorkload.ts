@@ -7,6 +7,8 @@
 import { compileRuleSet } from '../src/correlation/compile.ts';
 import { correlationSchema } from '../src/correlation/config.ts';
 import type { RuleSet } from '../src/correlation/engine.ts';
+import type { EventRule } from '../src/correlation/rules/rule.ts';
+import { partitionOf } from '../src/state/redisPartitions.ts';
 import type { IncidentChange } from '../src/model/incident.ts';
 import { newEvent, type VigilEvent } from '../src/model/event.ts';
 import { eventToJson } from '../src/model/eventJson.ts';
@@ -140,20 +142,6 @@ export function noteOpened(changes: readonly IncidentChange[], seen: Set<string>
 
 export const timeMsOf = (e: VigilEvent) => Number(e.timeUnixNano / 1_000_000n);
 
-/** The events of `queues` (each in time order) up to `toMs`, taken out of them, in time order (ties: in queue order). */
-export function takeThrough(queues: VigilEvent[][], toMs: number): VigilEvent[] {
-  const out: VigilEvent[] = [];
-  for (let q = 0; q < queues.length; q++) {
-    const queue = queues[q]!;
-    let k = 0;
-    while (k < queue.length && timeMsOf(queue[k]!) <= toMs) out.push(queue[k++]!);
-    if (k === queue.length) queue.length = 0;
-    else if (k > 0) queues[q] = queue.slice(k);
-  }
-  // Sorted runs, one per sender: the sort merges them; stable, so ties keep queue order.
-  return out.sort((a, b) => (a.timeUnixNano < b.timeUnixNano ? -1 : a.timeUnixNano > b.timeUnixNano ? 1 : 0));
-}
-
 /**
  * Sorts one batch of a sender's share (from `i`, BATCH events at most) into `into` by where each
  * goes (`route`; undefined: nowhere), and gives the batch's end and the time through which the
@@ -181,4 +169,24 @@ export function routeBatch(
  */
 export function sentThroughMs(events: readonly VigilEvent[], end: number): number {
   return end < events.length ? timeMsOf(events[end]!) - 1 : timeMsOf(events[end - 1]!);
+}
+
+/**
+ * Where each event goes when groups are placed by an FNV-1a hash of their key modulo `count` (an
+ * owner among the agents, or a partition): that of the group of the rule it matches; undefined when
+ * it matches none. An event of two rules placed apart would go to both, each running its rule on
+ * it: this workload has none, and the agent stops rather than measure something else.
+ */
+export function groupRouter(count: number, maxOpen: number | undefined): (e: VigilEvent) => number | undefined {
+  const rules = ruleSet(maxOpen).rules.filter((r): r is EventRule => r.signal === 'logs');
+  return (e) => {
+    let place: number | undefined;
+    for (const rule of rules) {
+      if (!rule.match(e)) continue;
+      const p = partitionOf(rule.keys.key(e), count);
+      if (place !== undefined && place !== p) throw new Error('an event of two rules whose groups are placed apart');
+      place = p;
+    }
+    return place;
+  };
 }

@@ -1,4 +1,4 @@
-import type { CorrelationEngine } from '../../correlation/engine.ts';
+import { nsToMs, type CorrelationEngine } from '../../correlation/engine.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { IncidentChange } from '../../model/incident.ts';
 import type { MemoryStateStore } from '../../state/memoryStore.ts';
@@ -168,16 +168,18 @@ export interface PartitionOwnerOptions {
   now?: () => number;
 }
 
-const timeMsOf = (e: VigilEvent) => Number(e.timeUnixNano / 1_000_000n);
+const timeMsOf = (e: VigilEvent) => nsToMs(e.timeUnixNano);
 
-/** The events of `queues` up to `toMs`, taken out of them, in time order (ties: in queue order). */
-function takeThrough(queues: Map<string, VigilEvent[]>, toMs: number): VigilEvent[] {
+/**
+ * The events of `queues` (each in time order: one sender's) up to `toMs`, taken out of them, in
+ * time order; ties keep their queue's order, and the earlier queue's first.
+ */
+export function takeThrough(queues: Iterable<VigilEvent[]>, toMs: number): VigilEvent[] {
   const out: VigilEvent[] = [];
-  for (const [sender, queue] of queues) {
+  for (const queue of queues) {
     let k = 0;
     while (k < queue.length && timeMsOf(queue[k]!) <= toMs) out.push(queue[k++]!);
-    if (k === queue.length) queue.length = 0;
-    else if (k > 0) queues.set(sender, queue.slice(k));
+    if (k > 0) queue.splice(0, k);
   }
   // Sorted runs, one per sender: the sort merges them; stable, so ties keep their order.
   return out.sort((a, b) => (a.timeUnixNano < b.timeUnixNano ? -1 : a.timeUnixNano > b.timeUnixNano ? 1 : 0));
@@ -346,7 +348,7 @@ export class PartitionOwner {
 
   /** Feeds a partition's engine what is complete, with its timers, as one engine taking each event at its own time would. */
   private take(o: OwnedPartition): number {
-    const ready = takeThrough(o.waiting, o.complete);
+    const ready = takeThrough(o.waiting.values(), o.complete);
     for (let from = 0; from < ready.length;) {
       // Timers run between the events before their time and those at or after it, as they would
       // for one engine taking each event at its own time: a slice never spans one.
