@@ -25,8 +25,6 @@ import type { VigilEvent } from '../src/model/event.ts';
 import {
   BATCH,
   groupRouter,
-  eventsFromJson,
-  eventsToJson,
   noteOpened,
   ruleSet,
   streamShare,
@@ -34,6 +32,7 @@ import {
   timeMsOf,
   type Cut,
 } from './redisWorkload.ts';
+import { eventsFromJson, eventsToJson } from '../src/model/eventJson.ts';
 import { takeThrough } from '../src/connectors/correlation/partitionOwner.ts';
 import { partitionsAgent, type PartitionsResult } from './redisAgentPartitions.ts';
 import { cpuUs } from './support.ts';

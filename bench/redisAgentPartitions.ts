@@ -30,16 +30,8 @@ import { PartitionOwner, PartitionSender, type OwnedPartition } from '../src/con
 import type { VigilEvent } from '../src/model/event.ts';
 import { RedisKeys } from '../src/state/redisKeys.ts';
 import { PartitionOwnership } from '../src/state/redisPartitions.ts';
-import {
-  BATCH,
-  eventsFromJson,
-  eventsToJson,
-  groupRouter,
-  noteOpened,
-  ruleSet,
-  sentThroughMs,
-  timeMsOf,
-} from './redisWorkload.ts';
+import { BATCH, groupRouter, noteOpened, ruleSet, sentThroughMs, timeMsOf } from './redisWorkload.ts';
+import { eventsFromJson, eventsToJson } from '../src/model/eventJson.ts';
 import { cpuUs } from './support.ts';
 
 export interface PartitionsOptions {

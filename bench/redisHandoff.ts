@@ -21,7 +21,8 @@ import { CorrelationEngine } from '../src/correlation/engine.ts';
 import type { VigilEvent } from '../src/model/event.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { startRedis } from '../test/support/redis.ts';
-import { BATCH, eventsFromJson, eventsToJson, redisCpuSeconds, ruleSet, streamShare } from './redisWorkload.ts';
+import { BATCH, redisCpuSeconds, ruleSet, streamShare } from './redisWorkload.ts';
+import { eventsFromJson, eventsToJson } from '../src/model/eventJson.ts';
 import { benchArgs, cpuUs, fmt, median, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {

@@ -11,7 +11,6 @@ import type { EventRule } from '../src/correlation/rules/rule.ts';
 import { partitionOf } from '../src/state/redisPartitions.ts';
 import type { IncidentChange } from '../src/model/incident.ts';
 import { newEvent, type VigilEvent } from '../src/model/event.ts';
-import { eventToJson } from '../src/model/eventJson.ts';
 import { compileCondition } from '../src/ottl/compiler.ts';
 
 export const BATCH = 500;
@@ -108,28 +107,6 @@ export function activeGroups(events: number, groups: number): number {
   const seen = [new Set<number>(), new Set<number>(), new Set<number>()];
   for (let i = 0; i < events; i++) seen[ruleOf(i)]!.add(groupOf(i, groups));
   return seen.reduce((n, s) => n + s.size, 0);
-}
-
-/** Events as one JSON array, as they travel in a Redis stream entry (bench/redisHandoff.ts, the owner agents of bench/redis.ts). */
-export function eventsToJson(events: readonly VigilEvent[], from = 0, to = events.length): string {
-  let body = '[';
-  for (let j = from; j < to; j++) body += (j > from ? ',' : '') + eventToJson(events[j]!);
-  return body + ']';
-}
-
-/** The events of an `eventsToJson` array, made events again. */
-export function eventsFromJson(text: string): VigilEvent[] {
-  const out: VigilEvent[] = [];
-  for (const o of JSON.parse(text) as Record<string, unknown>[])
-    out.push(
-      newEvent({
-        ...(o as Partial<VigilEvent>),
-        source: String(o.source),
-        timeUnixNano: BigInt(o.timeUnixNano as string),
-        observedTimeUnixNano: BigInt(o.observedTimeUnixNano as string),
-      }),
-    );
-  return out;
 }
 
 /** The openings and resolutions among `changes`, as `opened key@time` and `resolved key@time`, into `seen` (when given). */

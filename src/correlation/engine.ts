@@ -101,6 +101,15 @@ function timeMs(e: VigilEvent): number {
  */
 const STATE_TAGS = ['c', 'a', 'ag', 'ah', 'p', 'f', 'd', 'ms', 'mn', 'mx', 'ml', 'mp', 'mr', 'mf'];
 
+export interface EngineOptions {
+  /**
+   * Whether this engine takes `e` for `rule` (which matched it): an engine that owns some of the
+   * groups only (one partition of the owners design) leaves the others' to their owners, so an
+   * event of two rules whose groups lie in two partitions counts once in each. Default: all.
+   */
+  takes?(rule: EventRule, e: VigilEvent): boolean;
+}
+
 /**
  * The correlation core: events and metric points in, incident changes out, with the clock
  * passed in. It holds no timers and does no I/O; all state lives in the StateStore so that
@@ -120,8 +129,12 @@ export class CorrelationEngine {
   /** Window counters other agents' writes raised since the last tick. */
   private readonly mergedCounts = new Set<string>();
 
-  constructor(set: RuleSet, store: StateStore) {
+  /** The groups of a rule this engine takes events for (`EngineOptions.takes`); undefined: all. */
+  private readonly takes: ((rule: EventRule, e: VigilEvent) => boolean) | undefined;
+
+  constructor(set: RuleSet, store: StateStore, opts: EngineOptions = {}) {
     this.store = store;
+    this.takes = opts.takes;
     this.book = new IncidentBook(store);
     this.silences = new SilenceBook(store);
     this.silences.refresh(0);
@@ -205,6 +218,7 @@ export class CorrelationEngine {
   process(events: readonly VigilEvent[], nowMs: number): IncidentChange[] {
     const out = this.begin(nowMs);
     const rules = this.eventRules;
+    const takes = this.takes;
     const flags = { late: false, future: false };
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
@@ -213,7 +227,7 @@ export class CorrelationEngine {
       let dropped = false;
       for (let r = 0; r < rules.length; r++) {
         const rule = rules[r]!;
-        if (!rule.match(e)) continue;
+        if (!rule.match(e) || (takes !== undefined && !takes(rule, e))) continue;
         if (eventMs < 0) eventMs = timeMs(e);
         const t = this.timeOf(eventMs, rule, nowMs, flags);
         if (t === undefined) {

@@ -1,5 +1,5 @@
 import { jsonReplacer, needsReplacer } from './attributes.ts';
-import type { VigilEvent } from './event.ts';
+import { newEvent, type VigilEvent } from './event.ts';
 
 function value(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -80,4 +80,30 @@ function eventToJsonByField(e: VigilEvent): string {
     JSON.stringify(e.source) +
     '}'
   );
+}
+
+/**
+ * Events as one JSON array, as they travel in a Redis stream entry of the owners design
+ * (src/connectors/correlation/partitionOwner.ts). Lossy as `eventToJson` is: an int64 attribute
+ * beyond 2^53 and bytes come back as strings (decimal, base64).
+ */
+export function eventsToJson(events: readonly VigilEvent[], from = 0, to = events.length): string {
+  let body = '[';
+  for (let j = from; j < to; j++) body += (j > from ? ',' : '') + eventToJson(events[j]!);
+  return body + ']';
+}
+
+/** The events of an `eventsToJson` array, made events again. */
+export function eventsFromJson(text: string): VigilEvent[] {
+  const out: VigilEvent[] = [];
+  for (const o of JSON.parse(text) as Record<string, unknown>[])
+    out.push(
+      newEvent({
+        ...(o as Partial<VigilEvent>),
+        source: String(o.source),
+        timeUnixNano: BigInt(o.timeUnixNano as string),
+        observedTimeUnixNano: BigInt(o.observedTimeUnixNano as string),
+      }),
+    );
+  return out;
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import {
   duration,
+  int,
   list,
   literalUnion,
   obj,
@@ -117,6 +118,16 @@ const inlineStateSchema = refine(
           doc: "A `redis_state` extension (under `extensions:`) whose Redis keeps the state; implies `store: redis`, and its connection settings are the extension's, so none of the keys below may be set here. Without it, `store: redis` with the keys below stands for an extension `redis_state/<connector>` of those settings, which incident exporters keep their ticket ledger in (see docs/extensions.md).",
         }),
       ),
+      sharing: literalUnion(['state', 'partitions'], {
+        default: 'state',
+        doc: 'How agents on one Redis share the work (docs/correlation.md, "Sharing through Redis"). `state`: every agent takes the events it receives and their groups\' state is merged in Redis. `partitions`: groups fall into `partitions`, each owned by one agent at a time, which takes every agent\'s events of its groups from a Redis stream and checkpoints their state there; an agent that dies hands its partitions to the others within `lease_ttl`. Event rules only; no `inhibit`, `topology` or metric rules.',
+      }),
+      partitions: int({
+        default: 12,
+        min: 1,
+        max: 1024,
+        doc: 'With `sharing: partitions`: how many partitions the groups fall into. Every agent sharing the Redis must say the same; more partitions than agents spread the work more evenly.',
+      }),
       ...redisConnectionFields,
     },
     { doc: 'Where correlation state lives.' },
@@ -149,7 +160,13 @@ export const redisStateSchema: Schema<Infer<typeof inlineStateSchema>> = {
   },
   describe: () => {
     const d = inlineStateSchema.describe();
-    return { ...d, rules: [...(d.rules ?? []), 'With `extension`, only `store` (redis) may be set beside it.'] };
+    return {
+      ...d,
+      rules: [
+        ...(d.rules ?? []),
+        'With `extension`, only `store` (redis), `sharing` and `partitions` may be set beside it.',
+      ],
+    };
   },
 };
 
@@ -157,7 +174,7 @@ export type RedisStateConfig = Infer<typeof redisStateSchema>;
 
 /** The connection settings of an inline `state:` (the form before extensions), as a `redis_state` extension takes them. */
 export function connectionOf(state: RedisStateConfig): RedisConnectionConfig {
-  const { store: _store, extension: _extension, ...connection } = state;
+  const { store: _store, extension: _extension, sharing: _sharing, partitions: _partitions, ...connection } = state;
   return connection;
 }
 

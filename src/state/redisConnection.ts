@@ -110,7 +110,8 @@ function clientFor(cfg: RedisConnectionConfig): RedisClient {
 }
 
 /**
- * A second connection for pub/sub (a subscribed connection can issue nothing else). It queues its
+ * A second connection for pub/sub (a subscribed connection can issue nothing else) or blocking
+ * reads (which hold their connection while they wait). It queues its
  * SUBSCRIBE until connected and resubscribes by itself after every reconnect.
  */
 export function createSubscriber(client: RedisClient): RedisClient {

@@ -46,7 +46,7 @@ export class RedisStoreMetrics {
     );
     this.duplicateNotifications = counter(
       'vigil_state_store_duplicate_notifications_total',
-      "Notifications not sent because another agent had sent the same one (a timer leader taking over before it saw the last one's state), by change kind.",
+      "Notifications not sent because another agent had sent the same one (a timer leader taking over before it saw the last one's state, or the next owner of a partition replaying its stream), by change kind.",
       ['kind'],
     );
     this.leaseChanges = counter(

@@ -7,14 +7,12 @@ import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { DurableStateStore, type RestoreReport } from './durableStore.ts';
 import { MemoryStateStore } from './memoryStore.ts';
 import { agentName, type RedisStateConfig } from './redisConfig.ts';
-import { createRedisClient, runScript, type RedisClient } from './redisConnection.ts';
+import { createRedisClient, type RedisClient } from './redisConnection.ts';
 import { LeaderElection, RedisLease, type ElectionTimers } from './redisLease.ts';
+import { claimNotification } from './notificationClaims.ts';
 import { RedisStateStore } from './redisStateStore.ts';
 import { RedisStoreMetrics } from './redisStoreMetrics.ts';
 import type { StateStore } from '../correlation/stateStore.ts';
-
-/** How long a sent notification is remembered, so no agent sends it again. */
-const NOTIFIED_TTL_MS = 86_400_000;
 
 /** Non-leaders never tick, so they forget expired local state on this schedule instead. */
 const LOCAL_SWEEP_MS = 30_000;
@@ -274,7 +272,7 @@ class RedisBackend implements StateBackend {
               continue;
             }
           }
-        } else if (c.notify && !(await this.claimNotification(c))) {
+        } else if (c.notify && !(await claimNotification(client, this.store.redisKeys, this.writer, c))) {
           this.metrics.duplicateNotifications.inc({ kind: c.kind });
           out.push({ ...c, notify: false, reason: `${c.reason}; another agent already notified it` });
           continue;
@@ -287,28 +285,6 @@ class RedisBackend implements StateBackend {
       out.push(c);
     }
     return out;
-  }
-
-  /**
-   * Claims the right to send one notification: the first notification of an incident, its
-   * resolution, reopening or escalation, each once. Timers run on the leader; a leader that
-   * takes over may not yet have the state the last one wrote when it notified (a handover, a
-   * replication lag), and would tell it again; agents that resolve an incident on an event tell
-   * its resolution each. The claim covers every id of the incident (its own and those merged
-   * into it): an agent that has not heard of a merge tells it under the twin's id. An agent's
-   * own retry goes through.
-   */
-  private async claimNotification(c: IncidentChange): Promise<boolean> {
-    if (c.kind !== 'opened' && c.kind !== 'resolved' && c.kind !== 'reopened' && c.kind !== 'escalated') return true;
-    const inc = c.incident;
-    const moment = c.kind === 'opened' ? inc.openedAtMs : c.kind === 'resolved' ? inc.resolvedAtMs : c.atMs;
-    const keys = this.store.redisKeys.notificationClaimKeys(
-      inc.key,
-      [inc.id, ...(inc.mergedIds ?? [])],
-      c.kind,
-      moment,
-    );
-    return (await runScript(this.store.redis, 'vigilNotifyClaim', keys, [this.writer, NOTIFIED_TTL_MS])) === 1;
   }
 
   /** Takes `key` for `owner` for `ttlMs` unless another owner holds it; true when `owner` holds it (now, or already: a retry). */

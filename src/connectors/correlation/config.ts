@@ -1,5 +1,6 @@
-import { obj, type Infer } from '../../config/schema.ts';
-import { correlationSchema } from '../../correlation/config.ts';
+import { obj, type ConfigIssue, type Infer } from '../../config/schema.ts';
+import { correlationSchema, type CorrelationConfig, type RuleConfig } from '../../correlation/config.ts';
+import { validateCorrelation } from '../../correlation/configSection.ts';
 import { redisStateSchema } from '../../state/redisConfig.ts';
 
 /**
@@ -12,3 +13,43 @@ export const correlationConnectorSchema = obj({
 });
 
 export type CorrelationConnectorConfig = Infer<typeof correlationConnectorSchema>;
+
+/**
+ * What `sharing: partitions` cannot do (yet), as config issues at the paths that ask for it: the
+ * features that look at incidents of several groups at once (one partition's engine sees its own
+ * groups only), and metric rules (the partitions' streams carry events).
+ */
+function partitionsIssues(cfg: CorrelationConfig, path: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const why = 'with state.sharing: partitions, each agent sees only the groups of the partitions it holds';
+  if (cfg.inhibit.length > 0) issues.push({ path: `${path}.inhibit`, message: `is not supported: ${why}` });
+  if (cfg.topology !== undefined) issues.push({ path: `${path}.topology`, message: `is not supported: ${why}` });
+  if (cfg.defaults.max_open_incidents !== 0)
+    issues.push({
+      path: `${path}.defaults.max_open_incidents`,
+      message: `must be 0 (the default is 1000): ${why}, so no agent can count a rule's open incidents`,
+    });
+  cfg.rules.forEach((r, i) => {
+    const rule = r as RuleConfig & { max_open_incidents?: number; kind: string };
+    if (rule.kind === 'metric_threshold')
+      issues.push({
+        path: `${path}.rules[${i}].kind`,
+        message: 'metric rules are not supported with state.sharing: partitions: the partitions carry events only',
+      });
+    if (rule.max_open_incidents !== undefined && rule.max_open_incidents !== 0)
+      issues.push({ path: `${path}.rules[${i}].max_open_incidents`, message: `must be 0: ${why}` });
+  });
+  return issues;
+}
+
+/** The rules, and under `state.sharing: partitions` what the owners design cannot do. */
+export function validateCorrelationConnector(cfg: CorrelationConnectorConfig, path: string): ConfigIssue[] {
+  const issues = validateCorrelation(cfg, path);
+  if (cfg.state.sharing !== 'partitions') return issues;
+  if (cfg.state.store !== 'redis' && cfg.state.extension === undefined)
+    issues.push({
+      path: `${path}.state.sharing`,
+      message: 'partitions needs store: redis (or a redis_state extension)',
+    });
+  return [...issues, ...partitionsIssues(cfg, path)];
+}

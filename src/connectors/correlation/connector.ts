@@ -1,4 +1,3 @@
-import { validateCorrelation } from '../../correlation/configSection.ts';
 import type { IncidentDesk } from '../../correlation/incidentActions.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { VigilEvent } from '../../model/event.ts';
@@ -6,12 +5,26 @@ import type { Connector, ConnectorFactory, CreateSettings } from '../../pipeline
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import type { Host } from '../../pipeline/host.ts';
 import type { Consumers } from '../../pipeline/signals.ts';
-import { correlationConnectorSchema, type CorrelationConnectorConfig } from './config.ts';
+import { correlationConnectorSchema, validateCorrelationConnector, type CorrelationConnectorConfig } from './config.ts';
 import { lazyModule } from '../../pipeline/lazyModule.ts';
-import type { CorrelationRuntime } from './runtime.ts';
 
 // The engine, state stores (ioredis) and ledger load only when a config correlates.
-const runtimeModule = lazyModule('the correlation connector', () => import('./runtime.ts'));
+const runtimeModule = lazyModule('the correlation connector', () =>
+  Promise.all([import('./runtime.ts'), import('./partitionRuntime.ts')]).then(([runtime, partitions]) => ({
+    CorrelationRuntime: runtime.CorrelationRuntime,
+    PartitionRuntime: partitions.PartitionRuntime,
+  })),
+);
+
+/** What the connector needs of its runtime, whichever way the state is shared. */
+type Runtime = IncidentDesk & {
+  readonly state: { health(): ComponentHealth };
+  start(): Promise<void>;
+  consumeLogs(batch: VigilEvent[]): Promise<void>;
+  consumeMetrics(batch: MetricPoint[]): Promise<void>;
+  reload(config: CorrelationConnectorConfig): Promise<void>;
+  stop(): Promise<void>;
+};
 
 /**
  * The `correlation` connector: the exporter end of logs and metrics pipelines, whose records go
@@ -22,7 +35,7 @@ class CorrelationConnector implements Connector {
   private readonly config: CorrelationConnectorConfig;
   private readonly consumers: Consumers;
   /** Made at start, once the redis_state extension that may keep its state can be looked up. */
-  private runtime: CorrelationRuntime | undefined;
+  private runtime: Runtime | undefined;
   private started = false;
 
   constructor(settings: CreateSettings, config: CorrelationConnectorConfig, consumers: Consumers) {
@@ -34,7 +47,9 @@ class CorrelationConnector implements Connector {
   async start(host: Host): Promise<void> {
     const { settings, config, consumers } = this;
     const extension = config.state.extension;
-    this.runtime = new (runtimeModule.get().CorrelationRuntime)(config, {
+    const { CorrelationRuntime, PartitionRuntime } = runtimeModule.get();
+    const Made = config.state.sharing === 'partitions' ? PartitionRuntime : CorrelationRuntime;
+    this.runtime = new Made(config, {
       logger: settings.logger,
       metrics: settings.metrics,
       output: () => consumers.incidents,
@@ -50,7 +65,7 @@ class CorrelationConnector implements Connector {
     return this.started ? this.running.state.health() : HEALTHY;
   }
 
-  private get running(): CorrelationRuntime {
+  private get running(): Runtime {
     if (!this.runtime) throw new Error('the correlation connector was used before it started');
     return this.runtime;
   }
@@ -85,7 +100,7 @@ export const correlationConnectorFactory: ConnectorFactory<CorrelationConnectorC
   description:
     'Runs events and metric points through the correlation rules; the incident changes go to the `incidents` pipelines that list it as a receiver.',
   configSchema: correlationConnectorSchema,
-  validate: validateCorrelation,
+  validate: validateCorrelationConnector,
   extensionRefs: (config) =>
     config.state.extension === undefined
       ? []

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { CorrelationEngine } from '../../correlation/engine.ts';
+import type { CorrelationEngine, EngineStats } from '../../correlation/engine.ts';
 
 /**
  * The correlation metrics of one registry, shared by every correlation connector of a service
@@ -95,9 +95,44 @@ export function correlationMetrics(registry: Registry): CorrelationMetrics {
     help: 'Correlation rules loaded.',
     registers: r,
     collect() {
-      this.set(sum((e) => e.rules.length));
+      // The partitions of one connector share one rule set: counted once.
+      let n = 0;
+      for (const rules of new Set([...engines].map((e) => e.rules))) n += rules.length;
+      this.set(n);
     },
   });
   byRegistry.set(registry, m);
   return m;
+}
+
+interface Reported {
+  counts: Omit<EngineStats, 'ignored'>;
+  /** `rule\nreason` → ignored events already counted. */
+  ignored: Map<string, number>;
+}
+const reportedOf = new WeakMap<CorrelationEngine, Reported>();
+
+/** Adds to the counters what `engine` counted since it was last reported. */
+export function reportEngineStats(m: CorrelationMetrics, engine: CorrelationEngine): void {
+  let r = reportedOf.get(engine);
+  if (!r)
+    reportedOf.set(
+      engine,
+      (r = { counts: { events: 0, points: 0, late: 0, future: 0, dropped: 0 }, ignored: new Map() }),
+    );
+  const s = engine.stats;
+  const c = r.counts;
+  if (s.events > c.events) m.records.inc({ signal: 'logs' }, s.events - c.events);
+  if (s.points > c.points) m.records.inc({ signal: 'metrics' }, s.points - c.points);
+  if (s.late > c.late) m.lateEvents.inc(s.late - c.late);
+  if (s.future > c.future) m.futureEvents.inc(s.future - c.future);
+  if (s.dropped > c.dropped) m.droppedEvents.inc(s.dropped - c.dropped);
+  for (const [rule, byReason] of s.ignored) {
+    for (const [reason, n] of byReason) {
+      const done = r.ignored.get(`${rule}\n${reason}`) ?? 0;
+      if (n > done) m.ignoredEvents.inc({ rule, reason }, n - done);
+      r.ignored.set(`${rule}\n${reason}`, n);
+    }
+  }
+  r.counts = { events: s.events, points: s.points, late: s.late, future: s.future, dropped: s.dropped };
 }

@@ -45,8 +45,8 @@ export interface PartitionSenderOptions {
   /** Its connection carries the stream writes too: Redis runs a mark after the writes before it. */
   ownership: PartitionOwnership;
   keys: PartitionKeys;
-  /** The partition of an event; undefined: no rule needs it. */
-  partitionOf(event: VigilEvent): number | undefined;
+  /** The partition of an event, or its partitions (rules whose groups lie apart); undefined: no rule needs it. */
+  partitionOf(event: VigilEvent): number | readonly number[] | undefined;
   encode(events: readonly VigilEvent[]): string;
   now?: () => number;
 }
@@ -71,7 +71,8 @@ export class PartitionSender {
     const client = ownership.client;
     for (const e of events) {
       const p = this.opts.partitionOf(e);
-      if (p !== undefined) this.byPartition[p]!.push(e);
+      if (typeof p === 'number') this.byPartition[p]!.push(e);
+      else if (p !== undefined) for (const q of p) this.byPartition[q]!.push(e);
     }
     const through = String(throughMs);
     const stamp = String((this.opts.now ?? Date.now)());
@@ -121,7 +122,7 @@ export interface OwnedPartition {
   readonly through: Map<string, number>;
   /** Per sender: events read, waiting for the watermark to pass them. */
   readonly waiting: Map<string, VigilEvent[]>;
-  /** The next run of the engine's timers (event time). */
+  /** The next run of the engine's timers (event time; NaN until the partition's time is first known). */
   nextTickMs: number;
   /** The time of the last event the engine took. */
   doneMs: number;
@@ -142,7 +143,7 @@ export interface PartitionOwnerOptions {
   ownership: PartitionOwnership;
   keys: PartitionKeys;
   /** A partition's engine on its store (fresh, or restored from a checkpoint). */
-  engine(store: MemoryStateStore): CorrelationEngine;
+  engine(store: MemoryStateStore, partition: number): CorrelationEngine;
   decode(payload: string): VigilEvent[];
   encode(events: readonly VigilEvent[]): string;
   /** Event time between two runs of a partition's timers: they run as the partition's time advances. */
@@ -163,6 +164,12 @@ export interface PartitionOwnerOptions {
   lag?(ms: number): void;
   /** Every event taken, with its partition: what a benchmark counts. */
   taken?(events: readonly VigilEvent[], partition: number): void;
+  /**
+   * The senders mark their clocks, idle or not (a daemon's agents): the timers of every partition
+   * follow the watermark itself, so that silence (absence) is seen when no event comes at all.
+   * Otherwise (a benchmark replaying a stream) they go no further than the latest event read.
+   */
+  clockMarks?: boolean;
   /** Senders of a finite stream (a benchmark's): a partition is finished once this many have said they ended. */
   senders?: number;
   now?: () => number;
@@ -251,11 +258,11 @@ export class PartitionOwner {
     this.owned.set(partition, {
       partition,
       store,
-      engine: this.opts.engine(store),
+      engine: this.opts.engine(store, partition),
       position: fields.get(POSITION) ?? '0',
       through,
       waiting,
-      nextTickMs: meta?.nextTickMs ?? this.opts.tickMs,
+      nextTickMs: meta?.nextTickMs ?? NaN,
       doneMs: meta?.doneMs ?? 0,
       complete: 0,
       finished: false,
@@ -374,8 +381,9 @@ export class PartitionOwner {
         if (k) pairs.splice(0, k);
       }
     }
-    // A partition with no events of its own still runs its timers as the others' time goes on.
-    this.tickTo(o, Math.min(o.complete, this.seenMs));
+    // A partition with no events of its own still runs its timers as the others' time goes on,
+    // or as the senders' clocks go on when they mark them.
+    this.tickTo(o, this.opts.clockMarks ? o.complete : Math.min(o.complete, this.seenMs));
     const ended = [...o.through.values()].filter((t) => t === Infinity).length;
     if (this.opts.senders !== undefined && ended >= this.opts.senders)
       o.finished = [...o.waiting.values()].every((q) => q.length === 0);
@@ -383,6 +391,11 @@ export class PartitionOwner {
   }
 
   private tickTo(o: OwnedPartition, toMs: number): void {
+    // A partition's first timers run at the first multiple of the interval after its first time.
+    if (Number.isNaN(o.nextTickMs)) {
+      if (!Number.isFinite(toMs)) return;
+      o.nextTickMs = (Math.floor(toMs / this.opts.tickMs) + 1) * this.opts.tickMs;
+    }
     for (; o.nextTickMs <= toMs; o.nextTickMs += this.opts.tickMs)
       this.opts.changes(o.engine.tick(o.nextTickMs), o.partition);
   }

@@ -1,8 +1,7 @@
 import type { CorrelationConfig, RuleConfig } from '../../correlation/config.ts';
 import { ruleSetOf } from '../../correlation/configSection.ts';
-import { CorrelationEngine, type EngineStats } from '../../correlation/engine.ts';
+import { CorrelationEngine } from '../../correlation/engine.ts';
 import type { ActionOutcome, IncidentAction, IncidentDesk } from '../../correlation/incidentActions.ts';
-import { TooManyRecordsError } from '../../errors.ts';
 import type { Incident, IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { VigilEvent } from '../../model/event.ts';
@@ -14,7 +13,8 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { SelfMetrics } from '../../telemetry/selfMetrics.ts';
 import type { RuleReset } from '../../correlation/ruleChange.ts';
 import type { SilenceRecord } from '../../correlation/silences.ts';
-import { correlationMetrics, type CorrelationMetrics } from './metrics.ts';
+import { IncidentOutlet } from './incidentOutlet.ts';
+import { correlationMetrics, reportEngineStats, type CorrelationMetrics } from './metrics.ts';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -31,9 +31,6 @@ export interface RuntimeOptions {
 /** The rules, and where their state lives (default: in this agent's memory). */
 export type RuntimeConfig = CorrelationConfig & { state?: RedisStateConfig };
 
-/** Changes kept for the incidents pipelines while they refuse (back-pressure), beyond which the oldest go. */
-const BACKLOG_LIMIT = 100_000;
-
 /**
  * The imperative shell around the engine in the daemon: feeds it what the `correlation`
  * connector receives with the wall clock, drives its timers, hands its changes to the
@@ -47,11 +44,7 @@ export class CorrelationRuntime implements IncidentDesk {
   private readonly opts: RuntimeOptions;
   private readonly clock: () => number;
   private timer: NodeJS.Timeout | undefined;
-  private backlog: IncidentChange[] = [];
-  private warnedNoOutput = false;
-  private reported: Omit<EngineStats, 'ignored'> = { events: 0, points: 0, late: 0, future: 0, dropped: 0 };
-  /** `rule\nreason` → ignored events already counted. */
-  private readonly reportedIgnored = new Map<string, number>();
+  private readonly outlet: IncidentOutlet;
   private readonly metrics: CorrelationMetrics;
   private readonly watchers = new Set<(changes: readonly IncidentChange[]) => void>();
 
@@ -61,7 +54,7 @@ export class CorrelationRuntime implements IncidentDesk {
     this.clock = opts.clock ?? Date.now;
     const { redis } = opts;
     const state = redis
-      ? { store: 'redis' as const, ...redis.config }
+      ? { store: 'redis' as const, sharing: 'state' as const, partitions: 1, ...redis.config }
       : (config.state ?? redisStateSchema.parse(undefined, 'state', [])!);
     this.state = openStateBackend(state, {
       logger: opts.logger,
@@ -71,6 +64,11 @@ export class CorrelationRuntime implements IncidentDesk {
       ...(redis ? { client: redis.client } : {}),
     });
     this.engine = new CorrelationEngine(ruleSetOf(config), this.state.store);
+    this.outlet = new IncidentOutlet({
+      output: opts.output,
+      logger: opts.logger,
+      delivered: (changes) => this.state.delivered?.(changes),
+    });
     this.metrics = correlationMetrics(opts.metrics.registry);
     this.metrics.engines.add(this.engine);
   }
@@ -78,10 +76,10 @@ export class CorrelationRuntime implements IncidentDesk {
   async start(): Promise<void> {
     await this.state.start();
     // Durable state: what a crash kept from the incidents pipelines goes out first.
-    this.backlog = this.state.undelivered?.() ?? [];
+    this.outlet.hold(this.state.undelivered?.() ?? []);
     if (this.state.restored)
       this.opts.logger.info(
-        { ...this.state.restored, openIncidents: this.engine.openIncidents().length, backlog: this.backlog.length },
+        { ...this.state.restored, openIncidents: this.engine.openIncidents().length, backlog: this.outlet.held },
         'correlation state restored',
       );
     this.schedule();
@@ -211,21 +209,7 @@ export class CorrelationRuntime implements IncidentDesk {
   }
 
   private countStats(): void {
-    const s = this.engine.stats;
-    const r = this.reported;
-    if (s.events > r.events) this.metrics.records.inc({ signal: 'logs' }, s.events - r.events);
-    if (s.points > r.points) this.metrics.records.inc({ signal: 'metrics' }, s.points - r.points);
-    if (s.late > r.late) this.metrics.lateEvents.inc(s.late - r.late);
-    if (s.future > r.future) this.metrics.futureEvents.inc(s.future - r.future);
-    if (s.dropped > r.dropped) this.metrics.droppedEvents.inc(s.dropped - r.dropped);
-    for (const [rule, byReason] of s.ignored) {
-      for (const [reason, n] of byReason) {
-        const done = this.reportedIgnored.get(`${rule}\n${reason}`) ?? 0;
-        if (n > done) this.metrics.ignoredEvents.inc({ rule, reason }, n - done);
-        this.reportedIgnored.set(`${rule}\n${reason}`, n);
-      }
-    }
-    this.reported = { ...s };
+    reportEngineStats(this.metrics, this.engine);
   }
 
   private async commitState(): Promise<void> {
@@ -256,47 +240,6 @@ export class CorrelationRuntime implements IncidentDesk {
     this.state.journal?.(changes);
     await this.commitState();
     if (changes.length > 0) for (const w of this.watchers) w(changes);
-    if (changes.length === 0 && this.backlog.length === 0) return;
-    const out = this.opts.output();
-    if (!out) {
-      if (!this.warnedNoOutput)
-        this.opts.logger.warn(
-          'correlation produced incident changes but no incidents pipeline is configured; they are not delivered',
-        );
-      this.warnedNoOutput = true;
-      this.state.delivered?.(changes);
-      return;
-    }
-    let batch = this.backlog.length ? this.backlog.concat(changes) : changes;
-    this.backlog = [];
-    // A backlog can outgrow the incidents queue, which refuses a batch larger than itself for
-    // good: it goes in slices of the queue's size.
-    let slice = batch.length;
-    try {
-      while (batch.length > 0) {
-        const part = slice >= batch.length ? batch : batch.slice(0, slice);
-        try {
-          await out.consume(part);
-        } catch (err) {
-          if (!(err instanceof TooManyRecordsError) || err.limit >= slice) throw err;
-          slice = err.limit;
-          continue;
-        }
-        this.state.delivered?.(part);
-        batch = part === batch ? [] : batch.slice(part.length);
-      }
-    } catch (err) {
-      // The engine has moved on; its changes wait for the next tick rather than vanish.
-      const dropped = Math.max(0, batch.length - BACKLOG_LIMIT);
-      this.backlog = dropped ? batch.slice(dropped) : batch;
-      if (dropped) this.state.delivered?.(batch.slice(0, dropped));
-      if (dropped)
-        this.opts.logger.error({ dropped }, 'incidents pipeline kept refusing; oldest incident changes dropped');
-      else
-        this.opts.logger.warn(
-          { err, held: this.backlog.length },
-          'incidents pipeline refused incident changes; holding them for the next tick',
-        );
-    }
+    await this.outlet.send(changes);
   }
 }

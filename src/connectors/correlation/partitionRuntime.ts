@@ -1,0 +1,449 @@
+import { randomBytes } from 'node:crypto';
+import type { RuleConfig } from '../../correlation/config.ts';
+import { ruleSetOf } from '../../correlation/configSection.ts';
+import { CorrelationEngine, type RuleSet } from '../../correlation/engine.ts';
+import type { ActionOutcome, IncidentAction, IncidentDesk } from '../../correlation/incidentActions.ts';
+import type { EventRule } from '../../correlation/rules/rule.ts';
+import type { SilenceRecord } from '../../correlation/silences.ts';
+import type { SharedRedis } from '../../extensions/redisState/sharedRedis.ts';
+import { eventsFromJson, eventsToJson } from '../../model/eventJson.ts';
+import type { VigilEvent } from '../../model/event.ts';
+import type { Incident, IncidentChange } from '../../model/incident.ts';
+import type { MetricPoint } from '../../model/metric.ts';
+import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
+import { claimNotification } from '../../state/notificationClaims.ts';
+import { createSubscriber, type RedisClient } from '../../state/redisConnection.ts';
+import { RedisKeys } from '../../state/redisKeys.ts';
+import { RedisStoreMetrics } from '../../state/redisStoreMetrics.ts';
+import { PartitionOwnership, partitionOf } from '../../state/redisPartitions.ts';
+import { IncidentOutlet } from './incidentOutlet.ts';
+import { correlationMetrics, reportEngineStats, type CorrelationMetrics } from './metrics.ts';
+import { PartitionOwner, PartitionSender, type OwnedPartition, type PartitionKeys } from './partitionOwner.ts';
+import { partitionMetrics, type PartitionMetrics } from './partitionMetrics.ts';
+import type { RuntimeConfig, RuntimeOptions } from './runtime.ts';
+
+/** How often each partition held writes its checkpoint (when its state changed). */
+const CHECKPOINT_EVERY_MS = 1_000;
+/** Longest a stream read waits for entries: also how late a round or a checkpoint may come. */
+const READ_BLOCK_MS = 100;
+
+/**
+ * The correlation connector's runtime under `state.sharing: partitions` (the owners design,
+ * docs/correlation.md): every agent puts the events it receives on the Redis streams of their
+ * groups' partitions, and answers its senders once they are there; each partition has one owner
+ * at a time, which runs an engine on its own memory, takes the partition's events from every
+ * agent in time order, runs its timers as the agents' clocks go on, and checkpoints its state
+ * under its term so that the next owner (a joining agent, or the survivors of a dead one) goes on
+ * from there. The notifications an owner replays after a takeover are claimed in Redis, so each
+ * goes out once.
+ */
+export class PartitionRuntime implements IncidentDesk {
+  readonly state: { health(): ComponentHealth };
+  private config: RuntimeConfig;
+  private set: RuleSet;
+  private eventRules: EventRule[];
+  private readonly opts: RuntimeOptions;
+  private readonly redis: SharedRedis;
+  private readonly clock: () => number;
+  private readonly count: number;
+  private readonly redisKeys: RedisKeys;
+  private readonly keys: PartitionKeys;
+  private readonly reader: RedisClient;
+  private readonly ownership: PartitionOwnership;
+  private readonly owner: PartitionOwner;
+  private readonly sender: PartitionSender;
+  private readonly outlet: IncidentOutlet;
+  private readonly metrics: CorrelationMetrics;
+  private readonly partitionMetrics: PartitionMetrics;
+  private readonly storeMetrics: RedisStoreMetrics;
+  private readonly watchers = new Set<(changes: readonly IncidentChange[]) => void>();
+  /** Changes made by the engines since the last delivery, in order. */
+  private made: IncidentChange[] = [];
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  /** Wall-clock times (rounds, checkpoints and idle marks are scheduled on it). */
+  private nextRoundAt = 0;
+  private nextCheckpointAt = 0;
+  /** When this agent last marked its clock (a send marks too); 0 before its first round. */
+  private markedAt = 0;
+  /** Since when the rounds have failed (Redis out of reach). */
+  private unreachableSince: number | undefined;
+  /** One thing at a time touches the engines: the loop, an action, a reload. */
+  private busy: Promise<unknown> = Promise.resolve();
+
+  constructor(config: RuntimeConfig, opts: RuntimeOptions) {
+    if (!opts.redis) throw new Error('state.sharing: partitions needs the state in Redis (state.store: redis)');
+    this.config = config;
+    this.opts = opts;
+    this.redis = opts.redis;
+    this.clock = opts.clock ?? Date.now;
+    this.count = config.state?.partitions ?? 12;
+    this.set = ruleSetOf(config);
+    this.eventRules = this.set.rules.filter((r): r is EventRule => r.signal === 'logs');
+    this.redisKeys = new RedisKeys(this.redis.config.prefix);
+    const held = this.redisKeys.partitionKeys();
+    this.keys = { stream: (p) => held.held(`events:${p}`), checkpoint: (p) => held.held(`checkpoint:${p}`) };
+    this.ownership = new PartitionOwnership({
+      client: this.redis.client,
+      table: held.table,
+      // One name per process: a restarted agent is a new one, which restores what the old one checkpointed.
+      agent: `${this.redis.agent}#${randomBytes(4).toString('hex')}`,
+      partitions: this.count,
+      // Terms are measured on the wall clock whatever the engines' clock says.
+      termMs: this.redis.config.lease_ttl,
+    });
+    // Blocking reads on a connection of their own: the table's carries the sends and the marks.
+    this.reader = createSubscriber(this.redis.client);
+    this.metrics = correlationMetrics(opts.metrics.registry);
+    this.partitionMetrics = partitionMetrics(opts.metrics.registry);
+    this.storeMetrics = new RedisStoreMetrics(opts.metrics.registry);
+    this.owner = new PartitionOwner({
+      reader: this.reader,
+      writer: this.redis.client,
+      ownership: this.ownership,
+      keys: this.keys,
+      engine: (store, partition) => new CorrelationEngine(this.set, store, { takes: this.takesFor(partition) }),
+      encode: (events) => eventsToJson(events),
+      decode: eventsFromJson,
+      tickMs: config.tick_interval,
+      changes: (changes) => {
+        for (const c of changes) this.made.push(c);
+      },
+      clockMarks: true,
+      lag: (ms) => this.partitionMetrics.lag.observe(ms / 1000),
+      now: this.clock,
+    });
+    this.sender = new PartitionSender({
+      ownership: this.ownership,
+      keys: this.keys,
+      partitionOf: (e) => this.placeOf(e),
+      encode: (events) => eventsToJson(events),
+      now: this.clock,
+    });
+    this.outlet = new IncidentOutlet({ output: opts.output, logger: opts.logger });
+    this.state = { health: () => this.health() };
+  }
+
+  /** The agent's name in the partition table. */
+  get agent(): string {
+    return this.ownership.agent;
+  }
+
+  /** The partitions this agent holds now. */
+  held(): number[] {
+    return this.ownership.owned().map((t) => t.partition);
+  }
+
+  async start(): Promise<void> {
+    await this.round();
+    this.loop = this.run();
+  }
+
+  /** Partition `p`'s engine takes, of each rule, the events of the rule's groups in `p`. */
+  private takesFor(p: number): (rule: EventRule, e: VigilEvent) => boolean {
+    const count = this.count;
+    return (rule, e) => partitionOf(rule.keys.key(e), count) === p;
+  }
+
+  /** The partitions of the groups `e` belongs to, one per rule that matches it. */
+  private placeOf(e: VigilEvent): number | number[] | undefined {
+    let one: number | undefined;
+    let many: number[] | undefined;
+    for (const rule of this.eventRules) {
+      if (!rule.match(e)) continue;
+      const p = partitionOf(rule.keys.key(e), this.count);
+      if (one === undefined) one = p;
+      else if (p !== one && !(many ??= [one]).includes(p)) many.push(p);
+    }
+    return many ?? one;
+  }
+
+  /**
+   * Puts the events on their partitions' streams, and resolves once Redis has them: the sender
+   * (a receiver, a queue) hears of success only then. An event without a time takes the one it
+   * was seen at; one further ahead of the clock than `max_future_skew` is dropped or taken at
+   * the clock, as `future_events` says, as the engine of one agent would.
+   */
+  async consumeLogs(batch: VigilEvent[]): Promise<void> {
+    const now = this.clock();
+    const skewNs = BigInt(now + this.config.max_future_skew) * 1_000_000n;
+    let events: VigilEvent[] = batch;
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i]!;
+      if (e.timeUnixNano !== 0n && e.timeUnixNano <= skewNs) continue;
+      if (events === batch) events = batch.slice(0, i);
+      if (e.timeUnixNano === 0n) {
+        events.push({ ...e, timeUnixNano: e.observedTimeUnixNano || BigInt(now) * 1_000_000n });
+        continue;
+      }
+      this.metrics.futureEvents.inc();
+      if (this.config.future_events === 'drop') this.metrics.droppedEvents.inc();
+      else events.push({ ...e, timeUnixNano: BigInt(now) * 1_000_000n });
+    }
+    this.markedAt = Date.now();
+    await this.sender.send(events, now);
+  }
+
+  consumeMetrics(_batch: MetricPoint[]): Promise<void> {
+    // Config validation refuses metric rules under partitions: no rule wants them.
+    return Promise.resolve();
+  }
+
+  /** One thing at a time on the engines. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const done = this.busy.then(work, work);
+    this.busy = done.catch(() => undefined);
+    return done;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.exclusive(() => this.step());
+      } catch (err) {
+        this.opts.logger.warn({ err }, 'correlation partitions: a step failed; trying again');
+        await new Promise((r) => setTimeout(r, READ_BLOCK_MS));
+      }
+    }
+  }
+
+  /** Rounds, marks and checkpoints when due, then a read of the partitions' streams. */
+  private async step(): Promise<void> {
+    const now = Date.now();
+    if (now >= this.nextRoundAt) await this.round();
+    if (now - this.markedAt >= this.redis.config.flush_interval) {
+      // Idle, this agent's clock still moves the partitions' time on (absence is seen when nothing comes).
+      this.markedAt = now;
+      await this.ownership.markSent(this.clock());
+    }
+    if (now >= this.nextCheckpointAt) {
+      this.nextCheckpointAt = now + CHECKPOINT_EVERY_MS;
+      for (const o of [...this.owner.owned.values()]) await this.checkpoint(o);
+    }
+    const open = [...this.owner.owned.keys()].some((p) => this.ownership.fenceOf(p) !== undefined);
+    if (!open) {
+      await new Promise((r) => setTimeout(r, READ_BLOCK_MS));
+      return;
+    }
+    await this.owner.poll(READ_BLOCK_MS);
+    await this.deliver();
+  }
+
+  private async round(): Promise<void> {
+    this.nextRoundAt = Date.now() + this.ownership.termMs / 3;
+    // Whatever the engines made goes out before a partition's state is handed over.
+    await this.deliver();
+    const { round, restored } = await this.owner.round();
+    if (round.agents === 0) this.unreachableSince ??= this.clock();
+    else this.unreachableSince = undefined;
+    this.storeMetrics.degraded.set(this.unreachableSince === undefined ? 0 : 1);
+    const m = this.partitionMetrics;
+    if (round.gained.length) m.changes.inc({ change: 'gained' }, round.gained.length);
+    if (round.lost.length) m.changes.inc({ change: 'lost' }, round.lost.length);
+    if (round.surplus.length) m.changes.inc({ change: 'released' }, round.surplus.length);
+    for (const r of restored) m.restoredEntries.inc(r.entries);
+    if (round.gained.length || round.lost.length || round.surplus.length)
+      this.opts.logger.info(
+        {
+          agent: this.agent,
+          gained: round.gained.map((t) => t.partition),
+          lost: round.lost,
+          released: round.surplus,
+          agents: round.agents,
+          held: this.held(),
+        },
+        'correlation partitions changed hands',
+      );
+    this.syncEngines();
+    // A round drops the marks of agents not live: this agent's first mark comes after its first round.
+    if (this.markedAt === 0 && round.agents > 0) {
+      this.markedAt = Date.now();
+      await this.ownership.markSent(this.clock());
+    }
+  }
+
+  /** The metrics' engines are the partitions held. */
+  private syncEngines(): void {
+    const engines = this.metrics.engines;
+    const mine = new Set([...this.owner.owned.values()].map((o) => o.engine));
+    for (const e of this.known) if (!mine.has(e)) engines.delete(e);
+    for (const e of mine) engines.add(e);
+    this.known = mine;
+    this.partitionMetrics.held.set(mine.size);
+  }
+  private known = new Set<CorrelationEngine>();
+
+  private async checkpoint(o: OwnedPartition): Promise<void> {
+    try {
+      const written = await this.owner.checkpoint(o);
+      this.partitionMetrics.checkpoints.inc({ outcome: written ? 'written' : 'refused' });
+    } catch (err) {
+      this.partitionMetrics.checkpoints.inc({ outcome: 'failed' });
+      this.opts.logger.warn({ err, partition: o.partition }, 'correlation partition checkpoint failed');
+    }
+  }
+
+  /**
+   * Hands what the engines made to the incidents pipelines. A notification goes out only with
+   * its claim: the next owner of a partition replays what came after the last checkpoint, and
+   * makes the same changes again, under the same ids and moments; their claims are taken.
+   */
+  private async deliver(extra: IncidentChange[] = []): Promise<void> {
+    const made = this.made.length ? this.made.concat(extra) : extra;
+    this.made = [];
+    for (const engine of this.known) reportEngineStats(this.metrics, engine);
+    if (made.length === 0) return this.outlet.send([]);
+    const changes: IncidentChange[] = [];
+    for (let i = 0; i < made.length; i++) {
+      const c = made[i]!;
+      if (c.notify) {
+        let mine: boolean;
+        try {
+          mine = await claimNotification(this.redis.client, this.redisKeys, this.agent, c);
+        } catch {
+          // Redis out of reach: this change and those after it wait for the claim. If this agent's
+          // term runs out meanwhile, the next owner makes the change again and claims it first.
+          this.made = made.slice(i).concat(this.made);
+          break;
+        }
+        if (!mine) {
+          this.storeMetrics.duplicateNotifications.inc({ kind: c.kind });
+          changes.push({ ...c, notify: false, reason: `${c.reason}; already notified (replayed after a takeover)` });
+          continue;
+        }
+      }
+      changes.push(c);
+    }
+    for (const c of changes) this.metrics.changes.inc({ kind: c.kind });
+    for (const w of this.watchers) w(changes);
+    await this.outlet.send(changes);
+  }
+
+  private health(): ComponentHealth {
+    if (this.unreachableSince === undefined) return HEALTHY;
+    return {
+      status: 'degraded',
+      reason:
+        'Redis unreachable: this agent holds no correlation partition and cannot put events on their streams until it is back',
+      since: this.unreachableSince,
+    };
+  }
+
+  // The incident desk: the incidents of the partitions this agent holds.
+
+  *incidents(): Iterable<Incident> {
+    for (const o of this.owner.owned.values()) for (const rec of o.engine.eachIncident(false)) yield rec.incident;
+  }
+
+  rules(): readonly RuleConfig[] {
+    return this.set.rules.map((r) => r.definition);
+  }
+
+  private holderOf(key: string): OwnedPartition | undefined {
+    return this.owner.owned.get(partitionOf(key, this.count));
+  }
+
+  current(key: string): Incident | undefined {
+    return this.holderOf(key)?.engine.book.withTrail(key)?.incident;
+  }
+
+  incident(id: string): Incident | undefined {
+    for (const o of this.owner.owned.values()) {
+      const rec = o.engine.incidentById(id);
+      if (rec) return rec.incident;
+    }
+    return undefined;
+  }
+
+  parentOf(key: string): string {
+    return this.holderOf(key)?.engine.parentOf(key) ?? '';
+  }
+
+  /**
+   * A person's action on an incident of a partition this agent holds, checkpointed with the
+   * partition before it resolves, so that the next owner has it. An incident of another agent's
+   * partition is not found here: its owner answers for it.
+   */
+  act(id: string, actor: string, action: IncidentAction): Promise<ActionOutcome> {
+    return this.exclusive(async () => {
+      const o = [...this.owner.owned.values()].find((p) => p.engine.incidentById(id));
+      if (!o)
+        return {
+          ok: false,
+          refusal: 'not_found',
+          message: `incident ${id} is not held by this agent: with state.sharing: partitions, the agent holding its partition answers for it`,
+        } as const;
+      const outcome = o.engine.act(id, actor, action, Math.max(o.doneMs, this.clock()));
+      if (!outcome.ok) return outcome;
+      await this.deliver(outcome.changes);
+      await this.checkpoint(o);
+      return { ...outcome, incident: outcome.changes.at(-1)?.incident ?? outcome.incident };
+    });
+  }
+
+  watch(listener: (changes: readonly IncidentChange[]) => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
+  }
+
+  nowMs(): number {
+    return this.clock();
+  }
+
+  silences(): SilenceRecord[] {
+    const first = this.owner.owned.values().next().value;
+    return first ? first.engine.silences.list() : [];
+  }
+
+  silence(id: string): SilenceRecord | undefined {
+    for (const o of this.owner.owned.values()) return o.engine.silences.get(id);
+    return undefined;
+  }
+
+  /** Silences made at run time are not shared between partitions yet: refused (config silences apply). */
+  putSilence(_silence: SilenceRecord): Promise<void> {
+    return Promise.reject(
+      new PartitionsUnsupported(
+        'silences made through the API are not supported with state.sharing: partitions; configure them under correlation.silences',
+      ),
+    );
+  }
+
+  /** New rules for every partition held, and for those taken later. */
+  reload(config: RuntimeConfig): Promise<void> {
+    return this.exclusive(async () => {
+      this.config = config;
+      this.set = ruleSetOf(config);
+      this.eventRules = this.set.rules.filter((r): r is EventRule => r.signal === 'logs');
+      const changes: IncidentChange[] = [];
+      for (const o of this.owner.owned.values()) {
+        const { changes: made } = o.engine.reload(this.set, Math.max(o.doneMs, 0));
+        for (const c of made) changes.push(c);
+      }
+      this.opts.logger.info({ rules: this.set.rules.map((r) => r.name) }, 'correlation rules reloaded');
+      await this.deliver(changes);
+    });
+  }
+
+  /** Delivers what is made, checkpoints every partition held and gives the terms back, for the others to take at once. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loop;
+    await this.exclusive(async () => {
+      // It sends nothing more: its mark no longer holds the others back.
+      await this.ownership.markSent(Number.MAX_SAFE_INTEGER).catch(() => undefined);
+      await this.deliver();
+      for (const o of [...this.owner.owned.values()]) {
+        await this.checkpoint(o);
+        await this.ownership.release(o.partition).catch(() => false);
+      }
+    });
+    for (const e of this.known) this.metrics.engines.delete(e);
+    this.reader.disconnect();
+  }
+}
+
+/** An operation `sharing: partitions` does not offer; the API answers it as a conflict with the configuration. */
+export class PartitionsUnsupported extends Error {
+  override readonly name = 'PartitionsUnsupported';
+}

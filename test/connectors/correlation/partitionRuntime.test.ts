@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { correlationConnectorSchema } from '../../../src/connectors/correlation/config.ts';
+import { PartitionRuntime } from '../../../src/connectors/correlation/partitionRuntime.ts';
+import type { SharedRedis } from '../../../src/extensions/redisState/sharedRedis.ts';
+import type { VigilEvent } from '../../../src/model/event.ts';
+import type { IncidentChange } from '../../../src/model/incident.ts';
+import { connectionOf } from '../../../src/state/redisConfig.ts';
+import { createRedisClient } from '../../../src/state/redisConnection.ts';
+import { createLogger } from '../../../src/telemetry/logger.ts';
+import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
+import { engineFrom, ev } from '../../support/correlation.ts';
+import { mixedRules, mixedStream, noteOpenings } from '../../support/mixedStream.ts';
+import { waitFor } from '../../support/waitFor.ts';
+import { freshPrefix, redisAndClients } from '../../state/redisHelpers.ts';
+
+// The correlation connector's runtime under `state.sharing: partitions`, three of them in one
+// process on a real redis-server, each given a third of a seeded stream as its receivers would
+// give it: together they must make one engine's openings and resolutions, to the millisecond, and
+// notify each opening once. The runtimes' clock (their marks: how far they have sent) is a
+// virtual one the test moves with the stream; their terms run on the wall clock.
+
+const TICK_MS = 1000;
+/** Moves the stream's times off 0 (an event at 0 would be one without a time). */
+const BASE_MS = 1_000_000;
+const BATCH = 40;
+
+/** Two rules over the same errors, grouped apart: an event's two groups mostly lie in two partitions. */
+const twoRules = `
+defaults: { group_wait: 0s, allowed_lateness: 5s, max_open_incidents: 0 }
+rules:
+  - { kind: threshold, name: by_service, match: 'severity_text == "ERROR"', group_by: [service], window: 30s, bucket: 5s, threshold: 4 }
+  - { kind: threshold, name: by_asset, match: 'severity_text == "ERROR"', group_by: [asset], window: 30s, bucket: 5s, threshold: 3 }
+`;
+
+function connectorConfig(url: string, prefix: string, rules: string) {
+  const issues: { path: string; message: string }[] = [];
+  const cfg = correlationConnectorSchema.parse(
+    {
+      ...(parse(rules) as object),
+      tick_interval: `${TICK_MS}ms`,
+      state: {
+        store: 'redis',
+        sharing: 'partitions',
+        partitions: 12,
+        url,
+        prefix,
+        lease_ttl: '3s',
+        flush_interval: '20ms',
+      },
+    },
+    'correlation',
+    issues,
+  );
+  if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
+  return cfg;
+}
+
+const shifted = (events: VigilEvent[]) =>
+  events.map((e) => ({
+    ...e,
+    timeUnixNano: e.timeUnixNano + BigInt(BASE_MS) * 1_000_000n,
+    observedTimeUnixNano: e.observedTimeUnixNano + BigInt(BASE_MS) * 1_000_000n,
+  }));
+const msOf = (e: VigilEvent) => Number(e.timeUnixNano / 1_000_000n);
+
+/** One engine fed the whole stream, each event at its own time, its timers every second up to `untilMs`. */
+function oneEngine(events: VigilEvent[], untilMs: number, rules = mixedRules): string[] {
+  const engine = engineFrom(rules);
+  const out = new Set<string>();
+  let tick = (Math.floor(msOf(events[0]!) / TICK_MS) + 1) * TICK_MS;
+  for (const e of events) {
+    for (; tick <= msOf(e); tick += TICK_MS) noteOpenings(engine.tick(tick), out);
+    noteOpenings(engine.process([e], msOf(e)), out);
+  }
+  for (; tick <= untilMs; tick += TICK_MS) noteOpenings(engine.tick(tick), out);
+  return [...out].sort();
+}
+
+interface Agent {
+  runtime: PartitionRuntime;
+  changes: IncidentChange[];
+  metrics: SelfMetrics;
+}
+
+describe('the correlation runtime with state.sharing: partitions', () => {
+  const { server } = redisAndClients();
+  const running: PartitionRuntime[] = [];
+
+  /** Agents on one Redis and prefix, their marks on `clock`. */
+  async function start(n: number, prefix: string, clock: () => number, rules = mixedRules): Promise<Agent[]> {
+    const cfg = connectorConfig(server().url, prefix, rules);
+    const out: Agent[] = [];
+    for (let a = 0; a < n; a++) {
+      const redis: SharedRedis = {
+        client: createRedisClient(connectionOf(cfg.state)),
+        config: connectionOf(cfg.state),
+        agent: `agent-${a}`,
+      };
+      const changes: IncidentChange[] = [];
+      const metrics = new SelfMetrics();
+      const runtime = new PartitionRuntime(cfg, {
+        logger: createLogger('silent'),
+        metrics,
+        clock,
+        redis,
+        output: () => ({
+          consume: (batch: IncidentChange[]) => {
+            changes.push(...batch);
+            return Promise.resolve();
+          },
+        }),
+      });
+      await runtime.start();
+      running.push(runtime);
+      out.push({ runtime, changes, metrics });
+    }
+    await waitFor(
+      () => out.every((a) => a.runtime.held().length === 12 / n),
+      'each agent to hold its share of the partitions',
+    );
+    return out;
+  }
+
+  async function stopAll(agents: Agent[]): Promise<void> {
+    for (const a of agents) {
+      await a.runtime.stop();
+      running.splice(running.indexOf(a.runtime), 1);
+    }
+  }
+
+  const openings = (agents: Agent[]) => {
+    const seen = new Set<string>();
+    for (const a of agents) noteOpenings(a.changes, seen);
+    return [...seen].sort();
+  };
+
+  /** Sends each agent's share in batches, the clock moved to each round's latest time first. */
+  async function sendShares(agents: Agent[], events: VigilEvent[], setClock: (ms: number) => void): Promise<void> {
+    const shares = agents.map((_, a) => events.filter((_, i) => i % agents.length === a));
+    const rounds = Math.ceil(shares[0]!.length / BATCH);
+    for (let b = 0; b < rounds; b++) {
+      const batches = shares.map((s) => s.slice(b * BATCH, (b + 1) * BATCH));
+      setClock(Math.max(...batches.filter((x) => x.length).map((x) => msOf(x.at(-1)!))));
+      await Promise.all(batches.map((batch, a) => agents[a]!.runtime.consumeLogs(batch)));
+    }
+  }
+
+  it('makes the openings and resolutions of one engine fed the whole stream, each opening notified once', async () => {
+    const events = shifted(mixedStream(11, 3000));
+    let now = msOf(events[0]!);
+    const agents = await start(3, freshPrefix(), () => now);
+    await sendShares(agents, events, (ms) => (now = ms));
+    now = msOf(events.at(-1)!) + 45_000;
+    const reference = oneEngine(events, now);
+    expect(reference.length).toBeGreaterThan(100);
+    await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up with the stream', 20_000);
+    expect(openings(agents)).toEqual(reference);
+
+    const notified = agents.flatMap((a) => a.changes.filter((c) => c.kind === 'opened' && c.notify));
+    const ids = notified.map((c) => c.incident.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(reference.filter((r) => r.startsWith('opened ')).length);
+    // Each agent took events only of the partitions it held: together, the whole stream, once per rule it matched.
+    const records = await Promise.all(
+      agents.map(async (a) => {
+        const m = await a.metrics.registry.getSingleMetric('vigil_correlation_records_total')?.get();
+        return m?.values.find((v) => v.labels.signal === 'logs')?.value ?? 0;
+      }),
+    );
+    expect(records.reduce((x, y) => x + y, 0)).toBe(events.length);
+    await stopAll(agents);
+  }, 60_000);
+
+  it('hands a stopping agent’s partitions to the others with their state: nothing lost, nothing notified twice', async () => {
+    const events = shifted(mixedStream(12, 3000));
+    let now = msOf(events[0]!);
+    const agents = await start(3, freshPrefix(), () => now);
+    const half = Math.floor(events.length / 2);
+    await sendShares(agents, events.slice(0, half), (ms) => (now = ms));
+    const [leaving, ...staying] = agents as [Agent, Agent, Agent];
+    await leaving.runtime.stop();
+    running.splice(running.indexOf(leaving.runtime), 1);
+    await waitFor(
+      () => staying.every((a) => a.runtime.held().length === 6),
+      'the two others to take the partitions given back',
+    );
+    await sendShares(staying, events.slice(half), (ms) => (now = ms));
+    now = msOf(events.at(-1)!) + 45_000;
+    const reference = oneEngine(events, now);
+    await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up with the stream', 20_000);
+    expect(openings(agents)).toEqual(reference);
+    const notified = agents.flatMap((a) => a.changes.filter((c) => c.kind === 'opened' && c.notify));
+    expect(new Set(notified.map((c) => c.incident.id)).size).toBe(notified.length);
+    expect(notified.length).toBe(reference.filter((r) => r.startsWith('opened ')).length);
+    await stopAll(staying);
+  }, 60_000);
+
+  it('counts an event of two rules in the partitions of both its groups, once in each', async () => {
+    const events = Array.from({ length: 900 }, (_, i) =>
+      ev(BASE_MS + i * 250 + (i % 3), {
+        service: `svc-${i % 5}`,
+        asset: `host-${(i * 7) % 11}`,
+        severityText: 'ERROR',
+      }),
+    );
+    let now = msOf(events[0]!);
+    const agents = await start(3, freshPrefix(), () => now, twoRules);
+    await sendShares(agents, events, (ms) => (now = ms));
+    now = msOf(events.at(-1)!) + 45_000;
+    const reference = oneEngine(events, now, twoRules);
+    expect(reference.filter((r) => r.includes('by_asset')).length).toBeGreaterThan(10);
+    expect(reference.filter((r) => r.includes('by_service')).length).toBeGreaterThan(4);
+    await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up with the stream', 20_000);
+    expect(openings(agents)).toEqual(reference);
+    await stopAll(agents);
+  }, 60_000);
+});
