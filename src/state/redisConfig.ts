@@ -128,6 +128,10 @@ const inlineStateSchema = refine(
         max: 1024,
         doc: 'With `sharing: partitions`: how many partitions the groups fall into. Every agent sharing the Redis must say the same; more partitions than agents spread the work more evenly.',
       }),
+      checkpoint_interval: duration({
+        default: '1s',
+        doc: "With `sharing: partitions`: how often the holder of a partition writes what changed in its state to Redis. The next holder replays the partition's stream from there: a longer interval costs less and replays more.",
+      }),
       ...redisConnectionFields,
     },
     { doc: 'Where correlation state lives.' },
@@ -164,7 +168,7 @@ export const redisStateSchema: Schema<Infer<typeof inlineStateSchema>> = {
       ...d,
       rules: [
         ...(d.rules ?? []),
-        'With `extension`, only `store` (redis), `sharing` and `partitions` may be set beside it.',
+        'With `extension`, only `store` (redis), `sharing`, `partitions` and `checkpoint_interval` may be set beside it.',
       ],
     };
   },
@@ -174,7 +178,14 @@ export type RedisStateConfig = Infer<typeof redisStateSchema>;
 
 /** The connection settings of an inline `state:` (the form before extensions), as a `redis_state` extension takes them. */
 export function connectionOf(state: RedisStateConfig): RedisConnectionConfig {
-  const { store: _store, extension: _extension, sharing: _sharing, partitions: _partitions, ...connection } = state;
+  const {
+    store: _store,
+    extension: _extension,
+    sharing: _sharing,
+    partitions: _partitions,
+    checkpoint_interval: _checkpointInterval,
+    ...connection
+  } = state;
   return connection;
 }
 

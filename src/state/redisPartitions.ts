@@ -120,7 +120,12 @@ export class PartitionOwnership {
    * first round.
    */
   async markSent(throughMs: number): Promise<void> {
-    await this.client.hset(this.table, `t|${this.agent}`, String(throughMs));
+    await this.client.hset(...this.markArgs(throughMs));
+  }
+
+  /** The HSET arguments of `markSent`, for a transaction that sends and marks at once. */
+  markArgs(throughMs: number): [key: string, field: string, value: string] {
+    return [this.table, `t|${this.agent}`, String(throughMs)];
   }
 
   /**

@@ -13,6 +13,9 @@ describe('correlation.state config', () => {
     expect(parse(undefined).value).toMatchObject({ store: 'memory' });
     expect(parse({ store: 'redis' }).value).toEqual({
       store: 'redis',
+      sharing: 'state',
+      partitions: 12,
+      checkpoint_interval: 1000,
       url: 'redis://127.0.0.1:6379',
       prefix: 'vigil',
       flush_interval: 100,
@@ -37,9 +40,12 @@ describe('correlation.state config', () => {
     ]);
   });
 
-  it('accepts the shipped DaemonSet example', async () => {
-    const r = await runCli(['validate', '--config', 'config/examples/redis-daemonset.yaml']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-  });
+  it.each(['redis-daemonset.yaml', 'redis-partitions.yaml'])(
+    'accepts the shipped DaemonSet example %s',
+    async (file) => {
+      const r = await runCli(['validate', '--config', `config/examples/${file}`]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    },
+  );
 });

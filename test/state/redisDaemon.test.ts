@@ -1,21 +1,12 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { correlatingConfig, runCli, type RunningDaemon, type TicketExporter } from '../support/daemon.ts';
+import { correlatingConfig, glpiExporter, runCli, type RunningDaemon, type TicketExporter } from '../support/daemon.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { FakeWebhookReceiver } from '../support/fakes/webhookReceiver.ts';
 import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
 import { redisAgents } from '../support/redisDaemons.ts';
 import { afterRounds, allChanges, changesOf, metric, send } from './redisAgents.ts';
 import { freshPrefix } from './redisHelpers.ts';
-
-const glpiExporter = (url: string): TicketExporter => ({
-  id: 'glpi',
-  yaml: `
-  glpi:
-    url: ${url}
-    app_token: app-token-1
-    user_token: user-token-1`,
-});
 
 /** Gives up after two attempts, quickly: a change that waits for Redis must never count them. */
 const webhookExporter = (url: string): TicketExporter => ({

@@ -178,6 +178,16 @@ export interface TicketExporter {
  * changes to `incidents.ndjson` in its data directory (and to `tickets`, when given); its admin
  * listener is ephemeral too.
  */
+/** A GLPI ticket exporter on a fake GLPI's API (test/support/fakes/glpi.ts), its tokens the fake's. */
+export const glpiExporter = (url: string): TicketExporter => ({
+  id: 'glpi',
+  yaml: `
+  glpi:
+    url: ${url}
+    app_token: app-token-1
+    user_token: user-token-1`,
+});
+
 export const correlatingConfig = (correlation: string, tickets?: TicketExporter) => `
 receivers:
   json:

@@ -64,11 +64,11 @@ export class PartitionSender {
   /**
    * One entry per partition `events` have events for, then `throughMs` as this agent's time in the
    * partition table: every event it sends at or before it must be among these or earlier sends.
-   * On one connection Redis runs the mark after the stream writes, so none is awaited in between.
+   * All in one transaction (the keys share the table's slot): a send that fails wrote nothing,
+   * and sent again adds no event twice (unless only its reply was lost).
    */
-  send(events: readonly VigilEvent[], throughMs: number): Promise<unknown> {
+  async send(events: readonly VigilEvent[], throughMs: number): Promise<void> {
     const { ownership, keys } = this.opts;
-    const client = ownership.client;
     for (const e of events) {
       const p = this.opts.partitionOf(e);
       if (typeof p === 'number') this.byPartition[p]!.push(e);
@@ -76,28 +76,28 @@ export class PartitionSender {
     }
     const through = String(throughMs);
     const stamp = String((this.opts.now ?? Date.now)());
-    const writes: Promise<unknown>[] = [];
+    const tx = ownership.client.multi();
     for (let p = 0; p < this.byPartition.length; p++) {
       const mine = this.byPartition[p]!;
       if (mine.length === 0) continue;
-      writes.push(
-        client.xadd(
-          keys.stream(p),
-          '*',
-          SENDER,
-          ownership.agent,
-          THROUGH,
-          through,
-          EVENTS,
-          this.opts.encode(mine),
-          SENT_AT,
-          stamp,
-        ),
+      tx.xadd(
+        keys.stream(p),
+        '*',
+        SENDER,
+        ownership.agent,
+        THROUGH,
+        through,
+        EVENTS,
+        this.opts.encode(mine),
+        SENT_AT,
+        stamp,
       );
       mine.length = 0;
     }
-    writes.push(ownership.markSent(throughMs));
-    return Promise.all(writes);
+    tx.hset(...ownership.markArgs(throughMs));
+    const replies = await tx.exec();
+    const failed = replies?.find(([err]) => err);
+    if (!replies || failed) throw failed?.[0] ?? new Error('the send was discarded');
   }
 
   /** Says on every partition's stream that this agent sends nothing more. */
@@ -368,7 +368,9 @@ export class PartitionOwner {
       }
       const part = ready.slice(from, to);
       from = to;
-      const nowMs = timeMsOf(part[part.length - 1]!);
+      // The engine's clock never goes back: an event older than what the partition took (sent
+      // late) is judged late or not by its rule's allowed lateness, as by one engine.
+      const nowMs = Math.max(o.doneMs, timeMsOf(part[part.length - 1]!));
       o.doneMs = nowMs;
       this.opts.changes(o.engine.process(part, nowMs), o.partition);
     }

@@ -22,10 +22,14 @@ import { PartitionOwner, PartitionSender, type OwnedPartition, type PartitionKey
 import { partitionMetrics, type PartitionMetrics } from './partitionMetrics.ts';
 import type { RuntimeConfig, RuntimeOptions } from './runtime.ts';
 
-/** How often each partition held writes its checkpoint (when its state changed). */
-const CHECKPOINT_EVERY_MS = 1_000;
 /** Longest a stream read waits for entries: also how late a round or a checkpoint may come. */
 const READ_BLOCK_MS = 100;
+/** The partition table's field of the partition count the agents agree on (the step script reads only `x|` fields). */
+const PARTITION_COUNT = 'count';
+/** How long a stop waits for the loop's step before it cuts the reads' connection. */
+const STOP_WAIT_MS = 1_000;
+/** Between two attempts of a send Redis refused. */
+const SEND_RETRY_MS = 200;
 
 /**
  * The correlation connector's runtime under `state.sharing: partitions` (the owners design,
@@ -68,6 +72,14 @@ export class PartitionRuntime implements IncidentDesk {
   private markedAt = 0;
   /** Since when the rounds have failed (Redis out of reach). */
   private unreachableSince: number | undefined;
+  /** The partition count is the one the agents agree on (checked once, in the first round Redis answers). */
+  private agreed = false;
+  /** Why not, when the count differs. */
+  private disagreement: string | undefined;
+  /** The last step failed (logged once until one succeeds). */
+  private failing = false;
+  /** Sends and marks, one at a time (`inTurn`). */
+  private sending: Promise<unknown> = Promise.resolve();
   /** One thing at a time touches the engines: the loop, an action, a reload. */
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -134,8 +146,9 @@ export class PartitionRuntime implements IncidentDesk {
     return this.ownership.owned().map((t) => t.partition);
   }
 
+  /** Starts the rounds; Redis out of reach leaves the connector degraded until it answers. */
   async start(): Promise<void> {
-    await this.round();
+    await this.round().catch(() => undefined);
     this.loop = this.run();
   }
 
@@ -170,7 +183,10 @@ export class PartitionRuntime implements IncidentDesk {
     let events: VigilEvent[] = batch;
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i]!;
-      if (e.timeUnixNano !== 0n && e.timeUnixNano <= skewNs) continue;
+      if (e.timeUnixNano !== 0n && e.timeUnixNano <= skewNs) {
+        if (events !== batch) events.push(e);
+        continue;
+      }
       if (events === batch) events = batch.slice(0, i);
       if (e.timeUnixNano === 0n) {
         events.push({ ...e, timeUnixNano: e.observedTimeUnixNano || BigInt(now) * 1_000_000n });
@@ -180,8 +196,37 @@ export class PartitionRuntime implements IncidentDesk {
       if (this.config.future_events === 'drop') this.metrics.droppedEvents.inc();
       else events.push({ ...e, timeUnixNano: BigInt(now) * 1_000_000n });
     }
-    this.markedAt = Date.now();
-    await this.sender.send(events, now);
+    await this.inTurn(async () => {
+      this.markedAt = Date.now();
+      await this.sender.send(events, now);
+    });
+  }
+
+  /**
+   * Sends and marks one at a time, in order (a mark must not reach Redis before a send of an
+   * earlier time), each tried again for up to `connect_timeout` while Redis refuses it (a
+   * reconnect, a failover). Past that the send fails, having written nothing: the pipeline tells
+   * its sender to retry (503, UNAVAILABLE) under `acknowledge: exported`, the default.
+   */
+  private inTurn(work: () => Promise<void>): Promise<void> {
+    const attempt = async (): Promise<void> => {
+      const giveUpAt = Date.now() + this.redis.config.connect_timeout;
+      for (;;) {
+        try {
+          await work();
+          return;
+        } catch (err) {
+          if (this.stopping || Date.now() >= giveUpAt)
+            throw new Error(`correlation partitions: Redis did not take the events (${(err as Error).message})`, {
+              cause: err,
+            });
+          await new Promise((r) => setTimeout(r, SEND_RETRY_MS));
+        }
+      }
+    };
+    const turn = this.sending.then(attempt, attempt);
+    this.sending = turn.catch(() => undefined);
+    return turn;
   }
 
   consumeMetrics(_batch: MetricPoint[]): Promise<void> {
@@ -200,8 +245,11 @@ export class PartitionRuntime implements IncidentDesk {
     while (!this.stopping) {
       try {
         await this.exclusive(() => this.step());
+        this.failing = false;
       } catch (err) {
-        this.opts.logger.warn({ err }, 'correlation partitions: a step failed; trying again');
+        // Once per outage: /readyz and the degraded gauge say the rest.
+        if (!this.failing) this.opts.logger.warn({ err }, 'correlation partitions: a step failed; trying again');
+        this.failing = true;
         await new Promise((r) => setTimeout(r, READ_BLOCK_MS));
       }
     }
@@ -214,10 +262,11 @@ export class PartitionRuntime implements IncidentDesk {
     if (now - this.markedAt >= this.redis.config.flush_interval) {
       // Idle, this agent's clock still moves the partitions' time on (absence is seen when nothing comes).
       this.markedAt = now;
-      await this.ownership.markSent(this.clock());
+      // In turn with the sends; one that fails is made again after the next interval.
+      await (this.sending = this.sending.then(() => this.ownership.markSent(this.clock())).catch(() => undefined));
     }
     if (now >= this.nextCheckpointAt) {
-      this.nextCheckpointAt = now + CHECKPOINT_EVERY_MS;
+      this.nextCheckpointAt = now + (this.config.state?.checkpoint_interval ?? 1000);
       for (const o of [...this.owner.owned.values()]) await this.checkpoint(o);
     }
     const open = [...this.owner.owned.keys()].some((p) => this.ownership.fenceOf(p) !== undefined);
@@ -229,8 +278,27 @@ export class PartitionRuntime implements IncidentDesk {
     await this.deliver();
   }
 
+  /**
+   * Whether this agent places the groups as the others do: a count that differs would restore
+   * one partition's checkpoint into another. The first agent's count stands; an agent whose
+   * count differs holds no partition and says why in /readyz and its log.
+   */
+  private async countAgreed(): Promise<boolean> {
+    if (this.agreed) return true;
+    const { client, config } = this.redis;
+    const table = this.redisKeys.partitionKeys().table;
+    await client.hsetnx(table, PARTITION_COUNT, String(this.count));
+    const agreed = Number(await client.hget(table, PARTITION_COUNT));
+    if (agreed === this.count) return (this.agreed = true);
+    const reason = `correlation.state.partitions is ${this.count} here, but the agents sharing prefix "${config.prefix}" use ${agreed}: every agent must say the same (to change it, stop them all and delete the keys ${table}*); this agent holds no partition`;
+    if (this.disagreement !== reason) this.opts.logger.error(reason);
+    this.disagreement = reason;
+    return false;
+  }
+
   private async round(): Promise<void> {
     this.nextRoundAt = Date.now() + this.ownership.termMs / 3;
+    if (!(await this.countAgreed())) return;
     // Whatever the engines made goes out before a partition's state is handed over.
     await this.deliver();
     const { round, restored } = await this.owner.round();
@@ -320,6 +388,9 @@ export class PartitionRuntime implements IncidentDesk {
   }
 
   private health(): ComponentHealth {
+    if (this.disagreement !== undefined) return { status: 'failing', reason: this.disagreement };
+    // A round waits for Redis while it is away: the connection's state tells it first.
+    if (this.redis.client.status !== 'ready') this.unreachableSince ??= this.clock();
     if (this.unreachableSince === undefined) return HEALTHY;
     return {
       status: 'degraded',
@@ -400,13 +471,12 @@ export class PartitionRuntime implements IncidentDesk {
     return undefined;
   }
 
+  readonly silencesRefused =
+    'silences and maintenance windows made through the API are not shared between partitions (correlation.state.sharing: partitions); configure them under correlation.silences and correlation.maintenance';
+
   /** Silences made at run time are not shared between partitions yet: refused (config silences apply). */
   putSilence(_silence: SilenceRecord): Promise<void> {
-    return Promise.reject(
-      new PartitionsUnsupported(
-        'silences made through the API are not supported with state.sharing: partitions; configure them under correlation.silences',
-      ),
-    );
+    return Promise.reject(new Error(this.silencesRefused));
   }
 
   /** New rules for every partition held, and for those taken later. */
@@ -428,7 +498,16 @@ export class PartitionRuntime implements IncidentDesk {
   /** Delivers what is made, checkpoints every partition held and gives the terms back, for the others to take at once. */
   async stop(): Promise<void> {
     this.stopping = true;
+    // A read waits out a Redis outage on its connection: cut it, and the loop ends.
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.loop?.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!ended) this.reader.disconnect();
     await this.loop;
+    await this.sending;
     await this.exclusive(async () => {
       // It sends nothing more: its mark no longer holds the others back.
       await this.ownership.markSent(Number.MAX_SAFE_INTEGER).catch(() => undefined);
@@ -441,9 +520,4 @@ export class PartitionRuntime implements IncidentDesk {
     for (const e of this.known) this.metrics.engines.delete(e);
     this.reader.disconnect();
   }
-}
-
-/** An operation `sharing: partitions` does not offer; the API answers it as a conflict with the configuration. */
-export class PartitionsUnsupported extends Error {
-  override readonly name = 'PartitionsUnsupported';
 }

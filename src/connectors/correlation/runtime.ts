@@ -54,7 +54,13 @@ export class CorrelationRuntime implements IncidentDesk {
     this.clock = opts.clock ?? Date.now;
     const { redis } = opts;
     const state = redis
-      ? { store: 'redis' as const, sharing: 'state' as const, partitions: 1, ...redis.config }
+      ? {
+          store: 'redis' as const,
+          sharing: 'state' as const,
+          partitions: 1,
+          checkpoint_interval: 1000,
+          ...redis.config,
+        }
       : (config.state ?? redisStateSchema.parse(undefined, 'state', [])!);
     this.state = openStateBackend(state, {
       logger: opts.logger,

@@ -33,7 +33,7 @@ rules:
   - { kind: threshold, name: by_asset, match: 'severity_text == "ERROR"', group_by: [asset], window: 30s, bucket: 5s, threshold: 3 }
 `;
 
-function connectorConfig(url: string, prefix: string, rules: string) {
+function connectorConfig(url: string, prefix: string, rules: string, partitions = 12) {
   const issues: { path: string; message: string }[] = [];
   const cfg = correlationConnectorSchema.parse(
     {
@@ -42,7 +42,7 @@ function connectorConfig(url: string, prefix: string, rules: string) {
       state: {
         store: 'redis',
         sharing: 'partitions',
-        partitions: 12,
+        partitions,
         url,
         prefix,
         lease_ttl: '3s',
@@ -97,6 +97,8 @@ describe('the correlation runtime with state.sharing: partitions', () => {
         config: connectionOf(cfg.state),
         agent: `agent-${a}`,
       };
+      // As the redis_state extension does at its start.
+      await redis.client.connect();
       const changes: IncidentChange[] = [];
       const metrics = new SelfMetrics();
       const runtime = new PartitionRuntime(cfg, {
@@ -215,4 +217,34 @@ describe('the correlation runtime with state.sharing: partitions', () => {
     expect(openings(agents)).toEqual(reference);
     await stopAll(agents);
   }, 60_000);
+
+  it('holds nothing, and fails /readyz, with another partition count than the agents already sharing the prefix', async () => {
+    const prefix = freshPrefix();
+    const [first] = await start(1, prefix, Date.now);
+    const cfg = connectorConfig(server().url, prefix, mixedRules, 6);
+    const redis: SharedRedis = {
+      client: createRedisClient(connectionOf(cfg.state)),
+      config: connectionOf(cfg.state),
+      agent: 'agent-6',
+    };
+    const other = new PartitionRuntime(cfg, {
+      logger: createLogger('silent'),
+      metrics: new SelfMetrics(),
+      redis,
+      output: () => undefined,
+    });
+    await redis.client.connect();
+    await other.start();
+    expect(other.state.health()).toMatchObject({
+      status: 'failing',
+      reason: expect.stringContaining(
+        `correlation.state.partitions is 6 here, but the agents sharing prefix "${prefix}" use 12`,
+      ),
+    });
+    expect(other.held()).toEqual([]);
+    await other.stop();
+    redis.client.disconnect();
+    expect(first!.runtime.held()).toHaveLength(12);
+    await stopAll([first!]);
+  });
 });

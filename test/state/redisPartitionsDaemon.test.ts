@@ -1,0 +1,191 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { correlatingConfig, glpiExporter, runCli, type RunningDaemon, type TicketExporter } from '../support/daemon.ts';
+import { FakeGlpi } from '../support/fakes/glpi.ts';
+import { startRedis, waitFor, type RedisServer } from '../support/redis.ts';
+import { redisAgents } from '../support/redisDaemons.ts';
+import { allChanges, changesOf, metric, readiness, send } from './redisAgents.ts';
+import { freshPrefix } from './redisHelpers.ts';
+
+/**
+ * Three real daemons with `correlation.state.sharing: partitions` on one redis-server: each
+ * group's events, whichever agent receives them, are correlated by the one agent holding the
+ * group's partition; when that agent is killed (-9), the others take its partitions from their
+ * checkpoints and the streams, and every incident still opens, resolves and tickets once.
+ */
+const LEASE_TTL_MS = 2000;
+
+const config = (url: string, prefix: string, agent: string, tickets?: TicketExporter, checkpoints = '1s') =>
+  correlatingConfig(
+    `
+  tick_interval: 50ms
+  defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s, max_open_incidents: 0 }
+  rules:
+    - kind: threshold
+      name: service_errors
+      match: severity_number >= SEVERITY_NUMBER_ERROR
+      group_by: [service]
+      window: 60s
+      threshold: 5
+    - kind: pair
+      name: link
+      match: attributes["check"] == "link"
+      group_by: [asset]
+  state:
+    store: redis
+    sharing: partitions
+    partitions: 6
+    checkpoint_interval: ${checkpoints}
+    url: ${url}
+    prefix: ${prefix}
+    agent_id: ${agent}
+    flush_interval: 20ms
+    lease_ttl: ${LEASE_TTL_MS}ms
+`,
+    tickets,
+  );
+
+const SWITCHES = Array.from({ length: 6 }, (_, i) => `sw-${i}`);
+const link = (asset: string, type: 'down' | 'up') => ({
+  asset,
+  type,
+  title: `link ${type}`,
+  attributes: { check: 'link' },
+});
+const error = (service: string) => ({ service, title: `${service} failed`, level: 'error' });
+const linkKey = (asset: string) => `link{asset="${asset}"}`;
+
+const held = (d: RunningDaemon) => metric(d, 'vigil_correlation_partitions_held');
+
+describe('vigil run with correlation.state.sharing: partitions', () => {
+  let redis: RedisServer;
+  const agents = redisAgents();
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it('opens, tickets and resolves each incident once across three agents, also after the owner of some is killed', async () => {
+    const glpi = await new FakeGlpi().listen();
+    try {
+      const prefix = freshPrefix();
+      // No checkpoint after the first: the partitions the killed agent held are replayed from their
+      // streams' start, their incidents made again, and must not be told twice.
+      const ds = await agents.start((agent) => config(redis.url, prefix, agent, glpiExporter(glpi.apiUrl), '1h'));
+      await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 2), 'two partitions each');
+
+      // Every switch goes down on one agent, and billing's errors come through all three.
+      for (const [i, sw] of SWITCHES.entries()) await send(ds[i % 3]!, [link(sw, 'down')]);
+      for (let i = 0; i < 12; i++) await send(ds[i % 3]!, [error('billing')]);
+      const keys = [...SWITCHES.map(linkKey), 'service_errors{service="billing"}'];
+      await waitFor(() => glpi.tickets.size === keys.length, 'a ticket per incident');
+      const opened = allChanges(ds).filter((c) => c.kind === 'opened');
+      expect(new Set(opened.map((c) => c.incident.key))).toEqual(new Set(keys));
+      expect(opened).toHaveLength(keys.length);
+      // Each agent received 4 of billing's errors: only together do they reach the threshold of 5.
+      expect(opened.find((c) => c.incident.key === 'service_errors{service="billing"}')?.incident.eventCount).toBe(5);
+
+      // The agent that opened sw-0's incident holds its partition: killed, with no term given back.
+      const victim = ds.find((d) =>
+        changesOf(d).some((c) => c.kind === 'opened' && c.incident.key === linkKey('sw-0')),
+      )!;
+      const survivors = ds.filter((d) => d !== victim);
+      victim.proc.kill('SIGKILL');
+      await victim.exited;
+      // Sent at once: they wait on the streams until the dead agent's partitions have an owner again.
+      for (const [i, sw] of SWITCHES.entries()) await send(survivors[i % 2]!, [link(sw, 'up')]);
+      await waitFor(
+        async () => (await Promise.all(survivors.map(held))).every((n) => n === 3),
+        'three partitions each',
+      );
+      await waitFor(
+        () =>
+          SWITCHES.every((sw) => allChanges(ds).some((c) => c.kind === 'resolved' && c.incident.key === linkKey(sw))),
+        'every link incident resolved',
+        20_000,
+      );
+      await waitFor(
+        () => [...glpi.tickets.values()].filter((t) => t.status === 5 || t.status === 6).length === SWITCHES.length,
+        'the six link tickets solved',
+        20_000,
+      );
+      const changes = allChanges(ds);
+      for (const key of keys) {
+        const ids = new Set(changes.filter((c) => c.incident.key === key).map((c) => c.incident.id));
+        expect(ids.size, key).toBe(1);
+        expect(
+          changes.filter((c) => c.incident.key === key && c.kind === 'opened' && c.notify),
+          key,
+        ).toHaveLength(1);
+      }
+      for (const sw of SWITCHES)
+        expect(changes.filter((c) => c.incident.key === linkKey(sw) && c.kind === 'resolved' && c.notify)).toHaveLength(
+          1,
+        );
+      expect(glpi.count('POST', 'Ticket')).toBe(keys.length);
+      const untold = await Promise.all(
+        survivors.map((d) => metric(d, 'vigil_state_store_duplicate_notifications_total{kind="opened"}')),
+      );
+      expect(untold.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    } finally {
+      await glpi.close();
+    }
+  }, 90_000);
+
+  it('says degraded on /readyz while Redis is unreachable, tells senders to retry, and correlates again once it is back', async () => {
+    const prefix = freshPrefix();
+    const ds = await agents.start((agent) => config(redis.url, prefix, agent), ['node-a', 'node-b']);
+    await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 3), 'three partitions each');
+    await redis.kill();
+    for (const d of ds) {
+      await waitFor(async () => (await readiness(d)) === 'degraded', 'readiness degraded');
+      const body = (await (await fetch(d.adminUrl('/readyz'))).json()) as {
+        components: Record<string, { status: string; reason?: string }>;
+      };
+      expect(body.components['connector:correlation']).toMatchObject({
+        status: 'degraded',
+        reason: expect.stringContaining('Redis unreachable'),
+      });
+    }
+    // Meanwhile the events cannot be put on the partitions' streams: the sender is told to retry.
+    const refused = await fetch(ds[0]!.url('/v1/events'), {
+      method: 'POST',
+      body: JSON.stringify([error('web')]),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(refused.status).toBe(503);
+    await redis.restart();
+    for (const d of ds) await waitFor(async () => (await readiness(d)) === 'ready', 'readiness back to ready');
+    await waitFor(
+      async () => (await Promise.all(ds.map(held))).reduce((a, b) => a + b, 0) === 6,
+      'every partition held',
+    );
+    for (let i = 0; i < 5; i++) await send(ds[i % 2]!, [error('web')]);
+    await waitFor(
+      () =>
+        allChanges(ds).filter((c) => c.kind === 'opened' && c.incident.key === 'service_errors{service="web"}')
+          .length === 1,
+      'the incident after the outage',
+    );
+  }, 90_000);
+
+  it('refuses, before starting, what one partition cannot see', async () => {
+    const prefix = freshPrefix();
+    const yaml = config(redis.url, prefix, 'node-a').replace(
+      'defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s, max_open_incidents: 0 }',
+      'defaults: { group_wait: 0s }\n  inhibit: [{ source: [\'rule="link"\'], target: [\'rule="service_errors"\'] }]',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-partitions-'));
+    writeFileSync(join(dir, 'vigil.yaml'), yaml);
+    const { code, stderr, stdout } = await runCli(['validate', '--config', join(dir, 'vigil.yaml')]);
+    expect(code).not.toBe(0);
+    const text = stderr + stdout;
+    expect(text).toContain('inhibit: is not supported: with state.sharing: partitions');
+    expect(text).toContain('max_open_incidents: must be 0 (the default is 1000)');
+    expect(text).not.toMatch(/\n\s+at /);
+  });
+});
