@@ -37,7 +37,14 @@
  *    `--takeover`, agent 1's owning part stops half way through, as a kill would stop it (its
  *    sending goes on, as its clients would send elsewhere): its terms run out, the two others take
  *    its partitions from their checkpoints and replay their streams, and its checkpoint under its
- *    old term afterwards must be refused. `--owners inbox,partitions` picks which of 4 and 5 run.
+ *    old term afterwards must be refused.
+ * 6. The same design as the daemon runs it (bench/redisAgentRuntime.ts): each agent is the
+ *    correlation connector's runtime under `state.sharing: partitions`
+ *    (src/connectors/correlation/partitionRuntime.ts), fed its share through `consumeLogs` in
+ *    batches, its clock the stream's event time; sends are transactions, run in turn, rounds,
+ *    marks, reads, checkpoints (every second) and notification claims as in the daemon.
+ *    `--owners inbox,partitions,runtime` picks which of 4, 5 and 6 run (`--takeover` does not
+ *    apply to 6: test/state/redisPartitionsDaemon.test.ts kills a daemon instead).
  *
  * Per agent: events/s (wall clock, until its last write is in Redis), events per CPU-second of
  * that process (process.cpuUsage: user + system, every thread), the share of it the timers took
@@ -79,7 +86,7 @@
  * changes never received; `registers`, nor this agent's register writes shipped; `shipping`,
  * nothing recorded for Redis at all.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--tick 1000] [--owners inbox,partitions] [--partitions 12]`.
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--tick 1000] [--owners inbox,partitions,runtime] [--partitions 12]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -139,9 +146,9 @@ if (!/^\d+$/.test(values['max-open'])) {
 }
 /** The owners design's runs: `inbox` (an inbox per owner, ownership by hash), `partitions` (partitions held by terms). */
 const OWNER_DESIGNS = values.owners.split(',').filter((d) => d !== '');
-if (OWNER_DESIGNS.some((d) => d !== 'inbox' && d !== 'partitions')) {
+if (OWNER_DESIGNS.some((d) => d !== 'inbox' && d !== 'partitions' && d !== 'runtime')) {
   process.stderr.write(
-    `bench/redis.ts: --owners takes inbox, partitions or both (comma-separated), not ${values.owners}\n`,
+    `bench/redis.ts: --owners takes inbox, partitions, runtime or several (comma-separated), not ${values.owners}\n`,
   );
   process.exit(2);
 }
@@ -162,7 +169,7 @@ interface Agent {
 }
 
 function startAgent(
-  store: 'memory' | 'redis' | 'owners' | 'partitions',
+  store: 'memory' | 'redis' | 'owners' | 'partitions' | 'runtime',
   agent: number,
   agents: number,
   groups: number,
@@ -309,7 +316,12 @@ function timeDifferences(a: readonly string[], b: readonly string[]): { deltas: 
 
 /** The figures of one owners design's run: incidents against the memory engine's, takeover, lag, checkpoints, Redis. */
 function ownersTable(
-  o: { design: 'owners' | 'partitions'; run: Awaited<ReturnType<typeof runAgents>>; redisCpu: number; mem: number },
+  o: {
+    design: 'owners' | 'partitions' | 'runtime';
+    run: Awaited<ReturnType<typeof runAgents>>;
+    redisCpu: number;
+    mem: number;
+  },
   memoryOpenedList: string[],
   touched: number,
 ): string {
@@ -371,7 +383,7 @@ function ownersTable(
             )
             .join(' / ')}; ${fmt(apart.unmatched)}`,
         ],
-        ...(o.design === 'partitions'
+        ...(o.design !== 'owners'
           ? [
               [
                 'partitions held per agent at the start',
@@ -431,13 +443,13 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
 
   // The other design: each (rule, group) owned by one agent, events passed on through Redis streams.
   const ownerRuns: {
-    design: 'owners' | 'partitions';
+    design: 'owners' | 'partitions' | 'runtime';
     run: Awaited<ReturnType<typeof runAgents>>;
     redisCpu: number;
     mem: number;
   }[] = [];
   for (const d of OWNER_DESIGNS) {
-    const design = d === 'inbox' ? 'owners' : 'partitions';
+    const design = d === 'inbox' ? 'owners' : d === 'partitions' ? 'partitions' : 'runtime';
     await admin.flushall();
     const cpuFrom = redisCpuSeconds(await admin.info('cpu'));
     const memFrom = infoField(await admin.info('memory'), 'used_memory');

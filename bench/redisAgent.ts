@@ -27,6 +27,7 @@ import {
   groupRouter,
   noteOpened,
   ruleSet,
+  streamEndMs,
   streamShare,
   routeBatch,
   timeMsOf,
@@ -35,6 +36,7 @@ import {
 import { eventsFromJson, eventsToJson } from '../src/model/eventJson.ts';
 import { takeThrough } from '../src/connectors/correlation/partitionOwner.ts';
 import { partitionsAgent, type PartitionsResult } from './redisAgentPartitions.ts';
+import { runtimeAgent } from './redisAgentRuntime.ts';
 import { cpuUs } from './support.ts';
 
 export interface AgentResult {
@@ -575,7 +577,9 @@ await feed(new MemoryStateStore(), events.slice(0, 20_000), true); // JIT warm-u
 clock.ms = 0;
 /** Owners: the inbox reader (XREAD blocks its connection), and the connection that sends and checkpoints. */
 const owners =
-  mode === 'owners' || mode === 'partitions' ? { reader: new Redis(url!), writer: new Redis(url!) } : undefined;
+  mode === 'owners' || mode === 'partitions' || mode === 'runtime'
+    ? { reader: new Redis(url!), writer: new Redis(url!) }
+    : undefined;
 const store = owners ? new MemoryStateStore() : await makeStore();
 const probes = store instanceof RedisStateStore ? new Probes(store) : undefined;
 /** Incidents opened, by the memory engine alone (the one to compare with) and by owners. */
@@ -596,6 +600,24 @@ const partitioned =
         opened!,
       )
     : undefined;
+/** The daemon's own runtime under `state.sharing: partitions` (mode `runtime`). */
+const daemonRuntime =
+  mode === 'runtime'
+    ? await runtimeAgent(
+        url!,
+        {
+          agent: AGENT,
+          agents: AGENTS,
+          partitions: PARTITIONS,
+          maxOpen: MAX_OPEN,
+          tickMs: TICK_MS,
+          total: Number(eventsText),
+          endMs: streamEndMs(Number(eventsText)),
+        },
+        opened!,
+        owners!.writer,
+      )
+    : undefined;
 send({ type: 'ready' });
 await nextMessage();
 
@@ -607,7 +629,13 @@ let checkpointUs = 0;
 let ownerLags: number[] | undefined;
 let takeover: Takeover | undefined;
 let partitions: AgentResult['partitions'];
-if (partitioned) {
+if (daemonRuntime) {
+  const r = await daemonRuntime.run(events);
+  timerUs = 0;
+  late = r.late;
+  ownerLags = r.lagsMs;
+  partitions = { partitionsAtStart: r.partitionsAtStart };
+} else if (partitioned) {
   const r = await partitioned.run(events);
   timerUs = r.timerUs;
   checkpointUs = r.checkpointUs;
@@ -652,6 +680,7 @@ send({
   },
 });
 await nextMessage();
+await daemonRuntime?.close();
 if (store instanceof RedisStateStore) await store.close();
 owners?.reader.disconnect();
 owners?.writer.disconnect();

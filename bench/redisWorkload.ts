@@ -52,12 +52,15 @@ export function redisCpuSeconds(info: string): number {
   return infoField(info, 'used_cpu_user') + infoField(info, 'used_cpu_sys');
 }
 
+/** The three rules as configured (`correlation:`); `maxOpen` overrides max_open_incidents. */
+export function rulesConfig(maxOpen?: number): object {
+  return maxOpen === undefined ? RULES : { ...RULES, defaults: { ...RULES.defaults, max_open_incidents: maxOpen } };
+}
+
 /** The three rules; `maxOpen` overrides max_open_incidents (default 1,000 per rule: past it, groups are held back on one overflow incident). */
 export function ruleSet(maxOpen?: number): RuleSet {
   const issues: { path: string; message: string }[] = [];
-  const rules =
-    maxOpen === undefined ? RULES : { ...RULES, defaults: { ...RULES.defaults, max_open_incidents: maxOpen } };
-  const cfg = correlationSchema.parse(rules, 'correlation', issues);
+  const cfg = correlationSchema.parse(rulesConfig(maxOpen), 'correlation', issues);
   if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
   return compileRuleSet(cfg, (source, context) => compileCondition(source, context) as (item: never) => boolean).set;
 }
@@ -80,10 +83,16 @@ function groupOf(i: number, groups: number): number {
  * alerts of `groups` assets, in time order: the events `i < events` with i mod agents = agent
  * (agent 0 of 1 takes them all).
  */
+/** Event `i`'s time (ms): RATE events a second, from 1 ms (an event time of 0 is one the source did not give). */
+const eventTimeMs = (i: number) => 1 + Math.floor((i * 1000) / RATE);
+
+/** The time of the last of `events` events of the stream. */
+export const streamEndMs = (events: number) => eventTimeMs(events - 1);
+
 export function streamShare(events: number, groups: number, agent: number, agents: number): VigilEvent[] {
   const out: VigilEvent[] = [];
   for (let i = agent; i < events; i += agents) {
-    const t = BigInt(Math.floor((i * 1000) / RATE)) * 1_000_000n;
+    const t = BigInt(eventTimeMs(i)) * 1_000_000n;
     const g = groupOf(i, groups);
     const base = { source: 'bench', id: `e${i}`, timeUnixNano: t, observedTimeUnixNano: t };
     const rule = ruleOf(i);

@@ -123,14 +123,12 @@ export class PartitionRuntime implements IncidentDesk {
       },
       clockMarks: true,
       lag: (ms) => this.partitionMetrics.lag.observe(ms / 1000),
-      now: this.clock,
     });
     this.sender = new PartitionSender({
       ownership: this.ownership,
       keys: this.keys,
       partitionOf: (e) => this.placeOf(e),
       encode: (events) => eventsToJson(events),
-      now: this.clock,
     });
     this.outlet = new IncidentOutlet({ output: opts.output, logger: opts.logger });
     this.state = { health: () => this.health() };
@@ -359,32 +357,35 @@ export class PartitionRuntime implements IncidentDesk {
   private async deliver(extra: IncidentChange[] = []): Promise<void> {
     const made = this.made.length ? this.made.concat(extra) : extra;
     this.made = [];
-    for (const engine of this.known) reportEngineStats(this.metrics, engine);
-    if (made.length === 0) return this.outlet.send([]);
-    const changes: IncidentChange[] = [];
-    for (let i = 0; i < made.length; i++) {
-      const c = made[i]!;
-      if (c.notify) {
-        let mine: boolean;
-        try {
-          mine = await claimNotification(this.redis.client, this.redisKeys, this.agent, c);
-        } catch {
-          // Redis out of reach: this change and those after it wait for the claim. If this agent's
-          // term runs out meanwhile, the next owner makes the change again and claims it first.
+    if (made.length > 0) {
+      // All claims at once (one round trip), answered in order.
+      const claims = await Promise.all(
+        made.map((c) =>
+          c.notify ? claimNotification(this.redis.client, this.redisKeys, this.agent, c).catch(() => undefined) : true,
+        ),
+      );
+      const changes: IncidentChange[] = [];
+      for (let i = 0; i < made.length; i++) {
+        const c = made[i]!;
+        const mine = claims[i];
+        if (mine === undefined) {
+          // Redis out of reach: this change and those after it wait for their claims. If this
+          // agent's term runs out meanwhile, the next owner makes the change again and claims it first.
           this.made = made.slice(i).concat(this.made);
           break;
         }
-        if (!mine) {
+        if (mine) changes.push(c);
+        else {
           this.storeMetrics.duplicateNotifications.inc({ kind: c.kind });
           changes.push({ ...c, notify: false, reason: `${c.reason}; already notified (replayed after a takeover)` });
-          continue;
         }
       }
-      changes.push(c);
-    }
-    for (const c of changes) this.metrics.changes.inc({ kind: c.kind });
-    for (const w of this.watchers) w(changes);
-    await this.outlet.send(changes);
+      for (const c of changes) this.metrics.changes.inc({ kind: c.kind });
+      for (const w of this.watchers) w(changes);
+      await this.outlet.send(changes);
+    } else await this.outlet.send([]);
+    // Counted once what they made has gone out.
+    for (const engine of this.known) reportEngineStats(this.metrics, engine);
   }
 
   private health(): ComponentHealth {
