@@ -275,7 +275,8 @@ async function keyKinds(admin: Redis): Promise<{ kind: string; keys: number; byt
 }
 
 /** What share of an agent's CPU time its timers took (`tick`, or `settle` and sweeps). */
-const timerShare = (r: AgentResult) => `${((100 * r.timerCpuSeconds) / r.cpuSeconds).toFixed(0)} %`;
+const timerShare = (r: AgentResult) =>
+  !Number.isFinite(r.timerCpuSeconds) ? 'not measured' : `${((100 * r.timerCpuSeconds) / r.cpuSeconds).toFixed(0)} %`;
 
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 const load = () =>
@@ -399,7 +400,13 @@ function ownersTable(
         ],
         [
           'checkpoints, % of each agent’s CPU',
-          owned.results.map((r) => `${((100 * r.checkpointCpuSeconds) / r.cpuSeconds).toFixed(0)} %`).join(', '),
+          owned.results
+            .map((r) =>
+              !Number.isFinite(r.checkpointCpuSeconds)
+                ? 'not measured'
+                : `${((100 * r.checkpointCpuSeconds) / r.cpuSeconds).toFixed(0)} %`,
+            )
+            .join(', '),
         ],
         [
           `redis-server CPU over the ${o.design}' run (s; cores busy)`,

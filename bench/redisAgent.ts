@@ -13,6 +13,9 @@
  * `partitions` agents run the owners design on partitions held by terms (bench/redisAgentPartitions.ts).
  * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis|owners|partitions AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT [MAX_OPEN [TAKEOVER_MS [TICK_MS [PARTITIONS]]]]]]
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { CorrelationEngine } from '../src/correlation/engine.ts';
 import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../src/state/stateCheckpoint.ts';
@@ -621,6 +624,13 @@ const daemonRuntime =
 send({ type: 'ready' });
 await nextMessage();
 
+// BENCH_PROFILE_DIR: a CPU profile of the measured run only (from the go to the done), per agent.
+const profiler = process.env.BENCH_PROFILE_DIR ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.start');
+}
 const cpuBefore = process.cpuUsage();
 const started = performance.now();
 let timerUs: number;
@@ -631,7 +641,9 @@ let takeover: Takeover | undefined;
 let partitions: AgentResult['partitions'];
 if (daemonRuntime) {
   const r = await daemonRuntime.run(events);
-  timerUs = 0;
+  // The runtime's timers and checkpoints run inside its loop, not timed apart.
+  timerUs = NaN;
+  checkpointUs = NaN;
   late = r.late;
   ownerLags = r.lagsMs;
   partitions = { partitionsAtStart: r.partitionsAtStart };
@@ -661,6 +673,10 @@ if (daemonRuntime) {
 if (store instanceof RedisStateStore) while (store.pendingKeys() > 0) await store.flush();
 const seconds = (performance.now() - started) / 1000;
 const cpuSeconds = cpuUs(cpuBefore) / 1e6;
+if (profiler) {
+  const { profile } = await profiler.post('Profiler.stop');
+  writeFileSync(join(process.env.BENCH_PROFILE_DIR!, `${mode}-${AGENT}.cpuprofile`), JSON.stringify(profile));
+}
 send({
   type: 'done',
   result: {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { toJson } from '../../src/model/attributes.ts';
 import { newEvent, newEventId } from '../../src/model/event.ts';
-import { eventToJson } from '../../src/model/eventJson.ts';
+import { eventsFromJson, eventsToJson, eventToJson } from '../../src/model/eventJson.ts';
 import { parseIsoNs, parseIsoUtcBytes, parseTimestampNs } from '../../src/model/timestamp.ts';
 import { mulberry32 } from '../support/seededRandom.ts';
 
@@ -15,6 +15,25 @@ describe('model serialisation', () => {
     const back = JSON.parse(toJson(ev)) as Record<string, unknown>;
     expect(back.timeUnixNano).toBe('1700000000123456789');
     expect(back.attributes).toEqual({ big: '9223372036854775807', bytes: 'AQID', list: [1, 'a'] });
+  });
+
+  it('makes events of a stream entry back as they were, of one shape with newEvent’s, bigints and bytes as strings', () => {
+    const plain = newEvent({ source: 'json', timeUnixNano: 1_700_000_000_123_456_789n, asset: 'sw-1', type: 'down' });
+    const scoped = newEvent({
+      source: 'otlp',
+      severityNumber: 17,
+      severityText: 'ERROR',
+      body: { msg: 'x' },
+      scope: { name: 'lib', version: '1', attributes: {} },
+      attributes: { big: 2n ** 63n - 1n, bytes: new Uint8Array([1, 2, 3]) },
+      traceId: 'ab'.repeat(16),
+      tenant: 't1',
+    });
+    const back = eventsFromJson(eventsToJson([plain, scoped]));
+    expect(back[0]).toEqual(plain);
+    expect(Object.keys(back[0]!)).toEqual(Object.keys(plain));
+    expect(back[1]).toEqual({ ...scoped, attributes: { big: '9223372036854775807', bytes: 'AQID' } });
+    expect(eventsFromJson(eventsToJson([plain, scoped], 1))).toEqual([back[1]]);
   });
 
   it('writes events by hand exactly as the generic serialiser does', () => {

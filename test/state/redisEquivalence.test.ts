@@ -25,7 +25,7 @@ const config = (state: string, glpiUrl: string) =>
   correlatingConfig(
     `
   tick_interval: 50ms
-  defaults: { group_wait: 1s, group_interval: 5s, repeat_interval: 1h, allowed_lateness: 5s, reopen_window: 0s }
+  defaults: { group_wait: 1s, group_interval: 5s, repeat_interval: 1h, allowed_lateness: 5s, reopen_window: 0s, max_open_incidents: 0 }
   rules:
     - kind: threshold
       name: errors
@@ -210,11 +210,12 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
     glpi: FakeGlpi,
     fault?: (offsetMs: number) => Promise<void>,
     links?: string[],
+    sharing: 'state' | 'partitions' = 'state',
   ): Promise<{ changes: IncidentChange[]; base: number; events: number; linkIgnored: number }> {
     const state =
       agents === 1
         ? '  state: { store: memory }'
-        : `  state: { store: redis, url: ${redis.url}, prefix: ${freshPrefix()}, flush_interval: ${FLUSH_MS}ms, lease_ttl: 2s }`;
+        : `  state: { store: redis, sharing: ${sharing}, partitions: 6, url: ${redis.url}, prefix: ${freshPrefix()}, flush_interval: ${FLUSH_MS}ms, lease_ttl: 2s }`;
     const ds = await Promise.all(
       Array.from({ length: agents }, (_, k) =>
         startDaemon(config(agents === 1 ? state : `${state.slice(0, -2)}, agent_id: agent-${k} }`, glpi.apiUrl)),
@@ -306,6 +307,31 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
       expect(glpiOne.count('POST', 'Ticket')).toBe(
         new Set(one.changes.filter((c) => c.notify).map((c) => c.incident.id)).size,
       );
+    } finally {
+      await Promise.all([glpiOne.close(), glpiThree.close()]);
+    }
+  }, 150_000);
+
+  it('tell the same incidents, counts, notifications and tickets, links whole, when they share the work by partitions', async () => {
+    const glpiOne = await new FakeGlpi().listen();
+    const glpiThree = await new FakeGlpi().listen();
+    try {
+      const one = await run(1, glpiOne);
+      const three = await run(3, glpiThree, undefined, linkStates(stories(one.changes, one.base)), 'partitions');
+      // One owner per group takes every agent's events in time order: no transition races.
+      expect(three.linkIgnored).toBe(one.linkIgnored);
+      const a = stories(one.changes, one.base);
+      const b = stories(three.changes, three.base);
+      expect(b.map((s) => `${s.key} ${s.status} ${s.count}`)).toEqual(a.map((s) => `${s.key} ${s.status} ${s.count}`));
+      for (let i = 0; i < a.length; i++) {
+        expect(Math.abs(b[i]!.openedAt - a[i]!.openedAt), `${a[i]!.key} opened`).toBeLessThanOrEqual(TIME_TOLERANCE_MS);
+        expect(Math.abs(b[i]!.resolvedAt - a[i]!.resolvedAt), `${a[i]!.key} resolved`).toBeLessThanOrEqual(
+          TIME_TOLERANCE_MS,
+        );
+      }
+      expect(notified(three.changes)).toEqual(notified(one.changes));
+      expect(glpiThree.tickets.size).toBe(glpiOne.tickets.size);
+      expect(glpiThree.count('POST', 'Ticket')).toBe(glpiOne.count('POST', 'Ticket'));
     } finally {
       await Promise.all([glpiOne.close(), glpiThree.close()]);
     }

@@ -68,7 +68,7 @@ export function correlationMetrics(registry: Registry): CorrelationMetrics {
     }),
     ticks: new Counter({
       name: 'vigil_correlation_ticks_total',
-      help: 'Timer rounds done and their changes delivered: `timers` where this agent ran the timers (alone, or holding the lease), `settle` where another agent runs them and this one only delivered held changes.',
+      help: 'Timer rounds done and their changes delivered: `timers` where this agent ran the timers (alone, or holding the lease), `settle` where another agent runs them and this one only delivered held changes, `partitions` per read of the partitions this agent holds (state.sharing: partitions), whose timers run as their time goes on.',
       labelNames: ['role'],
       registers: r,
     }),
