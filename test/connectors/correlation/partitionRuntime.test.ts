@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { correlationConnectorSchema } from '../../../src/connectors/correlation/config.ts';
 import { PartitionRuntime } from '../../../src/connectors/correlation/partitionRuntime.ts';
@@ -11,6 +11,7 @@ import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
 import { engineFrom, ev } from '../../support/correlation.ts';
 import { mixedRules, mixedStream, noteOpenings } from '../../support/mixedStream.ts';
+import { startRedisCluster, type RedisCluster } from '../../support/redis.ts';
 import { waitFor } from '../../support/waitFor.ts';
 import { freshPrefix, redisAndClients } from '../../state/redisHelpers.ts';
 
@@ -33,7 +34,10 @@ rules:
   - { kind: threshold, name: by_asset, match: 'severity_text == "ERROR"', group_by: [asset], window: 30s, bucket: 5s, threshold: 3 }
 `;
 
-function connectorConfig(url: string, prefix: string, rules: string, partitions = 12) {
+/** Where the agents' Redis is: a standalone server's url, or some nodes of a Cluster. */
+type Where = { url: string } | { cluster: { nodes: string[] } };
+
+function connectorConfig(where: Where, prefix: string, rules: string, partitions = 12) {
   const issues: { path: string; message: string }[] = [];
   const cfg = correlationConnectorSchema.parse(
     {
@@ -43,7 +47,7 @@ function connectorConfig(url: string, prefix: string, rules: string, partitions 
         store: 'redis',
         sharing: 'partitions',
         partitions,
-        url,
+        ...where,
         prefix,
         lease_ttl: '3s',
         flush_interval: '20ms',
@@ -79,79 +83,86 @@ function oneEngine(events: VigilEvent[], untilMs: number, rules = mixedRules): s
 
 interface Agent {
   runtime: PartitionRuntime;
+  /** What the redis_state extension would close after the runtime stopped. */
+  client: SharedRedis['client'];
   changes: IncidentChange[];
   metrics: SelfMetrics;
 }
 
+/** Agents on one Redis and prefix, their marks on `clock`. */
+async function start(
+  where: Where,
+  n: number,
+  prefix: string,
+  clock: () => number,
+  rules = mixedRules,
+): Promise<Agent[]> {
+  const cfg = connectorConfig(where, prefix, rules);
+  const out: Agent[] = [];
+  for (let a = 0; a < n; a++) {
+    const redis: SharedRedis = {
+      client: createRedisClient(connectionOf(cfg.state)),
+      config: connectionOf(cfg.state),
+      agent: `agent-${a}`,
+    };
+    // As the redis_state extension does at its start.
+    await redis.client.connect();
+    const changes: IncidentChange[] = [];
+    const metrics = new SelfMetrics();
+    const runtime = new PartitionRuntime(cfg, {
+      logger: createLogger('silent'),
+      metrics,
+      clock,
+      redis,
+      output: () => ({
+        consume: (batch: IncidentChange[]) => {
+          changes.push(...batch);
+          return Promise.resolve();
+        },
+      }),
+    });
+    await runtime.start();
+    out.push({ runtime, client: redis.client, changes, metrics });
+  }
+  await waitFor(
+    () => out.every((a) => a.runtime.held().length === 12 / n),
+    'each agent to hold its share of the partitions',
+  );
+  return out;
+}
+
+async function stopAll(agents: Agent[]): Promise<void> {
+  for (const a of agents) {
+    await a.runtime.stop();
+    a.client.disconnect();
+  }
+}
+
+const openings = (agents: Agent[]) => {
+  const seen = new Set<string>();
+  for (const a of agents) noteOpenings(a.changes, seen);
+  return [...seen].sort();
+};
+
+/** Sends each agent's share in batches, the clock moved to each round's latest time first. */
+async function sendShares(agents: Agent[], events: VigilEvent[], setClock: (ms: number) => void): Promise<void> {
+  const shares = agents.map((_, a) => events.filter((_, i) => i % agents.length === a));
+  const rounds = Math.ceil(shares[0]!.length / BATCH);
+  for (let b = 0; b < rounds; b++) {
+    const batches = shares.map((s) => s.slice(b * BATCH, (b + 1) * BATCH));
+    setClock(Math.max(...batches.filter((x) => x.length).map((x) => msOf(x.at(-1)!))));
+    await Promise.all(batches.map((batch, a) => agents[a]!.runtime.consumeLogs(batch)));
+  }
+}
+
 describe('the correlation runtime with state.sharing: partitions', () => {
   const { server } = redisAndClients();
-  const running: PartitionRuntime[] = [];
-
-  /** Agents on one Redis and prefix, their marks on `clock`. */
-  async function start(n: number, prefix: string, clock: () => number, rules = mixedRules): Promise<Agent[]> {
-    const cfg = connectorConfig(server().url, prefix, rules);
-    const out: Agent[] = [];
-    for (let a = 0; a < n; a++) {
-      const redis: SharedRedis = {
-        client: createRedisClient(connectionOf(cfg.state)),
-        config: connectionOf(cfg.state),
-        agent: `agent-${a}`,
-      };
-      // As the redis_state extension does at its start.
-      await redis.client.connect();
-      const changes: IncidentChange[] = [];
-      const metrics = new SelfMetrics();
-      const runtime = new PartitionRuntime(cfg, {
-        logger: createLogger('silent'),
-        metrics,
-        clock,
-        redis,
-        output: () => ({
-          consume: (batch: IncidentChange[]) => {
-            changes.push(...batch);
-            return Promise.resolve();
-          },
-        }),
-      });
-      await runtime.start();
-      running.push(runtime);
-      out.push({ runtime, changes, metrics });
-    }
-    await waitFor(
-      () => out.every((a) => a.runtime.held().length === 12 / n),
-      'each agent to hold its share of the partitions',
-    );
-    return out;
-  }
-
-  async function stopAll(agents: Agent[]): Promise<void> {
-    for (const a of agents) {
-      await a.runtime.stop();
-      running.splice(running.indexOf(a.runtime), 1);
-    }
-  }
-
-  const openings = (agents: Agent[]) => {
-    const seen = new Set<string>();
-    for (const a of agents) noteOpenings(a.changes, seen);
-    return [...seen].sort();
-  };
-
-  /** Sends each agent's share in batches, the clock moved to each round's latest time first. */
-  async function sendShares(agents: Agent[], events: VigilEvent[], setClock: (ms: number) => void): Promise<void> {
-    const shares = agents.map((_, a) => events.filter((_, i) => i % agents.length === a));
-    const rounds = Math.ceil(shares[0]!.length / BATCH);
-    for (let b = 0; b < rounds; b++) {
-      const batches = shares.map((s) => s.slice(b * BATCH, (b + 1) * BATCH));
-      setClock(Math.max(...batches.filter((x) => x.length).map((x) => msOf(x.at(-1)!))));
-      await Promise.all(batches.map((batch, a) => agents[a]!.runtime.consumeLogs(batch)));
-    }
-  }
+  const standalone = () => ({ url: server().url });
 
   it('makes the openings and resolutions of one engine fed the whole stream, each opening notified once', async () => {
     const events = shifted(mixedStream(11, 3000));
     let now = msOf(events[0]!);
-    const agents = await start(3, freshPrefix(), () => now);
+    const agents = await start(standalone(), 3, freshPrefix(), () => now);
     await sendShares(agents, events, (ms) => (now = ms));
     now = msOf(events.at(-1)!) + 45_000;
     const reference = oneEngine(events, now);
@@ -177,12 +188,11 @@ describe('the correlation runtime with state.sharing: partitions', () => {
   it('hands a stopping agent’s partitions to the others with their state: nothing lost, nothing notified twice', async () => {
     const events = shifted(mixedStream(12, 3000));
     let now = msOf(events[0]!);
-    const agents = await start(3, freshPrefix(), () => now);
+    const agents = await start(standalone(), 3, freshPrefix(), () => now);
     const half = Math.floor(events.length / 2);
     await sendShares(agents, events.slice(0, half), (ms) => (now = ms));
     const [leaving, ...staying] = agents as [Agent, Agent, Agent];
-    await leaving.runtime.stop();
-    running.splice(running.indexOf(leaving.runtime), 1);
+    await stopAll([leaving]);
     await waitFor(
       () => staying.every((a) => a.runtime.held().length === 6),
       'the two others to take the partitions given back',
@@ -207,7 +217,7 @@ describe('the correlation runtime with state.sharing: partitions', () => {
       }),
     );
     let now = msOf(events[0]!);
-    const agents = await start(3, freshPrefix(), () => now, twoRules);
+    const agents = await start(standalone(), 3, freshPrefix(), () => now, twoRules);
     await sendShares(agents, events, (ms) => (now = ms));
     now = msOf(events.at(-1)!) + 45_000;
     const reference = oneEngine(events, now, twoRules);
@@ -220,8 +230,8 @@ describe('the correlation runtime with state.sharing: partitions', () => {
 
   it('holds nothing, and fails /readyz, with another partition count than the agents already sharing the prefix', async () => {
     const prefix = freshPrefix();
-    const [first] = await start(1, prefix, Date.now);
-    const cfg = connectorConfig(server().url, prefix, mixedRules, 6);
+    const [first] = await start(standalone(), 1, prefix, Date.now);
+    const cfg = connectorConfig(standalone(), prefix, mixedRules, 6);
     const redis: SharedRedis = {
       client: createRedisClient(connectionOf(cfg.state)),
       config: connectionOf(cfg.state),
@@ -247,4 +257,31 @@ describe('the correlation runtime with state.sharing: partitions', () => {
     expect(first!.runtime.held()).toHaveLength(12);
     await stopAll([first!]);
   });
+});
+
+describe('the correlation runtime with state.sharing: partitions, on Redis Cluster', () => {
+  let cluster: RedisCluster;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('makes the openings and resolutions of one engine fed the whole stream, the partitions in one slot', async () => {
+    const events = shifted(mixedStream(13, 2000));
+    let now = msOf(events[0]!);
+    const prefix = freshPrefix();
+    const agents = await start({ cluster: { nodes: cluster.nodes } }, 3, prefix, () => now);
+    await sendShares(agents, events, (ms) => (now = ms));
+    now = msOf(events.at(-1)!) + 45_000;
+    const reference = oneEngine(events, now);
+    expect(reference.length).toBeGreaterThan(50);
+    await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up with the stream', 20_000);
+    expect(openings(agents)).toEqual(reference);
+    const notified = agents.flatMap((a) => a.changes.filter((c) => c.kind === 'opened' && c.notify));
+    expect(new Set(notified.map((c) => c.incident.id)).size).toBe(notified.length);
+    expect(notified.length).toBe(reference.filter((r) => r.startsWith('opened ')).length);
+    await stopAll(agents);
+  }, 60_000);
 });
