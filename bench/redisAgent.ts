@@ -36,7 +36,7 @@ import {
   timeMsOf,
   type Cut,
 } from './redisWorkload.ts';
-import { eventsFromJson, eventsToJson } from '../src/model/eventJson.ts';
+import { eventsFromRows, eventsToRows } from '../src/model/eventRows.ts';
 import { takeThrough } from '../src/connectors/correlation/partitionOwner.ts';
 import { partitionsAgent, type PartitionsResult } from './redisAgentPartitions.ts';
 import { runtimeAgent } from './redisAgentRuntime.ts';
@@ -322,7 +322,7 @@ async function passOn(client: Redis, events: VigilEvent[], progress: Progress): 
         progress.localStamps.push(throughMs, Date.now());
         logSeq = throughMs === logMs ? logSeq + 1 : 1;
         logMs = throughMs;
-        calls.push(client.xadd(logKey(AGENT), `${throughMs}-${logSeq}`, 'e', eventsToJson(mine)));
+        calls.push(client.xadd(logKey(AGENT), `${throughMs}-${logSeq}`, 'e', eventsToRows(mine)));
         calls.push(client.xadd(inboxKey(o), '*', 'a', String(AGENT), 'p', through, 'e', '[]'));
       } else
         calls.push(
@@ -334,7 +334,7 @@ async function passOn(client: Redis, events: VigilEvent[], progress: Progress): 
             'p',
             through,
             'e',
-            eventsToJson(mine),
+            eventsToRows(mine),
             's',
             String(Date.now()),
           ),
@@ -388,7 +388,7 @@ function checkpoint(
   const { set, remove } = tracker.take();
   for (let i = 0; i < set.length; i += 2 * CHECKPOINT_CHUNK) pipe.hset(key, ...set.slice(i, i + 2 * CHECKPOINT_CHUNK));
   for (let i = 0; i < remove.length; i += CHECKPOINT_CHUNK) pipe.hdel(key, ...remove.slice(i, i + CHECKPOINT_CHUNK));
-  const rest = JSON.stringify(waiting.map((q) => eventsToJson(q)));
+  const rest = JSON.stringify(waiting.map((q) => eventsToRows(q)));
   pipe.hset(key, POSITION, position, WAITING, rest, META, JSON.stringify(meta));
   pipe.xtrim(inboxKey(AGENT), 'MINID', position);
   pipe.xtrim(logKey(AGENT), 'MINID', `${throughMs + 1}-0`);
@@ -462,7 +462,7 @@ async function own(
       for (const [id, fields] of entries) {
         if (stream === logKey(AGENT)) {
           log!.position = id;
-          for (const e of eventsFromJson(fields[1]!)) if (timeMsOf(e) > log!.droppedMs) queues[AGENT]!.push(e);
+          for (const e of eventsFromRows(fields[1]!)) if (timeMsOf(e) > log!.droppedMs) queues[AGENT]!.push(e);
           if (fields[3] === '1') {
             ended++;
             through[AGENT] = Infinity;
@@ -474,7 +474,7 @@ async function own(
         // Once the log stands in for them, this agent's own entries say nothing new.
         if (log && sender === AGENT) continue;
         const queue = queues[sender]!;
-        for (const e of eventsFromJson(fields[5]!)) queue.push(e);
+        for (const e of eventsFromRows(fields[5]!)) queue.push(e);
         if (fields[7] !== undefined) sent[sender]!.push(Number(fields[3]), Number(fields[7]));
         if (fields[3] === 'end') {
           ended++;
@@ -530,7 +530,7 @@ async function own(
       through = meta.through.map((t) => t ?? Infinity);
       ended = through.filter((t) => t === Infinity).length;
       nextTick = meta.nextTick;
-      queues = (JSON.parse(restored.fields.get(WAITING)!) as string[]).map((q) => eventsFromJson(q));
+      queues = (JSON.parse(restored.fields.get(WAITING)!) as string[]).map((q) => eventsFromRows(q));
       // This agent's own events come from its log from here on: all after the time the checkpoint holds.
       queues[AGENT] = [];
       through[AGENT] = meta.throughMs;

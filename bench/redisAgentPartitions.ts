@@ -31,7 +31,7 @@ import type { VigilEvent } from '../src/model/event.ts';
 import { RedisKeys } from '../src/state/redisKeys.ts';
 import { PartitionOwnership } from '../src/state/redisPartitions.ts';
 import { BATCH, groupRouter, noteOpened, ruleSet, sentThroughMs, timeMsOf } from './redisWorkload.ts';
-import { eventsFromJson, eventsToJson } from '../src/model/eventJson.ts';
+import { eventsFromRows, eventsToRows } from '../src/model/eventRows.ts';
 import { cpuUs } from './support.ts';
 
 export interface PartitionsOptions {
@@ -134,8 +134,8 @@ class Owner {
       ownership: this.ownership,
       keys,
       engine: (store) => this.timedEngine(new CorrelationEngine(ruleSet(opts.maxOpen), store)),
-      encode: (events) => eventsToJson(events),
-      decode: eventsFromJson,
+      encode: (events) => eventsToRows(events),
+      decode: eventsFromRows,
       tickMs: opts.tickMs,
       changes: (changes) => noteOpened(changes, opened),
       slice: Math.ceil(BATCH / opts.agents),
@@ -292,7 +292,7 @@ export async function partitionsAgent(
     ownership: side.ownership,
     keys,
     partitionOf: groupRouter(opts.partitions, opts.maxOpen),
-    encode: (events) => eventsToJson(events),
+    encode: (events) => eventsToRows(events),
   });
   return {
     async run(events) {

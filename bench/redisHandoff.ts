@@ -22,7 +22,7 @@ import type { VigilEvent } from '../src/model/event.ts';
 import { MemoryStateStore } from '../src/state/memoryStore.ts';
 import { startRedis } from '../test/support/redis.ts';
 import { BATCH, redisCpuSeconds, ruleSet, streamShare } from './redisWorkload.ts';
-import { eventsFromJson, eventsToJson } from '../src/model/eventJson.ts';
+import { eventsFromRows, eventsToRows } from '../src/model/eventRows.ts';
 import { benchArgs, cpuUs, fmt, median, table } from './support.ts';
 
 const { values } = benchArgs(import.meta.filename, {
@@ -56,7 +56,7 @@ async function send(client: Redis, events: VigilEvent[]): Promise<number> {
   const before = process.cpuUsage();
   const calls: Promise<unknown>[] = [];
   for (let i = 0; i < events.length; i += BATCH) {
-    calls.push(client.xadd(STREAM, '*', 'e', eventsToJson(events, i, Math.min(events.length, i + BATCH))));
+    calls.push(client.xadd(STREAM, '*', 'e', eventsToRows(events, i, Math.min(events.length, i + BATCH))));
     if (calls.length >= IN_FLIGHT) await calls.shift();
   }
   await Promise.all(calls);
@@ -74,7 +74,7 @@ async function receive(client: Redis, expected: number): Promise<number> {
     if (!reply) throw new Error(`the stream ended after ${got} of ${expected} events`);
     for (const [id, fields] of reply[0]![1]) {
       last = id;
-      got += eventsFromJson(fields[1]!).length;
+      got += eventsFromRows(fields[1]!).length;
     }
   }
   return cpuUs(before);

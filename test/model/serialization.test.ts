@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { toJson } from '../../src/model/attributes.ts';
 import { newEvent, newEventId } from '../../src/model/event.ts';
-import { eventsFromJson, eventsToJson, eventToJson } from '../../src/model/eventJson.ts';
+import { eventToJson } from '../../src/model/eventJson.ts';
+import { eventsFromRows, eventsToRows } from '../../src/model/eventRows.ts';
 import { parseIsoNs, parseIsoUtcBytes, parseTimestampNs } from '../../src/model/timestamp.ts';
 import { mulberry32 } from '../support/seededRandom.ts';
 
@@ -29,11 +30,14 @@ describe('model serialisation', () => {
       traceId: 'ab'.repeat(16),
       tenant: 't1',
     });
-    const back = eventsFromJson(eventsToJson([plain, scoped]));
+    const back = eventsFromRows(eventsToRows([plain, scoped]));
     expect(back[0]).toEqual(plain);
     expect(Object.keys(back[0]!)).toEqual(Object.keys(plain));
     expect(back[1]).toEqual({ ...scoped, attributes: { big: '9223372036854775807', bytes: 'AQID' } });
-    expect(eventsFromJson(eventsToJson([plain, scoped], 1))).toEqual([back[1]]);
+    expect(eventsFromRows(eventsToRows([plain, scoped], 1))).toEqual([back[1]]);
+    // An observed time equal to the event time travels as 0.
+    const seen = newEvent({ source: 'bench', timeUnixNano: 5_000_000n, observedTimeUnixNano: 5_000_000n });
+    expect(eventsFromRows(eventsToRows([seen]))).toEqual([seen]);
   });
 
   it('writes events by hand exactly as the generic serialiser does', () => {

@@ -6,7 +6,7 @@ import type { ActionOutcome, IncidentAction, IncidentDesk } from '../../correlat
 import type { EventRule } from '../../correlation/rules/rule.ts';
 import type { SilenceRecord } from '../../correlation/silences.ts';
 import type { SharedRedis } from '../../extensions/redisState/sharedRedis.ts';
-import { eventsFromJson, eventsToJson } from '../../model/eventJson.ts';
+import { eventsFromRows, eventsToRows } from '../../model/eventRows.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { Incident, IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
@@ -115,8 +115,8 @@ export class PartitionRuntime implements IncidentDesk {
       ownership: this.ownership,
       keys: this.keys,
       engine: (store, partition) => new CorrelationEngine(this.set, store, { takes: this.takesFor(partition) }),
-      encode: (events) => eventsToJson(events),
-      decode: eventsFromJson,
+      encode: (events) => eventsToRows(events),
+      decode: eventsFromRows,
       tickMs: config.tick_interval,
       changes: (changes) => {
         for (const c of changes) this.made.push(c);
@@ -128,7 +128,7 @@ export class PartitionRuntime implements IncidentDesk {
       ownership: this.ownership,
       keys: this.keys,
       partitionOf: (e) => this.placeOf(e),
-      encode: (events) => eventsToJson(events),
+      encode: (events) => eventsToRows(events),
     });
     this.outlet = new IncidentOutlet({ output: opts.output, logger: opts.logger });
     this.state = { health: () => this.health() };
