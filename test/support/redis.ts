@@ -111,6 +111,22 @@ async function onFreePort(
   }
 }
 
+/**
+ * Starts a server again on the port it had: another test process's `freePort` may be probing that
+ * very port (it binds it for a moment) while the server is down, so a bind refused as in use is
+ * tried again for a second.
+ */
+async function relaunch(start: () => Promise<ChildProcess>): Promise<ChildProcess> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 20 || !String(err).includes('Address already in use')) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 function exited(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => proc.once('exit', () => resolve()));
@@ -133,7 +149,7 @@ export async function startRedis(): Promise<RedisServer> {
     kill,
     async restart() {
       await kill();
-      current = await launch(port);
+      current = await relaunch(() => launch(port));
     },
     stop: kill,
   };
