@@ -4,7 +4,7 @@ import type { MetricPoint } from '../model/metric.ts';
 import type { StateStore } from './stateStore.ts';
 import { ruleOfKey } from './fieldPath.ts';
 import { applyAction, type ActionOutcome, type IncidentAction } from './incidentActions.ts';
-import { IncidentBook, isOverflow, type IncidentPolicy, type IncidentRecord } from './incidentBook.ts';
+import { IncidentBook, type IncidentPolicy, type IncidentRecord } from './incidentBook.ts';
 import { describeRuleChange, regroupedReason, type RuleReset } from './ruleChange.ts';
 import {
   MARKED_KINDS,
@@ -108,6 +108,8 @@ export interface EngineOptions {
    * event of two rules whose groups lie in two partitions counts once in each. Default: all.
    */
   takes?(rule: EventRule, e: VigilEvent): boolean;
+  /** Labels this engine's overflow incidents (max_open_incidents) carry beside `overflow`: a partition's. */
+  overflowScope?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -151,6 +153,7 @@ export class CorrelationEngine {
       },
     };
     this.book.onHeldBack = (rule) => this.ctx.ignore(rule, 'max_open_incidents');
+    if (opts.overflowScope) this.book.overflowScope = opts.overflowScope;
     store.onMergedCount('c:', (key) => this.mergedCounts.add(key));
     this.install(set);
   }
@@ -291,7 +294,7 @@ export class CorrelationEngine {
       const rule = this.byName.get(rec.incident.rule);
       if (!rule) continue;
       // The overflow incident stands for no group of the rule: only the open count settles it.
-      if (isOverflow(rec.incident)) this.book.settleOverflow(rec, rule.policy, nowMs, out);
+      if (this.book.isOverflow(rec.incident)) this.book.settleOverflow(rec, rule.policy, nowMs, out);
       else rule.onOpenIncident?.(rec, watermarkOf(rule, nowMs), this.ctx);
       if (rec.incident.status === 'resolved') this.set.suppressor.note(rec, false);
     }

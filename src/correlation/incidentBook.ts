@@ -239,16 +239,22 @@ function snapshot(inc: Incident): Incident {
   };
 }
 
-/** The key of the one incident that stands for a tenant's groups of `rule` held back by max_open_incidents. */
-export function overflowKey(rule: string, tenant = ''): string {
-  return tenant === ''
-    ? `${rule}{overflow="true"}`
-    : formatIncidentKey(rule, { overflow: 'true', [TENANT_LABEL]: tenant });
+/**
+ * The labels of the one incident that stands for a tenant's groups of `rule` held back by
+ * max_open_incidents; `scope`: labels of the book's own (a partition's) added.
+ */
+function overflowLabels(tenant: string, scope: Readonly<Record<string, string>>): Record<string, string> {
+  return tenant === '' ? { overflow: 'true', ...scope } : { overflow: 'true', ...scope, [TENANT_LABEL]: tenant };
 }
 
-export function isOverflow(inc: Incident): boolean {
-  return inc.key === overflowKey(inc.rule, inc.tenant);
+/** The key of that incident. */
+export function overflowKey(rule: string, tenant = '', scope: Readonly<Record<string, string>> = NO_SCOPE): string {
+  return tenant === '' && scope === NO_SCOPE
+    ? `${rule}{overflow="true"}`
+    : formatIncidentKey(rule, overflowLabels(tenant, scope));
 }
+
+const NO_SCOPE: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * What max_open_incidents counts together: a rule's incidents of one tenant, so that one tenant's
@@ -318,6 +324,16 @@ export class IncidentBook {
   parentOf: (e: VigilEvent) => string = () => '';
   /** Counts an event whose group opened no incident because its rule was at max_open_incidents. */
   onHeldBack: (rule: string) => void = () => {};
+  /**
+   * Labels this book's overflow incidents carry beside `overflow` (a partition's: each partition of
+   * the owners design counts its own share of the limit, and holds back on an incident of its own).
+   */
+  overflowScope: Readonly<Record<string, string>> = NO_SCOPE;
+
+  /** Whether `inc` is this book's overflow incident of its rule and tenant. */
+  isOverflow(inc: Incident): boolean {
+    return inc.key === overflowKey(inc.rule, inc.tenant, this.overflowScope);
+  }
 
   /** This agent's incidents that merged into another agent's, still to be told (see `drainMerges`). */
   private merges: { lost: IncidentRecord; into: string }[] = [];
@@ -633,7 +649,7 @@ export class IncidentBook {
     if (existing && heldUntilMs > 0 && (!reopens || atMs >= heldUntilMs))
       this.notifyHeld(existing, atMs, STILL_RESOLVED, out);
     const tenant = tenantOf(req.labels);
-    const counted = req.key !== overflowKey(policy.rule, tenant);
+    const counted = req.key !== overflowKey(policy.rule, tenant, this.overflowScope);
     if (counted && policy.maxOpenIncidents > 0 && this.openCount(policy.rule, tenant) >= policy.maxOpenIncidents) {
       this.holdBack(req, tenant, out);
       return undefined;
@@ -817,7 +833,7 @@ export class IncidentBook {
     const inc = rec.incident;
     if (inc.status === 'resolved') return;
     // Never below zero: incidents opened before the count existed resolve too.
-    if (!isOverflow(inc) && this.openCount(inc.rule, inc.tenant) > 0)
+    if (!this.isOverflow(inc) && this.openCount(inc.rule, inc.tenant) > 0)
       this.store.addCount(OPEN_COUNT + limitScope(inc.rule, inc.tenant), 0, -1, NEVER);
     if (event) this.fold(rec, policy, event, atMs, 1);
     else this.materialize(rec);
@@ -887,7 +903,7 @@ export class IncidentBook {
       groups = this.store.addCount(HELD_GROUPS + scope, 0, 1, NEVER);
     }
     const title = `${groups} incidents of rule ${rule} held back: max_open_incidents ${policy.maxOpenIncidents} reached`;
-    const key = overflowKey(rule, tenant);
+    const key = overflowKey(rule, tenant, this.overflowScope);
     // Counted in the overflow incident's group count, as rules count their groups' events: agents
     // sharing state add up, and a group held back again moves only that count and the last seen.
     this.countEvent(key, atMs);
@@ -903,7 +919,7 @@ export class IncidentBook {
       {
         policy,
         key,
-        labels: tenant === '' ? { overflow: 'true' } : { overflow: 'true', [TENANT_LABEL]: tenant },
+        labels: overflowLabels(tenant, this.overflowScope),
         atMs,
         count: 1,
         counted: true,
@@ -1239,7 +1255,7 @@ export class IncidentBook {
    */
   reopenByHand(rec: IncidentRecord, actor: string, reason: string, atMs: number, out: IncidentChange[]): void {
     const inc = rec.incident;
-    if (!isOverflow(inc)) this.store.addCount(OPEN_COUNT + limitScope(inc.rule, inc.tenant), 0, 1, NEVER);
+    if (!this.isOverflow(inc)) this.store.addCount(OPEN_COUNT + limitScope(inc.rule, inc.tenant), 0, 1, NEVER);
     reopened(rec, atMs);
     rec.escalated = false;
     const held = (rec.resolveHeldUntilMs ?? 0) > 0;

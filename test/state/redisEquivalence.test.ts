@@ -25,7 +25,7 @@ const config = (state: string, glpiUrl: string) =>
   correlatingConfig(
     `
   tick_interval: 50ms
-  defaults: { group_wait: 1s, group_interval: 5s, repeat_interval: 1h, allowed_lateness: 5s, reopen_window: 0s, max_open_incidents: 0 }
+  defaults: { group_wait: 1s, group_interval: 5s, repeat_interval: 1h, allowed_lateness: 5s, reopen_window: 0s }
   rules:
     - kind: threshold
       name: errors

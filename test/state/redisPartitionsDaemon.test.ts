@@ -21,7 +21,7 @@ const config = (url: string, prefix: string, agent: string, tickets?: TicketExpo
   correlatingConfig(
     `
   tick_interval: 50ms
-  defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s, max_open_incidents: 0 }
+  defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }
   rules:
     - kind: threshold
       name: service_errors
@@ -175,17 +175,19 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
 
   it('refuses, before starting, what one partition cannot see', async () => {
     const prefix = freshPrefix();
-    const yaml = config(redis.url, prefix, 'node-a').replace(
-      'defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s, max_open_incidents: 0 }',
-      'defaults: { group_wait: 0s }\n  inhibit: [{ source: [\'rule="link"\'], target: [\'rule="service_errors"\'] }]',
-    );
+    const yaml = config(redis.url, prefix, 'node-a')
+      .replace(
+        'defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }',
+        'defaults: { group_wait: 0s }\n  inhibit: [{ source: [\'rule="link"\'], target: [\'rule="service_errors"\'] }]',
+      )
+      .replace('  rules:\n', '  rules:\n    - { kind: metric_threshold, name: cpu, metric: cpu.load, value: 0.9 }\n');
     const dir = mkdtempSync(join(tmpdir(), 'vigil-partitions-'));
     writeFileSync(join(dir, 'vigil.yaml'), yaml);
     const { code, stderr, stdout } = await runCli(['validate', '--config', join(dir, 'vigil.yaml')]);
     expect(code).not.toBe(0);
     const text = stderr + stdout;
     expect(text).toContain('inhibit: is not supported: with state.sharing: partitions');
-    expect(text).toContain('max_open_incidents: must be 0 (the default is 1000)');
+    expect(text).toContain('rules[0].kind: metric rules are not supported with state.sharing: partitions');
     expect(text).not.toMatch(/\n\s+at /);
   });
 });

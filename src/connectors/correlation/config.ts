@@ -24,20 +24,13 @@ function partitionsIssues(cfg: CorrelationConfig, path: string): ConfigIssue[] {
   const why = 'with state.sharing: partitions, each agent sees only the groups of the partitions it holds';
   if (cfg.inhibit.length > 0) issues.push({ path: `${path}.inhibit`, message: `is not supported: ${why}` });
   if (cfg.topology !== undefined) issues.push({ path: `${path}.topology`, message: `is not supported: ${why}` });
-  if (cfg.defaults.max_open_incidents !== 0)
-    issues.push({
-      path: `${path}.defaults.max_open_incidents`,
-      message: `must be 0 (the default is 1000): ${why}, so no agent can count a rule's open incidents`,
-    });
   cfg.rules.forEach((r, i) => {
-    const rule = r as RuleConfig & { max_open_incidents?: number; kind: string };
+    const rule = r as RuleConfig & { kind: string };
     if (rule.kind === 'metric_threshold')
       issues.push({
         path: `${path}.rules[${i}].kind`,
         message: 'metric rules are not supported with state.sharing: partitions: the partitions carry events only',
       });
-    if (rule.max_open_incidents !== undefined && rule.max_open_incidents !== 0)
-      issues.push({ path: `${path}.rules[${i}].max_open_incidents`, message: `must be 0: ${why}` });
   });
   return issues;
 }

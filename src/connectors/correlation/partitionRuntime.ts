@@ -32,6 +32,25 @@ const STOP_WAIT_MS = 1_000;
 const SEND_RETRY_MS = 200;
 
 /**
+ * The rules as each partition's engine runs them: a rule's max_open_incidents shared out among the
+ * partitions (each allows `ceil(limit / partitions)`; 0 stays no limit). No agent sees a rule's
+ * open incidents in every partition, and new groups spread over the partitions by their key's
+ * hash, so a flood of them is held back at about the limit in all, each partition on an overflow
+ * incident of its own (`<rule>{overflow="true",partition="<p>"}`).
+ */
+export function sharedOut(config: RuntimeConfig, partitions: number): RuntimeConfig {
+  const share = (limit: number) => (limit === 0 ? 0 : Math.ceil(limit / partitions));
+  return {
+    ...config,
+    defaults: { ...config.defaults, max_open_incidents: share(config.defaults.max_open_incidents) },
+    rules: config.rules.map((r) => {
+      const limit = (r as { max_open_incidents?: number }).max_open_incidents;
+      return limit === undefined ? r : { ...r, max_open_incidents: share(limit) };
+    }),
+  };
+}
+
+/**
  * The correlation connector's runtime under `state.sharing: partitions` (the owners design,
  * docs/correlation.md): every agent puts the events it receives on the Redis streams of their
  * groups' partitions, and answers its senders once they are there; each partition has one owner
@@ -44,7 +63,10 @@ const SEND_RETRY_MS = 200;
 export class PartitionRuntime implements IncidentDesk {
   readonly state: { health(): ComponentHealth };
   private config: RuntimeConfig;
+  /** The rules the partitions' engines run: their open-incident limits shared out (`sharedOut`). */
   private set: RuleSet;
+  /** The rules as configured, for those who show them. */
+  private shown: RuleSet;
   private eventRules: EventRule[];
   private readonly opts: RuntimeOptions;
   private readonly redis: SharedRedis;
@@ -90,7 +112,8 @@ export class PartitionRuntime implements IncidentDesk {
     this.redis = opts.redis;
     this.clock = opts.clock ?? Date.now;
     this.count = config.state?.partitions ?? 12;
-    this.set = ruleSetOf(config);
+    this.set = ruleSetOf(sharedOut(config, this.count));
+    this.shown = ruleSetOf(config);
     this.eventRules = this.set.rules.filter((r): r is EventRule => r.signal === 'logs');
     this.redisKeys = new RedisKeys(this.redis.config.prefix);
     const held = this.redisKeys.partitionKeys();
@@ -114,7 +137,11 @@ export class PartitionRuntime implements IncidentDesk {
       writer: this.redis.client,
       ownership: this.ownership,
       keys: this.keys,
-      engine: (store, partition) => new CorrelationEngine(this.set, store, { takes: this.takesFor(partition) }),
+      engine: (store, partition) =>
+        new CorrelationEngine(this.set, store, {
+          takes: this.takesFor(partition),
+          overflowScope: { partition: String(partition) },
+        }),
       encode: (events) => eventsToRows(events),
       decode: eventsFromRows,
       tickMs: config.tick_interval,
@@ -410,11 +437,16 @@ export class PartitionRuntime implements IncidentDesk {
   }
 
   rules(): readonly RuleConfig[] {
-    return this.set.rules.map((r) => r.definition);
+    return this.shown.rules.map((r) => r.definition);
   }
 
+  /**
+   * The partition held here whose engine has the incident on `key`: its group's, or for an
+   * overflow incident (which stands for no group) the one its `partition` label names.
+   */
   private holderOf(key: string): OwnedPartition | undefined {
-    return this.owner.owned.get(partitionOf(key, this.count));
+    const scoped = /[{,]overflow="true".*[{,]?partition="(\d+)"/.exec(key);
+    return this.owner.owned.get(scoped ? Number(scoped[1]) : partitionOf(key, this.count));
   }
 
   current(key: string): Incident | undefined {
@@ -486,7 +518,8 @@ export class PartitionRuntime implements IncidentDesk {
   reload(config: RuntimeConfig): Promise<void> {
     return this.exclusive(async () => {
       this.config = config;
-      this.set = ruleSetOf(config);
+      this.set = ruleSetOf(sharedOut(config, this.count));
+      this.shown = ruleSetOf(config);
       this.eventRules = this.set.rules.filter((r): r is EventRule => r.signal === 'logs');
       const changes: IncidentChange[] = [];
       for (const o of this.owner.owned.values()) {

@@ -7,6 +7,7 @@ import type { VigilEvent } from '../../../src/model/event.ts';
 import type { IncidentChange } from '../../../src/model/incident.ts';
 import { connectionOf } from '../../../src/state/redisConfig.ts';
 import { createRedisClient } from '../../../src/state/redisConnection.ts';
+import { partitionOf } from '../../../src/state/redisPartitions.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
 import { engineFrom, ev } from '../../support/correlation.ts';
@@ -227,6 +228,55 @@ describe('the correlation runtime with state.sharing: partitions', () => {
     expect(openings(agents)).toEqual(reference);
     await stopAll(agents);
   }, 60_000);
+
+  it('shares a rule’s open-incident limit out among the partitions, each holding back on an overflow incident of its own', async () => {
+    const limited = `
+defaults: { group_wait: 0s, allowed_lateness: 5s, max_open_incidents: 12 }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 60s, bucket: 5s, threshold: 2 }
+`;
+    const services = Array.from({ length: 40 }, (_, i) => `svc-${i}`);
+    const events = services.flatMap((service, i) =>
+      [0, 1].map((k) => ev(BASE_MS + i * 200 + k * 100, { service, severityText: 'ERROR' })),
+    );
+    let now = msOf(events[0]!);
+    const agents = await start(standalone(), 3, freshPrefix(), () => now, limited);
+    await sendShares(agents, events, (ms) => (now = ms));
+    now = msOf(events.at(-1)!) + 10_000;
+    // Twelve partitions, a limit of 12: one open incident each; the others' groups held back.
+    const byPartition = new Map<number, string[]>();
+    for (const s of services) {
+      const p = partitionOf(`errors{service="${s}"}`, 12);
+      byPartition.set(p, [...(byPartition.get(p) ?? []), s]);
+    }
+    const crowded = [...byPartition].filter(([, ss]) => ss.length > 1).map(([p]) => p);
+    expect(crowded.length).toBeGreaterThan(3);
+    const opened = () => agents.flatMap((a) => a.changes.filter((c) => c.kind === 'opened'));
+    await waitFor(
+      () => opened().length >= byPartition.size + crowded.length,
+      'an incident per partition, and an overflow incident per crowded one',
+      20_000,
+    );
+    const groups = opened().filter((c) => !c.incident.key.includes('overflow'));
+    expect(new Set(groups.map((c) => partitionOf(c.incident.key, 12))).size).toBe(groups.length);
+    expect(groups).toHaveLength(byPartition.size);
+    const overflows = opened().filter((c) => c.incident.key.includes('overflow'));
+    expect(overflows.map((c) => c.incident.key).sort()).toEqual(
+      crowded.map((p) => `errors{overflow="true",partition="${p}"}`).sort(),
+    );
+    expect(overflows.every((c) => c.notify)).toBe(true);
+    // Every group either opened or is counted on its partition's overflow incident, as the
+    // agent holding the partition has it now (its title's count moves without a notification).
+    await waitFor(() => {
+      let held = 0;
+      for (const o of overflows) {
+        const now = agents.map((a) => a.runtime.current(o.incident.key)).find((inc) => inc !== undefined);
+        held += Number(/^(\d+) incidents of rule errors held back/.exec(now?.title ?? '')?.[1] ?? 0);
+      }
+      return held + groups.length === services.length;
+    }, 'every held-back group counted');
+    await stopAll(agents);
+  });
 
   it('holds nothing, and fails /readyz, with another partition count than the agents already sharing the prefix', async () => {
     const prefix = freshPrefix();
