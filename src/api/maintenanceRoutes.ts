@@ -227,7 +227,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, opts: Maintenanc
         },
         response: {
           201: one,
-          ...problemResponses(PROBLEMS, 400, 401, 403, 409, 413, 415, 503),
+          ...problemResponses(PROBLEMS, 400, 401, 403, 413, 415, 503),
         },
       },
     },
@@ -303,7 +303,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, opts: Maintenanc
         description:
           'Ends it now: a window on is cut short (the incidents it held that are still open are notified), a pending one never starts. Expiring an expired one changes nothing.',
         params: idParams,
-        response: { 200: one, ...problemResponses(PROBLEMS, 400, 401, 403, 404, 409, 503) },
+        response: { 200: one, ...problemResponses(PROBLEMS, 400, 401, 403, 404, 503) },
       },
     },
     async (req) => {

@@ -31,7 +31,6 @@ export const PROBLEMS = {
   VIGIL_SILENCE_NOT_FOUND: { status: 404, title: 'No such silence' },
   VIGIL_MAINTENANCE_NOT_FOUND: { status: 404, title: 'No such maintenance window' },
   VIGIL_SILENCES_UNAVAILABLE: { status: 503, title: 'No correlation runs, so there is nothing to silence' },
-  VIGIL_SILENCES_NOT_SHARED: { status: 409, title: 'Silences made through the API are not shared in this deployment' },
   VIGIL_EVENTS_UNAVAILABLE: { status: 503, title: 'No event store is configured' },
   VIGIL_EVENT_STORE_FAILED: { status: 502, title: 'The event store did not answer' },
   VIGIL_RULES_UNAVAILABLE: { status: 503, title: 'No correlation rules are configured' },

@@ -145,7 +145,6 @@ export function silencingDesk(desk: () => IncidentDesk | undefined): IncidentDes
       'VIGIL_SILENCES_UNAVAILABLE',
       'no correlation runs in this Vigil, so there are no incidents to silence; configure the correlation connector',
     );
-  if (d.silencesRefused !== undefined) throw new ApiProblem('VIGIL_SILENCES_NOT_SHARED', d.silencesRefused);
   return d;
 }
 
@@ -224,7 +223,7 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
             properties: { silenceID: { type: 'string' } },
             additionalProperties: false,
           },
-          ...problems(400, 401, 403, 404, 409, 413, 415, 503),
+          ...problems(400, 401, 403, 404, 413, 415, 503),
         },
       },
     },
@@ -296,7 +295,7 @@ export function registerSilenceRoutes(app: FastifyInstance, opts: SilenceRoutesO
         params: silenceIdParams,
         response: {
           200: { description: 'Expired', type: 'object', additionalProperties: false },
-          ...problems(400, 401, 403, 404, 409, 503),
+          ...problems(400, 401, 403, 404, 503),
         },
       },
     },

@@ -233,6 +233,4 @@ export interface SilenceDesk {
   silence(id: string): SilenceRecord | undefined;
   /** Writes a silence (admitted by `admitSilence` or `expiredNow`) and delivers what it changed in the incidents. */
   putSilence(silence: SilenceRecord): Promise<void>;
-  /** Set when this desk takes no silence through `putSilence`: why (the API answers it as a conflict). */
-  readonly silencesRefused?: string;
 }

@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CorrelationEngine } from '../../src/correlation/engine.ts';
-import type { IncidentDesk } from '../../src/correlation/incidentActions.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { engineFrom, ev } from '../support/correlation.ts';
 import { engineDesk, FakeAuthenticator, SpecChecker, startApi, type RunningApi } from './harness.ts';
@@ -696,26 +695,5 @@ describe("operators' API: silences (Alertmanager API v2)", () => {
     spec.check('POST', SILENCES, answer);
     expect(answer.body).toMatchObject({ status: 503, code: 'VIGIL_SILENCES_UNAVAILABLE' });
     expect((await api.call('GET', SILENCES)).body).toEqual([]);
-  });
-
-  it('answers 409 to a silence where correlation takes none through the API (state.sharing: partitions)', async () => {
-    const refused = 'silences made through the API are not shared between partitions';
-    const desk: IncidentDesk = {
-      incidents: () => [],
-      current: () => undefined,
-      incident: () => undefined,
-      act: () => Promise.reject(new Error('not called')),
-      nowMs: () => world.clock.now,
-      silences: () => [],
-      silence: () => undefined,
-      putSilence: () => Promise.reject(new Error('not called')),
-      silencesRefused: refused,
-    };
-    const api = await startApi({ desk: () => desk, anonymousRole: 'operator' });
-    cleanup.push(() => api.close());
-    const spec = await SpecChecker.load(api.base);
-    const answer = await api.call('POST', SILENCES, { body: body([asset('sw-1')]) });
-    spec.check('POST', SILENCES, answer);
-    expect(answer.body).toMatchObject({ status: 409, code: 'VIGIL_SILENCES_NOT_SHARED', detail: refused });
   });
 });

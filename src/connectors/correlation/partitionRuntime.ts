@@ -17,6 +17,7 @@ import { RedisKeys } from '../../state/redisKeys.ts';
 import { RedisStoreMetrics } from '../../state/redisStoreMetrics.ts';
 import { PartitionOwnership, partitionOf } from '../../state/redisPartitions.ts';
 import { IncidentOutlet } from './incidentOutlet.ts';
+import { SharedSilences } from './sharedSilences.ts';
 import { correlationMetrics, reportEngineStats, type CorrelationMetrics } from './metrics.ts';
 import { PartitionOwner, PartitionSender, type OwnedPartition, type PartitionKeys } from './partitionOwner.ts';
 import { partitionMetrics, type PartitionMetrics } from './partitionMetrics.ts';
@@ -83,6 +84,7 @@ export class PartitionRuntime implements IncidentDesk {
   private readonly partitionMetrics: PartitionMetrics;
   private readonly storeMetrics: RedisStoreMetrics;
   private readonly watchers = new Set<(changes: readonly IncidentChange[]) => void>();
+  private readonly silenceHash: SharedSilences;
   /** Changes made by the engines since the last delivery, in order. */
   private made: IncidentChange[] = [];
   private loop: Promise<void> | undefined;
@@ -158,6 +160,7 @@ export class PartitionRuntime implements IncidentDesk {
       encode: (events) => eventsToRows(events),
     });
     this.outlet = new IncidentOutlet({ output: opts.output, logger: opts.logger });
+    this.silenceHash = new SharedSilences(this.redis.client, held.held('silences'));
     this.state = { health: () => this.health() };
   }
 
@@ -350,6 +353,8 @@ export class PartitionRuntime implements IncidentDesk {
         'correlation partitions changed hands',
       );
     this.syncEngines();
+    // Silences made on any agent, for the partitions held (those just gained included).
+    await this.applySilences(await this.silenceHash.load(this.clock()));
     // A round drops the marks of agents not live: this agent's first mark comes after its first round.
     if (this.markedAt === 0 && round.agents > 0) {
       this.markedAt = Date.now();
@@ -497,21 +502,31 @@ export class PartitionRuntime implements IncidentDesk {
   }
 
   silences(): SilenceRecord[] {
-    const first = this.owner.owned.values().next().value;
-    return first ? first.engine.silences.list() : [];
+    return this.silenceHash.list();
   }
 
   silence(id: string): SilenceRecord | undefined {
-    for (const o of this.owner.owned.values()) return o.engine.silences.get(id);
-    return undefined;
+    return this.silenceHash.get(id);
   }
 
-  readonly silencesRefused =
-    'silences and maintenance windows made through the API are not shared between partitions (correlation.state.sharing: partitions); configure them under correlation.silences and correlation.maintenance';
+  /**
+   * Writes a silence for every agent (Redis first), then applies it to the partitions held here;
+   * the others' holders apply it in their next round, as do the holders of partitions to come.
+   */
+  async putSilence(silence: SilenceRecord): Promise<void> {
+    await this.silenceHash.put(silence);
+    await this.exclusive(() => this.applySilences([silence]));
+  }
 
-  /** Silences made at run time are not shared between partitions yet: refused (config silences apply). */
-  putSilence(_silence: SilenceRecord): Promise<void> {
-    return Promise.reject(new Error(this.silencesRefused));
+  /** Each partition held applies the silences its engine has not at their version. */
+  private async applySilences(silences: readonly SilenceRecord[]): Promise<void> {
+    const changes: IncidentChange[] = [];
+    for (const o of this.owner.owned.values())
+      for (const s of silences) {
+        if (o.engine.silences.get(s.id)?.updatedAtMs === s.updatedAtMs) continue;
+        for (const c of o.engine.putSilence(s, Math.max(o.doneMs, this.clock()))) changes.push(c);
+      }
+    if (changes.length) await this.deliver(changes);
   }
 
   /** New rules for every partition held, and for those taken later. */

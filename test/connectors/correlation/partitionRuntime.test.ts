@@ -278,6 +278,48 @@ rules:
     await stopAll(agents);
   });
 
+  it('applies a silence made on one agent to every partition, whichever agent holds it', async () => {
+    const events = Array.from({ length: 40 }, (_, i) =>
+      ev(BASE_MS + i * 50, { asset: `sw-${i % 20}`, type: 'down', attributes: { check: 'link' } }),
+    );
+    let now = msOf(events[0]!);
+    const agents = await start(standalone(), 3, freshPrefix(), () => now);
+    await sendShares(agents, events, (ms) => (now = ms));
+    const opened = () => agents.flatMap((a) => a.changes.filter((c) => c.kind === 'opened'));
+    await waitFor(() => opened().length === 20, 'the twenty link incidents');
+    // Made on agent 0 for a few switches whose partitions other agents hold.
+    const held = (a: Agent, key: string) => a.runtime.current(key) !== undefined;
+    const elsewhere = Array.from({ length: 20 }, (_, i) => `sw-${i}`).filter(
+      (sw) => !held(agents[0]!, `link{asset="${sw}"}`),
+    );
+    expect(elsewhere.length).toBeGreaterThan(5);
+    const silenced = elsewhere.slice(0, 3);
+    await agents[0]!.runtime.putSilence({
+      id: 's-1',
+      matchers: [{ name: 'asset', value: silenced.join('|'), isRegex: true, isEqual: true }],
+      startsAtMs: now - 1000,
+      endsAtMs: now + 3_600_000,
+      createdBy: 'ops',
+      comment: 'maintenance',
+      tenant: '',
+      updatedAtMs: now,
+    });
+    expect(agents.map((a) => a.runtime.silence('s-1')?.comment)[0]).toBe('maintenance');
+    const suppressed = () =>
+      new Set(agents.flatMap((a) => a.changes.filter((c) => c.kind === 'suppressed').map((c) => c.incident.key)));
+    await waitFor(
+      () => suppressed().size === silenced.length,
+      'the silenced incidents suppressed by the agents holding them',
+    );
+    expect([...suppressed()].sort()).toEqual(silenced.map((sw) => `link{asset="${sw}"}`).sort());
+    // Every agent lists it, once its round has read it.
+    await waitFor(
+      () => agents.every((a) => a.runtime.silences().some((x) => x.id === 's-1')),
+      'every agent to list it',
+    );
+    await stopAll(agents);
+  });
+
   it('holds nothing, and fails /readyz, with another partition count than the agents already sharing the prefix', async () => {
     const prefix = freshPrefix();
     const [first] = await start(standalone(), 1, prefix, Date.now);
