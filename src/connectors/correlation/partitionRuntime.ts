@@ -226,7 +226,8 @@ export class PartitionRuntime implements IncidentDesk {
     }
     await this.inTurn(async () => {
       this.markedAt = Date.now();
-      await this.sender.send(events, now);
+      // The clock as the send goes out: marks, idle ones included, then never go back.
+      await this.sender.send(events, this.clock());
     });
   }
 
