@@ -3,7 +3,6 @@ import type { RuleConfig } from '../../correlation/config.ts';
 import { ruleSetOf } from '../../correlation/configSection.ts';
 import { CorrelationEngine, type RuleSet } from '../../correlation/engine.ts';
 import type { ActionOutcome, IncidentAction, IncidentDesk } from '../../correlation/incidentActions.ts';
-import type { EventRule } from '../../correlation/rules/rule.ts';
 import type { SilenceRecord } from '../../correlation/silences.ts';
 import type { SharedRedis } from '../../extensions/redisState/sharedRedis.ts';
 import { eventsFromRows, eventsToRows } from '../../model/eventRows.ts';
@@ -17,6 +16,7 @@ import { RedisKeys } from '../../state/redisKeys.ts';
 import { RedisStoreMetrics } from '../../state/redisStoreMetrics.ts';
 import { PartitionOwnership, partitionOf } from '../../state/redisPartitions.ts';
 import { IncidentOutlet } from './incidentOutlet.ts';
+import { GroupPlacement, sharedOut, timedForPartitions } from './partitionPlacement.ts';
 import { SharedSilences } from './sharedSilences.ts';
 import { correlationMetrics, reportEngineStats, type CorrelationMetrics } from './metrics.ts';
 import { PartitionOwner, PartitionSender, type OwnedPartition, type PartitionKeys } from './partitionOwner.ts';
@@ -31,25 +31,6 @@ const PARTITION_COUNT = 'count';
 const STOP_WAIT_MS = 1_000;
 /** Between two attempts of a send Redis refused. */
 const SEND_RETRY_MS = 200;
-
-/**
- * The rules as each partition's engine runs them: a rule's max_open_incidents shared out among the
- * partitions (each allows `ceil(limit / partitions)`; 0 stays no limit). No agent sees a rule's
- * open incidents in every partition, and new groups spread over the partitions by their key's
- * hash, so a flood of them is held back at about the limit in all, each partition on an overflow
- * incident of its own (`<rule>{overflow="true",partition="<p>"}`).
- */
-export function sharedOut(config: RuntimeConfig, partitions: number): RuntimeConfig {
-  const share = (limit: number) => (limit === 0 ? 0 : Math.ceil(limit / partitions));
-  return {
-    ...config,
-    defaults: { ...config.defaults, max_open_incidents: share(config.defaults.max_open_incidents) },
-    rules: config.rules.map((r) => {
-      const limit = (r as { max_open_incidents?: number }).max_open_incidents;
-      return limit === undefined ? r : { ...r, max_open_incidents: share(limit) };
-    }),
-  };
-}
 
 /**
  * The correlation connector's runtime under `state.sharing: partitions` (the owners design,
@@ -68,7 +49,8 @@ export class PartitionRuntime implements IncidentDesk {
   private set: RuleSet;
   /** The rules as configured, for those who show them. */
   private shown: RuleSet;
-  private eventRules: EventRule[];
+  /** Where each event's groups lie. */
+  private placement: GroupPlacement;
   private readonly opts: RuntimeOptions;
   private readonly redis: SharedRedis;
   private readonly clock: () => number;
@@ -116,7 +98,7 @@ export class PartitionRuntime implements IncidentDesk {
     this.count = config.state?.partitions ?? 12;
     this.set = ruleSetOf(sharedOut(config, this.count));
     this.shown = ruleSetOf(config);
-    this.eventRules = this.set.rules.filter((r): r is EventRule => r.signal === 'logs');
+    this.placement = new GroupPlacement(this.set, this.count);
     this.redisKeys = new RedisKeys(this.redis.config.prefix);
     const held = this.redisKeys.partitionKeys();
     this.keys = { stream: (p) => held.held(`events:${p}`), checkpoint: (p) => held.held(`checkpoint:${p}`) };
@@ -141,7 +123,7 @@ export class PartitionRuntime implements IncidentDesk {
       keys: this.keys,
       engine: (store, partition) =>
         new CorrelationEngine(this.set, store, {
-          takes: this.takesFor(partition),
+          takes: this.placement.takesFor(partition),
           overflowScope: { partition: String(partition) },
         }),
       encode: (events) => eventsToRows(events),
@@ -156,7 +138,7 @@ export class PartitionRuntime implements IncidentDesk {
     this.sender = new PartitionSender({
       ownership: this.ownership,
       keys: this.keys,
-      partitionOf: (e) => this.placeOf(e),
+      partitionOf: (e) => this.placement.placeOf(e),
       encode: (events) => eventsToRows(events),
     });
     this.outlet = new IncidentOutlet({ output: opts.output, logger: opts.logger });
@@ -180,50 +162,12 @@ export class PartitionRuntime implements IncidentDesk {
     this.loop = this.run();
   }
 
-  /** Partition `p`'s engine takes, of each rule, the events of the rule's groups in `p`. */
-  private takesFor(p: number): (rule: EventRule, e: VigilEvent) => boolean {
-    const count = this.count;
-    return (rule, e) => partitionOf(rule.keys.key(e), count) === p;
-  }
-
-  /** The partitions of the groups `e` belongs to, one per rule that matches it. */
-  private placeOf(e: VigilEvent): number | number[] | undefined {
-    let one: number | undefined;
-    let many: number[] | undefined;
-    for (const rule of this.eventRules) {
-      if (!rule.match(e)) continue;
-      const p = partitionOf(rule.keys.key(e), this.count);
-      if (one === undefined) one = p;
-      else if (p !== one && !(many ??= [one]).includes(p)) many.push(p);
-    }
-    return many ?? one;
-  }
-
   /**
-   * Puts the events on their partitions' streams, and resolves once Redis has them: the sender
-   * (a receiver, a queue) hears of success only then. An event without a time takes the one it
-   * was seen at; one further ahead of the clock than `max_future_skew` is dropped or taken at
-   * the clock, as `future_events` says, as the engine of one agent would.
+   * Puts the events on their partitions' streams (timed as `timedForPartitions` says), and
+   * resolves once Redis has them: the sender (a receiver, a queue) hears of success only then.
    */
   async consumeLogs(batch: VigilEvent[]): Promise<void> {
-    const now = this.clock();
-    const skewNs = BigInt(now + this.config.max_future_skew) * 1_000_000n;
-    let events: VigilEvent[] = batch;
-    for (let i = 0; i < batch.length; i++) {
-      const e = batch[i]!;
-      if (e.timeUnixNano !== 0n && e.timeUnixNano <= skewNs) {
-        if (events !== batch) events.push(e);
-        continue;
-      }
-      if (events === batch) events = batch.slice(0, i);
-      if (e.timeUnixNano === 0n) {
-        events.push({ ...e, timeUnixNano: e.observedTimeUnixNano || BigInt(now) * 1_000_000n });
-        continue;
-      }
-      this.metrics.futureEvents.inc();
-      if (this.config.future_events === 'drop') this.metrics.droppedEvents.inc();
-      else events.push({ ...e, timeUnixNano: BigInt(now) * 1_000_000n });
-    }
+    const events = timedForPartitions(batch, this.clock(), this.config, this.metrics);
     await this.inTurn(async () => {
       this.markedAt = Date.now();
       // The clock as the send goes out: marks, idle ones included, then never go back.
@@ -536,7 +480,7 @@ export class PartitionRuntime implements IncidentDesk {
       this.config = config;
       this.set = ruleSetOf(sharedOut(config, this.count));
       this.shown = ruleSetOf(config);
-      this.eventRules = this.set.rules.filter((r): r is EventRule => r.signal === 'logs');
+      this.placement = new GroupPlacement(this.set, this.count);
       const changes: IncidentChange[] = [];
       for (const o of this.owner.owned.values()) {
         const { changes: made } = o.engine.reload(this.set, Math.max(o.doneMs, 0));
