@@ -21,7 +21,8 @@ import { SharedSilences } from './sharedSilences.ts';
 import { correlationMetrics, reportEngineStats, type CorrelationMetrics } from './metrics.ts';
 import { PartitionOwner, PartitionSender, type OwnedPartition, type PartitionKeys } from './partitionOwner.ts';
 import { partitionMetrics, type PartitionMetrics } from './partitionMetrics.ts';
-import type { RuntimeConfig, RuntimeOptions } from './runtime.ts';
+import { logRuleResets, type RuntimeConfig, type RuntimeOptions } from './runtime.ts';
+import type { RuleReset } from '../../correlation/ruleChange.ts';
 
 /** Longest a stream read waits for entries: also how late a round or a checkpoint may come. */
 const READ_BLOCK_MS = 100;
@@ -482,10 +483,14 @@ export class PartitionRuntime implements IncidentDesk {
       this.shown = ruleSetOf(config);
       this.placement = new GroupPlacement(this.set, this.count);
       const changes: IncidentChange[] = [];
+      let resets: readonly RuleReset[] = [];
       for (const o of this.owner.owned.values()) {
-        const { changes: made } = o.engine.reload(this.set, Math.max(o.doneMs, 0));
+        const { changes: made, reset } = o.engine.reload(this.set, Math.max(o.doneMs, 0));
         for (const c of made) changes.push(c);
+        resets = reset;
       }
+      // Every partition's engine resets the same rules: said once.
+      logRuleResets(this.opts.logger, resets);
       this.opts.logger.info({ rules: this.set.rules.map((r) => r.name) }, 'correlation rules reloaded');
       await this.deliver(changes);
     });

@@ -188,21 +188,9 @@ export class CorrelationRuntime implements IncidentDesk {
       this.schedule();
     }
     // Each rule that starts afresh first, then the reload itself: whoever sees "reloaded" has them all.
-    this.logResets(reset);
+    logRuleResets(this.opts.logger, reset);
     this.opts.logger.info({ rules: this.engine.rules.map((r) => r.name) }, 'correlation rules reloaded');
     await this.deliver(changes);
-  }
-
-  private logResets(reset: readonly RuleReset[]): void {
-    for (const { rule, reason, regrouped } of reset) {
-      // A regrouping resolved the rule's open incidents: worth an operator's notice.
-      if (regrouped)
-        this.opts.logger.warn(
-          { rule, reason },
-          'correlation rule regrouped: its windows start afresh and its open incidents resolved',
-        );
-      else this.opts.logger.info({ rule, reason }, 'correlation rule changed: its windows start afresh');
-    }
   }
 
   /** Stops the timer and hands over what is still held. */
@@ -247,5 +235,17 @@ export class CorrelationRuntime implements IncidentDesk {
     await this.commitState();
     if (changes.length > 0) for (const w of this.watchers) w(changes);
     await this.outlet.send(changes);
+  }
+}
+
+/** Each rule a reload starts afresh, as the log says it: a regrouping (its open incidents resolved) as a warning. */
+export function logRuleResets(logger: Logger, reset: readonly RuleReset[]): void {
+  for (const { rule, reason, regrouped } of reset) {
+    if (regrouped)
+      logger.warn(
+        { rule, reason },
+        'correlation rule regrouped: its windows start afresh and its open incidents resolved',
+      );
+    else logger.info({ rule, reason }, 'correlation rule changed: its windows start afresh');
   }
 }

@@ -320,6 +320,37 @@ rules:
     await stopAll(agents);
   });
 
+  it('runs reloaded rules in every partition held, and in those taken over after the reload', async () => {
+    const rules = (threshold: number) => `
+defaults: { group_wait: 0s, allowed_lateness: 5s }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 60s, bucket: 5s, threshold: ${threshold} }
+`;
+    const errors = (from: number, services: number[]) =>
+      services.flatMap((n, i) =>
+        [0, 1].map((k) => ev(from + i * 100 + k * 10, { service: `svc-${n}`, severityText: 'ERROR' })),
+      );
+    let now = BASE_MS;
+    const agents = await start(standalone(), 2, freshPrefix(), () => now, rules(1000));
+    const first = Array.from({ length: 10 }, (_, i) => i);
+    await sendShares(agents, errors(BASE_MS, first), (ms) => (now = ms));
+    const opened = () =>
+      new Set(agents.flatMap((a) => a.changes.filter((c) => c.kind === 'opened').map((c) => c.incident.key)));
+    const cfg = connectorConfig(standalone(), 'unused', rules(2));
+    for (const a of agents) await a.runtime.reload(cfg);
+    await sendShares(agents, errors(BASE_MS + 5_000, first), (ms) => (now = ms));
+    await waitFor(() => opened().size === first.length, 'every service open under the reloaded threshold');
+    // Agent 0 stops: agent 1 takes its partitions, restored under the reloaded rules.
+    const [leaving, staying] = agents as [Agent, Agent];
+    await stopAll([leaving]);
+    await waitFor(() => staying.runtime.held().length === 12, 'agent 1 to hold every partition');
+    const later = Array.from({ length: 10 }, (_, i) => 10 + i);
+    await sendShares([staying], errors(BASE_MS + 10_000, later), (ms) => (now = ms));
+    await waitFor(() => opened().size === 20, 'the later services open too');
+    expect(staying.runtime.rules().map((r) => (r as { threshold?: number }).threshold)).toEqual([2]);
+    await stopAll([staying]);
+  });
+
   it('holds nothing, and fails /readyz, with another partition count than the agents already sharing the prefix', async () => {
     const prefix = freshPrefix();
     const [first] = await start(standalone(), 1, prefix, Date.now);
