@@ -108,6 +108,8 @@ export interface EngineOptions {
    * event of two rules whose groups lie in two partitions counts once in each. Default: all.
    */
   takes?(rule: EventRule, e: VigilEvent): boolean;
+  /** As `takes`, for metric points and point rules. */
+  takesPoint?(rule: PointRule, p: MetricPoint): boolean;
   /** Labels this engine's overflow incidents (max_open_incidents) carry beside `overflow`: a partition's. */
   overflowScope?: Readonly<Record<string, string>>;
 }
@@ -133,10 +135,12 @@ export class CorrelationEngine {
 
   /** The groups of a rule this engine takes events for (`EngineOptions.takes`); undefined: all. */
   private readonly takes: ((rule: EventRule, e: VigilEvent) => boolean) | undefined;
+  private readonly takesPoint: ((rule: PointRule, p: MetricPoint) => boolean) | undefined;
 
   constructor(set: RuleSet, store: StateStore, opts: EngineOptions = {}) {
     this.store = store;
     this.takes = opts.takes;
+    this.takesPoint = opts.takesPoint;
     this.book = new IncidentBook(store);
     this.silences = new SilenceBook(store);
     this.silences.refresh(0);
@@ -255,7 +259,8 @@ export class CorrelationEngine {
       flags.late = flags.future = false;
       let dropped = false;
       for (const rule of rules) {
-        if (p.name !== rule.metric || !rule.match(p)) continue;
+        if (p.name !== rule.metric || !rule.match(p) || (this.takesPoint !== undefined && !this.takesPoint(rule, p)))
+          continue;
         const t = this.timeOf(nsToMs(p.timeUnixNano), rule, nowMs, flags);
         if (t === undefined) {
           dropped = true;

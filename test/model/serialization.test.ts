@@ -3,6 +3,8 @@ import { toJson } from '../../src/model/attributes.ts';
 import { newEvent, newEventId } from '../../src/model/event.ts';
 import { eventToJson } from '../../src/model/eventJson.ts';
 import { eventsFromRows, eventsToRows } from '../../src/model/eventRows.ts';
+import type { GaugePoint } from '../../src/model/metric.ts';
+import { pointsFromJson, pointsToJson } from '../../src/model/pointJson.ts';
 import { parseIsoNs, parseIsoUtcBytes, parseTimestampNs } from '../../src/model/timestamp.ts';
 import { mulberry32 } from '../support/seededRandom.ts';
 
@@ -38,6 +40,29 @@ describe('model serialisation', () => {
     // An observed time equal to the event time travels as 0.
     const seen = newEvent({ source: 'bench', timeUnixNano: 5_000_000n, observedTimeUnixNano: 5_000_000n });
     expect(eventsFromRows(eventsToRows([seen]))).toEqual([seen]);
+  });
+
+  it('makes metric points of a stream entry back as they were, times as bigints', () => {
+    const gauge: GaugePoint = {
+      kind: 'gauge',
+      name: 'system.cpu.utilization',
+      description: 'cpu',
+      unit: '1',
+      resource: { 'host.name': 'h1' },
+      attributes: { host: 'h1', big: 2n ** 63n - 1n },
+      startTimeUnixNano: 1_700_000_000_000_000_000n,
+      timeUnixNano: 1_700_000_000_123_456_789n,
+      flags: 0,
+      exemplars: [
+        { timeUnixNano: 1_700_000_000_100_000_001n, value: 0.5, spanId: 'ab', traceId: 'cd', filteredAttributes: {} },
+      ],
+      service: 'api',
+      tenant: '',
+      value: 0.93,
+    };
+    expect(pointsFromJson(pointsToJson([gauge]))).toEqual([
+      { ...gauge, attributes: { host: 'h1', big: '9223372036854775807' } },
+    ]);
   });
 
   it('writes events by hand exactly as the generic serialiser does', () => {

@@ -1,5 +1,5 @@
 import { obj, type ConfigIssue, type Infer } from '../../config/schema.ts';
-import { correlationSchema, type CorrelationConfig, type RuleConfig } from '../../correlation/config.ts';
+import { correlationSchema, type CorrelationConfig } from '../../correlation/config.ts';
 import { validateCorrelation } from '../../correlation/configSection.ts';
 import { redisStateSchema } from '../../state/redisConfig.ts';
 
@@ -17,21 +17,13 @@ export type CorrelationConnectorConfig = Infer<typeof correlationConnectorSchema
 /**
  * What `sharing: partitions` cannot do (yet), as config issues at the paths that ask for it: the
  * features that look at incidents of several groups at once (one partition's engine sees its own
- * groups only), and metric rules (the partitions' streams carry events).
+ * groups only).
  */
 function partitionsIssues(cfg: CorrelationConfig, path: string): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const why = 'with state.sharing: partitions, each agent sees only the groups of the partitions it holds';
   if (cfg.inhibit.length > 0) issues.push({ path: `${path}.inhibit`, message: `is not supported: ${why}` });
   if (cfg.topology !== undefined) issues.push({ path: `${path}.topology`, message: `is not supported: ${why}` });
-  cfg.rules.forEach((r, i) => {
-    const rule = r as RuleConfig & { kind: string };
-    if (rule.kind === 'metric_threshold')
-      issues.push({
-        path: `${path}.rules[${i}].kind`,
-        message: 'metric rules are not supported with state.sharing: partitions: the partitions carry events only',
-      });
-  });
   return issues;
 }
 

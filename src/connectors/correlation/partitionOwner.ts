@@ -1,5 +1,6 @@
 import { nsToMs, type CorrelationEngine } from '../../correlation/engine.ts';
 import type { VigilEvent } from '../../model/event.ts';
+import type { MetricPoint } from '../../model/metric.ts';
 import type { IncidentChange } from '../../model/incident.ts';
 import type { MemoryStateStore } from '../../state/memoryStore.ts';
 import type { RedisClient } from '../../state/redisConnection.ts';
@@ -32,6 +33,9 @@ const END = 'end';
 
 const POSITION = `${CHECKPOINT_FIELD}position`;
 const WAITING = `${CHECKPOINT_FIELD}waiting`;
+const WAITING_POINTS = `${CHECKPOINT_FIELD}waitingPoints`;
+/** Stream entry field: the entry's metric points (`PartitionSenderOptions.encodePoints`). */
+const POINTS = 'm';
 const META = `${CHECKPOINT_FIELD}meta`;
 
 interface CheckpointMeta {
@@ -48,6 +52,9 @@ export interface PartitionSenderOptions {
   /** The partition of an event, or its partitions (rules whose groups lie apart); undefined: no rule needs it. */
   partitionOf(event: VigilEvent): number | readonly number[] | undefined;
   encode(events: readonly VigilEvent[]): string;
+  /** The partition(s) of a metric point, as `partitionOf` for events; needed only to send points. */
+  partitionOfPoint?(point: MetricPoint): number | readonly number[] | undefined;
+  encodePoints?(points: readonly MetricPoint[]): string;
   now?: () => number;
 }
 
@@ -55,10 +62,12 @@ export interface PartitionSenderOptions {
 export class PartitionSender {
   private readonly opts: PartitionSenderOptions;
   private readonly byPartition: VigilEvent[][];
+  private readonly pointsByPartition: MetricPoint[][];
 
   constructor(opts: PartitionSenderOptions) {
     this.opts = opts;
     this.byPartition = Array.from({ length: opts.ownership.partitions }, () => []);
+    this.pointsByPartition = Array.from({ length: opts.ownership.partitions }, () => []);
   }
 
   /**
@@ -67,19 +76,28 @@ export class PartitionSender {
    * All in one transaction (the keys share the table's slot): a send that fails wrote nothing,
    * and sent again adds no event twice (unless only its reply was lost).
    */
-  async send(events: readonly VigilEvent[], throughMs: number): Promise<void> {
+  async send(events: readonly VigilEvent[], throughMs: number, points: readonly MetricPoint[] = []): Promise<void> {
     const { ownership, keys } = this.opts;
     for (const e of events) {
       const p = this.opts.partitionOf(e);
       if (typeof p === 'number') this.byPartition[p]!.push(e);
       else if (p !== undefined) for (const q of p) this.byPartition[q]!.push(e);
     }
+    if (points.length && (!this.opts.partitionOfPoint || !this.opts.encodePoints))
+      throw new Error('this sender was not given a placement and an encoding of metric points');
+    for (const m of points) {
+      const p = this.opts.partitionOfPoint!(m);
+      if (typeof p === 'number') this.pointsByPartition[p]!.push(m);
+      else if (p !== undefined) for (const q of p) this.pointsByPartition[q]!.push(m);
+    }
     const through = String(throughMs);
     const stamp = String((this.opts.now ?? Date.now)());
     const tx = ownership.client.multi();
     for (let p = 0; p < this.byPartition.length; p++) {
       const mine = this.byPartition[p]!;
-      if (mine.length === 0) continue;
+      const theirPoints = this.pointsByPartition[p]!;
+      if (mine.length === 0 && theirPoints.length === 0) continue;
+      const pointFields = theirPoints.length ? [POINTS, this.opts.encodePoints!(theirPoints)] : [];
       tx.xadd(
         keys.stream(p),
         '*',
@@ -91,8 +109,10 @@ export class PartitionSender {
         this.opts.encode(mine),
         SENT_AT,
         stamp,
+        ...pointFields,
       );
       mine.length = 0;
+      theirPoints.length = 0;
     }
     tx.hset(...ownership.markArgs(throughMs));
     const replies = await tx.exec();
@@ -122,6 +142,8 @@ export interface OwnedPartition {
   readonly through: Map<string, number>;
   /** Per sender: events read, waiting for the watermark to pass them. */
   readonly waiting: Map<string, VigilEvent[]>;
+  /** Per sender: metric points read, waiting likewise. */
+  readonly waitingPoints: Map<string, MetricPoint[]>;
   /** The next run of the engine's timers (event time; NaN until the partition's time is first known). */
   nextTickMs: number;
   /** The time of the last event the engine took. */
@@ -146,6 +168,9 @@ export interface PartitionOwnerOptions {
   engine(store: MemoryStateStore, partition: number): CorrelationEngine;
   decode(payload: string): VigilEvent[];
   encode(events: readonly VigilEvent[]): string;
+  /** Metric points' encoding, for partitions whose streams carry points (point rules). */
+  decodePoints?(payload: string): MetricPoint[];
+  encodePoints?(points: readonly MetricPoint[]): string;
   /** Event time between two runs of a partition's timers: they run as the partition's time advances. */
   tickMs: number;
   /** Every change a partition's engine makes. */
@@ -175,14 +200,16 @@ export interface PartitionOwnerOptions {
   now?: () => number;
 }
 
-const timeMsOf = (e: VigilEvent) => nsToMs(e.timeUnixNano);
+/** What the owner takes in time order: events and metric points. */
+type Timed = { timeUnixNano: bigint };
+const timeMsOf = (e: Timed) => nsToMs(e.timeUnixNano);
 
 /**
  * The events of `queues` (each in time order: one sender's) up to `toMs`, taken out of them, in
  * time order; ties keep their queue's order, and the earlier queue's first.
  */
-export function takeThrough(queues: Iterable<VigilEvent[]>, toMs: number): VigilEvent[] {
-  const out: VigilEvent[] = [];
+export function takeThrough<T extends Timed>(queues: Iterable<T[]>, toMs: number): T[] {
+  const out: T[] = [];
   for (const queue of queues) {
     let k = 0;
     while (k < queue.length && timeMsOf(queue[k]!) <= toMs) out.push(queue[k++]!);
@@ -253,6 +280,10 @@ export class PartitionOwner {
     if (fields.has(WAITING))
       for (const [sender, payload] of Object.entries(JSON.parse(fields.get(WAITING)!) as Record<string, string>))
         waiting.set(sender, this.opts.decode(payload));
+    const waitingPoints = new Map<string, MetricPoint[]>();
+    if (fields.has(WAITING_POINTS) && this.opts.decodePoints)
+      for (const [sender, payload] of Object.entries(JSON.parse(fields.get(WAITING_POINTS)!) as Record<string, string>))
+        waitingPoints.set(sender, this.opts.decodePoints(payload));
     const through = new Map<string, number>();
     for (const [sender, t] of Object.entries(meta?.through ?? {})) through.set(sender, t ?? Infinity);
     this.owned.set(partition, {
@@ -262,6 +293,7 @@ export class PartitionOwner {
       position: fields.get(POSITION) ?? '0',
       through,
       waiting,
+      waitingPoints,
       nextTickMs: meta?.nextTickMs ?? NaN,
       doneMs: meta?.doneMs ?? 0,
       complete: 0,
@@ -285,6 +317,11 @@ export class PartitionOwner {
     for (const [sender, q] of o.waiting) if (q.length) waiting[sender] = this.opts.encode(q);
     const meta: CheckpointMeta = { through, nextTickMs: o.nextTickMs, doneMs: o.doneMs };
     set.push(POSITION, o.position, WAITING, JSON.stringify(waiting), META, JSON.stringify(meta));
+    if (this.opts.encodePoints) {
+      const points: Record<string, string> = {};
+      for (const [sender, q] of o.waitingPoints) if (q.length) points[sender] = this.opts.encodePoints(q);
+      set.push(WAITING_POINTS, JSON.stringify(points));
+    }
     const stream = this.opts.keys.stream(o.partition);
     return this.opts.ownership.writeUnderTerm(o.partition, this.opts.keys.checkpoint(o.partition), {
       set,
@@ -336,6 +373,16 @@ export class PartitionOwner {
           const t = timeMsOf(e);
           if (t > this.seenMs) this.seenMs = t;
         }
+        const points = f.get(POINTS);
+        if (points !== undefined && this.opts.decodePoints) {
+          let pointQueue = o.waitingPoints.get(sender);
+          if (!pointQueue) o.waitingPoints.set(sender, (pointQueue = []));
+          for (const m of this.opts.decodePoints(points)) {
+            pointQueue.push(m);
+            const t = timeMsOf(m);
+            if (t > this.seenMs) this.seenMs = t;
+          }
+        }
         const through = f.get(THROUGH);
         o.through.set(sender, through === END ? Infinity : Number(through));
         if (this.opts.lag && f.has(SENT_AT)) {
@@ -353,29 +400,24 @@ export class PartitionOwner {
     return taken;
   }
 
-  /** Feeds a partition's engine what is complete, with its timers, as one engine taking each event at its own time would. */
+  /**
+   * Feeds a partition's engine what is complete, with its timers, as one engine taking each event
+   * (and metric point) at its own time would: events and points in time order, each kind in
+   * slices of its own (they meet no rule's state in common, only the timers).
+   */
   private take(o: OwnedPartition): number {
     const ready = takeThrough(o.waiting.values(), o.complete);
-    for (let from = 0; from < ready.length;) {
-      // Timers run between the events before their time and those at or after it, as they would
-      // for one engine taking each event at its own time: a slice never spans one.
-      const startMs = timeMsOf(ready[from]!);
-      this.tickTo(o, startMs);
-      let to = from + 1;
-      for (; to < ready.length && to - from < this.slice; to++) {
-        const t = timeMsOf(ready[to]!);
-        if (t - startMs > this.sliceMs || t >= o.nextTickMs) break;
-      }
-      const part = ready.slice(from, to);
-      from = to;
-      // The engine's clock never goes back: an event older than what the partition took (sent
-      // late) is judged late or not by its rule's allowed lateness, as by one engine.
-      const nowMs = Math.max(o.doneMs, timeMsOf(part[part.length - 1]!));
-      o.doneMs = nowMs;
-      this.opts.changes(o.engine.process(part, nowMs), o.partition);
+    const points = o.waitingPoints.size ? takeThrough(o.waitingPoints.values(), o.complete) : [];
+    const events = (part: VigilEvent[], nowMs: number) => o.engine.process(part, nowMs);
+    const metrics = (part: MetricPoint[], nowMs: number) => o.engine.processPoints(part, nowMs);
+    for (let e = 0, m = 0; e < ready.length || m < points.length;) {
+      const nextEvent = e < ready.length ? timeMsOf(ready[e]!) : Infinity;
+      const nextPoint = m < points.length ? timeMsOf(points[m]!) : Infinity;
+      if (nextEvent <= nextPoint) e = this.feed(o, ready, e, nextPoint + 1, events);
+      else m = this.feed(o, points, m, nextEvent, metrics);
     }
     if (ready.length) this.opts.taken?.(ready, o.partition);
-    if (this.opts.lag && ready.length) {
+    if (this.opts.lag && (ready.length || points.length)) {
       const now = (this.opts.now ?? Date.now)();
       for (const pairs of o.sentAt.values()) {
         let k = 0;
@@ -388,8 +430,42 @@ export class PartitionOwner {
     this.tickTo(o, this.opts.clockMarks ? o.complete : Math.min(o.complete, this.seenMs));
     const ended = [...o.through.values()].filter((t) => t === Infinity).length;
     if (this.opts.senders !== undefined && ended >= this.opts.senders)
-      o.finished = [...o.waiting.values()].every((q) => q.length === 0);
-    return ready.length;
+      o.finished =
+        [...o.waiting.values()].every((q) => q.length === 0) &&
+        [...o.waitingPoints.values()].every((q) => q.length === 0);
+    return ready.length + points.length;
+  }
+
+  /**
+   * Feeds `items` from `from` on, those before `untilMs`, in slices: timers run between the items
+   * before their time and those at or after it, as they would for one engine taking each at its
+   * own time (a slice never spans one), and a slice spans at most `sliceMs` of time. The index of
+   * the first item not fed.
+   */
+  private feed<T extends Timed>(
+    o: OwnedPartition,
+    items: readonly T[],
+    from: number,
+    untilMs: number,
+    process: (part: T[], nowMs: number) => IncidentChange[],
+  ): number {
+    while (from < items.length && timeMsOf(items[from]!) < untilMs) {
+      const startMs = timeMsOf(items[from]!);
+      this.tickTo(o, startMs);
+      let to = from + 1;
+      for (; to < items.length && to - from < this.slice; to++) {
+        const t = timeMsOf(items[to]!);
+        if (t >= untilMs || t - startMs > this.sliceMs || t >= o.nextTickMs) break;
+      }
+      const part = items.slice(from, to);
+      from = to;
+      // The engine's clock never goes back: an item older than what the partition took (sent
+      // late) is judged late or not by its rule's allowed lateness, as by one engine.
+      const nowMs = Math.max(o.doneMs, timeMsOf(part[part.length - 1]!));
+      o.doneMs = nowMs;
+      this.opts.changes(process(part, nowMs), o.partition);
+    }
+    return from;
   }
 
   private tickTo(o: OwnedPartition, toMs: number): void {

@@ -1,4 +1,5 @@
-import type { EventRule } from '../../correlation/rules/rule.ts';
+import type { EventRule, PointRule } from '../../correlation/rules/rule.ts';
+import type { MetricPoint } from '../../model/metric.ts';
 import type { RuleSet } from '../../correlation/engine.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import { partitionOf } from '../../state/redisPartitions.ts';
@@ -12,11 +13,37 @@ import type { RuntimeConfig } from './runtime.ts';
  */
 export class GroupPlacement {
   private readonly rules: EventRule[];
+  private readonly pointRules: PointRule[];
   private readonly count: number;
 
   constructor(set: RuleSet, count: number) {
     this.rules = set.rules.filter((r): r is EventRule => r.signal === 'logs');
+    this.pointRules = set.rules.filter((r): r is PointRule => r.signal === 'metrics');
     this.count = count;
+  }
+
+  /** Whether any rule takes metric points. */
+  get takesPoints(): boolean {
+    return this.pointRules.length > 0;
+  }
+
+  /** The partitions of the groups a metric point belongs to, one per point rule it is for. */
+  placePoint(m: MetricPoint): number | number[] | undefined {
+    let one: number | undefined;
+    let many: number[] | undefined;
+    for (const rule of this.pointRules) {
+      if (m.name !== rule.metric || !rule.match(m)) continue;
+      const p = partitionOf(rule.keys.key(m), this.count);
+      if (one === undefined) one = p;
+      else if (p !== one && !(many ??= [one]).includes(p)) many.push(p);
+    }
+    return many ?? one;
+  }
+
+  /** As `takesFor`, for metric points. */
+  takesPointFor(p: number): (rule: PointRule, m: MetricPoint) => boolean {
+    const count = this.count;
+    return (rule, m) => partitionOf(rule.keys.key(m), count) === p;
   }
 
   /** The partitions of the groups `e` belongs to, one per rule that matches it; undefined: none. */
@@ -64,14 +91,14 @@ export function sharedOut(config: RuntimeConfig, partitions: number): RuntimeCon
  * the clock than `max_future_skew` is dropped or taken at the clock, as `future_events` says, as
  * the engine of one agent would (and counted so). The batch itself when none needs it.
  */
-export function timedForPartitions(
-  batch: VigilEvent[],
+export function timedForPartitions<T extends { timeUnixNano: bigint; observedTimeUnixNano?: bigint }>(
+  batch: T[],
   nowMs: number,
   config: RuntimeConfig,
   metrics: Pick<CorrelationMetrics, 'futureEvents' | 'droppedEvents'>,
-): VigilEvent[] {
+): T[] {
   const skewNs = BigInt(nowMs + config.max_future_skew) * 1_000_000n;
-  let events: VigilEvent[] = batch;
+  let events: T[] = batch;
   for (let i = 0; i < batch.length; i++) {
     const e = batch[i]!;
     if (e.timeUnixNano !== 0n && e.timeUnixNano <= skewNs) {

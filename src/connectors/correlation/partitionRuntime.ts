@@ -6,6 +6,7 @@ import type { ActionOutcome, IncidentAction, IncidentDesk } from '../../correlat
 import type { SilenceRecord } from '../../correlation/silences.ts';
 import type { SharedRedis } from '../../extensions/redisState/sharedRedis.ts';
 import { eventsFromRows, eventsToRows } from '../../model/eventRows.ts';
+import { pointsFromJson, pointsToJson } from '../../model/pointJson.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { Incident, IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
@@ -125,10 +126,13 @@ export class PartitionRuntime implements IncidentDesk {
       engine: (store, partition) =>
         new CorrelationEngine(this.set, store, {
           takes: this.placement.takesFor(partition),
+          takesPoint: this.placement.takesPointFor(partition),
           overflowScope: { partition: String(partition) },
         }),
       encode: (events) => eventsToRows(events),
       decode: eventsFromRows,
+      encodePoints: pointsToJson,
+      decodePoints: pointsFromJson,
       tickMs: config.tick_interval,
       changes: (changes) => {
         for (const c of changes) this.made.push(c);
@@ -141,6 +145,8 @@ export class PartitionRuntime implements IncidentDesk {
       keys: this.keys,
       partitionOf: (e) => this.placement.placeOf(e),
       encode: (events) => eventsToRows(events),
+      partitionOfPoint: (m) => this.placement.placePoint(m),
+      encodePoints: pointsToJson,
     });
     this.outlet = new IncidentOutlet({ output: opts.output, logger: opts.logger });
     this.silenceHash = new SharedSilences(this.redis.client, held.held('silences'));
@@ -203,9 +209,14 @@ export class PartitionRuntime implements IncidentDesk {
     return turn;
   }
 
-  consumeMetrics(_batch: MetricPoint[]): Promise<void> {
-    // Config validation refuses metric rules under partitions: no rule wants them.
-    return Promise.resolve();
+  /** Puts the metric points on their groups' partitions' streams, as `consumeLogs` does events. */
+  async consumeMetrics(batch: MetricPoint[]): Promise<void> {
+    if (!this.placement.takesPoints) return;
+    const points = timedForPartitions(batch, this.clock(), this.config, this.metrics);
+    await this.inTurn(async () => {
+      this.markedAt = Date.now();
+      await this.sender.send([], this.clock(), points);
+    });
   }
 
   /** One thing at a time on the engines. */
