@@ -180,7 +180,10 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
         'defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }',
         'defaults: { group_wait: 0s }\n  inhibit: [{ source: [\'rule="link"\'], target: [\'rule="service_errors"\'] }]',
       )
-      .replace('  rules:\n', '  topology: {}\n  rules:\n');
+      .replace(
+        '  rules:\n',
+        '  topology: {}\n  rules:\n    - { kind: metric_threshold, name: cpu, metric: cpu.load, value: 0.9 }\n',
+      );
     const dir = mkdtempSync(join(tmpdir(), 'vigil-partitions-'));
     writeFileSync(join(dir, 'vigil.yaml'), yaml);
     const { code, stderr, stdout } = await runCli(['validate', '--config', join(dir, 'vigil.yaml')]);
@@ -188,6 +191,7 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
     const text = stderr + stdout;
     expect(text).toContain('inhibit: is not supported: with state.sharing: partitions');
     expect(text).toContain('topology: is not supported: with state.sharing: partitions');
+    expect(text).toContain('rules[0].kind: metric rules are not supported with state.sharing: partitions yet');
     expect(text).not.toMatch(/\n\s+at /);
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RuleConfig } from '../../correlation/config.ts';
 import { ruleSetOf } from '../../correlation/configSection.ts';
-import { CorrelationEngine, type RuleSet } from '../../correlation/engine.ts';
+import { CorrelationEngine, nsToMs, type RuleSet } from '../../correlation/engine.ts';
 import type { ActionOutcome, IncidentAction, IncidentDesk } from '../../correlation/incidentActions.ts';
 import type { SilenceRecord } from '../../correlation/silences.ts';
 import type { SharedRedis } from '../../extensions/redisState/sharedRedis.ts';
@@ -29,6 +29,21 @@ import type { RuleReset } from '../../correlation/ruleChange.ts';
 const READ_BLOCK_MS = 100;
 /** The partition table's field of the partition count the agents agree on (the step script reads only `x|` fields). */
 const PARTITION_COUNT = 'count';
+/** A send waiting in turn: the time of its earliest record (Infinity for none). */
+interface Queued {
+  earliestMs: number;
+}
+
+/** The earliest time among `items` (ms), Infinity for none. */
+function earliestMs(items: readonly { timeUnixNano: bigint }[]): number {
+  let min = Infinity;
+  for (const item of items) {
+    const t = nsToMs(item.timeUnixNano);
+    if (t < min) min = t;
+  }
+  return min;
+}
+
 /** How long a stop waits for the loop's step before it cuts the reads' connection. */
 const STOP_WAIT_MS = 1_000;
 /** Between two attempts of a send Redis refused. */
@@ -88,6 +103,8 @@ export class PartitionRuntime implements IncidentDesk {
   private failing = false;
   /** Sends and marks, one at a time (`inTurn`). */
   private sending: Promise<unknown> = Promise.resolve();
+  /** Sends queued or going out, with their earliest record's time: what bounds a mark. */
+  private readonly queued: Queued[] = [];
   /** One thing at a time touches the engines: the loop, an action, a reload. */
   private busy: Promise<unknown> = Promise.resolve();
 
@@ -174,12 +191,35 @@ export class PartitionRuntime implements IncidentDesk {
    * resolves once Redis has them: the sender (a receiver, a queue) hears of success only then.
    */
   async consumeLogs(batch: VigilEvent[]): Promise<void> {
-    const events = timedForPartitions(batch, this.clock(), this.config, this.metrics);
-    await this.inTurn(async () => {
-      this.markedAt = Date.now();
-      // The clock as the send goes out: marks, idle ones included, then never go back.
-      await this.sender.send(events, this.clock());
-    });
+    const now = this.clock();
+    const events = timedForPartitions(batch, now, this.config, this.metrics);
+    await this.sendInTurn(now, events, []);
+  }
+
+  /**
+   * Sends records in turn with the others. Its mark is the time before the clock when it was
+   * queued, and no later than the earliest record of a send queued behind it (less one): the logs
+   * and metrics pipelines feed this runtime side by side, and a batch waiting in turn may hold
+   * records older than the one going out.
+   */
+  private async sendInTurn(nowMs: number, events: VigilEvent[], points: MetricPoint[]): Promise<void> {
+    const job: Queued = { earliestMs: Math.min(earliestMs(events), earliestMs(points)) };
+    this.queued.push(job);
+    try {
+      await this.inTurn(async () => {
+        this.markedAt = Date.now();
+        await this.sender.send(events, Math.min(nowMs - 1, this.markBound(job)), points);
+      });
+    } finally {
+      this.queued.splice(this.queued.indexOf(job), 1);
+    }
+  }
+
+  /** The latest mark that passes no record of a send queued now (but `except`): its earliest, less one. */
+  private markBound(except?: Queued): number {
+    let bound = Infinity;
+    for (const q of this.queued) if (q !== except && q.earliestMs - 1 < bound) bound = q.earliestMs - 1;
+    return bound;
   }
 
   /**
@@ -212,11 +252,9 @@ export class PartitionRuntime implements IncidentDesk {
   /** Puts the metric points on their groups' partitions' streams, as `consumeLogs` does events. */
   async consumeMetrics(batch: MetricPoint[]): Promise<void> {
     if (!this.placement.takesPoints) return;
-    const points = timedForPartitions(batch, this.clock(), this.config, this.metrics);
-    await this.inTurn(async () => {
-      this.markedAt = Date.now();
-      await this.sender.send([], this.clock(), points);
-    });
+    const now = this.clock();
+    const points = timedForPartitions(batch, now, this.config, this.metrics);
+    await this.sendInTurn(now, [], points);
   }
 
   /** One thing at a time on the engines. */
@@ -248,7 +286,10 @@ export class PartitionRuntime implements IncidentDesk {
       // Idle, this agent's clock still moves the partitions' time on (absence is seen when nothing comes).
       this.markedAt = now;
       // In turn with the sends; one that fails is made again after the next interval.
-      await (this.sending = this.sending.then(() => this.ownership.markSent(this.clock())).catch(() => undefined));
+      const through = this.clock() - 1;
+      await (this.sending = this.sending
+        .then(() => this.ownership.markSent(Math.min(through, this.markBound())))
+        .catch(() => undefined));
     }
     if (now >= this.nextCheckpointAt) {
       this.nextCheckpointAt = now + (this.config.state?.checkpoint_interval ?? 1000);
@@ -315,7 +356,7 @@ export class PartitionRuntime implements IncidentDesk {
     // A round drops the marks of agents not live: this agent's first mark comes after its first round.
     if (this.markedAt === 0 && round.agents > 0) {
       this.markedAt = Date.now();
-      await this.ownership.markSent(this.clock());
+      await this.ownership.markSent(this.clock() - 1);
     }
   }
 
