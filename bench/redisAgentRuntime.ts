@@ -148,7 +148,8 @@ export async function runtimeAgent(
         while (calls.length >= IN_FLIGHT) await calls.shift();
       }
       await Promise.all(calls);
-      clock.ms = opts.endMs;
+      // Past the last event: a mark is the time before the clock, so the last events are taken once it passes them.
+      clock.ms = opts.endMs + 1;
       // Over once every agent's engines together took every event.
       let counted = 0;
       for (;;) {
