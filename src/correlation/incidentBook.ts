@@ -376,6 +376,12 @@ export class IncidentBook {
     this.ownCell = cellOf(store.writer);
     this.changedRecords = store.watchRegisters('i:');
     this.changedSeen = store.watchRegisters(LAST_SEEN);
+    // A store that starts with state (a checkpoint, a snapshot) holds records as last written:
+    // their last seen may be older than their marks, which only this agent's memory had raised.
+    for (const markKey of store.keys(LAST_SEEN)) {
+      const rec = store.read('i:' + markKey.slice(LAST_SEEN.length))?.value as unknown as IncidentRecord | undefined;
+      if (rec) this.raiseSeen(rec);
+    }
     store.joinRegisters('i:', {
       join: (mine, theirs, version) => {
         const m = mine as unknown as IncidentRecord;

@@ -4,7 +4,7 @@ import type { VigilEvent } from '../../src/model/event.ts';
 import { decodeEntry, encodeEntry, type EncodedEntry } from '../../src/state/durableStore.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 import { CheckpointChangeTracker, restoreCheckpoint } from '../../src/state/stateCheckpoint.ts';
-import { engineFrom } from '../support/correlation.ts';
+import { engineFrom, ev } from '../support/correlation.ts';
 import { mixedRules, mixedStream, noteOpenings } from '../support/mixedStream.ts';
 
 // The core's state is its store's entries: an engine started on a copy of them, taken at a
@@ -98,4 +98,46 @@ describe('an engine brought back from a checkpoint of its store', () => {
       expect([...pieces].sort()).toEqual([...whole].sort());
     },
   );
+
+  it('keeps an open incident’s last event time: brought back, it resolves when the engine that never stopped does', () => {
+    // A steady trickle of errors keeps the incident open; past its sample, an event moves only
+    // the incident's last-seen mark, not its record. Brought back, and its timers run before the
+    // group's next event: the window counts from the last event, not from the record's older time.
+    const rules = `
+defaults: { group_wait: 0s }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 30s, bucket: 5s, threshold: 5 }
+`;
+    const events = Array.from({ length: 240 }, (_, i) => ev(1000 + i * 500, { service: 'api', severityText: 'ERROR' }));
+    const lastMs = 1000 + 239 * 500;
+    const runTimers = (engine: CorrelationEngine, into: Set<string>) => {
+      for (let t = lastMs - (lastMs % 1000) + 1000; t <= lastMs + 60_000; t += 1000) noteOpenings(engine.tick(t), into);
+    };
+    const whole = new Set<string>();
+    const one = engineFrom(rules);
+    feed(one, events, 0, events.length, 1000, whole);
+    runTimers(one, whole);
+
+    // Checkpoints of the changed entries: one early, while the record still changed with each
+    // event, and one after the last event.
+    const store = new MemoryStateStore();
+    const tracker = new CheckpointChangeTracker(store);
+    const hash: Record<string, string> = {};
+    const save = () => {
+      const { set, remove } = tracker.take();
+      for (const key of remove) delete hash[key];
+      for (let i = 0; i < set.length; i += 2) hash[set[i]!] = set[i + 1]!;
+    };
+    const pieces = new Set<string>();
+    const first = engineFrom(rules, store);
+    const tick = feed(first, events, 0, 20, 1000, pieces);
+    save();
+    feed(first, events, 20, events.length, tick, pieces);
+    save();
+    runTimers(engineFrom(rules, restoreCheckpoint(hash).store), pieces);
+
+    // The window of buckets 120–150 s holds the last two events only.
+    expect([...whole].filter((x) => x.startsWith('resolved'))).toEqual(['resolved errors{service="api"}@150000']);
+    expect([...pieces].sort()).toEqual([...whole].sort());
+  });
 });

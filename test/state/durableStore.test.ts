@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import type { CorrelationEngine } from '../../src/correlation/engine.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { DurableStateStore } from '../../src/state/durableStore.ts';
 import type { StoredEntry } from '../../src/state/memoryStore.ts';
 import { frame } from '../../src/state/stateLog.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
+import { engineFrom, ev } from '../support/correlation.ts';
 
 const freshDir = () => join(mkdtempSync(join(tmpdir(), 'vigil-durable-')), 'correlation');
 
@@ -264,5 +266,43 @@ describe('DurableStateStore', () => {
     await b.snapshotIfWorthIt();
     await b.close();
     expect(readdirSync(dir).sort()).toEqual(['log-1', 'snapshot']);
+  });
+
+  it('brings an engine back with its open incident’s last event time, though the record was last written long before', async () => {
+    // Past its sample, an event on an open counting incident raises the incident's last-seen mark
+    // and leaves its record as it was logged. A restarted engine's timers, run before the group's
+    // next event, must count the window from the last event, as the engine that never stopped does.
+    const rules = `
+defaults: { group_wait: 0s }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 30s, bucket: 5s, threshold: 5 }
+`;
+    const events = Array.from({ length: 240 }, (_, i) => ev(1000 + i * 500, { service: 'api', severityText: 'ERROR' }));
+    const resolutions = (engine: CorrelationEngine) => {
+      const out: string[] = [];
+      for (let t = 121_000; t <= 180_000; t += 1000)
+        for (const c of engine.tick(t)) if (c.kind === 'resolved') out.push(`${c.incident.key}@${c.atMs}`);
+      return out;
+    };
+    const feed = (engine: CorrelationEngine, from: number, to: number) => {
+      for (const e of events.slice(from, to)) engine.process([e], Number(e.timeUnixNano / 1_000_000n));
+    };
+    const whole = engineFrom(rules);
+    feed(whole, 0, events.length);
+
+    const dir = freshDir();
+    const { store: a } = openStore(dir);
+    await a.open();
+    const first = engineFrom(rules, a);
+    feed(first, 0, 20);
+    await a.commit();
+    feed(first, 20, events.length);
+    await a.close();
+    const { store: b } = openStore(dir);
+    await b.open();
+    const expected = resolutions(whole);
+    expect(expected).toEqual(['errors{service="api"}@150000']);
+    expect(resolutions(engineFrom(rules, b))).toEqual(expected);
+    await b.close();
   });
 });
