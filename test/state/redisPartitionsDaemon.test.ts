@@ -173,6 +173,93 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
     );
   }, 90_000);
 
+  it('runs metric rules on the points every agent receives over OTLP, in time order, one incident per series', async () => {
+    const prefix = freshPrefix();
+    const withMetrics = (agent: string) =>
+      config(redis.url, prefix, agent)
+        .replace('receivers:\n', 'receivers:\n  otlp:\n    protocols: { http: { endpoint: 127.0.0.1:0 } }\n')
+        .replace(
+          '  rules:\n',
+          "  rules:\n    - { kind: metric_threshold, name: cpu, metric: system.cpu.utilization, group_by: ['host=attributes[\"host\"]'], window: 20s, bucket: 5s, op: '>', value: 0.8 }\n",
+        )
+        .replace('    incidents:', '    metrics: { receivers: [otlp], exporters: [correlation] }\n    incidents:');
+    const ds = await agents.start(withMetrics);
+    await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 2), 'two partitions each');
+    const otlp = ds.map(
+      (d) => (body: object) =>
+        fetch(d.url('/v1/metrics'), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        }),
+    );
+    const cpu = (host: string, points: [ms: number, value: number][]) => ({
+      resourceMetrics: [
+        {
+          scopeMetrics: [
+            {
+              metrics: [
+                {
+                  name: 'system.cpu.utilization',
+                  gauge: {
+                    dataPoints: points.map(([ms, v]) => ({
+                      asDouble: v,
+                      timeUnixNano: String(BigInt(ms) * 1_000_000n),
+                      attributes: [{ key: 'host', value: { stringValue: host } }],
+                    })),
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const t0 = Date.now() - 3000;
+    // db-1 runs hot on every agent's points. On web-1, node-a's two points alone average 0.95, but
+    // they come last in time, after node-b's and node-c's four at 0.1: the series averages 0.38.
+    // The last agent sends first; the partition's owner takes them all in time order.
+    const sends = [
+      otlp[2]!(
+        cpu('web-1', [
+          [t0 + 200, 0.1],
+          [t0 + 300, 0.1],
+        ]),
+      ),
+      otlp[1]!(
+        cpu('web-1', [
+          [t0, 0.1],
+          [t0 + 100, 0.1],
+        ]),
+      ),
+      otlp[0]!(
+        cpu('web-1', [
+          [t0 + 400, 0.95],
+          [t0 + 500, 0.95],
+        ]),
+      ),
+      ...otlp.map((post, k) => post(cpu('db-1', [[t0 + k * 100, 0.9 + k * 0.01]]))),
+    ];
+    for (const res of await Promise.all(sends)) expect(res.status, await res.text()).toBe(200);
+    const cpuKey = (host: string) => `cpu{host="${host}"}`;
+    await waitFor(
+      () => allChanges(ds).some((c) => c.kind === 'opened' && c.incident.key === cpuKey('db-1')),
+      'db-1 running hot',
+    );
+    // Every point taken by its partition's owner, and each agent's partitions' timers run after it.
+    const sum = async (sample: string) => (await Promise.all(ds.map((d) => metric(d, sample)))).reduce((a, b) => a + b);
+    await waitFor(
+      async () => (await sum('vigil_correlation_records_total{signal="metrics"}')) >= 9,
+      'the owners taking all nine points',
+    );
+    const ticks = () => Promise.all(ds.map((d) => metric(d, 'vigil_correlation_ticks_total{role="partitions"}')));
+    const before = await ticks();
+    await waitFor(async () => (await ticks()).every((n, i) => n > before[i]! + 5), 'timers run after the points');
+    const opened = allChanges(ds).filter((c) => c.kind === 'opened');
+    expect(opened.map((c) => c.incident.key)).toEqual([cpuKey('db-1')]);
+    expect(opened[0]!.notify).toBe(true);
+  }, 90_000);
+
   it('refuses, before starting, what one partition cannot see', async () => {
     const prefix = freshPrefix();
     const yaml = config(redis.url, prefix, 'node-a')
@@ -180,10 +267,7 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
         'defaults: { group_wait: 0s, allowed_lateness: 5s, reopen_window: 0s }',
         'defaults: { group_wait: 0s }\n  inhibit: [{ source: [\'rule="link"\'], target: [\'rule="service_errors"\'] }]',
       )
-      .replace(
-        '  rules:\n',
-        '  topology: {}\n  rules:\n    - { kind: metric_threshold, name: cpu, metric: cpu.load, value: 0.9 }\n',
-      );
+      .replace('  rules:\n', '  topology: {}\n  rules:\n');
     const dir = mkdtempSync(join(tmpdir(), 'vigil-partitions-'));
     writeFileSync(join(dir, 'vigil.yaml'), yaml);
     const { code, stderr, stdout } = await runCli(['validate', '--config', join(dir, 'vigil.yaml')]);
@@ -191,7 +275,6 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
     const text = stderr + stdout;
     expect(text).toContain('inhibit: is not supported: with state.sharing: partitions');
     expect(text).toContain('topology: is not supported: with state.sharing: partitions');
-    expect(text).toContain('rules[0].kind: metric rules are not supported with state.sharing: partitions yet');
     expect(text).not.toMatch(/\n\s+at /);
   });
 });

@@ -17,22 +17,13 @@ export type CorrelationConnectorConfig = Infer<typeof correlationConnectorSchema
 /**
  * What `sharing: partitions` cannot do (yet), as config issues at the paths that ask for it: the
  * features that look at incidents of several groups at once (one partition's engine sees its own
- * groups only), and metric rules (below).
+ * groups only).
  */
 function partitionsIssues(cfg: CorrelationConfig, path: string): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const why = 'with state.sharing: partitions, each agent sees only the groups of the partitions it holds';
   if (cfg.inhibit.length > 0) issues.push({ path: `${path}.inhibit`, message: `is not supported: ${why}` });
   if (cfg.topology !== undefined) issues.push({ path: `${path}.topology`, message: `is not supported: ${why}` });
-  // Points are carried and correlated, but a partition handed over with points waiting has been
-  // seen to diverge (docs/correlation.md): until that is found, metric rules stay with `state`.
-  cfg.rules.forEach((r, i) => {
-    if ((r as { kind: string }).kind === 'metric_threshold')
-      issues.push({
-        path: `${path}.rules[${i}].kind`,
-        message: 'metric rules are not supported with state.sharing: partitions yet; use sharing: state for them',
-      });
-  });
   return issues;
 }
 

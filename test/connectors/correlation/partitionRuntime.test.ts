@@ -356,64 +356,82 @@ rules:
     await stopAll([staying]);
   });
 
-  it('runs metric rules on points from every agent, as one engine fed them all at their times', async () => {
-    const rules = `
+  it.each([
+    ['with the same agents throughout', false],
+    ['with an agent stopping half way', true],
+  ])(
+    'runs metric rules on points from every agent, as one engine fed them all at their times (%s)',
+    async (_, handover) => {
+      const rules = `
 defaults: { group_wait: 0s, allowed_lateness: 5s }
 rules:
   - { kind: metric_threshold, name: cpu, metric: system.cpu.utilization, group_by: ['host=attributes["host"]'], aggregation: avg, window: 20s, bucket: 5s, op: '>', value: 0.8 }
   - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 30s, bucket: 5s, threshold: 5 }
 `;
-    // Eight hosts reporting every second for four minutes, each running hot for a while; errors beside them.
-    const r = mulberry32(21);
-    const points: MetricPoint[] = [];
-    const events: VigilEvent[] = [];
-    for (let s = 0; s < 240; s++)
-      for (let h = 0; h < 8; h++) {
-        const hot = s >= 20 + h * 20 && s < 50 + h * 20;
-        points.push(
-          point(BASE_MS + s * 1000 + h * 7, 'system.cpu.utilization', hot ? 0.9 + r() * 0.1 : r() * 0.5, {
-            host: `h${h}`,
-          }),
+      // Eight hosts reporting every second for four minutes, each running hot for a while; errors beside them.
+      const r = mulberry32(21);
+      const points: MetricPoint[] = [];
+      const events: VigilEvent[] = [];
+      for (let s = 0; s < 240; s++)
+        for (let h = 0; h < 8; h++) {
+          const hot = s >= 20 + h * 20 && s < 50 + h * 20;
+          points.push(
+            point(BASE_MS + s * 1000 + h * 7, 'system.cpu.utilization', hot ? 0.9 + r() * 0.1 : r() * 0.5, {
+              host: `h${h}`,
+            }),
+          );
+          if (r() < 0.2)
+            events.push(ev(BASE_MS + s * 1000 + h * 7 + 3, { service: `svc-${h % 3}`, severityText: 'ERROR' }));
+        }
+      let now = BASE_MS;
+      const agents = await start(standalone(), 3, freshPrefix(), () => now, rules);
+      let sending = agents;
+      for (let b = 0, sentMs = -Infinity; b < points.length; b += 60) {
+        if (handover && b === points.length / 2) {
+          await stopAll([agents[0]!]);
+          sending = agents.slice(1);
+          await waitFor(
+            () => sending.every((a) => a.runtime.held().length === 6),
+            'the two others to take the partitions given back',
+          );
+        }
+        const part = points.slice(b, b + 60);
+        const lastMs = msOf(part.at(-1)! as never);
+        now = lastMs;
+        const these = events.filter((e) => msOf(e) <= lastMs && msOf(e) > sentMs);
+        sentMs = lastMs;
+        const n = sending.length;
+        await Promise.all(
+          sending.map((a, k) =>
+            Promise.all([
+              a.runtime.consumeMetrics(part.filter((_, i) => i % n === k)),
+              a.runtime.consumeLogs(these.filter((_, i) => i % n === k)),
+            ]),
+          ),
         );
-        if (r() < 0.2)
-          events.push(ev(BASE_MS + s * 1000 + h * 7 + 3, { service: `svc-${h % 3}`, severityText: 'ERROR' }));
       }
-    let now = BASE_MS;
-    const agents = await start(standalone(), 3, freshPrefix(), () => now, rules);
-    for (let b = 0, sentMs = -Infinity; b < points.length; b += 60) {
-      const part = points.slice(b, b + 60);
-      const lastMs = msOf(part.at(-1)! as never);
-      now = lastMs;
-      const these = events.filter((e) => msOf(e) <= lastMs && msOf(e) > sentMs);
-      sentMs = lastMs;
-      await Promise.all(
-        agents.map((a, k) =>
-          Promise.all([
-            a.runtime.consumeMetrics(part.filter((_, i) => i % 3 === k)),
-            a.runtime.consumeLogs(these.filter((_, i) => i % 3 === k)),
-          ]),
-        ),
-      );
-    }
-    now = BASE_MS + 300_000;
-    // One engine: every event and point at its own time, the timers every second between them.
-    const engine = engineFrom(rules);
-    const reference = new Set<string>();
-    const items = [...events.map((e) => ({ t: msOf(e), e })), ...points.map((m) => ({ t: msOf(m as never), m }))].sort(
-      (x, y) => x.t - y.t,
-    );
-    let tick = (Math.floor(items[0]!.t / TICK_MS) + 1) * TICK_MS;
-    for (const it of items) {
-      for (; tick <= it.t; tick += TICK_MS) noteOpenings(engine.tick(tick), reference);
-      noteOpenings('e' in it ? engine.process([it.e!], it.t) : engine.processPoints([it.m!], it.t), reference);
-    }
-    for (; tick <= now; tick += TICK_MS) noteOpenings(engine.tick(tick), reference);
-    const expected = [...reference].sort();
-    expect(expected.filter((x) => x.includes('cpu{')).length).toBeGreaterThanOrEqual(16);
-    await waitFor(() => openings(agents).length >= expected.length, 'the agents to catch up', 20_000);
-    expect(openings(agents)).toEqual(expected);
-    await stopAll(agents);
-  }, 60_000);
+      now = BASE_MS + 300_000;
+      // One engine: every event and point at its own time, the timers every second between them.
+      const engine = engineFrom(rules);
+      const reference = new Set<string>();
+      const items = [
+        ...events.map((e) => ({ t: msOf(e), e })),
+        ...points.map((m) => ({ t: msOf(m as never), m })),
+      ].sort((x, y) => x.t - y.t);
+      let tick = (Math.floor(items[0]!.t / TICK_MS) + 1) * TICK_MS;
+      for (const it of items) {
+        for (; tick <= it.t; tick += TICK_MS) noteOpenings(engine.tick(tick), reference);
+        noteOpenings('e' in it ? engine.process([it.e!], it.t) : engine.processPoints([it.m!], it.t), reference);
+      }
+      for (; tick <= now; tick += TICK_MS) noteOpenings(engine.tick(tick), reference);
+      const expected = [...reference].sort();
+      expect(expected.filter((x) => x.includes('cpu{')).length).toBeGreaterThanOrEqual(16);
+      await waitFor(() => openings(agents).length >= expected.length, 'the agents to catch up', 20_000);
+      expect(openings(agents)).toEqual(expected);
+      await stopAll(sending);
+    },
+    60_000,
+  );
 
   it('holds nothing, and fails /readyz, with another partition count than the agents already sharing the prefix', async () => {
     const prefix = freshPrefix();
