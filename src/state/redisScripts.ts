@@ -537,6 +537,39 @@ return 1
 `;
 
 /**
+ * An agent's send to the partitions' streams, and what Redis's replication says of it. KEYS[1] the
+ * partition table, KEYS[2...] the streams written, one entry each. ARGV[1] the replication id the
+ * agent last saw ('' when it knows none), ARGV[2] and ARGV[3] the agent's mark (field and value in
+ * the table; '' for none), then per entry its field count and its fields (name, value pairs).
+ *
+ * Writes nothing when the server's replication id is not ARGV[1]: Redis is another dataset than
+ * the one the agent wrote to (a replica promoted in a failover, a restart), which may lack the
+ * agent's last writes; the agent sends those again first (a call made before, and retried by the
+ * client on the new master, is refused the same way). Returns {1 written | 0 refused, replication
+ * id, master offset before these writes, the highest offset a replica acknowledged (-1: none),
+ * replicas}.
+ */
+export const PARTITION_SEND_SCRIPT = `
+local info = redis.call('INFO', 'replication')
+local replid = string.match(info, 'master_replid:(%x+)') or ''
+local offset = string.match(info, 'master_repl_offset:(%d+)') or '0'
+local acked, replicas = -1, 0
+for o in string.gmatch(info, 'slave%d+:[^\\r\\n]-offset=(%d+)') do
+  replicas = replicas + 1
+  if tonumber(o) > acked then acked = tonumber(o) end
+end
+if ARGV[1] ~= '' and ARGV[1] ~= replid then return {0, replid, offset, tostring(acked), replicas} end
+local at = 4
+for k = 2, #KEYS do
+  local c = tonumber(ARGV[at])
+  redis.call('XADD', KEYS[k], '*', unpack(ARGV, at + 1, at + c))
+  at = at + c + 1
+end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
+return {1, replid, offset, tostring(acked), replicas}
+`;
+
+/**
  * KEYS[1] a ticket record hash. ARGV[1] the id of an incident that merged into ARGV[2]. A record
  * of ARGV[1] becomes ARGV[2]'s, keeping its ticket and state; a record of ARGV[2] learns the
  * merged id. In one step, so a store by another agent between a read and a write cannot be lost.

@@ -60,6 +60,21 @@ export class CheckpointChangeTracker {
     return { set, remove };
   }
 
+  /**
+   * Every entry, for a checkpoint written anew (its hash emptied first: Redis lost what it held);
+   * from then on, it counts them as written.
+   */
+  takeAll(): CheckpointChanges {
+    const set: string[] = [];
+    this.saved.clear();
+    for (const [key, entry] of this.store.exportEntries()) {
+      set.push(key, JSON.stringify(encodeEntry(key, entry)));
+      this.saved.add(key);
+    }
+    this.changed.clear();
+    return { set, remove: [] };
+  }
+
   /** Stops listening to the store. */
   close(): void {
     this.unsubscribe();

@@ -30,11 +30,12 @@ export async function metric(d: RunningDaemon, sample: string): Promise<number> 
   return line === undefined ? 0 : Number(line.slice(sample.length + 1));
 }
 
-/** Timer rounds an agent has done with their changes delivered, leading or not. */
+/** Timer rounds an agent has done with their changes delivered, leading or not (or, on partitions, steps). */
 async function rounds(d: RunningDaemon): Promise<number> {
   const m = await metricsOf(d);
   let n = 0;
-  for (const x of m.matchAll(/^vigil_correlation_ticks_total\{role="(?:timers|settle)"\} (\d+)$/gm)) n += Number(x[1]);
+  for (const x of m.matchAll(/^vigil_correlation_ticks_total\{role="(?:timers|settle|partitions)"\} (\d+)$/gm))
+    n += Number(x[1]);
   return n;
 }
 

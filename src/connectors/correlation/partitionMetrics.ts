@@ -7,6 +7,8 @@ export interface PartitionMetrics {
   restoredEntries: Counter;
   checkpoints: Counter<'outcome'>;
   lag: Histogram;
+  resent: Counter<'outcome'>;
+  unacknowledged: Gauge;
 }
 
 export function partitionMetrics(registry: Registry): PartitionMetrics {
@@ -35,6 +37,18 @@ export function partitionMetrics(registry: Registry): PartitionMetrics {
       'Checkpoints of a partition held: written, refused (the term was no longer this agent’s) or failed (Redis).',
       ['outcome'],
     ),
+    resent: counter(
+      'vigil_correlation_partition_resent_sends_total',
+      'Sends put on the partitions’ streams again, no replica having acknowledged them when Redis turned out to be another dataset (a failover, a restart): resent, or dropped unacknowledged for want of room.',
+      ['outcome'],
+    ),
+    unacknowledged:
+      (registry.getSingleMetric('vigil_correlation_partition_unacknowledged_sends') as Gauge | undefined) ??
+      new Gauge({
+        name: 'vigil_correlation_partition_unacknowledged_sends',
+        help: 'Sends to the partitions’ streams that no Redis replica has acknowledged yet, kept to be sent again after a failover.',
+        registers,
+      }),
     lag:
       (registry.getSingleMetric('vigil_correlation_partition_lag_seconds') as Histogram | undefined) ??
       new Histogram({

@@ -3,8 +3,8 @@ import type { VigilEvent } from '../../model/event.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { IncidentChange } from '../../model/incident.ts';
 import type { MemoryStateStore } from '../../state/memoryStore.ts';
-import type { RedisClient } from '../../state/redisConnection.ts';
 import type { OwnershipRound, PartitionOwnership } from '../../state/redisPartitions.ts';
+import { runScript, type RedisClient } from '../../state/redisConnection.ts';
 import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../../state/stateCheckpoint.ts';
 
 /**
@@ -28,6 +28,8 @@ const SENDER = 'a';
 const THROUGH = 'p';
 const EVENTS = 'e';
 const SENT_AT = 's';
+/** The send's number, per sender: an entry sent again (Redis lost it, or only its reply) is taken once. */
+const SEQ = 'q';
 /** A sender's last entry on a partition: it will send nothing more (a finite stream, as a benchmark's). */
 const END = 'end';
 
@@ -41,6 +43,8 @@ const META = `${CHECKPOINT_FIELD}meta`;
 interface CheckpointMeta {
   /** Each sender's time as its last entry said (null: it ended). */
   through: Record<string, number | null>;
+  /** Each sender's last send read. */
+  seqs?: Record<string, number>;
   nextTickMs: number;
   doneMs: number;
 }
@@ -56,13 +60,47 @@ export interface PartitionSenderOptions {
   partitionOfPoint?(point: MetricPoint): number | readonly number[] | undefined;
   encodePoints?(points: readonly MetricPoint[]): string;
   now?: () => number;
+  /**
+   * Redis turned out to be another dataset than the one written to (its replication id changed:
+   * a replica promoted, a restart): the sends no replica had acknowledged were just sent again.
+   */
+  lostWrites?(resent: number): void;
+  /** Bytes of sends kept until a replica acknowledges them (default 64 MiB); beyond, the oldest go. */
+  keepBytes?: number;
 }
 
-/** Puts an agent's events on the partitions' streams, and tells owners how far it has sent. */
+/** A send's stream entries (stream, fields), kept until a replica has them. */
+interface KeptSend {
+  entries: [stream: string, fields: string[]][];
+  bytes: number;
+  /** The master's replication offset its writes are within (NaN until a later call tells). */
+  offset: number;
+}
+
+/** What the send script says of Redis's replication (`PARTITION_SEND_SCRIPT`). */
+type SendReply = [written: number, replid: string, offset: string, acked: string, replicas: number];
+
+/**
+ * Puts an agent's events on the partitions' streams, and tells owners how far it has sent.
+ *
+ * Replication is asynchronous: a failover to a replica that missed the last writes loses them,
+ * though their senders were answered. Each send is numbered (its entries carry the number, which
+ * owners take once per sender) and kept until a replica acknowledges the offset its writes lie
+ * within; every call checks the server's replication id, and a call that finds another writes
+ * nothing, sends what was kept again, in order, and then itself.
+ */
 export class PartitionSender {
   private readonly opts: PartitionSenderOptions;
   private readonly byPartition: VigilEvent[][];
   private readonly pointsByPartition: MetricPoint[][];
+  /** The number of the last send (per process: the agent's name is the process's). */
+  private seq = 0;
+  /** The replication id of the dataset written to ('' until known). */
+  private replid = '';
+  private readonly kept: KeptSend[] = [];
+  private keptBytes = 0;
+  /** Sends dropped unacknowledged for want of room (`keepBytes`). */
+  dropped = 0;
 
   constructor(opts: PartitionSenderOptions) {
     this.opts = opts;
@@ -70,13 +108,28 @@ export class PartitionSender {
     this.pointsByPartition = Array.from({ length: opts.ownership.partitions }, () => []);
   }
 
+  /** Sends kept until a replica acknowledges them. */
+  get unacknowledged(): number {
+    return this.kept.length;
+  }
+
   /**
    * One entry per partition `events` have events for, then `throughMs` as this agent's time in the
    * partition table: every event it sends at or before it must be among these or earlier sends.
-   * All in one transaction (the keys share the table's slot): a send that fails wrote nothing,
-   * and sent again adds no event twice (unless only its reply was lost).
+   * All in one script call (the keys share the table's slot): a send that fails wrote nothing,
+   * and sent again adds no event twice (its number is the same).
    */
   async send(events: readonly VigilEvent[], throughMs: number, points: readonly MetricPoint[] = []): Promise<void> {
+    await this.write(this.prepare(events, points), throughMs);
+  }
+
+  /** Marks this agent's time alone (nothing sent), checking replication as a send does. */
+  async mark(throughMs: number): Promise<void> {
+    await this.write([], throughMs);
+  }
+
+  /** The stream entries of a send, numbered. */
+  prepare(events: readonly VigilEvent[], points: readonly MetricPoint[] = []): [string, string[]][] {
     const { ownership, keys } = this.opts;
     for (const e of events) {
       const p = this.opts.partitionOf(e);
@@ -90,34 +143,78 @@ export class PartitionSender {
       if (typeof p === 'number') this.pointsByPartition[p]!.push(m);
       else if (p !== undefined) for (const q of p) this.pointsByPartition[q]!.push(m);
     }
-    const through = String(throughMs);
     const stamp = String((this.opts.now ?? Date.now)());
-    const tx = ownership.client.multi();
+    const seq = String(++this.seq);
+    const entries: [string, string[]][] = [];
     for (let p = 0; p < this.byPartition.length; p++) {
       const mine = this.byPartition[p]!;
       const theirPoints = this.pointsByPartition[p]!;
       if (mine.length === 0 && theirPoints.length === 0) continue;
-      const pointFields = theirPoints.length ? [POINTS, this.opts.encodePoints!(theirPoints)] : [];
-      tx.xadd(
-        keys.stream(p),
-        '*',
-        SENDER,
-        ownership.agent,
-        THROUGH,
-        through,
-        EVENTS,
-        this.opts.encode(mine),
-        SENT_AT,
-        stamp,
-        ...pointFields,
-      );
+      const fields = [SENDER, ownership.agent, SEQ, seq, EVENTS, this.opts.encode(mine), SENT_AT, stamp];
+      if (theirPoints.length) fields.push(POINTS, this.opts.encodePoints!(theirPoints));
+      entries.push([keys.stream(p), fields]);
       mine.length = 0;
       theirPoints.length = 0;
     }
-    tx.hset(...ownership.markArgs(throughMs));
-    const replies = await tx.exec();
-    const failed = replies?.find(([err]) => err);
-    if (!replies || failed) throw failed?.[0] ?? new Error('the send was discarded');
+    return entries;
+  }
+
+  /**
+   * Writes prepared entries and the mark (each entry's THROUGH set to it). On another dataset
+   * than the last call's, sends the kept ones again first, then these.
+   */
+  async write(entries: [string, string[]][], throughMs: number): Promise<void> {
+    const through = String(throughMs);
+    for (const [, fields] of entries) setField(fields, THROUGH, through);
+    let reply = await this.call(entries, this.opts.ownership.markArgs(throughMs).slice(1));
+    if (reply[0] === 0) {
+      // Another dataset: what no replica had may be gone. Sent again in order, then this send.
+      this.replid = reply[1];
+      const again = this.kept.splice(0);
+      this.keptBytes = 0;
+      for (const k of again) {
+        const r = await this.call(k.entries, []);
+        if (r[0] === 0) throw new Error('Redis changed its dataset again while this agent sent its writes again');
+        this.keep(k.entries, r);
+      }
+      this.opts.lostWrites?.(again.length);
+      reply = await this.call(entries, this.opts.ownership.markArgs(throughMs).slice(1));
+      if (reply[0] === 0) throw new Error('Redis changed its dataset again while this agent sent its writes again');
+    }
+    this.keep(entries, reply);
+  }
+
+  private async call(entries: [string, string[]][], mark: string[]): Promise<SendReply> {
+    const args: string[] = [this.replid, mark[0] ?? '', mark[1] ?? ''];
+    for (const [, fields] of entries) args.push(String(fields.length), ...fields);
+    const keys = [this.opts.ownership.table, ...entries.map(([stream]) => stream)];
+    const reply = (await runScript(this.opts.ownership.client, 'vigilPartitionSend', keys, args)) as SendReply;
+    if (this.replid === '') this.replid = reply[1];
+    return reply;
+  }
+
+  /**
+   * Notes what a call said: the writes before it lie within its offset, and those a replica
+   * acknowledged are safe; keeps this call's entries until one says so of them.
+   */
+  private keep(entries: [string, string[]][], [, , offsetText, ackedText, replicas]: SendReply): void {
+    const offset = Number(offsetText);
+    for (let i = this.kept.length - 1; i >= 0 && Number.isNaN(this.kept[i]!.offset); i--) this.kept[i]!.offset = offset;
+    const acked = replicas > 0 ? Number(ackedText) : Infinity;
+    let k = 0;
+    for (; k < this.kept.length && this.kept[k]!.offset <= acked; k++) this.keptBytes -= this.kept[k]!.bytes;
+    if (k > 0) this.kept.splice(0, k);
+    // No replica: no failover can lose what this dataset has.
+    if (replicas === 0 || entries.length === 0) return;
+    let bytes = 0;
+    for (const [, fields] of entries) for (const f of fields) bytes += f.length;
+    this.kept.push({ entries, bytes, offset: NaN });
+    this.keptBytes += bytes;
+    const room = this.opts.keepBytes ?? 64 * 1024 * 1024;
+    while (this.keptBytes > room && this.kept.length > 1) {
+      this.keptBytes -= this.kept.shift()!.bytes;
+      this.dropped++;
+    }
   }
 
   /** Says on every partition's stream that this agent sends nothing more. */
@@ -131,6 +228,16 @@ export class PartitionSender {
   }
 }
 
+/** Sets a field of a stream entry's name, value list, appending it when missing. */
+function setField(fields: string[], name: string, value: string): void {
+  for (let i = 0; i < fields.length; i += 2)
+    if (fields[i] === name) {
+      fields[i + 1] = value;
+      return;
+    }
+  fields.push(name, value);
+}
+
 /** One partition an owner holds: its engine and where it is in the partition's stream. */
 export interface OwnedPartition {
   readonly partition: number;
@@ -140,6 +247,8 @@ export interface OwnedPartition {
   position: string;
   /** Per sender: the time through which its entries say it had sent everything (Infinity once it ended). */
   readonly through: Map<string, number>;
+  /** Per sender: the number of its last send read (`PartitionSender`). */
+  readonly seqs: Map<string, number>;
   /** Per sender: events read, waiting for the watermark to pass them. */
   readonly waiting: Map<string, VigilEvent[]>;
   /** Per sender: metric points read, waiting likewise. */
@@ -252,7 +361,8 @@ export class PartitionOwner {
     for (const p of round.lost) this.drop(p);
     for (const p of round.surplus) {
       const o = this.owned.get(p);
-      if (o) await this.checkpoint(o);
+      // Whole: what the checkpoint held may be a promoted replica's older copy, not yet noticed.
+      if (o) await this.checkpoint(o, true);
       this.drop(p);
       await ownership.release(p);
     }
@@ -286,12 +396,14 @@ export class PartitionOwner {
         waitingPoints.set(sender, this.opts.decodePoints(payload));
     const through = new Map<string, number>();
     for (const [sender, t] of Object.entries(meta?.through ?? {})) through.set(sender, t ?? Infinity);
+    const seqs = new Map(Object.entries(meta?.seqs ?? {}));
     this.owned.set(partition, {
       partition,
       store,
       engine: this.opts.engine(store, partition),
       position: fields.get(POSITION) ?? '0',
       through,
+      seqs,
       waiting,
       waitingPoints,
       nextTickMs: meta?.nextTickMs ?? NaN,
@@ -305,17 +417,23 @@ export class PartitionOwner {
   }
 
   /**
-   * Writes a partition's checkpoint under its term: the state entries changed since the last, the
-   * stream position, the events read and waiting, the timers' next run; trims the stream there.
+   * Writes a partition's checkpoint under its term: the state entries changed since the last (or
+   * all of them, `whole`, in place of what the checkpoint held), the stream position, the events
+   * read and waiting, the timers' next run; trims the stream there.
    * False when the term is no longer this agent's: nothing was written.
    */
-  checkpoint(o: OwnedPartition): Promise<boolean> {
-    const { set, remove } = o.tracker.take();
+  checkpoint(o: OwnedPartition, whole = false): Promise<boolean> {
+    const { set, remove } = whole ? o.tracker.takeAll() : o.tracker.take();
     const through: Record<string, number | null> = {};
     for (const [sender, t] of o.through) through[sender] = t === Infinity ? null : t;
     const waiting: Record<string, string> = {};
     for (const [sender, q] of o.waiting) if (q.length) waiting[sender] = this.opts.encode(q);
-    const meta: CheckpointMeta = { through, nextTickMs: o.nextTickMs, doneMs: o.doneMs };
+    const meta: CheckpointMeta = {
+      through,
+      seqs: Object.fromEntries(o.seqs),
+      nextTickMs: o.nextTickMs,
+      doneMs: o.doneMs,
+    };
     set.push(POSITION, o.position, WAITING, JSON.stringify(waiting), META, JSON.stringify(meta));
     if (this.opts.encodePoints) {
       const points: Record<string, string> = {};
@@ -326,6 +444,7 @@ export class PartitionOwner {
     return this.opts.ownership.writeUnderTerm(o.partition, this.opts.keys.checkpoint(o.partition), {
       set,
       remove,
+      replace: whole,
       trim: [[stream, o.position]],
     });
   }
@@ -365,6 +484,12 @@ export class PartitionOwner {
         const f = new Map<string, string>();
         for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
         const sender = f.get(SENDER) ?? '';
+        const seq = f.has(SEQ) ? Number(f.get(SEQ)) : undefined;
+        if (seq !== undefined) {
+          // Sent again (Redis lost it in a failover, or only the reply to it): taken already.
+          if (seq <= (o.seqs.get(sender) ?? 0)) continue;
+          o.seqs.set(sender, seq);
+        }
         const events = this.opts.decode(f.get(EVENTS) ?? '[]');
         let queue = o.waiting.get(sender);
         if (!queue) o.waiting.set(sender, (queue = []));

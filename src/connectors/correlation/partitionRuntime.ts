@@ -101,6 +101,8 @@ export class PartitionRuntime implements IncidentDesk {
   private disagreement: string | undefined;
   /** The last step failed (logged once until one succeeds). */
   private failing = false;
+  /** Redis lost writes (`lostWrites`): the partitions held are checkpointed whole at the next step. */
+  private rewrite = false;
   /** Sends and marks, one at a time (`inTurn`). */
   private sending: Promise<unknown> = Promise.resolve();
   /** Sends queued or going out, with their earliest record's time: what bounds a mark. */
@@ -132,6 +134,8 @@ export class PartitionRuntime implements IncidentDesk {
     });
     // Blocking reads on a connection of their own: the table's carries the sends and the marks.
     this.reader = createSubscriber(this.redis.client);
+    // Its errors (an outage, a failover) are the connection's, logged there; unheard, ioredis prints each to stderr.
+    this.reader.on('error', (err: Error) => opts.logger.debug({ err }, 'redis stream reader error'));
     this.metrics = correlationMetrics(opts.metrics.registry);
     this.partitionMetrics = partitionMetrics(opts.metrics.registry);
     this.storeMetrics = new RedisStoreMetrics(opts.metrics.registry);
@@ -164,6 +168,14 @@ export class PartitionRuntime implements IncidentDesk {
       encode: (events) => eventsToRows(events),
       partitionOfPoint: (m) => this.placement.placePoint(m),
       encodePoints: pointsToJson,
+      lostWrites: (resent) => {
+        this.partitionMetrics.resent.inc({ outcome: 'resent' }, resent);
+        this.rewrite = true;
+        this.opts.logger.warn(
+          { resent, held: this.held() },
+          'redis is another dataset than the one written to (a failover to a replica, or a restart): the sends no replica had acknowledged were sent again, and the partitions held are checkpointed anew',
+        );
+      },
     });
     this.outlet = new IncidentOutlet({ output: opts.output, logger: opts.logger });
     this.silenceHash = new SharedSilences(this.redis.client, held.held('silences'));
@@ -205,13 +217,16 @@ export class PartitionRuntime implements IncidentDesk {
   private async sendInTurn(nowMs: number, events: VigilEvent[], points: MetricPoint[]): Promise<void> {
     const job: Queued = { earliestMs: Math.min(earliestMs(events), earliestMs(points)) };
     this.queued.push(job);
+    // Numbered once: tried again, the same send (an owner takes it once, should a try that failed have landed).
+    const entries = this.sender.prepare(events, points);
     try {
       await this.inTurn(async () => {
         this.markedAt = Date.now();
-        await this.sender.send(events, Math.min(nowMs - 1, this.markBound(job)), points);
+        await this.sender.write(entries, Math.min(nowMs - 1, this.markBound(job)));
       });
     } finally {
       this.queued.splice(this.queued.indexOf(job), 1);
+      this.noteUnacknowledged();
     }
   }
 
@@ -288,8 +303,14 @@ export class PartitionRuntime implements IncidentDesk {
       // In turn with the sends; one that fails is made again after the next interval.
       const through = this.clock() - 1;
       await (this.sending = this.sending
-        .then(() => this.ownership.markSent(Math.min(through, this.markBound())))
+        .then(() => this.sender.mark(Math.min(through, this.markBound())))
         .catch(() => undefined));
+      this.noteUnacknowledged();
+    }
+    if (this.rewrite) {
+      this.rewrite = false;
+      // What Redis held of them may be older than what they wrote since: their state, whole.
+      for (const o of [...this.owner.owned.values()]) await this.checkpoint(o, true);
     }
     if (now >= this.nextCheckpointAt) {
       this.nextCheckpointAt = now + (this.config.state?.checkpoint_interval ?? 1000);
@@ -371,9 +392,18 @@ export class PartitionRuntime implements IncidentDesk {
   }
   private known = new Set<CorrelationEngine>();
 
-  private async checkpoint(o: OwnedPartition): Promise<void> {
+  private noteUnacknowledged(): void {
+    this.partitionMetrics.unacknowledged.set(this.sender.unacknowledged);
+    if (this.sender.dropped > this.droppedSeen) {
+      this.partitionMetrics.resent.inc({ outcome: 'dropped' }, this.sender.dropped - this.droppedSeen);
+      this.droppedSeen = this.sender.dropped;
+    }
+  }
+  private droppedSeen = 0;
+
+  private async checkpoint(o: OwnedPartition, whole = false): Promise<void> {
     try {
-      const written = await this.owner.checkpoint(o);
+      const written = await this.owner.checkpoint(o, whole);
       this.partitionMetrics.checkpoints.inc({ outcome: written ? 'written' : 'refused' });
     } catch (err) {
       this.partitionMetrics.checkpoints.inc({ outcome: 'failed' });
@@ -566,7 +596,8 @@ export class PartitionRuntime implements IncidentDesk {
       await this.ownership.markSent(Number.MAX_SAFE_INTEGER).catch(() => undefined);
       await this.deliver();
       for (const o of [...this.owner.owned.values()]) {
-        await this.checkpoint(o);
+        // Whole, as any hand-over (see PartitionOwner.round).
+        await this.checkpoint(o, true);
         await this.ownership.release(o.partition).catch(() => false);
       }
     });

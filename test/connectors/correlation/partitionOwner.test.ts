@@ -11,8 +11,10 @@ import { RedisKeys } from '../../../src/state/redisKeys.ts';
 import { PartitionOwnership, partitionOf } from '../../../src/state/redisPartitions.ts';
 import { engineFrom } from '../../support/correlation.ts';
 import { mixedRules, mixedStream, noteOpenings } from '../../support/mixedStream.ts';
+import { startRedisSentinels, type RedisAcl } from '../../support/redis.ts';
 import { waitFor } from '../../support/waitFor.ts';
-import { freshPrefix, redisAndClients } from '../../state/redisHelpers.ts';
+import { createRedisClient } from '../../../src/state/redisConnection.ts';
+import { freshPrefix, redisAndClients, stateConfig } from '../../state/redisHelpers.ts';
 
 // Three agents on the owners design (src/connectors/correlation/partitionOwner.ts), in one process
 // on a real redis-server: each sends its third of a seeded stream to the partitions' streams and
@@ -24,6 +26,7 @@ const PARTITIONS = 12;
 const AGENTS = 3;
 const BATCH = 50;
 const TICK_MS = 1000;
+const ACL: RedisAcl = { username: 'vigil', password: 's3cret' };
 
 const encode = (events: readonly VigilEvent[]) =>
   JSON.stringify(events, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
@@ -81,7 +84,11 @@ describe('partitions owned by agents, fed through Redis streams', () => {
   const { client } = redisAndClients();
 
   /** AGENTS agents on a fresh table; the first `settled` settle on their shares and are marked present from the start. */
-  async function agents(senders: number, settled = AGENTS): Promise<Agent[]> {
+  async function agents(
+    senders: number,
+    settled = AGENTS,
+    { connect = client, termMs = 3_000 }: { connect?: () => Promise<Redis>; termMs?: number } = {},
+  ): Promise<Agent[]> {
     const redisKeys = new RedisKeys(freshPrefix()).partitionKeys();
     const keys: PartitionKeys = {
       stream: (p) => redisKeys.held(`events:${p}`),
@@ -89,14 +96,14 @@ describe('partitions owned by agents, fed through Redis streams', () => {
     };
     const out: Agent[] = [];
     for (let a = 0; a < AGENTS; a++) {
-      const writer = await client();
-      const reader: Redis = await client();
+      const writer = await connect();
+      const reader: Redis = await connect();
       const ownership = new PartitionOwnership({
         client: writer,
         table: redisKeys.table,
         agent: `agent-${a}`,
         partitions: PARTITIONS,
-        termMs: 3_000,
+        termMs,
       });
       const made: string[] = [];
       out.push({
@@ -169,6 +176,46 @@ describe('partitions owned by agents, fed through Redis streams', () => {
   function shares(events: VigilEvent[]): VigilEvent[][] {
     return Array.from({ length: AGENTS }, (_, a) => events.filter((_, i) => i % AGENTS === a));
   }
+
+  it('do so across a failover to a replica that missed the last sends: each is sent again, and taken once', async () => {
+    const group = await startRedisSentinels('vigil-owners', ACL);
+    try {
+      const connect = async () => {
+        const c = createRedisClient(stateConfig({ sentinel: { name: group.name, nodes: group.sentinels }, ...ACL }));
+        c.on('error', () => undefined);
+        await c.connect();
+        return c as Redis;
+      };
+      const events = mixedStream(9, 2000);
+      // One agent, its terms longer than the failover: it keeps its partitions through it.
+      const [agent] = (await agents(1, 1, { connect, termMs: 20_000 })) as [Agent];
+      expect(agent.owner.owned.size).toBe(PARTITIONS);
+      const parts = [events];
+      const batches = Math.ceil(events.length / BATCH);
+      await send(parts, [agent], 0, 16, Number.MAX_SAFE_INTEGER - 1);
+      await drain([agent]);
+      // The replica misses what follows: sends the owner takes before the master dies, and sends it does not.
+      await group.stallReplica();
+      await send(parts, [agent], 16, 20);
+      await drain([agent]);
+      await send(parts, [agent], 20, 24);
+      await group.killMaster();
+      await waitFor(() => agent.ownership.client.status === 'ready', 'the client on the promoted replica', 20_000);
+      // The first send to the promoted replica finds another dataset: the kept sends go first.
+      await send(parts, [agent], 24, batches);
+      await agent.sender.end();
+      await waitFor(async () => {
+        await drain([agent]);
+        return [...agent.owner.owned.values()].every((o) => o.finished);
+      }, 'every partition finished');
+      const once: string[] = [];
+      expect([...new Set(agent.made)].sort()).toEqual(oneEngine(events, once));
+      // Nothing taken twice, nothing made again.
+      expect(agent.made.length).toBe(once.length);
+    } finally {
+      await group.stop();
+    }
+  }, 90_000);
 
   it('make the openings and resolutions of one engine fed the whole stream', async () => {
     const events = mixedStream(7, 3000);

@@ -14,7 +14,7 @@ import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
 import { engineFrom, ev, point } from '../../support/correlation.ts';
 import { mulberry32 } from '../../support/seededRandom.ts';
 import { mixedRules, mixedStream, noteOpenings } from '../../support/mixedStream.ts';
-import { startRedisCluster, type RedisCluster } from '../../support/redis.ts';
+import { startRedisCluster, startRedisSentinels, type RedisAcl, type RedisCluster } from '../../support/redis.ts';
 import { waitFor } from '../../support/waitFor.ts';
 import { freshPrefix, redisAndClients } from '../../state/redisHelpers.ts';
 
@@ -25,6 +25,7 @@ import { freshPrefix, redisAndClients } from '../../state/redisHelpers.ts';
 // virtual one the test moves with the stream; their terms run on the wall clock.
 
 const TICK_MS = 1000;
+const ACL: RedisAcl = { username: 'vigil', password: 's3cret' };
 /** Moves the stream's times off 0 (an event at 0 would be one without a time). */
 const BASE_MS = 1_000_000;
 const BATCH = 40;
@@ -37,8 +38,11 @@ rules:
   - { kind: threshold, name: by_asset, match: 'severity_text == "ERROR"', group_by: [asset], window: 30s, bucket: 5s, threshold: 3 }
 `;
 
-/** Where the agents' Redis is: a standalone server's url, or some nodes of a Cluster. */
-type Where = { url: string } | { cluster: { nodes: string[] } };
+/** Where the agents' Redis is: a standalone server's url, some nodes of a Cluster, or Sentinels (with the state's other settings). */
+type Where =
+  | { url: string }
+  | { cluster: { nodes: string[] } }
+  | ({ sentinel: { name: string; nodes: string[] } } & Record<string, unknown>);
 
 function connectorConfig(where: Where, prefix: string, rules: string, partitions = 12) {
   const issues: { path: string; message: string }[] = [];
@@ -54,6 +58,7 @@ function connectorConfig(where: Where, prefix: string, rules: string, partitions
         prefix,
         lease_ttl: '3s',
         flush_interval: '20ms',
+        ...where,
       },
     },
     'correlation',
@@ -109,6 +114,7 @@ async function start(
       agent: `agent-${a}`,
     };
     // As the redis_state extension does at its start.
+    redis.client.on('error', () => undefined);
     await redis.client.connect();
     const changes: IncidentChange[] = [];
     const metrics = new SelfMetrics();
@@ -140,6 +146,20 @@ async function stopAll(agents: Agent[]): Promise<void> {
     a.client.disconnect();
   }
 }
+
+const sample = async (a: Agent, name: string, labels: Record<string, string> = {}) => {
+  const m = await a.metrics.registry.getSingleMetric(name)?.get();
+  return m?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+};
+/** Events the agents' engines took, together. */
+const taken = async (agents: Agent[]) =>
+  (await Promise.all(agents.map((a) => sample(a, 'vigil_correlation_records_total', { signal: 'logs' })))).reduce(
+    (x: number, y) => x + (y ?? 0),
+    0,
+  );
+const written = async (a: Agent) =>
+  (await sample(a, 'vigil_correlation_partition_checkpoints_total', { outcome: 'written' })) ?? 0;
+const resent = (a: Agent) => sample(a, 'vigil_correlation_partition_resent_sends_total', { outcome: 'resent' });
 
 const openings = (agents: Agent[]) => {
   const seen = new Set<string>();
@@ -432,6 +452,56 @@ rules:
     },
     60_000,
   );
+
+  it('keeps what a failover to a replica that missed the last writes lost: the owners write their partitions anew', async () => {
+    const group = await startRedisSentinels('vigil-partitions', ACL);
+    try {
+      const events = shifted(mixedStream(13, 3000));
+      let now = msOf(events[0]!);
+      const setClock = (ms: number) => (now = ms);
+      // Terms longer than the failover (about 3 s): the owners keep their partitions through it.
+      const where = { sentinel: { name: group.name, nodes: group.sentinels }, ...ACL, lease_ttl: '15s' };
+      const agents = await start(where, 2, freshPrefix(), () => now);
+      const third = Math.floor(events.length / 3);
+      await sendShares(agents, events.slice(0, third), setClock);
+      // From here the replica misses every write: the second third, and the checkpoints after it.
+      await group.stallReplica();
+      await sendShares(agents, events.slice(third, 2 * third), setClock);
+      // The clock up to the next third's first event: the owners take all before it.
+      now = msOf(events[2 * third]!);
+      const before2 = events.filter((e) => msOf(e) < now).length;
+      await waitFor(async () => (await taken(agents)) === before2, 'the owners to take the second third');
+      const before = await Promise.all(agents.map((a) => written(a)));
+      await waitFor(
+        async () => (await Promise.all(agents.map((a) => written(a)))).every((n, i) => n >= before[i]! + 6),
+        'a checkpoint of every partition after it (on the master only)',
+      );
+      await group.killMaster();
+      // Each agent finds the promoted replica another dataset at its next mark, and writes its partitions anew.
+      await waitFor(
+        async () => (await Promise.all(agents.map((a) => resent(a)))).every((n) => n !== undefined),
+        'both agents to see the dataset change',
+        30_000,
+      );
+      const after = await Promise.all(agents.map((a) => written(a)));
+      await waitFor(
+        async () => (await Promise.all(agents.map((a) => written(a)))).every((n, i) => n >= after[i]! + 6),
+        'their partitions written again',
+      );
+      // Agent 0 leaves: agent 1 takes its partitions from what Redis now holds of them.
+      const [leaving, staying] = agents as [Agent, Agent];
+      await stopAll([leaving]);
+      await waitFor(() => staying.runtime.held().length === 12, 'the other agent to take every partition');
+      await sendShares([staying], events.slice(2 * third), setClock);
+      now = msOf(events.at(-1)!) + 45_000;
+      const reference = oneEngine(events, now);
+      await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up', 20_000);
+      expect(openings(agents)).toEqual(reference);
+      await stopAll([staying]);
+    } finally {
+      await group.stop();
+    }
+  }, 120_000);
 
   it('holds nothing, and fails /readyz, with another partition count than the agents already sharing the prefix', async () => {
     const prefix = freshPrefix();
