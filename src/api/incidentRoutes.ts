@@ -38,7 +38,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   409: "The incident's state forbids the action (VIGIL_INCIDENT_RESOLVED, VIGIL_INCIDENT_NOT_RESOLVED, VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED)",
   413: 'The body is larger than 64 KiB (VIGIL_PAYLOAD_TOO_LARGE)',
   415: 'The body is not JSON (VIGIL_UNSUPPORTED_MEDIA_TYPE)',
-  503: 'Vigil is shutting down (VIGIL_SHUTTING_DOWN)',
+  503: 'Vigil is shutting down (VIGIL_SHUTTING_DOWN), or, for an action, the agent holding the incident did not answer in time (VIGIL_INCIDENT_UNAVAILABLE)',
 };
 
 const idParams = {
@@ -154,6 +154,7 @@ const REFUSALS: Record<ActionRefusal, ProblemCode> = {
   resolved: 'VIGIL_INCIDENT_RESOLVED',
   not_resolved: 'VIGIL_INCIDENT_NOT_RESOLVED',
   already_acknowledged: 'VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED',
+  unavailable: 'VIGIL_INCIDENT_UNAVAILABLE',
 };
 
 function parseTime(text: string | undefined, name: string): number | undefined {

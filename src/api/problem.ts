@@ -28,6 +28,7 @@ export const PROBLEMS = {
   VIGIL_INCIDENT_RESOLVED: { status: 409, title: 'The incident is resolved' },
   VIGIL_INCIDENT_NOT_RESOLVED: { status: 409, title: 'The incident is not resolved' },
   VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED: { status: 409, title: 'The incident is acknowledged already' },
+  VIGIL_INCIDENT_UNAVAILABLE: { status: 503, title: 'The agent that holds the incident did not answer' },
   VIGIL_SILENCE_NOT_FOUND: { status: 404, title: 'No such silence' },
   VIGIL_MAINTENANCE_NOT_FOUND: { status: 404, title: 'No such maintenance window' },
   VIGIL_SILENCES_UNAVAILABLE: { status: 503, title: 'No correlation runs, so there is nothing to silence' },

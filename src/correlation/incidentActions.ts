@@ -16,7 +16,8 @@ export type IncidentAction =
  * Why an action was refused, each with a stable code: the incident is not there (never was,
  * merged into another, or forgotten a day after its resolution), or its state forbids the action.
  */
-export type ActionRefusal = 'not_found' | 'resolved' | 'not_resolved' | 'already_acknowledged';
+/** Why an action was refused; `unavailable`: another agent holds the incident and did not answer (state.sharing: partitions). */
+export type ActionRefusal = 'not_found' | 'resolved' | 'not_resolved' | 'already_acknowledged' | 'unavailable';
 
 export type ActionOutcome =
   { ok: true; incident: Incident; changes: IncidentChange[] } | { ok: false; refusal: ActionRefusal; message: string };

@@ -260,6 +260,63 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
     expect(opened[0]!.notify).toBe(true);
   }, 90_000);
 
+  it('shows every agent’s incidents through any agent’s API, and acts on those another agent holds', async () => {
+    const prefix = freshPrefix();
+    const withApi = (agent: string) => `${config(redis.url, prefix, agent)}
+api:
+  endpoint: 127.0.0.1:0
+  anonymous_role: operator
+`;
+    const ds = await agents.start(withApi);
+    await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 2), 'two partitions each');
+    for (const [i, sw] of SWITCHES.entries()) await send(ds[i % 3]!, [link(sw, 'down')]);
+    const keys = SWITCHES.map(linkKey);
+    const list = async (d: RunningDaemon) =>
+      (
+        (await (await fetch(d.apiUrl('/api/v1/incidents?limit=100'))).json()) as {
+          items: { id: string; key: string }[];
+        }
+      ).items;
+    // Every agent lists the six, whichever agents hold them.
+    for (const d of ds)
+      await waitFor(
+        async () => new Set((await list(d)).map((i) => i.key)).size === keys.length,
+        'every incident listed on every agent',
+      );
+    // sw-0's incident acknowledged through an agent that does not hold it: its holder applies it.
+    const holder = ds.find((d) => changesOf(d).some((c) => c.kind === 'opened' && c.incident.key === linkKey('sw-0')))!;
+    const other = ds.find((d) => d !== holder)!;
+    const id = (await list(other)).find((i) => i.key === linkKey('sw-0'))!.id;
+    const ack = await fetch(other.apiUrl(`/api/v1/incidents/${id}/acknowledge`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(ack.status, await ack.clone().text()).toBe(200);
+    expect(((await ack.json()) as { status: string }).status).toBe('acknowledged');
+    await waitFor(
+      () => changesOf(holder).some((c) => c.kind === 'acknowledged' && c.incident.id === id),
+      'the holder to tell of the acknowledgement',
+    );
+    // And every agent shows it acknowledged.
+    for (const d of ds)
+      await waitFor(
+        async () =>
+          ((await (await fetch(d.apiUrl(`/api/v1/incidents/${id}`))).json()) as { status: string }).status ===
+          'acknowledged',
+        'the acknowledgement shown on every agent',
+      );
+    // An agent that starts now was told of none of them: it shows them as the checkpoints hold them.
+    const [late] = await agents.start(withApi, ['node-d']);
+    await waitFor(async () => {
+      const items = await list(late!);
+      return new Set(items.map((i) => i.key)).size === keys.length;
+    }, 'every incident listed on the agent started last');
+    expect(((await (await fetch(late!.apiUrl(`/api/v1/incidents/${id}`))).json()) as { status: string }).status).toBe(
+      'acknowledged',
+    );
+  }, 90_000);
+
   it('refuses, before starting, what one partition cannot see', async () => {
     const prefix = freshPrefix();
     const yaml = config(redis.url, prefix, 'node-a')

@@ -30,6 +30,13 @@ const EVENTS = 'e';
 const SENT_AT = 's';
 /** The send's number, per sender: an entry sent again (Redis lost it, or only its reply) is taken once. */
 const SEQ = 'q';
+/** Stream entry field: a person's action on an incident of the partition, sent by an agent that does not hold it. */
+const ACTION = 'x';
+
+/** The fields of a stream entry carrying an action (`PartitionOwnerOptions.action` takes it). */
+export function actionEntry(agent: string, payload: string): string[] {
+  return [SENDER, agent, ACTION, payload];
+}
 /** A sender's last entry on a partition: it will send nothing more (a finite stream, as a benchmark's). */
 const END = 'end';
 
@@ -296,6 +303,8 @@ export interface PartitionOwnerOptions {
   sliceMs?: number;
   /** Per stream entry taken: the wall-clock ms from its sending to its events' taking. */
   lag?(ms: number): void;
+  /** An action another agent put on a held partition's stream (`actionEntry`), as read. */
+  action?(partition: number, payload: string): void;
   /** Every event taken, with its partition: what a benchmark counts. */
   taken?(events: readonly VigilEvent[], partition: number): void;
   /**
@@ -484,6 +493,11 @@ export class PartitionOwner {
         const f = new Map<string, string>();
         for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
         const sender = f.get(SENDER) ?? '';
+        const action = f.get(ACTION);
+        if (action !== undefined) {
+          this.opts.action?.(o.partition, action);
+          continue;
+        }
         const seq = f.has(SEQ) ? Number(f.get(SEQ)) : undefined;
         if (seq !== undefined) {
           // Sent again (Redis lost it in a failover, or only the reply to it): taken already.

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { RuleConfig } from '../../correlation/config.ts';
 import { ruleSetOf } from '../../correlation/configSection.ts';
 import { CorrelationEngine, nsToMs, type RuleSet } from '../../correlation/engine.ts';
-import type { ActionOutcome, IncidentAction, IncidentDesk } from '../../correlation/incidentActions.ts';
+import type { ActionOutcome, ActionRefusal, IncidentAction, IncidentDesk } from '../../correlation/incidentActions.ts';
 import type { SilenceRecord } from '../../correlation/silences.ts';
 import type { SharedRedis } from '../../extensions/redisState/sharedRedis.ts';
 import { eventsFromRows, eventsToRows } from '../../model/eventRows.ts';
@@ -20,10 +20,23 @@ import { IncidentOutlet } from './incidentOutlet.ts';
 import { GroupPlacement, sharedOut, timedForPartitions } from './partitionPlacement.ts';
 import { SharedSilences } from './sharedSilences.ts';
 import { correlationMetrics, reportEngineStats, type CorrelationMetrics } from './metrics.ts';
-import { PartitionOwner, PartitionSender, type OwnedPartition, type PartitionKeys } from './partitionOwner.ts';
+import { PartitionMirror } from './partitionMirror.ts';
+import {
+  actionEntry,
+  PartitionOwner,
+  PartitionSender,
+  type OwnedPartition,
+  type PartitionKeys,
+} from './partitionOwner.ts';
 import { partitionMetrics, type PartitionMetrics } from './partitionMetrics.ts';
 import { logRuleResets, type RuntimeConfig, type RuntimeOptions } from './runtime.ts';
 import type { RuleReset } from '../../correlation/ruleChange.ts';
+
+/** How often an agent that forwarded an action looks for the answer. */
+const FORWARD_POLL_MS = 25;
+
+/** What the holder of a partition answers an action forwarded to it. */
+type ForwardedAnswer = { ok: true; incident: Incident } | { ok: false; refusal: ActionRefusal; message: string };
 
 /** Longest a stream read waits for entries: also how late a round or a checkpoint may come. */
 const READ_BLOCK_MS = 100;
@@ -101,6 +114,15 @@ export class PartitionRuntime implements IncidentDesk {
   private disagreement: string | undefined;
   /** The last step failed (logged once until one succeeds). */
   private failing = false;
+  /** Other agents' partitions' incidents, for the operators' API (`incidents`, `current`, `incident`). */
+  private readonly mirror: PartitionMirror;
+  private readonly mirrorClient: RedisClient;
+  /** Where owners tell their incidents' changes. */
+  private readonly incidentsChannel: string;
+  /** Actions other agents put on held partitions' streams, to apply in the next step. */
+  private readonly forwarded: { partition: number; payload: string }[] = [];
+  /** Numbers this agent's forwarded actions' reply keys. */
+  private replies = 0;
   /** Redis lost writes (`lostWrites`): the partitions held are checkpointed whole at the next step. */
   private rewrite = false;
   /** Sends and marks, one at a time (`inTurn`). */
@@ -160,6 +182,7 @@ export class PartitionRuntime implements IncidentDesk {
       },
       clockMarks: true,
       lag: (ms) => this.partitionMetrics.lag.observe(ms / 1000),
+      action: (partition, payload) => this.forwarded.push({ partition, payload }),
     });
     this.sender = new PartitionSender({
       ownership: this.ownership,
@@ -179,6 +202,14 @@ export class PartitionRuntime implements IncidentDesk {
     });
     this.outlet = new IncidentOutlet({ output: opts.output, logger: opts.logger });
     this.silenceHash = new SharedSilences(this.redis.client, held.held('silences'));
+    this.incidentsChannel = held.held('incidents');
+    this.mirrorClient = createSubscriber(this.redis.client);
+    this.mirrorClient.on('error', (err: Error) => opts.logger.debug({ err }, 'redis incidents subscriber error'));
+    this.mirror = new PartitionMirror({
+      subscriber: this.mirrorClient,
+      channel: this.incidentsChannel,
+      logger: opts.logger,
+    });
     this.state = { health: () => this.health() };
   }
 
@@ -195,7 +226,21 @@ export class PartitionRuntime implements IncidentDesk {
   /** Starts the rounds; Redis out of reach leaves the connector degraded until it answers. */
   async start(): Promise<void> {
     await this.round().catch(() => undefined);
+    // The others' incidents: told from now on, and as their checkpoints hold them (again after a reconnect).
+    this.mirrorClient.on('ready', () => void this.loadMirror());
+    await this.mirror
+      .start()
+      .catch((err: unknown) => this.opts.logger.warn({ err }, 'incidents channel: subscribe failed'));
+    void this.loadMirror();
     this.loop = this.run();
+  }
+
+  private async loadMirror(): Promise<void> {
+    try {
+      for (let p = 0; p < this.count; p++) await this.mirror.load(this.redis.client, this.keys.checkpoint(p));
+    } catch (err) {
+      this.opts.logger.debug({ err }, 'loading the partitions’ incidents failed; they show as they change');
+    }
   }
 
   /**
@@ -323,6 +368,7 @@ export class PartitionRuntime implements IncidentDesk {
     }
     await this.owner.poll(READ_BLOCK_MS);
     await this.deliver();
+    if (this.forwarded.length) await this.applyForwarded();
     // The partitions' timers run within their reads, as their time goes on.
     this.metrics.ticks.inc({ role: 'partitions' });
   }
@@ -372,6 +418,7 @@ export class PartitionRuntime implements IncidentDesk {
         'correlation partitions changed hands',
       );
     this.syncEngines();
+    this.mirror.prune(this.clock());
     // Silences made on any agent, for the partitions held (those just gained included).
     await this.applySilences(await this.silenceHash.load(this.clock()));
     // A round drops the marks of agents not live: this agent's first mark comes after its first round.
@@ -445,6 +492,7 @@ export class PartitionRuntime implements IncidentDesk {
       for (const c of changes) this.metrics.changes.inc({ kind: c.kind });
       for (const w of this.watchers) w(changes);
       await this.outlet.send(changes);
+      this.tell(changes);
     } else await this.outlet.send([]);
     // Counted once what they made has gone out.
     for (const engine of this.known) reportEngineStats(this.metrics, engine);
@@ -467,6 +515,7 @@ export class PartitionRuntime implements IncidentDesk {
 
   *incidents(): Iterable<Incident> {
     for (const o of this.owner.owned.values()) for (const rec of o.engine.eachIncident(false)) yield rec.incident;
+    yield* this.mirror.incidents((key) => this.holderOf(key) !== undefined);
   }
 
   rules(): readonly RuleConfig[] {
@@ -478,12 +527,12 @@ export class PartitionRuntime implements IncidentDesk {
    * overflow incident (which stands for no group) the one its `partition` label names.
    */
   private holderOf(key: string): OwnedPartition | undefined {
-    const scoped = /[{,]overflow="true".*[{,]?partition="(\d+)"/.exec(key);
-    return this.owner.owned.get(scoped ? Number(scoped[1]) : partitionOf(key, this.count));
+    return this.owner.owned.get(this.partitionOfKey(key));
   }
 
   current(key: string): Incident | undefined {
-    return this.holderOf(key)?.engine.book.withTrail(key)?.incident;
+    const o = this.holderOf(key);
+    return o ? o.engine.book.withTrail(key)?.incident : this.mirror.get(key);
   }
 
   incident(id: string): Incident | undefined {
@@ -491,7 +540,25 @@ export class PartitionRuntime implements IncidentDesk {
       const rec = o.engine.incidentById(id);
       if (rec) return rec.incident;
     }
-    return undefined;
+    const told = this.mirror.byId(id);
+    // One of another agent's partitions (one that moved here answers above).
+    return told && this.holderOf(told.key) === undefined ? told : undefined;
+  }
+
+  /** The partition of an incident's key: its group's, or for an overflow incident the one its label names. */
+  private partitionOfKey(key: string): number {
+    const scoped = /[{,]overflow="true".*[{,]?partition="(\d+)"/.exec(key);
+    return scoped ? Number(scoped[1]) : partitionOf(key, this.count);
+  }
+
+  /** Tells the other agents of the incidents these changes leave (each key's latest). */
+  private tell(changes: readonly IncidentChange[]): void {
+    if (changes.length === 0) return;
+    const latest = new Map<string, Incident>();
+    for (const c of changes) latest.set(c.incident.key, c.incident);
+    this.redis.client
+      .publish(this.incidentsChannel, JSON.stringify([...latest.values()]))
+      .catch((err: unknown) => this.opts.logger.debug({ err }, 'telling the incidents failed'));
   }
 
   parentOf(key: string): string {
@@ -499,25 +566,76 @@ export class PartitionRuntime implements IncidentDesk {
   }
 
   /**
-   * A person's action on an incident of a partition this agent holds, checkpointed with the
-   * partition before it resolves, so that the next owner has it. An incident of another agent's
-   * partition is not found here: its owner answers for it.
+   * A person's action on an incident, checkpointed with its partition before it resolves, so that
+   * the next owner has it. An incident of a partition another agent holds: the action goes on the
+   * partition's stream, its holder applies it and answers (`unavailable` when it does not in
+   * time: a takeover under way, Redis away).
    */
-  act(id: string, actor: string, action: IncidentAction): Promise<ActionOutcome> {
-    return this.exclusive(async () => {
+  async act(id: string, actor: string, action: IncidentAction): Promise<ActionOutcome> {
+    const here = await this.exclusive(async () => {
       const o = [...this.owner.owned.values()].find((p) => p.engine.incidentById(id));
-      if (!o)
-        return {
-          ok: false,
-          refusal: 'not_found',
-          message: `incident ${id} is not held by this agent: with state.sharing: partitions, the agent holding its partition answers for it`,
-        } as const;
-      const outcome = o.engine.act(id, actor, action, Math.max(o.doneMs, this.clock()));
-      if (!outcome.ok) return outcome;
-      await this.deliver(outcome.changes);
-      await this.checkpoint(o);
-      return { ...outcome, incident: outcome.changes.at(-1)?.incident ?? outcome.incident };
+      return o ? this.actOn(o, id, actor, action) : undefined;
     });
+    if (here) return here;
+    const told = this.mirror.byId(id);
+    if (!told) return { ok: false, refusal: 'not_found', message: `no incident has id ${id}` };
+    const partition = this.partitionOfKey(told.key);
+    const reply = this.redisKeys.partitionKeys().held(`reply:${this.agent}:${++this.replies}`);
+    const waitMs = this.redis.config.lease_ttl + this.redis.config.connect_timeout;
+    try {
+      await this.redis.client.xadd(
+        this.keys.stream(partition),
+        '*',
+        ...actionEntry(this.agent, JSON.stringify({ id, actor, action, reply })),
+      );
+      for (const giveUpAt = Date.now() + waitMs; Date.now() < giveUpAt;) {
+        const answer = await this.redis.client.lpop(reply);
+        if (answer !== null) {
+          const a = JSON.parse(answer) as ForwardedAnswer;
+          return a.ok ? { ok: true, incident: a.incident, changes: [] } : a;
+        }
+        await new Promise((r) => setTimeout(r, FORWARD_POLL_MS));
+      }
+    } catch (err) {
+      this.opts.logger.debug({ err }, 'forwarding an action failed');
+    }
+    return {
+      ok: false,
+      refusal: 'unavailable',
+      message: `incident ${id} is in partition ${partition}, which another agent holds, and no answer came within ${waitMs} ms; try again`,
+    };
+  }
+
+  private async actOn(o: OwnedPartition, id: string, actor: string, action: IncidentAction): Promise<ActionOutcome> {
+    const outcome = o.engine.act(id, actor, action, Math.max(o.doneMs, this.clock()));
+    if (!outcome.ok) return outcome;
+    await this.deliver(outcome.changes);
+    await this.checkpoint(o);
+    return { ...outcome, incident: outcome.changes.at(-1)?.incident ?? outcome.incident };
+  }
+
+  /** Applies the actions other agents put on held partitions' streams, and answers each. */
+  private async applyForwarded(): Promise<void> {
+    for (const { partition, payload } of this.forwarded.splice(0)) {
+      let asked: { id: string; actor: string; action: IncidentAction; reply: string };
+      try {
+        asked = JSON.parse(payload) as typeof asked;
+      } catch {
+        continue;
+      }
+      const o = this.owner.owned.get(partition);
+      const outcome: ActionOutcome =
+        o && o.engine.incidentById(asked.id)
+          ? await this.actOn(o, asked.id, asked.actor, asked.action)
+          : { ok: false, refusal: 'not_found', message: `no incident has id ${asked.id}` };
+      const answer: ForwardedAnswer = outcome.ok ? { ok: true, incident: outcome.incident } : outcome;
+      await this.redis.client
+        .multi()
+        .rpush(asked.reply, JSON.stringify(answer))
+        .pexpire(asked.reply, 60_000)
+        .exec()
+        .catch((err: unknown) => this.opts.logger.debug({ err }, 'answering a forwarded action failed'));
+    }
   }
 
   watch(listener: (changes: readonly IncidentChange[]) => void): () => void {
@@ -603,5 +721,6 @@ export class PartitionRuntime implements IncidentDesk {
     });
     for (const e of this.known) this.metrics.engines.delete(e);
     this.reader.disconnect();
+    this.mirrorClient.disconnect();
   }
 }

@@ -1,0 +1,102 @@
+import type { Logger } from 'pino';
+import type { IncidentRecord } from '../../correlation/incidentBook.ts';
+import type { Incident } from '../../model/incident.ts';
+import { decodeEntry, type EncodedEntry } from '../../state/durableStore.ts';
+import type { RedisClient } from '../../state/redisConnection.ts';
+
+/** Resolved incidents stay in view this long, as in an engine. */
+const RESOLVED_KEPT_MS = 24 * 3600 * 1000;
+
+export interface PartitionMirrorOptions {
+  /** A connection of its own: it subscribes. */
+  subscriber: RedisClient;
+  /** The channel every owner tells its incidents' changes on. */
+  channel: string;
+  logger: Logger;
+}
+
+/**
+ * The incidents of the partitions other agents hold, as their owners told them (every delivery
+ * is published on one channel) and, for those that did not change since this agent started, as
+ * the partitions' checkpoints hold them: what the operators' API of this agent shows beside its
+ * own partitions' incidents. A view, a delivery behind its owner at most.
+ */
+export class PartitionMirror {
+  private readonly opts: PartitionMirrorOptions;
+  private readonly byKey = new Map<string, Incident>();
+  private readonly keyOfId = new Map<string, string>();
+
+  constructor(opts: PartitionMirrorOptions) {
+    this.opts = opts;
+  }
+
+  /** Subscribes; the client subscribes again by itself after a reconnect. */
+  async start(): Promise<void> {
+    const { subscriber, channel, logger } = this.opts;
+    subscriber.on('message', (from: string, message: string) => {
+      if (from !== channel) return;
+      try {
+        this.note(JSON.parse(message) as Incident[]);
+      } catch (err) {
+        logger.debug({ err }, 'an unreadable message on the partitions’ incidents channel');
+      }
+    });
+    await subscriber.subscribe(channel);
+  }
+
+  /** Incidents as an owner told them: each the latest of its key. */
+  note(incidents: readonly Incident[]): void {
+    for (const inc of incidents) this.set(inc);
+  }
+
+  /**
+   * The incidents of a partition's checkpoint (its `i:` entries), for keys not heard of since:
+   * what an agent that starts, or reconnects, shows of incidents that have not changed since.
+   */
+  async load(client: RedisClient, checkpointKey: string): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, fields] = (await client.hscan(checkpointKey, cursor, 'MATCH', 'i:*', 'COUNT', 1000)) as [
+        string,
+        string[],
+      ];
+      cursor = next;
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        const decoded = decodeEntry(JSON.parse(fields[i + 1]!) as EncodedEntry);
+        if (decoded.kind !== 'register' || decoded.deleted) continue;
+        const inc = (decoded.register.value as unknown as IncidentRecord | null)?.incident;
+        if (inc && !this.byKey.has(inc.key)) this.set(inc);
+      }
+    } while (cursor !== '0');
+  }
+
+  private set(inc: Incident): void {
+    const was = this.byKey.get(inc.key);
+    if (was && was.id !== inc.id) this.keyOfId.delete(was.id);
+    this.byKey.set(inc.key, inc);
+    this.keyOfId.set(inc.id, inc.key);
+  }
+
+  /** Forgets incidents resolved longer ago than an engine keeps them. */
+  prune(nowMs: number): void {
+    for (const [key, inc] of this.byKey)
+      if (inc.status === 'resolved' && inc.resolvedAtMs < nowMs - RESOLVED_KEPT_MS) {
+        this.byKey.delete(key);
+        this.keyOfId.delete(inc.id);
+      }
+  }
+
+  /** The incidents on keys `mine` does not claim (this agent's own partitions answer for those). */
+  *incidents(mine: (key: string) => boolean): Iterable<Incident> {
+    for (const [key, inc] of this.byKey) if (!mine(key)) yield inc;
+  }
+
+  get(key: string): Incident | undefined {
+    return this.byKey.get(key);
+  }
+
+  byId(id: string): Incident | undefined {
+    const key = this.keyOfId.get(id);
+    return key === undefined ? undefined : this.byKey.get(key);
+  }
+}
