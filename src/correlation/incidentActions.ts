@@ -43,6 +43,11 @@ export interface IncidentDesk extends SilenceDesk {
   act(id: string, actor: string, action: IncidentAction): Promise<ActionOutcome>;
   /** The rules running now, as configured (a reload swaps them). */
   rules?(): readonly RuleConfig[];
+  /**
+   * The operators' API reads this desk from now on: a desk that shows more than its own memory
+   * holds (the other agents' partitions under state.sharing: partitions) gets ready to.
+   */
+  serve?(): Promise<void>;
   /** Calls `listener` with every batch of changes this desk delivers (the rules' and people's); returns the unsubscribe. */
   watch?(listener: (changes: readonly IncidentChange[]) => void): () => void;
 }

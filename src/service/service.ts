@@ -317,6 +317,7 @@ export class VigilService {
         registry: this.metrics.registry,
       });
       await this.api.start(this.logger);
+      await this.incidentDesk()?.serve?.();
     }
     this.started = true;
     this.logger.info(

@@ -119,6 +119,10 @@ export class PartitionRuntime implements IncidentDesk {
   private readonly mirrorClient: RedisClient;
   /** Where owners tell their incidents' changes. */
   private readonly incidentsChannel: string;
+  /** The agents serving the API, each until a time (a sorted set): owners tell while one is. */
+  private readonly servingKey: string;
+  /** Some agent serves the API: each delivery's incidents are told (`tell`). */
+  private telling = false;
   /** Actions other agents put on held partitions' streams, to apply in the next step. */
   private readonly forwarded: { partition: number; payload: string }[] = [];
   /** Numbers this agent's forwarded actions' reply keys. */
@@ -203,6 +207,7 @@ export class PartitionRuntime implements IncidentDesk {
     this.outlet = new IncidentOutlet({ output: opts.output, logger: opts.logger });
     this.silenceHash = new SharedSilences(this.redis.client, held.held('silences'));
     this.incidentsChannel = held.held('incidents');
+    this.servingKey = held.held('serving');
     this.mirrorClient = createSubscriber(this.redis.client);
     this.mirrorClient.on('error', (err: Error) => opts.logger.debug({ err }, 'redis incidents subscriber error'));
     this.mirror = new PartitionMirror({
@@ -226,13 +231,35 @@ export class PartitionRuntime implements IncidentDesk {
   /** Starts the rounds; Redis out of reach leaves the connector degraded until it answers. */
   async start(): Promise<void> {
     await this.round().catch(() => undefined);
-    // The others' incidents: told from now on, and as their checkpoints hold them (again after a reconnect).
+    this.loop = this.run();
+  }
+
+  /**
+   * The operators' API reads this agent: it shows the other agents' partitions' incidents too, as
+   * their owners tell them from now on (they tell while some agent serves, see `round`) and as
+   * the checkpoints hold them (read again after a reconnect, and once the owners have heard).
+   */
+  async serve(): Promise<void> {
+    if (this.serving) return;
+    this.serving = true;
     this.mirrorClient.on('ready', () => void this.loadMirror());
     await this.mirror
       .start()
       .catch((err: unknown) => this.opts.logger.warn({ err }, 'incidents channel: subscribe failed'));
+    await this.noteServing().catch(() => undefined);
     void this.loadMirror();
-    this.loop = this.run();
+    // Owners start telling at their next round; what changed before is in the checkpoints by then.
+    const again = setTimeout(
+      () => void this.loadMirror(),
+      this.ownership.termMs / 3 + (this.config.state?.checkpoint_interval ?? 1000) + READ_BLOCK_MS,
+    );
+    again.unref();
+  }
+  private serving = false;
+
+  /** Says in Redis, for a while, that this agent serves the API: the owners tell their incidents meanwhile. */
+  private async noteServing(): Promise<void> {
+    await this.redis.client.zadd(this.servingKey, Date.now() + 3 * this.ownership.termMs, this.agent);
   }
 
   private async loadMirror(): Promise<void> {
@@ -419,6 +446,9 @@ export class PartitionRuntime implements IncidentDesk {
       );
     this.syncEngines();
     this.mirror.prune(this.clock());
+    if (this.serving) await this.noteServing();
+    // Someone serves the API (within the last three terms): tell them the incidents.
+    this.telling = (await this.redis.client.zcount(this.servingKey, Date.now(), '+inf')) > 0;
     // Silences made on any agent, for the partitions held (those just gained included).
     await this.applySilences(await this.silenceHash.load(this.clock()));
     // A round drops the marks of agents not live: this agent's first mark comes after its first round.
@@ -553,7 +583,7 @@ export class PartitionRuntime implements IncidentDesk {
 
   /** Tells the other agents of the incidents these changes leave (each key's latest). */
   private tell(changes: readonly IncidentChange[]): void {
-    if (changes.length === 0) return;
+    if (changes.length === 0 || !this.telling) return;
     const latest = new Map<string, Incident>();
     for (const c of changes) latest.set(c.incident.key, c.incident);
     this.redis.client
