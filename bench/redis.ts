@@ -41,8 +41,9 @@
  * 6. The same design as the daemon runs it (bench/redisAgentRuntime.ts): each agent is the
  *    correlation connector's runtime under `state.sharing: partitions`
  *    (src/connectors/correlation/partitionRuntime.ts), fed its share through `consumeLogs` in
- *    batches, its clock the stream's event time; sends are transactions, run in turn, rounds,
- *    marks, reads, checkpoints (every second) and notification claims as in the daemon.
+ *    batches, its clock the stream's event time; sends are script calls (docs/correlation.md), run
+ *    in turn, rounds, marks, reads, checkpoints (every second) and notification claims as in the
+ *    daemon.
  *    `--owners inbox,partitions,runtime` picks which of 4, 5 and 6 run (`--takeover` does not
  *    apply to 6: test/state/redisPartitionsDaemon.test.ts kills a daemon instead).
  *

@@ -174,6 +174,8 @@ export const ERROR_CODES = {
   VIGIL_INCIDENT_RESOLVED: meaning(409, G.FAILED_PRECONDITION, false),
   VIGIL_INCIDENT_NOT_RESOLVED: meaning(409, G.FAILED_PRECONDITION, false),
   VIGIL_INCIDENT_ALREADY_ACKNOWLEDGED: meaning(409, G.FAILED_PRECONDITION, false),
+  // Another agent holds the incident (state.sharing: partitions) and did not answer: a takeover may be under way.
+  VIGIL_INCIDENT_UNAVAILABLE: meaning(503, G.UNAVAILABLE, true),
   // Permanent, not back-pressure: the same request is refused however long the sender waits.
   VIGIL_PAYLOAD_TOO_LARGE: meaning(413, G.RESOURCE_EXHAUSTED, false),
   VIGIL_TOO_MANY_RECORDS: meaning(413, G.RESOURCE_EXHAUSTED, false),

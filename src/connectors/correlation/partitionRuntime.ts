@@ -287,10 +287,10 @@ export class PartitionRuntime implements IncidentDesk {
    * records older than the one going out.
    */
   private async sendInTurn(nowMs: number, events: VigilEvent[], points: MetricPoint[]): Promise<void> {
-    const job: Queued = { earliestMs: Math.min(earliestMs(events), earliestMs(points)) };
-    this.queued.push(job);
     // Numbered once: tried again, the same send (an owner takes it once, should a try that failed have landed).
     const entries = this.sender.prepare(events, points);
+    const job: Queued = { earliestMs: Math.min(earliestMs(events), earliestMs(points)) };
+    this.queued.push(job);
     try {
       await this.inTurn(async () => {
         this.markedAt = Date.now();
