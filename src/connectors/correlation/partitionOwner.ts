@@ -108,6 +108,8 @@ export class PartitionSender {
   private keptBytes = 0;
   /** Sends dropped unacknowledged for want of room (`keepBytes`). */
   dropped = 0;
+  /** Redis had replicas at the last call: what it took may yet be lost in a failover. */
+  replicated = false;
 
   constructor(opts: PartitionSenderOptions) {
     this.opts = opts;
@@ -197,6 +199,7 @@ export class PartitionSender {
     const keys = [this.opts.ownership.table, ...entries.map(([stream]) => stream)];
     const reply = (await runScript(this.opts.ownership.client, 'vigilPartitionSend', keys, args)) as SendReply;
     if (this.replid === '') this.replid = reply[1];
+    this.replicated = reply[4] > 0;
     return reply;
   }
 

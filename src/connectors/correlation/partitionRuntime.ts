@@ -32,6 +32,10 @@ import { partitionMetrics, type PartitionMetrics } from './partitionMetrics.ts';
 import { logRuleResets, type RuntimeConfig, type RuntimeOptions } from './runtime.ts';
 import type { RuleReset } from '../../correlation/ruleChange.ts';
 
+/** How long, and how many, notifications claimed are kept to claim again after a failover. */
+const CLAIMS_KEPT_MS = 60_000;
+const CLAIMS_KEPT = 100_000;
+
 /** How often an agent that forwarded an action looks for the answer. */
 const FORWARD_POLL_MS = 25;
 
@@ -127,6 +131,12 @@ export class PartitionRuntime implements IncidentDesk {
   private readonly forwarded: { partition: number; payload: string }[] = [];
   /** Numbers this agent's forwarded actions' reply keys. */
   private replies = 0;
+  /**
+   * The notifications this agent claimed lately, while Redis had replicas: a failover to one that
+   * missed the claims would let the next holder of a partition, replaying it, notify again.
+   * They are claimed again when Redis turns out to be another dataset, and on every reconnect.
+   */
+  private readonly claimed: { atMs: number; change: IncidentChange }[] = [];
   /** Redis lost writes (`lostWrites`): the partitions held are checkpointed whole at the next step. */
   private rewrite = false;
   /** Sends and marks, one at a time (`inTurn`). */
@@ -198,6 +208,7 @@ export class PartitionRuntime implements IncidentDesk {
       lostWrites: (resent) => {
         this.partitionMetrics.resent.inc({ outcome: 'resent' }, resent);
         this.rewrite = true;
+        void this.reclaim();
         this.opts.logger.warn(
           { resent, held: this.held() },
           'redis is another dataset than the one written to (a failover to a replica, or a restart): the sends no replica had acknowledged were sent again, and the partitions held are checkpointed anew',
@@ -231,8 +242,11 @@ export class PartitionRuntime implements IncidentDesk {
   /** Starts the rounds; Redis out of reach leaves the connector degraded until it answers. */
   async start(): Promise<void> {
     await this.round().catch(() => undefined);
+    // A reconnect may be to a promoted replica that missed the last claims: they are made again at once.
+    this.redis.client.on('ready', this.onReady);
     this.loop = this.run();
   }
+  private readonly onReady = () => void this.reclaim();
 
   /**
    * The operators' API reads this agent: it shows the other agents' partitions' incidents too, as
@@ -469,6 +483,30 @@ export class PartitionRuntime implements IncidentDesk {
   }
   private known = new Set<CorrelationEngine>();
 
+  /** Keeps what a claim needs of a change this agent notified (only while Redis has replicas). */
+  private keepClaim(c: IncidentChange): void {
+    const now = Date.now();
+    while (this.claimed.length && (this.claimed[0]!.atMs < now - CLAIMS_KEPT_MS || this.claimed.length >= CLAIMS_KEPT))
+      this.claimed.shift();
+    if (!this.sender.replicated) return;
+    const { key, id, mergedIds, openedAtMs, resolvedAtMs } = c.incident;
+    const incident = { key, id, mergedIds, openedAtMs, resolvedAtMs } as Incident;
+    this.claimed.push({ atMs: now, change: { kind: c.kind, atMs: c.atMs, incident } as IncidentChange });
+  }
+
+  /** Claims again what this agent notified lately (`claimed`): the same writer's claim goes through. */
+  private async reclaim(): Promise<void> {
+    const kept = this.claimed.map((k) => k.change);
+    if (kept.length === 0) return;
+    const again = await Promise.all(
+      kept.map((c) => claimNotification(this.redis.client, this.redisKeys, this.agent, c).catch(() => false)),
+    );
+    this.opts.logger.info(
+      { claims: kept.length, failed: again.filter((x) => !x).length },
+      'notifications claimed again after a reconnect',
+    );
+  }
+
   private noteUnacknowledged(): void {
     this.partitionMetrics.unacknowledged.set(this.sender.unacknowledged);
     if (this.sender.dropped > this.droppedSeen) {
@@ -513,8 +551,10 @@ export class PartitionRuntime implements IncidentDesk {
           this.made = made.slice(i).concat(this.made);
           break;
         }
-        if (mine) changes.push(c);
-        else {
+        if (mine) {
+          changes.push(c);
+          if (c.notify) this.keepClaim(c);
+        } else {
           this.storeMetrics.duplicateNotifications.inc({ kind: c.kind });
           changes.push({ ...c, notify: false, reason: `${c.reason}; already notified (replayed after a takeover)` });
         }
@@ -750,6 +790,7 @@ export class PartitionRuntime implements IncidentDesk {
       }
     });
     for (const e of this.known) this.metrics.engines.delete(e);
+    this.redis.client.off('ready', this.onReady);
     this.reader.disconnect();
     this.mirrorClient.disconnect();
   }
