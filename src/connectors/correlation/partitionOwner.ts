@@ -178,14 +178,26 @@ export class PartitionSender {
     let reply = await this.call(entries, this.opts.ownership.markArgs(throughMs).slice(1));
     if (reply[0] === 0) {
       // Another dataset: what no replica had may be gone. Sent again in order, then this send.
-      this.replid = reply[1];
+      // The new id is this agent's only once all are: a try cut short finds the change again
+      // and sends again what is left (and what went, which owners take once).
+      const fresh = reply[1];
       const again = this.kept.splice(0);
       this.keptBytes = 0;
-      for (const k of again) {
-        const r = await this.call(k.entries, []);
-        if (r[0] === 0) throw new Error('Redis changed its dataset again while this agent sent its writes again');
-        this.keep(k.entries, r);
+      let i = 0;
+      try {
+        for (; i < again.length; i++) {
+          const r = await this.call(again[i]!.entries, [], fresh);
+          if (r[0] === 0) throw new Error('Redis changed its dataset again while this agent sent its writes again');
+          this.keep(again[i]!.entries, r);
+        }
+      } catch (err) {
+        for (const k of again.slice(i).reverse()) {
+          this.kept.unshift(k);
+          this.keptBytes += k.bytes;
+        }
+        throw err;
       }
+      this.replid = fresh;
       this.opts.lostWrites?.(again.length);
       reply = await this.call(entries, this.opts.ownership.markArgs(throughMs).slice(1));
       if (reply[0] === 0) throw new Error('Redis changed its dataset again while this agent sent its writes again');
@@ -193,8 +205,8 @@ export class PartitionSender {
     this.keep(entries, reply);
   }
 
-  private async call(entries: [string, string[]][], mark: string[]): Promise<SendReply> {
-    const args: string[] = [this.replid, mark[0] ?? '', mark[1] ?? ''];
+  private async call(entries: [string, string[]][], mark: string[], expected = this.replid): Promise<SendReply> {
+    const args: string[] = [expected, mark[0] ?? '', mark[1] ?? ''];
     for (const [, fields] of entries) args.push(String(fields.length), ...fields);
     const keys = [this.opts.ownership.table, ...entries.map(([stream]) => stream)];
     const reply = (await runScript(this.opts.ownership.client, 'vigilPartitionSend', keys, args)) as SendReply;
