@@ -317,6 +317,40 @@ api:
     );
   }, 90_000);
 
+  it('answers an action through another agent while the holder is stalled: the partition’s next holder applies it', async () => {
+    const prefix = freshPrefix();
+    const withApi = (agent: string) => `${config(redis.url, prefix, agent)}
+api:
+  endpoint: 127.0.0.1:0
+  anonymous_role: operator
+`;
+    const ds = await agents.start(withApi);
+    await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 2), 'two partitions each');
+    await send(ds[0]!, [link('sw-0', 'down')]);
+    await waitFor(() => allChanges(ds).some((c) => c.kind === 'opened'), 'the incident');
+    const holder = ds.find((d) => changesOf(d).some((c) => c.kind === 'opened'))!;
+    const other = ds.find((d) => d !== holder)!;
+    const id = changesOf(holder).find((c) => c.kind === 'opened')!.incident.id;
+    await waitFor(async () => (await fetch(other.apiUrl(`/api/v1/incidents/${id}`))).status === 200, 'shown');
+    // The holder stops answering (SIGSTOP): its terms run out within lease_ttl and another agent
+    // takes its partitions, reads the action on the stream, and answers it.
+    holder.proc.kill('SIGSTOP');
+    try {
+      const ack = await fetch(other.apiUrl(`/api/v1/incidents/${id}/acknowledge`), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(ack.status, await ack.clone().text()).toBe(200);
+      expect(((await ack.json()) as { status: string }).status).toBe('acknowledged');
+    } finally {
+      holder.proc.kill('SIGCONT');
+    }
+    const acks = () => allChanges(ds).filter((c) => c.kind === 'acknowledged' && c.incident.id === id);
+    await waitFor(() => acks().length > 0, 'the acknowledgement told');
+    expect(acks()).toHaveLength(1);
+  }, 90_000);
+
   it('refuses, before starting, what one partition cannot see', async () => {
     const prefix = freshPrefix();
     const yaml = config(redis.url, prefix, 'node-a')

@@ -652,13 +652,16 @@ export class PartitionRuntime implements IncidentDesk {
     const partition = this.partitionOfKey(told.key);
     const reply = this.redisKeys.partitionKeys().held(`reply:${this.agent}:${++this.replies}`);
     const waitMs = this.redis.config.lease_ttl + this.redis.config.connect_timeout;
+    // Past it, the holder leaves the action be: an answer of 503 means it was not applied.
+    const deadline = Date.now() + waitMs;
     try {
       await this.redis.client.xadd(
         this.keys.stream(partition),
         '*',
-        ...actionEntry(this.agent, JSON.stringify({ id, actor, action, reply })),
+        ...actionEntry(this.agent, JSON.stringify({ id, actor, action, reply, deadline })),
       );
-      for (const giveUpAt = Date.now() + waitMs; Date.now() < giveUpAt;) {
+      // A little past the deadline: an answer made just before it is on its way.
+      for (const giveUpAt = deadline + 1000; Date.now() < giveUpAt;) {
         const answer = await this.redis.client.lpop(reply);
         if (answer !== null) {
           const a = JSON.parse(answer) as ForwardedAnswer;
@@ -687,12 +690,14 @@ export class PartitionRuntime implements IncidentDesk {
   /** Applies the actions other agents put on held partitions' streams, and answers each. */
   private async applyForwarded(): Promise<void> {
     for (const { partition, payload } of this.forwarded.splice(0)) {
-      let asked: { id: string; actor: string; action: IncidentAction; reply: string };
+      let asked: { id: string; actor: string; action: IncidentAction; reply: string; deadline: number };
       try {
         asked = JSON.parse(payload) as typeof asked;
       } catch {
         continue;
       }
+      // Its sender answered 503 (or will): left be, so that "try again" holds (a replay after a takeover comes here too).
+      if (Date.now() > asked.deadline) continue;
       const o = this.owner.owned.get(partition);
       const outcome: ActionOutcome =
         o && o.engine.incidentById(asked.id)
