@@ -269,8 +269,25 @@ api:
 `;
     const ds = await agents.start(withApi);
     await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 2), 'two partitions each');
+    // The stream of changes on one agent, read from before the incidents open.
+    const streamed = new Set<string>();
+    const stream = new AbortController();
+    const res = await fetch(ds[0]!.apiUrl('/api/v1/incidents/stream'), { signal: stream.signal });
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      let text = '';
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        text += decoder.decode(chunk, { stream: true });
+        for (const m of text.matchAll(/event: incident\ndata: (.*)\n/g))
+          streamed.add((JSON.parse(m[1]!) as { key: string }).key);
+      }
+    })().catch(() => undefined);
     for (const [i, sw] of SWITCHES.entries()) await send(ds[i % 3]!, [link(sw, 'down')]);
     const keys = SWITCHES.map(linkKey);
+    // It shows every agent's, not only the partitions that agent holds.
+    await waitFor(() => streamed.size === keys.length, 'every incident on one agent’s stream');
+    stream.abort();
+    await reading;
     const list = async (d: RunningDaemon) =>
       (
         (await (await fetch(d.apiUrl('/api/v1/incidents?limit=100'))).json()) as {

@@ -13,6 +13,8 @@ export interface PartitionMirrorOptions {
   /** The channel every owner tells its incidents' changes on. */
   channel: string;
   logger: Logger;
+  /** Incidents as an owner just told them (this agent's own deliveries included). */
+  told?(incidents: readonly Incident[]): void;
 }
 
 /**
@@ -36,7 +38,9 @@ export class PartitionMirror {
     subscriber.on('message', (from: string, message: string) => {
       if (from !== channel) return;
       try {
-        this.note(JSON.parse(message) as Incident[]);
+        const incidents = JSON.parse(message) as Incident[];
+        this.note(incidents);
+        this.opts.told?.(incidents);
       } catch (err) {
         logger.debug({ err }, 'an unreadable message on the partitions’ incidents channel');
       }

@@ -225,6 +225,21 @@ export class PartitionRuntime implements IncidentDesk {
       subscriber: this.mirrorClient,
       channel: this.incidentsChannel,
       logger: opts.logger,
+      // The API's stream of changes shows the others' too (this agent's own went to it as made).
+      told: (incidents) => {
+        if (this.watchers.size === 0) return;
+        const others = incidents.filter((inc) => this.holderOf(inc.key) === undefined);
+        if (others.length === 0) return;
+        const changes = others.map((incident): IncidentChange => ({
+          kind: 'updated',
+          reason: 'told by the agent holding its partition',
+          atMs: this.clock(),
+          incident,
+          notify: false,
+          eventIds: [],
+        }));
+        for (const w of this.watchers) w(changes);
+      },
     });
     this.state = { health: () => this.health() };
   }
