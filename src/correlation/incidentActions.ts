@@ -14,9 +14,9 @@ export type IncidentAction =
 
 /**
  * Why an action was refused, each with a stable code: the incident is not there (never was,
- * merged into another, or forgotten a day after its resolution), or its state forbids the action.
+ * merged into another, or forgotten a day after its resolution), its state forbids the action,
+ * or (`unavailable`) another agent holds it and did not answer (state.sharing: partitions).
  */
-/** Why an action was refused; `unavailable`: another agent holds the incident and did not answer (state.sharing: partitions). */
 export type ActionRefusal = 'not_found' | 'resolved' | 'not_resolved' | 'already_acknowledged' | 'unavailable';
 
 export type ActionOutcome =
