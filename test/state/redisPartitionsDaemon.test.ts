@@ -59,6 +59,25 @@ const linkKey = (asset: string) => `link{asset="${asset}"}`;
 
 const held = (d: RunningDaemon) => metric(d, 'vigil_correlation_partitions_held');
 
+/** A daemon's config with the operators' API open to anonymous operators. */
+const withOperatorApi = (yaml: string) => `${yaml}
+api:
+  endpoint: 127.0.0.1:0
+  anonymous_role: operator
+`;
+
+/** Acknowledges an incident through a daemon's API. */
+const acknowledge = (d: RunningDaemon, id: string) =>
+  fetch(d.apiUrl(`/api/v1/incidents/${id}/acknowledge`), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
+
+/** An incident's status as a daemon's API shows it. */
+const statusOn = async (d: RunningDaemon, id: string) =>
+  ((await (await fetch(d.apiUrl(`/api/v1/incidents/${id}`))).json()) as { status: string }).status;
+
 describe('vigil run with correlation.state.sharing: partitions', () => {
   let redis: RedisServer;
   const agents = redisAgents();
@@ -262,11 +281,7 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
 
   it('shows every agent’s incidents through any agent’s API, and acts on those another agent holds', async () => {
     const prefix = freshPrefix();
-    const withApi = (agent: string) => `${config(redis.url, prefix, agent)}
-api:
-  endpoint: 127.0.0.1:0
-  anonymous_role: operator
-`;
+    const withApi = (agent: string) => withOperatorApi(config(redis.url, prefix, agent));
     const ds = await agents.start(withApi);
     await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 2), 'two partitions each');
     // The stream of changes on one agent, read from before the incidents open.
@@ -304,11 +319,7 @@ api:
     const holder = ds.find((d) => changesOf(d).some((c) => c.kind === 'opened' && c.incident.key === linkKey('sw-0')))!;
     const other = ds.find((d) => d !== holder)!;
     const id = (await list(other)).find((i) => i.key === linkKey('sw-0'))!.id;
-    const ack = await fetch(other.apiUrl(`/api/v1/incidents/${id}/acknowledge`), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: '{}',
-    });
+    const ack = await acknowledge(other, id);
     expect(ack.status, await ack.clone().text()).toBe(200);
     expect(((await ack.json()) as { status: string }).status).toBe('acknowledged');
     await waitFor(
@@ -317,30 +328,19 @@ api:
     );
     // And every agent shows it acknowledged.
     for (const d of ds)
-      await waitFor(
-        async () =>
-          ((await (await fetch(d.apiUrl(`/api/v1/incidents/${id}`))).json()) as { status: string }).status ===
-          'acknowledged',
-        'the acknowledgement shown on every agent',
-      );
+      await waitFor(async () => (await statusOn(d, id)) === 'acknowledged', 'the acknowledgement shown on every agent');
     // An agent that starts now was told of none of them: it shows them as the checkpoints hold them.
     const [late] = await agents.start(withApi, ['node-d']);
     await waitFor(async () => {
       const items = await list(late!);
       return new Set(items.map((i) => i.key)).size === keys.length;
     }, 'every incident listed on the agent started last');
-    expect(((await (await fetch(late!.apiUrl(`/api/v1/incidents/${id}`))).json()) as { status: string }).status).toBe(
-      'acknowledged',
-    );
+    expect(await statusOn(late!, id)).toBe('acknowledged');
   }, 90_000);
 
   it('answers an action through another agent while the holder is stalled: the partition’s next holder applies it', async () => {
     const prefix = freshPrefix();
-    const withApi = (agent: string) => `${config(redis.url, prefix, agent)}
-api:
-  endpoint: 127.0.0.1:0
-  anonymous_role: operator
-`;
+    const withApi = (agent: string) => withOperatorApi(config(redis.url, prefix, agent));
     const ds = await agents.start(withApi);
     await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 2), 'two partitions each');
     await send(ds[0]!, [link('sw-0', 'down')]);
@@ -353,11 +353,7 @@ api:
     // takes its partitions, reads the action on the stream, and answers it.
     holder.proc.kill('SIGSTOP');
     try {
-      const ack = await fetch(other.apiUrl(`/api/v1/incidents/${id}/acknowledge`), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: '{}',
-      });
+      const ack = await acknowledge(other, id);
       expect(ack.status, await ack.clone().text()).toBe(200);
       expect(((await ack.json()) as { status: string }).status).toBe('acknowledged');
     } finally {
