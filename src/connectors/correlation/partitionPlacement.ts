@@ -29,15 +29,7 @@ export class GroupPlacement {
 
   /** The partitions of the groups a metric point belongs to, one per point rule it is for. */
   placePoint(m: MetricPoint): number | number[] | undefined {
-    let one: number | undefined;
-    let many: number[] | undefined;
-    for (const rule of this.pointRules) {
-      if (m.name !== rule.metric || !rule.match(m)) continue;
-      const p = partitionOf(rule.keys.key(m), this.count);
-      if (one === undefined) one = p;
-      else if (p !== one && !(many ??= [one]).includes(p)) many.push(p);
-    }
-    return many ?? one;
+    return placeBy(this.pointRules, m, this.count, (rule) => m.name === rule.metric && rule.match(m));
   }
 
   /** As `takesFor`, for metric points. */
@@ -48,15 +40,7 @@ export class GroupPlacement {
 
   /** The partitions of the groups `e` belongs to, one per rule that matches it; undefined: none. */
   placeOf(e: VigilEvent): number | number[] | undefined {
-    let one: number | undefined;
-    let many: number[] | undefined;
-    for (const rule of this.rules) {
-      if (!rule.match(e)) continue;
-      const p = partitionOf(rule.keys.key(e), this.count);
-      if (one === undefined) one = p;
-      else if (p !== one && !(many ??= [one]).includes(p)) many.push(p);
-    }
-    return many ?? one;
+    return placeBy(this.rules, e, this.count, (rule) => rule.match(e));
   }
 
   /** What partition `p`'s engine takes of each rule: the events of the rule's groups in `p` (engine option `takes`). */
@@ -64,6 +48,24 @@ export class GroupPlacement {
     const count = this.count;
     return (rule, e) => partitionOf(rule.keys.key(e), count) === p;
   }
+}
+
+/** The partitions of `x`'s groups under the rules it `matches`, one per rule; undefined: none. */
+function placeBy<T, R extends { keys: { key(x: T): string } }>(
+  rules: readonly R[],
+  x: T,
+  count: number,
+  matches: (rule: R) => boolean,
+): number | number[] | undefined {
+  let one: number | undefined;
+  let many: number[] | undefined;
+  for (const rule of rules) {
+    if (!matches(rule)) continue;
+    const p = partitionOf(rule.keys.key(x), count);
+    if (one === undefined) one = p;
+    else if (p !== one && !(many ??= [one]).includes(p)) many.push(p);
+  }
+  return many ?? one;
 }
 
 /**
