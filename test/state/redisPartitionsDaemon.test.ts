@@ -234,7 +234,10 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
         },
       ],
     });
-    const t0 = Date.now() - 3000;
+    // Ahead of every agent's clock: no agent marks past them before all six sends are in, so the
+    // owner takes them in time order (points older than the marks would be judged by
+    // allowed_lateness as they arrive, not ordered).
+    const t0 = Date.now() + 2000;
     // db-1 runs hot on every agent's points. On web-1, node-a's two points alone average 0.95, but
     // they come last in time, after node-b's and node-c's four at 0.1: the series averages 0.38.
     // The last agent sends first; the partition's owner takes them all in time order.
