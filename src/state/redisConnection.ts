@@ -20,9 +20,12 @@ import {
 
 export type RedisClient = Redis | Cluster;
 
+/** The longest wait between two attempts to reconnect. */
+export const MAX_RECONNECT_DELAY_MS = 2_000;
+
 /** Reconnect after 50 ms, doubling up to 2 s: an outage costs little, a recovery is noticed soon. */
 export function reconnectDelay(attempt: number): number {
-  return Math.min(50 * 2 ** Math.min(attempt, 6), 2_000);
+  return Math.min(50 * 2 ** Math.min(attempt, 6), MAX_RECONNECT_DELAY_MS);
 }
 
 function splitHostPort(text: string): { host: string; port: number } {

@@ -1,4 +1,4 @@
-import { runScript, type RedisClient } from './redisConnection.ts';
+import { MAX_RECONNECT_DELAY_MS, runScript, type RedisClient } from './redisConnection.ts';
 import type { ElectionTimers } from './redisLease.ts';
 
 /** A partition held under a term: work done under it carries the fence. */
@@ -29,6 +29,12 @@ export interface PartitionOwnershipOptions {
   partitions: number;
   /** How long a term lasts unless renewed; rounds run every third of it. */
   termMs: number;
+  /**
+   * How long free partitions wait to be taken once Redis turns out to be another dataset (a
+   * failover, a restart): time for the agents still alive to reconnect and make good what it
+   * lacks. Default: the term, and at least twice the longest reconnect delay.
+   */
+  settleMs?: number;
   timers?: Pick<ElectionTimers, 'now'>;
 }
 
@@ -46,6 +52,7 @@ export class PartitionOwnership {
   readonly agent: string;
   readonly partitions: number;
   readonly termMs: number;
+  readonly settleMs: number;
   /** The connection of the table: a sender's stream writes go on it too, so that Redis runs its marks after them. */
   readonly client: RedisClient;
   readonly table: string;
@@ -61,6 +68,7 @@ export class PartitionOwnership {
     this.agent = opts.agent;
     this.partitions = opts.partitions;
     this.termMs = opts.termMs;
+    this.settleMs = opts.settleMs ?? Math.max(opts.termMs, 2 * MAX_RECONNECT_DELAY_MS);
     this.now = opts.timers?.now ?? Date.now;
   }
 
@@ -89,7 +97,7 @@ export class PartitionOwnership {
         this.client,
         'vigilPartitionsStep',
         [this.table],
-        [this.agent, this.termMs, this.partitions],
+        [this.agent, this.termMs, this.partitions, this.settleMs],
       );
     } catch {
       if (this.now() < this.heldUntil) return { gained: [], lost: [], surplus: [], agents: 0, share: 0 };

@@ -373,17 +373,25 @@ return 0
  * - `t|<agent>` = the event time (ms) through which the agent has put every event it sends on the
  *   partitions' streams: owners take a partition's events in time order up to the least of the live
  *   agents' (`PARTITIONS_WATERMARK_SCRIPT`). It goes with the agent's mark.
+ * - `replid` = the server's replication id when a round last ran, and `settled` = the time (ms)
+ *   before which no free partition is taken, set when a round finds the id changed: Redis is
+ *   another dataset than the one the agents wrote to (a replica promoted in a failover, a restart),
+ *   which may lack their last sends and notification claims. The agents still alive reconnect
+ *   meanwhile, claim their notifications again and send again what no replica had acknowledged,
+ *   so that the next holder of a partition whose term ran out replays all of it, and notifies
+ *   nothing its last holder did.
  *
  * Terms and liveness are dated by Redis's own clock (TIME), never the agents', whose clocks may
  * disagree.
  *
- * KEYS[1] the table. ARGV[1] the agent, ARGV[2] the term (ms), ARGV[3] the number of partitions.
+ * KEYS[1] the table. ARGV[1] the agent, ARGV[2] the term (ms), ARGV[3] the number of partitions,
+ * ARGV[4] how long free partitions wait after the dataset changed (ms).
  * Marks the agent alive, drops agents whose mark ran out, and works out its fair share: the live
  * agents in byte order, each `floor(P / n)` partitions and the first `P mod n` one more. Renews
- * every term the agent holds and takes free partitions, lowest first, up to its share. Terms held
- * beyond the share are renewed too but flagged: the holder gives them back (with the release
- * script) when it has handed their state over, so an agent that joins gets its share without
- * anyone's state being cut off mid-batch.
+ * every term the agent holds and takes free partitions, lowest first, up to its share (none while
+ * `settled` is ahead). Terms held beyond the share are renewed too but flagged: the holder gives
+ * them back (with the release script) when it has handed their state over, so an agent that joins
+ * gets its share without anyone's state being cut off mid-batch.
  *
  * Returns {live agents, share, partition, fence, surplus (0|1), ...} for every term the agent holds.
  */
@@ -393,6 +401,16 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local me, term, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local untilMs = now + term
 redis.call('HSET', KEYS[1], 'm|' .. me, untilMs)
+local replid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
+local was = redis.call('HGET', KEYS[1], 'replid')
+local settled = tonumber(redis.call('HGET', KEYS[1], 'settled') or '0')
+if was ~= replid then
+  if was then
+    settled = now + tonumber(ARGV[4])
+    redis.call('HSET', KEYS[1], 'settled', settled)
+  end
+  redis.call('HSET', KEYS[1], 'replid', replid)
+end
 local all = redis.call('HGETALL', KEYS[1])
 local members, owner, expiry, fence, sent, live = {}, {}, {}, {}, {}, {}
 for i = 1, #all, 2 do
@@ -451,7 +469,9 @@ for i, p in ipairs(held) do
   out[#out + 1] = fence[p]
   out[#out + 1] = (i > share) and 1 or 0
 end
-for i = 1, math.min(share - #held, #free) do
+local taking = math.min(share - #held, #free)
+if now < settled then taking = 0 end
+for i = 1, taking do
   local p = free[i]
   local fe = (fence[p] or 0) + 1
   redis.call('HSET', KEYS[1], 'o|' .. p, fe .. ' ' .. untilMs .. ' ' .. me)

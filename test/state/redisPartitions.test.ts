@@ -5,7 +5,7 @@ import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { runScript } from '../../src/state/redisConnection.ts';
 import { PartitionOwnership, partitionOf } from '../../src/state/redisPartitions.ts';
 import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../../src/state/stateCheckpoint.ts';
-import { waitFor } from '../support/redis.ts';
+import { startRedis, waitFor } from '../support/redis.ts';
 import { freshPrefix, inspector, redisAndClients } from './redisHelpers.ts';
 
 const PARTITIONS = 12;
@@ -307,6 +307,56 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     expect(a.owned()).toEqual([]);
     expect(a.fenceOf(0)).toBeUndefined();
     expect((await a.step()).lost).toHaveLength(PARTITIONS);
+  });
+
+  it('takes no free partition for a while once Redis is another dataset (a promoted replica), then takes them all', async () => {
+    // The table written on one server, copied to a second by replication, which is then promoted:
+    // its replication id changes, as a Sentinel's or a Cluster's failover changes it.
+    const replica = await startRedis();
+    try {
+      const keys = new RedisKeys(freshPrefix()).partitionKeys();
+      const termMs = 300;
+      const gone = new PartitionOwnership({
+        client: await client(),
+        table: keys.table,
+        agent: 'agent-a',
+        partitions: PARTITIONS,
+        termMs,
+      });
+      expect((await gone.step()).gained).toHaveLength(PARTITIONS);
+      const promoted = await client(replica.url);
+      await promoted.replicaof('127.0.0.1', server().port);
+      await waitFor(
+        async () => (await promoted.hget(keys.table, `o|${PARTITIONS - 1}`)) !== null,
+        'the replica to copy the table',
+        10_000,
+      );
+      await promoted.replicaof('NO', 'ONE');
+      const settleMs = 1_500;
+      const next = new PartitionOwnership({
+        client: promoted,
+        table: keys.table,
+        agent: 'agent-b',
+        partitions: PARTITIONS,
+        termMs,
+        settleMs,
+      });
+      // agent-a's terms run out; agent-b alone is live, and its share is every partition.
+      await waitFor(async () => (await next.step()).agents === 1, "agent-a's mark to run out", 10_000);
+      const firstAt = Date.now();
+      expect(next.owned()).toEqual([]);
+      await waitFor(
+        async () => (await next.step(), next.owned().length === PARTITIONS),
+        'agent-b to take them',
+        10_000,
+      );
+      expect(Date.now() - firstAt).toBeGreaterThanOrEqual(settleMs - termMs - 100);
+      // A dataset it knows: a partition that falls free now is taken at once.
+      await next.release(0);
+      expect((await next.step()).gained.map((t) => t.partition)).toEqual([0]);
+    } finally {
+      await replica.stop();
+    }
   });
 
   it('places a group key in a partition by FNV-1a, spread over all of them', () => {
