@@ -46,6 +46,17 @@ type ForwardedAnswer = { ok: true; incident: Incident } | { ok: false; refusal: 
 const READ_BLOCK_MS = 100;
 /** The partition table's field of the partition count the agents agree on (the step script reads only `x|` fields). */
 const PARTITION_COUNT = 'count';
+/**
+ * A change an engine made, with the writer its notification is claimed as: the agent under the
+ * term of the partition it was made in. A retry under that term goes through; the same change
+ * made again under another term (a replay by the partition's next holder, this agent included
+ * when it takes the partition back) finds the claim taken.
+ */
+interface Made {
+  change: IncidentChange;
+  writer: string;
+}
+
 /** A send waiting in turn: the time of its earliest record (Infinity for none). */
 interface Queued {
   earliestMs: number;
@@ -102,7 +113,7 @@ export class PartitionRuntime implements IncidentDesk {
   private readonly watchers = new Set<(changes: readonly IncidentChange[]) => void>();
   private readonly silenceHash: SharedSilences;
   /** Changes made by the engines since the last delivery, in order. */
-  private made: IncidentChange[] = [];
+  private made: Made[] = [];
   private loop: Promise<void> | undefined;
   private stopping = false;
   /** Wall-clock times (rounds, checkpoints and idle marks are scheduled on it). */
@@ -136,7 +147,7 @@ export class PartitionRuntime implements IncidentDesk {
    * missed the claims would let the next holder of a partition, replaying it, notify again.
    * They are claimed again when Redis turns out to be another dataset, and on every reconnect.
    */
-  private readonly claimed: { atMs: number; change: IncidentChange }[] = [];
+  private readonly claimed: { atMs: number; change: IncidentChange; writer: string }[] = [];
   /** Redis lost writes (`lostWrites`): the partitions held are checkpointed whole at the next step. */
   private rewrite = false;
   /** Sends and marks, one at a time (`inTurn`). */
@@ -191,8 +202,9 @@ export class PartitionRuntime implements IncidentDesk {
       encodePoints: pointsToJson,
       decodePoints: pointsFromJson,
       tickMs: config.tick_interval,
-      changes: (changes) => {
-        for (const c of changes) this.made.push(c);
+      changes: (changes, partition) => {
+        const writer = this.writerIn(partition);
+        for (const change of changes) this.made.push({ change, writer });
       },
       clockMarks: true,
       lag: (ms) => this.partitionMetrics.lag.observe(ms / 1000),
@@ -498,23 +510,28 @@ export class PartitionRuntime implements IncidentDesk {
   }
   private known = new Set<CorrelationEngine>();
 
+  /** Who claims the notifications of changes made now in `partition`: this agent under its term there. */
+  private writerIn(partition: number): string {
+    return `${this.agent}@${partition}:${this.ownership.fenceOf(partition) ?? 'none'}`;
+  }
+
   /** Keeps what a claim needs of a change this agent notified (only while Redis has replicas). */
-  private keepClaim(c: IncidentChange): void {
+  private keepClaim({ change: c, writer }: Made): void {
     const now = Date.now();
     while (this.claimed.length && (this.claimed[0]!.atMs < now - CLAIMS_KEPT_MS || this.claimed.length >= CLAIMS_KEPT))
       this.claimed.shift();
     if (!this.sender.replicated) return;
     const { key, id, mergedIds, openedAtMs, resolvedAtMs } = c.incident;
     const incident = { key, id, mergedIds, openedAtMs, resolvedAtMs } as Incident;
-    this.claimed.push({ atMs: now, change: { kind: c.kind, atMs: c.atMs, incident } as IncidentChange });
+    this.claimed.push({ atMs: now, change: { kind: c.kind, atMs: c.atMs, incident } as IncidentChange, writer });
   }
 
   /** Claims again what this agent notified lately (`claimed`): the same writer's claim goes through. */
   private async reclaim(): Promise<void> {
-    const kept = this.claimed.map((k) => k.change);
+    const kept = [...this.claimed];
     if (kept.length === 0) return;
     const again = await Promise.all(
-      kept.map((c) => claimNotification(this.redis.client, this.redisKeys, this.agent, c).catch(() => false)),
+      kept.map((k) => claimNotification(this.redis.client, this.redisKeys, k.writer, k.change).catch(() => false)),
     );
     this.opts.logger.info(
       { claims: kept.length, failed: again.filter((x) => !x).length },
@@ -547,18 +564,22 @@ export class PartitionRuntime implements IncidentDesk {
    * makes the same changes again, under the same ids and moments; their claims are taken.
    */
   private async deliver(extra: IncidentChange[] = []): Promise<void> {
-    const made = this.made.length ? this.made.concat(extra) : extra;
+    const made = extra.length
+      ? this.made.concat(
+          extra.map((change) => ({ change, writer: this.writerIn(this.partitionOfKey(change.incident.key)) })),
+        )
+      : this.made;
     this.made = [];
     if (made.length > 0) {
       // All claims at once (one round trip), answered in order.
       const claims = await Promise.all(
-        made.map((c) =>
-          c.notify ? claimNotification(this.redis.client, this.redisKeys, this.agent, c).catch(() => undefined) : true,
+        made.map(({ change: c, writer }) =>
+          c.notify ? claimNotification(this.redis.client, this.redisKeys, writer, c).catch(() => undefined) : true,
         ),
       );
       const changes: IncidentChange[] = [];
       for (let i = 0; i < made.length; i++) {
-        const c = made[i]!;
+        const c = made[i]!.change;
         const mine = claims[i];
         if (mine === undefined) {
           // Redis out of reach: this change and those after it wait for their claims. If this
@@ -568,7 +589,7 @@ export class PartitionRuntime implements IncidentDesk {
         }
         if (mine) {
           changes.push(c);
-          if (c.notify) this.keepClaim(c);
+          if (c.notify) this.keepClaim(made[i]!);
         } else {
           this.storeMetrics.duplicateNotifications.inc({ kind: c.kind });
           changes.push({ ...c, notify: false, reason: `${c.reason}; already notified (replayed after a takeover)` });
