@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,7 +134,10 @@ function exited(proc: ChildProcess): Promise<void> {
 
 /** Starts a real, empty redis-server bound to 127.0.0.1 on a free port, without persistence. */
 export async function startRedis(): Promise<RedisServer> {
-  const { port, proc } = await onFreePort((p) => launch(p));
+  // Its files (the RDB a replica's sync makes) go in a directory of its own, not the working one.
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-redis-'));
+  const start = (port: number) => launch(port, ['--dir', dir]);
+  const { port, proc } = await onFreePort(start);
   let current: ChildProcess | undefined = proc;
   const kill = async () => {
     if (!current) return;
@@ -149,9 +152,12 @@ export async function startRedis(): Promise<RedisServer> {
     kill,
     async restart() {
       await kill();
-      current = await relaunch(() => launch(port));
+      current = await relaunch(() => start(port));
     },
-    stop: kill,
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
