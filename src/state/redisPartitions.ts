@@ -19,6 +19,12 @@ export interface OwnershipRound {
   agents: number;
   /** How many partitions are this agent's fair share among them (0 when Redis did not answer). */
   share: number;
+  /**
+   * Redis had lost the table since this agent's last round (a FLUSHALL, a restart without
+   * persistence): the terms it held were written back, and what it wrote under them (checkpoints,
+   * streams) is gone too. False when Redis did not answer.
+   */
+  dataLost: boolean;
 }
 
 export interface PartitionOwnershipOptions {
@@ -59,6 +65,8 @@ export class PartitionOwnership {
   private readonly now: () => number;
   private readonly held = new Map<number, number>();
   private heldUntil = 0;
+  /** The table's epoch as this agent last saw it ('' before its first round). */
+  private epoch = '';
 
   constructor(opts: PartitionOwnershipOptions) {
     if (!Number.isInteger(opts.partitions) || opts.partitions < 1)
@@ -97,17 +105,19 @@ export class PartitionOwnership {
         this.client,
         'vigilPartitionsStep',
         [this.table],
-        [this.agent, this.termMs, this.partitions, this.settleMs],
+        [this.agent, this.termMs, this.partitions, this.settleMs, this.epoch, ...this.terms()],
       );
     } catch {
-      if (this.now() < this.heldUntil) return { gained: [], lost: [], surplus: [], agents: 0, share: 0 };
+      const none = { surplus: [], agents: 0, share: 0, dataLost: false };
+      if (this.now() < this.heldUntil) return { gained: [], lost: [], ...none };
       this.held.clear();
-      return { gained: [], lost: [...before.keys()], surplus: [], agents: 0, share: 0 };
+      return { gained: [], lost: [...before.keys()], ...none };
     }
+    this.epoch = String((reply as unknown[])[3]);
     const r = (reply as (number | string)[]).map(Number);
     this.held.clear();
     const surplus: number[] = [];
-    for (let i = 2; i + 2 < r.length; i += 3) {
+    for (let i = 4; i + 2 < r.length; i += 3) {
       this.held.set(r[i]!, r[i + 1]!);
       if (r[i + 2] === 1) surplus.push(r[i]!);
     }
@@ -117,7 +127,12 @@ export class PartitionOwnership {
     for (const [partition, fence] of this.held) if (before.get(partition) !== fence) gained.push({ partition, fence });
     const lost: number[] = [];
     for (const [partition, fence] of before) if (this.held.get(partition) !== fence) lost.push(partition);
-    return { gained, lost, surplus, agents: r[0]!, share: r[1]! };
+    return { gained, lost, surplus, agents: r[0]!, share: r[1]!, dataLost: r[2] === 1 };
+  }
+
+  /** The terms this agent counts its own now, as partition, fence pairs. */
+  private terms(): number[] {
+    return this.owned().flatMap((t) => [t.partition, t.fence]);
   }
 
   /**

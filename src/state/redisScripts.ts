@@ -379,13 +379,18 @@ return 0
  *   which may lack their last sends and notification claims. The agents still alive reconnect
  *   meanwhile, claim their notifications again and send again what no replica had acknowledged,
  *   so that the next holder of a partition whose term ran out replays all of it, and notifies
- *   nothing its last holder did.
+ *   nothing its last holder did;
+ * - `epoch` = made by the first round on an empty table. An agent that knew another one finds the
+ *   data lost (a FLUSHALL, a restart without persistence): its terms are written back as it held
+ *   them, where the table has none, and free partitions wait as above, so every live agent keeps
+ *   its partitions (and writes their checkpoints back whole) rather than one taking them empty.
  *
  * Terms and liveness are dated by Redis's own clock (TIME), never the agents', whose clocks may
  * disagree.
  *
  * KEYS[1] the table. ARGV[1] the agent, ARGV[2] the term (ms), ARGV[3] the number of partitions,
- * ARGV[4] how long free partitions wait after the dataset changed (ms).
+ * ARGV[4] how long free partitions wait after the dataset changed (ms), ARGV[5] the epoch the agent
+ * knows ('' for none), then the partitions it holds and their fences, in pairs.
  * Marks the agent alive, drops agents whose mark ran out, and works out its fair share: the live
  * agents in byte order, each `floor(P / n)` partitions and the first `P mod n` one more. Renews
  * every term the agent holds and takes free partitions, lowest first, up to its share (none while
@@ -393,7 +398,8 @@ return 0
  * them back (with the release script) when it has handed their state over, so an agent that joins
  * gets its share without anyone's state being cut off mid-batch.
  *
- * Returns {live agents, share, partition, fence, surplus (0|1), ...} for every term the agent holds.
+ * Returns {live agents, share, data lost (0|1), epoch, partition, fence, surplus (0|1), ...} for
+ * every term the agent holds.
  */
 export const PARTITIONS_STEP_SCRIPT = `
 local t = redis.call('TIME')
@@ -410,6 +416,20 @@ if was ~= replid then
     redis.call('HSET', KEYS[1], 'settled', settled)
   end
   redis.call('HSET', KEYS[1], 'replid', replid)
+end
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = now .. '-' .. me
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local lost = 0
+if ARGV[5] ~= '' and ARGV[5] ~= epoch then
+  lost = 1
+  settled = math.max(settled, now + tonumber(ARGV[4]))
+  redis.call('HSET', KEYS[1], 'settled', settled)
+  for i = 6, #ARGV - 1, 2 do
+    redis.call('HSETNX', KEYS[1], 'o|' .. ARGV[i], ARGV[i + 1] .. ' ' .. untilMs .. ' ' .. me)
+  end
 end
 local all = redis.call('HGETALL', KEYS[1])
 local members, owner, expiry, fence, sent, live = {}, {}, {}, {}, {}, {}
@@ -462,7 +482,7 @@ for p = 0, count - 1 do
     free[#free + 1] = p
   end
 end
-local out = { n, share }
+local out = { n, share, lost, epoch }
 for i, p in ipairs(held) do
   redis.call('HSET', KEYS[1], 'o|' .. p, fence[p] .. ' ' .. untilMs .. ' ' .. me)
   out[#out + 1] = p

@@ -300,7 +300,7 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     expect((await a.step()).gained).toHaveLength(PARTITIONS);
     connection.disconnect();
     clock.at += 500;
-    expect(await a.step()).toEqual({ gained: [], lost: [], surplus: [], agents: 0, share: 0 });
+    expect(await a.step()).toEqual({ gained: [], lost: [], surplus: [], agents: 0, share: 0, dataLost: false });
     expect(a.owned()).toHaveLength(PARTITIONS);
     // The term counted from before the request, less a tenth for clock drift.
     clock.at = 1_000_000 + 900;
@@ -327,7 +327,8 @@ describe('partitions of the owners design, held as terms in Redis', () => {
       const promoted = await client(replica.url);
       await promoted.replicaof('127.0.0.1', server().port);
       await waitFor(
-        async () => (await promoted.hget(keys.table, `o|${PARTITIONS - 1}`)) !== null,
+        // LOADING while it takes the master's copy in.
+        async () => (await promoted.hget(keys.table, `o|${PARTITIONS - 1}`).catch(() => null)) !== null,
         'the replica to copy the table',
         10_000,
       );
@@ -357,6 +358,24 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     } finally {
       await replica.stop();
     }
+  });
+
+  it('writes the live agents’ terms back when Redis loses the table (FLUSHALL): each keeps its partitions', async () => {
+    const { agents: all } = await agents(['agent-a', 'agent-b', 'agent-c'], 10_000);
+    await settle(all);
+    const before = all.map((a) => a.owned());
+    for (const a of all) expect((await a.step()).dataLost).toBe(false);
+    await (await client()).flushall();
+    // One after the other, as their rounds come: the first finds every partition free and, alone
+    // live, a share of all of them, but takes none of the others' while they may still come back.
+    for (const a of all) {
+      const r = await a.step();
+      expect(r).toMatchObject({ dataLost: true, gained: [], lost: [], surplus: [] });
+      expectDisjoint(all);
+    }
+    expect(all.map((a) => a.owned())).toEqual(before);
+    // Noticed once: the next rounds go on as usual.
+    for (const a of all) expect(await a.step()).toMatchObject({ dataLost: false, gained: [], lost: [], agents: 3 });
   });
 
   it('places a group key in a partition by FNV-1a, spread over all of them', () => {

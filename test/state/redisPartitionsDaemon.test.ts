@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { correlatingConfig, glpiExporter, runCli, type RunningDaemon, type TicketExporter } from '../support/daemon.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
@@ -154,6 +155,62 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
       await glpi.close();
     }
   }, 90_000);
+
+  it.each([
+    [
+      'a FLUSHALL',
+      async (r: RedisServer) => {
+        const client = new Redis(r.url);
+        await client.flushall();
+        client.disconnect();
+      },
+    ],
+    ['a restart without persistence', (r: RedisServer) => r.restart()],
+  ])(
+    'keeps every incident when Redis loses its data (%s): none notified again, and the next holder of a partition has them',
+    async (_, lose) => {
+      const prefix = freshPrefix();
+      const ds = await agents.start((agent) => config(redis.url, prefix, agent));
+      await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 2), 'two partitions each');
+      for (const [i, sw] of SWITCHES.entries()) await send(ds[i % 3]!, [link(sw, 'down')]);
+      await send(ds[1]!, [link('sw-0', 'up')]);
+      const opened = () => allChanges(ds).filter((c) => c.kind === 'opened');
+      const resolved = (sw: string) =>
+        allChanges(ds).filter((c) => c.kind === 'resolved' && c.incident.key === linkKey(sw));
+      await waitFor(() => opened().length === SWITCHES.length && resolved('sw-0').length === 1, 'six down, sw-0 up');
+      const ids = new Map(opened().map((c) => [c.incident.key, c.incident.id]));
+
+      await lose(redis);
+      const written = (d: RunningDaemon) =>
+        metric(d, 'vigil_correlation_partition_checkpoints_total{outcome="written"}');
+      for (const d of ds) {
+        await waitFor(async () => (await metric(d, 'vigil_state_store_epoch_changes_total')) === 1, 'the loss noticed');
+        // Checkpoints written after the notice: the partitions' state is back (written whole first).
+        const since = await written(d);
+        await waitFor(async () => (await written(d)) > since, 'checkpoints written again');
+      }
+      // Each agent kept its partitions; the holder of sw-1's dies, and the next one restores it.
+      expect(await Promise.all(ds.map(held))).toEqual([2, 2, 2]);
+      const victim = ds.find((d) =>
+        changesOf(d).some((c) => c.kind === 'opened' && c.incident.key === linkKey('sw-1')),
+      )!;
+      victim.proc.kill('SIGKILL');
+      await victim.exited;
+      const survivors = ds.filter((d) => d !== victim);
+      for (const [i, sw] of SWITCHES.slice(1).entries()) await send(survivors[i % 2]!, [link(sw, 'up')]);
+      await waitFor(() => SWITCHES.every((sw) => resolved(sw).length > 0), 'every link incident resolved', 20_000);
+      // The incidents opened before the loss, each resolved once under its id; nothing opened or notified again.
+      for (const sw of SWITCHES) {
+        expect(new Set(resolved(sw).map((c) => c.incident.id)), sw).toEqual(new Set([ids.get(linkKey(sw))]));
+        expect(
+          resolved(sw).filter((c) => c.notify),
+          sw,
+        ).toHaveLength(1);
+      }
+      expect(opened()).toHaveLength(SWITCHES.length);
+    },
+    90_000,
+  );
 
   it('says degraded on /readyz while Redis is unreachable, tells senders to retry, and correlates again once it is back', async () => {
     const prefix = freshPrefix();

@@ -465,6 +465,7 @@ export class PartitionRuntime implements IncidentDesk {
     // Whatever the engines made goes out before a partition's state is handed over.
     await this.deliver();
     const { round, restored } = await this.owner.round();
+    if (round.dataLost) await this.writeBack();
     if (round.agents === 0) this.unreachableSince ??= this.clock();
     else this.unreachableSince = undefined;
     this.storeMetrics.degraded.set(this.unreachableSince === undefined ? 0 : 1);
@@ -497,6 +498,23 @@ export class PartitionRuntime implements IncidentDesk {
       this.markedAt = Date.now();
       await this.ownership.markSent(this.clock() - 1);
     }
+  }
+
+  /**
+   * Redis lost its data (a FLUSHALL, a restart without persistence): the round wrote this agent's
+   * terms back; the partitions' checkpoints are written whole at the next step, and the partition
+   * count and the silences this agent knows go back too. Events sent but not yet taken are lost
+   * with the streams.
+   */
+  private async writeBack(): Promise<void> {
+    this.storeMetrics.epochChanges.inc();
+    this.rewrite = true;
+    this.agreed = false;
+    await this.silenceHash.restore();
+    this.opts.logger.warn(
+      { held: this.held() },
+      'redis lost the partitions’ data (a FLUSHALL, or a restart without persistence): this agent keeps the partitions it held and writes their state back',
+    );
   }
 
   /** The metrics' engines are the partitions held. */

@@ -32,6 +32,11 @@ export class SharedSilences {
     this.known.set(s.id, s);
   }
 
+  /** Writes back, where Redis has none of its id (Redis lost its data), those known here. */
+  async restore(): Promise<void> {
+    for (const s of this.known.values()) await this.client.hsetnx(this.key, s.id, JSON.stringify(s));
+  }
+
   /** Reads every agent's, and forgets (in Redis too) those past their retention. */
   async load(nowMs: number): Promise<SilenceRecord[]> {
     const all = await this.client.hgetall(this.key);
