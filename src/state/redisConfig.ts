@@ -132,6 +132,10 @@ const inlineStateSchema = refine(
         default: '1s',
         doc: "With `sharing: partitions`: how often the holder of a partition writes what changed in its state to Redis. The next holder replays the partition's stream from there: a longer interval costs less and replays more.",
       }),
+      replica_wait: duration({
+        default: '250ms',
+        doc: 'With `sharing: partitions` and a Redis with replicas: how long a send is held before its sender is answered, and a notification before it goes out, until a replica has it (WAIT), so that a failover that takes the agent down with the master (a node lost) loses neither. Replicas that do not answer in time are left behind (the agent keeps what they lack and sends it again after a failover) until they catch up. `0s` never waits.',
+      }),
       ...redisConnectionFields,
     },
     { doc: 'Where correlation state lives.' },
@@ -168,7 +172,7 @@ export const redisStateSchema: Schema<Infer<typeof inlineStateSchema>> = {
       ...d,
       rules: [
         ...(d.rules ?? []),
-        'With `extension`, only `store` (redis), `sharing`, `partitions` and `checkpoint_interval` may be set beside it.',
+        'With `extension`, only `store` (redis), `sharing`, `partitions`, `checkpoint_interval` and `replica_wait` may be set beside it.',
       ],
     };
   },
@@ -184,6 +188,7 @@ export function connectionOf(state: RedisStateConfig): RedisConnectionConfig {
     sharing: _sharing,
     partitions: _partitions,
     checkpoint_interval: _checkpointInterval,
+    replica_wait: _replicaWait,
     ...connection
   } = state;
   return connection;

@@ -114,6 +114,29 @@ function clientFor(cfg: RedisConnectionConfig): RedisClient {
 }
 
 /**
+ * Waits until a replica of the server that holds `key` has every write this client made there so
+ * far (WAIT 1), for up to `timeoutMs`: true when one has. On a Cluster, asks the master serving
+ * `key`'s slot on the cluster's own connection to it (its writes went on that one).
+ */
+export async function replicaHas(client: RedisClient, key: string, timeoutMs: number): Promise<boolean> {
+  let connection: Redis | undefined = client instanceof Cluster ? undefined : client;
+  if (client instanceof Cluster) {
+    let slot = slotOf.get(key);
+    if (slot === undefined) slotOf.set(key, (slot = await client.cluster('KEYSLOT', key)));
+    const at = client.slots[slot]?.[0];
+    connection = client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === at);
+    if (connection === undefined) return false;
+  }
+  return (await connection!.wait(1, timeoutMs)) >= 1;
+}
+const slotOf = new Map<string, number>();
+
+/** Whether every command of `client` goes on one connection (not a Cluster's, one per node). */
+export function singleConnection(client: RedisClient): client is Redis {
+  return !(client instanceof Cluster);
+}
+
+/**
  * A second connection for pub/sub (a subscribed connection can issue nothing else) or blocking
  * reads (which hold their connection while they wait). It queues its
  * SUBSCRIBE until connected and resubscribes by itself after every reconnect.

@@ -16,6 +16,7 @@ describe('correlation.state config', () => {
       sharing: 'state',
       partitions: 12,
       checkpoint_interval: 1000,
+      replica_wait: 250,
       url: 'redis://127.0.0.1:6379',
       prefix: 'vigil',
       flush_interval: 100,

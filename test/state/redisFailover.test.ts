@@ -15,7 +15,10 @@ import {
   sharedRecords,
   type Expected,
 } from './redisAgents.ts';
-import { freshPrefix } from './redisHelpers.ts';
+import { freshPrefix, stateConfig } from './redisHelpers.ts';
+import { createRedisClient } from '../../src/state/redisConnection.ts';
+import { RedisKeys } from '../../src/state/redisKeys.ts';
+import { partitionOf } from '../../src/state/redisPartitions.ts';
 
 /**
  * A Redis master dies (kill -9) while three agents ingest a stream of errors and outages; its
@@ -52,6 +55,17 @@ const STALLED_SERVICE = 'batch';
 /** Its errors start only once the master is dead: its incident opens during or after the failover. */
 const LATE_SERVICE = 'search';
 const serviceKey = (s: string) => `service_errors{service="${s}"}`;
+const ORDERS_ERROR = { service: 'orders', title: 'orders failed', level: 'error' };
+
+/** The partitions an agent says it holds in its last "changed hands" log line. */
+function heldBy(d: RunningDaemon): number[] {
+  let held: number[] = [];
+  for (const line of d.logs) {
+    if (!line.includes('correlation partitions changed hands')) continue;
+    held = (JSON.parse(line) as { held: number[] }).held;
+  }
+  return held;
+}
 const assetKey = (a: string) => `asset_down{asset="${a}"}`;
 
 /** Outages in the stream: `down` at one position, `up` (if any) at another, the kill in between for db-1. */
@@ -247,6 +261,112 @@ describe('agents sharing Redis while its master fails over', () => {
   it('loses nothing on partitions when the failover outlasts the terms (the partitions change hands on the promoted replica)', async () => {
     // Shorter than the failover: every term has run out on the promoted replica.
     expect(await sentinelFailoverOnPartitions('1s')).toEqual(NO_COST);
+  }, 90_000);
+
+  /** What a node-loss case does once the replica stalls: the agent to go down, and what follows the failover. */
+  interface NodeLoss {
+    victim: RunningDaemon;
+    afterFailover(): Promise<void>;
+  }
+
+  /** What the test sees of the master: stream entries in all, and whether an incident's opening is claimed. */
+  interface MasterView {
+    entries(): Promise<number>;
+    claimed(incidentKey: string): Promise<boolean>;
+  }
+
+  /**
+   * A node lost: three agents on partitions over Sentinel, four of orders' errors in (one short of
+   * its threshold), the replica then stalled; `fifth` sends the fifth error and picks the agent
+   * that goes down with the master. One incident of five errors must then stand, notified once,
+   * whatever that agent had done.
+   */
+  async function nodeLoss(fifth: (ds: RunningDaemon[], master: MasterView) => Promise<NodeLoss>): Promise<void> {
+    const group = await startRedisSentinels('vigil-master', ACL);
+    servers.push(group);
+    const state = {
+      prefix: freshPrefix(),
+      ...ACL,
+      sentinel: { name: group.name, nodes: group.sentinels },
+      sharing: 'partitions',
+      partitions: 6,
+      // Far longer than the test needs to take the node down while an agent waits for the replica.
+      replica_wait: '5s',
+    };
+    const ds = await agents.start((agent) => config(state, agent));
+    for (let i = 0; i < 4; i++) await sendUntilTaken(ds[i % 3]!, ORDERS_ERROR);
+    const watcher = createRedisClient(stateConfig({ ...state, store: 'redis', connect_timeout: '2s' }));
+    watcher.on('error', () => undefined);
+    const keys = new RedisKeys(state.prefix);
+    const master: MasterView = {
+      async entries() {
+        let n = 0;
+        for (let p = 0; p < 6; p++) n += await watcher.xlen(keys.partitionKeys().held(`events:${p}`));
+        return n;
+      },
+      async claimed(incidentKey) {
+        return (await watcher.keys(keys.notifiedKey(incidentKey, '*:opened'))).length > 0;
+      },
+    };
+    try {
+      await watcher.connect();
+      await group.stallReplica();
+      const loss = await fifth(ds, master);
+      // The node goes down: the agent and the master together.
+      loss.victim.proc.kill('SIGKILL');
+      await group.killMaster();
+      await loss.afterFailover();
+      const opened = () => allChanges(ds).filter((c) => c.kind === 'opened' && c.incident.key === serviceKey('orders'));
+      await waitFor(() => opened().length > 0, 'the incident of the five errors', 40_000);
+      await afterRounds(
+        ds.filter((d) => d !== loss.victim),
+        20,
+      );
+      // Made again by a takeover's replay, perhaps, but one incident of five errors, notified once.
+      expect(new Set(opened().map((c) => `${c.incident.id} ${c.incident.eventCount}`)).size).toBe(1);
+      expect(opened()[0]!.incident.eventCount).toBe(5);
+      expect(opened().filter((c) => c.notify)).toHaveLength(1);
+    } finally {
+      watcher.disconnect();
+    }
+  }
+
+  /** Posts the fifth error; resolves with the status, or 'cut off' when the agent died first. */
+  const postFifth = (d: RunningDaemon) =>
+    fetch(d.url('/v1/events'), {
+      method: 'POST',
+      body: JSON.stringify([ORDERS_ERROR]),
+      headers: { 'content-type': 'application/json' },
+    }).then(
+      (res) => res.status,
+      () => 'cut off' as const,
+    );
+
+  /** A sender answered 200 sends nothing more; one cut off or told to retry sends again elsewhere (an SDK retries). */
+  const retryUnlessTaken = async (answer: Promise<number | 'cut off'>, elsewhere: RunningDaemon) => {
+    if ((await answer) !== 200) await sendUntilTaken(elsewhere, ORDERS_ERROR);
+  };
+
+  it('loses no event an agent answered when its node goes down with the Redis master (partitions)', async () => {
+    await nodeLoss(async ([victim, other], master) => {
+      const before = await master.entries();
+      const answer = postFifth(victim!);
+      // On the master, not on the stalled replica: answered now, it would be lost with the node.
+      await waitFor(async () => (await master.entries()) > before, 'the fifth error on the master');
+      return { victim: victim!, afterFailover: () => retryUnlessTaken(answer, other!) };
+    });
+  }, 90_000);
+
+  it('notifies once when the holder of a partition goes down with the Redis master right after notifying (partitions)', async () => {
+    await nodeLoss(async (ds, master) => {
+      const p = partitionOf(serviceKey('orders'), 6);
+      const holder = ds.find((d) => heldBy(d).includes(p))!;
+      const [sender, other] = ds.filter((d) => d !== holder);
+      const answer = postFifth(sender!);
+      // Its claim on the master, not on the stalled replica: notified now, it would be notified again by the next holder.
+      await waitFor(() => master.claimed(serviceKey('orders')), "the holder's claim of the opening");
+      return { victim: holder, afterFailover: () => retryUnlessTaken(answer, other!) };
+    });
   }, 90_000);
 
   /** The same on a Cluster: the replica of the master serving the partitions' slot stalled, the master killed. */

@@ -4,7 +4,7 @@ import type { MetricPoint } from '../../model/metric.ts';
 import type { IncidentChange } from '../../model/incident.ts';
 import type { MemoryStateStore } from '../../state/memoryStore.ts';
 import type { OwnershipRound, PartitionOwnership } from '../../state/redisPartitions.ts';
-import { runScript, type RedisClient } from '../../state/redisConnection.ts';
+import { replicaHas, runScript, type RedisClient } from '../../state/redisConnection.ts';
 import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../../state/stateCheckpoint.ts';
 
 /**
@@ -74,6 +74,12 @@ export interface PartitionSenderOptions {
   lostWrites?(resent: number): void;
   /** Bytes of sends kept until a replica acknowledges them (default 64 MiB); beyond, the oldest go. */
   keepBytes?: number;
+  /**
+   * How long a send waits for a replica to have it before it resolves (default 250 ms; 0: it
+   * does not wait). A replica that does not answer in time is left behind: the sends after go
+   * without waiting (kept until acknowledged) until it has caught up.
+   */
+  replicaWaitMs?: number;
 }
 
 /** A send's stream entries (stream, fields), kept until a replica has them. */
@@ -94,7 +100,9 @@ type SendReply = [written: number, replid: string, offset: string, acked: string
  * though their senders were answered. Each send is numbered (its entries carry the number, which
  * owners take once per sender) and kept until a replica acknowledges the offset its writes lie
  * within; every call checks the server's replication id, and a call that finds another writes
- * nothing, sends what was kept again, in order, and then itself.
+ * nothing, sends what was kept again, in order, and then itself. While the replicas keep up, a
+ * send also waits until one has it (WAIT): a failover that takes this agent with the master (a
+ * node lost) then loses no send it answered.
  */
 export class PartitionSender {
   private readonly opts: PartitionSenderOptions;
@@ -110,6 +118,8 @@ export class PartitionSender {
   dropped = 0;
   /** Redis had replicas at the last call: what it took may yet be lost in a failover. */
   replicated = false;
+  /** A wait for a replica timed out: sends go without waiting until a call finds nothing unacknowledged. */
+  private lagging = false;
 
   constructor(opts: PartitionSenderOptions) {
     this.opts = opts;
@@ -203,6 +213,26 @@ export class PartitionSender {
       if (reply[0] === 0) throw new Error('Redis changed its dataset again while this agent sent its writes again');
     }
     this.keep(entries, reply);
+    if (entries.length === 0 || this.kept.length === 0) return;
+    if (await this.replicaHas()) {
+      // Every write of this connection so far is on a replica.
+      this.kept.length = 0;
+      this.keptBytes = 0;
+    }
+  }
+
+  /**
+   * Waits until a replica has every write made so far on the table's connection (the node of
+   * the table's slot on a Cluster), while Redis has replicas that keep up: false when it has none,
+   * or they lag (a wait timed out, and since then a call found writes they had not acknowledged).
+   */
+  async replicaHas(): Promise<boolean> {
+    const waitMs = this.opts.replicaWaitMs ?? 250;
+    if (!this.replicated || this.lagging || waitMs <= 0) return false;
+    const { client, table } = this.opts.ownership;
+    const has = await replicaHas(client, table, waitMs).catch(() => false);
+    if (!has) this.lagging = true;
+    return has;
   }
 
   private async call(entries: [string, string[]][], mark: string[], expected = this.replid): Promise<SendReply> {
@@ -226,6 +256,8 @@ export class PartitionSender {
     let k = 0;
     for (; k < this.kept.length && this.kept[k]!.offset <= acked; k++) this.keptBytes -= this.kept[k]!.bytes;
     if (k > 0) this.kept.splice(0, k);
+    // The replicas caught up with every write before this call: sends wait for them again.
+    if (this.kept.length === 0) this.lagging = false;
     // No replica: no failover can lose what this dataset has.
     if (replicas === 0 || entries.length === 0) return;
     let bytes = 0;

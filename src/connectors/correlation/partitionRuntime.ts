@@ -12,7 +12,7 @@ import type { Incident, IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import { claimNotification } from '../../state/notificationClaims.ts';
-import { createSubscriber, type RedisClient } from '../../state/redisConnection.ts';
+import { createSubscriber, singleConnection, type RedisClient } from '../../state/redisConnection.ts';
 import { RedisKeys } from '../../state/redisKeys.ts';
 import { RedisStoreMetrics } from '../../state/redisStoreMetrics.ts';
 import { PartitionOwnership, partitionOf } from '../../state/redisPartitions.ts';
@@ -217,6 +217,7 @@ export class PartitionRuntime implements IncidentDesk {
       encode: (events) => eventsToRows(events),
       partitionOfPoint: (m) => this.placement.placePoint(m),
       encodePoints: pointsToJson,
+      replicaWaitMs: config.state?.replica_wait ?? 250,
       lostWrites: (resent) => {
         this.partitionMetrics.resent.inc({ outcome: 'resent' }, resent);
         this.rewrite = true;
@@ -595,6 +596,10 @@ export class PartitionRuntime implements IncidentDesk {
           c.notify ? claimNotification(this.redis.client, this.redisKeys, writer, c).catch(() => undefined) : true,
         ),
       );
+      // A claim a replica does not have is lost with the master: a holder that dies with it (a node
+      // lost) would have the next one notify again. On one connection, one WAIT covers them all.
+      if (singleConnection(this.redis.client) && claims.some((x, i) => x === true && made[i]!.change.notify))
+        await this.sender.replicaHas();
       const changes: IncidentChange[] = [];
       for (let i = 0; i < made.length; i++) {
         const c = made[i]!.change;

@@ -59,6 +59,7 @@ export class CorrelationRuntime implements IncidentDesk {
           sharing: 'state' as const,
           partitions: 1,
           checkpoint_interval: 1000,
+          replica_wait: 250,
           ...redis.config,
         }
       : (config.state ?? redisStateSchema.parse(undefined, 'state', [])!);
