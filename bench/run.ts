@@ -16,6 +16,7 @@ const ALL = [
   'durability',
   'redis',
   'redisHandoff',
+  'replicaWait',
   'clickhouse',
   'embeddedInsert',
   'tickets',

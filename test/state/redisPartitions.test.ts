@@ -5,7 +5,7 @@ import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { runScript } from '../../src/state/redisConnection.ts';
 import { PartitionOwnership, partitionOf } from '../../src/state/redisPartitions.ts';
 import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../../src/state/stateCheckpoint.ts';
-import { startRedis, waitFor } from '../support/redis.ts';
+import { attachReplica, startRedis, waitFor } from '../support/redis.ts';
 import { freshPrefix, inspector, redisAndClients } from './redisHelpers.ts';
 
 const PARTITIONS = 12;
@@ -325,13 +325,7 @@ describe('partitions of the owners design, held as terms in Redis', () => {
       });
       expect((await gone.step()).gained).toHaveLength(PARTITIONS);
       const promoted = await client(replica.url);
-      await promoted.replicaof('127.0.0.1', server().port);
-      await waitFor(
-        // LOADING while it takes the master's copy in.
-        async () => (await promoted.hget(keys.table, `o|${PARTITIONS - 1}`).catch(() => null)) !== null,
-        'the replica to copy the table',
-        10_000,
-      );
+      await attachReplica(server(), replica);
       await promoted.replicaof('NO', 'ONE');
       const settleMs = 1_500;
       const next = new PartitionOwnership({

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
 import { waitFor } from './waitFor.ts';
 
 export interface RedisServer {
@@ -132,11 +133,11 @@ function exited(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => proc.once('exit', () => resolve()));
 }
 
-/** Starts a real, empty redis-server bound to 127.0.0.1 on a free port, without persistence. */
-export async function startRedis(): Promise<RedisServer> {
+/** Starts a real, empty redis-server bound to 127.0.0.1 on a free port, without persistence; `args` go to it too. */
+export async function startRedis(args: string[] = []): Promise<RedisServer> {
   // Its files (the RDB a replica's sync makes) go in a directory of its own, not the working one.
   const dir = mkdtempSync(join(tmpdir(), 'vigil-redis-'));
-  const start = (port: number) => launch(port, ['--dir', dir]);
+  const start = (port: number) => launch(port, ['--dir', dir, ...args]);
   const { port, proc } = await onFreePort(start);
   let current: ChildProcess | undefined = proc;
   const kill = async () => {
@@ -159,6 +160,29 @@ export async function startRedis(): Promise<RedisServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Makes `replica` a replica of `master` and resolves once it acknowledges a write (WAIT): the
+ * master says it is online before it has loaded the master's copy.
+ */
+export async function attachReplica(master: RedisServer, replica: RedisServer): Promise<void> {
+  const toReplica = new Redis(replica.url);
+  const toMaster = new Redis(master.url);
+  try {
+    await toReplica.replicaof('127.0.0.1', master.port);
+    await waitFor(
+      async () => {
+        await toMaster.set('replica-probe', String(Date.now()));
+        return (await toMaster.wait(1, 100)) >= 1;
+      },
+      'the replica acknowledging',
+      30_000,
+    );
+  } finally {
+    toReplica.disconnect();
+    toMaster.disconnect();
+  }
 }
 
 export interface RedisCluster {

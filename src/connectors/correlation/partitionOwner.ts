@@ -118,8 +118,12 @@ export class PartitionSender {
   dropped = 0;
   /** Redis had replicas at the last call: what it took may yet be lost in a failover. */
   replicated = false;
-  /** A wait for a replica timed out: sends go without waiting until a call finds nothing unacknowledged. */
+  /**
+   * A wait for a replica timed out: sends go without waiting until a replica acknowledges the
+   * offset the master had reached by the next call (`laggingAt`, NaN until that call).
+   */
   private lagging = false;
+  private laggingAt = NaN;
 
   constructor(opts: PartitionSenderOptions) {
     this.opts = opts;
@@ -224,14 +228,17 @@ export class PartitionSender {
   /**
    * Waits until a replica has every write made so far on the table's connection (the node of
    * the table's slot on a Cluster), while Redis has replicas that keep up: false when it has none,
-   * or they lag (a wait timed out, and since then a call found writes they had not acknowledged).
+   * or they lag (a wait timed out, and no call since found them caught up).
    */
   async replicaHas(): Promise<boolean> {
     const waitMs = this.opts.replicaWaitMs ?? 250;
     if (!this.replicated || this.lagging || waitMs <= 0) return false;
     const { client, table } = this.opts.ownership;
     const has = await replicaHas(client, table, waitMs).catch(() => false);
-    if (!has) this.lagging = true;
+    if (!has) {
+      this.lagging = true;
+      this.laggingAt = NaN;
+    }
     return has;
   }
 
@@ -256,8 +263,11 @@ export class PartitionSender {
     let k = 0;
     for (; k < this.kept.length && this.kept[k]!.offset <= acked; k++) this.keptBytes -= this.kept[k]!.bytes;
     if (k > 0) this.kept.splice(0, k);
-    // The replicas caught up with every write before this call: sends wait for them again.
-    if (this.kept.length === 0) this.lagging = false;
+    // Left behind: caught up once a replica has what the master had when the wait gave up.
+    if (this.lagging) {
+      if (Number.isNaN(this.laggingAt)) this.laggingAt = offset;
+      else if (acked >= this.laggingAt || this.kept.length === 0) this.lagging = false;
+    }
     // No replica: no failover can lose what this dataset has.
     if (replicas === 0 || entries.length === 0) return;
     let bytes = 0;
