@@ -379,7 +379,10 @@ return 0
  *   which may lack their last sends and notification claims. The agents still alive reconnect
  *   meanwhile, claim their notifications again and send again what no replica had acknowledged,
  *   so that the next holder of a partition whose term ran out replays all of it, and notifies
- *   nothing its last holder did;
+ *   nothing its last holder did. The same wait follows a round of an agent that was gone past its
+ *   term and finds no other live (every agent was cut off from Redis, or stopped, and this one is
+ *   back first): the others come back meanwhile, so that their marks hold the owners back again
+ *   before the events they could not send while away arrive (taken as late otherwise);
  * - `epoch` = made by the first round on an empty table. An agent that knew another one finds the
  *   data lost (a FLUSHALL, a restart without persistence): its terms are written back as it held
  *   them, where the table has none, and free partitions wait as above, so every live agent keeps
@@ -406,6 +409,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local me, term, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local untilMs = now + term
+local mine = tonumber(redis.call('HGET', KEYS[1], 'm|' .. me) or '0')
 redis.call('HSET', KEYS[1], 'm|' .. me, untilMs)
 local replid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
 local was = redis.call('HGET', KEYS[1], 'replid')
@@ -471,6 +475,10 @@ for i, m in ipairs(members) do
   if m == me then index = i end
 end
 local n = #members
+if n == 1 and mine > 0 and mine <= now then
+  settled = math.max(settled, now + tonumber(ARGV[4]))
+  redis.call('HSET', KEYS[1], 'settled', settled)
+end
 local share = math.floor(count / n)
 if index <= count % n then share = share + 1 end
 local held, free = {}, {}

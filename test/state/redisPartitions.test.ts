@@ -13,7 +13,7 @@ const PARTITIONS = 12;
 describe('partitions of the owners design, held as terms in Redis', () => {
   const { server, client } = redisAndClients();
 
-  async function agents(names: string[], termMs: number, clock?: { now(): number }) {
+  async function agents(names: string[], termMs: number, settleMs?: number) {
     const keys = new RedisKeys(freshPrefix()).partitionKeys();
     const made: PartitionOwnership[] = [];
     for (const agent of names)
@@ -24,7 +24,7 @@ describe('partitions of the owners design, held as terms in Redis', () => {
           agent,
           partitions: PARTITIONS,
           termMs,
-          timers: clock,
+          settleMs,
         }),
       );
     return { keys, agents: made };
@@ -69,6 +69,8 @@ describe('partitions of the owners design, held as terms in Redis', () => {
       agent: 'agent-a',
       partitions,
       termMs: 2_000,
+      // Alone and back past its term, it would wait a while before taking partitions again: not here.
+      settleMs: 0,
       timers: frozen,
     });
     return { keys, connection, frozen, a };
@@ -352,6 +354,39 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     } finally {
       await replica.stop();
     }
+  });
+
+  it('takes no free partition for a while when the agents come back from being cut off past their terms, then shares them', async () => {
+    const settleMs = 1_500;
+    const {
+      keys,
+      agents: [a, b],
+    } = await agents(['agent-a', 'agent-b'], 300, settleMs);
+    await settle([a!, b!]);
+    // Both cut off from Redis past their terms: every mark and term runs out, by Redis's clock.
+    const look = await client();
+    await waitFor(async () => {
+      const [seconds, micros] = await look.time();
+      const now = Number(seconds) * 1000 + Number(micros) / 1000;
+      const marks = await look.hmget(keys.table, 'm|agent-a', 'm|agent-b');
+      return marks.every((m) => Number(m) < now);
+    }, 'the marks to run out');
+    // The first back finds itself alone, its own mark run out: it takes nothing yet, nor does the
+    // second, back a little later; so the second's marks hold the owners back before its backlog.
+    const first = await a!.step();
+    expect(first).toMatchObject({ agents: 1, gained: [] });
+    expect(a!.owned()).toEqual([]);
+    expect(await b!.step()).toMatchObject({ agents: 2, gained: [] });
+    const backAt = Date.now();
+    await waitFor(
+      async () => {
+        for (const x of [a!, b!]) for (const p of (await x.step()).surplus) await x.release(p);
+        return a!.owned().length === PARTITIONS / 2 && b!.owned().length === PARTITIONS / 2;
+      },
+      'each to take its share',
+      10_000,
+    );
+    expect(Date.now() - backAt).toBeGreaterThanOrEqual(settleMs - 200);
   });
 
   it('writes the live agents’ terms back when Redis loses the table (FLUSHALL): each keeps its partitions', async () => {

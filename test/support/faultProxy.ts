@@ -9,7 +9,9 @@ import { closeTogether, listenOnFreePort } from './tcpProxy.ts';
  * - `resetAfterResponseBytes(n)`: the next connection is reset once `n` bytes of the server's
  *   answer have reached the client, after the server has done the work;
  * - `stall(on)`: nothing is relayed either way while on (the bytes wait, nothing is lost);
- * - `drip(ms)`: the server's answers reach the client one byte every `ms`.
+ * - `drip(ms)`: the server's answers reach the client one byte every `ms`;
+ * - `cut(on)`: every connection is reset, and those that come meanwhile at once: the server out of
+ *   reach (a network cut), running on.
  */
 export interface FaultProxy {
   port: number;
@@ -20,6 +22,7 @@ export interface FaultProxy {
   resetAfterResponseBytes(n: number): void;
   stall(on: boolean): void;
   drip(ms: number): void;
+  cut(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -29,6 +32,7 @@ export async function startFaultProxy(target: { port: number }): Promise<FaultPr
   let resetResponseAt: number | undefined;
   let stalled = false;
   let dripMs = 0;
+  let cut = false;
   const waiting: (() => void)[] = [];
   const proxy: FaultProxy = {
     port: 0,
@@ -41,6 +45,10 @@ export async function startFaultProxy(target: { port: number }): Promise<FaultPr
       if (!on) for (const go of waiting.splice(0)) go();
     },
     drip: (ms) => void (dripMs = ms),
+    cut(on) {
+      cut = on;
+      if (on) for (const s of sockets) s.resetAndDestroy();
+    },
     close() {
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
@@ -89,6 +97,11 @@ export async function startFaultProxy(target: { port: number }): Promise<FaultPr
   }
 
   const server: Server = createServer((client) => {
+    if (cut) {
+      client.on('error', () => undefined);
+      client.resetAndDestroy();
+      return;
+    }
     track(client);
     const upstream = createConnection({ host: '127.0.0.1', port: target.port });
     track(upstream);
