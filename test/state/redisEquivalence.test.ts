@@ -378,7 +378,6 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
   }
   const OUTAGES: Outage[] = [
     { outage: 'restarted after 20 s with its data (AOF)', down: (r) => r.kill(), up: (r) => r.restart() },
-    { outage: 'paused for 20 s (SIGSTOP: every command waits)', down: (r) => r.pause(), up: (r) => r.resume() },
     {
       outage: 'cut off for 20 s, running on (every connection reset)',
       down: (_, link) => link.cut(true),

@@ -14,10 +14,6 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts a fresh, empty server on the same port, as after a crash with persistence off. */
   restart(): Promise<void>;
-  /** Stops the server (SIGSTOP): out of reach, as behind a network cut, its data and clock going on. */
-  pause(): void;
-  /** Lets a paused server go on (SIGCONT). */
-  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -159,8 +155,6 @@ export async function startRedis(args: string[] = []): Promise<RedisServer> {
       await kill();
       current = await relaunch(() => start(port));
     },
-    pause: () => current?.kill('SIGSTOP'),
-    resume: () => current?.kill('SIGCONT'),
     async stop() {
       await kill();
       rmSync(dir, { recursive: true, force: true });
