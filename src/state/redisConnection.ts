@@ -119,17 +119,20 @@ function clientFor(cfg: RedisConnectionConfig): RedisClient {
  * `key`'s slot on the cluster's own connection to it (its writes went on that one).
  */
 export async function replicaHas(client: RedisClient, key: string, timeoutMs: number): Promise<boolean> {
-  let connection: Redis | undefined = client instanceof Cluster ? undefined : client;
-  if (client instanceof Cluster) {
-    let slot = slotOf.get(key);
-    if (slot === undefined) slotOf.set(key, (slot = await client.cluster('KEYSLOT', key)));
-    const at = client.slots[slot]?.[0];
-    connection = client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === at);
-    if (connection === undefined) return false;
-  }
-  return (await connection!.wait(1, timeoutMs)) >= 1;
+  const connection = client instanceof Cluster ? await masterOf(client, key) : client;
+  return connection !== undefined && (await connection.wait(1, timeoutMs)) >= 1;
 }
+
+/** Hash slots of the keys asked about (a key's slot never changes). */
 const slotOf = new Map<string, number>();
+
+/** The cluster's connection to the master serving `key`'s slot, as its slot map says now. */
+async function masterOf(cluster: Cluster, key: string): Promise<Redis | undefined> {
+  let slot = slotOf.get(key);
+  if (slot === undefined) slotOf.set(key, (slot = await cluster.cluster('KEYSLOT', key)));
+  const at = cluster.slots[slot]?.[0];
+  return cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === at);
+}
 
 /** Whether every command of `client` goes on one connection (not a Cluster's, one per node). */
 export function singleConnection(client: RedisClient): client is Redis {
