@@ -158,7 +158,19 @@ describe('partitions owned by agents, fed through Redis streams', () => {
         const next = shares[a]![(b + 1) * BATCH];
         // A share's last batch: sent through `lastThroughMs` (by default, for good).
         const through = next ? Number(next.timeUnixNano / 1_000_000n) - 1 : lastThroughMs;
-        await senders[a]!.sender.send(batch, through);
+        // Numbered once and written until Redis takes it, as the runtime sends (a failover's
+        // reconnect may refuse a call; one that landed all the same is taken once).
+        const entries = senders[a]!.sender.prepare(batch);
+        const giveUpAt = Date.now() + 20_000;
+        for (;;) {
+          try {
+            await senders[a]!.sender.write(entries, through);
+            break;
+          } catch (err) {
+            if (Date.now() > giveUpAt) throw err;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
       }
   }
 
