@@ -414,11 +414,13 @@ redis.call('HSET', KEYS[1], 'm|' .. me, untilMs)
 local replid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
 local was = redis.call('HGET', KEYS[1], 'replid')
 local settled = tonumber(redis.call('HGET', KEYS[1], 'settled') or '0')
+-- Free partitions wait from now on, for ARGV[4] ms (the table's settled field).
+local function settle()
+  settled = math.max(settled, now + tonumber(ARGV[4]))
+  redis.call('HSET', KEYS[1], 'settled', settled)
+end
 if was ~= replid then
-  if was then
-    settled = now + tonumber(ARGV[4])
-    redis.call('HSET', KEYS[1], 'settled', settled)
-  end
+  if was then settle() end
   redis.call('HSET', KEYS[1], 'replid', replid)
 end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -429,8 +431,7 @@ end
 local lost = 0
 if ARGV[5] ~= '' and ARGV[5] ~= epoch then
   lost = 1
-  settled = math.max(settled, now + tonumber(ARGV[4]))
-  redis.call('HSET', KEYS[1], 'settled', settled)
+  settle()
   for i = 6, #ARGV - 1, 2 do
     redis.call('HSETNX', KEYS[1], 'o|' .. ARGV[i], ARGV[i + 1] .. ' ' .. untilMs .. ' ' .. me)
   end
@@ -475,10 +476,7 @@ for i, m in ipairs(members) do
   if m == me then index = i end
 end
 local n = #members
-if n == 1 and mine > 0 and mine <= now then
-  settled = math.max(settled, now + tonumber(ARGV[4]))
-  redis.call('HSET', KEYS[1], 'settled', settled)
-end
+if n == 1 and mine > 0 and mine <= now then settle() end
 local share = math.floor(count / n)
 if index <= count % n then share = share + 1 end
 local held, free = {}, {}
