@@ -339,11 +339,17 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
     expect(opened[0]!.notify).toBe(true);
   }, 90_000);
 
-  it('shows every agent’s incidents through any agent’s API, and acts on those another agent holds', async () => {
+  /** Three agents serving the operators' API, two partitions each; `withApi` starts more of them. */
+  async function agentsWithApi() {
     const prefix = freshPrefix();
     const withApi = (agent: string) => withOperatorApi(config(redis.url, prefix, agent));
     const ds = await agents.start(withApi);
     await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 2), 'two partitions each');
+    return { ds, withApi };
+  }
+
+  it('shows every agent’s incidents through any agent’s API, and acts on those another agent holds', async () => {
+    const { ds, withApi } = await agentsWithApi();
     // The stream of changes on one agent, read from before the incidents open.
     const streamed = new Set<string>();
     const stream = new AbortController();
@@ -399,10 +405,7 @@ describe('vigil run with correlation.state.sharing: partitions', () => {
   }, 90_000);
 
   it('answers an action through another agent while the holder is stalled: the partition’s next holder applies it', async () => {
-    const prefix = freshPrefix();
-    const withApi = (agent: string) => withOperatorApi(config(redis.url, prefix, agent));
-    const ds = await agents.start(withApi);
-    await waitFor(async () => (await Promise.all(ds.map(held))).every((n) => n === 2), 'two partitions each');
+    const { ds } = await agentsWithApi();
     await send(ds[0]!, [link('sw-0', 'down')]);
     await waitFor(() => allChanges(ds).some((c) => c.kind === 'opened'), 'the incident');
     const holder = ds.find((d) => changesOf(d).some((c) => c.kind === 'opened'))!;
