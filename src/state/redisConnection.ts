@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { keySlot } from './keySlot.ts';
 import type { RedisConnectionConfig } from './redisConfig.ts';
 import {
   APPLY_SCRIPT,
@@ -119,18 +120,13 @@ function clientFor(cfg: RedisConnectionConfig): RedisClient {
  * `key`'s slot on the cluster's own connection to it (its writes went on that one).
  */
 export async function replicaHas(client: RedisClient, key: string, timeoutMs: number): Promise<boolean> {
-  const connection = client instanceof Cluster ? await masterOf(client, key) : client;
+  const connection = client instanceof Cluster ? masterOf(client, key) : client;
   return connection !== undefined && (await connection.wait(1, timeoutMs)) >= 1;
 }
 
-/** Hash slots of the keys asked about (a key's slot never changes). */
-const slotOf = new Map<string, number>();
-
 /** The cluster's connection to the master serving `key`'s slot, as its slot map says now. */
-async function masterOf(cluster: Cluster, key: string): Promise<Redis | undefined> {
-  let slot = slotOf.get(key);
-  if (slot === undefined) slotOf.set(key, (slot = await cluster.cluster('KEYSLOT', key)));
-  const at = cluster.slots[slot]?.[0];
+export function masterOf(cluster: Cluster, key: string): Redis | undefined {
+  const at = cluster.slots[keySlot(key)]?.[0];
   return cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === at);
 }
 

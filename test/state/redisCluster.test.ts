@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisClient, runScript } from '../../src/state/redisConnection.ts';
 import { flushGroup, groupMember, newGroup } from '../../src/exporters/tickets/notificationGroups.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
+import { keySlot } from '../../src/state/keySlot.ts';
+import { ClusterReplicaWaits } from '../../src/state/clusterReplicaWaits.ts';
 import { RedisNotificationGroups } from '../../src/state/redisNotificationGroups.ts';
 import { RedisStateStore } from '../../src/state/redisStateStore.ts';
 import { startRedisCluster, waitFor, type RedisCluster } from '../support/redis.ts';
@@ -63,6 +65,49 @@ describe('RedisStateStore on Redis Cluster', () => {
     }
     await Promise.all([a.close(), b.close(), late.close()]);
   });
+
+  /** Runs `use` with a client of the cluster, connected, and disconnects it after. */
+  async function withClient(use: (client: Cluster) => Promise<void>): Promise<void> {
+    const client = createRedisClient(
+      stateConfig({ prefix: freshPrefix(), cluster: { nodes: cluster.nodes } }),
+    ) as Cluster;
+    try {
+      await client.connect();
+      await use(client);
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  it("works out each key's hash slot as the cluster does (hash tags, UTF-8)", () =>
+    withClient(async (client) => {
+      const keys = [
+        'foo',
+        '123456789',
+        'vigil:told:{service_errors{service="orders"}}:abc:opened',
+        '{user1000}.following',
+        'foo{}{bar}',
+        'foo{{bar}}zap',
+        'foo{bar}{zap}',
+        '{',
+        '}{x}',
+        'café{ünï}',
+        '日本語のキー',
+        '',
+      ];
+      for (const key of keys) expect([key, keySlot(key)]).toEqual([key, await client.cluster('KEYSLOT', key)]);
+    }));
+
+  it(
+    'does not wait for a replica of a master that has none',
+    () =>
+      withClient(async (client) => {
+        await client.set('k{waits}', '1');
+        // Ten seconds of wait, were it to WAIT: the test's own timeout is shorter.
+        expect(await new ClusterReplicaWaits(client, 10_000).wait(['k{waits}'])).toBe(false);
+      }),
+    5_000,
+  );
 
   it("claims a notification under every id of an incident in one script, whichever node holds the key's slot", async () => {
     const client = createRedisClient(stateConfig({ cluster: { nodes: cluster.nodes } }));

@@ -16,6 +16,7 @@ import {
   type Expected,
 } from './redisAgents.ts';
 import { freshPrefix, stateConfig } from './redisHelpers.ts';
+import { Cluster } from 'ioredis';
 import { createRedisClient } from '../../src/state/redisConnection.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { partitionOf } from '../../src/state/redisPartitions.ts';
@@ -275,19 +276,49 @@ describe('agents sharing Redis while its master fails over', () => {
     claimed(incidentKey: string): Promise<boolean>;
   }
 
-  /**
-   * A node lost: three agents on partitions over Sentinel, four of orders' errors in (one short of
-   * its threshold), the replica then stalled; `fifth` sends the fifth error and picks the agent
-   * that goes down with the master. One incident of five errors must then stand, notified once,
-   * whatever that agent had done.
-   */
-  async function nodeLoss(fifth: (ds: RunningDaemon[], master: MasterView) => Promise<NodeLoss>): Promise<void> {
+  /** Where a node-loss case runs: the agents' state settings, and the replica to stall and the master to kill. */
+  interface LossTopology {
+    state: Record<string, unknown>;
+    stall(): Promise<void>;
+    kill(): Promise<unknown>;
+  }
+
+  /** Agents on partitions over Sentinel (one master, one replica): the master is the node lost. */
+  async function onSentinel(): Promise<LossTopology> {
     const group = await startRedisSentinels('vigil-master', ACL);
     servers.push(group);
+    return {
+      state: { ...ACL, sentinel: { name: group.name, nodes: group.sentinels } },
+      stall: () => group.stallReplica(),
+      kill: () => group.killMaster(),
+    };
+  }
+
+  /** Agents on partitions over a Cluster: the master of the slot of orders' notification claims is the node lost. */
+  async function onClusterClaims(): Promise<LossTopology> {
+    const cluster = await startRedisCluster(3, { replicas: 1 });
+    servers.push(cluster);
+    const claim = new RedisKeys('x').notifiedKey(serviceKey('orders'), 'opened');
+    return {
+      state: { cluster: { nodes: cluster.nodes } },
+      stall: () => cluster.stallReplicaOf(claim),
+      kill: () => cluster.killMasterOf(claim),
+    };
+  }
+
+  /**
+   * A node lost: three agents on partitions, four of orders' errors in (one short of its
+   * threshold), the replica then stalled; `fifth` sends the fifth error and picks the agent that
+   * goes down with the master. One incident of five errors must then stand, notified once,
+   * whatever that agent had done.
+   */
+  async function nodeLoss(
+    topology: LossTopology,
+    fifth: (ds: RunningDaemon[], master: MasterView) => Promise<NodeLoss>,
+  ): Promise<void> {
     const state = {
       prefix: freshPrefix(),
-      ...ACL,
-      sentinel: { name: group.name, nodes: group.sentinels },
+      ...topology.state,
       sharing: 'partitions',
       partitions: 6,
       // Far longer than the test needs to take the node down while an agent waits for the replica.
@@ -312,16 +343,21 @@ describe('agents sharing Redis while its master fails over', () => {
         return n;
       },
       async claimed(incidentKey) {
-        return (await watcher.keys(keys.notifiedKey(incidentKey, '*:opened'))).length > 0;
+        // On a Cluster, each master holds the keys of its own slots.
+        const nodes = watcher instanceof Cluster ? watcher.nodes('master') : [watcher];
+        const found = await Promise.all(
+          nodes.map((n) => n.keys(keys.notifiedKey(incidentKey, '*:opened')).catch(() => [])),
+        );
+        return found.some((k) => k.length > 0);
       },
     };
     try {
       await watcher.connect();
-      await group.stallReplica();
+      await topology.stall();
       const loss = await fifth(ds, master);
       // The node goes down: the agent and the master together.
       loss.victim.proc.kill('SIGKILL');
-      await group.killMaster();
+      await topology.kill();
       await loss.afterFailover();
       const opened = () => allChanges(ds).filter((c) => c.kind === 'opened' && c.incident.key === serviceKey('orders'));
       await waitFor(() => opened().length > 0, 'the incident of the five errors', 40_000);
@@ -355,7 +391,7 @@ describe('agents sharing Redis while its master fails over', () => {
   };
 
   it('loses no event an agent answered when its node goes down with the Redis master (partitions)', async () => {
-    await nodeLoss(async ([victim, other], master) => {
+    await nodeLoss(await onSentinel(), async ([victim, other], master) => {
       const before = await master.entries();
       const answer = postFifth(victim!);
       // On the master, not on the stalled replica: answered now, it would be lost with the node.
@@ -364,16 +400,23 @@ describe('agents sharing Redis while its master fails over', () => {
     });
   }, 90_000);
 
+  /** The holder of orders' partition is the agent lost, once its claim of the opening is on the master. */
+  const holderLost = async (ds: RunningDaemon[], master: MasterView): Promise<NodeLoss> => {
+    const p = partitionOf(serviceKey('orders'), 6);
+    const holder = ds.find((d) => heldBy(d).includes(p))!;
+    const [sender, other] = ds.filter((d) => d !== holder);
+    const answer = postFifth(sender!);
+    // Its claim on the master, not on the stalled replica: notified now, it would be notified again by the next holder.
+    await waitFor(() => master.claimed(serviceKey('orders')), "the holder's claim of the opening");
+    return { victim: holder, afterFailover: () => retryUnlessTaken(answer, other!) };
+  };
+
   it('notifies once when the holder of a partition goes down with the Redis master right after notifying (partitions)', async () => {
-    await nodeLoss(async (ds, master) => {
-      const p = partitionOf(serviceKey('orders'), 6);
-      const holder = ds.find((d) => heldBy(d).includes(p))!;
-      const [sender, other] = ds.filter((d) => d !== holder);
-      const answer = postFifth(sender!);
-      // Its claim on the master, not on the stalled replica: notified now, it would be notified again by the next holder.
-      await waitFor(() => master.claimed(serviceKey('orders')), "the holder's claim of the opening");
-      return { victim: holder, afterFailover: () => retryUnlessTaken(answer, other!) };
-    });
+    await nodeLoss(await onSentinel(), holderLost);
+  }, 90_000);
+
+  it("notifies once when the holder of a partition goes down with the cluster master of its claim's slot right after notifying (partitions)", async () => {
+    await nodeLoss(await onClusterClaims(), holderLost);
   }, 90_000);
 
   /** The same on a Cluster: the replica of the master serving the partitions' slot stalled, the master killed. */

@@ -190,6 +190,8 @@ export interface RedisCluster {
   nodes: string[];
   /** Makes the replica of the master serving `key`'s slot miss every write from now on (see `stallReplication`). */
   stallReplicaOf(key: string): Promise<void>;
+  /** Lets every stalled replica run on (SIGCONT): it syncs again with its master. */
+  resumeReplicas(): void;
   /** Kills (SIGKILL) the master serving `key`'s slot, lets a stalled replica run on, and resolves once a replica serves the slot instead. Returns the dead node. */
   killMasterOf(key: string): Promise<string>;
   stop(): Promise<void>;
@@ -342,6 +344,9 @@ export async function startRedisCluster(size = 3, opts: RedisClusterOptions = {}
       // A key of the same slot (the hash tag is what counts) that no agent reads.
       const tag = /\{([^}]+)\}/.exec(key)?.[1] ?? key;
       resumes.push(await stallReplication(master.node, procs.get(replica.node)!, `filler{${tag}}`));
+    },
+    resumeReplicas() {
+      for (const resume of resumes.splice(0)) resume();
     },
     async killMasterOf(key) {
       const slot = Number(await ask(nodes[0]!, ['cluster', 'keyslot', key]));

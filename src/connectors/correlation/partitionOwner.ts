@@ -131,6 +131,11 @@ export class PartitionSender {
     this.pointsByPartition = Array.from({ length: opts.ownership.partitions }, () => []);
   }
 
+  /** How long a send waits for a replica (`state.replica_wait`; 0: it does not). */
+  get replicaWaitMs(): number {
+    return this.opts.replicaWaitMs ?? 250;
+  }
+
   /** Sends kept until a replica acknowledges them. */
   get unacknowledged(): number {
     return this.kept.length;
@@ -231,7 +236,7 @@ export class PartitionSender {
    * or they lag (a wait timed out, and no call since found them caught up).
    */
   async replicaHas(): Promise<boolean> {
-    const waitMs = this.opts.replicaWaitMs ?? 250;
+    const waitMs = this.replicaWaitMs;
     if (!this.replicated || this.lagging || waitMs <= 0) return false;
     const { client, table } = this.opts.ownership;
     const has = await replicaHas(client, table, waitMs).catch(() => false);

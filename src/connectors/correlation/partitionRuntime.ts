@@ -11,6 +11,7 @@ import type { VigilEvent } from '../../model/event.ts';
 import type { Incident, IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
+import { ClusterReplicaWaits } from '../../state/clusterReplicaWaits.ts';
 import { claimNotification } from '../../state/notificationClaims.ts';
 import { createSubscriber, singleConnection, type RedisClient } from '../../state/redisConnection.ts';
 import { RedisKeys } from '../../state/redisKeys.ts';
@@ -596,10 +597,8 @@ export class PartitionRuntime implements IncidentDesk {
           c.notify ? claimNotification(this.redis.client, this.redisKeys, writer, c).catch(() => undefined) : true,
         ),
       );
-      // A claim a replica does not have is lost with the master: a holder that dies with it (a node
-      // lost) would have the next one notify again. On one connection, one WAIT covers them all.
-      if (singleConnection(this.redis.client) && claims.some((x, i) => x === true && made[i]!.change.notify))
-        await this.sender.replicaHas();
+      const notified = made.filter((m, i) => claims[i] === true && m.change.notify);
+      if (notified.length > 0) await this.claimsOnReplica(notified);
       const changes: IncidentChange[] = [];
       for (let i = 0; i < made.length; i++) {
         const c = made[i]!.change;
@@ -626,6 +625,22 @@ export class PartitionRuntime implements IncidentDesk {
     // Counted once what they made has gone out.
     for (const engine of this.known) reportEngineStats(this.metrics, engine);
   }
+
+  /**
+   * Waits until a replica has the claims of `notified`: a claim lost with the master (a node lost
+   * with the holder) would have the next holder notify again. On one connection one WAIT covers
+   * them all (the sender's, which knows whether replicas keep up); on a Cluster, a WAIT on the
+   * node of each claim's slot.
+   */
+  private async claimsOnReplica(notified: Made[]): Promise<void> {
+    const client = this.redis.client;
+    if (singleConnection(client)) await this.sender.replicaHas();
+    else
+      await (this.clusterWaits ??= new ClusterReplicaWaits(client, this.sender.replicaWaitMs)).wait(
+        notified.map((m) => this.redisKeys.notifiedKey(m.change.incident.key, '')),
+      );
+  }
+  private clusterWaits: ClusterReplicaWaits | undefined;
 
   private health(): ComponentHealth {
     if (this.disagreement !== undefined) return { status: 'failing', reason: this.disagreement };
