@@ -8,6 +8,7 @@ import {
   GROUP_FLUSH_SCRIPT,
   GROUP_JOIN_SCRIPT,
   GROUP_RESTORE_SCRIPT,
+  SILENCE_RESTORE_SCRIPT,
   LEASE_ACQUIRE_SCRIPT,
   LEASE_RELEASE_SCRIPT,
   LEASE_RENEW_SCRIPT,
@@ -160,6 +161,7 @@ const SCRIPTS = {
   vigilGroupJoin: GROUP_JOIN_SCRIPT,
   vigilGroupFlush: GROUP_FLUSH_SCRIPT,
   vigilGroupRestore: GROUP_RESTORE_SCRIPT,
+  vigilSilenceRestore: SILENCE_RESTORE_SCRIPT,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

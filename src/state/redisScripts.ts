@@ -655,6 +655,24 @@ return 1
 `;
 
 /**
+ * Writes back one silence of the partitions' shared silences (Redis lost its data): KEYS[1] their
+ * hash, ARGV[1] the id, ARGV[2] its JSON, ARGV[3] its `updatedAtMs`. Writes it unless the hash
+ * holds a version of it as new or newer (another agent wrote back a later edit, or an operator
+ * made it again since). 1 when written.
+ */
+export const SILENCE_RESTORE_SCRIPT = `
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held then
+  local ok, s = pcall(cjson.decode, held)
+  if ok and type(s) == 'table' and tonumber(s.updatedAtMs) and tonumber(s.updatedAtMs) >= tonumber(ARGV[3]) then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`;
+
+/**
  * A notification group's hash: `#h` its header as formed (JSON: key, id, labels, timers,
  * creation), `#flushed`, `#changed`, `#notified` (JSON) and `#version` as the last flush left
  * them, `#news` (how many changes were news), `#seq` (members ever joined, for their order),

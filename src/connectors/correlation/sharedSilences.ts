@@ -1,5 +1,5 @@
 import { SILENCE_RETENTION_MS, type SilenceRecord } from '../../correlation/silences.ts';
-import type { RedisClient } from '../../state/redisConnection.ts';
+import { runScript, type RedisClient } from '../../state/redisConnection.ts';
 
 /**
  * The silences (and maintenance windows) made through the operators' API under
@@ -32,9 +32,13 @@ export class SharedSilences {
     this.known.set(s.id, s);
   }
 
-  /** Writes back, where Redis has none of its id (Redis lost its data), those known here. */
+  /**
+   * Writes back those known here (Redis lost its data), each unless Redis holds a version of it as
+   * new or newer (`updatedAtMs`): another agent may have known a later edit, and written it back first.
+   */
   async restore(): Promise<void> {
-    for (const s of this.known.values()) await this.client.hsetnx(this.key, s.id, JSON.stringify(s));
+    for (const s of this.known.values())
+      await runScript(this.client, 'vigilSilenceRestore', [this.key], [s.id, JSON.stringify(s), s.updatedAtMs]);
   }
 
   /** Reads every agent's, and forgets (in Redis too) those past their retention. */
