@@ -640,18 +640,55 @@ return 1
 
 /**
  * KEYS the claims on one notification, one per id of the incident (all in one slot). ARGV[1]
- * owner token, ARGV[2] ttl (ms). Takes every claim unless another owner holds any of them: 1
- * when the owner holds them all (now, or already: a retry), else 0 and nothing written.
+ * owner token, ARGV[2] ttl (ms), ARGV[3] `p` to claim it pending (the notification is yet to go
+ * out: a claim of an owner that dies before sending it may be taken over), or `d` done. A claim
+ * holds `<owner>\n<p|d>` (a bare owner, as older versions wrote: done). Takes every claim unless
+ * another owner holds any of them done, or pending and not superseded: a pending claim of
+ * `<agent>@<partition>:<fence>` is taken over by the owner of a later term of the same partition
+ * (a higher fence), which replays the change its last holder claimed and may not have sent. 1 when
+ * the owner holds them all (now, or already: a retry; a done claim stays done), else 0 and nothing
+ * written.
  */
 export const NOTIFY_CLAIM_SCRIPT = `
+local function term(owner)
+  local p, fence = string.match(owner, '@(%d+):(%d+)$')
+  return p, tonumber(fence)
+end
+local mineP, mineFence = term(ARGV[1])
+local state = ARGV[3] or 'd'
 for i = 1, #KEYS do
-  local owner = redis.call('GET', KEYS[i])
-  if owner and owner ~= ARGV[1] then return 0 end
+  local v = redis.call('GET', KEYS[i])
+  if v then
+    local owner, held = string.match(v, '^(.*)\\n([pd])$')
+    if not owner then owner, held = v, 'd' end
+    if owner == ARGV[1] then
+      if held == 'd' then state = 'd' end
+    else
+      if held ~= 'p' or not mineP then return 0 end
+      local p, fence = term(owner)
+      if p ~= mineP or not fence or fence >= mineFence then return 0 end
+    end
+  end
 end
 for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[i], ARGV[1] .. '\\n' .. state, 'PX', ARGV[2])
 end
 return 1
+`;
+
+/**
+ * KEYS the claims on one notification (as NOTIFY_CLAIM_SCRIPT's). ARGV[1] owner token, ARGV[2]
+ * ttl (ms). Marks the owner's pending claims done: the notification went out. Returns how many.
+ */
+export const NOTIFY_DONE_SCRIPT = `
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] .. '\\np' then
+    redis.call('SET', KEYS[i], ARGV[1] .. '\\nd', 'PX', ARGV[2])
+    n = n + 1
+  end
+end
+return n
 `;
 
 /**

@@ -8,6 +8,7 @@ import { mulberry32 } from '../support/seededRandom.ts';
 import {
   afterRounds,
   allChanges,
+  changesOf,
   faultReport,
   metric,
   NO_COST,
@@ -267,6 +268,8 @@ describe('agents sharing Redis while its master fails over', () => {
   /** What a node-loss case does once the replica stalls: the agent to go down, and what follows the failover. */
   interface NodeLoss {
     victim: RunningDaemon;
+    /** Only the agent goes down: the master stays, and the replica runs on. */
+    agentOnly?: boolean;
     afterFailover(): Promise<void>;
   }
 
@@ -280,6 +283,7 @@ describe('agents sharing Redis while its master fails over', () => {
   interface LossTopology {
     state: Record<string, unknown>;
     stall(): Promise<void>;
+    resume(): void;
     kill(): Promise<unknown>;
   }
 
@@ -290,6 +294,7 @@ describe('agents sharing Redis while its master fails over', () => {
     return {
       state: { ...ACL, sentinel: { name: group.name, nodes: group.sentinels } },
       stall: () => group.stallReplica(),
+      resume: () => group.resumeReplica(),
       kill: () => group.killMaster(),
     };
   }
@@ -302,6 +307,7 @@ describe('agents sharing Redis while its master fails over', () => {
     return {
       state: { cluster: { nodes: cluster.nodes } },
       stall: () => cluster.stallReplicaOf(claim),
+      resume: () => cluster.resumeReplicas(),
       kill: () => cluster.killMasterOf(claim),
     };
   }
@@ -309,8 +315,8 @@ describe('agents sharing Redis while its master fails over', () => {
   /**
    * A node lost: three agents on partitions, four of orders' errors in (one short of its
    * threshold), the replica then stalled; `fifth` sends the fifth error and picks the agent that
-   * goes down with the master. One incident of five errors must then stand, notified once,
-   * whatever that agent had done.
+   * goes down with the master (or alone). One incident of five errors must then stand, notified
+   * once, whatever that agent had done.
    */
   async function nodeLoss(
     topology: LossTopology,
@@ -323,6 +329,8 @@ describe('agents sharing Redis while its master fails over', () => {
       partitions: 6,
       // Far longer than the test needs to take the node down while an agent waits for the replica.
       replica_wait: '5s',
+      // None after the agents' first: the next holder of a partition replays all it was sent.
+      checkpoint_interval: '60s',
     };
     const ds = await agents.start((agent) => config(state, agent));
     for (let i = 0; i < 4; i++) await sendUntilTaken(ds[i % 3]!, ORDERS_ERROR);
@@ -357,7 +365,8 @@ describe('agents sharing Redis while its master fails over', () => {
       const loss = await fifth(ds, master);
       // The node goes down: the agent and the master together.
       loss.victim.proc.kill('SIGKILL');
-      await topology.kill();
+      if (loss.agentOnly) topology.resume();
+      else await topology.kill();
       await loss.afterFailover();
       const opened = () => allChanges(ds).filter((c) => c.kind === 'opened' && c.incident.key === serviceKey('orders'));
       await waitFor(() => opened().length > 0, 'the incident of the five errors', 40_000);
@@ -408,11 +417,21 @@ describe('agents sharing Redis while its master fails over', () => {
     const answer = postFifth(sender!);
     // Its claim on the master, not on the stalled replica: notified now, it would be notified again by the next holder.
     await waitFor(() => master.claimed(serviceKey('orders')), "the holder's claim of the opening");
+    // Had it notified without waiting for the replica, it would have within this time (it waits
+    // `replica_wait`, 5 s, for the stalled one): the node then goes down either way.
+    const notified = () =>
+      changesOf(holder).some((c) => c.kind === 'opened' && c.notify && c.incident.key === serviceKey('orders'));
+    await waitFor(notified, 'the holder to notify', 2_000).catch(() => undefined);
     return { victim: holder, afterFailover: () => retryUnlessTaken(answer, other!) };
   };
 
   it('notifies once when the holder of a partition goes down with the Redis master right after notifying (partitions)', async () => {
     await nodeLoss(await onSentinel(), holderLost);
+  }, 90_000);
+
+  it('notifies once when the holder of a partition dies between claiming a notification and sending it (partitions)', async () => {
+    // Its claim waits for the stalled replica: it dies then, the claim on the master.
+    await nodeLoss(await onSentinel(), async (ds, master) => ({ ...(await holderLost(ds, master)), agentOnly: true }));
   }, 90_000);
 
   it("notifies once when the holder of a partition goes down with the cluster master of its claim's slot right after notifying (partitions)", async () => {

@@ -263,7 +263,9 @@ async function masterOfSlot(node: string, slot: number): Promise<ClusterNode | u
  * Makes `replica` miss the writes its master takes from now on, as a lagging replica does: it is
  * stopped (SIGSTOP), and a 32 MB value written through the master fills the replication link's
  * socket buffers, so later writes wait in the master's output buffer, which dies with it (the
- * partial value is dropped by the replica). Returns what lets the replica run on.
+ * partial value is dropped by the replica). Returns what lets the replica run on. The value goes
+ * in 4 MB at a time: written at once, it held a loaded machine's master busy past a cluster's
+ * node timeout (1 s), and the other masters took the cluster down until they heard from it again.
  */
 async function stallReplication(
   master: string,
@@ -272,7 +274,9 @@ async function stallReplication(
   acl?: RedisAcl,
 ): Promise<() => void> {
   replica.kill('SIGSTOP');
-  await ask(master, ['eval', "redis.call('SET', KEYS[1], string.rep('x', 33554432))", '1', fillerKey], acl);
+  await ask(master, ['del', fillerKey], acl);
+  for (let i = 0; i < 8; i++)
+    await ask(master, ['eval', "redis.call('APPEND', KEYS[1], string.rep('x', 4194304))", '1', fillerKey], acl);
   return () => replica.kill('SIGCONT');
 }
 
@@ -404,6 +408,8 @@ export interface RedisSentinelGroup {
   sentinels: string[];
   /** Makes the replica miss every write from now on (see `stallReplication`). */
   stallReplica(): Promise<void>;
+  /** Lets a stalled replica run on (SIGCONT): it syncs again with its master. */
+  resumeReplica(): void;
   /** Kills (SIGKILL) the master, lets a stalled replica run on, and resolves with the replica's `host:port` once the sentinels have promoted it and it takes writes. */
   killMaster(): Promise<string>;
   stop(): Promise<void>;
@@ -516,6 +522,9 @@ export async function startRedisSentinels(name: string, acl: RedisAcl): Promise<
       const master = await masterOf(nodes[0]!);
       const [replica] = [...data].filter(([n]) => n !== master);
       resumes.push(await stallReplication(master, replica![1], 'vigil-test-filler', acl));
+    },
+    resumeReplica() {
+      for (const resume of resumes.splice(0)) resume();
     },
     async killMaster() {
       const dead = await masterOf(nodes[0]!);

@@ -12,7 +12,7 @@ import type { Incident, IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import { ClusterReplicaWaits } from '../../state/clusterReplicaWaits.ts';
-import { claimNotification } from '../../state/notificationClaims.ts';
+import { claimNotification, markNotified } from '../../state/notificationClaims.ts';
 import { createSubscriber, singleConnection, type RedisClient } from '../../state/redisConnection.ts';
 import { RedisKeys } from '../../state/redisKeys.ts';
 import { RedisStoreMetrics } from '../../state/redisStoreMetrics.ts';
@@ -47,6 +47,14 @@ type ForwardedAnswer = { ok: true; incident: Incident } | { ok: false; refusal: 
 const READ_BLOCK_MS = 100;
 /** The partition table's field of the partition count the agents agree on (the step script reads only `x|` fields). */
 const PARTITION_COUNT = 'count';
+/** A notification this agent claimed, kept to claim again after a failover: pending until sent. */
+interface KeptClaim {
+  atMs: number;
+  change: IncidentChange;
+  writer: string;
+  sent: boolean;
+}
+
 /**
  * A change an engine made, with the writer its notification is claimed as: the agent under the
  * term of the partition it was made in. A retry under that term goes through; the same change
@@ -148,7 +156,9 @@ export class PartitionRuntime implements IncidentDesk {
    * missed the claims would let the next holder of a partition, replaying it, notify again.
    * They are claimed again when Redis turns out to be another dataset, and on every reconnect.
    */
-  private readonly claimed: { atMs: number; change: IncidentChange; writer: string }[] = [];
+  private readonly claimed: KeptClaim[] = [];
+  /** Changes whose notification this agent claimed pending, not yet taken by the incidents pipelines: their claims. */
+  private readonly unsent = new Map<IncidentChange, { writer: string; kept: KeptClaim | undefined }>();
   /** Redis lost writes (`lostWrites`): the partitions held are checkpointed whole at the next step. */
   private rewrite = false;
   /** Sends and marks, one at a time (`inTurn`). */
@@ -229,7 +239,11 @@ export class PartitionRuntime implements IncidentDesk {
         );
       },
     });
-    this.outlet = new IncidentOutlet({ output: opts.output, logger: opts.logger });
+    this.outlet = new IncidentOutlet({
+      output: opts.output,
+      logger: opts.logger,
+      delivered: (changes) => this.markSent(changes),
+    });
     this.silenceHash = new SharedSilences(this.redis.client, held.held('silences'));
     this.incidentsChannel = held.held('incidents');
     this.servingKey = held.held('serving');
@@ -536,14 +550,31 @@ export class PartitionRuntime implements IncidentDesk {
   }
 
   /** Keeps what a claim needs of a change this agent notified (only while Redis has replicas). */
-  private keepClaim({ change: c, writer }: Made): void {
+  private keepClaim({ change: c, writer }: Made): KeptClaim | undefined {
     const now = Date.now();
     while (this.claimed.length && (this.claimed[0]!.atMs < now - CLAIMS_KEPT_MS || this.claimed.length >= CLAIMS_KEPT))
       this.claimed.shift();
-    if (!this.sender.replicated) return;
+    if (!this.sender.replicated) return undefined;
     const { key, id, mergedIds, openedAtMs, resolvedAtMs } = c.incident;
     const incident = { key, id, mergedIds, openedAtMs, resolvedAtMs } as Incident;
-    this.claimed.push({ atMs: now, change: { kind: c.kind, atMs: c.atMs, incident } as IncidentChange, writer });
+    const kept = { atMs: now, change: { kind: c.kind, atMs: c.atMs, incident } as IncidentChange, writer, sent: false };
+    this.claimed.push(kept);
+    return kept;
+  }
+
+  /**
+   * Marks done the claims of notifications the incidents pipelines took (or that went nowhere):
+   * until then a claim is pending, and the next holder of the partition takes it over if this agent
+   * dies first. A mark that fails leaves the claim pending: the next holder may then notify again.
+   */
+  private markSent(changes: readonly IncidentChange[]): void {
+    for (const c of changes) {
+      const claim = this.unsent.get(c);
+      if (claim === undefined) continue;
+      this.unsent.delete(c);
+      if (claim.kept) claim.kept.sent = true;
+      markNotified(this.redis.client, this.redisKeys, claim.writer, c).catch(() => undefined);
+    }
   }
 
   /** Claims again what this agent notified lately (`claimed`): the same writer's claim goes through. */
@@ -551,7 +582,11 @@ export class PartitionRuntime implements IncidentDesk {
     const kept = [...this.claimed];
     if (kept.length === 0) return;
     const again = await Promise.all(
-      kept.map((k) => claimNotification(this.redis.client, this.redisKeys, k.writer, k.change).catch(() => false)),
+      kept.map((k) =>
+        claimNotification(this.redis.client, this.redisKeys, k.writer, k.change, k.sent ? 'done' : 'pending').catch(
+          () => false,
+        ),
+      ),
     );
     this.opts.logger.info(
       { claims: kept.length, failed: again.filter((x) => !x).length },
@@ -594,7 +629,9 @@ export class PartitionRuntime implements IncidentDesk {
       // All claims at once (one round trip), answered in order.
       const claims = await Promise.all(
         made.map(({ change: c, writer }) =>
-          c.notify ? claimNotification(this.redis.client, this.redisKeys, writer, c).catch(() => undefined) : true,
+          c.notify
+            ? claimNotification(this.redis.client, this.redisKeys, writer, c, 'pending').catch(() => undefined)
+            : true,
         ),
       );
       const notified = made.filter((m, i) => claims[i] === true && m.change.notify);
@@ -611,7 +648,7 @@ export class PartitionRuntime implements IncidentDesk {
         }
         if (mine) {
           changes.push(c);
-          if (c.notify) this.keepClaim(made[i]!);
+          if (c.notify) this.unsent.set(c, { writer: made[i]!.writer, kept: this.keepClaim(made[i]!) });
         } else {
           this.storeMetrics.duplicateNotifications.inc({ kind: c.kind });
           changes.push({ ...c, notify: false, reason: `${c.reason}; already notified (replayed after a takeover)` });

@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { SharedSilences } from '../../../src/connectors/correlation/sharedSilences.ts';
 import type { SilenceRecord } from '../../../src/correlation/silences.ts';
-import { createRedisClient, type RedisClient } from '../../../src/state/redisConnection.ts';
-import { startRedis, type RedisServer } from '../../support/redis.ts';
-import { freshPrefix, stateConfig } from '../../state/redisHelpers.ts';
+import { freshPrefix, redisAndClients } from '../../state/redisHelpers.ts';
 
 // The silences agents share on partitions (src/connectors/correlation/sharedSilences.ts), on a
 // real redis-server: what each agent writes back when Redis lost its data.
@@ -24,16 +23,10 @@ function silence(updatedAtMs: number, comment: string): SilenceRecord {
 }
 
 describe('silences shared on partitions, written back after Redis lost its data', () => {
-  let server: RedisServer;
-  let client: RedisClient;
-  beforeAll(async () => {
-    server = await startRedis();
-    client = createRedisClient(stateConfig({ url: server.url }));
-    await client.connect();
-  });
-  afterAll(async () => {
-    client?.disconnect();
-    await server?.stop();
+  const redis = redisAndClients();
+  let client: Redis;
+  beforeEach(async () => {
+    client = await redis.client();
   });
 
   it.each([

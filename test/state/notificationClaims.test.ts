@@ -1,0 +1,75 @@
+import type { Redis } from 'ioredis';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Incident, IncidentChange } from '../../src/model/incident.ts';
+import { claimNotification, markNotified } from '../../src/state/notificationClaims.ts';
+import { RedisKeys } from '../../src/state/redisKeys.ts';
+import { freshPrefix, redisAndClients } from './redisHelpers.ts';
+
+// The claims that make each notification go out once across agents
+// (src/state/notificationClaims.ts), on a real redis-server: pending until sent, so that the next
+// holder of a partition sends what its last holder claimed and died before sending.
+
+const OPENED = {
+  kind: 'opened',
+  atMs: 1_000,
+  notify: true,
+  incident: { key: 'errors{service="web"}', id: 'i-1', openedAtMs: 1_000 } as Incident,
+} as IncidentChange;
+
+describe('notification claims', () => {
+  const redis = redisAndClients();
+  let client: Redis;
+  beforeEach(async () => {
+    client = await redis.client();
+  });
+
+  /** Claims of one notification in a fresh key space: `first` claims as given, then `second` tries. */
+  async function after(
+    first: [writer: string, state: 'pending' | 'done'],
+    second: [writer: string, state: 'pending' | 'done'],
+    sent = false,
+  ): Promise<boolean> {
+    const keys = new RedisKeys(freshPrefix());
+    expect(await claimNotification(client, keys, first[0], OPENED, first[1])).toBe(true);
+    if (sent) await markNotified(client, keys, first[0], OPENED);
+    return claimNotification(client, keys, second[0], OPENED, second[1]);
+  }
+
+  it('a later term of the same partition takes over a pending claim: its last holder may have died before sending', async () => {
+    expect(await after(['a@3:5', 'pending'], ['b@3:6', 'pending'])).toBe(true);
+    expect(await after(['a@3:5', 'pending'], ['a@3:7', 'pending'])).toBe(true);
+  });
+
+  it('nothing takes over a claim marked sent, or claimed done', async () => {
+    expect(await after(['a@3:5', 'pending'], ['b@3:6', 'pending'], true)).toBe(false);
+    expect(await after(['a@3:5', 'done'], ['b@3:6', 'pending'])).toBe(false);
+  });
+
+  it('an earlier term, another partition, or a writer with no term does not take over a pending claim', async () => {
+    expect(await after(['a@3:5', 'pending'], ['b@3:4', 'pending'])).toBe(false);
+    expect(await after(['a@3:5', 'pending'], ['b@3:5', 'pending'])).toBe(false);
+    expect(await after(['a@3:5', 'pending'], ['b@4:6', 'pending'])).toBe(false);
+    expect(await after(['a@3:5', 'pending'], ['agent-b', 'done'])).toBe(false);
+    expect(await after(['agent-a', 'pending'], ['b@3:6', 'pending'])).toBe(false);
+  });
+
+  it('a claim as older versions wrote it (the writer alone) counts as done', async () => {
+    const keys = new RedisKeys(freshPrefix());
+    for (const key of keys.notificationClaimKeys(OPENED.incident.key, ['i-1'], 'opened', 1_000))
+      await client.set(key, 'a@3:5');
+    expect(await claimNotification(client, keys, 'b@3:6', OPENED, 'pending')).toBe(false);
+  });
+
+  it("the same writer's retry goes through and leaves a sent claim sent; marking touches only the writer's own", async () => {
+    const keys = new RedisKeys(freshPrefix());
+    expect(await claimNotification(client, keys, 'a@3:5', OPENED, 'pending')).toBe(true);
+    await markNotified(client, keys, 'a@3:5', OPENED);
+    expect(await claimNotification(client, keys, 'a@3:5', OPENED, 'pending')).toBe(true);
+    expect(await claimNotification(client, keys, 'b@3:6', OPENED, 'pending')).toBe(false);
+
+    const other = new RedisKeys(freshPrefix());
+    expect(await claimNotification(client, other, 'a@3:5', OPENED, 'pending')).toBe(true);
+    await markNotified(client, other, 'z@3:9', OPENED);
+    expect(await claimNotification(client, other, 'b@3:6', OPENED, 'pending')).toBe(true);
+  });
+});
