@@ -134,7 +134,7 @@ const inlineStateSchema = refine(
       }),
       replica_wait: duration({
         default: '250ms',
-        doc: 'With `sharing: partitions` and a Redis with replicas: how long a send is held before its sender is answered, and a notification before it goes out, until a replica has it (WAIT), so that a failover that takes the agent down with the master (a node lost) loses neither. Replicas that do not answer in time are left behind (the agent keeps what they lack and sends it again after a failover) until they catch up. `0s` never waits.',
+        doc: 'With `sharing: partitions` and a Redis with replicas: how long a send is held before its sender is answered, and a notification before it goes out, until a replica has it (WAIT), so that a failover that takes the agent down with the master (a node lost) loses neither. Replicas that do not answer in time are left behind (the agent keeps what they lack and sends it again after a failover) until they catch up. `0s` never waits. Keep it well under `lease_ttl`: a wait holds the connection the agent renews its partitions on (half of it or more is warned of at start).',
       }),
       ...redisConnectionFields,
     },

@@ -333,6 +333,8 @@ describe('agents sharing Redis while its master fails over', () => {
       checkpoint_interval: '60s',
     };
     const ds = await agents.start((agent) => config(state, agent));
+    // Said at the start: the wait is longer than half of lease_ttl (2 s), as this test needs.
+    expect(ds[0]!.logs.some((l) => l.includes('state.replica_wait is half of lease_ttl or more'))).toBe(true);
     for (let i = 0; i < 4; i++) await sendUntilTaken(ds[i % 3]!, ORDERS_ERROR);
     const watcher = createRedisClient(stateConfig({ ...state, store: 'redis', connect_timeout: '2s' }));
     watcher.on('error', () => undefined);

@@ -239,6 +239,12 @@ export class PartitionRuntime implements IncidentDesk {
         );
       },
     });
+    // A wait holds the connection the rounds renew the terms on (every third of lease_ttl).
+    if (this.sender.replicaWaitMs * 2 >= this.ownership.termMs)
+      opts.logger.warn(
+        { replica_wait_ms: this.sender.replicaWaitMs, lease_ttl_ms: this.ownership.termMs },
+        "state.replica_wait is half of lease_ttl or more: while a replica stops answering, one wait can hold this agent's rounds until its partitions' terms run out, and the others take them over",
+      );
     this.outlet = new IncidentOutlet({
       output: opts.output,
       logger: opts.logger,
