@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 import type { IncidentChange } from '../../src/model/incident.ts';
 import { correlatingConfig, startDaemon, type RunningDaemon } from '../support/daemon.ts';
-import type { FakeGlpi } from '../support/fakes/glpi.ts';
+import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { waitFor, type RedisServer } from '../support/redis.ts';
 import { mulberry32 } from '../support/seededRandom.ts';
 import { allChanges, metric, metricsOf, send } from './redisAgents.ts';
@@ -297,6 +297,34 @@ export async function runStream(
   } finally {
     await Promise.all(ds.map((d) => d.stop()));
   }
+}
+
+/**
+ * The reference a file's comparisons share: the stream through one agent alone (the memory store:
+ * no Redis, so the same run for every test of the file), with its GLPI fake, run on first use.
+ * `close` stops the fake (in the file's afterAll).
+ */
+export function aloneOnce(): { get(redis: RedisServer): Promise<Alone>; close(): Promise<void> } {
+  let alone: Promise<Alone> | undefined;
+  const glpi = new FakeGlpi();
+  let listening: Promise<unknown> | undefined;
+  return {
+    get(redis) {
+      return (alone ??= (async () => {
+        await (listening ??= glpi.listen());
+        return { one: await runStream(redis, 1, glpi), glpi };
+      })());
+    },
+    async close() {
+      if (listening) await glpi.close();
+    },
+  };
+}
+
+/** One agent's run of the stream, and the GLPI fake it opened its tickets in. */
+export interface Alone {
+  one: StreamRun;
+  glpi: FakeGlpi;
 }
 
 /** Partitions' agents against one agent: the same stories to the tolerance, links whole, the same notifications and tickets. */

@@ -3,6 +3,7 @@ import type { IncidentChange } from '../../src/model/incident.ts';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import {
+  aloneOnce,
   expectTheSame,
   linkStates,
   notified,
@@ -24,7 +25,9 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
   beforeAll(async () => {
     redis = await startRedis();
   });
+  const alone = aloneOnce();
   afterAll(async () => {
+    await alone.close();
     await redis.stop();
   });
 
@@ -37,10 +40,9 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
   ) => runStream(redis, agents, glpi, fault, links, sharing);
 
   it('tell the same incidents, counts, notifications and tickets', async () => {
-    const glpiOne = await new FakeGlpi().listen();
+    const { one, glpi: glpiOne } = await alone.get(redis);
     const glpiThree = await new FakeGlpi().listen();
     try {
-      const one = await run(1, glpiOne);
       const three = await run(3, glpiThree, undefined, linkStates(stories(one.changes, one.base)));
       expect(one.events).toBeGreaterThan(5000);
       // The stream itself has ups without a down (sw-flap's last): only more of them, or an
@@ -72,28 +74,26 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
         new Set(one.changes.filter((c) => c.notify).map((c) => c.incident.id)).size,
       );
     } finally {
-      await Promise.all([glpiOne.close(), glpiThree.close()]);
+      await glpiThree.close();
     }
   }, 150_000);
 
   it('tell the same incidents, counts, notifications and tickets, links whole, when they share the work by partitions', async () => {
-    const glpiOne = await new FakeGlpi().listen();
+    const { one, glpi: glpiOne } = await alone.get(redis);
     const glpiThree = await new FakeGlpi().listen();
     try {
-      const one = await run(1, glpiOne);
       const three = await run(3, glpiThree, undefined, linkStates(stories(one.changes, one.base)), 'partitions');
       expectTheSame(one, three, glpiOne, glpiThree);
     } finally {
-      await Promise.all([glpiOne.close(), glpiThree.close()]);
+      await glpiThree.close();
     }
   }, 150_000);
 
   it('count every error storm and every silence the same when Redis is down for 6 s mid-stream', async () => {
-    const glpiOne = await new FakeGlpi().listen();
+    const { one, glpi: glpiOne } = await alone.get(redis);
     const glpiThree = await new FakeGlpi().listen();
     let phase = 0;
     try {
-      const one = await run(1, glpiOne);
       const three = await run(3, glpiThree, async (offsetMs) => {
         if (phase === 0 && offsetMs >= 8000) {
           phase = 1;
@@ -123,7 +123,7 @@ describe('three agents sharing Redis and one agent alone, fed the same stream', 
       expect(stormTickets(glpiThree)).toBe(stormTickets(glpiOne));
     } finally {
       if (phase === 1) await redis.restart();
-      await Promise.all([glpiOne.close(), glpiThree.close()]);
+      await glpiThree.close();
     }
   }, 200_000);
 });

@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { FakeGlpi } from '../support/fakes/glpi.ts';
 import { startFaultProxy, type FaultProxy } from '../support/faultProxy.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
-import { expectTheSame, linkStates, runStream, stories } from './equivalenceStream.ts';
+import { aloneOnce, expectTheSame, linkStates, runStream, stories } from './equivalenceStream.ts';
 
 /**
  * Three agents sharing the work by partitions against one agent alone, fed the seeded real-time
@@ -25,18 +25,20 @@ describe('three agents on partitions and one agent alone, Redis gone for 20 s mi
     },
   ];
 
+  const alone = aloneOnce();
+  afterAll(() => alone.close());
+
   it.each(OUTAGES)(
     'tell the same on partitions when Redis is $outage mid-stream',
     async ({ down, up }) => {
       const persisted = await startRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
       // Reached through a relay, which the cut resets.
       const link = await startFaultProxy(persisted);
-      const glpiOne = await new FakeGlpi().listen();
       const glpiThree = await new FakeGlpi().listen();
       let phase = 0;
       let back: Promise<void> | undefined;
       try {
-        const one = await runStream(persisted, 1, glpiOne);
+        const { one, glpi: glpiOne } = await alone.get(persisted);
         const three = await runStream(
           // The agents reach Redis through the relay.
           { ...persisted, url: `redis://127.0.0.1:${link.port}` },
@@ -64,7 +66,7 @@ describe('three agents on partitions and one agent alone, Redis gone for 20 s mi
         await back;
         await link.close();
         await persisted.stop();
-        await Promise.all([glpiOne.close(), glpiThree.close()]);
+        await glpiThree.close();
       }
     },
     240_000,
