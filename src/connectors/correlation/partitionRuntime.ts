@@ -159,6 +159,8 @@ export class PartitionRuntime implements IncidentDesk {
   private readonly claimed: KeptClaim[] = [];
   /** Changes whose notification this agent claimed pending, not yet taken by the incidents pipelines: their claims. */
   private readonly unsent = new Map<IncidentChange, { writer: string; kept: KeptClaim | undefined }>();
+  /** On a Cluster: the waits for the replicas of the masters a delivery's claims went to (made at the first). */
+  private clusterWaits: ClusterReplicaWaits | undefined;
   /** Redis lost writes (`lostWrites`): the partitions held are checkpointed whole at the next step. */
   private rewrite = false;
   /** Sends and marks, one at a time (`inTurn`). */
@@ -670,10 +672,12 @@ export class PartitionRuntime implements IncidentDesk {
   }
 
   /**
-   * Waits until a replica has the claims of `notified`: a claim lost with the master (a node lost
-   * with the holder) would have the next holder notify again. On one connection one WAIT covers
-   * them all (the sender's, which knows whether replicas keep up); on a Cluster, a WAIT on the
-   * node of each claim's slot.
+   * Waits until a replica has the claims of `notified`, before their notifications go out: while
+   * a replica lags, the holder then waits here, where dying (alone, or with the master: a node
+   * lost) leaves the notification to the next holder, rather than after notifying, where dying
+   * with the master would lose the claim and have the next holder notify again. On one connection
+   * one WAIT covers them all (the sender's, which knows whether replicas keep up); on a Cluster, a
+   * WAIT on the master of each claim's slot.
    */
   private async claimsOnReplica(notified: Made[]): Promise<void> {
     const client = this.redis.client;
@@ -683,7 +687,6 @@ export class PartitionRuntime implements IncidentDesk {
         notified.map((m) => this.redisKeys.notifiedKey(m.change.incident.key, '')),
       );
   }
-  private clusterWaits: ClusterReplicaWaits | undefined;
 
   private health(): ComponentHealth {
     if (this.disagreement !== undefined) return { status: 'failing', reason: this.disagreement };
