@@ -21,10 +21,28 @@ export async function claimNotification(
   c: IncidentChange,
   state: 'pending' | 'done' = 'done',
 ): Promise<boolean> {
+  return (await claimOutcome(client, keys, writer, c, state)) !== 'refused';
+}
+
+/**
+ * What a claim came to: `claimed`; `taken over` from the writer named, under which it was
+ * pending (the last holder of the partition died before sending); or `refused`.
+ */
+export type ClaimOutcome = 'claimed' | { takenOverFrom: string } | 'refused';
+
+/** As `claimNotification`, telling a claim taken over from a fresh one. */
+export async function claimOutcome(
+  client: RedisClient,
+  keys: RedisKeys,
+  writer: string,
+  c: IncidentChange,
+  state: 'pending' | 'done',
+): Promise<ClaimOutcome> {
   const claimKeys = claimKeysOf(keys, c);
-  if (claimKeys === undefined) return true;
+  if (claimKeys === undefined) return 'claimed';
   const args = [writer, NOTIFIED_TTL_MS, state === 'pending' ? 'p' : 'd'];
-  return (await runScript(client, 'vigilNotifyClaim', claimKeys, args)) === 1;
+  const [won, from] = (await runScript(client, 'vigilNotifyClaim', claimKeys, args)) as [number, string?];
+  return won === 0 ? 'refused' : won === 2 ? { takenOverFrom: from ?? '' } : 'claimed';
 }
 
 /**

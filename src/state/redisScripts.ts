@@ -646,8 +646,9 @@ return 1
  * another owner holds any of them done, or pending and not superseded: a pending claim of
  * `<agent>@<partition>:<fence>` is taken over by the owner of a later term of the same partition
  * (a higher fence), which replays the change its last holder claimed and may not have sent. 1 when
- * the owner holds them all (now, or already: a retry; a done claim stays done), else 0 and nothing
- * written.
+ * the owner holds them all (now, or already: a retry; a done claim stays done), 2 when it does
+ * having taken over a pending claim (the reply's second item then names the writer it was
+ * pending under), else 0 and nothing written.
  */
 export const NOTIFY_CLAIM_SCRIPT = `
 local function term(owner)
@@ -656,6 +657,7 @@ local function term(owner)
 end
 local mineP, mineFence = term(ARGV[1])
 local state = ARGV[3] or 'd'
+local from = nil
 for i = 1, #KEYS do
   local v = redis.call('GET', KEYS[i])
   if v then
@@ -664,16 +666,18 @@ for i = 1, #KEYS do
     if owner == ARGV[1] then
       if held == 'd' then state = 'd' end
     else
-      if held ~= 'p' or not mineP then return 0 end
+      if held ~= 'p' or not mineP then return {0} end
       local p, fence = term(owner)
-      if p ~= mineP or not fence or fence >= mineFence then return 0 end
+      if p ~= mineP or not fence or fence >= mineFence then return {0} end
+      from = owner
     end
   end
 end
 for i = 1, #KEYS do
   redis.call('SET', KEYS[i], ARGV[1] .. '\\n' .. state, 'PX', ARGV[2])
 end
-return 1
+if from then return {2, from} end
+return {1}
 `;
 
 /**

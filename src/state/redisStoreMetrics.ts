@@ -13,6 +13,7 @@ export class RedisStoreMetrics {
   readonly leaseChanges: Counter<'lease' | 'leader'>;
   readonly duplicateOpens: Counter;
   readonly duplicateNotifications: Counter<'kind'>;
+  readonly notificationTakeovers: Counter<'kind'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -47,6 +48,11 @@ export class RedisStoreMetrics {
     this.duplicateNotifications = counter(
       'vigil_state_store_duplicate_notifications_total',
       "Notifications not sent because another agent had sent the same one (a timer leader taking over before it saw the last one's state, or the next owner of a partition replaying its stream), by change kind.",
+      ['kind'],
+    );
+    this.notificationTakeovers = counter(
+      'vigil_state_store_notification_takeovers_total',
+      'Notifications this agent sent whose claim the last holder of their partition had left pending (it died between claiming and sending them), by change kind.',
       ['kind'],
     );
     this.leaseChanges = counter(

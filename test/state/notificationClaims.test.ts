@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Incident, IncidentChange } from '../../src/model/incident.ts';
-import { claimNotification, markNotified } from '../../src/state/notificationClaims.ts';
+import { claimNotification, claimOutcome, markNotified } from '../../src/state/notificationClaims.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { freshPrefix, redisAndClients } from './redisHelpers.ts';
 
@@ -38,6 +38,12 @@ describe('notification claims', () => {
   it('a later term of the same partition takes over a pending claim: its last holder may have died before sending', async () => {
     expect(await after(['a@3:5', 'pending'], ['b@3:6', 'pending'])).toBe(true);
     expect(await after(['a@3:5', 'pending'], ['a@3:7', 'pending'])).toBe(true);
+    // Told apart from a fresh claim, with the writer it was pending under.
+    const keys = new RedisKeys(freshPrefix());
+    expect(await claimOutcome(client, keys, 'a@3:5', OPENED, 'pending')).toBe('claimed');
+    expect(await claimOutcome(client, keys, 'b@3:6', OPENED, 'pending')).toEqual({ takenOverFrom: 'a@3:5' });
+    expect(await claimOutcome(client, keys, 'b@3:6', OPENED, 'pending')).toBe('claimed');
+    expect(await claimOutcome(client, keys, 'c@3:5', OPENED, 'pending')).toBe('refused');
   });
 
   it('nothing takes over a claim marked sent, or claimed done', async () => {

@@ -270,6 +270,8 @@ describe('agents sharing Redis while its master fails over', () => {
     victim: RunningDaemon;
     /** Only the agent goes down: the master stays, and the replica runs on. */
     agentOnly?: boolean;
+    /** What else must hold of the agents left, once the incident is notified. */
+    finally?(survivors: RunningDaemon[]): Promise<void>;
     afterFailover(): Promise<void>;
   }
 
@@ -380,6 +382,7 @@ describe('agents sharing Redis while its master fails over', () => {
       expect(new Set(opened().map((c) => `${c.incident.id} ${c.incident.eventCount}`)).size).toBe(1);
       expect(opened()[0]!.incident.eventCount).toBe(5);
       expect(opened().filter((c) => c.notify)).toHaveLength(1);
+      await loss.finally?.(ds.filter((d) => d !== loss.victim));
     } finally {
       watcher.disconnect();
     }
@@ -433,7 +436,18 @@ describe('agents sharing Redis while its master fails over', () => {
 
   it('notifies once when the holder of a partition dies between claiming a notification and sending it (partitions)', async () => {
     // Its claim waits for the stalled replica: it dies then, the claim on the master.
-    await nodeLoss(await onSentinel(), async (ds, master) => ({ ...(await holderLost(ds, master)), agentOnly: true }));
+    await nodeLoss(await onSentinel(), async (ds, master) => ({
+      ...(await holderLost(ds, master)),
+      agentOnly: true,
+      // The next holder found the claim pending under the dead holder's term, took it over and sent it.
+      async finally(survivors) {
+        const taken = await Promise.all(
+          survivors.map((d) => metric(d, 'vigil_state_store_notification_takeovers_total{kind="opened"}')),
+        );
+        expect(taken.reduce((a, b) => a + b, 0)).toBe(1);
+        expect(survivors.some((d) => d.logs.some((l) => l.includes('claim left pending by')))).toBe(true);
+      },
+    }));
   }, 90_000);
 
   it("notifies once when the holder of a partition goes down with the cluster master of its claim's slot right after notifying (partitions)", async () => {

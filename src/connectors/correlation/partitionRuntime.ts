@@ -12,7 +12,7 @@ import type { Incident, IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import { ClusterReplicaWaits } from '../../state/clusterReplicaWaits.ts';
-import { claimNotification, markNotified } from '../../state/notificationClaims.ts';
+import { claimNotification, claimOutcome, markNotified } from '../../state/notificationClaims.ts';
 import { createSubscriber, singleConnection, type RedisClient } from '../../state/redisConnection.ts';
 import { RedisKeys } from '../../state/redisKeys.ts';
 import { RedisStoreMetrics } from '../../state/redisStoreMetrics.ts';
@@ -638,25 +638,38 @@ export class PartitionRuntime implements IncidentDesk {
       const claims = await Promise.all(
         made.map(({ change: c, writer }) =>
           c.notify
-            ? claimNotification(this.redis.client, this.redisKeys, writer, c, 'pending').catch(() => undefined)
-            : true,
+            ? claimOutcome(this.redis.client, this.redisKeys, writer, c, 'pending').catch(() => undefined)
+            : ('claimed' as const),
         ),
       );
-      const notified = made.filter((m, i) => claims[i] === true && m.change.notify);
+      const notified = made.filter((m, i) => claims[i] !== undefined && claims[i] !== 'refused' && m.change.notify);
       if (notified.length > 0) await this.claimsOnReplica(notified);
       const changes: IncidentChange[] = [];
       for (let i = 0; i < made.length; i++) {
         const c = made[i]!.change;
-        const mine = claims[i];
-        if (mine === undefined) {
+        const claim = claims[i];
+        if (claim === undefined) {
           // Redis out of reach: this change and those after it wait for their claims. If this
           // agent's term runs out meanwhile, the next owner makes the change again and claims it first.
           this.made = made.slice(i).concat(this.made);
           break;
         }
-        if (mine) {
+        if (claim !== 'refused') {
           changes.push(c);
           if (c.notify) this.unsent.set(c, { writer: made[i]!.writer, kept: this.keepClaim(made[i]!) });
+          if (typeof claim === 'object') {
+            this.storeMetrics.notificationTakeovers.inc({ kind: c.kind });
+            this.opts.logger.warn(
+              {
+                incident: c.incident.id,
+                key: c.incident.key,
+                kind: c.kind,
+                from: claim.takenOverFrom,
+                writer: made[i]!.writer,
+              },
+              'notification claim left pending by the last holder of its partition (it died before sending it): taken over, and sent',
+            );
+          }
         } else {
           this.storeMetrics.duplicateNotifications.inc({ kind: c.kind });
           changes.push({ ...c, notify: false, reason: `${c.reason}; already notified (replayed after a takeover)` });
