@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IncidentRecord } from '../../src/correlation/incidentBook.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
@@ -17,7 +18,6 @@ import {
   type Expected,
 } from './redisAgents.ts';
 import { freshPrefix, stateConfig } from './redisHelpers.ts';
-import { Cluster } from 'ioredis';
 import { createRedisClient } from '../../src/state/redisConnection.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { partitionOf } from '../../src/state/redisPartitions.ts';
@@ -367,7 +367,7 @@ describe('agents sharing Redis while its master fails over', () => {
       await watcher.connect();
       await topology.stall();
       const loss = await fifth(ds, master);
-      // The node goes down: the agent and the master together.
+      // The node goes down: the agent, and the master with it unless the agent alone is lost.
       loss.victim.proc.kill('SIGKILL');
       if (loss.agentOnly) topology.resume();
       else await topology.kill();
@@ -430,7 +430,7 @@ describe('agents sharing Redis while its master fails over', () => {
     return { victim: holder, afterFailover: () => retryUnlessTaken(answer, other!) };
   };
 
-  it('notifies once when the holder of a partition goes down with the Redis master right after notifying (partitions)', async () => {
+  it('notifies once when the holder of a partition goes down with the Redis master right after claiming a notification (partitions)', async () => {
     await nodeLoss(await onSentinel(), holderLost);
   }, 90_000);
 
@@ -450,7 +450,7 @@ describe('agents sharing Redis while its master fails over', () => {
     }));
   }, 90_000);
 
-  it("notifies once when the holder of a partition goes down with the cluster master of its claim's slot right after notifying (partitions)", async () => {
+  it("notifies once when the holder of a partition goes down with the cluster master of its claim's slot right after claiming (partitions)", async () => {
     await nodeLoss(await onClusterClaims(), holderLost);
   }, 90_000);
 
