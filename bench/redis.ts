@@ -73,6 +73,8 @@
  * (`backpressure`, as the daemon's correlation connector does); with `--rate R` each agent is
  * fed R events per second of wall time instead, to measure flush lag below saturation.
  *
+ * `--serve-api` has every runtime agent (6) serve the operators' API, as an agent whose API is
+ * read does: it keeps the other partitions' incidents, and the owners publish theirs.
  * `--max-open N` sets every rule's max_open_incidents (default 1,000, the rules' own default; 0: no limit).
  * `--takeover` drops an owner's engine half way through and brings it back from its checkpoint
  * (4), or has the others take a crashed agent's partitions (5).
@@ -87,7 +89,7 @@
  * changes never received; `registers`, nor this agent's register writes shipped; `shipping`,
  * nothing recorded for Redis at all.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--tick 1000] [--owners inbox,partitions,runtime] [--partitions 12]`.
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--serve-api] [--tick 1000] [--owners inbox,partitions,runtime] [--partitions 12]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -118,6 +120,7 @@ const { values } = benchArgs(import.meta.filename, {
     cut: { type: 'string', default: 'none' },
     'max-open': { type: 'string', default: '1000' },
     takeover: { type: 'boolean', default: false },
+    'serve-api': { type: 'boolean', default: false },
     tick: { type: 'string', default: '1000' },
     owners: { type: 'string', default: 'inbox,partitions' },
     partitions: { type: 'string', default: '12' },
@@ -145,6 +148,10 @@ if (!/^\d+$/.test(values['max-open'])) {
   );
   process.exit(2);
 }
+// The runtime agents (forked: they inherit it) serve the operators' API: each keeps a view of the
+// other partitions' incidents, and every owner publishes its deliveries' incidents for them.
+if (values['serve-api']) process.env.BENCH_SERVE_API = '1';
+
 /** The owners design's runs: `inbox` (an inbox per owner, ownership by hash), `partitions` (partitions held by terms). */
 const OWNER_DESIGNS = values.owners.split(',').filter((d) => d !== '');
 if (OWNER_DESIGNS.some((d) => d !== 'inbox' && d !== 'partitions' && d !== 'runtime')) {
@@ -475,7 +482,7 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
 
   process.stdout.write(
     `### ${fmt(groups)} groups per rule\n\n${fmt(EVENTS)} events over ${fmt(groups)} groups per rule × ${RULE_COUNT} rules (threshold, pair, dedup; ${fmt(touched)} (rule, group) pairs touched), ` +
-      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}${CUT === 'none' ? '' : `, cut: ${CUT} (incidents wrong)`}${values['max-open'] === '1000' ? '' : `, max_open_incidents ${values['max-open']}`}${values.takeover ? `, owner ${TAKEOVER_AGENT} taken over` : ''}${values.tick === '1000' ? '' : `, timers every ${fmt(Number(values.tick) / 1000)} s of event time`}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
+      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}${CUT === 'none' ? '' : `, cut: ${CUT} (incidents wrong)`}${values['max-open'] === '1000' ? '' : `, max_open_incidents ${values['max-open']}`}${values.takeover ? `, owner ${TAKEOVER_AGENT} taken over` : ''}${values['serve-api'] ? ', every runtime agent serving the API' : ''}${values.tick === '1000' ? '' : `, timers every ${fmt(Number(values.tick) / 1000)} s of event time`}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
   );
   const rows: (string | number)[][] = [
     [

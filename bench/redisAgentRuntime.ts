@@ -116,6 +116,8 @@ export async function runtimeAgent(
     }),
   });
   await runtime.start();
+  // bench/redis.ts --serve-api: as an agent whose operators' API is read.
+  if (process.env.BENCH_SERVE_API === '1') await runtime.serve();
   // Its fair share: agents in byte order of their names, the first `P mod n` one more.
   const share = Math.floor(opts.partitions / opts.agents) + (opts.agent < opts.partitions % opts.agents ? 1 : 0);
   const deadline = Date.now() + 30_000;
