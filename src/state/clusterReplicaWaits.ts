@@ -1,5 +1,6 @@
 import type { Cluster } from 'ioredis';
 import { keySlot } from './keySlot.ts';
+import { masterAt } from './redisConnection.ts';
 
 /**
  * Waits on a Cluster until a replica of each master that took some of the keys given has what
@@ -36,7 +37,7 @@ export class ClusterReplicaWaits {
   }
 
   private async waitOn(at: string): Promise<boolean> {
-    const node = this.cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === at);
+    const node = masterAt(this.cluster, at);
     if (node === undefined) return false;
     try {
       const { replicas, offset, acked } = replication(await node.info('replication'));

@@ -129,6 +129,11 @@ export async function replicaHas(client: RedisClient, key: string, timeoutMs: nu
 /** The cluster's connection to the master serving `key`'s slot, as its slot map says now. */
 export function masterOf(cluster: Cluster, key: string): Redis | undefined {
   const at = cluster.slots[keySlot(key)]?.[0];
+  return at === undefined ? undefined : masterAt(cluster, at);
+}
+
+/** The cluster's connection to the master at `host:port` (as its slot map names nodes). */
+export function masterAt(cluster: Cluster, at: string): Redis | undefined {
   return cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === at);
 }
 
