@@ -645,7 +645,9 @@ return 1
  * holds `<owner>\n<p|d>` (a bare owner, as older versions wrote: done). Takes every claim unless
  * another owner holds any of them done, or pending and not superseded: a pending claim of
  * `<agent>@<partition>:<fence>` is taken over by the owner of a later term of the same partition
- * (a higher fence), which replays the change its last holder claimed and may not have sent. 1 when
+ * (a higher fence), which replays the change its last holder claimed and may not have sent. A
+ * pending claim finding the same owner's claim done is refused: sent already (a promoted replica
+ * that lost a fence increment hands the next term the same fence, and so the same owner). 1 when
  * the owner holds them all (now, or already: a retry; a done claim stays done), 2 when it does
  * having taken over a pending claim (the reply's second item then names the writer it was
  * pending under), else 0 and nothing written.
@@ -664,6 +666,8 @@ for i = 1, #KEYS do
     local owner, held = string.match(v, '^(.*)\\n([pd])$')
     if not owner then owner, held = v, 'd' end
     if owner == ARGV[1] then
+      -- Sent already under this very writer: a fence lost in a failover can repeat a term's writer.
+      if held == 'd' and state == 'p' then return {0} end
       if held == 'd' then state = 'd' end
     else
       if held ~= 'p' or not mineP then return {0} end

@@ -66,11 +66,16 @@ describe('notification claims', () => {
     expect(await claimNotification(client, keys, 'b@3:6', OPENED, 'pending')).toBe(false);
   });
 
-  it("the same writer's retry goes through and leaves a sent claim sent; marking touches only the writer's own", async () => {
+  it("the same writer's retry goes through until the claim is marked sent; marking touches only the writer's own", async () => {
     const keys = new RedisKeys(freshPrefix());
     expect(await claimNotification(client, keys, 'a@3:5', OPENED, 'pending')).toBe(true);
-    await markNotified(client, keys, 'a@3:5', OPENED);
     expect(await claimNotification(client, keys, 'a@3:5', OPENED, 'pending')).toBe(true);
+    await markNotified(client, keys, 'a@3:5', OPENED);
+    // Sent: the same writer claiming it pending again (its term's fence repeated after a failover) is refused.
+    expect(await claimNotification(client, keys, 'a@3:5', OPENED, 'pending')).toBe(false);
+    // Claimed again as sent (after a reconnect) it goes through, and stays sent.
+    expect(await claimNotification(client, keys, 'a@3:5', OPENED, 'done')).toBe(true);
+    expect(await claimNotification(client, keys, 'a@3:5', OPENED, 'pending')).toBe(false);
     expect(await claimNotification(client, keys, 'b@3:6', OPENED, 'pending')).toBe(false);
 
     const other = new RedisKeys(freshPrefix());

@@ -335,6 +335,13 @@ describe('agents sharing Redis while its master fails over', () => {
       checkpoint_interval: '60s',
     };
     const ds = await agents.start((agent) => config(state, agent));
+    // The partitions settled, two an agent, before anything counts on who holds which: while the
+    // agents join they hand partitions over, and the holder the logs named could already be another.
+    await waitFor(
+      () => ds.every((d) => heldBy(d).length === 2) && new Set(ds.flatMap(heldBy)).size === 6,
+      'every agent holding its two partitions',
+      30_000,
+    );
     // Said at the start: the wait is longer than half of lease_ttl (2 s), as this test needs.
     expect(ds[0]!.logs.some((l) => l.includes('state.replica_wait is half of lease_ttl or more'))).toBe(true);
     for (let i = 0; i < 4; i++) await sendUntilTaken(ds[i % 3]!, ORDERS_ERROR);
