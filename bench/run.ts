@@ -15,6 +15,7 @@ const ALL = [
   'correlation',
   'durability',
   'redis',
+  'checkpoint',
   'redisHandoff',
   'replicaWait',
   'clickhouse',

@@ -144,6 +144,11 @@ export class MemoryStateStore implements StateStore {
   private readonly countWatchers = new Map<string, (key: string) => void>();
   /** Kind tag → the keys each reader of `watchRegisters` has yet to take. */
   private readonly registerWatchers = new Map<string, Set<string>[]>();
+  /**
+   * Every key changed (written, expired, deleted) since `takeChanged()` last ran, with its entry
+   * then (undefined: gone); undefined until `trackChanges()`.
+   */
+  private changed: Map<string, Entry | undefined> | undefined;
 
   constructor(writer = 'local') {
     this.writer = writer;
@@ -428,6 +433,28 @@ export class MemoryStateStore implements StateStore {
     keys.add(key);
   }
 
+  /**
+   * From now on, notes every key whose entry changes in any way (a local write, a merge, a
+   * deletion, the sweep's removal of an expired key; not the sweep's dropping of a counter's
+   * expired buckets, which any later read or restore drops too), for `takeChanged()`; `false` stops it. What a
+   * checkpoint written a little at a time needs, without a delta made for every write.
+   */
+  trackChanges(on = true): void {
+    if (!on) this.changed = undefined;
+    else this.changed ??= new Map();
+  }
+
+  /**
+   * The keys changed since the last call (or since `trackChanges()`), each with its entry as
+   * stored now (live: serialise it before the store changes again), undefined for a key gone;
+   * the store starts a new list.
+   */
+  takeChanged(): Map<string, Readonly<StoredEntry> | undefined> {
+    const taken = this.changed ?? new Map<string, Entry | undefined>();
+    if (this.changed !== undefined) this.changed = new Map();
+    return taken;
+  }
+
   watchRegisters(tag: string): { take(): Set<string> } {
     let noted = new Set<string>();
     let readers = this.registerWatchers.get(tag);
@@ -454,6 +481,7 @@ export class MemoryStateStore implements StateStore {
   private put(key: string, entry: Entry): void {
     const previous = this.entries.get(key);
     this.entries.set(key, entry);
+    this.changed?.set(key, entry);
     if (entry.kind !== 'count') this.noteChange(key);
     // A rewrite that does not bring the due time forward keeps the filing it has: refiling every
     // write of a busy register would leave a stale filing per second until its old due time.
@@ -478,7 +506,7 @@ export class MemoryStateStore implements StateStore {
   private forget(key: string): void {
     const kind = this.entries.get(key)?.kind;
     if (kind !== undefined && kind !== 'count') this.noteChange(key);
-    this.entries.delete(key);
+    if (this.entries.delete(key)) this.changed?.set(key, undefined);
     const tag = tagOf(key);
     if (tag === undefined) return;
     const live = this.byTag.get(tag);
@@ -497,6 +525,7 @@ export class MemoryStateStore implements StateStore {
       return delta;
     }
     if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
+    this.changed?.set(key, entry);
     const { buckets, counts, expires } = entry;
     // Writes land almost always in the newest bucket, so search from the end.
     let i = buckets.length - 1;
@@ -538,9 +567,13 @@ export class MemoryStateStore implements StateStore {
       this.put(key, { kind: 'max', value, expiresAtMs });
       return value;
     }
-    if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
+    if (expiresAtMs > entry.expiresAtMs) {
+      entry.expiresAtMs = expiresAtMs;
+      this.changed?.set(key, entry);
+    }
     if (value > entry.value) {
       entry.value = value;
+      this.changed?.set(key, entry);
       this.noteChange(key);
     }
     return entry.value;
@@ -563,8 +596,12 @@ export class MemoryStateStore implements StateStore {
       changed = true;
     }
     const members = unite(entry.members, more, entry.limit);
-    if (members === entry.members) return changed;
+    if (members === entry.members) {
+      if (changed) this.changed?.set(key, entry);
+      return changed;
+    }
     entry.members = members as string[];
+    this.changed?.set(key, entry);
     this.noteChange(key);
     return true;
   }

@@ -1,62 +1,120 @@
-import { decodeEntry, encodeEntry, type EncodedEntry } from './durableStore.ts';
-import { MemoryStateStore } from './memoryStore.ts';
+import type { StateValue } from '../correlation/stateStore.ts';
+import { decodeEntry, type EncodedEntry } from './durableStore.ts';
+import { MemoryStateStore, type StoredEntry } from './memoryStore.ts';
 
 /** Fields of a checkpoint that are not state entries start with a NUL, which no state key does. */
 export const CHECKPOINT_FIELD = '\0';
 
 /** What changed in the state since the last checkpoint, ready for a hash write. */
 export interface CheckpointChanges {
-  /** Key, JSON of the entry in the durable snapshot's encoding, pairs in a flat list. */
+  /** Key, the entry's checkpoint encoding (`encodeCheckpointEntry`), pairs in a flat list. */
   set: string[];
-  /** Keys the state no longer holds. */
+  /** Keys the state no longer holds (some perhaps never written: a key made and gone in between). */
   remove: string[];
+}
+
+/** JSON has no NaN or Infinity; a time may be either (a window without end), so it travels as a string. */
+const enc = (n: number): number | string => (Number.isFinite(n) ? n : String(n));
+const num = (n: number): string => (Number.isFinite(n) ? String(n) : `"${n}"`);
+
+function allFinite(list: readonly number[]): boolean {
+  for (let i = 0; i < list.length; i++) if (!Number.isFinite(list[i])) return false;
+  return true;
+}
+
+const fromJson = (n: number | string): number => (typeof n === 'number' ? n : Number(n));
+
+/**
+ * An entry as a checkpoint's hash holds it under its key: JSON of an array led by its kind's
+ * letter (`c` counter, `m` mark, `r` register, `s` set), the key left out (the hash field is the
+ * key). A checkpoint writes every entry changed in the last interval, at 100,000 groups about four
+ * an event (bench/checkpoint.ts): `JSON.stringify` of an array, which makes the string flat (a
+ * socket write copies it once), but for a mark, where two numbers are cheaper joined by hand.
+ * Older checkpoints hold the durable snapshot's encoding (`encodeEntry`, the key inside), which
+ * `decodeCheckpointEntry` reads too.
+ */
+export function encodeCheckpointEntry(e: Readonly<StoredEntry>): string {
+  switch (e.kind) {
+    case 'count': {
+      const { buckets, counts, expires } = e;
+      return allFinite(buckets) && allFinite(counts) && allFinite(expires)
+        ? JSON.stringify(['c', buckets, counts, expires, enc(e.expiresAtMs)])
+        : JSON.stringify(['c', buckets.map(enc), counts.map(enc), expires.map(enc), enc(e.expiresAtMs)]);
+    }
+    case 'max':
+      return `["m",${num(e.value)},${num(e.expiresAtMs)}]`;
+    case 'register':
+      return JSON.stringify([
+        'r',
+        e.register.value,
+        enc(e.register.version),
+        e.register.writer,
+        e.deleted ? 1 : 0,
+        enc(e.expiresAtMs),
+      ]);
+    case 'set':
+      return JSON.stringify(['s', e.members, e.limit, enc(e.expiresAtMs)]);
+  }
+}
+
+type CheckpointEntry =
+  | ['c', (number | string)[], (number | string)[], (number | string)[], number | string]
+  | ['m', number | string, number | string]
+  | ['r', StateValue, number | string, string, 0 | 1, number | string]
+  | ['s', string[], number, number | string];
+
+/** The entry `encodeCheckpointEntry` wrote, or one in the durable snapshot's encoding. */
+export function decodeCheckpointEntry(json: string): StoredEntry {
+  const e = JSON.parse(json) as CheckpointEntry | EncodedEntry;
+  switch (e[0]) {
+    case 'c':
+      return {
+        kind: 'count',
+        buckets: e[1].map(fromJson),
+        counts: e[2].map(fromJson),
+        expires: e[3].map(fromJson),
+        expiresAtMs: fromJson(e[4]),
+      };
+    case 'm':
+      return { kind: 'max', value: fromJson(e[1]), expiresAtMs: fromJson(e[2]) };
+    case 'r':
+      return {
+        kind: 'register',
+        register: { value: e[1], version: fromJson(e[2]), writer: e[3] },
+        deleted: e[4] === 1,
+        expiresAtMs: fromJson(e[5]),
+      };
+    case 's':
+      return { kind: 'set', members: e[1], limit: e[2], expiresAtMs: fromJson(e[3]) };
+    default:
+      return decodeEntry(e);
+  }
 }
 
 /**
  * The correlation state of one engine, its memory store's entries, as a value kept in a hash and
- * written a little at a time (the owners design's checkpoints): `take()` gives the entries written
- * since the last call, in the durable snapshot's encoding, and the keys gone. The store's sweep of
- * expired keys tells no one, so every `fullPassEvery` calls the keys written before are looked up
- * again, and those swept away are removed too; a hash of a long-running owner then holds its
- * live state, not all it ever held.
+ * written a little at a time (the owners design's checkpoints): `take()` gives the entries
+ * changed since the last call, in their checkpoint encoding, and the keys gone, as the store
+ * itself notes them (`trackChanges`), its sweep of expired keys included.
  */
 export class CheckpointChangeTracker {
   private readonly store: MemoryStateStore;
-  private readonly changed = new Set<string>();
-  /** Keys the checkpoint holds, as far as this tracker wrote it. */
-  private readonly saved = new Set<string>();
-  private readonly fullPassEvery: number;
-  private takes = 0;
-  private readonly unsubscribe: () => void;
 
   /** The store as given is what the checkpoint holds: empty, or just restored from it. */
-  constructor(store: MemoryStateStore, opts: { fullPassEvery?: number } = {}) {
+  constructor(store: MemoryStateStore) {
     this.store = store;
-    this.fullPassEvery = opts.fullPassEvery ?? 60;
-    for (const [key] of store.exportEntries()) this.saved.add(key);
-    this.unsubscribe = store.onDelta((d) => this.changed.add(d.key));
+    store.trackChanges();
+    store.takeChanged();
   }
 
   /** The changes since the last call; from then on, it counts them as written. */
   take(): CheckpointChanges {
     const set: string[] = [];
     const remove: string[] = [];
-    for (const key of this.changed) {
-      const entry = this.store.entryOf(key);
-      if (entry === undefined) {
-        if (this.saved.delete(key)) remove.push(key);
-      } else {
-        set.push(key, JSON.stringify(encodeEntry(key, entry)));
-        this.saved.add(key);
-      }
+    for (const [key, entry] of this.store.takeChanged()) {
+      if (entry === undefined) remove.push(key);
+      else set.push(key, encodeCheckpointEntry(entry));
     }
-    this.changed.clear();
-    if (++this.takes % this.fullPassEvery === 0)
-      for (const key of this.saved)
-        if (this.store.entryOf(key) === undefined) {
-          this.saved.delete(key);
-          remove.push(key);
-        }
     return { set, remove };
   }
 
@@ -66,18 +124,14 @@ export class CheckpointChangeTracker {
    */
   takeAll(): CheckpointChanges {
     const set: string[] = [];
-    this.saved.clear();
-    for (const [key, entry] of this.store.exportEntries()) {
-      set.push(key, JSON.stringify(encodeEntry(key, entry)));
-      this.saved.add(key);
-    }
-    this.changed.clear();
+    for (const [key, entry] of this.store.exportEntries()) set.push(key, encodeCheckpointEntry(entry));
+    this.store.takeChanged();
     return { set, remove: [] };
   }
 
-  /** Stops listening to the store. */
+  /** Stops noting changes: the store is left behind. */
   close(): void {
-    this.unsubscribe();
+    this.store.trackChanges(false);
   }
 }
 
@@ -101,7 +155,7 @@ export function restoreCheckpoint(saved: Record<string, string>): RestoredState 
       fields.set(key, value);
       continue;
     }
-    store.load(key, decodeEntry(JSON.parse(value) as EncodedEntry));
+    store.load(key, decodeCheckpointEntry(value));
     entries++;
   }
   return { store, entries, fields };

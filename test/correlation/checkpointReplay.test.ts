@@ -74,8 +74,7 @@ describe('an engine brought back from a checkpoint of its store', () => {
 
       const store = new MemoryStateStore();
       const first = engineFrom(mixedRules, store);
-      // A full pass for swept keys every third checkpoint: some are written with it, some without.
-      const tracker = new CheckpointChangeTracker(store, { fullPassEvery: 3 });
+      const tracker = new CheckpointChangeTracker(store);
       const hash: Record<string, string> = {};
       const pieces = new Set<string>();
       let tick = 1000;

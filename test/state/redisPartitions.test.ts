@@ -208,7 +208,7 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     const stream = keys.held('events:0');
     for (let i = 1; i <= 5; i++) await connection.xadd(stream, `${i}-0`, 'e', String(i));
     const store = new MemoryStateStore();
-    const tracker = new CheckpointChangeTracker(store, { fullPassEvery: 1 });
+    const tracker = new CheckpointChangeTracker(store);
     for (let i = 0; i < 5_000; i++) store.addCount(`c:errors{service="s${i}"}`, 1, i + 1, i < 100 ? 1_000 : 60_000);
     const position = `${CHECKPOINT_FIELD}position`;
     const first = tracker.take();

@@ -1,12 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { encodeEntry } from '../../src/state/durableStore.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
-import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../../src/state/stateCheckpoint.ts';
+import {
+  CHECKPOINT_FIELD,
+  CheckpointChangeTracker,
+  decodeCheckpointEntry,
+  encodeCheckpointEntry,
+  restoreCheckpoint,
+} from '../../src/state/stateCheckpoint.ts';
 
-/** The store's entries as the durable snapshot encodes them, by key. */
+/** The store's entries as a checkpoint encodes them, by key. */
 function entries(store: MemoryStateStore): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, entry] of store.exportEntries()) out[key] = JSON.stringify(encodeEntry(key, entry));
+  for (const [key, entry] of store.exportEntries()) out[key] = encodeCheckpointEntry(entry);
   return out;
 }
 
@@ -15,7 +21,7 @@ function apply(hash: Record<string, string>, tracker: CheckpointChangeTracker): 
   const { set, remove } = tracker.take();
   for (const key of remove) delete hash[key];
   for (let i = 0; i < set.length; i += 2) hash[set[i]!] = set[i + 1]!;
-  return { set: set.filter((_, i) => i % 2 === 0).sort(), removed: remove };
+  return { set: set.filter((_, i) => i % 2 === 0).sort(), removed: remove.sort() };
 }
 
 const COUNT = 'c:errors{service="a"}';
@@ -26,7 +32,7 @@ const RECORD = 'i:errors{service="a"}';
 describe('checkpoints of a memory store, written a little at a time', () => {
   it('writes what changed since the last one, removes what is gone, and restores to the same entries', () => {
     const store = new MemoryStateStore();
-    const tracker = new CheckpointChangeTracker(store, { fullPassEvery: 5 });
+    const tracker = new CheckpointChangeTracker(store);
     const hash: Record<string, string> = {};
     store.addCount(COUNT, 1, 1, 60_000);
     store.raise(MARK, 5, 10_000);
@@ -41,14 +47,13 @@ describe('checkpoints of a memory store, written a little at a time', () => {
     expect(apply(hash, tracker).set).toEqual([COUNT, RECORD].sort());
     expect(hash).toEqual(entries(store));
 
-    // A sweep tells no one. A key written since the last checkpoint is found gone at the next;
-    // one not written, at the next full pass (every fifth checkpoint here).
+    // Keys the sweep removes are gone at the next checkpoint, written since the last one or not.
     store.raise(MARK, 6, 12_000);
     store.sweep(20_000);
     expect(store.entryOf(MARK)).toBeUndefined();
     expect(store.entryOf(OTHER_MARK)).toBeUndefined();
-    expect(apply(hash, tracker)).toEqual({ set: [], removed: [MARK] });
-    expect(apply(hash, tracker)).toEqual({ set: [], removed: [OTHER_MARK] });
+    expect(apply(hash, tracker)).toEqual({ set: [], removed: [MARK, OTHER_MARK].sort() });
+    expect(apply(hash, tracker)).toEqual({ set: [], removed: [] });
     expect(hash).toEqual(entries(store));
 
     const restored = restoreCheckpoint({ ...hash, [`${CHECKPOINT_FIELD}position`]: '17-0' });
@@ -57,7 +62,7 @@ describe('checkpoints of a memory store, written a little at a time', () => {
     expect(restored.fields).toEqual(new Map([[`${CHECKPOINT_FIELD}position`, '17-0']]));
 
     // A tracker on the restored store counts what it holds as written: a key swept later is removed.
-    const next = new CheckpointChangeTracker(restored.store, { fullPassEvery: 1 });
+    const next = new CheckpointChangeTracker(restored.store);
     restored.store.sweep(120_000);
     expect(next.take().remove.sort()).toEqual(
       Object.keys(hash)
@@ -65,5 +70,60 @@ describe('checkpoints of a memory store, written a little at a time', () => {
         .sort(),
     );
     expect(next.take().remove).toEqual([]);
+  });
+
+  it('notes every change to an entry: merges of other agents, a later expiry, a set’s limit, a deletion', () => {
+    const store = new MemoryStateStore('agent-a');
+    store.raise(MARK, 5, 10_000);
+    store.addToSet('s:seen', 'x', 3, 10_000);
+    store.write(RECORD, { status: 'open' }, 1, 60_000);
+    const tracker = new CheckpointChangeTracker(store);
+    const hash: Record<string, string> = { ...entries(store) };
+    // Nothing new: a mark no higher and no later, a member the set holds.
+    store.raise(MARK, 4, 9_000);
+    store.addToSet('s:seen', 'x', 3, 10_000);
+    expect(apply(hash, tracker)).toEqual({ set: [], removed: [] });
+    store.raise(MARK, 5, 11_000);
+    store.addToSet('s:seen', 'x', 5, 10_000);
+    store.merge({ kind: 'count', key: COUNT, bucket: 1, delta: 4, expiresAtMs: 60_000 });
+    store.merge({
+      kind: 'register',
+      key: RECORD,
+      register: { value: { status: 'acked' }, version: 2, writer: 'agent-b' },
+      expiresAtMs: 60_000,
+    });
+    expect(apply(hash, tracker)).toEqual({ set: [COUNT, RECORD, MARK, 's:seen'].sort(), removed: [] });
+    store.merge({ kind: 'delete', key: COUNT, version: 3, writer: 'agent-b' });
+    expect(apply(hash, tracker)).toEqual({ set: [], removed: [COUNT] });
+    expect(hash).toEqual(entries(store));
+    expect(entries(restoreCheckpoint(hash).store)).toEqual(entries(store));
+  });
+
+  it('keeps times without end and any register value or key as they were', () => {
+    const store = new MemoryStateStore();
+    const tracker = new CheckpointChangeTracker(store);
+    const odd = 'i:errors{service="a\\"b\u00e9\u2028"}';
+    store.addCount(COUNT, 3, 2, Infinity);
+    store.raise(MARK, -Infinity, Infinity);
+    store.write(odd, { text: 'line\nbreak "quoted" \u{1F600}', list: [1.5, -2e-7, null, true] }, 7, Infinity);
+    store.addToSet('s:seen', 'b"', 2, 5_000);
+    store.addToSet('s:seen', 'a\\', 2, 5_000);
+    const hash: Record<string, string> = {};
+    apply(hash, tracker);
+    for (const value of Object.values(hash)) expect(() => JSON.parse(value) as unknown).not.toThrow();
+    const restored = restoreCheckpoint(hash).store;
+    expect([...restored.exportEntries()].sort()).toEqual([...store.exportEntries()].sort());
+  });
+
+  it('reads a checkpoint an older version wrote, in the durable snapshot’s encoding', () => {
+    const store = new MemoryStateStore();
+    store.addCount(COUNT, 1, 3, 60_000);
+    store.raise(MARK, 5, Infinity);
+    store.write(RECORD, { status: 'open' }, 1, 60_000);
+    store.addToSet('s:seen', 'x', 3, 10_000);
+    const old: Record<string, string> = {};
+    for (const [key, entry] of store.exportEntries()) old[key] = JSON.stringify(encodeEntry(key, entry));
+    expect(entries(restoreCheckpoint(old).store)).toEqual(entries(store));
+    expect(decodeCheckpointEntry(old[MARK]!)).toEqual(store.entryOf(MARK));
   });
 });

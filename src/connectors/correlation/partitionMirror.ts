@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { IncidentRecord } from '../../correlation/incidentBook.ts';
 import type { Incident } from '../../model/incident.ts';
-import { decodeEntry, type EncodedEntry } from '../../state/durableStore.ts';
 import type { RedisClient } from '../../state/redisConnection.ts';
+import { decodeCheckpointEntry } from '../../state/stateCheckpoint.ts';
 
 /** Resolved incidents stay in view this long, as in an engine. */
 const RESOLVED_KEPT_MS = 24 * 3600 * 1000;
@@ -66,7 +66,7 @@ export class PartitionMirror {
       ];
       cursor = next;
       for (let i = 0; i + 1 < fields.length; i += 2) {
-        const decoded = decodeEntry(JSON.parse(fields[i + 1]!) as EncodedEntry);
+        const decoded = decodeCheckpointEntry(fields[i + 1]!);
         if (decoded.kind !== 'register' || decoded.deleted) continue;
         const inc = (decoded.register.value as unknown as IncidentRecord | null)?.incident;
         if (inc && !this.byKey.has(inc.key)) this.set(inc);

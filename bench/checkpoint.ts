@@ -1,0 +1,121 @@
+/**
+ * What the checkpoints of `correlation.state.sharing: partitions` cost an engine: the workload of
+ * bench/redis.ts (threshold, pair and dedup rules; `--groups` groups per rule) through one
+ * memory engine alone, and through the same engine with a `CheckpointChangeTracker` taking the
+ * entries changed every `--every` events (15,000 by default: about a second of three runtime
+ * agents in bench/redis.ts), each taken entry made the bytes a socket write would send (a
+ * checkpoint is written as it is taken). Timers every 50 s of event time, as `--tick 50000` there.
+ * The machine is shared, so the two run in alternating rounds (`--rounds`) and each round's
+ * ratio is to the engine alone of the same round; the table gives the median round.
+ * No Redis: what is measured is the engine's side of a checkpoint (noting changes, encoding),
+ * not the write (bench/redis.ts `--owners runtime` has the whole).
+ * Run: `node bench/checkpoint.ts [--groups 2000,100000] [--events 300000] [--every 15000] [--rounds 3]`.
+ */
+import { CorrelationEngine } from '../src/correlation/engine.ts';
+import { MemoryStateStore } from '../src/state/memoryStore.ts';
+import { CheckpointChangeTracker } from '../src/state/stateCheckpoint.ts';
+import { BATCH, ruleSet, streamShare, timeMsOf } from './redisWorkload.ts';
+import { benchArgs, cpuUs, fmt, median, table } from './support.ts';
+
+const { values } = benchArgs(import.meta.filename, {
+  options: {
+    groups: { type: 'string', default: '2000,100000' },
+    events: { type: 'string', default: '300000' },
+    every: { type: 'string', default: '15000' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const EVENTS = Number(values.events);
+const EVERY = Number(values.every);
+const ROUNDS = Number(values.rounds);
+const TICK_MS = 50_000;
+
+interface Run {
+  /** CPU ms of the whole run, and of the checkpoints' takes within it. */
+  cpuMs: number;
+  takeMs: number;
+  bytes: number;
+  entries: number;
+  removed: number;
+  takes: number;
+}
+
+const cpuMs = (from: NodeJS.CpuUsage) => cpuUs(from) / 1000;
+
+function run(groups: number, checkpoints: boolean): Run {
+  const events = streamShare(EVENTS, groups, 0, 1);
+  globalThis.gc?.();
+  const store = new MemoryStateStore();
+  const engine = new CorrelationEngine(ruleSet(0), store);
+  const tracker = checkpoints ? new CheckpointChangeTracker(store) : undefined;
+  const out: Run = { cpuMs: 0, takeMs: 0, bytes: 0, entries: 0, removed: 0, takes: 0 };
+  let nextTick = TICK_MS;
+  let sinceTake = 0;
+  const started = process.cpuUsage();
+  for (let i = 0; i < events.length; i += BATCH) {
+    const batch = events.slice(i, i + BATCH);
+    const nowMs = timeMsOf(batch[batch.length - 1]!);
+    for (; nextTick <= nowMs; nextTick += TICK_MS) engine.tick(nextTick);
+    engine.process(batch, nowMs);
+    sinceTake += batch.length;
+    if (tracker && sinceTake >= EVERY) {
+      sinceTake = 0;
+      const from = process.cpuUsage();
+      const { set, remove } = tracker.take();
+      for (let j = 0; j < set.length; j++) out.bytes += Buffer.byteLength(set[j]!);
+      out.takeMs += cpuMs(from);
+      out.entries += set.length / 2;
+      out.removed += remove.length;
+      out.takes++;
+    }
+  }
+  out.cpuMs = cpuMs(started);
+  tracker?.close();
+  return out;
+}
+
+const rows: (string | number)[][] = [];
+for (const groups of values.groups.split(',').map(Number)) {
+  const alone: Run[] = [];
+  const withCheckpoints: Run[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    alone.push(run(groups, false));
+    withCheckpoints.push(run(groups, true));
+  }
+  const ratios = withCheckpoints.map((w, r) => alone[r]!.cpuMs / w.cpuMs);
+  const m = ratios.indexOf(median(ratios));
+  const w = withCheckpoints[m]!;
+  const a = alone[m]!;
+  rows.push([
+    fmt(groups),
+    fmt((EVENTS / a.cpuMs) * 1000),
+    fmt((EVENTS / w.cpuMs) * 1000),
+    (a.cpuMs / w.cpuMs).toFixed(2),
+    `${((100 * w.takeMs) / w.cpuMs).toFixed(1)} %`,
+    ((w.takeMs * 1000) / (w.entries + w.removed)).toFixed(2),
+    fmt(w.entries / w.takes),
+    fmt(w.removed / w.takes),
+    fmt(w.bytes / w.entries),
+    fmt(w.bytes / EVENTS),
+  ]);
+}
+process.stdout.write(
+  `${fmt(EVENTS)} events, 3 rules, one engine, a checkpoint every ${fmt(EVERY)} events, timers every 50 s of event time, node ${process.version}; median of ${ROUNDS} alternating rounds\n\n`,
+);
+process.stdout.write(
+  table(
+    [
+      'groups per rule',
+      'engine alone, events per CPU-second',
+      'with checkpoints',
+      '× alone',
+      'CPU in the takes',
+      'µs per entry taken',
+      'entries written per checkpoint',
+      'removed per checkpoint',
+      'bytes per entry (key and value)',
+      'bytes per event',
+    ],
+    rows,
+  ) + '\n',
+);
