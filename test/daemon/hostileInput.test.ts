@@ -108,7 +108,9 @@ describe('hostile HTTP senders', () => {
     let peak = before;
     const chunk = Buffer.alloc(6 * 1024 * 1024, 0x61);
     const clients: RawClient[] = [];
-    // 40 senders each push 6 MiB of an 8 MiB body and stall: 240 MiB if all were held.
+    // 40 senders each push 6 MiB of an 8 MiB body and stall: 240 MiB if all were held. They are
+    // one peer (127.0.0.1), which may hold a quarter of the budget (4 MiB, the default
+    // peer_receive_buffer_percentage): each body is refused once its reads take that peer past it.
     for (let i = 0; i < 40; i++) {
       const c = await rawClient(port);
       c.socket.write(
@@ -128,9 +130,10 @@ describe('hostile HTTP senders', () => {
     );
     for (const c of clients.filter((c) => c.answer.startsWith('HTTP/1.1 429')))
       expect(c.answer).toMatch(/\r\nretry-after: \d+\r\n/i);
-    // A new request that would take the budget past its limit is refused. The two senders let in
-    // hold up to 12 MiB of the 16 (less while the kernel still has some of it), so a body of 7 MiB
-    // does not fit whichever way the reads went.
+    // A new request that would take its peer past its share is refused: at once if the senders let
+    // in hold it already, or once its reads reach it; 7 MiB do not fit in 4 whichever way the reads
+    // went. (With the whole budget as one peer's share, whether 7 MiB fit would depend on how much
+    // of the stalled bodies the kernel still held: not a test that can be relied on.)
     // Sent raw: the daemon answers before the body is in and closes, and a client still writing
     // it may meet a broken pipe (fetch then fails without the answer it was given).
     const refused = await rawClient(port);
@@ -160,7 +163,7 @@ describe('hostile HTTP senders', () => {
     expect(refused.answer).toMatch(/^HTTP\/1\.1 429 /);
     expect(refused.answer).toMatch(/\r\nretry-after: \d+\r\n/i);
     expect(peak - before).toBeLessThan(150);
-    // The stalled ones that were let in still hold their share; once they go the budget is free.
+    // Once every sender has gone, whatever the ones let in held is free again.
     for (const c of clients) c.socket.destroy();
     await waitFor(
       async () => (await postEvent(daemon!)).status === 200,
