@@ -31,7 +31,7 @@ function feed(
   return tick;
 }
 
-/** The store's entries as a checkpoint holds them: JSON of the durable snapshot's encoding. */
+/** The store's entries taken whole, as JSON of the durable snapshot's encoding. */
 function checkpoint(store: MemoryStateStore): string {
   return JSON.stringify([...store.exportEntries()].map(([key, entry]) => encodeEntry(key, entry)));
 }

@@ -1,0 +1,64 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { PartitionMirror } from '../../../src/connectors/correlation/partitionMirror.ts';
+import type { IncidentRecord } from '../../../src/correlation/incidentBook.ts';
+import { encodeEntry } from '../../../src/state/durableStore.ts';
+import { MemoryStateStore } from '../../../src/state/memoryStore.ts';
+import { CHECKPOINT_FIELD, encodeCheckpointEntry } from '../../../src/state/stateCheckpoint.ts';
+import { engineFrom, ev } from '../../support/correlation.ts';
+import { freshPrefix, redisAndClients } from '../../state/redisHelpers.ts';
+
+const RULES = `
+defaults: { group_wait: 0s }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 60s, threshold: 2 }
+`;
+
+/** A store holding open incidents for services a, b and c, as an owner's engine leaves it. */
+function ownerStore(): MemoryStateStore {
+  const store = new MemoryStateStore();
+  const engine = engineFrom(RULES, store);
+  const events = ['a', 'b', 'c'].flatMap((service) => [
+    ev(1_000, { service, severityText: 'ERROR' }),
+    ev(2_000, { service, severityText: 'ERROR' }),
+  ]);
+  engine.process(events, 2_000);
+  return store;
+}
+
+const recordOf = (store: MemoryStateStore, service: string) =>
+  store.read(`i:errors{service="${service}"}`)!.value as unknown as IncidentRecord;
+
+describe("the API view of other partitions' incidents, loaded from their checkpoints", () => {
+  const { client } = redisAndClients();
+
+  it('lists the incidents a checkpoint holds, in either encoding, and keeps what an owner told since', async () => {
+    const redis = await client();
+    const store = ownerStore();
+    const key = `${freshPrefix()}:checkpoint:3`;
+    const fields: string[] = [`${CHECKPOINT_FIELD}position`, '17-0'];
+    for (const [k, entry] of store.exportEntries())
+      // b as an older agent wrote its checkpoint: the durable snapshot's encoding, the key inside.
+      fields.push(k, k.includes('"b"') ? JSON.stringify(encodeEntry(k, entry)) : encodeCheckpointEntry(entry));
+    await redis.hset(key, ...fields);
+
+    const mirror = new PartitionMirror({ subscriber: redis, channel: 'unused', logger: pino({ level: 'silent' }) });
+    // c changed since the checkpoint: its owner told it acknowledged.
+    const told = { ...recordOf(store, 'c').incident, status: 'acknowledged' as const };
+    mirror.note([told]);
+    await mirror.load(redis, key);
+
+    const listed = [...mirror.incidents(() => false)];
+    expect(listed.map((i) => i.key).sort()).toEqual([
+      'errors{service="a"}',
+      'errors{service="b"}',
+      'errors{service="c"}',
+    ]);
+    for (const service of ['a', 'b']) {
+      const inc = recordOf(store, service).incident;
+      expect(mirror.get(inc.key)).toEqual(inc);
+      expect(mirror.byId(inc.id)?.key).toBe(inc.key);
+    }
+    expect(mirror.get(told.key)?.status).toBe('acknowledged');
+  });
+});
