@@ -51,7 +51,8 @@
  * that process (process.cpuUsage: user + system, every thread), the share of it the timers took
  * (`tick` on agent 0, `settle` and sweeps on the others) and its peak RSS (maxRSS, which
  * includes its share of the pre-built stream). The ratios divide by the memory engine's figures
- * from the same run. On a machine with fewer cores than agents + Redis, the agents queue for CPU,
+ * from the same run, taken first; the engine runs once more at the end, its row showing how far
+ * the machine's speed moved over the run (on a shared host, 25 % between minutes). On a machine with fewer cores than agents + Redis, the agents queue for CPU,
  * so events per CPU-second is the figure that compares the work; events/s shows the wait too.
  *
  * Redis: its CPU (INFO cpu) over the agents' run, its memory (INFO used_memory after the run
@@ -478,6 +479,10 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
       mem: infoField(await admin.info('memory'), 'used_memory') - memFrom,
     });
   }
+  // The machine may run faster or slower from one minute to the next (a shared host): the memory
+  // engine once more at the end shows how far it moved over this run, and so how far the ratios
+  // to the first can be trusted.
+  const memoryAgain = (await runAgents([startAgent('memory', 0, 1, groups)])).results[0]!;
   const loadAfter = load();
 
   process.stdout.write(
@@ -496,6 +501,16 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
       fmt(memory.maxRssMiB),
     ],
   ];
+  rows.push([
+    'memory, one engine, all events, again after the others',
+    fmt(memoryAgain.events),
+    fmt(memoryAgain.events / memoryAgain.seconds),
+    (memoryAgain.events / memoryAgain.seconds / memoryRate).toFixed(2),
+    fmt(memoryAgain.events / memoryAgain.cpuSeconds),
+    (memoryAgain.events / memoryAgain.cpuSeconds / memoryPerCpu).toFixed(2),
+    timerShare(memoryAgain),
+    fmt(memoryAgain.maxRssMiB),
+  ]);
   for (const r of ceiling) {
     const perCpu = r.events / r.cpuSeconds;
     rows.push([
