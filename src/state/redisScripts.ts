@@ -387,6 +387,11 @@ return 0
  *   data lost (a FLUSHALL, a restart without persistence): its terms are written back as it held
  *   them, where the table has none, and free partitions wait as above, so every live agent keeps
  *   its partitions (and writes their checkpoints back whole) rather than one taking them empty.
+ *   A round that makes the epoch while the table holds another agent's mark (`t|`, which agents
+ *   write only after their first round, and so on a table that had an epoch) waits as well: the
+ *   data was lost and that agent lives on, and an agent starting then must not take its
+ *   partitions before the live agent's next round writes them back. An agent starting in the
+ *   moment between the loss and the live agents' next marks (every `flush_interval`) cannot tell.
  *
  * Terms and liveness are dated by Redis's own clock (TIME), never the agents', whose clocks may
  * disagree.
@@ -425,6 +430,14 @@ if was ~= replid then
 end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
+  -- Another agent's mark on a table without an epoch: it marks only after a round, which would
+  -- have made one, so it knew the table Redis lost, and lives on with its partitions' state.
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(f, 1, 2) == 't|' and string.sub(f, 3) ~= me then
+      settle()
+      break
+    end
+  end
   epoch = now .. '-' .. me
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end

@@ -407,6 +407,32 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     for (const a of all) expect(await a.step()).toMatchObject({ dataLost: false, gained: [], lost: [], agents: 3 });
   });
 
+  it('keeps a brand-new agent from taking the partitions of live agents that marked after Redis lost the table', async () => {
+    const { keys, agents: all } = await agents(['agent-a', 'agent-b'], 10_000);
+    await settle(all);
+    const before = all.map((a) => a.owned());
+    await (await client()).flushall();
+    // The live agents go on sending (a mark every flush_interval) before their next round.
+    for (const a of all) await a.markSent(1_000);
+    const fresh = new PartitionOwnership({
+      client: await client(),
+      table: keys.table,
+      agent: 'agent-new',
+      partitions: PARTITIONS,
+      termMs: 10_000,
+    });
+    // Its first round makes the table anew, alone live: it takes nothing while the others may come back.
+    expect(await fresh.step()).toMatchObject({ dataLost: false, gained: [], agents: 1 });
+    for (const a of all) expect(await a.step()).toMatchObject({ dataLost: true, gained: [], lost: [] });
+    expectDisjoint([...all, fresh]);
+    expect(all.map((a) => a.owned())).toEqual(before);
+  });
+
+  it('lets the first agent on an empty Redis take every partition at once', async () => {
+    const { agents: all } = await agents(['agent-a'], 10_000);
+    expect((await all[0]!.step()).gained).toHaveLength(PARTITIONS);
+  });
+
   it('places a group key in a partition by FNV-1a, spread over all of them', () => {
     expect(partitionOf('a', 2 ** 32 - 1)).toBe(0xe40c292c % (2 ** 32 - 1));
     const counts = new Array<number>(PARTITIONS).fill(0);
