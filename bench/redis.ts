@@ -52,8 +52,9 @@
  * (`tick` on agent 0, `settle` and sweeps on the others) and its peak RSS (maxRSS, which
  * includes its share of the pre-built stream). The ratios divide by the memory engine's figures
  * from the same run, taken first; the engine runs once more at the end, its row showing how far
- * the machine's speed moved over the run (on a shared host, 25 % between minutes). On a machine with fewer cores than agents + Redis, the agents queue for CPU,
- * so events per CPU-second is the figure that compares the work; events/s shows the wait too.
+ * the machine's speed moved over the run (on a shared 2-core host, by a fifth within minutes).
+ * On a machine with fewer cores than agents + Redis, the agents queue for CPU, so events per
+ * CPU-second is the figure that compares the work; events/s shows the wait too.
  *
  * Redis: its CPU (INFO cpu) over the agents' run, its memory (INFO used_memory after the run
  * minus before, divided by the (rule, group) pairs the stream touches), `MEMORY USAGE` of a few
