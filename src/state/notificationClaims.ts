@@ -1,9 +1,16 @@
 import type { IncidentChange } from '../model/incident.ts';
-import { runScript, type RedisClient } from './redisConnection.ts';
+import { keySlot } from './keySlot.ts';
+import { runScript, singleConnection, type RedisClient } from './redisConnection.ts';
 import type { RedisKeys } from './redisKeys.ts';
 
 /** How long a sent notification is remembered, so no agent sends it again. */
 const NOTIFIED_TTL_MS = 86_400_000;
+
+/** One notification to claim: its change, and the writer claiming it. */
+export interface NotificationClaim {
+  writer: string;
+  change: IncidentChange;
+}
 
 /**
  * Claims for `writer` the right to send one notification: the first notification of an
@@ -38,11 +45,40 @@ export async function claimOutcome(
   c: IncidentChange,
   state: 'pending' | 'done',
 ): Promise<ClaimOutcome> {
-  const claimKeys = claimKeysOf(keys, c);
-  if (claimKeys === undefined) return 'claimed';
-  const args = [writer, NOTIFIED_TTL_MS, state === 'pending' ? 'p' : 'd'];
-  const [won, from] = (await runScript(client, 'vigilNotifyClaim', claimKeys, args)) as [number, string?];
-  return won === 0 ? 'refused' : won === 2 ? { takenOverFrom: from ?? '' } : 'claimed';
+  const [outcome] = await claimOutcomes(client, keys, [{ writer, change: c }], state);
+  if (outcome instanceof Error) throw outcome;
+  return outcome!;
+}
+
+/**
+ * `claimOutcome` of several notifications, in order, in one script call per slot their claims
+ * are in (one call on a single connection): a delivery of many changes costs one round trip and
+ * one call, not one each. A claim whose call failed (Redis out of reach) comes back as the error.
+ */
+export async function claimOutcomes(
+  client: RedisClient,
+  keys: RedisKeys,
+  claims: readonly NotificationClaim[],
+  state: 'pending' | 'done',
+): Promise<(ClaimOutcome | Error)[]> {
+  const out: (ClaimOutcome | Error)[] = claims.map(() => 'claimed');
+  const held = state === 'pending' ? 'p' : 'd';
+  await Promise.all(
+    bySlot(client, keys, claims).map(async ({ indexes, keyLists }) => {
+      const args: (string | number)[] = [NOTIFIED_TTL_MS];
+      indexes.forEach((i, j) => args.push(claims[i]!.writer, held, keyLists[j]!.length));
+      try {
+        const reply = (await runScript(client, 'vigilNotifyClaim', keyLists.flat(), args)) as (number | string)[];
+        indexes.forEach((i, j) => {
+          const won = Number(reply[2 * j]);
+          out[i] = won === 0 ? 'refused' : won === 2 ? { takenOverFrom: String(reply[2 * j + 1] ?? '') } : 'claimed';
+        });
+      } catch (err) {
+        for (const i of indexes) out[i] = err instanceof Error ? err : new Error(String(err));
+      }
+    }),
+  );
+  return out;
 }
 
 /**
@@ -56,8 +92,46 @@ export async function markNotified(
   writer: string,
   c: IncidentChange,
 ): Promise<void> {
-  const claimKeys = claimKeysOf(keys, c);
-  if (claimKeys !== undefined) await runScript(client, 'vigilNotifyDone', claimKeys, [writer, NOTIFIED_TTL_MS]);
+  await markAllNotified(client, keys, [{ writer, change: c }]);
+}
+
+/** `markNotified` of several notifications, in one script call per slot their claims are in. */
+export async function markAllNotified(
+  client: RedisClient,
+  keys: RedisKeys,
+  claims: readonly NotificationClaim[],
+): Promise<void> {
+  await Promise.all(
+    bySlot(client, keys, claims).map(({ indexes, keyLists }) => {
+      const args: (string | number)[] = [NOTIFIED_TTL_MS];
+      indexes.forEach((i, j) => args.push(claims[i]!.writer, keyLists[j]!.length));
+      return runScript(client, 'vigilNotifyDone', keyLists.flat(), args);
+    }),
+  );
+}
+
+/**
+ * The claims that have keys, grouped for one script call each: all of them on a single
+ * connection, by the slot of their keys on a Cluster (one notification's keys share its
+ * incident's slot; a call's keys must all be in one).
+ */
+function bySlot(
+  client: RedisClient,
+  keys: RedisKeys,
+  claims: readonly NotificationClaim[],
+): { indexes: number[]; keyLists: string[][] }[] {
+  const groups = new Map<number, { indexes: number[]; keyLists: string[][] }>();
+  const single = singleConnection(client);
+  claims.forEach(({ change }, i) => {
+    const claimKeys = claimKeysOf(keys, change);
+    if (claimKeys === undefined) return;
+    const slot = single ? 0 : keySlot(claimKeys[0]!);
+    let group = groups.get(slot);
+    if (!group) groups.set(slot, (group = { indexes: [], keyLists: [] }));
+    group.indexes.push(i);
+    group.keyLists.push(claimKeys);
+  });
+  return [...groups.values()];
 }
 
 /** The keys of the claims on `c`'s notification; undefined for a kind of change that needs none. */

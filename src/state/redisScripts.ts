@@ -652,62 +652,80 @@ return 1
 `;
 
 /**
- * KEYS the claims on one notification, one per id of the incident (all in one slot). ARGV[1]
- * owner token, ARGV[2] ttl (ms), ARGV[3] `p` to claim it pending (the notification is yet to go
- * out: a claim of an owner that dies before sending it may be taken over), or `d` done. A claim
- * holds `<owner>\n<p|d>` (a bare owner, as older versions wrote: done). Takes every claim unless
- * another owner holds any of them done, or pending and not superseded: a pending claim of
- * `<agent>@<partition>:<fence>` is taken over by the owner of a later term of the same partition
- * (a higher fence), which replays the change its last holder claimed and may not have sent. A
- * pending claim finding the same owner's claim done is refused: sent already (a promoted replica
- * that lost a fence increment hands the next term the same fence, and so the same owner). 1 when
- * the owner holds them all (now, or already: a retry; a done claim stays done), 2 when it does
- * having taken over a pending claim (the reply's second item then names the writer it was
- * pending under), else 0 and nothing written.
+ * Claims of notifications, several in one call (all their keys in one slot). KEYS the claims of
+ * each notification in turn, one per id of the incident. ARGV[1] ttl (ms), then three per
+ * notification: its owner token, `p` to claim it pending (the notification is yet to go out: a
+ * claim of an owner that dies before sending it may be taken over) or `d` done, and how many of
+ * KEYS are its claims. A claim holds `<owner>\n<p|d>` (a bare owner, as older versions wrote:
+ * done). A notification's claims are all taken unless another owner holds any of them done, or
+ * pending and not superseded: a pending claim of `<agent>@<partition>:<fence>` is taken over by
+ * the owner of a later term of the same partition (a higher fence), which replays the change its
+ * last holder claimed and may not have sent. A pending claim finding the same owner's claim done
+ * is refused: sent already (a promoted replica that lost a fence increment hands the next term the
+ * same fence, and so the same owner). Notifications are claimed in order, as one call each would.
+ * Replies two items per notification: 1 when the owner holds its claims (now, or already: a
+ * retry; a done claim stays done), 2 when it does having taken over a pending claim (the second
+ * item then names the writer it was pending under, else ''), 0 when refused (nothing written).
  */
 export const NOTIFY_CLAIM_SCRIPT = `
 local function term(owner)
   local p, fence = string.match(owner, '@(%d+):(%d+)$')
   return p, tonumber(fence)
 end
-local mineP, mineFence = term(ARGV[1])
-local state = ARGV[3] or 'd'
-local from = nil
-for i = 1, #KEYS do
-  local v = redis.call('GET', KEYS[i])
-  if v then
-    local owner, held = string.match(v, '^(.*)\\n([pd])$')
-    if not owner then owner, held = v, 'd' end
-    if owner == ARGV[1] then
-      -- Sent already under this very writer: a fence lost in a failover can repeat a term's writer.
-      if held == 'd' and state == 'p' then return {0} end
-      if held == 'd' then state = 'd' end
-    else
-      if held ~= 'p' or not mineP then return {0} end
-      local p, fence = term(owner)
-      if p ~= mineP or not fence or fence >= mineFence then return {0} end
-      from = owner
+-- The claims KEYS[first..last] for owner me: 0, 1 or 2, and the writer a claim was taken from.
+local function claim(first, last, me, state)
+  local mineP, mineFence = term(me)
+  local from = nil
+  for i = first, last do
+    local v = redis.call('GET', KEYS[i])
+    if v then
+      local owner, held = string.match(v, '^(.*)\\n([pd])$')
+      if not owner then owner, held = v, 'd' end
+      if owner == me then
+        -- Sent already under this very writer: a fence lost in a failover can repeat a term's writer.
+        if held == 'd' and state == 'p' then return 0, '' end
+        if held == 'd' then state = 'd' end
+      else
+        if held ~= 'p' or not mineP then return 0, '' end
+        local p, fence = term(owner)
+        if p ~= mineP or not fence or fence >= mineFence then return 0, '' end
+        from = owner
+      end
     end
   end
+  for i = first, last do
+    redis.call('SET', KEYS[i], me .. '\\n' .. state, 'PX', ARGV[1])
+  end
+  if from then return 2, from end
+  return 1, ''
 end
-for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[1] .. '\\n' .. state, 'PX', ARGV[2])
+local out, k = {}, 1
+for a = 2, #ARGV, 3 do
+  local n = tonumber(ARGV[a + 2])
+  local won, from = claim(k, k + n - 1, ARGV[a], ARGV[a + 1])
+  out[#out + 1] = won
+  out[#out + 1] = from
+  k = k + n
 end
-if from then return {2, from} end
-return {1}
+return out
 `;
 
 /**
- * KEYS the claims on one notification (as NOTIFY_CLAIM_SCRIPT's). ARGV[1] owner token, ARGV[2]
- * ttl (ms). Marks the owner's pending claims done: the notification went out. Returns how many.
+ * KEYS the claims of several notifications in turn (as NOTIFY_CLAIM_SCRIPT's). ARGV[1] ttl (ms),
+ * then two per notification: its owner token and how many of KEYS are its claims. Marks each
+ * owner's pending claims done: the notification went out. Returns how many claims were marked.
  */
 export const NOTIFY_DONE_SCRIPT = `
-local n = 0
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] .. '\\np' then
-    redis.call('SET', KEYS[i], ARGV[1] .. '\\nd', 'PX', ARGV[2])
-    n = n + 1
+local n, k = 0, 1
+for a = 2, #ARGV, 2 do
+  local last = k + tonumber(ARGV[a + 1]) - 1
+  for i = k, last do
+    if redis.call('GET', KEYS[i]) == ARGV[a] .. '\\np' then
+      redis.call('SET', KEYS[i], ARGV[a] .. '\\nd', 'PX', ARGV[1])
+      n = n + 1
+    end
   end
+  k = last + 1
 end
 return n
 `;

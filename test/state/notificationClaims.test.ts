@@ -1,7 +1,13 @@
 import type { Redis } from 'ioredis';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Incident, IncidentChange } from '../../src/model/incident.ts';
-import { claimNotification, claimOutcome, markNotified } from '../../src/state/notificationClaims.ts';
+import {
+  claimNotification,
+  claimOutcome,
+  claimOutcomes,
+  markAllNotified,
+  markNotified,
+} from '../../src/state/notificationClaims.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { freshPrefix, redisAndClients } from './redisHelpers.ts';
 
@@ -82,5 +88,65 @@ describe('notification claims', () => {
     expect(await claimNotification(client, other, 'a@3:5', OPENED, 'pending')).toBe(true);
     await markNotified(client, other, 'z@3:9', OPENED);
     expect(await claimNotification(client, other, 'b@3:6', OPENED, 'pending')).toBe(true);
+  });
+
+  it('claims many notifications in one call, each as a call of its own would, and marks many sent at once', async () => {
+    const keys = new RedisKeys(freshPrefix());
+    const opened = (service: string) =>
+      ({
+        ...OPENED,
+        incident: { ...OPENED.incident, key: `errors{service="${service}"}`, id: service },
+      }) as IncidentChange;
+    const [fresh, doneByOther, pendingEarlier, mine, twice] = ['a', 'b', 'c', 'd', 'e'].map(opened) as [
+      IncidentChange,
+      IncidentChange,
+      IncidentChange,
+      IncidentChange,
+      IncidentChange,
+    ];
+    const updated = { ...fresh, kind: 'updated', notify: false } as IncidentChange;
+    expect(await claimNotification(client, keys, 'x@3:1', doneByOther, 'done')).toBe(true);
+    expect(await claimNotification(client, keys, 'a@3:5', pendingEarlier, 'pending')).toBe(true);
+    expect(await claimNotification(client, keys, 'b@3:6', mine, 'pending')).toBe(true);
+    const claims = [fresh, doneByOther, pendingEarlier, mine, updated, twice, twice].map((change) => ({
+      writer: 'b@3:6',
+      change,
+    }));
+    expect(await claimOutcomes(client, keys, claims, 'pending')).toEqual([
+      'claimed',
+      'refused',
+      { takenOverFrom: 'a@3:5' },
+      'claimed',
+      'claimed',
+      'claimed',
+      'claimed',
+    ]);
+    // Two of them sent: a later term takes over the two still pending, not those.
+    await markAllNotified(
+      client,
+      keys,
+      [fresh, pendingEarlier].map((change) => ({ writer: 'b@3:6', change })),
+    );
+    expect(
+      await claimOutcomes(
+        client,
+        keys,
+        [fresh, pendingEarlier, mine, twice].map((change) => ({ writer: 'c@3:7', change })),
+        'pending',
+      ),
+    ).toEqual(['refused', 'refused', { takenOverFrom: 'b@3:6' }, { takenOverFrom: 'b@3:6' }]);
+  });
+
+  it('tells a claim whose call failed apart from a refused one', async () => {
+    const gone = await redis.client();
+    gone.disconnect();
+    const [outcome] = await claimOutcomes(
+      gone,
+      new RedisKeys(freshPrefix()),
+      [{ writer: 'a@3:5', change: OPENED }],
+      'pending',
+    );
+    expect(outcome).toBeInstanceOf(Error);
+    await expect(claimNotification(gone, new RedisKeys(freshPrefix()), 'a@3:5', OPENED)).rejects.toThrow();
   });
 });

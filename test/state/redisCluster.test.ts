@@ -1,10 +1,12 @@
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisClient, runScript } from '../../src/state/redisConnection.ts';
+import { createRedisClient } from '../../src/state/redisConnection.ts';
 import { flushGroup, groupMember, newGroup } from '../../src/exporters/tickets/notificationGroups.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { keySlot } from '../../src/state/keySlot.ts';
 import { ClusterReplicaWaits } from '../../src/state/clusterReplicaWaits.ts';
+import { claimOutcomes } from '../../src/state/notificationClaims.ts';
+import type { Incident, IncidentChange } from '../../src/model/incident.ts';
 import { RedisNotificationGroups } from '../../src/state/redisNotificationGroups.ts';
 import { RedisStateStore } from '../../src/state/redisStateStore.ts';
 import { startRedisCluster, waitFor, type RedisCluster } from '../support/redis.ts';
@@ -109,25 +111,40 @@ describe('RedisStateStore on Redis Cluster', () => {
     5_000,
   );
 
-  it("claims a notification under every id of an incident in one script, whichever node holds the key's slot", async () => {
+  it('claims notifications under every id of their incidents, many at once, one script per slot whichever node holds it', async () => {
     const client = createRedisClient(stateConfig({ cluster: { nodes: cluster.nodes } }));
     const keys = new RedisKeys(freshPrefix());
     try {
       await client.connect();
-      // Twenty incident keys, their claims on whichever masters their slots fall.
-      for (let i = 0; i < 20; i++) {
-        const claim = (ids: string[], owner: string) =>
-          runScript(client, 'vigilNotifyClaim', keys.notificationClaimKeys(`e${i}{svc="x"}`, ids, 'opened', 1), [
-            owner,
-            60_000,
-          ]);
-        expect(await claim(['twin'], 'agent-a')).toEqual([1]);
-        // The survivor, with the twin merged into it: the twin's claim refuses it.
-        expect(await claim(['survivor', 'twin'], 'agent-b')).toEqual([0]);
-        expect(await claim(['survivor'], 'agent-b')).toEqual([1]);
-        // A retry by the owner goes through.
-        expect(await claim(['twin'], 'agent-a')).toEqual([1]);
-      }
+      // Twenty incident keys, their claims on whichever masters their slots fall: one call each
+      // would be refused (CROSSSLOT) if the claims of several slots went in one.
+      const opened = (i: number, ids: string[]) =>
+        ({
+          kind: 'opened',
+          atMs: 1,
+          notify: true,
+          incident: { key: `e${i}{svc="x"}`, id: ids[0], mergedIds: ids.slice(1), openedAtMs: 1 } as Incident,
+        }) as IncidentChange;
+      const all = (ids: string[], writer: string) =>
+        claimOutcomes(
+          client,
+          keys,
+          Array.from({ length: 20 }, (_, i) => ({ writer, change: opened(i, ids) })),
+          'done',
+        );
+      expect(
+        new Set(
+          Array.from({ length: 20 }, (_, i) =>
+            keySlot(keys.notificationClaimKeys(`e${i}{svc="x"}`, ['twin'], 'opened', 1)[0]!),
+          ),
+        ).size,
+      ).toBeGreaterThan(1);
+      expect(await all(['twin'], 'agent-a')).toEqual(Array(20).fill('claimed'));
+      // The survivor, with the twin merged into it: the twin's claim refuses it.
+      expect(await all(['survivor', 'twin'], 'agent-b')).toEqual(Array(20).fill('refused'));
+      expect(await all(['survivor'], 'agent-b')).toEqual(Array(20).fill('claimed'));
+      // A retry by the owner goes through.
+      expect(await all(['twin'], 'agent-a')).toEqual(Array(20).fill('claimed'));
     } finally {
       client.disconnect();
     }

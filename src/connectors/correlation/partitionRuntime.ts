@@ -12,7 +12,12 @@ import type { Incident, IncidentChange } from '../../model/incident.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import { ClusterReplicaWaits } from '../../state/clusterReplicaWaits.ts';
-import { claimNotification, claimOutcome, markNotified } from '../../state/notificationClaims.ts';
+import {
+  claimNotification,
+  claimOutcomes,
+  markAllNotified,
+  type NotificationClaim,
+} from '../../state/notificationClaims.ts';
 import { createSubscriber, singleConnection, type RedisClient } from '../../state/redisConnection.ts';
 import { RedisKeys } from '../../state/redisKeys.ts';
 import { RedisStoreMetrics } from '../../state/redisStoreMetrics.ts';
@@ -576,13 +581,15 @@ export class PartitionRuntime implements IncidentDesk {
    * dies first. A mark that fails leaves the claim pending: the next holder may then notify again.
    */
   private markSent(changes: readonly IncidentChange[]): void {
+    const sent: NotificationClaim[] = [];
     for (const c of changes) {
       const claim = this.unsent.get(c);
       if (claim === undefined) continue;
       this.unsent.delete(c);
       if (claim.kept) claim.kept.sent = true;
-      markNotified(this.redis.client, this.redisKeys, claim.writer, c).catch(() => undefined);
+      sent.push({ writer: claim.writer, change: c });
     }
+    if (sent.length) markAllNotified(this.redis.client, this.redisKeys, sent).catch(() => undefined);
   }
 
   /** Claims again what this agent notified lately (`claimed`): the same writer's claim goes through. */
@@ -634,14 +641,15 @@ export class PartitionRuntime implements IncidentDesk {
       : this.made;
     this.made = [];
     if (made.length > 0) {
-      // All claims at once (one round trip), answered in order.
-      const claims = await Promise.all(
-        made.map(({ change: c, writer }) =>
-          c.notify
-            ? claimOutcome(this.redis.client, this.redisKeys, writer, c, 'pending').catch(() => undefined)
-            : ('claimed' as const),
-        ),
-      );
+      // All claims at once (one script call, one per slot on a Cluster), answered in order.
+      const notifying = made.filter((m) => m.change.notify);
+      const outcomes = await claimOutcomes(this.redis.client, this.redisKeys, notifying, 'pending');
+      let next = 0;
+      const claims = made.map((m) => {
+        if (!m.change.notify) return 'claimed' as const;
+        const outcome = outcomes[next++];
+        return outcome instanceof Error ? undefined : outcome;
+      });
       const notified = made.filter((m, i) => claims[i] !== undefined && claims[i] !== 'refused' && m.change.notify);
       if (notified.length > 0) await this.claimsOnReplica(notified);
       const changes: IncidentChange[] = [];
