@@ -1,4 +1,3 @@
-import type { StateValue } from '../correlation/stateStore.ts';
 import { decodeEntry, type EncodedEntry } from './durableStore.ts';
 import { MemoryStateStore, type StoredEntry } from './memoryStore.ts';
 
@@ -57,38 +56,20 @@ export function encodeCheckpointEntry(e: Readonly<StoredEntry>): string {
   }
 }
 
-type CheckpointEntry =
-  | ['c', (number | string)[], (number | string)[], (number | string)[], number | string]
-  | ['m', number | string, number | string]
-  | ['r', StateValue, number | string, string, 0 | 1, number | string]
-  | ['s', string[], number, number | string];
+/** The kind letters of `encodeCheckpointEntry`, as the durable snapshot's encoding numbers them. */
+const KIND_OF_LETTER = { c: 0, m: 1, r: 2, s: 3 } as const;
 
-/** The entry `encodeCheckpointEntry` wrote, or one in the durable snapshot's encoding. */
+/**
+ * The entry `encodeCheckpointEntry` wrote, or one in the durable snapshot's encoding: the new form
+ * is the older one less its key, but for a counter's times without end (strings in its arrays).
+ */
 export function decodeCheckpointEntry(json: string): StoredEntry {
-  const e = JSON.parse(json) as CheckpointEntry | EncodedEntry;
-  switch (e[0]) {
-    case 'c':
-      return {
-        kind: 'count',
-        buckets: e[1].map(fromJson),
-        counts: e[2].map(fromJson),
-        expires: e[3].map(fromJson),
-        expiresAtMs: fromJson(e[4]),
-      };
-    case 'm':
-      return { kind: 'max', value: fromJson(e[1]), expiresAtMs: fromJson(e[2]) };
-    case 'r':
-      return {
-        kind: 'register',
-        register: { value: e[1], version: fromJson(e[2]), writer: e[3] },
-        deleted: e[4] === 1,
-        expiresAtMs: fromJson(e[5]),
-      };
-    case 's':
-      return { kind: 'set', members: e[1], limit: e[2], expiresAtMs: fromJson(e[3]) };
-    default:
-      return decodeEntry(e);
-  }
+  const e = JSON.parse(json) as unknown[];
+  const kind = typeof e[0] === 'string' ? KIND_OF_LETTER[e[0] as keyof typeof KIND_OF_LETTER] : undefined;
+  if (kind === undefined) return decodeEntry(e as EncodedEntry);
+  const old: unknown[] = [kind, '', ...e.slice(1)];
+  if (kind === 0) for (let i = 2; i <= 4; i++) old[i] = (old[i] as (number | string)[]).map(fromJson);
+  return decodeEntry(old as EncodedEntry);
 }
 
 /**
