@@ -1,6 +1,6 @@
 import type { Cluster } from 'ioredis';
 import { keySlot } from './keySlot.ts';
-import { masterAt } from './redisConnection.ts';
+import { masterAt, unreachable } from './redisConnection.ts';
 
 /**
  * Waits on a Cluster until a replica of each master that took some of the keys given has what
@@ -25,20 +25,40 @@ export class ClusterReplicaWaits {
 
   /** Whether a replica of every master holding some of `keys` has this client's writes there. */
   async wait(keys: Iterable<string>): Promise<boolean> {
-    if (this.timeoutMs <= 0) return false;
-    const masters = new Set<string>();
-    for (const key of keys) {
-      const at = this.cluster.slots[keySlot(key)]?.[0];
-      if (at !== undefined) masters.add(at);
-    }
-    if (masters.size === 0) return false;
-    const has = await Promise.all([...masters].map((at) => this.waitOn(at)));
-    return has.every(Boolean);
+    return (await this.waitFor(keys)).replicated;
   }
 
-  private async waitOn(at: string): Promise<boolean> {
+  /**
+   * As `wait`, telling too which of `keys` lie on a master that could not be asked (its
+   * connection lost, or no master known for their slot): what was written there may be lost
+   * with it, or on a replica promoted since, and no answer here says which.
+   */
+  async waitFor(keys: Iterable<string>): Promise<{ replicated: boolean; unreached: string[] }> {
+    // No waits (replica_wait 0): nothing is asked, nor held back.
+    if (this.timeoutMs <= 0) return { replicated: false, unreached: [] };
+    const byMaster = new Map<string, string[]>();
+    const unreached: string[] = [];
+    for (const key of keys) {
+      const at = this.cluster.slots[keySlot(key)]?.[0];
+      if (at === undefined) {
+        unreached.push(key);
+        continue;
+      }
+      const on = byMaster.get(at);
+      if (on) on.push(key);
+      else byMaster.set(at, [key]);
+    }
+    const has = await Promise.all([...byMaster.keys()].map((at) => this.waitOn(at)));
+    const masters = [...byMaster.values()];
+    has.forEach((h, i) => {
+      if (h === 'unreached') unreached.push(...masters[i]!);
+    });
+    return { replicated: has.length > 0 && has.every((h) => h === true), unreached };
+  }
+
+  private async waitOn(at: string): Promise<boolean | 'unreached'> {
     const node = masterAt(this.cluster, at);
-    if (node === undefined) return false;
+    if (node === undefined) return 'unreached';
     try {
       const { replicas, offset, acked } = replication(await node.info('replication'));
       if (replicas === 0) {
@@ -53,10 +73,12 @@ export class ClusterReplicaWaits {
       // What this client wrote there came before the INFO above: the offset it gave covers it.
       if ((await node.wait(1, this.timeoutMs)) >= 1) return true;
       this.lagging.set(at, offset);
-    } catch {
-      // Unreachable now: what the claims come to is the connection's fate, and the next wait asks again.
+      return false;
+    } catch (err) {
+      // Unreachable now (down, or failing over): the caller knows what it wrote there, and the
+      // next wait asks again. A refusal (an ACL without WAIT, say) is an answer: no wait.
+      return unreachable(err) ? 'unreached' : false;
     }
-    return false;
   }
 }
 

@@ -136,8 +136,47 @@ function bySlot(
 
 /** The keys of the claims on `c`'s notification; undefined for a kind of change that needs none. */
 function claimKeysOf(keys: RedisKeys, c: IncidentChange): string[] | undefined {
-  if (c.kind !== 'opened' && c.kind !== 'resolved' && c.kind !== 'reopened' && c.kind !== 'escalated') return undefined;
+  const moment = claimMoment(c);
+  if (moment === null) return undefined;
   const inc = c.incident;
-  const moment = c.kind === 'opened' ? inc.openedAtMs : c.kind === 'resolved' ? inc.resolvedAtMs : c.atMs;
   return keys.notificationClaimKeys(inc.key, [inc.id, ...(inc.mergedIds ?? [])], c.kind, moment);
+}
+
+/**
+ * Which notification `c` is, as its claims tell: the same for a change made again (a replay after
+ * a takeover makes it under the same id and moment); undefined for a kind that needs no claim.
+ */
+export function claimIdentity(c: IncidentChange): string | undefined {
+  const moment = claimMoment(c);
+  return moment === null ? undefined : `${c.kind}\n${c.incident.key}\n${c.incident.id}\n${String(moment)}`;
+}
+
+/**
+ * `made` with each notification made more than once kept once, as made last: a change kept back
+ * waiting for its claim, and made again by a replay of its partition under a newer term, would
+ * otherwise be claimed twice (the newer writer taking over the older's pending claim) and sent twice.
+ */
+export function lastOfEachNotification<T extends { change: IncidentChange }>(made: readonly T[]): T[] {
+  const ids = made.map((m) => (m.change.notify ? claimIdentity(m.change) : undefined));
+  const last = new Map<string, number>();
+  ids.forEach((id, i) => {
+    if (id !== undefined) last.set(id, i);
+  });
+  return made.filter((_, i) => ids[i] === undefined || last.get(ids[i]!) === i);
+}
+
+/** The moment a claim of `c`'s notification names; null for a kind of change that needs none. */
+function claimMoment(c: IncidentChange): number | null {
+  const inc = c.incident;
+  switch (c.kind) {
+    case 'opened':
+      return inc.openedAtMs;
+    case 'resolved':
+      return inc.resolvedAtMs;
+    case 'reopened':
+    case 'escalated':
+      return c.atMs;
+    default:
+      return null;
+  }
 }

@@ -5,6 +5,7 @@ import {
   claimNotification,
   claimOutcome,
   claimOutcomes,
+  lastOfEachNotification,
   markAllNotified,
   markNotified,
 } from '../../src/state/notificationClaims.ts';
@@ -148,5 +149,32 @@ describe('notification claims', () => {
     );
     expect(outcome).toBeInstanceOf(Error);
     await expect(claimNotification(gone, new RedisKeys(freshPrefix()), 'a@3:5', OPENED)).rejects.toThrow();
+  });
+});
+
+describe('changes kept back for their claims', () => {
+  it('are kept once when a replay under a newer term made them again, as made last; others stand', () => {
+    const older = { change: OPENED, writer: 'a@1:2' };
+    const update = { change: { ...OPENED, kind: 'updated', notify: false } as IncidentChange, writer: 'a@1:2' };
+    const other = {
+      change: { ...OPENED, incident: { ...OPENED.incident, id: 'i-2', key: 'errors{service="api"}' } },
+      writer: 'a@2:5',
+    };
+    // Made again by the replay: the same notification (same incident, kind and moment), another object.
+    const again = { change: { ...OPENED, incident: { ...OPENED.incident } }, writer: 'a@1:3' };
+    const resolved = {
+      change: { ...OPENED, kind: 'resolved', incident: { ...OPENED.incident, resolvedAtMs: 9_000 } } as IncidentChange,
+      writer: 'a@1:3',
+    };
+    const unnotified = { change: { ...OPENED, notify: false }, writer: 'a@1:3' };
+    expect(lastOfEachNotification([older, update, other, again, resolved, unnotified])).toEqual([
+      update,
+      other,
+      again,
+      resolved,
+      unnotified,
+    ]);
+    // Nothing made twice: all stand, in order.
+    expect(lastOfEachNotification([older, other, resolved])).toEqual([older, other, resolved]);
   });
 });

@@ -388,11 +388,29 @@ describe('agents sharing Redis while its master fails over', () => {
       // Made again by a takeover's replay, perhaps, but one incident of five errors, notified once.
       expect(new Set(opened().map((c) => `${c.incident.id} ${c.incident.eventCount}`)).size).toBe(1);
       expect(opened()[0]!.incident.eventCount).toBe(5);
-      expect(opened().filter((c) => c.notify)).toHaveLength(1);
+      const notified = ds.flatMap((d, i) =>
+        changesOf(d)
+          .filter((c) => c.kind === 'opened' && c.notify && c.incident.key === serviceKey('orders'))
+          .map(() => i),
+      );
+      if (notified.length !== 1) diagnose(ds, ds.indexOf(loss.victim), notified);
+      expect(notified).toHaveLength(1);
       await loss.finally?.(ds.filter((d) => d !== loss.victim));
     } finally {
       watcher.disconnect();
     }
+  }
+
+  /** What each agent said of partitions and claims, printed when a notification went out twice or never. */
+  function diagnose(ds: RunningDaemon[], victim: number, notifiedBy: number[]): void {
+    const said = ds.map((d, i) => {
+      const lines = d.logs.filter((l) => /partition|claim|notif|redis/i.test(l)).slice(-40);
+      const made = changesOf(d)
+        .filter((c) => c.incident.key === serviceKey('orders'))
+        .map((c) => `${c.kind} notify=${String(c.notify)} events=${c.incident.eventCount}: ${c.reason}`);
+      return `agent ${i}${i === victim ? ' (lost)' : ''}:\n${made.join('\n')}\n${lines.join('\n')}`;
+    });
+    console.error(`opened notified by agents ${notifiedBy.join(', ')}\n${said.join('\n\n')}`);
   }
 
   /** Posts the fifth error; resolves with the status, or 'cut off' when the agent died first. */

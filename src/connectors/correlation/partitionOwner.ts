@@ -4,7 +4,7 @@ import type { MetricPoint } from '../../model/metric.ts';
 import type { IncidentChange } from '../../model/incident.ts';
 import type { MemoryStateStore } from '../../state/memoryStore.ts';
 import type { OwnershipRound, PartitionOwnership } from '../../state/redisPartitions.ts';
-import { replicaHas, runScript, type RedisClient } from '../../state/redisConnection.ts';
+import { replicaHas, runScript, unreachable, type RedisClient } from '../../state/redisConnection.ts';
 import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../../state/stateCheckpoint.ts';
 
 /**
@@ -236,11 +236,19 @@ export class PartitionSender {
    * or they lag (a wait timed out, and no call since found them caught up).
    */
   async replicaHas(): Promise<boolean> {
+    return (await this.replicaWait()) === true;
+  }
+
+  /** As `replicaHas`; `unreached` when the wait failed (the connection lost: the master may be gone). */
+  async replicaWait(): Promise<boolean | 'unreached'> {
     const waitMs = this.replicaWaitMs;
     if (!this.replicated || this.lagging || waitMs <= 0) return false;
     const { client, table } = this.opts.ownership;
-    const has = await replicaHas(client, table, waitMs).catch(() => false);
-    if (!has) {
+    // A refusal (an ACL without WAIT, say) is an answer: the master is there.
+    const has = await replicaHas(client, table, waitMs).catch((err: unknown) =>
+      unreachable(err) ? ('unreached' as const) : false,
+    );
+    if (has !== true) {
       this.lagging = true;
       this.laggingAt = NaN;
     }

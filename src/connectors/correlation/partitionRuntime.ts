@@ -15,6 +15,7 @@ import { ClusterReplicaWaits } from '../../state/clusterReplicaWaits.ts';
 import {
   claimNotification,
   claimOutcomes,
+  lastOfEachNotification,
   markAllNotified,
   type NotificationClaim,
 } from '../../state/notificationClaims.ts';
@@ -164,6 +165,11 @@ export class PartitionRuntime implements IncidentDesk {
   private readonly claimed: KeptClaim[] = [];
   /** Changes whose notification this agent claimed pending, not yet taken by the incidents pipelines: their claims. */
   private readonly unsent = new Map<IncidentChange, { writer: string; kept: KeptClaim | undefined }>();
+  /**
+   * Some changes made wait for their claims (`made` kept them back): a replay of their partition
+   * (this agent holding it again under a new term) may make them again before they are claimed.
+   */
+  private heldBack = false;
   /** On a Cluster: the waits for the replicas of the masters a delivery's claims went to (made at the first). */
   private clusterWaits: ClusterReplicaWaits | undefined;
   /** Redis lost writes (`lostWrites`): the partitions held are checkpointed whole at the next step. */
@@ -634,12 +640,16 @@ export class PartitionRuntime implements IncidentDesk {
    * makes the same changes again, under the same ids and moments; their claims are taken.
    */
   private async deliver(extra: IncidentChange[] = []): Promise<void> {
-    const made = extra.length
+    let made = extra.length
       ? this.made.concat(
           extra.map((change) => ({ change, writer: this.writerIn(this.partitionOfKey(change.incident.key)) })),
         )
       : this.made;
     this.made = [];
+    if (this.heldBack) {
+      this.heldBack = false;
+      made = lastOfEachNotification(made);
+    }
     if (made.length > 0) {
       // All claims at once (one script call, one per slot on a Cluster), answered in order.
       const notifying = made.filter((m) => m.change.notify);
@@ -650,8 +660,15 @@ export class PartitionRuntime implements IncidentDesk {
         const outcome = outcomes[next++];
         return outcome instanceof Error ? undefined : outcome;
       });
-      const notified = made.filter((m, i) => claims[i] !== undefined && claims[i] !== 'refused' && m.change.notify);
-      if (notified.length > 0) await this.claimsOnReplica(notified);
+      const won = made.flatMap((m, i) =>
+        claims[i] !== undefined && claims[i] !== 'refused' && m.change.notify ? [i] : [],
+      );
+      if (won.length > 0) {
+        // A claim whose master went away during the wait may be lost with it, or on a promoted
+        // replica: claimed again (the same writer's claim goes through) before it is sent.
+        const unreached = await this.claimsOnReplica(won.map((i) => made[i]!));
+        for (const j of unreached) claims[won[j]!] = undefined;
+      }
       const changes: IncidentChange[] = [];
       for (let i = 0; i < made.length; i++) {
         const c = made[i]!.change;
@@ -660,6 +677,7 @@ export class PartitionRuntime implements IncidentDesk {
           // Redis out of reach: this change and those after it wait for their claims. If this
           // agent's term runs out meanwhile, the next owner makes the change again and claims it first.
           this.made = made.slice(i).concat(this.made);
+          this.heldBack = true;
           break;
         }
         if (claim !== 'refused') {
@@ -698,15 +716,21 @@ export class PartitionRuntime implements IncidentDesk {
    * lost) leaves the notification to the next holder, rather than after notifying, where dying
    * with the master would lose the claim and have the next holder notify again. On one connection
    * one WAIT covers them all (the sender's, which knows whether replicas keep up); on a Cluster, a
-   * WAIT on the master of each claim's slot.
+   * WAIT on the master of each claim's slot. Returns the indexes in `notified` of the claims whose
+   * master could not be asked (gone, or failing over): whether they stand is not known.
    */
-  private async claimsOnReplica(notified: Made[]): Promise<void> {
+  private async claimsOnReplica(notified: Made[]): Promise<number[]> {
     const client = this.redis.client;
-    if (singleConnection(client)) await this.sender.replicaHas();
-    else
-      await (this.clusterWaits ??= new ClusterReplicaWaits(client, this.sender.replicaWaitMs)).wait(
-        notified.map((m) => this.redisKeys.notifiedKey(m.change.incident.key, '')),
-      );
+    if (singleConnection(client))
+      return (await this.sender.replicaWait()) === 'unreached' ? notified.map((_, i) => i) : [];
+    const keys = notified.map((m) => this.redisKeys.notifiedKey(m.change.incident.key, ''));
+    const { unreached } = await (this.clusterWaits ??= new ClusterReplicaWaits(
+      client,
+      this.sender.replicaWaitMs,
+    )).waitFor(keys);
+    if (unreached.length === 0) return [];
+    const lost = new Set(unreached);
+    return keys.flatMap((k, i) => (lost.has(k) ? [i] : []));
   }
 
   private health(): ComponentHealth {
