@@ -16,6 +16,7 @@ const ALL = [
   'durability',
   'redis',
   'checkpoint',
+  'stateNotifications',
   'redisHandoff',
   'replicaWait',
   'clickhouse',

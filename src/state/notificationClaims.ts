@@ -111,6 +111,24 @@ export async function markAllNotified(
 }
 
 /**
+ * Takes over for `writer` the claim of `c`'s notification that `gone` (an owner whose presence
+ * expired: it died, or lost Redis for longer than its presence lasts) left pending, or never made:
+ * true when `writer` now holds it pending, and should send the notification; false when it was
+ * sent (done) or another writer holds it.
+ */
+export async function takeOverClaim(
+  client: RedisClient,
+  keys: RedisKeys,
+  writer: string,
+  gone: string,
+  c: IncidentChange,
+): Promise<boolean> {
+  const claimKeys = claimKeysOf(keys, c);
+  if (claimKeys === undefined) return true;
+  return Number(await runScript(client, 'vigilNotifyTakeover', claimKeys, [NOTIFIED_TTL_MS, writer, gone])) === 1;
+}
+
+/**
  * The claims that have keys, grouped for one script call each: all of them on a single
  * connection, by the slot of their keys on a Cluster (one notification's keys share its
  * incident's slot; a call's keys must all be in one).

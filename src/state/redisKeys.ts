@@ -73,6 +73,20 @@ export class RedisKeys {
     return { table, held: (what) => `${table}:${what}` };
   }
 
+  /**
+   * The notifications each agent (by incarnation) claimed and has not yet handed to its incidents
+   * pipelines, with its presence and the set of agents that have some, all in one slot: the
+   * leader sends those of an agent whose presence expired (sharing: state).
+   */
+  unsentKeys(): { agents: string; unsent(incarnation: string): string; presence(incarnation: string): string } {
+    const tag = `${this.prefix}:{unsent}`;
+    return {
+      agents: `${tag}:agents`,
+      unsent: (incarnation) => `${tag}:by:${incarnation}`,
+      presence: (incarnation) => `${tag}:alive:${incarnation}`,
+    };
+  }
+
   /** Who opened an incident, held briefly so a twin opening by another agent is dropped. */
   openerKey(incidentKey: string): string {
     return `${this.prefix}:opener:{${incidentKey}}`;

@@ -711,6 +711,26 @@ return out
 `;
 
 /**
+ * KEYS the claims of one notification (as NOTIFY_CLAIM_SCRIPT's). ARGV[1] ttl (ms), ARGV[2] the
+ * claiming owner, ARGV[3] an owner known gone (its incarnation's presence expired). Takes the
+ * claims over, pending for ARGV[2], where each is absent, pending under the gone owner, or
+ * pending under ARGV[2] already (a retry): 1. Any claim done, or held by another owner: 0.
+ */
+export const NOTIFY_TAKEOVER_SCRIPT = `
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v then
+    local owner, held = string.match(v, '^(.*)\\n([pd])$')
+    if held ~= 'p' or (owner ~= ARGV[3] and owner ~= ARGV[2]) then return 0 end
+  end
+end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2] .. '\\np', 'PX', ARGV[1])
+end
+return 1
+`;
+
+/**
  * KEYS the claims of several notifications in turn (as NOTIFY_CLAIM_SCRIPT's). ARGV[1] ttl (ms),
  * then two per notification: its owner token and how many of KEYS are its claims. Marks each
  * owner's pending claims done: the notification went out. Returns how many claims were marked.

@@ -9,9 +9,9 @@ import { MemoryStateStore } from './memoryStore.ts';
 import { agentName, type RedisStateConfig } from './redisConfig.ts';
 import { createRedisClient, type RedisClient } from './redisConnection.ts';
 import { LeaderElection, RedisLease, type ElectionTimers } from './redisLease.ts';
-import { claimNotification } from './notificationClaims.ts';
 import { RedisStateStore } from './redisStateStore.ts';
 import { RedisStoreMetrics } from './redisStoreMetrics.ts';
+import { UnsentNotifications } from './unsentNotifications.ts';
 import type { StateStore } from '../correlation/stateStore.ts';
 
 /** Non-leaders never tick, so they forget expired local state on this schedule instead. */
@@ -44,6 +44,12 @@ export interface StateBackend {
    * writes wait for Redis than one flush should carry; undefined when the engine may go on.
    */
   backpressure?(): Promise<void> | undefined;
+  /**
+   * Shared state only, on the leader: the notifications other agents claimed and went away
+   * before handing to their pipelines (see `UnsentNotifications`), claimed for this one: to be
+   * delivered as they are, without `admit`.
+   */
+  takeOvers?(): Promise<IncidentChange[]>;
   stop(): Promise<void>;
   /**
    * Durable state only. `journal` records incident changes about to be handed on (an outbox),
@@ -53,6 +59,7 @@ export interface StateBackend {
    */
   journal?(changes: readonly IncidentChange[]): void;
   commit?(): Promise<void>;
+  /** Also shared state: the notifications claimed pending are marked sent once the pipelines took them. */
   delivered?(changes: readonly IncidentChange[]): void;
   undelivered?(): IncidentChange[];
   readonly restored?: RestoreReport;
@@ -163,12 +170,18 @@ class RedisBackend implements StateBackend {
    * to then have reached it (see `leads`); undefined once they have, and while not leader.
    */
   private takingOverSince: number | undefined;
+  /** The notifications this agent claimed and has not handed over yet; on the leader, those of agents gone. */
+  private readonly unsent: UnsentNotifications;
+  private presence: NodeJS.Timeout | undefined;
+  /** When the leader last looked for notifications gone agents left unsent. */
+  private lookedForUnsentAt = Number.NEGATIVE_INFINITY;
+  private readonly logger: Logger;
 
   constructor(cfg: RedisStateConfig, opts: StateBackendOptions) {
     this.cfg = cfg;
     this.clock = opts.clock;
     this.writer = agentName(cfg);
-    const logger = opts.logger.child({ state: 'redis' });
+    const logger = (this.logger = opts.logger.child({ state: 'redis' }));
     this.metrics = new RedisStoreMetrics(opts.metrics.registry);
     this.store = new RedisStateStore({
       client: opts.client ?? createRedisClient(cfg),
@@ -184,6 +197,12 @@ class RedisBackend implements StateBackend {
       metrics: this.metrics,
     });
     const owner = `${this.writer}#${randomBytes(4).toString('hex')}`;
+    this.unsent = new UnsentNotifications({
+      client: this.store.redis,
+      keys: this.store.redisKeys,
+      incarnation: owner,
+      presenceMs: cfg.lease_ttl,
+    });
     this.election = new LeaderElection({
       lease: new RedisLease(this.store.redis, this.store.redisKeys.leaseKeys('timers'), owner, cfg.lease_ttl),
       timers: opts.electionTimers,
@@ -205,6 +224,10 @@ class RedisBackend implements StateBackend {
       if (!this.election.isLeader) this.store.sweep(this.clock());
     }, LOCAL_SWEEP_MS);
     this.sweeper.unref();
+    const renew = () => void this.unsent.renew().catch(() => undefined);
+    renew();
+    this.presence = setInterval(renew, Math.max(1, Math.floor(this.cfg.lease_ttl / 3)));
+    this.presence.unref();
   }
 
   /**
@@ -254,37 +277,87 @@ class RedisBackend implements StateBackend {
   async admit(changes: IncidentChange[]): Promise<IncidentChange[]> {
     if (!this.store.connected || !changes.some((c) => c.created || c.notify || c.kind === 'resolved')) return changes;
     const client = this.store.redis;
-    const out: IncidentChange[] = [];
-    for (const c of changes) {
+    const out = changes.slice();
+    const refused = (i: number) => {
+      const c = changes[i]!;
+      this.metrics.duplicateNotifications.inc({ kind: c.kind });
+      out[i] = { ...c, notify: false, reason: `${c.reason}; another agent already notified it` };
+    };
+    // The notifications' claims in one call (the creations' after their locks, below). A claim
+    // Redis did not answer lets its change through, as an agent alone would send it.
+    const claiming = changes.flatMap((c, i) => (c.notify && !c.created ? [i] : []));
+    const outcomes = claiming.length ? await this.unsent.claimAll(claiming.map((i) => changes[i]!)) : [];
+    const outcomeOf = new Map(claiming.map((i, j) => [i, outcomes[j]!]));
+    const created: number[] = [];
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i]!;
       try {
         if (c.created) {
           // Held for one lease term: long past the moment the agents' writes meet. Two agents
           // crossing a threshold in the same millisecond make the same id: the agent tells them apart.
           const key = this.store.redisKeys.openerKey(c.incident.key);
-          if (!(await this.claimOnce(key, `${this.writer}\n${c.incident.id}`, this.cfg.lease_ttl))) {
+          if (await this.claimOnce(key, `${this.writer}\n${c.incident.id}`, this.cfg.lease_ttl)) {
+            if (c.notify) created.push(i);
+          } else {
             this.metrics.duplicateOpens.inc();
-            if (c.notify) {
-              out.push({
+            if (c.notify)
+              out[i] = {
                 ...c,
                 notify: false,
                 reason: `${c.reason}; another agent opened it moments before and notified it`,
-              });
-              continue;
-            }
+              };
           }
-        } else if (c.notify && !(await claimNotification(client, this.store.redisKeys, this.writer, c))) {
-          this.metrics.duplicateNotifications.inc({ kind: c.kind });
-          out.push({ ...c, notify: false, reason: `${c.reason}; another agent already notified it` });
           continue;
         }
+        if (outcomeOf.get(i) === 'refused') {
+          refused(i);
+          continue;
+        }
+        // In order with the creations' locks: a new incident on this key may open at once, even later in this delivery.
         if (c.kind === 'resolved' && c.incident.mergedInto === undefined)
-          await client.del(this.store.redisKeys.openerKey(c.incident.key)); // a new incident on this key may open at once
+          await client.del(this.store.redisKeys.openerKey(c.incident.key));
       } catch {
         // Redis went away: deliver, as an agent alone would.
       }
-      out.push(c);
+    }
+    if (created.length) {
+      const won = await this.unsent.claimAll(created.map((i) => changes[i]!));
+      won.forEach((outcome, j) => {
+        if (outcome === 'refused') refused(created[j]!);
+      });
     }
     return out;
+  }
+
+  delivered(changes: readonly IncidentChange[]): void {
+    this.unsent.sent(changes).catch(() => undefined);
+  }
+
+  async takeOvers(): Promise<IncidentChange[]> {
+    const now = this.clock();
+    if (!this.leads() || now - this.lookedForUnsentAt < this.cfg.lease_ttl / 3) return [];
+    this.lookedForUnsentAt = now;
+    let taken;
+    try {
+      taken = await this.unsent.takeOver();
+    } catch (err) {
+      this.logger.warn({ err }, 'looking for notifications agents gone left unsent failed; the next tick looks again');
+      return [];
+    }
+    return taken.map(({ change, from }) => {
+      this.metrics.notificationTakeovers.inc({ kind: change.kind });
+      this.logger.warn(
+        {
+          incident: change.incident.id,
+          key: change.incident.key,
+          kind: change.kind,
+          from,
+          writer: this.unsent.incarnation,
+        },
+        'notification claimed by an agent gone before sending it (its presence expired): taken over, and sent',
+      );
+      return change;
+    });
   }
 
   /** Takes `key` for `owner` for `ttlMs` unless another owner holds it; true when `owner` holds it (now, or already: a retry). */
@@ -295,6 +368,9 @@ class RedisBackend implements StateBackend {
 
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
+    clearInterval(this.presence);
+    // What the pipelines still refuse goes to the leader at its next look, not a lease term later.
+    await this.unsent.leave().catch(() => undefined);
     await this.election.stop();
     await this.store.close();
   }

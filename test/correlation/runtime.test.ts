@@ -5,32 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { correlationSchema } from '../../src/correlation/config.ts';
 import { CorrelationRuntime } from '../../src/connectors/correlation/runtime.ts';
-import { QueueFullError } from '../../src/errors.ts';
-import type { IncidentChange } from '../../src/model/incident.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../src/telemetry/selfMetrics.ts';
 import { ev } from '../support/correlation.ts';
+import { IncidentsPipeline, PAIR_RULES } from '../support/incidentsPipeline.ts';
 
-const config = correlationSchema.parse(
-  parse(`
-defaults: { group_wait: 0s, allowed_lateness: 1m }
-rules:
-  - { kind: pair, name: link, group_by: [asset] }
-`),
-  'correlation',
-  [],
-)!;
-
-/** An incidents pipeline that refuses while `full` is set, as a full queue does. */
-class IncidentsPipeline {
-  full = false;
-  readonly taken: IncidentChange[] = [];
-  consume(batch: IncidentChange[]): Promise<void> {
-    if (this.full) return Promise.reject(new QueueFullError('incidents', 1));
-    this.taken.push(...batch);
-    return Promise.resolve();
-  }
-}
+const config = PAIR_RULES;
 
 describe('correlation runtime', () => {
   it('holds incident changes the incidents pipeline refused and hands them over with the next delivery', async () => {

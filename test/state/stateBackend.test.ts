@@ -61,11 +61,14 @@ describe('state backends', () => {
       (await gauge(metrics[0]!, 'vigil_state_store_duplicate_opens_total'))! +
       (await gauge(metrics[1]!, 'vigil_state_store_duplicate_opens_total'))!;
     expect(twins).toBe(1);
-    // The same creation again (a retry) and the group_wait notification of the incident go through as they are.
+    // The same creation again (a retry) goes through as it is; its opening, notified, is not notified again.
     const winner = fromA.some((c) => c.notify) ? 'x' : 'y';
     const [who, other] = winner === 'x' ? [a, b] : [b, a];
     expect((await who.admit([creation('svc{a="1"}', winner)]))[0]!.notify).toBe(true);
-    expect((await other.admit([change('opened', 'svc{a="1"}', winner)]))[0]!.notify).toBe(true);
+    expect((await other.admit([change('opened', 'svc{a="1"}', winner)]))[0]!.notify).toBe(false);
+    // With group_wait, the creation does not notify: the first notification after it, on any agent, is never held back.
+    expect((await who.admit([{ ...creation('svc{a="2"}', 'w'), notify: false }]))[0]!.notify).toBe(false);
+    expect((await other.admit([change('opened', 'svc{a="2"}', 'w')]))[0]!.notify).toBe(true);
 
     // Resolved on whichever agent; a new incident on the key opens at once, wherever.
     expect(await a.admit([change('resolved', 'svc{a="1"}', 'x')])).toHaveLength(1);

@@ -175,8 +175,32 @@ export class CorrelationRuntime implements IncidentDesk {
       this.metrics.ticks.inc({ role: 'settle' });
       return;
     }
-    await this.deliver(this.engine.tick(this.state.timersAt?.(now) ?? now));
+    const taken = (await this.state.takeOvers?.()) ?? [];
+    await this.deliver(this.engine.tick(this.state.timersAt?.(now) ?? now), this.stillNews(taken));
     this.metrics.ticks.inc({ role: 'timers' });
+  }
+
+  /**
+   * Of the notifications taken over from an agent gone before sending them (a lease term late,
+   * or more), those that still tell something: an opening, reopening or escalation of an incident
+   * this agent's view has resolved since goes no further (marked sent): sent now, after its
+   * resolution, it would open a ticket nothing resolves.
+   */
+  private stillNews(taken: IncidentChange[]): IncidentChange[] {
+    if (taken.length === 0) return taken;
+    const moot = taken.filter((c) => {
+      if (c.kind === 'resolved') return false;
+      const now = this.engine.incidentById(c.incident.id)?.incident;
+      return now !== undefined && now.status === 'resolved' && now.resolvedAtMs >= c.atMs;
+    });
+    if (moot.length === 0) return taken;
+    for (const c of moot)
+      this.opts.logger.info(
+        { incident: c.incident.id, key: c.incident.key, kind: c.kind },
+        'notification taken over from an agent gone before sending it is not sent: the incident has resolved since',
+      );
+    this.state.delivered?.(moot);
+    return taken.filter((c) => !moot.includes(c));
   }
 
   /** Swaps in new rules; state of unchanged rules stays (a changed `state:` needs a restart). Logs each rule that starts afresh. */
@@ -219,7 +243,8 @@ export class CorrelationRuntime implements IncidentDesk {
     }
   }
 
-  private async deliver(produced: IncidentChange[]): Promise<void> {
+  /** Hands on what the engine made (admitted first: see `StateBackend.admit`) and `claimed`, changes whose notifications are claimed already. */
+  private async deliver(produced: IncidentChange[], claimed: IncidentChange[] = []): Promise<void> {
     for (const c of produced) {
       if (c.incident.mergedInto === undefined) continue;
       this.metrics.merged.inc();
@@ -228,7 +253,8 @@ export class CorrelationRuntime implements IncidentDesk {
         'incident merged into the one another agent opened for the same key',
       );
     }
-    const changes = await this.state.admit(produced);
+    const admitted = await this.state.admit(produced);
+    const changes = claimed.length ? claimed.concat(admitted) : admitted;
     this.countStats();
     for (const c of changes) this.metrics.changes.inc({ kind: c.kind });
     // Durable state: the state that produced these changes, and the changes, are on disk before anyone hears of them.

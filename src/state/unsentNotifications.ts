@@ -1,0 +1,186 @@
+import type { IncidentChange } from '../model/incident.ts';
+import {
+  claimIdentity,
+  claimOutcomes,
+  markAllNotified,
+  takeOverClaim,
+  type ClaimOutcome,
+} from './notificationClaims.ts';
+import type { RedisClient } from './redisConnection.ts';
+import type { RedisKeys } from './redisKeys.ts';
+
+export interface UnsentNotificationsOptions {
+  client: RedisClient;
+  keys: RedisKeys;
+  /** This agent's incarnation: the writer of its claims, and the name its unsent notifications go under. */
+  incarnation: string;
+  /** How long this agent's presence lasts unrenewed (lease_ttl); `renew` is due every third of it. */
+  presenceMs: number;
+}
+
+/** A notification taken over from an agent gone before sending it. */
+export interface TakenOver {
+  change: IncidentChange;
+  /** The incarnation that claimed it and went away. */
+  from: string;
+}
+
+/**
+ * The notifications an agent sharing state claimed and has not yet handed to its incidents
+ * pipelines (sharing: state). A claim is pending until the pipelines take its change, and the
+ * change is kept in Redis under the agent's incarnation meanwhile, with the agent's presence (a
+ * key it renews every third of `presenceMs`). An agent that dies in between (its pipelines
+ * refusing, say, a webhook down and its queue full) leaves them there: the leader, finding its
+ * presence expired, takes each claim over and sends the change as it was made. A claim marked
+ * sent, or held by another writer, is not taken over: the leader drops the entry.
+ */
+export class UnsentNotifications {
+  private readonly opts: UnsentNotificationsOptions;
+  private readonly keysOf: ReturnType<RedisKeys['unsentKeys']>;
+  /** Claimed here, not yet handed over: each change's field in this agent's hash. */
+  private readonly unsent = new Map<IncidentChange, string>();
+
+  constructor(opts: UnsentNotificationsOptions) {
+    this.opts = opts;
+    this.keysOf = opts.keys.unsentKeys();
+  }
+
+  get incarnation(): string {
+    return this.opts.incarnation;
+  }
+
+  /**
+   * Claims `c`'s notification for this agent, pending, keeping the change under its incarnation
+   * first: an agent that dies between the two leaves a change without a claim, which the leader
+   * claims and sends. Throws when Redis could not answer the claim.
+   */
+  async claim(c: IncidentChange): Promise<ClaimOutcome> {
+    const [outcome] = await this.claimAll([c]);
+    if (outcome instanceof Error) throw outcome;
+    return outcome!;
+  }
+
+  /**
+   * `claim` of several notifications: kept in one call, claimed in one script call (one per slot
+   * on a Cluster), answered in order; a claim whose call failed (Redis out of reach) comes back as
+   * the error. A change of a kind that needs no claim is `claimed`.
+   */
+  async claimAll(changes: readonly IncidentChange[]): Promise<(ClaimOutcome | Error)[]> {
+    const out: (ClaimOutcome | Error)[] = changes.map(() => 'claimed');
+    const fields: string[] = [];
+    const claimed: IncidentChange[] = [];
+    const at: number[] = [];
+    changes.forEach((c, i) => {
+      const field = claimIdentity(c);
+      if (field === undefined) return;
+      fields.push(field);
+      claimed.push(c);
+      at.push(i);
+    });
+    if (claimed.length === 0) return out;
+    const { client, keys, incarnation } = this.opts;
+    // Sent before the claims, on one connection in order (and answered with them): a failure to
+    // keep them leaves the claims unguarded against this agent's death, not refused.
+    const kept = this.keep(fields, claimed).catch(() => undefined);
+    const outcomes = await claimOutcomes(
+      client,
+      keys,
+      claimed.map((change) => ({ writer: incarnation, change })),
+      'pending',
+    );
+    await kept;
+    const refused: string[] = [];
+    outcomes.forEach((outcome, j) => {
+      out[at[j]!] = outcome;
+      if (outcome === 'refused') refused.push(fields[j]!);
+      else if (!(outcome instanceof Error)) this.unsent.set(claimed[j]!, fields[j]!);
+    });
+    if (refused.length) await client.hdel(this.keysOf.unsent(incarnation), ...refused).catch(() => undefined);
+    return out;
+  }
+
+  /** Marks sent the claims of `changes` this agent made, and forgets their entries (after: a death between the two leaves an entry the leader drops). */
+  async sent(changes: readonly IncidentChange[]): Promise<void> {
+    const done: IncidentChange[] = [];
+    const fields: string[] = [];
+    for (const c of changes) {
+      const field = this.unsent.get(c);
+      if (field === undefined) continue;
+      this.unsent.delete(c);
+      done.push(c);
+      fields.push(field);
+    }
+    if (done.length === 0) return;
+    const { client, keys, incarnation } = this.opts;
+    await markAllNotified(
+      client,
+      keys,
+      done.map((change) => ({ writer: incarnation, change })),
+    );
+    await client.hdel(this.keysOf.unsent(incarnation), ...fields);
+  }
+
+  /** Renews this agent's presence: due every third of `presenceMs`. */
+  async renew(): Promise<void> {
+    await this.opts.client.set(this.keysOf.presence(this.opts.incarnation), '1', 'PX', this.opts.presenceMs);
+  }
+
+  /** An orderly stop: this agent's presence goes at once, and with it what it left unsent to the leader. */
+  async leave(): Promise<void> {
+    await this.opts.client.del(this.keysOf.presence(this.opts.incarnation));
+  }
+
+  /**
+   * The leader's part: the notifications of agents whose presence expired, each claim taken over
+   * for this agent (and the change kept under its incarnation, until sent). What was sent or is
+   * held by another writer is dropped. An agent with none left leaves the set of agents.
+   */
+  async takeOver(): Promise<TakenOver[]> {
+    const { client, keys, incarnation } = this.opts;
+    const k = this.keysOf;
+    const out: TakenOver[] = [];
+    for (const from of await client.smembers(k.agents)) {
+      if (from === incarnation || (await client.exists(k.presence(from))) > 0) continue;
+      const entries = await client.hgetall(k.unsent(from));
+      for (const [field, text] of Object.entries(entries)) {
+        const kept = parseChange(text);
+        if (kept && (await takeOverClaim(client, keys, incarnation, from, kept))) {
+          const change = { ...kept, reason: `${kept.reason}; sent for ${from}, gone before sending it` };
+          await this.keep([field], [change]);
+          this.unsent.set(change, field);
+          out.push({ change, from });
+        }
+        await client.hdel(k.unsent(from), field);
+      }
+      if ((await client.hlen(k.unsent(from))) === 0) await client.srem(k.agents, from);
+    }
+    return out;
+  }
+
+  private async keep(fields: readonly string[], changes: readonly IncidentChange[]): Promise<void> {
+    const { client, incarnation, presenceMs } = this.opts;
+    const k = this.keysOf;
+    const entries: string[] = [];
+    fields.forEach((f, i) => entries.push(f, JSON.stringify(changes[i])));
+    const replies = await client
+      .multi()
+      .hset(k.unsent(incarnation), ...entries)
+      .sadd(k.agents, incarnation)
+      .set(k.presence(incarnation), '1', 'PX', presenceMs)
+      .exec();
+    const failed = replies?.find(([err]) => err)?.[0];
+    if (failed) throw failed;
+  }
+}
+
+/** A change as `keep` wrote it; undefined for anything else (written by something else: dropped). */
+function parseChange(text: string): IncidentChange | undefined {
+  try {
+    const c = JSON.parse(text) as IncidentChange;
+    return typeof c?.kind === 'string' && typeof c.incident?.key === 'string' && typeof c.incident.id === 'string'
+      ? c
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
