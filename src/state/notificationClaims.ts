@@ -131,7 +131,7 @@ export async function takeOverClaim(
 /**
  * The claims that have keys, grouped for one script call each: all of them on a single
  * connection, by the slot of their keys on a Cluster (one notification's keys share its
- * incident's slot; a call's keys must all be in one).
+ * incident's slot; a call's keys must all be in one), at most CLAIMS_PER_CALL a call.
  */
 function bySlot(
   client: RedisClient,
@@ -139,6 +139,7 @@ function bySlot(
   claims: readonly NotificationClaim[],
 ): { indexes: number[]; keyLists: string[][] }[] {
   const groups = new Map<number, { indexes: number[]; keyLists: string[][] }>();
+  const full: { indexes: number[]; keyLists: string[][] }[] = [];
   const single = singleConnection(client);
   claims.forEach(({ change }, i) => {
     const claimKeys = claimKeysOf(keys, change);
@@ -148,9 +149,19 @@ function bySlot(
     if (!group) groups.set(slot, (group = { indexes: [], keyLists: [] }));
     group.indexes.push(i);
     group.keyLists.push(claimKeys);
+    if (group.indexes.length === CLAIMS_PER_CALL) {
+      full.push(group);
+      groups.delete(slot);
+    }
   });
-  return [...groups.values()];
+  return full.concat([...groups.values()]);
 }
+
+/**
+ * Most notifications one script call takes: a reconnect claims again up to 100,000, which in one
+ * call would hold Redis for the whole of it, and every other client waiting behind.
+ */
+const CLAIMS_PER_CALL = 1000;
 
 /** The keys of the claims on `c`'s notification; undefined for a kind of change that needs none. */
 function claimKeysOf(keys: RedisKeys, c: IncidentChange): string[] | undefined {

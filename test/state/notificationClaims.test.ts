@@ -138,6 +138,23 @@ describe('notification claims', () => {
     ).toEqual(['refused', 'refused', { takenOverFrom: 'b@3:6' }, { takenOverFrom: 'b@3:6' }]);
   });
 
+  it('claims thousands in calls of a thousand at most, answered in order as one', async () => {
+    const keys = new RedisKeys(freshPrefix());
+    const many = Array.from({ length: 2_500 }, (_, i) => ({
+      writer: 'b@3:6',
+      change: { ...OPENED, incident: { ...OPENED.incident, key: `errors{service="s${i}"}`, id: `s${i}` } },
+    })) as { writer: string; change: IncidentChange }[];
+    // One of them claimed by another writer first: refused at its place in the answer.
+    await claimNotification(client, keys, 'x@3:1', many[1_234]!.change, 'done');
+    const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+    const before = await calls();
+    const outcomes = await claimOutcomes(client, keys, many, 'pending');
+    expect(await calls()).toBe(before + 3);
+    expect(outcomes.map((o, i) => (o === 'claimed' ? '' : `${i} ${String(o)}`)).filter(Boolean)).toEqual([
+      '1234 refused',
+    ]);
+  });
+
   it('tells a claim whose call failed apart from a refused one', async () => {
     const gone = await redis.client();
     gone.disconnect();

@@ -13,7 +13,6 @@ import type { MetricPoint } from '../../model/metric.ts';
 import { HEALTHY, type ComponentHealth } from '../../pipeline/health.ts';
 import { ClusterReplicaWaits } from '../../state/clusterReplicaWaits.ts';
 import {
-  claimNotification,
   claimOutcomes,
   lastOfEachNotification,
   markAllNotified,
@@ -602,15 +601,19 @@ export class PartitionRuntime implements IncidentDesk {
   private async reclaim(): Promise<void> {
     const kept = [...this.claimed];
     if (kept.length === 0) return;
+    // The sent ones claimed done, the others pending, each set in as few calls as their slots allow.
     const again = await Promise.all(
-      kept.map((k) =>
-        claimNotification(this.redis.client, this.redisKeys, k.writer, k.change, k.sent ? 'done' : 'pending').catch(
-          () => false,
+      [true, false].map((sent) =>
+        claimOutcomes(
+          this.redis.client,
+          this.redisKeys,
+          kept.filter((k) => k.sent === sent),
+          sent ? 'done' : 'pending',
         ),
       ),
     );
     this.opts.logger.info(
-      { claims: kept.length, failed: again.filter((x) => !x).length },
+      { claims: kept.length, failed: again.flat().filter((x) => x === 'refused' || x instanceof Error).length },
       'notifications claimed again after a reconnect',
     );
   }
