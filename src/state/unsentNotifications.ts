@@ -9,6 +9,9 @@ import {
 import type { RedisClient } from './redisConnection.ts';
 import type { RedisKeys } from './redisKeys.ts';
 
+/** Most notifications the leader takes over at one look (see `takeOver`). */
+const TAKEN_PER_LOOK = 500;
+
 export interface UnsentNotificationsOptions {
   client: RedisClient;
   keys: RedisKeys;
@@ -133,16 +136,27 @@ export class UnsentNotifications {
   /**
    * The leader's part: the notifications of agents whose presence expired, each claim taken over
    * for this agent (and the change kept under its incarnation, until sent). What was sent or is
-   * held by another writer is dropped. An agent with none left leaves the set of agents.
+   * held by another writer is dropped. An agent with none left leaves the set of agents. At most
+   * TAKEN_PER_LOOK a call: the rest at the next.
    */
   async takeOver(): Promise<TakenOver[]> {
     const { client, keys, incarnation } = this.opts;
     const k = this.keysOf;
     const out: TakenOver[] = [];
+    let left = TAKEN_PER_LOOK;
     for (const from of await client.smembers(k.agents)) {
+      if (left <= 0) break;
       if (from === incarnation || (await client.exists(k.presence(from))) > 0) continue;
-      const entries = await client.hgetall(k.unsent(from));
-      for (const [field, text] of Object.entries(entries)) {
+      // A few hundred at a look: the leader's timers wait on it, and what is left waits for the next.
+      const flat: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await client.hscan(k.unsent(from), cursor, 'COUNT', left);
+        flat.push(...found);
+        cursor = next;
+      } while (cursor !== '0' && flat.length < 2 * left);
+      for (let i = 0; i < flat.length && left > 0; i += 2, left--) {
+        const [field, text] = [flat[i]!, flat[i + 1]!];
         const kept = parseChange(text);
         if (kept && (await takeOverClaim(client, keys, incarnation, from, kept))) {
           const change = { ...kept, reason: `${kept.reason}; sent for ${from}, gone before sending it` };

@@ -112,6 +112,17 @@ describe('notifications claimed and not yet sent (sharing: state)', () => {
     expect(await client.hlen(keys.unsentKeys().unsent('a#1'))).toBe(0);
   });
 
+  it('takes a few hundred over at a look, the rest at the next ones', async () => {
+    const [a, leader] = [agent('a#1'), agent('b#2')];
+    const many = Array.from({ length: 1_200 }, (_, i) => opened(`i-${i}`));
+    for (let i = 0; i < many.length; i += 100) await a.claimAll(many.slice(i, i + 100));
+    await gone(a);
+    const looks: number[] = [];
+    for (let n = -1; n !== 0;) looks.push((n = (await leader.takeOver()).length));
+    expect(looks).toEqual([500, 500, 200, 0]);
+    expect(await client.sismember(keys.unsentKeys().agents, 'a#1')).toBe(0);
+  });
+
   it("an agent's presence lasts presenceMs unrenewed, and goes at once when it leaves", async () => {
     const [a, b] = [agent('a#1', 300), agent('b#2', 60_000)];
     const k = keys.unsentKeys();
