@@ -1,5 +1,4 @@
 import { defineConfig } from 'vitest/config';
-import LongestFirst from './test/support/sequencer.ts';
 
 export default defineConfig({
   test: {
@@ -8,8 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: daemon-process tests fight for CPU when too many run at once.
     maxWorkers: 2,
-    // The longest files first, so that none starts last and runs alone (test/support/sequencer.ts).
-    sequence: { sequencer: LongestFirst },
     // Each file in a fresh worker: daemon tests start servers, timers and chdb sessions that must not
     // leak into the next file. Said explicitly, which also keeps vitest's isolate hint out of the summary.
     isolate: true,
