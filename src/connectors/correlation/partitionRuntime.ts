@@ -16,6 +16,7 @@ import {
   claimOutcomes,
   lastOfEachNotification,
   markAllNotified,
+  type ClaimOutcome,
   type NotificationClaim,
 } from '../../state/notificationClaims.ts';
 import { createSubscriber, singleConnection, type RedisClient } from '../../state/redisConnection.ts';
@@ -649,14 +650,17 @@ export class PartitionRuntime implements IncidentDesk {
         )
       : this.made;
     this.made = [];
-    if (this.heldBack) {
+    const retried = this.heldBack;
+    if (retried) {
       this.heldBack = false;
       made = lastOfEachNotification(made);
     }
     if (made.length > 0) {
       // All claims at once (one script call, one per slot on a Cluster), answered in order.
       const notifying = made.filter((m) => m.change.notify);
-      const outcomes = await claimOutcomes(this.redis.client, this.redisKeys, notifying, 'pending');
+      const outcomes = retried
+        ? await this.claimRetried(notifying)
+        : await claimOutcomes(this.redis.client, this.redisKeys, notifying, 'pending');
       let next = 0;
       const claims = made.map((m) => {
         if (!m.change.notify) return 'claimed' as const;
@@ -711,6 +715,38 @@ export class PartitionRuntime implements IncidentDesk {
     } else await this.outlet.send([]);
     // Counted once what they made has gone out.
     for (const engine of this.known) reportEngineStats(this.metrics, engine);
+  }
+
+  /**
+   * Claims a delivery that holds changes kept back from an earlier one. A change made under a term
+   * this agent no longer holds (its partition moved on, or came back under a new term) is claimed
+   * done, not pending: the next holder, replaying, may make it again, and would take over a
+   * pending claim of an earlier term and send it too. Done, the next holder's claim is refused;
+   * claimed first by the next holder, this one is.
+   */
+  private async claimRetried(notifying: Made[]): Promise<(ClaimOutcome | Error)[]> {
+    const writers = new Map<number, string>();
+    const current = notifying.map((m) => {
+      const p = this.partitionOfKey(m.change.incident.key);
+      let writer = writers.get(p);
+      if (writer === undefined) writers.set(p, (writer = this.writerIn(p)));
+      return m.writer === writer;
+    });
+    const out: (ClaimOutcome | Error)[] = new Array(notifying.length);
+    await Promise.all(
+      [true, false].map(async (now) => {
+        const at = current.flatMap((c, i) => (c === now ? [i] : []));
+        if (at.length === 0) return;
+        const outcomes = await claimOutcomes(
+          this.redis.client,
+          this.redisKeys,
+          at.map((i) => notifying[i]!),
+          now ? 'pending' : 'done',
+        );
+        at.forEach((i, j) => (out[i] = outcomes[j]!));
+      }),
+    );
+    return out;
   }
 
   /**

@@ -140,6 +140,20 @@ async function start(
   return out;
 }
 
+/**
+ * Makes one of Vigil's scripts fail on `client` while the switch is on, as if Redis were out of
+ * reach for those calls alone (a claim, a round, a checkpoint), the others going through.
+ */
+function failing(client: SharedRedis['client'], script: string): { on: boolean } {
+  const calls = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const real = calls[script]!;
+  const cut = { on: false };
+  calls[script] = function (this: unknown, ...args: unknown[]) {
+    return cut.on ? Promise.reject(new Error(`${script}: cut off by the test`)) : real.apply(this, args);
+  };
+  return cut;
+}
+
 async function stopAll(agents: Agent[]): Promise<void> {
   for (const a of agents) {
     await a.runtime.stop();
@@ -504,6 +518,55 @@ rules:
       await group.stop();
     }
   }, 120_000);
+
+  it('claims done a change kept back past its term: the next holder, making it again, does not notify it twice', async () => {
+    const rules = `
+defaults: { group_wait: 0s, allowed_lateness: 5s, max_open_incidents: 0 }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 60s, bucket: 5s, threshold: 2 }
+`;
+    let now = BASE_MS;
+    const [a, b] = (await start(standalone(), 2, freshPrefix(), () => now, rules)) as [Agent, Agent];
+    // What each agent's Redis refuses while switched on (a cut only those calls see).
+    const aClaims = failing(a.client, 'vigilNotifyClaim');
+    const aCheckpoints = failing(a.client, 'vigilPartitionFenced');
+    const aRounds = failing(a.client, 'vigilPartitionsStep');
+    const aMarks = failing(a.client, 'vigilNotifyDone');
+    const bClaims = failing(b.client, 'vigilNotifyClaim');
+    const service = Array.from({ length: 100 }, (_, i) => `svc-${i}`).find((s) =>
+      a.runtime.held().includes(partitionOf(`errors{service="${s}"}`, 12)),
+    )!;
+    const key = `errors{service="${service}"}`;
+    const p = partitionOf(key, 12);
+    const notified = () => [a, b].flatMap((x) => x.changes.filter((c) => c.incident.key === key && c.notify));
+
+    // a opens the incident, its claim cut off: the change waits, and no checkpoint covers it.
+    aClaims.on = aCheckpoints.on = true;
+    const errors = [0, 1].map((k) => ev(BASE_MS + 100 * k, { service, severityText: 'ERROR' }));
+    now = BASE_MS + 200;
+    await a.runtime.consumeLogs(errors);
+    await waitFor(() => a.runtime.current(key) !== undefined, 'a to open the incident');
+    // a's terms run out; b takes the partition and makes the opening again, its claim cut off too.
+    bClaims.on = aRounds.on = true;
+    await waitFor(() => b.runtime.held().includes(p), 'b to take the partition over', 20_000);
+    await waitFor(() => b.runtime.current(key) !== undefined, 'b to make the opening again');
+    // a hears it lost the partition, then its claim gets through: it notifies (and its mark of the
+    // claim as sent is cut off: what b finds is what a's claim itself left).
+    aRounds.on = false;
+    await waitFor(() => !a.runtime.held().includes(p), 'a to hear the partition is b’s', 20_000);
+    aMarks.on = true;
+    aClaims.on = aCheckpoints.on = false;
+    await waitFor(() => notified().length > 0, 'a to notify the opening');
+    // b's claim, once through, is refused: a claimed it done (pending, b would take it over and notify again).
+    bClaims.on = false;
+    await waitFor(
+      () => b.changes.some((c) => c.incident.key === key && c.kind === 'opened'),
+      'b to deliver the opening',
+    );
+    expect(notified().map((c) => `${c.kind} ${c.incident.id}`)).toEqual([`opened ${notified()[0]!.incident.id}`]);
+    expect(a.changes.filter((c) => c.notify)).toHaveLength(1);
+    await stopAll([a, b]);
+  }, 60_000);
 
   it('holds nothing, and fails /readyz, with another partition count than the agents already sharing the prefix', async () => {
     const prefix = freshPrefix();
