@@ -6,7 +6,7 @@ import {
   takeOverClaim,
   type ClaimOutcome,
 } from './notificationClaims.ts';
-import type { RedisClient } from './redisConnection.ts';
+import { singleConnection, type RedisClient } from './redisConnection.ts';
 import type { RedisKeys } from './redisKeys.ts';
 
 /** Most notifications the leader takes over at one look (see `takeOver`). */
@@ -82,9 +82,11 @@ export class UnsentNotifications {
     });
     if (claimed.length === 0) return out;
     const { client, keys, incarnation } = this.opts;
-    // Sent before the claims, on one connection in order (and answered with them): a failure to
-    // keep them leaves the claims unguarded against this agent's death, not refused.
+    // Kept before claimed: on one connection the two go in order (and are answered together); on
+    // a Cluster they go to two nodes, so the claims wait for the keep. A failure to keep leaves
+    // the claims unguarded against this agent's death, not refused.
     const kept = this.keep(fields, claimed).catch(() => undefined);
+    if (!singleConnection(client)) await kept;
     const outcomes = await claimOutcomes(
       client,
       keys,

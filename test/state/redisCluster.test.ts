@@ -9,6 +9,7 @@ import { claimOutcomes } from '../../src/state/notificationClaims.ts';
 import type { Incident, IncidentChange } from '../../src/model/incident.ts';
 import { RedisNotificationGroups } from '../../src/state/redisNotificationGroups.ts';
 import { RedisStateStore } from '../../src/state/redisStateStore.ts';
+import { UnsentNotifications } from '../../src/state/unsentNotifications.ts';
 import { startRedisCluster, waitFor, type RedisCluster } from '../support/redis.ts';
 import { assetDown } from '../exporters/incidentFixtures.ts';
 import { freshPrefix, stateConfig } from './redisHelpers.ts';
@@ -145,6 +146,44 @@ describe('RedisStateStore on Redis Cluster', () => {
       expect(await all(['survivor'], 'agent-b')).toEqual(Array(20).fill('claimed'));
       // A retry by the owner goes through.
       expect(await all(['twin'], 'agent-a')).toEqual(Array(20).fill('claimed'));
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('keeps the notifications an agent claimed in one slot, whatever slots their claims lie in, and the leader takes them over', async () => {
+    const client = createRedisClient(stateConfig({ cluster: { nodes: cluster.nodes } }));
+    const keys = new RedisKeys(freshPrefix());
+    try {
+      await client.connect();
+      const agent = (incarnation: string) => new UnsentNotifications({ client, keys, incarnation, presenceMs: 60_000 });
+      const [a, leader] = [agent('a#1'), agent('b#2')];
+      const opened = (i: number) =>
+        ({
+          kind: 'opened',
+          reason: 'down',
+          atMs: 1,
+          notify: true,
+          eventIds: [],
+          incident: { key: `e${i}{svc="x"}`, id: `i${i}`, openedAtMs: 1 } as Incident,
+        }) as IncidentChange;
+      const changes = Array.from({ length: 20 }, (_, i) => opened(i));
+      expect(await a.claimAll(changes)).toEqual(Array(20).fill('claimed'));
+      expect(await client.hlen(keys.unsentKeys().unsent('a#1'))).toBe(20);
+      await client.del(keys.unsentKeys().presence('a#1'));
+      const taken = await leader.takeOver();
+      expect(taken.map((t) => t.change.incident.id).sort()).toEqual(changes.map((c) => c.incident.id).sort());
+      await leader.sent(taken.map((t) => t.change));
+      expect(await client.hlen(keys.unsentKeys().unsent('b#2'))).toBe(0);
+      // Sent: claimed done under the leader, on every node.
+      expect(
+        await claimOutcomes(
+          client,
+          keys,
+          changes.map((change) => ({ writer: 'c#3', change })),
+          'pending',
+        ),
+      ).toEqual(Array(20).fill('refused'));
     } finally {
       client.disconnect();
     }
