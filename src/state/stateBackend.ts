@@ -50,6 +50,12 @@ export interface StateBackend {
    * delivered as they are, without `admit`.
    */
   takeOvers?(): Promise<IncidentChange[]>;
+  /**
+   * Shared state only: of changes the incidents pipelines refused and are handed over again, those
+   * whose notifications are still this agent's to send: one an agent leading took over meanwhile
+   * (this agent's presence expired: cut off from Redis, or stalled) goes out from there.
+   */
+  stillOurs?(held: IncidentChange[]): Promise<IncidentChange[]>;
   stop(): Promise<void>;
   /**
    * Durable state only. `journal` records incident changes about to be handed on (an outbox),
@@ -331,6 +337,22 @@ class RedisBackend implements StateBackend {
 
   delivered(changes: readonly IncidentChange[]): void {
     this.unsent.sent(changes).catch(() => undefined);
+  }
+
+  async stillOurs(held: IncidentChange[]): Promise<IncidentChange[]> {
+    if (!this.store.connected) return held;
+    const lost = await this.unsent.lostClaims(held);
+    if (lost.size === 0) return held;
+    for (const c of lost) {
+      this.metrics.duplicateNotifications.inc({ kind: c.kind });
+      this.logger.warn(
+        { incident: c.incident.id, key: c.incident.key, kind: c.kind },
+        'notification held while the incidents pipelines refused was taken over by the leader (this agent seemed gone): not sent from here',
+      );
+    }
+    return held.map((c) =>
+      lost.has(c) ? { ...c, notify: false, reason: `${c.reason}; sent by the leader while held here` } : c,
+    );
   }
 
   async takeOvers(): Promise<IncidentChange[]> {

@@ -104,6 +104,30 @@ export class UnsentNotifications {
     return out;
   }
 
+  /**
+   * Of `changes`, those this agent claimed pending whose claims are no longer its own (the leader
+   * took them over, this agent's presence having expired): forgotten here. Claims Redis does not
+   * answer for count as its own.
+   */
+  async lostClaims(changes: readonly IncidentChange[]): Promise<Set<IncidentChange>> {
+    const mine = changes.filter((c) => this.unsent.has(c));
+    const lost = new Set<IncidentChange>();
+    if (mine.length === 0) return lost;
+    // Claimed again as this agent's pending (its own retry goes through; one taken over is refused).
+    const outcomes = await claimOutcomes(
+      this.opts.client,
+      this.opts.keys,
+      mine.map((change) => ({ writer: this.opts.incarnation, change })),
+      'pending',
+    );
+    outcomes.forEach((o, i) => {
+      if (o !== 'refused') return;
+      lost.add(mine[i]!);
+      this.unsent.delete(mine[i]!);
+    });
+    return lost;
+  }
+
   /** Marks sent the claims of `changes` this agent made, and forgets their entries (after: a death between the two leaves an entry the leader drops). */
   async sent(changes: readonly IncidentChange[]): Promise<void> {
     const done: IncidentChange[] = [];

@@ -69,12 +69,9 @@ describe('a notification claimed by an agent that dies before its pipelines take
 
   const notified = (taken: IncidentChange[], kind: string) => taken.filter((c) => c.kind === kind && c.notify);
 
-  it('the leader sends it once, as it was made', async () => {
-    const { prefix, victim, survivor } = await victimWithAnOpening();
-    expect(victim.incidents.taken).toEqual([]);
-    kill(victim);
-
-    await waitFor(
+  /** The survivor, ticking as the daemon's timer does, sends the victim's opening. */
+  const survivorSends = (survivor: { runtime: CorrelationRuntime; incidents: IncidentsPipeline }) =>
+    waitFor(
       async () => {
         await survivor.runtime.tick();
         return notified(survivor.incidents.taken, 'opened').length > 0;
@@ -82,6 +79,13 @@ describe('a notification claimed by an agent that dies before its pipelines take
       "the survivor to send the victim's notification",
       20_000,
     );
+
+  it('the leader sends it once, as it was made', async () => {
+    const { prefix, victim, survivor } = await victimWithAnOpening();
+    expect(victim.incidents.taken).toEqual([]);
+    kill(victim);
+
+    await survivorSends(survivor);
     const [sent] = notified(survivor.incidents.taken, 'opened');
     expect(sent!.incident.key).toBe('link{asset="sw-1"}');
     expect(sent!.reason).toMatch(/; sent for victim#[0-9a-f]+, gone before sending it$/);
@@ -111,5 +115,30 @@ describe('a notification claimed by an agent that dies before its pipelines take
     );
     expect(notified(survivor.incidents.taken, 'opened')).toEqual([]);
     expect(await gauge(survivor.metrics, 'vigil_state_store_notification_takeovers_total')).toBe(1);
+  }, 30_000);
+
+  it('an agent cut off long enough to seem gone does not send what the leader took over meanwhile', async () => {
+    const prefix = freshPrefix();
+    // The survivor leads: the victim stays up and must not take the lease.
+    const survivor = await agent(prefix, 'survivor');
+    running.push(survivor.runtime);
+    await waitFor(() => survivor.runtime.state.leads(), 'the survivor to lead');
+    const victim = await agent(prefix, 'victim');
+    running.push(victim.runtime);
+    // Its presence is no longer renewed (as while Redis is out of its reach, or its loop stalled).
+    const client = (victim.runtime.state.store as RedisStateStore).redis as unknown as {
+      set: (key: string, ...rest: unknown[]) => Promise<unknown>;
+    };
+    const set = client.set.bind(client);
+    client.set = (key, ...rest) => (key.includes(':{unsent}:alive:') ? Promise.resolve('OK') : set(key, ...rest));
+    victim.incidents.full = true;
+    await victim.runtime.consumeLogs([ev(Date.now(), { asset: 'sw-1', type: 'down' })]);
+    await survivorSends(survivor);
+    // The victim's pipelines take again: what it held goes to them, not notified twice.
+    victim.incidents.full = false;
+    await victim.runtime.tick();
+    expect(victim.incidents.taken.map((c) => `${c.kind} notify=${String(c.notify)}`)).toEqual(['opened notify=false']);
+    expect(victim.incidents.taken[0]!.reason).toMatch(/; sent by the leader while held here$/);
+    expect(notified(survivor.incidents.taken, 'opened')).toHaveLength(1);
   }, 30_000);
 });

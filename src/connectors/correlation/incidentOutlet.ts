@@ -12,6 +12,11 @@ export interface IncidentOutletOptions {
   logger: Logger;
   /** Changes the pipelines accepted, or that went nowhere (none configured, or dropped from a full backlog). */
   delivered?(changes: readonly IncidentChange[]): void;
+  /**
+   * Before held changes are handed over again: those still this agent's to send (a notification
+   * another agent took over while they were held is not). Resolves with `held` when it cannot tell.
+   */
+  recheck?(held: IncidentChange[]): Promise<IncidentChange[]>;
 }
 
 /**
@@ -49,8 +54,10 @@ export class IncidentOutlet {
       this.opts.delivered?.(changes);
       return;
     }
-    let batch = this.backlog.length ? this.backlog.concat(changes) : changes;
+    let held = this.backlog;
     this.backlog = [];
+    if (held.length && this.opts.recheck) held = await this.opts.recheck(held);
+    let batch = held.length ? held.concat(changes) : changes;
     // A backlog can outgrow the incidents queue, which refuses a batch larger than itself for
     // good: it goes in slices of the queue's size.
     let slice = batch.length;

@@ -75,6 +75,7 @@ export class CorrelationRuntime implements IncidentDesk {
       output: opts.output,
       logger: opts.logger,
       delivered: (changes) => this.state.delivered?.(changes),
+      ...(this.state.stillOurs ? { recheck: (held) => this.state.stillOurs!(held) } : {}),
     });
     this.metrics = correlationMetrics(opts.metrics.registry);
     this.metrics.engines.add(this.engine);
