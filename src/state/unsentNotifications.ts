@@ -41,7 +41,12 @@ export class UnsentNotifications {
   private readonly opts: UnsentNotificationsOptions;
   private readonly keysOf: ReturnType<RedisKeys['unsentKeys']>;
   /** Claimed here, not yet handed over: each change's field in this agent's hash. */
-  private readonly unsent = new Map<IncidentChange, string>();
+  private readonly unsent = new Map<IncidentChange, { field: string; lapses: number }>();
+  /** When this agent last set its presence (wall clock ms), and how often it found it had lapsed meanwhile. */
+  private presentAt = Number.NEGATIVE_INFINITY;
+  /** Agents whose presence the last look found gone (see `takeOver`). */
+  private readonly suspects = new Set<string>();
+  private lapses = 0;
 
   constructor(opts: UnsentNotificationsOptions) {
     this.opts = opts;
@@ -98,7 +103,7 @@ export class UnsentNotifications {
     outcomes.forEach((outcome, j) => {
       out[at[j]!] = outcome;
       if (outcome === 'refused') refused.push(fields[j]!);
-      else if (!(outcome instanceof Error)) this.unsent.set(claimed[j]!, fields[j]!);
+      else if (!(outcome instanceof Error)) this.unsent.set(claimed[j]!, { field: fields[j]!, lapses: this.lapses });
     });
     if (refused.length) await client.hdel(this.keysOf.unsent(incarnation), ...refused).catch(() => undefined);
     return out;
@@ -110,7 +115,12 @@ export class UnsentNotifications {
    * answer for count as its own.
    */
   async lostClaims(changes: readonly IncidentChange[]): Promise<Set<IncidentChange>> {
-    const mine = changes.filter((c) => this.unsent.has(c));
+    // Only while this agent's presence lapsed since they were claimed: the leader takes nothing else over.
+    const lapsed = Date.now() - this.presentAt >= this.opts.presenceMs;
+    const mine = changes.filter((c) => {
+      const held = this.unsent.get(c);
+      return held !== undefined && (lapsed || held.lapses < this.lapses);
+    });
     const lost = new Set<IncidentChange>();
     if (mine.length === 0) return lost;
     // Claimed again as this agent's pending (its own retry goes through; one taken over is refused).
@@ -133,11 +143,11 @@ export class UnsentNotifications {
     const done: IncidentChange[] = [];
     const fields: string[] = [];
     for (const c of changes) {
-      const field = this.unsent.get(c);
-      if (field === undefined) continue;
+      const held = this.unsent.get(c);
+      if (held === undefined) continue;
       this.unsent.delete(c);
       done.push(c);
-      fields.push(field);
+      fields.push(held.field);
     }
     if (done.length === 0) return;
     const { client, keys, incarnation } = this.opts;
@@ -152,6 +162,14 @@ export class UnsentNotifications {
   /** Renews this agent's presence: due every third of `presenceMs`. */
   async renew(): Promise<void> {
     await this.opts.client.set(this.keysOf.presence(this.opts.incarnation), '1', 'PX', this.opts.presenceMs);
+    this.present();
+  }
+
+  /** Notes the presence set now: one set later than `presenceMs` after the last had lapsed meanwhile. */
+  private present(): void {
+    const now = Date.now();
+    if (now - this.presentAt >= this.opts.presenceMs) this.lapses++;
+    this.presentAt = now;
   }
 
   /** An orderly stop: this agent's presence goes at once, and with it what it left unsent to the leader. */
@@ -160,7 +178,8 @@ export class UnsentNotifications {
   }
 
   /**
-   * The leader's part: the notifications of agents whose presence expired, each claim taken over
+   * The leader's part: the notifications of agents whose presence expired (gone at this look and
+   * the last), each claim taken over
    * for this agent (and the change kept under its incarnation, until sent). What was sent or is
    * held by another writer is dropped. An agent with none left leaves the set of agents. At most
    * TAKEN_PER_LOOK a call: the rest at the next.
@@ -172,7 +191,18 @@ export class UnsentNotifications {
     let left = TAKEN_PER_LOOK;
     for (const from of await client.smembers(k.agents)) {
       if (left <= 0) break;
-      if (from === incarnation || (await client.exists(k.presence(from))) > 0) continue;
+      if (from === incarnation) continue;
+      if ((await client.exists(k.presence(from))) > 0) {
+        this.suspects.delete(from);
+        continue;
+      }
+      // Gone at two looks in a row (a third of lease_ttl apart at least, and a live agent renews its
+      // presence every third): a presence lost with Redis's data or a failover, and set again by
+      // its agent meanwhile, is not taken for a death.
+      if (!this.suspects.has(from)) {
+        this.suspects.add(from);
+        continue;
+      }
       // A few hundred at a look: the leader's timers wait on it, and what is left waits for the next.
       const flat: string[] = [];
       let cursor = '0';
@@ -187,12 +217,15 @@ export class UnsentNotifications {
         if (kept && (await takeOverClaim(client, keys, incarnation, from, kept))) {
           const change = { ...kept, reason: `${kept.reason}; sent for ${from}, gone before sending it` };
           await this.keep([field], [change]);
-          this.unsent.set(change, field);
+          this.unsent.set(change, { field, lapses: this.lapses });
           out.push({ change, from });
         }
         await client.hdel(k.unsent(from), field);
       }
-      if ((await client.hlen(k.unsent(from))) === 0) await client.srem(k.agents, from);
+      if ((await client.hlen(k.unsent(from))) === 0) {
+        await client.srem(k.agents, from);
+        this.suspects.delete(from);
+      }
     }
     return out;
   }
@@ -210,6 +243,7 @@ export class UnsentNotifications {
       .exec();
     const failed = replies?.find(([err]) => err)?.[0];
     if (failed) throw failed;
+    this.present();
   }
 }
 

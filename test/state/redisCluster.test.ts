@@ -171,6 +171,8 @@ describe('RedisStateStore on Redis Cluster', () => {
       expect(await a.claimAll(changes)).toEqual(Array(20).fill('claimed'));
       expect(await client.hlen(keys.unsentKeys().unsent('a#1'))).toBe(20);
       await client.del(keys.unsentKeys().presence('a#1'));
+      // Gone at two looks in a row.
+      expect(await leader.takeOver()).toEqual([]);
       const taken = await leader.takeOver();
       expect(taken.map((t) => t.change.incident.id).sort()).toEqual(changes.map((c) => c.incident.id).sort());
       await leader.sent(taken.map((t) => t.change));

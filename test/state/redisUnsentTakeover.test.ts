@@ -125,12 +125,13 @@ describe('a notification claimed by an agent that dies before its pipelines take
     await waitFor(() => survivor.runtime.state.leads(), 'the survivor to lead');
     const victim = await agent(prefix, 'victim');
     running.push(victim.runtime);
-    // Its presence is no longer renewed (as while Redis is out of its reach, or its loop stalled).
+    // Its presence can no longer be renewed (as while Redis is out of its reach).
     const client = (victim.runtime.state.store as RedisStateStore).redis as unknown as {
       set: (key: string, ...rest: unknown[]) => Promise<unknown>;
     };
     const set = client.set.bind(client);
-    client.set = (key, ...rest) => (key.includes(':{unsent}:alive:') ? Promise.resolve('OK') : set(key, ...rest));
+    client.set = (key, ...rest) =>
+      key.includes(':{unsent}:alive:') ? Promise.reject(new Error('cut off by the test')) : set(key, ...rest);
     victim.incidents.full = true;
     await victim.runtime.consumeLogs([ev(Date.now(), { asset: 'sw-1', type: 'down' })]);
     await survivorSends(survivor);
