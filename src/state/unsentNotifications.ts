@@ -19,6 +19,8 @@ export interface UnsentNotificationsOptions {
   incarnation: string;
   /** How long this agent's presence lasts unrenewed (lease_ttl); `renew` is due every third of it. */
   presenceMs: number;
+  /** Wall-clock ms (default Date.now): when a presence was set, and found gone. */
+  now?: () => number;
 }
 
 /** A notification taken over from an agent gone before sending it. */
@@ -45,12 +47,14 @@ export class UnsentNotifications {
   /** When this agent last set its presence (wall clock ms), and how often it found it had lapsed meanwhile. */
   private presentAt = Number.NEGATIVE_INFINITY;
   /** Agents whose presence the last look found gone (see `takeOver`). */
-  private readonly suspects = new Set<string>();
+  private readonly suspects = new Map<string, number>();
+  private readonly now: () => number;
   private lapses = 0;
 
   constructor(opts: UnsentNotificationsOptions) {
     this.opts = opts;
     this.keysOf = opts.keys.unsentKeys();
+    this.now = opts.now ?? Date.now;
   }
 
   get incarnation(): string {
@@ -116,7 +120,7 @@ export class UnsentNotifications {
    */
   async lostClaims(changes: readonly IncidentChange[]): Promise<Set<IncidentChange>> {
     // Only while this agent's presence lapsed since they were claimed: the leader takes nothing else over.
-    const lapsed = Date.now() - this.presentAt >= this.opts.presenceMs;
+    const lapsed = this.now() - this.presentAt >= this.opts.presenceMs;
     const mine = changes.filter((c) => {
       const held = this.unsent.get(c);
       return held !== undefined && (lapsed || held.lapses < this.lapses);
@@ -167,7 +171,7 @@ export class UnsentNotifications {
 
   /** Notes the presence set now: one set later than `presenceMs` after the last had lapsed meanwhile. */
   private present(): void {
-    const now = Date.now();
+    const now = this.now();
     if (now - this.presentAt >= this.opts.presenceMs) this.lapses++;
     this.presentAt = now;
   }
@@ -178,8 +182,8 @@ export class UnsentNotifications {
   }
 
   /**
-   * The leader's part: the notifications of agents whose presence expired (gone at this look and
-   * the last), each claim taken over
+   * The leader's part: the notifications of agents whose presence expired (found gone, and still
+   * gone half of presenceMs later), each claim taken over
    * for this agent (and the change kept under its incarnation, until sent). What was sent or is
    * held by another writer is dropped. An agent with none left leaves the set of agents. At most
    * TAKEN_PER_LOOK a call: the rest at the next.
@@ -196,13 +200,11 @@ export class UnsentNotifications {
         this.suspects.delete(from);
         continue;
       }
-      // Gone at two looks in a row (a third of lease_ttl apart at least, and a live agent renews its
-      // presence every third): a presence lost with Redis's data or a failover, and set again by
-      // its agent meanwhile, is not taken for a death.
-      if (!this.suspects.has(from)) {
-        this.suspects.add(from);
-        continue;
-      }
+      // Gone for half of presenceMs at least (a live agent renews its presence every third): a
+      // presence lost with a failover, and set again by its agent meanwhile, is not taken for a death.
+      const since = this.suspects.get(from);
+      if (since === undefined) this.suspects.set(from, this.now());
+      if (since === undefined || this.now() - since < this.opts.presenceMs / 2) continue;
       // A few hundred at a look: the leader's timers wait on it, and what is left waits for the next.
       const flat: string[] = [];
       let cursor = '0';

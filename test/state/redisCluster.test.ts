@@ -156,7 +156,9 @@ describe('RedisStateStore on Redis Cluster', () => {
     const keys = new RedisKeys(freshPrefix());
     try {
       await client.connect();
-      const agent = (incarnation: string) => new UnsentNotifications({ client, keys, incarnation, presenceMs: 60_000 });
+      let now = 0;
+      const agent = (incarnation: string) =>
+        new UnsentNotifications({ client, keys, incarnation, presenceMs: 60_000, now: () => now });
       const [a, leader] = [agent('a#1'), agent('b#2')];
       const opened = (i: number) =>
         ({
@@ -171,8 +173,9 @@ describe('RedisStateStore on Redis Cluster', () => {
       expect(await a.claimAll(changes)).toEqual(Array(20).fill('claimed'));
       expect(await client.hlen(keys.unsentKeys().unsent('a#1'))).toBe(20);
       await client.del(keys.unsentKeys().presence('a#1'));
-      // Gone at two looks in a row.
+      // Found gone, and still gone half of presenceMs later.
       expect(await leader.takeOver()).toEqual([]);
+      now += 30_000;
       const taken = await leader.takeOver();
       expect(taken.map((t) => t.change.incident.id).sort()).toEqual(changes.map((c) => c.incident.id).sort());
       await leader.sent(taken.map((t) => t.change));

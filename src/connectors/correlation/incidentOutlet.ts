@@ -56,7 +56,11 @@ export class IncidentOutlet {
     }
     let held = this.backlog;
     this.backlog = [];
-    if (held.length && this.opts.recheck) held = await this.opts.recheck(held);
+    if (held.length && this.opts.recheck)
+      held = await this.opts.recheck(held).catch((err: unknown) => {
+        this.opts.logger.warn({ err }, 'held incident changes could not be checked again; handed over as they are');
+        return held;
+      });
     let batch = held.length ? held.concat(changes) : changes;
     // A backlog can outgrow the incidents queue, which refuses a batch larger than itself for
     // good: it goes in slices of the queue's size.
