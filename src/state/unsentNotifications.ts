@@ -36,8 +36,9 @@ export interface TakenOver {
  * change is kept in Redis under the agent's incarnation meanwhile, with the agent's presence (a
  * key it renews every third of `presenceMs`). An agent that dies in between (its pipelines
  * refusing, say, a webhook down and its queue full) leaves them there: the leader, finding its
- * presence expired, takes each claim over and sends the change as it was made. A claim marked
- * sent, or held by another writer, is not taken over: the leader drops the entry.
+ * presence gone for half of `presenceMs`, takes each claim over and sends the change as it was
+ * made. A claim marked sent, or held by another writer, is not taken over: the leader drops the
+ * entry. An agent that only seemed gone asks, before sending what it held (`lostClaims`).
  */
 export class UnsentNotifications {
   private readonly opts: UnsentNotificationsOptions;
@@ -46,7 +47,7 @@ export class UnsentNotifications {
   private readonly unsent = new Map<IncidentChange, { field: string; lapses: number }>();
   /** When this agent last set its presence (wall clock ms), and how often it found it had lapsed meanwhile. */
   private presentAt = Number.NEGATIVE_INFINITY;
-  /** Agents whose presence the last look found gone (see `takeOver`). */
+  /** Agents a look found without their presence, and when it first did (see `takeOver`). */
   private readonly suspects = new Map<string, number>();
   private readonly now: () => number;
   private lapses = 0;
