@@ -15,7 +15,12 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function sharingOneLedger() {
+/**
+ * Two exporters on one ledger. `createAfterAWait`: an instance that claimed the incident creates
+ * its ticket only once the other has been told to come back (a delay asked for), so that the
+ * other meets the claim whatever the machine's load, rather than the ticket already stored.
+ */
+async function sharingOneLedger(createAfterAWait = false) {
   const glpi = await new FakeGlpi().listen();
   cleanup.push(() => glpi.close());
   const ledger = new FileTicketLedger(join(mkdtempSync(join(tmpdir(), 'vigil-shared-')), 'ledger.ndjson'));
@@ -26,10 +31,17 @@ async function sharingOneLedger() {
     user_token: 'user-token-1',
   });
   const timers = new ManualTimers();
-  const instances = [0, 1].map(
-    () =>
-      new IncidentExporter(testSettings('glpi'), config, new GlpiDriver(config), { ledger, timers, random: () => 0.5 }),
-  );
+  const instances = [0, 1].map(() => {
+    const driver = new GlpiDriver(config);
+    if (createAfterAWait) {
+      const create = driver.create.bind(driver);
+      driver.create = async (n) => {
+        await vi.waitFor(() => expect(timers.delays.length).toBeGreaterThan(0), { timeout: 10_000 });
+        return create(n);
+      };
+    }
+    return new IncidentExporter(testSettings('glpi'), config, driver, { ledger, timers, random: () => 0.5 });
+  });
   for (const e of instances) {
     await e.start();
     cleanup.push(() => e.shutdown());
@@ -82,7 +94,7 @@ describe('two exporters sharing one ledger (as two instances share a store)', ()
   });
 
   it('make one ticket between them: the one without the claim waits and then uses the stored ticket', async () => {
-    const { glpi, timers, instances } = await sharingOneLedger();
+    const { glpi, timers, instances } = await sharingOneLedger(true);
     const story = new IncidentStory();
     const opened = story.next('opened');
     await Promise.all(instances.map((e) => e.consumeIncidents([opened])));
