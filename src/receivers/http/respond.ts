@@ -48,5 +48,35 @@ export function sendUnauthenticated(reply: FastifyReply, err: AuthenticationErro
  * where the next request would start.
  */
 export function closeIfBodyUnread(req: IncomingMessage, reply: FastifyReply): void {
-  if (!req.complete) reply.header('connection', 'close');
+  if (req.complete) return;
+  reply.header('connection', 'close');
+  lingerOnClose(req);
+}
+
+/** How long a connection answered before its body was in goes on reading (and dropping) what still comes. */
+const LINGER_MS = 2_000;
+
+/**
+ * Closing a socket with bytes of the client's still unread makes the kernel reset it, and a
+ * client still writing its body then meets a broken pipe and may give up before it reads the
+ * answer it was sent (a raw Node socket does: it closes on the write error, the answer unread).
+ * So, as web servers do (a lingering close), once the answer is out the connection is
+ * half-closed and what still comes is read and dropped, until the client closes its side or
+ * LINGER_MS have passed.
+ */
+function lingerOnClose(req: IncomingMessage): void {
+  const socket = req.socket;
+  // The server calls it once an answer with `connection: close` is out.
+  socket.destroySoon = () => {
+    socket.end();
+    const drop = () => undefined;
+    req.on('data', drop);
+    req.resume();
+    socket.on('data', drop);
+    socket.resume();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('end', () => socket.destroy());
+    socket.once('close', () => clearTimeout(timer));
+  };
 }
