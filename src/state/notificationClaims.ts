@@ -6,10 +6,14 @@ import type { RedisKeys } from './redisKeys.ts';
 /** How long a sent notification is remembered, so no agent sends it again. */
 const NOTIFIED_TTL_MS = 86_400_000;
 
-/** One notification to claim: its change, and the writer claiming it. */
+/**
+ * One notification to claim: its change, the writer claiming it, and how the claim is held when
+ * it is not the call's (`pending` until sent, or `done`).
+ */
 export interface NotificationClaim {
   writer: string;
   change: IncidentChange;
+  state?: 'pending' | 'done';
 }
 
 /**
@@ -53,7 +57,8 @@ export async function claimOutcome(
 /**
  * `claimOutcome` of several notifications, in order, in one script call per slot their claims
  * are in (one call on a single connection): a delivery of many changes costs one round trip and
- * one call, not one each. A claim whose call failed (Redis out of reach) comes back as the error.
+ * one call, not one each. Each claim is held as its own `state` says, else as `state`. A claim
+ * whose call failed (Redis out of reach) comes back as the error.
  */
 export async function claimOutcomes(
   client: RedisClient,
@@ -62,11 +67,13 @@ export async function claimOutcomes(
   state: 'pending' | 'done',
 ): Promise<(ClaimOutcome | Error)[]> {
   const out: (ClaimOutcome | Error)[] = claims.map(() => 'claimed');
-  const held = state === 'pending' ? 'p' : 'd';
   await Promise.all(
     bySlot(client, keys, claims).map(async ({ indexes, keyLists }) => {
       const args: (string | number)[] = [NOTIFIED_TTL_MS];
-      indexes.forEach((i, j) => args.push(claims[i]!.writer, held, keyLists[j]!.length));
+      indexes.forEach((i, j) => {
+        const claim = claims[i]!;
+        args.push(claim.writer, (claim.state ?? state) === 'pending' ? 'p' : 'd', keyLists[j]!.length);
+      });
       try {
         const reply = (await runScript(client, 'vigilNotifyClaim', keyLists.flat(), args)) as (number | string)[];
         indexes.forEach((i, j) => {

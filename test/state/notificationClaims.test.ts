@@ -23,6 +23,10 @@ const OPENED = {
   incident: { key: 'errors{service="web"}', id: 'i-1', openedAtMs: 1_000 } as Incident,
 } as IncidentChange;
 
+/** OPENED of another incident: the errors of `service`. */
+const opened = (service: string) =>
+  ({ ...OPENED, incident: { ...OPENED.incident, key: `errors{service="${service}"}`, id: service } }) as IncidentChange;
+
 describe('notification claims', () => {
   const redis = redisAndClients();
   let client: Redis;
@@ -93,11 +97,6 @@ describe('notification claims', () => {
 
   it('claims many notifications in one call, each as a call of its own would, and marks many sent at once', async () => {
     const keys = new RedisKeys(freshPrefix());
-    const opened = (service: string) =>
-      ({
-        ...OPENED,
-        incident: { ...OPENED.incident, key: `errors{service="${service}"}`, id: service },
-      }) as IncidentChange;
     const [fresh, doneByOther, pendingEarlier, mine, twice] = ['a', 'b', 'c', 'd', 'e'].map(opened) as [
       IncidentChange,
       IncidentChange,
@@ -136,6 +135,39 @@ describe('notification claims', () => {
         'pending',
       ),
     ).toEqual(['refused', 'refused', { takenOverFrom: 'b@3:6' }, { takenOverFrom: 'b@3:6' }]);
+  });
+
+  it('holds each claim of one call as its own state says: one claimed done is not taken over', async () => {
+    const keys = new RedisKeys(freshPrefix());
+    const [sent, unsent, either] = ['a', 'b', 'c'].map(opened) as [IncidentChange, IncidentChange, IncidentChange];
+    const calls = async () =>
+      [...(await client.info('commandstats')).matchAll(/cmdstat_eval(?:sha)?:calls=(\d+)/g)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
+    const before = await calls();
+    expect(
+      await claimOutcomes(
+        client,
+        keys,
+        [
+          { writer: 'a@3:5', change: sent, state: 'done' },
+          { writer: 'a@3:5', change: unsent, state: 'pending' },
+          { writer: 'a@3:5', change: either },
+        ],
+        'done',
+      ),
+    ).toEqual(['claimed', 'claimed', 'claimed']);
+    expect(await calls()).toBe(before + 1);
+    // The next term takes over only the one claimed pending.
+    expect(
+      await claimOutcomes(
+        client,
+        keys,
+        [sent, unsent, either].map((change) => ({ writer: 'a@3:6', change })),
+        'pending',
+      ),
+    ).toEqual(['refused', { takenOverFrom: 'a@3:5' }, 'refused']);
   });
 
   it('claims thousands in calls of a thousand at most, answered in order as one', async () => {

@@ -602,19 +602,15 @@ export class PartitionRuntime implements IncidentDesk {
   private async reclaim(): Promise<void> {
     const kept = [...this.claimed];
     if (kept.length === 0) return;
-    // The sent ones claimed done, the others pending, each set in as few calls as their slots allow.
-    const again = await Promise.all(
-      [true, false].map((sent) =>
-        claimOutcomes(
-          this.redis.client,
-          this.redisKeys,
-          kept.filter((k) => k.sent === sent),
-          sent ? 'done' : 'pending',
-        ),
-      ),
+    // The sent ones claimed done, the others pending: in as few calls as their slots allow.
+    const again = await claimOutcomes(
+      this.redis.client,
+      this.redisKeys,
+      kept.map((k) => ({ writer: k.writer, change: k.change, state: k.sent ? 'done' : 'pending' })),
+      'pending',
     );
     this.opts.logger.info(
-      { claims: kept.length, failed: again.flat().filter((x) => x === 'refused' || x instanceof Error).length },
+      { claims: kept.length, failed: again.filter((x) => x === 'refused' || x instanceof Error).length },
       'notifications claimed again after a reconnect',
     );
   }
@@ -732,21 +728,12 @@ export class PartitionRuntime implements IncidentDesk {
       if (writer === undefined) writers.set(p, (writer = this.writerIn(p)));
       return m.writer === writer;
     });
-    const out: (ClaimOutcome | Error)[] = new Array(notifying.length);
-    await Promise.all(
-      [true, false].map(async (now) => {
-        const at = current.flatMap((c, i) => (c === now ? [i] : []));
-        if (at.length === 0) return;
-        const outcomes = await claimOutcomes(
-          this.redis.client,
-          this.redisKeys,
-          at.map((i) => notifying[i]!),
-          now ? 'pending' : 'done',
-        );
-        at.forEach((i, j) => (out[i] = outcomes[j]!));
-      }),
+    return claimOutcomes(
+      this.redis.client,
+      this.redisKeys,
+      notifying.map((m, i) => ({ writer: m.writer, change: m.change, state: current[i] ? 'pending' : 'done' })),
+      'pending',
     );
-    return out;
   }
 
   /**
