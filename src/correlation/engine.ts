@@ -112,6 +112,12 @@ export interface EngineOptions {
   takesPoint?(rule: PointRule, p: MetricPoint): boolean;
   /** Labels this engine's overflow incidents (max_open_incidents) carry beside `overflow`: a partition's. */
   overflowScope?: Readonly<Record<string, string>>;
+  /**
+   * The incidents other engines hold (the other partitions', as their owners last told them):
+   * their open ones inhibit, and mark assets down, as this engine's own do, from each tick on.
+   * Default: none (this engine's store holds every group).
+   */
+  elsewhere?(): Iterable<Incident>;
 }
 
 /**
@@ -136,11 +142,13 @@ export class CorrelationEngine {
   /** The groups of a rule this engine takes events for (`EngineOptions.takes`); undefined: all. */
   private readonly takes: ((rule: EventRule, e: VigilEvent) => boolean) | undefined;
   private readonly takesPoint: ((rule: PointRule, p: MetricPoint) => boolean) | undefined;
+  private readonly elsewhere: (() => Iterable<Incident>) | undefined;
 
   constructor(set: RuleSet, store: StateStore, opts: EngineOptions = {}) {
     this.store = store;
     this.takes = opts.takes;
     this.takesPoint = opts.takesPoint;
+    this.elsewhere = opts.elsewhere;
     this.book = new IncidentBook(store);
     this.silences = new SilenceBook(store);
     this.silences.refresh(0);
@@ -294,7 +302,7 @@ export class CorrelationEngine {
     this.mergedCounts.clear();
     this.refreshSilences(nowMs);
     const open = this.openIncidents();
-    this.set.suppressor.rebuild(open);
+    this.set.suppressor.rebuild(open, this.set.suppressor.looksAtOthers ? this.elsewhere?.() : undefined);
     for (const rec of open) {
       const rule = this.byName.get(rec.incident.rule);
       if (!rule) continue;

@@ -1,3 +1,4 @@
+import type { Incident } from '../model/incident.ts';
 import type { IncidentRecord } from './incidentBook.ts';
 import { matchesAll, type LabelMatcher } from './labelMatchers.ts';
 import { recurrenceActive } from './recurrence.ts';
@@ -36,7 +37,10 @@ export interface SuppressionConfig {
 
 /** The labels matchers see: the group labels plus `rule` and `severity` (lower case). */
 export function matchLabels(rec: IncidentRecord): Record<string, string> {
-  const inc = rec.incident;
+  return labelsOf(rec.incident);
+}
+
+function labelsOf(inc: Incident): Record<string, string> {
   return { ...inc.labels, rule: inc.rule, severity: inc.severityText.toLowerCase() };
 }
 
@@ -64,8 +68,9 @@ export function maintenanceActive(w: MaintenanceWindow, nowMs: number): boolean 
 /**
  * Decides what suppresses an incident: a silence, a maintenance window, an inhibiting source
  * incident, or a down parent asset. The open incidents it looks at are indexed on each tick
- * from the store (so other agents' incidents count) and kept current between ticks with this
- * agent's own openings and resolutions.
+ * from the store (so other agents' incidents count), and from those other engines hold (the other
+ * partitions', as last told), and kept current between ticks with this engine's own openings and
+ * resolutions.
  */
 export class Suppressor {
   readonly config: SuppressionConfig;
@@ -92,18 +97,31 @@ export class Suppressor {
     );
   }
 
-  rebuild(open: IncidentRecord[]): void {
+  /** Whether other incidents than the one judged decide (inhibition, topology): those `rebuild` takes `elsewhere`. */
+  get looksAtOthers(): boolean {
+    return this.config.inhibit.length > 0 || this.config.topologyDownRules !== undefined;
+  }
+
+  /**
+   * Indexes the open incidents: `open`, this engine's, and `elsewhere`, open ones other engines
+   * hold (this engine's own win where both index one tuple or asset).
+   */
+  rebuild(open: IncidentRecord[], elsewhere: Iterable<Incident> = []): void {
     this.sources = this.config.inhibit.map(() => new Map());
     this.downAssets = new Map();
+    if (this.looksAtOthers) for (const inc of elsewhere) if (inc.status !== 'resolved') this.noteIncident(inc, true);
     for (const rec of open) this.note(rec, true);
   }
 
   /** Keeps the index current as this agent opens (`open`) or resolves incidents. */
   note(rec: IncidentRecord, open: boolean): void {
-    const inc = rec.incident;
+    this.noteIncident(rec.incident, open);
+  }
+
+  private noteIncident(inc: Incident, open: boolean): void {
     const { inhibit, topologyDownRules } = this.config;
     if (inhibit.length > 0) {
-      const labels = matchLabels(rec);
+      const labels = labelsOf(inc);
       inhibit.forEach((r, i) => {
         if (!matchesAll(r.source, labels)) return;
         const t = tupleOf(inc.tenant, labels, r.equal);

@@ -120,7 +120,7 @@ const inlineStateSchema = refine(
       ),
       sharing: literalUnion(['state', 'partitions'], {
         default: 'state',
-        doc: 'How agents on one Redis share the work (docs/correlation.md, "Sharing through Redis"). `state`: every agent takes the events it receives and their groups\' state is merged in Redis. `partitions`: groups fall into `partitions`, each owned by one agent at a time, which takes every agent\'s events of its groups from a Redis stream and checkpoints their state there; an agent that dies hands its partitions to the others within `lease_ttl`. No `inhibit` or `topology` (yet): they look at incidents of other groups.',
+        doc: "How agents on one Redis share the work (docs/correlation.md, \"Sharing through Redis\"). `state`: every agent takes the events it receives and their groups' state is merged in Redis. `partitions`: groups fall into `partitions`, each owned by one agent at a time, which takes every agent's events of its groups from a Redis stream and checkpoints their state there; an agent that dies hands its partitions to the others within `lease_ttl`. `inhibit` and `topology` look at the other partitions' open incidents as their owners last told them (a delivery behind).",
       }),
       partitions: int({
         default: 12,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { maintenanceActive } from '../../src/correlation/suppression.ts';
+import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 import { engineFrom, ev, Timeline } from '../support/correlation.ts';
 
 const base = `
@@ -62,6 +63,33 @@ topology: { parent: 'attributes["parent"]' }
       suppressed: true,
       eventCount: 4,
     });
+  });
+
+  it('inhibition and topology also see the open incidents other engines hold (a partition’s engine), from its next tick', () => {
+    const yaml = `${base}
+inhibit:
+  - { source: ['rule="host_down"'], target: ['rule="svc_errors"'], equal: [asset] }
+topology: { parent: 'attributes["parent"]' }
+`;
+    // The hosts' incidents in one engine, the services' in another that is told of them.
+    const hosts = engineFrom(yaml);
+    const services = engineFrom(yaml, new MemoryStateStore(), {
+      elsewhere: () => [...hosts.eachIncident(false)].map((rec) => rec.incident),
+    });
+    hosts.process([hostDown(0, 'h1'), hostDown(0, 'rack-7')], 0);
+    const tl = new Timeline(services);
+    for (let i = 0; i < 3; i++)
+      tl.send([svcErr(1000 + i, 'api', 'h1'), svcErr(1000 + i, 'db', 'db-3', 'rack-7'), svcErr(1000 + i, 'api', 'h2')]);
+    hosts.process([hostUp(10_000, 'h1')], 10_000);
+    tl.advance(11_000);
+    expect(timeline(tl)).toEqual([
+      'opened svc_errors{asset="h1",service="api"} by inhibit:host_down{asset="h1"}',
+      'opened svc_errors{asset="db-3",service="db"} by topology:host_down{asset="rack-7"}',
+      'opened! svc_errors{asset="h2",service="api"}',
+      // The source resolved in the other engine: the next tick lifts the inhibition.
+      'unsuppressed svc_errors{asset="h1",service="api"}',
+      'opened! svc_errors{asset="h1",service="api"}',
+    ]);
   });
 
   it('silences: matching incidents are suppressed between starts_at and ends_at', () => {

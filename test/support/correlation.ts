@@ -2,7 +2,7 @@ import { parse } from 'yaml';
 import { expect } from 'vitest';
 import { correlationSchema } from '../../src/correlation/config.ts';
 import { compileRuleSet, type ConditionCompiler } from '../../src/correlation/compile.ts';
-import { CorrelationEngine } from '../../src/correlation/engine.ts';
+import { CorrelationEngine, type EngineOptions } from '../../src/correlation/engine.ts';
 import { compileCondition } from '../../src/ottl/index.ts';
 import { newEvent, type VigilEvent } from '../../src/model/event.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
@@ -14,13 +14,17 @@ import type { StateDelta, StateStore } from '../../src/correlation/stateStore.ts
 export const ruleConditions: ConditionCompiler = (source, context) =>
   compileCondition(source, context) as (item: never) => boolean;
 
-export function engineFrom(yaml: string, store: StateStore = new MemoryStateStore()): CorrelationEngine {
+export function engineFrom(
+  yaml: string,
+  store: StateStore = new MemoryStateStore(),
+  opts: EngineOptions = {},
+): CorrelationEngine {
   const issues: { path: string; message: string }[] = [];
   const cfg = correlationSchema.parse(parse(yaml), 'correlation', issues);
   if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
   const { set, issues: compileIssues } = compileRuleSet(cfg, ruleConditions);
   if (compileIssues.length) throw new Error(JSON.stringify(compileIssues));
-  return new CorrelationEngine(set, store);
+  return new CorrelationEngine(set, store, opts);
 }
 
 export function rulesFrom(yaml: string) {

@@ -1,5 +1,5 @@
 import { obj, type ConfigIssue, type Infer } from '../../config/schema.ts';
-import { correlationSchema, type CorrelationConfig } from '../../correlation/config.ts';
+import { correlationSchema } from '../../correlation/config.ts';
 import { validateCorrelation } from '../../correlation/configSection.ts';
 import { redisStateSchema } from '../../state/redisConfig.ts';
 
@@ -14,20 +14,7 @@ export const correlationConnectorSchema = obj({
 
 export type CorrelationConnectorConfig = Infer<typeof correlationConnectorSchema>;
 
-/**
- * What `sharing: partitions` cannot do (yet), as config issues at the paths that ask for it: the
- * features that look at incidents of several groups at once (one partition's engine sees its own
- * groups only).
- */
-function partitionsIssues(cfg: CorrelationConfig, path: string): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  const why = 'with state.sharing: partitions, each agent sees only the groups of the partitions it holds';
-  if (cfg.inhibit.length > 0) issues.push({ path: `${path}.inhibit`, message: `is not supported: ${why}` });
-  if (cfg.topology !== undefined) issues.push({ path: `${path}.topology`, message: `is not supported: ${why}` });
-  return issues;
-}
-
-/** The rules, and under `state.sharing: partitions` what the owners design cannot do. */
+/** The rules, and under `state.sharing: partitions` the store it needs. */
 export function validateCorrelationConnector(cfg: CorrelationConnectorConfig, path: string): ConfigIssue[] {
   const issues = validateCorrelation(cfg, path);
   if (cfg.state.sharing !== 'partitions') return issues;
@@ -36,5 +23,5 @@ export function validateCorrelationConnector(cfg: CorrelationConnectorConfig, pa
       path: `${path}.state.sharing`,
       message: 'partitions needs store: redis (or a redis_state extension)',
     });
-  return [...issues, ...partitionsIssues(cfg, path)];
+  return issues;
 }

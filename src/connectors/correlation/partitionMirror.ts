@@ -27,6 +27,8 @@ export class PartitionMirror {
   private readonly opts: PartitionMirrorOptions;
   private readonly byKey = new Map<string, Incident>();
   private readonly keyOfId = new Map<string, string>();
+  /** The open ones of `byKey`: what inhibits and marks assets down in the other partitions. */
+  private readonly openByKey = new Map<string, Incident>();
 
   constructor(opts: PartitionMirrorOptions) {
     this.opts = opts;
@@ -79,6 +81,8 @@ export class PartitionMirror {
     if (was && was.id !== inc.id) this.keyOfId.delete(was.id);
     this.byKey.set(inc.key, inc);
     this.keyOfId.set(inc.id, inc.key);
+    if (inc.status === 'resolved') this.openByKey.delete(inc.key);
+    else this.openByKey.set(inc.key, inc);
   }
 
   /** Forgets incidents resolved longer ago than an engine keeps them. */
@@ -93,6 +97,11 @@ export class PartitionMirror {
   /** The incidents on keys `mine` does not claim (this agent's own partitions answer for those). */
   *incidents(mine: (key: string) => boolean): Iterable<Incident> {
     for (const [key, inc] of this.byKey) if (!mine(key)) yield inc;
+  }
+
+  /** The open incidents on keys `mine` does not claim. */
+  *openIncidents(mine: (key: string) => boolean): Iterable<Incident> {
+    for (const [key, inc] of this.openByKey) if (!mine(key)) yield inc;
   }
 
   get(key: string): Incident | undefined {

@@ -220,6 +220,7 @@ export class PartitionRuntime implements IncidentDesk {
           takes: this.placement.takesFor(partition),
           takesPoint: this.placement.takesPointFor(partition),
           overflowScope: { partition: String(partition) },
+          elsewhere: () => this.incidentsBeside(partition),
         }),
       encode: (events) => eventsToRows(events),
       decode: eventsFromRows,
@@ -303,6 +304,7 @@ export class PartitionRuntime implements IncidentDesk {
 
   /** Starts the rounds; Redis out of reach leaves the connector degraded until it answers. */
   async start(): Promise<void> {
+    await this.watchOthers();
     await this.round().catch(() => undefined);
     // A reconnect may be to a promoted replica that missed the last claims: they are made again at once.
     this.redis.client.on('ready', this.onReady);
@@ -310,8 +312,14 @@ export class PartitionRuntime implements IncidentDesk {
   }
   private readonly onReady = () => void this.reclaim();
 
+  /** Rules that inhibit, or suppress by topology, look at the other partitions' incidents: they are told them. */
+  private async watchOthers(): Promise<void> {
+    if (this.set.suppressor.looksAtOthers) await this.serve();
+  }
+
   /**
-   * The operators' API reads this agent: it shows the other agents' partitions' incidents too, as
+   * The operators' API reads this agent (or its rules look at the other partitions' incidents,
+   * `watchOthers`): it shows the other agents' partitions' incidents too, as
    * their owners tell them from now on (they tell while some agent serves, see `round`) and as
    * the checkpoints hold them (read again after a reconnect, and once the owners have heard).
    */
@@ -779,6 +787,16 @@ export class PartitionRuntime implements IncidentDesk {
     yield* this.mirror.incidents((key) => this.holderOf(key) !== undefined);
   }
 
+  /**
+   * What inhibition and topology see beside a partition's own incidents: the others this agent
+   * holds, from their engines, and the other agents' open ones, as last told (a delivery behind).
+   */
+  private *incidentsBeside(partition: number): Iterable<Incident> {
+    for (const o of this.owner.owned.values())
+      if (o.partition !== partition) for (const rec of o.engine.eachIncident(false)) yield rec.incident;
+    yield* this.mirror.openIncidents((key) => this.holderOf(key) !== undefined);
+  }
+
   rules(): readonly RuleConfig[] {
     return this.shown.rules.map((r) => r.definition);
   }
@@ -948,6 +966,7 @@ export class PartitionRuntime implements IncidentDesk {
       this.set = ruleSetOf(sharedOut(config, this.count));
       this.shown = ruleSetOf(config);
       this.placement = new GroupPlacement(this.set, this.count);
+      await this.watchOthers();
       const changes: IncidentChange[] = [];
       let resets: readonly RuleReset[] = [];
       for (const o of this.owner.owned.values()) {
