@@ -45,6 +45,8 @@ export class UnsentNotifications {
   private readonly keysOf: ReturnType<RedisKeys['unsentKeys']>;
   /** Claimed here, not yet handed over: each change's field in this agent's hash. */
   private readonly unsent = new Map<IncidentChange, { field: string; lapses: number }>();
+  /** Handed over, their marks not yet taken by Redis (out of reach then): marked at the next renewal. */
+  private readonly unmarked = new Map<IncidentChange, string>();
   /** When this agent last set its presence (wall clock ms), and how often it found it had lapsed meanwhile. */
   private presentAt = Number.NEGATIVE_INFINITY;
   /** Agents a look found without their presence, and when it first did (see `takeOver`). */
@@ -143,31 +145,40 @@ export class UnsentNotifications {
     return lost;
   }
 
-  /** Marks sent the claims of `changes` this agent made, and forgets their entries (after: a death between the two leaves an entry the leader drops). */
+  /**
+   * Marks sent the claims of `changes` this agent made, and forgets their entries (after: a death
+   * between the two leaves an entry the leader drops). What Redis could not take is marked at the
+   * next `renew` and before `leave`: left pending, the leader would send it again once this agent
+   * goes. Throws when Redis could not take it.
+   */
   async sent(changes: readonly IncidentChange[]): Promise<void> {
-    const done: IncidentChange[] = [];
-    const fields: string[] = [];
     for (const c of changes) {
       const held = this.unsent.get(c);
       if (held === undefined) continue;
       this.unsent.delete(c);
-      done.push(c);
-      fields.push(held.field);
+      this.unmarked.set(c, held.field);
     }
-    if (done.length === 0) return;
+    await this.markUnmarked();
+  }
+
+  private async markUnmarked(): Promise<void> {
+    if (this.unmarked.size === 0) return;
+    const marking = [...this.unmarked];
     const { client, keys, incarnation } = this.opts;
     await markAllNotified(
       client,
       keys,
-      done.map((change) => ({ writer: incarnation, change })),
+      marking.map(([change]) => ({ writer: incarnation, change })),
     );
-    await client.hdel(this.keysOf.unsent(incarnation), ...fields);
+    await client.hdel(this.keysOf.unsent(incarnation), ...marking.map(([, field]) => field));
+    for (const [c] of marking) this.unmarked.delete(c);
   }
 
   /** Renews this agent's presence: due every third of `presenceMs`. */
   async renew(): Promise<void> {
     await this.opts.client.set(this.keysOf.presence(this.opts.incarnation), '1', 'PX', this.opts.presenceMs);
     this.present();
+    await this.markUnmarked();
   }
 
   /** Notes the presence set now: one set later than `presenceMs` after the last had lapsed meanwhile. */
@@ -179,6 +190,7 @@ export class UnsentNotifications {
 
   /** An orderly stop: this agent's presence goes at once, and with it what it left unsent to the leader. */
   async leave(): Promise<void> {
+    await this.markUnmarked();
     await this.opts.client.del(this.keysOf.presence(this.opts.incarnation));
   }
 

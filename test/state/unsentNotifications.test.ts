@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Incident, IncidentChange } from '../../src/model/incident.ts';
-import { claimNotification, markAllNotified } from '../../src/state/notificationClaims.ts';
+import { claimIdentity, claimNotification, markAllNotified } from '../../src/state/notificationClaims.ts';
 import { RedisKeys } from '../../src/state/redisKeys.ts';
 import { UnsentNotifications } from '../../src/state/unsentNotifications.ts';
 import { waitFor } from '../support/waitFor.ts';
@@ -96,6 +96,34 @@ describe('notifications claimed and not yet sent (sharing: state)', () => {
     // Marked sent, the entry still there (the agent died between the two).
     await markAllNotified(client, keys, [{ writer: 'a#1', change: c }]);
     await gone(a);
+    expect(await looks(leader)).toEqual([]);
+    expect(await client.hlen(keys.unsentKeys().unsent('a#1'))).toBe(0);
+  });
+
+  it('a sent mark Redis could not take is made again at the next renewal, and before leaving: nothing sent twice', async () => {
+    // Agent a on a connection of its own, which the test cuts as the pipelines take its changes.
+    const own = await redis.client();
+    const a = new UnsentNotifications({ client: own, keys, incarnation: 'a#1', presenceMs: 60_000, now: () => now });
+    const back = async () => {
+      await waitFor(() => own.status === 'end', "a's connection closed");
+      await own.connect();
+    };
+    const leader = agent('b#2');
+    const [first, second] = [opened('i-1'), opened('i-2')];
+    await a.claim(first);
+    await a.claim(second);
+    await a.renew();
+    own.disconnect();
+    await expect(a.sent([first])).rejects.toThrow();
+    await back();
+    // Renewed: the mark goes this time.
+    await a.renew();
+    expect(await client.hkeys(keys.unsentKeys().unsent('a#1'))).toEqual([claimIdentity(second)]);
+    own.disconnect();
+    await expect(a.sent([second])).rejects.toThrow();
+    await back();
+    // An orderly stop: the mark first, then the presence goes.
+    await a.leave();
     expect(await looks(leader)).toEqual([]);
     expect(await client.hlen(keys.unsentKeys().unsent('a#1'))).toBe(0);
   });
