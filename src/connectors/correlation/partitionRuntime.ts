@@ -228,6 +228,7 @@ export class PartitionRuntime implements IncidentDesk {
       decodePoints: pointsFromJson,
       tickMs: config.tick_interval,
       changes: (changes, partition) => {
+        this.noteOpen(changes, partition);
         const writer = this.writerIn(partition);
         for (const change of changes) this.made.push({ change, writer });
       },
@@ -648,6 +649,7 @@ export class PartitionRuntime implements IncidentDesk {
    * makes the same changes again, under the same ids and moments; their claims are taken.
    */
   private async deliver(extra: IncidentChange[] = []): Promise<void> {
+    this.noteOpen(extra);
     let made = extra.length
       ? this.made.concat(
           extra.map((change) => ({ change, writer: this.writerIn(this.partitionOfKey(change.incident.key)) })),
@@ -792,9 +794,35 @@ export class PartitionRuntime implements IncidentDesk {
    * holds, from their engines, and the other agents' open ones, as last told (a delivery behind).
    */
   private *incidentsBeside(partition: number): Iterable<Incident> {
-    for (const o of this.owner.owned.values())
-      if (o.partition !== partition) for (const rec of o.engine.eachIncident(false)) yield rec.incident;
+    for (const o of this.owner.owned.values()) {
+      if (o.partition === partition) continue;
+      let index = this.openHeld.get(o.partition);
+      if (index?.engine !== o.engine) {
+        index = { engine: o.engine, open: new Map() };
+        for (const rec of o.engine.eachIncident(false))
+          if (rec.incident.status !== 'resolved') index.open.set(rec.incident.key, rec.incident);
+        this.openHeld.set(o.partition, index);
+      }
+      yield* index.open.values();
+    }
     yield* this.mirror.openIncidents((key) => this.holderOf(key) !== undefined);
+  }
+
+  /**
+   * The open incidents of each partition held, for `incidentsBeside`: indexed from its engine when
+   * first asked for (and again when its engine is another, the partition taken anew), then kept
+   * current with the changes made in it.
+   */
+  private readonly openHeld = new Map<number, { engine: CorrelationEngine; open: Map<string, Incident> }>();
+
+  private noteOpen(changes: readonly IncidentChange[], partition?: number): void {
+    if (this.openHeld.size === 0) return;
+    for (const c of changes) {
+      const index = this.openHeld.get(partition ?? this.partitionOfKey(c.incident.key));
+      if (index === undefined) continue;
+      if (c.incident.status === 'resolved') index.open.delete(c.incident.key);
+      else index.open.set(c.incident.key, c.incident);
+    }
   }
 
   rules(): readonly RuleConfig[] {
