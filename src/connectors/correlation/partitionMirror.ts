@@ -56,8 +56,10 @@ export class PartitionMirror {
   }
 
   /**
-   * The incidents of a partition's checkpoint (its `i:` entries), for keys not heard of since:
-   * what an agent that starts, or reconnects, shows of incidents that have not changed since.
+   * The incidents of a partition's checkpoint (its `i:` entries) that are later than what was
+   * heard of them: what an agent that starts shows of incidents that have not changed since, and
+   * what one that reconnects missed being told meanwhile (a resolution, say, which inhibition
+   * must see).
    */
   async load(client: RedisClient, checkpointKey: string): Promise<void> {
     let cursor = '0';
@@ -71,9 +73,16 @@ export class PartitionMirror {
         const decoded = decodeCheckpointEntry(fields[i + 1]!);
         if (decoded.kind !== 'register' || decoded.deleted) continue;
         const inc = (decoded.register.value as unknown as IncidentRecord | null)?.incident;
-        if (inc && !this.byKey.has(inc.key)) this.set(inc);
+        if (inc && this.later(inc)) this.set(inc);
       }
     } while (cursor !== '0');
+  }
+
+  /** Whether `inc` is a later state of its key than the one held: a later version, or a later incident. */
+  private later(inc: Incident): boolean {
+    const held = this.byKey.get(inc.key);
+    if (held === undefined) return true;
+    return held.id === inc.id ? inc.version > held.version : inc.openedAtMs > held.openedAtMs;
   }
 
   private set(inc: Incident): void {

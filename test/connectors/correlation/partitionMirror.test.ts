@@ -61,4 +61,47 @@ describe("the API view of other partitions' incidents, loaded from their checkpo
     }
     expect(mirror.get(told.key)?.status).toBe('acknowledged');
   });
+
+  it('takes from the checkpoint what it missed being told (a resolution, a later incident), not an older state', async () => {
+    const redis = await client();
+    const store = new MemoryStateStore();
+    const engine = engineFrom(
+      `
+defaults: { group_wait: 0s, reopen_window: 0s }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+`,
+      store,
+    );
+    const link = (t: number, asset: string, type: 'down' | 'up') => ev(t, { asset, type });
+    const incidentOf = (asset: string) =>
+      (store.read(`i:link{asset="${asset}"}`)!.value as unknown as IncidentRecord).incident;
+    engine.process(
+      ['a', 'b', 'c'].map((asset) => link(1_000, asset, 'down')),
+      1_000,
+    );
+    // What the mirror heard before its subscriber went away: a, b and c open.
+    const heard = ['a', 'b', 'c'].map((asset) => ({ ...incidentOf(asset) }));
+    const mirror = new PartitionMirror({ subscriber: redis, channel: 'unused', logger: pino({ level: 'silent' }) });
+    mirror.note(heard);
+    // Meanwhile a resolved, b's incident was followed by another, and c was told in a state newer than the checkpoint's.
+    engine.process([link(2_000, 'a', 'up'), link(2_000, 'b', 'up')], 2_000);
+    engine.process([link(3_000, 'b', 'down')], 3_000);
+    mirror.note([{ ...heard[2]!, status: 'acknowledged', version: heard[2]!.version + 5 }]);
+    expect(incidentOf('a').status).toBe('resolved');
+    expect(incidentOf('b').id).not.toBe(heard[1]!.id);
+    const key = `${freshPrefix()}:checkpoint:3`;
+    const fields: string[] = [];
+    for (const [k, entry] of store.exportEntries()) fields.push(k, encodeCheckpointEntry(entry));
+    await redis.hset(key, ...fields);
+
+    await mirror.load(redis, key);
+    expect(mirror.get('link{asset="a"}')?.status).toBe('resolved');
+    expect(mirror.get('link{asset="b"}')?.id).toBe(incidentOf('b').id);
+    expect(mirror.get('link{asset="c"}')?.status).toBe('acknowledged');
+    expect([...mirror.openIncidents(() => false)].map((i) => i.key).sort()).toEqual([
+      'link{asset="b"}',
+      'link{asset="c"}',
+    ]);
+  });
 });
