@@ -1,16 +1,12 @@
 import { parse } from 'yaml';
 import { correlationSchema, type CorrelationConfig } from '../../src/correlation/config.ts';
-import { QueueFullError } from '../../src/errors.ts';
 import type { IncidentChange } from '../../src/model/incident.ts';
+import { RefusingConsumer } from './refusingConsumer.ts';
 
 /** An incidents pipeline that refuses while `full` is set, as a full queue does, and keeps what it took. */
-export class IncidentsPipeline {
-  full = false;
-  readonly taken: IncidentChange[] = [];
-  consume(batch: IncidentChange[]): Promise<void> {
-    if (this.full) return Promise.reject(new QueueFullError('incidents', 1));
-    this.taken.push(...batch);
-    return Promise.resolve();
+export class IncidentsPipeline extends RefusingConsumer<IncidentChange> {
+  constructor() {
+    super('incidents', 1);
   }
 }
 

@@ -5,25 +5,22 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigIssue } from '../../../src/config/schema.ts';
 import { QueueFullError } from '../../../src/errors.ts';
-import type { VigilEvent } from '../../../src/model/event.ts';
 import type { Consumer } from '../../../src/pipeline/signals.ts';
+import type { VigilEvent } from '../../../src/model/event.ts';
 import { snmpTrapReceiverSchema } from '../../../src/receivers/snmp/config.ts';
 import { desUnavailable } from '../../../src/receivers/snmp/desSupport.ts';
 import { SnmpTrapReceiver } from '../../../src/receivers/snmp/receiver.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
+import { RefusingConsumer } from '../../support/refusingConsumer.ts';
 import { waitFor } from '../../support/waitFor.ts';
 import { COLD_START_PDU, DISCOVERY_PDU, scopedPdu, sendDatagram, V2C_COLD_START, v3Header } from './datagrams.ts';
 import { snmpinform, snmptrap, v3 } from './snmptrap.ts';
 
-/** A pipeline stand-in that keeps what it accepts, and refuses (as a full queue does) while `full` is set. */
-class CollectingConsumer implements Consumer<VigilEvent> {
-  full = false;
-  readonly accepted: VigilEvent[] = [];
-  consume(batch: VigilEvent[]): Promise<void> {
-    if (this.full) return Promise.reject(new QueueFullError('logs', 10));
-    this.accepted.push(...batch);
-    return Promise.resolve();
+/** The logs pipeline's stand-in: keeps what it accepts, refuses while `full` is set. */
+class CollectingConsumer extends RefusingConsumer<VigilEvent> {
+  constructor() {
+    super('logs', 10);
   }
 }
 
@@ -131,8 +128,8 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
         'eth0',
       ]),
     );
-    await waitFor(() => c.accepted.length === 1, 'the v1 trap');
-    const e = c.accepted[0]!;
+    await waitFor(() => c.taken.length === 1, 'the v1 trap');
+    const e = c.taken[0]!;
     expect(e).toMatchObject({
       source: 'snmp',
       type: 'down',
@@ -166,8 +163,8 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
     await sent(
       snmptrap(['-v', '1', '-c', 'public', target, '1.3.6.1.4.1.32473', '', '6', '17', '', MARK, 's', 'v1-specific']),
     );
-    await waitFor(() => c.accepted.length === 1, 'the v1 trap');
-    const e = c.accepted[0]!;
+    await waitFor(() => c.taken.length === 1, 'the v1 trap');
+    const e = c.taken[0]!;
     expect(e.type).toBe('neutral');
     expect(e.attributes).toMatchObject({
       'snmp.trap.oid': '1.3.6.1.4.1.32473.0.17',
@@ -221,8 +218,8 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
         '198.51.100.9',
       ]),
     );
-    await waitFor(() => c.accepted.length === 1, 'the v2c trap');
-    const e = c.accepted[0]!;
+    await waitFor(() => c.taken.length === 1, 'the v2c trap');
+    const e = c.taken[0]!;
     expect(e).toMatchObject({
       type: 'neutral',
       asset: '198.51.100.9',
@@ -272,8 +269,8 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
         '7',
       ]),
     );
-    await waitFor(() => c.accepted.length === 3, 'three traps');
-    const byName = Object.fromEntries(c.accepted.map((e) => [e.attributes['snmp.trap.name'], e]));
+    await waitFor(() => c.taken.length === 3, 'three traps');
+    const byName = Object.fromEntries(c.taken.map((e) => [e.attributes['snmp.trap.name'], e]));
     expect(byName['SNMPv2-MIB::coldStart']).toMatchObject({ type: 'up', asset: '127.0.0.1' });
     expect(byName['SNMPv2-MIB::warmStart']).toMatchObject({ type: 'up' });
     expect(byName['IF-MIB::linkUp']).toMatchObject({
@@ -300,8 +297,8 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
         '6',
       ]),
     );
-    await waitFor(() => c.accepted.length === 1, 'the v3 inform');
-    expect(c.accepted[0]).toMatchObject({
+    await waitFor(() => c.taken.length === 1, 'the v3 inform');
+    expect(c.taken[0]).toMatchObject({
       type: 'down',
       attributes: expect.objectContaining({
         'snmp.version': '3',
@@ -318,8 +315,8 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
     await sent(
       snmptrap(['-v', '2c', '-c', 'public', `udp6:[::1]:${receiver!.address!.port}`, '', '1.3.6.1.6.3.1.1.5.1']),
     );
-    await waitFor(() => c.accepted.length === 1, 'the trap over IPv6');
-    expect(c.accepted[0]).toMatchObject({
+    await waitFor(() => c.taken.length === 1, 'the trap over IPv6');
+    expect(c.taken[0]).toMatchObject({
       asset: '::1',
       type: 'up',
       attributes: expect.objectContaining({ 'network.peer.address': '::1' }),
@@ -340,8 +337,8 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
         '2',
       ]),
     );
-    await waitFor(() => c.accepted.length === 1, 'the v3 trap');
-    expect(c.accepted[0]).toMatchObject({
+    await waitFor(() => c.taken.length === 1, 'the v3 trap');
+    expect(c.taken[0]).toMatchObject({
       type: 'down',
       attributes: expect.objectContaining({
         'snmp.version': '3',
@@ -369,8 +366,8 @@ describe('snmp_trap receiver: traps from snmptrap become events', () => {
         `secret ${u.priv_protocol}`,
       ]),
     );
-    await waitFor(() => c.accepted.length === 1, 'the v3 trap');
-    expect(c.accepted[0]).toMatchObject({
+    await waitFor(() => c.taken.length === 1, 'the v3 trap');
+    expect(c.taken[0]).toMatchObject({
       type: 'up',
       attributes: expect.objectContaining({
         'snmp.version': '3',
@@ -436,8 +433,8 @@ describe('snmp_trap receiver: refusals are counted and nothing gets through', ()
     );
     // A good trap after them arrives, and it alone.
     await sent(snmptrap(['-v', '2c', '-c', 'public', ...trap('good')]));
-    await waitFor(() => c.accepted.length === 1, 'the good trap');
-    expect(c.accepted.map((e) => e.attributes[`snmp.varbind.${MARK}`])).toEqual(['good']);
+    await waitFor(() => c.taken.length === 1, 'the good trap');
+    expect(c.taken.map((e) => e.attributes[`snmp.varbind.${MARK}`])).toEqual(['good']);
   });
 
   it('malformed datagrams are counted and dropped, the receiver lives on and takes the next trap', async () => {
@@ -479,8 +476,8 @@ describe('snmp_trap receiver: refusals are counted and nothing gets through', ()
     expect(await rejected(metrics, 'decryption_failed')).toBe(1);
     expect(await rejected(metrics, 'unsupported_pdu')).toBe(1);
     await sent(snmptrap(['-v', '2c', '-c', 'public', target, '', '1.3.6.1.6.3.1.1.5.1', MARK, 's', 'after-garbage']));
-    await waitFor(() => c.accepted.length === 1, 'the trap after the garbage');
-    expect(c.accepted[0]!.attributes[`snmp.varbind.${MARK}`]).toBe('after-garbage');
+    await waitFor(() => c.taken.length === 1, 'the trap after the garbage');
+    expect(c.taken[0]!.attributes[`snmp.varbind.${MARK}`]).toBe('after-garbage');
   });
 });
 
@@ -517,8 +514,8 @@ describe('snmp_trap receiver: engine IDs', () => {
     );
     await sent(snmpinform([...pinnedArgs(null), '-r', '0', '-t', '5', ...link('inform')]));
     await waitFor(async () => (await rejected(metrics, 'unknown_engine_id')) === 1, 'the other engine refused');
-    await waitFor(() => c.accepted.length === 4, 'the four others');
-    expect(c.accepted.map((e) => e.attributes[`snmp.varbind.${MARK}`]).sort()).toEqual([
+    await waitFor(() => c.taken.length === 4, 'the four others');
+    expect(c.taken.map((e) => e.attributes[`snmp.varbind.${MARK}`]).sort()).toEqual([
       'any engine',
       'inform',
       'listed',
@@ -549,8 +546,8 @@ describe('snmp_trap receiver: back-pressure', () => {
     );
     c.full = false;
     await sent(snmptrap(['-v', '2c', '-c', 'public', target, '', '1.3.6.1.6.3.1.1.5.4', MARK, 's', 'accepted']));
-    await waitFor(() => c.accepted.length === 1, 'the trap after');
-    expect(c.accepted[0]!.attributes[`snmp.varbind.${MARK}`]).toBe('accepted');
+    await waitFor(() => c.taken.length === 1, 'the trap after');
+    expect(c.taken[0]!.attributes[`snmp.varbind.${MARK}`]).toBe('accepted');
   });
 
   it('while the pipeline refuses, an inform is not acknowledged, so its sender keeps it', async () => {
@@ -574,7 +571,7 @@ describe('snmp_trap receiver: back-pressure', () => {
     expect(await counter(metrics, 'vigil_snmp_dropped_traps_total', 'refused')).toBe(1);
     c.full = false;
     await sent(snmpinform(['-v', '2c', '-c', 'public', '-r', '0', '-t', '5', target, '', '1.3.6.1.6.3.1.1.5.3']));
-    expect(c.accepted).toHaveLength(1);
+    expect(c.taken).toHaveLength(1);
   });
 });
 
@@ -645,14 +642,14 @@ describe('snmp_trap receiver: names from a MIB directory', () => {
         '71',
       ]),
     );
-    await waitFor(() => c.accepted.length === 3, 'the three traps');
-    const hot = c.accepted.find((e) => e.attributes['snmp.trap.oid'] === '1.3.6.1.4.1.32473.50.0.5')!;
+    await waitFor(() => c.taken.length === 3, 'the three traps');
+    const hot = c.taken.find((e) => e.attributes['snmp.trap.oid'] === '1.3.6.1.4.1.32473.50.0.5')!;
     // An SMIv1 TRAP-TYPE names the v1 trap by its enterprise and specific-trap number.
     expect(hot.attributes).toMatchObject({
       'snmp.trap.name': 'VIGIL-TEST-V1-MIB::vigilV1TooHot',
       'snmp.varbind.VIGIL-TEST-V1-MIB::vigilV1Temperature.0': 71,
     });
-    const fan = c.accepted.find((e) => e.attributes['snmp.trap.oid'] === '1.3.6.1.4.1.32473.0.1')!;
+    const fan = c.taken.find((e) => e.attributes['snmp.trap.oid'] === '1.3.6.1.4.1.32473.0.1')!;
     expect(fan.title).toBe('vigilFanFailed from 127.0.0.1');
     expect(fan.attributes).toMatchObject({
       'snmp.trap.name': 'VIGIL-TEST-MIB::vigilFanFailed',
@@ -661,7 +658,7 @@ describe('snmp_trap receiver: names from a MIB directory', () => {
       // Under the module's root, but no file names it further.
       'snmp.varbind.VIGIL-TEST-MIB::vigilTestMIB.5.1': 1,
     });
-    const link = c.accepted.find((e) => e.attributes['snmp.trap.oid'] === '1.3.6.1.6.3.1.1.5.3')!;
+    const link = c.taken.find((e) => e.attributes['snmp.trap.oid'] === '1.3.6.1.6.3.1.1.5.3')!;
     expect(link.attributes).toMatchObject({
       'snmp.trap.name': 'IF-MIB::linkDown',
       'snmp.if_index': 4,
