@@ -226,17 +226,28 @@ export class UnsentNotifications {
         flat.push(...found);
         cursor = next;
       } while (cursor !== '0' && flat.length < 2 * left);
+      // Each claim taken over, then what was won kept under this agent and the looked-at entries
+      // dropped, each in one call.
+      const looked: string[] = [];
+      const won: { field: string; change: IncidentChange }[] = [];
       for (let i = 0; i < flat.length && left > 0; i += 2, left--) {
         const [field, text] = [flat[i]!, flat[i + 1]!];
+        looked.push(field);
         const kept = parseChange(text);
-        if (kept && (await takeOverClaim(client, keys, incarnation, from, kept))) {
-          const change = { ...kept, reason: `${kept.reason}; sent for ${from}, gone before sending it` };
-          await this.keep([field], [change]);
+        if (kept && (await takeOverClaim(client, keys, incarnation, from, kept)))
+          won.push({ field, change: { ...kept, reason: `${kept.reason}; sent for ${from}, gone before sending it` } });
+      }
+      if (won.length) {
+        await this.keep(
+          won.map((w) => w.field),
+          won.map((w) => w.change),
+        );
+        for (const { field, change } of won) {
           this.unsent.set(change, { field, lapses: this.lapses });
           out.push({ change, from });
         }
-        await client.hdel(k.unsent(from), field);
       }
+      if (looked.length) await client.hdel(k.unsent(from), ...looked);
       if ((await client.hlen(k.unsent(from))) === 0) {
         await client.srem(k.agents, from);
         this.suspects.delete(from);
