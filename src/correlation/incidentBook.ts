@@ -159,14 +159,23 @@ function sampleIds(members: readonly string[]): string[] {
   return ids;
 }
 
-/** A shallow view of a record with an empty trail and sample, for a join that leaves both to their sets. */
+/**
+ * The store keys of the sets holding an incident's audit trail and sample, and what their members
+ * tell: for readers of a checkpoint's records, which leave both to their sets (`encodeRecord`).
+ */
+export const incidentSets = {
+  trailKey,
+  sampleKey,
+  trail: (members: readonly string[]): IncidentAuditEntry[] => members.map(trailEntry),
+  sample: sampleIds,
+};
+
+/**
+ * A shallow view of a record with an empty trail and sample, for a join that leaves both to their
+ * sets, and as the record travels to other agents and into checkpoints: both travel in their sets.
+ */
 function withoutTrail(rec: IncidentRecord): IncidentRecord {
   return { ...rec, incident: { ...rec.incident, audit: [], sampleEventIds: [] } };
-}
-
-/** A record as it travels to other agents: its trail and its sample travel in their sets. */
-function encodeRecord(rec: IncidentRecord): string {
-  return JSON.stringify({ ...rec, incident: { ...rec.incident, audit: [], sampleEventIds: [] } });
 }
 
 /** An agent's cell of the group counts: its writer id hashed (FNV-1a) to 1..2^32, the same on every agent. */
@@ -400,7 +409,7 @@ export class IncidentBook {
       },
       same: (a, b) => sameRecord(a as unknown as IncidentRecord, b as unknown as IncidentRecord),
       expiresAt: (value) => expiryOf((value as unknown as IncidentRecord).incident),
-      encode: (value) => encodeRecord(value as unknown as IncidentRecord),
+      bare: (value) => withoutTrail(value as unknown as IncidentRecord) as unknown as StateValue,
     });
   }
 

@@ -41,10 +41,11 @@ export interface RegisterJoin {
   /** When a merged value may be forgotten. */
   expiresAt(value: StateValue): number;
   /**
-   * The value as it travels to other agents, as JSON: without the parts that travel by deltas
-   * of their own (an incident's audit trail, in a set), which receivers put back. Default: all of it.
+   * The value as it travels to other agents and into checkpoints: a shallow view without the parts
+   * that travel by deltas of their own (an incident's audit trail, in a set), which receivers put
+   * back. Default: all of it.
    */
-  encode?(value: StateValue): string;
+  bare?(value: StateValue): StateValue;
 }
 
 export interface StateStore {

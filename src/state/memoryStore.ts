@@ -205,11 +205,16 @@ export class MemoryStateStore implements StateStore {
     return entry?.kind === 'set' ? entry.limit : undefined;
   }
 
-  /** The JSON of a register's value as it travels to other agents (see `RegisterJoin.encode`). */
-  encodeRegister(key: string, value: StateValue): string {
+  /** A register's value as it travels to other agents and into checkpoints (see `RegisterJoin.bare`). */
+  bareRegister(key: string, value: StateValue): StateValue {
     const tag = this.joins.size === 0 ? undefined : tagOf(key);
-    const encode = tag === undefined ? undefined : this.joins.get(tag)?.encode;
-    return encode ? encode(value) : JSON.stringify(value);
+    const bare = tag === undefined ? undefined : this.joins.get(tag)?.bare;
+    return bare ? bare(value) : value;
+  }
+
+  /** The JSON of a register's value as it travels to other agents. */
+  encodeRegister(key: string, value: StateValue): string {
+    return JSON.stringify(this.bareRegister(key, value));
   }
 
   write(key: string, value: StateValue, version: number, expiresAtMs: number): boolean {

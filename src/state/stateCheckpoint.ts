@@ -1,4 +1,5 @@
 import { decodeEntry, type EncodedEntry } from './durableStore.ts';
+import type { StateValue } from '../correlation/stateStore.ts';
 import { MemoryStateStore, type StoredEntry } from './memoryStore.ts';
 
 /** Fields of a checkpoint that are not state entries start with a NUL, which no state key does. */
@@ -29,10 +30,12 @@ const fromJson = (n: number | string): number => (typeof n === 'number' ? n : Nu
  * key). A checkpoint writes every entry changed in the last interval, at 100,000 groups about four
  * an event (bench/checkpoint.ts): `JSON.stringify` of an array, which makes the string flat (a
  * socket write copies it once), but for a mark, where two numbers are cheaper joined by hand.
+ * A register's value is `value` when given: as its store has it travel (an incident record
+ * without its audit trail and sample, which travel in their sets; `bareRegister`).
  * Older checkpoints hold the durable snapshot's encoding (`encodeEntry`, the key inside), which
  * `decodeCheckpointEntry` reads too.
  */
-export function encodeCheckpointEntry(e: Readonly<StoredEntry>): string {
+export function encodeCheckpointEntry(e: Readonly<StoredEntry>, value?: StateValue): string {
   switch (e.kind) {
     case 'count': {
       const { buckets, counts, expires } = e;
@@ -45,7 +48,7 @@ export function encodeCheckpointEntry(e: Readonly<StoredEntry>): string {
     case 'register':
       return JSON.stringify([
         'r',
-        e.register.value,
+        value ?? e.register.value,
         enc(e.register.version),
         e.register.writer,
         e.deleted ? 1 : 0,
@@ -94,9 +97,21 @@ export class CheckpointChangeTracker {
     const remove: string[] = [];
     for (const [key, entry] of this.store.takeChanged()) {
       if (entry === undefined) remove.push(key);
-      else set.push(key, encodeCheckpointEntry(entry));
+      else set.push(key, this.encode(key, entry));
     }
     return { set, remove };
+  }
+
+  /**
+   * An entry in its checkpoint encoding, a register's value as its store has it travel: an
+   * incident record leaves its audit trail and sample to their sets, which the checkpoint holds
+   * too. Written whole, a flapping incident's record carried its hundred trail entries on every
+   * change, half the bytes of a checkpoint at 2,000 groups (docs/benchmarks.md).
+   */
+  private encode(key: string, entry: Readonly<StoredEntry>): string {
+    return entry.kind === 'register' && !entry.deleted && entry.register.value !== null
+      ? encodeCheckpointEntry(entry, this.store.bareRegister(key, entry.register.value))
+      : encodeCheckpointEntry(entry);
   }
 
   /**
@@ -105,7 +120,7 @@ export class CheckpointChangeTracker {
    */
   takeAll(): CheckpointChanges {
     const set: string[] = [];
-    for (const [key, entry] of this.store.exportEntries()) set.push(key, encodeCheckpointEntry(entry));
+    for (const [key, entry] of this.store.exportEntries()) set.push(key, this.encode(key, entry));
     this.store.takeChanged();
     return { set, remove: [] };
   }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { IncidentRecord } from '../../correlation/incidentBook.ts';
+import { incidentSets, type IncidentRecord } from '../../correlation/incidentBook.ts';
 import type { Incident } from '../../model/incident.ts';
 import type { RedisClient } from '../../state/redisConnection.ts';
 import { decodeCheckpointEntry } from '../../state/stateCheckpoint.ts';
@@ -69,13 +69,40 @@ export class PartitionMirror {
         string[],
       ];
       cursor = next;
+      const taken: Incident[] = [];
       for (let i = 0; i + 1 < fields.length; i += 2) {
         const decoded = decodeCheckpointEntry(fields[i + 1]!);
         if (decoded.kind !== 'register' || decoded.deleted) continue;
         const inc = (decoded.register.value as unknown as IncidentRecord | null)?.incident;
-        if (inc && this.later(inc)) this.set(inc);
+        if (inc && this.later(inc)) taken.push(inc);
       }
+      await this.fillSets(client, checkpointKey, taken);
+      for (const inc of taken) this.set(inc);
     } while (cursor !== '0');
+  }
+
+  /**
+   * Fills the audit trails and samples of incidents read from a checkpoint, whose records leave
+   * both to their sets (the checkpoint's `au:` and `sm:` fields); records an older version wrote
+   * whole keep theirs.
+   */
+  private async fillSets(client: RedisClient, checkpointKey: string, incidents: Incident[]): Promise<void> {
+    const bare = incidents.filter((inc) => inc.audit.length === 0);
+    if (bare.length === 0) return;
+    const keys = bare.flatMap((inc) => [incidentSets.trailKey(inc), incidentSets.sampleKey(inc)]);
+    const values = await client.hmget(checkpointKey, ...keys);
+    const members = (at: number): readonly string[] | undefined => {
+      const value = values[at];
+      if (value === null || value === undefined) return undefined;
+      const entry = decodeCheckpointEntry(value);
+      return entry.kind === 'set' ? entry.members : undefined;
+    };
+    bare.forEach((inc, i) => {
+      const trail = members(2 * i);
+      if (trail) inc.audit = incidentSets.trail(trail);
+      const sample = members(2 * i + 1);
+      if (sample?.length) inc.sampleEventIds = incidentSets.sample(sample);
+    });
   }
 
   /** Whether `inc` is a later state of its key than the one held: a later version, or a later incident. */

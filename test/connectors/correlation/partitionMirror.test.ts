@@ -1,10 +1,15 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { PartitionMirror } from '../../../src/connectors/correlation/partitionMirror.ts';
+import type { CorrelationEngine } from '../../../src/correlation/engine.ts';
 import type { IncidentRecord } from '../../../src/correlation/incidentBook.ts';
 import { encodeEntry } from '../../../src/state/durableStore.ts';
 import { MemoryStateStore } from '../../../src/state/memoryStore.ts';
-import { CHECKPOINT_FIELD, encodeCheckpointEntry } from '../../../src/state/stateCheckpoint.ts';
+import {
+  CHECKPOINT_FIELD,
+  CheckpointChangeTracker,
+  encodeCheckpointEntry,
+} from '../../../src/state/stateCheckpoint.ts';
 import { engineFrom, ev } from '../../support/correlation.ts';
 import { freshPrefix, redisAndClients } from '../../state/redisHelpers.ts';
 
@@ -15,7 +20,7 @@ rules:
 `;
 
 /** A store holding open incidents for services a, b and c, as an owner's engine leaves it. */
-function ownerStore(): MemoryStateStore {
+function ownerStore(): { store: MemoryStateStore; engine: CorrelationEngine } {
   const store = new MemoryStateStore();
   const engine = engineFrom(RULES, store);
   const events = ['a', 'b', 'c'].flatMap((service) => [
@@ -23,7 +28,7 @@ function ownerStore(): MemoryStateStore {
     ev(2_000, { service, severityText: 'ERROR' }),
   ]);
   engine.process(events, 2_000);
-  return store;
+  return { store, engine };
 }
 
 const recordOf = (store: MemoryStateStore, service: string) =>
@@ -34,12 +39,21 @@ describe("the API view of other partitions' incidents, loaded from their checkpo
 
   it('lists the incidents a checkpoint holds, in either encoding, and keeps what an owner told since', async () => {
     const redis = await client();
-    const store = ownerStore();
+    const { store, engine } = ownerStore();
     const key = `${freshPrefix()}:checkpoint:3`;
     const fields: string[] = [`${CHECKPOINT_FIELD}position`, '17-0'];
-    for (const [k, entry] of store.exportEntries())
-      // b as an older agent wrote its checkpoint: the durable snapshot's encoding, the key inside.
-      fields.push(k, k.includes('"b"') ? JSON.stringify(encodeEntry(k, entry)) : encodeCheckpointEntry(entry));
+    // As an owner writes it: records without their trails and samples, which their sets hold.
+    const { set } = new CheckpointChangeTracker(store).takeAll();
+    for (let i = 0; i < set.length; i += 2) {
+      const k = set[i]!;
+      const entry = store.entryOf(k)!;
+      // b as an older agent wrote its checkpoint: the durable snapshot's encoding, the key inside;
+      // c as a version before records left their trails out wrote it.
+      if (k.includes('"b"')) fields.push(k, JSON.stringify(encodeEntry(k, entry)));
+      else if (k.includes('"c"')) fields.push(k, encodeCheckpointEntry(entry));
+      else fields.push(k, set[i + 1]!);
+    }
+    expect(JSON.parse(fields[fields.indexOf('i:errors{service="a"}') + 1]!)[1].incident.audit).toEqual([]);
     await redis.hset(key, ...fields);
 
     const mirror = new PartitionMirror({ subscriber: redis, channel: 'unused', logger: pino({ level: 'silent' }) });
@@ -55,7 +69,10 @@ describe("the API view of other partitions' incidents, loaded from their checkpo
       'errors{service="c"}',
     ]);
     for (const service of ['a', 'b']) {
-      const inc = recordOf(store, service).incident;
+      // As the owner's API shows it: with its trail and sample.
+      const inc = engine.book.withTrail(`errors{service="${service}"}`)!.incident;
+      expect(inc.audit.length).toBeGreaterThan(0);
+      expect(inc.sampleEventIds.length).toBeGreaterThan(0);
       expect(mirror.get(inc.key)).toEqual(inc);
       expect(mirror.byId(inc.id)?.key).toBe(inc.key);
     }
@@ -91,9 +108,7 @@ rules:
     expect(incidentOf('a').status).toBe('resolved');
     expect(incidentOf('b').id).not.toBe(heard[1]!.id);
     const key = `${freshPrefix()}:checkpoint:3`;
-    const fields: string[] = [];
-    for (const [k, entry] of store.exportEntries()) fields.push(k, encodeCheckpointEntry(entry));
-    await redis.hset(key, ...fields);
+    await redis.hset(key, ...new CheckpointChangeTracker(store).takeAll().set);
 
     await mirror.load(redis, key);
     expect(mirror.get('link{asset="a"}')?.status).toBe('resolved');
