@@ -32,6 +32,13 @@ export interface EngineStats {
   late: number;
   future: number;
   dropped: number;
+  /**
+   * Events and metric points none of the rules took, in an engine that takes some groups only
+   * (`EngineOptions.takes`): placed with it by an agent whose rules group them otherwise (agents
+   * part-way through a rules change). Always 0 in an engine of every group.
+   */
+  untaken: number;
+  untakenPoints: number;
   /** Events a rule looked at and could do nothing with: rule → reason → count. */
   ignored: Map<string, Map<IgnoredReason, number>>;
 }
@@ -129,7 +136,16 @@ export class CorrelationEngine {
   readonly store: StateStore;
   readonly book: IncidentBook;
   readonly silences: SilenceBook;
-  readonly stats: EngineStats = { events: 0, points: 0, late: 0, future: 0, dropped: 0, ignored: new Map() };
+  readonly stats: EngineStats = {
+    events: 0,
+    points: 0,
+    late: 0,
+    future: 0,
+    dropped: 0,
+    untaken: 0,
+    untakenPoints: 0,
+    ignored: new Map(),
+  };
   private set!: RuleSet;
   private eventRules: EventRule[] = [];
   private pointRules: PointRule[] = [];
@@ -240,9 +256,11 @@ export class CorrelationEngine {
       let eventMs = -1;
       flags.late = flags.future = false;
       let dropped = false;
+      let took = false;
       for (let r = 0; r < rules.length; r++) {
         const rule = rules[r]!;
         if (!rule.match(e) || (takes !== undefined && !takes(rule, e))) continue;
+        took = true;
         if (eventMs < 0) eventMs = timeMs(e);
         const t = this.timeOf(eventMs, rule, nowMs, flags);
         if (t === undefined) {
@@ -254,6 +272,7 @@ export class CorrelationEngine {
       if (flags.late) this.stats.late++;
       if (flags.future) this.stats.future++;
       if (dropped) this.stats.dropped++;
+      if (!took && takes !== undefined) this.stats.untaken++;
     }
     this.stats.events += events.length;
     return this.end(out);
@@ -266,9 +285,11 @@ export class CorrelationEngine {
     for (const p of points) {
       flags.late = flags.future = false;
       let dropped = false;
+      let took = false;
       for (const rule of rules) {
         if (p.name !== rule.metric || !rule.match(p) || (this.takesPoint !== undefined && !this.takesPoint(rule, p)))
           continue;
+        took = true;
         const t = this.timeOf(nsToMs(p.timeUnixNano), rule, nowMs, flags);
         if (t === undefined) {
           dropped = true;
@@ -279,6 +300,7 @@ export class CorrelationEngine {
       if (flags.late) this.stats.late++;
       if (flags.future) this.stats.future++;
       if (dropped) this.stats.dropped++;
+      if (!took && this.takesPoint !== undefined) this.stats.untakenPoints++;
     }
     this.stats.points += points.length;
     return this.end(out);

@@ -12,6 +12,7 @@ export interface CorrelationMetrics {
   futureEvents: Counter;
   droppedEvents: Counter;
   ignoredEvents: Counter<'rule' | 'reason'>;
+  untakenRecords: Counter<'signal'>;
   changes: Counter<'kind'>;
   merged: Counter;
   ticks: Counter<'role'>;
@@ -53,6 +54,12 @@ export function correlationMetrics(registry: Registry): CorrelationMetrics {
       name: 'vigil_correlation_ignored_events_total',
       help: 'Events a rule looked at and could do nothing with (an up with no known down, an event older than the known state), by rule and reason.',
       labelNames: ['rule', 'reason'],
+      registers: r,
+    }),
+    untakenRecords: new Counter({
+      name: 'vigil_correlation_untaken_records_total',
+      help: "Events and data points placed with a partition (state.sharing: partitions) that none of its holder's rules took: placed by an agent whose rules group them otherwise, part-way through a rules change. 0 while every agent runs the same rules.",
+      labelNames: ['signal'],
       registers: r,
     }),
     changes: new Counter({
@@ -112,13 +119,19 @@ interface Reported {
 }
 const reportedOf = new WeakMap<CorrelationEngine, Reported>();
 
-/** Adds to the counters what `engine` counted since it was last reported. */
-export function reportEngineStats(m: CorrelationMetrics, engine: CorrelationEngine): void {
+/**
+ * Adds to the counters what `engine` counted since it was last reported; says how many of those
+ * records none of its rules took (`EngineStats.untaken`).
+ */
+export function reportEngineStats(m: CorrelationMetrics, engine: CorrelationEngine): number {
   let r = reportedOf.get(engine);
   if (!r)
     reportedOf.set(
       engine,
-      (r = { counts: { events: 0, points: 0, late: 0, future: 0, dropped: 0 }, ignored: new Map() }),
+      (r = {
+        counts: { events: 0, points: 0, late: 0, future: 0, dropped: 0, untaken: 0, untakenPoints: 0 },
+        ignored: new Map(),
+      }),
     );
   const s = engine.stats;
   const c = r.counts;
@@ -127,6 +140,10 @@ export function reportEngineStats(m: CorrelationMetrics, engine: CorrelationEngi
   if (s.late > c.late) m.lateEvents.inc(s.late - c.late);
   if (s.future > c.future) m.futureEvents.inc(s.future - c.future);
   if (s.dropped > c.dropped) m.droppedEvents.inc(s.dropped - c.dropped);
+  const untaken = s.untaken - c.untaken;
+  const untakenPoints = s.untakenPoints - c.untakenPoints;
+  if (untaken > 0) m.untakenRecords.inc({ signal: 'logs' }, untaken);
+  if (untakenPoints > 0) m.untakenRecords.inc({ signal: 'metrics' }, untakenPoints);
   for (const [rule, byReason] of s.ignored) {
     for (const [reason, n] of byReason) {
       const done = r.ignored.get(`${rule}\n${reason}`) ?? 0;
@@ -134,5 +151,7 @@ export function reportEngineStats(m: CorrelationMetrics, engine: CorrelationEngi
       r.ignored.set(`${rule}\n${reason}`, n);
     }
   }
-  r.counts = { events: s.events, points: s.points, late: s.late, future: s.future, dropped: s.dropped };
+  const { events, points, late, future, dropped } = s;
+  r.counts = { events, points, late, future, dropped, untaken: s.untaken, untakenPoints: s.untakenPoints };
+  return untaken + untakenPoints;
 }

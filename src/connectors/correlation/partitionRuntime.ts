@@ -571,6 +571,9 @@ export class PartitionRuntime implements IncidentDesk {
     this.partitionMetrics.held.set(mine.size);
   }
   private known = new Set<CorrelationEngine>();
+  /** Records none of this agent's rules took since the last warning of them, and when that was. */
+  private untaken = 0;
+  private untakenWarnedMs = Number.NEGATIVE_INFINITY;
 
   /** Who claims the notifications of changes made now in `partition`: this agent under its term there. */
   private writerIn(partition: number): string {
@@ -720,7 +723,26 @@ export class PartitionRuntime implements IncidentDesk {
       this.tell(changes);
     } else await this.outlet.send([]);
     // Counted once what they made has gone out.
-    for (const engine of this.known) reportEngineStats(this.metrics, engine);
+    let untaken = 0;
+    for (const engine of this.known) untaken += reportEngineStats(this.metrics, engine);
+    if (untaken > 0) this.warnUntaken(untaken);
+  }
+
+  /**
+   * Warns, at most once a minute, of records placed with partitions held here that none of this
+   * agent's rules took: the sender's rules group them otherwise (a rules change that has not
+   * reached every agent yet), and no partition takes them for those rules until it has.
+   */
+  private warnUntaken(n: number): void {
+    this.untaken += n;
+    const now = this.clock();
+    if (now - this.untakenWarnedMs < 60_000) return;
+    this.untakenWarnedMs = now;
+    this.opts.logger.warn(
+      { records: this.untaken },
+      'events placed with partitions held here that none of this agent’s rules take: do all agents run the same rules? A rules change that regroups a rule loses its events until every agent has it',
+    );
+    this.untaken = 0;
   }
 
   /**

@@ -104,6 +104,7 @@ async function start(
   prefix: string,
   clock: () => number,
   rules = mixedRules,
+  logs?: string[],
 ): Promise<Agent[]> {
   const cfg = connectorConfig(where, prefix, rules);
   const out: Agent[] = [];
@@ -119,7 +120,9 @@ async function start(
     const changes: IncidentChange[] = [];
     const metrics = new SelfMetrics();
     const runtime = new PartitionRuntime(cfg, {
-      logger: createLogger('silent'),
+      logger: logs
+        ? createLogger('warn', { write: (line: string) => logs.push(line) } as unknown as NodeJS.WritableStream)
+        : createLogger('silent'),
       metrics,
       clock,
       redis,
@@ -489,6 +492,48 @@ rules:
     await waitFor(() => opened().size === 20, 'the later services open too');
     expect(staying.runtime.rules().map((r) => (r as { threshold?: number }).threshold)).toEqual([2]);
     await stopAll([staying]);
+  });
+
+  it('counts, and warns of, the events placed with it that none of its rules take: agents part-way through a rules change', async () => {
+    const rules = (by: string) => `
+defaults: { group_wait: 0s, allowed_lateness: 5s }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [${by}], window: 60s, bucket: 5s, threshold: 1000 }
+`;
+    let now = BASE_MS;
+    const logs: string[] = [];
+    const agents = await start(standalone(), 2, freshPrefix(), () => now, rules('service'), logs);
+    const [sender, changed] = agents as [Agent, Agent];
+    // The rules change reached one agent so far: it groups by asset, the other still by service.
+    await changed.runtime.reload(connectorConfig(standalone(), 'unused', rules('asset')));
+    const events = Array.from({ length: 120 }, (_, i) =>
+      ev(BASE_MS + i * 10, { service: `svc-${i % 40}`, asset: `host-${(i * 7) % 30}`, severityText: 'ERROR' }),
+    );
+    const held = new Set(changed.runtime.held());
+    // The sender places each event by its service; the other agent takes what it holds by its asset.
+    const untaken = events.filter((e) => {
+      const placed = partitionOf(`errors{service="${e.service}"}`, 12);
+      return held.has(placed) && partitionOf(`errors{asset="${e.asset}"}`, 12) !== placed;
+    }).length;
+    expect(untaken).toBeGreaterThan(10);
+    for (let b = 0; b < events.length; b += BATCH) {
+      const batch = events.slice(b, b + BATCH);
+      now = msOf(batch.at(-1)!);
+      await sender.runtime.consumeLogs(batch);
+    }
+    now += 1000;
+    await waitFor(async () => (await taken(agents)) === events.length, 'both agents to take what was placed with them');
+    const counted = async (a: Agent) =>
+      (await sample(a, 'vigil_correlation_untaken_records_total', { signal: 'logs' })) ?? 0;
+    await waitFor(async () => (await counted(changed)) === untaken, 'the events its rules do not take counted');
+    expect(await counted(sender)).toBe(0);
+    const warned = logs
+      .map((l) => JSON.parse(l) as { msg: string; records?: number })
+      .filter((l) => l.msg.includes('none of this agent’s rules take'));
+    // Warned once (at most once a minute), of the records untaken by then.
+    expect(warned.length).toBe(1);
+    expect(warned[0]!.records).toBeGreaterThan(0);
+    await stopAll(agents);
   });
 
   it.each([
