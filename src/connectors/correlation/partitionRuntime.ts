@@ -42,6 +42,8 @@ import type { RuleReset } from '../../correlation/ruleChange.ts';
 /** How long, and how many, notifications claimed are kept to claim again after a failover. */
 const CLAIMS_KEPT_MS = 60_000;
 const CLAIMS_KEPT = 100_000;
+/** How many sent marks Redis did not take are kept to make again (`PartitionRuntime.remark`). */
+const UNMARKED_KEPT = 100_000;
 
 /** How often an agent that forwarded an action looks for the answer. */
 const FORWARD_POLL_MS = 25;
@@ -453,7 +455,10 @@ export class PartitionRuntime implements IncidentDesk {
   /** Rounds, marks and checkpoints when due, then a read of the partitions' streams. */
   private async step(): Promise<void> {
     const now = Date.now();
-    if (now >= this.nextRoundAt) await this.round();
+    if (now >= this.nextRoundAt) {
+      await this.round();
+      void this.remark();
+    }
     if (now - this.markedAt >= this.redis.config.flush_interval) {
       // Idle, this agent's clock still moves the partitions' time on (absence is seen when nothing comes).
       this.markedAt = now;
@@ -571,6 +576,9 @@ export class PartitionRuntime implements IncidentDesk {
     this.partitionMetrics.held.set(mine.size);
   }
   private known = new Set<CorrelationEngine>();
+  /** Notifications sent whose claims Redis did not take the mark of (`mark`), and whether a try is under way. */
+  private unmarked: NotificationClaim[] = [];
+  private remarking: Promise<void> | undefined;
   /** Records none of this agent's rules took since the last warning of them, and when that was. */
   private untaken = 0;
   private untakenWarnedMs = Number.NEGATIVE_INFINITY;
@@ -596,7 +604,8 @@ export class PartitionRuntime implements IncidentDesk {
   /**
    * Marks done the claims of notifications the incidents pipelines took (or that went nowhere):
    * until then a claim is pending, and the next holder of the partition takes it over if this agent
-   * dies first. A mark that fails leaves the claim pending: the next holder may then notify again.
+   * dies first, and notifies again. A mark Redis did not take is kept and made again at each round
+   * (`remark`) and before the agent stops.
    */
   private markSent(changes: readonly IncidentChange[]): void {
     const sent: NotificationClaim[] = [];
@@ -607,7 +616,28 @@ export class PartitionRuntime implements IncidentDesk {
       if (claim.kept) claim.kept.sent = true;
       sent.push({ writer: claim.writer, change: c });
     }
-    if (sent.length) markAllNotified(this.redis.client, this.redisKeys, sent).catch(() => undefined);
+    if (sent.length) void this.mark(sent);
+  }
+
+  /** Marks `claims` sent; those Redis did not take are kept for the next try. */
+  private async mark(claims: NotificationClaim[]): Promise<void> {
+    try {
+      await markAllNotified(this.redis.client, this.redisKeys, claims);
+    } catch {
+      this.unmarked.push(...claims);
+      // A claim outlives its mark's tries only so long: past it, the oldest are given up.
+      if (this.unmarked.length > UNMARKED_KEPT) this.unmarked.splice(0, this.unmarked.length - UNMARKED_KEPT);
+    }
+  }
+
+  /**
+   * Makes again the sent marks Redis did not take, one try at a time. A mark of a claim another
+   * writer took over since changes nothing: the mark script marks only the writer's own claim.
+   */
+  private remark(): Promise<void> {
+    if (this.remarking) return this.remarking;
+    if (this.unmarked.length === 0) return Promise.resolve();
+    return (this.remarking = this.mark(this.unmarked.splice(0)).finally(() => (this.remarking = undefined)));
   }
 
   /** Claims again what this agent notified lately (`claimed`): the same writer's claim goes through. */
@@ -1048,6 +1078,9 @@ export class PartitionRuntime implements IncidentDesk {
       // It sends nothing more: its mark no longer holds the others back.
       await this.ownership.markSent(Number.MAX_SAFE_INTEGER).catch(() => undefined);
       await this.deliver();
+      // Before the partitions go: their next holders take over a claim left pending, and notify again.
+      await this.remark();
+      await this.remark();
       for (const o of [...this.owner.owned.values()]) {
         // Whole, as any hand-over (see PartitionOwner.round).
         await this.checkpoint(o, true);

@@ -184,6 +184,22 @@ const openings = (agents: Agent[]) => {
   return [...seen].sort();
 };
 
+/** Two errors of a service in a minute open its incident. */
+const twoErrors = `
+defaults: { group_wait: 0s, allowed_lateness: 5s, max_open_incidents: 0 }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 60s, bucket: 5s, threshold: 2 }
+`;
+
+/** A service of `twoErrors` whose group lies in a partition `a` holds: its incident key and partition. */
+function groupHeldBy(a: Agent): { service: string; key: string; p: number } {
+  const service = Array.from({ length: 100 }, (_, i) => `svc-${i}`).find((s) =>
+    a.runtime.held().includes(partitionOf(`errors{service="${s}"}`, 12)),
+  )!;
+  const key = `errors{service="${service}"}`;
+  return { service, key, p: partitionOf(key, 12) };
+}
+
 /** Sends each agent's share in batches, the clock moved to each round's latest time first. */
 async function sendShares(agents: Agent[], events: VigilEvent[], setClock: (ms: number) => void): Promise<void> {
   const shares = agents.map((_, a) => events.filter((_, i) => i % agents.length === a));
@@ -664,24 +680,15 @@ rules:
   }, 120_000);
 
   it('claims done a change kept back past its term: the next holder, making it again, does not notify it twice', async () => {
-    const rules = `
-defaults: { group_wait: 0s, allowed_lateness: 5s, max_open_incidents: 0 }
-rules:
-  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 60s, bucket: 5s, threshold: 2 }
-`;
     let now = BASE_MS;
-    const [a, b] = (await start(standalone(), 2, freshPrefix(), () => now, rules)) as [Agent, Agent];
+    const [a, b] = (await start(standalone(), 2, freshPrefix(), () => now, twoErrors)) as [Agent, Agent];
     // What each agent's Redis refuses while switched on (a cut only those calls see).
     const aClaims = failing(a.client, 'vigilNotifyClaim');
     const aCheckpoints = failing(a.client, 'vigilPartitionFenced');
     const aRounds = failing(a.client, 'vigilPartitionsStep');
     const aMarks = failing(a.client, 'vigilNotifyDone');
     const bClaims = failing(b.client, 'vigilNotifyClaim');
-    const service = Array.from({ length: 100 }, (_, i) => `svc-${i}`).find((s) =>
-      a.runtime.held().includes(partitionOf(`errors{service="${s}"}`, 12)),
-    )!;
-    const key = `errors{service="${service}"}`;
-    const p = partitionOf(key, 12);
+    const { service, key, p } = groupHeldBy(a);
     const notified = () => [a, b].flatMap((x) => x.changes.filter((c) => c.incident.key === key && c.notify));
 
     // a opens the incident, its claim cut off: the change waits, and no checkpoint covers it.
@@ -709,6 +716,49 @@ rules:
     );
     expect(notified().map((c) => `${c.kind} ${c.incident.id}`)).toEqual([`opened ${notified()[0]!.incident.id}`]);
     expect(a.changes.filter((c) => c.notify)).toHaveLength(1);
+    await stopAll([a, b]);
+  }, 60_000);
+
+  it('makes again a sent mark Redis missed: the next holder, replaying after the agent died, does not notify twice', async () => {
+    let now = BASE_MS;
+    const prefix = freshPrefix();
+    const [a, b] = (await start(standalone(), 2, prefix, () => now, twoErrors)) as [Agent, Agent];
+    const aMarks = failing(a.client, 'vigilNotifyDone');
+    const aCheckpoints = failing(a.client, 'vigilPartitionFenced');
+    const aRounds = failing(a.client, 'vigilPartitionsStep');
+    const { service, key, p } = groupHeldBy(a);
+    const notified = () => [a, b].flatMap((x) => x.changes.filter((c) => c.incident.key === key && c.notify));
+    /** a's notification claims in Redis, by state: p pending, d done (sent). */
+    const aClaims = async () => {
+      const states: string[] = [];
+      for (const k of await a.client.keys(`${prefix}:told:*`)) {
+        const m = /^agent-0#\w+@\d+:\d+\n([pd])$/.exec((await a.client.get(k)) ?? '');
+        if (m) states.push(m[1]!);
+      }
+      return states;
+    };
+
+    // a opens and notifies the incident; its mark of the claim as sent is cut off, and no
+    // checkpoint covers the opening.
+    aMarks.on = aCheckpoints.on = true;
+    now = BASE_MS + 200;
+    await a.runtime.consumeLogs([0, 1].map((k) => ev(BASE_MS + 100 * k, { service, severityText: 'ERROR' })));
+    await waitFor(() => notified().length === 1, 'a to notify the opening');
+    expect(await aClaims()).toContain('p');
+    // Redis takes marks again: a makes the one it missed.
+    aMarks.on = false;
+    await waitFor(async () => {
+      const states = await aClaims();
+      return states.length > 0 && states.every((x) => x === 'd');
+    }, 'a to mark its claim sent');
+    // a dies: b takes the partition over and replays the opening from the last checkpoint.
+    aRounds.on = true;
+    await waitFor(() => b.runtime.held().includes(p), 'b to take the partition over', 20_000);
+    await waitFor(
+      () => b.changes.some((c) => c.incident.key === key && c.kind === 'opened'),
+      'b to make the opening again',
+    );
+    expect(notified()).toHaveLength(1);
     await stopAll([a, b]);
   }, 60_000);
 
