@@ -331,7 +331,7 @@ describe('helm chart', () => {
       stringify({ groups: [{ name: 'vigil', rules: parseAllDocuments(rules)[0]!.toJS() }] }),
     );
     const check = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yaml')], { encoding: 'utf8' });
-    expect(check.stdout + check.stderr).toMatch(/SUCCESS: 7 rules found/);
+    expect(check.stdout + check.stderr).toMatch(/SUCCESS: 8 rules found/);
     const unit = readFileSync(join(ROOT, 'test/deploy/fixtures/alerts.test.yaml'), 'utf8');
     writeFileSync(join(dir, 'alerts.test.yaml'), `rule_files: [rules.yaml]\n${unit}`);
     const test = spawnSync('promtool', ['test', 'rules', join(dir, 'alerts.test.yaml')], { encoding: 'utf8' });
