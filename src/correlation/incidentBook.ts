@@ -161,7 +161,7 @@ function sampleIds(members: readonly string[]): string[] {
 
 /**
  * The store keys of the sets holding an incident's audit trail and sample, and what their members
- * tell: for readers of a checkpoint's records, which leave both to their sets (`encodeRecord`).
+ * tell: for readers of a checkpoint's records, which leave both to their sets (`RegisterJoin.bare`).
  */
 export const incidentSets = {
   trailKey,
