@@ -38,6 +38,8 @@ interface Run {
   entries: number;
   removed: number;
   takes: number;
+  /** Entries and bytes (key and value) written, by the kind of state their key holds (`i:`, `au:`...). */
+  kinds: Map<string, { entries: number; bytes: number }>;
 }
 
 const cpuMs = (from: NodeJS.CpuUsage) => cpuUs(from) / 1000;
@@ -48,7 +50,7 @@ function run(groups: number, checkpoints: boolean): Run {
   const store = new MemoryStateStore();
   const engine = new CorrelationEngine(ruleSet(0), store);
   const tracker = checkpoints ? new CheckpointChangeTracker(store) : undefined;
-  const out: Run = { cpuMs: 0, takeMs: 0, bytes: 0, entries: 0, removed: 0, takes: 0 };
+  const out: Run = { cpuMs: 0, takeMs: 0, bytes: 0, entries: 0, removed: 0, takes: 0, kinds: new Map() };
   let nextTick = TICK_MS;
   let sinceTake = 0;
   const started = process.cpuUsage();
@@ -64,6 +66,13 @@ function run(groups: number, checkpoints: boolean): Run {
       const { set, remove } = tracker.take();
       for (let j = 0; j < set.length; j++) out.bytes += Buffer.byteLength(set[j]!);
       out.takeMs += cpuMs(from);
+      for (let j = 0; j < set.length; j += 2) {
+        const kind = set[j]!.slice(0, set[j]!.indexOf(':') + 1);
+        let k = out.kinds.get(kind);
+        if (!k) out.kinds.set(kind, (k = { entries: 0, bytes: 0 }));
+        k.entries++;
+        k.bytes += Buffer.byteLength(set[j]!) + Buffer.byteLength(set[j + 1]!);
+      }
       out.entries += set.length / 2;
       out.removed += remove.length;
       out.takes++;
@@ -75,6 +84,7 @@ function run(groups: number, checkpoints: boolean): Run {
 }
 
 const rows: (string | number)[][] = [];
+const kindRows: (string | number)[][] = [];
 for (const groups of values.groups.split(',').map(Number)) {
   const alone: Run[] = [];
   const withCheckpoints: Run[] = [];
@@ -98,6 +108,22 @@ for (const groups of values.groups.split(',').map(Number)) {
     fmt(w.bytes / w.entries),
     fmt(w.bytes / EVENTS),
   ]);
+  // What the checkpoints write, by kind of state: the largest first, the rest together.
+  const kinds = [...w.kinds].sort((x, y) => y[1].bytes - x[1].bytes);
+  const rest = kinds.slice(4).reduce((r, [, k]) => ({ entries: r.entries + k.entries, bytes: r.bytes + k.bytes }), {
+    entries: 0,
+    bytes: 0,
+  });
+  const shown: [string, { entries: number; bytes: number }][] = [...kinds.slice(0, 4), ['others', rest]];
+  for (const [kind, k] of shown)
+    if (k.entries)
+      kindRows.push([
+        fmt(groups),
+        kind,
+        fmt(k.entries / w.takes),
+        fmt(k.bytes / k.entries),
+        `${((100 * k.bytes) / w.bytes).toFixed(0)} %`,
+      ]);
 }
 process.stdout.write(
   `${fmt(EVENTS)} events, 3 rules, one engine, a checkpoint every ${fmt(EVERY)} events, timers every 50 s of event time, node ${process.version}; median of ${ROUNDS} alternating rounds\n\n`,
@@ -118,4 +144,9 @@ process.stdout.write(
     ],
     rows,
   ) + '\n',
+);
+process.stdout.write(
+  '\nWhat the median round wrote, by kind of state (the key up to its colon):\n\n' +
+    table(['groups per rule', 'kind', 'entries per checkpoint', 'bytes per entry', 'share of the bytes'], kindRows) +
+    '\n',
 );
