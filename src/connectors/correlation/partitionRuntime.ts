@@ -1078,8 +1078,9 @@ export class PartitionRuntime implements IncidentDesk {
       // It sends nothing more: its mark no longer holds the others back.
       await this.ownership.markSent(Number.MAX_SAFE_INTEGER).catch(() => undefined);
       await this.deliver();
-      // Before the partitions go: their next holders take over a claim left pending, and notify again.
-      await this.remark();
+      // Before the partitions go (their next holders take over a claim left pending, and notify
+      // again): the try under way, if any, then one of what is left.
+      await this.remarking;
       await this.remark();
       for (const o of [...this.owner.owned.values()]) {
         // Whole, as any hand-over (see PartitionOwner.round).
