@@ -266,6 +266,14 @@ export function overflowKey(rule: string, tenant = '', scope: Readonly<Record<st
 const NO_SCOPE: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
+ * Whether `key` is that incident's: a look for its label first, as building the key with a scope
+ * (a partition's) sorts and joins its labels, which every opening and resolution would pay for.
+ */
+function isOverflowKey(key: string, rule: string, tenant: string, scope: Readonly<Record<string, string>>): boolean {
+  return key.includes('overflow="true"') && key === overflowKey(rule, tenant, scope);
+}
+
+/**
  * What max_open_incidents counts together: a rule's incidents of one tenant, so that one tenant's
  * flood never holds back another's groups. The state keys of no tenant are those of before tenants.
  */
@@ -341,7 +349,7 @@ export class IncidentBook {
 
   /** Whether `inc` is this book's overflow incident of its rule and tenant. */
   isOverflow(inc: Incident): boolean {
-    return inc.key === overflowKey(inc.rule, inc.tenant, this.overflowScope);
+    return isOverflowKey(inc.key, inc.rule, inc.tenant, this.overflowScope);
   }
 
   /** This agent's incidents that merged into another agent's, still to be told (see `drainMerges`). */
@@ -664,7 +672,7 @@ export class IncidentBook {
     if (existing && heldUntilMs > 0 && (!reopens || atMs >= heldUntilMs))
       this.notifyHeld(existing, atMs, STILL_RESOLVED, out);
     const tenant = tenantOf(req.labels);
-    const counted = req.key !== overflowKey(policy.rule, tenant, this.overflowScope);
+    const counted = !isOverflowKey(req.key, policy.rule, tenant, this.overflowScope);
     if (counted && policy.maxOpenIncidents > 0 && this.openCount(policy.rule, tenant) >= policy.maxOpenIncidents) {
       this.holdBack(req, tenant, out);
       return undefined;
