@@ -30,7 +30,9 @@ describe('waiting for the replicas of a Cluster', () => {
 
   it('waits on the master of each key, leaves behind one whose replica stopped, and waits on it again once it caught up', async () => {
     const { cluster, client } = on;
-    const waits = new ClusterReplicaWaits(client, 300);
+    // A healthy replica answers at once; on a loaded machine (CI runs three test files at a time)
+    // 300 ms was once too short for the first wait. A stopped replica costs the timeout once.
+    const waits = new ClusterReplicaWaits(client, 2_000);
     const masterOf = (key: string) => client.slots[keySlot(key)]![0];
     const stalledMaster = () => masterOf('a{one}');
     // Keys on three slots: the masters of all three (or of some twice) are waited on.
