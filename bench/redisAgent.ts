@@ -406,8 +406,11 @@ export interface Takeover {
 }
 
 /** An engine on `store` (fresh, or just restored), and what tells the next checkpoint the entries its writes change. */
-function ownEngine(store: MemoryStateStore): { engine: CorrelationEngine; tracker: CheckpointChangeTracker } {
-  return { engine: new CorrelationEngine(ruleSet(MAX_OPEN), store), tracker: new CheckpointChangeTracker(store) };
+function ownEngine(
+  store: MemoryStateStore,
+  sets?: ReadonlyMap<string, number>,
+): { engine: CorrelationEngine; tracker: CheckpointChangeTracker } {
+  return { engine: new CorrelationEngine(ruleSet(MAX_OPEN), store), tracker: new CheckpointChangeTracker(store, sets) };
 }
 
 /**
@@ -525,7 +528,7 @@ async function own(
       const entries = restored.entries;
       store = restored.store;
       tracker.close();
-      ({ engine, tracker } = ownEngine(store));
+      ({ engine, tracker } = ownEngine(store, restored.sets));
       position = restored.fields.get(POSITION)!;
       through = meta.through.map((t) => t ?? Infinity);
       ended = through.filter((t) => t === Infinity).length;

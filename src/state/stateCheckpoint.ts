@@ -76,19 +76,97 @@ export function decodeCheckpointEntry(json: string): StoredEntry {
 }
 
 /**
+ * A long set is written as what it gained since the checkpoint last had it, under fields of its
+ * own beside the set's (`setFieldNames`), up to this many; the next change writes it whole again
+ * and removes them. A flapping incident's trail of a hundred entries gained one or two at each
+ * checkpoint and was written whole every time: 60 % of a checkpoint's bytes at 2,000 groups
+ * (docs/benchmarks.md).
+ */
+const SET_DELTAS = 4;
+/** Sets shorter than this are written whole: a delta would save little. */
+const SET_DELTA_FROM = 8;
+/** The fields of a set's deltas: `CHECKPOINT_FIELD`, `+`, its number, `CHECKPOINT_FIELD`, the set's key. */
+const DELTA_FIELD = `${CHECKPOINT_FIELD}+`;
+
+function deltaField(key: string, n: number): string {
+  return `${DELTA_FIELD}${n}${CHECKPOINT_FIELD}${key}`;
+}
+
+/**
+ * Every field a checkpoint may hold a set `key` under: the set's own, then its deltas'. A reader
+ * of one set (HMGET) folds what it finds (`foldSetFields`).
+ */
+export function setFieldNames(key: string): string[] {
+  const names = [key];
+  for (let n = 1; n <= SET_DELTAS; n++) names.push(deltaField(key, n));
+  return names;
+}
+
+/** A set's members from what `setFieldNames` read (null for a field the checkpoint lacks); undefined: no set. */
+export function foldSetFields(values: readonly (string | null | undefined)[]): readonly string[] | undefined {
+  const store = new MemoryStateStore();
+  let found = false;
+  for (const value of values) {
+    if (value === null || value === undefined) continue;
+    const entry = decodeCheckpointEntry(value);
+    if (entry.kind !== 'set') continue;
+    foldSet(store, 'set', entry);
+    found = true;
+  }
+  return found ? store.readSet('set') : undefined;
+}
+
+/** Adds a set's delta (or the set itself) to what `store` holds of `key`: sets only grow, so in any order. */
+function foldSet(store: MemoryStateStore, key: string, entry: Extract<StoredEntry, { kind: 'set' }>): void {
+  store.merge({ kind: 'set', key, members: entry.members, limit: entry.limit, expiresAtMs: entry.expiresAtMs });
+}
+
+/**
+ * Of a set's `members` now, those it lacked when it held `was` (both ascending); undefined when
+ * it did not grow from `was` (it was swept and made anew in between): a member of `was` is gone
+ * though the set is under its `limit`, or though the set keeps smaller ones.
+ */
+function gained(was: readonly string[], members: readonly string[], limit: number): string[] | undefined {
+  const out: string[] = [];
+  let i = 0;
+  for (const m of members) {
+    for (; i < was.length && was[i]! < m; i++) if (members.length < limit || was[i]! > members[0]!) return undefined;
+    if (i < was.length && was[i] === m) i++;
+    else out.push(m);
+  }
+  return i < was.length ? undefined : out;
+}
+
+/** What a checkpoint holds of a set: its members there (base and deltas folded) and its deltas. */
+interface WrittenSet {
+  members: readonly string[];
+  expiresAtMs: number;
+  deltas: number;
+}
+
+/**
  * The correlation state of one engine, its memory store's entries, as a value kept in a hash and
  * written a little at a time (the owners design's checkpoints): `take()` gives the entries
  * changed since the last call, in their checkpoint encoding, and the keys gone, as the store
- * itself notes them (`trackChanges`), its sweep of expired keys included.
+ * itself notes them (`trackChanges`), its sweep of expired keys included. A long set goes as what
+ * it gained (`SET_DELTAS`).
  */
 export class CheckpointChangeTracker {
   private readonly store: MemoryStateStore;
+  /** What the checkpoint holds of each set, as last written (a set's members are replaced, never changed in place). */
+  private readonly sets = new Map<string, WrittenSet>();
 
-  /** The store as given is what the checkpoint holds: empty, or just restored from it. */
-  constructor(store: MemoryStateStore) {
+  /**
+   * The store as given is what the checkpoint holds: empty, or just restored from it, with the
+   * deltas it held of each set (`RestoredState.sets`).
+   */
+  constructor(store: MemoryStateStore, deltas?: ReadonlyMap<string, number>) {
     this.store = store;
     store.trackChanges();
     store.takeChanged();
+    for (const [key, entry] of store.exportEntries())
+      if (entry.kind === 'set')
+        this.sets.set(key, { members: entry.members, expiresAtMs: entry.expiresAtMs, deltas: deltas?.get(key) ?? 0 });
   }
 
   /** The changes since the last call; from then on, it counts them as written. */
@@ -96,6 +174,30 @@ export class CheckpointChangeTracker {
     const set: string[] = [];
     const remove: string[] = [];
     for (const [key, entry] of this.store.takeChanged()) {
+      const written = this.sets.get(key);
+      if (entry?.kind === 'set') {
+        const more =
+          written === undefined || entry.expiresAtMs < written.expiresAtMs
+            ? undefined
+            : gained(written.members, entry.members, entry.limit);
+        if (
+          written !== undefined &&
+          more !== undefined &&
+          written.deltas < SET_DELTAS &&
+          entry.members.length >= SET_DELTA_FROM &&
+          more.length * 2 < entry.members.length
+        ) {
+          written.deltas++;
+          written.members = entry.members;
+          written.expiresAtMs = entry.expiresAtMs;
+          set.push(deltaField(key, written.deltas), encodeCheckpointEntry({ ...entry, members: more }));
+          continue;
+        }
+        this.sets.set(key, { members: entry.members, expiresAtMs: entry.expiresAtMs, deltas: 0 });
+      } else if (written !== undefined) {
+        this.sets.delete(key);
+      }
+      if (written !== undefined) for (let n = 1; n <= written.deltas; n++) remove.push(deltaField(key, n));
       if (entry === undefined) remove.push(key);
       else set.push(key, this.encode(key, entry));
     }
@@ -120,7 +222,12 @@ export class CheckpointChangeTracker {
    */
   takeAll(): CheckpointChanges {
     const set: string[] = [];
-    for (const [key, entry] of this.store.exportEntries()) set.push(key, this.encode(key, entry));
+    this.sets.clear();
+    for (const [key, entry] of this.store.exportEntries()) {
+      set.push(key, this.encode(key, entry));
+      if (entry.kind === 'set')
+        this.sets.set(key, { members: entry.members, expiresAtMs: entry.expiresAtMs, deltas: 0 });
+    }
     this.store.takeChanged();
     return { set, remove: [] };
   }
@@ -138,15 +245,28 @@ export interface RestoredState {
   entries: number;
   /** The fields that are not state entries (`CHECKPOINT_FIELD` first), by name. */
   fields: Map<string, string>;
+  /** The deltas the checkpoint holds of each set that has some (the highest number), for its next tracker. */
+  sets: Map<string, number>;
 }
 
 /** Builds a memory store back from the fields of a checkpoint (HGETALL of its hash). */
 export function restoreCheckpoint(saved: Record<string, string>): RestoredState {
   const store = new MemoryStateStore();
   const fields = new Map<string, string>();
+  const sets = new Map<string, number>();
+  const deltas: [key: string, value: string][] = [];
   let entries = 0;
   for (const key in saved) {
     const value = saved[key]!;
+    if (key.startsWith(DELTA_FIELD)) {
+      const end = key.indexOf(CHECKPOINT_FIELD, DELTA_FIELD.length);
+      const of = key.slice(end + 1);
+      const n = Number(key.slice(DELTA_FIELD.length, end));
+      if (end < 0 || !(n >= 1)) continue;
+      sets.set(of, Math.max(sets.get(of) ?? 0, n));
+      deltas.push([of, value]);
+      continue;
+    }
     if (key.startsWith(CHECKPOINT_FIELD)) {
       fields.set(key, value);
       continue;
@@ -154,5 +274,10 @@ export function restoreCheckpoint(saved: Record<string, string>): RestoredState 
     store.load(key, decodeCheckpointEntry(value));
     entries++;
   }
-  return { store, entries, fields };
+  // After the sets themselves: a delta adds to its set, which `load` would replace.
+  for (const [key, value] of deltas) {
+    const entry = decodeCheckpointEntry(value);
+    if (entry.kind === 'set') foldSet(store, key, entry);
+  }
+  return { store, entries, fields, sets };
 }

@@ -7,6 +7,7 @@ import {
   decodeCheckpointEntry,
   encodeCheckpointEntry,
   restoreCheckpoint,
+  setFieldNames,
 } from '../../src/state/stateCheckpoint.ts';
 
 /** The store's entries as a checkpoint encodes them, by key. */
@@ -97,6 +98,55 @@ describe('checkpoints of a memory store, written a little at a time', () => {
     expect(apply(hash, tracker)).toEqual({ set: [], removed: [COUNT] });
     expect(hash).toEqual(entries(store));
     expect(entries(restoreCheckpoint(hash).store)).toEqual(entries(store));
+  });
+
+  it('writes what a long set gained, not the whole set, and brings back the same set; a holder after a restore goes on', () => {
+    const TRAIL = 'au:link{asset="sw1"}';
+    const at = (i: number) => `${String(1_000 + i).padStart(8, '0')}|flap ${i}`;
+    const store = new MemoryStateStore();
+    const tracker = new CheckpointChangeTracker(store);
+    const hash: Record<string, string> = {};
+    for (let i = 0; i < 100; i++) store.addToSet(TRAIL, at(i), 100, 60_000);
+    apply(hash, tracker);
+    const whole = hash[TRAIL]!.length;
+    // A flapping incident's trail: one entry more at each checkpoint, the oldest falling off.
+    const bytes: number[] = [];
+    for (let i = 100; i < 112; i++) {
+      store.addToSet(TRAIL, at(i), 100, 60_000 + i);
+      const { set, remove } = tracker.take();
+      for (const key of remove) delete hash[key];
+      for (let k = 0; k < set.length; k += 2) hash[set[k]!] = set[k + 1]!;
+      bytes.push(set.reduce((n, v, k) => (k % 2 ? n + v.length : n), 0));
+      expect(entries(restoreCheckpoint(hash).store)).toEqual(entries(store));
+    }
+    // Most checkpoints write the entry gained, a tenth of the set or less; now and then the set whole.
+    expect(bytes.filter((b) => b < whole / 10).length).toBeGreaterThanOrEqual(8);
+    expect(bytes.filter((b) => b >= whole).length).toBeGreaterThanOrEqual(1);
+    // What the checkpoint holds of it is the set and a few fields more, never more and more of them.
+    const fieldsOf = () => Object.keys(hash).filter((k) => setFieldNames(TRAIL).includes(k));
+    expect(fieldsOf().length).toBeLessThanOrEqual(setFieldNames(TRAIL).length);
+
+    // Swept and made anew between two checkpoints, with some of the members it had: written
+    // whole, not added to what it was.
+    store.sweep(70_000);
+    for (let i = 100; i < 112; i++) if (i !== 105) store.addToSet(TRAIL, at(i), 100, 90_000);
+    store.addToSet(TRAIL, at(200), 100, 90_000);
+    apply(hash, tracker);
+    expect(entries(restoreCheckpoint(hash).store)).toEqual(entries(store));
+    store.addToSet(TRAIL, at(201), 100, 90_000);
+    apply(hash, tracker);
+    expect(entries(restoreCheckpoint(hash).store)).toEqual(entries(store));
+
+    // The next holder goes on from what the checkpoint holds: its additions and its removal.
+    const restored = restoreCheckpoint(hash);
+    const next = new CheckpointChangeTracker(restored.store, restored.sets);
+    restored.store.addToSet(TRAIL, at(211), 100, 95_000);
+    apply(hash, next);
+    expect(entries(restoreCheckpoint(hash).store)).toEqual(entries(restored.store));
+    restored.store.sweep(100_000);
+    apply(hash, next);
+    expect(fieldsOf()).toEqual([]);
+    expect(restoreCheckpoint(hash).store.entryOf(TRAIL)).toBeUndefined();
   });
 
   it('keeps times without end and any register value or key as they were', () => {

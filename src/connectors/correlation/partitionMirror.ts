@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { incidentSets, type IncidentRecord } from '../../correlation/incidentBook.ts';
 import type { Incident } from '../../model/incident.ts';
 import type { RedisClient } from '../../state/redisConnection.ts';
-import { decodeCheckpointEntry } from '../../state/stateCheckpoint.ts';
+import { decodeCheckpointEntry, foldSetFields, setFieldNames } from '../../state/stateCheckpoint.ts';
 
 /** Resolved incidents stay in view this long, as in an engine. */
 const RESOLVED_KEPT_MS = 24 * 3600 * 1000;
@@ -89,14 +89,14 @@ export class PartitionMirror {
   private async fillSets(client: RedisClient, checkpointKey: string, incidents: Incident[]): Promise<void> {
     const bare = incidents.filter((inc) => inc.audit.length === 0);
     if (bare.length === 0) return;
-    const keys = bare.flatMap((inc) => [incidentSets.trailKey(inc), incidentSets.sampleKey(inc)]);
+    // Each set's fields: the set and what it gained since (`setFieldNames`), in one HMGET.
+    const per = setFieldNames('').length;
+    const keys = bare.flatMap((inc) => [
+      ...setFieldNames(incidentSets.trailKey(inc)),
+      ...setFieldNames(incidentSets.sampleKey(inc)),
+    ]);
     const values = await client.hmget(checkpointKey, ...keys);
-    const members = (at: number): readonly string[] | undefined => {
-      const value = values[at];
-      if (value === null || value === undefined) return undefined;
-      const entry = decodeCheckpointEntry(value);
-      return entry.kind === 'set' ? entry.members : undefined;
-    };
+    const members = (at: number) => foldSetFields(values.slice(at * per, (at + 1) * per));
     bare.forEach((inc, i) => {
       const trail = members(2 * i);
       if (trail) inc.audit = incidentSets.trail(trail);

@@ -463,7 +463,7 @@ export class PartitionOwner {
 
   private async restore(partition: number): Promise<number> {
     const saved = await this.opts.writer.hgetall(this.opts.keys.checkpoint(partition));
-    const { store, entries, fields } = restoreCheckpoint(saved);
+    const { store, entries, fields, sets } = restoreCheckpoint(saved);
     const meta = fields.has(META) ? (JSON.parse(fields.get(META)!) as CheckpointMeta) : undefined;
     const waiting = new Map<string, VigilEvent[]>();
     if (fields.has(WAITING))
@@ -489,7 +489,7 @@ export class PartitionOwner {
       doneMs: meta?.doneMs ?? 0,
       complete: 0,
       finished: false,
-      tracker: new CheckpointChangeTracker(store),
+      tracker: new CheckpointChangeTracker(store, sets),
       sentAt: new Map(),
     });
     return entries;

@@ -119,4 +119,34 @@ rules:
       'link{asset="c"}',
     ]);
   });
+  it('shows a flapping incident’s whole trail, its checkpoint writing what the trail gained at each change', async () => {
+    const redis = await client();
+    const store = new MemoryStateStore();
+    const engine = engineFrom(
+      `
+defaults: { group_wait: 0s }
+rules:
+  - { kind: pair, name: link, group_by: [asset] }
+`,
+      store,
+    );
+    const key = `${freshPrefix()}:checkpoint:5`;
+    const tracker = new CheckpointChangeTracker(store);
+    let deltas = 0;
+    // A checkpoint after every flap, as an owner writes it (changes, then keys gone).
+    for (let i = 0; i < 30; i++) {
+      engine.process([ev(1_000 + i * 10_000, { asset: 'sw1', type: i % 2 ? 'up' : 'down' })], 1_000 + i * 10_000);
+      const { set, remove } = tracker.take();
+      if (remove.length) await redis.hdel(key, ...remove);
+      if (set.length) await redis.hset(key, ...set);
+      deltas += set.filter((f, k) => k % 2 === 0 && f.startsWith(CHECKPOINT_FIELD)).length;
+    }
+    expect(deltas).toBeGreaterThan(0);
+
+    const mirror = new PartitionMirror({ subscriber: redis, channel: 'unused', logger: pino({ level: 'silent' }) });
+    await mirror.load(redis, key);
+    const inc = engine.book.withTrail('link{asset="sw1"}')!.incident;
+    expect(inc.audit.length).toBeGreaterThan(20);
+    expect(mirror.get(inc.key)).toEqual(inc);
+  });
 });
