@@ -77,6 +77,9 @@
  *
  * `--serve-api` has every runtime agent (6) serve the operators' API, as an agent whose API is
  * read does: it keeps the other partitions' incidents, and the owners publish theirs.
+ * `--pairs N` (runtime among `--owners`): after each size's table, the memory engine and the
+ * runtime's agents N times in turn, each agent's events per CPU-second over the engine's of its
+ * pair, and the median of those ratios: one run's ratio moves with the host's speed.
  * `--max-open N` sets every rule's max_open_incidents (default 1,000, the rules' own default; 0: no limit).
  * `--takeover` drops an owner's engine half way through and brings it back from its checkpoint
  * (4), or has the others take a crashed agent's partitions (5).
@@ -91,7 +94,7 @@
  * changes never received; `registers`, nor this agent's register writes shipped; `shipping`,
  * nothing recorded for Redis at all.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--serve-api] [--tick 1000] [--owners inbox,partitions,runtime] [--partitions 12]`.
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--serve-api] [--tick 1000] [--owners inbox,partitions,runtime] [--partitions 12] [--pairs 0]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -126,6 +129,7 @@ const { values } = benchArgs(import.meta.filename, {
     tick: { type: 'string', default: '1000' },
     owners: { type: 'string', default: 'inbox,partitions' },
     partitions: { type: 'string', default: '12' },
+    pairs: { type: 'string', default: '0' },
   },
 });
 const EVENTS = Number(values.events);
@@ -156,6 +160,12 @@ if (values['serve-api']) process.env.BENCH_SERVE_API = '1';
 
 /** The owners design's runs: `inbox` (an inbox per owner, ownership by hash), `partitions` (partitions held by terms). */
 const OWNER_DESIGNS = values.owners.split(',').filter((d) => d !== '');
+/** Runs of the memory engine and the runtime's agents, one after the other, after the table (`--pairs`). */
+const PAIRS = Number(values.pairs);
+if (!(PAIRS >= 0) || (PAIRS > 0 && !OWNER_DESIGNS.includes('runtime'))) {
+  process.stderr.write('bench/redis.ts: --pairs takes a count, and needs runtime among --owners\n');
+  process.exit(2);
+}
 if (OWNER_DESIGNS.some((d) => d !== 'inbox' && d !== 'partitions' && d !== 'runtime')) {
   process.stderr.write(
     `bench/redis.ts: --owners takes inbox, partitions, runtime or several (comma-separated), not ${values.owners}\n`,
@@ -625,10 +635,42 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
   );
 }
 
+/**
+ * `--pairs N`: the memory engine and then the runtime's agents, N times in turn, each agent's
+ * events per CPU-second divided by the engine's of its pair. The host's speed moves by a fifth
+ * within minutes (the engine's two runs of the table differ that much), and one pair's ratio with
+ * it; the median over the pairs is the figure that says where the runtime stands.
+ */
+async function pairs(groups: number, admin: Redis, url: string): Promise<void> {
+  const rows: string[][] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    const memory = (await runAgents([startAgent('memory', 0, 1, groups)])).results[0]!;
+    await admin.flushall();
+    const agents: Agent[] = [];
+    for (let a = 0; a < AGENTS; a++) agents.push(startAgent('runtime', a, AGENTS, groups, url));
+    const runtime = (await runAgents(agents)).results.map((r) => r.events / r.cpuSeconds);
+    const engine = memory.events / memory.cpuSeconds;
+    const mine = runtime.map((r) => r / engine);
+    ratios.push(...mine);
+    const span = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+    rows.push([String(i + 1), fmt(engine), span(runtime, fmt), span(mine, (x) => x.toFixed(2))]);
+  }
+  ratios.sort((a, b) => a - b);
+  process.stdout.write(
+    `#### ${fmt(groups)} groups: the memory engine and the runtime's agents in turn, ${PAIRS} pairs\n\n` +
+      table(['pair', 'memory engine, events per CPU-second', 'runtime agents', '× the engine of the pair'], rows) +
+      `\n\nMedian of the ${ratios.length} agents' ratios: ${percentile(ratios, 0.5).toFixed(2)} (quartiles ${percentile(ratios, 0.25).toFixed(2)}, ${percentile(ratios, 0.75).toFixed(2)})\n\n`,
+  );
+}
+
 const server = await startRedis();
 const admin = new Redis(server.url);
 try {
-  for (const groups of SIZES) await benchSize(groups, admin, server.url);
+  for (const groups of SIZES) {
+    await benchSize(groups, admin, server.url);
+    if (PAIRS > 0) await pairs(groups, admin, server.url);
+  }
 } finally {
   admin.disconnect();
   await server.stop();
