@@ -157,6 +157,8 @@ export class PartitionRuntime implements IncidentDesk {
   private telling = false;
   /** Actions other agents put on held partitions' streams, to apply in the next step. */
   private readonly forwarded: { partition: number; payload: string }[] = [];
+  /** Forwarded actions applied, by reply key, until their deadline: one read again is not applied again. */
+  private readonly applied = new Map<string, number>();
   /** Numbers this agent's forwarded actions' reply keys. */
   private replies = 0;
   /**
@@ -471,8 +473,15 @@ export class PartitionRuntime implements IncidentDesk {
     }
     if (this.rewrite) {
       this.rewrite = false;
-      // What Redis held of them may be older than what they wrote since: their state, whole.
-      for (const o of [...this.owner.owned.values()]) await this.checkpoint(o, true);
+      // What Redis held of them may be older than what they wrote since: their state, whole. And
+      // the streams are read again from their start: this Redis may lack the entries an owner's
+      // position is among, and number new ones below it by a clock behind the lost one's (then
+      // skipped, and trimmed by the next checkpoint). What was taken is skipped by its sender's
+      // number; an action applied is not applied again (`applied`).
+      for (const o of [...this.owner.owned.values()]) {
+        o.position = '0-0';
+        await this.checkpoint(o, true);
+      }
     }
     if (now >= this.nextCheckpointAt) {
       this.nextCheckpointAt = now + (this.config.state?.checkpoint_interval ?? 1000);
@@ -987,6 +996,10 @@ export class PartitionRuntime implements IncidentDesk {
       }
       // Its sender answered 503 (or will): left be, so that "try again" holds (a replay after a takeover comes here too).
       if (Date.now() > asked.deadline) continue;
+      // Read again (the streams read from their start after a failover): applied and answered once.
+      if (this.applied.has(asked.reply)) continue;
+      for (const [reply, deadline] of this.applied) if (deadline < Date.now()) this.applied.delete(reply);
+      this.applied.set(asked.reply, asked.deadline);
       const o = this.owner.owned.get(partition);
       const outcome: ActionOutcome =
         o && o.engine.incidentById(asked.id)

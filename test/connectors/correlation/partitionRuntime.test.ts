@@ -8,6 +8,7 @@ import type { IncidentChange } from '../../../src/model/incident.ts';
 import type { MetricPoint } from '../../../src/model/metric.ts';
 import { connectionOf } from '../../../src/state/redisConfig.ts';
 import { createRedisClient } from '../../../src/state/redisConnection.ts';
+import { RedisKeys } from '../../../src/state/redisKeys.ts';
 import { partitionOf } from '../../../src/state/redisPartitions.ts';
 import { createLogger } from '../../../src/telemetry/logger.ts';
 import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
@@ -674,6 +675,55 @@ rules:
       await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up', 20_000);
       expect(openings(agents)).toEqual(reference);
       await stopAll([staying]);
+    } finally {
+      await group.stop();
+    }
+  }, 120_000);
+
+  it('takes what a promoted replica numbers below the entries the old master had (its clock behind): none skipped, none trimmed', async () => {
+    const group = await startRedisSentinels('vigil-partitions', ACL);
+    try {
+      const events = shifted(mixedStream(17, 3000));
+      let now = msOf(events[0]!);
+      const setClock = (ms: number) => (now = ms);
+      const where = { sentinel: { name: group.name, nodes: group.sentinels }, ...ACL, lease_ttl: '15s' };
+      const prefix = freshPrefix();
+      const agents = await start(where, 2, prefix, () => now);
+      const half = Math.floor(events.length / 2);
+      await sendShares(agents, events.slice(0, half), setClock);
+      now = msOf(events[half]!);
+      const firstHalf = events.filter((e) => msOf(e) < now).length;
+      await waitFor(async () => (await taken(agents)) === firstHalf, 'the owners to take the first half');
+      await group.stallReplica();
+      // The master's clock an hour ahead of the replica's: its last entry on every partition's
+      // stream numbered so (one the owners skip, a send they took: its sender's number 0).
+      const held = new RedisKeys(prefix).partitionKeys();
+      const ahead = `${Date.now() + 3_600_000}-0`;
+      for (let p = 0; p < 12; p++)
+        await agents[0]!.client.xadd(held.held(`events:${p}`), ahead, 'a', agents[0]!.runtime.agent, 'q', '0');
+      await waitFor(
+        async () =>
+          (
+            await Promise.all(
+              Array.from({ length: 12 }, (_, p) => agents[0]!.client.hget(held.held(`checkpoint:${p}`), '\0position')),
+            )
+          ).every((position) => position === ahead),
+        'every partition checkpointed past the entry (on the master only)',
+      );
+      await group.killMaster();
+      await waitFor(
+        async () => (await Promise.all(agents.map((a) => resent(a)))).every((n) => n !== undefined),
+        'both agents to see the dataset change',
+        30_000,
+      );
+      // The promoted replica numbers the next sends by its own clock: below the owners' positions.
+      await sendShares(agents, events.slice(half), setClock);
+      now = msOf(events.at(-1)!) + 45_000;
+      await waitFor(async () => (await taken(agents)) === events.length, 'the owners to take the second half', 20_000);
+      const reference = oneEngine(events, now);
+      await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up', 20_000);
+      expect(openings(agents)).toEqual(reference);
+      await stopAll(agents);
     } finally {
       await group.stop();
     }
