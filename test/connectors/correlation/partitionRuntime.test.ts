@@ -15,7 +15,13 @@ import { SelfMetrics } from '../../../src/telemetry/selfMetrics.ts';
 import { engineFrom, ev, point } from '../../support/correlation.ts';
 import { mulberry32 } from '../../support/seededRandom.ts';
 import { mixedRules, mixedStream, noteOpenings } from '../../support/mixedStream.ts';
-import { startRedisCluster, startRedisSentinels, type RedisAcl, type RedisCluster } from '../../support/redis.ts';
+import {
+  startRedisCluster,
+  startRedisSentinels,
+  type RedisAcl,
+  type RedisCluster,
+  type RedisSentinelGroup,
+} from '../../support/redis.ts';
 import { waitFor } from '../../support/waitFor.ts';
 import { freshPrefix, redisAndClients } from '../../state/redisHelpers.ts';
 
@@ -199,6 +205,28 @@ function groupHeldBy(a: Agent): { service: string; key: string; p: number } {
   )!;
   const key = `errors{service="${service}"}`;
   return { service, key, p: partitionOf(key, 12) };
+}
+
+/**
+ * Two agents on a Sentinel group's master, their terms longer than its failover (about 3 s): the
+ * owners keep their partitions through it. A seeded stream; their clock at its start.
+ */
+async function onSentinels(group: RedisSentinelGroup, seed: number, prefix = freshPrefix()) {
+  const events = shifted(mixedStream(seed, 3000));
+  const clock = { now: msOf(events[0]!) };
+  const where = { sentinel: { name: group.name, nodes: group.sentinels }, ...ACL, lease_ttl: '15s' };
+  const agents = await start(where, 2, prefix, () => clock.now);
+  return { events, clock, agents, setClock: (ms: number) => (clock.now = ms) };
+}
+
+/** Kills the master; resolves once both agents have found the promoted replica another dataset. */
+async function failOver(group: RedisSentinelGroup, agents: Agent[]): Promise<void> {
+  await group.killMaster();
+  await waitFor(
+    async () => (await Promise.all(agents.map((a) => resent(a)))).every((n) => n !== undefined),
+    'both agents to see the dataset change',
+    30_000,
+  );
 }
 
 /** Sends each agent's share in batches, the clock moved to each round's latest time first. */
@@ -633,33 +661,23 @@ rules:
   it('keeps what a failover to a replica that missed the last writes lost: the owners write their partitions anew', async () => {
     const group = await startRedisSentinels('vigil-partitions', ACL);
     try {
-      const events = shifted(mixedStream(13, 3000));
-      let now = msOf(events[0]!);
-      const setClock = (ms: number) => (now = ms);
-      // Terms longer than the failover (about 3 s): the owners keep their partitions through it.
-      const where = { sentinel: { name: group.name, nodes: group.sentinels }, ...ACL, lease_ttl: '15s' };
-      const agents = await start(where, 2, freshPrefix(), () => now);
+      const { events, clock, setClock, agents } = await onSentinels(group, 13);
       const third = Math.floor(events.length / 3);
       await sendShares(agents, events.slice(0, third), setClock);
       // From here the replica misses every write: the second third, and the checkpoints after it.
       await group.stallReplica();
       await sendShares(agents, events.slice(third, 2 * third), setClock);
       // The clock up to the next third's first event: the owners take all before it.
-      now = msOf(events[2 * third]!);
-      const before2 = events.filter((e) => msOf(e) < now).length;
+      clock.now = msOf(events[2 * third]!);
+      const before2 = events.filter((e) => msOf(e) < clock.now).length;
       await waitFor(async () => (await taken(agents)) === before2, 'the owners to take the second third');
       const before = await Promise.all(agents.map((a) => written(a)));
       await waitFor(
         async () => (await Promise.all(agents.map((a) => written(a)))).every((n, i) => n >= before[i]! + 6),
         'a checkpoint of every partition after it (on the master only)',
       );
-      await group.killMaster();
       // Each agent finds the promoted replica another dataset at its next mark, and writes its partitions anew.
-      await waitFor(
-        async () => (await Promise.all(agents.map((a) => resent(a)))).every((n) => n !== undefined),
-        'both agents to see the dataset change',
-        30_000,
-      );
+      await failOver(group, agents);
       const after = await Promise.all(agents.map((a) => written(a)));
       await waitFor(
         async () => (await Promise.all(agents.map((a) => written(a)))).every((n, i) => n >= after[i]! + 6),
@@ -670,8 +688,8 @@ rules:
       await stopAll([leaving]);
       await waitFor(() => staying.runtime.held().length === 12, 'the other agent to take every partition');
       await sendShares([staying], events.slice(2 * third), setClock);
-      now = msOf(events.at(-1)!) + 45_000;
-      const reference = oneEngine(events, now);
+      clock.now = msOf(events.at(-1)!) + 45_000;
+      const reference = oneEngine(events, clock.now);
       await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up', 20_000);
       expect(openings(agents)).toEqual(reference);
       await stopAll([staying]);
@@ -683,16 +701,12 @@ rules:
   it('takes what a promoted replica numbers below the entries the old master had (its clock behind): none skipped, none trimmed', async () => {
     const group = await startRedisSentinels('vigil-partitions', ACL);
     try {
-      const events = shifted(mixedStream(17, 3000));
-      let now = msOf(events[0]!);
-      const setClock = (ms: number) => (now = ms);
-      const where = { sentinel: { name: group.name, nodes: group.sentinels }, ...ACL, lease_ttl: '15s' };
       const prefix = freshPrefix();
-      const agents = await start(where, 2, prefix, () => now);
+      const { events, clock, setClock, agents } = await onSentinels(group, 17, prefix);
       const half = Math.floor(events.length / 2);
       await sendShares(agents, events.slice(0, half), setClock);
-      now = msOf(events[half]!);
-      const firstHalf = events.filter((e) => msOf(e) < now).length;
+      clock.now = msOf(events[half]!);
+      const firstHalf = events.filter((e) => msOf(e) < clock.now).length;
       await waitFor(async () => (await taken(agents)) === firstHalf, 'the owners to take the first half');
       await group.stallReplica();
       // The master's clock an hour ahead of the replica's: its last entry on every partition's
@@ -710,17 +724,12 @@ rules:
           ).every((position) => position === ahead),
         'every partition checkpointed past the entry (on the master only)',
       );
-      await group.killMaster();
-      await waitFor(
-        async () => (await Promise.all(agents.map((a) => resent(a)))).every((n) => n !== undefined),
-        'both agents to see the dataset change',
-        30_000,
-      );
+      await failOver(group, agents);
       // The promoted replica numbers the next sends by its own clock: below the owners' positions.
       await sendShares(agents, events.slice(half), setClock);
-      now = msOf(events.at(-1)!) + 45_000;
+      clock.now = msOf(events.at(-1)!) + 45_000;
       await waitFor(async () => (await taken(agents)) === events.length, 'the owners to take the second half', 20_000);
-      const reference = oneEngine(events, now);
+      const reference = oneEngine(events, clock.now);
       await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up', 20_000);
       expect(openings(agents)).toEqual(reference);
       await stopAll(agents);
