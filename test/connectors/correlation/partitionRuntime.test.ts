@@ -738,6 +738,36 @@ rules:
     }
   }, 120_000);
 
+  it('applies once an action forwarded to the holder, though a failover has it read its stream again', async () => {
+    const group = await startRedisSentinels('vigil-partitions', ACL);
+    try {
+      const { events, clock, setClock, agents } = await onSentinels(group, 19);
+      const [holder, other] = agents as [Agent, Agent];
+      for (const a of agents) await a.runtime.serve();
+      await sendShares(agents, events, setClock);
+      clock.now = msOf(events.at(-1)!) + 1;
+      await waitFor(async () => (await taken(agents)) === events.length, 'the owners to take the stream');
+      // One of the holder's incidents, commented on through the other agent: its holder applies it.
+      const { id } = holder.changes.find((c) => c.kind === 'opened')!.incident;
+      await waitFor(() => other.runtime.incident(id) !== undefined, 'the other agent to show it');
+      const comments = () => holder.changes.filter((c) => c.reason.includes('looked at it')).length;
+      expect((await other.runtime.act(id, 'alice', { kind: 'comment', text: 'looked at it' })).ok).toBe(true);
+      expect(comments()).toBe(1);
+      // The replica has the action's entry; the failover has the holder read its streams from their start.
+      expect(await holder.client.call('WAIT', 1, 5_000)).toBe(1);
+      await failOver(group, agents);
+      const after = await written(holder);
+      await waitFor(
+        async () => (await written(holder)) >= after + 12,
+        'the holder to read and write its partitions again',
+      );
+      expect(comments()).toBe(1);
+      await stopAll(agents);
+    } finally {
+      await group.stop();
+    }
+  }, 120_000);
+
   it('claims done a change kept back past its term: the next holder, making it again, does not notify it twice', async () => {
     let now = BASE_MS;
     const [a, b] = (await start(standalone(), 2, freshPrefix(), () => now, twoErrors)) as [Agent, Agent];
