@@ -207,16 +207,41 @@ function groupHeldBy(a: Agent): { service: string; key: string; p: number } {
   return { service, key, p: partitionOf(key, 12) };
 }
 
+/** What `onSentinels` gives a test: the group, two agents on its master, a seeded stream and their clock. */
+interface OnSentinels {
+  group: RedisSentinelGroup;
+  events: VigilEvent[];
+  clock: { now: number };
+  setClock: (ms: number) => void;
+  agents: Agent[];
+}
+
 /**
- * Two agents on a Sentinel group's master, their terms longer than its failover (about 3 s): the
- * owners keep their partitions through it. A seeded stream; their clock at its start.
+ * Runs `test` on a Sentinel group of its own (stopped after it) with two agents on its master, their
+ * terms longer than its failover (about 3 s): the owners keep their partitions through it. A
+ * seeded stream; the agents' clock at its start. The test stops the agents.
  */
-async function onSentinels(group: RedisSentinelGroup, seed: number, prefix = freshPrefix()) {
-  const events = shifted(mixedStream(seed, 3000));
-  const clock = { now: msOf(events[0]!) };
-  const where = { sentinel: { name: group.name, nodes: group.sentinels }, ...ACL, lease_ttl: '15s' };
-  const agents = await start(where, 2, prefix, () => clock.now);
-  return { events, clock, agents, setClock: (ms: number) => (clock.now = ms) };
+async function onSentinels(
+  seed: number,
+  test: (on: OnSentinels) => Promise<void>,
+  prefix = freshPrefix(),
+): Promise<void> {
+  const group = await startRedisSentinels('vigil-partitions', ACL);
+  try {
+    const events = shifted(mixedStream(seed, 3000));
+    const clock = { now: msOf(events[0]!) };
+    const where = { sentinel: { name: group.name, nodes: group.sentinels }, ...ACL, lease_ttl: '15s' };
+    const agents = await start(where, 2, prefix, () => clock.now);
+    await test({ group, events, clock, agents, setClock: (ms) => (clock.now = ms) });
+  } finally {
+    await group.stop();
+  }
+}
+
+/** Waits for the agents to make as many openings and resolutions as `reference`, then expects them the same. */
+async function expectCaughtUp(agents: Agent[], reference: readonly string[]): Promise<void> {
+  await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up with the stream', 20_000);
+  expect(openings(agents)).toEqual(reference);
 }
 
 /** Kills the master; resolves once both agents have found the promoted replica another dataset. */
@@ -252,8 +277,7 @@ describe('the correlation runtime with state.sharing: partitions', () => {
     now = msOf(events.at(-1)!) + 45_000;
     const reference = oneEngine(events, now);
     expect(reference.length).toBeGreaterThan(100);
-    await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up with the stream', 20_000);
-    expect(openings(agents)).toEqual(reference);
+    await expectCaughtUp(agents, reference);
 
     const notified = agents.flatMap((a) => a.changes.filter((c) => c.kind === 'opened' && c.notify));
     const ids = notified.map((c) => c.incident.id);
@@ -285,8 +309,7 @@ describe('the correlation runtime with state.sharing: partitions', () => {
     await sendShares(staying, events.slice(half), (ms) => (now = ms));
     now = msOf(events.at(-1)!) + 45_000;
     const reference = oneEngine(events, now);
-    await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up with the stream', 20_000);
-    expect(openings(agents)).toEqual(reference);
+    await expectCaughtUp(agents, reference);
     const notified = agents.flatMap((a) => a.changes.filter((c) => c.kind === 'opened' && c.notify));
     expect(new Set(notified.map((c) => c.incident.id)).size).toBe(notified.length);
     expect(notified.length).toBe(reference.filter((r) => r.startsWith('opened ')).length);
@@ -308,8 +331,7 @@ describe('the correlation runtime with state.sharing: partitions', () => {
     const reference = oneEngine(events, now, twoRules);
     expect(reference.filter((r) => r.includes('by_asset')).length).toBeGreaterThan(10);
     expect(reference.filter((r) => r.includes('by_service')).length).toBeGreaterThan(4);
-    await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up with the stream', 20_000);
-    expect(openings(agents)).toEqual(reference);
+    await expectCaughtUp(agents, reference);
     await stopAll(agents);
   }, 60_000);
 
@@ -651,17 +673,14 @@ rules:
       for (; tick <= now; tick += TICK_MS) noteOpenings(engine.tick(tick), reference);
       const expected = [...reference].sort();
       expect(expected.filter((x) => x.includes('cpu{')).length).toBeGreaterThanOrEqual(16);
-      await waitFor(() => openings(agents).length >= expected.length, 'the agents to catch up', 20_000);
-      expect(openings(agents)).toEqual(expected);
+      await expectCaughtUp(agents, expected);
       await stopAll(sending);
     },
     60_000,
   );
 
   it('keeps what a failover to a replica that missed the last writes lost: the owners write their partitions anew', async () => {
-    const group = await startRedisSentinels('vigil-partitions', ACL);
-    try {
-      const { events, clock, setClock, agents } = await onSentinels(group, 13);
+    await onSentinels(13, async ({ group, events, clock, setClock, agents }) => {
       const third = Math.floor(events.length / 3);
       await sendShares(agents, events.slice(0, third), setClock);
       // From here the replica misses every write: the second third, and the checkpoints after it.
@@ -690,58 +709,58 @@ rules:
       await sendShares([staying], events.slice(2 * third), setClock);
       clock.now = msOf(events.at(-1)!) + 45_000;
       const reference = oneEngine(events, clock.now);
-      await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up', 20_000);
-      expect(openings(agents)).toEqual(reference);
+      await expectCaughtUp(agents, reference);
       await stopAll([staying]);
-    } finally {
-      await group.stop();
-    }
+    });
   }, 120_000);
 
   it('takes what a promoted replica numbers below the entries the old master had (its clock behind): none skipped, none trimmed', async () => {
-    const group = await startRedisSentinels('vigil-partitions', ACL);
-    try {
-      const prefix = freshPrefix();
-      const { events, clock, setClock, agents } = await onSentinels(group, 17, prefix);
-      const half = Math.floor(events.length / 2);
-      await sendShares(agents, events.slice(0, half), setClock);
-      clock.now = msOf(events[half]!);
-      const firstHalf = events.filter((e) => msOf(e) < clock.now).length;
-      await waitFor(async () => (await taken(agents)) === firstHalf, 'the owners to take the first half');
-      await group.stallReplica();
-      // The master's clock an hour ahead of the replica's: its last entry on every partition's
-      // stream numbered so (one the owners skip, a send they took: its sender's number 0).
-      const held = new RedisKeys(prefix).partitionKeys();
-      const ahead = `${Date.now() + 3_600_000}-0`;
-      for (let p = 0; p < 12; p++)
-        await agents[0]!.client.xadd(held.held(`events:${p}`), ahead, 'a', agents[0]!.runtime.agent, 'q', '0');
-      await waitFor(
-        async () =>
-          (
-            await Promise.all(
-              Array.from({ length: 12 }, (_, p) => agents[0]!.client.hget(held.held(`checkpoint:${p}`), '\0position')),
-            )
-          ).every((position) => position === ahead),
-        'every partition checkpointed past the entry (on the master only)',
-      );
-      await failOver(group, agents);
-      // The promoted replica numbers the next sends by its own clock: below the owners' positions.
-      await sendShares(agents, events.slice(half), setClock);
-      clock.now = msOf(events.at(-1)!) + 45_000;
-      await waitFor(async () => (await taken(agents)) === events.length, 'the owners to take the second half', 20_000);
-      const reference = oneEngine(events, clock.now);
-      await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up', 20_000);
-      expect(openings(agents)).toEqual(reference);
-      await stopAll(agents);
-    } finally {
-      await group.stop();
-    }
+    const prefix = freshPrefix();
+    await onSentinels(
+      17,
+      async ({ group, events, clock, setClock, agents }) => {
+        const half = Math.floor(events.length / 2);
+        await sendShares(agents, events.slice(0, half), setClock);
+        clock.now = msOf(events[half]!);
+        const firstHalf = events.filter((e) => msOf(e) < clock.now).length;
+        await waitFor(async () => (await taken(agents)) === firstHalf, 'the owners to take the first half');
+        await group.stallReplica();
+        // The master's clock an hour ahead of the replica's: its last entry on every partition's
+        // stream numbered so (one the owners skip, a send they took: its sender's number 0).
+        const held = new RedisKeys(prefix).partitionKeys();
+        const ahead = `${Date.now() + 3_600_000}-0`;
+        for (let p = 0; p < 12; p++)
+          await agents[0]!.client.xadd(held.held(`events:${p}`), ahead, 'a', agents[0]!.runtime.agent, 'q', '0');
+        await waitFor(
+          async () =>
+            (
+              await Promise.all(
+                Array.from({ length: 12 }, (_, p) =>
+                  agents[0]!.client.hget(held.held(`checkpoint:${p}`), '\0position'),
+                ),
+              )
+            ).every((position) => position === ahead),
+          'every partition checkpointed past the entry (on the master only)',
+        );
+        await failOver(group, agents);
+        // The promoted replica numbers the next sends by its own clock: below the owners' positions.
+        await sendShares(agents, events.slice(half), setClock);
+        clock.now = msOf(events.at(-1)!) + 45_000;
+        await waitFor(
+          async () => (await taken(agents)) === events.length,
+          'the owners to take the second half',
+          20_000,
+        );
+        const reference = oneEngine(events, clock.now);
+        await expectCaughtUp(agents, reference);
+        await stopAll(agents);
+      },
+      prefix,
+    );
   }, 120_000);
 
   it('applies once an action forwarded to the holder, though a failover has it read its stream again', async () => {
-    const group = await startRedisSentinels('vigil-partitions', ACL);
-    try {
-      const { events, clock, setClock, agents } = await onSentinels(group, 19);
+    await onSentinels(19, async ({ group, events, clock, setClock, agents }) => {
       const [holder, other] = agents as [Agent, Agent];
       for (const a of agents) await a.runtime.serve();
       await sendShares(agents, events, setClock);
@@ -763,9 +782,7 @@ rules:
       );
       expect(comments()).toBe(1);
       await stopAll(agents);
-    } finally {
-      await group.stop();
-    }
+    });
   }, 120_000);
 
   it('claims done a change kept back past its term: the next holder, making it again, does not notify it twice', async () => {
@@ -900,8 +917,7 @@ describe('the correlation runtime with state.sharing: partitions, on Redis Clust
     now = msOf(events.at(-1)!) + 45_000;
     const reference = oneEngine(events, now);
     expect(reference.length).toBeGreaterThan(50);
-    await waitFor(() => openings(agents).length >= reference.length, 'the agents to catch up with the stream', 20_000);
-    expect(openings(agents)).toEqual(reference);
+    await expectCaughtUp(agents, reference);
     const notified = agents.flatMap((a) => a.changes.filter((c) => c.kind === 'opened' && c.notify));
     expect(new Set(notified.map((c) => c.incident.id)).size).toBe(notified.length);
     expect(notified.length).toBe(reference.filter((r) => r.startsWith('opened ')).length);
