@@ -102,18 +102,25 @@ export function setFieldNames(key: string): string[] {
   return names;
 }
 
-/** A set's members from what `setFieldNames` read (null for a field the checkpoint lacks); undefined: no set. */
-export function foldSetFields(values: readonly (string | null | undefined)[]): readonly string[] | undefined {
+/**
+ * The sets of one read of `setFieldNames`' fields for several sets, in a row (null for a field the
+ * checkpoint lacks): each set's members, undefined where the checkpoint has no such set.
+ */
+export function foldSetFields(values: readonly (string | null | undefined)[]): (readonly string[] | undefined)[] {
+  const per = SET_DELTAS + 1;
   const store = new MemoryStateStore();
-  let found = false;
-  for (const value of values) {
-    if (value === null || value === undefined) continue;
-    const entry = decodeCheckpointEntry(value);
-    if (entry.kind !== 'set') continue;
-    foldSet(store, 'set', entry);
-    found = true;
+  const out: (readonly string[] | undefined)[] = [];
+  for (let at = 0; at * per < values.length; at++) {
+    const key = String(at);
+    for (let i = at * per; i < (at + 1) * per && i < values.length; i++) {
+      const value = values[i];
+      if (value === null || value === undefined) continue;
+      const entry = decodeCheckpointEntry(value);
+      if (entry.kind === 'set') foldSet(store, key, entry);
+    }
+    out.push(store.readSet(key));
   }
-  return found ? store.readSet('set') : undefined;
+  return out;
 }
 
 /** Adds a set's delta (or the set itself) to what `store` holds of `key`: sets only grow, so in any order. */

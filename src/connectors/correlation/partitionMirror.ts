@@ -90,17 +90,15 @@ export class PartitionMirror {
     const bare = incidents.filter((inc) => inc.audit.length === 0);
     if (bare.length === 0) return;
     // Each set's fields: the set and what it gained since (`setFieldNames`), in one HMGET.
-    const per = setFieldNames('').length;
     const keys = bare.flatMap((inc) => [
       ...setFieldNames(incidentSets.trailKey(inc)),
       ...setFieldNames(incidentSets.sampleKey(inc)),
     ]);
-    const values = await client.hmget(checkpointKey, ...keys);
-    const members = (at: number) => foldSetFields(values.slice(at * per, (at + 1) * per));
+    const sets = foldSetFields(await client.hmget(checkpointKey, ...keys));
     bare.forEach((inc, i) => {
-      const trail = members(2 * i);
+      const trail = sets[2 * i];
       if (trail) inc.audit = incidentSets.trail(trail);
-      const sample = members(2 * i + 1);
+      const sample = sets[2 * i + 1];
       if (sample?.length) inc.sampleEventIds = incidentSets.sample(sample);
     });
   }
