@@ -451,6 +451,16 @@ export class PartitionOwner {
     return { round, restored };
   }
 
+  /**
+   * Reads the held partitions' streams again from their start, after Redis lost writes (a
+   * failover, a data loss): it may lack the entries a position is among, and number new ones below
+   * it by a clock behind the lost one's, which would be skipped, then trimmed by the next
+   * checkpoint. A send taken already is skipped by its sender's number.
+   */
+  readAgain(): void {
+    for (const o of this.owned.values()) o.position = '0-0';
+  }
+
   /** Forgets every partition as it is, as a crash would (nothing written, no term given back). */
   dropAll(): void {
     for (const p of [...this.owned.keys()]) this.drop(p);

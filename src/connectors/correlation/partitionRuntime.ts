@@ -473,15 +473,11 @@ export class PartitionRuntime implements IncidentDesk {
     }
     if (this.rewrite) {
       this.rewrite = false;
-      // What Redis held of them may be older than what they wrote since: their state, whole. And
-      // the streams are read again from their start: this Redis may lack the entries an owner's
-      // position is among, and number new ones below it by a clock behind the lost one's (then
-      // skipped, and trimmed by the next checkpoint). What was taken is skipped by its sender's
-      // number; an action applied is not applied again (`applied`).
-      for (const o of [...this.owner.owned.values()]) {
-        o.position = '0-0';
-        await this.checkpoint(o, true);
-      }
+      // What Redis held of them may be older than what they wrote since: their state, whole, to
+      // be read again from their streams' start (`readAgain`; an action applied is not applied
+      // again: `applied`).
+      this.owner.readAgain();
+      for (const o of [...this.owner.owned.values()]) await this.checkpoint(o, true);
     }
     if (now >= this.nextCheckpointAt) {
       this.nextCheckpointAt = now + (this.config.state?.checkpoint_interval ?? 1000);
