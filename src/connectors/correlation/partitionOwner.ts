@@ -334,7 +334,11 @@ export interface OwnedPartition {
   nextTickMs: number;
   /** The time of the last event the engine took. */
   doneMs: number;
-  /** The time up to which every event of the partition has been read (see `poll`). */
+  /**
+   * The time up to which every event of the partition has been read (see `poll`): -Infinity until
+   * a watermark is known (no live agent has marked), as after a data loss or a failover. A time
+   * there would start the partition's timers at it, and run them every `tickMs` from the epoch.
+   */
   complete: number;
   /** Every sender said it ended, and all they sent is taken. */
   finished: boolean;
@@ -497,7 +501,7 @@ export class PartitionOwner {
       waitingPoints,
       nextTickMs: meta?.nextTickMs ?? NaN,
       doneMs: meta?.doneMs ?? 0,
-      complete: 0,
+      complete: -Infinity,
       finished: false,
       tracker: new CheckpointChangeTracker(store, sets),
       sentAt: new Map(),
