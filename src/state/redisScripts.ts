@@ -390,8 +390,12 @@ return 0
  *   A round that makes the epoch while the table holds another agent's mark (`t|`, which agents
  *   write only after their first round, and so on a table that had an epoch) waits as well: the
  *   data was lost and that agent lives on, and an agent starting then must not take its
- *   partitions before the live agent's next round writes them back. An agent starting in the
- *   moment between the loss and the live agents' next marks (every `flush_interval`) cannot tell.
+ *   partitions before the live agent's next round writes them back. So does a round that makes the
+ *   epoch on a server up for less than the wait (INFO server's uptime): it came back without its
+ *   data (a restart without persistence) or is new, and the agents that held partitions on the
+ *   dataset it lost may still be reconnecting; free partitions wait as long from the server's
+ *   start, which a cold start on a new server pays once. An agent starting in the moment between
+ *   a FLUSHALL and the live agents' next marks (every `flush_interval`) cannot tell.
  *
  * Terms and liveness are dated by Redis's own clock (TIME), never the agents', whose clocks may
  * disagree.
@@ -437,6 +441,14 @@ if not epoch then
       settle()
       break
     end
+  end
+  -- A server that started less than the wait ago came back without its data (a restart without
+  -- persistence), or is new: agents that held partitions on the dataset it lost may be
+  -- reconnecting, and free partitions wait for them as long from its start.
+  local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '')
+  if up and up * 1000 < tonumber(ARGV[4]) then
+    settled = math.max(settled, now - up * 1000 + tonumber(ARGV[4]))
+    redis.call('HSET', KEYS[1], 'settled', settled)
   end
   epoch = now .. '-' .. me
   redis.call('HSET', KEYS[1], 'epoch', epoch)

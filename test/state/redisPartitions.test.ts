@@ -13,7 +13,19 @@ const PARTITIONS = 12;
 describe('partitions of the owners design, held as terms in Redis', () => {
   const { server, client } = redisAndClients();
 
-  async function agents(names: string[], termMs: number, settleMs?: number) {
+  /**
+   * Waits until the server at `url` has been up `ms`: on a younger one, the round that makes the
+   * table takes no free partition for that long from the server's start (it may have come back
+   * without its data, and the agents that held partitions on it may be reconnecting).
+   */
+  async function upFor(ms: number, url?: string): Promise<void> {
+    const c = await client(url);
+    const uptimeMs = async () => Number(/uptime_in_seconds:(\d+)/.exec(await c.info('server'))?.[1]) * 1000;
+    await waitFor(async () => (await uptimeMs()) >= ms, `the server up ${ms} ms`, ms + 5_000);
+  }
+
+  async function agents(names: string[], termMs: number, settleMs = 1_000) {
+    await upFor(settleMs);
     const keys = new RedisKeys(freshPrefix()).partitionKeys();
     const made: PartitionOwnership[] = [];
     for (const agent of names)
@@ -202,6 +214,8 @@ describe('partitions of the owners design, held as terms in Redis', () => {
       agent: 'agent-a',
       partitions: 1,
       termMs: 10_000,
+      // On a server just started, its first round would wait before taking the partition.
+      settleMs: 0,
     });
     await a.step();
     const cp = keys.held('checkpoint:0');
@@ -297,6 +311,7 @@ describe('partitions of the owners design, held as terms in Redis', () => {
       agent: 'agent-a',
       partitions: PARTITIONS,
       termMs: 1_000,
+      settleMs: 0,
       timers: clock,
     });
     expect((await a.step()).gained).toHaveLength(PARTITIONS);
@@ -324,6 +339,8 @@ describe('partitions of the owners design, held as terms in Redis', () => {
         agent: 'agent-a',
         partitions: PARTITIONS,
         termMs,
+        // On a server just started, its first round would wait before taking the partitions.
+        settleMs: 0,
       });
       expect((await gone.step()).gained).toHaveLength(PARTITIONS);
       const promoted = await client(replica.url);
@@ -428,7 +445,41 @@ describe('partitions of the owners design, held as terms in Redis', () => {
     expect(all.map((a) => a.owned())).toEqual(before);
   });
 
-  it('lets the first agent on an empty Redis take every partition at once', async () => {
+  it('keeps a brand-new agent from taking the live agents’ partitions when Redis restarted without its data, before they are back', async () => {
+    // A server of its own without persistence: a restart brings it back empty.
+    const own = await startRedis(['--save', '', '--appendonly', 'no']);
+    try {
+      const keys = new RedisKeys(freshPrefix()).partitionKeys();
+      const settleMs = 1_000;
+      const make = async (agent: string) =>
+        new PartitionOwnership({
+          client: await client(own.url),
+          table: keys.table,
+          agent,
+          partitions: PARTITIONS,
+          termMs: 10_000,
+          settleMs,
+        });
+      await upFor(settleMs, own.url);
+      const live = [await make('agent-a'), await make('agent-b')];
+      await settle(live);
+      const before = live.map((a) => a.owned());
+      await own.restart();
+      // An agent started with the server (the node they share came back) connects first, before
+      // the live agents' reconnects: its first round makes the table anew, alone live.
+      const fresh = await make('agent-new');
+      expect(await fresh.step()).toMatchObject({ dataLost: false, gained: [], agents: 1 });
+      // The live agents back find the data lost: each keeps the partitions it held, state and all.
+      for (const a of live) await waitFor(async () => (await a.step()).dataLost, `${a.agent} back`, 10_000);
+      expectDisjoint([...live, fresh]);
+      expect(live.map((a) => a.owned())).toEqual(before);
+      expect(fresh.owned()).toEqual([]);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('lets the first agent on an empty Redis up longer than its wait take every partition at once', async () => {
     const { agents: all } = await agents(['agent-a'], 10_000);
     expect((await all[0]!.step()).gained).toHaveLength(PARTITIONS);
   });
