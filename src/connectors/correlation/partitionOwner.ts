@@ -17,6 +17,13 @@ import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '..
  * starts from there and replays the stream (`PartitionOwner`).
  */
 
+/**
+ * Timer rounds a partition runs one after the other to catch up with its time (an hour at the
+ * default `tick_interval`): each looks at every open incident, and a quiet of days ran a round per
+ * second of it, the agent taking nothing else meanwhile.
+ */
+const MAX_CATCH_UP_TICKS = 3_600;
+
 /** Where a partition's events and checkpoint live (all in the partition table's slot). */
 export interface PartitionKeys {
   stream(partition: number): string;
@@ -697,6 +704,10 @@ export class PartitionOwner {
       if (!Number.isFinite(toMs)) return;
       o.nextTickMs = (Math.floor(toMs / this.opts.tickMs) + 1) * this.opts.tickMs;
     }
+    // A long quiet (every agent stopped for a weekend, Redis keeping the checkpoints): the timers
+    // run through its last rounds only, what fell due before them at the first of those.
+    const behind = Math.floor((toMs - o.nextTickMs) / this.opts.tickMs);
+    if (behind > MAX_CATCH_UP_TICKS) o.nextTickMs += (behind - MAX_CATCH_UP_TICKS) * this.opts.tickMs;
     for (; o.nextTickMs <= toMs; o.nextTickMs += this.opts.tickMs)
       this.opts.changes(o.engine.tick(o.nextTickMs), o.partition);
   }

@@ -79,6 +79,8 @@ interface Agent {
   owner: PartitionOwner;
   /** Openings and resolutions, as made (twice when a replay makes one again). */
   made: string[];
+  /** How many slices and timer rounds its engines ran (each hands its changes over once). */
+  rounds: { count: number };
 }
 
 describe('partitions owned by agents, fed through Redis streams', () => {
@@ -112,10 +114,11 @@ describe('partitions owned by agents, fed through Redis streams', () => {
       });
       const made: string[] = [];
       // A few thousand events over minutes take thousands of slices and timer rounds: a million is a loop without end.
-      let calls = 0;
+      const rounds = { count: 0 };
       out.push({
         ownership,
         made,
+        rounds,
         sender: new PartitionSender({ ownership, keys, partitionOf: router(), encode }),
         owner: new PartitionOwner({
           reader,
@@ -128,7 +131,7 @@ describe('partitions owned by agents, fed through Redis streams', () => {
           tickMs: TICK_MS,
           clockMarks,
           changes: (changes) => {
-            if (++calls > 1_000_000) throw new Error(`agent-${a}: a million slices and timer rounds`);
+            if (++rounds.count > 1_000_000) throw new Error(`agent-${a}: a million slices and timer rounds`);
             noteOpenings(changes, made);
           },
           readCount: 20,
@@ -260,6 +263,35 @@ describe('partitions owned by agents, fed through Redis streams', () => {
     const made = all.flatMap((a) => a.made);
     expect(made.length).toBeGreaterThan(0);
     expect([...new Set(made)].sort()).toEqual(oneEngine(events));
+  });
+
+  it('run a partition’s timers through the last hour of a long quiet, not through every interval of days', async () => {
+    // Every agent stopped over a long weekend, or a partition whose senders fell silent for days:
+    // its timers ran every second of it, tens of thousands of rounds over every open incident.
+    const before = mixedStream(17, 300);
+    const days = 10n * 86_400_000n * 1_000_000n;
+    const after = mixedStream(19, 300).map((e) => ({
+      ...e,
+      timeUnixNano: e.timeUnixNano + days,
+      observedTimeUnixNano: e.observedTimeUnixNano + days,
+    }));
+    const all = await agents(AGENTS);
+    const lastMs = (events: VigilEvent[]) => Number(events.at(-1)!.timeUnixNano / 1_000_000n);
+    const batches = (parts: VigilEvent[][]) => Math.ceil(Math.max(...parts.map((p) => p.length)) / BATCH);
+    await send(shares(before), all, 0, batches(shares(before)), lastMs(before));
+    await drain(all);
+    const quietFrom = all.reduce((n, a) => n + a.rounds.count, 0);
+    await send(shares(after), all, 0, batches(shares(after)), lastMs(after));
+    await drain(all);
+    const rounds = all.reduce((n, a) => n + a.rounds.count, 0) - quietFrom;
+    // An hour of rounds (3,600 at a second) in each partition, then those and the slices of the events after.
+    const afterTicks = Math.ceil((lastMs(after) - Number(after[0]!.timeUnixNano / 1_000_000n)) / TICK_MS) + 2;
+    expect(rounds).toBeGreaterThan(PARTITIONS * 3_600);
+    expect(rounds).toBeLessThan(PARTITIONS * (3_600 + afterTicks) + 2 * after.length);
+    // What came after the quiet is taken as one engine would from its start: none of it late.
+    const taken = all.flatMap((a) => [...a.owner.owned.values()]).reduce((n, o) => n + o.engine.stats.events, 0);
+    expect(taken).toBe(before.length + after.length);
+    expect(all.flatMap((a) => [...a.owner.owned.values()]).reduce((n, o) => n + o.engine.stats.late, 0)).toBe(0);
   });
 
   it('make the openings and resolutions of one engine fed the whole stream', async () => {
