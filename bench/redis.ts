@@ -89,12 +89,15 @@
  * every wall-clock second at the same rate; `--tick 50000` comes near a daemon's weight, and
  * every engine of the run ticks alike, so incidents still compare.
  *
+ * `--checkpoint-interval MS`: the runtime agents' (6) `state.checkpoint_interval` (wall-clock ms;
+ * default: the daemon's, 1 s), to weigh what checkpoints cost against how much a takeover replays.
+ *
  * `--cut` takes steps of sharing out of the Redis agents' stores, to measure what each costs (their
  * incidents are then wrong; each step includes the ones before it): `subscription`, other agents'
  * changes never received; `registers`, nor this agent's register writes shipped; `shipping`,
  * nothing recorded for Redis at all.
  *
- * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--serve-api] [--tick 1000] [--owners inbox,partitions,runtime] [--partitions 12] [--pairs 0]`.
+ * Run: `node bench/redis.ts [--events 300000] [--groups 2000,100000] [--flush 100] [--agents 3] [--rate 0] [--cut none] [--max-open N] [--takeover] [--serve-api] [--tick 1000] [--owners inbox,partitions,runtime] [--partitions 12] [--pairs 0] [--checkpoint-interval MS]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -130,6 +133,7 @@ const { values } = benchArgs(import.meta.filename, {
     owners: { type: 'string', default: 'inbox,partitions' },
     partitions: { type: 'string', default: '12' },
     pairs: { type: 'string', default: '0' },
+    'checkpoint-interval': { type: 'string', default: '' },
   },
 });
 const EVENTS = Number(values.events);
@@ -157,6 +161,15 @@ if (!/^\d+$/.test(values['max-open'])) {
 // The runtime agents (forked: they inherit it) serve the operators' API: each keeps a view of the
 // other partitions' incidents, and every owner publishes its deliveries' incidents for them.
 if (values['serve-api']) process.env.BENCH_SERVE_API = '1';
+if (values['checkpoint-interval'] !== '') {
+  if (!/^[1-9]\d*$/.test(values['checkpoint-interval'])) {
+    process.stderr.write(
+      `bench/redis.ts: --checkpoint-interval takes milliseconds, not ${values['checkpoint-interval']}\n`,
+    );
+    process.exit(2);
+  }
+  process.env.BENCH_CHECKPOINT_INTERVAL = values['checkpoint-interval'];
+}
 
 /** The owners design's runs: `inbox` (an inbox per owner, ownership by hash), `partitions` (partitions held by terms). */
 const OWNER_DESIGNS = values.owners.split(',').filter((d) => d !== '');
@@ -498,7 +511,7 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
 
   process.stdout.write(
     `### ${fmt(groups)} groups per rule\n\n${fmt(EVENTS)} events over ${fmt(groups)} groups per rule × ${RULE_COUNT} rules (threshold, pair, dedup; ${fmt(touched)} (rule, group) pairs touched), ` +
-      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}${CUT === 'none' ? '' : `, cut: ${CUT} (incidents wrong)`}${values['max-open'] === '1000' ? '' : `, max_open_incidents ${values['max-open']}`}${values.takeover ? `, owner ${TAKEOVER_AGENT} taken over` : ''}${values['serve-api'] ? ', every runtime agent serving the API' : ''}${values.tick === '1000' ? '' : `, timers every ${fmt(Number(values.tick) / 1000)} s of event time`}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
+      `batches of ${BATCH}, flush every ${FLUSH_MS} ms, ${AGENTS} agents${RATE > 0 ? ` fed ${fmt(RATE)} events/s each` : ''}${CUT === 'none' ? '' : `, cut: ${CUT} (incidents wrong)`}${values['max-open'] === '1000' ? '' : `, max_open_incidents ${values['max-open']}`}${values.takeover ? `, owner ${TAKEOVER_AGENT} taken over` : ''}${values['serve-api'] ? ', every runtime agent serving the API' : ''}${values['checkpoint-interval'] ? `, runtime checkpoints every ${fmt(Number(values['checkpoint-interval']) / 1000)} s` : ''}${values.tick === '1000' ? '' : `, timers every ${fmt(Number(values.tick) / 1000)} s of event time`}, node ${process.version}, load average ${loadBefore} before, ${loadAfter} after\n\n`,
   );
   const rows: (string | number)[][] = [
     [

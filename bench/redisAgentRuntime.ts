@@ -93,6 +93,10 @@ export async function runtimeAgent(
         prefix: 'bench',
         lease_ttl: '3s',
         flush_interval: '20ms',
+        // bench/redis.ts --checkpoint-interval; else the daemon's default.
+        ...(process.env.BENCH_CHECKPOINT_INTERVAL
+          ? { checkpoint_interval: `${process.env.BENCH_CHECKPOINT_INTERVAL}ms` }
+          : {}),
       },
     },
     'correlation',
