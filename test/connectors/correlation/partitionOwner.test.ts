@@ -81,6 +81,8 @@ interface Agent {
   made: string[];
   /** How many slices and timer rounds its engines ran (each hands its changes over once). */
   rounds: { count: number };
+  /** The owner's connection for blocking stream reads (the ownership's client is the other). */
+  reader: Redis;
 }
 
 describe('partitions owned by agents, fed through Redis streams', () => {
@@ -119,6 +121,7 @@ describe('partitions owned by agents, fed through Redis streams', () => {
         ownership,
         made,
         rounds,
+        reader,
         sender: new PartitionSender({ ownership, keys, partitionOf: router(), encode }),
         owner: new PartitionOwner({
           reader,
@@ -226,7 +229,12 @@ describe('partitions owned by agents, fed through Redis streams', () => {
       await drain([agent]);
       await send(parts, [agent], 20, 24);
       await group.killMaster();
-      await waitFor(() => agent.ownership.client.status === 'ready', 'the client on the promoted replica', 20_000);
+      // Both its connections: each reconnects on its own, and a read on one not back yet fails.
+      await waitFor(
+        () => agent.ownership.client.status === 'ready' && agent.reader.status === 'ready',
+        'the clients on the promoted replica',
+        20_000,
+      );
       // The first send to the promoted replica finds another dataset: the kept sends go first.
       await send(parts, [agent], 24, batches);
       await agent.sender.end();
