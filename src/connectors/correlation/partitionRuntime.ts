@@ -593,6 +593,11 @@ export class PartitionRuntime implements IncidentDesk {
     return `${this.agent}@${partition}:${this.ownership.fenceOf(partition) ?? 'none'}`;
   }
 
+  /** This agent's writer now in the partition of a change's incident. */
+  private writerOf(m: Made): string {
+    return this.writerIn(this.partitionOfKey(m.change.incident.key));
+  }
+
   /** Keeps what a claim needs of a change this agent notified (only while Redis has replicas). */
   private keepClaim({ change: c, writer }: Made): KeptClaim | undefined {
     const now = Date.now();
@@ -702,12 +707,16 @@ export class PartitionRuntime implements IncidentDesk {
     if (made.length > 0) {
       // All claims at once (one script call, one per slot on a Cluster), answered in order.
       const notifying = made.filter((m) => m.change.notify);
+      // Claimed pending: made under the term this agent holds now, or not kept back (`claimRetried`).
+      const pending = notifying.map((m) => !retried || m.writer === this.writerOf(m));
       const outcomes = retried
-        ? await this.claimRetried(notifying)
+        ? await this.claimRetried(notifying, pending)
         : await claimOutcomes(this.redis.client, this.redisKeys, notifying, 'pending');
       let next = 0;
-      const claims = made.map((m) => {
+      const claimedPending: boolean[] = [];
+      const claims = made.map((m, i) => {
         if (!m.change.notify) return 'claimed' as const;
+        claimedPending[i] = pending[next]!;
         const outcome = outcomes[next++];
         return outcome instanceof Error ? undefined : outcome;
       });
@@ -719,6 +728,12 @@ export class PartitionRuntime implements IncidentDesk {
         // replica: claimed again (the same writer's claim goes through) before it is sent.
         const unreached = await this.claimsOnReplica(won.map((i) => made[i]!));
         for (const j of unreached) claims[won[j]!] = undefined;
+        // A term that ran out during the wait (a replica lagging past lease_ttl holds this agent's
+        // rounds too): the partition's next holder may have taken a pending claim over and
+        // notified. Kept back, the change is claimed again as done under its own term, which goes
+        // through only if no one took the claim over since.
+        for (const i of won)
+          if (claimedPending[i] && made[i]!.writer !== this.writerOf(made[i]!)) claims[i] = undefined;
       }
       const changes: IncidentChange[] = [];
       for (let i = 0; i < made.length; i++) {
@@ -785,16 +800,10 @@ export class PartitionRuntime implements IncidentDesk {
    * this agent no longer holds (its partition moved on, or came back under a new term) is claimed
    * done, not pending: the next holder, replaying, may make it again, and would take over a
    * pending claim of an earlier term and send it too. Done, the next holder's claim is refused;
-   * claimed first by the next holder, this one is.
+   * claimed first by the next holder, this one is. `current`: whether each change's term is the
+   * one this agent holds now (claimed pending).
    */
-  private async claimRetried(notifying: Made[]): Promise<(ClaimOutcome | Error)[]> {
-    const writers = new Map<number, string>();
-    const current = notifying.map((m) => {
-      const p = this.partitionOfKey(m.change.incident.key);
-      let writer = writers.get(p);
-      if (writer === undefined) writers.set(p, (writer = this.writerIn(p)));
-      return m.writer === writer;
-    });
+  private async claimRetried(notifying: Made[], current: readonly boolean[]): Promise<(ClaimOutcome | Error)[]> {
     return claimOutcomes(
       this.redis.client,
       this.redisKeys,

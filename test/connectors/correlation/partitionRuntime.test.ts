@@ -825,6 +825,36 @@ rules:
     await stopAll([a, b]);
   }, 60_000);
 
+  it('sends a claimed change only under the term it claimed it in: the next holder, which took the claim over while a replica wait held it, notifies alone', async () => {
+    let now = BASE_MS;
+    const [a, b] = (await start(standalone(), 2, freshPrefix(), () => now, twoErrors)) as [Agent, Agent];
+    const aCheckpoints = failing(a.client, 'vigilPartitionFenced');
+    const { service, key, p } = groupHeldBy(a);
+    const notified = () => [a, b].flatMap((x) => x.changes.filter((c) => c.incident.key === key && c.notify));
+    // a's wait for a replica to have its claims holds until the test ends it: a replica lagging
+    // past lease_ttl (replica_wait above it), a's rounds waiting behind it.
+    let endWait!: () => void;
+    const waited = new Promise<void>((r) => (endWait = r));
+    (a.runtime as unknown as { claimsOnReplica(): Promise<number[]> }).claimsOnReplica = async () => {
+      await waited;
+      return [];
+    };
+    // a opens the incident, no checkpoint covering it: its claim is made, then its delivery waits.
+    aCheckpoints.on = true;
+    now = BASE_MS + 200;
+    await a.runtime.consumeLogs([0, 1].map((k) => ev(BASE_MS + 100 * k, { service, severityText: 'ERROR' })));
+    // a's terms run out meanwhile; b takes the partition, makes the opening again, takes a's
+    // pending claim over (a seems dead) and notifies.
+    await waitFor(() => b.runtime.held().includes(p), 'b to take the partition over', 20_000);
+    await waitFor(() => notified().length > 0, 'b to notify the opening');
+    expect(b.changes.filter((c) => c.notify).map((c) => `${c.kind} ${c.incident.key}`)).toEqual([`opened ${key}`]);
+    // The wait ends: a's claim was made under a term that is over, and b's stands.
+    endWait();
+    await waitFor(() => !a.runtime.held().includes(p), 'a to hear the partition is b’s', 20_000);
+    await stopAll([a, b]);
+    expect(notified()).toHaveLength(1);
+  }, 60_000);
+
   it('makes again a sent mark Redis missed: the next holder, replaying after the agent died, does not notify twice', async () => {
     let now = BASE_MS;
     const prefix = freshPrefix();
