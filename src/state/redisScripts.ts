@@ -423,9 +423,9 @@ redis.call('HSET', KEYS[1], 'm|' .. me, untilMs)
 local replid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or ''
 local was = redis.call('HGET', KEYS[1], 'replid')
 local settled = tonumber(redis.call('HGET', KEYS[1], 'settled') or '0')
--- Free partitions wait from now on, for ARGV[4] ms (the table's settled field).
-local function settle()
-  settled = math.max(settled, now + tonumber(ARGV[4]))
+-- Free partitions wait from the time given (now by default) on, for ARGV[4] ms (the table's settled field).
+local function settle(from)
+  settled = math.max(settled, (from or now) + tonumber(ARGV[4]))
   redis.call('HSET', KEYS[1], 'settled', settled)
 end
 if was ~= replid then
@@ -446,10 +446,7 @@ if not epoch then
   -- persistence), or is new: agents that held partitions on the dataset it lost may be
   -- reconnecting, and free partitions wait for them as long from its start.
   local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '')
-  if up and up * 1000 < tonumber(ARGV[4]) then
-    settled = math.max(settled, now - up * 1000 + tonumber(ARGV[4]))
-    redis.call('HSET', KEYS[1], 'settled', settled)
-  end
+  if up and up * 1000 < tonumber(ARGV[4]) then settle(now - up * 1000) end
   epoch = now .. '-' .. me
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
