@@ -5,8 +5,11 @@
  * entries changed every `--every` events (15,000 by default: about a second of three runtime
  * agents in bench/redis.ts), each taken entry made the bytes a socket write would send (a
  * checkpoint is written as it is taken). Timers every 50 s of event time, as `--tick 50000` there.
- * The machine is shared, so the two run in alternating rounds (`--rounds`) and each round's
- * ratio is to the engine alone of the same round; the table gives the median round.
+ * A third run only notes the changes (the store's `trackChanges`, its list taken and dropped as
+ * often), to show what noting costs the engine's writes apart from the takes.
+ * The machine is shared, so the three run in alternating rounds (`--rounds`) and each round's
+ * ratio is to the engine alone of the same round; the table gives the median round. What this
+ * benchmark counts of each take's entries by kind (the second table) is left out of the CPU.
  * No Redis: what is measured is the engine's side of a checkpoint (noting changes, encoding),
  * not the write (bench/redis.ts `--owners runtime` has the whole).
  * Run: `node bench/checkpoint.ts [--groups 2000,100000] [--events 300000] [--every 15000] [--rounds 3]`.
@@ -44,12 +47,15 @@ interface Run {
 
 const cpuMs = (from: NodeJS.CpuUsage) => cpuUs(from) / 1000;
 
-function run(groups: number, checkpoints: boolean): Run {
+function run(groups: number, mode: 'alone' | 'noting' | 'checkpoints'): Run {
+  const checkpoints = mode === 'checkpoints';
   const events = streamShare(EVENTS, groups, 0, 1);
   globalThis.gc?.();
   const store = new MemoryStateStore();
   const engine = new CorrelationEngine(ruleSet(0), store);
   const tracker = checkpoints ? new CheckpointChangeTracker(store) : undefined;
+  if (mode === 'noting') store.trackChanges();
+  let countingMs = 0;
   const out: Run = { cpuMs: 0, takeMs: 0, bytes: 0, entries: 0, removed: 0, takes: 0, kinds: new Map() };
   let nextTick = TICK_MS;
   let sinceTake = 0;
@@ -60,12 +66,17 @@ function run(groups: number, checkpoints: boolean): Run {
     for (; nextTick <= nowMs; nextTick += TICK_MS) engine.tick(nextTick);
     engine.process(batch, nowMs);
     sinceTake += batch.length;
+    if (mode === 'noting' && sinceTake >= EVERY) {
+      sinceTake = 0;
+      out.entries += store.takeChanged().size;
+    }
     if (tracker && sinceTake >= EVERY) {
       sinceTake = 0;
       const from = process.cpuUsage();
       const { set, remove } = tracker.take();
       for (let j = 0; j < set.length; j++) out.bytes += Buffer.byteLength(set[j]!);
       out.takeMs += cpuMs(from);
+      const counting = process.cpuUsage();
       for (let j = 0; j < set.length; j += 2) {
         // What a long set gained goes under a field of its own (`setFieldNames`): counted apart.
         const field = set[j]!;
@@ -77,12 +88,13 @@ function run(groups: number, checkpoints: boolean): Run {
         k.entries++;
         k.bytes += Buffer.byteLength(set[j]!) + Buffer.byteLength(set[j + 1]!);
       }
+      countingMs += cpuMs(counting);
       out.entries += set.length / 2;
       out.removed += remove.length;
       out.takes++;
     }
   }
-  out.cpuMs = cpuMs(started);
+  out.cpuMs = cpuMs(started) - countingMs;
   tracker?.close();
   return out;
 }
@@ -92,10 +104,13 @@ const kindRows: (string | number)[][] = [];
 for (const groups of values.groups.split(',').map(Number)) {
   const alone: Run[] = [];
   const withCheckpoints: Run[] = [];
+  const noting: Run[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    alone.push(run(groups, false));
-    withCheckpoints.push(run(groups, true));
+    alone.push(run(groups, 'alone'));
+    noting.push(run(groups, 'noting'));
+    withCheckpoints.push(run(groups, 'checkpoints'));
   }
+  const notingRatios = noting.map((n, r) => alone[r]!.cpuMs / n.cpuMs);
   const ratios = withCheckpoints.map((w, r) => alone[r]!.cpuMs / w.cpuMs);
   const m = ratios.indexOf(median(ratios));
   const w = withCheckpoints[m]!;
@@ -103,6 +118,7 @@ for (const groups of values.groups.split(',').map(Number)) {
   rows.push([
     fmt(groups),
     fmt((EVENTS / a.cpuMs) * 1000),
+    median(notingRatios).toFixed(2),
     fmt((EVENTS / w.cpuMs) * 1000),
     (a.cpuMs / w.cpuMs).toFixed(2),
     `${((100 * w.takeMs) / w.cpuMs).toFixed(1)} %`,
@@ -137,6 +153,7 @@ process.stdout.write(
     [
       'groups per rule',
       'engine alone, events per CPU-second',
+      'noting changes only, × alone',
       'with checkpoints',
       '× alone',
       'CPU in the takes',

@@ -1,7 +1,19 @@
 import type { Register, RegisterJoin, StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
 
+/**
+ * On an entry: the number of the change list (`trackChanges`) that holds its key, so that a busy
+ * key's next writes skip the list (a counter gets a write per event; a hash insert for each made
+ * an engine whose changes were noted a fifth dearer, docs/benchmarks.md). Made with the entry, so
+ * that noting it changes no shape; a symbol, so that no encoding of an entry (JSON, structuredClone)
+ * carries it.
+ */
+const NOTED: unique symbol = Symbol('noted');
+/** Change lists are numbered across stores, so an entry's mark can only match the list it is in. */
+let changeLists = 0;
+
 interface CounterEntry {
   kind: 'count';
+  [NOTED]?: number;
   /** Parallel arrays, buckets ascending: windows hold few buckets, and arrays cost less than a Map each. */
   buckets: number[];
   counts: number[];
@@ -13,12 +25,14 @@ interface CounterEntry {
 
 interface MaxEntry {
   kind: 'max';
+  [NOTED]?: number;
   value: number;
   expiresAtMs: number;
 }
 
 interface RegisterEntry {
   kind: 'register';
+  [NOTED]?: number;
   register: Register;
   /** A deleted register stays as a tombstone until it expires, so an older write cannot revive it. */
   deleted: boolean;
@@ -27,6 +41,7 @@ interface RegisterEntry {
 
 interface SetEntry {
   kind: 'set';
+  [NOTED]?: number;
   /** Ascending, at most `limit`: replaced (never changed in place) when the set changes, so readers can tell. */
   members: string[];
   /** The greatest limit any write gave it: limits merge by maximum, as in Redis, so merges in any order agree. */
@@ -145,10 +160,11 @@ export class MemoryStateStore implements StateStore {
   /** Kind tag → the keys each reader of `watchRegisters` has yet to take. */
   private readonly registerWatchers = new Map<string, Set<string>[]>();
   /**
-   * Every key changed (written, expired, deleted) since `takeChanged()` last ran, with its entry
-   * then (undefined: gone); undefined until `trackChanges()`.
+   * Every key changed (written, expired, deleted) since `takeChanged()` last ran; undefined
+   * until `trackChanges()`. Each entry noted in it carries the list's number (`NOTED`).
    */
-  private changed: Map<string, Entry | undefined> | undefined;
+  private changed: Set<string> | undefined;
+  private changeList = 0;
 
   constructor(writer = 'local') {
     this.writer = writer;
@@ -402,16 +418,24 @@ export class MemoryStateStore implements StateStore {
             counts: entry.counts.slice(),
             expires: entry.expires.slice(),
             expiresAtMs: entry.expiresAtMs,
+            [NOTED]: 0,
           }
         : entry.kind === 'max'
-          ? { kind: 'max', value: entry.value, expiresAtMs: entry.expiresAtMs }
+          ? { kind: 'max', value: entry.value, expiresAtMs: entry.expiresAtMs, [NOTED]: 0 }
           : entry.kind === 'set'
-            ? { kind: 'set', members: entry.members.slice(), limit: entry.limit, expiresAtMs: entry.expiresAtMs }
+            ? {
+                kind: 'set',
+                members: entry.members.slice(),
+                limit: entry.limit,
+                expiresAtMs: entry.expiresAtMs,
+                [NOTED]: 0,
+              }
             : {
                 kind: 'register',
                 register: { ...entry.register },
                 deleted: entry.deleted,
                 expiresAtMs: entry.expiresAtMs,
+                [NOTED]: 0,
               };
     this.forget(key);
     this.put(key, copy);
@@ -446,17 +470,44 @@ export class MemoryStateStore implements StateStore {
    */
   trackChanges(on = true): void {
     if (!on) this.changed = undefined;
-    else this.changed ??= new Map();
+    else if (this.changed === undefined) this.newChangeList();
+  }
+
+  private newChangeList(): void {
+    this.changed = new Set();
+    this.changeList = ++changeLists;
   }
 
   /**
-   * The keys changed since the last call (or since `trackChanges()`), each with its entry as
-   * stored now (live: serialise it before the store changes again), undefined for a key gone;
-   * the store starts a new list.
+   * Notes that `key`'s entry changed, unless the entry is in the list already. Each kind's writes
+   * call their own copy: one call site for all of them would see too many shapes of entry to stay fast.
    */
-  takeChanged(): Map<string, Readonly<StoredEntry> | undefined> {
-    const taken = this.changed ?? new Map<string, Entry | undefined>();
-    if (this.changed !== undefined) this.changed = new Map();
+  private noteCount(key: string, entry: CounterEntry): void {
+    if (this.changed === undefined || entry[NOTED] === this.changeList) return;
+    entry[NOTED] = this.changeList;
+    this.changed.add(key);
+  }
+
+  private noteMax(key: string, entry: MaxEntry): void {
+    if (this.changed === undefined || entry[NOTED] === this.changeList) return;
+    entry[NOTED] = this.changeList;
+    this.changed.add(key);
+  }
+
+  private noteSet(key: string, entry: SetEntry): void {
+    if (this.changed === undefined || entry[NOTED] === this.changeList) return;
+    entry[NOTED] = this.changeList;
+    this.changed.add(key);
+  }
+
+  /**
+   * The keys changed since the last call (or since `trackChanges()`); `entryOf` gives what each
+   * holds now (live: serialise it before the store changes again), undefined for a key gone. The
+   * store starts a new list.
+   */
+  takeChanged(): ReadonlySet<string> {
+    const taken = this.changed ?? new Set<string>();
+    if (this.changed !== undefined) this.newChangeList();
     return taken;
   }
 
@@ -486,7 +537,11 @@ export class MemoryStateStore implements StateStore {
   private put(key: string, entry: Entry): void {
     const previous = this.entries.get(key);
     this.entries.set(key, entry);
-    this.changed?.set(key, entry);
+    // A new entry (every put is one) goes on the list, unless the one it replaces is there already.
+    if (this.changed !== undefined) {
+      entry[NOTED] = this.changeList;
+      if (previous === undefined || previous[NOTED] !== this.changeList) this.changed.add(key);
+    }
     if (entry.kind !== 'count') this.noteChange(key);
     // A rewrite that does not bring the due time forward keeps the filing it has: refiling every
     // write of a busy register would leave a stale filing per second until its old due time.
@@ -511,7 +566,7 @@ export class MemoryStateStore implements StateStore {
   private forget(key: string): void {
     const kind = this.entries.get(key)?.kind;
     if (kind !== undefined && kind !== 'count') this.noteChange(key);
-    if (this.entries.delete(key)) this.changed?.set(key, undefined);
+    if (this.entries.delete(key)) this.changed?.add(key);
     const tag = tagOf(key);
     if (tag === undefined) return;
     const live = this.byTag.get(tag);
@@ -525,12 +580,12 @@ export class MemoryStateStore implements StateStore {
   private applyCount(key: string, bucket: number, delta: number, expiresAtMs: number): number {
     let entry = this.entries.get(key);
     if (entry === undefined || entry.kind !== 'count') {
-      entry = { kind: 'count', buckets: [bucket], counts: [delta], expires: [expiresAtMs], expiresAtMs };
+      entry = { kind: 'count', buckets: [bucket], counts: [delta], expires: [expiresAtMs], expiresAtMs, [NOTED]: 0 };
       this.put(key, entry);
       return delta;
     }
     if (expiresAtMs > entry.expiresAtMs) entry.expiresAtMs = expiresAtMs;
-    this.changed?.set(key, entry);
+    this.noteCount(key, entry);
     const { buckets, counts, expires } = entry;
     // Writes land almost always in the newest bucket, so search from the end.
     let i = buckets.length - 1;
@@ -569,16 +624,16 @@ export class MemoryStateStore implements StateStore {
   private applyMax(key: string, value: number, expiresAtMs: number): number {
     const entry = this.entries.get(key);
     if (entry === undefined || entry.kind !== 'max') {
-      this.put(key, { kind: 'max', value, expiresAtMs });
+      this.put(key, { kind: 'max', value, expiresAtMs, [NOTED]: 0 });
       return value;
     }
     if (expiresAtMs > entry.expiresAtMs) {
       entry.expiresAtMs = expiresAtMs;
-      this.changed?.set(key, entry);
+      this.noteMax(key, entry);
     }
     if (value > entry.value) {
       entry.value = value;
-      this.changed?.set(key, entry);
+      this.noteMax(key, entry);
       this.noteChange(key);
     }
     return entry.value;
@@ -588,7 +643,7 @@ export class MemoryStateStore implements StateStore {
   private applySet(key: string, more: readonly string[], limit: number, expiresAtMs: number): boolean {
     const entry = this.entries.get(key);
     if (entry === undefined || entry.kind !== 'set') {
-      this.put(key, { kind: 'set', members: unite([], more, limit) as string[], limit, expiresAtMs });
+      this.put(key, { kind: 'set', members: unite([], more, limit) as string[], limit, expiresAtMs, [NOTED]: 0 });
       return true;
     }
     let changed = false;
@@ -602,11 +657,11 @@ export class MemoryStateStore implements StateStore {
     }
     const members = unite(entry.members, more, entry.limit);
     if (members === entry.members) {
-      if (changed) this.changed?.set(key, entry);
+      if (changed) this.noteSet(key, entry);
       return changed;
     }
     entry.members = members as string[];
-    this.changed?.set(key, entry);
+    this.noteSet(key, entry);
     this.noteChange(key);
     return true;
   }
@@ -614,7 +669,7 @@ export class MemoryStateStore implements StateStore {
   private applyRegister(key: string, register: Register, deleted: boolean, expiresAtMs: number): boolean {
     const entry = this.entries.get(key);
     if (entry?.kind === 'register' && !isNewer(register.version, register.writer, entry.register)) return false;
-    this.put(key, { kind: 'register', register, deleted, expiresAtMs });
+    this.put(key, { kind: 'register', register, deleted, expiresAtMs, [NOTED]: 0 });
     return true;
   }
 

@@ -180,7 +180,8 @@ export class CheckpointChangeTracker {
   take(): CheckpointChanges {
     const set: string[] = [];
     const remove: string[] = [];
-    for (const [key, entry] of this.store.takeChanged()) {
+    for (const key of this.store.takeChanged()) {
+      const entry = this.store.entryOf(key);
       const written = this.sets.get(key);
       if (entry?.kind === 'set') {
         const more =
