@@ -52,7 +52,7 @@ function run(groups: number, mode: 'alone' | 'noting' | 'checkpoints'): Run {
   const events = streamShare(EVENTS, groups, 0, 1);
   globalThis.gc?.();
   const store = new MemoryStateStore();
-  const engine = new CorrelationEngine(ruleSet(0), store);
+  const engine = new CorrelationEngine(ruleSet(0), store, { soleWriter: true });
   const tracker = checkpoints ? new CheckpointChangeTracker(store) : undefined;
   if (mode === 'noting') store.trackChanges();
   let countingMs = 0;

@@ -40,7 +40,7 @@ export function buildEngine(store: StateStore = new MemoryStateStore()): Correla
   if (!cfg || issues.length) throw new Error(JSON.stringify(issues));
   const { set, issues: compileIssues } = compileRuleSet(cfg, ottlConditions);
   if (compileIssues.length) throw new Error(JSON.stringify(compileIssues));
-  return new CorrelationEngine(set, store);
+  return new CorrelationEngine(set, store, { soleWriter: store instanceof MemoryStateStore });
 }
 
 /** One event per group: group g is asset host-g under rule g mod 50, so 100,000 (rule, asset) groups. */

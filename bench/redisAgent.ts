@@ -212,7 +212,8 @@ async function feed(
   probes?: Probes,
   opened?: Set<string>,
 ): Promise<number> {
-  const engine = new CorrelationEngine(ruleSet(MAX_OPEN), store);
+  // As the daemon builds it: a memory store is this agent's alone, Redis's others write too.
+  const engine = new CorrelationEngine(ruleSet(MAX_OPEN), store, { soleWriter: store instanceof MemoryStateStore });
   const started = performance.now();
   let nextTick = TICK_MS;
   let lastLocalSweep = 0;
@@ -410,7 +411,10 @@ function ownEngine(
   store: MemoryStateStore,
   sets?: ReadonlyMap<string, number>,
 ): { engine: CorrelationEngine; tracker: CheckpointChangeTracker } {
-  return { engine: new CorrelationEngine(ruleSet(MAX_OPEN), store), tracker: new CheckpointChangeTracker(store, sets) };
+  return {
+    engine: new CorrelationEngine(ruleSet(MAX_OPEN), store, { soleWriter: true }),
+    tracker: new CheckpointChangeTracker(store, sets),
+  };
 }
 
 /**

@@ -133,7 +133,7 @@ class Owner {
       writer,
       ownership: this.ownership,
       keys,
-      engine: (store) => this.timedEngine(new CorrelationEngine(ruleSet(opts.maxOpen), store)),
+      engine: (store) => this.timedEngine(new CorrelationEngine(ruleSet(opts.maxOpen), store, { soleWriter: true })),
       encode: (events) => eventsToRows(events),
       decode: eventsFromRows,
       tickMs: opts.tickMs,

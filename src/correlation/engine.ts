@@ -117,6 +117,13 @@ export interface EngineOptions {
   takes?(rule: EventRule, e: VigilEvent): boolean;
   /** As `takes`, for metric points and point rules. */
   takesPoint?(rule: PointRule, p: MetricPoint): boolean;
+  /**
+   * Nothing but this engine writes its store once its first step has run (a partition's, whose
+   * holder alone writes it; one agent's memory or durable store): the look before each step at
+   * the records and marks other agents changed is made once, at the first, for what a restore
+   * brought, and then no more. Default: false (a store other agents write, Redis's).
+   */
+  soleWriter?: boolean;
   /** Labels this engine's overflow incidents (max_open_incidents) carry beside `overflow`: a partition's. */
   overflowScope?: Readonly<Record<string, string>>;
   /**
@@ -165,7 +172,7 @@ export class CorrelationEngine {
     this.takes = opts.takes;
     this.takesPoint = opts.takesPoint;
     this.elsewhere = opts.elsewhere;
-    this.book = new IncidentBook(store);
+    this.book = new IncidentBook(store, opts.soleWriter);
     this.silences = new SilenceBook(store);
     this.silences.refresh(0);
     const ignored = this.stats.ignored;

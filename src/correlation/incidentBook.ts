@@ -4,7 +4,7 @@ import type { Incident, IncidentAuditEntry, IncidentChange, IncidentChangeKind }
 import { SeverityNumber } from '../model/severity.ts';
 import { formatIncidentKey, parseIncidentKey, TENANT_LABEL } from './fieldPath.ts';
 import { AUDIT_LIMIT, joinIncidentRecords, sameRecord, statusAtOf } from './incidentJoin.ts';
-import type { StateStore, StateValue } from './stateStore.ts';
+import type { RegisterWatch, StateStore, StateValue } from './stateStore.ts';
 
 export type ResolvePolicy = 'first' | 'last' | 'all' | 'never';
 
@@ -366,9 +366,15 @@ export class IncidentBook {
   /** This agent's cell of the group counts. */
   private readonly ownCell: number;
   /** `ls:` marks raised since the last `completeCounts`, by whoever raised them. */
-  private readonly changedSeen: { take(): Set<string> };
+  private readonly changedSeen: RegisterWatch;
   /** Incident registers changed since the last `completeCounts`, by whoever changed them. */
-  private readonly changedRecords: { take(): Set<string> };
+  private readonly changedRecords: RegisterWatch;
+  /**
+   * Nothing but this book writes its store after the first step (`EngineOptions.soleWriter`):
+   * `completeCounts` looks at what the store held then, and stops watching.
+   */
+  private readonly soleWriter: boolean;
+  private watching = true;
   /** Key → the counting incident this agent last told storage of there: its resolution (-1: open) and count. */
   /** Key → the resolution (`id@resolvedAtMs`) this agent last heard of there: each is sealed once, when first heard of. */
   private readonly sealedHere = new Map<string, string>();
@@ -388,8 +394,9 @@ export class IncidentBook {
   /** Rule → its `sample_size`, as its policy said: the cap of the survivor's sample when twins merge. */
   private readonly sampleSizes = new Map<string, number>();
 
-  constructor(store: StateStore) {
+  constructor(store: StateStore, soleWriter = false) {
     this.store = store;
+    this.soleWriter = soleWriter;
     this.ownCell = cellOf(store.writer);
     this.changedRecords = store.watchRegisters('i:');
     this.changedSeen = store.watchRegisters(LAST_SEEN);
@@ -594,6 +601,14 @@ export class IncidentBook {
    * writes incidents on change, and a merge is none.
    */
   completeCounts(nowMs: number, out: IncidentChange[]): void {
+    if (!this.watching) return;
+    if (this.soleWriter) {
+      // What the store holds now (a durable store's restore happens after the book is made) is
+      // looked at once; from now on every write is this book's own, which raises as it goes.
+      this.watching = false;
+      this.changedRecords.close();
+      this.changedSeen.close();
+    }
     const changedRecords = this.changedRecords.take();
     for (const markKey of this.changedSeen.take()) {
       const storeKey = 'i:' + markKey.slice(LAST_SEEN.length);

@@ -48,6 +48,14 @@ export interface RegisterJoin {
   bare?(value: StateValue): StateValue;
 }
 
+/** A reader of `StateStore.watchRegisters`. */
+export interface RegisterWatch {
+  /** The keys noted since the last call. */
+  take(): Set<string>;
+  /** Stops noting: a store with no reader left notes nothing on its writes. */
+  close(): void;
+}
+
 export interface StateStore {
   /** The agent id that this store stamps on register writes. */
   readonly writer: string;
@@ -111,7 +119,7 @@ export interface StateStore {
    * Starts noting the keys under `tag` whose register (or mark, or set) changes, whoever changed
    * it (a local write, another agent's merge, a deletion, a sweep): `take` hands over the keys
    * noted since its last call, so a reader can keep an index of those entries without scanning
-   * them all. Each call makes a reader of its own.
+   * them all. Each call makes a reader of its own; `close` ends it.
    */
-  watchRegisters(tag: string): { take(): Set<string> };
+  watchRegisters(tag: string): RegisterWatch;
 }

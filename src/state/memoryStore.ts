@@ -1,4 +1,11 @@
-import type { Register, RegisterJoin, StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
+import type {
+  Register,
+  RegisterJoin,
+  RegisterWatch,
+  StateDelta,
+  StateStore,
+  StateValue,
+} from '../correlation/stateStore.ts';
 
 /**
  * On an entry: the number of the change list (`trackChanges`) that holds its key, so that a busy
@@ -511,7 +518,7 @@ export class MemoryStateStore implements StateStore {
     return taken;
   }
 
-  watchRegisters(tag: string): { take(): Set<string> } {
+  watchRegisters(tag: string): RegisterWatch {
     let noted = new Set<string>();
     let readers = this.registerWatchers.get(tag);
     if (!readers) this.registerWatchers.set(tag, (readers = []));
@@ -521,8 +528,15 @@ export class MemoryStateStore implements StateStore {
       take: () => {
         const taken = noted;
         noted = new Set();
-        all[all.indexOf(taken)] = noted;
+        const i = all.indexOf(taken);
+        if (i !== -1) all[i] = noted;
         return taken;
+      },
+      close: () => {
+        const i = all.indexOf(noted);
+        if (i === -1) return;
+        all.splice(i, 1);
+        if (all.length === 0 && this.registerWatchers.get(tag) === all) this.registerWatchers.delete(tag);
       },
     };
   }

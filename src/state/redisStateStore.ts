@@ -6,7 +6,7 @@ import { createSubscriber, reconnectDelay, runScript, type RedisClient } from '.
 import { RedisKeys } from './redisKeys.ts';
 import { combinePending, type Pending } from './redisPending.ts';
 import type { RedisStoreMetrics } from './redisStoreMetrics.ts';
-import type { RegisterJoin, StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
+import type { RegisterJoin, RegisterWatch, StateDelta, StateStore, StateValue } from '../correlation/stateStore.ts';
 
 export interface RedisStateStoreOptions {
   /** The command connection, not yet connected; the store connects, reconnects and closes it (unless `sharedClient`). */
@@ -432,7 +432,7 @@ export class RedisStateStore implements StateStore {
     return this.local.keys(prefix);
   }
 
-  watchRegisters(tag: string): { take(): Set<string> } {
+  watchRegisters(tag: string): RegisterWatch {
     return this.local.watchRegisters(tag);
   }
 

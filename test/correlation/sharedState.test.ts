@@ -329,4 +329,36 @@ describe("an open incident's last seen mark", () => {
     expect(store.marksRead).toEqual(['ls:' + DISK_KEY]);
     expect(engine.book.get(DISK_KEY)!.incident.lastSeenMs).toBe(2500);
   });
+
+  it('is not looked at again before each step of a sole writer (a partition, one agent alone): its own attaches raise it', () => {
+    const store = new MarkReadingStore('agent-a');
+    const engine = engineFrom(diskRules(1), store, { soleWriter: true });
+    engine.process([disk(1000)], 1000);
+    engine.process([ev(2000, { ...disk(2000), severityNumber: 21, severityText: 'FATAL' })], 2000);
+    store.marksRead.length = 0;
+    expect(engine.process([disk(2500)], 2500)).toEqual([]);
+    engine.tick(3000);
+    // The repeat's attach raised it as it went: no step looked at it again.
+    expect(store.marksRead).toEqual([]);
+    expect(engine.book.get(DISK_KEY)!.incident.lastSeenMs).toBe(2500);
+    const resolved = engine.tick(200_000).filter((ch) => ch.kind === 'resolved');
+    expect(resolved.map((ch) => ch.incident.lastSeenMs)).toEqual([2500]);
+  });
+
+  it("of a sole writer's store restored after its engine was made (a durable store's log) raises its record's last seen at the first step", () => {
+    const before = new MemoryStateStore('agent-a');
+    // What a durable store's log keeps: each write as it was made.
+    const log: StateDelta[] = [];
+    before.onDelta((d) => log.push(structuredClone(d)));
+    const first = engineFrom(diskRules(1), before, { soleWriter: true });
+    first.process([disk(1000)], 1000);
+    // A repeat raises the mark, and the record in memory; the record as written still says 1000.
+    first.process([disk(4000)], 4000);
+    const store = new MemoryStateStore('agent-a');
+    const engine = engineFrom(diskRules(1), store, { soleWriter: true });
+    for (const d of log) store.merge(d);
+    expect((store.read('i:' + DISK_KEY)!.value as unknown as IncidentRecord).incident.lastSeenMs).toBe(1000);
+    engine.tick(5000);
+    expect(engine.book.get(DISK_KEY)!.incident.lastSeenMs).toBe(4000);
+  });
 });

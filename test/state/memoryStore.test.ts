@@ -17,6 +17,29 @@ describe('MemoryStateStore', () => {
     expect(store.size()).toBe(0);
   });
 
+  it('tells each reader of a kind the keys changed since it last took them, until it closes', () => {
+    const store = new MemoryStateStore();
+    const first = store.watchRegisters('i:');
+    const second = store.watchRegisters('i:');
+    store.write('i:a', 1, 1, 10_000);
+    store.raise('i:b', 5, 10_000);
+    store.write('x:c', 1, 1, 10_000);
+    expect([...first.take()].sort()).toEqual(['i:a', 'i:b']);
+    store.write('i:a', 2, 2, 10_000);
+    first.close();
+    store.delete('i:b', 3);
+    expect([...first.take()]).toEqual(['i:a']);
+    expect([...first.take()]).toEqual([]);
+    expect([...second.take()].sort()).toEqual(['i:a', 'i:b']);
+    second.close();
+    store.write('i:d', 1, 1, 10_000);
+    expect([...second.take()]).toEqual([]);
+    // A reader made after every other closed hears of what changes from then on.
+    const third = store.watchRegisters('i:');
+    store.write('i:e', 1, 1, 10_000);
+    expect([...third.take()]).toEqual(['i:e']);
+  });
+
   it('keeps the highest mark', () => {
     const store = new MemoryStateStore();
     store.raise('seen', 5, 100);

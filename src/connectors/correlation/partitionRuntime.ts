@@ -225,6 +225,7 @@ export class PartitionRuntime implements IncidentDesk {
           takesPoint: this.placement.takesPointFor(partition),
           overflowScope: { partition: String(partition) },
           elsewhere: () => this.incidentsBeside(partition),
+          soleWriter: true,
         }),
       encode: (events) => eventsToRows(events),
       decode: eventsFromRows,

@@ -70,7 +70,8 @@ export class CorrelationRuntime implements IncidentDesk {
       dataDir: opts.dataDir,
       ...(redis ? { client: redis.client } : {}),
     });
-    this.engine = new CorrelationEngine(ruleSetOf(config), this.state.store);
+    // Memory (or durable) state is this agent's alone; Redis's other agents write too.
+    this.engine = new CorrelationEngine(ruleSetOf(config), this.state.store, { soleWriter: state.store === 'memory' });
     this.outlet = new IncidentOutlet({
       output: opts.output,
       logger: opts.logger,
