@@ -133,7 +133,8 @@ export class ArrivalReplay {
   private clockMs = -Infinity;
 
   constructor(cfg: CorrelationConfig, onChange: (c: IncidentChange) => void, window = REORDER_WINDOW) {
-    this.engine = new CorrelationEngine(ruleSetOf(cfg), new MemoryStateStore());
+    // One engine on a store of its own, as the daemon runs on memory state.
+    this.engine = new CorrelationEngine(ruleSetOf(cfg), new MemoryStateStore(), { soleWriter: true });
     this.tick = cfg.tick_interval;
     this.onChange = onChange;
     this.window = Math.max(window, 1);
