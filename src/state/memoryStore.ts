@@ -536,7 +536,8 @@ export class MemoryStateStore implements StateStore {
         const i = all.indexOf(noted);
         if (i === -1) return;
         all.splice(i, 1);
-        if (all.length === 0 && this.registerWatchers.get(tag) === all) this.registerWatchers.delete(tag);
+        // The tag's list is this one until it empties: a later reader starts a new one.
+        if (all.length === 0) this.registerWatchers.delete(tag);
       },
     };
   }
