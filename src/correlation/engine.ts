@@ -127,11 +127,12 @@ export interface EngineOptions {
   /** Labels this engine's overflow incidents (max_open_incidents) carry beside `overflow`: a partition's. */
   overflowScope?: Readonly<Record<string, string>>;
   /**
-   * The incidents other engines hold (the other partitions', as their owners last told them):
-   * their open ones inhibit, and mark assets down, as this engine's own do, from each tick on.
-   * Default: none (this engine's store holds every group).
+   * The incidents other engines hold (the other partitions', as their owners last told them), for
+   * a tick at `atMs`: those open at that moment by their times (`openAt`; a resolved one resolved
+   * at or after it counts) inhibit, and mark assets down, as this engine's own do, from each tick
+   * on. Default: none (this engine's store holds every group).
    */
-  elsewhere?(): Iterable<Incident>;
+  elsewhere?(atMs: number): Iterable<Incident>;
 }
 
 /**
@@ -165,7 +166,7 @@ export class CorrelationEngine {
   /** The groups of a rule this engine takes events for (`EngineOptions.takes`); undefined: all. */
   private readonly takes: ((rule: EventRule, e: VigilEvent) => boolean) | undefined;
   private readonly takesPoint: ((rule: PointRule, p: MetricPoint) => boolean) | undefined;
-  private readonly elsewhere: (() => Iterable<Incident>) | undefined;
+  private readonly elsewhere: ((atMs: number) => Iterable<Incident>) | undefined;
 
   constructor(set: RuleSet, store: StateStore, opts: EngineOptions = {}) {
     this.store = store;
@@ -331,7 +332,7 @@ export class CorrelationEngine {
     this.mergedCounts.clear();
     this.refreshSilences(nowMs);
     const open = this.openIncidents();
-    this.set.suppressor.rebuild(open, this.set.suppressor.looksAtOthers ? this.elsewhere?.() : undefined);
+    this.set.suppressor.rebuild(open, this.set.suppressor.looksAtOthers ? this.elsewhere?.(nowMs) : undefined, nowMs);
     for (const rec of open) {
       const rule = this.byName.get(rec.incident.rule);
       if (!rule) continue;

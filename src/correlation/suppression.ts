@@ -66,6 +66,15 @@ export function maintenanceActive(w: MaintenanceWindow, nowMs: number): boolean 
 }
 
 /**
+ * Whether `inc` was open at `atMs` by its own times, as a tick at `atMs` of one engine sees it
+ * (a tick runs before the events of its moment): opened before it, and not resolved, or resolved
+ * at or after it. A reopened incident tells its last opening only.
+ */
+export function openAt(inc: Incident, atMs: number): boolean {
+  return inc.openedAtMs < atMs && (inc.status !== 'resolved' || inc.resolvedAtMs >= atMs);
+}
+
+/**
  * Decides what suppresses an incident: a silence, a maintenance window, an inhibiting source
  * incident, or a down parent asset. The open incidents it looks at are indexed on each tick
  * from the store (so other agents' incidents count), and from those other engines hold (the other
@@ -103,13 +112,15 @@ export class Suppressor {
   }
 
   /**
-   * Indexes the open incidents: `open`, this engine's, and `elsewhere`, open ones other engines
-   * hold (this engine's own win where both index one tuple or asset).
+   * Indexes the open incidents: `open`, this engine's, and of `elsewhere`, incidents other engines
+   * hold, those open at `atMs` by their own times (`openAt`): an engine judging a moment another
+   * has passed (replaying its stream) sees the other's incidents as they were then, where their
+   * times tell. This engine's own win where both index one tuple or asset.
    */
-  rebuild(open: IncidentRecord[], elsewhere: Iterable<Incident> = []): void {
+  rebuild(open: IncidentRecord[], elsewhere: Iterable<Incident> = [], atMs = Infinity): void {
     this.sources = this.config.inhibit.map(() => new Map());
     this.downAssets = new Map();
-    if (this.looksAtOthers) for (const inc of elsewhere) if (inc.status !== 'resolved') this.noteIncident(inc, true);
+    if (this.looksAtOthers) for (const inc of elsewhere) if (openAt(inc, atMs)) this.noteIncident(inc, true);
     for (const rec of open) this.note(rec, true);
   }
 

@@ -92,6 +92,33 @@ topology: { parent: 'attributes["parent"]' }
     ]);
   });
 
+  it('judges each tick by the other engine’s incidents as they were at its moment, by their times: a partition replaying its past', () => {
+    const yaml = `${base}
+inhibit:
+  - { source: ['rule="host_down"'], target: ['rule="svc_errors"'], equal: [asset] }
+`;
+    // The hosts' engine has gone ahead: h1 went down and came back up at 10 s, h3 went down at 5 s.
+    const hosts = engineFrom(yaml);
+    hosts.process([hostDown(0, 'h1')], 0);
+    hosts.process([hostDown(5_000, 'h3')], 5_000);
+    hosts.process([hostUp(10_000, 'h1')], 10_000);
+    const services = engineFrom(yaml, new MemoryStateStore(), {
+      elsewhere: () => [...hosts.eachIncident(false)].map((rec) => rec.incident),
+    });
+    const tl = new Timeline(services);
+    for (let i = 0; i < 3; i++) tl.send([svcErr(1000 + i, 'api', 'h1'), svcErr(1000 + i, 'api', 'h3')]);
+    tl.advance(12_000);
+    expect(tl.changes.map((c) => `${c.atMs} ${timeline({ changes: [c] } as Timeline)[0]!}`)).toEqual([
+      // At 1 s h1 was down (its resolution came at 10 s), h3 not yet.
+      '1002 opened svc_errors{asset="h1",service="api"} by inhibit:host_down{asset="h1"}',
+      '1002 opened! svc_errors{asset="h3",service="api"}',
+      // The first tick after h3 went down, and the first after h1 came up.
+      '6000 suppressed svc_errors{asset="h3",service="api"} by inhibit:host_down{asset="h3"}',
+      '11000 unsuppressed svc_errors{asset="h1",service="api"}',
+      '11000 opened! svc_errors{asset="h1",service="api"}',
+    ]);
+  });
+
   it('silences: matching incidents are suppressed between starts_at and ends_at', () => {
     const tl = new Timeline(
       engineFrom(`${base}

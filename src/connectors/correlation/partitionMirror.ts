@@ -29,6 +29,8 @@ export class PartitionMirror {
   private readonly keyOfId = new Map<string, string>();
   /** The open ones of `byKey`: what inhibits and marks assets down in the other partitions. */
   private readonly openByKey = new Map<string, Incident>();
+  /** The resolved ones of `byKey` resolved lately (`resolvedKeptMs`): what inhibited at moments a replay judges again. */
+  private readonly resolvedLately = new Map<string, Incident>();
 
   constructor(opts: PartitionMirrorOptions) {
     this.opts = opts;
@@ -115,12 +117,22 @@ export class PartitionMirror {
     if (was && was.id !== inc.id) this.keyOfId.delete(was.id);
     this.byKey.set(inc.key, inc);
     this.keyOfId.set(inc.id, inc.key);
-    if (inc.status === 'resolved') this.openByKey.delete(inc.key);
-    else this.openByKey.set(inc.key, inc);
+    if (inc.status === 'resolved') {
+      this.openByKey.delete(inc.key);
+      this.resolvedLately.set(inc.key, inc);
+    } else {
+      this.openByKey.set(inc.key, inc);
+      this.resolvedLately.delete(inc.key);
+    }
   }
 
-  /** Forgets incidents resolved longer ago than an engine keeps them. */
-  prune(nowMs: number): void {
+  /**
+   * Forgets incidents resolved longer ago than an engine keeps them, and keeps out of
+   * `resolvedSince` those resolved more than `lateMs` ago.
+   */
+  prune(nowMs: number, lateMs: number): void {
+    for (const [key, inc] of this.resolvedLately)
+      if (inc.resolvedAtMs < nowMs - lateMs) this.resolvedLately.delete(key);
     for (const [key, inc] of this.byKey)
       if (inc.status === 'resolved' && inc.resolvedAtMs < nowMs - RESOLVED_KEPT_MS) {
         this.byKey.delete(key);
@@ -136,6 +148,11 @@ export class PartitionMirror {
   /** The open incidents on keys `mine` does not claim. */
   *openIncidents(mine: (key: string) => boolean): Iterable<Incident> {
     for (const [key, inc] of this.openByKey) if (!mine(key)) yield inc;
+  }
+
+  /** The incidents resolved at or after `atMs`, lately (see `prune`), on keys `mine` does not claim. */
+  *resolvedSince(atMs: number, mine: (key: string) => boolean): Iterable<Incident> {
+    for (const [key, inc] of this.resolvedLately) if (inc.resolvedAtMs >= atMs && !mine(key)) yield inc;
   }
 
   get(key: string): Incident | undefined {

@@ -420,6 +420,22 @@ export function takeThrough<T extends Timed>(queues: Iterable<T[]>, toMs: number
 
 type Entries = [id: string, fields: string[]][];
 
+/** A partition's share of one poll (`PartitionOwner.take`): its items, and how far it has fed them. */
+interface Feeding {
+  o: OwnedPartition;
+  /** Through when the partitions take, together. */
+  upTo: number;
+  /** Through when its timers run. */
+  tickBound: number;
+  events: VigilEvent[];
+  points: MetricPoint[];
+  /** The next event, and point, to feed. */
+  e: number;
+  m: number;
+  processEvents: (part: VigilEvent[], nowMs: number) => IncidentChange[];
+  processPoints: (part: MetricPoint[], nowMs: number) => IncidentChange[];
+}
+
 /**
  * The owning side of an agent: its partitions' engines, fed from their streams in time order,
  * their timers, their checkpoints, and the hand-over of partitions as terms come and go.
@@ -622,48 +638,99 @@ export class PartitionOwner {
         }
       }
     }
-    let taken = 0;
-    for (const o of open) {
-      if (!behind.has(o)) o.complete = Math.max(o.complete, watermark);
-      taken += this.take(o);
-    }
-    return taken;
+    for (const o of open) if (!behind.has(o)) o.complete = Math.max(o.complete, watermark);
+    return this.take(open);
   }
 
   /**
-   * Feeds a partition's engine what is complete, with its timers, as one engine taking each event
-   * (and metric point) at its own time would: events and points in time order, each kind in
-   * slices of its own (they meet no rule's state in common, only the timers).
+   * Feeds the partitions' engines what is complete in all of them, with their timers, as one
+   * engine taking each event (and metric point) at its own time would, and side by side: each in
+   * turn up to the next timer boundary, then each up to the one after. A rule that looks at other
+   * partitions' incidents (inhibition, topology) sees them a tick behind at most, also while they
+   * replay their streams after a takeover: fed one after another, a partition replayed first
+   * would judge its past by another's checkpoint, or by its present once replayed. A partition
+   * whose read stopped short (its `complete` behind) holds the others back to its time.
    */
-  private take(o: OwnedPartition): number {
-    const ready = takeThrough(o.waiting.values(), o.complete);
-    const points = o.waitingPoints.size ? takeThrough(o.waitingPoints.values(), o.complete) : [];
-    const events = (part: VigilEvent[], nowMs: number) => o.engine.process(part, nowMs);
-    const metrics = (part: MetricPoint[], nowMs: number) => o.engine.processPoints(part, nowMs);
-    for (let e = 0, m = 0; e < ready.length || m < points.length;) {
-      const nextEvent = e < ready.length ? timeMsOf(ready[e]!) : Infinity;
-      const nextPoint = m < points.length ? timeMsOf(points[m]!) : Infinity;
-      if (nextEvent <= nextPoint) e = this.feed(o, ready, e, nextPoint + 1, events);
-      else m = this.feed(o, points, m, nextEvent, metrics);
+  private take(open: OwnedPartition[]): number {
+    let upTo = Infinity;
+    for (const o of open) upTo = Math.min(upTo, o.complete);
+    const feeds = open.map((o) => this.feeding(o, upTo));
+    const { tickMs } = this.opts;
+    for (;;) {
+      let next = Infinity;
+      for (const f of feeds) next = Math.min(next, this.nextAt(f));
+      if (next === Infinity) break;
+      const until = (Math.floor(next / tickMs) + 1) * tickMs;
+      for (const f of feeds) this.advance(f, until);
     }
-    if (ready.length) this.opts.taken?.(ready, o.partition);
-    if (this.opts.lag && (ready.length || points.length)) {
+    let taken = 0;
+    for (const f of feeds) taken += this.fed(f);
+    return taken;
+  }
+
+  /** What a partition takes in this poll: its events and points through `upTo`, in time order. */
+  private feeding(o: OwnedPartition, upTo: number): Feeding {
+    return {
+      o,
+      upTo,
+      // A partition with no events of its own still runs its timers as the others' time goes on,
+      // or as the senders' clocks go on when they mark them.
+      tickBound: this.opts.clockMarks ? upTo : Math.min(upTo, this.seenMs),
+      events: takeThrough(o.waiting.values(), upTo),
+      points: o.waitingPoints.size ? takeThrough(o.waitingPoints.values(), upTo) : [],
+      e: 0,
+      m: 0,
+      processEvents: (part, nowMs) => o.engine.process(part, nowMs),
+      processPoints: (part, nowMs) => o.engine.processPoints(part, nowMs),
+    };
+  }
+
+  /** When the partition next has something to do: its next item, or its next timers if due in this poll. */
+  private nextAt(f: Feeding): number {
+    const item = Math.min(
+      f.e < f.events.length ? timeMsOf(f.events[f.e]!) : Infinity,
+      f.m < f.points.length ? timeMsOf(f.points[f.m]!) : Infinity,
+    );
+    // Its first timers run after its first item, or from where it ends this poll (`fed`).
+    if (Number.isNaN(f.o.nextTickMs)) return item;
+    const to = Math.min(item, f.tickBound);
+    if (Number.isFinite(to)) this.skipQuiet(f.o, to);
+    return f.o.nextTickMs <= f.tickBound ? Math.min(item, f.o.nextTickMs) : item;
+  }
+
+  /** Feeds the partition its items before `untilMs` (events and points in time order, each kind in slices of its own), and its timers before it. */
+  private advance(f: Feeding, untilMs: number): void {
+    const { o } = f;
+    for (;;) {
+      const nextEvent = f.e < f.events.length ? timeMsOf(f.events[f.e]!) : Infinity;
+      const nextPoint = f.m < f.points.length ? timeMsOf(f.points[f.m]!) : Infinity;
+      if (Math.min(nextEvent, nextPoint) >= untilMs) break;
+      // Events and points meet no rule's state in common, only the timers.
+      if (nextEvent <= nextPoint) f.e = this.feed(o, f.events, f.e, Math.min(nextPoint + 1, untilMs), f.processEvents);
+      else f.m = this.feed(o, f.points, f.m, Math.min(nextEvent, untilMs), f.processPoints);
+    }
+    if (!Number.isNaN(o.nextTickMs)) this.tickTo(o, Math.min(untilMs - 1, f.tickBound));
+  }
+
+  /** After the partition took its items: its timers through the poll's end, and what the owner's options hear of it. The items taken. */
+  private fed(f: Feeding): number {
+    const { o, events, points } = f;
+    this.tickTo(o, f.tickBound);
+    if (events.length) this.opts.taken?.(events, o.partition);
+    if (this.opts.lag && (events.length || points.length)) {
       const now = (this.opts.now ?? Date.now)();
       for (const pairs of o.sentAt.values()) {
         let k = 0;
-        for (; k < pairs.length && pairs[k]! <= o.complete; k += 2) this.opts.lag(now - pairs[k + 1]!);
+        for (; k < pairs.length && pairs[k]! <= f.upTo; k += 2) this.opts.lag(now - pairs[k + 1]!);
         if (k) pairs.splice(0, k);
       }
     }
-    // A partition with no events of its own still runs its timers as the others' time goes on,
-    // or as the senders' clocks go on when they mark them.
-    this.tickTo(o, this.opts.clockMarks ? o.complete : Math.min(o.complete, this.seenMs));
     const ended = [...o.through.values()].filter((t) => t === Infinity).length;
     if (this.opts.senders !== undefined && ended >= this.opts.senders)
       o.finished =
         [...o.waiting.values()].every((q) => q.length === 0) &&
         [...o.waitingPoints.values()].every((q) => q.length === 0);
-    return ready.length + points.length;
+    return events.length + points.length;
   }
 
   /**
@@ -704,11 +771,17 @@ export class PartitionOwner {
       if (!Number.isFinite(toMs)) return;
       o.nextTickMs = (Math.floor(toMs / this.opts.tickMs) + 1) * this.opts.tickMs;
     }
-    // A long quiet (every agent stopped for a weekend, Redis keeping the checkpoints): the timers
-    // run through its last rounds only, what fell due before them at the first of those.
-    const behind = Math.floor((toMs - o.nextTickMs) / this.opts.tickMs);
-    if (behind > MAX_CATCH_UP_TICKS) o.nextTickMs += (behind - MAX_CATCH_UP_TICKS) * this.opts.tickMs;
+    this.skipQuiet(o, toMs);
     for (; o.nextTickMs <= toMs; o.nextTickMs += this.opts.tickMs)
       this.opts.changes(o.engine.tick(o.nextTickMs), o.partition);
+  }
+
+  /**
+   * A long quiet (every agent stopped for a weekend, Redis keeping the checkpoints): the timers
+   * run through its last rounds only, what fell due before them at the first of those.
+   */
+  private skipQuiet(o: OwnedPartition, toMs: number): void {
+    const behind = Math.floor((toMs - o.nextTickMs) / this.opts.tickMs);
+    if (behind > MAX_CATCH_UP_TICKS) o.nextTickMs += (behind - MAX_CATCH_UP_TICKS) * this.opts.tickMs;
   }
 }

@@ -53,6 +53,12 @@ type ForwardedAnswer = { ok: true; incident: Incident } | { ok: false; refusal: 
 
 /** Longest a stream read waits for entries: also how late a round or a checkpoint may come. */
 const READ_BLOCK_MS = 100;
+/**
+ * How long a resolved source stays in view of the partitions' inhibition and topology (by its
+ * resolution's time): a partition replaying its stream after a takeover sees the sources resolved
+ * since the moments it replays, that far back.
+ */
+const RESOLVED_SEEN_MS = 10 * 60_000;
 /** The partition table's field of the partition count the agents agree on (the step script reads only `x|` fields). */
 const PARTITION_COUNT = 'count';
 /** A notification this agent claimed, kept to claim again after a failover: pending until sent. */
@@ -224,7 +230,7 @@ export class PartitionRuntime implements IncidentDesk {
           takes: this.placement.takesFor(partition),
           takesPoint: this.placement.takesPointFor(partition),
           overflowScope: { partition: String(partition) },
-          elsewhere: () => this.incidentsBeside(partition),
+          elsewhere: (atMs) => this.incidentsBeside(partition, atMs),
           soleWriter: true,
         }),
       encode: (events) => eventsToRows(events),
@@ -542,7 +548,7 @@ export class PartitionRuntime implements IncidentDesk {
         'correlation partitions changed hands',
       );
     this.syncEngines();
-    this.mirror.prune(this.clock());
+    this.mirror.prune(this.clock(), RESOLVED_SEEN_MS);
     if (this.serving) await this.noteServing();
     // Someone serves the API (within the last three terms): tell them the incidents.
     this.telling = (await this.redis.client.zcount(this.servingKey, Date.now(), '+inf')) > 0;
@@ -857,38 +863,58 @@ export class PartitionRuntime implements IncidentDesk {
   }
 
   /**
-   * What inhibition and topology see beside a partition's own incidents: the others this agent
-   * holds, from their engines, and the other agents' open ones, as last told (a delivery behind).
+   * What inhibition and topology see beside a partition's own incidents, for its tick at `atMs`:
+   * the others this agent holds, from their engines (fed side by side with it, a tick apart at
+   * most), and the other agents', as last told (a delivery behind); open ones, and those resolved
+   * lately, which the engine counts as open if resolved at or after `atMs` (a partition replaying
+   * its stream after a takeover judges its past by the sources as they were then).
    */
-  private *incidentsBeside(partition: number): Iterable<Incident> {
+  private *incidentsBeside(partition: number, atMs: number): Iterable<Incident> {
     for (const o of this.owner.owned.values()) {
       if (o.partition === partition) continue;
       let index = this.openHeld.get(o.partition);
       if (index?.engine !== o.engine) {
-        index = { engine: o.engine, open: new Map() };
-        for (const rec of o.engine.eachIncident(false))
-          if (rec.incident.status !== 'resolved') index.open.set(rec.incident.key, rec.incident);
+        index = { engine: o.engine, open: new Map(), resolved: new Map() };
+        for (const rec of o.engine.eachIncident(false)) {
+          const inc = rec.incident;
+          if (inc.status !== 'resolved') index.open.set(inc.key, inc);
+          else if (inc.resolvedAtMs >= atMs - RESOLVED_SEEN_MS) index.resolved.set(inc.key, inc);
+        }
         this.openHeld.set(o.partition, index);
       }
       yield* index.open.values();
+      for (const inc of index.resolved.values()) {
+        if (inc.resolvedAtMs >= atMs) yield inc;
+        else if (inc.resolvedAtMs < atMs - RESOLVED_SEEN_MS) index.resolved.delete(inc.key);
+      }
     }
-    yield* this.mirror.openIncidents((key) => this.holderOf(key) !== undefined);
+    const mine = (key: string) => this.holderOf(key) !== undefined;
+    yield* this.mirror.openIncidents(mine);
+    yield* this.mirror.resolvedSince(atMs, mine);
   }
 
   /**
-   * The open incidents of each partition held, for `incidentsBeside`: indexed from its engine when
-   * first asked for (and again when its engine is another, the partition taken anew), then kept
-   * current with the changes made in it.
+   * The open incidents of each partition held, and those resolved lately, for `incidentsBeside`:
+   * indexed from its engine when first asked for (and again when its engine is another, the
+   * partition taken anew), then kept current with the changes made in it.
    */
-  private readonly openHeld = new Map<number, { engine: CorrelationEngine; open: Map<string, Incident> }>();
+  private readonly openHeld = new Map<
+    number,
+    { engine: CorrelationEngine; open: Map<string, Incident>; resolved: Map<string, Incident> }
+  >();
 
   private noteOpen(changes: readonly IncidentChange[], partition?: number): void {
     if (this.openHeld.size === 0) return;
     for (const c of changes) {
       const index = this.openHeld.get(partition ?? this.partitionOfKey(c.incident.key));
       if (index === undefined) continue;
-      if (c.incident.status === 'resolved') index.open.delete(c.incident.key);
-      else index.open.set(c.incident.key, c.incident);
+      if (c.incident.status === 'resolved') {
+        index.open.delete(c.incident.key);
+        index.resolved.set(c.incident.key, c.incident);
+      } else {
+        index.open.set(c.incident.key, c.incident);
+        index.resolved.delete(c.incident.key);
+      }
     }
   }
 

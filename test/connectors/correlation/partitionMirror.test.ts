@@ -149,4 +149,35 @@ rules:
     expect(inc.audit.length).toBeGreaterThan(20);
     expect(mirror.get(inc.key)).toEqual(inc);
   });
+
+  it('offers the incidents told resolved lately, at or after a moment a replay judges, until pruned or reopened', async () => {
+    const redis = await client();
+    const { store } = ownerStore();
+    const [a, b, c] = ['a', 'b', 'c'].map((service) => recordOf(store, service).incident);
+    const resolved = (inc: typeof a, atMs: number) => ({
+      ...inc!,
+      status: 'resolved' as const,
+      resolvedAtMs: atMs,
+      version: inc!.version + 1,
+    });
+    const mirror = new PartitionMirror({ subscriber: redis, channel: 'unused', logger: pino({ level: 'silent' }) });
+    mirror.note([a!, b!, c!]);
+    mirror.note([resolved(a, 5_000), resolved(b, 9_000)]);
+    const keys = (it: Iterable<{ key: string }>) => [...it].map((inc) => inc.key).sort();
+    const none = () => false;
+    expect(keys(mirror.openIncidents(none))).toEqual([c!.key]);
+    expect(keys(mirror.resolvedSince(5_000, none))).toEqual([a!.key, b!.key]);
+    expect(keys(mirror.resolvedSince(5_001, none))).toEqual([b!.key]);
+    // Those of partitions this agent holds answer from its engines.
+    expect(keys(mirror.resolvedSince(0, (key) => key === b!.key))).toEqual([a!.key]);
+    // Ten minutes kept: by 10 min 7 s, a's resolution at 5 s is out of view, b's at 9 s not yet.
+    mirror.prune(607_000, 600_000);
+    expect(keys(mirror.resolvedSince(0, none))).toEqual([b!.key]);
+    // Still listed as resolved (an engine keeps them a day).
+    expect(mirror.get(a!.key)?.status).toBe('resolved');
+    // b reopened: open again, no longer resolved.
+    mirror.note([{ ...b!, version: b!.version + 2 }]);
+    expect(keys(mirror.resolvedSince(0, none))).toEqual([]);
+    expect(keys(mirror.openIncidents(none))).toEqual([b!.key, c!.key].sort());
+  });
 });

@@ -522,10 +522,129 @@ rules:
       for (const a of agents) outcomes(a.changes, all);
       return [...all].sort();
     };
-    await waitFor(() => told().length >= expected.length, 'the agents to catch up with the stream', 20_000);
+    await waitFor(
+      () => told().length >= expected.length,
+      'the agents to catch up with the stream',
+      20_000,
+      () => ({
+        missing: expected.filter((x) => !told().includes(x)),
+        unexpected: told().filter((x) => !expected.includes(x)),
+        held: agents.map((a) => a.runtime.held()),
+      }),
+    );
     expect(told()).toEqual(expected);
     await stopAll(agents);
   });
+
+  it('replays partitions after a takeover side by side: inhibition judged as by their last holder, no inhibited incident notified', async () => {
+    const rules = `
+defaults: { group_wait: 3s, allowed_lateness: 5s, max_open_incidents: 0 }
+inhibit:
+  - { source: ['rule="host_down"'], target: ['rule="svc_errors"'], equal: [asset] }
+rules:
+  - { kind: pair, name: host_down, match: 'attributes["check"] == "host"', group_by: [asset] }
+  - { kind: threshold, name: svc_errors, match: 'severity_text == "ERROR"', group_by: [service, 'asset=attributes["host"]'], window: 60s, bucket: 5s, threshold: 2 }
+  - { kind: threshold, name: beat, match: 'attributes["check"] == "beat"', group_by: [asset], window: 60s, bucket: 5s, threshold: 1 }
+`;
+    let now = BASE_MS;
+    const [a, b] = (await start(standalone(), 2, freshPrefix(), () => now, rules)) as [Agent, Agent];
+    // No checkpoint of a's covers what follows: the next holder replays it all.
+    const aCheckpoints = failing(a.client, 'vigilPartitionFenced');
+    const aRounds = failing(a.client, 'vigilPartitionsStep');
+    aCheckpoints.on = true;
+    // Hosts whose service's incident lies in a partition a holds, their down incident in another
+    // a holds (b replays both), or in one b holds (b has it to the present as it replays).
+    const held = new Set(a.runtime.held());
+    const hostKey = (h: string) => `host_down{asset="${h}"}`;
+    const svcKey = (h: string) => `svc_errors{asset="${h}",service="api"}`;
+    const pick = (downHeldByA: boolean) =>
+      Array.from({ length: 300 }, (_, i) => `h${i}`)
+        .filter((h) => {
+          const [down, svc] = [partitionOf(hostKey(h), 12), partitionOf(svcKey(h), 12)];
+          return down !== svc && held.has(svc) && held.has(down) === downHeldByA;
+        })
+        .slice(0, 4);
+    const [together, apart] = [pick(true), pick(false)];
+    const hosts = [...together, ...apart];
+    expect(hosts).toHaveLength(8);
+    // A beat in each of the services' partitions: its first notification, due at the same tick as
+    // theirs, says the partition's timers have run past their group_wait.
+    const beatKeys = [...new Set(hosts.map((h) => partitionOf(svcKey(h), 12)))].map(
+      (p) =>
+        `beat{asset="${Array.from({ length: 1000 }, (_, i) => `b${i}`).find((x) => partitionOf(`beat{asset="${x}"}`, 12) === p)!}"}`,
+    );
+    // The hosts go down; their service fails; half the hosts come back before the group_wait ends.
+    // Each phase once every agent sees what the last left (b's hosts' incidents reach a as told).
+    const back = [...together.slice(0, 2), ...apart.slice(0, 2)];
+    const still = hosts.filter((h) => !back.includes(h));
+    const seen = (keys: string[], status: 'open' | 'resolved') =>
+      waitFor(
+        () => keys.every((k) => [a, b].every((x) => x.runtime.current(k)?.status === status)),
+        `both agents to see ${keys.join(', ')} ${status}`,
+      );
+    await sendShares(
+      [a, b],
+      hosts.map((h, n) => ev(BASE_MS + n * 10, { asset: h, type: 'down', attributes: { check: 'host' } })),
+      (ms) => (now = ms),
+    );
+    now = BASE_MS + 1_000;
+    await seen(hosts.map(hostKey), 'open');
+    const failures = [
+      ...hosts.flatMap((h, n) =>
+        [0, 1].map((k) =>
+          ev(BASE_MS + 5_000 + n * 10 + k, { service: 'api', severityText: 'ERROR', attributes: { host: h } }),
+        ),
+      ),
+      ...beatKeys.map((k, n) =>
+        ev(BASE_MS + 5_500 + n, { asset: /"(.*)"/.exec(k)![1]!, attributes: { check: 'beat' } }),
+      ),
+    ];
+    await sendShares([a, b], failures, (ms) => (now = ms));
+    now = BASE_MS + 6_500;
+    const made = (x: Agent, key: string, what: (c: IncidentChange) => boolean) =>
+      x.changes.some((c) => c.incident.key === key && what(c));
+    await waitFor(
+      () => hosts.every((h) => made(a, svcKey(h), (c) => c.incident.suppressed)),
+      'a to keep the services’ incidents inhibited',
+      20_000,
+      () => ({ notInhibited: hosts.filter((h) => !made(a, svcKey(h), (c) => c.incident.suppressed)) }),
+    );
+    await sendShares(
+      [a, b],
+      back.map((h, n) => ev(BASE_MS + 7_000 + n * 10, { asset: h, type: 'up', attributes: { check: 'host' } })),
+      (ms) => (now = ms),
+    );
+    now = BASE_MS + 7_500;
+    await seen(back.map(hostKey), 'resolved');
+    now = BASE_MS + 10_000;
+    const past = (c: IncidentChange) => c.atMs >= BASE_MS + 8_500;
+    await waitFor(() => beatKeys.every((k) => made(a, k, past)), 'a to notify the beats');
+    // a dies: b takes its partitions over, restores them from checkpoints older than the stream,
+    // and replays it.
+    aRounds.on = true;
+    await waitFor(() => b.runtime.held().length === 12, 'b to hold every partition', 20_000);
+    await waitFor(
+      () =>
+        beatKeys.every((k) => made(b, k, past)) && hosts.every((h) => made(b, svcKey(h), (c) => c.kind === 'opened')),
+      'b to replay the services’ openings and the beats’ notifications',
+    );
+    // b made the services' changes a made, each at its moment, inhibited as there.
+    const changes = (x: Agent) =>
+      x.changes
+        .filter((c) => c.incident.rule === 'svc_errors')
+        .map((c) => `${c.incident.key} ${c.kind} at ${c.atMs - BASE_MS} ${c.incident.suppressedBy}`)
+        .sort();
+    expect(changes(b)).toEqual(changes(a));
+    // Those whose host came back were notified once (by a; b's were claimed), the others never.
+    const notified = [a, b].flatMap((x) =>
+      x.changes.filter((c) => c.notify && c.incident.rule === 'svc_errors').map((c) => c.incident.key),
+    );
+    expect(notified.sort()).toEqual(back.map(svcKey).sort());
+    expect(still.map((h) => b.runtime.current(svcKey(h))?.suppressedBy)).toEqual(
+      still.map((h) => `inhibit:${hostKey(h)}`),
+    );
+    await stopAll([a, b]);
+  }, 60_000);
 
   it('runs reloaded rules in every partition held, and in those taken over after the reload', async () => {
     const rules = (threshold: number) => `
