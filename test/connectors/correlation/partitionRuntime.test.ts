@@ -51,7 +51,7 @@ type Where =
   | { cluster: { nodes: string[] } }
   | ({ sentinel: { name: string; nodes: string[] } } & Record<string, unknown>);
 
-function connectorConfig(where: Where, prefix: string, rules: string, partitions = 12) {
+function connectorConfig(where: Where, prefix: string, rules: string, partitions = 12, leaseTtl = '3s') {
   const issues: { path: string; message: string }[] = [];
   const cfg = correlationConnectorSchema.parse(
     {
@@ -63,7 +63,7 @@ function connectorConfig(where: Where, prefix: string, rules: string, partitions
         partitions,
         ...where,
         prefix,
-        lease_ttl: '3s',
+        lease_ttl: leaseTtl,
         flush_interval: '20ms',
         ...where,
       },
@@ -104,7 +104,10 @@ interface Agent {
   metrics: SelfMetrics;
 }
 
-/** Agents on one Redis and prefix, their marks on `clock`. */
+/**
+ * Agents on one Redis and prefix, their marks on `clock`, their terms `leaseTtl` long (3 s: a
+ * dead agent's partitions taken over within seconds).
+ */
 async function start(
   where: Where,
   n: number,
@@ -112,8 +115,9 @@ async function start(
   clock: () => number,
   rules = mixedRules,
   logs?: string[],
+  leaseTtl?: string,
 ): Promise<Agent[]> {
-  const cfg = connectorConfig(where, prefix, rules);
+  const cfg = connectorConfig(where, prefix, rules, 12, leaseTtl);
   const out: Agent[] = [];
   for (let a = 0; a < n; a++) {
     const redis: SharedRedis = {
@@ -283,14 +287,15 @@ describe('the correlation runtime with state.sharing: partitions', () => {
     const ids = notified.map((c) => c.incident.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.length).toBe(reference.filter((r) => r.startsWith('opened ')).length);
-    // Each agent took events only of the partitions it held: together, the whole stream, once per rule it matched.
-    const records = await Promise.all(
-      agents.map(async (a) => {
-        const m = await a.metrics.registry.getSingleMetric('vigil_correlation_records_total')?.get();
-        return m?.values.find((v) => v.labels.signal === 'logs')?.value ?? 0;
-      }),
-    );
-    expect(records.reduce((x, y) => x + y, 0)).toBe(events.length);
+    // Each agent took events only of the partitions it held: together, the whole stream, once per
+    // rule it matched. Unless a term ran out (the test's process stalled past lease_ttl): the
+    // partition's next holder replays what came after its last checkpoint, and looks at it again.
+    const took = await taken(agents);
+    const lost = (
+      await Promise.all(agents.map((a) => sample(a, 'vigil_correlation_partition_changes_total', { change: 'lost' })))
+    ).reduce((x: number, y) => x + (y ?? 0), 0);
+    if (lost === 0) expect(took).toBe(events.length);
+    else expect(took).toBeGreaterThanOrEqual(events.length);
     await stopAll(agents);
   }, 60_000);
 
@@ -547,7 +552,8 @@ rules:
   - { kind: threshold, name: beat, match: 'attributes["check"] == "beat"', group_by: [asset], window: 60s, bucket: 5s, threshold: 1 }
 `;
     let now = BASE_MS;
-    const [a, b] = (await start(standalone(), 2, freshPrefix(), () => now, rules)) as [Agent, Agent];
+    // Terms long enough that no stall of the test's process hands a partition over before a dies.
+    const [a, b] = (await start(standalone(), 2, freshPrefix(), () => now, rules, undefined, '10s')) as [Agent, Agent];
     // No checkpoint of a's covers what follows: the next holder replays it all.
     const aCheckpoints = failing(a.client, 'vigilPartitionFenced');
     const aRounds = failing(a.client, 'vigilPartitionsStep');
