@@ -418,8 +418,13 @@ rules:
       updatedAtMs: now,
     });
     expect(agents.map((a) => a.runtime.silence('s-1')?.comment)[0]).toBe('maintenance');
+    // Suppressed by it (a partition taken over meanwhile and replayed opens its incident suppressed).
     const suppressed = () =>
-      new Set(agents.flatMap((a) => a.changes.filter((c) => c.kind === 'suppressed').map((c) => c.incident.key)));
+      new Set(
+        agents.flatMap((a) =>
+          a.changes.filter((c) => c.incident.suppressedBy === 'silence:s-1').map((c) => c.incident.key),
+        ),
+      );
     await waitFor(
       () => suppressed().size === silenced.length,
       'the silenced incidents suppressed by the agents holding them',
