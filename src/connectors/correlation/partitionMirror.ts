@@ -29,7 +29,7 @@ export class PartitionMirror {
   private readonly keyOfId = new Map<string, string>();
   /** The open ones of `byKey`: what inhibits and marks assets down in the other partitions. */
   private readonly openByKey = new Map<string, Incident>();
-  /** The resolved ones of `byKey` resolved lately (`resolvedKeptMs`): what inhibited at moments a replay judges again. */
+  /** The resolved ones of `byKey` resolved lately (see `prune`): what inhibited at moments a replay judges again. */
   private readonly resolvedLately = new Map<string, Incident>();
 
   constructor(opts: PartitionMirrorOptions) {

@@ -685,7 +685,10 @@ export class PartitionOwner {
     };
   }
 
-  /** When the partition next has something to do: its next item, or its next timers if due in this poll. */
+  /**
+   * When the partition next has something to do: its next item, or its next timers if due in
+   * this poll.
+   */
   private nextAt(f: Feeding): number {
     const item = Math.min(
       f.e < f.events.length ? timeMsOf(f.events[f.e]!) : Infinity,
@@ -698,7 +701,10 @@ export class PartitionOwner {
     return f.o.nextTickMs <= f.tickBound ? Math.min(item, f.o.nextTickMs) : item;
   }
 
-  /** Feeds the partition its items before `untilMs` (events and points in time order, each kind in slices of its own), and its timers before it. */
+  /**
+   * Feeds the partition its items before `untilMs` (events and points in time order, each kind in
+   * slices of its own), and its timers before it.
+   */
   private advance(f: Feeding, untilMs: number): void {
     const { o } = f;
     for (;;) {
@@ -712,7 +718,10 @@ export class PartitionOwner {
     if (!Number.isNaN(o.nextTickMs)) this.tickTo(o, Math.min(untilMs - 1, f.tickBound));
   }
 
-  /** After the partition took its items: its timers through the poll's end, and what the owner's options hear of it. The items taken. */
+  /**
+   * After the partition took its items: its timers through the poll's end, and what the owner's
+   * options hear of it. The items taken.
+   */
   private fed(f: Feeding): number {
     const { o, events, points } = f;
     this.tickTo(o, f.tickBound);
