@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { incidentSets, type IncidentRecord } from '../../correlation/incidentBook.ts';
 import type { Incident } from '../../model/incident.ts';
+import { IncidentsInView } from './incidentsInView.ts';
 import type { RedisClient } from '../../state/redisConnection.ts';
 import { decodeCheckpointEntry, foldSetFields, setFieldNames } from '../../state/stateCheckpoint.ts';
 
@@ -27,10 +28,11 @@ export class PartitionMirror {
   private readonly opts: PartitionMirrorOptions;
   private readonly byKey = new Map<string, Incident>();
   private readonly keyOfId = new Map<string, string>();
-  /** The open ones of `byKey`: what inhibits and marks assets down in the other partitions. */
-  private readonly openByKey = new Map<string, Incident>();
-  /** The resolved ones of `byKey` resolved lately (see `prune`): what inhibited at moments a replay judges again. */
-  private readonly resolvedLately = new Map<string, Incident>();
+  /**
+   * The open ones of `byKey` and those resolved lately (see `prune`): what inhibits and marks
+   * assets down in the other partitions, or did at moments a replay judges again.
+   */
+  private readonly inView = new IncidentsInView();
 
   constructor(opts: PartitionMirrorOptions) {
     this.opts = opts;
@@ -117,13 +119,7 @@ export class PartitionMirror {
     if (was && was.id !== inc.id) this.keyOfId.delete(was.id);
     this.byKey.set(inc.key, inc);
     this.keyOfId.set(inc.id, inc.key);
-    if (inc.status === 'resolved') {
-      this.openByKey.delete(inc.key);
-      this.resolvedLately.set(inc.key, inc);
-    } else {
-      this.openByKey.set(inc.key, inc);
-      this.resolvedLately.delete(inc.key);
-    }
+    this.inView.note(inc);
   }
 
   /**
@@ -131,8 +127,7 @@ export class PartitionMirror {
    * `resolvedSince` those resolved more than `lateMs` ago.
    */
   prune(nowMs: number, lateMs: number): void {
-    for (const [key, inc] of this.resolvedLately)
-      if (inc.resolvedAtMs < nowMs - lateMs) this.resolvedLately.delete(key);
+    this.inView.prune(nowMs - lateMs);
     for (const [key, inc] of this.byKey)
       if (inc.status === 'resolved' && inc.resolvedAtMs < nowMs - RESOLVED_KEPT_MS) {
         this.byKey.delete(key);
@@ -147,12 +142,12 @@ export class PartitionMirror {
 
   /** The open incidents on keys `mine` does not claim. */
   *openIncidents(mine: (key: string) => boolean): Iterable<Incident> {
-    for (const [key, inc] of this.openByKey) if (!mine(key)) yield inc;
+    for (const [key, inc] of this.inView.open) if (!mine(key)) yield inc;
   }
 
   /** The incidents resolved at or after `atMs`, lately (see `prune`), on keys `mine` does not claim. */
-  *resolvedSince(atMs: number, mine: (key: string) => boolean): Iterable<Incident> {
-    for (const [key, inc] of this.resolvedLately) if (inc.resolvedAtMs >= atMs && !mine(key)) yield inc;
+  resolvedSince(atMs: number, mine: (key: string) => boolean): Iterable<Incident> {
+    return this.inView.resolvedSince(atMs, mine);
   }
 
   get(key: string): Incident | undefined {

@@ -27,6 +27,7 @@ import { IncidentOutlet } from './incidentOutlet.ts';
 import { GroupPlacement, sharedOut, timedForPartitions } from './partitionPlacement.ts';
 import { SharedSilences } from './sharedSilences.ts';
 import { correlationMetrics, reportEngineStats, type CorrelationMetrics } from './metrics.ts';
+import { IncidentsInView } from './incidentsInView.ts';
 import { PartitionMirror } from './partitionMirror.ts';
 import {
   actionEntry,
@@ -874,19 +875,13 @@ export class PartitionRuntime implements IncidentDesk {
       if (o.partition === partition) continue;
       let index = this.openHeld.get(o.partition);
       if (index?.engine !== o.engine) {
-        index = { engine: o.engine, open: new Map(), resolved: new Map() };
-        for (const rec of o.engine.eachIncident(false)) {
-          const inc = rec.incident;
-          if (inc.status !== 'resolved') index.open.set(inc.key, inc);
-          else if (inc.resolvedAtMs >= atMs - RESOLVED_SEEN_MS) index.resolved.set(inc.key, inc);
-        }
+        index = { engine: o.engine, view: new IncidentsInView() };
+        for (const rec of o.engine.eachIncident(false)) index.view.note(rec.incident);
         this.openHeld.set(o.partition, index);
       }
-      yield* index.open.values();
-      for (const inc of index.resolved.values()) {
-        if (inc.resolvedAtMs >= atMs) yield inc;
-        else if (inc.resolvedAtMs < atMs - RESOLVED_SEEN_MS) index.resolved.delete(inc.key);
-      }
+      index.view.prune(atMs - RESOLVED_SEEN_MS);
+      yield* index.view.open.values();
+      yield* index.view.resolvedSince(atMs);
     }
     const mine = (key: string) => this.holderOf(key) !== undefined;
     yield* this.mirror.openIncidents(mine);
@@ -898,24 +893,11 @@ export class PartitionRuntime implements IncidentDesk {
    * indexed from its engine when first asked for (and again when its engine is another, the
    * partition taken anew), then kept current with the changes made in it.
    */
-  private readonly openHeld = new Map<
-    number,
-    { engine: CorrelationEngine; open: Map<string, Incident>; resolved: Map<string, Incident> }
-  >();
+  private readonly openHeld = new Map<number, { engine: CorrelationEngine; view: IncidentsInView }>();
 
   private noteOpen(changes: readonly IncidentChange[], partition?: number): void {
     if (this.openHeld.size === 0) return;
-    for (const c of changes) {
-      const index = this.openHeld.get(partition ?? this.partitionOfKey(c.incident.key));
-      if (index === undefined) continue;
-      if (c.incident.status === 'resolved') {
-        index.open.delete(c.incident.key);
-        index.resolved.set(c.incident.key, c.incident);
-      } else {
-        index.open.set(c.incident.key, c.incident);
-        index.resolved.delete(c.incident.key);
-      }
-    }
+    for (const c of changes) this.openHeld.get(partition ?? this.partitionOfKey(c.incident.key))?.view.note(c.incident);
   }
 
   rules(): readonly RuleConfig[] {
