@@ -1,6 +1,12 @@
 import { decodeEntry, type EncodedEntry } from './durableStore.ts';
 import type { StateValue } from '../correlation/stateStore.ts';
 import { MemoryStateStore, type StoredEntry } from './memoryStore.ts';
+import {
+  incidentRecordFromRows,
+  incidentRecordToRows,
+  isIncidentRecord,
+  type IncidentRecordRows,
+} from '../correlation/incidentRecordRows.ts';
 
 /** Fields of a checkpoint that are not state entries start with a NUL, which no state key does. */
 export const CHECKPOINT_FIELD = '\0';
@@ -31,7 +37,10 @@ const fromJson = (n: number | string): number => (typeof n === 'number' ? n : Nu
  * an event (bench/checkpoint.ts): `JSON.stringify` of an array, which makes the string flat (a
  * socket write copies it once), but for a mark, where two numbers are cheaper joined by hand.
  * A register's value is `value` when given: as its store has it travel (an incident record
- * without its audit trail and sample, which travel in their sets; `bareRegister`).
+ * without its audit trail and sample, which travel in their sets; `bareRegister`). A register
+ * holding an incident record goes as `i` with the record as rows (`incidentRecordToRows`: the
+ * field names were more than half its bytes, and incident records half a checkpoint's at 100,000
+ * groups).
  * Older checkpoints hold the durable snapshot's encoding (`encodeEntry`, the key inside), which
  * `decodeCheckpointEntry` reads too.
  */
@@ -45,32 +54,47 @@ export function encodeCheckpointEntry(e: Readonly<StoredEntry>, value?: StateVal
     }
     case 'max':
       return `["m",${num(e.value)},${num(e.expiresAtMs)}]`;
-    case 'register':
+    case 'register': {
+      const v = value ?? e.register.value;
+      const rows = isIncidentRecord(v) ? incidentRecordToRows(v) : undefined;
+      if (rows !== undefined)
+        return JSON.stringify([
+          'i',
+          rows,
+          enc(e.register.version),
+          e.register.writer,
+          e.deleted ? 1 : 0,
+          enc(e.expiresAtMs),
+        ]);
       return JSON.stringify([
         'r',
-        value ?? e.register.value,
+        v,
         enc(e.register.version),
         e.register.writer,
         e.deleted ? 1 : 0,
         enc(e.expiresAtMs),
       ]);
+    }
     case 'set':
       return JSON.stringify(['s', e.members, e.limit, enc(e.expiresAtMs)]);
   }
 }
 
-/** The kind letters of `encodeCheckpointEntry`, as the durable snapshot's encoding numbers them. */
-const KIND_OF_LETTER = { c: 0, m: 1, r: 2, s: 3 } as const;
+/** The kind letters of `encodeCheckpointEntry`, as the durable snapshot's encoding numbers them (`i`: a register). */
+const KIND_OF_LETTER = { c: 0, m: 1, r: 2, s: 3, i: 2 } as const;
 
 /**
  * The entry `encodeCheckpointEntry` wrote, or one in the durable snapshot's encoding: the new form
- * is the older one less its key, but for a counter's times without end (strings in its arrays).
+ * is the older one less its key, but for a counter's times without end (strings in its arrays)
+ * and an incident record's rows. Checkpoints that hold records whole (`r`, written before rows)
+ * are read too.
  */
 export function decodeCheckpointEntry(json: string): StoredEntry {
   const e = JSON.parse(json) as unknown[];
   const kind = typeof e[0] === 'string' ? KIND_OF_LETTER[e[0] as keyof typeof KIND_OF_LETTER] : undefined;
   if (kind === undefined) return decodeEntry(e as EncodedEntry);
   const old: unknown[] = [kind, '', ...e.slice(1)];
+  if (e[0] === 'i') old[2] = incidentRecordFromRows(e[1] as IncidentRecordRows);
   if (kind === 0) for (let i = 2; i <= 4; i++) old[i] = (old[i] as (number | string)[]).map(fromJson);
   return decodeEntry(old as EncodedEntry);
 }

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { IncidentRecord } from '../../src/correlation/incidentBook.ts';
+import type { StateValue } from '../../src/correlation/stateStore.ts';
+import { engineFrom, ev } from '../support/correlation.ts';
 import { encodeEntry } from '../../src/state/durableStore.ts';
 import { MemoryStateStore } from '../../src/state/memoryStore.ts';
 import {
@@ -166,6 +169,67 @@ describe('checkpoints of a memory store, written a little at a time', () => {
     expect(structuredClone([...restored.exportEntries()].sort())).toEqual(
       structuredClone([...store.exportEntries()].sort()),
     );
+  });
+
+  it('writes an incident record as rows, under half its bytes whole, and brings back the same record whatever it holds', () => {
+    const store = new MemoryStateStore();
+    const tracker = new CheckpointChangeTracker(store);
+    const engine = engineFrom(
+      `
+defaults: { group_wait: 0s }
+rules:
+  - { kind: threshold, name: errors, match: 'severity_text == "ERROR"', group_by: [service], window: 60s, threshold: 2 }
+`,
+      store,
+    );
+    engine.process(
+      [ev(1_000, { service: 'a', severityText: 'ERROR' }), ev(2_000, { service: 'a', severityText: 'ERROR' })],
+      2_000,
+    );
+    const made = store.read(RECORD)!.value as unknown as IncidentRecord;
+    expect(made.incident.status).toBe('open');
+    // Every optional field there, one a later version added, and a null where the lists expect a value.
+    const full: IncidentRecord = {
+      ...made,
+      incident: {
+        ...made.incident,
+        mergedIds: ['m1', 'm2'],
+        mergedInto: 'm3',
+        acknowledgedAtMs: 3_000,
+        acknowledgedBy: 'ops "night"',
+        assignee: 'é\u2028',
+      },
+      notifiedCount: 2,
+      baseline: 5,
+      sealed: { '17': 4 },
+      heardBy: ['17'],
+      statusAtMs: 1_000,
+      resolveHeldUntilMs: 9_000,
+      resolutionToldMs: 8_000,
+      assignedAtMs: 4_000,
+    };
+    const later = { ...full, incident: { ...full.incident, rank: 3 }, region: { name: 'eu' } };
+    const withNull = { ...full, incident: { ...full.incident, assignee: null } };
+    const keys = [RECORD, 'i:errors{service="full"}', 'i:errors{service="later"}', 'i:errors{service="null"}'];
+    store.write(keys[1]!, full as unknown as StateValue, 3, Infinity);
+    store.write(keys[2]!, later as unknown as StateValue, 3, Infinity);
+    store.write(keys[3]!, withNull as unknown as StateValue, 3, Infinity);
+    const hash: Record<string, string> = {};
+    apply(hash, tracker);
+    const whole = (key: string) => JSON.stringify(store.read(key)!.value).length;
+    for (const key of keys.slice(0, 3)) {
+      expect(JSON.parse(hash[key]!)[0]).toBe('i');
+      expect(hash[key]!.length).toBeLessThan(whole(key) / 2);
+    }
+    expect(JSON.parse(hash[keys[3]!]!)[0]).toBe('r');
+    const restored = restoreCheckpoint(hash).store;
+    // As the checkpoint holds every record: without the trail and sample its engine keeps in their sets.
+    for (const key of keys) {
+      const { value, ...rest } = store.read(key)!;
+      expect(restored.read(key)).toEqual({ ...rest, value: store.bareRegister(key, value) });
+      expect(restored.entryOf(key)!.expiresAtMs).toBe(store.entryOf(key)!.expiresAtMs);
+    }
+    expect((restored.read(keys[2]!)!.value as unknown as { incident: { rank: number } }).incident.rank).toBe(3);
   });
 
   it('reads a checkpoint an older version wrote, in the durable snapshot’s encoding', () => {

@@ -4,10 +4,11 @@ import { PartitionMirror } from '../../../src/connectors/correlation/partitionMi
 import type { CorrelationEngine } from '../../../src/correlation/engine.ts';
 import type { IncidentRecord } from '../../../src/correlation/incidentBook.ts';
 import { encodeEntry } from '../../../src/state/durableStore.ts';
-import { MemoryStateStore } from '../../../src/state/memoryStore.ts';
+import { MemoryStateStore, type StoredEntry } from '../../../src/state/memoryStore.ts';
 import {
   CHECKPOINT_FIELD,
   CheckpointChangeTracker,
+  decodeCheckpointEntry,
   encodeCheckpointEntry,
 } from '../../../src/state/stateCheckpoint.ts';
 import { engineFrom, ev } from '../../support/correlation.ts';
@@ -31,6 +32,19 @@ function ownerStore(): { store: MemoryStateStore; engine: CorrelationEngine } {
   return { store, engine };
 }
 
+/** An entry as versions before incident records went as rows wrote it: a register's value whole (`r`). */
+function wholeRecord(entry: Readonly<StoredEntry>): string {
+  if (entry.kind !== 'register') return encodeCheckpointEntry(entry);
+  const { value, version, writer } = entry.register;
+  return JSON.stringify(['r', value, version, writer, entry.deleted ? 1 : 0, entry.expiresAtMs]);
+}
+
+const recordIn = (field: string) => {
+  const entry = decodeCheckpointEntry(field);
+  if (entry.kind !== 'register') throw new Error(`not a register: ${field}`);
+  return entry.register.value as unknown as IncidentRecord;
+};
+
 const recordOf = (store: MemoryStateStore, service: string) =>
   store.read(`i:errors{service="${service}"}`)!.value as unknown as IncidentRecord;
 
@@ -48,12 +62,15 @@ describe("the API view of other partitions' incidents, loaded from their checkpo
       const k = set[i]!;
       const entry = store.entryOf(k)!;
       // b as an older agent wrote its checkpoint: the durable snapshot's encoding, the key inside;
-      // c as a version before records left their trails out wrote it.
+      // c as a version before records left their trails out, and went as rows, wrote it.
       if (k.includes('"b"')) fields.push(k, JSON.stringify(encodeEntry(k, entry)));
-      else if (k.includes('"c"')) fields.push(k, encodeCheckpointEntry(entry));
+      else if (k.includes('"c"')) fields.push(k, wholeRecord(entry));
       else fields.push(k, set[i + 1]!);
     }
-    expect(JSON.parse(fields[fields.indexOf('i:errors{service="a"}') + 1]!)[1].incident.audit).toEqual([]);
+    const a = fields[fields.indexOf('i:errors{service="a"}') + 1]!;
+    expect(JSON.parse(a)[0]).toBe('i');
+    expect(recordIn(a).incident.audit).toEqual([]);
+    expect(JSON.parse(fields[fields.indexOf('i:errors{service="c"}') + 1]!)[0]).toBe('r');
     await redis.hset(key, ...fields);
 
     const mirror = new PartitionMirror({ subscriber: redis, channel: 'unused', logger: pino({ level: 'silent' }) });
