@@ -372,7 +372,10 @@ export interface PartitionOwnerOptions {
   tickMs: number;
   /** Every change a partition's engine makes. */
   changes(changes: readonly IncidentChange[], partition: number): void;
-  /** Events a read takes per stream at most (default 100). */
+  /**
+   * Stream entries a read takes per stream at most (default 100); doubled while a read comes back
+   * full, up to `READ_GROWTH` times this, and back once none does.
+   */
   readCount?: number;
   /** Events an engine takes at a time at most (default 500). */
   slice?: number;
@@ -420,6 +423,15 @@ export function takeThrough<T extends Timed>(queues: Iterable<T[]>, toMs: number
 
 type Entries = [id: string, fields: string[]][];
 
+/**
+ * How far a poll's read count grows past `readCount` while reads come back full. A partition whose
+ * read stopped short holds the agent's others back (`take`), and a backlog of entries (a replay
+ * after a takeover, an agent that fell behind) took one poll per `readCount` of them: 30,000 entries
+ * three hundred polls, the others waiting through all of them. Doubling takes it in a few polls;
+ * the bound keeps what one read holds in memory to a few times what it held before.
+ */
+const READ_GROWTH = 8;
+
 /** A partition's share of one poll (`PartitionOwner.take`): its items, and how far it has fed them. */
 interface Feeding {
   o: OwnedPartition;
@@ -444,6 +456,8 @@ export class PartitionOwner {
   readonly owned = new Map<number, OwnedPartition>();
   private readonly opts: PartitionOwnerOptions;
   private readonly readCount: number;
+  /** What the next read asks of each stream: `readCount`, or more while reads come back full. */
+  private reading: number;
   private readonly slice: number;
   private readonly sliceMs: number;
   /** The latest event time read on any partition: how far idle partitions' timers may go. */
@@ -452,6 +466,7 @@ export class PartitionOwner {
   constructor(opts: PartitionOwnerOptions) {
     this.opts = opts;
     this.readCount = opts.readCount ?? 100;
+    this.reading = this.readCount;
     this.slice = opts.slice ?? 500;
     this.sliceMs = opts.sliceMs ?? 1000;
   }
@@ -580,9 +595,10 @@ export class PartitionOwner {
     );
     if (open.length === 0) return 0;
     const watermark = await this.opts.ownership.watermark();
+    const count = this.reading;
     const reply = (await this.opts.reader.xread(
       'COUNT',
-      this.readCount,
+      count,
       'BLOCK',
       blockMs,
       'STREAMS',
@@ -594,7 +610,7 @@ export class PartitionOwner {
     for (const [stream, entries] of reply ?? []) {
       const o = byStream.get(stream);
       if (!o) continue;
-      if (entries.length === this.readCount) behind.add(o);
+      if (entries.length === count) behind.add(o);
       for (const [id, fields] of entries) {
         o.position = id;
         const f = new Map<string, string>();
@@ -639,6 +655,7 @@ export class PartitionOwner {
       }
     }
     for (const o of open) if (!behind.has(o)) o.complete = Math.max(o.complete, watermark);
+    this.reading = behind.size > 0 ? Math.min(count * 2, this.readCount * READ_GROWTH) : this.readCount;
     return this.take(open);
   }
 

@@ -83,6 +83,7 @@ interface Agent {
   rounds: { count: number };
   /** The owner's connection for blocking stream reads (the ownership's client is the other). */
   reader: Redis;
+  keys: PartitionKeys;
 }
 
 describe('partitions owned by agents, fed through Redis streams', () => {
@@ -122,6 +123,7 @@ describe('partitions owned by agents, fed through Redis streams', () => {
         made,
         rounds,
         reader,
+        keys,
         sender: new PartitionSender({ ownership, keys, partitionOf: router(), encode }),
         owner: new PartitionOwner({
           reader,
@@ -321,6 +323,35 @@ describe('partitions owned by agents, fed through Redis streams', () => {
     const reference = oneEngine(events);
     expect(reference.length).toBeGreaterThan(100);
     expect([...new Set(all.flatMap((a) => a.made))].sort()).toEqual(reference);
+  });
+
+  it('catch up on a backlog in a few reads: one that comes back full asks for twice as many entries next time', async () => {
+    // An agent that fell behind, or took partitions over with their streams to replay: until every
+    // stream it holds is read to its end, its partitions wait for the one behind (`take`).
+    const events = mixedStream(11, 6000);
+    const [agent] = (await agents(1, 1)) as [Agent];
+    expect(agent.owner.owned.size).toBe(PARTITIONS);
+    await send([events], [agent], 0, Math.ceil(events.length / BATCH));
+    const lengths = await Promise.all(
+      [...Array(PARTITIONS).keys()].map((p) => agent.reader.xlen(agent.keys.stream(p))),
+    );
+    // Reads of 20 entries (`readCount`) would take the longest stream in six polls or more.
+    expect(Math.max(...lengths)).toBeGreaterThan(100);
+    const taken = () => [...agent.owner.owned.values()].reduce((n, o) => n + o.engine.stats.events, 0);
+    let polls = 0;
+    while (taken() < events.length && polls < 50) {
+      await agent.owner.poll(1);
+      polls++;
+    }
+    expect(taken()).toBe(events.length);
+    // 20, 40 and 80 entries: three reads to 140, a fourth should the stream be longer.
+    expect(polls).toBeLessThanOrEqual(Math.max(...lengths) > 140 ? 4 : 3);
+    await agent.sender.end();
+    await waitFor(async () => {
+      await drain([agent]);
+      return [...agent.owner.owned.values()].every((o) => o.finished);
+    }, 'every partition finished');
+    expect([...new Set(agent.made)].sort()).toEqual(oneEngine(events));
   });
 
   it('do so when an agent joins half way: the others hand it partitions with their state, and nothing is made twice', async () => {
