@@ -400,6 +400,14 @@ export interface PartitionOwnerOptions {
   /** Senders of a finite stream (a benchmark's): a partition is finished once this many have said they ended. */
   senders?: number;
   now?: () => number;
+  /**
+   * The latest time the watermark can mean: this agent's clock and `max_future_skew` (no sender
+   * puts an event further ahead on the streams, and marks its clock). The marks of agents that
+   * stop say `MAX_SAFE_INTEGER` (they hold no one back), and an agent not marked yet is not
+   * waited for: every other agent stopping, the watermark would run the timers to the year
+   * 287,000 (every absence due, every quiet incident resolved there). Unbounded when not given.
+   */
+  markCeiling?: () => number;
 }
 
 /** What the owner takes in time order: events and metric points. */
@@ -594,7 +602,7 @@ export class PartitionOwner {
       (o) => !o.finished && this.opts.ownership.fenceOf(o.partition) !== undefined,
     );
     if (open.length === 0) return 0;
-    const watermark = await this.opts.ownership.watermark();
+    const watermark = Math.min(await this.opts.ownership.watermark(), this.opts.markCeiling?.() ?? Infinity);
     const count = this.reading;
     const reply = (await this.opts.reader.xread(
       'COUNT',

@@ -245,6 +245,7 @@ export class PartitionRuntime implements IncidentDesk {
         for (const change of changes) this.made.push({ change, writer });
       },
       clockMarks: true,
+      markCeiling: () => this.clock() + this.config.max_future_skew,
       lag: (ms) => this.partitionMetrics.lag.observe(ms / 1000),
       action: (partition, payload) => this.forwarded.push({ partition, payload }),
     });

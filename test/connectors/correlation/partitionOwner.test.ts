@@ -97,7 +97,8 @@ describe('partitions owned by agents, fed through Redis streams', () => {
       connect = client,
       termMs = 3_000,
       clockMarks = false,
-    }: { connect?: () => Promise<Redis>; termMs?: number; clockMarks?: boolean } = {},
+      markCeiling,
+    }: { connect?: () => Promise<Redis>; termMs?: number; clockMarks?: boolean; markCeiling?: () => number } = {},
   ): Promise<Agent[]> {
     const redisKeys = new RedisKeys(freshPrefix()).partitionKeys();
     const keys: PartitionKeys = {
@@ -141,6 +142,7 @@ describe('partitions owned by agents, fed through Redis streams', () => {
           },
           readCount: 20,
           senders,
+          ...(markCeiling ? { markCeiling } : {}),
         }),
       });
     }
@@ -273,6 +275,34 @@ describe('partitions owned by agents, fed through Redis streams', () => {
     const made = all.flatMap((a) => a.made);
     expect(made.length).toBeGreaterThan(0);
     expect([...new Set(made)].sort()).toEqual(oneEngine(events));
+  });
+
+  it('run no timer past their agent’s clock and max_future_skew, whatever the marks say', async () => {
+    // As a daemon's agents (`clockMarks`): b sends the stream and stops, its mark saying it holds
+    // no one back (MAX_SAFE_INTEGER); a, which holds the other partitions, has not marked yet, and
+    // the watermark does not wait for an agent that has not. The runtime gives the ceiling.
+    const SKEW_MS = 300_000;
+    const shift = BigInt(Date.now()) * 1_000_000n;
+    const events = mixedStream(23, 600).map((e) => ({
+      ...e,
+      timeUnixNano: e.timeUnixNano + shift,
+      observedTimeUnixNano: e.observedTimeUnixNano + shift,
+    }));
+    const lastMs = Number(events.at(-1)!.timeUnixNano / 1_000_000n);
+    const all = await agents(AGENTS, 0, {
+      clockMarks: true,
+      termMs: 5_000,
+      markCeiling: () => Date.now() + SKEW_MS,
+    });
+    const [a, b] = all as [Agent, Agent];
+    await settle([a, b]);
+    await send([events], [b], 0, Math.ceil(events.length / BATCH), lastMs);
+    await b.ownership.markSent(Number.MAX_SAFE_INTEGER);
+    await drain([a]);
+    const made = a.made.map((m) => Number(m.slice(m.lastIndexOf('@') + 1)));
+    // What a's partitions hold of the stream was taken: incidents opened, some resolved.
+    expect(made.length).toBeGreaterThan(0);
+    expect(Math.max(...made)).toBeLessThanOrEqual(Date.now() + SKEW_MS);
   });
 
   it('run a partition’s timers through the last hour of a long quiet, not through every interval of days', async () => {
