@@ -204,8 +204,8 @@ export class CheckpointChangeTracker {
   take(): CheckpointChanges {
     const set: string[] = [];
     const remove: string[] = [];
-    for (const key of this.store.takeChanged()) {
-      const entry = this.store.entryOf(key);
+    for (const [key, noted] of this.store.takeChanged()) {
+      const entry = noted ?? undefined;
       const written = this.sets.get(key);
       if (entry?.kind === 'set') {
         const more =

@@ -76,6 +76,31 @@ describe('checkpoints of a memory store, written a little at a time', () => {
     expect(next.take().remove).toEqual([]);
   });
 
+  it('writes what each key holds at the take, however it changed since the last: rewritten, made anew, made and gone', () => {
+    const store = new MemoryStateStore();
+    store.write(RECORD, { status: 'open' }, 1, 60_000);
+    store.addCount(COUNT, 1, 1, 60_000);
+    store.raise(MARK, 5, 10_000);
+    const tracker = new CheckpointChangeTracker(store);
+    const hash: Record<string, string> = { ...entries(store) };
+    // Between two checkpoints: a register written twice (each write a new entry), a counter
+    // deleted and counted again, a mark expired by the sweep and raised again, a key made and gone.
+    store.write(RECORD, { status: 'acknowledged' }, 2, 600_000);
+    store.write(RECORD, { status: 'resolved' }, 3, 600_000);
+    store.addCount(COUNT, 1, 2, 60_000);
+    store.delete(COUNT, 4);
+    store.sweep(70_000);
+    store.addCount(COUNT, 70, 7, 130_000);
+    store.raise(MARK, 80_000, 140_000);
+    store.write('r:brief', 'x', 1, 90_000);
+    store.delete('r:brief', 2);
+    store.sweep(100_000);
+    apply(hash, tracker);
+    expect(hash).toEqual(entries(store));
+    expect(store.read(RECORD)!.value).toEqual({ status: 'resolved' });
+    expect(hash[COUNT]).toBe(encodeCheckpointEntry(store.entryOf(COUNT)!));
+  });
+
   it('notes every change to an entry: merges of other agents, a later expiry, a set’s limit, a deletion', () => {
     const store = new MemoryStateStore('agent-a');
     store.raise(MARK, 5, 10_000);
