@@ -79,10 +79,14 @@ export function isIncidentRecord(value: unknown): value is IncidentRecord {
   return typeof inc === 'object' && inc !== null && !Array.isArray(inc);
 }
 
-/** The values of `fields` in `obj`, the absent ones (undefined) null and those at the end left off; undefined if one is null (it could not be told from absent). */
-function valuesOf(obj: Record<string, unknown>, fields: readonly string[]): unknown[] | undefined {
+/**
+ * The values of `fields` in `obj`, the absent ones (undefined) null and those at the end left off,
+ * and how many are present; undefined if one is null (it could not be told from absent).
+ */
+function valuesOf(obj: Record<string, unknown>, fields: readonly string[]): [unknown[], number] | undefined {
   const out = new Array<unknown>(fields.length);
   let end = 0;
+  let present = 0;
   for (let i = 0; i < fields.length; i++) {
     const v = obj[fields[i]!];
     if (v === null) return undefined;
@@ -90,10 +94,11 @@ function valuesOf(obj: Record<string, unknown>, fields: readonly string[]): unkn
     else {
       out[i] = v;
       end = i + 1;
+      present++;
     }
   }
   out.length = end;
-  return out;
+  return [out, present];
 }
 
 /** The fields of `obj` that `known` does not hold, or undefined when it holds them all (`present` of them are). */
@@ -110,21 +115,17 @@ function othersOf(
   return others;
 }
 
-function presentIn(values: readonly unknown[]): number {
-  let n = 0;
-  for (let i = 0; i < values.length; i++) if (values[i] !== null) n++;
-  return n;
-}
-
 /** A record as rows (`IncidentRecordRows`); undefined for one a field of which is null, which goes as JSON instead. */
 export function incidentRecordToRows(rec: IncidentRecord): IncidentRecordRows | undefined {
   const r = rec as unknown as Record<string, unknown>;
   const i = rec.incident as unknown as Record<string, unknown>;
-  const incident = valuesOf(i, INCIDENT_FIELDS);
-  const record = valuesOf(r, RECORD_FIELDS);
-  if (incident === undefined || record === undefined) return undefined;
-  const otherI = othersOf(i, INCIDENT_KNOWN, presentIn(incident));
-  const otherR = othersOf(r, RECORD_KNOWN, presentIn(record) + 1);
+  const incidentValues = valuesOf(i, INCIDENT_FIELDS);
+  const recordValues = valuesOf(r, RECORD_FIELDS);
+  if (incidentValues === undefined || recordValues === undefined) return undefined;
+  const [incident, incidentPresent] = incidentValues;
+  const [record, recordPresent] = recordValues;
+  const otherI = othersOf(i, INCIDENT_KNOWN, incidentPresent);
+  const otherR = othersOf(r, RECORD_KNOWN, recordPresent + 1);
   if (otherI === undefined && otherR === undefined) return [incident, record];
   return [incident, record, { ...(otherI ? { i: otherI } : {}), ...(otherR ? { r: otherR } : {}) }];
 }

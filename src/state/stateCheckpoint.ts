@@ -57,18 +57,9 @@ export function encodeCheckpointEntry(e: Readonly<StoredEntry>, value?: StateVal
     case 'register': {
       const v = value ?? e.register.value;
       const rows = isIncidentRecord(v) ? incidentRecordToRows(v) : undefined;
-      if (rows !== undefined)
-        return JSON.stringify([
-          'i',
-          rows,
-          enc(e.register.version),
-          e.register.writer,
-          e.deleted ? 1 : 0,
-          enc(e.expiresAtMs),
-        ]);
       return JSON.stringify([
-        'r',
-        v,
+        rows === undefined ? 'r' : 'i',
+        rows ?? v,
         enc(e.register.version),
         e.register.writer,
         e.deleted ? 1 : 0,
