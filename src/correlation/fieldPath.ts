@@ -1,6 +1,7 @@
 import { attrToString, type AttrValue, type Attributes } from '../model/attributes.ts';
 import type { MetricPoint } from '../model/metric.ts';
 import type { VigilEvent } from '../model/event.ts';
+import { FNV_OFFSET, fnv1a } from './groupHash.ts';
 
 /** Reads one field of an event or metric point as the string a label carries. */
 export type FieldGetter = (item: VigilEvent | MetricPoint) => string;
@@ -127,6 +128,20 @@ export class KeyBuilder {
     let k = prefix;
     for (let i = 0; i < fields.length; i++) k += this.pieces[i]! + escapeLabelValue(fields[i]!.get(item));
     return k + '"}';
+  }
+
+  /**
+   * The hash of `key(item)` (`fnv1a`, unsigned) without building the key: where the group falls
+   * among partitions, for every event an agent places or a partition's engine takes.
+   */
+  hash(item: VigilEvent | MetricPoint): number {
+    if (this.tenanted !== undefined && item.tenant !== '') return this.tenanted.hash(item);
+    const fields = this.fields;
+    if (fields.length === 0) return fnv1a(fnv1a(FNV_OFFSET, this.rule), '{}') >>> 0;
+    let h = FNV_OFFSET;
+    for (let i = 0; i < fields.length; i++)
+      h = fnv1a(fnv1a(h, this.pieces[i]!), escapeLabelValue(fields[i]!.get(item)));
+    return fnv1a(h, '"}') >>> 0;
   }
 
   labels(item: VigilEvent | MetricPoint): Record<string, string> {

@@ -1,5 +1,6 @@
 import { MAX_RECONNECT_DELAY_MS, runScript, type RedisClient } from './redisConnection.ts';
 import type { ElectionTimers } from './redisLease.ts';
+import { FNV_OFFSET, fnv1a } from '../correlation/groupHash.ts';
 
 /** A partition held under a term: work done under it carries the fence. */
 export interface PartitionTerm {
@@ -244,10 +245,5 @@ export interface HeldWrite {
 
 /** The partition of a group key: FNV-1a (32 bits) of its UTF-16 code units, modulo the count. */
 export function partitionOf(key: string, partitions: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % partitions;
+  return (fnv1a(FNV_OFFSET, key) >>> 0) % partitions;
 }

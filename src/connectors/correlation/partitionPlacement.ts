@@ -2,14 +2,13 @@ import type { EventRule, PointRule } from '../../correlation/rules/rule.ts';
 import type { MetricPoint } from '../../model/metric.ts';
 import type { RuleSet } from '../../correlation/engine.ts';
 import type { VigilEvent } from '../../model/event.ts';
-import { partitionOf } from '../../state/redisPartitions.ts';
 import type { CorrelationMetrics } from './metrics.ts';
 import type { RuntimeConfig } from './runtime.ts';
 
 /**
  * Where the owners design places events (`state.sharing: partitions`): each rule's groups fall
- * into partitions by the hash of their key (`partitionOf`), and an event goes to the partition of
- * each group it belongs to.
+ * into partitions by the hash of their key (`partitionOf`; `KeyBuilder.hash` gives it without
+ * building the key), and an event goes to the partition of each group it belongs to.
  */
 export class GroupPlacement {
   private readonly rules: EventRule[];
@@ -35,7 +34,7 @@ export class GroupPlacement {
   /** As `takesFor`, for metric points. */
   takesPointFor(p: number): (rule: PointRule, m: MetricPoint) => boolean {
     const count = this.count;
-    return (rule, m) => partitionOf(rule.keys.key(m), count) === p;
+    return (rule, m) => rule.keys.hash(m) % count === p;
   }
 
   /** The partitions of the groups `e` belongs to, one per rule that matches it; undefined: none. */
@@ -46,12 +45,12 @@ export class GroupPlacement {
   /** What partition `p`'s engine takes of each rule: the events of the rule's groups in `p` (engine option `takes`). */
   takesFor(p: number): (rule: EventRule, e: VigilEvent) => boolean {
     const count = this.count;
-    return (rule, e) => partitionOf(rule.keys.key(e), count) === p;
+    return (rule, e) => rule.keys.hash(e) % count === p;
   }
 }
 
 /** The partitions of `x`'s groups under the rules it `matches`, one per rule; undefined: none. */
-function placeBy<T, R extends { keys: { key(x: T): string } }>(
+function placeBy<T, R extends { keys: { hash(x: T): number } }>(
   rules: readonly R[],
   x: T,
   count: number,
@@ -61,7 +60,7 @@ function placeBy<T, R extends { keys: { key(x: T): string } }>(
   let many: number[] | undefined;
   for (const rule of rules) {
     if (!matches(rule)) continue;
-    const p = partitionOf(rule.keys.key(x), count);
+    const p = rule.keys.hash(x) % count;
     if (one === undefined) one = p;
     else if (p !== one && !(many ??= [one]).includes(p)) many.push(p);
   }

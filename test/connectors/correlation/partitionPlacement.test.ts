@@ -53,6 +53,41 @@ rules:
     expect(placement.takesFor(byAsset)(assetRule!, error)).toBe(true);
   });
 
+  it("places a group by its key's hash without building the key: escaped values, tenants, no labels, any text", () => {
+    const cfg = config(`
+rules:
+  - { kind: threshold, name: two, group_by: [service, 'host=resource.attributes["host.name"]'], window: 30s, threshold: 4 }
+  - { kind: pair, name: none, match: 'attributes["check"] == "link"' }
+  - { kind: dedup, name: one, group_by: [title], dedup_window: 30s }
+`);
+    const set = ruleSetOf(cfg);
+    const rules = set.rules.filter((r): r is EventRule => r.signal === 'logs');
+    const events = [
+      ev(1000, { service: 'billing', title: 'disk full', resource: { 'host.name': 'web-1' } }),
+      ev(1000, { service: 'say "hi"\\there\nnow', title: 'é ü 中文 🚀', attributes: { check: 'link' } }),
+      ev(1000, { service: 'billing', title: '', tenant: 'acme', resource: { 'host.name': 'web-1' } }),
+      ev(1000, { service: '', tenant: 'tenant "b"', attributes: { check: 'link' } }),
+    ];
+    const placement = new GroupPlacement(set, 12);
+    let keys = 0;
+    for (const e of events)
+      for (const rule of rules) {
+        const key = rule.keys.key(e);
+        keys++;
+        // Modulo 2^32: the whole 32-bit hash of the key.
+        expect(rule.keys.hash(e), key).toBe(partitionOf(key, 2 ** 32));
+        for (let p = 0; p < 12; p++) expect(placement.takesFor(p)(rule, e), key).toBe(partitionOf(key, 12) === p);
+      }
+    expect(keys).toBe(12);
+    // The keys hashed cover each case named: an escaped value, a tenant's, a rule without labels.
+    const all = events.flatMap((e) => rules.map((r) => r.keys.key(e)));
+    expect(all).toContain('two{host="",service="say \\"hi\\"\\\\there\\nnow"}');
+    expect(all).toContain('two{host="web-1",service="billing",tenant="acme"}');
+    expect(all).toContain('none{}');
+    expect(all).toContain('none{tenant="tenant \\"b\\""}');
+    expect(all).toContain('one{title="é ü 中文 🚀"}');
+  });
+
   it('shares a limit of open incidents out among the partitions, no limit staying none', () => {
     const cfg = config(`
 defaults: { max_open_incidents: 100 }
