@@ -13,6 +13,7 @@ const ALL = [
   'syslog',
   'ottl',
   'correlation',
+  'openTicks',
   'durability',
   'redis',
   'checkpoint',
