@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import SlowestFirst from './test/support/slowFirst.ts';
+import SlowestFirst from './test/support/slowestFirst.ts';
 
 export default defineConfig({
   test: {
@@ -10,7 +10,7 @@ export default defineConfig({
     // terms and timers running out), so a third keeps the cores busy: vitest took 621 s against
     // 741–771 s with two. More would have daemon-process tests fight for CPU.
     maxWorkers: 3,
-    // The files known to be slowest start first (test/support/slowFirst.ts), so that none runs on alone at the end.
+    // The files known to be slowest start first (test/support/slowestFirst.ts), so that none runs on alone at the end.
     sequence: { sequencer: SlowestFirst },
     // Each file in a fresh worker: daemon tests start servers, timers and chdb sessions that must not
     // leak into the next file. Said explicitly, which also keeps vitest's isolate hint out of the summary.

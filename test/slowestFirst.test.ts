@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SLOWEST } from './support/slowFirst.ts';
+import { SLOWEST } from './support/slowestFirst.ts';
 
 describe('the order test files start in', () => {
   it('names only test files that exist among those started first, so that a renamed one is not left to run last', () => {
