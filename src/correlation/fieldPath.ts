@@ -1,7 +1,7 @@
 import { attrToString, type AttrValue, type Attributes } from '../model/attributes.ts';
 import type { MetricPoint } from '../model/metric.ts';
 import type { VigilEvent } from '../model/event.ts';
-import { FNV_OFFSET, fnv1a } from './groupHash.ts';
+import { FNV_OFFSET, fnv1a, fnv1aEscaped } from './groupHash.ts';
 
 /** Reads one field of an event or metric point as the string a label carries. */
 export type FieldGetter = (item: VigilEvent | MetricPoint) => string;
@@ -100,6 +100,8 @@ export class KeyBuilder {
   private readonly fields: LabelField[];
   /** `<rule>{<first label>="`, `",<next label>="`...: the constant pieces between values. */
   private readonly pieces: string[];
+  /** The hash of the key's first piece (of the whole key when it has no labels): the same for every item. */
+  private readonly headHash: number;
   /**
    * The same groups with the tenant added, for items that name one: two tenants' identical
    * events never share an incident. Items without a tenant keep the keys they always had.
@@ -111,6 +113,8 @@ export class KeyBuilder {
     this.rule = rule;
     this.fields = [...fields].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
     this.pieces = this.fields.map((f, i) => `${i === 0 ? `${rule}{` : '",'}${f.label}="`);
+    this.headHash =
+      this.fields.length === 0 ? fnv1a(fnv1a(FNV_OFFSET, rule), '{}') >>> 0 : fnv1a(FNV_OFFSET, this.pieces[0]!);
     this.tenanted =
       byTenant && !fields.some((f) => f.label === TENANT_LABEL)
         ? new KeyBuilder(rule, [...fields, compileField(TENANT_LABEL) as LabelField])
@@ -137,10 +141,9 @@ export class KeyBuilder {
   hash(item: VigilEvent | MetricPoint): number {
     if (this.tenanted !== undefined && item.tenant !== '') return this.tenanted.hash(item);
     const fields = this.fields;
-    if (fields.length === 0) return fnv1a(fnv1a(FNV_OFFSET, this.rule), '{}') >>> 0;
-    let h = FNV_OFFSET;
-    for (let i = 0; i < fields.length; i++)
-      h = fnv1a(fnv1a(h, this.pieces[i]!), escapeLabelValue(fields[i]!.get(item)));
+    if (fields.length === 0) return this.headHash;
+    let h = fnv1aEscaped(this.headHash, fields[0]!.get(item));
+    for (let i = 1; i < fields.length; i++) h = fnv1aEscaped(fnv1a(h, this.pieces[i]!), fields[i]!.get(item));
     return fnv1a(h, '"}') >>> 0;
   }
 

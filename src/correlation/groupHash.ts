@@ -13,3 +13,21 @@ export function fnv1a(h: number, s: string): number {
   }
   return h;
 }
+
+/**
+ * `fnv1a(h, escaped)` where `escaped` is `s` as an incident key writes a label value (backslash,
+ * double quote and newline escaped, as `escapeLabelValue` in fieldPath.ts does), without building it.
+ */
+export function fnv1aEscaped(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c === 0x5c || c === 0x22 || c === 0x0a) {
+      h ^= 0x5c;
+      h = Math.imul(h, 0x01000193);
+      if (c === 0x0a) c = 0x6e;
+    }
+    h ^= c;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h;
+}
