@@ -47,6 +47,12 @@
  *    `--owners inbox,partitions,runtime` picks which of 4, 5 and 6 run (`--takeover` does not
  *    apply to 6: test/state/redisPartitionsDaemon.test.ts kills a daemon instead).
  *
+ * Every agent first warms its code on 20,000 events of its share, off the clock: an engine on a
+ * memory store of its own (every mode), and a runtime agent (6) also a runtime of its own on a Redis
+ * prefix apart, all agents at once, its keys gone before the run. A daemon runs for days: compiling
+ * its sending, reading and decoding within the measured 100,000 events weighed on the runtime's
+ * figure alone (16-20 % of its CPU went to V8's compiler threads, 6-8 % of the engine's).
+ *
  * Per agent: events/s (wall clock, until its last write is in Redis), events per CPU-second of
  * that process (process.cpuUsage: user + system, every thread), the share of it the timers took
  * (`tick` on agent 0, `settle` and sweeps on the others) and its peak RSS (maxRSS, which
@@ -81,6 +87,10 @@
  * each run between two of the memory engine's, each agent's events per CPU-second over the mean
  * of the engine's on either side, and the median of those ratios: one run's ratio moves with the
  * host's speed.
+ * `--beside N` (runtime among `--owners`): after each size's table, the runtime's agents N times,
+ * each time with the memory engine running beside them, run after run, until they are done; each
+ * agent's events per CPU-second over the mean of the engine's runs beside it. Where `--pairs`
+ * divides by runs minutes apart, this divides by runs on the same host in the same seconds.
  * `--max-open N` sets every rule's max_open_incidents (default 1,000, the rules' own default; 0: no limit).
  * `--takeover` drops an owner's engine half way through and brings it back from its checkpoint
  * (4), or has the others take a crashed agent's partitions (5).
@@ -92,6 +102,11 @@
  *
  * `--checkpoint-interval MS`: the runtime agents' (6) `state.checkpoint_interval` (wall-clock ms;
  * default: the daemon's, 1 s), to weigh what checkpoints cost against how much a takeover replays.
+ *
+ * `BENCH_WINDOWS=FILE`: each agent appends its pid, mode and its measured run's bounds on
+ * CLOCK_MONOTONIC (ns) to FILE, to cut a `perf record -k CLOCK_MONOTONIC -a` profile to the runs.
+ * `BENCH_PROFILE_DIR=DIR`: a V8 CPU profile of each agent's measured run (wall-clock samples: an
+ * agent waiting for a core counts its wait in the function it was in).
  *
  * `--cut` takes steps of sharing out of the Redis agents' stores, to measure what each costs (their
  * incidents are then wrong; each step includes the ones before it): `subscription`, other agents'
@@ -134,6 +149,7 @@ const { values } = benchArgs(import.meta.filename, {
     owners: { type: 'string', default: 'inbox,partitions' },
     partitions: { type: 'string', default: '12' },
     pairs: { type: 'string', default: '0' },
+    beside: { type: 'string', default: '0' },
     'checkpoint-interval': { type: 'string', default: '' },
   },
 });
@@ -176,8 +192,14 @@ if (values['checkpoint-interval'] !== '') {
 const OWNER_DESIGNS = values.owners.split(',').filter((d) => d !== '');
 /** Runs of the memory engine and the runtime's agents, one after the other, after the table (`--pairs`). */
 const PAIRS = Number(values.pairs);
+/** Runs of the runtime's agents with the memory engine running beside them (`--beside`). */
+const BESIDE = Number(values.beside);
 if (!(PAIRS >= 0) || (PAIRS > 0 && !OWNER_DESIGNS.includes('runtime'))) {
   process.stderr.write('bench/redis.ts: --pairs takes a count, and needs runtime among --owners\n');
+  process.exit(2);
+}
+if (!/^\d+$/.test(values.beside) || (BESIDE > 0 && !OWNER_DESIGNS.includes('runtime'))) {
+  process.stderr.write('bench/redis.ts: --beside takes a count, and needs runtime among --owners\n');
   process.exit(2);
 }
 if (OWNER_DESIGNS.some((d) => d !== 'inbox' && d !== 'partitions' && d !== 'runtime')) {
@@ -694,12 +716,61 @@ async function pairs(groups: number, admin: Redis, url: string): Promise<void> {
   );
 }
 
+/**
+ * `--beside N`: N runs of the runtime's agents, each with the memory engine running beside it in
+ * processes of its own, one after another from the agents' start until they are done (each run of
+ * the engine its whole stream, unthrottled): the engine and the agents meet the same host at the
+ * same minutes, and each agent's rate divides by the mean of the engine's runs beside it.
+ */
+async function beside(groups: number, admin: Redis, url: string): Promise<void> {
+  const rows: string[][] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < BESIDE; i++) {
+    await admin.flushall();
+    const agents: Agent[] = [];
+    for (let a = 0; a < AGENTS; a++) agents.push(startAgent('runtime', a, AGENTS, groups, url));
+    await Promise.all(agents.map((a) => a.next('ready')));
+    for (const a of agents) a.proc.send({ type: 'go' });
+    let over = false;
+    const done = Promise.all(agents.map((a) => a.next('done'))).finally(() => (over = true));
+    const engines: number[] = [];
+    while (!over) {
+      const memory = (await runAgents([startAgent('memory', 0, 1, groups)])).results[0]!;
+      engines.push(memory.events / memory.cpuSeconds);
+    }
+    const results = (await done).map((m) => (m as { result: AgentResult }).result);
+    for (const a of agents) a.proc.send({ type: 'exit' });
+    await Promise.all(agents.map((a) => a.next('closed')));
+    const runtime = results.map((r) => r.events / r.cpuSeconds);
+    const engine = engines.reduce((x, y) => x + y, 0) / engines.length;
+    const mine = runtime.map((r) => r / engine);
+    ratios.push(...mine);
+    const span = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+    rows.push([String(i + 1), engines.map(fmt).join(', '), span(runtime, fmt), span(mine, (x) => x.toFixed(2))]);
+  }
+  ratios.sort((a, b) => a - b);
+  process.stdout.write(
+    `#### ${fmt(groups)} groups: the runtime's agents with the memory engine running beside them, ${BESIDE} runs\n\n` +
+      table(
+        [
+          'run',
+          'memory engine beside them, events per CPU-second, run by run',
+          'runtime agents',
+          '× the mean of the engine beside them',
+        ],
+        rows,
+      ) +
+      `\n\nMedian of the ${ratios.length} agents' ratios: ${percentile(ratios, 0.5).toFixed(2)} (quartiles ${percentile(ratios, 0.25).toFixed(2)}, ${percentile(ratios, 0.75).toFixed(2)})\n\n`,
+  );
+}
+
 const server = await startRedis();
 const admin = new Redis(server.url);
 try {
   for (const groups of SIZES) {
     await benchSize(groups, admin, server.url);
     if (PAIRS > 0) await pairs(groups, admin, server.url);
+    if (BESIDE > 0) await beside(groups, admin, server.url);
   }
 } finally {
   admin.disconnect();

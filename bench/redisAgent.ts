@@ -13,7 +13,7 @@
  * `partitions` agents run the owners design on partitions held by terms (bench/redisAgentPartitions.ts).
  * Usage (forked by bench/redis.ts): node redisAgent.ts memory|redis|owners|partitions AGENT AGENTS EVENTS GROUPS FLUSH_MS RATE [REDIS_URL [CUT [MAX_OPEN [TAKEOVER_MS [TICK_MS [PARTITIONS]]]]]]
  */
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -610,12 +610,55 @@ const partitioned =
         opened!,
       )
     : undefined;
+/**
+ * Runtime agents warm their own path as every engine above warmed its: the first WARM_EVENTS
+ * events of their share through a runtime of their own on a Redis prefix apart (all agents at
+ * once, as its partitions need them), gone before the measured run starts. Without it, the
+ * sending, reading, decoding and checkpointing code compiles within the measured run, and the
+ * engine's code compiled for the warm-up's events (built here, not decoded) compiles again.
+ */
+const WARM_EVENTS = 20_000;
+if (mode === 'runtime') {
+  const warmPrefix = 'warm';
+  const warm = await runtimeAgent(
+    url!,
+    {
+      prefix: warmPrefix,
+      agent: AGENT,
+      agents: AGENTS,
+      partitions: PARTITIONS,
+      maxOpen: MAX_OPEN,
+      tickMs: TICK_MS,
+      total: AGENTS * Math.min(WARM_EVENTS, events.length),
+      endMs: streamEndMs(AGENTS * Math.min(WARM_EVENTS, events.length)),
+    },
+    new Set(),
+    owners!.writer,
+  );
+  await warm.run(events.slice(0, WARM_EVENTS));
+  await warm.close();
+  // Once every agent's warm-up runtime stopped, agent 0 takes its keys away.
+  const done = `${warmPrefix}:stopped`;
+  await owners!.writer.incr(done);
+  while (Number(await owners!.writer.get(done)) < AGENTS) await new Promise((r) => setTimeout(r, 20));
+  if (AGENT === 0) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await owners!.writer.scan(cursor, 'MATCH', `${warmPrefix}:*`, 'COUNT', 1000);
+      // The count stays (bench/redis.ts flushes Redis before each run): an agent may not have read it yet.
+      const gone = keys.filter((k) => k !== done);
+      if (gone.length) await owners!.writer.unlink(...gone);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+}
 /** The daemon's own runtime under `state.sharing: partitions` (mode `runtime`). */
 const daemonRuntime =
   mode === 'runtime'
     ? await runtimeAgent(
         url!,
         {
+          prefix: 'bench',
           agent: AGENT,
           agents: AGENTS,
           partitions: PARTITIONS,
@@ -639,6 +682,7 @@ if (profiler) {
   await profiler.post('Profiler.start');
 }
 const cpuBefore = process.cpuUsage();
+const windowFrom = process.hrtime.bigint();
 const started = performance.now();
 let timerUs: number;
 let checkpointUs = 0;
@@ -680,6 +724,9 @@ if (daemonRuntime) {
 if (store instanceof RedisStateStore) while (store.pendingKeys() > 0) await store.flush();
 const seconds = (performance.now() - started) / 1000;
 const cpuSeconds = cpuUs(cpuBefore) / 1e6;
+// BENCH_WINDOWS: the measured run's bounds on CLOCK_MONOTONIC (ns), to cut a system-wide profile to it.
+if (process.env.BENCH_WINDOWS)
+  appendFileSync(process.env.BENCH_WINDOWS, `${process.pid} ${mode} ${windowFrom} ${process.hrtime.bigint()}\n`);
 if (profiler) {
   const { profile } = await profiler.post('Profiler.stop');
   writeFileSync(join(process.env.BENCH_PROFILE_DIR!, `${mode}-${AGENT}.cpuprofile`), JSON.stringify(profile));

@@ -26,10 +26,10 @@ import { BATCH, noteOpened, rulesConfig, timeMsOf } from './redisWorkload.ts';
 const AHEAD_MS = 2_000;
 /** Sends issued before the first is answered (the runtime runs them in turn). */
 const IN_FLIGHT = 4;
-/** Every event any agent's engines took, counted by the agents together. */
-const TAKEN = 'bench:taken';
 
 export interface RuntimeAgentOptions {
+  /** The Redis key prefix (`state.prefix`): the measured run's, or the warm-up's apart from it. */
+  prefix: string;
   agent: number;
   agents: number;
   partitions: number;
@@ -90,7 +90,7 @@ export async function runtimeAgent(
         sharing: 'partitions',
         partitions: opts.partitions,
         url,
-        prefix: 'bench',
+        prefix: opts.prefix,
         lease_ttl: '3s',
         flush_interval: '20ms',
         // bench/redis.ts --checkpoint-interval; else the daemon's default.
@@ -132,12 +132,14 @@ export async function runtimeAgent(
   const partitionsAtStart = runtime.held().length;
   const watermark = new PartitionOwnership({
     client,
-    table: new RedisKeys('bench').partitionKeys().table,
+    table: new RedisKeys(opts.prefix).partitionKeys().table,
     agent: 'bench-observer',
     partitions: opts.partitions,
     termMs: 3_000,
   });
 
+  /** Every event any agent's engines took, counted by the agents together. */
+  const takenKey = `${opts.prefix}:taken`;
   return {
     async run(events) {
       const calls: Promise<void>[] = [];
@@ -160,9 +162,9 @@ export async function runtimeAgent(
       let counted = 0;
       for (;;) {
         const taken = await counter(metrics, 'vigil_correlation_records_total');
-        if (taken > counted) await admin.incrby(TAKEN, taken - counted);
+        if (taken > counted) await admin.incrby(takenKey, taken - counted);
         counted = taken;
-        if (Number(await admin.get(TAKEN)) >= opts.total) break;
+        if (Number(await admin.get(takenKey)) >= opts.total) break;
         await new Promise((r) => setTimeout(r, 20));
       }
       return {
