@@ -101,6 +101,33 @@ describe('checkpoints of a memory store, written a little at a time', () => {
     expect(hash[COUNT]).toBe(encodeCheckpointEntry(store.entryOf(COUNT)!));
   });
 
+  it('gives each key changed once, to write or to remove: gone and made again, made and gone twice', () => {
+    const store = new MemoryStateStore();
+    store.raise(MARK, 5, 10_000);
+    store.raise(OTHER_MARK, 5, 10_000);
+    const tracker = new CheckpointChangeTracker(store);
+    tracker.take();
+    // MARK: expired by the sweep, raised again, expired and raised again. OTHER_MARK: expired,
+    // raised, expired again. A counter made and deleted twice.
+    store.sweep(20_000);
+    store.raise(MARK, 6, 30_000);
+    store.raise(OTHER_MARK, 6, 25_000);
+    store.sweep(35_000);
+    store.raise(MARK, 7, 50_000);
+    store.addCount(COUNT, 1, 1, 40_000);
+    store.delete(COUNT, 1);
+    store.addCount(COUNT, 2, 1, 40_000);
+    store.delete(COUNT, 2);
+    const { set, remove } = tracker.take();
+    expect(set.filter((_, i) => i % 2 === 0)).toEqual([MARK]);
+    expect(set[1]).toBe(encodeCheckpointEntry(store.entryOf(MARK)!));
+    expect(remove.sort()).toEqual([COUNT, OTHER_MARK].sort());
+    // Taken: the next take starts empty, and a key changed after it comes again.
+    expect(tracker.take()).toEqual({ set: [], remove: [] });
+    store.raise(MARK, 8, 50_000);
+    expect(tracker.take().set.filter((_, i) => i % 2 === 0)).toEqual([MARK]);
+  });
+
   it('notes every change to an entry: merges of other agents, a later expiry, a set’s limit, a deletion', () => {
     const store = new MemoryStateStore('agent-a');
     store.raise(MARK, 5, 10_000);
