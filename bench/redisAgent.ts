@@ -615,7 +615,7 @@ const partitioned =
  * events of their share through a runtime of their own on a Redis prefix apart (all agents at
  * once, as its partitions need them), gone before the measured run starts. Without it, the
  * sending, reading, decoding and checkpointing code compiles within the measured run, and the
- * engine's code compiled for the warm-up's events (built here, not decoded) compiles again.
+ * engine's code, compiled above for a store that notes no changes for checkpoints, compiles again.
  */
 const WARM_EVENTS = 20_000;
 if (mode === 'runtime') {
