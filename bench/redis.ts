@@ -104,7 +104,8 @@
  * default: the daemon's, 1 s), to weigh what checkpoints cost against how much a takeover replays.
  *
  * `BENCH_WINDOWS=FILE`: each agent appends its pid, mode and its measured run's bounds on
- * CLOCK_MONOTONIC (ns) to FILE, to cut a `perf record -k CLOCK_MONOTONIC -a` profile to the runs.
+ * CLOCK_MONOTONIC (ns) to FILE, to cut a `perf record -k CLOCK_MONOTONIC -a` profile to the runs
+ * (bench/perfShares.ts gives each agent's CPU by part from the two).
  * `BENCH_PROFILE_DIR=DIR`: a V8 CPU profile of each agent's measured run (wall-clock samples: an
  * agent waiting for a core counts its wait in the function it was in).
  *
