@@ -9,10 +9,10 @@
  * Record and cut (node's perf map names JIT frames; `-k CLOCK_MONOTONIC` puts the samples on the
  * clock the agents write their bounds on):
  *
- *   BENCH_WINDOWS=/tmp/windows.txt NODE_OPTIONS="--perf-basic-prof --interpreted-frames-native-stack" \
- *     perf record -k CLOCK_MONOTONIC -F 499 -g -a -o /tmp/perf.data -- node bench/redis.ts --owners runtime ...
- *   perf script -i /tmp/perf.data -F comm,pid,tid,time,ip,sym > /tmp/perf.txt
- *   node bench/perfShares.ts --windows /tmp/windows.txt --script /tmp/perf.txt [--from 0.5]
+ *   BENCH_WINDOWS=windows.txt NODE_OPTIONS="--perf-basic-prof --interpreted-frames-native-stack" \
+ *     perf record -k CLOCK_MONOTONIC -F 499 -g -a -o perf.data -- node bench/redis.ts --owners runtime ...
+ *   perf script -i perf.data -F comm,pid,tid,time,ip,sym > perf.txt
+ *   node bench/perfShares.ts --windows windows.txt --script perf.txt [--from 0.5]
  *
  * `--from F`: only the part of each run after the fraction F of it (0.5: its second half).
  * `perf`'s map keeps a JIT address's first name after V8 moves or frees the code, so a few frames
