@@ -89,10 +89,11 @@ for (const block of readFileSync(values.script, 'utf8').split('\n\n')) {
   w.samples++;
 }
 
-const parts = [...new Set([...windows.values()].flatMap((w) => [...w.counts.keys()]))].sort((a, b) => {
-  const total = (p: string) => [...windows.values()].reduce((n, w) => n + (w.counts.get(p) ?? 0) / (w.samples || 1), 0);
-  return total(b) - total(a);
-});
+/** Each part's share summed over the agents: the table's rows, greatest first. */
+const weight = new Map<string, number>();
+for (const w of windows.values())
+  for (const [part, n] of w.counts) weight.set(part, (weight.get(part) ?? 0) + n / w.samples);
+const parts = [...weight.keys()].sort((a, b) => weight.get(b)! - weight.get(a)!);
 const measured = [...windows.entries()].filter(([, w]) => w.samples > 0);
 process.stdout.write(
   table(

@@ -276,12 +276,18 @@ function startAgent(
 /** Starts the agents, lets them go together once all are ready, and collects their figures. */
 async function runAgents(
   agents: Agent[],
+  alongside?: (over: () => boolean) => Promise<void>,
 ): Promise<{ results: AgentResult[]; seconds: number; localEntries: number[] }> {
   await Promise.all(agents.map((a) => a.next('ready')));
   const started = performance.now();
   for (const a of agents) a.proc.send({ type: 'go' });
-  const done = await Promise.all(agents.map((a) => a.next('done')));
-  const seconds = (performance.now() - started) / 1000;
+  // `alongside` runs from the go until it sees every agent done (`--beside`).
+  let seconds = NaN;
+  const finished = Promise.all(agents.map((a) => a.next('done'))).then((d) => {
+    seconds = (performance.now() - started) / 1000;
+    return d;
+  });
+  const [done] = await Promise.all([finished, alongside?.(() => !Number.isNaN(seconds))]);
   // Messages of the last flushes may still be on their way to the other agents.
   await new Promise((r) => setTimeout(r, 200));
   for (const a of agents) a.proc.send({ type: 'exit' });
@@ -683,37 +689,26 @@ async function benchSize(groups: number, admin: Redis, url: string): Promise<voi
 async function pairs(groups: number, admin: Redis, url: string): Promise<void> {
   const rows: string[][] = [];
   const ratios: number[] = [];
-  const engineRun = async () => {
-    const memory = (await runAgents([startAgent('memory', 0, 1, groups)])).results[0]!;
-    return memory.events / memory.cpuSeconds;
-  };
-  let before = await engineRun();
+  let before = await engineRate(groups);
   for (let i = 0; i < PAIRS; i++) {
-    await admin.flushall();
-    const agents: Agent[] = [];
-    for (let a = 0; a < AGENTS; a++) agents.push(startAgent('runtime', a, AGENTS, groups, url));
-    const runtime = (await runAgents(agents)).results.map((r) => r.events / r.cpuSeconds);
-    const after = await engineRun();
-    const engine = (before + after) / 2;
-    const mine = runtime.map((r) => r / engine);
+    const runtime = await runtimeRates(groups, admin, url);
+    const after = await engineRate(groups);
+    const mine = runtime.map((r) => r / ((before + after) / 2));
     ratios.push(...mine);
-    const span = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
     rows.push([String(i + 1), `${fmt(before)} / ${fmt(after)}`, span(runtime, fmt), span(mine, (x) => x.toFixed(2))]);
     before = after;
   }
-  ratios.sort((a, b) => a - b);
-  process.stdout.write(
-    `#### ${fmt(groups)} groups: the runtime's agents between runs of the memory engine, ${PAIRS} pairs\n\n` +
-      table(
-        [
-          'pair',
-          'memory engine before / after, events per CPU-second',
-          'runtime agents',
-          '× the mean of the engine before and after',
-        ],
-        rows,
-      ) +
-      `\n\nMedian of the ${ratios.length} agents' ratios: ${percentile(ratios, 0.5).toFixed(2)} (quartiles ${percentile(ratios, 0.25).toFixed(2)}, ${percentile(ratios, 0.75).toFixed(2)})\n\n`,
+  writeRatios(
+    `the runtime's agents between runs of the memory engine, ${PAIRS} pairs`,
+    groups,
+    [
+      'pair',
+      'memory engine before / after, events per CPU-second',
+      'runtime agents',
+      '× the mean of the engine before and after',
+    ],
+    rows,
+    ratios,
   );
 }
 
@@ -727,40 +722,56 @@ async function beside(groups: number, admin: Redis, url: string): Promise<void> 
   const rows: string[][] = [];
   const ratios: number[] = [];
   for (let i = 0; i < BESIDE; i++) {
-    await admin.flushall();
-    const agents: Agent[] = [];
-    for (let a = 0; a < AGENTS; a++) agents.push(startAgent('runtime', a, AGENTS, groups, url));
-    await Promise.all(agents.map((a) => a.next('ready')));
-    for (const a of agents) a.proc.send({ type: 'go' });
-    let over = false;
-    const done = Promise.all(agents.map((a) => a.next('done'))).finally(() => (over = true));
     const engines: number[] = [];
-    while (!over) {
-      const memory = (await runAgents([startAgent('memory', 0, 1, groups)])).results[0]!;
-      engines.push(memory.events / memory.cpuSeconds);
-    }
-    const results = (await done).map((m) => (m as { result: AgentResult }).result);
-    for (const a of agents) a.proc.send({ type: 'exit' });
-    await Promise.all(agents.map((a) => a.next('closed')));
-    const runtime = results.map((r) => r.events / r.cpuSeconds);
+    const runtime = await runtimeRates(groups, admin, url, async (over) => {
+      while (!over()) engines.push(await engineRate(groups));
+    });
     const engine = engines.reduce((x, y) => x + y, 0) / engines.length;
     const mine = runtime.map((r) => r / engine);
     ratios.push(...mine);
-    const span = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
     rows.push([String(i + 1), engines.map(fmt).join(', '), span(runtime, fmt), span(mine, (x) => x.toFixed(2))]);
   }
+  writeRatios(
+    `the runtime's agents with the memory engine running beside them, ${BESIDE} runs`,
+    groups,
+    [
+      'run',
+      'memory engine beside them, events per CPU-second, run by run',
+      'runtime agents',
+      '× the mean of the engine beside them',
+    ],
+    rows,
+    ratios,
+  );
+}
+
+/** One run of the memory engine over the whole stream, in a process of its own: its events per CPU-second. */
+async function engineRate(groups: number): Promise<number> {
+  const memory = (await runAgents([startAgent('memory', 0, 1, groups)])).results[0]!;
+  return memory.events / memory.cpuSeconds;
+}
+
+/** One run of the runtime's agents on an emptied Redis: each agent's events per CPU-second. */
+async function runtimeRates(
+  groups: number,
+  admin: Redis,
+  url: string,
+  alongside?: (over: () => boolean) => Promise<void>,
+): Promise<number[]> {
+  await admin.flushall();
+  const agents: Agent[] = [];
+  for (let a = 0; a < AGENTS; a++) agents.push(startAgent('runtime', a, AGENTS, groups, url));
+  return (await runAgents(agents, alongside)).results.map((r) => r.events / r.cpuSeconds);
+}
+
+const span = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+
+/** A table of runs of the runtime's agents against the memory engine, and the median of the agents' ratios. */
+function writeRatios(title: string, groups: number, header: string[], rows: string[][], ratios: number[]): void {
   ratios.sort((a, b) => a - b);
   process.stdout.write(
-    `#### ${fmt(groups)} groups: the runtime's agents with the memory engine running beside them, ${BESIDE} runs\n\n` +
-      table(
-        [
-          'run',
-          'memory engine beside them, events per CPU-second, run by run',
-          'runtime agents',
-          '× the mean of the engine beside them',
-        ],
-        rows,
-      ) +
+    `#### ${fmt(groups)} groups: ${title}\n\n` +
+      table(header, rows) +
       `\n\nMedian of the ${ratios.length} agents' ratios: ${percentile(ratios, 0.5).toFixed(2)} (quartiles ${percentile(ratios, 0.25).toFixed(2)}, ${percentile(ratios, 0.75).toFixed(2)})\n\n`,
   );
 }
