@@ -95,3 +95,48 @@ export function eventsFromRows(text: string): VigilEvent[] {
   }
   return out;
 }
+
+/**
+ * Whether `eventsFromRows(eventsToRows(events))` gives back events equal to these in every field:
+ * nothing JSON renders otherwise (a bigint, bytes, an undefined value, a number that is not
+ * finite, negative zero, an object other than a plain one) in their body, attributes, resource or scope.
+ */
+export function exactInRows(events: readonly VigilEvent[]): boolean {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    if (
+      !exactNumber(e.severityNumber) ||
+      !exactNumber(e.flags) ||
+      !exactJson(e.body) ||
+      !exactJson(e.attributes) ||
+      !exactJson(e.resource) ||
+      (e.scope !== undefined && !exactJson(e.scope))
+    )
+      return false;
+  }
+  return true;
+}
+
+const exactNumber = (n: number) => Number.isFinite(n) && !Object.is(n, -0);
+
+function exactJson(v: unknown): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return exactNumber(v);
+    case 'object': {
+      if (v === null) return true;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!exactJson(v[i])) return false;
+        return true;
+      }
+      if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+      for (const k in v) if (!exactJson((v as Record<string, unknown>)[k])) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}

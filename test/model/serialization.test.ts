@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { toJson } from '../../src/model/attributes.ts';
 import { newEvent, newEventId } from '../../src/model/event.ts';
 import { eventToJson } from '../../src/model/eventJson.ts';
-import { eventsFromRows, eventsToRows } from '../../src/model/eventRows.ts';
+import { eventsFromRows, eventsToRows, exactInRows } from '../../src/model/eventRows.ts';
 import type { GaugePoint } from '../../src/model/metric.ts';
 import { pointsFromJson, pointsToJson } from '../../src/model/pointJson.ts';
 import { parseIsoNs, parseIsoUtcBytes, parseTimestampNs } from '../../src/model/timestamp.ts';
@@ -40,6 +40,38 @@ describe('model serialisation', () => {
     // An observed time equal to the event time travels as 0.
     const seen = newEvent({ source: 'bench', timeUnixNano: 5_000_000n, observedTimeUnixNano: 5_000_000n });
     expect(eventsFromRows(eventsToRows([seen]))).toEqual([seen]);
+  });
+
+  it('says which events a stream entry gives back equal in every field, and which it does not', () => {
+    const base = { source: 'otlp', timeUnixNano: 1_700_000_000_123_456_789n, severityNumber: 9 };
+    const exact = [
+      newEvent(base),
+      newEvent({
+        ...base,
+        body: { msg: 'x', n: [1, 2.5, -3, true, null, 'ü \u2028 \ud800'] },
+        attributes: { 'k.8': 1e300, deep: { list: [{ a: false }], empty: {} } },
+        resource: { 'service.name': 'api' },
+        scope: { name: 'lib', version: '1', attributes: { x: 'y' } },
+        flags: 1,
+      }),
+    ];
+    expect(exactInRows(exact)).toBe(true);
+    expect(eventsFromRows(eventsToRows(exact))).toStrictEqual(exact);
+    const lossy = [
+      newEvent({ ...base, attributes: { big: 2n ** 60n + 1n } }),
+      newEvent({ ...base, attributes: { bytes: new Uint8Array([1]) } }),
+      newEvent({ ...base, attributes: { gone: undefined as unknown as string } }),
+      newEvent({ ...base, attributes: { ratio: Number.NaN } }),
+      newEvent({ ...base, body: [1, Number.POSITIVE_INFINITY] }),
+      newEvent({ ...base, resource: { zero: -0 } }),
+      newEvent({ ...base, severityNumber: Number.NaN }),
+      newEvent({ ...base, scope: { name: 'lib', version: '1', attributes: { at: new Date(0) as unknown as string } } }),
+    ];
+    for (const e of lossy) {
+      expect(exactInRows([e])).toBe(false);
+      expect(exactInRows([exact[0]!, e])).toBe(false);
+      expect(eventsFromRows(eventsToRows([e]))).not.toStrictEqual([e]);
+    }
   });
 
   it('makes metric points of a stream entry back as they were, times as bigints', () => {

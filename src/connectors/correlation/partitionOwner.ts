@@ -6,6 +6,7 @@ import type { MemoryStateStore } from '../../state/memoryStore.ts';
 import type { OwnershipRound, PartitionOwnership } from '../../state/redisPartitions.ts';
 import { replicaHas, runScript, unreachable, type RedisClient } from '../../state/redisConnection.ts';
 import { CHECKPOINT_FIELD, CheckpointChangeTracker, restoreCheckpoint } from '../../state/stateCheckpoint.ts';
+import type { LocalHandoff } from './localHandoff.ts';
 
 /**
  * The owners design of shared correlation (docs/benchmarks.md, "partitions held by terms"): the
@@ -81,6 +82,8 @@ export interface PartitionSenderOptions {
   lostWrites?(resent: number): void;
   /** Bytes of sends kept until a replica acknowledges them (default 64 MiB); beyond, the oldest go. */
   keepBytes?: number;
+  /** Hands the events sent to a partition this agent holds to its owner as sent (the owner's `handoff`). */
+  handoff?: LocalHandoff;
   /**
    * How long a send waits for a replica to have it before it resolves (default 250 ms; 0: it
    * does not wait). A replica that does not answer in time is left behind: the sends after go
@@ -187,7 +190,10 @@ export class PartitionSender {
       if (mine.length === 0 && theirPoints.length === 0) continue;
       const fields = [SENDER, ownership.agent, SEQ, seq, EVENTS, this.opts.encode(mine), SENT_AT, stamp];
       if (theirPoints.length) fields.push(POINTS, this.opts.encodePoints!(theirPoints));
-      entries.push([keys.stream(p), fields]);
+      const stream = keys.stream(p);
+      if (this.opts.handoff && mine.length && ownership.fenceOf(p) !== undefined)
+        this.opts.handoff.offer(stream, seq, mine);
+      entries.push([stream, fields]);
       mine.length = 0;
       theirPoints.length = 0;
     }
@@ -379,6 +385,8 @@ export interface PartitionOwnerOptions {
   readCount?: number;
   /** Events an engine takes at a time at most (default 500). */
   slice?: number;
+  /** The events of this agent's own entries, as its sender sent them (the sender's `handoff`): not decoded. */
+  handoff?: LocalHandoff;
   /**
    * Event time one take spans at most (default 1,000 ms): the engine's clock for a take is its
    * last event's time, and an event more than the rule's allowed lateness older than that would
@@ -635,7 +643,8 @@ export class PartitionOwner {
           if (seq <= (o.seqs.get(sender) ?? 0)) continue;
           o.seqs.set(sender, seq);
         }
-        const events = this.opts.decode(f.get(EVENTS) ?? '[]');
+        const own = sender === this.opts.ownership.agent && seq !== undefined;
+        const events = (own && this.opts.handoff?.take(stream, f.get(SEQ)!)) || this.opts.decode(f.get(EVENTS) ?? '[]');
         let queue = o.waiting.get(sender);
         if (!queue) o.waiting.set(sender, (queue = []));
         for (const e of events) {

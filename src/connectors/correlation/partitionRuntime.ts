@@ -5,7 +5,7 @@ import { CorrelationEngine, nsToMs, type RuleSet } from '../../correlation/engin
 import type { ActionOutcome, ActionRefusal, IncidentAction, IncidentDesk } from '../../correlation/incidentActions.ts';
 import type { SilenceRecord } from '../../correlation/silences.ts';
 import type { SharedRedis } from '../../extensions/redisState/sharedRedis.ts';
-import { eventsFromRows, eventsToRows } from '../../model/eventRows.ts';
+import { eventsFromRows, eventsToRows, exactInRows } from '../../model/eventRows.ts';
 import { pointsFromJson, pointsToJson } from '../../model/pointJson.ts';
 import type { VigilEvent } from '../../model/event.ts';
 import type { Incident, IncidentChange } from '../../model/incident.ts';
@@ -24,6 +24,7 @@ import { RedisKeys } from '../../state/redisKeys.ts';
 import { RedisStoreMetrics } from '../../state/redisStoreMetrics.ts';
 import { PartitionOwnership, partitionOf } from '../../state/redisPartitions.ts';
 import { IncidentOutlet } from './incidentOutlet.ts';
+import { LocalHandoff } from './localHandoff.ts';
 import { GroupPlacement, sharedOut, timedForPartitions } from './partitionPlacement.ts';
 import { SharedSilences } from './sharedSilences.ts';
 import { correlationMetrics, reportEngineStats, type CorrelationMetrics } from './metrics.ts';
@@ -130,6 +131,8 @@ export class PartitionRuntime implements IncidentDesk {
   private readonly ownership: PartitionOwnership;
   private readonly owner: PartitionOwner;
   private readonly sender: PartitionSender;
+  /** This agent's events to the partitions it holds, from its sender to its owner undecoded (exact ones only). */
+  private readonly handoff = new LocalHandoff(exactInRows);
   private readonly outlet: IncidentOutlet;
   private readonly metrics: CorrelationMetrics;
   private readonly partitionMetrics: PartitionMetrics;
@@ -236,6 +239,7 @@ export class PartitionRuntime implements IncidentDesk {
         }),
       encode: (events) => eventsToRows(events),
       decode: eventsFromRows,
+      handoff: this.handoff,
       encodePoints: pointsToJson,
       decodePoints: pointsFromJson,
       tickMs: config.tick_interval,
@@ -254,6 +258,7 @@ export class PartitionRuntime implements IncidentDesk {
       keys: this.keys,
       partitionOf: (e) => this.placement.placeOf(e),
       encode: (events) => eventsToRows(events),
+      handoff: this.handoff,
       partitionOfPoint: (m) => this.placement.placePoint(m),
       encodePoints: pointsToJson,
       replicaWaitMs: config.state?.replica_wait ?? 250,

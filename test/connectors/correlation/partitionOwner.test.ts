@@ -6,7 +6,9 @@ import {
   PartitionSender,
   type PartitionKeys,
 } from '../../../src/connectors/correlation/partitionOwner.ts';
+import { LocalHandoff } from '../../../src/connectors/correlation/localHandoff.ts';
 import { newEvent, type VigilEvent } from '../../../src/model/event.ts';
+import { exactInRows } from '../../../src/model/eventRows.ts';
 import { RedisKeys } from '../../../src/state/redisKeys.ts';
 import { PartitionOwnership, partitionOf } from '../../../src/state/redisPartitions.ts';
 import { engineFrom } from '../../support/correlation.ts';
@@ -84,6 +86,8 @@ interface Agent {
   /** The owner's connection for blocking stream reads (the ownership's client is the other). */
   reader: Redis;
   keys: PartitionKeys;
+  /** Its own events from its sender to its owner (`handoff` given to `agents`). */
+  handoff?: LocalHandoff;
 }
 
 describe('partitions owned by agents, fed through Redis streams', () => {
@@ -98,7 +102,14 @@ describe('partitions owned by agents, fed through Redis streams', () => {
       termMs = 3_000,
       clockMarks = false,
       markCeiling,
-    }: { connect?: () => Promise<Redis>; termMs?: number; clockMarks?: boolean; markCeiling?: () => number } = {},
+      handoff = false,
+    }: {
+      connect?: () => Promise<Redis>;
+      termMs?: number;
+      clockMarks?: boolean;
+      markCeiling?: () => number;
+      handoff?: boolean;
+    } = {},
   ): Promise<Agent[]> {
     const redisKeys = new RedisKeys(freshPrefix()).partitionKeys();
     const keys: PartitionKeys = {
@@ -119,13 +130,15 @@ describe('partitions owned by agents, fed through Redis streams', () => {
       const made: string[] = [];
       // A few thousand events over minutes take thousands of slices and timer rounds: a million is a loop without end.
       const rounds = { count: 0 };
+      const handedOver = handoff ? new LocalHandoff(exactInRows) : undefined;
       out.push({
         ownership,
         made,
         rounds,
         reader,
         keys,
-        sender: new PartitionSender({ ownership, keys, partitionOf: router(), encode }),
+        ...(handedOver ? { handoff: handedOver } : {}),
+        sender: new PartitionSender({ ownership, keys, partitionOf: router(), encode, handoff: handedOver }),
         owner: new PartitionOwner({
           reader,
           writer,
@@ -142,6 +155,7 @@ describe('partitions owned by agents, fed through Redis streams', () => {
           },
           readCount: 20,
           senders,
+          handoff: handedOver,
           ...(markCeiling ? { markCeiling } : {}),
         }),
       });
@@ -339,9 +353,12 @@ describe('partitions owned by agents, fed through Redis streams', () => {
     expect(all.flatMap((a) => [...a.owner.owned.values()]).reduce((n, o) => n + o.engine.stats.late, 0)).toBe(0);
   });
 
-  it('make the openings and resolutions of one engine fed the whole stream', async () => {
+  it.each([
+    ['', false],
+    [', each agent’s own events handed to its owner undecoded', true],
+  ])('make the openings and resolutions of one engine fed the whole stream%s', async (_, handoff) => {
     const events = mixedStream(7, 3000);
-    const all = await agents(AGENTS);
+    const all = await agents(AGENTS, AGENTS, { handoff });
     expect(all.map((a) => a.owner.owned.size)).toEqual([4, 4, 4]);
     const parts = shares(events);
     const batches = Math.ceil(parts[0]!.length / BATCH);
@@ -358,6 +375,41 @@ describe('partitions owned by agents, fed through Redis streams', () => {
     const reference = oneEngine(events);
     expect(reference.length).toBeGreaterThan(100);
     expect([...new Set(all.flatMap((a) => a.made))].sort()).toEqual(reference);
+    if (handoff) {
+      // About a third of what each owner took was its own agent's, the rest came decoded from the others.
+      const handed = all.map((a) => a.handoff!.handed);
+      const taken = events.length;
+      for (const n of handed) expect(n).toBeGreaterThan(0);
+      const sum = handed.reduce((x, y) => x + y, 0);
+      expect(sum).toBeGreaterThan(taken / 6);
+      expect(sum).toBeLessThan(taken / 2);
+    }
+  });
+
+  it('hand an agent’s own events to its owner only when the stream carries them exactly', async () => {
+    const [agent] = (await agents(1, 1, { handoff: true })) as [Agent];
+    expect(agent.owner.owned.size).toBe(PARTITIONS);
+    const place = router();
+    const [plain, big] = [mixedStream(5, 400), mixedStream(6, 400)].map((s) => s.filter((e) => place(e) !== undefined));
+    // An int64 beyond 2^53 comes back from the stream as its decimal string.
+    const bigs = big!.map((e) => ({ ...e, attributes: { ...e.attributes, bytes: 9_007_199_254_740_993n } }));
+    const last = (es: VigilEvent[]) => Number(es[es.length - 1]!.timeUnixNano / 1_000_000n);
+    await agent.sender.send(plain!, last(plain!));
+    let taken = 0;
+    await waitFor(async () => (taken += await agent.owner.poll(1)) === plain!.length, 'the plain events taken');
+    expect(agent.handoff!.handed).toBe(plain!.length);
+    // Later than the plain ones, so that the watermark lets the owner take them.
+    const shift = BigInt(last(plain!) + 1) * 1_000_000n;
+    const later = bigs.map((e) => ({
+      ...e,
+      timeUnixNano: e.timeUnixNano + shift,
+      observedTimeUnixNano: e.timeUnixNano + shift,
+    }));
+    await agent.sender.send(later, last(later));
+    taken = 0;
+    await waitFor(async () => (taken += await agent.owner.poll(1)) === later.length, 'the events with a bigint taken');
+    expect(agent.handoff!.handed).toBe(plain!.length);
+    expect(agent.handoff!.size).toBe(0);
   });
 
   it('catch up on a backlog in a few reads: one that comes back full asks for twice as many entries next time', async () => {
