@@ -47,11 +47,14 @@
  *    `--owners inbox,partitions,runtime` picks which of 4, 5 and 6 run (`--takeover` does not
  *    apply to 6: test/state/redisPartitionsDaemon.test.ts kills a daemon instead).
  *
- * Every agent first warms its code on 20,000 events of its share, off the clock: an engine on a
- * memory store of its own (every mode), and a runtime agent (6) also a runtime of its own on a Redis
- * prefix apart, all agents at once, its keys gone before the run. A daemon runs for days: compiling
- * its sending, reading and decoding within the measured 100,000 events weighed on the runtime's
- * figure alone (16-20 % of its CPU went to V8's compiler threads, 6-8 % of the engine's).
+ * Every agent first warms its code on `--warm` events of its share (default 100,000), off the
+ * clock: an engine on a memory store of its own (every mode), and a runtime agent (6) also a
+ * runtime of its own on a Redis prefix apart, all agents at once, its keys gone before the run. A
+ * daemon runs for days and compiles its code once: the figures are of code V8 has done compiling.
+ * After 20,000 events the runtime's code, run per batch, per read or per checkpoint rather than
+ * per event, was still being compiled through the measured run (its second half too): 10-15 % of
+ * a runtime agent's CPU on V8's compiler threads against 5 % of the engine's, about 240 functions
+ * optimized in the run against 130; after 100,000, 4-8 % and 2-4 %, about 70 functions.
  *
  * Per agent: events/s (wall clock, until its last write is in Redis), events per CPU-second of
  * that process (process.cpuUsage: user + system, every thread), the share of it the timers took
@@ -152,6 +155,7 @@ const { values } = benchArgs(import.meta.filename, {
     pairs: { type: 'string', default: '0' },
     beside: { type: 'string', default: '0' },
     'checkpoint-interval': { type: 'string', default: '' },
+    warm: { type: 'string', default: '100000' },
   },
 });
 const EVENTS = Number(values.events);
@@ -188,6 +192,13 @@ if (values['checkpoint-interval'] !== '') {
   }
   process.env.BENCH_CHECKPOINT_INTERVAL = values['checkpoint-interval'];
 }
+
+if (!/^\d+$/.test(values.warm)) {
+  process.stderr.write(`bench/redis.ts: --warm takes a number of events, not ${values.warm}\n`);
+  process.exit(2);
+}
+// The agents (forked: they inherit it) warm their code on this many events of their share.
+process.env.BENCH_WARM_EVENTS = values.warm;
 
 /** The owners design's runs: `inbox` (an inbox per owner, ownership by hash), `partitions` (partitions held by terms). */
 const OWNER_DESIGNS = values.owners.split(',').filter((d) => d !== '');

@@ -583,7 +583,9 @@ function nextMessage(): Promise<{ type: string }> {
 }
 
 const events = streamShare(Number(eventsText), Number(groupsText), AGENT, AGENTS);
-await feed(new MemoryStateStore(), events.slice(0, 20_000), true); // JIT warm-up
+/** Events of its share each agent warms its code on, off the clock (bench/redis.ts `--warm`). */
+const WARM_EVENTS = Number(process.env.BENCH_WARM_EVENTS ?? 100_000);
+await feed(new MemoryStateStore(), events.slice(0, WARM_EVENTS), true); // JIT warm-up
 clock.ms = 0;
 /** Owners: the inbox reader (XREAD blocks its connection), and the connection that sends and checkpoints. */
 const owners =
@@ -617,8 +619,7 @@ const partitioned =
  * sending, reading, decoding and checkpointing code compiles within the measured run, and the
  * engine's code, compiled above for a store that notes no changes for checkpoints, compiles again.
  */
-const WARM_EVENTS = 20_000;
-if (mode === 'runtime') {
+if (mode === 'runtime' && WARM_EVENTS > 0) {
   const warmPrefix = 'warm';
   const warm = await runtimeAgent(
     url!,
