@@ -44,6 +44,12 @@ export type Receiver = Component;
 /** A processor transforms a batch; returning fewer items drops them. */
 export interface Processor<T = unknown> extends Partial<Component> {
   process(batch: T[]): T[] | Promise<T[]>;
+  /**
+   * False for a processor that never changes a record, only drops or passes it on (filter): a
+   * pipeline of such processors shares its records with the other pipelines of its receivers.
+   * Otherwise (the default) records change in place, and the pipeline gets copies of its own.
+   */
+  readonly changesRecords?: boolean;
 }
 
 export interface Exporter extends Component {

@@ -51,9 +51,12 @@ export class Pipeline<T> implements Consumer<T> {
    * lines. Lines and events may then share a batch (another receiver sends events).
    */
   readonly consumeLines: ((lines: Uint8Array[], written?: () => void) => Promise<void>) | undefined;
+  /** Its processors change records in place: fed beside other pipelines, it gets copies of its own (`FanOut`). */
+  readonly changesRecords: boolean;
 
   constructor(opts: PipelineOptions<T>) {
     this.opts = opts;
+    this.changesRecords = opts.processors.some((p) => p.processor.changesRecords !== false);
     this.consumeLines =
       opts.signal === 'logs' && opts.processors.length === 0 && opts.sinks.every((s) => s.takesLines === true)
         ? (lines, written) => this.consume(lines as T[], written)
@@ -205,7 +208,7 @@ export class Pipeline<T> implements Consumer<T> {
 /**
  * A receiver feeding several pipelines of one signal: every pipeline is checked first, so a
  * refusal refuses the whole batch and a sender's retry never duplicates into the pipelines
- * that had room.
+ * that had room. A pipeline whose processors change records gets copies of its own.
  */
 export class FanOut<T> implements Consumer<T> {
   private readonly targets: Pipeline<T>[];
@@ -237,6 +240,22 @@ export class FanOut<T> implements Consumer<T> {
     }
     let left = this.targets.length;
     const each = written && (() => --left === 0 && written());
-    return Promise.all(this.targets.map((t) => t.consume(batch, each))).then(() => undefined);
+    // A pipeline whose processors change records in place works on copies of its own, so that
+    // no other pipeline sees its changes (or sees them or not, as the pipelines' workers happen
+    // to run): the pipelines that only read share the batch, and when none does, the first
+    // that changes takes it.
+    let taken = this.targets.some((t) => !t.changesRecords);
+    return Promise.all(
+      this.targets.map((t) => {
+        if (!t.changesRecords || !taken) {
+          taken = true;
+          return t.consume(batch, each);
+        }
+        return t.consume(
+          batch.map((r) => structuredClone(r)),
+          each,
+        );
+      }),
+    ).then(() => undefined);
   }
 }

@@ -1,42 +1,15 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { cleanUpProbed, startProbed, stopProbed } from '../support/probeReceiver.ts';
 import { waitFor } from '../support/waitFor.ts';
-import { registry } from '../../src/components.ts';
 import { obj } from '../../src/config/schema.ts';
 import { newEvent, type VigilEvent } from '../../src/model/event.ts';
 import { eventToJson } from '../../src/model/eventJson.ts';
-import type { ExporterFactory, ReceiverFactory } from '../../src/pipeline/component.ts';
+import type { ExporterFactory } from '../../src/pipeline/component.ts';
 import type { Consumer } from '../../src/pipeline/signals.ts';
-import { parseConfig } from '../../src/service/config/load.ts';
-import { VigilService } from '../../src/service/service.ts';
-import { createLogger } from '../../src/telemetry/logger.ts';
 
-/** A receiver that keeps the logs consumer the service gave it. */
-function probeReceiver() {
-  const got: { logs?: Consumer<VigilEvent> } = {};
-  const factory: ReceiverFactory = {
-    kind: 'receiver',
-    type: 'probe',
-    signals: ['logs'],
-    description: 'test',
-    configSchema: obj({}),
-    create: (_settings, _config, consumers) => {
-      got.logs = consumers.logs;
-      return { start: async () => {}, shutdown: async () => {} };
-    },
-  };
-  return { factory, got };
-}
-
-let service: VigilService | undefined;
-const dirs: string[] = [];
-afterEach(async () => {
-  await service?.shutdown();
-  service = undefined;
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+afterEach(cleanUpProbed);
 
 /** An exporter that takes lines, as the file exporter does, and fails every batch. */
 const failingLinesExporter: ExporterFactory = {
@@ -53,30 +26,15 @@ const failingLinesExporter: ExporterFactory = {
   }),
 };
 
-async function start(pipelines: string): Promise<{ logs: Consumer<VigilEvent>; dir: string }> {
-  const probe = probeReceiver();
-  const reg = {
-    ...registry,
-    receivers: [...registry.receivers, probe.factory],
-    exporters: [...registry.exporters, failingLinesExporter],
-  };
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-lines-'));
-  dirs.push(dir);
-  const cfg = parseConfig(
+function start(pipelines: string): Promise<{ logs: Consumer<VigilEvent>; dir: string }> {
+  return startProbed(
     `
 receivers: { probe: {} }
 processors: { filter: { logs: ['severity_number < 5'] } }
-exporters: { file: { path: out.ndjson }, file/other: { path: other.ndjson }, debug: { verbosity: basic }, failing: {} }
-service:
-  pipelines: ${pipelines}
-  telemetry: { metrics: { endpoint: 127.0.0.1:0 }, logs: { level: silent } }
-`,
-    reg,
-    {},
+exporters: { file: { path: out.ndjson }, file/other: { path: other.ndjson }, debug: { verbosity: basic }, failing: {} }`,
+    pipelines,
+    [failingLinesExporter],
   );
-  service = new VigilService(cfg, { dataDir: dir, registry: reg, logger: createLogger('silent') });
-  await service.start();
-  return { logs: probe.got.logs!, dir };
 }
 
 describe('a receiver told whether its pipelines take JSON lines', () => {
@@ -95,8 +53,7 @@ describe('a receiver told whether its pipelines take JSON lines', () => {
     ]) {
       const { logs } = await start(pipelines);
       expect(logs.consumeLines, pipelines).toBeUndefined();
-      await service!.shutdown();
-      service = undefined;
+      await stopProbed();
     }
   });
 
@@ -110,8 +67,7 @@ describe('a receiver told whether its pipelines take JSON lines', () => {
     await logs.consumeLines!([shared.subarray(0, first), shared.subarray(first)]);
     await logs.consume([events[2]!]);
     await logs.consumeLines!([line(events[3]!)]);
-    await service!.shutdown();
-    service = undefined;
+    await stopProbed();
     expect(readFileSync(join(dir, 'out.ndjson'), 'utf8')).toBe(events.map((e) => eventToJson(e) + '\n').join(''));
   });
 });

@@ -43,10 +43,10 @@ export const filterProcessorFactory: ProcessorFactory<FilterConfig> = {
         { processor: settings.id, pipeline: settings.pipeline },
         `filter has no ${signal} conditions; it passes every record of this pipeline`,
       );
-      return { process: (batch) => batch };
+      return { process: (batch) => batch, changesRecords: false };
     }
     const drop = anyOf(sources.map((s) => compileCondition(s, CONTEXT[signal]) as Predicate<unknown>));
-    const processor: Processor<unknown> = { process: (batch) => dropMatching(batch, drop) };
+    const processor: Processor<unknown> = { process: (batch) => dropMatching(batch, drop), changesRecords: false };
     return processor as never;
   },
 };

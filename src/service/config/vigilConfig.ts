@@ -25,7 +25,10 @@ export const pipelineSchema = obj({
     default: [],
     doc: 'Receiver or connector ids feeding this pipeline. An `incidents` pipeline lists `correlation` (none: with a top-level `correlation:` section it gets it).',
   }),
-  processors: list(str(), { default: [], doc: 'Processor ids, applied in order.' }),
+  processors: list(str(), {
+    default: [],
+    doc: 'Processor ids, applied in order. A receiver feeding several pipelines hands each the same records; a pipeline with a processor that changes them (any but `filter`) works on copies of its own, so the others see them as received.',
+  }),
   exporters: list(str(), {
     minItems: 1,
     doc: 'Exporter or connector ids; each gets every batch that leaves the processors.',
