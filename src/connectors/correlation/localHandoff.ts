@@ -15,8 +15,10 @@ const KEPT_ENTRIES = 256;
  *
  * Only events the stream's encoding carries exactly are handed so (`exact`): an event read back
  * from Redis and one handed over are then the same to every rule, and no incident depends on
- * which agent received an event. What is not here (an entry sent again after a failover, read
- * after its hand-off went, or sent while another agent held its partition) is decoded as ever.
+ * which agent received an event. Nothing changes them after they are sent: a pipeline whose
+ * processors change records works on copies of its own (`FanOut`), and exporters only read. What
+ * is not here (an entry sent again after a failover, read after its hand-off went, or sent while
+ * another agent held its partition) is decoded as ever.
  */
 export class LocalHandoff {
   private readonly exact: (events: readonly VigilEvent[]) => boolean;
