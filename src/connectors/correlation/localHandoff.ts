@@ -1,10 +1,12 @@
 import type { VigilEvent } from '../../model/event.ts';
 
 /**
- * Stream entries kept for the owner at most: an owner keeps up within a few reads; an entry it
- * never reads (its partition moved on before) goes once this many came after it.
+ * Events kept for the owner at most (and entries: an entry of one event costs a map slot too):
+ * an owner keeps up within a few reads; past this, the oldest entries go (one never read, its
+ * partition moved on before; or sent while the owner was catching up), to be decoded if read.
  */
-const KEPT_ENTRIES = 256;
+const KEPT_EVENTS = 65_536;
+const KEPT_ENTRIES = 4_096;
 
 /**
  * The events an agent sends to partitions it holds itself, handed from its sender to its owner
@@ -26,6 +28,8 @@ export class LocalHandoff {
   private readonly kept = new Map<string, readonly VigilEvent[]>();
   /** Events taken from here. */
   handed = 0;
+  /** Events kept, not taken yet. */
+  private keptEvents = 0;
 
   constructor(exact: (events: readonly VigilEvent[]) => boolean) {
     this.exact = exact;
@@ -35,7 +39,12 @@ export class LocalHandoff {
   offer(stream: string, seq: string, events: readonly VigilEvent[]): void {
     if (!this.exact(events)) return;
     this.kept.set(stream + '\n' + seq, events.slice());
-    if (this.kept.size > KEPT_ENTRIES) this.kept.delete(this.kept.keys().next().value!);
+    this.keptEvents += events.length;
+    while (this.keptEvents > KEPT_EVENTS || this.kept.size > KEPT_ENTRIES) {
+      const [oldest, held] = this.kept.entries().next().value!;
+      this.kept.delete(oldest);
+      this.keptEvents -= held.length;
+    }
   }
 
   /** The events of entry `seq` on `stream`, once; undefined when they were not kept (or went). */
@@ -44,6 +53,7 @@ export class LocalHandoff {
     const events = this.kept.get(key);
     if (events === undefined) return undefined;
     this.kept.delete(key);
+    this.keptEvents -= events.length;
     this.handed += events.length;
     return events;
   }
@@ -51,5 +61,10 @@ export class LocalHandoff {
   /** Entries kept, not taken yet. */
   get size(): number {
     return this.kept.size;
+  }
+
+  /** Events kept, not taken yet. */
+  get events(): number {
+    return this.keptEvents;
   }
 }
