@@ -39,7 +39,9 @@ describe('the sends of an agent on partitions, to a master with a replica', () =
       keys: { stream: (p) => keys.held(`events:${p}`), checkpoint: (p) => keys.held(`checkpoint:${p}`) },
       partitionOf: () => 0,
       encode: (events) => eventsToRows(events),
-      replicaWaitMs: 100,
+      // Long enough for a replica that is answering to answer on a busy machine (the CI's two cores
+      // running other files' servers beside it): at 100 ms, its first two sends were once kept.
+      replicaWaitMs: 2_000,
     });
     let n = 0;
     const send = () => {
@@ -52,11 +54,11 @@ describe('the sends of an agent on partitions, to a master with a replica', () =
     // The replica had each before it resolved: nothing kept to send again after a failover.
     expect(sender.unacknowledged).toBe(0);
 
-    // The replica stops answering for a second: the send waits 100 ms, then resolves, kept.
-    const asleep = toReplica.debug('SLEEP', '1');
+    // The replica stops answering for three seconds: the send waits its 2 s, then resolves, kept.
+    const asleep = toReplica.debug('SLEEP', '3');
     await send();
     expect(sender.unacknowledged).toBe(1);
-    // Sends that follow do not wait for it (they would each wait out the 100 ms): all kept.
+    // Sends that follow do not wait for it (they would each wait out the 2 s): all kept.
     const waits = async () => Number(/cmdstat_wait:calls=(\d+)/.exec(await toMaster.info('commandstats'))?.[1] ?? 0);
     const waitsBefore = await waits();
     await send();
