@@ -1,4 +1,6 @@
 import { ExportFailedError, QueueFullError, ShuttingDownError, TooManyRecordsError } from '../errors.ts';
+import type { VigilEvent } from '../model/event.ts';
+import { copyEvents } from '../model/eventCopy.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SelfMetrics } from '../telemetry/selfMetrics.ts';
 import { BoundedQueue } from './boundedQueue.ts';
@@ -205,6 +207,13 @@ export class Pipeline<T> implements Consumer<T> {
   }
 }
 
+/** Deep copies of a batch's records, for a pipeline that changes them (only logs processors do today). */
+function copies<T>(signal: Signal, batch: T[]): T[] {
+  return signal === 'logs'
+    ? (copyEvents(batch as unknown as VigilEvent[]) as unknown as T[])
+    : batch.map((r) => structuredClone(r));
+}
+
 /**
  * A receiver feeding several pipelines of one signal: every pipeline is checked first, so a
  * refusal refuses the whole batch and a sender's retry never duplicates into the pipelines
@@ -251,10 +260,7 @@ export class FanOut<T> implements Consumer<T> {
           taken = true;
           return t.consume(batch, each);
         }
-        return t.consume(
-          batch.map((r) => structuredClone(r)),
-          each,
-        );
+        return t.consume(copies(t.signal, batch), each);
       }),
     ).then(() => undefined);
   }
