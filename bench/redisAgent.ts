@@ -621,6 +621,10 @@ const partitioned =
  */
 if (mode === 'runtime' && WARM_EVENTS > 0) {
   const warmPrefix = 'warm';
+  // What all agents' warm-ups take together: the first WARM_EVENTS of each share (agent a's share
+  // of a stream the agents do not divide evenly is one shorter from some a on).
+  let warmTotal = 0;
+  for (let a = 0; a < AGENTS; a++) warmTotal += Math.min(WARM_EVENTS, Math.ceil((Number(eventsText) - a) / AGENTS));
   const warm = await runtimeAgent(
     url!,
     {
@@ -630,8 +634,8 @@ if (mode === 'runtime' && WARM_EVENTS > 0) {
       partitions: PARTITIONS,
       maxOpen: MAX_OPEN,
       tickMs: TICK_MS,
-      total: AGENTS * Math.min(WARM_EVENTS, events.length),
-      endMs: streamEndMs(AGENTS * Math.min(WARM_EVENTS, events.length)),
+      total: warmTotal,
+      endMs: streamEndMs(warmTotal),
     },
     new Set(),
     owners!.writer,
