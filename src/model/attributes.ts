@@ -19,6 +19,21 @@ export function setAttr(attrs: Attributes, key: string, value: AttrValue): void 
   else attrs[key] = value;
 }
 
+/** A deep copy of an attribute map: nested maps, lists and bytes copied, a `__proto__` key kept a key. */
+export function copyAttrs(attrs: Attributes): Attributes {
+  const out: Attributes = {};
+  for (const key in attrs) setAttr(out, key, copyAttrValue(attrs[key]!));
+  return out;
+}
+
+/** A deep copy of an attribute value (as `copyAttrs`); a scalar is itself. */
+export function copyAttrValue(v: AttrValue): AttrValue {
+  if (typeof v !== 'object' || v === null) return v;
+  if (v instanceof Uint8Array) return v.slice();
+  if (Array.isArray(v)) return v.map(copyAttrValue);
+  return copyAttrs(v);
+}
+
 /** Copies a decoded JSON object's own keys into `into`, hostile names included, as setAttr does. */
 export function assignAttrs(into: Attributes, from: Record<string, unknown>): void {
   for (const key of Object.keys(from)) setAttr(into, key, from[key] as AttrValue);

@@ -1,4 +1,4 @@
-import { setAttr, type AttrValue, type Attributes } from './attributes.ts';
+import { copyAttrValue, copyAttrs, type Attributes } from './attributes.ts';
 import type { InstrumentationScope, VigilEvent } from './event.ts';
 
 /**
@@ -27,20 +27,7 @@ export function copyEvents(events: readonly VigilEvent[]): VigilEvent[] {
     }
     // Spread first: the copy has the event's fields in its order (one shape with it), the
     // values given after it keeping their places.
-    out[i] = { ...e, body: copyValue(e.body), attributes: copyAttrs(e.attributes), resource, scope };
+    out[i] = { ...e, body: copyAttrValue(e.body), attributes: copyAttrs(e.attributes), resource, scope };
   }
   return out;
-}
-
-function copyAttrs(attrs: Attributes): Attributes {
-  const out: Attributes = {};
-  for (const key in attrs) setAttr(out, key, copyValue(attrs[key]!));
-  return out;
-}
-
-function copyValue(v: AttrValue): AttrValue {
-  if (typeof v !== 'object' || v === null) return v;
-  if (v instanceof Uint8Array) return v.slice();
-  if (Array.isArray(v)) return v.map(copyValue);
-  return copyAttrs(v);
 }

@@ -1,4 +1,4 @@
-import { jsonReplacer, type AttrValue, type Attributes } from '../model/attributes.ts';
+import { copyAttrValue, jsonReplacer, type AttrValue, type Attributes } from '../model/attributes.ts';
 import type { CompareOp } from './parser.ts';
 
 /** What an OTTL expression yields at run time; `undefined` (and `null`) is OTTL's nil. */
@@ -100,5 +100,5 @@ export function stringLike(v: Value): string | undefined {
  * a later write into one event's map never shows in another event or in a lookup table row.
  */
 export function copyValue<V extends Value>(v: V): V {
-  return typeof v === 'object' && v !== null ? structuredClone(v) : v;
+  return v === undefined ? v : (copyAttrValue(v) as V);
 }
